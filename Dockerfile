@@ -1,0 +1,5 @@
+FROM python:3.11-slim
+WORKDIR /srv
+COPY . .
+RUN pip install --no-cache-dir -e .
+CMD ["gunicorn", "app:create_app()", "--bind", "0.0.0.0:8000"]

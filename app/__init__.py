@@ -1,0 +1,73 @@
+"""The Follow-up Engine's Flask application."""
+
+from __future__ import annotations
+
+import logging
+
+import redis as redis_lib
+from flask import Flask
+from flask_cors import CORS
+
+from app.config import Settings
+
+
+def create_app(config: Settings | dict | None = None) -> Flask:
+    """Build the app from the environment; `config` (Settings or overrides) is for tests and tools."""
+    settings = _resolve_settings(config)
+    settings.validate()
+
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.config["JSON_SORT_KEYS"] = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.db import Database
+
+    app.extensions["followup.db"] = Database(settings.database_url)
+    app.extensions["followup.redis"] = redis_lib.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+    )
+    if settings.cors_origins:
+        CORS(app, origins=settings.cors_origins, expose_headers=["ETag", "X-Pagination", "Retry-After"])
+
+    _register_api(app)
+    _register_domains(app)
+    return app
+
+
+def _resolve_settings(config: Settings | dict | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    settings = Settings.from_env()
+    for key, value in (config or {}).items():
+        if not hasattr(settings, key):
+            raise KeyError(f"unknown setting {key}")
+        setattr(settings, key, value)
+    return settings
+
+
+def _register_api(app: Flask) -> None:
+    from app.api import init_api
+    from app.auth.permissions import enforce_declared_access
+    from app.errors import register_error_handlers
+
+    api = init_api(app)
+    for blueprint in _blueprints():
+        api.register_blueprint(blueprint)
+    # After flask-smorest's own handler, so every error answers the one JSON shape.
+    register_error_handlers(app)
+    app.before_request(enforce_declared_access)
+
+
+def _blueprints():
+    from app.audit.views import blp as audit_blp
+    from app.auth.views import blp as auth_blp
+    from app.ops.views import blp as ops_blp
+
+    return [ops_blp, auth_blp, audit_blp]
+
+
+def _register_domains(app: Flask) -> None:
+    """Import each domain's registrations (job handlers, clinic setup steps) once per process."""
+    import app.domains  # noqa: F401

@@ -1,0 +1,28 @@
+from marshmallow import Schema, ValidationError, fields, validate
+
+
+def parse_subject(value: str) -> tuple[str, str]:
+    """`lead:7` → ("lead", "7")."""
+    kind, sep, ident = value.partition(":")
+    if not sep or not kind or not ident:
+        raise ValidationError("write the subject as <type>:<id>, e.g. lead:7")
+    return kind, ident
+
+
+class AuditQueryArgs(Schema):
+    subject = fields.String(metadata={"description": "type:id, e.g. lead:7"}, validate=parse_subject)
+    actor = fields.String(
+        metadata={"description": "user:3, api_key:2 or system"}, validate=validate.Length(max=64)
+    )
+    action = fields.String(validate=validate.Length(max=64))
+
+
+class AuditEventOut(Schema):
+    id = fields.Integer()
+    actor = fields.String()
+    action = fields.String()
+    subject_type = fields.String()
+    subject_id = fields.String()
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+    at = fields.DateTime()

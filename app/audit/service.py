@@ -1,0 +1,74 @@
+"""Write and read the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEvent
+
+SYSTEM = "system"
+
+
+def record(
+    *,
+    session: Session,
+    clinic_id: int,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Add one audit event to the caller's transaction."""
+    event = AuditEvent(
+        clinic_id=clinic_id,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        before=before,
+        after=after,
+        at=at,
+    )
+    session.add(event)
+    return event
+
+
+def changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the keys whose values differ, for a compact before/after."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def list_events(
+    *,
+    session: Session,
+    clinic_id: int,
+    subject: tuple[str, str] | None,
+    actor: str | None,
+    action: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[AuditEvent], int]:
+    """The clinic's audit events, newest first, filtered by subject, actor and action."""
+    conditions = [AuditEvent.clinic_id == clinic_id]
+    if subject:
+        conditions += [AuditEvent.subject_type == subject[0], AuditEvent.subject_id == subject[1]]
+    if actor:
+        conditions.append(AuditEvent.actor == actor)
+    if action:
+        conditions.append(AuditEvent.action == action)
+    total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(*conditions))
+    rows = session.scalars(
+        sa.select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return list(rows), total

@@ -1,0 +1,73 @@
+"""Clinics (the tenant), users and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, JSONType, UTCDateTime
+
+DEFAULT_BUSINESS_HOURS = {
+    "mon": ["08:00", "17:00"],
+    "tue": ["08:00", "17:00"],
+    "wed": ["08:00", "17:00"],
+    "thu": ["08:00", "17:00"],
+    "fri": ["08:00", "17:00"],
+    "sat": None,
+    "sun": None,
+}
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="America/New_York")
+    business_hours: Mapped[dict] = mapped_column(JSONType, default=lambda: dict(DEFAULT_BUSINESS_HOURS))
+    holiday_country: Mapped[str | None] = mapped_column(sa.String(8))
+    default_phone_region: Mapped[str] = mapped_column(sa.String(2), default="US")
+    assignment_policy: Mapped[str] = mapped_column(sa.String(20), default="round_robin")
+    # Automation settings added by later domains (reminder offsets, escalation hours, ...).
+    settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    webhook_secret: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    users: Mapped[list[User]] = relationship(back_populates="clinic")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(32))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    out_of_office: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    max_open_leads: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    clinic: Mapped[Clinic] = relationship(back_populates="users")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    permissions: Mapped[list] = mapped_column(JSONType)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,155 @@
+"""Request and response schemas of auth and tenancy."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.auth.permissions import Permission, Role
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+ASSIGNMENT_POLICIES = ("round_robin", "capacity", "source")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"unknown timezone {value!r}; use an IANA name like America/Chicago") from exc
+
+
+def validate_business_hours(value: dict) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("must be an object keyed by weekday (mon..sun)")
+    unknown = sorted(set(value) - set(WEEKDAYS))
+    if unknown:
+        raise ValidationError(f"unknown weekdays: {', '.join(unknown)}")
+    for day, hours in value.items():
+        if hours is None:
+            continue
+        if not (isinstance(hours, list) and len(hours) == 2 and all(isinstance(h, str) for h in hours)):
+            raise ValidationError(f'{day}: give ["HH:MM", "HH:MM"] or null for closed')
+        opens, closes = hours
+        if not (HHMM.match(opens) and HHMM.match(closes)):
+            raise ValidationError(f"{day}: times must be HH:MM (24-hour)")
+        if opens >= closes:
+            raise ValidationError(f"{day}: opening {opens} must be before closing {closes}")
+
+
+def validate_holiday_country(value: str | None) -> None:
+    if value is not None and value.upper() not in holidays.list_supported_countries():
+        raise ValidationError(f"no holiday calendar for country {value!r}")
+
+
+class LoginIn(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class RefreshIn(Schema):
+    refresh_token = fields.String(required=True)
+
+
+class TokenOut(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class MeOut(Schema):
+    id = fields.Integer(attribute="user_id")
+    api_key_id = fields.Integer()
+    email = fields.String()
+    role = fields.String()
+    clinic_id = fields.Integer()
+    permissions = fields.Method("sorted_permissions")
+
+    def sorted_permissions(self, actor) -> list[str]:
+        return sorted(actor.permissions)
+
+
+class ClinicOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    timezone = fields.String()
+    business_hours = fields.Dict()
+    holiday_country = fields.String(allow_none=True)
+    default_phone_region = fields.String()
+    assignment_policy = fields.String()
+    settings = fields.Dict()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ClinicUpdateIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    timezone = fields.String(validate=validate_timezone)
+    business_hours = fields.Dict(validate=validate_business_hours)
+    holiday_country = fields.String(allow_none=True, validate=validate_holiday_country)
+    default_phone_region = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    assignment_policy = fields.String(validate=validate.OneOf(ASSIGNMENT_POLICIES))
+    settings = fields.Dict()
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    clinic_id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    role = fields.String()
+    active = fields.Boolean()
+    out_of_office = fields.Boolean()
+    timezone = fields.String(allow_none=True)
+    max_open_leads = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class UserUpdateIn(Schema):
+    email = fields.Email(validate=validate.Length(max=254))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+    password = fields.String(load_only=True, validate=validate.Length(min=10, max=1024))
+    active = fields.Boolean()
+    out_of_office = fields.Boolean()
+    timezone = fields.String(allow_none=True, validate=validate_timezone)
+    max_open_leads = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+
+
+class UserCreateIn(UserUpdateIn):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=1024))
+
+
+class ApiKeyIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    permissions = fields.List(
+        fields.String(validate=validate.OneOf([p.value for p in Permission])),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+
+
+class ApiKeyOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String()
+    permissions = fields.List(fields.String())
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key = fields.String(metadata={"description": "The raw key: shown once, never again"})
+
+
+class UserQueryArgs(Schema):
+    role = fields.String(validate=validate.OneOf([r.value for r in Role]))

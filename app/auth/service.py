@@ -1,0 +1,363 @@
+"""Use cases of auth and tenancy: login, tokens, clinics, users, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth import tokens
+from app.auth.models import ApiKey, Clinic, User
+from app.auth.permissions import ROLE_PERMISSIONS, Actor, Permission, Role
+from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+# Lower-level auth cannot import the domains above it; they register what a new clinic needs
+# (default pipeline stages, lead sources, rules) and what happens when a user becomes unavailable.
+CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
+USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
+
+
+def on_clinic_created(step: Callable[..., None]) -> Callable[..., None]:
+    CLINIC_SETUP_STEPS.append(step)
+    return step
+
+
+def on_user_unavailable(handler: Callable[..., None]) -> Callable[..., None]:
+    USER_UNAVAILABLE_HANDLERS.append(handler)
+    return handler
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# --- login throttling (Redis: shared by every web process) -------------------------------------
+
+
+def _throttle_key(email: str) -> str:
+    return "followup:login-failures:" + hashlib.sha256(email.lower().encode()).hexdigest()
+
+
+def _check_throttle(redis, email: str, max_failures: int) -> None:
+    key = _throttle_key(email)
+    failures = int(redis.get(key) or 0)
+    if failures >= max_failures:
+        retry_after = max(redis.ttl(key), 1)
+        raise TooManyRequests(
+            "too many failed logins for this email; try again later",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def _count_failure(redis, email: str, lockout_seconds: int) -> None:
+    key = _throttle_key(email)
+    pipe = redis.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, lockout_seconds)
+    pipe.execute()
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def _token_pair(user: User, now: datetime) -> dict:
+    settings = current_app.config["SETTINGS"]
+    common = {"secret": settings.secret_key, "user_id": user.id, "clinic_id": user.clinic_id, "now": now}
+    return {
+        "access_token": tokens.issue(
+            kind="access", lifetime=timedelta(minutes=settings.access_token_minutes), **common
+        ),
+        "refresh_token": tokens.issue(
+            kind="refresh", lifetime=timedelta(days=settings.refresh_token_days), **common
+        ),
+        "token_type": "Bearer",
+        "expires_in": settings.access_token_minutes * 60,
+    }
+
+
+def login(*, session: Session, redis, email: str, password: str, now: datetime) -> dict:
+    """Access and refresh tokens for a valid, active user; throttled per email."""
+    settings = current_app.config["SETTINGS"]
+    email = email.strip().lower()
+    _check_throttle(redis, email, settings.login_max_failures)
+    user = session.scalar(sa.select(User).where(User.email == email))
+    if user is None or not verify_password(user.password_hash, password):
+        _count_failure(redis, email, settings.login_lockout_seconds)
+        raise Unauthorized("wrong email or password")
+    if not user.active:
+        raise Unauthorized("this user is disabled")
+    redis.delete(_throttle_key(email))
+    return _token_pair(user, now)
+
+
+def refresh(*, session: Session, refresh_token: str, now: datetime) -> dict:
+    settings = current_app.config["SETTINGS"]
+    claims = tokens.decode(secret=settings.secret_key, token=refresh_token, kind="refresh", now=now)
+    user = _active_user(session, int(claims["sub"]))
+    return _token_pair(user, now)
+
+
+def _active_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Unauthorized("this user is disabled or no longer exists")
+    return user
+
+
+def hash_api_key(raw_key: str) -> str:
+    # API keys are 256-bit random strings: a fast hash is safe (no dictionary to attack).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def authenticate_request(*, headers, now: datetime) -> Actor:
+    """The Actor behind a request's bearer token or API key, else Unauthorized."""
+    from app.db import get_db
+
+    settings = current_app.config["SETTINGS"]
+    authorization = headers.get("Authorization", "")
+    api_key = headers.get("X-API-Key")
+    with get_db().unit_of_work() as session:
+        if authorization.lower().startswith("bearer "):
+            claims = tokens.decode(
+                secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
+            )
+            user = _active_user(session, int(claims["sub"]))
+            return Actor(
+                clinic_id=user.clinic_id,
+                user_id=user.id,
+                role=user.role,
+                email=user.email,
+                permissions=frozenset(ROLE_PERMISSIONS[Role(user.role)]),
+            )
+        if api_key:
+            key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
+            if key is None or key.revoked_at is not None:
+                raise Unauthorized("invalid or revoked API key")
+            key.last_used_at = now
+            return Actor(clinic_id=key.clinic_id, api_key_id=key.id, permissions=frozenset(key.permissions))
+    raise Unauthorized("send Authorization: Bearer <token> or X-API-Key")
+
+
+# --- clinics ---------------------------------------------------------------------------------
+
+
+def create_clinic(*, session: Session, name: str, now: datetime, **fields) -> Clinic:
+    """A new tenant, with whatever the registered setup steps give every clinic."""
+    clinic = Clinic(name=name, webhook_secret=secrets.token_urlsafe(32), created_at=now, updated_at=now)
+    for key, value in fields.items():
+        setattr(clinic, key, value)
+    session.add(clinic)
+    session.flush()
+    for step in CLINIC_SETUP_STEPS:
+        step(session=session, clinic=clinic, now=now)
+    return clinic
+
+
+def get_clinic(*, session: Session, clinic_id: int) -> Clinic:
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound("clinic not found")
+    return clinic
+
+
+CLINIC_FIELDS = (
+    "name",
+    "timezone",
+    "business_hours",
+    "holiday_country",
+    "assignment_policy",
+    "default_phone_region",
+    "settings",
+)
+
+
+def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetime) -> Clinic:
+    clinic = get_clinic(session=session, clinic_id=actor.clinic_id)
+    before = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
+    for key, value in changes.items():
+        if key == "settings":
+            value = {**(clinic.settings or {}), **value}
+        setattr(clinic, key, value)
+    clinic.updated_at = now
+    after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
+    old, new = audit.changes(before, after)
+    audit.record(
+        session=session,
+        clinic_id=clinic.id,
+        actor=actor.ref,
+        action="clinic.update",
+        subject_type="clinic",
+        subject_id=clinic.id,
+        before=old,
+        after=new,
+        at=now,
+    )
+    return clinic
+
+
+# --- users -----------------------------------------------------------------------------------
+
+USER_AUDIT_FIELDS = ("email", "name", "role", "active", "out_of_office", "timezone", "max_open_leads")
+
+
+def _user_snapshot(user: User) -> dict:
+    return {k: getattr(user, k) for k in USER_AUDIT_FIELDS}
+
+
+def list_users(*, session: Session, clinic_id: int, role: str | None = None) -> list[User]:
+    stmt = sa.select(User).where(User.clinic_id == clinic_id).order_by(User.id)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return list(session.scalars(stmt))
+
+
+def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
+    email = data["email"].strip().lower()
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise Conflict("a user with this email already exists", errors={"json": {"email": ["taken"]}})
+    user = User(
+        clinic_id=clinic_id,
+        email=email,
+        name=data["name"],
+        role=data["role"],
+        password_hash=hash_password(data["password"]),
+        active=data.get("active", True),
+        out_of_office=data.get("out_of_office", False),
+        timezone=data.get("timezone"),
+        max_open_leads=data.get("max_open_leads"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session=session,
+        clinic_id=clinic_id,
+        actor=actor.ref if actor else audit.SYSTEM,
+        action="user.create",
+        subject_type="user",
+        subject_id=user.id,
+        after=_user_snapshot(user),
+        at=now,
+    )
+    return user
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
+    """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
+    user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    before = _user_snapshot(user)
+    was_available = user.active and not user.out_of_office
+    if "email" in data:
+        email = data["email"].strip().lower()
+        clash = session.scalar(sa.select(User.id).where(User.email == email, User.id != user.id))
+        if clash is not None:
+            raise Conflict("a user with this email already exists", errors={"json": {"email": ["taken"]}})
+        data = {**data, "email": email}
+    if user.id == actor.user_id and data.get("active") is False:
+        raise ValidationFailed("active", "you cannot disable yourself")
+    for key, value in data.items():
+        if key == "password":
+            user.password_hash = hash_password(value)
+        else:
+            setattr(user, key, value)
+    user.updated_at = now
+    session.flush()
+    old, new = audit.changes(before, _user_snapshot(user))
+    audit.record(
+        session=session,
+        clinic_id=user.clinic_id,
+        actor=actor.ref,
+        action="user.update",
+        subject_type="user",
+        subject_id=user.id,
+        before=old,
+        after=new,
+        at=now,
+    )
+    if was_available and not (user.active and not user.out_of_office):
+        for handler in USER_UNAVAILABLE_HANDLERS:
+            handler(session=session, user=user, actor=actor, now=now)
+    return user
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+def create_api_key(*, session: Session, actor: Actor, name: str, permissions: list[str], now: datetime):
+    """A new key; the raw key is returned once and only its hash is stored."""
+    unknown = sorted(set(permissions) - {p.value for p in Permission})
+    if unknown:
+        raise ValidationFailed("permissions", f"unknown permissions: {', '.join(unknown)}")
+    raw = "fk_" + secrets.token_urlsafe(32)
+    key = ApiKey(
+        clinic_id=actor.clinic_id,
+        name=name,
+        prefix=raw[:10],
+        key_hash=hash_api_key(raw),
+        permissions=sorted(set(permissions)),
+        created_by_id=actor.user_id,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="api_key.create",
+        subject_type="api_key",
+        subject_id=key.id,
+        after={"name": name, "permissions": key.permissions},
+        at=now,
+    )
+    return key, raw
+
+
+def list_api_keys(*, session: Session, clinic_id: int) -> list[ApiKey]:
+    return list(session.scalars(sa.select(ApiKey).where(ApiKey.clinic_id == clinic_id).order_by(ApiKey.id)))
+
+
+def revoke_api_key(*, session: Session, actor: Actor, key_id: int, now: datetime) -> None:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.clinic_id != actor.clinic_id:
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = now
+        audit.record(
+            session=session,
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="api_key.revoke",
+            subject_type="api_key",
+            subject_id=key.id,
+            at=now,
+        )

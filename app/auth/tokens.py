@@ -1,0 +1,43 @@
+"""Access and refresh tokens (JWT, HS256, signed with SECRET_KEY)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import jwt
+
+from app.errors import Unauthorized
+
+ALGORITHM = "HS256"
+
+
+def issue(*, secret: str, user_id: int, clinic_id: int, kind: str, lifetime: timedelta, now: datetime) -> str:
+    claims = {
+        "sub": str(user_id),
+        "clinic": clinic_id,
+        "type": kind,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode(*, secret: str, token: str, kind: str, now: datetime) -> dict:
+    """The claims of a valid token of the given kind, else Unauthorized."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "type"], "verify_exp": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    # Expiry is checked against the `now` passed in, so tests can move the clock.
+    if claims["exp"] <= int(now.timestamp()):
+        raise Unauthorized("token expired")
+    if claims.get("type") != kind:
+        raise Unauthorized(f"a {kind} token is required")
+    return claims

@@ -1,0 +1,169 @@
+"""Auth endpoints: login, refresh, me, clinic settings, users and API keys."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+
+from app import clock
+from app.api import check_if_match, make_blueprint, with_etag
+from app.auth import schemas, service
+from app.auth.permissions import ANY, Permission, current_actor, public, requires
+from app.db import unit_of_work
+
+blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
+
+
+def _redis():
+    return current_app.extensions["followup.redis"]
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    @public("exchanges credentials for tokens")
+    @blp.arguments(schemas.LoginIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(429, description="Too many failed logins for this email")
+    def post(self, body):
+        """Log in: access and refresh tokens."""
+        with unit_of_work() as session:
+            return service.login(
+                session=session,
+                redis=_redis(),
+                email=body["email"],
+                password=body["password"],
+                now=clock.now(),
+            )
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @public("exchanges a refresh token for new tokens")
+    @blp.arguments(schemas.RefreshIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(401, description="Invalid or expired refresh token")
+    def post(self, body):
+        """Exchange a refresh token for a new pair of tokens."""
+        with unit_of_work() as session:
+            return service.refresh(session=session, refresh_token=body["refresh_token"], now=clock.now())
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @requires(ANY)
+    @blp.response(200, schemas.MeOut)
+    def get(self):
+        """Who am I: user or API key, role, clinic and permissions."""
+        return current_actor()
+
+
+@blp.route("/clinic")
+class ClinicSettings(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.ClinicOut)
+    def get(self):
+        """The caller's clinic and its settings."""
+        with unit_of_work() as session:
+            clinic = service.get_clinic(session=session, clinic_id=current_actor().clinic_id)
+            return with_etag(clinic, schemas.ClinicOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.ClinicUpdateIn)
+    @blp.response(200, schemas.ClinicOut)
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body):
+        """Change the clinic's settings (timezone, business hours, holidays, policies)."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            current = service.get_clinic(session=session, clinic_id=actor.clinic_id)
+            check_if_match(current, schemas.ClinicOut())
+            clinic = service.update_clinic(session=session, actor=actor, changes=body, now=clock.now())
+            return with_etag(clinic, schemas.ClinicOut())
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserQueryArgs, location="query")
+    @blp.response(200, schemas.UserOut(many=True))
+    def get(self, args):
+        """The clinic's users."""
+        with unit_of_work() as session:
+            return service.list_users(
+                session=session, clinic_id=current_actor().clinic_id, role=args.get("role")
+            )
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserCreateIn)
+    @blp.response(201, schemas.UserOut)
+    @blp.alt_response(409, description="Email already taken")
+    def post(self, body):
+        """Create a user of the clinic."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return service.create_user(
+                session=session, clinic_id=actor.clinic_id, actor=actor, data=body, now=clock.now()
+            )
+
+
+@blp.route("/users/<int:user_id>")
+class UserById(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.UserOut)
+    def get(self, user_id):
+        """One user of the clinic."""
+        with unit_of_work() as session:
+            user = service.get_user(session=session, clinic_id=current_actor().clinic_id, user_id=user_id)
+            return with_etag(user, schemas.UserOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserUpdateIn)
+    @blp.response(200, schemas.UserOut)
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body, user_id):
+        """Change a user (role, active, out of office, ...); out of office hands their leads over."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            current = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+            check_if_match(current, schemas.UserOut())
+            user = service.update_user(
+                session=session, actor=actor, user_id=user_id, data=body, now=clock.now()
+            )
+            return with_etag(user, schemas.UserOut())
+
+
+@blp.route("/api-keys")
+class ApiKeys(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.ApiKeyOut(many=True))
+    def get(self):
+        """The clinic's API keys (never the keys themselves)."""
+        with unit_of_work() as session:
+            return service.list_api_keys(session=session, clinic_id=current_actor().clinic_id)
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.ApiKeyIn)
+    @blp.response(201, schemas.ApiKeyCreatedOut)
+    def post(self, body):
+        """Create an API key with an explicit permission list; the key is shown once."""
+        with unit_of_work() as session:
+            key, raw = service.create_api_key(
+                session=session,
+                actor=current_actor(),
+                name=body["name"],
+                permissions=body["permissions"],
+                now=clock.now(),
+            )
+            key.key = raw  # shown once: set on the object for this response only, never stored
+            return key
+
+
+@blp.route("/api-keys/<int:key_id>")
+class ApiKeyById(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    def delete(self, key_id):
+        """Revoke an API key."""
+        with unit_of_work() as session:
+            service.revoke_api_key(session=session, actor=current_actor(), key_id=key_id, now=clock.now())

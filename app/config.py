@@ -1,0 +1,140 @@
+"""Settings read from the environment, with embedded defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
+
+DEFAULT_SECRET_KEY = "dev-secret-change-me"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (e.g. a default secret in production)."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'followup.db'}"
+
+
+def load_phi_key() -> str:
+    """The Fernet key for protected fields: from the environment, else a key file under var/."""
+    key = _env("PHI_ENCRYPTION_KEY")
+    if key:
+        return key
+    from cryptography.fernet import Fernet
+
+    key_file = VAR_DIR / "phi.key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # Written once with O_EXCL so two processes starting together agree on one key.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(Fernet.generate_key().decode())
+    return key_file.read_text().strip()
+
+
+@dataclass
+class Settings:
+    """Every setting of the system; `from_env()` fills it, tests override fields."""
+
+    env: str = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str | None = None
+    phi_encryption_key: str | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    flower_basic_auth: str | None = None
+    metrics_token: str | None = None
+
+    access_token_minutes: int = 30
+    refresh_token_days: int = 14
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+
+    # Celery
+    visibility_timeout: int = 3600
+    task_time_limit: int = 300
+    task_soft_time_limit: int = 240
+    heartbeat_interval: float = 30.0
+
+    # The job ledger (used by app/scheduling)
+    schedule_horizon_seconds: float = 600.0
+    promote_interval: float = 5.0
+    redispatch_grace_seconds: float = 60.0
+    redispatch_interval: float = 15.0
+    overdue_interval: float = 60.0
+    stale_lead_interval: float = 3600.0
+    purge_interval: float = 86400.0
+    purge_done_after_days: int = 7
+    job_max_attempts: int = 5
+    job_retry_base_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        defaults = cls()
+        cors = _env("CORS_ORIGINS", "")
+        settings = cls(
+            env=_env("FOLLOWUP_ENV", defaults.env),
+            secret_key=_env("SECRET_KEY", defaults.secret_key),
+            database_url=_env("DATABASE_URL", defaults.database_url),
+            redis_url=_env("REDIS_URL", _env("CELERY_BROKER_URL", defaults.redis_url)),
+            broker_url=_env("CELERY_BROKER_URL"),
+            phi_encryption_key=_env("PHI_ENCRYPTION_KEY"),
+            cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
+            flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
+            metrics_token=_env("METRICS_TOKEN"),
+        )
+        for f in fields(cls):
+            env_name = "FOLLOWUP_" + f.name.upper()
+            if env_name in os.environ and isinstance(getattr(defaults, f.name), int | float):
+                kind = type(getattr(defaults, f.name))
+                setattr(settings, f.name, kind(os.environ[env_name]))
+        return settings
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def validate(self) -> None:
+        """Refuse to run production on an embedded default secret."""
+        if not self.is_production:
+            return
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 16:
+            raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
+        if not self.phi_encryption_key:
+            raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+
+    def resolved_phi_key(self) -> str:
+        return self.phi_encryption_key or load_phi_key()
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,79 @@
+"""The demo clinic: created once, with one user per role; logins kept under var/ (never in git)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.auth import service as auth
+from app.auth.models import Clinic, User
+from app.auth.permissions import Role
+from app.config import VAR_DIR
+from app.db import unit_of_work
+
+DEMO_DOMAIN = "demo.followup.test"
+LOGINS_FILE = "demo-logins.json"
+
+
+def demo_email(role: Role) -> str:
+    return f"{role.value.replace('_', '.')}@{DEMO_DOMAIN}"
+
+
+def seed(*, now: datetime) -> dict:
+    """Create the demo clinic if it is missing; return its id, webhook secret and logins."""
+    logins_path = VAR_DIR / LOGINS_FILE
+    with unit_of_work() as session:
+        admin = session.scalar(sa.select(User).where(User.email == demo_email(Role.CLINIC_ADMIN)))
+        if admin is None:
+            clinic = auth.create_clinic(
+                session=session,
+                name="Demo Orthodontics",
+                now=now,
+                timezone="America/New_York",
+                holiday_country="US",
+            )
+            users = [_create_demo_user(session, clinic.id, role, now) for role in Role]
+        else:
+            clinic = session.get(Clinic, admin.clinic_id)
+            users = _known_logins(logins_path) or _reset_demo_passwords(session, clinic.id, now)
+        result = {"clinic_id": clinic.id, "webhook_secret": clinic.webhook_secret, "users": users}
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    logins_path.write_text(json.dumps(result["users"], indent=2))
+    logins_path.chmod(0o600)
+    return result
+
+
+def _create_demo_user(session, clinic_id: int, role: Role, now: datetime) -> dict:
+    password = secrets.token_urlsafe(12)
+    data = {
+        "email": demo_email(role),
+        "name": f"Demo {role.value.replace('_', ' ')}",
+        "role": role.value,
+        "password": password,
+        "timezone": "America/New_York",
+    }
+    auth.create_user(session=session, clinic_id=clinic_id, actor=None, data=data, now=now)
+    return {"email": data["email"], "password": password, "role": role.value}
+
+
+def _known_logins(path) -> list[dict] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _reset_demo_passwords(session, clinic_id: int, now: datetime) -> list[dict]:
+    """The logins file was lost: give the demo users new passwords so they can be printed again."""
+    logins = []
+    for user in session.scalars(
+        sa.select(User).where(User.clinic_id == clinic_id, User.email.like(f"%@{DEMO_DOMAIN}"))
+    ):
+        password = secrets.token_urlsafe(12)
+        user.password_hash = auth.hash_password(password)
+        user.updated_at = now
+        logins.append({"email": user.email, "password": password, "role": user.role})
+    return logins

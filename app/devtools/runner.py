@@ -1,0 +1,128 @@
+"""`followup run` (behind `make run`): the whole system on the embedded default, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from app.config import Settings
+from app.devtools.local_redis import LocalRedis
+
+PROCESSES = ("web", "worker", "beat", "flower")
+LOCAL_REDIS_PORT = 16379
+
+
+def _persistent_secret(var_dir: Path, name: str, make) -> str:
+    path = var_dir / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("FOLLOWUP_VAR_DIR", str(var_dir))
+    env.setdefault("DATABASE_URL", Settings().database_url)
+    env.setdefault("SECRET_KEY", _persistent_secret(var_dir, "secret_key", lambda: secrets.token_urlsafe(32)))
+    env.setdefault(
+        "FLOWER_BASIC_AUTH",
+        _persistent_secret(var_dir, "flower_auth", lambda: "ops:" + secrets.token_urlsafe(10)),
+    )
+    env.setdefault("BEAT_SCHEDULE_FILE", str(var_dir / "celerybeat-schedule"))
+    env["PORT"] = str(port)
+    env.setdefault("FLOWER_PORT", "5555")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _start_local_redis(var_dir: Path) -> LocalRedis:
+    try:
+        return LocalRedis(var_dir / "redis", port=LOCAL_REDIS_PORT, persist=True).start()
+    except RuntimeError:
+        return LocalRedis(var_dir / "redis", persist=True).start()  # the usual port is taken
+
+
+def _prepare(env: dict[str, str]) -> dict:
+    """Migrate and seed in child processes, so they read exactly the environment the system runs on."""
+    followup = str(Path(sys.executable).parent / "followup")
+    subprocess.run([followup, "db", "upgrade"], env=env, check=True)
+    out = subprocess.run(
+        [followup, "seed-demo", "--json"], env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _announce(env: dict[str, str], demo: dict) -> None:
+    port, flower_port = env["PORT"], env["FLOWER_PORT"]
+    user, _, password = env["FLOWER_BASIC_AUTH"].partition(":")
+    lines = [
+        "",
+        "Follow-up Engine is starting (Ctrl-C stops everything):",
+        f"  API docs     http://127.0.0.1:{port}/api/docs",
+        f"  Readiness    http://127.0.0.1:{port}/readyz",
+        f"  Flower       http://127.0.0.1:{flower_port}  (user {user}, password {password})",
+        f"  Redis        {env['REDIS_URL']}",
+        f"  Database     {env['DATABASE_URL']}",
+        f"  Demo clinic  {demo['clinic_id']} (web-form secret {demo['webhook_secret']})",
+        "  Demo logins:",
+        *[f"    {u['role']:<22} {u['email']:<40} {u['password']}" for u in demo["users"]],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _wait_ready(port: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = _embedded_env(port, var_dir)
+    redis = None
+    if "REDIS_URL" not in os.environ and "CELERY_BROKER_URL" not in os.environ:
+        redis = _start_local_redis(var_dir)
+        env["REDIS_URL"] = redis.url
+    try:
+        demo = _prepare(env)
+        _announce(env, demo)
+        honcho = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "honcho",
+                "-f",
+                str(project_root / "Procfile"),
+                "-d",
+                str(project_root),
+                "start",
+                *PROCESSES,
+            ],
+            env=env,
+        )
+        started = time.monotonic()
+        if _wait_ready(env["PORT"]):
+            print(f"Ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}/api/docs", flush=True)
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            # honcho got the same SIGINT from the terminal and stops its processes; wait for it.
+            return honcho.wait()
+    finally:
+        if redis:
+            redis.stop()

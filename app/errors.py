@@ -1,0 +1,120 @@
+"""Domain errors and their mapping to the API's JSON error shape."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+
+class DomainError(Exception):
+    """A use case refused; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, *, errors: dict | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+        self.headers = headers or {}
+
+
+class BadRequest(DomainError):
+    status = 400
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class InvalidTransition(Conflict):
+    """A state change that the current state does not allow."""
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+
+
+class ValidationFailed(DomainError):
+    """Input that parsed but breaks a rule; `errors` names the fields."""
+
+    status = 422
+
+    def __init__(self, field: str | dict, message: str | None = None):
+        errors = field if isinstance(field, dict) else {field: [message]}
+        text = message or "; ".join(f"{k}: {v}" for k, v in errors.items())
+        super().__init__(text, errors={"json": errors})
+
+
+class TooManyRequests(DomainError):
+    status = 429
+
+
+def error_body(status: int, message: str | None = None, errors: dict | None = None) -> dict:
+    phrase = HTTPStatus(status).phrase
+    body = {"code": status, "status": phrase, "message": message or phrase}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def error_response(status: int, message: str | None = None, errors: dict | None = None, headers=None):
+    response = jsonify(error_body(status, message, errors))
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def handle_domain_error(error: DomainError):
+    return error_response(error.status, error.message, error.errors, error.headers)
+
+
+def handle_http_exception(error: HTTPException):
+    """Every HTTP error answers JSON; webargs' validation messages land under `errors`."""
+    data = getattr(error, "data", None) or {}
+    errors = data.get("messages")
+    message = error.description if isinstance(error.description, str) else None
+    if errors and error.code == 422:
+        message = "Validation failed: " + ", ".join(_field_names(errors))
+    headers = dict(data.get("headers") or {})
+    valid_methods = getattr(error, "valid_methods", None)
+    if error.code == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
+    return error_response(error.code or 500, message, errors, headers)
+
+
+def handle_unexpected(error: Exception):
+    from flask import current_app
+
+    current_app.logger.exception("unhandled error")
+    return error_response(500, "Internal server error")
+
+
+def _field_names(errors: dict) -> list[str]:
+    names: list[str] = []
+    for location, fields in errors.items():
+        if isinstance(fields, dict):
+            names.extend(str(name) for name in fields)
+        else:
+            names.append(str(location))
+    return names
+
+
+def register_error_handlers(app) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

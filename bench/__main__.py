@@ -1,0 +1,30 @@
+"""`make bench`: run every benchmark under bench/ (or those named: `make bench BENCH_ARGS="leads"`)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def available() -> list[str]:
+    here = Path(__file__).parent
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if not a.startswith("-")] or available()
+    flags = [a for a in argv if a.startswith("-")]
+    if not names:
+        print("no benchmarks yet")
+        return 0
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"\n=== bench/{name} ===", flush=True)
+        module.main(flags)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

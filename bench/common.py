@@ -1,0 +1,77 @@
+"""Shared helpers for benchmarks: infrastructure like the tests', and table printing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from app.devtools.local_redis import LocalRedis
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_table(title: str, headers: list[str], rows: list[list]) -> None:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for index, row in enumerate(cells):
+        print("  " + "  ".join(c.rjust(w) if index else c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@contextmanager
+def bench_database(workdir: Path):
+    """A fresh database: on the PostgreSQL of DATABASE_URL if set, else a SQLite file."""
+    given = os.environ.get("DATABASE_URL")
+    if not given or given.startswith("sqlite"):
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    url = make_url(given.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    name = f"followup_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def bench_redis(workdir: Path):
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    server = LocalRedis(workdir / "redis").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

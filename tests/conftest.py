@@ -1,0 +1,194 @@
+"""Test infrastructure: a real SQL database and a real Redis for the whole session.
+
+DATABASE_URL / REDIS_URL are used when set (CI: PostgreSQL and Redis on 127.0.0.1). A PostgreSQL
+server gets a database of its own for the run, dropped at the end. Otherwise: a SQLite file and a
+private redis-server started here from the same binaries `make run` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+import redis as redis_lib
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from app import clock, create_app, migrate
+from app.auth import tokens
+from app.auth.models import Clinic, User
+from app.auth.permissions import Role
+from app.config import Settings
+from app.db import Base
+from app.devtools.local_redis import LocalRedis
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    given = os.environ.get("DATABASE_URL")
+    if not given or given.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    url = make_url(given.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    name = f"followup_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url):
+    migrate.upgrade(database_url)
+    return database_url
+
+
+def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
+    settings = Settings(
+        env="test",
+        secret_key="test-secret-key-0123456789",
+        database_url=database_url,
+        redis_url=redis_url,
+        phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+        login_max_failures=3,
+        login_lockout_seconds=60,
+    )
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app(migrated_database, redis_url):
+    return create_app(test_settings(migrated_database, redis_url))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["followup.db"]
+
+
+@pytest.fixture
+def redis(redis_url):
+    return redis_lib.Redis.from_url(redis_url)
+
+
+def truncate_all(engine: sa.Engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(sa.text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request):
+    """Every test starts from empty tables and an empty Redis database."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    flask_app = request.getfixturevalue("app")
+    truncate_all(flask_app.extensions["followup.db"].engine)
+    flask_app.extensions["followup.redis"].flushdb()
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    from app.auth.service import hash_password
+
+    return hash_password(TEST_PASSWORD)  # argon2 is slow on purpose: hash once per session
+
+
+@dataclass
+class Tenant:
+    """A clinic with one user per role, and ready-made auth headers."""
+
+    app: object
+    clinic: Clinic
+    users: dict[str, User] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return self.clinic.id
+
+    def token(self, role: str, **kwargs) -> str:
+        user = self.users[role]
+        settings = self.app.config["SETTINGS"]
+        return tokens.issue(
+            secret=settings.secret_key,
+            user_id=user.id,
+            clinic_id=user.clinic_id,
+            kind=kwargs.get("kind", "access"),
+            lifetime=kwargs.get("lifetime", timedelta(minutes=30)),
+            now=kwargs.get("now", clock.now()),
+        )
+
+    def headers(self, role: str = "clinic_admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+
+@pytest.fixture
+def make_tenant(app, password_hash):
+    from app.auth import service as auth
+
+    counter = iter(range(1, 1000))
+
+    def make(name: str | None = None, **clinic_fields) -> Tenant:
+        n = next(counter)
+        now = clock.now()
+        with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+            clinic = auth.create_clinic(session=session, name=name or f"Clinic {n}", now=now, **clinic_fields)
+            tenant = Tenant(app=app, clinic=clinic)
+            for role in Role:
+                user = User(
+                    clinic_id=clinic.id,
+                    email=f"{role.value}.{clinic.id}.{n}@example.com",
+                    name=f"{role.value} {n}",
+                    role=role.value,
+                    password_hash=password_hash,
+                    active=True,
+                    out_of_office=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(user)
+                tenant.users[role.value] = user
+            session.flush()
+        return tenant
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:
+    return make_tenant("Smile Orthodontics")

@@ -1,0 +1,49 @@
+import pytest
+
+from app import create_app
+from app.config import DEFAULT_SECRET_KEY, ConfigError, Settings
+
+
+def test_create_app_reads_settings_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/3")
+    monkeypatch.setenv("FOLLOWUP_SCHEDULE_HORIZON_SECONDS", "42")
+    app = create_app()
+    settings = app.config["SETTINGS"]
+    assert settings.database_url.endswith("x.db")
+    assert settings.redis_url == "redis://127.0.0.1:1/3"
+    assert settings.schedule_horizon_seconds == 42.0
+
+
+def test_overrides_win_and_unknown_settings_are_refused(tmp_path):
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'y.db'}", "secret_key": "s" * 32})
+    assert app.config["SETTINGS"].secret_key == "s" * 32
+    with pytest.raises(KeyError):
+        create_app({"no_such_setting": 1})
+
+
+def test_production_refuses_the_default_secret(monkeypatch):
+    monkeypatch.setenv("FOLLOWUP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("PHI_ENCRYPTION_KEY", "k" * 44)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_starts_with_real_secrets():
+    settings = Settings(
+        env="production",
+        secret_key="a-real-secret-from-the-vault-123",
+        phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+        database_url="sqlite://",
+    )
+    assert create_app(settings).config["SETTINGS"].is_production
+    assert settings.secret_key != DEFAULT_SECRET_KEY
+
+
+def test_production_refuses_missing_phi_key():
+    settings = Settings(
+        env="production", secret_key="a-real-secret-from-the-vault-123", database_url="sqlite://"
+    )
+    with pytest.raises(ConfigError, match="PHI_ENCRYPTION_KEY"):
+        create_app(settings)
