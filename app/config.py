@@ -127,7 +127,7 @@ class Settings:
         """Refuse to run production on an embedded default secret."""
         if not self.is_production:
             return
-        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 16:
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
             raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
         if not self.phi_encryption_key:
             raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")

@@ -69,7 +69,7 @@ def migrated_database(database_url):
 def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
     settings = Settings(
         env="test",
-        secret_key="test-secret-key-0123456789",
+        secret_key="test-secret-key-0123456789-abcdefghijkl",
         database_url=database_url,
         redis_url=redis_url,
         phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",

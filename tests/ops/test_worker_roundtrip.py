@@ -1,0 +1,29 @@
+"""A real round trip: a task goes through Redis to a real worker, which writes to the database."""
+
+import sqlalchemy as sa
+
+from app.ops.models import Heartbeat
+from tests.workers import subprocess_worker, thread_worker, wait_for
+
+
+def _heartbeat_named(db, name):
+    with db.unit_of_work() as session:
+        return session.scalar(sa.select(Heartbeat).where(Heartbeat.name == name))
+
+
+def test_task_through_redis_to_an_in_process_worker_changes_the_database(app, db):
+    with thread_worker(app) as celery:
+        celery.send_task("ops.heartbeat", kwargs={"name": "roundtrip-thread"}, queue="realtime")
+        beat = wait_for(lambda: _heartbeat_named(db, "roundtrip-thread"))
+    assert beat.at is not None
+
+
+def test_task_through_redis_to_a_worker_process_changes_the_database(app, db):
+    celery = app.extensions.get("celery")
+    if celery is None:
+        from workers.celery_app import celery_init_app
+
+        celery = celery_init_app(app)
+    with subprocess_worker(app.config["SETTINGS"]):
+        celery.send_task("ops.heartbeat", kwargs={"name": "roundtrip-process"}, queue="realtime")
+        wait_for(lambda: _heartbeat_named(db, "roundtrip-process"), timeout=60)

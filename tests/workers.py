@@ -1,0 +1,87 @@
+"""Real Celery workers for tests: an in-process thread worker, or a `celery worker` subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from celery.contrib.testing.worker import start_worker
+
+from workers.celery_app import celery_init_app
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def thread_worker(flask_app, pool: str = "threads", concurrency: int = 2):
+    """A worker consuming every queue inside this process, bound to `flask_app` and its Redis."""
+    celery = flask_app.extensions.get("celery") or celery_init_app(flask_app)
+    with start_worker(
+        celery, pool=pool, concurrency=concurrency, perform_ping_check=False, shutdown_timeout=30
+    ):
+        yield celery
+
+
+def worker_env(settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        SECRET_KEY=settings.secret_key,
+        PHI_ENCRYPTION_KEY=settings.phi_encryption_key or "",
+        FOLLOWUP_ENV="test",
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def subprocess_worker(
+    settings, *, concurrency: int = 2, queues: str | None = None, name: str = "w1", **extra_env: str
+):
+    """`celery worker` as a child process (for kill -9 tests); yields the Popen."""
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.main",
+        "worker",
+        "--loglevel=WARNING",
+        f"--concurrency={concurrency}",
+        f"--hostname={name}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if queues:
+        args.append(f"--queues={queues}")
+    process = subprocess.Popen(
+        args, cwd=PROJECT_ROOT, env=worker_env(settings, **extra_env), start_new_session=True
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+    """Poll until `predicate()` is truthy; return its value or fail with the last one seen."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    assert value, f"condition not met within {timeout}s"
+    return value
