@@ -74,3 +74,7 @@ def run(port: int) -> None:
     from app.devtools.runner import run_all
 
     sys.exit(run_all(port=port, project_root=PROJECT_ROOT, var_dir=VAR_DIR))
+
+
+if __name__ == "__main__":
+    main()
