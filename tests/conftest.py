@@ -81,6 +81,9 @@ def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
     return settings
 
 
+test_settings.__test__ = False  # a helper, not a test
+
+
 @pytest.fixture(scope="session")
 def app(migrated_database, redis_url):
     return create_app(test_settings(migrated_database, redis_url))

@@ -1,0 +1,104 @@
+"""Login, refresh, expired and forged tokens, disabled users, login throttling."""
+
+from datetime import timedelta
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.auth.models import User
+from tests.conftest import TEST_PASSWORD
+
+
+def login(client, email, password=TEST_PASSWORD):
+    return client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+def test_login_gives_tokens_that_open_me(client, tenant):
+    user = tenant.users["treatment_coordinator"]
+    resp = login(client, user.email.upper())  # emails are case-insensitive
+    assert resp.status_code == 200
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {resp.json['access_token']}"})
+    assert me.status_code == 200
+    assert me.json["id"] == user.id
+    assert me.json["role"] == "treatment_coordinator"
+    assert me.json["clinic_id"] == tenant.id
+    assert "lead:convert" in me.json["permissions"] and "lead:configure" not in me.json["permissions"]
+
+
+def test_wrong_password_and_unknown_email_are_401(client, tenant):
+    assert login(client, tenant.users["doctor"].email, "nope").status_code == 401
+    assert login(client, "nobody@example.com").status_code == 401
+
+
+def test_refresh_gives_a_new_pair_and_access_tokens_cannot_refresh(client, tenant):
+    tokens = login(client, tenant.users["doctor"].email).json
+    resp = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert resp.status_code == 200
+    assert (
+        client.get("/api/me", headers={"Authorization": f"Bearer {resp.json['access_token']}"}).status_code
+        == 200
+    )
+    wrong_kind = client.post("/api/auth/refresh", json={"refresh_token": tokens["access_token"]})
+    assert wrong_kind.status_code == 401
+
+
+def test_refresh_tokens_cannot_open_the_api(client, tenant):
+    tokens = login(client, tenant.users["doctor"].email).json
+    resp = client.get("/api/me", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    assert resp.status_code == 401
+
+
+def test_expired_token_is_401(client, tenant):
+    old = tenant.token("clinic_admin", now=clock.now() - timedelta(hours=2), lifetime=timedelta(minutes=30))
+    resp = client.get("/api/me", headers={"Authorization": f"Bearer {old}"})
+    assert resp.status_code == 401
+    assert "expired" in resp.json["message"]
+
+
+def test_forged_token_is_401(client, tenant):
+    user = tenant.users["clinic_admin"]
+    now = clock.now()
+    forged = jwt.encode(
+        {
+            "sub": str(user.id),
+            "clinic": user.clinic_id,
+            "type": "access",
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(minutes=5)).timestamp()),
+        },
+        "not-the-server-secret-but-long-enough-for-hs256",
+        algorithm="HS256",
+    )
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    unsigned = jwt.encode({"sub": str(user.id), "type": "access", "exp": 9999999999}, None, algorithm="none")
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
+    assert client.get("/api/me", headers={"Authorization": "Bearer garbage"}).status_code == 401
+
+
+def test_disabled_user_cannot_log_in_or_use_old_tokens(client, db, tenant):
+    user = tenant.users["front_desk"]
+    token = tenant.token("front_desk")
+    with db.unit_of_work() as session:
+        session.execute(sa.update(User).where(User.id == user.id).values(active=False))
+    assert login(client, user.email).status_code == 401
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_repeated_failed_logins_are_throttled_per_email(client, tenant):
+    email = tenant.users["doctor"].email
+    for _ in range(3):  # login_max_failures=3 in the test settings
+        assert login(client, email, "wrong").status_code == 401
+    locked = login(client, email)  # even the right password waits
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) > 0
+    # Another email is not affected.
+    assert login(client, tenant.users["clinic_admin"].email).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"email": "a@b.c"}, {"email": "", "password": ""}, {"email": 5, "password": []}]
+)
+def test_malformed_login_bodies_are_422(client, body):
+    assert client.post("/api/auth/login", json=body).status_code == 422
