@@ -63,9 +63,10 @@ def _register_api(app: Flask) -> None:
 def _blueprints():
     from app.audit.views import blp as audit_blp
     from app.auth.views import blp as auth_blp
+    from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
 
-    return [ops_blp, auth_blp, audit_blp]
+    return [ops_blp, auth_blp, audit_blp, notifications_blp]
 
 
 def _register_domains(app: Flask) -> None:

@@ -2,4 +2,5 @@
 
 from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
