@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from marshmallow import Schema, fields, validate
 
 from app.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.api import RequestSchema, UTCDateTime
 
 
-class ActivityIn(Schema):
+class ActivityIn(RequestSchema):
     """An interaction to log. STAGE_CHANGE, ASSIGNMENT_CHANGE and TASK_COMPLETED are system-only."""
 
     type = fields.String(required=True, validate=validate.OneOf([t.value for t in ActivityType]))
@@ -27,14 +26,13 @@ class ActivityIn(Schema):
     duration_minutes = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=0, max=24 * 60)
     )
-    occurred_at = fields.AwareDateTime(
-        default_timezone=UTC,
+    occurred_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "When it happened (default now); never in the future. Naive means UTC."},
     )
 
 
-class ActivityQueryArgs(Schema):
+class ActivityQueryArgs(RequestSchema):
     type = fields.List(
         fields.String(validate=validate.OneOf([t.value for t in ActivityType])),
         metadata={"description": "Only these types (repeat the parameter for several)"},

@@ -11,6 +11,7 @@ from app.activities import rules
 from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth.permissions import Actor
+from app.db import page_offset
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -134,7 +135,7 @@ def list_activities(
         .where(*conditions)
         .order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     audit.record(
         session=session,

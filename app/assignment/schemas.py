@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from app.api import RequestSchema, id_field
 
 
-class AssignIn(Schema):
-    user_id = fields.Integer(
-        required=True,
-        strict=True,
-        metadata={"description": "An active treatment coordinator or clinic admin"},
+class AssignIn(RequestSchema):
+    user_id = id_field(
+        required=True, metadata={"description": "An active treatment coordinator or clinic admin"}
     )
     reason = fields.String(allow_none=True, validate=validate.Length(max=500))

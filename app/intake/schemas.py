@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from app.api import RequestSchema
 from app.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
 
 
@@ -11,7 +12,7 @@ def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(max=max_length), **kwargs)
 
 
-class WebFormIn(Schema):
+class WebFormIn(RequestSchema):
     """A website's inquiry form, mapped to a lead.
 
     Mapping:
@@ -34,15 +35,15 @@ class WebFormIn(Schema):
         unknown = EXCLUDE
 
     submission_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    name = _text(200)
+    name = _text(100)  # split into first and last name, each at most 100
     first_name = _text(100)
     last_name = _text(100)
     email = fields.Email(validate=validate.Length(max=254))
     phone = _text(40)
     preferred_contact = fields.String(validate=validate.OneOf([p.value for p in PreferredContact]))
     preferred_time = _text(100)
-    child_name = _text(200)
-    patient_name = _text(200)
+    child_name = _text(100)
+    patient_name = _text(100)
     patient_first_name = _text(100)
     patient_last_name = _text(100)
     patient_relationship = fields.String(validate=validate.OneOf([r.value for r in PatientRelationship]))

@@ -6,6 +6,7 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, id_field, to_bounded_utc
 from app.leads.models import (
     LeadSourceCategory,
     LeadStatus,
@@ -33,14 +34,17 @@ class DateOrDateTime(fields.Field):
         text = value.strip()
         try:
             if len(text) == 10:
-                return dt.date.fromisoformat(text)
+                day = dt.date.fromisoformat(text)
+                if not MIN_YEAR <= day.year <= MAX_YEAR:
+                    raise ValidationError(f"give a date between the years {MIN_YEAR} and {MAX_YEAR}")
+                return day
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
             raise ValidationError("give an ISO date (2024-05-01) or datetime (2024-05-01T09:00:00Z)") from exc
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        return to_bounded_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
 
 
-class LeadUpdateIn(Schema):
+class LeadUpdateIn(RequestSchema):
     """A lead's details; every field optional. Stage, status and owner change through their own endpoints."""
 
     first_name = fields.String(validate=validate.Length(min=1, max=100))
@@ -61,11 +65,11 @@ class LeadUpdateIn(Schema):
     city = _text(100, allow_none=True)
     state = _text(100, allow_none=True)
     postal_code = _text(20, allow_none=True)
-    source_id = fields.Integer(strict=True)
+    source_id = id_field()
     source_campaign = _text(200, allow_none=True)
     source_detail = _text(500, allow_none=True)
-    referring_provider_id = fields.Integer(allow_none=True, strict=True)
-    referring_patient_id = fields.Integer(allow_none=True, strict=True)
+    referring_provider_id = id_field(allow_none=True)
+    referring_patient_id = id_field(allow_none=True)
     treatment_interest = fields.List(
         fields.String(validate=_one_of(TreatmentInterest)),
         validate=validate.Length(max=len(TreatmentInterest)),
@@ -82,7 +86,7 @@ class LeadIn(LeadUpdateIn):
     last_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
-class CreateLeadArgs(Schema):
+class CreateLeadArgs(RequestSchema):
     reject_duplicates = fields.Boolean(
         load_default=False,
         metadata={"description": "Refuse (409) instead of creating when an open lead matches"},
@@ -139,17 +143,25 @@ class LeadCreatedOut(LeadOut):
     possible_duplicates = fields.List(fields.Nested(DuplicateOut))
 
 
+def _user_id_in_range(value: str) -> None:
+    if value.isdigit() and not 1 <= int(value) <= MAX_ID:
+        raise ValidationError(f"user ids run from 1 to {MAX_ID}")
+
+
 SORT_CHOICES = [*SORT_FIELDS, *(f"-{name}" for name in SORT_FIELDS)]
 
 
-class LeadQueryArgs(Schema):
+class LeadQueryArgs(RequestSchema):
     stage = fields.String(validate=validate.Length(max=64), metadata={"description": "Pipeline stage slug"})
     status = fields.String(validate=_one_of(LeadStatus))
     assigned_to = fields.String(
-        validate=validate.Regexp(r"^(\d{1,12}|me|none)$", error="give a user id, 'me' or 'none'"),
+        validate=[
+            validate.Regexp(r"^(\d{1,10}|me|none)$", error="give a user id, 'me' or 'none'"),
+            _user_id_in_range,
+        ],
         metadata={"description": "A user id, `me`, or `none` for unassigned leads"},
     )
-    source = fields.Integer(metadata={"description": "Lead source id"})
+    source = id_field(strict=False, metadata={"description": "Lead source id"})
     created_from = DateOrDateTime(metadata={"description": "ISO date or datetime (inclusive)"})
     created_to = DateOrDateTime(metadata={"description": "ISO date (whole day) or datetime (inclusive)"})
     q = fields.String(
@@ -166,7 +178,7 @@ class LeadQueryArgs(Schema):
 # --- lead sources ----------------------------------------------------------------------------
 
 
-class LeadSourceUpdateIn(Schema):
+class LeadSourceUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     category = fields.String(validate=_one_of(LeadSourceCategory))
     description = _text(2000, allow_none=True)
@@ -175,7 +187,7 @@ class LeadSourceUpdateIn(Schema):
         allow_none=True, places=2, validate=validate.Range(min=0, max=10**9), metadata={"description": ">= 0"}
     )
     coordinator_ids = fields.List(
-        fields.Integer(strict=True),
+        id_field(),
         validate=validate.Length(max=100),
         metadata={"description": "Coordinators who take this source's leads (assignment policy `source`)"},
     )
@@ -198,6 +210,6 @@ class LeadSourceOut(Schema):
     updated_at = fields.DateTime()
 
 
-class LeadSourceQueryArgs(Schema):
+class LeadSourceQueryArgs(RequestSchema):
     category = fields.String(validate=_one_of(LeadSourceCategory))
     is_active = fields.Boolean()

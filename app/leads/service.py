@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
+from app.db import page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -372,7 +373,7 @@ def list_leads(
         .where(*conditions)
         .order_by(order, tiebreak)
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     audit.record(
         session=session,

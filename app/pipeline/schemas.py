@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.api import MAX_ID, RequestSchema, id_field
 from app.leads.models import LostReason
 from app.pipeline import rules
 
 LOST_REASONS = validate.OneOf([r.value for r in LostReason])
 
 
-class StageUpdateIn(Schema):
+class StageUpdateIn(RequestSchema):
     """A stage's settings; the slug is fixed once created (leads refer to it)."""
 
     name = fields.String(validate=validate.Length(min=1, max=100))
@@ -20,10 +21,8 @@ class StageUpdateIn(Schema):
         validate=validate.Regexp(rules.COLOR_PATTERN, error="give a colour as #RRGGBB"),
         metadata={"description": "#RRGGBB"},
     )
-    task_template_id = fields.Integer(
+    task_template_id = id_field(
         allow_none=True,
-        strict=True,
-        validate=validate.Range(min=1),
         metadata={"description": "Task template created when a lead enters the stage"},
     )
     max_days_in_stage = fields.Integer(
@@ -46,7 +45,7 @@ class StageIn(StageUpdateIn):
     )
     order = fields.Integer(
         strict=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "1-based position; default: before the first terminal stage"},
     )
 
@@ -66,15 +65,15 @@ class StageOut(Schema):
     updated_at = fields.DateTime()
 
 
-class ReorderIn(Schema):
+class ReorderIn(RequestSchema):
     stage_ids = fields.List(
-        fields.Integer(strict=True),
+        id_field(),
         required=True,
         metadata={"description": "Every stage id of the clinic, exactly once, in the new order"},
     )
 
 
-class StageChangeIn(Schema):
+class StageChangeIn(RequestSchema):
     stage = fields.String(
         required=True, validate=validate.Length(min=1, max=64), metadata={"description": "Slug"}
     )
@@ -84,6 +83,6 @@ class StageChangeIn(Schema):
     notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
 
 
-class LostIn(Schema):
+class LostIn(RequestSchema):
     reason = fields.String(required=True, validate=LOST_REASONS)
     notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
