@@ -16,11 +16,8 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 from werkzeug.routing import IntegerConverter
 
+from app.db import MAX_ID
 from app.errors import PreconditionFailed
-
-# Ids are 32-bit `integer` columns: a bigger number must be "not found" or "invalid", never a
-# database error (PostgreSQL refuses to compare an integer column with an out-of-range value).
-MAX_ID = 2**31 - 1
 
 
 class DatabaseIdConverter(IntegerConverter):

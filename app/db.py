@@ -21,6 +21,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Ids are 32-bit `integer` columns: a bigger number must be "not found" or "invalid", never a
+# database error (PostgreSQL refuses to compare an integer column with an out-of-range value).
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 

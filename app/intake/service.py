@@ -26,6 +26,7 @@ from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
+from app.db import MAX_ID
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.intake import rules
@@ -169,6 +170,8 @@ def verify_web_form(
         clinic_id = int(clinic_ref)
     except ValueError:
         raise refused from None
+    if not 1 <= clinic_id <= MAX_ID:
+        raise refused
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not rules.timestamp_fresh(timestamp, now):
         raise refused

@@ -66,9 +66,11 @@ def list_sources(
     return list(session.scalars(stmt.order_by(LeadSource.name, LeadSource.id)))
 
 
-def get_source(*, session: Session, clinic_id: int, source_id: int) -> LeadSource:
-    """One source of the clinic; another clinic's source is not found."""
-    source = session.get(LeadSource, source_id)
+def get_source(*, session: Session, clinic_id: int, source_id: int, for_update: bool = False) -> LeadSource:
+    """One source of the clinic; another clinic's source is not found. `for_update` locks it."""
+    source = session.get(
+        LeadSource, source_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if source is None or source.clinic_id != clinic_id:
         raise NotFound(f"lead source {source_id} not found")
     return source
@@ -165,7 +167,7 @@ def create_source(*, session: Session, actor: Actor, data: dict, now: datetime) 
 
 def update_source(*, session: Session, actor: Actor, source_id: int, data: dict, now: datetime) -> LeadSource:
     """Change a lead source (name, category, cost, active, coordinators)."""
-    source = get_source(session=session, clinic_id=actor.clinic_id, source_id=source_id)
+    source = get_source(session=session, clinic_id=actor.clinic_id, source_id=source_id, for_update=True)
     before = _source_snapshot(source)
     if "name" in data:
         name = data["name"].strip()
@@ -255,7 +257,9 @@ def get_lead(*, session: Session, clinic_id: int, lead_id: int, for_update: bool
     """
     stmt = sa.select(Lead).where(Lead.id == lead_id, Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None))
     if for_update:
-        stmt = stmt.with_for_update()
+        # populate_existing: a row already in the session is re-read once the lock is ours, so
+        # the decision is made on the committed state, not on what this session saw before.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     lead = session.scalar(stmt)
     if lead is None:
         raise NotFound(f"lead {lead_id} not found")

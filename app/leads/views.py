@@ -55,7 +55,10 @@ class LeadById(MethodView):
         """Change a lead's details; send If-Match with the ETag you read to avoid lost updates."""
         actor = current_actor()
         with unit_of_work() as session:
-            current = service.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+            # Locked before the ETag check: nobody can commit between the check and the change.
+            current = service.get_lead(
+                session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True
+            )
             check_if_match(current, schemas.LeadOut())
             lead = service.update_lead(
                 session=session, actor=actor, lead_id=lead_id, changes=body, now=clock.now()
@@ -109,7 +112,9 @@ class LeadSourceById(MethodView):
         """Change a lead source (name, category, cost, active, coordinators)."""
         actor = current_actor()
         with unit_of_work() as session:
-            current = service.get_source(session=session, clinic_id=actor.clinic_id, source_id=source_id)
+            current = service.get_source(
+                session=session, clinic_id=actor.clinic_id, source_id=source_id, for_update=True
+            )
             check_if_match(current, schemas.LeadSourceOut())
             source = service.update_source(
                 session=session, actor=actor, source_id=source_id, data=body, now=clock.now()

@@ -70,9 +70,11 @@ def list_stages(*, session: Session, clinic_id: int) -> list[PipelineStage]:
     )
 
 
-def get_stage(*, session: Session, clinic_id: int, stage_id: int) -> PipelineStage:
-    """One stage of the clinic; another clinic's stage is not found."""
-    stage = session.get(PipelineStage, stage_id)
+def get_stage(*, session: Session, clinic_id: int, stage_id: int, for_update: bool = False) -> PipelineStage:
+    """One stage of the clinic; another clinic's stage is not found. `for_update` locks it."""
+    stage = session.get(
+        PipelineStage, stage_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if stage is None or stage.clinic_id != clinic_id:
         raise NotFound(f"pipeline stage {stage_id} not found")
     return stage
@@ -182,7 +184,7 @@ def update_stage(
     *, session: Session, actor: Actor, stage_id: int, data: dict, now: datetime
 ) -> PipelineStage:
     """Rename, recolour, set limits and flags of a stage; its slug never changes."""
-    stage = get_stage(session=session, clinic_id=actor.clinic_id, stage_id=stage_id)
+    stage = get_stage(session=session, clinic_id=actor.clinic_id, stage_id=stage_id, for_update=True)
     before = _snapshot(stage)
     is_terminal = data.get("is_terminal", stage.is_terminal)
     is_default = data.get("is_default", stage.is_default)

@@ -64,7 +64,9 @@ class StageById(MethodView):
         """Rename, recolour, set the time limit, the task template and the flags of a stage."""
         actor = current_actor()
         with unit_of_work() as session:
-            current = service.get_stage(session=session, clinic_id=actor.clinic_id, stage_id=stage_id)
+            current = service.get_stage(
+                session=session, clinic_id=actor.clinic_id, stage_id=stage_id, for_update=True
+            )
             check_if_match(current, schemas.StageOut())
             stage = service.update_stage(
                 session=session, actor=actor, stage_id=stage_id, data=body, now=clock.now()

@@ -7,6 +7,8 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import sqlalchemy as sa
+
 from tests.leadkit import add_user, count, signed_headers
 
 
@@ -49,3 +51,30 @@ def test_the_same_submission_sent_in_parallel_is_one_lead(app, tenant, db):
     assert statuses == {201: 1, 200: 4}
     assert len({lead_id for _, lead_id in results}) == 1
     assert count(db, "leads") == 1
+
+
+def test_a_put_waiting_on_a_concurrent_change_is_a_412_not_a_lost_update(app, tenant, db):
+    client = app.test_client()
+    created = client.post(
+        "/api/leads", json={"first_name": "Race", "last_name": "Lead"}, headers=tenant.headers()
+    )
+    lead_id = created.get_json()["id"]
+    etag = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).headers["ETag"]
+    headers = {**tenant.headers(), "If-Match": etag}
+
+    with db.engine.connect() as other_writer:
+        # Another writer holds the lead (row lock on PostgreSQL, the write lock on SQLite) ...
+        transaction = other_writer.begin()
+        if db.dialect == "postgresql":
+            other_writer.execute(sa.text("SELECT id FROM leads WHERE id = :i FOR UPDATE"), {"i": lead_id})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # ... while our PUT, carrying the ETag we read, arrives and has to wait for it.
+            pending = pool.submit(
+                lambda: app.test_client().put(f"/api/leads/{lead_id}", json={"city": "Mine"}, headers=headers)
+            )
+            time.sleep(0.5)
+            other_writer.execute(sa.text("UPDATE leads SET city = 'Theirs' WHERE id = :i"), {"i": lead_id})
+            transaction.commit()
+            resp = pending.result(timeout=30)
+    assert resp.status_code == 412
+    assert client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()["city"] == "Theirs"

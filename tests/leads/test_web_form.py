@@ -75,7 +75,7 @@ def test_a_signature_for_another_clinic_is_a_401(client, tenant, make_tenant, db
     assert count(db, "leads") == 0
 
 
-@pytest.mark.parametrize("clinic_ref", ["999999", "abc", "-1"])
+@pytest.mark.parametrize("clinic_ref", ["999999", "abc", "-1", "0", "99999999999", "1e3", " "])
 def test_an_unknown_clinic_is_a_401_like_any_bad_signature(client, tenant, clinic_ref):
     body = json.dumps(FORM).encode()
     headers = signed_headers(tenant.clinic, body)
