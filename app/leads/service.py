@@ -290,6 +290,13 @@ def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) ->
 SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}
 
 
+def _query_error(field: str, message: str) -> ValidationFailed:
+    """A 422 about a query parameter, reported where webargs reports its own: errors.query."""
+    error = ValidationFailed(field, message)
+    error.errors = {"query": {field: [message]}}
+    return error
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -327,7 +334,7 @@ def list_leads(
         conditions.append(Lead.assigned_to_id.is_(None))
     elif assigned_to == "me":
         if actor.user_id is None:
-            raise ValidationFailed("assigned_to", "'me' needs a user; an API key is nobody")
+            raise _query_error("assigned_to", "'me' needs a user; an API key is nobody")
         conditions.append(Lead.assigned_to_id == actor.user_id)
     elif assigned_to is not None:
         conditions.append(Lead.assigned_to_id == int(assigned_to))

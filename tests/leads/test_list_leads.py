@@ -163,7 +163,7 @@ def test_assigned_to_me_needs_a_user(client, tenant):
         "/api/api-keys", json={"name": "bi", "permissions": ["lead:read"]}, headers=tenant.headers()
     ).get_json()["key"]
     resp = client.get("/api/leads?assigned_to=me", headers={"X-API-Key": key})
-    assert resp.status_code == 422 and "assigned_to" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 422 and "assigned_to" in resp.get_json()["errors"]["query"]
 
 
 def test_each_list_call_writes_one_audit_event_naming_the_leads_shown(client, tenant, db, board):
