@@ -507,7 +507,7 @@ def _normalised_changes(*, clinic: Clinic, data: dict, now: datetime) -> dict:
     return out
 
 
-def _probe(clinic_id: int, fields: dict) -> rules.DuplicateProbe:
+def _probe(fields: dict) -> rules.DuplicateProbe:
     return rules.DuplicateProbe(
         phones={p for p in (fields.get("phone"), fields.get("phone_alt")) if p},
         email=fields.get("email"),
@@ -530,7 +530,7 @@ def find_duplicates(
 
     `fields` are normalised lead fields (as `prepare_new_lead` returns them).
     """
-    probe = _probe(clinic_id, fields)
+    probe = _probe(fields)
     lookups = []
     if probe.phones:
         lookups += [Lead.phone.in_(probe.phones), Lead.phone_alt.in_(probe.phones)]

@@ -4,9 +4,9 @@ conversion and its lock, stage history and STAGE_CHANGE activities."""
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
-from app.pipeline.models import LeadStageHistory
+from app.leads.models import Lead
+from app.pipeline import service as pipeline
 from tests.leadkit import create_lead, get_lead, stages
 
 
@@ -22,11 +22,8 @@ def _timeline(client, tenant, lead_id):
 
 def _history(db, lead_id):
     with db.unit_of_work() as session:
-        rows = session.scalars(
-            sa.select(LeadStageHistory)
-            .where(LeadStageHistory.lead_id == lead_id)
-            .order_by(LeadStageHistory.id)
-        ).all()
+        lead = session.get(Lead, lead_id)
+        rows = pipeline.stage_history(session=session, clinic_id=lead.clinic_id, lead_id=lead_id)
         return [(r.from_stage, r.to_stage, r.entered_at, r.left_at, r.by) for r in rows]
 
 
