@@ -13,14 +13,9 @@ import pytest
 PUBLIC = "public"
 ANY = "any"
 READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
-    "lead:read",
-    "lead:create",
-    "lead:update",
-    "lead:assign",
-    "lead:convert",
-    "lead:configure",
+    "lead:read", "lead:create", "lead:update", "lead:assign", "lead:convert", "lead:configure",
     "lead:analytics",
-)
+)  # fmt: skip
 
 # DESIGN.md "Roles": written out here independently of app/auth, so a drift in code fails the test.
 ROLE_PERMISSIONS = {
