@@ -61,12 +61,27 @@ def _register_api(app: Flask) -> None:
 
 
 def _blueprints():
+    from app.activities.views import blp as activities_blp
+    from app.assignment.views import blp as assignment_blp
     from app.audit.views import blp as audit_blp
     from app.auth.views import blp as auth_blp
+    from app.intake.views import blp as intake_blp
+    from app.leads.views import blp as leads_blp
     from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
+    from app.pipeline.views import blp as pipeline_blp
 
-    return [ops_blp, auth_blp, audit_blp, notifications_blp]
+    return [
+        ops_blp,
+        auth_blp,
+        audit_blp,
+        leads_blp,
+        intake_blp,
+        pipeline_blp,
+        assignment_blp,
+        activities_blp,
+        notifications_blp,
+    ]
 
 
 def _register_domains(app: Flask) -> None:

@@ -2,16 +2,82 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
 from flask import request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from werkzeug.routing import IntegerConverter
 
+from app.db import MAX_ID
 from app.errors import PreconditionFailed
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in a route, bounded to MAX_ID: an oversized id does not match (404)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+# Timestamps a request may carry: far enough for any real history or plan, near enough that
+# converting to UTC (and a day's arithmetic) never overflows Python's datetime.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def _strings(value, name: str):
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, Mapping):
+        for key in value:
+            yield from _strings(value[key], name or str(key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item, name)
+
+
+class RequestSchema(Schema):
+    """Base of request schemas: text holding NUL characters is refused, naming the field.
+
+    PostgreSQL cannot store NUL in text; without this, such input would fail in the database.
+    """
+
+    @pre_load
+    def refuse_nul_characters(self, data, **kwargs):
+        bad = sorted({name for name, text in _strings(data, "") if "\x00" in text})
+        if bad:
+            raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
+        return data
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """An ISO datetime, naive meaning UTC, returned in UTC; years MIN_YEAR..MAX_YEAR."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        return to_bounded_utc(parsed)
+
+
+def to_bounded_utc(value: dt.datetime) -> dt.datetime:
+    """`value` in UTC, or a ValidationError when it is outside MIN_YEAR..MAX_YEAR."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValidationError(f"give a time between the years {MIN_YEAR} and {MAX_YEAR}")
+    return value.astimezone(dt.UTC)
+
+
+def id_field(*, strict: bool = True, **kwargs) -> fields.Integer:
+    """An id in a request: an integer from 1 to MAX_ID (strict in JSON; query strings are text)."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 def make_blueprint(name: str, description: str) -> SmorestBlueprint:
@@ -37,7 +103,10 @@ def init_api(app) -> Api:
             },
         },
     )
+    # Before any blueprint is registered, so every `<int:...>` route gets the bound.
+    app.url_map.converters["int"] = DatabaseIdConverter
     api = Api(app)
+    api.register_converter(DatabaseIdConverter, integerconverter2paramschema)
     assets = FlaskBlueprint("swagger_ui_static", __name__)
 
     @assets.route("/api/docs/assets/<path:filename>")

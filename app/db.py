@@ -21,6 +21,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Ids are 32-bit `integer` columns: a bigger number must be "not found" or "invalid", never a
+# database error (PostgreSQL refuses to compare an integer column with an out-of-range value).
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -114,6 +119,16 @@ def get_db() -> Database:
 def unit_of_work() -> Iterator[Session]:
     with get_db().unit_of_work() as session:
         yield session
+
+
+# flask-smorest bounds page_size but not page; an offset past any real table is simply an empty
+# page, while an unbounded one overflows the database's bigint (a 500 for a silly page number).
+MAX_OFFSET = 2**31
+
+
+def page_offset(page: int, page_size: int) -> int:
+    """The row offset of a page, capped so a page far past the end is empty rather than an error."""
+    return min((page - 1) * page_size, MAX_OFFSET)
 
 
 def after_commit(session: Session, callback) -> None:

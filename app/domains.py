@@ -1,6 +1,14 @@
 """Importing this module wires every domain: models into Base.metadata, handlers into registries."""
 
+from app.activities import models as activities_models  # noqa: F401
+from app.assignment import models as assignment_models  # noqa: F401
+from app.assignment import service as assignment_service  # noqa: F401 - on_user_unavailable: hand over leads
 from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.events import models as events_models  # noqa: F401
+from app.leads import models as leads_models  # noqa: F401
+from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
 from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
+from app.pipeline import models as pipeline_models  # noqa: F401
+from app.pipeline import service as pipeline_service  # noqa: F401 - on_clinic_created: default stages

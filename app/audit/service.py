@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
+from app.db import page_offset
 
 SYSTEM = "system"
 
@@ -69,6 +70,6 @@ def list_events(
         .where(*conditions)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
 
 revision = '0004_notifications'
-down_revision = '0001_foundation'
+down_revision = '0003_scheduling'
 branch_labels = None
 depends_on = None
 

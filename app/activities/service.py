@@ -1,0 +1,149 @@
+"""Use cases of the activity log: record (for other domains), log (for clients), the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.activities import rules
+from app.activities.models import LeadActivity
+from app.audit import service as audit
+from app.auth.permissions import Actor
+from app.db import page_offset
+from app.errors import ValidationFailed
+from app.events import service as events
+from app.leads import service as leads
+from app.leads.models import Lead
+
+SYSTEM = audit.SYSTEM
+
+
+def record(
+    *,
+    session: Session,
+    lead: Lead,
+    type: str,
+    at: datetime,
+    actor_ref: str = SYSTEM,
+    user_id: int | None = None,
+    recorded_at: datetime | None = None,
+    direction: str | None = None,
+    outcome: str | None = None,
+    notes: str | None = None,
+    duration_minutes: int | None = None,
+    previous_stage: str | None = None,
+    new_stage: str | None = None,
+    details: dict | None = None,
+) -> LeadActivity:
+    """Write one activity of `lead` that happened `at`, and its `activity.logged` event.
+
+    The building block for every domain (stage changes, assignments, completed tasks). It does
+    not check the conversion lock: the caller's use case decides whether the lead may change.
+    """
+    activity = LeadActivity(
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        type=str(type),
+        direction=direction,
+        outcome=outcome,
+        notes=notes,
+        duration_minutes=duration_minutes,
+        previous_stage=previous_stage,
+        new_stage=new_stage,
+        details=details,
+        occurred_at=at,
+        created_at=recorded_at or at,
+        created_by_id=user_id,
+        actor=actor_ref,
+    )
+    session.add(activity)
+    session.flush()
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.ACTIVITY_LOGGED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={
+            "activity_id": activity.id,
+            "lead_id": lead.id,
+            "type": activity.type,
+            "direction": direction,
+            "outcome": outcome,
+            "occurred_at": at.isoformat(),
+            "system": actor_ref == SYSTEM,
+            **({"previous_stage": previous_stage, "new_stage": new_stage} if new_stage else {}),
+        },
+        now=recorded_at or at,
+    )
+    return activity
+
+
+def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadActivity:
+    """A client logs an interaction (call, email, SMS, meeting, note, ...) on a lead."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    errors = rules.problems(data, now)
+    if errors:
+        raise ValidationFailed(errors)
+    leads.ensure_not_converted(lead)
+    activity = record(
+        session=session,
+        lead=lead,
+        type=data["type"],
+        at=data.get("occurred_at") or now,
+        recorded_at=now,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        direction=data.get("direction"),
+        outcome=data.get("outcome"),
+        notes=data.get("notes"),
+        duration_minutes=data.get("duration_minutes"),
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="activity.create",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"activity_id": activity.id, "type": activity.type},
+        at=now,
+    )
+    return activity
+
+
+def list_activities(
+    *,
+    session: Session,
+    actor: Actor,
+    lead_id: int,
+    types: list[str] | None,
+    page: int,
+    page_size: int,
+    now: datetime,
+) -> tuple[list[LeadActivity], int]:
+    """A lead's timeline, newest first (occurred_at, then id); the read is audited."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    conditions = [LeadActivity.lead_id == lead.id]
+    if types:
+        conditions.append(LeadActivity.type.in_(types))
+    total = session.scalar(sa.select(sa.func.count()).select_from(LeadActivity).where(*conditions))
+    rows = session.scalars(
+        sa.select(LeadActivity)
+        .where(*conditions)
+        .order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc())
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.activities.read",
+        subject_type="lead",
+        subject_id=lead.id,
+        at=now,
+    )
+    return list(rows), total

@@ -1,0 +1,1 @@
+"""Who owns a lead: manual assignment, automatic policies, out-of-office hand-over."""

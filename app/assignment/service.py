@@ -1,0 +1,261 @@
+"""Use cases of assignment: choose an owner by the clinic's policy, assign, hand over.
+
+Policies (`clinic.assignment_policy`):
+- round_robin: available treatment coordinators in turn (the turn is persisted per clinic);
+- capacity: the available coordinator with the fewest open leads below their `max_open_leads`;
+  when all are full, the least loaded one, and the reason says so;
+- source: the lead source's mapped coordinators in turn; none available → round_robin.
+Available means active and not out of office. With no available treatment coordinator, a clinic
+admin takes the lead; with nobody at all the lead stays as it is and the timeline says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityType
+from app.assignment import rules
+from app.assignment.models import AssignmentCursor
+from app.audit import service as audit
+from app.auth import service as auth
+from app.auth.models import Clinic, User
+from app.auth.permissions import Actor, Role
+from app.errors import ValidationFailed
+from app.events import service as events
+from app.leads import service as leads
+from app.leads.models import Lead, LeadSource
+from app.leads.rules import COORDINATOR_ROLES
+
+CLINIC_SCOPE = "clinic"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The chosen owner (None: nobody available) and why."""
+
+    user_id: int | None
+    reason: str
+
+
+def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[User]:
+    stmt = (
+        sa.select(User)
+        .where(
+            User.clinic_id == clinic_id,
+            User.active.is_(True),
+            User.out_of_office.is_(False),
+            User.role.in_(list(roles)),
+        )
+        .order_by(User.id)
+    )
+    return [u for u in session.scalars(stmt) if u.id not in exclude]
+
+
+def _cursor(session: Session, clinic_id: int, scope: str, now: datetime) -> AssignmentCursor:
+    """The scope's rotation row, created if missing and locked until the transaction ends."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(AssignmentCursor)
+        .values(clinic_id=clinic_id, scope=scope, last_user_id=None, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["clinic_id", "scope"])
+    )
+    return session.scalar(
+        sa.select(AssignmentCursor)
+        .where(AssignmentCursor.clinic_id == clinic_id, AssignmentCursor.scope == scope)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _take_turn(session: Session, clinic_id: int, scope: str, user_ids: list[int], now: datetime) -> int:
+    cursor = _cursor(session, clinic_id, scope, now)
+    chosen = rules.round_robin(user_ids, cursor.last_user_id)
+    cursor.last_user_id, cursor.updated_at = chosen, now
+    return chosen
+
+
+def pick_owner(
+    *, session: Session, clinic: Clinic, lead: Lead, now: datetime, exclude_user_ids: tuple[int, ...] = ()
+) -> Pick:
+    """Choose who should own `lead` under the clinic's policy (records the turn; assigns nothing)."""
+    exclude = set(exclude_user_ids)
+    # One automatic decision at a time per clinic: two concurrent new leads must not both read
+    # the same turn or the same open-lead counts.
+    clinic_cursor = _cursor(session, clinic.id, CLINIC_SCOPE, now)
+    pool = _available(session, clinic.id, [Role.TREATMENT_COORDINATOR.value], exclude)
+    fallback = ""
+    if not pool:
+        pool = _available(session, clinic.id, [Role.CLINIC_ADMIN.value], exclude)
+        fallback = "; no available treatment coordinator, so a clinic admin"
+    if not pool:
+        return Pick(
+            None, "no available treatment coordinator or clinic admin (all inactive or out of office)"
+        )
+    pool_ids = [u.id for u in pool]
+
+    policy = clinic.assignment_policy
+    if policy == rules.SOURCE:
+        source = session.get(LeadSource, lead.source_id)
+        mapped = set(source.coordinator_ids or []) if source else set()
+        mapped_pool = [
+            u.id for u in _available(session, clinic.id, COORDINATOR_ROLES, exclude) if u.id in mapped
+        ]
+        if mapped_pool:
+            chosen = _take_turn(session, clinic.id, f"source:{source.id}", mapped_pool, now)
+            return Pick(chosen, f"source policy: coordinator of source {source.name!r}")
+        chosen = rules.round_robin(pool_ids, clinic_cursor.last_user_id)
+        clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen, now
+        name = source.name if source else lead.source_id
+        return Pick(
+            chosen, f"source policy: no available coordinator mapped to {name!r}, round robin{fallback}"
+        )
+
+    if policy == rules.CAPACITY:
+        counts = leads.open_lead_counts(session=session, clinic_id=clinic.id, user_ids=pool_ids)
+        candidates = [
+            rules.Candidate(user_id=u.id, open_leads=counts[u.id], max_open_leads=u.max_open_leads)
+            for u in pool
+        ]
+        chosen, all_full = rules.least_loaded(candidates, clinic_cursor.last_user_id)
+        clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen.user_id, now
+        limit = "no limit" if chosen.max_open_leads is None else f"max {chosen.max_open_leads}"
+        if all_full:
+            return Pick(
+                chosen.user_id,
+                f"capacity policy: every coordinator is at capacity; least loaded "
+                f"({chosen.open_leads} open, {limit}){fallback}",
+            )
+        return Pick(
+            chosen.user_id, f"capacity policy: fewest open leads ({chosen.open_leads}, {limit}){fallback}"
+        )
+
+    chosen = rules.round_robin(pool_ids, clinic_cursor.last_user_id)
+    clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen, now
+    return Pick(chosen, f"round robin{fallback}")
+
+
+def apply(
+    *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
+) -> None:
+    """Give `lead` to `pick.user_id`: fields, ASSIGNMENT_CHANGE activity, `lead.assigned` event, audit.
+
+    When nobody could be picked, nothing changes but the timeline records why.
+    """
+    previous = lead.assigned_to_id
+    if pick.user_id is None or pick.user_id == previous:
+        activities.record(
+            session=session,
+            lead=lead,
+            type=ActivityType.ASSIGNMENT_CHANGE,
+            at=now,
+            actor_ref=actor_ref,
+            user_id=user_id,
+            notes=f"Owner unchanged: {pick.reason}",
+            details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
+        )
+        return
+    lead.assigned_to_id = pick.user_id
+    lead.assigned_at = now
+    leads.touch(lead=lead, actor_ref=actor_ref, now=now)
+    session.flush()
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_ASSIGNED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={
+            "lead_id": lead.id,
+            "from_user_id": previous,
+            "to_user_id": pick.user_id,
+            "reason": pick.reason,
+        },
+        now=now,
+    )
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.ASSIGNMENT_CHANGE,
+        at=now,
+        actor_ref=actor_ref,
+        user_id=user_id,
+        notes=pick.reason,
+        details={"from_user_id": previous, "to_user_id": pick.user_id, "reason": pick.reason},
+    )
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=actor_ref,
+        action="lead.assign",
+        subject_type="lead",
+        subject_id=lead.id,
+        before={"assigned_to_id": previous},
+        after={"assigned_to_id": pick.user_id, "reason": pick.reason},
+        at=now,
+    )
+
+
+def _assignable_user(session: Session, clinic_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id:
+        raise ValidationFailed("user_id", f"user {user_id} is not a user of this clinic")
+    if not user.active:
+        raise ValidationFailed("user_id", f"user {user_id} is not active")
+    if user.role not in COORDINATOR_ROLES:
+        raise ValidationFailed(
+            "user_id", f"user {user_id} is a {user.role}; leads go to coordinators or admins"
+        )
+    if user.out_of_office:
+        raise ValidationFailed("user_id", f"user {user_id} is out of office")
+    return user
+
+
+def assign_lead(
+    *, session: Session, actor: Actor, lead_id: int, user_id: int, reason: str | None, now: datetime
+) -> Lead:
+    """Give a lead to a coordinator by hand (assigning it to its current owner changes nothing)."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    leads.ensure_not_converted(lead)
+    user = _assignable_user(session, actor.clinic_id, user_id)
+    if lead.assigned_to_id == user.id:
+        return lead
+    text = f"manual: {reason}" if reason else "manual"
+    apply(
+        session=session,
+        lead=lead,
+        pick=Pick(user.id, text),
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        now=now,
+    )
+    return lead
+
+
+@auth.on_user_unavailable
+def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
+    """A user went out of office or inactive: their open leads go to others by the clinic's policy."""
+    clinic = auth.get_clinic(session=session, clinic_id=user.clinic_id)
+    why = "out of office" if user.active else "inactive"
+    moved = 0
+    for lead in leads.open_leads_of(
+        session=session, clinic_id=user.clinic_id, user_id=user.id, for_update=True
+    ):
+        pick = pick_owner(session=session, clinic=clinic, lead=lead, now=now, exclude_user_ids=(user.id,))
+        reason = f"previous owner {why}; {pick.reason}"
+        apply(
+            session=session,
+            lead=lead,
+            pick=Pick(pick.user_id, reason),
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+            now=now,
+        )
+        moved += pick.user_id is not None
+    return moved

@@ -1,0 +1,1 @@
+"""The outbox of domain events: written beside each change, read by automation."""

@@ -1,0 +1,80 @@
+"""Write domain events into the outbox, in the caller's transaction.
+
+Nothing here commits: an event exists exactly when the change that caused it was committed, and
+a rolled-back change leaves no event behind. Payloads carry ids, enums and timestamps a rule
+needs, never protected fields (names, dates of birth, member ids).
+
+Event types written so far:
+- lead.created        {lead_id, source_id, source_category, pipeline_stage, status, assigned_to_id, channel}
+- lead.updated        {lead_id, changed: [field, ...]}
+- lead.deleted        {lead_id}
+- lead.stage_changed  {lead_id, previous_stage, new_stage, status}
+- lead.assigned       {lead_id, from_user_id, to_user_id, reason}
+- lead.converted      {lead_id, previous_stage, converted_at}
+- lead.lost           {lead_id, previous_stage, reason}
+- activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.events.models import DomainEvent
+
+LEAD_CREATED = "lead.created"
+LEAD_UPDATED = "lead.updated"
+LEAD_DELETED = "lead.deleted"
+LEAD_STAGE_CHANGED = "lead.stage_changed"
+LEAD_ASSIGNED = "lead.assigned"
+LEAD_CONVERTED = "lead.converted"
+LEAD_LOST = "lead.lost"
+ACTIVITY_LOGGED = "activity.logged"
+
+
+def emit(
+    *,
+    session: Session,
+    clinic_id: int,
+    type: str,
+    subject_type: str,
+    subject_id: int,
+    payload: dict,
+    now: datetime,
+) -> DomainEvent:
+    """Add one event to the caller's transaction (committed, or rolled back, with the change)."""
+    event = DomainEvent(
+        clinic_id=clinic_id,
+        type=type,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload=payload,
+        occurred_at=now,
+        attempts=0,
+    )
+    session.add(event)
+    return event
+
+
+def pending(*, session: Session, limit: int = 100) -> list[DomainEvent]:
+    """The oldest unprocessed events, in the order they were written."""
+    stmt = (
+        sa.select(DomainEvent).where(DomainEvent.processed_at.is_(None)).order_by(DomainEvent.id).limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def for_subject(*, session: Session, clinic_id: int, subject_type: str, subject_id: int) -> list[DomainEvent]:
+    """Every event about one subject, oldest first."""
+    stmt = (
+        sa.select(DomainEvent)
+        .where(
+            DomainEvent.clinic_id == clinic_id,
+            DomainEvent.subject_type == subject_type,
+            DomainEvent.subject_id == subject_id,
+        )
+        .order_by(DomainEvent.id)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,235 @@
+"""Intake: how a lead comes in — entered by staff or an integrator, or posted by a web form.
+
+Why a domain of its own: creating a lead is the one use case that touches four domains at once.
+It needs the clinic's default stage (pipeline), an owner chosen by the clinic's policy
+(assignment), an ASSIGNMENT_CHANGE entry on the timeline (activities) and the `lead.created`
+event (events). Those domains already build on `app/leads` (they move, assign and log leads), so
+`leads` cannot call them without an import cycle. Intake sits above all of them and composes
+their services; nothing imports intake except its views:
+
+    intake → pipeline, assignment → activities → leads → auth, events, audit
+
+The web form is intake too: it verifies the clinic's signature, maps the form to lead fields,
+picks the lead source from the form's `source` or UTM fields, and creates the lead exactly once
+per `submission_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.assignment import service as assignment
+from app.auth import service as auth
+from app.auth.models import Clinic
+from app.auth.permissions import Actor
+from app.db import MAX_ID
+from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.events import service as events
+from app.intake import rules
+from app.leads import service as leads
+from app.leads.models import Lead, LeadSource, LeadSourceCategory
+from app.pipeline import service as pipeline
+
+WEB_FORM_ACTOR = "web_form"
+
+
+@dataclass
+class Intake:
+    """A lead that came in, whether this call created it, and the open leads it may duplicate."""
+
+    lead: Lead
+    created: bool = True
+    possible_duplicates: list[dict] = field(default_factory=list)
+
+
+def _create(
+    *,
+    session: Session,
+    clinic: Clinic,
+    data: dict,
+    source: LeadSource,
+    actor_ref: str,
+    user_id: int | None,
+    channel: str,
+    reject_duplicates: bool,
+    now: datetime,
+    submission_id: str | None = None,
+) -> Intake:
+    fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
+    duplicates = leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
+    if duplicates and reject_duplicates:
+        raise Conflict(
+            f"{len(duplicates)} open lead(s) match this one; nothing was stored",
+            errors={"possible_duplicates": duplicates},
+        )
+    stage = pipeline.default_stage(session=session, clinic_id=clinic.id)
+    lead = leads.new_lead(
+        session=session,
+        clinic=clinic,
+        fields=fields,
+        source=source,
+        stage=stage.slug,
+        actor_ref=actor_ref,
+        now=now,
+        submission_id=submission_id,
+    )
+    pipeline.start_stage_history(session=session, lead=lead, actor_ref=actor_ref, now=now)
+    pick = assignment.pick_owner(session=session, clinic=clinic, lead=lead, now=now)
+    events.emit(
+        session=session,
+        clinic_id=clinic.id,
+        type=events.LEAD_CREATED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={
+            "lead_id": lead.id,
+            "channel": channel,
+            "source_id": source.id,
+            "source_category": source.category,
+            "pipeline_stage": lead.pipeline_stage,
+            "status": lead.status,
+            "assigned_to_id": pick.user_id,
+            "has_phone": lead.phone is not None,
+            "has_email": lead.email is not None,
+            "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
+        },
+        now=now,
+    )
+    assignment.apply(
+        session=session,
+        lead=lead,
+        pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
+        actor_ref=actor_ref,
+        user_id=user_id,
+        now=now,
+    )
+    return Intake(lead=lead, created=True, possible_duplicates=duplicates)
+
+
+def create_lead(
+    *, session: Session, actor: Actor, data: dict, reject_duplicates: bool, now: datetime
+) -> Intake:
+    """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
+
+    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
+    is stored.
+    """
+    clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
+    data = dict(data)
+    source = leads.source_for_new_lead(
+        session=session, clinic_id=clinic.id, source_id=data.pop("source_id", None)
+    )
+    return _create(
+        session=session,
+        clinic=clinic,
+        data=data,
+        source=source,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        channel="api",
+        reject_duplicates=reject_duplicates,
+        now=now,
+    )
+
+
+# --- web forms ---------------------------------------------------------------------------------
+
+
+def _replay_key(clinic_id: int, signature: str) -> str:
+    return f"followup:web-form-signature:{clinic_id}:{signature}"
+
+
+def verify_web_form(
+    *,
+    session: Session,
+    redis,
+    clinic_ref: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    raw_body: bytes,
+    now: datetime,
+) -> int:
+    """The id of the clinic whose webhook secret signed this request, else Unauthorized.
+
+    Every refusal says the same to the caller, so it cannot probe which clinics exist. A valid
+    signature is accepted once: it is remembered in Redis (SET NX with a TTL longer than the
+    freshness window), and the same signature again is a replay.
+    """
+    refused = Unauthorized(
+        "missing, invalid, stale or replayed signature: sign f'{timestamp}.{body}' with HMAC-SHA256 "
+        f"using the clinic's webhook secret and send {rules.CLINIC_HEADER}, {rules.TIMESTAMP_HEADER}, "
+        f"{rules.SIGNATURE_HEADER}"
+    )
+    if not (clinic_ref and timestamp and signature):
+        raise refused
+    try:
+        clinic_id = int(clinic_ref)
+    except ValueError:
+        raise refused from None
+    if not 1 <= clinic_id <= MAX_ID:
+        raise refused
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None or not rules.timestamp_fresh(timestamp, now):
+        raise refused
+    if not rules.signature_matches(clinic.webhook_secret, timestamp, raw_body, signature):
+        raise refused
+    digest = signature.strip().removeprefix("sha256=").lower()
+    if not redis.set(_replay_key(clinic_id, digest), "1", nx=True, ex=rules.REPLAY_MEMORY_SECONDS):
+        raise refused
+    return clinic_id
+
+
+def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource:
+    """The form's `source` by name, else utm_source by name, else utm_medium's category, else the website."""
+    for name in (form.get("source"), form.get("utm_source")):
+        if name:
+            source = leads.active_source_named(session=session, clinic_id=clinic_id, name=name)
+            if source is not None:
+                return source
+    categories = [
+        rules.utm_category(form.get("utm_medium")),
+        LeadSourceCategory.WEB_ORGANIC,
+        LeadSourceCategory.OTHER,
+    ]
+    for category in categories:
+        if category is None:
+            continue
+        source = leads.first_active_source_of(session=session, clinic_id=clinic_id, category=category.value)
+        if source is not None:
+            return source
+    raise ValidationFailed("source", "the clinic has no active source a web lead could be attributed to")
+
+
+def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datetime) -> Intake:
+    """Create the lead of a verified web-form submission, once per `submission_id`."""
+    submission_id = form["submission_id"]
+    existing = leads.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
+    if existing is not None:
+        return Intake(lead=existing, created=False)
+    clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
+    source = _web_form_source(session, clinic_id, form)
+    try:
+        # A savepoint: if the same submission is being stored concurrently, the unique
+        # (clinic_id, submission_id) refuses the second insert and we answer with the first lead.
+        with session.begin_nested():
+            return _create(
+                session=session,
+                clinic=clinic,
+                data=rules.form_to_lead(form),
+                source=source,
+                actor_ref=WEB_FORM_ACTOR,
+                user_id=None,
+                channel="web_form",
+                reject_duplicates=False,
+                now=now,
+                submission_id=submission_id,
+            )
+    except sa.exc.IntegrityError:
+        existing = leads.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
+        if existing is None:
+            raise
+        return Intake(lead=existing, created=False)

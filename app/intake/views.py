@@ -1,0 +1,82 @@
+"""Intake endpoints: create a lead (staff, integrators) and the signed web-form capture."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, request
+from flask.views import MethodView
+
+from app import clock
+from app.api import make_blueprint
+from app.auth.permissions import Permission, current_actor, public, requires
+from app.db import unit_of_work
+from app.intake import rules, schemas, service
+from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
+
+blp = make_blueprint("intake", "Lead intake: manual and API entry, signed web forms")
+
+
+@blp.route("/leads")
+class CreateLead(MethodView):
+    @requires(Permission.CREATE)
+    @blp.arguments(CreateLeadArgs, location="query")
+    @blp.arguments(LeadIn)
+    @blp.response(201, LeadCreatedOut)
+    @blp.alt_response(409, description="reject_duplicates=true and open leads match (listed in errors)")
+    def post(self, args, body):
+        """Create a lead: it starts in the default stage, gets an owner by the clinic's policy and
+        lists the open leads it may duplicate (`possible_duplicates`)."""
+        with unit_of_work() as session:
+            intake = service.create_lead(
+                session=session,
+                actor=current_actor(),
+                data=body,
+                reject_duplicates=args["reject_duplicates"],
+                now=clock.now(),
+            )
+            intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
+            return intake.lead
+
+
+def signed_by_clinic(view):
+    """Refuse (401) a web form not signed by its clinic's webhook secret, before its body is parsed."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        with unit_of_work() as session:
+            g.web_form_clinic_id = service.verify_web_form(
+                session=session,
+                redis=current_app.extensions["followup.redis"],
+                clinic_ref=request.headers.get(rules.CLINIC_HEADER),
+                timestamp=request.headers.get(rules.TIMESTAMP_HEADER),
+                signature=request.headers.get(rules.SIGNATURE_HEADER),
+                raw_body=request.get_data(cache=True),
+                now=clock.now(),
+            )
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/capture/web-form")
+class WebForm(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, checked by signed_by_clinic")
+    @signed_by_clinic
+    @blp.arguments(schemas.WebFormIn)
+    @blp.response(201, schemas.WebFormOut)
+    @blp.alt_response(
+        200,
+        schema=schemas.WebFormOut,
+        success=True,
+        description="The same submission_id again: the same lead",
+    )
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    def post(self, form):
+        """Capture a website inquiry as a lead (HMAC-signed by the clinic; see the schema for the mapping)."""
+        with unit_of_work() as session:
+            intake = service.capture_web_form(
+                session=session, clinic_id=g.web_form_clinic_id, form=form, now=clock.now()
+            )
+            status = "created" if intake.created else "already_received"
+            return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200

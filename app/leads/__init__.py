@@ -1,0 +1,1 @@
+"""Leads, lead sources, duplicate detection."""

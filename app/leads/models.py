@@ -1,0 +1,181 @@
+"""Leads and lead sources, with the spec's enums."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONType, UTCDateTime
+from app.phi import EncryptedDate, EncryptedString
+
+
+class LeadStatus(StrEnum):
+    NEW = "NEW"
+    ACTIVE = "ACTIVE"
+    CONVERTED = "CONVERTED"
+    LOST = "LOST"
+    ARCHIVED = "ARCHIVED"
+
+
+# A lead is open (worked, deduplicated against, owned by a coordinator) until it is closed.
+OPEN_STATUSES = (LeadStatus.NEW, LeadStatus.ACTIVE)
+
+
+class PatientRelationship(StrEnum):
+    SELF = "SELF"
+    CHILD = "CHILD"
+    SPOUSE = "SPOUSE"
+    OTHER = "OTHER"
+
+
+class PreferredContact(StrEnum):
+    PHONE = "PHONE"
+    EMAIL = "EMAIL"
+    TEXT = "TEXT"
+    ANY = "ANY"
+
+
+class TreatmentInterest(StrEnum):
+    BRACES_METAL = "BRACES_METAL"
+    BRACES_CLEAR = "BRACES_CLEAR"
+    INVISALIGN = "INVISALIGN"
+    RETAINER = "RETAINER"
+    SECOND_OPINION = "SECOND_OPINION"
+    GENERAL_INQUIRY = "GENERAL_INQUIRY"
+
+
+class LostReason(StrEnum):
+    CHOSE_COMPETITOR = "CHOSE_COMPETITOR"
+    COST_FINANCIAL = "COST_FINANCIAL"
+    TIMING_NOT_RIGHT = "TIMING_NOT_RIGHT"
+    NOT_A_CANDIDATE = "NOT_A_CANDIDATE"
+    NO_RESPONSE = "NO_RESPONSE"
+    INSURANCE_ISSUES = "INSURANCE_ISSUES"
+    RELOCATED = "RELOCATED"
+    OTHER = "OTHER"
+
+
+class LeadSourceCategory(StrEnum):
+    DOCTOR_REFERRAL = "DOCTOR_REFERRAL"
+    PATIENT_REFERRAL = "PATIENT_REFERRAL"
+    WEB_ORGANIC = "WEB_ORGANIC"
+    WEB_PAID = "WEB_PAID"
+    WEB_SOCIAL = "WEB_SOCIAL"
+    PRINT_AD = "PRINT_AD"
+    COMMUNITY_EVENT = "COMMUNITY_EVENT"
+    SCHOOL_SCREENING = "SCHOOL_SCREENING"
+    WALK_IN = "WALK_IN"
+    OTHER = "OTHER"
+
+
+class LeadSource(Base):
+    __tablename__ = "lead_sources"
+    __table_args__ = (
+        sa.UniqueConstraint("clinic_id", "name"),
+        sa.Index("ix_lead_sources_clinic_category", "clinic_id", "category"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    category: Mapped[str] = mapped_column(sa.String(32))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    monthly_cost: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    # Source-based assignment: the coordinators (user ids) who take this source's leads.
+    coordinator_ids: Mapped[list] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        # The coordinator's board: GET /api/leads?assigned_to=..&stage=.. newest first.
+        sa.Index(
+            "ix_leads_clinic_assignee_stage_created",
+            "clinic_id",
+            "assigned_to_id",
+            "pipeline_stage",
+            "created_at",
+        ),
+        sa.Index("ix_leads_clinic_stage_created", "clinic_id", "pipeline_stage", "created_at"),
+        sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
+        sa.Index("ix_leads_clinic_created", "clinic_id", "created_at"),
+        sa.Index("ix_leads_clinic_source_created", "clinic_id", "source_id", "created_at"),
+        # Duplicate detection looks leads up by normalised phone, email and DOB digest.
+        sa.Index("ix_leads_clinic_phone", "clinic_id", "phone"),
+        sa.Index("ix_leads_clinic_phone_alt", "clinic_id", "phone_alt"),
+        sa.Index("ix_leads_clinic_email", "clinic_id", "email"),
+        sa.Index("ix_leads_clinic_dob_index", "clinic_id", "patient_dob_index"),
+        # Web-form idempotency: one lead per submission id and clinic.
+        sa.UniqueConstraint("clinic_id", "submission_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+
+    status: Mapped[str] = mapped_column(sa.String(16), default=LeadStatus.NEW)
+    pipeline_stage: Mapped[str] = mapped_column(sa.String(64))
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Contact (the responsible party).
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    email: Mapped[str | None] = mapped_column(sa.String(254))  # stored lower-cased
+    phone: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    phone_alt: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    preferred_contact: Mapped[str] = mapped_column(sa.String(16), default=PreferredContact.PHONE)
+    preferred_time: Mapped[str | None] = mapped_column(sa.String(100))
+
+    # Patient (who seeks treatment; often the contact's child).
+    patient_first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    patient_last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    patient_dob: Mapped[date | None] = mapped_column("patient_dob_encrypted", EncryptedDate)
+    # Keyed HMAC of the DOB: finds same-DOB leads without decrypting every row.
+    patient_dob_index: Mapped[str | None] = mapped_column(sa.String(64))
+    patient_relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.SELF)
+
+    address_line1: Mapped[str | None] = mapped_column(sa.String(200))
+    address_line2: Mapped[str | None] = mapped_column(sa.String(200))
+    city: Mapped[str | None] = mapped_column(sa.String(100))
+    state: Mapped[str | None] = mapped_column(sa.String(100))
+    postal_code: Mapped[str | None] = mapped_column(sa.String(20))
+
+    source_id: Mapped[int] = mapped_column(sa.ForeignKey("lead_sources.id"))
+    source_campaign: Mapped[str | None] = mapped_column(sa.String(200))
+    source_detail: Mapped[str | None] = mapped_column(sa.String(500))
+    # Referring providers and patients have no tables yet: plain ids, no foreign keys.
+    referring_provider_id: Mapped[int | None] = mapped_column(sa.Integer)
+    referring_patient_id: Mapped[int | None] = mapped_column(sa.Integer)
+
+    treatment_interest: Mapped[list] = mapped_column(JSONType, default=list)
+    insurance_carrier: Mapped[str | None] = mapped_column(sa.String(200))
+    insurance_member_id: Mapped[str | None] = mapped_column("insurance_member_id_encrypted", EncryptedString)
+
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    lost_notes: Mapped[str | None] = mapped_column(sa.Text)
+
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
+
+    submission_id: Mapped[str | None] = mapped_column(sa.String(128))  # web-form idempotency key
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(sa.String(64))  # actor ref: "user:3", "web_form", ...
+    updated_by: Mapped[str] = mapped_column(sa.String(64))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES and self.deleted_at is None

@@ -1,0 +1,129 @@
+"""Pure lead rules: normalising contact data, matching duplicates. No I/O, no clock."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+import phonenumbers
+
+from app.auth.permissions import Role
+from app.leads.models import LeadSourceCategory
+
+# Who may own a lead: manual assignment, source mappings and the last-resort fallback use these.
+COORDINATOR_ROLES = (Role.TREATMENT_COORDINATOR.value, Role.CLINIC_ADMIN.value)
+
+# GET /api/leads?sort=<field> or -<field>.
+SORT_FIELDS = (
+    "created_at",
+    "updated_at",
+    "last_name",
+    "first_name",
+    "stage_entered_at",
+    "assigned_at",
+    "status",
+    "pipeline_stage",
+)
+
+# Two names this alike (difflib ratio, after case folding and accent stripping) are "the same
+# person" when the date of birth also matches: catches "Jon Smith" / "John Smith".
+NAME_SIMILARITY_THRESHOLD = 0.85
+
+# One source per category for a new clinic, so leads can be attributed from day one.
+DEFAULT_SOURCES = (
+    ("Doctor referral", LeadSourceCategory.DOCTOR_REFERRAL),
+    ("Patient referral", LeadSourceCategory.PATIENT_REFERRAL),
+    ("Website (organic search)", LeadSourceCategory.WEB_ORGANIC),
+    ("Online ads", LeadSourceCategory.WEB_PAID),
+    ("Social media", LeadSourceCategory.WEB_SOCIAL),
+    ("Print advertising", LeadSourceCategory.PRINT_AD),
+    ("Community event", LeadSourceCategory.COMMUNITY_EVENT),
+    ("School screening", LeadSourceCategory.SCHOOL_SCREENING),
+    ("Walk-in", LeadSourceCategory.WALK_IN),
+    ("Other", LeadSourceCategory.OTHER),
+)
+
+
+class InvalidPhone(ValueError):
+    """The text is not a valid phone number for the region."""
+
+
+def normalize_phone(raw: str, region: str) -> str:
+    """E.164 form of `raw` (national numbers read in `region`), else InvalidPhone."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(f"{raw!r} is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(f"{raw!r} is not a valid phone number (region {region})")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    """Emails compare case-insensitively; store them trimmed and lower-cased."""
+    return raw.strip().lower()
+
+
+def normalize_name(first: str | None, last: str | None) -> str:
+    """A full name folded for comparison: no accents, no case, single spaces."""
+    text = f"{first or ''} {last or ''}"
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^\w\s]", " ", text.casefold())
+    return " ".join(text.split())
+
+
+def names_similar(a: str, b: str) -> bool:
+    """True when two normalised names are near-identical."""
+    if not a or not b:
+        return False
+    return SequenceMatcher(None, a, b).ratio() >= NAME_SIMILARITY_THRESHOLD
+
+
+def split_full_name(name: str) -> tuple[str, str]:
+    """'Mary Ann Smith' → ('Mary Ann', 'Smith'); a single word is a first name."""
+    parts = name.split()
+    if not parts:
+        return "", ""
+    if len(parts) == 1:
+        return parts[0], ""
+    return " ".join(parts[:-1]), parts[-1]
+
+
+@dataclass
+class DuplicateProbe:
+    """What a new lead offers for matching."""
+
+    phones: set[str] = field(default_factory=set)
+    email: str | None = None
+    dob_index: str | None = None
+    names: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Candidate:
+    """An existing open lead, reduced to what matching needs."""
+
+    lead_id: int
+    phones: set[str]
+    email: str | None
+    dob_index: str | None
+    names: set[str]
+
+
+def match_reasons(probe: DuplicateProbe, candidate: Candidate) -> list[str]:
+    """Why `candidate` may be the same family as `probe`: any of phone, email, name_dob."""
+    reasons = []
+    if probe.phones & candidate.phones:
+        reasons.append("phone")
+    if probe.email and probe.email == candidate.email:
+        reasons.append("email")
+    if (
+        probe.dob_index
+        and probe.dob_index == candidate.dob_index
+        and any(names_similar(a, b) for a in probe.names for b in candidate.names)
+    ):
+        reasons.append("name_dob")
+    return reasons

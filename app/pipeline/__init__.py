@@ -1,0 +1,1 @@
+"""Pipeline stages per clinic; moving leads through them, conversion and loss."""

@@ -1,0 +1,88 @@
+"""Request and response schemas of the pipeline."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.api import MAX_ID, RequestSchema, id_field
+from app.leads.models import LostReason
+from app.pipeline import rules
+
+LOST_REASONS = validate.OneOf([r.value for r in LostReason])
+
+
+class StageUpdateIn(RequestSchema):
+    """A stage's settings; the slug is fixed once created (leads refer to it)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    color = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(rules.COLOR_PATTERN, error="give a colour as #RRGGBB"),
+        metadata={"description": "#RRGGBB"},
+    )
+    task_template_id = id_field(
+        allow_none=True,
+        metadata={"description": "Task template created when a lead enters the stage"},
+    )
+    max_days_in_stage = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=3650),
+        metadata={"description": "Alert after"},
+    )
+    is_terminal = fields.Boolean()
+    is_default = fields.Boolean(
+        metadata={"description": "New leads start here; exactly one stage is the default"}
+    )
+
+
+class StageIn(StageUpdateIn):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    slug = fields.String(
+        validate=validate.Regexp(rules.SLUG_PATTERN, error="lower-case letters, digits and _ (max 64)"),
+        metadata={"description": "Default: made from the name"},
+    )
+    order = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "1-based position; default: before the first terminal stage"},
+    )
+
+
+class StageOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    slug = fields.String()
+    description = fields.String(allow_none=True)
+    order = fields.Integer(attribute="position")
+    color = fields.String(allow_none=True)
+    task_template_id = fields.Integer(allow_none=True)
+    max_days_in_stage = fields.Integer(allow_none=True)
+    is_terminal = fields.Boolean()
+    is_default = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ReorderIn(RequestSchema):
+    stage_ids = fields.List(
+        id_field(),
+        required=True,
+        metadata={"description": "Every stage id of the clinic, exactly once, in the new order"},
+    )
+
+
+class StageChangeIn(RequestSchema):
+    stage = fields.String(
+        required=True, validate=validate.Length(min=1, max=64), metadata={"description": "Slug"}
+    )
+    reason = fields.String(
+        allow_none=True, validate=LOST_REASONS, metadata={"description": "Required when stage is lost"}
+    )
+    notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
+
+
+class LostIn(RequestSchema):
+    reason = fields.String(required=True, validate=LOST_REASONS)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=10000))

@@ -1,0 +1,440 @@
+"""Use cases of the pipeline: configure stages; move a lead, mark it lost, convert it.
+
+Every move closes the lead's open stage-history row, opens a new one, sets `stage_entered_at`,
+writes a STAGE_CHANGE activity and a `lead.stage_changed` event, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityType
+from app.audit import service as audit
+from app.auth import service as auth
+from app.auth.models import Clinic
+from app.auth.permissions import Actor
+from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.events import service as events
+from app.leads import service as leads
+from app.leads.models import Lead, LeadStatus
+from app.pipeline import rules
+from app.pipeline.models import LeadStageHistory, PipelineStage
+
+STAGE_FIELDS = (
+    "name",
+    "description",
+    "color",
+    "task_template_id",
+    "max_days_in_stage",
+    "is_terminal",
+    "is_default",
+)
+
+
+# --- stage configuration -----------------------------------------------------------------------
+
+
+@auth.on_clinic_created
+def seed_default_stages(*, session: Session, clinic: Clinic, now: datetime) -> None:
+    """The spec's eight stages for a new clinic."""
+    for position, spec in enumerate(rules.DEFAULT_STAGES, start=1):
+        session.add(
+            PipelineStage(
+                clinic_id=clinic.id,
+                name=spec.name,
+                slug=spec.slug,
+                position=position,
+                color=spec.color,
+                max_days_in_stage=spec.max_days_in_stage,
+                is_terminal=spec.is_terminal,
+                is_default=spec.is_default,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.flush()
+
+
+def list_stages(*, session: Session, clinic_id: int) -> list[PipelineStage]:
+    """The clinic's stages in board order."""
+    return list(
+        session.scalars(
+            sa.select(PipelineStage)
+            .where(PipelineStage.clinic_id == clinic_id)
+            .order_by(PipelineStage.position, PipelineStage.id)
+        )
+    )
+
+
+def get_stage(*, session: Session, clinic_id: int, stage_id: int, for_update: bool = False) -> PipelineStage:
+    """One stage of the clinic; another clinic's stage is not found. `for_update` locks it."""
+    stage = session.get(
+        PipelineStage, stage_id, with_for_update=for_update or None, populate_existing=for_update
+    )
+    if stage is None or stage.clinic_id != clinic_id:
+        raise NotFound(f"pipeline stage {stage_id} not found")
+    return stage
+
+
+def stage_by_slug(*, session: Session, clinic_id: int, slug: str) -> PipelineStage | None:
+    """The clinic's stage with this slug, if any."""
+    return session.scalar(
+        sa.select(PipelineStage).where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug == slug)
+    )
+
+
+def default_stage(*, session: Session, clinic_id: int) -> PipelineStage:
+    """The stage new leads start in."""
+    stage = session.scalar(
+        sa.select(PipelineStage)
+        .where(PipelineStage.clinic_id == clinic_id, PipelineStage.is_default.is_(True))
+        .order_by(PipelineStage.position)
+        .limit(1)
+    )
+    if stage is None:
+        # Only reachable if the clinic was never set up; say so instead of inventing a stage.
+        raise Conflict("this clinic has no default pipeline stage; configure the pipeline first")
+    return stage
+
+
+def _snapshot(stage: PipelineStage) -> dict:
+    return {"slug": stage.slug, "position": stage.position, **{k: getattr(stage, k) for k in STAGE_FIELDS}}
+
+
+def _audit_stage(
+    session: Session, actor: Actor, action: str, stage: PipelineStage, before, after, now
+) -> None:
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action=action,
+        subject_type="pipeline_stage",
+        subject_id=stage.id,
+        before=before,
+        after=after,
+        at=now,
+    )
+
+
+def _clear_other_defaults(session: Session, stage: PipelineStage, now: datetime) -> None:
+    for other in list_stages(session=session, clinic_id=stage.clinic_id):
+        if other.id != stage.id and other.is_default:
+            other.is_default = False
+            other.updated_at = now
+
+
+def _check_flags(stage_slug: str, is_terminal: bool, is_default: bool) -> None:
+    if is_default and is_terminal:
+        raise ValidationFailed("is_default", "new leads cannot start in a terminal stage")
+    if stage_slug in rules.PROTECTED_TERMINAL_SLUGS and not is_terminal:
+        raise ValidationFailed(
+            "is_terminal", f"{stage_slug} must stay terminal (conversion and loss end a lead)"
+        )
+
+
+def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -> PipelineStage:
+    """A new stage, inserted at `order` (default: before the first terminal stage)."""
+    slug = data.get("slug") or rules.slugify(data["name"])
+    if not slug:
+        raise ValidationFailed("slug", "give a slug: the name has no letters or digits to make one from")
+    if stage_by_slug(session=session, clinic_id=actor.clinic_id, slug=slug) is not None:
+        raise Conflict(f"a stage with slug {slug!r} exists", errors={"json": {"slug": ["already taken"]}})
+    is_terminal, is_default = data.get("is_terminal", False), data.get("is_default", False)
+    _check_flags(slug, is_terminal, is_default)
+    stages = list_stages(session=session, clinic_id=actor.clinic_id)
+    if data.get("order") is not None:
+        index = min(data["order"], len(stages) + 1) - 1
+    else:
+        index = next((i for i, s in enumerate(stages) if s.is_terminal), len(stages))
+    stage = PipelineStage(
+        clinic_id=actor.clinic_id,
+        slug=slug,
+        position=0,
+        **{k: data.get(k) for k in STAGE_FIELDS if k not in ("is_terminal", "is_default")},
+        is_terminal=is_terminal,
+        is_default=is_default,
+        created_at=now,
+        updated_at=now,
+    )
+    stages.insert(index, stage)
+    for position, each in enumerate(stages, start=1):
+        if each.position != position:
+            each.position = position
+            each.updated_at = now
+    session.add(stage)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:  # a concurrent create took the slug
+        raise Conflict(
+            f"a stage with slug {slug!r} exists", errors={"json": {"slug": ["already taken"]}}
+        ) from exc
+    if is_default:
+        _clear_other_defaults(session, stage, now)
+    _audit_stage(session, actor, "pipeline_stage.create", stage, None, _snapshot(stage), now)
+    return stage
+
+
+def update_stage(
+    *, session: Session, actor: Actor, stage_id: int, data: dict, now: datetime
+) -> PipelineStage:
+    """Rename, recolour, set limits and flags of a stage; its slug never changes."""
+    stage = get_stage(session=session, clinic_id=actor.clinic_id, stage_id=stage_id, for_update=True)
+    before = _snapshot(stage)
+    is_terminal = data.get("is_terminal", stage.is_terminal)
+    is_default = data.get("is_default", stage.is_default)
+    if stage.is_default and data.get("is_default") is False:
+        raise ValidationFailed(
+            "is_default", "a pipeline needs a default stage: make another stage the default"
+        )
+    _check_flags(stage.slug, is_terminal, is_default)
+    for key, value in data.items():
+        setattr(stage, key, value)
+    stage.updated_at = now
+    if is_default:
+        _clear_other_defaults(session, stage, now)
+    session.flush()
+    old, new = audit.changes(before, _snapshot(stage))
+    _audit_stage(session, actor, "pipeline_stage.update", stage, old, new, now)
+    return stage
+
+
+def reorder_stages(
+    *, session: Session, actor: Actor, stage_ids: list[int], now: datetime
+) -> list[PipelineStage]:
+    """Put the clinic's stages in the given order; the list must name each stage exactly once."""
+    stages = {s.id: s for s in list_stages(session=session, clinic_id=actor.clinic_id)}
+    duplicates = sorted({i for i in stage_ids if stage_ids.count(i) > 1})
+    if duplicates:
+        raise ValidationFailed("stage_ids", f"listed more than once: {duplicates}")
+    unknown = sorted(set(stage_ids) - set(stages))
+    missing = sorted(set(stages) - set(stage_ids))
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"not stages of this clinic: {unknown}")
+        if missing:
+            parts.append(f"missing: {missing}")
+        raise ValidationFailed(
+            "stage_ids", "list every stage of the clinic exactly once; " + "; ".join(parts)
+        )
+    before = [s.id for s in sorted(stages.values(), key=lambda s: s.position)]
+    for position, stage_id in enumerate(stage_ids, start=1):
+        stage = stages[stage_id]
+        if stage.position != position:
+            stage.position = position
+            stage.updated_at = now
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="pipeline_stage.reorder",
+        subject_type="pipeline_stage",
+        subject_id=None,
+        before={"order": before},
+        after={"order": list(stage_ids)},
+        at=now,
+    )
+    session.flush()
+    return list_stages(session=session, clinic_id=actor.clinic_id)
+
+
+# --- moving leads ------------------------------------------------------------------------------
+
+
+def start_stage_history(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> None:
+    """Open the first stay of a just-created lead (in the stage it was created in)."""
+    session.add(
+        LeadStageHistory(
+            clinic_id=lead.clinic_id,
+            lead_id=lead.id,
+            from_stage=None,
+            to_stage=lead.pipeline_stage,
+            entered_at=now,
+            by=actor_ref,
+        )
+    )
+
+
+def stage_history(*, session: Session, clinic_id: int, lead_id: int) -> list[LeadStageHistory]:
+    """Every stay of a lead in a stage, oldest first."""
+    lead = leads.get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
+    return list(
+        session.scalars(
+            sa.select(LeadStageHistory)
+            .where(LeadStageHistory.lead_id == lead.id)
+            .order_by(LeadStageHistory.entered_at, LeadStageHistory.id)
+        )
+    )
+
+
+def _view(stage: PipelineStage) -> rules.StageView:
+    return rules.StageView(slug=stage.slug, position=stage.position, is_terminal=stage.is_terminal)
+
+
+def _current_stage(session: Session, lead: Lead) -> PipelineStage:
+    stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=lead.pipeline_stage)
+    if stage is None:
+        raise Conflict(f"the lead's stage {lead.pipeline_stage!r} is no longer in the pipeline")
+    return stage
+
+
+def _target_stage(session: Session, lead: Lead, slug: str) -> PipelineStage:
+    stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=slug)
+    if stage is None:
+        raise ValidationFailed("stage", f"no stage {slug!r} in this clinic's pipeline")
+    return stage
+
+
+def _move(
+    session: Session, lead: Lead, target: PipelineStage, actor: Actor, now: datetime, notes=None
+) -> str:
+    """Put the lead in `target`: history, stage_entered_at, activity, event; returns the old slug."""
+    previous = lead.pipeline_stage
+    open_stay = session.scalar(
+        sa.select(LeadStageHistory)
+        .where(LeadStageHistory.lead_id == lead.id, LeadStageHistory.left_at.is_(None))
+        .order_by(LeadStageHistory.id.desc())
+        .limit(1)
+    )
+    if open_stay is not None:
+        open_stay.left_at = now
+    session.add(
+        LeadStageHistory(
+            clinic_id=lead.clinic_id,
+            lead_id=lead.id,
+            from_stage=previous,
+            to_stage=target.slug,
+            entered_at=now,
+            by=actor.ref,
+        )
+    )
+    lead.pipeline_stage = target.slug
+    lead.stage_entered_at = now
+    leads.touch(lead=lead, actor_ref=actor.ref, now=now)
+    session.flush()
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_STAGE_CHANGED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={
+            "lead_id": lead.id,
+            "previous_stage": previous,
+            "new_stage": target.slug,
+            "status": lead.status,
+        },
+        now=now,
+    )
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.STAGE_CHANGE,
+        at=now,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        previous_stage=previous,
+        new_stage=target.slug,
+        notes=notes,
+    )
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=actor.ref,
+        action="lead.stage_change",
+        subject_type="lead",
+        subject_id=lead.id,
+        before={"pipeline_stage": previous},
+        after={"pipeline_stage": target.slug, "status": lead.status},
+        at=now,
+    )
+    return previous
+
+
+def _ensure_may_close(lead: Lead) -> None:
+    leads.ensure_not_converted(lead)
+    if lead.status == LeadStatus.LOST:
+        raise InvalidTransition(f"lead {lead.id} is already lost")
+
+
+def change_stage(
+    *,
+    session: Session,
+    actor: Actor,
+    lead_id: int,
+    stage: str,
+    reason: str | None,
+    notes: str | None,
+    now: datetime,
+) -> Lead:
+    """Move a lead forward (skipping is fine), or to lost with a reason; never backwards."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    leads.ensure_not_converted(lead)
+    target = _target_stage(session, lead, stage)
+    if target.slug == rules.LOST:
+        if not reason:
+            raise ValidationFailed("reason", "a lost lead needs a reason (LostReason)")
+        return mark_lost(session=session, actor=actor, lead_id=lead.id, reason=reason, notes=notes, now=now)
+    if target.slug == rules.TREATMENT_STARTED:
+        raise ValidationFailed(
+            "stage", "treatment_started converts the lead: use POST /api/leads/<id>/convert"
+        )
+    if reason is not None:
+        raise ValidationFailed("reason", "a reason is only for moving to lost")
+    refusal = rules.move_refusal(_view(_current_stage(session, lead)), _view(target))
+    if refusal:
+        raise InvalidTransition(refusal)
+    if lead.status == LeadStatus.NEW:
+        lead.status = LeadStatus.ACTIVE.value  # out of new_lead: the lead is being worked
+    _move(session, lead, target, actor, now, notes=notes)
+    return lead
+
+
+def mark_lost(
+    *, session: Session, actor: Actor, lead_id: int, reason: str, notes: str | None, now: datetime
+) -> Lead:
+    """Close a lead as lost, with the spec's reason and optional notes."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    _ensure_may_close(lead)
+    target = _target_stage(session, lead, rules.LOST)
+    lead.status = LeadStatus.LOST.value
+    lead.lost_at = now
+    lead.lost_reason = reason
+    lead.lost_notes = notes
+    previous = _move(session, lead, target, actor, now, notes=notes)
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_LOST,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={"lead_id": lead.id, "previous_stage": previous, "reason": reason},
+        now=now,
+    )
+    return lead
+
+
+def convert_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
+    """Convert a lead to a patient (treatment started); it is locked from then on."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    _ensure_may_close(lead)
+    target = _target_stage(session, lead, rules.TREATMENT_STARTED)
+    lead.status = LeadStatus.CONVERTED.value
+    lead.converted_at = now
+    previous = _move(session, lead, target, actor, now)
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_CONVERTED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={"lead_id": lead.id, "previous_stage": previous, "converted_at": now.isoformat()},
+        now=now,
+    )
+    return lead
