@@ -1,7 +1,10 @@
 """Job kinds: each domain registers the handler of its own kinds when the app starts.
 
 A handler is plain service code, `handler(*, session, job, now)`, run inside the claim transaction:
-its database effect commits together with the row's `done`, or not at all.
+its database effect commits together with the row's `done`, or not at all. The claim has already
+marked the row in that transaction, so the handler sees `job.status == "done"` and `job.attempts`
+as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
+job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.audit import service as audit
-from app.db import after_commit, get_db
+from app.db import UTCDateTime, after_commit, get_db
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed
@@ -283,48 +283,88 @@ def run_job(*, job_id: int, now: datetime) -> str:
             )
 
 
-def claim(*, session: Session, job_id: int) -> ScheduledJob | None:
-    """The row, locked for this transaction, if a run may claim it (pending or dispatched).
-
-    PostgreSQL: FOR UPDATE SKIP LOCKED, so a concurrent duplicate delivery gets None at once. SQLite:
-    every transaction starts with BEGIN IMMEDIATE (app/db.py), so writers are serialised and this
-    read-then-write is a compare-and-set: a duplicate waits, then finds the row done.
-    """
-    stmt = (
-        sa.select(ScheduledJob)
-        .where(ScheduledJob.id == job_id, ScheduledJob.status.in_(OPEN))
-        .execution_options(populate_existing=True)
+def _claim_statement(*, skip_locked: bool):
+    # Built once per dialect with bound parameters, on the Table rather than the mapped class: the
+    # claim runs for every job, and building, cache-keying and ORM-processing the statement each time
+    # cost more CPU than executing it. OR, not IN: an IN list is an "expanding" parameter, re-rendered
+    # on every execution.
+    jobs = ScheduledJob.__table__
+    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
+    pick = sa.select(jobs.c.id).where(
+        jobs.c.id == sa.bindparam("job_id"),
+        is_open,
+        jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
     )
-    if _is_postgresql(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalars(stmt).first()
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
+        .values(
+            status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
+        )
+        .returning(*jobs.c)
+    )
+
+
+_CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_statement(skip_locked=False)}
+
+
+def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta) -> ScheduledJob | None:
+    """Take the row for this transaction, already marked done: it commits only with the handler's effect.
+
+    One statement, `UPDATE ... SET status='done', attempts=attempts+1 WHERE id IN (SELECT id ... WHERE
+    status IN ('pending', 'dispatched') AND due_at <= now + tolerance [FOR UPDATE SKIP LOCKED])
+    RETURNING *`. PostgreSQL: a concurrent duplicate delivery skips the locked row and gets None at
+    once. SQLite: every transaction starts with BEGIN IMMEDIATE (app/db.py), so writers are
+    serialised and the conditional UPDATE is a compare-and-set: a duplicate waits, then finds it done.
+    """
+    stmt = _CLAIM["postgresql" if _is_postgresql(session) else "other"]
+    row = session.connection().execute(stmt, {"job_id": job_id, "until": now + tolerance, "now": now}).first()
+    if row is None:
+        return None
+    # The returned row becomes the session's persistent object, as if loaded: no second SELECT.
+    job = ScheduledJob(**row._mapping)
+    make_transient_to_detached(job)
+    session.add(job)
+    return job
 
 
 def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) -> str:
-    job = claim(session=session, job_id=job_id)
+    job = claim(
+        session=session,
+        job_id=job_id,
+        now=now,
+        tolerance=timedelta(seconds=settings.job_early_tolerance_seconds),
+    )
     if job is None:
-        return SKIPPED
-    if job.due_at > now + timedelta(seconds=settings.job_early_tolerance_seconds):
-        # Never run early. A dispatched row due within the horizon goes back on the broker with its
-        # eta; anything else waits for the sweeps (promote for pending, redispatch after grace).
-        horizon_end = now + timedelta(seconds=settings.schedule_horizon_seconds)
-        if job.status == DISPATCHED and job.due_at <= horizon_end:
-            _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
-        return EARLY
+        return _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
     kind = registry.kind_of(job.kind)
     if kind is None:
-        job.status, job.finished_at, job.attempts = FAILED, now, job.attempts + 1
+        job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
         return GAVE_UP
-    attempts = job.attempts
     try:
         kind.handler(session=session, job=job, now=now)
         session.flush()  # the handler's own constraint violations count as its failure
     except Exception as exc:
-        raise _HandlerFailed(attempts, exc) from exc
-    job.status, job.finished_at, job.attempts = DONE, now, attempts + 1
+        raise _HandlerFailed(job.attempts - 1, exc) from exc
     return RAN
+
+
+def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> str:
+    """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early."""
+    job = session.get(ScheduledJob, job_id)
+    if job is None or job.status not in OPEN:
+        return SKIPPED
+    if job.due_at <= now + timedelta(seconds=settings.job_early_tolerance_seconds):
+        return SKIPPED  # due, but a concurrent delivery holds it (PostgreSQL's SKIP LOCKED)
+    # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
+    # anything else waits for the sweeps (promote for pending, redispatch after the grace).
+    if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
+        _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
+    return EARLY
 
 
 def _record_failure(

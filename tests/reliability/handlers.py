@@ -28,15 +28,15 @@ def record_effect(*, session, job, now) -> None:
         subject_type="job",
         subject_id=job.id,
         at=now,
-        after={"kind": job.kind, "attempt": job.attempts + 1},
+        after={"kind": job.kind, "attempt": job.attempts},
     )
 
 
 def flaky(*, session, job, now) -> None:
     """Fails on its first `fail_times` attempts, then takes effect."""
-    if job.attempts < job.payload.get("fail_times", 2):
+    if job.attempts <= job.payload.get("fail_times", 2):
         record_effect(session=session, job=job, now=now)  # written, then rolled back with the failure
-        raise RuntimeError(f"flaky failure on attempt {job.attempts + 1}")
+        raise RuntimeError(f"flaky failure on attempt {job.attempts}")
     record_effect(session=session, job=job, now=now)
 
 
