@@ -43,7 +43,6 @@ EARLY = "early"  # delivered before due (clock skew, a stale message): left for 
 RETRYING = "retrying"  # the handler failed; rescheduled with backoff
 GAVE_UP = "failed"  # max attempts reached, or no handler for the kind
 
-INSERT_CHUNK = 500  # rows per multi-row INSERT (SQLite binds at most 32766 parameters)
 _DISPATCH_KEY = "scheduling.dispatch_after_commit"
 _MAX_ERROR = 4000
 
@@ -102,9 +101,7 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     caller's transaction intact (an IntegrityError would abort it on PostgreSQL).
     """
     rows = [_row_values(job, now) for job in jobs]
-    created: list[ScheduledJob] = []
-    for start in range(0, len(rows), INSERT_CHUNK):
-        created.extend(_insert_new(session, rows[start : start + INSERT_CHUNK]))
+    created = _insert_new(session, rows) if rows else []
     horizon_end = now + timedelta(seconds=_settings().schedule_horizon_seconds)
     due_soon = [job.id for job in created if job.due_at <= horizon_end]
     if due_soon:
@@ -148,13 +145,12 @@ def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
+        # ("insertmanyvalues") and hands back the created rows as ORM objects.
         stmt = (
-            insert(ScheduledJob)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(ScheduledJob)
+            insert(ScheduledJob).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(ScheduledJob)
         )
-        return list(session.scalars(stmt))
+        return list(session.scalars(stmt, rows))
     created = []  # any other database: one savepoint per row
     for values in rows:
         try:
