@@ -133,7 +133,12 @@ class Settings:
         return self.env == "production"
 
     def validate(self) -> None:
-        """Refuse to run production on an embedded default secret."""
+        """Refuse settings that cannot work, and production on an embedded default secret."""
+        if self.schedule_horizon_seconds + self.redispatch_grace_seconds >= self.visibility_timeout:
+            # Redis would hand a held ETA message to another worker before it is even due.
+            raise ConfigError(
+                "schedule_horizon_seconds + redispatch_grace_seconds must stay below visibility_timeout"
+            )
         if not self.is_production:
             return
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
