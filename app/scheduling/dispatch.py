@@ -70,14 +70,17 @@ class Dispatcher:
         if len(messages) == 1:
             self._send(celery, messages[0], producer=None)
             return
+        # In a pipelined batch nothing reaches Redis before the flush, so a per-message publish retry
+        # has nothing to retry (a failed flush raises, and the caller hands the rows back); queues
+        # are declared once per channel anyway. Dropping both about doubles the publish rate.
         with celery.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE_SIZE):
             for message in messages:
-                self._send(celery, message, producer=producer)
+                self._send(celery, message, producer=producer, retry=False, declare=[])
 
     @staticmethod
-    def _send(celery: Celery, message: Message, producer) -> None:
+    def _send(celery: Celery, message: Message, producer, **options) -> None:
         celery.send_task(
-            RUN_JOB, args=[message.job_id], queue=message.queue, eta=message.eta, producer=producer
+            RUN_JOB, args=[message.job_id], queue=message.queue, eta=message.eta, producer=producer, **options
         )
 
     def reset_after_fork(self) -> None:

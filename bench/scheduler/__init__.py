@@ -472,6 +472,8 @@ def main(flags: list[str]) -> None:
             migrate.upgrade(db_url)
             app = create_app({"database_url": db_url, "redis_url": redis_url})
             bench = Bench(app=app, db_url=db_url, redis_url=redis_url, workdir=workdir, sizes=sizes)
+            bench.sender.send_task(plugin.NOOP, queue="realtime")  # connect once, as a running process has
+            bench.redis.flushall()
             print(
                 f"database: {app.extensions['followup.db'].dialect}; parts: {', '.join(parts)}",
                 file=sys.stderr,
