@@ -12,3 +12,4 @@ from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401
 from app.pipeline import service as pipeline_service  # noqa: F401 - on_clinic_created: default stages
+from app.scheduling import models as scheduling_models  # noqa: F401
