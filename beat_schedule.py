@@ -32,6 +32,9 @@ SWEEPS = (
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
     Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
     Sweep("scheduling-purge-done", "scheduling.purge_done", "purge_interval"),
+    # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
+    Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
+    Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
 )
 
 # Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the

@@ -77,6 +77,7 @@ def _blueprints():
     from app.ops.views import blp as ops_blp
     from app.pipeline.views import blp as pipeline_blp
     from app.scheduling.views import blp as scheduling_blp
+    from app.tasks.views import blp as tasks_blp
 
     return [
         ops_blp,
@@ -89,6 +90,7 @@ def _blueprints():
         activities_blp,
         notifications_blp,
         scheduling_blp,
+        tasks_blp,
     ]
 
 

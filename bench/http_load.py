@@ -1,4 +1,4 @@
-"""A small closed-loop HTTP load generator (processes × keep-alive-less requests), plus gunicorn control."""
+"""A closed-loop HTTP load generator (client processes, a connection per request), and gunicorn control."""
 
 from __future__ import annotations
 
@@ -20,8 +20,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2):
     """gunicorn serving `app_spec` on 127.0.0.1:port until the block ends."""
-    args = [sys.executable, "-m", "gunicorn", app_spec, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--log-level", "warning", "--backlog", "2048"]
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app_spec,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--backlog",
+        "2048",
+    ]
     process = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**os.environ, **env}, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -65,14 +77,17 @@ def _client(port, method, path, headers, body_factory, seed, stop_at, queue):
     queue.put((latencies, statuses))
 
 
-def run_load(*, port: int, method: str, path: str, headers: dict, body_factory, duration: float,
-             concurrency: int) -> dict:
+def run_load(
+    *, port: int, method: str, path: str, headers: dict, body_factory, duration: float, concurrency: int
+) -> dict:
     """Closed-loop load for `duration` seconds; returns rate, latency percentiles (ms) and status counts."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     stop_at = time.monotonic() + duration
-    procs = [ctx.Process(target=_client, args=(port, method, path, headers, body_factory, i, stop_at, queue))
-             for i in range(concurrency)]
+    procs = [
+        ctx.Process(target=_client, args=(port, method, path, headers, body_factory, i, stop_at, queue))
+        for i in range(concurrency)
+    ]
     started = time.monotonic()
     for p in procs:
         p.start()
@@ -80,7 +95,7 @@ def run_load(*, port: int, method: str, path: str, headers: dict, body_factory, 
     for p in procs:
         p.join()
     elapsed = time.monotonic() - started
-    latencies = sorted(l for lat, _ in results for l in lat)
+    latencies = sorted(x for lat, _ in results for x in lat)
     statuses: dict[int, int] = {}
     for _, st in results:
         for code, count in st.items():

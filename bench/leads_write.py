@@ -38,7 +38,9 @@ def _flag(flags: list[str], name: str, default: float) -> float:
 
 def _seed(database_url: str, redis_url: str) -> str:
     """A clinic with three coordinators and a front-desk user; returns that user's access token."""
-    settings = Settings(database_url=database_url, redis_url=redis_url, secret_key=SECRET, phi_encryption_key=PHI_KEY)
+    settings = Settings(
+        database_url=database_url, redis_url=redis_url, secret_key=SECRET, phi_encryption_key=PHI_KEY
+    )
     app = create_app(settings)
     now = clock.now()
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
@@ -46,14 +48,29 @@ def _seed(database_url: str, redis_url: str) -> str:
         password = hash_password("bench password")
         users = []
         for i, role in enumerate([Role.FRONT_DESK, *[Role.TREATMENT_COORDINATOR] * 3]):
-            user = User(clinic_id=clinic.id, email=f"bench{i}@example.com", name=f"bench {i}", role=role,
-                        password_hash=password, active=True, out_of_office=False, created_at=now, updated_at=now)
+            user = User(
+                clinic_id=clinic.id,
+                email=f"bench{i}@example.com",
+                name=f"bench {i}",
+                role=role,
+                password_hash=password,
+                active=True,
+                out_of_office=False,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(user)
             users.append(user)
         session.flush()
         front_desk = users[0]
-        return tokens.issue(secret=SECRET, user_id=front_desk.id, clinic_id=clinic.id, kind="access",
-                            lifetime=timedelta(hours=2), now=now)
+        return tokens.issue(
+            secret=SECRET,
+            user_id=front_desk.id,
+            clinic_id=clinic.id,
+            kind="access",
+            lifetime=timedelta(hours=2),
+            now=now,
+        )
 
 
 def lead_body(seed: int, n: int) -> dict:
@@ -76,34 +93,72 @@ def bare_body(seed: int, n: int) -> dict:
 
 def main(flags: list[str]) -> None:
     seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
-    with tempfile.TemporaryDirectory() as tmp, bench_database(Path(tmp)) as db_url, \
-            bench_redis(Path(tmp)) as redis_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(Path(tmp)) as db_url,
+        bench_redis(Path(tmp)) as redis_url,
+    ):
         migrate.upgrade(db_url)
         token = _seed(db_url, redis_url)
-        env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "SECRET_KEY": SECRET, "PHI_ENCRYPTION_KEY": PHI_KEY,
-               "FOLLOWUP_ENV": "bench"}
+        env = {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": SECRET,
+            "PHI_ENCRYPTION_KEY": PHI_KEY,
+            "FOLLOWUP_ENV": "bench",
+        }
         port = free_port()
         with gunicorn("app:create_app()", env, port):
-            leads = run_load(port=port, method="POST", path="/api/leads",
-                             headers={"Authorization": f"Bearer {token}"}, body_factory=lead_body,
-                             duration=seconds, concurrency=clients)
+            leads = run_load(
+                port=port,
+                method="POST",
+                path="/api/leads",
+                headers={"Authorization": f"Bearer {token}"},
+                body_factory=lead_body,
+                duration=seconds,
+                concurrency=clients,
+            )
         engine = make_engine(db_url)
         bare_app.create_table(engine)
         with gunicorn("bench.bare_app:app", env, port):
-            bare = run_load(port=port, method="POST", path="/insert", headers={}, body_factory=bare_body,
-                            duration=seconds, concurrency=clients)
+            bare = run_load(
+                port=port,
+                method="POST",
+                path="/insert",
+                headers={},
+                body_factory=bare_body,
+                duration=seconds,
+                concurrency=clients,
+            )
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM leads")).scalar()
         engine.dispose()
     dialect = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
     rows = [
-        ["POST /api/leads", leads["requests"], leads["rate"], leads["p50"], leads["p95"], leads["p99"],
-         _errors(leads["statuses"], 201)],
-        ["bare INSERT (ceiling)", bare["requests"], bare["rate"], bare["p50"], bare["p95"], bare["p99"],
-         _errors(bare["statuses"], 201)],
+        [
+            "POST /api/leads",
+            leads["requests"],
+            leads["rate"],
+            leads["p50"],
+            leads["p95"],
+            leads["p99"],
+            _errors(leads["statuses"], 201),
+        ],
+        [
+            "bare INSERT (ceiling)",
+            bare["requests"],
+            bare["rate"],
+            bare["p50"],
+            bare["p95"],
+            bare["p99"],
+            _errors(bare["statuses"], 201),
+        ],
     ]
-    print_table(f"Lead capture through gunicorn (2 workers, {clients} clients, {seconds:g} s each, {dialect})",
-                ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "non-201"], rows)
+    print_table(
+        f"Lead capture through gunicorn (2 workers, {clients} clients, {seconds:g} s each, {dialect})",
+        ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "non-201"],
+        rows,
+    )
     print(f"\n  leads stored: {stored} (answered 201: {leads['statuses'].get(201, 0)})")
     print(f"  ratio to the bare ceiling: {leads['rate'] / bare['rate']:.2f}")
 

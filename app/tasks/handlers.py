@@ -1,9 +1,10 @@
 """The tasks domain's registrations: its job kinds on the ledger and its event consumers."""
 
+from app.events import consumers as events
+from app.events import service as event_types
 from app.scheduling import registry
 from app.tasks import service
 
-
-def register() -> None:
-    registry.register(service.REMINDER, service.send_task_reminder, queue="realtime")
-    registry.register(service.ESCALATION, service.escalate_overdue_task, queue="realtime")
+registry.register(service.REMINDER, service.send_task_reminder, queue="realtime")
+registry.register(service.ESCALATION, service.escalate_overdue_task, queue="realtime")
+events.on(event_types.LEAD_CREATED, service.create_speed_to_lead_task)

@@ -59,8 +59,10 @@ class TaskUpdateIn(Schema):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     assigned_to_id = fields.Integer()
     due_at = fields.AwareDateTime()
-    status = fields.String(validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
-                           metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"})
+    status = fields.String(
+        validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
+        metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"},
+    )
 
 
 class CompleteIn(Schema):

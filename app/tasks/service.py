@@ -128,8 +128,13 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, p
 def _schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """Reminder jobs before the due time and one escalation job after it, for the task's revision."""
     reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
-    common = {"session": session, "now": now, "clinic_id": task.clinic_id, "subject_type": "task",
-              "subject_id": task.id}
+    common = {
+        "session": session,
+        "now": now,
+        "clinic_id": task.clinic_id,
+        "subject_type": "task",
+        "subject_id": task.id,
+    }
     for offset, when in reminders:
         scheduling.schedule(
             kind=REMINDER,
@@ -167,7 +172,9 @@ TASK_AUDIT_FIELDS = ("title", "type", "priority", "assigned_to_id", "due_at", "s
 
 
 def _snapshot(task: LeadTask) -> dict:
-    return {k: (v.isoformat() if isinstance(v := getattr(task, k), datetime) else v) for k in TASK_AUDIT_FIELDS}
+    return {
+        k: (v.isoformat() if isinstance(v := getattr(task, k), datetime) else v) for k in TASK_AUDIT_FIELDS
+    }
 
 
 def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
@@ -177,7 +184,9 @@ def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
     return lead
 
 
-def _assignee(session: Session, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"):
+def _assignee(
+    session: Session, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"
+):
     """The given user (active, of the clinic, a role that works leads), else the lead's coordinator."""
     user_id = user_id or lead.assigned_to_id
     if user_id is None:
@@ -255,22 +264,46 @@ def create_task(*, session: Session, actor: Actor, lead_id: int, data: dict, now
     return _add_task(session, task, lead, actor.ref, actor.user_id, now)
 
 
-def _add_task(session: Session, task: LeadTask, lead: Lead, actor_ref: str, actor_user_id, now: datetime,
-              notify: bool = True):
+def _add_task(
+    session: Session,
+    task: LeadTask,
+    lead: Lead,
+    actor_ref: str,
+    actor_user_id,
+    now: datetime,
+    notify: bool = True,
+):
     session.add(task)
     session.flush()
     clinic = session.get(Clinic, task.clinic_id)
     _schedule_timers(session, task, clinic, now)
     if notify:
         _notify_new_task(session, task, lead, actor_user_id, now)
-    audit.record(session=session, clinic_id=task.clinic_id, actor=actor_ref, action="task.create",
-                 subject_type="task", subject_id=task.id, after=_snapshot(task), at=now)
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=actor_ref,
+        action="task.create",
+        subject_type="task",
+        subject_id=task.id,
+        after=_snapshot(task),
+        at=now,
+    )
     return task
 
 
 def create_system_task(
-    *, session: Session, lead: Lead, title: str, type: str, due_at: datetime, dedupe_key: str,
-    origin: dict, now: datetime, priority: str = TaskPriority.NORMAL, description: str | None = None,
+    *,
+    session: Session,
+    lead: Lead,
+    title: str,
+    type: str,
+    due_at: datetime,
+    dedupe_key: str,
+    origin: dict,
+    now: datetime,
+    priority: str = TaskPriority.NORMAL,
+    description: str | None = None,
     notify: bool = True,
 ) -> LeadTask | None:
     """A task the engine makes (speed-to-lead, rules): once per dedupe key, for the lead's coordinator."""
@@ -281,9 +314,20 @@ def create_system_task(
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
     task = LeadTask(
-        clinic_id=lead.clinic_id, lead_id=lead.id, title=title, type=type, priority=priority,
-        description=description, assigned_to_id=assignee_id, due_at=due_at, status=TaskStatus.PENDING,
-        origin=origin, dedupe_key=dedupe_key, revision=1, created_at=now, updated_at=now,
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        title=title,
+        type=type,
+        priority=priority,
+        description=description,
+        assigned_to_id=assignee_id,
+        due_at=due_at,
+        status=TaskStatus.PENDING,
+        origin=origin,
+        dedupe_key=dedupe_key,
+        revision=1,
+        created_at=now,
+        updated_at=now,
     )
     return _add_task(session, task, lead, audit.SYSTEM, None, now, notify=notify)
 
@@ -323,13 +367,28 @@ def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, 
     if reassigned:
         _notify_new_task(session, task, lead, actor.user_id, now)
     old, new = audit.changes(before, _snapshot(task))
-    audit.record(session=session, clinic_id=task.clinic_id, actor=actor.ref, action="task.update",
-                 subject_type="task", subject_id=task.id, before=old, after=new, at=now)
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=actor.ref,
+        action="task.update",
+        subject_type="task",
+        subject_id=task.id,
+        before=old,
+        after=new,
+        at=now,
+    )
     return task
 
 
 def snooze_task(
-    *, session: Session, actor: Actor, task_id: int, until: datetime | None, minutes: int | None, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    until: datetime | None,
+    minutes: int | None,
+    now: datetime,
 ) -> LeadTask:
     """Defer an open task to a time or by a number of minutes (from now)."""
     due_at = until if until is not None else now + timedelta(minutes=minutes)
@@ -338,33 +397,67 @@ def snooze_task(
     return update_task(session=session, actor=actor, task_id=task_id, changes={"due_at": due_at}, now=now)
 
 
-def complete_task(*, session: Session, actor: Actor, task_id: int, notes: str | None, now: datetime) -> LeadTask:
+def complete_task(
+    *, session: Session, actor: Actor, task_id: int, notes: str | None, now: datetime
+) -> LeadTask:
     """Mark a task done (TASK_COMPLETED on the lead's timeline); a recurring task makes its next one."""
     task, lead = _open_task(session, actor, task_id)
     before = _snapshot(task)
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.user_id
     task.outcome_notes, task.updated_at = notes, now
     _cancel_timers(session, task, now)
-    activities.record(session=session, lead=lead, type=ActivityType.TASK_COMPLETED, at=now, actor_ref=actor.ref,
-                      user_id=actor.user_id, notes=notes, details={"task_id": task.id, "title": task.title})
-    audit.record(session=session, clinic_id=task.clinic_id, actor=actor.ref, action="task.complete",
-                 subject_type="task", subject_id=task.id, before=before, after=_snapshot(task), at=now)
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.TASK_COMPLETED,
+        at=now,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        notes=notes,
+        details={"task_id": task.id, "title": task.title},
+    )
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=actor.ref,
+        action="task.complete",
+        subject_type="task",
+        subject_id=task.id,
+        before=before,
+        after=_snapshot(task),
+        at=now,
+    )
     _create_next_occurrence(session, task, lead, actor, now)
     return task
 
 
-def _create_next_occurrence(session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime) -> None:
+def _create_next_occurrence(
+    session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
+) -> None:
     if not task.recurrence or lead.status not in OPEN_STATUSES:
         return
     due_at = rules.next_occurrence(task.due_at, task.recurrence)
     if task.recurrence_until and due_at > task.recurrence_until:
         return
     nxt = LeadTask(
-        clinic_id=task.clinic_id, lead_id=task.lead_id, title=task.title, description=task.description,
-        type=task.type, priority=task.priority, assigned_to_id=task.assigned_to_id, created_by_id=actor.user_id,
-        due_at=due_at, status=TaskStatus.PENDING, origin={**task.origin, "recurs_from": task.id},
-        template_id=task.template_id, recurrence=task.recurrence, recurrence_until=task.recurrence_until,
-        previous_task_id=task.id, revision=1, created_at=now, updated_at=now,
+        clinic_id=task.clinic_id,
+        lead_id=task.lead_id,
+        title=task.title,
+        description=task.description,
+        type=task.type,
+        priority=task.priority,
+        assigned_to_id=task.assigned_to_id,
+        created_by_id=actor.user_id,
+        due_at=due_at,
+        status=TaskStatus.PENDING,
+        origin={**task.origin, "recurs_from": task.id},
+        template_id=task.template_id,
+        recurrence=task.recurrence,
+        recurrence_until=task.recurrence_until,
+        previous_task_id=task.id,
+        revision=1,
+        created_at=now,
+        updated_at=now,
     )
     _add_task(session, nxt, lead, actor.ref, task.assigned_to_id, now)
 
@@ -375,8 +468,17 @@ def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) 
     before = _snapshot(task)
     task.status, task.updated_at = TaskStatus.CANCELLED, now
     _cancel_timers(session, task, now)
-    audit.record(session=session, clinic_id=task.clinic_id, actor=actor.ref, action="task.cancel",
-                 subject_type="task", subject_id=task.id, before=before, after=_snapshot(task), at=now)
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=actor.ref,
+        action="task.cancel",
+        subject_type="task",
+        subject_id=task.id,
+        before=before,
+        after=_snapshot(task),
+        at=now,
+    )
     return task
 
 
@@ -439,15 +541,18 @@ def _humanise(minutes: int) -> str:
 
 def contact_since(*, session: Session, lead_id: int, since: datetime) -> bool:
     """Whether anyone had contact with the lead (call, email, SMS, meeting) since `since`."""
-    return session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LeadActivity)
-        .where(
-            LeadActivity.lead_id == lead_id,
-            LeadActivity.type.in_(CONTACT_TYPES),
-            LeadActivity.occurred_at >= since,
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LeadActivity)
+            .where(
+                LeadActivity.lead_id == lead_id,
+                LeadActivity.type.in_(CONTACT_TYPES),
+                LeadActivity.occurred_at >= since,
+            )
         )
-    ) > 0
+        > 0
+    )
 
 
 def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
@@ -458,19 +563,36 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     if contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
         return
     lead = session.get(Lead, task.lead_id)
-    admins = [u for u in auth.list_users(session=session, clinic_id=task.clinic_id, role=Role.CLINIC_ADMIN)
-              if u.active]
+    admins = [
+        u
+        for u in auth.list_users(session=session, clinic_id=task.clinic_id, role=Role.CLINIC_ADMIN)
+        if u.active
+    ]
     for admin in admins:
         notifications.notify_in_app(
-            session=session, clinic_id=task.clinic_id, user_id=admin.id, kind="escalation",
+            session=session,
+            clinic_id=task.clinic_id,
+            user_id=admin.id,
+            kind="escalation",
             title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
             body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
-            link=f"/api/leads/tasks/{task.id}", dedupe_key=f"task:{task.id}:escalation:{admin.id}", now=now,
+            link=f"/api/leads/tasks/{task.id}",
+            dedupe_key=f"task:{task.id}:escalation:{admin.id}",
+            now=now,
         )
     before = _snapshot(task)
     task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
-    audit.record(session=session, clinic_id=task.clinic_id, actor=audit.SYSTEM, action="task.escalate",
-                 subject_type="task", subject_id=task.id, before=before, after=_snapshot(task), at=now)
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=audit.SYSTEM,
+        action="task.escalate",
+        subject_type="task",
+        subject_id=task.id,
+        before=before,
+        after=_snapshot(task),
+        at=now,
+    )
 
 
 # --- speed-to-lead ---------------------------------------------------------------------------------
@@ -481,7 +603,9 @@ SPEED_TO_LEAD_MINUTES = 5
 def speed_to_lead_due(clinic: Clinic, captured_at: datetime) -> datetime:
     """Five minutes (clinic setting) of business time after capture: 22:00 Friday → Monday 08:05."""
     minutes = (clinic.settings or {}).get("speed_to_lead_minutes", SPEED_TO_LEAD_MINUTES)
-    calendar = BusinessCalendar.from_settings(clinic.timezone, clinic.business_hours or {}, clinic.holiday_country)
+    calendar = BusinessCalendar.from_settings(
+        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
+    )
     try:
         return add_business_minutes(calendar, captured_at, minutes)
     except NeverOpen:
@@ -495,17 +619,29 @@ def create_speed_to_lead_task(*, session: Session, event, now: datetime) -> Lead
         return None
     clinic = session.get(Clinic, lead.clinic_id)
     task = create_system_task(
-        session=session, lead=lead, title="Initial contact", type=LeadTaskType.CALL,
-        priority=TaskPriority.HIGH, due_at=speed_to_lead_due(clinic, lead.created_at),
-        dedupe_key=f"lead:{lead.id}:speed-to-lead", origin={"kind": "speed_to_lead", "event_id": event.id},
-        description="Call the new lead: speed to lead wins consultations.", now=now, notify=False,
+        session=session,
+        lead=lead,
+        title="Initial contact",
+        type=LeadTaskType.CALL,
+        priority=TaskPriority.HIGH,
+        due_at=speed_to_lead_due(clinic, lead.created_at),
+        dedupe_key=f"lead:{lead.id}:speed-to-lead",
+        origin={"kind": "speed_to_lead", "event_id": event.id},
+        description="Call the new lead: speed to lead wins consultations.",
+        now=now,
+        notify=False,
     )
     if task is not None:
         notifications.notify_in_app(
-            session=session, clinic_id=lead.clinic_id, user_id=task.assigned_to_id, kind="new_lead",
+            session=session,
+            clinic_id=lead.clinic_id,
+            user_id=task.assigned_to_id,
+            kind="new_lead",
             title=f"New lead: {lead.first_name} {lead.last_name}",
-            body=f"Call before {task.due_at.isoformat()}", link=f"/api/leads/{lead.id}",
-            dedupe_key=f"lead:{lead.id}:new-lead", now=now,
+            body=f"Call before {task.due_at.isoformat()}",
+            link=f"/api/leads/{lead.id}",
+            dedupe_key=f"lead:{lead.id}:new-lead",
+            now=now,
         )
     return task
 
@@ -528,9 +664,11 @@ def mark_overdue(*, session: Session, now: datetime) -> int:
 
 
 def list_templates(*, session: Session, clinic_id: int) -> list[TaskTemplate]:
-    return list(session.scalars(
-        sa.select(TaskTemplate).where(TaskTemplate.clinic_id == clinic_id).order_by(TaskTemplate.name)
-    ))
+    return list(
+        session.scalars(
+            sa.select(TaskTemplate).where(TaskTemplate.clinic_id == clinic_id).order_by(TaskTemplate.name)
+        )
+    )
 
 
 def get_template(*, session: Session, clinic_id: int, template_id: int) -> TaskTemplate:
@@ -541,8 +679,13 @@ def get_template(*, session: Session, clinic_id: int, template_id: int) -> TaskT
 
 
 def _name_free(session: Session, clinic_id: int, name: str, except_id: int | None = None) -> None:
-    clash = session.scalar(sa.select(TaskTemplate.id).where(
-        TaskTemplate.clinic_id == clinic_id, TaskTemplate.name == name, TaskTemplate.id != (except_id or 0)))
+    clash = session.scalar(
+        sa.select(TaskTemplate.id).where(
+            TaskTemplate.clinic_id == clinic_id,
+            TaskTemplate.name == name,
+            TaskTemplate.id != (except_id or 0),
+        )
+    )
     if clash is not None:
         raise Conflict(f"a task template named {name!r} exists", errors={"json": {"name": ["taken"]}})
 
@@ -552,8 +695,16 @@ def create_template(*, session: Session, actor: Actor, data: dict, now: datetime
     template = TaskTemplate(clinic_id=actor.clinic_id, created_at=now, updated_at=now, **data)
     session.add(template)
     session.flush()
-    audit.record(session=session, clinic_id=actor.clinic_id, actor=actor.ref, action="task_template.create",
-                 subject_type="task_template", subject_id=template.id, after=dict(data), at=now)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="task_template.create",
+        subject_type="task_template",
+        subject_id=template.id,
+        after=dict(data),
+        at=now,
+    )
     return template
 
 
@@ -565,8 +716,17 @@ def update_template(*, session: Session, actor: Actor, template_id: int, data: d
     for key, value in data.items():
         setattr(template, key, value)
     template.updated_at = now
-    audit.record(session=session, clinic_id=actor.clinic_id, actor=actor.ref, action="task_template.update",
-                 subject_type="task_template", subject_id=template.id, before=before, after=dict(data), at=now)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="task_template.update",
+        subject_type="task_template",
+        subject_id=template.id,
+        before=before,
+        after=dict(data),
+        at=now,
+    )
     return template
 
 
@@ -574,6 +734,12 @@ def deactivate_template(*, session: Session, actor: Actor, template_id: int, now
     """Templates are deactivated, not deleted: tasks made from them keep pointing at them."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     template.is_active, template.updated_at = False, now
-    audit.record(session=session, clinic_id=actor.clinic_id, actor=actor.ref, action="task_template.deactivate",
-                 subject_type="task_template", subject_id=template.id, at=now)
-
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="task_template.deactivate",
+        subject_type="task_template",
+        subject_id=template.id,
+        at=now,
+    )

@@ -21,8 +21,13 @@ class LeadTasks(MethodView):
         """A lead's tasks, by due time then priority."""
         with unit_of_work() as session:
             tasks, total = service.list_lead_tasks(
-                session=session, actor=current_actor(), lead_id=lead_id, status=args.get("status"),
-                page=pagination_parameters.page, page_size=pagination_parameters.page_size)
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                status=args.get("status"),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
         set_item_count(pagination_parameters, total)
         return tasks
 
@@ -33,8 +38,9 @@ class LeadTasks(MethodView):
     def post(self, body, lead_id):
         """Create a task (fields, or a template_id); assigned to the lead's coordinator unless named."""
         with unit_of_work() as session:
-            return service.create_task(session=session, actor=current_actor(), lead_id=lead_id, data=body,
-                                       now=clock.now())
+            return service.create_task(
+                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+            )
 
 
 @blp.route("/leads/tasks/<int:task_id>")
@@ -56,9 +62,13 @@ class TaskById(MethodView):
         """Change a task; a new due time or assignee reschedules its reminders."""
         actor = current_actor()
         with unit_of_work() as session:
-            check_if_match(service.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id),
-                           schemas.TaskOut())
-            task = service.update_task(session=session, actor=actor, task_id=task_id, changes=body, now=clock.now())
+            check_if_match(
+                service.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id),
+                schemas.TaskOut(),
+            )
+            task = service.update_task(
+                session=session, actor=actor, task_id=task_id, changes=body, now=clock.now()
+            )
             return with_etag(task, schemas.TaskOut())
 
 
@@ -71,8 +81,13 @@ class CompleteTask(MethodView):
     def post(self, body, task_id):
         """Complete a task with outcome notes (writes TASK_COMPLETED on the lead's timeline)."""
         with unit_of_work() as session:
-            return service.complete_task(session=session, actor=current_actor(), task_id=task_id,
-                                         notes=body.get("notes"), now=clock.now())
+            return service.complete_task(
+                session=session,
+                actor=current_actor(),
+                task_id=task_id,
+                notes=body.get("notes"),
+                now=clock.now(),
+            )
 
 
 @blp.route("/leads/tasks/<int:task_id>/snooze")
@@ -84,8 +99,14 @@ class SnoozeTask(MethodView):
     def post(self, body, task_id):
         """Snooze a task to a time (`until`) or by `minutes`; its reminders move with it."""
         with unit_of_work() as session:
-            return service.snooze_task(session=session, actor=current_actor(), task_id=task_id,
-                                       until=body.get("until"), minutes=body.get("minutes"), now=clock.now())
+            return service.snooze_task(
+                session=session,
+                actor=current_actor(),
+                task_id=task_id,
+                until=body.get("until"),
+                minutes=body.get("minutes"),
+                now=clock.now(),
+            )
 
 
 @blp.route("/leads/tasks/<int:task_id>/cancel")
@@ -96,7 +117,9 @@ class CancelTask(MethodView):
     def post(self, task_id):
         """Cancel a task and its reminders."""
         with unit_of_work() as session:
-            return service.cancel_task(session=session, actor=current_actor(), task_id=task_id, now=clock.now())
+            return service.cancel_task(
+                session=session, actor=current_actor(), task_id=task_id, now=clock.now()
+            )
 
 
 @blp.route("/leads/tasks/my-tasks")
@@ -109,9 +132,16 @@ class MyTasks(MethodView):
         """My tasks (open unless a status is given), by due time then priority."""
         with unit_of_work() as session:
             tasks, total = service.my_tasks(
-                session=session, actor=current_actor(), status=args.get("status"), due_from=args.get("due_from"),
-                due_to=args.get("due_to"), overdue_only=args["overdue"], now=clock.now(),
-                page=pagination_parameters.page, page_size=pagination_parameters.page_size)
+                session=session,
+                actor=current_actor(),
+                status=args.get("status"),
+                due_from=args.get("due_from"),
+                due_to=args.get("due_to"),
+                overdue_only=args["overdue"],
+                now=clock.now(),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
         set_item_count(pagination_parameters, total)
         return tasks
 
@@ -124,9 +154,13 @@ class OverdueTasks(MethodView):
     def get(self, pagination_parameters):
         """Open tasks past due: the clinic's for a clinic_admin, my own otherwise."""
         with unit_of_work() as session:
-            tasks, total = service.overdue_tasks(session=session, actor=current_actor(), now=clock.now(),
-                                                 page=pagination_parameters.page,
-                                                 page_size=pagination_parameters.page_size)
+            tasks, total = service.overdue_tasks(
+                session=session,
+                actor=current_actor(),
+                now=clock.now(),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
         set_item_count(pagination_parameters, total)
         return tasks
 
@@ -157,8 +191,9 @@ class TemplateById(MethodView):
     def get(self, template_id):
         """One task template."""
         with unit_of_work() as session:
-            return service.get_template(session=session, clinic_id=current_actor().clinic_id,
-                                        template_id=template_id)
+            return service.get_template(
+                session=session, clinic_id=current_actor().clinic_id, template_id=template_id
+            )
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.TemplateUpdateIn)
@@ -167,13 +202,15 @@ class TemplateById(MethodView):
     def put(self, body, template_id):
         """Change a task template."""
         with unit_of_work() as session:
-            return service.update_template(session=session, actor=current_actor(), template_id=template_id,
-                                           data=body, now=clock.now())
+            return service.update_template(
+                session=session, actor=current_actor(), template_id=template_id, data=body, now=clock.now()
+            )
 
     @requires(Permission.CONFIGURE)
     @blp.response(204)
     def delete(self, template_id):
         """Deactivate a task template (tasks made from it keep their link)."""
         with unit_of_work() as session:
-            service.deactivate_template(session=session, actor=current_actor(), template_id=template_id,
-                                        now=clock.now())
+            service.deactivate_template(
+                session=session, actor=current_actor(), template_id=template_id, now=clock.now()
+            )

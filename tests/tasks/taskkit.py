@@ -1,4 +1,4 @@
-"""Helpers for the task tests: leads with a known coordinator, ledger jobs of a task, running them at a time."""
+"""Task-test helpers: leads with a known coordinator, a task's ledger jobs, running them at a time."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from tests.leadkit import create_lead
 
 def lead_for(client, tenant, coordinator_role="treatment_coordinator") -> dict:
     lead = create_lead(client, tenant)
-    assigned = client.post(f"/api/leads/{lead['id']}/assign", json={"user_id": tenant.users[coordinator_role].id},
-                           headers=tenant.headers("clinic_admin"))
+    assigned = client.post(
+        f"/api/leads/{lead['id']}/assign",
+        json={"user_id": tenant.users[coordinator_role].id},
+        headers=tenant.headers("clinic_admin"),
+    )
     assert assigned.status_code == 200, assigned.get_json()
     return assigned.get_json()
 
@@ -31,7 +34,9 @@ def in_minutes(minutes: float) -> datetime:
 
 def jobs_of_task(app, task_id: int, kind: str | None = None, status: str | None = None) -> list[ScheduledJob]:
     with app.extensions["followup.db"].unit_of_work() as session:
-        stmt = sa.select(ScheduledJob).where(ScheduledJob.subject_type == "task", ScheduledJob.subject_id == task_id)
+        stmt = sa.select(ScheduledJob).where(
+            ScheduledJob.subject_type == "task", ScheduledJob.subject_id == task_id
+        )
         if kind:
             stmt = stmt.where(ScheduledJob.kind == kind)
         if status:

@@ -23,14 +23,18 @@ def test_reminder_fires_once_15_minutes_before_due(app, client, tenant):
 
 
 def test_clinic_reminder_offsets_and_past_reminders_are_skipped(app, client, tenant):
-    resp = client.put("/api/clinic", json={"settings": {"reminder_offsets_minutes": [1440, 15]}},
-                      headers=tenant.headers())
+    resp = client.put(
+        "/api/clinic", json={"settings": {"reminder_offsets_minutes": [1440, 15]}}, headers=tenant.headers()
+    )
     assert resp.status_code == 200
     lead = lead_for(client, tenant)
     soon = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(60)))
     later = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(3 * 24 * 60)))
     assert [j.payload["offset_minutes"] for j in jobs_of_task(app, soon["id"], "task.reminder")] == [15]
-    assert [j.payload["offset_minutes"] for j in jobs_of_task(app, later["id"], "task.reminder")] == [1440, 15]
+    assert [j.payload["offset_minutes"] for j in jobs_of_task(app, later["id"], "task.reminder")] == [
+        1440,
+        15,
+    ]
     past = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(5)))
     assert jobs_of_task(app, past["id"], "task.reminder") == []
 
@@ -68,19 +72,25 @@ def test_escalation_after_24h_without_contact(app, client, tenant):
     assert len(notifications_of(app, admin, "escalation")) == 1
     escalated = client.get(f"/api/leads/tasks/{task['id']}", headers=tenant.headers()).json
     assert escalated["priority"] == "URGENT" and escalated["escalated_at"]
-    audit = client.get(f"/api/audit-events?subject=task:{task['id']}&action=task.escalate",
-                       headers=tenant.headers()).json
+    audit = client.get(
+        f"/api/audit-events?subject=task:{task['id']}&action=task.escalate", headers=tenant.headers()
+    ).json
     assert len(audit) == 1
     # At most once: moving the due time later does not escalate it again.
-    client.put(f"/api/leads/tasks/{task['id']}", json={"due_at": iso(in_minutes(60))}, headers=tenant.headers())
+    client.put(
+        f"/api/leads/tasks/{task['id']}", json={"due_at": iso(in_minutes(60))}, headers=tenant.headers()
+    )
     assert jobs_of_task(app, task["id"], "task.escalate", status="pending") == []
 
 
 def test_no_escalation_when_the_lead_was_contacted_since_due(app, client, tenant):
     lead = lead_for(client, tenant)
     task = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(-60)))
-    logged = client.post(f"/api/leads/{lead['id']}/activities", headers=tenant.headers("treatment_coordinator"),
-                         json={"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "voicemail"})
+    logged = client.post(
+        f"/api/leads/{lead['id']}/activities",
+        headers=tenant.headers("treatment_coordinator"),
+        json={"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "voicemail"},
+    )
     assert logged.status_code == 201, logged.get_json()
     [escalation] = jobs_of_task(app, task["id"], "task.escalate")
     assert run_at(app, escalation, escalation.due_at) == "done"
@@ -99,9 +109,13 @@ def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
         assert mark_overdue(session=session, now=in_minutes(0)) == 1
     with app.extensions["followup.db"].unit_of_work() as session:
         assert mark_overdue(session=session, now=in_minutes(0)) == 0  # a second sweep changes nothing
-    statuses = {t["id"]: t["status"] for t in client.get(f"/api/leads/{lead['id']}/tasks",
-                                                          headers=tenant.headers()).json}
+    statuses = {
+        t["id"]: t["status"]
+        for t in client.get(f"/api/leads/{lead['id']}/tasks", headers=tenant.headers()).json
+    }
     assert statuses[past["id"]] == "OVERDUE" and statuses[future["id"]] == "PENDING"
     # Snoozing an overdue task into the future reopens it.
-    snoozed = client.post(f"/api/leads/tasks/{past['id']}/snooze", json={"minutes": 30}, headers=tenant.headers())
+    snoozed = client.post(
+        f"/api/leads/tasks/{past['id']}/snooze", json={"minutes": 30}, headers=tenant.headers()
+    )
     assert snoozed.json["status"] == "PENDING"
