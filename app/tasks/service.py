@@ -493,6 +493,11 @@ def cancel_open_tasks_of_lead(*, session: Session, lead_id: int, now: datetime) 
     return len(tasks)
 
 
+def close_tasks_of_closed_lead(*, session: Session, event, now: datetime) -> None:
+    """Event consumer for lead.converted / lead.lost."""
+    cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now)
+
+
 # --- job handlers (run by the ledger, inside its claim transaction) -------------------------------
 
 

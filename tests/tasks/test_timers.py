@@ -119,3 +119,28 @@ def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
         f"/api/leads/tasks/{past['id']}/snooze", json={"minutes": 30}, headers=tenant.headers()
     )
     assert snoozed.json["status"] == "PENDING"
+
+
+def test_converting_a_lead_cancels_its_open_tasks_and_timers(app, client, tenant):
+    from tests.tasks.test_speed_to_lead import event_jobs_of
+
+    lead = lead_for(client, tenant)
+    task = new_task(client, tenant, lead["id"])
+    assert client.post(f"/api/leads/{lead['id']}/convert", headers=tenant.headers()).status_code == 200
+    for job in event_jobs_of(app, lead["id"]):
+        run_at(app, job, in_minutes(0))
+    closed = client.get(f"/api/leads/tasks/{task['id']}", headers=tenant.headers()).json
+    assert closed["status"] == "CANCELLED"
+    assert {j.status for j in jobs_of_task(app, task["id"])} == {"cancelled"}
+
+
+def test_bad_automation_settings_are_422_naming_the_field(client, tenant):
+    for settings in (
+        {"reminder_offsets_minutes": [0]},
+        {"reminder_offsets_minutes": "15"},
+        {"escalation_hours": -1},
+        {"reminder_ofsets_minutes": [15]},
+    ):
+        resp = client.put("/api/clinic", json={"settings": settings}, headers=tenant.headers())
+        assert resp.status_code == 422, settings
+        assert "settings" in resp.get_json()["errors"]["json"], settings
