@@ -1,19 +1,60 @@
-"""The beat schedule: task names, queues and intervals; no logic. Intervals come from settings."""
+"""The beat schedule: task names, queues and intervals; no logic. Intervals come from settings.
+
+Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find stale leads"):
+  1. the use case in app/<domain>/service.py, taking `now` (and opening its own unit of work, or
+     taking a session from its task);
+  2. a thin task in workers/<domain>.py with an explicit name that reads `clock.now()` and makes that
+     one service call; import the module in workers/celery_app.py's `_import_tasks`;
+  3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval (add the
+     field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it), and its queue if not realtime.
+Sweeps must be idempotent: a second beat, or a run overlapping the previous one, must do no harm
+(claim rows by compare-and-set, as app/scheduling/sweeps.py does).
+"""
 
 from __future__ import annotations
 
-# Every task's queue. Anything not listed goes to `realtime`.
-TASK_ROUTES = {
-    "ops.heartbeat": {"queue": "realtime"},
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sweep:
+    entry: str  # the beat entry's name
+    task: str  # the task's explicit name
+    interval_setting: str  # the Settings field with the interval in seconds
+    queue: str = "realtime"
+    kwargs: dict = field(default_factory=dict)
+
+
+SWEEPS = (
+    Sweep("worker-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "worker"}),
+    # The job ledger (app/scheduling): promote rows coming within the horizon, resend rows the
+    # broker lost, and drop old finished rows.
+    Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
+    Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
+    Sweep("scheduling-purge-done", "scheduling.purge_done", "purge_interval"),
+    # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
+    Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
+    Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
+)
+
+# Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the
+# queue its job kind was registered with (app/scheduling/registry.py), whatever this says.
+TASK_ROUTES = {sweep.task: {"queue": sweep.queue} for sweep in SWEEPS} | {
+    "scheduling.run_job": {"queue": "realtime"},
 }
 
 
 def build(settings) -> dict:
     """The beat schedule for these settings (intervals in seconds)."""
-    return {
-        "worker-heartbeat": {
-            "task": "ops.heartbeat",
-            "schedule": settings.heartbeat_interval,
-            "kwargs": {"name": "worker"},
-        },
-    }
+    schedule = {}
+    for sweep in SWEEPS:
+        interval = float(getattr(settings, sweep.interval_setting))
+        schedule[sweep.entry] = {
+            "task": sweep.task,
+            "schedule": interval,
+            "kwargs": dict(sweep.kwargs),
+            # A tick nobody consumed in time (workers down) expires instead of piling up; generous,
+            # so a busy queue delays a sweep rather than starving it.
+            "options": {"queue": sweep.queue, "expires": max(60.0, 10 * interval)},
+        }
+    return schedule

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import redis as redis_lib
@@ -31,8 +32,13 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     if settings.cors_origins:
         CORS(app, origins=settings.cors_origins, expose_headers=["ETag", "X-Pagination", "Retry-After"])
 
+    from app.scheduling.dispatch import Dispatcher
+
+    app.extensions["followup.dispatcher"] = Dispatcher(settings)
+
     _register_api(app)
     _register_domains(app)
+    _import_plugins(settings.plugins)
     return app
 
 
@@ -67,8 +73,11 @@ def _blueprints():
     from app.auth.views import blp as auth_blp
     from app.intake.views import blp as intake_blp
     from app.leads.views import blp as leads_blp
+    from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
     from app.pipeline.views import blp as pipeline_blp
+    from app.scheduling.views import blp as scheduling_blp
+    from app.tasks.views import blp as tasks_blp
 
     return [
         ops_blp,
@@ -79,9 +88,18 @@ def _blueprints():
         pipeline_blp,
         assignment_blp,
         activities_blp,
+        notifications_blp,
+        scheduling_blp,
+        tasks_blp,
     ]
 
 
 def _register_domains(app: Flask) -> None:
     """Import each domain's registrations (job handlers, clinic setup steps) once per process."""
     import app.domains  # noqa: F401
+
+
+def _import_plugins(modules: list[str]) -> None:
+    """FOLLOWUP_PLUGINS: modules that register extra job handlers (tests, benchmarks) in every process."""
+    for name in modules:
+        importlib.import_module(name)

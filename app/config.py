@@ -92,6 +92,14 @@ class Settings:
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 5.0
+    # Rows claimed per sweep transaction (then published in one pipelined batch).
+    sweep_batch_size: int = 5000
+    # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
+    job_early_tolerance_seconds: float = 1.0
+
+    # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
+    # e.g. test or benchmark job handlers that a worker process must know too.
+    plugins: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +115,7 @@ class Settings:
             cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
             flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
             metrics_token=_env("METRICS_TOKEN"),
+            plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()
@@ -124,7 +133,12 @@ class Settings:
         return self.env == "production"
 
     def validate(self) -> None:
-        """Refuse to run production on an embedded default secret."""
+        """Refuse settings that cannot work, and production on an embedded default secret."""
+        if self.schedule_horizon_seconds + self.redispatch_grace_seconds >= self.visibility_timeout:
+            # Redis would hand a held ETA message to another worker before it is even due.
+            raise ConfigError(
+                "schedule_horizon_seconds + redispatch_grace_seconds must stay below visibility_timeout"
+            )
         if not self.is_production:
             return
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:

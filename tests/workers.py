@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -74,6 +75,49 @@ def subprocess_worker(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@contextmanager
+def subprocess_beat(settings, *, schedule_file: Path, log_file: Path | None = None, **extra_env: str):
+    """`celery beat` as a child process (a real scheduler sending the sweeps); yields the Popen."""
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.main",
+        "beat",
+        "--loglevel=INFO",
+        f"--schedule={schedule_file}",
+    ]
+    out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        args,
+        cwd=PROJECT_ROOT,
+        env=worker_env(settings, **extra_env),
+        start_new_session=True,
+        stdout=out,
+        stderr=subprocess.STDOUT if out else None,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if out:
+            out.close()
+
+
+def wait_until_consuming(flask_app, name: str, timeout: float = 60.0) -> None:
+    """Wait until the worker started with `name` answers a control ping (its consumer is running)."""
+    sender = flask_app.extensions["followup.dispatcher"].celery
+    hostname = f"{name}@{socket.gethostname()}"
+    wait_for(lambda: sender.control.ping(destination=[hostname], timeout=0.5), timeout=timeout, interval=0.2)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):

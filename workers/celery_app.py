@@ -6,43 +6,12 @@ Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A 
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
-from kombu import Exchange, Queue
 
-import beat_schedule
+from app.celery_config import QUEUES, celery_config
 
-QUEUES = ("realtime", "notifications", "bulk")
-
-
-def celery_config(settings) -> dict:
-    """Celery settings as DESIGN.md recommends; the visibility timeout matches for broker and results."""
-    transport = {"visibility_timeout": settings.visibility_timeout}
-    return {
-        "broker_url": settings.celery_broker_url,
-        "result_backend": None,  # results live in the database (the job ledger), not in Redis
-        "broker_transport_options": transport,
-        "result_backend_transport_options": transport,
-        "broker_connection_retry_on_startup": True,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "task_time_limit": settings.task_time_limit,
-        "task_soft_time_limit": settings.task_soft_time_limit,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "task_ignore_result": True,
-        "timezone": "UTC",
-        "enable_utc": True,
-        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
-        "task_default_queue": "realtime",
-        "task_default_exchange": "realtime",
-        "task_default_routing_key": "realtime",
-        "task_routes": beat_schedule.TASK_ROUTES,
-        "beat_schedule": beat_schedule.build(settings),
-        "worker_send_task_events": True,  # Flower shows tasks live
-        "task_send_sent_event": True,
-    }
+__all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery"]
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
@@ -55,13 +24,22 @@ def celery_init_app(flask_app: Flask) -> Celery:
     celery.config_from_object(celery_config(flask_app.config["SETTINGS"]))
     celery.set_default()
     flask_app.extensions["celery"] = celery
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_pool_after_fork(**_kwargs):
+        # A forked pool child must not reuse database connections opened by the parent.
+        flask_app.extensions["followup.db"].engine.dispose(close=False)
+        flask_app.extensions["followup.dispatcher"].reset_after_fork()
+
     _import_tasks()
     return celery
 
 
 def _import_tasks() -> None:
     """Tasks are @shared_task functions: importing their modules registers them on every Celery app."""
-    import workers.ops  # noqa: F401
+    import workers.ops
+    import workers.scheduling
+    import workers.tasks  # noqa: F401
 
 
 def create_celery(config=None) -> Celery:

@@ -86,6 +86,18 @@ class ClinicOut(Schema):
     updated_at = fields.DateTime()
 
 
+class ClinicSettingsIn(Schema):
+    """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
+
+    reminder_offsets_minutes = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=60 * 24 * 30)),
+        validate=validate.Length(min=0, max=5),
+        metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
+    )
+    escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
+    speed_to_lead_minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60))
+
+
 class ClinicUpdateIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     timezone = fields.String(validate=validate_timezone)
@@ -93,7 +105,7 @@ class ClinicUpdateIn(Schema):
     holiday_country = fields.String(allow_none=True, validate=validate_holiday_country)
     default_phone_region = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
     assignment_policy = fields.String(validate=validate.OneOf(ASSIGNMENT_POLICIES))
-    settings = fields.Dict()
+    settings = fields.Nested(ClinicSettingsIn)
 
 
 class UserOut(Schema):

@@ -13,6 +13,7 @@ Event types written so far:
 - lead.converted      {lead_id, previous_stage, converted_at}
 - lead.lost           {lead_id, previous_stage, reason}
 - activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
+- lead.stale          {lead_id, stage, stage_entered_at, days_in_stage, max_days_in_stage}
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.events import consumers
 from app.events.models import DomainEvent
 
 LEAD_CREATED = "lead.created"
@@ -32,6 +34,7 @@ LEAD_ASSIGNED = "lead.assigned"
 LEAD_CONVERTED = "lead.converted"
 LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
+LEAD_STALE = "lead.stale"  # over its stage's max_days_in_stage; once per stay in the stage
 
 
 def emit(
@@ -55,6 +58,8 @@ def emit(
         attempts=0,
     )
     session.add(event)
+    session.flush()  # the id names the event in its processing job
+    consumers.schedule_processing(session=session, event=event, now=now)
     return event
 
 

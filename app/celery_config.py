@@ -1,0 +1,43 @@
+"""Celery settings shared by the worker/beat app (workers/) and the web process's sender.
+
+It lives in app/ because the web process publishes jobs (app/scheduling) without importing workers/.
+"""
+
+from __future__ import annotations
+
+from kombu import Exchange, Queue
+
+import beat_schedule
+
+QUEUES = ("realtime", "notifications", "bulk")
+
+
+def celery_config(settings) -> dict:
+    """Celery settings as DESIGN.md recommends; the visibility timeout matches for broker and results."""
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.celery_broker_url,
+        "result_backend": None,  # results live in the database (the job ledger), not in Redis
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        "task_default_queue": "realtime",
+        "task_default_exchange": "realtime",
+        "task_default_routing_key": "realtime",
+        "task_routes": beat_schedule.TASK_ROUTES,
+        "beat_schedule": beat_schedule.build(settings),
+        "worker_send_task_events": True,  # Flower shows tasks live
+        "task_send_sent_event": True,
+    }

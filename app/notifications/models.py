@@ -1,0 +1,56 @@
+"""Notifications: one row per message to a person, whatever the channel (in-app, email, SMS, console)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONType, UTCDateTime
+
+
+class Channel(StrEnum):
+    IN_APP = "in_app"
+    EMAIL = "email"
+    SMS = "sms"
+    CONSOLE = "console"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # permanent error: retrying would not help
+    DEAD = "dead"  # transient errors until the retries ran out
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.Index("ix_notifications_inbox", "recipient_user_id", "read_at", "created_at"),
+        sa.Index("ix_notifications_delivery", "clinic_id", "status", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    recipient_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    lead_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)  # messages to a lead
+    to_address: Mapped[str | None] = mapped_column(sa.String(254))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
+    template: Mapped[str | None] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    link: Mapped[str | None] = mapped_column(sa.String(500))
+    context: Mapped[dict | None] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,58 @@
+"""The job ledger: one row per automation step, written in the transaction of the change that caused it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONType, UTCDateTime
+
+PENDING = "pending"  # waiting in the database (due beyond the horizon, or not yet published)
+DISPATCHED = "dispatched"  # published to the broker with eta=due_at
+DONE = "done"
+CANCELLED = "cancelled"
+FAILED = "failed"  # gave up after max attempts (or no handler); an admin may retry it
+
+STATUSES = (PENDING, DISPATCHED, DONE, CANCELLED, FAILED)
+OPEN = (PENDING, DISPATCHED)  # a run may claim these; the others are final
+FINISHED = (DONE, CANCELLED)  # purged after settings.purge_done_after_days
+
+
+class ScheduledJob(Base):
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (
+        sa.Index("ix_scheduled_jobs_status_due_at", "status", "due_at"),
+        sa.Index("ix_scheduled_jobs_subject", "subject_type", "subject_id"),
+        sa.Index("ix_scheduled_jobs_clinic_due_at", "clinic_id", "due_at"),
+        sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinics.id"))  # None: a system job
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    queue: Mapped[str] = mapped_column(sa.String(32))
+    subject_type: Mapped[str | None] = mapped_column(sa.String(32))
+    subject_id: Mapped[int | None] = mapped_column(sa.Integer)
+    payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    max_attempts: Mapped[int | None] = mapped_column(sa.Integer)  # None: settings.job_max_attempts
+    dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    origin: Mapped[dict | None] = mapped_column(JSONType)  # why: rule id and version, event id, ...
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def subject(self) -> str | None:
+        """`lead:7`, as the API writes it."""
+        if self.subject_type is None:
+            return None
+        return f"{self.subject_type}:{self.subject_id}"
+
+    def __repr__(self) -> str:
+        return f"<ScheduledJob {self.id} {self.kind} {self.status} due {self.due_at:%Y-%m-%dT%H:%M:%S}>"

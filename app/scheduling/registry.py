@@ -1,0 +1,47 @@
+"""Job kinds: each domain registers the handler of its own kinds when the app starts.
+
+A handler is plain service code, `handler(*, session, job, now)`, run inside the claim transaction:
+its database effect commits together with the row's `done`, or not at all. The claim has already
+marked the row in that transaction, so the handler sees `job.status == "done"` and `job.attempts`
+as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
+job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.celery_config import QUEUES
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    handler: Callable
+    queue: str
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: str, handler: Callable, queue: str = "realtime") -> None:
+    """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
+    existing = _KINDS.get(kind)
+    if existing is not None and _name(existing.handler) != _name(handler):
+        raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
+    _KINDS[kind] = JobKind(kind, handler, queue)
+
+
+def kind_of(kind: str) -> JobKind | None:
+    return _KINDS.get(kind)
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_KINDS)
+
+
+def _name(handler: Callable) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"

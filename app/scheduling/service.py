@@ -1,0 +1,464 @@
+"""The job ledger's use cases: schedule, cancel, run (claim and run), retry, list.
+
+The ledger is the truth, Redis the transport. A row is written in the caller's transaction; rows
+due within the horizon are published after that transaction commits; a run claims its row by
+compare-and-set and commits the handler's effect together with `done`, so any delivery after the
+first one that succeeded, and any concurrent duplicate, does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from app.audit import service as audit
+from app.db import UTCDateTime, after_commit, get_db
+from app.errors import Conflict, NotFound
+from app.scheduling import registry
+from app.scheduling.dispatch import Dispatcher, Message, publish_claimed
+from app.scheduling.models import (
+    CANCELLED,
+    DISPATCHED,
+    DONE,
+    FAILED,
+    OPEN,
+    PENDING,
+    STATUSES,
+    ScheduledJob,
+)
+
+log = logging.getLogger(__name__)
+
+# What run_job did with a delivery.
+RAN = "done"  # the handler ran and its effect committed with the row's `done`
+SKIPPED = "skipped"  # not claimable: already final, unknown, or a concurrent delivery holds it
+EARLY = "early"  # delivered before due (clock skew, a stale message): left for its own time
+RETRYING = "retrying"  # the handler failed; rescheduled with backoff
+GAVE_UP = "failed"  # max attempts reached, or no handler for the kind
+
+_DISPATCH_KEY = "scheduling.dispatch_after_commit"
+_MAX_ERROR = 4000
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _dispatcher() -> Dispatcher:
+    return current_app.extensions["followup.dispatcher"]
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- scheduling -----------------------------------------------------------------------------------
+
+
+def schedule(
+    *,
+    session: Session,
+    kind: str,
+    due_at: datetime,
+    dedupe_key: str,
+    now: datetime,
+    clinic_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    payload: dict | None = None,
+    origin: dict | None = None,
+    max_attempts: int | None = None,
+) -> ScheduledJob:
+    """Add a ledger row to the caller's transaction; the same dedupe_key again returns the existing row."""
+    spec = {
+        "kind": kind,
+        "due_at": due_at,
+        "dedupe_key": dedupe_key,
+        "clinic_id": clinic_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "payload": payload,
+        "origin": origin,
+        "max_attempts": max_attempts,
+    }
+    created = schedule_many(session=session, jobs=[spec], now=now)
+    if created:
+        return created[0]
+    return session.scalars(sa.select(ScheduledJob).where(ScheduledJob.dedupe_key == dedupe_key)).one()
+
+
+def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> list[ScheduledJob]:
+    """Add many rows at once (each dict takes `schedule`'s keywords); returns only the rows it created.
+
+    A row whose dedupe_key exists is skipped by INSERT ... ON CONFLICT DO NOTHING, which leaves the
+    caller's transaction intact (an IntegrityError would abort it on PostgreSQL).
+    """
+    rows = [_row_values(job, now) for job in jobs]
+    created = _insert_new(session, rows) if rows else []
+    horizon_end = now + timedelta(seconds=_settings().schedule_horizon_seconds)
+    due_soon = [job.id for job in created if job.due_at <= horizon_end]
+    if due_soon:
+        _dispatch_after_commit(session, due_soon, now)
+    return created
+
+
+def _row_values(job: dict, now: datetime) -> dict:
+    unknown = set(job) - {
+        "kind", "due_at", "dedupe_key", "clinic_id", "subject_type", "subject_id", "payload", "origin",
+        "max_attempts",
+    }  # fmt: skip
+    if unknown:
+        raise TypeError(f"unknown job fields: {', '.join(sorted(unknown))}")
+    kind = registry.kind_of(job["kind"])
+    if kind is None:
+        raise ValueError(f"unknown job kind {job['kind']!r}: register its handler first")
+    due_at = job["due_at"]
+    if due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    if not job.get("dedupe_key"):
+        raise ValueError("every job needs a dedupe_key")
+    return {
+        "clinic_id": job.get("clinic_id"),
+        "kind": kind.name,
+        "queue": kind.queue,
+        "subject_type": job.get("subject_type"),
+        "subject_id": job.get("subject_id"),
+        "payload": job.get("payload") or {},
+        "due_at": due_at,
+        "status": PENDING,
+        "attempts": 0,
+        "max_attempts": job.get("max_attempts"),
+        "dedupe_key": job["dedupe_key"],
+        "origin": job.get("origin"),
+        "created_at": now,
+    }
+
+
+def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
+        # ("insertmanyvalues") and hands back the created rows as ORM objects.
+        stmt = (
+            insert(ScheduledJob).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(ScheduledJob)
+        )
+        return list(session.scalars(stmt, rows))
+    created = []  # any other database: one savepoint per row
+    for values in rows:
+        try:
+            with session.begin_nested():
+                job = ScheduledJob(**values)
+                session.add(job)
+        except sa.exc.IntegrityError:
+            continue
+        created.append(job)
+    return created
+
+
+def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
+    """Once the caller commits: mark these rows dispatched (only if still pending), then publish them."""
+    pending = session.info.get(_DISPATCH_KEY)
+    if pending is None:
+        pending = session.info[_DISPATCH_KEY] = []
+        db, dispatcher, batch = get_db(), _dispatcher(), _settings().sweep_batch_size
+
+        def dispatch():
+            session.info.pop(_DISPATCH_KEY, None)
+            mark_and_publish(db=db, dispatcher=dispatcher, job_ids=pending, now=now, batch=batch)
+
+        after_commit(session, dispatch)
+    pending.extend(job_ids)
+
+
+def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now: datetime, batch: int) -> int:
+    """pending → dispatched (compare-and-set), committed, then published; never raises (sweeps retry)."""
+    published = 0
+    for start in range(0, len(job_ids), batch):
+        chunk = list(job_ids[start : start + batch])
+        try:
+            with db.unit_of_work() as session:
+                rows = session.execute(
+                    sa.update(ScheduledJob)
+                    .where(ScheduledJob.id.in_(chunk), ScheduledJob.status == PENDING)
+                    .values(status=DISPATCHED, dispatched_at=now)
+                    .returning(ScheduledJob.id, ScheduledJob.queue, ScheduledJob.due_at)
+                    .execution_options(synchronize_session=False)
+                ).all()
+        except Exception:
+            # The commit that wrote the rows stands; they stay pending and the promote sweep sends them.
+            log.exception("could not mark %d job(s) dispatched; the promote sweep will send them", len(chunk))
+            continue
+        if publish_claimed(db=db, dispatcher=dispatcher, rows=rows, now=now):
+            published += len(rows)
+    return published
+
+
+def _publish_after_commit(session: Session, messages: list[Message]) -> None:
+    """Publish once the session commits, without a state change (the row is already dispatched)."""
+    dispatcher = _dispatcher()
+
+    def publish():
+        try:
+            dispatcher.publish(messages)
+        except Exception:
+            log.exception("publishing %d job(s) failed; the redispatch sweep will resend", len(messages))
+
+    after_commit(session, publish)
+
+
+# --- cancelling -----------------------------------------------------------------------------------
+
+
+def cancel(
+    *,
+    session: Session,
+    now: datetime,
+    subject_type: str,
+    subject_id: int,
+    kinds: Iterable[str] | None = None,
+) -> int:
+    """Cancel the subject's pending and dispatched jobs (of `kinds`, if given); returns how many."""
+    stmt = sa.update(ScheduledJob).where(
+        ScheduledJob.subject_type == subject_type,
+        ScheduledJob.subject_id == subject_id,
+        ScheduledJob.status.in_(OPEN),
+    )
+    if kinds is not None:
+        stmt = stmt.where(ScheduledJob.kind.in_(list(kinds)))
+    result = session.execute(
+        stmt.values(status=CANCELLED, finished_at=now).execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount
+
+
+def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
+    """Cancel one job if it has not run yet; returns whether it was cancelled."""
+    result = session.execute(
+        sa.update(ScheduledJob)
+        .where(ScheduledJob.id == job_id, ScheduledJob.status.in_(OPEN))
+        .values(status=CANCELLED, finished_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, attempts: int, error: BaseException):
+        super().__init__(str(error))
+        self.attempts = attempts
+        self.error = error
+
+
+def run_job(*, job_id: int, now: datetime) -> str:
+    """Claim the row and run its handler: effect and `done` commit together. Returns what happened."""
+    db, settings = get_db(), _settings()
+    try:
+        with db.unit_of_work() as session:
+            return _claim_and_run(session=session, job_id=job_id, now=now, settings=settings)
+    except _HandlerFailed as failed:
+        log.warning("job %s failed (attempt %d)", job_id, failed.attempts + 1, exc_info=failed.error)
+        with db.unit_of_work() as session:
+            return _record_failure(
+                session=session,
+                job_id=job_id,
+                seen_attempts=failed.attempts,
+                error=failed.error,
+                now=now,
+                settings=settings,
+            )
+
+
+def _claim_statement(*, skip_locked: bool):
+    # Built once per dialect with bound parameters, on the Table rather than the mapped class: the
+    # claim runs for every job, and building, cache-keying and ORM-processing the statement each time
+    # cost more CPU than executing it. OR, not IN: an IN list is an "expanding" parameter, re-rendered
+    # on every execution.
+    jobs = ScheduledJob.__table__
+    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
+    pick = sa.select(jobs.c.id).where(
+        jobs.c.id == sa.bindparam("job_id"),
+        is_open,
+        jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+    )
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
+        .values(
+            status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
+        )
+        .returning(*jobs.c)
+    )
+
+
+_CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_statement(skip_locked=False)}
+
+
+def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta) -> ScheduledJob | None:
+    """Take the row for this transaction, already marked done: it commits only with the handler's effect.
+
+    One statement, `UPDATE ... SET status='done', attempts=attempts+1 WHERE id IN (SELECT id ... WHERE
+    status IN ('pending', 'dispatched') AND due_at <= now + tolerance [FOR UPDATE SKIP LOCKED])
+    RETURNING *`. PostgreSQL: a concurrent duplicate delivery skips the locked row and gets None at
+    once. SQLite: every transaction starts with BEGIN IMMEDIATE (app/db.py), so writers are
+    serialised and the conditional UPDATE is a compare-and-set: a duplicate waits, then finds it done.
+    """
+    stmt = _CLAIM["postgresql" if _is_postgresql(session) else "other"]
+    row = session.connection().execute(stmt, {"job_id": job_id, "until": now + tolerance, "now": now}).first()
+    if row is None:
+        return None
+    # The returned row becomes the session's persistent object, as if loaded: no second SELECT.
+    job = ScheduledJob(**row._mapping)
+    make_transient_to_detached(job)
+    session.add(job)
+    return job
+
+
+def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) -> str:
+    job = claim(
+        session=session,
+        job_id=job_id,
+        now=now,
+        tolerance=timedelta(seconds=settings.job_early_tolerance_seconds),
+    )
+    if job is None:
+        return _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
+    kind = registry.kind_of(job.kind)
+    if kind is None:
+        job.status = FAILED
+        job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
+        log.error("job %s: %s", job.id, job.last_error)
+        return GAVE_UP
+    try:
+        kind.handler(session=session, job=job, now=now)
+        session.flush()  # the handler's own constraint violations count as its failure
+    except Exception as exc:
+        raise _HandlerFailed(job.attempts - 1, exc) from exc
+    return RAN
+
+
+def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> str:
+    """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early."""
+    job = session.get(ScheduledJob, job_id)
+    if job is None or job.status not in OPEN:
+        return SKIPPED
+    if job.due_at <= now + timedelta(seconds=settings.job_early_tolerance_seconds):
+        return SKIPPED  # due, but a concurrent delivery holds it (PostgreSQL's SKIP LOCKED)
+    # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
+    # anything else waits for the sweeps (promote for pending, redispatch after the grace).
+    if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
+        _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
+    return EARLY
+
+
+def _record_failure(
+    *, session: Session, job_id: int, seen_attempts: int, error: BaseException, now: datetime, settings
+) -> str:
+    """attempts+1 and last_error; back off (base * 2**(attempts-1), +≤10% jitter) or give up."""
+    stmt = sa.select(ScheduledJob).where(
+        ScheduledJob.id == job_id,
+        ScheduledJob.status.in_(OPEN),
+        ScheduledJob.attempts == seen_attempts,  # a concurrent delivery already recorded (or ran) it
+    )
+    if _is_postgresql(session):
+        stmt = stmt.with_for_update()
+    job = session.scalars(stmt).first()
+    if job is None:
+        return SKIPPED
+    job.attempts = seen_attempts + 1
+    job.last_error = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
+    if job.attempts >= (job.max_attempts or settings.job_max_attempts):
+        job.status, job.finished_at = FAILED, now
+        log.error("job %s (%s) failed for good after %d attempts: %s", job.id, job.kind, job.attempts, error)
+        return GAVE_UP
+    delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
+    job.due_at = now + timedelta(seconds=delay * (1 + random.uniform(0, 0.1)))
+    if job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
+        job.status, job.dispatched_at = DISPATCHED, now
+        _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
+    else:
+        job.status, job.dispatched_at = PENDING, None
+    return RETRYING
+
+
+# --- the API's use cases --------------------------------------------------------------------------
+
+
+def get_job(*, session: Session, job_id: int, clinic_id: int) -> ScheduledJob:
+    """One of the clinic's jobs; another clinic's (or a system job) is not found."""
+    job = session.get(ScheduledJob, job_id)
+    if job is None or job.clinic_id != clinic_id:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def list_jobs(
+    *,
+    session: Session,
+    clinic_id: int,
+    status: str | None = None,
+    kind: str | None = None,
+    subject: tuple[str, int] | None = None,
+    page: int = 1,
+    page_size: int = 20,
+) -> tuple[list[ScheduledJob], int]:
+    """The clinic's jobs, newest due first, filtered by status, kind and subject."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    conditions = [ScheduledJob.clinic_id == clinic_id]
+    if status:
+        conditions.append(ScheduledJob.status == status)
+    if kind:
+        conditions.append(ScheduledJob.kind == kind)
+    if subject:
+        conditions += [ScheduledJob.subject_type == subject[0], ScheduledJob.subject_id == subject[1]]
+    total = session.scalar(sa.select(sa.func.count()).select_from(ScheduledJob).where(*conditions))
+    rows = session.scalars(
+        sa.select(ScheduledJob)
+        .where(*conditions)
+        .order_by(ScheduledJob.due_at.desc(), ScheduledJob.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return list(rows), total
+
+
+def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
+    """A failed job runs again now, attempts reset; audited; dispatched after commit."""
+    stmt = sa.select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.clinic_id == clinic_id)
+    if _is_postgresql(session):
+        stmt = stmt.with_for_update()
+    job = session.scalars(stmt).first()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    if job.status != FAILED:
+        raise Conflict(f"job {job_id} is {job.status}; only a failed job can be retried")
+    before = {"status": job.status, "attempts": job.attempts, "last_error": job.last_error}
+    job.status, job.due_at, job.attempts = PENDING, now, 0
+    job.dispatched_at = job.finished_at = None
+    audit.record(
+        session=session,
+        clinic_id=clinic_id,
+        actor=actor,
+        action="job.retry",
+        subject_type="job",
+        subject_id=job.id,
+        at=now,
+        before=before,
+        after={"status": PENDING, "attempts": 0, "due_at": now.isoformat()},
+    )
+    session.flush()
+    _dispatch_after_commit(session, [job.id], now)
+    return job

@@ -1,0 +1,56 @@
+from flask.views import MethodView
+
+from app import clock
+from app.api import make_blueprint, set_item_count
+from app.auth.permissions import Permission, current_actor, requires
+from app.db import unit_of_work
+from app.scheduling import schemas, service
+
+blp = make_blueprint("jobs", "The job ledger: scheduled automation steps, what happened to them, retry")
+
+
+@blp.route("/jobs")
+class Jobs(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.JobQueryArgs, location="query")
+    @blp.response(200, schemas.JobOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The clinic's jobs, newest due first; filter by status, kind and subject (`lead:7`)."""
+        subject = schemas.parse_subject(args["subject"]) if args.get("subject") else None
+        with unit_of_work() as session:
+            jobs, total = service.list_jobs(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                status=args.get("status"),
+                kind=args.get("kind"),
+                subject=subject,
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return jobs
+
+
+@blp.route("/jobs/<int:job_id>")
+class Job(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.JobOut)
+    def get(self, job_id):
+        """One job: what, when, why (origin), and what happened (attempts, last error, times)."""
+        with unit_of_work() as session:
+            return service.get_job(session=session, job_id=job_id, clinic_id=current_actor().clinic_id)
+
+
+@blp.route("/jobs/<int:job_id>/retry")
+class RetryJob(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, description="The job is not failed")
+    def post(self, job_id):
+        """Run a failed job again now, attempts reset (audited); any other status is a 409."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return service.retry_job(
+                session=session, job_id=job_id, clinic_id=actor.clinic_id, actor=actor.ref, now=clock.now()
+            )

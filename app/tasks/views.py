@@ -1,0 +1,216 @@
+"""Follow-up task endpoints: a lead's tasks, my tasks, overdue, complete/snooze/cancel, templates."""
+
+from flask.views import MethodView
+
+from app import clock
+from app.api import check_if_match, make_blueprint, set_item_count, with_etag
+from app.auth.permissions import Permission, current_actor, requires
+from app.db import unit_of_work
+from app.tasks import schemas, service
+
+blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
+
+
+@blp.route("/leads/<int:lead_id>/tasks")
+class LeadTasks(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.LeadTasksArgs, location="query")
+    @blp.response(200, schemas.TaskOut(many=True))
+    @blp.paginate()
+    def get(self, args, lead_id, pagination_parameters):
+        """A lead's tasks, by due time then priority."""
+        with unit_of_work() as session:
+            tasks, total = service.list_lead_tasks(
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                status=args.get("status"),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return tasks
+
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.TaskCreateIn)
+    @blp.response(201, schemas.TaskOut)
+    @blp.alt_response(409, description="The lead is converted or lost")
+    def post(self, body, lead_id):
+        """Create a task (fields, or a template_id); assigned to the lead's coordinator unless named."""
+        with unit_of_work() as session:
+            return service.create_task(
+                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+            )
+
+
+@blp.route("/leads/tasks/<int:task_id>")
+class TaskById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TaskOut)
+    def get(self, task_id):
+        """One task."""
+        with unit_of_work() as session:
+            task = service.get_task(session=session, clinic_id=current_actor().clinic_id, task_id=task_id)
+            return with_etag(task, schemas.TaskOut())
+
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.TaskUpdateIn)
+    @blp.response(200, schemas.TaskOut)
+    @blp.alt_response(409, description="The task is completed or cancelled")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body, task_id):
+        """Change a task; a new due time or assignee reschedules its reminders."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            check_if_match(
+                service.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id),
+                schemas.TaskOut(),
+            )
+            task = service.update_task(
+                session=session, actor=actor, task_id=task_id, changes=body, now=clock.now()
+            )
+            return with_etag(task, schemas.TaskOut())
+
+
+@blp.route("/leads/tasks/<int:task_id>/complete")
+class CompleteTask(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.CompleteIn)
+    @blp.response(200, schemas.TaskOut)
+    @blp.alt_response(409, description="The task is already closed")
+    def post(self, body, task_id):
+        """Complete a task with outcome notes (writes TASK_COMPLETED on the lead's timeline)."""
+        with unit_of_work() as session:
+            return service.complete_task(
+                session=session,
+                actor=current_actor(),
+                task_id=task_id,
+                notes=body.get("notes"),
+                now=clock.now(),
+            )
+
+
+@blp.route("/leads/tasks/<int:task_id>/snooze")
+class SnoozeTask(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.SnoozeIn)
+    @blp.response(200, schemas.TaskOut)
+    @blp.alt_response(409, description="The task is already closed")
+    def post(self, body, task_id):
+        """Snooze a task to a time (`until`) or by `minutes`; its reminders move with it."""
+        with unit_of_work() as session:
+            return service.snooze_task(
+                session=session,
+                actor=current_actor(),
+                task_id=task_id,
+                until=body.get("until"),
+                minutes=body.get("minutes"),
+                now=clock.now(),
+            )
+
+
+@blp.route("/leads/tasks/<int:task_id>/cancel")
+class CancelTask(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(200, schemas.TaskOut)
+    @blp.alt_response(409, description="The task is already closed")
+    def post(self, task_id):
+        """Cancel a task and its reminders."""
+        with unit_of_work() as session:
+            return service.cancel_task(
+                session=session, actor=current_actor(), task_id=task_id, now=clock.now()
+            )
+
+
+@blp.route("/leads/tasks/my-tasks")
+class MyTasks(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.MyTasksArgs, location="query")
+    @blp.response(200, schemas.TaskOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """My tasks (open unless a status is given), by due time then priority."""
+        with unit_of_work() as session:
+            tasks, total = service.my_tasks(
+                session=session,
+                actor=current_actor(),
+                status=args.get("status"),
+                due_from=args.get("due_from"),
+                due_to=args.get("due_to"),
+                overdue_only=args["overdue"],
+                now=clock.now(),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return tasks
+
+
+@blp.route("/leads/tasks/overdue")
+class OverdueTasks(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TaskOut(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters):
+        """Open tasks past due: the clinic's for a clinic_admin, my own otherwise."""
+        with unit_of_work() as session:
+            tasks, total = service.overdue_tasks(
+                session=session,
+                actor=current_actor(),
+                now=clock.now(),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return tasks
+
+
+@blp.route("/task-templates")
+class Templates(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TemplateOut(many=True))
+    def get(self):
+        """The clinic's task templates."""
+        with unit_of_work() as session:
+            return service.list_templates(session=session, clinic_id=current_actor().clinic_id)
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.TemplateCreateIn)
+    @blp.response(201, schemas.TemplateOut)
+    @blp.alt_response(409, description="A template of that name exists")
+    def post(self, body):
+        """Create a task template (title, type, priority, due offset, description)."""
+        with unit_of_work() as session:
+            return service.create_template(session=session, actor=current_actor(), data=body, now=clock.now())
+
+
+@blp.route("/task-templates/<int:template_id>")
+class TemplateById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TemplateOut)
+    def get(self, template_id):
+        """One task template."""
+        with unit_of_work() as session:
+            return service.get_template(
+                session=session, clinic_id=current_actor().clinic_id, template_id=template_id
+            )
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.TemplateUpdateIn)
+    @blp.response(200, schemas.TemplateOut)
+    @blp.alt_response(409, description="A template of that name exists")
+    def put(self, body, template_id):
+        """Change a task template."""
+        with unit_of_work() as session:
+            return service.update_template(
+                session=session, actor=current_actor(), template_id=template_id, data=body, now=clock.now()
+            )
+
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    def delete(self, template_id):
+        """Deactivate a task template (tasks made from it keep their link)."""
+        with unit_of_work() as session:
+            service.deactivate_template(
+                session=session, actor=current_actor(), template_id=template_id, now=clock.now()
+            )

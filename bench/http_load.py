@@ -1,0 +1,112 @@
+"""A closed-loop HTTP load generator (client processes, a connection per request), and gunicorn control."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2):
+    """gunicorn serving `app_spec` on 127.0.0.1:port until the block ends."""
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app_spec,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--backlog",
+        "2048",
+    ]
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**os.environ, **env}, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def _client(port, method, path, headers, body_factory, seed, stop_at, queue):
+    latencies, statuses = [], {}
+    n = 0
+    while time.monotonic() < stop_at:
+        body = body_factory(seed, n)
+        n += 1
+        payload = json.dumps(body).encode() if body is not None else None
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request(method, path, body=payload, headers={**headers, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+        except OSError:
+            status = 0
+        finally:
+            conn.close()
+        latencies.append(time.perf_counter() - started)
+        statuses[status] = statuses.get(status, 0) + 1
+    queue.put((latencies, statuses))
+
+
+def run_load(
+    *, port: int, method: str, path: str, headers: dict, body_factory, duration: float, concurrency: int
+) -> dict:
+    """Closed-loop load for `duration` seconds; returns rate, latency percentiles (ms) and status counts."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    stop_at = time.monotonic() + duration
+    procs = [
+        ctx.Process(target=_client, args=(port, method, path, headers, body_factory, i, stop_at, queue))
+        for i in range(concurrency)
+    ]
+    started = time.monotonic()
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.monotonic() - started
+    latencies = sorted(x for lat, _ in results for x in lat)
+    statuses: dict[int, int] = {}
+    for _, st in results:
+        for code, count in st.items():
+            statuses[code] = statuses.get(code, 0) + count
+    from bench.common import percentile
+
+    return {
+        "requests": len(latencies),
+        "rate": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50) * 1000,
+        "p95": percentile(latencies, 95) * 1000,
+        "p99": percentile(latencies, 99) * 1000,
+        "statuses": statuses,
+    }

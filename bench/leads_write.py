@@ -1,0 +1,167 @@
+"""Lead capture throughput: POST /api/leads through gunicorn (2 workers) vs the bare-INSERT ceiling.
+
+`make bench BENCH_ARGS=leads_write` (SQLite) or with DATABASE_URL=postgresql://... Flags:
+--seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes).
+Target (issue 3): ≥ 500 leads/s with p99 ≤ 50 ms on PostgreSQL on 2 cores.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app import clock, create_app, migrate
+from app.auth import tokens
+from app.auth.models import User
+from app.auth.permissions import Role
+from app.auth.service import create_clinic, hash_password
+from app.config import Settings
+from app.db import make_engine
+from app.devtools.local_redis import free_port
+from bench import bare_app
+from bench.common import bench_database, bench_redis, print_table
+from bench.http_load import gunicorn, run_load
+
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
+
+
+def _flag(flags: list[str], name: str, default: float) -> float:
+    for flag in flags:
+        if flag.startswith(f"--{name}="):
+            return float(flag.split("=", 1)[1])
+    return default
+
+
+def _seed(database_url: str, redis_url: str) -> str:
+    """A clinic with three coordinators and a front-desk user; returns that user's access token."""
+    settings = Settings(
+        database_url=database_url, redis_url=redis_url, secret_key=SECRET, phi_encryption_key=PHI_KEY
+    )
+    app = create_app(settings)
+    now = clock.now()
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        clinic = create_clinic(session=session, name="Bench Ortho", now=now)
+        password = hash_password("bench password")
+        users = []
+        for i, role in enumerate([Role.FRONT_DESK, *[Role.TREATMENT_COORDINATOR] * 3]):
+            user = User(
+                clinic_id=clinic.id,
+                email=f"bench{i}@example.com",
+                name=f"bench {i}",
+                role=role,
+                password_hash=password,
+                active=True,
+                out_of_office=False,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(user)
+            users.append(user)
+        session.flush()
+        front_desk = users[0]
+        return tokens.issue(
+            secret=SECRET,
+            user_id=front_desk.id,
+            clinic_id=clinic.id,
+            kind="access",
+            lifetime=timedelta(hours=2),
+            now=now,
+        )
+
+
+def lead_body(seed: int, n: int) -> dict:
+    """A distinct, valid lead per client and request (so duplicate detection finds nothing)."""
+    serial = seed * 1_000_000 + n
+    return {
+        "first_name": f"Parent{serial}",
+        "last_name": "Bench",
+        "phone": f"+1415{200 + (serial // 10_000) % 800:03d}{serial % 10_000:04d}",
+        "email": f"lead{serial}@example.com",
+        "patient_first_name": f"Kid{serial}",
+        "patient_last_name": "Bench",
+        "treatment_interest": ["INVISALIGN"],
+    }
+
+
+def bare_body(seed: int, n: int) -> dict:
+    return lead_body(seed, n)
+
+
+def main(flags: list[str]) -> None:
+    seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(Path(tmp)) as db_url,
+        bench_redis(Path(tmp)) as redis_url,
+    ):
+        migrate.upgrade(db_url)
+        token = _seed(db_url, redis_url)
+        env = {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": SECRET,
+            "PHI_ENCRYPTION_KEY": PHI_KEY,
+            "FOLLOWUP_ENV": "bench",
+        }
+        port = free_port()
+        with gunicorn("app:create_app()", env, port):
+            leads = run_load(
+                port=port,
+                method="POST",
+                path="/api/leads",
+                headers={"Authorization": f"Bearer {token}"},
+                body_factory=lead_body,
+                duration=seconds,
+                concurrency=clients,
+            )
+        engine = make_engine(db_url)
+        bare_app.create_table(engine)
+        with gunicorn("bench.bare_app:app", env, port):
+            bare = run_load(
+                port=port,
+                method="POST",
+                path="/insert",
+                headers={},
+                body_factory=bare_body,
+                duration=seconds,
+                concurrency=clients,
+            )
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT count(*) FROM leads")).scalar()
+        engine.dispose()
+    dialect = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+    rows = [
+        [
+            "POST /api/leads",
+            leads["requests"],
+            leads["rate"],
+            leads["p50"],
+            leads["p95"],
+            leads["p99"],
+            _errors(leads["statuses"], 201),
+        ],
+        [
+            "bare INSERT (ceiling)",
+            bare["requests"],
+            bare["rate"],
+            bare["p50"],
+            bare["p95"],
+            bare["p99"],
+            _errors(bare["statuses"], 201),
+        ],
+    ]
+    print_table(
+        f"Lead capture through gunicorn (2 workers, {clients} clients, {seconds:g} s each, {dialect})",
+        ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "non-201"],
+        rows,
+    )
+    print(f"\n  leads stored: {stored} (answered 201: {leads['statuses'].get(201, 0)})")
+    print(f"  ratio to the bare ceiling: {leads['rate'] / bare['rate']:.2f}")
+
+
+def _errors(statuses: dict, ok: int) -> int:
+    return sum(count for code, count in statuses.items() if code != ok)

@@ -1,0 +1,23 @@
+"""Loaded into the benchmark's workers through FOLLOWUP_PLUGINS: a trivial database handler for the
+ledger, and a plain Celery no-op task to compare it with."""
+
+import sqlalchemy as sa
+from celery import shared_task
+
+from app.scheduling import register
+
+TOUCH = "bench.touch"
+NOOP = "bench.noop"
+
+
+def touch(*, session, job, now) -> None:
+    """A trivial database handler: one query; the claim and `done` are the job's real writes."""
+    session.execute(sa.text("SELECT 1"))
+
+
+register(TOUCH, touch)
+
+
+@shared_task(name=NOOP)
+def noop() -> None:
+    return None

@@ -1,0 +1,53 @@
+"""Helpers for job-ledger tests: read what is queued in Redis, count effects, read job rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import sqlalchemy as sa
+
+from app.audit.models import AuditEvent
+from app.scheduling.models import ScheduledJob
+from tests.reliability.handlers import EFFECT
+
+
+def queued(redis, queue: str = "realtime") -> list[dict]:
+    """The run_job messages waiting in a queue (not yet fetched by a worker): job_id, eta, task."""
+    found = []
+    for raw in redis.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        headers = message["headers"]
+        found.append(
+            {"task": headers["task"], "job_id": args[0] if args else None, "eta": headers.get("eta")}
+        )
+    return found
+
+
+def queued_job_ids(redis, queue: str = "realtime") -> list[int]:
+    return sorted(m["job_id"] for m in queued(redis, queue) if m["task"] == "scheduling.run_job")
+
+
+def effects(db) -> tuple[int, int]:
+    """(effect rows, distinct jobs with an effect)."""
+    with db.unit_of_work() as session:
+        row = session.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(AuditEvent.subject_id))).where(
+                AuditEvent.action == EFFECT
+            )
+        ).one()
+    return row[0], row[1]
+
+
+def job(db, job_id: int) -> ScheduledJob:
+    with db.unit_of_work() as session:
+        return session.get(ScheduledJob, job_id)
+
+
+def status_counts(db) -> dict[str, int]:
+    with db.unit_of_work() as session:
+        rows = session.execute(
+            sa.select(ScheduledJob.status, sa.func.count()).group_by(ScheduledJob.status)
+        ).all()
+    return dict(rows)

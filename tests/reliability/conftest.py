@@ -1,0 +1,58 @@
+"""Fault tests against real processes: short horizon, grace and intervals so each runs in seconds.
+
+The same values go to this process's app (it schedules, and runs the sweeps in a thread where a test
+does not start real beats) and, as FOLLOWUP_* variables, to the worker and beat processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import pytest
+
+import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
+from app import clock
+from app.scheduling import sweeps
+
+FAST = {
+    "schedule_horizon_seconds": 5.0,
+    "promote_interval": 1.0,
+    "redispatch_grace_seconds": 2.0,
+    "redispatch_interval": 1.0,
+    "job_retry_base_seconds": 0.2,
+    "job_max_attempts": 3,
+}
+WORKER_ENV = {f"FOLLOWUP_{name.upper()}": str(value) for name, value in FAST.items()} | {
+    "FOLLOWUP_PLUGINS": "tests.reliability.handlers",
+}
+
+
+@pytest.fixture
+def fast(app, monkeypatch):
+    """This process's settings, made as short as the workers' (restored after the test)."""
+    settings = app.config["SETTINGS"]
+    for name, value in FAST.items():
+        monkeypatch.setattr(settings, name, value)
+    return settings
+
+
+@contextmanager
+def sweeping(app, interval: float = 0.5):
+    """The promote and redispatch sweeps, called in a loop from a thread of this process."""
+    stop = threading.Event()
+
+    def loop():
+        with app.app_context():
+            while not stop.is_set():
+                sweeps.promote_due(now=clock.now())
+                sweeps.redispatch_stale(now=clock.now())
+                stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="sweeper", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)

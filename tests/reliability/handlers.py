@@ -1,0 +1,70 @@
+"""Job kinds for tests, registered in the test process and (FOLLOWUP_PLUGINS) in worker processes.
+
+Each effect is one audit_events row (action "test.effect", subject job:<id>) so tests count it exactly.
+FOLLOWUP_TEST_HANDLER_SLEEP (seconds) slows every effect down, so a kill -9 can land mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from app.audit import service as audit
+from app.scheduling import register
+
+EFFECT = "test.effect"
+
+
+def record_effect(*, session, job, now) -> None:
+    """The countable effect: one audit row per run that committed."""
+    pause = float(job.payload.get("sleep", os.environ.get("FOLLOWUP_TEST_HANDLER_SLEEP", 0)))
+    if pause:
+        time.sleep(pause)
+    audit.record(
+        session=session,
+        clinic_id=job.clinic_id,
+        actor="system",
+        action=EFFECT,
+        subject_type="job",
+        subject_id=job.id,
+        at=now,
+        after={"kind": job.kind, "attempt": job.attempts},
+    )
+
+
+def flaky(*, session, job, now) -> None:
+    """Fails on its first `fail_times` attempts, then takes effect."""
+    if job.attempts <= job.payload.get("fail_times", 2):
+        record_effect(session=session, job=job, now=now)  # written, then rolled back with the failure
+        raise RuntimeError(f"flaky failure on attempt {job.attempts}")
+    record_effect(session=session, job=job, now=now)
+
+
+def always_fails(*, session, job, now) -> None:
+    record_effect(session=session, job=job, now=now)  # must never survive
+    raise RuntimeError("the provider said no")
+
+
+def chain(*, session, job, now) -> None:
+    """Takes effect and schedules a follow-up job in the same claim transaction."""
+    from app.scheduling import schedule
+
+    record_effect(session=session, job=job, now=now)
+    schedule(
+        session=session,
+        kind=EFFECT,
+        due_at=now,
+        dedupe_key=f"chain-child:{job.id}",
+        now=now,
+        clinic_id=job.clinic_id,
+        subject_type="job",
+        subject_id=job.id,
+        origin={"parent_job": job.id},
+    )
+
+
+register(EFFECT, record_effect)
+register("test.notify", record_effect, queue="notifications")
+register("test.flaky", flaky)
+register("test.fails", always_fails)
+register("test.chain", chain)

@@ -1,0 +1,1 @@
+import tests.reliability.handlers  # noqa: F401 - registers the test job kinds in this process

@@ -1,0 +1,26 @@
+"""The job ledger's tasks: run one job, and the sweeps beat calls. Ids in, one service call."""
+
+from celery import shared_task
+
+from app import clock
+from app.scheduling import service, sweeps
+
+
+@shared_task(name="scheduling.run_job", acks_late=True)
+def run_job(job_id: int) -> str:
+    return service.run_job(job_id=job_id, now=clock.now())
+
+
+@shared_task(name="scheduling.promote_due")
+def promote_due() -> int:
+    return sweeps.promote_due(now=clock.now())
+
+
+@shared_task(name="scheduling.redispatch_stale")
+def redispatch_stale() -> int:
+    return sweeps.redispatch_stale(now=clock.now())
+
+
+@shared_task(name="scheduling.purge_done")
+def purge_done() -> int:
+    return sweeps.purge_done(now=clock.now())
