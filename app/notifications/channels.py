@@ -9,6 +9,7 @@ was accepted, so it is not re-sent blindly).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -150,10 +151,8 @@ def _drop_connection() -> None:
     conn = getattr(_local, "conn", None)
     _local.conn = None
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken socket may fail; it is gone either way
             conn.close()
-        except Exception:
-            pass
 
 
 def send_smtp(message: Outgoing, settings) -> str:

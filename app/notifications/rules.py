@@ -57,7 +57,7 @@ def quiet_until(now: datetime, tz: str, start: str | None, end: str | None) -> d
 
 
 def retry_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
-    """Seconds before attempt `attempt + 1`: base * 2**(attempt-1), capped, times 0.5..1.5 (`jitter` in [0, 1)).
+    """Seconds before attempt `attempt + 1`: base * 2**(attempt-1), capped, times 0.5 + `jitter` (0..1).
 
     The jitter spreads a burst of failures (a provider outage) so the retries do not arrive in lockstep.
     """

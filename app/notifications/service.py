@@ -1,4 +1,4 @@
-"""Notifications: in-app inbox, outgoing email and SMS (delivery, retries, dead letters), staff preferences."""
+"""Notifications: the in-app inbox, outgoing email and SMS (delivery, retries, dead letters), preferences."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class MyPreferences(MethodView):
     @requires(ANY)
     @blp.response(200, schemas.PreferencesOut)
     def get(self):
-        """My channels per kind (reminder, escalation, new_lead, new_task, digest), quiet hours, SMS number."""
+        """My channels per kind (reminder, escalation, new_lead, new_task, digest), quiet hours, SMS."""
         with unit_of_work() as session:
             return service.get_preferences(session=session, user_id=_user_id())
 
@@ -80,7 +80,7 @@ class Deliveries(MethodView):
     @blp.response(200, schemas.DeliveryOut(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """The clinic's outgoing email and SMS, newest first; e.g. `?status=failed&channel=email&since=...`."""
+        """The clinic's outgoing email and SMS, newest first: `?status=failed&channel=email&since=...`."""
         with unit_of_work() as session:
             items, total = service.list_deliveries(
                 session=session,
@@ -139,7 +139,7 @@ class SmsStatusWebhook(MethodView):
     @public("signed by the SMS provider: HMAC-SHA256 of the raw body with SMS_WEBHOOK_SECRET")
     @blp.response(200)
     def post(self):
-        """Delivery receipts (form-encoded MessageSid, MessageStatus, ErrorCode); header X-Followup-Signature."""
+        """Delivery receipts (form: MessageSid, MessageStatus, ErrorCode); signed in X-Followup-Signature."""
         with unit_of_work() as session:
             return service.sms_status_update(
                 session=session,

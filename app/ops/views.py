@@ -37,10 +37,11 @@ class Ready(MethodView):
 @blp.route("/metrics")
 class Metrics(MethodView):
     @public("metrics token: checks Authorization: Bearer $METRICS_TOKEN itself")
+    @blp.alt_response(200, description="Prometheus text exposition format 0.0.4", content_type="text/plain")
     @blp.alt_response(401, description="Missing or wrong bearer token")
     @blp.alt_response(404, description="METRICS_TOKEN is not configured")
     def get(self):
-        """Prometheus text: jobs by status, notifications by status and channel, queue lengths, due-job lag."""
+        """Prometheus text: jobs by status, notifications by status and channel, queues, due-job lag."""
         metrics.check_token(
             configured=current_app.config["SETTINGS"].metrics_token,
             authorization=request.headers.get("Authorization"),
