@@ -27,7 +27,7 @@ from email.utils import formataddr, parseaddr
 
 from app import config
 
-EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")  # syntax only: the server judges the rest
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -130,8 +130,10 @@ def _connect(settings) -> smtplib.SMTP:
             )
         else:
             conn = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+        conn.ehlo_or_helo_if_needed()  # mail() does not greet by itself (sendmail() would)
         if settings.smtp_starttls and not settings.smtp_ssl:
             conn.starttls(context=ssl.create_default_context())
+            conn.ehlo()
         if settings.smtp_username:
             conn.login(settings.smtp_username, settings.smtp_password or "")
     except smtplib.SMTPResponseException as exc:
