@@ -116,9 +116,10 @@ def _handler_for(provider: SmsProvider):
                     provider.unavailable_for -= 1
                     return self._answer(503, {"message": "service unavailable"})
             expected = "Basic " + base64.b64encode(f"{provider.account}:{provider.token}".encode()).decode()
-            if self.path != f"/Accounts/{provider.account}/Messages.json" or self.headers.get(
-                "Authorization"
-            ) != expected:
+            if (
+                self.path != f"/Accounts/{provider.account}/Messages.json"
+                or self.headers.get("Authorization") != expected
+            ):
                 return self._answer(401, {"code": 20003, "message": "Authenticate"})
             token = self.headers.get("I-Twilio-Idempotency-Token")
             with provider.lock:

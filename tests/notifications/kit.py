@@ -55,7 +55,9 @@ def as_env(values: dict) -> dict[str, str]:
     return {names.get(k, f"FOLLOWUP_{k.upper()}"): str(v) for k, v in values.items()}
 
 
-def queue_emails(app, tenant, n: int, *, prefix: str = "m", to=lambda i: f"patient{i}@example.com") -> list[int]:
+def queue_emails(
+    app, tenant, n: int, *, prefix: str = "m", to=lambda i: f"patient{i}@example.com"
+) -> list[int]:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         rows = [
             service.send_email(
@@ -93,12 +95,18 @@ def queue_sms(app, tenant, n: int, *, prefix: str = "s") -> list[int]:
 
 def statuses(db, ids) -> dict[int, str]:
     with db.unit_of_work() as session:
-        return dict(session.execute(sa.select(Notification.id, Notification.status).where(Notification.id.in_(ids))).all())
+        return dict(
+            session.execute(
+                sa.select(Notification.id, Notification.status).where(Notification.id.in_(ids))
+            ).all()
+        )
 
 
 def rows(db, ids) -> list[Notification]:
     with db.unit_of_work() as session:
-        return list(session.scalars(sa.select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)))
+        return list(
+            session.scalars(sa.select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id))
+        )
 
 
 def all_in(db, ids, wanted: set[str]):

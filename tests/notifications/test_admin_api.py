@@ -15,7 +15,9 @@ from tests.notifications.kit import queue_emails, queue_sms
 
 def set_status(db, ids, status, **values):
     with db.unit_of_work() as session:
-        session.execute(sa.update(Notification).where(Notification.id.in_(ids)).values(status=status, **values))
+        session.execute(
+            sa.update(Notification).where(Notification.id.in_(ids)).values(status=status, **values)
+        )
 
 
 def test_list_filters_and_retry_status_codes_audit_and_isolation(app, db, client, make_tenant):
@@ -29,9 +31,9 @@ def test_list_filters_and_retry_status_codes_audit_and_isolation(app, db, client
     admin = a.headers()
     listed = client.get("/api/notifications?status=failed", headers=admin)
     assert listed.status_code == 200 and {n["id"] for n in listed.json} == {failed, sms}
-    assert [n["id"] for n in client.get("/api/notifications?status=failed&channel=email", headers=admin).json] == [
-        failed
-    ]
+    assert [
+        n["id"] for n in client.get("/api/notifications?status=failed&channel=email", headers=admin).json
+    ] == [failed]
     assert client.get("/api/notifications?status=bogus", headers=admin).status_code == 422
     assert "since" in client.get("/api/notifications?since=yesterday", headers=admin).json["errors"]["query"]
     assert client.get("/api/notifications", headers=b.headers()).json == []
@@ -40,11 +42,15 @@ def test_list_filters_and_retry_status_codes_audit_and_isolation(app, db, client
     assert client.post(f"/api/notifications/{failed}/retry", headers=b.headers()).status_code == 404
     assert client.post("/api/notifications/999999/retry", headers=admin).status_code == 404
     retried = client.post(f"/api/notifications/{failed}/retry", headers=admin)
-    assert retried.status_code == 200 and retried.json["status"] == "pending" and retried.json["attempts"] == 0
+    assert (
+        retried.status_code == 200 and retried.json["status"] == "pending" and retried.json["attempts"] == 0
+    )
     assert client.post(f"/api/notifications/{failed}/retry", headers=admin).status_code == 409
 
     assert client.post("/api/notifications/retry", json={"status": "sent"}, headers=admin).status_code == 422
-    assert client.post("/api/notifications/retry", json={"channel": "pigeon"}, headers=admin).status_code == 422
+    assert (
+        client.post("/api/notifications/retry", json={"channel": "pigeon"}, headers=admin).status_code == 422
+    )
     assert client.post("/api/notifications/retry", json={}, headers=b.headers()).json == {"requeued": 0}
     assert client.post("/api/notifications/retry", json={"channel": "email"}, headers=admin).json == {
         "requeued": 1  # the dead email; the SMS is another channel
@@ -76,7 +82,12 @@ def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, mon
     good = client.post(url, data=body, headers={**form, "X-Followup-Signature": sign("hook-secret", body)})
     assert good.status_code == 200 and good.json == {"updated": True, "status": "sent"}
     body2 = urllib.parse.urlencode(
-        {"MessageSid": "SM2", "MessageStatus": "undelivered", "ErrorCode": "30003", "ErrorMessage": "Unreachable"}
+        {
+            "MessageSid": "SM2",
+            "MessageStatus": "undelivered",
+            "ErrorCode": "30003",
+            "ErrorMessage": "Unreachable",
+        }
     ).encode()
     resp = client.post(url, data=body2, headers={**form, "X-Followup-Signature": sign("hook-secret", body2)})
     assert resp.json == {"updated": True, "status": "failed"}
@@ -85,7 +96,9 @@ def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, mon
         assert first.delivered_at is not None and first.status == "sent"
         assert second.status == "failed" and "30003" in second.last_error
     missing = urllib.parse.urlencode({"MessageStatus": "delivered"}).encode()
-    bad = client.post(url, data=missing, headers={**form, "X-Followup-Signature": sign("hook-secret", missing)})
+    bad = client.post(
+        url, data=missing, headers={**form, "X-Followup-Signature": sign("hook-secret", missing)}
+    )
     assert bad.status_code == 422 and "MessageSid" in bad.json["errors"]["json"]
 
 
@@ -100,9 +113,11 @@ def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
     assert resp.status_code == 200 and resp.content_type.startswith("text/plain; version=0.0.4")
     text = resp.get_data(as_text=True)
     lines = text.splitlines()
-    assert '# TYPE followup_notifications gauge' in lines
+    assert "# TYPE followup_notifications gauge" in lines
     assert 'followup_notifications{status="pending",channel="email"} 2' in lines
-    assert any(line.startswith('followup_jobs{status=') and 'kind="notification.deliver"' in line for line in lines)
+    assert any(
+        line.startswith("followup_jobs{status=") and 'kind="notification.deliver"' in line for line in lines
+    )
     for queue in ("realtime", "notifications", "bulk"):
         assert any(line.startswith(f'followup_queue_length{{queue="{queue}"}} ') for line in lines)
     assert any(line.startswith("followup_due_job_lag_seconds ") for line in lines)

@@ -29,7 +29,9 @@ def fast_delivery(app, monkeypatch):
     return settings
 
 
-def test_smtp_down_for_a_while_then_up_delivers_each_email_exactly_once(app, db, tenant, fast_delivery, monkeypatch):
+def test_smtp_down_for_a_while_then_up_delivers_each_email_exactly_once(
+    app, db, tenant, fast_delivery, monkeypatch
+):
     port = free_port()
     use(monkeypatch, fast_delivery, notification_max_attempts=12, **smtp_settings(port))
     ids = queue_emails(app, tenant, 5)
@@ -97,7 +99,9 @@ def test_bulk_retry_after_fixing_the_configuration_delivers_each_once(
             assert all("401" in r.last_error and r.attempts == 1 for r in rows(db, ids))
             monkeypatch.setattr(fast_delivery, "sms_token", "secret-token")
             resp = client.post(
-                "/api/notifications/retry", json={"status": "failed", "channel": "sms"}, headers=tenant.headers()
+                "/api/notifications/retry",
+                json={"status": "failed", "channel": "sms"},
+                headers=tenant.headers(),
             )
             assert resp.status_code == 200 and resp.json == {"requeued": 4}
             wait_for(lambda: all_in(db, ids, {"sent"}), timeout=30)

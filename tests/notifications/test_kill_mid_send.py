@@ -11,7 +11,16 @@ import pytest
 from app import clock
 from app.notifications import service
 from tests.notifications.fakes import sms_provider, smtp_server
-from tests.notifications.kit import FAST_DELIVERY, as_env, queue_emails, queue_sms, rows, sms_settings, smtp_settings, use
+from tests.notifications.kit import (
+    FAST_DELIVERY,
+    as_env,
+    queue_emails,
+    queue_sms,
+    rows,
+    sms_settings,
+    smtp_settings,
+    use,
+)
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.workers import subprocess_worker, wait_for
 
@@ -31,7 +40,9 @@ def stuck_soon(app, monkeypatch):
     return settings
 
 
-def test_email_worker_killed_mid_send_is_not_resent_but_failed_as_outcome_unknown(app, db, tenant, stuck_soon):
+def test_email_worker_killed_mid_send_is_not_resent_but_failed_as_outcome_unknown(
+    app, db, tenant, stuck_soon
+):
     with smtp_server() as (server, port):
         server.stall_after_data = 30  # the server has the message; its answer never comes in time
         env = WORKER_ENV | as_env(FAST_DELIVERY | smtp_settings(port))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from app import clock
 from app.auth.models import User
 from app.notifications import rules, service
 from app.notifications.models import Notification
@@ -20,10 +19,14 @@ def test_preferences_get_put_and_validation(client, tenant):
     got = client.get("/api/me/notification-preferences", headers=headers)
     assert got.status_code == 200 and got.json["channels"]["reminder"] == ["in_app"]
     assert got.json["channels"]["digest"] == ["email"] and got.json["quiet_hours"] is None
-    bad_kind = client.put("/api/me/notification-preferences", json={"channels": {"gossip": []}}, headers=headers)
+    bad_kind = client.put(
+        "/api/me/notification-preferences", json={"channels": {"gossip": []}}, headers=headers
+    )
     assert bad_kind.status_code == 422 and "channels" in bad_kind.json["errors"]["json"]
     bad_time = client.put(
-        "/api/me/notification-preferences", json={"quiet_hours": {"start": "25:00", "end": "07:00"}}, headers=headers
+        "/api/me/notification-preferences",
+        json={"quiet_hours": {"start": "25:00", "end": "07:00"}},
+        headers=headers,
     )
     assert bad_time.status_code == 422 and "quiet_hours" in bad_time.json["errors"]["json"]
     no_number = client.put(
@@ -40,12 +43,14 @@ def test_preferences_get_put_and_validation(client, tenant):
         headers=headers,
     )
     assert ok.status_code == 200, ok.json
-    assert ok.json["channels"]["reminder"] == ["in_app", "email", "sms"] and ok.json["channels"]["digest"] == []
+    assert (
+        ok.json["channels"]["reminder"] == ["in_app", "email", "sms"] and ok.json["channels"]["digest"] == []
+    )
     assert ok.json["quiet_hours"] == {"start": "21:00", "end": "07:00"}
     # Another user's preferences are untouched.
-    assert client.get("/api/me/notification-preferences", headers=tenant.headers()).json["channels"]["digest"] == [
-        "email"
-    ]
+    assert client.get("/api/me/notification-preferences", headers=tenant.headers()).json["channels"][
+        "digest"
+    ] == ["email"]
 
 
 def test_quiet_hours_rule_spans_midnight_and_uses_the_local_zone():
@@ -92,7 +97,10 @@ def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
     assert {k for k, n in by_key.items() if n.channel == "in_app"} == {
         "t:reminder:night", "t:escalation:night", "t:reminder:day", "t:escalation:day"
     }  # fmt: skip
-    assert {k for k, n in by_key.items() if n.channel == "email"} == {"t:reminder:night:email", "t:reminder:day:email"}
+    assert {k for k, n in by_key.items() if n.channel == "email"} == {
+        "t:reminder:night:email",
+        "t:reminder:day:email",
+    }
     night_mail, day_mail = by_key["t:reminder:night:email"], by_key["t:reminder:day:email"]
     assert night_mail.to_address == coordinator.email
     assert jobs[night_mail.id].due_at == datetime(2026, 6, 2, 4, 30, tzinfo=UTC)  # 06:30 Berlin
