@@ -35,6 +35,9 @@ SWEEPS = (
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
+    # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
+    Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
+    Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),
 )
 
 # Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the

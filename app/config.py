@@ -27,6 +27,11 @@ def _env_int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _env_float(name: str, default: float) -> float:
     return float(_env(name, str(default)))
 
@@ -97,6 +102,35 @@ class Settings:
     # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
     job_early_tolerance_seconds: float = 1.0
 
+    # Notifications (app/notifications). Email and SMS go out through a backend chosen here; `console`
+    # (the embedded default) appends each message to var/outbox/ and counts it sent.
+    email_backend: str = "console"  # smtp | console
+    email_from: str = "followup@localhost"  # when the clinic sets no email_from
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False  # implicit TLS (port 465)
+    sms_backend: str = "console"  # http | console
+    sms_api_url: str = "https://api.twilio.com/2010-04-01"
+    sms_account: str | None = None
+    sms_token: str | None = None
+    sms_from: str | None = None
+    sms_status_callback_url: str | None = None  # our webhook's public URL, sent to the provider
+    sms_webhook_secret: str | None = None
+    notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
+    notification_max_attempts: int = 6
+    notification_retry_base_seconds: float = 30.0
+    notification_retry_max_seconds: float = 3600.0
+    # A row still `sending` this long after its send began belongs to a worker that died mid-send.
+    # Far above any real send (several socket timeouts) so a slow send is never taken for dead.
+    notification_stuck_seconds: float = 900.0
+    notification_stuck_interval: float = 60.0
+    digest_hour: int = 8  # local time of the daily digest
+    digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
+    digest_interval: float = 300.0
+
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.
     plugins: list[str] = field(default_factory=list)
@@ -115,11 +149,27 @@ class Settings:
             cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
             flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
             metrics_token=_env("METRICS_TOKEN"),
+            email_backend=_env("EMAIL_BACKEND", defaults.email_backend),
+            email_from=_env("EMAIL_FROM", defaults.email_from),
+            smtp_host=_env("SMTP_HOST", defaults.smtp_host),
+            smtp_port=_env_int("SMTP_PORT", defaults.smtp_port),
+            smtp_username=_env("SMTP_USERNAME"),
+            smtp_password=_env("SMTP_PASSWORD"),
+            smtp_starttls=_env_bool("SMTP_STARTTLS", defaults.smtp_starttls),
+            smtp_ssl=_env_bool("SMTP_SSL", defaults.smtp_ssl),
+            sms_backend=_env("SMS_BACKEND", defaults.sms_backend),
+            sms_api_url=_env("SMS_API_URL", defaults.sms_api_url),
+            sms_account=_env("SMS_ACCOUNT"),
+            sms_token=_env("SMS_TOKEN"),
+            sms_from=_env("SMS_FROM"),
+            sms_status_callback_url=_env("SMS_STATUS_CALLBACK_URL"),
+            sms_webhook_secret=_env("SMS_WEBHOOK_SECRET"),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()
-            if env_name in os.environ and isinstance(getattr(defaults, f.name), int | float):
+            default = getattr(defaults, f.name)
+            if env_name in os.environ and isinstance(default, int | float) and not isinstance(default, bool):
                 kind = type(getattr(defaults, f.name))
                 setattr(settings, f.name, kind(os.environ[env_name]))
         return settings
@@ -139,6 +189,13 @@ class Settings:
             raise ConfigError(
                 "schedule_horizon_seconds + redispatch_grace_seconds must stay below visibility_timeout"
             )
+        if self.email_backend not in ("smtp", "console"):
+            raise ConfigError("EMAIL_BACKEND must be smtp or console")
+        if self.sms_backend not in ("http", "console"):
+            raise ConfigError("SMS_BACKEND must be http or console")
+        if self.notification_stuck_seconds <= 3 * self.notification_send_timeout:
+            # A live but slow send (connect, MAIL/RCPT, DATA) must never look like a dead worker's.
+            raise ConfigError("notification_stuck_seconds must exceed 3 x notification_send_timeout")
         if not self.is_production:
             return
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:

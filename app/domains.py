@@ -9,6 +9,7 @@ from app.events import consumers as event_consumers  # noqa: F401 - the events.p
 from app.events import models as events_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401
 from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
+from app.notifications import handlers as notification_handlers  # noqa: F401 - notification.deliver
 from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401

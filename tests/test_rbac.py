@@ -95,6 +95,11 @@ DESIGN_TABLE = {
     "GET /api/notifications": CONFIGURE,
     "POST /api/notifications/<id>/retry": CONFIGURE,
     "POST /api/notifications/retry": CONFIGURE,
+    # Issue 6: each user's own notification preferences (like /api/me/notifications), and the SMS
+    # provider's delivery receipts, signed like /api/capture/web-form.
+    "GET /api/me/notification-preferences": ANY,
+    "PUT /api/me/notification-preferences": ANY,
+    "POST /api/notifications/sms-status": PUBLIC,
     "GET /api/leads/analytics/funnel": ANALYTICS,
     "GET /api/leads/analytics/sources": ANALYTICS,
     "GET /api/leads/analytics/coordinators": ANALYTICS,

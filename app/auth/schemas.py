@@ -96,6 +96,17 @@ class ClinicSettingsIn(Schema):
     )
     escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
     speed_to_lead_minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60))
+    email_from = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},
+    )
+    email_from_name = fields.String(
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(r"^[^\r\n<>\"]*$", error="no line breaks, <, > or quotes"),
+        ],
+        metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
+    )
 
 
 class ClinicUpdateIn(Schema):

@@ -31,6 +31,8 @@ class Notification(Base):
     __table_args__ = (
         sa.Index("ix_notifications_inbox", "recipient_user_id", "read_at", "created_at"),
         sa.Index("ix_notifications_delivery", "clinic_id", "status", "channel"),
+        sa.Index("ix_notifications_status_sending_at", "status", "sending_at"),  # the stuck-send sweep
+        sa.Index("ix_notifications_provider_message_id", "provider_message_id"),  # the SMS status webhook
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,7 +44,9 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
     template: Mapped[str | None] = mapped_column(sa.String(64))
     title: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[str] = mapped_column(sa.Text, default="")
+    body: Mapped[str] = mapped_column(sa.Text, default="")  # the text part (email), the message (SMS)
+    # Rendered once when the row is written: a retry sends exactly what the first attempt sent.
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
     link: Mapped[str | None] = mapped_column(sa.String(500))
     context: Mapped[dict | None] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(sa.String(16))
@@ -53,4 +57,20 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the current send began
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the provider's delivery receipt
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationPreference(Base):
+    """A staff member's channels per kind and quiet hours; no row means the defaults (rules.py)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    channels: Mapped[dict] = mapped_column(JSONType, default=dict)  # kind -> ["email", "sms", ...]
+    quiet_start: Mapped[str | None] = mapped_column(sa.String(5))  # HH:MM local (user's timezone)
+    quiet_end: Mapped[str | None] = mapped_column(sa.String(5))
+    sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,15 +1,32 @@
-"""Create notifications and serve a user's inbox."""
+"""Notifications: the in-app inbox, outgoing email and SMS (delivery, retries, dead letters), preferences."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 import sqlalchemy as sa
+from flask import current_app
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
-from app.notifications.models import Channel, DeliveryStatus, Notification
+from app import clock as app_clock
+from app.audit import service as audit
+from app.auth.models import Clinic, User
+from app.db import after_commit, get_db, page_offset
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.notifications import channels, rules
+from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
+from app.scheduling import service as scheduling
+
+log = logging.getLogger(__name__)
 
 
 def notify_in_app(
@@ -81,3 +98,637 @@ def mark_read(*, session: Session, user_id: int, notification_id: int, now: date
     if notification.read_at is None:
         notification.read_at = now
     return notification
+
+
+# --- outgoing email and SMS -------------------------------------------------------------------------
+#
+# Send once. A message is a row (pending → sending → sent | failed | dead) delivered by ledger jobs of
+# kind `notification.deliver`. The send itself never runs inside a database transaction (an SMTP
+# timeout would hold the row lock, and on SQLite the whole database's write lock, for its duration):
+#   1. the job's handler (`claim_delivery`, inside the ledger's claim transaction) moves the row
+#      pending → sending and attempts+1; both commit together with the job's `done`;
+#   2. after that commit, in the same worker task, the message is sent (`deliver_claimed`);
+#   3. a second short transaction records the outcome by compare-and-set on (sending, attempts):
+#      sent; failed (permanent error); or, for a transient error, pending again with a new job due
+#      after a backoff (dead once attempts run out).
+# A duplicate delivery of the job, or any other job for the row, finds it no longer pending and does
+# nothing; a row already `sent` is never touched again. A worker killed between 1 and 3 leaves the row
+# `sending`: `recover_stuck_sends` finds it later. An SMS is simply re-sent: the provider dedupes on
+# the idempotency token (the row's dedupe key). An email is not: SMTP has no idempotency, and a
+# message handed over without a reply may well have arrived, so it becomes `failed` with "outcome
+# unknown" and an admin decides (retry API). The same holds for an SMTP reply lost after DATA.
+
+DELIVER = "notification.deliver"
+OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
+_MAX_ERROR = 2000
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _job_key(notification_id: int, due_at: datetime) -> str:
+    # Unique per (row, due time): an admin retry or a backoff attempt gets a fresh job, while two
+    # schedules of the same attempt collapse into one.
+    return f"notification:{notification_id}:{due_at.isoformat()}"
+
+
+def _schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
+    notification.next_attempt_at = due_at
+    scheduling.schedule(
+        session=session,
+        kind=DELIVER,
+        due_at=due_at,
+        dedupe_key=_job_key(notification.id, due_at),
+        now=now,
+        clinic_id=notification.clinic_id,
+        subject_type="notification",
+        subject_id=notification.id,
+    )
+
+
+def _outgoing(
+    *,
+    session: Session,
+    clinic_id: int,
+    channel: str,
+    to_address: str | None,
+    template: str,
+    context: dict,
+    dedupe_key: str,
+    kind: str,
+    now: datetime,
+    lead_id: int | None,
+    recipient_user_id: int | None,
+    not_before: datetime | None,
+) -> Notification:
+    existing = _by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    clinic = session.get(Clinic, clinic_id)
+    context = {"clinic_name": clinic.name if clinic else "", **context}
+    subject, text, html = render(template, channel, context)
+    notification = Notification(
+        clinic_id=clinic_id,
+        recipient_user_id=recipient_user_id,
+        lead_id=lead_id,
+        to_address=(to_address or "")[:254],
+        channel=channel,
+        kind=kind[:32],
+        template=template,
+        title=subject[:300],
+        body=text,
+        body_html=html,
+        context=_jsonable(context),
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
+            session.add(notification)
+    except IntegrityError:
+        return _by_dedupe_key(session, dedupe_key)
+    due = not_before if not_before is not None and not_before > now else now
+    _schedule_delivery(session, notification, due, now)
+    return notification
+
+
+def _jsonable(context: dict) -> dict:
+    return json.loads(json.dumps(context, default=str))
+
+
+def send_email(
+    *,
+    session: Session,
+    clinic_id: int,
+    to_address: str,
+    template: str,
+    context: dict,
+    dedupe_key: str,
+    now: datetime,
+    kind: str = "message",
+    lead_id: int | None = None,
+    recipient_user_id: int | None = None,
+    not_before: datetime | None = None,
+) -> Notification:
+    """An email in the caller's transaction: rendered now, delivered after commit; once per dedupe key."""
+    return _outgoing(
+        session=session,
+        clinic_id=clinic_id,
+        channel=Channel.EMAIL,
+        to_address=to_address,
+        template=template,
+        context=context,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        now=now,
+        lead_id=lead_id,
+        recipient_user_id=recipient_user_id,
+        not_before=not_before,
+    )
+
+
+def send_sms(
+    *,
+    session: Session,
+    clinic_id: int,
+    to_address: str,
+    template: str,
+    context: dict,
+    dedupe_key: str,
+    now: datetime,
+    kind: str = "message",
+    lead_id: int | None = None,
+    recipient_user_id: int | None = None,
+    not_before: datetime | None = None,
+) -> Notification:
+    """An SMS in the caller's transaction: rendered now, delivered after commit; once per dedupe key."""
+    return _outgoing(
+        session=session,
+        clinic_id=clinic_id,
+        channel=Channel.SMS,
+        to_address=to_address,
+        template=template,
+        context=context,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        now=now,
+        lead_id=lead_id,
+        recipient_user_id=recipient_user_id,
+        not_before=not_before,
+    )
+
+
+def send_to_lead(
+    *,
+    session: Session,
+    lead,
+    channel: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    now: datetime,
+    kind: str = "lead_message",
+    template: str = "lead_message",
+    context: dict | None = None,
+    not_before: datetime | None = None,
+) -> Notification:
+    """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
+    send = send_email if channel == Channel.EMAIL else send_sms
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise ValueError(f"leads are written to by email or sms, not {channel!r}")
+    return send(
+        session=session,
+        clinic_id=lead.clinic_id,
+        to_address=(lead.email if channel == Channel.EMAIL else lead.phone) or "",
+        template=template,
+        context={"subject": subject, "body": body, "first_name": lead.first_name, **(context or {})},
+        dedupe_key=dedupe_key,
+        now=now,
+        kind=kind,
+        lead_id=lead.id,
+        not_before=not_before,
+    )
+
+
+def claim_delivery(*, session: Session, job, now: datetime) -> None:
+    """The `notification.deliver` handler: pending → sending (commits with the job); send after commit."""
+    stmt = sa.select(Notification).where(Notification.id == job.subject_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    notification = session.scalars(stmt).first()
+    if notification is None or notification.status != DeliveryStatus.PENDING:
+        return  # sent, being sent, or given up: a duplicate or stale job does nothing
+    notification.status = DeliveryStatus.SENDING
+    notification.attempts += 1
+    notification.sending_at = now
+    notification.next_attempt_at = None
+    message = _message_of(session, notification)
+    after_commit(session, partial(deliver_claimed, message=message, attempt=notification.attempts))
+
+
+def _message_of(session: Session, notification: Notification) -> channels.Outgoing:
+    settings = _settings()
+    if notification.channel == Channel.SMS:
+        sender = settings.sms_from or ""
+    else:
+        clinic_settings = (session.get(Clinic, notification.clinic_id).settings or {}) if notification else {}
+        sender = channels.format_sender(
+            clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
+        )
+    return channels.Outgoing(
+        notification_id=notification.id,
+        channel=notification.channel,
+        to=notification.to_address or "",
+        sender=sender,
+        subject=notification.title,
+        text=notification.body,
+        html=notification.body_html,
+        dedupe_key=notification.dedupe_key,
+    )
+
+
+def deliver_claimed(*, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:
+    """Send a claimed message (no transaction open), then record the outcome; never raises.
+
+    `clock` stamps the outcome: the send takes real time (up to several socket timeouts), so the
+    claim's `now` would date a backoff from before the send.
+    """
+    settings = _settings()
+    provider_id, error, status = None, None, DeliveryStatus.SENT
+    try:
+        provider_id = channels.send(message, settings)
+    except channels.PermanentError as exc:
+        status, error = DeliveryStatus.FAILED, str(exc)
+    except channels.OutcomeUnknown as exc:
+        if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
+            status, error = DeliveryStatus.PENDING, str(exc)
+        else:
+            status, error = DeliveryStatus.FAILED, f"outcome unknown: {exc}"
+    except channels.TransientError as exc:
+        status, error = DeliveryStatus.PENDING, str(exc)
+    except Exception as exc:  # a bug or an odd provider answer: retried, and dead if it persists
+        log.exception("sending notification %s failed unexpectedly", message.notification_id)
+        status, error = DeliveryStatus.PENDING, f"{type(exc).__name__}: {exc}"
+    try:
+        with get_db().unit_of_work() as session:
+            return record_outcome(
+                session=session,
+                notification_id=message.notification_id,
+                attempt=attempt,
+                status=status,
+                provider_message_id=provider_id,
+                error=error,
+                now=clock(),
+                jitter=random.random(),
+            )
+    except Exception:
+        # The row stays `sending`; recover_stuck_sends settles it (an email as outcome unknown).
+        log.exception("could not record the outcome of notification %s", message.notification_id)
+        return "unrecorded"
+
+
+def record_outcome(
+    *,
+    session: Session,
+    notification_id: int,
+    attempt: int,
+    status: str,
+    provider_message_id: str | None,
+    error: str | None,
+    now: datetime,
+    jitter: float,
+) -> str:
+    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    settings = _settings()
+    stmt = sa.select(Notification).where(
+        Notification.id == notification_id,
+        Notification.status == DeliveryStatus.SENDING,
+        Notification.attempts == attempt,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    notification = session.scalars(stmt).first()
+    if notification is None:
+        return "stale"
+    if status == DeliveryStatus.SENT:
+        notification.status, notification.sent_at = DeliveryStatus.SENT, now
+        notification.provider_message_id, notification.last_error = provider_message_id, None
+        return DeliveryStatus.SENT
+    notification.last_error = (error or "")[:_MAX_ERROR]
+    if status == DeliveryStatus.FAILED:
+        notification.status = DeliveryStatus.FAILED
+        log.warning("notification %s failed: %s", notification_id, error)
+        return DeliveryStatus.FAILED
+    if notification.attempts >= settings.notification_max_attempts:
+        notification.status = DeliveryStatus.DEAD
+        log.error("notification %s is dead after %d attempts: %s", notification_id, attempt, error)
+        return DeliveryStatus.DEAD
+    notification.status = DeliveryStatus.PENDING
+    delay = rules.retry_delay(
+        notification.attempts,
+        base=settings.notification_retry_base_seconds,
+        cap=settings.notification_retry_max_seconds,
+        jitter=jitter,
+    )
+    _schedule_delivery(session, notification, now + timedelta(seconds=delay), now)
+    return "retrying"
+
+
+def recover_stuck_sends(*, session: Session, now: datetime) -> int:
+    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed."""
+    cutoff = now - timedelta(seconds=_settings().notification_stuck_seconds)
+    stmt = (
+        sa.select(Notification)
+        .where(Notification.status == DeliveryStatus.SENDING, Notification.sending_at < cutoff)
+        .order_by(Notification.sending_at)
+        .limit(1000)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    stuck = list(session.scalars(stmt))
+    for notification in stuck:
+        if notification.channel == Channel.SMS:
+            notification.status = DeliveryStatus.PENDING
+            notification.last_error = "worker stopped mid-send; re-sent with the same idempotency token"
+            _schedule_delivery(session, notification, now, now)
+        else:
+            notification.status, notification.last_error = DeliveryStatus.FAILED, OUTCOME_UNKNOWN_STOPPED
+    if stuck:
+        log.warning("settled %d notification(s) stuck in sending", len(stuck))
+    return len(stuck)
+
+
+# --- admin: list and retry failed deliveries -------------------------------------------------------
+
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+
+
+def _delivery_filter(clinic_id: int, status: str | None, channel: str | None, since: datetime | None):
+    conditions = [Notification.clinic_id == clinic_id, Notification.channel != Channel.IN_APP]
+    if status:
+        conditions.append(Notification.status == status)
+    if channel:
+        conditions.append(Notification.channel == channel)
+    if since:
+        conditions.append(Notification.created_at >= since)
+    return conditions
+
+
+def list_deliveries(
+    *,
+    session: Session,
+    clinic_id: int,
+    status: str | None,
+    channel: str | None,
+    since: datetime | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[Notification], int]:
+    """The clinic's outgoing messages (not in-app), newest first, by status, channel and creation time."""
+    conditions = _delivery_filter(clinic_id, status, channel, since)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Notification).where(*conditions))
+    rows = session.scalars(
+        sa.select(Notification)
+        .where(*conditions)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    return list(rows), total
+
+
+def _requeue(session: Session, notification: Notification, actor: str, now: datetime) -> None:
+    before = {
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "last_error": notification.last_error,
+    }
+    notification.status, notification.attempts = DeliveryStatus.PENDING, 0
+    audit.record(
+        session=session,
+        clinic_id=notification.clinic_id,
+        actor=actor,
+        action="notification.retry",
+        subject_type="notification",
+        subject_id=notification.id,
+        at=now,
+        before=before,
+        after={"status": DeliveryStatus.PENDING, "attempts": 0},
+    )
+    _schedule_delivery(session, notification, now, now)
+
+
+def retry_notification(
+    *, session: Session, notification_id: int, clinic_id: int, actor: str, now: datetime
+) -> Notification:
+    """Send a failed or dead message again (attempts reset; audited); any other status is a 409."""
+    stmt = sa.select(Notification).where(
+        Notification.id == notification_id, Notification.clinic_id == clinic_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    notification = session.scalars(stmt).first()
+    if notification is None or notification.channel == Channel.IN_APP:
+        raise NotFound(f"notification {notification_id} not found")
+    if notification.status not in RETRYABLE:
+        raise Conflict(
+            f"notification {notification_id} is {notification.status}; only failed or dead ones retry"
+        )
+    _requeue(session, notification, actor, now)
+    return notification
+
+
+def retry_notifications(
+    *,
+    session: Session,
+    clinic_id: int,
+    actor: str,
+    status: str | None,
+    channel: str | None,
+    since: datetime | None,
+    now: datetime,
+) -> int:
+    """Requeue every failed/dead message matching the filter (each audited); returns how many."""
+    statuses = [status] if status else list(RETRYABLE)
+    conditions = [*_delivery_filter(clinic_id, None, channel, since), Notification.status.in_(statuses)]
+    stmt = sa.select(Notification).where(*conditions).order_by(Notification.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    for notification in rows:
+        _requeue(session, notification, actor, now)
+    return len(rows)
+
+
+# --- the SMS provider's delivery-status webhook ------------------------------------------------------
+
+DELIVERED_STATES = ("delivered",)
+UNDELIVERED_STATES = ("undelivered", "failed")
+
+
+def verify_signature(*, secret: str | None, body: bytes, signature: str | None) -> None:
+    """HMAC-SHA256 of the raw body, hex, in X-Followup-Signature (`sha256=<hex>` or bare hex)."""
+    if not secret:
+        raise NotFound("the SMS status webhook is not configured (SMS_WEBHOOK_SECRET)")
+    if not signature:
+        raise Unauthorized("missing X-Followup-Signature")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    given = signature.removeprefix("sha256=").strip()
+    if not hmac.compare_digest(expected, given):
+        raise Unauthorized("bad signature")
+
+
+def sms_status_update(
+    *,
+    session: Session,
+    secret: str | None,
+    body: bytes,
+    signature: str | None,
+    form: dict,
+    now: datetime,
+) -> dict:
+    """Apply a signed delivery receipt: delivered stamps delivered_at; undelivered/failed fails the row."""
+    verify_signature(secret=secret, body=body, signature=signature)
+    sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
+    if not sid or not state:
+        raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})
+    notification = session.scalars(
+        sa.select(Notification).where(
+            Notification.provider_message_id == sid[:128], Notification.channel == Channel.SMS
+        )
+    ).first()
+    if notification is None:
+        return {"updated": False}  # not ours (or purged): answered 200 so the provider stops retrying
+    if state in DELIVERED_STATES:
+        notification.delivered_at = notification.delivered_at or now
+    elif state in UNDELIVERED_STATES:
+        code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
+        notification.status = DeliveryStatus.FAILED
+        notification.last_error = f"provider reports {state}: error {code} {text}".strip()[:_MAX_ERROR]
+    else:
+        return {"updated": False, "status": notification.status}  # queued, sent, ...: nothing to record
+    return {"updated": True, "status": notification.status}
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,  # a missing context value is a bug to see, not a blank in a patient's email
+    keep_trailing_newline=False,
+)
+
+
+def render(template: str, channel: str, context: dict) -> tuple[str, str, str | None]:
+    """(subject, text, html) of a template for a channel; an SMS has only the text (`<name>.sms.txt`)."""
+    if channel == Channel.SMS:
+        text = _TEMPLATES.get_template(f"{template}.sms.txt").render(context).strip()
+        return text[:300], text, None
+    subject = " ".join(_TEMPLATES.get_template(f"{template}.subject.txt").render(context).split())
+    text = _TEMPLATES.get_template(f"{template}.txt").render(context)
+    html = _TEMPLATES.get_template(f"{template}.html").render(context)
+    return subject, text, html
+
+
+# --- staff preferences --------------------------------------------------------------------------------
+
+
+def get_preferences(*, session: Session, user_id: int) -> dict:
+    """A user's channels per kind (defaults filled in), quiet hours and SMS number."""
+    row = session.get(NotificationPreference, user_id)
+    chosen = row.channels if row else {}
+    return {
+        "channels": {kind: rules.channels_for(kind, chosen) for kind in rules.STAFF_KINDS},
+        "quiet_hours": {"start": row.quiet_start, "end": row.quiet_end} if row and row.quiet_start else None,
+        "sms_number": row.sms_number if row else None,
+        "timezone": _user_timezone(session, user_id),
+    }
+
+
+def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dict, now: datetime) -> dict:
+    """Replace the given parts of a user's preferences (channels per kind merge; others replace)."""
+    row = session.get(NotificationPreference, user_id)
+    if row is None:
+        row = NotificationPreference(user_id=user_id, clinic_id=clinic_id, channels={}, updated_at=now)
+        session.add(row)
+    if "channels" in data:
+        row.channels = {**(row.channels or {}), **data["channels"]}
+    if "quiet_hours" in data:
+        quiet = data["quiet_hours"]
+        row.quiet_start, row.quiet_end = (quiet["start"], quiet["end"]) if quiet else (None, None)
+    if "sms_number" in data:
+        row.sms_number = data["sms_number"]
+    wants_sms = [k for k, chosen in (row.channels or {}).items() if rules.SMS in chosen]
+    if wants_sms and not row.sms_number:
+        raise ValidationFailed(
+            "sms_number", f"give an SMS number to receive {', '.join(sorted(wants_sms))} by SMS"
+        )
+    row.updated_at = now
+    session.flush()
+    return get_preferences(session=session, user_id=user_id)
+
+
+def _user_timezone(session: Session, user_id: int) -> str:
+    user = session.get(User, user_id)
+    if user is None:
+        return "UTC"
+    return user.timezone or session.get(Clinic, user.clinic_id).timezone or "UTC"
+
+
+def notify_staff(
+    *,
+    session: Session,
+    clinic_id: int,
+    user_id: int | None,
+    kind: str,
+    title: str,
+    body: str,
+    link: str | None,
+    dedupe_key: str,
+    now: datetime,
+) -> Notification | None:
+    """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
+    channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
+    in_app = notify_in_app(
+        session=session,
+        clinic_id=clinic_id,
+        user_id=user_id,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        dedupe_key=dedupe_key,
+        now=now,
+    )
+    if user_id is None:
+        return in_app
+    copies = [c for c in _channels_of(session, user_id, kind) if c in (rules.EMAIL, rules.SMS)]
+    if not copies:
+        return in_app
+    user = session.get(User, user_id)
+    prefs = session.get(NotificationPreference, user_id)
+    not_before = _after_quiet_hours(session, user_id, prefs, now)
+    context = {"title": title, "body": body, "link": link, "user_name": user.name}
+    for channel in copies:
+        address = user.email if channel == rules.EMAIL else (prefs.sms_number if prefs else None)
+        if not address:
+            continue
+        send = send_email if channel == rules.EMAIL else send_sms
+        send(
+            session=session,
+            clinic_id=clinic_id,
+            to_address=address,
+            template="staff_alert",
+            context=context,
+            dedupe_key=f"{dedupe_key}:{channel}",
+            now=now,
+            kind=kind,
+            recipient_user_id=user_id,
+            not_before=not_before,
+        )
+    return in_app
+
+
+def _channels_of(session: Session, user_id: int, kind: str) -> list[str]:
+    prefs = session.get(NotificationPreference, user_id)
+    return rules.channels_for(kind, prefs.channels if prefs else None)
+
+
+def _after_quiet_hours(session: Session, user_id: int, prefs, now: datetime) -> datetime | None:
+    if prefs is None or not prefs.quiet_start:
+        return None
+    return rules.quiet_until(now, _user_timezone(session, user_id), prefs.quiet_start, prefs.quiet_end)
+
+
+def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> bool:
+    """Whether the user receives `kind` on `channel` (e.g. the digest by email)."""
+    return channel in _channels_of(session, user_id, kind)
+
+
+def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
+    """The end of the user's quiet hours if `now` falls in them, else None."""
+    return _after_quiet_hours(session, user_id, session.get(NotificationPreference, user_id), now)

@@ -1,10 +1,11 @@
-"""A user's in-app notifications."""
+"""A user's in-app notifications and preferences; the clinic's outgoing messages and their retry."""
 
+from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint, set_item_count
-from app.auth.permissions import ANY, current_actor, requires
+from app.auth.permissions import ANY, Permission, current_actor, public, requires
 from app.db import unit_of_work
 from app.errors import Forbidden
 from app.notifications import schemas, service
@@ -48,4 +49,103 @@ class ReadNotification(MethodView):
         with unit_of_work() as session:
             return service.mark_read(
                 session=session, user_id=_user_id(), notification_id=notification_id, now=clock.now()
+            )
+
+
+@blp.route("/me/notification-preferences")
+class MyPreferences(MethodView):
+    @requires(ANY)
+    @blp.response(200, schemas.PreferencesOut)
+    def get(self):
+        """My channels per kind (reminder, escalation, new_lead, new_task, digest), quiet hours, SMS."""
+        with unit_of_work() as session:
+            return service.get_preferences(session=session, user_id=_user_id())
+
+    @requires(ANY)
+    @blp.arguments(schemas.PreferencesIn)
+    @blp.response(200, schemas.PreferencesOut)
+    def put(self, body):
+        """Choose channels per kind (in-app is always on) and quiet hours; email/SMS wait for their end."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return service.put_preferences(
+                session=session, user_id=_user_id(), clinic_id=actor.clinic_id, data=body, now=clock.now()
+            )
+
+
+@blp.route("/notifications")
+class Deliveries(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.DeliveryQueryArgs, location="query")
+    @blp.response(200, schemas.DeliveryOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The clinic's outgoing email and SMS, newest first: `?status=failed&channel=email&since=...`."""
+        with unit_of_work() as session:
+            items, total = service.list_deliveries(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                status=args.get("status"),
+                channel=args.get("channel"),
+                since=args.get("since"),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return items
+
+
+@blp.route("/notifications/<int:notification_id>/retry")
+class RetryDelivery(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.DeliveryOut)
+    @blp.alt_response(409, description="The message is not failed or dead")
+    def post(self, notification_id):
+        """Send a failed or dead message again now, attempts reset (audited); other statuses are a 409."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return service.retry_notification(
+                session=session,
+                notification_id=notification_id,
+                clinic_id=actor.clinic_id,
+                actor=actor.ref,
+                now=clock.now(),
+            )
+
+
+@blp.route("/notifications/retry")
+class RetryDeliveries(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.RetryFilterIn)
+    @blp.response(200, schemas.RetryCountOut)
+    def post(self, body):
+        """Requeue every failed/dead message matching status, channel and since (each audited)."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            count = service.retry_notifications(
+                session=session,
+                clinic_id=actor.clinic_id,
+                actor=actor.ref,
+                status=body.get("status"),
+                channel=body.get("channel"),
+                since=body.get("since"),
+                now=clock.now(),
+            )
+        return {"requeued": count}
+
+
+@blp.route("/notifications/sms-status")
+class SmsStatusWebhook(MethodView):
+    @public("signed by the SMS provider: HMAC-SHA256 of the raw body with SMS_WEBHOOK_SECRET")
+    @blp.response(200)
+    def post(self):
+        """Delivery receipts (form: MessageSid, MessageStatus, ErrorCode); signed in X-Followup-Signature."""
+        with unit_of_work() as session:
+            return service.sms_status_update(
+                session=session,
+                secret=current_app.config["SETTINGS"].sms_webhook_secret,
+                body=request.get_data(cache=True),
+                signature=request.headers.get("X-Followup-Signature"),
+                form=request.form.to_dict(),
+                now=clock.now(),
             )

@@ -1,12 +1,13 @@
 """Liveness and readiness probes."""
 
-from flask import current_app
+from flask import Response, current_app, request
 from flask.views import MethodView
 
+from app import clock
 from app.api import make_blueprint
 from app.auth.permissions import public
-from app.db import get_db
-from app.ops import service
+from app.db import get_db, unit_of_work
+from app.ops import metrics, service
 
 blp = make_blueprint("ops", "Health probes")
 blp.url_prefix = None
@@ -31,3 +32,22 @@ class Ready(MethodView):
         checks = service.readiness(db=get_db(), redis=current_app.extensions["followup.redis"])
         ready = all(v == "ok" for v in checks.values())
         return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @public("metrics token: checks Authorization: Bearer $METRICS_TOKEN itself")
+    @blp.alt_response(200, description="Prometheus text exposition format 0.0.4", content_type="text/plain")
+    @blp.alt_response(401, description="Missing or wrong bearer token")
+    @blp.alt_response(404, description="METRICS_TOKEN is not configured")
+    def get(self):
+        """Prometheus text: jobs by status, notifications by status and channel, queues, due-job lag."""
+        metrics.check_token(
+            configured=current_app.config["SETTINGS"].metrics_token,
+            authorization=request.headers.get("Authorization"),
+        )
+        with unit_of_work() as session:
+            body = metrics.exposition(
+                session=session, redis=current_app.extensions["followup.redis"], now=clock.now()
+            )
+        return Response(body, mimetype=None, content_type=metrics.CONTENT_TYPE)

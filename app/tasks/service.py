@@ -201,7 +201,7 @@ def _notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id
     """Someone else gave this person a task: tell them at once."""
     if task.assigned_to_id == actor_user_id:
         return
-    notifications.notify_in_app(
+    notifications.notify_staff(
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
@@ -517,7 +517,7 @@ def send_task_reminder(*, session: Session, job, now: datetime) -> None:
     if task is None:
         return
     offset = job.payload["offset_minutes"]
-    notifications.notify_in_app(
+    notifications.notify_staff(
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
@@ -574,7 +574,7 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
         if u.active
     ]
     for admin in admins:
-        notifications.notify_in_app(
+        notifications.notify_staff(
             session=session,
             clinic_id=task.clinic_id,
             user_id=admin.id,
@@ -637,7 +637,7 @@ def create_speed_to_lead_task(*, session: Session, event, now: datetime) -> Lead
         notify=False,
     )
     if task is not None:
-        notifications.notify_in_app(
+        notifications.notify_staff(
             session=session,
             clinic_id=lead.clinic_id,
             user_id=task.assigned_to_id,

@@ -1,0 +1,274 @@
+"""Outbound transports: SMTP email, a Twilio-style HTTP SMS provider, and the console (a log under var/).
+
+Every send either returns the provider's message id or raises one of three errors, which decide what
+delivery does next: TransientError (retry with backoff), PermanentError (failed, no retry) and
+OutcomeUnknown (the message went out and no answer came back: for email nobody can tell whether it
+was accepted, so it is not re-sent blindly).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import smtplib
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, parseaddr
+
+from app import config
+
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")  # syntax only: the server judges the rest
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class SendError(Exception):
+    """A send did not succeed; the subclass says whether trying again can help."""
+
+
+class TransientError(SendError):
+    """Connection refused, timeout, SMTP 4xx, HTTP 429/5xx: try again later."""
+
+
+class PermanentError(SendError):
+    """Invalid address, SMTP 5xx, HTTP 4xx: trying again would fail the same way."""
+
+
+class OutcomeUnknown(SendError):
+    """The whole message was handed over and the answer never came (timeout, dropped connection)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What one attempt sends; built from the notification row inside the claim transaction."""
+
+    notification_id: int
+    channel: str  # email | sms
+    to: str
+    sender: str
+    subject: str
+    text: str
+    html: str | None
+    dedupe_key: str
+
+
+def send(message: Outgoing, settings) -> str:
+    """Send through the backend configured for the channel; returns the provider message id."""
+    if message.channel == "email":
+        if settings.email_backend == "smtp":
+            return send_smtp(message, settings)
+        return send_console(message)
+    if message.channel == "sms":
+        if settings.sms_backend == "http":
+            return send_http_sms(message, settings)
+        return send_console(message)
+    raise PermanentError(f"no transport for channel {message.channel!r}")
+
+
+def message_id(message: Outgoing) -> str:
+    """A Message-ID derived from the dedupe key: every attempt of one notification carries the same one."""
+    domain = message.sender.rpartition("@")[2] or "followup.local"
+    return f"<{hashlib.sha256(message.dedupe_key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+# --- console ----------------------------------------------------------------------------------------
+
+
+def send_console(message: Outgoing) -> str:
+    """Append the message as one JSON line to var/outbox/<channel>.log (one write: lines never interleave)."""
+    outbox = config.VAR_DIR / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(asdict(message), ensure_ascii=False) + "\n").encode()
+    fd = os.open(outbox / f"{message.channel}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return f"console:{message.notification_id}"
+
+
+# --- SMTP -------------------------------------------------------------------------------------------
+
+# One connection per thread (a prefork child has one thread), reused across messages: opening a TCP
+# connection, EHLO, STARTTLS and AUTH per message would cost more than the message itself.
+_local = threading.local()
+
+
+def build_email(message: Outgoing) -> EmailMessage:
+    email = EmailMessage(policy=SMTP_POLICY)
+    email["Subject"] = message.subject
+    email["From"] = message.sender
+    email["To"] = message.to
+    email["Message-ID"] = message_id(message)
+    email["X-Followup-Key"] = message.dedupe_key  # lets a receiver (and our tests) spot a duplicate
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def _check_address(address: str) -> None:
+    if "\r" in address or "\n" in address or not EMAIL_ADDRESS.match(address or ""):
+        raise PermanentError(f"invalid email address {address!r}")
+
+
+def _connect(settings) -> smtplib.SMTP:
+    timeout = settings.notification_send_timeout
+    try:
+        if settings.smtp_ssl:
+            conn = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+        conn.ehlo_or_helo_if_needed()  # mail() does not greet by itself (sendmail() would)
+        if settings.smtp_starttls and not settings.smtp_ssl:
+            conn.starttls(context=ssl.create_default_context())
+            conn.ehlo()
+        if settings.smtp_username:
+            conn.login(settings.smtp_username, settings.smtp_password or "")
+    except smtplib.SMTPResponseException as exc:
+        raise _by_code(exc.smtp_code, exc.smtp_error, "connecting") from exc
+    except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS handshake, disconnect
+        raise TransientError(f"SMTP connection to {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
+    return conn
+
+
+def _by_code(code: int, text, stage: str) -> SendError:
+    detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    error = f"SMTP {code} while {stage}: {detail}"
+    return TransientError(error) if 400 <= code < 500 else PermanentError(error)
+
+
+def _drop_connection() -> None:
+    conn = getattr(_local, "conn", None)
+    _local.conn = None
+    if conn is not None:
+        with contextlib.suppress(Exception):  # closing a broken socket may fail; it is gone either way
+            conn.close()
+
+
+def send_smtp(message: Outgoing, settings) -> str:
+    """MAIL, RCPT, DATA over a reused connection; the phase an error happens in decides its kind."""
+    _check_address(message.to)
+    sender = parseaddr(message.sender)[1]
+    _check_address(sender)
+    payload = build_email(message).as_bytes()
+    key = (settings.smtp_host, settings.smtp_port, settings.smtp_username)
+    for fresh in (False, True):
+        conn = getattr(_local, "conn", None)
+        if conn is None or getattr(_local, "key", None) != key:
+            _drop_connection()
+            conn = _local.conn = _connect(settings)
+            _local.key, fresh = key, True
+        try:
+            code, text = conn.mail(sender)
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            _drop_connection()
+            if fresh:
+                raise TransientError(f"SMTP connection lost before MAIL FROM: {exc}") from exc
+            continue  # the cached connection had gone stale (server idle timeout): nothing sent yet
+        break
+    try:
+        if code != 250:
+            raise _by_code(code, text, "MAIL FROM")
+        code, text = conn.rcpt(message.to)
+        if code not in (250, 251):
+            raise _by_code(code, text, "RCPT TO")
+        code, text = conn.docmd("DATA")
+        if code != 354:
+            raise _by_code(code, text, "DATA")
+        data = re.sub(rb"(?m)^\.", b"..", payload)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        conn.send(data + b".\r\n")  # without the final dot nothing is delivered: failures so far are safe
+    except SendError:
+        _reset(conn)
+        raise
+    except (OSError, smtplib.SMTPException) as exc:
+        _drop_connection()
+        raise TransientError(f"SMTP: {exc}") from exc
+    try:
+        code, text = conn.getreply()
+    except (OSError, smtplib.SMTPException) as exc:
+        # The server has the whole message and we never heard whether it took it (RFC 1047).
+        _drop_connection()
+        raise OutcomeUnknown(f"no answer after the message was sent: {exc}") from exc
+    if code != 250:
+        _reset(conn)
+        raise _by_code(code, text, "sending the message")
+    return message_id(message)
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    """After a refused command the connection is still usable once the transaction is reset."""
+    try:
+        conn.rset()
+    except Exception:
+        _drop_connection()
+
+
+# --- HTTP SMS (Twilio-style) -----------------------------------------------------------------------
+
+
+def send_http_sms(message: Outgoing, settings) -> str:
+    """POST To/From/Body to {base}/Accounts/{account}/Messages.json with an idempotency token.
+
+    The token is the notification's dedupe key: a re-send after a timeout (or after a worker died
+    mid-send) is recognised by the provider and not delivered twice, so every error but a 4xx retries.
+    """
+    if not E164.match(message.to or ""):
+        raise PermanentError(f"invalid phone number {message.to!r}; give E.164 like +15551234567")
+    if not settings.sms_account or not settings.sms_token or not message.sender:
+        raise PermanentError("SMS provider not configured (SMS_ACCOUNT, SMS_TOKEN, SMS_FROM)")
+    form = {"To": message.to, "From": message.sender, "Body": message.text}
+    if settings.sms_status_callback_url:
+        form["StatusCallback"] = settings.sms_status_callback_url
+    credentials = base64.b64encode(f"{settings.sms_account}:{settings.sms_token}".encode()).decode()
+    account = urllib.parse.quote(settings.sms_account, safe="")
+    request = urllib.request.Request(
+        f"{settings.sms_api_url.rstrip('/')}/Accounts/{account}/Messages.json",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "I-Twilio-Idempotency-Token": message.dedupe_key,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.notification_send_timeout) as response:
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = _provider_error(exc)
+        if exc.code == 429 or exc.code >= 500:
+            raise TransientError(f"SMS provider HTTP {exc.code}: {detail}") from exc
+        raise PermanentError(f"SMS provider HTTP {exc.code}: {detail}") from exc
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as exc:
+        raise TransientError(f"SMS provider unreachable: {exc}") from exc
+    sid = answer.get("sid")
+    if not sid:
+        raise TransientError("SMS provider answered without a message sid")
+    return str(sid)
+
+
+def _provider_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+        return str(body.get("message") or body)[:500]
+    except Exception:
+        return exc.reason if isinstance(exc.reason, str) else str(exc)
+
+
+def format_sender(name: str | None, address: str) -> str:
+    return formataddr((name, address)) if name else address

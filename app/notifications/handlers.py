@@ -1,0 +1,8 @@
+"""The notifications domain's registrations: delivery of outgoing messages is a ledger job kind."""
+
+from app.notifications import service
+from app.scheduling import registry
+
+# On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give
+# it its own worker and rate limit (README "Notifications").
+registry.register(service.DELIVER, service.claim_delivery, queue="notifications")

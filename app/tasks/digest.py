@@ -1,0 +1,122 @@
+"""The daily digest: at 08:00 local time, one email per staff member with today's and overdue tasks and
+newly assigned leads. It reads tasks and leads, so it lives here and sends through notifications.
+
+Once per user per local day: the email's dedupe key is `digest:{user}:{local date}`, so overlapping
+sweeps, two beats or a re-run add nothing. Nobody with nothing to report gets one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from app.auth.models import Clinic, User
+from app.leads.models import OPEN_STATUSES, Lead
+from app.notifications import rules
+from app.notifications import service as notifications
+from app.notifications.models import Notification
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
+
+
+def digest_key(user_id: int, local_date) -> str:
+    return f"digest:{user_id}:{local_date.isoformat()}"
+
+
+def send_due_digests(*, session: Session, now: datetime) -> int:
+    """Queue the digest of every active user whose local time is past the digest hour and has none today."""
+    settings = current_app.config["SETTINGS"]
+    users = session.execute(
+        sa.select(User.id, User.timezone, Clinic.timezone)
+        .join(Clinic, Clinic.id == User.clinic_id)
+        .where(User.active.is_(True))
+    ).all()
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for user_id, user_tz, clinic_tz in users:
+        by_zone[user_tz or clinic_tz or "UTC"].append(user_id)
+    queued = 0
+    for zone, user_ids in by_zone.items():
+        day = rules.digest_due(
+            now, zone, hour=settings.digest_hour, window_hours=settings.digest_window_hours
+        )
+        if day is None:
+            continue
+        keys = {digest_key(u, day): u for u in user_ids}
+        done = set(
+            session.scalars(sa.select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys)))
+        )
+        for key, user_id in keys.items():
+            if key not in done and _queue_digest(session, user_id, zone, day, key, now):
+                queued += 1
+    return queued
+
+
+def _queue_digest(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> bool:
+    if not notifications.staff_wants(session=session, user_id=user_id, kind="digest", channel=rules.EMAIL):
+        return False
+    user = session.get(User, user_id)
+    start, end = rules.local_day_bounds(day, zone)
+    open_tasks = list(
+        session.scalars(
+            sa.select(LeadTask)
+            .where(
+                LeadTask.assigned_to_id == user_id,
+                LeadTask.status.in_(OPEN_TASK_STATUSES),
+                LeadTask.due_at < end,
+            )
+            .order_by(LeadTask.due_at)
+            .limit(200)
+        )
+    )
+    today = [t for t in open_tasks if t.due_at >= max(start, now)]
+    overdue = [t for t in open_tasks if t.due_at < now]
+    since = _last_digest_at(session, user_id) or now - timedelta(hours=24)
+    leads = list(
+        session.scalars(
+            sa.select(Lead)
+            .where(
+                Lead.assigned_to_id == user_id,
+                Lead.assigned_at >= since,
+                Lead.status.in_(OPEN_STATUSES),
+                Lead.deleted_at.is_(None),
+            )
+            .order_by(Lead.assigned_at)
+            .limit(200)
+        )
+    )
+    if not (today or overdue or leads):
+        return False
+    local = rules.local_day_bounds(day, zone)[0].tzinfo
+
+    def task_line(task: LeadTask) -> dict:
+        return {"title": task.title, "due": task.due_at.astimezone(local).strftime("%a %H:%M")}
+
+    notifications.send_email(
+        session=session,
+        clinic_id=user.clinic_id,
+        to_address=user.email,
+        template="digest",
+        context={
+            "user_name": user.name,
+            "today": [task_line(t) for t in today],
+            "overdue": [task_line(t) for t in overdue],
+            "new_leads": [{"name": f"{lead.first_name} {lead.last_name}".strip()} for lead in leads],
+        },
+        dedupe_key=key,
+        now=now,
+        kind="digest",
+        recipient_user_id=user_id,
+        not_before=notifications.quiet_until_for(session=session, user_id=user_id, now=now),
+    )
+    return True
+
+
+def _last_digest_at(session: Session, user_id: int) -> datetime | None:
+    return session.scalar(
+        sa.select(sa.func.max(Notification.created_at)).where(
+            Notification.recipient_user_id == user_id, Notification.kind == "digest"
+        )
+    )

@@ -1,0 +1,201 @@
+"""bench/notifications: email delivery through real worker processes to a local SMTP server (aiosmtpd).
+
+`python -m bench notifications [--count=10000] [--concurrency=2]`
+
+Two runs of `count` emails each, queued through `notifications.send_email` (1,000 per transaction,
+dispatched after commit as `notification.deliver` ledger jobs on the notifications queue) and
+delivered by one `celery worker -Q notifications` process with `concurrency` children:
+- clean: the server accepts everything;
+- flaky: the server answers 451 to a random 20% of first attempts; those are retried with backoff.
+messages/s = count / (last sent_at - start of queueing). The server counts each message by its
+X-Followup-Key header: every one must arrive exactly once.
+
+Uses DATABASE_URL (PostgreSQL) when set, else a SQLite file; a private redis-server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app import clock, create_app, migrate
+from app.auth import service as auth
+from app.config import PROJECT_ROOT
+from app.notifications import service
+from app.notifications.models import Notification
+from bench.common import bench_database, bench_redis, print_table
+
+BATCH = 1000
+
+
+def _flag(flags: list[str], name: str, default: int) -> int:
+    for flag in flags:
+        if flag.startswith(f"--{name}="):
+            return int(flag.split("=", 1)[1])
+    return default
+
+
+def main(flags: list[str]) -> None:
+    count = _flag(flags, "count", 10_000)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    concurrency = _flag(flags, "concurrency", 2)
+    from tests.notifications.fakes import smtp_server  # the same real SMTP server the tests use
+
+    with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, smtp_server() as (smtp, port):
+        workdir = Path(tmp)
+        with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
+            migrate.upgrade(db_url)
+            overrides = {
+                "env": "test",
+                "database_url": db_url,
+                "redis_url": redis_url,
+                "secret_key": "bench-secret-key-0123456789-abcdefghijkl",
+                "phi_encryption_key": "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+                "email_backend": "smtp",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "notification_retry_base_seconds": 0.5,
+                "notification_retry_max_seconds": 2.0,
+            }
+            app = create_app(overrides)
+            env = dict(os.environ) | {
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "SECRET_KEY": overrides["secret_key"],
+                "PHI_ENCRYPTION_KEY": overrides["phi_encryption_key"],
+                "FOLLOWUP_ENV": "test",
+                "EMAIL_BACKEND": "smtp",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(port),
+                "FOLLOWUP_NOTIFICATION_RETRY_BASE_SECONDS": "0.5",
+                "FOLLOWUP_NOTIFICATION_RETRY_MAX_SECONDS": "2.0",
+                "FOLLOWUP_VAR_DIR": str(workdir),
+                "PYTHONPATH": str(PROJECT_ROOT),
+            }
+            with app.app_context():
+                with app.extensions["followup.db"].unit_of_work() as session:
+                    clinic = auth.create_clinic(session=session, name="Bench Clinic", now=clock.now())
+                    session.flush()
+                    clinic_id = clinic.id
+                rows = []
+                worker = _start_worker(env, concurrency)
+                try:
+                    _wait_consuming(app, "bench-notify")
+                    for label, fail_rate in (("clean", 0.0), ("20% transient 451", 0.2)):
+                        smtp.fail_rate, smtp.rng = fail_rate, random.Random(42)
+                        rows.append(_run(app, smtp, clinic_id, count, label, concurrency))
+                finally:
+                    _stop(worker)
+    print_table(
+        f"bench/notifications: {count:,} emails per run, 1 worker x {concurrency} processes, "
+        f"{'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}",
+        [
+            "run",
+            "queue s",
+            "emails",
+            "sent",
+            "failed/dead",
+            "451s",
+            "at server",
+            "duplicates",
+            "seconds",
+            "messages/s",
+        ],
+        rows,
+    )
+
+
+def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) -> list:
+    prefix = f"bench:{label}:{time.time_ns()}"
+    before_keys = set(smtp.accepted)
+    db = app.extensions["followup.db"]
+    started = clock.now()
+    for start in range(0, count, BATCH):
+        with db.unit_of_work() as session:
+            for i in range(start, min(count, start + BATCH)):
+                service.send_email(
+                    session=session,
+                    clinic_id=clinic_id,
+                    to_address=f"patient{i}@example.com",
+                    template="lead_message",
+                    context={"subject": f"Your consultation ({i})", "body": "See you on Tuesday."},
+                    dedupe_key=f"{prefix}:{i}",
+                    now=clock.now(),
+                )
+    queued = (clock.now() - started).total_seconds()
+    like = f"{prefix}:%"
+    deadline = time.monotonic() + max(300, count / 20)
+    while time.monotonic() < deadline:
+        with db.unit_of_work() as session:
+            open_count = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Notification)
+                .where(Notification.dedupe_key.like(like), Notification.status.in_(("pending", "sending")))
+            )
+        if not open_count:
+            break
+        time.sleep(0.5)
+    with db.unit_of_work() as session:
+        by_status = dict(
+            session.execute(
+                sa.select(Notification.status, sa.func.count())
+                .where(Notification.dedupe_key.like(like))
+                .group_by(Notification.status)
+            ).all()
+        )
+        last_sent = session.scalar(
+            sa.select(sa.func.max(Notification.sent_at)).where(Notification.dedupe_key.like(like))
+        )
+    keys = {k: n for k, n in smtp.accepted.items() if k not in before_keys and k.startswith(prefix)}
+    deferred = sum(n - 1 for k, n in smtp.attempts.items() if k.startswith(prefix))
+    seconds = (last_sent - started).total_seconds() if last_sent else float("nan")
+    return [
+        label,
+        queued,
+        count,
+        by_status.get("sent", 0),
+        by_status.get("failed", 0) + by_status.get("dead", 0),
+        deferred,
+        len(keys),
+        sum(n - 1 for n in keys.values()),
+        seconds,
+        count / seconds if seconds else float("nan"),
+    ]
+
+
+def _start_worker(env: dict, concurrency: int) -> subprocess.Popen:
+    args = [
+        sys.executable, "-m", "celery", "-A", "workers.main", "worker", "--loglevel=WARNING",
+        f"--concurrency={concurrency}", "--hostname=bench-notify@%h", "--queues=notifications",
+        "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    return subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, start_new_session=True)
+
+
+def _wait_consuming(app, name: str) -> None:
+    sender = app.extensions["followup.dispatcher"].celery
+    hostname = f"{name}@{socket.gethostname()}"
+    deadline = time.monotonic() + 60
+    while not sender.control.ping(destination=[hostname], timeout=0.5):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the benchmark worker did not start")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

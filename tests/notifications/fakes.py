@@ -1,0 +1,147 @@
+"""Real servers standing in for the outside providers: an SMTP server (aiosmtpd) and a Twilio-style
+SMS HTTP API, each on a free local port in a thread of the test process.
+
+Both count what they accept by the message's delivery key, so a test sees a duplicate send exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from contextlib import contextmanager
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpHandler:
+    """Accepts mail; can refuse recipients (550), answer 451 to first attempts, or stall after DATA."""
+
+    def __init__(self):
+        self.accepted: Counter[str] = Counter()  # X-Followup-Key -> deliveries
+        self.messages: list = []
+        self.attempts: Counter[str] = Counter()
+        self.rcpt_count = 0
+        self.refuse = set()  # addresses answered 550
+        self.transient_first = 0  # answer 451 to the first N DATA attempts of each key
+        self.fail_rate = 0.0
+        self.rng = None
+        self.stall_after_data = 0.0  # seconds to wait after taking the message, before answering
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            self.rcpt_count += 1
+        if address in self.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content)
+        key = message["X-Followup-Key"]
+        with self.lock:
+            self.attempts[key] += 1
+            first_attempts = self.attempts[key] <= self.transient_first
+            flaky = self.fail_rate and self.attempts[key] == 1 and self.rng.random() < self.fail_rate
+        if first_attempts or flaky:
+            return "451 4.3.0 try again later"
+        with self.lock:
+            self.accepted[key] += 1
+            self.messages.append(message)
+        if self.stall_after_data:
+            import asyncio
+
+            await asyncio.sleep(self.stall_after_data)  # the message is ours; the answer comes late
+        return "250 2.0.0 queued"
+
+
+@contextmanager
+def smtp_server(port: int | None = None):
+    handler = SmtpHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+class SmsProvider:
+    """State of the fake provider: accepted messages by idempotency token, and its failure modes."""
+
+    def __init__(self, account="AC123", token="secret-token"):
+        self.account, self.token = account, token
+        self.by_token: dict[str, dict] = {}
+        self.requests = 0
+        self.unavailable_for = 0  # answer 503 to this many requests first
+        self.stall = 0.0  # seconds to wait after accepting, before answering
+        self.lock = threading.Lock()
+
+    def deliveries(self) -> int:
+        return len(self.by_token)
+
+
+def _handler_for(provider: SmsProvider):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, status: int, body: dict):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+            with provider.lock:
+                provider.requests += 1
+                if provider.unavailable_for > 0:
+                    provider.unavailable_for -= 1
+                    return self._answer(503, {"message": "service unavailable"})
+            expected = "Basic " + base64.b64encode(f"{provider.account}:{provider.token}".encode()).decode()
+            if (
+                self.path != f"/Accounts/{provider.account}/Messages.json"
+                or self.headers.get("Authorization") != expected
+            ):
+                return self._answer(401, {"code": 20003, "message": "Authenticate"})
+            token = self.headers.get("I-Twilio-Idempotency-Token")
+            with provider.lock:
+                message = provider.by_token.get(token)
+                if message is None:  # a repeated token is the same message: not sent again
+                    message = provider.by_token[token] = {"sid": f"SM{len(provider.by_token):032d}", **form}
+            if provider.stall:
+                time.sleep(provider.stall)
+            return self._answer(201, {"sid": message["sid"], "status": "queued"})
+
+    return Handler
+
+
+@contextmanager
+def sms_provider(**kwargs):
+    provider = SmsProvider(**kwargs)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(provider))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield provider, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,24 @@
+"""Notification sweeps that beat calls: settle sends a dead worker left behind; queue daily digests.
+
+Delivery itself has no task of its own: it is the `notification.deliver` job kind, run by
+`scheduling.run_job` on the notifications queue (the send happens after the claim commits).
+"""
+
+from celery import shared_task
+
+from app import clock
+from app.db import unit_of_work
+from app.notifications import service
+from app.tasks import digest
+
+
+@shared_task(name="notifications.recover_stuck_sends")
+def recover_stuck_sends() -> int:
+    with unit_of_work() as session:
+        return service.recover_stuck_sends(session=session, now=clock.now())
+
+
+@shared_task(name="notifications.send_digests")
+def send_digests() -> int:
+    with unit_of_work() as session:
+        return digest.send_due_digests(session=session, now=clock.now())
