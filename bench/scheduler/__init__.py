@@ -489,7 +489,7 @@ def parse(flags: list[str]) -> tuple[Sizes, list[str]]:
 
 def main(flags: list[str]) -> None:
     sizes, parts = parse(flags)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
         workdir = Path(tmp)
         with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
@@ -516,7 +516,8 @@ def main(flags: list[str]) -> None:
             app.extensions["followup.db"].engine.dispose()
     print_table(
         f"bench/scheduler on {bench.app.extensions['followup.db'].dialect} "
-        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores)",
+        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores; 1-min load average "
+        f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end)",
         ["part", "measure", "value", "unit", "target"],
         bench.rows,
     )
