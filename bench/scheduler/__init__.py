@@ -9,8 +9,9 @@
 - precision: 2,000 jobs due across the next 60 s, dispatched with their eta at schedule time; and
   2,000 more scheduled with a 10 s horizon, of which those beyond it wait for the promote sweep
   (real beat, 1 s interval). Lateness = finished_at - due_at.
-- throughput: N jobs due now, end to end (schedule, commit, publish, claim, trivial handler, done) on
-  one 2-process worker, against N plain Celery no-op tasks on the same worker in the same run.
+- throughput: N jobs due now, end to end (schedule, commit, publish, claim, trivial handler, done),
+  against N plain Celery no-op tasks (publish and run) on the same worker in the same run; the two
+  alternate three times at each worker concurrency (2 and 4) and the medians are compared.
 
 Uses DATABASE_URL (PostgreSQL) when set, else a SQLite file; a private redis-server.
 """
@@ -37,7 +38,7 @@ from app import clock, create_app, migrate
 from app.config import PROJECT_ROOT
 from app.scheduling import schedule_many, sweeps
 from app.scheduling.models import PENDING, ScheduledJob
-from bench.common import bench_database, bench_redis, percentile, print_table
+from bench.common import bench_database, bench_redis, median, percentile, print_table
 from bench.scheduler import plugin
 
 THREE_DAYS = 3 * 86400
@@ -55,6 +56,7 @@ class Sizes:
     precision_window: float = 60.0
     throughput_jobs: int = 5_000
     throughput_concurrency: tuple[int, ...] = (2, 4)
+    throughput_repeats: int = 3
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -404,35 +406,57 @@ def part_throughput(bench: Bench) -> None:
 
 
 def throughput_at(bench: Bench, concurrency: int) -> None:
-    n, r = bench.sizes.throughput_jobs, bench.redis
+    """Alternate no-op and ledger runs on one worker; medians, since this machine's speed wanders."""
+    n, reps, r = bench.sizes.throughput_jobs, bench.sizes.throughput_repeats, bench.redis
+    noop_rates, ledger_rates, schedule_seconds = [], [], []
     worker, _ = bench.worker()
     try:
         time.sleep(2)
-        started = time.perf_counter()
-        with bench.sender.producer_or_acquire() as producer, producer.batch(max_size=1000):
-            for _ in range(n):
-                bench.sender.send_task(plugin.NOOP, queue="realtime", producer=producer)
-        wait(lambda: r.llen("realtime") == 0 and r.hlen("unacked") == 0, 600, "no-op tasks", interval=0.02)
-        noop_rate = n / (time.perf_counter() - started)
+        for rep in range(reps):
+            started = time.perf_counter()
+            with bench.sender.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                for _ in range(n):
+                    bench.sender.send_task(plugin.NOOP, queue="realtime", producer=producer)
+            wait(
+                lambda: r.llen("realtime") == 0 and r.hlen("unacked") == 0, 600, "no-op tasks", interval=0.02
+            )
+            noop_rates.append(n / (time.perf_counter() - started))
 
-        now = clock.now()
-        jobs = [{"kind": plugin.TOUCH, "due_at": now, "dedupe_key": f"tp{concurrency}:{i}"} for i in range(n)]
-        started = time.perf_counter()
-        with bench.app.app_context(), bench.db.unit_of_work() as session:
-            schedule_many(session=session, jobs=jobs, now=now)
-        scheduled = time.perf_counter() - started
-        wait(lambda: bench.count(ScheduledJob.status == "done") == n, 900, "ledger jobs", interval=0.2)
-        ledger_rate = n / (time.perf_counter() - started)
+            now = clock.now()
+            jobs = [
+                {"kind": plugin.TOUCH, "due_at": now, "dedupe_key": f"tp{concurrency}.{rep}:{i}"}
+                for i in range(n)
+            ]
+            done_before = bench.count(ScheduledJob.status == "done")
+            started = time.perf_counter()
+            with bench.app.app_context(), bench.db.unit_of_work() as session:
+                schedule_many(session=session, jobs=jobs, now=now)
+            schedule_seconds.append(time.perf_counter() - started)
+            target = done_before + n
+            wait(
+                lambda t=target: bench.count(ScheduledJob.status == "done") == t,
+                900,
+                "ledger jobs",
+                interval=0.2,
+            )
+            ledger_rates.append(n / (time.perf_counter() - started))
     finally:
         stop(worker)
-    label = f"{n:,}, worker --concurrency={concurrency}"
-    bench.add("throughput", f"plain Celery no-op tasks, {label} (publish + run)", noop_rate, "tasks/s")
-    bench.add("throughput", f"ledger jobs, {label}: schedule + commit + publish", scheduled, "s")
-    bench.add("throughput", f"ledger jobs, {label}, trivial db handler, end to end", ledger_rate, "jobs/s")
+    noop, ledger = median(noop_rates), median(ledger_rates)
+    label = f"{n:,} x {reps}, worker --concurrency={concurrency}"
+    spread = lambda rates: f"{min(rates):,.0f}-{max(rates):,.0f}"  # noqa: E731
+    bench.add("throughput", f"no-op tasks, {label}: median (runs {spread(noop_rates)})", noop, "tasks/s")
     bench.add(
         "throughput",
-        f"ledger / no-op, --concurrency={concurrency}",
-        100 * ledger_rate / noop_rate,
+        f"ledger jobs, {label}: schedule + commit + publish, median",
+        median(schedule_seconds),
+        "s",
+    )
+    bench.add("throughput", f"ledger jobs, {label}: median (runs {spread(ledger_rates)})", ledger, "jobs/s")
+    bench.add(
+        "throughput",
+        f"ledger / no-op, --concurrency={concurrency} (medians)",
+        100 * ledger / noop,
         "%",
         ">= 50 %",
     )
@@ -465,7 +489,7 @@ def parse(flags: list[str]) -> tuple[Sizes, list[str]]:
 
 def main(flags: list[str]) -> None:
     sizes, parts = parse(flags)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
         workdir = Path(tmp)
         with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
@@ -492,7 +516,8 @@ def main(flags: list[str]) -> None:
             app.extensions["followup.db"].engine.dispose()
     print_table(
         f"bench/scheduler on {bench.app.extensions['followup.db'].dialect} "
-        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores)",
+        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores; 1-min load average "
+        f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end)",
         ["part", "measure", "value", "unit", "target"],
         bench.rows,
     )
