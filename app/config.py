@@ -97,6 +97,11 @@ class Settings:
     # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
     job_early_tolerance_seconds: float = 1.0
 
+    # Requests per minute per user or API key (0: no limit).
+    rate_limit_per_minute: int = 100
+    # Webhook deliveries: the receiver's time to answer.
+    webhook_timeout_seconds: float = 10.0
+
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.
     plugins: list[str] = field(default_factory=list)
