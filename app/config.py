@@ -99,6 +99,8 @@ class Settings:
 
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
+    # Leads per ledger job of a bulk follow-up.
+    bulk_chunk_size: int = 500
     # Webhook deliveries: the receiver's time to answer.
     webhook_timeout_seconds: float = 10.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -27,7 +28,6 @@ from app.scheduling.models import ScheduledJob
 from app.tasks import service as tasks
 
 CHUNK_KIND = "bulk.tasks_chunk"
-CHUNK_SIZE = 500
 MAX_ERRORS = 100
 TASK_FIELDS = ("template_id", "title", "description", "type", "priority", "due_at", "due_in_minutes")
 
@@ -95,7 +95,8 @@ def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetim
     elif policy == "round_robin":
         params["round_robin"] = _round_robin_users(session, actor.clinic_id)
     lead_ids = _lead_ids(session, actor.clinic_id, data)
-    chunks = [lead_ids[i : i + CHUNK_SIZE] for i in range(0, len(lead_ids), CHUNK_SIZE)]
+    size = current_app.config["SETTINGS"].bulk_chunk_size
+    chunks = [lead_ids[i : i + size] for i in range(0, len(lead_ids), size)]
     job = BulkJob(
         clinic_id=actor.clinic_id,
         kind="tasks.create",
@@ -123,7 +124,7 @@ def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetim
                 "clinic_id": actor.clinic_id,
                 "subject_type": "bulk_job",
                 "subject_id": job.id,
-                "payload": {"offset": index * CHUNK_SIZE, "lead_ids": chunk},
+                "payload": {"offset": index * size, "lead_ids": chunk},
             }
             for index, chunk in enumerate(chunks)
         ],
