@@ -47,7 +47,7 @@ def seed_leads(db, tenant, n):
                     "updated_at": now,
                     "created_by": "test",
                     "updated_by": "test",
-                }  # fmt: skip
+                }
                 for i in range(n)
             ],
         )
