@@ -92,8 +92,8 @@ def _percentiles(session: Session, source, value_col, group_col=None) -> dict:
     rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
     stmt = sa.select(
         ranked.c.g,
-        sa.func.avg(sa.case((rn.in_([(n + 1) / 2, (n + 2) / 2]), v))),
-        sa.func.max(sa.case((rn == (9 * n + 9) / 10, v))),
+        sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
+        sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
     ).group_by(ranked.c.g)
     return {g: (_num(med), _num(p90)) for g, med, p90 in session.execute(stmt)}
 
@@ -236,7 +236,7 @@ def coordinators(
     """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
     first = _first_contact_at()
     within = sa.func.count(
-        sa.case((_seconds(session, first, Lead.created_at) <= SPEED_TO_LEAD_SECONDS, Lead.id))
+        sa.case((sa.func.round(_seconds(session, first, Lead.created_at)) <= SPEED_TO_LEAD_SECONDS, Lead.id))
     )
     converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, Lead.id)))
     lead_rows = session.execute(
@@ -325,7 +325,7 @@ def speed_to_lead(
     per_lead = (
         sa.select(
             Lead.id.label("lead_id"),
-            (_seconds(session, _first_contact_at(), Lead.created_at) / 60.0).label("minutes"),
+            _seconds(session, _first_contact_at(), Lead.created_at).label("seconds"),
         )
         .where(*_cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
         .subquery()
@@ -333,11 +333,17 @@ def speed_to_lead(
     leads, contacted, within = session.execute(
         sa.select(
             sa.func.count(per_lead.c.lead_id),
-            sa.func.count(per_lead.c.minutes),
-            sa.func.count(sa.case((per_lead.c.minutes <= SPEED_TO_LEAD_SECONDS / 60, per_lead.c.lead_id))),
+            sa.func.count(per_lead.c.seconds),
+            sa.func.count(
+                sa.case((sa.func.round(per_lead.c.seconds) <= SPEED_TO_LEAD_SECONDS, per_lead.c.lead_id))
+            ),
         )
     ).one()
-    contacted_only = sa.select(per_lead.c.minutes).where(per_lead.c.minutes.is_not(None)).subquery()
+    contacted_only = (
+        sa.select((per_lead.c.seconds / 60.0).label("minutes"))
+        .where(per_lead.c.seconds.is_not(None))
+        .subquery()
+    )
     median, p90 = _percentiles(session, contacted_only, contacted_only.c.minutes).get(0, (None, None))
     row = {
         "leads": leads,
@@ -432,8 +438,8 @@ REPORTS = {
 
 def report(*, session: Session, clinic_id: int, name: str, args: dict, now: datetime) -> dict:
     """One report over the range (default: the 30 days before now), filters checked against the clinic."""
-    end = args.get("to") or now
-    start = args.get("from") or end - timedelta(days=30)
+    end = args.get("end") or now
+    start = args.get("start") or end - timedelta(days=30)
     if start >= end:
         raise ValidationFailed("from", "must be before to")
     coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
