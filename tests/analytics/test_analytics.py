@@ -1,4 +1,4 @@
-"""Every analytics figure against a hand-built data set (exact numbers), CSV, filters, isolation, bad input."""
+"""Every analytics figure against a hand-built data set (exact numbers); CSV, filters, bad input."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +37,8 @@ def dataset(app, tenant):
                 clinic_id=tenant.id, status=status, pipeline_stage=stage, stage_entered_at=created,
                 first_name="Jane", last_name="Doe", preferred_contact="PHONE", patient_relationship="SELF",
                 source_id=source, treatment_interest=[], assigned_to_id=coordinator, lost_reason=reason,
-                converted_at=created if status == "CONVERTED" else None, created_at=created, updated_at=created,
+                converted_at=created if status == "CONVERTED" else None, created_at=created,
+                updated_at=created,
                 created_by="test", updated_by="test",
             )  # fmt: skip
             session.add(row)

@@ -92,7 +92,7 @@ def test_a_receiver_failing_twice_gets_the_event_once_signed(app, client, db, te
     assert job.queue == "notifications"
     now = clock.now()
     outcomes = []
-    for attempt in range(4):
+    for _ in range(4):
         with db.unit_of_work() as session:
             job = session.get(ScheduledJob, job.id)
         now = max(now, job.due_at) + timedelta(seconds=1)
