@@ -64,13 +64,19 @@ def _register_api(app: Flask) -> None:
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
     app.before_request(enforce_declared_access)
+    from app.ratelimit import init_rate_limits
+
+    app.extensions["followup.limiter"] = init_rate_limits(app)  # after authentication: limits per caller
 
 
 def _blueprints():
     from app.activities.views import blp as activities_blp
+    from app.analytics.views import blp as analytics_blp
     from app.assignment.views import blp as assignment_blp
     from app.audit.views import blp as audit_blp
     from app.auth.views import blp as auth_blp
+    from app.bulk.views import blp as bulk_blp
+    from app.calendar_feed.views import blp as calendar_blp
     from app.intake.views import blp as intake_blp
     from app.leads.views import blp as leads_blp
     from app.notifications.views import blp as notifications_blp
@@ -78,6 +84,7 @@ def _blueprints():
     from app.pipeline.views import blp as pipeline_blp
     from app.scheduling.views import blp as scheduling_blp
     from app.tasks.views import blp as tasks_blp
+    from app.webhooks.views import blp as webhooks_blp
 
     return [
         ops_blp,
@@ -91,6 +98,10 @@ def _blueprints():
         notifications_blp,
         scheduling_blp,
         tasks_blp,
+        bulk_blp,
+        analytics_blp,
+        calendar_blp,
+        webhooks_blp,
     ]
 
 

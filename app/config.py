@@ -130,6 +130,12 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    # Requests per minute per user or API key (0: no limit).
+    rate_limit_per_minute: int = 100
+    # Leads per ledger job of a bulk follow-up.
+    bulk_chunk_size: int = 500
+    # Webhook deliveries: the receiver's time to answer.
+    webhook_timeout_seconds: float = 10.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.

@@ -5,8 +5,12 @@ from app.assignment import models as assignment_models  # noqa: F401
 from app.assignment import service as assignment_service  # noqa: F401 - on_user_unavailable: hand over leads
 from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.bulk import models as bulk_models  # noqa: F401
+from app.bulk import service as bulk_service  # noqa: F401 - the bulk.tasks_chunk job kind
+from app.calendar_feed import models as calendar_models  # noqa: F401
 from app.events import consumers as event_consumers  # noqa: F401 - the events.process job kind
 from app.events import models as events_models  # noqa: F401
+from app.idempotency import models as idempotency_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401
 from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
 from app.notifications import handlers as notification_handlers  # noqa: F401 - notification.deliver
@@ -18,3 +22,5 @@ from app.pipeline import staleness  # noqa: F401 - the lead.flag_stale job kind
 from app.scheduling import models as scheduling_models  # noqa: F401
 from app.tasks import handlers as task_handlers  # noqa: F401 - reminders, escalation, speed-to-lead
 from app.tasks import models as task_models  # noqa: F401
+from app.webhooks import handlers as webhook_handlers  # noqa: F401 - webhook.deliver, event forwarding
+from app.webhooks import models as webhook_models  # noqa: F401

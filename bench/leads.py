@@ -168,6 +168,7 @@ def main(flags: list[str]) -> None:
             redis_url=redis,
             secret_key="bench-secret-0123456789-abcdefghijklmn",
             phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+            rate_limit_per_minute=0,  # one caller measuring reads, not the rate limit
         )
         app = create_app(settings)
         seeded = _seed(app, n_leads, n_activities)

@@ -106,6 +106,7 @@ def main(flags: list[str]) -> None:
             "SECRET_KEY": SECRET,
             "PHI_ENCRYPTION_KEY": PHI_KEY,
             "FOLLOWUP_ENV": "bench",
+            "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",  # one token makes all the load: measure capture, not 429s
         }
         port = free_port()
         with gunicorn("app:create_app()", env, port):

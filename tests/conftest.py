@@ -75,6 +75,8 @@ def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
         phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
         login_max_failures=3,
         login_lockout_seconds=60,
+        # Tests make many requests a minute; the rate-limit test lowers it on an app of its own.
+        rate_limit_per_minute=1_000_000,
     )
     for key, value in overrides.items():
         setattr(settings, key, value)

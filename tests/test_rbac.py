@@ -105,6 +105,8 @@ DESIGN_TABLE = {
     "GET /api/leads/analytics/coordinators": ANALYTICS,
     "GET /api/leads/analytics/lost-reasons": ANALYTICS,
     "GET /api/leads/analytics/speed-to-lead": ANALYTICS,
+    # Issue 7: follow-up effectiveness is one more report of the same family.
+    "GET /api/leads/analytics/follow-up": ANALYTICS,
     "GET /api/leads/<id>/automation": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
@@ -114,7 +116,11 @@ DESIGN_TABLE = {
     "GET /api/webhooks": CONFIGURE,
     "POST /api/webhooks": CONFIGURE,
     "DELETE /api/webhooks/<id>": CONFIGURE,
-    "GET /api/calendar/<id>": PUBLIC,
+    # Issue 7: a subscription's delivery history belongs with its subscription (lead:configure).
+    "GET /api/webhooks/<id>/deliveries": CONFIGURE,
+    "GET /api/calendar/<id>.ics": PUBLIC,
+    # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
+    "POST /api/me/calendar-token": ANY,
     "GET /metrics": PUBLIC,
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,

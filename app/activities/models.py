@@ -52,6 +52,8 @@ class LeadActivity(Base):
         sa.Index("ix_lead_activities_lead_occurred", "lead_id", "occurred_at", "id"),
         # Reports and rules by kind over a clinic ("calls this week", "inbound contact since").
         sa.Index("ix_lead_activities_clinic_type_occurred", "clinic_id", "type", "occurred_at"),
+        # Analytics: a lead's first outbound contact, MIN(occurred_at) by an index probe per lead.
+        sa.Index("ix_lead_activities_lead_direction_occurred", "lead_id", "direction", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,6 +9,7 @@ from app.activities import schemas, service
 from app.api import make_blueprint, set_item_count
 from app.auth.permissions import Permission, current_actor, requires
 from app.db import unit_of_work
+from app.idempotency.service import idempotent
 
 blp = make_blueprint("activities", "The activity log of a lead")
 
@@ -35,6 +36,7 @@ class LeadActivities(MethodView):
         return rows
 
     @requires(Permission.UPDATE)
+    @idempotent
     @blp.arguments(schemas.ActivityIn)
     @blp.response(201, schemas.ActivityOut)
     @blp.alt_response(409, description="The lead is converted (locked)")

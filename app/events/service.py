@@ -14,6 +14,7 @@ Event types written so far:
 - lead.lost           {lead_id, previous_stage, reason}
 - activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
 - lead.stale          {lead_id, stage, stage_entered_at, days_in_stage, max_days_in_stage}
+- task.overdue        {task_id, lead_id, assigned_to_id, due_at}
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ LEAD_CONVERTED = "lead.converted"
 LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
 LEAD_STALE = "lead.stale"  # over its stage's max_days_in_stage; once per stay in the stage
+TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 
 
 def emit(

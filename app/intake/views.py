@@ -11,6 +11,7 @@ from app import clock
 from app.api import make_blueprint
 from app.auth.permissions import Permission, current_actor, public, requires
 from app.db import unit_of_work
+from app.idempotency.service import idempotent
 from app.intake import rules, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
 
@@ -20,6 +21,7 @@ blp = make_blueprint("intake", "Lead intake: manual and API entry, signed web fo
 @blp.route("/leads")
 class CreateLead(MethodView):
     @requires(Permission.CREATE)
+    @idempotent
     @blp.arguments(CreateLeadArgs, location="query")
     @blp.arguments(LeadIn)
     @blp.response(201, LeadCreatedOut)

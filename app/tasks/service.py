@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.activities import service as activities
@@ -21,6 +22,7 @@ from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_minutes
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.events import service as events
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import service as notifications
@@ -330,6 +332,80 @@ def create_system_task(
         updated_at=now,
     )
     return _add_task(session, task, lead, audit.SYSTEM, None, now, notify=notify)
+
+
+def task_fields(*, session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
+    """Task fields from a request (a template filled in, due_in_minutes resolved), validated."""
+    return _fields_from(session, clinic_id, data, now)
+
+
+def check_assignee(*, session: Session, clinic_id: int, user_id: int, field: str) -> int:
+    """The id of an active user of the clinic who works leads, else a 422 naming `field`."""
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in ASSIGNEE_ROLES:
+        raise ValidationFailed(field, f"user {user_id} is not an active coordinator of this clinic")
+    return user.id
+
+
+def insert_tasks(
+    *, session: Session, clinic_id: int, fields: dict, rows: list[dict], origin: dict, now: datetime
+) -> list[int]:
+    """Many tasks with the same fields, set-based: rows give lead_id, assigned_to_id and dedupe_key.
+
+    A row whose dedupe_key exists is skipped (INSERT ... ON CONFLICT DO NOTHING), so a retried batch
+    makes each task once. Reminders and escalation of the new tasks go to the ledger in one
+    schedule_many. Returns the ids of the tasks it created.
+    """
+    if not rows:
+        return []
+    clinic = session.get(Clinic, clinic_id)
+    due_at = fields["due_at"]
+    reminders = rules.reminder_times(due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    common = {
+        "clinic_id": clinic_id,
+        "title": fields["title"],
+        "description": fields.get("description"),
+        "type": fields["type"],
+        "priority": fields.get("priority") or TaskPriority.NORMAL,
+        "template_id": fields.get("template_id"),
+        "due_at": due_at,
+        "reminder_at": reminders[0][1] if reminders else None,
+        "status": TaskStatus.PENDING,
+        "origin": origin,
+        "revision": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    values = [{**common, **row} for row in rows]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(LeadTask).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(LeadTask.id)
+    created = list(session.scalars(stmt, values))
+    hours = rules.clinic_escalation_hours(clinic.settings)
+    jobs = []
+    for task_id in created:
+        subject = {"clinic_id": clinic_id, "subject_type": "task", "subject_id": task_id}
+        for offset, when in reminders:
+            jobs.append(
+                {
+                    "kind": REMINDER,
+                    "due_at": when,
+                    "dedupe_key": f"task:{task_id}:r1:reminder:{offset}",
+                    "payload": {"offset_minutes": offset, "revision": 1},
+                    **subject,
+                }
+            )
+        jobs.append(
+            {
+                "kind": ESCALATION,
+                "due_at": due_at + timedelta(hours=hours),
+                "dedupe_key": f"task:{task_id}:r1:escalate",
+                "payload": {"revision": 1, "hours": hours},
+                **subject,
+            }
+        )
+    scheduling.schedule_many(session=session, jobs=jobs, now=now)
+    return created
 
 
 def _fallback_assignee(session: Session, clinic_id: int) -> int | None:
@@ -655,14 +731,36 @@ def create_speed_to_lead_task(*, session: Session, event, now: datetime) -> Lead
 
 
 def mark_overdue(*, session: Session, now: datetime) -> int:
-    """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree)."""
-    result = session.execute(
+    """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree).
+
+    Each task it marks emits task.overdue (integrators' webhooks); a concurrent sweep's UPDATE finds
+    the rows no longer open, so every task is announced once.
+    """
+    marked = session.execute(
         sa.update(LeadTask)
         .where(LeadTask.status.in_((TaskStatus.PENDING, TaskStatus.IN_PROGRESS)), LeadTask.due_at < now)
         .values(status=TaskStatus.OVERDUE, updated_at=now)
+        .returning(
+            LeadTask.id, LeadTask.clinic_id, LeadTask.lead_id, LeadTask.assigned_to_id, LeadTask.due_at
+        )
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    ).all()
+    for task in marked:
+        events.emit(
+            session=session,
+            clinic_id=task.clinic_id,
+            type=events.TASK_OVERDUE,
+            subject_type="task",
+            subject_id=task.id,
+            payload={
+                "task_id": task.id,
+                "lead_id": task.lead_id,
+                "assigned_to_id": task.assigned_to_id,
+                "due_at": task.due_at.isoformat(),
+            },
+            now=now,
+        )
+    return len(marked)
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import Permission, current_actor, requires
 from app.db import unit_of_work
+from app.idempotency.service import idempotent
 from app.tasks import schemas, service
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
@@ -32,6 +33,7 @@ class LeadTasks(MethodView):
         return tasks
 
     @requires(Permission.UPDATE)
+    @idempotent
     @blp.arguments(schemas.TaskCreateIn)
     @blp.response(201, schemas.TaskOut)
     @blp.alt_response(409, description="The lead is converted or lost")

@@ -105,9 +105,10 @@ def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
     lead = lead_for(client, tenant)
     past = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(-1)))
     future = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(60)))
-    with app.extensions["followup.db"].unit_of_work() as session:
+    # In an app context, as in the worker: each marked task emits task.overdue (a ledger row).
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         assert mark_overdue(session=session, now=in_minutes(0)) == 1
-    with app.extensions["followup.db"].unit_of_work() as session:
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         assert mark_overdue(session=session, now=in_minutes(0)) == 0  # a second sweep changes nothing
     statuses = {
         t["id"]: t["status"]

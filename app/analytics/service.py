@@ -1,0 +1,457 @@
+"""The analytics reports. Every figure is aggregated in SQL (GROUP BY, window functions); Python only
+shapes the few result rows (one per stage, source or coordinator).
+
+The cohort of a report is the clinic's leads created in [from, to) (not deleted), narrowed by the
+optional coordinator (the lead's current owner) and source. Definitions:
+- first contact: the lead's earliest OUTBOUND phone call, email, SMS or in-person activity;
+  "within 5 minutes" means first contact at most 300 s after capture (created_at).
+- conversion: the lead's status is CONVERTED.
+- funnel: a lead reached a stage if it ever stayed in it or in a later one (stages can be skipped);
+  days in stage: the median length of the cohort's completed stays (left_at set) in that stage.
+- spend: the source's monthly_cost prorated over the range (days / 30.4375, the mean month).
+- open / overdue tasks (coordinators): the coordinator's open tasks now, overdue = due before now.
+- follow-up effectiveness: tasks due in the range; on time = completed at or before due_at.
+  Automated messages: OUTBOUND emails and SMS the system logged (actor "system") in the range; one
+  is replied to when the lead has an INBOUND activity within REPLY_WINDOW_HOURS after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.auth.models import User
+from app.errors import NotFound, ValidationFailed
+from app.leads.models import Lead, LeadSource, LeadStatus
+from app.pipeline.models import LeadStageHistory, PipelineStage
+from app.pipeline.rules import LOST
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
+
+CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
+MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+SPEED_TO_LEAD_SECONDS = 300
+DAYS_PER_MONTH = Decimal("30.4375")
+REPLY_WINDOW_HOURS = 72
+SYSTEM_ACTOR = "system"
+
+
+# --- building blocks -------------------------------------------------------------------------------
+
+
+def _seconds(session: Session, later, earlier):
+    """SQL: seconds from `earlier` to `later`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.extract("epoch", later - earlier)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+
+
+def _cohort_conditions(clinic_id: int, start: datetime, end: datetime, coordinator_id, source_id) -> list:
+    conditions = [
+        Lead.clinic_id == clinic_id,
+        Lead.deleted_at.is_(None),
+        Lead.created_at >= start,
+        Lead.created_at < end,
+    ]
+    if coordinator_id is not None:
+        conditions.append(Lead.assigned_to_id == coordinator_id)
+    if source_id is not None:
+        conditions.append(Lead.source_id == source_id)
+    return conditions
+
+
+def _first_contact_at():
+    """Correlated scalar subquery: the lead's first outbound contact (an index probe per lead)."""
+    return (
+        sa.select(sa.func.min(LeadActivity.occurred_at))
+        .where(
+            LeadActivity.lead_id == Lead.id,
+            LeadActivity.direction == ActivityDirection.OUTBOUND,
+            LeadActivity.type.in_(CONTACT_TYPES),
+        )
+        .scalar_subquery()
+    )
+
+
+def _percentiles(session: Session, source, value_col, group_col=None) -> dict:
+    """{group: (median, p90)} of `value_col` over the rows of `source`, in SQL (window functions).
+
+    Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
+    """
+    group = group_col if group_col is not None else sa.literal(0)
+    ranked = sa.select(
+        group.label("g"),
+        value_col.label("v"),
+        sa.func.row_number().over(partition_by=group, order_by=value_col).label("rn"),
+        sa.func.count().over(partition_by=group).label("n"),
+    ).select_from(source)
+    ranked = ranked.subquery()
+    rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
+    stmt = sa.select(
+        ranked.c.g,
+        sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
+        sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
+    ).group_by(ranked.c.g)
+    return {g: (_num(med), _num(p90)) for g, med, p90 in session.execute(stmt)}
+
+
+def _num(value, places: int = 2):
+    if value is None:
+        return None
+    return float(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def _ratio(part, whole):
+    return _num(part / whole, 4) if whole else None
+
+
+def _money(value: Decimal | None):
+    if value is None:
+        return None
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _range(start: datetime, end: datetime, **filters) -> dict:
+    return {"from": start, "to": end, **filters}
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+def funnel(
+    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
+) -> dict:
+    """Leads reaching each stage, stage-to-stage conversion, median days in stage."""
+    stages = session.execute(
+        sa.select(PipelineStage.slug, PipelineStage.name, PipelineStage.position)
+        .where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug != LOST)
+        .order_by(PipelineStage.position)
+    ).all()
+    cohort = sa.select(Lead.id).where(*_cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
+    furthest = (
+        sa.select(LeadStageHistory.lead_id, sa.func.max(PipelineStage.position).label("position"))
+        .join(
+            PipelineStage,
+            sa.and_(
+                PipelineStage.clinic_id == LeadStageHistory.clinic_id,
+                PipelineStage.slug == LeadStageHistory.to_stage,
+            ),
+        )
+        .where(
+            LeadStageHistory.clinic_id == clinic_id,
+            LeadStageHistory.lead_id.in_(cohort),
+            PipelineStage.slug != LOST,
+        )
+        .group_by(LeadStageHistory.lead_id)
+        .subquery()
+    )
+    at_position = dict(
+        session.execute(sa.select(furthest.c.position, sa.func.count()).group_by(furthest.c.position)).all()
+    )
+    stays = (
+        sa.select(
+            LeadStageHistory.to_stage.label("stage"),
+            (_seconds(session, LeadStageHistory.left_at, LeadStageHistory.entered_at) / 86400.0).label(
+                "days"
+            ),
+        )
+        .where(
+            LeadStageHistory.clinic_id == clinic_id,
+            LeadStageHistory.lead_id.in_(cohort),
+            LeadStageHistory.left_at.is_not(None),
+        )
+        .subquery()
+    )
+    medians = _percentiles(session, stays, stays.c.days, stays.c.stage)
+    rows, previous = [], None
+    for slug, name, position in stages:
+        reached = sum(count for pos, count in at_position.items() if pos >= position)
+        rows.append(
+            {
+                "stage": slug,
+                "name": name,
+                "reached": reached,
+                "conversion_from_previous": None if previous is None else _ratio(reached, previous),
+                "median_days_in_stage": medians.get(slug, (None, None))[0],
+            }
+        )
+        previous = reached
+    for index, row in enumerate(rows):
+        row["conversion_to_next"] = (
+            _ratio(rows[index + 1]["reached"], row["reached"]) if index + 1 < len(rows) else None
+        )
+    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def sources(
+    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
+) -> dict:
+    """Per source: leads, conversions, conversion rate, prorated spend, cost per lead and per acquisition."""
+    cohort = _cohort_conditions(clinic_id, start, end, coordinator_id, None)
+    converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, Lead.id)))
+    stmt = (
+        sa.select(
+            LeadSource.id,
+            LeadSource.name,
+            LeadSource.category,
+            LeadSource.monthly_cost,
+            sa.func.count(Lead.id),
+            converted,
+        )
+        .outerjoin(Lead, sa.and_(Lead.source_id == LeadSource.id, *cohort))
+        .where(LeadSource.clinic_id == clinic_id)
+        .group_by(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
+        .order_by(LeadSource.name)
+    )
+    if source_id is not None:
+        stmt = stmt.where(LeadSource.id == source_id)
+    months = Decimal(str((end - start).total_seconds())) / Decimal(86400) / DAYS_PER_MONTH
+    rows = []
+    for sid, name, category, monthly_cost, leads, conversions in session.execute(stmt):
+        spend = Decimal(monthly_cost) * months if monthly_cost is not None else None
+        rows.append(
+            {
+                "source_id": sid,
+                "name": name,
+                "category": category,
+                "leads": leads,
+                "conversions": conversions,
+                "conversion_rate": _ratio(conversions, leads),
+                "spend": _money(spend),
+                "cost_per_lead": _money(spend / leads) if spend is not None and leads else None,
+                "cost_per_acquisition": _money(spend / conversions)
+                if spend is not None and conversions
+                else None,
+            }
+        )
+    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def coordinators(
+    *, session: Session, clinic_id: int, start, end, now, coordinator_id=None, source_id=None
+) -> dict:
+    """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
+    first = _first_contact_at()
+    within = sa.func.count(
+        sa.case((sa.func.round(_seconds(session, first, Lead.created_at)) <= SPEED_TO_LEAD_SECONDS, Lead.id))
+    )
+    converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, Lead.id)))
+    lead_rows = session.execute(
+        sa.select(Lead.assigned_to_id, sa.func.count(Lead.id), within, converted)
+        .where(*_cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
+        .group_by(Lead.assigned_to_id)
+    ).all()
+    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.status.in_(OPEN_TASK_STATUSES)]
+    if coordinator_id is not None:
+        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
+    task_stmt = sa.select(
+        LeadTask.assigned_to_id,
+        sa.func.count(LeadTask.id),
+        sa.func.count(sa.case((LeadTask.due_at < now, LeadTask.id))),
+    ).where(*task_conditions)
+    if source_id is not None:
+        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
+    task_rows = session.execute(task_stmt.group_by(LeadTask.assigned_to_id)).all()
+    stats: dict = {}
+    for user_id, leads, within5, conversions in lead_rows:
+        stats[user_id] = {"leads": leads, "contacted_within_5_min": within5, "conversions": conversions}
+    for user_id, open_tasks, overdue in task_rows:
+        stats.setdefault(user_id, {"leads": 0, "contacted_within_5_min": 0, "conversions": 0})
+        stats[user_id].update(open_tasks=open_tasks, overdue_tasks=overdue)
+    known = [u for u in stats if u]
+    names = dict(
+        session.execute(
+            sa.select(User.id, User.name).where(User.clinic_id == clinic_id, User.id.in_(known))
+        ).all()
+    )
+    rows = []
+    for user_id in sorted(stats, key=lambda u: (u is None, u or 0)):
+        s = stats[user_id]
+        rows.append(
+            {
+                "coordinator_id": user_id,
+                "name": names.get(user_id) if user_id else "unassigned",
+                "leads": s["leads"],
+                "contacted_within_5_min": s["contacted_within_5_min"],
+                "contacted_within_5_min_share": _ratio(s["contacted_within_5_min"], s["leads"]),
+                "conversions": s["conversions"],
+                "conversion_rate": _ratio(s["conversions"], s["leads"]),
+                "open_tasks": s.get("open_tasks", 0),
+                "overdue_tasks": s.get("overdue_tasks", 0),
+            }
+        )
+    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def lost_reasons(
+    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
+) -> dict:
+    """The cohort's lost leads by reason: count and share of all lost."""
+    stmt = (
+        sa.select(Lead.lost_reason, sa.func.count(Lead.id))
+        .where(
+            *_cohort_conditions(clinic_id, start, end, coordinator_id, source_id),
+            Lead.status == LeadStatus.LOST,
+        )
+        .group_by(Lead.lost_reason)
+    )
+    counts = session.execute(stmt).all()
+    total_leads = session.scalar(
+        sa.select(sa.func.count(Lead.id)).where(
+            *_cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+        )
+    )
+    lost = sum(c for _, c in counts)
+    rows = [
+        {"reason": reason, "leads": count, "share": _ratio(count, lost)}
+        for reason, count in sorted(counts, key=lambda rc: (-rc[1], rc[0] or ""))
+    ]
+    return {
+        **_range(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        "total_leads": total_leads,
+        "lost": lost,
+        "lost_rate": _ratio(lost, total_leads),
+        "rows": rows,
+    }
+
+
+def speed_to_lead(
+    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
+) -> dict:
+    """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
+    per_lead = (
+        sa.select(
+            Lead.id.label("lead_id"),
+            _seconds(session, _first_contact_at(), Lead.created_at).label("seconds"),
+        )
+        .where(*_cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
+        .subquery()
+    )
+    leads, contacted, within = session.execute(
+        sa.select(
+            sa.func.count(per_lead.c.lead_id),
+            sa.func.count(per_lead.c.seconds),
+            sa.func.count(
+                sa.case((sa.func.round(per_lead.c.seconds) <= SPEED_TO_LEAD_SECONDS, per_lead.c.lead_id))
+            ),
+        )
+    ).one()
+    contacted_only = (
+        sa.select((per_lead.c.seconds / 60.0).label("minutes"))
+        .where(per_lead.c.seconds.is_not(None))
+        .subquery()
+    )
+    median, p90 = _percentiles(session, contacted_only, contacted_only.c.minutes).get(0, (None, None))
+    row = {
+        "leads": leads,
+        "contacted": contacted,
+        "not_contacted": leads - contacted,
+        "median_minutes": median,
+        "p90_minutes": p90,
+        "within_5_min": within,
+        "within_5_min_share": _ratio(within, leads),
+    }
+    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), **row, "rows": [row]}
+
+
+def follow_up(
+    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
+) -> dict:
+    """Tasks due in the range completed on time; replies to automated messages sent in the range."""
+    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.due_at >= start, LeadTask.due_at < end]
+    if coordinator_id is not None:
+        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
+    task_stmt = sa.select(
+        sa.func.count(LeadTask.id),
+        sa.func.count(sa.case((LeadTask.status == TaskStatus.COMPLETED, LeadTask.id))),
+        sa.func.count(
+            sa.case(
+                (
+                    sa.and_(
+                        LeadTask.status == TaskStatus.COMPLETED, LeadTask.completed_at <= LeadTask.due_at
+                    ),
+                    LeadTask.id,
+                )
+            )
+        ),
+        sa.func.count(sa.case((LeadTask.status == TaskStatus.CANCELLED, LeadTask.id))),
+        sa.func.count(sa.case((LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.id))),
+    ).where(*task_conditions)
+    if source_id is not None:
+        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
+    due, completed, on_time, cancelled, still_open = session.execute(task_stmt).one()
+
+    message = sa.orm.aliased(LeadActivity)
+    reply = sa.orm.aliased(LeadActivity)
+    replied = (
+        sa.select(reply.id)
+        .where(
+            reply.lead_id == message.lead_id,
+            reply.direction == ActivityDirection.INBOUND,
+            reply.occurred_at > message.occurred_at,
+            _seconds(session, reply.occurred_at, message.occurred_at) <= REPLY_WINDOW_HOURS * 3600,
+        )
+        .exists()
+    )
+    msg_stmt = sa.select(sa.func.count(message.id), sa.func.count(sa.case((replied, message.id)))).where(
+        message.clinic_id == clinic_id,
+        message.type.in_(MESSAGE_TYPES),
+        message.direction == ActivityDirection.OUTBOUND,
+        message.actor == SYSTEM_ACTOR,
+        message.occurred_at >= start,
+        message.occurred_at < end,
+    )
+    if coordinator_id is not None or source_id is not None:
+        msg_stmt = msg_stmt.join(Lead, Lead.id == message.lead_id)
+        if coordinator_id is not None:
+            msg_stmt = msg_stmt.where(Lead.assigned_to_id == coordinator_id)
+        if source_id is not None:
+            msg_stmt = msg_stmt.where(Lead.source_id == source_id)
+    messages, replies = session.execute(msg_stmt).one()
+    row = {
+        "tasks_due": due,
+        "tasks_completed": completed,
+        "tasks_completed_on_time": on_time,
+        "tasks_cancelled": cancelled,
+        "tasks_open": still_open,
+        "on_time_rate": _ratio(on_time, due - cancelled),
+        "automated_messages": messages,
+        "automated_messages_replied": replies,
+        "reply_rate": _ratio(replies, messages),
+        "reply_window_hours": REPLY_WINDOW_HOURS,
+    }
+    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), **row, "rows": [row]}
+
+
+REPORTS = {
+    "funnel": funnel,
+    "sources": sources,
+    "coordinators": coordinators,
+    "lost-reasons": lost_reasons,
+    "speed-to-lead": speed_to_lead,
+    "follow-up": follow_up,
+}
+
+
+def report(*, session: Session, clinic_id: int, name: str, args: dict, now: datetime) -> dict:
+    """One report over the range (default: the 30 days before now), filters checked against the clinic."""
+    end = args.get("end") or now
+    start = args.get("start") or end - timedelta(days=30)
+    if start >= end:
+        raise ValidationFailed("from", "must be before to")
+    coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
+    if coordinator_id is not None:
+        user = session.get(User, coordinator_id)
+        if user is None or user.clinic_id != clinic_id:
+            raise NotFound(f"user {coordinator_id} not found")
+    if source_id is not None:
+        source = session.get(LeadSource, source_id)
+        if source is None or source.clinic_id != clinic_id:
+            raise NotFound(f"lead source {source_id} not found")
+    return REPORTS[name](
+        session=session, clinic_id=clinic_id, start=start, end=end, now=now,
+        coordinator_id=coordinator_id, source_id=source_id,
+    )  # fmt: skip

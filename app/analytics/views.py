@@ -1,0 +1,75 @@
+"""Analytics endpoints: JSON by default, CSV for `Accept: text/csv`."""
+
+import csv
+import io
+
+from flask import Response, request
+from flask.views import MethodView
+
+from app import clock
+from app.analytics import schemas, service
+from app.api import make_blueprint
+from app.auth.permissions import Permission, current_actor, requires
+from app.db import unit_of_work
+
+blp = make_blueprint("analytics", "Lead analytics (read-only reports)")
+
+
+def _wants_csv() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return best == "text/csv"
+
+
+def _csv(name: str, data: dict) -> Response:
+    out = io.StringIO()
+    rows = data["rows"]
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _json(data: dict) -> dict:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+
+
+def _report_view(name: str, summary: str):
+    class Report(MethodView):
+        @requires(Permission.ANALYTICS)
+        @blp.arguments(schemas.ReportArgs, location="query")
+        @blp.response(200)
+        def get(self, args):
+            with unit_of_work() as session:
+                data = service.report(
+                    session=session,
+                    clinic_id=current_actor().clinic_id,
+                    name=name,
+                    args=args,
+                    now=clock.now(),
+                )
+            return _csv(name, data) if _wants_csv() else _json(data)
+
+    Report.get.__doc__ = (
+        summary + f"\n\nSend `Accept: text/csv` for CSV.\n\nPermission: `{Permission.ANALYTICS}`."
+    )
+    Report.__name__ = f"Report_{name.replace('-', '_')}"
+    return Report
+
+
+for _name, _summary in (
+    ("funnel", "Leads reaching each stage, stage-to-stage conversion, median days in stage."),
+    ("sources", "Per source: leads, conversions, rate, prorated spend, cost per lead and per acquisition."),
+    (
+        "coordinators",
+        "Per coordinator: leads, contacted within 5 minutes, conversions, open and overdue tasks.",
+    ),
+    ("lost-reasons", "Lost leads by reason."),
+    ("speed-to-lead", "Minutes from capture to first outbound contact: median, p90, share within 5 minutes."),
+    ("follow-up", "Follow-up effectiveness: tasks completed on time, replies to automated messages."),
+):
+    blp.add_url_rule(f"/leads/analytics/{_name}", view_func=_report_view(_name, _summary), endpoint=_name)

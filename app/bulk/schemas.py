@@ -1,0 +1,60 @@
+"""Request and response schemas of bulk jobs."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.api import RequestSchema, UTCDateTime, id_field
+from app.tasks.schemas import PRIORITIES, TYPES
+
+MAX_LEAD_IDS = 50_000
+POLICIES = ("lead_owner", "user", "round_robin")
+
+
+class BulkFilterIn(RequestSchema):
+    source_id = id_field()
+    source_campaign = fields.String(validate=validate.Length(min=1, max=200))
+    stage = fields.String(validate=validate.Length(min=1, max=64))
+    created_from = UTCDateTime()
+    created_to = UTCDateTime()
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("created_from") and data.get("created_to") and data["created_from"] >= data["created_to"]:
+            raise ValidationError("must be after created_from", "created_to")
+
+
+class BulkTasksIn(RequestSchema):
+    lead_ids = fields.List(id_field(), validate=validate.Length(min=1, max=MAX_LEAD_IDS))
+    filter = fields.Nested(BulkFilterIn)
+    template_id = id_field()
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    type = fields.String(validate=validate.OneOf(TYPES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    due_at = UTCDateTime()
+    due_in_minutes = fields.Integer(strict=True, validate=validate.Range(min=0, max=525600))
+    assignee_policy = fields.String(load_default="lead_owner", validate=validate.OneOf(POLICIES))
+    user_id = id_field()
+
+    @validates_schema
+    def _shape(self, data, **_):
+        if ("lead_ids" in data) == ("filter" in data):
+            raise ValidationError("give exactly one of lead_ids or filter", "lead_ids")
+        if "due_at" in data and "due_in_minutes" in data:
+            raise ValidationError("give due_at or due_in_minutes, not both", "due_in_minutes")
+        if data.get("assignee_policy") == "user" and "user_id" not in data:
+            raise ValidationError("required with assignee_policy=user", "user_id")
+        if data.get("assignee_policy") != "user" and "user_id" in data:
+            raise ValidationError("only with assignee_policy=user", "user_id")
+
+
+class BulkJobOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    status = fields.String()
+    total = fields.Integer()
+    done = fields.Integer()
+    failed = fields.Integer()
+    errors = fields.List(fields.Dict())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)

@@ -1,0 +1,242 @@
+"""Bulk post-event follow-ups: one task per lead, made in chunks by ledger jobs on the bulk queue.
+
+The request resolves its leads (ids, or a filter) and freezes them into chunk jobs, written with the
+bulk job in one transaction. Each chunk is one ledger job: it inserts its tasks set-based with the
+dedupe key `bulk:{job}:lead:{lead}` (a retried or redelivered chunk makes none twice) and adds its
+counts to the bulk job in the same transaction. A worker killed mid-chunk leaves the row
+dispatched; the redispatch sweep sends it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.models import User
+from app.auth.permissions import Actor, Role
+from app.bulk.models import DONE, FAILED, PENDING, RUNNING, BulkJob
+from app.errors import NotFound, ValidationFailed
+from app.leads.models import OPEN_STATUSES, Lead
+from app.scheduling import registry
+from app.scheduling import service as scheduling
+from app.scheduling.models import FAILED as JOB_FAILED
+from app.scheduling.models import ScheduledJob
+from app.tasks import service as tasks
+
+CHUNK_KIND = "bulk.tasks_chunk"
+MAX_ERRORS = 100
+TASK_FIELDS = ("template_id", "title", "description", "type", "priority", "due_at", "due_in_minutes")
+
+
+def _lead_ids(session: Session, clinic_id: int, data: dict) -> list[int]:
+    """The request's leads in id order: the given ids (all of this clinic), or the filter's open leads."""
+    base = sa.select(Lead.id).where(Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None))
+    if "lead_ids" in data:
+        wanted = sorted(set(data["lead_ids"]))
+        found: list[int] = []
+        for start in range(0, len(wanted), 10_000):  # well below any database's parameter limit
+            found += session.scalars(base.where(Lead.id.in_(wanted[start : start + 10_000]))).all()
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            raise NotFound(f"lead(s) not found: {', '.join(map(str, missing[:20]))}")
+        return sorted(found)
+    flt = data["filter"]
+    stmt = base.where(Lead.status.in_(OPEN_STATUSES))
+    if "source_id" in flt:
+        stmt = stmt.where(Lead.source_id == flt["source_id"])
+    if "source_campaign" in flt:
+        stmt = stmt.where(Lead.source_campaign == flt["source_campaign"])
+    if "stage" in flt:
+        stmt = stmt.where(Lead.pipeline_stage == flt["stage"])
+    if "created_from" in flt:
+        stmt = stmt.where(Lead.created_at >= flt["created_from"])
+    if "created_to" in flt:
+        stmt = stmt.where(Lead.created_at < flt["created_to"])
+    return list(session.scalars(stmt.order_by(Lead.id)))
+
+
+def _round_robin_users(session: Session, clinic_id: int) -> list[int]:
+    users = session.scalars(
+        sa.select(User.id)
+        .where(
+            User.clinic_id == clinic_id,
+            User.role == Role.TREATMENT_COORDINATOR,
+            User.active.is_(True),
+            User.out_of_office.is_(False),
+        )
+        .order_by(User.id)
+    ).all()
+    if not users:
+        raise ValidationFailed("assignee_policy", "round_robin needs an available treatment coordinator")
+    return list(users)
+
+
+def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetime) -> BulkJob:
+    """Validate, resolve the leads and write the bulk job with its chunk jobs (dispatched after commit)."""
+    fields = tasks.task_fields(
+        session=session,
+        clinic_id=actor.clinic_id,
+        data={k: data[k] for k in TASK_FIELDS if k in data},
+        now=now,
+    )
+    policy = data.get("assignee_policy", "lead_owner")
+    params: dict = {
+        "fields": {**fields, "due_at": fields["due_at"].isoformat()},
+        "assignee_policy": policy,
+    }
+    if policy == "user":
+        params["user_id"] = tasks.check_assignee(
+            session=session, clinic_id=actor.clinic_id, user_id=data["user_id"], field="user_id"
+        )
+    elif policy == "round_robin":
+        params["round_robin"] = _round_robin_users(session, actor.clinic_id)
+    lead_ids = _lead_ids(session, actor.clinic_id, data)
+    size = current_app.config["SETTINGS"].bulk_chunk_size
+    chunks = [lead_ids[i : i + size] for i in range(0, len(lead_ids), size)]
+    job = BulkJob(
+        clinic_id=actor.clinic_id,
+        kind="tasks.create",
+        status=PENDING if chunks else DONE,
+        total=len(lead_ids),
+        done=0,
+        failed=0,
+        errors=[],
+        params=params,
+        chunks=len(chunks),
+        created_by=actor.ref,
+        created_at=now,
+        updated_at=now,
+        finished_at=None if chunks else now,
+    )
+    session.add(job)
+    session.flush()
+    scheduling.schedule_many(
+        session=session,
+        jobs=[
+            {
+                "kind": CHUNK_KIND,
+                "due_at": now,
+                "dedupe_key": f"bulk:{job.id}:chunk:{index}",
+                "clinic_id": actor.clinic_id,
+                "subject_type": "bulk_job",
+                "subject_id": job.id,
+                "payload": {"offset": index * size, "lead_ids": chunk},
+            }
+            for index, chunk in enumerate(chunks)
+        ],
+        now=now,
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="bulk_job.create",
+        subject_type="bulk_job",
+        subject_id=job.id,
+        after={"kind": job.kind, "total": job.total, "assignee_policy": policy},
+        at=now,
+    )
+    return job
+
+
+def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJob:
+    """A bulk job of the clinic; a chunk the ledger gave up on makes it failed."""
+    job = session.get(BulkJob, bulk_job_id)
+    if job is None or job.clinic_id != clinic_id:
+        raise NotFound(f"bulk job {bulk_job_id} not found")
+    if job.status in (PENDING, RUNNING):
+        given_up = session.scalars(
+            sa.select(ScheduledJob).where(
+                ScheduledJob.subject_type == "bulk_job",
+                ScheduledJob.subject_id == job.id,
+                ScheduledJob.status == JOB_FAILED,
+            )
+        ).all()
+        if given_up:
+            session.expunge(job)  # a read: report, do not write
+            job.status = FAILED
+            job.errors = [
+                *job.errors,
+                *({"chunk": c.dedupe_key, "error": c.last_error} for c in given_up),
+            ]
+    return job
+
+
+def _assignee_of(lead, position: int, params: dict) -> int | None:
+    policy = params["assignee_policy"]
+    if policy == "user":
+        return params["user_id"]
+    if policy == "round_robin":
+        users = params["round_robin"]
+        return users[position % len(users)]
+    return lead.assigned_to_id
+
+
+def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
+    """The chunk handler: one task per open lead of the chunk, counts added to the bulk job."""
+    bulk = session.get(BulkJob, job.subject_id)
+    if bulk is None:
+        return
+    params = bulk.params
+    fields = {**params["fields"], "due_at": datetime.fromisoformat(params["fields"]["due_at"])}
+    lead_ids = job.payload["lead_ids"]
+    offset = job.payload["offset"]
+    leads = {
+        row.id: row
+        for row in session.execute(
+            sa.select(Lead.id, Lead.status, Lead.deleted_at, Lead.assigned_to_id).where(
+                Lead.clinic_id == bulk.clinic_id, Lead.id.in_(lead_ids)
+            )
+        )
+    }
+    rows, errors = [], []
+    for position, lead_id in enumerate(lead_ids, start=offset):
+        lead = leads.get(lead_id)
+        if lead is None or lead.deleted_at is not None:
+            errors.append({"lead_id": lead_id, "error": "lead not found"})
+            continue
+        if lead.status not in OPEN_STATUSES:
+            errors.append({"lead_id": lead_id, "error": f"lead is {lead.status.lower()}"})
+            continue
+        assignee = _assignee_of(lead, position, params)
+        if assignee is None:
+            errors.append({"lead_id": lead_id, "error": "lead has no coordinator"})
+            continue
+        rows.append(
+            {"lead_id": lead_id, "assigned_to_id": assignee, "dedupe_key": f"bulk:{bulk.id}:lead:{lead_id}"}
+        )
+    tasks.insert_tasks(
+        session=session,
+        clinic_id=bulk.clinic_id,
+        fields=fields,
+        rows=rows,
+        origin={"kind": "bulk", "bulk_job_id": bulk.id},
+        now=now,
+    )
+    _add_counts(session, bulk.id, done=len(rows), failed=len(errors), errors=errors, now=now)
+
+
+def _add_counts(
+    session: Session, bulk_id: int, *, done: int, failed: int, errors: list, now: datetime
+) -> None:
+    """Add a chunk's counts under the row lock (chunks of one job commit concurrently)."""
+    stmt = sa.select(BulkJob).where(BulkJob.id == bulk_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    bulk = session.scalars(stmt).one()
+    bulk.done += done
+    bulk.failed += failed
+    if errors and len(bulk.errors) < MAX_ERRORS:
+        bulk.errors = [*bulk.errors, *errors][:MAX_ERRORS]
+    bulk.updated_at = now
+    if bulk.done + bulk.failed >= bulk.total:
+        bulk.status, bulk.finished_at = DONE, now
+    else:
+        bulk.status = RUNNING
+
+
+registry.register(CHUNK_KIND, run_tasks_chunk, queue="bulk")

@@ -1,0 +1,38 @@
+"""Bulk endpoints: start a bulk follow-up (202), poll its bulk job."""
+
+from flask.views import MethodView
+
+from app import clock
+from app.api import make_blueprint
+from app.auth.permissions import Permission, current_actor, requires
+from app.bulk import schemas, service
+from app.db import unit_of_work
+from app.idempotency.service import idempotent
+
+blp = make_blueprint("bulk", "Bulk post-event follow-ups, processed in the background")
+
+
+@blp.route("/leads/tasks/bulk")
+class BulkTasks(MethodView):
+    @requires(Permission.UPDATE)
+    @idempotent
+    @blp.arguments(schemas.BulkTasksIn)
+    @blp.response(202, schemas.BulkJobOut)
+    def post(self, body):
+        """One follow-up task per lead (ids or a filter), made in the background; poll the bulk job."""
+        with unit_of_work() as session:
+            return service.start_bulk_tasks(
+                session=session, actor=current_actor(), data=body, now=clock.now()
+            )
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>")
+class BulkJobById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.BulkJobOut)
+    def get(self, bulk_job_id):
+        """A bulk job's progress: status, total, done, failed, errors."""
+        with unit_of_work() as session:
+            return service.get_bulk_job(
+                session=session, clinic_id=current_actor().clinic_id, bulk_job_id=bulk_job_id
+            )

@@ -1,0 +1,1 @@
+"""Each user's open tasks as an iCalendar feed at a secret, rotatable URL."""

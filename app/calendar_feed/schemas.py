@@ -1,0 +1,9 @@
+"""Response schema of the calendar token."""
+
+from marshmallow import Schema, fields
+
+
+class CalendarTokenOut(Schema):
+    url = fields.String(metadata={"description": "The feed's secret URL; shown once, rotate to replace"})
+    token = fields.String()
+    created_at = fields.DateTime()

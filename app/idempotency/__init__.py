@@ -1,0 +1,1 @@
+"""Idempotent POSTs: the `Idempotency-Key` header replays the first answer instead of writing twice."""

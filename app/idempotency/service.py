@@ -1,0 +1,161 @@
+"""Idempotency keys: reserve, complete, replay; and the `idempotent` view decorator that uses them.
+
+The same key with the same request (method, path, body) within KEY_LIFETIME answers the first
+response and writes nothing; the same key with another request is a 422 naming the header. The
+reservation is a row under a unique (clinic, actor, key) constraint, inserted in its own transaction
+before the view runs: of two concurrent duplicates only one gets it; the other is told to retry (409).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Response, request
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.auth.permissions import Actor, current_actor
+from app.db import unit_of_work
+from app.errors import Conflict, ValidationFailed
+from app.idempotency.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+KEY_LIFETIME = timedelta(hours=24)
+MAX_KEY_LENGTH = 200
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _header_error(message: str) -> ValidationFailed:
+    error = ValidationFailed(HEADER, message)
+    error.errors = {"headers": {HEADER: [message]}}
+    return error
+
+
+def request_hash(*, method: str, path: str, body: bytes) -> str:
+    """A digest of the request; JSON bodies are canonicalised (key order and spacing do not matter)."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def reserve(
+    *, session: Session, actor: Actor, key: str, method: str, path: str, digest: str, now: datetime
+) -> IdempotencyKey | None:
+    """Take the key for this request (None), or return the stored row of the first request with it."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise _header_error(f"give 1 to {MAX_KEY_LENGTH} characters")
+    where = (
+        IdempotencyKey.clinic_id == actor.clinic_id,
+        IdempotencyKey.actor == actor.ref,
+        IdempotencyKey.key == key,
+    )
+    existing = session.scalar(sa.select(IdempotencyKey).where(*where))
+    if existing is not None and existing.created_at <= now - KEY_LIFETIME:
+        session.delete(existing)  # expired: the key is free again
+        session.flush()
+        existing = None
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise _header_error("this key was used with a different request")
+        if existing.response_status is None:
+            raise Conflict(f"a request with this {HEADER} is still in progress; retry later")
+        return existing
+    try:
+        with session.begin_nested():
+            session.add(
+                IdempotencyKey(
+                    clinic_id=actor.clinic_id,
+                    actor=actor.ref,
+                    key=key,
+                    method=method,
+                    path=path[:500],
+                    request_hash=digest,
+                    created_at=now,
+                )
+            )
+    except sa.exc.IntegrityError:
+        raise Conflict(f"a request with this {HEADER} is still in progress; retry later") from None
+    return None
+
+
+def complete(
+    *, session: Session, actor: Actor, key: str, status: int, body: str, content_type: str, now: datetime
+) -> None:
+    """Store the first answer under the key."""
+    session.execute(
+        sa.update(IdempotencyKey)
+        .where(
+            IdempotencyKey.clinic_id == actor.clinic_id,
+            IdempotencyKey.actor == actor.ref,
+            IdempotencyKey.key == key,
+        )
+        .values(
+            response_status=status, response_body=body, response_content_type=content_type, completed_at=now
+        )
+    )
+
+
+def release(*, session: Session, actor: Actor, key: str) -> None:
+    """Free the key after a failure that wrote nothing (a 5xx, an exception): the client may retry."""
+    session.execute(
+        sa.delete(IdempotencyKey).where(
+            IdempotencyKey.clinic_id == actor.clinic_id,
+            IdempotencyKey.actor == actor.ref,
+            IdempotencyKey.key == key,
+            IdempotencyKey.response_status.is_(None),
+        )
+    )
+
+
+def purge_expired(*, session: Session, now: datetime) -> int:
+    """Delete keys older than KEY_LIFETIME."""
+    result = session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.created_at <= now - KEY_LIFETIME))
+    return result.rowcount
+
+
+def idempotent(view):
+    """View decorator (below `requires`): honour an Idempotency-Key header on a POST."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        actor, now = current_actor(), clock.now()
+        digest = request_hash(method=request.method, path=request.path, body=request.get_data())
+        with unit_of_work() as session:
+            stored = reserve(
+                session=session, actor=actor, key=key, method=request.method, path=request.path,
+                digest=digest, now=now,
+            )  # fmt: skip
+            if stored is not None:
+                replay = Response(
+                    stored.response_body,
+                    status=stored.response_status,
+                    content_type=stored.response_content_type,
+                )
+                replay.headers[REPLAYED_HEADER] = "true"
+                return replay
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            with unit_of_work() as session:
+                release(session=session, actor=actor, key=key)
+            raise
+        with unit_of_work() as session:
+            if response.status_code >= 500:
+                release(session=session, actor=actor, key=key)
+            else:
+                complete(
+                    session=session, actor=actor, key=key, status=response.status_code,
+                    body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
+                )  # fmt: skip
+        return response
+
+    return wrapper

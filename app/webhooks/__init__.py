@@ -1,0 +1,1 @@
+"""Outbound webhooks for integrators: subscriptions, signed deliveries through the ledger, history."""

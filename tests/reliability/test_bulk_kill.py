@@ -1,0 +1,104 @@
+"""A bulk follow-up over 1,000 leads survives a worker killed with SIGKILL mid-way: exactly 1,000 tasks."""
+
+import os
+import signal
+
+import sqlalchemy as sa
+
+from app import clock
+from app.bulk.models import BulkJob
+from app.leads.models import Lead
+from app.tasks.models import LeadTask
+from tests.reliability.conftest import FAST, sweeping
+from tests.workers import subprocess_worker, wait_for, wait_until_consuming
+
+LEADS = 1000
+CHUNK = 50
+WORKER_ENV = {f"FOLLOWUP_{name.upper()}": str(value) for name, value in FAST.items()} | {
+    "FOLLOWUP_BULK_CHUNK_SIZE": str(CHUNK),
+    "FOLLOWUP_PLUGINS": "tests.reliability.slow_bulk",
+}
+
+
+def seed_leads(db, tenant, n):
+    now = clock.now()
+    coordinator = tenant.users["treatment_coordinator"].id
+    with db.unit_of_work() as session:
+        source_id = session.scalar(
+            sa.text("SELECT id FROM lead_sources WHERE clinic_id = :c LIMIT 1"), {"c": tenant.id}
+        )
+        session.execute(
+            sa.insert(Lead),
+            [
+                {
+                    "clinic_id": tenant.id,
+                    "status": "ACTIVE",
+                    "pipeline_stage": "new_lead",
+                    "stage_entered_at": now,
+                    "first_name": f"F{i}",
+                    "last_name": "Bulk",
+                    "preferred_contact": "PHONE",
+                    "patient_relationship": "SELF",
+                    "source_id": source_id,
+                    "source_campaign": "expo",
+                    "treatment_interest": [],
+                    "assigned_to_id": coordinator,
+                    "created_at": now,
+                    "updated_at": now,
+                    "created_by": "test",
+                    "updated_by": "test",
+                }
+                for i in range(n)
+            ],
+        )
+
+
+def counts(db, bulk_id):
+    with db.unit_of_work() as session:
+        tasks = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LeadTask)
+            .where(LeadTask.dedupe_key.like(f"bulk:{bulk_id}:%"))
+        )
+        job = session.get(BulkJob, bulk_id)
+        return tasks, job.done, job.status
+
+
+def test_bulk_over_1000_leads_with_a_worker_killed_mid_way(app, db, client, tenant, monkeypatch, fast):
+    monkeypatch.setattr(app.config["SETTINGS"], "bulk_chunk_size", CHUNK)
+    seed_leads(db, tenant, LEADS)
+    settings = app.config["SETTINGS"]
+    with subprocess_worker(
+        settings, name="bulkdoomed", queues="bulk", FOLLOWUP_TEST_CHUNK_SLEEP="0.25", **WORKER_ENV
+    ) as doomed:
+        wait_until_consuming(app, "bulkdoomed")
+        resp = client.post(
+            "/api/leads/tasks/bulk",
+            json={
+                "filter": {"source_campaign": "expo"},
+                "title": "Expo",
+                "type": "CALL",
+                "due_in_minutes": 60,
+            },
+            headers=tenant.headers("treatment_coordinator"),
+        )
+        assert resp.status_code == 202, resp.get_json()
+        bulk_id = resp.get_json()["id"]
+        assert resp.get_json()["total"] == LEADS
+        wait_for(lambda: counts(db, bulk_id)[0] >= 4 * CHUNK, timeout=60, interval=0.02)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=10)
+    tasks_at_kill = counts(db, bulk_id)[0]
+    assert tasks_at_kill < LEADS, "the kill came too late to test anything"
+
+    with subprocess_worker(settings, name="bulkrescuer", queues="bulk", **WORKER_ENV), sweeping(app):
+        wait_for(lambda: counts(db, bulk_id)[2] == "done", timeout=120, interval=0.2)
+    assert counts(db, bulk_id) == (LEADS, LEADS, "done")
+    with db.unit_of_work() as session:
+        per_lead = session.execute(
+            sa.select(LeadTask.lead_id, sa.func.count())
+            .where(LeadTask.dedupe_key.like(f"bulk:{bulk_id}:%"))
+            .group_by(LeadTask.lead_id)
+            .having(sa.func.count() > 1)
+        ).all()
+    assert per_lead == []
