@@ -147,10 +147,21 @@ def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
         # ("insertmanyvalues") and hands back the created rows as ORM objects.
+        # A Core INSERT on the table is a cacheable statement (the ORM-enabled bulk form with
+        # RETURNING of the entity is not: SQLAlchemy rebuilds it on every call, about 5 ms each),
+        # then one SELECT by primary key brings the created rows into the session as ORM objects.
         stmt = (
-            insert(ScheduledJob).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(ScheduledJob)
+            insert(ScheduledJob.__table__)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(ScheduledJob.__table__.c.id)
         )
-        return list(session.scalars(stmt, rows))
+        session.flush()  # the rows may refer to objects still pending in this session
+        ids = [row.id for row in session.execute(stmt, rows)]
+        if not ids:
+            return []
+        return list(
+            session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_(ids)).order_by(ScheduledJob.id))
+        )
     created = []  # any other database: one savepoint per row
     for values in rows:
         try:
