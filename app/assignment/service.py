@@ -43,52 +43,78 @@ class Pick:
     reason: str
 
 
-def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[User]:
+_USERS = User.__table__
+_CURSORS = AssignmentCursor.__table__
+
+
+def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[sa.Row]:
+    """(id, max_open_leads) of the clinic's active, in-office users of `roles`, by id."""
     stmt = (
-        sa.select(User)
+        sa.select(_USERS.c.id, _USERS.c.max_open_leads)
         .where(
-            User.clinic_id == clinic_id,
-            User.active.is_(True),
-            User.out_of_office.is_(False),
-            User.role.in_(list(roles)),
+            _USERS.c.clinic_id == clinic_id,
+            _USERS.c.active.is_(True),
+            _USERS.c.out_of_office.is_(False),
+            _USERS.c.role.in_(list(roles)),
         )
-        .order_by(User.id)
+        .order_by(_USERS.c.id)
     )
-    return [u for u in session.scalars(stmt) if u.id not in exclude]
+    return [u for u in session.execute(stmt) if u.id not in exclude]
 
 
-def _cursor(session: Session, clinic_id: int, scope: str, now: datetime) -> AssignmentCursor:
-    """The scope's rotation row, created if missing and locked until the transaction ends."""
-    dialect = session.get_bind().dialect.name
+def _lock_statement(dialect: str):
+    # Built once per dialect, with bound parameters: it runs for every new lead. The no-op
+    # DO UPDATE (rather than DO NOTHING) locks the existing row and returns it, so creating,
+    # locking and reading the rotation is one round trip instead of three.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AssignmentCursor)
-        .values(clinic_id=clinic_id, scope=scope, last_user_id=None, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["clinic_id", "scope"])
+    stmt = insert(_CURSORS).values(
+        clinic_id=sa.bindparam("b_clinic_id"),
+        scope=sa.bindparam("b_scope"),
+        last_user_id=None,
+        updated_at=sa.bindparam("b_now", type_=_CURSORS.c.updated_at.type),
     )
-    return session.scalar(
-        sa.select(AssignmentCursor)
-        .where(AssignmentCursor.clinic_id == clinic_id, AssignmentCursor.scope == scope)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return stmt.on_conflict_do_update(
+        index_elements=["clinic_id", "scope"], set_={"last_user_id": _CURSORS.c.last_user_id}
+    ).returning(_CURSORS.c.last_user_id)
 
 
-def _take_turn(session: Session, clinic_id: int, scope: str, user_ids: list[int], now: datetime) -> int:
-    cursor = _cursor(session, clinic_id, scope, now)
-    chosen = rules.round_robin(user_ids, cursor.last_user_id)
-    cursor.last_user_id, cursor.updated_at = chosen, now
-    return chosen
+_LOCK = {"postgresql": _lock_statement("postgresql"), "sqlite": _lock_statement("sqlite")}
+_ADVANCE = (
+    sa.update(_CURSORS)
+    .where(_CURSORS.c.clinic_id == sa.bindparam("b_clinic_id"), _CURSORS.c.scope == sa.bindparam("b_scope"))
+    .values(last_user_id=sa.bindparam("b_user_id"), updated_at=sa.bindparam("b_now"))
+)
+
+
+def _last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> int | None:
+    """Who the scope's rotation served last; its row is created if missing and locked until the
+    transaction ends (the lock that serialises automatic assignments in the clinic)."""
+    stmt = _LOCK[session.get_bind().dialect.name]
+    params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_now": now}
+    return session.execute(stmt, params).scalar_one()
+
+
+def _advance(session: Session, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
+    """Record that `user_id` had the scope's turn (its row is already locked by `_last_turn`)."""
+    params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_user_id": user_id, "b_now": now}
+    session.execute(_ADVANCE, params)
 
 
 def pick_owner(
-    *, session: Session, clinic: Clinic, lead: Lead, now: datetime, exclude_user_ids: tuple[int, ...] = ()
+    *,
+    session: Session,
+    clinic: Clinic,
+    source_id: int,
+    now: datetime,
+    exclude_user_ids: tuple[int, ...] = (),
 ) -> Pick:
-    """Choose who should own `lead` under the clinic's policy (records the turn; assigns nothing)."""
+    """Choose who should own a lead of `source_id` under the clinic's policy (records the turn;
+    assigns nothing)."""
     exclude = set(exclude_user_ids)
     # One automatic decision at a time per clinic: two concurrent new leads must not both read
-    # the same turn or the same open-lead counts.
-    clinic_cursor = _cursor(session, clinic.id, CLINIC_SCOPE, now)
+    # the same turn or the same open-lead counts. The lock comes first so the pool below is read
+    # after any concurrent change of who is available has committed.
+    last_user_id = _last_turn(session, clinic.id, CLINIC_SCOPE, now)
     pool = _available(session, clinic.id, [Role.TREATMENT_COORDINATOR.value], exclude)
     fallback = ""
     if not pool:
@@ -102,17 +128,19 @@ def pick_owner(
 
     policy = clinic.assignment_policy
     if policy == rules.SOURCE:
-        source = session.get(LeadSource, lead.source_id)
+        source = session.get(LeadSource, source_id)
         mapped = set(source.coordinator_ids or []) if source else set()
         mapped_pool = [
             u.id for u in _available(session, clinic.id, COORDINATOR_ROLES, exclude) if u.id in mapped
         ]
         if mapped_pool:
-            chosen = _take_turn(session, clinic.id, f"source:{source.id}", mapped_pool, now)
+            scope = f"source:{source.id}"
+            chosen = rules.round_robin(mapped_pool, _last_turn(session, clinic.id, scope, now))
+            _advance(session, clinic.id, scope, chosen, now)
             return Pick(chosen, f"source policy: coordinator of source {source.name!r}")
-        chosen = rules.round_robin(pool_ids, clinic_cursor.last_user_id)
-        clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen, now
-        name = source.name if source else lead.source_id
+        chosen = rules.round_robin(pool_ids, last_user_id)
+        _advance(session, clinic.id, CLINIC_SCOPE, chosen, now)
+        name = source.name if source else source_id
         return Pick(
             chosen, f"source policy: no available coordinator mapped to {name!r}, round robin{fallback}"
         )
@@ -123,8 +151,8 @@ def pick_owner(
             rules.Candidate(user_id=u.id, open_leads=counts[u.id], max_open_leads=u.max_open_leads)
             for u in pool
         ]
-        chosen, all_full = rules.least_loaded(candidates, clinic_cursor.last_user_id)
-        clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen.user_id, now
+        chosen, all_full = rules.least_loaded(candidates, last_user_id)
+        _advance(session, clinic.id, CLINIC_SCOPE, chosen.user_id, now)
         limit = "no limit" if chosen.max_open_leads is None else f"max {chosen.max_open_leads}"
         if all_full:
             return Pick(
@@ -136,35 +164,39 @@ def pick_owner(
             chosen.user_id, f"capacity policy: fewest open leads ({chosen.open_leads}, {limit}){fallback}"
         )
 
-    chosen = rules.round_robin(pool_ids, clinic_cursor.last_user_id)
-    clinic_cursor.last_user_id, clinic_cursor.updated_at = chosen, now
+    chosen = rules.round_robin(pool_ids, last_user_id)
+    _advance(session, clinic.id, CLINIC_SCOPE, chosen, now)
     return Pick(chosen, f"round robin{fallback}")
 
 
-def apply(
+def _record_unchanged(
     *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
 ) -> None:
-    """Give `lead` to `pick.user_id`: fields, ASSIGNMENT_CHANGE activity, `lead.assigned` event, audit.
-
-    When nobody could be picked, nothing changes but the timeline records why.
-    """
+    """Nobody could be picked (or the owner stays): the timeline records why."""
     previous = lead.assigned_to_id
-    if pick.user_id is None or pick.user_id == previous:
-        activities.record(
-            session=session,
-            lead=lead,
-            type=ActivityType.ASSIGNMENT_CHANGE,
-            at=now,
-            actor_ref=actor_ref,
-            user_id=user_id,
-            notes=f"Owner unchanged: {pick.reason}",
-            details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
-        )
-        return
-    lead.assigned_to_id = pick.user_id
-    lead.assigned_at = now
-    leads.touch(lead=lead, actor_ref=actor_ref, now=now)
-    session.flush()
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.ASSIGNMENT_CHANGE,
+        at=now,
+        actor_ref=actor_ref,
+        user_id=user_id,
+        notes=f"Owner unchanged: {pick.reason}",
+        details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
+    )
+
+
+def _record_change(
+    *,
+    session: Session,
+    lead: Lead,
+    previous: int | None,
+    pick: Pick,
+    actor_ref: str,
+    user_id: int | None,
+    now: datetime,
+) -> None:
+    """The trail of a change of owner already made on `lead`: event, ASSIGNMENT_CHANGE activity, audit."""
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,
@@ -199,6 +231,51 @@ def apply(
         before={"assigned_to_id": previous},
         after={"assigned_to_id": pick.user_id, "reason": pick.reason},
         at=now,
+    )
+
+
+def apply(
+    *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
+) -> None:
+    """Give `lead` to `pick.user_id`: fields, ASSIGNMENT_CHANGE activity, `lead.assigned` event, audit.
+
+    When nobody could be picked, nothing changes but the timeline records why.
+    """
+    previous = lead.assigned_to_id
+    if pick.user_id is None or pick.user_id == previous:
+        _record_unchanged(
+            session=session, lead=lead, pick=pick, actor_ref=actor_ref, user_id=user_id, now=now
+        )
+        return
+    lead.assigned_to_id = pick.user_id
+    lead.assigned_at = now
+    leads.touch(lead=lead, actor_ref=actor_ref, now=now)
+    _record_change(
+        session=session,
+        lead=lead,
+        previous=previous,
+        pick=pick,
+        actor_ref=actor_ref,
+        user_id=user_id,
+        now=now,
+    )
+
+
+def record_first_owner(
+    *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
+) -> None:
+    """The trail of a new lead's owner, which `leads.new_lead` already stored from `pick`.
+
+    The same activity, event and audit as `apply` (from nobody to the pick), without the UPDATE
+    of the lead that inserting it with its owner made unnecessary.
+    """
+    if pick.user_id is None:
+        _record_unchanged(
+            session=session, lead=lead, pick=pick, actor_ref=actor_ref, user_id=user_id, now=now
+        )
+        return
+    _record_change(
+        session=session, lead=lead, previous=None, pick=pick, actor_ref=actor_ref, user_id=user_id, now=now
     )
 
 
@@ -247,7 +324,9 @@ def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: dat
     for lead in leads.open_leads_of(
         session=session, clinic_id=user.clinic_id, user_id=user.id, for_update=True
     ):
-        pick = pick_owner(session=session, clinic=clinic, lead=lead, now=now, exclude_user_ids=(user.id,))
+        pick = pick_owner(
+            session=session, clinic=clinic, source_id=lead.source_id, now=now, exclude_user_ids=(user.id,)
+        )
         reason = f"previous owner {why}; {pick.reason}"
         apply(
             session=session,

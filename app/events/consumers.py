@@ -1,9 +1,10 @@
 """Processing the outbox: each committed transaction's events are handed to their consumers once.
 
 `emit()` adds, in the same transaction as the change, one job-ledger row (`events.process`) naming
-the transaction's events. The ledger then gives the processing its guarantees: dispatched after
-commit, picked up by the sweep if that dispatch is lost, run once (the claim), retried on error. A
-consumer is plain service code of a higher domain, registered by event type with `on(...)`.
+the transaction's events (written once, when the transaction commits). The ledger then gives the
+processing its guarantees: dispatched after commit, picked up by the sweep if that dispatch is lost,
+run once (the claim), retried on error. A consumer is plain service code of a higher domain,
+registered by event type with `on(...)`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
 from app.events.models import DomainEvent
 from app.scheduling import registry
@@ -20,7 +20,6 @@ from app.scheduling import service as scheduling
 
 PROCESS_KIND = "events.process"
 ANY_TYPE = "*"
-_TXN_KEY = "events.process_job"
 
 _CONSUMERS: dict[str, list[Callable]] = {}
 
@@ -36,28 +35,20 @@ def consumers_of(event_type: str) -> list[Callable]:
     return [*_CONSUMERS.get(event_type, []), *_CONSUMERS.get(ANY_TYPE, [])]
 
 
-def schedule_processing(*, session: Session, event: DomainEvent, now: datetime) -> None:
-    """One processing job per transaction: the first event creates it, later ones join it."""
-    transaction = session.get_transaction()
-    held = session.info.get(_TXN_KEY)
-    if held is not None and held[0] is transaction:
-        job = held[1]
-        job.payload = {"event_ids": [*job.payload["event_ids"], event.id]}
-        flag_modified(job, "payload")
-        return
-    job = scheduling.schedule(
+def schedule_processing(*, session: Session, event_ids: list[int], first: DomainEvent, now: datetime) -> None:
+    """The transaction's one processing job, naming all its events (`first` names the job)."""
+    scheduling.schedule(
         session=session,
         kind=PROCESS_KIND,
         due_at=now,
-        dedupe_key=f"events:{event.id}",
+        dedupe_key=f"events:{first.id}",
         now=now,
-        clinic_id=event.clinic_id,
-        subject_type=event.subject_type,
-        subject_id=event.subject_id,
-        payload={"event_ids": [event.id]},
-        origin={"event_id": event.id, "event_type": event.type},
+        clinic_id=first.clinic_id,
+        subject_type=first.subject_type,
+        subject_id=first.subject_id,
+        payload={"event_ids": event_ids},
+        origin={"event_id": first.id, "event_type": first.type},
     )
-    session.info[_TXN_KEY] = (transaction, job)
 
 
 def process_events(*, session: Session, job, now: datetime) -> None:

@@ -1,8 +1,11 @@
 """Write domain events into the outbox, in the caller's transaction.
 
 Nothing here commits: an event exists exactly when the change that caused it was committed, and
-a rolled-back change leaves no event behind. Payloads carry ids, enums and timestamps a rule
-needs, never protected fields (names, dates of birth, member ids).
+a rolled-back change leaves no event behind. `emit()` only adds the event to the session; when the
+transaction commits, its events are inserted together (one multi-row INSERT) and one `events.process`
+ledger job naming all of them is written with its full payload (see `_schedule_processing`).
+Payloads carry ids, enums and timestamps a rule needs, never protected fields (names, dates of
+birth, member ids).
 
 Event types written so far:
 - lead.created        {lead_id, source_id, source_category, pipeline_stage, status, assigned_to_id, channel}
@@ -22,7 +25,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.events import consumers
 from app.events.models import DomainEvent
@@ -35,6 +39,8 @@ LEAD_ASSIGNED = "lead.assigned"
 LEAD_CONVERTED = "lead.converted"
 LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
+_PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction
+
 LEAD_STALE = "lead.stale"  # over its stage's max_days_in_stage; once per stay in the stage
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 
@@ -49,7 +55,11 @@ def emit(
     payload: dict,
     now: datetime,
 ) -> DomainEvent:
-    """Add one event to the caller's transaction (committed, or rolled back, with the change)."""
+    """Add one event to the caller's transaction (committed, or rolled back, with the change).
+
+    Not flushed here: the transaction's events are inserted together when it commits, so the
+    event's id is only known after the commit's flush.
+    """
     event = DomainEvent(
         clinic_id=clinic_id,
         type=type,
@@ -60,9 +70,38 @@ def emit(
         attempts=0,
     )
     session.add(event)
-    session.flush()  # the id names the event in its processing job
-    consumers.schedule_processing(session=session, event=event, now=now)
+    session.info.setdefault(_PENDING_KEY, []).append((event, now))
     return event
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _schedule_processing(session: Session) -> None:
+    """At the outermost commit: insert the transaction's events and one job naming them all.
+
+    One processing job per transaction, created once with its whole payload (not inserted with
+    the first event and rewritten with every later one). Events emitted inside a savepoint that
+    was rolled back were expunged from the session with it and are left out.
+    """
+    if session.in_nested_transaction():
+        return  # a savepoint's commit: its events wait for the outermost one
+    emitted = session.info.pop(_PENDING_KEY, None)
+    if not emitted:
+        return
+    kept = [(event, now) for event, now in emitted if event in session]
+    if not kept:
+        return
+    session.flush()  # the events (and whatever else is pending) get their ids
+    first, now = kept[0]
+    consumers.schedule_processing(
+        session=session, event_ids=[event.id for event, _ in kept], first=first, now=now
+    )
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    """A rolled-back outermost transaction takes its events with it: drop them from the buffer."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
 
 
 def pending(*, session: Session, limit: int = 100) -> list[DomainEvent]:

@@ -67,18 +67,20 @@ def _create(
             errors={"possible_duplicates": duplicates},
         )
     stage = pipeline.default_stage(session=session, clinic_id=clinic.id)
+    # The owner is chosen before the insert so the lead is stored with it (no UPDATE after).
+    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now)
     lead = leads.new_lead(
         session=session,
         clinic=clinic,
         fields=fields,
         source=source,
         stage=stage.slug,
+        assigned_to_id=pick.user_id,
         actor_ref=actor_ref,
         now=now,
         submission_id=submission_id,
     )
     pipeline.start_stage_history(session=session, lead=lead, actor_ref=actor_ref, now=now)
-    pick = assignment.pick_owner(session=session, clinic=clinic, lead=lead, now=now)
     events.emit(
         session=session,
         clinic_id=clinic.id,
@@ -99,7 +101,7 @@ def _create(
         },
         now=now,
     )
-    assignment.apply(
+    assignment.record_first_owner(
         session=session,
         lead=lead,
         pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),

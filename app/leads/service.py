@@ -609,15 +609,21 @@ def new_lead(
     stage: str,
     actor_ref: str,
     now: datetime,
+    assigned_to_id: int | None = None,
     submission_id: str | None = None,
 ) -> Lead:
-    """Insert a lead from prepared fields, in `stage`; audited. Assignment and events are the caller's."""
+    """Insert a lead from prepared fields, in `stage`, owned by `assigned_to_id` if given; audited.
+
+    Choosing the owner, and the assignment's trail and events, are the caller's.
+    """
     lead = Lead(
         clinic_id=clinic.id,
         status=LeadStatus.NEW.value,
         pipeline_stage=stage,
         stage_entered_at=now,
         source_id=source.id,
+        assigned_to_id=assigned_to_id,
+        assigned_at=None if assigned_to_id is None else now,
         submission_id=submission_id,
         created_at=now,
         updated_at=now,
