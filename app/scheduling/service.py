@@ -141,27 +141,30 @@ def _row_values(job: dict, now: datetime) -> dict:
     }
 
 
+def _insert_statement(dialect: str):
+    # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
+    # ("insertmanyvalues"). A Core INSERT on the table is a cacheable statement (the ORM-enabled bulk
+    # form with RETURNING of the entity is not: SQLAlchemy rebuilds it on every call, about 5 ms each).
+    # RETURNING every column: the created rows become the session's objects without a SELECT after.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = ScheduledJob.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(*table.c)
+
+
+_INSERT = {"postgresql": _insert_statement("postgresql"), "sqlite": _insert_statement("sqlite")}
+
+
 def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
     dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
-        # ("insertmanyvalues") and hands back the created rows as ORM objects.
-        # A Core INSERT on the table is a cacheable statement (the ORM-enabled bulk form with
-        # RETURNING of the entity is not: SQLAlchemy rebuilds it on every call, about 5 ms each),
-        # then one SELECT by primary key brings the created rows into the session as ORM objects.
-        stmt = (
-            insert(ScheduledJob.__table__)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(ScheduledJob.__table__.c.id)
-        )
+    if dialect in _INSERT:
         session.flush()  # the rows may refer to objects still pending in this session
-        ids = [row.id for row in session.execute(stmt, rows)]
-        if not ids:
-            return []
-        return list(
-            session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_(ids)).order_by(ScheduledJob.id))
-        )
+        created = []
+        for row in sorted(session.execute(_INSERT[dialect], rows), key=lambda r: r.id):
+            job = ScheduledJob(**row._mapping)
+            make_transient_to_detached(job)  # as if loaded (like claim() does)
+            session.add(job)
+            created.append(job)
+        return created
     created = []  # any other database: one savepoint per row
     for values in rows:
         try:
