@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -140,3 +140,37 @@ def run_after_commit_hooks(session: Session) -> None:
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
         callback()
+
+
+_INSERTS: dict[type, tuple[sa.Insert, list[tuple[str, sa.Column]]]] = {}
+
+
+def _insert_of(model: type) -> tuple[sa.Insert, list[tuple[str, sa.Column]]]:
+    """The model's `INSERT ... RETURNING *` (built once) and its (attribute, column) pairs."""
+    cached = _INSERTS.get(model)
+    if cached is None:
+        mapper = sa.inspect(model)
+        table = mapper.local_table
+        pairs = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+        cached = _INSERTS[model] = (sa.insert(table).returning(*table.c), pairs)
+    return cached
+
+
+def insert_now(session: Session, obj):
+    """INSERT one new ORM object at once, with a cached Core statement, and make it persistent.
+
+    Why not `session.add(obj); session.flush()`: the unit of work's bookkeeping costs more than
+    the statement, and a flush also writes everything else pending, one statement per table; what
+    is left pending instead goes out with the commit's flush, batched with rows of its kind.
+    The RETURNING row (defaults included) becomes the object's loaded state: no SELECT after.
+    Only for plain mapped rows (no relationships to cascade, no mapper events).
+    """
+    stmt, pairs = _insert_of(type(obj))
+    state = obj.__dict__
+    params = {column.key: state[key] for key, column in pairs if key in state}
+    row = session.execute(stmt, params).one()
+    for key, column in pairs:
+        setattr(obj, key, row._mapping[column])
+    make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
+    session.add(obj)
+    return obj

@@ -11,7 +11,7 @@ from app.activities import rules
 from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth.permissions import Actor
-from app.db import page_offset
+from app.db import insert_now, page_offset
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -58,8 +58,7 @@ def record(
         created_by_id=user_id,
         actor=actor_ref,
     )
-    session.add(activity)
-    session.flush()
+    insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,

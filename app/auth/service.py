@@ -130,6 +130,32 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+# The user behind a bearer token, looked up on every request: a cached Core statement of the
+# columns an Actor needs (no ORM object, no session).
+_USERS = User.__table__
+_ACTOR_OF_USER = sa.select(
+    _USERS.c.id, _USERS.c.clinic_id, _USERS.c.role, _USERS.c.email, _USERS.c.active
+).where(_USERS.c.id == sa.bindparam("user_id"))
+
+
+def _user_actor(db, user_id: int) -> Actor:
+    """The Actor of an active user, read now: a disabled user or changed role counts at once."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # One SELECT needs no transaction: no BEGIN and ROLLBACK round trips around it.
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        user = conn.execute(_ACTOR_OF_USER, {"user_id": user_id}).first()
+    if user is None or not user.active:
+        raise Unauthorized("this user is disabled or no longer exists")
+    return Actor(
+        clinic_id=user.clinic_id,
+        user_id=user.id,
+        role=user.role,
+        email=user.email,
+        permissions=frozenset(ROLE_PERMISSIONS[Role(user.role)]),
+    )
+
+
 def authenticate_request(*, headers, now: datetime) -> Actor:
     """The Actor behind a request's bearer token or API key, else Unauthorized."""
     from app.db import get_db
@@ -137,20 +163,13 @@ def authenticate_request(*, headers, now: datetime) -> Actor:
     settings = current_app.config["SETTINGS"]
     authorization = headers.get("Authorization", "")
     api_key = headers.get("X-API-Key")
-    with get_db().unit_of_work() as session:
-        if authorization.lower().startswith("bearer "):
-            claims = tokens.decode(
-                secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
-            )
-            user = _active_user(session, int(claims["sub"]))
-            return Actor(
-                clinic_id=user.clinic_id,
-                user_id=user.id,
-                role=user.role,
-                email=user.email,
-                permissions=frozenset(ROLE_PERMISSIONS[Role(user.role)]),
-            )
-        if api_key:
+    if authorization.lower().startswith("bearer "):
+        claims = tokens.decode(
+            secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
+        )
+        return _user_actor(get_db(), int(claims["sub"]))
+    if api_key:
+        with get_db().unit_of_work() as session:
             key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("invalid or revoked API key")

@@ -18,7 +18,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
-from app.db import page_offset
+from app.db import insert_now, page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -631,8 +631,7 @@ def new_lead(
         updated_by=actor_ref,
         **fields,
     )
-    session.add(lead)
-    session.flush()
+    insert_now(session, lead)
     audit.record(
         session=session,
         clinic_id=clinic.id,
