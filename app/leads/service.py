@@ -322,8 +322,6 @@ def list_leads(
     created_from / created_to (a date is a whole day in the clinic's timezone), q (text over
     contact and patient names, email and phone).
     """
-    clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
-    tz = ZoneInfo(clinic.timezone)
     conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
     if filters.get("stage"):
         conditions.append(Lead.pipeline_stage == filters["stage"])
@@ -341,6 +339,9 @@ def list_leads(
     if filters.get("source") is not None:
         conditions.append(Lead.source_id == filters["source"])
     created_from, created_to = filters.get("created_from"), filters.get("created_to")
+    if isinstance(created_from, date) or isinstance(created_to, date):
+        # Only a date range needs the clinic (a day is a day in its timezone): the board does not.
+        tz = ZoneInfo(auth.get_clinic(session=session, clinic_id=actor.clinic_id).timezone)
     if isinstance(created_from, datetime):
         conditions.append(Lead.created_at >= created_from)
     elif isinstance(created_from, date):
