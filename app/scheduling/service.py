@@ -192,20 +192,37 @@ def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: dateti
     pending.extend(job_ids)
 
 
+_JOBS = ScheduledJob.__table__
+# Built once: it runs after every commit that scheduled something due soon.
+_MARK_DISPATCHED = (
+    sa.update(_JOBS)
+    .where(_JOBS.c.id.in_(sa.bindparam("b_ids", expanding=True)), _JOBS.c.status == PENDING)
+    .values(status=DISPATCHED, dispatched_at=sa.bindparam("b_now", type_=UTCDateTime()))
+    .returning(_JOBS.c.id, _JOBS.c.queue, _JOBS.c.due_at)
+)
+
+
+def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
+    """The compare-and-set pending → dispatched, committed; returns (id, queue, due_at) of the rows it took.
+
+    One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
+    round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db.py.
+    """
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = conn.execute(_MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now}).all()
+        conn.commit()
+    return rows
+
+
 def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now: datetime, batch: int) -> int:
     """pending → dispatched (compare-and-set), committed, then published; never raises (sweeps retry)."""
     published = 0
     for start in range(0, len(job_ids), batch):
         chunk = list(job_ids[start : start + batch])
         try:
-            with db.unit_of_work() as session:
-                rows = session.execute(
-                    sa.update(ScheduledJob)
-                    .where(ScheduledJob.id.in_(chunk), ScheduledJob.status == PENDING)
-                    .values(status=DISPATCHED, dispatched_at=now)
-                    .returning(ScheduledJob.id, ScheduledJob.queue, ScheduledJob.due_at)
-                    .execution_options(synchronize_session=False)
-                ).all()
+            rows = _mark_dispatched(db, chunk, now)
         except Exception:
             # The commit that wrote the rows stands; they stay pending and the promote sweep sends them.
             log.exception("could not mark %d job(s) dispatched; the promote sweep will send them", len(chunk))
