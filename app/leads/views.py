@@ -12,11 +12,14 @@ from app.leads import schemas, service
 
 blp = make_blueprint("leads", "Leads and lead sources")
 
+# An instance, not the class: webargs would instantiate the class on every board read.
+LEAD_QUERY_ARGS = schemas.LeadQueryArgs()
+
 
 @blp.route("/leads")
 class Leads(MethodView):
     @requires(Permission.READ)
-    @blp.arguments(schemas.LeadQueryArgs, location="query")
+    @blp.arguments(LEAD_QUERY_ARGS, location="query")
     @blp.response(200, schemas.LeadOut(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
