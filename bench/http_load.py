@@ -18,8 +18,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2):
-    """gunicorn serving `app_spec` on 127.0.0.1:port until the block ends."""
+def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2, threads: int = 0):
+    """gunicorn serving `app_spec` on 127.0.0.1:port until the block ends.
+
+    threads=0: the sync worker (one request at a time per process); else the gthread worker with
+    that many threads per process, as the Procfile's WEB_THREADS sets it.
+    """
     args = [
         sys.executable,
         "-m",
@@ -34,6 +38,8 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2):
         "--backlog",
         "2048",
     ]
+    if threads:
+        args += ["--worker-class", "gthread", "--threads", str(threads)]
     process = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**os.environ, **env}, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz")

@@ -1,7 +1,8 @@
 """Lead capture throughput: POST /api/leads through gunicorn (2 workers) vs the bare-INSERT ceiling.
 
 `make bench BENCH_ARGS=leads_write` (SQLite) or with DATABASE_URL=postgresql://... Flags:
---seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes).
+--seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes),
+--threads=N (gthread worker with N threads per process; 0: the sync worker), the same for both phases.
 Target (issue 3): ≥ 500 leads/s with p99 ≤ 50 ms on PostgreSQL on 2 cores.
 """
 
@@ -93,6 +94,7 @@ def bare_body(seed: int, n: int) -> dict:
 
 def main(flags: list[str]) -> None:
     seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
+    threads = int(_flag(flags, "threads", 0))
     with (
         tempfile.TemporaryDirectory() as tmp,
         bench_database(Path(tmp)) as db_url,
@@ -109,7 +111,7 @@ def main(flags: list[str]) -> None:
             "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",  # one token makes all the load: measure capture, not 429s
         }
         port = free_port()
-        with gunicorn("app:create_app()", env, port):
+        with gunicorn("app:create_app()", env, port, threads=threads):
             leads = run_load(
                 port=port,
                 method="POST",
@@ -121,7 +123,7 @@ def main(flags: list[str]) -> None:
             )
         engine = make_engine(db_url)
         bare_app.create_table(engine)
-        with gunicorn("bench.bare_app:app", env, port):
+        with gunicorn("bench.bare_app:app", env, port, threads=threads):
             bare = run_load(
                 port=port,
                 method="POST",
@@ -156,12 +158,17 @@ def main(flags: list[str]) -> None:
         ],
     ]
     print_table(
-        f"Lead capture through gunicorn (2 workers, {clients} clients, {seconds:g} s each, {dialect})",
+        f"Lead capture through gunicorn (2 {_worker(threads)} workers, {clients} clients, "
+        f"{seconds:g} s each, {dialect})",
         ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "non-201"],
         rows,
     )
     print(f"\n  leads stored: {stored} (answered 201: {leads['statuses'].get(201, 0)})")
     print(f"  ratio to the bare ceiling: {leads['rate'] / bare['rate']:.2f}")
+
+
+def _worker(threads: int) -> str:
+    return f"gthread x{threads}" if threads else "sync"
 
 
 def _errors(statuses: dict, ok: int) -> int:
