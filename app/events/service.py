@@ -39,10 +39,10 @@ LEAD_ASSIGNED = "lead.assigned"
 LEAD_CONVERTED = "lead.converted"
 LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
-_PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction
-
 LEAD_STALE = "lead.stale"  # over its stage's max_days_in_stage; once per stay in the stage
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
+
+_PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction
 
 
 def emit(

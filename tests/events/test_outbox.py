@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from app import clock
 from app.auth.permissions import ROLE_PERMISSIONS, Actor, Role
 from app.events import service as events_service
 from app.intake import service as intake
 from app.pipeline import service as pipeline
+from app.scheduling.models import ScheduledJob
 from tests.leadkit import count, create_lead, events, source_ids
 
 
@@ -212,3 +214,40 @@ def test_the_consumer_reads_pending_events_in_the_order_they_were_written(app, c
         pending[0].processed_at = clock.now()
     with app.app_context(), db.unit_of_work() as session:
         assert events_service.pending(session=session, limit=100)[0].id == pending[1].id
+
+
+def _process_jobs(db):
+    with db.unit_of_work() as session:
+        jobs = session.scalars(sa.select(ScheduledJob).where(ScheduledJob.kind == "events.process"))
+        return [job.payload["event_ids"] for job in jobs]
+
+
+def test_one_processing_job_per_transaction_names_its_events_but_not_a_rolled_back_savepoints(
+    app, tenant, db
+):
+    jobs_before = len(_process_jobs(db))
+
+    def emit(session, subject_id):
+        return events_service.emit(
+            session=session,
+            clinic_id=tenant.id,
+            type=events_service.LEAD_UPDATED,
+            subject_type="lead",
+            subject_id=subject_id,
+            payload={"lead_id": subject_id, "changed": []},
+            now=clock.now(),
+        )
+
+    with app.app_context(), db.unit_of_work() as session:
+        emit(session, 9001)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            emit(session, 9002)
+            raise RuntimeError("the savepoint rolls back")
+        with session.begin_nested():
+            emit(session, 9003)
+        emit(session, 9004)
+
+    [job] = _process_jobs(db)[jobs_before:]
+    written = {e.subject_id: e.id for e in events(db) if e.subject_id in (9001, 9002, 9003, 9004)}
+    assert sorted(written) == [9001, 9003, 9004]
+    assert job == [written[9001], written[9003], written[9004]]
