@@ -168,6 +168,12 @@ class Lead(Base):
     notes: Mapped[str | None] = mapped_column(sa.Text)
     suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
 
+    # The contact policy: automated messages honour these (a STOP by SMS sets sms_opt_out).
+    do_not_contact: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    email_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    sms_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))  # quiet hours are the lead's; null: clinic's
+
     submission_id: Mapped[str | None] = mapped_column(sa.String(128))  # web-form idempotency key
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
