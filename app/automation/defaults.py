@@ -16,7 +16,9 @@ DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "speed_to_lead",
         "name": "Speed to lead: initial contact",
-        "description": "A new lead gets a call task due 5 business minutes after capture; its coordinator is told.",
+        "description": (
+            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told."
+        ),
         "trigger": "lead.created",
         "priority": 10,
         "conditions": [],
@@ -87,7 +89,9 @@ DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "pending_decision_check_in",
         "name": "Pending decision: check in",
-        "description": "A lead pending a decision for longer than the stage allows (7 days) gets a check-in call.",
+        "description": (
+            "A lead pending a decision for longer than the stage allows (7 days) gets a check-in call."
+        ),
         "trigger": "lead.stale",
         "priority": 50,
         "conditions": [{"field": "event.stage", "operator": "equals", "value": "pending_decision"}],

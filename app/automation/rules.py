@@ -282,9 +282,9 @@ def _notify_errors(action: dict) -> dict:
 
 
 def _assign_errors(action: dict) -> dict:
-    if action.get("policy") in ("round_robin", "capacity", "source") or isinstance(action.get("user_id"), int):
+    if action.get("policy") == "clinic" or isinstance(action.get("user_id"), int):
         return {}
-    return {"policy": ["round_robin, capacity, source, or a user_id"]}
+    return {"policy": ["'clinic' (the clinic's assignment policy) or a user_id"]}
 
 
 def _enroll_errors(action: dict) -> dict:
@@ -326,7 +326,7 @@ _MERGE = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 def merge_field_error(text: str) -> str | None:
     """Why `text` cannot be rendered with the merge fields (an unknown field, bad syntax), or None."""
     try:
-        _MERGE.from_string(text).render({name: "x" for name in MERGE_FIELDS})
+        _MERGE.from_string(text).render(dict.fromkeys(MERGE_FIELDS, "x"))
     except TemplateError as error:
         return f"{error.message}; merge fields: {', '.join(MERGE_FIELDS)}"
     return None

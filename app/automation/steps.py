@@ -47,7 +47,7 @@ def record(
     origin: dict,
     conditions: list | None = None,
 ) -> AutomationStep | None:
-    """Write a step (once per dedupe key: None when it exists already). `origin` names the rule or sequence."""
+    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence."""
     exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
     if exists is not None:
         return None
@@ -112,7 +112,10 @@ def reschedule(*, session: Session, step: AutomationStep, run_at: datetime, note
     """Move a step to a later time (e.g. out of quiet hours), saying why in its result."""
     if step.job_id is not None:
         scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
-    moves = [*step.result.get("moved", []), {"from": step.run_at.isoformat(), "to": run_at.isoformat(), "why": note}]
+    moves = [
+        *step.result.get("moved", []),
+        {"from": step.run_at.isoformat(), "to": run_at.isoformat(), "why": note},
+    ]
     step.result = {**step.result, "moved": moves}
     step.run_at = run_at
     step.status = StepStatus.SCHEDULED

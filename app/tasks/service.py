@@ -307,12 +307,14 @@ def create_system_task(
     priority: str = TaskPriority.NORMAL,
     description: str | None = None,
     notify: bool = True,
+    assigned_to_id: int | None = None,
 ) -> LeadTask | None:
-    """A task the engine makes (speed-to-lead, rules): once per dedupe key, for the lead's coordinator."""
+    """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
+    lead's coordinator (a clinic admin when the lead has none)."""
     existing = session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
     if existing is not None or lead.status not in OPEN_STATUSES:
         return existing
-    assignee_id = lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
+    assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
     task = LeadTask(
