@@ -76,7 +76,8 @@ def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
     if action.get("template") == "stage":
         template_id = session.scalar(
             sa.select(PipelineStage.task_template_id).where(
-                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+                PipelineStage.clinic_id == lead.clinic_id,
+                PipelineStage.slug == action.get("stage", lead.pipeline_stage),
             )
         )
     fields = {
