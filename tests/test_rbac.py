@@ -86,6 +86,8 @@ DESIGN_TABLE = {
     "DELETE /api/follow-up-rules/<id>": CONFIGURE,
     "POST /api/follow-up-rules/<id>/test": CONFIGURE,
     "POST /api/follow-up-rules/<id>/simulate": CONFIGURE,
+    # Issue 5: a rule's saved versions, readable like the rule itself.
+    "GET /api/follow-up-rules/<id>/versions": READ,
     "GET /api/sequences": CONFIGURE,
     "POST /api/sequences": CONFIGURE,
     "GET /api/leads/<id>/enrollments": READ,

@@ -105,7 +105,7 @@ def _equals(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         return actual.casefold() == expected.casefold()
     if isinstance(actual, bool) or isinstance(expected, bool):
-        return actual is expected or actual == expected
+        return actual is expected  # a flag is not the number 1
     number, wanted = _as_number(actual), _as_number(expected)
     if number is not None and wanted is not None:
         return number == wanted
