@@ -9,6 +9,7 @@ priority order; a matching rule's actions become `AutomationStep` rows, run at o
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -309,18 +310,69 @@ def build_context(
 # --- processing events ----------------------------------------------------------------------------
 
 
-def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[AutomationRule]:
-    return list(
-        session.scalars(
-            sa.select(AutomationRule)
-            .where(
-                AutomationRule.clinic_id == clinic_id,
-                AutomationRule.trigger == trigger,
-                AutomationRule.active.is_(True),
-                AutomationRule.deleted_at.is_(None),
-            )
-            .order_by(AutomationRule.priority, AutomationRule.id)
+@dataclass(frozen=True)
+class ActiveRule:
+    """A rule as the engine runs it: plain data, compiled once and shared across events."""
+
+    id: int
+    version: int
+    name: str
+    priority: int
+    stop_processing: bool
+    conditions: list
+    actions: list
+    compiled: tuple
+
+
+# (clinic, trigger) -> (stamp, rules). The stamp changes with any create, edit, (de)activation or
+# delete in the clinic (count of live rules, sum of versions, last update), so a cached list is
+# never served after a change: one cheap aggregate per event instead of loading every rule.
+_RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
+
+
+def _rules_stamp(session: Session, clinic_id: int) -> tuple:
+    live = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
+    row = session.execute(
+        sa.select(
+            sa.func.count().filter(live),
+            sa.func.sum(AutomationRule.version),
+            sa.func.max(AutomationRule.updated_at),
+        ).where(AutomationRule.clinic_id == clinic_id)
+    ).one()
+    return tuple(row)
+
+
+def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
+    """The clinic's active rules for a trigger, in evaluation order."""
+    stamp = _rules_stamp(session, clinic_id)
+    cached = _RULE_CACHE.get((clinic_id, trigger))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rows = session.scalars(
+        sa.select(AutomationRule)
+        .where(
+            AutomationRule.clinic_id == clinic_id,
+            AutomationRule.trigger == trigger,
+            AutomationRule.active.is_(True),
+            AutomationRule.deleted_at.is_(None),
         )
+        .order_by(AutomationRule.priority, AutomationRule.id)
+    )
+    compiled = [_compile(rule) for rule in rows]
+    _RULE_CACHE[(clinic_id, trigger)] = (stamp, compiled)
+    return compiled
+
+
+def _compile(rule: AutomationRule) -> ActiveRule:
+    return ActiveRule(
+        id=rule.id,
+        version=rule.version,
+        name=rule.name,
+        priority=rule.priority,
+        stop_processing=rule.stop_processing,
+        conditions=list(rule.conditions),
+        actions=list(rule.actions),
+        compiled=rules.compile_conditions(rule.conditions),
     )
 
 
@@ -335,22 +387,31 @@ def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int
     if lead is None or lead.deleted_at is not None:
         return 0
     ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now)
+    matches = matching_rules(session=session, event=event, lead=lead)
+    for rule, evaluation in matches:
+        _fire(session, rule, event, lead, evaluation, now)
+    return len(matches)
+
+
+def matching_rules(
+    *, session: Session, event: DomainEvent, lead: Lead
+) -> list[tuple[AutomationRule, rules.Evaluation]]:
+    """The active rules this event fires, in priority order, up to the first that stops processing."""
     context = build_context(
         session=session, lead=lead, event_type=event.type, payload=event.payload or {}, at=event.occurred_at
     )
-    matched = 0
+    matches = []
     for rule in active_rules(session=session, clinic_id=event.clinic_id, trigger=event.type):
-        evaluation = rules.evaluate(rule.conditions, context)
-        if not evaluation.matched:
-            continue
-        matched += 1
-        _fire(session, rule, event, lead, evaluation, now)
-        if rule.stop_processing:
-            break
-    return matched
+        if rules.matches(rule.compiled, context):
+            matches.append((rule, rules.evaluate(rule.conditions, context)))  # the trail, for the match
+            if rule.stop_processing:
+                break
+    return matches
 
 
-def plan_actions(*, clinic: Clinic, rule: AutomationRule, start: datetime) -> list[tuple[dict, datetime]]:
+def plan_actions(
+    *, clinic: Clinic, rule: AutomationRule | ActiveRule, start: datetime
+) -> list[tuple[dict, datetime]]:
     """Each action with the time it takes effect (a task's due time, a message's send time).
 
     A call task falls inside business hours; a notification after a task may quote its due time.
@@ -369,7 +430,7 @@ def plan_actions(*, clinic: Clinic, rule: AutomationRule, start: datetime) -> li
     return planned
 
 
-def _fire(session: Session, rule: AutomationRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
+def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
     clinic = session.get(Clinic, lead.clinic_id)
     origin = {
         "rule_id": rule.id,

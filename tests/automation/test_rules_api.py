@@ -280,3 +280,49 @@ def test_the_why_trail_shows_past_and_pending_steps_with_their_reasons(app, clie
     assert done["create_task"]["rule"]["name"] == "Speed to lead: initial contact"
     other = make_tenant("Other")
     assert client.get(f"/api/leads/{lead['id']}/automation", headers=other.headers()).status_code == 404
+
+
+def test_role_assignee_takes_turns_and_notifications_carry_their_origin(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    second = client.post(
+        "/api/users",
+        json={
+            "email": "second.tc@example.com",
+            "name": "Second TC",
+            "role": "treatment_coordinator",
+            "password": "a long enough password",
+        },
+        headers=tenant.headers(),
+    )
+    assert second.status_code == 201, second.get_json()
+    rule = post_rule(
+        client,
+        tenant,
+        {
+            "name": "Coordinators share note follow-ups",
+            "trigger": "activity.logged",
+            "conditions": [{"field": "event.activity_type", "operator": "equals", "value": "NOTE"}],
+            "actions": [
+                {
+                    "type": "create_task",
+                    "title": "Read the note",
+                    "task_type": "FOLLOW_UP",
+                    "assignee": {"kind": "role", "role": "treatment_coordinator"},
+                },
+                {"type": "notify", "roles": ["clinic_admin"], "title": "Note on {{ first_name }}"},
+            ],
+        },
+    )
+    lead = lead_for(client, tenant)
+    for _ in range(4):
+        add_note(client, tenant, lead["id"])
+    run_events(app, lead["id"], clock.now())
+    from tests.automation.kit import tasks_of
+
+    owners = [t.assigned_to_id for t in tasks_of(app, lead["id"]) if t.title == "Read the note"]
+    assert len(owners) == 4 and len(set(owners)) == 2
+    assert owners[0] != owners[1] and owners[:2] == owners[2:]  # strict turns
+    told = notifications_of(app, tenant.users["clinic_admin"].id, "automation")
+    assert len(told) == 4
+    assert {n.context["origin"]["rule_id"] for n in told} == {rule["id"]}
+    assert all(n.context["origin"]["conditions"][0]["seen"] == "NOTE" for n in told)
