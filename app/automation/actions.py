@@ -41,15 +41,22 @@ def within_business_hours(clinic: Clinic, moment: datetime) -> datetime:
         return moment
 
 
-def merge_values(*, session: Session, lead: Lead, extra: dict | None = None) -> dict:
-    """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...)."""
+def merge_values(
+    *, session: Session, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
+) -> dict:
+    """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
+
+    Given the `texts` to fill, the stage's display name is only looked up when one uses it.
+    """
     clinic = session.get(Clinic, lead.clinic_id)
     owner = session.get(User, lead.assigned_to_id) if lead.assigned_to_id else None
-    stage = session.scalar(
-        sa.select(PipelineStage.name).where(
-            PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+    stage = None
+    if not texts or any("stage" in text for text in texts):
+        stage = session.scalar(
+            sa.select(PipelineStage.name).where(
+                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+            )
         )
-    )
     return {
         "first_name": lead.first_name,
         "last_name": lead.last_name,
@@ -150,7 +157,9 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
         dedupe_key=f"automation-step:{step.id}",
         origin=steps.origin_of(step),
         now=now,
-        notify=not step.action.get("silent", False),
+        # Silent: the assignee sees it in my-tasks and is reminded before it is due; a rule that
+        # wants a word said at once adds a notify action (as speed to lead does).
+        notify=False,
     )
     if task is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
@@ -177,7 +186,8 @@ def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
 @steps.executor("notify")
 def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
-    values = merge_values(session=session, lead=lead, extra=action.get("merge"))
+    texts = (action["title"], action.get("body") or "")
+    values = merge_values(session=session, lead=lead, extra=action.get("merge"), texts=texts)
     recipients = _recipients(session, lead, action)
     if not recipients:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody to notify (no owner or active user)")

@@ -117,6 +117,7 @@ def _insert_rule(
 
 
 def _save_version(session: Session, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
+    session.info.pop("automation.rule_stamps", None)  # this transaction changed the rule set
     session.add(
         AutomationRuleVersion(
             rule_id=rule.id,
@@ -343,8 +344,14 @@ def _rules_stamp(session: Session, clinic_id: int) -> tuple:
 
 
 def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
-    """The clinic's active rules for a trigger, in evaluation order."""
-    stamp = _rules_stamp(session, clinic_id)
+    """The clinic's active rules for a trigger, in evaluation order.
+
+    The stamp is read once per transaction: the events of one processing job share it.
+    """
+    stamps = session.info.setdefault("automation.rule_stamps", {})
+    stamp = stamps.get(clinic_id)
+    if stamp is None:
+        stamp = stamps[clinic_id] = _rules_stamp(session, clinic_id)
     cached = _RULE_CACHE.get((clinic_id, trigger))
     if cached is not None and cached[0] == stamp:
         return cached[1]
@@ -377,8 +384,15 @@ def _compile(rule: AutomationRule) -> ActiveRule:
 
 
 def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
-    lead_id = event.subject_id if event.subject_type == "lead" else (event.payload or {}).get("lead_id")
-    return session.get(Lead, lead_id) if lead_id else None
+    lead_id = _lead_id(event)
+    if not lead_id:
+        return None
+    # Held for the transaction: the session's identity map is weak, and the events of one
+    # transaction (created, assigned, logged) are mostly about the same lead.
+    held = session.info.setdefault("automation.leads", {})
+    if lead_id not in held:
+        held[lead_id] = session.get(Lead, lead_id)
+    return held[lead_id]
 
 
 def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
@@ -450,6 +464,7 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
             now=now,
             origin=origin,
             conditions=evaluation.conditions,
+            unique_by_construction=not action.get("once_per_lead"),
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)

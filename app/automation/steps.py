@@ -46,11 +46,17 @@ def record(
     now: datetime,
     origin: dict,
     conditions: list | None = None,
+    unique_by_construction: bool = False,
 ) -> AutomationStep | None:
-    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence."""
-    exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
-    if exists is not None:
-        return None
+    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence.
+
+    `unique_by_construction`: the caller knows the key is new (it names an event being processed
+    for the first time, in the transaction that marks it processed), so the lookup is skipped.
+    """
+    if not unique_by_construction:
+        exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
+        if exists is not None:
+            return None
     step = AutomationStep(
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
