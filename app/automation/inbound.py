@@ -44,6 +44,12 @@ class InboundAnswer:
     def of(cls, row: InboundMessage) -> InboundAnswer:
         return cls(matched=True, lead_id=row.lead_id, activity_id=row.activity_id, opted_out=row.opted_out)
 
+    def as_dict(self) -> dict:
+        """The webhook's answer: an unmatched message says only that."""
+        if not self.matched:
+            return {"matched": False}
+        return {**self.__dict__}
+
 
 def is_stop(body: str) -> bool:
     """An SMS that opts out: one of the stop words alone (any case, surrounding blanks and dots ignored)."""

@@ -146,6 +146,7 @@ class InboundMessage(MethodView):
         the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
         An unknown sender is answered {"matched": false} and nothing is stored."""
         with unit_of_work() as session:
-            return inbound.receive(
+            answer = inbound.receive(
                 session=session, clinic_id=g.inbound_clinic_id, message=message, now=clock.now()
             )
+            return answer.as_dict()
