@@ -98,7 +98,8 @@ class EnrollmentOut(Schema):
     enrolled_by = fields.String(metadata={"description": "user:<id>, api_key:<id> or rule:<id>"})
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(
-        allow_none=True, metadata={"description": "completed, manual, replied, converted, lost, opted_out"}
+        allow_none=True,
+        metadata={"description": "completed, manual, replied, converted, lost, deleted, opted_out"},
     )
 
 

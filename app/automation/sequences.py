@@ -41,10 +41,11 @@ CHANNELS = ("email", "sms", "call")
 MAX_STEPS = 20
 SEQUENCE_FIELDS = ("name", "description", "steps", "active")
 # end_reason values
-REPLIED, CONVERTED, LOST, OPTED_OUT, MANUAL, COMPLETED = (
+REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
     "replied",
     "converted",
     "lost",
+    "deleted",
     "opted_out",
     "manual",
     "completed",

@@ -55,6 +55,7 @@ def _on_closed(reason: str, why: str):
 
 on_converted = _on_closed(sequences.CONVERTED, "the lead converted")
 on_lost = _on_closed(sequences.LOST, "the lead was lost")
+on_deleted = _on_closed(sequences.DELETED, "the lead was deleted")
 
 
 def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
@@ -70,4 +71,5 @@ def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
 consumers.on(events.ACTIVITY_LOGGED, on_inbound_contact)
 consumers.on(events.LEAD_CONVERTED, on_converted)
 consumers.on(events.LEAD_LOST, on_lost)
+consumers.on(events.LEAD_DELETED, on_deleted)
 consumers.on(events.LEAD_UPDATED, on_opt_out)
