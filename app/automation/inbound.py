@@ -10,7 +10,7 @@ retry it forever, and we keep no text from strangers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -48,7 +48,7 @@ class InboundAnswer:
         """The webhook's answer: an unmatched message says only that."""
         if not self.matched:
             return {"matched": False}
-        return {**self.__dict__}
+        return asdict(self)
 
 
 def is_stop(body: str) -> bool:

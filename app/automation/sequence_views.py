@@ -135,7 +135,7 @@ def signed_by_clinic(view):
 
 
 @blp.route("/capture/inbound")
-class InboundMessage(MethodView):
+class InboundWebhook(MethodView):
     @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
     @signed_by_clinic
     @blp.arguments(schemas.InboundIn)
