@@ -76,6 +76,7 @@ def _blueprints():
     from app.audit.views import blp as audit_blp
     from app.auth.views import blp as auth_blp
     from app.automation.sequence_views import blp as outreach_blp
+    from app.automation.views import blp as automation_blp
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp
     from app.intake.views import blp as intake_blp
@@ -99,6 +100,7 @@ def _blueprints():
         notifications_blp,
         scheduling_blp,
         tasks_blp,
+        automation_blp,
         bulk_blp,
         analytics_blp,
         calendar_blp,

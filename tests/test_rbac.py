@@ -86,6 +86,8 @@ DESIGN_TABLE = {
     "DELETE /api/follow-up-rules/<id>": CONFIGURE,
     "POST /api/follow-up-rules/<id>/test": CONFIGURE,
     "POST /api/follow-up-rules/<id>/simulate": CONFIGURE,
+    # Issue 5: a rule's saved versions, readable like the rule itself.
+    "GET /api/follow-up-rules/<id>/versions": READ,
     # Issue 5: reading sequences is lead:read (like task templates) so a coordinator can pick one
     # to enroll a lead in; changing them is lead:configure. Unenrolling is a lead:update like enrolling.
     "GET /api/sequences": READ,

@@ -102,7 +102,6 @@ class ClinicSettingsIn(Schema):
         metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
     )
     escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
-    speed_to_lead_minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60))
     email_from = fields.Email(
         validate=validate.Length(max=254),
         metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},

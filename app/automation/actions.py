@@ -76,7 +76,8 @@ def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
     if action.get("template") == "stage":
         template_id = session.scalar(
             sa.select(PipelineStage.task_template_id).where(
-                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+                PipelineStage.clinic_id == lead.clinic_id,
+                PipelineStage.slug == action.get("stage", lead.pipeline_stage),
             )
         )
     fields = {
@@ -113,12 +114,18 @@ def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationS
     kind = assignee.get("kind", "lead_owner")
     if kind == "user" and assignee["user_id"] in _active_staff(session, lead.clinic_id):
         return assignee["user_id"]
-    if kind == "role":
-        people = _active_staff(session, lead.clinic_id, assignee["role"])
-        return people[step.id % len(people)] if people else lead.assigned_to_id
-    if kind == "round_robin":
-        people = _active_staff(session, lead.clinic_id, "treatment_coordinator")
-        return people[step.id % len(people)] if people else lead.assigned_to_id
+    if kind in ("role", "round_robin"):
+        role = assignee["role"] if kind == "role" else "treatment_coordinator"
+        people = _active_staff(session, lead.clinic_id, role)
+        if not people:
+            return lead.assigned_to_id
+        return assignment.next_in_turn(
+            session=session,
+            clinic_id=lead.clinic_id,
+            scope=f"automation:{role}",
+            user_ids=people,
+            now=step.created_at,
+        )
     return lead.assigned_to_id  # lead_owner, or a named user who is gone: the owner does it
 
 
@@ -187,6 +194,7 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             link=f"/api/leads/{lead.id}",
             dedupe_key=f"automation-step:{step.id}:user:{user_id}",
             now=now,
+            origin=steps.origin_of(step),
         )
         if row is not None:
             made.append(row.id)

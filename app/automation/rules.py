@@ -105,7 +105,7 @@ def _equals(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         return actual.casefold() == expected.casefold()
     if isinstance(actual, bool) or isinstance(expected, bool):
-        return actual is expected or actual == expected
+        return actual is expected  # a flag is not the number 1
     number, wanted = _as_number(actual), _as_number(expected)
     if number is not None and wanted is not None:
         return number == wanted
@@ -373,6 +373,33 @@ def check(condition: dict, context: Context) -> tuple[bool, Any]:
 class Evaluation:
     matched: bool
     conditions: list[dict] = field(default_factory=list)  # each with the value seen and its result
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A condition ready to run: the operator resolved once, not per event."""
+
+    field: str
+    test: Callable[[Any, Any], bool]
+    expected: Any
+    needs_change: bool
+
+
+def compile_conditions(conditions: list[dict]) -> tuple[Compiled, ...]:
+    return tuple(
+        Compiled(c["field"], OPERATORS[c["operator"]], c.get("value"), c["operator"] == "changed_to")
+        for c in conditions
+    )
+
+
+def matches(compiled: tuple[Compiled, ...], context: Context) -> bool:
+    """The hot path: do all conditions hold? (No trail; `evaluate` writes it for the rules that match.)"""
+    for condition in compiled:
+        if not condition.test(context[condition.field], condition.expected):
+            return False
+        if condition.needs_change and condition.field not in context.changed:
+            return False
+    return True
 
 
 def evaluate(conditions: list[dict], context: Context, *, exhaustive: bool = False) -> Evaluation:

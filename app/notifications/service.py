@@ -40,8 +40,11 @@ def notify_in_app(
     link: str | None,
     dedupe_key: str,
     now: datetime,
+    origin: dict | None = None,
 ) -> Notification:
-    """An in-app notification, at most one per dedupe key (a redelivered job adds nothing)."""
+    """An in-app notification, at most one per dedupe key (a redelivered job adds nothing).
+
+    `origin` (kept in the row's context) says what made it, e.g. an automation rule's step."""
     existing = _by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
@@ -56,6 +59,7 @@ def notify_in_app(
         status=DeliveryStatus.SENT,  # in-app is delivered by being stored
         attempts=1,
         dedupe_key=dedupe_key,
+        context={"origin": origin} if origin else None,
         sent_at=now,
         created_at=now,
     )
@@ -670,6 +674,7 @@ def notify_staff(
     link: str | None,
     dedupe_key: str,
     now: datetime,
+    origin: dict | None = None,
 ) -> Notification | None:
     """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
     channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
@@ -683,6 +688,7 @@ def notify_staff(
         link=link,
         dedupe_key=dedupe_key,
         now=now,
+        origin=origin,
     )
     if user_id is None:
         return in_app
@@ -692,7 +698,7 @@ def notify_staff(
     user = session.get(User, user_id)
     prefs = session.get(NotificationPreference, user_id)
     not_before = _after_quiet_hours(session, user_id, prefs, now)
-    context = {"title": title, "body": body, "link": link, "user_name": user.name}
+    context = {"title": title, "body": body, "link": link, "user_name": user.name, "origin": origin}
     for channel in copies:
         address = user.email if channel == rules.EMAIL else (prefs.sms_number if prefs else None)
         if not address:

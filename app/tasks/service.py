@@ -20,7 +20,6 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_minutes
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -33,7 +32,6 @@ from app.tasks.models import (
     OPEN_TASK_STATUSES,
     PRIORITY_RANK,
     LeadTask,
-    LeadTaskType,
     TaskPriority,
     TaskStatus,
     TaskTemplate,
@@ -679,55 +677,6 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
 
 
 # --- speed-to-lead ---------------------------------------------------------------------------------
-
-SPEED_TO_LEAD_MINUTES = 5
-
-
-def speed_to_lead_due(clinic: Clinic, captured_at: datetime) -> datetime:
-    """Five minutes (clinic setting) of business time after capture: 22:00 Friday → Monday 08:05."""
-    minutes = (clinic.settings or {}).get("speed_to_lead_minutes", SPEED_TO_LEAD_MINUTES)
-    calendar = BusinessCalendar.from_settings(
-        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
-    )
-    try:
-        return add_business_minutes(calendar, captured_at, minutes)
-    except NeverOpen:
-        return captured_at + timedelta(minutes=minutes)  # a clinic with no hours set: plain minutes
-
-
-def create_speed_to_lead_task(*, session: Session, event, now: datetime) -> LeadTask | None:
-    """On lead.created: an "Initial contact" call task for the coordinator, who is told at once."""
-    lead = session.get(Lead, event.subject_id)
-    if lead is None or lead.deleted_at is not None or lead.status not in OPEN_STATUSES:
-        return None
-    clinic = session.get(Clinic, lead.clinic_id)
-    task = create_system_task(
-        session=session,
-        lead=lead,
-        title="Initial contact",
-        type=LeadTaskType.CALL,
-        priority=TaskPriority.HIGH,
-        due_at=speed_to_lead_due(clinic, lead.created_at),
-        dedupe_key=f"lead:{lead.id}:speed-to-lead",
-        origin={"kind": "speed_to_lead", "event_id": event.id},
-        description="Call the new lead: speed to lead wins consultations.",
-        now=now,
-        notify=False,
-    )
-    if task is not None:
-        notifications.notify_staff(
-            session=session,
-            clinic_id=lead.clinic_id,
-            user_id=task.assigned_to_id,
-            kind="new_lead",
-            title=f"New lead: {lead.first_name} {lead.last_name}",
-            body=f"Call before {task.due_at.isoformat()}",
-            link=f"/api/leads/{lead.id}",
-            dedupe_key=f"lead:{lead.id}:new-lead",
-            now=now,
-        )
-    return task
-
 
 # --- sweeps ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from app import clock
-from app.automation.models import AutomationStep, SequenceEnrollment
+from app.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import run_job
@@ -80,8 +80,14 @@ def enrollments(client, tenant, lead_id: int) -> list[dict]:
 
 
 def steps_of(db, lead_id: int) -> list[AutomationStep]:
+    """The lead's steps made by sequences and by the tests' own rules (not the clinic's default rules)."""
     with db.unit_of_work() as session:
-        stmt = sa.select(AutomationStep).where(AutomationStep.lead_id == lead_id).order_by(AutomationStep.id)
+        stmt = (
+            sa.select(AutomationStep)
+            .outerjoin(AutomationRule, AutomationRule.id == AutomationStep.rule_id)
+            .where(AutomationStep.lead_id == lead_id, AutomationRule.default_key.is_(None))
+            .order_by(AutomationStep.id)
+        )
         return list(session.scalars(stmt))
 
 
