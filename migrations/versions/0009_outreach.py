@@ -1,6 +1,6 @@
 """outreach: inbound provider messages (once per message id)
 
-Revision ID: 0012_outreach
+Revision ID: 0009_outreach
 Revises: 0008_automation
 Create Date: 2026-11-22 09:00:00.000000
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 import app.db
 
-revision = '0012_outreach'
+revision = '0009_outreach'
 down_revision = '0008_automation'
 branch_labels = None
 depends_on = None
