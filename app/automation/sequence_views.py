@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-
-from flask import current_app, g, request
+from flask import g
 from flask.views import MethodView
 
 from app import clock
@@ -13,8 +11,7 @@ from app.auth.permissions import Permission, current_actor, public, requires
 from app.automation import inbound, sequences
 from app.automation import sequence_schemas as schemas
 from app.db import unit_of_work
-from app.intake import rules as signing
-from app.intake import service as intake
+from app.intake.views import signed_by_clinic
 
 blp = make_blueprint("outreach", "Sequences, enrollments and inbound messages (replies, STOP)")
 
@@ -114,26 +111,6 @@ class Unenroll(MethodView):
             )
 
 
-def signed_by_clinic(view):
-    """Refuse (401) a message not signed by its clinic's webhook secret, before its body is parsed."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        with unit_of_work() as session:
-            g.inbound_clinic_id = intake.verify_web_form(
-                session=session,
-                redis=current_app.extensions["followup.redis"],
-                clinic_ref=request.headers.get(signing.CLINIC_HEADER),
-                timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
-                signature=request.headers.get(signing.SIGNATURE_HEADER),
-                raw_body=request.get_data(cache=True),
-                now=clock.now(),
-            )
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @blp.route("/capture/inbound")
 class InboundWebhook(MethodView):
     @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
@@ -147,6 +124,6 @@ class InboundWebhook(MethodView):
         An unknown sender is answered {"matched": false} and nothing is stored."""
         with unit_of_work() as session:
             answer = inbound.receive(
-                session=session, clinic_id=g.inbound_clinic_id, message=message, now=clock.now()
+                session=session, clinic_id=g.signed_clinic_id, message=message, now=clock.now()
             )
             return answer.as_dict()
