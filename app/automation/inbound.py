@@ -20,10 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
-from app.audit import service as audit
 from app.auth.models import Clinic
 from app.automation.models import InboundMessage
-from app.events import service as events
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -159,24 +157,11 @@ def opt_out_of_sms(*, session: Session, lead: Lead, now: datetime) -> None:
     if lead.sms_opt_out:
         return
     lead.sms_opt_out = True
-    leads.touch(lead=lead, actor_ref=ACTOR, now=now)
-    audit.record(
+    leads.record_update(
         session=session,
-        clinic_id=lead.clinic_id,
-        actor=ACTOR,
-        action="lead.update",
-        subject_type="lead",
-        subject_id=lead.id,
-        before={"sms_opt_out": False},
-        after={"sms_opt_out": True},
-        at=now,
-    )
-    events.emit(
-        session=session,
-        clinic_id=lead.clinic_id,
-        type=events.LEAD_UPDATED,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={"lead_id": lead.id, "changed": ["sms_opt_out"]},
+        lead=lead,
+        old={"sms_opt_out": False},
+        new={"sms_opt_out": True},
+        actor_ref=ACTOR,
         now=now,
     )
