@@ -245,3 +245,24 @@ def test_a_real_worker_makes_the_initial_call_task(app, client, tenant):
         wait_for(lambda: tasks_of(app, lead["id"]), timeout=60)
     [task] = tasks_of(app, lead["id"])
     assert task.title == "Initial contact" and task.origin["kind"] == "automation"
+
+
+def test_an_inbound_reply_after_two_failed_calls_resets_the_count(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
+    log_call(client, tenant, lead["id"], "no_answer")
+    log_call(client, tenant, lead["id"], "voicemail")
+    reply = client.post(
+        f"/api/leads/{lead['id']}/activities",
+        json={"type": "SMS", "direction": "INBOUND", "notes": "Call me tomorrow"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert reply.status_code == 201
+    log_call(client, tenant, lead["id"], "no_answer")  # one since the reply: no break-up
+    run_events(app, lead["id"], clock.now())
+    assert lead_messages(app, lead["id"]) == []
+    log_call(client, tenant, lead["id"], "no_answer")
+    log_call(client, tenant, lead["id"], "no_answer")  # the third in a row since the reply
+    run_events(app, lead["id"], clock.now())
+    assert len(lead_messages(app, lead["id"])) == 1
