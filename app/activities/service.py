@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.activities import rules
 from app.activities.models import LeadActivity
+from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.permissions import Actor
 from app.db import page_offset
@@ -60,6 +61,7 @@ def record(
     )
     session.add(activity)
     session.flush()
+    rollups.on_activity(session, lead, activity)
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,
