@@ -2,7 +2,8 @@
 
 Aggregating the raw history at report time (a first-contact probe per lead, a reply probe per
 message, a max over each lead's stays) took seconds at 100,000 leads over two years. So:
-- leads.first_outbound_contact_at: the earliest OUTBOUND call, email, SMS or in-person activity
+- leads.first_outbound_contact_at: the earliest OUTBOUND call, email, SMS or in-person activity by
+  a person (an automated message is not the coordinator reaching out: speed to lead is theirs)
   (`on_activity`, called by activities.record: every activity is written there; they are never
   edited or deleted);
 - leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
@@ -45,6 +46,10 @@ def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
     )
 
 
+def is_staff_contact(*, type: str, direction: str | None, actor: str) -> bool:
+    return direction == ActivityDirection.OUTBOUND and type in CONTACT_TYPES and actor != SYSTEM_ACTOR
+
+
 def is_automated_message(*, type: str, direction: str | None, actor: str) -> bool:
     return direction == ActivityDirection.OUTBOUND and actor == SYSTEM_ACTOR and type in MESSAGE_TYPES
 
@@ -61,7 +66,7 @@ def seconds_between(dialect: str, later, earlier):
 
 def on_activity(session: Session, lead: Lead, activity: LeadActivity) -> None:
     """Keep first contact and replies right for a just-flushed activity of `lead`."""
-    if activity.direction == ActivityDirection.OUTBOUND and activity.type in CONTACT_TYPES:
+    if is_staff_contact(type=activity.type, direction=activity.direction, actor=activity.actor):
         _lower_first_contact(session, lead, activity.occurred_at)
     if activity.direction == ActivityDirection.INBOUND:
         _mark_replied_messages(session, activity)
@@ -181,6 +186,7 @@ def backfill(connection: sa.Connection) -> None:
             LeadActivity.lead_id == Lead.id,
             LeadActivity.direction == ActivityDirection.OUTBOUND,
             LeadActivity.type.in_(CONTACT_TYPES),
+            LeadActivity.actor != SYSTEM_ACTOR,
         )
         .scalar_subquery()
     )

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
+from app.activities import service as activities
+from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
 from app.automation import actions, policy, rules, steps
 from app.automation.models import AutomationStep, StepStatus
@@ -98,8 +100,23 @@ def send_message(
         kind=MESSAGE_KIND,
         context={"origin": steps.origin_of(step)},
     )
+    _log_on_timeline(session, step, lead, channel, subject_text or body_text, notification, now)
     steps.finish(step, StepStatus.DONE, now, notification_id=notification.id, channel=channel)
     return SENT
+
+
+def _log_on_timeline(session, step, lead, channel, summary, notification, now) -> None:
+    """The message on the lead's timeline (an OUTBOUND EMAIL/SMS by the system): coordinators see
+    what automation said, and a reply within the window counts for follow-up analytics."""
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.EMAIL if channel == policy.EMAIL else ActivityType.SMS,
+        at=now,
+        direction=ActivityDirection.OUTBOUND,
+        notes=f"Automated {channel}: {summary[:200]}",
+        details={"notification_id": notification.id, "automation_step_id": step.id},
+    )
 
 
 def _sent_once_already(session: Session, step: AutomationStep) -> bool:

@@ -1,8 +1,8 @@
 """analytics rollups (first outbound contact, furthest stage, cohort time of stays, replied messages)
 with covering indexes; webhook delivery attempts (claim, POST after commit, outcome)
 
-Revision ID: 0009_analytics_rollups
-Revises: 0007_insight
+Revision ID: 0010_analytics_rollups
+Revises: 0009_outreach
 Create Date: 2026-11-23 06:30:00
 
 The summary columns are backfilled here from the raw rows, with the statements frozen in this file
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 import app.db
 
-revision = '0009_analytics_rollups'
-down_revision = '0007_insight'
+revision = '0010_analytics_rollups'
+down_revision = '0009_outreach'
 branch_labels = None
 depends_on = None
 
@@ -27,7 +27,8 @@ BACKFILL_POSTGRESQL = [
     f"""
     UPDATE leads SET first_outbound_contact_at = f.first
     FROM (SELECT lead_id, min(occurred_at) AS first FROM lead_activities
-          WHERE direction = 'OUTBOUND' AND type IN {CONTACT_TYPES} GROUP BY lead_id) AS f
+          WHERE direction = 'OUTBOUND' AND type IN {CONTACT_TYPES} AND actor <> 'system'
+          GROUP BY lead_id) AS f
     WHERE leads.id = f.lead_id
     """,
     """
@@ -56,7 +57,8 @@ BACKFILL_SQLITE = [
     f"""
     UPDATE leads SET first_outbound_contact_at = (
         SELECT min(occurred_at) FROM lead_activities a
-        WHERE a.lead_id = leads.id AND a.direction = 'OUTBOUND' AND a.type IN {CONTACT_TYPES})
+        WHERE a.lead_id = leads.id AND a.direction = 'OUTBOUND' AND a.type IN {CONTACT_TYPES}
+          AND a.actor <> 'system')
     """,
     """
     UPDATE leads SET furthest_stage = (
