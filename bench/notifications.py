@@ -122,16 +122,20 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
     started = clock.now()
     for start in range(0, count, BATCH):
         with db.unit_of_work() as session:
-            for i in range(start, min(count, start + BATCH)):
-                service.send_email(
-                    session=session,
-                    clinic_id=clinic_id,
-                    to_address=f"patient{i}@example.com",
-                    template="lead_message",
-                    context={"subject": f"Your consultation ({i})", "body": "See you on Tuesday."},
-                    dedupe_key=f"{prefix}:{i}",
-                    now=clock.now(),
-                )
+            service.send_emails(
+                session=session,
+                messages=[
+                    {
+                        "clinic_id": clinic_id,
+                        "to_address": f"patient{i}@example.com",
+                        "template": "lead_message",
+                        "context": {"subject": f"Your consultation ({i})", "body": "See you on Tuesday."},
+                        "dedupe_key": f"{prefix}:{i}",
+                    }
+                    for i in range(start, min(count, start + BATCH))
+                ],
+                now=clock.now(),
+            )
     queued = (clock.now() - started).total_seconds()
     like = f"{prefix}:%"
     deadline = time.monotonic() + max(300, count / 20)

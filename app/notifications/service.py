@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,17 +135,22 @@ def _job_key(notification_id: int, due_at: datetime) -> str:
     return f"notification:{notification_id}:{due_at.isoformat()}"
 
 
+def _delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict:
+    """The `notification.deliver` ledger job of one attempt, as `schedule`'s keywords."""
+    return {
+        "kind": DELIVER,
+        "due_at": due_at,
+        "dedupe_key": _job_key(notification_id, due_at),
+        "clinic_id": clinic_id,
+        "subject_type": "notification",
+        "subject_id": notification_id,
+    }
+
+
 def _schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
     notification.next_attempt_at = due_at
     scheduling.schedule(
-        session=session,
-        kind=DELIVER,
-        due_at=due_at,
-        dedupe_key=_job_key(notification.id, due_at),
-        now=now,
-        clinic_id=notification.clinic_id,
-        subject_type="notification",
-        subject_id=notification.id,
+        session=session, now=now, **_delivery_job(notification.id, notification.clinic_id, due_at)
     )
 
 
@@ -261,6 +268,119 @@ def send_sms(
     )
 
 
+# --- many messages at once -----------------------------------------------------------------------------
+#
+# A campaign, a digest run or a bulk action queues hundreds of messages in one transaction. Row by row
+# that is ~6 round trips each (dedupe lookup, clinic, savepoint, insert, ledger insert, ledger reload);
+# here it is one cached multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING for the messages and
+# one `schedule_many` for their delivery jobs, whatever the count. Same rows, same jobs, same
+# once-per-dedupe-key rule as send_email/send_sms.
+
+_MESSAGE_FIELDS = frozenset(
+    {"clinic_id", "to_address", "template", "context", "dedupe_key", "kind", "lead_id", "recipient_user_id",
+     "not_before"}
+)  # fmt: skip
+
+
+def send_emails(*, session: Session, messages: Iterable[dict], now: datetime) -> list[int]:
+    """Many emails in the caller's transaction (each dict takes send_email's keywords but session/now).
+
+    Returns the ids of the rows it created, in the order given; a dedupe key that exists (or repeats
+    within `messages`) adds nothing.
+    """
+    return send_many(session=session, channel=Channel.EMAIL, messages=messages, now=now)
+
+
+def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
+    """send_emails for any outgoing channel (email or sms)."""
+    specs = [_checked_spec(spec) for spec in messages]
+    if not specs:
+        return []
+    if session.get_bind().dialect.name not in ("postgresql", "sqlite"):
+        return [_outgoing_one(session, channel, spec, now).id for spec in specs]  # no ON CONFLICT
+    names = _clinic_names(session, {spec["clinic_id"] for spec in specs})
+    rows = [_row_values(spec, channel, names, now) for spec in specs]
+    created = {row.dedupe_key: row for row in _insert_rows(session, rows)}
+    scheduling.schedule_many(
+        session=session,
+        jobs=[_delivery_job(r.id, r.clinic_id, r.next_attempt_at) for r in created.values()],
+        now=now,
+    )
+    return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
+
+
+def _checked_spec(spec: dict) -> dict:
+    unknown = set(spec) - _MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
+    missing = {"clinic_id", "to_address", "template", "context", "dedupe_key"} - set(spec)
+    if missing:
+        raise TypeError(f"missing message fields: {', '.join(sorted(missing))}")
+    return spec
+
+
+def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
+    return _outgoing(
+        session=session,
+        channel=channel,
+        now=now,
+        kind=spec.get("kind") or "message",
+        lead_id=spec.get("lead_id"),
+        recipient_user_id=spec.get("recipient_user_id"),
+        not_before=spec.get("not_before"),
+        **{k: spec[k] for k in ("clinic_id", "to_address", "template", "context", "dedupe_key")},
+    )
+
+
+def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
+    return dict(session.execute(sa.select(Clinic.id, Clinic.name).where(Clinic.id.in_(clinic_ids))).all())
+
+
+def _row_values(spec: dict, channel: str, names: dict[int, str], now: datetime) -> dict:
+    """The notification row of one message, rendered now (as _outgoing does)."""
+    context = {"clinic_name": names.get(spec["clinic_id"], ""), **spec["context"]}
+    subject, text, html = render(spec["template"], channel, context)
+    not_before = spec.get("not_before")
+    return {
+        "clinic_id": spec["clinic_id"],
+        "recipient_user_id": spec.get("recipient_user_id"),
+        "lead_id": spec.get("lead_id"),
+        "to_address": (spec["to_address"] or "")[:254],
+        "channel": channel,
+        "kind": (spec.get("kind") or "message")[:32],
+        "template": spec["template"],
+        "title": subject[:300],
+        "body": text,
+        "body_html": html,
+        "context": _jsonable(context),
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "dedupe_key": spec["dedupe_key"],
+        "next_attempt_at": not_before if not_before is not None and not_before > now else now,
+        "created_at": now,
+    }
+
+
+def _insert_statement(dialect: str):
+    # Built once per dialect: a Core INSERT on the table is a cached statement, and executemany turns
+    # it into multi-row INSERTs ("insertmanyvalues"). DO NOTHING: a twin leaves the transaction intact.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Notification.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.dedupe_key, table.c.clinic_id, table.c.next_attempt_at)
+    )
+
+
+_INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+
+
+def _insert_rows(session: Session, rows: list[dict]) -> list:
+    session.flush()  # rows may refer to objects still pending in this session (a new clinic, a lead)
+    return session.execute(_INSERT[session.get_bind().dialect.name], rows).all()
+
+
 def send_to_lead(
     *,
     session: Session,
@@ -293,40 +413,65 @@ def send_to_lead(
     )
 
 
+def _claim_statement():
+    # pending → sending as one compare-and-set UPDATE ... RETURNING, built once on the Table (a cached
+    # statement, no ORM load and flush): this runs for every message. PostgreSQL re-checks the WHERE
+    # after waiting on a concurrent claim's row lock, so of two racing deliveries exactly one gets the
+    # row; SQLite serialises writers (BEGIN IMMEDIATE). The loser gets nothing back and does nothing.
+    table = Notification.__table__
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.id == sa.bindparam("notification_id"), c.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.SENDING,
+            attempts=c.attempts + 1,
+            sending_at=sa.bindparam("now", type_=c.sending_at.type),
+            next_attempt_at=None,
+        )
+        .returning(
+            c.id, c.clinic_id, c.channel, c.to_address, c.title, c.body, c.body_html, c.dedupe_key, c.attempts
+        )
+    )
+
+
+_CLAIM = _claim_statement()
+_CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
+    Clinic.__table__.c.id == sa.bindparam("clinic_id")
+)
+
+
 def claim_delivery(*, session: Session, job, now: datetime) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit."""
-    stmt = sa.select(Notification).where(Notification.id == job.subject_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    notification = session.scalars(stmt).first()
-    if notification is None or notification.status != DeliveryStatus.PENDING:
+    row = session.connection().execute(_CLAIM, {"notification_id": job.subject_id, "now": now}).first()
+    if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
-    notification.status = DeliveryStatus.SENDING
-    notification.attempts += 1
-    notification.sending_at = now
-    notification.next_attempt_at = None
-    message = _message_of(session, notification)
-    after_commit(session, partial(deliver_claimed, message=message, attempt=notification.attempts))
+    message = _message_of(session, row)
+    after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
 
 
-def _message_of(session: Session, notification: Notification) -> channels.Outgoing:
+def _message_of(session: Session, row) -> channels.Outgoing:
+    """What to send for a claimed row (`row` has the notification's columns)."""
     settings = _settings()
-    if notification.channel == Channel.SMS:
+    if row.channel == Channel.SMS:
         sender = settings.sms_from or ""
     else:
-        clinic_settings = (session.get(Clinic, notification.clinic_id).settings or {}) if notification else {}
+        clinic_settings = (
+            session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": row.clinic_id}).scalar()
+        )
+        clinic_settings = clinic_settings or {}
         sender = channels.format_sender(
             clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
         )
     return channels.Outgoing(
-        notification_id=notification.id,
-        channel=notification.channel,
-        to=notification.to_address or "",
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
         sender=sender,
-        subject=notification.title,
-        text=notification.body,
-        html=notification.body_html,
-        dedupe_key=notification.dedupe_key,
+        subject=row.title,
+        text=row.body,
+        html=row.body_html,
+        dedupe_key=row.dedupe_key,
     )
 
 
@@ -382,6 +527,8 @@ def record_outcome(
     jitter: float,
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    if status == DeliveryStatus.SENT:
+        return _record_sent(session, notification_id, attempt, provider_message_id, now)
     settings = _settings()
     stmt = sa.select(Notification).where(
         Notification.id == notification_id,
@@ -393,10 +540,6 @@ def record_outcome(
     notification = session.scalars(stmt).first()
     if notification is None:
         return "stale"
-    if status == DeliveryStatus.SENT:
-        notification.status, notification.sent_at = DeliveryStatus.SENT, now
-        notification.provider_message_id, notification.last_error = provider_message_id, None
-        return DeliveryStatus.SENT
     notification.last_error = (error or "")[:_MAX_ERROR]
     if status == DeliveryStatus.FAILED:
         notification.status = DeliveryStatus.FAILED
@@ -415,6 +558,44 @@ def record_outcome(
     )
     _schedule_delivery(session, notification, now + timedelta(seconds=delay), now)
     return "retrying"
+
+
+def _record_sent_statement():
+    # The common outcome in one cached compare-and-set UPDATE (no SELECT ... FOR UPDATE, no ORM flush).
+    table = Notification.__table__
+    c = table.c
+    return (
+        sa.update(table)
+        .where(
+            c.id == sa.bindparam("notification_id"),
+            c.status == DeliveryStatus.SENDING,
+            c.attempts == sa.bindparam("attempt"),
+        )
+        .values(
+            status=DeliveryStatus.SENT,
+            sent_at=sa.bindparam("now", type_=c.sent_at.type),
+            provider_message_id=sa.bindparam("provider_message_id"),
+            last_error=None,
+        )
+    )
+
+
+_RECORD_SENT = _record_sent_statement()
+
+
+def _record_sent(
+    session: Session, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
+) -> str:
+    result = session.connection().execute(
+        _RECORD_SENT,
+        {
+            "notification_id": notification_id,
+            "attempt": attempt,
+            "now": now,
+            "provider_message_id": (provider_message_id or "")[:128] or None,
+        },
+    )
+    return DeliveryStatus.SENT if result.rowcount == 1 else "stale"
 
 
 def recover_stuck_sends(*, session: Session, now: datetime) -> int:
