@@ -160,6 +160,19 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
         last_sent = session.scalar(
             sa.select(sa.func.max(Notification.sent_at)).where(Notification.dedupe_key.like(like))
         )
+    if os.environ.get("BENCH_DEBUG"):
+        with db.unit_of_work() as session:
+            for attempts, first, last, n in session.execute(
+                sa.select(
+                    Notification.attempts,
+                    sa.func.min(Notification.sent_at),
+                    sa.func.max(Notification.sent_at),
+                    sa.func.count(),
+                )
+                .where(Notification.dedupe_key.like(like))
+                .group_by(Notification.attempts)
+            ):
+                print(label, attempts, (first - started).total_seconds(), (last - started).total_seconds(), n)
     keys = {k: n for k, n in smtp.accepted.items() if k not in before_keys and k.startswith(prefix)}
     deferred = sum(n - 1 for k, n in smtp.attempts.items() if k.startswith(prefix))
     seconds = (last_sent - started).total_seconds() if last_sent else float("nan")
@@ -181,7 +194,7 @@ def _start_worker(env: dict, concurrency: int) -> subprocess.Popen:
     args = [
         sys.executable, "-m", "celery", "-A", "workers.main", "worker", "--loglevel=WARNING",
         f"--concurrency={concurrency}", "--hostname=bench-notify@%h", "--queues=notifications",
-        "--without-mingle", "--without-gossip",
+        "--without-mingle", "--without-gossip", *os.environ.get("BENCH_WORKER_ARGS", "").split(),
     ]  # fmt: skip
     return subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, start_new_session=True)
 

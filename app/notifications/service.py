@@ -7,6 +7,8 @@ import hmac
 import json
 import logging
 import random
+import time
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -27,6 +29,8 @@ from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.notifications import channels, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from app.scheduling import service as scheduling
+from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
+from app.scheduling.models import ScheduledJob
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +125,12 @@ def mark_read(*, session: Session, user_id: int, notification_id: int, now: date
 # unknown" and an admin decides (retry API). The same holds for an SMTP reply lost after DATA.
 
 DELIVER = "notification.deliver"
+DELIVER_BATCH = "notification.deliver_batch"
+# Messages per batch job (send_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
+# events) is about as much CPU as claiming, sending and recording one email, so a campaign delivered
+# one task per message spends half its CPU on the transport. 50 spreads that thin while a 1,000-message
+# send still makes 20 tasks, enough to keep every worker process busy.
+BATCH_SIZE = 50
 OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _MAX_ERROR = 2000
 
@@ -301,11 +311,7 @@ def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: 
     names = _clinic_names(session, {spec["clinic_id"] for spec in specs})
     rows = [_row_values(spec, channel, names, now) for spec in specs]
     created = {row.dedupe_key: row for row in _insert_rows(session, rows)}
-    scheduling.schedule_many(
-        session=session,
-        jobs=[_delivery_job(r.id, r.clinic_id, r.next_attempt_at) for r in created.values()],
-        now=now,
-    )
+    scheduling.schedule_many(session=session, jobs=_batch_jobs(created.values()), now=now)
     return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
 
 
@@ -381,6 +387,31 @@ def _insert_rows(session: Session, rows: list[dict]) -> list:
     return session.execute(_INSERT[session.get_bind().dialect.name], rows).all()
 
 
+def _batch_jobs(created: Iterable) -> list[dict]:
+    """One `notification.deliver_batch` job per BATCH_SIZE new rows of one clinic due at one time."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row in created:
+        groups[(row.clinic_id, row.next_attempt_at)].append(row.id)
+    jobs = []
+    for (clinic_id, due_at), ids in groups.items():
+        ids.sort()
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            jobs.append(
+                {
+                    "kind": DELIVER_BATCH,
+                    "due_at": due_at,
+                    # A row belongs to one batch when it is created: its first id makes the key unique.
+                    "dedupe_key": f"notification-batch:{chunk[0]}:{due_at.isoformat()}",
+                    "clinic_id": clinic_id,
+                    "subject_type": "notification",  # the first row; the batch is the payload
+                    "subject_id": chunk[0],
+                    "payload": {"notification_ids": chunk},
+                }
+            )
+    return jobs
+
+
 def send_to_lead(
     *,
     session: Session,
@@ -450,19 +481,17 @@ def claim_delivery(*, session: Session, job, now: datetime) -> None:
     after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
 
 
-def _message_of(session: Session, row) -> channels.Outgoing:
-    """What to send for a claimed row (`row` has the notification's columns)."""
-    settings = _settings()
+def _message_of(session: Session, row, senders: dict | None = None) -> channels.Outgoing:
+    """What to send for a claimed row (`row` has the notification's columns); `senders` caches the
+    From address per clinic across one batch."""
     if row.channel == Channel.SMS:
-        sender = settings.sms_from or ""
+        sender = _settings().sms_from or ""
+    elif senders is not None and row.clinic_id in senders:
+        sender = senders[row.clinic_id]
     else:
-        clinic_settings = (
-            session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": row.clinic_id}).scalar()
-        )
-        clinic_settings = clinic_settings or {}
-        sender = channels.format_sender(
-            clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
-        )
+        sender = _email_sender(session, row.clinic_id)
+        if senders is not None:
+            senders[row.clinic_id] = sender
     return channels.Outgoing(
         notification_id=row.id,
         channel=row.channel,
@@ -473,6 +502,87 @@ def _message_of(session: Session, row) -> channels.Outgoing:
         html=row.body_html,
         dedupe_key=row.dedupe_key,
     )
+
+
+def _email_sender(session: Session, clinic_id: int) -> str:
+    clinic_settings = session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar() or {}
+    return channels.format_sender(
+        clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or _settings().email_from
+    )
+
+
+def claim_batch(*, session: Session, job, now: datetime) -> None:
+    """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
+    the worker delivers the batch's rows one by one (`deliver_batch`).
+
+    Each row is still claimed pending → sending in its own transaction right before its send and
+    settled right after, exactly as a `notification.deliver` job does: a crash leaves only the message
+    in flight `sending` (outcome unknown), never the rest of the batch. Rows the batch never reached
+    (worker killed) stay `pending` with no open job; `recover_stuck_sends` schedules them again.
+    """
+    ids = [int(i) for i in (job.payload or {}).get("notification_ids", [])]
+    after_commit(session, partial(deliver_batch, notification_ids=ids))
+
+
+def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
+    """Claim, send and record each row in turn over the worker's kept-alive connection; never raises.
+
+    A batch stops at half the task's soft time limit (a provider timing out on every message) and
+    hands the rest back as single delivery jobs. Returns how many rows ended how.
+    """
+    deadline = time.monotonic() + _settings().task_soft_time_limit / 2
+    outcomes: Counter[str] = Counter()
+    senders: dict[int, str] = {}
+    for index, notification_id in enumerate(notification_ids):
+        if time.monotonic() > deadline:
+            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            break
+        try:
+            claimed = _claim_one(notification_id, clock(), senders)
+        except Exception:
+            log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
+            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            break
+        if claimed is None:
+            outcomes["skipped"] += 1  # sent, being sent or given up: another job got there first
+            continue
+        message, attempt = claimed
+        outcomes[deliver_claimed(message=message, attempt=attempt, clock=clock)] += 1
+    return dict(outcomes)
+
+
+def _claim_one(notification_id: int, now: datetime, senders: dict) -> tuple[channels.Outgoing, int] | None:
+    with get_db().unit_of_work() as session:
+        row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
+        if row is None:
+            return None
+        return _message_of(session, row, senders), row.attempts
+
+
+def _hand_back(notification_ids: list[int], now: datetime) -> int:
+    """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
+    try:
+        with get_db().unit_of_work() as session:
+            rows = session.execute(
+                sa.select(Notification.id, Notification.clinic_id).where(
+                    Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.PENDING
+                )
+            ).all()
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            scheduling.schedule_many(
+                session=session, jobs=[_delivery_job(r.id, r.clinic_id, now) for r in rows], now=now
+            )
+            return len(rows)
+    except Exception:
+        log.exception(
+            "could not hand %d notification(s) back; recover_stuck_sends will", len(notification_ids)
+        )
+        return 0
 
 
 def deliver_claimed(*, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:
@@ -599,7 +709,8 @@ def _record_sent(
 
 
 def recover_stuck_sends(*, session: Session, now: datetime) -> int:
-    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed."""
+    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed.
+    Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=_settings().notification_stuck_seconds)
     stmt = (
         sa.select(Notification)
@@ -619,7 +730,45 @@ def recover_stuck_sends(*, session: Session, now: datetime) -> int:
             notification.status, notification.last_error = DeliveryStatus.FAILED, OUTCOME_UNKNOWN_STOPPED
     if stuck:
         log.warning("settled %d notification(s) stuck in sending", len(stuck))
-    return len(stuck)
+    return len(stuck) + _reschedule_orphans(session, cutoff, now)
+
+
+def _reschedule_orphans(session: Session, cutoff: datetime, now: datetime) -> int:
+    """Rows `pending` long past their due time with no open delivery job of their own: a batch whose
+    worker died before reaching them (or a job the ledger gave up on). Each gets a job due now.
+
+    A batch still running over a backlog may lose a row to this: its claim then finds the row taken
+    and skips it, so the message still goes out once.
+    """
+    jobs = ScheduledJob.__table__.c
+    has_open_job = (
+        sa.select(jobs.id)
+        .where(
+            jobs.subject_type == "notification",
+            jobs.subject_id == Notification.id,
+            jobs.kind == DELIVER,
+            jobs.status.in_(OPEN_JOB_STATUSES),
+        )
+        .exists()
+    )
+    stmt = (
+        sa.select(Notification)
+        .where(
+            Notification.status == DeliveryStatus.PENDING,
+            Notification.next_attempt_at < cutoff,
+            ~has_open_job,
+        )
+        .order_by(Notification.next_attempt_at)
+        .limit(1000)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    orphans = list(session.scalars(stmt))
+    for notification in orphans:
+        _schedule_delivery(session, notification, now, now)
+    if orphans:
+        log.warning("rescheduled %d pending notification(s) that had no delivery job", len(orphans))
+    return len(orphans)
 
 
 # --- admin: list and retry failed deliveries -------------------------------------------------------
