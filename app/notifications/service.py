@@ -303,7 +303,7 @@ def send_emails(*, session: Session, messages: Iterable[dict], now: datetime) ->
 
 def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
     """send_emails for any outgoing channel (email or sms)."""
-    specs = [_checked_spec(spec) for spec in messages]
+    specs = _unique_specs(messages)
     if not specs:
         return []
     if session.get_bind().dialect.name not in ("postgresql", "sqlite"):
@@ -313,6 +313,17 @@ def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: 
     created = {row.dedupe_key: row for row in _insert_rows(session, rows)}
     scheduling.schedule_many(session=session, jobs=_batch_jobs(created.values()), now=now)
     return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
+
+
+def _unique_specs(messages: Iterable[dict]) -> list[dict]:
+    """The messages checked, in order; a dedupe key repeated within them is one message (the first)."""
+    specs, seen = [], set()
+    for spec in messages:
+        _checked_spec(spec)
+        if spec["dedupe_key"] not in seen:
+            seen.add(spec["dedupe_key"])
+            specs.append(spec)
+    return specs
 
 
 def _checked_spec(spec: dict) -> dict:
