@@ -399,6 +399,13 @@ def _insert_rows(session: Session, rows: list[dict]) -> list:
     return session.execute(_INSERT[session.get_bind().dialect.name], rows).all()
 
 
+@dataclass(frozen=True)
+class _Created:
+    id: int
+    clinic_id: int
+    next_attempt_at: datetime
+
+
 def _batch_jobs(created: Iterable) -> list[dict]:
     """One `notification.deliver_batch` job per BATCH_SIZE new rows of one clinic due at one time."""
     groups: dict[tuple, list[int]] = defaultdict(list)
@@ -548,18 +555,20 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
     outcomes: Counter[str] = Counter()
     senders: dict[int, str] = {}
     unrecorded: _Attempt | None = None  # sent, its outcome to be written with the next claim
+    retries: list[_Retry] = []  # transient failures, rescheduled together at the end
     for index, notification_id in enumerate(notification_ids):
         if time.monotonic() > deadline:
             outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
             break
         try:
-            recorded, claimed = _record_and_claim(unrecorded, notification_id, clock(), senders)
+            recorded, claimed = _record_and_claim(unrecorded, notification_id, clock(), senders, retries)
         except Exception:
             log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
-            if unrecorded is not None:
-                outcomes[_settle(unrecorded, clock)] += 1
+            if unrecorded is not None:  # rolled back with the claim: try it on its own
+                outcomes[_settle(unrecorded, clock, retries)] += 1
+                unrecorded = None
             outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
-            return dict(outcomes)
+            break
         if recorded is not None:
             outcomes[recorded] += 1
         unrecorded = None
@@ -569,16 +578,58 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
         message, attempt = claimed
         unrecorded = _Attempt(message, attempt, *_send(message))
     if unrecorded is not None:
-        outcomes[_settle(unrecorded, clock)] += 1
+        outcomes[_settle(unrecorded, clock, retries)] += 1
+    _schedule_retries(retries, clock())
     return dict(outcomes)
 
 
+@dataclass(frozen=True)
+class _Retry:
+    notification_id: int
+    clinic_id: int
+    due_at: datetime
+
+
+def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
+    """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
+    backoff is a minimum wait); never raises: rows it leaves without a job, the orphan sweep finds."""
+    if not retries:
+        return
+    due = max(r.due_at for r in retries)
+    ids = sorted(r.notification_id for r in retries)
+    try:
+        with get_db().unit_of_work() as session:
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING)
+                .values(next_attempt_at=due)
+                .execution_options(synchronize_session=False)
+            )
+            rows = [_Created(r.notification_id, r.clinic_id, due) for r in retries]
+            scheduling.schedule_many(session=session, jobs=_batch_jobs(rows), now=now)
+    except Exception:
+        log.exception("could not reschedule %d notification(s); recover_stuck_sends will", len(ids))
+
+
 def _record_and_claim(
-    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict
+    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
-    """One transaction: the previous attempt's outcome (if any), then pending → sending of the next."""
+    """One transaction: the previous attempt's outcome (if any), then pending → sending of the next.
+
+    If it fails, both roll back, and the retry it may have added is dropped with them."""
+    mark = len(retries)
+    try:
+        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries)
+    except Exception:
+        del retries[mark:]
+        raise
+
+
+def _record_and_claim_once(
+    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     with get_db().unit_of_work() as session:
-        recorded = _record(session, unrecorded, now) if unrecorded is not None else None
+        recorded = _record(session, unrecorded, now, retries) if unrecorded is not None else None
         row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
         claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
     return recorded, claimed
@@ -647,19 +698,20 @@ def _send(message: channels.Outgoing) -> tuple[str, str | None, str | None]:
         return DeliveryStatus.PENDING, None, f"{type(exc).__name__}: {exc}"
 
 
-def _settle(attempt: _Attempt, clock) -> str:
+def _settle(attempt: _Attempt, clock, retries: list | None = None) -> str:
     """Record an attempt's outcome in a transaction of its own; never raises."""
     try:
         with get_db().unit_of_work() as session:
-            return _record(session, attempt, clock())
+            return _record(session, attempt, clock(), retries)
     except Exception:
         # The row stays `sending`; recover_stuck_sends settles it (an email as outcome unknown).
         log.exception("could not record the outcome of notification %s", attempt.message.notification_id)
         return "unrecorded"
 
 
-def _record(session: Session, attempt: _Attempt, now: datetime) -> str:
+def _record(session: Session, attempt: _Attempt, now: datetime, retries: list | None = None) -> str:
     return record_outcome(
+        retries=retries,
         session=session,
         notification_id=attempt.message.notification_id,
         attempt=attempt.number,
@@ -681,8 +733,12 @@ def record_outcome(
     error: str | None,
     now: datetime,
     jitter: float,
+    retries: list | None = None,
 ) -> str:
-    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts).
+
+    A transient error makes the row pending again with a delivery job after the backoff; given a
+    `retries` list, the job is left to the caller and the row appended to the list instead."""
     if status == DeliveryStatus.SENT:
         return _record_sent(session, notification_id, attempt, provider_message_id, now)
     settings = _settings()
@@ -712,7 +768,12 @@ def record_outcome(
         cap=settings.notification_retry_max_seconds,
         jitter=jitter,
     )
-    _schedule_delivery(session, notification, now + timedelta(seconds=delay), now)
+    due = now + timedelta(seconds=delay)
+    if retries is None:
+        _schedule_delivery(session, notification, due, now)
+    else:  # the caller schedules these together (a batch's retries travel as one batch again)
+        notification.next_attempt_at = due
+        retries.append(_Retry(notification.id, notification.clinic_id, due))
     return "retrying"
 
 

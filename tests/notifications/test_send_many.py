@@ -90,6 +90,8 @@ def test_batches_deliver_each_email_once_with_transient_failures(app, db, tenant
             time.sleep(1)  # any stray second send would land now
     assert len(server.accepted) == 30 and set(server.accepted.values()) == {1}
     assert {r.attempts for r in rows(db, ids)} == {2}
+    # The retries travelled as batches too (one per batch that had failures), not a job per message.
+    assert not jobs(db, service.DELIVER) and len(jobs(db, service.DELIVER_BATCH)) == 2 * 5
 
 
 def test_a_batch_skips_rows_another_job_already_took(app, db, tenant, fast_delivery, monkeypatch):
