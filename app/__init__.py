@@ -75,6 +75,8 @@ def _blueprints():
     from app.assignment.views import blp as assignment_blp
     from app.audit.views import blp as audit_blp
     from app.auth.views import blp as auth_blp
+    from app.automation.sequence_views import blp as outreach_blp
+    from app.automation.views import blp as automation_blp
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp
     from app.intake.views import blp as intake_blp
@@ -98,10 +100,12 @@ def _blueprints():
         notifications_blp,
         scheduling_blp,
         tasks_blp,
+        automation_blp,
         bulk_blp,
         analytics_blp,
         calendar_blp,
         webhooks_blp,
+        outreach_blp,
     ]
 
 

@@ -136,6 +136,20 @@ class Settings:
     bulk_chunk_size: int = 500
     # Webhook deliveries: the receiver's time to answer.
     webhook_timeout_seconds: float = 10.0
+    # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
+    # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
+    webhook_allow_private_addresses: bool = False
+    webhook_max_attempts: int = 6
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_max_seconds: float = 3600.0
+    # A delivery still `sending` this long after its POST began belongs to a worker that died mid-send.
+    webhook_stuck_seconds: float = 300.0
+    webhook_stuck_interval: float = 60.0
+    # Idempotency keys: an unfinished reservation older than the lease is a crashed request's and may
+    # be taken over (longer than any request runs); expired keys are purged in batches by beat.
+    idempotency_lease_seconds: float = 60.0
+    idempotency_purge_interval: float = 3600.0
+    idempotency_purge_batch: int = 5000
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.
@@ -170,6 +184,9 @@ class Settings:
             sms_from=_env("SMS_FROM"),
             sms_status_callback_url=_env("SMS_STATUS_CALLBACK_URL"),
             sms_webhook_secret=_env("SMS_WEBHOOK_SECRET"),
+            webhook_allow_private_addresses=_env_bool(
+                "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
+            ),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
         )
         for f in fields(cls):

@@ -5,6 +5,8 @@ from app.assignment import models as assignment_models  # noqa: F401
 from app.assignment import service as assignment_service  # noqa: F401 - on_user_unavailable: hand over leads
 from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.automation import handlers as automation_handlers  # noqa: F401 - rules, steps, sequences
+from app.automation import models as automation_models  # noqa: F401
 from app.bulk import models as bulk_models  # noqa: F401
 from app.bulk import service as bulk_service  # noqa: F401 - the bulk.tasks_chunk job kind
 from app.calendar_feed import models as calendar_models  # noqa: F401

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from app import clock, create_app, migrate
 from app.activities.models import LeadActivity
+from app.analytics import rollups
 from app.auth import service as auth
 from app.auth import tokens
 from app.auth.models import User
@@ -203,6 +204,10 @@ def _seed(app, n_leads: int, n_activities: int) -> tuple[str, dict]:
                 )
             _insert(conn, LeadActivity, rows)
         timings["activities"] = time.perf_counter() - started
+        # The rows went around the write paths: compute their summaries as migration 0009 does.
+        started = time.perf_counter()
+        rollups.backfill(conn)
+        timings["rollups backfill"] = time.perf_counter() - started
     if db.dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))

@@ -77,6 +77,8 @@ def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
         login_lockout_seconds=60,
         # Tests make many requests a minute; the rate-limit test lowers it on an app of its own.
         rate_limit_per_minute=1_000_000,
+        # Webhook tests post to a receiver on 127.0.0.1.
+        webhook_allow_private_addresses=True,
     )
     for key, value in overrides.items():
         setattr(settings, key, value)

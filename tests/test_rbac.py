@@ -86,10 +86,17 @@ DESIGN_TABLE = {
     "DELETE /api/follow-up-rules/<id>": CONFIGURE,
     "POST /api/follow-up-rules/<id>/test": CONFIGURE,
     "POST /api/follow-up-rules/<id>/simulate": CONFIGURE,
-    "GET /api/sequences": CONFIGURE,
+    # Issue 5: a rule's saved versions, readable like the rule itself.
+    "GET /api/follow-up-rules/<id>/versions": READ,
+    # Issue 5: reading sequences is lead:read (like task templates) so a coordinator can pick one
+    # to enroll a lead in; changing them is lead:configure. Unenrolling is a lead:update like enrolling.
+    "GET /api/sequences": READ,
     "POST /api/sequences": CONFIGURE,
+    "GET /api/sequences/<id>": READ,
+    "PUT /api/sequences/<id>": CONFIGURE,
     "GET /api/leads/<id>/enrollments": READ,
     "POST /api/leads/<id>/enrollments": UPDATE,
+    "POST /api/leads/<id>/enrollments/<id>/unenroll": UPDATE,
     "GET /api/me/notifications": ANY,
     "POST /api/me/notifications/<id>/read": ANY,
     "GET /api/notifications": CONFIGURE,

@@ -37,10 +37,12 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
 def _import_tasks() -> None:
     """Tasks are @shared_task functions: importing their modules registers them on every Celery app."""
+    import workers.idempotency
     import workers.notifications
     import workers.ops
     import workers.scheduling
-    import workers.tasks  # noqa: F401
+    import workers.tasks
+    import workers.webhooks  # noqa: F401
 
 
 def create_celery(config=None) -> Celery:

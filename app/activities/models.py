@@ -54,6 +54,17 @@ class LeadActivity(Base):
         sa.Index("ix_lead_activities_clinic_type_occurred", "clinic_id", "type", "occurred_at"),
         # Analytics: a lead's first outbound contact, MIN(occurred_at) by an index probe per lead.
         sa.Index("ix_lead_activities_lead_direction_occurred", "lead_id", "direction", "occurred_at"),
+        # Analytics: automated messages in a range and whether they were answered, from the index.
+        sa.Index(
+            "ix_lead_activities_automated_messages",
+            "clinic_id",
+            "occurred_at",
+            postgresql_include=["lead_id", "replied"],
+            postgresql_where=sa.text(
+                "direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"
+            ),
+            sqlite_where=sa.text("direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,3 +83,5 @@ class LeadActivity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # null: system or API key
     actor: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system", "web_form"
+    # On an automated message: answered within the reply window (app/analytics/rollups.py).
+    replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())

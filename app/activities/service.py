@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.activities import rules
 from app.activities.models import LeadActivity
+from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.permissions import Actor
 from app.db import insert_now, page_offset
@@ -59,6 +60,7 @@ def record(
         actor=actor_ref,
     )
     insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
+    rollups.on_activity(session, lead, activity)
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,

@@ -338,3 +338,10 @@ def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: dat
         )
         moved += pick.user_id is not None
     return moved
+
+
+def next_in_turn(*, session: Session, clinic_id: int, scope: str, user_ids: list[int], now: datetime) -> int:
+    """The next of `user_ids` in the rotation named `scope` (e.g. automation tasks for a role)."""
+    chosen = rules.round_robin(user_ids, _last_turn(session, clinic_id, scope, now))
+    _advance(session, clinic_id, scope, chosen, now)
+    return chosen

@@ -86,6 +86,13 @@ class ClinicOut(Schema):
     updated_at = fields.DateTime()
 
 
+class ClinicQuietHoursIn(Schema):
+    start = fields.String(
+        required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM")
+    )
+    end = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM"))
+
+
 class ClinicSettingsIn(Schema):
     """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
 
@@ -95,7 +102,6 @@ class ClinicSettingsIn(Schema):
         metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
     )
     escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
-    speed_to_lead_minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60))
     email_from = fields.Email(
         validate=validate.Length(max=254),
         metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},
@@ -106,6 +112,16 @@ class ClinicSettingsIn(Schema):
             validate.Regexp(r"^[^\r\n<>\"]*$", error="no line breaks, <, > or quotes"),
         ],
         metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
+    )
+    # The contact policy of automated messages to leads (app/automation/policy.py).
+    quiet_hours = fields.Nested(
+        ClinicQuietHoursIn,
+        allow_none=True,
+        metadata={"description": "local (the lead's timezone) {start, end}; default 20:00-08:00; null: none"},
+    )
+    daily_message_cap = fields.Integer(
+        validate=validate.Range(min=0, max=50),
+        metadata={"description": "automated messages per lead per local day (default 2)"},
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.events.models import DomainEvent
@@ -53,9 +54,11 @@ def schedule_processing(*, session: Session, event_ids: list[int], first: Domain
 
 def process_events(*, session: Session, job, now: datetime) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing)."""
-    for event_id in job.payload["event_ids"]:
-        event = session.get(DomainEvent, event_id)
-        if event is None or event.processed_at is not None:
+    batch = session.scalars(
+        sa.select(DomainEvent).where(DomainEvent.id.in_(job.payload["event_ids"])).order_by(DomainEvent.id)
+    )
+    for event in batch:  # one query for the transaction's events, in the order they were written
+        if event.processed_at is not None:
             continue
         for consumer in consumers_of(event.type):
             consumer(session=session, event=event, now=now)

@@ -4,6 +4,8 @@ The same key with the same request (method, path, body) within KEY_LIFETIME answ
 response and writes nothing; the same key with another request is a 422 naming the header. The
 reservation is a row under a unique (clinic, actor, key) constraint, inserted in its own transaction
 before the view runs: of two concurrent duplicates only one gets it; the other is told to retry (409).
+A reservation left unfinished by a crashed process is taken over once it is older than the lease
+(settings.idempotency_lease_seconds). Expired keys are purged in batches by a beat sweep.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -60,6 +62,8 @@ def reserve(
         session.delete(existing)  # expired: the key is free again
         session.flush()
         existing = None
+    if existing is not None and existing.response_status is None and _lease_expired(existing, now):
+        return _take_over(session, existing, method=method, path=path, digest=digest, now=now)
     if existing is not None:
         if existing.request_hash != digest:
             raise _header_error("this key was used with a different request")
@@ -81,6 +85,32 @@ def reserve(
             )
     except sa.exc.IntegrityError:
         raise Conflict(f"a request with this {HEADER} is still in progress; retry later") from None
+    return None
+
+
+def _lease_expired(reservation: IdempotencyKey, now: datetime) -> bool:
+    lease = timedelta(seconds=current_app.config["SETTINGS"].idempotency_lease_seconds)
+    return reservation.created_at <= now - lease
+
+
+def _take_over(
+    session: Session, stale: IdempotencyKey, *, method: str, path: str, digest: str, now: datetime
+) -> None:
+    """Claim an unfinished reservation whose request crashed before answering (it wrote nothing:
+    the write and its release would have committed or rolled back together). Compare-and-set on the
+    old reservation time, so of two retries racing for it only one wins; the other gets the 409."""
+    taken = session.execute(
+        sa.update(IdempotencyKey)
+        .where(
+            IdempotencyKey.id == stale.id,
+            IdempotencyKey.response_status.is_(None),
+            IdempotencyKey.created_at == stale.created_at,
+        )
+        .values(method=method, path=path[:500], request_hash=digest, created_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise Conflict(f"a request with this {HEADER} is still in progress; retry later")
     return None
 
 
@@ -113,10 +143,32 @@ def release(*, session: Session, actor: Actor, key: str) -> None:
     )
 
 
-def purge_expired(*, session: Session, now: datetime) -> int:
-    """Delete keys older than KEY_LIFETIME."""
-    result = session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.created_at <= now - KEY_LIFETIME))
+def purge_expired(*, session: Session, now: datetime, limit: int) -> int:
+    """Delete up to `limit` keys older than KEY_LIFETIME (oldest first); returns how many."""
+    oldest = (
+        sa.select(IdempotencyKey.id)
+        .where(IdempotencyKey.created_at <= now - KEY_LIFETIME)
+        .order_by(IdempotencyKey.created_at)
+        .limit(limit)
+    )
+    result = session.execute(
+        sa.delete(IdempotencyKey)
+        .where(IdempotencyKey.id.in_(oldest.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
+
+
+def purge_expired_keys(*, now: datetime) -> int:
+    """The beat sweep: purge expired keys one short transaction per batch (no long lock, no bloat
+    of one huge DELETE), until a batch comes back short."""
+    batch, purged = current_app.config["SETTINGS"].idempotency_purge_batch, 0
+    while True:
+        with unit_of_work() as session:
+            deleted = purge_expired(session=session, now=now, limit=batch)
+        purged += deleted
+        if deleted < batch:
+            return purged
 
 
 def idempotent(view):

@@ -46,12 +46,13 @@ class CreateLead(MethodView):
 
 
 def signed_by_clinic(view):
-    """Refuse (401) a web form not signed by its clinic's webhook secret, before its body is parsed."""
+    """Refuse (401) a request not signed by its clinic's webhook secret, before its body is parsed;
+    the signing clinic's id is then `g.signed_clinic_id` (web forms, inbound messages)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         with unit_of_work() as session:
-            g.web_form_clinic_id = service.verify_web_form(
+            g.signed_clinic_id = service.verify_web_form(
                 session=session,
                 redis=current_app.extensions["followup.redis"],
                 clinic_ref=request.headers.get(rules.CLINIC_HEADER),
@@ -82,7 +83,7 @@ class WebForm(MethodView):
         """Capture a website inquiry as a lead (HMAC-signed by the clinic; see the schema for the mapping)."""
         with unit_of_work() as session:
             intake = service.capture_web_form(
-                session=session, clinic_id=g.web_form_clinic_id, form=form, now=clock.now()
+                session=session, clinic_id=g.signed_clinic_id, form=form, now=clock.now()
             )
             status = "created" if intake.created else "already_received"
             return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200

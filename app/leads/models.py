@@ -114,6 +114,29 @@ class Lead(Base):
         sa.Index("ix_leads_clinic_dob_index", "clinic_id", "patient_dob_index"),
         # Web-form idempotency: one lead per submission id and clinic.
         sa.UniqueConstraint("clinic_id", "submission_id"),
+        # Analytics: the few deleted leads, left out of reports that select stays without a join.
+        sa.Index(
+            "ix_leads_clinic_deleted",
+            "clinic_id",
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        ),
+        # Analytics: a report's cohort (a clinic's leads created in a range) read from the index alone.
+        sa.Index(
+            "ix_leads_analytics_cohort",
+            "clinic_id",
+            "created_at",
+            postgresql_include=[
+                "deleted_at",
+                "status",
+                "assigned_to_id",
+                "source_id",
+                "lost_reason",
+                "pipeline_stage",
+                "furthest_stage",
+                "first_outbound_contact_at",
+            ],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,7 +191,17 @@ class Lead(Base):
     notes: Mapped[str | None] = mapped_column(sa.Text)
     suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
 
+    # The contact policy: automated messages honour these (a STOP by SMS sets sms_opt_out).
+    do_not_contact: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    email_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    sms_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))  # quiet hours are the lead's; null: clinic's
+
     submission_id: Mapped[str | None] = mapped_column(sa.String(128))  # web-form idempotency key
+
+    # Analytics summaries, kept by app/analytics/rollups.py: see there.
+    first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

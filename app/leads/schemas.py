@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -23,6 +24,13 @@ def _one_of(enum) -> validate.OneOf:
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+def _iana_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a directory, e.g. "America"
+        raise ValidationError(f"unknown timezone {value!r}; use an IANA name like America/Chicago") from exc
 
 
 class DateOrDateTime(fields.Field):
@@ -77,6 +85,17 @@ class LeadUpdateIn(RequestSchema):
     insurance_carrier = _text(200, allow_none=True)
     insurance_member_id = _text(100, allow_none=True, metadata={"description": "Encrypted at rest"})
     notes = _text(10000, allow_none=True)
+    # The contact policy of automated messages (app/automation/policy.py).
+    do_not_contact = fields.Boolean(
+        metadata={"description": "no automated messages or sequence calls at all"}
+    )
+    email_opt_out = fields.Boolean(metadata={"description": "no automated email"})
+    sms_opt_out = fields.Boolean(metadata={"description": "no automated SMS (an inbound STOP sets it)"})
+    timezone = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=64), _iana_timezone],
+        metadata={"description": "IANA name, for quiet hours; null: the clinic's timezone"},
+    )
 
 
 class LeadIn(LeadUpdateIn):
@@ -135,6 +154,10 @@ class LeadOut(Schema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    do_not_contact = fields.Boolean()
+    email_opt_out = fields.Boolean()
+    sms_opt_out = fields.Boolean()
+    timezone = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -425,6 +425,11 @@ PLAIN_FIELDS = (
     "insurance_carrier",
     "insurance_member_id",
     "notes",
+    # The contact policy (app/automation/policy.py); audited, and their change is in lead.updated.
+    "do_not_contact",
+    "email_opt_out",
+    "sms_opt_out",
+    "timezone",
 )
 AUDITED_FIELDS = (
     *NAME_FIELDS,
@@ -671,29 +676,7 @@ def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, 
     old, new = audit.changes(before, _snapshot(lead))
     if not new:
         return lead  # nothing changed: no new version, no event
-    lead.updated_at = now
-    lead.updated_by = actor.ref
-    session.flush()
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.update",
-        subject_type="lead",
-        subject_id=lead.id,
-        before=_redacted(old),
-        after=_redacted(new),
-        at=now,
-    )
-    events.emit(
-        session=session,
-        clinic_id=lead.clinic_id,
-        type=events.LEAD_UPDATED,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={"lead_id": lead.id, "changed": sorted(new)},
-        now=now,
-    )
+    record_update(session=session, lead=lead, old=old, new=new, actor_ref=actor.ref, now=now)
     return lead
 
 
@@ -719,6 +702,35 @@ def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) 
         subject_type="lead",
         subject_id=lead.id,
         payload={"lead_id": lead.id},
+        now=now,
+    )
+
+
+def record_update(
+    *, session: Session, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
+) -> None:
+    """A lead's fields changed (`old` → `new`, changed keys only): a new version, the audit row and
+    the `lead.updated` event that rules and sequence stops read."""
+    touch(lead=lead, actor_ref=actor_ref, now=now)
+    session.flush()
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=actor_ref,
+        action="lead.update",
+        subject_type="lead",
+        subject_id=lead.id,
+        before=_redacted(old),
+        after=_redacted(new),
+        at=now,
+    )
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_UPDATED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={"lead_id": lead.id, "changed": sorted(new)},
         now=now,
     )
 

@@ -21,8 +21,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, parseaddr
 
 from app import config
@@ -76,7 +79,8 @@ def send(message: Outgoing, settings) -> str:
 
 def message_id(message: Outgoing) -> str:
     """A Message-ID derived from the dedupe key: every attempt of one notification carries the same one."""
-    domain = message.sender.rpartition("@")[2] or "followup.local"
+    # The address's domain, not the raw header's: "Name <a@b.c>" would leave a ">" in the id.
+    domain = parseaddr(message.sender)[1].rpartition("@")[2] or "followup.local"
     return f"<{hashlib.sha256(message.dedupe_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
@@ -103,17 +107,35 @@ def send_console(message: Outgoing) -> str:
 _local = threading.local()
 
 
-def build_email(message: Outgoing) -> EmailMessage:
-    email = EmailMessage(policy=SMTP_POLICY)
-    email["Subject"] = message.subject
-    email["From"] = message.sender
-    email["To"] = message.to
+# Built with the compat32 MIME classes, not EmailMessage with the SMTP policy: that policy parses and
+# refolds every header through the RFC 5322 header registry, about 1.5 ms of CPU per message, several
+# times the cost of the send itself. Parts are UTF-8 quoted-printable (lines stay under 998 bytes
+# whatever the template renders); the wire form has CRLF line ends.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+_WIRE = compat32.clone(linesep="\r\n")
+
+
+def build_email(message: Outgoing) -> MIMEMultipart | MIMEText:
+    """The MIME message: text, or multipart/alternative text + HTML; headers set after the parts."""
+    text = MIMEText(message.text, "plain", _UTF8_QP)
+    if message.html:
+        email = MIMEMultipart("alternative")
+        email.attach(text)
+        email.attach(MIMEText(message.html, "html", _UTF8_QP))
+    else:
+        email = text
+    # Header() encodes a non-ASCII subject (RFC 2047); the subject is rendered on one line.
+    email["Subject"] = Header(message.subject, "utf-8") if not message.subject.isascii() else message.subject
+    email["From"] = message.sender  # formataddr already encoded a non-ASCII display name
+    email["To"] = message.to  # a checked plain address
     email["Message-ID"] = message_id(message)
     email["X-Followup-Key"] = message.dedupe_key  # lets a receiver (and our tests) spot a duplicate
-    email.set_content(message.text)
-    if message.html:
-        email.add_alternative(message.html, subtype="html")
     return email
+
+
+def email_bytes(message: Outgoing) -> bytes:
+    return build_email(message).as_bytes(policy=_WIRE)
 
 
 def _check_address(address: str) -> None:
@@ -162,7 +184,7 @@ def send_smtp(message: Outgoing, settings) -> str:
     _check_address(message.to)
     sender = parseaddr(message.sender)[1]
     _check_address(sender)
-    payload = build_email(message).as_bytes()
+    payload = email_bytes(message)
     key = (settings.smtp_host, settings.smtp_port, settings.smtp_username)
     for fresh in (False, True):
         conn = getattr(_local, "conn", None)

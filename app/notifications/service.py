@@ -7,6 +7,10 @@ import hmac
 import json
 import logging
 import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -14,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +30,8 @@ from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.notifications import channels, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from app.scheduling import service as scheduling
+from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
+from app.scheduling.models import ScheduledJob
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +47,11 @@ def notify_in_app(
     link: str | None,
     dedupe_key: str,
     now: datetime,
+    origin: dict | None = None,
 ) -> Notification:
-    """An in-app notification, at most one per dedupe key (a redelivered job adds nothing)."""
+    """An in-app notification, at most one per dedupe key (a redelivered job adds nothing).
+
+    `origin` (kept in the row's context) says what made it, e.g. an automation rule's step."""
     existing = _by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
@@ -56,6 +66,7 @@ def notify_in_app(
         status=DeliveryStatus.SENT,  # in-app is delivered by being stored
         attempts=1,
         dedupe_key=dedupe_key,
+        context={"origin": origin} if origin else None,
         sent_at=now,
         created_at=now,
     )
@@ -119,6 +130,12 @@ def mark_read(*, session: Session, user_id: int, notification_id: int, now: date
 # unknown" and an admin decides (retry API). The same holds for an SMTP reply lost after DATA.
 
 DELIVER = "notification.deliver"
+DELIVER_BATCH = "notification.deliver_batch"
+# Messages per batch job (send_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
+# events) is about as much CPU as claiming, sending and recording one email, so a campaign delivered
+# one task per message spends half its CPU on the transport. 50 spreads that thin while a 1,000-message
+# send still makes 20 tasks, enough to keep every worker process busy.
+BATCH_SIZE = 50
 OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _MAX_ERROR = 2000
 
@@ -133,17 +150,22 @@ def _job_key(notification_id: int, due_at: datetime) -> str:
     return f"notification:{notification_id}:{due_at.isoformat()}"
 
 
+def _delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict:
+    """The `notification.deliver` ledger job of one attempt, as `schedule`'s keywords."""
+    return {
+        "kind": DELIVER,
+        "due_at": due_at,
+        "dedupe_key": _job_key(notification_id, due_at),
+        "clinic_id": clinic_id,
+        "subject_type": "notification",
+        "subject_id": notification_id,
+    }
+
+
 def _schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
     notification.next_attempt_at = due_at
     scheduling.schedule(
-        session=session,
-        kind=DELIVER,
-        due_at=due_at,
-        dedupe_key=_job_key(notification.id, due_at),
-        now=now,
-        clinic_id=notification.clinic_id,
-        subject_type="notification",
-        subject_id=notification.id,
+        session=session, now=now, **_delivery_job(notification.id, notification.clinic_id, due_at)
     )
 
 
@@ -261,6 +283,158 @@ def send_sms(
     )
 
 
+# --- many messages at once -----------------------------------------------------------------------------
+#
+# A campaign, a digest run or a bulk action queues hundreds of messages in one transaction. Row by row
+# that is ~6 round trips each (dedupe lookup, clinic, savepoint, insert, ledger insert, ledger reload);
+# here it is one cached multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING for the messages and
+# one `schedule_many` for their delivery jobs, whatever the count. Same rows, same jobs, same
+# once-per-dedupe-key rule as send_email/send_sms.
+
+_MESSAGE_FIELDS = frozenset(
+    {"clinic_id", "to_address", "template", "context", "dedupe_key", "kind", "lead_id", "recipient_user_id",
+     "not_before"}
+)  # fmt: skip
+
+
+def send_emails(*, session: Session, messages: Iterable[dict], now: datetime) -> list[int]:
+    """Many emails in the caller's transaction (each dict takes send_email's keywords but session/now).
+
+    Returns the ids of the rows it created, in the order given; a dedupe key that exists (or repeats
+    within `messages`) adds nothing.
+    """
+    return send_many(session=session, channel=Channel.EMAIL, messages=messages, now=now)
+
+
+def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
+    """send_emails for any outgoing channel (email or sms)."""
+    specs = _unique_specs(messages)
+    if not specs:
+        return []
+    if session.get_bind().dialect.name not in ("postgresql", "sqlite"):
+        return [_outgoing_one(session, channel, spec, now).id for spec in specs]  # no ON CONFLICT
+    names = _clinic_names(session, {spec["clinic_id"] for spec in specs})
+    rows = [_row_values(spec, channel, names, now) for spec in specs]
+    created = {row.dedupe_key: row for row in _insert_rows(session, rows)}
+    scheduling.schedule_many(session=session, jobs=_batch_jobs(created.values()), now=now)
+    return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
+
+
+def _unique_specs(messages: Iterable[dict]) -> list[dict]:
+    """The messages checked, in order; a dedupe key repeated within them is one message (the first)."""
+    specs, seen = [], set()
+    for spec in messages:
+        _checked_spec(spec)
+        if spec["dedupe_key"] not in seen:
+            seen.add(spec["dedupe_key"])
+            specs.append(spec)
+    return specs
+
+
+def _checked_spec(spec: dict) -> dict:
+    unknown = set(spec) - _MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
+    missing = {"clinic_id", "to_address", "template", "context", "dedupe_key"} - set(spec)
+    if missing:
+        raise TypeError(f"missing message fields: {', '.join(sorted(missing))}")
+    return spec
+
+
+def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
+    return _outgoing(
+        session=session,
+        channel=channel,
+        now=now,
+        kind=spec.get("kind") or "message",
+        lead_id=spec.get("lead_id"),
+        recipient_user_id=spec.get("recipient_user_id"),
+        not_before=spec.get("not_before"),
+        **{k: spec[k] for k in ("clinic_id", "to_address", "template", "context", "dedupe_key")},
+    )
+
+
+def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
+    return dict(session.execute(sa.select(Clinic.id, Clinic.name).where(Clinic.id.in_(clinic_ids))).all())
+
+
+def _row_values(spec: dict, channel: str, names: dict[int, str], now: datetime) -> dict:
+    """The notification row of one message, rendered now (as _outgoing does)."""
+    context = {"clinic_name": names.get(spec["clinic_id"], ""), **spec["context"]}
+    subject, text, html = render(spec["template"], channel, context)
+    not_before = spec.get("not_before")
+    return {
+        "clinic_id": spec["clinic_id"],
+        "recipient_user_id": spec.get("recipient_user_id"),
+        "lead_id": spec.get("lead_id"),
+        "to_address": (spec["to_address"] or "")[:254],
+        "channel": channel,
+        "kind": (spec.get("kind") or "message")[:32],
+        "template": spec["template"],
+        "title": subject[:300],
+        "body": text,
+        "body_html": html,
+        "context": _jsonable(context),
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "dedupe_key": spec["dedupe_key"],
+        "next_attempt_at": not_before if not_before is not None and not_before > now else now,
+        "created_at": now,
+    }
+
+
+def _insert_statement(dialect: str):
+    # Built once per dialect: a Core INSERT on the table is a cached statement, and executemany turns
+    # it into multi-row INSERTs ("insertmanyvalues"). DO NOTHING: a twin leaves the transaction intact.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Notification.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.dedupe_key, table.c.clinic_id, table.c.next_attempt_at)
+    )
+
+
+_INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+
+
+def _insert_rows(session: Session, rows: list[dict]) -> list:
+    session.flush()  # rows may refer to objects still pending in this session (a new clinic, a lead)
+    return session.execute(_INSERT[session.get_bind().dialect.name], rows).all()
+
+
+@dataclass(frozen=True)
+class _Created:
+    id: int
+    clinic_id: int
+    next_attempt_at: datetime
+
+
+def _batch_jobs(created: Iterable) -> list[dict]:
+    """One `notification.deliver_batch` job per BATCH_SIZE new rows of one clinic due at one time."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row in created:
+        groups[(row.clinic_id, row.next_attempt_at)].append(row.id)
+    jobs = []
+    for (clinic_id, due_at), ids in groups.items():
+        ids.sort()
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            jobs.append(
+                {
+                    "kind": DELIVER_BATCH,
+                    "due_at": due_at,
+                    # A row belongs to one batch when it is created: its first id makes the key unique.
+                    "dedupe_key": f"notification-batch:{chunk[0]}:{due_at.isoformat()}",
+                    "clinic_id": clinic_id,
+                    "subject_type": "notification",  # the first row; the batch is the payload
+                    "subject_id": chunk[0],
+                    "payload": {"notification_ids": chunk},
+                }
+            )
+    return jobs
+
+
 def send_to_lead(
     *,
     session: Session,
@@ -293,41 +467,213 @@ def send_to_lead(
     )
 
 
+def _claim_statement():
+    # pending → sending as one compare-and-set UPDATE ... RETURNING, built once on the Table (a cached
+    # statement, no ORM load and flush): this runs for every message. PostgreSQL re-checks the WHERE
+    # after waiting on a concurrent claim's row lock, so of two racing deliveries exactly one gets the
+    # row; SQLite serialises writers (BEGIN IMMEDIATE). The loser gets nothing back and does nothing.
+    table = Notification.__table__
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.id == sa.bindparam("notification_id"), c.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.SENDING,
+            attempts=c.attempts + 1,
+            sending_at=sa.bindparam("now", type_=c.sending_at.type),
+            next_attempt_at=None,
+        )
+        .returning(
+            c.id, c.clinic_id, c.channel, c.to_address, c.title, c.body, c.body_html, c.dedupe_key, c.attempts
+        )
+    )
+
+
+_CLAIM = _claim_statement()
+_CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
+    Clinic.__table__.c.id == sa.bindparam("clinic_id")
+)
+
+
 def claim_delivery(*, session: Session, job, now: datetime) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit."""
-    stmt = sa.select(Notification).where(Notification.id == job.subject_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    notification = session.scalars(stmt).first()
-    if notification is None or notification.status != DeliveryStatus.PENDING:
+    row = session.connection().execute(_CLAIM, {"notification_id": job.subject_id, "now": now}).first()
+    if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
-    notification.status = DeliveryStatus.SENDING
-    notification.attempts += 1
-    notification.sending_at = now
-    notification.next_attempt_at = None
-    message = _message_of(session, notification)
-    after_commit(session, partial(deliver_claimed, message=message, attempt=notification.attempts))
+    message = _message_of(session, row)
+    after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
 
 
-def _message_of(session: Session, notification: Notification) -> channels.Outgoing:
-    settings = _settings()
-    if notification.channel == Channel.SMS:
-        sender = settings.sms_from or ""
+def _message_of(session: Session, row, senders: dict | None = None) -> channels.Outgoing:
+    """What to send for a claimed row (`row` has the notification's columns); `senders` caches the
+    From address per clinic across one batch."""
+    if row.channel == Channel.SMS:
+        sender = _settings().sms_from or ""
+    elif senders is not None and row.clinic_id in senders:
+        sender = senders[row.clinic_id]
     else:
-        clinic_settings = (session.get(Clinic, notification.clinic_id).settings or {}) if notification else {}
-        sender = channels.format_sender(
-            clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
-        )
+        sender = _email_sender(session, row.clinic_id)
+        if senders is not None:
+            senders[row.clinic_id] = sender
     return channels.Outgoing(
-        notification_id=notification.id,
-        channel=notification.channel,
-        to=notification.to_address or "",
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
         sender=sender,
-        subject=notification.title,
-        text=notification.body,
-        html=notification.body_html,
-        dedupe_key=notification.dedupe_key,
+        subject=row.title,
+        text=row.body,
+        html=row.body_html,
+        dedupe_key=row.dedupe_key,
     )
+
+
+def _email_sender(session: Session, clinic_id: int) -> str:
+    clinic_settings = session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar() or {}
+    return channels.format_sender(
+        clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or _settings().email_from
+    )
+
+
+def claim_batch(*, session: Session, job, now: datetime) -> None:
+    """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
+    the worker delivers the batch's rows one by one (`deliver_batch`).
+
+    Each row is still claimed pending → sending in its own transaction right before its send and
+    settled right after, exactly as a `notification.deliver` job does: a crash leaves only the message
+    in flight `sending` (outcome unknown), never the rest of the batch. Rows the batch never reached
+    (worker killed) stay `pending` with no open job; `recover_stuck_sends` schedules them again.
+    """
+    ids = [int(i) for i in (job.payload or {}).get("notification_ids", [])]
+    after_commit(session, partial(deliver_batch, notification_ids=ids))
+
+
+def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
+    """Claim, send and record each row in turn over the worker's kept-alive connection; never raises.
+
+    One transaction per message: it records the previous message's outcome and claims the next one
+    (two commits per message would double the fsyncs, the main cost on PostgreSQL). Each claim still
+    commits before its send. A batch stops at half the task's soft time limit (a provider timing out
+    on every message) and hands the rest back as single delivery jobs. Returns how many rows ended how.
+    """
+    deadline = time.monotonic() + _settings().task_soft_time_limit / 2
+    outcomes: Counter[str] = Counter()
+    senders: dict[int, str] = {}
+    unrecorded: _Attempt | None = None  # sent, its outcome to be written with the next claim
+    retries: list[_Retry] = []  # transient failures, rescheduled together at the end
+    for index, notification_id in enumerate(notification_ids):
+        if time.monotonic() > deadline:
+            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            break
+        try:
+            recorded, claimed = _record_and_claim(unrecorded, notification_id, clock(), senders, retries)
+        except Exception:
+            log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
+            if unrecorded is not None:  # rolled back with the claim: try it on its own
+                outcomes[_settle(unrecorded, clock, retries)] += 1
+                unrecorded = None
+            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            break
+        if recorded is not None:
+            outcomes[recorded] += 1
+        unrecorded = None
+        if claimed is None:
+            outcomes["skipped"] += 1  # sent, being sent or given up: another job got there first
+            continue
+        message, attempt = claimed
+        unrecorded = _Attempt(message, attempt, *_send(message))
+    if unrecorded is not None:
+        outcomes[_settle(unrecorded, clock, retries)] += 1
+    _schedule_retries(retries, clock())
+    return dict(outcomes)
+
+
+@dataclass(frozen=True)
+class _Retry:
+    notification_id: int
+    clinic_id: int
+    due_at: datetime
+
+
+def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
+    """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
+    backoff is a minimum wait); never raises: rows it leaves without a job, the orphan sweep finds."""
+    if not retries:
+        return
+    due = max(r.due_at for r in retries)
+    ids = sorted(r.notification_id for r in retries)
+    try:
+        with get_db().unit_of_work() as session:
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING)
+                .values(next_attempt_at=due)
+                .execution_options(synchronize_session=False)
+            )
+            rows = [_Created(r.notification_id, r.clinic_id, due) for r in retries]
+            scheduling.schedule_many(session=session, jobs=_batch_jobs(rows), now=now)
+    except Exception:
+        log.exception("could not reschedule %d notification(s); recover_stuck_sends will", len(ids))
+
+
+def _record_and_claim(
+    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
+    """One transaction: the previous attempt's outcome (if any), then pending → sending of the next.
+
+    If it fails, both roll back, and the retry it may have added is dropped with them."""
+    mark = len(retries)
+    try:
+        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries)
+    except Exception:
+        del retries[mark:]
+        raise
+
+
+def _record_and_claim_once(
+    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
+    with get_db().unit_of_work() as session:
+        recorded = _record(session, unrecorded, now, retries) if unrecorded is not None else None
+        row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
+        claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
+    return recorded, claimed
+
+
+def _hand_back(notification_ids: list[int], now: datetime) -> int:
+    """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
+    try:
+        with get_db().unit_of_work() as session:
+            rows = session.execute(
+                sa.select(Notification.id, Notification.clinic_id).where(
+                    Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.PENDING
+                )
+            ).all()
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            scheduling.schedule_many(
+                session=session, jobs=[_delivery_job(r.id, r.clinic_id, now) for r in rows], now=now
+            )
+            return len(rows)
+    except Exception:
+        log.exception(
+            "could not hand %d notification(s) back; recover_stuck_sends will", len(notification_ids)
+        )
+        return 0
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One send of a claimed message and how it went (status: sent, failed or pending = retry)."""
+
+    message: channels.Outgoing
+    number: int  # the row's attempts after its claim: the outcome is written only if still so
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
 
 
 def deliver_claimed(*, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:
@@ -336,38 +682,49 @@ def deliver_claimed(*, message: channels.Outgoing, attempt: int, clock=app_clock
     `clock` stamps the outcome: the send takes real time (up to several socket timeouts), so the
     claim's `now` would date a backoff from before the send.
     """
-    settings = _settings()
-    provider_id, error, status = None, None, DeliveryStatus.SENT
+    return _settle(_Attempt(message, attempt, *_send(message)), clock)
+
+
+def _send(message: channels.Outgoing) -> tuple[str, str | None, str | None]:
+    """(status, provider id, error) of one send; never raises."""
     try:
-        provider_id = channels.send(message, settings)
+        return DeliveryStatus.SENT, channels.send(message, _settings()), None
     except channels.PermanentError as exc:
-        status, error = DeliveryStatus.FAILED, str(exc)
+        return DeliveryStatus.FAILED, None, str(exc)
     except channels.OutcomeUnknown as exc:
         if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
-            status, error = DeliveryStatus.PENDING, str(exc)
-        else:
-            status, error = DeliveryStatus.FAILED, f"outcome unknown: {exc}"
+            return DeliveryStatus.PENDING, None, str(exc)
+        return DeliveryStatus.FAILED, None, f"outcome unknown: {exc}"
     except channels.TransientError as exc:
-        status, error = DeliveryStatus.PENDING, str(exc)
+        return DeliveryStatus.PENDING, None, str(exc)
     except Exception as exc:  # a bug or an odd provider answer: retried, and dead if it persists
         log.exception("sending notification %s failed unexpectedly", message.notification_id)
-        status, error = DeliveryStatus.PENDING, f"{type(exc).__name__}: {exc}"
+        return DeliveryStatus.PENDING, None, f"{type(exc).__name__}: {exc}"
+
+
+def _settle(attempt: _Attempt, clock, retries: list | None = None) -> str:
+    """Record an attempt's outcome in a transaction of its own; never raises."""
     try:
         with get_db().unit_of_work() as session:
-            return record_outcome(
-                session=session,
-                notification_id=message.notification_id,
-                attempt=attempt,
-                status=status,
-                provider_message_id=provider_id,
-                error=error,
-                now=clock(),
-                jitter=random.random(),
-            )
+            return _record(session, attempt, clock(), retries)
     except Exception:
         # The row stays `sending`; recover_stuck_sends settles it (an email as outcome unknown).
-        log.exception("could not record the outcome of notification %s", message.notification_id)
+        log.exception("could not record the outcome of notification %s", attempt.message.notification_id)
         return "unrecorded"
+
+
+def _record(session: Session, attempt: _Attempt, now: datetime, retries: list | None = None) -> str:
+    return record_outcome(
+        retries=retries,
+        session=session,
+        notification_id=attempt.message.notification_id,
+        attempt=attempt.number,
+        status=attempt.status,
+        provider_message_id=attempt.provider_id,
+        error=attempt.error,
+        now=now,
+        jitter=random.random(),
+    )
 
 
 def record_outcome(
@@ -380,8 +737,14 @@ def record_outcome(
     error: str | None,
     now: datetime,
     jitter: float,
+    retries: list | None = None,
 ) -> str:
-    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts).
+
+    A transient error makes the row pending again with a delivery job after the backoff; given a
+    `retries` list, the job is left to the caller and the row appended to the list instead."""
+    if status == DeliveryStatus.SENT:
+        return _record_sent(session, notification_id, attempt, provider_message_id, now)
     settings = _settings()
     stmt = sa.select(Notification).where(
         Notification.id == notification_id,
@@ -393,10 +756,6 @@ def record_outcome(
     notification = session.scalars(stmt).first()
     if notification is None:
         return "stale"
-    if status == DeliveryStatus.SENT:
-        notification.status, notification.sent_at = DeliveryStatus.SENT, now
-        notification.provider_message_id, notification.last_error = provider_message_id, None
-        return DeliveryStatus.SENT
     notification.last_error = (error or "")[:_MAX_ERROR]
     if status == DeliveryStatus.FAILED:
         notification.status = DeliveryStatus.FAILED
@@ -413,12 +772,56 @@ def record_outcome(
         cap=settings.notification_retry_max_seconds,
         jitter=jitter,
     )
-    _schedule_delivery(session, notification, now + timedelta(seconds=delay), now)
+    due = now + timedelta(seconds=delay)
+    if retries is None:
+        _schedule_delivery(session, notification, due, now)
+    else:  # the caller schedules these together (a batch's retries travel as one batch again)
+        notification.next_attempt_at = due
+        retries.append(_Retry(notification.id, notification.clinic_id, due))
     return "retrying"
 
 
+def _record_sent_statement():
+    # The common outcome in one cached compare-and-set UPDATE (no SELECT ... FOR UPDATE, no ORM flush).
+    table = Notification.__table__
+    c = table.c
+    return (
+        sa.update(table)
+        .where(
+            c.id == sa.bindparam("notification_id"),
+            c.status == DeliveryStatus.SENDING,
+            c.attempts == sa.bindparam("attempt"),
+        )
+        .values(
+            status=DeliveryStatus.SENT,
+            sent_at=sa.bindparam("now", type_=c.sent_at.type),
+            provider_message_id=sa.bindparam("provider_message_id"),
+            last_error=None,
+        )
+    )
+
+
+_RECORD_SENT = _record_sent_statement()
+
+
+def _record_sent(
+    session: Session, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
+) -> str:
+    result = session.connection().execute(
+        _RECORD_SENT,
+        {
+            "notification_id": notification_id,
+            "attempt": attempt,
+            "now": now,
+            "provider_message_id": (provider_message_id or "")[:128] or None,
+        },
+    )
+    return DeliveryStatus.SENT if result.rowcount == 1 else "stale"
+
+
 def recover_stuck_sends(*, session: Session, now: datetime) -> int:
-    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed."""
+    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed.
+    Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=_settings().notification_stuck_seconds)
     stmt = (
         sa.select(Notification)
@@ -438,7 +841,45 @@ def recover_stuck_sends(*, session: Session, now: datetime) -> int:
             notification.status, notification.last_error = DeliveryStatus.FAILED, OUTCOME_UNKNOWN_STOPPED
     if stuck:
         log.warning("settled %d notification(s) stuck in sending", len(stuck))
-    return len(stuck)
+    return len(stuck) + _reschedule_orphans(session, cutoff, now)
+
+
+def _reschedule_orphans(session: Session, cutoff: datetime, now: datetime) -> int:
+    """Rows `pending` long past their due time with no open delivery job of their own: a batch whose
+    worker died before reaching them (or a job the ledger gave up on). Each gets a job due now.
+
+    A batch still running over a backlog may lose a row to this: its claim then finds the row taken
+    and skips it, so the message still goes out once.
+    """
+    jobs = ScheduledJob.__table__.c
+    has_open_job = (
+        sa.select(jobs.id)
+        .where(
+            jobs.subject_type == "notification",
+            jobs.subject_id == Notification.id,
+            jobs.kind == DELIVER,
+            jobs.status.in_(OPEN_JOB_STATUSES),
+        )
+        .exists()
+    )
+    stmt = (
+        sa.select(Notification)
+        .where(
+            Notification.status == DeliveryStatus.PENDING,
+            Notification.next_attempt_at < cutoff,
+            ~has_open_job,
+        )
+        .order_by(Notification.next_attempt_at)
+        .limit(1000)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    orphans = list(session.scalars(stmt))
+    for notification in orphans:
+        _schedule_delivery(session, notification, now, now)
+    if orphans:
+        log.warning("rescheduled %d pending notification(s) that had no delivery job", len(orphans))
+    return len(orphans)
 
 
 # --- admin: list and retry failed deliveries -------------------------------------------------------
@@ -670,6 +1111,7 @@ def notify_staff(
     link: str | None,
     dedupe_key: str,
     now: datetime,
+    origin: dict | None = None,
 ) -> Notification | None:
     """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
     channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
@@ -683,6 +1125,7 @@ def notify_staff(
         link=link,
         dedupe_key=dedupe_key,
         now=now,
+        origin=origin,
     )
     if user_id is None:
         return in_app
@@ -692,7 +1135,7 @@ def notify_staff(
     user = session.get(User, user_id)
     prefs = session.get(NotificationPreference, user_id)
     not_before = _after_quiet_hours(session, user_id, prefs, now)
-    context = {"title": title, "body": body, "link": link, "user_name": user.name}
+    context = {"title": title, "body": body, "link": link, "user_name": user.name, "origin": origin}
     for channel in copies:
         address = user.email if channel == rules.EMAIL else (prefs.sms_number if prefs else None)
         if not address:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.activities.models import ActivityType
+from app.analytics import rollups
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic
@@ -229,6 +230,8 @@ def reorder_stages(
         if stage.position != position:
             stage.position = position
             stage.updated_at = now
+    session.flush()
+    rollups.refresh_furthest_stages(session, actor.clinic_id)  # "furthest" follows the new order
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -257,6 +260,7 @@ def start_stage_history(*, session: Session, lead: Lead, actor_ref: str, now: da
             to_stage=lead.pipeline_stage,
             entered_at=now,
             by=actor_ref,
+            lead_created_at=lead.created_at,
         )
     )
 
@@ -304,6 +308,8 @@ def _move(
     )
     if open_stay is not None:
         open_stay.left_at = now
+        rollups.on_stay_closed(open_stay)
+    rollups.on_stage_entered(session, lead, previous=previous, target=target)
     session.add(
         LeadStageHistory(
             clinic_id=lead.clinic_id,
@@ -312,6 +318,7 @@ def _move(
             to_stage=target.slug,
             entered_at=now,
             by=actor.ref,
+            lead_created_at=lead.created_at,
         )
     )
     lead.pipeline_stage = target.slug

@@ -37,7 +37,7 @@ def send_due_digests(*, session: Session, now: datetime) -> int:
     by_zone: dict[str, list[int]] = defaultdict(list)
     for user_id, user_tz, clinic_tz in users:
         by_zone[user_tz or clinic_tz or "UTC"].append(user_id)
-    queued = 0
+    messages = []
     for zone, user_ids in by_zone.items():
         day = rules.digest_due(
             now, zone, hour=settings.digest_hour, window_hours=settings.digest_window_hours
@@ -49,14 +49,17 @@ def send_due_digests(*, session: Session, now: datetime) -> int:
             session.scalars(sa.select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys)))
         )
         for key, user_id in keys.items():
-            if key not in done and _queue_digest(session, user_id, zone, day, key, now):
-                queued += 1
-    return queued
+            message = None if key in done else _digest_message(session, user_id, zone, day, key, now)
+            if message is not None:
+                messages.append(message)
+    # All of them in one multi-row write, delivered in batches (a whole timezone reaches 08:00 at once).
+    return len(notifications.send_emails(session=session, messages=messages, now=now))
 
 
-def _queue_digest(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> bool:
+def _digest_message(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> dict | None:
+    """The user's digest as a send_emails message, or None: not wanted by email, or nothing in it."""
     if not notifications.staff_wants(session=session, user_id=user_id, kind="digest", channel=rules.EMAIL):
-        return False
+        return None
     user = session.get(User, user_id)
     start, end = rules.local_day_bounds(day, zone)
     open_tasks = list(
@@ -88,30 +91,27 @@ def _queue_digest(session: Session, user_id: int, zone: str, day, key: str, now:
         )
     )
     if not (today or overdue or leads):
-        return False
+        return None
     local = rules.local_day_bounds(day, zone)[0].tzinfo
 
     def task_line(task: LeadTask) -> dict:
         return {"title": task.title, "due": task.due_at.astimezone(local).strftime("%a %H:%M")}
 
-    notifications.send_email(
-        session=session,
-        clinic_id=user.clinic_id,
-        to_address=user.email,
-        template="digest",
-        context={
+    return {
+        "clinic_id": user.clinic_id,
+        "to_address": user.email,
+        "template": "digest",
+        "context": {
             "user_name": user.name,
             "today": [task_line(t) for t in today],
             "overdue": [task_line(t) for t in overdue],
             "new_leads": [{"name": f"{lead.first_name} {lead.last_name}".strip()} for lead in leads],
         },
-        dedupe_key=key,
-        now=now,
-        kind="digest",
-        recipient_user_id=user_id,
-        not_before=notifications.quiet_until_for(session=session, user_id=user_id, now=now),
-    )
-    return True
+        "dedupe_key": key,
+        "kind": "digest",
+        "recipient_user_id": user_id,
+        "not_before": notifications.quiet_until_for(session=session, user_id=user_id, now=now),
+    }
 
 
 def _last_digest_at(session: Session, user_id: int) -> datetime | None:

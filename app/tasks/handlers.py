@@ -7,7 +7,6 @@ from app.tasks import service
 
 registry.register(service.REMINDER, service.send_task_reminder, queue="realtime")
 registry.register(service.ESCALATION, service.escalate_overdue_task, queue="realtime")
-events.on(event_types.LEAD_CREATED, service.create_speed_to_lead_task)
 # A converted or lost lead needs no more follow-up: its open tasks (and their timers) are cancelled.
 events.on(event_types.LEAD_CONVERTED, service.close_tasks_of_closed_lead)
 events.on(event_types.LEAD_LOST, service.close_tasks_of_closed_lead)

@@ -75,6 +75,13 @@ class LeadTask(Base):
         sa.Index("ix_lead_tasks_clinic_status_due", "clinic_id", "status", "due_at"),
         sa.Index("ix_lead_tasks_status_due", "status", "due_at"),
         sa.Index("ix_lead_tasks_lead", "lead_id", "status"),
+        # Analytics: follow-up effectiveness over tasks due in a range, from the index alone.
+        sa.Index(
+            "ix_lead_tasks_clinic_due",
+            "clinic_id",
+            "due_at",
+            postgresql_include=["status", "completed_at", "assigned_to_id", "lead_id"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

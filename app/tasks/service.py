@@ -8,6 +8,7 @@ them, completing or cancelling cancels them.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -20,12 +21,12 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_minutes
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import service as notifications
+from app.scheduling import batch as ledger_batch
 from app.scheduling import service as scheduling
 from app.tasks import rules
 from app.tasks.models import (
@@ -33,7 +34,6 @@ from app.tasks.models import (
     OPEN_TASK_STATUSES,
     PRIORITY_RANK,
     LeadTask,
-    LeadTaskType,
     TaskPriority,
     TaskStatus,
     TaskTemplate,
@@ -307,12 +307,14 @@ def create_system_task(
     priority: str = TaskPriority.NORMAL,
     description: str | None = None,
     notify: bool = True,
+    assigned_to_id: int | None = None,
 ) -> LeadTask | None:
-    """A task the engine makes (speed-to-lead, rules): once per dedupe key, for the lead's coordinator."""
+    """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
+    lead's coordinator (a clinic admin when the lead has none)."""
     existing = session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
     if existing is not None or lead.status not in OPEN_STATUSES:
         return existing
-    assignee_id = lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
+    assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
     task = LeadTask(
@@ -376,11 +378,7 @@ def insert_tasks(
         "created_at": now,
         "updated_at": now,
     }
-    values = [{**common, **row} for row in rows]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(LeadTask).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(LeadTask.id)
-    created = list(session.scalars(stmt, values))
+    created = _insert_task_rows(session, common, rows)
     hours = rules.clinic_escalation_hours(clinic.settings)
     jobs = []
     for task_id in created:
@@ -404,8 +402,49 @@ def insert_tasks(
                 **subject,
             }
         )
-    scheduling.schedule_many(session=session, jobs=jobs, now=now)
+    ledger_batch.schedule_ids(session=session, jobs=jobs, now=now)
     return created
+
+
+# Bulk follow-ups insert thousands of tasks that differ only in lead, assignee and dedupe key: on
+# PostgreSQL those go as three arrays (a short, constant statement) rather than as a multi-row
+# VALUES list whose rendering costs more CPU than the insert itself.
+_INSERT_TASKS_UNNEST = sa.text(
+    """
+    INSERT INTO lead_tasks (lead_id, assigned_to_id, dedupe_key, clinic_id, title, description, type,
+                            priority, template_id, due_at, reminder_at, status, origin, revision,
+                            created_at, updated_at)
+    SELECT r.lead_id, r.assigned_to_id, r.dedupe_key, CAST(:clinic_id AS integer), CAST(:title AS text),
+           CAST(:description AS text), CAST(:type AS text), CAST(:priority AS text),
+           CAST(:template_id AS integer), CAST(:due_at AS timestamptz),
+           CAST(:reminder_at AS timestamptz), CAST(:status AS text), CAST(:origin AS jsonb),
+           CAST(:revision AS integer), CAST(:created_at AS timestamptz), CAST(:updated_at AS timestamptz)
+    FROM unnest(CAST(:lead_ids AS integer[]), CAST(:assignees AS integer[]),
+                CAST(:dedupe_keys AS varchar[])) AS r(lead_id, assigned_to_id, dedupe_key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def _insert_task_rows(session: Session, common: dict, rows: list[dict]) -> list[int]:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING of `common` + each row; the ids it created."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params = {
+            **common,
+            "priority": str(common["priority"]),  # plain strings: an Enum would be sent by its name
+            "type": str(common["type"]),
+            "status": str(common["status"]),
+            "origin": json.dumps(common["origin"]),
+            "lead_ids": [row["lead_id"] for row in rows],
+            "assignees": [row["assigned_to_id"] for row in rows],
+            "dedupe_keys": [row["dedupe_key"] for row in rows],
+        }
+        return list(session.scalars(_INSERT_TASKS_UNNEST, params))
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    stmt = insert(LeadTask).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(LeadTask.id)
+    return list(session.scalars(stmt, [{**common, **row} for row in rows]))
 
 
 def _fallback_assignee(session: Session, clinic_id: int) -> int | None:
@@ -677,55 +716,6 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
 
 
 # --- speed-to-lead ---------------------------------------------------------------------------------
-
-SPEED_TO_LEAD_MINUTES = 5
-
-
-def speed_to_lead_due(clinic: Clinic, captured_at: datetime) -> datetime:
-    """Five minutes (clinic setting) of business time after capture: 22:00 Friday → Monday 08:05."""
-    minutes = (clinic.settings or {}).get("speed_to_lead_minutes", SPEED_TO_LEAD_MINUTES)
-    calendar = BusinessCalendar.from_settings(
-        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
-    )
-    try:
-        return add_business_minutes(calendar, captured_at, minutes)
-    except NeverOpen:
-        return captured_at + timedelta(minutes=minutes)  # a clinic with no hours set: plain minutes
-
-
-def create_speed_to_lead_task(*, session: Session, event, now: datetime) -> LeadTask | None:
-    """On lead.created: an "Initial contact" call task for the coordinator, who is told at once."""
-    lead = session.get(Lead, event.subject_id)
-    if lead is None or lead.deleted_at is not None or lead.status not in OPEN_STATUSES:
-        return None
-    clinic = session.get(Clinic, lead.clinic_id)
-    task = create_system_task(
-        session=session,
-        lead=lead,
-        title="Initial contact",
-        type=LeadTaskType.CALL,
-        priority=TaskPriority.HIGH,
-        due_at=speed_to_lead_due(clinic, lead.created_at),
-        dedupe_key=f"lead:{lead.id}:speed-to-lead",
-        origin={"kind": "speed_to_lead", "event_id": event.id},
-        description="Call the new lead: speed to lead wins consultations.",
-        now=now,
-        notify=False,
-    )
-    if task is not None:
-        notifications.notify_staff(
-            session=session,
-            clinic_id=lead.clinic_id,
-            user_id=task.assigned_to_id,
-            kind="new_lead",
-            title=f"New lead: {lead.first_name} {lead.last_name}",
-            body=f"Call before {task.due_at.isoformat()}",
-            link=f"/api/leads/{lead.id}",
-            dedupe_key=f"lead:{lead.id}:new-lead",
-            now=now,
-        )
-    return task
-
 
 # --- sweeps ----------------------------------------------------------------------------------------
 

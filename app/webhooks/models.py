@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, JSONType, UTCDateTime
 from app.phi import EncryptedString
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 
 
 class WebhookSubscription(Base):
@@ -46,7 +46,11 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(sa.String(64))
     payload: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
-    job_id: Mapped[int | None] = mapped_column(sa.Integer)  # its ledger row: attempts and last error
+    job_id: Mapped[int | None] = mapped_column(sa.Integer)  # the ledger row of the next (or last) attempt
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the current attempt's start
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
     response_status: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

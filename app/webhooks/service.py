@@ -1,10 +1,12 @@
 """Outbound webhooks: subscriptions, one delivery per (subscription, event), signed, retried by the ledger.
 
-An event consumer writes a delivery row and its `webhook.deliver` ledger job in the event's processing
-transaction. The job POSTs the signed payload; a non-2xx answer or a network error raises, so the
-ledger retries with exponential backoff up to its max attempts (the job row keeps attempts and the
-last error, which the delivery history shows). Receivers deduplicate on X-Followup-Delivery: a
-timeout after the receiver got the request can make a second attempt.
+An event consumer writes a delivery row and its `webhook.deliver` ledger job in the event's
+processing transaction. The job claims the delivery; the signed payload is POSTed after that claim
+commits and the outcome is recorded in a transaction of its own (see "delivery" below); a non-2xx
+answer or a network error schedules the next attempt with exponential backoff, up to
+settings.webhook_max_attempts. Receivers
+deduplicate on the Idempotency-Key header (also X-Followup-Delivery): a timeout after the receiver
+got the request, or a worker dying mid-send, makes a second attempt.
 
 Signature: `X-Followup-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 """
@@ -13,31 +15,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import logging
+import random
 import secrets
-import urllib.error
-import urllib.request
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.permissions import Actor
-from app.errors import NotFound
+from app.db import after_commit, get_db
+from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
-from app.scheduling.models import DONE as JOB_DONE
 from app.scheduling.models import FAILED as JOB_FAILED
 from app.scheduling.models import ScheduledJob
-from app.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
+from app.webhooks import addresses
+from app.webhooks.models import DELIVERED, FAILED, PENDING, SENDING, WebhookDelivery, WebhookSubscription
+
+log = logging.getLogger(__name__)
 
 DELIVER_KIND = "webhook.deliver"
 SIGNATURE_HEADER = "X-Followup-Signature"
-
-
-class DeliveryFailed(Exception):
-    """The receiver did not take the delivery (non-2xx, timeout, refused): the ledger retries."""
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_MAX_ERROR = 2000
 
 
 def sign(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -50,6 +57,14 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 
 def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime) -> dict:
     """A subscription with a fresh secret, returned only in this answer."""
+    try:
+        addresses.check_url(
+            data["url"], allow_private=current_app.config["SETTINGS"].webhook_allow_private_addresses
+        )
+    except addresses.AddressRefused as refused:
+        raise ValidationFailed(
+            "url", f"webhooks may not post to private or reserved addresses: {refused}"
+        ) from None
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = WebhookSubscription(
         clinic_id=actor.clinic_id,
@@ -128,14 +143,12 @@ def list_deliveries(
     for delivery, job in rows:
         status = delivery.status
         if status == PENDING and job is not None and job.status == JOB_FAILED:
-            status = FAILED
+            status = FAILED  # the ledger gave up on the claim itself (a handler error, repeated)
         out.append(
             {
                 **{c.key: getattr(delivery, c.key) for c in WebhookDelivery.__table__.columns},
                 "status": status,
-                "attempts": job.attempts if job else 0,
-                "last_error": job.last_error if job else None,
-                "next_attempt_at": job.due_at if job and job.status not in (JOB_DONE, JOB_FAILED) else None,
+                "last_error": delivery.last_error or (job.last_error if job else None),
             }
         )
     return out, total
@@ -193,36 +206,179 @@ def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
         delivery.job_id = job.id
 
 
+# --- delivery -------------------------------------------------------------------------------------
+# Post once per attempt, outside any transaction (as notifications send):
+#   1. the `webhook.deliver` job claims the delivery (pending → sending, attempts + 1); the claim
+#      commits with the job's `done`, so a redelivered job finds it taken and does nothing;
+#   2. after that commit the signed payload is POSTed, no transaction open;
+#   3. a second short transaction records the outcome by compare-and-set on (sending, attempts):
+#      delivered, or back to pending with a new job after a backoff, or failed.
+# A commit failure can no longer re-send a POST the receiver took. A worker that dies between 1 and 3
+# leaves the row `sending`; `recover_stuck_deliveries` re-sends it later: the receiver dedupes on the
+# Idempotency-Key header (the delivery id, the same on every attempt).
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    delivery_id: int
+    url: str
+    body: bytes
+    headers: dict
+
+
 def deliver(*, session: Session, job, now: datetime) -> None:
-    """The job handler: POST the signed payload; anything but a 2xx raises (the ledger retries)."""
-    delivery = session.get(WebhookDelivery, job.subject_id)
+    """The job handler: claim the delivery; the POST happens after the claim commits."""
+    stmt = sa.select(WebhookDelivery).where(WebhookDelivery.id == job.subject_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    delivery = session.scalars(stmt).first()
     if delivery is None or delivery.status != PENDING:
-        return
+        return  # delivered, being sent, or given up: a duplicate or stale job does nothing
     sub = session.get(WebhookSubscription, delivery.subscription_id)
     if sub is None or not sub.active:
-        delivery.status = FAILED
+        delivery.status, delivery.last_error = FAILED, "subscription deleted"
         return
-    body = json.dumps({"id": delivery.id, **delivery.payload}, separators=(",", ":")).encode()
-    request = urllib.request.Request(
-        sub.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "followup-engine-webhooks/1",
-            "X-Followup-Event": delivery.event_type,
-            "X-Followup-Delivery": str(delivery.id),
-            SIGNATURE_HEADER: sign(secret=sub.secret, timestamp=int(now.timestamp()), body=body),
-        },
+    delivery.status, delivery.sending_at, delivery.next_attempt_at = SENDING, now, None
+    delivery.attempts += 1
+    after_commit(
+        session, partial(post_claimed, outgoing=_outgoing(delivery, sub, now), attempt=delivery.attempts)
     )
-    timeout = current_app.config["SETTINGS"].webhook_timeout_seconds
+
+
+def _outgoing(delivery: WebhookDelivery, sub: WebhookSubscription, now: datetime) -> Outgoing:
+    body = json.dumps({"id": delivery.id, **delivery.payload}, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "followup-engine-webhooks/1",
+        "X-Followup-Event": delivery.event_type,
+        "X-Followup-Delivery": str(delivery.id),
+        IDEMPOTENCY_HEADER: f"delivery-{delivery.id}",
+        SIGNATURE_HEADER: sign(secret=sub.secret, timestamp=int(now.timestamp()), body=body),
+    }
+    return Outgoing(delivery_id=delivery.id, url=sub.url, body=body, headers=headers)
+
+
+def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
+    """POST a claimed delivery (no transaction open), then record the outcome; never raises.
+
+    `clock` stamps the outcome: the POST takes real time, and a backoff dates from its end.
+    """
+    settings = current_app.config["SETTINGS"]
+    response_status, error, permanent = None, None, False
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"receiver answered {error.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise DeliveryFailed(f"could not reach the receiver: {error}") from None
-    if not 200 <= status < 300:
-        raise DeliveryFailed(f"receiver answered {status}")
-    delivery.status, delivery.response_status, delivery.delivered_at = DELIVERED, status, now
+        response_status = addresses.post(
+            outgoing.url,
+            body=outgoing.body,
+            headers=outgoing.headers,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private_addresses,
+        )
+        if not 200 <= response_status < 300:
+            error = f"receiver answered {response_status}"
+    except addresses.AddressRefused as exc:
+        error, permanent = f"refused: {exc}", True
+    except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, DNS, bad answer
+        error = f"could not reach the receiver: {exc}"
+    except Exception as exc:  # a bug: retried like a network error, and failed if it persists
+        log.exception("webhook delivery %s failed unexpectedly", outgoing.delivery_id)
+        error = f"{type(exc).__name__}: {exc}"
+    try:
+        with get_db().unit_of_work() as session:
+            return record_outcome(
+                session=session,
+                delivery_id=outgoing.delivery_id,
+                attempt=attempt,
+                response_status=response_status,
+                error=error,
+                permanent=permanent,
+                now=clock(),
+                jitter=random.random(),
+            )
+    except Exception:
+        # The row stays `sending`; recover_stuck_deliveries re-sends it (the receiver dedupes).
+        log.exception("recording webhook delivery %s failed", outgoing.delivery_id)
+        return "unrecorded"
+
+
+def record_outcome(
+    *,
+    session: Session,
+    delivery_id: int,
+    attempt: int,
+    response_status: int | None,
+    error: str | None,
+    permanent: bool,
+    now: datetime,
+    jitter: float,
+) -> str:
+    """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    stmt = sa.select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id,
+        WebhookDelivery.status == SENDING,
+        WebhookDelivery.attempts == attempt,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    delivery = session.scalars(stmt).first()
+    if delivery is None:
+        return "stale"
+    delivery.response_status = response_status
+    if error is None:
+        delivery.status, delivery.delivered_at = DELIVERED, now  # last_error stays: the history shows it
+        return DELIVERED
+    delivery.last_error = error[:_MAX_ERROR]
+    return _retry_or_fail(session, delivery, permanent=permanent, now=now, jitter=jitter)
+
+
+def _retry_or_fail(
+    session: Session, delivery: WebhookDelivery, *, permanent: bool, now: datetime, jitter: float
+) -> str:
+    settings = current_app.config["SETTINGS"]
+    if permanent or delivery.attempts >= settings.webhook_max_attempts:
+        delivery.status = FAILED
+        log.warning("webhook delivery %s failed: %s", delivery.id, delivery.last_error)
+        return FAILED
+    delay = min(
+        settings.webhook_retry_max_seconds,
+        settings.webhook_retry_base_seconds * 2 ** (delivery.attempts - 1),
+    ) * (1 + 0.25 * jitter)  # jitter spreads a receiver's outage recovery
+    delivery.status, delivery.next_attempt_at = PENDING, now + timedelta(seconds=delay)
+    _schedule_attempt(session, delivery, due_at=delivery.next_attempt_at, now=now)
+    return "retrying"
+
+
+def _schedule_attempt(
+    session: Session, delivery: WebhookDelivery, *, due_at: datetime, now: datetime
+) -> None:
+    job = scheduling.schedule(
+        session=session,
+        kind=DELIVER_KIND,
+        due_at=due_at,
+        dedupe_key=f"webhook-delivery:{delivery.id}:try:{delivery.attempts + 1}",
+        now=now,
+        clinic_id=delivery.clinic_id,
+        subject_type="webhook_delivery",
+        subject_id=delivery.id,
+    )
+    delivery.job_id = job.id
+
+
+def recover_stuck_deliveries(*, now: datetime) -> int:
+    """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again."""
+    cutoff = now - timedelta(seconds=current_app.config["SETTINGS"].webhook_stuck_seconds)
+    with get_db().unit_of_work() as session:
+        stmt = (
+            sa.select(WebhookDelivery)
+            .where(WebhookDelivery.status == SENDING, WebhookDelivery.sending_at < cutoff)
+            .order_by(WebhookDelivery.sending_at)
+            .limit(1000)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        stuck = list(session.scalars(stmt))
+        for delivery in stuck:
+            delivery.last_error = "worker stopped mid-send; sent again with the same Idempotency-Key"
+            _retry_or_fail(session, delivery, permanent=False, now=now, jitter=0.0)
+    if stuck:
+        log.warning("re-sent %d webhook deliveries stuck in sending", len(stuck))
+    return len(stuck)

@@ -1,14 +1,14 @@
-"""Speed-to-lead: a new lead gets an "Initial contact" call task in business time, its coordinator is told."""
+"""Speed-to-lead (a default rule): a new lead gets an "Initial contact" call task, its coordinator is told.
 
-from datetime import UTC, datetime
+The business-time cases (a lead on Friday night) are in tests/automation/test_default_rules.py."""
+
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from app import clock
-from app.auth.models import Clinic
 from app.scheduling.models import ScheduledJob
 from app.tasks.models import LeadTask
-from app.tasks.service import speed_to_lead_due
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import notifications_of, run_at
 from tests.workers import subprocess_worker, wait_for
@@ -34,17 +34,6 @@ def tasks_of(app, lead_id):
         return list(session.scalars(sa.select(LeadTask).where(LeadTask.lead_id == lead_id)))
 
 
-def test_friday_night_lead_is_due_monday_morning():
-    clinic = Clinic(
-        timezone="America/New_York",
-        holiday_country="US",
-        settings={},
-        business_hours={d: ["08:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-    )
-    friday_22h_ny = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)  # Fri 20 Nov 22:00 in New York
-    assert speed_to_lead_due(clinic, friday_22h_ny) == datetime(2026, 11, 23, 13, 5, tzinfo=UTC)
-
-
 def test_new_lead_gets_one_initial_contact_task_and_its_coordinator_is_told(app, client, tenant):
     client.put("/api/clinic", json={"business_hours": ALWAYS_OPEN}, headers=tenant.headers())
     lead = create_lead(client, tenant)
@@ -52,7 +41,7 @@ def test_new_lead_gets_one_initial_contact_task_and_its_coordinator_is_told(app,
     assert run_at(app, job, clock.now()) == "done"
     assert run_at(app, job, clock.now()) != "done"  # a second delivery adds nothing
     [task] = tasks_of(app, lead["id"])
-    assert task.title == "Initial contact" and task.type == "CALL" and task.origin["kind"] == "speed_to_lead"
+    assert task.title == "Initial contact" and task.type == "CALL" and task.origin["kind"] == "automation"
     assert task.assigned_to_id == lead["assigned_to_id"]
     minutes = (task.due_at - datetime.fromisoformat(lead["created_at"])).total_seconds() / 60
     assert 4.9 < minutes < 5.1

@@ -1,0 +1,235 @@
+"""Carrying out a rule's actions for a lead: tasks, staff notifications, (re)assignment, suggestions.
+
+Messages to the lead (send_email, send_sms) pass the contact policy in `outreach.py`; a
+sequence enrollment is `sequences.py`'s. Each executor ends its step with what it made, or why
+it made nothing, so the why-trail always has an answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.assignment import service as assignment
+from app.auth.models import Clinic, User
+from app.automation import rules, steps
+from app.automation.models import AutomationStep, StepStatus
+from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
+from app.leads.models import Lead
+from app.notifications import service as notifications
+from app.pipeline.models import PipelineStage
+from app.tasks import service as tasks
+from app.tasks.models import TaskTemplate
+
+ASSIGNEE_ROLES = ("treatment_coordinator", "clinic_admin", "front_desk")
+
+
+def calendar_of(clinic: Clinic) -> BusinessCalendar:
+    return BusinessCalendar.from_settings(
+        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
+    )
+
+
+def within_business_hours(clinic: Clinic, moment: datetime) -> datetime:
+    """A call falls inside opening hours: a moment outside them moves to the next opening."""
+    try:
+        return next_open(calendar_of(clinic), moment)
+    except NeverOpen:
+        return moment
+
+
+def merge_values(
+    *, session: Session, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
+) -> dict:
+    """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
+
+    Given the `texts` to fill, the stage's display name is only looked up when one uses it.
+    """
+    clinic = session.get(Clinic, lead.clinic_id)
+    owner = session.get(User, lead.assigned_to_id) if lead.assigned_to_id else None
+    stage = None
+    if not texts or any("stage" in text for text in texts):
+        stage = session.scalar(
+            sa.select(PipelineStage.name).where(
+                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+            )
+        )
+    return {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "patient_first_name": lead.patient_first_name or lead.first_name,
+        "clinic_name": clinic.name,
+        "coordinator_name": owner.name if owner else clinic.name,
+        "stage": stage or lead.pipeline_stage,
+        **(extra or {}),
+    }
+
+
+def local_time_text(clinic: Clinic, moment: datetime) -> str:
+    """A time as the clinic reads it: "Mon 23 Nov 08:05 (America/New_York)"."""
+    local = moment.astimezone(ZoneInfo(clinic.timezone))
+    return f"{local:%a %d %b %H:%M} ({clinic.timezone})"
+
+
+# --- create_task ----------------------------------------------------------------------------------
+
+
+def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
+    """Title, type, priority and description from the action, its template, or the stage's template."""
+    template_id = action.get("template_id")
+    if action.get("template") == "stage":
+        template_id = session.scalar(
+            sa.select(PipelineStage.task_template_id).where(
+                PipelineStage.clinic_id == lead.clinic_id,
+                PipelineStage.slug == action.get("stage", lead.pipeline_stage),
+            )
+        )
+    fields = {
+        "title": action.get("title"),
+        "type": action.get("task_type", "CALL"),
+        "priority": action.get("priority", "NORMAL"),
+        "description": action.get("description"),
+    }
+    if template_id is None:
+        return fields if fields["title"] else None
+    template = session.get(TaskTemplate, template_id)
+    if template is None or template.clinic_id != lead.clinic_id or not template.is_active:
+        return None
+    return {
+        "title": action.get("title") or template.title,
+        "type": template.type,
+        "priority": action.get("priority") or template.priority,
+        "description": action.get("description") or template.description,
+    }
+
+
+def _active_staff(session: Session, clinic_id: int, role: str | None = None) -> list[int]:
+    stmt = sa.select(User.id).where(
+        User.clinic_id == clinic_id,
+        User.active.is_(True),
+        User.out_of_office.is_(False),
+        User.role.in_([role] if role else list(ASSIGNEE_ROLES)),
+    )
+    return list(session.scalars(stmt.order_by(User.id)))
+
+
+def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
+    """Who gets the task: the lead's owner, a named user, someone of a role, or the next in turn."""
+    kind = assignee.get("kind", "lead_owner")
+    if kind == "user" and assignee["user_id"] in _active_staff(session, lead.clinic_id):
+        return assignee["user_id"]
+    if kind in ("role", "round_robin"):
+        role = assignee["role"] if kind == "role" else "treatment_coordinator"
+        people = _active_staff(session, lead.clinic_id, role)
+        if not people:
+            return lead.assigned_to_id
+        return assignment.next_in_turn(
+            session=session,
+            clinic_id=lead.clinic_id,
+            scope=f"automation:{role}",
+            user_ids=people,
+            now=step.created_at,
+        )
+    return lead.assigned_to_id  # lead_owner, or a named user who is gone: the owner does it
+
+
+@steps.executor("create_task")
+def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    fields = _task_fields(session, lead, step.action)
+    if fields is None:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
+        return
+    due_at = step.run_at
+    if fields["type"] == "CALL":
+        due_at = within_business_hours(session.get(Clinic, lead.clinic_id), due_at)
+    task = tasks.create_system_task(
+        session=session,
+        lead=lead,
+        title=fields["title"],
+        type=fields["type"],
+        priority=fields["priority"],
+        description=fields["description"],
+        due_at=due_at,
+        assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
+        dedupe_key=f"automation-step:{step.id}",
+        origin=steps.origin_of(step),
+        now=now,
+        # Silent: the assignee sees it in my-tasks and is reminded before it is due; a rule that
+        # wants a word said at once adds a notify action (as speed to lead does).
+        notify=False,
+    )
+    if task is None:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
+        return
+    steps.finish(step, StepStatus.DONE, now, task_id=task.id, due_at=task.due_at.isoformat())
+
+
+# --- notify ---------------------------------------------------------------------------------------
+
+
+def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
+    people: list[int] = []
+    if action.get("lead_owner") and lead.assigned_to_id:
+        people.append(lead.assigned_to_id)
+    for user_id in action.get("users") or []:
+        user = session.get(User, user_id)
+        if user is not None and user.clinic_id == lead.clinic_id and user.active:
+            people.append(user_id)
+    for role in action.get("roles") or []:
+        people.extend(_active_staff(session, lead.clinic_id, role))
+    return list(dict.fromkeys(people))  # each person once, in order
+
+
+@steps.executor("notify")
+def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    action = step.action
+    texts = (action["title"], action.get("body") or "")
+    values = merge_values(session=session, lead=lead, extra=action.get("merge"), texts=texts)
+    recipients = _recipients(session, lead, action)
+    if not recipients:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="nobody to notify (no owner or active user)")
+        return
+    made = []
+    for user_id in recipients:
+        row = notifications.notify_staff(
+            session=session,
+            clinic_id=lead.clinic_id,
+            user_id=user_id,
+            kind=action.get("kind", "automation"),
+            title=rules.merge(action["title"], values),
+            body=rules.merge(action.get("body") or "", values),
+            link=f"/api/leads/{lead.id}",
+            dedupe_key=f"automation-step:{step.id}:user:{user_id}",
+            now=now,
+            origin=steps.origin_of(step),
+        )
+        if row is not None:
+            made.append(row.id)
+    steps.finish(step, StepStatus.DONE, now, notification_ids=made, user_ids=recipients)
+
+
+# --- assign, suggest ------------------------------------------------------------------------------
+
+
+@steps.executor("assign")
+def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    user_id = step.action.get("user_id")
+    if user_id is not None and user_id in _active_staff(session, lead.clinic_id):
+        pick = assignment.Pick(user_id, f"automation rule {step.rule_id} v{step.rule_version}")
+    else:
+        clinic = session.get(Clinic, lead.clinic_id)
+        pick = assignment.pick_owner(session=session, clinic=clinic, lead=lead, now=now)
+    previous = lead.assigned_to_id
+    assignment.apply(session=session, lead=lead, pick=pick, actor_ref="automation", user_id=None, now=now)
+    steps.finish(step, StepStatus.DONE, now, from_user_id=previous, to_user_id=lead.assigned_to_id)
+
+
+@steps.executor("suggest")
+def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """A hint shown to the coordinator on the lead (e.g. mark lost); the person decides."""
+    lead.suggested_action = step.action["suggestion"]
+    lead.updated_at = now
+    steps.finish(step, StepStatus.DONE, now, suggested_action=lead.suggested_action)

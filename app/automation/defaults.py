@@ -1,0 +1,161 @@
+"""The default automation (DESIGN.md "The default automation"), seeded into every clinic as editable rules.
+
+Each entry is a rule as the API takes it, plus the `default_key` that seeds it once per clinic.
+Three of the design's defaults are not rules on purpose:
+- the reminder before a task is due and the escalation of an overdue task are the task's own
+  timers (app/tasks), tuned by the clinic's settings (reminder offsets, escalation hours);
+- stopping outreach on an inbound reply, a conversion or a loss is the contact policy: a clinic
+  may not switch off "stop messaging someone who answered" (app/automation/service.py).
+"""
+
+from __future__ import annotations
+
+from app.automation.rules import FAILED_OUTCOMES
+
+DEFAULT_RULES: tuple[dict, ...] = (
+    {
+        "default_key": "speed_to_lead",
+        "name": "Speed to lead: initial contact",
+        "description": (
+            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told."
+        ),
+        "trigger": "lead.created",
+        "priority": 10,
+        "conditions": [],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Initial contact",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "description": "Call the new lead: speed to lead wins consultations.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 5, "unit": "business_minutes"},
+            },
+            {
+                "type": "notify",
+                "lead_owner": True,
+                "kind": "new_lead",
+                "title": "New lead: {{ first_name }} {{ last_name }}",
+                "body": "Call before {{ task_due_at }}",
+            },
+        ],
+    },
+    {
+        "default_key": "stage_task_template",
+        "name": "Stage task template",
+        "description": "Entering a stage that has a task template creates that task.",
+        "trigger": "lead.stage_changed",
+        "priority": 20,
+        "conditions": [{"field": "stage_task_template_id", "operator": "exists", "value": True}],
+        "actions": [{"type": "create_task", "template": "stage", "assignee": {"kind": "lead_owner"}}],
+    },
+    {
+        "default_key": "consultation_confirmation",
+        "name": "Consultation scheduled: confirmation",
+        "description": "A lead whose consultation is scheduled gets a confirmation message.",
+        "trigger": "lead.stage_changed",
+        "priority": 30,
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_scheduled"}],
+        "actions": [
+            {
+                "type": "send_email",
+                "subject": "Your consultation at {{ clinic_name }}",
+                "body": (
+                    "Hi {{ first_name }},\n\nThank you for booking a consultation with {{ clinic_name }}. "
+                    "We look forward to meeting you. Reply to this email if you need to change the time."
+                ),
+            }
+        ],
+    },
+    {
+        "default_key": "consultation_follow_up",
+        "name": "Consultation completed: follow-up call",
+        "description": "Three days after the consultation, a call to answer questions and hear the decision.",
+        "trigger": "lead.stage_changed",
+        "priority": 40,
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_completed"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Follow up after the consultation",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 3, "unit": "days"},
+            }
+        ],
+    },
+    {
+        "default_key": "pending_decision_check_in",
+        "name": "Pending decision: check in",
+        "description": (
+            "A lead pending a decision for longer than the stage allows (7 days) gets a check-in call."
+        ),
+        "trigger": "lead.stale",
+        "priority": 50,
+        "conditions": [{"field": "event.stage", "operator": "equals", "value": "pending_decision"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Check in on the treatment decision",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "assignee": {"kind": "lead_owner"},
+            }
+        ],
+    },
+    {
+        "default_key": "callback_requested",
+        "name": "Callback requested",
+        "description": "A call that ends with a callback request gets a call task the next business day.",
+        "trigger": "activity.logged",
+        "priority": 60,
+        "conditions": [{"field": "event.outcome", "operator": "equals", "value": "callback_requested"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Return the requested callback",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 1, "unit": "business_days"},
+            }
+        ],
+    },
+    {
+        "default_key": "three_failed_attempts",
+        "name": "Three failed attempts: break-up email",
+        "description": (
+            "At the third failed call in a row with no contact between, one break-up email, "
+            "a 'mark lost' suggestion and a note to the coordinator."
+        ),
+        "trigger": "activity.logged",
+        "priority": 70,
+        "conditions": [
+            {"field": "event.outcome", "operator": "in", "value": list(FAILED_OUTCOMES)},
+            {"field": "failed_attempts_in_a_row", "operator": "equals", "value": 3},
+        ],
+        "actions": [
+            {
+                "type": "send_email",
+                "once_per_lead": True,
+                "subject": "Should we close your file, {{ first_name }}?",
+                "body": (
+                    "Hi {{ first_name }},\n\nWe have tried to reach you a few times about your visit to "
+                    "{{ clinic_name }} and have not managed to. We don't want to keep bothering you, so "
+                    "we will close your file unless we hear from you. If you are still interested, just "
+                    "reply to this email and we will be in touch.\n\nAll the best,\n{{ clinic_name }}"
+                ),
+            },
+            {"type": "suggest", "suggestion": "mark_lost"},
+            {
+                "type": "notify",
+                "lead_owner": True,
+                "kind": "automation",
+                "title": "Three failed attempts: {{ first_name }} {{ last_name }}",
+                "body": "A break-up email went out; consider marking the lead lost.",
+            },
+        ],
+    },
+)

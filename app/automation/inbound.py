@@ -1,0 +1,167 @@
+"""Inbound SMS and email from a provider webhook: matched to an open lead, logged, STOP honoured.
+
+The webhook is signed like the web form (same headers, window and replay refusal). A message is
+recorded once per provider message id as an INBOUND activity on the lead it came from; that
+activity's `activity.logged` event then stops the lead's outreach (`stops.py`). An SMS of STOP
+(or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the lead
+out of SMS. A message from nobody we know is answered 200 and not stored: a provider must not
+retry it forever, and we keep no text from strangers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from email.utils import parseaddr
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityDirection, ActivityType
+from app.auth.models import Clinic
+from app.automation.models import InboundMessage
+from app.leads import rules as lead_rules
+from app.leads import service as leads
+from app.leads.models import OPEN_STATUSES, Lead
+
+SMS, EMAIL = "sms", "email"
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+ACTOR = "inbound_webhook"  # not "system": an inbound message is the lead's own contact
+
+
+@dataclass
+class InboundAnswer:
+    matched: bool
+    lead_id: int | None = None
+    activity_id: int | None = None
+    opted_out: bool = False
+
+    @classmethod
+    def of(cls, row: InboundMessage) -> InboundAnswer:
+        return cls(matched=True, lead_id=row.lead_id, activity_id=row.activity_id, opted_out=row.opted_out)
+
+    def as_dict(self) -> dict:
+        """The webhook's answer: an unmatched message says only that."""
+        if not self.matched:
+            return {"matched": False}
+        return asdict(self)
+
+
+def is_stop(body: str) -> bool:
+    """An SMS that opts out: one of the stop words alone (any case, surrounding blanks and dots ignored)."""
+    return body.strip().strip(".!").strip().upper() in STOP_WORDS
+
+
+def sender_key(*, channel: str, sender: str, region: str) -> str | None:
+    """What a lead is looked up by: the E.164 phone, or the lower-cased address; None if unusable."""
+    if channel == SMS:
+        try:
+            return lead_rules.normalize_phone(sender, region)
+        except lead_rules.InvalidPhone:
+            return None  # a short code or alphanumeric sender: nobody we can match
+    address = parseaddr(sender)[1]
+    return lead_rules.normalize_email(address) if "@" in address else None
+
+
+def match_lead(*, session: Session, clinic: Clinic, channel: str, sender: str) -> Lead | None:
+    """The clinic's open lead the message came from (the most recently changed one if several)."""
+    key = sender_key(channel=channel, sender=sender, region=clinic.default_phone_region)
+    if key is None:
+        return None
+    by = sa.or_(Lead.phone == key, Lead.phone_alt == key) if channel == SMS else Lead.email == key
+    return session.scalar(
+        sa.select(Lead)
+        .where(
+            Lead.clinic_id == clinic.id,
+            Lead.deleted_at.is_(None),
+            Lead.status.in_([s.value for s in OPEN_STATUSES]),
+            by,
+        )
+        .order_by(Lead.updated_at.desc(), Lead.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+
+
+def _seen(session: Session, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
+    return session.scalar(
+        sa.select(InboundMessage).where(
+            InboundMessage.clinic_id == clinic_id,
+            InboundMessage.channel == channel,
+            InboundMessage.message_id == message_id,
+        )
+    )
+
+
+def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -> InboundAnswer:
+    """Record a verified inbound message on its lead, once per message id; unmatched → nothing stored."""
+    channel, message_id = message["channel"], message["message_id"]
+    seen = _seen(session, clinic_id, channel, message_id)
+    if seen is not None:
+        return InboundAnswer.of(seen)
+    clinic = session.get(Clinic, clinic_id)
+    lead = match_lead(session=session, clinic=clinic, channel=channel, sender=message["from"])
+    if lead is None:
+        return InboundAnswer(matched=False)
+    received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
+    try:
+        with session.begin_nested():  # a concurrent twin of this delivery loses on the unique key
+            row = _record(session, lead, message, received_at, now)
+    except IntegrityError:
+        seen = _seen(session, clinic_id, channel, message_id)
+        if seen is None:
+            raise
+        return InboundAnswer.of(seen)
+    return InboundAnswer.of(row)
+
+
+def _record(
+    session: Session, lead: Lead, message: dict, received_at: datetime, now: datetime
+) -> InboundMessage:
+    channel = message["channel"]
+    stop = channel == SMS and is_stop(message["body"])
+    if stop:
+        # Before the activity: the opt-out's event is processed first, so the enrollments end
+        # as "opted_out" rather than "replied".
+        opt_out_of_sms(session=session, lead=lead, now=now)
+    activity = activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.SMS if channel == SMS else ActivityType.EMAIL,
+        at=received_at,
+        recorded_at=now,
+        actor_ref=ACTOR,
+        direction=ActivityDirection.INBOUND,
+        notes=message["body"],
+        details={"message_id": message["message_id"], "channel": channel, "stop": stop},
+    )
+    row = InboundMessage(
+        clinic_id=lead.clinic_id,
+        channel=channel,
+        message_id=message["message_id"],
+        lead_id=lead.id,
+        activity_id=activity.id,
+        opted_out=stop,
+        received_at=received_at,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def opt_out_of_sms(*, session: Session, lead: Lead, now: datetime) -> None:
+    """The lead texted STOP: no more automated SMS (audited, and a lead.updated event for the stops)."""
+    if lead.sms_opt_out:
+        return
+    lead.sms_opt_out = True
+    leads.record_update(
+        session=session,
+        lead=lead,
+        old={"sms_opt_out": False},
+        new={"sms_opt_out": True},
+        actor_ref=ACTOR,
+        now=now,
+    )

@@ -1,0 +1,170 @@
+"""Automated messages to a lead (send_email, send_sms, a sequence's email or SMS) through the contact policy.
+
+`policy.decide` is the pure answer; this module reads the facts it needs (the lead's flags and
+timezone, the clinic's settings, how many automated messages the lead got on its local day) and
+carries the answer out on the step: sent (DONE with the notification), held back (SKIPPED with
+the reason), or moved out of quiet hours (rescheduled, the move noted on the step).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from jinja2 import TemplateError
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityDirection, ActivityType
+from app.auth.models import Clinic
+from app.automation import actions, policy, rules, steps
+from app.automation.models import AutomationStep, StepStatus
+from app.leads.models import Lead
+from app.notifications import service as notifications
+from app.notifications.models import Channel, Notification
+from app.notifications.rules import local_day_bounds
+
+# The notification kind of every automated message to a lead: what the daily cap counts.
+MESSAGE_KIND = "automated_message"
+CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
+SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
+
+
+def automated_messages_on(*, session: Session, lead: Lead, timezone: str, at: datetime) -> int:
+    """How many automated messages the lead was sent on the local day of `at` (in `timezone`)."""
+    start, end = local_day_bounds(policy.local_day(at, timezone), timezone)
+    return session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Notification)
+        .where(
+            Notification.lead_id == lead.id,
+            Notification.kind == MESSAGE_KIND,
+            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value]),
+            Notification.created_at >= start,
+            Notification.created_at < end,
+        )
+    )
+
+
+def check_policy(*, session: Session, lead: Lead, channel: str, at: datetime) -> policy.Decision:
+    """The contact policy's decision for a `channel` message to `lead` at `at`, from the stored facts."""
+    clinic = session.get(Clinic, lead.clinic_id)
+    timezone = policy.timezone_for(lead.timezone, clinic.timezone)
+    opted_out = lead.email_opt_out if channel == policy.EMAIL else lead.sms_opt_out
+    address = lead.email if channel == policy.EMAIL else lead.phone
+    return policy.decide(
+        channel=channel,
+        do_not_contact=lead.do_not_contact,
+        opted_out=opted_out,
+        has_address=bool(address),
+        at=at,
+        timezone=timezone,
+        quiet_hours=policy.quiet_hours_of(clinic.settings),
+        daily_cap=policy.daily_cap_of(clinic.settings),
+        sent_today=automated_messages_on(session=session, lead=lead, timezone=timezone, at=at),
+    )
+
+
+def send_message(
+    *,
+    session: Session,
+    step: AutomationStep,
+    lead: Lead,
+    channel: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+) -> str:
+    """Send the step's message if the policy allows; else skip or move the step. Returns what happened."""
+    decision = check_policy(session=session, lead=lead, channel=channel, at=now)
+    if decision.verdict == policy.SKIP:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
+        return SKIPPED
+    if decision.verdict == policy.MOVE:
+        steps.reschedule(session=session, step=step, run_at=decision.to, note=decision.reason, now=now)
+        return MOVED
+    values = actions.merge_values(session=session, lead=lead)
+    try:
+        subject_text, body_text = rules.merge(subject or "", values), rules.merge(body, values)
+    except TemplateError as error:  # validated when saved; a failure here must not retry forever
+        steps.finish(step, StepStatus.FAILED, now, reason=f"the message text cannot be rendered: {error}")
+        return SKIPPED
+    notification = notifications.send_to_lead(
+        session=session,
+        lead=lead,
+        channel=channel,
+        subject=subject_text,
+        body=body_text,
+        dedupe_key=f"automation-step:{step.id}",
+        now=now,
+        kind=MESSAGE_KIND,
+        context={"origin": steps.origin_of(step)},
+    )
+    _log_on_timeline(session, step, lead, channel, subject_text or body_text, notification, now)
+    steps.finish(step, StepStatus.DONE, now, notification_id=notification.id, channel=channel)
+    return SENT
+
+
+def _log_on_timeline(session, step, lead, channel, summary, notification, now) -> None:
+    """The message on the lead's timeline (an OUTBOUND EMAIL/SMS by the system): coordinators see
+    what automation said, and a reply within the window counts for follow-up analytics."""
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.EMAIL if channel == policy.EMAIL else ActivityType.SMS,
+        at=now,
+        direction=ActivityDirection.OUTBOUND,
+        notes=f"Automated {channel}: {summary[:200]}",
+        details={"notification_id": notification.id, "automation_step_id": step.id},
+    )
+
+
+def _sent_once_already(session: Session, step: AutomationStep) -> bool:
+    """Whether the same rule already sent this kind of message to the lead (for `once_per_lead`)."""
+    if step.rule_id is None:
+        return False
+    return (
+        session.scalar(
+            sa.select(AutomationStep.id)
+            .where(
+                AutomationStep.lead_id == step.lead_id,
+                AutomationStep.rule_id == step.rule_id,
+                AutomationStep.action_type == step.action_type,
+                AutomationStep.status == StepStatus.DONE,
+                AutomationStep.id != step.id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    action = step.action
+    if action.get("once_per_lead") and _sent_once_already(session, step):
+        steps.finish(step, StepStatus.SKIPPED, now, reason="already sent to this lead once")
+        return
+    send_message(
+        session=session,
+        step=step,
+        lead=lead,
+        channel=CHANNEL_OF_ACTION[step.action_type],
+        subject=action.get("subject"),
+        body=action.get("body") or "",
+        now=now,
+    )
+
+
+@steps.executor("send_email")
+def send_email(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+@steps.executor("send_sms")
+def send_sms(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+# Call tasks fall inside business hours: actions.within_business_hours is the one rule for both
+# rule-made and sequence-made calls.
+within_business_hours = actions.within_business_hours

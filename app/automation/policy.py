@@ -1,0 +1,121 @@
+"""The contact policy for automated messages to a lead. Pure logic: no I/O, no clock.
+
+Every automated email or SMS asks `decide` first. The checks run in a fixed order, and the first
+that holds back the message names why, so the why-trail can always say what the policy did:
+do-not-contact, the channel's opt-out, a missing address, quiet hours (move to their end), then
+the per-lead daily cap. Quiet hours come before the cap on purpose: a message moved to the
+morning is counted against the morning's day, when it is actually sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.notifications.rules import parse_hhmm, quiet_until
+
+EMAIL, SMS = "email", "sms"
+CHANNELS = (EMAIL, SMS)
+DEFAULT_QUIET_HOURS = {"start": "20:00", "end": "08:00"}
+DEFAULT_DAILY_CAP = 2
+
+SEND, SKIP, MOVE = "send", "skip", "move"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one message: send it, skip it (`reason`), or move it to `to` (`reason`)."""
+
+    verdict: str
+    reason: str | None = None
+    to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: str
+    end: str
+
+
+def decide(
+    *,
+    channel: str,
+    do_not_contact: bool,
+    opted_out: bool,
+    has_address: bool,
+    at: datetime,
+    timezone: str,
+    quiet_hours: QuietHours | None,
+    daily_cap: int,
+    sent_today: int,
+) -> Decision:
+    """The policy's answer for a `channel` message due `at`; `sent_today` counts the lead's local day."""
+    if do_not_contact:
+        return Decision(SKIP, "do not contact")
+    if opted_out:
+        return Decision(SKIP, f"the lead opted out of {channel}")
+    if not has_address:
+        return Decision(SKIP, f"the lead has no {'email address' if channel == EMAIL else 'phone number'}")
+    if quiet_hours is not None:
+        until = quiet_until(at, timezone, quiet_hours.start, quiet_hours.end)
+        if until is not None:
+            why = f"quiet hours {quiet_hours.start}-{quiet_hours.end} ({timezone})"
+            return Decision(MOVE, why, until)
+    if sent_today >= daily_cap:
+        return Decision(SKIP, f"daily cap of {daily_cap} reached")
+    return Decision(SEND)
+
+
+def is_quiet(at: datetime, timezone: str, quiet_hours: QuietHours | None) -> bool:
+    """Whether `at` falls inside the quiet hours (in `timezone`)."""
+    if quiet_hours is None:
+        return False
+    return quiet_until(at, timezone, quiet_hours.start, quiet_hours.end) is not None
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    return at.astimezone(ZoneInfo(timezone)).date()
+
+
+# --- reading the settings -------------------------------------------------------------------------
+
+
+def valid_timezone(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "America"
+        return False
+    return True
+
+
+def timezone_for(lead_timezone: str | None, clinic_timezone: str) -> str:
+    """Quiet hours are the lead's: its own timezone when it has a valid one, else the clinic's."""
+    return lead_timezone if valid_timezone(lead_timezone) else clinic_timezone
+
+
+def quiet_hours_of(settings: dict | None) -> QuietHours | None:
+    """The clinic's `quiet_hours` ({"start": "20:00", "end": "08:00"} unless set; null turns them off)."""
+    settings = settings or {}
+    value = settings.get("quiet_hours", DEFAULT_QUIET_HOURS)
+    if not value or not value.get("start") or not value.get("end") or value["start"] == value["end"]:
+        return None
+    return QuietHours(value["start"], value["end"])
+
+
+def daily_cap_of(settings: dict | None) -> int:
+    value = (settings or {}).get("daily_message_cap")
+    return DEFAULT_DAILY_CAP if value is None else int(value)
+
+
+def hhmm_error(value) -> str | None:
+    """Why `value` is not an "HH:MM" time of day, or None."""
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        return "give a time of day as HH:MM"
+    try:
+        parse_hhmm(value)
+    except ValueError:
+        return "give a time of day as HH:MM (00:00 to 23:59)"
+    return None

@@ -1,0 +1,149 @@
+"""Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
+
+from marshmallow import Schema, fields, validate
+
+from app.automation import rules
+
+_CONDITIONS_DOC = (
+    "[{field, operator, value}]; fields: lead.<field>, event.<field> and computed ones "
+    f"({', '.join(rules.COMPUTED_FIELDS)}); operators: {', '.join(rules.OPERATORS)}"
+)
+_ACTIONS_DOC = (
+    f"[{{type, delay: {{amount, unit}}, ...}}]; types: {', '.join(rules.ACTION_TYPES)}; units: "
+    f"{', '.join(rules.DELAY_UNITS)}. A create_task's delay sets the task's due time (the task exists at "
+    "once); every other action happens after its delay. Texts take merge fields: "
+    f"{', '.join('{{ ' + name + ' }}' for name in rules.MERGE_FIELDS)}"
+)
+
+
+class RuleUpdateIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    trigger = fields.String(metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"})
+    conditions = fields.List(fields.Raw(), metadata={"description": _CONDITIONS_DOC})
+    actions = fields.List(fields.Raw(), metadata={"description": _ACTIONS_DOC})
+    priority = fields.Integer(
+        validate=validate.Range(min=0, max=100_000), metadata={"description": "lower first"}
+    )
+    stop_processing = fields.Boolean(metadata={"description": "a match ends the chain for this event"})
+    active = fields.Boolean()
+
+
+class RuleCreateIn(RuleUpdateIn):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    trigger = fields.String(required=True, metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"})
+    actions = fields.List(fields.Raw(), required=True, metadata={"description": _ACTIONS_DOC})
+
+
+class RuleOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    trigger = fields.String()
+    conditions = fields.List(fields.Raw())
+    actions = fields.List(fields.Raw())
+    priority = fields.Integer()
+    stop_processing = fields.Boolean()
+    active = fields.Boolean()
+    version = fields.Integer()
+    default_key = fields.String(allow_none=True, metadata={"description": "set on a seeded default rule"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    created_by = fields.String()
+    updated_by = fields.String()
+
+
+class RuleVersionOut(Schema):
+    version = fields.Integer()
+    definition = fields.Dict()
+    created_at = fields.DateTime()
+    created_by = fields.String()
+
+
+class RuleTestIn(Schema):
+    lead_id = fields.Integer(metadata={"description": "a lead of the clinic to test against"})
+    lead = fields.Dict(metadata={"description": "lead fields (override the lead's, or make a sample lead)"})
+    event = fields.Dict(
+        metadata={"description": "the event's fields, e.g. {outcome: no_answer, direction: outbound}"}
+    )
+    computed = fields.Dict(
+        metadata={"description": "computed fields to assume, e.g. {failed_attempts_in_a_row: 3}"}
+    )
+    occurred_at = fields.AwareDateTime(metadata={"description": "when the event happened (default: now)"})
+
+
+class EvaluatedCondition(Schema):
+    field = fields.String()
+    operator = fields.String()
+    value = fields.Raw()
+    seen = fields.Raw(metadata={"description": "the value the condition saw"})
+    result = fields.Boolean()
+
+
+class PlannedAction(Schema):
+    index = fields.Integer()
+    type = fields.String()
+    at = fields.DateTime(metadata={"description": "a task's due time, else when the action happens"})
+    action = fields.Dict()
+
+
+class RuleTestOut(Schema):
+    rule_id = fields.Integer()
+    version = fields.Integer()
+    trigger = fields.String()
+    matched = fields.Boolean()
+    conditions = fields.List(fields.Nested(EvaluatedCondition))
+    actions = fields.List(fields.Nested(PlannedAction))
+    stops_processing = fields.Boolean()
+
+
+class SimulateArgs(Schema):
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+
+
+class SimulateOut(Schema):
+    rule_id = fields.Integer()
+    version = fields.Integer()
+    days = fields.Integer()
+    events_considered = fields.Integer()
+    events_matched = fields.Integer()
+    totals = fields.Dict(metadata={"description": "action type -> how many would have been made"})
+    per_day = fields.List(fields.Dict())
+    per_coordinator = fields.List(fields.Dict())
+
+
+class StepOut(Schema):
+    id = fields.Integer()
+    action_type = fields.String()
+    status = fields.String(metadata={"description": "scheduled, done, skipped, cancelled, failed"})
+    run_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    rule = fields.Dict(allow_none=True, metadata={"description": "{id, version, name}"})
+    sequence = fields.Dict(allow_none=True, metadata={"description": "{enrollment_id, step}"})
+    event = fields.Dict(allow_none=True, metadata={"description": "{id, type}"})
+    conditions = fields.List(fields.Dict(), metadata={"description": "as evaluated: value seen, result"})
+    action = fields.Dict()
+    result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})
+    reason = fields.String(allow_none=True)
+
+
+class TrailEnrollmentOut(Schema):
+    id = fields.Integer()
+    sequence_id = fields.Integer()
+    status = fields.String()
+    current_step = fields.Integer()
+    next_step_at = fields.DateTime(allow_none=True)
+    enrolled_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+
+
+class WhyTrailOut(Schema):
+    lead_id = fields.Integer()
+    suggested_action = fields.String(allow_none=True)
+    pending = fields.List(fields.Nested(StepOut))
+    past = fields.List(fields.Nested(StepOut))
+    held_back = fields.List(
+        fields.Nested(StepOut), metadata={"description": "skipped or moved by the policy"}
+    )
+    enrollments = fields.List(fields.Nested(TrailEnrollmentOut))

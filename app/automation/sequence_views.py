@@ -1,0 +1,129 @@
+"""Outreach endpoints: sequences, a lead's enrollments, and the signed inbound-message webhook."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+
+from app import clock
+from app.api import check_if_match, make_blueprint, with_etag
+from app.auth.permissions import Permission, current_actor, public, requires
+from app.automation import inbound, sequences
+from app.automation import sequence_schemas as schemas
+from app.db import unit_of_work
+from app.intake.views import signed_by_clinic
+
+blp = make_blueprint("outreach", "Sequences, enrollments and inbound messages (replies, STOP)")
+
+
+@blp.route("/sequences")
+class Sequences(MethodView):
+    # Reading is lead:read: a coordinator picks a sequence when enrolling a lead.
+    @requires(Permission.READ)
+    @blp.response(200, schemas.SequenceOut(many=True))
+    def get(self):
+        """The clinic's sequences."""
+        with unit_of_work() as session:
+            return sequences.list_sequences(session=session, clinic_id=current_actor().clinic_id)
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.SequenceIn)
+    @blp.response(201, schemas.SequenceOut)
+    @blp.alt_response(409, description="A sequence of that name exists")
+    def post(self, body):
+        """Create a sequence: steps of a delay, then an email, an SMS or a call task."""
+        with unit_of_work() as session:
+            return sequences.create_sequence(
+                session=session, actor=current_actor(), data=body, now=clock.now()
+            )
+
+
+@blp.route("/sequences/<int:sequence_id>")
+class SequenceById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.SequenceOut)
+    def get(self, sequence_id):
+        """One sequence."""
+        with unit_of_work() as session:
+            sequence = sequences.get_sequence(
+                session=session, clinic_id=current_actor().clinic_id, sequence_id=sequence_id
+            )
+            return with_etag(sequence, schemas.SequenceOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.SequenceUpdateIn)
+    @blp.response(200, schemas.SequenceOut)
+    @blp.alt_response(409, description="A sequence of that name exists")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body, sequence_id):
+        """Change a sequence; running enrollments follow the new steps from their next step on."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            current = sequences.get_sequence(
+                session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
+            )
+            check_if_match(current, schemas.SequenceOut())
+            sequence = sequences.update_sequence(
+                session=session, actor=actor, sequence_id=sequence_id, data=body, now=clock.now()
+            )
+            return with_etag(sequence, schemas.SequenceOut())
+
+
+@blp.route("/leads/<int:lead_id>/enrollments")
+class Enrollments(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.EnrollmentOut(many=True))
+    def get(self, lead_id):
+        """The lead's enrollments, newest first: status, current step, next step time, why it ended."""
+        with unit_of_work() as session:
+            return sequences.list_enrollments(session=session, actor=current_actor(), lead_id=lead_id)
+
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.EnrollIn)
+    @blp.response(201, schemas.EnrollmentOut)
+    @blp.alt_response(409, description="Already enrolled, inactive sequence, closed or do-not-contact lead")
+    def post(self, body, lead_id):
+        """Enroll the lead in a sequence; its first step is scheduled (or runs now if it has no delay)."""
+        with unit_of_work() as session:
+            return sequences.enroll_by_hand(
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                sequence_id=body["sequence_id"],
+                now=clock.now(),
+            )
+
+
+@blp.route("/leads/<int:lead_id>/enrollments/<int:enrollment_id>/unenroll")
+class Unenroll(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(200, schemas.EnrollmentOut)
+    @blp.alt_response(409, description="The enrollment has already ended")
+    def post(self, lead_id, enrollment_id):
+        """End an active enrollment (reason "manual"); its pending step is cancelled."""
+        with unit_of_work() as session:
+            return sequences.unenroll_by_hand(
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                enrollment_id=enrollment_id,
+                now=clock.now(),
+            )
+
+
+@blp.route("/capture/inbound")
+class InboundWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.InboundIn)
+    @blp.response(200, schemas.InboundOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    def post(self, message):
+        """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
+        the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
+        An unknown sender is answered {"matched": false} and nothing is stored."""
+        with unit_of_work() as session:
+            answer = inbound.receive(
+                session=session, clinic_id=g.signed_clinic_id, message=message, now=clock.now()
+            )
+            return answer.as_dict()

@@ -1,0 +1,366 @@
+"""Sequences (multi-step cadences) and enrollments: CRUD, enroll, run each step in order, unenroll.
+
+An enrollment runs one step at a time: each step is an `AutomationStep` (action type
+`sequence_step`, carrying a copy of the step's definition), and only when it has run is the next
+one scheduled, `delay` after it. So steps always run in order, a step moved out of quiet hours
+delays the rest, and ending an enrollment has exactly one pending step to cancel. An email or SMS
+step goes through the contact policy (`outreach.send_message`); a call step is a call task inside
+business hours. A step held back by the policy is recorded as skipped and the sequence goes on.
+
+Editing a sequence changes what its running enrollments do from their next step on; a step
+already scheduled keeps the copy it was scheduled with. Deactivating a sequence stops new
+enrollments; running ones finish (unenroll them to stop them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.models import Clinic
+from app.auth.permissions import Actor
+from app.automation import actions, outreach, rules, steps
+from app.automation.models import (
+    AutomationStep,
+    EnrollmentStatus,
+    Sequence,
+    SequenceEnrollment,
+    StepStatus,
+)
+from app.errors import Conflict, DomainError, NotFound
+from app.leads import service as leads
+from app.leads.models import Lead
+from app.scheduling import service as scheduling
+from app.tasks import service as tasks
+
+CHANNELS = ("email", "sms", "call")
+MAX_STEPS = 20
+SEQUENCE_FIELDS = ("name", "description", "steps", "active")
+# end_reason values
+REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
+    "replied",
+    "converted",
+    "lost",
+    "deleted",
+    "opted_out",
+    "manual",
+    "completed",
+)
+
+# --- sequences ------------------------------------------------------------------------------------
+
+
+def list_sequences(*, session: Session, clinic_id: int) -> list[Sequence]:
+    return list(
+        session.scalars(sa.select(Sequence).where(Sequence.clinic_id == clinic_id).order_by(Sequence.id))
+    )
+
+
+def get_sequence(*, session: Session, clinic_id: int, sequence_id: int, for_update: bool = False) -> Sequence:
+    """The clinic's sequence, else 404 (another clinic's sequence does not exist for this caller)."""
+    stmt = sa.select(Sequence).where(Sequence.id == sequence_id, Sequence.clinic_id == clinic_id)
+    sequence = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if sequence is None:
+        raise NotFound(f"sequence {sequence_id} not found")
+    return sequence
+
+
+def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+    stmt = sa.select(Sequence.id).where(Sequence.clinic_id == clinic_id, Sequence.name == name)
+    if except_id is not None:
+        stmt = stmt.where(Sequence.id != except_id)
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def _flush(session: Session, sequence: Sequence) -> None:
+    """Flush, turning a concurrent twin's name into the same 409 as the pre-check."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a sequence named {sequence.name!r} exists in this clinic") from None
+
+
+def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime) -> Sequence:
+    """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
+    if _name_taken(session, actor.clinic_id, data["name"], None):
+        raise Conflict(f"a sequence named {data['name']!r} exists in this clinic")
+    sequence = Sequence(
+        clinic_id=actor.clinic_id,
+        name=data["name"],
+        description=data.get("description"),
+        steps=data["steps"],
+        active=data.get("active", True),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(sequence)
+    _flush(session, sequence)
+    _audit(session, actor, "sequence.create", sequence, now)
+    return sequence
+
+
+def update_sequence(
+    *, session: Session, actor: Actor, sequence_id: int, data: dict, now: datetime
+) -> Sequence:
+    """Change a sequence; running enrollments follow the new steps from their next step on."""
+    sequence = get_sequence(
+        session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
+    )
+    if "name" in data and _name_taken(session, actor.clinic_id, data["name"], sequence.id):
+        raise Conflict(f"a sequence named {data['name']!r} exists in this clinic")
+    for key in SEQUENCE_FIELDS:
+        if key in data:
+            setattr(sequence, key, data[key])
+    sequence.updated_at = now
+    _flush(session, sequence)
+    _audit(session, actor, "sequence.update", sequence, now)
+    return sequence
+
+
+def _audit(session: Session, actor: Actor, action: str, sequence: Sequence, now: datetime) -> None:
+    audit.record(
+        session=session,
+        clinic_id=sequence.clinic_id,
+        actor=actor.ref,
+        action=action,
+        subject_type="sequence",
+        subject_id=sequence.id,
+        after={"name": sequence.name, "active": sequence.active, "steps": len(sequence.steps)},
+        at=now,
+    )
+
+
+# --- enrollments ----------------------------------------------------------------------------------
+
+
+def list_enrollments(*, session: Session, actor: Actor, lead_id: int) -> list[SequenceEnrollment]:
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    stmt = sa.select(SequenceEnrollment).where(SequenceEnrollment.lead_id == lead.id)
+    return list(session.scalars(stmt.order_by(SequenceEnrollment.id.desc())))
+
+
+def enroll_by_hand(*, session: Session, actor: Actor, lead_id: int, sequence_id: int, now: datetime):
+    """POST /api/leads/:id/enrollments: another clinic's lead or sequence is a 404."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    return enroll(session=session, lead=lead, sequence_id=sequence_id, enrolled_by=actor.ref, now=now)
+
+
+def enroll(
+    *, session: Session, lead: Lead, sequence_id: int, enrolled_by: str, now: datetime
+) -> SequenceEnrollment:
+    """Enroll the lead and schedule the first step. 409: inactive sequence, closed lead, already enrolled."""
+    sequence = get_sequence(session=session, clinic_id=lead.clinic_id, sequence_id=sequence_id)
+    if not sequence.active:
+        raise Conflict(f"sequence {sequence.id} is inactive; activate it before enrolling leads")
+    if not lead.is_open:
+        raise Conflict(f"lead {lead.id} is {lead.status.lower()}; only open leads can be enrolled")
+    if lead.do_not_contact:
+        raise Conflict(f"lead {lead.id} is marked do not contact")
+    if _active_enrollment(session, sequence.id, lead.id) is not None:
+        raise Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}")
+    enrollment = SequenceEnrollment(
+        clinic_id=lead.clinic_id,
+        sequence_id=sequence.id,
+        lead_id=lead.id,
+        status=EnrollmentStatus.ACTIVE,
+        current_step=0,
+        enrolled_at=now,
+        enrolled_by=enrolled_by,
+    )
+    try:
+        with session.begin_nested():  # a concurrent enrollment loses on the partial unique index
+            session.add(enrollment)
+    except IntegrityError:
+        raise Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}") from None
+    _schedule_step(session, enrollment, sequence, lead, index=0, start=now, now=now)
+    return enrollment
+
+
+def _active_enrollment(session: Session, sequence_id: int, lead_id: int) -> SequenceEnrollment | None:
+    return session.scalar(
+        sa.select(SequenceEnrollment).where(
+            SequenceEnrollment.sequence_id == sequence_id,
+            SequenceEnrollment.lead_id == lead_id,
+            SequenceEnrollment.status == EnrollmentStatus.ACTIVE,
+        )
+    )
+
+
+def _schedule_step(
+    session: Session,
+    enrollment: SequenceEnrollment,
+    sequence: Sequence,
+    lead: Lead,
+    *,
+    index: int,
+    start: datetime,
+    now: datetime,
+) -> None:
+    """Schedule step `index` (`delay` after `start`), or complete the enrollment after the last step."""
+    if index >= len(sequence.steps):
+        _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
+        return
+    definition = sequence.steps[index]
+    clinic = session.get(Clinic, lead.clinic_id)
+    run_at = rules.after_delay(start, definition["delay"], actions.calendar_of(clinic))
+    enrollment.current_step = index
+    enrollment.next_step_at = run_at
+    step = steps.record(
+        session=session,
+        lead=lead,
+        action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
+        run_at=run_at,
+        dedupe_key=f"enrollment:{enrollment.id}:step:{index}",
+        now=now,
+        origin={"enrollment_id": enrollment.id, "sequence_step": index},
+    )
+    if step is not None:
+        steps.start(session=session, step=step, lead=lead, now=now)
+
+
+@steps.executor("sequence_step")
+def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """Carry out one step of an enrollment, then schedule the next (unless the step was moved)."""
+    enrollment = session.scalar(
+        sa.select(SequenceEnrollment).where(SequenceEnrollment.id == step.enrollment_id).with_for_update()
+    )
+    if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the enrollment has ended")
+        return
+    outcome = _carry_out(session, step, lead, now)
+    if outcome == outreach.MOVED:
+        enrollment.next_step_at = step.run_at  # the rest waits for the moved step
+        return
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, start=now, now=now)
+
+
+def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+    action = step.action
+    if action["channel"] == "call":
+        return _call_task(session, step, lead, now)
+    return outreach.send_message(
+        session=session,
+        step=step,
+        lead=lead,
+        channel=action["channel"],
+        subject=action.get("subject"),
+        body=action.get("body") or "",
+        now=now,
+    )
+
+
+def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+    """A call step is a task for the lead's coordinator, due inside business hours."""
+    if lead.do_not_contact:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="do not contact", held_back_by="contact policy")
+        return outreach.SKIPPED
+    sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
+    title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
+    task = tasks.create_system_task(
+        session=session,
+        lead=lead,
+        title=rules.merge(title, actions.merge_values(session=session, lead=lead)),
+        type="CALL",
+        description=step.action.get("body"),
+        due_at=outreach.within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
+        dedupe_key=f"automation-step:{step.id}",
+        origin=steps.origin_of(step),
+        now=now,
+    )
+    if task is None:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
+        return outreach.SKIPPED
+    steps.finish(step, StepStatus.DONE, now, task_id=task.id, due_at=task.due_at.isoformat())
+    return outreach.SENT
+
+
+@steps.executor("enroll_sequence")
+def enroll_from_rule(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """The rule action {"type": "enroll_sequence", "sequence_id": n}; a refusal is recorded, not raised."""
+    try:
+        with session.begin_nested():
+            enrollment = enroll(
+                session=session,
+                lead=lead,
+                sequence_id=step.action["sequence_id"],
+                enrolled_by=f"rule:{step.rule_id}",
+                now=now,
+            )
+    except DomainError as refused:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=refused.message)
+        return
+    steps.finish(step, StepStatus.DONE, now, enrollment_id=enrollment.id)
+
+
+# --- ending enrollments ---------------------------------------------------------------------------
+
+
+def unenroll_by_hand(
+    *, session: Session, actor: Actor, lead_id: int, enrollment_id: int, now: datetime
+) -> SequenceEnrollment:
+    """POST .../unenroll: end an active enrollment (reason "manual"); an ended one is a 409."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    enrollment = session.scalar(
+        sa.select(SequenceEnrollment)
+        .where(SequenceEnrollment.id == enrollment_id, SequenceEnrollment.lead_id == lead.id)
+        .with_for_update()
+    )
+    if enrollment is None:
+        raise NotFound(f"enrollment {enrollment_id} not found")
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        raise Conflict(f"enrollment {enrollment_id} has already ended ({enrollment.status})")
+    unenroll(session=session, enrollment=enrollment, reason=MANUAL, now=now)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="sequence.unenroll",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"enrollment_id": enrollment.id, "sequence_id": enrollment.sequence_id},
+        at=now,
+    )
+    return enrollment
+
+
+def unenroll(*, session: Session, enrollment: SequenceEnrollment, reason: str, now: datetime) -> None:
+    """End an active enrollment with `reason`, cancelling its pending step."""
+    _end(session, enrollment, EnrollmentStatus.UNENROLLED, reason, now)
+    pending = session.scalars(
+        sa.select(AutomationStep)
+        .where(AutomationStep.enrollment_id == enrollment.id, AutomationStep.status == StepStatus.SCHEDULED)
+        .with_for_update()
+    )
+    for step in pending:
+        steps.finish(step, StepStatus.CANCELLED, now, reason=f"unenrolled: {reason}")
+        if step.job_id is not None:
+            scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
+
+
+def unenroll_all(*, session: Session, lead_id: int, reason: str, now: datetime) -> int:
+    """End every active enrollment of the lead with `reason`; returns how many."""
+    active = list(
+        session.scalars(
+            sa.select(SequenceEnrollment)
+            .where(
+                SequenceEnrollment.lead_id == lead_id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
+            )
+            .with_for_update()
+        )
+    )
+    for enrollment in active:
+        unenroll(session=session, enrollment=enrollment, reason=reason, now=now)
+    return len(active)
+
+
+def _end(session: Session, enrollment: SequenceEnrollment, status: str, reason: str, now: datetime) -> None:
+    enrollment.status = status
+    enrollment.end_reason = reason
+    enrollment.ended_at = now
+    enrollment.next_step_at = None

@@ -1,0 +1,183 @@
+"""Automated steps: recorded with their origin, run at their time by the ledger, cancelled as one.
+
+Every automated action for a lead (from a rule or a sequence) is an `AutomationStep` row first:
+the why-trail reads these rows, so a step that ran, was held back by the contact policy, or was
+cancelled is always visible with its reason. A step due now runs inside the transaction that
+made it; a later one is an `automation.step` job on the ledger, which brings the guarantees
+(dispatched after commit, swept if lost, claimed once, retried on error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.automation.models import AutomationStep, StepStatus
+from app.leads.models import Lead
+from app.scheduling import registry
+from app.scheduling import service as scheduling
+
+STEP_KIND = "automation.step"
+
+# action type -> executor(session=, step=, lead=, now=); each sets the step's final status.
+_EXECUTORS: dict[str, Callable[..., None]] = {}
+
+
+def executor(action_type: str):
+    """Register the function that carries out steps of `action_type`."""
+
+    def register(function: Callable[..., None]) -> Callable[..., None]:
+        _EXECUTORS[action_type] = function
+        return function
+
+    return register
+
+
+def record(
+    *,
+    session: Session,
+    lead: Lead,
+    action: dict,
+    run_at: datetime,
+    dedupe_key: str,
+    now: datetime,
+    origin: dict,
+    conditions: list | None = None,
+    unique_by_construction: bool = False,
+) -> AutomationStep | None:
+    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence.
+
+    `unique_by_construction`: the caller knows the key is new (it names an event being processed
+    for the first time, in the transaction that marks it processed), so the lookup is skipped.
+    """
+    if not unique_by_construction:
+        exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
+        if exists is not None:
+            return None
+    step = AutomationStep(
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        rule_id=origin.get("rule_id"),
+        rule_version=origin.get("rule_version"),
+        enrollment_id=origin.get("enrollment_id"),
+        sequence_step=origin.get("sequence_step"),
+        event_id=origin.get("event_id"),
+        event_type=origin.get("event_type"),
+        action_type=action["type"],
+        action=action,
+        conditions=conditions or [],
+        run_at=run_at,
+        status=StepStatus.SCHEDULED,
+        result={},
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    session.add(step)
+    session.flush()
+    return step
+
+
+def origin_of(step: AutomationStep) -> dict:
+    """What a task or message made by the step carries: enough to find the step and its reason."""
+    origin = {"kind": "automation", "step_id": step.id, "event_id": step.event_id}
+    if step.rule_id is not None:
+        origin.update(rule_id=step.rule_id, rule_version=step.rule_version, conditions=step.conditions)
+    if step.enrollment_id is not None:
+        origin.update(enrollment_id=step.enrollment_id, sequence_step=step.sequence_step)
+    return origin
+
+
+def start(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """Run the step now if it is due, else put it on the ledger for its time."""
+    if step.run_at <= now:
+        execute(session=session, step=step, lead=lead, now=now)
+    else:
+        _schedule_job(session, step, now)
+
+
+def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None:
+    job = scheduling.schedule(
+        session=session,
+        kind=STEP_KIND,
+        due_at=step.run_at,
+        dedupe_key=f"automation-step:{step.id}:{step.run_at.isoformat()}",
+        now=now,
+        clinic_id=step.clinic_id,
+        subject_type="lead",
+        subject_id=step.lead_id,
+        payload={"step_id": step.id},
+        origin=origin_of(step),
+    )
+    step.job_id = job.id
+
+
+def reschedule(*, session: Session, step: AutomationStep, run_at: datetime, note: str, now: datetime) -> None:
+    """Move a step to a later time (e.g. out of quiet hours), saying why in its result."""
+    if step.job_id is not None:
+        scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
+    moves = [
+        *step.result.get("moved", []),
+        {"from": step.run_at.isoformat(), "to": run_at.isoformat(), "why": note},
+    ]
+    step.result = {**step.result, "moved": moves}
+    step.run_at = run_at
+    step.status = StepStatus.SCHEDULED
+    _schedule_job(session, step, now)
+
+
+def finish(step: AutomationStep, status: str, now: datetime, **result) -> None:
+    step.status = status
+    step.result = {**step.result, **result}
+    step.finished_at = now
+
+
+def execute(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why)."""
+    if step.status != StepStatus.SCHEDULED:
+        return  # already done, skipped or cancelled: a redelivered job changes nothing
+    if lead is None or not lead.is_open:
+        finish(step, StepStatus.SKIPPED, now, reason="the lead is no longer open")
+        return
+    run = _EXECUTORS.get(step.action_type)
+    if run is None:
+        finish(step, StepStatus.FAILED, now, reason=f"no executor for {step.action_type!r}")
+        return
+    run(session=session, step=step, lead=lead, now=now)
+
+
+def run_step_job(*, session: Session, job, now: datetime) -> None:
+    """The ledger handler of `automation.step`: run the step it names (row-locked, once)."""
+    step = session.scalar(
+        sa.select(AutomationStep).where(AutomationStep.id == job.payload["step_id"]).with_for_update()
+    )
+    if step is None or step.job_id != job.id:
+        return  # a job superseded by a reschedule
+    execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=now)
+
+
+def cancel_pending(
+    *,
+    session: Session,
+    lead_id: int,
+    reason: str,
+    now: datetime,
+    action_types: Iterable[str] | None = None,
+) -> int:
+    """Cancel the lead's scheduled steps (of `action_types`, if given) and their jobs; returns how many."""
+    stmt = sa.select(AutomationStep).where(
+        AutomationStep.lead_id == lead_id, AutomationStep.status == StepStatus.SCHEDULED
+    )
+    if action_types is not None:
+        stmt = stmt.where(AutomationStep.action_type.in_(list(action_types)))
+    steps = list(session.scalars(stmt.with_for_update()))
+    for step in steps:
+        finish(step, StepStatus.CANCELLED, now, reason=reason)
+        if step.job_id is not None:
+            scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
+    return len(steps)
+
+
+registry.register(STEP_KIND, run_step_job, queue="realtime")

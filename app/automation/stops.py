@@ -1,0 +1,75 @@
+"""Automatic stops: outreach ends when the lead answers, converts, is lost or opts out.
+
+These are event consumers, not rules, on purpose: a clinic may tune its rules but not switch off
+"stop messaging someone who replied" or "stop once they said STOP". Each stop is recorded where
+the why-trail reads it: a cancelled step says why, an ended enrollment has its end_reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.automation import sequences, steps
+from app.events import consumers
+from app.events import service as events
+from app.events.models import DomainEvent
+from app.leads.models import Lead
+
+OUTREACH_ACTIONS = ("send_email", "send_sms", "sequence_step")
+OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")
+
+
+def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
+    lead_id = (event.payload or {}).get("lead_id")
+    lead = session.get(Lead, lead_id) if lead_id is not None else None
+    return lead if lead is not None and lead.clinic_id == event.clinic_id else None
+
+
+def on_inbound_contact(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """An inbound call, email or SMS: unenroll the lead and cancel pending automated outreach."""
+    if str((event.payload or {}).get("direction") or "").lower() != "inbound":
+        return
+    lead = _lead_of(session, event)
+    if lead is None:
+        return
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.REPLIED, now=now)
+    steps.cancel_pending(
+        session=session, lead_id=lead.id, reason="the lead replied", now=now, action_types=OUTREACH_ACTIONS
+    )
+
+
+def _on_closed(reason: str, why: str):
+    def stop_everything(*, session: Session, event: DomainEvent, now: datetime) -> None:
+        lead = _lead_of(session, event)
+        if lead is None:
+            return
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=reason, now=now)
+        steps.cancel_pending(session=session, lead_id=lead.id, reason=why, now=now)
+
+    stop_everything.__name__ = f"stop_on_{reason}"
+    stop_everything.__doc__ = f"A {reason} lead: every pending automated step is cancelled ({why})."
+    return stop_everything
+
+
+on_converted = _on_closed(sequences.CONVERTED, "the lead converted")
+on_lost = _on_closed(sequences.LOST, "the lead was lost")
+on_deleted = _on_closed(sequences.DELETED, "the lead was deleted")
+
+
+def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """do_not_contact or a channel opt-out turned on: end the lead's sequences (pending one-off
+    messages stay, and the policy skips them with the reason when they come due)."""
+    changed = set((event.payload or {}).get("changed") or ())
+    lead = _lead_of(session, event)
+    if lead is None or not any(name in changed and getattr(lead, name) for name in OPT_OUT_FIELDS):
+        return
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.OPTED_OUT, now=now)
+
+
+consumers.on(events.ACTIVITY_LOGGED, on_inbound_contact)
+consumers.on(events.LEAD_CONVERTED, on_converted)
+consumers.on(events.LEAD_LOST, on_lost)
+consumers.on(events.LEAD_DELETED, on_deleted)
+consumers.on(events.LEAD_UPDATED, on_opt_out)

@@ -1,0 +1,103 @@
+"""The analytics summary columns through the write paths equal what the backfill computes from raw rows."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app import clock
+from app.activities.models import LeadActivity
+from app.analytics import rollups
+from app.leads.models import Lead
+from app.pipeline.models import LeadStageHistory
+from tests.leadkit import create_lead
+
+
+def snapshot(db):
+    with db.engine.connect() as conn:
+        leads = conn.execute(
+            sa.select(Lead.id, Lead.first_outbound_contact_at, Lead.furthest_stage).order_by(Lead.id)
+        ).all()
+        stays = conn.execute(
+            sa.select(
+                LeadStageHistory.id, LeadStageHistory.lead_created_at, LeadStageHistory.stay_seconds
+            ).order_by(LeadStageHistory.id)
+        ).all()
+        replied = conn.execute(
+            sa.select(LeadActivity.id, LeadActivity.replied).order_by(LeadActivity.id)
+        ).all()
+    return leads, stays, replied
+
+
+def log(client, tenant, lead_id, type, direction, occurred_at=None):
+    body = {"type": type, "direction": direction}
+    if (type, direction) == ("PHONE_CALL", "OUTBOUND"):
+        body["outcome"] = "spoke"
+    if occurred_at:
+        body["occurred_at"] = occurred_at.isoformat()
+    resp = client.post(f"/api/leads/{lead_id}/activities", json=body, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
+
+
+def move(client, tenant, lead_id, stage):
+    resp = client.post(f"/api/leads/{lead_id}/stage", json={"stage": stage}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, db, tenant):
+    now = clock.now()
+    a, b = create_lead(client, tenant)["id"], create_lead(client, tenant)["id"]
+    log(client, tenant, a, "NOTE", None)  # no contact
+    log(client, tenant, a, "PHONE_CALL", "INBOUND")  # inbound: no outbound contact
+    log(client, tenant, a, "EMAIL", "OUTBOUND", now - timedelta(minutes=1))
+    log(client, tenant, a, "PHONE_CALL", "OUTBOUND", now - timedelta(minutes=3))  # earlier, logged later
+    log(client, tenant, a, "SMS", "OUTBOUND")  # later: the first stays
+    move(client, tenant, a, "contacted")
+    move(client, tenant, a, "consultation_completed")  # skips a stage
+    move(client, tenant, b, "contacted")
+    client.post(f"/api/leads/{b}/lost", json={"reason": "OTHER"}, headers=tenant.headers())
+    # An automated message answered later, and one logged after its answer (both ways round).
+    with app.app_context(), db.unit_of_work() as session:
+        from app.activities import service as activities
+
+        lead = session.get(Lead, b)
+        activities.record(
+            session=session, lead=lead, type="SMS", at=now - timedelta(hours=5), direction="OUTBOUND"
+        )
+        activities.record(
+            session=session, lead=lead, type="SMS", at=now - timedelta(hours=4), direction="INBOUND"
+        )
+        activities.record(
+            session=session, lead=lead, type="EMAIL", at=now - timedelta(hours=6), direction="OUTBOUND"
+        )
+        activities.record(
+            session=session, lead=lead, type="EMAIL", at=now - timedelta(days=4), direction="OUTBOUND"
+        )
+    written = snapshot(db)
+    with db.engine.begin() as connection:
+        rollups.backfill(connection)
+    backfilled = snapshot(db)
+    assert (backfilled[0], backfilled[2]) == (written[0], written[2])
+    # Stay lengths: SQLite's julianday arithmetic is exact to tens of microseconds only.
+    for got, kept in zip(backfilled[1], written[1], strict=True):
+        assert got[:2] == kept[:2] and (got[2] is None) == (kept[2] is None)
+        assert got[2] is None or abs(got[2] - kept[2]) < 0.01
+    leads, stays, replied = written
+    by_id = {row.id: row for row in leads}
+    assert abs((by_id[a].first_outbound_contact_at - (now - timedelta(minutes=3))).total_seconds()) < 1
+    assert (by_id[a].furthest_stage, by_id[b].furthest_stage) == ("consultation_completed", "contacted")
+    assert sum(1 for _, r in replied if r) == 2  # the 4-day-old email was outside the 72 h window
+    assert all(s.lead_created_at is not None for s in stays)
+
+
+def test_reordering_stages_recomputes_the_furthest_stage(client, db, tenant):
+    lead = create_lead(client, tenant)["id"]
+    move(client, tenant, lead, "consultation_scheduled")  # skips contacted
+    stages = client.get("/api/pipeline-stages", headers=tenant.headers()).get_json()
+    ids = [s["id"] for s in stages]
+    slugs = [s["slug"] for s in stages]
+    i, j = slugs.index("new_lead"), slugs.index("consultation_scheduled")
+    ids[i], ids[j] = ids[j], ids[i]
+    resp = client.put("/api/pipeline-stages/reorder", json={"stage_ids": ids}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    with db.unit_of_work() as session:
+        assert session.get(Lead, lead).furthest_stage == "new_lead"  # now the later of its two stays

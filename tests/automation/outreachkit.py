@@ -1,0 +1,136 @@
+"""Helpers of the outreach tests: clinics at a chosen local hour, sequences, steps, jobs, signed inbound."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from app import clock
+from app.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
+from app.notifications.models import Notification
+from app.scheduling.models import ScheduledJob
+from app.scheduling.service import run_job
+from tests.leadkit import create_lead, signed_headers
+
+ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def zone_at_local_hour(hour: int, now: datetime | None = None) -> str:
+    """An Etc/GMT zone whose local time is `hour`:xx right now: tests of quiet hours need no fake clock."""
+    utc_hour = (now or clock.now()).astimezone(UTC).hour
+    offset = (hour - utc_hour) % 24
+    if offset > 12:
+        offset -= 24
+    # Etc/GMT's sign is POSIX-inverted: Etc/GMT-3 is UTC+3.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def configure_clinic(client, tenant, **settings) -> None:
+    """Open all day (so business-time delays are plain time) in a zone where it is now midday."""
+    body = {"timezone": zone_at_local_hour(12), "business_hours": ALWAYS_OPEN}
+    if settings:
+        body["settings"] = settings
+    resp = client.put("/api/clinic", json=body, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+
+
+def lead_with(client, tenant, **fields) -> dict:
+    return create_lead(client, tenant, role="clinic_admin", email="jane@example.com", **fields)
+
+
+def make_sequence(client, tenant, steps: list[dict], name: str = "Nurture", expect: int = 201) -> dict:
+    resp = client.post("/api/sequences", json={"name": name, "steps": steps}, headers=tenant.headers())
+    assert resp.status_code == expect, resp.get_json()
+    return resp.get_json()
+
+
+def sms(body: str = "Hi {{ first_name }}, any questions?", amount: int = 0, unit: str = "minutes") -> dict:
+    return {"delay": {"amount": amount, "unit": unit}, "channel": "sms", "body": body}
+
+
+def email(amount: int = 0, unit: str = "minutes") -> dict:
+    return {
+        "delay": {"amount": amount, "unit": unit},
+        "channel": "email",
+        "subject": "Your smile at {{ clinic_name }}",
+        "body": "Hi {{ first_name }}, we would love to see you.",
+    }
+
+
+def call(amount: int = 0, unit: str = "minutes", title: str = "Call {{ first_name }}") -> dict:
+    return {"delay": {"amount": amount, "unit": unit}, "channel": "call", "title": title}
+
+
+def enroll(
+    client, tenant, lead_id: int, sequence_id: int, expect: int = 201, role: str = "treatment_coordinator"
+):
+    resp = client.post(
+        f"/api/leads/{lead_id}/enrollments", json={"sequence_id": sequence_id}, headers=tenant.headers(role)
+    )
+    assert resp.status_code == expect, resp.get_json()
+    return resp.get_json()
+
+
+def enrollments(client, tenant, lead_id: int) -> list[dict]:
+    resp = client.get(f"/api/leads/{lead_id}/enrollments", headers=tenant.headers("front_desk"))
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def steps_of(db, lead_id: int) -> list[AutomationStep]:
+    """The lead's steps made by sequences and by the tests' own rules (not the clinic's default rules)."""
+    with db.unit_of_work() as session:
+        stmt = (
+            sa.select(AutomationStep)
+            .outerjoin(AutomationRule, AutomationRule.id == AutomationStep.rule_id)
+            .where(AutomationStep.lead_id == lead_id, AutomationRule.default_key.is_(None))
+            .order_by(AutomationStep.id)
+        )
+        return list(session.scalars(stmt))
+
+
+def enrollment_row(db, enrollment_id: int) -> SequenceEnrollment:
+    with db.unit_of_work() as session:
+        return session.get(SequenceEnrollment, enrollment_id)
+
+
+def messages_to(db, lead_id: int) -> list[Notification]:
+    with db.unit_of_work() as session:
+        stmt = sa.select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
+        return list(session.scalars(stmt))
+
+
+def open_jobs(db, kind: str) -> list[ScheduledJob]:
+    with db.unit_of_work() as session:
+        stmt = sa.select(ScheduledJob).where(
+            ScheduledJob.kind == kind, ScheduledJob.status.in_(("pending", "dispatched"))
+        )
+        return list(session.scalars(stmt.order_by(ScheduledJob.due_at, ScheduledJob.id)))
+
+
+def job_of_step(db, step: AutomationStep) -> ScheduledJob:
+    with db.unit_of_work() as session:
+        return session.get(ScheduledJob, step.job_id)
+
+
+def run(app, job: ScheduledJob, now: datetime) -> str:
+    """Run one ledger job as a worker would, at the given time."""
+    with app.app_context():
+        return run_job(job_id=job.id, now=now)
+
+
+def process_events(app, db, now: datetime | None = None) -> int:
+    """Run every open events.process job (in order) as the worker would; returns how many ran."""
+    ran = 0
+    while jobs := open_jobs(db, "events.process"):
+        for job in jobs:
+            run(app, job, now or clock.now())
+            ran += 1
+    return ran
+
+
+def post_inbound(client, clinic, message: dict, **sign_kwargs):
+    body = json.dumps(message).encode()
+    return client.post("/api/capture/inbound", data=body, headers=signed_headers(clinic, body, **sign_kwargs))

@@ -1,0 +1,268 @@
+"""Each default rule end to end: through the API, the events outbox and the ledger, at chosen times."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from app import clock
+from app.notifications.models import Notification
+from app.pipeline import staleness
+from tests.automation.kit import (
+    WEEKDAYS_9_TO_5,
+    capture_at,
+    jobs,
+    open_all_day,
+    run_due_steps,
+    run_events,
+    steps_of,
+    tasks_of,
+)
+from tests.tasks.taskkit import lead_for, notifications_of, run_at
+from tests.workers import subprocess_worker, wait_for
+
+
+def lead_messages(app, lead_id):
+    with app.extensions["followup.db"].unit_of_work() as session:
+        stmt = sa.select(Notification).where(
+            Notification.lead_id == lead_id, Notification.recipient_user_id.is_(None)
+        )
+        return list(session.scalars(stmt.order_by(Notification.id)))
+
+
+def log_call(client, tenant, lead_id, outcome, direction="OUTBOUND"):
+    body = {"type": "PHONE_CALL", "direction": direction, "outcome": outcome, "duration_minutes": 1}
+    if direction == "INBOUND":
+        body.pop("outcome")
+    resp = client.post(
+        f"/api/leads/{lead_id}/activities", json=body, headers=tenant.headers("treatment_coordinator")
+    )
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def test_a_lead_captured_friday_night_is_due_five_minutes_after_monday_opening(app, client, tenant):
+    resp = client.put(
+        "/api/clinic",
+        json={"timezone": "America/New_York", "business_hours": WEEKDAYS_9_TO_5},
+        headers=tenant.headers(),
+    )
+    assert resp.status_code == 200
+    friday_21h = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # Fri 20 Nov 2026, 21:00 in New York
+    lead_id = capture_at(app, tenant, friday_21h, email="jane@example.com")
+    assert run_events(app, lead_id, friday_21h + timedelta(seconds=2)) == 1
+
+    [task] = tasks_of(app, lead_id)
+    assert task.title == "Initial contact" and task.type == "CALL" and task.priority == "HIGH"
+    assert task.due_at == datetime(2026, 11, 23, 14, 5, tzinfo=UTC)  # Mon 09:05 New York
+    lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+    assert task.assigned_to_id == lead["assigned_to_id"]
+    # The why-trail on the task itself: which rule and version, which event, what was evaluated.
+    assert task.origin["kind"] == "automation" and task.origin["rule_version"] == 1
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    assert task.origin["rule_id"] == speed["id"]
+    told = notifications_of(app, task.assigned_to_id, "new_lead")
+    assert len(told) == 1 and "Mon 23 Nov 09:05" in told[0].body
+
+
+def test_processing_the_same_events_twice_adds_nothing(app, client, tenant):
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    lead_id = capture_at(app, tenant, now)
+    [job] = jobs(app, lead_id, "events.process")
+    assert run_at(app, job, now) == "done"
+    assert run_at(app, job, now) != "done"  # a redelivered message: already done
+    assert len(tasks_of(app, lead_id)) == 1
+    assert len(steps_of(app, lead_id)) == 2  # the task and the coordinator's notification
+
+
+def test_consultation_completed_gets_a_follow_up_call_three_days_later(app, client, tenant):
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    lead = lead_for(client, tenant)
+    resp = client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_completed"}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    run_events(app, lead["id"], clock.now())
+
+    [follow_up] = [t for t in tasks_of(app, lead["id"]) if t.title == "Follow up after the consultation"]
+    [step] = [s for s in steps_of(app, lead["id"]) if s.result.get("task_id") == follow_up.id]
+    assert step.event_type == "lead.stage_changed"
+    moved_at = datetime.fromisoformat(resp.get_json()["stage_entered_at"])
+    assert abs((follow_up.due_at - moved_at) - timedelta(days=3)) < timedelta(seconds=1)
+    assert follow_up.assigned_to_id == lead["assigned_to_id"] and follow_up.type == "CALL"
+
+
+def test_callback_requested_gets_a_call_the_next_business_day(app, client, tenant):
+    resp = client.put(
+        "/api/clinic",
+        json={"timezone": "America/Chicago", "business_hours": WEEKDAYS_9_TO_5, "holiday_country": None},
+        headers=tenant.headers(),
+    )
+    assert resp.status_code == 200
+    lead = lead_for(client, tenant)
+    log_call(client, tenant, lead["id"], "callback_requested")
+    run_events(app, lead["id"], clock.now())
+
+    [callback] = [t for t in tasks_of(app, lead["id"]) if t.title == "Return the requested callback"]
+    step = next(s for s in steps_of(app, lead["id"]) if s.result.get("task_id") == callback.id)
+    assert callback.due_at == step.run_at
+    local_due = callback.due_at.astimezone(ZoneInfo("America/Chicago"))
+    assert local_due.weekday() < 5 and 9 <= local_due.hour < 17
+    assert local_due.date() > clock.now().astimezone(local_due.tzinfo).date()
+
+
+def test_three_failed_calls_send_one_break_up_email_and_suggest_mark_lost(app, client, tenant):
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    lead = lead_for(client, tenant)
+    client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
+    for outcome in ("no_answer", "voicemail"):
+        log_call(client, tenant, lead["id"], outcome)
+    run_events(app, lead["id"], clock.now())
+    assert lead_messages(app, lead["id"]) == []  # two failures: not yet
+
+    log_call(client, tenant, lead["id"], "wrong_number")
+    log_call(client, tenant, lead["id"], "no_answer")  # a fourth failure must not send a second email
+    run_events(app, lead["id"], clock.now())
+
+    [email] = lead_messages(app, lead["id"])
+    assert email.channel == "email" and email.to_address == "jane@example.com"
+    assert "close your file" in email.body
+    shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
+    assert shown["suggested_action"] == "mark_lost"
+    told = notifications_of(app, lead["assigned_to_id"], "automation")
+    assert len(told) == 1 and told[0].title.startswith("Three failed attempts")
+
+
+def test_a_real_contact_resets_the_failed_attempts(app, client, tenant):
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    lead = lead_for(client, tenant)
+    client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
+    for outcome in ("no_answer", "no_answer", "spoke", "no_answer", "voicemail"):
+        log_call(client, tenant, lead["id"], outcome)
+    run_events(app, lead["id"], clock.now())
+    assert lead_messages(app, lead["id"]) == []
+    shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
+    assert shown["suggested_action"] is None
+
+
+def test_pending_decision_for_over_seven_days_gets_one_check_in(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    moved = client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "pending_decision"}, headers=tenant.headers()
+    ).get_json()
+    run_events(app, lead["id"], clock.now())
+    eight_days_on = datetime.fromisoformat(moved["stage_entered_at"]) + timedelta(days=8)
+    for _sweep in range(2):  # two sweeps over the same stay: one check-in
+        with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+            staleness.find_stale_leads(session=session, now=eight_days_on)
+        with app.app_context():
+            for job in jobs(app, lead["id"], staleness.STALE_KIND):
+                run_at(app, job, eight_days_on)
+        run_events(app, lead["id"], eight_days_on)
+    check_ins = [t for t in tasks_of(app, lead["id"]) if t.title == "Check in on the treatment decision"]
+    assert len(check_ins) == 1
+    assert check_ins[0].due_at == eight_days_on
+
+
+def test_entering_a_stage_with_a_task_template_creates_that_task(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    template = client.post(
+        "/api/task-templates",
+        json={"name": "Send the treatment plan", "title": "Email the treatment plan", "type": "EMAIL"},
+        headers=tenant.headers(),
+    ).get_json()
+    stages = client.get("/api/pipeline-stages", headers=tenant.headers()).get_json()
+    accepted = next(s for s in stages if s["slug"] == "treatment_accepted")
+    resp = client.put(
+        f"/api/pipeline-stages/{accepted['id']}",
+        json={"task_template_id": template["id"]},
+        headers=tenant.headers(),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    lead = lead_for(client, tenant)
+    client.post(f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=tenant.headers())
+    client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "treatment_accepted"}, headers=tenant.headers()
+    )
+    run_events(app, lead["id"], clock.now())
+    templated = [t for t in tasks_of(app, lead["id"]) if t.title == "Email the treatment plan"]
+    assert len(templated) == 1 and templated[0].type == "EMAIL"
+
+
+def test_consultation_scheduled_sends_the_lead_a_confirmation(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
+    client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_scheduled"}, headers=tenant.headers()
+    )
+    run_events(app, lead["id"], clock.now())
+    [confirmation] = lead_messages(app, lead["id"])
+    assert confirmation.title == "Your consultation at Smile Orthodontics"
+
+
+def test_a_delayed_step_runs_at_its_time_through_the_ledger(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    rule = client.post(
+        "/api/follow-up-rules",
+        json={
+            "name": "Nudge the owner an hour after a note",
+            "trigger": "activity.logged",
+            "conditions": [{"field": "event.activity_type", "operator": "equals", "value": "NOTE"}],
+            "actions": [
+                {
+                    "type": "notify",
+                    "lead_owner": True,
+                    "title": "Revisit {{ first_name }}",
+                    "delay": {"amount": 1, "unit": "hours"},
+                }
+            ],
+        },
+        headers=tenant.headers(),
+    ).get_json()
+    lead = lead_for(client, tenant)
+    client.post(
+        f"/api/leads/{lead['id']}/activities", json={"type": "NOTE", "notes": "x"}, headers=tenant.headers()
+    )
+    run_events(app, lead["id"], clock.now())
+    [step] = [s for s in steps_of(app, lead["id"]) if s.rule_id == rule["id"]]
+    assert step.status == "scheduled"
+    assert run_due_steps(app, lead["id"], clock.now()) == 0  # not yet
+    assert run_due_steps(app, lead["id"], clock.now() + timedelta(hours=1, seconds=5)) == 1
+    assert [n.title for n in notifications_of(app, lead["assigned_to_id"], "automation")] == ["Revisit Jane"]
+
+
+def test_a_real_worker_makes_the_initial_call_task(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    with subprocess_worker(app.config["SETTINGS"]):
+        wait_for(lambda: tasks_of(app, lead["id"]), timeout=60)
+    [task] = tasks_of(app, lead["id"])
+    assert task.title == "Initial contact" and task.origin["kind"] == "automation"
+
+
+def test_an_inbound_reply_after_two_failed_calls_resets_the_count(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
+    log_call(client, tenant, lead["id"], "no_answer")
+    log_call(client, tenant, lead["id"], "voicemail")
+    reply = client.post(
+        f"/api/leads/{lead['id']}/activities",
+        json={"type": "SMS", "direction": "INBOUND", "notes": "Call me tomorrow"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert reply.status_code == 201
+    log_call(client, tenant, lead["id"], "no_answer")  # one since the reply: no break-up
+    run_events(app, lead["id"], clock.now())
+    assert lead_messages(app, lead["id"]) == []
+    log_call(client, tenant, lead["id"], "no_answer")
+    log_call(client, tenant, lead["id"], "no_answer")  # the third in a row since the reply
+    run_events(app, lead["id"], clock.now())
+    assert len(lead_messages(app, lead["id"])) == 1

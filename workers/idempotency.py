@@ -1,0 +1,11 @@
+"""Idempotency-key tasks: the beat sweep that purges expired keys."""
+
+from celery import shared_task
+
+from app import clock
+from app.idempotency import service
+
+
+@shared_task(name="idempotency.purge_expired")
+def purge_expired() -> int:
+    return service.purge_expired_keys(now=clock.now())

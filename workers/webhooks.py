@@ -1,0 +1,11 @@
+"""Webhook tasks: the beat sweep that settles deliveries a dead worker left `sending`."""
+
+from celery import shared_task
+
+from app import clock
+from app.webhooks import service
+
+
+@shared_task(name="webhooks.recover_stuck_deliveries")
+def recover_stuck_deliveries() -> int:
+    return service.recover_stuck_deliveries(now=clock.now())
