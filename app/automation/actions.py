@@ -46,10 +46,12 @@ def merge_values(
 ) -> dict:
     """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
 
-    Given the `texts` to fill, the stage's display name is only looked up when one uses it.
+    Given the `texts` to fill, the coordinator and the stage are only looked up when one uses them.
     """
     clinic = session.get(Clinic, lead.clinic_id)
-    owner = session.get(User, lead.assigned_to_id) if lead.assigned_to_id else None
+    owner = None
+    if lead.assigned_to_id and (not texts or any("coordinator_name" in text for text in texts)):
+        owner = session.get(User, lead.assigned_to_id)
     stage = None
     if not texts or any("stage" in text for text in texts):
         stage = session.scalar(
@@ -155,6 +157,7 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
         due_at=due_at,
         assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
         dedupe_key=f"automation-step:{step.id}",
+        known_new=True,  # the step was made in this transaction: its key is new
         origin=steps.origin_of(step),
         now=now,
         # Silent: the assignee sees it in my-tasks and is reminded before it is due; a rule that
@@ -205,6 +208,7 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             dedupe_key=f"automation-step:{step.id}:user:{user_id}",
             now=now,
             origin=steps.origin_of(step),
+            known_new=step.created_at == now,  # a step made in this transaction: its keys are new
         )
         if row is not None:
             made.append(row.id)

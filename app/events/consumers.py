@@ -57,13 +57,20 @@ def process_events(*, session: Session, job, now: datetime) -> None:
     batch = session.scalars(
         sa.select(DomainEvent).where(DomainEvent.id.in_(job.payload["event_ids"])).order_by(DomainEvent.id)
     )
-    for event in batch:  # one query for the transaction's events, in the order they were written
+    processed = []
+    for event in list(batch):  # one query for the transaction's events, in the order they were written
         if event.processed_at is not None:
             continue
         for consumer in consumers_of(event.type):
             consumer(session=session, event=event, now=now)
-        event.processed_at = now
-        event.attempts += 1
+        processed.append(event.id)
+    if processed:  # one UPDATE for them all, in the consumers' transaction
+        session.execute(
+            sa.update(DomainEvent)
+            .where(DomainEvent.id.in_(processed))
+            .values(processed_at=now, attempts=DomainEvent.attempts + 1)
+            .execution_options(synchronize_session=False)  # nothing reads them after this
+        )
 
 
 registry.register(PROCESS_KIND, process_events, queue="realtime")

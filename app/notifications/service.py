@@ -48,11 +48,15 @@ def notify_in_app(
     dedupe_key: str,
     now: datetime,
     origin: dict | None = None,
+    known_new: bool = False,
 ) -> Notification:
     """An in-app notification, at most one per dedupe key (a redelivered job adds nothing).
 
+    `known_new`: the key names something made in this very transaction (an automation step), so
+    it cannot exist yet: no lookup, no savepoint.
+
     `origin` (kept in the row's context) says what made it, e.g. an automation rule's step."""
-    existing = _by_dedupe_key(session, dedupe_key)
+    existing = None if known_new else _by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
     notification = Notification(
@@ -70,6 +74,10 @@ def notify_in_app(
         sent_at=now,
         created_at=now,
     )
+    if known_new:
+        session.add(notification)
+        session.flush()  # its id, for the caller's record
+        return notification
     try:
         with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
             session.add(notification)
@@ -1112,6 +1120,7 @@ def notify_staff(
     dedupe_key: str,
     now: datetime,
     origin: dict | None = None,
+    known_new: bool = False,
 ) -> Notification | None:
     """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
     channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
@@ -1126,6 +1135,7 @@ def notify_staff(
         dedupe_key=dedupe_key,
         now=now,
         origin=origin,
+        known_new=known_new,
     )
     if user_id is None:
         return in_app

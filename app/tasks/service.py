@@ -145,7 +145,9 @@ def _schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: date
             payload={"offset_minutes": offset, "revision": task.revision},
             **common,
         )
-    task.reminder_at = reminders[0][1] if reminders else None
+    first = reminders[0][1] if reminders else None
+    if task.reminder_at != first:
+        task.reminder_at = first
     if task.escalated_at is None:
         hours = rules.clinic_escalation_hours(clinic.settings)
         scheduling.schedule(
@@ -275,9 +277,12 @@ def _add_task(
     now: datetime,
     notify: bool = True,
 ):
+    clinic = session.get(Clinic, task.clinic_id)
+    # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
+    reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    task.reminder_at = reminders[0][1] if reminders else None
     session.add(task)
     session.flush()
-    clinic = session.get(Clinic, task.clinic_id)
     _schedule_timers(session, task, clinic, now)
     if notify:
         _notify_new_task(session, task, lead, actor_user_id, now)
@@ -308,10 +313,14 @@ def create_system_task(
     description: str | None = None,
     notify: bool = True,
     assigned_to_id: int | None = None,
+    known_new: bool = False,
 ) -> LeadTask | None:
     """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
     lead's coordinator (a clinic admin when the lead has none)."""
-    existing = session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
+    # `known_new`: the caller's key names something made in this transaction (an automation step).
+    existing = (
+        None if known_new else session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
+    )
     if existing is not None or lead.status not in OPEN_STATUSES:
         return existing
     assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)

@@ -69,7 +69,7 @@ def test_bulk_over_1000_leads_with_a_worker_killed_mid_way(app, db, client, tena
     seed_leads(db, tenant, LEADS)
     settings = app.config["SETTINGS"]
     with subprocess_worker(
-        settings, name="bulkdoomed", queues="bulk", FOLLOWUP_TEST_CHUNK_SLEEP="0.25", **WORKER_ENV
+        settings, name="bulkdoomed", queues="bulk", FOLLOWUP_TEST_CHUNK_SLEEP="1.0", **WORKER_ENV
     ) as doomed:
         wait_until_consuming(app, "bulkdoomed")
         resp = client.post(
