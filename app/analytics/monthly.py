@@ -246,7 +246,7 @@ def _recompute_select(dialect: str, clinic_id: int | None = None):
     if dialect == "postgresql":
         month = sa.cast(sa.func.date_trunc("month", sa.func.timezone("UTC", Lead.created_at)), sa.Date)
     else:
-        month = sa.func.date(Lead.created_at, "start of month")
+        month = sa.type_coerce(sa.func.date(Lead.created_at, "start of month"), sa.Date)
     seconds = seconds_between(dialect, Lead.first_outbound_contact_at, Lead.created_at)
     columns = [
         Lead.clinic_id.label("clinic_id"),
