@@ -72,7 +72,8 @@ def test_a_rolled_back_savepoint_leaves_no_counts(app, db, tenant):
 def lead_row(session, tenant, created: datetime, **fields) -> Lead:
     source = session.scalar(sa.select(sa.func.min(LeadSource.id)).where(LeadSource.clinic_id == tenant.id))
     return Lead(
-        clinic_id=tenant.id, status=fields.pop("status", "NEW"), pipeline_stage="new_lead", stage_entered_at=created,
+        clinic_id=tenant.id, status=fields.pop("status", "NEW"), pipeline_stage="new_lead",
+        stage_entered_at=created,
         first_name="Jane", last_name="Doe", preferred_contact="PHONE", patient_relationship="SELF",
         source_id=source, treatment_interest=[], created_at=created, updated_at=created,
         created_by="test", updated_by="test", **fields,
