@@ -1,5 +1,6 @@
 """analytics: monthly lead counts (per clinic, month of capture, owner, source, reached stage, lost
-reason), kept on flush by app/analytics/monthly.py, backfilled here from the leads
+reason), kept on flush by app/analytics/monthly.py, backfilled here from the leads; an index for
+the completed stays of a short range's cohort
 
 Revision ID: 0011_analytics_monthly
 Revises: 0010_analytics_rollups
@@ -55,10 +56,16 @@ def upgrade() -> None:
             "clinic_id", "month", "coordinator_id", "source_id", "reached_stage", "lost_reason"
         ),
     )
+    op.create_index(
+        'ix_lead_stage_history_cohort_stays', 'lead_stage_history', ['clinic_id', 'lead_created_at'],
+        unique=False, postgresql_include=['to_stage', 'stay_seconds', 'lead_id'],
+        postgresql_where=sa.text('stay_seconds IS NOT NULL'), sqlite_where=sa.text('stay_seconds IS NOT NULL'),
+    )
     parts = POSTGRESQL if op.get_bind().dialect.name == "postgresql" else SQLITE
     key = KEY.format(month=parts["month"])
     op.execute(BACKFILL.format(columns=COLUMNS, key=key, counts=COUNTS.format(seconds=parts["seconds"])))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_lead_stage_history_cohort_stays', table_name='lead_stage_history')
     op.drop_table("analytics_lead_months")
