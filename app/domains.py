@@ -1,6 +1,7 @@
 """Importing this module wires every domain: models into Base.metadata, handlers into registries."""
 
 from app.activities import models as activities_models  # noqa: F401
+from app.analytics import monthly as analytics_monthly  # noqa: F401 - monthly lead counts kept on flush
 from app.assignment import models as assignment_models  # noqa: F401
 from app.assignment import service as assignment_service  # noqa: F401 - on_user_unavailable: hand over leads
 from app.audit import models as audit_models  # noqa: F401

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, attributes
 
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.analytics import monthly
 from app.leads.models import Lead
 from app.pipeline.models import LeadStageHistory, PipelineStage
 
@@ -76,6 +77,11 @@ def on_activity(session: Session, lead: Lead, activity: LeadActivity) -> None:
 
 def _lower_first_contact(session: Session, lead: Lead, at: datetime) -> None:
     # One conditional UPDATE: two contacts logged at once on the lead both end at the earliest.
+    # Core, so the monthly counts' session hook does not see it: tell them here.
+    current = lead.first_outbound_contact_at
+    if current is None or at < current:
+        before = monthly.current_facts(lead)
+        monthly.add_change(session, before, before | {"first_outbound_contact_at": at})
     session.execute(
         sa.update(Lead)
         .where(
@@ -85,7 +91,6 @@ def _lower_first_contact(session: Session, lead: Lead, at: datetime) -> None:
         .values(first_outbound_contact_at=at)
         .execution_options(synchronize_session=False)
     )
-    current = lead.first_outbound_contact_at
     if current is None or at < current:
         attributes.set_committed_value(lead, "first_outbound_contact_at", at)  # as stored, not dirty
 
@@ -176,6 +181,9 @@ def refresh_furthest_stages(session: Session, clinic_id: int) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()  # loaded leads hold the old value
+    session.flush()
+    monthly.rebuild(session.connection(), clinic_id)  # reached stages moved: recount the clinic
+    monthly.forget_pending(session, clinic_id)
 
 
 def backfill(connection: sa.Connection) -> None:
@@ -224,3 +232,4 @@ def backfill(connection: sa.Connection) -> None:
         .exists()
     )
     connection.execute(sa.update(LeadActivity).where(automated_message()).values(replied=answered))
+    monthly.rebuild(connection)

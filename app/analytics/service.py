@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
-from app.analytics import rollups
+from app.analytics import monthly, rollups
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
-from app.leads.models import Lead, LeadSource, LeadStatus
+from app.leads.models import Lead, LeadSource
 from app.pipeline.models import LeadStageHistory, PipelineStage
 from app.pipeline.rules import LOST
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
@@ -136,9 +136,13 @@ def funnel(
         .where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug != LOST)
         .order_by(PipelineStage.position)
     ).all()
-    at_position = _furthest_positions(
-        session, _cohort_conditions(clinic_id, start, end, coordinator_id, source_id), clinic_id
-    )
+    positions = {slug: position for slug, _, position in stages}
+    at_position: dict[int, int] = {}
+    for (slug,), counts in monthly.cohort_counts(
+        session, clinic_id, start, end, coordinator_id, source_id, ("reached_stage",)
+    ).items():
+        if slug in positions:  # the furthest non-lost stage (a lead never moved out of "lost" has none)
+            at_position[positions[slug]] = at_position.get(positions[slug], 0) + counts["leads"]
     stays = _completed_stays(session, clinic_id, start, end, coordinator_id, source_id)
     medians = {
         stage: (_num(med / 86400.0) if med is not None else None, p90)
@@ -166,20 +170,6 @@ def funnel(
     return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def _furthest_positions(session: Session, cohort: list, clinic_id: int) -> dict[int, int]:
-    """{stage position: cohort leads whose furthest non-lost stage is there} (rollups.furthest_stage;
-    a lead that never moved has been only in its current stage)."""
-    reached = sa.func.coalesce(Lead.furthest_stage, Lead.pipeline_stage)
-    stmt = (
-        sa.select(PipelineStage.position, sa.func.count())
-        .select_from(Lead)
-        .join(PipelineStage, sa.and_(PipelineStage.clinic_id == clinic_id, PipelineStage.slug == reached))
-        .where(*cohort, PipelineStage.slug != LOST)
-        .group_by(PipelineStage.position)
-    )
-    return dict(session.execute(stmt).all())
-
-
 def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
     """The cohort's completed stays (stage, days), by the lead's capture time kept on each stay."""
     stays = LeadStageHistory
@@ -202,27 +192,19 @@ def sources(
     *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
 ) -> dict:
     """Per source: leads, conversions, conversion rate, prorated spend, cost per lead and per acquisition."""
-    cohort = _cohort_conditions(clinic_id, start, end, coordinator_id, None)
-    converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, Lead.created_at)))
+    counts = monthly.cohort_counts(session, clinic_id, start, end, coordinator_id, source_id, ("source_id",))
     stmt = (
-        sa.select(
-            LeadSource.id,
-            LeadSource.name,
-            LeadSource.category,
-            LeadSource.monthly_cost,
-            sa.func.count(Lead.created_at),
-            converted,
-        )
-        .outerjoin(Lead, sa.and_(Lead.source_id == LeadSource.id, *cohort))
+        sa.select(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
         .where(LeadSource.clinic_id == clinic_id)
-        .group_by(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
         .order_by(LeadSource.name)
     )
     if source_id is not None:
         stmt = stmt.where(LeadSource.id == source_id)
     months = Decimal(str((end - start).total_seconds())) / Decimal(86400) / DAYS_PER_MONTH
     rows = []
-    for sid, name, category, monthly_cost, leads, conversions in session.execute(stmt):
+    for sid, name, category, monthly_cost in session.execute(stmt):
+        found = counts.get((sid,), {})
+        leads, conversions = found.get("leads", 0), found.get("converted", 0)
         spend = Decimal(monthly_cost) * months if monthly_cost is not None else None
         rows.append(
             {
@@ -246,21 +228,12 @@ def coordinators(
     *, session: Session, clinic_id: int, start, end, now, coordinator_id=None, source_id=None
 ) -> dict:
     """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
-    first = Lead.first_outbound_contact_at
-    within = sa.func.count(
-        sa.case(
-            (
-                sa.func.round(_seconds(session, first, Lead.created_at)) <= SPEED_TO_LEAD_SECONDS,
-                Lead.created_at,
-            )
-        )
-    )
-    converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, Lead.created_at)))
-    lead_rows = session.execute(
-        sa.select(Lead.assigned_to_id, sa.func.count(), within, converted)
-        .where(*_cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
-        .group_by(Lead.assigned_to_id)
-    ).all()
+    lead_rows = [
+        (user_id, c["leads"], c["within_5_min"], c["converted"])
+        for (user_id,), c in monthly.cohort_counts(
+            session, clinic_id, start, end, coordinator_id, source_id, ("coordinator_id",)
+        ).items()
+    ]
     task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.status.in_(OPEN_TASK_STATUSES)]
     if coordinator_id is not None:
         task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
@@ -307,20 +280,11 @@ def lost_reasons(
     *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
 ) -> dict:
     """The cohort's lost leads by reason: count and share of all lost."""
-    stmt = (
-        sa.select(Lead.lost_reason, sa.func.count())
-        .where(
-            *_cohort_conditions(clinic_id, start, end, coordinator_id, source_id),
-            Lead.status == LeadStatus.LOST,
-        )
-        .group_by(Lead.lost_reason)
+    by_reason = monthly.cohort_counts(
+        session, clinic_id, start, end, coordinator_id, source_id, ("lost_reason",)
     )
-    counts = session.execute(stmt).all()
-    total_leads = session.scalar(
-        sa.select(sa.func.count()).where(
-            *_cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
-        )
-    )
+    counts = [(reason, c["lost"]) for (reason,), c in by_reason.items() if c["lost"]]
+    total_leads = sum(c["leads"] for c in by_reason.values())
     lost = sum(c for _, c in counts)
     rows = [
         {"reason": reason, "leads": count, "share": _ratio(count, lost)}

@@ -52,6 +52,16 @@ class LeadStageHistory(Base):
             postgresql_where=sa.text("stay_seconds IS NOT NULL"),
             sqlite_where=sa.text("stay_seconds IS NOT NULL"),
         ),
+        # Analytics: the completed stays of a short range's cohort (a month's leads) found by capture
+        # time instead of filtered out of the whole clinic's stays (the few thousand then sorted).
+        sa.Index(
+            "ix_lead_stage_history_cohort_stays",
+            "clinic_id",
+            "lead_created_at",
+            postgresql_include=["to_stage", "stay_seconds", "lead_id"],
+            postgresql_where=sa.text("stay_seconds IS NOT NULL"),
+            sqlite_where=sa.text("stay_seconds IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
