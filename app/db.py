@@ -156,6 +156,11 @@ def _insert_of(model: type) -> tuple[sa.Insert, list[tuple[str, sa.Column]]]:
     return cached
 
 
+# Called with (session, obj) after each `insert_now`: the ORM's flush hooks never see those rows,
+# so code that watches new rows of a kind (analytics' monthly counts) registers here too.
+INSERTED_NOW_HOOKS: list = []
+
+
 def insert_now(session: Session, obj):
     """INSERT one new ORM object at once, with a cached Core statement, and make it persistent.
 
@@ -173,4 +178,6 @@ def insert_now(session: Session, obj):
         setattr(obj, key, row._mapping[column])
     make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
     session.add(obj)
+    for hook in INSERTED_NOW_HOOKS:
+        hook(session, obj)
     return obj

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
 
-from app.db import Base
+from app.db import INSERTED_NOW_HOOKS, Base
 from app.leads.models import Lead, LeadStatus
 
 SPEED_TO_LEAD_SECONDS = 300
@@ -220,9 +220,17 @@ def _keep_old_value(target, value, oldvalue, initiator):
     return value
 
 
+def _inserted_now(session: Session, obj) -> None:
+    """A lead written by `db.insert_now` (lead capture), counted with its facts as inserted."""
+    if isinstance(obj, Lead):
+        add_change(session, None, current_facts(obj))
+
+
 def install() -> None:
     """Register the hooks on every session, and active history on the lead's fact attributes (an
     attribute set while unloaded would otherwise not know what it was). Idempotent."""
+    if _inserted_now not in INSERTED_NOW_HOOKS:
+        INSERTED_NOW_HOOKS.append(_inserted_now)
     for name, hook in (
         ("after_flush", _after_flush),
         ("before_commit", _before_commit),
