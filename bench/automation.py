@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 
 from app import clock, create_app, migrate
@@ -187,12 +188,13 @@ def capture_to_task(
         "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",
     }
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, gunicorn("app:create_app()", env, port):
+    with tempfile.TemporaryDirectory() as tmp, gunicorn("app:create_app()", env, port) as web:
         worker = _worker(
             env, "bench-automation", "realtime,notifications", concurrency, Path(tmp) / "worker.log"
         )
         try:
             time.sleep(3)  # the worker connects and starts consuming
+            cpu_before = {"web": _cpu_seconds(web.pid), "worker": _cpu_seconds(worker.pid)}
             ctx = mp.get_context("fork")
             queue = ctx.Queue()
             began = time.monotonic()
@@ -223,9 +225,26 @@ def capture_to_task(
             )
             latencies = _latencies(engine)
             engine.dispose()
+            cpu = {
+                "web": _cpu_seconds(web.pid) - cpu_before["web"],
+                "worker": _cpu_seconds(worker.pid) - cpu_before["worker"],
+            }
         finally:
             _stop(worker)
-    return statuses, lags, latencies, sending
+    return statuses, lags, latencies, sending, cpu
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn's or Celery's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _tasks_made(engine) -> int:
@@ -271,7 +290,7 @@ def main(flags: list[str]) -> None:
         )
         if "--skip-load" in flags:
             return
-        statuses, lags, latencies, sending = capture_to_task(
+        statuses, lags, latencies, sending, cpu = capture_to_task(
             db_url, redis_url, token, rate, seconds, clients, concurrency
         )
     captured = statuses.get(201, 0)
@@ -296,7 +315,9 @@ def main(flags: list[str]) -> None:
     late = sorted(lags)
     print(
         f"\n  captured: {captured} of {sum(statuses.values())} sent (statuses {statuses}); "
-        f"in {sending:.1f} s: {captured / sending:.1f} leads/s achieved; sender lag p99 "
+        f"in {sending:.1f} s: {captured / sending:.1f} leads/s achieved; CPU per lead: capture (gunicorn) "
+        f"{cpu['web'] / max(captured, 1) * 1000:.1f} ms, automation (Celery worker) "
+        f"{cpu['worker'] / max(captured, 1) * 1000:.1f} ms; sender lag p99 "
         f"{percentile(late, 99) * 1000:.0f} ms (how far behind the pace the clients fell: large when "
         "capture could not keep up)"
     )
