@@ -39,7 +39,7 @@ from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, percentile, print_table
 from bench.http_load import gunicorn
-from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
+from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
 
 OUTCOMES = ("spoke", "no_answer", "voicemail", "callback_requested", "wrong_number")
 
@@ -178,15 +178,7 @@ def _paced_client(port, token, seed, rate, stop_at, queue):
 def capture_to_task(
     db_url: str, redis_url: str, token: str, rate: float, seconds: float, clients: int, concurrency: int
 ):
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": SECRET,
-        "PHI_ENCRYPTION_KEY": PHI_KEY,
-        "FOLLOWUP_ENV": "bench",
-        "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = {**os.environ, **server_env(db_url, redis_url)}
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp, gunicorn("app:create_app()", env, port) as web:
         worker = _worker(

@@ -75,6 +75,18 @@ def _seed(database_url: str, redis_url: str) -> str:
         )
 
 
+def server_env(db_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the app's processes (gunicorn, a Celery worker) in a benchmark."""
+    return {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "PHI_ENCRYPTION_KEY": PHI_KEY,
+        "FOLLOWUP_ENV": "bench",
+        "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",  # one token makes all the load: measure capture, not 429s
+    }
+
+
 def lead_body(seed: int, n: int) -> dict:
     """A distinct, valid lead per client and request (so duplicate detection finds nothing)."""
     serial = seed * 1_000_000 + n
@@ -103,14 +115,7 @@ def main(flags: list[str]) -> None:
     ):
         migrate.upgrade(db_url)
         token = _seed(db_url, redis_url)
-        env = {
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": SECRET,
-            "PHI_ENCRYPTION_KEY": PHI_KEY,
-            "FOLLOWUP_ENV": "bench",
-            "FOLLOWUP_RATE_LIMIT_PER_MINUTE": "0",  # one token makes all the load: measure capture, not 429s
-        }
+        env = server_env(db_url, redis_url)
         port = free_port()
         with gunicorn("app:create_app()", env, port, threads=threads):
             leads = run_load(
