@@ -156,11 +156,6 @@ def _insert_of(model: type) -> tuple[sa.Insert, list[tuple[str, sa.Column]]]:
     return cached
 
 
-# Called with (session, obj) after each `insert_now`: the ORM's flush hooks never see those rows,
-# so code that watches new rows of a kind (analytics' monthly counts) registers here too.
-INSERTED_NOW_HOOKS: list = []
-
-
 def insert_now(session: Session, obj):
     """INSERT one new ORM object at once, with a cached Core statement, and make it persistent.
 
@@ -168,7 +163,8 @@ def insert_now(session: Session, obj):
     the statement, and a flush also writes everything else pending, one statement per table; what
     is left pending instead goes out with the commit's flush, batched with rows of its kind.
     The RETURNING row (defaults included) becomes the object's loaded state: no SELECT after.
-    Only for plain mapped rows (no relationships to cascade, no mapper events).
+    Only for plain mapped rows (no relationships to cascade, no mapper events), and not for leads:
+    the monthly counts see only leads flushed by the ORM or written by capture's `RowBatch`.
     """
     stmt, pairs = _insert_of(type(obj))
     state = obj.__dict__
@@ -178,6 +174,168 @@ def insert_now(session: Session, obj):
         setattr(obj, key, row._mapping[column])
     make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
     session.add(obj)
-    for hook in INSERTED_NOW_HOOKS:
-        hook(session, obj)
     return obj
+
+
+# --- writing a batch of related rows in one round trip ------------------------------------------
+
+
+def new_row(model: type, **values):
+    """A new ORM object with every column set: the given values, else the column's Python default.
+
+    Rows written by `RowBatch` skip the ORM's flush, which is what would apply the defaults; with
+    every column set, the statement of a table has one shape, built and compiled once.
+    """
+    for prop in sa.inspect(model).column_attrs:
+        if prop.key in values or prop.columns[0].primary_key:
+            continue  # a key not given is the database's to assign
+        default = prop.columns[0].default
+        if default is None:
+            values[prop.key] = None
+        elif default.is_callable:
+            values[prop.key] = default.arg(None)
+        elif default.is_scalar:
+            values[prop.key] = default.arg
+    return model(**values)
+
+
+_PLAIN_INSERTS: dict[type, sa.Insert] = {}
+
+
+def _plain_insert_of(model: type) -> sa.Insert:
+    if model not in _PLAIN_INSERTS:
+        _PLAIN_INSERTS[model] = sa.insert(model.__table__)
+    return _PLAIN_INSERTS[model]
+
+
+def _column_values(obj) -> dict:
+    state = obj.__dict__
+    return {column.key: state[key] for key, column in _insert_of(type(obj))[1] if key in state}
+
+
+_SEQUENCE_READS: dict[tuple, sa.TextClause] = {}
+
+
+def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[int]]:
+    """Reserve new ids for rows of these models, ascending, in one round trip.
+
+    Rows given their ids up front can refer to each other (an event naming its lead, a job naming
+    its events) and still be written together by a `RowBatch`. PostgreSQL takes them from the
+    tables' serial sequences; SQLite from max(id), which is safe because the transaction already
+    holds the database's write lock (BEGIN IMMEDIATE, see `_configure_sqlite`).
+    """
+    models = [model for model, count in counts.items() if count > 0]
+    if session.get_bind().dialect.name != "postgresql":
+        allocated = {}
+        for model in models:
+            table = model.__table__
+            last = session.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+            allocated[model] = list(range(last + 1, last + 1 + counts[model]))
+        return allocated
+    key = tuple((model.__table__.name, counts[model]) for model in models)
+    stmt = _SEQUENCE_READS.get(key)
+    if stmt is None:  # table names and counts come from code, never from a request
+        arrays = ", ".join(
+            f"ARRAY(SELECT nextval('{name}_id_seq') FROM generate_series(1, {count}))" for name, count in key
+        )
+        stmt = _SEQUENCE_READS[key] = sa.text(f"SELECT {arrays}")
+    row = session.connection().execute(stmt).one()
+    return {model: sorted(ids) for model, ids in zip(models, row, strict=True)}
+
+
+class Frozen:
+    """A Core statement that SQLAlchemy cannot cache, compiled once per dialect and run as its SQL.
+
+    Why: SQLAlchemy 2.0 caches no statement with an ON CONFLICT clause (`on_conflict_do_update` /
+    `_do_nothing`): it compiles one on every execution, which costs more than running it. Here the
+    compiled SQL and each parameter's bind processor (from its column type: dates to UTC, JSON,
+    encryption) are kept, and each run only processes the values. Results come back as the driver
+    gives them (no result processing), so use it for statements that return plain values, if any.
+    """
+
+    def __init__(self, statement: sa.Executable):
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, list[tuple[str, object, object]], list[str] | None]] = {}
+
+    def execute(self, connection: sa.Connection, params: dict) -> sa.CursorResult:
+        sql, binds, positions = self._compile(connection.dialect)
+        values = {}
+        for name, default, process in binds:
+            value = params.get(name, default)
+            values[name] = value if process is None else process(value)
+        if positions is not None:  # SQLite's qmark style
+            return connection.exec_driver_sql(sql, tuple(values[name] for name in positions))
+        return connection.exec_driver_sql(sql, values)
+
+    def _compile(self, dialect):
+        cached = self._compiled.get(dialect.name)
+        if cached is None:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = [
+                (name, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect))
+                for bind, name in compiled.bind_names.items()
+            ]
+            positions = list(compiled.positiontup) if compiled.positional else None
+            cached = self._compiled[dialect.name] = (compiled.string, binds, positions)
+        return cached
+
+
+_BATCH_STATEMENTS: dict[tuple, Frozen] = {}
+_MAX_BATCH_SHAPES = 512  # a bound on the cache; real code has a handful of shapes
+
+
+class RowBatch:
+    """Rows of several tables (inserts or upserts) written together by `write`.
+
+    On PostgreSQL the whole batch is one statement, its rows' INSERTs chained as data-modifying
+    CTEs: one round trip and one statement's overhead instead of one per row, which is most of
+    what creating a lead costs. Foreign keys hold because PostgreSQL checks them at the end of the
+    statement. Elsewhere (SQLite, in-process) the rows are written one by one, in the order added.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[sa.Insert, dict]] = []
+        self._objects: list = []
+
+    def add(self, obj) -> None:
+        """A new ORM object (see `new_row`). One given its id (`allocate_ids`) becomes persistent in
+        the session once written; one without is written and forgotten (its id is the database's)."""
+        self._rows.append((_plain_insert_of(type(obj)), _column_values(obj)))
+        self._objects.append(obj)
+
+    def add_values(self, statement: sa.Insert, values: dict) -> None:
+        """A row given as a Core INSERT (or upsert) and its values (the same keys on every call)."""
+        self._rows.append((statement, values))
+
+    def write(self, session: Session) -> None:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            statement, params = self._one_statement()
+            statement.execute(connection, params)
+        else:
+            for statement, values in self._rows:
+                connection.execute(statement, values)
+        for obj in self._objects:
+            if None not in sa.inspect(obj).mapper.primary_key_from_instance(obj):
+                make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
+                session.add(obj)
+
+    def _one_statement(self) -> tuple[Frozen, dict]:
+        # The statements themselves (module constants) and the keys: a shape seen before is reused.
+        shape = tuple((statement, tuple(values)) for statement, values in self._rows)
+        params = {
+            f"r{i}_{key}": value for i, (_, values) in enumerate(self._rows) for key, value in values.items()
+        }
+        statement = _BATCH_STATEMENTS.get(shape)
+        if statement is None:
+            if len(_BATCH_STATEMENTS) >= _MAX_BATCH_SHAPES:
+                _BATCH_STATEMENTS.clear()
+            parts = [
+                base.values({key: sa.bindparam(f"r{i}_{key}") for key in values})
+                for i, (base, values) in enumerate(self._rows)
+            ]
+            *first, last = parts
+            # Frozen: an upsert in the batch would make SQLAlchemy compile it on every write.
+            statement = Frozen(last.add_cte(*(part.cte(f"row_{i}") for i, part in enumerate(first))))
+            _BATCH_STATEMENTS[shape] = statement
+        return statement, params

@@ -12,7 +12,7 @@ from app.activities.models import LeadActivity
 from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.permissions import Actor
-from app.db import insert_now, page_offset
+from app.db import insert_now, new_row, page_offset
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -43,7 +43,55 @@ def record(
     The building block for every domain (stage changes, assignments, completed tasks). It does
     not check the conversion lock: the caller's use case decides whether the lead may change.
     """
-    activity = LeadActivity(
+    activity = new_activity(
+        lead=lead,
+        type=type,
+        at=at,
+        actor_ref=actor_ref,
+        user_id=user_id,
+        recorded_at=recorded_at,
+        direction=direction,
+        outcome=outcome,
+        notes=notes,
+        duration_minutes=duration_minutes,
+        previous_stage=previous_stage,
+        new_stage=new_stage,
+        details=details,
+    )
+    insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
+    rollups.on_activity(session, lead, activity)
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.ACTIVITY_LOGGED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload=logged_payload(activity),
+        now=recorded_at or at,
+    )
+    return activity
+
+
+def new_activity(
+    *,
+    lead: Lead,
+    type: str,
+    at: datetime,
+    actor_ref: str = SYSTEM,
+    user_id: int | None = None,
+    recorded_at: datetime | None = None,
+    direction: str | None = None,
+    outcome: str | None = None,
+    notes: str | None = None,
+    duration_minutes: int | None = None,
+    previous_stage: str | None = None,
+    new_stage: str | None = None,
+    details: dict | None = None,
+    activity_id: int | None = None,
+) -> LeadActivity:
+    """One activity of `lead`, not yet in any session (for `record`, or a `RowBatch` with its id)."""
+    activity = new_row(
+        LeadActivity,
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
         type=str(type),
@@ -59,27 +107,27 @@ def record(
         created_by_id=user_id,
         actor=actor_ref,
     )
-    insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
-    rollups.on_activity(session, lead, activity)
-    events.emit(
-        session=session,
-        clinic_id=lead.clinic_id,
-        type=events.ACTIVITY_LOGGED,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={
-            "activity_id": activity.id,
-            "lead_id": lead.id,
-            "type": activity.type,
-            "direction": direction,
-            "outcome": outcome,
-            "occurred_at": at.isoformat(),
-            "system": actor_ref == SYSTEM,
-            **({"previous_stage": previous_stage, "new_stage": new_stage} if new_stage else {}),
-        },
-        now=recorded_at or at,
-    )
+    if activity_id is not None:
+        activity.id = activity_id
     return activity
+
+
+def logged_payload(activity: LeadActivity) -> dict:
+    """What the `activity.logged` event of `activity` says (what rules read: type, direction, outcome)."""
+    return {
+        "activity_id": activity.id,
+        "lead_id": activity.lead_id,
+        "type": activity.type,
+        "direction": activity.direction,
+        "outcome": activity.outcome,
+        "occurred_at": activity.occurred_at.isoformat(),
+        "system": activity.actor == SYSTEM,
+        **(
+            {"previous_stage": activity.previous_stage, "new_stage": activity.new_stage}
+            if activity.new_stage
+            else {}
+        ),
+    }
 
 
 def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadActivity:

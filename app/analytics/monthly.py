@@ -15,7 +15,8 @@ Kept right by a session hook, not by each write path: every change of a lead goe
 and the hook diffs each flushed lead's key and counts (before: from attribute history; after: the
 flushed state). The deltas of a transaction are summed and written at commit as one multi-row
 upsert, so a lead capture costs one statement however many flushes it takes. The two bulk
-UPDATEs of leads (first contact in rollups.py, furthest stage after a reorder) call in directly.
+UPDATEs of leads (first contact in rollups.py, furthest stage after a reorder) call in directly, and
+so does lead capture, whose rows skip the ORM (`add_new_lead`, in capture's own batch).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
 
-from app.db import INSERTED_NOW_HOOKS, Base
+from app.db import Base, RowBatch
 from app.leads.models import Lead, LeadStatus
 
 SPEED_TO_LEAD_SECONDS = 300
@@ -220,17 +221,31 @@ def _keep_old_value(target, value, oldvalue, initiator):
     return value
 
 
-def _inserted_now(session: Session, obj) -> None:
-    """A lead written by `db.insert_now` (lead capture), counted with its facts as inserted."""
-    if isinstance(obj, Lead):
-        add_change(session, None, current_facts(obj))
+def _upsert_one(dialect: str) -> sa.Insert:
+    table = LeadMonth.__table__
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=list(KEY), set_={name: table.c[name] + insert.excluded[name] for name in COUNTS}
+    )
+
+
+_UPSERT_ONE = {"postgresql": _upsert_one("postgresql"), "sqlite": _upsert_one("sqlite")}
+
+
+def add_new_lead(*, session: Session, batch: RowBatch, lead: Lead) -> None:
+    """Count a lead written by a `RowBatch` (lead capture), in the same batch: the flush hooks never
+    see such a lead."""
+    found = contribution(current_facts(lead))
+    if found is None:
+        return
+    key, counts = found
+    statement = _UPSERT_ONE[session.get_bind().dialect.name]
+    batch.add_values(statement, dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, counts, strict=True)))
 
 
 def install() -> None:
     """Register the hooks on every session, and active history on the lead's fact attributes (an
     attribute set while unloaded would otherwise not know what it was). Idempotent."""
-    if _inserted_now not in INSERTED_NOW_HOOKS:
-        INSERTED_NOW_HOOKS.append(_inserted_now)
     for name, hook in (
         ("after_flush", _after_flush),
         ("before_commit", _before_commit),

@@ -26,6 +26,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
+from app.db import Frozen, RowBatch
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -47,19 +48,30 @@ _USERS = User.__table__
 _CURSORS = AssignmentCursor.__table__
 
 
+_AVAILABLE: dict[tuple[str, ...], sa.Select] = {}
+
+
+def _available_statement(roles) -> sa.Select:
+    # Built once per set of roles (literals, not an expanding IN): it runs for every new lead.
+    key = tuple(sorted(str(role) for role in roles))
+    if key not in _AVAILABLE:
+        _AVAILABLE[key] = (
+            sa.select(_USERS.c.id, _USERS.c.max_open_leads)
+            .where(
+                _USERS.c.clinic_id == sa.bindparam("clinic_id"),
+                _USERS.c.active.is_(True),
+                _USERS.c.out_of_office.is_(False),
+                _USERS.c.role.in_([sa.literal_column(f"'{role}'") for role in key]),
+            )
+            .order_by(_USERS.c.id)
+        )
+    return _AVAILABLE[key]
+
+
 def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[sa.Row]:
     """(id, max_open_leads) of the clinic's active, in-office users of `roles`, by id."""
-    stmt = (
-        sa.select(_USERS.c.id, _USERS.c.max_open_leads)
-        .where(
-            _USERS.c.clinic_id == clinic_id,
-            _USERS.c.active.is_(True),
-            _USERS.c.out_of_office.is_(False),
-            _USERS.c.role.in_(list(roles)),
-        )
-        .order_by(_USERS.c.id)
-    )
-    return [u for u in session.execute(stmt) if u.id not in exclude]
+    rows = session.execute(_available_statement(roles), {"clinic_id": clinic_id})
+    return [u for u in rows if u.id not in exclude]
 
 
 def _lock_statement(dialect: str):
@@ -78,7 +90,7 @@ def _lock_statement(dialect: str):
     ).returning(_CURSORS.c.last_user_id)
 
 
-_LOCK = {"postgresql": _lock_statement("postgresql"), "sqlite": _lock_statement("sqlite")}
+_LOCK = {"postgresql": Frozen(_lock_statement("postgresql")), "sqlite": Frozen(_lock_statement("sqlite"))}
 _ADVANCE = (
     sa.update(_CURSORS)
     .where(_CURSORS.c.clinic_id == sa.bindparam("b_clinic_id"), _CURSORS.c.scope == sa.bindparam("b_scope"))
@@ -89,9 +101,9 @@ _ADVANCE = (
 def _last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> int | None:
     """Who the scope's rotation served last; its row is created if missing and locked until the
     transaction ends (the lock that serialises automatic assignments in the clinic)."""
-    stmt = _LOCK[session.get_bind().dialect.name]
+    connection = session.connection()
     params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_now": now}
-    return session.execute(stmt, params).scalar_one()
+    return _LOCK[connection.dialect.name].execute(connection, params).scalar_one()
 
 
 def _advance(session: Session, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
@@ -261,22 +273,49 @@ def apply(
     )
 
 
-def record_first_owner(
-    *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
-) -> None:
-    """The trail of a new lead's owner, which `leads.new_lead` already stored from `pick`.
-
-    The same activity, event and audit as `apply` (from nobody to the pick), without the UPDATE
-    of the lead that inserting it with its owner made unnecessary.
-    """
-    if pick.user_id is None:
-        _record_unchanged(
-            session=session, lead=lead, pick=pick, actor_ref=actor_ref, user_id=user_id, now=now
-        )
-        return
-    _record_change(
-        session=session, lead=lead, previous=None, pick=pick, actor_ref=actor_ref, user_id=user_id, now=now
+def add_first_owner(
+    *,
+    batch: RowBatch,
+    lead: Lead,
+    pick: Pick,
+    actor_ref: str,
+    user_id: int | None,
+    activity_id: int,
+    now: datetime,
+) -> list[tuple[str, dict]]:
+    """The trail of a new lead's owner (stored with the lead from `pick`), for a lead written as a
+    `RowBatch`: the ASSIGNMENT_CHANGE activity (its id allocated by the caller) and the audit go
+    into the batch; returns the events to emit with them, in order. The activity is not contact,
+    so the analytics rollups have nothing to keep."""
+    picked = pick.user_id is not None
+    details = {"from_user_id": None, "to_user_id": pick.user_id, "reason": pick.reason}
+    activity = activities.new_activity(
+        lead=lead,
+        type=ActivityType.ASSIGNMENT_CHANGE,
+        at=now,
+        actor_ref=actor_ref,
+        user_id=user_id,
+        notes=pick.reason if picked else f"Owner unchanged: {pick.reason}",
+        details=details,
+        activity_id=activity_id,
     )
+    batch.add(activity)
+    logged = (events.ACTIVITY_LOGGED, activities.logged_payload(activity))
+    if not picked:
+        return [logged]
+    batch.add(
+        audit.new_event(
+            clinic_id=lead.clinic_id,
+            actor=actor_ref,
+            action="lead.assign",
+            subject_type="lead",
+            subject_id=lead.id,
+            before={"assigned_to_id": None},
+            after={"assigned_to_id": pick.user_id, "reason": pick.reason},
+            at=now,
+        )
+    )
+    return [(events.LEAD_ASSIGNED, {"lead_id": lead.id, **details}), logged]
 
 
 def _assignable_user(session: Session, clinic_id: int, user_id: int) -> User:

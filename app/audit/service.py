@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.db import page_offset
+from app.db import new_row, page_offset
 
 SYSTEM = "system"
 
@@ -26,7 +26,34 @@ def record(
     after: dict | None = None,
 ) -> AuditEvent:
     """Add one audit event to the caller's transaction."""
-    event = AuditEvent(
+    event = new_event(
+        clinic_id=clinic_id,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        at=at,
+        before=before,
+        after=after,
+    )
+    session.add(event)
+    return event
+
+
+def new_event(
+    *,
+    clinic_id: int,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """One audit event, not yet in any session (for a `RowBatch`, or `record`)."""
+    return new_row(
+        AuditEvent,
         clinic_id=clinic_id,
         actor=actor,
         action=action,
@@ -36,8 +63,6 @@ def record(
         after=after,
         at=at,
     )
-    session.add(event)
-    return event
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:

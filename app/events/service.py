@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.db import RowBatch, new_row
 from app.events import consumers
 from app.events.models import DomainEvent
 
@@ -72,6 +73,41 @@ def emit(
     session.add(event)
     session.info.setdefault(_PENDING_KEY, []).append((event, now))
     return event
+
+
+def add_to_batch(
+    *,
+    session: Session,
+    batch: RowBatch,
+    event_ids: list[int],
+    job_id: int,
+    clinic_id: int,
+    events: list[tuple[str, dict]],
+    subject_type: str,
+    subject_id: int,
+    now: datetime,
+) -> list[DomainEvent]:
+    """`emit` for a change written as a `RowBatch`: the events (types and payloads, in order, with
+    ids from `allocate_ids`) and their one processing job go into the batch, and the job is
+    published once the caller commits. Use it in a transaction that emits nothing else."""
+    written = [
+        new_row(
+            DomainEvent,
+            id=event_id,
+            clinic_id=clinic_id,
+            type=type,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            payload=payload,
+            occurred_at=now,
+            attempts=0,
+        )
+        for event_id, (type, payload) in zip(event_ids, events, strict=True)
+    ]
+    for event in written:
+        batch.add(event)
+    consumers.add_processing_job(session=session, batch=batch, job_id=job_id, events=written, now=now)
+    return written
 
 
 @sa_event.listens_for(Session, "before_commit")

@@ -22,17 +22,21 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.activities.models import LeadActivity
+from app.analytics import monthly
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
-from app.db import MAX_ID
+from app.db import MAX_ID, RowBatch, allocate_ids
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
+from app.events.models import DomainEvent
 from app.intake import rules
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
+from app.scheduling.models import ScheduledJob
 
 WEB_FORM_ACTOR = "web_form"
 
@@ -52,6 +56,7 @@ def _create(
     clinic: Clinic,
     data: dict,
     source: LeadSource,
+    stage: str,
     actor_ref: str,
     user_id: int | None,
     channel: str,
@@ -66,50 +71,70 @@ def _create(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
         )
-    stage = pipeline.default_stage(session=session, clinic_id=clinic.id)
     # The owner is chosen before the insert so the lead is stored with it (no UPDATE after).
     pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now)
+    # Every row of the new lead is built first and written in one round trip (see RowBatch); the
+    # ids they name each other by are reserved up front. Events: created, assigned, activity logged.
+    ids = allocate_ids(session, {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1})
+    batch = RowBatch()
     lead = leads.new_lead(
-        session=session,
+        batch=batch,
+        lead_id=ids[Lead][0],
         clinic=clinic,
         fields=fields,
         source=source,
-        stage=stage.slug,
+        stage=stage,
         assigned_to_id=pick.user_id,
         actor_ref=actor_ref,
         now=now,
         submission_id=submission_id,
     )
-    pipeline.start_stage_history(session=session, lead=lead, actor_ref=actor_ref, now=now)
-    events.emit(
-        session=session,
-        clinic_id=clinic.id,
-        type=events.LEAD_CREATED,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={
-            "lead_id": lead.id,
-            "channel": channel,
-            "source_id": source.id,
-            "source_category": source.category,
-            "pipeline_stage": lead.pipeline_stage,
-            "status": lead.status,
-            "assigned_to_id": pick.user_id,
-            "has_phone": lead.phone is not None,
-            "has_email": lead.email is not None,
-            "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
-        },
-        now=now,
-    )
-    assignment.record_first_owner(
-        session=session,
+    pipeline.start_stage_history(batch=batch, lead=lead, actor_ref=actor_ref, now=now)
+    created = {
+        "lead_id": lead.id,
+        "channel": channel,
+        "source_id": source.id,
+        "source_category": source.category,
+        "pipeline_stage": lead.pipeline_stage,
+        "status": lead.status,
+        "assigned_to_id": pick.user_id,
+        "has_phone": lead.phone is not None,
+        "has_email": lead.email is not None,
+        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
+    }
+    owner_events = assignment.add_first_owner(
+        batch=batch,
         lead=lead,
         pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
         actor_ref=actor_ref,
         user_id=user_id,
+        activity_id=ids[LeadActivity][0],
         now=now,
     )
+    new_events = [(events.LEAD_CREATED, created), *owner_events]
+    events.add_to_batch(
+        session=session,
+        batch=batch,
+        event_ids=ids[DomainEvent][: len(new_events)],
+        job_id=ids[ScheduledJob][0],
+        clinic_id=clinic.id,
+        events=new_events,
+        subject_type="lead",
+        subject_id=lead.id,
+        now=now,
+    )
+    monthly.add_new_lead(session=session, batch=batch, lead=lead)
+    batch.write(session)
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
+
+
+# What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
+# (see leads.new_lead_source_join) and the default stage's slug.
+_CAPTURE_CONTEXT = (
+    sa.select(Clinic, LeadSource, pipeline.default_stage_slug(Clinic.id))
+    .outerjoin(LeadSource, leads.new_lead_source_join(Clinic.id))
+    .where(Clinic.id == sa.bindparam("clinic_id"))
+)
 
 
 def create_lead(
@@ -120,16 +145,20 @@ def create_lead(
     With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
     is stored.
     """
-    clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
     data = dict(data)
-    source = leads.source_for_new_lead(
-        session=session, clinic_id=clinic.id, source_id=data.pop("source_id", None)
-    )
+    source_id = data.pop("source_id", None)
+    clinic, found, stage = session.execute(
+        _CAPTURE_CONTEXT, {"clinic_id": actor.clinic_id, "source_id": source_id}
+    ).one()
+    if stage is None:
+        raise pipeline.no_default_stage()
+    source = leads.checked_source(source_id=source_id, found=found)
     return _create(
         session=session,
         clinic=clinic,
         data=data,
         source=source,
+        stage=stage,
         actor_ref=actor.ref,
         user_id=actor.user_id,
         channel="api",
@@ -223,6 +252,7 @@ def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datet
                 clinic=clinic,
                 data=rules.form_to_lead(form),
                 source=source,
+                stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
                 actor_ref=WEB_FORM_ACTOR,
                 user_id=None,
                 channel="web_form",

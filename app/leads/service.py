@@ -2,7 +2,7 @@
 
 Creating a lead needs the pipeline (default stage) and assignment, which sit above this domain,
 so the create use case lives in `app/intake`; this module gives it the building blocks
-(`new_lead`, `find_duplicates`, `source_for_new_lead`).
+(`new_lead`, `find_duplicates`, `new_lead_source_join`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
-from app.db import insert_now, page_offset
+from app.db import RowBatch, new_row, page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -229,21 +229,37 @@ def first_active_source_of(*, session: Session, clinic_id: int, category: str) -
     )
 
 
-def source_for_new_lead(*, session: Session, clinic_id: int, source_id: int | None) -> LeadSource:
-    """The source a new lead is attributed to: the one given (active, of the clinic), else "Other"."""
-    if source_id is None:
-        source = first_active_source_of(
-            session=session, clinic_id=clinic_id, category=LeadSourceCategory.OTHER.value
+def new_lead_source_join(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """SQL: joins the source a new lead of `clinic_id` is attributed to: the `source_id` parameter
+    if given (of the clinic), else the clinic's oldest active source of category OTHER. Check what
+    was found with `checked_source`."""
+    other = sa.orm.aliased(LeadSource)
+    oldest_other = (
+        sa.select(other.id)
+        .where(
+            other.clinic_id == clinic_id,
+            other.is_active.is_(True),
+            other.category == sa.literal_column(f"'{LeadSourceCategory.OTHER.value}'"),
         )
-        if source is None:
+        .order_by(other.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    given = sa.bindparam("source_id", type_=sa.Integer)
+    return sa.and_(LeadSource.clinic_id == clinic_id, LeadSource.id == sa.func.coalesce(given, oldest_other))
+
+
+def checked_source(*, source_id: int | None, found: LeadSource | None) -> LeadSource:
+    """The source a lead is attributed to (`found` for `source_id`, or for None the fallback), else a 422."""
+    if source_id is None:
+        if found is None:
             raise ValidationFailed("source_id", "required: the clinic has no active source of category OTHER")
-        return source
-    source = session.get(LeadSource, source_id)
-    if source is None or source.clinic_id != clinic_id:
+        return found
+    if found is None:
         raise ValidationFailed("source_id", f"lead source {source_id} does not exist")
-    if not source.is_active:
+    if not found.is_active:
         raise ValidationFailed("source_id", f"lead source {source_id} is inactive")
-    return source
+    return found
 
 
 # --- leads: reading --------------------------------------------------------------------------
@@ -529,6 +545,43 @@ def _probe(fields: dict) -> rules.DuplicateProbe:
     )
 
 
+def _duplicate_candidates() -> sa.Select:
+    # Built once, with a fixed set of parameters (a probe has at most two phones), so it is compiled
+    # once and prepared by the driver: it runs for every new lead.
+    leads = Lead.__table__
+    phones = [sa.bindparam("phone_1", type_=sa.String), sa.bindparam("phone_2", type_=sa.String)]
+    return (
+        sa.select(
+            leads.c.id,
+            leads.c.phone,
+            leads.c.phone_alt,
+            leads.c.email,
+            leads.c.patient_dob_index,
+            leads.c.first_name,
+            leads.c.last_name,
+            leads.c.patient_first_name,
+            leads.c.patient_last_name,
+        )
+        .where(
+            leads.c.clinic_id == sa.bindparam("clinic_id"),
+            leads.c.deleted_at.is_(None),
+            leads.c.status.in_([sa.literal_column(f"'{s.value}'") for s in OPEN_STATUSES]),
+            leads.c.id != sa.bindparam("exclude_id"),
+            sa.or_(
+                leads.c.phone.in_(phones),
+                leads.c.phone_alt.in_(phones),
+                leads.c.email == sa.bindparam("email", type_=sa.String),
+                leads.c.patient_dob_index == sa.bindparam("dob_index", type_=sa.String),
+            ),
+        )
+        .order_by(leads.c.id)
+        .limit(200)
+    )
+
+
+_DUPLICATE_CANDIDATES = _duplicate_candidates()
+
+
 def find_duplicates(
     *, session: Session, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
 ) -> list[dict]:
@@ -537,40 +590,19 @@ def find_duplicates(
     `fields` are normalised lead fields (as `prepare_new_lead` returns them).
     """
     probe = _probe(fields)
-    lookups = []
-    if probe.phones:
-        lookups += [Lead.phone.in_(probe.phones), Lead.phone_alt.in_(probe.phones)]
-    if probe.email:
-        lookups.append(Lead.email == probe.email)
-    if probe.dob_index:
-        lookups.append(Lead.patient_dob_index == probe.dob_index)
-    if not lookups:
+    if not (probe.phones or probe.email or probe.dob_index):
         return []
-    stmt = (
-        sa.select(
-            Lead.id,
-            Lead.phone,
-            Lead.phone_alt,
-            Lead.email,
-            Lead.patient_dob_index,
-            Lead.first_name,
-            Lead.last_name,
-            Lead.patient_first_name,
-            Lead.patient_last_name,
-        )
-        .where(
-            Lead.clinic_id == clinic_id,
-            Lead.deleted_at.is_(None),
-            Lead.status.in_([s.value for s in OPEN_STATUSES]),
-            sa.or_(*lookups),
-        )
-        .order_by(Lead.id)
-        .limit(200)
-    )
-    if exclude_lead_id is not None:
-        stmt = stmt.where(Lead.id != exclude_lead_id)
+    phones = sorted(probe.phones)
+    params = {
+        "clinic_id": clinic_id,
+        "phone_1": phones[0] if phones else None,
+        "phone_2": phones[-1] if phones else None,  # a NULL matches nothing
+        "email": probe.email,
+        "dob_index": probe.dob_index,
+        "exclude_id": exclude_lead_id or 0,
+    }
     found = []
-    for row in session.execute(stmt):
+    for row in session.connection().execute(_DUPLICATE_CANDIDATES, params):
         candidate = rules.Candidate(
             lead_id=row.id,
             phones={p for p in (row.phone, row.phone_alt) if p},
@@ -608,7 +640,8 @@ def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datet
 
 def new_lead(
     *,
-    session: Session,
+    batch: RowBatch,
+    lead_id: int,
     clinic: Clinic,
     fields: dict,
     source: LeadSource,
@@ -618,11 +651,14 @@ def new_lead(
     assigned_to_id: int | None = None,
     submission_id: str | None = None,
 ) -> Lead:
-    """Insert a lead from prepared fields, in `stage`, owned by `assigned_to_id` if given; audited.
+    """A lead from prepared fields (its id allocated by the caller), in `stage`, owned by
+    `assigned_to_id` if given, added to `batch` with its audit event.
 
     Choosing the owner, and the assignment's trail and events, are the caller's.
     """
-    lead = Lead(
+    lead = new_row(
+        Lead,
+        id=lead_id,
         clinic_id=clinic.id,
         status=LeadStatus.NEW.value,
         pipeline_stage=stage,
@@ -637,16 +673,17 @@ def new_lead(
         updated_by=actor_ref,
         **fields,
     )
-    insert_now(session, lead)
-    audit.record(
-        session=session,
-        clinic_id=clinic.id,
-        actor=actor_ref,
-        action="lead.create",
-        subject_type="lead",
-        subject_id=lead.id,
-        after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
-        at=now,
+    batch.add(lead)
+    batch.add(
+        audit.new_event(
+            clinic_id=clinic.id,
+            actor=actor_ref,
+            action="lead.create",
+            subject_type="lead",
+            subject_id=lead.id,
+            after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
+            at=now,
+        )
     )
     return lead
 
@@ -667,9 +704,10 @@ def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, 
     if "source_id" in changes and changes["source_id"] != lead.source_id:
         if changes["source_id"] is None:
             raise ValidationFailed("source_id", "a lead always has a source")
-        fields["source_id"] = source_for_new_lead(
-            session=session, clinic_id=clinic.id, source_id=changes["source_id"]
-        ).id
+        found = session.get(LeadSource, changes["source_id"])
+        if found is not None and found.clinic_id != clinic.id:
+            found = None  # another clinic's source does not exist here
+        fields["source_id"] = checked_source(source_id=changes["source_id"], found=found).id
     before = _snapshot(lead)
     for key, value in fields.items():
         setattr(lead, key, value)

@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
+from app.db import RowBatch, new_row
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -88,6 +89,22 @@ def stage_by_slug(*, session: Session, clinic_id: int, slug: str) -> PipelineSta
     )
 
 
+def default_stage_slug(clinic_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
+    """SQL: the slug of the stage new leads of `clinic_id` start in (NULL: none; see `default_stage`)."""
+    return (
+        sa.select(PipelineStage.slug)
+        .where(PipelineStage.clinic_id == clinic_id, PipelineStage.is_default.is_(True))
+        .order_by(PipelineStage.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def no_default_stage() -> Conflict:
+    # Only reachable if the clinic was never set up; say so instead of inventing a stage.
+    return Conflict("this clinic has no default pipeline stage; configure the pipeline first")
+
+
 def default_stage(*, session: Session, clinic_id: int) -> PipelineStage:
     """The stage new leads start in."""
     stage = session.scalar(
@@ -97,8 +114,7 @@ def default_stage(*, session: Session, clinic_id: int) -> PipelineStage:
         .limit(1)
     )
     if stage is None:
-        # Only reachable if the clinic was never set up; say so instead of inventing a stage.
-        raise Conflict("this clinic has no default pipeline stage; configure the pipeline first")
+        raise no_default_stage()
     return stage
 
 
@@ -250,10 +266,11 @@ def reorder_stages(
 # --- moving leads ------------------------------------------------------------------------------
 
 
-def start_stage_history(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> None:
-    """Open the first stay of a just-created lead (in the stage it was created in)."""
-    session.add(
-        LeadStageHistory(
+def start_stage_history(*, batch: RowBatch, lead: Lead, actor_ref: str, now: datetime) -> None:
+    """Open the first stay of a lead being created (in the stage it is created in)."""
+    batch.add(
+        new_row(
+            LeadStageHistory,
             clinic_id=lead.clinic_id,
             lead_id=lead.id,
             from_stage=None,

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.audit import service as audit
-from app.db import UTCDateTime, after_commit, get_db
+from app.db import RowBatch, UTCDateTime, after_commit, get_db, new_row
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed
@@ -107,6 +107,22 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     if due_soon:
         _dispatch_after_commit(session, due_soon, now)
     return created
+
+
+def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime, **job) -> ScheduledJob:
+    """A row due now (`schedule`'s keywords, its id from `allocate_ids`) for a `RowBatch`, stored as
+    dispatched and published once the caller commits: no UPDATE after the commit.
+
+    If the publish fails the row is handed back to pending for the promote sweep; if the process
+    dies between commit and publish, the redispatch sweep sends it after its grace. Its dedupe key
+    must be new (e.g. named after an id allocated for the same batch): nothing checks it here.
+    """
+    values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
+    row = new_row(ScheduledJob, id=job_id, **values)
+    batch.add(row)
+    db, dispatcher = get_db(), _dispatcher()
+    after_commit(session, lambda: publish_claimed(db=db, dispatcher=dispatcher, rows=[row], now=now))
+    return row
 
 
 def _row_values(job: dict, now: datetime) -> dict:
