@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import psycopg
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
@@ -249,34 +250,44 @@ class Frozen:
     Why: SQLAlchemy 2.0 caches no statement with an ON CONFLICT clause (`on_conflict_do_update` /
     `_do_nothing`): it compiles one on every execution, which costs more than running it. Here the
     compiled SQL and each parameter's bind processor (from its column type: dates to UTC, JSON,
-    encryption) are kept, and each run only processes the values. Results come back as the driver
-    gives them (no result processing), so use it for statements that return plain values, if any.
+    encryption) are kept, and each run only processes the values. On PostgreSQL the SQL uses the
+    server's own $1 placeholders and runs on a raw cursor: psycopg would otherwise parse a long
+    statement (a `RowBatch`) for its %(name)s placeholders on every execution (it caches only
+    short ones). Returns the rows as plain tuples (no result processing): for plain values only.
     """
 
     def __init__(self, statement: sa.Executable):
         self.statement = statement
-        self._compiled: dict[str, tuple[str, list[tuple[str, object, object]], list[str] | None]] = {}
+        self._compiled: dict[str, tuple[str, list[tuple[str, object, object]]]] = {}
 
-    def execute(self, connection: sa.Connection, params: dict) -> sa.CursorResult:
-        sql, binds, positions = self._compile(connection.dialect)
-        values = {}
+    def execute(self, connection: sa.Connection, params: dict) -> list[tuple]:
+        sql, binds = self._compile(connection.dialect)
+        values = []
         for name, default, process in binds:
             value = params.get(name, default)
-            values[name] = value if process is None else process(value)
-        if positions is not None:  # SQLite's qmark style
-            return connection.exec_driver_sql(sql, tuple(values[name] for name in positions))
-        return connection.exec_driver_sql(sql, values)
+            values.append(value if process is None else process(value))
+        if connection.dialect.name != "postgresql":
+            return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(values))]
+        with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
+            try:
+                cursor.execute(sql, values)
+            except psycopg.Error as error:  # as SQLAlchemy would raise it (IntegrityError, ...)
+                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+            return cursor.fetchall() if cursor.description else []
 
     def _compile(self, dialect):
         cached = self._compiled.get(dialect.name)
         if cached is None:
-            compiled = self.statement.compile(dialect=dialect)
-            binds = [
-                (name, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect))
-                for bind, name in compiled.bind_names.items()
-            ]
-            positions = list(compiled.positiontup) if compiled.positional else None
-            cached = self._compiled[dialect.name] = (compiled.string, binds, positions)
+            # Positional placeholders ($1 on PostgreSQL, ? on SQLite), in the order of `positiontup`.
+            style = "numeric_dollar" if dialect.name == "postgresql" else "qmark"
+            compiled = self.statement.compile(dialect=type(dialect)(paramstyle=style))
+            by_name = {name: bind for bind, name in compiled.bind_names.items()}
+            binds = []
+            for name in compiled.positiontup:
+                bind = by_name[name]
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                binds.append((name, bind.effective_value, process))
+            cached = self._compiled[dialect.name] = (compiled.string, binds)
         return cached
 
 

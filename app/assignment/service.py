@@ -103,7 +103,8 @@ def _last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> i
     transaction ends (the lock that serialises automatic assignments in the clinic)."""
     connection = session.connection()
     params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_now": now}
-    return _LOCK[connection.dialect.name].execute(connection, params).scalar_one()
+    [(last_user_id,)] = _LOCK[connection.dialect.name].execute(connection, params)
+    return last_user_id
 
 
 def _advance(session: Session, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
