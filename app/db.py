@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -75,14 +76,41 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, ping_after_idle: float = 5.0) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use only if it sat idle: a restarted or idle-killed server
+    shows up as a dead connection there, and the pool then connects anew.
+
+    Why not `pool_pre_ping`: it pings on every checkout, a round trip per transaction, and a busy
+    web process checks out a connection per transaction (two per request). One used a moment ago
+    is alive; a disconnect during use still invalidates the pool, as SQLAlchemy always does.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _stamp(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy):
+        if time.monotonic() - record.info.get("checked_in_at", 0.0) < idle_seconds:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()  # end the transaction the driver opened for it
+        except Exception as error:
+            raise sa.exc.DisconnectionError() from error  # the pool retries with a new connection
 
 
 class Database:
