@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -209,23 +210,61 @@ def insert_now(session: Session, obj):
 # --- writing a batch of related rows in one round trip ------------------------------------------
 
 
+_COLUMN_DEFAULTS: dict[type, list[tuple[str, str, object]]] = {}
+
+
+def _column_defaults(model: type) -> list[tuple[str, str, object]]:
+    """(attribute, column, default factory) of each non-key column of `model`, worked out once."""
+    cached = _COLUMN_DEFAULTS.get(model)
+    if cached is None:
+        cached = []
+        for prop in sa.inspect(model).column_attrs:
+            column = prop.columns[0]
+            if column.primary_key:
+                continue  # a key not given is the database's to assign
+            default = column.default
+            if default is None:
+                factory = _no_value
+            elif default.is_callable:
+                factory = functools.partial(default.arg, None)
+            else:
+                factory = functools.partial(_constant, default.arg)
+            cached.append((prop.key, column.key, factory))
+        _COLUMN_DEFAULTS[model] = cached
+    return cached
+
+
+def _no_value():
+    return None
+
+
+def _constant(value):
+    return value
+
+
 def new_row(model: type, **values):
     """A new ORM object with every column set: the given values, else the column's Python default.
 
     Rows written by `RowBatch` skip the ORM's flush, which is what would apply the defaults; with
     every column set, the statement of a table has one shape, built and compiled once.
     """
-    for prop in sa.inspect(model).column_attrs:
-        if prop.key in values or prop.columns[0].primary_key:
-            continue  # a key not given is the database's to assign
-        default = prop.columns[0].default
-        if default is None:
-            values[prop.key] = None
-        elif default.is_callable:
-            values[prop.key] = default.arg(None)
-        elif default.is_scalar:
-            values[prop.key] = default.arg
+    for key, _, factory in _column_defaults(model):
+        if key not in values:
+            values[key] = factory()
     return model(**values)
+
+
+def row_values(model: type, **values) -> dict:
+    """`new_row` without the ORM object: the row's values by column name (for `RowBatch.insert`)."""
+    row = {}
+    for key, column, factory in _column_defaults(model):
+        row[column] = values.pop(key) if key in values else factory()
+    if values:  # what is left is the key, or a mistake
+        unknown = set(values) - {c.key for c in sa.inspect(model).primary_key}
+        if unknown:
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+        row.update(values)
+    return row
 
 
 _PLAIN_INSERTS: dict[type, sa.Insert] = {}
@@ -341,6 +380,12 @@ class RowBatch:
         the session once written; one without is written and forgotten (its id is the database's)."""
         self._rows.append((_plain_insert_of(type(obj)), _column_values(obj)))
         self._objects.append(obj)
+
+    def insert(self, model: type, **values) -> dict:
+        """A row of `model` that is written and forgotten (no ORM object: cheaper); returns its values."""
+        row = row_values(model, **values)
+        self._rows.append((_plain_insert_of(model), row))
+        return row
 
     def add_values(self, statement: sa.Insert, values: dict) -> None:
         """A row given as a Core INSERT (or upsert) and its values (the same keys on every call)."""

@@ -23,6 +23,7 @@ from app.activities.models import ActivityType
 from app.assignment import rules
 from app.assignment.models import AssignmentCursor
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
@@ -107,8 +108,31 @@ def _last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> i
     return last_user_id
 
 
-def _advance(session: Session, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
-    """Record that `user_id` had the scope's turn (its row is already locked by `_last_turn`)."""
+def _advance_in_batch_statement(dialect: str) -> sa.Insert:
+    # The same change as _ADVANCE in the shape of an insert, which a RowBatch can carry: the row
+    # exists (and is locked by _last_turn), so the upsert always updates it.
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(_CURSORS)
+    return insert.on_conflict_do_update(
+        index_elements=["clinic_id", "scope"],
+        set_={"last_user_id": insert.excluded.last_user_id, "updated_at": insert.excluded.updated_at},
+    )
+
+
+_ADVANCE_IN_BATCH = {
+    "postgresql": _advance_in_batch_statement("postgresql"),
+    "sqlite": _advance_in_batch_statement("sqlite"),
+}
+
+
+def _advance(
+    session: Session, clinic_id: int, scope: str, user_id: int, now: datetime, batch: RowBatch | None = None
+) -> None:
+    """Record that `user_id` had the scope's turn (its row is already locked by `_last_turn`); with
+    a `batch`, as part of it (a new lead's rows)."""
+    if batch is not None:
+        values = {"clinic_id": clinic_id, "scope": scope, "last_user_id": user_id, "updated_at": now}
+        batch.add_values(_ADVANCE_IN_BATCH[session.get_bind().dialect.name], values)
+        return
     params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_user_id": user_id, "b_now": now}
     session.execute(_ADVANCE, params)
 
@@ -120,9 +144,10 @@ def pick_owner(
     source_id: int,
     now: datetime,
     exclude_user_ids: tuple[int, ...] = (),
+    batch: RowBatch | None = None,
 ) -> Pick:
-    """Choose who should own a lead of `source_id` under the clinic's policy (records the turn;
-    assigns nothing)."""
+    """Choose who should own a lead of `source_id` under the clinic's policy (records the turn, in
+    `batch` if given; assigns nothing)."""
     exclude = set(exclude_user_ids)
     # One automatic decision at a time per clinic: two concurrent new leads must not both read
     # the same turn or the same open-lead counts. The lock comes first so the pool below is read
@@ -149,10 +174,10 @@ def pick_owner(
         if mapped_pool:
             scope = f"source:{source.id}"
             chosen = rules.round_robin(mapped_pool, _last_turn(session, clinic.id, scope, now))
-            _advance(session, clinic.id, scope, chosen, now)
+            _advance(session, clinic.id, scope, chosen, now, batch)
             return Pick(chosen, f"source policy: coordinator of source {source.name!r}")
         chosen = rules.round_robin(pool_ids, last_user_id)
-        _advance(session, clinic.id, CLINIC_SCOPE, chosen, now)
+        _advance(session, clinic.id, CLINIC_SCOPE, chosen, now, batch)
         name = source.name if source else source_id
         return Pick(
             chosen, f"source policy: no available coordinator mapped to {name!r}, round robin{fallback}"
@@ -165,7 +190,7 @@ def pick_owner(
             for u in pool
         ]
         chosen, all_full = rules.least_loaded(candidates, last_user_id)
-        _advance(session, clinic.id, CLINIC_SCOPE, chosen.user_id, now)
+        _advance(session, clinic.id, CLINIC_SCOPE, chosen.user_id, now, batch)
         limit = "no limit" if chosen.max_open_leads is None else f"max {chosen.max_open_leads}"
         if all_full:
             return Pick(
@@ -178,7 +203,7 @@ def pick_owner(
         )
 
     chosen = rules.round_robin(pool_ids, last_user_id)
-    _advance(session, clinic.id, CLINIC_SCOPE, chosen, now)
+    _advance(session, clinic.id, CLINIC_SCOPE, chosen, now, batch)
     return Pick(chosen, f"round robin{fallback}")
 
 
@@ -304,8 +329,9 @@ def add_first_owner(
     logged = (events.ACTIVITY_LOGGED, activities.logged_payload(activity))
     if not picked:
         return [logged]
-    batch.add(
-        audit.new_event(
+    batch.insert(
+        AuditEvent,
+        **audit.fields(
             clinic_id=lead.clinic_id,
             actor=actor_ref,
             action="lead.assign",
@@ -314,7 +340,7 @@ def add_first_owner(
             before={"assigned_to_id": None},
             after={"assigned_to_id": pick.user_id, "reason": pick.reason},
             at=now,
-        )
+        ),
     )
     return [(events.LEAD_ASSIGNED, {"lead_id": lead.id, **details}), logged]
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.db import new_row, page_offset
+from app.db import page_offset
 
 SYSTEM = "system"
 
@@ -26,21 +26,23 @@ def record(
     after: dict | None = None,
 ) -> AuditEvent:
     """Add one audit event to the caller's transaction."""
-    event = new_event(
-        clinic_id=clinic_id,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        at=at,
-        before=before,
-        after=after,
+    event = AuditEvent(
+        **fields(
+            clinic_id=clinic_id,
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            at=at,
+            before=before,
+            after=after,
+        )
     )
     session.add(event)
     return event
 
 
-def new_event(
+def fields(
     *,
     clinic_id: int,
     actor: str,
@@ -50,19 +52,18 @@ def new_event(
     at: datetime,
     before: dict | None = None,
     after: dict | None = None,
-) -> AuditEvent:
-    """One audit event, not yet in any session (for a `RowBatch`, or `record`)."""
-    return new_row(
-        AuditEvent,
-        clinic_id=clinic_id,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        before=before,
-        after=after,
-        at=at,
-    )
+) -> dict:
+    """The columns of one audit event: for `record`, or `batch.insert(AuditEvent, **fields(...))`."""
+    return {
+        "clinic_id": clinic_id,
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": None if subject_id is None else str(subject_id),
+        "before": before,
+        "after": after,
+        "at": at,
+    }
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:

@@ -53,23 +53,21 @@ def schedule_processing(*, session: Session, event_ids: list[int], first: Domain
     )
 
 
-def add_processing_job(
-    *, session: Session, batch: RowBatch, job_id: int, events: list[DomainEvent], now: datetime
-):
-    """`schedule_processing` for events written as a `RowBatch`: the job goes into the same batch."""
+def add_processing_job(*, session: Session, batch: RowBatch, job_id: int, events: list[dict], now: datetime):
+    """`schedule_processing` for event rows written as a `RowBatch`: the job goes into the same batch."""
     first = events[0]
-    return scheduling.add_due_now(
+    scheduling.add_due_now(
         session=session,
         batch=batch,
         job_id=job_id,
         now=now,
         kind=PROCESS_KIND,
-        dedupe_key=f"events:{first.id}",
-        clinic_id=first.clinic_id,
-        subject_type=first.subject_type,
-        subject_id=first.subject_id,
-        payload={"event_ids": [event.id for event in events]},
-        origin={"event_id": first.id, "event_type": first.type},
+        dedupe_key=f"events:{first['id']}",
+        clinic_id=first["clinic_id"],
+        subject_type=first["subject_type"],
+        subject_id=first["subject_id"],
+        payload={"event_ids": [event["id"] for event in events]},
+        origin={"event_id": first["id"], "event_type": first["type"]},
     )
 
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.db import RowBatch, new_row
+from app.db import RowBatch
 from app.events import consumers
 from app.events.models import DomainEvent
 
@@ -86,12 +86,12 @@ def add_to_batch(
     subject_type: str,
     subject_id: int,
     now: datetime,
-) -> list[DomainEvent]:
+) -> list[dict]:
     """`emit` for a change written as a `RowBatch`: the events (types and payloads, in order, with
     ids from `allocate_ids`) and their one processing job go into the batch, and the job is
     published once the caller commits. Use it in a transaction that emits nothing else."""
     written = [
-        new_row(
+        batch.insert(
             DomainEvent,
             id=event_id,
             clinic_id=clinic_id,
@@ -104,8 +104,6 @@ def add_to_batch(
         )
         for event_id, (type, payload) in zip(event_ids, events, strict=True)
     ]
-    for event in written:
-        batch.add(event)
     consumers.add_processing_job(session=session, batch=batch, job_id=job_id, events=written, now=now)
     return written
 

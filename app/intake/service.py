@@ -71,12 +71,13 @@ def _create(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
         )
-    # The owner is chosen before the insert so the lead is stored with it (no UPDATE after).
-    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now)
-    # Every row of the new lead is built first and written in one round trip (see RowBatch); the
-    # ids they name each other by are reserved up front. Events: created, assigned, activity logged.
-    ids = allocate_ids(session, {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1})
+    # Every row of the new lead is built first and written in one round trip (see RowBatch): the
+    # owner's turn, the lead (stored with its owner: no UPDATE after), its first stay, the owner's
+    # trail, the events and their job, the monthly counts. The ids the rows name each other by are
+    # reserved up front. Events: created, assigned, activity logged.
     batch = RowBatch()
+    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, batch=batch)
+    ids = allocate_ids(session, {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1})
     lead = leads.new_lead(
         batch=batch,
         lead_id=ids[Lead][0],

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import phi
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
@@ -674,8 +675,9 @@ def new_lead(
         **fields,
     )
     batch.add(lead)
-    batch.add(
-        audit.new_event(
+    batch.insert(
+        AuditEvent,
+        **audit.fields(
             clinic_id=clinic.id,
             actor=actor_ref,
             action="lead.create",
@@ -683,7 +685,7 @@ def new_lead(
             subject_id=lead.id,
             after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
             at=now,
-        )
+        ),
     )
     return lead
 

@@ -18,7 +18,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
-from app.db import RowBatch, new_row
+from app.db import RowBatch
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -268,17 +268,15 @@ def reorder_stages(
 
 def start_stage_history(*, batch: RowBatch, lead: Lead, actor_ref: str, now: datetime) -> None:
     """Open the first stay of a lead being created (in the stage it is created in)."""
-    batch.add(
-        new_row(
-            LeadStageHistory,
-            clinic_id=lead.clinic_id,
-            lead_id=lead.id,
-            from_stage=None,
-            to_stage=lead.pipeline_stage,
-            entered_at=now,
-            by=actor_ref,
-            lead_created_at=lead.created_at,
-        )
+    batch.insert(
+        LeadStageHistory,
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        from_stage=None,
+        to_stage=lead.pipeline_stage,
+        entered_at=now,
+        by=actor_ref,
+        lead_created_at=lead.created_at,
     )
 
 

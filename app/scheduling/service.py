@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -19,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, get_db, new_row
+from app.db import RowBatch, UTCDateTime, after_commit, get_db
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed
@@ -109,7 +110,7 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     return created
 
 
-def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime, **job) -> ScheduledJob:
+def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime, **job) -> None:
     """A row due now (`schedule`'s keywords, its id from `allocate_ids`) for a `RowBatch`, stored as
     dispatched and published once the caller commits: no UPDATE after the commit.
 
@@ -118,11 +119,18 @@ def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime
     must be new (e.g. named after an id allocated for the same batch): nothing checks it here.
     """
     values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
-    row = new_row(ScheduledJob, id=job_id, **values)
-    batch.add(row)
+    batch.insert(ScheduledJob, id=job_id, **values)
     db, dispatcher = get_db(), _dispatcher()
-    after_commit(session, lambda: publish_claimed(db=db, dispatcher=dispatcher, rows=[row], now=now))
-    return row
+    sent = _Dispatched(job_id, values["queue"], now)
+    after_commit(session, lambda: publish_claimed(db=db, dispatcher=dispatcher, rows=[sent], now=now))
+
+
+class _Dispatched(NamedTuple):
+    """A row marked dispatched, as `publish_claimed` needs it."""
+
+    id: int
+    queue: str
+    due_at: datetime
 
 
 def _row_values(job: dict, now: datetime) -> dict:
