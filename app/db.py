@@ -267,6 +267,13 @@ def row_values(model: type, **values) -> dict:
     return row
 
 
+def detached_copy(model: type, row: sa.Row):
+    """A `model` object from its table's columns in a Core `row` (which may hold other tables' too),
+    outside any session: for reading, when an ORM load would cost more than the query."""
+    mapping = row._mapping
+    return model(**{key: mapping[column] for key, column in _insert_of(model)[1]})
+
+
 _PLAIN_INSERTS: dict[type, sa.Insert] = {}
 
 
@@ -373,13 +380,12 @@ class RowBatch:
 
     def __init__(self) -> None:
         self._rows: list[tuple[sa.Insert, dict]] = []
-        self._objects: list = []
 
     def add(self, obj) -> None:
-        """A new ORM object (see `new_row`). One given its id (`allocate_ids`) becomes persistent in
-        the session once written; one without is written and forgotten (its id is the database's)."""
+        """A new ORM object (see `new_row`; its id from `allocate_ids`) to write. It stays outside
+        the session, as built: the caller reads it (to answer the request, say); attaching it to
+        the session would cost more than the row's INSERT."""
         self._rows.append((_plain_insert_of(type(obj)), _column_values(obj)))
-        self._objects.append(obj)
 
     def insert(self, model: type, **values) -> dict:
         """A row of `model` that is written and forgotten (no ORM object: cheaper); returns its values."""
@@ -399,10 +405,6 @@ class RowBatch:
         else:
             for statement, values in self._rows:
                 connection.execute(statement, values)
-        for obj in self._objects:
-            if None not in sa.inspect(obj).mapper.primary_key_from_instance(obj):
-                make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
-                session.add(obj)
 
     def _one_statement(self) -> tuple[Frozen, dict]:
         # The statements themselves (module constants) and the keys: a shape seen before is reused.

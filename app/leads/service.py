@@ -234,20 +234,20 @@ def new_lead_source_join(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement[b
     """SQL: joins the source a new lead of `clinic_id` is attributed to: the `source_id` parameter
     if given (of the clinic), else the clinic's oldest active source of category OTHER. Check what
     was found with `checked_source`."""
-    other = sa.orm.aliased(LeadSource)
+    sources, other = LeadSource.__table__, LeadSource.__table__.alias("other_source")
     oldest_other = (
-        sa.select(other.id)
+        sa.select(other.c.id)
         .where(
-            other.clinic_id == clinic_id,
-            other.is_active.is_(True),
-            other.category == sa.literal_column(f"'{LeadSourceCategory.OTHER.value}'"),
+            other.c.clinic_id == clinic_id,
+            other.c.is_active.is_(True),
+            other.c.category == sa.literal_column(f"'{LeadSourceCategory.OTHER.value}'"),
         )
-        .order_by(other.id)
+        .order_by(other.c.id)
         .limit(1)
         .scalar_subquery()
     )
     given = sa.bindparam("source_id", type_=sa.Integer)
-    return sa.and_(LeadSource.clinic_id == clinic_id, LeadSource.id == sa.func.coalesce(given, oldest_other))
+    return sa.and_(sources.c.clinic_id == clinic_id, sources.c.id == sa.func.coalesce(given, oldest_other))
 
 
 def checked_source(*, source_id: int | None, found: LeadSource | None) -> LeadSource:

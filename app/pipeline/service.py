@@ -91,10 +91,11 @@ def stage_by_slug(*, session: Session, clinic_id: int, slug: str) -> PipelineSta
 
 def default_stage_slug(clinic_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
     """SQL: the slug of the stage new leads of `clinic_id` start in (NULL: none; see `default_stage`)."""
+    stages = PipelineStage.__table__
     return (
-        sa.select(PipelineStage.slug)
-        .where(PipelineStage.clinic_id == clinic_id, PipelineStage.is_default.is_(True))
-        .order_by(PipelineStage.position)
+        sa.select(stages.c.slug)
+        .where(stages.c.clinic_id == clinic_id, stages.c.is_default.is_(True))
+        .order_by(stages.c.position)
         .limit(1)
         .scalar_subquery()
     )
