@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta
 
@@ -26,8 +27,23 @@ def issue(*, secret: str, user_id: int, clinic_id: int, kind: str, lifetime: tim
 
 def decode(*, secret: str, token: str, kind: str, now: datetime) -> dict:
     """The claims of a valid token of the given kind, else Unauthorized."""
+    claims = dict(_verified_claims(secret, token))  # a copy: the cached claims stay as verified
+    # Expiry is checked against the `now` passed in, so tests can move the clock.
+    if claims["exp"] <= int(now.timestamp()):
+        raise Unauthorized("token expired")
+    if claims.get("type") != kind:
+        raise Unauthorized(f"a {kind} token is required")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(secret: str, token: str) -> dict:
+    # A client sends the same access token with every request: its signature is checked once per
+    # process, not per request (PyJWT's parsing and HMAC were a tenth of a lead capture's CPU).
+    # Only verified tokens are kept (an exception is not cached); expiry and kind are checked on
+    # every use above.
     try:
-        claims = jwt.decode(
+        return jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
@@ -35,9 +51,3 @@ def decode(*, secret: str, token: str, kind: str, now: datetime) -> dict:
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    # Expiry is checked against the `now` passed in, so tests can move the clock.
-    if claims["exp"] <= int(now.timestamp()):
-        raise Unauthorized("token expired")
-    if claims.get("type") != kind:
-        raise Unauthorized(f"a {kind} token is required")
-    return claims
