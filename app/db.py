@@ -121,6 +121,17 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # The same pool, its connections in autocommit while checked out from here (PostgreSQL).
+        self._autocommit = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
+
+    def single_statement(self) -> sa.Connection:
+        """A connection (use it with `with`) for one statement that needs no transaction: on
+        PostgreSQL in autocommit, so no BEGIN and ROLLBACK round trips around it."""
+        return (self._autocommit or self.engine).connect()
 
     @property
     def dialect(self) -> str:

@@ -17,6 +17,7 @@ from app.audit import service as audit
 from app.auth import tokens
 from app.auth.models import ApiKey, Clinic, User
 from app.auth.permissions import ROLE_PERMISSIONS, Actor, Permission, Role
+from app.db import Frozen
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 
 _hasher = PasswordHasher()
@@ -133,26 +134,26 @@ def hash_api_key(raw_key: str) -> str:
 # The user behind a bearer token, looked up on every request: a cached Core statement of the
 # columns an Actor needs (no ORM object, no session).
 _USERS = User.__table__
-_ACTOR_OF_USER = sa.select(
-    _USERS.c.id, _USERS.c.clinic_id, _USERS.c.role, _USERS.c.email, _USERS.c.active
-).where(_USERS.c.id == sa.bindparam("user_id"))
+_ACTOR_OF_USER = Frozen(  # every authenticated request runs it
+    sa.select(_USERS.c.id, _USERS.c.clinic_id, _USERS.c.role, _USERS.c.email, _USERS.c.active).where(
+        _USERS.c.id == sa.bindparam("user_id")
+    )
+)
 
 
 def _user_actor(db, user_id: int) -> Actor:
     """The Actor of an active user, read now: a disabled user or changed role counts at once."""
-    with db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # One SELECT needs no transaction: no BEGIN and ROLLBACK round trips around it.
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        user = conn.execute(_ACTOR_OF_USER, {"user_id": user_id}).first()
-    if user is None or not user.active:
+    with db.single_statement() as conn:
+        found = _ACTOR_OF_USER.execute(conn, {"user_id": user_id})
+    if not found or not found[0][4]:
         raise Unauthorized("this user is disabled or no longer exists")
+    user_id, clinic_id, role, email, _ = found[0]
     return Actor(
-        clinic_id=user.clinic_id,
-        user_id=user.id,
-        role=user.role,
-        email=user.email,
-        permissions=frozenset(ROLE_PERMISSIONS[Role(user.role)]),
+        clinic_id=clinic_id,
+        user_id=user_id,
+        role=role,
+        email=email,
+        permissions=ROLE_PERMISSIONS[Role(role)],
     )
 
 
