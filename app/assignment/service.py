@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,14 +50,19 @@ _USERS = User.__table__
 _CURSORS = AssignmentCursor.__table__
 
 
-_AVAILABLE: dict[tuple[str, ...], sa.Select] = {}
+_AVAILABLE: dict[tuple[str, ...], Frozen] = {}
 
 
-def _available_statement(roles) -> sa.Select:
+class _Available(NamedTuple):
+    id: int
+    max_open_leads: int | None
+
+
+def _available_statement(roles) -> Frozen:
     # Built once per set of roles (literals, not an expanding IN): it runs for every new lead.
     key = tuple(sorted(str(role) for role in roles))
     if key not in _AVAILABLE:
-        _AVAILABLE[key] = (
+        _AVAILABLE[key] = Frozen(
             sa.select(_USERS.c.id, _USERS.c.max_open_leads)
             .where(
                 _USERS.c.clinic_id == sa.bindparam("clinic_id"),
@@ -69,10 +75,10 @@ def _available_statement(roles) -> sa.Select:
     return _AVAILABLE[key]
 
 
-def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[sa.Row]:
+def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[_Available]:
     """(id, max_open_leads) of the clinic's active, in-office users of `roles`, by id."""
-    rows = session.execute(_available_statement(roles), {"clinic_id": clinic_id})
-    return [u for u in rows if u.id not in exclude]
+    rows = _available_statement(roles).execute(session.connection(), {"clinic_id": clinic_id})
+    return [_Available(*row) for row in rows if row[0] not in exclude]
 
 
 def _lock_statement(dialect: str):

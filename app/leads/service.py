@@ -19,7 +19,7 @@ from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
-from app.db import RowBatch, new_row, page_offset
+from app.db import Frozen, RowBatch, new_row, page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -580,7 +580,7 @@ def _duplicate_candidates() -> sa.Select:
     )
 
 
-_DUPLICATE_CANDIDATES = _duplicate_candidates()
+_DUPLICATE_CANDIDATES = Frozen(_duplicate_candidates())
 
 
 def find_duplicates(
@@ -603,24 +603,25 @@ def find_duplicates(
         "exclude_id": exclude_lead_id or 0,
     }
     found = []
-    for row in session.connection().execute(_DUPLICATE_CANDIDATES, params):
+    for row in _DUPLICATE_CANDIDATES.execute(session.connection(), params):
+        lead_id, phone, phone_alt, email, dob_index, first, last, patient_first, patient_last = row
         candidate = rules.Candidate(
-            lead_id=row.id,
-            phones={p for p in (row.phone, row.phone_alt) if p},
-            email=row.email,
-            dob_index=row.patient_dob_index,
+            lead_id=lead_id,
+            phones={p for p in (phone, phone_alt) if p},
+            email=email,
+            dob_index=dob_index,
             names={
                 n
                 for n in (
-                    rules.normalize_name(row.first_name, row.last_name),
-                    rules.normalize_name(row.patient_first_name, row.patient_last_name),
+                    rules.normalize_name(first, last),
+                    rules.normalize_name(patient_first, patient_last),
                 )
                 if n
             },
         )
         reasons = rules.match_reasons(probe, candidate)
         if reasons:
-            found.append({"lead_id": row.id, "matched": reasons})
+            found.append({"lead_id": lead_id, "matched": reasons})
     return found
 
 
