@@ -278,11 +278,10 @@ def row_values(model: type, **values) -> dict:
     return row
 
 
-def detached_copy(model: type, row: sa.Row):
-    """A `model` object from its table's columns in a Core `row` (which may hold other tables' too),
-    outside any session: for reading, when an ORM load would cost more than the query."""
-    mapping = row._mapping
-    return model(**{key: mapping[column] for key, column in _insert_of(model)[1]})
+def detached_copy(model: type, values: dict):
+    """A `model` object from its table's columns in `values` (by Column; other tables' may be
+    there too), outside any session: for reading, when an ORM load would cost more than the query."""
+    return model(**{key: values[column] for key, column in _insert_of(model)[1]})
 
 
 _PLAIN_INSERTS: dict[type, sa.Insert] = {}
@@ -299,7 +298,7 @@ def _column_values(obj) -> dict:
     return {column.key: state[key] for key, column in _insert_of(type(obj))[1] if key in state}
 
 
-_SEQUENCE_READS: dict[tuple, sa.TextClause] = {}
+_SEQUENCE_READS: dict[tuple, Frozen] = {}
 
 
 def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[int]]:
@@ -324,43 +323,53 @@ def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[i
         arrays = ", ".join(
             f"ARRAY(SELECT nextval('{name}_id_seq') FROM generate_series(1, {count}))" for name, count in key
         )
-        stmt = _SEQUENCE_READS[key] = sa.text(f"SELECT {arrays}")
-    row = session.connection().execute(stmt).one()
+        stmt = _SEQUENCE_READS[key] = Frozen(sa.text(f"SELECT {arrays}"))
+    [row] = stmt.execute(session.connection())
     return {model: sorted(ids) for model, ids in zip(models, row, strict=True)}
 
 
 class Frozen:
-    """A Core statement that SQLAlchemy cannot cache, compiled once per dialect and run as its SQL.
+    """A hot statement: compiled once per dialect, run on the driver with its values processed.
 
     Why: SQLAlchemy 2.0 caches no statement with an ON CONFLICT clause (`on_conflict_do_update` /
-    `_do_nothing`): it compiles one on every execution, which costs more than running it. Here the
-    compiled SQL and each parameter's bind processor (from its column type: dates to UTC, JSON,
-    encryption) are kept, and each run only processes the values. On PostgreSQL the SQL uses the
-    server's own $1 placeholders and runs on a raw cursor: psycopg would otherwise parse a long
-    statement (a `RowBatch`) for its %(name)s placeholders on every execution (it caches only
-    short ones). Returns the rows as plain tuples (no result processing): for plain values only.
+    `_do_nothing`) and compiles one on every execution, which costs more than running it; and for
+    the few statements every request runs, SQLAlchemy's per-execution bookkeeping costs more than
+    the driver's work. Here the compiled SQL and the bind processors of its parameters (from their
+    column types: dates to UTC, JSON, encryption) are kept, and a run only processes the values.
+    On PostgreSQL the SQL uses the server's own $1 placeholders on a raw cursor: psycopg would
+    otherwise parse a long statement (a `RowBatch`) for %(name)s placeholders on every execution
+    (it caches only short ones). Returns plain tuples; a SELECT's values go through the result
+    processors of its columns' types. Driver errors are raised as SQLAlchemy's (IntegrityError...).
     """
 
     def __init__(self, statement: sa.Executable):
         self.statement = statement
-        self._compiled: dict[str, tuple[str, list[tuple[str, object, object]]]] = {}
+        self._compiled: dict[str, tuple] = {}
 
-    def execute(self, connection: sa.Connection, params: dict) -> list[tuple]:
-        sql, binds = self._compile(connection.dialect)
+    def execute(self, connection: sa.Connection, params: dict | None = None) -> list[tuple]:
+        dialect = connection.dialect
+        sql, binds = self._compile(dialect)
         values = []
         for name, default, process in binds:
-            value = params.get(name, default)
+            value = params.get(name, default) if params else default
             values.append(value if process is None else process(value))
-        if connection.dialect.name != "postgresql":
-            return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(values))]
-        with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
-            try:
-                cursor.execute(sql, values)
-            except psycopg.Error as error:  # as SQLAlchemy would raise it (IntegrityError, ...)
-                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
-            return cursor.fetchall() if cursor.description else []
+        if dialect.name != "postgresql":
+            rows, type_codes = connection.exec_driver_sql(sql, tuple(values)).all(), None
+        else:
+            with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
+                try:
+                    cursor.execute(sql, values)
+                except psycopg.Error as error:
+                    raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+                if cursor.description is None:
+                    return []
+                rows, type_codes = cursor.fetchall(), [column.type_code for column in cursor.description]
+        processors = self._result_processors(dialect, type_codes)
+        if processors is None:
+            return [tuple(row) for row in rows]
+        return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
 
-    def _compile(self, dialect):
+    def _compile(self, dialect) -> tuple:
         cached = self._compiled.get(dialect.name)
         if cached is None:
             # Positional placeholders ($1 on PostgreSQL, ? on SQLite), in the order of `positiontup`.
@@ -368,12 +377,28 @@ class Frozen:
             compiled = self.statement.compile(dialect=type(dialect)(paramstyle=style))
             by_name = {name: bind for bind, name in compiled.bind_names.items()}
             binds = []
-            for name in compiled.positiontup:
+            for name in compiled.positiontup or ():
                 bind = by_name[name]
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 binds.append((name, bind.effective_value, process))
             cached = self._compiled[dialect.name] = (compiled.string, binds)
         return cached
+
+    def _result_processors(self, dialect, type_codes: list | None) -> list | None:
+        """A SELECT's column types' result processors (None: nothing to process), made on first use:
+        some depend on the type the driver reports."""
+        key = ("results", dialect.name)
+        if key not in self._compiled:
+            processors = None
+            if isinstance(self.statement, sa.Select):
+                columns = list(self.statement.selected_columns)
+                codes = type_codes or [None] * len(columns)
+                processors = [
+                    column.type.dialect_impl(dialect).result_processor(dialect, code)
+                    for column, code in zip(columns, codes, strict=True)
+                ]
+            self._compiled[key] = processors if processors and any(processors) else None
+        return self._compiled[key]
 
 
 _BATCH_STATEMENTS: dict[tuple, Frozen] = {}

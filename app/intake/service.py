@@ -28,7 +28,7 @@ from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
-from app.db import MAX_ID, RowBatch, allocate_ids, detached_copy
+from app.db import MAX_ID, Frozen, RowBatch, allocate_ids, detached_copy
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.events.models import DomainEvent
@@ -134,11 +134,12 @@ def _create(
 # entities through the ORM cost more than the rest of the reads of a capture together.
 _CLINICS, _SOURCES = Clinic.__table__, LeadSource.__table__
 _DEFAULT_STAGE = pipeline.default_stage_slug(_CLINICS.c.id).label("default_stage")
-_CAPTURE_CONTEXT = (
+_CAPTURE_CONTEXT = Frozen(
     sa.select(_CLINICS, _SOURCES, _DEFAULT_STAGE)
     .select_from(_CLINICS.outerjoin(_SOURCES, leads.new_lead_source_join(_CLINICS.c.id)))
     .where(_CLINICS.c.id == sa.bindparam("clinic_id"))
 )
+_CONTEXT_COLUMNS = [*_CLINICS.c, *_SOURCES.c, _DEFAULT_STAGE]
 
 
 def create_lead(
@@ -151,17 +152,15 @@ def create_lead(
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
-    row = (
-        session.connection()
-        .execute(_CAPTURE_CONTEXT, {"clinic_id": actor.clinic_id, "source_id": source_id})
-        .one()
-    )
-    if row.default_stage is None:
+    params = {"clinic_id": actor.clinic_id, "source_id": source_id}
+    [row] = _CAPTURE_CONTEXT.execute(session.connection(), params)
+    context = dict(zip(_CONTEXT_COLUMNS, row, strict=True))
+    stage = context[_DEFAULT_STAGE]
+    if stage is None:
         raise pipeline.no_default_stage()
-    clinic = detached_copy(Clinic, row)
-    found = None if row._mapping[_SOURCES.c.id] is None else detached_copy(LeadSource, row)
+    clinic = detached_copy(Clinic, context)
+    found = None if context[_SOURCES.c.id] is None else detached_copy(LeadSource, context)
     source = leads.checked_source(source_id=source_id, found=found)
-    stage = row.default_stage
     return _create(
         session=session,
         clinic=clinic,
