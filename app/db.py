@@ -354,7 +354,10 @@ class Frozen:
             value = params.get(name, default) if params else default
             values.append(value if process is None else process(value))
         if dialect.name != "postgresql":
-            rows, type_codes = connection.exec_driver_sql(sql, tuple(values)).all(), None
+            result = connection.exec_driver_sql(sql, tuple(values))
+            if not result.returns_rows:
+                return []
+            rows, type_codes = result.all(), None
         else:
             with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
                 try:
