@@ -375,10 +375,9 @@ class Frozen:
                     cursor.execute(sql, values)
                 except psycopg.Error as error:
                     raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
-                description = cursor.description  # built anew on each access
-                if description is None:
+                if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
                     return []
-                rows, type_codes = cursor.fetchall(), [column.type_code for column in description]
+                rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
         processors = self._result_processors(dialect, type_codes)
         if processors is None:
             return [tuple(row) for row in rows]
@@ -398,6 +397,13 @@ class Frozen:
                 binds.append((name, bind.effective_value, process))
             cached = self._compiled[dialect.name] = (compiled.string, binds)
         return cached
+
+    def _type_codes(self, cursor, dialect) -> list | None:
+        """The driver's column types, needed only until the result processors are made (psycopg
+        builds `description` anew on every access)."""
+        if ("results", dialect.name) in self._compiled:
+            return None
+        return [column.type_code for column in cursor.description]
 
     def _result_processors(self, dialect, type_codes: list | None) -> list | None:
         """A SELECT's column types' result processors (None: nothing to process), made on first use:
