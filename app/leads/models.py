@@ -105,13 +105,32 @@ class Lead(Base):
         ),
         sa.Index("ix_leads_clinic_stage_created", "clinic_id", "pipeline_stage", "created_at"),
         sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
-        sa.Index("ix_leads_clinic_created", "clinic_id", "created_at"),
+        # (clinic_id, created_at) alone: ix_leads_analytics_cohort below leads with those columns.
         sa.Index("ix_leads_clinic_source_created", "clinic_id", "source_id", "created_at"),
-        # Duplicate detection looks leads up by normalised phone, email and DOB digest.
+        # Duplicate detection looks leads up by normalised phone, email and DOB digest. The often
+        # empty ones are indexed where set: a lead without them costs no index entry to write.
         sa.Index("ix_leads_clinic_phone", "clinic_id", "phone"),
-        sa.Index("ix_leads_clinic_phone_alt", "clinic_id", "phone_alt"),
-        sa.Index("ix_leads_clinic_email", "clinic_id", "email"),
-        sa.Index("ix_leads_clinic_dob_index", "clinic_id", "patient_dob_index"),
+        sa.Index(
+            "ix_leads_clinic_phone_alt",
+            "clinic_id",
+            "phone_alt",
+            postgresql_where=sa.text("phone_alt IS NOT NULL"),
+            sqlite_where=sa.text("phone_alt IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_leads_clinic_email",
+            "clinic_id",
+            "email",
+            postgresql_where=sa.text("email IS NOT NULL"),
+            sqlite_where=sa.text("email IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_leads_clinic_dob_index",
+            "clinic_id",
+            "patient_dob_index",
+            postgresql_where=sa.text("patient_dob_index IS NOT NULL"),
+            sqlite_where=sa.text("patient_dob_index IS NOT NULL"),
+        ),
         # Web-form idempotency: one lead per submission id and clinic.
         sa.UniqueConstraint("clinic_id", "submission_id"),
         # Analytics: the few deleted leads, left out of reports that select stays without a join.
