@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.automation.models import AutomationStep, StepStatus
+from app.db import insert_now
 from app.leads.models import Lead
 from app.scheduling import registry
 from app.scheduling import service as scheduling
@@ -75,9 +76,9 @@ def record(
         dedupe_key=dedupe_key,
         created_at=now,
     )
-    session.add(step)
-    session.flush()
-    return step
+    # Its id names what it makes (tasks, notifications); a cached Core INSERT gets it for less CPU
+    # than a flush, and leaves whatever else is pending for the commit's one flush.
+    return insert_now(session, step)
 
 
 def origin_of(step: AutomationStep) -> dict:
