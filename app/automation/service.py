@@ -331,16 +331,30 @@ class ActiveRule:
 _RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
 
 
+_LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
+_STAMP = (
+    sa.select(
+        sa.func.count().filter(_LIVE).label("live"),
+        sa.func.sum(AutomationRule.version).label("versions"),
+        sa.func.max(AutomationRule.updated_at).label("updated"),
+    )
+    .where(AutomationRule.clinic_id == sa.bindparam("clinic_id"))
+    .subquery()
+)
+# The clinic comes with the stamp: processing needs both (business hours, reminder settings), and
+# one round trip costs less than two. Built once; an aggregate without GROUP BY is always one row.
+_CLINIC_AND_STAMP = (
+    sa.select(Clinic, _STAMP.c.live, _STAMP.c.versions, _STAMP.c.updated)
+    .join_from(Clinic, _STAMP, sa.true())
+    .where(Clinic.id == sa.bindparam("clinic_id"))
+)
+
+
 def _rules_stamp(session: Session, clinic_id: int) -> tuple:
-    live = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
-    row = session.execute(
-        sa.select(
-            sa.func.count().filter(live),
-            sa.func.sum(AutomationRule.version),
-            sa.func.max(AutomationRule.updated_at),
-        ).where(AutomationRule.clinic_id == clinic_id)
-    ).one()
-    return tuple(row)
+    row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
+    # Held for the transaction (the identity map is weak): the actions read the clinic again.
+    session.info.setdefault("automation.clinics", {})[clinic_id] = row[0]
+    return tuple(row[1:])
 
 
 def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
