@@ -466,7 +466,9 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         "event_id": event.id,
         "event_type": event.type,
     }
-    for index, (action, at) in enumerate(plan_actions(clinic=clinic, rule=rule, start=event.occurred_at)):
+    planned = plan_actions(clinic=clinic, rule=rule, start=event.occurred_at)
+    reserved = steps.reserve_ids(session=session, count=len(planned))
+    for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
         step = steps.record(
             session=session,
@@ -479,13 +481,11 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
             origin=origin,
             conditions=evaluation.conditions,
             unique_by_construction=not action.get("once_per_lead"),
+            reserved_id=reserved[index] if reserved else None,
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)
-        if action["type"] == "create_task":
-            steps.execute(session=session, step=step, lead=lead, now=now)
-        else:
-            steps.start(session=session, step=step, lead=lead, now=now)
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=action["type"] == "create_task")
 
 
 def register_consumers() -> None:
