@@ -1165,7 +1165,11 @@ def notify_staff(
 
 
 def _channels_of(session: Session, user_id: int, kind: str) -> list[str]:
-    prefs = session.get(NotificationPreference, user_id)
+    # No autoflush: a user's preferences are never new in a transaction that notifies them (an
+    # edited row is read from the identity map), and flushing what the caller has pending here
+    # costs a flush of its own instead of sharing the commit's.
+    with session.no_autoflush:
+        prefs = session.get(NotificationPreference, user_id)
     return rules.channels_for(kind, prefs.channels if prefs else None)
 
 
