@@ -332,29 +332,33 @@ _RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
 
 
 _LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
+_OF_CLINIC = AutomationRule.clinic_id == Clinic.id  # correlated to the clinic of the outer query
 _STAMP = (
-    sa.select(
-        sa.func.count().filter(_LIVE).label("live"),
-        sa.func.sum(AutomationRule.version).label("versions"),
-        sa.func.max(AutomationRule.updated_at).label("updated"),
-    )
-    .where(AutomationRule.clinic_id == sa.bindparam("clinic_id"))
-    .subquery()
+    sa.select(sa.func.count().filter(_LIVE)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.sum(AutomationRule.version)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.max(AutomationRule.updated_at)).where(_OF_CLINIC).scalar_subquery(),
 )
-# The clinic comes with the stamp: processing needs both (business hours, reminder settings), and
-# one round trip costs less than two. Built once; an aggregate without GROUP BY is always one row.
-_CLINIC_AND_STAMP = (
-    sa.select(Clinic, _STAMP.c.live, _STAMP.c.versions, _STAMP.c.updated)
-    .join_from(Clinic, _STAMP, sa.true())
-    .where(Clinic.id == sa.bindparam("clinic_id"))
+# The clinic comes with the stamp, and with the lead when processing starts from one: processing
+# needs all three (the lead's fields, business hours, the rule set), and one round trip costs less
+# than three. Built once.
+_CLINIC_AND_STAMP = sa.select(Clinic, *_STAMP).where(Clinic.id == sa.bindparam("clinic_id"))
+_LEAD_CLINIC_AND_STAMP = (
+    sa.select(Lead, Clinic, *_STAMP)
+    .join_from(Lead, Clinic, Clinic.id == Lead.clinic_id)
+    .where(Lead.id == sa.bindparam("lead_id"))
 )
+
+
+def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
+    # Held for the transaction (the identity map is weak): the actions read the clinic again.
+    session.info.setdefault("automation.clinics", {})[clinic.id] = clinic
+    session.info.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
+    return stamp
 
 
 def _rules_stamp(session: Session, clinic_id: int) -> tuple:
     row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
-    # Held for the transaction (the identity map is weak): the actions read the clinic again.
-    session.info.setdefault("automation.clinics", {})[clinic_id] = row[0]
-    return tuple(row[1:])
+    return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
 
 
 def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
@@ -405,8 +409,19 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
     # transaction (created, assigned, logged) are mostly about the same lead.
     held = session.info.setdefault("automation.leads", {})
     if lead_id not in held:
-        held[lead_id] = session.get(Lead, lead_id)
+        held[lead_id] = _load_lead(session, lead_id)
     return held[lead_id]
+
+
+def _load_lead(session: Session, lead_id: int) -> Lead | None:
+    """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
+    if session.info.get("automation.rule_stamps"):
+        return session.get(Lead, lead_id)  # the stamp is read; a lead in the identity map costs nothing
+    row = session.execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
+    if row is None:
+        return None
+    _hold_clinic_and_stamp(session, row[1], tuple(row[2:]))
+    return row[0]
 
 
 def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
