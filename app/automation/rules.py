@@ -8,6 +8,7 @@ event reads a context: a mapping of field names to values, where a computed fiel
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -332,8 +333,15 @@ def merge_field_error(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _template(text: str):
+    # Compiling a text costs about 1 ms (jinja generates and compiles Python source); a clinic has
+    # few texts and each is merged for every lead, so each is compiled once per process.
+    return _MERGE.from_string(text)
+
+
 def merge(text: str, values: dict) -> str:
-    return _MERGE.from_string(text).render({name: values.get(name) or "" for name in MERGE_FIELDS})
+    return _template(text).render({name: values.get(name) or "" for name in MERGE_FIELDS})
 
 
 # --- evaluation -----------------------------------------------------------------------------------

@@ -331,16 +331,34 @@ class ActiveRule:
 _RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
 
 
+_LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
+_OF_CLINIC = AutomationRule.clinic_id == Clinic.id  # correlated to the clinic of the outer query
+_STAMP = (
+    sa.select(sa.func.count().filter(_LIVE)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.sum(AutomationRule.version)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.max(AutomationRule.updated_at)).where(_OF_CLINIC).scalar_subquery(),
+)
+# The clinic comes with the stamp, and with the lead when processing starts from one: processing
+# needs all three (the lead's fields, business hours, the rule set), and one round trip costs less
+# than three. Built once.
+_CLINIC_AND_STAMP = sa.select(Clinic, *_STAMP).where(Clinic.id == sa.bindparam("clinic_id"))
+_LEAD_CLINIC_AND_STAMP = (
+    sa.select(Lead, Clinic, *_STAMP)
+    .join_from(Lead, Clinic, Clinic.id == Lead.clinic_id)
+    .where(Lead.id == sa.bindparam("lead_id"))
+)
+
+
+def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
+    # Held for the transaction (the identity map is weak): the actions read the clinic again.
+    session.info.setdefault("automation.clinics", {})[clinic.id] = clinic
+    session.info.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
+    return stamp
+
+
 def _rules_stamp(session: Session, clinic_id: int) -> tuple:
-    live = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
-    row = session.execute(
-        sa.select(
-            sa.func.count().filter(live),
-            sa.func.sum(AutomationRule.version),
-            sa.func.max(AutomationRule.updated_at),
-        ).where(AutomationRule.clinic_id == clinic_id)
-    ).one()
-    return tuple(row)
+    row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
+    return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
 
 
 def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
@@ -391,8 +409,19 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
     # transaction (created, assigned, logged) are mostly about the same lead.
     held = session.info.setdefault("automation.leads", {})
     if lead_id not in held:
-        held[lead_id] = session.get(Lead, lead_id)
+        held[lead_id] = _load_lead(session, lead_id)
     return held[lead_id]
+
+
+def _load_lead(session: Session, lead_id: int) -> Lead | None:
+    """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
+    if session.info.get("automation.rule_stamps"):
+        return session.get(Lead, lead_id)  # the stamp is read; a lead in the identity map costs nothing
+    row = session.execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
+    if row is None:
+        return None
+    _hold_clinic_and_stamp(session, row[1], tuple(row[2:]))
+    return row[0]
 
 
 def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
@@ -452,7 +481,9 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         "event_id": event.id,
         "event_type": event.type,
     }
-    for index, (action, at) in enumerate(plan_actions(clinic=clinic, rule=rule, start=event.occurred_at)):
+    planned = plan_actions(clinic=clinic, rule=rule, start=event.occurred_at)
+    reserved = steps.reserve_ids(session=session, count=len(planned))
+    for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
         step = steps.record(
             session=session,
@@ -465,13 +496,11 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
             origin=origin,
             conditions=evaluation.conditions,
             unique_by_construction=not action.get("once_per_lead"),
+            reserved_id=reserved[index] if reserved else None,
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)
-        if action["type"] == "create_task":
-            steps.execute(session=session, step=step, lead=lead, now=now)
-        else:
-            steps.start(session=session, step=step, lead=lead, now=now)
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=action["type"] == "create_task")
 
 
 def register_consumers() -> None:

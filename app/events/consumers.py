@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import RowBatch
+from app.db import RowBatch, UTCDateTime
 from app.events.models import DomainEvent
 from app.scheduling import registry
 from app.scheduling import service as scheduling
@@ -71,6 +71,16 @@ def add_processing_job(*, session: Session, batch: RowBatch, job_id: int, events
     )
 
 
+_EVENTS = DomainEvent.__table__
+# Built once, on the table: a Core UPDATE skips the ORM's bulk-update machinery (nothing reads the
+# events' processed_at after this in the transaction, so no session objects need synchronising).
+_MARK_PROCESSED = (
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.id.in_(sa.bindparam("event_ids", expanding=True)))
+    .values(processed_at=sa.bindparam("now", type_=UTCDateTime()), attempts=_EVENTS.c.attempts + 1)
+)
+
+
 def process_events(*, session: Session, job, now: datetime) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing)."""
     batch = session.scalars(
@@ -84,12 +94,7 @@ def process_events(*, session: Session, job, now: datetime) -> None:
             consumer(session=session, event=event, now=now)
         processed.append(event.id)
     if processed:  # one UPDATE for them all, in the consumers' transaction
-        session.execute(
-            sa.update(DomainEvent)
-            .where(DomainEvent.id.in_(processed))
-            .values(processed_at=now, attempts=DomainEvent.attempts + 1)
-            .execution_options(synchronize_session=False)  # nothing reads them after this
-        )
+        session.execute(_MARK_PROCESSED, {"event_ids": processed, "now": now})
 
 
 registry.register(PROCESS_KIND, process_events, queue="realtime")

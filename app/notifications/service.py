@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.models import Clinic, User
-from app.db import after_commit, get_db, page_offset
+from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.notifications import channels, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
@@ -75,9 +75,7 @@ def notify_in_app(
         created_at=now,
     )
     if known_new:
-        session.add(notification)
-        session.flush()  # its id, for the caller's record
-        return notification
+        return insert_now(session, notification)  # its id, for the caller's record
     try:
         with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
             session.add(notification)
@@ -1167,7 +1165,11 @@ def notify_staff(
 
 
 def _channels_of(session: Session, user_id: int, kind: str) -> list[str]:
-    prefs = session.get(NotificationPreference, user_id)
+    # No autoflush: a user's preferences are never new in a transaction that notifies them (an
+    # edited row is read from the identity map), and flushing what the caller has pending here
+    # costs a flush of its own instead of sharing the commit's.
+    with session.no_autoflush:
+        prefs = session.get(NotificationPreference, user_id)
     return rules.channels_for(kind, prefs.channels if prefs else None)
 
 

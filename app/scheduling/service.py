@@ -178,14 +178,36 @@ def _insert_statement(dialect: str):
 _INSERT = {"postgresql": _insert_statement("postgresql"), "sqlite": _insert_statement("sqlite")}
 
 
+def _insert_one_statement():
+    # The dialects' INSERT ... ON CONFLICT constructs have no cache key in SQLAlchemy 2.0 (their
+    # `inherit_cache = False`), so `_INSERT` is compiled again on every execution (about 0.7 ms of
+    # CPU). One row, the common case, goes as the same SQL in a cacheable text() instead: typed
+    # binds (JSON, UTC datetimes) and typed result columns, as the construct would have them.
+    table = ScheduledJob.__table__
+    columns = [column for column in table.c if not column.primary_key]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
+        f"VALUES ({', '.join(':' + c.name for c in columns)}) "
+        f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING {', '.join(c.name for c in table.c)}"
+    )
+    binds = [sa.bindparam(column.name, type_=column.type) for column in columns]
+    return sa.text(sql).bindparams(*binds).columns(*table.c), {column.name: None for column in columns}
+
+
+_INSERT_ONE, _NO_VALUES = _insert_one_statement()
+
+
 def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
     dialect = session.get_bind().dialect.name
     if dialect in _INSERT:
         session.flush()  # the rows may refer to objects still pending in this session
         created = []
         # One row (the common case) as a plain execute: the executemany path costs about three times more.
-        params = rows[0] if len(rows) == 1 else rows
-        for row in sorted(session.execute(_INSERT[dialect], params), key=lambda r: r.id):
+        if len(rows) == 1:
+            result = session.execute(_INSERT_ONE, {**_NO_VALUES, **rows[0]})
+        else:
+            result = session.execute(_INSERT[dialect], rows)
+        for row in sorted(result, key=lambda r: r.id):
             job = ScheduledJob(**row._mapping)
             make_transient_to_detached(job)  # as if loaded (like claim() does)
             session.add(job)

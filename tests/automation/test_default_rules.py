@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from app import clock
+from app.events import consumers
 from app.notifications.models import Notification
 from app.pipeline import staleness
 from tests.automation.kit import (
@@ -75,6 +76,53 @@ def test_processing_the_same_events_twice_adds_nothing(app, client, tenant):
     assert run_at(app, job, now) != "done"  # a redelivered message: already done
     assert len(tasks_of(app, lead_id)) == 1
     assert len(steps_of(app, lead_id)) == 2  # the task and the coordinator's notification
+
+
+def test_a_processing_job_that_fails_after_its_steps_ran_makes_them_once_when_retried(app, client, tenant):
+    # The steps of a rule are written at the end of the job with their outcome: a failure later
+    # in the same job must take them, the task and the notification back, and the retry make each once.
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    lead_id = capture_at(app, tenant, now)
+    [job] = jobs(app, lead_id, "events.process")
+    failures = []
+
+    def fail_once(*, session, event, now):
+        if not failures:
+            failures.append(event.id)
+            raise RuntimeError("a later consumer failed")
+
+    consumers.on("lead.created", fail_once)
+    try:
+        assert run_at(app, job, now) == "retrying"
+        assert tasks_of(app, lead_id) == [] and steps_of(app, lead_id) == []
+        assert run_at(app, job, now + timedelta(minutes=10)) == "done"
+    finally:
+        consumers._CONSUMERS["lead.created"].remove(fail_once)
+    [task] = tasks_of(app, lead_id)
+    made = steps_of(app, lead_id)
+    assert [(s.action_type, s.status) for s in made] == [("create_task", "done"), ("notify", "done")]
+    assert made[0].result["task_id"] == task.id and task.origin["step_id"] == made[0].id
+    told = notifications_of(app, task.assigned_to_id, "new_lead")
+    assert len(told) == 1 and made[1].result["notification_ids"] == [told[0].id]
+
+
+def test_a_rule_switched_off_between_two_leads_is_not_applied_to_the_second(app, client, tenant):
+    # The rule set is cached per process and checked by a stamp read with the lead: a change made
+    # after the first lead was processed must be seen by the next one.
+    now = clock.now()
+    open_all_day(client, tenant, now)
+    first = capture_at(app, tenant, now)
+    run_events(app, first, now)
+    assert len(tasks_of(app, first)) == 1
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    off = {"active": False}
+    resp = client.patch(f"/api/follow-up-rules/{speed['id']}", json=off, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    second = capture_at(app, tenant, now)
+    run_events(app, second, now)
+    assert tasks_of(app, second) == [] and steps_of(app, second) == []
 
 
 def test_consultation_completed_gets_a_follow_up_call_three_days_later(app, client, tenant):

@@ -1,0 +1,129 @@
+"""Where the worker's time goes for a new lead: its `events.process` job, in-process, statement by statement.
+
+`make bench BENCH_ARGS=automation_profile` (SQLite) or with DATABASE_URL=postgresql://... Flags:
+--count=300 (leads measured, after 20 to warm up), --profile (print the top of a cProfile, by
+cumulative time). Leads are captured through the service (`intake.create_lead`), then each lead's
+processing job is run by `scheduling.service.run_job` as the Celery task would run it. Prints the
+statements one job runs, each with its mean execution time, and the CPU per job of this process
+(SQLAlchemy, psycopg, the handlers; Celery's own per-task overhead is not in it).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from app import clock, create_app, migrate
+from app.auth.models import Clinic
+from app.auth.permissions import Actor
+from app.config import Settings
+from app.events.consumers import PROCESS_KIND
+from app.intake import service as intake
+from app.scheduling import service as scheduling
+from app.scheduling.models import ScheduledJob
+from bench.common import bench_database, bench_redis, print_table
+from bench.leads_profile import _first_words
+from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
+
+WARM_UP = 20
+
+
+def _capture(app, clinic_id: int, count: int, seed: int) -> list[int]:
+    """Capture `count` leads; returns the ids of their processing jobs."""
+    actor = Actor(clinic_id=clinic_id, permissions=frozenset({"lead:create"}), user_id=None, api_key_id=0)
+    db = app.extensions["followup.db"]
+    for n in range(count):
+        with app.app_context(), db.unit_of_work() as session:
+            data, now = lead_body(seed, n), clock.now()
+            intake.create_lead(session=session, actor=actor, data=data, reject_duplicates=False, now=now)
+    with app.app_context(), db.unit_of_work() as session:
+        return list(
+            session.scalars(
+                sa.select(ScheduledJob.id)
+                .where(ScheduledJob.kind == PROCESS_KIND, ScheduledJob.status.in_(("pending", "dispatched")))
+                .order_by(ScheduledJob.id)
+            )
+        )
+
+
+def main(flags: list[str]) -> None:
+    count = int(_flag(flags, "count", 300))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(Path(tmp)) as db_url,
+        bench_redis(Path(tmp)) as redis_url,
+    ):
+        migrate.upgrade(db_url)
+        _seed(db_url, redis_url)
+        settings = Settings(
+            database_url=db_url, redis_url=redis_url, secret_key=SECRET, phi_encryption_key=PHI_KEY
+        )
+        app = create_app(settings)
+        with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+            clinic_id = session.scalar(sa.select(Clinic.id).order_by(Clinic.id).limit(1))
+        warm = _capture(app, clinic_id, WARM_UP, 1)
+        with app.app_context():
+            for job_id in warm:
+                scheduling.run_job(job_id=job_id, now=clock.now())
+        jobs = _capture(app, clinic_id, count, 2)
+
+        engine = app.extensions["followup.db"].engine
+        executed: list[tuple[str, float, bool]] = []
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _started(conn, cursor, statement, params, context, executemany):
+            conn.info["bench.started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _finished(conn, cursor, statement, params, context, executemany):
+            cached = context._get_cache_stats().startswith("cached")
+            executed.append(
+                (_first_words(statement), time.perf_counter() - conn.info.pop("bench.started"), cached)
+            )
+
+        profiler = cProfile.Profile(time.process_time) if "--profile" in flags else None  # CPU, not waits
+        outcomes: dict[str, int] = defaultdict(int)
+        with app.app_context():
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            for job_id in jobs:
+                outcomes[scheduling.run_job(job_id=job_id, now=clock.now())] += 1
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        event.remove(engine, "before_cursor_execute", _started)
+        event.remove(engine, "after_cursor_execute", _finished)
+
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    hits: dict[str, int] = defaultdict(int)
+    for words, seconds, cached in executed:
+        per_kind[words].append(seconds)
+        hits[words] += cached
+    rows = [
+        [words, len(times) / len(jobs), sum(times) / len(times) * 1000, f"{hits[words] / len(times):.0%}"]
+        for words, times in sorted(per_kind.items(), key=lambda item: -len(item[1]))
+    ]
+    print_table(
+        f"Statements of one new lead's events.process job ({len(jobs)} jobs, outcomes {dict(outcomes)})",
+        ["statement", "per job", "mean ms", "compiled form cached"],
+        rows,
+    )
+    print(
+        f"\n  {len(executed) / len(jobs):.1f} statements per job; "
+        f"per job: CPU {cpu / len(jobs) * 1000:.2f} ms, "
+        f"wall {wall / len(jobs) * 1000:.2f} ms (this process, profiler {'on' if profiler else 'off'})"
+    )
+    if profiler:
+        out = io.StringIO()
+        profiler.dump_stats(Path(tempfile.gettempdir()) / "automation_profile.prof")
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+        print(out.getvalue())
