@@ -97,4 +97,6 @@ def process_events(*, session: Session, job, now: datetime) -> None:
         session.execute(_MARK_PROCESSED, {"event_ids": processed, "now": now})
 
 
-registry.register(PROCESS_KIND, process_events, queue="realtime")
+# Drained: under load, one delivery processes the events of many transactions (a Celery message per
+# new lead cost more than processing its events).
+registry.register(PROCESS_KIND, process_events, queue="realtime", drain=True)

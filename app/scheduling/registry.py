@@ -20,19 +20,25 @@ class JobKind:
     name: str
     handler: Callable
     queue: str
+    drain: bool = False  # a worker that runs one also runs the kind's other due rows (service.run_job)
 
 
 _KINDS: dict[str, JobKind] = {}
 
 
-def register(kind: str, handler: Callable, queue: str = "realtime") -> None:
-    """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk)."""
+def register(kind: str, handler: Callable, queue: str = "realtime", drain: bool = False) -> None:
+    """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
+
+    `drain`: many rows of the kind come due at once and each is short (events processing): one
+    delivery runs every due row of the kind, and new rows wake a worker only when none is draining
+    (see scheduling.service.add_due_now and run_job).
+    """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    _KINDS[kind] = JobKind(kind, handler, queue)
+    _KINDS[kind] = JobKind(kind, handler, queue, drain)
 
 
 def kind_of(kind: str) -> JobKind | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -23,7 +23,7 @@ from app.audit import service as audit
 from app.db import RowBatch, UTCDateTime, after_commit, get_db
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
-from app.scheduling.dispatch import Dispatcher, Message, publish_claimed
+from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
 from app.scheduling.models import (
     CANCELLED,
     DISPATCHED,
@@ -114,15 +114,46 @@ def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime
     """A row due now (`schedule`'s keywords, its id from `allocate_ids`) for a `RowBatch`, stored as
     dispatched and published once the caller commits: no UPDATE after the commit.
 
+    A row of a draining kind publishes only if no worker is draining the kind already (`wake`).
     If the publish fails the row is handed back to pending for the promote sweep; if the process
     dies between commit and publish, the redispatch sweep sends it after its grace. Its dedupe key
     must be new (e.g. named after an id allocated for the same batch): nothing checks it here.
     """
     values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
     batch.insert(ScheduledJob, id=job_id, **values)
-    db, dispatcher = get_db(), _dispatcher()
+    db, dispatcher, redis = get_db(), _dispatcher(), current_app.extensions["followup.redis"]
     sent = _Dispatched(job_id, values["queue"], now)
-    after_commit(session, lambda: publish_claimed(db=db, dispatcher=dispatcher, rows=[sent], now=now))
+    drains = registry.kind_of(values["kind"]).drain
+
+    def publish():
+        if drains and not _wake(redis, values["kind"], db=db, rows=[sent], now=now):
+            return  # a worker is draining the kind: it takes this row too
+        publish_claimed(db=db, dispatcher=dispatcher, rows=[sent], now=now)
+
+    after_commit(session, publish)
+
+
+_WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
+
+
+def _wake_key(kind: str) -> str:
+    return f"followup:drain-wanted:{kind}"
+
+
+def _wake(redis, kind: str, *, db, rows, now: datetime) -> bool:
+    """Whether this commit must publish: true unless a wake-up of the kind is already out.
+
+    The flag is set with the first wake-up and cleared by the draining worker before each look for
+    due rows, so a row committed after that look finds the flag clear and wakes a worker itself.
+    Redis unreachable: the rows go back to pending for the promote sweep.
+    """
+    try:
+        return bool(redis.set(_wake_key(kind), "1", nx=True, ex=_WAKE_SECONDS))
+    except Exception:
+        log.exception("could not reach Redis to wake a worker; the promote sweep will send the job")
+        with db.unit_of_work() as session:
+            release(session=session, job_ids=[row.id for row in rows], dispatched_at=now)
+        return False
 
 
 class _Dispatched(NamedTuple):
@@ -333,22 +364,70 @@ def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
 
 
 class _HandlerFailed(Exception):
-    def __init__(self, attempts: int, error: BaseException):
+    def __init__(self, attempts: int, error: BaseException, kind: str):
         super().__init__(str(error))
         self.attempts = attempts
         self.error = error
+        self.kind = kind
 
 
-def run_job(*, job_id: int, now: datetime) -> str:
-    """Claim the row and run its handler: effect and `done` commit together. Returns what happened."""
+def run_job(*, job_id: int, now: datetime, clock: Callable[[], datetime] | None = None) -> str:
+    """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
+
+    With a `clock` (a worker's delivery), a row of a draining kind then takes every other due row of
+    its kind, each claimed and run in a transaction of its own, until none is left.
+    """
+    outcome, kind = _run_one(job_id=job_id, now=now)
+    if clock is not None and kind is not None and kind.drain:
+        drain(kind=kind.name, clock=clock)
+    return outcome
+
+
+_DUE_OF_KIND = (
+    sa.select(ScheduledJob.__table__.c.id)
+    .where(
+        ScheduledJob.__table__.c.kind == sa.bindparam("kind"),
+        sa.or_(ScheduledJob.__table__.c.status == PENDING, ScheduledJob.__table__.c.status == DISPATCHED),
+        ScheduledJob.__table__.c.due_at <= sa.bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(ScheduledJob.__table__.c.due_at)
+    .limit(sa.bindparam("limit"))
+)
+
+
+def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
+    """Run the due rows of `kind` until none is left; returns how many this call ran.
+
+    Each row is claimed by compare-and-set like any delivery, so two drainers, or a drainer and a
+    row's own message, run it once. The wake-up flag is cleared before each look for rows (see
+    `_wake`): a row committed after the look wakes a worker of its own.
+    """
+    db, redis, batch = get_db(), current_app.extensions["followup.redis"], _settings().drain_batch_size
+    ran = 0
+    while True:
+        try:
+            redis.delete(_wake_key(kind))
+        except Exception:
+            log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
+        with db.unit_of_work() as session:
+            job_ids = session.scalars(_DUE_OF_KIND, {"kind": kind, "now": clock(), "limit": batch}).all()
+        if not job_ids:
+            return ran
+        for job_id in job_ids:
+            outcome, _ = _run_one(job_id=job_id, now=clock())
+            ran += outcome == RAN
+
+
+def _run_one(*, job_id: int, now: datetime) -> tuple[str, registry.JobKind | None]:
+    """run_job for one row: what happened, and the row's kind (None: no such row)."""
     db, settings = get_db(), _settings()
     try:
         with db.unit_of_work() as session:
-            return _claim_and_run(session=session, job_id=job_id, now=now, settings=settings)
+            outcome, kind = _claim_and_run(session=session, job_id=job_id, now=now, settings=settings)
     except _HandlerFailed as failed:
         log.warning("job %s failed (attempt %d)", job_id, failed.attempts + 1, exc_info=failed.error)
         with db.unit_of_work() as session:
-            return _record_failure(
+            outcome = _record_failure(
                 session=session,
                 job_id=job_id,
                 seen_attempts=failed.attempts,
@@ -356,6 +435,8 @@ def run_job(*, job_id: int, now: datetime) -> str:
                 now=now,
                 settings=settings,
             )
+        kind = failed.kind
+    return outcome, None if kind is None else registry.kind_of(kind)
 
 
 def _claim_statement(*, skip_locked: bool):
@@ -405,7 +486,8 @@ def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta)
     return job
 
 
-def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) -> str:
+def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:
+    """What happened, and the row's kind (None: no such row)."""
     job = claim(
         session=session,
         job_id=job_id,
@@ -419,27 +501,29 @@ def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) ->
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
-        return GAVE_UP
+        return GAVE_UP, job.kind
     try:
         kind.handler(session=session, job=job, now=now)
         session.flush()  # the handler's own constraint violations count as its failure
     except Exception as exc:
-        raise _HandlerFailed(job.attempts - 1, exc) from exc
-    return RAN
+        raise _HandlerFailed(job.attempts - 1, exc, job.kind) from exc
+    return RAN, job.kind
 
 
-def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> str:
+def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:
     """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early."""
     job = session.get(ScheduledJob, job_id)
-    if job is None or job.status not in OPEN:
-        return SKIPPED
+    if job is None:
+        return SKIPPED, None
+    if job.status not in OPEN:
+        return SKIPPED, job.kind
     if job.due_at <= now + timedelta(seconds=settings.job_early_tolerance_seconds):
-        return SKIPPED  # due, but a concurrent delivery holds it (PostgreSQL's SKIP LOCKED)
+        return SKIPPED, job.kind  # due, but a concurrent delivery holds it (PostgreSQL's SKIP LOCKED)
     # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
     # anything else waits for the sweeps (promote for pending, redispatch after the grace).
     if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
         _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
-    return EARLY
+    return EARLY, job.kind
 
 
 def _record_failure(
