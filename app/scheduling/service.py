@@ -414,16 +414,19 @@ def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
         if not job_ids:
             return ran
         for job_id in job_ids:
-            outcome, _ = _run_one(job_id=job_id, now=clock())
+            outcome, _ = _run_one(job_id=job_id, now=clock(), explain_skip=False)
             ran += outcome == RAN
 
 
-def _run_one(*, job_id: int, now: datetime) -> tuple[str, registry.JobKind | None]:
-    """run_job for one row: what happened, and the row's kind (None: no such row)."""
+def _run_one(*, job_id: int, now: datetime, explain_skip: bool = True) -> tuple[str, registry.JobKind | None]:
+    """run_job for one row: what happened, and the row's kind (None: no such row). A drainer that
+    finds a row taken (`explain_skip=False`) does not ask why: another run has it."""
     db, settings = get_db(), _settings()
     try:
         with db.unit_of_work() as session:
-            outcome, kind = _claim_and_run(session=session, job_id=job_id, now=now, settings=settings)
+            outcome, kind = _claim_and_run(
+                session=session, job_id=job_id, now=now, settings=settings, explain_skip=explain_skip
+            )
     except _HandlerFailed as failed:
         log.warning("job %s failed (attempt %d)", job_id, failed.attempts + 1, exc_info=failed.error)
         with db.unit_of_work() as session:
@@ -486,8 +489,10 @@ def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta)
     return job
 
 
-def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:
-    """What happened, and the row's kind (None: no such row)."""
+def _claim_and_run(
+    *, session: Session, job_id: int, now: datetime, settings, explain_skip: bool = True
+) -> tuple[str, str | None]:
+    """What happened, and the row's kind (None: no such row, or not looked up)."""
     job = claim(
         session=session,
         job_id=job_id,
@@ -495,6 +500,8 @@ def _claim_and_run(*, session: Session, job_id: int, now: datetime, settings) ->
         tolerance=timedelta(seconds=settings.job_early_tolerance_seconds),
     )
     if job is None:
+        if not explain_skip:
+            return SKIPPED, None
         return _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
     kind = registry.kind_of(job.kind)
     if kind is None:
