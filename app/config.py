@@ -99,7 +99,6 @@ class Settings:
     job_retry_base_seconds: float = 5.0
     # Rows claimed per sweep transaction (then published in one pipelined batch).
     sweep_batch_size: int = 5000
-    drain_batch_size: int = 50  # due rows of a draining job kind a worker looks up at a time
     # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
     job_early_tolerance_seconds: float = 1.0
 

@@ -364,8 +364,9 @@ def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
 
 
 class _HandlerFailed(Exception):
-    def __init__(self, attempts: int, error: BaseException, kind: str):
+    def __init__(self, job_id: int, attempts: int, error: BaseException, kind: str):
         super().__init__(str(error))
+        self.job_id = job_id
         self.attempts = attempts
         self.error = error
         self.kind = kind
@@ -383,56 +384,45 @@ def run_job(*, job_id: int, now: datetime, clock: Callable[[], datetime] | None 
     return outcome
 
 
-_DUE_OF_KIND = (
-    sa.select(ScheduledJob.__table__.c.id)
-    .where(
-        ScheduledJob.__table__.c.kind == sa.bindparam("kind"),
-        sa.or_(ScheduledJob.__table__.c.status == PENDING, ScheduledJob.__table__.c.status == DISPATCHED),
-        ScheduledJob.__table__.c.due_at <= sa.bindparam("now", type_=UTCDateTime()),
-    )
-    .order_by(ScheduledJob.__table__.c.due_at)
-    .limit(sa.bindparam("limit"))
-)
-
-
 def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
-    """Run the due rows of `kind` until none is left; returns how many this call ran.
+    """Run the due rows of `kind`, oldest first, until none is left; returns how many ran.
 
-    Each row is claimed by compare-and-set like any delivery, so two drainers, or a drainer and a
-    row's own message, run it once. The wake-up flag is cleared before each look for rows (see
-    `_wake`): a row committed after the look wakes a worker of its own.
+    Each row is claimed by the same compare-and-set as a delivery, taking the oldest unlocked due
+    row (two drainers never wait on, or run, the same row), and runs in its own transaction. When
+    none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
+    committed after that finds the flag clear and wakes a worker of its own.
     """
-    db, redis, batch = get_db(), current_app.extensions["followup.redis"], _settings().drain_batch_size
-    ran = 0
+    redis, ran = current_app.extensions["followup.redis"], 0
     while True:
-        try:
-            redis.delete(_wake_key(kind))
-        except Exception:
-            log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
-        with db.unit_of_work() as session:
-            job_ids = session.scalars(_DUE_OF_KIND, {"kind": kind, "now": clock(), "limit": batch}).all()
-        if not job_ids:
-            return ran
-        for job_id in job_ids:
-            outcome, _ = _run_one(job_id=job_id, now=clock(), explain_skip=False)
-            ran += outcome == RAN
+        outcome, _ = _run_one(now=clock(), next_of_kind=kind)
+        if outcome is None:
+            try:
+                redis.delete(_wake_key(kind))
+            except Exception:
+                log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
+            outcome, _ = _run_one(now=clock(), next_of_kind=kind)
+            if outcome is None:
+                return ran
+        ran += outcome == RAN
 
 
-def _run_one(*, job_id: int, now: datetime, explain_skip: bool = True) -> tuple[str, registry.JobKind | None]:
-    """run_job for one row: what happened, and the row's kind (None: no such row). A drainer that
-    finds a row taken (`explain_skip=False`) does not ask why: another run has it."""
+def _run_one(
+    *, now: datetime, job_id: int | None = None, next_of_kind: str | None = None
+) -> tuple[str | None, registry.JobKind | None]:
+    """Claim and run one row, `job_id` or else the oldest due row of `next_of_kind`: what happened
+    (None: no due row of the kind), and the row's kind (None: no such row)."""
     db, settings = get_db(), _settings()
     try:
         with db.unit_of_work() as session:
             outcome, kind = _claim_and_run(
-                session=session, job_id=job_id, now=now, settings=settings, explain_skip=explain_skip
+                session=session, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings
             )
     except _HandlerFailed as failed:
-        log.warning("job %s failed (attempt %d)", job_id, failed.attempts + 1, exc_info=failed.error)
+        log.warning("job %s failed (attempt %d)", failed.job_id, failed.attempts + 1, exc_info=failed.error)
         with db.unit_of_work() as session:
             outcome = _record_failure(
                 session=session,
-                job_id=job_id,
+                job_id=failed.job_id,
                 seen_attempts=failed.attempts,
                 error=failed.error,
                 now=now,
@@ -469,7 +459,47 @@ def _claim_statement(*, skip_locked: bool):
 _CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_statement(skip_locked=False)}
 
 
-def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta) -> ScheduledJob | None:
+def _claim_next_statement(*, skip_locked: bool):
+    # The claim of the oldest due row of a kind (a drainer's): the same compare-and-set, its row
+    # picked by kind and due time instead of by id.
+    jobs = ScheduledJob.__table__
+    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
+    pick = (
+        sa.select(jobs.c.id)
+        .where(
+            jobs.c.kind == sa.bindparam("of_kind"),
+            is_open,
+            jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        )
+        .order_by(jobs.c.due_at, jobs.c.id)
+        .limit(1)
+    )
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
+        .values(
+            status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
+        )
+        .returning(*jobs.c)
+    )
+
+
+_CLAIM_NEXT = {
+    "postgresql": _claim_next_statement(skip_locked=True),
+    "other": _claim_next_statement(skip_locked=False),
+}
+
+
+def claim(
+    *,
+    session: Session,
+    now: datetime,
+    tolerance: timedelta,
+    job_id: int | None = None,
+    next_of_kind: str | None = None,
+) -> ScheduledJob | None:
     """Take the row for this transaction, already marked done: it commits only with the handler's effect.
 
     One statement, `UPDATE ... SET status='done', attempts=attempts+1 WHERE id IN (SELECT id ... WHERE
@@ -477,9 +507,15 @@ def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta)
     RETURNING *`. PostgreSQL: a concurrent duplicate delivery skips the locked row and gets None at
     once. SQLite: every transaction starts with BEGIN IMMEDIATE (app/db.py), so writers are
     serialised and the conditional UPDATE is a compare-and-set: a duplicate waits, then finds it done.
+    Without a `job_id`, the oldest due row of `next_of_kind` that no one else holds (a drainer).
     """
-    stmt = _CLAIM["postgresql" if _is_postgresql(session) else "other"]
-    row = session.connection().execute(stmt, {"job_id": job_id, "until": now + tolerance, "now": now}).first()
+    dialect = "postgresql" if _is_postgresql(session) else "other"
+    params = {"until": now + tolerance, "now": now}
+    if job_id is not None:
+        stmt, params["job_id"] = _CLAIM[dialect], job_id
+    else:
+        stmt, params["of_kind"] = _CLAIM_NEXT[dialect], next_of_kind
+    row = session.connection().execute(stmt, params).first()
     if row is None:
         return None
     # The returned row becomes the session's persistent object, as if loaded: no second SELECT.
@@ -490,18 +526,19 @@ def claim(*, session: Session, job_id: int, now: datetime, tolerance: timedelta)
 
 
 def _claim_and_run(
-    *, session: Session, job_id: int, now: datetime, settings, explain_skip: bool = True
-) -> tuple[str, str | None]:
-    """What happened, and the row's kind (None: no such row, or not looked up)."""
+    *, session: Session, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None
+) -> tuple[str | None, str | None]:
+    """What happened (None: no due row of `next_of_kind`), and the row's kind (None: no such row)."""
     job = claim(
         session=session,
         job_id=job_id,
+        next_of_kind=next_of_kind,
         now=now,
         tolerance=timedelta(seconds=settings.job_early_tolerance_seconds),
     )
     if job is None:
-        if not explain_skip:
-            return SKIPPED, None
+        if job_id is None:
+            return None, None
         return _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
     kind = registry.kind_of(job.kind)
     if kind is None:
@@ -513,7 +550,7 @@ def _claim_and_run(
         kind.handler(session=session, job=job, now=now)
         session.flush()  # the handler's own constraint violations count as its failure
     except Exception as exc:
-        raise _HandlerFailed(job.attempts - 1, exc, job.kind) from exc
+        raise _HandlerFailed(job.id, job.attempts - 1, exc, job.kind) from exc
     return RAN, job.kind
 
 
