@@ -50,6 +50,22 @@ class Intake:
     possible_duplicates: list[dict] = field(default_factory=list)
 
 
+def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
+    """The `lead.created` event's payload: what rules read of a new lead."""
+    return {
+        "lead_id": lead.id,
+        "channel": channel,
+        "source_id": source.id,
+        "source_category": source.category,
+        "pipeline_stage": lead.pipeline_stage,
+        "status": lead.status,
+        "assigned_to_id": lead.assigned_to_id,
+        "has_phone": lead.phone is not None,
+        "has_email": lead.email is not None,
+        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
+    }
+
+
 def _create(
     *,
     session: Session,
@@ -91,18 +107,6 @@ def _create(
         submission_id=submission_id,
     )
     pipeline.start_stage_history(batch=batch, lead=lead, actor_ref=actor_ref, now=now)
-    created = {
-        "lead_id": lead.id,
-        "channel": channel,
-        "source_id": source.id,
-        "source_category": source.category,
-        "pipeline_stage": lead.pipeline_stage,
-        "status": lead.status,
-        "assigned_to_id": pick.user_id,
-        "has_phone": lead.phone is not None,
-        "has_email": lead.email is not None,
-        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
-    }
     owner_events = assignment.add_first_owner(
         batch=batch,
         lead=lead,
@@ -112,7 +116,7 @@ def _create(
         activity_id=ids[LeadActivity][0],
         now=now,
     )
-    new_events = [(events.LEAD_CREATED, created), *owner_events]
+    new_events = [(events.LEAD_CREATED, _created(lead, source, channel, duplicates)), *owner_events]
     events.add_to_batch(
         session=session,
         batch=batch,
