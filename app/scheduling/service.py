@@ -461,17 +461,19 @@ _CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_stat
 
 def _claim_next_statement(*, skip_locked: bool):
     # The claim of the oldest due row of a kind (a drainer's): the same compare-and-set, its row
-    # picked by kind and due time instead of by id.
+    # picked by kind and due time instead of by id. The statuses are literals, as in the predicate
+    # of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
     jobs = ScheduledJob.__table__
     is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
+    open_literally = jobs.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
     pick = (
         sa.select(jobs.c.id)
         .where(
             jobs.c.kind == sa.bindparam("of_kind"),
-            is_open,
+            open_literally,
             jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
         )
-        .order_by(jobs.c.due_at, jobs.c.id)
+        .order_by(jobs.c.due_at)
         .limit(1)
     )
     if skip_locked:
