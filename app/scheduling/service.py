@@ -384,40 +384,26 @@ def run_job(*, job_id: int, now: datetime, clock: Callable[[], datetime] | None 
     return outcome
 
 
-_REWAKE_EVERY = timedelta(milliseconds=50)
-
-
 def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
     """Run the due rows of `kind`, oldest first, until none is left; returns how many ran.
 
     Each row is claimed by the same compare-and-set as a delivery, taking the oldest unlocked due
     row (two drainers never wait on, or run, the same row), and runs in its own transaction. When
     none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
-    committed after that finds the flag clear and wakes a worker of its own. While rows keep coming
-    the flag is also cleared every 50 ms, so that new rows wake the worker's other processes too:
-    one drainer alone waits on the database between rows; at most 20 wake-ups a second result.
+    committed after that finds the flag clear and wakes a worker of its own.
     """
     redis, ran = current_app.extensions["followup.redis"], 0
-    cleared = clock()
     while True:
         outcome, _ = _run_one(now=clock(), next_of_kind=kind)
-        if outcome is not None and clock() - cleared < _REWAKE_EVERY:
-            ran += outcome == RAN
-            continue
-        _clear_wake_flag(redis, kind)
-        cleared = clock()
         if outcome is None:
+            try:
+                redis.delete(_wake_key(kind))
+            except Exception:
+                log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
             outcome, _ = _run_one(now=clock(), next_of_kind=kind)
             if outcome is None:
                 return ran
         ran += outcome == RAN
-
-
-def _clear_wake_flag(redis, kind: str) -> None:
-    try:
-        redis.delete(_wake_key(kind))
-    except Exception:
-        log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
 
 
 def _run_one(
