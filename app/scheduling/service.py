@@ -17,10 +17,10 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, get_db
+from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
@@ -239,10 +239,7 @@ def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
         else:
             result = session.execute(_INSERT[dialect], rows)
         for row in sorted(result, key=lambda r: r.id):
-            job = ScheduledJob(**row._mapping)
-            make_transient_to_detached(job)  # as if loaded (like claim() does)
-            session.add(job)
-            created.append(job)
+            created.append(loaded(session, ScheduledJob, row))  # as if loaded (like claim() does)
         return created
     created = []  # any other database: one savepoint per row
     for values in rows:
@@ -521,10 +518,7 @@ def claim(
     if row is None:
         return None
     # The returned row becomes the session's persistent object, as if loaded: no second SELECT.
-    job = ScheduledJob(**row._mapping)
-    make_transient_to_detached(job)
-    session.add(job)
-    return job
+    return loaded(session, ScheduledJob, row)
 
 
 def _claim_and_run(
