@@ -293,7 +293,15 @@ def loaded(session: Session, model: type, row: sa.Row):
     """A `model` object from a RETURNING * or SELECT * `row`, persistent in `session` as if the ORM
     had loaded it (cheaper than the constructor: no setter, history or event per attribute)."""
     mapping = row._mapping
-    obj = _instance(model, {key: mapping[column] for key, column in _insert_of(model)[1]})
+    values = {key: mapping[column] for key, column in _insert_of(model)[1]}
+    mapper = sa.inspect(model)
+    key = mapper.identity_key_from_primary_key(
+        [values[mapper.get_property_by_column(column).key] for column in mapper.primary_key]
+    )
+    present = session.identity_map.get(key)
+    if present is not None:
+        return present  # as the ORM does: the session's object wins over a fresh row
+    obj = _instance(model, values)
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
