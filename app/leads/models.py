@@ -92,6 +92,12 @@ class LeadSource(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+def _where_set(name: str, column: str) -> sa.Index:
+    """An index of (clinic_id, column) over the leads where the column is set."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(name, "clinic_id", column, postgresql_where=where, sqlite_where=where)
+
+
 class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
@@ -110,27 +116,9 @@ class Lead(Base):
         # Duplicate detection looks leads up by normalised phone, email and DOB digest. The often
         # empty ones are indexed where set: a lead without them costs no index entry to write.
         sa.Index("ix_leads_clinic_phone", "clinic_id", "phone"),
-        sa.Index(
-            "ix_leads_clinic_phone_alt",
-            "clinic_id",
-            "phone_alt",
-            postgresql_where=sa.text("phone_alt IS NOT NULL"),
-            sqlite_where=sa.text("phone_alt IS NOT NULL"),
-        ),
-        sa.Index(
-            "ix_leads_clinic_email",
-            "clinic_id",
-            "email",
-            postgresql_where=sa.text("email IS NOT NULL"),
-            sqlite_where=sa.text("email IS NOT NULL"),
-        ),
-        sa.Index(
-            "ix_leads_clinic_dob_index",
-            "clinic_id",
-            "patient_dob_index",
-            postgresql_where=sa.text("patient_dob_index IS NOT NULL"),
-            sqlite_where=sa.text("patient_dob_index IS NOT NULL"),
-        ),
+        _where_set("ix_leads_clinic_phone_alt", "phone_alt"),
+        _where_set("ix_leads_clinic_email", "email"),
+        _where_set("ix_leads_clinic_dob_index", "patient_dob_index"),
         # Web-form idempotency: one lead per submission id and clinic.
         sa.UniqueConstraint("clinic_id", "submission_id"),
         # Analytics: the few deleted leads, left out of reports that select stays without a join.

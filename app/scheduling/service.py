@@ -441,8 +441,15 @@ def _claim_statement(*, skip_locked: bool):
         is_open,
         jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
     )
+    return _claim_update(pick, skip_locked=skip_locked)
+
+
+def _claim_update(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
+    """The compare-and-set of a claim: the open row `pick` selects becomes done, returned whole."""
+    jobs = ScheduledJob.__table__
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)
+    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
     return (
         sa.update(jobs)
         .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
@@ -461,7 +468,6 @@ def _claim_next_statement(*, skip_locked: bool):
     # picked by kind and due time instead of by id. The statuses are literals, as in the predicate
     # of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
     jobs = ScheduledJob.__table__
-    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
     open_literally = jobs.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
     pick = (
         sa.select(jobs.c.id)
@@ -473,16 +479,7 @@ def _claim_next_statement(*, skip_locked: bool):
         .order_by(jobs.c.due_at)
         .limit(1)
     )
-    if skip_locked:
-        pick = pick.with_for_update(skip_locked=True)
-    return (
-        sa.update(jobs)
-        .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
-        .values(
-            status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
-        )
-        .returning(*jobs.c)
-    )
+    return _claim_update(pick, skip_locked=skip_locked)
 
 
 _CLAIM_NEXT = {
