@@ -445,14 +445,20 @@ def _claim_statement(*, skip_locked: bool):
 
 
 def _claim_update(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
-    """The compare-and-set of a claim: the open row `pick` selects becomes done, returned whole."""
+    """The compare-and-set of a claim: the open row `pick` selects becomes done, returned whole.
+
+    `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
+    key whatever the table statistics say. With IN, a plan made while the table was nearly empty (a
+    worker's prepared statement from its first minutes) joined a scan of every open row to the pick,
+    a cost that grew with the table until the next ANALYZE.
+    """
     jobs = ScheduledJob.__table__
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)
     is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
     return (
         sa.update(jobs)
-        .where(jobs.c.id.in_(pick.scalar_subquery()), is_open)
+        .where(jobs.c.id == pick.scalar_subquery(), is_open)
         .values(
             status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
         )
