@@ -84,14 +84,28 @@ def _client(port, method, path, headers, body_factory, seed, stop_at, queue):
 
 
 def run_load(
-    *, port: int, method: str, path: str, headers: dict, body_factory, duration: float, concurrency: int
+    *,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict,
+    body_factory,
+    duration: float,
+    concurrency: int,
+    first_seed: int = 0,
 ) -> dict:
-    """Closed-loop load for `duration` seconds; returns rate, latency percentiles (ms) and status counts."""
+    """Closed-loop load for `duration` seconds; returns rate, latency percentiles (ms) and status counts.
+
+    Client i builds its bodies with seed `first_seed + i`: give a second run other seeds than the
+    first when the bodies must differ (new leads rather than duplicates of earlier ones)."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     stop_at = time.monotonic() + duration
     procs = [
-        ctx.Process(target=_client, args=(port, method, path, headers, body_factory, i, stop_at, queue))
+        ctx.Process(
+            target=_client,
+            args=(port, method, path, headers, body_factory, first_seed + i, stop_at, queue),
+        )
         for i in range(concurrency)
     ]
     started = time.monotonic()

@@ -225,7 +225,7 @@ def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
         pick = assignment.Pick(user_id, f"automation rule {step.rule_id} v{step.rule_version}")
     else:
         clinic = session.get(Clinic, lead.clinic_id)
-        pick = assignment.pick_owner(session=session, clinic=clinic, lead=lead, now=now)
+        pick = assignment.pick_owner(session=session, clinic=clinic, source_id=lead.source_id, now=now)
     previous = lead.assigned_to_id
     assignment.apply(session=session, lead=lead, pick=pick, actor_ref="automation", user_id=None, now=now)
     steps.finish(step, StepStatus.DONE, now, from_user_id=previous, to_user_id=lead.assigned_to_id)

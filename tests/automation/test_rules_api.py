@@ -326,3 +326,47 @@ def test_role_assignee_takes_turns_and_notifications_carry_their_origin(app, cli
     assert len(told) == 4
     assert {n.context["origin"]["rule_id"] for n in told} == {rule["id"]}
     assert all(n.context["origin"]["conditions"][0]["seen"] == "NOTE" for n in told)
+
+
+def test_an_assign_action_hands_the_lead_over_by_the_clinic_policy_or_to_the_named_user(app, client, tenant):
+    open_all_day(client, tenant, clock.now())
+    made = client.post(
+        "/api/users",
+        json={
+            "email": "next.tc@example.com",
+            "name": "Next TC",
+            "role": "treatment_coordinator",
+            "password": "a long enough password",
+        },
+        headers=tenant.headers(),
+    )
+    assert made.status_code == 201, made.get_json()
+    next_tc = made.get_json()["id"]
+    by_policy = {
+        **NOTE_NUDGE,
+        "name": "Reassign on a note",
+        "actions": [{"type": "assign", "policy": "clinic"}],
+    }
+    rule = post_rule(client, tenant, by_policy)
+    lead = lead_for(client, tenant)
+    owners = set()
+    for _ in range(2):  # round robin: two notes, two turns, both coordinators
+        add_note(client, tenant, lead["id"])
+        run_events(app, lead["id"], clock.now())
+        owners.add(
+            client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["assigned_to_id"]
+        )
+    assert owners == {tenant.users["treatment_coordinator"].id, next_tc}
+    done = [s for s in steps_of(app, lead["id"]) if s.rule_id == rule["id"]]
+    assert [s.status for s in done] == ["done", "done"]
+
+    client.delete(f"/api/follow-up-rules/{rule['id']}", headers=tenant.headers())
+    to_user = [{"type": "assign", "user_id": tenant.users["clinic_admin"].id}]
+    post_rule(client, tenant, {**NOTE_NUDGE, "name": "Admin takes noted leads", "actions": to_user})
+    add_note(client, tenant, lead["id"])
+    run_events(app, lead["id"], clock.now())
+    shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
+    assert shown["assigned_to_id"] == tenant.users["clinic_admin"].id
+    timeline = client.get(f"/api/leads/{lead['id']}/activities", headers=tenant.headers()).get_json()
+    changes = [a for a in timeline if a["type"] == "ASSIGNMENT_CHANGE"]
+    assert len(changes) >= 3
