@@ -115,6 +115,12 @@ def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
             raise sa.exc.DisconnectionError() from error  # the pool retries with a new connection
 
 
+@functools.lru_cache(maxsize=16)
+def autocommit(engine: sa.Engine) -> sa.Engine:
+    """The same pool, its connections in autocommit while checked out from here (PostgreSQL)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 class Database:
     """One engine and session factory per app."""
 
@@ -122,12 +128,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        # The same pool, its connections in autocommit while checked out from here (PostgreSQL).
-        self._autocommit = (
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.dialect == "postgresql"
-            else None
-        )
+        self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
 
     def single_statement(self) -> sa.Connection:
         """A connection (use it with `with`) for one statement that needs no transaction: on

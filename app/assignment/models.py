@@ -14,7 +14,8 @@ class AssignmentCursor(Base):
     """Who got the last automatic assignment in a scope ("clinic", "source:<id>").
 
     Kept in the database, not in a process, so every web and worker process continues the same
-    rotation; the row is also the per-clinic lock that serialises automatic assignments.
+    rotation. A round-robin turn updates the row in a statement of its own; the capacity policy
+    holds the row locked until its transaction ends (see app/assignment/service.py).
     """
 
     __tablename__ = "assignment_cursors"

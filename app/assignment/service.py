@@ -28,7 +28,7 @@ from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.db import Frozen, RowBatch
+from app.db import Frozen, RowBatch, autocommit
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -143,6 +143,64 @@ def _advance(
     session.execute(_ADVANCE, params)
 
 
+# PostgreSQL: a round-robin turn is taken in a transaction of its own, one statement on a
+# connection in autocommit, that commits without waiting for the disk (set_config(..., true) lasts
+# as long as that transaction). The cursor row is locked for that statement only, not until the new
+# lead's transaction commits: concurrent captures of one clinic no longer queue behind each other's
+# whole transaction (that lock capped a clinic at about 300 new leads/s). The cost: a capture that
+# rolls back after its pick has used a turn, and a crash can forget the last turns taken (the
+# rotation then resumes from an earlier coordinator): neither loses or doubles a lead.
+_TAKE_TURN = Frozen(
+    sa.text(
+        """
+        INSERT INTO assignment_cursors (clinic_id, scope, last_user_id, updated_at)
+        SELECT CAST(:clinic_id AS integer), CAST(:scope AS varchar), (CAST(:pool AS integer[]))[1],
+               CAST(:now AS timestamptz)
+        FROM (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_waiting_for_disk
+        ON CONFLICT (clinic_id, scope) DO UPDATE SET
+            last_user_id = coalesce(
+                (SELECT min(id) FROM unnest(CAST(:pool AS integer[])) AS pool (id)
+                 WHERE id > assignment_cursors.last_user_id),
+                (CAST(:pool AS integer[]))[1]
+            ),
+            updated_at = excluded.updated_at
+        RETURNING last_user_id
+        """
+    ).bindparams(sa.bindparam("now", type_=_CURSORS.c.updated_at.type))
+)
+# Availability (who is active and in office) and automatic picks: a pick holds this lock shared
+# from before it reads who is available until its transaction ends; a hand-over (someone went out
+# of office) takes it exclusively, so it waits for the picks under way (and then moves the leads
+# they gave the absent user) and the picks after it see the change. Shared holders do not wait
+# for one another. On SQLite every writing transaction is serialised anyway.
+_AVAILABILITY_LOCK_SPACE = 0x464C  # the first key of pg_advisory_xact_lock(key1, key2): "FL"
+_HOLD_AVAILABILITY = {
+    shared: Frozen(sa.text(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(:space, :clinic_id)"))
+    for shared in (True, False)
+}
+
+
+def _hold_availability(session: Session, clinic_id: int, *, shared: bool = True) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {"space": _AVAILABILITY_LOCK_SPACE, "clinic_id": clinic_id}
+        _HOLD_AVAILABILITY[shared].execute(connection, params)
+
+
+def _take_turn(
+    session: Session, clinic_id: int, scope: str, pool_ids: list[int], now: datetime, batch: RowBatch | None
+) -> int:
+    """The next of `pool_ids` in the scope's rotation, the turn recorded (see _TAKE_TURN)."""
+    if session.get_bind().dialect.name != "postgresql":
+        chosen = rules.round_robin(pool_ids, _last_turn(session, clinic_id, scope, now))
+        _advance(session, clinic_id, scope, chosen, now, batch)
+        return chosen
+    params = {"clinic_id": clinic_id, "scope": scope, "pool": sorted(pool_ids), "now": now}
+    with autocommit(session.get_bind()).connect() as connection:
+        [(chosen,)] = _TAKE_TURN.execute(connection, params)
+    return chosen
+
+
 def pick_owner(
     *,
     session: Session,
@@ -155,10 +213,7 @@ def pick_owner(
     """Choose who should own a lead of `source_id` under the clinic's policy (records the turn, in
     `batch` if given; assigns nothing)."""
     exclude = set(exclude_user_ids)
-    # One automatic decision at a time per clinic: two concurrent new leads must not both read
-    # the same turn or the same open-lead counts. The lock comes first so the pool below is read
-    # after any concurrent change of who is available has committed.
-    last_user_id = _last_turn(session, clinic.id, CLINIC_SCOPE, now)
+    _hold_availability(session, clinic.id)  # first: the pool below is read after it
     pool = _available(session, clinic.id, [Role.TREATMENT_COORDINATOR.value], exclude)
     fallback = ""
     if not pool:
@@ -178,18 +233,18 @@ def pick_owner(
             u.id for u in _available(session, clinic.id, COORDINATOR_ROLES, exclude) if u.id in mapped
         ]
         if mapped_pool:
-            scope = f"source:{source.id}"
-            chosen = rules.round_robin(mapped_pool, _last_turn(session, clinic.id, scope, now))
-            _advance(session, clinic.id, scope, chosen, now, batch)
+            chosen = _take_turn(session, clinic.id, f"source:{source.id}", mapped_pool, now, batch)
             return Pick(chosen, f"source policy: coordinator of source {source.name!r}")
-        chosen = rules.round_robin(pool_ids, last_user_id)
-        _advance(session, clinic.id, CLINIC_SCOPE, chosen, now, batch)
+        chosen = _take_turn(session, clinic.id, CLINIC_SCOPE, pool_ids, now, batch)
         name = source.name if source else source_id
         return Pick(
             chosen, f"source policy: no available coordinator mapped to {name!r}, round robin{fallback}"
         )
 
     if policy == rules.CAPACITY:
+        # One capacity decision at a time per clinic (the rotation's row, locked until commit):
+        # two concurrent new leads must not both read the same open-lead counts.
+        last_user_id = _last_turn(session, clinic.id, CLINIC_SCOPE, now)
         counts = leads.open_lead_counts(session=session, clinic_id=clinic.id, user_ids=pool_ids)
         candidates = [
             rules.Candidate(user_id=u.id, open_leads=counts[u.id], max_open_leads=u.max_open_leads)
@@ -208,8 +263,7 @@ def pick_owner(
             chosen.user_id, f"capacity policy: fewest open leads ({chosen.open_leads}, {limit}){fallback}"
         )
 
-    chosen = rules.round_robin(pool_ids, last_user_id)
-    _advance(session, clinic.id, CLINIC_SCOPE, chosen, now, batch)
+    chosen = _take_turn(session, clinic.id, CLINIC_SCOPE, pool_ids, now, batch)
     return Pick(chosen, f"round robin{fallback}")
 
 
@@ -390,6 +444,8 @@ def assign_lead(
 @auth.on_user_unavailable
 def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
     """A user went out of office or inactive: their open leads go to others by the clinic's policy."""
+    # Waits for the automatic picks under way in the clinic, which may have chosen this user.
+    _hold_availability(session, user.clinic_id, shared=False)
     clinic = auth.get_clinic(session=session, clinic_id=user.clinic_id)
     why = "out of office" if user.active else "inactive"
     moved = 0

@@ -9,7 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+from app import clock
+from app.intake import service as intake
+from tests.automation.kit import actor_of
 from tests.leadkit import add_user, count, signed_headers
+from tests.workers import wait_for
 
 
 def test_concurrent_new_leads_keep_the_round_robin_exact(app, tenant):
@@ -25,7 +29,7 @@ def test_concurrent_new_leads_keep_the_round_robin_exact(app, tenant):
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         owners = list(pool.map(create, range(30)))
-    # Each decision reads the turn under a lock, so 30 leads are exactly 10 each, not "about".
+    # Each turn is taken by one atomic statement, so 30 leads are exactly 10 each, not "about".
     assert Counter(owners) == dict.fromkeys(coordinators, 10)
 
 
@@ -78,3 +82,47 @@ def test_a_put_waiting_on_a_concurrent_change_is_a_412_not_a_lost_update(app, te
             resp = pending.result(timeout=30)
     assert resp.status_code == 412
     assert client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()["city"] == "Theirs"
+
+
+def _someone_waits_for_an_advisory_lock(db) -> bool:
+    with db.engine.connect() as conn:
+        waiting = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        ).scalar()
+    return waiting > 0
+
+
+def test_going_out_of_office_waits_for_a_new_lead_being_given_to_that_user(app, tenant, db):
+    """A lead picked for a coordinator whose out-of-office change lands before the lead commits
+    still ends up with someone available: the hand-over waits for the picks under way."""
+    add_user(app, tenant)
+    client = app.test_client()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with app.app_context(), db.unit_of_work() as session:
+            made = intake.create_lead(
+                session=session,
+                actor=actor_of(tenant),
+                data={"first_name": "In", "last_name": "Flight"},
+                reject_duplicates=False,
+                now=clock.now(),
+            )
+            leaving = made.lead.assigned_to_id
+            pending = pool.submit(
+                lambda: client.put(
+                    f"/api/users/{leaving}", json={"out_of_office": True}, headers=tenant.headers()
+                )
+            )
+            if db.dialect == "postgresql":
+                wait_for(lambda: _someone_waits_for_an_advisory_lock(db), timeout=10)
+            else:
+                time.sleep(0.5)  # SQLite: the PUT waits for this transaction's write lock
+            assert not pending.done()
+        # The new lead has committed; the hand-over goes on.
+        assert pending.result(timeout=30).status_code == 200
+    owner = client.get(f"/api/leads/{made.lead.id}", headers=tenant.headers()).get_json()["assigned_to_id"]
+    assert owner not in (None, leaving)
+    change = client.get(f"/api/leads/{made.lead.id}/activities", headers=tenant.headers()).get_json()[0]
+    assert change["type"] == "ASSIGNMENT_CHANGE" and "out of office" in change["details"]["reason"]
