@@ -343,8 +343,8 @@ def main(flags: list[str]) -> None:
         )
     ]
     print_table(
-        f"Capture → automation at {rate:g} leads/s for {seconds:g} s ({dialect}, gunicorn 2 workers, "
-        f"worker concurrency {concurrency}; after {warm_up:g} s of it unmeasured and ANALYZE)",
+        f"Capture → automation at {rate:g} leads/s for {seconds:g} s ({dialect}, gunicorn 2 workers x 2 "
+        f"threads, worker concurrency {concurrency}; after {warm_up:g} s of it unmeasured and ANALYZE)",
         ["from capture to", "leads", "p50 ms", "p95 ms", "p99 ms", "max ms"],
         rows,
     )

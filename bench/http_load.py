@@ -18,11 +18,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2, threads: int = 0):
+def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = 2, threads: int = 2):
     """gunicorn serving `app_spec` on 127.0.0.1:port until the block ends.
 
-    threads=0: the sync worker (one request at a time per process); else the gthread worker with
-    that many threads per process, as the Procfile's WEB_THREADS sets it.
+    As the Procfile runs it by default: the gthread worker with `threads` threads per process
+    (WEB_THREADS); threads=0: the sync worker (one request at a time per process).
     """
     args = [
         sys.executable,

@@ -2,7 +2,8 @@
 
 `make bench BENCH_ARGS=leads_write` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes),
---threads=N (gthread worker with N threads per process; 0: the sync worker), the same for both phases,
+--threads=2 (gthread worker with N threads per process, as the Procfile's WEB_THREADS; 0: the sync
+worker), the same for both phases,
 --warm-up=5 (seconds of the same load before the measured one, then ANALYZE: see `_warm_up`).
 Target (issue 3): ≥ 500 leads/s with p99 ≤ 50 ms on PostgreSQL on 2 cores.
 Where a capture's time goes, statement by statement: `bench leads_profile`.
@@ -108,7 +109,7 @@ def bare_body(seed: int, n: int) -> dict:
 
 def main(flags: list[str]) -> None:
     seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
-    threads = int(_flag(flags, "threads", 0))
+    threads = int(_flag(flags, "threads", 2))
     warm_up = _flag(flags, "warm-up", 5)
     with (
         tempfile.TemporaryDirectory() as tmp,
