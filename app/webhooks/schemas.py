@@ -38,7 +38,7 @@ class WebhookCreatedOut(WebhookOut):
     secret = fields.String(metadata={"description": "HMAC-SHA256 key of the signatures; shown only now"})
 
 
-class DeliveryOut(Schema):
+class WebhookDeliveryOut(Schema):
     id = fields.Integer()
     subscription_id = fields.Integer()
     event_id = fields.Integer()

@@ -46,7 +46,7 @@ class WebhookById(MethodView):
 @blp.route("/webhooks/<int:webhook_id>/deliveries")
 class WebhookDeliveries(MethodView):
     @requires(Permission.CONFIGURE)
-    @blp.response(200, schemas.DeliveryOut(many=True))
+    @blp.response(200, schemas.WebhookDeliveryOut(many=True))
     @blp.paginate()
     def get(self, webhook_id, pagination_parameters):
         """A subscription's deliveries, newest first: status, attempts, last error, next attempt."""
