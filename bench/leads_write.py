@@ -122,15 +122,7 @@ def main(flags: list[str]) -> None:
         port = free_port()
         with gunicorn("app:create_app()", env, port, threads=threads):
             warmed = _warm_up(db_url, port, token, warm_up, clients)
-            leads = run_load(
-                port=port,
-                method="POST",
-                path="/api/leads",
-                headers={"Authorization": f"Bearer {token}"},
-                body_factory=lead_body,
-                duration=seconds,
-                concurrency=clients,
-            )
+            leads = _capture_load(port, token, seconds, clients)
         engine = make_engine(db_url)
         bare_app.create_table(engine)
         with gunicorn("bench.bare_app:app", env, port, threads=threads):
@@ -177,6 +169,20 @@ def main(flags: list[str]) -> None:
     print(f"  ratio to the bare ceiling: {leads['rate'] / bare['rate']:.2f}")
 
 
+def _capture_load(port: int, token: str, seconds: float, clients: int, first_seed: int = 0) -> dict:
+    """POST /api/leads from `clients` closed-loop clients for `seconds` (see `run_load`)."""
+    return run_load(
+        port=port,
+        method="POST",
+        path="/api/leads",
+        headers={"Authorization": f"Bearer {token}"},
+        body_factory=lead_body,
+        duration=seconds,
+        concurrency=clients,
+        first_seed=first_seed,
+    )
+
+
 def _warm_up(db_url: str, port: int, token: str, seconds: float, clients: int) -> int:
     """The same load for `seconds`, unmeasured, then ANALYZE: the clinic's system in operation.
 
@@ -186,16 +192,7 @@ def _warm_up(db_url: str, port: int, token: str, seconds: float, clients: int) -
     """
     captured = 0
     if seconds > 0:
-        captured = run_load(
-            port=port,
-            method="POST",
-            path="/api/leads",
-            headers={"Authorization": f"Bearer {token}"},
-            body_factory=lead_body,
-            duration=seconds,
-            concurrency=clients,
-            first_seed=100,
-        )["statuses"].get(201, 0)
+        captured = _capture_load(port, token, seconds, clients, first_seed=100)["statuses"].get(201, 0)
     engine = make_engine(db_url)
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:

@@ -101,3 +101,19 @@ def open_all_day(client, tenant, now: datetime) -> str:
     )
     assert resp.status_code == 200, resp.get_json()
     return zone
+
+
+def add_coordinator(client, tenant, email: str) -> int:
+    """A second treatment coordinator of the tenant's clinic, made through the API; returns its id."""
+    made = client.post(
+        "/api/users",
+        json={
+            "email": email,
+            "name": email.split("@")[0],
+            "role": "treatment_coordinator",
+            "password": "a long enough password",
+        },
+        headers=tenant.headers(),
+    )
+    assert made.status_code == 201, made.get_json()
+    return made.get_json()["id"]

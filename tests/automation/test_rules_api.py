@@ -8,7 +8,7 @@ from app import clock
 from app.automation.defaults import DEFAULT_RULES
 from app.automation.models import AutomationStep
 from app.notifications.models import Notification
-from tests.automation.kit import open_all_day, run_due_steps, run_events, steps_of
+from tests.automation.kit import add_coordinator, open_all_day, run_due_steps, run_events, steps_of
 from tests.tasks.taskkit import lead_for, notifications_of
 
 NOTE_NUDGE = {
@@ -284,17 +284,7 @@ def test_the_why_trail_shows_past_and_pending_steps_with_their_reasons(app, clie
 
 def test_role_assignee_takes_turns_and_notifications_carry_their_origin(app, client, tenant):
     open_all_day(client, tenant, clock.now())
-    second = client.post(
-        "/api/users",
-        json={
-            "email": "second.tc@example.com",
-            "name": "Second TC",
-            "role": "treatment_coordinator",
-            "password": "a long enough password",
-        },
-        headers=tenant.headers(),
-    )
-    assert second.status_code == 201, second.get_json()
+    add_coordinator(client, tenant, "second.tc@example.com")
     rule = post_rule(
         client,
         tenant,
@@ -330,18 +320,7 @@ def test_role_assignee_takes_turns_and_notifications_carry_their_origin(app, cli
 
 def test_an_assign_action_hands_the_lead_over_by_the_clinic_policy_or_to_the_named_user(app, client, tenant):
     open_all_day(client, tenant, clock.now())
-    made = client.post(
-        "/api/users",
-        json={
-            "email": "next.tc@example.com",
-            "name": "Next TC",
-            "role": "treatment_coordinator",
-            "password": "a long enough password",
-        },
-        headers=tenant.headers(),
-    )
-    assert made.status_code == 201, made.get_json()
-    next_tc = made.get_json()["id"]
+    next_tc = add_coordinator(client, tenant, "next.tc@example.com")
     by_policy = {
         **NOTE_NUDGE,
         "name": "Reassign on a note",
