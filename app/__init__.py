@@ -7,6 +7,7 @@ import logging
 
 import redis as redis_lib
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_cors import CORS
 
 from app.config import Settings
@@ -21,6 +22,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
+    app.session_interface = _NoCookieSession()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app.db import Database
@@ -40,6 +42,17 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     _register_domains(app)
     _import_plugins(settings.plugins)
     return app
+
+
+class _NoCookieSession(SessionInterface):
+    """The API is stateless (bearer tokens, signed web forms): no cookie session to look for and
+    verify on every request. Flask's read-only null session stands in; writing to it raises."""
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def _resolve_settings(config: Settings | dict | None) -> Settings:

@@ -180,11 +180,37 @@ _HOLD_AVAILABILITY = {
 }
 
 
+_HELD = "assignment.availability_held"  # session.info: clinics whose lock the transaction holds shared
+
+
 def _hold_availability(session: Session, clinic_id: int, *, shared: bool = True) -> None:
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        params = {"space": _AVAILABILITY_LOCK_SPACE, "clinic_id": clinic_id}
-        _HOLD_AVAILABILITY[shared].execute(connection, params)
+    if connection.dialect.name != "postgresql":
+        return
+    if shared and clinic_id in _clinics_held(session):
+        return
+    params = {"space": _AVAILABILITY_LOCK_SPACE, "clinic_id": clinic_id}
+    _HOLD_AVAILABILITY[shared].execute(connection, params)
+
+
+def availability_lock(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement:
+    """PostgreSQL: the availability lock (shared) as a column of the caller's first read of a
+    transaction that will pick an owner, one round trip fewer; then say so with
+    `availability_held`. The pool is read by a later statement, so after the lock, as it must."""
+    return sa.func.pg_advisory_xact_lock_shared(sa.literal(_AVAILABILITY_LOCK_SPACE), clinic_id)
+
+
+def availability_held(session: Session, clinic_id: int) -> None:
+    """The session's transaction holds the clinic's availability lock (see `availability_lock`)."""
+    _clinics_held(session).add(clinic_id)
+
+
+def _clinics_held(session: Session) -> set[int]:
+    # Kept with the transaction it was taken in: a later transaction of the session holds nothing.
+    transaction, clinic_ids = session.info.get(_HELD, (None, set()))
+    if transaction is not session.get_transaction():
+        transaction, clinic_ids = session.info[_HELD] = (session.get_transaction(), set())
+    return clinic_ids
 
 
 def _take_turn(

@@ -28,7 +28,7 @@ from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
-from app.db import MAX_ID, Frozen, RowBatch, allocate_ids, detached_copy
+from app.db import MAX_ID, Frozen, RowBatch, allocate_ids, detached_copy, ids_from, new_id_columns
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.events.models import DomainEvent
@@ -39,6 +39,9 @@ from app.pipeline import service as pipeline
 from app.scheduling.models import ScheduledJob
 
 WEB_FORM_ACTOR = "web_form"
+# The rows of a new lead that are given ids up front (see RowBatch): the lead, its first
+# ASSIGNMENT_CHANGE activity, its three events (created, assigned, activity logged) and their job.
+NEW_LEAD_ROWS = {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1}
 
 
 @dataclass
@@ -79,7 +82,9 @@ def _create(
     reject_duplicates: bool,
     now: datetime,
     submission_id: str | None = None,
+    ids: dict[type, list[int]] | None = None,
 ) -> Intake:
+    """Create the lead; `ids`: its rows' ids if the caller reserved them (else reserved here)."""
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
     duplicates = leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
     if duplicates and reject_duplicates:
@@ -93,7 +98,7 @@ def _create(
     # reserved up front. Events: created, assigned, activity logged.
     batch = RowBatch()
     pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, batch=batch)
-    ids = allocate_ids(session, {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1})
+    ids = ids or allocate_ids(session, NEW_LEAD_ROWS)
     lead = leads.new_lead(
         batch=batch,
         lead_id=ids[Lead][0],
@@ -135,15 +140,24 @@ def _create(
 
 # What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
 # (see leads.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
-# entities through the ORM cost more than the rest of the reads of a capture together.
+# entities through the ORM cost more than the rest of the reads of a capture together. On
+# PostgreSQL the same round trip also takes the clinic's availability lock for the pick of an
+# owner and reserves the new rows' ids: each was a round trip of its own.
 _CLINICS, _SOURCES = Clinic.__table__, LeadSource.__table__
 _DEFAULT_STAGE = pipeline.default_stage_slug(_CLINICS.c.id).label("default_stage")
-_CAPTURE_CONTEXT = Frozen(
-    sa.select(_CLINICS, _SOURCES, _DEFAULT_STAGE)
-    .select_from(_CLINICS.outerjoin(_SOURCES, leads.new_lead_source_join(_CLINICS.c.id)))
-    .where(_CLINICS.c.id == sa.bindparam("clinic_id"))
-)
 _CONTEXT_COLUMNS = [*_CLINICS.c, *_SOURCES.c, _DEFAULT_STAGE]
+_PG_EXTRA_COLUMNS = [assignment.availability_lock(_CLINICS.c.id), *new_id_columns(NEW_LEAD_ROWS)]
+
+
+def _capture_context(extra_columns: list) -> Frozen:
+    return Frozen(
+        sa.select(*_CONTEXT_COLUMNS, *extra_columns)
+        .select_from(_CLINICS.outerjoin(_SOURCES, leads.new_lead_source_join(_CLINICS.c.id)))
+        .where(_CLINICS.c.id == sa.bindparam("clinic_id"))
+    )
+
+
+_CAPTURE_CONTEXT = {"postgresql": _capture_context(_PG_EXTRA_COLUMNS), "sqlite": _capture_context([])}
 
 
 def create_lead(
@@ -157,8 +171,13 @@ def create_lead(
     data = dict(data)
     source_id = data.pop("source_id", None)
     params = {"clinic_id": actor.clinic_id, "source_id": source_id}
-    [row] = _CAPTURE_CONTEXT.execute(session.connection(), params)
-    context = dict(zip(_CONTEXT_COLUMNS, row, strict=True))
+    connection = session.connection()
+    [row] = _CAPTURE_CONTEXT[connection.dialect.name].execute(connection, params)
+    context = dict(zip(_CONTEXT_COLUMNS, row, strict=False))
+    ids = None
+    if connection.dialect.name == "postgresql":
+        assignment.availability_held(session, actor.clinic_id)
+        ids = ids_from(NEW_LEAD_ROWS, row[len(_CONTEXT_COLUMNS) + 1 :])
     stage = context[_DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
@@ -176,6 +195,7 @@ def create_lead(
         channel="api",
         reject_duplicates=reject_duplicates,
         now=now,
+        ids=ids,
     )
 
 
