@@ -22,6 +22,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux: /proc/stat), else None.
+
+    The difference over a load run, divided by its requests, is the CPU one request cost across
+    every process (server, database, load clients): steadier than a rate on a shared, noisy
+    machine, where the rate moves with what else runs but the work per request does not.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

@@ -14,6 +14,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.common import machine_busy_seconds, percentile
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -108,22 +110,22 @@ def run_load(
         )
         for i in range(concurrency)
     ]
-    started = time.monotonic()
+    started, busy_before = time.monotonic(), machine_busy_seconds()
     for p in procs:
         p.start()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
-    elapsed = time.monotonic() - started
+    elapsed, busy_after = time.monotonic() - started, machine_busy_seconds()
     latencies = sorted(x for lat, _ in results for x in lat)
     statuses: dict[int, int] = {}
     for _, st in results:
         for code, count in st.items():
             statuses[code] = statuses.get(code, 0) + count
-    from bench.common import percentile
-
+    busy = None if busy_before is None else busy_after - busy_before
     return {
         "requests": len(latencies),
+        "cpu_ms": None if busy is None or not latencies else 1000 * busy / len(latencies),
         "rate": len(latencies) / elapsed,
         "p50": percentile(latencies, 50) * 1000,
         "p95": percentile(latencies, 95) * 1000,

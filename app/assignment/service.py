@@ -150,23 +150,49 @@ def _advance(
 # whole transaction (that lock capped a clinic at about 300 new leads/s). The cost: a capture that
 # rolls back after its pick has used a turn, and a crash can forget the last turns taken (the
 # rotation then resumes from an earlier coordinator): neither loses or doubles a lead.
+_TURN = """
+    INSERT INTO assignment_cursors (clinic_id, scope, last_user_id, updated_at)
+    SELECT CAST(:clinic_id AS integer), CAST(:scope AS varchar), pool.ids[1], CAST(:now AS timestamptz)
+    FROM pool, (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_waiting_for_disk
+    WHERE pool.ids IS NOT NULL
+    ON CONFLICT (clinic_id, scope) DO UPDATE SET
+        last_user_id = coalesce(
+            (SELECT min(id) FROM pool, unnest(pool.ids) AS pool_id (id)
+             WHERE id > assignment_cursors.last_user_id),
+            (SELECT ids[1] FROM pool)
+        ),
+        updated_at = excluded.updated_at
+    RETURNING last_user_id, (SELECT fallback FROM pool)
+"""
 _TAKE_TURN = Frozen(
+    sa.text("WITH pool AS (SELECT CAST(:pool AS integer[]) AS ids, false AS fallback)" + _TURN).bindparams(
+        sa.bindparam("now", type_=_CURSORS.c.updated_at.type)
+    )
+)
+# The round-robin policy's whole pick in that one statement: the pool is read there too (after
+# the availability lock, which the caller's transaction took before: see _hold_availability).
+# Available treatment coordinators, else clinic admins (fallback), else nobody (no row returned).
+_AVAILABLE_IDS = """
+    SELECT array_agg(id ORDER BY id) AS ids FROM users
+    WHERE clinic_id = CAST(:clinic_id AS integer) AND active AND NOT out_of_office AND role = {role}
+      AND NOT id = ANY(CAST(:exclude AS integer[]))
+"""
+_TAKE_ROUND_ROBIN_TURN = Frozen(
     sa.text(
+        f"""
+        WITH coordinators AS ({_AVAILABLE_IDS.format(role=":coordinator")}),
+        admins AS ({_AVAILABLE_IDS.format(role=":admin")}),
+        pool AS (
+            SELECT coalesce(coordinators.ids, admins.ids) AS ids, coordinators.ids IS NULL AS fallback
+            FROM coordinators, admins
+        )
         """
-        INSERT INTO assignment_cursors (clinic_id, scope, last_user_id, updated_at)
-        SELECT CAST(:clinic_id AS integer), CAST(:scope AS varchar), (CAST(:pool AS integer[]))[1],
-               CAST(:now AS timestamptz)
-        FROM (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_waiting_for_disk
-        ON CONFLICT (clinic_id, scope) DO UPDATE SET
-            last_user_id = coalesce(
-                (SELECT min(id) FROM unnest(CAST(:pool AS integer[])) AS pool (id)
-                 WHERE id > assignment_cursors.last_user_id),
-                (CAST(:pool AS integer[]))[1]
-            ),
-            updated_at = excluded.updated_at
-        RETURNING last_user_id
-        """
-    ).bindparams(sa.bindparam("now", type_=_CURSORS.c.updated_at.type))
+        + _TURN
+    ).bindparams(
+        sa.bindparam("now", type_=_CURSORS.c.updated_at.type),
+        coordinator=Role.TREATMENT_COORDINATOR.value,
+        admin=Role.CLINIC_ADMIN.value,
+    )
 )
 # Availability (who is active and in office) and automatic picks: a pick holds this lock shared
 # from before it reads who is available until its transaction ends; a hand-over (someone went out
@@ -223,8 +249,23 @@ def _take_turn(
         return chosen
     params = {"clinic_id": clinic_id, "scope": scope, "pool": sorted(pool_ids), "now": now}
     with autocommit(session.get_bind()).connect() as connection:
-        [(chosen,)] = _TAKE_TURN.execute(connection, params)
+        [(chosen, _)] = _TAKE_TURN.execute(connection, params)
     return chosen
+
+
+_NOBODY = "no available treatment coordinator or clinic admin (all inactive or out of office)"
+_ADMIN_FALLBACK = "; no available treatment coordinator, so a clinic admin"
+
+
+def _round_robin_in_one_statement(session: Session, clinic_id: int, exclude: set[int], now: datetime) -> Pick:
+    """PostgreSQL, round-robin policy: pool and turn in one round trip (see _TAKE_ROUND_ROBIN_TURN)."""
+    params = {"clinic_id": clinic_id, "scope": CLINIC_SCOPE, "exclude": sorted(exclude), "now": now}
+    with autocommit(session.get_bind()).connect() as connection:
+        rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)
+    if not rows:
+        return Pick(None, _NOBODY)
+    [(chosen, fallback)] = rows
+    return Pick(chosen, f"round robin{_ADMIN_FALLBACK if fallback else ''}")
 
 
 def pick_owner(
@@ -240,18 +281,18 @@ def pick_owner(
     `batch` if given; assigns nothing)."""
     exclude = set(exclude_user_ids)
     _hold_availability(session, clinic.id)  # first: the pool below is read after it
+    policy = clinic.assignment_policy
+    if policy == rules.ROUND_ROBIN and session.get_bind().dialect.name == "postgresql":
+        return _round_robin_in_one_statement(session, clinic.id, exclude, now)
     pool = _available(session, clinic.id, [Role.TREATMENT_COORDINATOR.value], exclude)
     fallback = ""
     if not pool:
         pool = _available(session, clinic.id, [Role.CLINIC_ADMIN.value], exclude)
-        fallback = "; no available treatment coordinator, so a clinic admin"
+        fallback = _ADMIN_FALLBACK
     if not pool:
-        return Pick(
-            None, "no available treatment coordinator or clinic admin (all inactive or out of office)"
-        )
+        return Pick(None, _NOBODY)
     pool_ids = [u.id for u in pool]
 
-    policy = clinic.assignment_policy
     if policy == rules.SOURCE:
         source = session.get(LeadSource, source_id)
         mapped = set(source.coordinator_ids or []) if source else set()
