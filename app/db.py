@@ -153,6 +153,32 @@ class Database:
             session.close()
         run_after_commit_hooks(session)
 
+    @contextmanager
+    def statements(self) -> Iterator[Session]:
+        """PostgreSQL: a session whose every statement commits by itself (autocommit), so no BEGIN
+        and COMMIT round trips; after-commit hooks run once the block ends without error.
+
+        For a use case whose writes are one statement (a `RowBatch`) and whose reads need no
+        common snapshot nor a lock held across statements: each statement sees what has committed
+        when it starts, and a lock ends with its statement.
+        """
+        if self._autocommit is None:
+            raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
+        with self._autocommit.connect() as connection:
+            session = Session(bind=connection, expire_on_commit=False, info={AUTOCOMMIT: True})
+            try:
+                yield session
+            finally:
+                session.close()
+        run_after_commit_hooks(session)
+
+
+AUTOCOMMIT = "db.autocommit"  # session.info: the session's statements each commit by themselves
+
+
+def in_autocommit(session: Session) -> bool:
+    return bool(session.info.get(AUTOCOMMIT))
+
 
 def get_db() -> Database:
     return current_app.extensions["followup.db"]
@@ -473,6 +499,14 @@ class RowBatch:
 
     def __init__(self) -> None:
         self._rows: list[tuple[sa.Insert, dict]] = []
+        self._guard: tuple[sa.Select, dict] | None = None
+
+    def guard(self, select: sa.Select, params: dict) -> None:
+        """Write the rows only if `select` (with its bound `params`) finds a row when the batch runs;
+        `write` then says whether it did. PostgreSQL only: the select is the statement's first CTE,
+        so a row lock it takes (FOR SHARE) is waited for and its condition checked again on the
+        row's newest version, as a statement's own locks are in READ COMMITTED."""
+        self._guard = (select, params)
 
     def add(self, obj) -> None:
         """A new ORM object (see `new_row`; its id from `allocate_ids`) to write. It stays outside
@@ -490,18 +524,23 @@ class RowBatch:
         """A row given as a Core INSERT (or upsert) and its values (the same keys on every call)."""
         self._rows.append((statement, values))
 
-    def write(self, session: Session) -> None:
+    def write(self, session: Session) -> bool:
+        """Write the rows; False if a guard (see `guard`) found nothing and nothing was written."""
         connection = session.connection()
         if connection.dialect.name == "postgresql":
             statement, params = self._one_statement()
-            statement.execute(connection, params)
-        else:
-            for statement, values in self._rows:
-                connection.execute(statement, values)
+            rows = statement.execute(connection, params)
+            return self._guard is None or rows[0][0] > 0
+        if self._guard is not None:
+            raise NotImplementedError("a guarded RowBatch is written by one PostgreSQL statement")
+        for statement, values in self._rows:
+            connection.execute(statement, values)
+        return True
 
     def _one_statement(self) -> tuple[Frozen, dict]:
         # The statements themselves (module constants) and the keys: a shape seen before is reused.
-        shape = tuple((statement, tuple(values)) for statement, values in self._rows)
+        guard, guard_params = self._guard or (None, {})
+        shape = (guard, *((statement, tuple(values)) for statement, values in self._rows))
         params = {
             f"r{i}_{key}": value for i, (_, values) in enumerate(self._rows) for key, value in values.items()
         }
@@ -509,12 +548,29 @@ class RowBatch:
         if statement is None:
             if len(_BATCH_STATEMENTS) >= _MAX_BATCH_SHAPES:
                 _BATCH_STATEMENTS.clear()
-            parts = [
-                base.values({key: sa.bindparam(f"r{i}_{key}") for key in values})
-                for i, (base, values) in enumerate(self._rows)
-            ]
-            *first, last = parts
             # Frozen: an upsert in the batch would make SQLAlchemy compile it on every write.
-            statement = Frozen(last.add_cte(*(part.cte(f"row_{i}") for i, part in enumerate(first))))
-            _BATCH_STATEMENTS[shape] = statement
-        return statement, params
+            statement = _BATCH_STATEMENTS[shape] = Frozen(
+                self._chained() if guard is None else self._guarded(guard.cte("guard"))
+            )
+        return statement, params | guard_params
+
+    def _chained(self) -> sa.Insert:
+        # INSERT ... VALUES of each row, all but the last as data-modifying CTEs.
+        parts = [
+            base.values({key: sa.bindparam(f"r{i}_{key}") for key in values})
+            for i, (base, values) in enumerate(self._rows)
+        ]
+        *first, last = parts
+        return last.add_cte(*(part.cte(f"row_{i}") for i, part in enumerate(first)))
+
+    def _guarded(self, guard: sa.CTE) -> sa.Select:
+        # Each row as INSERT ... SELECT <its values> FROM guard: one row if the guard found one,
+        # none otherwise. The values are cast to their columns' types (a SELECT's parameters have
+        # no column to take a type from). The statement answers how many rows the guard found.
+        parts = []
+        for i, (base, values) in enumerate(self._rows):
+            types = {key: base.table.c[key].type for key in values}
+            selected = [sa.cast(sa.bindparam(f"r{i}_{key}", type_=t), t) for key, t in types.items()]
+            insert = base.from_select(list(values), sa.select(*selected).select_from(guard))
+            parts.append(insert.cte(f"row_{i}"))
+        return sa.select(sa.func.count()).select_from(guard).add_cte(*parts)

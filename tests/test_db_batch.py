@@ -94,6 +94,42 @@ def test_a_failing_row_leaves_nothing_of_its_batch(engine):
     assert (_count(engine, Parent), _count(engine, Child)) == (parents, children)
 
 
+_PARENT_NAMED = (
+    sa.select(Parent.id).where(Parent.name == sa.bindparam("guard_name")).with_for_update(read=True)
+)
+
+
+def _guarded_family(engine, guard_name: str, name: str) -> bool:
+    with Session(engine) as session, session.begin():
+        ids = allocate_ids(session, {Parent: 1, Child: 1})
+        batch = RowBatch()
+        batch.guard(_PARENT_NAMED, {"guard_name": guard_name})
+        at = datetime(2026, 5, 1, 9, tzinfo=timezone(timedelta(hours=-7)))
+        batch.add(new_row(Parent, id=ids[Parent][0], name=name, tags=["vip", 3], at=at))
+        batch.insert(Child, id=ids[Child][0], parent_id=ids[Parent][0], note=None)
+        batch.add_values(_upsert(engine.dialect.name), {"key": "guarded", "hits": 1})
+        return batch.write(session)
+
+
+def test_a_guarded_batch_is_written_only_if_its_guard_finds_a_row(engine):
+    if engine.dialect.name != "postgresql":
+        with pytest.raises(NotImplementedError):
+            _guarded_family(engine, "anyone", "never")
+        return
+    _write_family(engine, "guardian", children=1)
+    parents, children = _count(engine, Parent), _count(engine, Child)
+    assert _guarded_family(engine, "nobody by that name", "unguarded") is False
+    assert (_count(engine, Parent), _count(engine, Child)) == (parents, children)
+
+    assert _guarded_family(engine, "guardian", "guarded") is True
+    with engine.connect() as conn:
+        tags, at = conn.execute(sa.select(Parent.tags, Parent.at).where(Parent.name == "guarded")).one()
+        hits = conn.execute(sa.select(Counter.hits).where(Counter.key == "guarded")).scalar_one()
+    # Every value went through its column's type: JSON, a time made UTC, the upsert's count.
+    assert (tags, at, hits) == (["vip", 3], datetime(2026, 5, 1, 16, tzinfo=UTC), 1)
+    assert (_count(engine, Parent), _count(engine, Child)) == (parents + 1, children + 1)
+
+
 def test_reserved_ids_are_ascending_and_never_handed_out_twice(engine):
     with Session(engine) as session, session.begin():
         first = allocate_ids(session, {Child: 3})[Child]

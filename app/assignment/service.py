@@ -28,7 +28,7 @@ from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.db import Frozen, RowBatch, autocommit
+from app.db import Frozen, RowBatch, autocommit, in_autocommit
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -211,8 +211,8 @@ _HELD = "assignment.availability_held"  # session.info: clinics whose lock the t
 
 def _hold_availability(session: Session, clinic_id: int, *, shared: bool = True) -> None:
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return
+    if connection.dialect.name != "postgresql" or in_autocommit(session):
+        return  # autocommit: a lock would end with its statement; the caller guards instead
     if shared and clinic_id in _clinics_held(session):
         return
     params = {"space": _AVAILABILITY_LOCK_SPACE, "clinic_id": clinic_id}
@@ -260,8 +260,11 @@ _ADMIN_FALLBACK = "; no available treatment coordinator, so a clinic admin"
 def _round_robin_in_one_statement(session: Session, clinic_id: int, exclude: set[int], now: datetime) -> Pick:
     """PostgreSQL, round-robin policy: pool and turn in one round trip (see _TAKE_ROUND_ROBIN_TURN)."""
     params = {"clinic_id": clinic_id, "scope": CLINIC_SCOPE, "exclude": sorted(exclude), "now": now}
-    with autocommit(session.get_bind()).connect() as connection:
-        rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)
+    if in_autocommit(session):  # the session's own connection commits the turn at once
+        rows = _TAKE_ROUND_ROBIN_TURN.execute(session.connection(), params)
+    else:
+        with autocommit(session.get_bind()).connect() as connection:
+            rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)
     if not rows:
         return Pick(None, _NOBODY)
     [(chosen, fallback)] = rows
@@ -280,6 +283,8 @@ def pick_owner(
     """Choose who should own a lead of `source_id` under the clinic's policy (records the turn, in
     `batch` if given; assigns nothing)."""
     exclude = set(exclude_user_ids)
+    if in_autocommit(session) and not picks_without_transaction(clinic):
+        raise RuntimeError(f"the {clinic.assignment_policy} policy picks in a transaction")
     _hold_availability(session, clinic.id)  # first: the pool below is read after it
     policy = clinic.assignment_policy
     if policy == rules.ROUND_ROBIN and session.get_bind().dialect.name == "postgresql":
@@ -332,6 +337,37 @@ def pick_owner(
 
     chosen = _take_turn(session, clinic.id, CLINIC_SCOPE, pool_ids, now, batch)
     return Pick(chosen, f"round robin{fallback}")
+
+
+def picks_without_transaction(clinic: Clinic) -> bool:
+    """Whether `pick_owner` can run in an autocommit session (see Database.statements) for this
+    clinic: round robin, whose turn is one statement. Capacity decisions hold the rotation's lock
+    until the new lead commits, and the source policy reads the source first: both need one
+    transaction."""
+    return clinic.assignment_policy == rules.ROUND_ROBIN
+
+
+# The owner a new lead was given is still available when the lead is written: the guard of its
+# RowBatch in an autocommit session, where no availability lock spans the pick and the write. The
+# row lock (FOR SHARE) orders the write against a hand-over, which updates the user's row before
+# it reads their open leads (auth.update_user flushes first): either the lead commits before the
+# update, and the hand-over finds and moves it, or the batch waits for the hand-over, sees the
+# user's new row and writes nothing (the caller goes again).
+_OWNER_AVAILABLE = (
+    sa.select(_USERS.c.id)
+    .where(
+        _USERS.c.id == sa.bindparam("guard_owner_id"),
+        _USERS.c.active.is_(True),
+        _USERS.c.out_of_office.is_(False),
+    )
+    .with_for_update(read=True)
+)
+
+
+def guard_owner(batch: RowBatch, pick: Pick) -> None:
+    """Write `batch` (a new lead's rows) only if the picked owner is still available then."""
+    if pick.user_id is not None:
+        batch.guard(_OWNER_AVAILABLE, {"guard_owner_id": pick.user_id})
 
 
 def _record_unchanged(
@@ -510,7 +546,11 @@ def assign_lead(
 
 @auth.on_user_unavailable
 def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
-    """A user went out of office or inactive: their open leads go to others by the clinic's policy."""
+    """A user went out of office or inactive: their open leads go to others by the clinic's policy.
+
+    The user's row is already updated (auth.update_user flushes before its handlers): see
+    _OWNER_AVAILABLE for why a capture in autocommit depends on that order.
+    """
     # Waits for the automatic picks under way in the clinic, which may have chosen this user.
     _hold_availability(session, user.clinic_id, shared=False)
     clinic = auth.get_clinic(session=session, clinic_id=user.clinic_id)

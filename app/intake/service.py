@@ -28,7 +28,17 @@ from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.permissions import Actor
-from app.db import MAX_ID, Frozen, RowBatch, allocate_ids, detached_copy, ids_from, new_id_columns
+from app.db import (
+    MAX_ID,
+    Database,
+    Frozen,
+    RowBatch,
+    allocate_ids,
+    detached_copy,
+    ids_from,
+    in_autocommit,
+    new_id_columns,
+)
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.events.models import DomainEvent
@@ -98,6 +108,8 @@ def _create(
     # reserved up front. Events: created, assigned, activity logged.
     batch = RowBatch()
     pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, batch=batch)
+    if in_autocommit(session):
+        assignment.guard_owner(batch, pick)  # no lock spans the pick and the write: see guard_owner
     ids = ids or allocate_ids(session, NEW_LEAD_ROWS)
     lead = leads.new_lead(
         batch=batch,
@@ -134,7 +146,8 @@ def _create(
         now=now,
     )
     monthly.add_new_lead(session=session, batch=batch, lead=lead)
-    batch.write(session)
+    if not batch.write(session):
+        raise _InTransactionInstead("the picked owner went out of office or inactive meanwhile")
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
 
@@ -146,7 +159,7 @@ def _create(
 _CLINICS, _SOURCES = Clinic.__table__, LeadSource.__table__
 _DEFAULT_STAGE = pipeline.default_stage_slug(_CLINICS.c.id).label("default_stage")
 _CONTEXT_COLUMNS = [*_CLINICS.c, *_SOURCES.c, _DEFAULT_STAGE]
-_PG_EXTRA_COLUMNS = [assignment.availability_lock(_CLINICS.c.id), *new_id_columns(NEW_LEAD_ROWS)]
+_AVAILABILITY_LOCK, _NEW_IDS = assignment.availability_lock(_CLINICS.c.id), new_id_columns(NEW_LEAD_ROWS)
 
 
 def _capture_context(extra_columns: list) -> Frozen:
@@ -157,7 +170,42 @@ def _capture_context(extra_columns: list) -> Frozen:
     )
 
 
-_CAPTURE_CONTEXT = {"postgresql": _capture_context(_PG_EXTRA_COLUMNS), "sqlite": _capture_context([])}
+# By where the capture runs: a PostgreSQL transaction, a PostgreSQL autocommit session (where a
+# transaction's lock would end with the statement: the batch is guarded instead), SQLite.
+_CAPTURE_CONTEXT = {
+    "transaction": _capture_context([_AVAILABILITY_LOCK, *_NEW_IDS]),
+    "autocommit": _capture_context(_NEW_IDS),
+    "sqlite": _capture_context([]),
+}
+
+
+class _InTransactionInstead(Exception):
+    """A capture begun in an autocommit session that must be made in a transaction instead."""
+
+
+def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
+    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
+
+    On PostgreSQL with the round-robin policy, in an autocommit session (Database.statements):
+    the lead's rows are written by one statement, atomic by itself, so the BEGIN and COMMIT round
+    trips of a transaction are saved. Any other policy, a guard that found the owner gone, SQLite:
+    in one transaction (nothing was written by the first try, which only took a turn).
+    """
+    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
+    if db.dialect == "postgresql":
+        try:
+            with db.statements() as session:
+                return create_lead(session=session, **arguments)
+        except _InTransactionInstead:
+            pass
+    with db.unit_of_work() as session:
+        return create_lead(session=session, **arguments)
+
+
+def _where(session: Session) -> str:
+    if session.get_bind().dialect.name != "postgresql":
+        return "sqlite"
+    return "autocommit" if in_autocommit(session) else "transaction"
 
 
 def create_lead(
@@ -171,17 +219,20 @@ def create_lead(
     data = dict(data)
     source_id = data.pop("source_id", None)
     params = {"clinic_id": actor.clinic_id, "source_id": source_id}
-    connection = session.connection()
-    [row] = _CAPTURE_CONTEXT[connection.dialect.name].execute(connection, params)
+    connection, where = session.connection(), _where(session)
+    [row] = _CAPTURE_CONTEXT[where].execute(connection, params)
     context = dict(zip(_CONTEXT_COLUMNS, row, strict=False))
     ids = None
-    if connection.dialect.name == "postgresql":
+    if where != "sqlite":
+        ids = ids_from(NEW_LEAD_ROWS, row[-len(_NEW_IDS) :])
+    if where == "transaction":
         assignment.availability_held(session, actor.clinic_id)
-        ids = ids_from(NEW_LEAD_ROWS, row[len(_CONTEXT_COLUMNS) + 1 :])
     stage = context[_DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
     clinic = detached_copy(Clinic, context)
+    if where == "autocommit" and not assignment.picks_without_transaction(clinic):
+        raise _InTransactionInstead(f"the {clinic.assignment_policy} policy picks in a transaction")
     found = None if context[_SOURCES.c.id] is None else detached_copy(LeadSource, context)
     source = leads.checked_source(source_id=source_id, found=found)
     return _create(

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from app import clock
 from app.api import make_blueprint
 from app.auth.permissions import Permission, current_actor, public, requires
-from app.db import unit_of_work
+from app.db import get_db, unit_of_work
 from app.idempotency.service import idempotent
 from app.intake import rules, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
@@ -33,16 +33,15 @@ class CreateLead(MethodView):
     def post(self, args, body):
         """Create a lead: it starts in the default stage, gets an owner by the clinic's policy and
         lists the open leads it may duplicate (`possible_duplicates`)."""
-        with unit_of_work() as session:
-            intake = service.create_lead(
-                session=session,
-                actor=current_actor(),
-                data=body,
-                reject_duplicates=args["reject_duplicates"],
-                now=clock.now(),
-            )
-            intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
-            return intake.lead
+        intake = service.capture_lead(
+            db=get_db(),
+            actor=current_actor(),
+            data=body,
+            reject_duplicates=args["reject_duplicates"],
+            now=clock.now(),
+        )
+        intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
+        return intake.lead
 
 
 def signed_by_clinic(view):

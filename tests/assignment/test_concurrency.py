@@ -84,6 +84,51 @@ def test_a_put_waiting_on_a_concurrent_change_is_a_412_not_a_lost_update(app, te
     assert client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()["city"] == "Theirs"
 
 
+def test_a_new_lead_is_not_given_to_a_coordinator_who_goes_away_while_it_is_written(app, tenant, db):
+    """The only coordinator goes out of office while a capture is under way: the capture waits for
+    that change to commit and then gives the lead to someone available (on PostgreSQL, a capture
+    that already picked the coordinator finds them gone when it writes, and picks again)."""
+    coordinator, admin = tenant.users["treatment_coordinator"].id, tenant.users["clinic_admin"].id
+    body = {"first_name": "Mid", "last_name": "Change"}
+    with db.engine.connect() as other_writer:
+        transaction = other_writer.begin()
+        away = sa.text("UPDATE users SET out_of_office = true WHERE id = :u")
+        other_writer.execute(away, {"u": coordinator})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(
+                lambda: app.test_client().post("/api/leads", json=body, headers=tenant.headers("front_desk"))
+            )
+            if db.dialect == "postgresql":
+                wait_for(lambda: _someone_waits_for_a_row_lock(db), timeout=10)
+            else:
+                time.sleep(0.5)  # SQLite: the capture waits for this transaction's write lock
+            assert not pending.done()
+            transaction.commit()
+            resp = pending.result(timeout=30)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["assigned_to_id"] == admin
+    assert count(db, "leads") == 1
+    with db.engine.connect() as conn:
+        created = conn.execute(sa.text("SELECT count(*) FROM events WHERE type = 'lead.created'")).scalar()
+        owners = conn.execute(
+            sa.text("SELECT details FROM lead_activities WHERE type = 'ASSIGNMENT_CHANGE'")
+        ).scalars()
+        owners = [json.loads(d) if isinstance(d, str) else d for d in owners]
+    assert created == 1
+    assert [o["to_user_id"] for o in owners] == [admin]
+
+
+def _someone_waits_for_a_row_lock(db) -> bool:
+    with db.engine.connect() as conn:
+        waiting = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
+            )
+        ).scalar()
+    return waiting > 0
+
+
 def _someone_waits_for_an_advisory_lock(db) -> bool:
     with db.engine.connect() as conn:
         waiting = conn.execute(
