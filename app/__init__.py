@@ -25,9 +25,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.session_interface = _NoCookieSession()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app.db import Database
+    from app.db import Database, close_request_connection
 
     app.extensions["followup.db"] = Database(settings.database_url)
+    app.teardown_request(close_request_connection)
     app.extensions["followup.redis"] = redis_lib.Redis.from_url(
         settings.redis_url, socket_connect_timeout=2, socket_timeout=5
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
@@ -130,10 +130,30 @@ class Database:
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
 
-    def single_statement(self) -> sa.Connection:
-        """A connection (use it with `with`) for one statement that needs no transaction: on
-        PostgreSQL in autocommit, so no BEGIN and ROLLBACK round trips around it."""
-        return (self._autocommit or self.engine).connect()
+    @contextmanager
+    def single_statement(self) -> Iterator[sa.Connection]:
+        """A connection for statements that need no transaction: on PostgreSQL in autocommit, so
+        no BEGIN and ROLLBACK round trips around them; in a request, the request's own (see
+        `_request_connection`)."""
+        shared = self._request_connection()
+        if shared is not None:
+            yield shared
+            return
+        with (self._autocommit or self.engine).connect() as connection:
+            yield connection
+
+    def _request_connection(self) -> sa.Connection | None:
+        # PostgreSQL, in a request: one autocommit connection for all the request's work outside
+        # transactions (authentication, an autocommit session), checked out of the pool once and
+        # returned when the request ends (close_request_connection): a checkout and its return
+        # cost about as much as a short statement.
+        if self._autocommit is None or not has_request_context():
+            return None
+        connection = g.get(_REQUEST_CONNECTION)
+        if connection is None or connection.invalidated:
+            connection = self._autocommit.connect()
+            setattr(g, _REQUEST_CONNECTION, connection)
+        return connection
 
     @property
     def dialect(self) -> str:
@@ -164,13 +184,23 @@ class Database:
         """
         if self._autocommit is None:
             raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
-        with self._autocommit.connect() as connection:
+        with self.single_statement() as connection:
             session = Session(bind=connection, expire_on_commit=False, info={AUTOCOMMIT: True})
             try:
                 yield session
             finally:
                 session.close()
         run_after_commit_hooks(session)
+
+
+_REQUEST_CONNECTION = "followup_autocommit_connection"  # flask.g
+
+
+def close_request_connection(_error=None) -> None:
+    """Return the request's autocommit connection to the pool (a teardown_request handler)."""
+    connection = g.pop(_REQUEST_CONNECTION, None)
+    if connection is not None:
+        connection.close()
 
 
 AUTOCOMMIT = "db.autocommit"  # session.info: the session's statements each commit by themselves
