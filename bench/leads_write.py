@@ -2,7 +2,7 @@
 
 `make bench BENCH_ARGS=leads_write` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes),
---threads=2 (gthread worker with N threads per process, as the Procfile's WEB_THREADS; 0: the sync
+--threads=4 (gthread worker with N threads per process, as the Procfile's WEB_THREADS; 0: the sync
 worker), the same for both phases,
 --warm-up=5 (seconds of the same load before the measured one, then ANALYZE: see `_warm_up`).
 Target (issue 3): ≥ 500 leads/s with p99 ≤ 50 ms on PostgreSQL on 2 cores.
@@ -27,7 +27,7 @@ from app.db import make_engine
 from app.devtools.local_redis import free_port
 from bench import bare_app
 from bench.common import bench_database, bench_redis, print_table
-from bench.http_load import gunicorn, run_load
+from bench.http_load import WEB_THREADS, gunicorn, run_load
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
@@ -109,7 +109,7 @@ def bare_body(seed: int, n: int) -> dict:
 
 def main(flags: list[str]) -> None:
     seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
-    threads = int(_flag(flags, "threads", 2))
+    threads = int(_flag(flags, "threads", WEB_THREADS))
     warm_up = _flag(flags, "warm-up", 5)
     with (
         tempfile.TemporaryDirectory() as tmp,
