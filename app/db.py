@@ -174,7 +174,7 @@ class Database:
         run_after_commit_hooks(session)
 
     @contextmanager
-    def statements(self) -> Iterator[Session]:
+    def statements(self) -> Iterator[AutocommitSession]:
         """PostgreSQL: a session whose every statement commits by itself (autocommit), so no BEGIN
         and COMMIT round trips; after-commit hooks run once the block ends without error.
 
@@ -185,12 +185,26 @@ class Database:
         if self._autocommit is None:
             raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
         with self.single_statement() as connection:
-            session = Session(bind=connection, expire_on_commit=False, info={AUTOCOMMIT: True})
-            try:
-                yield session
-            finally:
-                session.close()
+            session = AutocommitSession(connection)
+            yield session
         run_after_commit_hooks(session)
+
+
+class AutocommitSession:
+    """The part of a Session that code run in `Database.statements` uses: `connection()`,
+    `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
+    track and no ORM object to flush, and a real Session's bookkeeping around a connection in
+    autocommit cost about as much as one of the statements it ran."""
+
+    def __init__(self, connection: sa.Connection):
+        self._connection = connection
+        self.info: dict = {}
+
+    def connection(self) -> sa.Connection:
+        return self._connection
+
+    def get_bind(self) -> sa.Connection:
+        return self._connection
 
 
 _REQUEST_CONNECTION = "followup_autocommit_connection"  # flask.g
@@ -203,11 +217,8 @@ def close_request_connection(_error=None) -> None:
         connection.close()
 
 
-AUTOCOMMIT = "db.autocommit"  # session.info: the session's statements each commit by themselves
-
-
-def in_autocommit(session: Session) -> bool:
-    return bool(session.info.get(AUTOCOMMIT))
+def in_autocommit(session: Session | AutocommitSession) -> bool:
+    return isinstance(session, AutocommitSession)
 
 
 def get_db() -> Database:
@@ -462,14 +473,14 @@ class Frozen:
                 return []
             rows, type_codes = result.all(), None
         else:
-            with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
-                try:
-                    cursor.execute(sql, values)
-                except psycopg.Error as error:
-                    raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
-                if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
-                    return []
-                rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
+            cursor = _raw_cursor(connection)
+            try:
+                cursor.execute(sql, values)
+            except psycopg.Error as error:
+                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+            if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+                return []
+            rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
         processors = self._result_processors(dialect, type_codes)
         if processors is None:
             return [tuple(row) for row in rows]
@@ -514,6 +525,18 @@ class Frozen:
         return self._compiled[key]
 
 
+def _raw_cursor(connection: sa.Connection) -> psycopg.RawCursor:
+    """The driver connection's RawCursor for Frozen statements, made once per connection: making a
+    cursor (and its adapters) for each statement was a visible part of a short statement's cost.
+    Kept in the pool's record of the connection, which forgets it if the connection is replaced."""
+    driver_connection = connection.connection.driver_connection
+    cursor = connection.info.get(_RAW_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not driver_connection:
+        cursor = connection.info[_RAW_CURSOR] = psycopg.RawCursor(driver_connection)
+    return cursor
+
+
+_RAW_CURSOR = "frozen.raw_cursor"
 _BATCH_STATEMENTS: dict[tuple, Frozen] = {}
 _MAX_BATCH_SHAPES = 512  # a bound on the cache; real code has a handful of shapes
 
