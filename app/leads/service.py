@@ -610,7 +610,7 @@ def find_duplicates(
     params = {
         "clinic_id": clinic_id,
         "phone_1": phones[0] if phones else None,
-        "phone_2": phones[-1] if phones else None,  # a NULL matches nothing
+        "phone_2": phones[1] if len(phones) > 1 else None,  # a NULL matches nothing: no second probe
         "email": probe.email,
         "dob_index": probe.dob_index,
         "exclude_id": exclude_lead_id or 0,
