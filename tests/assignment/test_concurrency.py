@@ -99,7 +99,7 @@ def test_a_new_lead_is_not_given_to_a_coordinator_who_goes_away_while_it_is_writ
                 lambda: app.test_client().post("/api/leads", json=body, headers=tenant.headers("front_desk"))
             )
             if db.dialect == "postgresql":
-                wait_for(lambda: _someone_waits_for_a_row_lock(db), timeout=10)
+                wait_for(lambda: _someone_waits_for_a_lock(db, "transactionid", "tuple"), timeout=10)
             else:
                 time.sleep(0.5)  # SQLite: the capture waits for this transaction's write lock
             assert not pending.done()
@@ -118,24 +118,15 @@ def test_a_new_lead_is_not_given_to_a_coordinator_who_goes_away_while_it_is_writ
     assert [o["to_user_id"] for o in owners] == [admin]
 
 
-def _someone_waits_for_a_row_lock(db) -> bool:
+def _someone_waits_for_a_lock(db, *kinds: str) -> bool:
+    """Whether a session waits for a lock of one of these kinds (pg_stat_activity's wait_event)."""
     with db.engine.connect() as conn:
         waiting = conn.execute(
             sa.text(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
-            )
-        ).scalar()
-    return waiting > 0
-
-
-def _someone_waits_for_an_advisory_lock(db) -> bool:
-    with db.engine.connect() as conn:
-        waiting = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
-            )
+                " WHERE wait_event_type = 'Lock' AND wait_event = ANY(:kinds)"
+            ),
+            {"kinds": list(kinds)},
         ).scalar()
     return waiting > 0
 
@@ -161,7 +152,7 @@ def test_going_out_of_office_waits_for_a_new_lead_being_given_to_that_user(app, 
                 )
             )
             if db.dialect == "postgresql":
-                wait_for(lambda: _someone_waits_for_an_advisory_lock(db), timeout=10)
+                wait_for(lambda: _someone_waits_for_a_lock(db, "advisory"), timeout=10)
             else:
                 time.sleep(0.5)  # SQLite: the PUT waits for this transaction's write lock
             assert not pending.done()
