@@ -39,7 +39,7 @@ from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, percentile, print_table
-from bench.http_load import gunicorn
+from bench.http_load import WEB_THREADS, gunicorn
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
 
 OUTCOMES = ("spoke", "no_answer", "voicemail", "callback_requested", "wrong_number")
@@ -343,8 +343,9 @@ def main(flags: list[str]) -> None:
         )
     ]
     print_table(
-        f"Capture → automation at {rate:g} leads/s for {seconds:g} s ({dialect}, gunicorn 2 workers x 2 "
-        f"threads, worker concurrency {concurrency}; after {warm_up:g} s of it unmeasured and ANALYZE)",
+        f"Capture → automation at {rate:g} leads/s for {seconds:g} s ({dialect}, gunicorn 2 workers "
+        f"x {WEB_THREADS} threads, worker concurrency {concurrency}; after {warm_up:g} s of it unmeasured "
+        "and ANALYZE)",
         ["from capture to", "leads", "p50 ms", "p95 ms", "p99 ms", "max ms"],
         rows,
     )
