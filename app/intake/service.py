@@ -154,8 +154,8 @@ def _create(
 # What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
 # (see leads.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
 # entities through the ORM cost more than the rest of the reads of a capture together. On
-# PostgreSQL the same round trip also takes the clinic's availability lock for the pick of an
-# owner and reserves the new rows' ids: each was a round trip of its own.
+# PostgreSQL the same round trip also reserves the new rows' ids and, in a transaction, takes the
+# clinic's availability lock for the pick of an owner: each was a round trip of its own.
 _CLINICS, _SOURCES = Clinic.__table__, LeadSource.__table__
 _DEFAULT_STAGE = pipeline.default_stage_slug(_CLINICS.c.id).label("default_stage")
 _CONTEXT_COLUMNS = [*_CLINICS.c, *_SOURCES.c, _DEFAULT_STAGE]
@@ -214,7 +214,8 @@ def create_lead(
     """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
 
     With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored.
+    is stored. `session`: a transaction's, or an autocommit one (see `capture_lead`), which raises
+    _InTransactionInstead when the capture must be made in a transaction after all.
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
