@@ -53,15 +53,26 @@ def seed_leads(db, tenant, n):
         )
 
 
-def counts(db, bulk_id):
-    with db.unit_of_work() as session:
-        tasks = session.scalar(
-            sa.select(sa.func.count())
-            .select_from(LeadTask)
-            .where(LeadTask.dedupe_key.like(f"bulk:{bulk_id}:%"))
+def counts(db, bulk_id: int):
+    """(tasks of the bulk job, its done count, its status), read on a plain driver connection.
+
+    Not in a unit of work: on SQLite that takes the write lock (BEGIN IMMEDIATE), and the worker's
+    chunk transactions, one after another, would keep this read waiting until the bulk was nearly
+    done, too late for a kill mid-way. A plain read in WAL mode waits for no writer.
+    """
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            f"SELECT count(*) FROM {LeadTask.__table__.name} WHERE dedupe_key LIKE 'bulk:{int(bulk_id)}:%'"
         )
-        job = session.get(BulkJob, bulk_id)
-        return tasks, job.done, job.status
+        [tasks] = cursor.fetchone()
+        cursor.execute(f"SELECT done, status FROM {BulkJob.__table__.name} WHERE id = {int(bulk_id)}")
+        done, status = cursor.fetchone()
+        connection.rollback()  # PostgreSQL: end the read's transaction
+        return tasks, done, status
+    finally:
+        connection.close()
 
 
 def test_bulk_over_1000_leads_with_a_worker_killed_mid_way(app, db, client, tenant, monkeypatch, fast):
