@@ -51,6 +51,8 @@ _CURSORS = AssignmentCursor.__table__
 
 
 _AVAILABLE: dict[tuple[str, ...], Frozen] = {}
+# Who can be given leads: the one definition the pool reads and the owner guard below share.
+_IS_AVAILABLE = (_USERS.c.active.is_(True), _USERS.c.out_of_office.is_(False))
 
 
 class _Available(NamedTuple):
@@ -66,8 +68,7 @@ def _available_statement(roles) -> Frozen:
             sa.select(_USERS.c.id, _USERS.c.max_open_leads)
             .where(
                 _USERS.c.clinic_id == sa.bindparam("clinic_id"),
-                _USERS.c.active.is_(True),
-                _USERS.c.out_of_office.is_(False),
+                *_IS_AVAILABLE,
                 _USERS.c.role.in_([sa.literal_column(f"'{role}'") for role in key]),
             )
             .order_by(_USERS.c.id)
@@ -169,19 +170,29 @@ _TAKE_TURN = Frozen(
         sa.bindparam("now", type_=_CURSORS.c.updated_at.type)
     )
 )
+
+
 # The round-robin policy's whole pick in that one statement: the pool is read there too (after
 # the availability lock, which the caller's transaction took before: see _hold_availability).
 # Available treatment coordinators, else clinic admins (fallback), else nobody (no row returned).
-_AVAILABLE_IDS = """
-    SELECT array_agg(id ORDER BY id) AS ids FROM users
-    WHERE clinic_id = CAST(:clinic_id AS integer) AND active AND NOT out_of_office AND role = {role}
-      AND NOT id = ANY(CAST(:exclude AS integer[]))
-"""
+def _available_ids(role: str) -> str:
+    """SQL for the text statement below: the ids of the clinic's available users of `role`, as
+    one array (NULL if none), less :exclude. Built from the same conditions as the pool read."""
+    ids = sa.func.array_agg(postgresql.aggregate_order_by(_USERS.c.id, _USERS.c.id)).label("ids")
+    select = sa.select(ids).where(
+        _USERS.c.clinic_id == sa.bindparam("clinic_id"),
+        *_IS_AVAILABLE,
+        _USERS.c.role == sa.literal_column(f"'{role}'"),
+        _USERS.c.id != sa.all_(sa.cast(sa.bindparam("exclude"), postgresql.ARRAY(sa.Integer))),
+    )
+    return str(select.compile(dialect=postgresql.dialect(paramstyle="named")))
+
+
 _TAKE_ROUND_ROBIN_TURN = Frozen(
     sa.text(
         f"""
-        WITH coordinators AS ({_AVAILABLE_IDS.format(role=":coordinator")}),
-        admins AS ({_AVAILABLE_IDS.format(role=":admin")}),
+        WITH coordinators AS ({_available_ids(Role.TREATMENT_COORDINATOR.value)}),
+        admins AS ({_available_ids(Role.CLINIC_ADMIN.value)}),
         pool AS (
             SELECT coalesce(coordinators.ids, admins.ids) AS ids, coordinators.ids IS NULL AS fallback
             FROM coordinators, admins
@@ -190,8 +201,6 @@ _TAKE_ROUND_ROBIN_TURN = Frozen(
         + _TURN
     ).bindparams(
         sa.bindparam("now", type_=_CURSORS.c.updated_at.type),
-        coordinator=Role.TREATMENT_COORDINATOR.value,
-        admin=Role.CLINIC_ADMIN.value,
     )
 )
 # Availability (who is active and in office) and automatic picks: a pick holds this lock shared
@@ -357,8 +366,7 @@ _OWNER_AVAILABLE = (
     sa.select(_USERS.c.id)
     .where(
         _USERS.c.id == sa.bindparam("guard_owner_id"),
-        _USERS.c.active.is_(True),
-        _USERS.c.out_of_office.is_(False),
+        *_IS_AVAILABLE,
     )
     .with_for_update(read=True)
 )
