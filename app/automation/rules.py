@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
+from app.tasks.models import LeadTaskType
 
 # --- triggers -------------------------------------------------------------------------------------
 
@@ -73,6 +74,8 @@ EVENT_FIELDS = (
     "changed",
     "days_in_stage",
     "system",
+    "contact",  # activity.logged: a two-way exchange (app/activities/rules.py)
+    "attempt",  # activity.logged: an outbound call, email or SMS with no answer
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
@@ -155,7 +158,8 @@ LIST_OPERATORS = ("in", "not_in")
 ACTION_TYPES = ("create_task", "send_email", "send_sms", "notify", "assign", "enroll_sequence", "suggest")
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
-TASK_TYPES = ("CALL", "EMAIL", "SMS", "MEETING", "FOLLOW_UP", "OTHER")
+# The spec's LeadTaskType, the one vocabulary of tasks: a rule cannot make a task the API would refuse.
+TASK_TYPES = tuple(t.value for t in LeadTaskType)
 PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
@@ -257,6 +261,8 @@ def _assignee_errors(assignee: Any) -> dict:
 
 def _message_errors(action: dict) -> dict:
     problems: dict = {}
+    if not isinstance(action.get("break_up", False), bool):
+        problems["break_up"] = ["true or false: a break-up message is not counted as an attempt"]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
     for part in parts:
         text = action.get(part)
