@@ -1,15 +1,15 @@
 """lead_tasks.outcome: the structured outcome a task was completed with
 
-Revision ID: 0015_i17_task_outcome
-Revises: 0014_lead_phone_index
+Revision ID: 0016_i17_task_outcome
+Revises: 0015_i18b_api_key_rate_limit
 Create Date: 2026-11-23 06:00:00
 """
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0015_i17_task_outcome"
-down_revision = "0014_lead_phone_index"
+revision = "0016_i17_task_outcome"
+down_revision = "0015_i18b_api_key_rate_limit"
 branch_labels = None
 depends_on = None
 
