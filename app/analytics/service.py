@@ -5,7 +5,8 @@ on write (app/analytics/rollups.py), read with the cohort from covering indexes.
 
 The cohort of a report is the clinic's leads created in [from, to) (not deleted), narrowed by the
 optional coordinator (the lead's current owner) and source. Definitions:
-- first contact: the lead's earliest OUTBOUND phone call, email, SMS or in-person activity;
+- first contact: the earliest time a person of the clinic reached the lead, a contact or an attempt
+  (app/activities/rules.py) neither inbound nor automated (rollups.is_staff_contact);
   "within 5 minutes" means first contact at most 300 s after capture (created_at).
 - conversion: the lead's status is CONVERTED.
 - funnel: a lead reached a stage if it ever stayed in it or in a later one (stages can be skipped);
@@ -35,7 +36,6 @@ from app.pipeline.models import LeadStageHistory, PipelineStage
 from app.pipeline.rules import LOST
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
 
-CONTACT_TYPES = rollups.CONTACT_TYPES
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 SPEED_TO_LEAD_SECONDS = 300
 DAYS_PER_MONTH = Decimal("30.4375")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityType, LeadActivity
 from app.audit import service as audit
@@ -45,8 +46,6 @@ REMINDER = "task.reminder"
 ESCALATION = "task.escalate"
 TIMER_KINDS = (REMINDER, ESCALATION)
 ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
-# Contact with the lead that counts against escalation (anything but internal notes).
-CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -686,14 +685,16 @@ def _humanise(minutes: int) -> str:
 
 
 def contact_since(*, session: Session, lead_id: int, since: datetime) -> bool:
-    """Whether anyone had contact with the lead (call, email, SMS, meeting) since `since`."""
+    """Whether the lead had a contact (activities/rules.py: a two-way exchange) since `since`.
+
+    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
     return (
         session.scalar(
             sa.select(sa.func.count())
             .select_from(LeadActivity)
             .where(
                 LeadActivity.lead_id == lead_id,
-                LeadActivity.type.in_(CONTACT_TYPES),
+                activity_rules.contact_clause(),
                 LeadActivity.occurred_at >= since,
             )
         )
