@@ -36,6 +36,7 @@ from app.tasks.models import (
     OPEN_TASK_STATUSES,
     PRIORITY_RANK,
     LeadTask,
+    TaskOutcome,
     TaskPriority,
     TaskStatus,
     TaskTemplate,
@@ -172,7 +173,16 @@ def _cancel_timers(session: Session, task: LeadTask, now: datetime) -> None:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-TASK_AUDIT_FIELDS = ("title", "type", "priority", "assigned_to_id", "due_at", "status", "escalated_at")
+TASK_AUDIT_FIELDS = (
+    "title",
+    "type",
+    "priority",
+    "assigned_to_id",
+    "due_at",
+    "status",
+    "escalated_at",
+    "outcome",
+)
 
 
 def _snapshot(task: LeadTask) -> dict:
@@ -521,13 +531,20 @@ def snooze_task(
 
 
 def complete_task(
-    *, session: Session, actor: Actor, task_id: int, notes: str | None, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    notes: str | None,
+    now: datetime,
+    outcome: str = TaskOutcome.DONE,
 ) -> LeadTask:
-    """Mark a task done (TASK_COMPLETED on the lead's timeline); a recurring task makes its next one."""
+    """Mark a task done with its outcome (TASK_COMPLETED on the lead's timeline); a recurring task
+    makes its next one."""
     task, lead = _open_task(session, actor, task_id)
     before = _snapshot(task)
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.user_id
-    task.outcome_notes, task.updated_at = notes, now
+    task.outcome, task.outcome_notes, task.updated_at = str(outcome), notes, now
     _cancel_timers(session, task, now)
     activities.record(
         session=session,
@@ -537,7 +554,7 @@ def complete_task(
         actor_ref=actor.ref,
         user_id=actor.user_id,
         notes=notes,
-        details={"task_id": task.id, "title": task.title},
+        details={"task_id": task.id, "title": task.title, "outcome": task.outcome},
     )
     audit.record(
         session=session,
