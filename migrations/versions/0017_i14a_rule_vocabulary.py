@@ -1,8 +1,8 @@
 """stored rules and tasks speak the one vocabulary: the break-up rule counts attempts on every channel
 (and its email is marked as no attempt); task types are the spec's LeadTaskType
 
-Revision ID: 0016_i14a_rule_vocabulary
-Revises: 0015_i18b_api_key_rate_limit
+Revision ID: 0017_i14a_rule_vocabulary
+Revises: 0016_i17_task_outcome
 Create Date: 2026-11-23 06:10:00
 
 Frozen here (not imported from app/) so the migration means the same thing whatever the code
@@ -25,8 +25,8 @@ from alembic import op
 
 import app.db
 
-revision = "0016_i14a_rule_vocabulary"
-down_revision = "0015_i18b_api_key_rate_limit"
+revision = "0017_i14a_rule_vocabulary"
+down_revision = "0016_i17_task_outcome"
 branch_labels = None
 depends_on = None
 
