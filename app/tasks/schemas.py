@@ -3,12 +3,13 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.tasks.models import LeadTaskType, Recurrence, TaskPriority, TaskStatus
+from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
 
 TYPES = [t.value for t in LeadTaskType]
 PRIORITIES = [p.value for p in TaskPriority]
 STATUSES = [s.value for s in TaskStatus]
+OUTCOMES = [o.value for o in TaskOutcome]
 
 
 class TaskOut(Schema):
@@ -25,6 +26,9 @@ class TaskOut(Schema):
     status = fields.String()
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Integer(allow_none=True)
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "Set on completion: " + ", ".join(OUTCOMES)}
+    )
     outcome_notes = fields.String(allow_none=True)
     escalated_at = fields.DateTime(allow_none=True)
     template_id = fields.Integer(allow_none=True)
@@ -67,8 +71,16 @@ class TaskUpdateIn(Schema):
     )
 
 
-class CompleteIn(Schema):
+class CompleteIn(RequestSchema):
+    outcome = fields.String(
+        load_default=TaskOutcome.DONE.value,
+        validate=validate.OneOf(OUTCOMES),
+        metadata={"description": "How it ended (default done): " + ", ".join(OUTCOMES)},
+    )
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    reschedule_to = UTCDateTime(
+        metadata={"description": "With outcome rescheduled: a follow-up task (the same) is due then"},
+    )
 
 
 class SnoozeIn(Schema):
