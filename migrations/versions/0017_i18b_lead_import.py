@@ -1,7 +1,7 @@
 """Bulk lead import: leads.external_id (unique per clinic) and the per-row report of a bulk job
 
-Revision ID: 0016_i18b_lead_import
-Revises: 0015_i18b_api_key_rate_limit
+Revision ID: 0017_i18b_lead_import
+Revises: 0016_i17_task_outcome
 Create Date: 2026-11-23 06:20:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
-revision = "0016_i18b_lead_import"
-down_revision = "0015_i18b_api_key_rate_limit"
+revision = "0017_i18b_lead_import"
+down_revision = "0016_i17_task_outcome"
 branch_labels = None
 depends_on = None
 
