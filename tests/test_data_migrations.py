@@ -68,7 +68,7 @@ BREAK_UP_EMAIL = {"type": "send_email", "once_per_lead": True, "subject": "Close
 
 
 def test_stored_rules_and_task_types_take_the_one_vocabulary(empty_database):
-    migrate.upgrade(empty_database, "0016_i17_task_outcome")
+    migrate.upgrade(empty_database, "0017_i18b_lead_import")
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
@@ -111,7 +111,7 @@ def test_stored_rules_and_task_types_take_the_one_vocabulary(empty_database):
             )
             template = insert(conn, "task_templates", clinic_id=clinic, name="t", title="t", type="OTHER")
 
-        migrate.upgrade(empty_database, "0017_i14a_rule_vocabulary")
+        migrate.upgrade(empty_database, "0018_i14a_rule_vocabulary")
 
         with engine.connect() as conn:
             table = sa.Table("automation_rules", sa.MetaData(), autoload_with=conn)

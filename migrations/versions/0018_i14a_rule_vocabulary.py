@@ -1,8 +1,8 @@
 """stored rules and tasks speak the one vocabulary: the break-up rule counts attempts on every channel
 (and its email is marked as no attempt); task types are the spec's LeadTaskType
 
-Revision ID: 0017_i14a_rule_vocabulary
-Revises: 0016_i17_task_outcome
+Revision ID: 0018_i14a_rule_vocabulary
+Revises: 0017_i18b_lead_import
 Create Date: 2026-11-23 06:10:00
 
 Frozen here (not imported from app/) so the migration means the same thing whatever the code
@@ -25,8 +25,8 @@ from alembic import op
 
 import app.db
 
-revision = "0017_i14a_rule_vocabulary"
-down_revision = "0016_i17_task_outcome"
+revision = "0018_i14a_rule_vocabulary"
+down_revision = "0017_i18b_lead_import"
 branch_labels = None
 depends_on = None
 
