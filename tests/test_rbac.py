@@ -126,6 +126,8 @@ DESIGN_TABLE = {
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,
     "GET /api/bulk-jobs/<id>": READ,
+    "GET /api/bulk-jobs/<id>/rows": READ,
+    "POST /api/leads/import": CREATE,
     "GET /api/audit-events": CONFIGURE,
     "GET /api/webhooks": CONFIGURE,
     "POST /api/webhooks": CONFIGURE,
