@@ -1,7 +1,7 @@
 """lead_tasks: per-task reminder offsets, a recurrence interval, and the series a task belongs to
 
-Revision ID: 0018_i17_task_reminders_series
-Revises: 0017_i18b_lead_import
+Revision ID: 0019_i17_task_reminders_series
+Revises: 0018_i14a_rule_vocabulary
 Create Date: 2026-11-23 06:20:00
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0018_i17_task_reminders_series"
-down_revision = "0017_i18b_lead_import"
+revision = "0019_i17_task_reminders_series"
+down_revision = "0018_i14a_rule_vocabulary"
 branch_labels = None
 depends_on = None
 
