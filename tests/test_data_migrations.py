@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from app import migrate
@@ -127,5 +128,58 @@ def test_stored_rules_and_task_types_take_the_one_vocabulary(empty_database):
         assert stored[untouched].version == 1
         assert sorted(versions) == sorted([(seeded, 2), (edited, 2), (meeting, 2)])
         assert template_type == "CUSTOM"
+    finally:
+        engine.dispose()
+
+
+def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_database, monkeypatch):
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("PHI_ENCRYPTION_KEY", key)  # the key the app uses, as the migration reads it
+    migrate.upgrade(empty_database, "0019_i17_task_reminders_series")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = insert(conn, "clinics", name="Old clinic", timezone="UTC")
+            source = insert(conn, "lead_sources", clinic_id=clinic, name="Web", category="WEBSITE")
+            common = {"clinic_id": clinic, "source_id": source, "status": "NEW", "pipeline_stage": "new_lead"}
+            noted = insert(conn, "leads", **common, first_name="Jane", notes="Allergic to latex")
+            quiet = insert(conn, "leads", **common, first_name="John", notes=None)
+
+            def activity(lead_id, hours, type, direction=None, outcome=None):
+                at = NOW + timedelta(hours=hours)
+                insert(
+                    conn, "lead_activities", clinic_id=clinic, lead_id=lead_id, type=type,
+                    direction=direction, outcome=outcome, occurred_at=at, created_at=at, actor="user:1",
+                )  # fmt: skip
+
+            activity(noted, 1, "SMS", "INBOUND")  # contact
+            activity(noted, 2, "PHONE_CALL", "OUTBOUND", "spoke")  # contact: the last one
+            activity(noted, 3, "PHONE_CALL", "OUTBOUND", "voicemail")  # an attempt
+            activity(noted, 4, "EMAIL", "OUTBOUND")  # an attempt
+            activity(quiet, 1, "NOTE")
+
+        migrate.upgrade(empty_database, "0020_i14a_lead_contact_facts")
+
+        with engine.connect() as conn:
+            found = {
+                r.id: r
+                for r in conn.execute(
+                    sa.text("SELECT id, notes_encrypted, last_contacted_at, escalated_at FROM leads")
+                )
+            }
+            assert "notes" not in {c["name"] for c in sa.inspect(conn).get_columns("leads")}
+        token = found[noted].notes_encrypted
+        assert "latex" not in token
+        assert Fernet(key.encode()).decrypt(token.encode()).decode() == "Allergic to latex"
+        assert found[quiet].notes_encrypted is None
+        last = found[noted].last_contacted_at
+        last = datetime.fromisoformat(last) if isinstance(last, str) else last
+        assert last.replace(tzinfo=UTC) == NOW + timedelta(hours=2)
+        assert found[quiet].last_contacted_at is None and found[noted].escalated_at is None
+
+        migrate.downgrade(empty_database, "0019_i17_task_reminders_series")
+        with engine.connect() as conn:
+            notes = dict(conn.execute(sa.text("SELECT id, notes FROM leads")).all())
+        assert notes == {noted: "Allergic to latex", quiet: None}
     finally:
         engine.dispose()

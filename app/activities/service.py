@@ -60,6 +60,8 @@ def record(
     )
     insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
     rollups.on_activity(session, lead, activity)
+    if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
+        leads.note_contact(session=session, lead=lead, at=at)
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,
@@ -165,6 +167,16 @@ def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, no
         at=now,
     )
     return activity
+
+
+def contact_since(*, session: Session, lead_id: int, since: datetime | None = None) -> bool:
+    """Whether the lead had a contact (rules.py: a two-way exchange) at or after `since` (None: ever).
+
+    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
+    conditions = [LeadActivity.lead_id == lead_id, rules.contact_clause()]
+    if since is not None:
+        conditions.append(LeadActivity.occurred_at >= since)
+    return session.scalar(sa.select(LeadActivity.id).where(*conditions).limit(1)) is not None
 
 
 def list_activities(

@@ -106,6 +106,13 @@ class ClinicSettingsIn(Schema):
         metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
     )
     escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
+    no_contact_escalation_hours = fields.Float(
+        validate=validate.Range(min=1, max=24 * 30),
+        metadata={
+            "description": "a lead with no contact this long after capture (counted on open days) is "
+            "escalated to the clinic admins (default 24)"
+        },
+    )
     email_from = fields.Email(
         validate=validate.Length(max=254),
         metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},

@@ -198,7 +198,8 @@ class Lead(Base):
     lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
     lost_notes: Mapped[str | None] = mapped_column(sa.Text)
 
-    notes: Mapped[str | None] = mapped_column(sa.Text)
+    # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.
+    notes: Mapped[str | None] = mapped_column("notes_encrypted", EncryptedString)
     suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
 
     # The contact policy: automated messages honour these (a STOP by SMS sets sms_opt_out).
@@ -212,6 +213,11 @@ class Lead(Base):
         sa.String(200)
     )  # the importer's id (POST /api/leads/import)
 
+    # The last contact (app/activities/rules.py), kept by activities.record; null: never contacted.
+    last_contacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Escalated to the clinic admins for no contact within hours of capture (app/tasks), once.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     # Analytics summaries, kept by app/analytics/rollups.py: see there.
     first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
@@ -221,6 +227,10 @@ class Lead(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(sa.String(64))  # actor ref: "user:3", "web_form", ...
     updated_by: Mapped[str] = mapped_column(sa.String(64))
+
+    @property
+    def escalated(self) -> bool:
+        return self.escalated_at is not None
 
     @property
     def is_open(self) -> bool:

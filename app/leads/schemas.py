@@ -154,6 +154,14 @@ class LeadOut(Schema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    last_contacted_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "the last contact: an answered call, an inbound message, a visit"},
+    )
+    escalated = fields.Boolean(
+        metadata={"description": "escalated to the clinic admins: no contact within hours of capture"},
+    )
+    escalated_at = fields.DateTime(allow_none=True)
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()

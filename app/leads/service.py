@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
 from app import phi
 from app.audit import service as audit
@@ -266,6 +266,21 @@ def checked_source(*, source_id: int | None, found: LeadSource | None) -> LeadSo
 # --- leads: reading --------------------------------------------------------------------------
 
 
+def note_contact(*, session: Session, lead: Lead, at: datetime) -> None:
+    """Move the lead's `last_contacted_at` up to `at` (a contact logged late never moves it back).
+
+    One conditional UPDATE: two contacts logged at once both end at the latest. Core, so it does not
+    touch `updated_at` (a contact is the lead's history, not an edit of the lead)."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == lead.id, sa.or_(Lead.last_contacted_at.is_(None), Lead.last_contacted_at < at))
+        .values(last_contacted_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if lead.last_contacted_at is None or lead.last_contacted_at < at:
+        attributes.set_committed_value(lead, "last_contacted_at", at)  # as stored, not dirty
+
+
 def get_lead(*, session: Session, clinic_id: int, lead_id: int, for_update: bool = False) -> Lead:
     """A live lead of the clinic; deleted leads and other clinics' leads are not found.
 
@@ -422,7 +437,7 @@ def list_leads(
 
 # --- leads: writing --------------------------------------------------------------------------
 
-PROTECTED_FIELDS = ("patient_dob", "insurance_member_id")
+PROTECTED_FIELDS = ("patient_dob", "insurance_member_id", "notes")
 NAME_FIELDS = ("first_name", "last_name")
 PLAIN_FIELDS = (
     "preferred_contact",

@@ -3,10 +3,15 @@
 from app.events import consumers as events
 from app.events import service as event_types
 from app.scheduling import registry
-from app.tasks import service
+from app.tasks import lead_escalation, service
 
 registry.register(service.REMINDER, service.send_task_reminder, queue="realtime")
 registry.register(service.ESCALATION, service.escalate_overdue_task, queue="realtime")
+registry.register(
+    lead_escalation.LEAD_ESCALATION, lead_escalation.escalate_uncontacted_lead, queue="realtime"
+)
+# No contact within hours of capture: the lead's escalation job is scheduled when it is created.
+events.on(event_types.LEAD_CREATED, lead_escalation.schedule_no_contact_escalation)
 # A converted or lost lead needs no more follow-up: its open tasks (and their timers) are cancelled.
 events.on(event_types.LEAD_CONVERTED, service.close_tasks_of_closed_lead)
 events.on(event_types.LEAD_LOST, service.close_tasks_of_closed_lead)

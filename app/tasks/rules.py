@@ -6,10 +6,18 @@ import calendar
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.business_hours.rules import (
+    BusinessCalendar,
+    NeverOpen,
+    add_business_days,
+    add_business_minutes,
+    next_open,
+)
 from app.tasks.models import Recurrence
 
 DEFAULT_REMINDER_OFFSETS_MINUTES = (15,)
 DEFAULT_ESCALATION_HOURS = 24
+DEFAULT_NO_CONTACT_ESCALATION_HOURS = 24
 
 
 def reminder_times(due_at: datetime, offsets_minutes, now: datetime) -> list[tuple[int, datetime]]:
@@ -68,6 +76,27 @@ def clinic_reminder_offsets(settings: dict | None) -> list[int]:
 
 def clinic_escalation_hours(settings: dict | None) -> float:
     return float((settings or {}).get("escalation_hours") or DEFAULT_ESCALATION_HOURS)
+
+
+def clinic_no_contact_escalation_hours(settings: dict | None) -> float:
+    return float((settings or {}).get("no_contact_escalation_hours") or DEFAULT_NO_CONTACT_ESCALATION_HOURS)
+
+
+def no_contact_deadline(calendar: BusinessCalendar, captured_at: datetime, hours: float) -> datetime:
+    """When a lead captured at `captured_at` has gone `hours` without contact, counted on open days.
+
+    The clock starts when the clinic is next open (a lead of Friday night starts on Monday morning);
+    each whole 24 hours is one open day later at the same local time (a weekend or a holiday does
+    not count: nobody could have called); the rest is business time. A clinic never open counts
+    plain hours.
+    """
+    try:
+        start = next_open(calendar, captured_at)
+        days, rest = divmod(hours, 24)
+        due = add_business_days(calendar, start, int(days)) if days else start
+        return add_business_minutes(calendar, due, rest * 60) if rest else due
+    except NeverOpen:
+        return captured_at + timedelta(hours=hours)
 
 
 def due_bucket_bounds(now: datetime, timezone: str) -> tuple[datetime, datetime]:

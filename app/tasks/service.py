@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.activities import rules as activity_rules
 from app.activities import service as activities
-from app.activities.models import ActivityType, LeadActivity
+from app.activities.models import ActivityType
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
@@ -686,30 +685,12 @@ def _humanise(minutes: int) -> str:
     return f"{minutes} minutes"
 
 
-def contact_since(*, session: Session, lead_id: int, since: datetime) -> bool:
-    """Whether the lead had a contact (activities/rules.py: a two-way exchange) since `since`.
-
-    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
-    return (
-        session.scalar(
-            sa.select(sa.func.count())
-            .select_from(LeadActivity)
-            .where(
-                LeadActivity.lead_id == lead_id,
-                activity_rules.contact_clause(),
-                LeadActivity.occurred_at >= since,
-            )
-        )
-        > 0
-    )
-
-
 def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
     task = _live_task(session, job)
     if task is None or task.escalated_at is not None:
         return
-    if contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
+    if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
         return
     lead = session.get(Lead, task.lead_id)
     admins = [
