@@ -17,12 +17,14 @@ READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
     "lead:analytics",
 )  # fmt: skip
 
-# DESIGN.md "Roles": written out here independently of app/auth, so a drift in code fails the test.
+# The spec's access table (lead-management.md "Access Control"; issue 14 item 11), with the clinic
+# admin's "everything" from DESIGN.md "Roles" (README "Roles"): written out here independently of
+# app/auth, so a drift in code fails the test.
 ROLE_PERMISSIONS = {
     "front_desk": {READ, CREATE},
     "treatment_coordinator": {READ, CREATE, UPDATE, ASSIGN, CONVERT},
     "clinic_admin": {READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS},
-    "doctor": {READ, ANALYTICS},
+    "doctor": {ANALYTICS},
 }
 
 # DESIGN.md "The REST API" table; path parameters are written <id>.

@@ -24,7 +24,7 @@ def _log(client, tenant, lead_id, role="treatment_coordinator", **body):
 
 
 def _timeline(client, tenant, lead_id, query=""):
-    resp = client.get(f"/api/leads/{lead_id}/activities{query}", headers=tenant.headers("doctor"))
+    resp = client.get(f"/api/leads/{lead_id}/activities{query}", headers=tenant.headers("front_desk"))
     assert resp.status_code == 200, resp.get_json()
     return resp
 

@@ -50,7 +50,7 @@ def test_the_feed_filters_and_pages_newest_first(client, tenant):
 def test_single_activity_and_every_read_is_audited(client, tenant):
     lead = lead_for(client, tenant)
     note = log(client, tenant, lead["id"], type="NOTE", notes="prefers evenings")
-    one = client.get(f"/api/activities/{note['id']}", headers=tenant.headers("doctor"))
+    one = client.get(f"/api/activities/{note['id']}", headers=tenant.headers("front_desk"))
     assert one.status_code == 200 and one.get_json()["notes"] == "prefers evenings"
     assert one.get_json()["lead_id"] == lead["id"]
     reads = audit_actions(client, tenant, "activity.read")

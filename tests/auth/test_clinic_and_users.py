@@ -2,7 +2,7 @@
 
 
 def test_clinic_settings_round_trip_with_etag(client, tenant):
-    got = client.get("/api/clinic", headers=tenant.headers("doctor"))
+    got = client.get("/api/clinic", headers=tenant.headers("front_desk"))
     assert got.status_code == 200 and got.headers["ETag"]
     hours = {"mon": ["09:00", "18:00"], "sat": ["09:00", "12:00"], "sun": None}
     resp = client.put(

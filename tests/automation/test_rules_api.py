@@ -117,7 +117,8 @@ def test_permissions_and_other_clinics(client, tenant, make_tenant):
     )
     assert denied.status_code == 403
     assert (
-        client.get(f"/api/follow-up-rules/{rule['id']}", headers=tenant.headers("doctor")).status_code == 200
+        client.get(f"/api/follow-up-rules/{rule['id']}", headers=tenant.headers("front_desk")).status_code
+        == 200
     )
     other = make_tenant("Other")
     assert client.get(f"/api/follow-up-rules/{rule['id']}", headers=other.headers()).status_code == 404

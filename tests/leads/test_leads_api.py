@@ -127,7 +127,7 @@ def test_source_of_another_clinic_or_inactive_is_a_422_on_source_id(client, tena
 
 def test_get_returns_the_lead_with_an_etag_and_audits_the_read(client, tenant, db):
     lead = create_lead(client, tenant)
-    resp = get_lead(client, tenant, lead["id"], role="doctor")
+    resp = get_lead(client, tenant, lead["id"], role="front_desk")
     assert resp.status_code == 200
     assert resp.get_json()["id"] == lead["id"]
     assert resp.headers["ETag"]
@@ -137,7 +137,7 @@ def test_get_returns_the_lead_with_an_etag_and_audits_the_read(client, tenant, d
                 AuditEvent.action == "lead.read", AuditEvent.subject_id == str(lead["id"])
             )
         ).all()
-        assert [r.actor for r in reads] == [f"user:{tenant.users['doctor'].id}"]
+        assert [r.actor for r in reads] == [f"user:{tenant.users['front_desk'].id}"]
 
 
 def test_put_changes_details_renormalises_and_answers_a_new_etag(client, tenant):

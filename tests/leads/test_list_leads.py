@@ -167,9 +167,9 @@ def test_assigned_to_me_needs_a_user(client, tenant):
 
 
 def test_each_list_call_writes_one_audit_event_naming_the_leads_shown(client, tenant, db, board):
-    client.get("/api/leads?page_size=2", headers=tenant.headers("doctor"))
+    client.get("/api/leads?page_size=2", headers=tenant.headers("front_desk"))
     with db.unit_of_work() as session:
         lists = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "lead.list")).all()
     assert len(lists) == 1
-    assert lists[0].actor == f"user:{tenant.users['doctor'].id}"
+    assert lists[0].actor == f"user:{tenant.users['front_desk'].id}"
     assert len(lists[0].after["lead_ids"]) == 2

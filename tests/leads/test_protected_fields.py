@@ -55,7 +55,7 @@ def test_blind_indexes_differ_between_clinics(client, tenant, make_tenant, db):
 
 def test_readers_get_the_decrypted_values(client, tenant):
     lead = create_lead(client, tenant, patient_dob=DOB, insurance_member_id=MEMBER_ID)
-    for role in ("front_desk", "doctor", "treatment_coordinator"):
+    for role in ("front_desk", "clinic_admin", "treatment_coordinator"):
         body = get_lead(client, tenant, lead["id"], role=role).get_json()
         assert (body["patient_dob"], body["insurance_member_id"]) == (DOB, MEMBER_ID)
     listed = client.get("/api/leads", headers=tenant.headers("front_desk")).get_json()

@@ -29,7 +29,7 @@ def test_create_read_and_update_a_source(client, tenant):
     assert resp.status_code == 201, resp.get_json()
     made = resp.get_json()
     assert made["monthly_cost"] == "1250.50"
-    got = client.get(f"/api/lead-sources/{made['id']}", headers=tenant.headers("doctor"))
+    got = client.get(f"/api/lead-sources/{made['id']}", headers=tenant.headers("front_desk"))
     assert got.status_code == 200 and got.get_json()["name"] == "Google Ads"
     resp = client.put(
         f"/api/lead-sources/{made['id']}",

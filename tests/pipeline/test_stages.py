@@ -176,7 +176,7 @@ def test_another_clinics_stage_is_a_404(client, tenant, make_tenant):
 
 
 def test_reading_stages_needs_lead_read_and_writing_needs_configure(client, tenant):
-    assert client.get("/api/pipeline-stages", headers=tenant.headers("doctor")).status_code == 200
+    assert client.get("/api/pipeline-stages", headers=tenant.headers("front_desk")).status_code == 200
     resp = client.post(
         "/api/pipeline-stages", json={"name": "X"}, headers=tenant.headers("treatment_coordinator")
     )
