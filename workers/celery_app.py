@@ -38,6 +38,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
 def _import_tasks() -> None:
     """Tasks are @shared_task functions: importing their modules registers them on every Celery app."""
     import workers.idempotency
+    import workers.intelligence
     import workers.notifications
     import workers.ops
     import workers.scheduling
