@@ -271,6 +271,8 @@ def _changed_fields(event_type: str, payload: dict) -> set[str]:
         return {"lead.assigned_to_id"}
     if event_type == "lead.updated":
         return {f"lead.{name}" for name in payload.get("changed") or []}
+    if event_type == "lead.score_changed":
+        return {"lead.score", "event.score"}
     return set()
 
 

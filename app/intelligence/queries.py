@@ -21,7 +21,9 @@ FACT_TYPES = (*rules.REACH_OUT_TYPES, *rules.MEETING_TYPES)
 LEAD_BATCH = 5000  # leads per activity query while gathering training facts
 
 
-def outbound_calls(*, session: Session, clinic_id: int, since: datetime) -> Iterator[tuple[datetime, bool, int]]:
+def outbound_calls(
+    *, session: Session, clinic_id: int, since: datetime
+) -> Iterator[tuple[datetime, bool, int]]:
     """(occurred_at, answered, source_id) of the clinic's outbound calls since `since`."""
     rows = session.execute(
         sa.select(LeadActivity.occurred_at, LeadActivity.outcome, Lead.source_id)
@@ -174,7 +176,10 @@ def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[rule
     changes: dict[int, list[tuple]] = {}
     for lead_id, previous, new, occurred_at in session.execute(
         sa.select(
-            LeadActivity.lead_id, LeadActivity.previous_stage, LeadActivity.new_stage, LeadActivity.occurred_at
+            LeadActivity.lead_id,
+            LeadActivity.previous_stage,
+            LeadActivity.new_stage,
+            LeadActivity.occurred_at,
         )
         .where(
             LeadActivity.clinic_id == clinic_id,

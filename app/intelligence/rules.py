@@ -73,9 +73,7 @@ def smooth(
     if prior is None:
         prior = overall
     priors = [prior] * HOURS_OF_WEEK if isinstance(prior, int | float) else list(prior)
-    rates = tuple(
-        (answered[s] + strength * priors[s]) / (calls[s] + strength) for s in range(HOURS_OF_WEEK)
-    )
+    rates = tuple((answered[s] + strength * priors[s]) / (calls[s] + strength) for s in range(HOURS_OF_WEEK))
     return ContactRates(
         rates=rates,
         calls=tuple(calls),
@@ -415,7 +413,14 @@ SEND_BREAKUP_EMAIL = "send_breakup_email"
 MOVE_TO_LOST = "move_to_lost"
 SCHEDULE_CONSULTATION = "schedule_consultation"
 ENROLL_SEQUENCE = "enroll_sequence"
-ACTIONS = (CALL_NOW, CALL_AT_BEST_SLOT, SEND_BREAKUP_EMAIL, MOVE_TO_LOST, SCHEDULE_CONSULTATION, ENROLL_SEQUENCE)
+ACTIONS = (
+    CALL_NOW,
+    CALL_AT_BEST_SLOT,
+    SEND_BREAKUP_EMAIL,
+    MOVE_TO_LOST,
+    SCHEDULE_CONSULTATION,
+    ENROLL_SEQUENCE,
+)
 
 BREAKUP_AFTER_ATTEMPTS = 3  # the default automation's break-up rule
 LOST_AFTER_BREAKUP_DAYS = 7  # no answer a week after the break-up email: let the lead go
@@ -458,12 +463,9 @@ def next_best_action(
     """One recommended action with its reason; None for a closed lead."""
     if not state.is_open:
         return None
-    if state.breakup_sent_at is not None and (
-        state.last_contact_at is None or state.last_contact_at < state.breakup_sent_at
-    ):
-        if now - state.breakup_sent_at >= timedelta(days=LOST_AFTER_BREAKUP_DAYS):
-            days = (now - state.breakup_sent_at).days
-            return Action(MOVE_TO_LOST, f"no answer {days} days after the break-up email")
+    if _breakup_unanswered_for_a_week(state, now):
+        days = (now - state.breakup_sent_at).days
+        return Action(MOVE_TO_LOST, f"no answer {days} days after the break-up email")
     if state.failed_attempts_in_a_row >= BREAKUP_AFTER_ATTEMPTS and state.breakup_sent_at is None:
         if state.email_allowed and not state.do_not_contact:
             return Action(
@@ -473,12 +475,17 @@ def next_best_action(
         return Action(MOVE_TO_LOST, f"{state.failed_attempts_in_a_row} unanswered attempts; no email allowed")
     if state.stage == "contacted" and state.contacts:
         return Action(SCHEDULE_CONSULTATION, "reached, and no consultation booked yet")
-    if state.stage in DECIDING_STAGES and state.score is not None and state.score < LOW_SCORE:
-        if not state.has_open_task:
-            return Action(
-                ENROLL_SEQUENCE, f"undecided with a low score ({state.score:.0%}): nurture by sequence"
-            )
+    low_score = state.score is not None and state.score < LOW_SCORE
+    if state.stage in DECIDING_STAGES and low_score and not state.has_open_task:
+        return Action(ENROLL_SEQUENCE, f"undecided with a low score ({state.score:.0%}): nurture by sequence")
     return _call(state, now, current_rate, best)
+
+
+def _breakup_unanswered_for_a_week(state: LeadState, now: datetime) -> bool:
+    sent = state.breakup_sent_at
+    if sent is None or (state.last_contact_at is not None and state.last_contact_at >= sent):
+        return False
+    return now - sent >= timedelta(days=LOST_AFTER_BREAKUP_DAYS)
 
 
 def _call(state: LeadState, now: datetime, current_rate: float | None, best: Slot | None) -> Action:
@@ -591,9 +598,9 @@ def forecast(
 ) -> list[MonthForecast]:
     """Expected conversions per month from `first_month` on.
 
-    The pipeline: open leads of each stage × that stage's rate of converting m months later.
-    The seasonal baseline: leads not captured yet (the recent monthly volume × the calendar month's
-    seasonal factor) × the rate of a new lead converting in its month of capture, the next, ...
+    The pipeline: open leads of each stage x that stage's rate of converting m months later.
+    The seasonal baseline: leads not captured yet (the recent monthly volume x the calendar month's
+    seasonal factor) x the rate of a new lead converting in its month of capture, the next, ...
     """
     out = []
     for m in range(months):

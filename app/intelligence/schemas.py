@@ -5,7 +5,6 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api import RequestSchema
-from app.intelligence import rules
 
 
 class ContactSlotOut(Schema):
@@ -37,7 +36,7 @@ class ForecastArgs(RequestSchema):
 class MonthForecastOut(Schema):
     month = fields.String(metadata={"description": "YYYY-MM (UTC months)"})
     expected_conversions = fields.Float()
-    from_pipeline = fields.Float(metadata={"description": "Open leads × their stage's conversion rates"})
+    from_pipeline = fields.Float(metadata={"description": "Open leads x their stage's conversion rates"})
     from_new_leads = fields.Float(metadata={"description": "Leads not captured yet: the seasonal baseline"})
 
 
@@ -45,16 +44,3 @@ class ForecastOut(Schema):
     generated_at = fields.DateTime()
     history_leads = fields.Integer(metadata={"description": "Leads of the last 25 months the forecast read"})
     months = fields.List(fields.Nested(MonthForecastOut))
-
-
-class ScoreFactorOut(Schema):
-    feature = fields.String()
-    label = fields.String()
-    effect = fields.String(metadata={"description": "raises or lowers"})
-    weight = fields.Float(metadata={"description": "Its effect on the log-odds, against the average lead"})
-
-
-class NextActionOut(Schema):
-    action = fields.String(metadata={"description": ", ".join(rules.ACTIONS)})
-    reason = fields.String()
-    at = fields.DateTime(allow_none=True, metadata={"description": "When to act (a call's best slot)"})

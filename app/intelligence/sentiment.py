@@ -38,7 +38,7 @@ def _detect_langs():
 
 
 def language_of(text: str) -> str | None:
-    """"en" when the text reads as English, else the likeliest language's code (None: no letters).
+    """ "en" when the text reads as English, else the likeliest language's code (None: no letters).
 
     A short text ("Not interested", "ok") is too little to tell a language by letter n-grams, and
     replies to an English clinic are English unless shown otherwise: short text counts as English.

@@ -10,6 +10,7 @@ import time as timer
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
@@ -45,52 +46,72 @@ CLOSING_EVENTS = (events.LEAD_CONVERTED, events.LEAD_LOST, events.LEAD_DELETED)
 
 
 def calendar_of(clinic: Clinic) -> BusinessCalendar:
-    return BusinessCalendar.from_settings(clinic.timezone, clinic.business_hours or {}, clinic.holiday_country)
+    return BusinessCalendar.from_settings(
+        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
+    )
 
 
 # --- contact times --------------------------------------------------------------------------------
 
 
-def refresh_contact_tallies(*, session: Session, clinic: Clinic, now: datetime) -> int:
-    """Recount the clinic's outbound calls of the last year by local hour of week (all, and by source)."""
+def _count_calls(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
+    """(calls, answered) by hour of week of the clinic's outbound calls of the last year, per scope."""
     zone = calendar_of(clinic).zone
     by_scope: dict[str, list[tuple[int, bool]]] = {"clinic": []}
-    count = 0
     for occurred_at, answered, source_id in queries.outbound_calls(
         session=session, clinic_id=clinic.id, since=now - timedelta(days=CALL_HISTORY_DAYS)
     ):
         pair = (rules.hour_of_week(occurred_at, zone), answered)
         by_scope["clinic"].append(pair)
         by_scope.setdefault(f"source:{source_id}", []).append(pair)
-        count += 1
+    return {scope: rules.tally(pairs) for scope, pairs in by_scope.items()}
+
+
+def _tally_rows(clinic: Clinic, counted: dict, now: datetime) -> list[ContactTally]:
+    return [
+        ContactTally(clinic_id=clinic.id, scope=scope, calls=calls, answered=answered, computed_at=now)
+        for scope, (calls, answered) in counted.items()
+    ]
+
+
+def refresh_contact_tallies(*, session: Session, clinic: Clinic, now: datetime) -> int:
+    """Recount the clinic's outbound calls of the last year by local hour of week (all, and by source)."""
+    counted = _count_calls(session, clinic, now)
     session.execute(sa.delete(ContactTally).where(ContactTally.clinic_id == clinic.id))
-    for scope, pairs in by_scope.items():
-        calls, answered = rules.tally(pairs)
-        session.add(
-            ContactTally(clinic_id=clinic.id, scope=scope, calls=calls, answered=answered, computed_at=now)
-        )
+    session.add_all(_tally_rows(clinic, counted, now))
     session.flush()
-    return count
+    return sum(counted["clinic"][0])
 
 
-def contact_rates(*, session: Session, clinic: Clinic, source_id: int | None, now: datetime) -> rules.ContactRates:
+def _first_tallies(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
+    """A clinic's first tallies, counted on demand (before its first night). Two concurrent first
+    counts race on (clinic_id, scope): the loser keeps the winner's rows and uses its own count."""
+    counted = _count_calls(session, clinic, now)
+    try:
+        with session.begin_nested():
+            session.add_all(_tally_rows(clinic, counted, now))
+    except IntegrityError:
+        pass
+    return counted
+
+
+def contact_rates(
+    *, session: Session, clinic: Clinic, source_id: int | None, now: datetime
+) -> rules.ContactRates:
     """The clinic's smoothed answer rates; the source's own when it has enough calls."""
-    tallies = {
-        t.scope: t
+    scopes = ("clinic", f"source:{source_id}")
+    counted = {
+        t.scope: (t.calls, t.answered)
         for t in session.scalars(
-            sa.select(ContactTally).where(
-                ContactTally.clinic_id == clinic.id, ContactTally.scope.in_(("clinic", f"source:{source_id}"))
-            )
+            sa.select(ContactTally).where(ContactTally.clinic_id == clinic.id, ContactTally.scope.in_(scopes))
         )
     }
-    if "clinic" not in tallies:  # never counted (a new clinic, or before the first night)
-        refresh_contact_tallies(session=session, clinic=clinic, now=now)
-        return contact_rates(session=session, clinic=clinic, source_id=source_id, now=now)
-    clinic_tally = tallies["clinic"]
-    clinic_rates = rules.smooth(clinic_tally.calls, clinic_tally.answered)
-    own = tallies.get(f"source:{source_id}")
-    if own is not None and sum(own.calls) >= rules.MIN_SOURCE_CALLS:
-        return rules.smooth(own.calls, own.answered, prior=clinic_rates.rates, scope="source")
+    if "clinic" not in counted:  # never counted (a new clinic, or before the first night)
+        counted = _first_tallies(session, clinic, now)
+    clinic_rates = rules.smooth(*counted["clinic"])
+    own = counted.get(f"source:{source_id}")
+    if own is not None and sum(own[0]) >= rules.MIN_SOURCE_CALLS:
+        return rules.smooth(own[0], own[1], prior=clinic_rates.rates, scope="source")
     return clinic_rates
 
 
@@ -143,7 +164,9 @@ MODEL_CACHE_SECONDS = 60.0
 
 
 def _latest_record(session: Session, clinic_id: int | None) -> ScoreModelRecord | None:
-    owner = ScoreModelRecord.clinic_id.is_(None) if clinic_id is None else ScoreModelRecord.clinic_id == clinic_id
+    owner = (
+        ScoreModelRecord.clinic_id.is_(None) if clinic_id is None else ScoreModelRecord.clinic_id == clinic_id
+    )
     return session.scalar(
         sa.select(ScoreModelRecord).where(owner).order_by(ScoreModelRecord.trained_at.desc()).limit(1)
     )
@@ -295,7 +318,9 @@ def next_action(*, session: Session, lead: Lead, facts: rules.LeadFacts, now: da
     rates = contact_rates(session=session, clinic=clinic, source_id=lead.source_id, now=now)
     calendar = calendar_of(clinic)
     upcoming = rules.best_upcoming(rates, calendar, now, count=1)
-    current_rate = rates.rate(rules.hour_of_week(now, calendar.zone)) if rules.is_open_at(calendar, now) else None
+    current_rate = (
+        rates.rate(rules.hour_of_week(now, calendar.zone)) if rules.is_open_at(calendar, now) else None
+    )
     recent = queries.recent_reach_outs(session=session, lead_id=lead.id)
     state = rules.LeadState(
         is_open=lead.is_open,
@@ -411,7 +436,12 @@ def nightly_for_clinic(*, session: Session, clinic_id: int, now: datetime) -> di
     record = train(session=session, clinic_id=clinic_id, now=now)
     forget_models()
     scored = rescore_open_leads(session=session, clinic_id=clinic_id, now=now)
-    return {"clinic_id": clinic_id, "calls": calls, "model": record.version if record else None, "scored": scored}
+    return {
+        "clinic_id": clinic_id,
+        "calls": calls,
+        "model": record.version if record else None,
+        "scored": scored,
+    }
 
 
 def train_global(*, session: Session, now: datetime) -> str | None:

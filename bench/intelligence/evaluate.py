@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time as timer
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.business_hours.rules import BusinessCalendar
 from app.intelligence import rules
@@ -17,8 +17,13 @@ def calendar(history: History) -> BusinessCalendar:
 
 def open_slots(history: History) -> list[int]:
     cal = calendar(history)
-    return [day * 24 + hour for day in range(7) if cal.hours[day] for hour in range(24)
-            if cal.hours[day][0].hour <= hour < cal.hours[day][1].hour]
+    return [
+        day * 24 + hour
+        for day in range(7)
+        if cal.hours[day]
+        for hour in range(24)
+        if cal.hours[day][0].hour <= hour < cal.hours[day][1].hour
+    ]
 
 
 def contact_rates(history: History, until: datetime | None = None) -> rules.ContactRates:
@@ -52,7 +57,9 @@ class ScoreQuality:
 def split(history: History, held_out_fraction: float = 0.25) -> tuple[list[SynthLead], list[SynthLead]]:
     """Mature leads (90 days of outcome seen by the history's end), oldest for training."""
     end = datetime.combine(rules.add_months(history.start, history.months), datetime.min.time(), UTC)
-    mature = [lead for lead in history.leads if lead.created_at <= end - timedelta(days=rules.CONVERSION_DAYS)]
+    mature = [
+        lead for lead in history.leads if lead.created_at <= end - timedelta(days=rules.CONVERSION_DAYS)
+    ]
     cut = int(len(mature) * (1 - held_out_fraction))
     return mature[:cut], mature[cut:]
 
@@ -90,10 +97,16 @@ def timelines(history: History) -> list[rules.Timeline]:
 
 
 def actual_conversions(history: History, month: str) -> int:
-    return sum(1 for lead in history.leads if lead.converted_at and rules.month_key(lead.converted_at.date()) == month)
+    return sum(
+        1
+        for lead in history.leads
+        if lead.converted_at and rules.month_key(lead.converted_at.date()) == month
+    )
 
 
-def forecast_mape(history: History, origins: int = 6, months: int = 3) -> tuple[float, list[tuple[str, float, int]]]:
+def forecast_mape(
+    history: History, origins: int = 6, months: int = 3
+) -> tuple[float, list[tuple[str, float, int]]]:
     """MAPE over the held-out months of several forecast origins (the history's last months)."""
     last_origin = rules.add_months(history.start, history.months - months)
     actual, predicted, rows = [], [], []

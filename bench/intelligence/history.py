@@ -1,7 +1,7 @@
 """A synthetic clinic history with planted truths, for bench/intelligence and tests/intelligence.
 
 Planted:
-- referrals (doctor or patient) convert 3× as often as other leads;
+- referrals (doctor or patient) convert 3x as often as other leads;
 - a first response within an hour doubles conversion;
 - calls are answered most at 12:00-13:00 and 17:00-18:00 local on weekdays (PLANTED_SLOTS);
 - lead volume is seasonal (SEASON), so a forecast has a season to find.
@@ -116,7 +116,7 @@ def _business_moment(rng: random.Random, day: date, zone: ZoneInfo) -> datetime:
 
 def _answer_rate(moment: datetime, zone: ZoneInfo, engaged: bool) -> float:
     rate = ANSWER_RATE_PLANTED if rules.hour_of_week(moment, zone) in PLANTED_SLOTS else ANSWER_RATE_OTHER
-    return min(0.95, rate * (1.6 if engaged else 0.9))
+    return min(0.95, rate * (1.8 if engaged else 0.85))
 
 
 def _conversion_probability(source: str, fast: bool, treatments: tuple[str, ...], age: float | None) -> float:

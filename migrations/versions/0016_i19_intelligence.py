@@ -1,8 +1,8 @@
 """intelligence: lead score, factors and next best action on the lead; reply sentiment on the activity;
 fitted score models and answered-call tallies
 
-Revision ID: 0015_i19_intelligence
-Revises: 0014_lead_phone_index
+Revision ID: 0016_i19_intelligence
+Revises: 0015_i18b_api_key_rate_limit
 Create Date: 2026-11-23 06:10:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision = "0015_i19_intelligence"
-down_revision = "0014_lead_phone_index"
+revision = "0016_i19_intelligence"
+down_revision = "0015_i18b_api_key_rate_limit"
 branch_labels = None
 depends_on = None
 
