@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.intelligence import rules
 from app.leads.models import Lead, LeadSource
+from app.tasks.models import LeadTask, TaskStatus
 
 FACT_TYPES = (*rules.REACH_OUT_TYPES, *rules.MEETING_TYPES)
 LEAD_BATCH = 5000  # leads per activity query while gathering training facts
+OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.OVERDUE)
 
 
 def outbound_calls(
@@ -73,7 +75,7 @@ def _facts(
     )
 
 
-def _activities_of(session: Session, lead_ids: list[int], until: datetime | None = None) -> dict[int, list]:
+def _activities_of(session: Session, lead_ids: list[int]) -> dict[int, list]:
     stmt = sa.select(
         LeadActivity.lead_id,
         LeadActivity.occurred_at,
@@ -81,19 +83,41 @@ def _activities_of(session: Session, lead_ids: list[int], until: datetime | None
         LeadActivity.direction,
         LeadActivity.outcome,
     ).where(LeadActivity.lead_id.in_(lead_ids), LeadActivity.type.in_(FACT_TYPES))
-    if until is not None:
-        stmt = stmt.where(LeadActivity.occurred_at <= until)
     grouped: dict[int, list] = {}
     for lead_id, *rest in session.execute(stmt):
         grouped.setdefault(lead_id, []).append(tuple(rest))
     return grouped
 
 
-def facts_of(*, session: Session, lead: Lead, now: datetime) -> rules.LeadFacts:
-    """One lead's facts as of its early window's end, or now if that is sooner."""
+def source_categories(*, session: Session, clinic_id: int) -> dict[int, str]:
+    return dict(
+        session.execute(
+            sa.select(LeadSource.id, LeadSource.category).where(LeadSource.clinic_id == clinic_id)
+        ).all()
+    )
+
+
+def fact_activities(*, session: Session, lead_ids: list[int]) -> dict[int, list[tuple]]:
+    """Each lead's calls, messages and meetings, (occurred_at, type, direction, outcome), oldest first."""
+    grouped = _activities_of(session, lead_ids)
+    for rows in grouped.values():
+        rows.sort(key=lambda row: row[0])
+    return grouped
+
+
+def leads_with_open_task(*, session: Session, lead_ids: list[int]) -> set[int]:
+    return set(
+        session.scalars(
+            sa.select(LeadTask.lead_id)
+            .where(LeadTask.lead_id.in_(lead_ids), LeadTask.status.in_(OPEN_TASK_STATUSES))
+            .distinct()
+        )
+    )
+
+
+def facts_from(lead: Lead, category: str | None, activities: list[tuple], now: datetime) -> rules.LeadFacts:
+    """A lead's facts as of its early window's end, or now if that is sooner."""
     cutoff = min(now, lead.created_at + timedelta(days=rules.EARLY_DAYS))
-    category = session.scalar(sa.select(LeadSource.category).where(LeadSource.id == lead.source_id))
-    activities = _activities_of(session, [lead.id], until=cutoff).get(lead.id, [])
     return _facts(lead.created_at, category, lead.treatment_interest, lead.patient_dob, activities, cutoff)
 
 
@@ -145,17 +169,12 @@ class ReachOuts:
     last_contact_at: datetime | None
 
 
-def recent_reach_outs(*, session: Session, lead_id: int, limit: int = 50) -> ReachOuts:
-    """The lead's latest calls, messages and meetings, read newest first."""
-    rows = session.execute(
-        sa.select(LeadActivity.occurred_at, LeadActivity.type, LeadActivity.direction, LeadActivity.outcome)
-        .where(LeadActivity.lead_id == lead_id, LeadActivity.type.in_(FACT_TYPES))
-        .order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc())
-        .limit(limit)
-    ).all()
+def reach_outs(activities: list[tuple]) -> ReachOuts:
+    """The failed calls in a row (since the last contact), contacts, and the latest of each, from a
+    lead's (occurred_at, type, direction, outcome) oldest first."""
     failed, counting, contacts = 0, True, 0
     last_attempt = last_contact = None
-    for occurred_at, kind, direction, outcome in rows:
+    for occurred_at, kind, direction, outcome in reversed(activities):
         if rules.is_contact(kind, direction, outcome):
             contacts += 1
             last_contact = last_contact or occurred_at

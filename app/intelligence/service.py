@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time as timer
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,7 +26,6 @@ from app.intelligence.models import ContactTally, ScoreModelRecord
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import service as notifications
-from app.tasks.models import LeadTask, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ CALL_HISTORY_DAYS = 365
 # Clinic settings (PUT /api/clinic settings): "first_slot" (default) or "best_slot".
 CALL_TIMING_SETTING, CALL_WINDOW_SETTING = "call_timing", "best_slot_window_hours"
 BEST_SLOT, DEFAULT_WINDOW_HOURS = "best_slot", 24
-OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.OVERDUE)
 CLOSING_EVENTS = (events.LEAD_CONVERTED, events.LEAD_LOST, events.LEAD_DELETED)
 
 
@@ -238,45 +237,97 @@ def train(*, session: Session, clinic_id: int | None, now: datetime) -> ScoreMod
     return record
 
 
-def score_lead(*, session: Session, lead: Lead, now: datetime, model: rules.ScoreModel | None = None) -> None:
-    """Score the lead and choose its next best action; `lead.score_changed` when the score moved."""
-    if not lead.is_open:
-        if lead.next_action is not None:
-            lead.next_action = None
-        return
-    model = model or model_for(session=session, clinic_id=lead.clinic_id)
-    facts = queries.facts_of(session=session, lead=lead, now=now)
-    if model is not None:
-        result = rules.score(model, facts)
-        previous = lead.score
-        lead.score = round(result.probability, 4)
-        lead.score_factors = result.factors
-        lead.score_model_version = model.version
-        if previous is None or abs(lead.score - previous) >= SCORE_EVENT_DELTA:
-            _emit_score_changed(session, lead, previous, now)
-    lead.next_action = next_action(session=session, lead=lead, facts=facts, now=now)
+@dataclass
+class ClinicView:
+    """What scoring reads of a clinic once, however many of its leads it scores."""
+
+    clinic: Clinic
+    calendar: BusinessCalendar
+    model: rules.ScoreModel | None
+    categories: dict[int, str]
+    # (source id, now) -> (the best upcoming slot, this hour's rate if open): the same for every
+    # lead of a source scored at one moment.
+    slots: dict[tuple, tuple[rules.Slot | None, float | None]] = field(default_factory=dict)
+
+    def slots_for(
+        self, session: Session, source_id: int | None, now: datetime
+    ) -> tuple[rules.Slot | None, float | None]:
+        key = (source_id, now)
+        if key not in self.slots:
+            rates = contact_rates(session=session, clinic=self.clinic, source_id=source_id, now=now)
+            upcoming = rules.best_upcoming(rates, self.calendar, now, count=1)
+            in_hours = rules.is_open_at(self.calendar, now)
+            current = rates.rate(rules.hour_of_week(now, self.calendar.zone)) if in_hours else None
+            self.slots[key] = (upcoming[0] if upcoming else None, current)
+        return self.slots[key]
 
 
-def _emit_score_changed(session: Session, lead: Lead, previous: float | None, now: datetime) -> None:
-    events.emit(
-        session=session,
-        clinic_id=lead.clinic_id,
-        type=LEAD_SCORE_CHANGED,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={
-            "lead_id": lead.id,
-            "score": lead.score,
-            "previous_score": previous,
-            "model_version": lead.score_model_version,
-        },
-        now=now,
+def clinic_view(*, session: Session, clinic_id: int, model: rules.ScoreModel | None = None) -> ClinicView:
+    clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
+    return ClinicView(
+        clinic=clinic,
+        calendar=calendar_of(clinic),
+        model=model or model_for(session=session, clinic_id=clinic_id),
+        categories=queries.source_categories(session=session, clinic_id=clinic_id),
     )
 
 
-def rescore_open_leads(*, session: Session, clinic_id: int, now: datetime, batch: int = 500) -> int:
-    """Score every open lead of the clinic (after a night's training)."""
-    model = model_for(session=session, clinic_id=clinic_id)
+def score_leads(
+    *, session: Session, leads: list[Lead], now: datetime, view: ClinicView | None = None
+) -> None:
+    """Score open leads (of one clinic) and choose their next best actions, reading their
+    activities and open tasks in one query each; `lead.score_changed` where a score moved."""
+    live = [lead for lead in leads if lead.is_open]
+    for lead in leads:
+        if not lead.is_open and lead.next_action is not None:
+            lead.next_action = None
+    if not live:
+        return
+    view = view or clinic_view(session=session, clinic_id=live[0].clinic_id)
+    ids = [lead.id for lead in live]
+    with session.no_autoflush:  # the reads need none of this transaction's pending writes
+        activities = queries.fact_activities(session=session, lead_ids=ids)
+        with_open_task = queries.leads_with_open_task(session=session, lead_ids=ids)
+        for lead in live:
+            mine = activities.get(lead.id, [])
+            facts = queries.facts_from(lead, view.categories.get(lead.source_id), mine, now)
+            if view.model is not None:
+                _set_score(session, lead, rules.score(view.model, facts), view.model.version, now)
+            lead.next_action = _next_action(
+                session, view, lead, queries.reach_outs(mine), lead.id in with_open_task, now
+            )
+
+
+def score_lead(*, session: Session, lead: Lead, now: datetime) -> None:
+    """One lead's score and next best action (see score_leads)."""
+    score_leads(session=session, leads=[lead], now=now)
+
+
+def _set_score(session: Session, lead: Lead, result: rules.Score, version: str, now: datetime) -> None:
+    previous = lead.score
+    lead.score = round(result.probability, 4)
+    lead.score_factors = result.factors
+    lead.score_model_version = version
+    if previous is None or abs(lead.score - previous) >= SCORE_EVENT_DELTA:
+        events.emit(
+            session=session,
+            clinic_id=lead.clinic_id,
+            type=LEAD_SCORE_CHANGED,
+            subject_type="lead",
+            subject_id=lead.id,
+            payload={
+                "lead_id": lead.id,
+                "score": lead.score,
+                "previous_score": previous,
+                "model_version": version,
+            },
+            now=now,
+        )
+
+
+def rescore_open_leads(*, session: Session, clinic_id: int, now: datetime, batch: int = 1000) -> int:
+    """Score every open lead of the clinic (after a night's training), a batch at a time."""
+    view = clinic_view(session=session, clinic_id=clinic_id)
     done, after = 0, 0
     while True:
         chunk = list(
@@ -294,34 +345,25 @@ def rescore_open_leads(*, session: Session, clinic_id: int, now: datetime, batch
         )
         if not chunk:
             return done
-        for lead in chunk:
-            score_lead(session=session, lead=lead, now=now, model=model)
+        score_leads(session=session, leads=chunk, now=now, view=view)
         session.flush()
         done += len(chunk)
         after = chunk[-1].id
 
 
-def lead_score(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
-    """A lead with its current score (scored now if it never was)."""
-    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
-    if lead.score is None:
-        score_lead(session=session, lead=lead, now=now)
-    return lead
-
-
 # --- next best action -----------------------------------------------------------------------------
 
 
-def next_action(*, session: Session, lead: Lead, facts: rules.LeadFacts, now: datetime) -> dict | None:
+def _next_action(
+    session: Session,
+    view: ClinicView,
+    lead: Lead,
+    recent: queries.ReachOuts,
+    has_open_task: bool,
+    now: datetime,
+) -> dict | None:
     """The lead's next best action as stored on it: {action, reason, at}."""
-    clinic = session.get(Clinic, lead.clinic_id)
-    rates = contact_rates(session=session, clinic=clinic, source_id=lead.source_id, now=now)
-    calendar = calendar_of(clinic)
-    upcoming = rules.best_upcoming(rates, calendar, now, count=1)
-    current_rate = (
-        rates.rate(rules.hour_of_week(now, calendar.zone)) if rules.is_open_at(calendar, now) else None
-    )
-    recent = queries.recent_reach_outs(session=session, lead_id=lead.id)
+    best, current_rate = view.slots_for(session, lead.source_id, now)
     state = rules.LeadState(
         is_open=lead.is_open,
         stage=lead.pipeline_stage,
@@ -332,23 +374,12 @@ def next_action(*, session: Session, lead: Lead, facts: rules.LeadFacts, now: da
         breakup_sent_at=recent.last_attempt_at if lead.suggested_action == "mark_lost" else None,
         last_contact_at=recent.last_contact_at,
         score=lead.score,
-        has_open_task=_has_open_task(session, lead.id),
+        has_open_task=has_open_task,
         do_not_contact=lead.do_not_contact,
         email_allowed=bool(lead.email) and not lead.email_opt_out,
     )
-    action = rules.next_best_action(state, now, current_rate, upcoming[0] if upcoming else None)
+    action = rules.next_best_action(state, now, current_rate, best)
     return action.as_json() if action else None
-
-
-def _has_open_task(session: Session, lead_id: int) -> bool:
-    return (
-        session.scalar(
-            sa.select(LeadTask.id)
-            .where(LeadTask.lead_id == lead_id, LeadTask.status.in_(OPEN_TASK_STATUSES))
-            .limit(1)
-        )
-        is not None
-    )
 
 
 # --- reply sentiment ------------------------------------------------------------------------------
