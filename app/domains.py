@@ -14,6 +14,7 @@ from app.calendar_feed import models as calendar_models  # noqa: F401
 from app.events import consumers as event_consumers  # noqa: F401 - the events.process job kind
 from app.events import models as events_models  # noqa: F401
 from app.idempotency import models as idempotency_models  # noqa: F401
+from app.intake import imports as intake_imports  # noqa: F401 - the leads.import_chunk job kind
 from app.intelligence import handlers as intelligence_handlers  # noqa: F401 - re-score on lead events
 from app.intelligence import models as intelligence_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401

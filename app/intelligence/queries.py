@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.activities import rules as vocabulary
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.intelligence import rules
 from app.leads.models import Lead, LeadSource
 from app.tasks.models import LeadTask, TaskStatus
 
-FACT_TYPES = (*rules.REACH_OUT_TYPES, *rules.MEETING_TYPES)
+# Calls, messages and meetings: what the contact and attempt vocabulary reads (app/activities/rules.py).
+FACT_TYPES = (*vocabulary.CHANNEL_TYPES, ActivityType.IN_PERSON)
 LEAD_BATCH = 5000  # leads per activity query while gathering training facts
 OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.OVERDUE)
 
@@ -40,7 +42,7 @@ def outbound_calls(
         .execution_options(yield_per=10_000)
     )
     for occurred_at, outcome, source_id in rows:
-        yield occurred_at, outcome in rules.ANSWERED_OUTCOMES, source_id
+        yield occurred_at, outcome in vocabulary.ANSWERED_OUTCOMES, source_id
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,16 @@ class LeadFactsRow:
 def _facts(
     created_at: datetime, category: str | None, treatments, dob, activities: list[tuple], cutoff: datetime
 ) -> rules.LeadFacts:
-    """The score's features from the lead's activities (occurred_at, type, direction, outcome)."""
+    """The score's features from the lead's activities (occurred_at, type, direction, outcome, details)."""
     first_response, attempts, contacts = None, 0, 0
-    for occurred_at, kind, direction, outcome in sorted(activities, key=lambda a: a[0]):
+    for occurred_at, kind, direction, outcome, details in sorted(activities, key=lambda a: a[0]):
         if occurred_at > cutoff:
             break
-        outbound = kind in rules.REACH_OUT_TYPES and direction == ActivityDirection.OUTBOUND
-        contact = rules.is_contact(kind, direction, outcome)
-        if first_response is None and (outbound or contact):
+        contact = vocabulary.is_contact(type=kind, direction=direction, outcome=outcome)
+        if first_response is None and (direction == ActivityDirection.OUTBOUND or contact):
             first_response = occurred_at
-        attempts += 1 if rules.is_attempt(kind, direction, outcome) else 0
-        contacts += 1 if contact else 0
+        attempts += vocabulary.is_attempt(type=kind, direction=direction, outcome=outcome, details=details)
+        contacts += contact
     return rules.LeadFacts(
         source_category=category,
         treatments=tuple(treatments or ()),
@@ -82,6 +83,7 @@ def _activities_of(session: Session, lead_ids: list[int]) -> dict[int, list]:
         LeadActivity.type,
         LeadActivity.direction,
         LeadActivity.outcome,
+        LeadActivity.details,
     ).where(LeadActivity.lead_id.in_(lead_ids), LeadActivity.type.in_(FACT_TYPES))
     grouped: dict[int, list] = {}
     for lead_id, *rest in session.execute(stmt):
@@ -98,7 +100,8 @@ def source_categories(*, session: Session, clinic_id: int) -> dict[int, str]:
 
 
 def fact_activities(*, session: Session, lead_ids: list[int]) -> dict[int, list[tuple]]:
-    """Each lead's calls, messages and meetings, (occurred_at, type, direction, outcome), oldest first."""
+    """Each lead's calls, messages and meetings (occurred_at, type, direction, outcome, details),
+    oldest first."""
     grouped = _activities_of(session, lead_ids)
     for rows in grouped.values():
         rows.sort(key=lambda row: row[0])
@@ -163,26 +166,27 @@ def lead_facts(
 
 @dataclass(frozen=True)
 class ReachOuts:
-    failed_in_a_row: int
+    attempts_in_a_row: int
     contacts: int
-    last_attempt_at: datetime | None
     last_contact_at: datetime | None
+    breakup_sent_at: datetime | None
 
 
 def reach_outs(activities: list[tuple]) -> ReachOuts:
-    """The failed calls in a row (since the last contact), contacts, and the latest of each, from a
-    lead's (occurred_at, type, direction, outcome) oldest first."""
-    failed, counting, contacts = 0, True, 0
-    last_attempt = last_contact = None
-    for occurred_at, kind, direction, outcome in reversed(activities):
-        if rules.is_contact(kind, direction, outcome):
+    """Attempts since the last contact, contacts, the latest contact and break-up message, from a
+    lead's (occurred_at, type, direction, outcome, details) oldest first."""
+    in_a_row, counting, contacts = 0, True, 0
+    last_contact = breakup = None
+    for occurred_at, kind, direction, outcome, details in reversed(activities):
+        if vocabulary.is_contact(type=kind, direction=direction, outcome=outcome):
             contacts += 1
             last_contact = last_contact or occurred_at
             counting = False
-        elif kind == ActivityType.PHONE_CALL and direction == ActivityDirection.OUTBOUND:
-            last_attempt = last_attempt or occurred_at
-            failed += 1 if counting else 0
-    return ReachOuts(failed, contacts, last_attempt, last_contact)
+        elif vocabulary.is_attempt(type=kind, direction=direction, outcome=outcome, details=details):
+            in_a_row += 1 if counting else 0
+        if breakup is None and (details or {}).get(vocabulary.BREAK_UP):
+            breakup = occurred_at
+    return ReachOuts(in_a_row, contacts, last_contact, breakup)
 
 
 def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[rules.Timeline]:

@@ -166,29 +166,6 @@ def best_within(
     return best.starts_at
 
 
-# --- the contact vocabulary ---------------------------------------------------------------------
-
-REACH_OUT_TYPES = ("PHONE_CALL", "EMAIL", "SMS")
-ANSWERED_OUTCOMES = ("spoke", "callback_requested")
-MEETING_TYPES = ("IN_PERSON", "CONSULTATION_COMPLETED")
-
-
-def is_contact(kind: str, direction: str | None, outcome: str | None) -> bool:
-    """A two-way exchange: an answered call, an inbound call/email/SMS, a meeting."""
-    if kind in MEETING_TYPES:
-        return True
-    if kind not in REACH_OUT_TYPES:
-        return False
-    if direction == "INBOUND":
-        return True
-    return kind == "PHONE_CALL" and outcome in ANSWERED_OUTCOMES
-
-
-def is_attempt(kind: str, direction: str | None, outcome: str | None) -> bool:
-    """An outbound call, email or SMS that got no answer (a message is unanswered when sent)."""
-    return kind in REACH_OUT_TYPES and direction == "OUTBOUND" and not is_contact(kind, direction, outcome)
-
-
 # --- lead score -----------------------------------------------------------------------------------
 
 CONVERSION_DAYS = 90  # the label: converted within this many days of capture

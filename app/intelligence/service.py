@@ -368,10 +368,9 @@ def _next_action(
         is_open=lead.is_open,
         stage=lead.pipeline_stage,
         created_at=lead.created_at,
-        failed_attempts_in_a_row=recent.failed_in_a_row,
+        failed_attempts_in_a_row=recent.attempts_in_a_row,
         contacts=recent.contacts,
-        # The default break-up rule leaves `suggested_action = mark_lost` when its email went out.
-        breakup_sent_at=recent.last_attempt_at if lead.suggested_action == "mark_lost" else None,
+        breakup_sent_at=recent.breakup_sent_at,
         last_contact_at=recent.last_contact_at,
         score=lead.score,
         has_open_task=has_open_task,

@@ -4,12 +4,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.api import RequestSchema, UTCDateTime, id_field
 from app.leads.schemas import NextActionOut
-from app.tasks.models import LeadTaskType, Recurrence, TaskPriority, TaskStatus
+from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
 
 TYPES = [t.value for t in LeadTaskType]
 PRIORITIES = [p.value for p in TaskPriority]
 STATUSES = [s.value for s in TaskStatus]
+OUTCOMES = [o.value for o in TaskOutcome]
 
 
 class TaskOut(Schema):
@@ -26,12 +27,22 @@ class TaskOut(Schema):
     status = fields.String()
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Integer(allow_none=True)
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "Set on completion: " + ", ".join(OUTCOMES)}
+    )
     outcome_notes = fields.String(allow_none=True)
     escalated_at = fields.DateTime(allow_none=True)
     template_id = fields.Integer(allow_none=True)
     origin = fields.Dict()
+    reminder_offsets_minutes = fields.List(
+        fields.Integer(), allow_none=True, metadata={"description": "Own reminder offsets; null: clinic's"}
+    )
     recurrence = fields.String(allow_none=True)
+    recurrence_interval = fields.Integer(allow_none=True, metadata={"description": "Every N; null is 1"})
     recurrence_until = fields.DateTime(allow_none=True)
+    series_id = fields.Integer(
+        allow_none=True, metadata={"description": "The first task of its recurring series (null on it)"}
+    )
     previous_task_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -46,6 +57,23 @@ class MyTaskOut(TaskOut):
     )
 
 
+OFFSETS = fields.List(
+    fields.Integer(strict=True, validate=validate.Range(min=1, max=525600)),
+    allow_none=True,
+    validate=validate.Length(max=10),
+    metadata={"description": "Minutes before due for each reminder (overrides the clinic's); [] none"},
+)
+REMINDER_AT = UTCDateTime(
+    allow_none=True,
+    metadata={"description": "One reminder at this time (kept as minutes before due); null: none"},
+)
+INTERVAL = fields.Integer(
+    strict=True,
+    validate=validate.Range(min=1, max=365),
+    metadata={"description": "Every N days, weeks or months (default 1)"},
+)
+
+
 class TaskCreateIn(Schema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
@@ -57,6 +85,9 @@ class TaskCreateIn(Schema):
     template_id = fields.Integer()
     recurrence = fields.String(allow_none=True, validate=validate.OneOf([r.value for r in Recurrence]))
     recurrence_until = fields.AwareDateTime(allow_none=True)
+    recurrence_interval = INTERVAL
+    reminder_offsets_minutes = OFFSETS
+    reminder_at = REMINDER_AT
 
     @validates_schema
     def _one_due(self, data, **_):
@@ -75,10 +106,28 @@ class TaskUpdateIn(Schema):
         validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
         metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"},
     )
+    reminder_offsets_minutes = OFFSETS
+    reminder_at = REMINDER_AT
+    recurrence = fields.String(validate=validate.OneOf([r.value for r in Recurrence]))
+    recurrence_interval = INTERVAL
+    recurrence_until = UTCDateTime(allow_none=True)
+    apply_to = fields.String(
+        load_default="this",
+        validate=validate.OneOf(["this", "series"]),
+        metadata={"description": "A recurring task: this occurrence only (default) or the whole series"},
+    )
 
 
-class CompleteIn(Schema):
+class CompleteIn(RequestSchema):
+    outcome = fields.String(
+        load_default=TaskOutcome.DONE.value,
+        validate=validate.OneOf(OUTCOMES),
+        metadata={"description": "How it ended (default done): " + ", ".join(OUTCOMES)},
+    )
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    reschedule_to = UTCDateTime(
+        metadata={"description": "With outcome rescheduled: a follow-up task (the same) is due then"},
+    )
 
 
 class SnoozeIn(Schema):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityType, LeadActivity
 from app.audit import service as audit
@@ -35,6 +36,7 @@ from app.tasks.models import (
     OPEN_TASK_STATUSES,
     PRIORITY_RANK,
     LeadTask,
+    TaskOutcome,
     TaskPriority,
     TaskStatus,
     TaskTemplate,
@@ -44,8 +46,6 @@ REMINDER = "task.reminder"
 ESCALATION = "task.escalate"
 TIMER_KINDS = (REMINDER, ESCALATION)
 ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
-# Contact with the lead that counts against escalation (anything but internal notes).
-CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, p
 
 def _schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """Reminder jobs before the due time and one escalation job after it, for the task's revision."""
-    reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    reminders = rules.reminder_times(task.due_at, _task_offsets(task, clinic), now)
     common = {
         "session": session,
         "now": now,
@@ -178,7 +178,16 @@ def _cancel_timers(session: Session, task: LeadTask, now: datetime) -> None:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-TASK_AUDIT_FIELDS = ("title", "type", "priority", "assigned_to_id", "due_at", "status", "escalated_at")
+TASK_AUDIT_FIELDS = (
+    "title",
+    "type",
+    "priority",
+    "assigned_to_id",
+    "due_at",
+    "status",
+    "escalated_at",
+    "outcome",
+)
 
 
 def _snapshot(task: LeadTask) -> dict:
@@ -285,7 +294,7 @@ def _add_task(
 ):
     clinic = session.get(Clinic, task.clinic_id)
     # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
-    reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    reminders = rules.reminder_times(task.due_at, _task_offsets(task, clinic), now)
     task.reminder_at = reminders[0][1] if reminders else None
     insert_now(session, task)  # its id names its timers; a cached INSERT instead of a flush
     _schedule_timers(session, task, clinic, now)
@@ -486,6 +495,9 @@ def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, 
         changes["assigned_to_id"] = _assignee(session, actor.clinic_id, changes["assigned_to_id"], lead).id
     reassigned = changes.get("assigned_to_id", task.assigned_to_id) != task.assigned_to_id
     moved = "due_at" in changes and changes["due_at"] != task.due_at
+    moved = moved or changes.get("reminder_offsets_minutes", task.reminder_offsets_minutes) != (
+        task.reminder_offsets_minutes
+    )
     for key, value in changes.items():
         setattr(task, key, value)
     if moved and task.status == TaskStatus.OVERDUE and task.due_at > now:
@@ -527,13 +539,20 @@ def snooze_task(
 
 
 def complete_task(
-    *, session: Session, actor: Actor, task_id: int, notes: str | None, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    notes: str | None,
+    now: datetime,
+    outcome: str = TaskOutcome.DONE,
 ) -> LeadTask:
-    """Mark a task done (TASK_COMPLETED on the lead's timeline); a recurring task makes its next one."""
+    """Mark a task done with its outcome (TASK_COMPLETED on the lead's timeline); a recurring task
+    makes its next one."""
     task, lead = _open_task(session, actor, task_id)
     before = _snapshot(task)
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.user_id
-    task.outcome_notes, task.updated_at = notes, now
+    task.outcome, task.outcome_notes, task.updated_at = str(outcome), notes, now
     _cancel_timers(session, task, now)
     activities.record(
         session=session,
@@ -543,7 +562,7 @@ def complete_task(
         actor_ref=actor.ref,
         user_id=actor.user_id,
         notes=notes,
-        details={"task_id": task.id, "title": task.title},
+        details={"task_id": task.id, "title": task.title, "outcome": task.outcome},
     )
     audit.record(
         session=session,
@@ -563,30 +582,25 @@ def complete_task(
 def _create_next_occurrence(
     session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
 ) -> None:
-    if not task.recurrence or lead.status not in OPEN_STATUSES:
-        return
-    due_at = rules.next_occurrence(task.due_at, task.recurrence)
-    if task.recurrence_until and due_at > task.recurrence_until:
+    fields = rules.next_in_series(task) if task.recurrence and lead.status in OPEN_STATUSES else None
+    if fields is None:
         return
     nxt = LeadTask(
         clinic_id=task.clinic_id,
         lead_id=task.lead_id,
-        title=task.title,
-        description=task.description,
-        type=task.type,
-        priority=task.priority,
-        assigned_to_id=task.assigned_to_id,
         created_by_id=actor.user_id,
-        due_at=due_at,
         status=TaskStatus.PENDING,
         origin={**task.origin, "recurs_from": task.id},
         template_id=task.template_id,
         recurrence=task.recurrence,
+        recurrence_interval=task.recurrence_interval,
         recurrence_until=task.recurrence_until,
         previous_task_id=task.id,
+        series_id=task.series_id or task.id,
         revision=1,
         created_at=now,
         updated_at=now,
+        **fields,
     )
     _add_task(session, nxt, lead, actor.ref, task.assigned_to_id, now)
 
@@ -662,7 +676,11 @@ def send_task_reminder(*, session: Session, job, now: datetime) -> None:
 
 
 def _offsets(session: Session, task: LeadTask) -> list[int]:
-    return rules.clinic_reminder_offsets(session.get(Clinic, task.clinic_id).settings)
+    return _task_offsets(task, session.get(Clinic, task.clinic_id))
+
+
+def _task_offsets(task: LeadTask, clinic: Clinic) -> list[int]:
+    return rules.task_reminder_offsets(task.reminder_offsets_minutes, clinic.settings)
 
 
 def _humanise(minutes: int) -> str:
@@ -674,14 +692,16 @@ def _humanise(minutes: int) -> str:
 
 
 def contact_since(*, session: Session, lead_id: int, since: datetime) -> bool:
-    """Whether anyone had contact with the lead (call, email, SMS, meeting) since `since`."""
+    """Whether the lead had a contact (activities/rules.py: a two-way exchange) since `since`.
+
+    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
     return (
         session.scalar(
             sa.select(sa.func.count())
             .select_from(LeadActivity)
             .where(
                 LeadActivity.lead_id == lead_id,
-                LeadActivity.type.in_(CONTACT_TYPES),
+                activity_rules.contact_clause(),
                 LeadActivity.occurred_at >= since,
             )
         )
