@@ -38,6 +38,7 @@ DESIGN_TABLE = {
     "PUT /api/users/<id>": CONFIGURE,
     "GET /api/api-keys": CONFIGURE,
     "POST /api/api-keys": CONFIGURE,
+    "PUT /api/api-keys/<id>": CONFIGURE,
     "DELETE /api/api-keys/<id>": CONFIGURE,
     "GET /api/leads": READ,
     "POST /api/leads": CREATE,

@@ -47,6 +47,8 @@ class Actor:
     role: str | None = None
     api_key_id: int | None = None
     email: str | None = None
+    # An API key's own requests-per-minute limit (None: a user, limited by the settings' value).
+    rate_limit_per_minute: int | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @property

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
 
 # --- triggers -------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ EVENT_FIELDS = (
     "system",
 )
 COMPUTED_FIELDS = (
-    "failed_attempts_in_a_row",  # outbound calls that failed since the last real contact
+    "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
     "days_in_stage",  # whole days since the lead entered its current stage
     "hours_since_created",
     "stage_task_template_id",  # the task template of the lead's current stage, if any
@@ -84,7 +85,8 @@ FIELDS = (
     *(f"event.{name}" for name in EVENT_FIELDS),
     *COMPUTED_FIELDS,
 )
-FAILED_OUTCOMES = ("no_answer", "voicemail", "wrong_number")
+# The call outcomes of an attempt, as a rule's condition lists them (activities/rules.py decides).
+FAILED_OUTCOMES = tuple(sorted(str(o) for o in activity_rules.FAILED_OUTCOMES))
 
 # --- operators ------------------------------------------------------------------------------------
 
