@@ -79,4 +79,5 @@ def configure(level: int | str = logging.INFO, stream=None) -> logging.Handler:
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings as JSON lines too, not raw text on stderr
     return handler

@@ -13,11 +13,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app import clock
+from app import clock, create_app
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.telemetry import tracing
 from tests.automation.kit import open_all_day, tasks_of
+from tests.conftest import test_settings
 from tests.leadkit import create_lead
 from tests.notifications.fakes import smtp_server
 from tests.notifications.kit import smtp_settings, use
@@ -25,16 +26,18 @@ from tests.workers import thread_worker, wait_for
 
 
 @pytest.fixture
-def spans(app):
+def traced(migrated_database, redis_url):
+    """An app built while tracing is on (so its requests and statements are traced), and the spans."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.start(provider)
-    tracing.instrument_app(app, app.extensions["followup.db"].engine)
+    traced_app = create_app(test_settings(migrated_database, redis_url))
     try:
-        yield exporter
+        yield traced_app, exporter
     finally:
-        tracing.stop(app)
+        tracing.stop(traced_app)
+        traced_app.extensions["followup.db"].engine.dispose()
 
 
 def ledger(app) -> dict[str, ScheduledJob]:
@@ -54,7 +57,9 @@ def one(spans, name: str):
     return span
 
 
-def test_one_trace_runs_from_capture_to_the_task_and_the_email(app, client, tenant, spans, monkeypatch):
+def test_one_trace_runs_from_capture_to_the_task_and_the_email(traced, tenant, monkeypatch):
+    app, spans = traced
+    client = app.test_client()
     coordinator = tenant.headers("treatment_coordinator")  # told of each new lead by email
     emails = client.put(
         "/api/me/notification-preferences", json={"channels": {"new_lead": ["email"]}}, headers=coordinator
