@@ -4,7 +4,9 @@ worker process all count into one scrape."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,3 +195,15 @@ class gunicorn:
     def __exit__(self, *exc):
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+
+
+def test_the_grafana_dashboard_reads_only_metrics_that_exist(app, client, monkeypatch):
+    monkeypatch.setattr(app.config["SETTINGS"], "metrics_token", TOKEN)
+    dashboard = json.loads((PROJECT_ROOT / "ops" / "grafana-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {
+        re.sub(r"_(bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"followup_\w+", e)
+    }
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True)
+    exposed = set(re.findall(r"^# TYPE (\S+) ", text, flags=re.MULTILINE))
+    assert used and used <= exposed, used - exposed
