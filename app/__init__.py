@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 import redis as redis_lib
 from flask import Flask
@@ -25,7 +24,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.session_interface = _NoCookieSession()
     from app.telemetry import logs, tracing, web
 
-    logs.configure(logging.INFO)
+    logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection

@@ -46,7 +46,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
 @setup_logging.connect(weak=False)
 def _json_logs(loglevel=None, **_kwargs):
     """Worker and beat log the web's JSON lines (a receiver here stops Celery configuring its own)."""
-    logs.configure(loglevel or "INFO")
+    logs.configure(os.environ.get("LOG_LEVEL") or loglevel or "INFO")
 
 
 def _import_tasks() -> None:

@@ -441,7 +441,7 @@ def _run_one(
                     settings=settings,
                 )
             kind = failed.kind
-    if kind is not None and outcome is not None:
+    if kind is not None and outcome is not None and settings.metrics_token:  # else no one can scrape them
         metrics.job_ran(
             kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=time.perf_counter() - started
         )

@@ -10,6 +10,7 @@ filter on the handler copies them onto each record.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,8 +68,10 @@ def formatter() -> logging.Formatter:
     )
 
 
-def configure(level: int | str = logging.INFO, stream=None) -> logging.Handler:
-    """Make the root logger write JSON lines to `stream` (stderr); idempotent per process."""
+def configure(level: int | str | None = None, stream=None) -> logging.Handler:
+    """Make the root logger write JSON lines to `stream` (stderr) from `level` (LOG_LEVEL, else INFO)
+    up; idempotent per process."""
+    level = level or os.environ.get("LOG_LEVEL") or logging.INFO
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_followup_json", False):

@@ -5,6 +5,9 @@ fresh directory per start, shared by web, worker and beat), each process writes 
 files there and a scrape sums every process's files: gunicorn's workers and Celery's pool children
 are counted whichever one answers /metrics. Without it (tests, a single process) the samples live in
 this process's default registry.
+
+They are kept only while METRICS_TOKEN is set (the callers check): without it /metrics does not
+exist, and no one could read them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from app.telemetry import logs, metrics
 
@@ -47,9 +47,10 @@ def _finish(response):
         return response
     seconds = time.perf_counter() - started
     endpoint = request.url_rule.rule if request.url_rule is not None else None
-    metrics.observe_request(
-        endpoint=endpoint, method=request.method, status=response.status_code, seconds=seconds
-    )
+    if current_app.config["SETTINGS"].metrics_token:  # else no one can scrape them: not kept
+        metrics.observe_request(
+            endpoint=endpoint, method=request.method, status=response.status_code, seconds=seconds
+        )
     response.headers[REQUEST_ID_HEADER] = g.request_id
     log.info(
         "request",
