@@ -19,6 +19,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
+from app.leads.models import LostReason
+from app.pipeline import rules as pipeline_rules
+from app.tasks.models import LeadTaskType
 
 # --- triggers -------------------------------------------------------------------------------------
 
@@ -73,6 +76,8 @@ EVENT_FIELDS = (
     "changed",
     "days_in_stage",
     "system",
+    "contact",  # activity.logged: a two-way exchange (app/activities/rules.py)
+    "attempt",  # activity.logged: an outbound call, email or SMS with no answer
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
@@ -152,12 +157,23 @@ LIST_OPERATORS = ("in", "not_in")
 
 # --- actions --------------------------------------------------------------------------------------
 
-ACTION_TYPES = ("create_task", "send_email", "send_sms", "notify", "assign", "enroll_sequence", "suggest")
+ACTION_TYPES = (
+    "create_task",
+    "send_email",
+    "send_sms",
+    "notify",
+    "assign",
+    "enroll_sequence",
+    "suggest",
+    "update_stage",
+)
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
-TASK_TYPES = ("CALL", "EMAIL", "SMS", "MEETING", "FOLLOW_UP", "OTHER")
+# The spec's LeadTaskType, the one vocabulary of tasks: a rule cannot make a task the API would refuse.
+TASK_TYPES = tuple(t.value for t in LeadTaskType)
 PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
+LOST_REASONS = tuple(reason.value for reason in LostReason)
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
 MESSAGE_ACTIONS = ("send_email", "send_sms")
 
@@ -257,6 +273,8 @@ def _assignee_errors(assignee: Any) -> dict:
 
 def _message_errors(action: dict) -> dict:
     problems: dict = {}
+    if not isinstance(action.get("break_up", False), bool):
+        problems["break_up"] = ["true or false: a break-up message is not counted as an attempt"]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
     for part in parts:
         text = action.get(part)
@@ -300,6 +318,22 @@ def _suggest_errors(action: dict) -> dict:
     return {"suggestion": [f"one of {', '.join(SUGGESTIONS)}"]}
 
 
+def _stage_errors(action: dict) -> dict:
+    """A stage slug; lost needs a LostReason; conversion (treatment_started) is a person's decision."""
+    stage, reason = action.get("stage"), action.get("reason")
+    if not isinstance(stage, str) or not stage.strip() or len(stage) > 64:
+        return {"stage": ["a stage slug of the clinic's pipeline, e.g. contacted"]}
+    if stage == pipeline_rules.TREATMENT_STARTED:
+        return {"stage": ["treatment_started converts the lead: a person converts, not a rule"]}
+    if stage == pipeline_rules.LOST and reason not in LOST_REASONS:
+        return {"reason": [f"moving to lost needs a reason: {', '.join(LOST_REASONS)}"]}
+    if stage != pipeline_rules.LOST and reason is not None:
+        return {"reason": ["a reason is only for moving to lost"]}
+    if action.get("notes") is not None and not isinstance(action["notes"], str):
+        return {"notes": ["text"]}
+    return {}
+
+
 _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "create_task": _task_errors,
     "send_email": _message_errors,
@@ -308,6 +342,7 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "assign": _assign_errors,
     "enroll_sequence": _enroll_errors,
     "suggest": _suggest_errors,
+    "update_stage": _stage_errors,
 }
 
 
