@@ -1,14 +1,14 @@
 """Ledger rows keep the W3C traceparent of the span that wrote them (tracing: a job continues its cause's trace).
 
-Revision ID: 0017_i18a_job_trace_parent
-Revises: 0016_i17_task_outcome
+Revision ID: 0020_i18a_job_trace_parent
+Revises: 0019_i17_task_reminders_series
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_i18a_job_trace_parent"
-down_revision = "0016_i17_task_outcome"
+revision = "0020_i18a_job_trace_parent"
+down_revision = "0019_i17_task_reminders_series"
 branch_labels = None
 depends_on = None
 
