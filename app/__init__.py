@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 
-import redis as redis_lib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
@@ -26,12 +25,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app.db import Database, close_request_connection
+    from app.redis_clients import redis_client
 
     app.extensions["followup.db"] = Database(settings.database_url)
     app.teardown_request(close_request_connection)
-    app.extensions["followup.redis"] = redis_lib.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-    )
+    app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
         CORS(app, origins=settings.cors_origins, expose_headers=["ETag", "X-Pagination", "Retry-After"])
 

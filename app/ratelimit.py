@@ -10,6 +10,8 @@ from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.redis_clients import redis_options
+
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
@@ -27,7 +29,7 @@ def init_rate_limits(app: Flask) -> Limiter | None:
         return None  # switched off (FOLLOWUP_RATE_LIMIT_PER_MINUTE=0)
     app.config.update(
         RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 2, "socket_timeout": 5},
+        RATELIMIT_STORAGE_OPTIONS=redis_options(settings),
         # A Redis outage must not take the API down with it: let requests through, log it.
         RATELIMIT_SWALLOW_ERRORS=True,
     )
