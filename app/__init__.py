@@ -31,7 +31,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.teardown_request(close_request_connection)
     app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
-        CORS(app, origins=settings.cors_origins, expose_headers=["ETag", "X-Pagination", "Retry-After"])
+        from app.ratelimit import RATE_LIMIT_HEADERS
+
+        exposed = ["ETag", "X-Pagination", "Retry-After", *RATE_LIMIT_HEADERS]
+        CORS(app, origins=settings.cors_origins, expose_headers=exposed)
 
     from app.scheduling.dispatch import Dispatcher
 
