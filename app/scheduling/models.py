@@ -58,7 +58,8 @@ class ScheduledJob(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the attempt in flight was counted; cleared when it records a failure. Set on an open row
-    # for less than the task time limit: a delivery runs it now. Set longer: that worker died.
+    # for less than the redispatch grace: a delivery is about to claim and run it. Set longer: the
+    # worker that counted it died (had it run, the row would be done or the attempt's failure recorded).
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)

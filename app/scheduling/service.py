@@ -452,9 +452,11 @@ _WORKER_LOST = (
 )
 
 
-# No attempt in flight: none counted, or the one counted is older than the task time limit, so the
-# worker that took it is gone (Celery kills a task at that limit). A row with an attempt in flight is
-# not counted again: a duplicate delivery leaves it, a drainer goes on to the next row.
+# No attempt in flight: none counted, or the one counted is older than the redispatch grace on a row
+# still open. Its delivery had that long to claim the row, and a handler still running holds the row
+# (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
+# gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
+# drainer goes on to the next row.
 _NOT_IN_FLIGHT = sa.or_(
     _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
 )
@@ -536,7 +538,7 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
         "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
         "now": now,
         "b_max_attempts": settings.job_max_attempts,
-        "b_lease_cutoff": now - timedelta(seconds=settings.task_time_limit),
+        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
     }
     if job_id is not None:
         params["job_id"] = job_id
