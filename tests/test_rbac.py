@@ -119,10 +119,15 @@ DESIGN_TABLE = {
     # Issue 17: team task views (a lead's tasks are lead:read already; these are the clinic's).
     "GET /api/leads/tasks": READ,
     "GET /api/leads/tasks/summary": READ,
+    # Issue 17: the clinic-wide activity feed, and one activity (lead:read, audited).
+    "GET /api/activities": READ,
+    "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,
     "GET /api/bulk-jobs/<id>": READ,
+    "GET /api/bulk-jobs/<id>/rows": READ,
+    "POST /api/leads/import": CREATE,
     "GET /api/audit-events": CONFIGURE,
     "GET /api/webhooks": CONFIGURE,
     "POST /api/webhooks": CONFIGURE,

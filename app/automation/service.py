@@ -422,6 +422,8 @@ def _load_lead(session: Session, lead_id: int) -> Lead | None:
 
 def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched."""
+    if (event.payload or {}).get("automation") is False:
+        return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
     lead = _lead_of(session, event)
     if lead is None or lead.deleted_at is not None:
         return 0
