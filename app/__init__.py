@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 from flask import Flask
 from flask.sessions import SessionInterface
@@ -22,7 +21,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
     app.session_interface = _NoCookieSession()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.telemetry import logs, tracing, web
+
+    logs.configure()
+    web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
     from app.redis_clients import redis_client
@@ -41,6 +43,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.extensions["followup.dispatcher"] = Dispatcher(settings)
 
     _register_api(app)
+    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
+    if tracing.start_from_env():
+        tracing.instrument_app(app, app.extensions["followup.db"].engine)
     _register_domains(app)
     _import_plugins(settings.plugins)
     return app

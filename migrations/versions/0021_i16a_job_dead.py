@@ -5,8 +5,8 @@ An attempt now counts when its claim commits, before the handler runs, so a job 
 worker ends dead instead of being resent forever. Rows that gave up after their attempts before
 this revision were `failed`; they become `dead` (what `failed` means from now on is "no handler").
 
-Revision ID: 0020_i16a_job_dead
-Revises: 0019_i17_task_reminders_series
+Revision ID: 0021_i16a_job_dead
+Revises: 0020_i18a_job_trace_parent
 Create Date: 2026-11-23 06:20:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 import app.db
 
-revision = "0020_i16a_job_dead"
-down_revision = "0019_i17_task_reminders_series"
+revision = "0021_i16a_job_dead"
+down_revision = "0020_i18a_job_trace_parent"
 branch_labels = None
 depends_on = None
 
