@@ -1,8 +1,8 @@
 """intelligence: lead score, factors and next best action on the lead; reply sentiment on the activity;
 fitted score models and answered-call tallies
 
-Revision ID: 0020_i19_intelligence
-Revises: 0019_i17_task_reminders_series
+Revision ID: 0022_i19_intelligence
+Revises: 0021_i16a_job_dead
 Create Date: 2026-11-23 06:10:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision = "0020_i19_intelligence"
-down_revision = "0019_i17_task_reminders_series"
+revision = "0022_i19_intelligence"
+down_revision = "0021_i16a_job_dead"
 branch_labels = None
 depends_on = None
 
