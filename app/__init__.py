@@ -22,6 +22,8 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
+    # Flask/werkzeug refuse a body over this when it is read; refuse_oversized_body does it first.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.session_interface = _NoCookieSession()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -68,7 +70,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api
+    from app.api import init_api, refuse_oversized_body
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
 
@@ -77,6 +79,7 @@ def _register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
+    app.before_request(refuse_oversized_body)  # first: before authentication reads anything
     app.before_request(enforce_declared_access)
     from app.ratelimit import init_rate_limits
 

@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api import RequestSchema, UTCDateTime, id_field
 from app.tasks.models import LeadTaskType, Recurrence, TaskPriority, TaskStatus
 
 TYPES = [t.value for t in LeadTaskType]
@@ -34,17 +35,17 @@ class TaskOut(Schema):
     updated_at = fields.DateTime()
 
 
-class TaskCreateIn(Schema):
+class TaskCreateIn(RequestSchema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     type = fields.String(validate=validate.OneOf(TYPES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
-    assigned_to_id = fields.Integer(allow_none=True)
-    due_at = fields.AwareDateTime(default_timezone=None, metadata={"description": "ISO 8601 with an offset"})
+    assigned_to_id = id_field(allow_none=True)
+    due_at = UTCDateTime(naive_is_utc=False, metadata={"description": "ISO 8601 with an offset"})
     due_in_minutes = fields.Integer(validate=validate.Range(min=0, max=525600))
-    template_id = fields.Integer()
+    template_id = id_field()
     recurrence = fields.String(allow_none=True, validate=validate.OneOf([r.value for r in Recurrence]))
-    recurrence_until = fields.AwareDateTime(allow_none=True)
+    recurrence_until = UTCDateTime(naive_is_utc=False, allow_none=True)
 
     @validates_schema
     def _one_due(self, data, **_):
@@ -52,25 +53,25 @@ class TaskCreateIn(Schema):
             raise ValidationError("give due_at or due_in_minutes, not both", "due_in_minutes")
 
 
-class TaskUpdateIn(Schema):
+class TaskUpdateIn(RequestSchema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     type = fields.String(validate=validate.OneOf(TYPES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
-    assigned_to_id = fields.Integer()
-    due_at = fields.AwareDateTime()
+    assigned_to_id = id_field()
+    due_at = UTCDateTime(naive_is_utc=False)
     status = fields.String(
         validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
         metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"},
     )
 
 
-class CompleteIn(Schema):
+class CompleteIn(RequestSchema):
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
 
-class SnoozeIn(Schema):
-    until = fields.AwareDateTime()
+class SnoozeIn(RequestSchema):
+    until = UTCDateTime(naive_is_utc=False)
     minutes = fields.Integer(validate=validate.Range(min=1, max=525600))
 
     @validates_schema
@@ -79,14 +80,14 @@ class SnoozeIn(Schema):
             raise ValidationError("give exactly one of until or minutes", "until")
 
 
-class LeadTasksArgs(Schema):
+class LeadTasksArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class MyTasksArgs(Schema):
+class MyTasksArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    due_from = fields.AwareDateTime()
-    due_to = fields.AwareDateTime()
+    due_from = UTCDateTime(naive_is_utc=False)
+    due_to = UTCDateTime(naive_is_utc=False)
     overdue = fields.Boolean(load_default=False)
 
 
@@ -103,7 +104,7 @@ class TemplateOut(Schema):
     updated_at = fields.DateTime()
 
 
-class TemplateUpdateIn(Schema):
+class TemplateUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     title = fields.String(validate=validate.Length(min=1, max=200))
     type = fields.String(validate=validate.OneOf(TYPES))
