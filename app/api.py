@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
-from flask import request, send_from_directory
+from flask import current_app, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
@@ -114,12 +114,33 @@ def id_field(*, strict: bool = True, **kwargs) -> fields.Integer:
     return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
+def accepts_body_up_to(limit: int):
+    """Declare a view method that takes a bigger body than MAX_CONTENT_LENGTH (a bulk import)."""
+
+    def decorate(func):
+        func._max_content_length = limit
+        return func
+
+    return decorate
+
+
+def _declared_body_limit() -> int | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    target = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(target, "_max_content_length", None)
+
+
 def refuse_oversized_body() -> None:
-    """before_request: a declared body over MAX_CONTENT_LENGTH is a 413 before anything reads it.
+    """before_request: a declared body over MAX_CONTENT_LENGTH (or the view's own limit, see
+    `accepts_body_up_to`) is a 413 before anything reads it.
 
     A chunked body (no Content-Length) is cut off by werkzeug's stream limit instead, once the
     limit is passed: never buffered whole either.
     """
+    declared = _declared_body_limit()
+    if declared is not None:
+        request.max_content_length = declared  # werkzeug's stream limit follows it too
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes (MAX_CONTENT_LENGTH)")
@@ -163,11 +184,18 @@ def error_responses(*, path: str, operation: dict, has_path_ids: bool) -> dict:
         answers.update(BODY_ERRORS)
     if any(p.get("in") == "query" for p in operation.get("parameters", []) if isinstance(p, dict)):
         answers["422"] = BODY_ERRORS["422"]
-    if has_path_ids:
+    if has_path_ids or any(_names_a_record(p) for p in operation.get("parameters", [])):
         answers.update(PATH_ID_ERRORS)
     if not path.startswith(UNLIMITED_PATHS):
         answers.update(RATE_LIMITED)
     return answers
+
+
+def _names_a_record(parameter) -> bool:
+    """A query parameter holding an id (`source_id`, `coordinator_id`): a missing record is a 404."""
+    if not isinstance(parameter, dict) or parameter.get("in") != "query":
+        return False
+    return parameter.get("name", "").endswith(("_id", "_ids"))
 
 
 class _ErrorDocumentingSpec:

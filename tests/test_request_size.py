@@ -79,3 +79,12 @@ def test_the_413_is_documented_on_every_operation_with_a_body(client):
         for method, operation in operations.items():
             if isinstance(operation, dict) and "requestBody" in operation:
                 assert "413" in operation["responses"], (method, path)
+
+
+def test_the_bulk_import_takes_a_bigger_body_than_the_default(client, tenant):
+    limit = client.application.config["MAX_CONTENT_LENGTH"]
+    resp, stream = _post(client, "/api/leads/import", limit + 1, headers=tenant.headers())
+    assert resp.status_code == 422  # read (as a broken JSON array), not refused for its size
+    assert stream.read_bytes == limit + 1
+    resp, stream = _post(client, "/api/leads/import", HUGE, headers=tenant.headers())
+    assert resp.status_code == 413 and stream.read_bytes == 0
