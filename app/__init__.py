@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 import redis as redis_lib
 from flask import Flask
@@ -25,7 +24,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     # Flask/werkzeug refuse a body over this when it is read; refuse_oversized_body does it first.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.session_interface = _NoCookieSession()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.telemetry import logs, tracing, web
+
+    logs.configure()
+    web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
 
@@ -45,6 +47,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.extensions["followup.dispatcher"] = Dispatcher(settings)
 
     _register_api(app)
+    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
+    if tracing.start_from_env():
+        tracing.instrument_app(app, app.extensions["followup.db"].engine)
     _register_domains(app)
     _import_plugins(settings.plugins)
     return app

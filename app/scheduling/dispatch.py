@@ -32,16 +32,35 @@ PIPELINE_SIZE = 1000  # Redis commands per pipeline flush (a message is 1-2 comm
 
 @dataclass(frozen=True)
 class Message:
-    """One delivery of a ledger row: run job `job_id` on `queue`, not before `eta` (None: now)."""
+    """One delivery of a ledger row: run job `job_id` on `queue`, not before `eta` (None: now).
+
+    `kind` and `subject` are what ops see in Flower: the message's name is the job's kind (Celery's
+    `shadow` name; the task run is still `scheduling.run_job`) and its arguments carry the subject
+    (`lead:7`), so `task.reminder` failures can be filtered there. The ledger row stays the truth:
+    the worker reads neither.
+    """
 
     job_id: int
     queue: str
     eta: datetime | None = None
+    kind: str | None = None
+    subject: str | None = None
+
+    @property
+    def kwargs(self) -> dict:
+        return {"subject": self.subject}
 
 
-def message_for(job_id: int, queue: str, due_at: datetime, now: datetime) -> Message:
-    """A row already due is sent without an eta, so the worker runs it at once instead of via its timer."""
-    return Message(job_id, queue, due_at if due_at > now else None)
+def subject_of(subject_type: str | None, subject_id: int | None) -> str | None:
+    """`lead:7`, as the API writes a job's subject."""
+    return None if subject_type is None else f"{subject_type}:{subject_id}"
+
+
+def message_for(row, now: datetime) -> Message:
+    """The message for a row (`id`, `queue`, `due_at`, `kind`, `subject_type`, `subject_id`). A row
+    already due is sent without an eta, so the worker runs it at once instead of via its timer."""
+    eta = row.due_at if row.due_at > now else None
+    return Message(row.id, row.queue, eta, row.kind, subject_of(row.subject_type, row.subject_id))
 
 
 class Dispatcher:
@@ -89,7 +108,14 @@ class Dispatcher:
     @staticmethod
     def _send(celery: Celery, message: Message, producer, **options) -> None:
         celery.send_task(
-            RUN_JOB, args=[message.job_id], queue=message.queue, eta=message.eta, producer=producer, **options
+            RUN_JOB,
+            args=[message.job_id],
+            kwargs=message.kwargs,
+            shadow=message.kind,
+            queue=message.queue,
+            eta=message.eta,
+            producer=producer,
+            **options,
         )
 
     @property
@@ -130,13 +156,13 @@ class RedisWire:
         self._redis.lpush(message.queue, self.envelope(message, task_id=str(uuid.uuid4())))
 
     def envelope(self, message: Message, *, task_id: str) -> str:
-        args = [message.job_id]
-        body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+        args, kwargs = [message.job_id], message.kwargs
+        body = json.dumps([args, kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
         headers = {
             "lang": "py",
             "task": RUN_JOB,
             "id": task_id,
-            "shadow": None,
+            "shadow": message.kind,
             "eta": None if message.eta is None else message.eta.isoformat(),
             "expires": None,
             "group": None,
@@ -146,7 +172,7 @@ class RedisWire:
             "root_id": task_id,
             "parent_id": None,
             "argsrepr": repr(args),
-            "kwargsrepr": "{}",
+            "kwargsrepr": repr(kwargs),
             "origin": self._origin,
             "ignore_result": None,
             "replaced_task_nesting": 0,
@@ -176,14 +202,14 @@ class RedisWire:
 def publish_claimed(*, db, dispatcher: Dispatcher, rows: Sequence, now: datetime) -> bool:
     """Publish rows just marked dispatched at `now`; if publishing fails, hand them back as pending.
 
-    `rows` have `id`, `queue`, `due_at`. Returns whether everything was published. On failure (Redis
+    `rows` have what `message_for` reads. Returns whether everything was published. On failure (Redis
     down) the rows go back to pending so the promote sweep retries them, instead of waiting out the
     redispatch grace; a row some message did reach is harmless: its run claims it once.
     """
     if not rows:
         return True
     try:
-        dispatcher.publish([message_for(r.id, r.queue, r.due_at, now) for r in rows])
+        dispatcher.publish([message_for(r, now) for r in rows])
         return True
     except Exception:
         log.exception("publishing %d job(s) failed; handing them back to the sweep", len(rows))

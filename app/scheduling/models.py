@@ -56,6 +56,8 @@ class ScheduledJob(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     origin: Mapped[dict | None] = mapped_column(JSONType)  # why: rule id and version, event id, ...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # W3C traceparent of the span that wrote the row (None while tracing is off): its run continues it.
+    trace_parent: Mapped[str | None] = mapped_column(sa.String(64))
 
     @property
     def subject(self) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -23,7 +24,7 @@ from app.audit import service as audit
 from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded, page_offset
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
-from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
+from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release, subject_of
 from app.scheduling.models import (
     CANCELLED,
     DISPATCHED,
@@ -34,6 +35,7 @@ from app.scheduling.models import (
     STATUSES,
     ScheduledJob,
 )
+from app.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,9 @@ def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime
     values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
     batch.insert(ScheduledJob, id=job_id, **values)
     db, dispatcher, redis = get_db(), _dispatcher(), current_app.extensions["followup.redis"]
-    sent = _Dispatched(job_id, values["queue"], now)
+    sent = _Dispatched(
+        job_id, values["queue"], now, values["kind"], values["subject_type"], values["subject_id"]
+    )
     drains = registry.kind_of(values["kind"]).drain
 
     def publish():
@@ -162,6 +166,9 @@ class _Dispatched(NamedTuple):
     id: int
     queue: str
     due_at: datetime
+    kind: str
+    subject_type: str | None
+    subject_id: int | None
 
 
 def _row_values(job: dict, now: datetime) -> dict:
@@ -193,6 +200,8 @@ def _row_values(job: dict, now: datetime) -> dict:
         "dedupe_key": job["dedupe_key"],
         "origin": job.get("origin"),
         "created_at": now,
+        # The span writing the row: its run continues this trace (app/telemetry/tracing.py).
+        "trace_parent": tracing.current_traceparent(),
     }
 
 
@@ -274,12 +283,14 @@ _MARK_DISPATCHED = (
     sa.update(_JOBS)
     .where(_JOBS.c.id.in_(sa.bindparam("b_ids", expanding=True)), _JOBS.c.status == PENDING)
     .values(status=DISPATCHED, dispatched_at=sa.bindparam("b_now", type_=UTCDateTime()))
-    .returning(_JOBS.c.id, _JOBS.c.queue, _JOBS.c.due_at)
+    .returning(
+        _JOBS.c.id, _JOBS.c.queue, _JOBS.c.due_at, _JOBS.c.kind, _JOBS.c.subject_type, _JOBS.c.subject_id
+    )
 )
 
 
 def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
-    """The compare-and-set pending → dispatched, committed; returns (id, queue, due_at) of the rows it took.
+    """The compare-and-set pending → dispatched, committed; returns the rows it took (for `message_for`).
 
     One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
     round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db.py.
@@ -407,25 +418,33 @@ def _run_one(
     *, now: datetime, job_id: int | None = None, next_of_kind: str | None = None
 ) -> tuple[str | None, registry.JobKind | None]:
     """Claim and run one row, `job_id` or else the oldest due row of `next_of_kind`: what happened
-    (None: no due row of the kind), and the row's kind (None: no such row)."""
-    db, settings = get_db(), _settings()
-    try:
-        with db.unit_of_work() as session:
-            outcome, kind = _claim_and_run(
-                session=session, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings
+    (None: no due row of the kind), and the row's kind (None: no such row). Its log lines carry the
+    job's ids; its outcome, duration and lateness are counted (app/telemetry/metrics.py)."""
+    db, settings, started, due_at = get_db(), _settings(), time.perf_counter(), None
+    with logs.scope(job_id=job_id):
+        try:
+            with db.unit_of_work() as session:
+                outcome, kind, due_at = _claim_and_run(
+                    session=session, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings
+                )
+        except _HandlerFailed as failed:
+            log.warning(
+                "job %s failed (attempt %d)", failed.job_id, failed.attempts + 1, exc_info=failed.error
             )
-    except _HandlerFailed as failed:
-        log.warning("job %s failed (attempt %d)", failed.job_id, failed.attempts + 1, exc_info=failed.error)
-        with db.unit_of_work() as session:
-            outcome = _record_failure(
-                session=session,
-                job_id=failed.job_id,
-                seen_attempts=failed.attempts,
-                error=failed.error,
-                now=now,
-                settings=settings,
-            )
-        kind = failed.kind
+            with db.unit_of_work() as session:
+                outcome = _record_failure(
+                    session=session,
+                    job_id=failed.job_id,
+                    seen_attempts=failed.attempts,
+                    error=failed.error,
+                    now=now,
+                    settings=settings,
+                )
+            kind = failed.kind
+    if kind is not None and outcome is not None and settings.metrics_token:  # else no one can scrape them
+        metrics.job_ran(
+            kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=time.perf_counter() - started
+        )
     return outcome, None if kind is None else registry.kind_of(kind)
 
 
@@ -526,8 +545,9 @@ def claim(
 
 def _claim_and_run(
     *, session: Session, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None
-) -> tuple[str | None, str | None]:
-    """What happened (None: no due row of `next_of_kind`), and the row's kind (None: no such row)."""
+) -> tuple[str | None, str | None, datetime | None]:
+    """What happened (None: no due row of `next_of_kind`), the row's kind (None: no such row), and
+    the due time of a row that ran."""
     job = claim(
         session=session,
         job_id=job_id,
@@ -537,20 +557,27 @@ def _claim_and_run(
     )
     if job is None:
         if job_id is None:
-            return None, None
-        return _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
+            return None, None, None
+        return (*_not_claimed(session=session, job_id=job_id, now=now, settings=settings), None)
+    logs.bind(
+        job_id=job.id,
+        job_kind=job.kind,
+        clinic_id=job.clinic_id,
+        lead_id=job.subject_id if job.subject_type == "lead" else None,
+    )
     kind = registry.kind_of(job.kind)
     if kind is None:
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
-        return GAVE_UP, job.kind
-    try:
-        kind.handler(session=session, job=job, now=now)
-        session.flush()  # the handler's own constraint violations count as its failure
-    except Exception as exc:
-        raise _HandlerFailed(job.id, job.attempts - 1, exc, job.kind) from exc
-    return RAN, job.kind
+        return GAVE_UP, job.kind, None
+    with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
+        try:
+            kind.handler(session=session, job=job, now=now)
+            session.flush()  # the handler's own constraint violations count as its failure
+        except Exception as exc:
+            raise _HandlerFailed(job.id, job.attempts - 1, exc, job.kind) from exc
+    return RAN, job.kind, job.due_at
 
 
 def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:
@@ -565,8 +592,12 @@ def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> t
     # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
     # anything else waits for the sweeps (promote for pending, redispatch after the grace).
     if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
-        _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
+        _publish_after_commit(session, [_message(job)])
     return EARLY, job.kind
+
+
+def _message(job: ScheduledJob) -> Message:
+    return Message(job.id, job.queue, job.due_at, job.kind, subject_of(job.subject_type, job.subject_id))
 
 
 def _record_failure(
@@ -593,7 +624,7 @@ def _record_failure(
     job.due_at = now + timedelta(seconds=delay * (1 + random.uniform(0, 0.1)))
     if job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
         job.status, job.dispatched_at = DISPATCHED, now
-        _publish_after_commit(session, [Message(job.id, job.queue, job.due_at)])
+        _publish_after_commit(session, [_message(job)])
     else:
         job.status, job.dispatched_at = PENDING, None
     return RETRYING
