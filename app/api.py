@@ -192,10 +192,16 @@ def error_responses(*, path: str, operation: dict, has_path_ids: bool) -> dict:
 
 
 def _names_a_record(parameter) -> bool:
-    """A query parameter holding an id (`source_id`, `coordinator_id`): a missing record is a 404."""
+    """Query parameters holding an id (`source_id`, `coordinator_id`): a missing record is a 404.
+
+    At this point flask-smorest's query parameters are still one marshmallow schema each."""
     if not isinstance(parameter, dict) or parameter.get("in") != "query":
         return False
-    return parameter.get("name", "").endswith(("_id", "_ids"))
+    schema = parameter.get("schema")
+    if isinstance(schema, type) and issubclass(schema, Schema):
+        schema = schema()
+    names = [f.data_key or n for n, f in schema.fields.items()] if isinstance(schema, Schema) else []
+    return any(name.endswith(("_id", "_ids")) for name in [*names, parameter.get("name", "")])
 
 
 class _ErrorDocumentingSpec:
