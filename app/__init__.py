@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 
-import redis as redis_lib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
@@ -30,12 +29,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
+    from app.redis_clients import redis_client
 
     app.extensions["followup.db"] = Database(settings.database_url)
     app.teardown_request(close_request_connection)
-    app.extensions["followup.redis"] = redis_lib.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-    )
+    app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 

@@ -80,6 +80,12 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
+    # refused or reset connection (a timeout is not retried).
+    redis_connect_timeout: float = 2.0
+    redis_socket_timeout: float = 5.0
+    redis_retries: int = 1
+
     # Celery
     visibility_timeout: int = 3600
     task_time_limit: int = 300
