@@ -7,6 +7,7 @@ import importlib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 
@@ -23,6 +24,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     # Flask/werkzeug refuse a body over this when it is read; refuse_oversized_body does it first.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.session_interface = _NoCookieSession()
+    if settings.trusted_proxy_hops > 0:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     from app.telemetry import logs, tracing, web
 
     logs.configure()
