@@ -55,7 +55,7 @@ def test_single_activity_and_every_read_is_audited(client, tenant):
     assert one.get_json()["lead_id"] == lead["id"]
     reads = audit_actions(client, tenant, "activity.read")
     assert [(r["subject_id"], r["after"]["activity_id"]) for r in reads] == [(str(lead["id"]), note["id"])]
-    assert reads[0]["actor"] == f"user:{tenant.users['doctor'].id}"
+    assert reads[0]["actor"] == f"user:{tenant.users['front_desk'].id}"
 
     feed(client, tenant, "?type=NOTE")
     feed_reads = audit_actions(client, tenant, "activities.feed.read")
