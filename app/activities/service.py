@@ -60,6 +60,8 @@ def record(
     )
     insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
     rollups.on_activity(session, lead, activity)
+    if actor_ref != SYSTEM:  # the engine's bookkeeping and automated messages do not end a quiet spell
+        leads.note_activity(session=session, lead=lead, at=at)
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,

@@ -61,6 +61,7 @@ EVENT_FIELDS = (
     "previous_stage",
     "new_stage",
     "stage",
+    "kind",
     "outcome",
     "direction",
     "activity_type",
@@ -453,6 +454,15 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- time -----------------------------------------------------------------------------------------
+
+
+DEFAULT_ORPHAN_AFTER_HOURS = 24.0
+
+
+def orphan_after_hours(settings: dict | None) -> float:
+    """Hours an open lead may have no next step before the orphan sweep gives it a follow-up task."""
+    value = (settings or {}).get("orphan_after_hours")
+    return float(DEFAULT_ORPHAN_AFTER_HOURS if value is None else value)
 
 
 def delay_of(action: dict) -> dict:

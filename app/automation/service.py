@@ -690,6 +690,7 @@ def _step_view(step: AutomationStep, names: dict[int, str]) -> dict:
         if step.enrollment_id is None
         else {"enrollment_id": step.enrollment_id, "step": step.sequence_step},
         "event": None if step.event_id is None else {"id": step.event_id, "type": step.event_type},
+        "sweep": step.action.get("sweep"),  # a step a beat sweep made (e.g. the orphan sweep)
         "conditions": step.conditions,
         "action": step.action,
         "result": step.result,

@@ -122,6 +122,8 @@ def origin_of(step: AutomationStep) -> dict:
         origin.update(rule_id=step.rule_id, rule_version=step.rule_version, conditions=step.conditions)
     if step.enrollment_id is not None:
         origin.update(enrollment_id=step.enrollment_id, sequence_step=step.sequence_step)
+    if step.action.get("sweep"):
+        origin.update(sweep=step.action["sweep"])
     return origin
 
 

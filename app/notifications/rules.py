@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 IN_APP, EMAIL, SMS = "in_app", "email", "sms"
-STAFF_KINDS = ("reminder", "escalation", "new_lead", "new_task", "digest")
+STAFF_KINDS = ("reminder", "escalation", "new_lead", "new_task", "digest", "overdue", "overdue_digest")
 # In-app is always stored (it is silent); email/SMS copies only when the user opts in (nobody gets
 # mail they did not ask for), except the digest, which is an email by nature.
 DEFAULT_CHANNELS = {
@@ -15,6 +15,9 @@ DEFAULT_CHANNELS = {
     "new_lead": [IN_APP],
     "new_task": [IN_APP],
     "digest": [EMAIL],
+    # Seed 000: an overdue task is told "in-app and email", at once and in the hourly digest.
+    "overdue": [IN_APP, EMAIL],
+    "overdue_digest": [IN_APP, EMAIL],
 }
 ALLOWED_CHANNELS = dict.fromkeys(STAFF_KINDS, (IN_APP, EMAIL, SMS)) | {"digest": (EMAIL,)}
 

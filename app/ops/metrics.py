@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.automation.orphans import orphan_leads_metric
 from app.celery_config import QUEUES
 from app.errors import NotFound, Unauthorized
 from app.notifications.models import Notification
@@ -87,4 +88,12 @@ def exposition(*, session: Session, redis, now: datetime) -> str:
         [({"queue": q}, n) for q, n in zip(QUEUES, lengths, strict=False)],
     )
     _family(lines, "followup_broker_up", "Whether the broker answered.", [({}, up)])
+    orphans = orphan_leads_metric(session=session)
+    _family(
+        lines,
+        "followup_orphan_leads",
+        "Open leads with no next step (no open task, pending automated step or active sequence) "
+        "found by the orphan sweep's last full pass.",
+        [({}, orphans)] if orphans is not None else [],
+    )
     return "\n".join(lines) + "\n"

@@ -775,6 +775,24 @@ def mark_overdue(*, session: Session, now: datetime) -> int:
     return len(marked)
 
 
+def tell_overdue(*, session: Session, event, now: datetime) -> None:
+    """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
+    task = session.get(LeadTask, event.payload["task_id"])
+    if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:
+        return  # done, snoozed or cancelled since the sweep marked it
+    notifications.notify_staff(
+        session=session,
+        clinic_id=task.clinic_id,
+        user_id=task.assigned_to_id,
+        kind="overdue",
+        title=f"Overdue: {task.title}",
+        body=f"Task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",  # again if snoozed and late again
+        now=now,
+    )
+
+
 # --- templates -------------------------------------------------------------------------------------
 
 

@@ -188,9 +188,6 @@ def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_ch
         today = entered + timedelta(days=day, minutes=1)
         with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
             staleness.find_stale_leads(session=session, now=today)
-        with app.app_context():
-            for job in jobs(app, lead["id"], staleness.STALE_KIND):
-                run_at(app, job, today)
         run_due_steps(app, lead["id"], today)
         run_events(app, lead["id"], today)
         with app.app_context():  # every finished ledger row is gone, whatever its age
