@@ -33,7 +33,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         settings.redis_url, socket_connect_timeout=2, socket_timeout=5
     )
     if settings.cors_origins:
-        CORS(app, origins=settings.cors_origins, expose_headers=["ETag", "X-Pagination", "Retry-After"])
+        from app.ratelimit import RATE_LIMIT_HEADERS
+
+        exposed = ["ETag", "X-Pagination", "Retry-After", *RATE_LIMIT_HEADERS]
+        CORS(app, origins=settings.cors_origins, expose_headers=exposed)
 
     from app.scheduling.dispatch import Dispatcher
 

@@ -139,6 +139,8 @@ class Settings:
     rate_limit_per_minute: int = 100
     # Leads per ledger job of a bulk follow-up.
     bulk_chunk_size: int = 500
+    # Rows per ledger job of a lead import (each row is a whole capture: a few statements).
+    import_chunk_size: int = 200
     # Webhook deliveries: the receiver's time to answer.
     webhook_timeout_seconds: float = 10.0
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless

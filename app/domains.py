@@ -14,6 +14,7 @@ from app.calendar_feed import models as calendar_models  # noqa: F401
 from app.events import consumers as event_consumers  # noqa: F401 - the events.process job kind
 from app.events import models as events_models  # noqa: F401
 from app.idempotency import models as idempotency_models  # noqa: F401
+from app.intake import imports as intake_imports  # noqa: F401 - the leads.import_chunk job kind
 from app.leads import models as leads_models  # noqa: F401
 from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
 from app.notifications import handlers as notification_handlers  # noqa: F401 - notification.deliver

@@ -1,16 +1,24 @@
 """Rate limits per caller (user or API key; the client address for anonymous calls), kept in Redis.
 
 flask-limiter checks the limit in a before_request hook registered after the authentication hook, so
-the caller is known; an exceeded limit is a 429 with Retry-After in the API's JSON error shape.
+the caller is known. A user (or an anonymous caller) has the settings' limit; an API key has its own,
+set by the clinic's admin on the key (an integrator pushing an event's leads needs more than a person
+at a screen). Every limited answer carries the IETF draft's RateLimit-Limit, RateLimit-Remaining and
+RateLimit-Reset (seconds until the window resets); an exceeded limit is a 429 with Retry-After in the
+API's JSON error shape.
 """
 
 from __future__ import annotations
+
+import math
+import time
 
 from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
 def caller_key() -> str:
@@ -21,23 +29,50 @@ def caller_key() -> str:
     return f"addr:{get_remote_address()}"
 
 
+def caller_limit(per_minute: int) -> str:
+    """The caller's limit: an API key's own, else `per_minute` (the settings' value for users)."""
+    actor = g.get("actor")
+    own = getattr(actor, "rate_limit_per_minute", None)
+    return f"{own or per_minute} per minute"
+
+
+def rate_limit_headers(limiter: Limiter, response):
+    """RateLimit-* on a limited answer; on a 429 also Retry-After (whole seconds, at least 1)."""
+    current = limiter.current_limit
+    if current is None:
+        return response
+    # The storage rounds the window's end up to a whole second: never name more than the window.
+    reset = min(max(math.ceil(current.reset_at - time.time()), 0), current.limit.get_expiry())
+    limit, remaining, reset_header = RATE_LIMIT_HEADERS
+    response.headers[limit] = str(current.limit.amount)
+    response.headers[remaining] = str(max(current.remaining, 0))
+    response.headers[reset_header] = str(reset)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(reset, 1))
+    return response
+
+
 def init_rate_limits(app: Flask) -> Limiter | None:
     settings = app.config["SETTINGS"]
     if settings.rate_limit_per_minute <= 0:
         return None  # switched off (FOLLOWUP_RATE_LIMIT_PER_MINUTE=0)
     app.config.update(
-        RATELIMIT_HEADERS_ENABLED=True,
+        # The headers are written by rate_limit_headers (flask-limiter's own would be the X-RateLimit-*
+        # set, with Reset as an epoch time and Retry-After on every answer).
+        RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 2, "socket_timeout": 5},
         # A Redis outage must not take the API down with it: let requests through, log it.
         RATELIMIT_SWALLOW_ERRORS=True,
     )
+    per_minute = settings.rate_limit_per_minute
     limiter = Limiter(
         key_func=caller_key,
         app=app,
         storage_uri=settings.redis_url,
-        default_limits=[f"{settings.rate_limit_per_minute} per minute"],
+        default_limits=[lambda: caller_limit(per_minute)],
         strategy="fixed-window",
         key_prefix="followup-rl",
     )
     limiter.request_filter(lambda: request.path in EXEMPT_PATHS or request.method == "OPTIONS")
+    app.after_request(lambda response: rate_limit_headers(limiter, response))
     return limiter

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 import redis as redis_lib
 import sqlalchemy as sa
+from celery.contrib.testing.worker import start_worker
 from sqlalchemy.engine import make_url
 
 from app import clock, create_app, migrate
@@ -91,6 +92,42 @@ test_settings.__test__ = False  # a helper, not a test
 @pytest.fixture(scope="session")
 def app(migrated_database, redis_url):
     return create_app(test_settings(migrated_database, redis_url))
+
+
+# --- Celery's pytest fixtures (celery.contrib.pytest, loaded by the pytest-celery plugin) ---------
+# `celery_worker` runs an embedded worker (threads, in this process) against the session's real
+# Redis, bound to the session's Flask app, for the length of one test. pytest-celery 1.x's plugin
+# re-exports celery.contrib.pytest but shadows its `celery_worker` with a Docker-based one these
+# machines cannot run, so the contrib fixture is declared again here, as Celery writes it
+# (celery.contrib.pytest.celery_worker), on the project's Celery app. Tests that must look at the
+# broker before a worker consumes start one mid-test (tests/workers.py: thread_worker, the same
+# start_worker); kill -9 tests start `celery worker` processes (subprocess_worker).
+
+
+@pytest.fixture
+def celery_app(app):
+    """The project's Celery app, bound to the session's Flask app (tasks run in its app context)."""
+    from workers.celery_app import celery_init_app
+
+    return app.extensions.get("celery") or celery_init_app(app)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_pool():
+    return "threads"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_parameters():
+    # No ping task (the project's app registers its own tasks only); a slow handler may finish.
+    return {"concurrency": 2, "perform_ping_check": False, "shutdown_timeout": 30}
+
+
+@pytest.fixture
+def celery_worker(celery_app, celery_worker_pool, celery_worker_parameters):
+    """An embedded worker consuming every queue for the test (celery.contrib.pytest's fixture)."""
+    with start_worker(celery_app, pool=celery_worker_pool, **celery_worker_parameters) as worker:
+        yield worker
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ DESIGN_TABLE = {
     "PUT /api/users/<id>": CONFIGURE,
     "GET /api/api-keys": CONFIGURE,
     "POST /api/api-keys": CONFIGURE,
+    "PUT /api/api-keys/<id>": CONFIGURE,
     "DELETE /api/api-keys/<id>": CONFIGURE,
     "GET /api/leads": READ,
     "POST /api/leads": CREATE,
@@ -115,10 +116,18 @@ DESIGN_TABLE = {
     # Issue 7: follow-up effectiveness is one more report of the same family.
     "GET /api/leads/analytics/follow-up": ANALYTICS,
     "GET /api/leads/<id>/automation": READ,
+    # Issue 17: team task views (a lead's tasks are lead:read already; these are the clinic's).
+    "GET /api/leads/tasks": READ,
+    "GET /api/leads/tasks/summary": READ,
+    # Issue 17: the clinic-wide activity feed, and one activity (lead:read, audited).
+    "GET /api/activities": READ,
+    "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,
     "GET /api/bulk-jobs/<id>": READ,
+    "GET /api/bulk-jobs/<id>/rows": READ,
+    "POST /api/leads/import": CREATE,
     "GET /api/audit-events": CONFIGURE,
     "GET /api/webhooks": CONFIGURE,
     "POST /api/webhooks": CONFIGURE,

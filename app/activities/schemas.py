@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.activities.models import ActivityDirection, ActivityType, CallOutcome
-from app.api import RequestSchema, UTCDateTime
+from app.api import RequestSchema, UTCDateTime, id_field
 
 
 class ActivityIn(RequestSchema):
@@ -37,6 +37,26 @@ class ActivityQueryArgs(RequestSchema):
         fields.String(validate=validate.OneOf([t.value for t in ActivityType])),
         metadata={"description": "Only these types (repeat the parameter for several)"},
     )
+
+
+class FeedArgs(ActivityQueryArgs):
+    """Filters of the clinic-wide feed; `type` may be repeated."""
+
+    lead_id = id_field(strict=False)
+    direction = fields.String(validate=validate.OneOf([d.value for d in ActivityDirection]))
+    created_by = id_field(strict=False, metadata={"description": "The user who logged it"})
+    actor = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "user:<id>, api_key:<id>, system, automation or web_form"},
+    )
+    occurred_from = UTCDateTime(metadata={"description": "Occurred at or after (naive means UTC)"})
+    occurred_to = UTCDateTime(metadata={"description": "Occurred before (naive means UTC)"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        start, end = data.get("occurred_from"), data.get("occurred_to")
+        if start and end and start > end:
+            raise ValidationError("occurred_to is before occurred_from", "occurred_to")
 
 
 class ActivityOut(Schema):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import clock
-from app.activities import schemas, service
+from app.activities import feed, schemas, service
 from app.api import make_blueprint, set_item_count
 from app.auth.permissions import Permission, current_actor, requires
 from app.db import unit_of_work
 from app.idempotency.service import idempotent
 
-blp = make_blueprint("activities", "The activity log of a lead")
+blp = make_blueprint("activities", "The activity log of a lead, and the clinic-wide feed")
 
 
 @blp.route("/leads/<int:lead_id>/activities")
@@ -45,4 +45,38 @@ class LeadActivities(MethodView):
         with unit_of_work() as session:
             return service.log_activity(
                 session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+            )
+
+
+@blp.route("/activities")
+class ClinicActivities(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.FeedArgs, location="query")
+    @blp.response(200, schemas.ActivityOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The clinic-wide activity feed, newest first: filter by lead, type, direction, who, when.
+        The read is audited."""
+        with unit_of_work() as session:
+            rows, total = feed.clinic_feed(
+                session=session,
+                actor=current_actor(),
+                filters=args,
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+                now=clock.now(),
+            )
+        set_item_count(pagination_parameters, total)
+        return rows
+
+
+@blp.route("/activities/<int:activity_id>")
+class ActivityById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.ActivityOut)
+    def get(self, activity_id):
+        """One activity (another clinic's is a 404). The read is audited."""
+        with unit_of_work() as session:
+            return feed.get_activity(
+                session=session, actor=current_actor(), activity_id=activity_id, now=clock.now()
             )

@@ -2,8 +2,9 @@
 
 Aggregating the raw history at report time (a first-contact probe per lead, a reply probe per
 message, a max over each lead's stays) took seconds at 100,000 leads over two years. So:
-- leads.first_outbound_contact_at: the earliest OUTBOUND call, email, SMS or in-person activity by
-  a person (an automated message is not the coordinator reaching out: speed to lead is theirs)
+- leads.first_outbound_contact_at: the earliest time a person of the clinic reached the lead: a
+  contact or an attempt (activities/rules.py) that is not inbound and not automated (an automated
+  message is not the coordinator reaching out, and a lead calling in is not: speed to lead is theirs)
   (`on_activity`, called by activities.record: every activity is written there; they are never
   edited or deleted);
 - leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
@@ -25,12 +26,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, attributes
 
+from app.activities import rules as activity_rules
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.analytics import monthly
 from app.leads.models import Lead
 from app.pipeline.models import LeadStageHistory, PipelineStage
 
-CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 REPLY_WINDOW_HOURS = 72
 SYSTEM_ACTOR = "system"
@@ -47,8 +48,21 @@ def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
     )
 
 
-def is_staff_contact(*, type: str, direction: str | None, actor: str) -> bool:
-    return direction == ActivityDirection.OUTBOUND and type in CONTACT_TYPES and actor != SYSTEM_ACTOR
+def is_staff_contact(*, type: str, direction: str | None, outcome: str | None, actor: str) -> bool:
+    """Whether an activity is staff reaching the lead (what speed to lead measures)."""
+    if direction == ActivityDirection.INBOUND or actor == SYSTEM_ACTOR:
+        return False
+    facts = {"type": type, "direction": direction, "outcome": outcome}
+    return activity_rules.is_contact(**facts) or activity_rules.is_attempt(**facts)
+
+
+def staff_contact(activity=LeadActivity) -> sa.ColumnElement[bool]:
+    """SQL: `is_staff_contact`, from the same definitions."""
+    return sa.and_(
+        sa.or_(activity.direction.is_(None), activity.direction != ActivityDirection.INBOUND),
+        activity.actor != SYSTEM_ACTOR,
+        sa.or_(activity_rules.contact_clause(activity), activity_rules.attempt_clause(activity)),
+    )
 
 
 def is_automated_message(*, type: str, direction: str | None, actor: str) -> bool:
@@ -67,7 +81,9 @@ def seconds_between(dialect: str, later, earlier):
 
 def on_activity(session: Session, lead: Lead, activity: LeadActivity) -> None:
     """Keep first contact and replies right for a just-flushed activity of `lead`."""
-    if is_staff_contact(type=activity.type, direction=activity.direction, actor=activity.actor):
+    if is_staff_contact(
+        type=activity.type, direction=activity.direction, outcome=activity.outcome, actor=activity.actor
+    ):
         _lower_first_contact(session, lead, activity.occurred_at)
     if activity.direction == ActivityDirection.INBOUND:
         _mark_replied_messages(session, activity)
@@ -190,12 +206,7 @@ def backfill(connection: sa.Connection) -> None:
     """Every summary column computed from the raw rows (data loaded around the write paths)."""
     first_contact = (
         sa.select(sa.func.min(LeadActivity.occurred_at))
-        .where(
-            LeadActivity.lead_id == Lead.id,
-            LeadActivity.direction == ActivityDirection.OUTBOUND,
-            LeadActivity.type.in_(CONTACT_TYPES),
-            LeadActivity.actor != SYSTEM_ACTOR,
-        )
+        .where(LeadActivity.lead_id == Lead.id, staff_contact())
         .scalar_subquery()
     )
     connection.execute(

@@ -5,14 +5,16 @@ on write (app/analytics/rollups.py), read with the cohort from covering indexes.
 
 The cohort of a report is the clinic's leads created in [from, to) (not deleted), narrowed by the
 optional coordinator (the lead's current owner) and source. Definitions:
-- first contact: the lead's earliest OUTBOUND phone call, email, SMS or in-person activity;
+- first contact: the earliest time a person of the clinic reached the lead, a contact or an attempt
+  (app/activities/rules.py) neither inbound nor automated (rollups.is_staff_contact);
   "within 5 minutes" means first contact at most 300 s after capture (created_at).
 - conversion: the lead's status is CONVERTED.
 - funnel: a lead reached a stage if it ever stayed in it or in a later one (stages can be skipped);
   days in stage: the median length of the cohort's completed stays (left_at set) in that stage.
 - spend: the source's monthly_cost prorated over the range (days / 30.4375, the mean month).
 - open / overdue tasks (coordinators): the coordinator's open tasks now, overdue = due before now.
-- follow-up effectiveness: tasks due in the range; on time = completed at or before due_at.
+- follow-up effectiveness: tasks due in the range; on time = completed at or before due_at;
+  completed ones counted by their outcome (done, no_answer, rescheduled, not_needed).
   Automated messages: OUTBOUND emails and SMS the system logged (actor "system") in the range; one
   is replied to when the lead has an INBOUND activity within REPLY_WINDOW_HOURS after it.
 """
@@ -32,9 +34,8 @@ from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
 from app.pipeline.models import LeadStageHistory, PipelineStage
 from app.pipeline.rules import LOST
-from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
 
-CONTACT_TYPES = rollups.CONTACT_TYPES
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 SPEED_TO_LEAD_SECONDS = 300
 DAYS_PER_MONTH = Decimal("30.4375")
@@ -360,10 +361,11 @@ def follow_up(
         ),
         sa.func.count(sa.case((LeadTask.status == TaskStatus.CANCELLED, LeadTask.due_at))),
         sa.func.count(sa.case((LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at))),
+        *[sa.func.count(sa.case((LeadTask.outcome == outcome, LeadTask.due_at))) for outcome in TaskOutcome],
     ).where(*task_conditions)
     if source_id is not None:
         task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
-    due, completed, on_time, cancelled, still_open = session.execute(task_stmt).one()
+    due, completed, on_time, cancelled, still_open, *by_outcome = session.execute(task_stmt).one()
 
     messages, replies = _automated_messages(session, clinic_id, start, end, coordinator_id, source_id)
     row = {
@@ -373,6 +375,8 @@ def follow_up(
         "tasks_cancelled": cancelled,
         "tasks_open": still_open,
         "on_time_rate": _ratio(on_time, due - cancelled),
+        # Completed tasks by the outcome they were closed with (flat: the CSV has one row).
+        **{f"outcome_{outcome}": n for outcome, n in zip(TaskOutcome, by_outcome, strict=True)},
         "automated_messages": messages,
         "automated_messages_replied": replies,
         "reply_rate": _ratio(replies, messages),

@@ -1,15 +1,13 @@
 """Analytics endpoints: JSON by default, CSV for `Accept: text/csv`."""
 
-import csv
-import io
-
-from flask import Response, request
+from flask import request
 from flask.views import MethodView
 
 from app import clock
 from app.analytics import schemas, service
 from app.api import make_blueprint
 from app.auth.permissions import Permission, current_actor, requires
+from app.csv_export import csv_response
 from app.db import unit_of_work
 
 blp = make_blueprint("analytics", "Lead analytics (read-only reports)")
@@ -18,20 +16,6 @@ blp = make_blueprint("analytics", "Lead analytics (read-only reports)")
 def _wants_csv() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
     return best == "text/csv"
-
-
-def _csv(name: str, data: dict) -> Response:
-    out = io.StringIO()
-    rows = data["rows"]
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
 
 
 def _json(data: dict) -> dict:
@@ -52,7 +36,7 @@ def _report_view(name: str, summary: str):
                     args=args,
                     now=clock.now(),
                 )
-            return _csv(name, data) if _wants_csv() else _json(data)
+            return csv_response(name, data["rows"]) if _wants_csv() else _json(data)
 
     Report.get.__doc__ = (
         summary + f"\n\nSend `Accept: text/csv` for CSV.\n\nPermission: `{Permission.ANALYTICS}`."

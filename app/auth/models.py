@@ -58,6 +58,9 @@ class User(Base):
     clinic: Mapped[Clinic] = relationship(back_populates="users")
 
 
+DEFAULT_API_KEY_RATE_LIMIT = 1000
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
@@ -71,3 +74,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Requests per minute this key may make, set by the clinic's admin (an integrator's bulk pushes
+    # need more than a person at a screen; see app/ratelimit.py).
+    rate_limit_per_minute: Mapped[int] = mapped_column(
+        sa.Integer, default=DEFAULT_API_KEY_RATE_LIMIT, server_default=str(DEFAULT_API_KEY_RATE_LIMIT)
+    )

@@ -47,15 +47,28 @@ class Actor:
     role: str | None = None
     api_key_id: int | None = None
     email: str | None = None
+    # An API key's own requests-per-minute limit (None: a user, limited by the settings' value).
+    rate_limit_per_minute: int | None = None
     extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def engine(cls, clinic_id: int, ref: str) -> Actor:
+        """The engine acting on its own (e.g. "automation"): no user, no key, no permissions."""
+        return cls(clinic_id=clinic_id, permissions=frozenset(), extra={"ref": ref})
 
     @property
     def kind(self) -> str:
-        return "user" if self.user_id is not None else "api_key"
+        if self.user_id is not None:
+            return "user"
+        return "api_key" if self.api_key_id is not None else "engine"
 
     @property
     def ref(self) -> str:
-        return f"user:{self.user_id}" if self.user_id is not None else f"api_key:{self.api_key_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.api_key_id is not None:
+            return f"api_key:{self.api_key_id}"
+        return self.extra.get("ref", "system")
 
     def can(self, permission: str) -> bool:
         return permission == ANY or permission in self.permissions

@@ -8,7 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.api import RequestSchema
 from app.auth.permissions import Permission, Role
+
+# An admin may raise a key's limit this far (a minute's requests; far beyond one web process).
+MAX_API_KEY_RATE_LIMIT = 1_000_000
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -179,13 +183,28 @@ class UserCreateIn(UserUpdateIn):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=1024))
 
 
-class ApiKeyIn(Schema):
+def _rate_limit_field(**kwargs) -> fields.Integer:
+    return fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_API_KEY_RATE_LIMIT),
+        metadata={"description": "Requests per minute this key may make (default 1,000)"},
+        **kwargs,
+    )
+
+
+class ApiKeyIn(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     permissions = fields.List(
         fields.String(validate=validate.OneOf([p.value for p in Permission])),
         required=True,
         validate=validate.Length(min=1),
     )
+    rate_limit_per_minute = _rate_limit_field()
+
+
+class ApiKeyUpdateIn(RequestSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    rate_limit_per_minute = _rate_limit_field()
 
 
 class ApiKeyOut(Schema):
@@ -193,6 +212,7 @@ class ApiKeyOut(Schema):
     name = fields.String()
     prefix = fields.String()
     permissions = fields.List(fields.String())
+    rate_limit_per_minute = fields.Integer()
     created_at = fields.DateTime()
     last_used_at = fields.DateTime(allow_none=True)
     revoked_at = fields.DateTime(allow_none=True)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth import tokens
-from app.auth.models import ApiKey, Clinic, User
+from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey, Clinic, User
 from app.auth.permissions import ROLE_PERMISSIONS, Actor, Permission, Role
 from app.db import Frozen
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
@@ -175,7 +175,12 @@ def authenticate_request(*, headers, now: datetime) -> Actor:
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("invalid or revoked API key")
             key.last_used_at = now
-            return Actor(clinic_id=key.clinic_id, api_key_id=key.id, permissions=frozenset(key.permissions))
+            return Actor(
+                clinic_id=key.clinic_id,
+                api_key_id=key.id,
+                permissions=frozenset(key.permissions),
+                rate_limit_per_minute=key.rate_limit_per_minute,
+            )
     raise Unauthorized("send Authorization: Bearer <token> or X-API-Key")
 
 
@@ -332,7 +337,15 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
 # --- API keys --------------------------------------------------------------------------------
 
 
-def create_api_key(*, session: Session, actor: Actor, name: str, permissions: list[str], now: datetime):
+def create_api_key(
+    *,
+    session: Session,
+    actor: Actor,
+    name: str,
+    permissions: list[str],
+    now: datetime,
+    rate_limit_per_minute: int | None = None,
+):
     """A new key; the raw key is returned once and only its hash is stored."""
     unknown = sorted(set(permissions) - {p.value for p in Permission})
     if unknown:
@@ -346,6 +359,7 @@ def create_api_key(*, session: Session, actor: Actor, name: str, permissions: li
         permissions=sorted(set(permissions)),
         created_by_id=actor.user_id,
         created_at=now,
+        rate_limit_per_minute=rate_limit_per_minute or DEFAULT_API_KEY_RATE_LIMIT,
     )
     session.add(key)
     session.flush()
@@ -356,7 +370,11 @@ def create_api_key(*, session: Session, actor: Actor, name: str, permissions: li
         action="api_key.create",
         subject_type="api_key",
         subject_id=key.id,
-        after={"name": name, "permissions": key.permissions},
+        after={
+            "name": name,
+            "permissions": key.permissions,
+            "rate_limit_per_minute": key.rate_limit_per_minute,
+        },
         at=now,
     )
     return key, raw
@@ -364,6 +382,33 @@ def create_api_key(*, session: Session, actor: Actor, name: str, permissions: li
 
 def list_api_keys(*, session: Session, clinic_id: int) -> list[ApiKey]:
     return list(session.scalars(sa.select(ApiKey).where(ApiKey.clinic_id == clinic_id).order_by(ApiKey.id)))
+
+
+def get_api_key(*, session: Session, clinic_id: int, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.clinic_id != clinic_id:
+        raise NotFound(f"API key {key_id} not found")
+    return key
+
+
+def update_api_key(*, session: Session, actor: Actor, key_id: int, changes: dict, now: datetime) -> ApiKey:
+    """Rename a key or set its rate limit (requests per minute); audited with before and after."""
+    key = get_api_key(session=session, clinic_id=actor.clinic_id, key_id=key_id)
+    before = {name: getattr(key, name) for name in changes}
+    for name, value in changes.items():
+        setattr(key, name, value)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="api_key.update",
+        subject_type="api_key",
+        subject_id=key.id,
+        before=before,
+        after=dict(changes),
+        at=now,
+    )
+    return key
 
 
 def revoke_api_key(*, session: Session, actor: Actor, key_id: int, now: datetime) -> None:

@@ -153,6 +153,7 @@ class ApiKeys(MethodView):
                 actor=current_actor(),
                 name=body["name"],
                 permissions=body["permissions"],
+                rate_limit_per_minute=body.get("rate_limit_per_minute"),
                 now=clock.now(),
             )
             key.key = raw  # shown once: set on the object for this response only, never stored
@@ -161,6 +162,21 @@ class ApiKeys(MethodView):
 
 @blp.route("/api-keys/<int:key_id>")
 class ApiKeyById(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.ApiKeyUpdateIn)
+    @blp.response(200, schemas.ApiKeyOut)
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body, key_id):
+        """Rename an API key or set its rate limit (requests per minute)."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            current = service.get_api_key(session=session, clinic_id=actor.clinic_id, key_id=key_id)
+            check_if_match(current, schemas.ApiKeyOut())
+            key = service.update_api_key(
+                session=session, actor=actor, key_id=key_id, changes=body, now=clock.now()
+            )
+            return with_etag(key, schemas.ApiKeyOut())
+
     @requires(Permission.CONFIGURE)
     @blp.response(204)
     def delete(self, key_id):

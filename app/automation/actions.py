@@ -1,4 +1,5 @@
-"""Carrying out a rule's actions for a lead: tasks, staff notifications, (re)assignment, suggestions.
+"""Carrying out a rule's actions for a lead: tasks, staff notifications, (re)assignment, suggestions,
+stage moves.
 
 Messages to the lead (send_email, send_sms) pass the contact policy in `outreach.py`; a
 sequence enrollment is `sequences.py`'s. Each executor ends its step with what it made, or why
@@ -15,12 +16,16 @@ from sqlalchemy.orm import Session
 
 from app.assignment import service as assignment
 from app.auth.models import Clinic, User
+from app.auth.permissions import Actor
 from app.automation import rules, steps
 from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
+from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
 from app.notifications import service as notifications
+from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
+from app.pipeline.rules import LOST
 from app.tasks import service as tasks
 from app.tasks.models import TaskTemplate
 
@@ -261,3 +266,41 @@ def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime
     lead.suggested_action = step.action["suggestion"]
     lead.updated_at = now
     steps.finish(step, StepStatus.DONE, now, suggested_action=lead.suggested_action)
+
+
+# --- update_stage ---------------------------------------------------------------------------------
+
+# What a stage move may refuse with: a missing stage, a backward move, a terminal or locked lead.
+STAGE_REFUSALS = (InvalidTransition, ValidationFailed, Conflict)
+
+
+@steps.executor("update_stage")
+def update_stage(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """Move the lead's stage by the pipeline's transition rules; a refused move is skipped with why."""
+    action, previous = step.action, lead.pipeline_stage
+    actor = Actor.engine(lead.clinic_id, "automation")
+    try:
+        with session.begin_nested():  # a refusal leaves nothing half-written
+            if action["stage"] == LOST:
+                pipeline.mark_lost(
+                    session=session,
+                    actor=actor,
+                    lead_id=lead.id,
+                    reason=action["reason"],
+                    notes=action.get("notes"),
+                    now=now,
+                )
+            else:
+                pipeline.change_stage(
+                    session=session,
+                    actor=actor,
+                    lead_id=lead.id,
+                    stage=action["stage"],
+                    reason=None,
+                    notes=action.get("notes"),
+                    now=now,
+                )
+    except STAGE_REFUSALS as refusal:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=f"stage change refused: {refusal.message}")
+        return
+    steps.finish(step, StepStatus.DONE, now, from_stage=previous, to_stage=lead.pipeline_stage)

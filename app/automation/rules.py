@@ -17,7 +17,10 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
+from app.leads.models import LostReason
+from app.pipeline import rules as pipeline_rules
 
 # --- triggers -------------------------------------------------------------------------------------
 
@@ -75,7 +78,7 @@ EVENT_FIELDS = (
     "system",
 )
 COMPUTED_FIELDS = (
-    "failed_attempts_in_a_row",  # outbound calls that failed since the last real contact
+    "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
     "days_in_stage",  # whole days since the lead entered its current stage
     "hours_since_created",
     "stage_task_template_id",  # the task template of the lead's current stage, if any
@@ -85,7 +88,8 @@ FIELDS = (
     *(f"event.{name}" for name in EVENT_FIELDS),
     *COMPUTED_FIELDS,
 )
-FAILED_OUTCOMES = ("no_answer", "voicemail", "wrong_number")
+# The call outcomes of an attempt, as a rule's condition lists them (activities/rules.py decides).
+FAILED_OUTCOMES = tuple(sorted(str(o) for o in activity_rules.FAILED_OUTCOMES))
 
 # --- operators ------------------------------------------------------------------------------------
 
@@ -151,12 +155,22 @@ LIST_OPERATORS = ("in", "not_in")
 
 # --- actions --------------------------------------------------------------------------------------
 
-ACTION_TYPES = ("create_task", "send_email", "send_sms", "notify", "assign", "enroll_sequence", "suggest")
+ACTION_TYPES = (
+    "create_task",
+    "send_email",
+    "send_sms",
+    "notify",
+    "assign",
+    "enroll_sequence",
+    "suggest",
+    "update_stage",
+)
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
 TASK_TYPES = ("CALL", "EMAIL", "SMS", "MEETING", "FOLLOW_UP", "OTHER")
 PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
+LOST_REASONS = tuple(reason.value for reason in LostReason)
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
 MESSAGE_ACTIONS = ("send_email", "send_sms")
 
@@ -320,6 +334,22 @@ def _suggest_errors(action: dict) -> dict:
     return {"suggestion": [f"one of {', '.join(SUGGESTIONS)}"]}
 
 
+def _stage_errors(action: dict) -> dict:
+    """A stage slug; lost needs a LostReason; conversion (treatment_started) is a person's decision."""
+    stage, reason = action.get("stage"), action.get("reason")
+    if not isinstance(stage, str) or not stage.strip() or len(stage) > 64:
+        return {"stage": ["a stage slug of the clinic's pipeline, e.g. contacted"]}
+    if stage == pipeline_rules.TREATMENT_STARTED:
+        return {"stage": ["treatment_started converts the lead: a person converts, not a rule"]}
+    if stage == pipeline_rules.LOST and reason not in LOST_REASONS:
+        return {"reason": [f"moving to lost needs a reason: {', '.join(LOST_REASONS)}"]}
+    if stage != pipeline_rules.LOST and reason is not None:
+        return {"reason": ["a reason is only for moving to lost"]}
+    if action.get("notes") is not None and not isinstance(action["notes"], str):
+        return {"notes": ["text"]}
+    return {}
+
+
 _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "create_task": _task_errors,
     "send_email": _message_errors,
@@ -328,6 +358,7 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "assign": _assign_errors,
     "enroll_sequence": _enroll_errors,
     "suggest": _suggest_errors,
+    "update_stage": _stage_errors,
 }
 
 

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.activities import rules as activity_rules
+from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
@@ -229,33 +230,24 @@ def _audit(session, actor: Actor, action: str, rule: AutomationRule, before, aft
 
 # --- the context a rule sees ----------------------------------------------------------------------
 
-CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
 _ATTEMPTS_LOOKBACK = 50
 
 
 def failed_attempts_in_a_row(session: Session, lead_id: int, as_of: datetime | None = None) -> int:
-    """Failed outbound calls since the last real contact (a call answered, anything inbound, a visit).
-
-    Outbound emails and texts neither count nor reset: they are attempts nobody answered yet.
-    """
-    stmt = sa.select(LeadActivity.type, LeadActivity.direction, LeadActivity.outcome).where(
-        LeadActivity.lead_id == lead_id, LeadActivity.type.in_([str(t) for t in CONTACT_TYPES])
+    """Attempts (calls that failed, outbound emails and texts, staff's or automation's) since the
+    lead's last contact (activities/rules.py defines both)."""
+    stmt = sa.select(
+        LeadActivity.type, LeadActivity.direction, LeadActivity.outcome, LeadActivity.details
+    ).where(
+        LeadActivity.lead_id == lead_id,
+        sa.or_(activity_rules.contact_clause(), activity_rules.attempt_clause()),
     )
     if as_of is not None:
         stmt = stmt.where(LeadActivity.occurred_at <= as_of)
     recent = session.execute(
         stmt.order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()).limit(_ATTEMPTS_LOOKBACK)
     )
-    count = 0
-    for kind, direction, outcome in recent:
-        if direction == ActivityDirection.INBOUND or kind == ActivityType.IN_PERSON:
-            break
-        if kind != ActivityType.PHONE_CALL:
-            continue
-        if outcome not in rules.FAILED_OUTCOMES:
-            break
-        count += 1
-    return count
+    return activity_rules.attempts_in_a_row(recent)
 
 
 def _changed_fields(event_type: str, payload: dict) -> set[str]:
@@ -430,6 +422,8 @@ def _load_lead(session: Session, lead_id: int) -> Lead | None:
 
 def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched."""
+    if (event.payload or {}).get("automation") is False:
+        return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
     lead = _lead_of(session, event)
     if lead is None or lead.deleted_at is not None:
         return 0

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, JSONType, UTCDateTime
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+# Kinds of bulk job: a bulk follow-up (app/bulk/service.py), a lead import (app/intake/imports.py).
+TASKS_CREATE, LEADS_IMPORT = "tasks.create", "leads.import"
 
 
 class BulkJob(Base):
@@ -18,7 +20,7 @@ class BulkJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    kind: Mapped[str] = mapped_column(sa.String(64))  # "tasks.create"
+    kind: Mapped[str] = mapped_column(sa.String(64))  # TASKS_CREATE or LEADS_IMPORT
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     total: Mapped[int] = mapped_column(sa.Integer, default=0)
     done: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -32,3 +34,24 @@ class BulkJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+CREATED, DUPLICATE, INVALID = "created", "duplicate", "invalid"
+ROW_OUTCOMES = (CREATED, DUPLICATE, INVALID)
+
+
+class BulkJobRow(Base):
+    """One input row's outcome in a bulk import: created (its lead), duplicate (the lead that already
+    had its external id, or the open leads it matches) or invalid (the field and why)."""
+
+    __tablename__ = "bulk_job_rows"
+
+    bulk_job_id: Mapped[int] = mapped_column(sa.ForeignKey("bulk_jobs.id"), primary_key=True)
+    row: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # 1 = the first row sent
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    lead_id: Mapped[int | None] = mapped_column(sa.Integer)
+    external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    field: Mapped[str | None] = mapped_column(sa.String(100))
+    message: Mapped[str | None] = mapped_column(sa.String(500))
+    # The open leads a row matched when the import refused duplicates: [{"lead_id", "matched"}].
+    matches: Mapped[list | None] = mapped_column(JSONType)

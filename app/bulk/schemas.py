@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.bulk.models import ROW_OUTCOMES
 from app.tasks.schemas import PRIORITIES, TYPES
 
 MAX_LEAD_IDS = 50_000
@@ -55,6 +56,30 @@ class BulkJobOut(Schema):
     done = fields.Integer()
     failed = fields.Integer()
     errors = fields.List(fields.Dict())
+    outcomes = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        allow_none=True,
+        metadata={"description": "A lead import's rows so far: {created, duplicate, invalid}"},
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
+
+
+class BulkJobRowOut(Schema):
+    row = fields.Integer(
+        metadata={"description": "1 = the first row sent (a CSV's first line after the header)"}
+    )
+    outcome = fields.String(metadata={"description": "created, duplicate or invalid"})
+    lead_id = fields.Integer(
+        allow_none=True, metadata={"description": "The lead created, or the one it repeats"}
+    )
+    external_id = fields.String(allow_none=True)
+    field = fields.String(allow_none=True, metadata={"description": "The invalid field"})
+    message = fields.String(allow_none=True)
+    matches = fields.List(fields.Dict(), allow_none=True, metadata={"description": "Open leads matched"})
+
+
+class BulkJobRowsArgs(RequestSchema):
+    outcome = fields.String(validate=validate.OneOf(ROW_OUTCOMES))

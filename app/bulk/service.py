@@ -18,7 +18,18 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import User
 from app.auth.permissions import Actor, Role
-from app.bulk.models import DONE, FAILED, PENDING, RUNNING, BulkJob
+from app.bulk.models import (
+    DONE,
+    FAILED,
+    LEADS_IMPORT,
+    PENDING,
+    ROW_OUTCOMES,
+    RUNNING,
+    TASKS_CREATE,
+    BulkJob,
+    BulkJobRow,
+)
+from app.db import page_offset
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import registry
@@ -75,6 +86,30 @@ def _round_robin_users(session: Session, clinic_id: int) -> list[int]:
     return list(users)
 
 
+def new_bulk_job(
+    *, session: Session, actor: Actor, kind: str, total: int, chunks: int, params: dict, now: datetime
+) -> BulkJob:
+    """A bulk job of `chunks` chunk jobs (the caller schedules them); with none it is done at once."""
+    job = BulkJob(
+        clinic_id=actor.clinic_id,
+        kind=kind,
+        status=PENDING if chunks else DONE,
+        total=total,
+        done=0,
+        failed=0,
+        errors=[],
+        params=params,
+        chunks=chunks,
+        created_by=actor.ref,
+        created_at=now,
+        updated_at=now,
+        finished_at=None if chunks else now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
 def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetime) -> BulkJob:
     """Validate, resolve the leads and write the bulk job with its chunk jobs (dispatched after commit)."""
     fields = tasks.task_fields(
@@ -97,23 +132,15 @@ def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetim
     lead_ids = _lead_ids(session, actor.clinic_id, data)
     size = current_app.config["SETTINGS"].bulk_chunk_size
     chunks = [lead_ids[i : i + size] for i in range(0, len(lead_ids), size)]
-    job = BulkJob(
-        clinic_id=actor.clinic_id,
-        kind="tasks.create",
-        status=PENDING if chunks else DONE,
+    job = new_bulk_job(
+        session=session,
+        actor=actor,
+        kind=TASKS_CREATE,
         total=len(lead_ids),
-        done=0,
-        failed=0,
-        errors=[],
-        params=params,
         chunks=len(chunks),
-        created_by=actor.ref,
-        created_at=now,
-        updated_at=now,
-        finished_at=None if chunks else now,
+        params=params,
+        now=now,
     )
-    session.add(job)
-    session.flush()
     scheduling.schedule_many(
         session=session,
         jobs=[
@@ -163,7 +190,49 @@ def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJ
                 *job.errors,
                 *({"chunk": c.dedupe_key, "error": c.last_error} for c in given_up),
             ]
+    job.outcomes = outcome_counts(session=session, bulk_id=job.id) if job.kind == LEADS_IMPORT else None
     return job
+
+
+REPORT_FIELDS = ("outcome", "lead_id", "external_id", "field", "message", "matches")
+
+
+def record_rows(*, session: Session, bulk_id: int, rows: list[dict]) -> None:
+    """The per-row report of a chunk: one BulkJobRow per input row (see BulkJobRow for the fields)."""
+    if rows:
+        empty = dict.fromkeys(REPORT_FIELDS)  # every row names every column: one statement shape
+        session.execute(sa.insert(BulkJobRow), [{**empty, "bulk_job_id": bulk_id, **row} for row in rows])
+
+
+def outcome_counts(*, session: Session, bulk_id: int) -> dict[str, int]:
+    """{created, duplicate, invalid}: the counts of a lead import's per-row report."""
+    found = dict(
+        session.execute(
+            sa.select(BulkJobRow.outcome, sa.func.count())
+            .where(BulkJobRow.bulk_job_id == bulk_id)
+            .group_by(BulkJobRow.outcome)
+        ).all()
+    )
+    return {outcome: found.get(outcome, 0) for outcome in ROW_OUTCOMES}
+
+
+def list_rows(
+    *, session: Session, clinic_id: int, bulk_job_id: int, outcome: str | None, page: int, page_size: int
+) -> tuple[list[BulkJobRow], int]:
+    """A page of a bulk job's per-row report in row order, optionally of one outcome; and the total."""
+    get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=bulk_job_id)  # 404 for another clinic's
+    where = [BulkJobRow.bulk_job_id == bulk_job_id]
+    if outcome:
+        where.append(BulkJobRow.outcome == outcome)
+    total = session.scalar(sa.select(sa.func.count()).select_from(BulkJobRow).where(*where))
+    rows = session.scalars(
+        sa.select(BulkJobRow)
+        .where(*where)
+        .order_by(BulkJobRow.row)
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    return list(rows), total
 
 
 def _assignee_of(lead, position: int, params: dict) -> int | None:
@@ -217,13 +286,15 @@ def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
         origin={"kind": "bulk", "bulk_job_id": bulk.id},
         now=now,
     )
-    _add_counts(session, bulk.id, done=len(rows), failed=len(errors), errors=errors, now=now)
+    add_counts(session, bulk.id, done=len(rows), failed=len(errors), errors=errors, now=now)
 
 
-def _add_counts(
+def add_counts(
     session: Session, bulk_id: int, *, done: int, failed: int, errors: list, now: datetime
 ) -> None:
-    """Add a chunk's counts under the row lock (chunks of one job commit concurrently)."""
+    """Add a chunk's counts under the row lock (chunks of one job commit concurrently).
+
+    Also the lead import's (app/intake/imports.py), whose chunks are its own job kind."""
     stmt = sa.select(BulkJob).where(BulkJob.id == bulk_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()

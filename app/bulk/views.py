@@ -3,7 +3,7 @@
 from flask.views import MethodView
 
 from app import clock
-from app.api import make_blueprint
+from app.api import make_blueprint, set_item_count
 from app.auth.permissions import Permission, current_actor, requires
 from app.bulk import schemas, service
 from app.db import unit_of_work
@@ -36,3 +36,24 @@ class BulkJobById(MethodView):
             return service.get_bulk_job(
                 session=session, clinic_id=current_actor().clinic_id, bulk_job_id=bulk_job_id
             )
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>/rows")
+class BulkJobRows(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.BulkJobRowsArgs, location="query")
+    @blp.response(200, schemas.BulkJobRowOut(many=True))
+    @blp.paginate()
+    def get(self, args, bulk_job_id, pagination_parameters):
+        """A lead import's per-row report in row order: created, duplicate, or invalid with the field."""
+        with unit_of_work() as session:
+            rows, total = service.list_rows(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                bulk_job_id=bulk_job_id,
+                outcome=args.get("outcome"),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return rows

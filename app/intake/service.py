@@ -92,6 +92,8 @@ def _create(
     reject_duplicates: bool,
     now: datetime,
     submission_id: str | None = None,
+    external_id: str | None = None,
+    automation: bool = True,
     ids: dict[type, list[int]] | None = None,
 ) -> Intake:
     """Create the lead; `ids`: its rows' ids if the caller reserved them (else reserved here)."""
@@ -122,6 +124,7 @@ def _create(
         actor_ref=actor_ref,
         now=now,
         submission_id=submission_id,
+        external_id=external_id,
     )
     pipeline.start_stage_history(batch=batch, lead=lead, actor_ref=actor_ref, now=now)
     owner_events = assignment.add_first_owner(
@@ -134,6 +137,9 @@ def _create(
         now=now,
     )
     new_events = [(events.LEAD_CREATED, _created(lead, source, channel, duplicates)), *owner_events]
+    if not automation:
+        # A historical import: consumers still see the events (webhooks, reports), rules do not fire.
+        new_events = [(kind, {**payload, "automation": False}) for kind, payload in new_events]
     events.add_to_batch(
         session=session,
         batch=batch,
@@ -209,13 +215,22 @@ def _where(session: Session) -> str:
 
 
 def create_lead(
-    *, session: Session, actor: Actor, data: dict, reject_duplicates: bool, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    data: dict,
+    reject_duplicates: bool,
+    now: datetime,
+    channel: str = "api",
+    external_id: str | None = None,
+    automation: bool = True,
 ) -> Intake:
     """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
 
     With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
     is stored. `session`: a transaction's, or an autocommit one (see `capture_lead`), which raises
-    _InTransactionInstead when the capture must be made in a transaction after all.
+    _InTransactionInstead when the capture must be made in a transaction after all. A bulk import
+    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
@@ -244,9 +259,11 @@ def create_lead(
         stage=stage,
         actor_ref=actor.ref,
         user_id=actor.user_id,
-        channel="api",
+        channel=channel,
         reject_duplicates=reject_duplicates,
         now=now,
+        external_id=external_id,
+        automation=automation,
         ids=ids,
     )
 

@@ -10,9 +10,10 @@ from flask.views import MethodView
 from app import clock
 from app.api import make_blueprint
 from app.auth.permissions import Permission, current_actor, public, requires
+from app.bulk.schemas import BulkJobOut
 from app.db import get_db, unit_of_work
 from app.idempotency.service import idempotent
-from app.intake import rules, schemas, service
+from app.intake import imports, rules, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
 
 blp = make_blueprint("intake", "Lead intake: manual and API entry, signed web forms")
@@ -42,6 +43,55 @@ class CreateLead(MethodView):
         )
         intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
         return intake.lead
+
+
+IMPORT_BODY = {
+    "required": True,
+    "description": "Up to 10,000 leads: a JSON array, a CSV with a header line of lead field names "
+    "(treatment_interest: values separated by ';'), or a form upload of that CSV as `file`.",
+    "content": {
+        "application/json": {"schema": schemas.ImportRowIn(many=True)},
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
+@blp.route("/leads/import")
+class ImportLeads(MethodView):
+    @requires(Permission.CREATE)
+    @idempotent
+    @blp.arguments(schemas.ImportArgs, location="query")
+    @blp.doc(requestBody=IMPORT_BODY)
+    @blp.response(202, BulkJobOut)
+    @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
+    def post(self, args):
+        """Import leads in the background; poll the bulk job, read each row's outcome at /rows.
+
+        Each row is created once (a row whose `external_id` was imported before is a duplicate),
+        through the same capture as POST /api/leads; `automation=false` for historical leads."""
+        upload = request.files.get("file")
+        rows = schemas.import_rows(
+            content_type=request.content_type,
+            body=request.get_data(cache=True),
+            upload=upload.read() if upload else None,
+        )
+        with unit_of_work() as session:
+            return imports.start_import(
+                session=session,
+                actor=current_actor(),
+                rows=rows,
+                automation=args["automation"],
+                reject_duplicates=args["reject_duplicates"],
+                chunk_size=current_app.config["SETTINGS"].import_chunk_size,
+                now=clock.now(),
+            )
 
 
 def signed_by_clinic(view):

@@ -132,6 +132,8 @@ class Lead(Base):
         _where_set("ix_leads_clinic_dob_index", "patient_dob_index"),
         # Web-form idempotency: one lead per submission id and clinic.
         sa.UniqueConstraint("clinic_id", "submission_id"),
+        # Bulk import idempotency: one lead per integrator's external id and clinic.
+        sa.UniqueConstraint("clinic_id", "external_id"),
         # Analytics: the few deleted leads, left out of reports that select stays without a join.
         sa.Index(
             "ix_leads_clinic_deleted",
@@ -233,6 +235,9 @@ class Lead(Base):
     timezone: Mapped[str | None] = mapped_column(sa.String(64))  # quiet hours are the lead's; null: clinic's
 
     submission_id: Mapped[str | None] = mapped_column(sa.String(128))  # web-form idempotency key
+    external_id: Mapped[str | None] = mapped_column(
+        sa.String(200)
+    )  # the importer's id (POST /api/leads/import)
 
     # Analytics summaries, kept by app/analytics/rollups.py: see there.
     first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

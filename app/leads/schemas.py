@@ -158,6 +158,7 @@ class LeadOut(Schema):
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()
     timezone = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True, metadata={"description": "The importer's id, if imported"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

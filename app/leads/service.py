@@ -673,6 +673,7 @@ def new_lead(
     now: datetime,
     assigned_to_id: int | None = None,
     submission_id: str | None = None,
+    external_id: str | None = None,
 ) -> Lead:
     """A lead from prepared fields (its id allocated by the caller), in `stage`, owned by
     `assigned_to_id` if given, added to `batch` with its audit event.
@@ -691,6 +692,7 @@ def new_lead(
         assigned_to_id=assigned_to_id,
         assigned_at=None if assigned_to_id is None else now,
         submission_id=submission_id,
+        external_id=external_id,
         created_at=now,
         updated_at=now,
         created_by=actor_ref,
@@ -718,6 +720,18 @@ def find_by_submission(*, session: Session, clinic_id: int, submission_id: str) 
     return session.scalar(
         sa.select(Lead).where(Lead.clinic_id == clinic_id, Lead.submission_id == submission_id).limit(1)
     )
+
+
+def find_by_external_ids(*, session: Session, clinic_id: int, external_ids: list[str]) -> dict[str, int]:
+    """{external id: lead id} of the clinic's leads an import already created (deleted or not)."""
+    if not external_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Lead.external_id, Lead.id).where(
+            Lead.clinic_id == clinic_id, Lead.external_id.in_(sorted(set(external_ids)))
+        )
+    )
+    return dict(rows.all())
 
 
 def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:

@@ -43,6 +43,15 @@ class LeadTaskType(StrEnum):
     CUSTOM = "CUSTOM"
 
 
+class TaskOutcome(StrEnum):
+    """How a completed task ended: what analytics count and the timeline shows."""
+
+    DONE = "done"
+    NO_ANSWER = "no_answer"
+    RESCHEDULED = "rescheduled"
+    NOT_NEEDED = "not_needed"
+
+
 class Recurrence(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
@@ -98,6 +107,7 @@ class LeadTask(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default=TaskStatus.PENDING)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # a TaskOutcome once completed
     outcome_notes: Mapped[str | None] = mapped_column(sa.Text)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("task_templates.id"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from app.tasks.models import Recurrence
 
@@ -35,3 +36,15 @@ def clinic_reminder_offsets(settings: dict | None) -> list[int]:
 
 def clinic_escalation_hours(settings: dict | None) -> float:
     return float((settings or {}).get("escalation_hours") or DEFAULT_ESCALATION_HOURS)
+
+
+def due_bucket_bounds(now: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """(end of today, end of this week) in the clinic's local time, as UTC instants.
+
+    The week ends at midnight between Sunday and Monday; on a Sunday "this week" is empty.
+    """
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    end_of_today = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
+    end_of_week = datetime.combine(today + timedelta(days=7 - today.weekday()), time(0), tzinfo=zone)
+    return end_of_today.astimezone(UTC), end_of_week.astimezone(UTC)

@@ -2,11 +2,14 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.tasks.models import LeadTaskType, Recurrence, TaskPriority, TaskStatus
+from app.api import RequestSchema, UTCDateTime, id_field
+from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
+from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
 
 TYPES = [t.value for t in LeadTaskType]
 PRIORITIES = [p.value for p in TaskPriority]
 STATUSES = [s.value for s in TaskStatus]
+OUTCOMES = [o.value for o in TaskOutcome]
 
 
 class TaskOut(Schema):
@@ -23,6 +26,9 @@ class TaskOut(Schema):
     status = fields.String()
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Integer(allow_none=True)
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "Set on completion: " + ", ".join(OUTCOMES)}
+    )
     outcome_notes = fields.String(allow_none=True)
     escalated_at = fields.DateTime(allow_none=True)
     template_id = fields.Integer(allow_none=True)
@@ -65,8 +71,16 @@ class TaskUpdateIn(Schema):
     )
 
 
-class CompleteIn(Schema):
+class CompleteIn(RequestSchema):
+    outcome = fields.String(
+        load_default=TaskOutcome.DONE.value,
+        validate=validate.OneOf(OUTCOMES),
+        metadata={"description": "How it ended (default done): " + ", ".join(OUTCOMES)},
+    )
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    reschedule_to = UTCDateTime(
+        metadata={"description": "With outcome rescheduled: a follow-up task (the same) is due then"},
+    )
 
 
 class SnoozeIn(Schema):
@@ -117,3 +131,56 @@ class TemplateCreateIn(TemplateUpdateIn):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     type = fields.String(required=True, validate=validate.OneOf(TYPES))
+
+
+class TeamFilterArgs(RequestSchema):
+    """Filters of the team task views; a list filter takes the parameter repeated for several values."""
+
+    assigned_to_id = fields.List(id_field(strict=False), metadata={"description": "Assignee user ids"})
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
+    type = fields.List(fields.String(validate=validate.OneOf(TYPES)))
+    priority = fields.List(fields.String(validate=validate.OneOf(PRIORITIES)))
+    lead_id = id_field(strict=False)
+    due_from = UTCDateTime(metadata={"description": "Due at or after (naive means UTC)"})
+    due_to = UTCDateTime(metadata={"description": "Due before (naive means UTC)"})
+    overdue = fields.Boolean(
+        metadata={"description": "true: open and past due only; false: everything else"},
+    )
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("due_from") and data.get("due_to") and data["due_from"] > data["due_to"]:
+            raise ValidationError("due_to is before due_from", "due_to")
+
+
+class TeamTasksArgs(TeamFilterArgs):
+    sort = fields.String(
+        load_default="due_at",
+        validate=validate.OneOf(SORT_CHOICES),
+        metadata={"description": "A field to sort by; a leading '-' sorts descending"},
+    )
+
+
+class StatusCountsOut(Schema):
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_due = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Open tasks by due bucket: " + ", ".join(DUE_BUCKETS)},
+    )
+    open = fields.Integer()
+    total = fields.Integer()
+
+
+class AssigneeCountsOut(StatusCountsOut):
+    assigned_to_id = fields.Integer()
+    name = fields.String(allow_none=True)
+
+
+class TaskSummaryOut(Schema):
+    as_of = fields.DateTime()
+    timezone = fields.String(metadata={"description": "The clinic's timezone: buckets follow its days"})
+    today_ends_at = fields.DateTime()
+    week_ends_at = fields.DateTime()
+    totals = fields.Nested(StatusCountsOut)
+    assignees = fields.List(fields.Nested(AssigneeCountsOut))

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityType, LeadActivity
 from app.audit import service as audit
@@ -35,6 +36,7 @@ from app.tasks.models import (
     OPEN_TASK_STATUSES,
     PRIORITY_RANK,
     LeadTask,
+    TaskOutcome,
     TaskPriority,
     TaskStatus,
     TaskTemplate,
@@ -44,8 +46,6 @@ REMINDER = "task.reminder"
 ESCALATION = "task.escalate"
 TIMER_KINDS = (REMINDER, ESCALATION)
 ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
-# Contact with the lead that counts against escalation (anything but internal notes).
-CONTACT_TYPES = (ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.IN_PERSON)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -173,7 +173,16 @@ def _cancel_timers(session: Session, task: LeadTask, now: datetime) -> None:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-TASK_AUDIT_FIELDS = ("title", "type", "priority", "assigned_to_id", "due_at", "status", "escalated_at")
+TASK_AUDIT_FIELDS = (
+    "title",
+    "type",
+    "priority",
+    "assigned_to_id",
+    "due_at",
+    "status",
+    "escalated_at",
+    "outcome",
+)
 
 
 def _snapshot(task: LeadTask) -> dict:
@@ -526,13 +535,20 @@ def snooze_task(
 
 
 def complete_task(
-    *, session: Session, actor: Actor, task_id: int, notes: str | None, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    notes: str | None,
+    now: datetime,
+    outcome: str = TaskOutcome.DONE,
 ) -> LeadTask:
-    """Mark a task done (TASK_COMPLETED on the lead's timeline); a recurring task makes its next one."""
+    """Mark a task done with its outcome (TASK_COMPLETED on the lead's timeline); a recurring task
+    makes its next one."""
     task, lead = _open_task(session, actor, task_id)
     before = _snapshot(task)
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.user_id
-    task.outcome_notes, task.updated_at = notes, now
+    task.outcome, task.outcome_notes, task.updated_at = str(outcome), notes, now
     _cancel_timers(session, task, now)
     activities.record(
         session=session,
@@ -542,7 +558,7 @@ def complete_task(
         actor_ref=actor.ref,
         user_id=actor.user_id,
         notes=notes,
-        details={"task_id": task.id, "title": task.title},
+        details={"task_id": task.id, "title": task.title, "outcome": task.outcome},
     )
     audit.record(
         session=session,
@@ -682,14 +698,16 @@ def _humanise(minutes: int) -> str:
 
 
 def contact_since(*, session: Session, lead_id: int, since: datetime) -> bool:
-    """Whether anyone had contact with the lead (call, email, SMS, meeting) since `since`."""
+    """Whether the lead had a contact (activities/rules.py: a two-way exchange) since `since`.
+
+    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
     return (
         session.scalar(
             sa.select(sa.func.count())
             .select_from(LeadActivity)
             .where(
                 LeadActivity.lead_id == lead_id,
-                LeadActivity.type.in_(CONTACT_TYPES),
+                activity_rules.contact_clause(),
                 LeadActivity.occurred_at >= since,
             )
         )

@@ -7,7 +7,7 @@ from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import Permission, current_actor, requires
 from app.db import unit_of_work
 from app.idempotency.service import idempotent
-from app.tasks import schemas, service
+from app.tasks import outcomes, schemas, service, team
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
 
@@ -79,15 +79,18 @@ class CompleteTask(MethodView):
     @requires(Permission.UPDATE)
     @blp.arguments(schemas.CompleteIn)
     @blp.response(200, schemas.TaskOut)
-    @blp.alt_response(409, description="The task is already closed")
+    @blp.alt_response(409, description="The task is already closed (or the lead is closed: no follow-up)")
     def post(self, body, task_id):
-        """Complete a task with outcome notes (writes TASK_COMPLETED on the lead's timeline)."""
+        """Complete a task with its outcome and notes (TASK_COMPLETED on the lead's timeline); outcome
+        rescheduled with `reschedule_to` makes the follow-up task."""
         with unit_of_work() as session:
-            return service.complete_task(
+            return outcomes.complete(
                 session=session,
                 actor=current_actor(),
                 task_id=task_id,
+                outcome=body["outcome"],
                 notes=body.get("notes"),
+                reschedule_to=body.get("reschedule_to"),
                 now=clock.now(),
             )
 
@@ -165,6 +168,41 @@ class OverdueTasks(MethodView):
             )
         set_item_count(pagination_parameters, total)
         return tasks
+
+
+@blp.route("/leads/tasks")
+class TeamTasks(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.TeamTasksArgs, location="query")
+    @blp.response(200, schemas.TaskOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The clinic's tasks for a manager: filter by assignee, status, type, priority, lead, due range,
+        overdue; sort by a field (`-` for descending); paged."""
+        sort = args.pop("sort")
+        with unit_of_work() as session:
+            tasks, total = team.team_tasks(
+                session=session,
+                actor=current_actor(),
+                filters=args,
+                sort=sort,
+                now=clock.now(),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return tasks
+
+
+@blp.route("/leads/tasks/summary")
+class TeamTaskSummary(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.TeamFilterArgs, location="query")
+    @blp.response(200, schemas.TaskSummaryOut)
+    def get(self, args):
+        """Task counts by status and by due bucket (overdue, today, this week, later), per assignee."""
+        with unit_of_work() as session:
+            return team.summary(session=session, actor=current_actor(), filters=args, now=clock.now())
 
 
 @blp.route("/task-templates")

@@ -1,5 +1,7 @@
 """Every analytics figure against a hand-built data set (exact numbers); CSV, filters, bad input."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -217,3 +219,23 @@ def test_other_clinics_see_nothing_and_their_filters_are_404(client, tenant, mak
 def test_bad_input_is_422_naming_the_field(client, tenant, params, field):
     resp = client.get("/api/leads/analytics/sources", query_string=params, headers=tenant.headers("doctor"))
     assert resp.status_code == 422 and field in str(resp.get_json()["errors"]), resp.get_json()
+
+
+def test_csv_cells_that_look_like_formulas_are_text(app, client, tenant, dataset):
+    """A source named like a formula comes out quoted, so a spreadsheet shows it instead of running it."""
+    db = app.extensions["followup.db"]
+    with db.unit_of_work() as session:
+        source = session.scalars(
+            sa.select(LeadSource).where(LeadSource.clinic_id == tenant.id).order_by(LeadSource.id).limit(1)
+        ).one()
+        source.name = '=HYPERLINK("http://evil.example","open")'
+    resp = client.get(
+        "/api/leads/analytics/sources",
+        query_string=RANGE,
+        headers={**tenant.headers("clinic_admin"), "Accept": "text/csv"},
+    )
+    assert resp.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    names = [row["name"] for row in rows]
+    assert '\'=HYPERLINK("http://evil.example","open")' in names
+    assert not any(name.startswith(("=", "+", "-", "@", "\t", "\r")) for name in names)

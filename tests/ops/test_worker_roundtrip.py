@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from app.ops.models import Heartbeat
-from tests.workers import subprocess_worker, thread_worker, wait_for
+from tests.workers import subprocess_worker, wait_for
 
 
 def _heartbeat_named(db, name):
@@ -11,10 +11,10 @@ def _heartbeat_named(db, name):
         return session.scalar(sa.select(Heartbeat).where(Heartbeat.name == name))
 
 
-def test_task_through_redis_to_an_in_process_worker_changes_the_database(app, db):
-    with thread_worker(app) as celery:
-        celery.send_task("ops.heartbeat", kwargs={"name": "roundtrip-thread"}, queue="realtime")
-        beat = wait_for(lambda: _heartbeat_named(db, "roundtrip-thread"))
+def test_task_through_redis_to_an_in_process_worker_changes_the_database(celery_app, celery_worker, db):
+    # Celery's embedded worker (the celery_worker fixture, celery.contrib.pytest) on the real Redis.
+    celery_app.send_task("ops.heartbeat", kwargs={"name": "roundtrip-thread"}, queue="realtime")
+    beat = wait_for(lambda: _heartbeat_named(db, "roundtrip-thread"))
     assert beat.at is not None
 
 

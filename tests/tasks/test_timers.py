@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from app.tasks.models import LeadTask
@@ -83,20 +84,46 @@ def test_escalation_after_24h_without_contact(app, client, tenant):
     assert jobs_of_task(app, task["id"], "task.escalate", status="pending") == []
 
 
-def test_no_escalation_when_the_lead_was_contacted_since_due(app, client, tenant):
+CONTACTS = [
+    {"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "spoke"},
+    {"type": "PHONE_CALL", "direction": "INBOUND"},
+    {"type": "SMS", "direction": "INBOUND"},
+    {"type": "EMAIL", "direction": "INBOUND"},
+    {"type": "IN_PERSON"},
+]
+ATTEMPTS = [
+    {"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "voicemail"},
+    {"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "no_answer"},
+    {"type": "EMAIL", "direction": "OUTBOUND"},
+    {"type": "SMS", "direction": "OUTBOUND"},
+    {"type": "NOTE"},
+]
+
+
+def _escalate_after(app, client, tenant, activity: dict) -> bool:
+    """A task an hour overdue, `activity` logged since its due time: whether its escalation fires."""
     lead = lead_for(client, tenant)
     task = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(-60)))
     logged = client.post(
-        f"/api/leads/{lead['id']}/activities",
-        headers=tenant.headers("treatment_coordinator"),
-        json={"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "voicemail"},
+        f"/api/leads/{lead['id']}/activities", headers=tenant.headers("treatment_coordinator"), json=activity
     )
     assert logged.status_code == 201, logged.get_json()
     [escalation] = jobs_of_task(app, task["id"], "task.escalate")
     assert run_at(app, escalation, escalation.due_at) == "done"
-    assert notifications_of(app, tenant.users["clinic_admin"].id, "escalation") == []
     with app.extensions["followup.db"].unit_of_work() as session:
-        assert session.scalar(sa.select(LeadTask.escalated_at).where(LeadTask.id == task["id"])) is None
+        return session.scalar(sa.select(LeadTask.escalated_at).where(LeadTask.id == task["id"])) is not None
+
+
+@pytest.mark.parametrize("activity", CONTACTS, ids=lambda a: "-".join(map(str, a.values())))
+def test_no_escalation_when_the_lead_was_contacted_since_due(app, client, tenant, activity):
+    assert not _escalate_after(app, client, tenant, activity)
+    assert notifications_of(app, tenant.users["clinic_admin"].id, "escalation") == []
+
+
+@pytest.mark.parametrize("activity", ATTEMPTS, ids=lambda a: "-".join(map(str, a.values())))
+def test_an_attempt_or_a_note_since_due_does_not_stop_the_escalation(app, client, tenant, activity):
+    # A voicemail left or an email nobody answered is an attempt, not contact (issue 14 item 1).
+    assert _escalate_after(app, client, tenant, activity)
 
 
 def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
