@@ -1,7 +1,7 @@
 """Staleness kept on the lead (once per stay, once per quiet spell, whatever the ledger's purge);
 the orphan sweep's position and counts.
 
-Revision ID: 0015_i14b_staleness
+Revision ID: 0018_i14b_staleness
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from app.db import UTCDateTime
 
-revision = "0015_i14b_staleness"
-down_revision = "0014_lead_phone_index"
+revision = "0018_i14b_staleness"
+down_revision = "0017_i18b_lead_import"
 branch_labels = None
 depends_on = None
 
