@@ -30,6 +30,11 @@ def send_overdue_digests() -> int:
 
 @shared_task(name="automation.find_orphan_leads")
 def find_orphan_leads() -> dict:
-    slice_size = current_app.config["SETTINGS"].orphan_slice_size
+    settings = current_app.config["SETTINGS"]
     with unit_of_work() as session:
-        return orphans.find_orphan_leads(session=session, now=clock.now(), slice_size=slice_size)
+        return orphans.find_orphan_leads(
+            session=session,
+            now=clock.now(),
+            slice_size=settings.orphan_slice_size,
+            max_tasks=settings.orphan_tasks_per_run,
+        )

@@ -90,10 +90,13 @@ def _state(session: Session) -> OrphanSweep:
     return state
 
 
-def find_orphan_leads(*, session: Session, now: datetime, slice_size: int) -> dict:
+def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_tasks: int = 5) -> dict:
     """Check the next `slice_size` leads of the walk; give due orphans a follow-up task.
 
-    Returns what the run did: orphans found in the slice, tasks made, whether a pass ended.
+    At most `max_tasks` tasks a run (making one costs far more than finding one): a run that
+    reaches it stops its slice at that lead, and the next run carries on from there, so a backlog
+    (a first run on old data) is worked off over several runs instead of one long transaction.
+    Returns what the run did: orphans found, tasks made, whether a pass ended.
     """
     state = _state(session)
     ids = (
@@ -102,15 +105,21 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int) -> di
     walked, last_id = session.execute(sa.select(sa.func.count(), sa.func.max(ids.c.id))).one()
     orphans = (
         session.execute(
-            sa.select(Lead, *_SINCE).where(
-                Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), NO_NEXT_STEP
-            )
+            sa.select(Lead, *_SINCE)
+            .where(Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), NO_NEXT_STEP)
+            .order_by(Lead.id)
         ).all()
         if last_id is not None
         else []
     )
-    made = sum(_follow_up(session, row[0], max(t for t in row[1:] if t is not None), now) for row in orphans)
-    state.found_this_pass += len(orphans)
+    found = made = 0
+    for lead, *ends in orphans:
+        found += 1
+        made += _follow_up(session, lead, max(t for t in ends if t is not None), now)
+        if made >= max_tasks:
+            last_id, walked = lead.id, slice_size  # the rest of the slice waits for the next run
+            break
+    state.found_this_pass += found
     state.tasks_made += made
     ended = walked < slice_size
     if ended:  # the walk reached the end: the pass's count is the metric; start over
@@ -118,7 +127,7 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int) -> di
         state.after_lead_id, state.found_this_pass = 0, 0
     else:
         state.after_lead_id = last_id
-    return {"orphans": len(orphans), "tasks_made": made, "pass_ended": ended}
+    return {"orphans": found, "tasks_made": made, "pass_ended": ended}
 
 
 def _follow_up(session: Session, lead: Lead, since: datetime, now: datetime) -> int:

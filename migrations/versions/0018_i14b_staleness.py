@@ -1,5 +1,6 @@
 """Staleness kept on the lead (once per stay, once per quiet spell, whatever the ledger's purge);
-the orphan sweep's position and counts.
+the orphan sweep's position and counts; the default post-consultation follow-up and pending-decision
+check-in become deferred steps in clinics that never edited them.
 
 Revision ID: 0018_i14b_staleness
 """
@@ -7,7 +8,10 @@ Revision ID: 0018_i14b_staleness
 import sqlalchemy as sa
 from alembic import op
 
-from app.db import UTCDateTime
+from datetime import UTC, datetime
+
+from app.automation.defaults import DEFAULT_RULES
+from app.db import JSONType, UTCDateTime
 
 revision = "0018_i14b_staleness"
 down_revision = "0017_i18b_lead_import"
@@ -74,6 +78,64 @@ def upgrade() -> None:
         sa.Column("last_pass_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("tasks_made", sa.BigInteger(), nullable=False),
     )
+
+
+    _upgrade_unedited_defaults(("consultation_follow_up", "pending_decision_check_in"))
+
+
+RULE_FIELDS = ("name", "description", "trigger", "conditions", "actions", "priority")
+
+
+def _upgrade_unedited_defaults(keys) -> None:
+    """A default rule still at its seeded version 1 takes the new definition, as version 2 (a
+    clinic's own edits, version 2 and up, are left alone)."""
+    rules = sa.table(
+        "automation_rules",
+        sa.column("id", sa.Integer),
+        sa.column("default_key", sa.String),
+        sa.column("version", sa.Integer),
+        sa.column("stop_processing", sa.Boolean),
+        sa.column("active", sa.Boolean),
+        sa.column("updated_at", UTCDateTime(timezone=True)),
+        sa.column("updated_by", sa.String),
+        sa.column("name", sa.String),
+        sa.column("description", sa.Text),
+        sa.column("trigger", sa.String),
+        sa.column("conditions", JSONType),
+        sa.column("actions", JSONType),
+        sa.column("priority", sa.Integer),
+    )
+    versions = sa.table(
+        "automation_rule_versions",
+        sa.column("rule_id", sa.Integer),
+        sa.column("version", sa.Integer),
+        sa.column("definition", JSONType),
+        sa.column("created_at", UTCDateTime(timezone=True)),
+        sa.column("created_by", sa.String),
+    )
+    conn, now = op.get_bind(), datetime.now(UTC)
+    for definition in (d for d in DEFAULT_RULES if d["default_key"] in keys):
+        new = {name: definition[name] for name in RULE_FIELDS}
+        stale = conn.execute(
+            sa.select(rules.c.id, rules.c.stop_processing, rules.c.active).where(
+                rules.c.default_key == definition["default_key"], rules.c.version == 1
+            )
+        ).all()
+        for rule_id, stop_processing, active in stale:
+            conn.execute(
+                sa.update(rules)
+                .where(rules.c.id == rule_id)
+                .values(**new, version=2, updated_at=now, updated_by="system")
+            )
+            conn.execute(
+                sa.insert(versions).values(
+                    rule_id=rule_id,
+                    version=2,
+                    definition={**new, "stop_processing": stop_processing, "active": active},
+                    created_at=now,
+                    created_by="system",
+                )
+            )
 
 
 def downgrade() -> None:

@@ -123,3 +123,19 @@ def test_the_sweep_walks_the_leads_a_slice_at_a_time_and_counts_a_whole_pass(app
     assert [r["pass_ended"] for r in runs] == [False, False, True]
     with app.extensions["followup.db"].unit_of_work() as session:
         assert orphans.orphan_leads_metric(session=session) == 4
+
+
+def test_a_backlog_of_orphans_is_worked_off_a_few_tasks_a_run(app, client, tenant):
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    client.patch(f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers())
+    made = [create_lead(client, tenant, phone=f"+1415555010{i}", first_name=f"L{i}")["id"] for i in range(3)]
+    later = clock.now() + timedelta(days=2)
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        runs = [
+            orphans.find_orphan_leads(session=session, now=later, slice_size=100, max_tasks=2)
+            for _ in range(3)
+        ]
+    assert [r["tasks_made"] for r in runs] == [2, 1, 0]
+    assert [r["pass_ended"] for r in runs] == [False, True, True]
+    assert all(len(follow_ups(app, lead_id)) == 1 for lead_id in made)
