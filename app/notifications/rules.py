@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 IN_APP, EMAIL, SMS = "in_app", "email", "sms"
 STAFF_KINDS = ("reminder", "escalation", "new_lead", "new_task", "digest", "overdue", "overdue_digest")
-# In-app is always stored (it is silent); email/SMS copies only when the user opts in (nobody gets
-# mail they did not ask for), except the digest, which is an email by nature.
+# In-app is always stored (it is silent); email/SMS copies only when the user opts in, except the
+# digest, an email by nature, and overdue notices, which the spec promises by email too (a user may
+# turn that off in their preferences).
 DEFAULT_CHANNELS = {
     "reminder": [IN_APP],
     "escalation": [IN_APP],
