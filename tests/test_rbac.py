@@ -121,6 +121,8 @@ DESIGN_TABLE = {
     "GET /api/leads/tasks/summary": READ,
     # Issue 17: the clinic-wide activity feed, and one activity (lead:read, audited).
     "GET /api/activities": READ,
+    # Issue 17: bulk task actions, like bulk task creation (lead:update, 202 + the bulk job).
+    "POST /api/leads/tasks/bulk-actions": UPDATE,
     "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,

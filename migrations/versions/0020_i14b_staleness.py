@@ -2,7 +2,7 @@
 the orphan sweep's position and counts; the default post-consultation follow-up and pending-decision
 check-in become deferred steps in clinics that never edited them.
 
-Revision ID: 0018_i14b_staleness
+Revision ID: 0020_i14b_staleness
 """
 
 import sqlalchemy as sa
@@ -10,11 +10,10 @@ from alembic import op
 
 from datetime import UTC, datetime
 
-from app.automation.defaults import DEFAULT_RULES
 from app.db import JSONType, UTCDateTime
 
-revision = "0018_i14b_staleness"
-down_revision = "0017_i18b_lead_import"
+revision = "0020_i14b_staleness"
+down_revision = "0019_i17_task_reminders_series"
 branch_labels = None
 depends_on = None
 
@@ -67,8 +66,6 @@ def upgrade() -> None:
         postgresql_where=_open_where("quiet_flagged_at"),
         sqlite_where=_open_where("quiet_flagged_at"),
     )
-
-
     op.create_table(
         "orphan_sweeps",
         sa.Column("name", sa.String(32), primary_key=True),
@@ -80,13 +77,15 @@ def upgrade() -> None:
     )
 
 
-    _upgrade_unedited_defaults(("consultation_follow_up", "pending_decision_check_in"))
+    _upgrade_unedited_defaults()
 
 
 RULE_FIELDS = ("name", "description", "trigger", "conditions", "actions", "priority")
+# Frozen here (not imported from app/) so this migration means the same whatever the defaults become.
+NEW_DEFINITIONS = {'consultation_follow_up': {'name': 'Consultation completed: follow-up call', 'description': 'Three business days after the consultation, if the lead is still open, undecided and not contacted since, a call to answer questions and hear the decision; the owner is told.', 'trigger': 'lead.stage_changed', 'conditions': [{'field': 'event.new_stage', 'operator': 'equals', 'value': 'consultation_completed'}], 'actions': [{'type': 'create_task', 'title': 'Follow up after the consultation', 'task_type': 'CALL', 'priority': 'NORMAL', 'assignee': {'kind': 'lead_owner'}, 'delay': {'amount': 3, 'unit': 'business_days'}, 'deferred': True, 'recheck': {'stages': ['consultation_completed', 'pending_decision'], 'no_contact_since_event': True}, 'notify_owner': True}], 'priority': 40}, 'pending_decision_check_in': {'name': 'Pending decision: check in', 'description': 'A lead still pending a decision 7 days after entering that stage gets one check-in call for that stay; the owner is told.', 'trigger': 'lead.stage_changed', 'conditions': [{'field': 'event.new_stage', 'operator': 'equals', 'value': 'pending_decision'}], 'actions': [{'type': 'create_task', 'title': 'Check in on the treatment decision', 'task_type': 'CALL', 'priority': 'NORMAL', 'assignee': {'kind': 'lead_owner'}, 'delay': {'amount': 7, 'unit': 'days'}, 'deferred': True, 'recheck': {'stages': ['pending_decision'], 'same_stay': True}, 'notify_owner': True}], 'priority': 50}}
 
 
-def _upgrade_unedited_defaults(keys) -> None:
+def _upgrade_unedited_defaults() -> None:
     """A default rule still at its seeded version 1 takes the new definition, as version 2 (a
     clinic's own edits, version 2 and up, are left alone)."""
     rules = sa.table(
@@ -114,11 +113,10 @@ def _upgrade_unedited_defaults(keys) -> None:
         sa.column("created_by", sa.String),
     )
     conn, now = op.get_bind(), datetime.now(UTC)
-    for definition in (d for d in DEFAULT_RULES if d["default_key"] in keys):
-        new = {name: definition[name] for name in RULE_FIELDS}
+    for default_key, new in NEW_DEFINITIONS.items():
         stale = conn.execute(
             sa.select(rules.c.id, rules.c.stop_processing, rules.c.active).where(
-                rules.c.default_key == definition["default_key"], rules.c.version == 1
+                rules.c.default_key == default_key, rules.c.version == 1
             )
         ).all()
         for rule_id, stop_processing, active in stale:
