@@ -32,8 +32,8 @@ def test_an_overdue_task_is_told_to_its_assignee_at_once_in_app_and_by_email(app
     task = new_task(client, tenant, lead["id"], role="clinic_admin", due_at=iso(in_minutes(-1)))
     with thread_worker(app):  # the sweep runs now: its task.overdue event is due at once
         assert mark(app, clock.now()) >= 1
-        wait_for(lambda: len(notifications_of(app, coordinator, "overdue")) == 2, timeout=60)
-    told = notifications_of(app, coordinator, "overdue")
+        wait_for(lambda: len(notifications_of(app, coordinator, "overdue", channel=None)) == 2, timeout=60)
+    told = notifications_of(app, coordinator, "overdue", channel=None)
     assert channels(told) == ["email", "in_app"]
     assert all(n.title == f"Overdue: {task['title']}" for n in told)
 
@@ -49,8 +49,8 @@ def test_a_user_who_turned_email_off_is_told_in_app_only(app, client, tenant):
     new_task(client, tenant, lead["id"], role="clinic_admin", due_at=iso(in_minutes(-1)))
     with thread_worker(app):
         mark(app, clock.now())
-        wait_for(lambda: notifications_of(app, coordinator, "overdue"), timeout=60)
-    assert channels(notifications_of(app, coordinator, "overdue")) == ["in_app"]
+        wait_for(lambda: notifications_of(app, coordinator, "overdue", channel=None), timeout=60)
+    assert channels(notifications_of(app, coordinator, "overdue", channel=None)) == ["in_app"]
 
 
 def test_the_hourly_overdue_digest_goes_once_an_hour_to_users_with_overdue_tasks(app, client, tenant):
@@ -65,7 +65,7 @@ def test_the_hourly_overdue_digest_goes_once_an_hour_to_users_with_overdue_tasks
     assert digests(app, now + timedelta(minutes=32)) == 1
     assert digests(app, now + timedelta(minutes=50)) == 0  # within the hour: no second digest
     assert digests(app, now + timedelta(minutes=93)) == 1
-    sent = notifications_of(app, coordinator, "overdue_digest")
+    sent = notifications_of(app, coordinator, "overdue_digest", channel=None)
     assert channels(sent) == ["email", "email", "in_app", "in_app"]
     assert {n.title for n in sent} == {"2 overdue task(s)"}
     assert "Call back" in sent[0].body and "Send the plan" in sent[0].body
