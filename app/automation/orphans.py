@@ -1,6 +1,7 @@
 """Every open lead always has a next step: the orphan sweep.
 
-An *orphan* is an open lead with no open task, no pending automated step and no active sequence:
+An *orphan* is an open lead with no open task, no pending automated step (an open ledger row
+about the lead) and no active sequence:
 nothing will make anyone look at it again. The sweep gives each orphan, once it has been one for
 the clinic's `orphan_after_hours` (default 24), a follow-up task for its owner, made by an
 automated step that names the sweep (the why-trail shows it), once per orphan spell.
@@ -31,14 +32,17 @@ from app.automation.models import (
     StepStatus,
 )
 from app.leads.models import OPEN_STATUSES, Lead
+from app.scheduling.models import OPEN, ScheduledJob
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 
 SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail names it
 _STATE = "orphans"
 
 _OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(OPEN_TASK_STATUSES))
+# A step is a ledger job that fires later (DESIGN.md): any open ledger row about the lead (a delayed
+# automation step, events still to process, ...). A scheduled AutomationStep always has one.
 _PENDING_STEP = sa.exists().where(
-    AutomationStep.lead_id == Lead.id, AutomationStep.status == StepStatus.SCHEDULED
+    ScheduledJob.subject_type == "lead", ScheduledJob.subject_id == Lead.id, ScheduledJob.status.in_(OPEN)
 )
 _ACTIVE_SEQUENCE = sa.exists().where(
     SequenceEnrollment.lead_id == Lead.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
@@ -152,5 +156,5 @@ def _follow_up(session: Session, lead: Lead, since: datetime, now: datetime) -> 
 
 
 def orphan_leads_metric(*, session: Session) -> int | None:
-    """Open leads without a next step found by the last full pass (None before the first)."""
+    """Orphans the last full pass found (None before the first pass ended)."""
     return session.scalar(sa.select(OrphanSweep.found_last_pass).where(OrphanSweep.name == _STATE))

@@ -33,10 +33,9 @@ def orphan_metric(client, app, monkeypatch):
     monkeypatch.setattr(app.config["SETTINGS"], "metrics_token", "scrape-me")
     resp = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert resp.status_code == 200
-    [line] = [
-        line for line in resp.get_data(as_text=True).splitlines() if line.startswith("followup_orphan_")
-    ]
-    return float(line.rsplit(" ", 1)[1])
+    lines = resp.get_data(as_text=True).splitlines()
+    samples = dict(line.rsplit(" ", 1) for line in lines if not line.startswith("#"))
+    return float(samples["followup_orphan_leads"]), float(samples["followup_orphan_sweep_last_pass_orphans"])
 
 
 def test_a_lead_whose_last_task_was_completed_gets_one_follow_up_from_the_orphan_sweep(
@@ -66,7 +65,7 @@ def test_a_lead_whose_last_task_was_completed_gets_one_follow_up_from_the_orphan
         "pass_ended": True,
     }
     assert follow_ups(app, lead["id"]) == []
-    assert orphan_metric(client, app, monkeypatch) == 1
+    assert orphan_metric(client, app, monkeypatch) == (1, 1)  # one now; one found by the last pass
 
     assert sweep(app, completed_at + timedelta(hours=25))["tasks_made"] == 1
     for hours in (26, 50, 24 * 10):  # later sweeps: it has a next step now
@@ -80,7 +79,7 @@ def test_a_lead_whose_last_task_was_completed_gets_one_follow_up_from_the_orphan
     assert task.origin["sweep"] == orphans.SWEEP_NAME
     assert follow_ups(app, busy["id"]) == []
     assert without_next_step(client, tenant) == []
-    assert orphan_metric(client, app, monkeypatch) == 0
+    assert orphan_metric(client, app, monkeypatch) == (0, 0)
 
     trail = client.get(f"/api/leads/{lead['id']}/automation", headers=tenant.headers()).get_json()
     [step] = [s for s in trail["past"] if s["sweep"]]
