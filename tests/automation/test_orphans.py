@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from app import clock
 from app.automation import orphans
-from tests.automation.kit import jobs, open_all_day, tasks_of
+from tests.automation.kit import jobs, open_all_day, run_events, tasks_of
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import lead_for
 from tests.workers import thread_worker, wait_for
@@ -99,6 +99,8 @@ def test_the_clinic_sets_how_long_a_lead_may_go_without_a_next_step(app, client,
     assert off.status_code == 200
     lead = create_lead(client, tenant)
     captured = clock.now()
+    assert sweep(app, captured + timedelta(days=2))["orphans"] == 0  # its events are still to process
+    run_events(app, lead["id"], clock.now())
     assert sweep(app, captured + timedelta(hours=1))["tasks_made"] == 0
     assert sweep(app, captured + timedelta(hours=2, minutes=1))["tasks_made"] == 1
     [task] = follow_ups(app, lead["id"])
@@ -116,6 +118,8 @@ def test_the_sweep_walks_the_leads_a_slice_at_a_time_and_counts_a_whole_pass(app
         headers=tenant.headers("treatment_coordinator"),
     )
     assert lost.status_code == 200  # a closed lead is no orphan
+    for lead_id in made:
+        run_events(app, lead_id, clock.now())
     soon = clock.now() + timedelta(minutes=5)
     runs = [sweep(app, soon, slice_size=2) for _ in range(3)]
     assert [r["orphans"] for r in runs] == [1, 2, 1]
@@ -129,6 +133,8 @@ def test_a_backlog_of_orphans_is_worked_off_a_few_tasks_a_run(app, client, tenan
     speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
     client.patch(f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers())
     made = [create_lead(client, tenant, phone=f"+1415555010{i}", first_name=f"L{i}")["id"] for i in range(3)]
+    for lead_id in made:
+        run_events(app, lead_id, clock.now())
     later = clock.now() + timedelta(days=2)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         runs = [
