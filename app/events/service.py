@@ -19,6 +19,7 @@ Event types written so far:
 - lead.stale          {lead_id, kind: "stage", stage, stage_entered_at, days_in_stage, max_days_in_stage}
                       {lead_id, kind: "quiet", stage, last_activity_at, quiet_days}
 - task.overdue        {task_id, lead_id, assigned_to_id, due_at}
+- lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
 """
 
 from __future__ import annotations
