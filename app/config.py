@@ -137,6 +137,10 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
+    # is read, before authentication or a signature check (so an anonymous sender cannot make a web
+    # process buffer it).
+    max_content_length: int = 1024 * 1024
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
     # Leads per ledger job of a bulk follow-up.
@@ -202,6 +206,7 @@ class Settings:
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
             ),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", defaults.max_content_length),
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()
