@@ -49,7 +49,7 @@ def test_upgrade_head_matches_the_models_and_downgrade_base_empties(empty_databa
 
 
 def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty_database):
-    # Rules as clinics seeded before 0023 have them: the follow-up made at once with a 3-day due
+    # Rules as clinics seeded before 0024 have them: the follow-up made at once with a 3-day due
     # time (version 1, never edited) and the check-in on lead.stale (edited by the clinic: kept).
     from app.auth.models import Clinic
     from app.automation.models import AutomationRule
@@ -98,7 +98,7 @@ def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty
                     },
                 ],
             )
-        migrate.downgrade(empty_database, "0022_i19_intelligence")
+        migrate.downgrade(empty_database, "0023_i16a_token_version")
         migrate.upgrade(empty_database)
         with engine.connect() as conn:
             got = {r.default_key: r for r in conn.execute(sa.select(rules)).all()}

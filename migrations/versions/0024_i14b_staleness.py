@@ -2,7 +2,7 @@
 the orphan sweep's position and counts; the default post-consultation follow-up and pending-decision
 check-in become deferred steps in clinics that never edited them.
 
-Revision ID: 0023_i14b_staleness
+Revision ID: 0024_i14b_staleness
 """
 
 import sqlalchemy as sa
@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from app.db import JSONType, UTCDateTime
 
-revision = "0023_i14b_staleness"
-down_revision = "0022_i19_intelligence"
+revision = "0024_i14b_staleness"
+down_revision = "0023_i16a_token_version"
 branch_labels = None
 depends_on = None
 
