@@ -7,6 +7,7 @@ import importlib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 
@@ -20,7 +21,12 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
+    # Flask/werkzeug refuse a body over this when it is read; refuse_oversized_body does it first.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.session_interface = _NoCookieSession()
+    if settings.trusted_proxy_hops > 0:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     from app.telemetry import logs, tracing, web
 
     logs.configure()
@@ -74,7 +80,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api
+    from app.api import init_api, refuse_oversized_body
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
 
@@ -83,6 +89,7 @@ def _register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
+    app.before_request(refuse_oversized_body)  # first: before authentication reads anything
     app.before_request(enforce_declared_access)
     from app.ratelimit import init_rate_limits
 

@@ -136,6 +136,10 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
+    # is read, before authentication or a signature check (so an anonymous sender cannot make a web
+    # process buffer it).
+    max_content_length: int = 1024 * 1024
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
     # Leads per ledger job of a bulk follow-up.
@@ -147,6 +151,11 @@ class Settings:
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
     webhook_allow_private_addresses: bool = False
+    # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none).
+    # With N, the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate
+    # limits, login throttling and audit see. Set it to exactly the number of proxies you run: a
+    # higher number lets a client choose its own address.
+    trusted_proxy_hops: int = 0
     webhook_max_attempts: int = 6
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_max_seconds: float = 3600.0
@@ -196,6 +205,7 @@ class Settings:
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
             ),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", defaults.max_content_length),
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()
@@ -233,6 +243,18 @@ class Settings:
             raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
         if not self.phi_encryption_key:
             raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+        # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
+        # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
+        if self.email_backend == "console":
+            raise ConfigError(
+                "EMAIL_BACKEND=console is for development; set smtp when FOLLOWUP_ENV=production"
+            )
+        if self.sms_backend == "console":
+            raise ConfigError("SMS_BACKEND=console is for development; set http when FOLLOWUP_ENV=production")
+        if self.webhook_allow_private_addresses:
+            raise ConfigError(
+                "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"
+            )
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()

@@ -35,6 +35,7 @@ class ActivityIn(RequestSchema):
 class ActivityQueryArgs(RequestSchema):
     type = fields.List(
         fields.String(validate=validate.OneOf([t.value for t in ActivityType])),
+        validate=validate.Length(max=50),
         metadata={"description": "Only these types (repeat the parameter for several)"},
     )
 

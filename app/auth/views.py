@@ -120,6 +120,7 @@ class UserById(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.UserUpdateIn)
     @blp.response(200, schemas.UserOut)
+    @blp.alt_response(409, description="Another user has this email")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     def put(self, body, user_id):
         """Change a user (role, active, out of office, ...); out of office hands their leads over."""

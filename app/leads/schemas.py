@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, id_field, to_bounded_utc
+from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, UTCDate, id_field, to_bounded_utc
 from app.leads.models import (
     LeadSourceCategory,
     LeadStatus,
@@ -35,6 +35,8 @@ def _iana_timezone(value: str) -> None:
 
 class DateOrDateTime(fields.Field):
     """An ISO date (a whole day, in the clinic's timezone) or an ISO datetime (naive = UTC)."""
+
+    guarded_by = "years MIN_YEAR..MAX_YEAR, as UTCDate and UTCDateTime"  # tests/test_guarded_schemas.py
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
@@ -64,9 +66,7 @@ class LeadUpdateIn(RequestSchema):
     preferred_time = _text(100, allow_none=True)
     patient_first_name = _text(100, allow_none=True)
     patient_last_name = _text(100, allow_none=True)
-    patient_dob = fields.Date(
-        allow_none=True, metadata={"description": "Encrypted at rest; not in the future"}
-    )
+    patient_dob = UTCDate(allow_none=True, metadata={"description": "Encrypted at rest; not in the future"})
     patient_relationship = fields.String(validate=_one_of(PatientRelationship))
     address_line1 = _text(200, allow_none=True)
     address_line2 = _text(200, allow_none=True)
@@ -180,6 +180,7 @@ class LeadQueryArgs(RequestSchema):
     status = fields.String(validate=_one_of(LeadStatus))
     assigned_to = fields.String(
         validate=[
+            validate.Length(max=10),
             validate.Regexp(r"^(\d{1,10}|me|none)$", error="give a user id, 'me' or 'none'"),
             _user_id_in_range,
         ],
@@ -208,7 +209,11 @@ class LeadSourceUpdateIn(RequestSchema):
     description = _text(2000, allow_none=True)
     is_active = fields.Boolean()
     monthly_cost = fields.Decimal(
-        allow_none=True, places=2, validate=validate.Range(min=0, max=10**9), metadata={"description": ">= 0"}
+        allow_none=True,
+        places=2,
+        validate=validate.Range(min=0, max=10**9),
+        # Numbers, not apispec's Decimal-formatted strings ("1000000000.00" is no JSON Schema bound).
+        metadata={"description": ">= 0", "minimum": 0, "maximum": 10**9},
     )
     coordinator_ids = fields.List(
         id_field(),
@@ -228,7 +233,9 @@ class LeadSourceOut(Schema):
     category = fields.String()
     description = fields.String(allow_none=True)
     is_active = fields.Boolean()
-    monthly_cost = fields.Decimal(places=2, as_string=True, allow_none=True)
+    monthly_cost = fields.Decimal(
+        places=2, as_string=True, allow_none=True, metadata={"type": "string", "format": "decimal"}
+    )
     coordinator_ids = fields.List(fields.Integer())
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

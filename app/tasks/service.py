@@ -22,7 +22,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.db import insert_now
+from app.db import insert_now, page_offset
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -73,7 +73,7 @@ def _page(session: Session, conditions: list, page: int, page_size: int) -> tupl
         .where(*conditions)
         .order_by(LeadTask.due_at, _priority_order(), LeadTask.id)
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 
