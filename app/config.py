@@ -167,6 +167,8 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
+    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
+    intelligence_nightly_interval: float = 86400.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.

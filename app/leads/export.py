@@ -97,12 +97,10 @@ def rows(
 ) -> Iterator[list]:
     """The matching leads' `columns`, in `sort` order, fetched FETCH_ROWS at a time."""
     conditions = service.list_conditions(session=session, actor=actor, filters=filters)
-    column = service.SORT_COLUMNS[sort.lstrip("-")]
-    order = (column.desc(), Lead.id.desc()) if sort.startswith("-") else (column.asc(), Lead.id.asc())
     stmt = (
         sa.select(*[getattr(Lead, name) for name in columns])
         .where(*conditions)
-        .order_by(*order)
+        .order_by(*service.list_order(sort))
         .execution_options(yield_per=FETCH_ROWS)
     )
     for row in session.execute(stmt):

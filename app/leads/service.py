@@ -338,9 +338,7 @@ def list_leads(
     Filters: see `list_conditions`.
     """
     conditions = list_conditions(session=session, actor=actor, filters=filters)
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    tiebreak = Lead.id.desc() if sort.startswith("-") else Lead.id.asc()
+    order, tiebreak = list_order(sort)
     total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
     rows = session.scalars(
         sa.select(Lead)
@@ -363,6 +361,15 @@ def list_leads(
         at=now,
     )
     return list(rows), total
+
+
+def list_order(sort: str) -> tuple:
+    """ORDER BY of the lead list: the sort field (a leading "-" descending), then the id."""
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
+        order = order.nulls_last()
+    return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
 
 
 def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
