@@ -77,7 +77,8 @@ class Settings:
 
     access_token_minutes: int = 30
     refresh_token_days: int = 14
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
+    login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_lockout_seconds: int = 300
 
     # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
