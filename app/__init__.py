@@ -107,6 +107,7 @@ def _blueprints():
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp
     from app.intake.views import blp as intake_blp
+    from app.intelligence.views import blp as intelligence_blp
     from app.leads.views import blp as leads_blp
     from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
@@ -130,6 +131,7 @@ def _blueprints():
         automation_blp,
         bulk_blp,
         analytics_blp,
+        intelligence_blp,
         calendar_blp,
         webhooks_blp,
         outreach_blp,

@@ -77,7 +77,8 @@ class Settings:
 
     access_token_minutes: int = 30
     refresh_token_days: int = 14
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
+    login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_lockout_seconds: int = 300
 
     # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
@@ -167,6 +168,8 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
+    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
+    intelligence_nightly_interval: float = 86400.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.

@@ -79,3 +79,7 @@ class ActivityOut(Schema):
         attribute="created_by_id", allow_none=True, metadata={"description": "User id"}
     )
     actor = fields.String(metadata={"description": "user:<id>, api_key:<id>, system or web_form"})
+    sentiment = fields.String(
+        allow_none=True,
+        metadata={"description": "Inbound email/SMS: positive, neutral, negative or unknown (not English)"},
+    )

@@ -130,6 +130,16 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
     )
+    # When automation's call tasks fall due (app/intelligence): the first open moment, or the
+    # best-answered open hour within a window after it.
+    call_timing = fields.String(
+        validate=validate.OneOf(["first_slot", "best_slot"]),
+        metadata={"description": "first_slot (default) or best_slot: automated call tasks at the best hour"},
+    )
+    best_slot_window_hours = fields.Integer(
+        validate=validate.Range(min=1, max=168),
+        metadata={"description": "how far past the first open moment best_slot may look (default 24)"},
+    )
 
 
 class ClinicUpdateIn(RequestSchema):

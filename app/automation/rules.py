@@ -37,6 +37,7 @@ TRIGGERS = (
     "lead.stale",
     "activity.logged",
     "task.overdue",
+    "lead.score_changed",  # app/intelligence: the lead's conversion score moved (by 0.05 or more)
 )
 
 # --- fields ---------------------------------------------------------------------------------------
@@ -61,6 +62,7 @@ LEAD_FIELDS = (
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
+    "score",  # P(conversion within 90 days), 0-1 (app/intelligence); null until scored
 )
 EVENT_FIELDS = (
     "type",
@@ -80,12 +82,15 @@ EVENT_FIELDS = (
     "system",
     "contact",  # activity.logged: a two-way exchange (app/activities/rules.py)
     "attempt",  # activity.logged: an outbound call, email or SMS with no answer
+    "score",
+    "previous_score",
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
     "days_in_stage",  # whole days since the lead entered its current stage
     "hours_since_created",
     "stage_task_template_id",  # the task template of the lead's current stage, if any
+    "reply_sentiment",  # an inbound email/SMS: positive, neutral, negative or unknown (app/intelligence)
 )
 FIELDS = (
     *(f"lead.{name}" for name in LEAD_FIELDS),

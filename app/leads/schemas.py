@@ -117,6 +117,28 @@ class DuplicateOut(Schema):
     matched = fields.List(fields.String(), metadata={"description": "phone, email and/or name_dob"})
 
 
+class ScoreFactorOut(Schema):
+    feature = fields.String()
+    label = fields.String()
+    effect = fields.String(metadata={"description": "raises or lowers"})
+    weight = fields.Float(metadata={"description": "Its effect on the log-odds, against the average lead"})
+
+
+class NextActionOut(Schema):
+    action = fields.String(
+        metadata={
+            "description": "call_now, call_at_best_slot, send_breakup_email, move_to_lost, "
+            "schedule_consultation or enroll_sequence"
+        }
+    )
+    reason = fields.String()
+    # Kept as ISO text in the lead's JSON column: a string here, formatted as a date-time.
+    at = fields.String(
+        allow_none=True,
+        metadata={"format": "date-time", "description": "When to act (a call's best slot); past: now"},
+    )
+
+
 class LeadOut(Schema):
     id = fields.Integer()
     first_name = fields.String()
@@ -154,6 +176,17 @@ class LeadOut(Schema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    # Follow-up intelligence (app/intelligence); null until the lead is first scored.
+    score = fields.Float(
+        allow_none=True, metadata={"description": "P(conversion within 90 days), 0-1; null until scored"}
+    )
+    score_factors = fields.List(
+        fields.Nested(ScoreFactorOut), allow_none=True, metadata={"description": "The top three factors"}
+    )
+    score_model_version = fields.String(allow_none=True)
+    next_best_action = fields.Nested(
+        NextActionOut, attribute="next_action", allow_none=True, metadata={"description": "Open leads only"}
+    )
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()

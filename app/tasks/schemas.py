@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.leads.schemas import NextActionOut
 from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
 
@@ -45,6 +46,15 @@ class TaskOut(Schema):
     previous_task_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class MyTaskOut(TaskOut):
+    lead_next_best_action = fields.Nested(
+        NextActionOut,
+        attribute="lead.next_action",
+        allow_none=True,
+        metadata={"description": "The lead's next best action (app/intelligence)"},
+    )
 
 
 OFFSETS = fields.List(
