@@ -25,7 +25,9 @@ class KeptUser:
         self.db, self.user_id = db, user_id
         with db.engine.connect() as conn:
             row = conn.execute(sa.select(User.__table__).where(User.id == user_id)).mappings().one()
-        self.values = {name: row[name] for name in ("email", "role", "active", "out_of_office", "clinic_id")}
+        # token_version too: a role change or deactivation bumps it, which revokes the token.
+        kept = ("email", "role", "active", "out_of_office", "clinic_id", "token_version")
+        self.values = {name: row[name] for name in kept if name in row}
 
     def restore(self) -> None:
         with self.db.engine.begin() as conn:
