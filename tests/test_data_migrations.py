@@ -135,7 +135,7 @@ def test_stored_rules_and_task_types_take_the_one_vocabulary(empty_database):
 def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_database, monkeypatch):
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PHI_ENCRYPTION_KEY", key)  # the key the app uses, as the migration reads it
-    migrate.upgrade(empty_database, "0022_i19_intelligence")
+    migrate.upgrade(empty_database, "0024_i14b_staleness")
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
@@ -158,7 +158,7 @@ def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_
             activity(noted, 4, "EMAIL", "OUTBOUND")  # an attempt
             activity(quiet, 1, "NOTE")
 
-        migrate.upgrade(empty_database, "0023_i14a_lead_contact_facts")
+        migrate.upgrade(empty_database, "0025_i14a_lead_contact_facts")
 
         with engine.connect() as conn:
             found = {
@@ -177,7 +177,7 @@ def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_
         assert last.replace(tzinfo=UTC) == NOW + timedelta(hours=2)
         assert found[quiet].last_contacted_at is None and found[noted].escalated_at is None
 
-        migrate.downgrade(empty_database, "0022_i19_intelligence")
+        migrate.downgrade(empty_database, "0024_i14b_staleness")
         with engine.connect() as conn:
             notes = dict(conn.execute(sa.text("SELECT id, notes FROM leads")).all())
         assert notes == {noted: "Allergic to latex", quiet: None}

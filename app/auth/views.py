@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
@@ -24,7 +24,7 @@ class Login(MethodView):
     @blp.arguments(schemas.LoginIn)
     @blp.response(200, schemas.TokenOut)
     @blp.alt_response(401, description="Wrong email or password, or disabled user")
-    @blp.alt_response(429, description="Too many failed logins for this email")
+    @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     def post(self, body):
         """Log in: access and refresh tokens."""
         with unit_of_work() as session:
@@ -33,6 +33,7 @@ class Login(MethodView):
                 redis=_redis(),
                 email=body["email"],
                 password=body["password"],
+                client_address=request.remote_addr,
                 now=clock.now(),
             )
 

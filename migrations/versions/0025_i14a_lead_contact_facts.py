@@ -1,8 +1,8 @@
 """leads: last_contacted_at (backfilled from the activity log), escalated_at, and notes (health
 concerns, PHI) encrypted at rest like patient_dob: existing notes are encrypted in place
 
-Revision ID: 0023_i14a_lead_contact_facts
-Revises: 0022_i19_intelligence
+Revision ID: 0025_i14a_lead_contact_facts
+Revises: 0024_i14b_staleness
 Create Date: 2026-11-23 06:50:00
 
 The contact shapes are frozen here as SQL (app/activities/rules.py defines them for the code):
@@ -20,8 +20,8 @@ from cryptography.fernet import Fernet, MultiFernet
 
 import app.db
 
-revision = "0023_i14a_lead_contact_facts"
-down_revision = "0022_i19_intelligence"
+revision = "0025_i14a_lead_contact_facts"
+down_revision = "0024_i14b_staleness"
 branch_labels = None
 depends_on = None
 
