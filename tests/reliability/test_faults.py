@@ -74,11 +74,19 @@ def all_done(db, total: int):
     return lambda: status_counts(db) == {"done": total}
 
 
+def wait_all_done(db, total: int, timeout: float) -> None:
+    """Wait until every job is done; if they are not in time, fail showing the counts by status."""
+    try:
+        wait_for(all_done(db, total), timeout=timeout, interval=0.2)
+    except AssertionError:
+        assert status_counts(db) == {"done": total}
+
+
 def broker_is_empty(redis) -> bool:
     return all(redis.llen(q) == 0 for q in QUEUES) and redis.hlen("unacked") == 0
 
 
-def test_kill_9_of_a_worker_holding_1000_jobs_loses_and_doubles_nothing(broker, tenant):
+def test_kill_9_of_a_worker_mid_run_over_1000_jobs_loses_and_doubles_nothing(broker, tenant):
     app, db = broker.app, broker.db
     settings = app.config["SETTINGS"]
     # Each effect takes a few ms so the kill lands mid-run: some done, one likely mid-transaction.
@@ -90,23 +98,20 @@ def test_kill_9_of_a_worker_holding_1000_jobs_loses_and_doubles_nothing(broker, 
         ids = add_jobs(
             app, db, specs(tenant, 1000, first_due=now + timedelta(seconds=3), spread=2, prefix="k9")
         )
-        # The worker fetched every message: all 1,000 are held in its memory, none waits in the queue.
-        wait_for(lambda: broker.ready("realtime") == 0, timeout=90)
-        if broker.name == "redis":
-            wait_for(lambda: app.extensions["followup.redis"].hlen("unacked") >= 1000, timeout=90)
         wait_for(lambda: status_counts(db).get("done", 0) >= 100, timeout=30, interval=0.02)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=10)
     done_at_kill = status_counts(db).get("done", 0)
     assert 100 <= done_at_kill < 1000, done_at_kill
     if broker.name == "redis":
-        # What the dead worker held is stranded until the visibility timeout: the sweep resends it.
+        # What the dead worker held (its prefetched and running messages) is stranded in Redis'
+        # unacked hash until the visibility timeout: the redispatch sweep resends those jobs.
         assert app.extensions["followup.redis"].hlen("unacked") > 0
     # (RabbitMQ gives a dead consumer's unacknowledged messages back at once; the claim makes any
     # job that had committed a no-op on its second run.)
 
     with subprocess_worker(settings, name="rescuer", **WORKER_ENV), sweeping(app):
-        wait_for(all_done(db, 1000), timeout=90, interval=0.2)
+        wait_all_done(db, 1000, timeout=180)
     assert effects(db) == (1000, 1000)
     assert len(ids) == 1000
 
@@ -158,15 +163,15 @@ def test_a_broker_outage_mid_run_loses_and_doubles_nothing(broker, tenant):
             wait_for(lambda: status_counts(db).get("done", 0) >= 30, timeout=30, interval=0.02)
             proxy.stop()  # the broker is gone for the worker, mid-run
             during = clock.now()
-            add_jobs(app, db, specs(tenant, 200, first_due=during, spread=1, prefix="during"))
+            add_jobs(app, db, specs(tenant, 100, first_due=during, spread=1, prefix="during"))
             time.sleep(2)  # the outage lasts a while: the worker is retrying its connection
             done_in_outage = status_counts(db).get("done", 0)
-            assert done_in_outage < 500
+            assert done_in_outage < 300
             proxy.start()  # back: the worker reconnects and consumes again
-            wait_for(all_done(db, 500), timeout=120, interval=0.2)
+            wait_all_done(db, 300, timeout=180)
     finally:
         proxy.stop()
-    assert effects(db) == (500, 500)
+    assert effects(db) == (300, 300)
 
 
 def test_a_rolled_back_transaction_schedules_nothing_and_a_lost_dispatch_runs_through_the_sweep(
