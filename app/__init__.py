@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
-import redis as redis_lib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 
@@ -23,15 +22,20 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
     app.session_interface = _NoCookieSession()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.trusted_proxy_hops > 0:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    from app.telemetry import logs, tracing, web
+
+    logs.configure()
+    web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
+    from app.redis_clients import redis_client
 
     app.extensions["followup.db"] = Database(settings.database_url)
     app.teardown_request(close_request_connection)
-    app.extensions["followup.redis"] = redis_lib.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-    )
+    app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 
@@ -43,6 +47,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.extensions["followup.dispatcher"] = Dispatcher(settings)
 
     _register_api(app)
+    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
+    if tracing.start_from_env():
+        tracing.instrument_app(app, app.extensions["followup.db"].engine)
     _register_domains(app)
     _import_plugins(settings.plugins)
     return app

@@ -88,6 +88,12 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
+    # refused or reset connection (a timeout is not retried).
+    redis_connect_timeout: float = 2.0
+    redis_socket_timeout: float = 5.0
+    redis_retries: int = 1
+
     # Celery
     visibility_timeout: int = 3600
     task_time_limit: int = 300
@@ -149,6 +155,11 @@ class Settings:
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
     webhook_allow_private_addresses: bool = False
+    # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none).
+    # With N, the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate
+    # limits, login throttling and audit see. Set it to exactly the number of proxies you run: a
+    # higher number lets a client choose its own address.
+    trusted_proxy_hops: int = 0
     webhook_max_attempts: int = 6
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_max_seconds: float = 3600.0
@@ -240,6 +251,18 @@ class Settings:
             raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
         if not self.phi_encryption_key:
             raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+        # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
+        # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
+        if self.email_backend == "console":
+            raise ConfigError(
+                "EMAIL_BACKEND=console is for development; set smtp when FOLLOWUP_ENV=production"
+            )
+        if self.sms_backend == "console":
+            raise ConfigError("SMS_BACKEND=console is for development; set http when FOLLOWUP_ENV=production")
+        if self.webhook_allow_private_addresses:
+            raise ConfigError(
+                "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"
+            )
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()

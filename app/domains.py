@@ -10,6 +10,7 @@ from app.automation import handlers as automation_handlers  # noqa: F401 - rules
 from app.automation import models as automation_models  # noqa: F401
 from app.bulk import models as bulk_models  # noqa: F401
 from app.bulk import service as bulk_service  # noqa: F401 - the bulk.tasks_chunk job kind
+from app.bulk import task_actions as bulk_task_actions  # noqa: F401 - the bulk.task_actions_chunk job kind
 from app.calendar_feed import models as calendar_models  # noqa: F401
 from app.events import consumers as event_consumers  # noqa: F401 - the events.process job kind
 from app.events import models as events_models  # noqa: F401

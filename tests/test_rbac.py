@@ -121,6 +121,13 @@ DESIGN_TABLE = {
     "GET /api/leads/tasks/summary": READ,
     # Issue 17: the clinic-wide activity feed, and one activity (lead:read, audited).
     "GET /api/activities": READ,
+    # Issue 17: bulk task actions, like bulk task creation (lead:update, 202 + the bulk job).
+    "POST /api/leads/tasks/bulk-actions": UPDATE,
+    # Issue 17: caller ID, the phone system's webhook, signed like the web form.
+    "POST /api/capture/call": PUBLIC,
+    # Issue 17: rule and sequence statistics are reports (lead:analytics).
+    "GET /api/follow-up-rules/stats": ANALYTICS,
+    "GET /api/sequences/stats": ANALYTICS,
     "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,

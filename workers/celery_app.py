@@ -5,11 +5,14 @@ Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A 
 
 from __future__ import annotations
 
+import os
+
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 from flask import Flask
 
 from app.celery_config import QUEUES, celery_config
+from app.telemetry import logs, metrics
 
 __all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery"]
 
@@ -31,8 +34,19 @@ def celery_init_app(flask_app: Flask) -> Celery:
         flask_app.extensions["followup.db"].engine.dispose(close=False)
         flask_app.extensions["followup.dispatcher"].reset_after_fork()
 
+    @worker_process_shutdown.connect(weak=False)
+    def _forget_pool_child(**_kwargs):
+        # prometheus-client multiprocess mode: a pool child's live gauges go with it.
+        metrics.mark_process_dead(os.getpid())
+
     _import_tasks()
     return celery
+
+
+@setup_logging.connect(weak=False)
+def _json_logs(loglevel=None, **_kwargs):
+    """Worker and beat log the web's JSON lines (a receiver here stops Celery configuring its own)."""
+    logs.configure(os.environ.get("LOG_LEVEL") or loglevel or "INFO")
 
 
 def _import_tasks() -> None:

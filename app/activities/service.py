@@ -114,6 +114,7 @@ def new_activity(
 
 def logged_payload(activity: LeadActivity) -> dict:
     """What the `activity.logged` event of `activity` says (what rules read: type, direction, outcome)."""
+    facts = {"type": activity.type, "direction": activity.direction, "outcome": activity.outcome}
     return {
         "activity_id": activity.id,
         "lead_id": activity.lead_id,
@@ -122,6 +123,9 @@ def logged_payload(activity: LeadActivity) -> dict:
         "outcome": activity.outcome,
         "occurred_at": activity.occurred_at.isoformat(),
         "system": activity.actor == SYSTEM,
+        # The one vocabulary (rules.py), so a rule can say "on an attempt" for every channel at once.
+        "contact": rules.is_contact(**facts),
+        "attempt": rules.is_attempt(**facts, details=activity.details),
         **(
             {"previous_stage": activity.previous_stage, "new_stage": activity.new_stage}
             if activity.new_stage

@@ -10,8 +10,6 @@ Three of the design's defaults are not rules on purpose:
 
 from __future__ import annotations
 
-from app.automation.rules import FAILED_OUTCOMES
-
 DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "speed_to_lead",
@@ -127,19 +125,21 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "default_key": "three_failed_attempts",
         "name": "Three failed attempts: break-up email",
         "description": (
-            "At the third failed call in a row with no contact between, one break-up email, "
+            "At the third attempt in a row (a call nobody answered, an email or text nobody replied "
+            "to; staff's or automation's) with no contact between: one break-up email, "
             "a 'mark lost' suggestion and a note to the coordinator."
         ),
         "trigger": "activity.logged",
         "priority": 70,
         "conditions": [
-            {"field": "event.outcome", "operator": "in", "value": list(FAILED_OUTCOMES)},
+            {"field": "event.attempt", "operator": "equals", "value": True},
             {"field": "failed_attempts_in_a_row", "operator": "equals", "value": 3},
         ],
         "actions": [
             {
                 "type": "send_email",
                 "once_per_lead": True,
+                "break_up": True,  # it ends the attempts; it is not one
                 "subject": "Should we close your file, {{ first_name }}?",
                 "body": (
                     "Hi {{ first_name }},\n\nWe have tried to reach you a few times about your visit to "

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
+from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
@@ -115,7 +116,11 @@ def _log_on_timeline(session, step, lead, channel, summary, notification, now) -
         at=now,
         direction=ActivityDirection.OUTBOUND,
         notes=f"Automated {channel}: {summary[:200]}",
-        details={"notification_id": notification.id, "automation_step_id": step.id},
+        details={
+            "notification_id": notification.id,
+            "automation_step_id": step.id,
+            **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
+        },
     )
 
 

@@ -21,6 +21,7 @@ from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
 from app.leads.models import LostReason
 from app.pipeline import rules as pipeline_rules
+from app.tasks.models import LeadTaskType
 
 # --- triggers -------------------------------------------------------------------------------------
 
@@ -75,6 +76,8 @@ EVENT_FIELDS = (
     "changed",
     "days_in_stage",
     "system",
+    "contact",  # activity.logged: a two-way exchange (app/activities/rules.py)
+    "attempt",  # activity.logged: an outbound call, email or SMS with no answer
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
@@ -166,7 +169,8 @@ ACTION_TYPES = (
 )
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
-TASK_TYPES = ("CALL", "EMAIL", "SMS", "MEETING", "FOLLOW_UP", "OTHER")
+# The spec's LeadTaskType, the one vocabulary of tasks: a rule cannot make a task the API would refuse.
+TASK_TYPES = tuple(t.value for t in LeadTaskType)
 PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
 LOST_REASONS = tuple(reason.value for reason in LostReason)
@@ -269,6 +273,8 @@ def _assignee_errors(assignee: Any) -> dict:
 
 def _message_errors(action: dict) -> dict:
     problems: dict = {}
+    if not isinstance(action.get("break_up", False), bool):
+        problems["break_up"] = ["true or false: a break-up message is not counted as an attempt"]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
     for part in parts:
         text = action.get(part)

@@ -1,7 +1,8 @@
 """Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api import RequestSchema, UTCDateTime
 from app.automation import rules
 
 _CONDITIONS_DOC = (
@@ -147,3 +148,39 @@ class WhyTrailOut(Schema):
         fields.Nested(StepOut), metadata={"description": "skipped or moved by the policy"}
     )
     enrollments = fields.List(fields.Nested(TrailEnrollmentOut))
+
+
+class StatsArgs(RequestSchema):
+    start = UTCDateTime(data_key="from", metadata={"description": "Range start (inclusive); default: all"})
+    end = UTCDateTime(data_key="to", metadata={"description": "Range end (exclusive); default: all"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            raise ValidationError("must be after from", "to")
+
+
+class RuleStatsOut(Schema):
+    rule_id = fields.Integer()
+    name = fields.String()
+    active = fields.Boolean()
+    runs = fields.Integer(metadata={"description": "Events the rule fired on (made steps for)"})
+    steps = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "Steps by status"}
+    )
+    skipped_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
+    last_run_at = fields.DateTime(allow_none=True)
+
+
+class SequenceStatsOut(Schema):
+    sequence_id = fields.Integer()
+    name = fields.String()
+    active = fields.Boolean()
+    enrolled = fields.Integer()
+    active_enrollments = fields.Integer()
+    completed = fields.Integer()
+    replied = fields.Integer()
+    unenrolled_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer())
+    converted_within_30_days = fields.Integer(
+        metadata={"description": "Enrollments whose lead converted within 30 days of enrolling"}
+    )

@@ -4,10 +4,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.api import RequestSchema, UTCDateTime, id_field
 from app.bulk.models import ROW_OUTCOMES
-from app.tasks.schemas import PRIORITIES, TYPES
+from app.tasks.schemas import OUTCOMES, PRIORITIES, TYPES, TeamFilterArgs
 
 MAX_LEAD_IDS = 50_000
 POLICIES = ("lead_owner", "user", "round_robin")
+TASK_ACTIONS = ("reassign", "reschedule", "complete", "cancel")
 
 
 class BulkFilterIn(RequestSchema):
@@ -46,6 +47,40 @@ class BulkTasksIn(RequestSchema):
             raise ValidationError("required with assignee_policy=user", "user_id")
         if data.get("assignee_policy") != "user" and "user_id" in data:
             raise ValidationError("only with assignee_policy=user", "user_id")
+
+
+class BulkTaskActionsIn(RequestSchema):
+    """One action over many tasks: a list of ids, or the team-view filter (open tasks only)."""
+
+    action = fields.String(required=True, validate=validate.OneOf(TASK_ACTIONS))
+    task_ids = fields.List(id_field(), validate=validate.Length(min=1, max=MAX_LEAD_IDS))
+    filter = fields.Nested(TeamFilterArgs, metadata={"description": "As GET /api/leads/tasks (open tasks)"})
+    user_id = id_field(metadata={"description": "reassign: the new assignee"})
+    offset_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=-525600, max=525600),
+        metadata={"description": "reschedule: move each task's due time by this many minutes"},
+    )
+    due_at = UTCDateTime(metadata={"description": "reschedule: move every task to this time"})
+    outcome = fields.String(
+        load_default="done", validate=validate.OneOf(OUTCOMES), metadata={"description": "complete"}
+    )
+    notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
+
+    @validates_schema
+    def _shape(self, data, **_):
+        if ("task_ids" in data) == ("filter" in data):
+            raise ValidationError("give exactly one of task_ids or filter", "task_ids")
+        action = data.get("action")
+        if action == "reassign" and "user_id" not in data:
+            raise ValidationError("required to reassign", "user_id")
+        if action == "reschedule" and ("offset_minutes" in data) == ("due_at" in data):
+            raise ValidationError("give exactly one of offset_minutes or due_at", "offset_minutes")
+        moves = [name for name in ("offset_minutes", "due_at") if name in data]
+        if action != "reschedule" and moves:
+            raise ValidationError("only to reschedule", moves[0])
+        if action != "reassign" and "user_id" in data:
+            raise ValidationError("only to reassign", "user_id")
 
 
 class BulkJobOut(Schema):

@@ -1,11 +1,12 @@
 """Bulk endpoints: start a bulk follow-up (202), poll its bulk job."""
 
+from flask import current_app
 from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint, set_item_count
 from app.auth.permissions import Permission, current_actor, requires
-from app.bulk import schemas, service
+from app.bulk import schemas, service, task_actions
 from app.db import unit_of_work
 from app.idempotency.service import idempotent
 
@@ -23,6 +24,27 @@ class BulkTasks(MethodView):
         with unit_of_work() as session:
             return service.start_bulk_tasks(
                 session=session, actor=current_actor(), data=body, now=clock.now()
+            )
+
+
+@blp.route("/leads/tasks/bulk-actions")
+class BulkTaskActions(MethodView):
+    @requires(Permission.UPDATE)
+    @idempotent
+    @blp.arguments(schemas.BulkTaskActionsIn)
+    @blp.response(202, schemas.BulkJobOut)
+    @blp.alt_response(404, description="A task id is not one of the clinic's")
+    def post(self, body):
+        """Reassign, reschedule (by offset_minutes or to due_at), complete or cancel many tasks (ids or a
+        filter) in the background; poll the bulk job. Each task is changed once and its timers replaced
+        once, also when a worker dies mid-way."""
+        with unit_of_work() as session:
+            return task_actions.start(
+                session=session,
+                actor=current_actor(),
+                data=body,
+                chunk_size=current_app.config["SETTINGS"].bulk_chunk_size,
+                now=clock.now(),
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +41,28 @@ def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
     env["PORT"] = str(port)
     env.setdefault("FLOWER_PORT", "5555")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(var_dir, env.get("PROMETHEUS_MULTIPROC_DIR")))
     return env
+
+
+def fresh_metrics_dir(var_dir: Path, given: str | None = None) -> Path:
+    """An empty directory for prometheus-client's multiprocess files, shared by web, worker and beat.
+
+    Samples of a previous run's processes must not be summed into this one's, so each start gets a
+    new directory under var/metrics (older ones removed); a directory the operator named is emptied.
+    """
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return path
+    root = var_dir / "metrics"
+    if root.exists():
+        shutil.rmtree(root)
+    path = root / f"run-{os.getpid()}"
+    path.mkdir(parents=True)
+    return path
 
 
 def _start_local_redis(var_dir: Path) -> LocalRedis:

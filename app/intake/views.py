@@ -15,6 +15,7 @@ from app.db import get_db, unit_of_work
 from app.idempotency.service import idempotent
 from app.intake import imports, rules, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
+from app.telemetry import logs
 
 blp = make_blueprint("intake", "Lead intake: manual and API entry, signed web forms")
 
@@ -42,6 +43,7 @@ class CreateLead(MethodView):
             now=clock.now(),
         )
         intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
+        logs.bind(lead_id=intake.lead.id)  # the request's log line names the lead it made
         return intake.lead
 
 
@@ -135,4 +137,5 @@ class WebForm(MethodView):
                 session=session, clinic_id=g.signed_clinic_id, form=form, now=clock.now()
             )
             status = "created" if intake.created else "already_received"
+            logs.bind(clinic_id=g.signed_clinic_id, lead_id=intake.lead.id)
             return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200

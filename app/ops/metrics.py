@@ -1,7 +1,10 @@
-"""Prometheus metrics: the ledger's jobs, notifications, queue lengths and the lag of due work.
+"""/metrics: the process instruments (app/telemetry/metrics.py) plus figures read from the database
+on each scrape: the ledger's jobs, notifications (dead and failed ones included), orphan leads,
+queue lengths and the lag of due work. Written by prometheus-client.
 
-Read-only figures across domains (like analytics), written in the text exposition format by hand:
-a handful of gauges computed on each scrape need no client library state.
+Read-only figures across domains (like analytics). The scrape-time figures are gauges computed from
+the truth (the database, the broker) rather than counters kept in memory, so every process answers
+the same and a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ import hmac
 from datetime import datetime
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy.orm import Session
 
+from app.automation.models import EnrollmentStatus, SequenceEnrollment
 from app.celery_config import QUEUES
 from app.errors import NotFound, Unauthorized
+from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications.models import Notification
 from app.scheduling.models import OPEN, ScheduledJob
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.telemetry import metrics as instruments
 
 
 def check_token(*, configured: str | None, authorization: str | None) -> None:
@@ -29,62 +36,113 @@ def check_token(*, configured: str | None, authorization: str | None) -> None:
         raise Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
 
 
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def exposition(*, session: Session, redis, now: datetime, accept: str | None = None) -> tuple[bytes, str]:
+    """Every metric as (body, content type), in the format the scraper's Accept header asks for."""
+    encode, content_type = choose_encoder(accept or "")
+    figures = _Figures(session=session, redis=redis, now=now)
+    return encode(instruments.Combined([instruments.process_samples(), figures])), content_type
 
 
-def _family(lines: list[str], name: str, help_text: str, samples: list[tuple[dict, float]]) -> None:
-    lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    for labels, value in samples:
-        rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}")
+class _Figures:
+    """A collector reading the scrape-time figures (for one scrape: it holds that scrape's session)."""
 
+    def __init__(self, *, session: Session, redis, now: datetime):
+        self._session, self._redis, self._now = session, redis, now
 
-def exposition(*, session: Session, redis, now: datetime) -> str:
-    """Every metric, as Prometheus text."""
-    lines: list[str] = []
-    jobs = session.execute(
-        sa.select(ScheduledJob.status, ScheduledJob.kind, sa.func.count()).group_by(
-            ScheduledJob.status, ScheduledJob.kind
+    def collect(self):
+        yield self._jobs()
+        yield self._notifications()
+        yield self._due_lag()
+        yield self._orphans()
+        yield from self._queues()
+
+    def _jobs(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "followup_jobs", "Job ledger rows by status and kind.", labels=["status", "kind"]
         )
-    ).all()
-    _family(
-        lines,
-        "followup_jobs",
-        "Job ledger rows by status and kind.",
-        [({"status": s, "kind": k}, n) for s, k, n in sorted(jobs)],
-    )
-    notes = session.execute(
-        sa.select(Notification.status, Notification.channel, sa.func.count()).group_by(
-            Notification.status, Notification.channel
+        rows = self._session.execute(
+            sa.select(ScheduledJob.status, ScheduledJob.kind, sa.func.count()).group_by(
+                ScheduledJob.status, ScheduledJob.kind
+            )
+        ).all()
+        for status, kind, count in sorted(rows):
+            family.add_metric([status, kind], count)
+        return family
+
+    def _notifications(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "followup_notifications",
+            "Notifications by delivery status (dead and failed: given up) and channel.",
+            labels=["status", "channel"],
         )
-    ).all()
-    _family(
-        lines,
-        "followup_notifications",
-        "Notifications by delivery status and channel.",
-        [({"status": s, "channel": c}, n) for s, c, n in sorted(notes)],
+        rows = self._session.execute(
+            sa.select(Notification.status, Notification.channel, sa.func.count()).group_by(
+                Notification.status, Notification.channel
+            )
+        ).all()
+        for status, channel, count in sorted(rows):
+            family.add_metric([status, channel], count)
+        return family
+
+    def _due_lag(self) -> GaugeMetricFamily:
+        oldest = self._session.scalar(
+            sa.select(sa.func.min(ScheduledJob.due_at)).where(
+                ScheduledJob.status.in_(OPEN), ScheduledJob.due_at <= self._now
+            )
+        )
+        lag = max(0.0, (self._now - oldest).total_seconds()) if oldest is not None else 0.0
+        return GaugeMetricFamily(
+            "followup_due_job_lag_seconds", "Age of the oldest due job not yet done.", value=lag
+        )
+
+    def _orphans(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "followup_orphan_leads",
+            "Open leads with no next step: no open task, no pending ledger step, no active sequence.",
+            value=self._session.scalar(_ORPHAN_COUNT),
+        )
+
+    def _queues(self):
+        lengths = GaugeMetricFamily(
+            "followup_queue_length", "Messages waiting in each Celery queue (Redis LLEN).", labels=["queue"]
+        )
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for queue in QUEUES:
+                pipe.llen(queue)
+            for queue, length in zip(QUEUES, pipe.execute(), strict=True):
+                lengths.add_metric([queue], length)
+            up = 1
+        except Exception:  # the broker is down: say so rather than fail the scrape
+            up = 0
+        yield lengths
+        yield GaugeMetricFamily("followup_broker_up", "Whether the broker answered.", value=up)
+
+
+def _orphan_count() -> sa.Select:
+    lead = Lead.__table__
+    open_task = sa.exists().where(
+        LeadTask.lead_id == lead.c.id, LeadTask.status.in_([s.value for s in OPEN_TASK_STATUSES])
     )
-    oldest = session.scalar(
-        sa.select(sa.func.min(ScheduledJob.due_at)).where(
-            ScheduledJob.status.in_(OPEN), ScheduledJob.due_at <= now
+    pending_step = sa.exists().where(
+        ScheduledJob.subject_type == "lead",
+        ScheduledJob.subject_id == lead.c.id,
+        ScheduledJob.status.in_(OPEN),
+    )
+    active_sequence = sa.exists().where(
+        SequenceEnrollment.lead_id == lead.c.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value
+    )
+    return (
+        sa.select(sa.func.count())
+        .select_from(lead)
+        .where(
+            lead.c.status.in_([s.value for s in OPEN_STATUSES]),
+            lead.c.deleted_at.is_(None),
+            ~open_task,
+            ~pending_step,
+            ~active_sequence,
         )
     )
-    lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-    _family(lines, "followup_due_job_lag_seconds", "Age of the oldest due job not yet done.", [({}, lag)])
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for queue in QUEUES:
-            pipe.llen(queue)
-        lengths = pipe.execute()
-        up = 1
-    except Exception:  # the broker is down: say so rather than fail the scrape
-        lengths, up = [], 0
-    _family(
-        lines,
-        "followup_queue_length",
-        "Messages waiting in each Celery queue (Redis LLEN).",
-        [({"queue": q}, n) for q, n in zip(QUEUES, lengths, strict=False)],
-    )
-    _family(lines, "followup_broker_up", "Whether the broker answered.", [({}, up)])
-    return "\n".join(lines) + "\n"
+
+
+_ORPHAN_COUNT = _orphan_count()

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus scrape."""
 
 from flask import Response, current_app, request
 from flask.views import MethodView
@@ -46,13 +46,17 @@ class Metrics(MethodView):
     @blp.alt_response(401, description="Missing or wrong bearer token")
     @blp.alt_response(404, description="METRICS_TOKEN is not configured")
     def get(self):
-        """Prometheus text: jobs by status, notifications by status and channel, queues, due-job lag."""
+        """Prometheus text: request latency, job outcomes and lateness, jobs by status, notifications,
+        orphan leads, queues, due-job lag (text 0.0.4 unless Accept asks for OpenMetrics)."""
         metrics.check_token(
             configured=current_app.config["SETTINGS"].metrics_token,
             authorization=request.headers.get("Authorization"),
         )
         with unit_of_work() as session:
-            body = metrics.exposition(
-                session=session, redis=current_app.extensions["followup.redis"], now=clock.now()
+            body, content_type = metrics.exposition(
+                session=session,
+                redis=current_app.extensions["followup.redis"],
+                now=clock.now(),
+                accept=request.headers.get("Accept"),
             )
-        return Response(body, mimetype=None, content_type=metrics.CONTENT_TYPE)
+        return Response(body, mimetype=None, content_type=content_type)

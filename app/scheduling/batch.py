@@ -18,15 +18,17 @@ from sqlalchemy.orm import Session
 from app.scheduling import registry
 from app.scheduling import service as scheduling
 from app.scheduling.models import PENDING
+from app.telemetry import tracing
 
-# Column order of the arrays; status, attempts and created_at are the same for every row.
+# Column order of the arrays; status, attempts, created_at and trace_parent are the same for every row.
 _INSERT = sa.text(
     """
     INSERT INTO scheduled_jobs (clinic_id, kind, queue, subject_type, subject_id, payload, due_at,
-                                max_attempts, dedupe_key, origin, status, attempts, created_at)
+                                max_attempts, dedupe_key, origin, status, attempts, created_at,
+                                trace_parent)
     SELECT r.clinic_id, r.kind, r.queue, r.subject_type, r.subject_id, r.payload::jsonb, r.due_at,
            r.max_attempts, r.dedupe_key, r.origin::jsonb, CAST(:status AS varchar), 0,
-           CAST(:now AS timestamptz)
+           CAST(:now AS timestamptz), CAST(:trace_parent AS varchar)
     FROM unnest(CAST(:clinic_id AS integer[]), CAST(:kind AS varchar[]), CAST(:queue AS varchar[]),
                 CAST(:subject_type AS varchar[]), CAST(:subject_id AS integer[]),
                 CAST(:payload AS text[]), CAST(:due_at AS timestamptz[]),
@@ -49,7 +51,8 @@ def schedule_ids(*, session: Session, jobs: list[dict], now: datetime) -> list[i
         return []
     columns = _columns(jobs)
     session.flush()  # the rows may refer to objects still pending in this session
-    created = session.execute(_INSERT, {**columns, "status": PENDING, "now": now}).all()
+    params = {**columns, "status": PENDING, "now": now, "trace_parent": tracing.current_traceparent()}
+    created = session.execute(_INSERT, params).all()
     horizon_end = now + timedelta(seconds=scheduling._settings().schedule_horizon_seconds)
     due_soon = [row.id for row in created if row.due_at <= horizon_end]
     if due_soon:

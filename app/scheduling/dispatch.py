@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
 import sqlalchemy as sa
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
 from app.celery_config import celery_config
+from app.redis_clients import redis_client
 from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,35 @@ PIPELINE_SIZE = 1000  # Redis commands per pipeline flush (a message is 1-2 comm
 
 @dataclass(frozen=True)
 class Message:
-    """One delivery of a ledger row: run job `job_id` on `queue`, not before `eta` (None: now)."""
+    """One delivery of a ledger row: run job `job_id` on `queue`, not before `eta` (None: now).
+
+    `kind` and `subject` are what ops see in Flower: the message's name is the job's kind (Celery's
+    `shadow` name; the task run is still `scheduling.run_job`) and its arguments carry the subject
+    (`lead:7`), so `task.reminder` failures can be filtered there. The ledger row stays the truth:
+    the worker reads neither.
+    """
 
     job_id: int
     queue: str
     eta: datetime | None = None
+    kind: str | None = None
+    subject: str | None = None
+
+    @property
+    def kwargs(self) -> dict:
+        return {"subject": self.subject}
 
 
-def message_for(job_id: int, queue: str, due_at: datetime, now: datetime) -> Message:
-    """A row already due is sent without an eta, so the worker runs it at once instead of via its timer."""
-    return Message(job_id, queue, due_at if due_at > now else None)
+def subject_of(subject_type: str | None, subject_id: int | None) -> str | None:
+    """`lead:7`, as the API writes a job's subject."""
+    return None if subject_type is None else f"{subject_type}:{subject_id}"
+
+
+def message_for(row, now: datetime) -> Message:
+    """The message for a row (`id`, `queue`, `due_at`, `kind`, `subject_type`, `subject_id`). A row
+    already due is sent without an eta, so the worker runs it at once instead of via its timer."""
+    eta = row.due_at if row.due_at > now else None
+    return Message(row.id, row.queue, eta, row.kind, subject_of(row.subject_type, row.subject_id))
 
 
 class Dispatcher:
@@ -64,6 +83,7 @@ class Dispatcher:
                     # mass dispatch, and what is pending is the ledger's to show (GET /api/jobs);
                     # workers still send received/started/succeeded events for Flower.
                     config["task_send_sent_event"] = False
+                    config.update(_bounded_publish(self._settings, config))
                     sender.config_from_object(config)
                     self._celery = sender
         return self._celery
@@ -89,7 +109,14 @@ class Dispatcher:
     @staticmethod
     def _send(celery: Celery, message: Message, producer, **options) -> None:
         celery.send_task(
-            RUN_JOB, args=[message.job_id], queue=message.queue, eta=message.eta, producer=producer, **options
+            RUN_JOB,
+            args=[message.job_id],
+            kwargs=message.kwargs,
+            shadow=message.kind,
+            queue=message.queue,
+            eta=message.eta,
+            producer=producer,
+            **options,
         )
 
     @property
@@ -98,7 +125,7 @@ class Dispatcher:
             celery = self.celery  # outside the lock: it takes the lock itself
             with self._lock:
                 if self._redis_wire is None:
-                    self._redis_wire = RedisWire(celery)
+                    self._redis_wire = RedisWire(celery, self._settings)
         return self._redis_wire
 
     def check_broker(self) -> None:
@@ -110,6 +137,26 @@ class Dispatcher:
         """A forked child builds its own connections (the parent's sockets are not ours to close)."""
         self._celery = None
         self._redis_wire = None
+
+
+def _bounded_publish(settings, config: dict) -> dict:
+    """A publish through kombu waits for Redis no longer than RedisWire does (app/redis_clients.py):
+    the same socket timeouts, and the same number of retries after a failed connection."""
+    transport = {
+        **config["broker_transport_options"],
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+    }
+    return {
+        "broker_transport_options": transport,
+        "broker_connection_timeout": settings.redis_connect_timeout,
+        "task_publish_retry_policy": {
+            "max_retries": settings.redis_retries,
+            "interval_start": 0.05,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+    }
 
 
 class RedisWire:
@@ -124,8 +171,10 @@ class RedisWire:
     queues are set up (app/celery_config.py). Several messages go through Celery's pipelined batch.
     """
 
-    def __init__(self, celery: Celery):
-        self._redis = redis.Redis.from_url(celery.conf.broker_url)
+    def __init__(self, celery: Celery, settings):
+        # The app's timeouts and retry policy: a stalled broker costs the request after the commit
+        # one socket timeout, then the row goes back to the promote sweep (publish_claimed).
+        self._redis = redis_client(celery.conf.broker_url, settings)
         self._origin = anon_nodename()
         self._reply_to = celery.thread_oid
 
@@ -133,13 +182,13 @@ class RedisWire:
         self._redis.lpush(message.queue, self.envelope(message, task_id=str(uuid.uuid4())))
 
     def envelope(self, message: Message, *, task_id: str) -> str:
-        args = [message.job_id]
-        body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+        args, kwargs = [message.job_id], message.kwargs
+        body = json.dumps([args, kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
         headers = {
             "lang": "py",
             "task": RUN_JOB,
             "id": task_id,
-            "shadow": None,
+            "shadow": message.kind,
             "eta": None if message.eta is None else message.eta.isoformat(),
             "expires": None,
             "group": None,
@@ -149,7 +198,7 @@ class RedisWire:
             "root_id": task_id,
             "parent_id": None,
             "argsrepr": repr(args),
-            "kwargsrepr": "{}",
+            "kwargsrepr": repr(kwargs),
             "origin": self._origin,
             "ignore_result": None,
             "replaced_task_nesting": 0,
@@ -179,14 +228,14 @@ class RedisWire:
 def publish_claimed(*, db, dispatcher: Dispatcher, rows: Sequence, now: datetime) -> bool:
     """Publish rows just marked dispatched at `now`; if publishing fails, hand them back as pending.
 
-    `rows` have `id`, `queue`, `due_at`. Returns whether everything was published. On failure (Redis
+    `rows` have what `message_for` reads. Returns whether everything was published. On failure (Redis
     down) the rows go back to pending so the promote sweep retries them, instead of waiting out the
     redispatch grace; a row some message did reach is harmless: its run claims it once.
     """
     if not rows:
         return True
     try:
-        dispatcher.publish([message_for(r.id, r.queue, r.due_at, now) for r in rows])
+        dispatcher.publish([message_for(r, now) for r in rows])
         return True
     except Exception:
         log.exception("publishing %d job(s) failed; handing them back to the sweep", len(rows))

@@ -31,7 +31,14 @@ def _claim(session: Session, *, where, values: dict, limit: int):
         sa.update(ScheduledJob)
         .where(ScheduledJob.id.in_(pick), *where)
         .values(**values)
-        .returning(ScheduledJob.id, ScheduledJob.queue, ScheduledJob.due_at)
+        .returning(
+            ScheduledJob.id,
+            ScheduledJob.queue,
+            ScheduledJob.due_at,
+            ScheduledJob.kind,
+            ScheduledJob.subject_type,
+            ScheduledJob.subject_id,
+        )
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).all()

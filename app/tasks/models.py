@@ -84,6 +84,7 @@ class LeadTask(Base):
         sa.Index("ix_lead_tasks_clinic_status_due", "clinic_id", "status", "due_at"),
         sa.Index("ix_lead_tasks_status_due", "status", "due_at"),
         sa.Index("ix_lead_tasks_lead", "lead_id", "status"),
+        sa.Index("ix_lead_tasks_series", "series_id", "status"),
         # Analytics: follow-up effectiveness over tasks due in a range, from the index alone.
         sa.Index(
             "ix_lead_tasks_clinic_due",
@@ -113,8 +114,15 @@ class LeadTask(Base):
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("task_templates.id"))
     # Why the task exists: {"kind": "manual"} / {"kind": "speed_to_lead", "event_id": 3} / a rule.
     origin: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # Overrides the clinic's reminder offsets for this task (null: the clinic's).
+    reminder_offsets_minutes: Mapped[list | None] = mapped_column(JSONType)
     recurrence: Mapped[str | None] = mapped_column(sa.String(16))
+    recurrence_interval: Mapped[int | None] = mapped_column(sa.Integer)  # every N units; null is 1
     recurrence_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A recurring task's series: the first task's id (null on the first task itself), and the
+    # series' own fields and slot, so an edit of one occurrence does not carry to the next.
+    series_id: Mapped[int | None] = mapped_column(sa.Integer)
+    series: Mapped[dict | None] = mapped_column(JSONType)
     previous_task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead_tasks.id"))
     # Bumped whenever due time or assignee change: reminder jobs of an older revision are void.
     revision: Mapped[int] = mapped_column(sa.Integer, default=1)

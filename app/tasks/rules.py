@@ -18,15 +18,47 @@ def reminder_times(due_at: datetime, offsets_minutes, now: datetime) -> list[tup
     return [(m, due_at - timedelta(minutes=m)) for m in wanted if due_at - timedelta(minutes=m) > now]
 
 
-def next_occurrence(due_at: datetime, recurrence: str) -> datetime:
-    """The due time of the next task of a recurring series."""
+def next_occurrence(due_at: datetime, recurrence: str, interval: int = 1) -> datetime:
+    """The due time of the next task of a recurring series: every `interval` days, weeks or months."""
     if recurrence == Recurrence.DAILY:
-        return due_at + timedelta(days=1)
+        return due_at + timedelta(days=interval)
     if recurrence == Recurrence.WEEKLY:
-        return due_at + timedelta(weeks=1)
-    year, month = (due_at.year + 1, 1) if due_at.month == 12 else (due_at.year, due_at.month + 1)
-    day = min(due_at.day, calendar.monthrange(year, month)[1])  # 31 Jan → 28/29 Feb
-    return due_at.replace(year=year, month=month, day=day)
+        return due_at + timedelta(weeks=interval)
+    months = due_at.year * 12 + due_at.month - 1 + interval
+    year, month = divmod(months, 12)
+    day = min(due_at.day, calendar.monthrange(year, month + 1)[1])  # 31 Jan → 28/29 Feb
+    return due_at.replace(year=year, month=month + 1, day=day)
+
+
+# What a series carries to its next occurrence; an edit of "this one" changes the task, not these.
+SERIES_FIELDS = ("title", "description", "type", "priority", "assigned_to_id", "reminder_offsets_minutes")
+
+
+def series_of(task) -> dict:
+    """The series' fields as the task has them now, and its slot (the due time the cadence counts from)."""
+    return {**{name: getattr(task, name) for name in SERIES_FIELDS}, "slot_at": task.due_at.isoformat()}
+
+
+def next_in_series(task) -> dict | None:
+    """Fields of the next occurrence of a recurring task (None when the series has ended)."""
+    series = task.series or series_of(task)
+    due_at = next_occurrence(
+        datetime.fromisoformat(series["slot_at"]), task.recurrence, task.recurrence_interval or 1
+    )
+    if task.recurrence_until and due_at > task.recurrence_until:
+        return None
+    fields = {name: series.get(name, getattr(task, name)) for name in SERIES_FIELDS}
+    return {**fields, "due_at": due_at, "series": {**series, "slot_at": due_at.isoformat()}}
+
+
+def task_reminder_offsets(task_offsets: list | None, clinic_settings: dict | None) -> list[int]:
+    """The task's own reminder offsets when it has them, else the clinic's."""
+    return list(task_offsets) if task_offsets is not None else clinic_reminder_offsets(clinic_settings)
+
+
+def offset_of_reminder_at(due_at: datetime, reminder_at: datetime) -> int:
+    """A reminder time as minutes before due (to the minute), so it moves with the due time."""
+    return max(1, round((due_at - reminder_at).total_seconds() / 60))
 
 
 def clinic_reminder_offsets(settings: dict | None) -> list[int]:

@@ -33,11 +33,35 @@ class TaskOut(Schema):
     escalated_at = fields.DateTime(allow_none=True)
     template_id = fields.Integer(allow_none=True)
     origin = fields.Dict()
+    reminder_offsets_minutes = fields.List(
+        fields.Integer(), allow_none=True, metadata={"description": "Own reminder offsets; null: clinic's"}
+    )
     recurrence = fields.String(allow_none=True)
+    recurrence_interval = fields.Integer(allow_none=True, metadata={"description": "Every N; null is 1"})
     recurrence_until = fields.DateTime(allow_none=True)
+    series_id = fields.Integer(
+        allow_none=True, metadata={"description": "The first task of its recurring series (null on it)"}
+    )
     previous_task_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+OFFSETS = fields.List(
+    fields.Integer(strict=True, validate=validate.Range(min=1, max=525600)),
+    allow_none=True,
+    validate=validate.Length(max=10),
+    metadata={"description": "Minutes before due for each reminder (overrides the clinic's); [] none"},
+)
+REMINDER_AT = UTCDateTime(
+    allow_none=True,
+    metadata={"description": "One reminder at this time (kept as minutes before due); null: none"},
+)
+INTERVAL = fields.Integer(
+    strict=True,
+    validate=validate.Range(min=1, max=365),
+    metadata={"description": "Every N days, weeks or months (default 1)"},
+)
 
 
 class TaskCreateIn(Schema):
@@ -51,6 +75,9 @@ class TaskCreateIn(Schema):
     template_id = fields.Integer()
     recurrence = fields.String(allow_none=True, validate=validate.OneOf([r.value for r in Recurrence]))
     recurrence_until = fields.AwareDateTime(allow_none=True)
+    recurrence_interval = INTERVAL
+    reminder_offsets_minutes = OFFSETS
+    reminder_at = REMINDER_AT
 
     @validates_schema
     def _one_due(self, data, **_):
@@ -68,6 +95,16 @@ class TaskUpdateIn(Schema):
     status = fields.String(
         validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
         metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"},
+    )
+    reminder_offsets_minutes = OFFSETS
+    reminder_at = REMINDER_AT
+    recurrence = fields.String(validate=validate.OneOf([r.value for r in Recurrence]))
+    recurrence_interval = INTERVAL
+    recurrence_until = UTCDateTime(allow_none=True)
+    apply_to = fields.String(
+        load_default="this",
+        validate=validate.OneOf(["this", "series"]),
+        metadata={"description": "A recurring task: this occurrence only (default) or the whole series"},
     )
 
 

@@ -130,7 +130,7 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, p
 
 def _schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """Reminder jobs before the due time and one escalation job after it, for the task's revision."""
-    reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    reminders = rules.reminder_times(task.due_at, _task_offsets(task, clinic), now)
     common = {
         "session": session,
         "now": now,
@@ -289,7 +289,7 @@ def _add_task(
 ):
     clinic = session.get(Clinic, task.clinic_id)
     # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
-    reminders = rules.reminder_times(task.due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    reminders = rules.reminder_times(task.due_at, _task_offsets(task, clinic), now)
     task.reminder_at = reminders[0][1] if reminders else None
     insert_now(session, task)  # its id names its timers; a cached INSERT instead of a flush
     _schedule_timers(session, task, clinic, now)
@@ -490,6 +490,9 @@ def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, 
         changes["assigned_to_id"] = _assignee(session, actor.clinic_id, changes["assigned_to_id"], lead).id
     reassigned = changes.get("assigned_to_id", task.assigned_to_id) != task.assigned_to_id
     moved = "due_at" in changes and changes["due_at"] != task.due_at
+    moved = moved or changes.get("reminder_offsets_minutes", task.reminder_offsets_minutes) != (
+        task.reminder_offsets_minutes
+    )
     for key, value in changes.items():
         setattr(task, key, value)
     if moved and task.status == TaskStatus.OVERDUE and task.due_at > now:
@@ -574,30 +577,25 @@ def complete_task(
 def _create_next_occurrence(
     session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
 ) -> None:
-    if not task.recurrence or lead.status not in OPEN_STATUSES:
-        return
-    due_at = rules.next_occurrence(task.due_at, task.recurrence)
-    if task.recurrence_until and due_at > task.recurrence_until:
+    fields = rules.next_in_series(task) if task.recurrence and lead.status in OPEN_STATUSES else None
+    if fields is None:
         return
     nxt = LeadTask(
         clinic_id=task.clinic_id,
         lead_id=task.lead_id,
-        title=task.title,
-        description=task.description,
-        type=task.type,
-        priority=task.priority,
-        assigned_to_id=task.assigned_to_id,
         created_by_id=actor.user_id,
-        due_at=due_at,
         status=TaskStatus.PENDING,
         origin={**task.origin, "recurs_from": task.id},
         template_id=task.template_id,
         recurrence=task.recurrence,
+        recurrence_interval=task.recurrence_interval,
         recurrence_until=task.recurrence_until,
         previous_task_id=task.id,
+        series_id=task.series_id or task.id,
         revision=1,
         created_at=now,
         updated_at=now,
+        **fields,
     )
     _add_task(session, nxt, lead, actor.ref, task.assigned_to_id, now)
 
@@ -673,7 +671,11 @@ def send_task_reminder(*, session: Session, job, now: datetime) -> None:
 
 
 def _offsets(session: Session, task: LeadTask) -> list[int]:
-    return rules.clinic_reminder_offsets(session.get(Clinic, task.clinic_id).settings)
+    return _task_offsets(task, session.get(Clinic, task.clinic_id))
+
+
+def _task_offsets(task: LeadTask, clinic: Clinic) -> list[int]:
+    return rules.task_reminder_offsets(task.reminder_offsets_minutes, clinic.settings)
 
 
 def _humanise(minutes: int) -> str:

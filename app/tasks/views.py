@@ -7,7 +7,7 @@ from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import Permission, current_actor, requires
 from app.db import unit_of_work
 from app.idempotency.service import idempotent
-from app.tasks import outcomes, schemas, service, team
+from app.tasks import outcomes, schemas, series, service, team
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
 
@@ -40,7 +40,7 @@ class LeadTasks(MethodView):
     def post(self, body, lead_id):
         """Create a task (fields, or a template_id); assigned to the lead's coordinator unless named."""
         with unit_of_work() as session:
-            return service.create_task(
+            return series.create(
                 session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
             )
 
@@ -61,15 +61,22 @@ class TaskById(MethodView):
     @blp.alt_response(409, description="The task is completed or cancelled")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     def put(self, body, task_id):
-        """Change a task; a new due time or assignee reschedules its reminders."""
+        """Change a task (or, with apply_to=series, its whole recurring series); a new due time,
+        assignee or reminder setting reschedules its reminders."""
         actor = current_actor()
         with unit_of_work() as session:
             check_if_match(
                 service.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id),
                 schemas.TaskOut(),
             )
-            task = service.update_task(
-                session=session, actor=actor, task_id=task_id, changes=body, now=clock.now()
+            apply_to = body.pop("apply_to")
+            task = series.update(
+                session=session,
+                actor=actor,
+                task_id=task_id,
+                changes=body,
+                apply_to=apply_to,
+                now=clock.now(),
             )
             return with_etag(task, schemas.TaskOut())
 

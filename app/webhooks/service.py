@@ -34,7 +34,7 @@ from app.auth.permissions import Actor
 from app.db import after_commit, get_db
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
-from app.scheduling.models import FAILED as JOB_FAILED
+from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
 from app.webhooks import addresses
 from app.webhooks.models import DELIVERED, FAILED, PENDING, SENDING, WebhookDelivery, WebhookSubscription
@@ -142,7 +142,7 @@ def list_deliveries(
     out = []
     for delivery, job in rows:
         status = delivery.status
-        if status == PENDING and job is not None and job.status == JOB_FAILED:
+        if status == PENDING and job is not None and job.status in JOB_GAVE_UP:
             status = FAILED  # the ledger gave up on the claim itself (a handler error, repeated)
         out.append(
             {

@@ -195,26 +195,26 @@ def test_the_test_endpoint_shows_each_condition_and_the_planned_actions_without_
         f"/api/follow-up-rules/{breakup['id']}/test",
         json={
             "lead_id": lead["id"],
-            "event": {"outcome": "no_answer"},
+            "event": {"type": "EMAIL", "direction": "OUTBOUND", "attempt": True},
             "computed": {"failed_attempts_in_a_row": 3},
         },
         headers=tenant.headers(),
     ).get_json()
     assert answer["matched"] is True
     assert [(c["field"], c["seen"], c["result"]) for c in answer["conditions"]] == [
-        ("event.outcome", "no_answer", True),
+        ("event.attempt", True, True),
         ("failed_attempts_in_a_row", 3, True),
     ]
     assert [a["type"] for a in answer["actions"]] == ["send_email", "suggest", "notify"]
 
     missed = client.post(
         f"/api/follow-up-rules/{breakup['id']}/test",
-        json={"lead_id": lead["id"], "event": {"outcome": "spoke"}},
+        json={"lead_id": lead["id"], "event": {"outcome": "spoke", "attempt": False}},
         headers=tenant.headers(),
     ).get_json()
     assert missed["matched"] is False and missed["actions"] == []
-    # Every condition is shown, even after the first that failed: the lead has no failed calls.
-    assert [(c["seen"], c["result"]) for c in missed["conditions"]] == [("spoke", False), (0, False)]
+    # Every condition is shown, even after the first that failed: the lead has no attempts.
+    assert [(c["seen"], c["result"]) for c in missed["conditions"]] == [(False, False), (0, False)]
     assert (count(app, AutomationStep), count(app, Notification)) == before
 
 

@@ -114,9 +114,11 @@ def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
     text = resp.get_data(as_text=True)
     lines = text.splitlines()
     assert "# TYPE followup_notifications gauge" in lines
-    assert 'followup_notifications{status="pending",channel="email"} 2' in lines
+    # prometheus-client writes labels sorted by name and values as floats.
+    assert 'followup_notifications{channel="email",status="pending"} 2.0' in lines
     assert any(
-        line.startswith("followup_jobs{status=") and 'kind="notification.deliver"' in line for line in lines
+        line.startswith("followup_jobs{") and "status=" in line and 'kind="notification.deliver"' in line
+        for line in lines
     )
     for queue in ("realtime", "notifications", "bulk"):
         assert any(line.startswith(f'followup_queue_length{{queue="{queue}"}} ') for line in lines)

@@ -17,7 +17,11 @@ from app.tasks.models import LeadTask
 def test_preferences_get_put_and_validation(client, tenant):
     headers = tenant.headers("treatment_coordinator")
     got = client.get("/api/me/notification-preferences", headers=headers)
-    assert got.status_code == 200 and got.json["channels"]["reminder"] == ["in_app"]
+    # Email by default for what the spec says is "in-app and email" (issue 14 item 5).
+    assert got.status_code == 200 and got.json["channels"]["reminder"] == ["in_app", "email"]
+    assert got.json["channels"]["escalation"] == ["in_app", "email"]
+    assert got.json["channels"]["overdue"] == ["in_app", "email"]
+    assert got.json["channels"]["new_task"] == ["in_app"]
     assert got.json["channels"]["digest"] == ["email"] and got.json["quiet_hours"] is None
     bad_kind = client.put(
         "/api/me/notification-preferences", json={"channels": {"gossip": []}}, headers=headers
@@ -71,7 +75,11 @@ def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
         session.get(User, coordinator.id).timezone = "Europe/Berlin"
     client.put(
         "/api/me/notification-preferences",
-        json={"channels": {"reminder": ["email"]}, "quiet_hours": {"start": "22:00", "end": "06:30"}},
+        # Escalations by email are on by default: this user turns them off.
+        json={
+            "channels": {"reminder": ["email"], "escalation": ["in_app"]},
+            "quiet_hours": {"start": "22:00", "end": "06:30"},
+        },
         headers=tenant.headers("treatment_coordinator"),
     )
     night = datetime(2026, 6, 1, 21, 0, tzinfo=UTC)  # 23:00 in Berlin: quiet

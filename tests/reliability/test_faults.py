@@ -272,9 +272,9 @@ def test_a_handler_failing_twice_then_succeeding_and_one_always_failing(app, db,
         wait_until_consuming(app, "retrier")
         [flaky] = add_jobs(app, db, specs(tenant, 1, first_due=now, prefix="flaky", kind="test.flaky"))
         [doomed] = add_jobs(app, db, specs(tenant, 1, first_due=now, prefix="fails", kind="test.fails"))
-        wait_for(lambda: status_counts(db) == {"done": 1, "failed": 1}, timeout=30, interval=0.1)
+        wait_for(lambda: status_counts(db) == {"done": 1, "dead": 1}, timeout=30, interval=0.1)
     ok, bad = job(db, flaky), job(db, doomed)
     assert (ok.status, ok.attempts) == ("done", 3)
     assert "flaky failure on attempt 2" in ok.last_error  # the last failure before it worked
-    assert (bad.status, bad.attempts, bad.last_error) == ("failed", 3, "RuntimeError: the provider said no")
+    assert (bad.status, bad.attempts, bad.last_error) == ("dead", 3, "RuntimeError: the provider said no")
     assert effects(db) == (1, 1)  # the failed attempts' effects rolled back

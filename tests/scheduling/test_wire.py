@@ -31,10 +31,12 @@ def _without_ids(envelope: dict) -> dict:
 @pytest.mark.parametrize("eta", [None, datetime(2026, 11, 22, 9, 30, tzinfo=UTC) + timedelta(days=1)])
 def test_a_message_written_directly_is_the_one_celery_writes(migrated_database, redis_url, redis, eta):
     dispatcher = Dispatcher(test_settings(migrated_database, redis_url))
-    message = Message(job_id=4711, queue="notifications", eta=eta)
+    message = Message(
+        job_id=4711, queue="notifications", eta=eta, kind="notification.deliver", subject="notification:9"
+    )
     redis.delete("notifications")
     dispatcher._send(dispatcher.celery, message, producer=None)  # through Celery and kombu
-    RedisWire(dispatcher.celery).send(message)
+    RedisWire(dispatcher.celery, dispatcher._settings).send(message)
     written = [json.loads(raw) for raw in redis.lrange("notifications", 0, -1)]
     redis.delete("notifications")
     assert len(written) == 2

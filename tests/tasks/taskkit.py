@@ -50,9 +50,12 @@ def run_at(app, job: ScheduledJob, now: datetime) -> str:
         return run_job(job_id=job.id, now=now)
 
 
-def notifications_of(app, user_id: int, kind: str | None = None) -> list[Notification]:
+def notifications_of(app, user_id: int, kind: str | None = None, channel: str | None = "in_app"):
+    """The user's notifications (of `kind`), in-app unless another `channel` (None: all) is asked for."""
     with app.extensions["followup.db"].unit_of_work() as session:
         stmt = sa.select(Notification).where(Notification.recipient_user_id == user_id)
         if kind:
             stmt = stmt.where(Notification.kind == kind)
+        if channel:
+            stmt = stmt.where(Notification.channel == channel)
         return list(session.scalars(stmt.order_by(Notification.id)))

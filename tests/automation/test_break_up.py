@@ -1,0 +1,149 @@
+"""No response after 3 attempts → one break-up email, counting attempts on every channel (issue 14 item 2).
+
+Through the API with a real in-process worker (celery.contrib.testing's start_worker on the real
+Redis): the events of each logged activity are processed by the worker, as in production.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.activities import rules as activity_rules
+from app.activities.models import LeadActivity
+from app.notifications.models import Notification
+from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
+from tests.tasks.taskkit import lead_for, notifications_of
+from tests.workers import thread_worker, wait_for
+
+BREAK_UP_SUBJECT = "Should we close your file"
+
+
+def lead_messages(app, lead_id: int) -> list[Notification]:
+    with app.extensions["followup.db"].unit_of_work() as session:
+        stmt = sa.select(Notification).where(
+            Notification.lead_id == lead_id, Notification.recipient_user_id.is_(None)
+        )
+        return list(session.scalars(stmt.order_by(Notification.id)))
+
+
+def break_ups(app, lead_id: int) -> list[Notification]:
+    return [m for m in lead_messages(app, lead_id) if m.title.startswith(BREAK_UP_SUBJECT)]
+
+
+def log(client, tenant, lead_id: int, **body) -> dict:
+    resp = client.post(
+        f"/api/leads/{lead_id}/activities", json=body, headers=tenant.headers("treatment_coordinator")
+    )
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def unanswered_call(client, tenant, lead_id: int, outcome: str = "no_answer") -> dict:
+    return log(client, tenant, lead_id, type="PHONE_CALL", direction="OUTBOUND", outcome=outcome)
+
+
+def a_lead(client, tenant) -> dict:
+    configure_clinic(client, tenant)
+    lead = lead_for(client, tenant)
+    resp = client.put(
+        f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    return lead
+
+
+def events_done(app) -> bool:
+    from app.scheduling.models import ScheduledJob
+
+    with app.extensions["followup.db"].unit_of_work() as session:
+        return not session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ScheduledJob)
+            .where(ScheduledJob.kind == "events.process", ScheduledJob.status.in_(("pending", "dispatched")))
+        )
+
+
+def attempts_counted(client, tenant, lead_id: int) -> int:
+    """failed_attempts_in_a_row as the break-up rule sees it now (its /test endpoint, read-only)."""
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    rule = next(r for r in rules if r["default_key"] == "three_failed_attempts")
+    tried = client.post(
+        f"/api/follow-up-rules/{rule['id']}/test",
+        json={"lead_id": lead_id, "event": {"attempt": True}},
+        headers=tenant.headers(),
+    )
+    assert tried.status_code == 200, tried.get_json()
+    [seen] = [c for c in tried.get_json()["conditions"] if c["field"] == "failed_attempts_in_a_row"]
+    return seen["seen"]
+
+
+def test_an_email_sent_and_two_unanswered_calls_send_one_break_up_email(app, client, tenant):
+    lead = a_lead(client, tenant)
+    with thread_worker(app):
+        log(client, tenant, lead["id"], type="EMAIL", direction="OUTBOUND", notes="Sent the brochure")
+        unanswered_call(client, tenant, lead["id"], "voicemail")
+        wait_for(lambda: events_done(app), timeout=60)
+        assert break_ups(app, lead["id"]) == []  # two attempts: not yet
+        unanswered_call(client, tenant, lead["id"], "no_answer")
+        wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
+        unanswered_call(client, tenant, lead["id"], "no_answer")  # a fourth: no second email
+        wait_for(lambda: events_done(app), timeout=60)
+    [sent] = break_ups(app, lead["id"])
+    assert sent.channel == "email" and sent.to_address == "jane@example.com"
+    shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
+    assert shown["suggested_action"] == "mark_lost"
+    told = notifications_of(app, lead["assigned_to_id"], "automation")
+    assert len(told) == 1 and told[0].title.startswith("Three failed attempts")
+
+
+def test_an_automated_email_after_two_unanswered_calls_is_the_third_attempt(app, client, tenant):
+    lead = a_lead(client, tenant)
+    sequence = make_sequence(client, tenant, [email()])
+    with thread_worker(app):
+        unanswered_call(client, tenant, lead["id"], "no_answer")
+        unanswered_call(client, tenant, lead["id"], "wrong_number")
+        wait_for(lambda: events_done(app), timeout=60)
+        enroll(client, tenant, lead["id"], sequence["id"])  # its email goes out at once
+        wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
+        wait_for(lambda: events_done(app), timeout=60)
+    sent = lead_messages(app, lead["id"])
+    assert [m.title.startswith(BREAK_UP_SUBJECT) for m in sent] == [False, True]
+
+
+def test_the_break_up_email_is_not_an_attempt_and_a_contact_resets_the_count(app, client, db, tenant):
+    lead = a_lead(client, tenant)
+    with thread_worker(app):
+        for outcome in ("no_answer", "voicemail", "no_answer"):
+            unanswered_call(client, tenant, lead["id"], outcome)
+        wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
+        wait_for(lambda: events_done(app), timeout=60)
+    with db.unit_of_work() as session:
+        [logged] = session.scalars(
+            sa.select(LeadActivity).where(
+                LeadActivity.lead_id == lead["id"],
+                LeadActivity.type == "EMAIL",
+                LeadActivity.actor == "system",
+            )
+        ).all()
+        assert logged.details[activity_rules.BREAK_UP] is True
+    # On the timeline the break-up email is the newest activity; still three attempts, not four.
+    assert attempts_counted(client, tenant, lead["id"]) == 3
+    log(client, tenant, lead["id"], type="SMS", direction="INBOUND", notes="Sorry, busy week")
+    assert attempts_counted(client, tenant, lead["id"]) == 0
+
+
+def test_a_rule_can_name_attempt_and_contact_and_break_up_must_be_a_flag(client, tenant):
+    rule = {
+        "name": "Tell me about contacts",
+        "trigger": "activity.logged",
+        "conditions": [{"field": "event.contact", "operator": "equals", "value": True}],
+        "actions": [{"type": "notify", "lead_owner": True, "title": "Contact!"}],
+    }
+    assert client.post("/api/follow-up-rules", json=rule, headers=tenant.headers()).status_code == 201
+    bad = {
+        **rule,
+        "name": "Bad flag",
+        "actions": [{"type": "send_email", "subject": "s", "body": "b", "break_up": "yes"}],
+    }
+    resp = client.post("/api/follow-up-rules", json=bad, headers=tenant.headers())
+    assert resp.status_code == 422 and "break_up" in str(resp.get_json()["errors"])

@@ -1,0 +1,115 @@
+"""Tracing: one trace runs from POST /api/leads through events.process to the task it creates and
+the email that tells the coordinator, across a real worker and the ledger's wait.
+
+The SDK's InMemorySpanExporter collects the spans of this process: the Flask test client's requests
+and an in-process thread worker (tests/workers.py) consuming the real Redis broker.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from app import clock, create_app
+from app.notifications.models import Notification
+from app.scheduling.models import ScheduledJob
+from app.telemetry import tracing
+from tests.automation.kit import open_all_day, tasks_of
+from tests.conftest import test_settings
+from tests.leadkit import create_lead
+from tests.notifications.fakes import smtp_server
+from tests.notifications.kit import smtp_settings, use
+from tests.workers import thread_worker, wait_for
+
+
+@pytest.fixture
+def traced(migrated_database, redis_url):
+    """An app built while tracing is on (so its requests and statements are traced), and the spans."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.start(provider)
+    traced_app = create_app(test_settings(migrated_database, redis_url))
+    try:
+        yield traced_app, exporter
+    finally:
+        tracing.stop(traced_app)
+        traced_app.extensions["followup.db"].engine.dispose()
+
+
+def ledger(app) -> dict[str, ScheduledJob]:
+    with app.extensions["followup.db"].unit_of_work() as session:
+        return {job.kind: job for job in session.scalars(sa.select(ScheduledJob).order_by(ScheduledJob.id))}
+
+
+def emails_sent(app) -> int:
+    with app.extensions["followup.db"].unit_of_work() as session:
+        return session.scalar(
+            sa.select(sa.func.count()).where(Notification.channel == "email", Notification.status == "sent")
+        )
+
+
+def one(spans, name: str):
+    [span] = [s for s in spans.get_finished_spans() if s.name == name]
+    return span
+
+
+def test_one_trace_runs_from_capture_to_the_task_and_the_email(traced, tenant, monkeypatch):
+    app, spans = traced
+    client = app.test_client()
+    coordinator = tenant.headers("treatment_coordinator")  # told of each new lead by email
+    emails = client.put(
+        "/api/me/notification-preferences", json={"channels": {"new_lead": ["email"]}}, headers=coordinator
+    )
+    assert emails.status_code == 200, emails.get_json()
+    open_all_day(client, tenant, clock.now())
+    with smtp_server() as (mailbox, port):
+        use(monkeypatch, app.config["SETTINGS"], **smtp_settings(port))
+        lead = create_lead(client, tenant)  # the front desk captures; the coordinator gets the task
+        with thread_worker(app):
+            wait_for(lambda: emails_sent(app) == 1, timeout=60)
+    assert len(mailbox.messages) == 1
+    [task] = tasks_of(app, lead["id"])
+    assert task.title == "Initial contact"
+
+    capture = one(spans, "POST /api/leads")
+    events = one(spans, "job events.process")
+    delivery = one(spans, "job notification.deliver")
+    trace_id = capture.context.trace_id
+    assert capture.parent is None  # the request starts the trace
+    assert events.context.trace_id == delivery.context.trace_id == trace_id
+    assert events.parent.span_id == capture.context.span_id
+    assert delivery.parent.span_id == events.context.span_id
+    assert events.attributes["followup.job.id"] == ledger(app)["events.process"].id
+    # Each run is linked to the Celery task that delivered it (its own trace, begun at the broker).
+    runs = {s.context.span_id for s in spans.get_finished_spans() if s.name == "run/scheduling.run_job"}
+    assert {link.context.span_id for link in events.links} <= runs and events.links
+    assert {link.context.span_id for link in delivery.links} <= runs and delivery.links
+
+    # The rows carry the context of the span that wrote them: the request wrote events.process, the
+    # events.process run wrote the task's escalation and the email's delivery.
+    rows = ledger(app)
+    assert rows["events.process"].trace_parent == traceparent(capture)
+    assert rows["notification.deliver"].trace_parent == traceparent(events)
+    assert rows["task.escalate"].trace_parent == traceparent(events)
+    # The task's INSERT ran inside the events.process run.
+    inserts = [s for s in spans.get_finished_spans() if s.name.startswith("INSERT") and s.parent]
+    assert any(s.parent.span_id == events.context.span_id for s in inserts)
+
+
+def traceparent(span) -> str:
+    context = span.context
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def test_tracing_is_off_by_default_and_rows_carry_no_context(app, client, tenant):
+    assert not tracing.is_on()
+    assert tracing.exporter_names({}) == []
+    assert tracing.exporter_names({"OTEL_TRACES_EXPORTER": "otlp"}) == ["otlp_proto_http"]
+    assert tracing.exporter_names({"OTEL_TRACES_EXPORTER": "none"}) == []
+    assert tracing.exporter_names({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}) == []
+    create_lead(client, tenant)
+    assert ledger(app)["events.process"].trace_parent is None

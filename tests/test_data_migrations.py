@@ -1,0 +1,131 @@
+"""Data migrations: rows stored under the old meaning are rewritten to the new one when upgraded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from app import migrate
+from app.db import make_engine
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def empty_database(database_url, tmp_path):
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url = make_url(database_url)
+    name = f"followup_dmig_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _filler(column: sa.Column):
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return False
+    if isinstance(kind, sa.Integer):
+        return 0
+    if isinstance(kind, sa.DateTime):
+        return NOW
+    if isinstance(kind, sa.JSON):
+        return {}
+    return "x"
+
+
+def insert(conn, table_name: str, **values) -> int:
+    """A row of `table_name` as it is at the current revision: `values`, and a plain value for every
+    other required column (so the test does not restate each table's shape at that revision)."""
+    table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
+    row = dict(values)
+    for column in table.columns:
+        required = not column.nullable and column.server_default is None and not column.primary_key
+        if required and column.name not in row:
+            row[column.name] = _filler(column)
+    return conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one()
+
+
+def rows(conn, sql: str, **params) -> list:
+    return conn.execute(sa.text(sql), params).all()
+
+
+OLD_BREAK_UP = [
+    {"field": "event.outcome", "operator": "in", "value": ["no_answer", "voicemail", "wrong_number"]},
+    {"field": "failed_attempts_in_a_row", "operator": "equals", "value": 3},
+]
+BREAK_UP_EMAIL = {"type": "send_email", "once_per_lead": True, "subject": "Close?", "body": "Hi"}
+
+
+def test_stored_rules_and_task_types_take_the_one_vocabulary(empty_database):
+    migrate.upgrade(empty_database, "0017_i18b_lead_import")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = insert(conn, "clinics", name="Old clinic", timezone="UTC")
+            common = {"clinic_id": clinic, "trigger": "activity.logged", "version": 1, "active": True}
+            seeded = insert(
+                conn,
+                "automation_rules",
+                **common,
+                name="Three failed attempts",
+                default_key="three_failed_attempts",
+                conditions=OLD_BREAK_UP,
+                actions=[BREAK_UP_EMAIL, {"type": "suggest", "suggestion": "mark_lost"}],
+            )
+            edited_conditions = [{"field": "failed_attempts_in_a_row", "operator": "equals", "value": 5}]
+            edited = insert(
+                conn,
+                "automation_rules",
+                **{**common, "clinic_id": insert(conn, "clinics", name="Other", timezone="UTC")},
+                name="Five, as we like it",
+                default_key="three_failed_attempts",
+                conditions=edited_conditions,
+                actions=[BREAK_UP_EMAIL],
+            )
+            meeting = insert(
+                conn,
+                "automation_rules",
+                **common,
+                name="Book a meeting",
+                conditions=[],
+                actions=[{"type": "create_task", "title": "Meet", "task_type": "MEETING"}],
+            )
+            untouched = insert(
+                conn,
+                "automation_rules",
+                **common,
+                name="A call",
+                conditions=[],
+                actions=[{"type": "create_task", "title": "Call", "task_type": "CALL"}],
+            )
+            template = insert(conn, "task_templates", clinic_id=clinic, name="t", title="t", type="OTHER")
+
+        migrate.upgrade(empty_database, "0018_i14a_rule_vocabulary")
+
+        with engine.connect() as conn:
+            table = sa.Table("automation_rules", sa.MetaData(), autoload_with=conn)
+            stored = {r.id: r for r in conn.execute(sa.select(table)).all()}
+            versions = rows(conn, "SELECT rule_id, version FROM automation_rule_versions ORDER BY rule_id")
+            [template_type] = rows(conn, "SELECT type FROM task_templates WHERE id = :id", id=template)[0]
+        assert stored[seeded].conditions[0] == {"field": "event.attempt", "operator": "equals", "value": True}
+        assert stored[seeded].actions[0]["break_up"] is True and stored[seeded].version == 2
+        assert "break_up" not in stored[seeded].actions[1]
+        # An edited rule keeps its conditions; its break-up email is still marked as one.
+        assert stored[edited].conditions == edited_conditions and stored[edited].actions[0]["break_up"]
+        assert stored[meeting].actions[0]["task_type"] == "CUSTOM" and stored[meeting].version == 2
+        assert stored[untouched].version == 1
+        assert sorted(versions) == sorted([(seeded, 2), (edited, 2), (meeting, 2)])
+        assert template_type == "CUSTOM"
+    finally:
+        engine.dispose()
