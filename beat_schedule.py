@@ -41,6 +41,9 @@ SWEEPS = (
     # Idempotency keys past their 24 h; webhook deliveries a dead worker left `sending`.
     Sweep("idempotency-purge-expired", "idempotency.purge_expired", "idempotency_purge_interval"),
     Sweep("webhooks-recover-stuck", "webhooks.recover_stuck_deliveries", "webhook_stuck_interval"),
+    # Intelligence: recount answered calls, train each clinic's lead-score model and the global prior,
+    # re-score open leads. Long-running: on the bulk queue, not between the realtime jobs.
+    Sweep("intelligence-nightly", "intelligence.nightly", "intelligence_nightly_interval", queue="bulk"),
 )
 
 # Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the

@@ -85,7 +85,8 @@ class Settings:
 
     access_token_minutes: int = 30
     refresh_token_days: int = 14
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
+    login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_lockout_seconds: int = 300
 
     # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
@@ -144,6 +145,10 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
+    # is read, before authentication or a signature check (so an anonymous sender cannot make a web
+    # process buffer it).
+    max_content_length: int = 1024 * 1024
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
     # Leads per ledger job of a bulk follow-up.
@@ -171,6 +176,8 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
+    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
+    intelligence_nightly_interval: float = 86400.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.
@@ -209,6 +216,7 @@ class Settings:
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
             ),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", defaults.max_content_length),
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()

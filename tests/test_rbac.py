@@ -109,6 +109,8 @@ DESIGN_TABLE = {
     "PUT /api/me/notification-preferences": ANY,
     "POST /api/notifications/sms-status": PUBLIC,
     "GET /api/leads/analytics/funnel": ANALYTICS,
+    "GET /api/leads/analytics/forecast": ANALYTICS,  # app/intelligence
+    "GET /api/leads/<id>/best-contact-times": READ,  # app/intelligence
     "GET /api/leads/analytics/sources": ANALYTICS,
     "GET /api/leads/analytics/coordinators": ANALYTICS,
     "GET /api/leads/analytics/lost-reasons": ANALYTICS,

@@ -18,6 +18,7 @@ Event types written so far:
 - activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
 - lead.stale          {lead_id, stage, stage_entered_at, days_in_stage, max_days_in_stage}
 - task.overdue        {task_id, lead_id, assigned_to_id, due_at}
+- lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
 """
 
 from __future__ import annotations

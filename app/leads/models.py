@@ -216,6 +216,13 @@ class Lead(Base):
     first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
 
+    # Follow-up intelligence, kept by app/intelligence (its event consumer and the nightly scoring):
+    # P(conversion within 90 days), its top factors and model version; the next best action.
+    score: Mapped[float | None] = mapped_column(sa.Float)
+    score_factors: Mapped[list | None] = mapped_column(JSONType)
+    score_model_version: Mapped[str | None] = mapped_column(sa.String(64))
+    next_action: Mapped[dict | None] = mapped_column(JSONType)
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -395,6 +395,8 @@ def list_leads(
 
     column = SORT_COLUMNS[sort.lstrip("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
+    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
+        order = order.nulls_last()
     tiebreak = Lead.id.desc() if sort.startswith("-") else Lead.id.asc()
     total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
     rows = session.scalars(

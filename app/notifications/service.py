@@ -102,7 +102,7 @@ def inbox(
         .where(*conditions)
         .order_by(unread_first, Notification.created_at.desc(), Notification.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 

@@ -138,6 +138,9 @@ class RetryDeliveries(MethodView):
 class SmsStatusWebhook(MethodView):
     @public("signed by the SMS provider: HMAC-SHA256 of the raw body with SMS_WEBHOOK_SECRET")
     @blp.response(200)
+    @blp.alt_response(401, description="Missing or wrong signature")
+    @blp.alt_response(404, description="The SMS status webhook is not configured (SMS_WEBHOOK_SECRET)")
+    @blp.alt_response(413, description="The body is larger than MAX_CONTENT_LENGTH")
     def post(self):
         """Delivery receipts (form: MessageSid, MessageStatus, ErrorCode); signed in X-Followup-Signature."""
         with unit_of_work() as session:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded
+from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded, page_offset
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release, subject_of
@@ -726,7 +726,7 @@ def list_jobs(
         .where(*conditions)
         .order_by(ScheduledJob.due_at.desc(), ScheduledJob.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 

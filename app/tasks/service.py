@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.activities import rules as activity_rules
 from app.activities import service as activities
@@ -22,7 +22,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.db import insert_now
+from app.db import insert_now, page_offset
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -66,14 +66,17 @@ def _priority_order():
     return sa.case(*[(LeadTask.priority == p.value, rank) for p, rank in PRIORITY_RANK.items()], else_=9)
 
 
-def _page(session: Session, conditions: list, page: int, page_size: int) -> tuple[list[LeadTask], int]:
+def _page(
+    session: Session, conditions: list, page: int, page_size: int, options: tuple = ()
+) -> tuple[list[LeadTask], int]:
     total = session.scalar(sa.select(sa.func.count()).select_from(LeadTask).where(*conditions))
     rows = session.scalars(
         sa.select(LeadTask)
+        .options(*options)
         .where(*conditions)
         .order_by(LeadTask.due_at, _priority_order(), LeadTask.id)
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 
@@ -110,7 +113,9 @@ def my_tasks(
         conditions.append(LeadTask.due_at < due_to)
     if overdue_only:
         conditions += [LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at < now]
-    return _page(session, conditions, page, page_size)
+    # With each task, its lead's next best action (one more query for the page, not one per task).
+    with_action = selectinload(LeadTask.lead).load_only(Lead.next_action)
+    return _page(session, conditions, page, page_size, options=(with_action,))
 
 
 def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, page_size: int):

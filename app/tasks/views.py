@@ -138,7 +138,7 @@ class CancelTask(MethodView):
 class MyTasks(MethodView):
     @requires(Permission.READ)
     @blp.arguments(schemas.MyTasksArgs, location="query")
-    @blp.response(200, schemas.TaskOut(many=True))
+    @blp.response(200, schemas.MyTaskOut(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """My tasks (open unless a status is given), by due time then priority."""

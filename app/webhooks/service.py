@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.permissions import Actor
-from app.db import after_commit, get_db
+from app.db import after_commit, get_db, page_offset
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -137,7 +137,7 @@ def list_deliveries(
         .where(*where)
         .order_by(WebhookDelivery.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     out = []
     for delivery, job in rows:
