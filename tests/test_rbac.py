@@ -130,6 +130,9 @@ DESIGN_TABLE = {
     # Issue 17: rule and sequence statistics are reports (lead:analytics).
     "GET /api/follow-up-rules/stats": ANALYTICS,
     "GET /api/sequences/stats": ANALYTICS,
+    # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
+    "GET /api/leads/export": READ,
+    "GET /api/leads/tasks/export": READ,
     "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from app import clock, create_app, migrate
@@ -13,6 +14,31 @@ from app.auth.models import User
 from app.auth.permissions import Role
 from app.config import Settings, random_secret
 from app.db import unit_of_work
+
+
+class KeptUser:
+    """The fuzzing identity, put back as it was before each request: the fuzzer edits users too
+    (PUT /api/users/:id with random small ids), and once it has deactivated or demoted its own
+    admin every later request would be a 401/403 that tests nothing."""
+
+    def __init__(self, db, user_id: int):
+        self.db, self.user_id = db, user_id
+        with db.engine.connect() as conn:
+            row = conn.execute(sa.select(User.__table__).where(User.id == user_id)).mappings().one()
+        # token_version too: a role change or deactivation bumps it, which revokes the token.
+        kept = ("email", "role", "active", "out_of_office", "clinic_id", "token_version")
+        self.values = {name: row[name] for name in kept if name in row}
+
+    def restore(self) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.update(User.__table__).where(User.id == self.user_id).values(**self.values))
+
+    def middleware(self, wsgi_app):
+        def restoring(environ, start_response):
+            self.restore()
+            return wsgi_app(environ, start_response)
+
+        return restoring
 
 
 def fuzz_settings(*, database_url: str, redis_url: str) -> Settings:
@@ -57,6 +83,8 @@ def fuzz_app(*, database_url: str, redis_url: str):
         )
     headers = {"Authorization": f"Bearer {token}"}
     seed_records(app, headers)
+    kept = KeptUser(app.extensions["followup.db"], admin.id)
+    app.wsgi_app = kept.middleware(app.wsgi_app)
     return app, headers
 
 

@@ -335,10 +335,47 @@ def list_leads(
 ) -> tuple[list[Lead], int]:
     """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
 
-    Filters: stage (slug), status, assigned_to (user id, "me" or "none"), source (id),
-    created_from / created_to (a date is a whole day in the clinic's timezone), q (text over
-    contact and patient names, email and phone).
+    Filters: see `list_conditions`.
     """
+    conditions = list_conditions(session=session, actor=actor, filters=filters)
+    order, tiebreak = list_order(sort)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
+    rows = session.scalars(
+        sa.select(Lead)
+        .where(*conditions)
+        .order_by(order, tiebreak)
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.list",
+        subject_type="lead",
+        subject_id=None,
+        after={
+            "filters": {k: str(v) for k, v in filters.items() if v is not None},
+            "lead_ids": [lead.id for lead in rows],
+        },
+        at=now,
+    )
+    return list(rows), total
+
+
+def list_order(sort: str) -> tuple:
+    """ORDER BY of the lead list: the sort field (a leading "-" descending), then the id."""
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
+        order = order.nulls_last()
+    return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
+
+
+def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
+    """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
+    "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
+    timezone), q (text over contact and patient names, email and phone)."""
     conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
     if filters.get("stage"):
         conditions.append(Lead.pipeline_stage == filters["stage"])
@@ -392,34 +429,7 @@ def list_leads(
         if len(digits) >= 3:
             matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]
         conditions.append(sa.or_(*matches))
-
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
-        order = order.nulls_last()
-    tiebreak = Lead.id.desc() if sort.startswith("-") else Lead.id.asc()
-    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
-    rows = session.scalars(
-        sa.select(Lead)
-        .where(*conditions)
-        .order_by(order, tiebreak)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.list",
-        subject_type="lead",
-        subject_id=None,
-        after={
-            "filters": {k: str(v) for k, v in filters.items() if v is not None},
-            "lead_ids": [lead.id for lead in rows],
-        },
-        at=now,
-    )
-    return list(rows), total
+    return conditions
 
 
 # --- leads: writing --------------------------------------------------------------------------
