@@ -35,6 +35,10 @@ SWEEPS = (
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
+    # Each user with overdue tasks gets one overdue digest an hour; open leads with no next step
+    # (no open task, pending step or active sequence) get a follow-up task.
+    Sweep("tasks-overdue-digests", "tasks.send_overdue_digests", "overdue_digest_interval"),
+    Sweep("automation-find-orphan-leads", "automation.find_orphan_leads", "orphan_interval"),
     # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
     Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),

@@ -108,6 +108,12 @@ class Settings:
     redispatch_interval: float = 15.0
     overdue_interval: float = 60.0
     stale_lead_interval: float = 3600.0
+    # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
+    orphan_interval: float = 60.0
+    orphan_slice_size: int = 20000
+    orphan_tasks_per_run: int = 5
+    # The overdue digest: how often beat looks (each user gets at most one per hour).
+    overdue_digest_interval: float = 300.0
     purge_interval: float = 86400.0
     purge_done_after_days: int = 7
     job_max_attempts: int = 5

@@ -25,7 +25,6 @@ from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401
 from app.pipeline import service as pipeline_service  # noqa: F401 - on_clinic_created: default stages
-from app.pipeline import staleness  # noqa: F401 - the lead.flag_stale job kind
 from app.scheduling import models as scheduling_models  # noqa: F401
 from app.tasks import handlers as task_handlers  # noqa: F401 - reminders, escalation, speed-to-lead
 from app.tasks import models as task_models  # noqa: F401

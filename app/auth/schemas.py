@@ -126,6 +126,18 @@ class ClinicSettingsIn(RequestSchema):
         allow_none=True,
         metadata={"description": "local (the lead's timezone) {start, end}; default 20:00-08:00; null: none"},
     )
+    stale_after_days = fields.Integer(
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "days without activity before an open lead is stale (default 7)"},
+    )
+    orphan_after_hours = fields.Float(
+        validate=validate.Range(min=0, max=24 * 30),
+        metadata={
+            "description": "hours an open lead may go without a next step (no open task, pending "
+            "automated step or active sequence) before the orphan sweep gives its owner a "
+            "follow-up task (default 24)"
+        },
+    )
     daily_message_cap = fields.Integer(
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},

@@ -69,6 +69,7 @@ EVENT_FIELDS = (
     "previous_stage",
     "new_stage",
     "stage",
+    "kind",
     "outcome",
     "direction",
     "activity_type",
@@ -290,7 +291,28 @@ def _task_errors(action: dict) -> dict:
     if action.get("priority", "NORMAL") not in PRIORITIES:
         problems["priority"] = [f"one of {', '.join(PRIORITIES)}"]
     problems.update(_assignee_errors(action.get("assignee", {"kind": "lead_owner"})))
+    for flag in ("deferred", "notify_owner"):
+        if not isinstance(action.get(flag, False), bool):
+            problems[flag] = ["must be true or false"]
+    problems.update(_recheck_errors(action.get("recheck")))
     return problems
+
+
+RECHECKS = ("stages", "same_stay", "no_contact_since_event")
+
+
+def _recheck_errors(recheck: Any) -> dict:
+    """A deferred task's re-check when it fires: stages it must still be in, same stay, no contact."""
+    if recheck is None:
+        return {}
+    if not isinstance(recheck, dict) or set(recheck) - set(RECHECKS):
+        return {"recheck": [f"an object of {', '.join(RECHECKS)}"]}
+    stages = recheck.get("stages", [])
+    if not isinstance(stages, list) or not all(isinstance(slug, str) for slug in stages):
+        return {"recheck": ["stages must be a list of stage slugs"]}
+    if not all(isinstance(recheck.get(flag, False), bool) for flag in RECHECKS[1:]):
+        return {"recheck": ["same_stay and no_contact_since_event are true or false"]}
+    return {}
 
 
 def _assignee_errors(assignee: Any) -> dict:
@@ -571,6 +593,15 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- time -----------------------------------------------------------------------------------------
+
+
+DEFAULT_ORPHAN_AFTER_HOURS = 24.0
+
+
+def orphan_after_hours(settings: dict | None) -> float:
+    """Hours an open lead may have no next step before the orphan sweep gives it a follow-up task."""
+    value = (settings or {}).get("orphan_after_hours")
+    return float(DEFAULT_ORPHAN_AFTER_HOURS if value is None else value)
 
 
 def delay_of(action: dict) -> dict:

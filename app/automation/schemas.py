@@ -149,6 +149,9 @@ class StepOut(Schema):
     rule = fields.Dict(allow_none=True, metadata={"description": "{id, version, name}"})
     sequence = fields.Dict(allow_none=True, metadata={"description": "{enrollment_id, step}"})
     event = fields.Dict(allow_none=True, metadata={"description": "{id, type}"})
+    sweep = fields.String(
+        allow_none=True, metadata={"description": "the beat sweep that made the step, e.g. the orphan sweep"}
+    )
     conditions = fields.List(fields.Dict(), metadata={"description": "as evaluated: value seen, result"})
     action = fields.Dict()
     result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})

@@ -504,6 +504,8 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
+        if action.get("deferred"):  # re-checked against the lead as it was at the event
+            action = {**action, "event_at": event.occurred_at.isoformat()}
         step = steps.record(
             session=session,
             lead=lead,
@@ -519,7 +521,9 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)
-        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=action["type"] == "create_task")
+        # A task exists from now on (due later), unless deferred: then the step makes it at its time.
+        at_once = action["type"] == "create_task" and not action.get("deferred")
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
 
 
 def register_consumers() -> None:
@@ -701,6 +705,7 @@ def _step_view(step: AutomationStep, names: dict[int, str]) -> dict:
         if step.enrollment_id is None
         else {"enrollment_id": step.enrollment_id, "step": step.sequence_step},
         "event": None if step.event_id is None else {"id": step.event_id, "type": step.event_type},
+        "sweep": step.action.get("sweep"),  # a step a beat sweep made (e.g. the orphan sweep)
         "conditions": step.conditions,
         "action": step.action,
         "result": step.result,

@@ -226,6 +226,19 @@ class LeadQueryArgs(RequestSchema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Text in contact or patient names, email or phone digits"},
     )
+    stale = fields.Boolean(
+        metadata={
+            "description": "true: open leads flagged stale (over their stage's limit in this stay, or "
+            "quiet for the clinic's stale_after_days); false: the others"
+        }
+    )
+    next_step = fields.String(
+        validate=validate.OneOf(["none"]),
+        metadata={
+            "description": "`none`: open leads with no open task, no pending automated step and no "
+            "active sequence (orphans)"
+        },
+    )
     sort = fields.String(
         load_default="-created_at",
         validate=validate.OneOf(SORT_CHOICES),

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import Permission, current_actor, requires
+from app.automation import orphans
 from app.csv_export import csv_stream
 from app.db import unit_of_work
 from app.leads import export, schemas, service
@@ -24,10 +25,13 @@ class Leads(MethodView):
     @blp.response(200, schemas.LeadOut(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """The clinic's leads: filter by stage, status, assigned_to, source, created range and q; sort."""
+        """The clinic's leads: filter by stage, status, assigned_to, source, created range, q, stale
+        and next_step; sort."""
         sort = args.pop("sort")
+        extra = orphans.conditions(args.get("next_step"))
         with unit_of_work() as session:
             leads, total = service.list_leads(
+                extra_conditions=tuple(extra),
                 session=session,
                 actor=current_actor(),
                 filters=args,
