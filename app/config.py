@@ -12,6 +12,7 @@ VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(RuntimeError):
@@ -59,6 +60,13 @@ def load_phi_key() -> str:
             with os.fdopen(fd, "w") as fh:
                 fh.write(Fernet.generate_key().decode())
     return key_file.read_text().strip()
+
+
+def _redis_broker_url() -> str | None:
+    """CELERY_BROKER_URL when it names a Redis: then the same Redis keeps rate limits and throttles.
+    A RabbitMQ broker (amqp://) needs REDIS_URL beside it."""
+    broker = _env("CELERY_BROKER_URL")
+    return broker if broker and broker.startswith(REDIS_SCHEMES) else None
 
 
 @dataclass
@@ -189,7 +197,7 @@ class Settings:
             env=_env("FOLLOWUP_ENV", defaults.env),
             secret_key=_env("SECRET_KEY", defaults.secret_key),
             database_url=_env("DATABASE_URL", defaults.database_url),
-            redis_url=_env("REDIS_URL", _env("CELERY_BROKER_URL", defaults.redis_url)),
+            redis_url=_env("REDIS_URL", _redis_broker_url() or defaults.redis_url),
             broker_url=_env("CELERY_BROKER_URL"),
             phi_encryption_key=_env("PHI_ENCRYPTION_KEY"),
             cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
@@ -227,6 +235,11 @@ class Settings:
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_redis(self) -> bool:
+        """Whether the broker is Redis (else RabbitMQ or another kombu transport: no direct Redis writes)."""
+        return self.celery_broker_url.startswith(REDIS_SCHEMES)
 
     @property
     def is_production(self) -> bool:

@@ -121,14 +121,17 @@ class Dispatcher:
 
     @property
     def _wire(self) -> RedisWire | None:
-        if self._redis_wire is None and self._settings.celery_broker_url.startswith(
-            ("redis://", "rediss://")
-        ):
+        if self._redis_wire is None and self._settings.broker_is_redis:
             celery = self.celery  # outside the lock: it takes the lock itself
             with self._lock:
                 if self._redis_wire is None:
                     self._redis_wire = RedisWire(celery, self._settings)
         return self._redis_wire
+
+    def check_broker(self) -> None:
+        """Connect to the broker once (any transport), or raise: what /readyz reports."""
+        with self.celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
 
     def reset_after_fork(self) -> None:
         """A forked child builds its own connections (the parent's sockets are not ours to close)."""
