@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: $(STAMP)
 ## Run the benchmarks under bench/ (each prints a table).
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## schemathesis against a local server on a fresh database: every phase, every check (a long run).
+fuzz: $(STAMP)
+	$(BIN)/python -m bench fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -35,12 +35,19 @@ SWEEPS = (
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
+    # Each user with overdue tasks gets one overdue digest an hour; open leads with no next step
+    # (no open task, pending step or active sequence) get a follow-up task.
+    Sweep("tasks-overdue-digests", "tasks.send_overdue_digests", "overdue_digest_interval"),
+    Sweep("automation-find-orphan-leads", "automation.find_orphan_leads", "orphan_interval"),
     # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
     Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),
     # Idempotency keys past their 24 h; webhook deliveries a dead worker left `sending`.
     Sweep("idempotency-purge-expired", "idempotency.purge_expired", "idempotency_purge_interval"),
     Sweep("webhooks-recover-stuck", "webhooks.recover_stuck_deliveries", "webhook_stuck_interval"),
+    # Intelligence: recount answered calls, train each clinic's lead-score model and the global prior,
+    # re-score open leads. Long-running: on the bulk queue, not between the realtime jobs.
+    Sweep("intelligence-nightly", "intelligence.nightly", "intelligence_nightly_interval", queue="bulk"),
 )
 
 # Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-import redis as redis_lib
 from flask import Flask
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 
@@ -21,19 +21,23 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["JSON_SORT_KEYS"] = False
+    # Flask/werkzeug refuse a body over this when it is read; refuse_oversized_body does it first.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.session_interface = _NoCookieSession()
+    if settings.trusted_proxy_hops > 0:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     from app.telemetry import logs, tracing, web
 
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
+    from app.redis_clients import redis_client
 
     app.extensions["followup.db"] = Database(settings.database_url)
     app.teardown_request(close_request_connection)
-    app.extensions["followup.redis"] = redis_lib.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-    )
+    app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 
@@ -76,7 +80,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api
+    from app.api import init_api, refuse_oversized_body
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
 
@@ -85,6 +89,7 @@ def _register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
+    app.before_request(refuse_oversized_body)  # first: before authentication reads anything
     app.before_request(enforce_declared_access)
     from app.ratelimit import init_rate_limits
 
@@ -102,6 +107,7 @@ def _blueprints():
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp
     from app.intake.views import blp as intake_blp
+    from app.intelligence.views import blp as intelligence_blp
     from app.leads.views import blp as leads_blp
     from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
@@ -125,6 +131,7 @@ def _blueprints():
         automation_blp,
         bulk_blp,
         analytics_blp,
+        intelligence_blp,
         calendar_blp,
         webhooks_blp,
         outreach_blp,

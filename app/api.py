@@ -9,11 +9,12 @@ from collections.abc import Mapping
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
-from flask import request, send_from_directory
+from flask import current_app, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from app.db import MAX_ID
@@ -31,37 +32,60 @@ class DatabaseIdConverter(IntegerConverter):
 # converting to UTC (and a day's arithmetic) never overflows Python's datetime.
 MIN_YEAR, MAX_YEAR = 1900, 2999
 
+# The longest text any request field may carry (a note, a template body); each field's own
+# `validate.Length` says less where its column is narrower (tests/test_guarded_schemas.py checks).
+MAX_TEXT_LENGTH = 20_000
+
 
 def _strings(value, name: str):
     if isinstance(value, str):
         yield name, value
     elif isinstance(value, Mapping):
         for key in value:
+            if isinstance(key, str):
+                # A bad key is reported under its parent (or _schema): never echoed back.
+                yield name or "_schema", key
             yield from _strings(value[key], name or str(key))
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings(item, name)
 
 
-class RequestSchema(Schema):
-    """Base of request schemas: text holding NUL characters is refused, naming the field.
+def _unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored or encoded as UTF-8 (None when it can)."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        return "must not contain unpaired surrogates (invalid Unicode)"
+    return None
 
-    PostgreSQL cannot store NUL in text; without this, such input would fail in the database.
+
+class RequestSchema(Schema):
+    """Base of request schemas: text holding NUL characters or lone surrogates is refused, naming
+    the field (keys included).
+
+    PostgreSQL cannot store NUL in text, and a lone surrogate (`"\\ud800"` is valid JSON) cannot be
+    encoded as UTF-8; without this, such input would fail in the database or the JSON encoder.
     """
 
     @pre_load
-    def refuse_nul_characters(self, data, **kwargs):
-        bad = sorted({name for name, text in _strings(data, "") if "\x00" in text})
+    def refuse_unstorable_text(self, data, **kwargs):
+        bad: dict[str, list[str]] = {}
+        for name, text in _strings(data, ""):
+            reason = _unstorable(text)
+            if reason:
+                bad.setdefault(name if _unstorable(name) is None else "_schema", [reason])
         if bad:
-            raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
+            raise ValidationError(bad)
         return data
 
 
 class UTCDateTime(fields.AwareDateTime):
-    """An ISO datetime, naive meaning UTC, returned in UTC; years MIN_YEAR..MAX_YEAR."""
+    """An ISO datetime, naive meaning UTC (or refused: `naive_is_utc=False`), returned in UTC;
+    years MIN_YEAR..MAX_YEAR."""
 
-    def __init__(self, **kwargs):
-        super().__init__(default_timezone=dt.UTC, **kwargs)
+    def __init__(self, *, naive_is_utc: bool = True, **kwargs):
+        super().__init__(default_timezone=dt.UTC if naive_is_utc else None, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
@@ -75,13 +99,155 @@ def to_bounded_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+class UTCDate(fields.Date):
+    """An ISO date; years MIN_YEAR..MAX_YEAR, so date arithmetic on it never overflows."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise ValidationError(f"give a date between the years {MIN_YEAR} and {MAX_YEAR}")
+        return parsed
+
+
 def id_field(*, strict: bool = True, **kwargs) -> fields.Integer:
     """An id in a request: an integer from 1 to MAX_ID (strict in JSON; query strings are text)."""
     return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
-def make_blueprint(name: str, description: str) -> SmorestBlueprint:
-    return SmorestBlueprint(name, __name__, url_prefix="/api", description=description)
+def accepts_body_up_to(limit: int):
+    """Declare a view method that takes a bigger body than MAX_CONTENT_LENGTH (a bulk import)."""
+
+    def decorate(func):
+        func._max_content_length = limit
+        return func
+
+    return decorate
+
+
+def _declared_body_limit() -> int | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    target = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(target, "_max_content_length", None)
+
+
+def refuse_oversized_body() -> None:
+    """before_request: a declared body over MAX_CONTENT_LENGTH (or the view's own limit, see
+    `accepts_body_up_to`) is a 413 before anything reads it.
+
+    A chunked body (no Content-Length) is cut off by werkzeug's stream limit instead, once the
+    limit is passed: never buffered whole either.
+    """
+    declared = _declared_body_limit()
+    if declared is not None:
+        request.max_content_length = declared  # werkzeug's stream limit follows it too
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes (MAX_CONTENT_LENGTH)")
+
+
+# Error answers every operation of a kind can give, documented in one place so the OpenAPI document
+# describes every response the API really gives (the fuzz test checks it: tests/test_fuzz.py). A
+# view documents its own domain answers (409, 412, ...) with `@blp.alt_response`.
+BODY_ERRORS = {
+    "400": "BAD_REQUEST",  # malformed JSON
+    "413": "REQUEST_ENTITY_TOO_LARGE",  # over MAX_CONTENT_LENGTH
+    "422": "UNPROCESSABLE_ENTITY",  # a field is invalid
+}
+PATH_ID_ERRORS = {"404": "NOT_FOUND"}  # no such record in the caller's clinic
+RATE_LIMITED = {"429": "TOO_MANY_REQUESTS"}
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")  # app/ratelimit.py EXEMPT_PATHS
+PAGINATION_HEADER_DOC = {
+    "description": "Pagination metadata, a JSON object",
+    # `content`, not `schema`: the value is JSON, not OpenAPI's comma-separated `simple` style.
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    name: {"type": "integer"}
+                    for name in (
+                        "total", "total_pages", "first_page", "last_page", "page",
+                        "previous_page", "next_page",
+                    )
+                },
+            }
+        }
+    },
+}  # fmt: skip
+
+
+def error_responses(*, path: str, operation: dict, has_path_ids: bool) -> dict:
+    """The shared error answers an operation can give, by what it takes (body, path ids, limits)."""
+    answers: dict = {}
+    if "requestBody" in operation:
+        answers.update(BODY_ERRORS)
+    if any(p.get("in") == "query" for p in operation.get("parameters", []) if isinstance(p, dict)):
+        answers["422"] = BODY_ERRORS["422"]
+    if has_path_ids or any(_names_a_record(p) for p in operation.get("parameters", [])):
+        answers.update(PATH_ID_ERRORS)
+    if not path.startswith(UNLIMITED_PATHS):
+        answers.update(RATE_LIMITED)
+    return answers
+
+
+def _names_a_record(parameter) -> bool:
+    """Query parameters holding an id (`source_id`, `coordinator_id`): a missing record is a 404.
+
+    At this point flask-smorest's query parameters are still one marshmallow schema each."""
+    if not isinstance(parameter, dict) or parameter.get("in") != "query":
+        return False
+    schema = parameter.get("schema")
+    if isinstance(schema, type) and issubclass(schema, Schema):
+        schema = schema()
+    names = [f.data_key or n for n, f in schema.fields.items()] if isinstance(schema, Schema) else []
+    return any(name.endswith(("_id", "_ids")) for name in [*names, parameter.get("name", "")])
+
+
+class _ErrorDocumentingSpec:
+    """The APISpec, adding each operation's shared error answers as its path is registered."""
+
+    def __init__(self, spec):
+        self._spec = spec
+
+    def __getattr__(self, name):
+        return getattr(self._spec, name)
+
+    def path(self, *, rule, operations, parameters, **kwargs):
+        for operation in operations.values():
+            shared = error_responses(path=rule.rule, operation=operation, has_path_ids=bool(rule.arguments))
+            responses = operation.setdefault("responses", {})
+            for status, answer in shared.items():
+                responses.setdefault(status, answer)
+        return self._spec.path(rule=rule, operations=operations, parameters=parameters, **kwargs)
+
+
+class ApiBlueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint documenting the shared error answers and a JSON X-Pagination."""
+
+    def arguments(self, schema, *, location="json", required=None, **kwargs):
+        """A JSON body is documented as required only when its schema has a required field: a
+        missing body reads as `{}`, which such a schema accepts (the document says what happens)."""
+        if required is None:
+            instance = schema() if isinstance(schema, type) else schema
+            required = location != "json" or any(f.required for f in instance.fields.values())
+        return super().arguments(schema, location=location, required=required, **kwargs)
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        super().register_views_in_doc(api, app, _ErrorDocumentingSpec(spec), name=name, parameters=parameters)
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER_DOC
+
+
+class FollowupApi(Api):
+    # No catch-all `default` response: each operation lists the statuses it really answers, so a
+    # status the document does not name is a finding (schemathesis' status_code_conformance).
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+def make_blueprint(name: str, description: str) -> ApiBlueprint:
+    return ApiBlueprint(name, __name__, url_prefix="/api", description=description)
 
 
 def init_api(app) -> Api:
@@ -105,7 +271,7 @@ def init_api(app) -> Api:
     )
     # Before any blueprint is registered, so every `<int:...>` route gets the bound.
     app.url_map.converters["int"] = DatabaseIdConverter
-    api = Api(app)
+    api = FollowupApi(app)
     api.register_converter(DatabaseIdConverter, integerconverter2paramschema)
     assets = FlaskBlueprint("swagger_ui_static", __name__)
 

@@ -12,6 +12,7 @@ VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(RuntimeError):
@@ -61,6 +62,13 @@ def load_phi_key() -> str:
     return key_file.read_text().strip()
 
 
+def _redis_broker_url() -> str | None:
+    """CELERY_BROKER_URL when it names a Redis: then the same Redis keeps rate limits and throttles.
+    A RabbitMQ broker (amqp://) needs REDIS_URL beside it."""
+    broker = _env("CELERY_BROKER_URL")
+    return broker if broker and broker.startswith(REDIS_SCHEMES) else None
+
+
 @dataclass
 class Settings:
     """Every setting of the system; `from_env()` fills it, tests override fields."""
@@ -77,8 +85,15 @@ class Settings:
 
     access_token_minutes: int = 30
     refresh_token_days: int = 14
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
+    login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_lockout_seconds: int = 300
+
+    # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
+    # refused or reset connection (a timeout is not retried).
+    redis_connect_timeout: float = 2.0
+    redis_socket_timeout: float = 5.0
+    redis_retries: int = 1
 
     # Celery
     visibility_timeout: int = 3600
@@ -93,6 +108,12 @@ class Settings:
     redispatch_interval: float = 15.0
     overdue_interval: float = 60.0
     stale_lead_interval: float = 3600.0
+    # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
+    orphan_interval: float = 60.0
+    orphan_slice_size: int = 20000
+    orphan_tasks_per_run: int = 5
+    # The overdue digest: how often beat looks (each user gets at most one per hour).
+    overdue_digest_interval: float = 300.0
     purge_interval: float = 86400.0
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
@@ -130,6 +151,10 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
+    # is read, before authentication or a signature check (so an anonymous sender cannot make a web
+    # process buffer it).
+    max_content_length: int = 1024 * 1024
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
     # Leads per ledger job of a bulk follow-up.
@@ -141,6 +166,11 @@ class Settings:
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
     webhook_allow_private_addresses: bool = False
+    # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none).
+    # With N, the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate
+    # limits, login throttling and audit see. Set it to exactly the number of proxies you run: a
+    # higher number lets a client choose its own address.
+    trusted_proxy_hops: int = 0
     webhook_max_attempts: int = 6
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_max_seconds: float = 3600.0
@@ -152,6 +182,8 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
+    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
+    intelligence_nightly_interval: float = 86400.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.
@@ -165,7 +197,7 @@ class Settings:
             env=_env("FOLLOWUP_ENV", defaults.env),
             secret_key=_env("SECRET_KEY", defaults.secret_key),
             database_url=_env("DATABASE_URL", defaults.database_url),
-            redis_url=_env("REDIS_URL", _env("CELERY_BROKER_URL", defaults.redis_url)),
+            redis_url=_env("REDIS_URL", _redis_broker_url() or defaults.redis_url),
             broker_url=_env("CELERY_BROKER_URL"),
             phi_encryption_key=_env("PHI_ENCRYPTION_KEY"),
             cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
@@ -190,6 +222,7 @@ class Settings:
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
             ),
             plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", defaults.max_content_length),
         )
         for f in fields(cls):
             env_name = "FOLLOWUP_" + f.name.upper()
@@ -202,6 +235,11 @@ class Settings:
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_redis(self) -> bool:
+        """Whether the broker is Redis (else RabbitMQ or another kombu transport: no direct Redis writes)."""
+        return self.celery_broker_url.startswith(REDIS_SCHEMES)
 
     @property
     def is_production(self) -> bool:
@@ -227,6 +265,18 @@ class Settings:
             raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
         if not self.phi_encryption_key:
             raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+        # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
+        # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
+        if self.email_backend == "console":
+            raise ConfigError(
+                "EMAIL_BACKEND=console is for development; set smtp when FOLLOWUP_ENV=production"
+            )
+        if self.sms_backend == "console":
+            raise ConfigError("SMS_BACKEND=console is for development; set http when FOLLOWUP_ENV=production")
+        if self.webhook_allow_private_addresses:
+            raise ConfigError(
+                "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"
+            )
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()

@@ -80,12 +80,16 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 def make_engine(url: str, ping_after_idle: float = 5.0) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    engine = sa.create_engine(url, pool_size=10, max_overflow=20)
+    # hide_parameters: a failed statement's error (logged, and in tracebacks) shows the SQL without
+    # its bound values, which are names, phone numbers and notes (PHI).
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
     _ping_when_idle(engine, ping_after_idle)
     return engine
 

@@ -16,6 +16,8 @@ from app.events import consumers as event_consumers  # noqa: F401 - the events.p
 from app.events import models as events_models  # noqa: F401
 from app.idempotency import models as idempotency_models  # noqa: F401
 from app.intake import imports as intake_imports  # noqa: F401 - the leads.import_chunk job kind
+from app.intelligence import handlers as intelligence_handlers  # noqa: F401 - re-score on lead events
+from app.intelligence import models as intelligence_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401
 from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
 from app.notifications import handlers as notification_handlers  # noqa: F401 - notification.deliver
@@ -23,7 +25,6 @@ from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401
 from app.pipeline import service as pipeline_service  # noqa: F401 - on_clinic_created: default stages
-from app.pipeline import staleness  # noqa: F401 - the lead.flag_stale job kind
 from app.scheduling import models as scheduling_models  # noqa: F401
 from app.tasks import handlers as task_handlers  # noqa: F401 - reminders, escalation, speed-to-lead
 from app.tasks import models as task_models  # noqa: F401

@@ -17,6 +17,8 @@ from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.redis_clients import redis_options
+
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -60,7 +62,7 @@ def init_rate_limits(app: Flask) -> Limiter | None:
         # The headers are written by rate_limit_headers (flask-limiter's own would be the X-RateLimit-*
         # set, with Reset as an epoch time and Retry-After on every answer).
         RATELIMIT_HEADERS_ENABLED=False,
-        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 2, "socket_timeout": 5},
+        RATELIMIT_STORAGE_OPTIONS=redis_options(settings),
         # A Redis outage must not take the API down with it: let requests through, log it.
         RATELIMIT_SWALLOW_ERRORS=True,
     )

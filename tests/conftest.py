@@ -188,7 +188,10 @@ class Tenant:
     def token(self, role: str, **kwargs) -> str:
         user = self.users[role]
         settings = self.app.config["SETTINGS"]
+        with self.app.extensions["followup.db"].unit_of_work() as session:
+            version = session.get(User, user.id).token_version  # as login would issue it now
         return tokens.issue(
+            version=version,
             secret=settings.secret_key,
             user_id=user.id,
             clinic_id=user.clinic_id,

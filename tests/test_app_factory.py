@@ -30,13 +30,18 @@ def test_production_refuses_the_default_secret(monkeypatch):
         create_app()
 
 
+PRODUCTION = {
+    "env": "production",
+    "secret_key": "a-real-secret-from-the-vault-123",
+    "phi_encryption_key": "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+    "database_url": "sqlite://",
+    "email_backend": "smtp",
+    "sms_backend": "http",
+}
+
+
 def test_production_starts_with_real_secrets():
-    settings = Settings(
-        env="production",
-        secret_key="a-real-secret-from-the-vault-123",
-        phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
-        database_url="sqlite://",
-    )
+    settings = Settings(**PRODUCTION)
     assert create_app(settings).config["SETTINGS"].is_production
     assert settings.secret_key != DEFAULT_SECRET_KEY
 
@@ -47,3 +52,43 @@ def test_production_refuses_missing_phi_key():
     )
     with pytest.raises(ConfigError, match="PHI_ENCRYPTION_KEY"):
         create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("email_backend", "console", "EMAIL_BACKEND"),
+        ("sms_backend", "console", "SMS_BACKEND"),
+        ("webhook_allow_private_addresses", True, "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"),
+    ],
+)
+def test_production_refuses_development_only_settings(setting, value, named):
+    with pytest.raises(ConfigError, match=named):
+        create_app(Settings(**(PRODUCTION | {setting: value})))
+
+
+def test_sql_errors_are_logged_without_their_bound_values(app, caplog):
+    """A failed statement's message (what logs and tracebacks show) has the SQL, not the PHI in it."""
+    import sqlalchemy as sa
+
+    db = app.extensions["followup.db"]
+    with pytest.raises(sa.exc.DBAPIError) as failure, db.engine.connect() as conn:
+        conn.execute(sa.text("SELECT length(:name) / 0"), {"name": "Jane Doe 555-0100"})
+    assert "Jane Doe" not in str(failure.value)
+    assert "hidden due to hide_parameters=True" in str(failure.value)
+
+
+def test_behind_trusted_proxies_the_client_address_is_the_forwarded_one(migrated_database, redis_url):
+    from flask import request
+
+    from tests.conftest import test_settings
+
+    seen = []
+    for hops in (0, 1):
+        app = create_app(test_settings(migrated_database, redis_url, trusted_proxy_hops=hops))
+        app.before_request(lambda: seen.append(request.remote_addr))
+        resp = app.test_client().get(
+            "/healthz", headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.2"}
+        )
+        assert resp.status_code == 200
+    assert seen == ["10.0.0.2", "203.0.113.9"]

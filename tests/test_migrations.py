@@ -1,6 +1,7 @@
 """Migrations: upgrade head on an empty database, no drift from the models, downgrade base."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -43,5 +44,67 @@ def test_upgrade_head_matches_the_models_and_downgrade_base_empties(empty_databa
         migrate.downgrade(empty_database, "base")
         with engine.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty_database):
+    # Rules as clinics seeded before 0024 have them: the follow-up made at once with a 3-day due
+    # time (version 1, never edited) and the check-in on lead.stale (edited by the clinic: kept).
+    from app.auth.models import Clinic
+    from app.automation.models import AutomationRule
+
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database)
+    engine = make_engine(empty_database)
+    rules = AutomationRule.__table__
+    old_follow_up = [{"type": "create_task", "title": "Follow up", "delay": {"amount": 3, "unit": "days"}}]
+    try:
+        with engine.begin() as conn:
+            clinic_id = conn.execute(
+                sa.insert(Clinic.__table__)
+                .values(name="C", settings={}, webhook_secret="s", created_at=now, updated_at=now)
+                .returning(Clinic.__table__.c.id)
+            ).scalar()
+            common = {
+                "clinic_id": clinic_id,
+                "conditions": [],
+                "priority": 40,
+                "stop_processing": False,
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": "system",
+                "updated_by": "system",
+            }
+            conn.execute(
+                sa.insert(rules),
+                [
+                    {
+                        **common,
+                        "name": "F",
+                        "trigger": "lead.stage_changed",
+                        "actions": old_follow_up,
+                        "version": 1,
+                        "default_key": "consultation_follow_up",
+                    },
+                    {
+                        **common,
+                        "name": "Mine",
+                        "trigger": "lead.stale",
+                        "actions": old_follow_up,
+                        "version": 2,
+                        "default_key": "pending_decision_check_in",
+                    },
+                ],
+            )
+        migrate.downgrade(empty_database, "0023_i16a_token_version")
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            got = {r.default_key: r for r in conn.execute(sa.select(rules)).all()}
+        follow_up = got["consultation_follow_up"]
+        assert follow_up.version == 2 and follow_up.actions[0]["deferred"] is True
+        assert follow_up.actions[0]["delay"] == {"amount": 3, "unit": "business_days"}
+        assert got["pending_decision_check_in"].trigger == "lead.stale"  # the clinic's edit stays
     finally:
         engine.dispose()

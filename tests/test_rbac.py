@@ -109,6 +109,8 @@ DESIGN_TABLE = {
     "PUT /api/me/notification-preferences": ANY,
     "POST /api/notifications/sms-status": PUBLIC,
     "GET /api/leads/analytics/funnel": ANALYTICS,
+    "GET /api/leads/analytics/forecast": ANALYTICS,  # app/intelligence
+    "GET /api/leads/<id>/best-contact-times": READ,  # app/intelligence
     "GET /api/leads/analytics/sources": ANALYTICS,
     "GET /api/leads/analytics/coordinators": ANALYTICS,
     "GET /api/leads/analytics/lost-reasons": ANALYTICS,
@@ -123,6 +125,14 @@ DESIGN_TABLE = {
     "GET /api/activities": READ,
     # Issue 17: bulk task actions, like bulk task creation (lead:update, 202 + the bulk job).
     "POST /api/leads/tasks/bulk-actions": UPDATE,
+    # Issue 17: caller ID, the phone system's webhook, signed like the web form.
+    "POST /api/capture/call": PUBLIC,
+    # Issue 17: rule and sequence statistics are reports (lead:analytics).
+    "GET /api/follow-up-rules/stats": ANALYTICS,
+    "GET /api/sequences/stats": ANALYTICS,
+    # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
+    "GET /api/leads/export": READ,
+    "GET /api/leads/tasks/export": READ,
     "GET /api/activities/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,

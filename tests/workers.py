@@ -40,6 +40,9 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
         FOLLOWUP_ENV="test",
         PYTHONPATH=str(PROJECT_ROOT),
     )
+    env.pop("CELERY_BROKER_URL", None)
+    if settings.broker_url:  # a RabbitMQ broker (tests/brokers.py); Redis stays for the rest
+        env["CELERY_BROKER_URL"] = settings.broker_url
     env.update(extra)
     return env
 

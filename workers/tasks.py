@@ -1,11 +1,13 @@
 """Sweeps of follow-up tasks and leads that beat calls. One service call each."""
 
 from celery import shared_task
+from flask import current_app
 
 from app import clock
+from app.automation import orphans
 from app.db import unit_of_work
 from app.pipeline import staleness
-from app.tasks import service
+from app.tasks import digest, service
 
 
 @shared_task(name="tasks.mark_overdue")
@@ -18,3 +20,21 @@ def mark_overdue() -> int:
 def find_stale_leads() -> int:
     with unit_of_work() as session:
         return staleness.find_stale_leads(session=session, now=clock.now())
+
+
+@shared_task(name="tasks.send_overdue_digests")
+def send_overdue_digests() -> int:
+    with unit_of_work() as session:
+        return digest.send_overdue_digests(session=session, now=clock.now())
+
+
+@shared_task(name="automation.find_orphan_leads")
+def find_orphan_leads() -> dict:
+    settings = current_app.config["SETTINGS"]
+    with unit_of_work() as session:
+        return orphans.find_orphan_leads(
+            session=session,
+            now=clock.now(),
+            slice_size=settings.orphan_slice_size,
+            max_tasks=settings.orphan_tasks_per_run,
+        )

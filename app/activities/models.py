@@ -85,3 +85,5 @@ class LeadActivity(Base):
     actor: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system", "web_form"
     # On an automated message: answered within the reply window (app/analytics/rollups.py).
     replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # An inbound email or SMS: positive, neutral, negative or unknown (app/intelligence).
+    sentiment: Mapped[str | None] = mapped_column(sa.String(16))

@@ -35,6 +35,7 @@ class ActivityIn(RequestSchema):
 class ActivityQueryArgs(RequestSchema):
     type = fields.List(
         fields.String(validate=validate.OneOf([t.value for t in ActivityType])),
+        validate=validate.Length(max=50),
         metadata={"description": "Only these types (repeat the parameter for several)"},
     )
 
@@ -78,3 +79,7 @@ class ActivityOut(Schema):
         attribute="created_by_id", allow_none=True, metadata={"description": "User id"}
     )
     actor = fields.String(metadata={"description": "user:<id>, api_key:<id>, system or web_form"})
+    sentiment = fields.String(
+        allow_none=True,
+        metadata={"description": "Inbound email/SMS: positive, neutral, negative or unknown (not English)"},
+    )

@@ -60,6 +60,8 @@ def record(
     )
     insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
     rollups.on_activity(session, lead, activity)
+    if ends_quiet_spell(activity):
+        leads.note_activity(session=session, lead=lead, at=at)
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,
@@ -70,6 +72,15 @@ def record(
         now=recorded_at or at,
     )
     return activity
+
+
+def ends_quiet_spell(activity: LeadActivity) -> bool:
+    """Whether an activity counts as "activity" for staleness (seed 002's "no activity in 7 days"):
+    anything a person did and any contact; not the engine's bookkeeping (stage moves and
+    assignments it made) nor its automated messages (attempts nobody answered)."""
+    return activity.actor != SYSTEM or rules.is_contact(
+        type=activity.type, direction=activity.direction, outcome=activity.outcome
+    )
 
 
 def new_activity(

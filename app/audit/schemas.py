@@ -1,5 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.api import RequestSchema
+
 
 def parse_subject(value: str) -> tuple[str, str]:
     """`lead:7` → ("lead", "7")."""
@@ -9,8 +11,11 @@ def parse_subject(value: str) -> tuple[str, str]:
     return kind, ident
 
 
-class AuditQueryArgs(Schema):
-    subject = fields.String(metadata={"description": "type:id, e.g. lead:7"}, validate=parse_subject)
+class AuditQueryArgs(RequestSchema):
+    subject = fields.String(
+        metadata={"description": "type:id, e.g. lead:7"},
+        validate=[validate.Length(max=64), validate.Regexp(r"^[^:]+:.+$"), parse_subject],
+    )
     actor = fields.String(
         metadata={"description": "user:3, api_key:2 or system"}, validate=validate.Length(max=64)
     )

@@ -52,6 +52,9 @@ class User(Base):
     out_of_office: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     max_open_leads: Mapped[int | None] = mapped_column(sa.Integer)
+    # Carried by every token issued to the user ("ver") and checked on refresh and on each request:
+    # raised when the password, the role or `active` changes, so every earlier token dies at once.
+    token_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -49,13 +49,13 @@ def validate_holiday_country(value: str | None) -> None:
         raise ValidationError(f"no holiday calendar for country {value!r}")
 
 
-class LoginIn(Schema):
+class LoginIn(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
-class RefreshIn(Schema):
-    refresh_token = fields.String(required=True)
+class RefreshIn(RequestSchema):
+    refresh_token = fields.String(required=True, validate=validate.Length(max=4096))
 
 
 class TokenOut(Schema):
@@ -66,10 +66,11 @@ class TokenOut(Schema):
 
 
 class MeOut(Schema):
-    id = fields.Integer(attribute="user_id")
-    api_key_id = fields.Integer()
-    email = fields.String()
-    role = fields.String()
+    # A user has no api_key_id; an API key has no user id, email or role.
+    id = fields.Integer(attribute="user_id", allow_none=True)
+    api_key_id = fields.Integer(allow_none=True)
+    email = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
     clinic_id = fields.Integer()
     permissions = fields.Method("sorted_permissions")
 
@@ -90,14 +91,16 @@ class ClinicOut(Schema):
     updated_at = fields.DateTime()
 
 
-class ClinicQuietHoursIn(Schema):
+class ClinicQuietHoursIn(RequestSchema):
     start = fields.String(
-        required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM")
+        required=True, validate=[validate.Length(max=5), validate.Regexp(HHMM, error="HH:MM")]
     )
-    end = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM"))
+    end = fields.String(
+        required=True, validate=[validate.Length(max=5), validate.Regexp(HHMM, error="HH:MM")]
+    )
 
 
-class ClinicSettingsIn(Schema):
+class ClinicSettingsIn(RequestSchema):
     """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
 
     reminder_offsets_minutes = fields.List(
@@ -123,18 +126,42 @@ class ClinicSettingsIn(Schema):
         allow_none=True,
         metadata={"description": "local (the lead's timezone) {start, end}; default 20:00-08:00; null: none"},
     )
+    stale_after_days = fields.Integer(
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "days without activity before an open lead is stale (default 7)"},
+    )
+    orphan_after_hours = fields.Float(
+        validate=validate.Range(min=0, max=24 * 30),
+        metadata={
+            "description": "hours an open lead may go without a next step (no open task, pending "
+            "automated step or active sequence) before the orphan sweep gives its owner a "
+            "follow-up task (default 24)"
+        },
+    )
     daily_message_cap = fields.Integer(
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
     )
+    # When automation's call tasks fall due (app/intelligence): the first open moment, or the
+    # best-answered open hour within a window after it.
+    call_timing = fields.String(
+        validate=validate.OneOf(["first_slot", "best_slot"]),
+        metadata={"description": "first_slot (default) or best_slot: automated call tasks at the best hour"},
+    )
+    best_slot_window_hours = fields.Integer(
+        validate=validate.Range(min=1, max=168),
+        metadata={"description": "how far past the first open moment best_slot may look (default 24)"},
+    )
 
 
-class ClinicUpdateIn(Schema):
+class ClinicUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    timezone = fields.String(validate=validate_timezone)
+    timezone = fields.String(validate=[validate.Length(max=64), validate_timezone])
     business_hours = fields.Dict(validate=validate_business_hours)
-    holiday_country = fields.String(allow_none=True, validate=validate_holiday_country)
-    default_phone_region = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    holiday_country = fields.String(
+        allow_none=True, validate=[validate.Length(max=8), validate_holiday_country]
+    )
+    default_phone_region = fields.String(validate=[validate.Length(max=2), validate.Regexp(r"^[A-Z]{2}$")])
     assignment_policy = fields.String(validate=validate.OneOf(ASSIGNMENT_POLICIES))
     settings = fields.Nested(ClinicSettingsIn)
 
@@ -153,15 +180,15 @@ class UserOut(Schema):
     updated_at = fields.DateTime()
 
 
-class UserUpdateIn(Schema):
+class UserUpdateIn(RequestSchema):
     email = fields.Email(validate=validate.Length(max=254))
     name = fields.String(validate=validate.Length(min=1, max=200))
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
     password = fields.String(load_only=True, validate=validate.Length(min=10, max=1024))
     active = fields.Boolean()
     out_of_office = fields.Boolean()
-    timezone = fields.String(allow_none=True, validate=validate_timezone)
-    max_open_leads = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    timezone = fields.String(allow_none=True, validate=[validate.Length(max=64), validate_timezone])
+    max_open_leads = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
 
 
 class UserCreateIn(UserUpdateIn):
@@ -185,7 +212,7 @@ class ApiKeyIn(RequestSchema):
     permissions = fields.List(
         fields.String(validate=validate.OneOf([p.value for p in Permission])),
         required=True,
-        validate=validate.Length(min=1),
+        validate=validate.Length(min=1, max=len(Permission)),
     )
     rate_limit_per_minute = _rate_limit_field()
 
@@ -210,5 +237,5 @@ class ApiKeyCreatedOut(ApiKeyOut):
     key = fields.String(metadata={"description": "The raw key: shown once, never again"})
 
 
-class UserQueryArgs(Schema):
+class UserQueryArgs(RequestSchema):
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))

@@ -56,26 +56,49 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 # --- login throttling (Redis: shared by every web process) -------------------------------------
 
 
-def _throttle_key(email: str) -> str:
-    return "followup:login-failures:" + hashlib.sha256(email.lower().encode()).hexdigest()
+# Two counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
+# cannot all pass a read-then-check: one per email *and* client address (a guesser locks the email out
+# only from where they are, never from everywhere), one per client address over all emails (trying
+# many emails from one place). A successful login takes its attempt back from both.
 
 
-def _check_throttle(redis, email: str, max_failures: int) -> None:
-    key = _throttle_key(email)
-    failures = int(redis.get(key) or 0)
-    if failures >= max_failures:
-        retry_after = max(redis.ttl(key), 1)
+def _throttle_keys(email: str, address: str) -> tuple[str, str]:
+    email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
+    address_digest = hashlib.sha256(address.encode()).hexdigest()
+    return (
+        f"followup:login-attempts:{email_digest}:{address_digest}",
+        f"followup:login-attempts:addr:{address_digest}",
+    )
+
+
+def _count_attempt(redis, keys: tuple[str, str], settings) -> None:
+    """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
+    pipe = redis.pipeline()  # MULTI/EXEC: both counters move together
+    for key in keys:
+        pipe.incr(key)
+        pipe.expire(key, settings.login_lockout_seconds, nx=True)  # the window starts at the first
+    per_email, _, per_address, _ = pipe.execute()
+    over = [
+        key
+        for key, count, limit in zip(
+            keys,
+            (per_email, per_address),
+            (settings.login_max_failures, settings.login_max_failures_per_address),
+            strict=True,
+        )
+        if count > limit
+    ]
+    if over:
         raise TooManyRequests(
-            "too many failed logins for this email; try again later",
-            headers={"Retry-After": str(retry_after)},
+            "too many failed logins from this address; try again later",
+            headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
         )
 
 
-def _count_failure(redis, email: str, lockout_seconds: int) -> None:
-    key = _throttle_key(email)
+def _forget_attempt(redis, keys: tuple[str, str]) -> None:
     pipe = redis.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, lockout_seconds)
+    pipe.delete(keys[0])
+    pipe.decr(keys[1])
     pipe.execute()
 
 
@@ -84,7 +107,13 @@ def _count_failure(redis, email: str, lockout_seconds: int) -> None:
 
 def _token_pair(user: User, now: datetime) -> dict:
     settings = current_app.config["SETTINGS"]
-    common = {"secret": settings.secret_key, "user_id": user.id, "clinic_id": user.clinic_id, "now": now}
+    common = {
+        "secret": settings.secret_key,
+        "user_id": user.id,
+        "clinic_id": user.clinic_id,
+        "now": now,
+        "version": user.token_version,
+    }
     return {
         "access_token": tokens.issue(
             kind="access", lifetime=timedelta(minutes=settings.access_token_minutes), **common
@@ -97,25 +126,28 @@ def _token_pair(user: User, now: datetime) -> dict:
     }
 
 
-def login(*, session: Session, redis, email: str, password: str, now: datetime) -> dict:
-    """Access and refresh tokens for a valid, active user; throttled per email."""
+def login(*, session: Session, redis, email: str, password: str, client_address: str, now: datetime) -> dict:
+    """Access and refresh tokens for a valid, active user; throttled per email and client address."""
     settings = current_app.config["SETTINGS"]
     email = email.strip().lower()
-    _check_throttle(redis, email, settings.login_max_failures)
+    keys = _throttle_keys(email, client_address or "unknown")
+    _count_attempt(redis, keys, settings)
     user = session.scalar(sa.select(User).where(User.email == email))
     if user is None or not verify_password(user.password_hash, password):
-        _count_failure(redis, email, settings.login_lockout_seconds)
         raise Unauthorized("wrong email or password")
     if not user.active:
         raise Unauthorized("this user is disabled")
-    redis.delete(_throttle_key(email))
+    _forget_attempt(redis, keys)
     return _token_pair(user, now)
 
 
 def refresh(*, session: Session, refresh_token: str, now: datetime) -> dict:
+    """A new token pair for a refresh token of the user's current token version."""
     settings = current_app.config["SETTINGS"]
     claims = tokens.decode(secret=settings.secret_key, token=refresh_token, kind="refresh", now=now)
     user = _active_user(session, int(claims["sub"]))
+    if tokens.version_of(claims) != user.token_version:
+        raise Unauthorized("this token was revoked (password, role or status changed); log in again")
     return _token_pair(user, now)
 
 
@@ -135,19 +167,27 @@ def hash_api_key(raw_key: str) -> str:
 # columns an Actor needs (no ORM object, no session).
 _USERS = User.__table__
 _ACTOR_OF_USER = Frozen(  # every authenticated request runs it
-    sa.select(_USERS.c.id, _USERS.c.clinic_id, _USERS.c.role, _USERS.c.email, _USERS.c.active).where(
-        _USERS.c.id == sa.bindparam("user_id")
-    )
+    sa.select(
+        _USERS.c.id,
+        _USERS.c.clinic_id,
+        _USERS.c.role,
+        _USERS.c.email,
+        _USERS.c.active,
+        _USERS.c.token_version,
+    ).where(_USERS.c.id == sa.bindparam("user_id"))
 )
 
 
-def _user_actor(db, user_id: int) -> Actor:
-    """The Actor of an active user, read now: a disabled user or changed role counts at once."""
+def _user_actor(db, user_id: int, version: int) -> Actor:
+    """The Actor of an active user, read now: a disabled user or changed role counts at once, and
+    a token of an earlier token version (password, role or status changed since) is refused."""
     with db.single_statement() as conn:
         found = _ACTOR_OF_USER.execute(conn, {"user_id": user_id})
     if not found or not found[0][4]:
         raise Unauthorized("this user is disabled or no longer exists")
-    user_id, clinic_id, role, email, _ = found[0]
+    user_id, clinic_id, role, email, _, token_version = found[0]
+    if version != token_version:
+        raise Unauthorized("this token was revoked (password, role or status changed); log in again")
     return Actor(
         clinic_id=clinic_id,
         user_id=user_id,
@@ -168,7 +208,7 @@ def authenticate_request(*, headers, now: datetime) -> Actor:
         claims = tokens.decode(
             secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
         )
-        return _user_actor(get_db(), int(claims["sub"]))
+        return _user_actor(get_db(), int(claims["sub"]), tokens.version_of(claims))
     if api_key:
         with get_db().unit_of_work() as session:
             key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
@@ -309,11 +349,14 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
         data = {**data, "email": email}
     if user.id == actor.user_id and data.get("active") is False:
         raise ValidationFailed("active", "you cannot disable yourself")
+    revokes = "password" in data or data.get("role", user.role) != user.role or data.get("active") is False
     for key, value in data.items():
         if key == "password":
             user.password_hash = hash_password(value)
         else:
             setattr(user, key, value)
+    if revokes:
+        user.token_version += 1  # every token issued before dies: refresh and each request check it
     user.updated_at = now
     session.flush()
     old, new = audit.changes(before, _user_snapshot(user))

@@ -13,8 +13,18 @@ from app.errors import Unauthorized
 ALGORITHM = "HS256"
 
 
-def issue(*, secret: str, user_id: int, clinic_id: int, kind: str, lifetime: timedelta, now: datetime) -> str:
+def issue(
+    *,
+    secret: str,
+    user_id: int,
+    clinic_id: int,
+    kind: str,
+    lifetime: timedelta,
+    now: datetime,
+    version: int = 0,
+) -> str:
     claims = {
+        "ver": version,  # the user's token_version: a token of an earlier version is refused
         "sub": str(user_id),
         "clinic": clinic_id,
         "type": kind,
@@ -34,6 +44,12 @@ def decode(*, secret: str, token: str, kind: str, now: datetime) -> dict:
     if claims.get("type") != kind:
         raise Unauthorized(f"a {kind} token is required")
     return claims
+
+
+def version_of(claims: dict) -> int:
+    """The token version a token was issued with (tokens from before versions existed: 0)."""
+    version = claims.get("ver", 0)
+    return version if isinstance(version, int) else -1
 
 
 @functools.lru_cache(maxsize=4096)

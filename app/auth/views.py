@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
@@ -24,7 +24,7 @@ class Login(MethodView):
     @blp.arguments(schemas.LoginIn)
     @blp.response(200, schemas.TokenOut)
     @blp.alt_response(401, description="Wrong email or password, or disabled user")
-    @blp.alt_response(429, description="Too many failed logins for this email")
+    @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     def post(self, body):
         """Log in: access and refresh tokens."""
         with unit_of_work() as session:
@@ -33,6 +33,7 @@ class Login(MethodView):
                 redis=_redis(),
                 email=body["email"],
                 password=body["password"],
+                client_address=request.remote_addr,
                 now=clock.now(),
             )
 
@@ -120,6 +121,7 @@ class UserById(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.UserUpdateIn)
     @blp.response(200, schemas.UserOut)
+    @blp.alt_response(409, description="Another user has this email")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     def put(self, body, user_id):
         """Change a user (role, active, out of office, ...); out of office hands their leads over."""

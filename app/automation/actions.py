@@ -143,11 +143,33 @@ def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationS
     return lead.assigned_to_id  # lead_owner, or a named user who is gone: the owner does it
 
 
+def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
+    """Why a deferred task is no longer wanted when its time comes (None: make it)."""
+    recheck = action.get("recheck") or {}
+    since = datetime.fromisoformat(action["event_at"]) if action.get("event_at") else None
+    stages = recheck.get("stages")
+    if stages and lead.pipeline_stage not in stages:
+        return f"the lead has moved on to {lead.pipeline_stage}"
+    if recheck.get("same_stay") and since is not None and lead.stage_entered_at > since:
+        return "the lead left the stage and came back: the new stay has its own step"
+    if (
+        recheck.get("no_contact_since_event")
+        and since is not None
+        and tasks.contact_since(session=session, lead_id=lead.id, since=since)
+    ):
+        return "the lead has been contacted since"
+    return None
+
+
 @steps.executor("create_task")
 def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     fields = _task_fields(session, lead, step.action)
     if fields is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
+        return
+    problem = _recheck_failure(session, lead, step.action)
+    if problem is not None:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=problem)
         return
     due_at = step.run_at
     if fields["type"] == "CALL":
@@ -165,9 +187,11 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
         known_new=True,  # the step was made in this transaction: its key is new
         origin=steps.origin_of(step),
         now=now,
-        # Silent: the assignee sees it in my-tasks and is reminded before it is due; a rule that
-        # wants a word said at once adds a notify action (as speed to lead does).
-        notify=False,
+        # Silent unless the action asks (a deferred follow-up tells the owner it is there): the
+        # assignee sees it in my-tasks and is reminded before it is due; a rule that wants a word
+        # said at once adds a notify action (as speed to lead does).
+        notify=bool(step.action.get("notify_owner")),
+        on_closed_lead=not lead.is_open,  # only a close's own steps get here for a closed lead
     )
     if task is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")

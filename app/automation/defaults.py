@@ -10,6 +10,15 @@ Three of the design's defaults are not rules on purpose:
 
 from __future__ import annotations
 
+from app.leads.models import LostReason
+
+# Open but not decided: the stages where the post-consultation follow-up is still wanted.
+UNDECIDED_STAGES = ("consultation_completed", "pending_decision")
+# Seed 002's "lost (price / timing / not ready)": worth a call in 30 days.
+RE_ENGAGE_REASONS = tuple(
+    r.value for r in (LostReason.COST_FINANCIAL, LostReason.TIMING_NOT_RIGHT, LostReason.NOT_READY)
+)
+
 DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "speed_to_lead",
@@ -69,7 +78,10 @@ DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "consultation_follow_up",
         "name": "Consultation completed: follow-up call",
-        "description": "Three days after the consultation, a call to answer questions and hear the decision.",
+        "description": (
+            "Three business days after the consultation, if the lead is still open, undecided and not "
+            "contacted since, a call to answer questions and hear the decision; the owner is told."
+        ),
         "trigger": "lead.stage_changed",
         "priority": 40,
         "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_completed"}],
@@ -80,7 +92,13 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "task_type": "CALL",
                 "priority": "NORMAL",
                 "assignee": {"kind": "lead_owner"},
-                "delay": {"amount": 3, "unit": "days"},
+                "delay": {"amount": 3, "unit": "business_days"},
+                "deferred": True,
+                "recheck": {
+                    "stages": list(UNDECIDED_STAGES),
+                    "no_contact_since_event": True,
+                },
+                "notify_owner": True,
             }
         ],
     },
@@ -88,11 +106,12 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "default_key": "pending_decision_check_in",
         "name": "Pending decision: check in",
         "description": (
-            "A lead pending a decision for longer than the stage allows (7 days) gets a check-in call."
+            "A lead still pending a decision 7 days after entering that stage gets one check-in call "
+            "for that stay; the owner is told."
         ),
-        "trigger": "lead.stale",
+        "trigger": "lead.stage_changed",
         "priority": 50,
-        "conditions": [{"field": "event.stage", "operator": "equals", "value": "pending_decision"}],
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "pending_decision"}],
         "actions": [
             {
                 "type": "create_task",
@@ -100,6 +119,10 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "task_type": "CALL",
                 "priority": "NORMAL",
                 "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 7, "unit": "days"},
+                "deferred": True,
+                "recheck": {"stages": ["pending_decision"], "same_stay": True},
+                "notify_owner": True,
             }
         ],
     },
@@ -156,6 +179,55 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "title": "Three failed attempts: {{ first_name }} {{ last_name }}",
                 "body": "A break-up email went out; consider marking the lead lost.",
             },
+        ],
+    },
+    {
+        "default_key": "won_kickoff",
+        "name": "Won: treatment kickoff",
+        "description": "A converted lead gets a kickoff task for its coordinator.",
+        "trigger": "lead.converted",
+        "priority": 80,
+        "conditions": [],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Treatment kickoff",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "description": "Welcome the new patient and book the treatment start.",
+                "assignee": {"kind": "lead_owner"},
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "lost_re_engagement",
+        "name": "Lost (price, timing, not ready): re-engagement call",
+        "description": (
+            "30 days after a lead is lost for price, timing or not being ready, a re-engagement call "
+            "task for its owner (the lead stays lost)."
+        ),
+        "trigger": "lead.lost",
+        "priority": 90,
+        "conditions": [
+            {
+                "field": "event.reason",
+                "operator": "in",
+                "value": list(RE_ENGAGE_REASONS),
+            }
+        ],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Re-engagement call",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "description": "They said no for now: see whether the time, the price or the plan now fits.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 30, "unit": "days"},
+                "deferred": True,
+                "notify_owner": True,
+            }
         ],
     },
 )

@@ -85,7 +85,7 @@ def match_lead(*, session: Session, clinic: Clinic, channel: str, sender: str) -
     )
 
 
-def _seen(session: Session, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
+def find_seen(session: Session, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
     return session.scalar(
         sa.select(InboundMessage).where(
             InboundMessage.clinic_id == clinic_id,
@@ -98,7 +98,7 @@ def _seen(session: Session, clinic_id: int, channel: str, message_id: str) -> In
 def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -> InboundAnswer:
     """Record a verified inbound message on its lead, once per message id; unmatched → nothing stored."""
     channel, message_id = message["channel"], message["message_id"]
-    seen = _seen(session, clinic_id, channel, message_id)
+    seen = find_seen(session, clinic_id, channel, message_id)
     if seen is not None:
         return InboundAnswer.of(seen)
     clinic = session.get(Clinic, clinic_id)
@@ -110,7 +110,7 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
         with session.begin_nested():  # a concurrent twin of this delivery loses on the unique key
             row = _record(session, lead, message, received_at, now)
     except IntegrityError:
-        seen = _seen(session, clinic_id, channel, message_id)
+        seen = find_seen(session, clinic_id, channel, message_id)
         if seen is None:
             raise
         return InboundAnswer.of(seen)

@@ -167,3 +167,17 @@ class InboundMessage(Base):
     opted_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the message was a STOP
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OrphanSweep(Base):
+    """Where the orphan sweep (app/automation/orphans.py) is in its walk over the leads, and what
+    its passes found: one row, read and advanced under a row lock so two beats take turns."""
+
+    __tablename__ = "orphan_sweeps"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    after_lead_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # the walk's position
+    found_this_pass: Mapped[int] = mapped_column(sa.Integer, default=0)
+    found_last_pass: Mapped[int | None] = mapped_column(sa.Integer)  # the orphan_leads metric
+    last_pass_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tasks_made: Mapped[int] = mapped_column(sa.BigInteger, default=0)

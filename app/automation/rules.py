@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.activities import rules as activity_rules
 from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
+from app.db import MAX_ID
 from app.leads.models import LostReason
 from app.pipeline import rules as pipeline_rules
 from app.tasks.models import LeadTaskType
@@ -35,6 +37,7 @@ TRIGGERS = (
     "lead.stale",
     "activity.logged",
     "task.overdue",
+    "lead.score_changed",  # app/intelligence: the lead's conversion score moved (by 0.05 or more)
 )
 
 # --- fields ---------------------------------------------------------------------------------------
@@ -59,12 +62,14 @@ LEAD_FIELDS = (
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
+    "score",  # P(conversion within 90 days), 0-1 (app/intelligence); null until scored
 )
 EVENT_FIELDS = (
     "type",
     "previous_stage",
     "new_stage",
     "stage",
+    "kind",
     "outcome",
     "direction",
     "activity_type",
@@ -78,12 +83,15 @@ EVENT_FIELDS = (
     "system",
     "contact",  # activity.logged: a two-way exchange (app/activities/rules.py)
     "attempt",  # activity.logged: an outbound call, email or SMS with no answer
+    "score",
+    "previous_score",
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
     "days_in_stage",  # whole days since the lead entered its current stage
     "hours_since_created",
     "stage_task_template_id",  # the task template of the lead's current stage, if any
+    "reply_sentiment",  # an inbound email/SMS: positive, neutral, negative or unknown (app/intelligence)
 )
 FIELDS = (
     *(f"lead.{name}" for name in LEAD_FIELDS),
@@ -176,6 +184,10 @@ SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
 LOST_REASONS = tuple(reason.value for reason in LostReason)
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
 MESSAGE_ACTIONS = ("send_email", "send_sms")
+# A year of minutes (or of days for a `days` unit: still far inside datetime's range); and the users
+# one notify action may name. Bounds checked when a rule is saved, so a worker never meets a bigger one.
+MAX_DELAY_AMOUNT = 525_600
+MAX_RECIPIENTS = 100
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -241,16 +253,37 @@ def _delay_errors(delay: Any) -> dict:
     if not isinstance(delay, dict):
         return {"delay": ["must be {amount, unit}"]}
     amount, unit = delay.get("amount"), delay.get("unit")
-    if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
-        return {"delay": ["amount must be a number >= 0"]}
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount <= MAX_DELAY_AMOUNT:
+        return {"delay": [f"amount must be a number from 0 to {MAX_DELAY_AMOUNT}"]}
     if unit not in DELAY_UNITS:
         return {"delay": [f"unknown unit {unit!r}; known: {', '.join(DELAY_UNITS)}"]}
     return {}
 
 
-def _task_errors(action: dict) -> dict:
+def _is_id(value: Any) -> bool:
+    """A row id the database can hold (its `integer` columns): a bigger number would fail there."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def _text_errors(action: dict, *parts: str) -> dict:
+    """Merge-field texts of an action that are not text, too long, or cannot be rendered."""
     problems: dict = {}
-    has_template = action.get("template_id") is not None or action.get("template") == "stage"
+    for part in parts:
+        text = action.get(part)
+        if text is None:
+            continue
+        error = merge_field_error(text) if isinstance(text, str) else "must be text"
+        if error:
+            problems[part] = [error]
+    return problems
+
+
+def _task_errors(action: dict) -> dict:
+    problems: dict = _text_errors(action, "title", "description")
+    template_id = action.get("template_id")
+    if template_id is not None and not _is_id(template_id):
+        problems["template_id"] = [f"an id from 1 to {MAX_ID}"]
+    has_template = template_id is not None or action.get("template") == "stage"
     if not has_template and not action.get("title"):
         problems["title"] = ["a task needs a title, a template_id, or template 'stage'"]
     if action.get("task_type", "CALL") not in TASK_TYPES:
@@ -258,7 +291,28 @@ def _task_errors(action: dict) -> dict:
     if action.get("priority", "NORMAL") not in PRIORITIES:
         problems["priority"] = [f"one of {', '.join(PRIORITIES)}"]
     problems.update(_assignee_errors(action.get("assignee", {"kind": "lead_owner"})))
+    for flag in ("deferred", "notify_owner"):
+        if not isinstance(action.get(flag, False), bool):
+            problems[flag] = ["must be true or false"]
+    problems.update(_recheck_errors(action.get("recheck")))
     return problems
+
+
+RECHECKS = ("stages", "same_stay", "no_contact_since_event")
+
+
+def _recheck_errors(recheck: Any) -> dict:
+    """A deferred task's re-check when it fires: stages it must still be in, same stay, no contact."""
+    if recheck is None:
+        return {}
+    if not isinstance(recheck, dict) or set(recheck) - set(RECHECKS):
+        return {"recheck": [f"an object of {', '.join(RECHECKS)}"]}
+    stages = recheck.get("stages", [])
+    if not isinstance(stages, list) or not all(isinstance(slug, str) for slug in stages):
+        return {"recheck": ["stages must be a list of stage slugs"]}
+    if not all(isinstance(recheck.get(flag, False), bool) for flag in RECHECKS[1:]):
+        return {"recheck": ["same_stay and no_contact_since_event are true or false"]}
+    return {}
 
 
 def _assignee_errors(assignee: Any) -> dict:
@@ -266,8 +320,8 @@ def _assignee_errors(assignee: Any) -> dict:
         return {"assignee": [f"kind must be one of {', '.join(ASSIGNEES)}"]}
     if assignee["kind"] == "role" and assignee.get("role") not in ROLES:
         return {"assignee": [f"role must be one of {', '.join(ROLES)}"]}
-    if assignee["kind"] == "user" and not isinstance(assignee.get("user_id"), int):
-        return {"assignee": ["user_id is required for kind 'user'"]}
+    if assignee["kind"] == "user" and not _is_id(assignee.get("user_id")):
+        return {"assignee": ["user_id (an id) is required for kind 'user'"]}
     return {}
 
 
@@ -288,13 +342,15 @@ def _message_errors(action: dict) -> dict:
 
 
 def _notify_errors(action: dict) -> dict:
-    problems: dict = {}
-    for part in ("title", "body"):
-        error = merge_field_error(action.get(part) or "")
-        if error:
-            problems[part] = [error]
+    problems: dict = _text_errors(action, "title", "body")
     if not (action.get("users") or action.get("roles") or action.get("lead_owner")):
         problems["users"] = ["name users, roles, or lead_owner: true"]
+    users = action.get("users") or []
+    if not isinstance(users, list) or len(users) > MAX_RECIPIENTS or not all(_is_id(u) for u in users):
+        problems["users"] = [f"a list of at most {MAX_RECIPIENTS} user ids"]
+    if not isinstance(action.get("roles") or [], list):
+        problems["roles"] = [f"roles are {', '.join(ROLES)}"]
+        return problems
     if any(role not in ROLES for role in action.get("roles") or []):
         problems["roles"] = [f"roles are {', '.join(ROLES)}"]
     if not action.get("title"):
@@ -303,13 +359,15 @@ def _notify_errors(action: dict) -> dict:
 
 
 def _assign_errors(action: dict) -> dict:
-    if action.get("policy") == "clinic" or isinstance(action.get("user_id"), int):
+    if action.get("policy") == "clinic" or _is_id(action.get("user_id")):
         return {}
     return {"policy": ["'clinic' (the clinic's assignment policy) or a user_id"]}
 
 
 def _enroll_errors(action: dict) -> dict:
-    return {} if isinstance(action.get("sequence_id"), int) else {"sequence_id": ["required"]}
+    return (
+        {} if _is_id(action.get("sequence_id")) else {"sequence_id": [f"required: an id from 1 to {MAX_ID}"]}
+    )
 
 
 def _suggest_errors(action: dict) -> dict:
@@ -357,14 +415,78 @@ MERGE_FIELDS = (
     "stage",
     "task_due_at",
 )
-# Sandboxed and strict: a clinic's text can neither reach Python objects nor silently print blanks.
-_MERGE = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+# A merge-field text (subject, body, title) is at most this long, and so is what it renders to.
+MAX_TEMPLATE_LENGTH = 5000
+MAX_RENDERED_LENGTH = 10_000
+_SAMPLE_VALUES = dict.fromkeys(MERGE_FIELDS, "x" * 100)  # as long as a real name or date may be
+# What a merge text may use: substitution, filters that cannot grow text, and if/else. No loops,
+# calls, macros, imports or assignments, so rendering does a bounded amount of work.
+_ALLOWED_NODES = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.If,
+    nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Test,
+    nodes.Filter, nodes.Concat, nodes.Add, nodes.Getattr, nodes.Getitem, nodes.List, nodes.Tuple,
+)  # fmt: skip
+_SAFE_FILTERS = (
+    "capitalize", "d", "default", "e", "escape", "first", "last", "length", "lower", "string",
+    "title", "trim", "truncate", "upper",
+)  # fmt: skip
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox (no reach into Python objects), and bounded: no loops, calls or globals
+    (`range`, `lipsum`), only filters that cannot grow text, and `+` refused past
+    MAX_RENDERED_LENGTH, so neither `{{ 'x' * 200000000 }}` nor a nested loop can make a web or
+    worker process build hundreds of megabytes or spin."""
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def __init__(self):
+        super().__init__(undefined=StrictUndefined, autoescape=False)
+        self.globals.clear()
+        self.filters = {name: self.filters[name] for name in _SAFE_FILTERS}
+        self.tests = {name: self.tests[name] for name in ("defined", "undefined", "none", "string")}
+
+    def call_binop(self, context, operator, left, right):
+        if operator != "+":
+            raise SecurityError(f"the operator {operator} is not allowed in merge text")
+        total = sum(len(side) for side in (left, right) if isinstance(side, str | list | tuple))
+        if total > MAX_RENDERED_LENGTH:
+            raise SecurityError(f"merge text renders to more than {MAX_RENDERED_LENGTH} characters")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):
+        raise SecurityError("calls are not allowed in merge text")
+
+    def bounded_template(self, text: str):
+        """The compiled text, or a TemplateError when it is too long or uses what is not allowed."""
+        if len(text) > MAX_TEMPLATE_LENGTH:
+            raise TemplateError(f"merge text is longer than {MAX_TEMPLATE_LENGTH} characters")
+        tree = self.parse(text)
+        for node in tree.find_all(nodes.Node):
+            if not isinstance(node, _ALLOWED_NODES):
+                raise TemplateError(f"{type(node).__name__.lower()} is not allowed in merge text")
+        return self.from_string(tree)
+
+
+_MERGE = BoundedSandbox()
+
+
+def _render_bounded(template, values: dict) -> str:
+    """The rendered text, streamed and refused once it passes MAX_RENDERED_LENGTH."""
+    parts, size = [], 0
+    for part in template.generate(values):
+        size += len(part)
+        if size > MAX_RENDERED_LENGTH:
+            raise SecurityError(f"merge text renders to more than {MAX_RENDERED_LENGTH} characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 def merge_field_error(text: str) -> str | None:
-    """Why `text` cannot be rendered with the merge fields (an unknown field, bad syntax), or None."""
+    """Why `text` cannot be rendered with the merge fields (an unknown field, bad syntax, too long,
+    a loop or call, too much output), or None."""
     try:
-        _MERGE.from_string(text).render(dict.fromkeys(MERGE_FIELDS, "x"))
+        _render_bounded(_MERGE.bounded_template(text), _SAMPLE_VALUES)
     except TemplateError as error:
         return f"{error.message}; merge fields: {', '.join(MERGE_FIELDS)}"
     return None
@@ -374,11 +496,13 @@ def merge_field_error(text: str) -> str | None:
 def _template(text: str):
     # Compiling a text costs about 1 ms (jinja generates and compiles Python source); a clinic has
     # few texts and each is merged for every lead, so each is compiled once per process.
-    return _MERGE.from_string(text)
+    return _MERGE.bounded_template(text)
 
 
 def merge(text: str, values: dict) -> str:
-    return _template(text).render({name: values.get(name) or "" for name in MERGE_FIELDS})
+    """`text` with the merge fields filled in; a TemplateError when it breaks the bounds (a text
+    saved before the bounds existed), never an unbounded render."""
+    return _render_bounded(_template(text), {name: values.get(name) or "" for name in MERGE_FIELDS})
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -469,6 +593,15 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- time -----------------------------------------------------------------------------------------
+
+
+DEFAULT_ORPHAN_AFTER_HOURS = 24.0
+
+
+def orphan_after_hours(settings: dict | None) -> float:
+    """Hours an open lead may have no next step before the orphan sweep gives it a follow-up task."""
+    value = (settings or {}).get("orphan_after_hours")
+    return float(DEFAULT_ORPHAN_AFTER_HOURS if value is None else value)
 
 
 def delay_of(action: dict) -> dict:

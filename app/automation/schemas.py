@@ -1,7 +1,8 @@
 """Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api import RequestSchema, UTCDateTime, id_field
 from app.automation import rules
 
 _CONDITIONS_DOC = (
@@ -16,12 +17,28 @@ _ACTIONS_DOC = (
 )
 
 
-class RuleUpdateIn(Schema):
+# Conditions and actions are free-form JSON checked by the rule language (rules.validate_conditions,
+# rules.validate_actions: ids, delays and merge-field texts bounded there) when the rule is saved.
+_CHECKED_BY_RULES = {"guarded_by": "app.automation.rules.validate_conditions / validate_actions"}
+MAX_CONDITIONS = MAX_ACTIONS = 50
+
+
+class RuleUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    trigger = fields.String(metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"})
-    conditions = fields.List(fields.Raw(), metadata={"description": _CONDITIONS_DOC})
-    actions = fields.List(fields.Raw(), metadata={"description": _ACTIONS_DOC})
+    trigger = fields.String(
+        validate=validate.Length(max=64), metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"}
+    )
+    conditions = fields.List(
+        fields.Raw(metadata=_CHECKED_BY_RULES),
+        validate=validate.Length(max=MAX_CONDITIONS),
+        metadata={"description": _CONDITIONS_DOC},
+    )
+    actions = fields.List(
+        fields.Raw(metadata=_CHECKED_BY_RULES),
+        validate=validate.Length(max=MAX_ACTIONS),
+        metadata={"description": _ACTIONS_DOC},
+    )
     priority = fields.Integer(
         validate=validate.Range(min=0, max=100_000), metadata={"description": "lower first"}
     )
@@ -31,8 +48,17 @@ class RuleUpdateIn(Schema):
 
 class RuleCreateIn(RuleUpdateIn):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    trigger = fields.String(required=True, metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"})
-    actions = fields.List(fields.Raw(), required=True, metadata={"description": _ACTIONS_DOC})
+    trigger = fields.String(
+        required=True,
+        validate=validate.Length(max=64),
+        metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"},
+    )
+    actions = fields.List(
+        fields.Raw(metadata=_CHECKED_BY_RULES),
+        required=True,
+        validate=validate.Length(max=MAX_ACTIONS),
+        metadata={"description": _ACTIONS_DOC},
+    )
 
 
 class RuleOut(Schema):
@@ -60,8 +86,8 @@ class RuleVersionOut(Schema):
     created_by = fields.String()
 
 
-class RuleTestIn(Schema):
-    lead_id = fields.Integer(metadata={"description": "a lead of the clinic to test against"})
+class RuleTestIn(RequestSchema):
+    lead_id = id_field(metadata={"description": "a lead of the clinic to test against"})
     lead = fields.Dict(metadata={"description": "lead fields (override the lead's, or make a sample lead)"})
     event = fields.Dict(
         metadata={"description": "the event's fields, e.g. {outcome: no_answer, direction: outbound}"}
@@ -69,7 +95,9 @@ class RuleTestIn(Schema):
     computed = fields.Dict(
         metadata={"description": "computed fields to assume, e.g. {failed_attempts_in_a_row: 3}"}
     )
-    occurred_at = fields.AwareDateTime(metadata={"description": "when the event happened (default: now)"})
+    occurred_at = UTCDateTime(
+        naive_is_utc=False, metadata={"description": "when the event happened (default: now)"}
+    )
 
 
 class EvaluatedCondition(Schema):
@@ -97,7 +125,7 @@ class RuleTestOut(Schema):
     stops_processing = fields.Boolean()
 
 
-class SimulateArgs(Schema):
+class SimulateArgs(RequestSchema):
     days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
 
 
@@ -121,6 +149,9 @@ class StepOut(Schema):
     rule = fields.Dict(allow_none=True, metadata={"description": "{id, version, name}"})
     sequence = fields.Dict(allow_none=True, metadata={"description": "{enrollment_id, step}"})
     event = fields.Dict(allow_none=True, metadata={"description": "{id, type}"})
+    sweep = fields.String(
+        allow_none=True, metadata={"description": "the beat sweep that made the step, e.g. the orphan sweep"}
+    )
     conditions = fields.List(fields.Dict(), metadata={"description": "as evaluated: value seen, result"})
     action = fields.Dict()
     result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})
@@ -147,3 +178,39 @@ class WhyTrailOut(Schema):
         fields.Nested(StepOut), metadata={"description": "skipped or moved by the policy"}
     )
     enrollments = fields.List(fields.Nested(TrailEnrollmentOut))
+
+
+class StatsArgs(RequestSchema):
+    start = UTCDateTime(data_key="from", metadata={"description": "Range start (inclusive); default: all"})
+    end = UTCDateTime(data_key="to", metadata={"description": "Range end (exclusive); default: all"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            raise ValidationError("must be after from", "to")
+
+
+class RuleStatsOut(Schema):
+    rule_id = fields.Integer()
+    name = fields.String()
+    active = fields.Boolean()
+    runs = fields.Integer(metadata={"description": "Events the rule fired on (made steps for)"})
+    steps = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "Steps by status"}
+    )
+    skipped_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
+    last_run_at = fields.DateTime(allow_none=True)
+
+
+class SequenceStatsOut(Schema):
+    sequence_id = fields.Integer()
+    name = fields.String()
+    active = fields.Boolean()
+    enrolled = fields.Integer()
+    active_enrollments = fields.Integer()
+    completed = fields.Integer()
+    replied = fields.Integer()
+    unenrolled_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer())
+    converted_within_30_days = fields.Integer(
+        metadata={"description": "Enrollments whose lead converted within 30 days of enrolling"}
+    )

@@ -125,6 +125,36 @@ class InboundIn(RequestSchema):
         return data
 
 
+class CallIn(RequestSchema):
+    """An inbound call, as the phone system's caller-ID adapter posts it (signed like the web form)."""
+
+    call_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the system's id"}
+    )
+    from_ = fields.String(
+        data_key="from",
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the caller's number (any format)"},
+    )
+    caller_name = fields.String(
+        allow_none=True, validate=validate.Length(max=200), metadata={"description": "caller-ID name, if any"}
+    )
+    started_at = UTCDateTime(metadata={"description": "when the call started (default: now)"})
+    duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=86400))
+
+    @post_load
+    def name_caller(self, data, **kwargs):
+        data["from"] = data.pop("from_")
+        return data
+
+
+class CallOut(Schema):
+    lead_id = fields.Integer()
+    activity_id = fields.Integer()
+    created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
+
+
 class InboundOut(Schema):
     matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
     lead_id = fields.Integer(allow_none=True)

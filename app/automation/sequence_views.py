@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
 from app.auth.permissions import Permission, current_actor, public, requires
-from app.automation import inbound, sequences
+from app.automation import caller_id, inbound, sequences
 from app.automation import sequence_schemas as schemas
 from app.db import unit_of_work
 from app.intake.views import signed_by_clinic
@@ -125,5 +125,22 @@ class InboundWebhook(MethodView):
         with unit_of_work() as session:
             answer = inbound.receive(
                 session=session, clinic_id=g.signed_clinic_id, message=message, now=clock.now()
+            )
+            return answer.as_dict()
+
+
+@blp.route("/capture/call")
+class CallerIdWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.CallIn)
+    @blp.response(200, schemas.CallOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    def post(self, call):
+        """Caller ID: an inbound call, logged as an INBOUND PHONE_CALL (contact) on the open lead with
+        that number, or on a new lead (source "Phone"); once per call_id."""
+        with unit_of_work() as session:
+            answer = caller_id.receive_call(
+                session=session, clinic_id=g.signed_clinic_id, call=call, now=clock.now()
             )
             return answer.as_dict()

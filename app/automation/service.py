@@ -9,6 +9,7 @@ priority order; a matching rule's actions become `AutomationStep` rows, run at o
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ from app.db import after_commit, loaded
 from app.errors import NotFound, ValidationFailed
 from app.events import consumers as events
 from app.events.models import DomainEvent
+from app.intelligence import service as intelligence
 from app.leads.models import Lead, LeadSource
 from app.pipeline.models import PipelineStage
 from app.scheduling import service as scheduling
@@ -261,6 +263,8 @@ def _changed_fields(event_type: str, payload: dict) -> set[str]:
         return {"lead.assigned_to_id"}
     if event_type == "lead.updated":
         return {f"lead.{name}" for name in payload.get("changed") or []}
+    if event_type == "lead.score_changed":
+        return {"lead.score", "event.score"}
     return set()
 
 
@@ -285,6 +289,10 @@ def build_context(
             sa.select(LeadSource.category).where(LeadSource.id == lead.source_id)
         ),
         "failed_attempts_in_a_row": lambda: failed_attempts_in_a_row(session, lead.id, at),
+        # An inbound email or SMS's sentiment (labelled on first read, whichever consumer runs first).
+        "reply_sentiment": lambda: intelligence.reply_sentiment(
+            session=session, activity_id=payload.get("activity_id"), now=at
+        ),
         "days_in_stage": lambda: (at - lead.stage_entered_at).days if lead.stage_entered_at else None,
         "hours_since_created": lambda: (
             (at - lead.created_at).total_seconds() / 3600 if lead.created_at else None
@@ -451,7 +459,11 @@ def matching_rules(
 
 
 def plan_actions(
-    *, clinic: Clinic, rule: AutomationRule | ActiveRule, start: datetime
+    *,
+    clinic: Clinic,
+    rule: AutomationRule | ActiveRule,
+    start: datetime,
+    call_time: Callable[[datetime], datetime] | None = None,
 ) -> list[tuple[dict, datetime]]:
     """Each action with the time it takes effect (a task's due time, a message's send time).
 
@@ -463,6 +475,8 @@ def plan_actions(
         at = rules.after_delay(start, rules.delay_of(action), calendar)
         if action["type"] == "create_task" and action.get("task_type", "CALL") == "CALL":
             at = within_business_hours(clinic, at)
+            # The clinic may have calls wait for the best-answered hour (app/intelligence).
+            at = call_time(at) if call_time is not None else at
         if action["type"] == "create_task" and task_due is None:
             task_due = at
         if action["type"] == "notify" and task_due is not None:
@@ -479,10 +493,19 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         "event_id": event.id,
         "event_type": event.type,
     }
-    planned = plan_actions(clinic=clinic, rule=rule, start=event.occurred_at)
+    planned = plan_actions(
+        clinic=clinic,
+        rule=rule,
+        start=event.occurred_at,
+        call_time=lambda earliest: intelligence.best_call_time(
+            session=session, clinic=clinic, lead=lead, earliest=earliest
+        ),
+    )
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
+        if action.get("deferred"):  # re-checked against the lead as it was at the event
+            action = {**action, "event_at": event.occurred_at.isoformat()}
         step = steps.record(
             session=session,
             lead=lead,
@@ -498,7 +521,9 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)
-        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=action["type"] == "create_task")
+        # A task exists from now on (due later), unless deferred: then the step makes it at its time.
+        at_once = action["type"] == "create_task" and not action.get("deferred")
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
 
 
 def register_consumers() -> None:
@@ -680,6 +705,7 @@ def _step_view(step: AutomationStep, names: dict[int, str]) -> dict:
         if step.enrollment_id is None
         else {"enrollment_id": step.enrollment_id, "step": step.sequence_step},
         "event": None if step.event_id is None else {"id": step.event_id, "type": step.event_type},
+        "sweep": step.action.get("sweep"),  # a step a beat sweep made (e.g. the orphan sweep)
         "conditions": step.conditions,
         "action": step.action,
         "result": step.result,

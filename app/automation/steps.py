@@ -23,6 +23,10 @@ from app.scheduling import service as scheduling
 
 STEP_KIND = "automation.step"
 
+# A close is the one event whose own steps run on a closed lead (seed 002's "won → kickoff",
+# "lost → re-engagement in 30 days"), as long as the lead is still closed that way when they run.
+CLOSING_EVENTS = {"lead.converted": "CONVERTED", "lead.lost": "LOST"}
+
 # action type -> executor(session=, step=, lead=, now=); each sets the step's final status.
 _EXECUTORS: dict[str, Callable[..., None]] = {}
 
@@ -118,6 +122,8 @@ def origin_of(step: AutomationStep) -> dict:
         origin.update(rule_id=step.rule_id, rule_version=step.rule_version, conditions=step.conditions)
     if step.enrollment_id is not None:
         origin.update(enrollment_id=step.enrollment_id, sequence_step=step.sequence_step)
+    if step.action.get("sweep"):
+        origin.update(sweep=step.action["sweep"])
     return origin
 
 
@@ -169,7 +175,7 @@ def execute(*, session: Session, step: AutomationStep, lead: Lead, now: datetime
     """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why)."""
     if step.status != StepStatus.SCHEDULED:
         return  # already done, skipped or cancelled: a redelivered job changes nothing
-    if lead is None or not lead.is_open:
+    if not may_run_on(step, lead):
         finish(step, StepStatus.SKIPPED, now, reason="the lead is no longer open")
         return
     run = _EXECUTORS.get(step.action_type)
@@ -177,6 +183,15 @@ def execute(*, session: Session, step: AutomationStep, lead: Lead, now: datetime
         finish(step, StepStatus.FAILED, now, reason=f"no executor for {step.action_type!r}")
         return
     run(session=session, step=step, lead=lead, now=now)
+
+
+def may_run_on(step: AutomationStep, lead: Lead | None) -> bool:
+    """An open lead takes any step; a closed one only the steps of the close that closed it."""
+    if lead is None or lead.deleted_at is not None:
+        return False
+    if lead.is_open:
+        return True
+    return CLOSING_EVENTS.get(step.event_type or "") == lead.status
 
 
 def run_step_job(*, session: Session, job, now: datetime) -> None:
@@ -196,11 +211,17 @@ def cancel_pending(
     reason: str,
     now: datetime,
     action_types: Iterable[str] | None = None,
+    keep_event_id: int | None = None,
 ) -> int:
-    """Cancel the lead's scheduled steps (of `action_types`, if given) and their jobs; returns how many."""
+    """Cancel the lead's scheduled steps (of `action_types`, if given) and their jobs; returns how many.
+
+    `keep_event_id`: the steps that event triggered stay (a close's own steps outlive the close).
+    """
     stmt = sa.select(AutomationStep).where(
         AutomationStep.lead_id == lead_id, AutomationStep.status == StepStatus.SCHEDULED
     )
+    if keep_event_id is not None:
+        stmt = stmt.where(sa.or_(AutomationStep.event_id.is_(None), AutomationStep.event_id != keep_event_id))
     if action_types is not None:
         stmt = stmt.where(AutomationStep.action_type.in_(list(action_types)))
     steps = list(session.scalars(stmt.with_for_update()))

@@ -46,7 +46,8 @@ def _on_closed(reason: str, why: str):
         if lead is None:
             return
         sequences.unenroll_all(session=session, lead_id=lead.id, reason=reason, now=now)
-        steps.cancel_pending(session=session, lead_id=lead.id, reason=why, now=now)
+        # Every pending step of the lead but those of this close (its won/lost rules' steps).
+        steps.cancel_pending(session=session, lead_id=lead.id, reason=why, now=now, keep_event_id=event.id)
 
     stop_everything.__name__ = f"stop_on_{reason}"
     stop_everything.__doc__ = f"A {reason} lead: every pending automated step is cancelled ({why})."

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
 from app.auth.permissions import Permission, current_actor, requires
-from app.automation import schemas, service
+from app.automation import schemas, service, stats
 from app.db import unit_of_work
 
 blp = make_blueprint("automation", "Follow-up rules and the why-trail of automated steps")
@@ -27,6 +27,39 @@ class Rules(MethodView):
         """Add a rule. An unknown trigger, field, operator or action type is a 422 naming it."""
         with unit_of_work() as session:
             return service.create_rule(session=session, actor=current_actor(), data=body, now=clock.now())
+
+
+@blp.route("/follow-up-rules/stats")
+class RuleStats(MethodView):
+    @requires(Permission.ANALYTICS)
+    @blp.arguments(schemas.StatsArgs, location="query")
+    @blp.response(200, schemas.RuleStatsOut(many=True))
+    def get(self, args):
+        """Per rule: runs, steps by status (done, skipped, failed, ...), skipped steps by reason, last run."""
+        with unit_of_work() as session:
+            return stats.rule_stats(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                start=args.get("start"),
+                end=args.get("end"),
+            )
+
+
+@blp.route("/sequences/stats")
+class SequenceStats(MethodView):
+    @requires(Permission.ANALYTICS)
+    @blp.arguments(schemas.StatsArgs, location="query")
+    @blp.response(200, schemas.SequenceStatsOut(many=True))
+    def get(self, args):
+        """Per sequence: enrolled, active, completed, replied, unenrolled by reason, converted within 30
+        days of enrolling."""
+        with unit_of_work() as session:
+            return stats.sequence_stats(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                start=args.get("start"),
+                end=args.get("end"),
+            )
 
 
 @blp.route("/follow-up-rules/active")

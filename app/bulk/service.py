@@ -34,7 +34,7 @@ from app.errors import NotFound, ValidationFailed
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import registry
 from app.scheduling import service as scheduling
-from app.scheduling.models import FAILED as JOB_FAILED
+from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
 from app.tasks import service as tasks
 
@@ -180,7 +180,7 @@ def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJ
             sa.select(ScheduledJob).where(
                 ScheduledJob.subject_type == "bulk_job",
                 ScheduledJob.subject_id == job.id,
-                ScheduledJob.status == JOB_FAILED,
+                ScheduledJob.status.in_(JOB_GAVE_UP),
             )
         ).all()
         if given_up:

@@ -76,11 +76,14 @@ def next_open(calendar: BusinessCalendar, moment: datetime) -> datetime:
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: float) -> datetime:
     """`start` plus `minutes` of open time: a lead at 22:00 Friday is due 5 minutes after Monday's opening."""
-    remaining = timedelta(minutes=minutes)
+    remaining, start = timedelta(minutes=minutes), start.astimezone(UTC)
     for opens, closes in _windows_from(calendar, start):
+        # In UTC: Python adds to and subtracts datetimes of one zone on the wall clock, so across a
+        # DST change in an open window a local "+3 h" would be 2 or 4 hours of real time.
+        opens, closes = opens.astimezone(UTC), closes.astimezone(UTC)
         begin = max(opens, start)
         if begin + remaining <= closes:
-            return (begin + remaining).astimezone(UTC)
+            return begin + remaining
         remaining -= closes - begin
     raise NeverOpen("no business hours within a year")  # pragma: no cover - the generator raises first
 

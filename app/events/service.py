@@ -16,8 +16,10 @@ Event types written so far:
 - lead.converted      {lead_id, previous_stage, converted_at}
 - lead.lost           {lead_id, previous_stage, reason}
 - activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
-- lead.stale          {lead_id, stage, stage_entered_at, days_in_stage, max_days_in_stage}
+- lead.stale          {lead_id, kind: "stage", stage, stage_entered_at, days_in_stage, max_days_in_stage}
+                      {lead_id, kind: "quiet", stage, last_activity_at, quiet_days}
 - task.overdue        {task_id, lead_id, assigned_to_id, due_at}
+- lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ LEAD_ASSIGNED = "lead.assigned"
 LEAD_CONVERTED = "lead.converted"
 LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
-LEAD_STALE = "lead.stale"  # over its stage's max_days_in_stage; once per stay in the stage
+LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (once per quiet spell)
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 
 _PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction

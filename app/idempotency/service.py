@@ -37,13 +37,16 @@ def _header_error(message: str) -> ValidationFailed:
     return error
 
 
-def request_hash(*, method: str, path: str, body: bytes) -> str:
-    """A digest of the request; JSON bodies are canonicalised (key order and spacing do not matter)."""
+def request_hash(*, method: str, path: str, body: bytes, query: bytes = b"") -> str:
+    """A digest of the request: method, path, query string (it changes what a POST does, e.g.
+    `?reject_duplicates=true`) and body; JSON bodies are canonicalised (key order and spacing do
+    not matter)."""
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
         canonical = body
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+    target = path.encode() + (b"?" + query if query else b"")
+    return hashlib.sha256(method.encode() + b" " + target + b"\n" + canonical).hexdigest()
 
 
 def reserve(
@@ -180,7 +183,9 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         actor, now = current_actor(), clock.now()
-        digest = request_hash(method=request.method, path=request.path, body=request.get_data())
+        digest = request_hash(
+            method=request.method, path=request.path, query=request.query_string, body=request.get_data()
+        )
         with unit_of_work() as session:
             stored = reserve(
                 session=session, actor=actor, key=key, method=request.method, path=request.path,

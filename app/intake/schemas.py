@@ -8,7 +8,7 @@ import json
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from app.api import RequestSchema
+from app.api import RequestSchema, UTCDate
 from app.errors import ValidationFailed
 from app.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
 from app.leads.schemas import LeadIn
@@ -53,10 +53,11 @@ class WebFormIn(RequestSchema):
     patient_first_name = _text(100)
     patient_last_name = _text(100)
     patient_relationship = fields.String(validate=validate.OneOf([r.value for r in PatientRelationship]))
-    patient_dob = fields.Date()
+    patient_dob = UTCDate()
     message = _text(10000)
     treatment_interest = fields.List(
-        fields.String(validate=validate.OneOf([t.value for t in TreatmentInterest]))
+        fields.String(validate=validate.OneOf([t.value for t in TreatmentInterest])),
+        validate=validate.Length(max=len(TreatmentInterest)),
     )
     insurance_carrier = _text(200)
     address_line1 = _text(200)

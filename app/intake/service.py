@@ -366,3 +366,42 @@ def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datet
         if existing is None:
             raise
         return Intake(lead=existing, created=False)
+
+
+# --- caller ID ---------------------------------------------------------------------------------
+
+PHONE_SYSTEM_ACTOR = "phone_system"
+PHONE_SOURCE_NAME = "Phone"
+
+
+def _phone_source(session: Session, clinic_id: int, now: datetime) -> LeadSource:
+    """The clinic's active source named "Phone", made (category OTHER) the first time a call needs it."""
+    source = leads.active_source_named(session=session, clinic_id=clinic_id, name=PHONE_SOURCE_NAME)
+    if source is not None:
+        return source
+    return leads.create_source(
+        session=session,
+        actor=Actor.engine(clinic_id, PHONE_SYSTEM_ACTOR),
+        data={"name": PHONE_SOURCE_NAME, "category": LeadSourceCategory.OTHER.value},
+        now=now,
+    )
+
+
+def capture_phone_call(
+    *, session: Session, clinic_id: int, phone: str, caller_name: str | None, now: datetime
+) -> Intake:
+    """A lead for a caller nobody knows: the phone number, the caller-ID name if any, source "Phone"."""
+    clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
+    first, last = rules.split_full_name(caller_name) if caller_name else ("Unknown caller", "")
+    return _create(
+        session=session,
+        clinic=clinic,
+        data={"first_name": first or "Unknown caller", "last_name": last or "", "phone": phone},
+        source=_phone_source(session, clinic_id, now),
+        stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
+        actor_ref=PHONE_SYSTEM_ACTOR,
+        user_id=None,
+        channel="phone",
+        reject_duplicates=False,
+        now=now,
+    )

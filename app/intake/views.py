@@ -8,7 +8,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from app import clock
-from app.api import make_blueprint
+from app.api import accepts_body_up_to, make_blueprint
 from app.auth.permissions import Permission, current_actor, public, requires
 from app.bulk.schemas import BulkJobOut
 from app.db import get_db, unit_of_work
@@ -47,6 +47,8 @@ class CreateLead(MethodView):
         return intake.lead
 
 
+# 10,000 rows of a few hundred bytes each: more than the API's 1 MiB MAX_CONTENT_LENGTH.
+IMPORT_MAX_BYTES = 16 * 1024 * 1024
 IMPORT_BODY = {
     "required": True,
     "description": "Up to 10,000 leads: a JSON array, a CSV with a header line of lead field names "
@@ -73,6 +75,7 @@ class ImportLeads(MethodView):
     @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(202, BulkJobOut)
     @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
+    @accepts_body_up_to(IMPORT_MAX_BYTES)
     def post(self, args):
         """Import leads in the background; poll the bulk job, read each row's outcome at /rows.
 

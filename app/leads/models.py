@@ -52,6 +52,7 @@ class LostReason(StrEnum):
     CHOSE_COMPETITOR = "CHOSE_COMPETITOR"
     COST_FINANCIAL = "COST_FINANCIAL"
     TIMING_NOT_RIGHT = "TIMING_NOT_RIGHT"
+    NOT_READY = "NOT_READY"  # seed 002's "not ready": a re-engagement call in 30 days
     NOT_A_CANDIDATE = "NOT_A_CANDIDATE"
     NO_RESPONSE = "NO_RESPONSE"
     INSURANCE_ISSUES = "INSURANCE_ISSUES"
@@ -92,6 +93,15 @@ class LeadSource(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# An open lead, as a partial index's predicate and as the sweeps that read those indexes spell it
+# (literal values, so PostgreSQL matches a prepared statement's predicate to the index's).
+OPEN_LEAD_SQL = "status IN ('NEW', 'ACTIVE') AND deleted_at IS NULL"
+
+
+def _open_where(column: str) -> sa.TextClause:
+    return sa.text(f"{column} IS NULL AND {OPEN_LEAD_SQL}")
+
+
 def _where_set(name: str, column: str) -> sa.Index:
     """An index of (clinic_id, column) over the leads where the column is set."""
     where = sa.text(f"{column} IS NOT NULL")
@@ -130,6 +140,23 @@ class Lead(Base):
             "clinic_id",
             postgresql_where=sa.text("deleted_at IS NOT NULL"),
             sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        ),
+        # The staleness sweeps (app/pipeline/staleness.py) read only open leads not yet flagged:
+        # a flagged lead leaves the index, so a sweep's cost follows the new finds, not the table.
+        sa.Index(
+            "ix_leads_stage_stale_due",
+            "clinic_id",
+            "pipeline_stage",
+            "stage_entered_at",
+            postgresql_where=_open_where("stage_stale_at"),
+            sqlite_where=_open_where("stage_stale_at"),
+        ),
+        sa.Index(
+            "ix_leads_quiet_due",
+            "clinic_id",
+            "last_activity_at",
+            postgresql_where=_open_where("quiet_flagged_at"),
+            sqlite_where=_open_where("quiet_flagged_at"),
         ),
         # Analytics: a report's cohort (a clinic's leads created in a range) read from the index alone.
         sa.Index(
@@ -216,6 +243,20 @@ class Lead(Base):
     first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
 
+    # Follow-up intelligence, kept by app/intelligence (its event consumer and the nightly scoring):
+    # P(conversion within 90 days), its top factors and model version; the next best action.
+    score: Mapped[float | None] = mapped_column(sa.Float)
+    score_factors: Mapped[list | None] = mapped_column(JSONType)
+    score_model_version: Mapped[str | None] = mapped_column(sa.String(64))
+    next_action: Mapped[dict | None] = mapped_column(JSONType)
+
+    # Staleness, kept on the lead so "once per stay" and "once per quiet spell" outlive the ledger's
+    # purged rows: when the current stay was flagged over its stage's limit (cleared on entering a
+    # stage); the last activity by a person or the lead (the capture, before any); when the current
+    # quiet spell was flagged (cleared by the next activity).
+    stage_stale_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    quiet_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -25,6 +25,7 @@ SORT_FIELDS = (
     "assigned_at",
     "status",
     "pipeline_stage",
+    "score",  # descending puts unscored leads last
 )
 
 # Two names this alike (difflib ratio, after case folding and accent stripping) are "the same

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, id_field, to_bounded_utc
+from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, UTCDate, id_field, to_bounded_utc
 from app.leads.models import (
     LeadSourceCategory,
     LeadStatus,
@@ -35,6 +35,8 @@ def _iana_timezone(value: str) -> None:
 
 class DateOrDateTime(fields.Field):
     """An ISO date (a whole day, in the clinic's timezone) or an ISO datetime (naive = UTC)."""
+
+    guarded_by = "years MIN_YEAR..MAX_YEAR, as UTCDate and UTCDateTime"  # tests/test_guarded_schemas.py
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
@@ -64,9 +66,7 @@ class LeadUpdateIn(RequestSchema):
     preferred_time = _text(100, allow_none=True)
     patient_first_name = _text(100, allow_none=True)
     patient_last_name = _text(100, allow_none=True)
-    patient_dob = fields.Date(
-        allow_none=True, metadata={"description": "Encrypted at rest; not in the future"}
-    )
+    patient_dob = UTCDate(allow_none=True, metadata={"description": "Encrypted at rest; not in the future"})
     patient_relationship = fields.String(validate=_one_of(PatientRelationship))
     address_line1 = _text(200, allow_none=True)
     address_line2 = _text(200, allow_none=True)
@@ -117,6 +117,28 @@ class DuplicateOut(Schema):
     matched = fields.List(fields.String(), metadata={"description": "phone, email and/or name_dob"})
 
 
+class ScoreFactorOut(Schema):
+    feature = fields.String()
+    label = fields.String()
+    effect = fields.String(metadata={"description": "raises or lowers"})
+    weight = fields.Float(metadata={"description": "Its effect on the log-odds, against the average lead"})
+
+
+class NextActionOut(Schema):
+    action = fields.String(
+        metadata={
+            "description": "call_now, call_at_best_slot, send_breakup_email, move_to_lost, "
+            "schedule_consultation or enroll_sequence"
+        }
+    )
+    reason = fields.String()
+    # Kept as ISO text in the lead's JSON column: a string here, formatted as a date-time.
+    at = fields.String(
+        allow_none=True,
+        metadata={"format": "date-time", "description": "When to act (a call's best slot); past: now"},
+    )
+
+
 class LeadOut(Schema):
     id = fields.Integer()
     first_name = fields.String()
@@ -154,6 +176,17 @@ class LeadOut(Schema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    # Follow-up intelligence (app/intelligence); null until the lead is first scored.
+    score = fields.Float(
+        allow_none=True, metadata={"description": "P(conversion within 90 days), 0-1; null until scored"}
+    )
+    score_factors = fields.List(
+        fields.Nested(ScoreFactorOut), allow_none=True, metadata={"description": "The top three factors"}
+    )
+    score_model_version = fields.String(allow_none=True)
+    next_best_action = fields.Nested(
+        NextActionOut, attribute="next_action", allow_none=True, metadata={"description": "Open leads only"}
+    )
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()
@@ -180,6 +213,7 @@ class LeadQueryArgs(RequestSchema):
     status = fields.String(validate=_one_of(LeadStatus))
     assigned_to = fields.String(
         validate=[
+            validate.Length(max=10),
             validate.Regexp(r"^(\d{1,10}|me|none)$", error="give a user id, 'me' or 'none'"),
             _user_id_in_range,
         ],
@@ -191,6 +225,19 @@ class LeadQueryArgs(RequestSchema):
     q = fields.String(
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Text in contact or patient names, email or phone digits"},
+    )
+    stale = fields.Boolean(
+        metadata={
+            "description": "true: open leads flagged stale (over their stage's limit in this stay, or "
+            "quiet for the clinic's stale_after_days); false: the others"
+        }
+    )
+    next_step = fields.String(
+        validate=validate.OneOf(["none"]),
+        metadata={
+            "description": "`none`: open leads with no open task, no pending automated step and no "
+            "active sequence (orphans)"
+        },
     )
     sort = fields.String(
         load_default="-created_at",
@@ -208,7 +255,11 @@ class LeadSourceUpdateIn(RequestSchema):
     description = _text(2000, allow_none=True)
     is_active = fields.Boolean()
     monthly_cost = fields.Decimal(
-        allow_none=True, places=2, validate=validate.Range(min=0, max=10**9), metadata={"description": ">= 0"}
+        allow_none=True,
+        places=2,
+        validate=validate.Range(min=0, max=10**9),
+        # Numbers, not apispec's Decimal-formatted strings ("1000000000.00" is no JSON Schema bound).
+        metadata={"description": ">= 0", "minimum": 0, "maximum": 10**9},
     )
     coordinator_ids = fields.List(
         id_field(),
@@ -228,7 +279,9 @@ class LeadSourceOut(Schema):
     category = fields.String()
     description = fields.String(allow_none=True)
     is_active = fields.Boolean()
-    monthly_cost = fields.Decimal(places=2, as_string=True, allow_none=True)
+    monthly_cost = fields.Decimal(
+        places=2, as_string=True, allow_none=True, metadata={"type": "string", "format": "decimal"}
+    )
     coordinator_ids = fields.List(fields.Integer())
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
 from app import phi
 from app.audit import service as audit
@@ -332,14 +332,60 @@ def list_leads(
     page: int,
     page_size: int,
     now: datetime,
+    extra_conditions: tuple = (),
 ) -> tuple[list[Lead], int]:
     """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
 
-    Filters: stage (slug), status, assigned_to (user id, "me" or "none"), source (id),
-    created_from / created_to (a date is a whole day in the clinic's timezone), q (text over
-    contact and patient names, email and phone).
+    Filters: see `list_conditions`; `extra_conditions` are ones a higher domain defines (e.g.
+    automation's "no next step").
     """
+    conditions = [*list_conditions(session=session, actor=actor, filters=filters), *extra_conditions]
+    order, tiebreak = list_order(sort)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
+    rows = session.scalars(
+        sa.select(Lead)
+        .where(*conditions)
+        .order_by(order, tiebreak)
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.list",
+        subject_type="lead",
+        subject_id=None,
+        after={
+            "filters": {k: str(v) for k, v in filters.items() if v is not None},
+            "lead_ids": [lead.id for lead in rows],
+        },
+        at=now,
+    )
+    return list(rows), total
+
+
+def list_order(sort: str) -> tuple:
+    """ORDER BY of the lead list: the sort field (a leading "-" descending), then the id."""
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
+        order = order.nulls_last()
+    return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
+
+
+def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
+    """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
+    "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
+    timezone), q (text over contact and patient names, email and phone), stale (flagged stale in
+    either sense: over the stage's limit in this stay, or quiet)."""
     conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
+    if filters.get("stale") is not None:
+        flagged = sa.and_(
+            Lead.status.in_(OPEN_STATUSES),
+            sa.or_(Lead.stage_stale_at.is_not(None), Lead.quiet_flagged_at.is_not(None)),
+        )
+        conditions.append(flagged if filters["stale"] else ~flagged)
     if filters.get("stage"):
         conditions.append(Lead.pipeline_stage == filters["stage"])
     if filters.get("status"):
@@ -392,32 +438,7 @@ def list_leads(
         if len(digits) >= 3:
             matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]
         conditions.append(sa.or_(*matches))
-
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    tiebreak = Lead.id.desc() if sort.startswith("-") else Lead.id.asc()
-    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
-    rows = session.scalars(
-        sa.select(Lead)
-        .where(*conditions)
-        .order_by(order, tiebreak)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.list",
-        subject_type="lead",
-        subject_id=None,
-        after={
-            "filters": {k: str(v) for k, v in filters.items() if v is not None},
-            "lead_ids": [lead.id for lead in rows],
-        },
-        at=now,
-    )
-    return list(rows), total
+    return conditions
 
 
 # --- leads: writing --------------------------------------------------------------------------
@@ -679,6 +700,7 @@ def new_lead(
         status=LeadStatus.NEW.value,
         pipeline_stage=stage,
         stage_entered_at=now,
+        last_activity_at=now,  # its quiet spell starts at capture
         source_id=source.id,
         assigned_to_id=assigned_to_id,
         assigned_at=None if assigned_to_id is None else now,
@@ -844,3 +866,19 @@ def open_lead_counts(*, session: Session, clinic_id: int, user_ids: list[int]) -
     for user_id, count in session.execute(stmt):
         counts[user_id] = count
     return counts
+
+
+def note_activity(*, session: Session, lead: Lead, at: datetime) -> None:
+    """An activity by a person or the lead at `at`: the lead's quiet spell ends (a new one starts).
+
+    One conditional UPDATE, so two activities logged at once both leave the later time.
+    """
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == lead.id, sa.or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < at))
+        .values(last_activity_at=at, quiet_flagged_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if lead.last_activity_at is None or lead.last_activity_at < at:
+        attributes.set_committed_value(lead, "last_activity_at", at)  # as stored, not dirty
+        attributes.set_committed_value(lead, "quiet_flagged_at", None)

@@ -7,8 +7,10 @@ from flask.views import MethodView
 from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import Permission, current_actor, requires
+from app.automation import orphans
+from app.csv_export import csv_stream
 from app.db import unit_of_work
-from app.leads import schemas, service
+from app.leads import export, schemas, service
 
 blp = make_blueprint("leads", "Leads and lead sources")
 
@@ -23,10 +25,13 @@ class Leads(MethodView):
     @blp.response(200, schemas.LeadOut(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """The clinic's leads: filter by stage, status, assigned_to, source, created range and q; sort."""
+        """The clinic's leads: filter by stage, status, assigned_to, source, created range, q, stale
+        and next_step; sort."""
         sort = args.pop("sort")
+        extra = orphans.conditions(args.get("next_step"))
         with unit_of_work() as session:
             leads, total = service.list_leads(
+                extra_conditions=tuple(extra),
                 session=session,
                 actor=current_actor(),
                 filters=args,
@@ -37,6 +42,26 @@ class Leads(MethodView):
             )
         set_item_count(pagination_parameters, total)
         return leads
+
+
+@blp.route("/leads/export")
+class LeadsExport(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(LEAD_QUERY_ARGS, location="query")
+    @blp.response(200, content_type="text/csv", description="The leads as CSV, streamed")
+    def get(self, args):
+        """The leads of the list's filters as CSV, streamed (any number of rows); the export is audited.
+        Protected columns (patient, insurance, address, notes) only for coordinators, admins and
+        doctors."""
+        actor, sort = current_actor(), args.pop("sort")
+        with unit_of_work() as session:
+            columns = export.start(session=session, actor=actor, filters=args, now=clock.now())
+
+        def rows():
+            with unit_of_work() as session:
+                yield from export.rows(session=session, actor=actor, filters=args, sort=sort, columns=columns)
+
+        return csv_stream("leads", columns, rows())
 
 
 @blp.route("/leads/<int:lead_id>")

@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 IN_APP, EMAIL, SMS = "in_app", "email", "sms"
-STAFF_KINDS = ("reminder", "overdue", "escalation", "new_lead", "new_task", "digest")
+STAFF_KINDS = ("reminder", "overdue", "overdue_digest", "escalation", "new_lead", "new_task", "digest")
 # In-app is always stored (it is silent). What the spec promises "in-app and email" — reminders,
-# overdue notices, escalations (seeds 000/001) — also goes by email unless the user turns it off
-# in their preferences; the rest only when asked for; the digest is an email by nature.
+# overdue notices and the hourly overdue digest, escalations (seeds 000/001) — also goes by email
+# unless the user turns it off in their preferences; the rest only when asked for; the digest is an
+# email by nature.
 DEFAULT_CHANNELS = {
     "reminder": [IN_APP, EMAIL],
     "overdue": [IN_APP, EMAIL],
@@ -17,6 +18,7 @@ DEFAULT_CHANNELS = {
     "new_lead": [IN_APP],
     "new_task": [IN_APP],
     "digest": [EMAIL],
+    "overdue_digest": [IN_APP, EMAIL],
 }
 ALLOWED_CHANNELS = dict.fromkeys(STAFF_KINDS, (IN_APP, EMAIL, SMS)) | {"digest": (EMAIL,)}
 

@@ -6,7 +6,7 @@ from app.notifications import rules
 from app.notifications.models import Channel, DeliveryStatus
 
 
-class InboxArgs(Schema):
+class InboxArgs(RequestSchema):
     unread = fields.Boolean(load_default=False, metadata={"description": "only unread notifications"})
 
 
@@ -81,8 +81,8 @@ def _validate_hhmm(value: str) -> None:
 
 
 class QuietHoursIn(RequestSchema):
-    start = fields.String(required=True, validate=_validate_hhmm)
-    end = fields.String(required=True, validate=_validate_hhmm)
+    start = fields.String(required=True, validate=[validate.Length(max=5), _validate_hhmm])
+    end = fields.String(required=True, validate=[validate.Length(max=5), _validate_hhmm])
 
 
 class PreferencesIn(RequestSchema):
@@ -98,7 +98,11 @@ class PreferencesIn(RequestSchema):
         metadata={"description": "local time range in your timezone (may span midnight); null for none"},
     )
     sms_number = fields.String(
-        allow_none=True, validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="give E.164, like +15551234567")
+        allow_none=True,
+        validate=[
+            validate.Length(max=16),
+            validate.Regexp(r"^\+[1-9]\d{6,14}$", error="give E.164, like +15551234567"),
+        ],
     )
 
 

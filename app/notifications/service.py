@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -27,6 +25,7 @@ from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.intake import rules as signing
 from app.notifications import channels, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from app.scheduling import service as scheduling
@@ -102,7 +101,7 @@ def inbox(
         .where(*conditions)
         .order_by(unread_first, Notification.created_at.desc(), Notification.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 
@@ -996,29 +995,42 @@ DELIVERED_STATES = ("delivered",)
 UNDELIVERED_STATES = ("undelivered", "failed")
 
 
-def verify_signature(*, secret: str | None, body: bytes, signature: str | None) -> None:
-    """HMAC-SHA256 of the raw body, hex, in X-Followup-Signature (`sha256=<hex>` or bare hex)."""
+def verify_signature(
+    *, redis, secret: str | None, body: bytes, timestamp: str | None, signature: str | None, now: datetime
+) -> None:
+    """Signed like a web form (app/intake/rules.py): X-Followup-Signature is the hex HMAC-SHA256 of
+    f"{timestamp}.{raw body}", X-Followup-Timestamp unix seconds within 5 minutes of now, and each
+    signature accepted once (remembered in Redis past the window). Why: a receipt captured on the way
+    and sent again later must not turn a message that was sent into a failed one."""
     if not secret:
         raise NotFound("the SMS status webhook is not configured (SMS_WEBHOOK_SECRET)")
-    if not signature:
-        raise Unauthorized("missing X-Followup-Signature")
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    given = signature.removeprefix("sha256=").strip()
-    if not hmac.compare_digest(expected, given):
+    if not (signature and timestamp):
+        raise Unauthorized("missing X-Followup-Timestamp or X-Followup-Signature")
+    if not signing.timestamp_fresh(timestamp, now):
+        raise Unauthorized("stale X-Followup-Timestamp: sign with the current time")
+    if not signing.signature_matches(secret, timestamp, body, signature):
         raise Unauthorized("bad signature")
+    digest = signature.strip().removeprefix("sha256=").lower()
+    if not redis.set(
+        f"followup:sms-receipt-signature:{digest}", "1", nx=True, ex=signing.REPLAY_MEMORY_SECONDS
+    ):
+        raise Unauthorized("replayed receipt: this signature was already used")
 
 
 def sms_status_update(
     *,
     session: Session,
+    redis,
     secret: str | None,
     body: bytes,
+    timestamp: str | None,
     signature: str | None,
     form: dict,
     now: datetime,
 ) -> dict:
-    """Apply a signed delivery receipt: delivered stamps delivered_at; undelivered/failed fails the row."""
-    verify_signature(secret=secret, body=body, signature=signature)
+    """Apply a signed, fresh, first-seen delivery receipt: delivered stamps delivered_at;
+    undelivered/failed fails the row."""
+    verify_signature(redis=redis, secret=secret, body=body, timestamp=timestamp, signature=signature, now=now)
     sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
     if not sid or not state:
         raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})

@@ -17,13 +17,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy.orm import Session
 
-from app.automation.models import EnrollmentStatus, SequenceEnrollment
+from app.automation import orphans
 from app.celery_config import QUEUES
 from app.errors import NotFound, Unauthorized
-from app.leads.models import OPEN_STATUSES, Lead
+from app.leads.models import Lead
 from app.notifications.models import Notification
 from app.scheduling.models import OPEN, ScheduledJob
-from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.telemetry import metrics as instruments
 
 
@@ -53,7 +52,7 @@ class _Figures:
         yield self._jobs()
         yield self._notifications()
         yield self._due_lag()
-        yield self._orphans()
+        yield from self._orphans()
         yield from self._queues()
 
     def _jobs(self) -> GaugeMetricFamily:
@@ -95,12 +94,19 @@ class _Figures:
             "followup_due_job_lag_seconds", "Age of the oldest due job not yet done.", value=lag
         )
 
-    def _orphans(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(
+    def _orphans(self):
+        yield GaugeMetricFamily(
             "followup_orphan_leads",
             "Open leads with no next step: no open task, no pending ledger step, no active sequence.",
             value=self._session.scalar(_ORPHAN_COUNT),
         )
+        last_pass = orphans.orphan_leads_metric(session=self._session)
+        if last_pass is not None:
+            yield GaugeMetricFamily(
+                "followup_orphan_sweep_last_pass_orphans",
+                "Orphans the orphan sweep's last full pass over the leads found (before it gave them tasks).",
+                value=last_pass,
+            )
 
     def _queues(self):
         lengths = GaugeMetricFamily(
@@ -120,29 +126,8 @@ class _Figures:
 
 
 def _orphan_count() -> sa.Select:
-    lead = Lead.__table__
-    open_task = sa.exists().where(
-        LeadTask.lead_id == lead.c.id, LeadTask.status.in_([s.value for s in OPEN_TASK_STATUSES])
-    )
-    pending_step = sa.exists().where(
-        ScheduledJob.subject_type == "lead",
-        ScheduledJob.subject_id == lead.c.id,
-        ScheduledJob.status.in_(OPEN),
-    )
-    active_sequence = sa.exists().where(
-        SequenceEnrollment.lead_id == lead.c.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value
-    )
-    return (
-        sa.select(sa.func.count())
-        .select_from(lead)
-        .where(
-            lead.c.status.in_([s.value for s in OPEN_STATUSES]),
-            lead.c.deleted_at.is_(None),
-            ~open_task,
-            ~pending_step,
-            ~active_sequence,
-        )
-    )
+    """Orphans as the orphan sweep defines them (app/automation/orphans.py), counted live."""
+    return sa.select(sa.func.count()).select_from(Lead).where(orphans.NO_NEXT_STEP)
 
 
 _ORPHAN_COUNT = _orphan_count()

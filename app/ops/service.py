@@ -24,8 +24,11 @@ def heartbeats(*, session: Session) -> dict[str, datetime]:
     return {b.name: b.at for b in session.scalars(sa.select(Heartbeat))}
 
 
-def readiness(*, db: Database, redis) -> dict[str, str]:
-    """'ok' or the error for each dependency the system needs to do its work."""
+def readiness(*, db: Database, redis, broker_check=None) -> dict[str, str]:
+    """'ok' or the error for each dependency the system needs to do its work.
+
+    `broker_check`: connects to a broker that is not the Redis (RabbitMQ), which is then checked
+    on its own as `redis` (rate limits, login throttling, drain flags live there)."""
     checks: dict[str, str] = {}
     try:
         with db.engine.connect() as conn:
@@ -33,9 +36,15 @@ def readiness(*, db: Database, redis) -> dict[str, str]:
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; say which
         checks["database"] = f"error: {exc.__class__.__name__}: {exc}"[:300]
-    try:
-        redis.ping()
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"error: {exc.__class__.__name__}: {exc}"[:300]
+    checks["broker"] = _check(broker_check or redis.ping)
+    if broker_check is not None:
+        checks["redis"] = _check(redis.ping)
     return checks
+
+
+def _check(probe) -> str:
+    try:
+        probe()
+        return "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        return f"error: {exc.__class__.__name__}: {exc}"[:300]

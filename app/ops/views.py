@@ -29,7 +29,12 @@ class Ready(MethodView):
     @blp.alt_response(503, description="A dependency is unreachable; `checks` says which")
     def get(self):
         """The database and the broker are reachable (503 naming the one that is not)."""
-        checks = service.readiness(db=get_db(), redis=current_app.extensions["followup.redis"])
+        dispatcher = current_app.extensions["followup.dispatcher"]
+        checks = service.readiness(
+            db=get_db(),
+            redis=current_app.extensions["followup.redis"],
+            broker_check=None if current_app.config["SETTINGS"].broker_is_redis else dispatcher.check_broker,
+        )
         ready = all(v == "ok" for v in checks.values())
         return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
 

@@ -12,6 +12,9 @@ LOST = "lost"
 # Conversion and loss have use cases of their own and must stay terminal.
 PROTECTED_TERMINAL_SLUGS = frozenset({TREATMENT_STARTED, LOST})
 
+# Seed 002's stale lead: no activity for this many days (a clinic's `stale_after_days` overrides).
+DEFAULT_STALE_AFTER_DAYS = 7
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 
@@ -69,3 +72,8 @@ def move_refusal(current: StageView, target: StageView) -> str | None:
     if target.position < current.position:
         return f"moving backwards from {current.slug} to {target.slug} is not allowed (only to lost)"
     return None
+
+
+def stale_after_days(settings: dict | None) -> int:
+    """Days without activity after which an open lead is stale (quiet), from the clinic's settings."""
+    return int((settings or {}).get("stale_after_days") or DEFAULT_STALE_AFTER_DAYS)

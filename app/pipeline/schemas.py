@@ -18,7 +18,10 @@ class StageUpdateIn(RequestSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     color = fields.String(
         allow_none=True,
-        validate=validate.Regexp(rules.COLOR_PATTERN, error="give a colour as #RRGGBB"),
+        validate=[
+            validate.Length(max=7),
+            validate.Regexp(rules.COLOR_PATTERN, error="give a colour as #RRGGBB"),
+        ],
         metadata={"description": "#RRGGBB"},
     )
     task_template_id = id_field(
@@ -40,7 +43,10 @@ class StageUpdateIn(RequestSchema):
 class StageIn(StageUpdateIn):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     slug = fields.String(
-        validate=validate.Regexp(rules.SLUG_PATTERN, error="lower-case letters, digits and _ (max 64)"),
+        validate=[
+            validate.Length(max=64),
+            validate.Regexp(rules.SLUG_PATTERN, error="lower-case letters, digits and _ (max 64)"),
+        ],
         metadata={"description": "Default: made from the name"},
     )
     order = fields.Integer(
@@ -69,6 +75,7 @@ class ReorderIn(RequestSchema):
     stage_ids = fields.List(
         id_field(),
         required=True,
+        validate=validate.Length(max=1000),
         metadata={"description": "Every stage id of the clinic, exactly once, in the new order"},
     )
 

@@ -339,6 +339,7 @@ def _move(
     )
     lead.pipeline_stage = target.slug
     lead.stage_entered_at = now
+    lead.stage_stale_at = None  # a new stay: it may be flagged once again
     leads.touch(lead=lead, actor_ref=actor.ref, now=now)
     session.flush()
     events.emit(

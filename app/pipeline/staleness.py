@@ -1,8 +1,14 @@
-"""Stale leads: over their stage's `max_days_in_stage`. Found by an hourly sweep, flagged once per stay.
+"""Stale leads, in both of the spec's senses, flagged on the lead itself by a beat sweep.
 
-Each find is a job-ledger row keyed by lead and `stage_entered_at`, so a lead is flagged once per
-stay in a stage however often the sweep runs (or however many beats run it); the job writes the
-`lead.stale` event that rules (a check-in call after 7 days in Pending Decision) react to.
+- Over the stage's `max_days_in_stage` (e.g. 7 days in Pending Decision): once per stay in a stage.
+- Quiet: no activity by a person or the lead for the clinic's `stale_after_days` (seed 002, default
+  7) on an open lead: once per quiet spell (the next activity ends the spell).
+
+Each find writes `lead.stale` (with `kind` "stage" or "quiet") for rules and integrators. The fact
+that a stay or a spell was flagged lives on the lead (`stage_stale_at`, `quiet_flagged_at`), not in
+a ledger row's dedupe key: the ledger purges its done rows, the lead keeps its history. A flag is
+set by a conditional UPDATE, so overlapping sweeps (or two beats) flag a lead once. Both queries
+read partial indexes of the open leads not yet flagged: a run costs what it finds, not the table.
 """
 
 from __future__ import annotations
@@ -12,56 +18,102 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.auth.models import Clinic
 from app.events import service as events
-from app.leads.models import OPEN_STATUSES, Lead
+from app.leads.models import OPEN_LEAD_SQL, Lead
+from app.pipeline import rules
 from app.pipeline.models import PipelineStage
-from app.scheduling import registry
-from app.scheduling import service as scheduling
 
-STALE_KIND = "lead.flag_stale"
-BATCH = 1000
+STAGE, QUIET = "stage", "quiet"
+# Spelled as the partial indexes' predicates (ix_leads_stage_stale_due, ix_leads_quiet_due).
+_STAY_NOT_FLAGGED = sa.text(f"stage_stale_at IS NULL AND {OPEN_LEAD_SQL}")
+_SPELL_NOT_FLAGGED = sa.text(f"quiet_flagged_at IS NULL AND {OPEN_LEAD_SQL}")
 
 
-def find_stale_leads(*, session: Session, now: datetime) -> int:
-    """Schedule a `lead.flag_stale` job for each open lead over its stage's limit (no-op when known)."""
-    stages = session.scalars(sa.select(PipelineStage).where(PipelineStage.max_days_in_stage.is_not(None)))
-    jobs = []
-    for stage in stages:
-        cutoff = now - timedelta(days=stage.max_days_in_stage)
-        rows = session.execute(
-            sa.select(Lead.id, Lead.stage_entered_at).where(
-                Lead.clinic_id == stage.clinic_id,
-                Lead.pipeline_stage == stage.slug,
-                Lead.status.in_(OPEN_STATUSES),
-                Lead.deleted_at.is_(None),
-                Lead.stage_entered_at < cutoff,
-            )
+def find_stale_leads(*, session: Session, now: datetime, limit: int = 5000) -> int:
+    """Flag up to `limit` leads newly stale in each sense; returns how many were flagged."""
+    return flag_over_stage_limit(session=session, now=now, limit=limit) + flag_quiet(
+        session=session, now=now, limit=limit
+    )
+
+
+def _flag(session: Session, picked: sa.Select, values: dict, returning: tuple) -> list:
+    """Set `values` on the picked leads still unflagged (a concurrent sweep's rows are skipped)."""
+    flag_column = next(iter(values))
+    return session.execute(
+        sa.update(Lead)
+        .where(Lead.id.in_(picked.scalar_subquery()), getattr(Lead, flag_column).is_(None))
+        .values(**values)
+        .returning(Lead.id, Lead.clinic_id, Lead.pipeline_stage, *returning)
+        .execution_options(synchronize_session=False)
+    ).all()
+
+
+def flag_over_stage_limit(*, session: Session, now: datetime, limit: int) -> int:
+    """Open leads past their stage's limit in a stay not yet flagged: flag the stay, emit lead.stale."""
+    stages = session.execute(
+        sa.select(PipelineStage.clinic_id, PipelineStage.slug, PipelineStage.max_days_in_stage).where(
+            PipelineStage.max_days_in_stage.is_not(None)
         )
-        for lead_id, entered_at in rows:
-            jobs.append(
-                {
-                    "kind": STALE_KIND,
-                    "due_at": now,
-                    "clinic_id": stage.clinic_id,
-                    "subject_type": "lead",
-                    "subject_id": lead_id,
-                    "payload": {"stage": stage.slug, "max_days": stage.max_days_in_stage},
-                    "dedupe_key": f"lead:{lead_id}:stale:{stage.slug}:{entered_at.isoformat()}",
-                }
+    ).all()
+    flagged = 0
+    for clinic_id, slug, max_days in stages:
+        if flagged >= limit:
+            break
+        picked = (
+            sa.select(Lead.id)
+            .where(
+                Lead.clinic_id == clinic_id,
+                Lead.pipeline_stage == slug,
+                Lead.stage_entered_at < now - timedelta(days=max_days),
+                _STAY_NOT_FLAGGED,
             )
-    for start in range(0, len(jobs), BATCH):
-        scheduling.schedule_many(session=session, jobs=jobs[start : start + BATCH], now=now)
-    return len(jobs)
+            .limit(limit - flagged)
+        )
+        for lead in _flag(session, picked, {"stage_stale_at": now}, (Lead.stage_entered_at,)):
+            _emit(
+                session,
+                lead,
+                now,
+                kind=STAGE,
+                stage_entered_at=lead.stage_entered_at.isoformat(),
+                days_in_stage=(now - lead.stage_entered_at).days,
+                max_days_in_stage=max_days,
+            )
+            flagged += 1
+    return flagged
 
 
-def flag_stale_lead(*, session: Session, job, now: datetime) -> None:
-    """The job: if the lead is still open and in that stage, write its `lead.stale` event."""
-    lead = session.get(Lead, job.subject_id)
-    stage = job.payload["stage"]
-    if lead is None or lead.deleted_at is not None or lead.status not in OPEN_STATUSES:
-        return
-    if lead.pipeline_stage != stage:
-        return
+def flag_quiet(*, session: Session, now: datetime, limit: int) -> int:
+    """Open leads with no activity for their clinic's quiet days, spell not yet flagged: flag, emit."""
+    flagged = 0
+    for clinic_id, settings in session.execute(sa.select(Clinic.id, Clinic.settings)).all():
+        if flagged >= limit:
+            break
+        days = rules.stale_after_days(settings)
+        picked = (
+            sa.select(Lead.id)
+            .where(
+                Lead.clinic_id == clinic_id,
+                Lead.last_activity_at < now - timedelta(days=days),
+                _SPELL_NOT_FLAGGED,
+            )
+            .limit(limit - flagged)
+        )
+        for lead in _flag(session, picked, {"quiet_flagged_at": now}, (Lead.last_activity_at,)):
+            _emit(
+                session,
+                lead,
+                now,
+                kind=QUIET,
+                last_activity_at=lead.last_activity_at.isoformat(),
+                quiet_days=days,
+            )
+            flagged += 1
+    return flagged
+
+
+def _emit(session: Session, lead, now: datetime, **payload) -> None:
     events.emit(
         session=session,
         clinic_id=lead.clinic_id,
@@ -69,14 +121,5 @@ def flag_stale_lead(*, session: Session, job, now: datetime) -> None:
         subject_type="lead",
         subject_id=lead.id,
         now=now,
-        payload={
-            "lead_id": lead.id,
-            "stage": stage,
-            "stage_entered_at": lead.stage_entered_at.isoformat(),
-            "days_in_stage": (now - lead.stage_entered_at).days,
-            "max_days_in_stage": job.payload["max_days"],
-        },
+        payload={"lead_id": lead.id, "stage": lead.pipeline_stage, **payload},
     )
-
-
-registry.register(STALE_KIND, flag_stale_lead, queue="realtime")

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
 import sqlalchemy as sa
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
 from app.celery_config import celery_config
+from app.redis_clients import redis_client
 from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class Dispatcher:
                     # mass dispatch, and what is pending is the ledger's to show (GET /api/jobs);
                     # workers still send received/started/succeeded events for Flower.
                     config["task_send_sent_event"] = False
+                    config.update(_bounded_publish(self._settings, config))
                     sender.config_from_object(config)
                     self._celery = sender
         return self._celery
@@ -120,19 +121,42 @@ class Dispatcher:
 
     @property
     def _wire(self) -> RedisWire | None:
-        if self._redis_wire is None and self._settings.celery_broker_url.startswith(
-            ("redis://", "rediss://")
-        ):
+        if self._redis_wire is None and self._settings.broker_is_redis:
             celery = self.celery  # outside the lock: it takes the lock itself
             with self._lock:
                 if self._redis_wire is None:
-                    self._redis_wire = RedisWire(celery)
+                    self._redis_wire = RedisWire(celery, self._settings)
         return self._redis_wire
+
+    def check_broker(self) -> None:
+        """Connect to the broker once (any transport), or raise: what /readyz reports."""
+        with self.celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
 
     def reset_after_fork(self) -> None:
         """A forked child builds its own connections (the parent's sockets are not ours to close)."""
         self._celery = None
         self._redis_wire = None
+
+
+def _bounded_publish(settings, config: dict) -> dict:
+    """A publish through kombu waits for Redis no longer than RedisWire does (app/redis_clients.py):
+    the same socket timeouts, and the same number of retries after a failed connection."""
+    transport = {
+        **config["broker_transport_options"],
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+    }
+    return {
+        "broker_transport_options": transport,
+        "broker_connection_timeout": settings.redis_connect_timeout,
+        "task_publish_retry_policy": {
+            "max_retries": settings.redis_retries,
+            "interval_start": 0.05,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+    }
 
 
 class RedisWire:
@@ -147,8 +171,10 @@ class RedisWire:
     queues are set up (app/celery_config.py). Several messages go through Celery's pipelined batch.
     """
 
-    def __init__(self, celery: Celery):
-        self._redis = redis.Redis.from_url(celery.conf.broker_url)
+    def __init__(self, celery: Celery, settings):
+        # The app's timeouts and retry policy: a stalled broker costs the request after the commit
+        # one socket timeout, then the row goes back to the promote sweep (publish_claimed).
+        self._redis = redis_client(celery.conf.broker_url, settings)
         self._origin = anon_nodename()
         self._reply_to = celery.thread_oid
 

@@ -13,9 +13,14 @@ PENDING = "pending"  # waiting in the database (due beyond the horizon, or not y
 DISPATCHED = "dispatched"  # published to the broker with eta=due_at
 DONE = "done"
 CANCELLED = "cancelled"
-FAILED = "failed"  # gave up after max attempts (or no handler); an admin may retry it
+FAILED = "failed"  # no handler for its kind in the process that ran it; an admin may retry it
+# Its attempts ran out: the handler failed, or the worker running it died (killed, out of memory, past
+# its time limit), max_attempts times. An admin may retry it. An attempt counts when its claim
+# commits, before the handler runs, so even a job that kills every worker it runs on ends here.
+DEAD = "dead"
 
-STATUSES = (PENDING, DISPATCHED, DONE, CANCELLED, FAILED)
+STATUSES = (PENDING, DISPATCHED, DONE, CANCELLED, FAILED, DEAD)
+GAVE_UP = (FAILED, DEAD)  # final without an effect: what an admin retries
 OPEN = (PENDING, DISPATCHED)  # a run may claim these; the others are final
 FINISHED = (DONE, CANCELLED)  # purged after settings.purge_done_after_days
 
@@ -52,6 +57,10 @@ class ScheduledJob(Base):
     max_attempts: Mapped[int | None] = mapped_column(sa.Integer)  # None: settings.job_max_attempts
     dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the attempt in flight was counted; cleared when it records a failure. Set on an open row
+    # for less than the redispatch grace: a delivery is about to claim and run it. Set longer: the
+    # worker that counted it died (had it run, the row would be done or the attempt's failure recorded).
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     origin: Mapped[dict | None] = mapped_column(JSONType)  # why: rule id and version, event id, ...

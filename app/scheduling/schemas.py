@@ -1,21 +1,24 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.api import RequestSchema
+from app.db import MAX_ID
 from app.scheduling.models import STATUSES
 
 
 def parse_subject(value: str) -> tuple[str, int]:
     """`lead:7` → ("lead", 7)."""
     kind, sep, ident = value.partition(":")
-    if not sep or not kind or not ident.isdigit():
+    if not sep or not kind or not (ident.isascii() and ident.isdigit()) or int(ident) > MAX_ID:
         raise ValidationError("write the subject as <type>:<id>, e.g. lead:7 or task:42")
     return kind, int(ident)
 
 
-class JobQueryArgs(Schema):
+class JobQueryArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     kind = fields.String(validate=validate.Length(max=64))
     subject = fields.String(
-        metadata={"description": "type:id, e.g. lead:7 or task:42"}, validate=parse_subject
+        metadata={"description": "type:id, e.g. lead:7 or task:42"},
+        validate=[validate.Length(max=64), validate.Regexp(r"^[^:]+:[0-9]{1,10}$"), parse_subject],
     )
 
 

@@ -21,12 +21,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded
+from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded, page_offset
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release, subject_of
 from app.scheduling.models import (
     CANCELLED,
+    DEAD,
     DISPATCHED,
     DONE,
     FAILED,
@@ -35,6 +36,7 @@ from app.scheduling.models import (
     STATUSES,
     ScheduledJob,
 )
+from app.scheduling.models import GAVE_UP as GAVE_UP_STATUSES
 from app.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ RAN = "done"  # the handler ran and its effect committed with the row's `done`
 SKIPPED = "skipped"  # not claimable: already final, unknown, or a concurrent delivery holds it
 EARLY = "early"  # delivered before due (clock skew, a stale message): left for its own time
 RETRYING = "retrying"  # the handler failed; rescheduled with backoff
-GAVE_UP = "failed"  # max attempts reached, or no handler for the kind
+GAVE_UP = "dead"  # max attempts reached: the handler failed or its worker died each time
+NO_HANDLER = "failed"  # no handler is registered for the kind in this process
 
 _DISPATCH_KEY = "scheduling.dispatch_after_commit"
 _MAX_ERROR = 4000
@@ -419,28 +422,41 @@ def _run_one(
 ) -> tuple[str | None, registry.JobKind | None]:
     """Claim and run one row, `job_id` or else the oldest due row of `next_of_kind`: what happened
     (None: no due row of the kind), and the row's kind (None: no such row). Its log lines carry the
-    job's ids; its outcome, duration and lateness are counted (app/telemetry/metrics.py)."""
+    job's ids; its outcome, duration and lateness are counted (app/telemetry/metrics.py).
+
+    Two transactions: the attempt is counted and committed first (`count_attempt`), then the row is
+    claimed for that attempt and run with its effect. A process that dies in the handler has spent
+    an attempt all the same, so a job that kills its worker ends dead after max_attempts.
+    """
     db, settings, started, due_at = get_db(), _settings(), time.perf_counter(), None
     with logs.scope(job_id=job_id):
-        try:
+        counted = count_attempt(db=db, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings)
+        if counted is None:
+            if job_id is None:
+                return None, None
             with db.unit_of_work() as session:
-                outcome, kind, due_at = _claim_and_run(
-                    session=session, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings
+                outcome, kind = _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
+        elif counted.status == DEAD:
+            log.error("job %s (%s) is dead: %s", counted.id, counted.kind, _WORKER_LOST)
+            outcome, kind = GAVE_UP, counted.kind
+        else:
+            try:
+                with db.unit_of_work() as session:
+                    outcome, kind, due_at = _claim_and_run(session=session, counted=counted, now=now)
+            except _HandlerFailed as failed:
+                log.warning(
+                    "job %s failed (attempt %d)", failed.job_id, failed.attempts, exc_info=failed.error
                 )
-        except _HandlerFailed as failed:
-            log.warning(
-                "job %s failed (attempt %d)", failed.job_id, failed.attempts + 1, exc_info=failed.error
-            )
-            with db.unit_of_work() as session:
-                outcome = _record_failure(
-                    session=session,
-                    job_id=failed.job_id,
-                    seen_attempts=failed.attempts,
-                    error=failed.error,
-                    now=now,
-                    settings=settings,
-                )
-            kind = failed.kind
+                with db.unit_of_work() as session:
+                    outcome = _record_failure(
+                        session=session,
+                        job_id=failed.job_id,
+                        attempt=failed.attempts,
+                        error=failed.error,
+                        now=now,
+                        settings=settings,
+                    )
+                kind = failed.kind
     if kind is not None and outcome is not None and settings.metrics_token:  # else no one can scrape them
         metrics.job_ran(
             kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=time.perf_counter() - started
@@ -448,117 +464,159 @@ def _run_one(
     return outcome, None if kind is None else registry.kind_of(kind)
 
 
-def _claim_statement(*, skip_locked: bool):
-    # Built once per dialect with bound parameters, on the Table rather than the mapped class: the
-    # claim runs for every job, and building, cache-keying and ORM-processing the statement each time
-    # cost more CPU than executing it. OR, not IN: an IN list is an "expanding" parameter, re-rendered
-    # on every execution.
-    jobs = ScheduledJob.__table__
-    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
-    pick = sa.select(jobs.c.id).where(
-        jobs.c.id == sa.bindparam("job_id"),
-        is_open,
-        jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+_IS_OPEN = sa.or_(_JOBS.c.status == PENDING, _JOBS.c.status == DISPATCHED)
+_WORKER_LOST = (
+    "its attempts ran out and the last one never finished: the worker running it was lost "
+    "(killed, out of memory, past its time limit)"
+)
+
+
+# No attempt in flight: none counted, or the one counted is older than the redispatch grace on a row
+# still open. Its delivery had that long to claim the row, and a handler still running holds the row
+# (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
+# gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
+# drainer goes on to the next row.
+_NOT_IN_FLIGHT = sa.or_(
+    _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
+)
+
+
+def _pick_by_id() -> sa.Select:
+    # OR, not IN: an IN list is an "expanding" parameter, re-rendered on every execution.
+    return sa.select(_JOBS.c.id).where(
+        _JOBS.c.id == sa.bindparam("job_id"),
+        _IS_OPEN,
+        _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        _NOT_IN_FLIGHT,
     )
-    return _claim_update(pick, skip_locked=skip_locked)
 
 
-def _claim_update(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
-    """The compare-and-set of a claim: the open row `pick` selects becomes done, returned whole.
+def _pick_next_of_kind() -> sa.Select:
+    # A drainer's next row: the oldest due row of a kind. The statuses are literals, as in the
+    # predicate of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    return (
+        sa.select(_JOBS.c.id)
+        .where(
+            _JOBS.c.kind == sa.bindparam("of_kind"),
+            open_literally,
+            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+            _NOT_IN_FLIGHT,
+        )
+        .order_by(_JOBS.c.due_at)
+        .limit(1)
+    )
 
+
+def _count_statement(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
+    """The attempt's compare-and-set: the open row `pick` selects gets attempts+1, or, its attempts
+    already spent (each started and none finished: its worker died), becomes dead.
+
+    Built once per dialect and pick, on the Table with bound parameters (it runs for every job).
     `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
-    key whatever the table statistics say. With IN, a plan made while the table was nearly empty (a
-    worker's prepared statement from its first minutes) joined a scan of every open row to the pick,
-    a cost that grew with the table until the next ANALYZE.
+    key whatever the table statistics say (an IN once joined a scan of every open row to the pick,
+    with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
+    delivery is running is not counted again, and a drainer goes on to the next row.
     """
-    jobs = ScheduledJob.__table__
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)
-    is_open = sa.or_(jobs.c.status == PENDING, jobs.c.status == DISPATCHED)
+    spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
+    now = sa.bindparam("now", type_=UTCDateTime())
     return (
-        sa.update(jobs)
-        .where(jobs.c.id == pick.scalar_subquery(), is_open)
+        sa.update(_JOBS)
+        .where(_JOBS.c.id == pick.scalar_subquery(), _IS_OPEN)
         .values(
-            status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()), attempts=jobs.c.attempts + 1
+            attempts=sa.case((spent, _JOBS.c.attempts), else_=_JOBS.c.attempts + 1),
+            status=sa.case((spent, sa.literal(DEAD)), else_=_JOBS.c.status),
+            finished_at=sa.case((spent, now), else_=_JOBS.c.finished_at),
+            last_error=sa.case((spent, sa.literal(_WORKER_LOST)), else_=_JOBS.c.last_error),
+            started_at=sa.case((spent, _JOBS.c.started_at), else_=now),
         )
-        .returning(*jobs.c)
+        .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.attempts, _JOBS.c.status)
+    )
+
+
+_COUNT = {
+    (dialect, by_id): _count_statement(
+        _pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql"
+    )
+    for dialect in ("postgresql", "other")
+    for by_id in (True, False)
+}
+
+
+def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None):
+    """Spend an attempt of the row (`job_id`, or the oldest due row of `next_of_kind` no one holds),
+    committed before its handler runs; returns (id, kind, attempts, status) or None if none was due,
+    open and free. `status` is dead when the row had no attempt left: it is not to be run.
+
+    One statement, committed on its own: autocommit on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    transaction (app/db.py) serialises it with every other writer.
+    """
+    params = {
+        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
+        "now": now,
+        "b_max_attempts": settings.job_max_attempts,
+        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
+    }
+    if job_id is not None:
+        params["job_id"] = job_id
+    else:
+        params["of_kind"] = next_of_kind
+    with db.engine.connect() as conn:
+        dialect = "postgresql" if conn.dialect.name == "postgresql" else "other"
+        if dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = conn.execute(_COUNT[dialect, job_id is not None], params).first()
+        conn.commit()
+    return row
+
+
+def _claim_statement(*, skip_locked: bool) -> sa.Update:
+    """The claim of a counted attempt: the row becomes done in the transaction that runs its handler.
+
+    Only if it is still open and still at this attempt (a concurrent delivery that counted after
+    this one owns the row now). SKIP LOCKED (PostgreSQL): that delivery, if it holds the row,
+    is not waited for.
+    """
+    pick = sa.select(_JOBS.c.id).where(
+        _JOBS.c.id == sa.bindparam("job_id"), _IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts")
+    )
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        sa.update(_JOBS)
+        .where(_JOBS.c.id == pick.scalar_subquery(), _IS_OPEN)
+        .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
+        .returning(*_JOBS.c)
     )
 
 
 _CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_statement(skip_locked=False)}
 
 
-def _claim_next_statement(*, skip_locked: bool):
-    # The claim of the oldest due row of a kind (a drainer's): the same compare-and-set, its row
-    # picked by kind and due time instead of by id. The statuses are literals, as in the predicate
-    # of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
-    jobs = ScheduledJob.__table__
-    open_literally = jobs.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
-    pick = (
-        sa.select(jobs.c.id)
-        .where(
-            jobs.c.kind == sa.bindparam("of_kind"),
-            open_literally,
-            jobs.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
-        )
-        .order_by(jobs.c.due_at)
-        .limit(1)
-    )
-    return _claim_update(pick, skip_locked=skip_locked)
-
-
-_CLAIM_NEXT = {
-    "postgresql": _claim_next_statement(skip_locked=True),
-    "other": _claim_next_statement(skip_locked=False),
-}
-
-
-def claim(
-    *,
-    session: Session,
-    now: datetime,
-    tolerance: timedelta,
-    job_id: int | None = None,
-    next_of_kind: str | None = None,
-) -> ScheduledJob | None:
+def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> ScheduledJob | None:
     """Take the row for this transaction, already marked done: it commits only with the handler's effect.
 
-    One statement, `UPDATE ... SET status='done', attempts=attempts+1 WHERE id IN (SELECT id ... WHERE
-    status IN ('pending', 'dispatched') AND due_at <= now + tolerance [FOR UPDATE SKIP LOCKED])
-    RETURNING *`. PostgreSQL: a concurrent duplicate delivery skips the locked row and gets None at
-    once. SQLite: every transaction starts with BEGIN IMMEDIATE (app/db.py), so writers are
-    serialised and the conditional UPDATE is a compare-and-set: a duplicate waits, then finds it done.
-    Without a `job_id`, the oldest due row of `next_of_kind` that no one else holds (a drainer).
+    `attempts` is the count `count_attempt` committed for this delivery. PostgreSQL: a concurrent
+    duplicate skips the locked row and gets None at once. SQLite: every transaction starts with
+    BEGIN IMMEDIATE (app/db.py), so writers are serialised and the conditional UPDATE is a
+    compare-and-set: a duplicate waits, then finds it done.
     """
-    dialect = "postgresql" if _is_postgresql(session) else "other"
-    params = {"until": now + tolerance, "now": now}
-    if job_id is not None:
-        stmt, params["job_id"] = _CLAIM[dialect], job_id
-    else:
-        stmt, params["of_kind"] = _CLAIM_NEXT[dialect], next_of_kind
-    row = session.connection().execute(stmt, params).first()
+    stmt = _CLAIM["postgresql" if _is_postgresql(session) else "other"]
+    row = session.connection().execute(stmt, {"job_id": job_id, "b_attempts": attempts, "now": now}).first()
     if row is None:
         return None
     # The returned row becomes the session's persistent object, as if loaded: no second SELECT.
     return loaded(session, ScheduledJob, row)
 
 
-def _claim_and_run(
-    *, session: Session, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None
-) -> tuple[str | None, str | None, datetime | None]:
-    """What happened (None: no due row of `next_of_kind`), the row's kind (None: no such row), and
-    the due time of a row that ran."""
-    job = claim(
-        session=session,
-        job_id=job_id,
-        next_of_kind=next_of_kind,
-        now=now,
-        tolerance=timedelta(seconds=settings.job_early_tolerance_seconds),
-    )
+def _claim_and_run(*, session: Session, counted, now: datetime) -> tuple[str, str | None, datetime | None]:
+    """Claim the counted attempt and run the handler: what happened, the row's kind, and the due time
+    of a row that ran."""
+    job = claim(session=session, job_id=counted.id, attempts=counted.attempts, now=now)
     if job is None:
-        if job_id is None:
-            return None, None, None
-        return (*_not_claimed(session=session, job_id=job_id, now=now, settings=settings), None)
+        return SKIPPED, counted.kind, None  # a concurrent delivery counted after this one: it runs the row
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -570,13 +628,13 @@ def _claim_and_run(
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
-        return GAVE_UP, job.kind, None
+        return NO_HANDLER, job.kind, None
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
             kind.handler(session=session, job=job, now=now)
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
-            raise _HandlerFailed(job.id, job.attempts - 1, exc, job.kind) from exc
+            raise _HandlerFailed(job.id, job.attempts, exc, job.kind) from exc
     return RAN, job.kind, job.due_at
 
 
@@ -601,23 +659,24 @@ def _message(job: ScheduledJob) -> Message:
 
 
 def _record_failure(
-    *, session: Session, job_id: int, seen_attempts: int, error: BaseException, now: datetime, settings
+    *, session: Session, job_id: int, attempt: int, error: BaseException, now: datetime, settings
 ) -> str:
-    """attempts+1 and last_error; back off (base * 2**(attempts-1), +≤10% jitter) or give up."""
+    """last_error of the (already counted) attempt; back off (base * 2**(attempts-1), +≤10% jitter)
+    or, its attempts spent, dead."""
     stmt = sa.select(ScheduledJob).where(
         ScheduledJob.id == job_id,
         ScheduledJob.status.in_(OPEN),
-        ScheduledJob.attempts == seen_attempts,  # a concurrent delivery already recorded (or ran) it
+        ScheduledJob.attempts == attempt,  # a concurrent delivery counted (and runs) a later attempt
     )
     if _is_postgresql(session):
         stmt = stmt.with_for_update()
     job = session.scalars(stmt).first()
     if job is None:
         return SKIPPED
-    job.attempts = seen_attempts + 1
     job.last_error = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
+    job.started_at = None  # this attempt is over: the next delivery may count one
     if job.attempts >= (job.max_attempts or settings.job_max_attempts):
-        job.status, job.finished_at = FAILED, now
+        job.status, job.finished_at = DEAD, now
         log.error("job %s (%s) failed for good after %d attempts: %s", job.id, job.kind, job.attempts, error)
         return GAVE_UP
     delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
@@ -667,24 +726,24 @@ def list_jobs(
         .where(*conditions)
         .order_by(ScheduledJob.due_at.desc(), ScheduledJob.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 
 
 def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
-    """A failed job runs again now, attempts reset; audited; dispatched after commit."""
+    """A dead (or failed) job runs again now, attempts reset; audited; dispatched after commit."""
     stmt = sa.select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.clinic_id == clinic_id)
     if _is_postgresql(session):
         stmt = stmt.with_for_update()
     job = session.scalars(stmt).first()
     if job is None:
         raise NotFound(f"job {job_id} not found")
-    if job.status != FAILED:
-        raise Conflict(f"job {job_id} is {job.status}; only a failed job can be retried")
+    if job.status not in GAVE_UP_STATUSES:
+        raise Conflict(f"job {job_id} is {job.status}; only a dead or failed job can be retried")
     before = {"status": job.status, "attempts": job.attempts, "last_error": job.last_error}
     job.status, job.due_at, job.attempts = PENDING, now, 0
-    job.dispatched_at = job.finished_at = None
+    job.dispatched_at = job.finished_at = job.started_at = None
     audit.record(
         session=session,
         clinic_id=clinic_id,

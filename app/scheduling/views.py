@@ -46,9 +46,11 @@ class Job(MethodView):
 class RetryJob(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.JobOut)
-    @blp.alt_response(409, description="The job is not failed")
+    @blp.alt_response(409, description="The job is neither dead nor failed")
     def post(self, job_id):
-        """Run a failed job again now, attempts reset (audited); any other status is a 409."""
+        """Run a dead (attempts spent) or failed (no handler) job again now, attempts reset (audited).
+
+        Any other status is a 409."""
         actor = current_actor()
         with unit_of_work() as session:
             return service.retry_job(

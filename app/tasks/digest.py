@@ -1,8 +1,11 @@
-"""The daily digest: at 08:00 local time, one email per staff member with today's and overdue tasks and
-newly assigned leads. It reads tasks and leads, so it lives here and sends through notifications.
+"""The digests. It reads tasks and leads, so it lives here and sends through notifications.
 
-Once per user per local day: the email's dedupe key is `digest:{user}:{local date}`, so overlapping
-sweeps, two beats or a re-run add nothing. Nobody with nothing to report gets one.
+- Daily: at 08:00 local time, one email per staff member with today's and overdue tasks and newly
+  assigned leads. Once per user per local day: the email's dedupe key is `digest:{user}:{local
+  date}`, so overlapping sweeps, two beats or a re-run add nothing. Nobody with nothing to report
+  gets one.
+- Hourly overdue digest (seed 000): each user with overdue tasks gets one notice listing them (in-app
+  and email by default), at most one an hour; a user with none gets nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import rules
 from app.notifications import service as notifications
 from app.notifications.models import Notification
-from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
+
+OVERDUE_DIGEST = "overdue_digest"
+OVERDUE_DIGEST_LINES = 20
 
 
 def digest_key(user_id: int, local_date) -> str:
@@ -119,4 +125,52 @@ def _last_digest_at(session: Session, user_id: int) -> datetime | None:
         sa.select(sa.func.max(Notification.created_at)).where(
             Notification.recipient_user_id == user_id, Notification.kind == "digest"
         )
+    )
+
+
+def send_overdue_digests(*, session: Session, now: datetime) -> int:
+    """Tell each active user with overdue tasks, unless they were told in the last hour; returns how many."""
+    counts = session.execute(
+        sa.select(LeadTask.assigned_to_id, sa.func.count())
+        .join(User, User.id == LeadTask.assigned_to_id)
+        .where(LeadTask.status == TaskStatus.OVERDUE, User.active.is_(True))
+        .group_by(LeadTask.assigned_to_id)
+    ).all()
+    recent = set(
+        session.scalars(
+            sa.select(Notification.recipient_user_id).where(
+                Notification.kind == OVERDUE_DIGEST, Notification.created_at > now - timedelta(hours=1)
+            )
+        )
+    )
+    sent = 0
+    for user_id, count in counts:
+        if user_id in recent:
+            continue
+        sent += _overdue_digest(session, user_id, count, now) is not None
+    return sent
+
+
+def _overdue_digest(session: Session, user_id: int, count: int, now: datetime):
+    tasks = session.scalars(
+        sa.select(LeadTask)
+        .where(LeadTask.assigned_to_id == user_id, LeadTask.status == TaskStatus.OVERDUE)
+        .order_by(LeadTask.due_at)
+        .limit(OVERDUE_DIGEST_LINES)
+    ).all()
+    lines = [f"- {task.title} (due {task.due_at.isoformat()})" for task in tasks]
+    if count > len(tasks):
+        lines.append(f"... and {count - len(tasks)} more")
+    user = session.get(User, user_id)
+    return notifications.notify_staff(
+        session=session,
+        clinic_id=user.clinic_id,
+        user_id=user_id,
+        kind=OVERDUE_DIGEST,
+        title=f"{count} overdue task(s)",
+        body="\n".join(lines),
+        link="/api/leads/tasks/overdue",
+        # The hour in the key: two beats in the same hour send one.
+        dedupe_key=f"overdue-digest:{user_id}:{now:%Y-%m-%dT%H}",
+        now=now,
     )

@@ -10,3 +10,5 @@ registry.register(service.ESCALATION, service.escalate_overdue_task, queue="real
 # A converted or lost lead needs no more follow-up: its open tasks (and their timers) are cancelled.
 events.on(event_types.LEAD_CONVERTED, service.close_tasks_of_closed_lead)
 events.on(event_types.LEAD_LOST, service.close_tasks_of_closed_lead)
+# An overdue task is told to its assignee at once.
+events.on(event_types.TASK_OVERDUE, service.tell_overdue)

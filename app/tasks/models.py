@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, UTCDateTime
+from app.leads.models import Lead
 
 
 class TaskStatus(StrEnum):
@@ -130,3 +131,6 @@ class LeadTask(Base):
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Read by my-tasks for the lead's next best action (loaded there in one query, never lazily).
+    lead: Mapped[Lead] = relationship(Lead, lazy="raise_on_sql", viewonly=True)

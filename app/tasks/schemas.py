@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.leads.schemas import NextActionOut
 from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
 
@@ -47,6 +48,15 @@ class TaskOut(Schema):
     updated_at = fields.DateTime()
 
 
+class MyTaskOut(TaskOut):
+    lead_next_best_action = fields.Nested(
+        NextActionOut,
+        attribute="lead.next_action",
+        allow_none=True,
+        metadata={"description": "The lead's next best action (app/intelligence)"},
+    )
+
+
 OFFSETS = fields.List(
     fields.Integer(strict=True, validate=validate.Range(min=1, max=525600)),
     allow_none=True,
@@ -64,17 +74,17 @@ INTERVAL = fields.Integer(
 )
 
 
-class TaskCreateIn(Schema):
+class TaskCreateIn(RequestSchema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     type = fields.String(validate=validate.OneOf(TYPES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
-    assigned_to_id = fields.Integer(allow_none=True)
-    due_at = fields.AwareDateTime(default_timezone=None, metadata={"description": "ISO 8601 with an offset"})
+    assigned_to_id = id_field(allow_none=True)
+    due_at = UTCDateTime(naive_is_utc=False, metadata={"description": "ISO 8601 with an offset"})
     due_in_minutes = fields.Integer(validate=validate.Range(min=0, max=525600))
-    template_id = fields.Integer()
+    template_id = id_field()
     recurrence = fields.String(allow_none=True, validate=validate.OneOf([r.value for r in Recurrence]))
-    recurrence_until = fields.AwareDateTime(allow_none=True)
+    recurrence_until = UTCDateTime(naive_is_utc=False, allow_none=True)
     recurrence_interval = INTERVAL
     reminder_offsets_minutes = OFFSETS
     reminder_at = REMINDER_AT
@@ -85,13 +95,13 @@ class TaskCreateIn(Schema):
             raise ValidationError("give due_at or due_in_minutes, not both", "due_in_minutes")
 
 
-class TaskUpdateIn(Schema):
+class TaskUpdateIn(RequestSchema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     type = fields.String(validate=validate.OneOf(TYPES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
-    assigned_to_id = fields.Integer()
-    due_at = fields.AwareDateTime()
+    assigned_to_id = id_field()
+    due_at = UTCDateTime(naive_is_utc=False)
     status = fields.String(
         validate=validate.OneOf([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
         metadata={"description": "PENDING or IN_PROGRESS; use /complete or /cancel to close"},
@@ -120,8 +130,8 @@ class CompleteIn(RequestSchema):
     )
 
 
-class SnoozeIn(Schema):
-    until = fields.AwareDateTime()
+class SnoozeIn(RequestSchema):
+    until = UTCDateTime(naive_is_utc=False)
     minutes = fields.Integer(validate=validate.Range(min=1, max=525600))
 
     @validates_schema
@@ -130,14 +140,14 @@ class SnoozeIn(Schema):
             raise ValidationError("give exactly one of until or minutes", "until")
 
 
-class LeadTasksArgs(Schema):
+class LeadTasksArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class MyTasksArgs(Schema):
+class MyTasksArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    due_from = fields.AwareDateTime()
-    due_to = fields.AwareDateTime()
+    due_from = UTCDateTime(naive_is_utc=False)
+    due_to = UTCDateTime(naive_is_utc=False)
     overdue = fields.Boolean(load_default=False)
 
 
@@ -154,7 +164,7 @@ class TemplateOut(Schema):
     updated_at = fields.DateTime()
 
 
-class TemplateUpdateIn(Schema):
+class TemplateUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     title = fields.String(validate=validate.Length(min=1, max=200))
     type = fields.String(validate=validate.OneOf(TYPES))
@@ -173,10 +183,16 @@ class TemplateCreateIn(TemplateUpdateIn):
 class TeamFilterArgs(RequestSchema):
     """Filters of the team task views; a list filter takes the parameter repeated for several values."""
 
-    assigned_to_id = fields.List(id_field(strict=False), metadata={"description": "Assignee user ids"})
-    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
-    type = fields.List(fields.String(validate=validate.OneOf(TYPES)))
-    priority = fields.List(fields.String(validate=validate.OneOf(PRIORITIES)))
+    assigned_to_id = fields.List(
+        id_field(strict=False),
+        validate=validate.Length(max=100),
+        metadata={"description": "Assignee user ids"},
+    )
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)), validate=validate.Length(max=20))
+    type = fields.List(fields.String(validate=validate.OneOf(TYPES)), validate=validate.Length(max=20))
+    priority = fields.List(
+        fields.String(validate=validate.OneOf(PRIORITIES)), validate=validate.Length(max=20)
+    )
     lead_id = id_field(strict=False)
     due_from = UTCDateTime(metadata={"description": "Due at or after (naive means UTC)"})
     due_to = UTCDateTime(metadata={"description": "Due before (naive means UTC)"})

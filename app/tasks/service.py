@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.activities import rules as activity_rules
 from app.activities import service as activities
@@ -22,7 +22,7 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor, Role
-from app.db import insert_now
+from app.db import insert_now, page_offset
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -66,14 +66,17 @@ def _priority_order():
     return sa.case(*[(LeadTask.priority == p.value, rank) for p, rank in PRIORITY_RANK.items()], else_=9)
 
 
-def _page(session: Session, conditions: list, page: int, page_size: int) -> tuple[list[LeadTask], int]:
+def _page(
+    session: Session, conditions: list, page: int, page_size: int, options: tuple = ()
+) -> tuple[list[LeadTask], int]:
     total = session.scalar(sa.select(sa.func.count()).select_from(LeadTask).where(*conditions))
     rows = session.scalars(
         sa.select(LeadTask)
+        .options(*options)
         .where(*conditions)
         .order_by(LeadTask.due_at, _priority_order(), LeadTask.id)
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     return list(rows), total
 
@@ -110,7 +113,9 @@ def my_tasks(
         conditions.append(LeadTask.due_at < due_to)
     if overdue_only:
         conditions += [LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at < now]
-    return _page(session, conditions, page, page_size)
+    # With each task, its lead's next best action (one more query for the page, not one per task).
+    with_action = selectinload(LeadTask.lead).load_only(Lead.next_action)
+    return _page(session, conditions, page, page_size, options=(with_action,))
 
 
 def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, page_size: int):
@@ -323,14 +328,18 @@ def create_system_task(
     notify: bool = True,
     assigned_to_id: int | None = None,
     known_new: bool = False,
+    on_closed_lead: bool = False,
 ) -> LeadTask | None:
     """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
-    lead's coordinator (a clinic admin when the lead has none)."""
+    lead's coordinator (a clinic admin when the lead has none).
+
+    `on_closed_lead`: the close itself asked for it (a kickoff, a re-engagement call); otherwise a
+    closed lead takes no task."""
     # `known_new`: the caller's key names something made in this transaction (an automation step).
     existing = (
         None if known_new else session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
     )
-    if existing is not None or lead.status not in OPEN_STATUSES:
+    if existing is not None or (lead.status not in OPEN_STATUSES and not on_closed_lead):
         return existing
     assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
@@ -620,11 +629,20 @@ def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) 
     return task
 
 
-def cancel_open_tasks_of_lead(*, session: Session, lead_id: int, now: datetime) -> int:
-    """A converted or lost lead needs no more follow-up: cancel its open tasks and their timers."""
-    tasks = session.scalars(
-        sa.select(LeadTask).where(LeadTask.lead_id == lead_id, LeadTask.status.in_(OPEN_TASK_STATUSES))
-    ).all()
+def cancel_open_tasks_of_lead(
+    *, session: Session, lead_id: int, now: datetime, keep_event_id: int | None = None
+) -> int:
+    """A converted or lost lead needs no more follow-up: cancel its open tasks and their timers.
+
+    `keep_event_id`: tasks made by that event's automation stay (the close's own kickoff task).
+    """
+    tasks = [
+        task
+        for task in session.scalars(
+            sa.select(LeadTask).where(LeadTask.lead_id == lead_id, LeadTask.status.in_(OPEN_TASK_STATUSES))
+        )
+        if keep_event_id is None or (task.origin or {}).get("event_id") != keep_event_id
+    ]
     for task in tasks:
         task.status, task.updated_at = TaskStatus.CANCELLED, now
         _cancel_timers(session, task, now)
@@ -633,7 +651,7 @@ def cancel_open_tasks_of_lead(*, session: Session, lead_id: int, now: datetime) 
 
 def close_tasks_of_closed_lead(*, session: Session, event, now: datetime) -> None:
     """Event consumer for lead.converted / lead.lost."""
-    cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now)
+    cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now, keep_event_id=event.id)
 
 
 # --- job handlers (run by the ledger, inside its claim transaction) -------------------------------
@@ -780,6 +798,24 @@ def mark_overdue(*, session: Session, now: datetime) -> int:
             now=now,
         )
     return len(marked)
+
+
+def tell_overdue(*, session: Session, event, now: datetime) -> None:
+    """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
+    task = session.get(LeadTask, event.payload["task_id"])
+    if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:
+        return  # done, snoozed or cancelled since the sweep marked it
+    notifications.notify_staff(
+        session=session,
+        clinic_id=task.clinic_id,
+        user_id=task.assigned_to_id,
+        kind="overdue",
+        title=f"Overdue: {task.title}",
+        body=f"Task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",  # again if snoozed and late again
+        now=now,
+    )
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def conditions(*, clinic_id: int, filters: dict, now: datetime) -> list:
     return where
 
 
-def _order_by(sort: str) -> list:
+def order_by(sort: str) -> list:
     column = SORTS[sort.lstrip("-")]
     first = column.desc() if sort.startswith("-") else column.asc()
     # A stable order for paging: ties fall back to due time, then id.
@@ -73,7 +73,7 @@ def team_tasks(
     rows = session.scalars(
         sa.select(LeadTask)
         .where(*where)
-        .order_by(*_order_by(sort))
+        .order_by(*order_by(sort))
         .limit(page_size)
         .offset(page_offset(page, page_size))
     ).all()

@@ -19,12 +19,34 @@ class AddressRefused(Exception):
     """The URL's host is (or resolves to) an address webhooks may not reach."""
 
 
+_NAT64 = ipaddress.ip_network(
+    "64:ff9b::/96"
+)  # RFC 6052's well-known prefix: the IPv4 address is the last 32 bits
+
+
 def is_refused(address: str) -> bool:
-    """Private, loopback, link-local, unspecified, reserved (all: not global) or multicast."""
+    """Private, loopback, link-local, unspecified, reserved (all: not global) or multicast, also when
+    it is written inside an IPv6 address that reaches it (mapped, NAT64, 6to4, IPv4-compatible)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if embedded is not None:
+        ip = embedded
     return ip.is_multicast or not ip.is_global
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one routes to: ::ffff:a.b.c.d, 64:ff9b::a.b.c.d (a NAT64 gateway
+    forwards it), 2002:aabb:ccdd::/48 (a 6to4 relay does) and the deprecated ::a.b.c.d
+    (IPv4-compatible; :: and ::1 themselves are not). Python calls the last three global."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if int(ip) >> 32 == 0 and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip))
+    return None
 
 
 def _port(parts) -> int:

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.permissions import Actor
-from app.db import after_commit, get_db
+from app.db import after_commit, get_db, page_offset
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
-from app.scheduling.models import FAILED as JOB_FAILED
+from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
 from app.webhooks import addresses
 from app.webhooks.models import DELIVERED, FAILED, PENDING, SENDING, WebhookDelivery, WebhookSubscription
@@ -137,12 +137,12 @@ def list_deliveries(
         .where(*where)
         .order_by(WebhookDelivery.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(page_offset(page, page_size))
     ).all()
     out = []
     for delivery, job in rows:
         status = delivery.status
-        if status == PENDING and job is not None and job.status == JOB_FAILED:
+        if status == PENDING and job is not None and job.status in JOB_GAVE_UP:
             status = FAILED  # the ledger gave up on the claim itself (a handler error, repeated)
         out.append(
             {

@@ -1,5 +1,6 @@
 """Login, refresh, expired and forged tokens, disabled users, login throttling."""
 
+import threading
 from datetime import timedelta
 
 import jwt
@@ -11,8 +12,10 @@ from app.auth.models import User
 from tests.conftest import TEST_PASSWORD
 
 
-def login(client, email, password=TEST_PASSWORD):
-    return client.post("/api/auth/login", json={"email": email, "password": password})
+def login(client, email, password=TEST_PASSWORD, address="127.0.0.1"):
+    return client.post(
+        "/api/auth/login", json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
 
 
 def test_login_gives_tokens_that_open_me(client, tenant):
@@ -86,15 +89,17 @@ def test_disabled_user_cannot_log_in_or_use_old_tokens(client, db, tenant):
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-def test_repeated_failed_logins_are_throttled_per_email(client, tenant):
+def test_repeated_failed_logins_are_throttled_per_email_and_address(client, tenant):
     email = tenant.users["doctor"].email
     for _ in range(3):  # login_max_failures=3 in the test settings
         assert login(client, email, "wrong").status_code == 401
     locked = login(client, email)  # even the right password waits
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 0
-    # Another email is not affected.
+    # Another email is not affected, nor the same email from another address: a guesser cannot
+    # lock a user out from everywhere.
     assert login(client, tenant.users["clinic_admin"].email).status_code == 200
+    assert login(client, email, address="198.51.100.7").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -102,3 +107,65 @@ def test_repeated_failed_logins_are_throttled_per_email(client, tenant):
 )
 def test_malformed_login_bodies_are_422(client, body):
     assert client.post("/api/auth/login", json=body).status_code == 422
+
+
+def test_parallel_wrong_guesses_never_get_past_the_limit(app, tenant):
+    """8 wrong guesses at once against a limit of 3: exactly 3 are checked (401), 5 refused (429)."""
+    email, start, statuses = tenant.users["doctor"].email, threading.Barrier(8), []
+
+    def guess():
+        client = app.test_client()
+        start.wait()
+        statuses.append(login(client, email, "wrong").status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [401] * 3 + [429] * 5
+
+
+def test_one_address_trying_many_emails_is_throttled(client, tenant, monkeypatch):
+    monkeypatch.setattr(tenant.app.config["SETTINGS"], "login_max_failures_per_address", 4)
+    for n in range(4):
+        assert login(client, f"nobody{n}@example.com", "wrong", address="192.0.2.1").status_code == 401
+    assert login(client, tenant.users["doctor"].email, address="192.0.2.1").status_code == 429
+    assert login(client, tenant.users["doctor"].email, address="192.0.2.2").status_code == 200
+
+
+def refresh(client, token):
+    return client.post("/api/auth/refresh", json={"refresh_token": token})
+
+
+@pytest.mark.parametrize(
+    "change", [{"password": "a-new-password-123"}, {"role": "doctor"}, {"active": False}], ids=str
+)
+def test_a_password_role_or_status_change_revokes_every_earlier_token(client, tenant, change):
+    user = tenant.users["treatment_coordinator"]
+    tokens = login(client, user.email).get_json()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/me", headers=bearer).status_code == 200
+    resp = client.put(f"/api/users/{user.id}", json=change, headers=tenant.headers("clinic_admin"))
+    assert resp.status_code == 200, resp.get_json()
+    assert refresh(client, tokens["refresh_token"]).status_code == 401
+    assert client.get("/api/me", headers=bearer).status_code == 401
+
+
+def test_other_changes_keep_tokens_and_new_logins_work_after_a_password_reset(client, tenant):
+    user = tenant.users["treatment_coordinator"]
+    tokens = login(client, user.email).get_json()
+    admin = tenant.headers("clinic_admin")
+    assert client.put(f"/api/users/{user.id}", json={"name": "Renamed"}, headers=admin).status_code == 200
+    assert refresh(client, tokens["refresh_token"]).status_code == 200
+    assert (
+        client.put(
+            f"/api/users/{user.id}", json={"password": "a-new-password-123"}, headers=admin
+        ).status_code
+        == 200
+    )
+    fresh = login(client, user.email, "a-new-password-123").get_json()
+    assert (
+        client.get("/api/me", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
+    )
+    assert refresh(client, fresh["refresh_token"]).status_code == 200

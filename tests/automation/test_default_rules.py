@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from app import clock
 from app.events import consumers
 from app.notifications.models import Notification
-from app.pipeline import staleness
 from tests.automation.kit import (
     WEEKDAYS_9_TO_5,
     capture_at,
@@ -125,24 +124,6 @@ def test_a_rule_switched_off_between_two_leads_is_not_applied_to_the_second(app,
     assert tasks_of(app, second) == [] and steps_of(app, second) == []
 
 
-def test_consultation_completed_gets_a_follow_up_call_three_days_later(app, client, tenant):
-    now = clock.now()
-    open_all_day(client, tenant, now)
-    lead = lead_for(client, tenant)
-    resp = client.post(
-        f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_completed"}, headers=tenant.headers()
-    )
-    assert resp.status_code == 200, resp.get_json()
-    run_events(app, lead["id"], clock.now())
-
-    [follow_up] = [t for t in tasks_of(app, lead["id"]) if t.title == "Follow up after the consultation"]
-    [step] = [s for s in steps_of(app, lead["id"]) if s.result.get("task_id") == follow_up.id]
-    assert step.event_type == "lead.stage_changed"
-    moved_at = datetime.fromisoformat(resp.get_json()["stage_entered_at"])
-    assert abs((follow_up.due_at - moved_at) - timedelta(days=3)) < timedelta(seconds=1)
-    assert follow_up.assigned_to_id == lead["assigned_to_id"] and follow_up.type == "CALL"
-
-
 def test_callback_requested_gets_a_call_the_next_business_day(app, client, tenant):
     resp = client.put(
         "/api/clinic",
@@ -196,26 +177,6 @@ def test_a_real_contact_resets_the_failed_attempts(app, client, tenant):
     assert lead_messages(app, lead["id"]) == []
     shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
     assert shown["suggested_action"] is None
-
-
-def test_pending_decision_for_over_seven_days_gets_one_check_in(app, client, tenant):
-    open_all_day(client, tenant, clock.now())
-    lead = lead_for(client, tenant)
-    moved = client.post(
-        f"/api/leads/{lead['id']}/stage", json={"stage": "pending_decision"}, headers=tenant.headers()
-    ).get_json()
-    run_events(app, lead["id"], clock.now())
-    eight_days_on = datetime.fromisoformat(moved["stage_entered_at"]) + timedelta(days=8)
-    for _sweep in range(2):  # two sweeps over the same stay: one check-in
-        with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
-            staleness.find_stale_leads(session=session, now=eight_days_on)
-        with app.app_context():
-            for job in jobs(app, lead["id"], staleness.STALE_KIND):
-                run_at(app, job, eight_days_on)
-        run_events(app, lead["id"], eight_days_on)
-    check_ins = [t for t in tasks_of(app, lead["id"]) if t.title == "Check in on the treatment decision"]
-    assert len(check_ins) == 1
-    assert check_ins[0].due_at == eight_days_on
 
 
 def test_entering_a_stage_with_a_task_template_creates_that_task(app, client, tenant):

@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.business_hours.rules import (
+    WEEKDAYS,
     BusinessCalendar,
     NeverOpen,
     add_business_days,
@@ -59,3 +60,17 @@ def test_a_clinic_that_never_opens_says_so():
     closed = BusinessCalendar.from_settings("UTC", {}, None)
     with pytest.raises(NeverOpen):
         add_business_minutes(closed, datetime(2026, 1, 1, tzinfo=UTC), 5)
+
+
+def test_business_minutes_across_a_dst_change_are_real_minutes():
+    """180 open minutes from 00:00 EST on the night clocks spring forward (02:00 → 03:00) end at
+    08:00Z, three hours of real time later; the local wall clock shows 04:00 EDT, not 03:00."""
+    always_open = BusinessCalendar.from_settings(
+        "America/New_York", {day: ["00:00", "23:59"] for day in WEEKDAYS}, None
+    )
+    start = datetime(2025, 3, 9, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert start.astimezone(UTC) == datetime(2025, 3, 9, 5, 0, tzinfo=UTC)
+    assert add_business_minutes(always_open, start, 180) == datetime(2025, 3, 9, 8, 0, tzinfo=UTC)
+    # And back in the autumn (01:00-02:00 happens twice): still three real hours.
+    autumn = datetime(2025, 11, 2, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert add_business_minutes(always_open, autumn, 180) == datetime(2025, 11, 2, 7, 0, tzinfo=UTC)

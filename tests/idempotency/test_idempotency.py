@@ -38,6 +38,16 @@ def test_same_key_other_body_is_422_naming_the_header(client, db, tenant):
     assert count(db, Lead) == 1
 
 
+def test_same_key_other_query_string_is_422(client, db, tenant):
+    """`?reject_duplicates=true` changes what the POST does: it is another request, not a replay."""
+    headers = {**tenant.headers("front_desk"), "Idempotency-Key": "q1"}
+    body = {"first_name": "A", "last_name": "B"}
+    assert client.post("/api/leads", json=body, headers=headers).status_code == 201
+    resp = client.post("/api/leads?reject_duplicates=true", json=body, headers=headers)
+    assert resp.status_code == 422 and "Idempotency-Key" in resp.get_json()["errors"]["headers"]
+    assert count(db, Lead) == 1
+
+
 def test_keys_are_per_actor_and_a_failed_request_frees_its_key(client, db, tenant):
     body = {"first_name": "A", "last_name": "B"}
     for role in ("front_desk", "clinic_admin"):

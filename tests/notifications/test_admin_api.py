@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import urllib.parse
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app import clock
 from app.audit.models import AuditEvent
 from app.notifications.models import Notification
 from tests.notifications.kit import queue_emails, queue_sms
@@ -62,8 +64,11 @@ def test_list_filters_and_retry_status_codes_audit_and_isolation(app, db, client
         assert {e.before["status"] for e in events} == {"failed", "dead"}
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, at=None) -> dict:
+    """The receipt's signing headers: X-Followup-Timestamp and the HMAC of f"{timestamp}.{body}"."""
+    timestamp = str(int((at or clock.now()).timestamp()))
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Followup-Timestamp": timestamp, "X-Followup-Signature": "sha256=" + digest}
 
 
 def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, monkeypatch):
@@ -77,9 +82,9 @@ def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, mon
     assert client.post(url, data=body, headers=form).status_code == 404  # no secret configured
     monkeypatch.setattr(settings, "sms_webhook_secret", "hook-secret")
     assert client.post(url, data=body, headers=form).status_code == 401
-    wrong = {**form, "X-Followup-Signature": sign("other", body)}
+    wrong = {**form, **sign("other", body)}
     assert client.post(url, data=body, headers=wrong).status_code == 401
-    good = client.post(url, data=body, headers={**form, "X-Followup-Signature": sign("hook-secret", body)})
+    good = client.post(url, data=body, headers={**form, **sign("hook-secret", body)})
     assert good.status_code == 200 and good.json == {"updated": True, "status": "sent"}
     body2 = urllib.parse.urlencode(
         {
@@ -89,16 +94,14 @@ def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, mon
             "ErrorMessage": "Unreachable",
         }
     ).encode()
-    resp = client.post(url, data=body2, headers={**form, "X-Followup-Signature": sign("hook-secret", body2)})
+    resp = client.post(url, data=body2, headers={**form, **sign("hook-secret", body2)})
     assert resp.json == {"updated": True, "status": "failed"}
     with db.unit_of_work() as session:
         first, second = session.get(Notification, delivered), session.get(Notification, undelivered)
         assert first.delivered_at is not None and first.status == "sent"
         assert second.status == "failed" and "30003" in second.last_error
     missing = urllib.parse.urlencode({"MessageStatus": "delivered"}).encode()
-    bad = client.post(
-        url, data=missing, headers={**form, "X-Followup-Signature": sign("hook-secret", missing)}
-    )
+    bad = client.post(url, data=missing, headers={**form, **sign("hook-secret", missing)})
     assert bad.status_code == 422 and "MessageSid" in bad.json["errors"]["json"]
 
 
@@ -126,3 +129,27 @@ def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
     for line in lines:  # every sample line parses as name{labels} value
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+def test_a_replayed_or_stale_undelivered_receipt_cannot_fail_a_sent_sms(app, db, client, tenant, monkeypatch):
+    monkeypatch.setattr(app.config["SETTINGS"], "sms_webhook_secret", "hook-secret")
+    [sms] = queue_sms(app, tenant, 1)
+    set_status(db, [sms], "sent", provider_message_id="SM9")
+    url, form = "/api/notifications/sms-status", {"Content-Type": "application/x-www-form-urlencoded"}
+    undelivered = urllib.parse.urlencode({"MessageSid": "SM9", "MessageStatus": "undelivered"}).encode()
+    # Captured a while ago: its timestamp is outside the 5-minute window.
+    stale = sign("hook-secret", undelivered, at=clock.now() - timedelta(minutes=10))
+    assert client.post(url, data=undelivered, headers={**form, **stale}).status_code == 401
+    # Unsigned by time (the old scheme: HMAC of the body alone) is refused too.
+    body_only = "sha256=" + hmac.new(b"hook-secret", undelivered, hashlib.sha256).hexdigest()
+    assert (
+        client.post(url, data=undelivered, headers={**form, "X-Followup-Signature": body_only}).status_code
+        == 401
+    )
+    with db.unit_of_work() as session:
+        assert session.get(Notification, sms).status == "sent"
+    # A fresh delivered receipt is applied once; sent again (replayed), it is refused.
+    delivered = urllib.parse.urlencode({"MessageSid": "SM9", "MessageStatus": "delivered"}).encode()
+    headers = {**form, **sign("hook-secret", delivered)}
+    assert client.post(url, data=delivered, headers=headers).status_code == 200
+    assert client.post(url, data=delivered, headers=headers).status_code == 401

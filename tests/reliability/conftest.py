@@ -12,8 +12,10 @@ from contextlib import contextmanager
 import pytest
 
 import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
-from app import clock
+from app import clock, create_app
 from app.scheduling import sweeps
+from tests.brokers import Broker, rabbitmq_vhost
+from tests.conftest import test_settings
 
 FAST = {
     "schedule_horizon_seconds": 5.0,
@@ -35,6 +37,32 @@ def fast(app, monkeypatch):
     for name, value in FAST.items():
         monkeypatch.setattr(settings, name, value)
     return settings
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url():
+    """A virtual host of this run's own on the machine's RabbitMQ (tests/brokers.py)."""
+    with rabbitmq_vhost() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_app(migrated_database, redis_url, rabbitmq_url):
+    """The app with RabbitMQ as its broker (CELERY_BROKER_URL=amqp://...); Redis for the rest."""
+    return create_app(test_settings(migrated_database, redis_url, broker_url=rabbitmq_url))
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request, app, monkeypatch):
+    """The test runs once per broker, with the fast settings, on the app that publishes to it."""
+    flask_app = app if request.param == "redis" else request.getfixturevalue("rabbitmq_app")
+    settings = flask_app.config["SETTINGS"]
+    for name, value in FAST.items():
+        monkeypatch.setattr(settings, name, value)
+    chosen = Broker(request.param, flask_app)
+    yield chosen
+    if chosen.name == "rabbitmq":
+        chosen.purge()  # the next test starts from empty queues, as FLUSHDB gives the Redis runs
 
 
 @contextmanager

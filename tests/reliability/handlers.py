@@ -7,6 +7,7 @@ FOLLOWUP_TEST_HANDLER_SLEEP (seconds) slows every effect down, so a kill -9 can 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from app.audit import service as audit
@@ -63,8 +64,22 @@ def chain(*, session, job, now) -> None:
     )
 
 
+def kills_its_worker(*, session, job, now) -> None:
+    """Takes down the process running it, as an OOM kill or a crash in a C extension would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def drained(*, session, job, now) -> None:
+    """A draining kind's row: the one marked `poison` kills its worker, the others take effect."""
+    if job.payload.get("poison"):
+        kills_its_worker(session=session, job=job, now=now)
+    record_effect(session=session, job=job, now=now)
+
+
 register(EFFECT, record_effect)
 register("test.notify", record_effect, queue="notifications")
 register("test.flaky", flaky)
 register("test.fails", always_fails)
 register("test.chain", chain)
+register("test.kills", kills_its_worker)
+register("test.drained", drained, drain=True)

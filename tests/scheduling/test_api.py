@@ -43,7 +43,7 @@ def jobs(app, db, make_tenant):
             system = add(mine, "system", 5)
             system.clinic_id = None
         assert run_job(job_id=ran.id, now=now) == "done"
-        assert run_job(job_id=failed.id, now=now) == "failed"
+        assert run_job(job_id=failed.id, now=now) == "dead"
     return {
         "mine": mine, "theirs": theirs, "ran": ran, "failed": failed, "later": later, "notify": notify,
         "other": other, "system": system, "now": now,
@@ -70,7 +70,8 @@ def test_list_filters_by_status_kind_and_subject(client, jobs):
         assert resp.status_code == 200, resp.get_json()
         return ids(resp)
 
-    assert listed("status=failed") == [jobs["failed"].id]
+    assert listed("status=dead") == [jobs["failed"].id]
+    assert listed("status=failed") == []
     assert listed("status=pending") == [jobs["later"].id]
     assert listed("status=dispatched") == [jobs["notify"].id]
     assert listed("kind=test.notify") == [jobs["notify"].id]
@@ -103,7 +104,7 @@ def test_detail_says_what_when_why_and_what_happened(client, jobs):
     assert body["due_at"].endswith("+00:00") and body["dispatched_at"] and body["finished_at"]
 
     failed = client.get(f"/api/jobs/{jobs['failed'].id}", headers=jobs["mine"].headers()).get_json()
-    assert failed["status"] == "failed" and failed["last_error"] == "RuntimeError: the provider said no"
+    assert failed["status"] == "dead" and failed["last_error"] == "RuntimeError: the provider said no"
 
 
 def test_another_clinics_job_and_system_jobs_are_404(client, jobs):
@@ -133,12 +134,12 @@ def test_retry_puts_a_failed_job_back_due_now_audited_and_dispatched(app, client
         f"/api/audit-events?subject=job:{failed.id}", headers=jobs["mine"].headers()
     ).get_json()
     assert [(e["action"], e["before"]["status"], e["after"]["status"]) for e in audit] == [
-        ("job.retry", "failed", "pending")
+        ("job.retry", "dead", "pending")
     ]
     assert audit[0]["actor"] == f"user:{jobs['mine'].users['clinic_admin'].id}"
 
     with app.app_context():  # it runs (and, this handler being what it is, fails again)
-        assert run_job(job_id=failed.id, now=clock.now()) == "failed"
+        assert run_job(job_id=failed.id, now=clock.now()) == "dead"
     assert job(db, failed.id).attempts == 1
 
 
@@ -147,4 +148,4 @@ def test_retry_of_a_job_that_is_not_failed_is_a_409(client, jobs):
     for name in ("ran", "later", "notify"):
         resp = client.post(f"/api/jobs/{jobs[name].id}/retry", headers=headers)
         assert resp.status_code == 409, name
-        assert "only a failed job can be retried" in resp.get_json()["message"]
+        assert "only a dead or failed job can be retried" in resp.get_json()["message"]

@@ -304,11 +304,11 @@ def test_a_handler_that_always_fails_gives_up_after_max_attempts(ctx, db, tenant
     bad = add(db, tenant, key="bad", kind="test.fails")
     per_row = add(db, tenant, key="bad1", kind="test.fails", max_attempts=1)
     outcomes = [run_job(job_id=bad.id, now=clock.now() + timedelta(seconds=i)) for i in range(4)]
-    assert outcomes == ["retrying", "retrying", "failed", "skipped"]
+    assert outcomes == ["retrying", "retrying", "dead", "skipped"]
     row = job(db, bad.id)
-    assert (row.status, row.attempts, row.last_error) == ("failed", 3, "RuntimeError: the provider said no")
+    assert (row.status, row.attempts, row.last_error) == ("dead", 3, "RuntimeError: the provider said no")
     assert row.finished_at is not None
-    assert run_job(job_id=per_row.id, now=clock.now()) == "failed"
+    assert run_job(job_id=per_row.id, now=clock.now()) == "dead"
     assert effects(db) == (0, 0)
 
 
@@ -318,7 +318,7 @@ def test_a_retry_recorded_by_a_concurrent_delivery_is_not_counted_twice(ctx, db,
         outcome = service._record_failure(
             session=session,
             job_id=bad.id,
-            seen_attempts=5,  # another delivery already moved attempts on
+            attempt=5,  # another delivery already moved attempts on
             error=RuntimeError("x"),
             now=clock.now(),
             settings=ctx.config["SETTINGS"],
@@ -419,4 +419,4 @@ def test_purge_drops_old_finished_rows_only(ctx, db, tenant, settings):
     recent = add(db, tenant, key="recent")
     run_job(job_id=recent.id, now=clock.now())
     assert sweeps.purge_done(now=clock.now()) == 4
-    assert status_counts(db) == {"failed": 1, "done": 1}
+    assert status_counts(db) == {"dead": 1, "done": 1}

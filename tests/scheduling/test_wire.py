@@ -36,7 +36,7 @@ def test_a_message_written_directly_is_the_one_celery_writes(migrated_database, 
     )
     redis.delete("notifications")
     dispatcher._send(dispatcher.celery, message, producer=None)  # through Celery and kombu
-    RedisWire(dispatcher.celery).send(message)
+    RedisWire(dispatcher.celery, dispatcher._settings).send(message)
     written = [json.loads(raw) for raw in redis.lrange("notifications", 0, -1)]
     redis.delete("notifications")
     assert len(written) == 2

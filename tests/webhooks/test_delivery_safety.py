@@ -83,6 +83,12 @@ def test_a_lost_outcome_is_resent_with_the_same_idempotency_key(
         "http://224.0.0.1/hook",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b::10.1.2.3]/hook",  # NAT64 of 10.1.2.3
+        "http://[2002:c0a8:000a::1]/hook",  # 6to4 of 192.168.0.10
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible loopback
+        "http://[::10.1.2.3]/hook",  # IPv4-compatible private
     ],
 )
 def test_private_loopback_link_local_and_multicast_urls_are_422_on_url(app, client, tenant, monkeypatch, url):
@@ -96,6 +102,9 @@ def test_private_loopback_link_local_and_multicast_urls_are_422_on_url(app, clie
 def test_public_addresses_are_accepted():
     assert not addresses.is_refused("93.184.216.34") and not addresses.is_refused("2606:2800:220:1::1")
     assert addresses.is_refused("100.64.0.1") and addresses.is_refused("0.0.0.0")
+    # The IPv6 forms that route to a public IPv4 address stay allowed.
+    for public in ("64:ff9b::93.184.216.34", "2002:5db8:d822::1", "::ffff:93.184.216.34"):
+        assert not addresses.is_refused(public), public
 
 
 def test_the_address_is_checked_again_at_delivery(app, client, db, tenant, receiver, monkeypatch):

@@ -1,0 +1,96 @@
+"""Caller ID: the phone system's signed webhook for an inbound call.
+
+The call is matched to the clinic's open lead by phone (as an inbound SMS is), or a lead is created
+for the caller (source "Phone"); it is logged as an INBOUND PHONE_CALL, which the activity
+vocabulary counts as contact: its `activity.logged` event stops pending outreach like a reply.
+Stored once per the phone system's call id (a retried delivery answers as the first did).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityDirection, ActivityType
+from app.auth.models import Clinic
+from app.automation import inbound
+from app.automation.models import InboundMessage
+from app.errors import ValidationFailed
+from app.intake import service as intake
+from app.leads import rules as lead_rules
+
+CALL = "call"  # the InboundMessage channel of calls: their ids are unique per clinic like messages'
+
+
+@dataclass
+class CallAnswer:
+    lead_id: int
+    activity_id: int
+    created_lead: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _answer(row: InboundMessage, created_lead: bool = False) -> CallAnswer:
+    return CallAnswer(lead_id=row.lead_id, activity_id=row.activity_id, created_lead=created_lead)
+
+
+def receive_call(*, session: Session, clinic_id: int, call: dict, now: datetime) -> CallAnswer:
+    """Log a verified inbound call on its lead (made if nobody has that number), once per call id."""
+    seen = inbound.find_seen(session, clinic_id, CALL, call["call_id"])
+    if seen is not None:
+        return _answer(seen)
+    clinic = session.get(Clinic, clinic_id)
+    try:
+        phone = lead_rules.normalize_phone(call["from"], clinic.default_phone_region)
+    except lead_rules.InvalidPhone:
+        raise ValidationFailed("from", "not a phone number a lead could be matched or created by") from None
+    lead = inbound.match_lead(session=session, clinic=clinic, channel=inbound.SMS, sender=phone)
+    created = lead is None
+    try:
+        with session.begin_nested():  # a concurrent twin of this delivery loses on the unique key
+            if lead is None:
+                name = call.get("caller_name")
+                lead = intake.capture_phone_call(
+                    session=session, clinic_id=clinic_id, phone=phone, caller_name=name, now=now
+                ).lead
+            row = _record(session, lead, call, min(call.get("started_at") or now, now), now)
+    except IntegrityError:
+        seen = inbound.find_seen(session, clinic_id, CALL, call["call_id"])
+        if seen is None:
+            raise
+        return _answer(seen)
+    return _answer(row, created_lead=created)
+
+
+def _record(session: Session, lead, call: dict, started_at: datetime, now: datetime) -> InboundMessage:
+    seconds = call.get("duration_seconds")
+    activity = activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.PHONE_CALL,
+        at=started_at,
+        recorded_at=now,
+        actor_ref=intake.PHONE_SYSTEM_ACTOR,
+        direction=ActivityDirection.INBOUND,
+        duration_minutes=None if seconds is None else -(-seconds // 60),  # a started minute counts
+        details={"call_id": call["call_id"], "channel": CALL},
+    )
+    row = InboundMessage(
+        clinic_id=lead.clinic_id,
+        channel=CALL,
+        message_id=call["call_id"],
+        lead_id=lead.id,
+        activity_id=activity.id,
+        opted_out=False,
+        received_at=started_at,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row

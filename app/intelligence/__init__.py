@@ -1,0 +1,1 @@
+"""Follow-up intelligence: contact times, lead score, next best action, reply sentiment, forecast."""

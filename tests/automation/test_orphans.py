@@ -1,0 +1,146 @@
+"""Every open lead always has a next step: the orphan sweep, GET /api/leads?next_step=none, the
+followup_orphan_leads metric and the why-trail. The API and a real worker for what happens now;
+the sweep run at chosen times."""
+
+from datetime import timedelta
+
+from app import clock
+from app.automation import orphans
+from tests.automation.kit import jobs, open_all_day, run_events, tasks_of
+from tests.leadkit import create_lead
+from tests.tasks.taskkit import lead_for
+from tests.workers import thread_worker, wait_for
+
+FOLLOW_UP = orphans.FOLLOW_UP["title"]
+
+
+def sweep(app, now, slice_size=1000):
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        return orphans.find_orphan_leads(session=session, now=now, slice_size=slice_size)
+
+
+def without_next_step(client, tenant):
+    resp = client.get("/api/leads?next_step=none", headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    return [lead["id"] for lead in resp.get_json()]
+
+
+def follow_ups(app, lead_id):
+    return [t for t in tasks_of(app, lead_id) if t.title == FOLLOW_UP]
+
+
+def orphan_metric(client, app, monkeypatch):
+    monkeypatch.setattr(app.config["SETTINGS"], "metrics_token", "scrape-me")
+    resp = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert resp.status_code == 200
+    lines = resp.get_data(as_text=True).splitlines()
+    samples = dict(line.rsplit(" ", 1) for line in lines if not line.startswith("#"))
+    return float(samples["followup_orphan_leads"]), float(samples["followup_orphan_sweep_last_pass_orphans"])
+
+
+def test_a_lead_whose_last_task_was_completed_gets_one_follow_up_from_the_orphan_sweep(
+    app, client, tenant, monkeypatch
+):
+    open_all_day(client, tenant, clock.now())
+    lead = lead_for(client, tenant)
+    busy = lead_for(client, tenant)  # keeps its initial call task open: never an orphan
+    with thread_worker(app):
+        for made in (lead, busy):
+            wait_for(lambda made=made: jobs(app, made["id"], "events.process") == [], timeout=60)
+        [initial] = tasks_of(app, lead["id"])
+        done = client.post(
+            f"/api/leads/tasks/{initial.id}/complete",
+            json={"notes": "left a message"},
+            headers=tenant.headers("treatment_coordinator"),
+        )
+        assert done.status_code == 200, done.get_json()
+        wait_for(lambda: jobs(app, lead["id"], "events.process") == [], timeout=60)
+    assert without_next_step(client, tenant) == [lead["id"]]
+
+    completed_at = clock.now()
+    # Within the clinic's delay (24 hours by default) it is counted, not yet given a task.
+    assert sweep(app, completed_at + timedelta(hours=1)) == {
+        "orphans": 1,
+        "tasks_made": 0,
+        "pass_ended": True,
+    }
+    assert follow_ups(app, lead["id"]) == []
+    assert orphan_metric(client, app, monkeypatch) == (1, 1)  # one now; one found by the last pass
+
+    assert sweep(app, completed_at + timedelta(hours=25))["tasks_made"] == 1
+    for hours in (26, 50, 24 * 10):  # later sweeps: it has a next step now
+        assert sweep(app, completed_at + timedelta(hours=hours)) == {
+            "orphans": 0,
+            "tasks_made": 0,
+            "pass_ended": True,
+        }
+    [task] = follow_ups(app, lead["id"])
+    assert task.assigned_to_id == lead["assigned_to_id"] and task.status == "PENDING"
+    assert task.origin["sweep"] == orphans.SWEEP_NAME
+    assert follow_ups(app, busy["id"]) == []
+    assert without_next_step(client, tenant) == []
+    assert orphan_metric(client, app, monkeypatch) == (0, 0)
+
+    trail = client.get(f"/api/leads/{lead['id']}/automation", headers=tenant.headers()).get_json()
+    [step] = [s for s in trail["past"] if s["sweep"]]
+    assert step["sweep"] == "automation.find_orphan_leads" and step["result"]["task_id"] == task.id
+    assert step["rule"] is None and "no next step since" in step["reason"]
+
+
+def test_the_clinic_sets_how_long_a_lead_may_go_without_a_next_step(app, client, tenant):
+    resp = client.put("/api/clinic", json={"settings": {"orphan_after_hours": 2}}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    # Speed to lead switched off: a new lead has nothing planned from the start.
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    off = client.patch(
+        f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers()
+    )
+    assert off.status_code == 200
+    lead = create_lead(client, tenant)
+    captured = clock.now()
+    assert sweep(app, captured + timedelta(days=2))["orphans"] == 0  # its events are still to process
+    run_events(app, lead["id"], clock.now())
+    assert sweep(app, captured + timedelta(hours=1))["tasks_made"] == 0
+    assert sweep(app, captured + timedelta(hours=2, minutes=1))["tasks_made"] == 1
+    [task] = follow_ups(app, lead["id"])
+    assert task.type == "FOLLOW_UP"
+
+
+def test_the_sweep_walks_the_leads_a_slice_at_a_time_and_counts_a_whole_pass(app, client, tenant):
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    client.patch(f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers())
+    made = [create_lead(client, tenant, phone=f"+1415555010{i}", first_name=f"L{i}")["id"] for i in range(5)]
+    lost = client.post(
+        f"/api/leads/{made[0]}/lost",
+        json={"reason": "RELOCATED"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert lost.status_code == 200  # a closed lead is no orphan
+    for lead_id in made:
+        run_events(app, lead_id, clock.now())
+    soon = clock.now() + timedelta(minutes=5)
+    runs = [sweep(app, soon, slice_size=2) for _ in range(3)]
+    assert [r["orphans"] for r in runs] == [1, 2, 1]
+    assert [r["pass_ended"] for r in runs] == [False, False, True]
+    with app.extensions["followup.db"].unit_of_work() as session:
+        assert orphans.orphan_leads_metric(session=session) == 4
+
+
+def test_a_backlog_of_orphans_is_worked_off_a_few_tasks_a_run(app, client, tenant):
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    client.patch(f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers())
+    made = [create_lead(client, tenant, phone=f"+1415555010{i}", first_name=f"L{i}")["id"] for i in range(3)]
+    for lead_id in made:
+        run_events(app, lead_id, clock.now())
+    later = clock.now() + timedelta(days=2)
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        runs = [
+            orphans.find_orphan_leads(session=session, now=later, slice_size=100, max_tasks=2)
+            for _ in range(3)
+        ]
+    assert [r["tasks_made"] for r in runs] == [2, 1, 0]
+    assert [r["pass_ended"] for r in runs] == [False, True, True]
+    assert all(len(follow_ups(app, lead_id)) == 1 for lead_id in made)
