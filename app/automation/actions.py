@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.activities import service as activities
 from app.assignment import service as assignment
 from app.auth.models import Clinic, User
 from app.auth.permissions import Actor
@@ -155,7 +156,7 @@ def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
     if (
         recheck.get("no_contact_since_event")
         and since is not None
-        and tasks.contact_since(session=session, lead_id=lead.id, since=since)
+        and activities.contact_since(session=session, lead_id=lead.id, since=since)
     ):
         return "the lead has been contacted since"
     return None
