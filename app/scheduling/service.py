@@ -572,39 +572,29 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
     return row
 
 
-def _claim_statement(*, skip_locked: bool) -> sa.Update:
-    """The claim of a counted attempt: the row becomes done in the transaction that runs its handler.
-
-    Only if it is still open and still at this attempt (a concurrent delivery that counted after
-    this one owns the row now). SKIP LOCKED (PostgreSQL): that delivery, if it holds the row,
-    is not waited for.
-    """
-    pick = sa.select(_JOBS.c.id).where(
-        _JOBS.c.id == sa.bindparam("job_id"), _IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts")
-    )
-    if skip_locked:
-        pick = pick.with_for_update(skip_locked=True)
-    return (
-        sa.update(_JOBS)
-        .where(_JOBS.c.id == pick.scalar_subquery(), _IS_OPEN)
-        .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
-        .returning(*_JOBS.c)
-    )
-
-
-_CLAIM = {"postgresql": _claim_statement(skip_locked=True), "other": _claim_statement(skip_locked=False)}
+# The claim of a counted attempt: the row becomes done in the transaction that runs its handler,
+# only if it is still open and still at this attempt (a delivery that counted a later attempt, once
+# this one's lease ran out, owns the row now). It waits for a row lock rather than skipping it: the
+# attempt in flight keeps every drainer and duplicate delivery off the row, so a claim that gave up
+# on a lock held for a moment by a sweep, a dispatch or a drainer's scan would leave the row to the
+# redispatch sweep, a grace period late. The only long holder is a later attempt's handler, after
+# which this claim finds the row done.
+_CLAIM = (
+    sa.update(_JOBS)
+    .where(_JOBS.c.id == sa.bindparam("job_id"), _IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts"))
+    .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
+    .returning(*_JOBS.c)
+)
 
 
 def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> ScheduledJob | None:
     """Take the row for this transaction, already marked done: it commits only with the handler's effect.
 
-    `attempts` is the count `count_attempt` committed for this delivery. PostgreSQL: a concurrent
-    duplicate skips the locked row and gets None at once. SQLite: every transaction starts with
-    BEGIN IMMEDIATE (app/db.py), so writers are serialised and the conditional UPDATE is a
-    compare-and-set: a duplicate waits, then finds it done.
+    `attempts` is the count `count_attempt` committed for this delivery. The conditional UPDATE is a
+    compare-and-set: PostgreSQL re-checks it on the row as it is once a holder's lock is released;
+    SQLite serialises every writer (BEGIN IMMEDIATE, app/db.py).
     """
-    stmt = _CLAIM["postgresql" if _is_postgresql(session) else "other"]
-    row = session.connection().execute(stmt, {"job_id": job_id, "b_attempts": attempts, "now": now}).first()
+    row = session.connection().execute(_CLAIM, {"job_id": job_id, "b_attempts": attempts, "now": now}).first()
     if row is None:
         return None
     # The returned row becomes the session's persistent object, as if loaded: no second SELECT.

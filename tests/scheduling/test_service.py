@@ -277,6 +277,33 @@ def test_concurrent_duplicate_deliveries_take_effect_once(ctx, app, db, tenant):
     assert effects(db) == (1, 1) and job(db, slow.id).attempts == 1
 
 
+def test_a_counted_attempt_runs_even_if_a_sweep_holds_its_row_for_a_moment(ctx, app, db, tenant):
+    # The attempt in flight keeps every drainer and duplicate delivery off the row; had its claim
+    # given up on a lock held for a moment (a sweep's or a dispatch's UPDATE), nothing but the
+    # redispatch sweep, a grace period later, would have run it.
+    row = add(db, tenant, key="held")
+    now = clock.now()
+    counted = service.count_attempt(db=db, job_id=row.id, now=now, settings=app.config["SETTINGS"])
+    holder = db.engine.connect()
+    holder.execute(
+        sa.update(ScheduledJob).where(ScheduledJob.id == row.id).values(dispatched_at=now)
+    )  # a sweep's claim, not yet committed
+    outcomes = []
+
+    def deliver():
+        with app.app_context(), db.unit_of_work() as session:
+            outcomes.append(service._claim_and_run(session=session, counted=counted, now=now)[0])
+
+    delivery = threading.Thread(target=deliver)
+    delivery.start()
+    delivery.join(timeout=0.5)
+    holder.commit()
+    holder.close()
+    delivery.join(timeout=30)
+    assert outcomes == ["done"]
+    assert job(db, row.id).status == "done" and effects(db) == (1, 1)
+
+
 def test_a_failing_handler_backs_off_then_succeeds_once(ctx, db, tenant, settings, redis):
     settings.job_retry_base_seconds = 10
     flaky = add(db, tenant, key="flaky", kind="test.flaky", payload={"fail_times": 2})
