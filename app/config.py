@@ -111,7 +111,7 @@ class Settings:
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     orphan_interval: float = 60.0
     orphan_slice_size: int = 20000
-    orphan_tasks_per_run: int = 5
+    orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
     purge_interval: float = 86400.0

@@ -165,7 +165,12 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on any error, then run after-commit hooks."""
+        """One transaction: commit on success, roll back on any error, then run after-commit hooks.
+        Inside `request_transaction`: that transaction, committed (or rolled back) when it ends."""
+        joined = _request_transaction()
+        if joined is not None:
+            yield joined
+            return
         session = self.session_factory()
         try:
             yield session
@@ -188,10 +193,32 @@ class Database:
         """
         if self._autocommit is None:
             raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
+        joined = _request_transaction()
+        if joined is not None:
+            yield joined  # its statements commit with the rest of it: callers handle a Session too
+            return
         with self.single_statement() as connection:
             session = AutocommitSession(connection)
             yield session
         run_after_commit_hooks(session)
+
+    @contextmanager
+    def request_transaction(self) -> Iterator[Session]:
+        """One transaction for the rest of a request's work: every `unit_of_work` and `statements`
+        session opened inside the block is this one, so all the request's writes commit together,
+        with whatever the block adds after them, or none of them does.
+
+        For a request whose writes and a record of them must not be half-stored by a lost
+        connection or a dying process: an Idempotency-Key request's write and its stored answer.
+        """
+        if _request_transaction() is not None:
+            raise RuntimeError("a request_transaction is already open")
+        with self.unit_of_work() as session:
+            setattr(g, _REQUEST_TRANSACTION, session)
+            try:
+                yield session
+            finally:
+                g.pop(_REQUEST_TRANSACTION, None)  # before the commit: its hooks open their own
 
 
 class AutocommitSession:
@@ -212,6 +239,11 @@ class AutocommitSession:
 
 
 _REQUEST_CONNECTION = "followup_autocommit_connection"  # flask.g
+_REQUEST_TRANSACTION = "followup_request_transaction"  # flask.g, see Database.request_transaction
+
+
+def _request_transaction() -> Session | None:
+    return g.get(_REQUEST_TRANSACTION) if has_request_context() else None
 
 
 def close_request_connection(_error=None) -> None:

@@ -4,8 +4,11 @@ The same key with the same request (method, path, body) within KEY_LIFETIME answ
 response and writes nothing; the same key with another request is a 422 naming the header. The
 reservation is a row under a unique (clinic, actor, key) constraint, inserted in its own transaction
 before the view runs: of two concurrent duplicates only one gets it; the other is told to retry (409).
-A reservation left unfinished by a crashed process is taken over once it is older than the lease
-(settings.idempotency_lease_seconds). Expired keys are purged in batches by a beat sweep.
+The view's writes and the answer stored under the key are one transaction (Database.request_transaction,
+which every session the view opens joins, the lead capture's autocommit one included): a request that
+dies or loses its connection in between has written nothing, so its reservation, left unfinished, is
+taken over once it is older than the lease (settings.idempotency_lease_seconds) and the retry makes
+the thing once. Expired keys are purged in batches by a beat sweep.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.auth.permissions import Actor, current_actor
-from app.db import unit_of_work
+from app.db import get_db, unit_of_work
 from app.errors import Conflict, ValidationFailed
 from app.idempotency.models import IdempotencyKey
 
@@ -100,7 +103,7 @@ def _take_over(
     session: Session, stale: IdempotencyKey, *, method: str, path: str, digest: str, now: datetime
 ) -> None:
     """Claim an unfinished reservation whose request crashed before answering (it wrote nothing:
-    the write and its release would have committed or rolled back together). Compare-and-set on the
+    its writes commit with its answer, see `idempotent`). Compare-and-set on the
     old reservation time, so of two retries racing for it only one wins; the other gets the 409."""
     taken = session.execute(
         sa.update(IdempotencyKey)
@@ -120,7 +123,7 @@ def _take_over(
 def complete(
     *, session: Session, actor: Actor, key: str, status: int, body: str, content_type: str, now: datetime
 ) -> None:
-    """Store the first answer under the key."""
+    """Store the first answer under the key (in the transaction of the request's writes)."""
     session.execute(
         sa.update(IdempotencyKey)
         .where(
@@ -135,7 +138,8 @@ def complete(
 
 
 def release(*, session: Session, actor: Actor, key: str) -> None:
-    """Free the key after a failure that wrote nothing (a 5xx, an exception): the client may retry."""
+    """Free the key after a failure (a 5xx, an exception), whose writes were rolled back: the client
+    may retry."""
     session.execute(
         sa.delete(IdempotencyKey).where(
             IdempotencyKey.clinic_id == actor.clinic_id,
@@ -200,19 +204,30 @@ def idempotent(view):
                 replay.headers[REPLAYED_HEADER] = "true"
                 return replay
         try:
-            response = view(*args, **kwargs)
-        except BaseException:
-            with unit_of_work() as session:
-                release(session=session, actor=actor, key=key)
-            raise
-        with unit_of_work() as session:
-            if response.status_code >= 500:
-                release(session=session, actor=actor, key=key)
-            else:
+            # The view's writes and the answer stored under the key commit together: a connection
+            # lost or a process dead in between leaves neither, and the reservation is taken over.
+            with get_db().request_transaction() as session:
+                response = view(*args, **kwargs)
+                if response.status_code >= 500:
+                    raise _NotAnswered(response)  # roll its writes back, as for an exception
                 complete(
                     session=session, actor=actor, key=key, status=response.status_code,
                     body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
                 )  # fmt: skip
+        except BaseException as failure:
+            with unit_of_work() as session:
+                release(session=session, actor=actor, key=key)
+            if isinstance(failure, _NotAnswered):
+                return failure.response
+            raise
         return response
 
     return wrapper
+
+
+class _NotAnswered(Exception):
+    """A view's 5xx answer: its writes are rolled back and the key freed, as after an exception."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
