@@ -136,6 +136,15 @@ DESIGN_TABLE = {
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,
     "GET /api/activities/<id>": READ,
+    # Issue 17: message templates, like sequences (read: lead:read, so a coordinator can pick one;
+    # change: lead:configure), and a one-off message to a lead (lead:update, like logging a call).
+    "GET /api/message-templates": READ,
+    "POST /api/message-templates": CONFIGURE,
+    "GET /api/message-templates/<id>": READ,
+    "PUT /api/message-templates/<id>": CONFIGURE,
+    "DELETE /api/message-templates/<id>": CONFIGURE,
+    "POST /api/message-templates/<id>/preview": READ,
+    "POST /api/leads/<id>/messages": UPDATE,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,
