@@ -198,3 +198,11 @@ def test_admins_choose_the_frequency_others_cannot_and_bad_values_are_422(client
     assert resp.status_code == 422 and "summary_frequency" in str(resp.get_json()["errors"])
     got = client.get("/api/me/notification-preferences", headers=coordinator).get_json()
     assert got["summary_frequency"] == "off"
+
+
+def test_beat_runs_the_summary_sweep(app):
+    import beat_schedule
+
+    entry = beat_schedule.build(app.config["SETTINGS"])["analytics-summaries"]
+    assert entry["task"] == "analytics.send_summaries"
+    assert entry["schedule"] == app.config["SETTINGS"].summary_interval
