@@ -151,6 +151,7 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    summary_interval: float = 300.0  # how often beat looks for admins' due analytics summaries
     # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
     # is read, before authentication or a signature check (so an anonymous sender cannot make a web
     # process buffer it).

@@ -119,6 +119,11 @@ DESIGN_TABLE = {
     "GET /api/leads/analytics/speed-to-lead": ANALYTICS,
     # Issue 7: follow-up effectiveness is one more report of the same family.
     "GET /api/leads/analytics/follow-up": ANALYTICS,
+    # Issue 17 item 10: the missing reports (conversion time, velocity, source trends, revenue/ROI).
+    "GET /api/leads/analytics/time-to-convert": ANALYTICS,
+    "GET /api/leads/analytics/lead-velocity": ANALYTICS,
+    "GET /api/leads/analytics/source-trends": ANALYTICS,
+    "GET /api/leads/analytics/revenue": ANALYTICS,
     "GET /api/leads/<id>/automation": READ,
     # Issue 17: team task views (a lead's tasks are lead:read already; these are the clinic's).
     "GET /api/leads/tasks": READ,

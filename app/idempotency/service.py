@@ -8,7 +8,9 @@ The view's writes and the answer stored under the key are one transaction (Datab
 which every session the view opens joins, the lead capture's autocommit one included): a request that
 dies or loses its connection in between has written nothing, so its reservation, left unfinished, is
 taken over once it is older than the lease (settings.idempotency_lease_seconds) and the retry makes
-the thing once. Expired keys are purged in batches by a beat sweep.
+the thing once. A request still running when taken over stores nothing: its answer is stored only
+under its own reservation, else its transaction rolls back (409). Expired keys are purged in batches
+by a beat sweep.
 """
 
 from __future__ import annotations
@@ -120,34 +122,47 @@ def _take_over(
     return None
 
 
+def _still_reserved(actor: Actor, key: str, reserved_at: datetime) -> tuple:
+    """The reservation this request took at `reserved_at`, unless a retry took it over since (a
+    request still running past the lease: the retry answers instead)."""
+    return (
+        IdempotencyKey.clinic_id == actor.clinic_id,
+        IdempotencyKey.actor == actor.ref,
+        IdempotencyKey.key == key,
+        IdempotencyKey.response_status.is_(None),
+        IdempotencyKey.created_at == reserved_at,
+    )
+
+
 def complete(
-    *, session: Session, actor: Actor, key: str, status: int, body: str, content_type: str, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    key: str,
+    reserved_at: datetime,
+    status: int,
+    body: str,
+    content_type: str,
+    now: datetime,
 ) -> None:
-    """Store the first answer under the key (in the transaction of the request's writes)."""
-    session.execute(
+    """Store the first answer under the key, in the transaction of the request's writes; Conflict
+    (and so none of them) if a retry took the reservation over meanwhile."""
+    stored = session.execute(
         sa.update(IdempotencyKey)
-        .where(
-            IdempotencyKey.clinic_id == actor.clinic_id,
-            IdempotencyKey.actor == actor.ref,
-            IdempotencyKey.key == key,
-        )
+        .where(*_still_reserved(actor, key, reserved_at))
         .values(
             response_status=status, response_body=body, response_content_type=content_type, completed_at=now
         )
+        .execution_options(synchronize_session=False)
     )
+    if stored.rowcount != 1:
+        raise Conflict(f"a retry with this {HEADER} took this request over; retry to read its answer")
 
 
-def release(*, session: Session, actor: Actor, key: str) -> None:
+def release(*, session: Session, actor: Actor, key: str, reserved_at: datetime) -> None:
     """Free the key after a failure (a 5xx, an exception), whose writes were rolled back: the client
-    may retry."""
-    session.execute(
-        sa.delete(IdempotencyKey).where(
-            IdempotencyKey.clinic_id == actor.clinic_id,
-            IdempotencyKey.actor == actor.ref,
-            IdempotencyKey.key == key,
-            IdempotencyKey.response_status.is_(None),
-        )
-    )
+    may retry. A reservation taken over by a retry is the retry's, and stays."""
+    session.execute(sa.delete(IdempotencyKey).where(*_still_reserved(actor, key, reserved_at)))
 
 
 def purge_expired(*, session: Session, now: datetime, limit: int) -> int:
@@ -211,12 +226,12 @@ def idempotent(view):
                 if response.status_code >= 500:
                     raise _NotAnswered(response)  # roll its writes back, as for an exception
                 complete(
-                    session=session, actor=actor, key=key, status=response.status_code,
+                    session=session, actor=actor, key=key, reserved_at=now, status=response.status_code,
                     body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
                 )  # fmt: skip
         except BaseException as failure:
             with unit_of_work() as session:
-                release(session=session, actor=actor, key=key)
+                release(session=session, actor=actor, key=key, reserved_at=now)
             if isinstance(failure, _NotAnswered):
                 return failure.response
             raise

@@ -73,6 +73,8 @@ class NotificationPreference(Base):
     quiet_start: Mapped[str | None] = mapped_column(sa.String(5))  # HH:MM local (user's timezone)
     quiet_end: Mapped[str | None] = mapped_column(sa.String(5))
     sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    # An admin's analytics summary email: daily, weekly or off (None: rules.DEFAULT_SUMMARY_FREQUENCY).
+    summary_frequency: Mapped[str | None] = mapped_column(sa.String(8))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.models import Clinic, User
+from app.auth.permissions import Role
 from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.intake import rules as signing
@@ -1125,7 +1126,17 @@ def get_preferences(*, session: Session, user_id: int) -> dict:
         "quiet_hours": {"start": row.quiet_start, "end": row.quiet_end} if row and row.quiet_start else None,
         "sms_number": row.sms_number if row else None,
         "timezone": _user_timezone(session, user_id),
+        "summary_frequency": _summary_frequency(session, user_id, row),
     }
+
+
+def _summary_frequency(session: Session, user_id: int, row: NotificationPreference | None) -> str:
+    """How often the user gets the analytics summary: clinic admins choose (daily by default); others
+    never get it."""
+    user = session.get(User, user_id)
+    if user is None or user.role != Role.CLINIC_ADMIN:
+        return "off"
+    return (row.summary_frequency if row else None) or rules.DEFAULT_SUMMARY_FREQUENCY
 
 
 def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dict, now: datetime) -> dict:
@@ -1141,6 +1152,11 @@ def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dic
         row.quiet_start, row.quiet_end = (quiet["start"], quiet["end"]) if quiet else (None, None)
     if "sms_number" in data:
         row.sms_number = data["sms_number"]
+    if "summary_frequency" in data:
+        user = session.get(User, user_id)
+        if data["summary_frequency"] != "off" and (user is None or user.role != Role.CLINIC_ADMIN):
+            raise ValidationFailed("summary_frequency", "only clinic admins receive the summary email")
+        row.summary_frequency = data["summary_frequency"]
     wants_sms = [k for k, chosen in (row.channels or {}).items() if rules.SMS in chosen]
     if wants_sms and not row.sms_number:
         raise ValidationFailed(

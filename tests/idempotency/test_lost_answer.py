@@ -6,12 +6,15 @@ reservation stays unfinished, as a dead process leaves it. Past the lease (a set
 retries with the same key and body: the thing is made once, and that one is the answer.
 """
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
 from app.activities.models import LeadActivity
 from app.bulk.models import BulkJob
 from app.idempotency import service
+from app.intake import service as intake
 from app.leads.models import Lead
 from app.tasks.models import LeadTask
 from tests.leadkit import create_lead
@@ -115,3 +118,33 @@ def test_every_keyed_creation_whose_answer_was_lost_is_made_once(
     retry_after_the_lease(app, client, monkeypatch, path, body, headers)
 
     assert count(db, *made) == before + 1
+
+
+def test_a_request_still_running_past_its_lease_gives_way_to_the_retry(app, client, db, tenant, monkeypatch):
+    """The first request is slow, not dead: the retry past the lease takes its key over and makes
+    the lead; the first then finds its reservation gone, and its lead is rolled back (409). It is
+    held before its capture writes (its rows would hold locks the retry's capture waits for)."""
+    headers = {**tenant.headers("front_desk"), "Idempotency-Key": "slow-lead"}
+    body = {"first_name": "Ann", "last_name": "Lee"}
+    capture, in_view, go_on, first = intake.capture_lead, threading.Event(), threading.Event(), []
+
+    def slow_capture(**kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            in_view.set()
+            go_on.wait(timeout=60)
+        return capture(**kwargs)
+
+    monkeypatch.setattr(intake, "capture_lead", slow_capture)
+    slow = threading.Thread(
+        target=lambda: first.append(app.test_client().post("/api/leads", json=body, headers=headers))
+    )
+    slow.start()
+    assert in_view.wait(timeout=60)
+
+    retried = retry_after_the_lease(app, client, monkeypatch, "/api/leads", body, headers)
+    go_on.set()
+    slow.join()
+
+    assert retried.status_code == 201 and first[0].status_code == 409
+    with db.unit_of_work() as session:
+        assert session.scalars(sa.select(Lead.id)).all() == [retried.get_json()["id"]]
