@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import trends
 from app.auth.models import Clinic, User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.notifications import rules
 from app.notifications import service as notifications
 from app.notifications.models import Notification, NotificationPreference

@@ -9,7 +9,7 @@ import holidays
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
-from app.auth.permissions import Permission, Role
+from app.auth.roles import Permission, Role
 from app.notifications import rate_limits
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).

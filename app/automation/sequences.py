@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import actions, outreach, rules, steps
 from app.automation.models import (
     AutomationStep,

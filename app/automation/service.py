@@ -21,7 +21,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import rules, steps
 from app.automation.actions import calendar_of, local_time_text, within_business_hours
 from app.automation.defaults import DEFAULT_RULES

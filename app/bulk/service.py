@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import User
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.bulk.models import (
     DONE,
     FAILED,

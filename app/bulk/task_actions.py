@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.bulk.models import BulkJob
 from app.bulk.service import add_counts, open_bulk_job
 from app.errors import DomainError, NotFound, ValidationFailed

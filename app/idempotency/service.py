@@ -25,7 +25,8 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.auth.permissions import Actor, current_actor
+from app.auth.permissions import current_actor
+from app.auth.roles import Actor
 from app.db import get_db, unit_of_work
 from app.errors import Conflict, ValidationFailed
 from app.idempotency.models import IdempotencyKey

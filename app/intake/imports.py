@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from app import phi
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.bulk import service as bulk
 from app.bulk.models import CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.errors import Conflict, DomainError

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import actions, outreach, policy
 from app.automation import rules as merge_rules
 from app.errors import Conflict, ValidationFailed

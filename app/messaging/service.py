@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import actions
 from app.automation import rules as merge_rules
 from app.errors import Conflict, NotFound, ValidationFailed

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.models import Clinic, User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.intake import rules as signing

@@ -18,7 +18,7 @@ from app.analytics import rollups
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import RowBatch
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.notifications import service as notifications
 
 

@@ -19,7 +19,7 @@ from app.activities import service as activities
 from app.activities.models import ActivityType
 from app.audit import service as audit
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.db import insert_now, page_offset
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
