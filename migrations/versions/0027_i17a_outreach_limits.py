@@ -1,7 +1,7 @@
 """provider_send_windows: a clinic's current provider rate-limit window per channel
 
 Revision ID: 0027_i17a_outreach_limits
-Revises: 0028_i17b_treatment_value
+Revises: 0027_i17a_message_templates
 Create Date: 2026-11-23 09:30:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from app.db import UTCDateTime
 
 revision = "0027_i17a_outreach_limits"
-down_revision = "0028_i17b_treatment_value"
+down_revision = "0027_i17a_message_templates"
 branch_labels = None
 depends_on = None
 
