@@ -4,8 +4,10 @@ Time passes through the `now` each ledger job is run with."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from app.automation import policy
+from app.automation.policy import MOVE, SEND, SKIP, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -82,4 +84,31 @@ def test_no_setting_means_no_limit_and_the_settings_are_validated(client, tenant
     resp = client.put("/api/clinic", json={"settings": good}, headers=tenant.headers())
     assert (
         resp.status_code == 200 and resp.get_json()["settings"]["provider_rate_limits"]["sms"] == "200/hour"
+    )
+
+
+def test_the_policy_checks_the_limits_after_quiet_hours_and_the_cap_before_the_interval():
+    noon = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)  # 12:00 in Chicago
+    facts = {
+        "channel": "sms",
+        "do_not_contact": False,
+        "opted_out": False,
+        "has_address": True,
+        "timezone": "America/Chicago",
+        "quiet_hours": QuietHours("20:00", "08:00"),
+        "daily_cap": 5,
+        "sent_today": 0,
+        "total_cap": 3,
+        "min_interval": timedelta(hours=2),
+    }
+    last = noon - timedelta(minutes=30)
+    assert decide(**facts, at=noon, sent_total=3, last_sent_at=last).verdict == SKIP
+    at_night = noon + timedelta(hours=10)
+    assert decide(**facts, at=at_night, sent_total=3, last_sent_at=last).verdict == MOVE  # quiet hours first
+    waits = decide(**facts, at=noon, sent_total=2, last_sent_at=last)
+    assert (waits.verdict, waits.to) == (MOVE, last + timedelta(hours=2))
+    assert decide(**facts, at=noon, sent_total=2, last_sent_at=noon - timedelta(hours=2)).verdict == SEND
+    assert (
+        policy.total_cap_of({}) is None
+        and policy.min_interval_of({"min_message_interval_minutes": 0}) is None
     )
