@@ -1,4 +1,5 @@
-"""Pure rules of notifications: staff channels per kind, quiet hours, retry backoff, digest time."""
+"""Pure rules of notifications: staff channels per kind, quiet hours, digest time (the retry backoff:
+app/delivery/rules.py)."""
 
 from __future__ import annotations
 
@@ -62,15 +63,6 @@ def quiet_until(now: datetime, tz: str, start: str | None, end: str | None) -> d
         return None
     # Wall-clock end in the zone (a DST gap resolves forward through zoneinfo's fold handling).
     return datetime.combine(end_day, finish, tzinfo=zone)
-
-
-def retry_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
-    """Seconds before attempt `attempt + 1`: base * 2**(attempt-1), capped, times 0.5 + `jitter` (0..1).
-
-    The jitter spreads a burst of failures (a provider outage) so the retries do not arrive in lockstep.
-    """
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
-    return delay * (0.5 + jitter)
 
 
 def digest_due(now: datetime, tz: str, *, hour: int, window_hours: int) -> date | None:

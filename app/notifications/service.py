@@ -25,6 +25,8 @@ from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
 from app.db import after_commit, get_db, insert_now, page_offset
+from app.delivery import rules as delivery_rules
+from app.delivery import service as outbound
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.intake import rules as signing
 from app.notifications import channels, rate_limits, rules
@@ -143,7 +145,7 @@ DELIVER_BATCH = "notification.deliver_batch"
 # send still makes 20 tasks, enough to keep every worker process busy.
 BATCH_SIZE = 50
 OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
-_MAX_ERROR = 2000
+_MAX_ERROR = outbound.MAX_ERROR
 
 
 def _settings():
@@ -473,29 +475,11 @@ def send_to_lead(
     )
 
 
-def _claim_statement():
-    # pending → sending as one compare-and-set UPDATE ... RETURNING, built once on the Table (a cached
-    # statement, no ORM load and flush): this runs for every message. PostgreSQL re-checks the WHERE
-    # after waiting on a concurrent claim's row lock, so of two racing deliveries exactly one gets the
-    # row; SQLite serialises writers (BEGIN IMMEDIATE). The loser gets nothing back and does nothing.
-    table = Notification.__table__
-    c = table.c
-    return (
-        sa.update(table)
-        .where(c.id == sa.bindparam("notification_id"), c.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.SENDING,
-            attempts=c.attempts + 1,
-            sending_at=sa.bindparam("now", type_=c.sending_at.type),
-            next_attempt_at=None,
-        )
-        .returning(
-            c.id, c.clinic_id, c.channel, c.to_address, c.title, c.body, c.body_html, c.dedupe_key, c.attempts
-        )
-    )
-
-
-_CLAIM = _claim_statement()
+_CLAIM = outbound.claim_statement(
+    Notification.__table__,
+    [getattr(Notification.__table__.c, name) for name in
+     ("id", "clinic_id", "channel", "to_address", "title", "body", "body_html", "dedupe_key", "attempts")],
+)  # fmt: skip
 _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
     Clinic.__table__.c.id == sa.bindparam("clinic_id")
 )
@@ -503,7 +487,7 @@ _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
 
 def claim_delivery(*, session: Session, job, now: datetime) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit."""
-    row = session.connection().execute(_CLAIM, {"notification_id": job.subject_id, "now": now}).first()
+    row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
     if _deferred_by_rate_limit(session, row, now):
@@ -677,8 +661,8 @@ def _record_and_claim_once(
     limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     with get_db().unit_of_work() as session:
-        recorded = _record(session, unrecorded, now, retries) if unrecorded is not None else None
-        row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
+        recorded = _record(session, now, unrecorded, retries) if unrecorded is not None else None
+        row = outbound.claim(session, _CLAIM, notification_id, now)
         if row is not None and _deferred_by_rate_limit(session, row, now, cache=limits):
             row = None
         claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
@@ -749,17 +733,16 @@ def _send(message: channels.Outgoing) -> tuple[str, str | None, str | None]:
 
 
 def _settle(attempt: _Attempt, clock, retries: list | None = None) -> str:
-    """Record an attempt's outcome in a transaction of its own; never raises."""
-    try:
-        with get_db().unit_of_work() as session:
-            return _record(session, attempt, clock(), retries)
-    except Exception:
-        # The row stays `sending`; recover_stuck_sends settles it (an email as outcome unknown).
-        log.exception("could not record the outcome of notification %s", attempt.message.notification_id)
-        return "unrecorded"
+    """Record an attempt's outcome in a transaction of its own; never raises (the row then stays
+    `sending`, and recover_stuck_sends settles it: an email as outcome unknown)."""
+    return outbound.settle(
+        partial(_record, attempt=attempt, retries=retries),
+        clock=clock,
+        what=f"notification {attempt.message.notification_id}",
+    )
 
 
-def _record(session: Session, attempt: _Attempt, now: datetime, retries: list | None = None) -> str:
+def _record(session: Session, now: datetime, attempt: _Attempt, retries: list | None = None) -> str:
     return record_outcome(
         retries=retries,
         session=session,
@@ -770,6 +753,14 @@ def _record(session: Session, attempt: _Attempt, now: datetime, retries: list | 
         error=attempt.error,
         now=now,
         jitter=random.random(),
+    )
+
+
+def _retry_policy(settings) -> delivery_rules.RetryPolicy:
+    return delivery_rules.RetryPolicy(
+        max_attempts=settings.notification_max_attempts,
+        base_seconds=settings.notification_retry_base_seconds,
+        cap_seconds=settings.notification_retry_max_seconds,
     )
 
 
@@ -791,93 +782,60 @@ def record_outcome(
     `retries` list, the job is left to the caller and the row appended to the list instead."""
     if status == DeliveryStatus.SENT:
         return _record_sent(session, notification_id, attempt, provider_message_id, now)
-    settings = _settings()
-    stmt = sa.select(Notification).where(
-        Notification.id == notification_id,
-        Notification.status == DeliveryStatus.SENDING,
-        Notification.attempts == attempt,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    notification = session.scalars(stmt).first()
+    notification = outbound.locked_attempt(session, Notification, notification_id, attempt)
     if notification is None:
         return "stale"
-    notification.last_error = (error or "")[:_MAX_ERROR]
-    if status == DeliveryStatus.FAILED:
-        notification.status = DeliveryStatus.FAILED
+    due = outbound.give_up_or_retry(
+        notification,
+        _retry_policy(_settings()),
+        error=error or "",
+        permanent=status == DeliveryStatus.FAILED,
+        now=now,
+        jitter=jitter,
+        dead=DeliveryStatus.DEAD,
+    )
+    if notification.status == DeliveryStatus.FAILED:
         log.warning("notification %s failed: %s", notification_id, error)
         return DeliveryStatus.FAILED
-    if notification.attempts >= settings.notification_max_attempts:
-        notification.status = DeliveryStatus.DEAD
+    if notification.status == DeliveryStatus.DEAD:
         log.error("notification %s is dead after %d attempts: %s", notification_id, attempt, error)
         return DeliveryStatus.DEAD
-    notification.status = DeliveryStatus.PENDING
-    delay = rules.retry_delay(
-        notification.attempts,
-        base=settings.notification_retry_base_seconds,
-        cap=settings.notification_retry_max_seconds,
-        jitter=jitter,
-    )
-    due = now + timedelta(seconds=delay)
     if retries is None:
         _schedule_delivery(session, notification, due, now)
     else:  # the caller schedules these together (a batch's retries travel as one batch again)
-        notification.next_attempt_at = due
         retries.append(_Retry(notification.id, notification.clinic_id, due))
     return "retrying"
 
 
-def _record_sent_statement():
-    # The common outcome in one cached compare-and-set UPDATE (no SELECT ... FOR UPDATE, no ORM flush).
-    table = Notification.__table__
-    c = table.c
-    return (
-        sa.update(table)
-        .where(
-            c.id == sa.bindparam("notification_id"),
-            c.status == DeliveryStatus.SENDING,
-            c.attempts == sa.bindparam("attempt"),
-        )
-        .values(
-            status=DeliveryStatus.SENT,
-            sent_at=sa.bindparam("now", type_=c.sent_at.type),
-            provider_message_id=sa.bindparam("provider_message_id"),
-            last_error=None,
-        )
-    )
-
-
-_RECORD_SENT = _record_sent_statement()
+# The common outcome in one cached compare-and-set UPDATE (no SELECT ... FOR UPDATE, no ORM flush).
+_RECORD_SENT = outbound.settled_statement(
+    Notification.__table__,
+    status=DeliveryStatus.SENT,
+    sent_at=sa.bindparam("now", type_=Notification.__table__.c.sent_at.type),
+    provider_message_id=sa.bindparam("provider_message_id"),
+    last_error=None,
+)
 
 
 def _record_sent(
     session: Session, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
 ) -> str:
-    result = session.connection().execute(
+    sent = outbound.settled(
+        session,
         _RECORD_SENT,
-        {
-            "notification_id": notification_id,
-            "attempt": attempt,
-            "now": now,
-            "provider_message_id": (provider_message_id or "")[:128] or None,
-        },
+        notification_id,
+        attempt,
+        now=now,
+        provider_message_id=(provider_message_id or "")[:128] or None,
     )
-    return DeliveryStatus.SENT if result.rowcount == 1 else "stale"
+    return DeliveryStatus.SENT if sent else "stale"
 
 
 def recover_stuck_sends(*, session: Session, now: datetime) -> int:
     """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed.
     Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=_settings().notification_stuck_seconds)
-    stmt = (
-        sa.select(Notification)
-        .where(Notification.status == DeliveryStatus.SENDING, Notification.sending_at < cutoff)
-        .order_by(Notification.sending_at)
-        .limit(1000)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    stuck = list(session.scalars(stmt))
+    stuck = outbound.stuck(session, Notification, cutoff=cutoff)
     for notification in stuck:
         if notification.channel == Channel.SMS:
             notification.status = DeliveryStatus.PENDING

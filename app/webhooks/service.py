@@ -32,19 +32,20 @@ from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.roles import Actor
 from app.db import after_commit, get_db, page_offset
+from app.delivery import rules as delivery_rules
+from app.delivery import service as outbound
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
 from app.webhooks import addresses
-from app.webhooks.models import DELIVERED, FAILED, PENDING, SENDING, WebhookDelivery, WebhookSubscription
+from app.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
 
 DELIVER_KIND = "webhook.deliver"
 SIGNATURE_HEADER = "X-Followup-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_MAX_ERROR = 2000
 
 
 def sign(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -226,26 +227,41 @@ class Outgoing:
     headers: dict
 
 
+_DELIVERIES = WebhookDelivery.__table__
+# The claim (app/delivery): only while the subscription is active; one built statement.
+_CLAIM = outbound.claim_statement(
+    _DELIVERIES,
+    [_DELIVERIES.c.id, _DELIVERIES.c.subscription_id, _DELIVERIES.c.event_type, _DELIVERIES.c.payload,
+     _DELIVERIES.c.attempts],
+    where=[
+        sa.exists().where(
+            _SUBSCRIPTIONS.c.id == _DELIVERIES.c.subscription_id, _SUBSCRIPTIONS.c.active.is_(True)
+        )
+    ],
+)  # fmt: skip
+_UNSUBSCRIBED = (
+    sa.update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == sa.bindparam("row_id"), _DELIVERIES.c.status == PENDING)
+    .values(status=FAILED, last_error="subscription deleted")
+)
+
+
 def deliver(*, session: Session, job, now: datetime) -> None:
     """The job handler: claim the delivery; the POST happens after the claim commits."""
-    stmt = sa.select(WebhookDelivery).where(WebhookDelivery.id == job.subject_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    delivery = session.scalars(stmt).first()
-    if delivery is None or delivery.status != PENDING:
-        return  # delivered, being sent, or given up: a duplicate or stale job does nothing
-    sub = session.get(WebhookSubscription, delivery.subscription_id)
-    if sub is None or not sub.active:
-        delivery.status, delivery.last_error = FAILED, "subscription deleted"
+    claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
+    if claimed is None:
+        # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
+        # its subscription was deleted.
+        session.connection().execute(_UNSUBSCRIBED, {"row_id": job.subject_id})
         return
-    delivery.status, delivery.sending_at, delivery.next_attempt_at = SENDING, now, None
-    delivery.attempts += 1
+    sub = session.get(WebhookSubscription, claimed.subscription_id)
     after_commit(
-        session, partial(post_claimed, outgoing=_outgoing(delivery, sub, now), attempt=delivery.attempts)
+        session, partial(post_claimed, outgoing=_outgoing(claimed, sub, now), attempt=claimed.attempts)
     )
 
 
-def _outgoing(delivery: WebhookDelivery, sub: WebhookSubscription, now: datetime) -> Outgoing:
+def _outgoing(delivery, sub: WebhookSubscription, now: datetime) -> Outgoing:
+    """The signed POST of a claimed delivery (`delivery`: its id, event_type and payload)."""
     body = json.dumps({"id": delivery.id, **delivery.payload}, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -282,22 +298,22 @@ def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> st
     except Exception as exc:  # a bug: retried like a network error, and failed if it persists
         log.exception("webhook delivery %s failed unexpectedly", outgoing.delivery_id)
         error = f"{type(exc).__name__}: {exc}"
-    try:
-        with get_db().unit_of_work() as session:
-            return record_outcome(
-                session=session,
-                delivery_id=outgoing.delivery_id,
-                attempt=attempt,
-                response_status=response_status,
-                error=error,
-                permanent=permanent,
-                now=clock(),
-                jitter=random.random(),
-            )
-    except Exception:
-        # The row stays `sending`; recover_stuck_deliveries re-sends it (the receiver dedupes).
-        log.exception("recording webhook delivery %s failed", outgoing.delivery_id)
-        return "unrecorded"
+    return outbound.settle(
+        partial(
+            _record,
+            delivery_id=outgoing.delivery_id,
+            attempt=attempt,
+            response_status=response_status,
+            error=error,
+            permanent=permanent,
+        ),
+        clock=clock,
+        what=f"webhook delivery {outgoing.delivery_id}",
+    )  # unrecorded: the row stays `sending`; recover_stuck_deliveries re-sends it (the receiver dedupes)
+
+
+def _record(session: Session, now: datetime, **outcome) -> str:
+    return record_outcome(session=session, now=now, jitter=random.random(), **outcome)
 
 
 def record_outcome(
@@ -312,38 +328,51 @@ def record_outcome(
     jitter: float,
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
-    stmt = sa.select(WebhookDelivery).where(
-        WebhookDelivery.id == delivery_id,
-        WebhookDelivery.status == SENDING,
-        WebhookDelivery.attempts == attempt,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    delivery = session.scalars(stmt).first()
+    if error is None:
+        params = {"now": now, "response_status": response_status}
+        if outbound.settled(session, _RECORD_DELIVERED, delivery_id, attempt, **params):
+            return DELIVERED  # last_error stays: the history shows it
+        return "stale"
+    delivery = outbound.locked_attempt(session, WebhookDelivery, delivery_id, attempt)
     if delivery is None:
         return "stale"
     delivery.response_status = response_status
-    if error is None:
-        delivery.status, delivery.delivered_at = DELIVERED, now  # last_error stays: the history shows it
-        return DELIVERED
-    delivery.last_error = error[:_MAX_ERROR]
-    return _retry_or_fail(session, delivery, permanent=permanent, now=now, jitter=jitter)
+    return _retry_or_fail(session, delivery, error=error, permanent=permanent, now=now, jitter=jitter)
+
+
+_RECORD_DELIVERED = outbound.settled_statement(
+    _DELIVERIES,
+    status=DELIVERED,
+    delivered_at=sa.bindparam("now", type_=_DELIVERIES.c.delivered_at.type),
+    response_status=sa.bindparam("response_status"),
+)
+
+
+def _retry_policy(settings) -> delivery_rules.RetryPolicy:
+    return delivery_rules.RetryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        base_seconds=settings.webhook_retry_base_seconds,
+        cap_seconds=settings.webhook_retry_max_seconds,
+        spread=(1.0, 1.25),  # never sooner than the backoff: receivers were promised at least it
+    )
 
 
 def _retry_or_fail(
-    session: Session, delivery: WebhookDelivery, *, permanent: bool, now: datetime, jitter: float
+    session: Session, delivery: WebhookDelivery, *, error: str, permanent: bool, now: datetime, jitter: float
 ) -> str:
-    settings = current_app.config["SETTINGS"]
-    if permanent or delivery.attempts >= settings.webhook_max_attempts:
-        delivery.status = FAILED
+    due = outbound.give_up_or_retry(
+        delivery,
+        _retry_policy(current_app.config["SETTINGS"]),
+        error=error,
+        permanent=permanent,
+        now=now,
+        jitter=jitter,
+        dead=FAILED,  # a webhook that ran out of attempts is simply failed
+    )
+    if due is None:
         log.warning("webhook delivery %s failed: %s", delivery.id, delivery.last_error)
         return FAILED
-    delay = min(
-        settings.webhook_retry_max_seconds,
-        settings.webhook_retry_base_seconds * 2 ** (delivery.attempts - 1),
-    ) * (1 + 0.25 * jitter)  # jitter spreads a receiver's outage recovery
-    delivery.status, delivery.next_attempt_at = PENDING, now + timedelta(seconds=delay)
-    _schedule_attempt(session, delivery, due_at=delivery.next_attempt_at, now=now)
+    _schedule_attempt(session, delivery, due_at=due, now=now)
     return "retrying"
 
 
@@ -367,18 +396,16 @@ def recover_stuck_deliveries(*, now: datetime) -> int:
     """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again."""
     cutoff = now - timedelta(seconds=current_app.config["SETTINGS"].webhook_stuck_seconds)
     with get_db().unit_of_work() as session:
-        stmt = (
-            sa.select(WebhookDelivery)
-            .where(WebhookDelivery.status == SENDING, WebhookDelivery.sending_at < cutoff)
-            .order_by(WebhookDelivery.sending_at)
-            .limit(1000)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        stuck = list(session.scalars(stmt))
+        stuck = outbound.stuck(session, WebhookDelivery, cutoff=cutoff)
         for delivery in stuck:
-            delivery.last_error = "worker stopped mid-send; sent again with the same Idempotency-Key"
-            _retry_or_fail(session, delivery, permanent=False, now=now, jitter=0.0)
+            _retry_or_fail(
+                session,
+                delivery,
+                error="worker stopped mid-send; sent again with the same Idempotency-Key",
+                permanent=False,
+                now=now,
+                jitter=0.0,
+            )
     if stuck:
         log.warning("re-sent %d webhook deliveries stuck in sending", len(stuck))
     return len(stuck)

@@ -66,7 +66,6 @@ def test_quiet_hours_rule_spans_midnight_and_uses_the_local_zone():
     assert rules.quiet_until(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), ny, "21:00", "07:00") is None  # 07:00
     assert rules.quiet_until(datetime(2026, 3, 2, 18, 30, tzinfo=UTC), ny, "12:00", "14:00") is not None
     assert rules.quiet_until(at_23, ny, None, None) is None
-    assert [rules.retry_delay(n, base=30, cap=100, jitter=0.5) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
 
 
 def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
