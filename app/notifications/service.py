@@ -27,7 +27,7 @@ from app.auth.roles import Role
 from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.intake import rules as signing
-from app.notifications import channels, rules
+from app.notifications import channels, rate_limits, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from app.scheduling import service as scheduling
 from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
@@ -506,8 +506,33 @@ def claim_delivery(*, session: Session, job, now: datetime) -> None:
     row = session.connection().execute(_CLAIM, {"notification_id": job.subject_id, "now": now}).first()
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
+    if _deferred_by_rate_limit(session, row, now):
+        return
     message = _message_of(session, row)
     after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
+
+
+def _deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
+    """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
+    attempt, with a delivery job due when the window ends. Whether it was deferred."""
+    held = rate_limits.held_until(session, clinic_id=row.clinic_id, channel=row.channel, now=now, cache=cache)
+    if held is None:
+        return False
+    until, why = held
+    session.execute(
+        sa.update(Notification)
+        .where(Notification.id == row.id)
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=Notification.attempts - 1,
+            sending_at=None,
+            next_attempt_at=until,
+            last_error=why,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    scheduling.schedule(session=session, now=now, **_delivery_job(row.id, row.clinic_id, until))
+    return True
 
 
 def _message_of(session: Session, row, senders: dict | None = None) -> channels.Outgoing:
@@ -564,6 +589,7 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
     deadline = time.monotonic() + _settings().task_soft_time_limit / 2
     outcomes: Counter[str] = Counter()
     senders: dict[int, str] = {}
+    limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
     unrecorded: _Attempt | None = None  # sent, its outcome to be written with the next claim
     retries: list[_Retry] = []  # transient failures, rescheduled together at the end
     for index, notification_id in enumerate(notification_ids):
@@ -571,7 +597,9 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
             outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
             break
         try:
-            recorded, claimed = _record_and_claim(unrecorded, notification_id, clock(), senders, retries)
+            recorded, claimed = _record_and_claim(
+                unrecorded, notification_id, clock(), senders, retries, limits
+            )
         except Exception:
             log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
             if unrecorded is not None:  # rolled back with the claim: try it on its own
@@ -622,25 +650,37 @@ def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
 
 
 def _record_and_claim(
-    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+    unrecorded: _Attempt | None,
+    notification_id: int,
+    now: datetime,
+    senders: dict,
+    retries: list,
+    limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     """One transaction: the previous attempt's outcome (if any), then pending → sending of the next.
 
     If it fails, both roll back, and the retry it may have added is dropped with them."""
     mark = len(retries)
     try:
-        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries)
+        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries, limits)
     except Exception:
         del retries[mark:]
         raise
 
 
 def _record_and_claim_once(
-    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+    unrecorded: _Attempt | None,
+    notification_id: int,
+    now: datetime,
+    senders: dict,
+    retries: list,
+    limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     with get_db().unit_of_work() as session:
         recorded = _record(session, unrecorded, now, retries) if unrecorded is not None else None
         row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
+        if row is not None and _deferred_by_rate_limit(session, row, now, cache=limits):
+            row = None
         claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
     return recorded, claimed
 

@@ -2,7 +2,7 @@
 notification_preferences.summary_frequency (an admin's daily / weekly / off analytics summary)
 
 Revision ID: 0028_i17b_treatment_value
-Revises: 0027_i17a_message_templates
+Revises: 0027_i17a_outreach_limits
 Create Date: 2026-11-23 09:10:00
 
 Both nullable, no backfill: a lead converted before has no recorded value (revenue counts it as
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028_i17b_treatment_value"
-down_revision = "0027_i17a_message_templates"
+down_revision = "0027_i17a_outreach_limits"
 branch_labels = None
 depends_on = None
 

@@ -10,6 +10,7 @@ from tests.automation.outreachkit import (
     lead_with,
     make_sequence,
     messages_to,
+    process_events,
     steps_of,
 )
 from tests.messaging.kit import email_template, make_template, template_counts
@@ -176,3 +177,20 @@ def test_rules_and_sequences_refuse_a_missing_or_wrong_channel_template(client, 
         "actions": [{"type": "send_sms", "template_id": sms_template["id"]}],
     }
     assert client.post("/api/follow-up-rules", json=ok, headers=tenant.headers()).status_code == 201
+
+
+def test_a_rule_naming_a_template_sends_its_text_when_it_fires(app, client, db, tenant):
+    configure_clinic(client, tenant)
+    template = make_template(client, tenant, body="Welcome {{ first_name }}!")
+    rule = {
+        "name": "Welcome",
+        "trigger": "lead.created",
+        "actions": [{"type": "send_sms", "template_id": template["id"]}],
+    }
+    assert client.post("/api/follow-up-rules", json=rule, headers=tenant.headers()).status_code == 201
+    lead = lead_with(client, tenant, phone="(415) 555-2671")
+    process_events(app, db)
+    [step] = steps_of(db, lead["id"])  # no delay: run as the rule fires
+    [message] = messages_to(db, lead["id"])
+    assert step.status == "done" and "Welcome Jane!" in message.body
+    assert template_counts(client, tenant, template["id"]) == (1, 0)
