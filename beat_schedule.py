@@ -42,6 +42,8 @@ SWEEPS = (
     # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
     Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),
+    # Clinic admins' analytics summary (daily or weekly, at the digest hour in the clinic's time).
+    Sweep("analytics-summaries", "analytics.send_summaries", "summary_interval"),
     # Idempotency keys past their 24 h; webhook deliveries a dead worker left `sending`.
     Sweep("idempotency-purge-expired", "idempotency.purge_expired", "idempotency_purge_interval"),
     Sweep("webhooks-recover-stuck", "webhooks.recover_stuck_deliveries", "webhook_stuck_interval"),

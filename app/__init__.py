@@ -109,6 +109,7 @@ def _blueprints():
     from app.intake.views import blp as intake_blp
     from app.intelligence.views import blp as intelligence_blp
     from app.leads.views import blp as leads_blp
+    from app.messaging.views import blp as messaging_blp
     from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
     from app.pipeline.views import blp as pipeline_blp
@@ -135,6 +136,7 @@ def _blueprints():
         calendar_blp,
         webhooks_blp,
         outreach_blp,
+        messaging_blp,
     ]
 
 

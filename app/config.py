@@ -111,7 +111,7 @@ class Settings:
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     orphan_interval: float = 60.0
     orphan_slice_size: int = 20000
-    orphan_tasks_per_run: int = 5
+    orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
     purge_interval: float = 86400.0
@@ -151,6 +151,7 @@ class Settings:
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
+    summary_interval: float = 300.0  # how often beat looks for admins' due analytics summaries
     # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
     # is read, before authentication or a signature check (so an anonymous sender cannot make a web
     # process buffer it).

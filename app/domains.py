@@ -20,6 +20,7 @@ from app.intelligence import handlers as intelligence_handlers  # noqa: F401 - r
 from app.intelligence import models as intelligence_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401
 from app.leads import service as leads_service  # noqa: F401 - on_clinic_created: default lead sources
+from app.messaging import models as messaging_models  # noqa: F401
 from app.notifications import handlers as notification_handlers  # noqa: F401 - notification.deliver
 from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401

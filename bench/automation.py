@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from app import clock, create_app, migrate
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import service as automation
 from app.automation.models import AutomationRule
 from app.config import Settings

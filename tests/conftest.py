@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from app import clock, create_app, migrate
 from app.auth import tokens
 from app.auth.models import Clinic, User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.config import Settings
 from app.db import Base
 from app.devtools.local_redis import LocalRedis

@@ -188,7 +188,7 @@ def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_
 def test_the_age_group_at_capture_is_backfilled_from_the_encrypted_date_of_birth(empty_database, monkeypatch):
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PHI_ENCRYPTION_KEY", key)  # the key the app uses, as the migration reads it
-    migrate.upgrade(empty_database, "0025_i14a_lead_contact_facts")
+    migrate.upgrade(empty_database, "0028_i17b_treatment_value")
     engine = make_engine(empty_database)
 
     def token(day: str) -> str:
@@ -214,7 +214,7 @@ def test_the_age_group_at_capture_is_backfilled_from_the_encrypted_date_of_birth
             stored = dict(conn.execute(sa.text("SELECT id, patient_age_group FROM leads")).all())
         assert {group: stored[lead_id] for group, lead_id in ids.items()} == {g: g for g in born}
 
-        migrate.downgrade(empty_database, "0025_i14a_lead_contact_facts")
+        migrate.downgrade(empty_database, "0028_i17b_treatment_value")
         with engine.connect() as conn:
             assert "patient_age_group" not in {c["name"] for c in sa.inspect(conn).get_columns("leads")}
     finally:

@@ -119,6 +119,11 @@ DESIGN_TABLE = {
     "GET /api/leads/analytics/speed-to-lead": ANALYTICS,
     # Issue 7: follow-up effectiveness is one more report of the same family.
     "GET /api/leads/analytics/follow-up": ANALYTICS,
+    # Issue 17 item 10: the missing reports (conversion time, velocity, source trends, revenue/ROI).
+    "GET /api/leads/analytics/time-to-convert": ANALYTICS,
+    "GET /api/leads/analytics/lead-velocity": ANALYTICS,
+    "GET /api/leads/analytics/source-trends": ANALYTICS,
+    "GET /api/leads/analytics/revenue": ANALYTICS,
     "GET /api/leads/<id>/automation": READ,
     # Issue 17: team task views (a lead's tasks are lead:read already; these are the clinic's).
     "GET /api/leads/tasks": READ,
@@ -136,6 +141,15 @@ DESIGN_TABLE = {
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,
     "GET /api/activities/<id>": READ,
+    # Issue 17: message templates, like sequences (read: lead:read, so a coordinator can pick one;
+    # change: lead:configure), and a one-off message to a lead (lead:update, like logging a call).
+    "GET /api/message-templates": READ,
+    "POST /api/message-templates": CONFIGURE,
+    "GET /api/message-templates/<id>": READ,
+    "PUT /api/message-templates/<id>": CONFIGURE,
+    "DELETE /api/message-templates/<id>": CONFIGURE,
+    "POST /api/message-templates/<id>/preview": READ,
+    "POST /api/leads/<id>/messages": UPDATE,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,

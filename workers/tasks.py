@@ -36,5 +36,5 @@ def find_orphan_leads() -> dict:
             session=session,
             now=clock.now(),
             slice_size=settings.orphan_slice_size,
-            max_tasks=settings.orphan_tasks_per_run,
+            max_follow_ups=settings.orphan_tasks_per_run,
         )

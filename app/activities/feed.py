@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.activities.models import LeadActivity
 from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import page_offset
 from app.errors import NotFound
 

@@ -11,7 +11,7 @@ from app.activities import rules
 from app.activities.models import LeadActivity
 from app.analytics import rollups
 from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import insert_now, new_row, page_offset
 from app.errors import ValidationFailed
 from app.events import service as events

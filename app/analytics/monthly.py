@@ -264,12 +264,10 @@ def install() -> None:
 
 def _recompute_select(dialect: str, clinic_id: int | None = None):
     """SQL: the rows of the table computed from the leads (for the backfill and the check)."""
+    from app.analytics.queries import utc_month
     from app.analytics.rollups import seconds_between
 
-    if dialect == "postgresql":
-        month = sa.cast(sa.func.date_trunc("month", sa.func.timezone("UTC", Lead.created_at)), sa.Date)
-    else:
-        month = sa.type_coerce(sa.func.date(Lead.created_at, "start of month"), sa.Date)
+    month = utc_month(dialect, Lead.created_at)
     seconds = seconds_between(dialect, Lead.first_outbound_contact_at, Lead.created_at)
     columns = [
         Lead.clinic_id.label("clinic_id"),

@@ -22,13 +22,12 @@ optional coordinator (the lead's current owner) and source. Definitions:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
-from app.analytics import monthly, rollups
+from app.analytics import figures, monthly, rollups, trends
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
@@ -38,91 +37,8 @@ from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStat
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 SPEED_TO_LEAD_SECONDS = 300
-DAYS_PER_MONTH = Decimal("30.4375")
 REPLY_WINDOW_HOURS = rollups.REPLY_WINDOW_HOURS
 SYSTEM_ACTOR = rollups.SYSTEM_ACTOR
-
-
-# --- building blocks -------------------------------------------------------------------------------
-
-
-def _seconds(session: Session, later, earlier):
-    """SQL: seconds from `earlier` to `later`."""
-    return rollups.seconds_between(session.get_bind().dialect.name, later, earlier)
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _cohort_conditions(clinic_id: int, start: datetime, end: datetime, coordinator_id, source_id) -> list:
-    conditions = [
-        Lead.clinic_id == clinic_id,
-        Lead.deleted_at.is_(None),
-        Lead.created_at >= start,
-        Lead.created_at < end,
-    ]
-    if coordinator_id is not None:
-        conditions.append(Lead.assigned_to_id == coordinator_id)
-    if source_id is not None:
-        conditions.append(Lead.source_id == source_id)
-    return conditions
-
-
-def _percentiles(session: Session, source, value_col, group_col=None, places: int = 2) -> dict:
-    """{group: (median, p90)} of `value_col` over the rows of `source`, in SQL.
-
-    Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
-    PostgreSQL has them as ordered-set aggregates (percentile_cont, percentile_disc: one sort per
-    group, no window pass); elsewhere row numbers pick them.
-    """
-    group = group_col if group_col is not None else sa.literal(0)
-    if _is_postgresql(session):
-        stmt = (
-            sa.select(
-                group,
-                sa.func.percentile_cont(0.5).within_group(value_col),
-                sa.func.percentile_disc(0.9).within_group(value_col),
-            )
-            .select_from(source)
-            .where(value_col.is_not(None))
-            .group_by(group)
-        )
-        return {g: (_num(med, places), _num(p90, places)) for g, med, p90 in session.execute(stmt)}
-    ranked = sa.select(
-        group.label("g"),
-        value_col.label("v"),
-        sa.func.row_number().over(partition_by=group, order_by=value_col).label("rn"),
-        sa.func.count().over(partition_by=group).label("n"),
-    ).select_from(source)
-    ranked = ranked.subquery()
-    rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
-    stmt = sa.select(
-        ranked.c.g,
-        sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
-        sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
-    ).group_by(ranked.c.g)
-    return {g: (_num(med, places), _num(p90, places)) for g, med, p90 in session.execute(stmt)}
-
-
-def _num(value, places: int = 2):
-    if value is None:
-        return None
-    return float(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
-
-
-def _ratio(part, whole):
-    return _num(part / whole, 4) if whole else None
-
-
-def _money(value: Decimal | None):
-    if value is None:
-        return None
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def _range(start: datetime, end: datetime, **filters) -> dict:
-    return {"from": start, "to": end, **filters}
 
 
 # --- reports ---------------------------------------------------------------------------------------
@@ -146,8 +62,8 @@ def funnel(
             at_position[positions[slug]] = at_position.get(positions[slug], 0) + counts["leads"]
     stays = _completed_stays(session, clinic_id, start, end, coordinator_id, source_id)
     medians = {
-        stage: (_num(med / 86400.0) if med is not None else None, p90)
-        for stage, (med, p90) in _percentiles(
+        stage: (figures.num(med / 86400.0) if med is not None else None, p90)
+        for stage, (med, p90) in figures.percentiles(
             session, stays, stays.c.seconds, stays.c.stage, places=6
         ).items()
     }
@@ -159,16 +75,16 @@ def funnel(
                 "stage": slug,
                 "name": name,
                 "reached": reached,
-                "conversion_from_previous": None if previous is None else _ratio(reached, previous),
+                "conversion_from_previous": None if previous is None else figures.ratio(reached, previous),
                 "median_days_in_stage": medians.get(slug, (None, None))[0],
             }
         )
         previous = reached
     for index, row in enumerate(rows):
         row["conversion_to_next"] = (
-            _ratio(rows[index + 1]["reached"], row["reached"]) if index + 1 < len(rows) else None
+            figures.ratio(rows[index + 1]["reached"], row["reached"]) if index + 1 < len(rows) else None
         )
-    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
 def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
@@ -184,7 +100,7 @@ def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_i
         deleted = sa.select(Lead.id).where(Lead.clinic_id == clinic_id, Lead.deleted_at.is_not(None))
         stmt = stmt.where(stays.lead_id.not_in(deleted))
     else:
-        cohort = _cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+        cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
         stmt = stmt.join(Lead, Lead.id == stays.lead_id).where(*cohort)
     return stmt.subquery()
 
@@ -201,12 +117,11 @@ def sources(
     )
     if source_id is not None:
         stmt = stmt.where(LeadSource.id == source_id)
-    months = Decimal(str((end - start).total_seconds())) / Decimal(86400) / DAYS_PER_MONTH
     rows = []
     for sid, name, category, monthly_cost in session.execute(stmt):
         found = counts.get((sid,), {})
         leads, conversions = found.get("leads", 0), found.get("converted", 0)
-        spend = Decimal(monthly_cost) * months if monthly_cost is not None else None
+        spend = figures.prorated_spend(monthly_cost, start, end)
         rows.append(
             {
                 "source_id": sid,
@@ -214,15 +129,15 @@ def sources(
                 "category": category,
                 "leads": leads,
                 "conversions": conversions,
-                "conversion_rate": _ratio(conversions, leads),
-                "spend": _money(spend),
-                "cost_per_lead": _money(spend / leads) if spend is not None and leads else None,
-                "cost_per_acquisition": _money(spend / conversions)
+                "conversion_rate": figures.ratio(conversions, leads),
+                "spend": figures.money(spend),
+                "cost_per_lead": figures.money(spend / leads) if spend is not None and leads else None,
+                "cost_per_acquisition": figures.money(spend / conversions)
                 if spend is not None and conversions
                 else None,
             }
         )
-    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
 def coordinators(
@@ -267,14 +182,14 @@ def coordinators(
                 "name": names.get(user_id) if user_id else "unassigned",
                 "leads": s["leads"],
                 "contacted_within_5_min": s["contacted_within_5_min"],
-                "contacted_within_5_min_share": _ratio(s["contacted_within_5_min"], s["leads"]),
+                "contacted_within_5_min_share": figures.ratio(s["contacted_within_5_min"], s["leads"]),
                 "conversions": s["conversions"],
-                "conversion_rate": _ratio(s["conversions"], s["leads"]),
+                "conversion_rate": figures.ratio(s["conversions"], s["leads"]),
                 "open_tasks": s.get("open_tasks", 0),
                 "overdue_tasks": s.get("overdue_tasks", 0),
             }
         )
-    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
 def lost_reasons(
@@ -288,14 +203,14 @@ def lost_reasons(
     total_leads = sum(c["leads"] for c in by_reason.values())
     lost = sum(c for _, c in counts)
     rows = [
-        {"reason": reason, "leads": count, "share": _ratio(count, lost)}
+        {"reason": reason, "leads": count, "share": figures.ratio(count, lost)}
         for reason, count in sorted(counts, key=lambda rc: (-rc[1], rc[0] or ""))
     ]
     return {
-        **_range(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
         "total_leads": total_leads,
         "lost": lost,
-        "lost_rate": _ratio(lost, total_leads),
+        "lost_rate": figures.ratio(lost, total_leads),
         "rows": rows,
     }
 
@@ -304,14 +219,14 @@ def speed_to_lead(
     *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
 ) -> dict:
     """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
-    seconds = _seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
-    cohort = _cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+    seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
+    cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
     counts = [
         sa.func.count(),
         sa.func.count(seconds),
         sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, Lead.created_at))),
     ]
-    if _is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
+    if figures.is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
         minutes = seconds / 60.0
         leads, contacted, within, median, p90 = session.execute(
             sa.select(
@@ -320,13 +235,15 @@ def speed_to_lead(
                 sa.func.percentile_disc(0.9).within_group(minutes),
             ).where(*cohort)
         ).one()
-        median, p90 = _num(median), _num(p90)
+        median, p90 = figures.num(median), figures.num(p90)
     else:
         leads, contacted, within = session.execute(sa.select(*counts).where(*cohort)).one()
         contacted_only = (
             sa.select((seconds / 60.0).label("minutes")).where(*cohort, seconds.is_not(None)).subquery()
         )
-        median, p90 = _percentiles(session, contacted_only, contacted_only.c.minutes).get(0, (None, None))
+        median, p90 = figures.percentiles(session, contacted_only, contacted_only.c.minutes).get(
+            0, (None, None)
+        )
     row = {
         "leads": leads,
         "contacted": contacted,
@@ -334,9 +251,13 @@ def speed_to_lead(
         "median_minutes": median,
         "p90_minutes": p90,
         "within_5_min": within,
-        "within_5_min_share": _ratio(within, leads),
+        "within_5_min_share": figures.ratio(within, leads),
     }
-    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), **row, "rows": [row]}
+    return {
+        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **row,
+        "rows": [row],
+    }
 
 
 def follow_up(
@@ -374,15 +295,19 @@ def follow_up(
         "tasks_completed_on_time": on_time,
         "tasks_cancelled": cancelled,
         "tasks_open": still_open,
-        "on_time_rate": _ratio(on_time, due - cancelled),
+        "on_time_rate": figures.ratio(on_time, due - cancelled),
         # Completed tasks by the outcome they were closed with (flat: the CSV has one row).
         **{f"outcome_{outcome}": n for outcome, n in zip(TaskOutcome, by_outcome, strict=True)},
         "automated_messages": messages,
         "automated_messages_replied": replies,
-        "reply_rate": _ratio(replies, messages),
+        "reply_rate": figures.ratio(replies, messages),
         "reply_window_hours": REPLY_WINDOW_HOURS,
     }
-    return {**_range(start, end, coordinator_id=coordinator_id, source_id=source_id), **row, "rows": [row]}
+    return {
+        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **row,
+        "rows": [row],
+    }
 
 
 def _automated_messages(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
@@ -410,6 +335,7 @@ REPORTS = {
     "lost-reasons": lost_reasons,
     "speed-to-lead": speed_to_lead,
     "follow-up": follow_up,
+    **trends.REPORTS,
 }
 
 
@@ -420,7 +346,7 @@ def report(*, session: Session, clinic_id: int, name: str, args: dict, now: date
     if start >= end:
         raise ValidationFailed("from", "must be before to")
     coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
-    if _is_postgresql(session):
+    if figures.is_postgresql(session):
         # Percentiles sort up to one row per lead of the range: in memory, not in temp files. The
         # reports read covering indexes (index-only scans); at the default random_page_cost (4, for
         # spinning disks) the planner prefers scanning the wider tables whole for a long range.

@@ -6,7 +6,8 @@ from flask.views import MethodView
 from app import clock
 from app.analytics import schemas, service
 from app.api import make_blueprint
-from app.auth.permissions import Permission, current_actor, requires
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
 from app.csv_export import csv_response
 from app.db import unit_of_work
 
@@ -55,5 +56,23 @@ for _name, _summary in (
     ("lost-reasons", "Lost leads by reason."),
     ("speed-to-lead", "Minutes from capture to first outbound contact: median, p90, share within 5 minutes."),
     ("follow-up", "Follow-up effectiveness: tasks completed on time, replies to automated messages."),
+    (
+        "time-to-convert",
+        "Days from capture to conversion of the leads converted in the range: average and median, "
+        "overall and per source.",
+    ),
+    (
+        "lead-velocity",
+        "New leads per week in the range against the previous period of the same length, and the % change.",
+    ),
+    (
+        "source-trends",
+        "Per UTC month and source: leads captured and conversions made in the range (with their revenue).",
+    ),
+    (
+        "revenue",
+        "Per source: conversions in the range, recorded treatment value (revenue), prorated spend "
+        "(the source's monthly_cost) and ROI = (revenue - spend) / spend.",
+    ),
 ):
     blp.add_url_rule(f"/leads/analytics/{_name}", view_func=_report_view(_name, _summary), endpoint=_name)

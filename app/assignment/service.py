@@ -27,7 +27,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.db import Frozen, RowBatch, autocommit, in_autocommit
 from app.errors import ValidationFailed
 from app.events import service as events

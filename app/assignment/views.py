@@ -7,7 +7,8 @@ from flask.views import MethodView
 from app import clock
 from app.api import make_blueprint, with_etag
 from app.assignment import schemas, service
-from app.auth.permissions import Permission, current_actor, requires
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
 from app.db import unit_of_work
 from app.leads.schemas import LeadOut
 

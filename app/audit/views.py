@@ -2,7 +2,8 @@ from flask.views import MethodView
 
 from app.api import make_blueprint, set_item_count
 from app.audit import schemas, service
-from app.auth.permissions import Permission, current_actor, requires
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
 from app.db import unit_of_work
 
 blp = make_blueprint("audit", "The audit trail")

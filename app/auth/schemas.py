@@ -9,7 +9,8 @@ import holidays
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
-from app.auth.permissions import Permission, Role
+from app.auth.roles import Permission, Role
+from app.notifications import rate_limits
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).
 MAX_API_KEY_RATE_LIMIT = 1_000_000
@@ -100,6 +101,18 @@ class ClinicQuietHoursIn(RequestSchema):
     )
 
 
+def _rate_limit(text: str) -> None:
+    try:
+        rate_limits.parse_limit(text)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
+class ProviderRateLimitsIn(RequestSchema):
+    email = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
+    sms = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
+
+
 class ClinicSettingsIn(RequestSchema):
     """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
 
@@ -148,6 +161,31 @@ class ClinicSettingsIn(RequestSchema):
     daily_message_cap = fields.Integer(
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
+    )
+    # Outreach limits (seed 004): app/automation/policy.py holds automated messages to one lead back.
+    max_automated_messages_per_lead = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={
+            "description": "automated messages a lead may get in all; more are skipped (default: none)"
+        },
+    )
+    min_message_interval_minutes = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=60 * 24 * 30),
+        metadata={
+            "description": "minutes between two automated messages to a lead; a sooner one waits (default 0)"
+        },
+    )
+    provider_rate_limits = fields.Nested(
+        ProviderRateLimitsIn,
+        allow_none=True,
+        metadata={
+            "description": 'per channel, e.g. {"sms": "200/hour"}: messages over it wait for the next '
+            "window (app/notifications/rate_limits.py); null: no limit"
+        },
     )
     # When automation's call tasks fall due (app/intelligence): the first open moment, or the
     # best-answered open hour within a window after it.

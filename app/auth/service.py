@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth import tokens
 from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey, Clinic, User
-from app.auth.permissions import ROLE_PERMISSIONS, Actor, Permission, Role
+from app.auth.roles import ROLE_PERMISSIONS, Actor, Permission, Role
 from app.db import Frozen
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.assignment import service as assignment
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import rules, steps
 from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open

@@ -4,7 +4,10 @@ An *orphan* is an open lead with no open task, no pending automated step (an ope
 about the lead) and no active sequence:
 nothing will make anyone look at it again. The sweep gives each orphan, once it has been one for
 the clinic's `orphan_after_hours` (default 24), a follow-up task for its owner, made by an
-automated step that names the sweep (the why-trail shows it), once per orphan spell.
+automated step that names the sweep (the why-trail shows it), once per orphan spell. The sweep only
+plans the step (a row in the step table and one on the ledger, due at once or when the clinic next
+opens); a worker carries it out, so a run that finds many orphans stays a short transaction. From
+the moment it is planned the lead has a next step again (its pending ledger row).
 
 Flat in table size: a run does not scan the leads. It walks them by primary key, a slice of
 `slice_size` ids per run (each lead checked with index lookups on its tasks, steps and
@@ -29,7 +32,6 @@ from app.automation.models import (
     EnrollmentStatus,
     OrphanSweep,
     SequenceEnrollment,
-    StepStatus,
 )
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling.models import OPEN, ScheduledJob
@@ -100,13 +102,13 @@ def _state(session: Session) -> OrphanSweep:
     return state
 
 
-def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_tasks: int = 5) -> dict:
-    """Check the next `slice_size` leads of the walk; give due orphans a follow-up task.
+def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_follow_ups: int = 25) -> dict:
+    """Check the next `slice_size` leads of the walk; plan a follow-up for each due orphan.
 
-    At most `max_tasks` tasks a run (making one costs far more than finding one): a run that
-    reaches it stops its slice at that lead, and the next run carries on from there, so a backlog
-    (a first run on old data) is worked off over several runs instead of one long transaction.
-    Returns what the run did: orphans found, tasks made, whether a pass ended.
+    At most `max_follow_ups` a run: a run that reaches it stops its slice at that lead, and the next
+    run carries on from there, so a backlog (a first run on old data) is worked off over several
+    runs instead of one long transaction. Returns what the run did: orphans found, follow-ups
+    planned, whether a pass ended.
     """
     state = _state(session)
     ids = (
@@ -123,10 +125,14 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_t
         else []
     )
     found = made = 0
+    clinics: dict[int, Clinic] = {}  # held for the run (the identity map only holds weak references)
     for lead, *ends in orphans:
         found += 1
-        made += _follow_up(session, lead, max(t for t in ends if t is not None), now)
-        if made >= max_tasks:
+        clinic = clinics.get(lead.clinic_id) or clinics.setdefault(
+            lead.clinic_id, session.get(Clinic, lead.clinic_id)
+        )
+        made += _follow_up(session, clinic, lead, max(t for t in ends if t is not None), now)
+        if made >= max_follow_ups:
             last_id, walked = lead.id, slice_size  # the rest of the slice waits for the next run
             break
     state.found_this_pass += found
@@ -137,12 +143,11 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_t
         state.after_lead_id, state.found_this_pass = 0, 0
     else:
         state.after_lead_id = last_id
-    return {"orphans": found, "tasks_made": made, "pass_ended": ended}
+    return {"orphans": found, "follow_ups": made, "pass_ended": ended}
 
 
-def _follow_up(session: Session, lead: Lead, since: datetime, now: datetime) -> int:
-    """One follow-up task for an orphan of long enough standing, once per orphan spell (1 if made)."""
-    clinic = session.get(Clinic, lead.clinic_id)
+def _follow_up(session: Session, clinic: Clinic, lead: Lead, since: datetime, now: datetime) -> int:
+    """Plan one follow-up task for an orphan of long enough standing, once per orphan spell (1 if planned)."""
     if now - since < timedelta(hours=rules.orphan_after_hours(clinic.settings)):
         return 0
     step = steps.record(
@@ -153,12 +158,12 @@ def _follow_up(session: Session, lead: Lead, since: datetime, now: datetime) -> 
         dedupe_key=f"orphan:lead:{lead.id}:since:{since.isoformat()}",
         now=now,
         origin={},
+        result={"reason": f"no next step since {since.isoformat()}: found by {SWEEP_NAME}"},
     )
     if step is None:
-        return 0  # this spell's follow-up was made already (its task has since closed the same second)
-    step.result = {"reason": f"no next step since {since.isoformat()}: found by {SWEEP_NAME}"}
-    steps.run_new(session=session, step=step, lead=lead, now=now, at_once=True)
-    return 1 if step.status == StepStatus.DONE else 0
+        return 0  # this spell's follow-up was planned already (its task has since closed the same second)
+    steps.plan(session=session, step=step, now=now)
+    return 1
 
 
 def orphan_leads_metric(*, session: Session) -> int | None:

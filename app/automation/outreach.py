@@ -14,13 +14,16 @@ import sqlalchemy as sa
 from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
 from app.automation import actions, policy, rules, steps
 from app.automation.models import AutomationStep, StepStatus
+from app.errors import ValidationFailed
 from app.leads.models import Lead
+from app.messaging import service as message_templates
 from app.notifications import service as notifications
 from app.notifications.models import Channel, Notification
 from app.notifications.rules import local_day_bounds
@@ -47,12 +50,30 @@ def automated_messages_on(*, session: Session, lead: Lead, timezone: str, at: da
     )
 
 
-def check_policy(*, session: Session, lead: Lead, channel: str, at: datetime) -> policy.Decision:
-    """The contact policy's decision for a `channel` message to `lead` at `at`, from the stored facts."""
+def automated_history(*, session: Session, lead: Lead) -> tuple[int, datetime | None]:
+    """How many automated messages the lead was sent in all, and when the last one was made."""
+    count, last = session.execute(
+        sa.select(sa.func.count(), sa.func.max(Notification.created_at)).where(
+            Notification.lead_id == lead.id,
+            Notification.kind == MESSAGE_KIND,
+            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value]),
+        )
+    ).one()
+    return count, clock.as_utc(last)
+
+
+def check_policy(
+    *, session: Session, lead: Lead, channel: str, at: datetime, automated: bool = True
+) -> policy.Decision:
+    """The contact policy's decision for a `channel` message to `lead` at `at`, from the stored facts.
+
+    A message a person sends (`automated=False`) meets the same consent, address and quiet-hours
+    checks, but not the limits on automated messages."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
     opted_out = lead.email_opt_out if channel == policy.EMAIL else lead.sms_opt_out
     address = lead.email if channel == policy.EMAIL else lead.phone
+    limits = _limits(session, lead, clinic.settings, timezone, at) if automated else NO_LIMITS
     return policy.decide(
         channel=channel,
         do_not_contact=lead.do_not_contact,
@@ -61,9 +82,25 @@ def check_policy(*, session: Session, lead: Lead, channel: str, at: datetime) ->
         at=at,
         timezone=timezone,
         quiet_hours=policy.quiet_hours_of(clinic.settings),
-        daily_cap=policy.daily_cap_of(clinic.settings),
-        sent_today=automated_messages_on(session=session, lead=lead, timezone=timezone, at=at),
+        **limits,
     )
+
+
+# What a message a person sends meets: no caps, no interval.
+NO_LIMITS = {"daily_cap": None, "sent_today": 0}
+
+
+def _limits(session: Session, lead: Lead, settings: dict | None, timezone: str, at: datetime) -> dict:
+    """The clinic's limits on automated messages to a lead, and the lead's counts, as `decide` takes them."""
+    sent_total, last_sent_at = automated_history(session=session, lead=lead)
+    return {
+        "daily_cap": policy.daily_cap_of(settings),
+        "sent_today": automated_messages_on(session=session, lead=lead, timezone=timezone, at=at),
+        "total_cap": policy.total_cap_of(settings),
+        "sent_total": sent_total,
+        "min_interval": policy.min_interval_of(settings),
+        "last_sent_at": last_sent_at,
+    }
 
 
 def send_message(
@@ -75,8 +112,20 @@ def send_message(
     subject: str | None,
     body: str,
     now: datetime,
+    template_id: int | None = None,
 ) -> str:
-    """Send the step's message if the policy allows; else skip or move the step. Returns what happened."""
+    """Send the step's message if the policy allows; else skip or move the step. Returns what happened.
+
+    With a `template_id`, the texts are the message template's as it is now."""
+    if template_id is not None:
+        try:
+            template = message_templates.template_for(
+                session=session, clinic_id=lead.clinic_id, template_id=template_id, channel=channel
+            )
+        except ValidationFailed as gone:  # deleted since the rule or sequence was saved
+            steps.finish(step, StepStatus.SKIPPED, now, reason=gone.message)
+            return SKIPPED
+        subject, body = template.subject, template.body
     decision = check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
         steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
@@ -101,12 +150,22 @@ def send_message(
         kind=MESSAGE_KIND,
         context={"origin": steps.origin_of(step)},
     )
-    _log_on_timeline(session, step, lead, channel, subject_text or body_text, notification, now)
+    _log_on_timeline(session, step, lead, channel, subject_text or body_text, notification, template_id, now)
+    if template_id is not None:
+        message_templates.record_use(
+            session=session,
+            template_id=template_id,
+            lead=lead,
+            notification_id=notification.id,
+            channel=channel,
+            sent_by="system",
+            now=now,
+        )
     steps.finish(step, StepStatus.DONE, now, notification_id=notification.id, channel=channel)
     return SENT
 
 
-def _log_on_timeline(session, step, lead, channel, summary, notification, now) -> None:
+def _log_on_timeline(session, step, lead, channel, summary, notification, template_id, now) -> None:
     """The message on the lead's timeline (an OUTBOUND EMAIL/SMS by the system): coordinators see
     what automation said, and a reply within the window counts for follow-up analytics."""
     activities.record(
@@ -119,6 +178,7 @@ def _log_on_timeline(session, step, lead, channel, summary, notification, now) -
         details={
             "notification_id": notification.id,
             "automation_step_id": step.id,
+            **({"message_template_id": template_id} if template_id is not None else {}),
             **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
         },
     )
@@ -157,6 +217,7 @@ def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, n
         subject=action.get("subject"),
         body=action.get("body") or "",
         now=now,
+        template_id=action.get("template_id"),
     )
 
 

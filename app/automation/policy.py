@@ -3,14 +3,16 @@
 Every automated email or SMS asks `decide` first. The checks run in a fixed order, and the first
 that holds back the message names why, so the why-trail can always say what the policy did:
 do-not-contact, the channel's opt-out, a missing address, quiet hours (move to their end), then
-the per-lead daily cap. Quiet hours come before the cap on purpose: a message moved to the
-morning is counted against the morning's day, when it is actually sent.
+the outreach limits on automated messages to one lead (seed 004): the clinic's cap in all (skip:
+the lead has had enough), the per-lead daily cap (skip), and the minimum interval since the last
+one (move to when it has passed). Quiet hours come before the caps on purpose: a message moved to
+the morning is counted against the morning's day, when it is actually sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.notifications.rules import parse_hhmm, quiet_until
@@ -47,10 +49,17 @@ def decide(
     at: datetime,
     timezone: str,
     quiet_hours: QuietHours | None,
-    daily_cap: int,
+    daily_cap: int | None,
     sent_today: int,
+    total_cap: int | None = None,
+    sent_total: int = 0,
+    min_interval: timedelta | None = None,
+    last_sent_at: datetime | None = None,
 ) -> Decision:
-    """The policy's answer for a `channel` message due `at`; `sent_today` counts the lead's local day."""
+    """The policy's answer for a `channel` message due `at`; `sent_today` counts the lead's local day.
+
+    `sent_total` and `last_sent_at` are the lead's automated messages so far. A cap or interval of
+    None: no limit (a message a person sends is not an automated one)."""
     if do_not_contact:
         return Decision(SKIP, "do not contact")
     if opted_out:
@@ -62,8 +71,13 @@ def decide(
         if until is not None:
             why = f"quiet hours {quiet_hours.start}-{quiet_hours.end} ({timezone})"
             return Decision(MOVE, why, until)
-    if sent_today >= daily_cap:
+    if total_cap is not None and sent_total >= total_cap:
+        return Decision(SKIP, f"the clinic's limit of {total_cap} automated messages per lead reached")
+    if daily_cap is not None and sent_today >= daily_cap:
         return Decision(SKIP, f"daily cap of {daily_cap} reached")
+    if min_interval and last_sent_at is not None and at < last_sent_at + min_interval:
+        why = f"at most one automated message every {min_interval.total_seconds() / 60:g} minutes"
+        return Decision(MOVE, why, last_sent_at + min_interval)
     return Decision(SEND)
 
 
@@ -108,6 +122,18 @@ def quiet_hours_of(settings: dict | None) -> QuietHours | None:
 def daily_cap_of(settings: dict | None) -> int:
     value = (settings or {}).get("daily_message_cap")
     return DEFAULT_DAILY_CAP if value is None else int(value)
+
+
+def total_cap_of(settings: dict | None) -> int | None:
+    """`max_automated_messages_per_lead`: automated messages one lead may get in all (None: no cap)."""
+    value = (settings or {}).get("max_automated_messages_per_lead")
+    return None if value is None else int(value)
+
+
+def min_interval_of(settings: dict | None) -> timedelta | None:
+    """`min_message_interval_minutes`: the least time between two automated messages to a lead."""
+    value = (settings or {}).get("min_message_interval_minutes")
+    return timedelta(minutes=value) if value else None
 
 
 def hhmm_error(value) -> str | None:

@@ -330,6 +330,13 @@ def _message_errors(action: dict) -> dict:
     if not isinstance(action.get("break_up", False), bool):
         problems["break_up"] = ["true or false: a break-up message is not counted as an attempt"]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
+    if "template_id" in action:  # the texts are a message template's (checked to exist when saved)
+        if not _is_id(action["template_id"]):
+            problems["template_id"] = [f"an id from 1 to {MAX_ID}"]
+        for part in ("subject", "body"):
+            if part in action:
+                problems[part] = ["give either a template_id or the texts, not both"]
+        return problems
     for part in parts:
         text = action.get(part)
         if not isinstance(text, str) or not text.strip():

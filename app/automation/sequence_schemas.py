@@ -34,15 +34,30 @@ class SequenceStepIn(RequestSchema):
     title = fields.String(
         validate=validate.Length(min=1, max=200), metadata={"description": "call task title"}
     )
+    template_id = id_field(
+        metadata={"description": "a message template of the step's channel, instead of subject and body"}
+    )
 
     @validates_schema
     def check_texts(self, data, **kwargs):
+        if "template_id" in data:
+            self._check_template_step(data)
+            return
         required = {"email": ("subject", "body"), "sms": ("body",)}.get(data.get("channel"), ())
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
             error = rules.merge_field_error(data[name]) if data.get(name) and name not in problems else None
             if error:
                 problems[name] = [error]
+        if problems:
+            raise ValidationError(problems)
+
+    @staticmethod
+    def _check_template_step(data: dict) -> None:
+        if data.get("channel") == "call":
+            raise ValidationError({"template_id": ["a call step has no message template"]})
+        both = {name: ["give either a template_id or the texts, not both"] for name in ("subject", "body")}
+        problems = {name: error for name, error in both.items() if name in data}
         if problems:
             raise ValidationError(problems)
 
@@ -72,6 +87,7 @@ class SequenceStepOut(Schema):
     subject = fields.String()
     body = fields.String()
     title = fields.String()
+    template_id = fields.Integer()
 
 
 class SequenceOut(Schema):

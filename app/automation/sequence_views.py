@@ -7,7 +7,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
-from app.auth.permissions import Permission, current_actor, public, requires
+from app.auth.permissions import current_actor, public, requires
+from app.auth.roles import Permission
 from app.automation import caller_id, inbound, sequences
 from app.automation import sequence_schemas as schemas
 from app.db import unit_of_work

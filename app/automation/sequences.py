@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import actions, outreach, rules, steps
 from app.automation.models import (
     AutomationStep,
@@ -31,9 +31,10 @@ from app.automation.models import (
     SequenceEnrollment,
     StepStatus,
 )
-from app.errors import Conflict, DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import Lead
+from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
 from app.tasks import service as tasks
 
@@ -85,8 +86,22 @@ def _flush(session: Session, sequence: Sequence) -> None:
         raise Conflict(f"a sequence named {sequence.name!r} exists in this clinic") from None
 
 
+def _check_message_templates(session: Session, clinic_id: int, steps_: list[dict]) -> None:
+    """422 naming the step whose message template is missing or of the other channel."""
+    for index, step in enumerate(steps_):
+        if "template_id" not in step:
+            continue
+        try:
+            message_templates.template_for(
+                session=session, clinic_id=clinic_id, template_id=step["template_id"], channel=step["channel"]
+            )
+        except ValidationFailed as wrong:
+            raise ValidationFailed({"steps": {str(index): wrong.errors["json"]}}) from None
+
+
 def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime) -> Sequence:
     """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
+    _check_message_templates(session, actor.clinic_id, data["steps"])
     if _name_taken(session, actor.clinic_id, data["name"], None):
         raise Conflict(f"a sequence named {data['name']!r} exists in this clinic")
     sequence = Sequence(
@@ -108,6 +123,7 @@ def update_sequence(
     *, session: Session, actor: Actor, sequence_id: int, data: dict, now: datetime
 ) -> Sequence:
     """Change a sequence; running enrollments follow the new steps from their next step on."""
+    _check_message_templates(session, actor.clinic_id, data.get("steps") or [])
     sequence = get_sequence(
         session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
     )
@@ -252,6 +268,7 @@ def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime
         subject=action.get("subject"),
         body=action.get("body") or "",
         now=now,
+        template_id=action.get("template_id"),
     )
 
 

@@ -21,7 +21,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.automation import rules, steps
 from app.automation.actions import calendar_of, local_time_text, within_business_hours
 from app.automation.defaults import DEFAULT_RULES
@@ -38,6 +38,7 @@ from app.events import consumers as events
 from app.events.models import DomainEvent
 from app.intelligence import service as intelligence
 from app.leads.models import Lead, LeadSource
+from app.messaging import service as message_templates
 from app.pipeline.models import PipelineStage
 from app.scheduling import service as scheduling
 
@@ -169,8 +170,22 @@ def get_rule(*, session: Session, clinic_id: int, rule_id: int, for_update: bool
     return rule
 
 
+def _check_message_templates(session: Session, clinic_id: int, actions: list[dict]) -> None:
+    """422 naming the action whose message template is missing or of the other channel."""
+    for index, action in enumerate(actions):
+        if action.get("type") in rules.MESSAGE_ACTIONS and "template_id" in action:
+            channel = "email" if action["type"] == "send_email" else "sms"
+            try:
+                message_templates.template_for(
+                    session=session, clinic_id=clinic_id, template_id=action["template_id"], channel=channel
+                )
+            except ValidationFailed as wrong:
+                raise ValidationFailed({"actions": {str(index): wrong.errors["json"]}}) from None
+
+
 def create_rule(*, session: Session, actor: Actor, data: dict, now: datetime) -> AutomationRule:
     validate_rule(data)
+    _check_message_templates(session, actor.clinic_id, data.get("actions") or [])
     rule = _insert_rule(session, actor.clinic_id, data, actor.ref, now)
     _audit(session, actor, "automation_rule.created", rule, None, _definition(rule), now)
     return rule
@@ -181,6 +196,7 @@ def update_rule(
 ) -> AutomationRule:
     """Edit a rule: a new version. Steps the old version scheduled keep running as that version."""
     validate_rule(changes)
+    _check_message_templates(session, actor.clinic_id, changes.get("actions") or [])
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id, for_update=True)
     before = _definition(rule)
     for name, value in changes.items():

@@ -53,8 +53,10 @@ def record(
     conditions: list | None = None,
     unique_by_construction: bool = False,
     reserved_id: int | None = None,
+    result: dict | None = None,
 ) -> AutomationStep | None:
-    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence.
+    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence;
+    `result` starts its why-trail (e.g. the reason a sweep planned it).
 
     `unique_by_construction`: the caller knows the key is new (it names an event being processed
     for the first time, in the transaction that marks it processed), so the lookup is skipped.
@@ -79,7 +81,7 @@ def record(
         conditions=conditions or [],
         run_at=run_at,
         status=StepStatus.SCHEDULED,
-        result={},
+        result=result or {},
         dedupe_key=dedupe_key,
         created_at=now,
     )
@@ -133,6 +135,14 @@ def start(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) 
         execute(session=session, step=step, lead=lead, now=now)
     else:
         _schedule_job(session, step, now)
+
+
+def plan(*, session: Session, step: AutomationStep, now: datetime) -> None:
+    """Put a step just recorded on the ledger for its run time, even one due now: a worker carries
+    it out in a transaction of its own (a sweep that finds many keeps its own transaction short)."""
+    _schedule_job(session, step, now)
+    if step not in session:
+        session.add(step)
 
 
 def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None:

@@ -9,6 +9,7 @@ dispatched; the redispatch sweep sends it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import User
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.bulk.models import (
     DONE,
     FAILED,
@@ -86,20 +87,33 @@ def _round_robin_users(session: Session, clinic_id: int) -> list[int]:
     return list(users)
 
 
-def new_bulk_job(
-    *, session: Session, actor: Actor, kind: str, total: int, chunks: int, params: dict, now: datetime
+def open_bulk_job(
+    *,
+    session: Session,
+    actor: Actor,
+    kind: str,
+    items: list,
+    chunk_size: int,
+    chunk_kind: str,
+    chunk_payload: Callable[[int, list], dict],
+    params: dict,
+    audit_after: dict,
+    now: datetime,
 ) -> BulkJob:
-    """A bulk job of `chunks` chunk jobs (the caller schedules them); with none it is done at once."""
+    """The bulk job for `items`, cut into chunks of `chunk_size`, each a ledger job of `chunk_kind`
+    with `chunk_payload(first_index, chunk)`, written in the caller's transaction (the chunks are
+    dispatched after its commit) and audited. With no items it is done at once."""
+    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     job = BulkJob(
         clinic_id=actor.clinic_id,
         kind=kind,
         status=PENDING if chunks else DONE,
-        total=total,
+        total=len(items),
         done=0,
         failed=0,
         errors=[],
         params=params,
-        chunks=chunks,
+        chunks=len(chunks),
         created_by=actor.ref,
         created_at=now,
         updated_at=now,
@@ -107,6 +121,32 @@ def new_bulk_job(
     )
     session.add(job)
     session.flush()
+    scheduling.schedule_many(
+        session=session,
+        jobs=[
+            {
+                "kind": chunk_kind,
+                "due_at": now,
+                "dedupe_key": f"bulk:{job.id}:chunk:{index}",
+                "clinic_id": actor.clinic_id,
+                "subject_type": "bulk_job",
+                "subject_id": job.id,
+                "payload": chunk_payload(index * chunk_size, chunk),
+            }
+            for index, chunk in enumerate(chunks)
+        ],
+        now=now,
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="bulk_job.create",
+        subject_type="bulk_job",
+        subject_id=job.id,
+        after={"kind": kind, "total": job.total, **audit_after},
+        at=now,
+    )
     return job
 
 
@@ -129,45 +169,18 @@ def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetim
         )
     elif policy == "round_robin":
         params["round_robin"] = _round_robin_users(session, actor.clinic_id)
-    lead_ids = _lead_ids(session, actor.clinic_id, data)
-    size = current_app.config["SETTINGS"].bulk_chunk_size
-    chunks = [lead_ids[i : i + size] for i in range(0, len(lead_ids), size)]
-    job = new_bulk_job(
+    return open_bulk_job(
         session=session,
         actor=actor,
         kind=TASKS_CREATE,
-        total=len(lead_ids),
-        chunks=len(chunks),
+        items=_lead_ids(session, actor.clinic_id, data),
+        chunk_size=current_app.config["SETTINGS"].bulk_chunk_size,
+        chunk_kind=CHUNK_KIND,
+        chunk_payload=lambda offset, chunk: {"offset": offset, "lead_ids": chunk},
         params=params,
+        audit_after={"assignee_policy": policy},
         now=now,
     )
-    scheduling.schedule_many(
-        session=session,
-        jobs=[
-            {
-                "kind": CHUNK_KIND,
-                "due_at": now,
-                "dedupe_key": f"bulk:{job.id}:chunk:{index}",
-                "clinic_id": actor.clinic_id,
-                "subject_type": "bulk_job",
-                "subject_id": job.id,
-                "payload": {"offset": index * size, "lead_ids": chunk},
-            }
-            for index, chunk in enumerate(chunks)
-        ],
-        now=now,
-    )
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="bulk_job.create",
-        subject_type="bulk_job",
-        subject_id=job.id,
-        after={"kind": job.kind, "total": job.total, "assignee_policy": policy},
-        at=now,
-    )
-    return job
 
 
 def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJob:

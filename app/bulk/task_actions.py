@@ -14,13 +14,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.bulk.models import BulkJob
-from app.bulk.service import add_counts, new_bulk_job
+from app.bulk.service import add_counts, open_bulk_job
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.scheduling import registry
-from app.scheduling import service as scheduling
 from app.tasks import service as tasks
 from app.tasks import team
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
@@ -83,44 +81,18 @@ def start(*, session: Session, actor: Actor, data: dict, chunk_size: int, now: d
     """Validate, resolve the tasks and write the bulk job with its chunk jobs (dispatched after commit)."""
     params = _action_params(session, actor, data, now)
     params["actor"] = {"user_id": actor.user_id, "api_key_id": actor.api_key_id, "role": actor.role}
-    task_ids = _task_ids(session, actor.clinic_id, data, now)
-    chunks = [task_ids[i : i + chunk_size] for i in range(0, len(task_ids), chunk_size)]
-    job = new_bulk_job(
+    return open_bulk_job(
         session=session,
         actor=actor,
         kind=TASK_ACTIONS,
-        total=len(task_ids),
-        chunks=len(chunks),
+        items=_task_ids(session, actor.clinic_id, data, now),
+        chunk_size=chunk_size,
+        chunk_kind=CHUNK_KIND,
+        chunk_payload=lambda _offset, chunk: {"task_ids": chunk},
         params=params,
+        audit_after={"action": params["action"]},
         now=now,
     )
-    scheduling.schedule_many(
-        session=session,
-        jobs=[
-            {
-                "kind": CHUNK_KIND,
-                "due_at": now,
-                "dedupe_key": f"bulk:{job.id}:chunk:{index}",
-                "clinic_id": actor.clinic_id,
-                "subject_type": "bulk_job",
-                "subject_id": job.id,
-                "payload": {"task_ids": chunk},
-            }
-            for index, chunk in enumerate(chunks)
-        ],
-        now=now,
-    )
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="bulk_job.create",
-        subject_type="bulk_job",
-        subject_id=job.id,
-        after={"kind": job.kind, "total": job.total, "action": params["action"]},
-        at=now,
-    )
-    return job
 
 
 def apply_action(*, session: Session, actor: Actor, task_id: int, params: dict, now: datetime) -> None:

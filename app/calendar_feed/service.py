@@ -11,7 +11,7 @@ from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.calendar_feed.models import CalendarFeed
 from app.errors import NotFound, ValidationFailed
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask

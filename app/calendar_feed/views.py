@@ -5,7 +5,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint
-from app.auth.permissions import ANY, current_actor, public, requires
+from app.auth.permissions import current_actor, public, requires
+from app.auth.roles import ANY
 from app.calendar_feed import schemas, service
 from app.db import unit_of_work
 

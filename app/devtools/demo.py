@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.config import VAR_DIR
 from app.db import unit_of_work
 

@@ -11,7 +11,7 @@ from app import clock, create_app, migrate
 from app.auth import service as auth
 from app.auth import tokens
 from app.auth.models import User
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.config import Settings, random_secret
 from app.db import unit_of_work
 

@@ -4,8 +4,13 @@ The same key with the same request (method, path, body) within KEY_LIFETIME answ
 response and writes nothing; the same key with another request is a 422 naming the header. The
 reservation is a row under a unique (clinic, actor, key) constraint, inserted in its own transaction
 before the view runs: of two concurrent duplicates only one gets it; the other is told to retry (409).
-A reservation left unfinished by a crashed process is taken over once it is older than the lease
-(settings.idempotency_lease_seconds). Expired keys are purged in batches by a beat sweep.
+The view's writes and the answer stored under the key are one transaction (Database.request_transaction,
+which every session the view opens joins, the lead capture's autocommit one included): a request that
+dies or loses its connection in between has written nothing, so its reservation, left unfinished, is
+taken over once it is older than the lease (settings.idempotency_lease_seconds) and the retry makes
+the thing once. A request still running when taken over stores nothing: its answer is stored only
+under its own reservation, else its transaction rolls back (409). Expired keys are purged in batches
+by a beat sweep.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.auth.permissions import Actor, current_actor
-from app.db import unit_of_work
+from app.auth.permissions import current_actor
+from app.auth.roles import Actor
+from app.db import get_db, unit_of_work
 from app.errors import Conflict, ValidationFailed
 from app.idempotency.models import IdempotencyKey
 
@@ -100,7 +106,7 @@ def _take_over(
     session: Session, stale: IdempotencyKey, *, method: str, path: str, digest: str, now: datetime
 ) -> None:
     """Claim an unfinished reservation whose request crashed before answering (it wrote nothing:
-    the write and its release would have committed or rolled back together). Compare-and-set on the
+    its writes commit with its answer, see `idempotent`). Compare-and-set on the
     old reservation time, so of two retries racing for it only one wins; the other gets the 409."""
     taken = session.execute(
         sa.update(IdempotencyKey)
@@ -117,33 +123,47 @@ def _take_over(
     return None
 
 
+def _still_reserved(actor: Actor, key: str, reserved_at: datetime) -> tuple:
+    """The reservation this request took at `reserved_at`, unless a retry took it over since (a
+    request still running past the lease: the retry answers instead)."""
+    return (
+        IdempotencyKey.clinic_id == actor.clinic_id,
+        IdempotencyKey.actor == actor.ref,
+        IdempotencyKey.key == key,
+        IdempotencyKey.response_status.is_(None),
+        IdempotencyKey.created_at == reserved_at,
+    )
+
+
 def complete(
-    *, session: Session, actor: Actor, key: str, status: int, body: str, content_type: str, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    key: str,
+    reserved_at: datetime,
+    status: int,
+    body: str,
+    content_type: str,
+    now: datetime,
 ) -> None:
-    """Store the first answer under the key."""
-    session.execute(
+    """Store the first answer under the key, in the transaction of the request's writes; Conflict
+    (and so none of them) if a retry took the reservation over meanwhile."""
+    stored = session.execute(
         sa.update(IdempotencyKey)
-        .where(
-            IdempotencyKey.clinic_id == actor.clinic_id,
-            IdempotencyKey.actor == actor.ref,
-            IdempotencyKey.key == key,
-        )
+        .where(*_still_reserved(actor, key, reserved_at))
         .values(
             response_status=status, response_body=body, response_content_type=content_type, completed_at=now
         )
+        .execution_options(synchronize_session=False)
     )
+    if stored.rowcount != 1:
+        raise Conflict(f"a retry with this {HEADER} took this request over; retry to read its answer")
 
 
-def release(*, session: Session, actor: Actor, key: str) -> None:
-    """Free the key after a failure that wrote nothing (a 5xx, an exception): the client may retry."""
-    session.execute(
-        sa.delete(IdempotencyKey).where(
-            IdempotencyKey.clinic_id == actor.clinic_id,
-            IdempotencyKey.actor == actor.ref,
-            IdempotencyKey.key == key,
-            IdempotencyKey.response_status.is_(None),
-        )
-    )
+def release(*, session: Session, actor: Actor, key: str, reserved_at: datetime) -> None:
+    """Free the key after a failure (a 5xx, an exception), whose writes were rolled back: the client
+    may retry. A reservation taken over by a retry is the retry's, and stays."""
+    session.execute(sa.delete(IdempotencyKey).where(*_still_reserved(actor, key, reserved_at)))
 
 
 def purge_expired(*, session: Session, now: datetime, limit: int) -> int:
@@ -200,19 +220,30 @@ def idempotent(view):
                 replay.headers[REPLAYED_HEADER] = "true"
                 return replay
         try:
-            response = view(*args, **kwargs)
-        except BaseException:
-            with unit_of_work() as session:
-                release(session=session, actor=actor, key=key)
-            raise
-        with unit_of_work() as session:
-            if response.status_code >= 500:
-                release(session=session, actor=actor, key=key)
-            else:
+            # The view's writes and the answer stored under the key commit together: a connection
+            # lost or a process dead in between leaves neither, and the reservation is taken over.
+            with get_db().request_transaction() as session:
+                response = view(*args, **kwargs)
+                if response.status_code >= 500:
+                    raise _NotAnswered(response)  # roll its writes back, as for an exception
                 complete(
-                    session=session, actor=actor, key=key, status=response.status_code,
+                    session=session, actor=actor, key=key, reserved_at=now, status=response.status_code,
                     body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
                 )  # fmt: skip
+        except BaseException as failure:
+            with unit_of_work() as session:
+                release(session=session, actor=actor, key=key, reserved_at=now)
+            if isinstance(failure, _NotAnswered):
+                return failure.response
+            raise
         return response
 
     return wrapper
+
+
+class _NotAnswered(Exception):
+    """A view's 5xx answer: its writes are rolled back and the key freed, as after an exception."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response

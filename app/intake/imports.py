@@ -22,15 +22,13 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from app import phi
-from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.bulk import service as bulk
 from app.bulk.models import CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.errors import Conflict, DomainError
 from app.intake import schemas, service
 from app.leads import service as leads
 from app.scheduling import registry
-from app.scheduling import service as scheduling
 
 CHUNK_KIND = "leads.import_chunk"
 CHANNEL = "import"
@@ -54,43 +52,18 @@ def start_import(
         "user_id": actor.user_id,
         "api_key_id": actor.api_key_id,
     }
-    chunks = [rows[i : i + chunk_size] for i in range(0, len(rows), chunk_size)]
-    job = bulk.new_bulk_job(
+    return bulk.open_bulk_job(
         session=session,
         actor=actor,
         kind=LEADS_IMPORT,
-        total=len(rows),
-        chunks=len(chunks),
+        items=rows,
+        chunk_size=chunk_size,
+        chunk_kind=CHUNK_KIND,
+        chunk_payload=lambda offset, chunk: {"first_row": offset + 1, "rows": phi.encrypt(json.dumps(chunk))},
         params=params,
+        audit_after={"automation": automation},
         now=now,
     )
-    scheduling.schedule_many(
-        session=session,
-        jobs=[
-            {
-                "kind": CHUNK_KIND,
-                "due_at": now,
-                "dedupe_key": f"bulk:{job.id}:import:{index}",
-                "clinic_id": actor.clinic_id,
-                "subject_type": "bulk_job",
-                "subject_id": job.id,
-                "payload": {"first_row": index * chunk_size + 1, "rows": phi.encrypt(json.dumps(chunk))},
-            }
-            for index, chunk in enumerate(chunks)
-        ],
-        now=now,
-    )
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="bulk_job.create",
-        subject_type="bulk_job",
-        subject_id=job.id,
-        after={"kind": job.kind, "total": job.total, "automation": automation},
-        at=now,
-    )
-    return job
 
 
 def _first_error(messages) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from app.analytics import monthly
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import (
     MAX_ID,
     Database,

@@ -9,7 +9,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import accepts_body_up_to, make_blueprint
-from app.auth.permissions import Permission, current_actor, public, requires
+from app.auth.permissions import current_actor, public, requires
+from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
 from app.db import get_db, unit_of_work
 from app.idempotency.service import idempotent

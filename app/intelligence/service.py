@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.auth import service as auth
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.business_hours.rules import BusinessCalendar
 from app.db import unit_of_work
 from app.events import service as events

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.leads import service
 from app.leads.models import Lead
 

@@ -141,6 +141,14 @@ class Lead(Base):
             postgresql_where=sa.text("deleted_at IS NOT NULL"),
             sqlite_where=sa.text("deleted_at IS NOT NULL"),
         ),
+        # Analytics: conversions in a range (time to convert, revenue per source) read only converted leads.
+        sa.Index(
+            "ix_leads_clinic_converted",
+            "clinic_id",
+            "converted_at",
+            postgresql_where=sa.text("converted_at IS NOT NULL"),
+            sqlite_where=sa.text("converted_at IS NOT NULL"),
+        ),
         # The staleness sweeps (app/pipeline/staleness.py) read only open leads not yet flagged:
         # a flagged lead leaves the index, so a sweep's cost follows the new finds, not the table.
         sa.Index(
@@ -224,6 +232,8 @@ class Lead(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the conversion recorded as the treatment's value: a plain amount in the clinic's currency.
+    treatment_value: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
     lost_notes: Mapped[str | None] = mapped_column(sa.Text)

@@ -10,7 +10,7 @@ from difflib import SequenceMatcher
 
 import phonenumbers
 
-from app.auth.permissions import Role
+from app.auth.roles import Role
 from app.leads.models import LeadSourceCategory
 
 # Who may own a lead: manual assignment, source mappings and the last-resort fallback use these.

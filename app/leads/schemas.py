@@ -171,6 +171,9 @@ class LeadOut(Schema):
     pipeline_stage = fields.String()
     stage_entered_at = fields.DateTime()
     converted_at = fields.DateTime(allow_none=True)
+    treatment_value = fields.Decimal(
+        places=2, as_string=True, allow_none=True, metadata={"type": "string", "format": "decimal"}
+    )
     lost_at = fields.DateTime(allow_none=True)
     lost_reason = fields.String(allow_none=True)
     lost_notes = fields.String(allow_none=True)

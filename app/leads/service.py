@@ -18,7 +18,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import Frozen, RowBatch, new_row, page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events

@@ -6,7 +6,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
-from app.auth.permissions import Permission, current_actor, requires
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
 from app.automation import orphans
 from app.csv_export import csv_stream
 from app.db import unit_of_work

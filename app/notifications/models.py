@@ -73,4 +73,17 @@ class NotificationPreference(Base):
     quiet_start: Mapped[str | None] = mapped_column(sa.String(5))  # HH:MM local (user's timezone)
     quiet_end: Mapped[str | None] = mapped_column(sa.String(5))
     sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    # An admin's analytics summary email: daily, weekly or off (None: rules.DEFAULT_SUMMARY_FREQUENCY).
+    summary_frequency: Mapped[str | None] = mapped_column(sa.String(8))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProviderSendWindow(Base):
+    """The current rate-limit window of a clinic's sends on one channel (app/notifications/rate_limits.py)."""
+
+    __tablename__ = "provider_send_windows"
+
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent: Mapped[int] = mapped_column(sa.Integer)

@@ -21,6 +21,10 @@ DEFAULT_CHANNELS = {
     "overdue_digest": [IN_APP, EMAIL],
 }
 ALLOWED_CHANNELS = dict.fromkeys(STAFF_KINDS, (IN_APP, EMAIL, SMS)) | {"digest": (EMAIL,)}
+# The analytics summary email (app/analytics/summary.py) goes to clinic admins only, each choosing
+# how often; daily by default, as the spec's "daily summary reports" at 8 AM.
+SUMMARY_FREQUENCIES = ("daily", "weekly", "off")
+DEFAULT_SUMMARY_FREQUENCY = "daily"
 
 
 def channels_for(kind: str, chosen: dict | None) -> list[str]:

@@ -104,6 +104,13 @@ class PreferencesIn(RequestSchema):
             validate.Regexp(r"^\+[1-9]\d{6,14}$", error="give E.164, like +15551234567"),
         ],
     )
+    summary_frequency = fields.String(
+        validate=validate.OneOf(rules.SUMMARY_FREQUENCIES),
+        metadata={
+            "description": "The analytics summary email (clinic admins only): daily (the default), "
+            "weekly (Mondays), or off"
+        },
+    )
 
 
 class PreferencesOut(Schema):
@@ -111,3 +118,4 @@ class PreferencesOut(Schema):
     quiet_hours = fields.Dict(allow_none=True)
     sms_number = fields.String(allow_none=True)
     timezone = fields.String()
+    summary_frequency = fields.String()

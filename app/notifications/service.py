@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.models import Clinic, User
+from app.auth.roles import Role
 from app.db import after_commit, get_db, insert_now, page_offset
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.intake import rules as signing
-from app.notifications import channels, rules
+from app.notifications import channels, rate_limits, rules
 from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from app.scheduling import service as scheduling
 from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
@@ -505,8 +506,33 @@ def claim_delivery(*, session: Session, job, now: datetime) -> None:
     row = session.connection().execute(_CLAIM, {"notification_id": job.subject_id, "now": now}).first()
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
+    if _deferred_by_rate_limit(session, row, now):
+        return
     message = _message_of(session, row)
     after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
+
+
+def _deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
+    """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
+    attempt, with a delivery job due when the window ends. Whether it was deferred."""
+    held = rate_limits.held_until(session, clinic_id=row.clinic_id, channel=row.channel, now=now, cache=cache)
+    if held is None:
+        return False
+    until, why = held
+    session.execute(
+        sa.update(Notification)
+        .where(Notification.id == row.id)
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=Notification.attempts - 1,
+            sending_at=None,
+            next_attempt_at=until,
+            last_error=why,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    scheduling.schedule(session=session, now=now, **_delivery_job(row.id, row.clinic_id, until))
+    return True
 
 
 def _message_of(session: Session, row, senders: dict | None = None) -> channels.Outgoing:
@@ -563,6 +589,7 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
     deadline = time.monotonic() + _settings().task_soft_time_limit / 2
     outcomes: Counter[str] = Counter()
     senders: dict[int, str] = {}
+    limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
     unrecorded: _Attempt | None = None  # sent, its outcome to be written with the next claim
     retries: list[_Retry] = []  # transient failures, rescheduled together at the end
     for index, notification_id in enumerate(notification_ids):
@@ -570,7 +597,9 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
             outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
             break
         try:
-            recorded, claimed = _record_and_claim(unrecorded, notification_id, clock(), senders, retries)
+            recorded, claimed = _record_and_claim(
+                unrecorded, notification_id, clock(), senders, retries, limits
+            )
         except Exception:
             log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
             if unrecorded is not None:  # rolled back with the claim: try it on its own
@@ -621,25 +650,37 @@ def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
 
 
 def _record_and_claim(
-    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+    unrecorded: _Attempt | None,
+    notification_id: int,
+    now: datetime,
+    senders: dict,
+    retries: list,
+    limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     """One transaction: the previous attempt's outcome (if any), then pending → sending of the next.
 
     If it fails, both roll back, and the retry it may have added is dropped with them."""
     mark = len(retries)
     try:
-        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries)
+        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries, limits)
     except Exception:
         del retries[mark:]
         raise
 
 
 def _record_and_claim_once(
-    unrecorded: _Attempt | None, notification_id: int, now: datetime, senders: dict, retries: list
+    unrecorded: _Attempt | None,
+    notification_id: int,
+    now: datetime,
+    senders: dict,
+    retries: list,
+    limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
     with get_db().unit_of_work() as session:
         recorded = _record(session, unrecorded, now, retries) if unrecorded is not None else None
         row = session.connection().execute(_CLAIM, {"notification_id": notification_id, "now": now}).first()
+        if row is not None and _deferred_by_rate_limit(session, row, now, cache=limits):
+            row = None
         claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
     return recorded, claimed
 
@@ -1085,7 +1126,17 @@ def get_preferences(*, session: Session, user_id: int) -> dict:
         "quiet_hours": {"start": row.quiet_start, "end": row.quiet_end} if row and row.quiet_start else None,
         "sms_number": row.sms_number if row else None,
         "timezone": _user_timezone(session, user_id),
+        "summary_frequency": _summary_frequency(session, user_id, row),
     }
+
+
+def _summary_frequency(session: Session, user_id: int, row: NotificationPreference | None) -> str:
+    """How often the user gets the analytics summary: clinic admins choose (daily by default); others
+    never get it."""
+    user = session.get(User, user_id)
+    if user is None or user.role != Role.CLINIC_ADMIN:
+        return "off"
+    return (row.summary_frequency if row else None) or rules.DEFAULT_SUMMARY_FREQUENCY
 
 
 def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dict, now: datetime) -> dict:
@@ -1101,6 +1152,11 @@ def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dic
         row.quiet_start, row.quiet_end = (quiet["start"], quiet["end"]) if quiet else (None, None)
     if "sms_number" in data:
         row.sms_number = data["sms_number"]
+    if "summary_frequency" in data:
+        user = session.get(User, user_id)
+        if data["summary_frequency"] != "off" and (user is None or user.role != Role.CLINIC_ADMIN):
+            raise ValidationFailed("summary_frequency", "only clinic admins receive the summary email")
+        row.summary_frequency = data["summary_frequency"]
     wants_sms = [k for k, chosen in (row.channels or {}).items() if rules.SMS in chosen]
     if wants_sms and not row.sms_number:
         raise ValidationFailed(

@@ -90,6 +90,24 @@ class StageChangeIn(RequestSchema):
     notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
 
 
+MAX_TREATMENT_VALUE = 10**9  # the column is Numeric(12, 2)
+
+
+class ConvertIn(RequestSchema):
+    treatment_value = fields.Decimal(
+        allow_none=True,
+        places=2,
+        validate=validate.Range(min=0, max=MAX_TREATMENT_VALUE),
+        # Numbers, not apispec's Decimal-formatted strings ("1000000000.00" is no JSON Schema bound).
+        metadata={
+            "description": "The treatment's value, a plain amount in the clinic's currency (>= 0, two "
+            "decimals; more are rounded): revenue and ROI per source add it up",
+            "minimum": 0,
+            "maximum": MAX_TREATMENT_VALUE,
+        },
+    )
+
+
 class LostIn(RequestSchema):
     reason = fields.String(required=True, validate=LOST_REASONS)
     notes = fields.String(allow_none=True, validate=validate.Length(max=10000))

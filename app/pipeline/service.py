@@ -7,6 +7,7 @@ writes a STAGE_CHANGE activity and a `lead.stage_changed` event, all in the call
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from app.analytics import rollups
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import RowBatch
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
@@ -444,13 +445,17 @@ def mark_lost(
     return lead
 
 
-def convert_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
-    """Convert a lead to a patient (treatment started); it is locked from then on."""
+def convert_lead(
+    *, session: Session, actor: Actor, lead_id: int, now: datetime, treatment_value: Decimal | None = None
+) -> Lead:
+    """Convert a lead to a patient (treatment started); it is locked from then on. `treatment_value`
+    (a plain amount in the clinic's currency) is what revenue and ROI per source add up."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     _ensure_may_close(lead)
     target = _target_stage(session, lead, rules.TREATMENT_STARTED)
     lead.status = LeadStatus.CONVERTED.value
     lead.converted_at = now
+    lead.treatment_value = treatment_value
     previous = _move(session, lead, target, actor, now)
     events.emit(
         session=session,

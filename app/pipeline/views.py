@@ -6,7 +6,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
-from app.auth.permissions import Permission, current_actor, requires
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
 from app.db import unit_of_work
 from app.leads.schemas import LeadOut
 from app.pipeline import schemas, service
@@ -118,12 +119,20 @@ class LeadLost(MethodView):
 @blp.route("/leads/<int:lead_id>/convert")
 class LeadConvert(MethodView):
     @requires(Permission.CONVERT)
+    @blp.arguments(schemas.ConvertIn, required=False)
     @blp.response(200, LeadOut)
     @blp.alt_response(409, description="The lead is already converted, or lost")
-    def post(self, lead_id):
-        """Convert a lead to a patient (treatment started); the lead is locked from then on."""
+    def post(self, body, lead_id):
+        """Convert a lead to a patient (treatment started); the lead is locked from then on.
+
+        The body is optional: `treatment_value` records what the treatment is worth (revenue per source).
+        """
         with unit_of_work() as session:
             lead = service.convert_lead(
-                session=session, actor=current_actor(), lead_id=lead_id, now=clock.now()
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                now=clock.now(),
+                treatment_value=body.get("treatment_value"),
             )
             return with_etag(lead, LeadOut())

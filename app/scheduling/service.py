@@ -296,7 +296,7 @@ def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
     """The compare-and-set pending → dispatched, committed; returns the rows it took (for `message_for`).
 
     One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
-    round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db.py.
+    round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db/engine.py.
     """
     with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -551,7 +551,7 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
     open and free. `status` is dead when the row had no attempt left: it is not to be run.
 
     One statement, committed on its own: autocommit on PostgreSQL; SQLite's BEGIN IMMEDIATE
-    transaction (app/db.py) serialises it with every other writer.
+    transaction (app/db/engine.py) serialises it with every other writer.
     """
     params = {
         "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
@@ -592,7 +592,7 @@ def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> Sch
 
     `attempts` is the count `count_attempt` committed for this delivery. The conditional UPDATE is a
     compare-and-set: PostgreSQL re-checks it on the row as it is once a holder's lock is released;
-    SQLite serialises every writer (BEGIN IMMEDIATE, app/db.py).
+    SQLite serialises every writer (BEGIN IMMEDIATE, app/db/engine.py).
     """
     row = session.connection().execute(_CLAIM, {"job_id": job_id, "b_attempts": attempts, "now": now}).first()
     if row is None:

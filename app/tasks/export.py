@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.leads.export import FETCH_ROWS, cell, may_read_phi
 from app.tasks import team
 from app.tasks.models import LeadTask

@@ -15,14 +15,11 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.audit import service as audit
-from app.auth import service as auth
 from app.auth.models import Clinic
-from app.auth.permissions import Role
 from app.business_hours.rules import BusinessCalendar
 from app.leads.models import Lead
-from app.notifications import service as notifications
 from app.scheduling import service as scheduling
-from app.tasks import rules
+from app.tasks import escalation, rules
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
 
@@ -60,20 +57,15 @@ def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
     if activities.contact_since(session=session, lead_id=lead.id):
         return
     hours = (job.payload or {}).get("hours", rules.DEFAULT_NO_CONTACT_ESCALATION_HOURS)
-    for admin in auth.list_users(session=session, clinic_id=lead.clinic_id, role=Role.CLINIC_ADMIN):
-        if not admin.active:
-            continue
-        notifications.notify_staff(
-            session=session,
-            clinic_id=lead.clinic_id,
-            user_id=admin.id,
-            kind="escalation",
-            title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
-            body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
-            link=f"/api/leads/{lead.id}",
-            dedupe_key=f"lead:{lead.id}:no-contact-escalation:{admin.id}",
-            now=now,
-        )
+    escalation.tell_clinic_admins(
+        session=session,
+        clinic_id=lead.clinic_id,
+        title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
+        body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
+        link=f"/api/leads/{lead.id}",
+        dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+        now=now,
+    )
     lead.escalated_at = now
     audit.record(
         session=session,

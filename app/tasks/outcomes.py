@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.errors import ValidationFailed
 from app.tasks import service
 from app.tasks.models import LeadTask, TaskOutcome

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.errors import ValidationFailed
 from app.tasks import rules, service
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask

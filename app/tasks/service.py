@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session, selectinload
 from app.activities import service as activities
 from app.activities.models import ActivityType
 from app.audit import service as audit
-from app.auth import service as auth
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.db import insert_now, page_offset
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
@@ -29,7 +28,7 @@ from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import service as notifications
 from app.scheduling import batch as ledger_batch
 from app.scheduling import service as scheduling
-from app.tasks import rules
+from app.tasks import escalation, rules
 from app.tasks.models import (
     CLOSED_TASK_STATUSES,
     OPEN_TASK_STATUSES,
@@ -711,23 +710,15 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
         return
     lead = session.get(Lead, task.lead_id)
-    admins = [
-        u
-        for u in auth.list_users(session=session, clinic_id=task.clinic_id, role=Role.CLINIC_ADMIN)
-        if u.active
-    ]
-    for admin in admins:
-        notifications.notify_staff(
-            session=session,
-            clinic_id=task.clinic_id,
-            user_id=admin.id,
-            kind="escalation",
-            title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
-            body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
-            link=f"/api/leads/tasks/{task.id}",
-            dedupe_key=f"task:{task.id}:escalation:{admin.id}",
-            now=now,
-        )
+    escalation.tell_clinic_admins(
+        session=session,
+        clinic_id=task.clinic_id,
+        title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
+        body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:escalation",
+        now=now,
+    )
     before = _snapshot(task)
     task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
     audit.record(

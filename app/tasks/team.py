@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic, User
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import page_offset
 from app.tasks import rules
 from app.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus

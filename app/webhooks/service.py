@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
-from app.auth.permissions import Actor
+from app.auth.roles import Actor
 from app.db import after_commit, get_db, page_offset
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling

@@ -2,7 +2,7 @@
 backfilled from the encrypted date of birth
 
 Revision ID: 0029_i19_lead_age_group
-Revises: 0025_i14a_lead_contact_facts
+Revises: 0028_i17b_treatment_value
 Create Date: 2026-11-23 09:20:00
 
 The lead score reads the age group of every mature lead of a clinic each night; decrypting a date
@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, MultiFernet
 import app.db
 
 revision = "0029_i19_lead_age_group"
-down_revision = "0025_i14a_lead_contact_facts"
+down_revision = "0028_i17b_treatment_value"
 branch_labels = None
 depends_on = None
 

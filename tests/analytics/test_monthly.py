@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.analytics import monthly
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource
 from tests.analytics.test_rollups import log, move

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.auth.permissions import ROLE_PERMISSIONS, Actor, Role
+from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.automation.models import AutomationStep
 from app.intake import service as intake
 from app.scheduling.models import ScheduledJob

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 from app import clock
 from app.automation import orphans
-from tests.automation.kit import jobs, open_all_day, run_events, tasks_of
+from tests.automation.kit import jobs, open_all_day, run_due_steps, run_events, tasks_of
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import lead_for
 from tests.workers import thread_worker, wait_for
 
 FOLLOW_UP = orphans.FOLLOW_UP["title"]
+# The planned follow-up is due when the clinic next opens (at once if it is open): within a week.
+WHEN_THE_CLINIC_HAS_OPENED = timedelta(days=7)
 
 
 def sweep(app, now, slice_size=1000):
@@ -61,17 +63,23 @@ def test_a_lead_whose_last_task_was_completed_gets_one_follow_up_from_the_orphan
     # Within the clinic's delay (24 hours by default) it is counted, not yet given a task.
     assert sweep(app, completed_at + timedelta(hours=1)) == {
         "orphans": 1,
-        "tasks_made": 0,
+        "follow_ups": 0,
         "pass_ended": True,
     }
     assert follow_ups(app, lead["id"]) == []
     assert orphan_metric(client, app, monkeypatch) == (1, 1)  # one now; one found by the last pass
 
-    assert sweep(app, completed_at + timedelta(hours=25))["tasks_made"] == 1
+    found = completed_at + timedelta(hours=25)
+    assert sweep(app, found)["follow_ups"] == 1
+    # Planned on the ledger, it is a next step already; a worker makes the task.
+    assert without_next_step(client, tenant) == []
+    assert sweep(app, found + timedelta(minutes=1))["orphans"] == 0
+    assert follow_ups(app, lead["id"]) == []
+    assert run_due_steps(app, lead["id"], found) == 1
     for hours in (26, 50, 24 * 10):  # later sweeps: it has a next step now
         assert sweep(app, completed_at + timedelta(hours=hours)) == {
             "orphans": 0,
-            "tasks_made": 0,
+            "follow_ups": 0,
             "pass_ended": True,
         }
     [task] = follow_ups(app, lead["id"])
@@ -101,8 +109,9 @@ def test_the_clinic_sets_how_long_a_lead_may_go_without_a_next_step(app, client,
     captured = clock.now()
     assert sweep(app, captured + timedelta(days=2))["orphans"] == 0  # its events are still to process
     run_events(app, lead["id"], clock.now())
-    assert sweep(app, captured + timedelta(hours=1))["tasks_made"] == 0
-    assert sweep(app, captured + timedelta(hours=2, minutes=1))["tasks_made"] == 1
+    assert sweep(app, captured + timedelta(hours=1))["follow_ups"] == 0
+    assert sweep(app, captured + timedelta(hours=2, minutes=1))["follow_ups"] == 1
+    run_due_steps(app, lead["id"], captured + WHEN_THE_CLINIC_HAS_OPENED)
     [task] = follow_ups(app, lead["id"])
     assert task.type == "FOLLOW_UP"
 
@@ -128,7 +137,7 @@ def test_the_sweep_walks_the_leads_a_slice_at_a_time_and_counts_a_whole_pass(app
         assert orphans.orphan_leads_metric(session=session) == 4
 
 
-def test_a_backlog_of_orphans_is_worked_off_a_few_tasks_a_run(app, client, tenant):
+def test_a_backlog_of_orphans_is_worked_off_a_few_follow_ups_a_run(app, client, tenant):
     rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
     speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
     client.patch(f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers())
@@ -138,9 +147,11 @@ def test_a_backlog_of_orphans_is_worked_off_a_few_tasks_a_run(app, client, tenan
     later = clock.now() + timedelta(days=2)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         runs = [
-            orphans.find_orphan_leads(session=session, now=later, slice_size=100, max_tasks=2)
+            orphans.find_orphan_leads(session=session, now=later, slice_size=100, max_follow_ups=2)
             for _ in range(3)
         ]
-    assert [r["tasks_made"] for r in runs] == [2, 1, 0]
+    assert [r["follow_ups"] for r in runs] == [2, 1, 0]
     assert [r["pass_ended"] for r in runs] == [False, True, True]
+    for lead_id in made:
+        run_due_steps(app, lead_id, later + WHEN_THE_CLINIC_HAS_OPENED)
     assert all(len(follow_ups(app, lead_id)) == 1 for lead_id in made)

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.auth.permissions import ROLE_PERMISSIONS, Actor, Role
+from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.events import service as events_service
 from app.intake import service as intake
 from app.pipeline import service as pipeline

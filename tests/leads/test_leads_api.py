@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.audit.models import AuditEvent
-from app.auth.permissions import Actor, Role
+from app.auth.roles import Actor, Role
 from app.leads import service as leads
 from tests.leadkit import create_lead, get_lead, set_user, source_ids
 

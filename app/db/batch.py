@@ -1,0 +1,285 @@
+"""The fast write path: ids reserved up front, compiled statements run on the driver (`Frozen`),
+a batch of related rows written in one round trip (`RowBatch`), and many rows of one table loaded
+at once (`insert_rows`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from app.db.rows import column_values, plain_insert_of, row_values
+
+# --- writing a batch of related rows in one round trip ------------------------------------------
+_SEQUENCE_READS: dict[tuple, Frozen] = {}
+
+
+def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[int]]:
+    """Reserve new ids for rows of these models, ascending, in one round trip.
+
+    Rows given their ids up front can refer to each other (an event naming its lead, a job naming
+    its events) and still be written together by a `RowBatch`. PostgreSQL takes them from the
+    tables' serial sequences; SQLite from max(id), which is safe because the transaction already
+    holds the database's write lock (BEGIN IMMEDIATE, see `_configure_sqlite`).
+    """
+    models = [model for model, count in counts.items() if count > 0]
+    if session.get_bind().dialect.name != "postgresql":
+        allocated = {}
+        for model in models:
+            table = model.__table__
+            last = session.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+            allocated[model] = list(range(last + 1, last + 1 + counts[model]))
+        return allocated
+    key = tuple((model, counts[model]) for model in models)
+    stmt = _SEQUENCE_READS.get(key)
+    if stmt is None:
+        stmt = _SEQUENCE_READS[key] = Frozen(sa.select(*new_id_columns(dict(key))))
+    [row] = stmt.execute(session.connection())
+    return ids_from(counts, row)
+
+
+def new_id_columns(counts: dict[type, int]) -> list[sa.ColumnElement]:
+    """PostgreSQL: columns reserving new ids as `allocate_ids` does, for a caller to add to a read
+    of its own (one round trip fewer); `ids_from` reads them back."""
+    # Table names and counts come from code, never from a request.
+    return [
+        sa.literal_column(
+            f"ARRAY(SELECT nextval('{model.__table__.name}_id_seq') FROM generate_series(1, {count}))",
+            type_=ARRAY(sa.Integer),
+        )
+        for model, count in counts.items()
+        if count > 0
+    ]
+
+
+def ids_from(counts: dict[type, int], values) -> dict[type, list[int]]:
+    """The ids reserved by `new_id_columns(counts)`, from their values in a row, by model."""
+    models = [model for model, count in counts.items() if count > 0]
+    return {model: sorted(ids) for model, ids in zip(models, values, strict=True)}
+
+
+class Frozen:
+    """A hot statement: compiled once per dialect, run on the driver with its values processed.
+
+    Why: SQLAlchemy 2.0 caches no statement with an ON CONFLICT clause (`on_conflict_do_update` /
+    `_do_nothing`) and compiles one on every execution, which costs more than running it; and for
+    the few statements every request runs, SQLAlchemy's per-execution bookkeeping costs more than
+    the driver's work. Here the compiled SQL and the bind processors of its parameters (from their
+    column types: dates to UTC, JSON, encryption) are kept, and a run only processes the values.
+    On PostgreSQL the SQL uses the server's own $1 placeholders on a raw cursor: psycopg would
+    otherwise parse a long statement (a `RowBatch`) for %(name)s placeholders on every execution
+    (it caches only short ones). Returns plain tuples; a SELECT's values go through the result
+    processors of its columns' types. Driver errors are raised as SQLAlchemy's (IntegrityError...).
+    """
+
+    def __init__(self, statement: sa.Executable):
+        self.statement = statement
+        self._compiled: dict[str, tuple] = {}
+
+    def execute(self, connection: sa.Connection, params: dict | None = None) -> list[tuple]:
+        dialect = connection.dialect
+        sql, binds = self._compile(dialect)
+        values = []
+        for name, default, process in binds:
+            value = params.get(name, default) if params else default
+            values.append(value if process is None else process(value))
+        if dialect.name != "postgresql":
+            result = connection.exec_driver_sql(sql, tuple(values))
+            if not result.returns_rows:
+                return []
+            rows, type_codes = result.all(), None
+        else:
+            cursor = _raw_cursor(connection)
+            try:
+                cursor.execute(sql, values)
+            except psycopg.Error as error:
+                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+            if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+                return []
+            rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
+        processors = self._result_processors(dialect, type_codes)
+        if processors is None:
+            return [tuple(row) for row in rows]
+        return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
+
+    def _compile(self, dialect) -> tuple:
+        cached = self._compiled.get(dialect.name)
+        if cached is None:
+            # Positional placeholders ($1 on PostgreSQL, ? on SQLite), in the order of `positiontup`.
+            style = "numeric_dollar" if dialect.name == "postgresql" else "qmark"
+            compiled = self.statement.compile(dialect=type(dialect)(paramstyle=style))
+            by_name = {name: bind for bind, name in compiled.bind_names.items()}
+            binds = []
+            for name in compiled.positiontup or ():
+                bind = by_name[name]
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                binds.append((name, bind.effective_value, process))
+            cached = self._compiled[dialect.name] = (compiled.string, binds)
+        return cached
+
+    def _type_codes(self, cursor, dialect) -> list | None:
+        """The driver's column types, needed only until the result processors are made (psycopg
+        builds `description` anew on every access)."""
+        if ("results", dialect.name) in self._compiled:
+            return None
+        return [column.type_code for column in cursor.description]
+
+    def _result_processors(self, dialect, type_codes: list | None) -> list | None:
+        """A SELECT's column types' result processors (None: nothing to process), made on first use:
+        some depend on the type the driver reports."""
+        key = ("results", dialect.name)
+        if key not in self._compiled:
+            processors = None
+            if isinstance(self.statement, sa.Select):
+                columns = list(self.statement.selected_columns)
+                codes = type_codes or [None] * len(columns)
+                processors = [
+                    column.type.dialect_impl(dialect).result_processor(dialect, code)
+                    for column, code in zip(columns, codes, strict=True)
+                ]
+            self._compiled[key] = processors if processors and any(processors) else None
+        return self._compiled[key]
+
+
+def _raw_cursor(connection: sa.Connection) -> psycopg.RawCursor:
+    """The driver connection's RawCursor for Frozen statements, made once per connection: making a
+    cursor (and its adapters) for each statement was a visible part of a short statement's cost.
+    Kept in the pool's record of the connection, which forgets it if the connection is replaced."""
+    driver_connection = connection.connection.driver_connection
+    cursor = connection.info.get(_RAW_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not driver_connection:
+        cursor = connection.info[_RAW_CURSOR] = psycopg.RawCursor(driver_connection)
+    return cursor
+
+
+_RAW_CURSOR = "frozen.raw_cursor"
+_BATCH_STATEMENTS: dict[tuple, Frozen] = {}
+_MAX_BATCH_SHAPES = 512  # a bound on the cache; real code has a handful of shapes
+
+
+class RowBatch:
+    """Rows of several tables (inserts or upserts) written together by `write`.
+
+    On PostgreSQL the whole batch is one statement, its rows' INSERTs chained as data-modifying
+    CTEs: one round trip and one statement's overhead instead of one per row, which is most of
+    what creating a lead costs. Foreign keys hold because PostgreSQL checks them at the end of the
+    statement. Elsewhere (SQLite, in-process) the rows are written one by one, in the order added.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[sa.Insert, dict]] = []
+        self._guard: tuple[sa.Select, dict] | None = None
+
+    def guard(self, select: sa.Select, params: dict) -> None:
+        """Write the rows only if `select` (with its bound `params`) finds a row when the batch runs;
+        `write` then says whether it did. PostgreSQL only: the select is the statement's first CTE,
+        so a row lock it takes (FOR SHARE) is waited for and its condition checked again on the
+        row's newest version, as a statement's own locks are in READ COMMITTED."""
+        self._guard = (select, params)
+
+    def add(self, obj) -> None:
+        """A new ORM object (see `new_row`; its id from `allocate_ids`) to write. It stays outside
+        the session, as built: the caller reads it (to answer the request, say); attaching it to
+        the session would cost more than the row's INSERT."""
+        self._rows.append((plain_insert_of(type(obj)), column_values(obj)))
+
+    def insert(self, model: type, **values) -> dict:
+        """A row of `model` that is written and forgotten (no ORM object: cheaper); returns its values."""
+        row = row_values(model, **values)
+        self._rows.append((plain_insert_of(model), row))
+        return row
+
+    def add_values(self, statement: sa.Insert, values: dict) -> None:
+        """A row given as a Core INSERT (or upsert) and its values (the same keys on every call)."""
+        self._rows.append((statement, values))
+
+    def write(self, session: Session) -> bool:
+        """Write the rows; False if a guard (see `guard`) found nothing and nothing was written."""
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            statement, params = self._one_statement()
+            rows = statement.execute(connection, params)
+            return self._guard is None or rows[0][0] > 0
+        if self._guard is not None:
+            raise NotImplementedError("a guarded RowBatch is written by one PostgreSQL statement")
+        for statement, values in self._rows:
+            connection.execute(statement, values)
+        return True
+
+    def _one_statement(self) -> tuple[Frozen, dict]:
+        # The statements themselves (module constants) and the keys: a shape seen before is reused.
+        guard, guard_params = self._guard or (None, {})
+        shape = (guard, *((statement, tuple(values)) for statement, values in self._rows))
+        params = {
+            f"r{i}_{key}": value for i, (_, values) in enumerate(self._rows) for key, value in values.items()
+        }
+        statement = _BATCH_STATEMENTS.get(shape)
+        if statement is None:
+            if len(_BATCH_STATEMENTS) >= _MAX_BATCH_SHAPES:
+                _BATCH_STATEMENTS.clear()
+            # Frozen: an upsert in the batch would make SQLAlchemy compile it on every write.
+            statement = _BATCH_STATEMENTS[shape] = Frozen(
+                self._chained() if guard is None else self._guarded(guard.cte("guard"))
+            )
+        return statement, params | guard_params
+
+    def _chained(self) -> sa.Insert:
+        # INSERT ... VALUES of each row, all but the last as data-modifying CTEs.
+        parts = [
+            base.values({key: sa.bindparam(f"r{i}_{key}") for key in values})
+            for i, (base, values) in enumerate(self._rows)
+        ]
+        *first, last = parts
+        return last.add_cte(*(part.cte(f"row_{i}") for i, part in enumerate(first)))
+
+    def _guarded(self, guard: sa.CTE) -> sa.Select:
+        # Each row as INSERT ... SELECT <its values> FROM guard: one row if the guard found one,
+        # none otherwise. The values are cast to their columns' types (a SELECT's parameters have
+        # no column to take a type from). The statement answers how many rows the guard found.
+        parts = []
+        for i, (base, values) in enumerate(self._rows):
+            types = {key: base.table.c[key].type for key in values}
+            selected = [sa.cast(sa.bindparam(f"r{i}_{key}", type_=t), t) for key, t in types.items()]
+            insert = base.from_select(list(values), sa.select(*selected).select_from(guard))
+            parts.append(insert.cte(f"row_{i}"))
+        return sa.select(sa.func.count()).select_from(guard).add_cte(*parts)
+
+
+# --- loading many rows of one table ---------------------------------------------------------------
+
+
+def insert_rows(session: Session, model: type, rows: Sequence[dict], batch: int = 5000) -> None:
+    """INSERT many rows of `model` (dicts by column key, each with the same keys, as `row_values`
+    builds them): for loading a history (a bench, a seed) without the ORM's bookkeeping per
+    object, which cost milliseconds per lead.
+
+    PostgreSQL: one COPY of all rows, their values through the columns' bind processors (so
+    encryption, UTC and JSON apply as in any INSERT). Elsewhere: `batch` rows per executemany.
+    Mapper and session events (the monthly counts) see none of these rows.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        stmt = plain_insert_of(model)
+        for start in range(0, len(rows), batch):
+            connection.execute(stmt, list(rows[start : start + batch]))
+        return
+    table = model.__table__
+    keys = list(rows[0])
+    processors = [
+        table.c[key].type.dialect_impl(connection.dialect).bind_processor(connection.dialect) for key in keys
+    ]
+    names = ", ".join(table.c[key].name for key in keys)  # from the model, never from input
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[key] if process is None else process(row[key])
+                    for key, process in zip(keys, processors, strict=True)
+                ]
+            )

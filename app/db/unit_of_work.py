@@ -1,0 +1,166 @@
+"""The unit of work: one transaction (or, on PostgreSQL, autocommit statements), its after-commit
+hooks, and the request-scoped connection and transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import current_app, g, has_request_context
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import autocommit, make_engine
+
+
+class Database:
+    """One engine and session factory per app."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
+
+    @contextmanager
+    def single_statement(self) -> Iterator[sa.Connection]:
+        """A connection for statements that need no transaction: on PostgreSQL in autocommit, so
+        no BEGIN and ROLLBACK round trips around them; in a request, the request's own (see
+        `_request_connection`)."""
+        shared = self._request_connection()
+        if shared is not None:
+            yield shared
+            return
+        with (self._autocommit or self.engine).connect() as connection:
+            yield connection
+
+    def _request_connection(self) -> sa.Connection | None:
+        # PostgreSQL, in a request: one autocommit connection for all the request's work outside
+        # transactions (authentication, an autocommit session), checked out of the pool once and
+        # returned when the request ends (close_request_connection): a checkout and its return
+        # cost about as much as a short statement.
+        if self._autocommit is None or not has_request_context():
+            return None
+        connection = g.get(_REQUEST_CONNECTION)
+        if connection is None or connection.invalidated:
+            connection = self._autocommit.connect()
+            setattr(g, _REQUEST_CONNECTION, connection)
+        return connection
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error, then run after-commit hooks.
+        Inside `request_transaction`: that transaction, committed (or rolled back) when it ends."""
+        joined = _request_transaction()
+        if joined is not None:
+            yield joined
+            return
+        session = self.session_factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        run_after_commit_hooks(session)
+
+    @contextmanager
+    def statements(self) -> Iterator[AutocommitSession]:
+        """PostgreSQL: a session whose every statement commits by itself (autocommit), so no BEGIN
+        and COMMIT round trips; after-commit hooks run once the block ends without error.
+
+        For a use case whose writes are one statement (a `RowBatch`) and whose reads need no
+        common snapshot nor a lock held across statements: each statement sees what has committed
+        when it starts, and a lock ends with its statement.
+        """
+        if self._autocommit is None:
+            raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
+        joined = _request_transaction()
+        if joined is not None:
+            yield joined  # its statements commit with the rest of it: callers handle a Session too
+            return
+        with self.single_statement() as connection:
+            session = AutocommitSession(connection)
+            yield session
+        run_after_commit_hooks(session)
+
+    @contextmanager
+    def request_transaction(self) -> Iterator[Session]:
+        """One transaction for the rest of a request's work: every `unit_of_work` and `statements`
+        session opened inside the block is this one, so all the request's writes commit together,
+        with whatever the block adds after them, or none of them does.
+
+        For a request whose writes and a record of them must not be half-stored by a lost
+        connection or a dying process: an Idempotency-Key request's write and its stored answer.
+        """
+        if _request_transaction() is not None:
+            raise RuntimeError("a request_transaction is already open")
+        with self.unit_of_work() as session:
+            setattr(g, _REQUEST_TRANSACTION, session)
+            try:
+                yield session
+            finally:
+                g.pop(_REQUEST_TRANSACTION, None)  # before the commit: its hooks open their own
+
+
+class AutocommitSession:
+    """The part of a Session that code run in `Database.statements` uses: `connection()`,
+    `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
+    track and no ORM object to flush, and a real Session's bookkeeping around a connection in
+    autocommit cost about as much as one of the statements it ran."""
+
+    def __init__(self, connection: sa.Connection):
+        self._connection = connection
+        self.info: dict = {}
+
+    def connection(self) -> sa.Connection:
+        return self._connection
+
+    def get_bind(self) -> sa.Connection:
+        return self._connection
+
+
+_REQUEST_CONNECTION = "followup_autocommit_connection"  # flask.g
+_REQUEST_TRANSACTION = "followup_request_transaction"  # flask.g, see Database.request_transaction
+
+
+def _request_transaction() -> Session | None:
+    return g.get(_REQUEST_TRANSACTION) if has_request_context() else None
+
+
+def close_request_connection(_error=None) -> None:
+    """Return the request's autocommit connection to the pool (a teardown_request handler)."""
+    connection = g.pop(_REQUEST_CONNECTION, None)
+    if connection is not None:
+        connection.close()
+
+
+def in_autocommit(session: Session | AutocommitSession) -> bool:
+    return isinstance(session, AutocommitSession)
+
+
+def get_db() -> Database:
+    return current_app.extensions["followup.db"]
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    with get_db().unit_of_work() as session:
+        yield session
+
+
+def after_commit(session: Session, callback) -> None:
+    """Run `callback()` once the session's transaction has committed (never on rollback)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def run_after_commit_hooks(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        callback()

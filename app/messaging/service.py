@@ -1,0 +1,227 @@
+"""Message templates: a clinic's reusable email and SMS texts, validated when saved, previewed,
+and resolved when a rule, a sequence or a person sends one.
+
+The texts use the merge fields of rules and sequences, rendered by the one bounded renderer
+(app/automation/rules.py: `merge_field_error` when saved, `merge` when sent).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.models import Clinic
+from app.auth.roles import Actor
+from app.automation import actions
+from app.automation import rules as merge_rules
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.leads import service as leads
+from app.messaging import stats
+from app.messaging.models import EMAIL, MessageTemplate, MessageTemplateUse
+
+EDITABLE = ("name", "subject", "body")
+# What a preview without a lead shows: a made-up lead of the clinic.
+SAMPLE_LEAD = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "patient_first_name": "Emma",
+    "stage": "New Lead",
+    "task_due_at": "Mon 23 Nov 10:00",
+}
+
+
+def list_templates(*, session: Session, clinic_id: int, channel: str | None = None) -> list[MessageTemplate]:
+    stmt = sa.select(MessageTemplate).where(
+        MessageTemplate.clinic_id == clinic_id, MessageTemplate.deleted_at.is_(None)
+    )
+    if channel is not None:
+        stmt = stmt.where(MessageTemplate.channel == channel)
+    return list(session.scalars(stmt.order_by(MessageTemplate.name, MessageTemplate.id)))
+
+
+def _live(session: Session, clinic_id: int, template_id: int) -> MessageTemplate | None:
+    return session.scalar(
+        sa.select(MessageTemplate).where(
+            MessageTemplate.id == template_id,
+            MessageTemplate.clinic_id == clinic_id,
+            MessageTemplate.deleted_at.is_(None),
+        )
+    )
+
+
+def get_template(*, session: Session, clinic_id: int, template_id: int) -> MessageTemplate:
+    """The clinic's live template, else 404 (another clinic's template does not exist for this caller)."""
+    template = _live(session, clinic_id, template_id)
+    if template is None:
+        raise NotFound(f"message template {template_id} not found")
+    return template
+
+
+def template_for(*, session: Session, clinic_id: int, template_id: int, channel: str) -> MessageTemplate:
+    """The template a rule, sequence step or message names, on the channel it sends by; else a 422
+    naming `template_id` (missing, deleted, another clinic's, or of the other channel)."""
+    template = _live(session, clinic_id, template_id)
+    if template is None:
+        raise ValidationFailed("template_id", f"no message template {template_id} in this clinic")
+    if template.channel != channel:
+        raise ValidationFailed("template_id", f"template {template_id} is an {template.channel} template")
+    return template
+
+
+def _check_texts(channel: str, subject: str | None, body: str) -> None:
+    """422 naming the text that cannot be sent: a missing subject, or a merge-field error."""
+    errors: dict = {}
+    if channel == EMAIL and not (subject or "").strip():
+        errors["subject"] = ["required for an email template"]
+    elif channel != EMAIL and subject is not None:
+        errors["subject"] = ["an SMS has no subject"]
+    for name, text in (("subject", subject), ("body", body)):
+        if text and name not in errors and (error := merge_rules.merge_field_error(text)):
+            errors[name] = [error]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+    stmt = sa.select(MessageTemplate.id).where(
+        MessageTemplate.clinic_id == clinic_id,
+        MessageTemplate.name == name,
+        MessageTemplate.deleted_at.is_(None),
+    )
+    if except_id is not None:
+        stmt = stmt.where(MessageTemplate.id != except_id)
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def _flush(session: Session, name: str) -> None:
+    """Flush, turning a concurrent twin's name into the same 409 as the pre-check."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a message template named {name!r} exists in this clinic") from None
+
+
+def create_template(*, session: Session, actor: Actor, data: dict, now: datetime) -> MessageTemplate:
+    """A new template; its texts are checked against the merge fields and bounds now, not at send time."""
+    _check_texts(data["channel"], data.get("subject"), data["body"])
+    if _name_taken(session, actor.clinic_id, data["name"], None):
+        raise Conflict(f"a message template named {data['name']!r} exists in this clinic")
+    template = MessageTemplate(
+        clinic_id=actor.clinic_id,
+        name=data["name"],
+        channel=data["channel"],
+        subject=data.get("subject"),
+        body=data["body"],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(template)
+    _flush(session, template.name)
+    _audit(session, actor, "message_template.create", template, now)
+    return template
+
+
+def update_template(
+    *, session: Session, actor: Actor, template_id: int, data: dict, now: datetime
+) -> MessageTemplate:
+    """Change a template's name or texts (not its channel); the next message made from it uses them."""
+    template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
+    merged = {key: data.get(key, getattr(template, key)) for key in EDITABLE}
+    _check_texts(template.channel, merged["subject"], merged["body"])
+    if "name" in data and _name_taken(session, actor.clinic_id, data["name"], template.id):
+        raise Conflict(f"a message template named {data['name']!r} exists in this clinic")
+    for key, value in merged.items():
+        setattr(template, key, value)
+    template.updated_at = now
+    _flush(session, template.name)
+    _audit(session, actor, "message_template.update", template, now)
+    return template
+
+
+def delete_template(*, session: Session, actor: Actor, template_id: int, now: datetime) -> None:
+    """Soft delete: rules and sequences naming it skip their message from now on (on the why-trail)."""
+    template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
+    template.deleted_at = template.updated_at = now
+    _audit(session, actor, "message_template.delete", template, now)
+
+
+def _audit(session: Session, actor: Actor, action: str, template: MessageTemplate, now: datetime) -> None:
+    audit.record(
+        session=session,
+        clinic_id=template.clinic_id,
+        actor=actor.ref,
+        action=action,
+        subject_type="message_template",
+        subject_id=template.id,
+        after={"name": template.name, "channel": template.channel},
+        at=now,
+    )
+
+
+def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | None, now: datetime) -> dict:
+    """The template rendered for one of the clinic's leads (the read audited), or for a sample lead."""
+    template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
+    if lead_id is None:
+        clinic = session.get(Clinic, actor.clinic_id)
+        values = {**SAMPLE_LEAD, "clinic_name": clinic.name, "coordinator_name": clinic.name}
+    else:
+        lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
+        values = actions.merge_values(
+            session=session, lead=lead, texts=(template.subject or "", template.body)
+        )
+    return {
+        "template_id": template.id,
+        "channel": template.channel,
+        "lead_id": lead_id,
+        "subject": merge_rules.merge(template.subject, values) if template.subject else None,
+        "body": merge_rules.merge(template.body, values),
+    }
+
+
+def record_use(
+    *,
+    session: Session,
+    template_id: int,
+    lead,
+    notification_id: int,
+    channel: str,
+    sent_by: str,
+    now: datetime,
+) -> None:
+    """Count one message made from the template (what its usage and reply counts are made of)."""
+    use = MessageTemplateUse(
+        clinic_id=lead.clinic_id,
+        template_id=template_id,
+        lead_id=lead.id,
+        notification_id=notification_id,
+        channel=channel,
+        sent_by=sent_by,
+        sent_at=now,
+    )
+    try:
+        with session.begin_nested():  # a message already counted (a re-run of the same send) stays once
+            session.add(use)
+    except IntegrityError:
+        pass
+
+
+def _with_counts(template: MessageTemplate, counts: dict) -> dict:
+    fields = {key: getattr(template, key) for key in ("id", "name", "channel", "subject", "body")}
+    return {**fields, "created_at": template.created_at, "updated_at": template.updated_at, **counts}
+
+
+def list_with_counts(*, session: Session, clinic_id: int, channel: str | None = None) -> list[dict]:
+    found = list_templates(session=session, clinic_id=clinic_id, channel=channel)
+    counts = stats.counts(session=session, clinic_id=clinic_id, template_ids=[t.id for t in found])
+    return [_with_counts(t, counts[t.id]) for t in found]
+
+
+def get_with_counts(*, session: Session, clinic_id: int, template_id: int) -> dict:
+    template = get_template(session=session, clinic_id=clinic_id, template_id=template_id)
+    counts = stats.counts(session=session, clinic_id=clinic_id, template_ids=[template.id])
+    return _with_counts(template, counts[template.id])

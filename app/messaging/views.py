@@ -1,0 +1,108 @@
+"""Message templates (CRUD, preview) and a one-off message to a lead."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from app import clock
+from app.api import check_if_match, make_blueprint, with_etag
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
+from app.db import unit_of_work
+from app.messaging import schemas, send, service
+
+blp = make_blueprint("messaging", "Message templates and one-off messages to leads")
+
+
+@blp.route("/message-templates")
+class MessageTemplates(MethodView):
+    # Reading is lead:read: a coordinator picks a template when writing to a lead.
+    @requires(Permission.READ)
+    @blp.arguments(schemas.TemplateQueryArgs, location="query")
+    @blp.response(200, schemas.MessageTemplateStatsOut(many=True))
+    def get(self, args):
+        """The clinic's message templates, with their usage and reply counts."""
+        with unit_of_work() as session:
+            return service.list_with_counts(
+                session=session, clinic_id=current_actor().clinic_id, channel=args.get("channel")
+            )
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.MessageTemplateIn)
+    @blp.response(201, schemas.MessageTemplateOut)
+    @blp.alt_response(409, description="A template of that name exists")
+    def post(self, body):
+        """Create an email or SMS template; its merge fields are checked now."""
+        with unit_of_work() as session:
+            return service.create_template(session=session, actor=current_actor(), data=body, now=clock.now())
+
+
+@blp.route("/message-templates/<int:template_id>")
+class MessageTemplateById(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.MessageTemplateStatsOut)
+    def get(self, template_id):
+        """One template, with its usage and reply counts."""
+        with unit_of_work() as session:
+            template = service.get_with_counts(
+                session=session, clinic_id=current_actor().clinic_id, template_id=template_id
+            )
+            return with_etag(template, schemas.MessageTemplateOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.MessageTemplateUpdateIn)
+    @blp.response(200, schemas.MessageTemplateOut)
+    @blp.alt_response(409, description="A template of that name exists")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def put(self, body, template_id):
+        """Change a template's name or texts; the next message made from it uses them."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            current = service.get_template(
+                session=session, clinic_id=actor.clinic_id, template_id=template_id
+            )
+            check_if_match(current, schemas.MessageTemplateOut())
+            template = service.update_template(
+                session=session, actor=actor, template_id=template_id, data=body, now=clock.now()
+            )
+            return with_etag(template, schemas.MessageTemplateOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    def delete(self, template_id):
+        """Delete a template: rules and sequences naming it skip their message (on the why-trail)."""
+        with unit_of_work() as session:
+            service.delete_template(
+                session=session, actor=current_actor(), template_id=template_id, now=clock.now()
+            )
+
+
+@blp.route("/message-templates/<int:template_id>/preview")
+class MessageTemplatePreview(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.PreviewIn)
+    @blp.response(200, schemas.PreviewOut)
+    def post(self, body, template_id):
+        """The template rendered for a lead of the clinic, or for a sample lead."""
+        with unit_of_work() as session:
+            return service.preview(
+                session=session,
+                actor=current_actor(),
+                template_id=template_id,
+                lead_id=body.get("lead_id"),
+                now=clock.now(),
+            )
+
+
+@blp.route("/leads/<int:lead_id>/messages")
+class LeadMessages(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.LeadMessageIn)
+    @blp.response(201, schemas.LeadMessageOut)
+    @blp.alt_response(409, description="The contact policy holds it back, or the lead is converted")
+    def post(self, body, lead_id):
+        """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline."""
+        with unit_of_work() as session:
+            return send.send_message(
+                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+            )
