@@ -37,7 +37,6 @@ from app.leads.models import (
 SOURCE_FIELDS = ("name", "category", "description", "is_active", "monthly_cost", "coordinator_ids")
 
 
-@auth.on_clinic_created
 def seed_default_sources(*, session: Session, clinic: Clinic, now: datetime) -> None:
     """One active source per category for a new clinic."""
     for name, category in rules.DEFAULT_SOURCES:
