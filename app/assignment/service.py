@@ -552,7 +552,6 @@ def assign_lead(
     return lead
 
 
-@auth.on_user_unavailable
 def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
     """A user went out of office or inactive: their open leads go to others by the clinic's policy.
 

@@ -162,7 +162,6 @@ def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
     return None
 
 
-@steps.executor("create_task")
 def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     fields = _task_fields(session, lead, step.action)
     if fields is None:
@@ -216,7 +215,6 @@ def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
     return list(dict.fromkeys(people))  # each person once, in order
 
 
-@steps.executor("notify")
 def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
     texts = (action["title"], action.get("body") or "")
@@ -248,7 +246,6 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
 # --- assign, suggest ------------------------------------------------------------------------------
 
 
-@steps.executor("assign")
 def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     user_id = step.action.get("user_id")
     if user_id is not None and user_id in _active_staff(session, lead.clinic_id):
@@ -261,7 +258,6 @@ def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
     steps.finish(step, StepStatus.DONE, now, from_user_id=previous, to_user_id=lead.assigned_to_id)
 
 
-@steps.executor("suggest")
 def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """A hint shown to the coordinator on the lead (e.g. mark lost); the person decides."""
     lead.suggested_action = step.action["suggestion"]
@@ -275,7 +271,6 @@ def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime
 STAGE_REFUSALS = (InvalidTransition, ValidationFailed, Conflict)
 
 
-@steps.executor("update_stage")
 def update_stage(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Move the lead's stage by the pipeline's transition rules; a refused move is skipped with why."""
     action, previous = step.action, lead.pipeline_stage

@@ -1,12 +1,35 @@
-"""The automation domain's registrations: its job kinds, step executors and event consumers."""
+"""The automation domain's registrations: its job kind, rule executors, event consumers and clinic setup."""
 
-from app.automation import (
-    actions,  # noqa: F401 - executors: create_task, notify, assign, suggest
-    outreach,  # noqa: F401 - executors: send_email, send_sms (through the contact policy)
-    sequences,  # noqa: F401 - executors: sequence_step, enroll_sequence
-    service,
-    steps,  # noqa: F401 - the automation.step job kind
-    stops,  # noqa: F401 - consumers: unenroll and cancel outreach on reply, conversion, loss, opt-out
-)
+from app.auth import service as auth
+from app.automation import actions, outreach, rules, sequences, service, steps, stops
+from app.events import consumers as events
+from app.events import service as event_types
+from app.scheduling import registry
 
-service.register_consumers()  # every trigger's events are evaluated against the clinic's rules
+# A rule's step, due now or later, runs as a ledger job.
+registry.register(steps.STEP_KIND, steps.run_step_job, queue="realtime")
+
+# Rule executors: action type -> the function that carries out a step of that type.
+steps.register_executor("create_task", actions.create_task)
+steps.register_executor("notify", actions.notify)
+steps.register_executor("assign", actions.assign)
+steps.register_executor("suggest", actions.suggest)
+steps.register_executor("update_stage", actions.update_stage)
+steps.register_executor("send_email", outreach.send_email)  # through the contact policy
+steps.register_executor("send_sms", outreach.send_sms)
+steps.register_executor("sequence_step", sequences.run_sequence_step)
+steps.register_executor("enroll_sequence", sequences.enroll_from_rule)
+
+# Automatic stops: outreach ends on a reply, conversion, loss, deletion or opt-out.
+events.on(event_types.ACTIVITY_LOGGED, stops.on_inbound_contact)
+events.on(event_types.LEAD_CONVERTED, stops.on_converted)
+events.on(event_types.LEAD_LOST, stops.on_lost)
+events.on(event_types.LEAD_DELETED, stops.on_deleted)
+events.on(event_types.LEAD_UPDATED, stops.on_opt_out)
+
+# Every trigger's events are evaluated against the clinic's rules.
+for trigger in rules.TRIGGERS:
+    events.on(trigger, service.process_event)
+
+# A new clinic gets the default rules.
+auth.on_clinic_created(service.seed_default_rules)

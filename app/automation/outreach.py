@@ -221,12 +221,10 @@ def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, n
     )
 
 
-@steps.executor("send_email")
 def send_email(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)
 
 
-@steps.executor("send_sms")
 def send_sms(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)
 

@@ -239,7 +239,6 @@ def _schedule_step(
         steps.start(session=session, step=step, lead=lead, now=now)
 
 
-@steps.executor("sequence_step")
 def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Carry out one step of an enrollment, then schedule the next (unless the step was moved)."""
     enrollment = session.scalar(
@@ -297,7 +296,6 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
     return outreach.SENT
 
 
-@steps.executor("enroll_sequence")
 def enroll_from_rule(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """The rule action {"type": "enroll_sequence", "sequence_id": n}; a refusal is recorded, not raised."""
     try:

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from app.activities import rules as activity_rules
 from app.activities.models import LeadActivity
 from app.audit import service as audit
-from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.automation import rules, steps
@@ -34,7 +33,6 @@ from app.automation.models import (
 )
 from app.db import after_commit, loaded
 from app.errors import NotFound, ValidationFailed
-from app.events import consumers as events
 from app.events.models import DomainEvent
 from app.intelligence import service as intelligence
 from app.leads.models import Lead, LeadSource
@@ -59,7 +57,6 @@ SYSTEM_ACTOR = "system"
 _SEEDED: set[int] = set()  # clinics whose defaults this process has already made sure of
 
 
-@auth.on_clinic_created
 def seed_default_rules(*, session: Session, clinic: Clinic, now: datetime) -> None:
     _add_missing_defaults(session, clinic.id, now)
 
@@ -540,11 +537,6 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         # A task exists from now on (due later), unless deferred: then the step makes it at its time.
         at_once = action["type"] == "create_task" and not action.get("deferred")
         steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
-
-
-def register_consumers() -> None:
-    for trigger in rules.TRIGGERS:
-        events.on(trigger, process_event)
 
 
 # --- test and simulate (no side effects) ---------------------------------------------------------

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from app.automation.models import AutomationStep, StepStatus
 from app.db import insert_now
 from app.leads.models import Lead
-from app.scheduling import registry
 from app.scheduling import service as scheduling
 
 STEP_KIND = "automation.step"
@@ -31,14 +30,9 @@ CLOSING_EVENTS = {"lead.converted": "CONVERTED", "lead.lost": "LOST"}
 _EXECUTORS: dict[str, Callable[..., None]] = {}
 
 
-def executor(action_type: str):
-    """Register the function that carries out steps of `action_type`."""
-
-    def register(function: Callable[..., None]) -> Callable[..., None]:
-        _EXECUTORS[action_type] = function
-        return function
-
-    return register
+def register_executor(action_type: str, function: Callable[..., None]) -> None:
+    """Make `function` carry out the steps of `action_type` (app/automation/handlers.py lists them)."""
+    _EXECUTORS[action_type] = function
 
 
 def record(
@@ -240,6 +234,3 @@ def cancel_pending(
         if step.job_id is not None:
             scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
     return len(steps)
-
-
-registry.register(STEP_KIND, run_step_job, queue="realtime")

@@ -12,8 +12,6 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.automation import sequences, steps
-from app.events import consumers
-from app.events import service as events
 from app.events.models import DomainEvent
 from app.leads.models import Lead
 
@@ -67,10 +65,3 @@ def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
     if lead is None or not any(name in changed and getattr(lead, name) for name in OPT_OUT_FIELDS):
         return
     sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.OPTED_OUT, now=now)
-
-
-consumers.on(events.ACTIVITY_LOGGED, on_inbound_contact)
-consumers.on(events.LEAD_CONVERTED, on_converted)
-consumers.on(events.LEAD_LOST, on_lost)
-consumers.on(events.LEAD_DELETED, on_deleted)
-consumers.on(events.LEAD_UPDATED, on_opt_out)

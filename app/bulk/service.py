@@ -33,7 +33,6 @@ from app.bulk.models import (
 from app.db import page_offset
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import OPEN_STATUSES, Lead
-from app.scheduling import registry
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
@@ -321,6 +320,3 @@ def add_counts(
         bulk.status, bulk.finished_at = DONE, now
     else:
         bulk.status = RUNNING
-
-
-registry.register(CHUNK_KIND, run_tasks_chunk, queue="bulk")

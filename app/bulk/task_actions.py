@@ -18,7 +18,6 @@ from app.auth.roles import Actor
 from app.bulk.models import BulkJob
 from app.bulk.service import add_counts, open_bulk_job
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.scheduling import registry
 from app.tasks import service as tasks
 from app.tasks import team
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
@@ -146,6 +145,3 @@ def run_chunk(*, session: Session, job, now: datetime) -> None:
         except DomainError as refusal:
             errors.append({"task_id": task_id, "error": refusal.message})
     add_counts(session, bulk.id, done=done, failed=len(errors), errors=errors, now=now)
-
-
-registry.register(CHUNK_KIND, run_chunk, queue="bulk")

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app.db import RowBatch, UTCDateTime
 from app.events.models import DomainEvent
-from app.scheduling import registry
 from app.scheduling import service as scheduling
 
 PROCESS_KIND = "events.process"
@@ -95,8 +94,3 @@ def process_events(*, session: Session, job, now: datetime) -> None:
         processed.append(event.id)
     if processed:  # one UPDATE for them all, in the consumers' transaction
         session.execute(_MARK_PROCESSED, {"event_ids": processed, "now": now})
-
-
-# Drained: under load, one delivery processes the events of many transactions (a Celery message per
-# new lead cost more than processing its events).
-registry.register(PROCESS_KIND, process_events, queue="realtime", drain=True)

@@ -28,7 +28,6 @@ from app.bulk.models import CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.errors import Conflict, DomainError
 from app.intake import schemas, service
 from app.leads import service as leads
-from app.scheduling import registry
 
 CHUNK_KIND = "leads.import_chunk"
 CHANNEL = "import"
@@ -173,6 +172,3 @@ def run_import_chunk(*, session: Session, job, now: datetime) -> None:
     bulk.add_counts(
         session, bulk_job.id, done=len(reports) - len(invalid), failed=len(invalid), errors=invalid, now=now
     )
-
-
-registry.register(CHUNK_KIND, run_import_chunk, queue="bulk")

@@ -16,7 +16,6 @@ from app.activities import service as activities
 from app.activities.models import ActivityType
 from app.analytics import rollups
 from app.audit import service as audit
-from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import RowBatch
@@ -41,7 +40,6 @@ STAGE_FIELDS = (
 # --- stage configuration -----------------------------------------------------------------------
 
 
-@auth.on_clinic_created
 def seed_default_stages(*, session: Session, clinic: Clinic, now: datetime) -> None:
     """The spec's eight stages for a new clinic."""
     for position, spec in enumerate(rules.DEFAULT_STAGES, start=1):

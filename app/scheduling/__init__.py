@@ -1,7 +1,7 @@
 """The job ledger: schedule, dispatch after commit, claim and run, sweeps.
 
-It knows no other domain. A domain registers the handler of each of its job kinds when the app
-starts (`register("task.reminder", send_task_reminder, queue="notifications")`) and writes jobs
+It knows no other domain. A domain registers the handler of each of its job kinds in its
+handlers.py (`register("task.reminder", send_task_reminder, queue="notifications")`) and writes jobs
 with `schedule(...)` in the same transaction as the change that causes them.
 """
 
