@@ -1,7 +1,7 @@
 """The database layer: engine, unit of work, paging, and the fast write path (compiled statements,
 batched rows). Domain code imports these names from `app.db`; the speed machinery stays in here."""
 
-from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, new_id_columns
+from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
 from app.db.engine import autocommit, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
@@ -41,6 +41,7 @@ __all__ = [
     "ids_from",
     "in_autocommit",
     "insert_now",
+    "insert_rows",
     "loaded",
     "make_engine",
     "new_id_columns",

@@ -195,15 +195,10 @@ def _training_rows(session: Session, clinic_id: int | None, now: datetime, limit
     """Features and labels of mature leads: captured 90 days to 24 months ago."""
     until = now - timedelta(days=rules.CONVERSION_DAYS)
     since = now - timedelta(days=TRAINING_MONTHS * 31)
-    facts = queries.lead_facts(session=session, clinic_id=clinic_id, since=since, until=until, limit=limit)
-    rows, labels = [], []
-    for item in facts:
-        rows.append(rules.feature_vector(item.facts))
-        converted = item.converted_at is not None and item.converted_at - item.created_at <= timedelta(
-            days=rules.CONVERSION_DAYS
-        )
-        labels.append(int(converted))
-    return rows, labels
+    found = queries.training_facts(
+        session=session, clinic_id=clinic_id, since=since, until=until, limit=limit
+    )
+    return [rules.feature_vector(facts) for _, facts, _ in found], [int(label) for _, _, label in found]
 
 
 def train(*, session: Session, clinic_id: int | None, now: datetime) -> ScoreModelRecord | None:
