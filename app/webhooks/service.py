@@ -25,13 +25,12 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.roles import Actor
-from app.db import after_commit, get_db, page_offset
+from app.db import after_commit, page_offset
 from app.errors import NotFound, ValidationFailed
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -55,12 +54,10 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 # --- subscriptions --------------------------------------------------------------------------------
 
 
-def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime) -> dict:
+def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime, settings) -> dict:
     """A subscription with a fresh secret, returned only in this answer."""
     try:
-        addresses.check_url(
-            data["url"], allow_private=current_app.config["SETTINGS"].webhook_allow_private_addresses
-        )
+        addresses.check_url(data["url"], allow_private=settings.webhook_allow_private_addresses)
     except addresses.AddressRefused as refused:
         raise ValidationFailed(
             "url", f"webhooks may not post to private or reserved addresses: {refused}"
@@ -226,8 +223,9 @@ class Outgoing:
     headers: dict
 
 
-def deliver(*, session: Session, job, now: datetime) -> None:
-    """The job handler: claim the delivery; the POST happens after the claim commits."""
+def deliver(*, session: Session, job, now: datetime, db) -> None:
+    """The job handler: claim the delivery; the POST happens after the claim commits, and its
+    outcome is recorded in a unit of work of `db` (the app's Database) of its own."""
     stmt = sa.select(WebhookDelivery).where(WebhookDelivery.id == job.subject_id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -241,7 +239,8 @@ def deliver(*, session: Session, job, now: datetime) -> None:
     delivery.status, delivery.sending_at, delivery.next_attempt_at = SENDING, now, None
     delivery.attempts += 1
     after_commit(
-        session, partial(post_claimed, outgoing=_outgoing(delivery, sub, now), attempt=delivery.attempts)
+        session,
+        partial(post_claimed, db=db, outgoing=_outgoing(delivery, sub, now), attempt=delivery.attempts),
     )
 
 
@@ -258,12 +257,12 @@ def _outgoing(delivery: WebhookDelivery, sub: WebhookSubscription, now: datetime
     return Outgoing(delivery_id=delivery.id, url=sub.url, body=body, headers=headers)
 
 
-def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
+def post_claimed(*, db, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
     """POST a claimed delivery (no transaction open), then record the outcome; never raises.
 
     `clock` stamps the outcome: the POST takes real time, and a backoff dates from its end.
     """
-    settings = current_app.config["SETTINGS"]
+    settings = db.settings
     response_status, error, permanent = None, None, False
     try:
         response_status = addresses.post(
@@ -283,9 +282,10 @@ def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> st
         log.exception("webhook delivery %s failed unexpectedly", outgoing.delivery_id)
         error = f"{type(exc).__name__}: {exc}"
     try:
-        with get_db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             return record_outcome(
                 session=session,
+                settings=settings,
                 delivery_id=outgoing.delivery_id,
                 attempt=attempt,
                 response_status=response_status,
@@ -310,6 +310,7 @@ def record_outcome(
     permanent: bool,
     now: datetime,
     jitter: float,
+    settings,
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
     stmt = sa.select(WebhookDelivery).where(
@@ -327,13 +328,12 @@ def record_outcome(
         delivery.status, delivery.delivered_at = DELIVERED, now  # last_error stays: the history shows it
         return DELIVERED
     delivery.last_error = error[:_MAX_ERROR]
-    return _retry_or_fail(session, delivery, permanent=permanent, now=now, jitter=jitter)
+    return _retry_or_fail(session, delivery, permanent=permanent, now=now, jitter=jitter, settings=settings)
 
 
 def _retry_or_fail(
-    session: Session, delivery: WebhookDelivery, *, permanent: bool, now: datetime, jitter: float
+    session: Session, delivery: WebhookDelivery, *, permanent: bool, now: datetime, jitter: float, settings
 ) -> str:
-    settings = current_app.config["SETTINGS"]
     if permanent or delivery.attempts >= settings.webhook_max_attempts:
         delivery.status = FAILED
         log.warning("webhook delivery %s failed: %s", delivery.id, delivery.last_error)
@@ -363,10 +363,12 @@ def _schedule_attempt(
     delivery.job_id = job.id
 
 
-def recover_stuck_deliveries(*, now: datetime) -> int:
-    """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again."""
-    cutoff = now - timedelta(seconds=current_app.config["SETTINGS"].webhook_stuck_seconds)
-    with get_db().unit_of_work() as session:
+def recover_stuck_deliveries(*, db, now: datetime) -> int:
+    """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again.
+    `db`: the app's Database (its settings with it)."""
+    settings = db.settings
+    cutoff = now - timedelta(seconds=settings.webhook_stuck_seconds)
+    with db.unit_of_work() as session:
         stmt = (
             sa.select(WebhookDelivery)
             .where(WebhookDelivery.status == SENDING, WebhookDelivery.sending_at < cutoff)
@@ -378,7 +380,7 @@ def recover_stuck_deliveries(*, now: datetime) -> int:
         stuck = list(session.scalars(stmt))
         for delivery in stuck:
             delivery.last_error = "worker stopped mid-send; sent again with the same Idempotency-Key"
-            _retry_or_fail(session, delivery, permanent=False, now=now, jitter=0.0)
+            _retry_or_fail(session, delivery, permanent=False, now=now, jitter=0.0, settings=settings)
     if stuck:
         log.warning("re-sent %d webhook deliveries stuck in sending", len(stuck))
     return len(stuck)
