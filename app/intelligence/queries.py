@@ -10,9 +10,11 @@ reads as well; a test holds the two to the same answers.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,17 +37,56 @@ def outbound_calls(
     rows = session.execute(
         sa.select(LeadActivity.occurred_at, LeadActivity.outcome, Lead.source_id)
         .join(Lead, Lead.id == LeadActivity.lead_id)
-        .where(
-            LeadActivity.clinic_id == clinic_id,
-            LeadActivity.type == ActivityType.PHONE_CALL,
-            LeadActivity.direction == ActivityDirection.OUTBOUND,
-            LeadActivity.outcome.is_not(None),
-            LeadActivity.occurred_at >= since,
-        )
+        .where(*_outbound_calls_since(clinic_id, since))
         .execution_options(yield_per=10_000)
     )
     for occurred_at, outcome, source_id in rows:
         yield occurred_at, outcome in vocabulary.ANSWERED_OUTCOMES, source_id
+
+
+def _outbound_calls_since(clinic_id: int, since: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        LeadActivity.clinic_id == clinic_id,
+        LeadActivity.type == ActivityType.PHONE_CALL,
+        LeadActivity.direction == ActivityDirection.OUTBOUND,
+        LeadActivity.outcome.is_not(None),
+        LeadActivity.occurred_at >= since,
+    )
+
+
+def calls_by_hour(
+    *, session: Session, clinic_id: int, since: datetime, zone: ZoneInfo
+) -> list[tuple[int, int, bool, int]]:
+    """(source id, local hour of week, answered, how many) of the clinic's outbound calls since
+    `since`, counted.
+
+    PostgreSQL counts them in SQL, by the hour of week in `zone` (AT TIME ZONE, the same IANA
+    zones as Python's): a year of calls of 100,000 leads (about 200,000) comes back as a few
+    hundred rows instead of one row, and one zone conversion in Python, per call. SQLite has no
+    zones: the calls are read and counted here.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        counted = Counter(
+            (source_id, rules.hour_of_week(occurred_at, zone), answered)
+            for occurred_at, answered, source_id in outbound_calls(
+                session=session, clinic_id=clinic_id, since=since
+            )
+        )
+        return [(source_id, slot, answered, calls) for (source_id, slot, answered), calls in counted.items()]
+    local = sa.func.timezone(zone.key, LeadActivity.occurred_at)
+    slot = sa.cast((sa.extract("isodow", local) - 1) * 24 + sa.extract("hour", local), sa.Integer)
+    answered = LeadActivity.outcome.in_(sorted(str(o) for o in vocabulary.ANSWERED_OUTCOMES))
+    calls = (
+        sa.select(Lead.source_id, slot.label("slot"), answered.label("answered"))
+        .join(Lead, Lead.id == LeadActivity.lead_id)
+        .where(*_outbound_calls_since(clinic_id, since))
+        .subquery()
+    )
+    # Grouped outside: the expressions carry bound values, and each copy would be a new parameter.
+    stmt = sa.select(calls.c.source_id, calls.c.slot, calls.c.answered, sa.func.count()).group_by(
+        calls.c.source_id, calls.c.slot, calls.c.answered
+    )
+    return [(source_id, hour, bool(yes), count) for source_id, hour, yes, count in session.execute(stmt)]
 
 
 def _facts(

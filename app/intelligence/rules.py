@@ -51,10 +51,15 @@ class ContactRates:
 
 def tally(calls: Iterable[tuple[int, bool]]) -> tuple[list[int], list[int]]:
     """(calls, answered) per hour of week from (hour_of_week, answered) pairs."""
+    return tally_counts((slot, was_answered, 1) for slot, was_answered in calls)
+
+
+def tally_counts(counts: Iterable[tuple[int, bool, int]]) -> tuple[list[int], list[int]]:
+    """(calls, answered) per hour of week from (hour_of_week, answered, how many calls) counts."""
     total, answered = [0] * HOURS_OF_WEEK, [0] * HOURS_OF_WEEK
-    for slot, was_answered in calls:
-        total[slot] += 1
-        answered[slot] += 1 if was_answered else 0
+    for slot, were_answered, calls in counts:
+        total[slot] += calls
+        answered[slot] += calls if were_answered else 0
     return total, answered
 
 

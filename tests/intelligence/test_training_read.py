@@ -1,11 +1,13 @@
-"""What the nightly training reads: the patient's age group stored with the DOB (so no DOB is
-decrypted per lead), and the early-activity facts worked out in SQL, the same as the history's
-and as the Python path that scores one lead."""
+"""What the nightly run reads: the patient's age group stored with the DOB (so no DOB is decrypted
+per lead), the early-activity facts worked out in SQL (the same as the history's and as the Python
+path that scores one lead), and the calls counted by local hour of week."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -13,7 +15,7 @@ from app.intelligence import queries, rules, service
 from app.leads import service as leads
 from app.leads.models import Lead
 from tests.automation.kit import actor_of, capture_at
-from tests.intelligence.kit import NIGHT, seed_history
+from tests.intelligence.kit import NIGHT, TIMEZONE, seed_history
 
 CAPTURED = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
 
@@ -89,3 +91,19 @@ def test_the_training_read_gives_each_mature_lead_the_facts_of_its_history(app, 
         assert _same(facts, want), (facts, want)
         assert _same(one_by_one[lead_id], want), (one_by_one[lead_id], want)
         assert converted == truth[lead_id].converted_within()
+
+
+def test_calls_are_counted_by_the_clinic_s_local_hour_of_week_across_clock_changes(app, db, tenant):
+    history, _ids = seed_history(app, tenant)  # 18 months of calls in New York: four DST changes
+    zone = ZoneInfo(TIMEZONE)
+    since = NIGHT - timedelta(days=service.CALL_HISTORY_DAYS)
+    with app.app_context(), db.unit_of_work() as session:
+        counted = queries.calls_by_hour(session=session, clinic_id=tenant.id, since=since, zone=zone)
+        sources = queries.source_categories(session=session, clinic_id=tenant.id)
+    expected = Counter(
+        (category, rules.hour_of_week(at, zone), answered)
+        for at, answered, category in history.calls()
+        if since <= at < NIGHT
+    )
+    by_category = {(sources[source_id], slot, yes): calls for source_id, slot, yes, calls in counted}
+    assert by_category == expected
