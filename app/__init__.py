@@ -34,19 +34,22 @@ def create_app(config: Settings | dict | None = None) -> Flask:
 
     from app.db import Database, close_request_connection
     from app.redis_clients import redis_client
+    from app.scheduling.dispatch import Dispatcher
 
-    app.extensions["followup.db"] = Database(settings.database_url)
+    # Built once here and handed on: views and Celery tasks pass them (or the Database, which
+    # carries them) to the services, which never read them from the app.
+    redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings)
+    app.extensions["followup.redis"] = redis
+    app.extensions["followup.dispatcher"] = dispatcher
+    app.extensions["followup.db"] = Database(
+        settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
+    )
     app.teardown_request(close_request_connection)
-    app.extensions["followup.redis"] = redis_client(settings.redis_url, settings)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 
         exposed = ["ETag", "X-Pagination", "Retry-After", *RATE_LIMIT_HEADERS]
         CORS(app, origins=settings.cors_origins, expose_headers=exposed)
-
-    from app.scheduling.dispatch import Dispatcher
-
-    app.extensions["followup.dispatcher"] = Dispatcher(settings)
 
     _register_api(app)
     app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic

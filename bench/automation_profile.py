@@ -25,6 +25,7 @@ from app import clock, create_app, migrate
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.config import Settings
+from app.db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.intake import service as intake
 from app.scheduling import service as scheduling
@@ -72,7 +73,7 @@ def main(flags: list[str]) -> None:
         warm = _capture(app, clinic_id, WARM_UP, 1)
         with app.app_context():
             for job_id in warm:
-                scheduling.run_job(job_id=job_id, now=clock.now())
+                scheduling.run_job(db=get_db(), job_id=job_id, now=clock.now())
         jobs = _capture(app, clinic_id, count, 2)
 
         engine = app.extensions["followup.db"].engine
@@ -96,7 +97,7 @@ def main(flags: list[str]) -> None:
             if profiler:
                 profiler.enable()
             for job_id in jobs:
-                outcomes[scheduling.run_job(job_id=job_id, now=clock.now())] += 1
+                outcomes[scheduling.run_job(db=get_db(), job_id=job_id, now=clock.now())] += 1
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -183,3 +183,39 @@ def test_lead_notes_are_encrypted_in_place_and_last_contact_is_backfilled(empty_
         assert notes == {noted: "Allergic to latex", quiet: None}
     finally:
         engine.dispose()
+
+
+def test_the_age_group_at_capture_is_backfilled_from_the_encrypted_date_of_birth(empty_database, monkeypatch):
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("PHI_ENCRYPTION_KEY", key)  # the key the app uses, as the migration reads it
+    migrate.upgrade(empty_database, "0028_i17b_treatment_value")
+    engine = make_engine(empty_database)
+
+    def token(day: str) -> str:
+        return Fernet(key.encode()).encrypt(day.encode()).decode()
+
+    try:
+        with engine.begin() as conn:
+            clinic = insert(conn, "clinics", name="Old clinic", timezone="UTC")
+            source = insert(conn, "lead_sources", clinic_id=clinic, name="Web", category="WEB_ORGANIC")
+            common = {"clinic_id": clinic, "source_id": source, "status": "NEW", "pipeline_stage": "new_lead"}
+            # Captured on NOW (2026-11-01): the group is the age then, not today's.
+            born = {"child": "2013-11-02", "teen": "2013-10-29", "adult": "2008-10-29", None: None}
+            ids = {
+                group: insert(
+                    conn, "leads", **common, first_name=str(group), patient_dob_encrypted=dob and token(dob)
+                )
+                for group, dob in born.items()
+            }
+
+        migrate.upgrade(empty_database, "0029_i19_lead_age_group")
+
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT id, patient_age_group FROM leads")).all())
+        assert {group: stored[lead_id] for group, lead_id in ids.items()} == {g: g for g in born}
+
+        migrate.downgrade(empty_database, "0028_i17b_treatment_value")
+        with engine.connect() as conn:
+            assert "patient_age_group" not in {c["name"] for c in sa.inspect(conn).get_columns("leads")}
+    finally:
+        engine.dispose()

@@ -5,6 +5,7 @@ Delivery itself has no task of its own: it is the `notification.deliver` job kin
 """
 
 from celery import shared_task
+from flask import current_app
 
 from app import clock
 from app.db import unit_of_work
@@ -15,7 +16,9 @@ from app.tasks import digest
 @shared_task(name="notifications.recover_stuck_sends")
 def recover_stuck_sends() -> int:
     with unit_of_work() as session:
-        return service.recover_stuck_sends(session=session, now=clock.now())
+        return service.recover_stuck_sends(
+            session=session, now=clock.now(), settings=current_app.config["SETTINGS"]
+        )
 
 
 @shared_task(name="notifications.send_digests")

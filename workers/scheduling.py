@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from app import clock
+from app.db import get_db
 from app.scheduling import service, sweeps
 
 
@@ -10,19 +11,19 @@ from app.scheduling import service, sweeps
 def run_job(job_id: int, subject: str | None = None) -> str:
     # `subject` (and the message's shadow name, the job's kind) are there for Flower; the row is the truth.
     # The clock too: a draining kind's delivery goes on to run the kind's other due rows.
-    return service.run_job(job_id=job_id, now=clock.now(), clock=clock.now)
+    return service.run_job(db=get_db(), job_id=job_id, now=clock.now(), clock=clock.now)
 
 
 @shared_task(name="scheduling.promote_due")
 def promote_due() -> int:
-    return sweeps.promote_due(now=clock.now())
+    return sweeps.promote_due(db=get_db(), now=clock.now())
 
 
 @shared_task(name="scheduling.redispatch_stale")
 def redispatch_stale() -> int:
-    return sweeps.redispatch_stale(now=clock.now())
+    return sweeps.redispatch_stale(db=get_db(), now=clock.now())
 
 
 @shared_task(name="scheduling.purge_done")
 def purge_done() -> int:
-    return sweeps.purge_done(now=clock.now())
+    return sweeps.purge_done(db=get_db(), now=clock.now())

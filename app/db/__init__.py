@@ -1,7 +1,7 @@
 """The database layer: engine, unit of work, paging, and the fast write path (compiled statements,
 batched rows). Domain code imports these names from `app.db`; the speed machinery stays in here."""
 
-from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, new_id_columns
+from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
 from app.db.engine import autocommit, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
@@ -9,8 +9,10 @@ from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
 from app.db.unit_of_work import (
     AutocommitSession,
     Database,
+    DatabaseSession,
     after_commit,
     close_request_connection,
+    database_of,
     get_db,
     in_autocommit,
     run_after_commit_hooks,
@@ -24,6 +26,7 @@ __all__ = [
     "AutocommitSession",
     "Base",
     "Database",
+    "DatabaseSession",
     "Frozen",
     "JSONType",
     "RowBatch",
@@ -32,11 +35,13 @@ __all__ = [
     "allocate_ids",
     "autocommit",
     "close_request_connection",
+    "database_of",
     "detached_copy",
     "get_db",
     "ids_from",
     "in_autocommit",
     "insert_now",
+    "insert_rows",
     "loaded",
     "make_engine",
     "new_id_columns",

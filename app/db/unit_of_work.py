@@ -14,12 +14,24 @@ from app.db.engine import autocommit, make_engine
 
 
 class Database:
-    """One engine and session factory per app."""
+    """One engine and session factory per app, and what its units of work publish through.
 
-    def __init__(self, url: str):
+    Built once by `create_app` (so once per web or worker process) with the app's settings, its
+    job dispatcher and its Redis client: the ledger publishes the rows a transaction scheduled once
+    that transaction commits (app/scheduling/service.py), through the dispatcher of the Database that
+    opened the session (`database_of`). Code given a session needs nothing else to schedule a job;
+    code that opens units of work of its own (the job runner, the sweeps, a send outside the
+    transaction) is given the Database by its caller. A Database built without a dispatcher reads
+    and writes, but cannot publish: scheduling a job due soon raises.
+    """
+
+    def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None):
         self.url = url
+        self.settings, self.dispatcher, self.redis = settings, dispatcher, redis
         self.engine = make_engine(url)
-        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.session_factory = sessionmaker(
+            bind=self.engine, class_=DatabaseSession, expire_on_commit=False, database=self
+        )
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
 
     @contextmanager
@@ -86,7 +98,7 @@ class Database:
             yield joined  # its statements commit with the rest of it: callers handle a Session too
             return
         with self.single_statement() as connection:
-            session = AutocommitSession(connection)
+            session = AutocommitSession(connection, database=self)
             yield session
         run_after_commit_hooks(session)
 
@@ -109,14 +121,23 @@ class Database:
                 g.pop(_REQUEST_TRANSACTION, None)  # before the commit: its hooks open their own
 
 
+class DatabaseSession(Session):
+    """A Session that knows the Database that opened it (`database_of`)."""
+
+    def __init__(self, *args, database: Database, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.database = database
+
+
 class AutocommitSession:
     """The part of a Session that code run in `Database.statements` uses: `connection()`,
     `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
     track and no ORM object to flush, and a real Session's bookkeeping around a connection in
     autocommit cost about as much as one of the statements it ran."""
 
-    def __init__(self, connection: sa.Connection):
+    def __init__(self, connection: sa.Connection, *, database: Database):
         self._connection = connection
+        self.database = database
         self.info: dict = {}
 
     def connection(self) -> sa.Connection:
@@ -145,7 +166,17 @@ def in_autocommit(session: Session | AutocommitSession) -> bool:
     return isinstance(session, AutocommitSession)
 
 
+def database_of(session: Session | AutocommitSession) -> Database:
+    """The Database whose unit of work opened `session` (its settings, dispatcher and Redis)."""
+    database = getattr(session, "database", None)
+    if database is None:
+        raise RuntimeError("this session was not opened by a Database: use db.unit_of_work()")
+    return database
+
+
 def get_db() -> Database:
+    """The app's Database, for views and Celery tasks (which pass it on): services take theirs as
+    an argument, or from their session (`database_of`)."""
     return current_app.extensions["followup.db"]
 
 

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import get_db
 from app.delivery import rules
 
 log = logging.getLogger(__name__)
@@ -89,11 +88,12 @@ def locked_attempt(session: Session, model: type, row_id: int, attempt: int):
     return session.scalars(stmt).first()
 
 
-def settle(record: Callable[[Session, datetime], str], *, clock, what: str) -> str:
-    """Record an attempt's outcome in a transaction of its own (`record(session, now)`, stamped by
-    `clock` after the send); never raises: on failure the row stays `sending` for the stuck sweep."""
+def settle(record: Callable[[Session, datetime], str], *, db, clock, what: str) -> str:
+    """Record an attempt's outcome in a unit of work of `db` (the app's Database) of its own
+    (`record(session, now)`, stamped by `clock` after the send); never raises: on failure the row
+    stays `sending` for the stuck sweep."""
     try:
-        with get_db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             return record(session, clock())
     except Exception:
         log.exception("could not record the outcome of %s", what)

@@ -55,15 +55,16 @@ def calendar_of(clinic: Clinic) -> BusinessCalendar:
 
 def _count_calls(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
     """(calls, answered) by hour of week of the clinic's outbound calls of the last year, per scope."""
-    zone = calendar_of(clinic).zone
-    by_scope: dict[str, list[tuple[int, bool]]] = {"clinic": []}
-    for occurred_at, answered, source_id in queries.outbound_calls(
-        session=session, clinic_id=clinic.id, since=now - timedelta(days=CALL_HISTORY_DAYS)
+    by_scope: dict[str, list[tuple[int, bool, int]]] = {"clinic": []}
+    for source_id, slot, answered, calls in queries.calls_by_hour(
+        session=session,
+        clinic_id=clinic.id,
+        since=now - timedelta(days=CALL_HISTORY_DAYS),
+        zone=calendar_of(clinic).zone,
     ):
-        pair = (rules.hour_of_week(occurred_at, zone), answered)
-        by_scope["clinic"].append(pair)
-        by_scope.setdefault(f"source:{source_id}", []).append(pair)
-    return {scope: rules.tally(pairs) for scope, pairs in by_scope.items()}
+        by_scope["clinic"].append((slot, answered, calls))
+        by_scope.setdefault(f"source:{source_id}", []).append((slot, answered, calls))
+    return {scope: rules.tally_counts(counts) for scope, counts in by_scope.items()}
 
 
 def _tally_rows(clinic: Clinic, counted: dict, now: datetime) -> list[ContactTally]:
@@ -195,15 +196,10 @@ def _training_rows(session: Session, clinic_id: int | None, now: datetime, limit
     """Features and labels of mature leads: captured 90 days to 24 months ago."""
     until = now - timedelta(days=rules.CONVERSION_DAYS)
     since = now - timedelta(days=TRAINING_MONTHS * 31)
-    facts = queries.lead_facts(session=session, clinic_id=clinic_id, since=since, until=until, limit=limit)
-    rows, labels = [], []
-    for item in facts:
-        rows.append(rules.feature_vector(item.facts))
-        converted = item.converted_at is not None and item.converted_at - item.created_at <= timedelta(
-            days=rules.CONVERSION_DAYS
-        )
-        labels.append(int(converted))
-    return rows, labels
+    found = queries.training_facts(
+        session=session, clinic_id=clinic_id, since=since, until=until, limit=limit
+    )
+    return [rules.feature_vector(facts) for _, facts, _ in found], [int(label) for _, _, label in found]
 
 
 def train(*, session: Session, clinic_id: int | None, now: datetime) -> ScoreModelRecord | None:

@@ -206,6 +206,9 @@ class Lead(Base):
     patient_dob: Mapped[date | None] = mapped_column("patient_dob_encrypted", EncryptedDate)
     # Keyed HMAC of the DOB: finds same-DOB leads without decrypting every row.
     patient_dob_index: Mapped[str | None] = mapped_column(sa.String(64))
+    # The age group at capture (leads.rules.age_group: child, teen, adult; null: unknown), written
+    # with the DOB: the lead score reads it without decrypting a DOB per lead. Not PHI.
+    patient_age_group: Mapped[str | None] = mapped_column(sa.String(8))
     patient_relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.SELF)
 
     address_line1: Mapped[str | None] = mapped_column(sa.String(200))

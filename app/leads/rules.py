@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from difflib import SequenceMatcher
 
 import phonenumbers
@@ -49,6 +50,30 @@ DEFAULT_SOURCES = (
 
 class InvalidPhone(ValueError):
     """The text is not a valid phone number for the region."""
+
+
+# The patient's age group at capture, kept on the lead beside the encrypted date of birth so the
+# lead score reads it without decrypting every lead (a band this wide is not PHI; the DOB is).
+CHILD, TEEN, ADULT = "child", "teen", "adult"
+AGE_GROUPS = (CHILD, TEEN, ADULT)
+
+
+def years_between(born: date | None, at: datetime) -> float | None:
+    if born is None:
+        return None
+    return (at.date() - born).days / 365.25
+
+
+def age_group(born: date | None, at: datetime) -> str | None:
+    """The patient's age group at `at` (None: no date of birth, or one after `at`)."""
+    age = years_between(born, at)
+    if age is None or age < 0:
+        return None
+    if age < 13:
+        return CHILD
+    if age < 18:
+        return TEEN
+    return ADULT
 
 
 def normalize_phone(raw: str, region: str) -> str:

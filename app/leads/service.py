@@ -526,8 +526,11 @@ def _clean_text(value):
     return value
 
 
-def _normalised_changes(*, clinic: Clinic, data: dict, now: datetime) -> dict:
-    """Input fields in stored form: names trimmed, phones E.164, email lower-case, DOB checked."""
+def _normalised_changes(
+    *, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
+) -> dict:
+    """Input fields in stored form: names trimmed, phones E.164, email lower-case, DOB checked
+    (with its blind index and the age group at `captured_at`, the lead's capture: now if new)."""
     out: dict = {}
     for key in NAME_FIELDS:
         if key in data:
@@ -557,6 +560,7 @@ def _normalised_changes(*, clinic: Clinic, data: dict, now: datetime) -> dict:
             raise ValidationFailed("patient_dob", "a date of birth before 1900 is not plausible")
         out["patient_dob"] = dob
         out["patient_dob_index"] = dob_index(clinic_id=clinic.id, dob=dob)
+        out["patient_age_group"] = rules.age_group(dob, captured_at or now)
     if "treatment_interest" in data:
         out["treatment_interest"] = list(dict.fromkeys(data["treatment_interest"] or []))
     for key in ("preferred_contact", "patient_relationship"):
@@ -766,7 +770,7 @@ def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, 
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     ensure_not_converted(lead)
     clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
-    fields = _normalised_changes(clinic=clinic, data=changes, now=now)
+    fields = _normalised_changes(clinic=clinic, data=changes, now=now, captured_at=lead.created_at)
     if "source_id" in changes and changes["source_id"] != lead.source_id:
         if changes["source_id"] is None:
             raise ValidationFailed("source_id", "a lead always has a source")

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +23,7 @@ from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
-from app.db import after_commit, get_db, insert_now, page_offset
+from app.db import after_commit, insert_now, page_offset
 from app.delivery import rules as delivery_rules
 from app.delivery import service as outbound
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -146,10 +145,6 @@ DELIVER_BATCH = "notification.deliver_batch"
 BATCH_SIZE = 50
 OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _MAX_ERROR = outbound.MAX_ERROR
-
-
-def _settings():
-    return current_app.config["SETTINGS"]
 
 
 def _job_key(notification_id: int, due_at: datetime) -> str:
@@ -485,15 +480,16 @@ _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
 )
 
 
-def claim_delivery(*, session: Session, job, now: datetime) -> None:
-    """The `notification.deliver` handler: pending → sending (commits with the job); send after commit."""
+def claim_delivery(*, session: Session, job, now: datetime, db) -> None:
+    """The `notification.deliver` handler: pending → sending (commits with the job); send after commit
+    and record the outcome in a unit of work of `db` (the app's Database, its settings with it)."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
     if _deferred_by_rate_limit(session, row, now):
         return
-    message = _message_of(session, row)
-    after_commit(session, partial(deliver_claimed, message=message, attempt=row.attempts))
+    message = _message_of(session, row, db.settings)
+    after_commit(session, partial(deliver_claimed, db=db, message=message, attempt=row.attempts))
 
 
 def _deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
@@ -519,15 +515,15 @@ def _deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | 
     return True
 
 
-def _message_of(session: Session, row, senders: dict | None = None) -> channels.Outgoing:
+def _message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
     """What to send for a claimed row (`row` has the notification's columns); `senders` caches the
     From address per clinic across one batch."""
     if row.channel == Channel.SMS:
-        sender = _settings().sms_from or ""
+        sender = settings.sms_from or ""
     elif senders is not None and row.clinic_id in senders:
         sender = senders[row.clinic_id]
     else:
-        sender = _email_sender(session, row.clinic_id)
+        sender = _email_sender(session, row.clinic_id, settings)
         if senders is not None:
             senders[row.clinic_id] = sender
     return channels.Outgoing(
@@ -542,14 +538,14 @@ def _message_of(session: Session, row, senders: dict | None = None) -> channels.
     )
 
 
-def _email_sender(session: Session, clinic_id: int) -> str:
+def _email_sender(session: Session, clinic_id: int, settings) -> str:
     clinic_settings = session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar() or {}
     return channels.format_sender(
-        clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or _settings().email_from
+        clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
     )
 
 
-def claim_batch(*, session: Session, job, now: datetime) -> None:
+def claim_batch(*, session: Session, job, now: datetime, db) -> None:
     """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
     the worker delivers the batch's rows one by one (`deliver_batch`).
 
@@ -559,10 +555,10 @@ def claim_batch(*, session: Session, job, now: datetime) -> None:
     (worker killed) stay `pending` with no open job; `recover_stuck_sends` schedules them again.
     """
     ids = [int(i) for i in (job.payload or {}).get("notification_ids", [])]
-    after_commit(session, partial(deliver_batch, notification_ids=ids))
+    after_commit(session, partial(deliver_batch, db=db, notification_ids=ids))
 
 
-def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
+def deliver_batch(*, db, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
     """Claim, send and record each row in turn over the worker's kept-alive connection; never raises.
 
     One transaction per message: it records the previous message's outcome and claims the next one
@@ -570,7 +566,7 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
     commits before its send. A batch stops at half the task's soft time limit (a provider timing out
     on every message) and hands the rest back as single delivery jobs. Returns how many rows ended how.
     """
-    deadline = time.monotonic() + _settings().task_soft_time_limit / 2
+    deadline = time.monotonic() + db.settings.task_soft_time_limit / 2
     outcomes: Counter[str] = Counter()
     senders: dict[int, str] = {}
     limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
@@ -578,18 +574,18 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
     retries: list[_Retry] = []  # transient failures, rescheduled together at the end
     for index, notification_id in enumerate(notification_ids):
         if time.monotonic() > deadline:
-            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            outcomes["handed back"] += _hand_back(db, notification_ids[index:], clock())
             break
         try:
             recorded, claimed = _record_and_claim(
-                unrecorded, notification_id, clock(), senders, retries, limits
+                db, unrecorded, notification_id, clock(), senders, retries, limits
             )
         except Exception:
             log.exception("could not claim notification %s; handing the batch's rest back", notification_id)
             if unrecorded is not None:  # rolled back with the claim: try it on its own
-                outcomes[_settle(unrecorded, clock, retries)] += 1
+                outcomes[_settle(db, unrecorded, clock, retries)] += 1
                 unrecorded = None
-            outcomes["handed back"] += _hand_back(notification_ids[index:], clock())
+            outcomes["handed back"] += _hand_back(db, notification_ids[index:], clock())
             break
         if recorded is not None:
             outcomes[recorded] += 1
@@ -598,10 +594,10 @@ def deliver_batch(*, notification_ids: list[int], clock=app_clock.now) -> dict[s
             outcomes["skipped"] += 1  # sent, being sent or given up: another job got there first
             continue
         message, attempt = claimed
-        unrecorded = _Attempt(message, attempt, *_send(message))
+        unrecorded = _Attempt(message, attempt, *_send(message, db.settings))
     if unrecorded is not None:
-        outcomes[_settle(unrecorded, clock, retries)] += 1
-    _schedule_retries(retries, clock())
+        outcomes[_settle(db, unrecorded, clock, retries)] += 1
+    _schedule_retries(db, retries, clock())
     return dict(outcomes)
 
 
@@ -612,7 +608,7 @@ class _Retry:
     due_at: datetime
 
 
-def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
+def _schedule_retries(db, retries: list[_Retry], now: datetime) -> None:
     """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
     backoff is a minimum wait); never raises: rows it leaves without a job, the orphan sweep finds."""
     if not retries:
@@ -620,7 +616,7 @@ def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
     due = max(r.due_at for r in retries)
     ids = sorted(r.notification_id for r in retries)
     try:
-        with get_db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             session.execute(
                 sa.update(Notification)
                 .where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING)
@@ -634,6 +630,7 @@ def _schedule_retries(retries: list[_Retry], now: datetime) -> None:
 
 
 def _record_and_claim(
+    db,
     unrecorded: _Attempt | None,
     notification_id: int,
     now: datetime,
@@ -646,13 +643,14 @@ def _record_and_claim(
     If it fails, both roll back, and the retry it may have added is dropped with them."""
     mark = len(retries)
     try:
-        return _record_and_claim_once(unrecorded, notification_id, now, senders, retries, limits)
+        return _record_and_claim_once(db, unrecorded, notification_id, now, senders, retries, limits)
     except Exception:
         del retries[mark:]
         raise
 
 
 def _record_and_claim_once(
+    db,
     unrecorded: _Attempt | None,
     notification_id: int,
     now: datetime,
@@ -660,19 +658,19 @@ def _record_and_claim_once(
     retries: list,
     limits: dict,
 ) -> tuple[str | None, tuple[channels.Outgoing, int] | None]:
-    with get_db().unit_of_work() as session:
-        recorded = _record(session, now, unrecorded, retries) if unrecorded is not None else None
+    with db.unit_of_work() as session:
+        recorded = _record(session, now, unrecorded, db.settings, retries) if unrecorded is not None else None
         row = outbound.claim(session, _CLAIM, notification_id, now)
         if row is not None and _deferred_by_rate_limit(session, row, now, cache=limits):
             row = None
-        claimed = (_message_of(session, row, senders), row.attempts) if row is not None else None
+        claimed = (_message_of(session, row, db.settings, senders), row.attempts) if row is not None else None
     return recorded, claimed
 
 
-def _hand_back(notification_ids: list[int], now: datetime) -> int:
+def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
     """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
     try:
-        with get_db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             rows = session.execute(
                 sa.select(Notification.id, Notification.clinic_id).where(
                     Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.PENDING
@@ -706,19 +704,19 @@ class _Attempt:
     error: str | None = None
 
 
-def deliver_claimed(*, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:
+def deliver_claimed(*, db, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:
     """Send a claimed message (no transaction open), then record the outcome; never raises.
 
     `clock` stamps the outcome: the send takes real time (up to several socket timeouts), so the
     claim's `now` would date a backoff from before the send.
     """
-    return _settle(_Attempt(message, attempt, *_send(message)), clock)
+    return _settle(db, _Attempt(message, attempt, *_send(message, db.settings)), clock)
 
 
-def _send(message: channels.Outgoing) -> tuple[str, str | None, str | None]:
+def _send(message: channels.Outgoing, settings) -> tuple[str, str | None, str | None]:
     """(status, provider id, error) of one send; never raises."""
     try:
-        return DeliveryStatus.SENT, channels.send(message, _settings()), None
+        return DeliveryStatus.SENT, channels.send(message, settings), None
     except channels.PermanentError as exc:
         return DeliveryStatus.FAILED, None, str(exc)
     except channels.OutcomeUnknown as exc:
@@ -732,18 +730,20 @@ def _send(message: channels.Outgoing) -> tuple[str, str | None, str | None]:
         return DeliveryStatus.PENDING, None, f"{type(exc).__name__}: {exc}"
 
 
-def _settle(attempt: _Attempt, clock, retries: list | None = None) -> str:
+def _settle(db, attempt: _Attempt, clock, retries: list | None = None) -> str:
     """Record an attempt's outcome in a transaction of its own; never raises (the row then stays
     `sending`, and recover_stuck_sends settles it: an email as outcome unknown)."""
     return outbound.settle(
-        partial(_record, attempt=attempt, retries=retries),
+        partial(_record, attempt=attempt, settings=db.settings, retries=retries),
+        db=db,
         clock=clock,
         what=f"notification {attempt.message.notification_id}",
     )
 
 
-def _record(session: Session, now: datetime, attempt: _Attempt, retries: list | None = None) -> str:
+def _record(session: Session, now: datetime, attempt: _Attempt, settings, retries: list | None = None) -> str:
     return record_outcome(
+        settings=settings,
         retries=retries,
         session=session,
         notification_id=attempt.message.notification_id,
@@ -774,6 +774,7 @@ def record_outcome(
     error: str | None,
     now: datetime,
     jitter: float,
+    settings,
     retries: list | None = None,
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts).
@@ -787,7 +788,7 @@ def record_outcome(
         return "stale"
     due = outbound.give_up_or_retry(
         notification,
-        _retry_policy(_settings()),
+        _retry_policy(settings),
         error=error or "",
         permanent=status == DeliveryStatus.FAILED,
         now=now,
@@ -831,10 +832,10 @@ def _record_sent(
     return DeliveryStatus.SENT if sent else "stale"
 
 
-def recover_stuck_sends(*, session: Session, now: datetime) -> int:
+def recover_stuck_sends(*, session: Session, now: datetime, settings) -> int:
     """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed.
     Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
-    cutoff = now - timedelta(seconds=_settings().notification_stuck_seconds)
+    cutoff = now - timedelta(seconds=settings.notification_stuck_seconds)
     stuck = outbound.stuck(session, Notification, cutoff=cutoff)
     for notification in stuck:
         if notification.channel == Channel.SMS:

@@ -10,7 +10,7 @@ is short, the same every time, and the database unnests it: `INSERT ... SELECT F
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -53,8 +53,7 @@ def schedule_ids(*, session: Session, jobs: list[dict], now: datetime) -> list[i
     session.flush()  # the rows may refer to objects still pending in this session
     params = {**columns, "status": PENDING, "now": now, "trace_parent": tracing.current_traceparent()}
     created = session.execute(_INSERT, params).all()
-    horizon_end = now + timedelta(seconds=scheduling._settings().schedule_horizon_seconds)
-    due_soon = [row.id for row in created if row.due_at <= horizon_end]
+    due_soon = scheduling.due_within_horizon(session, created, now)
     if due_soon:
         scheduling._dispatch_after_commit(session, due_soon, now)
     return [row.id for row in created]

@@ -21,24 +21,31 @@ class JobKind:
     handler: Callable
     queue: str
     drain: bool = False  # a worker that runs one also runs the kind's other due rows (service.run_job)
+    takes_db: bool = False  # the handler is also given `db`, the app's Database (service.run_job)
 
 
 _KINDS: dict[str, JobKind] = {}
 
 
-def register(kind: str, handler: Callable, queue: str = "realtime", drain: bool = False) -> None:
+def register(
+    kind: str, handler: Callable, queue: str = "realtime", drain: bool = False, takes_db: bool = False
+) -> None:
     """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
 
     `drain`: many rows of the kind come due at once and each is short (events processing): one
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
     (see scheduling.service.add_due_now and run_job).
+
+    `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
+    then records the outcome) or needs the app's settings: it is called with `db=` too, the Database
+    the runner was given (its `settings` with it).
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain)
+    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db)
 
 
 def kind_of(kind: str) -> JobKind | None:

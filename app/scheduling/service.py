@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, get_db, loaded, page_offset
+from app.db import RowBatch, UTCDateTime, after_commit, database_of, loaded, page_offset
 from app.errors import Conflict, NotFound
 from app.scheduling import registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release, subject_of
@@ -51,14 +50,6 @@ NO_HANDLER = "failed"  # no handler is registered for the kind in this process
 
 _DISPATCH_KEY = "scheduling.dispatch_after_commit"
 _MAX_ERROR = 4000
-
-
-def _settings():
-    return current_app.config["SETTINGS"]
-
-
-def _dispatcher() -> Dispatcher:
-    return current_app.extensions["followup.dispatcher"]
 
 
 def _is_postgresql(session: Session) -> bool:
@@ -108,11 +99,16 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     """
     rows = [_row_values(job, now) for job in jobs]
     created = _insert_new(session, rows) if rows else []
-    horizon_end = now + timedelta(seconds=_settings().schedule_horizon_seconds)
-    due_soon = [job.id for job in created if job.due_at <= horizon_end]
+    due_soon = due_within_horizon(session, [(job.id, job.due_at) for job in created], now)
     if due_soon:
         _dispatch_after_commit(session, due_soon, now)
     return created
+
+
+def due_within_horizon(session: Session, rows: Iterable[tuple[int, datetime]], now: datetime) -> list[int]:
+    """The ids of the (id, due_at) rows due within the horizon: published after commit, not swept."""
+    horizon_end = now + timedelta(seconds=database_of(session).settings.schedule_horizon_seconds)
+    return [job_id for job_id, due_at in rows if due_at <= horizon_end]
 
 
 def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime, **job) -> None:
@@ -126,7 +122,8 @@ def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime
     """
     values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
     batch.insert(ScheduledJob, id=job_id, **values)
-    db, dispatcher, redis = get_db(), _dispatcher(), current_app.extensions["followup.redis"]
+    db = database_of(session)
+    dispatcher, redis = db.dispatcher, db.redis
     sent = _Dispatched(
         job_id, values["queue"], now, values["kind"], values["subject_type"], values["subject_id"]
     )
@@ -270,7 +267,8 @@ def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: dateti
     pending = session.info.get(_DISPATCH_KEY)
     if pending is None:
         pending = session.info[_DISPATCH_KEY] = []
-        db, dispatcher, batch = get_db(), _dispatcher(), _settings().sweep_batch_size
+        db = database_of(session)
+        dispatcher, batch = db.dispatcher, db.settings.sweep_batch_size
 
         def dispatch():
             session.info.pop(_DISPATCH_KEY, None)
@@ -324,7 +322,7 @@ def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now:
 
 def _publish_after_commit(session: Session, messages: list[Message]) -> None:
     """Publish once the session commits, without a state change (the row is already dispatched)."""
-    dispatcher = _dispatcher()
+    dispatcher = database_of(session).dispatcher
 
     def publish():
         try:
@@ -383,19 +381,20 @@ class _HandlerFailed(Exception):
         self.kind = kind
 
 
-def run_job(*, job_id: int, now: datetime, clock: Callable[[], datetime] | None = None) -> str:
+def run_job(*, db, job_id: int, now: datetime, clock: Callable[[], datetime] | None = None) -> str:
     """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
 
-    With a `clock` (a worker's delivery), a row of a draining kind then takes every other due row of
-    its kind, each claimed and run in a transaction of its own, until none is left.
+    `db` is the app's Database (its settings, dispatcher and Redis with it). With a `clock` (a
+    worker's delivery), a row of a draining kind then takes every other due row of its kind, each
+    claimed and run in a transaction of its own, until none is left.
     """
-    outcome, kind = _run_one(job_id=job_id, now=now)
+    outcome, kind = _run_one(db=db, job_id=job_id, now=now)
     if clock is not None and kind is not None and kind.drain:
-        drain(kind=kind.name, clock=clock)
+        drain(db=db, kind=kind.name, clock=clock)
     return outcome
 
 
-def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
+def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
     """Run the due rows of `kind`, oldest first, until none is left; returns how many ran.
 
     Each row is claimed by the same compare-and-set as a delivery, taking the oldest unlocked due
@@ -403,22 +402,22 @@ def drain(*, kind: str, clock: Callable[[], datetime]) -> int:
     none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
     committed after that finds the flag clear and wakes a worker of its own.
     """
-    redis, ran = current_app.extensions["followup.redis"], 0
+    redis, ran = db.redis, 0
     while True:
-        outcome, _ = _run_one(now=clock(), next_of_kind=kind)
+        outcome, _ = _run_one(db=db, now=clock(), next_of_kind=kind)
         if outcome is None:
             try:
                 redis.delete(_wake_key(kind))
             except Exception:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
-            outcome, _ = _run_one(now=clock(), next_of_kind=kind)
+            outcome, _ = _run_one(db=db, now=clock(), next_of_kind=kind)
             if outcome is None:
                 return ran
         ran += outcome == RAN
 
 
 def _run_one(
-    *, now: datetime, job_id: int | None = None, next_of_kind: str | None = None
+    *, db, now: datetime, job_id: int | None = None, next_of_kind: str | None = None
 ) -> tuple[str | None, registry.JobKind | None]:
     """Claim and run one row, `job_id` or else the oldest due row of `next_of_kind`: what happened
     (None: no due row of the kind), and the row's kind (None: no such row). Its log lines carry the
@@ -428,7 +427,7 @@ def _run_one(
     claimed for that attempt and run with its effect. A process that dies in the handler has spent
     an attempt all the same, so a job that kills its worker ends dead after max_attempts.
     """
-    db, settings, started, due_at = get_db(), _settings(), time.perf_counter(), None
+    settings, started, due_at = db.settings, time.perf_counter(), None
     with logs.scope(job_id=job_id):
         counted = count_attempt(db=db, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings)
         if counted is None:
@@ -442,7 +441,7 @@ def _run_one(
         else:
             try:
                 with db.unit_of_work() as session:
-                    outcome, kind, due_at = _claim_and_run(session=session, counted=counted, now=now)
+                    outcome, kind, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
             except _HandlerFailed as failed:
                 log.warning(
                     "job %s failed (attempt %d)", failed.job_id, failed.attempts, exc_info=failed.error
@@ -601,7 +600,9 @@ def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> Sch
     return loaded(session, ScheduledJob, row)
 
 
-def _claim_and_run(*, session: Session, counted, now: datetime) -> tuple[str, str | None, datetime | None]:
+def _claim_and_run(
+    *, db, session: Session, counted, now: datetime
+) -> tuple[str, str | None, datetime | None]:
     """Claim the counted attempt and run the handler: what happened, the row's kind, and the due time
     of a row that ran."""
     job = claim(session=session, job_id=counted.id, attempts=counted.attempts, now=now)
@@ -621,7 +622,10 @@ def _claim_and_run(*, session: Session, counted, now: datetime) -> tuple[str, st
         return NO_HANDLER, job.kind, None
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
-            kind.handler(session=session, job=job, now=now)
+            # A handler that opens units of work of its own (a send outside the transaction) is
+            # given the Database; the others need only the session.
+            wiring = {"db": db} if kind.takes_db else {}
+            kind.handler(session=session, job=job, now=now, **wiring)
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job.id, job.attempts, exc, job.kind) from exc

@@ -10,10 +10,8 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.db import get_db
 from app.scheduling.dispatch import publish_claimed
 from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob
 
@@ -69,29 +67,29 @@ def claim_stale(*, session: Session, now: datetime, grace: timedelta, limit: int
     )
 
 
-def promote_due(*, now: datetime) -> int:
-    """Publish pending rows that come due within the horizon; returns how many were published."""
-    settings = current_app.config["SETTINGS"]
-    until = now + timedelta(seconds=settings.schedule_horizon_seconds)
-    return _sweep(lambda session, limit: claim_due(session=session, now=now, until=until, limit=limit), now)
+def promote_due(*, db, now: datetime) -> int:
+    """Publish pending rows that come due within the horizon; returns how many were published.
+
+    `db`: the app's Database (its settings and dispatcher with it), as for every sweep here."""
+    until = now + timedelta(seconds=db.settings.schedule_horizon_seconds)
+    return _sweep(
+        db, lambda session, limit: claim_due(session=session, now=now, until=until, limit=limit), now
+    )
 
 
-def redispatch_stale(*, now: datetime) -> int:
+def redispatch_stale(*, db, now: datetime) -> int:
     """Publish again the dispatched rows the broker lost (FLUSHALL, a worker killed with kill -9)."""
-    settings = current_app.config["SETTINGS"]
-    grace = timedelta(seconds=settings.redispatch_grace_seconds)
+    grace = timedelta(seconds=db.settings.redispatch_grace_seconds)
     count = _sweep(
-        lambda session, limit: claim_stale(session=session, now=now, grace=grace, limit=limit), now
+        db, lambda session, limit: claim_stale(session=session, now=now, grace=grace, limit=limit), now
     )
     if count:
         log.warning("re-dispatched %d job(s) still not done %s after due", count, grace)
     return count
 
 
-def _sweep(claim, now: datetime) -> int:
-    settings = current_app.config["SETTINGS"]
-    db, dispatcher = get_db(), current_app.extensions["followup.dispatcher"]
-    limit, total = settings.sweep_batch_size, 0
+def _sweep(db, claim, now: datetime) -> int:
+    dispatcher, limit, total = db.dispatcher, db.settings.sweep_batch_size, 0
     for _ in range(MAX_BATCHES):
         with db.unit_of_work() as session:
             rows = claim(session, limit)
@@ -103,11 +101,10 @@ def _sweep(claim, now: datetime) -> int:
     return total
 
 
-def purge_done(*, now: datetime) -> int:
+def purge_done(*, db, now: datetime) -> int:
     """Delete done and cancelled rows both due and finished more than purge_done_after_days ago."""
-    settings = current_app.config["SETTINGS"]
-    cutoff = now - timedelta(days=settings.purge_done_after_days)
-    db, limit, total = get_db(), settings.sweep_batch_size, 0
+    cutoff = now - timedelta(days=db.settings.purge_done_after_days)
+    limit, total = db.settings.sweep_batch_size, 0
     where = [
         ScheduledJob.status.in_(FINISHED),
         ScheduledJob.due_at < cutoff,

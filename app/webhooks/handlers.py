@@ -4,6 +4,8 @@ from app.events import consumers as events
 from app.scheduling import registry
 from app.webhooks import schemas, service
 
-registry.register(service.DELIVER_KIND, service.deliver, queue="notifications")
+# The POST happens after the claim commits and its outcome is recorded in a unit of work of its own:
+# the handler is given the Database.
+registry.register(service.DELIVER_KIND, service.deliver, queue="notifications", takes_db=True)
 for event_type in schemas.EVENT_TYPES:
     events.on(event_type, service.enqueue_deliveries)

@@ -25,13 +25,12 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
 from app.auth.roles import Actor
-from app.db import after_commit, get_db, page_offset
+from app.db import after_commit, page_offset
 from app.delivery import rules as delivery_rules
 from app.delivery import service as outbound
 from app.errors import NotFound, ValidationFailed
@@ -56,12 +55,10 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 # --- subscriptions --------------------------------------------------------------------------------
 
 
-def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime) -> dict:
+def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime, settings) -> dict:
     """A subscription with a fresh secret, returned only in this answer."""
     try:
-        addresses.check_url(
-            data["url"], allow_private=current_app.config["SETTINGS"].webhook_allow_private_addresses
-        )
+        addresses.check_url(data["url"], allow_private=settings.webhook_allow_private_addresses)
     except addresses.AddressRefused as refused:
         raise ValidationFailed(
             "url", f"webhooks may not post to private or reserved addresses: {refused}"
@@ -246,8 +243,9 @@ _UNSUBSCRIBED = (
 )
 
 
-def deliver(*, session: Session, job, now: datetime) -> None:
-    """The job handler: claim the delivery; the POST happens after the claim commits."""
+def deliver(*, session: Session, job, now: datetime, db) -> None:
+    """The job handler: claim the delivery; the POST happens after the claim commits, and its
+    outcome is recorded in a unit of work of `db` (the app's Database) of its own."""
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
         # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
@@ -256,7 +254,8 @@ def deliver(*, session: Session, job, now: datetime) -> None:
         return
     sub = session.get(WebhookSubscription, claimed.subscription_id)
     after_commit(
-        session, partial(post_claimed, outgoing=_outgoing(claimed, sub, now), attempt=claimed.attempts)
+        session,
+        partial(post_claimed, db=db, outgoing=_outgoing(claimed, sub, now), attempt=claimed.attempts),
     )
 
 
@@ -274,12 +273,12 @@ def _outgoing(delivery, sub: WebhookSubscription, now: datetime) -> Outgoing:
     return Outgoing(delivery_id=delivery.id, url=sub.url, body=body, headers=headers)
 
 
-def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
+def post_claimed(*, db, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
     """POST a claimed delivery (no transaction open), then record the outcome; never raises.
 
     `clock` stamps the outcome: the POST takes real time, and a backoff dates from its end.
     """
-    settings = current_app.config["SETTINGS"]
+    settings = db.settings
     response_status, error, permanent = None, None, False
     try:
         response_status = addresses.post(
@@ -306,7 +305,9 @@ def post_claimed(*, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> st
             response_status=response_status,
             error=error,
             permanent=permanent,
+            settings=settings,
         ),
+        db=db,
         clock=clock,
         what=f"webhook delivery {outgoing.delivery_id}",
     )  # unrecorded: the row stays `sending`; recover_stuck_deliveries re-sends it (the receiver dedupes)
@@ -326,6 +327,7 @@ def record_outcome(
     permanent: bool,
     now: datetime,
     jitter: float,
+    settings,
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
     if error is None:
@@ -337,7 +339,9 @@ def record_outcome(
     if delivery is None:
         return "stale"
     delivery.response_status = response_status
-    return _retry_or_fail(session, delivery, error=error, permanent=permanent, now=now, jitter=jitter)
+    return _retry_or_fail(
+        session, delivery, error=error, permanent=permanent, now=now, jitter=jitter, settings=settings
+    )
 
 
 _RECORD_DELIVERED = outbound.settled_statement(
@@ -358,11 +362,18 @@ def _retry_policy(settings) -> delivery_rules.RetryPolicy:
 
 
 def _retry_or_fail(
-    session: Session, delivery: WebhookDelivery, *, error: str, permanent: bool, now: datetime, jitter: float
+    session: Session,
+    delivery: WebhookDelivery,
+    *,
+    error: str,
+    permanent: bool,
+    now: datetime,
+    jitter: float,
+    settings,
 ) -> str:
     due = outbound.give_up_or_retry(
         delivery,
-        _retry_policy(current_app.config["SETTINGS"]),
+        _retry_policy(settings),
         error=error,
         permanent=permanent,
         now=now,
@@ -392,10 +403,12 @@ def _schedule_attempt(
     delivery.job_id = job.id
 
 
-def recover_stuck_deliveries(*, now: datetime) -> int:
-    """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again."""
-    cutoff = now - timedelta(seconds=current_app.config["SETTINGS"].webhook_stuck_seconds)
-    with get_db().unit_of_work() as session:
+def recover_stuck_deliveries(*, db, now: datetime) -> int:
+    """The beat sweep: deliveries left `sending` by a worker that died mid-POST are sent again.
+    `db`: the app's Database (its settings with it)."""
+    settings = db.settings
+    cutoff = now - timedelta(seconds=settings.webhook_stuck_seconds)
+    with db.unit_of_work() as session:
         stuck = outbound.stuck(session, WebhookDelivery, cutoff=cutoff)
         for delivery in stuck:
             _retry_or_fail(
@@ -405,6 +418,7 @@ def recover_stuck_deliveries(*, now: datetime) -> int:
                 permanent=False,
                 now=now,
                 jitter=0.0,
+                settings=settings,
             )
     if stuck:
         log.warning("re-sent %d webhook deliveries stuck in sending", len(stuck))

@@ -1,5 +1,6 @@
 """Webhook subscription endpoints (clinic admins) and their delivery history."""
 
+from flask import current_app
 from flask.views import MethodView
 
 from app import clock
@@ -28,7 +29,11 @@ class Webhooks(MethodView):
         """Subscribe a URL to events; the answer holds the signing secret, shown only this once."""
         with unit_of_work() as session:
             return service.create_subscription(
-                session=session, actor=current_actor(), data=body, now=clock.now()
+                session=session,
+                actor=current_actor(),
+                data=body,
+                now=clock.now(),
+                settings=current_app.config["SETTINGS"],
             )
 
 

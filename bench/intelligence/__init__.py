@@ -30,6 +30,7 @@ from app.activities.models import LeadActivity
 from app.auth import service as auth
 from app.auth.models import User
 from app.config import Settings
+from app.db import allocate_ids, insert_rows, row_values
 from app.intelligence import rules, service
 from app.leads.models import Lead, LeadSource
 from bench.common import bench_database, bench_redis, median, percentile, print_table
@@ -182,7 +183,8 @@ def _scoring_latencies(app, clinic_id: int, now: datetime) -> list[float]:
 
 
 def _load(app, history: History) -> tuple[int, datetime]:
-    """The history as one clinic's rows (Core inserts in batches); returns (clinic id, the night after)."""
+    """The history as one clinic's rows, written in bulk (ids reserved up front, multi-row INSERTs:
+    app.db.insert_rows); returns (clinic id, the night after)."""
     db = app.extensions["followup.db"]
     end = max(lead.created_at for lead in history.leads)
     night = end + timedelta(days=1)
@@ -216,21 +218,30 @@ def _load(app, history: History) -> tuple[int, datetime]:
     with app.app_context(), db.unit_of_work() as session:
         for offset in range(0, len(history.leads), BATCH):
             batch = history.leads[offset : offset + BATCH]
-            leads = [_lead(clinic_id, owner_id, sources, lead, night) for lead in batch]
-            session.add_all(leads)
-            session.flush()
-            pairs = zip(batch, leads, strict=True)
-            rows = [row for synthetic, stored in pairs for row in _calls(synthetic, stored)]
-            session.execute(sa.insert(LeadActivity), rows)
-            session.expunge_all()
+            ids = allocate_ids(session, {Lead: len(batch)})[Lead]
+            leads = [
+                _lead(lead_id, clinic_id, owner_id, sources, lead, night)
+                for lead_id, lead in zip(ids, batch, strict=True)
+            ]
+            insert_rows(session, Lead, leads)
+            calls = [
+                row
+                for lead_id, lead in zip(ids, batch, strict=True)
+                for row in _calls(clinic_id, lead_id, lead)
+            ]
+            insert_rows(session, LeadActivity, calls)
+    with app.app_context(), db.unit_of_work() as session:
+        session.execute(sa.text("ANALYZE"))  # fresh statistics, as autovacuum would give a live database
     return clinic_id, night
 
 
-def _lead(clinic_id: int, owner_id: int, sources: dict, lead, night: datetime) -> Lead:
+def _lead(lead_id: int, clinic_id: int, owner_id: int, sources: dict, lead, night: datetime) -> dict:
     converted = lead.converted_at if lead.converted_at and lead.converted_at < night else None
     lost = lead.lost_at if not converted and lead.lost_at and lead.lost_at < night else None
     status = "CONVERTED" if converted else ("LOST" if lost else "ACTIVE")
-    return Lead(
+    return row_values(
+        Lead,
+        id=lead_id,
         clinic_id=clinic_id,
         status=status,
         pipeline_stage={"CONVERTED": "treatment_accepted", "LOST": "lost"}.get(status, lead.stages[-1][0]),
@@ -240,6 +251,7 @@ def _lead(clinic_id: int, owner_id: int, sources: dict, lead, night: datetime) -
         source_id=sources[lead.source_category],
         treatment_interest=list(lead.treatments),
         patient_dob=lead.patient_dob,
+        patient_age_group=lead.age_group,  # as the lead service stores it with the DOB
         assigned_to_id=owner_id,
         converted_at=converted,
         lost_at=lost,
@@ -250,18 +262,19 @@ def _lead(clinic_id: int, owner_id: int, sources: dict, lead, night: datetime) -
     )
 
 
-def _calls(lead, row: Lead) -> list[dict]:
+def _calls(clinic_id: int, lead_id: int, lead) -> list[dict]:
     return [
-        {
-            "clinic_id": row.clinic_id,
-            "lead_id": row.id,
-            "type": "PHONE_CALL",
-            "direction": "OUTBOUND",
-            "outcome": "spoke" if call.answered else "no_answer",
-            "occurred_at": call.at,
-            "created_at": call.at,
-            "actor": "bench",
-            "replied": False,
-        }
+        row_values(
+            LeadActivity,
+            clinic_id=clinic_id,
+            lead_id=lead_id,
+            type="PHONE_CALL",
+            direction="OUTBOUND",
+            outcome="spoke" if call.answered else "no_answer",
+            occurred_at=call.at,
+            created_at=call.at,
+            actor="bench",
+            replied=False,
+        )
         for call in lead.calls
     ]

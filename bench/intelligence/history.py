@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.intelligence import rules
+from app.leads import rules as lead_rules
 
 TIMEZONE = "America/New_York"
 BUSINESS_HOURS = {day: ["08:00", "19:00"] for day in ("mon", "tue", "wed", "thu", "fri")} | {
@@ -64,6 +65,11 @@ class SynthLead:
     stages: list[tuple[str, datetime]] = field(default_factory=list)  # (stage, entered_at), in order
 
     @property
+    def age_group(self) -> str | None:
+        """As the lead stores it (patient_age_group): the age group at capture."""
+        return lead_rules.age_group(self.patient_dob, self.created_at)
+
+    @property
     def response_hours(self) -> float | None:
         return (self.calls[0].at - self.created_at).total_seconds() / 3600 if self.calls else None
 
@@ -76,7 +82,7 @@ class SynthLead:
         return rules.LeadFacts(
             source_category=self.source_category,
             treatments=self.treatments,
-            patient_age=rules.years_between(self.patient_dob, self.created_at),
+            age_group=self.age_group,
             response_hours=(early[0].at - self.created_at).total_seconds() / 3600 if early else None,
             attempts=sum(1 for c in early if not c.answered),
             contacts=sum(1 for c in early if c.answered),

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from app import clock, create_app, migrate
 from app.config import PROJECT_ROOT
+from app.db import get_db
 from app.scheduling import schedule_many, sweeps
 from app.scheduling.models import PENDING, ScheduledJob
 from bench.common import bench_database, bench_redis, median, percentile, print_table
@@ -251,7 +252,7 @@ def measure_sweep(bench: Bench, table_size: int) -> None:
             session.close()
         assert len(claimed) == due, len(claimed)
         started = time.perf_counter()
-        promoted = sweeps.promote_due(now=now)
+        promoted = sweeps.promote_due(db=get_db(), now=now)
         sweep_seconds = time.perf_counter() - started
     assert promoted == due, promoted
     table = f"{table_size:,}"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.automation.models import AutomationStep
+from app.db import get_db
 from app.intake import service as intake
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import run_job
@@ -51,7 +52,7 @@ def run_events(app, lead_id: int, now: datetime) -> int:
     ran = 0
     with app.app_context():
         for job in jobs(app, lead_id, "events.process"):
-            assert run_job(job_id=job.id, now=now) == "done"
+            assert run_job(db=get_db(), job_id=job.id, now=now) == "done"
             ran += 1
     return ran
 
@@ -62,7 +63,7 @@ def run_due_steps(app, lead_id: int, now: datetime) -> int:
     with app.app_context():
         for job in jobs(app, lead_id, "automation.step"):
             if job.due_at <= now:
-                assert run_job(job_id=job.id, now=now) == "done"
+                assert run_job(db=get_db(), job_id=job.id, now=now) == "done"
                 ran += 1
     return ran
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
+from app.db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import run_job
@@ -118,7 +119,7 @@ def job_of_step(db, step: AutomationStep) -> ScheduledJob:
 def run(app, job: ScheduledJob, now: datetime) -> str:
     """Run one ledger job as a worker would, at the given time."""
     with app.app_context():
-        return run_job(job_id=job.id, now=now)
+        return run_job(db=get_db(), job_id=job.id, now=now)
 
 
 def process_events(app, db, now: datetime | None = None) -> int:

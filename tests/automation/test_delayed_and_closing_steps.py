@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app import clock
+from app.db import get_db
 from app.events.models import DomainEvent
 from app.pipeline import staleness
 from app.scheduling import sweeps
@@ -191,7 +192,7 @@ def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_ch
         run_due_steps(app, lead["id"], today)
         run_events(app, lead["id"], today)
         with app.app_context():  # every finished ledger row is gone, whatever its age
-            sweeps.purge_done(now=today + timedelta(days=keep_days + 1))
+            sweeps.purge_done(db=get_db(), now=today + timedelta(days=keep_days + 1))
     check_ins = titled(app, lead["id"], CHECK_IN)
     assert len(check_ins) == 1
     assert abs(check_ins[0].due_at - (entered + timedelta(days=7))) < timedelta(minutes=1)

@@ -62,6 +62,7 @@ def _lead_row(clinic_id: int, owner: int, sources: dict, synthetic) -> Lead:
         source_id=sources[synthetic.source_category],
         treatment_interest=list(synthetic.treatments),
         patient_dob=synthetic.patient_dob,
+        patient_age_group=synthetic.age_group,  # as the service stores it with the DOB
         assigned_to_id=owner,
         assigned_at=synthetic.created_at,
         converted_at=synthetic.converted_at if status == LeadStatus.CONVERTED else None,

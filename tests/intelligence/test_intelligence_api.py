@@ -105,7 +105,7 @@ def test_the_clinic_model_learnt_the_planted_effects_from_the_database(app, db, 
     (The weaker fast-response effect needs more than these 430 leads: test_planted_truths checks it.)"""
     with app.app_context(), db.unit_of_work() as session:
         model = service.model_for(session=session, clinic_id=tenant.id)
-    base = rules.LeadFacts("WEB_PAID", ("INVISALIGN",), 14.0, 5.0, 1, 1)
+    base = rules.LeadFacts("WEB_PAID", ("INVISALIGN",), "teen", 5.0, 1, 1)
     referral = rules.LeadFacts("PATIENT_REFERRAL", *list(base.__dict__.values())[1:])
     p = rules.score(model, base).probability
     assert rules.score(model, referral).probability > 1.5 * p

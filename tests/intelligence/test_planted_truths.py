@@ -49,7 +49,7 @@ def test_the_planted_effects_come_out_of_the_model(history):
     assert min(weights[f"source:{r}"] for r in REFERRALS) > max(others)
     assert weights["response:within_1h"] > 0.3  # a doubled conversion is about +0.7 in log-odds
 
-    referral = rules.LeadFacts("DOCTOR_REFERRAL", ("INVISALIGN",), 12.0, 0.2, 0, 2)
+    referral = rules.LeadFacts("DOCTOR_REFERRAL", ("INVISALIGN",), "child", 0.2, 0, 2)
     factors = [f["feature"] for f in rules.score(model, referral).factors]
     assert "source:DOCTOR_REFERRAL" in factors and len(factors) == 3
 

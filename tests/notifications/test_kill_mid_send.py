@@ -29,7 +29,7 @@ pytestmark = pytest.mark.reliability
 
 def recover(app, db):
     with app.app_context(), db.unit_of_work() as session:
-        return service.recover_stuck_sends(session=session, now=clock.now())
+        return service.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from app import clock
+from app.db import get_db
 from app.scheduling import schedule
 from app.scheduling.service import run_job
 from app.telemetry import logs
@@ -79,7 +80,7 @@ def test_a_job_line_carries_the_job_clinic_and_lead(app, db, tenant, log_lines):
             subject_id=77,
         )
     with app.app_context():
-        assert run_job(job_id=job.id, now=now) == "retrying"
+        assert run_job(db=get_db(), job_id=job.id, now=now) == "retrying"
     [failed] = [line for line in parsed(log_lines()) if line["message"].startswith(f"job {job.id} failed")]
     assert failed["level"] == "WARNING"
     assert (failed["job_id"], failed["job_kind"]) == (job.id, "test.fails")

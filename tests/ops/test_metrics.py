@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import clock
+from app.db import get_db
 from app.devtools.local_redis import free_port
 from app.scheduling import schedule
 from app.scheduling.models import ScheduledJob
@@ -88,8 +89,8 @@ def test_job_outcomes_and_lateness_are_counted_by_kind(app, db, tenant, scrape):
         ]
     before = scrape()
     with app.app_context():
-        assert [run_job(job_id=i, now=now) for i in ids] == ["done", "retrying"]
-        assert run_job(job_id=ids[0], now=now) == "skipped"  # a second delivery
+        assert [run_job(db=get_db(), job_id=i, now=now) for i in ids] == ["done", "retrying"]
+        assert run_job(db=get_db(), job_id=ids[0], now=now) == "skipped"  # a second delivery
     after = scrape()
 
     def delta(name, **labels):

@@ -6,6 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import clock
+from app.db import get_db
 from app.events.models import DomainEvent
 from app.leads.models import Lead
 from app.pipeline.staleness import find_stale_leads
@@ -55,7 +56,7 @@ def test_a_lead_over_its_stage_limit_is_flagged_once_per_stay_whatever_the_purge
     for day in range(5):  # a sweep a day, and every finished ledger row purged in between
         assert sweep(app, now + timedelta(days=day)) == (1 if day == 0 else 0)
         with app.app_context():
-            sweeps.purge_done(now=now + timedelta(days=day + keep_days + 1))
+            sweeps.purge_done(db=get_db(), now=now + timedelta(days=day + keep_days + 1))
     assert stale_events(app, "stage") == [(stale["id"], "pending_decision")]
     assert listed(client, tenant, "stale=true") == [stale["id"]]
     assert listed(client, tenant, "stale=false") == [fresh["id"]]

@@ -13,6 +13,7 @@ import pytest
 
 import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
 from app import clock, create_app
+from app.db import get_db
 from app.scheduling import sweeps
 from tests.brokers import Broker, rabbitmq_vhost
 from tests.conftest import test_settings
@@ -73,8 +74,8 @@ def sweeping(app, interval: float = 0.5):
     def loop():
         with app.app_context():
             while not stop.is_set():
-                sweeps.promote_due(now=clock.now())
-                sweeps.redispatch_stale(now=clock.now())
+                sweeps.promote_due(db=get_db(), now=clock.now())
+                sweeps.redispatch_stale(db=get_db(), now=clock.now())
                 stop.wait(interval)
 
     thread = threading.Thread(target=loop, name="sweeper", daemon=True)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app import clock
+from app.db import get_db
 from app.scheduling import run_job, schedule
 from tests.ledger import job, queued_job_ids
 
@@ -42,8 +43,8 @@ def jobs(app, db, make_tenant):
             other = add(theirs, "other", 0, subject_type="lead", subject_id=7)
             system = add(mine, "system", 5)
             system.clinic_id = None
-        assert run_job(job_id=ran.id, now=now) == "done"
-        assert run_job(job_id=failed.id, now=now) == "dead"
+        assert run_job(db=get_db(), job_id=ran.id, now=now) == "done"
+        assert run_job(db=get_db(), job_id=failed.id, now=now) == "dead"
     return {
         "mine": mine, "theirs": theirs, "ran": ran, "failed": failed, "later": later, "notify": notify,
         "other": other, "system": system, "now": now,
@@ -139,7 +140,7 @@ def test_retry_puts_a_failed_job_back_due_now_audited_and_dispatched(app, client
     assert audit[0]["actor"] == f"user:{jobs['mine'].users['clinic_admin'].id}"
 
     with app.app_context():  # it runs (and, this handler being what it is, fails again)
-        assert run_job(job_id=failed.id, now=clock.now()) == "dead"
+        assert run_job(db=get_db(), job_id=failed.id, now=clock.now()) == "dead"
     assert job(db, failed.id).attempts == 1
 
 

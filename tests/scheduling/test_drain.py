@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import clock
+from app.db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.scheduling import sweeps
 from app.scheduling.models import ScheduledJob
@@ -47,7 +48,7 @@ def test_a_lost_wake_up_is_recovered_by_the_redispatch_sweep(app, client, db, re
     redis.flushdb()  # the wake-up message and its flag are gone (a flushed or failed-over Redis)
     later = clock.now() + timedelta(seconds=app.config["SETTINGS"].redispatch_grace_seconds + 1)
     with app.app_context():
-        assert sweeps.redispatch_stale(now=later) == 3
+        assert sweeps.redispatch_stale(db=get_db(), now=later) == 3
     with thread_worker(app):
         wait_for(lambda: _processing_statuses(db) == ["done"] * 3, timeout=60)
     for lead_id in leads:

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
+from app.db import get_db
 from app.scheduling import cancel, cancel_job, registry, run_job, schedule, schedule_many, service, sweeps
 from app.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, status_counts
@@ -131,15 +132,15 @@ def test_far_future_rows_stay_pending_until_a_sweep_promotes_them(ctx, db, tenan
     far = add(db, tenant, key="far", due_in=3 * 86400, now=now)
     assert job(db, far.id).status == "pending" and queued(redis) == []
 
-    assert sweeps.promote_due(now=now + timedelta(hours=1)) == 0
+    assert sweeps.promote_due(db=get_db(), now=now + timedelta(hours=1)) == 0
     assert job(db, far.id).status == "pending"
 
     sweep_time = far.due_at - timedelta(seconds=599)
-    assert sweeps.promote_due(now=sweep_time) == 1
+    assert sweeps.promote_due(db=get_db(), now=sweep_time) == 1
     row = job(db, far.id)
     assert row.status == "dispatched" and row.dispatched_at == sweep_time
     assert queued_job_ids(redis) == [far.id]
-    assert sweeps.promote_due(now=sweep_time) == 0  # claimed: a second sweep sends nothing
+    assert sweeps.promote_due(db=get_db(), now=sweep_time) == 0  # claimed: a second sweep sends nothing
 
 
 def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_promote_sweep(ctx, db, tenant, redis):
@@ -153,9 +154,9 @@ def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_promote_sweep(ctx
     finally:
         session.close()
     assert job(db, lost.id).status == "pending" and queued(redis) == []
-    assert sweeps.promote_due(now=now) == 1
+    assert sweeps.promote_due(db=get_db(), now=now) == 1
     assert queued_job_ids(redis) == [lost.id]
-    assert run_job(job_id=lost.id, now=now) == "done"
+    assert run_job(db=get_db(), job_id=lost.id, now=now) == "done"
     assert effects(db) == (1, 1)
 
 
@@ -168,10 +169,10 @@ def test_a_failed_publish_hands_the_rows_back_to_the_sweep(ctx, app, db, tenant,
     monkeypatch.setattr(dispatcher, "publish", broker_down)
     many = [add(db, tenant, key=f"down{i}") for i in range(3)]
     assert status_counts(db) == {"pending": 3}
-    assert sweeps.promote_due(now=clock.now()) == 0  # still down: back to pending again
+    assert sweeps.promote_due(db=get_db(), now=clock.now()) == 0  # still down: back to pending again
     assert status_counts(db) == {"pending": 3}
     monkeypatch.undo()
-    assert sweeps.promote_due(now=clock.now()) == 3
+    assert sweeps.promote_due(db=get_db(), now=clock.now()) == 3
     assert queued_job_ids(redis) == sorted(j.id for j in many)
 
 
@@ -215,13 +216,13 @@ def test_cancel_by_subject_and_kinds(ctx, db, tenant, redis):
     ]  # fmt: skip
     assert job(db, a.id).finished_at == now
     # The message of a cancelled row is still in Redis; delivering it does nothing.
-    assert run_job(job_id=a.id, now=clock.now()) == "skipped"
+    assert run_job(db=get_db(), job_id=a.id, now=clock.now()) == "skipped"
     assert effects(db) == (0, 0)
 
 
 def test_cancel_job_only_touches_open_jobs(ctx, db, tenant):
     open_job, ran = add(db, tenant, key="o"), add(db, tenant, key="r")
-    assert run_job(job_id=ran.id, now=clock.now()) == "done"
+    assert run_job(db=get_db(), job_id=ran.id, now=clock.now()) == "done"
     with db.unit_of_work() as session:
         assert cancel_job(session=session, job_id=open_job.id, now=clock.now()) is True
         assert cancel_job(session=session, job_id=ran.id, now=clock.now()) is False
@@ -235,9 +236,9 @@ def test_cancel_job_only_touches_open_jobs(ctx, db, tenant):
 def test_a_job_runs_once_and_a_second_delivery_does_nothing(ctx, db, tenant):
     one = add(db, tenant, key="one")
     now = clock.now()
-    assert run_job(job_id=one.id, now=now) == "done"
-    assert run_job(job_id=one.id, now=now) == "skipped"
-    assert run_job(job_id=123456, now=now) == "skipped"
+    assert run_job(db=get_db(), job_id=one.id, now=now) == "done"
+    assert run_job(db=get_db(), job_id=one.id, now=now) == "skipped"
+    assert run_job(db=get_db(), job_id=123456, now=now) == "skipped"
     row = job(db, one.id)
     assert (row.status, row.attempts, row.finished_at, row.last_error) == ("done", 1, now, None)
     assert effects(db) == (1, 1)
@@ -248,15 +249,15 @@ def test_an_early_delivery_never_runs_early(ctx, db, tenant, redis):
     soon = add(db, tenant, key="soon", due_in=120, now=now)
     far = add(db, tenant, key="far", due_in=86400, now=now)
     redis.delete("realtime")
-    assert run_job(job_id=soon.id, now=now) == "early"
+    assert run_job(db=get_db(), job_id=soon.id, now=now) == "early"
     # Put back on the broker with its eta, since it is within the horizon.
     [message] = queued(redis)
     assert message["job_id"] == soon.id and message["eta"] is not None
-    assert run_job(job_id=far.id, now=now) == "early"
+    assert run_job(db=get_db(), job_id=far.id, now=now) == "early"
     assert len(queued(redis)) == 1  # beyond the horizon: left to the promote sweep
     assert status_counts(db) == {"dispatched": 1, "pending": 1} and effects(db) == (0, 0)
     # Within the tolerance (clock skew between hosts) it runs.
-    assert run_job(job_id=soon.id, now=soon.due_at - timedelta(seconds=0.5)) == "done"
+    assert run_job(db=get_db(), job_id=soon.id, now=soon.due_at - timedelta(seconds=0.5)) == "done"
 
 
 def test_concurrent_duplicate_deliveries_take_effect_once(ctx, app, db, tenant):
@@ -266,7 +267,7 @@ def test_concurrent_duplicate_deliveries_take_effect_once(ctx, app, db, tenant):
     def deliver():
         with app.app_context():
             start.wait()
-            outcomes.append(run_job(job_id=slow.id, now=clock.now()))
+            outcomes.append(run_job(db=get_db(), job_id=slow.id, now=clock.now()))
 
     threads = [threading.Thread(target=deliver) for _ in range(3)]
     for t in threads:
@@ -292,7 +293,7 @@ def test_a_counted_attempt_runs_even_if_a_sweep_holds_its_row_for_a_moment(ctx, 
 
     def deliver():
         with app.app_context(), db.unit_of_work() as session:
-            outcomes.append(service._claim_and_run(session=session, counted=counted, now=now)[0])
+            outcomes.append(service._claim_and_run(db=db, session=session, counted=counted, now=now)[0])
 
     delivery = threading.Thread(target=deliver)
     delivery.start()
@@ -308,19 +309,19 @@ def test_a_failing_handler_backs_off_then_succeeds_once(ctx, db, tenant, setting
     settings.job_retry_base_seconds = 10
     flaky = add(db, tenant, key="flaky", kind="test.flaky", payload={"fail_times": 2})
     now = clock.now()
-    assert run_job(job_id=flaky.id, now=now) == "retrying"
+    assert run_job(db=get_db(), job_id=flaky.id, now=now) == "retrying"
     row = job(db, flaky.id)
     assert row.attempts == 1 and row.status == "dispatched" and "flaky failure on attempt 1" in row.last_error
     assert now + timedelta(seconds=10) <= row.due_at <= now + timedelta(seconds=11)  # base * 2**0 + jitter
     assert effects(db) == (0, 0)  # the failed attempt's effect rolled back
     assert row.id in queued_job_ids(redis)  # re-published with its new eta
 
-    assert run_job(job_id=flaky.id, now=now) == "early"
+    assert run_job(db=get_db(), job_id=flaky.id, now=now) == "early"
     later = row.due_at
-    assert run_job(job_id=flaky.id, now=later) == "retrying"
+    assert run_job(db=get_db(), job_id=flaky.id, now=later) == "retrying"
     row = job(db, flaky.id)
     assert row.attempts == 2 and later + timedelta(seconds=20) <= row.due_at <= later + timedelta(seconds=22)
-    assert run_job(job_id=flaky.id, now=row.due_at) == "done"
+    assert run_job(db=get_db(), job_id=flaky.id, now=row.due_at) == "done"
     row = job(db, flaky.id)
     assert (row.status, row.attempts) == ("done", 3) and effects(db) == (1, 1)
 
@@ -330,12 +331,12 @@ def test_a_handler_that_always_fails_gives_up_after_max_attempts(ctx, db, tenant
     settings.job_retry_base_seconds = 0.001
     bad = add(db, tenant, key="bad", kind="test.fails")
     per_row = add(db, tenant, key="bad1", kind="test.fails", max_attempts=1)
-    outcomes = [run_job(job_id=bad.id, now=clock.now() + timedelta(seconds=i)) for i in range(4)]
+    outcomes = [run_job(db=get_db(), job_id=bad.id, now=clock.now() + timedelta(seconds=i)) for i in range(4)]
     assert outcomes == ["retrying", "retrying", "dead", "skipped"]
     row = job(db, bad.id)
     assert (row.status, row.attempts, row.last_error) == ("dead", 3, "RuntimeError: the provider said no")
     assert row.finished_at is not None
-    assert run_job(job_id=per_row.id, now=clock.now()) == "dead"
+    assert run_job(db=get_db(), job_id=per_row.id, now=clock.now()) == "dead"
     assert effects(db) == (0, 0)
 
 
@@ -360,7 +361,7 @@ def test_an_unknown_kind_fails_with_a_clear_error(ctx, db, tenant):
             kind="retired.kind", queue="realtime", due_at=now, dedupe_key="orphan", created_at=now, payload={}
         )
         session.add(orphan)
-    assert run_job(job_id=orphan.id, now=now) == "failed"
+    assert run_job(db=get_db(), job_id=orphan.id, now=now) == "failed"
     row = job(db, orphan.id)
     assert row.status == "failed" and "no handler is registered for job kind 'retired.kind'" in row.last_error
 
@@ -368,7 +369,7 @@ def test_an_unknown_kind_fails_with_a_clear_error(ctx, db, tenant):
 def test_a_handler_can_schedule_more_work_dispatched_after_its_commit(ctx, db, tenant, redis):
     parent = add(db, tenant, key="parent", kind="test.chain")
     redis.delete("realtime")
-    assert run_job(job_id=parent.id, now=clock.now()) == "done"
+    assert run_job(db=get_db(), job_id=parent.id, now=clock.now()) == "done"
     with db.unit_of_work() as session:
         child = session.scalars(
             sa.select(ScheduledJob).where(ScheduledJob.dedupe_key == f"chain-child:{parent.id}")
@@ -386,15 +387,19 @@ def test_redispatch_resends_rows_the_broker_lost_once_per_grace(ctx, db, tenant,
     lost = add(db, tenant, key="lost", now=now)
     fresh = add(db, tenant, key="fresh", now=now + timedelta(seconds=30))
     redis.flushall()
-    assert sweeps.redispatch_stale(now=now + timedelta(seconds=59)) == 0
+    assert sweeps.redispatch_stale(db=get_db(), now=now + timedelta(seconds=59)) == 0
     later = now + timedelta(seconds=61)
-    assert sweeps.redispatch_stale(now=later) == 1
+    assert sweeps.redispatch_stale(db=get_db(), now=later) == 1
     assert queued_job_ids(redis) == [lost.id]
     assert job(db, lost.id).dispatched_at == later
     assert job(db, fresh.id).dispatched_at == now + timedelta(seconds=30)  # due 30 s later: not yet
-    assert sweeps.redispatch_stale(now=later + timedelta(seconds=1)) == 0  # bumped: no double resend
+    assert (
+        sweeps.redispatch_stale(db=get_db(), now=later + timedelta(seconds=1)) == 0
+    )  # bumped: no double resend
     redis.flushall()
-    assert sweeps.redispatch_stale(now=later + timedelta(seconds=61)) == 2  # lost again, and now fresh
+    assert (
+        sweeps.redispatch_stale(db=get_db(), now=later + timedelta(seconds=61)) == 2
+    )  # lost again, and now fresh
     assert queued_job_ids(redis) == sorted([lost.id, fresh.id])
 
 
@@ -419,7 +424,7 @@ def test_overlapping_promote_sweeps_send_each_row_once(ctx, app, db, tenant, red
     def sweep():
         with app.app_context():
             start.wait()
-            counts.append(sweeps.promote_due(now=now))
+            counts.append(sweeps.promote_due(db=get_db(), now=now))
 
     threads = [threading.Thread(target=sweep) for _ in range(3)]
     for t in threads:
@@ -437,13 +442,13 @@ def test_purge_drops_old_finished_rows_only(ctx, db, tenant, settings):
     old = clock.now() - timedelta(days=8)
     done = [add(db, tenant, key=f"d{i}", now=old) for i in range(3)]
     for row in done:
-        assert run_job(job_id=row.id, now=old) == "done"
+        assert run_job(db=get_db(), job_id=row.id, now=old) == "done"
     gone = add(db, tenant, key="c", now=old)
     with db.unit_of_work() as session:
         cancel_job(session=session, job_id=gone.id, now=old)
     failed = add(db, tenant, key="f", now=old, kind="test.fails", max_attempts=1)
-    run_job(job_id=failed.id, now=old)
+    run_job(db=get_db(), job_id=failed.id, now=old)
     recent = add(db, tenant, key="recent")
-    run_job(job_id=recent.id, now=clock.now())
-    assert sweeps.purge_done(now=clock.now()) == 4
+    run_job(db=get_db(), job_id=recent.id, now=clock.now())
+    assert sweeps.purge_done(db=get_db(), now=clock.now()) == 4
     assert status_counts(db) == {"dead": 1, "done": 1}

@@ -81,7 +81,9 @@ def test_the_direct_redis_publish_times_out_on_a_stalled_broker(stalled_settings
 def test_a_commit_publishing_to_a_stalled_broker_returns_and_leaves_the_row_to_the_sweep(
     app, db, tenant, stalled_settings, monkeypatch
 ):
-    monkeypatch.setitem(app.extensions, "followup.dispatcher", Dispatcher(stalled_settings))
+    monkeypatch.setattr(
+        db, "dispatcher", Dispatcher(stalled_settings)
+    )  # the app's units of work publish through it
     now = clock.now()
     created = []
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app import clock
+from app.db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import run_job
@@ -47,7 +48,7 @@ def jobs_of_task(app, task_id: int, kind: str | None = None, status: str | None 
 def run_at(app, job: ScheduledJob, now: datetime) -> str:
     """Run one ledger job as the worker would, at the given time."""
     with app.app_context():
-        return run_job(job_id=job.id, now=now)
+        return run_job(db=get_db(), job_id=job.id, now=now)
 
 
 def notifications_of(app, user_id: int, kind: str | None = None, channel: str | None = "in_app"):

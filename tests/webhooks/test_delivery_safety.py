@@ -60,7 +60,7 @@ def test_a_lost_outcome_is_resent_with_the_same_idempotency_key(
     assert delivery_row(db).status == SENDING and len(receiver.accepted) == 1
     later = clock.now() + timedelta(minutes=10)
     with app.app_context():
-        assert service.recover_stuck_deliveries(now=later) == 1
+        assert service.recover_stuck_deliveries(db=db, now=later) == 1
     row = delivery_row(db)
     with db.unit_of_work() as session:
         from app.scheduling.models import ScheduledJob
