@@ -15,7 +15,7 @@ from app.notifications.models import ProviderSendWindow
 from app.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import run
 from tests.notifications.fakes import sms_provider
-from tests.notifications.kit import FAST_DELIVERY, rows, sms_settings, use
+from tests.notifications.kit import FAST_DELIVERY, queue_sms, rows, sms_settings, use
 from tests.reliability.conftest import sweeping
 from tests.workers import thread_worker, wait_for
 
@@ -50,31 +50,13 @@ def window(db, tenant, channel: str = "sms") -> ProviderSendWindow:
         return session.get(ProviderSendWindow, (tenant.id, channel))
 
 
-def queue_sms(app, db, tenant, n: int) -> list[int]:
-    with app.app_context(), db.unit_of_work() as session:
-        made = [
-            service.send_sms(
-                session=session,
-                clinic_id=tenant.id,
-                to_address=f"+1555123{i:04d}",
-                template="lead_message",
-                context={"body": f"Your consultation is tomorrow ({i})"},
-                dedupe_key=f"limited:{i}",
-                now=clock.now(),
-            )
-            for i in range(n)
-        ]
-        session.flush()
-        return [m.id for m in made]
-
-
 def test_the_201st_sms_of_the_hour_waits_for_the_next_window(
     app, client, db, tenant, fast_delivery, monkeypatch
 ):
     set_limits(client, tenant, sms="200/hour")
     with sms_provider() as (provider, url):
         use(monkeypatch, fast_delivery, **sms_settings(url))
-        ids = queue_sms(app, db, tenant, 201)
+        ids = queue_sms(app, tenant, 201, prefix="limited")
         with thread_worker(app), sweeping(app):
             wait_for(lambda: sum(r.status == "sent" for r in rows(db, ids)) == 200, timeout=120)
             wait_for(lambda: [r for r in rows(db, ids) if r.status == "pending" and r.last_error], timeout=30)
