@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,3 +92,29 @@ def bench_redis(workdir: Path):
         yield server.url
     finally:
         server.stop()
+
+
+@contextmanager
+def bench_app(*, secret_key: str, phi_encryption_key: str, **settings):
+    """An app on a fresh, migrated bench database (DATABASE_URL's server, else SQLite) and a private
+    Redis, with the rate limit off: what a benchmark measures against."""
+    from app import create_app, migrate
+    from app.config import Settings
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(Path(tmp)) as url,
+        bench_redis(Path(tmp)) as redis_url,
+    ):
+        migrate.upgrade(url)
+        yield create_app(
+            Settings(
+                env="bench",
+                database_url=url,
+                redis_url=redis_url,
+                secret_key=secret_key,
+                phi_encryption_key=phi_encryption_key,
+                rate_limit_per_minute=0,
+                **settings,
+            )
+        )

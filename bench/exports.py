@@ -12,19 +12,15 @@ which slows Python several times: they compare runs here, they are not an export
 from __future__ import annotations
 
 import gc
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import create_app, migrate
-from app.config import Settings
 from app.leads.export import CONTACT_COLUMNS, PHI_COLUMNS
 from app.leads.models import Lead
 from bench.bulk import PHI_KEY, SECRET, _flag, _seed
-from bench.common import bench_database, bench_redis, print_table
+from bench.common import bench_app, print_table
 
 
 def _rss_mb() -> float:
@@ -76,21 +72,8 @@ def _loaded_at_once(app) -> list:
 
 def main(flags: list[str]) -> None:
     n_leads = _flag(flags, "leads", 100_000)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        bench_database(Path(tmp)) as url,
-        bench_redis(Path(tmp)) as redis_url,
-    ):
-        migrate.upgrade(url)
-        settings = Settings(
-            env="bench",
-            database_url=url,
-            redis_url=redis_url,
-            secret_key=SECRET,
-            phi_encryption_key=PHI_KEY,
-            rate_limit_per_minute=0,
-        )
-        app = create_app(settings)
+    with bench_app(secret_key=SECRET, phi_encryption_key=PHI_KEY) as app:
+        dialect = app.extensions["followup.db"].dialect
         _, admin_id, token = _seed(app, n_leads)
         headers = {"Authorization": f"Bearer {token}"}
         client = app.test_client()
@@ -101,7 +84,7 @@ def main(flags: list[str]) -> None:
             _loaded_at_once(app),
         ]
     print_table(
-        f"Lead CSV export, {n_leads:,} leads ({url.split(':')[0]}; shared, noisy 2-core machine)",
+        f"Lead CSV export, {n_leads:,} leads ({dialect}; shared, noisy 2-core machine)",
         ["export", "rows", "seconds (traced)", "peak RSS growth MB", "tracemalloc peak MB"],
         rows,
     )

@@ -18,22 +18,18 @@ database, and the pure math alone.
 from __future__ import annotations
 
 import random
-import tempfile
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import create_app, migrate
 from app.activities.models import LeadActivity
 from app.auth import service as auth
 from app.auth.models import User
-from app.config import Settings
 from app.db import allocate_ids, insert_rows, row_values
 from app.intelligence import rules, service
 from app.leads.models import Lead, LeadSource
-from bench.common import bench_database, bench_redis, median, percentile, print_table
+from bench.common import bench_app, median, percentile, print_table
 from bench.intelligence import evaluate
 from bench.intelligence.history import BUSINESS_HOURS, TIMEZONE, History, generate
 
@@ -115,21 +111,7 @@ def _pure_cost(history: History) -> list[list]:
 
 
 def _database_cost(history: History) -> list[list]:
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        bench_database(Path(tmp)) as url,
-        bench_redis(Path(tmp)) as redis_url,
-    ):
-        migrate.upgrade(url)
-        settings = Settings(
-            env="bench",
-            database_url=url,
-            redis_url=redis_url,
-            secret_key=SECRET,
-            phi_encryption_key=PHI_KEY,
-            rate_limit_per_minute=0,
-        )
-        app = create_app(settings)
+    with bench_app(secret_key=SECRET, phi_encryption_key=PHI_KEY) as app:
         db = app.extensions["followup.db"]
         dialect = db.dialect
         started = time.perf_counter()
