@@ -12,7 +12,7 @@ from app.activities.models import LeadActivity
 from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.roles import Actor
-from app.db import insert_now, new_row, page_offset
+from app.db import new_row, page_offset, writes
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -58,7 +58,7 @@ def record(
         new_stage=new_stage,
         details=details,
     )
-    insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
+    writes.add(session, activity, with_id=True)  # the id goes into the event
     rollups.on_activity(session, lead, activity)
     if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
         leads.note_contact(session=session, lead=lead, at=at)
@@ -100,9 +100,8 @@ def new_activity(
     previous_stage: str | None = None,
     new_stage: str | None = None,
     details: dict | None = None,
-    activity_id: int | None = None,
 ) -> LeadActivity:
-    """One activity of `lead`, not yet in any session (for `record`, or a `RowBatch` with its id)."""
+    """One activity of `lead`, not yet in any unit of work: the one builder (see `record`)."""
     activity = new_row(
         LeadActivity,
         clinic_id=lead.clinic_id,
@@ -120,8 +119,6 @@ def new_activity(
         created_by_id=user_id,
         actor=actor_ref,
     )
-    if activity_id is not None:
-        activity.id = activity_id
     return activity
 
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
 
-from app.db import Base, RowBatch
+from app.db import Base, writes
 from app.leads.models import Lead, LeadStatus
 
 SPEED_TO_LEAD_SECONDS = 300
@@ -232,15 +232,16 @@ def _upsert_one(dialect: str) -> sa.Insert:
 _UPSERT_ONE = {"postgresql": _upsert_one("postgresql"), "sqlite": _upsert_one("sqlite")}
 
 
-def add_new_lead(*, session: Session, batch: RowBatch, lead: Lead) -> None:
-    """Count a lead written by a `RowBatch` (lead capture), in the same batch: the flush hooks never
-    see such a lead."""
+def add_new_lead(*, session: Session, lead: Lead) -> None:
+    """Count a new lead written without the ORM's flush (lead capture: `writes.add`), in the same
+    unit of work: the flush hooks never see such a lead."""
     found = contribution(current_facts(lead))
     if found is None:
         return
     key, counts = found
-    statement = _UPSERT_ONE[session.get_bind().dialect.name]
-    batch.add_values(statement, dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, counts, strict=True)))
+    writes.upsert(
+        session, _UPSERT_ONE, dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, counts, strict=True))
+    )
 
 
 def install() -> None:

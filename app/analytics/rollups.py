@@ -149,7 +149,10 @@ def on_stay_closed(stay: LeadStageHistory) -> None:
 
 
 def on_stage_entered(session: Session, lead: Lead, *, previous: str, target: PipelineStage) -> None:
-    """Before `lead` moves from stage `previous` into `target`: advance its furthest stage."""
+    """`lead` moved from stage `previous` into `target`: advance its furthest stage. A new lead's
+    first stage (`previous` None) leaves it NULL, which reads as the stage the lead is in."""
+    if previous is None:
+        return
     furthest = lead.furthest_stage or previous
     candidates = [s for s in (furthest, target.slug) if s != LOST]
     if not candidates:

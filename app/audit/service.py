@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.db import page_offset
+from app.db import new_row, page_offset, writes
 
 SYSTEM = "system"
 
@@ -25,8 +25,9 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the caller's transaction."""
-    event = AuditEvent(
+    """Add one audit event to the caller's unit of work."""
+    event = new_row(
+        AuditEvent,
         **fields(
             clinic_id=clinic_id,
             actor=actor,
@@ -36,10 +37,9 @@ def record(
             at=at,
             before=before,
             after=after,
-        )
+        ),
     )
-    session.add(event)
-    return event
+    return writes.add(session, event)
 
 
 def fields(
@@ -53,7 +53,7 @@ def fields(
     before: dict | None = None,
     after: dict | None = None,
 ) -> dict:
-    """The columns of one audit event: for `record`, or `batch.insert(AuditEvent, **fields(...))`."""
+    """The columns of one audit event (see `record`)."""
     return {
         "clinic_id": clinic_id,
         "actor": actor,

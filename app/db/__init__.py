@@ -1,6 +1,7 @@
 """The database layer: engine, unit of work, paging, and the fast write path (compiled statements,
 batched rows). Domain code imports these names from `app.db`; the speed machinery stays in here."""
 
+from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
 from app.db.engine import autocommit, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
@@ -14,10 +15,10 @@ from app.db.unit_of_work import (
     close_request_connection,
     database_of,
     get_db,
-    in_autocommit,
     run_after_commit_hooks,
     unit_of_work,
 )
+from app.db.writes import NeedsTransaction
 
 __all__ = [
     "MAX_ID",
@@ -29,6 +30,7 @@ __all__ = [
     "DatabaseSession",
     "Frozen",
     "JSONType",
+    "NeedsTransaction",
     "RowBatch",
     "UTCDateTime",
     "after_commit",
@@ -39,7 +41,6 @@ __all__ = [
     "detached_copy",
     "get_db",
     "ids_from",
-    "in_autocommit",
     "insert_now",
     "insert_rows",
     "loaded",
@@ -50,4 +51,5 @@ __all__ = [
     "row_values",
     "run_after_commit_hooks",
     "unit_of_work",
+    "writes",
 ]

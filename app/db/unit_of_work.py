@@ -83,30 +83,32 @@ class Database:
         run_after_commit_hooks(session)
 
     @contextmanager
-    def statements(self) -> Iterator[AutocommitSession]:
-        """PostgreSQL: a session whose every statement commits by itself (autocommit), so no BEGIN
-        and COMMIT round trips; after-commit hooks run once the block ends without error.
+    def capture_unit_of_work(self) -> Iterator[Session | AutocommitSession]:
+        """The unit of work of a hot use case (lead capture). PostgreSQL: a batched unit, in
+        autocommit: the use case's reads run at once, each on its own, and the rows it adds are
+        written together by one statement when the block ends (app/db/writes.py), so no BEGIN and
+        COMMIT round trips and one statement for all its writes. It raises `NeedsTransaction`
+        when the use case needs a transaction after all (nothing was written): do it again in
+        `unit_of_work`. Elsewhere, and inside `request_transaction`: an ORM unit of work.
 
-        For a use case whose writes are one statement (a `RowBatch`) and whose reads need no
-        common snapshot nor a lock held across statements: each statement sees what has committed
-        when it starts, and a lock ends with its statement.
+        For a use case whose reads need no common snapshot nor a lock held across statements:
+        each statement sees what has committed when it starts, and a lock ends with its statement.
         """
-        if self._autocommit is None:
-            raise NotImplementedError("autocommit sessions are a PostgreSQL feature")
-        joined = _request_transaction()
-        if joined is not None:
-            yield joined  # its statements commit with the rest of it: callers handle a Session too
+        from app.db.writes import batched_unit  # the writers build on this module
+
+        if self._autocommit is None or _request_transaction() is not None:
+            with self.unit_of_work() as session:
+                yield session
             return
-        with self.single_statement() as connection:
-            session = AutocommitSession(connection, database=self)
+        with self.single_statement() as connection, batched_unit(self, connection) as session:
             yield session
         run_after_commit_hooks(session)
 
     @contextmanager
     def request_transaction(self) -> Iterator[Session]:
-        """One transaction for the rest of a request's work: every `unit_of_work` and `statements`
-        session opened inside the block is this one, so all the request's writes commit together,
-        with whatever the block adds after them, or none of them does.
+        """One transaction for the rest of a request's work: every `unit_of_work` and
+        `capture_unit_of_work` opened inside the block is this one, so all the request's writes
+        commit together, with whatever the block adds after them, or none of them does.
 
         For a request whose writes and a record of them must not be half-stored by a lost
         connection or a dying process: an Idempotency-Key request's write and its stored answer.
@@ -130,7 +132,7 @@ class DatabaseSession(Session):
 
 
 class AutocommitSession:
-    """The part of a Session that code run in `Database.statements` uses: `connection()`,
+    """The part of a Session that code run in a batched unit (app/db/writes.py) uses: `connection()`,
     `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
     track and no ORM object to flush, and a real Session's bookkeeping around a connection in
     autocommit cost about as much as one of the statements it ran."""
@@ -160,10 +162,6 @@ def close_request_connection(_error=None) -> None:
     connection = g.pop(_REQUEST_CONNECTION, None)
     if connection is not None:
         connection.close()
-
-
-def in_autocommit(session: Session | AutocommitSession) -> bool:
-    return isinstance(session, AutocommitSession)
 
 
 def database_of(session: Session | AutocommitSession) -> Database:

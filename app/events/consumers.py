@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import RowBatch, UTCDateTime
+from app.db import UTCDateTime
 from app.events.models import DomainEvent
 from app.scheduling import service as scheduling
 
@@ -49,24 +49,6 @@ def schedule_processing(*, session: Session, event_ids: list[int], first: Domain
         subject_id=first.subject_id,
         payload={"event_ids": event_ids},
         origin={"event_id": first.id, "event_type": first.type},
-    )
-
-
-def add_processing_job(*, session: Session, batch: RowBatch, job_id: int, events: list[dict], now: datetime):
-    """`schedule_processing` for event rows written as a `RowBatch`: the job goes into the same batch."""
-    first = events[0]
-    scheduling.add_due_now(
-        session=session,
-        batch=batch,
-        job_id=job_id,
-        now=now,
-        kind=PROCESS_KIND,
-        dedupe_key=f"events:{first['id']}",
-        clinic_id=first["clinic_id"],
-        subject_type=first["subject_type"],
-        subject_id=first["subject_id"],
-        payload={"event_ids": [event["id"] for event in events]},
-        origin={"event_id": first["id"], "event_type": first["type"]},
     )
 
 

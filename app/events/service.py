@@ -1,9 +1,9 @@
 """Write domain events into the outbox, in the caller's transaction.
 
 Nothing here commits: an event exists exactly when the change that caused it was committed, and
-a rolled-back change leaves no event behind. `emit()` only adds the event to the session; when the
-transaction commits, its events are inserted together (one multi-row INSERT) and one `events.process`
-ledger job naming all of them is written with its full payload (see `_schedule_processing`).
+a rolled-back change leaves no event behind. `emit()` only adds the event to the unit of work;
+when it commits, its events are inserted together and one `events.process` ledger job naming all
+of them is written with its full payload (see `_schedule_processing`).
 Payloads carry ids, enums and timestamps a rule needs, never protected fields (names, dates of
 birth, member ids).
 
@@ -24,13 +24,15 @@ Event types written so far:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
-from app.db import RowBatch
+from app.db import new_row, writes
 from app.events import consumers
 from app.events.models import DomainEvent
 
@@ -45,7 +47,8 @@ ACTIVITY_LOGGED = "activity.logged"
 LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (once per quiet spell)
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 
-_PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction
+_PENDING_KEY = "events.pending"  # the unit's [(event, now)] (see writes.collect)
+_FOR_CONSUMERS_ONLY = "events.for_consumers_only"  # session.info: see for_consumers_only
 
 
 def emit(
@@ -58,12 +61,15 @@ def emit(
     payload: dict,
     now: datetime,
 ) -> DomainEvent:
-    """Add one event to the caller's transaction (committed, or rolled back, with the change).
+    """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
-    Not flushed here: the transaction's events are inserted together when it commits, so the
-    event's id is only known after the commit's flush.
+    The unit's events are written together, and one processing job naming them all is added
+    before it commits (`_schedule_processing`); an ORM unit knows the event's id only then.
     """
-    event = DomainEvent(
+    if session.info.get(_FOR_CONSUMERS_ONLY):
+        payload = {**payload, "automation": False}
+    event = new_row(
+        DomainEvent,
         clinic_id=clinic_id,
         type=type,
         subject_type=subject_type,
@@ -72,72 +78,37 @@ def emit(
         occurred_at=now,
         attempts=0,
     )
-    session.add(event)
-    session.info.setdefault(_PENDING_KEY, []).append((event, now))
+    writes.add(session, event)
+    writes.collect(session, _PENDING_KEY, (event, now), functools.partial(_schedule_processing, session))
     return event
 
 
-def add_to_batch(
-    *,
-    session: Session,
-    batch: RowBatch,
-    event_ids: list[int],
-    job_id: int,
-    clinic_id: int,
-    events: list[tuple[str, dict]],
-    subject_type: str,
-    subject_id: int,
-    now: datetime,
-) -> list[dict]:
-    """`emit` for a change written as a `RowBatch`: the events (types and payloads, in order, with
-    ids from `allocate_ids`) and their one processing job go into the batch, and the job is
-    published once the caller commits. Use it in a transaction that emits nothing else."""
-    written = [
-        batch.insert(
-            DomainEvent,
-            id=event_id,
-            clinic_id=clinic_id,
-            type=type,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            payload=payload,
-            occurred_at=now,
-            attempts=0,
-        )
-        for event_id, (type, payload) in zip(event_ids, events, strict=True)
-    ]
-    consumers.add_processing_job(session=session, batch=batch, job_id=job_id, events=written, now=now)
-    return written
+@contextmanager
+def for_consumers_only(session: Session) -> Iterator[None]:
+    """Events emitted in the block say `"automation": false`: consumers still see them (webhooks,
+    reports), rules do not fire (a historical import)."""
+    session.info[_FOR_CONSUMERS_ONLY] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_FOR_CONSUMERS_ONLY, None)
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _schedule_processing(session: Session) -> None:
-    """At the outermost commit: insert the transaction's events and one job naming them all.
+def _schedule_processing(session: Session, emitted: list[tuple[DomainEvent, datetime]]) -> None:
+    """Before the unit commits: one processing job naming all its events.
 
     One processing job per transaction, created once with its whole payload (not inserted with
     the first event and rewritten with every later one). Events emitted inside a savepoint that
     was rolled back were expunged from the session with it and are left out.
     """
-    if session.in_nested_transaction():
-        return  # a savepoint's commit: its events wait for the outermost one
-    emitted = session.info.pop(_PENDING_KEY, None)
-    if not emitted:
-        return
-    kept = [(event, now) for event, now in emitted if event in session]
+    kept = [(event, now) for event, now in emitted if writes.kept(session, event)]
     if not kept:
         return
-    session.flush()  # the events (and whatever else is pending) get their ids
+    writes.give_ids(session, [event for event, _ in kept])
     first, now = kept[0]
     consumers.schedule_processing(
         session=session, event_ids=[event.id for event, _ in kept], first=first, now=now
     )
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
-    """A rolled-back outermost transaction takes its events with it: drop them from the buffer."""
-    if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
 
 
 def pending(*, session: Session, limit: int = 100) -> list[DomainEvent]:

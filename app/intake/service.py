@@ -16,42 +16,27 @@ per `submission_id`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.activities.models import LeadActivity
 from app.analytics import monthly
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import (
-    MAX_ID,
-    Database,
-    Frozen,
-    RowBatch,
-    allocate_ids,
-    detached_copy,
-    ids_from,
-    in_autocommit,
-    new_id_columns,
-)
+from app.db import MAX_ID, Database, NeedsTransaction, detached_copy, writes
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
-from app.events.models import DomainEvent
-from app.intake import rules
+from app.intake import queries, rules
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
-from app.scheduling.models import ScheduledJob
 
 WEB_FORM_ACTOR = "web_form"
-# The rows of a new lead that are given ids up front (see RowBatch): the lead, its first
-# ASSIGNMENT_CHANGE activity, its three events (created, assigned, activity logged) and their job.
-NEW_LEAD_ROWS = {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1}
 
 
 @dataclass
@@ -94,9 +79,8 @@ def _create(
     submission_id: str | None = None,
     external_id: str | None = None,
     automation: bool = True,
-    ids: dict[type, list[int]] | None = None,
 ) -> Intake:
-    """Create the lead; `ids`: its rows' ids if the caller reserved them (else reserved here)."""
+    """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit."""
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
     duplicates = leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
     if duplicates and reject_duplicates:
@@ -104,114 +88,62 @@ def _create(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
         )
-    # Every row of the new lead is built first and written in one round trip (see RowBatch): the
-    # owner's turn, the lead (stored with its owner: no UPDATE after), its first stay, the owner's
-    # trail, the events and their job, the monthly counts. The ids the rows name each other by are
-    # reserved up front. Events: created, assigned, activity logged.
-    batch = RowBatch()
-    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, batch=batch)
-    if in_autocommit(session):
-        assignment.guard_owner(batch, pick)  # no lock spans the pick and the write: see guard_owner
-    ids = ids or allocate_ids(session, NEW_LEAD_ROWS)
+    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now)
+    assignment.guard_owner(session=session, pick=pick)  # the owner is still available at the write
     lead = leads.new_lead(
-        batch=batch,
-        lead_id=ids[Lead][0],
         clinic=clinic,
         fields=fields,
         source=source,
         stage=stage,
-        assigned_to_id=pick.user_id,
+        assigned_to_id=pick.user_id,  # stored with its owner: no UPDATE after
         actor_ref=actor_ref,
         now=now,
         submission_id=submission_id,
         external_id=external_id,
     )
-    pipeline.start_stage_history(batch=batch, lead=lead, actor_ref=actor_ref, now=now)
-    owner_events = assignment.add_first_owner(
-        batch=batch,
-        lead=lead,
-        pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
-        actor_ref=actor_ref,
-        user_id=user_id,
-        activity_id=ids[LeadActivity][0],
-        now=now,
-    )
-    new_events = [(events.LEAD_CREATED, _created(lead, source, channel, duplicates)), *owner_events]
-    if not automation:
-        # A historical import: consumers still see the events (webhooks, reports), rules do not fire.
-        new_events = [(kind, {**payload, "automation": False}) for kind, payload in new_events]
-    events.add_to_batch(
-        session=session,
-        batch=batch,
-        event_ids=ids[DomainEvent][: len(new_events)],
-        job_id=ids[ScheduledJob][0],
-        clinic_id=clinic.id,
-        events=new_events,
-        subject_type="lead",
-        subject_id=lead.id,
-        now=now,
-    )
-    monthly.add_new_lead(session=session, batch=batch, lead=lead)
-    if not batch.write(session):
-        raise _InTransactionInstead("the picked owner went out of office or inactive meanwhile")
+    leads.store_new_lead(session=session, lead=lead, now=now)
+    pipeline.enter_first_stage(session=session, lead=lead, actor_ref=actor_ref, now=now)
+    # Events, in this order: created, assigned, activity logged. A historical import's: consumers
+    # still see them (webhooks, reports), rules do not fire.
+    with contextlib.nullcontext() if automation else events.for_consumers_only(session):
+        events.emit(
+            session=session,
+            clinic_id=clinic.id,
+            type=events.LEAD_CREATED,
+            subject_type="lead",
+            subject_id=lead.id,
+            payload=_created(lead, source, channel, duplicates),
+            now=now,
+        )
+        assignment.record_owner(
+            session=session,
+            lead=lead,
+            previous=None,
+            pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
+            actor_ref=actor_ref,
+            user_id=user_id,
+            now=now,
+        )
+    monthly.add_new_lead(session=session, lead=lead)
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
-
-
-# What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
-# (see leads.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
-# entities through the ORM cost more than the rest of the reads of a capture together. On
-# PostgreSQL the same round trip also reserves the new rows' ids and, in a transaction, takes the
-# clinic's availability lock for the pick of an owner: each was a round trip of its own.
-_CLINICS, _SOURCES = Clinic.__table__, LeadSource.__table__
-_DEFAULT_STAGE = pipeline.default_stage_slug(_CLINICS.c.id).label("default_stage")
-_CONTEXT_COLUMNS = [*_CLINICS.c, *_SOURCES.c, _DEFAULT_STAGE]
-_AVAILABILITY_LOCK, _NEW_IDS = assignment.availability_lock(_CLINICS.c.id), new_id_columns(NEW_LEAD_ROWS)
-
-
-def _capture_context(extra_columns: list) -> Frozen:
-    return Frozen(
-        sa.select(*_CONTEXT_COLUMNS, *extra_columns)
-        .select_from(_CLINICS.outerjoin(_SOURCES, leads.new_lead_source_join(_CLINICS.c.id)))
-        .where(_CLINICS.c.id == sa.bindparam("clinic_id"))
-    )
-
-
-# By where the capture runs: a PostgreSQL transaction, a PostgreSQL autocommit session (where a
-# transaction's lock would end with the statement: the batch is guarded instead), SQLite.
-_CAPTURE_CONTEXT = {
-    "transaction": _capture_context([_AVAILABILITY_LOCK, *_NEW_IDS]),
-    "autocommit": _capture_context(_NEW_IDS),
-    "sqlite": _capture_context([]),
-}
-
-
-class _InTransactionInstead(Exception):
-    """A capture begun in an autocommit session that must be made in a transaction instead."""
 
 
 def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
     """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
 
-    On PostgreSQL with the round-robin policy, in an autocommit session (Database.statements):
-    the lead's rows are written by one statement, atomic by itself, so the BEGIN and COMMIT round
-    trips of a transaction are saved. Any other policy, a guard that found the owner gone, SQLite:
-    in one transaction (nothing was written by the first try, which only took a turn).
+    In the database's capture unit of work (on PostgreSQL the lead's rows are written by one
+    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
+    transaction after all (a policy that locks, a guard that found the owner gone), again in one
+    transaction: nothing was written by the first try, which at most took a turn.
     """
     arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
-    if db.dialect == "postgresql":
-        try:
-            with db.statements() as session:
-                return create_lead(session=session, **arguments)
-        except _InTransactionInstead:
-            pass
+    try:
+        with db.capture_unit_of_work() as session:
+            return create_lead(session=session, **arguments)
+    except NeedsTransaction:
+        pass
     with db.unit_of_work() as session:
         return create_lead(session=session, **arguments)
-
-
-def _where(session: Session) -> str:
-    if session.get_bind().dialect.name != "postgresql":
-        return "sqlite"
-    return "autocommit" if in_autocommit(session) else "transaction"
 
 
 def create_lead(
@@ -228,28 +160,20 @@ def create_lead(
     """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
 
     With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored. `session`: a transaction's, or an autocommit one (see `capture_lead`), which raises
-    _InTransactionInstead when the capture must be made in a transaction after all. A bulk import
+    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
     (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
-    params = {"clinic_id": actor.clinic_id, "source_id": source_id}
-    connection, where = session.connection(), _where(session)
-    [row] = _CAPTURE_CONTEXT[where].execute(connection, params)
-    context = dict(zip(_CONTEXT_COLUMNS, row, strict=False))
-    ids = None
-    if where != "sqlite":
-        ids = ids_from(NEW_LEAD_ROWS, row[-len(_NEW_IDS) :])
-    if where == "transaction":
-        assignment.availability_held(session, actor.clinic_id)
-    stage = context[_DEFAULT_STAGE]
+    context = queries.capture_context(session, actor.clinic_id, source_id)
+    stage = context[queries.DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
     clinic = detached_copy(Clinic, context)
-    if where == "autocommit" and not assignment.picks_without_transaction(clinic):
-        raise _InTransactionInstead(f"the {clinic.assignment_policy} policy picks in a transaction")
-    found = None if context[_SOURCES.c.id] is None else detached_copy(LeadSource, context)
+    if not assignment.picks_without_transaction(clinic):
+        # Before any other read: the policy's pick needs a transaction.
+        writes.require_transaction(session, f"the {clinic.assignment_policy} policy picks in a transaction")
+    found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
     source = leads.checked_source(source_id=source_id, found=found)
     return _create(
         session=session,
@@ -264,7 +188,6 @@ def create_lead(
         now=now,
         external_id=external_id,
         automation=automation,
-        ids=ids,
     )
 
 

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session, attributes
 
 from app import phi
 from app.audit import service as audit
-from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.db import Frozen, RowBatch, new_row, page_offset
+from app.db import Frozen, new_row, page_offset, writes
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -694,8 +693,6 @@ def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datet
 
 def new_lead(
     *,
-    batch: RowBatch,
-    lead_id: int,
     clinic: Clinic,
     fields: dict,
     source: LeadSource,
@@ -706,14 +703,13 @@ def new_lead(
     submission_id: str | None = None,
     external_id: str | None = None,
 ) -> Lead:
-    """A lead from prepared fields (its id allocated by the caller), in `stage`, owned by
-    `assigned_to_id` if given, added to `batch` with its audit event.
+    """A lead from prepared fields, in `stage`, owned by `assigned_to_id` if given: the one
+    builder of a new lead, not yet in any unit of work (see `store_new_lead`).
 
     Choosing the owner, and the assignment's trail and events, are the caller's.
     """
-    lead = new_row(
+    return new_row(
         Lead,
-        id=lead_id,
         clinic_id=clinic.id,
         status=LeadStatus.NEW.value,
         pipeline_stage=stage,
@@ -730,18 +726,21 @@ def new_lead(
         updated_by=actor_ref,
         **fields,
     )
-    batch.add(lead)
-    batch.insert(
-        AuditEvent,
-        **audit.fields(
-            clinic_id=clinic.id,
-            actor=actor_ref,
-            action="lead.create",
-            subject_type="lead",
-            subject_id=lead.id,
-            after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
-            at=now,
-        ),
+
+
+def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
+    """Add a new lead (from `new_lead`) to the unit of work, its id known from here on, with its
+    audit event."""
+    writes.add(session, lead, with_id=True)
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=lead.created_by,
+        action="lead.create",
+        subject_type="lead",
+        subject_id=lead.id,
+        after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
+        at=now,
     )
     return lead
 
@@ -891,6 +890,8 @@ def note_activity(*, session: Session, lead: Lead, at: datetime) -> None:
 
     One conditional UPDATE, so two activities logged at once both leave the later time.
     """
+    if lead.last_activity_at is not None and lead.last_activity_at >= at:
+        return  # it only ever grows: the stored one is at least as late (a new lead's, say)
     session.execute(
         sa.update(Lead)
         .where(Lead.id == lead.id, sa.or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < at))

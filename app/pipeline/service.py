@@ -18,7 +18,7 @@ from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import RowBatch
+from app.db import new_row, writes
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -266,18 +266,38 @@ def reorder_stages(
 # --- moving leads ------------------------------------------------------------------------------
 
 
-def start_stage_history(*, batch: RowBatch, lead: Lead, actor_ref: str, now: datetime) -> None:
-    """Open the first stay of a lead being created (in the stage it is created in)."""
-    batch.insert(
+def new_stay(*, lead: Lead, previous: str | None, actor_ref: str, now: datetime) -> LeadStageHistory:
+    """The lead's stay in its stage, entered `now` from `previous` (None: a new lead's first): the
+    one builder of a stay."""
+    return new_row(
         LeadStageHistory,
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
-        from_stage=None,
+        from_stage=previous,
         to_stage=lead.pipeline_stage,
         entered_at=now,
         by=actor_ref,
         lead_created_at=lead.created_at,
     )
+
+
+def enter_first_stage(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> None:
+    """A new lead (built in its stage, `stage_entered_at` now) opens its first stay."""
+    _enter_stage(session, lead, previous=None, target=None, actor_ref=actor_ref, now=now)
+
+
+def _enter_stage(
+    session: Session,
+    lead: Lead,
+    *,
+    previous: str | None,
+    target: PipelineStage | None,
+    actor_ref: str,
+    now: datetime,
+) -> None:
+    # The one way a lead enters a stage (its fields already set): analytics told, the stay opened.
+    rollups.on_stage_entered(session, lead, previous=previous, target=target)
+    writes.add(session, new_stay(lead=lead, previous=previous, actor_ref=actor_ref, now=now))
 
 
 def stage_history(*, session: Session, clinic_id: int, lead_id: int) -> list[LeadStageHistory]:
@@ -324,22 +344,11 @@ def _move(
     if open_stay is not None:
         open_stay.left_at = now
         rollups.on_stay_closed(open_stay)
-    rollups.on_stage_entered(session, lead, previous=previous, target=target)
-    session.add(
-        LeadStageHistory(
-            clinic_id=lead.clinic_id,
-            lead_id=lead.id,
-            from_stage=previous,
-            to_stage=target.slug,
-            entered_at=now,
-            by=actor.ref,
-            lead_created_at=lead.created_at,
-        )
-    )
     lead.pipeline_stage = target.slug
     lead.stage_entered_at = now
     lead.stage_stale_at = None  # a new stay: it may be flagged once again
     leads.touch(lead=lead, actor_ref=actor.ref, now=now)
+    _enter_stage(session, lead, previous=previous, target=target, actor_ref=actor.ref, now=now)
     session.flush()
     events.emit(
         session=session,

@@ -34,7 +34,7 @@ def register(
 
     `drain`: many rows of the kind come due at once and each is short (events processing): one
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
-    (see scheduling.service.add_due_now and run_job).
+    (see scheduling.service._add_to_unit and run_job).
 
     `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
     then records the outcome) or needs the app's settings: it is called with `db=` too, the Database

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import RowBatch, UTCDateTime, after_commit, database_of, loaded, page_offset
+from app.db import UTCDateTime, after_commit, database_of, loaded, page_offset
 from app.errors import Conflict, NotFound
-from app.scheduling import registry
+from app.scheduling import queries, registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release, subject_of
 from app.scheduling.models import (
     CANCELLED,
@@ -50,10 +49,6 @@ NO_HANDLER = "failed"  # no handler is registered for the kind in this process
 
 _DISPATCH_KEY = "scheduling.dispatch_after_commit"
 _MAX_ERROR = 4000
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # --- scheduling -----------------------------------------------------------------------------------
@@ -98,7 +93,11 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     caller's transaction intact (an IntegrityError would abort it on PostgreSQL).
     """
     rows = [_row_values(job, now) for job in jobs]
-    created = _insert_new(session, rows) if rows else []
+    if not rows:
+        return []
+    if queries.written_with_the_unit(session):
+        return [_add_to_unit(session, values, now) for values in rows]
+    created = queries.insert_new(session, rows)
     due_soon = due_within_horizon(session, [(job.id, job.due_at) for job in created], now)
     if due_soon:
         _dispatch_after_commit(session, due_soon, now)
@@ -111,30 +110,30 @@ def due_within_horizon(session: Session, rows: Iterable[tuple[int, datetime]], n
     return [job_id for job_id, due_at in rows if due_at <= horizon_end]
 
 
-def add_due_now(*, session: Session, batch: RowBatch, job_id: int, now: datetime, **job) -> None:
-    """A row due now (`schedule`'s keywords, its id from `allocate_ids`) for a `RowBatch`, stored as
-    dispatched and published once the caller commits: no UPDATE after the commit.
+def _add_to_unit(session, values: dict, now: datetime) -> ScheduledJob:
+    """A row written with the rest of a batched unit (see `queries.written_with_the_unit`). Due
+    within the horizon, it is stored as dispatched and published once the unit commits: no UPDATE
+    after the commit.
 
     A row of a draining kind publishes only if no worker is draining the kind already (`wake`).
     If the publish fails the row is handed back to pending for the promote sweep; if the process
-    dies between commit and publish, the redispatch sweep sends it after its grace. Its dedupe key
-    must be new (e.g. named after an id allocated for the same batch): nothing checks it here.
+    dies between commit and publish, the redispatch sweep sends it after its grace.
     """
-    values = _row_values({**job, "due_at": now}, now) | {"status": DISPATCHED, "dispatched_at": now}
-    batch.insert(ScheduledJob, id=job_id, **values)
+    if not due_within_horizon(session, [(None, values["due_at"])], now):
+        return queries.add_to_unit(session, values)
+    job = queries.add_to_unit(session, values | {"status": DISPATCHED, "dispatched_at": now})
     db = database_of(session)
     dispatcher, redis = db.dispatcher, db.redis
-    sent = _Dispatched(
-        job_id, values["queue"], now, values["kind"], values["subject_type"], values["subject_id"]
-    )
-    drains = registry.kind_of(values["kind"]).drain
+    sent = _Dispatched(job.id, job.queue, job.due_at, job.kind, job.subject_type, job.subject_id)
+    drains = registry.kind_of(job.kind).drain
 
     def publish():
-        if drains and not _wake(redis, values["kind"], db=db, rows=[sent], now=now):
+        if drains and not _wake(redis, sent.kind, db=db, rows=[sent], now=now):
             return  # a worker is draining the kind: it takes this row too
         publish_claimed(db=db, dispatcher=dispatcher, rows=[sent], now=now)
 
     after_commit(session, publish)
+    return job
 
 
 _WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
@@ -203,63 +202,6 @@ def _row_values(job: dict, now: datetime) -> dict:
         # The span writing the row: its run continues this trace (app/telemetry/tracing.py).
         "trace_parent": tracing.current_traceparent(),
     }
-
-
-def _insert_statement(dialect: str):
-    # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
-    # ("insertmanyvalues"). A Core INSERT on the table is a cacheable statement (the ORM-enabled bulk
-    # form with RETURNING of the entity is not: SQLAlchemy rebuilds it on every call, about 5 ms each).
-    # RETURNING every column: the created rows become the session's objects without a SELECT after.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = ScheduledJob.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(*table.c)
-
-
-_INSERT = {"postgresql": _insert_statement("postgresql"), "sqlite": _insert_statement("sqlite")}
-
-
-def _insert_one_statement():
-    # The dialects' INSERT ... ON CONFLICT constructs have no cache key in SQLAlchemy 2.0 (their
-    # `inherit_cache = False`), so `_INSERT` is compiled again on every execution (about 0.7 ms of
-    # CPU). One row, the common case, goes as the same SQL in a cacheable text() instead: typed
-    # binds (JSON, UTC datetimes) and typed result columns, as the construct would have them.
-    table = ScheduledJob.__table__
-    columns = [column for column in table.c if not column.primary_key]
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
-        f"VALUES ({', '.join(':' + c.name for c in columns)}) "
-        f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING {', '.join(c.name for c in table.c)}"
-    )
-    binds = [sa.bindparam(column.name, type_=column.type) for column in columns]
-    return sa.text(sql).bindparams(*binds).columns(*table.c), {column.name: None for column in columns}
-
-
-_INSERT_ONE, _NO_VALUES = _insert_one_statement()
-
-
-def _insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
-    dialect = session.get_bind().dialect.name
-    if dialect in _INSERT:
-        session.flush()  # the rows may refer to objects still pending in this session
-        created = []
-        # One row (the common case) as a plain execute: the executemany path costs about three times more.
-        if len(rows) == 1:
-            result = session.execute(_INSERT_ONE, {**_NO_VALUES, **rows[0]})
-        else:
-            result = session.execute(_INSERT[dialect], rows)
-        for row in sorted(result, key=lambda r: r.id):
-            created.append(loaded(session, ScheduledJob, row))  # as if loaded (like claim() does)
-        return created
-    created = []  # any other database: one savepoint per row
-    for values in rows:
-        try:
-            with session.begin_nested():
-                job = ScheduledJob(**values)
-                session.add(job)
-        except sa.exc.IntegrityError:
-            continue
-        created.append(job)
-    return created
 
 
 def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
@@ -662,9 +604,7 @@ def _record_failure(
         ScheduledJob.status.in_(OPEN),
         ScheduledJob.attempts == attempt,  # a concurrent delivery counted (and runs) a later attempt
     )
-    if _is_postgresql(session):
-        stmt = stmt.with_for_update()
-    job = session.scalars(stmt).first()
+    job = session.scalars(queries.for_update(session, stmt)).first()
     if job is None:
         return SKIPPED
     job.last_error = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
@@ -728,9 +668,7 @@ def list_jobs(
 def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
     """A dead (or failed) job runs again now, attempts reset; audited; dispatched after commit."""
     stmt = sa.select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.clinic_id == clinic_id)
-    if _is_postgresql(session):
-        stmt = stmt.with_for_update()
-    job = session.scalars(stmt).first()
+    job = session.scalars(queries.for_update(session, stmt)).first()
     if job is None:
         raise NotFound(f"job {job_id} not found")
     if job.status not in GAVE_UP_STATUSES:
