@@ -90,15 +90,33 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     """Add many rows at once (each dict takes `schedule`'s keywords); returns only the rows it created.
 
     A row whose dedupe_key exists is skipped by INSERT ... ON CONFLICT DO NOTHING, which leaves the
-    caller's transaction intact (an IntegrityError would abort it on PostgreSQL).
+    caller's transaction intact (an IntegrityError would abort it on PostgreSQL). In a batched unit
+    (lead capture) the rows are written with the rest of the unit, their dedupe_keys new by
+    construction (named after ids reserved for the same unit).
+
+    A row due within the horizon is published once the caller commits. A row of a draining kind
+    (events processing) is stored as dispatched, no UPDATE after the commit, and publishes only if
+    no worker is draining the kind already (`_wake`); if that publish fails the row is handed back
+    to pending for the promote sweep, and if the process dies between commit and publish, the
+    redispatch sweep sends it after its grace. Any other row is marked dispatched after the commit
+    (`mark_and_publish`).
     """
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
-    if queries.written_with_the_unit(session):
-        return [_add_to_unit(session, values, now) for values in rows]
-    created = queries.insert_new(session, rows)
-    due_soon = due_within_horizon(session, [(job.id, job.due_at) for job in created], now)
+    batched = queries.written_with_the_unit(session)
+    horizon_end = now + timedelta(seconds=database_of(session).settings.schedule_horizon_seconds)
+    for values in rows:
+        if values["due_at"] <= horizon_end and (batched or registry.kind_of(values["kind"]).drain):
+            values.update(status=DISPATCHED, dispatched_at=now)
+    if batched:
+        created = [queries.add_to_unit(session, values) for values in rows]
+    else:
+        created = queries.insert_new(session, rows)
+    dispatched = [job for job in created if job.status == DISPATCHED]
+    if dispatched:
+        _publish_when_committed(session, dispatched, now)
+    due_soon = [job.id for job in created if job.status == PENDING and job.due_at <= horizon_end]
     if due_soon:
         _dispatch_after_commit(session, due_soon, now)
     return created
@@ -110,30 +128,24 @@ def due_within_horizon(session: Session, rows: Iterable[tuple[int, datetime]], n
     return [job_id for job_id, due_at in rows if due_at <= horizon_end]
 
 
-def _add_to_unit(session, values: dict, now: datetime) -> ScheduledJob:
-    """A row written with the rest of a batched unit (see `queries.written_with_the_unit`). Due
-    within the horizon, it is stored as dispatched and published once the unit commits: no UPDATE
-    after the commit.
-
-    A row of a draining kind publishes only if no worker is draining the kind already (`wake`).
-    If the publish fails the row is handed back to pending for the promote sweep; if the process
-    dies between commit and publish, the redispatch sweep sends it after its grace.
-    """
-    if not due_within_horizon(session, [(None, values["due_at"])], now):
-        return queries.add_to_unit(session, values)
-    job = queries.add_to_unit(session, values | {"status": DISPATCHED, "dispatched_at": now})
+def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) -> None:
+    """Publish rows stored as dispatched once the caller commits (a draining kind's only if it
+    must wake a worker: see `_wake`)."""
     db = database_of(session)
     dispatcher, redis = db.dispatcher, db.redis
-    sent = _Dispatched(job.id, job.queue, job.due_at, job.kind, job.subject_type, job.subject_id)
-    drains = registry.kind_of(job.kind).drain
+    sent = [
+        _Dispatched(job.id, job.queue, job.due_at, job.kind, job.subject_type, job.subject_id) for job in jobs
+    ]
 
     def publish():
-        if drains and not _wake(redis, sent.kind, db=db, rows=[sent], now=now):
-            return  # a worker is draining the kind: it takes this row too
-        publish_claimed(db=db, dispatcher=dispatcher, rows=[sent], now=now)
+        for kind in {row.kind for row in sent if registry.kind_of(row.kind).drain}:
+            of_kind = [row for row in sent if row.kind == kind]
+            if not _wake(redis, kind, db=db, rows=of_kind, now=now):
+                sent[:] = [row for row in sent if row.kind != kind]  # a draining worker takes them
+        if sent:
+            publish_claimed(db=db, dispatcher=dispatcher, rows=sent, now=now)
 
     after_commit(session, publish)
-    return job
 
 
 _WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
