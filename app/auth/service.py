@@ -14,10 +14,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import tokens
+from app.auth import queries, tokens
 from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey, Clinic, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Permission, Role
-from app.db import Frozen
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 
 _hasher = PasswordHasher()
@@ -163,26 +162,10 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-# The user behind a bearer token, looked up on every request: a cached Core statement of the
-# columns an Actor needs (no ORM object, no session).
-_USERS = User.__table__
-_ACTOR_OF_USER = Frozen(  # every authenticated request runs it
-    sa.select(
-        _USERS.c.id,
-        _USERS.c.clinic_id,
-        _USERS.c.role,
-        _USERS.c.email,
-        _USERS.c.active,
-        _USERS.c.token_version,
-    ).where(_USERS.c.id == sa.bindparam("user_id"))
-)
-
-
 def _user_actor(db, user_id: int, version: int) -> Actor:
     """The Actor of an active user, read now: a disabled user or changed role counts at once, and
     a token of an earlier token version (password, role or status changed since) is refused."""
-    with db.single_statement() as conn:
-        found = _ACTOR_OF_USER.execute(conn, {"user_id": user_id})
+    found = queries.actor_of_user(db, user_id)
     if not found or not found[0][4]:
         raise Unauthorized("this user is disabled or no longer exists")
     user_id, clinic_id, role, email, _, token_version = found[0]

@@ -18,10 +18,10 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.db import Frozen, new_row, page_offset, writes
+from app.db import new_row, page_offset, writes
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
-from app.leads import rules
+from app.leads import queries, rules
 from app.leads.models import (
     OPEN_STATUSES,
     Lead,
@@ -584,56 +584,6 @@ def _probe(fields: dict) -> rules.DuplicateProbe:
     )
 
 
-def _duplicate_candidates() -> sa.CompoundSelect:
-    # Built once, with a fixed set of parameters (a probe has at most two phones), so it is compiled
-    # once and prepared by the driver: it runs for every new lead.
-    #
-    # One equality per arm, each on its own partial index, joined by UNION (which also drops a lead
-    # matched twice). A single WHERE with OR reads the same but leaves the plan to table statistics:
-    # before the table's first ANALYZE (a new database's first minute, a bench) PostgreSQL read every
-    # lead of the clinic through (clinic_id, created_at) and filtered: a capture cost that grew with
-    # each lead captured (measured: 2.5 ms at 3,000 leads against 0.05 ms for this form).
-    leads = Lead.__table__
-    phones = [sa.bindparam("phone_1", type_=sa.String), sa.bindparam("phone_2", type_=sa.String)]
-    columns = (
-        leads.c.id,
-        leads.c.phone,
-        leads.c.phone_alt,
-        leads.c.email,
-        leads.c.patient_dob_index,
-        leads.c.first_name,
-        leads.c.last_name,
-        leads.c.patient_first_name,
-        leads.c.patient_last_name,
-    )
-
-    def open_leads_where(matched) -> sa.Select:
-        return sa.select(*columns).where(
-            leads.c.clinic_id == sa.bindparam("clinic_id"),
-            matched,
-            leads.c.deleted_at.is_(None),
-            leads.c.status.in_([sa.literal_column(f"'{s.value}'") for s in OPEN_STATUSES]),
-            leads.c.id != sa.bindparam("exclude_id"),
-        )
-
-    return (
-        sa.union(
-            *(
-                open_leads_where(column == phone)
-                for column in (leads.c.phone, leads.c.phone_alt)
-                for phone in phones
-            ),
-            open_leads_where(leads.c.email == sa.bindparam("email", type_=sa.String)),
-            open_leads_where(leads.c.patient_dob_index == sa.bindparam("dob_index", type_=sa.String)),
-        )
-        .order_by(sa.literal_column("id"))
-        .limit(200)
-    )
-
-
-_DUPLICATE_CANDIDATES = Frozen(_duplicate_candidates())
-
-
 def find_duplicates(
     *, session: Session, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
 ) -> list[dict]:
@@ -654,7 +604,7 @@ def find_duplicates(
         "exclude_id": exclude_lead_id or 0,
     }
     found = []
-    for row in _DUPLICATE_CANDIDATES.execute(session.connection(), params):
+    for row in queries.duplicate_candidates(session, params):
         lead_id, phone, phone_alt, email, dob_index, first, last, patient_first, patient_last = row
         candidate = rules.Candidate(
             lead_id=lead_id,

@@ -12,47 +12,26 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.scheduling import registry
+from app.scheduling import queries, registry
 from app.scheduling import service as scheduling
 from app.scheduling.models import PENDING
 from app.telemetry import tracing
 
-# Column order of the arrays; status, attempts, created_at and trace_parent are the same for every row.
-_INSERT = sa.text(
-    """
-    INSERT INTO scheduled_jobs (clinic_id, kind, queue, subject_type, subject_id, payload, due_at,
-                                max_attempts, dedupe_key, origin, status, attempts, created_at,
-                                trace_parent)
-    SELECT r.clinic_id, r.kind, r.queue, r.subject_type, r.subject_id, r.payload::jsonb, r.due_at,
-           r.max_attempts, r.dedupe_key, r.origin::jsonb, CAST(:status AS varchar), 0,
-           CAST(:now AS timestamptz), CAST(:trace_parent AS varchar)
-    FROM unnest(CAST(:clinic_id AS integer[]), CAST(:kind AS varchar[]), CAST(:queue AS varchar[]),
-                CAST(:subject_type AS varchar[]), CAST(:subject_id AS integer[]),
-                CAST(:payload AS text[]), CAST(:due_at AS timestamptz[]),
-                CAST(:max_attempts AS integer[]), CAST(:dedupe_key AS varchar[]),
-                CAST(:origin AS text[]))
-         AS r(clinic_id, kind, queue, subject_type, subject_id, payload, due_at, max_attempts,
-              dedupe_key, origin)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, due_at
-    """
-)
 _FIELDS = ("clinic_id", "subject_type", "subject_id", "max_attempts", "dedupe_key")
 
 
 def schedule_ids(*, session: Session, jobs: list[dict], now: datetime) -> list[int]:
     """Like `scheduling.schedule_many` (same job dicts, dedupe, dispatch after commit); returns new ids."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not queries.inserts_from_arrays(session):
         return [job.id for job in scheduling.schedule_many(session=session, jobs=jobs, now=now)]
     if not jobs:
         return []
     columns = _columns(jobs)
     session.flush()  # the rows may refer to objects still pending in this session
     params = {**columns, "status": PENDING, "now": now, "trace_parent": tracing.current_traceparent()}
-    created = session.execute(_INSERT, params).all()
+    created = session.execute(queries.INSERT_FROM_ARRAYS, params).all()
     due_soon = scheduling.due_within_horizon(session, created, now)
     if due_soon:
         scheduling._dispatch_after_commit(session, due_soon, now)

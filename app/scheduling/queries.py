@@ -6,8 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import loaded, new_row, writes
-from app.scheduling.models import ScheduledJob
+from app.db import UTCDateTime, loaded, new_row, writes
+from app.scheduling.models import DEAD, DISPATCHED, OPEN, PENDING, ScheduledJob
+
+_JOBS = ScheduledJob.__table__
 
 
 def _insert_statement(dialect: str):
@@ -76,6 +78,13 @@ def for_update(session: Session, stmt: sa.Select) -> sa.Select:
     return stmt
 
 
+def skipping_locked(session: Session, pick: sa.Select) -> sa.Select:
+    """`pick` skipping rows another transaction holds (PostgreSQL; SQLite serialises writers)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pick.with_for_update(skip_locked=True)
+    return pick
+
+
 def written_with_the_unit(session) -> bool:
     """Whether the unit of work writes its rows in one statement at its end (a batched unit): a
     ledger row then goes in with them, its dedupe_key new by construction (no ON CONFLICT)."""
@@ -85,3 +94,132 @@ def written_with_the_unit(session) -> bool:
 def add_to_unit(session, values: dict) -> ScheduledJob:
     """One ledger row (values by column) added to a batched unit, with a reserved id."""
     return writes.add(session, new_row(ScheduledJob, **values), with_id=True)
+
+
+# --- counting an attempt: one statement, committed on its own ---------------------------------
+
+IS_OPEN = sa.or_(_JOBS.c.status == PENDING, _JOBS.c.status == DISPATCHED)
+WORKER_LOST = (
+    "its attempts ran out and the last one never finished: the worker running it was lost "
+    "(killed, out of memory, past its time limit)"
+)
+
+
+# No attempt in flight: none counted, or the one counted is older than the redispatch grace on a row
+# still open. Its delivery had that long to claim the row, and a handler still running holds the row
+# (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
+# gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
+# drainer goes on to the next row.
+_NOT_IN_FLIGHT = sa.or_(
+    _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
+)
+
+
+def _pick_by_id() -> sa.Select:
+    # OR, not IN: an IN list is an "expanding" parameter, re-rendered on every execution.
+    return sa.select(_JOBS.c.id).where(
+        _JOBS.c.id == sa.bindparam("job_id"),
+        IS_OPEN,
+        _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        _NOT_IN_FLIGHT,
+    )
+
+
+def _pick_next_of_kind() -> sa.Select:
+    # A drainer's next row: the oldest due row of a kind. The statuses are literals, as in the
+    # predicate of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    return (
+        sa.select(_JOBS.c.id)
+        .where(
+            _JOBS.c.kind == sa.bindparam("of_kind"),
+            open_literally,
+            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+            _NOT_IN_FLIGHT,
+        )
+        .order_by(_JOBS.c.due_at)
+        .limit(1)
+    )
+
+
+def _count_statement(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
+    """The attempt's compare-and-set: the open row `pick` selects gets attempts+1, or, its attempts
+    already spent (each started and none finished: its worker died), becomes dead.
+
+    Built once per dialect and pick, on the Table with bound parameters (it runs for every job).
+    `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
+    key whatever the table statistics say (an IN once joined a scan of every open row to the pick,
+    with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
+    delivery is running is not counted again, and a drainer goes on to the next row.
+    """
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
+    now = sa.bindparam("now", type_=UTCDateTime())
+    return (
+        sa.update(_JOBS)
+        .where(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
+        .values(
+            attempts=sa.case((spent, _JOBS.c.attempts), else_=_JOBS.c.attempts + 1),
+            status=sa.case((spent, sa.literal(DEAD)), else_=_JOBS.c.status),
+            finished_at=sa.case((spent, now), else_=_JOBS.c.finished_at),
+            last_error=sa.case((spent, sa.literal(WORKER_LOST)), else_=_JOBS.c.last_error),
+            started_at=sa.case((spent, _JOBS.c.started_at), else_=now),
+        )
+        .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.attempts, _JOBS.c.status)
+    )
+
+
+_COUNT = {
+    (dialect, by_id): _count_statement(
+        _pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql"
+    )
+    for dialect in ("postgresql", "other")
+    for by_id in (True, False)
+}
+
+
+def count_statement(db, *, by_id: bool) -> sa.Update:
+    """The attempt's compare-and-set for `db`'s database: of a row by id, or a drainer's next."""
+    return _COUNT["postgresql" if db.dialect == "postgresql" else "other", by_id]
+
+
+def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:
+    """Run one statement committed on its own, its rows: in autocommit on PostgreSQL (no BEGIN
+    and COMMIT round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of
+    app/db/engine.py, which serialises it with every other writer."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = conn.execute(statement, params).all()
+        conn.commit()
+    return rows
+
+
+# --- ledger rows by the thousand (app/scheduling/batch.py) ----------------------------------------
+
+# Column order of the arrays; status, attempts, created_at and trace_parent are the same for every row.
+INSERT_FROM_ARRAYS = sa.text(
+    """
+    INSERT INTO scheduled_jobs (clinic_id, kind, queue, subject_type, subject_id, payload, due_at,
+                                max_attempts, dedupe_key, origin, status, attempts, created_at,
+                                trace_parent)
+    SELECT r.clinic_id, r.kind, r.queue, r.subject_type, r.subject_id, r.payload::jsonb, r.due_at,
+           r.max_attempts, r.dedupe_key, r.origin::jsonb, CAST(:status AS varchar), 0,
+           CAST(:now AS timestamptz), CAST(:trace_parent AS varchar)
+    FROM unnest(CAST(:clinic_id AS integer[]), CAST(:kind AS varchar[]), CAST(:queue AS varchar[]),
+                CAST(:subject_type AS varchar[]), CAST(:subject_id AS integer[]),
+                CAST(:payload AS text[]), CAST(:due_at AS timestamptz[]),
+                CAST(:max_attempts AS integer[]), CAST(:dedupe_key AS varchar[]),
+                CAST(:origin AS text[]))
+         AS r(clinic_id, kind, queue, subject_type, subject_id, payload, due_at, max_attempts,
+              dedupe_key, origin)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, due_at
+    """
+)
+
+
+def inserts_from_arrays(session: Session) -> bool:
+    """Whether INSERT_FROM_ARRAYS runs here (PostgreSQL's unnest)."""
+    return session.get_bind().dialect.name == "postgresql"

@@ -250,12 +250,7 @@ def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
     One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
     round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db/engine.py.
     """
-    with db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        rows = conn.execute(_MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now}).all()
-        conn.commit()
-    return rows
+    return queries.run_alone(db, _MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now})
 
 
 def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now: datetime, batch: int) -> int:
@@ -390,7 +385,7 @@ def _run_one(
             with db.unit_of_work() as session:
                 outcome, kind = _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
         elif counted.status == DEAD:
-            log.error("job %s (%s) is dead: %s", counted.id, counted.kind, _WORKER_LOST)
+            log.error("job %s (%s) is dead: %s", counted.id, counted.kind, queries.WORKER_LOST)
             outcome, kind = GAVE_UP, counted.kind
         else:
             try:
@@ -417,87 +412,6 @@ def _run_one(
     return outcome, None if kind is None else registry.kind_of(kind)
 
 
-_IS_OPEN = sa.or_(_JOBS.c.status == PENDING, _JOBS.c.status == DISPATCHED)
-_WORKER_LOST = (
-    "its attempts ran out and the last one never finished: the worker running it was lost "
-    "(killed, out of memory, past its time limit)"
-)
-
-
-# No attempt in flight: none counted, or the one counted is older than the redispatch grace on a row
-# still open. Its delivery had that long to claim the row, and a handler still running holds the row
-# (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
-# gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
-# drainer goes on to the next row.
-_NOT_IN_FLIGHT = sa.or_(
-    _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
-)
-
-
-def _pick_by_id() -> sa.Select:
-    # OR, not IN: an IN list is an "expanding" parameter, re-rendered on every execution.
-    return sa.select(_JOBS.c.id).where(
-        _JOBS.c.id == sa.bindparam("job_id"),
-        _IS_OPEN,
-        _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
-        _NOT_IN_FLIGHT,
-    )
-
-
-def _pick_next_of_kind() -> sa.Select:
-    # A drainer's next row: the oldest due row of a kind. The statuses are literals, as in the
-    # predicate of ix_scheduled_jobs_open_kind_due, so that even a generic plan can use that index.
-    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
-    return (
-        sa.select(_JOBS.c.id)
-        .where(
-            _JOBS.c.kind == sa.bindparam("of_kind"),
-            open_literally,
-            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
-            _NOT_IN_FLIGHT,
-        )
-        .order_by(_JOBS.c.due_at)
-        .limit(1)
-    )
-
-
-def _count_statement(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
-    """The attempt's compare-and-set: the open row `pick` selects gets attempts+1, or, its attempts
-    already spent (each started and none finished: its worker died), becomes dead.
-
-    Built once per dialect and pick, on the Table with bound parameters (it runs for every job).
-    `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
-    key whatever the table statistics say (an IN once joined a scan of every open row to the pick,
-    with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
-    delivery is running is not counted again, and a drainer goes on to the next row.
-    """
-    if skip_locked:
-        pick = pick.with_for_update(skip_locked=True)
-    spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
-    now = sa.bindparam("now", type_=UTCDateTime())
-    return (
-        sa.update(_JOBS)
-        .where(_JOBS.c.id == pick.scalar_subquery(), _IS_OPEN)
-        .values(
-            attempts=sa.case((spent, _JOBS.c.attempts), else_=_JOBS.c.attempts + 1),
-            status=sa.case((spent, sa.literal(DEAD)), else_=_JOBS.c.status),
-            finished_at=sa.case((spent, now), else_=_JOBS.c.finished_at),
-            last_error=sa.case((spent, sa.literal(_WORKER_LOST)), else_=_JOBS.c.last_error),
-            started_at=sa.case((spent, _JOBS.c.started_at), else_=now),
-        )
-        .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.attempts, _JOBS.c.status)
-    )
-
-
-_COUNT = {
-    (dialect, by_id): _count_statement(
-        _pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql"
-    )
-    for dialect in ("postgresql", "other")
-    for by_id in (True, False)
-}
-
-
 def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None):
     """Spend an attempt of the row (`job_id`, or the oldest due row of `next_of_kind` no one holds),
     committed before its handler runs; returns (id, kind, attempts, status) or None if none was due,
@@ -516,13 +430,8 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
         params["job_id"] = job_id
     else:
         params["of_kind"] = next_of_kind
-    with db.engine.connect() as conn:
-        dialect = "postgresql" if conn.dialect.name == "postgresql" else "other"
-        if dialect == "postgresql":
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        row = conn.execute(_COUNT[dialect, job_id is not None], params).first()
-        conn.commit()
-    return row
+    rows = queries.run_alone(db, queries.count_statement(db, by_id=job_id is not None), params)
+    return rows[0] if rows else None
 
 
 # The claim of a counted attempt: the row becomes done in the transaction that runs its handler,
@@ -534,7 +443,9 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
 # which this claim finds the row done.
 _CLAIM = (
     sa.update(_JOBS)
-    .where(_JOBS.c.id == sa.bindparam("job_id"), _IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts"))
+    .where(
+        _JOBS.c.id == sa.bindparam("job_id"), queries.IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts")
+    )
     .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
     .returning(*_JOBS.c)
 )

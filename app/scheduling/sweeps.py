@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.scheduling import queries
 from app.scheduling.dispatch import publish_claimed
 from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob
 
@@ -23,8 +24,7 @@ MAX_BATCHES = 100  # per sweep run; the next tick carries on
 def _claim(session: Session, *, where, values: dict, limit: int):
     """UPDATE ... WHERE id IN (SELECT id ... ORDER BY due_at LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING."""
     pick = sa.select(ScheduledJob.id).where(*where).order_by(ScheduledJob.due_at).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
+    pick = queries.skipping_locked(session, pick)
     stmt = (
         sa.update(ScheduledJob)
         .where(ScheduledJob.id.in_(pick), *where)
