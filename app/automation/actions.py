@@ -18,7 +18,7 @@ from app.activities import service as activities
 from app.assignment import service as assignment
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.automation import rules, steps
+from app.automation import merge_fields, steps
 from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
 from app.errors import Conflict, InvalidTransition, ValidationFailed
@@ -230,8 +230,8 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             clinic_id=lead.clinic_id,
             user_id=user_id,
             kind=action.get("kind", "automation"),
-            title=rules.merge(action["title"], values),
-            body=rules.merge(action.get("body") or "", values),
+            title=merge_fields.merge(action["title"], values),
+            body=merge_fields.merge(action.get("body") or "", values),
             link=f"/api/leads/{lead.id}",
             dedupe_key=f"automation-step:{step.id}:user:{user_id}",
             now=now,

@@ -19,7 +19,7 @@ from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation import actions, policy, rules, steps
+from app.automation import actions, merge_fields, policy, steps
 from app.automation.models import AutomationStep, StepStatus
 from app.errors import ValidationFailed
 from app.leads.models import Lead
@@ -135,7 +135,7 @@ def send_message(
         return MOVED
     values = actions.merge_values(session=session, lead=lead)
     try:
-        subject_text, body_text = rules.merge(subject or "", values), rules.merge(body, values)
+        subject_text, body_text = merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # validated when saved; a failure here must not retry forever
         steps.finish(step, StepStatus.FAILED, now, reason=f"the message text cannot be rendered: {error}")
         return SKIPPED

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.automation import rules
+from app.automation import merge_fields, rules
 from app.automation.sequences import CHANNELS, MAX_STEPS
 
 MAX_DELAY = 525_600  # a year of minutes: more than any cadence needs, small enough for date arithmetic
@@ -46,7 +46,11 @@ class SequenceStepIn(RequestSchema):
         required = {"email": ("subject", "body"), "sms": ("body",)}.get(data.get("channel"), ())
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
-            error = rules.merge_field_error(data[name]) if data.get(name) and name not in problems else None
+            error = (
+                merge_fields.merge_field_error(data[name])
+                if data.get(name) and name not in problems
+                else None
+            )
             if error:
                 problems[name] = [error]
         if problems:

@@ -21,7 +21,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.automation import rules, steps
+from app.automation import rule_validation, rules, steps
 from app.automation.actions import calendar_of, local_time_text, within_business_hours
 from app.automation.defaults import DEFAULT_RULES
 from app.automation.models import (
@@ -34,7 +34,8 @@ from app.automation.models import (
 from app.db import after_commit, loaded
 from app.errors import NotFound, ValidationFailed
 from app.events.models import DomainEvent
-from app.intelligence import service as intelligence
+from app.intelligence import contact_times
+from app.intelligence import service as intelligence_service
 from app.leads.models import Lead, LeadSource
 from app.messaging import service as message_templates
 from app.pipeline.models import PipelineStage
@@ -135,9 +136,9 @@ def validate_rule(data: dict) -> None:
     errors: dict = {}
     if "trigger" in data and data["trigger"] not in rules.TRIGGERS:
         errors["trigger"] = [f"unknown trigger {data['trigger']!r}; known: {', '.join(rules.TRIGGERS)}"]
-    if "conditions" in data and (problems := rules.validate_conditions(data["conditions"])):
+    if "conditions" in data and (problems := rule_validation.validate_conditions(data["conditions"])):
         errors["conditions"] = problems
-    if "actions" in data and (problems := rules.validate_actions(data["actions"])):
+    if "actions" in data and (problems := rule_validation.validate_actions(data["actions"])):
         errors["actions"] = problems
     if errors:
         raise ValidationFailed(errors)
@@ -303,7 +304,7 @@ def build_context(
         ),
         "failed_attempts_in_a_row": lambda: failed_attempts_in_a_row(session, lead.id, at),
         # An inbound email or SMS's sentiment (labelled on first read, whichever consumer runs first).
-        "reply_sentiment": lambda: intelligence.reply_sentiment(
+        "reply_sentiment": lambda: intelligence_service.reply_sentiment(
             session=session, activity_id=payload.get("activity_id"), now=at
         ),
         "days_in_stage": lambda: (at - lead.stage_entered_at).days if lead.stage_entered_at else None,
@@ -510,7 +511,7 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         clinic=clinic,
         rule=rule,
         start=event.occurred_at,
-        call_time=lambda earliest: intelligence.best_call_time(
+        call_time=lambda earliest: contact_times.best_call_time(
             session=session, clinic=clinic, lead=lead, earliest=earliest
         ),
     )

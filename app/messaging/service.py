@@ -2,7 +2,7 @@
 and resolved when a rule, a sequence or a person sends one.
 
 The texts use the merge fields of rules and sequences, rendered by the one bounded renderer
-(app/automation/rules.py: `merge_field_error` when saved, `merge` when sent).
+(app/automation/merge_fields.py: `merge_field_error` when saved, `merge` when sent).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import actions
-from app.automation import rules as merge_rules
+from app.automation import actions, merge_fields
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.messaging import stats
@@ -80,7 +79,7 @@ def _check_texts(channel: str, subject: str | None, body: str) -> None:
     elif channel != EMAIL and subject is not None:
         errors["subject"] = ["an SMS has no subject"]
     for name, text in (("subject", subject), ("body", body)):
-        if text and name not in errors and (error := merge_rules.merge_field_error(text)):
+        if text and name not in errors and (error := merge_fields.merge_field_error(text)):
             errors[name] = [error]
     if errors:
         raise ValidationFailed(errors)
@@ -178,8 +177,8 @@ def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | 
         "template_id": template.id,
         "channel": template.channel,
         "lead_id": lead_id,
-        "subject": merge_rules.merge(template.subject, values) if template.subject else None,
-        "body": merge_rules.merge(template.body, values),
+        "subject": merge_fields.merge(template.subject, values) if template.subject else None,
+        "body": merge_fields.merge(template.body, values),
     }
 
 
