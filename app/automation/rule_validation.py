@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.automation.merge_fields import merge_field_error
 from app.automation.rules import (
     ACTION_TYPES,
     ASSIGNEES,
@@ -24,6 +23,7 @@ from app.automation.rules import (
     TASK_TYPES,
 )
 from app.db import MAX_ID
+from app.messaging.merge_fields import merge_field_error
 from app.pipeline import rules as pipeline_rules
 
 

@@ -3,7 +3,8 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.automation import merge_fields, rules
+from app.automation import rules
+from app.messaging import merge_fields
 
 _CONDITIONS_DOC = (
     "[{field, operator, value}]; fields: lead.<field>, event.<field> and computed ones "

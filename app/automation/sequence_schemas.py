@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.automation import merge_fields, rules
+from app.automation import rules
 from app.automation.sequences import CHANNELS, MAX_STEPS
+from app.messaging import merge_fields
 
 MAX_DELAY = 525_600  # a year of minutes: more than any cadence needs, small enough for date arithmetic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, id_field
-from app.automation import merge_fields
+from app.messaging import merge_fields
 from app.messaging.models import CHANNELS, EMAIL
 
 MAX_SUBJECT = 300
