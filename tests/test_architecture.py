@@ -105,7 +105,6 @@ KNOWN_LONG = {
     "app/scheduling/service.py",  # i15uow
     "app/assignment/service.py",  # i15uow
     "app/tasks/service.py",  # i15split: splitting now
-    "app/automation/service.py",  # i15split: splitting now
 }
 
 
