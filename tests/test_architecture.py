@@ -1,6 +1,6 @@
 """The shape of app/, checked from the source (no app, no database): no import cycle, imports run
 from higher domains to lower ones only, services read no `current_app`, and modules stay small
-enough to read (issue 15, "Done when"; docs: the layout and code rules of the design).
+enough to read (issue 15's "Done when"; the layout and code rules of the design).
 
 The import graph is built with `ast` from app/**/*.py. It counts every `import` and `from ... import`
 of an `app` module: at module level and inside functions alike. An import inside a function is
@@ -29,7 +29,7 @@ APP = ROOT / "app"
 # package above it ("app" alone is only app/__init__.py). A module may import its own tier or a
 # lower one; peers in one tier (other than infrastructure) do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Infrastructure: no domain knowledge. Roles, permissions and the Actor are plain values
+    # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
     # (app/auth/roles.py is Flask-free) that every layer may name.
     (
         "app.api",
