@@ -11,6 +11,7 @@ from flask import current_app, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import autocommit, make_engine
+from app.db.writes import AutocommitSession, batched_unit
 
 
 class Database:
@@ -94,8 +95,6 @@ class Database:
         For a use case whose reads need no common snapshot nor a lock held across statements:
         each statement sees what has committed when it starts, and a lock ends with its statement.
         """
-        from app.db.writes import batched_unit  # the writers build on this module
-
         if self._autocommit is None or _request_transaction() is not None:
             with self.unit_of_work() as session:
                 yield session
@@ -129,24 +128,6 @@ class DatabaseSession(Session):
     def __init__(self, *args, database: Database, **kwargs):
         super().__init__(*args, **kwargs)
         self.database = database
-
-
-class AutocommitSession:
-    """The part of a Session that code run in a batched unit (app/db/writes.py) uses: `connection()`,
-    `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
-    track and no ORM object to flush, and a real Session's bookkeeping around a connection in
-    autocommit cost about as much as one of the statements it ran."""
-
-    def __init__(self, connection: sa.Connection, *, database: Database):
-        self._connection = connection
-        self.database = database
-        self.info: dict = {}
-
-    def connection(self) -> sa.Connection:
-        return self._connection
-
-    def get_bind(self) -> sa.Connection:
-        return self._connection
 
 
 _REQUEST_CONNECTION = "followup_autocommit_connection"  # flask.g

@@ -22,7 +22,24 @@ from sqlalchemy.orm import Session
 from app.db.batch import RowBatch, allocate_ids
 from app.db.engine import autocommit
 from app.db.rows import insert_now
-from app.db.unit_of_work import AutocommitSession
+
+
+class AutocommitSession:
+    """The part of a Session that code run in a batched unit uses: `connection()`,
+    `get_bind()` (for its dialect) and `info` (after-commit hooks). There is no transaction to
+    track and no ORM object to flush, and a real Session's bookkeeping around a connection in
+    autocommit cost about as much as one of the statements it ran."""
+
+    def __init__(self, connection: sa.Connection, *, database):
+        self._connection = connection
+        self.database = database
+        self.info: dict = {}
+
+    def connection(self) -> sa.Connection:
+        return self._connection
+
+    def get_bind(self) -> sa.Connection:
+        return self._connection
 
 
 class NeedsTransaction(Exception):
