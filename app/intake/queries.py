@@ -1,5 +1,5 @@
 """What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
-(see leads.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
+(see sources.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
 entities through the ORM cost more than the rest of the reads of a capture together. On
 PostgreSQL the same round trip also reserves the new rows' ids for a batched unit of work and, in
 a transaction, takes the clinic's availability lock for the pick of an owner: each was a round
@@ -14,7 +14,7 @@ from app.assignment import queries as assignment_queries
 from app.auth.models import Clinic
 from app.db import Frozen, ids_from, new_id_columns, writes
 from app.events.models import DomainEvent
-from app.leads import service as leads
+from app.leads import sources
 from app.leads.models import Lead, LeadSource
 from app.pipeline import service as pipeline
 from app.scheduling.models import ScheduledJob
@@ -33,7 +33,7 @@ _NEW_IDS = new_id_columns(NEW_LEAD_ROWS)
 def _capture_context(extra_columns: list) -> Frozen:
     return Frozen(
         sa.select(*_CONTEXT_COLUMNS, *extra_columns)
-        .select_from(CLINICS.outerjoin(SOURCES, leads.new_lead_source_join(CLINICS.c.id)))
+        .select_from(CLINICS.outerjoin(SOURCES, sources.new_lead_source_join(CLINICS.c.id)))
         .where(CLINICS.c.id == sa.bindparam("clinic_id"))
     )
 

@@ -32,7 +32,9 @@ from app.db import MAX_ID, Database, NeedsTransaction, detached_copy, writes
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.intake import queries, rules
+from app.leads import duplicates as duplicate_leads
 from app.leads import service as leads
+from app.leads import sources
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
 
@@ -82,7 +84,7 @@ def _create(
 ) -> Intake:
     """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit."""
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
-    duplicates = leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
+    duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
     if duplicates and reject_duplicates:
         raise Conflict(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
@@ -174,7 +176,7 @@ def create_lead(
         # Before any other read: the policy's pick needs a transaction.
         writes.require_transaction(session, f"the {clinic.assignment_policy} policy picks in a transaction")
     found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
-    source = leads.checked_source(source_id=source_id, found=found)
+    source = sources.checked_source(source_id=source_id, found=found)
     return _create(
         session=session,
         clinic=clinic,
@@ -242,7 +244,7 @@ def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource
     """The form's `source` by name, else utm_source by name, else utm_medium's category, else the website."""
     for name in (form.get("source"), form.get("utm_source")):
         if name:
-            source = leads.active_source_named(session=session, clinic_id=clinic_id, name=name)
+            source = sources.active_source_named(session=session, clinic_id=clinic_id, name=name)
             if source is not None:
                 return source
     categories = [
@@ -253,7 +255,7 @@ def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource
     for category in categories:
         if category is None:
             continue
-        source = leads.first_active_source_of(session=session, clinic_id=clinic_id, category=category.value)
+        source = sources.first_active_source_of(session=session, clinic_id=clinic_id, category=category.value)
         if source is not None:
             return source
     raise ValidationFailed("source", "the clinic has no active source a web lead could be attributed to")
@@ -299,10 +301,10 @@ PHONE_SOURCE_NAME = "Phone"
 
 def _phone_source(session: Session, clinic_id: int, now: datetime) -> LeadSource:
     """The clinic's active source named "Phone", made (category OTHER) the first time a call needs it."""
-    source = leads.active_source_named(session=session, clinic_id=clinic_id, name=PHONE_SOURCE_NAME)
+    source = sources.active_source_named(session=session, clinic_id=clinic_id, name=PHONE_SOURCE_NAME)
     if source is not None:
         return source
-    return leads.create_source(
+    return sources.create_source(
         session=session,
         actor=Actor.engine(clinic_id, PHONE_SYSTEM_ACTOR),
         data={"name": PHONE_SOURCE_NAME, "category": LeadSourceCategory.OTHER.value},

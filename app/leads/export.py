@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.roles import Actor, Role
-from app.leads import service
+from app.leads import listing
 from app.leads.models import Lead
 
 CONTACT_COLUMNS = (
@@ -96,11 +96,11 @@ def rows(
     *, session: Session, actor: Actor, filters: dict, sort: str, columns: tuple[str, ...]
 ) -> Iterator[list]:
     """The matching leads' `columns`, in `sort` order, fetched FETCH_ROWS at a time."""
-    conditions = service.list_conditions(session=session, actor=actor, filters=filters)
+    conditions = listing.list_conditions(session=session, actor=actor, filters=filters)
     stmt = (
         sa.select(*[getattr(Lead, name) for name in columns])
         .where(*conditions)
-        .order_by(*service.list_order(sort))
+        .order_by(*listing.list_order(sort))
         .execution_options(yield_per=FETCH_ROWS)
     )
     for row in session.execute(stmt):

@@ -1,13 +1,14 @@
-"""Use cases of leads and lead sources: read, list, update, delete, duplicates, sources.
+"""Use cases of leads: read, update, delete, and the building blocks of a new lead.
 
 Creating a lead needs the pipeline (default stage) and assignment, which sit above this domain,
 so the create use case lives in `app/intake`; this module gives it the building blocks
-(`new_lead`, `find_duplicates`, `new_lead_source_join`).
+(`prepare_new_lead`, `new_lead`, `store_new_lead`; duplicates.find_duplicates and
+sources.new_lead_source_join beside). Listing is listing.py; sources are sources.py.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,250 +17,20 @@ from sqlalchemy.orm import Session, attributes
 from app import phi
 from app.audit import service as audit
 from app.auth import service as auth
-from app.auth.models import Clinic, User
+from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import new_row, page_offset, writes
+from app.db import new_row, writes
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
-from app.leads import queries, rules
+from app.leads import rules
 from app.leads.models import (
     OPEN_STATUSES,
     Lead,
     LeadSource,
-    LeadSourceCategory,
     LeadStatus,
     PatientRelationship,
 )
-
-# --- lead sources ----------------------------------------------------------------------------
-
-SOURCE_FIELDS = ("name", "category", "description", "is_active", "monthly_cost", "coordinator_ids")
-
-
-def seed_default_sources(*, session: Session, clinic: Clinic, now: datetime) -> None:
-    """One active source per category for a new clinic."""
-    for name, category in rules.DEFAULT_SOURCES:
-        session.add(
-            LeadSource(
-                clinic_id=clinic.id,
-                name=name,
-                category=category.value,
-                is_active=True,
-                coordinator_ids=[],
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    session.flush()
-
-
-def list_sources(
-    *, session: Session, actor: Actor, category: str | None = None, is_active: bool | None = None
-) -> list[LeadSource]:
-    """The clinic's lead sources by name, optionally of one category or activity state."""
-    stmt = sa.select(LeadSource).where(LeadSource.clinic_id == actor.clinic_id)
-    if category:
-        stmt = stmt.where(LeadSource.category == category)
-    if is_active is not None:
-        stmt = stmt.where(LeadSource.is_active.is_(is_active))
-    return list(session.scalars(stmt.order_by(LeadSource.name, LeadSource.id)))
-
-
-def get_source(*, session: Session, clinic_id: int, source_id: int, for_update: bool = False) -> LeadSource:
-    """One source of the clinic; another clinic's source is not found. `for_update` locks it."""
-    source = session.get(
-        LeadSource, source_id, with_for_update=for_update or None, populate_existing=for_update
-    )
-    if source is None or source.clinic_id != clinic_id:
-        raise NotFound(f"lead source {source_id} not found")
-    return source
-
-
-def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
-    stmt = sa.select(LeadSource.id).where(
-        LeadSource.clinic_id == clinic_id, sa.func.lower(LeadSource.name) == name.lower()
-    )
-    if except_id is not None:
-        stmt = stmt.where(LeadSource.id != except_id)
-    return session.scalar(stmt.limit(1)) is not None
-
-
-def _name_conflict(name: str) -> Conflict:
-    return Conflict(
-        f"a lead source named {name!r} already exists", errors={"json": {"name": ["already taken"]}}
-    )
-
-
-def validate_coordinator_ids(*, session: Session, clinic_id: int, user_ids: list[int]) -> list[int]:
-    """The ids, each an active coordinator-capable user of the clinic; else 422 naming the field."""
-    wanted = list(dict.fromkeys(user_ids))
-    if not wanted:
-        return []
-    found = {
-        user.id: user
-        for user in session.scalars(sa.select(User).where(User.id.in_(wanted), User.clinic_id == clinic_id))
-    }
-    problems = []
-    for user_id in wanted:
-        user = found.get(user_id)
-        if user is None:
-            problems.append(f"user {user_id} is not a user of this clinic")
-        elif not user.active:
-            problems.append(f"user {user_id} is not active")
-        elif user.role not in rules.COORDINATOR_ROLES:
-            problems.append(f"user {user_id} is a {user.role}, not a coordinator")
-    if problems:
-        raise ValidationFailed("coordinator_ids", "; ".join(problems))
-    return wanted
-
-
-def _source_snapshot(source: LeadSource) -> dict:
-    snapshot = {k: getattr(source, k) for k in SOURCE_FIELDS}
-    snapshot["monthly_cost"] = None if source.monthly_cost is None else str(source.monthly_cost)
-    return snapshot
-
-
-def _flush_source(session: Session, source: LeadSource) -> None:
-    # The pre-check answers the common case; the unique constraint settles a race between two
-    # admins creating the same name at once (a 409 instead of a 500).
-    try:
-        with session.begin_nested():
-            session.flush()
-    except sa.exc.IntegrityError as exc:
-        raise _name_conflict(source.name) from exc
-
-
-def create_source(*, session: Session, actor: Actor, data: dict, now: datetime) -> LeadSource:
-    """A new lead source; names are unique per clinic (case-insensitively)."""
-    name = data["name"].strip()
-    if not name:
-        raise ValidationFailed("name", "must not be blank")
-    if _name_taken(session, actor.clinic_id, name, None):
-        raise _name_conflict(name)
-    source = LeadSource(
-        clinic_id=actor.clinic_id,
-        name=name,
-        category=data["category"],
-        description=data.get("description"),
-        is_active=data.get("is_active", True),
-        monthly_cost=data.get("monthly_cost"),
-        coordinator_ids=validate_coordinator_ids(
-            session=session, clinic_id=actor.clinic_id, user_ids=data.get("coordinator_ids") or []
-        ),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(source)
-    _flush_source(session, source)
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead_source.create",
-        subject_type="lead_source",
-        subject_id=source.id,
-        after=_source_snapshot(source),
-        at=now,
-    )
-    return source
-
-
-def update_source(*, session: Session, actor: Actor, source_id: int, data: dict, now: datetime) -> LeadSource:
-    """Change a lead source (name, category, cost, active, coordinators)."""
-    source = get_source(session=session, clinic_id=actor.clinic_id, source_id=source_id, for_update=True)
-    before = _source_snapshot(source)
-    if "name" in data:
-        name = data["name"].strip()
-        if not name:
-            raise ValidationFailed("name", "must not be blank")
-        if _name_taken(session, actor.clinic_id, name, source.id):
-            raise _name_conflict(name)
-        data = {**data, "name": name}
-    if "coordinator_ids" in data:
-        data = {
-            **data,
-            "coordinator_ids": validate_coordinator_ids(
-                session=session, clinic_id=actor.clinic_id, user_ids=data["coordinator_ids"] or []
-            ),
-        }
-    for key, value in data.items():
-        setattr(source, key, value)
-    source.updated_at = now
-    _flush_source(session, source)
-    old, new = audit.changes(before, _source_snapshot(source))
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead_source.update",
-        subject_type="lead_source",
-        subject_id=source.id,
-        before=old,
-        after=new,
-        at=now,
-    )
-    return source
-
-
-def active_source_named(*, session: Session, clinic_id: int, name: str) -> LeadSource | None:
-    """The clinic's active source with this name (case-insensitive), if any."""
-    return session.scalar(
-        sa.select(LeadSource)
-        .where(
-            LeadSource.clinic_id == clinic_id,
-            LeadSource.is_active.is_(True),
-            sa.func.lower(LeadSource.name) == name.strip().lower(),
-        )
-        .limit(1)
-    )
-
-
-def first_active_source_of(*, session: Session, clinic_id: int, category: str) -> LeadSource | None:
-    """The clinic's oldest active source of a category, if any."""
-    return session.scalar(
-        sa.select(LeadSource)
-        .where(
-            LeadSource.clinic_id == clinic_id,
-            LeadSource.is_active.is_(True),
-            LeadSource.category == category,
-        )
-        .order_by(LeadSource.id)
-        .limit(1)
-    )
-
-
-def new_lead_source_join(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
-    """SQL: joins the source a new lead of `clinic_id` is attributed to: the `source_id` parameter
-    if given (of the clinic), else the clinic's oldest active source of category OTHER. Check what
-    was found with `checked_source`."""
-    sources, other = LeadSource.__table__, LeadSource.__table__.alias("other_source")
-    oldest_other = (
-        sa.select(other.c.id)
-        .where(
-            other.c.clinic_id == clinic_id,
-            other.c.is_active.is_(True),
-            other.c.category == sa.literal_column(f"'{LeadSourceCategory.OTHER.value}'"),
-        )
-        .order_by(other.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    given = sa.bindparam("source_id", type_=sa.Integer)
-    return sa.and_(sources.c.clinic_id == clinic_id, sources.c.id == sa.func.coalesce(given, oldest_other))
-
-
-def checked_source(*, source_id: int | None, found: LeadSource | None) -> LeadSource:
-    """The source a lead is attributed to (`found` for `source_id`, or for None the fallback), else a 422."""
-    if source_id is None:
-        if found is None:
-            raise ValidationFailed("source_id", "required: the clinic has no active source of category OTHER")
-        return found
-    if found is None:
-        raise ValidationFailed("source_id", f"lead source {source_id} does not exist")
-    if not found.is_active:
-        raise ValidationFailed("source_id", f"lead source {source_id} is inactive")
-    return found
-
+from app.leads.sources import checked_source
 
 # --- leads: reading --------------------------------------------------------------------------
 
@@ -315,143 +86,6 @@ def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) ->
         at=now,
     )
     return lead
-
-
-SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}
-
-
-def _query_error(field: str, message: str) -> ValidationFailed:
-    """A 422 about a query parameter, reported where webargs reports its own: errors.query."""
-    error = ValidationFailed(field, message)
-    error.errors = {"query": {field: [message]}}
-    return error
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _day_start(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
-
-
-def list_leads(
-    *,
-    session: Session,
-    actor: Actor,
-    filters: dict,
-    sort: str,
-    page: int,
-    page_size: int,
-    now: datetime,
-    extra_conditions: tuple = (),
-) -> tuple[list[Lead], int]:
-    """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
-
-    Filters: see `list_conditions`; `extra_conditions` are ones a higher domain defines (e.g.
-    automation's "no next step").
-    """
-    conditions = [*list_conditions(session=session, actor=actor, filters=filters), *extra_conditions]
-    order, tiebreak = list_order(sort)
-    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
-    rows = session.scalars(
-        sa.select(Lead)
-        .where(*conditions)
-        .order_by(order, tiebreak)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.list",
-        subject_type="lead",
-        subject_id=None,
-        after={
-            "filters": {k: str(v) for k, v in filters.items() if v is not None},
-            "lead_ids": [lead.id for lead in rows],
-        },
-        at=now,
-    )
-    return list(rows), total
-
-
-def list_order(sort: str) -> tuple:
-    """ORDER BY of the lead list: the sort field (a leading "-" descending), then the id."""
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
-        order = order.nulls_last()
-    return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
-
-
-def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
-    """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
-    "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
-    timezone), q (text over contact and patient names, email and phone), stale (flagged stale in
-    either sense: over the stage's limit in this stay, or quiet)."""
-    conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
-    if filters.get("stale") is not None:
-        flagged = sa.and_(
-            Lead.status.in_(OPEN_STATUSES),
-            sa.or_(Lead.stage_stale_at.is_not(None), Lead.quiet_flagged_at.is_not(None)),
-        )
-        conditions.append(flagged if filters["stale"] else ~flagged)
-    if filters.get("stage"):
-        conditions.append(Lead.pipeline_stage == filters["stage"])
-    if filters.get("status"):
-        conditions.append(Lead.status == filters["status"])
-    assigned_to = filters.get("assigned_to")
-    if assigned_to == "none":
-        conditions.append(Lead.assigned_to_id.is_(None))
-    elif assigned_to == "me":
-        if actor.user_id is None:
-            raise _query_error("assigned_to", "'me' needs a user; an API key is nobody")
-        conditions.append(Lead.assigned_to_id == actor.user_id)
-    elif assigned_to is not None:
-        conditions.append(Lead.assigned_to_id == int(assigned_to))
-    if filters.get("source") is not None:
-        conditions.append(Lead.source_id == filters["source"])
-    created_from, created_to = filters.get("created_from"), filters.get("created_to")
-    if isinstance(created_from, date) or isinstance(created_to, date):
-        # Only a date range needs the clinic (a day is a day in its timezone): the board does not.
-        tz = ZoneInfo(auth.get_clinic(session=session, clinic_id=actor.clinic_id).timezone)
-    if isinstance(created_from, datetime):
-        conditions.append(Lead.created_at >= created_from)
-    elif isinstance(created_from, date):
-        conditions.append(Lead.created_at >= _day_start(created_from, tz))
-    if isinstance(created_to, datetime):
-        conditions.append(Lead.created_at <= created_to)
-    elif isinstance(created_to, date):
-        conditions.append(Lead.created_at < _day_start(created_to + timedelta(days=1), tz))
-    q = (filters.get("q") or "").strip()
-    if q:
-        pattern = _like_pattern(q)
-        text_columns = (
-            Lead.first_name,
-            Lead.last_name,
-            Lead.patient_first_name,
-            Lead.patient_last_name,
-            Lead.email,
-        )
-        matches = [column.ilike(pattern, escape="\\") for column in text_columns]
-        words = q.split()
-        if len(words) > 1:
-            # "Jane Doe" should find first_name=Jane, last_name=Doe.
-            full = sa.func.coalesce(Lead.first_name, "") + " " + sa.func.coalesce(Lead.last_name, "")
-            patient = (
-                sa.func.coalesce(Lead.patient_first_name, "")
-                + " "
-                + sa.func.coalesce(Lead.patient_last_name, "")
-            )
-            matches += [full.ilike(pattern, escape="\\"), patient.ilike(pattern, escape="\\")]
-        digits = "".join(ch for ch in q if ch.isdigit())
-        if len(digits) >= 3:
-            matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]
-        conditions.append(sa.or_(*matches))
-    return conditions
 
 
 # --- leads: writing --------------------------------------------------------------------------
@@ -566,64 +200,6 @@ def _normalised_changes(
         if key in out and out[key] is None:
             raise ValidationFailed(key, "must not be null")
     return out
-
-
-def _probe(fields: dict) -> rules.DuplicateProbe:
-    return rules.DuplicateProbe(
-        phones={p for p in (fields.get("phone"), fields.get("phone_alt")) if p},
-        email=fields.get("email"),
-        dob_index=fields.get("patient_dob_index"),
-        names={
-            n
-            for n in (
-                rules.normalize_name(fields.get("first_name"), fields.get("last_name")),
-                rules.normalize_name(fields.get("patient_first_name"), fields.get("patient_last_name")),
-            )
-            if n
-        },
-    )
-
-
-def find_duplicates(
-    *, session: Session, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
-) -> list[dict]:
-    """Open leads of the clinic that may be the same family: [{"lead_id", "matched": [...]}].
-
-    `fields` are normalised lead fields (as `prepare_new_lead` returns them).
-    """
-    probe = _probe(fields)
-    if not (probe.phones or probe.email or probe.dob_index):
-        return []
-    phones = sorted(probe.phones)
-    params = {
-        "clinic_id": clinic_id,
-        "phone_1": phones[0] if phones else None,
-        "phone_2": phones[1] if len(phones) > 1 else None,  # a NULL matches nothing: no second probe
-        "email": probe.email,
-        "dob_index": probe.dob_index,
-        "exclude_id": exclude_lead_id or 0,
-    }
-    found = []
-    for row in queries.duplicate_candidates(session, params):
-        lead_id, phone, phone_alt, email, dob_index, first, last, patient_first, patient_last = row
-        candidate = rules.Candidate(
-            lead_id=lead_id,
-            phones={p for p in (phone, phone_alt) if p},
-            email=email,
-            dob_index=dob_index,
-            names={
-                n
-                for n in (
-                    rules.normalize_name(first, last),
-                    rules.normalize_name(patient_first, patient_last),
-                )
-                if n
-            },
-        )
-        reasons = rules.match_reasons(probe, candidate)
-        if reasons:
-            found.append({"lead_id": lead_id, "matched": reasons})
-    return found
 
 
 def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datetime) -> dict:

@@ -11,7 +11,7 @@ from app.auth.roles import Permission
 from app.automation import orphans
 from app.csv_export import csv_stream
 from app.db import unit_of_work
-from app.leads import export, schemas, service
+from app.leads import export, listing, schemas, service, sources
 
 blp = make_blueprint("leads", "Leads and lead sources")
 
@@ -31,7 +31,7 @@ class Leads(MethodView):
         sort = args.pop("sort")
         extra = orphans.conditions(args.get("next_step"))
         with unit_of_work() as session:
-            leads, total = service.list_leads(
+            leads, total = listing.list_leads(
                 extra_conditions=tuple(extra),
                 session=session,
                 actor=current_actor(),
@@ -103,7 +103,7 @@ class LeadSources(MethodView):
     def get(self, args):
         """The clinic's lead sources (a short list: not paged)."""
         with unit_of_work() as session:
-            return service.list_sources(
+            return sources.list_sources(
                 session=session,
                 actor=current_actor(),
                 category=args.get("category"),
@@ -117,7 +117,7 @@ class LeadSources(MethodView):
     def post(self, body):
         """Create a lead source."""
         with unit_of_work() as session:
-            return service.create_source(session=session, actor=current_actor(), data=body, now=clock.now())
+            return sources.create_source(session=session, actor=current_actor(), data=body, now=clock.now())
 
 
 @blp.route("/lead-sources/<int:source_id>")
@@ -127,7 +127,7 @@ class LeadSourceById(MethodView):
     def get(self, source_id):
         """One lead source."""
         with unit_of_work() as session:
-            source = service.get_source(
+            source = sources.get_source(
                 session=session, clinic_id=current_actor().clinic_id, source_id=source_id
             )
             return with_etag(source, schemas.LeadSourceOut())
@@ -141,11 +141,11 @@ class LeadSourceById(MethodView):
         """Change a lead source (name, category, cost, active, coordinators)."""
         actor = current_actor()
         with unit_of_work() as session:
-            current = service.get_source(
+            current = sources.get_source(
                 session=session, clinic_id=actor.clinic_id, source_id=source_id, for_update=True
             )
             check_if_match(current, schemas.LeadSourceOut())
-            source = service.update_source(
+            source = sources.update_source(
                 session=session, actor=actor, source_id=source_id, data=body, now=clock.now()
             )
             return with_etag(source, schemas.LeadSourceOut())
