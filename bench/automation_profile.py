@@ -3,7 +3,7 @@
 `make bench BENCH_ARGS=automation_profile` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --count=300 (leads measured, after 20 to warm up), --profile (print the top of a cProfile, by
 cumulative time). Leads are captured through the service (`intake.create_lead`), then each lead's
-processing job is run by `scheduling.service.run_job` as the Celery task would run it. Prints the
+processing job is run by `scheduling.runner.run_job` as the Celery task would run it. Prints the
 statements one job runs, each with its mean execution time, and the CPU per job of this process
 (SQLAlchemy, psycopg, the handlers; Celery's own per-task overhead is not in it).
 """
@@ -28,7 +28,7 @@ from app.config import Settings
 from app.db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.intake import service as intake
-from app.scheduling import service as scheduling
+from app.scheduling import runner as scheduling
 from app.scheduling.models import ScheduledJob
 from bench.common import bench_database, bench_redis, print_table
 from bench.leads_profile import _first_words

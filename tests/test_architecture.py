@@ -101,7 +101,6 @@ KNOWN_CURRENT_APP = {"app/auth/service.py", "app/bulk/service.py", "app/idempote
 MAX_LINES = 500
 KNOWN_LONG = {
     "app/notifications/service.py",  # i15notify: split by concern (inbox, outgoing, preferences, ...)
-    "app/scheduling/service.py",  # i15uow
     "app/tasks/service.py",  # i15split: splitting now
 }
 

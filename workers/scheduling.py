@@ -4,14 +4,14 @@ from celery import shared_task
 
 from app import clock
 from app.db import get_db
-from app.scheduling import service, sweeps
+from app.scheduling import runner, sweeps
 
 
 @shared_task(name="scheduling.run_job", acks_late=True)
 def run_job(job_id: int, subject: str | None = None) -> str:
     # `subject` (and the message's shadow name, the job's kind) are there for Flower; the row is the truth.
     # The clock too: a draining kind's delivery goes on to run the kind's other due rows.
-    return service.run_job(db=get_db(), job_id=job_id, now=clock.now(), clock=clock.now)
+    return runner.run_job(db=get_db(), job_id=job_id, now=clock.now(), clock=clock.now)
 
 
 @shared_task(name="scheduling.promote_due")

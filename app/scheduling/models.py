@@ -31,7 +31,7 @@ class ScheduledJob(Base):
         sa.Index("ix_scheduled_jobs_status_due_at", "status", "due_at"),
         sa.Index("ix_scheduled_jobs_subject", "subject_type", "subject_id"),
         sa.Index("ix_scheduled_jobs_clinic_due_at", "clinic_id", "due_at"),
-        # A drainer's next row (service.drain): the oldest open row of a kind, read in index order so
+        # A drainer's next row (runner.drain): the oldest open row of a kind, read in index order so
         # the scan stops at the first unlocked row and marks the entries of rows already done dead
         # (a queue table's index otherwise fills with them until vacuum, and every claim reads them).
         sa.Index(

@@ -20,8 +20,8 @@ class JobKind:
     name: str
     handler: Callable
     queue: str
-    drain: bool = False  # a worker that runs one also runs the kind's other due rows (service.run_job)
-    takes_db: bool = False  # the handler is also given `db`, the app's Database (service.run_job)
+    drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
+    takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
 
 
 _KINDS: dict[str, JobKind] = {}

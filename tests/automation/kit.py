@@ -11,7 +11,7 @@ from app.automation.models import AutomationStep
 from app.db import get_db
 from app.intake import service as intake
 from app.scheduling.models import ScheduledJob
-from app.scheduling.service import run_job
+from app.scheduling.runner import run_job
 from app.tasks.models import LeadTask
 
 WEEKDAYS_9_TO_5 = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}

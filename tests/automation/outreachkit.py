@@ -12,7 +12,7 @@ from app.automation.models import AutomationRule, AutomationStep, SequenceEnroll
 from app.db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from app.scheduling.service import run_job
+from app.scheduling.runner import run_job
 from tests.leadkit import create_lead, signed_headers
 
 ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

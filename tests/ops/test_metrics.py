@@ -22,7 +22,7 @@ from app.db import get_db
 from app.devtools.local_redis import free_port
 from app.scheduling import schedule
 from app.scheduling.models import ScheduledJob
-from app.scheduling.service import run_job
+from app.scheduling.runner import run_job
 from tests.leadkit import create_lead
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
 from tests.workers import PROJECT_ROOT, subprocess_worker, wait_for, worker_env

@@ -10,7 +10,16 @@ import sqlalchemy as sa
 
 from app import clock
 from app.db import get_db
-from app.scheduling import cancel, cancel_job, registry, run_job, schedule, schedule_many, service, sweeps
+from app.scheduling import (
+    cancel,
+    cancel_job,
+    registry,
+    run_job,
+    runner,
+    schedule,
+    schedule_many,
+    sweeps,
+)
 from app.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, status_counts
 
@@ -284,7 +293,7 @@ def test_a_counted_attempt_runs_even_if_a_sweep_holds_its_row_for_a_moment(ctx, 
     # redispatch sweep, a grace period later, would have run it.
     row = add(db, tenant, key="held")
     now = clock.now()
-    counted = service.count_attempt(db=db, job_id=row.id, now=now, settings=app.config["SETTINGS"])
+    counted = runner.count_attempt(db=db, job_id=row.id, now=now, settings=app.config["SETTINGS"])
     holder = db.engine.connect()
     holder.execute(
         sa.update(ScheduledJob).where(ScheduledJob.id == row.id).values(dispatched_at=now)
@@ -293,7 +302,7 @@ def test_a_counted_attempt_runs_even_if_a_sweep_holds_its_row_for_a_moment(ctx, 
 
     def deliver():
         with app.app_context(), db.unit_of_work() as session:
-            outcomes.append(service._claim_and_run(db=db, session=session, counted=counted, now=now)[0])
+            outcomes.append(runner._claim_and_run(db=db, session=session, counted=counted, now=now)[0])
 
     delivery = threading.Thread(target=deliver)
     delivery.start()
@@ -343,7 +352,7 @@ def test_a_handler_that_always_fails_gives_up_after_max_attempts(ctx, db, tenant
 def test_a_retry_recorded_by_a_concurrent_delivery_is_not_counted_twice(ctx, db, tenant):
     bad = add(db, tenant, key="bad", kind="test.fails")
     with db.unit_of_work() as session:
-        outcome = service._record_failure(
+        outcome = runner._record_failure(
             session=session,
             job_id=bad.id,
             attempt=5,  # another delivery already moved attempts on

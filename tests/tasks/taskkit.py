@@ -10,7 +10,7 @@ from app import clock
 from app.db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from app.scheduling.service import run_job
+from app.scheduling.runner import run_job
 from tests.leadkit import create_lead
 
 
