@@ -192,6 +192,7 @@ def _row_values(job: dict, now: datetime) -> dict:
         "payload": job.get("payload") or {},
         "due_at": due_at,
         "status": PENDING,
+        "dispatched_at": None,  # set for a row stored as dispatched (see schedule_many)
         "attempts": 0,
         "max_attempts": job.get("max_attempts"),
         "dedupe_key": job["dedupe_key"],

@@ -205,6 +205,20 @@ def test_schedule_many_publishes_in_one_batch_and_skips_existing_keys(ctx, db, t
     assert queued_job_ids(redis) == sorted(j.id for j in created)
 
 
+def test_schedule_many_takes_rows_of_draining_and_other_kinds_together(ctx, db, tenant, redis):
+    # A draining kind's row is stored dispatched, another kind's is marked after the commit: one
+    # multi-row INSERT carries both shapes.
+    now = clock.now()
+    specs = [
+        {"kind": "events.process", "due_at": now, "dedupe_key": "mixed-drain", "payload": {"event_ids": []}},
+        {"kind": "test.effect", "due_at": now, "dedupe_key": "mixed-other", "clinic_id": tenant.id},
+    ]
+    with db.unit_of_work() as session:
+        created = schedule_many(session=session, jobs=specs, now=now)
+    assert len(created) == 2
+    assert status_counts(db) == {"dispatched": 2}
+
+
 # --- cancel ---------------------------------------------------------------------------------------
 
 
