@@ -23,7 +23,7 @@ from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
 from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
-from app.notifications import service as notifications
+from app.notifications import staff as notifications
 from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
 from app.pipeline.rules import LOST

@@ -24,7 +24,7 @@ from app.automation.models import AutomationStep, StepStatus
 from app.errors import ValidationFailed
 from app.leads.models import Lead
 from app.messaging import service as message_templates
-from app.notifications import service as notifications
+from app.notifications import outgoing as notifications
 from app.notifications.models import Channel, Notification
 from app.notifications.rules import local_day_bounds
 

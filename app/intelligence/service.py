@@ -25,7 +25,7 @@ from app.intelligence import queries, rules, sentiment
 from app.intelligence.models import ContactTally, ScoreModelRecord
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import service as notifications
+from app.notifications import inbox as notifications
 
 log = logging.getLogger(__name__)
 

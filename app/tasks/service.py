@@ -23,7 +23,7 @@ from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import service as notifications
+from app.notifications import staff as notifications
 from app.scheduling import batch as ledger_batch
 from app.scheduling import service as scheduling
 from app.tasks import escalation, queries, rules
