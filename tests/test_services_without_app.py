@@ -1,28 +1,32 @@
-"""Services of notifications, digests, auth, bulk and idempotency run with explicit wiring and no
-Flask app: a Database built here with its settings, dispatcher and Redis (as create_app builds it),
-plain sessions from it, the settings and the clock passed in.
+"""Services of notifications, digests, auth, bulk, idempotency and protected fields run with
+explicit wiring and no Flask app: a Database built here with its settings, dispatcher and Redis (as
+create_app builds it), plain sessions from it, the settings and the clock passed in.
 
 Before the wiring was explicit, the digest sweep, login, the bulk task start and the idempotency
-purge read their settings from `current_app`, so each failed outside an app context ("Working
-outside of application context"). tests/scheduling/test_without_app.py does the same for the ledger.
+purge read their settings from `current_app`, and the protected fields' column types their key, so
+each failed outside an app context ("Working outside of application context").
+tests/scheduling/test_without_app.py does the same for the ledger.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from flask import has_app_context
 
 import app.domains  # noqa: F401 - every domain's job kinds, as create_app wires them
-from app import clock
+from app import clock, phi
 from app.auth import service as auth
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.bulk import service as bulk
 from app.db import Database
+from app.db.protected import use_keys
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
+from app.intake import service as intake
+from app.leads.models import Lead
 from app.notifications import delivery, inbox, outgoing, preferences, staff
 from app.notifications.models import Notification
 from app.redis_clients import redis_client
@@ -153,3 +157,29 @@ def test_the_idempotency_purge_runs_on_the_database_it_is_given(wired, user):
             )
         )  # fmt: skip
     assert idempotency.purge_expired_keys(db=wired, now=clock.now()) == 1
+
+
+def test_protected_fields_use_the_keys_installed_for_the_engine_without_an_app(wired, user):
+    clinic_id, user_id = user
+    keys = wired.settings.resolved_phi_key()
+    use_keys(wired.engine, keys)  # what create_app does for its engine
+    with wired.unit_of_work() as session:
+        made = intake.create_lead(
+            session=session,
+            actor=_actor(clinic_id, user_id),
+            data={"first_name": "Jane", "last_name": "Doe", "phone": "+12025550143",
+                  "patient_dob": date(2015, 3, 4), "notes": "asked about braces"},
+            reject_duplicates=False,
+            now=clock.now(),
+        )  # fmt: skip
+        lead_id = made.lead.id
+    with wired.unit_of_work() as session:
+        lead = session.get(Lead, lead_id)
+        assert (lead.patient_dob, lead.notes) == (date(2015, 3, 4), "asked about braces")
+        raw_notes, dob_index = session.execute(
+            sa.text("SELECT notes_encrypted, patient_dob_index FROM leads WHERE id = :id"), {"id": lead_id}
+        ).one()
+    assert phi.decrypt(raw_notes, keys=keys) == "asked about braces"  # stored as a token, not in clear
+    assert dob_index == phi.blind_index(
+        keys=keys, purpose="patient_dob", scope=str(clinic_id), value="2015-03-04"
+    )

@@ -309,9 +309,12 @@ def add_counts(
     """Add a chunk's counts under the row lock (chunks of one job commit concurrently).
 
     Also the lead import's (app/intake/imports.py), whose chunks are its own job kind."""
-    stmt = sa.select(BulkJob).where(BulkJob.id == bulk_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    stmt = (
+        sa.select(BulkJob)
+        .where(BulkJob.id == bulk_id)
+        .execution_options(populate_existing=True)
+        .with_for_update()  # nothing on SQLite, whose writers are serialised anyway
+    )
     bulk = session.scalars(stmt).one()
     bulk.done += done
     bulk.failed += failed

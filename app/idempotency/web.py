@@ -11,7 +11,7 @@ from flask import Response, request
 from app import clock
 from app.auth.permissions import current_actor
 from app.db import get_db
-from app.idempotency.service import HEADER, REPLAYED_HEADER, complete, release, request_hash, reserve
+from app.idempotency import service
 
 
 def idempotent(view):
@@ -19,17 +19,17 @@ def idempotent(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
+        key = request.headers.get(service.HEADER)
         if key is None:
             return view(*args, **kwargs)
         actor, now = current_actor(), clock.now()
-        digest = request_hash(
+        digest = service.request_hash(
             method=request.method, path=request.path, query=request.query_string, body=request.get_data()
         )
         db = get_db()
         lease = timedelta(seconds=db.settings.idempotency_lease_seconds)
         with db.unit_of_work() as session:
-            stored = reserve(
+            stored = service.reserve(
                 session=session, actor=actor, key=key, method=request.method, path=request.path,
                 digest=digest, lease=lease, now=now,
             )  # fmt: skip
@@ -39,7 +39,7 @@ def idempotent(view):
                     status=stored.response_status,
                     content_type=stored.response_content_type,
                 )
-                replay.headers[REPLAYED_HEADER] = "true"
+                replay.headers[service.REPLAYED_HEADER] = "true"
                 return replay
         try:
             # The view's writes and the answer stored under the key commit together: a connection
@@ -48,13 +48,13 @@ def idempotent(view):
                 response = view(*args, **kwargs)
                 if response.status_code >= 500:
                     raise _NotAnswered(response)  # roll its writes back, as for an exception
-                complete(
+                service.complete(
                     session=session, actor=actor, key=key, reserved_at=now, status=response.status_code,
                     body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
                 )  # fmt: skip
         except BaseException as failure:
             with db.unit_of_work() as session:
-                release(session=session, actor=actor, key=key, reserved_at=now)
+                service.release(session=session, actor=actor, key=key, reserved_at=now)
             if isinstance(failure, _NotAnswered):
                 return failure.response
             raise
