@@ -14,7 +14,6 @@ from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
 
 from app import phi
 
@@ -34,10 +33,10 @@ def _keys_for(dialect: Dialect) -> str:
         raise RuntimeError("no PHI key for this database engine: create_app installs it (use_keys)") from None
 
 
-def keys_of(bind: Session | sa.Connection) -> str:
-    """The PHI keys of the database a session or connection talks to."""
-    engine = bind.get_bind() if isinstance(bind, Session) else bind
-    return _keys_for(engine.dialect)
+def keys_of(bind) -> str:
+    """The PHI keys of the database a session (an ORM or an autocommit one) or a connection talks to."""
+    bound = bind.get_bind() if hasattr(bind, "get_bind") else bind  # an engine or a connection
+    return _keys_for(bound.dialect)
 
 
 class EncryptedString(sa.TypeDecorator):
