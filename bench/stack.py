@@ -1,4 +1,4 @@
-"""The Procfile's processes for benchmarks of the whole stack, started by honcho from the Procfile itself.
+"""The Procfile's processes for benchmarks of the whole stack, started from the Procfile's own lines.
 
 The Procfile is the one description of how the system runs (commands, concurrency, queues); a
 benchmark of the user's experience runs exactly that, with only the environment its own (database,
@@ -23,6 +23,7 @@ from honcho.environ import parse_procfile
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = PROJECT_ROOT / "Procfile"
 BIN = Path(sys.executable).parent
+PROCESS_MARK = "FOLLOWUP_BENCH_PROCESS"  # in each started process' environment: which Procfile line
 
 
 def procfile_processes() -> dict[str, str]:
@@ -48,43 +49,44 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _honcho(names: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
+def _start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """The Procfile's `name` process as a process manager runs it (`sh -c` its line), its output to a
+    file of its own: no multiplexer in its path (honcho reading every process' log lines through one
+    Python process slows the logging processes down when it falls behind)."""
+    out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
-        [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "-d", str(PROJECT_ROOT), "start", *names],
+        ["/bin/sh", "-c", procfile_processes()[name]],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={**env, PROCESS_MARK: name},
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
 
-def release(env: dict[str, str], log: Path) -> float:
+def release(env: dict[str, str], logs: Path) -> float:
     """Run the Procfile's `release` process (the migrations) to its end; returns its seconds."""
     started = time.monotonic()
-    process = _honcho(["release"], env, log)
+    process = _start("release", env, logs)
     if process.wait(timeout=600) != 0:
-        raise RuntimeError(f"the Procfile's release failed: see {log}")
+        raise RuntimeError(f"the Procfile's release failed: see {logs / 'release.log'}")
     return time.monotonic() - started
 
 
 @dataclass
 class Stack:
-    honcho: subprocess.Popen
+    started: dict[str, subprocess.Popen]
     port: int
 
     def processes(self) -> dict[str, list[psutil.Process]]:
         """Each Procfile process type's OS processes (the program and its pool children)."""
         found: dict[str, list[psutil.Process]] = {}
-        for process in psutil.Process(self.honcho.pid).children(recursive=True):
+        for name, popen in self.started.items():
             try:
-                # honcho names each process in its environment; the program's children inherit it.
-                name = process.environ().get("HONCHO_PROCESS_NAME")
-            except psutil.Error:
-                continue
-            if name:
-                found.setdefault(name.split(".")[0], []).append(process)
+                root = psutil.Process(popen.pid)
+                found[name] = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                found[name] = []
         return found
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -101,39 +103,48 @@ class Stack:
             totals[name] = total
         return totals
 
+    def check(self) -> None:
+        for name, popen in self.started.items():
+            if popen.poll() is not None:
+                raise RuntimeError(f"the Procfile's {name} stopped (exit {popen.returncode})")
+
 
 @contextmanager
-def procfile_stack(names: list[str], env: dict[str, str], log: Path, ready_timeout: float = 60.0):
-    """The Procfile's `names` processes until the block ends; `env` from `stack_env`. The web process
-    (when named first) listens on env's PORT."""
-    process = _honcho(names, env, log)
+def procfile_stack(names: list[str], env: dict[str, str], logs: Path, ready_timeout: float = 60.0):
+    """The Procfile's `names` processes until the block ends, each's output in logs/<name>.log; `env`
+    from `stack_env` (the web process listens on its PORT)."""
+    started: dict[str, subprocess.Popen] = {}
     try:
+        for name in names:
+            started[name] = _start(name, env, logs)
+        stack = Stack(started, int(env["PORT"]))
         if "web" in names:
-            _wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", process, log, ready_timeout)
-        yield Stack(process, int(env["PORT"]))
+            _wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", stack, ready_timeout)
+        yield stack
     finally:
-        _stop(process)
+        for popen in started.values():
+            _signal(popen, signal.SIGTERM)
+        for popen in started.values():
+            try:
+                popen.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                _signal(popen, signal.SIGKILL)
+                popen.wait()
 
 
-def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+def _wait_http(url: str, stack: Stack, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Procfile's processes stopped: see {log}")
+        stack.check()
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer: see {log}")
+    raise RuntimeError(f"{url} did not answer")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to honcho, which stops its processes and waits for them; SIGKILL the group if stuck."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=60)
+def _signal(popen: subprocess.Popen, signum: int) -> None:
+    """To the process' session: the program and anything it started (its `exec` replaced the shell)."""
     with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # anything left behind in the session
-    process.wait()
+        os.killpg(popen.pid, signum)
