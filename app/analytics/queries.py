@@ -8,10 +8,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from app.analytics.rollups import seconds_between
+from app.analytics.models import CountedLead, LeadMonth
 
 WEEK_SECONDS = 7 * 86400
+
+
+def seconds_between(dialect: str, later, earlier):
+    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text)."""
+    if dialect == "postgresql":
+        return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
 
 def utc_month(dialect: str, at):
@@ -27,3 +36,29 @@ def week_index(dialect: str, at, start: datetime):
     if dialect == "postgresql":
         return sa.cast(sa.func.floor(weeks), sa.Integer)  # a cast alone rounds (1.7 -> 2)
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
+
+
+def _insert(session: Session, table: sa.Table):
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
+
+
+_MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__
+_MONTH_KEY = [c.name for c in _MONTHS.primary_key.columns]
+_MONTH_COUNTS = [c.name for c in _MONTHS.columns if not c.primary_key]
+
+
+def add_to_months(session: Session, rows: list[dict]) -> None:
+    """Add each row's counts to its month row (created at 0 if missing): one multi-row upsert."""
+    stmt = _insert(session, _MONTHS).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=_MONTH_KEY,
+        set_={name: _MONTHS.c[name] + stmt.excluded[name] for name in _MONTH_COUNTS},
+    )
+    session.execute(stmt)
+
+
+def insert_counted_if_absent(session: Session, rows: list[dict]) -> set[int]:
+    """Insert the `CountedLead` rows whose lead has none yet; the lead ids inserted (a concurrent
+    insert of the same lead waits for the other transaction and then leaves the row to it)."""
+    stmt = _insert(session, _COUNTED).values(rows).on_conflict_do_nothing(index_elements=["lead_id"])
+    return set(session.scalars(stmt.returning(_COUNTED.c.lead_id)))
