@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from app import clock, create_app, migrate
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import service as automation
+from app.automation import processing, rule_context
+from app.automation import rules as rule_language
 from app.automation.models import AutomationRule
 from app.config import Settings
 from app.devtools.local_redis import free_port
@@ -90,12 +91,12 @@ def rule_evaluation(db_url: str, redis_url: str, n_rules: int, evaluations: int)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         clinic_id = _first_clinic(session)
         existing = len(
-            automation.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
+            processing.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
         )
         _extra_rules(session, clinic_id, n_rules - existing, now)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         lead = _a_lead(session, clinic_id, now)
-        rules = automation.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
+        rules = processing.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
         event = DomainEvent(
             id=0,
             clinic_id=clinic_id,
@@ -107,16 +108,16 @@ def rule_evaluation(db_url: str, redis_url: str, n_rules: int, evaluations: int)
         )
         pure, whole = [], []
         for _ in range(evaluations):
-            context = automation.build_context(
+            context = rule_context.build_context(
                 session=session, lead=lead, event_type=event.type, payload=event.payload, at=now
             )
             started = time.perf_counter()
             for rule in rules:
-                if automation.rules.matches(rule.compiled, context):
-                    automation.rules.evaluate(rule.conditions, context)
+                if rule_language.matches(rule.compiled, context):
+                    rule_language.evaluate(rule.conditions, context)
             pure.append(time.perf_counter() - started)
             started = time.perf_counter()
-            automation.matching_rules(session=session, event=event, lead=lead)
+            processing.matching_rules(session=session, event=event, lead=lead)
             whole.append(time.perf_counter() - started)
         session.rollback()
     return [

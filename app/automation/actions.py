@@ -18,11 +18,13 @@ from app.activities import service as activities
 from app.assignment import service as assignment
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.automation import rules, steps
+from app.automation import steps
 from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
 from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
+from app.messaging import merge_fields
+from app.messaging import service as message_templates
 from app.notifications import service as notifications
 from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
@@ -45,35 +47,6 @@ def within_business_hours(clinic: Clinic, moment: datetime) -> datetime:
         return next_open(calendar_of(clinic), moment)
     except NeverOpen:
         return moment
-
-
-def merge_values(
-    *, session: Session, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
-) -> dict:
-    """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
-
-    Given the `texts` to fill, the coordinator and the stage are only looked up when one uses them.
-    """
-    clinic = session.get(Clinic, lead.clinic_id)
-    owner = None
-    if lead.assigned_to_id and (not texts or any("coordinator_name" in text for text in texts)):
-        owner = session.get(User, lead.assigned_to_id)
-    stage = None
-    if not texts or any("stage" in text for text in texts):
-        stage = session.scalar(
-            sa.select(PipelineStage.name).where(
-                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
-            )
-        )
-    return {
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "patient_first_name": lead.patient_first_name or lead.first_name,
-        "clinic_name": clinic.name,
-        "coordinator_name": owner.name if owner else clinic.name,
-        "stage": stage or lead.pipeline_stage,
-        **(extra or {}),
-    }
 
 
 def local_time_text(clinic: Clinic, moment: datetime) -> str:
@@ -218,7 +191,9 @@ def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
 def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
     texts = (action["title"], action.get("body") or "")
-    values = merge_values(session=session, lead=lead, extra=action.get("merge"), texts=texts)
+    values = message_templates.merge_values(
+        session=session, lead=lead, extra=action.get("merge"), texts=texts
+    )
     recipients = _recipients(session, lead, action)
     if not recipients:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody to notify (no owner or active user)")
@@ -230,8 +205,8 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             clinic_id=lead.clinic_id,
             user_id=user_id,
             kind=action.get("kind", "automation"),
-            title=rules.merge(action["title"], values),
-            body=rules.merge(action.get("body") or "", values),
+            title=merge_fields.merge(action["title"], values),
+            body=merge_fields.merge(action.get("body") or "", values),
             link=f"/api/leads/{lead.id}",
             dedupe_key=f"automation-step:{step.id}:user:{user_id}",
             now=now,

@@ -1,7 +1,7 @@
 """The automation domain's registrations: its job kind, rule executors, event consumers and clinic setup."""
 
 from app.auth import service as auth
-from app.automation import actions, outreach, rules, sequences, service, steps, stops
+from app.automation import actions, outreach, processing, rules, sequences, service, steps, stops
 from app.events import consumers as events
 from app.events import service as event_types
 from app.scheduling import registry
@@ -29,7 +29,7 @@ events.on(event_types.LEAD_UPDATED, stops.on_opt_out)
 
 # Every trigger's events are evaluated against the clinic's rules.
 for trigger in rules.TRIGGERS:
-    events.on(trigger, service.process_event)
+    events.on(trigger, processing.process_event)
 
 # A new clinic gets the default rules.
 auth.on_clinic_created(service.seed_default_rules)

@@ -19,10 +19,11 @@ from app.activities import rules as activity_rules
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation import actions, policy, rules, steps
+from app.automation import actions, policy, steps
 from app.automation.models import AutomationStep, StepStatus
 from app.errors import ValidationFailed
 from app.leads.models import Lead
+from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.notifications import service as notifications
 from app.notifications.models import Channel, Notification
@@ -133,9 +134,9 @@ def send_message(
     if decision.verdict == policy.MOVE:
         steps.reschedule(session=session, step=step, run_at=decision.to, note=decision.reason, now=now)
         return MOVED
-    values = actions.merge_values(session=session, lead=lead)
+    values = message_templates.merge_values(session=session, lead=lead)
     try:
-        subject_text, body_text = rules.merge(subject or "", values), rules.merge(body, values)
+        subject_text, body_text = merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # validated when saved; a failure here must not retry forever
         steps.finish(step, StepStatus.FAILED, now, reason=f"the message text cannot be rendered: {error}")
         return SKIPPED

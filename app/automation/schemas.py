@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.api import RequestSchema, UTCDateTime, id_field
 from app.automation import rules
+from app.messaging import merge_fields
 
 _CONDITIONS_DOC = (
     "[{field, operator, value}]; fields: lead.<field>, event.<field> and computed ones "
@@ -13,13 +14,13 @@ _ACTIONS_DOC = (
     f"[{{type, delay: {{amount, unit}}, ...}}]; types: {', '.join(rules.ACTION_TYPES)}; units: "
     f"{', '.join(rules.DELAY_UNITS)}. A create_task's delay sets the task's due time (the task exists at "
     "once); every other action happens after its delay. Texts take merge fields: "
-    f"{', '.join('{{ ' + name + ' }}' for name in rules.MERGE_FIELDS)}"
+    f"{', '.join('{{ ' + name + ' }}' for name in merge_fields.MERGE_FIELDS)}"
 )
 
 
-# Conditions and actions are free-form JSON checked by the rule language (rules.validate_conditions,
-# rules.validate_actions: ids, delays and merge-field texts bounded there) when the rule is saved.
-_CHECKED_BY_RULES = {"guarded_by": "app.automation.rules.validate_conditions / validate_actions"}
+# Conditions and actions are free-form JSON checked by the rule language (rule_validation.validate_conditions,
+# rule_validation.validate_actions: ids, delays and merge-field texts bounded there) when the rule is saved.
+_CHECKED_BY_RULES = {"guarded_by": "app.automation.rule_validation.validate_conditions / validate_actions"}
 MAX_CONDITIONS = MAX_ACTIONS = 50
 
 

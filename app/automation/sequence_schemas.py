@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from app.api import RequestSchema, UTCDateTime, id_field
 from app.automation import rules
 from app.automation.sequences import CHANNELS, MAX_STEPS
+from app.messaging import merge_fields
 
 MAX_DELAY = 525_600  # a year of minutes: more than any cadence needs, small enough for date arithmetic
 
@@ -46,7 +47,11 @@ class SequenceStepIn(RequestSchema):
         required = {"email": ("subject", "body"), "sms": ("body",)}.get(data.get("channel"), ())
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
-            error = rules.merge_field_error(data[name]) if data.get(name) and name not in problems else None
+            error = (
+                merge_fields.merge_field_error(data[name])
+                if data.get(name) and name not in problems
+                else None
+            )
             if error:
                 problems[name] = [error]
         if problems:

@@ -34,6 +34,7 @@ from app.automation.models import (
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import Lead
+from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
 from app.tasks import service as tasks
@@ -281,7 +282,7 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
     task = tasks.create_system_task(
         session=session,
         lead=lead,
-        title=rules.merge(title, actions.merge_values(session=session, lead=lead)),
+        title=merge_fields.merge(title, message_templates.merge_values(session=session, lead=lead)),
         type="CALL",
         description=step.action.get("body"),
         due_at=outreach.within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),

@@ -6,7 +6,7 @@ from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.automation import schemas, service, stats
+from app.automation import schemas, service, simulation, stats, why_trail
 from app.db import unit_of_work
 
 blp = make_blueprint("automation", "Follow-up rules and the why-trail of automated steps")
@@ -131,7 +131,7 @@ class TestRule(MethodView):
         """Evaluate the rule against a sample lead and event: each condition with the value it saw and
         its result, and the actions with their computed times. Changes nothing."""
         with unit_of_work() as session:
-            answer = service.try_rule(
+            answer = simulation.try_rule(
                 session=session, actor=current_actor(), rule_id=rule_id, sample=body, now=clock.now()
             )
             session.rollback()  # nothing a test reads may be written, not even lazily seeded defaults
@@ -147,7 +147,7 @@ class SimulateRule(MethodView):
         """Replay the rule over the clinic's events of the last `days` days: what it would have made,
         per day and per coordinator. Changes nothing."""
         with unit_of_work() as session:
-            answer = service.simulate_rule(
+            answer = simulation.simulate_rule(
                 session=session, actor=current_actor(), rule_id=rule_id, days=args["days"], now=clock.now()
             )
             session.rollback()
@@ -162,6 +162,6 @@ class WhyTrail(MethodView):
         """The lead's automated steps, pending and past, each with its rule (and version) or sequence,
         the event and the conditions as evaluated; and what the contact policy held back."""
         with unit_of_work() as session:
-            return service.lead_automation(
+            return why_trail.lead_automation(
                 session=session, clinic_id=current_actor().clinic_id, lead_id=lead_id
             )

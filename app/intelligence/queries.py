@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.activities import rules as vocabulary
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
-from app.intelligence import rules
+from app.intelligence import contact_time_rules, forecast_rules, score_rules
 from app.leads.models import Lead, LeadSource
 from app.tasks.models import LeadTask, TaskStatus
 
@@ -67,7 +67,7 @@ def calls_by_hour(
     """
     if session.get_bind().dialect.name != "postgresql":
         counted = Counter(
-            (source_id, rules.hour_of_week(occurred_at, zone), answered)
+            (source_id, contact_time_rules.hour_of_week(occurred_at, zone), answered)
             for occurred_at, answered, source_id in outbound_calls(
                 session=session, clinic_id=clinic_id, since=since
             )
@@ -96,7 +96,7 @@ def _facts(
     age_group: str | None,
     activities: list[tuple],
     cutoff: datetime,
-) -> rules.LeadFacts:
+) -> score_rules.LeadFacts:
     """The score's features from the lead's activities (occurred_at, type, direction, outcome, details)."""
     first_response, attempts, contacts = None, 0, 0
     for occurred_at, kind, direction, outcome, details in sorted(activities, key=lambda a: a[0]):
@@ -107,7 +107,7 @@ def _facts(
             first_response = occurred_at
         attempts += vocabulary.is_attempt(type=kind, direction=direction, outcome=outcome, details=details)
         contacts += contact
-    return rules.LeadFacts(
+    return score_rules.LeadFacts(
         source_category=category,
         treatments=tuple(treatments or ()),
         age_group=age_group,
@@ -159,9 +159,11 @@ def leads_with_open_task(*, session: Session, lead_ids: list[int]) -> set[int]:
     )
 
 
-def facts_from(lead: Lead, category: str | None, activities: list[tuple], now: datetime) -> rules.LeadFacts:
+def facts_from(
+    lead: Lead, category: str | None, activities: list[tuple], now: datetime
+) -> score_rules.LeadFacts:
     """A lead's facts as of its early window's end, or now if that is sooner."""
-    cutoff = min(now, lead.created_at + timedelta(days=rules.EARLY_DAYS))
+    cutoff = min(now, lead.created_at + timedelta(days=score_rules.EARLY_DAYS))
     return _facts(
         lead.created_at, category, lead.treatment_interest, lead.patient_age_group, activities, cutoff
     )
@@ -188,7 +190,7 @@ def _early_activity(leads: sa.CTE, dialect: str) -> sa.Subquery:
             sa.func.sum(sa.case((vocabulary.contact_clause(a), 1), else_=0)).label("contacts"),
         )
         .join(leads, leads.c.id == a.lead_id)
-        .where(a.type.in_(FACT_TYPES), since_capture <= rules.EARLY_DAYS)
+        .where(a.type.in_(FACT_TYPES), since_capture <= score_rules.EARLY_DAYS)
         .group_by(a.lead_id)
         .subquery("early")
     )
@@ -196,7 +198,7 @@ def _early_activity(leads: sa.CTE, dialect: str) -> sa.Subquery:
 
 def training_facts(
     *, session: Session, clinic_id: int | None, since: datetime, until: datetime, limit: int | None = None
-) -> list[tuple[int, rules.LeadFacts, bool]]:
+) -> list[tuple[int, score_rules.LeadFacts, bool]]:
     """(lead id, facts, converted within CONVERSION_DAYS) of the leads captured in [since, until) (of one
     clinic, or of all: the newest `limit`), each as of the end of its early window.
 
@@ -213,7 +215,7 @@ def training_facts(
         chosen = chosen.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
     leads = chosen.cte("chosen")
     early = _early_activity(leads, dialect)
-    converted = _days_between(Lead.converted_at, Lead.created_at, dialect) <= rules.CONVERSION_DAYS
+    converted = _days_between(Lead.converted_at, Lead.created_at, dialect) <= score_rules.CONVERSION_DAYS
     stmt = (
         sa.select(
             Lead.id,
@@ -237,7 +239,7 @@ def training_facts(
     for lead_id, source_id, treatments, age_group, hours, attempts, contacts, label in rows:
         if treatments not in treatment_lists:
             treatment_lists[treatments] = tuple(json.loads(treatments) if treatments else ())
-        facts = rules.LeadFacts(
+        facts = score_rules.LeadFacts(
             source_category=categories.get(source_id),
             treatments=treatment_lists[treatments],
             age_group=age_group,
@@ -274,7 +276,7 @@ def reach_outs(activities: list[tuple]) -> ReachOuts:
     return ReachOuts(in_a_row, contacts, last_contact, breakup)
 
 
-def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[rules.Timeline]:
+def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[forecast_rules.Timeline]:
     """Every lead captured since `since` (or still open) with the stages it entered."""
     leads = session.execute(
         sa.select(Lead.id, Lead.created_at, Lead.converted_at, Lead.lost_at, Lead.status, Lead.updated_at)
@@ -303,5 +305,5 @@ def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[rule
         first = (moves[0][0] if moves and moves[0][0] else None) or "new_lead"
         stages = ((first, created_at), *((new, at) for _previous, new, at in moves if new))
         closed = converted_at or lost_at or (updated_at if status == "ARCHIVED" else None)
-        out.append(rules.Timeline(created_at, stages, converted_at, closed))
+        out.append(forecast_rules.Timeline(created_at, stages, converted_at, closed))
     return out

@@ -9,7 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from app.intelligence import rules
+POSITIVE, NEUTRAL, NEGATIVE, UNKNOWN = "positive", "neutral", "negative", "unknown"
+SENTIMENTS = (POSITIVE, NEUTRAL, NEGATIVE, UNKNOWN)
+# VADER's own recommended thresholds on the compound score.
+COMPOUND_POSITIVE, COMPOUND_NEGATIVE = 0.05, -0.05
+MIN_LETTERS_FOR_LANGUAGE = 20  # shorter text: too little to tell a language; read it as English
+
+
+def sentiment_label(compound: float) -> str:
+    if compound >= COMPOUND_POSITIVE:
+        return POSITIVE
+    if compound <= COMPOUND_NEGATIVE:
+        return NEGATIVE
+    return NEUTRAL
+
+
+def letters(text: str) -> int:
+    return sum(1 for ch in text if ch.isalpha())
+
 
 # langdetect returns probabilities per language; English at least this likely counts as English.
 ENGLISH_AT_LEAST = 0.2
@@ -43,9 +60,9 @@ def language_of(text: str) -> str | None:
     A short text ("Not interested", "ok") is too little to tell a language by letter n-grams, and
     replies to an English clinic are English unless shown otherwise: short text counts as English.
     """
-    if rules.letters(text) == 0:
+    if letters(text) == 0:
         return None
-    if rules.letters(text) < rules.MIN_LETTERS_FOR_LANGUAGE:
+    if letters(text) < MIN_LETTERS_FOR_LANGUAGE:
         return "en"
     from langdetect.lang_detect_exception import LangDetectException
 
@@ -62,9 +79,9 @@ def classify(text: str | None) -> Sentiment:
     """The sentiment of a reply; `unknown` for empty or non-English text."""
     text = (text or "").strip()
     if not text:
-        return Sentiment(rules.UNKNOWN, None, None)
+        return Sentiment(UNKNOWN, None, None)
     language = language_of(text)
     if language != "en":
-        return Sentiment(rules.UNKNOWN, None, language)
+        return Sentiment(UNKNOWN, None, language)
     compound = _analyzer().polarity_scores(text)["compound"]
-    return Sentiment(rules.sentiment_label(compound), compound, language)
+    return Sentiment(sentiment_label(compound), compound, language)

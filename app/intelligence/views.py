@@ -9,7 +9,7 @@ from app.api import make_blueprint
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.db import unit_of_work
-from app.intelligence import schemas, service
+from app.intelligence import contact_times, schemas, service
 
 blp = make_blueprint("intelligence", "Follow-up intelligence: contact times, conversion forecast")
 
@@ -22,7 +22,7 @@ class BestContactTimes(MethodView):
     def get(self, lead_id):
         """The next three open hours most likely to get the call answered, with rates and sample sizes."""
         with unit_of_work() as session:
-            return service.best_contact_times(
+            return contact_times.best_contact_times(
                 session=session, actor=current_actor(), lead_id=lead_id, now=clock.now()
             )
 

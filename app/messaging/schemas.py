@@ -5,12 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, id_field
-from app.automation import rules
+from app.messaging import merge_fields
 from app.messaging.models import CHANNELS, EMAIL
 
 MAX_SUBJECT = 300
 CHANNEL = validate.OneOf(CHANNELS, error="unknown channel {input!r}; known: {choices}")
-TEXT_HELP = "merge fields: " + ", ".join(f"{{{{ {name} }}}}" for name in rules.MERGE_FIELDS)
+TEXT_HELP = "merge fields: " + ", ".join(f"{{{{ {name} }}}}" for name in merge_fields.MERGE_FIELDS)
 
 
 def _subject(**kwargs) -> fields.String:
@@ -23,7 +23,7 @@ def _subject(**kwargs) -> fields.String:
 
 def _body(**kwargs) -> fields.String:
     return fields.String(
-        validate=validate.Length(min=1, max=rules.MAX_TEMPLATE_LENGTH),
+        validate=validate.Length(min=1, max=merge_fields.MAX_TEMPLATE_LENGTH),
         metadata={"description": f"the email text or the SMS; {TEXT_HELP}"},
         **kwargs,
     )
@@ -99,7 +99,11 @@ class LeadMessageIn(RequestSchema):
         if data.get("channel") != EMAIL and "subject" in data:
             problems["subject"] = ["an SMS has no subject"]
         for name in ("subject", "body"):
-            if data.get(name) and name not in problems and (error := rules.merge_field_error(data[name])):
+            if (
+                data.get(name)
+                and name not in problems
+                and (error := merge_fields.merge_field_error(data[name]))
+            ):
                 problems[name] = [error]
         if problems:
             raise ValidationError(problems)

@@ -19,10 +19,10 @@ from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.audit import service as audit
 from app.auth.roles import Actor
-from app.automation import actions, outreach, policy
-from app.automation import rules as merge_rules
+from app.automation import outreach, policy
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
+from app.messaging import merge_fields
 from app.messaging import service as templates
 from app.messaging.models import EMAIL
 from app.notifications import service as notifications
@@ -105,8 +105,8 @@ def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, no
 
 
 def _rendered(session: Session, lead, subject: str | None, body: str) -> tuple[str, str]:
-    values = actions.merge_values(session=session, lead=lead, texts=(subject or "", body))
+    values = templates.merge_values(session=session, lead=lead, texts=(subject or "", body))
     try:
-        return merge_rules.merge(subject or "", values), merge_rules.merge(body, values)
+        return merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # a template saved before today's bounds: refuse, never a 500
         raise ValidationFailed("body", f"the message text cannot be rendered: {error}") from None

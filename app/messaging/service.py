@@ -2,7 +2,8 @@
 and resolved when a rule, a sequence or a person sends one.
 
 The texts use the merge fields of rules and sequences, rendered by the one bounded renderer
-(app/automation/rules.py: `merge_field_error` when saved, `merge` when sent).
+(merge_fields.py: `merge_field_error` when saved, `merge` when sent), with the values of
+`merge_values` here.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.models import Clinic
+from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.automation import actions
-from app.automation import rules as merge_rules
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.leads import service as leads
-from app.messaging import stats
+from app.leads.models import Lead
+from app.messaging import merge_fields, stats
 from app.messaging.models import EMAIL, MessageTemplate, MessageTemplateUse
+from app.pipeline.models import PipelineStage
 
 EDITABLE = ("name", "subject", "body")
 # What a preview without a lead shows: a made-up lead of the clinic.
@@ -80,7 +81,7 @@ def _check_texts(channel: str, subject: str | None, body: str) -> None:
     elif channel != EMAIL and subject is not None:
         errors["subject"] = ["an SMS has no subject"]
     for name, text in (("subject", subject), ("body", body)):
-        if text and name not in errors and (error := merge_rules.merge_field_error(text)):
+        if text and name not in errors and (error := merge_fields.merge_field_error(text)):
             errors[name] = [error]
     if errors:
         raise ValidationFailed(errors)
@@ -163,6 +164,35 @@ def _audit(session: Session, actor: Actor, action: str, template: MessageTemplat
     )
 
 
+def merge_values(
+    *, session: Session, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
+) -> dict:
+    """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
+
+    Given the `texts` to fill, the coordinator and the stage are only looked up when one uses them.
+    """
+    clinic = session.get(Clinic, lead.clinic_id)
+    owner = None
+    if lead.assigned_to_id and (not texts or any("coordinator_name" in text for text in texts)):
+        owner = session.get(User, lead.assigned_to_id)
+    stage = None
+    if not texts or any("stage" in text for text in texts):
+        stage = session.scalar(
+            sa.select(PipelineStage.name).where(
+                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug == lead.pipeline_stage
+            )
+        )
+    return {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "patient_first_name": lead.patient_first_name or lead.first_name,
+        "clinic_name": clinic.name,
+        "coordinator_name": owner.name if owner else clinic.name,
+        "stage": stage or lead.pipeline_stage,
+        **(extra or {}),
+    }
+
+
 def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | None, now: datetime) -> dict:
     """The template rendered for one of the clinic's leads (the read audited), or for a sample lead."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
@@ -171,15 +201,13 @@ def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | 
         values = {**SAMPLE_LEAD, "clinic_name": clinic.name, "coordinator_name": clinic.name}
     else:
         lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
-        values = actions.merge_values(
-            session=session, lead=lead, texts=(template.subject or "", template.body)
-        )
+        values = merge_values(session=session, lead=lead, texts=(template.subject or "", template.body))
     return {
         "template_id": template.id,
         "channel": template.channel,
         "lead_id": lead_id,
-        "subject": merge_rules.merge(template.subject, values) if template.subject else None,
-        "body": merge_rules.merge(template.body, values),
+        "subject": merge_fields.merge(template.subject, values) if template.subject else None,
+        "body": merge_fields.merge(template.body, values),
     }
 
 

@@ -27,7 +27,7 @@ from app.activities.models import LeadActivity
 from app.auth import service as auth
 from app.auth.models import User
 from app.db import allocate_ids, insert_rows, row_values
-from app.intelligence import rules, service
+from app.intelligence import score_rules, scoring, service
 from app.leads.models import Lead, LeadSource
 from bench.common import bench_app, median, percentile, print_table
 from bench.intelligence import evaluate
@@ -92,16 +92,16 @@ def _quality(history: History) -> list[list]:
 
 def _pure_cost(history: History) -> list[list]:
     started = time.perf_counter()
-    rows = [rules.feature_vector(lead.facts()) for lead in history.leads]
+    rows = [score_rules.feature_vector(lead.facts()) for lead in history.leads]
     labels = [int(lead.converted_within()) for lead in history.leads]
     featured = time.perf_counter() - started
     started = time.perf_counter()
-    model = rules.fit(rows, labels, version="bench")
+    model = score_rules.fit(rows, labels, version="bench")
     fitted = time.perf_counter() - started
     facts = [lead.facts() for lead in history.leads]
     started = time.perf_counter()
     for item in facts:
-        rules.score(model, item)
+        score_rules.score(model, item)
     per_lead_ms = (time.perf_counter() - started) * 1000 / len(facts)
     return [
         ["features, pure (s)", round(featured, 2), ""],
@@ -119,7 +119,7 @@ def _database_cost(history: History) -> list[list]:
         loaded = time.perf_counter() - started
         with app.app_context(), db.unit_of_work() as session:
             started = time.perf_counter()
-            record = service.train(session=session, clinic_id=clinic_id, now=night)
+            record = scoring.train(session=session, clinic_id=clinic_id, now=night)
             trained = time.perf_counter() - started
         with app.app_context(), db.unit_of_work() as session:
             started = time.perf_counter()
@@ -127,7 +127,7 @@ def _database_cost(history: History) -> list[list]:
             nightly = time.perf_counter() - started
         with app.app_context(), db.unit_of_work() as session:
             started = time.perf_counter()
-            rescored = service.rescore_open_leads(session=session, clinic_id=clinic_id, now=night)
+            rescored = scoring.rescore_open_leads(session=session, clinic_id=clinic_id, now=night)
             rescoring_ms = (time.perf_counter() - started) * 1000 / max(1, rescored)
         latencies = _scoring_latencies(app, clinic_id, night)
     return [
@@ -158,7 +158,7 @@ def _scoring_latencies(app, clinic_id: int, now: datetime) -> list[float]:
         for lead_id in sample:
             lead = session.get(Lead, lead_id)
             started = time.perf_counter()
-            service.score_lead(session=session, lead=lead, now=now)
+            scoring.score_lead(session=session, lead=lead, now=now)
             latencies.append((time.perf_counter() - started) * 1000)
         session.rollback()
     return latencies

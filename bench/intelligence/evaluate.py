@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.business_hours.rules import BusinessCalendar
-from app.intelligence import rules
+from app.intelligence import contact_time_rules, forecast_rules, score_rules
 from bench.intelligence.history import BUSINESS_HOURS, PLANTED_SLOTS, History, SynthLead
 
 
@@ -26,20 +26,20 @@ def open_slots(history: History) -> list[int]:
     ]
 
 
-def contact_rates(history: History, until: datetime | None = None) -> rules.ContactRates:
+def contact_rates(history: History, until: datetime | None = None) -> contact_time_rules.ContactRates:
     zone = history.zone
     pairs = (
-        (rules.hour_of_week(at, zone), answered)
+        (contact_time_rules.hour_of_week(at, zone), answered)
         for at, answered, _source in history.calls()
         if until is None or at < until
     )
-    calls, answered = rules.tally(pairs)
-    return rules.smooth(calls, answered)
+    calls, answered = contact_time_rules.tally(pairs)
+    return contact_time_rules.smooth(calls, answered)
 
 
 def slot_precision(history: History) -> tuple[float, list[int]]:
     """Share of the top three open hours of week that are planted ones."""
-    top = rules.top_slots(contact_rates(history), open_slots(history))
+    top = contact_time_rules.top_slots(contact_rates(history), open_slots(history))
     return sum(1 for s in top if s in PLANTED_SLOTS) / len(top), top
 
 
@@ -51,14 +51,14 @@ class ScoreQuality:
     train_leads: int
     test_leads: int
     fit_seconds: float
-    model: rules.ScoreModel
+    model: score_rules.ScoreModel
 
 
 def split(history: History, held_out_fraction: float = 0.25) -> tuple[list[SynthLead], list[SynthLead]]:
     """Mature leads (90 days of outcome seen by the history's end), oldest for training."""
-    end = datetime.combine(rules.add_months(history.start, history.months), datetime.min.time(), UTC)
+    end = datetime.combine(forecast_rules.add_months(history.start, history.months), datetime.min.time(), UTC)
     mature = [
-        lead for lead in history.leads if lead.created_at <= end - timedelta(days=rules.CONVERSION_DAYS)
+        lead for lead in history.leads if lead.created_at <= end - timedelta(days=score_rules.CONVERSION_DAYS)
     ]
     cut = int(len(mature) * (1 - held_out_fraction))
     return mature[:cut], mature[cut:]
@@ -66,16 +66,16 @@ def split(history: History, held_out_fraction: float = 0.25) -> tuple[list[Synth
 
 def score_quality(history: History) -> ScoreQuality:
     train, test = split(history)
-    rows = [rules.feature_vector(lead.facts()) for lead in train]
+    rows = [score_rules.feature_vector(lead.facts()) for lead in train]
     labels = [int(lead.converted_within()) for lead in train]
     started = timer.perf_counter()
-    model = rules.fit(rows, labels, version="bench")
+    model = score_rules.fit(rows, labels, version="bench")
     fit_seconds = timer.perf_counter() - started
     truth = [int(lead.converted_within()) for lead in test]
-    predicted = [rules.score(model, lead.facts()).probability for lead in test]
+    predicted = [score_rules.score(model, lead.facts()).probability for lead in test]
     return ScoreQuality(
-        auc=rules.auc(truth, predicted),
-        brier=rules.brier(truth, predicted),
+        auc=score_rules.auc(truth, predicted),
+        brier=score_rules.brier(truth, predicted),
         base_rate=sum(truth) / len(truth),
         train_leads=len(train),
         test_leads=len(test),
@@ -84,9 +84,9 @@ def score_quality(history: History) -> ScoreQuality:
     )
 
 
-def timelines(history: History) -> list[rules.Timeline]:
+def timelines(history: History) -> list[forecast_rules.Timeline]:
     return [
-        rules.Timeline(
+        forecast_rules.Timeline(
             created_at=lead.created_at,
             stages=tuple(lead.stages),
             converted_at=lead.converted_at,
@@ -100,7 +100,7 @@ def actual_conversions(history: History, month: str) -> int:
     return sum(
         1
         for lead in history.leads
-        if lead.converted_at and rules.month_key(lead.converted_at.date()) == month
+        if lead.converted_at and forecast_rules.month_key(lead.converted_at.date()) == month
     )
 
 
@@ -108,14 +108,14 @@ def forecast_mape(
     history: History, origins: int = 6, months: int = 3
 ) -> tuple[float, list[tuple[str, float, int]]]:
     """MAPE over the held-out months of several forecast origins (the history's last months)."""
-    last_origin = rules.add_months(history.start, history.months - months)
+    last_origin = forecast_rules.add_months(history.start, history.months - months)
     actual, predicted, rows = [], [], []
     paths = timelines(history)
     for back in range(origins - 1, -1, -1):
-        origin = rules.add_months(last_origin, -back)
-        for month in rules.forecast_from(paths, origin, months):
+        origin = forecast_rules.add_months(last_origin, -back)
+        for month in forecast_rules.forecast_from(paths, origin, months):
             truth = actual_conversions(history, month.month)
             actual.append(truth)
             predicted.append(month.expected)
             rows.append((month.month, month.expected, truth))
-    return rules.mape(actual, predicted), rows
+    return forecast_rules.mape(actual, predicted), rows

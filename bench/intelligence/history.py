@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from app.intelligence import rules
+from app.intelligence import contact_time_rules, forecast_rules, score_rules
 from app.leads import rules as lead_rules
 
 TIMEZONE = "America/New_York"
@@ -73,13 +73,13 @@ class SynthLead:
     def response_hours(self) -> float | None:
         return (self.calls[0].at - self.created_at).total_seconds() / 3600 if self.calls else None
 
-    def facts(self, as_of: datetime | None = None) -> rules.LeadFacts:
+    def facts(self, as_of: datetime | None = None) -> score_rules.LeadFacts:
         """The score's view of the lead: its first EARLY_DAYS (or up to `as_of`, if sooner)."""
-        cutoff = self.created_at + timedelta(days=rules.EARLY_DAYS)
+        cutoff = self.created_at + timedelta(days=score_rules.EARLY_DAYS)
         if as_of is not None:
             cutoff = min(cutoff, as_of)
         early = [c for c in self.calls if c.at <= cutoff]
-        return rules.LeadFacts(
+        return score_rules.LeadFacts(
             source_category=self.source_category,
             treatments=self.treatments,
             age_group=self.age_group,
@@ -88,7 +88,7 @@ class SynthLead:
             contacts=sum(1 for c in early if c.answered),
         )
 
-    def converted_within(self, days: int = rules.CONVERSION_DAYS) -> bool:
+    def converted_within(self, days: int = score_rules.CONVERSION_DAYS) -> bool:
         return self.converted_at is not None and self.converted_at - self.created_at <= timedelta(days=days)
 
 
@@ -108,7 +108,7 @@ class History:
 
 
 def _month_starts(start: date, months: int) -> list[date]:
-    return [rules.add_months(start, m) for m in range(months)]
+    return [forecast_rules.add_months(start, m) for m in range(months)]
 
 
 def _business_moment(rng: random.Random, day: date, zone: ZoneInfo) -> datetime:
@@ -121,7 +121,11 @@ def _business_moment(rng: random.Random, day: date, zone: ZoneInfo) -> datetime:
 
 
 def _answer_rate(moment: datetime, zone: ZoneInfo, engaged: bool) -> float:
-    rate = ANSWER_RATE_PLANTED if rules.hour_of_week(moment, zone) in PLANTED_SLOTS else ANSWER_RATE_OTHER
+    rate = (
+        ANSWER_RATE_PLANTED
+        if contact_time_rules.hour_of_week(moment, zone) in PLANTED_SLOTS
+        else ANSWER_RATE_OTHER
+    )
     return min(0.95, rate * (1.8 if engaged else 0.85))
 
 
@@ -144,11 +148,11 @@ def generate(*, seed: int, leads: int, start: date = date(2024, 1, 1), months: i
     out = []
     for index in range(leads):
         month = rng.choices(month_starts, weights)[0]
-        next_month = rules.add_months(month, 1)
+        next_month = forecast_rules.add_months(month, 1)
         day = month + timedelta(days=rng.randrange((next_month - month).days))
         created = _business_moment(rng, day, zone)
         source = rng.choices(sources, source_weights)[0]
-        treatments = tuple(rng.sample(rules.TREATMENTS, rng.choice((1, 1, 1, 2))))
+        treatments = tuple(rng.sample(score_rules.TREATMENTS, rng.choice((1, 1, 1, 2))))
         age = rng.choice((None, rng.uniform(8, 13), rng.uniform(13, 18), rng.uniform(18, 60)))
         dob = None if age is None else (created - timedelta(days=age * 365.25)).date()
         fast = rng.random() < 0.4
@@ -165,7 +169,7 @@ def _add_calls(rng: random.Random, lead: SynthLead, fast: bool, engaged: bool, z
     first = lead.created_at + timedelta(minutes=rng.uniform(2, 55) if fast else rng.uniform(65, 60 * 72))
     moments = [first]
     for _ in range(rng.randrange(1, 6)):
-        later = lead.created_at.date() + timedelta(days=rng.randrange(0, rules.EARLY_DAYS + 3))
+        later = lead.created_at.date() + timedelta(days=rng.randrange(0, score_rules.EARLY_DAYS + 3))
         moments.append(_business_moment(rng, later, zone))
     for at in sorted(moments):
         if at < first:

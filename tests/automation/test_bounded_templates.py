@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import TemplateError
 
-from app.automation import rules
+from app.messaging import merge_fields
 
 BOMBS = [
     "{{ 'x' * 200000000 }}",
@@ -17,7 +17,7 @@ BOMBS = [
     "{{ 9 ** 9 ** 9 }}",
     "{{ '%0200000000d' % 1 }}",
     "{{ first_name | center(200000000) }}",
-    "x" * (rules.MAX_TEMPLATE_LENGTH + 1),
+    "x" * (merge_fields.MAX_TEMPLATE_LENGTH + 1),
 ]
 
 
@@ -61,14 +61,14 @@ def test_ordinary_merge_texts_still_save_and_render(client, tenant):
     text = "Hi {{ first_name | title }}{% if stage %}, about {{ stage }}{% endif %} - {{ clinic_name }}"
     resp = client.post("/api/follow-up-rules", json=_email_rule(text), headers=tenant.headers())
     assert resp.status_code == 201, resp.get_json()
-    assert rules.merge(text, {"first_name": "ada", "clinic_name": "Smile"}) == "Hi Ada - Smile"
+    assert merge_fields.merge(text, {"first_name": "ada", "clinic_name": "Smile"}) == "Hi Ada - Smile"
 
 
 def test_rendering_a_stored_text_that_breaks_the_bounds_fails_small():
     # A text stored before the bounds existed: merging it is refused, never rendered unbounded.
     for text in BOMBS:
         with pytest.raises(TemplateError):
-            rules.merge(text, {"first_name": "Ada"})
-    long_value = {"first_name": "x" * (rules.MAX_RENDERED_LENGTH + 1)}
+            merge_fields.merge(text, {"first_name": "Ada"})
+    long_value = {"first_name": "x" * (merge_fields.MAX_RENDERED_LENGTH + 1)}
     with pytest.raises(TemplateError):
-        rules.merge("{{ first_name }}", long_value)
+        merge_fields.merge("{{ first_name }}", long_value)

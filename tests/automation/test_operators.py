@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.automation import rules
+from app.automation import rule_validation, rules
 from app.business_hours.rules import BusinessCalendar
 
 scalars = st.one_of(
@@ -103,7 +103,7 @@ def test_evaluation_stops_at_the_first_failure_unless_exhaustive():
 
 
 def test_validation_names_what_is_wrong():
-    errors = rules.validate_conditions(
+    errors = rule_validation.validate_conditions(
         [
             {"field": "lead.status", "operator": "in", "value": "NEW"},
             {"field": "x", "operator": "equals", "value": 1},
@@ -113,10 +113,10 @@ def test_validation_names_what_is_wrong():
         errors["0"]["value"] == ["in takes a list of values"]
         and "unknown field 'x'" in errors["1"]["field"][0]
     )
-    assert rules.validate_actions([]) == {"_schema": ["must be a non-empty list of actions"]}
-    assert "title" in rules.validate_actions([{"type": "create_task"}])["0"]
-    assert "subject" in rules.validate_actions([{"type": "send_email", "body": "hi"}])["0"]
-    assert rules.validate_actions([{"type": "send_sms", "body": "Hi {{ first_name }}"}]) == {}
+    assert rule_validation.validate_actions([]) == {"_schema": ["must be a non-empty list of actions"]}
+    assert "title" in rule_validation.validate_actions([{"type": "create_task"}])["0"]
+    assert "subject" in rule_validation.validate_actions([{"type": "send_email", "body": "hi"}])["0"]
+    assert rule_validation.validate_actions([{"type": "send_sms", "body": "Hi {{ first_name }}"}]) == {}
 
 
 def test_delays_in_plain_and_business_time():

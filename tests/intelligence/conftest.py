@@ -1,11 +1,11 @@
 import pytest
 
-from app.intelligence import service
+from app.intelligence import scoring
 
 
 @pytest.fixture(autouse=True)
 def fresh_models():
     """Score models are cached per clinic id for a minute; ids restart with every test's tables."""
-    service.forget_models()
+    scoring.forget_models()
     yield
-    service.forget_models()
+    scoring.forget_models()

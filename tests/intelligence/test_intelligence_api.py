@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from app.intelligence import rules, service
+from app.intelligence import score_rules, scoring, service
 from app.intelligence.models import ScoreModelRecord
 from app.leads.models import Lead
 from bench.intelligence.history import TIMEZONE
@@ -47,7 +47,7 @@ def test_the_nightly_run_trains_the_clinic_model_and_scores_its_open_leads(app, 
     assert night["scored"] == len(open_lead_ids(db, tenant.id)) > 10
     with db.unit_of_work() as session:
         record = session.scalar(sa.select(ScoreModelRecord).where(ScoreModelRecord.clinic_id == tenant.id))
-        assert record.version == night["model"] and record.samples >= service.MIN_HISTORY_LEADS
+        assert record.version == night["model"] and record.samples >= scoring.MIN_HISTORY_LEADS
         assert 0 < record.conversions < record.samples
 
 
@@ -104,11 +104,11 @@ def test_the_clinic_model_learnt_the_planted_effects_from_the_database(app, db, 
     """Two leads alike but for their source: the model trained on the clinic's rows tells them apart.
     (The weaker fast-response effect needs more than these 430 leads: test_planted_truths checks it.)"""
     with app.app_context(), db.unit_of_work() as session:
-        model = service.model_for(session=session, clinic_id=tenant.id)
-    base = rules.LeadFacts("WEB_PAID", ("INVISALIGN",), "teen", 5.0, 1, 1)
-    referral = rules.LeadFacts("PATIENT_REFERRAL", *list(base.__dict__.values())[1:])
-    p = rules.score(model, base).probability
-    assert rules.score(model, referral).probability > 1.5 * p
+        model = scoring.model_for(session=session, clinic_id=tenant.id)
+    base = score_rules.LeadFacts("WEB_PAID", ("INVISALIGN",), "teen", 5.0, 1, 1)
+    referral = score_rules.LeadFacts("PATIENT_REFERRAL", *list(base.__dict__.values())[1:])
+    p = score_rules.score(model, base).probability
+    assert score_rules.score(model, referral).probability > 1.5 * p
 
 
 def test_lists_sort_by_score_with_unscored_leads_last(app, client, tenant, seeded):
@@ -136,7 +136,7 @@ def test_a_clinic_without_history_is_scored_by_the_global_prior(app, client, db,
     lead = client.get(f"/api/leads/{lead_id}", headers=small.headers()).get_json()
     assert lead["score_model_version"] == version and 0 < lead["score"] < 1
     with app.app_context(), db.unit_of_work() as session:  # too little history for its own model
-        assert service.train(session=session, clinic_id=small.id, now=NIGHT) is None
+        assert scoring.train(session=session, clinic_id=small.id, now=NIGHT) is None
 
 
 SCORE_RULE = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.intelligence import rules
+from app.intelligence import contact_time_rules, score_rules
 from bench.intelligence import evaluate
 from bench.intelligence.history import PLANTED_SLOTS, REFERRALS, generate
 
@@ -26,10 +26,10 @@ def test_the_top_three_contact_hours_are_planted_ones(history):
 
 
 def test_a_slot_rate_is_pulled_toward_the_clinic_rate_when_it_has_few_calls():
-    calls, answered = [0] * rules.HOURS_OF_WEEK, [0] * rules.HOURS_OF_WEEK
+    calls, answered = [0] * contact_time_rules.HOURS_OF_WEEK, [0] * contact_time_rules.HOURS_OF_WEEK
     calls[10], answered[10] = 2, 2  # two answered calls: not a 100% hour
     calls[11], answered[11] = 400, 100
-    rates = rules.smooth(calls, answered)
+    rates = contact_time_rules.smooth(calls, answered)
     assert rates.overall < rates.rate(10) < 0.5
     assert rates.rate(11) == pytest.approx(100 / 400, abs=0.02)
     assert rates.rate(50) == pytest.approx(rates.overall)  # never called: the clinic's rate
@@ -49,8 +49,8 @@ def test_the_planted_effects_come_out_of_the_model(history):
     assert min(weights[f"source:{r}"] for r in REFERRALS) > max(others)
     assert weights["response:within_1h"] > 0.3  # a doubled conversion is about +0.7 in log-odds
 
-    referral = rules.LeadFacts("DOCTOR_REFERRAL", ("INVISALIGN",), "child", 0.2, 0, 2)
-    factors = [f["feature"] for f in rules.score(model, referral).factors]
+    referral = score_rules.LeadFacts("DOCTOR_REFERRAL", ("INVISALIGN",), "child", 0.2, 0, 2)
+    factors = [f["feature"] for f in score_rules.score(model, referral).factors]
     assert "source:DOCTOR_REFERRAL" in factors and len(factors) == 3
 
 
@@ -66,13 +66,13 @@ def test_scoring_is_the_same_as_scikit_learn(history):
     from sklearn.linear_model import LogisticRegression
 
     train, test = evaluate.split(history)
-    rows = [rules.feature_vector(lead.facts()) for lead in train]
+    rows = [score_rules.feature_vector(lead.facts()) for lead in train]
     labels = [int(lead.converted_within()) for lead in train]
-    model = rules.fit(rows, labels, version="t")
+    model = score_rules.fit(rows, labels, version="t")
     reference = LogisticRegression(C=1.0, max_iter=500).fit(np.asarray(rows), np.asarray(labels))
-    sample = [rules.feature_vector(lead.facts()) for lead in test[:50]]
+    sample = [score_rules.feature_vector(lead.facts()) for lead in test[:50]]
     expected = reference.predict_proba(np.asarray(sample))[:, 1]
-    got = [rules.score(model, lead.facts()).probability for lead in test[:50]]
+    got = [score_rules.score(model, lead.facts()).probability for lead in test[:50]]
     assert got == pytest.approx(list(expected), abs=1e-9)
 
 

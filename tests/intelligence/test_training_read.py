@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.intelligence import queries, rules, service
+from app.intelligence import contact_time_rules, contact_times, queries, score_rules, scoring
 from app.leads import service as leads
 from app.leads.models import Lead
 from tests.automation.kit import actor_of, capture_at
@@ -61,7 +61,7 @@ def test_a_changed_date_of_birth_changes_the_age_group_as_of_capture(app, db, te
     assert change_dob(None) is None
 
 
-def _same(got: rules.LeadFacts, want: rules.LeadFacts) -> bool:
+def _same(got: score_rules.LeadFacts, want: score_rules.LeadFacts) -> bool:
     """Equal facts; hours to the first response to the second (SQLite's julianday keeps ms)."""
     if (got.response_hours is None) != (want.response_hours is None):
         return False
@@ -72,8 +72,8 @@ def _same(got: rules.LeadFacts, want: rules.LeadFacts) -> bool:
 
 def test_the_training_read_gives_each_mature_lead_the_facts_of_its_history(app, db, tenant):
     history, ids = seed_history(app, tenant)
-    until = NIGHT - timedelta(days=rules.CONVERSION_DAYS)
-    since = NIGHT - timedelta(days=service.TRAINING_MONTHS * 31)
+    until = NIGHT - timedelta(days=score_rules.CONVERSION_DAYS)
+    since = NIGHT - timedelta(days=scoring.TRAINING_MONTHS * 31)
     truth = {ids[lead.index]: lead for lead in history.leads if since <= lead.created_at < until}
     with app.app_context(), db.unit_of_work() as session:
         read = queries.training_facts(session=session, clinic_id=tenant.id, since=since, until=until)
@@ -96,12 +96,12 @@ def test_the_training_read_gives_each_mature_lead_the_facts_of_its_history(app, 
 def test_calls_are_counted_by_the_clinic_s_local_hour_of_week_across_clock_changes(app, db, tenant):
     history, _ids = seed_history(app, tenant)  # 18 months of calls in New York: four DST changes
     zone = ZoneInfo(TIMEZONE)
-    since = NIGHT - timedelta(days=service.CALL_HISTORY_DAYS)
+    since = NIGHT - timedelta(days=contact_times.CALL_HISTORY_DAYS)
     with app.app_context(), db.unit_of_work() as session:
         counted = queries.calls_by_hour(session=session, clinic_id=tenant.id, since=since, zone=zone)
         sources = queries.source_categories(session=session, clinic_id=tenant.id)
     expected = Counter(
-        (category, rules.hour_of_week(at, zone), answered)
+        (category, contact_time_rules.hour_of_week(at, zone), answered)
         for at, answered, category in history.calls()
         if since <= at < NIGHT
     )

@@ -1,0 +1,335 @@
+"""The shape of app/, checked from the source (no app, no database): no import cycle, imports run
+from higher domains to lower ones only, services read no `current_app`, and modules stay small
+enough to read (issue 15's "Done when"; the layout and code rules of the design).
+
+The import graph is built with `ast` from app/**/*.py. It counts every `import` and `from ... import`
+of an `app` module: at module level and inside functions alike. An import inside a function is
+still a dependency of the code that runs it; deferring it only hides a cycle from Python, not from
+the reader, so it must obey the same order. Not counted: imports under `if TYPE_CHECKING:` (they
+never run and only name types), and the implicit import of a module's parent packages.
+
+Each KNOWN_* list below names today's exceptions, each with the helper removing it; the lead
+empties them as that work lands. A new entry needs a reason. An entry that is no longer true is
+reported as a warning (not a failure, so the work that removes it can land before the list is
+edited): remove it then, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app"
+
+# The order of app/, lowest tier first. A module belongs to the longest entry that is its name or a
+# package above it ("app" alone is only app/__init__.py). A module may import its own tier or a
+# lower one; peers in one tier (other than infrastructure) do not import each other.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
+    # (app/auth/roles.py is Flask-free) that every layer may name.
+    (
+        "app.api",
+        "app.auth.roles",
+        "app.business_hours",
+        "app.celery_config",
+        "app.clock",
+        "app.config",
+        "app.csv_export",
+        "app.db",
+        "app.delivery",
+        "app.errors",
+        "app.migrate",
+        "app.phi",
+        "app.ratelimit",
+        "app.redis_clients",
+        "app.telemetry",
+    ),
+    ("app.scheduling",),  # the job ledger: knows no domain; each domain registers its job kinds
+    ("app.events",),  # the outbox: how a lower domain tells a higher one something
+    ("app.audit",),
+    ("app.auth",),  # clinics, users, API keys, tokens
+    ("app.idempotency",),  # Idempotency-Key replay for the views that create things
+    ("app.leads",),  # builds on auth, events, audit
+    ("app.activities",),
+    ("app.pipeline", "app.assignment"),
+    # Outbound channels and the message templates; used by tasks, intelligence, automation.
+    ("app.notifications", "app.webhooks", "app.messaging"),
+    ("app.tasks",),  # automation -> tasks -> activities -> leads -> auth
+    ("app.bulk", "app.calendar_feed"),
+    ("app.intake", "app.intelligence"),
+    ("app.analytics",),  # reports: read everything below, are imported by no domain below
+    ("app.automation",),  # rules, steps, sequences: on top of every domain they act on
+    # A staff member's one-off message goes through automation's contact policy, so it (and the
+    # views that call it) sit above automation, while the templates stay below it.
+    ("app.messaging.send", "app.messaging.views", "app.ops"),
+    # The composition root: builds the app and wires every domain.
+    ("app", "app.cli", "app.devtools", "app.domains"),
+)
+INFRASTRUCTURE, COMPOSITION = 0, len(LAYERS) - 1  # tiers whose members may import each other
+
+# Any view may import the authorization it needs at the HTTP edge (`requires`, `current_actor`),
+# whatever its tier: every endpoint authorizes.
+EDGE_IMPORTS = {"app.auth.permissions"}
+
+# Import edges (importer -> imported) against the order today, each owned by a helper at work.
+KNOWN_UPWARD = {
+    # i15analytics: analytics becomes a consumer of outbox events, not a flush hook fed by writers.
+    ("app.activities.service", "app.analytics.rollups"),
+    ("app.pipeline.service", "app.analytics.rollups"),
+    ("app.intake.service", "app.analytics.monthly"),
+    # i15uow: the ledger knows no domain (its manual retry writes the audit trail through audit).
+    ("app.scheduling.service", "app.audit.service"),
+    # i15uow: the orphans endpoint belongs to automation, not to leads' views.
+    ("app.leads.views", "app.automation.orphans"),
+    # i15uow / i15notify: phone and email normalization belong to leads, not to intake.
+    ("app.notifications.service", "app.intake.rules"),
+    # Unowned (for the lead): the clinic settings schema checks a provider rate-limit text with
+    # notifications' parser.
+    ("app.auth.schemas", "app.notifications.rate_limits"),
+}
+# Import cycles today (each a set of modules), each owned by a helper at work.
+KNOWN_CYCLES: list[set[str]] = [
+    # i15analytics: the monthly counts and the rollups import each other inside functions.
+    {"app.analytics.monthly", "app.analytics.queries", "app.analytics.rollups"},
+]
+# i15notify: these services still read settings or clients from the Flask app.
+KNOWN_CURRENT_APP = {"app/auth/service.py", "app/bulk/service.py", "app/idempotency/service.py"}
+MAX_LINES = 500
+KNOWN_LONG = {
+    "app/notifications/service.py",  # i15notify: split by concern (inbox, outgoing, preferences, ...)
+    "app/leads/service.py",  # i15uow
+    "app/scheduling/service.py",  # i15uow
+    "app/assignment/service.py",  # i15uow
+    "app/tasks/service.py",  # i15split: splitting now
+}
+
+
+def _stale(name: str, entries: list) -> None:
+    if entries:
+        warnings.warn(f"{name} lists what is no longer true: remove {entries}", stacklevel=2)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(APP.rglob("*.py"))}
+
+
+def _resolve(name: str) -> str | None:
+    """The app module an import names: the module itself, else the nearest package above it."""
+    known = modules()
+    while name and name not in known:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+class _Imports(ast.NodeVisitor):
+    """Every app module one module imports, with the line of the first import of each."""
+
+    def __init__(self, module: str, is_package: bool):
+        self.package = module if is_package else module.rpartition(".")[0]
+        self.found: dict[str, int] = {}
+
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+        if name == "TYPE_CHECKING":  # type-only imports never run
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name == "app" or alias.name.startswith("app."):
+                self._add(_resolve(alias.name), node.lineno)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        if node.level:
+            parts = self.package.split(".")[: len(self.package.split(".")) - node.level + 1]
+            base = ".".join([*parts, base] if base else parts)
+        if not (base == "app" or base.startswith("app.")):
+            return
+        for alias in node.names:
+            # `from app.x import y`: y is a module when there is one, else a name in app.x.
+            self._add(_resolve(f"{base}.{alias.name}"), node.lineno)
+
+    def _add(self, target: str | None, line: int) -> None:
+        if target is not None:
+            self.found.setdefault(target, line)
+
+
+@cache
+def import_graph() -> dict[str, dict[str, int]]:
+    """module -> {imported module: line}, for every module under app/."""
+    graph = {}
+    for module, path in modules().items():
+        visitor = _Imports(module, path.name == "__init__.py")
+        visitor.visit(ast.parse(path.read_text(), filename=str(path)))
+        visitor.found.pop(module, None)
+        graph[module] = visitor.found
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, targets = work[-1]
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph[target]))))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(component)
+    return found
+
+
+def _placement() -> dict[str, tuple[int, str]]:
+    """Each LAYERS entry -> (its tier, the entry)."""
+    return {entry: (tier, entry) for tier, entries in enumerate(LAYERS) for entry in entries}
+
+
+def layer_of(module: str) -> tuple[int, str] | None:
+    """(tier, entry) of a module: the longest LAYERS entry that is it or a package above it."""
+    placement = _placement()
+    if module == "app":
+        return placement["app"]
+    name = module
+    while name and name != "app":
+        if name in placement:
+            return placement[name]
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _is_view(module: str) -> bool:
+    return module.rsplit(".", 1)[-1].endswith("views")
+
+
+def _against_the_order(importer: str, imported: str) -> bool:
+    (tier, entry), (their_tier, their_entry) = layer_of(importer), layer_of(imported)
+    if _is_view(importer) and imported in EDGE_IMPORTS:
+        return False
+    if tier == their_tier:
+        peers = tier not in (INFRASTRUCTURE, COMPOSITION)
+        return peers and not _same_domain(entry, their_entry)
+    return tier < their_tier
+
+
+def _same_domain(one: str, other: str) -> bool:
+    return one.split(".")[:2] == other.split(".")[:2]
+
+
+def _where(importer: str, imported: str) -> str:
+    path = modules()[importer].relative_to(ROOT)
+    return f"{path}:{import_graph()[importer][imported]} {importer} -> {imported}"
+
+
+def test_every_module_has_a_place_in_the_order():
+    unplaced = sorted(module for module in modules() if layer_of(module) is None)
+    assert not unplaced, f"add these to LAYERS in {Path(__file__).name}: {unplaced}"
+
+
+def test_no_import_cycle():
+    cycles = _cycles(import_graph())
+    new = [sorted(cycle) for cycle in cycles if cycle not in KNOWN_CYCLES]
+    assert not new, f"import cycles (module-level and in-function imports): {new}"
+    _stale("KNOWN_CYCLES", [sorted(cycle) for cycle in KNOWN_CYCLES if cycle not in cycles])
+
+
+def test_a_lower_domain_never_imports_a_higher_one():
+    graph = import_graph()
+    upward = {
+        (importer, imported)
+        for importer, targets in graph.items()
+        for imported in targets
+        if _against_the_order(importer, imported)
+    }
+    new = sorted(_where(*edge) for edge in upward - KNOWN_UPWARD)
+    assert not new, "imports against the order of LAYERS:\n" + "\n".join(new)
+    _stale("KNOWN_UPWARD", sorted(f"{a} -> {b}" for a, b in KNOWN_UPWARD - upward))
+
+
+def _services() -> list[Path]:
+    return sorted(APP.glob("*/service.py"))
+
+
+def test_services_read_no_current_app():
+    readers = {
+        str(path.relative_to(ROOT)) for path in _services() if re.search(r"\bcurrent_app\b", path.read_text())
+    }
+    new = sorted(readers - KNOWN_CURRENT_APP)
+    assert not new, f"services reading current_app (take settings and clients as arguments): {new}"
+    _stale("KNOWN_CURRENT_APP", sorted(KNOWN_CURRENT_APP - readers))
+
+
+def _line_counts() -> dict[str, int]:
+    """Lines of each module under app/ but views (an endpoint per class: long, and flat)."""
+    return {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in modules().values()
+        if not _is_view(path.stem)
+    }
+
+
+def test_no_module_over_the_size_a_reader_can_hold():
+    counts = _line_counts()
+    long = {path: lines for path, lines in counts.items() if lines > MAX_LINES}
+    new = {path: lines for path, lines in long.items() if path not in KNOWN_LONG}
+    assert not new, f"over {MAX_LINES} lines: split by concern: {new}"
+    _stale("KNOWN_LONG", sorted(KNOWN_LONG - set(long)))
+
+
+def test_the_graph_sees_imports_inside_functions_and_skips_type_only_ones():
+    # app/__init__.py imports the blueprints inside create_app; the test must count those.
+    assert "app.tasks.views" in import_graph()["app"]
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.leads import models\n"
+    visitor = _Imports("app.example", is_package=False)
+    visitor.visit(ast.parse(source))
+    assert visitor.found == {}
+
+
+def test_the_order_sees_an_upward_import():
+    assert _against_the_order("app.leads.service", "app.automation.service")
+    assert _against_the_order("app.pipeline.service", "app.assignment.service")  # peers
+    assert not _against_the_order("app.automation.service", "app.leads.service")
+    assert not _against_the_order("app.scheduling.views", "app.auth.permissions")
+    assert _against_the_order("app.scheduling.service", "app.auth.permissions")
