@@ -211,8 +211,8 @@ def _add_change(deltas: Counter, before: tuple | None, after: tuple | None) -> N
 
 
 def write(session: Session, deltas: Counter) -> None:
-    """The summed deltas as one multi-row upsert (summed per key first: an upsert may touch a row
-    once; sorted: concurrent writers lock rows in the same order)."""
+    """The summed deltas, one upsert per month row (summed per key first; sorted: concurrent writers
+    lock rows in the same order)."""
     rows: dict[tuple, dict] = {}
     for (key, name), value in deltas.items():
         if value:
