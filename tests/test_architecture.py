@@ -77,10 +77,6 @@ EDGE_IMPORTS = {"app.auth.permissions"}
 
 # Import edges (importer -> imported) against the order today, each owned by a helper at work.
 KNOWN_UPWARD = {
-    # i15analytics: analytics becomes a consumer of outbox events, not a flush hook fed by writers.
-    ("app.activities.service", "app.analytics.rollups"),
-    ("app.pipeline.service", "app.analytics.rollups"),
-    ("app.intake.service", "app.analytics.monthly"),
     # i15uow: the ledger knows no domain (its manual retry writes the audit trail through audit).
     ("app.scheduling.service", "app.audit.service"),
     # i15uow: the orphans endpoint belongs to automation, not to leads' views.
@@ -93,10 +89,7 @@ KNOWN_UPWARD = {
     ("app.auth.schemas", "app.notifications.rate_limits"),
 }
 # Import cycles today (each a set of modules), each owned by a helper at work.
-KNOWN_CYCLES: list[set[str]] = [
-    # i15analytics: the monthly counts and the rollups import each other inside functions.
-    {"app.analytics.monthly", "app.analytics.queries", "app.analytics.rollups"},
-]
+KNOWN_CYCLES: list[set[str]] = []
 # Services that still read settings or clients from the Flask app: none.
 KNOWN_CURRENT_APP: set[str] = set()
 MAX_LINES = 500
