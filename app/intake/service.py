@@ -23,7 +23,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.analytics import monthly
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
@@ -126,7 +125,6 @@ def _create(
             user_id=user_id,
             now=now,
         )
-    monthly.add_new_lead(session=session, lead=lead)
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
 

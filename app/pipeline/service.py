@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.activities.models import ActivityType
-from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
@@ -247,7 +246,16 @@ def reorder_stages(
             stage.position = position
             stage.updated_at = now
     session.flush()
-    rollups.refresh_furthest_stages(session, actor.clinic_id)  # "furthest" follows the new order
+    # Leads' furthest stages follow the new order (analytics consumes the event).
+    events.emit(
+        session=session,
+        clinic_id=actor.clinic_id,
+        type=events.STAGES_REORDERED,
+        subject_type="clinic",
+        subject_id=actor.clinic_id,
+        payload={"order": list(stage_ids)},
+        now=now,
+    )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -283,20 +291,13 @@ def new_stay(*, lead: Lead, previous: str | None, actor_ref: str, now: datetime)
 
 def enter_first_stage(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> None:
     """A new lead (built in its stage, `stage_entered_at` now) opens its first stay."""
-    _enter_stage(session, lead, previous=None, target=None, actor_ref=actor_ref, now=now)
+    _enter_stage(session, lead, previous=None, actor_ref=actor_ref, now=now)
 
 
 def _enter_stage(
-    session: Session,
-    lead: Lead,
-    *,
-    previous: str | None,
-    target: PipelineStage | None,
-    actor_ref: str,
-    now: datetime,
+    session: Session, lead: Lead, *, previous: str | None, actor_ref: str, now: datetime
 ) -> None:
-    # The one way a lead enters a stage (its fields already set): analytics told, the stay opened.
-    rollups.on_stage_entered(session, lead, previous=previous, target=target)
+    # The one way a lead enters a stage (its fields already set): its stay opened.
     writes.add(session, new_stay(lead=lead, previous=previous, actor_ref=actor_ref, now=now))
 
 
@@ -343,12 +344,12 @@ def _move(
     )
     if open_stay is not None:
         open_stay.left_at = now
-        rollups.on_stay_closed(open_stay)
+        open_stay.stay_seconds = (now - open_stay.entered_at).total_seconds()  # the stage-time reports'
     lead.pipeline_stage = target.slug
     lead.stage_entered_at = now
     lead.stage_stale_at = None  # a new stay: it may be flagged once again
     leads.touch(lead=lead, actor_ref=actor.ref, now=now)
-    _enter_stage(session, lead, previous=previous, target=target, actor_ref=actor.ref, now=now)
+    _enter_stage(session, lead, previous=previous, actor_ref=actor.ref, now=now)
     session.flush()
     events.emit(
         session=session,
