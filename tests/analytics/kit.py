@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.events.models import DomainEvent
-from app.scheduling import service as scheduling
+from app.scheduling import runner as scheduling
 
 
 def process_outbox(app, db) -> int:

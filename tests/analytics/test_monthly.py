@@ -14,7 +14,7 @@ from app.events import service as events
 from app.events.models import DomainEvent
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource
-from app.scheduling import service as scheduling
+from app.scheduling import runner as scheduling
 from app.scheduling.models import ScheduledJob
 from tests.analytics.kit import process_outbox, unprocessed_events
 from tests.analytics.test_rollups import log, move
