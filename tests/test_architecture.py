@@ -104,7 +104,6 @@ KNOWN_LONG = {
     "app/leads/service.py",  # i15uow
     "app/scheduling/service.py",  # i15uow
     "app/assignment/service.py",  # i15uow
-    "app/tasks/service.py",  # i15split: splitting now
 }
 
 
