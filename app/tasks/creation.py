@@ -123,6 +123,7 @@ def add_task(
     now: datetime,
     notify: bool = True,
 ):
+    """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
     clinic = session.get(Clinic, task.clinic_id)
     # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
     reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)

@@ -53,12 +53,14 @@ def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datet
 
 
 def replace_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
+    """A new revision of the task's timers (its due time, assignee or offsets changed)."""
     task.revision += 1
     scheduling.cancel(session=session, now=now, subject_type="task", subject_id=task.id, kinds=TIMER_KINDS)
     schedule_timers(session, task, clinic, now)
 
 
 def cancel_timers(session: Session, task: LeadTask, now: datetime) -> None:
+    """No more reminders or escalation for the task (completed or cancelled)."""
     task.reminder_at = None
     scheduling.cancel(session=session, now=now, subject_type="task", subject_id=task.id, kinds=TIMER_KINDS)
 
@@ -99,6 +101,7 @@ def _offsets(session: Session, task: LeadTask) -> list[int]:
 
 
 def task_offsets(task: LeadTask, clinic: Clinic) -> list[int]:
+    """Minutes before due of the task's reminders: its own offsets, else the clinic's."""
     return rules.task_reminder_offsets(task.reminder_offsets_minutes, clinic.settings)
 
 
