@@ -6,9 +6,14 @@ Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find s
   2. a thin task in workers/<domain>.py with an explicit name that reads `clock.now()` and makes that
      one service call; import the module in workers/celery_app.py's `_import_tasks`;
   3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval (add the
-     field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it), and its queue if not realtime.
+     field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it), and its queue if not `sweeps`.
 Sweeps must be idempotent: a second beat, or a run overlapping the previous one, must do no harm
 (claim rows by compare-and-set, as app/scheduling/sweeps.py does).
+
+Sweeps run on the `sweeps` queue, never `realtime`: the realtime queue is a new lead's path (events
+processing, its first task) and its worker (the Procfile's `worker`) takes nothing else, so a sweep
+never holds a process a new lead waits for. Only the realtime heartbeat goes there, to prove that
+worker consumes.
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ class Sweep:
     entry: str  # the beat entry's name
     task: str  # the task's explicit name
     interval_setting: str  # the Settings field with the interval in seconds
-    queue: str = "realtime"
+    queue: str = "sweeps"
     kwargs: dict = field(default_factory=dict)
 
 
 SWEEPS = (
-    Sweep("worker-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "worker"}),
+    # Each worker process of the Procfile proves it consumes its queues and can write.
+    Sweep(
+        "worker-heartbeat", "ops.heartbeat", "heartbeat_interval", queue="realtime", kwargs={"name": "worker"}
+    ),
+    Sweep("background-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "background"}),
     # The job ledger (app/scheduling): promote rows coming within the horizon, resend rows the
     # broker lost, and drop old finished rows.
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
@@ -52,9 +61,10 @@ SWEEPS = (
     Sweep("intelligence-nightly", "intelligence.nightly", "intelligence_nightly_interval", queue="bulk"),
 )
 
-# Every task's queue. Anything not listed goes to `realtime`. `scheduling.run_job` is published on the
-# queue its job kind was registered with (app/scheduling/registry.py), whatever this says.
-TASK_ROUTES = {sweep.task: {"queue": sweep.queue} for sweep in SWEEPS} | {
+# Every task's queue when sent without one (beat's entries name theirs). Anything not listed goes to
+# `realtime`. `scheduling.run_job` is published on the queue its job kind was registered with
+# (app/scheduling/registry.py), whatever this says. The heartbeat, sent to both, is routed by entry.
+TASK_ROUTES = {sweep.task: {"queue": sweep.queue} for sweep in SWEEPS if sweep.task != "ops.heartbeat"} | {
     "scheduling.run_job": {"queue": "realtime"},
 }
 

@@ -9,7 +9,9 @@ from kombu import Exchange, Queue
 
 import beat_schedule
 
-QUEUES = ("realtime", "notifications", "bulk")
+# realtime: a new lead's path, consumed by a worker of its own (the Procfile's `worker`); the others
+# by the `background` worker: messages, bulk work and beat's sweeps never hold a realtime process.
+QUEUES = ("realtime", "notifications", "bulk", "sweeps")
 
 
 def celery_config(settings) -> dict:

@@ -1,4 +1,5 @@
-"""A closed-loop HTTP load generator (client processes, a connection per request), and gunicorn control."""
+"""A closed-loop HTTP load generator (client processes; a connection per request, or kept alive), and
+gunicorn control."""
 
 from __future__ import annotations
 
@@ -68,26 +69,36 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def _client(port, method, path, headers, body_factory, seed, stop_at, queue):
+def _client(port, method, path, headers, body_factory, seed, stop_at, queue, keep_alive):
+    """One client: requests back to back until `stop_at`. keep_alive: one connection for all of them
+    (as a frontend's HTTP client or a proxy keeps it), opened again only when the server closed it;
+    else a new TCP connection per request."""
     latencies, statuses = [], {}
     n = 0
+    conn = None
     while time.monotonic() < stop_at:
         body = body_factory(seed, n)
         n += 1
         payload = json.dumps(body).encode() if body is not None else None
         started = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             conn.request(method, path, body=payload, headers={**headers, "Content-Type": "application/json"})
             resp = conn.getresponse()
             resp.read()
             status = resp.status
-        except OSError:
+            if not keep_alive or resp.will_close:
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException):
             status = 0
-        finally:
             conn.close()
+            conn = None
         latencies.append(time.perf_counter() - started)
         statuses[status] = statuses.get(status, 0) + 1
+    if conn is not None:
+        conn.close()
     queue.put((latencies, statuses))
 
 
@@ -101,6 +112,7 @@ def run_load(
     duration: float,
     concurrency: int,
     first_seed: int = 0,
+    keep_alive: bool = False,
 ) -> dict:
     """Closed-loop load for `duration` seconds; returns rate, latency percentiles (ms) and status counts.
 
@@ -112,7 +124,7 @@ def run_load(
     procs = [
         ctx.Process(
             target=_client,
-            args=(port, method, path, headers, body_factory, first_seed + i, stop_at, queue),
+            args=(port, method, path, headers, body_factory, first_seed + i, stop_at, queue, keep_alive),
         )
         for i in range(concurrency)
     ]

@@ -47,10 +47,38 @@ def _flag(flags: list[str], name: str, default: int) -> int:
     return default
 
 
+RUNS = (("clean", 0.0), ("20% transient 451", 0.2))
+COLUMNS = [
+    "run",
+    "queue s",
+    "emails",
+    "sent",
+    "failed/dead",
+    "451s",
+    "at server",
+    "duplicates",
+    "each once",
+    "seconds",
+    "messages/s",
+]
+
+
 def main(flags: list[str]) -> None:
     count = _flag(flags, "count", 10_000)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
     concurrency = _flag(flags, "concurrency", 4)
+    rows, dialect = measure(count=count, concurrency=concurrency)
+    print_table(
+        f"bench/notifications: {count:,} emails per run, 1 worker x {concurrency} processes, "
+        f"batches of {service.BATCH_SIZE}, {dialect} "
+        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)",
+        COLUMNS,
+        rows,
+    )
+
+
+def measure(*, count: int, concurrency: int, runs=RUNS) -> tuple[list[list], str]:
+    """One row per run (see COLUMNS) on a fresh database, and the database's name."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     from tests.notifications.fakes import smtp_server  # the same real SMTP server the tests use
 
     with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, smtp_server() as (smtp, port):
@@ -93,30 +121,12 @@ def main(flags: list[str]) -> None:
                 worker = _start_worker(env, concurrency)
                 try:
                     _wait_consuming(app, "bench-notify")
-                    for label, fail_rate in (("clean", 0.0), ("20% transient 451", 0.2)):
+                    for label, fail_rate in runs:
                         smtp.fail_rate, smtp.rng = fail_rate, random.Random(42)
                         rows.append(_run(app, smtp, clinic_id, count, label, concurrency))
                 finally:
                     _stop(worker)
-    print_table(
-        f"bench/notifications: {count:,} emails per run, 1 worker x {concurrency} processes, "
-        f"batches of {service.BATCH_SIZE}, {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'} "
-        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)",
-        [
-            "run",
-            "queue s",
-            "emails",
-            "sent",
-            "failed/dead",
-            "451s",
-            "at server",
-            "duplicates",
-            "each once",
-            "seconds",
-            "messages/s",
-        ],
-        rows,
-    )
+    return rows, "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
 
 
 def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) -> list:

@@ -491,6 +491,18 @@ def parse(flags: list[str]) -> tuple[Sizes, list[str]]:
 def main(flags: list[str]) -> None:
     sizes, parts = parse(flags)
     started, load_before = time.perf_counter(), os.getloadavg()[0]
+    rows, dialect = measure(sizes, parts)
+    print_table(
+        f"bench/scheduler on {dialect} "
+        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores; 1-min load average "
+        f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end)",
+        ["part", "measure", "value", "unit", "target"],
+        rows,
+    )
+
+
+def measure(sizes: Sizes, parts: list[str]) -> tuple[list[list], str]:
+    """The parts' rows ([part, measure, value, unit, target]) on a fresh database, and its dialect."""
     with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
         workdir = Path(tmp)
         with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
@@ -515,10 +527,4 @@ def main(flags: list[str]) -> None:
             if "throughput" in parts:
                 part_throughput(bench)
             app.extensions["followup.db"].engine.dispose()
-    print_table(
-        f"bench/scheduler on {bench.app.extensions['followup.db'].dialect} "
-        f"({time.perf_counter() - started:.0f} s, {os.cpu_count()} cores; 1-min load average "
-        f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end)",
-        ["part", "measure", "value", "unit", "target"],
-        bench.rows,
-    )
+    return bench.rows, bench.app.extensions["followup.db"].dialect

@@ -1,0 +1,70 @@
+"""The Procfile's processes and the queues: a new lead's queue is never shared with background work."""
+
+from __future__ import annotations
+
+import shlex
+
+from honcho.environ import parse_procfile
+
+import beat_schedule
+from app.celery_config import QUEUES, celery_config
+from app.scheduling import registry
+from tests.workers import PROJECT_ROOT
+
+
+def _procfile() -> dict[str, str]:
+    return dict(parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes)
+
+
+def _worker_queues() -> dict[str, set[str]]:
+    """Each Procfile Celery worker's queues (a worker without --queues consumes every queue)."""
+    workers = {}
+    for name, command in _procfile().items():
+        args = shlex.split(command)
+        if "celery" not in args or "worker" not in args:
+            continue
+        given = [a.split("=", 1)[1] for a in args if a.startswith(("--queues=", "-Q="))]
+        workers[name] = set(given[0].split(",")) if given else set(QUEUES)
+    return workers
+
+
+def test_the_procfile_runs_the_realtime_queue_on_a_worker_of_its_own():
+    queues = _worker_queues()
+    assert queues["worker"] == {"realtime"}
+    others = {name: q for name, q in queues.items() if name != "worker"}
+    assert others, "a second worker takes the other queues"
+    assert all("realtime" not in q for q in others.values()), others
+
+
+def test_every_queue_is_consumed_by_a_procfile_worker():
+    consumed = set().union(*_worker_queues().values())
+    assert consumed == set(QUEUES)
+    assert {kind.queue for kind in map(registry.kind_of, registry.registered_kinds())} <= consumed
+
+
+def test_beat_sends_no_sweep_to_the_realtime_queue(app):
+    schedule = beat_schedule.build(app.config["SETTINGS"])
+    on_realtime = {name for name, entry in schedule.items() if entry["options"]["queue"] == "realtime"}
+    # The one exception proves the realtime worker consumes; it does no work.
+    assert on_realtime == {"worker-heartbeat"}
+    assert schedule["worker-heartbeat"]["task"] == "ops.heartbeat"
+    assert {entry["options"]["queue"] for entry in schedule.values()} <= set(QUEUES)
+
+
+def test_a_sweep_task_sent_without_a_queue_is_routed_off_realtime(app):
+    routes = celery_config(app.config["SETTINGS"])["task_routes"]
+    for sweep in beat_schedule.SWEEPS:
+        if sweep.task == "ops.heartbeat":
+            continue
+        assert routes[sweep.task]["queue"] == sweep.queue != "realtime", sweep
+
+
+def test_each_worker_process_has_a_heartbeat_on_its_queues(app):
+    schedule = beat_schedule.build(app.config["SETTINGS"])
+    beats = {
+        entry["kwargs"]["name"]: entry["options"]["queue"]
+        for entry in schedule.values()
+        if entry["task"] == "ops.heartbeat"
+    }
+    for name, queues in _worker_queues().items():
+        assert beats.get(name) in queues, (name, beats)
