@@ -41,6 +41,8 @@ SWEEPS = (
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
     Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
     Sweep("scheduling-purge-done", "scheduling.purge_done", "purge_interval"),
+    # PostgreSQL's planner statistics of the tables that changed (a database just migrated has none).
+    Sweep("ops-refresh-statistics", "ops.refresh_statistics", "statistics_interval"),
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),

@@ -100,6 +100,8 @@ class Settings:
     task_time_limit: int = 300
     task_soft_time_limit: int = 240
     heartbeat_interval: float = 30.0
+    # How often beat looks for tables whose planner statistics are stale (ops.refresh_statistics).
+    statistics_interval: float = 10.0
 
     # The job ledger (used by app/scheduling)
     schedule_horizon_seconds: float = 600.0

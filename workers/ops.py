@@ -1,9 +1,10 @@
-"""Ops tasks: the heartbeat proves a worker consumes the realtime queue and can write."""
+"""Ops tasks: the heartbeat proves a worker consumes its queues and can write; the database's
+statistics are kept fresh."""
 
 from celery import shared_task
 
 from app import clock
-from app.db import unit_of_work
+from app.db import get_db, unit_of_work
 from app.ops import service
 
 
@@ -12,3 +13,8 @@ def heartbeat(name: str = "worker") -> str:
     with unit_of_work() as session:
         service.record_heartbeat(session=session, name=name, now=clock.now())
     return name
+
+
+@shared_task(name="ops.refresh_statistics")
+def refresh_statistics() -> list[str]:
+    return service.refresh_statistics(db=get_db())

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.ops import queries
 from app.ops.models import Heartbeat
 
 
@@ -22,6 +23,25 @@ def record_heartbeat(*, session: Session, name: str, now: datetime, detail: str 
 
 def heartbeats(*, session: Session) -> dict[str, datetime]:
     return {b.name: b.at for b in session.scalars(sa.select(Heartbeat))}
+
+
+def refresh_statistics(*, db: Database, floor: int = 50, fraction: float = 0.1) -> list[str]:
+    """ANALYZE each table whose rows changed by more than `floor` + `fraction` of its rows since its
+    last ANALYZE (PostgreSQL; elsewhere nothing); returns the tables analysed.
+
+    The planner's estimates come from these statistics. Autovacuum keeps them by the same rule, but
+    only where it is on, and only after its nap (a minute by default): a database just migrated has
+    none, and its hot tables grow from empty by thousands of rows a minute, planned as if they were
+    still empty. The beat sweep (`ops.refresh_statistics`) refreshes them itself, whatever the
+    server's autovacuum settings; where autovacuum did it first, the sweep finds nothing to do.
+    """
+    if db.dialect != "postgresql":
+        return []
+    with db.single_statement() as conn:
+        stale = queries.tables_with_stale_statistics(conn, floor=floor, fraction=fraction)
+        for table in stale:
+            queries.analyze(conn, table)
+    return stale
 
 
 def readiness(*, db: Database, redis, broker_check=None) -> dict[str, str]:
