@@ -612,8 +612,19 @@ def _burned(fire: dict, app, engine, after: int, upto: int) -> dict:
         "bulk seconds": (bulk_end - started).total_seconds(),
         "emails sent": sent,
         "campaign seconds": (mail_end - started).total_seconds(),
-        "while burning": _latencies(engine, after_lead_id=after, upto_lead_id=burning_upto)["task"],
+        "while burning": _served_or_not(engine, after, burning_upto),
     }
+
+
+def _served_or_not(engine, after: int, upto: int) -> list[float]:
+    """Seconds to the call task of each lead captured in (after, upto]; a lead still without one
+    counts as infinitely late."""
+    served = _latencies(engine, after_lead_id=after, upto_lead_id=upto)["task"]
+    with engine.connect() as conn:
+        captured = conn.execute(
+            sa.select(sa.func.count()).select_from(Lead).where(Lead.id > after, Lead.id <= upto)
+        ).scalar()
+    return served + [math.inf] * max(0, captured - len(served))
 
 
 @contextmanager
