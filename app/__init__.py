@@ -33,6 +33,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
     from app.db import Database, close_request_connection
+    from app.db.protected import use_keys
     from app.redis_clients import redis_client
     from app.scheduling.dispatch import Dispatcher
 
@@ -41,9 +42,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings)
     app.extensions["followup.redis"] = redis
     app.extensions["followup.dispatcher"] = dispatcher
-    app.extensions["followup.db"] = Database(
+    app.extensions["followup.db"] = db = Database(
         settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
     )
+    use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
     app.teardown_request(close_request_connection)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS

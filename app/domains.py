@@ -7,7 +7,7 @@ What runs when something happens is one grep of app/*/handlers.py.
 import importlib
 
 from app.activities import models as activities_models  # noqa: F401
-from app.analytics import monthly as analytics_monthly  # noqa: F401 - monthly lead counts kept on flush
+from app.analytics import models as analytics_models  # noqa: F401
 from app.assignment import models as assignment_models  # noqa: F401
 from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
@@ -40,6 +40,7 @@ HANDLERS = (
     "app.notifications.handlers",  # notification.deliver
     "app.bulk.handlers",  # bulk chunks
     "app.intake.handlers",  # lead import chunks
+    "app.analytics.handlers",  # report summaries and monthly counts, after every other consumer
 )
 for module in HANDLERS:
     importlib.import_module(module)

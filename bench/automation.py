@@ -45,7 +45,7 @@ from app.devtools.local_redis import free_port
 from app.events.models import DomainEvent
 from app.intake import service as intake
 from app.leads.models import Lead
-from app.notifications import service as notifications
+from app.notifications import outgoing as notifications
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker

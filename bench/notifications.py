@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from app import clock, create_app, migrate
 from app.auth import service as auth
 from app.config import PROJECT_ROOT
-from app.notifications import service
+from app.notifications import outgoing
 from app.notifications.models import Notification
 from bench.common import bench_database, bench_redis, print_table
 
@@ -69,7 +69,7 @@ def main(flags: list[str]) -> None:
     rows, dialect = measure(count=count, concurrency=concurrency)
     print_table(
         f"bench/notifications: {count:,} emails per run, 1 worker x {concurrency} processes, "
-        f"batches of {service.BATCH_SIZE}, {dialect} "
+        f"batches of {outgoing.BATCH_SIZE}, {dialect} "
         f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)",
         COLUMNS,
         rows,
@@ -136,7 +136,7 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
     started = clock.now()
     for start in range(0, count, BATCH):
         with db.unit_of_work() as session:
-            service.send_emails(
+            outgoing.send_emails(
                 session=session,
                 messages=[
                     {

@@ -9,14 +9,14 @@ from flask import current_app
 
 from app import clock
 from app.db import unit_of_work
-from app.notifications import service
+from app.notifications import delivery
 from app.tasks import digest
 
 
 @shared_task(name="notifications.recover_stuck_sends")
 def recover_stuck_sends() -> int:
     with unit_of_work() as session:
-        return service.recover_stuck_sends(
+        return delivery.recover_stuck_sends(
             session=session, now=clock.now(), settings=current_app.config["SETTINGS"]
         )
 
@@ -24,4 +24,6 @@ def recover_stuck_sends() -> int:
 @shared_task(name="notifications.send_digests")
 def send_digests() -> int:
     with unit_of_work() as session:
-        return digest.send_due_digests(session=session, now=clock.now())
+        return digest.send_due_digests(
+            session=session, now=clock.now(), settings=current_app.config["SETTINGS"]
+        )

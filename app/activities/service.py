@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from app.activities import rules
 from app.activities.models import LeadActivity
-from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.roles import Actor
 from app.db import insert_now, new_row, page_offset
@@ -59,7 +58,6 @@ def record(
         details=details,
     )
     insert_now(session, activity)  # the id goes into the event; nothing else pending is flushed
-    rollups.on_activity(session, lead, activity)
     if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
         leads.note_contact(session=session, lead=lead, at=at)
     if ends_quiet_spell(activity):

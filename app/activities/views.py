@@ -10,7 +10,7 @@ from app.api import make_blueprint, set_item_count
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.db import unit_of_work
-from app.idempotency.service import idempotent
+from app.idempotency.web import idempotent
 
 blp = make_blueprint("activities", "The activity log of a lead, and the clinic-wide feed")
 

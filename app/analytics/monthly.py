@@ -9,47 +9,30 @@ months at either end are counted from the leads themselves (at most two months o
 One row per (clinic, month of capture (UTC), owner, source, reached stage, lost reason) counts the
 clinic's non-deleted leads there: all, converted, lost, contacted within 5 minutes. "Reached stage"
 is the furthest non-lost stage (coalesce(furthest_stage, pipeline_stage), as the funnel reads it).
-Nullable parts of the key are stored as 0 / '' so the key can be a primary key (upsert target).
 
-Kept right by a session hook, not by each write path: every change of a lead goes through the ORM,
-and the hook diffs each flushed lead's key and counts (before: from attribute history; after: the
-flushed state). The deltas of a transaction are summed and written at commit as one multi-row
-upsert, so a lead capture costs one statement however many flushes it takes. The two bulk
-UPDATEs of leads (first contact in rollups.py, furthest stage after a reorder) call in directly, and
-so does lead capture, whose rows skip the ORM (`add_new_lead`, in capture's own batch).
+Kept by a consumer of the outbox (`on_events`, registered in handlers.py), not by the write paths:
+for each lead the processed events name, `recount` compares the lead's current facts with where it
+was last counted (`CountedLead`) and moves its counts by the difference, in the transaction that
+marks the events processed. Counting the lead from its row, not from the events, makes replays,
+events processed out of order and historical imports exact; the reports lag the writes by the
+events job (milliseconds when the workers keep up).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
+from sqlalchemy.orm import Session
 
-from app.db import Base, RowBatch
+from app.analytics import queries
+from app.analytics.models import CountedLead, LeadMonth
+from app.events import service as event_types
 from app.leads.models import Lead, LeadStatus
 
 SPEED_TO_LEAD_SECONDS = 300
-DELTAS = "analytics_month_deltas"  # session.info key: the transaction's pending Counter
-
-
-class LeadMonth(Base):
-    __tablename__ = "analytics_lead_months"
-
-    clinic_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
-    coordinator_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # 0: none
-    source_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # 0: none
-    reached_stage: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    lost_reason: Mapped[str] = mapped_column(sa.String(32), primary_key=True)  # '': none
-    leads: Mapped[int] = mapped_column(sa.Integer, default=0)
-    converted: Mapped[int] = mapped_column(sa.Integer, default=0)
-    lost: Mapped[int] = mapped_column(sa.Integer, default=0)
-    within_5_min: Mapped[int] = mapped_column(sa.Integer, default=0)
-
-
 COUNTS = ("leads", "converted", "lost", "within_5_min")
 KEY = ("clinic_id", "month", "coordinator_id", "source_id", "reached_stage", "lost_reason")
 FACT_ATTRS = (
@@ -63,6 +46,19 @@ FACT_ATTRS = (
     "lost_reason",
     "status",
     "first_outbound_contact_at",
+)
+# The events after which a lead may count elsewhere (an activity: its first contact may be earlier).
+RECOUNTED_BY = frozenset(
+    {
+        event_types.LEAD_CREATED,
+        event_types.LEAD_UPDATED,
+        event_types.LEAD_DELETED,
+        event_types.LEAD_STAGE_CHANGED,
+        event_types.LEAD_ASSIGNED,
+        event_types.LEAD_CONVERTED,
+        event_types.LEAD_LOST,
+        event_types.ACTIVITY_LOGGED,
+    }
 )
 
 
@@ -121,155 +117,120 @@ def contribution(facts: dict) -> tuple[tuple, tuple] | None:
     return key, counts
 
 
-def current_facts(lead: Lead) -> dict:
-    return {name: getattr(lead, name) for name in FACT_ATTRS}
+# --- counting (the events consumer) -------------------------------------------------------------
+
+_COUNTED = CountedLead.__table__
+_FACT_COLUMNS = [Lead.id, *(getattr(Lead, name) for name in FACT_ATTRS)]
+_UPDATE_COUNTED = (
+    sa.update(_COUNTED)
+    .where(_COUNTED.c.lead_id == sa.bindparam("b_lead_id"))
+    .values({name: sa.bindparam(f"b_{name}") for name in (*KEY, *COUNTS[1:])})
+)
 
 
-def previous_facts(lead: Lead) -> dict:
-    """The lead's facts as last stored (before this flush's changes). The attributes keep their
-    old value on set (active history, see `install`), so a changed one has it in `deleted`."""
-    facts = {}
-    for name in FACT_ATTRS:
-        history = attributes.get_history(lead, name)
-        if history.has_changes():
-            facts[name] = history.deleted[0] if history.deleted else None
-        else:
-            facts[name] = getattr(lead, name)
-    return facts
+def on_events(*, session: Session, events: list, now: datetime) -> None:
+    """The consumer: recount every lead the processed events name (once per lead however many)."""
+    recount(
+        session=session,
+        lead_ids=[e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY],
+    )
 
 
-def _pending(session: Session) -> Counter:
-    """The deltas of the innermost open transaction (a savepoint's are dropped if it rolls back)."""
-    by_transaction = session.info.setdefault(DELTAS, {})
-    return by_transaction.setdefault(_innermost(session), Counter())
+def recount(*, session: Session, lead_ids: Iterable[int]) -> None:
+    """Move each lead's counts from where it was last counted to where its facts put it now."""
+    ids = sorted(set(lead_ids))  # sorted: concurrent consumers lock the rows in the same order
+    if not ids:
+        return
+    counted = {
+        row.lead_id: _counted_contribution(row)
+        for row in session.execute(
+            sa.select(_COUNTED)
+            .where(_COUNTED.c.lead_id.in_(ids))
+            .order_by(_COUNTED.c.lead_id)
+            .with_for_update()
+        )
+    }
+    # Read after the lock: a consumer that held it has committed, and its lead state is visible.
+    leads = {
+        row.id: row._mapping for row in session.execute(sa.select(*_FACT_COLUMNS).where(Lead.id.in_(ids)))
+    }
+    facts = {lead_id: contribution(row) for lead_id, row in leads.items()}
+    first_counts, changed, deltas = [], [], Counter()
+    for lead_id in ids:
+        after = facts.get(lead_id)
+        if lead_id not in counted:
+            if lead_id in leads:  # a lead gone without ever being counted has nothing to undo
+                first_counts.append(_counted_row(lead_id, leads[lead_id]["clinic_id"], after))
+        elif counted[lead_id] != after:
+            clinic_id = (after or counted[lead_id])[0][0]
+            changed.append(_counted_row(lead_id, clinic_id, after))
+            _add_change(deltas, counted[lead_id], after)
+    if first_counts:
+        inserted = queries.insert_counted_if_absent(session, first_counts)
+        for row in first_counts:
+            if row["lead_id"] in inserted:
+                _add_change(deltas, None, facts[row["lead_id"]])
+        raced = [row["lead_id"] for row in first_counts if row["lead_id"] not in inserted]
+        if raced:  # another consumer counted them first (and has committed): from its counts, then
+            recount(session=session, lead_ids=raced)
+    if changed:
+        session.execute(_UPDATE_COUNTED, [{f"b_{k}": v for k, v in row.items()} for row in changed])
+    write(session, deltas)
 
 
-def _innermost(session: Session):
-    return session.get_nested_transaction() or session.get_transaction()
+def _counted_contribution(row) -> tuple[tuple, tuple] | None:
+    if row.month is None:
+        return None
+    key = tuple(getattr(row, name) for name in KEY)
+    return key, (1, row.converted, row.lost, row.within_5_min)
 
 
-def add_change(session: Session, before: dict | None, after: dict | None) -> None:
-    """Queue the move of one lead's counts from `before` facts to `after` facts (None: nowhere)."""
-    pending = _pending(session)
-    for facts, sign in ((before, -1), (after, 1)):
-        found = contribution(facts) if facts is not None else None
+def _counted_row(lead_id: int, clinic_id: int, found: tuple[tuple, tuple] | None) -> dict:
+    """The `CountedLead` values of a lead counted at `found` (None: nowhere)."""
+    if found is None:
+        return {"lead_id": lead_id, "clinic_id": clinic_id, "month": None, "coordinator_id": 0,
+                "source_id": 0, "reached_stage": "", "lost_reason": "", "converted": 0, "lost": 0,
+                "within_5_min": 0}  # fmt: skip
+    key, counts = found
+    return {
+        "lead_id": lead_id,
+        **dict(zip(KEY, key, strict=True)),
+        **dict(zip(COUNTS[1:], counts[1:], strict=True)),
+    }
+
+
+def _add_change(deltas: Counter, before: tuple | None, after: tuple | None) -> None:
+    """Queue the move of one lead's counts from `before` to `after` (None: nowhere)."""
+    for found, sign in ((before, -1), (after, 1)):
         if found is None:
             continue
         key, counts = found
         for name, value in zip(COUNTS, counts, strict=True):
             if value:
-                pending[(key, name)] += sign * value
-
-
-# --- session hooks -----------------------------------------------------------------------------
-
-
-def _after_flush(session: Session, flush_context) -> None:
-    for lead in session.new:
-        if isinstance(lead, Lead):
-            add_change(session, None, current_facts(lead))
-    for lead in session.dirty:
-        if isinstance(lead, Lead) and session.is_modified(lead, include_collections=False):
-            add_change(session, previous_facts(lead), current_facts(lead))
-    for lead in session.deleted:
-        if isinstance(lead, Lead):
-            add_change(session, previous_facts(lead), None)
-
-
-def _before_commit(session: Session) -> None:
-    """A savepoint's release hands its deltas to the enclosing transaction; the outermost commit
-    writes them."""
-    session.flush()  # the last changes' deltas, before they are handed on or written
-    transaction = _innermost(session)
-    by_transaction = session.info.get(DELTAS, {})
-    deltas = by_transaction.pop(transaction, None)
-    if not deltas:
-        return
-    if transaction.nested:
-        enclosing = transaction.parent
-        while enclosing.parent is not None and not enclosing.nested:
-            enclosing = enclosing.parent
-        by_transaction.setdefault(enclosing, Counter()).update(deltas)
-    else:
-        write(session, deltas)
-
-
-def _after_transaction_end(session: Session, transaction) -> None:
-    session.info.get(DELTAS, {}).pop(transaction, None)  # rolled back (a committed one was taken)
+                deltas[(key, name)] += sign * value
 
 
 def write(session: Session, deltas: Counter) -> None:
-    """The summed deltas as one multi-row upsert (summed per key first: an upsert may touch a row
-    once; sorted: concurrent writers lock rows in the same order)."""
+    """The summed deltas, one upsert per month row (summed per key first; sorted: concurrent writers
+    lock rows in the same order)."""
     rows: dict[tuple, dict] = {}
     for (key, name), value in deltas.items():
         if value:
             rows.setdefault(key, dict.fromkeys(COUNTS, 0))[name] = value
-    if not rows:
-        return
-    values = [dict(zip(KEY, key, strict=True)) | counts for key, counts in sorted(rows.items())]
-    table = LeadMonth.__table__
-    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
-    stmt = insert.values(values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(KEY), set_={name: table.c[name] + stmt.excluded[name] for name in COUNTS}
-    )
-    session.execute(stmt)
-
-
-def _keep_old_value(target, value, oldvalue, initiator):
-    return value
-
-
-def _upsert_one(dialect: str) -> sa.Insert:
-    table = LeadMonth.__table__
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return insert.on_conflict_do_update(
-        index_elements=list(KEY), set_={name: table.c[name] + insert.excluded[name] for name in COUNTS}
-    )
-
-
-_UPSERT_ONE = {"postgresql": _upsert_one("postgresql"), "sqlite": _upsert_one("sqlite")}
-
-
-def add_new_lead(*, session: Session, batch: RowBatch, lead: Lead) -> None:
-    """Count a lead written by a `RowBatch` (lead capture), in the same batch: the flush hooks never
-    see such a lead."""
-    found = contribution(current_facts(lead))
-    if found is None:
-        return
-    key, counts = found
-    statement = _UPSERT_ONE[session.get_bind().dialect.name]
-    batch.add_values(statement, dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, counts, strict=True)))
-
-
-def install() -> None:
-    """Register the hooks on every session, and active history on the lead's fact attributes (an
-    attribute set while unloaded would otherwise not know what it was). Idempotent."""
-    for name, hook in (
-        ("after_flush", _after_flush),
-        ("before_commit", _before_commit),
-        ("after_transaction_end", _after_transaction_end),
-    ):
-        if not sa.event.contains(Session, name, hook):
-            sa.event.listen(Session, name, hook)
-    for name in FACT_ATTRS:
-        attribute = getattr(Lead, name)
-        if not sa.event.contains(attribute, "set", _keep_old_value):
-            sa.event.listen(attribute, "set", _keep_old_value, active_history=True, retval=True)
+    if rows:
+        queries.add_to_months(
+            session, [dict(zip(KEY, key, strict=True)) | counts for key, counts in sorted(rows.items())]
+        )
 
 
 # --- recomputing -------------------------------------------------------------------------------
 
 
-def _recompute_select(dialect: str, clinic_id: int | None = None):
-    """SQL: the rows of the table computed from the leads (for the backfill and the check)."""
-    from app.analytics.queries import utc_month
-    from app.analytics.rollups import seconds_between
-
-    month = utc_month(dialect, Lead.created_at)
-    seconds = seconds_between(dialect, Lead.first_outbound_contact_at, Lead.created_at)
-    columns = [
+def _lead_columns(dialect: str) -> tuple[list, list]:
+    """SQL: a lead's key columns and its 0/1 counts (converted, lost, within 5 minutes)."""
+    month = queries.utc_month(dialect, Lead.created_at)
+    seconds = queries.seconds_between(dialect, Lead.first_outbound_contact_at, Lead.created_at)
+    key = [
         Lead.clinic_id.label("clinic_id"),
         month.label("month"),
         sa.func.coalesce(Lead.assigned_to_id, 0).label("coordinator_id"),
@@ -277,43 +238,53 @@ def _recompute_select(dialect: str, clinic_id: int | None = None):
         sa.func.coalesce(Lead.furthest_stage, Lead.pipeline_stage, "").label("reached_stage"),
         sa.func.coalesce(Lead.lost_reason, "").label("lost_reason"),
     ]
-    stmt = sa.select(
-        *columns,
-        sa.func.count().label("leads"),
-        sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED, 1))).label("converted"),
-        sa.func.count(sa.case((Lead.status == LeadStatus.LOST, 1))).label("lost"),
-        sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, 1))).label("within_5_min"),
-    ).where(Lead.deleted_at.is_(None))
+    flags = [
+        sa.case((Lead.status == LeadStatus.CONVERTED, 1), else_=0).label("converted"),
+        sa.case((Lead.status == LeadStatus.LOST, 1), else_=0).label("lost"),
+        sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, 1), else_=0).label("within_5_min"),
+    ]
+    return key, flags
+
+
+def _recompute_select(dialect: str, clinic_id: int | None = None):
+    """SQL: the rows of the table computed from the leads (the consistency check)."""
+    key, flags = _lead_columns(dialect)
+    stmt = sa.select(*key, sa.func.count().label("leads"), *(sa.func.sum(f) for f in flags))
+    stmt = stmt.where(Lead.deleted_at.is_(None))
     if clinic_id is not None:
         stmt = stmt.where(Lead.clinic_id == clinic_id)
-    return stmt.group_by(*columns)
+    return stmt.group_by(*key)
 
 
 def rebuild(connection, clinic_id: int | None = None) -> None:
-    """The table recomputed from the leads (all clinics, or one)."""
-    table = LeadMonth.__table__
-    delete = table.delete()
+    """The tables recomputed from the leads (all clinics, or one): where each lead counts, then the
+    months summed from that (so the two agree even while leads change meanwhile)."""
+    key, flags = _lead_columns(connection.dialect.name)
+    for table in (_COUNTED, LeadMonth.__table__):
+        delete = table.delete()
+        if clinic_id is not None:
+            delete = delete.where(table.c.clinic_id == clinic_id)
+        connection.execute(delete)
+    per_lead = sa.select(Lead.id, *key, *flags).where(Lead.deleted_at.is_(None))
+    sums = sa.select(
+        *(_COUNTED.c[name] for name in KEY),
+        sa.func.count(),
+        *(sa.func.sum(_COUNTED.c[name]) for name in COUNTS[1:]),
+    ).where(_COUNTED.c.month.is_not(None))
     if clinic_id is not None:
-        delete = delete.where(table.c.clinic_id == clinic_id)
-    connection.execute(delete)
-    select = _recompute_select(connection.dialect.name, clinic_id)
-    connection.execute(table.insert().from_select([*KEY, *COUNTS], select))
+        per_lead = per_lead.where(Lead.clinic_id == clinic_id)
+        sums = sums.where(_COUNTED.c.clinic_id == clinic_id)
+    connection.execute(_COUNTED.insert().from_select(["lead_id", *KEY, *COUNTS[1:]], per_lead))
+    sums = sums.group_by(*(_COUNTED.c[name] for name in KEY))
+    connection.execute(LeadMonth.__table__.insert().from_select([*KEY, *COUNTS], sums))
 
 
 def recomputed(connection, clinic_id: int | None = None) -> dict:
     """{key: counts} computed from the leads (tests compare the table with it)."""
     out = {}
     for row in connection.execute(_recompute_select(connection.dialect.name, clinic_id)):
-        key = tuple(row[:6])
-        out[key] = tuple(row[6:])
+        out[tuple(row[:6])] = tuple(int(v) for v in row[6:])
     return out
-
-
-def forget_pending(session: Session, clinic_id: int) -> None:
-    """Drop the queued deltas of a clinic whose rows were just rebuilt from the leads."""
-    for deltas in session.info.get(DELTAS, {}).values():
-        for entry in [e for e in deltas if e[0][0] == clinic_id]:
-            del deltas[entry]
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -364,8 +335,6 @@ def _from_months(session, clinic_id, start, end, coordinator_id, source_id, by) 
 
 
 def _from_leads(session, clinic_id, start, end, coordinator_id, source_id, by) -> list:
-    from app.analytics.rollups import seconds_between
-
     months = full_months(start, end)
     if months is None:
         ranges = [(start, end)]
@@ -374,7 +343,7 @@ def _from_leads(session, clinic_id, start, end, coordinator_id, source_id, by) -
     ranges = [(a, b) for a, b in ranges if a < b]
     if not ranges:
         return []
-    seconds = seconds_between(
+    seconds = queries.seconds_between(
         session.get_bind().dialect.name, Lead.first_outbound_contact_at, Lead.created_at
     )
     dims = [_lead_dimension(d) for d in by]
@@ -396,6 +365,3 @@ def _from_leads(session, clinic_id, start, end, coordinator_id, source_id, by) -
         stmt = stmt.group_by(*dims)
         rows += [(tuple(v or None for v in row[: len(by)]), row[len(by) :]) for row in session.execute(stmt)]
     return rows
-
-
-install()  # importing the module (app.domains does) wires the hooks, as the other domains' handlers

@@ -8,10 +8,20 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from app.analytics.rollups import seconds_between
+from app.analytics.models import CountedLead, LeadMonth
+from app.db import Frozen
 
 WEEK_SECONDS = 7 * 86400
+
+
+def seconds_between(dialect: str, later, earlier):
+    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text)."""
+    if dialect == "postgresql":
+        return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
 
 def utc_month(dialect: str, at):
@@ -27,3 +37,44 @@ def week_index(dialect: str, at, start: datetime):
     if dialect == "postgresql":
         return sa.cast(sa.func.floor(weeks), sa.Integer)  # a cast alone rounds (1.7 -> 2)
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
+
+
+# Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events
+# job runs these for every lead it counts.
+_MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__
+_MONTH_KEY = [c.name for c in _MONTHS.primary_key.columns]
+_MONTH_COUNTS = [c.name for c in _MONTHS.columns if not c.primary_key]
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+
+
+def _row_values(table: sa.Table) -> dict:
+    return {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns}
+
+
+def _add_to_month(dialect) -> Frozen:
+    insert = dialect.insert(_MONTHS).values(_row_values(_MONTHS))
+    added = {name: _MONTHS.c[name] + insert.excluded[name] for name in _MONTH_COUNTS}
+    return Frozen(insert.on_conflict_do_update(index_elements=_MONTH_KEY, set_=added))
+
+
+def _count_if_absent(dialect) -> Frozen:
+    insert = dialect.insert(_COUNTED).values(_row_values(_COUNTED))
+    return Frozen(insert.on_conflict_do_nothing(index_elements=["lead_id"]).returning(_COUNTED.c.lead_id))
+
+
+_ADD_TO_MONTH = {name: _add_to_month(module) for name, module in _DIALECTS.items()}
+_COUNT_IF_ABSENT = {name: _count_if_absent(module) for name, module in _DIALECTS.items()}
+
+
+def add_to_months(session: Session, rows: list[dict]) -> None:
+    """Add each row's counts to its month row (created at 0 if missing), in the rows' order."""
+    statement, connection = _ADD_TO_MONTH[session.get_bind().dialect.name], session.connection()
+    for row in rows:
+        statement.execute(connection, row)
+
+
+def insert_counted_if_absent(session: Session, rows: list[dict]) -> set[int]:
+    """Insert the `CountedLead` rows whose lead has none yet; the lead ids inserted (a concurrent
+    insert of the same lead waits for the other transaction and then leaves the row to it)."""
+    statement, connection = _COUNT_IF_ABSENT[session.get_bind().dialect.name], session.connection()
+    return {found[0] for row in rows for found in statement.execute(connection, row)}

@@ -1,21 +1,22 @@
-"""Summary data the analytics reports read, kept right by the write paths that change their sources.
+"""Summary data the analytics reports read, kept right by consumers of the outbox's events.
 
 Aggregating the raw history at report time (a first-contact probe per lead, a reply probe per
 message, a max over each lead's stays) took seconds at 100,000 leads over two years. So:
 - leads.first_outbound_contact_at: the earliest time a person of the clinic reached the lead: a
   contact or an attempt (activities/rules.py) that is not inbound and not automated (an automated
   message is not the coordinator reaching out, and a lead calling in is not: speed to lead is theirs)
-  (`on_activity`, called by activities.record: every activity is written there; they are never
-  edited or deleted);
+  (`on_activity_logged`: every activity has its `activity.logged` event; they are never edited or
+  deleted);
 - leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
-  stages' current positions (`on_stage_entered`, called when pipeline moves a lead; `refresh_furthest_
-  stages` after the stages are reordered). Null while the lead has never moved: it has then only
-  been in its current stage (every lead opens its first stay in the stage it was created in);
-- lead_stage_history.lead_created_at and stay_seconds: the lead's capture time and, once the stay
-  is over, its length, so the median and p90 per stage read one index in length order (no join to
-  the cohort, no sort);
+  stages' current positions, recomputed from its stays (`on_stage_changed`; `on_stages_reordered`
+  after the stages are reordered). Null while the lead has never moved: it has then only been in its
+  current stage (every lead opens its first stay in the stage it was created in);
 - lead_activities.replied: on an automated (actor "system") outbound email or SMS, whether the lead
-  answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side is logged.
+  answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side's event is
+  processed.
+Each consumer computes its column from the rows, not from what the event says changed, so running it
+again, or after a later event, gives the same column. The stays' lead_created_at and stay_seconds
+are the stay's own facts, written by pipeline with the stay.
 `backfill` computes them all from the raw rows (the migration runs the same statements).
 """
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm import Session
 
 from app.activities import rules as activity_rules
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.analytics import monthly
+from app.analytics.queries import seconds_between
 from app.leads.models import Lead
 from app.pipeline.models import LeadStageHistory, PipelineStage
 
@@ -69,57 +71,46 @@ def is_automated_message(*, type: str, direction: str | None, actor: str) -> boo
     return direction == ActivityDirection.OUTBOUND and actor == SYSTEM_ACTOR and type in MESSAGE_TYPES
 
 
-def seconds_between(dialect: str, later, earlier):
-    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text)."""
-    if dialect == "postgresql":
-        return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
-    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+# --- the consumers --------------------------------------------------------------------------------
 
 
-# --- write paths --------------------------------------------------------------------------------
+def on_activity_logged(*, session: Session, event, now: datetime) -> None:
+    """An activity was logged: the lead's first contact, and the replied marks of its messages."""
+    facts = event.payload
+    lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
+    actor = SYSTEM_ACTOR if facts.get("system") else None
+    kind = {"type": facts["type"], "direction": facts.get("direction")}
+    if is_staff_contact(**kind, outcome=facts.get("outcome"), actor=actor):
+        _lower_first_contact(session, lead_id, at)
+    if kind["direction"] == ActivityDirection.INBOUND:
+        _mark_replied_messages(session, lead_id, at)
+    if is_automated_message(**kind, actor=actor):
+        _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
 
 
-def on_activity(session: Session, lead: Lead, activity: LeadActivity) -> None:
-    """Keep first contact and replies right for a just-flushed activity of `lead`."""
-    if is_staff_contact(
-        type=activity.type, direction=activity.direction, outcome=activity.outcome, actor=activity.actor
-    ):
-        _lower_first_contact(session, lead, activity.occurred_at)
-    if activity.direction == ActivityDirection.INBOUND:
-        _mark_replied_messages(session, activity)
-    if is_automated_message(type=activity.type, direction=activity.direction, actor=activity.actor):
-        _mark_if_already_answered(session, activity)
-
-
-def _lower_first_contact(session: Session, lead: Lead, at: datetime) -> None:
-    # One conditional UPDATE: two contacts logged at once on the lead both end at the earliest.
-    # Core, so the monthly counts' session hook does not see it: tell them here.
-    current = lead.first_outbound_contact_at
-    if current is None or at < current:
-        before = monthly.current_facts(lead)
-        monthly.add_change(session, before, before | {"first_outbound_contact_at": at})
+def _lower_first_contact(session: Session, lead_id: int, at: datetime) -> None:
+    # Conditional: two contacts of the lead, processed in either order, both end at the earliest.
     session.execute(
         sa.update(Lead)
         .where(
-            Lead.id == lead.id,
+            Lead.id == lead_id,
             sa.or_(Lead.first_outbound_contact_at.is_(None), Lead.first_outbound_contact_at > at),
         )
         .values(first_outbound_contact_at=at)
         .execution_options(synchronize_session=False)
     )
-    if current is None or at < current:
-        attributes.set_committed_value(lead, "first_outbound_contact_at", at)  # as stored, not dirty
 
 
-def _mark_replied_messages(session: Session, reply: LeadActivity) -> None:
+def _mark_replied_messages(session: Session, lead_id: int, at: datetime) -> None:
+    """A reply at `at`: the lead's automated messages of the window before it were answered."""
     window = timedelta(hours=REPLY_WINDOW_HOURS)
     session.execute(
         sa.update(LeadActivity)
         .where(
-            LeadActivity.lead_id == reply.lead_id,
+            LeadActivity.lead_id == lead_id,
             automated_message(),
-            LeadActivity.occurred_at < reply.occurred_at,
-            LeadActivity.occurred_at >= reply.occurred_at - window,
+            LeadActivity.occurred_at < at,
+            LeadActivity.occurred_at >= at - window,
             LeadActivity.replied.is_(False),
         )
         .values(replied=True)
@@ -127,43 +118,40 @@ def _mark_replied_messages(session: Session, reply: LeadActivity) -> None:
     )
 
 
-def _mark_if_already_answered(session: Session, message: LeadActivity) -> None:
-    """A message logged late (occurred_at in the past) may have its reply on record already."""
-    answered = session.scalar(
-        sa.select(LeadActivity.id)
+def _mark_if_already_answered(session: Session, message_id: int, lead_id: int, at: datetime) -> None:
+    """A message whose reply is on record already (logged late, or its reply's event came first)."""
+    reply = sa.orm.aliased(LeadActivity)
+    answered = (
+        sa.select(reply.id)
         .where(
-            LeadActivity.lead_id == message.lead_id,
-            LeadActivity.direction == ActivityDirection.INBOUND,
-            LeadActivity.occurred_at > message.occurred_at,
-            LeadActivity.occurred_at <= message.occurred_at + timedelta(hours=REPLY_WINDOW_HOURS),
+            reply.lead_id == lead_id,
+            reply.direction == ActivityDirection.INBOUND,
+            reply.occurred_at > at,
+            reply.occurred_at <= at + timedelta(hours=REPLY_WINDOW_HOURS),
         )
-        .limit(1)
+        .exists()
     )
-    if answered is not None:
-        message.replied = True
-
-
-def on_stay_closed(stay: LeadStageHistory) -> None:
-    """The stay just got its left_at: keep its length."""
-    stay.stay_seconds = (stay.left_at - stay.entered_at).total_seconds()
-
-
-def on_stage_entered(session: Session, lead: Lead, *, previous: str, target: PipelineStage) -> None:
-    """Before `lead` moves from stage `previous` into `target`: advance its furthest stage."""
-    furthest = lead.furthest_stage or previous
-    candidates = [s for s in (furthest, target.slug) if s != LOST]
-    if not candidates:
-        return
-    positions = dict(
-        session.execute(
-            sa.select(PipelineStage.slug, PipelineStage.position).where(
-                PipelineStage.clinic_id == lead.clinic_id, PipelineStage.slug.in_(candidates)
-            )
-        ).all()
+    session.execute(
+        sa.update(LeadActivity)
+        .where(LeadActivity.id == message_id, LeadActivity.replied.is_(False), answered)
+        .values(replied=True)
+        .execution_options(synchronize_session=False)
     )
-    known = [s for s in candidates if s in positions]
-    if known:
-        lead.furthest_stage = max(known, key=lambda s: positions[s])
+
+
+def on_stage_changed(*, session: Session, event, now: datetime) -> None:
+    """The lead entered a stage: its furthest stage, from its stays."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == event.payload["lead_id"])
+        .values(furthest_stage=_furthest_stage_of_lead())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def on_stages_reordered(*, session: Session, event, now: datetime) -> None:
+    """The clinic's stages changed order: every lead's furthest stage again, and the clinic's counts."""
+    refresh_furthest_stages(session, event.clinic_id)
 
 
 # --- recomputing ----------------------------------------------------------------------------------
@@ -197,9 +185,7 @@ def refresh_furthest_stages(session: Session, clinic_id: int) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()  # loaded leads hold the old value
-    session.flush()
     monthly.rebuild(session.connection(), clinic_id)  # reached stages moved: recount the clinic
-    monthly.forget_pending(session, clinic_id)
 
 
 def backfill(connection: sa.Connection) -> None:

@@ -1,7 +1,8 @@
 """The analytics reports. Every figure is aggregated in SQL (GROUP BY, percentiles); Python only
 shapes the few result rows (one per stage, source or coordinator). Per-lead and per-message facts
 that would need a probe per row (first contact, furthest stage, replied) are summary columns kept
-on write (app/analytics/rollups.py), read with the cohort from covering indexes.
+by the outbox's consumers (app/analytics/rollups.py), read with the cohort from covering indexes.
+The reports lag the writes by the events job.
 
 The cohort of a report is the clinic's leads created in [from, to) (not deleted), narrowed by the
 optional coordinator (the lead's current owner) and source. Definitions:

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 from app.analytics import trends
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
-from app.notifications import rules
-from app.notifications import service as notifications
+from app.notifications import outgoing, preferences, rules
 from app.notifications.models import Notification, NotificationPreference
 
 SUMMARY = "summary"
@@ -95,10 +94,10 @@ def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hou
                 "dedupe_key": key,
                 "kind": SUMMARY,
                 "recipient_user_id": user_id,
-                "not_before": notifications.quiet_until_for(session=session, user_id=user_id, now=now),
+                "not_before": preferences.quiet_until_for(session=session, user_id=user_id, now=now),
             }
         )
-    return len(notifications.send_emails(session=session, messages=messages, now=now))
+    return len(outgoing.send_emails(session=session, messages=messages, now=now))
 
 
 def headline(*, session: Session, clinic_id: int, period: Period) -> dict:

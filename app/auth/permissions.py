@@ -8,6 +8,7 @@ from flask import current_app, g, request
 from app import clock
 from app.auth import service
 from app.auth.roles import ANY, ROLE_PERMISSIONS, Actor, Permission, Role
+from app.db import get_db
 from app.errors import Forbidden
 
 __all__ = ["ANY", "ROLE_PERMISSIONS", "Actor", "Permission", "Role", "current_actor", "public", "requires"]
@@ -83,7 +84,7 @@ def enforce_declared_access():
     if permission is None:
         # Fail closed: a view that forgot to declare its permission is never reachable.
         raise Forbidden(f"endpoint {endpoint} declares no permission")
-    actor = service.authenticate_request(headers=request.headers, now=clock.now())
+    actor = service.authenticate_request(db=get_db(), headers=request.headers, now=clock.now())
     g.actor = actor
     if not actor.can(permission):
         raise Forbidden(f"this action needs the permission {permission}")

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -105,8 +104,7 @@ def _forget_attempt(redis, keys: tuple[str, str]) -> None:
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def _token_pair(user: User, now: datetime) -> dict:
-    settings = current_app.config["SETTINGS"]
+def _token_pair(user: User, now: datetime, settings) -> dict:
     common = {
         "secret": settings.secret_key,
         "user_id": user.id,
@@ -126,9 +124,10 @@ def _token_pair(user: User, now: datetime) -> dict:
     }
 
 
-def login(*, session: Session, redis, email: str, password: str, client_address: str, now: datetime) -> dict:
+def login(
+    *, session: Session, redis, settings, email: str, password: str, client_address: str, now: datetime
+) -> dict:
     """Access and refresh tokens for a valid, active user; throttled per email and client address."""
-    settings = current_app.config["SETTINGS"]
     email = email.strip().lower()
     keys = _throttle_keys(email, client_address or "unknown")
     _count_attempt(redis, keys, settings)
@@ -138,17 +137,16 @@ def login(*, session: Session, redis, email: str, password: str, client_address:
     if not user.active:
         raise Unauthorized("this user is disabled")
     _forget_attempt(redis, keys)
-    return _token_pair(user, now)
+    return _token_pair(user, now, settings)
 
 
-def refresh(*, session: Session, refresh_token: str, now: datetime) -> dict:
+def refresh(*, session: Session, settings, refresh_token: str, now: datetime) -> dict:
     """A new token pair for a refresh token of the user's current token version."""
-    settings = current_app.config["SETTINGS"]
     claims = tokens.decode(secret=settings.secret_key, token=refresh_token, kind="refresh", now=now)
     user = _active_user(session, int(claims["sub"]))
     if tokens.version_of(claims) != user.token_version:
         raise Unauthorized("this token was revoked (password, role or status changed); log in again")
-    return _token_pair(user, now)
+    return _token_pair(user, now, settings)
 
 
 def _active_user(session: Session, user_id: int) -> User:
@@ -197,20 +195,19 @@ def _user_actor(db, user_id: int, version: int) -> Actor:
     )
 
 
-def authenticate_request(*, headers, now: datetime) -> Actor:
-    """The Actor behind a request's bearer token or API key, else Unauthorized."""
-    from app.db import get_db
-
-    settings = current_app.config["SETTINGS"]
+def authenticate_request(*, db, headers, now: datetime) -> Actor:
+    """The Actor behind a request's bearer token or API key, else Unauthorized (`db`: the app's
+    Database, its settings with it)."""
+    settings = db.settings
     authorization = headers.get("Authorization", "")
     api_key = headers.get("X-API-Key")
     if authorization.lower().startswith("bearer "):
         claims = tokens.decode(
             secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
         )
-        return _user_actor(get_db(), int(claims["sub"]), tokens.version_of(claims))
+        return _user_actor(db, int(claims["sub"]), tokens.version_of(claims))
     if api_key:
-        with get_db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("invalid or revoked API key")

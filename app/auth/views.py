@@ -32,6 +32,7 @@ class Login(MethodView):
             return service.login(
                 session=session,
                 redis=_redis(),
+                settings=current_app.config["SETTINGS"],
                 email=body["email"],
                 password=body["password"],
                 client_address=request.remote_addr,
@@ -48,7 +49,12 @@ class Refresh(MethodView):
     def post(self, body):
         """Exchange a refresh token for a new pair of tokens."""
         with unit_of_work() as session:
-            return service.refresh(session=session, refresh_token=body["refresh_token"], now=clock.now())
+            return service.refresh(
+                session=session,
+                settings=current_app.config["SETTINGS"],
+                refresh_token=body["refresh_token"],
+                now=clock.now(),
+            )
 
 
 @blp.route("/me")

@@ -25,7 +25,7 @@ from app.errors import ValidationFailed
 from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
-from app.notifications import service as notifications
+from app.notifications import outgoing as notifications
 from app.notifications.models import Channel, Notification
 from app.notifications.rules import local_day_bounds
 

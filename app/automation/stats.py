@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.analytics import rollups
+from app.automation import queries
 from app.automation.models import (
     AutomationRule,
     AutomationStep,
@@ -103,8 +103,7 @@ def sequence_stats(
         .where(*where)
         .group_by(enrollment.sequence_id, enrollment.status, enrollment.end_reason)
     ).all()
-    dialect = session.get_bind().dialect.name
-    after = rollups.seconds_between(dialect, Lead.converted_at, enrollment.enrolled_at)
+    after = queries.seconds_between(session, Lead.converted_at, enrollment.enrolled_at)
     converted = dict(
         session.execute(
             sa.select(enrollment.sequence_id, sa.func.count())

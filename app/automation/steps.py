@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.automation import queries
 from app.automation.models import AutomationStep, StepStatus
 from app.db import insert_now
 from app.leads.models import Lead
@@ -87,17 +88,9 @@ def record(
     return insert_now(session, step)
 
 
-# One round trip for the ids of all the steps a rule's match makes (the sequence of the serial id).
-_RESERVE_IDS = sa.text(
-    "SELECT nextval(pg_get_serial_sequence('automation_steps', 'id')) FROM generate_series(1, :count)"
-)
-
-
 def reserve_ids(*, session: Session, count: int) -> list[int] | None:
     """Ids for `count` steps not written yet (PostgreSQL); None elsewhere (steps are written at once)."""
-    if count == 0 or session.get_bind().dialect.name != "postgresql":
-        return None
-    return list(session.scalars(_RESERVE_IDS, {"count": count}))
+    return queries.reserve_step_ids(session, count)
 
 
 def run_new(*, session: Session, step: AutomationStep, lead: Lead, now: datetime, at_once: bool) -> None:

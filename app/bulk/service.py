@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -149,8 +148,11 @@ def open_bulk_job(
     return job
 
 
-def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetime) -> BulkJob:
-    """Validate, resolve the leads and write the bulk job with its chunk jobs (dispatched after commit)."""
+def start_bulk_tasks(
+    *, session: Session, actor: Actor, data: dict, chunk_size: int, now: datetime
+) -> BulkJob:
+    """Validate, resolve the leads and write the bulk job with its chunk jobs of `chunk_size` leads
+    (dispatched after commit)."""
     fields = tasks.task_fields(
         session=session,
         clinic_id=actor.clinic_id,
@@ -173,7 +175,7 @@ def start_bulk_tasks(*, session: Session, actor: Actor, data: dict, now: datetim
         actor=actor,
         kind=TASKS_CREATE,
         items=_lead_ids(session, actor.clinic_id, data),
-        chunk_size=current_app.config["SETTINGS"].bulk_chunk_size,
+        chunk_size=chunk_size,
         chunk_kind=CHUNK_KIND,
         chunk_payload=lambda offset, chunk: {"offset": offset, "lead_ids": chunk},
         params=params,
@@ -307,9 +309,12 @@ def add_counts(
     """Add a chunk's counts under the row lock (chunks of one job commit concurrently).
 
     Also the lead import's (app/intake/imports.py), whose chunks are its own job kind."""
-    stmt = sa.select(BulkJob).where(BulkJob.id == bulk_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    stmt = (
+        sa.select(BulkJob)
+        .where(BulkJob.id == bulk_id)
+        .execution_options(populate_existing=True)
+        .with_for_update()  # nothing on SQLite, whose writers are serialised anyway
+    )
     bulk = session.scalars(stmt).one()
     bulk.done += done
     bulk.failed += failed

@@ -9,7 +9,7 @@ from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.bulk import schemas, service, task_actions
 from app.db import unit_of_work
-from app.idempotency.service import idempotent
+from app.idempotency.web import idempotent
 
 blp = make_blueprint("bulk", "Bulk post-event follow-ups, processed in the background")
 
@@ -24,7 +24,11 @@ class BulkTasks(MethodView):
         """One follow-up task per lead (ids or a filter), made in the background; poll the bulk job."""
         with unit_of_work() as session:
             return service.start_bulk_tasks(
-                session=session, actor=current_actor(), data=body, now=clock.now()
+                session=session,
+                actor=current_actor(),
+                data=body,
+                chunk_size=current_app.config["SETTINGS"].bulk_chunk_size,
+                now=clock.now(),
             )
 
 

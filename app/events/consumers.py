@@ -23,6 +23,7 @@ PROCESS_KIND = "events.process"
 ANY_TYPE = "*"
 
 _CONSUMERS: dict[str, list[Callable]] = {}
+_AFTER_EVENTS: list[Callable] = []
 
 
 def on(event_type: str, consumer: Callable) -> None:
@@ -30,6 +31,14 @@ def on(event_type: str, consumer: Callable) -> None:
     consumers = _CONSUMERS.setdefault(event_type, [])
     if consumer not in consumers:
         consumers.append(consumer)
+
+
+def after_events(consumer: Callable) -> None:
+    """Call `consumer(session=, events=, now=)` once per processing, after the per-event consumers,
+    with the events it processed: for a consumer that works per subject (once for a lead however
+    many of its events), not per event."""
+    if consumer not in _AFTER_EVENTS:
+        _AFTER_EVENTS.append(consumer)
 
 
 def consumers_of(event_type: str) -> list[Callable]:
@@ -91,6 +100,8 @@ def process_events(*, session: Session, job, now: datetime) -> None:
             continue
         for consumer in consumers_of(event.type):
             consumer(session=session, event=event, now=now)
-        processed.append(event.id)
+        processed.append(event)
     if processed:  # one UPDATE for them all, in the consumers' transaction
-        session.execute(_MARK_PROCESSED, {"event_ids": processed, "now": now})
+        for consumer in _AFTER_EVENTS:
+            consumer(session=session, events=processed, now=now)
+        session.execute(_MARK_PROCESSED, {"event_ids": [event.id for event in processed], "now": now})

@@ -20,6 +20,7 @@ Event types written so far:
                       {lead_id, kind: "quiet", stage, last_activity_at, quiet_days}
 - task.overdue        {task_id, lead_id, assigned_to_id, due_at}
 - lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
+- pipeline.stages_reordered {order: [stage id, ...]} (subject: the clinic)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ LEAD_LOST = "lead.lost"
 ACTIVITY_LOGGED = "activity.logged"
 LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (once per quiet spell)
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
+STAGES_REORDERED = "pipeline.stages_reordered"
 
 _PENDING_KEY = "events.pending"  # session.info: [(event, now)] emitted in the current transaction
 

@@ -1,4 +1,4 @@
-"""Idempotency keys: reserve, complete, replay; and the `idempotent` view decorator that uses them.
+"""Idempotency keys: reserve, complete, replay (the `idempotent` view decorator in web.py uses them).
 
 The same key with the same request (method, path, body) within KEY_LIFETIME answers the first
 response and writes nothing; the same key with another request is a 422 naming the header. The
@@ -15,19 +15,14 @@ by a beat sweep.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from app import clock
-from app.auth.permissions import current_actor
 from app.auth.roles import Actor
-from app.db import get_db, unit_of_work
 from app.errors import Conflict, ValidationFailed
 from app.idempotency.models import IdempotencyKey
 
@@ -56,9 +51,18 @@ def request_hash(*, method: str, path: str, body: bytes, query: bytes = b"") -> 
 
 
 def reserve(
-    *, session: Session, actor: Actor, key: str, method: str, path: str, digest: str, now: datetime
+    *,
+    session: Session,
+    actor: Actor,
+    key: str,
+    method: str,
+    path: str,
+    digest: str,
+    lease: timedelta,
+    now: datetime,
 ) -> IdempotencyKey | None:
-    """Take the key for this request (None), or return the stored row of the first request with it."""
+    """Take the key for this request (None), or return the stored row of the first request with it;
+    an unanswered reservation older than `lease` is taken over (its request died)."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise _header_error(f"give 1 to {MAX_KEY_LENGTH} characters")
     where = (
@@ -71,7 +75,7 @@ def reserve(
         session.delete(existing)  # expired: the key is free again
         session.flush()
         existing = None
-    if existing is not None and existing.response_status is None and _lease_expired(existing, now):
+    if existing is not None and existing.response_status is None and existing.created_at <= now - lease:
         return _take_over(session, existing, method=method, path=path, digest=digest, now=now)
     if existing is not None:
         if existing.request_hash != digest:
@@ -95,11 +99,6 @@ def reserve(
     except sa.exc.IntegrityError:
         raise Conflict(f"a request with this {HEADER} is still in progress; retry later") from None
     return None
-
-
-def _lease_expired(reservation: IdempotencyKey, now: datetime) -> bool:
-    lease = timedelta(seconds=current_app.config["SETTINGS"].idempotency_lease_seconds)
-    return reservation.created_at <= now - lease
 
 
 def _take_over(
@@ -182,68 +181,13 @@ def purge_expired(*, session: Session, now: datetime, limit: int) -> int:
     return result.rowcount
 
 
-def purge_expired_keys(*, now: datetime) -> int:
-    """The beat sweep: purge expired keys one short transaction per batch (no long lock, no bloat
-    of one huge DELETE), until a batch comes back short."""
-    batch, purged = current_app.config["SETTINGS"].idempotency_purge_batch, 0
+def purge_expired_keys(*, db, now: datetime) -> int:
+    """The beat sweep: purge expired keys one short transaction of `db` (the app's Database) per
+    batch (no long lock, no bloat of one huge DELETE), until a batch comes back short."""
+    batch, purged = db.settings.idempotency_purge_batch, 0
     while True:
-        with unit_of_work() as session:
+        with db.unit_of_work() as session:
             deleted = purge_expired(session=session, now=now, limit=batch)
         purged += deleted
         if deleted < batch:
             return purged
-
-
-def idempotent(view):
-    """View decorator (below `requires`): honour an Idempotency-Key header on a POST."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
-        if key is None:
-            return view(*args, **kwargs)
-        actor, now = current_actor(), clock.now()
-        digest = request_hash(
-            method=request.method, path=request.path, query=request.query_string, body=request.get_data()
-        )
-        with unit_of_work() as session:
-            stored = reserve(
-                session=session, actor=actor, key=key, method=request.method, path=request.path,
-                digest=digest, now=now,
-            )  # fmt: skip
-            if stored is not None:
-                replay = Response(
-                    stored.response_body,
-                    status=stored.response_status,
-                    content_type=stored.response_content_type,
-                )
-                replay.headers[REPLAYED_HEADER] = "true"
-                return replay
-        try:
-            # The view's writes and the answer stored under the key commit together: a connection
-            # lost or a process dead in between leaves neither, and the reservation is taken over.
-            with get_db().request_transaction() as session:
-                response = view(*args, **kwargs)
-                if response.status_code >= 500:
-                    raise _NotAnswered(response)  # roll its writes back, as for an exception
-                complete(
-                    session=session, actor=actor, key=key, reserved_at=now, status=response.status_code,
-                    body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
-                )  # fmt: skip
-        except BaseException as failure:
-            with unit_of_work() as session:
-                release(session=session, actor=actor, key=key, reserved_at=now)
-            if isinstance(failure, _NotAnswered):
-                return failure.response
-            raise
-        return response
-
-    return wrapper
-
-
-class _NotAnswered(Exception):
-    """A view's 5xx answer: its writes are rolled back and the key freed, as after an exception."""
-
-    def __init__(self, response: Response):
-        super().__init__(response.status)
-        self.response = response

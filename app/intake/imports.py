@@ -25,6 +25,7 @@ from app import phi
 from app.auth.roles import Actor
 from app.bulk import service as bulk
 from app.bulk.models import CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
+from app.db.protected import keys_of
 from app.errors import Conflict, DomainError
 from app.intake import schemas, service
 from app.leads import service as leads
@@ -58,7 +59,10 @@ def start_import(
         items=rows,
         chunk_size=chunk_size,
         chunk_kind=CHUNK_KIND,
-        chunk_payload=lambda offset, chunk: {"first_row": offset + 1, "rows": phi.encrypt(json.dumps(chunk))},
+        chunk_payload=lambda offset, chunk: {
+            "first_row": offset + 1,
+            "rows": phi.encrypt(json.dumps(chunk), keys=keys_of(session)),
+        },
         params=params,
         audit_after={"automation": automation},
         now=now,
@@ -139,7 +143,7 @@ def run_import_chunk(*, session: Session, job, now: datetime) -> None:
         user_id=params.get("user_id"),
         api_key_id=params.get("api_key_id"),
     )
-    checked = [_checked(raw) for raw in json.loads(phi.decrypt(job.payload["rows"]))]
+    checked = [_checked(raw) for raw in json.loads(phi.decrypt(job.payload["rows"], keys=keys_of(session)))]
     made = leads.find_by_external_ids(
         session=session,
         clinic_id=bulk_job.clinic_id,

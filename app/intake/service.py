@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import LeadActivity
-from app.analytics import monthly
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth.models import Clinic
@@ -106,7 +105,7 @@ def _create(
         )
     # Every row of the new lead is built first and written in one round trip (see RowBatch): the
     # owner's turn, the lead (stored with its owner: no UPDATE after), its first stay, the owner's
-    # trail, the events and their job, the monthly counts. The ids the rows name each other by are
+    # trail, the events and their job. The ids the rows name each other by are
     # reserved up front. Events: created, assigned, activity logged.
     batch = RowBatch()
     pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, batch=batch)
@@ -151,7 +150,6 @@ def _create(
         subject_id=lead.id,
         now=now,
     )
-    monthly.add_new_lead(session=session, batch=batch, lead=lead)
     if not batch.write(session):
         raise _InTransactionInstead("the picked owner went out of office or inactive meanwhile")
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)

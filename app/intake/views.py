@@ -13,7 +13,7 @@ from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
 from app.db import get_db, unit_of_work
-from app.idempotency.service import idempotent
+from app.idempotency.web import idempotent
 from app.intake import imports, rules, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
 from app.telemetry import logs

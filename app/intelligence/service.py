@@ -27,7 +27,7 @@ from app.intelligence import (
 from app.intelligence.contact_times import refresh_contact_tallies
 from app.intelligence.scoring import forget_models, rescore_open_leads, score_lead, train
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import service as notifications
+from app.notifications import inbox as notifications
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
-from app.phi import EncryptedDate, EncryptedString
+from app.db.protected import EncryptedDate, EncryptedString
 
 
 class LeadStatus(StrEnum):

@@ -20,6 +20,7 @@ from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.db import Frozen, RowBatch, new_row, page_offset
+from app.db.protected import keys_of
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules
@@ -512,11 +513,11 @@ def _redacted(values: dict) -> dict:
     return out
 
 
-def dob_index(*, clinic_id: int, dob: date | None) -> str | None:
+def dob_index(*, phi_keys: str, clinic_id: int, dob: date | None) -> str | None:
     """The keyed digest of a date of birth within a clinic (for same-DOB lookups)."""
     if dob is None:
         return None
-    return phi.blind_index(purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat())
+    return phi.blind_index(keys=phi_keys, purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat())
 
 
 def _clean_text(value):
@@ -527,7 +528,7 @@ def _clean_text(value):
 
 
 def _normalised_changes(
-    *, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
+    *, session: Session, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
 ) -> dict:
     """Input fields in stored form: names trimmed, phones E.164, email lower-case, DOB checked
     (with its blind index and the age group at `captured_at`, the lead's capture: now if new)."""
@@ -559,7 +560,7 @@ def _normalised_changes(
         if dob is not None and dob.year < 1900:
             raise ValidationFailed("patient_dob", "a date of birth before 1900 is not plausible")
         out["patient_dob"] = dob
-        out["patient_dob_index"] = dob_index(clinic_id=clinic.id, dob=dob)
+        out["patient_dob_index"] = dob_index(phi_keys=keys_of(session), clinic_id=clinic.id, dob=dob)
         out["patient_age_group"] = rules.age_group(dob, captured_at or now)
     if "treatment_interest" in data:
         out["treatment_interest"] = list(dict.fromkeys(data["treatment_interest"] or []))
@@ -679,7 +680,7 @@ def find_duplicates(
 
 def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datetime) -> dict:
     """Validated, normalised fields of a lead about to be created (nothing is stored)."""
-    fields = _normalised_changes(clinic=clinic, data=data, now=now)
+    fields = _normalised_changes(session=session, clinic=clinic, data=data, now=now)
     fields.setdefault("last_name", "")
     fields.setdefault("preferred_contact", "PHONE")
     fields.setdefault("patient_relationship", PatientRelationship.SELF.value)
@@ -770,7 +771,9 @@ def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, 
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     ensure_not_converted(lead)
     clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
-    fields = _normalised_changes(clinic=clinic, data=changes, now=now, captured_at=lead.created_at)
+    fields = _normalised_changes(
+        session=session, clinic=clinic, data=changes, now=now, captured_at=lead.created_at
+    )
     if "source_id" in changes and changes["source_id"] != lead.source_id:
         if changes["source_id"] is None:
             raise ValidationFailed("source_id", "a lead always has a source")

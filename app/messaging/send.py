@@ -25,7 +25,7 @@ from app.leads import service as leads
 from app.messaging import merge_fields
 from app.messaging import service as templates
 from app.messaging.models import EMAIL
-from app.notifications import service as notifications
+from app.notifications import outgoing as notifications
 
 MANUAL_KIND = "manual_message"
 

@@ -1,12 +1,12 @@
 """The notifications domain's registrations: delivery of outgoing messages is a ledger job kind."""
 
-from app.notifications import service
+from app.notifications import delivery, outgoing
 from app.scheduling import registry
 
 # On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give
 # it its own worker and rate limit (README "Notifications").
 # Both send after the claim commits and record the outcome in a unit of work of their own: the
 # handlers are given the Database (takes_db).
-registry.register(service.DELIVER, service.claim_delivery, queue="notifications", takes_db=True)
+registry.register(outgoing.DELIVER, delivery.claim_delivery, queue="notifications", takes_db=True)
 # Many messages queued at once (send_many) travel in batches: one task per BATCH_SIZE messages.
-registry.register(service.DELIVER_BATCH, service.claim_batch, queue="notifications", takes_db=True)
+registry.register(outgoing.DELIVER_BATCH, delivery.claim_batch, queue="notifications", takes_db=True)

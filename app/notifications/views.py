@@ -9,7 +9,7 @@ from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY, Permission
 from app.db import unit_of_work
 from app.errors import Forbidden
-from app.notifications import schemas, service
+from app.notifications import admin, inbox, preferences, receipts, schemas
 
 blp = make_blueprint("notifications", "In-app notifications and delivery")
 
@@ -30,7 +30,7 @@ class MyNotifications(MethodView):
     def get(self, args, pagination_parameters):
         """My in-app notifications: unread first, newest first."""
         with unit_of_work() as session:
-            items, total = service.inbox(
+            items, total = inbox.inbox(
                 session=session,
                 user_id=_user_id(),
                 unread_only=args["unread"],
@@ -48,7 +48,7 @@ class ReadNotification(MethodView):
     def post(self, notification_id):
         """Mark one of my notifications read."""
         with unit_of_work() as session:
-            return service.mark_read(
+            return inbox.mark_read(
                 session=session, user_id=_user_id(), notification_id=notification_id, now=clock.now()
             )
 
@@ -60,7 +60,7 @@ class MyPreferences(MethodView):
     def get(self):
         """My channels per kind (reminder, escalation, new_lead, new_task, digest), quiet hours, SMS."""
         with unit_of_work() as session:
-            return service.get_preferences(session=session, user_id=_user_id())
+            return preferences.get_preferences(session=session, user_id=_user_id())
 
     @requires(ANY)
     @blp.arguments(schemas.PreferencesIn)
@@ -69,7 +69,7 @@ class MyPreferences(MethodView):
         """Choose channels per kind (in-app is always on) and quiet hours; email/SMS wait for their end."""
         actor = current_actor()
         with unit_of_work() as session:
-            return service.put_preferences(
+            return preferences.put_preferences(
                 session=session, user_id=_user_id(), clinic_id=actor.clinic_id, data=body, now=clock.now()
             )
 
@@ -83,7 +83,7 @@ class Deliveries(MethodView):
     def get(self, args, pagination_parameters):
         """The clinic's outgoing email and SMS, newest first: `?status=failed&channel=email&since=...`."""
         with unit_of_work() as session:
-            items, total = service.list_deliveries(
+            items, total = admin.list_deliveries(
                 session=session,
                 clinic_id=current_actor().clinic_id,
                 status=args.get("status"),
@@ -105,7 +105,7 @@ class RetryDelivery(MethodView):
         """Send a failed or dead message again now, attempts reset (audited); other statuses are a 409."""
         actor = current_actor()
         with unit_of_work() as session:
-            return service.retry_notification(
+            return admin.retry_notification(
                 session=session,
                 notification_id=notification_id,
                 clinic_id=actor.clinic_id,
@@ -123,7 +123,7 @@ class RetryDeliveries(MethodView):
         """Requeue every failed/dead message matching status, channel and since (each audited)."""
         actor = current_actor()
         with unit_of_work() as session:
-            count = service.retry_notifications(
+            count = admin.retry_notifications(
                 session=session,
                 clinic_id=actor.clinic_id,
                 actor=actor.ref,
@@ -146,7 +146,7 @@ class SmsStatusWebhook(MethodView):
         """Delivery receipts (form: MessageSid, MessageStatus, ErrorCode); signed in X-Followup-Signature
         over X-Followup-Timestamp and the body, each signature accepted once within 5 minutes."""
         with unit_of_work() as session:
-            return service.sms_status_update(
+            return receipts.sms_status_update(
                 session=session,
                 redis=current_app.extensions["followup.redis"],
                 secret=current_app.config["SETTINGS"].sms_webhook_secret,

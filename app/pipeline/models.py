@@ -72,6 +72,6 @@ class LeadStageHistory(Base):
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     by: Mapped[str] = mapped_column(sa.String(64))  # actor ref
-    # For analytics (app/analytics/rollups.py): the lead's capture time; the stay's length once left.
+    # For analytics' stage-time reports: the lead's capture time; the stay's length once left.
     lead_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stay_seconds: Mapped[float | None] = mapped_column(sa.Float)

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.activities.models import ActivityType
-from app.analytics import rollups
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
@@ -247,7 +246,16 @@ def reorder_stages(
             stage.position = position
             stage.updated_at = now
     session.flush()
-    rollups.refresh_furthest_stages(session, actor.clinic_id)  # "furthest" follows the new order
+    # Leads' furthest stages follow the new order (analytics consumes the event).
+    events.emit(
+        session=session,
+        clinic_id=actor.clinic_id,
+        type=events.STAGES_REORDERED,
+        subject_type="clinic",
+        subject_id=actor.clinic_id,
+        payload={"order": list(stage_ids)},
+        now=now,
+    )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -323,8 +331,7 @@ def _move(
     )
     if open_stay is not None:
         open_stay.left_at = now
-        rollups.on_stay_closed(open_stay)
-    rollups.on_stage_entered(session, lead, previous=previous, target=target)
+        open_stay.stay_seconds = (now - open_stay.entered_at).total_seconds()  # the stage-time reports'
     session.add(
         LeadStageHistory(
             clinic_id=lead.clinic_id,

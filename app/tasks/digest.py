@@ -14,13 +14,11 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic, User
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import rules
-from app.notifications import service as notifications
+from app.notifications import outgoing, preferences, rules, staff
 from app.notifications.models import Notification
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
 
@@ -32,9 +30,9 @@ def digest_key(user_id: int, local_date) -> str:
     return f"digest:{user_id}:{local_date.isoformat()}"
 
 
-def send_due_digests(*, session: Session, now: datetime) -> int:
-    """Queue the digest of every active user whose local time is past the digest hour and has none today."""
-    settings = current_app.config["SETTINGS"]
+def send_due_digests(*, session: Session, now: datetime, settings) -> int:
+    """Queue the digest of every active user whose local time is past the digest hour and has none today
+    (`settings`: the app's, for the digest hour and window)."""
     users = session.execute(
         sa.select(User.id, User.timezone, Clinic.timezone)
         .join(Clinic, Clinic.id == User.clinic_id)
@@ -59,12 +57,12 @@ def send_due_digests(*, session: Session, now: datetime) -> int:
             if message is not None:
                 messages.append(message)
     # All of them in one multi-row write, delivered in batches (a whole timezone reaches 08:00 at once).
-    return len(notifications.send_emails(session=session, messages=messages, now=now))
+    return len(outgoing.send_emails(session=session, messages=messages, now=now))
 
 
 def _digest_message(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> dict | None:
     """The user's digest as a send_emails message, or None: not wanted by email, or nothing in it."""
-    if not notifications.staff_wants(session=session, user_id=user_id, kind="digest", channel=rules.EMAIL):
+    if not preferences.staff_wants(session=session, user_id=user_id, kind="digest", channel=rules.EMAIL):
         return None
     user = session.get(User, user_id)
     start, end = rules.local_day_bounds(day, zone)
@@ -116,7 +114,7 @@ def _digest_message(session: Session, user_id: int, zone: str, day, key: str, no
         "dedupe_key": key,
         "kind": "digest",
         "recipient_user_id": user_id,
-        "not_before": notifications.quiet_until_for(session=session, user_id=user_id, now=now),
+        "not_before": preferences.quiet_until_for(session=session, user_id=user_id, now=now),
     }
 
 
@@ -162,7 +160,7 @@ def _overdue_digest(session: Session, user_id: int, count: int, now: datetime):
     if count > len(tasks):
         lines.append(f"... and {count - len(tasks)} more")
     user = session.get(User, user_id)
-    return notifications.notify_staff(
+    return staff.notify_staff(
         session=session,
         clinic_id=user.clinic_id,
         user_id=user_id,

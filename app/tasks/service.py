@@ -8,11 +8,9 @@ them, completing or cancelling cancels them.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from app.activities import service as activities
@@ -25,10 +23,10 @@ from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import service as notifications
+from app.notifications import staff as notifications
 from app.scheduling import batch as ledger_batch
 from app.scheduling import service as scheduling
-from app.tasks import escalation, rules
+from app.tasks import escalation, queries, rules
 from app.tasks.models import (
     CLOSED_TASK_STATUSES,
     OPEN_TASK_STATUSES,
@@ -403,7 +401,7 @@ def insert_tasks(
         "created_at": now,
         "updated_at": now,
     }
-    created = _insert_task_rows(session, common, rows)
+    created = queries.insert_task_rows(session, common, rows)
     hours = rules.clinic_escalation_hours(clinic.settings)
     jobs = []
     for task_id in created:
@@ -429,47 +427,6 @@ def insert_tasks(
         )
     ledger_batch.schedule_ids(session=session, jobs=jobs, now=now)
     return created
-
-
-# Bulk follow-ups insert thousands of tasks that differ only in lead, assignee and dedupe key: on
-# PostgreSQL those go as three arrays (a short, constant statement) rather than as a multi-row
-# VALUES list whose rendering costs more CPU than the insert itself.
-_INSERT_TASKS_UNNEST = sa.text(
-    """
-    INSERT INTO lead_tasks (lead_id, assigned_to_id, dedupe_key, clinic_id, title, description, type,
-                            priority, template_id, due_at, reminder_at, status, origin, revision,
-                            created_at, updated_at)
-    SELECT r.lead_id, r.assigned_to_id, r.dedupe_key, CAST(:clinic_id AS integer), CAST(:title AS text),
-           CAST(:description AS text), CAST(:type AS text), CAST(:priority AS text),
-           CAST(:template_id AS integer), CAST(:due_at AS timestamptz),
-           CAST(:reminder_at AS timestamptz), CAST(:status AS text), CAST(:origin AS jsonb),
-           CAST(:revision AS integer), CAST(:created_at AS timestamptz), CAST(:updated_at AS timestamptz)
-    FROM unnest(CAST(:lead_ids AS integer[]), CAST(:assignees AS integer[]),
-                CAST(:dedupe_keys AS varchar[])) AS r(lead_id, assigned_to_id, dedupe_key)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id
-    """
-)
-
-
-def _insert_task_rows(session: Session, common: dict, rows: list[dict]) -> list[int]:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING of `common` + each row; the ids it created."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        params = {
-            **common,
-            "priority": str(common["priority"]),  # plain strings: an Enum would be sent by its name
-            "type": str(common["type"]),
-            "status": str(common["status"]),
-            "origin": json.dumps(common["origin"]),
-            "lead_ids": [row["lead_id"] for row in rows],
-            "assignees": [row["assigned_to_id"] for row in rows],
-            "dedupe_keys": [row["dedupe_key"] for row in rows],
-        }
-        return list(session.scalars(_INSERT_TASKS_UNNEST, params))
-    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    stmt = insert(LeadTask).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(LeadTask.id)
-    return list(session.scalars(stmt, [{**common, **row} for row in rows]))
 
 
 def _fallback_assignee(session: Session, clinic_id: int) -> int | None:

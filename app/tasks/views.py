@@ -8,7 +8,7 @@ from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_stream
 from app.db import unit_of_work
-from app.idempotency.service import idempotent
+from app.idempotency.web import idempotent
 from app.tasks import export, outcomes, schemas, series, service, team
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")

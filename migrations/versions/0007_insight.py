@@ -8,7 +8,7 @@ Create Date: 2026-11-22 04:58:49.693207
 from alembic import op
 import sqlalchemy as sa
 import app.db
-import app.phi
+import app.db.protected
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('clinic_id', sa.Integer(), nullable=False),
     sa.Column('url', sa.String(length=2000), nullable=False),
     sa.Column('event_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('secret_encrypted', app.phi.EncryptedString(), nullable=False),
+    sa.Column('secret_encrypted', app.db.protected.EncryptedString(), nullable=False),
     sa.Column('description', sa.String(length=200), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),

@@ -9,6 +9,7 @@ from app.activities.models import LeadActivity
 from app.analytics import rollups
 from app.leads.models import Lead
 from app.pipeline.models import LeadStageHistory
+from tests.analytics.kit import process_outbox
 from tests.leadkit import create_lead
 
 
@@ -72,6 +73,7 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
         activities.record(
             session=session, lead=lead, type="EMAIL", at=now - timedelta(days=4), direction="OUTBOUND"
         )
+    process_outbox(app, db)
     written = snapshot(db)
     with db.engine.begin() as connection:
         rollups.backfill(connection)
@@ -89,7 +91,7 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
     assert all(s.lead_created_at is not None for s in stays)
 
 
-def test_reordering_stages_recomputes_the_furthest_stage(client, db, tenant):
+def test_reordering_stages_recomputes_the_furthest_stage(app, client, db, tenant):
     lead = create_lead(client, tenant)["id"]
     move(client, tenant, lead, "consultation_scheduled")  # skips contacted
     stages = client.get("/api/pipeline-stages", headers=tenant.headers()).get_json()
@@ -99,5 +101,6 @@ def test_reordering_stages_recomputes_the_furthest_stage(client, db, tenant):
     ids[i], ids[j] = ids[j], ids[i]
     resp = client.put("/api/pipeline-stages/reorder", json={"stage_ids": ids}, headers=tenant.headers())
     assert resp.status_code == 200, resp.get_json()
+    process_outbox(app, db)
     with db.unit_of_work() as session:
         assert session.get(Lead, lead).furthest_stage == "new_lead"  # now the later of its two stays

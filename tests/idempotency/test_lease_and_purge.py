@@ -50,7 +50,7 @@ def test_the_sweep_purges_expired_keys_in_batches_and_keeps_live_ones(app, db, t
     reservation(db, tenant, "live", timedelta(hours=23), done=True)
     monkeypatch.setattr(app.config["SETTINGS"], "idempotency_purge_batch", 2)
     with app.app_context():
-        assert service.purge_expired_keys(now=clock.now()) == 5
+        assert service.purge_expired_keys(db=db, now=clock.now()) == 5
     with db.unit_of_work() as session:
         assert session.scalars(sa.select(IdempotencyKey.key)).all() == ["live"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app import clock
-from app.notifications import service
+from app.notifications import outgoing
 from app.notifications.models import Notification
 
 FAST_DELIVERY = {
@@ -60,7 +60,7 @@ def queue_emails(
 ) -> list[int]:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         rows = [
-            service.send_email(
+            outgoing.send_email(
                 session=session,
                 clinic_id=tenant.id,
                 to_address=to(i),
@@ -78,7 +78,7 @@ def queue_emails(
 def queue_sms(app, tenant, n: int, *, prefix: str = "s") -> list[int]:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         rows = [
-            service.send_sms(
+            outgoing.send_sms(
                 session=session,
                 clinic_id=tenant.id,
                 to_address=f"+1555123{i:04d}",

@@ -116,7 +116,7 @@ def test_bulk_retry_after_fixing_the_configuration_delivers_each_once(
 
 def test_a_duplicate_job_for_a_sent_message_sends_nothing(app, db, tenant, fast_delivery, monkeypatch):
     from app import clock
-    from app.notifications import service
+    from app.notifications import outgoing
 
     with smtp_server() as (server, port):
         use(monkeypatch, fast_delivery, **smtp_settings(port))
@@ -125,7 +125,7 @@ def test_a_duplicate_job_for_a_sent_message_sends_nothing(app, db, tenant, fast_
             wait_for(lambda: all_in(db, ids, {"sent"}), timeout=30)
             with app.app_context(), db.unit_of_work() as session:
                 (row,) = rows(db, ids)
-                service._schedule_delivery(session, session.merge(row), clock.now(), clock.now())
+                outgoing.schedule_delivery(session, session.merge(row), clock.now(), clock.now())
             time.sleep(2)
     assert server.accepted == {"m:0": 1}
     assert rows(db, ids)[0].attempts == 1

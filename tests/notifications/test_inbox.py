@@ -3,12 +3,12 @@
 from datetime import timedelta
 
 from app import clock
-from app.notifications import service
+from app.notifications import inbox
 
 
 def add(app, tenant, role, n, at, kind="reminder"):
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
-        return service.notify_in_app(
+        return inbox.notify_in_app(
             session=session,
             clinic_id=tenant.id,
             user_id=tenant.users[role].id,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.auth.models import User
-from app.notifications import rules, service
+from app.notifications import rules, staff
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.tasks import digest
@@ -86,7 +86,7 @@ def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
     with app.app_context(), db.unit_of_work() as session:
         for key, now in (("night", night), ("day", day)):
             for kind in ("reminder", "escalation"):
-                service.notify_staff(
+                staff.notify_staff(
                     session=session,
                     clinic_id=tenant.id,
                     user_id=coordinator.id,
@@ -167,7 +167,7 @@ def test_digest_once_per_user_per_local_day_in_two_timezones(app, db, tenant):
 
     def sweep(now):
         with app.app_context(), db.unit_of_work() as session:
-            return digest.send_due_digests(session=session, now=now)
+            return digest.send_due_digests(session=session, now=now, settings=db.settings)
 
     def digests():
         with db.unit_of_work() as session:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.notifications import service
+from app.notifications import outgoing
 from app.notifications.models import ProviderSendWindow
 from app.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import run
@@ -82,7 +82,7 @@ def test_a_batch_over_the_limit_sends_what_fits_and_defers_the_rest(
     app, client, db, tenant, fast_delivery, monkeypatch
 ):
     set_limits(client, tenant, sms="3 per 10 minutes", email=None)  # null: no limit on email
-    monkeypatch.setattr(service, "BATCH_SIZE", 10)
+    monkeypatch.setattr(outgoing, "BATCH_SIZE", 10)
     with sms_provider() as (provider, url):
         use(monkeypatch, fast_delivery, **sms_settings(url))
         with app.app_context(), db.unit_of_work() as session:
@@ -96,7 +96,7 @@ def test_a_batch_over_the_limit_sends_what_fits_and_defers_the_rest(
                 }
                 for i in range(5)
             ]
-            ids = service.send_many(session=session, channel="sms", messages=messages, now=clock.now())
+            ids = outgoing.send_many(session=session, channel="sms", messages=messages, now=clock.now())
         with thread_worker(app), sweeping(app):
             wait_for(lambda: sum(r.status == "sent" for r in rows(db, ids)) == 3, timeout=60)
             wait_for(lambda: sum(bool(r.last_error) for r in rows(db, ids)) == 2, timeout=30)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.notifications import service
+from app.notifications import delivery, outgoing
 from app.notifications.models import Notification
 from app.scheduling.models import DONE, ScheduledJob
 from tests.notifications.fakes import smtp_server
@@ -38,7 +38,7 @@ def message(tenant, i: int, prefix: str = "many", **extra) -> dict:
 
 def send_emails(app, db, messages: list[dict]) -> list[int]:
     with app.app_context(), db.unit_of_work() as session:
-        return service.send_emails(session=session, messages=messages, now=clock.now())
+        return outgoing.send_emails(session=session, messages=messages, now=clock.now())
 
 
 def jobs(db, kind: str) -> list[ScheduledJob]:
@@ -47,13 +47,13 @@ def jobs(db, kind: str) -> list[ScheduledJob]:
 
 
 def test_send_emails_writes_rendered_rows_and_one_batch_job_per_batch_size(app, db, tenant, monkeypatch):
-    monkeypatch.setattr(service, "BATCH_SIZE", 4)
+    monkeypatch.setattr(outgoing, "BATCH_SIZE", 4)
     ids = send_emails(app, db, [message(tenant, i) for i in range(10)])
     assert len(ids) == 10
     found = rows(db, ids)
     assert [r.id for r in found] == sorted(ids) and {r.status for r in found} == {"pending"}
     assert found[0].title == "Hello 0" and found[0].body_html and found[0].next_attempt_at
-    batches = jobs(db, service.DELIVER_BATCH)
+    batches = jobs(db, outgoing.DELIVER_BATCH)
     assert sorted(len(j.payload["notification_ids"]) for j in batches) == [2, 4, 4]
     assert sorted(i for j in batches for i in j.payload["notification_ids"]) == sorted(ids)
     assert {j.queue for j in batches} == {"notifications"} and {j.clinic_id for j in batches} == {tenant.id}
@@ -75,12 +75,12 @@ def test_send_emails_rejects_unknown_fields(app, db, tenant):
 def test_messages_not_before_later_wait_in_their_own_batch(app, db, tenant):
     later = clock.now() + timedelta(hours=2)
     send_emails(app, db, [message(tenant, 0), message(tenant, 1, not_before=later)])
-    due = sorted(j.due_at for j in jobs(db, service.DELIVER_BATCH))
+    due = sorted(j.due_at for j in jobs(db, outgoing.DELIVER_BATCH))
     assert len(due) == 2 and abs((due[1] - later).total_seconds()) < 1
 
 
 def test_batches_deliver_each_email_once_with_transient_failures(app, db, tenant, fast_delivery, monkeypatch):
-    monkeypatch.setattr(service, "BATCH_SIZE", 7)
+    monkeypatch.setattr(outgoing, "BATCH_SIZE", 7)
     with smtp_server() as (server, port):
         use(monkeypatch, fast_delivery, **smtp_settings(port))
         server.transient_first = 1  # every message is deferred (451) once, then retried on its own
@@ -91,7 +91,7 @@ def test_batches_deliver_each_email_once_with_transient_failures(app, db, tenant
     assert len(server.accepted) == 30 and set(server.accepted.values()) == {1}
     assert {r.attempts for r in rows(db, ids)} == {2}
     # The retries travelled as batches too (one per batch that had failures), not a job per message.
-    assert not jobs(db, service.DELIVER) and len(jobs(db, service.DELIVER_BATCH)) == 2 * 5
+    assert not jobs(db, outgoing.DELIVER) and len(jobs(db, outgoing.DELIVER_BATCH)) == 2 * 5
 
 
 def test_a_batch_skips_rows_another_job_already_took(app, db, tenant, fast_delivery, monkeypatch):
@@ -101,7 +101,7 @@ def test_a_batch_skips_rows_another_job_already_took(app, db, tenant, fast_deliv
         with db.unit_of_work() as session:  # as if a single delivery job had claimed the first one
             session.execute(sa.update(Notification).where(Notification.id == ids[0]).values(status="sending"))
         with app.app_context():
-            outcomes = service.deliver_batch(db=db, notification_ids=ids)
+            outcomes = delivery.deliver_batch(db=db, notification_ids=ids)
     assert outcomes == {"skipped": 1, "sent": 2}
     assert set(server.accepted) == {"many:1", "many:2"}
 
@@ -112,8 +112,8 @@ def test_a_batch_past_its_time_budget_hands_the_rest_back_as_single_jobs(
     use(monkeypatch, fast_delivery, task_soft_time_limit=0)
     ids = send_emails(app, db, [message(tenant, i) for i in range(3)])
     with app.app_context():
-        assert service.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
-    singles = jobs(db, service.DELIVER)
+        assert delivery.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
+    singles = jobs(db, outgoing.DELIVER)
     assert sorted(j.subject_id for j in singles) == sorted(ids)
     assert {r.status for r in rows(db, ids)} == {"pending"}
 
@@ -128,15 +128,15 @@ def test_rows_a_dead_batch_never_reached_are_rescheduled_and_sent_once(
         session.execute(sa.update(ScheduledJob).values(status=DONE))
     with app.app_context(), db.unit_of_work() as session:
         assert (
-            service.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
+            delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
         )  # not overdue yet
     with db.unit_of_work() as session:  # a minute later (the sweep's cutoff is 7 s)
         session.execute(sa.update(Notification).values(next_attempt_at=clock.now() - timedelta(seconds=60)))
     with app.app_context(), db.unit_of_work() as session:
-        assert service.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 4
+        assert delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 4
     with app.app_context(), db.unit_of_work() as session:
         assert (
-            service.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
+            delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
         )  # each has a job now
     with smtp_server() as (server, port):
         use(monkeypatch, fast_delivery, **smtp_settings(port))

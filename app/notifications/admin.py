@@ -1,0 +1,113 @@
+"""Clinic admins' view of outgoing messages: list them, retry failed and dead ones (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.db import page_offset
+from app.errors import Conflict, NotFound
+from app.notifications import outgoing
+from app.notifications.models import Channel, DeliveryStatus, Notification
+
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+
+
+def _delivery_filter(clinic_id: int, status: str | None, channel: str | None, since: datetime | None):
+    conditions = [Notification.clinic_id == clinic_id, Notification.channel != Channel.IN_APP]
+    if status:
+        conditions.append(Notification.status == status)
+    if channel:
+        conditions.append(Notification.channel == channel)
+    if since:
+        conditions.append(Notification.created_at >= since)
+    return conditions
+
+
+def list_deliveries(
+    *,
+    session: Session,
+    clinic_id: int,
+    status: str | None,
+    channel: str | None,
+    since: datetime | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[Notification], int]:
+    """The clinic's outgoing messages (not in-app), newest first, by status, channel and creation time."""
+    conditions = _delivery_filter(clinic_id, status, channel, since)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Notification).where(*conditions))
+    rows = session.scalars(
+        sa.select(Notification)
+        .where(*conditions)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(page_size)
+        .offset(page_offset(page, page_size))
+    ).all()
+    return list(rows), total
+
+
+def _requeue(session: Session, notification: Notification, actor: str, now: datetime) -> None:
+    before = {
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "last_error": notification.last_error,
+    }
+    notification.status, notification.attempts = DeliveryStatus.PENDING, 0
+    audit.record(
+        session=session,
+        clinic_id=notification.clinic_id,
+        actor=actor,
+        action="notification.retry",
+        subject_type="notification",
+        subject_id=notification.id,
+        at=now,
+        before=before,
+        after={"status": DeliveryStatus.PENDING, "attempts": 0},
+    )
+    outgoing.schedule_delivery(session, notification, now, now)
+
+
+def retry_notification(
+    *, session: Session, notification_id: int, clinic_id: int, actor: str, now: datetime
+) -> Notification:
+    """Send a failed or dead message again (attempts reset; audited); any other status is a 409."""
+    stmt = (
+        sa.select(Notification)
+        .where(Notification.id == notification_id, Notification.clinic_id == clinic_id)
+        .with_for_update()  # nothing on SQLite, whose writers are serialised anyway
+    )
+    notification = session.scalars(stmt).first()
+    if notification is None or notification.channel == Channel.IN_APP:
+        raise NotFound(f"notification {notification_id} not found")
+    if notification.status not in RETRYABLE:
+        raise Conflict(
+            f"notification {notification_id} is {notification.status}; only failed or dead ones retry"
+        )
+    _requeue(session, notification, actor, now)
+    return notification
+
+
+def retry_notifications(
+    *,
+    session: Session,
+    clinic_id: int,
+    actor: str,
+    status: str | None,
+    channel: str | None,
+    since: datetime | None,
+    now: datetime,
+) -> int:
+    """Requeue every failed/dead message matching the filter (each audited); returns how many."""
+    statuses = [status] if status else list(RETRYABLE)
+    conditions = [*_delivery_filter(clinic_id, None, channel, since), Notification.status.in_(statuses)]
+    stmt = (
+        sa.select(Notification).where(*conditions).order_by(Notification.id).with_for_update(skip_locked=True)
+    )
+    rows = list(session.scalars(stmt))
+    for notification in rows:
+        _requeue(session, notification, actor, now)
+    return len(rows)
