@@ -496,7 +496,7 @@ def _max_lead_id(engine) -> int:
         return conn.execute(sa.select(sa.func.coalesce(sa.func.max(Lead.id), 0))).scalar()
 
 
-def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float = DRAIN_TIMEOUT) -> int:
+def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float | None = None) -> int:
     """Until every lead captured in (after, upto] has its initial call task, or `timeout`; returns how
     many are still without one (a backlog the stack could not clear in time)."""
 
@@ -509,7 +509,7 @@ def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float = D
             ).scalar()
         return max(0, captured - with_task)
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (DRAIN_TIMEOUT if timeout is None else timeout)
     while (left := missing()) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
