@@ -161,10 +161,15 @@ def _a_lead(session, clinic_id: int, now) -> Lead:
 # --- part 2: capture under a steady arrival rate ---------------------------------------------------
 
 
-def _paced_client(port, token, seed, rate, stop_at, queue):
-    """Open loop: send at a fixed pace whatever the answers' speed (a late request goes at once)."""
+def _paced_client(port, token, seed, rate, seconds, ready, go, began, queue):
+    """Open loop: send at a fixed pace whatever the answers' speed (a late request goes at once).
+
+    The pace starts when every client is up (`go`, at `began`): a forked child can take seconds to
+    start (the parent's after-fork hooks), which would otherwise eat into a short run."""
+    ready.put(seed)
+    go.wait()
     interval, n, statuses, lags = 1.0 / rate, 0, {}, []
-    start = time.monotonic() + (seed % 10) * interval / 10
+    start, stop_at = began.value + (seed % 10) * interval / 10, began.value + seconds
     while (due := start + n * interval) < stop_at:
         time.sleep(max(0.0, due - time.monotonic()))
         lags.append(time.monotonic() - due)
@@ -196,16 +201,21 @@ def _send_paced(port: int, token: str, rate: float, seconds: float, clients: int
 def _start_paced(port: int, token: str, rate: float, seconds: float, clients: int, seed: int):
     """Start the paced clients (processes) and return at once; `_collect_paced` waits for them."""
     ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    began = time.monotonic()
-    stop_at = began + seconds
+    queue, ready, go, began = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
     procs = [
-        ctx.Process(target=_paced_client, args=(port, token, seed + i, rate / clients, stop_at, queue))
+        ctx.Process(
+            target=_paced_client,
+            args=(port, token, seed + i, rate / clients, seconds, ready, go, began, queue),
+        )
         for i in range(clients)
     ]
     for p in procs:
         p.start()
-    return procs, queue, began
+    for _ in procs:
+        ready.get(timeout=120)
+    began.value = time.monotonic()
+    go.set()
+    return procs, queue, began.value
 
 
 def _collect_paced(started):
@@ -486,7 +496,7 @@ def _max_lead_id(engine) -> int:
         return conn.execute(sa.select(sa.func.coalesce(sa.func.max(Lead.id), 0))).scalar()
 
 
-def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float = DRAIN_TIMEOUT) -> int:
+def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float | None = None) -> int:
     """Until every lead captured in (after, upto] has its initial call task, or `timeout`; returns how
     many are still without one (a backlog the stack could not clear in time)."""
 
@@ -499,7 +509,7 @@ def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float = D
             ).scalar()
         return max(0, captured - with_task)
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (DRAIN_TIMEOUT if timeout is None else timeout)
     while (left := missing()) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
@@ -612,8 +622,19 @@ def _burned(fire: dict, app, engine, after: int, upto: int) -> dict:
         "bulk seconds": (bulk_end - started).total_seconds(),
         "emails sent": sent,
         "campaign seconds": (mail_end - started).total_seconds(),
-        "while burning": _latencies(engine, after_lead_id=after, upto_lead_id=burning_upto)["task"],
+        "while burning": _served_or_not(engine, after, burning_upto),
     }
+
+
+def _served_or_not(engine, after: int, upto: int) -> list[float]:
+    """Seconds to the call task of each lead captured in (after, upto]; a lead still without one
+    counts as infinitely late."""
+    served = _latencies(engine, after_lead_id=after, upto_lead_id=upto)["task"]
+    with engine.connect() as conn:
+        captured = conn.execute(
+            sa.select(sa.func.count()).select_from(Lead).where(Lead.id > after, Lead.id <= upto)
+        ).scalar()
+    return served + [math.inf] * max(0, captured - len(served))
 
 
 @contextmanager

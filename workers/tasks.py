@@ -7,13 +7,13 @@ from app import clock
 from app.automation import orphans
 from app.db import unit_of_work
 from app.pipeline import staleness
-from app.tasks import digest, service
+from app.tasks import digest, overdue
 
 
 @shared_task(name="tasks.mark_overdue")
 def mark_overdue() -> int:
     with unit_of_work() as session:
-        return service.mark_overdue(session=session, now=clock.now())
+        return overdue.mark_overdue(session=session, now=clock.now())
 
 
 @shared_task(name="pipeline.find_stale_leads")

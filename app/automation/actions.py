@@ -29,7 +29,7 @@ from app.notifications import staff as notifications
 from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
 from app.pipeline.rules import LOST
-from app.tasks import service as tasks
+from app.tasks import creation as task_creation
 from app.tasks.models import TaskTemplate
 
 ASSIGNEE_ROLES = ("treatment_coordinator", "clinic_admin", "front_desk")
@@ -147,7 +147,7 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
     due_at = step.run_at
     if fields["type"] == "CALL":
         due_at = within_business_hours(session.get(Clinic, lead.clinic_id), due_at)
-    task = tasks.create_system_task(
+    task = task_creation.create_system_task(
         session=session,
         lead=lead,
         title=fields["title"],

@@ -37,7 +37,7 @@ from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
-from app.tasks import service as tasks
+from app.tasks import creation as task_creation
 
 CHANNELS = ("email", "sms", "call")
 MAX_STEPS = 20
@@ -279,7 +279,7 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
         return outreach.SKIPPED
     sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
     title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
-    task = tasks.create_system_task(
+    task = task_creation.create_system_task(
         session=session,
         lead=lead,
         title=merge_fields.merge(title, message_templates.merge_values(session=session, lead=lead)),

@@ -35,7 +35,7 @@ from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
-from app.tasks import service as tasks
+from app.tasks import creation as task_creation
 
 CHUNK_KIND = "bulk.tasks_chunk"
 MAX_ERRORS = 100
@@ -153,7 +153,7 @@ def start_bulk_tasks(
 ) -> BulkJob:
     """Validate, resolve the leads and write the bulk job with its chunk jobs of `chunk_size` leads
     (dispatched after commit)."""
-    fields = tasks.task_fields(
+    fields = task_creation.task_fields(
         session=session,
         clinic_id=actor.clinic_id,
         data={k: data[k] for k in TASK_FIELDS if k in data},
@@ -165,7 +165,7 @@ def start_bulk_tasks(
         "assignee_policy": policy,
     }
     if policy == "user":
-        params["user_id"] = tasks.check_assignee(
+        params["user_id"] = task_creation.check_assignee(
             session=session, clinic_id=actor.clinic_id, user_id=data["user_id"], field="user_id"
         )
     elif policy == "round_robin":
@@ -292,7 +292,7 @@ def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
         rows.append(
             {"lead_id": lead_id, "assigned_to_id": assignee, "dedupe_key": f"bulk:{bulk.id}:lead:{lead_id}"}
         )
-    tasks.insert_tasks(
+    task_creation.insert_tasks(
         session=session,
         clinic_id=bulk.clinic_id,
         fields=fields,

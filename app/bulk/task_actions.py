@@ -18,6 +18,7 @@ from app.auth.roles import Actor
 from app.bulk.models import BulkJob
 from app.bulk.service import add_counts, open_bulk_job
 from app.errors import DomainError, NotFound, ValidationFailed
+from app.tasks import creation as task_creation
 from app.tasks import service as tasks
 from app.tasks import team
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
@@ -61,7 +62,7 @@ def _action_params(session: Session, actor: Actor, data: dict, now: datetime) ->
     action = data["action"]
     params: dict = {"action": action}
     if action == "reassign":
-        params["user_id"] = tasks.check_assignee(
+        params["user_id"] = task_creation.check_assignee(
             session=session, clinic_id=actor.clinic_id, user_id=data["user_id"], field="user_id"
         )
     elif action == "reschedule":

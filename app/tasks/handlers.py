@@ -3,10 +3,10 @@
 from app.events import consumers as events
 from app.events import service as event_types
 from app.scheduling import registry
-from app.tasks import lead_escalation, service
+from app.tasks import lead_escalation, overdue, service, timers
 
-registry.register(service.REMINDER, service.send_task_reminder, queue="realtime")
-registry.register(service.ESCALATION, service.escalate_overdue_task, queue="realtime")
+registry.register(timers.REMINDER, timers.send_task_reminder, queue="realtime")
+registry.register(timers.ESCALATION, overdue.escalate_overdue_task, queue="realtime")
 registry.register(
     lead_escalation.LEAD_ESCALATION, lead_escalation.escalate_uncontacted_lead, queue="realtime"
 )
@@ -16,4 +16,4 @@ events.on(event_types.LEAD_CREATED, lead_escalation.schedule_no_contact_escalati
 events.on(event_types.LEAD_CONVERTED, service.close_tasks_of_closed_lead)
 events.on(event_types.LEAD_LOST, service.close_tasks_of_closed_lead)
 # An overdue task is told to its assignee at once.
-events.on(event_types.TASK_OVERDUE, service.tell_overdue)
+events.on(event_types.TASK_OVERDUE, overdue.tell_overdue)

@@ -1,7 +1,7 @@
 """No contact within hours of capture → the clinic admins are told and the lead is flagged, once.
 
 The spec's "No contact in 24 hours → escalate to manager", read for a lead (the overdue-task reading
-is each task's own escalation timer, app/tasks/service.py). At `lead.created` a ledger job is
+is each task's own escalation timer, app/tasks/timers.py). At `lead.created` a ledger job is
 scheduled `no_contact_escalation_hours` (24) after capture, counted on the clinic's open days; when
 it fires it re-checks: the lead still open, never escalated, and no contact (activities/rules.py:
 an attempt such as a voicemail or an automated email is not one) since it was captured.

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.errors import ValidationFailed
-from app.tasks import service
+from app.tasks import creation, service
 from app.tasks.models import LeadTask, TaskOutcome
 
 
@@ -38,7 +38,7 @@ def complete(
 
 def _follow_up(session: Session, actor: Actor, task: LeadTask, due_at: datetime, now: datetime) -> LeadTask:
     """The same task again, due at `due_at`, linked to the one it replaces."""
-    return service.create_task(
+    return creation.create_task(
         session=session,
         actor=actor,
         lead_id=task.lead_id,

@@ -1,4 +1,5 @@
-"""Pure rules of follow-up tasks: reminder times, recurrence, ordering. No I/O, no clock."""
+"""Pure rules of follow-up tasks: reminder times, recurrence, ordering, what the audit trail keeps.
+No I/O, no clock."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.business_hours.rules import (
     add_business_minutes,
     next_open,
 )
-from app.tasks.models import Recurrence
+from app.tasks.models import LeadTask, Recurrence
 
 DEFAULT_REMINDER_OFFSETS_MINUTES = (15,)
 DEFAULT_ESCALATION_HOURS = 24
@@ -109,3 +110,23 @@ def due_bucket_bounds(now: datetime, timezone: str) -> tuple[datetime, datetime]
     end_of_today = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
     end_of_week = datetime.combine(today + timedelta(days=7 - today.weekday()), time(0), tzinfo=zone)
     return end_of_today.astimezone(UTC), end_of_week.astimezone(UTC)
+
+
+# What the audit trail keeps of a task.
+TASK_AUDIT_FIELDS = (
+    "title",
+    "type",
+    "priority",
+    "assigned_to_id",
+    "due_at",
+    "status",
+    "escalated_at",
+    "outcome",
+)
+
+
+def audit_snapshot(task: LeadTask) -> dict:
+    """The task's audited fields, datetimes as ISO text."""
+    return {
+        k: (v.isoformat() if isinstance(v := getattr(task, k), datetime) else v) for k in TASK_AUDIT_FIELDS
+    }

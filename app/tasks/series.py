@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.errors import ValidationFailed
-from app.tasks import rules, service
+from app.tasks import creation, rules, service
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 
 THIS, SERIES = "this", "series"
@@ -42,9 +42,9 @@ def create(*, session: Session, actor: Actor, lead_id: int, data: dict, now: dat
     if data.get("recurrence_interval") and not data.get("recurrence"):
         raise ValidationFailed("recurrence_interval", "give a recurrence with recurrence_interval")
     if "reminder_at" in data:
-        fields = service.task_fields(session=session, clinic_id=actor.clinic_id, data=data, now=now)
+        fields = creation.task_fields(session=session, clinic_id=actor.clinic_id, data=data, now=now)
         data = _reminder_at_as_offset(fields, fields["due_at"], now)
-    task = service.create_task(session=session, actor=actor, lead_id=lead_id, data=data, now=now)
+    task = creation.create_task(session=session, actor=actor, lead_id=lead_id, data=data, now=now)
     if task.recurrence:
         task.series = rules.series_of(task)
     return task

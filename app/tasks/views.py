@@ -9,7 +9,7 @@ from app.auth.roles import Permission
 from app.csv_export import csv_stream
 from app.db import unit_of_work
 from app.idempotency.web import idempotent
-from app.tasks import export, outcomes, schemas, series, service, team
+from app.tasks import export, outcomes, schemas, series, service, team, templates
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
 
@@ -242,7 +242,7 @@ class Templates(MethodView):
     def get(self):
         """The clinic's task templates."""
         with unit_of_work() as session:
-            return service.list_templates(session=session, clinic_id=current_actor().clinic_id)
+            return templates.list_templates(session=session, clinic_id=current_actor().clinic_id)
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.TemplateCreateIn)
@@ -251,7 +251,9 @@ class Templates(MethodView):
     def post(self, body):
         """Create a task template (title, type, priority, due offset, description)."""
         with unit_of_work() as session:
-            return service.create_template(session=session, actor=current_actor(), data=body, now=clock.now())
+            return templates.create_template(
+                session=session, actor=current_actor(), data=body, now=clock.now()
+            )
 
 
 @blp.route("/task-templates/<int:template_id>")
@@ -261,7 +263,7 @@ class TemplateById(MethodView):
     def get(self, template_id):
         """One task template."""
         with unit_of_work() as session:
-            return service.get_template(
+            return templates.get_template(
                 session=session, clinic_id=current_actor().clinic_id, template_id=template_id
             )
 
@@ -272,7 +274,7 @@ class TemplateById(MethodView):
     def put(self, body, template_id):
         """Change a task template."""
         with unit_of_work() as session:
-            return service.update_template(
+            return templates.update_template(
                 session=session, actor=current_actor(), template_id=template_id, data=body, now=clock.now()
             )
 
@@ -281,6 +283,6 @@ class TemplateById(MethodView):
     def delete(self, template_id):
         """Deactivate a task template (tasks made from it keep their link)."""
         with unit_of_work() as session:
-            service.deactivate_template(
+            templates.deactivate_template(
                 session=session, actor=current_actor(), template_id=template_id, now=clock.now()
             )

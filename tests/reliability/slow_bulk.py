@@ -4,9 +4,9 @@ FOLLOWUP_TEST_CHUNK_SLEEP seconds longer, so a kill -9 lands while chunks are mi
 import os
 import time
 
-from app.tasks import service
+from app.tasks import creation
 
-_insert_tasks = service.insert_tasks
+_insert_tasks = creation.insert_tasks
 
 
 def _slow_insert_tasks(**kwargs):
@@ -15,4 +15,4 @@ def _slow_insert_tasks(**kwargs):
     return created
 
 
-service.insert_tasks = _slow_insert_tasks
+creation.insert_tasks = _slow_insert_tasks

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.models import AuditEvent
 from app.scheduling.models import ScheduledJob
-from app.tasks import service as tasks
+from app.tasks import creation as task_creation
 from app.tasks.models import LeadTask
 from tests.reliability.conftest import FAST, sweeping
 from tests.reliability.test_bulk_kill import seed_leads
@@ -33,7 +33,7 @@ def seed_tasks(app, db, tenant) -> dict[int, object]:
         leads = session.execute(
             sa.text("SELECT id, assigned_to_id FROM leads WHERE clinic_id = :c"), {"c": tenant.id}
         ).all()
-        ids = tasks.insert_tasks(
+        ids = task_creation.insert_tasks(
             session=session,
             clinic_id=tenant.id,
             fields={"title": "Call", "type": "CALL", "due_at": now + timedelta(hours=2)},

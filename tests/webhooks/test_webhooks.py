@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app import clock
 from app.events.models import DomainEvent
 from app.scheduling.models import ScheduledJob
-from app.tasks import service as tasks
+from app.tasks import overdue as task_overdue
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.service import DELIVER_KIND
 from tests.leadkit import create_lead
@@ -141,9 +141,9 @@ def test_converted_lost_and_overdue_events_are_forwarded_only_when_subscribed(
         headers=tenant.headers("treatment_coordinator"),
     ).get_json()  # fmt: skip
     with app.app_context(), db.unit_of_work() as session:
-        assert tasks.mark_overdue(session=session, now=clock.now() + timedelta(minutes=5)) == 1
+        assert task_overdue.mark_overdue(session=session, now=clock.now() + timedelta(minutes=5)) == 1
     with app.app_context(), db.unit_of_work() as session:
-        assert tasks.mark_overdue(session=session, now=clock.now() + timedelta(minutes=6)) == 0  # once
+        assert task_overdue.mark_overdue(session=session, now=clock.now() + timedelta(minutes=6)) == 0  # once
     client.post(f"/api/leads/{lead['id']}/lost", json={"reason": "OTHER"}, headers=tenant.headers())
     process_events(app, db, at=clock.now() + timedelta(minutes=10))
     for job in deliveries(db):

@@ -1,0 +1,272 @@
+"""Making follow-up tasks: a person's (on an open lead, from a template or not), the engine's (rules,
+sequences: once per dedupe key), and many at once (bulk follow-ups, set-based). Each new task gets
+its timers in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.models import Clinic, User
+from app.auth.roles import Actor, Role
+from app.db import insert_now
+from app.errors import Conflict, ValidationFailed
+from app.leads import service as leads
+from app.leads.models import OPEN_STATUSES, Lead
+from app.notifications import staff as notifications
+from app.scheduling import batch as ledger_batch
+from app.tasks import queries, rules
+from app.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
+from app.tasks.timers import ESCALATION, REMINDER, schedule_timers, task_offsets
+
+ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
+
+
+def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
+    lead = leads.get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
+    if lead.status not in OPEN_STATUSES:
+        raise Conflict(f"lead {lead_id} is {lead.status.lower()}: it takes no new tasks")
+    return lead
+
+
+def assignee_for(
+    session: Session, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"
+):
+    """The given user (active, of the clinic, a role that works leads), else the lead's coordinator."""
+    user_id = user_id or lead.assigned_to_id
+    if user_id is None:
+        raise ValidationFailed(field, "the lead has no coordinator; name an assignee")
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in ASSIGNEE_ROLES:
+        raise ValidationFailed(field, f"user {user_id} is not an active coordinator of this clinic")
+    return user
+
+
+def notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id: int | None, now: datetime):
+    """Someone else gave this person a task: tell them at once."""
+    if task.assigned_to_id == actor_user_id:
+        return
+    notifications.notify_staff(
+        session=session,
+        clinic_id=task.clinic_id,
+        user_id=task.assigned_to_id,
+        kind="new_task",
+        title=f"New task: {task.title}",
+        body=f"{lead.first_name} {lead.last_name}, due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:assigned:{task.assigned_to_id}:r{task.revision}",
+        now=now,
+    )
+
+
+def _template(session: Session, clinic_id: int, template_id: int) -> TaskTemplate:
+    template = session.get(TaskTemplate, template_id)
+    if template is None or template.clinic_id != clinic_id or not template.is_active:
+        raise ValidationFailed("template_id", f"no active task template {template_id}")
+    return template
+
+
+def _fields_from(session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
+    """Task fields from the request, filled in from a template when one is named."""
+    fields = dict(data)
+    template_id = fields.pop("template_id", None)
+    if template_id is not None:
+        template = _template(session, clinic_id, template_id)
+        fields.setdefault("title", template.title)
+        fields.setdefault("type", template.type)
+        fields.setdefault("priority", template.priority)
+        fields.setdefault("description", template.description)
+        fields.setdefault("due_at", now + timedelta(minutes=template.due_offset_minutes))
+        fields["template_id"] = template.id
+    if "due_in_minutes" in fields:
+        fields["due_at"] = now + timedelta(minutes=fields.pop("due_in_minutes"))
+    for name in ("title", "type", "due_at"):
+        if fields.get(name) is None:
+            raise ValidationFailed(name, "required (or give a template_id)")
+    return fields
+
+
+def create_task(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadTask:
+    """A follow-up task on an open lead, assigned to its coordinator unless someone is named."""
+    lead = _open_lead(session, actor.clinic_id, lead_id)
+    fields = _fields_from(session, actor.clinic_id, data, now)
+    assignee = assignee_for(session, actor.clinic_id, fields.pop("assigned_to_id", None), lead)
+    if fields.get("recurrence_until") and not fields.get("recurrence"):
+        raise ValidationFailed("recurrence", "give a recurrence with recurrence_until")
+    task = LeadTask(
+        clinic_id=actor.clinic_id,
+        lead_id=lead.id,
+        assigned_to_id=assignee.id,
+        created_by_id=actor.user_id,
+        status=TaskStatus.PENDING,
+        priority=fields.pop("priority", None) or TaskPriority.NORMAL,
+        origin={"kind": "template" if fields.get("template_id") else "manual", "by": actor.ref},
+        revision=1,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    return add_task(session, task, lead, actor.ref, actor.user_id, now)
+
+
+def add_task(
+    session: Session,
+    task: LeadTask,
+    lead: Lead,
+    actor_ref: str,
+    actor_user_id,
+    now: datetime,
+    notify: bool = True,
+):
+    """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
+    clinic = session.get(Clinic, task.clinic_id)
+    # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
+    reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)
+    task.reminder_at = reminders[0][1] if reminders else None
+    insert_now(session, task)  # its id names its timers; a cached INSERT instead of a flush
+    schedule_timers(session, task, clinic, now)
+    if notify:
+        notify_new_task(session, task, lead, actor_user_id, now)
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=actor_ref,
+        action="task.create",
+        subject_type="task",
+        subject_id=task.id,
+        after=rules.audit_snapshot(task),
+        at=now,
+    )
+    return task
+
+
+def create_system_task(
+    *,
+    session: Session,
+    lead: Lead,
+    title: str,
+    type: str,
+    due_at: datetime,
+    dedupe_key: str,
+    origin: dict,
+    now: datetime,
+    priority: str = TaskPriority.NORMAL,
+    description: str | None = None,
+    notify: bool = True,
+    assigned_to_id: int | None = None,
+    known_new: bool = False,
+    on_closed_lead: bool = False,
+) -> LeadTask | None:
+    """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
+    lead's coordinator (a clinic admin when the lead has none).
+
+    `on_closed_lead`: the close itself asked for it (a kickoff, a re-engagement call); otherwise a
+    closed lead takes no task."""
+    # `known_new`: the caller's key names something made in this transaction (an automation step).
+    existing = (
+        None if known_new else session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
+    )
+    if existing is not None or (lead.status not in OPEN_STATUSES and not on_closed_lead):
+        return existing
+    assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
+    if assignee_id is None:
+        return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
+    task = LeadTask(
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        title=title,
+        type=type,
+        priority=priority,
+        description=description,
+        assigned_to_id=assignee_id,
+        due_at=due_at,
+        status=TaskStatus.PENDING,
+        origin=origin,
+        dedupe_key=dedupe_key,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
+    return add_task(session, task, lead, audit.SYSTEM, None, now, notify=notify)
+
+
+def task_fields(*, session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
+    """Task fields from a request (a template filled in, due_in_minutes resolved), validated."""
+    return _fields_from(session, clinic_id, data, now)
+
+
+def check_assignee(*, session: Session, clinic_id: int, user_id: int, field: str) -> int:
+    """The id of an active user of the clinic who works leads, else a 422 naming `field`."""
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in ASSIGNEE_ROLES:
+        raise ValidationFailed(field, f"user {user_id} is not an active coordinator of this clinic")
+    return user.id
+
+
+def insert_tasks(
+    *, session: Session, clinic_id: int, fields: dict, rows: list[dict], origin: dict, now: datetime
+) -> list[int]:
+    """Many tasks with the same fields, set-based: rows give lead_id, assigned_to_id and dedupe_key.
+
+    A row whose dedupe_key exists is skipped (INSERT ... ON CONFLICT DO NOTHING), so a retried batch
+    makes each task once. Reminders and escalation of the new tasks go to the ledger in one
+    schedule_many. Returns the ids of the tasks it created.
+    """
+    if not rows:
+        return []
+    clinic = session.get(Clinic, clinic_id)
+    due_at = fields["due_at"]
+    reminders = rules.reminder_times(due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+    common = {
+        "clinic_id": clinic_id,
+        "title": fields["title"],
+        "description": fields.get("description"),
+        "type": fields["type"],
+        "priority": fields.get("priority") or TaskPriority.NORMAL,
+        "template_id": fields.get("template_id"),
+        "due_at": due_at,
+        "reminder_at": reminders[0][1] if reminders else None,
+        "status": TaskStatus.PENDING,
+        "origin": origin,
+        "revision": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    created = queries.insert_task_rows(session, common, rows)
+    hours = rules.clinic_escalation_hours(clinic.settings)
+    jobs = []
+    for task_id in created:
+        subject = {"clinic_id": clinic_id, "subject_type": "task", "subject_id": task_id}
+        for offset, when in reminders:
+            jobs.append(
+                {
+                    "kind": REMINDER,
+                    "due_at": when,
+                    "dedupe_key": f"task:{task_id}:r1:reminder:{offset}",
+                    "payload": {"offset_minutes": offset, "revision": 1},
+                    **subject,
+                }
+            )
+        jobs.append(
+            {
+                "kind": ESCALATION,
+                "due_at": due_at + timedelta(hours=hours),
+                "dedupe_key": f"task:{task_id}:r1:escalate",
+                "payload": {"revision": 1, "hours": hours},
+                **subject,
+            }
+        )
+    ledger_batch.schedule_ids(session=session, jobs=jobs, now=now)
+    return created
+
+
+def _fallback_assignee(session: Session, clinic_id: int) -> int | None:
+    return session.scalar(
+        sa.select(User.id)
+        .where(User.clinic_id == clinic_id, User.role == Role.CLINIC_ADMIN, User.active.is_(True))
+        .order_by(User.id)
+        .limit(1)
+    )

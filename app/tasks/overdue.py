@@ -1,0 +1,101 @@
+"""Overdue tasks: the sweep that marks them (task.overdue, once per task), the assignee told at once,
+and the escalation to the clinic admins when one stays overdue with no contact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.audit import service as audit
+from app.events import service as events
+from app.leads.models import Lead
+from app.notifications import staff as notifications
+from app.tasks import escalation, rules
+from app.tasks.models import LeadTask, TaskPriority, TaskStatus
+from app.tasks.timers import live_task
+
+
+def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
+    """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
+    task = live_task(session, job)
+    if task is None or task.escalated_at is not None:
+        return
+    if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
+        return
+    lead = session.get(Lead, task.lead_id)
+    escalation.tell_clinic_admins(
+        session=session,
+        clinic_id=task.clinic_id,
+        title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
+        body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:escalation",
+        now=now,
+    )
+    before = rules.audit_snapshot(task)
+    task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=audit.SYSTEM,
+        action="task.escalate",
+        subject_type="task",
+        subject_id=task.id,
+        before=before,
+        after=rules.audit_snapshot(task),
+        at=now,
+    )
+
+
+def mark_overdue(*, session: Session, now: datetime) -> int:
+    """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree).
+
+    Each task it marks emits task.overdue (integrators' webhooks); a concurrent sweep's UPDATE finds
+    the rows no longer open, so every task is announced once.
+    """
+    marked = session.execute(
+        sa.update(LeadTask)
+        .where(LeadTask.status.in_((TaskStatus.PENDING, TaskStatus.IN_PROGRESS)), LeadTask.due_at < now)
+        .values(status=TaskStatus.OVERDUE, updated_at=now)
+        .returning(
+            LeadTask.id, LeadTask.clinic_id, LeadTask.lead_id, LeadTask.assigned_to_id, LeadTask.due_at
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    for task in marked:
+        events.emit(
+            session=session,
+            clinic_id=task.clinic_id,
+            type=events.TASK_OVERDUE,
+            subject_type="task",
+            subject_id=task.id,
+            payload={
+                "task_id": task.id,
+                "lead_id": task.lead_id,
+                "assigned_to_id": task.assigned_to_id,
+                "due_at": task.due_at.isoformat(),
+            },
+            now=now,
+        )
+    return len(marked)
+
+
+def tell_overdue(*, session: Session, event, now: datetime) -> None:
+    """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
+    task = session.get(LeadTask, event.payload["task_id"])
+    if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:
+        return  # done, snoozed or cancelled since the sweep marked it
+    notifications.notify_staff(
+        session=session,
+        clinic_id=task.clinic_id,
+        user_id=task.assigned_to_id,
+        kind="overdue",
+        title=f"Overdue: {task.title}",
+        body=f"Task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",  # again if snoozed and late again
+        now=now,
+    )
