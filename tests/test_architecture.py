@@ -93,7 +93,7 @@ KNOWN_CYCLES: list[set[str]] = []
 # Services that still read settings or clients from the Flask app: none.
 KNOWN_CURRENT_APP: set[str] = set()
 MAX_LINES = 500
-KNOWN_LONG = {}
+KNOWN_LONG: set[str] = set()
 
 
 def _stale(name: str, entries: list) -> None:
