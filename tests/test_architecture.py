@@ -81,12 +81,6 @@ KNOWN_UPWARD = {
     ("app.scheduling.service", "app.audit.service"),
     # i15uow: the orphans endpoint belongs to automation, not to leads' views.
     ("app.leads.views", "app.automation.orphans"),
-    # Unowned (for the lead): the SMS receipt webhook checks its signature with intake's web-form
-    # signing rules (timestamp_fresh, signature_matches); they belong in a lower, shared module.
-    ("app.notifications.receipts", "app.intake.rules"),
-    # Unowned (for the lead): the clinic settings schema checks a provider rate-limit text with
-    # notifications' parser.
-    ("app.auth.schemas", "app.notifications.rate_limits"),
 }
 # Import cycles today (each a set of modules), each owned by a helper at work.
 KNOWN_CYCLES: list[set[str]] = []

@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.analytics import rollups
+from app.analytics import queries
 from app.leads.models import Lead
 
 DAYS_PER_MONTH = Decimal("30.4375")  # the mean month (365.25 / 12)
@@ -17,11 +17,11 @@ DAYS_PER_MONTH = Decimal("30.4375")  # the mean month (365.25 / 12)
 
 def seconds(session: Session, later, earlier):
     """SQL: seconds from `earlier` to `later`."""
-    return rollups.seconds_between(session.get_bind().dialect.name, later, earlier)
+    return queries.seconds_between(session, later, earlier)
 
 
 def is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    return queries.is_postgresql(session)
 
 
 def cohort_conditions(clinic_id: int, start: datetime, end: datetime, coordinator_id, source_id) -> list:

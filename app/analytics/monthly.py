@@ -226,10 +226,10 @@ def write(session: Session, deltas: Counter) -> None:
 # --- recomputing -------------------------------------------------------------------------------
 
 
-def _lead_columns(dialect: str) -> tuple[list, list]:
+def _lead_columns(bind) -> tuple[list, list]:
     """SQL: a lead's key columns and its 0/1 counts (converted, lost, within 5 minutes)."""
-    month = queries.utc_month(dialect, Lead.created_at)
-    seconds = queries.seconds_between(dialect, Lead.first_outbound_contact_at, Lead.created_at)
+    month = queries.utc_month(bind, Lead.created_at)
+    seconds = queries.seconds_between(bind, Lead.first_outbound_contact_at, Lead.created_at)
     key = [
         Lead.clinic_id.label("clinic_id"),
         month.label("month"),
@@ -246,9 +246,9 @@ def _lead_columns(dialect: str) -> tuple[list, list]:
     return key, flags
 
 
-def _recompute_select(dialect: str, clinic_id: int | None = None):
+def _recompute_select(bind, clinic_id: int | None = None):
     """SQL: the rows of the table computed from the leads (the consistency check)."""
-    key, flags = _lead_columns(dialect)
+    key, flags = _lead_columns(bind)
     stmt = sa.select(*key, sa.func.count().label("leads"), *(sa.func.sum(f) for f in flags))
     stmt = stmt.where(Lead.deleted_at.is_(None))
     if clinic_id is not None:
@@ -259,7 +259,7 @@ def _recompute_select(dialect: str, clinic_id: int | None = None):
 def rebuild(connection, clinic_id: int | None = None) -> None:
     """The tables recomputed from the leads (all clinics, or one): where each lead counts, then the
     months summed from that (so the two agree even while leads change meanwhile)."""
-    key, flags = _lead_columns(connection.dialect.name)
+    key, flags = _lead_columns(connection)
     for table in (_COUNTED, LeadMonth.__table__):
         delete = table.delete()
         if clinic_id is not None:
@@ -282,7 +282,7 @@ def rebuild(connection, clinic_id: int | None = None) -> None:
 def recomputed(connection, clinic_id: int | None = None) -> dict:
     """{key: counts} computed from the leads (tests compare the table with it)."""
     out = {}
-    for row in connection.execute(_recompute_select(connection.dialect.name, clinic_id)):
+    for row in connection.execute(_recompute_select(connection, clinic_id)):
         out[tuple(row[:6])] = tuple(int(v) for v in row[6:])
     return out
 
@@ -343,9 +343,7 @@ def _from_leads(session, clinic_id, start, end, coordinator_id, source_id, by) -
     ranges = [(a, b) for a, b in ranges if a < b]
     if not ranges:
         return []
-    seconds = queries.seconds_between(
-        session.get_bind().dialect.name, Lead.first_outbound_contact_at, Lead.created_at
-    )
+    seconds = queries.seconds_between(session, Lead.first_outbound_contact_at, Lead.created_at)
     dims = [_lead_dimension(d) for d in by]
     counts = [
         sa.func.count(),

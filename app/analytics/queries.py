@@ -17,24 +17,38 @@ from app.db import Frozen
 WEEK_SECONDS = 7 * 86400
 
 
-def seconds_between(dialect: str, later, earlier):
-    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text)."""
-    if dialect == "postgresql":
+def _backend(bind) -> str:
+    """The database's name for a Session, a Connection or a dialect name (SQL differs by it)."""
+    if isinstance(bind, str):
+        return bind
+    if hasattr(bind, "get_bind"):  # a session
+        bind = bind.get_bind()
+    return bind.dialect.name
+
+
+def is_postgresql(bind) -> bool:
+    return _backend(bind) == "postgresql"
+
+
+def seconds_between(bind, later, earlier):
+    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text); `bind`: a Session
+    or Connection of the database the SQL is for."""
+    if is_postgresql(bind):
         return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
 
-def utc_month(dialect: str, at):
+def utc_month(bind, at):
     """SQL: the first day (a date) of the UTC month of the timestamp `at`."""
-    if dialect == "postgresql":
+    if is_postgresql(bind):
         return sa.cast(sa.func.date_trunc("month", sa.func.timezone("UTC", at)), sa.Date)
     return sa.type_coerce(sa.func.date(at, "start of month"), sa.Date)
 
 
-def week_index(dialect: str, at, start: datetime):
+def week_index(bind, at, start: datetime):
     """SQL: the number of whole weeks from `start` to `at` (at >= start): 0 for the first 7 days."""
-    weeks = seconds_between(dialect, at, sa.literal(start, type_=at.type)) / WEEK_SECONDS
-    if dialect == "postgresql":
+    weeks = seconds_between(bind, at, sa.literal(start, type_=at.type)) / WEEK_SECONDS
+    if is_postgresql(bind):
         return sa.cast(sa.func.floor(weeks), sa.Integer)  # a cast alone rounds (1.7 -> 2)
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
 

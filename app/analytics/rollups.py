@@ -204,9 +204,7 @@ def backfill(connection: sa.Connection) -> None:
         sa.update(LeadStageHistory)
         .where(LeadStageHistory.left_at.is_not(None))
         .values(
-            stay_seconds=seconds_between(
-                connection.dialect.name, LeadStageHistory.left_at, LeadStageHistory.entered_at
-            )
+            stay_seconds=seconds_between(connection, LeadStageHistory.left_at, LeadStageHistory.entered_at)
         )
     )
     connection.execute(
@@ -223,7 +221,7 @@ def backfill(connection: sa.Connection) -> None:
             reply.lead_id == LeadActivity.lead_id,
             reply.direction == ActivityDirection.INBOUND,
             reply.occurred_at > LeadActivity.occurred_at,
-            seconds_between(connection.dialect.name, reply.occurred_at, LeadActivity.occurred_at)
+            seconds_between(connection, reply.occurred_at, LeadActivity.occurred_at)
             <= REPLY_WINDOW_HOURS * 3600,
         )
         .exists()

@@ -166,7 +166,7 @@ def lead_velocity(
 
 def _weekly_counts(session: Session, clinic_id: int, start, end, coordinator_id, source_id) -> dict:
     """{week number from `start`: leads captured in it} within [start, end)."""
-    week = queries.week_index(session.get_bind().dialect.name, Lead.created_at, start)
+    week = queries.week_index(session, Lead.created_at, start)
     stmt = (
         sa.select(week, sa.func.count())
         .where(*cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
@@ -179,14 +179,13 @@ def source_trends(
     *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
 ) -> dict:
     """Per UTC month and source: leads captured, conversions made (and their revenue) in the range."""
-    dialect = session.get_bind().dialect.name
-    captured_month = queries.utc_month(dialect, Lead.created_at)
+    captured_month = queries.utc_month(session, Lead.created_at)
     captured = session.execute(
         sa.select(captured_month, Lead.source_id, sa.func.count())
         .where(*cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
         .group_by(captured_month, Lead.source_id)
     ).all()
-    converted_month = queries.utc_month(dialect, Lead.converted_at)
+    converted_month = queries.utc_month(session, Lead.converted_at)
     converted = session.execute(
         sa.select(converted_month, Lead.source_id, sa.func.count(), sa.func.sum(Lead.treatment_value))
         .where(*_conversion_conditions(clinic_id, start, end, coordinator_id, source_id))

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
 from app.auth.roles import Permission, Role
-from app.notifications import rate_limits
+from app.delivery.rules import parse_limit
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).
 MAX_API_KEY_RATE_LIMIT = 1_000_000
@@ -103,7 +103,7 @@ class ClinicQuietHoursIn(RequestSchema):
 
 def _rate_limit(text: str) -> None:
     try:
-        rate_limits.parse_limit(text)
+        parse_limit(text)
     except ValueError as error:
         raise ValidationError(str(error)) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.analytics import rollups
+from app.analytics import queries as analytics_queries
 
 # One round trip for the ids of all the steps a rule's match makes (the sequence of the serial id).
 _RESERVE_IDS = sa.text(
@@ -23,4 +23,4 @@ def reserve_step_ids(session: Session, count: int) -> list[int] | None:
 
 def seconds_between(session: Session, later, earlier):
     """`later - earlier` in seconds, as a SQL expression of the session's dialect."""
-    return rollups.seconds_between(session.get_bind().dialect.name, later, earlier)
+    return analytics_queries.seconds_between(session, later, earlier)

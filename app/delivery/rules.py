@@ -1,8 +1,12 @@
-"""Pure rules of outbound delivery: how long to wait before the next attempt, and when to give up."""
+"""Pure rules of outbound delivery: how long to wait before the next attempt, when to give up, and
+what a provider rate limit written by a clinic admin says ("200/hour")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from limits import RateLimitItem, parse_many
 
 # The backoff is multiplied by a factor drawn in [low, high): jitter spreads a burst of failures (a
 # provider or receiver outage) so the retries do not arrive in lockstep.
@@ -55,3 +59,23 @@ def after_failure(policy: RetryPolicy, attempts: int, *, permanent: bool, jitter
         attempts, base=policy.base_seconds, cap=policy.cap_seconds, jitter=jitter, spread=policy.spread
     )
     return Step(RETRY, delay)
+
+
+MAX_AMOUNT = 1_000_000
+MAX_WINDOW = timedelta(days=1)
+
+
+def parse_limit(text: str) -> RateLimitItem:
+    """One limit ("200/hour", "50 per 10 minutes"); a ValueError saying why it is not one."""
+    try:
+        items = parse_many(text) if isinstance(text, str) and len(text) <= 64 else []
+    except ValueError:
+        items = []
+    if len(items) != 1:
+        raise ValueError('give one limit such as "200/hour" or "50 per 10 minutes"')
+    item = items[0]
+    if not 1 <= item.amount <= MAX_AMOUNT:
+        raise ValueError(f"the number of messages must be from 1 to {MAX_AMOUNT}")
+    if timedelta(seconds=item.get_expiry()) > MAX_WINDOW:
+        raise ValueError("the window may be at most a day")
+    return item

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.assignment import service as assignment
 from app.auth import service as auth
+from app.auth import signing
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import MAX_ID, Database, NeedsTransaction, detached_copy, writes
@@ -216,8 +217,8 @@ def verify_web_form(
     """
     refused = Unauthorized(
         "missing, invalid, stale or replayed signature: sign f'{timestamp}.{body}' with HMAC-SHA256 "
-        f"using the clinic's webhook secret and send {rules.CLINIC_HEADER}, {rules.TIMESTAMP_HEADER}, "
-        f"{rules.SIGNATURE_HEADER}"
+        f"using the clinic's webhook secret and send {signing.CLINIC_HEADER}, {signing.TIMESTAMP_HEADER}, "
+        f"{signing.SIGNATURE_HEADER}"
     )
     if not (clinic_ref and timestamp and signature):
         raise refused
@@ -228,12 +229,12 @@ def verify_web_form(
     if not 1 <= clinic_id <= MAX_ID:
         raise refused
     clinic = session.get(Clinic, clinic_id)
-    if clinic is None or not rules.timestamp_fresh(timestamp, now):
+    if clinic is None or not signing.timestamp_fresh(timestamp, now):
         raise refused
-    if not rules.signature_matches(clinic.webhook_secret, timestamp, raw_body, signature):
+    if not signing.signature_matches(clinic.webhook_secret, timestamp, raw_body, signature):
         raise refused
     digest = signature.strip().removeprefix("sha256=").lower()
-    if not redis.set(_replay_key(clinic_id, digest), "1", nx=True, ex=rules.REPLAY_MEMORY_SECONDS):
+    if not redis.set(_replay_key(clinic_id, digest), "1", nx=True, ex=signing.REPLAY_MEMORY_SECONDS):
         raise refused
     return clinic_id
 

@@ -9,12 +9,13 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import accepts_body_up_to, make_blueprint
+from app.auth import signing
 from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
 from app.db import get_db, unit_of_work
 from app.idempotency.web import idempotent
-from app.intake import imports, rules, schemas, service
+from app.intake import imports, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
 from app.telemetry import logs
 
@@ -110,9 +111,9 @@ def signed_by_clinic(view):
             g.signed_clinic_id = service.verify_web_form(
                 session=session,
                 redis=current_app.extensions["followup.redis"],
-                clinic_ref=request.headers.get(rules.CLINIC_HEADER),
-                timestamp=request.headers.get(rules.TIMESTAMP_HEADER),
-                signature=request.headers.get(rules.SIGNATURE_HEADER),
+                clinic_ref=request.headers.get(signing.CLINIC_HEADER),
+                timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+                signature=request.headers.get(signing.SIGNATURE_HEADER),
                 raw_body=request.get_data(cache=True),
                 now=clock.now(),
             )

@@ -18,33 +18,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
+from app.delivery.rules import parse_limit
 from app.notifications.models import Channel, ProviderSendWindow
 
 SETTING = "provider_rate_limits"
 LIMITED_CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
-MAX_AMOUNT = 1_000_000
-MAX_WINDOW = timedelta(days=1)
-
-
-def parse_limit(text: str) -> RateLimitItem:
-    """One limit ("200/hour", "50 per 10 minutes"); a ValueError saying why it is not one."""
-    try:
-        items = parse_many(text) if isinstance(text, str) and len(text) <= 64 else []
-    except ValueError:
-        items = []
-    if len(items) != 1:
-        raise ValueError('give one limit such as "200/hour" or "50 per 10 minutes"')
-    item = items[0]
-    if not 1 <= item.amount <= MAX_AMOUNT:
-        raise ValueError(f"the number of messages must be from 1 to {MAX_AMOUNT}")
-    if timedelta(seconds=item.get_expiry()) > MAX_WINDOW:
-        raise ValueError("the window may be at most a day")
-    return item
 
 
 def limit_of(settings: dict | None, channel: str) -> RateLimitItem | None:

@@ -7,9 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.auth import signing
 from app.delivery import service as outbound
 from app.errors import NotFound, Unauthorized, ValidationFailed
-from app.intake import rules as signing
 from app.notifications.models import Channel, DeliveryStatus, Notification
 
 DELIVERED_STATES = ("delivered",)
@@ -19,7 +19,7 @@ UNDELIVERED_STATES = ("undelivered", "failed")
 def verify_signature(
     *, redis, secret: str | None, body: bytes, timestamp: str | None, signature: str | None, now: datetime
 ) -> None:
-    """Signed like a web form (app/intake/rules.py): X-Followup-Signature is the hex HMAC-SHA256 of
+    """Signed like a web form (app/auth/signing.py): X-Followup-Signature is the hex HMAC-SHA256 of
     f"{timestamp}.{raw body}", X-Followup-Timestamp unix seconds within 5 minutes of now, and each
     signature accepted once (remembered in Redis past the window). Why: a receipt captured on the way
     and sent again later must not turn a message that was sent into a failed one."""

@@ -18,6 +18,10 @@ _STALE = sa.text(
 
 
 def tables_with_stale_statistics(conn: sa.Connection, *, floor: int, fraction: float) -> list[str]:
+    """PostgreSQL's tables changed past the threshold since their last ANALYZE; elsewhere none (no
+    statistics to keep)."""
+    if conn.dialect.name != "postgresql":
+        return []
     return list(conn.execute(_STALE, {"floor": floor, "fraction": fraction}).scalars())
 
 

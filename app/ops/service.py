@@ -35,8 +35,6 @@ def refresh_statistics(*, db: Database, floor: int = 50, fraction: float = 0.1) 
     still empty. The beat sweep (`ops.refresh_statistics`) refreshes them itself, whatever the
     server's autovacuum settings; where autovacuum did it first, the sweep finds nothing to do.
     """
-    if db.dialect != "postgresql":
-        return []
     with db.single_statement() as conn:
         stale = queries.tables_with_stale_statistics(conn, floor=floor, fraction=fraction)
         for table in stale:
