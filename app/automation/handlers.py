@@ -1,9 +1,10 @@
 """The automation domain's registrations: its job kind, rule executors, event consumers and clinic setup."""
 
 from app.auth import service as auth
-from app.automation import actions, outreach, processing, rules, sequences, service, steps, stops
+from app.automation import actions, orphans, outreach, processing, rules, sequences, service, steps, stops
 from app.events import consumers as events
 from app.events import service as event_types
+from app.leads import listing as lead_listing
 from app.scheduling import registry
 
 # A rule's step, due now or later, runs as a ledger job.
@@ -33,3 +34,6 @@ for trigger in rules.TRIGGERS:
 
 # A new clinic gets the default rules.
 auth.on_clinic_created(service.seed_default_rules)
+
+# The lead list's next_step=none: open leads with no next step planned (the orphans).
+lead_listing.add_list_filter("next_step", orphans.conditions)

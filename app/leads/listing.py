@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,20 @@ from app.leads.models import (
     OPEN_STATUSES,
     Lead,
 )
+
+# Filters of the lead list that a higher domain defines (its handlers.py adds them): the filter's
+# name in the query and a function from its value to conditions on Lead (e.g. automation's
+# next_step=none, "no next step planned"). The leads domain cannot import them: they name models
+# of the domains above it.
+_ADDED_FILTERS: dict[str, Callable[[object], list]] = {}
+
+
+def add_list_filter(name: str, conditions: Callable[[object], list]) -> None:
+    _ADDED_FILTERS[name] = conditions
+
+
+def _added_conditions(filters: dict) -> list:
+    return [c for name, conditions in _ADDED_FILTERS.items() for c in conditions(filters.get(name))]
 
 
 def _query_error(field: str, message: str) -> ValidationFailed:
@@ -45,14 +60,15 @@ def list_leads(
     page: int,
     page_size: int,
     now: datetime,
-    extra_conditions: tuple = (),
 ) -> tuple[list[Lead], int]:
     """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
 
-    Filters: see `list_conditions`; `extra_conditions` are ones a higher domain defines (e.g.
-    automation's "no next step").
+    Filters: see `list_conditions`, and those a higher domain added (`add_list_filter`).
     """
-    conditions = [*list_conditions(session=session, actor=actor, filters=filters), *extra_conditions]
+    conditions = [
+        *list_conditions(session=session, actor=actor, filters=filters),
+        *_added_conditions(filters),
+    ]
     order, tiebreak = list_order(sort)
     total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
     rows = session.scalars(

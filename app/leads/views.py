@@ -8,7 +8,6 @@ from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.automation import orphans
 from app.csv_export import csv_stream
 from app.db import unit_of_work
 from app.leads import export, listing, schemas, service, sources
@@ -29,10 +28,8 @@ class Leads(MethodView):
         """The clinic's leads: filter by stage, status, assigned_to, source, created range, q, stale
         and next_step; sort."""
         sort = args.pop("sort")
-        extra = orphans.conditions(args.get("next_step"))
         with unit_of_work() as session:
             leads, total = listing.list_leads(
-                extra_conditions=tuple(extra),
                 session=session,
                 actor=current_actor(),
                 filters=args,
