@@ -13,20 +13,28 @@ from tests.reliability.handlers import EFFECT
 
 
 def queued(redis, queue: str = "realtime") -> list[dict]:
-    """The run_job messages waiting in a queue (not yet fetched by a worker): job_id, eta, task."""
+    """The run_job messages waiting in a queue (not yet fetched by a worker): job_id, eta, task, and
+    the other rows of a batch's message (`batch`, empty for one row)."""
     found = []
     for raw in redis.lrange(queue, 0, -1):
         message = json.loads(raw)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         headers = message["headers"]
         found.append(
-            {"task": headers["task"], "job_id": args[0] if args else None, "eta": headers.get("eta")}
+            {
+                "task": headers["task"],
+                "job_id": args[0] if args else None,
+                "eta": headers.get("eta"),
+                "batch": kwargs.get("batch") or [],
+            }
         )
     return found
 
 
 def queued_job_ids(redis, queue: str = "realtime") -> list[int]:
-    return sorted(m["job_id"] for m in queued(redis, queue) if m["task"] == "scheduling.run_job")
+    """The ids of the rows the run_job messages in a queue name (a batch's message names several)."""
+    messages = [m for m in queued(redis, queue) if m["task"] == "scheduling.run_job"]
+    return sorted(job_id for m in messages for job_id in [m["job_id"], *m["batch"]])
 
 
 def effects(db) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from celery.utils.nodenames import anon_nodename
 
 from app.celery_config import celery_config
 from app.redis_clients import redis_client
+from app.scheduling import registry
 from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class Message:
     `shadow` name; the task run is still `scheduling.run_job`) and its arguments carry the subject
     (`lead:7`), so `task.reminder` failures can be filtered there. The ledger row stays the truth:
     the worker reads neither.
+
+    `batch`: the other rows of a kind that runs in batches, due now, delivered with `job_id` and
+    run with it in one transaction (runner.run_batch); its `subject` is then None.
     """
 
     job_id: int
@@ -45,9 +49,12 @@ class Message:
     eta: datetime | None = None
     kind: str | None = None
     subject: str | None = None
+    batch: tuple[int, ...] = ()
 
     @property
     def kwargs(self) -> dict:
+        if self.batch:
+            return {"subject": self.subject, "batch": list(self.batch)}
         return {"subject": self.subject}
 
 
@@ -61,6 +68,32 @@ def message_for(row, now: datetime) -> Message:
     already due is sent without an eta, so the worker runs it at once instead of via its timer."""
     eta = row.due_at if row.due_at > now else None
     return Message(row.id, row.queue, eta, row.kind, subject_of(row.subject_type, row.subject_id))
+
+
+def messages_for(rows: Sequence, now: datetime) -> list[Message]:
+    """The messages for rows just marked dispatched: one a row (`message_for`), except that the rows
+    already due of a kind registered with `batch` go together, that many to a message.
+
+    Only rows already due: a row with an eta keeps its own message, so it runs at its time and no
+    row waits for another's. Each row is in one message, as with one a row: a lost one leaves its
+    rows to the redispatch sweep, a duplicate finds them done.
+    """
+    messages, together = [], {}
+    for row in rows:
+        kind = registry.kind_of(row.kind)
+        if kind is not None and kind.batch > 1 and row.due_at <= now:
+            together.setdefault(row.kind, []).append(row)
+        else:
+            messages.append(message_for(row, now))
+    for kind, due in together.items():
+        size = registry.kind_of(kind).batch
+        for start in range(0, len(due), size):
+            first, *others = due[start : start + size]
+            if not others:
+                messages.append(message_for(first, now))
+            else:
+                messages.append(Message(first.id, first.queue, None, kind, batch=tuple(r.id for r in others)))
+    return messages
 
 
 class Dispatcher:
@@ -235,7 +268,7 @@ def publish_claimed(*, db, dispatcher: Dispatcher, rows: Sequence, now: datetime
     if not rows:
         return True
     try:
-        dispatcher.publish([message_for(r, now) for r in rows])
+        dispatcher.publish(messages_for(rows, now))
         return True
     except Exception:
         log.exception("publishing %d job(s) failed; handing them back to the sweep", len(rows))

@@ -149,7 +149,21 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
-def _count_statement(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
+def _pick_in_batch() -> sa.Select:
+    # A batch's rows: those of the message (expanding, as a batch's length varies) still at their
+    # first attempt. A row that already spent one (its handler failed, or its worker died, maybe
+    # running this very batch) runs alone: a row that kills its worker takes no other row's
+    # attempts with it a second time.
+    return sa.select(_JOBS.c.id).where(
+        _JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)),
+        IS_OPEN,
+        _JOBS.c.attempts == 0,
+        _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        _NOT_IN_FLIGHT,
+    )
+
+
+def _count_statement(pick: sa.Select, *, skip_locked: bool, many: bool = False) -> sa.Update:
     """The attempt's compare-and-set: the open row `pick` selects gets attempts+1, or, its attempts
     already spent (each started and none finished: its worker died), becomes dead.
 
@@ -158,14 +172,21 @@ def _count_statement(pick: sa.Select, *, skip_locked: bool) -> sa.Update:
     key whatever the table statistics say (an IN once joined a scan of every open row to the pick,
     with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
     delivery is running is not counted again, and a drainer goes on to the next row.
+
+    `many` (a batch's pick, rows named by id): `id IN (ids) AND id IN (pick)`, the same bound to the
+    primary key by the message's own ids, whatever the plan of the semi-join.
     """
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)
+    if many:
+        picked = sa.and_(_JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)), _JOBS.c.id.in_(pick))
+    else:
+        picked = _JOBS.c.id == pick.scalar_subquery()
     spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
     now = sa.bindparam("now", type_=UTCDateTime())
     return (
         sa.update(_JOBS)
-        .where(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
+        .where(picked, IS_OPEN)
         .values(
             attempts=sa.case((spent, _JOBS.c.attempts), else_=_JOBS.c.attempts + 1),
             status=sa.case((spent, sa.literal(DEAD)), else_=_JOBS.c.status),
@@ -184,11 +205,20 @@ _COUNT = {
     for dialect in ("postgresql", "other")
     for by_id in (True, False)
 }
+_COUNT_BATCH = {
+    dialect: _count_statement(_pick_in_batch(), skip_locked=dialect == "postgresql", many=True)
+    for dialect in ("postgresql", "other")
+}
 
 
 def count_statement(db, *, by_id: bool) -> sa.Update:
     """The attempt's compare-and-set for `db`'s database: of a row by id, or a drainer's next."""
     return _COUNT["postgresql" if db.dialect == "postgresql" else "other", by_id]
+
+
+def count_batch_statement(db) -> sa.Update:
+    """The attempts' compare-and-set of a batch's rows (`job_ids`) still at their first attempt."""
+    return _COUNT_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
 
 
 def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:

@@ -5,6 +5,8 @@ its database effect commits together with the row's `done`, or not at all. The c
 marked the row in that transaction, so the handler sees `job.status == "done"` and `job.attempts`
 as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
 job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
+A kind registered with `batch=N` may share that transaction with up to N-1 other rows of its kind
+(runner.run_batch): its handler must not depend on being alone in it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ class JobKind:
     queue: str
     drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
     takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
+    batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
 
 
 _KINDS: dict[str, JobKind] = {}
 
 
 def register(
-    kind: str, handler: Callable, queue: str = "realtime", drain: bool = False, takes_db: bool = False
+    kind: str,
+    handler: Callable,
+    queue: str = "realtime",
+    drain: bool = False,
+    takes_db: bool = False,
+    batch: int = 1,
 ) -> None:
     """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
 
@@ -39,13 +47,21 @@ def register(
     `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
     then records the outcome) or needs the app's settings: it is called with `db=` too, the Database
     the runner was given (its `settings` with it).
+
+    `batch`: rows of the kind published together while due (a bulk schedule, a sweep) go out as
+    one message per `batch` rows, whose delivery claims and runs them in one transaction, each row
+    still done with its own effect (runner.run_batch). Only for a handler whose whole effect is in
+    the session and that holds no lock others wait for long: not with `takes_db` (it sends outside
+    the transaction) nor `drain` (its delivery runs the kind's rows one transaction each).
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
+    if batch < 1 or (batch > 1 and (takes_db or drain)):
+        raise ValueError(f"job kind {kind!r}: batch must be 1 for a kind that takes_db or drains, else >= 1")
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db)
+    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch)
 
 
 def kind_of(kind: str) -> JobKind | None:

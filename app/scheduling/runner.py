@@ -1,13 +1,14 @@
 """Running the ledger's rows: a delivery counts an attempt (committed on its own), claims the row
 in the transaction that runs its handler, and records a failure with backoff; a drainer runs the
-due rows of its kind one after the other."""
+due rows of its kind one after the other; a batch's delivery counts and claims its rows together
+and runs them in one transaction."""
 
 from __future__ import annotations
 
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -45,13 +46,24 @@ class _HandlerFailed(Exception):
         self.kind = kind
 
 
-def run_job(*, db, job_id: int, now: datetime, clock: Callable[[], datetime] | None = None) -> str:
+def run_job(
+    *,
+    db,
+    job_id: int,
+    now: datetime,
+    clock: Callable[[], datetime] | None = None,
+    batch: Sequence[int] = (),
+) -> str:
     """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
 
     `db` is the app's Database (its settings, dispatcher and Redis with it). With a `clock` (a
     worker's delivery), a row of a draining kind then takes every other due row of its kind, each
-    claimed and run in a transaction of its own, until none is left.
+    claimed and run in a transaction of its own, until none is left. With a `batch` (the message's
+    other rows, dispatch.messages_for), the rows run together (`run_batch`); what happened to
+    `job_id` is returned.
     """
+    if batch:
+        return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
     outcome, kind = _run_one(db=db, job_id=job_id, now=now)
     if clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=clock)
@@ -91,40 +103,67 @@ def _run_one(
     claimed for that attempt and run with its effect. A process that dies in the handler has spent
     an attempt all the same, so a job that kills its worker ends dead after max_attempts.
     """
-    settings, started, due_at = db.settings, time.perf_counter(), None
+    settings, started = db.settings, time.perf_counter()
     with logs.scope(job_id=job_id):
         counted = count_attempt(db=db, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings)
-        if counted is None:
-            if job_id is None:
-                return None, None
-            with db.unit_of_work() as session:
-                outcome, kind = _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
-        elif counted.status == DEAD:
-            log.error("job %s (%s) is dead: %s", counted.id, counted.kind, queries.WORKER_LOST)
-            outcome, kind = GAVE_UP, counted.kind
-        else:
-            try:
-                with db.unit_of_work() as session:
-                    outcome, kind, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
-            except _HandlerFailed as failed:
-                log.warning(
-                    "job %s failed (attempt %d)", failed.job_id, failed.attempts, exc_info=failed.error
-                )
-                with db.unit_of_work() as session:
-                    outcome = _record_failure(
-                        session=session,
-                        job_id=failed.job_id,
-                        attempt=failed.attempts,
-                        error=failed.error,
-                        now=now,
-                        settings=settings,
-                    )
-                kind = failed.kind
-    if kind is not None and outcome is not None and settings.metrics_token:  # else no one can scrape them
-        metrics.job_ran(
-            kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=time.perf_counter() - started
-        )
+        if counted is not None:
+            outcome = _run_counted(db=db, counted=counted, now=now, started=started)
+            return outcome, registry.kind_of(counted.kind)
+        if job_id is None:
+            return None, None
+        with db.unit_of_work() as session:
+            outcome, kind = _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
+    if kind is not None:
+        _counted_in_metrics(db, kind=kind, outcome=outcome, due_at=None, now=now, started=started)
     return outcome, None if kind is None else registry.kind_of(kind)
+
+
+def _run_counted(*, db, counted, now: datetime, started: float) -> str:
+    """Run a row whose attempt this delivery counted (`count_attempt`): claimed and run with its
+    effect in a transaction of its own, its failure recorded in another; what happened."""
+    due_at = None
+    if counted.status == DEAD:
+        log.error("job %s (%s) is dead: %s", counted.id, counted.kind, queries.WORKER_LOST)
+        outcome = GAVE_UP
+    else:
+        try:
+            with db.unit_of_work() as session:
+                outcome, _, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
+        except _HandlerFailed as failed:
+            outcome = _failed(db=db, failed=failed, now=now)
+    _counted_in_metrics(db, kind=counted.kind, outcome=outcome, due_at=due_at, now=now, started=started)
+    return outcome
+
+
+def _failed(*, db, failed: _HandlerFailed, now: datetime) -> str:
+    """Log a handler's failure and record it (backoff or dead) in a transaction of its own."""
+    log.warning("job %s failed (attempt %d)", failed.job_id, failed.attempts, exc_info=failed.error)
+    with db.unit_of_work() as session:
+        return _record_failure(
+            session=session,
+            job_id=failed.job_id,
+            attempt=failed.attempts,
+            error=failed.error,
+            now=now,
+            settings=db.settings,
+        )
+
+
+def _counted_in_metrics(
+    db,
+    *,
+    kind: str,
+    outcome: str,
+    due_at: datetime | None,
+    now: datetime,
+    started: float,
+    share: int = 1,
+) -> None:
+    """A delivery's outcome, lateness and duration (since `started`; a row of a batch of `share`
+    rows counts its share of the batch's time)."""
+    if db.settings.metrics_token:  # else no one can scrape them
+        seconds = (time.perf_counter() - started) / share
+        metrics.job_ran(kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=seconds)
 
 
 def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, next_of_kind: str | None = None):
@@ -188,6 +227,13 @@ def _claim_and_run(
     job = claim(session=session, job_id=counted.id, attempts=counted.attempts, now=now)
     if job is None:
         return SKIPPED, counted.kind, None  # a concurrent delivery counted after this one: it runs the row
+    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now)
+    return outcome, job.kind, due_at
+
+
+def _run_handler(*, db, session: Session, job: ScheduledJob, now: datetime) -> tuple[str, datetime | None]:
+    """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
+    a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back)."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -199,7 +245,7 @@ def _claim_and_run(
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
-        return NO_HANDLER, job.kind, None
+        return NO_HANDLER, None
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
             # A handler that opens units of work of its own (a send outside the transaction) is
@@ -209,7 +255,113 @@ def _claim_and_run(
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job.id, job.attempts, exc, job.kind) from exc
-    return RAN, job.kind, job.due_at
+    return RAN, job.due_at
+
+
+# --- batches --------------------------------------------------------------------------------------
+
+
+def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
+    """Run a message's rows of a kind registered with `batch` (dispatch.messages_for): what happened
+    to each, by id.
+
+    The rows still at their first attempt are counted in one statement (`count_attempts`: the same
+    compare-and-set as a delivery's, SKIP LOCKED), then claimed in one statement and run one after
+    the other in one transaction, which commits every effect with its row's `done`. If a handler
+    fails, that transaction rolls back: the failed row is recorded with backoff, as a delivery's
+    failure is, and the others run again alone, each claimed for the attempt counted here and run
+    in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
+    would leave the session holding what its handler did in the transaction (after-commit hooks,
+    state in `session.info`), and would cost two round trips a row. Every other row of the message
+    (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
+    """
+    started = time.perf_counter()
+    counted = count_attempts(db=db, job_ids=job_ids, now=now)
+    live = [row for row in counted if row.status != DEAD]
+    kind = registry.kind_of(live[0].kind) if live else None
+    if kind is not None and kind.batch > 1 and len({row.attempts for row in live}) == 1:
+        outcomes = _run_together(db=db, counted=live, now=now, started=started)
+        alone = [row for row in counted if row.status == DEAD]
+    else:  # a kind this process does not batch (or know): each counted row alone
+        outcomes, alone = {}, counted
+    for row in alone:
+        with logs.scope(job_id=row.id):
+            outcomes[row.id] = _run_counted(db=db, counted=row, now=now, started=time.perf_counter())
+    for job_id in job_ids:
+        if job_id not in outcomes:
+            outcomes[job_id], _ = _run_one(db=db, job_id=job_id, now=now)
+    return outcomes
+
+
+def count_attempts(*, db, job_ids: Sequence[int], now: datetime) -> list:
+    """Spend the first attempt of each of the rows `job_ids` that is due, open, never attempted and
+    not held by another transaction, in one statement committed on its own (as `count_attempt`);
+    returns their (id, kind, attempts, status), by id."""
+    settings = db.settings
+    params = {
+        "job_ids": list(job_ids),
+        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
+        "now": now,
+        "b_max_attempts": settings.job_max_attempts,
+        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
+    }
+    return sorted(queries.run_alone(db, queries.count_batch_statement(db), params), key=lambda row: row.id)
+
+
+# A batch's claim: `_CLAIM` for rows counted at the same attempt.
+_CLAIM_MANY = (
+    sa.update(_JOBS)
+    .where(
+        _JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)),
+        queries.IS_OPEN,
+        _JOBS.c.attempts == sa.bindparam("b_attempts"),
+    )
+    .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
+    .returning(*_JOBS.c)
+)
+
+
+def claim_many(
+    *, session: Session, now: datetime, job_ids: Sequence[int], attempts: int
+) -> list[ScheduledJob]:
+    """`claim` for many rows counted at the same attempt, in one statement; the rows it took, by id."""
+    rows = session.connection().execute(
+        _CLAIM_MANY, {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
+    )
+    return [loaded(session, ScheduledJob, row) for row in sorted(rows, key=lambda row: row.id)]
+
+
+def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[int, str]:
+    """Claim the counted rows and run them in one transaction; on a handler's failure, record it and
+    run the others alone. What happened to each, by id."""
+    outcomes, ran = {}, []
+    try:
+        with db.unit_of_work() as session:
+            jobs = claim_many(
+                session=session, now=now, job_ids=[r.id for r in counted], attempts=counted[0].attempts
+            )
+            for job in jobs:
+                with logs.scope(job_id=job.id):
+                    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now)
+                ran.append((job.id, outcome, due_at))
+    except _HandlerFailed as failed:
+        with logs.scope(job_id=failed.job_id):
+            outcome = _failed(db=db, failed=failed, now=now)
+        _counted_in_metrics(db, kind=failed.kind, outcome=outcome, due_at=None, now=now, started=started)
+        outcomes[failed.job_id] = outcome
+        for row in counted:
+            if row.id != failed.job_id:
+                with logs.scope(job_id=row.id):
+                    outcomes[row.id] = _run_counted(db=db, counted=row, now=now, started=time.perf_counter())
+        return outcomes
+    for job_id, outcome, due_at in ran:
+        outcomes[job_id] = outcome
+        _counted_in_metrics(
+            db, kind=counted[0].kind, outcome=outcome, due_at=due_at, now=now, started=started, share=len(ran)
+        )
+    for row in counted:
+        outcomes.setdefault(row.id, SKIPPED)  # not claimed: a later attempt's delivery owns it
+    return outcomes
 
 
 def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:

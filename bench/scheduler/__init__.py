@@ -11,7 +11,9 @@
   (real beat, 1 s interval). Lateness = finished_at - due_at.
 - throughput: N jobs due now, end to end (schedule, commit, publish, claim, trivial handler, done),
   against N plain Celery no-op tasks (publish and run) on the same worker in the same run; the two
-  alternate three times at each worker concurrency (2 and 4) and the medians are compared.
+  alternate three times at each worker concurrency (2 and 4) and the medians are compared. The
+  trivial handler's kind runs in batches (plugin.BATCH rows to a message and a transaction), as a
+  kind registered with `batch` does (docs/performance.md, "Ledger rows in batches").
 
 Uses DATABASE_URL (PostgreSQL) when set, else a SQLite file; a private redis-server.
 """
@@ -459,7 +461,7 @@ def throughput_at(bench: Bench, concurrency: int) -> None:
         f"ledger / no-op, --concurrency={concurrency} (medians)",
         100 * ledger / noop,
         "%",
-        ">= 50 %",
+        ">= 100 %",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from app.audit import service as audit
 from app.scheduling import register
@@ -76,6 +77,23 @@ def drained(*, session, job, now) -> None:
     record_effect(session=session, job=job, now=now)
 
 
+def batched(*, session, job, now) -> None:
+    """A row of a kind that runs in batches: `poison` kills its worker, `stall` (seconds) holds its
+    first attempt that long, having created the file `stalled` (a batch a test kills in its middle,
+    told without reading the database, which SQLite would make it wait for), `fail_times` fails its
+    first attempts (0 by default); each takes effect."""
+    if job.payload.get("poison"):
+        kills_its_worker(session=session, job=job, now=now)
+    if job.attempts == 1 and job.payload.get("stall"):
+        Path(job.payload["stalled"]).touch()
+        time.sleep(job.payload["stall"])
+    record_effect(session=session, job=job, now=now)  # rolled back with a failure
+    if job.attempts <= job.payload.get("fail_times", 0):
+        raise RuntimeError(f"batched failure on attempt {job.attempts}")
+
+
+BATCH = 20  # test.batched's batch size
+
 register(EFFECT, record_effect)
 register("test.notify", record_effect, queue="notifications")
 register("test.flaky", flaky)
@@ -83,3 +101,4 @@ register("test.fails", always_fails)
 register("test.chain", chain)
 register("test.kills", kills_its_worker)
 register("test.drained", drained, drain=True)
+register("test.batched", batched, batch=BATCH)
