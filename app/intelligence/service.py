@@ -153,10 +153,12 @@ RESCORE_KIND = "intelligence.rescore"
 
 
 def label_reply(*, session: Session, event, now: datetime) -> None:
-    """Event consumer: label an inbound reply (a negative one notifies the lead's owner)."""
-    activity_id = (event.payload or {}).get("activity_id")
-    if activity_id:
-        reply_sentiment(session=session, activity_id=activity_id, now=now)
+    """Event consumer: label an inbound reply (a negative one notifies the lead's owner). The event
+    says what kind of activity it was: any other activity is not read at all."""
+    payload = event.payload or {}
+    is_reply = payload.get("type") in REPLY_TYPES and payload.get("direction") == ActivityDirection.INBOUND
+    if is_reply and payload.get("activity_id"):
+        reply_sentiment(session=session, activity_id=payload["activity_id"], now=now)
 
 
 def lead_id_of(event) -> int | None:
