@@ -7,7 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import UTCDateTime, loaded, new_row, writes
-from app.scheduling.models import DEAD, DISPATCHED, OPEN, PENDING, ScheduledJob
+from app.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
 
 _JOBS = ScheduledJob.__table__
 
@@ -105,7 +105,12 @@ def add_to_unit(session, values: dict) -> ScheduledJob:
 
 # --- counting an attempt: one statement, committed on its own ---------------------------------
 
-IS_OPEN = sa.or_(_JOBS.c.status == PENDING, _JOBS.c.status == DISPATCHED)
+
+def _open(table) -> sa.ColumnElement:
+    return sa.or_(table.c.status == PENDING, table.c.status == DISPATCHED)
+
+
+IS_OPEN = _open(_JOBS)
 WORKER_LOST = (
     "its attempts ran out and the last one never finished: the worker running it was lost "
     "(killed, out of memory, past its time limit)"
@@ -117,9 +122,12 @@ WORKER_LOST = (
 # (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
 # gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
 # drainer goes on to the next row.
-_NOT_IN_FLIGHT = sa.or_(
-    _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
-)
+def _not_in_flight(table) -> sa.ColumnElement:
+    cutoff = sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
+    return sa.or_(table.c.started_at.is_(None), table.c.started_at <= cutoff)
+
+
+_NOT_IN_FLIGHT = _not_in_flight(_JOBS)
 
 
 def _pick_by_id() -> sa.Select:
@@ -149,44 +157,59 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
-def _pick_in_batch() -> sa.Select:
-    # A batch's rows: those of the message (expanding, as a batch's length varies) still at their
-    # first attempt. A row that already spent one (its handler failed, or its worker died, maybe
-    # running this very batch) runs alone: a row that kills its worker takes no other row's
-    # attempts with it a second time.
-    return sa.select(_JOBS.c.id).where(
-        _JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)),
-        IS_OPEN,
-        _JOBS.c.attempts == 0,
-        _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
-        _NOT_IN_FLIGHT,
+def _first_attempts_due(table) -> list[sa.ColumnElement]:
+    # A batch's rows still at their first attempt. A row that already spent one (its handler failed,
+    # or its worker died, maybe running this very batch) runs alone: a row that kills its worker
+    # takes no other row's attempts with it a second time.
+    return [
+        _open(table),
+        table.c.attempts == 0,
+        table.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        _not_in_flight(table),
+    ]
+
+
+def _rows_named(conditions, *, on_postgresql: bool, skip_locked: bool = False) -> sa.ColumnElement:
+    """The rows of `job_ids` (a batch's message) that meet `conditions(table)`, as a WHERE on the
+    table; on PostgreSQL each locked (FOR UPDATE, or skipped if SKIP LOCKED) before it is updated.
+
+    PostgreSQL: `id = ANY(ARRAY(SELECT ... FROM unnest(ids) CROSS JOIN LATERAL (one row by id)))`.
+    The array is computed once, each id looked up by primary key, and the UPDATE itself finds its
+    rows by primary key alone, whatever the table statistics say: a plain `id IN (ids) AND status
+    IN (...)` on a table not analysed since it filled was planned as a scan of every open row
+    through the status indexes, and `id IN (SELECT ... FOR UPDATE)` ran the subquery once a row.
+    SQLite: the ids and conditions as such (its writers are serialised: nothing to lock).
+    """
+    if not on_postgresql:
+        return sa.and_(_JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)), *conditions(_JOBS))
+    ids = sa.bindparam("job_ids", type_=postgresql.ARRAY(sa.Integer))
+    wanted = sa.func.unnest(ids).table_valued("id").render_derived(name="wanted")
+    held = _JOBS.alias("held")
+    one = (
+        sa.select(held.c.id)
+        .where(held.c.id == wanted.c.id, *conditions(held))
+        .with_for_update(skip_locked=skip_locked)
+        .lateral("picked")
     )
+    picked = sa.select(one.c.id).select_from(wanted).join(one, sa.true())
+    return _JOBS.c.id == sa.any_(sa.func.array(picked.scalar_subquery()))
 
 
-def _count_statement(pick: sa.Select, *, skip_locked: bool, many: bool = False) -> sa.Update:
-    """The attempt's compare-and-set: the open row `pick` selects gets attempts+1, or, its attempts
-    already spent (each started and none finished: its worker died), becomes dead.
+def _count_statement(picked: sa.ColumnElement) -> sa.Update:
+    """The attempt's compare-and-set: the open rows `picked` selects get attempts+1, or, their
+    attempts already spent (each started and none finished: its worker died), become dead.
 
     Built once per dialect and pick, on the Table with bound parameters (it runs for every job).
     `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
     key whatever the table statistics say (an IN once joined a scan of every open row to the pick,
     with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
     delivery is running is not counted again, and a drainer goes on to the next row.
-
-    `many` (a batch's pick, rows named by id): `id IN (ids) AND id IN (pick)`, the same bound to the
-    primary key by the message's own ids, whatever the plan of the semi-join.
     """
-    if skip_locked:
-        pick = pick.with_for_update(skip_locked=True)
-    if many:
-        picked = sa.and_(_JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)), _JOBS.c.id.in_(pick))
-    else:
-        picked = _JOBS.c.id == pick.scalar_subquery()
     spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
     now = sa.bindparam("now", type_=UTCDateTime())
     return (
         sa.update(_JOBS)
-        .where(picked, IS_OPEN)
+        .where(picked)
         .values(
             attempts=sa.case((spent, _JOBS.c.attempts), else_=_JOBS.c.attempts + 1),
             status=sa.case((spent, sa.literal(DEAD)), else_=_JOBS.c.status),
@@ -198,15 +221,38 @@ def _count_statement(pick: sa.Select, *, skip_locked: bool, many: bool = False) 
     )
 
 
+def _one_row(pick: sa.Select, *, skip_locked: bool) -> sa.ColumnElement:
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return sa.and_(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
+
+
 _COUNT = {
     (dialect, by_id): _count_statement(
-        _pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql"
+        _one_row(_pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql")
     )
     for dialect in ("postgresql", "other")
     for by_id in (True, False)
 }
 _COUNT_BATCH = {
-    dialect: _count_statement(_pick_in_batch(), skip_locked=dialect == "postgresql", many=True)
+    dialect: _count_statement(
+        _rows_named(_first_attempts_due, on_postgresql=dialect == "postgresql", skip_locked=True)
+    )
+    for dialect in ("postgresql", "other")
+}
+
+
+def _at_counted_attempt(table) -> list[sa.ColumnElement]:
+    return [_open(table), table.c.attempts == sa.bindparam("b_attempts")]
+
+
+# A batch's claim: runner._CLAIM for rows counted at the same attempt. It waits for a row's lock,
+# as that claim does (see there why).
+_CLAIM_MANY = {
+    dialect: sa.update(_JOBS)
+    .where(_rows_named(_at_counted_attempt, on_postgresql=dialect == "postgresql"))
+    .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
+    .returning(*_JOBS.c)
     for dialect in ("postgresql", "other")
 }
 
@@ -219,6 +265,11 @@ def count_statement(db, *, by_id: bool) -> sa.Update:
 def count_batch_statement(db) -> sa.Update:
     """The attempts' compare-and-set of a batch's rows (`job_ids`) still at their first attempt."""
     return _COUNT_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
+
+
+def claim_many_statement(session: Session) -> sa.Update:
+    """The claim of a batch's rows (`job_ids`) counted at attempt `b_attempts`, marked done at `now`."""
+    return _CLAIM_MANY["postgresql" if session.get_bind().dialect.name == "postgresql" else "other"]
 
 
 def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:

@@ -308,25 +308,13 @@ def count_attempts(*, db, job_ids: Sequence[int], now: datetime) -> list:
     return sorted(queries.run_alone(db, queries.count_batch_statement(db), params), key=lambda row: row.id)
 
 
-# A batch's claim: `_CLAIM` for rows counted at the same attempt.
-_CLAIM_MANY = (
-    sa.update(_JOBS)
-    .where(
-        _JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)),
-        queries.IS_OPEN,
-        _JOBS.c.attempts == sa.bindparam("b_attempts"),
-    )
-    .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
-    .returning(*_JOBS.c)
-)
-
-
 def claim_many(
     *, session: Session, now: datetime, job_ids: Sequence[int], attempts: int
 ) -> list[ScheduledJob]:
     """`claim` for many rows counted at the same attempt, in one statement; the rows it took, by id."""
+    statement = queries.claim_many_statement(session)
     rows = session.connection().execute(
-        _CLAIM_MANY, {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
+        statement, {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
     )
     return [loaded(session, ScheduledJob, row) for row in sorted(rows, key=lambda row: row.id)]
 
