@@ -180,42 +180,22 @@ def _drop_connection() -> None:
 
 
 def send_smtp(message: Outgoing, settings) -> str:
-    """MAIL, RCPT, DATA over a reused connection; the phase an error happens in decides its kind."""
+    """MAIL, RCPT, DATA over a reused connection (one write when the server offers PIPELINING, RFC
+    2920), then the message; the phase an error happens in decides its kind."""
     _check_address(message.to)
     sender = parseaddr(message.sender)[1]
     _check_address(sender)
-    payload = email_bytes(message)
-    key = (settings.smtp_host, settings.smtp_port, settings.smtp_username)
-    for fresh in (False, True):
-        conn = getattr(_local, "conn", None)
-        if conn is None or getattr(_local, "key", None) != key:
+    payload = _dot_stuffed(email_bytes(message))
+    conn, replies = _open_transaction(sender, message.to, settings)
+    refused = _refusal(replies)
+    if refused is not None:
+        if replies[-1][0] == 354:  # the server waits for a message we will not send: only closing aborts
             _drop_connection()
-            conn = _local.conn = _connect(settings)
-            _local.key, fresh = key, True
-        try:
-            code, text = conn.mail(sender)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            _drop_connection()
-            if fresh:
-                raise TransientError(f"SMTP connection lost before MAIL FROM: {exc}") from exc
-            continue  # the cached connection had gone stale (server idle timeout): nothing sent yet
-        break
+        else:
+            _reset(conn)
+        raise refused
     try:
-        if code != 250:
-            raise _by_code(code, text, "MAIL FROM")
-        code, text = conn.rcpt(message.to)
-        if code not in (250, 251):
-            raise _by_code(code, text, "RCPT TO")
-        code, text = conn.docmd("DATA")
-        if code != 354:
-            raise _by_code(code, text, "DATA")
-        data = re.sub(rb"(?m)^\.", b"..", payload)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        conn.send(data + b".\r\n")  # without the final dot nothing is delivered: failures so far are safe
-    except SendError:
-        _reset(conn)
-        raise
+        conn.send(payload)  # without the final dot nothing is delivered: failures so far are safe
     except (OSError, smtplib.SMTPException) as exc:
         _drop_connection()
         raise TransientError(f"SMTP: {exc}") from exc
@@ -229,6 +209,64 @@ def send_smtp(message: Outgoing, settings) -> str:
         _reset(conn)
         raise _by_code(code, text, "sending the message")
     return message_id(message)
+
+
+def _dot_stuffed(payload: bytes) -> bytes:
+    """The DATA section: leading dots doubled, CRLF-terminated, then the lone dot that ends it."""
+    data = re.sub(rb"(?m)^\.", b"..", payload)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+# The envelope's commands and the replies that let the transaction go on.
+_ENVELOPE = (("MAIL FROM", (250,)), ("RCPT TO", (250, 251)), ("DATA", (354,)))
+
+
+def _open_transaction(sender: str, to: str, settings) -> tuple[smtplib.SMTP, list[tuple[int, bytes]]]:
+    """The worker's connection (opened if need be) and the replies to MAIL, RCPT and DATA, as far as
+    they went (lock-step stops at the first refusal). A cached connection found stale (the server's
+    idle timeout) is replaced once: no message had been handed over on it."""
+    try:
+        commands = f"MAIL FROM:<{sender}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise PermanentError(f"address needs SMTPUTF8, which is not offered: {sender!r} -> {to!r}") from exc
+    key = (settings.smtp_host, settings.smtp_port, settings.smtp_username)
+    for fresh in (False, True):
+        conn = getattr(_local, "conn", None)
+        if conn is None or getattr(_local, "key", None) != key:
+            _drop_connection()
+            conn = _local.conn = _connect(settings)
+            _local.key, fresh = key, True
+        try:
+            return conn, _envelope_replies(conn, commands)
+        except (OSError, smtplib.SMTPException) as exc:
+            _drop_connection()
+            if fresh:
+                raise TransientError(f"SMTP connection lost before the message was sent: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _envelope_replies(conn: smtplib.SMTP, commands: bytes) -> list[tuple[int, bytes]]:
+    if conn.has_extn("pipelining"):
+        conn.send(commands)  # one write, then the three replies in order
+        return [conn.getreply() for _ in _ENVELOPE]
+    replies = []
+    for line, (_, ok) in zip(commands.split(b"\r\n"), _ENVELOPE, strict=False):
+        conn.send(line + b"\r\n")
+        replies.append(conn.getreply())
+        if replies[-1][0] not in ok:
+            break
+    return replies
+
+
+def _refusal(replies: list[tuple[int, bytes]]) -> SendError | None:
+    """The error of the first refused envelope command, if any (a pipelined DATA after a refused
+    RCPT is refused too, or must not be answered with a message)."""
+    for (code, text), (stage, ok) in zip(replies, _ENVELOPE, strict=False):
+        if code not in ok:
+            return _by_code(code, text, stage)
+    return None
 
 
 def _reset(conn: smtplib.SMTP) -> None:

@@ -27,9 +27,17 @@ def free_port() -> int:
 
 
 class SmtpHandler:
-    """Accepts mail; can refuse recipients (550), answer 451 to first attempts, or stall after DATA."""
+    """Accepts mail; can refuse recipients (550), answer 451 to first attempts, or stall after DATA.
+
+    Offers PIPELINING as production servers do (aiosmtpd reads each command in turn from its stream,
+    so pipelined commands work; it just does not say so); `pipelining = False` hides it."""
 
     def __init__(self):
+        self.connections = 0  # SMTP sessions opened (each greets once)
+        self.pipelining = True
+        self.pipelined_envelopes = 0  # MAIL FROM that arrived with its RCPT TO and DATA in one write
+        self.transient_keys: set[str] = set()  # answer 451 to the first DATA attempt of these keys
+        self.stall_keys: set[str] = set()  # stall after taking these keys' messages (stall_after_data)
         self.accepted: Counter[str] = Counter()  # X-Followup-Key -> deliveries
         self.messages: list = []
         self.attempts: Counter[str] = Counter()
@@ -40,6 +48,23 @@ class SmtpHandler:
         self.rng = None
         self.stall_after_data = 0.0  # seconds to wait after taking the message, before answering
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.connections += 1
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # A pipelined envelope is already waiting in the stream when MAIL is answered; a lock-step
+        # client sends RCPT only after this reply.
+        if b"DATA" in bytes(getattr(server._reader, "_buffer", b"")):
+            with self.lock:
+                self.pipelined_envelopes += 1
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -54,14 +79,16 @@ class SmtpHandler:
         key = message["X-Followup-Key"]
         with self.lock:
             self.attempts[key] += 1
-            first_attempts = self.attempts[key] <= self.transient_first
+            first_attempts = self.attempts[key] <= self.transient_first or (
+                key in self.transient_keys and self.attempts[key] == 1
+            )
             flaky = self.fail_rate and self.attempts[key] == 1 and self.rng.random() < self.fail_rate
         if first_attempts or flaky:
             return "451 4.3.0 try again later"
         with self.lock:
             self.accepted[key] += 1
             self.messages.append(message)
-        if self.stall_after_data:
+        if self.stall_after_data and (not self.stall_keys or key in self.stall_keys):
             import asyncio
 
             await asyncio.sleep(self.stall_after_data)  # the message is ours; the answer comes late
