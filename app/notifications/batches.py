@@ -34,7 +34,7 @@ from app import clock as app_clock
 from app.db import after_commit
 from app.delivery import queries as delivery_queries
 from app.delivery import service as outbound
-from app.notifications import outgoing, sending
+from app.notifications import channels, outgoing, sending
 from app.notifications.models import DeliveryStatus, Notification
 from app.scheduling import service as scheduling
 
@@ -63,7 +63,7 @@ def deliver_batch(*, db, notification_ids: list[int], clock=app_clock.now) -> di
         except Exception:  # both rolled back: `sent` is recorded on its own, the rest handed back
             log.exception("could not claim notification %s and on; handing the batch's rest back", rest[0])
             break
-        sent = [batch.send(message, number) for message, number in claimed]
+        sent = batch.send(claimed)
         rest = rest[window:]
     batch.finish(sent, clock())
     if rest:
@@ -98,7 +98,7 @@ class _Batch:
 
     def record_and_claim(
         self, sent: list[sending.Attempt], ids: list[int], now: datetime
-    ) -> list[tuple[object, int]]:
+    ) -> list[tuple[channels.Outgoing, int]]:
         """One transaction: the previous window's outcomes, then pending → sending of `ids`. If it
         fails, both roll back (the retries it added with them), and the window is not claimed."""
         mark, counted = len(self.retries), Counter()
@@ -120,11 +120,13 @@ class _Batch:
         self.count("deferred", len(rows) - len(claimed))
         return claimed
 
-    def send(self, message, number: int) -> sending.Attempt:
-        """Send one claimed message; past the deadline, give it back unsent instead."""
-        if self.past_deadline():
-            return sending.Attempt(message, number, HANDED_BACK)
-        return sending.Attempt(message, number, *sending.send(message, self.settings))
+    def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
+        """Send the claimed messages in turn; those the deadline stops before are given back unsent."""
+        outcomes = sending.send_many([m for m, _ in claimed], self.settings, stop=self.past_deadline)
+        return [
+            sending.Attempt(message, number, *(outcome or (HANDED_BACK, None, None)))
+            for (message, number), outcome in zip(claimed, outcomes, strict=True)
+        ]
 
     def finish(self, sent: list[sending.Attempt], now: datetime) -> None:
         """The last window's outcomes and the batch's retries, in one transaction; never raises: rows

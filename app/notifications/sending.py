@@ -99,21 +99,40 @@ def _email_sender(session: Session, clinic_id: int, settings) -> str:
     )
 
 
-def send(message: channels.Outgoing, settings) -> tuple[str, str | None, str | None]:
-    """(status, provider id, error) of one send; never raises."""
+Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
+
+
+def send(message: channels.Outgoing, settings) -> Outcome:
+    """The outcome of one send; never raises."""
     try:
-        return DeliveryStatus.SENT, channels.send(message, settings), None
-    except channels.PermanentError as exc:
-        return DeliveryStatus.FAILED, None, str(exc)
-    except channels.OutcomeUnknown as exc:
+        return outcome_of(message, channels.send(message, settings))
+    except Exception as exc:
+        return outcome_of(message, exc)
+
+
+def send_many(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+    """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
+    return [
+        None if result is None else outcome_of(message, result)
+        for message, result in zip(messages, channels.send_many(messages, settings, stop=stop), strict=True)
+    ]
+
+
+def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
+    """What a send's result (the provider's id, or the error it raised) means for the message."""
+    if isinstance(result, str):
+        return DeliveryStatus.SENT, result, None
+    if isinstance(result, channels.PermanentError):
+        return DeliveryStatus.FAILED, None, str(result)
+    if isinstance(result, channels.OutcomeUnknown):
         if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
-            return DeliveryStatus.PENDING, None, str(exc)
-        return DeliveryStatus.FAILED, None, f"outcome unknown: {exc}"
-    except channels.TransientError as exc:
-        return DeliveryStatus.PENDING, None, str(exc)
-    except Exception as exc:  # a bug or an odd provider answer: retried, and dead if it persists
-        log.exception("sending notification %s failed unexpectedly", message.notification_id)
-        return DeliveryStatus.PENDING, None, f"{type(exc).__name__}: {exc}"
+            return DeliveryStatus.PENDING, None, str(result)
+        return DeliveryStatus.FAILED, None, f"outcome unknown: {result}"
+    if isinstance(result, channels.TransientError):
+        return DeliveryStatus.PENDING, None, str(result)
+    # A bug or an odd provider answer: retried, and dead if it persists.
+    log.error("sending notification %s failed unexpectedly", message.notification_id, exc_info=result)
+    return DeliveryStatus.PENDING, None, f"{type(result).__name__}: {result}"
 
 
 def retry_policy(settings) -> delivery_rules.RetryPolicy:
