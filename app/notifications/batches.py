@@ -107,6 +107,7 @@ class _Batch:
                 counted = self._record(session, sent, now)
                 rows = outbound.claim_many(session, _CLAIM, ids, now)
                 self.clinics.update((row.id, row.clinic_id) for row in rows)
+                self._load_clinics(session, {row.clinic_id for row in rows})
                 claimed = [
                     (sending.message_of(session, row, self.settings, self.senders), row.attempts)
                     for row in rows
@@ -119,6 +120,12 @@ class _Batch:
         self.count("skipped", len(ids) - len(rows))  # sent, being sent or given up: another job got there
         self.count("deferred", len(rows) - len(claimed))
         return claimed
+
+    def _load_clinics(self, session: Session, clinic_ids: set[int]) -> None:
+        """Each clinic's settings, read once a batch: its rate limits (held_until's cache) and From."""
+        for clinic_id in clinic_ids - self.limits.keys():
+            self.limits[clinic_id] = sending.clinic_settings(session, clinic_id)
+            self.senders[clinic_id] = sending.email_sender(self.limits[clinic_id], self.settings)
 
     def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
         """Send the claimed messages in turn; those the deadline stops before are given back unsent."""

@@ -93,9 +93,19 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
 
 
 def _email_sender(session: Session, clinic_id: int, settings) -> str:
-    clinic_settings = session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar() or {}
+    return email_sender(clinic_settings(session, clinic_id), settings)
+
+
+def clinic_settings(session: Session, clinic_id: int) -> dict | None:
+    """The clinic's settings (its From address, its provider rate limits)."""
+    return session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar()
+
+
+def email_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's emails: its own name and address, else the system's."""
+    values = clinic_settings or {}
     return channels.format_sender(
-        clinic_settings.get("email_from_name"), clinic_settings.get("email_from") or settings.email_from
+        values.get("email_from_name"), values.get("email_from") or settings.email_from
     )
 
 

@@ -16,7 +16,7 @@ from app import clock
 from app.notifications import delivery, outgoing
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from tests.notifications.fakes import smtp_server
+from tests.notifications.fakes import free_port, smtp_server
 from tests.notifications.kit import FAST_DELIVERY, all_in, as_env, rows, smtp_settings, use
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.workers import subprocess_worker, thread_worker, wait_for
@@ -133,6 +133,45 @@ def test_one_connection_carries_every_batch_and_survives_refusals(
     assert server.pipelined_envelopes == (9 if pipelining else 0)
     refused = rows(db, [ids[3]])[0]
     assert refused.status == "failed" and "RCPT TO" in refused.last_error and "550" in refused.last_error
+
+
+def test_a_connection_the_server_dropped_between_batches_is_replaced_and_nothing_is_lost(
+    app, db, tenant, fast_delivery, monkeypatch
+):
+    port = free_port()
+    use(monkeypatch, fast_delivery, **smtp_settings(port))
+    ids = send_emails(app, db, tenant, 6)
+    with app.app_context():
+        with smtp_server(port) as (first, _):
+            assert delivery.deliver_batch(db=db, notification_ids=ids[:3]) == {"sent": 3}
+        with smtp_server(port) as (second, _):  # a restart: the worker's kept connection is dead
+            assert delivery.deliver_batch(db=db, notification_ids=ids[3:]) == {"sent": 3}
+    assert sorted(first.accepted) == ["b:0", "b:1", "b:2"] and sorted(second.accepted) == [
+        "b:3",
+        "b:4",
+        "b:5",
+    ]
+    assert set(first.accepted.values()) == set(second.accepted.values()) == {1}
+    assert second.connections == 1
+
+
+def test_a_reply_lost_mid_batch_is_outcome_unknown_and_the_next_message_goes_on_a_new_connection(
+    app, db, tenant, fast_delivery, monkeypatch
+):
+    with smtp_server() as (server, port):
+        use(monkeypatch, fast_delivery, notification_send_timeout=0.5, **smtp_settings(port))
+        server.stall_after_data, server.stall_keys = 5, {"b:1"}  # b:1 is taken, its answer comes too late
+        ids = send_emails(app, db, tenant, 4)
+        with app.app_context():
+            outcomes = delivery.deliver_batch(db=db, notification_ids=ids)
+    # b:2's envelope went out with b:1's content, on the connection then given up: sent again on a
+    # new one, once (its content had never been written).
+    assert outcomes == {"sent": 3, "failed": 1}
+    assert sorted(server.accepted) == ["b:0", "b:1", "b:2", "b:3"] and set(server.accepted.values()) == {1}
+    assert server.connections == 2
+    found = rows(db, ids)
+    assert [r.status for r in found] == ["sent", "failed", "sent", "sent"]
+    assert found[1].last_error.startswith("outcome unknown")
 
 
 @pytest.mark.reliability
