@@ -11,6 +11,9 @@ would send again a message that went out. So:
   3. `settle` records the outcome in a short transaction of its own, by compare-and-set on
      (sending, attempts) (`settled` / `locked_attempt`): done, or after a failure `give_up_or_retry`
      (failed, dead, or pending again with a backoff from rules.py; the domain schedules the job).
+Many rows at once (a batch of emails) take the same steps a window at a time: `claim_many` moves
+every row of the window still pending to sending in one statement, and queries.settle_many writes
+each row's outcome by the same compare-and-set, all of them in one statement.
 A duplicate delivery of a job finds the row no longer pending and does nothing. A worker killed
 between 1 and 3 leaves the row `sending` past its lease: `stuck` finds it for the domain's sweep,
 which decides (send again when the receiver dedupes; otherwise "outcome unknown").
