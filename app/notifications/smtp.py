@@ -332,6 +332,7 @@ class _Pipeline:
                 self._give_up_current(current, exc)
                 position += 1
                 continue
+            self.reset = self.reset and not fresh  # a new session has no transaction to reset
             lost = self._turn(conn, current)
             if current is None:
                 continue
