@@ -138,11 +138,11 @@ def test_the_purge_drops_a_month_of_final_rows_and_keeps_a_month_with_an_open_ro
 
     _run(db, still_open, still_open.due_at)  # April's last open row done: April goes in its turn
     later = still_open.due_at + timedelta(days=app.config["SETTINGS"].purge_done_after_days + 1)
-    # PostgreSQL: April's two rows; both: the March key's new row (pending, kept: not final).
+    # PostgreSQL: April's two rows; both: the March key's new row (dispatched, kept: not final).
     assert sweeps.purge_done(db=get_db(), now=later) == (2 if partitioned else 1)
     if partitioned:
         assert queries.month_of(april) not in _months(db)
-    assert status_counts(db) == {"dead": 1, "pending": 1}
+    assert status_counts(db) == {"dead": 1, "dispatched": 1}
 
 
 def test_the_purge_makes_the_months_ahead_and_a_month_made_late_takes_its_rows_from_default(ctx, db, tenant):
