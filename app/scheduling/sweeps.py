@@ -49,6 +49,7 @@ def claim_statement(session: Session, *, where, values: dict, limit: int) -> sa.
 
 
 def _claim(session: Session, *, where, values: dict, limit: int):
+    queries.without_jit(session)
     return session.execute(claim_statement(session, where=where, values=values, limit=limit)).all()
 
 
