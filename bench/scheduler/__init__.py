@@ -215,6 +215,7 @@ def bulk_insert_pending(bench: Bench, count: int, *, due_in: float, prefix: str)
 
 
 HISTORY_DAYS = 60
+CLAIM_REPEATS = 3
 
 
 def bulk_insert_history(bench: Bench, count: int, *, prefix: str) -> float:
@@ -309,15 +310,18 @@ def measure_sweep(bench: Bench, table_size: int) -> None:
     with bench.app.app_context():
         now = clock.now()
         until = now + timedelta(seconds=settings.schedule_horizon_seconds)
-        # The claim alone (one statement, then rolled back so the real sweep below finds the rows).
-        with bench.db.engine.connect() as conn:
-            session = bench.db.session_factory(bind=conn)
-            started = time.perf_counter()
-            claimed = sweeps.claim_due(session=session, now=now, until=until, limit=due)
-            claim_seconds = time.perf_counter() - started
-            session.rollback()
-            session.close()
-        assert len(claimed) == due, len(claimed)
+        # The claim alone (one statement, then rolled back so the real sweep below finds the rows),
+        # three times: a single run on this shared machine swings by half.
+        claims = []
+        for _ in range(CLAIM_REPEATS):
+            with bench.db.engine.connect() as conn:
+                session = bench.db.session_factory(bind=conn)
+                started = time.perf_counter()
+                claimed = sweeps.claim_due(session=session, now=now, until=until, limit=due)
+                claims.append(time.perf_counter() - started)
+                session.rollback()
+                session.close()
+            assert len(claimed) == due, len(claimed)
         if bench.sizes.explain:  # after the measure: its rolled-back run leaves dead row versions
             explain_claim(bench, now=now, until=until, table_size=table_size)
         started = time.perf_counter()
@@ -325,14 +329,20 @@ def measure_sweep(bench: Bench, table_size: int) -> None:
         sweep_seconds = time.perf_counter() - started
     assert promoted == due, promoted
     table = f"{table_size:,}"
+    runs = ", ".join(f"{seconds * 1000:.0f}" for seconds in claims)
     bench.add(
-        "sweep", f"claim {due:,} due among {table} (one UPDATE..RETURNING)", claim_seconds, "s", "<= 1 s"
+        "sweep",
+        f"claim {due:,} due among {table} (one UPDATE..RETURNING), median of {runs} ms",
+        median(claims),
+        "s",
+        "<= 0.2 s",
     )
     bench.add(
         "sweep",
         f"promote_due {due:,} among {table}: claim+commit+publish (batches of {settings.sweep_batch_size:,})",
         sweep_seconds,
         "s",
+        "<= 1 s",
     )
     with bench.db.engine.begin() as conn:  # the due rows, found among the live ones (partial index)
         conn.execute(
