@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 
 import swagger_ui_bundle
@@ -51,11 +52,14 @@ def _strings(value, name: str):
             yield from _strings(item, name)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # one C scan of the text, not a generator per character
+
+
 def _unstorable(text: str) -> str | None:
     """Why `text` cannot be stored or encoded as UTF-8 (None when it can)."""
     if "\x00" in text:
         return "must not contain NUL characters"
-    if any("\ud800" <= char <= "\udfff" for char in text):
+    if _SURROGATE.search(text):
         return "must not contain unpaired surrogates (invalid Unicode)"
     return None
 

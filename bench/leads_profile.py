@@ -8,6 +8,9 @@ SQLAlchemy, psycopg; the database server's CPU is not in it). No HTTP server: th
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import tempfile
 import time
 from collections import defaultdict
@@ -84,9 +87,14 @@ def main(flags: list[str]) -> None:
         for n in range(WARM_UP):
             assert client.post("/api/leads", json=lead_body(90, n), headers=headers).status_code == 201
         executed.clear()
+        profiler = cProfile.Profile(time.process_time) if "--profile" in flags else None  # CPU, not waits
         wall, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
         for n in range(count):
             assert client.post("/api/leads", json=lead_body(91, n), headers=headers).status_code == 201
+        if profiler:
+            profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         Frozen.execute = run_compiled
         engine.dispose()
@@ -108,3 +116,7 @@ def main(flags: list[str]) -> None:
     print(
         f"  per capture: wall {wall / count * 1000:.2f} ms, CPU of this process {cpu / count * 1000:.2f} ms"
     )
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+        print(out.getvalue())

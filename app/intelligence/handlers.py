@@ -1,13 +1,17 @@
-"""What runs when something happens: intelligence re-scores a lead on its events and labels replies."""
+"""What runs when something happens: intelligence labels replies at once, and re-scores a lead after
+its events in a background job (`intelligence.rescore` on the bulk queue, off a new lead's path)."""
 
 from __future__ import annotations
+
+import functools
 
 from app.events import consumers
 from app.events import service as events
 from app.intelligence import service
+from app.scheduling import registry
 
-# The events after which a lead's score, next best action or a reply's sentiment may change.
-# Not lead.score_changed: the consumer writes that one.
+# The events after which a lead's score or next best action may change.
+# Not lead.score_changed: the re-scoring writes that one.
 WATCHED = (
     events.LEAD_CREATED,
     events.LEAD_UPDATED,
@@ -20,5 +24,7 @@ WATCHED = (
     events.TASK_OVERDUE,
 )
 
-for event_type in WATCHED:
-    consumers.on(event_type, service.on_event)
+consumers.on(events.ACTIVITY_LOGGED, service.label_reply)
+consumers.after_events(functools.partial(service.queue_rescoring, watched=WATCHED))
+# Many rows come due at once (one per processing) and each is short: one delivery drains them.
+registry.register(service.RESCORE_KIND, service.rescore_job, queue="bulk", drain=True)

@@ -1,5 +1,5 @@
 """Use cases of follow-up intelligence: reply sentiment, the conversion forecast, the nightly run and
-the event consumer that re-scores a lead.
+the re-scoring of leads after their events (a background job).
 
 Contact times are in contact_times.py, the score and next best action in scoring.py; the math in the
 *_rules.py modules.
@@ -18,20 +18,18 @@ from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import unit_of_work
-from app.events import service as events
 from app.intelligence import (
     forecast_rules,
     queries,
     sentiment,
 )
 from app.intelligence.contact_times import refresh_contact_tallies
-from app.intelligence.scoring import forget_models, rescore_open_leads, score_lead, train
-from app.leads.models import OPEN_STATUSES, Lead
+from app.intelligence.scoring import forget_models, rescore_open_leads, score_leads, train
+from app.leads.models import Lead
 from app.notifications import inbox as notifications
+from app.scheduling import service as scheduling
 
 log = logging.getLogger(__name__)
-
-CLOSING_EVENTS = (events.LEAD_CONVERTED, events.LEAD_LOST, events.LEAD_DELETED)
 
 
 # --- reply sentiment ------------------------------------------------------------------------------
@@ -151,18 +149,56 @@ def nightly(*, now: datetime) -> dict:
     return {"global_model": global_version, "clinics": done, "failed": failed}
 
 
-def on_event(*, session: Session, event, now: datetime) -> None:
-    """Event consumer: re-score the lead and re-choose its next action; label inbound replies."""
+RESCORE_KIND = "intelligence.rescore"
+
+
+def label_reply(*, session: Session, event, now: datetime) -> None:
+    """Event consumer: label an inbound reply (a negative one notifies the lead's owner). The event
+    says what kind of activity it was: any other activity is not read at all."""
     payload = event.payload or {}
-    lead_id = payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
-    if not lead_id:
-        return
-    lead = session.get(Lead, lead_id)
-    if lead is None or lead.clinic_id != event.clinic_id:
-        return
-    if event.type == events.ACTIVITY_LOGGED and payload.get("activity_id"):
+    is_reply = payload.get("type") in REPLY_TYPES and payload.get("direction") == ActivityDirection.INBOUND
+    if is_reply and payload.get("activity_id"):
         reply_sentiment(session=session, activity_id=payload["activity_id"], now=now)
-    if event.type in CLOSING_EVENTS or lead.status not in OPEN_STATUSES:
-        lead.next_action = None
-        return
-    score_lead(session=session, lead=lead, now=now)
+
+
+def lead_id_of(event) -> int | None:
+    payload = event.payload or {}
+    return payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
+
+
+def queue_rescoring(*, session: Session, events: list, now: datetime, watched: tuple[str, ...]) -> None:
+    """Once per processing: one `intelligence.rescore` job per clinic naming the leads whose
+    `watched` events were processed. Scoring is off a new lead's path: it runs on a background
+    queue, so the realtime worker never waits on it (the score lags its events by a job)."""
+    by_clinic: dict[int, list[int]] = {}
+    for event in events:
+        lead_id = lead_id_of(event) if event.type in watched else None
+        if lead_id and lead_id not in by_clinic.setdefault(event.clinic_id, []):
+            by_clinic[event.clinic_id].append(lead_id)
+    first_id = events[0].id
+    for clinic_id, lead_ids in by_clinic.items():
+        if lead_ids:
+            scheduling.schedule(
+                session=session,
+                kind=RESCORE_KIND,
+                due_at=now,
+                dedupe_key=f"rescore:{first_id}:{clinic_id}",
+                now=now,
+                clinic_id=clinic_id,
+                subject_type="lead",
+                subject_id=lead_ids[0],
+                payload={"lead_ids": lead_ids},
+                origin={"event_id": first_id},
+            )
+
+
+def rescore_job(*, session: Session, job, now: datetime) -> None:
+    """The job handler: re-score the named leads of the job's clinic and re-choose their next actions
+    (a closed lead's next action is cleared)."""
+    lead_ids = job.payload["lead_ids"]
+    leads = list(
+        session.scalars(
+            sa.select(Lead).where(Lead.id.in_(lead_ids), Lead.clinic_id == job.clinic_id).order_by(Lead.id)
+        )
+    )
+    score_leads(session=session, leads=[lead for lead in leads if lead.deleted_at is None], now=now)

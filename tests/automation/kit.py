@@ -48,12 +48,15 @@ def jobs(app, lead_id: int, kind: str, statuses: tuple[str, ...] | None = OPEN) 
 
 
 def run_events(app, lead_id: int, now: datetime) -> int:
-    """Process the lead's pending events as the worker would, at `now`; returns how many jobs ran."""
+    """Process the lead's pending events as the worker would, at `now`, then the re-scoring they
+    queued (app/intelligence: a job of its own); returns how many events jobs ran."""
     ran = 0
     with app.app_context():
         for job in jobs(app, lead_id, "events.process"):
             assert run_job(db=get_db(), job_id=job.id, now=now) == "done"
             ran += 1
+        for job in jobs(app, lead_id, "intelligence.rescore"):
+            assert run_job(db=get_db(), job_id=job.id, now=now) == "done"
     return ran
 
 

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from app.db import get_db
 from app.intelligence import score_rules, scoring, service
 from app.intelligence.models import ScoreModelRecord
 from app.leads.models import Lead
+from app.scheduling.runner import run_job
 from bench.intelligence.history import TIMEZONE
-from tests.automation.kit import capture_at, run_events, tasks_of
+from tests.automation.kit import capture_at, jobs, run_events, tasks_of
 from tests.intelligence.kit import NIGHT, configure_clinic, run_night, seed_history
 from tests.tasks.taskkit import notifications_of
 from tests.workers import thread_worker, wait_for
@@ -297,3 +299,40 @@ def test_the_nightly_task_runs_on_a_real_worker(app, client, db, tenant, seeded)
 def _model_count(db) -> int:
     with db.unit_of_work() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(ScoreModelRecord))
+
+
+def test_a_new_leads_events_job_does_not_score_it_a_background_job_does(app, client, db, tenant, seeded):
+    """Scoring is off a new lead's path: its `events.process` job (realtime) makes the call task and
+    queues one `intelligence.rescore` job on the bulk queue, which scores the lead."""
+    lead_id = capture_at(app, tenant, NIGHT + timedelta(hours=3))
+    with app.app_context():
+        [events_job] = jobs(app, lead_id, "events.process")
+        assert run_job(db=get_db(), job_id=events_job.id, now=NIGHT + timedelta(hours=3, seconds=1)) == "done"
+    assert [t.title for t in tasks_of(app, lead_id)] == ["Initial contact"]
+    lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+    assert lead["score"] is None and lead["next_best_action"] is None
+    [rescore] = jobs(app, lead_id, "intelligence.rescore")
+    assert rescore.queue == "bulk" and rescore.payload == {"lead_ids": [lead_id]}
+    with app.app_context():
+        assert run_job(db=get_db(), job_id=rescore.id, now=NIGHT + timedelta(hours=3, seconds=2)) == "done"
+    lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+    assert 0 < lead["score"] < 1 and lead["next_best_action"]["action"]
+
+
+def test_a_lead_captured_through_the_api_is_scored_by_a_real_worker(app, client, db, tenant, seeded):
+    with thread_worker(app):
+        resp = client.post(
+            "/api/leads",
+            json={"first_name": "Ann", "last_name": "Lee", "phone": "(415) 555-2671"},
+            headers=tenant.headers(),
+        )
+        assert resp.status_code == 201, resp.get_json()
+        lead_id = resp.get_json()["id"]
+
+        def scored():
+            lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+            return lead["score"] is not None and lead["next_best_action"] is not None
+
+        wait_for(scored, timeout=60)
+    assert [t.title for t in tasks_of(app, lead_id)] == ["Initial contact"]
+    assert jobs(app, lead_id, "intelligence.rescore", statuses=("done",))

@@ -1,0 +1,45 @@
+"""A new lead's `events.process` job (the realtime queue, speed to lead) does the follow-up work and
+nothing that can wait: no scoring reads (activities, call tallies, score models), no sentiment read
+for an activity that is not an inbound reply. The re-scoring it queues runs on the bulk queue."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.db import get_db
+from app.scheduling.runner import run_job
+from tests.automation.kit import capture_at, jobs, tasks_of
+
+# What scoring a lead reads; none of it belongs on a new lead's path.
+SCORING_TABLES = ("lead_activities", "contact_tallies", "score_models")
+
+
+@contextmanager
+def statements(engine):
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_new_leads_events_job_reads_nothing_scoring_reads(app, tenant, db):
+    now = datetime.now(UTC)
+    lead_id = capture_at(app, tenant, now)
+    [job] = jobs(app, lead_id, "events.process")
+    with app.app_context(), statements(db.engine) as seen:
+        assert run_job(db=get_db(), job_id=job.id, now=now + timedelta(seconds=1)) == "done"
+    assert [t.title for t in tasks_of(app, lead_id)] == ["Initial contact"]
+    reads = [s for s in seen if re.search(rf"FROM ({'|'.join(SCORING_TABLES)})\b", s)]
+    assert reads == [], reads
+    [rescore] = jobs(app, lead_id, "intelligence.rescore")
+    assert rescore.queue == "bulk"
