@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, loaded
+from app.db import UTCDateTime, database_of, loaded
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
@@ -305,17 +305,17 @@ def count_attempts(*, db, job_ids: Sequence[int], now: datetime) -> list:
         "b_max_attempts": settings.job_max_attempts,
         "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
     }
-    return sorted(queries.run_alone(db, queries.count_batch_statement(db), params), key=lambda row: row.id)
+    count, _ = queries.batch_statements(db)
+    return sorted(queries.run_alone(db, count, params), key=lambda row: row.id)
 
 
 def claim_many(
     *, session: Session, now: datetime, job_ids: Sequence[int], attempts: int
 ) -> list[ScheduledJob]:
     """`claim` for many rows counted at the same attempt, in one statement; the rows it took, by id."""
-    statement = queries.claim_many_statement(session)
-    rows = session.connection().execute(
-        statement, {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
-    )
+    _, claim_all = queries.batch_statements(database_of(session))
+    params = {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
+    rows = session.connection().execute(claim_all, params)
     return [loaded(session, ScheduledJob, row) for row in sorted(rows, key=lambda row: row.id)]
 
 
