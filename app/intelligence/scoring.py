@@ -149,6 +149,14 @@ def clinic_view(
     )
 
 
+def _transaction_view(session: Session, clinic_id: int) -> ClinicView:
+    """The clinic's view, read once per transaction: the rows of a batch of re-scoring jobs share it."""
+    views = session.info.setdefault("intelligence.clinic_views", {})
+    if clinic_id not in views:
+        views[clinic_id] = clinic_view(session=session, clinic_id=clinic_id)
+    return views[clinic_id]
+
+
 def score_leads(
     *, session: Session, leads: list[Lead], now: datetime, view: ClinicView | None = None
 ) -> None:
@@ -160,7 +168,7 @@ def score_leads(
             lead.next_action = None
     if not live:
         return
-    view = view or clinic_view(session=session, clinic_id=live[0].clinic_id)
+    view = view or _transaction_view(session, live[0].clinic_id)
     ids = [lead.id for lead in live]
     with session.no_autoflush:  # the reads need none of this transaction's pending writes
         activities = queries.fact_activities(session=session, lead_ids=ids)
