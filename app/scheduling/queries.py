@@ -157,6 +157,30 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
+def _next_batch_of_kind(*, on_postgresql: bool) -> sa.ColumnElement:
+    """A draining kind's next batch (`of_kind`, at most `b_limit` rows): its oldest due rows still
+    at their first attempt (as a message's batch: a row that spent one runs alone), as a WHERE on the
+    table. PostgreSQL: the ids locked (SKIP LOCKED: another drainer takes the next ones) and
+    gathered in one array first, then updated by primary key, whatever the statistics say."""
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    pick = (
+        sa.select(_JOBS.c.id)
+        .where(
+            _JOBS.c.kind == sa.bindparam("of_kind"),
+            open_literally,
+            _JOBS.c.attempts == 0,
+            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+            _not_in_flight(_JOBS),
+        )
+        .order_by(_JOBS.c.due_at)
+        .limit(sa.bindparam("b_limit"))
+    )
+    if not on_postgresql:
+        return sa.and_(_JOBS.c.id.in_(pick), IS_OPEN)
+    pick = pick.with_for_update(skip_locked=True)
+    return sa.and_(_JOBS.c.id == sa.any_(sa.func.array(pick.scalar_subquery())), IS_OPEN)
+
+
 def _first_attempts_due(table) -> list[sa.ColumnElement]:
     # A batch's rows still at their first attempt. A row that already spent one (its handler failed,
     # or its worker died, maybe running this very batch) runs alone: a row that kills its worker
@@ -242,6 +266,12 @@ _COUNT_BATCH = {
 }
 
 
+_COUNT_KIND_BATCH = {
+    dialect: _count_statement(_next_batch_of_kind(on_postgresql=dialect == "postgresql"))
+    for dialect in ("postgresql", "other")
+}
+
+
 def _at_counted_attempt(table) -> list[sa.ColumnElement]:
     return [_open(table), table.c.attempts == sa.bindparam("b_attempts")]
 
@@ -265,6 +295,11 @@ def count_statement(db, *, by_id: bool) -> sa.Update:
 def count_batch_statement(db) -> sa.Update:
     """The attempts' compare-and-set of a batch's rows (`job_ids`) still at their first attempt."""
     return _COUNT_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
+
+
+def count_kind_batch_statement(db) -> sa.Update:
+    """The attempts' compare-and-set of a draining kind's next batch (`of_kind`, `b_limit`)."""
+    return _COUNT_KIND_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
 
 
 def claim_many_statement(session: Session) -> sa.Update:
