@@ -195,7 +195,7 @@ def ledger_figures(quick: bool) -> list[Figure]:
 def sweep_figures(quick: bool) -> list[Figure]:
     from bench import scheduler
 
-    small, large, due = (10_000, 100_000, 1_000) if quick else (100_000, 1_000_000, 10_000)
+    small, large, due = (10_000, 100_000, 1_000) if quick else (100_000, 10_000_000, 10_000)
     sizes = scheduler.Sizes(pending=large, sweep_due=due, sweep_tables=(small, large))
     rows, _ = scheduler.measure(sizes, ["sweep"])
     claims = [r for r in rows if r[0] == "sweep" and r[1].startswith("claim")]

@@ -5,6 +5,7 @@ from alembic import context
 import app.domains  # noqa: F401 - every model into Base.metadata
 from app.config import Settings
 from app.db import Base, make_engine
+from app.migrate import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -39,6 +40,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

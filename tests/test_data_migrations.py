@@ -219,3 +219,43 @@ def test_the_age_group_at_capture_is_backfilled_from_the_encrypted_date_of_birth
             assert "patient_age_group" not in {c["name"] for c in sa.inspect(conn).get_columns("leads")}
     finally:
         engine.dispose()
+
+
+def test_the_ledger_keeps_its_rows_and_each_dedupe_key_once_through_partitioning_and_back(empty_database):
+    migrate.upgrade(empty_database, "0030_i15analytics_counted_leads")
+    engine = make_engine(empty_database)
+    postgresql = engine.dialect.name == "postgresql"
+    # Rows of this month, of two months ago and of three years ago (older than any partition made).
+    made = [NOW, NOW - timedelta(days=62), NOW - timedelta(days=3 * 365)]
+    job = {"kind": "test.effect", "queue": "realtime", "payload": {}, "status": "done", "attempts": 1}
+    try:
+        with engine.begin() as conn:
+            ids = [
+                insert(conn, "scheduled_jobs", **job, due_at=at, created_at=at, dedupe_key=f"k{i}")
+                for i, at in enumerate(made)
+            ]
+        migrate.upgrade(empty_database, "0031_i20_partitioned_ledger")
+        with engine.begin() as conn:
+            stored = rows(conn, "SELECT id, dedupe_key FROM scheduled_jobs ORDER BY id")
+            assert stored == [(job_id, f"k{i}") for i, job_id in enumerate(ids)]
+            assert rows(conn, "SELECT dedupe_key, job_id FROM scheduled_job_keys ORDER BY job_id") == [
+                (f"k{i}", job_id) for i, job_id in enumerate(ids)
+            ]
+            if postgresql:
+                where = rows(conn, "SELECT tableoid::regclass::text FROM scheduled_jobs ORDER BY id")
+                assert [w[0] for w in where] == [
+                    f"scheduled_jobs_p{NOW:%Y_%m}",
+                    f"scheduled_jobs_p{made[1]:%Y_%m}",
+                    "scheduled_jobs_default",
+                ]
+                # The sequence goes on after the copied ids (and belongs to the new table).
+                [[next_id]] = rows(conn, "SELECT nextval('scheduled_jobs_id_seq')")
+                assert next_id > max(ids)
+        migrate.downgrade(empty_database, "0030_i15analytics_counted_leads")
+        with engine.connect() as conn:
+            back = rows(conn, "SELECT id, dedupe_key FROM scheduled_jobs ORDER BY id")
+            assert back == [(job_id, f"k{i}") for i, job_id in enumerate(ids)]
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # unique in the table again
+            insert(conn, "scheduled_jobs", **job, due_at=NOW, created_at=NOW, dedupe_key="k0")
+    finally:
+        engine.dispose()

@@ -38,7 +38,10 @@ def test_upgrade_head_matches_the_models_and_downgrade_base_empties(empty_databa
             tables = set(sa.inspect(conn).get_table_names())
             assert {t.name for t in Base.metadata.sorted_tables} <= tables
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+                MigrationContext.configure(
+                    conn, opts={"compare_type": True, "include_name": migrate.include_name}
+                ),
+                Base.metadata,
             )
             assert diff == [], f"models and migrations differ: {diff}"
         migrate.downgrade(empty_database, "base")

@@ -2,7 +2,8 @@
 
 The web process publishes without importing workers/: each Flask app keeps one `Dispatcher` (in
 app.extensions) holding a sender-only Celery instance built from the same settings as the workers'.
-Many rows at once (a sweep, a bulk schedule) go out in one Redis pipeline (kombu `Producer.batch()`).
+Many rows at once (a sweep, a bulk schedule) go out in one Redis pipeline (`RedisWire.send_many`; on
+another broker kombu's `Producer.batch()`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 log = logging.getLogger(__name__)
 
 RUN_JOB = "scheduling.run_job"
-PIPELINE_SIZE = 1000  # Redis commands per pipeline flush (a message is 1-2 commands plus its sent event)
+PIPELINE_SIZE = 1000  # messages per pipeline flush (kombu) or per LPUSH (RedisWire.send_many)
 
 
 @dataclass(frozen=True)
@@ -122,19 +123,24 @@ class Dispatcher:
         return self._celery
 
     def publish(self, messages: Sequence[Message]) -> None:
-        """Publish every message; one is sent directly, several through one pipelined producer batch."""
+        """Publish every message: on a Redis broker written directly (several in one pipeline),
+        elsewhere through Celery (several in one pipelined producer batch)."""
         if not messages:
             return
         celery = self.celery
-        if len(messages) == 1:
-            if self._wire is not None:
-                self._wire.send(messages[0])
+        wire = self._wire
+        if wire is not None:
+            if len(messages) == 1:
+                wire.send(messages[0])
             else:
-                self._send(celery, messages[0], producer=None)
+                wire.send_many(messages)
             return
-        # In a pipelined batch nothing reaches Redis before the flush, so a per-message publish retry
-        # has nothing to retry (a failed flush raises, and the caller hands the rows back); queues
-        # are declared once per channel anyway. Dropping both about doubles the publish rate.
+        if len(messages) == 1:
+            self._send(celery, messages[0], producer=None)
+            return
+        # In a pipelined batch nothing reaches the broker before the flush, so a per-message publish
+        # retry has nothing to retry (a failed flush raises, and the caller hands the rows back);
+        # queues are declared once per channel anyway. Dropping both about doubles the publish rate.
         with celery.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE_SIZE):
             for message in messages:
                 self._send(celery, message, producer=producer, retry=False, declare=[])
@@ -201,7 +207,7 @@ class RedisWire:
     protocol 2, in the envelope kombu's Redis transport reads; checked against Celery's own in
     tests/scheduling/test_wire.py) with one LPUSH on a kept client: about a fifth of the CPU.
     Only for the default priority and a queue's direct exchange, which is how this project's
-    queues are set up (app/celery_config.py). Several messages go through Celery's pipelined batch.
+    queues are set up (app/celery_config.py). Several messages go in one Redis pipeline (`send_many`).
     """
 
     def __init__(self, celery: Celery, settings):
@@ -213,6 +219,19 @@ class RedisWire:
 
     def send(self, message: Message) -> None:
         self._redis.lpush(message.queue, self.envelope(message, task_id=str(uuid.uuid4())))
+
+    def send_many(self, messages: Sequence[Message]) -> None:
+        """Every message in one pipeline of LPUSHes, each carrying up to PIPELINE_SIZE messages of one
+        queue, in order (a worker pops the oldest first). Through kombu's batch each message costs a
+        client-side publish of its own; here the cost is building the envelopes."""
+        by_queue: dict[str, list[str]] = {}
+        for message in messages:
+            by_queue.setdefault(message.queue, []).append(self.envelope(message, task_id=str(uuid.uuid4())))
+        with self._redis.pipeline(transaction=False) as pipe:
+            for queue, envelopes in by_queue.items():
+                for start in range(0, len(envelopes), PIPELINE_SIZE):
+                    pipe.lpush(queue, *envelopes[start : start + PIPELINE_SIZE])
+            pipe.execute()
 
     def envelope(self, message: Message, *, task_id: str) -> str:
         args, kwargs = [message.job_id], message.kwargs

@@ -25,10 +25,35 @@ OPEN = (PENDING, DISPATCHED)  # a run may claim these; the others are final
 FINISHED = (DONE, CANCELLED)  # purged after settings.purge_done_after_days
 
 
+_OPEN_ROWS = "status IN ('pending', 'dispatched')"
+_GAVE_UP_ROWS = "status IN ('failed', 'dead')"
+
+
 class ScheduledJob(Base):
+    """On PostgreSQL the table is partitioned by month of `created_at` (migration 0031): its primary
+    key there is (id, created_at), as PostgreSQL requires of a partitioned table's unique indexes; ids
+    still come from one sequence, so `id` alone names a row. That is also why `dedupe_key` is kept
+    unique by `ScheduledJobKey`, not by an index of this table (it could only be unique per month)."""
+
     __tablename__ = "scheduled_jobs"
     __table_args__ = (
-        sa.Index("ix_scheduled_jobs_status_due_at", "status", "due_at"),
+        # The sweeps' claims (pending rows by due time, dispatched rows by due time) and the due lag:
+        # only the open rows are in it, so a claim reads what it takes whatever the ledger's size,
+        # and a row that ends done or cancelled leaves it (no new entry for the final row version).
+        sa.Index(
+            "ix_scheduled_jobs_live_due",
+            "status",
+            "due_at",
+            postgresql_where=sa.text(_OPEN_ROWS),
+            sqlite_where=sa.text(_OPEN_ROWS),
+        ),
+        # The rows an admin may retry (few): found without a scan, by the purge among them.
+        sa.Index(
+            "ix_scheduled_jobs_gave_up",
+            "status",
+            postgresql_where=sa.text(_GAVE_UP_ROWS),
+            sqlite_where=sa.text(_GAVE_UP_ROWS),
+        ),
         sa.Index("ix_scheduled_jobs_subject", "subject_type", "subject_id"),
         sa.Index("ix_scheduled_jobs_clinic_due_at", "clinic_id", "due_at"),
         # A drainer's next row (runner.drain): the oldest open row of a kind, read in index order so
@@ -38,8 +63,8 @@ class ScheduledJob(Base):
             "ix_scheduled_jobs_open_kind_due",
             "kind",
             "due_at",
-            postgresql_where=sa.text("status IN ('pending', 'dispatched')"),
-            sqlite_where=sa.text("status IN ('pending', 'dispatched')"),
+            postgresql_where=sa.text(_OPEN_ROWS),
+            sqlite_where=sa.text(_OPEN_ROWS),
         ),
         sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),
     )
@@ -55,7 +80,7 @@ class ScheduledJob(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     max_attempts: Mapped[int | None] = mapped_column(sa.Integer)  # None: settings.job_max_attempts
-    dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(255))  # unique: ScheduledJobKey
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the attempt in flight was counted; cleared when it records a failure. Set on an open row
     # for less than the redispatch grace: a delivery is about to claim and run it. Set longer: the
@@ -77,3 +102,14 @@ class ScheduledJob(Base):
 
     def __repr__(self) -> str:
         return f"<ScheduledJob {self.id} {self.kind} {self.status} due {self.due_at:%Y-%m-%dT%H:%M:%S}>"
+
+
+class ScheduledJobKey(Base):
+    """The ledger's dedupe keys, one row each, in a table of their own (not partitioned): a unique
+    index here is global, so the same dedupe_key scheduled twice makes one row whatever month each
+    attempt falls in. Written with its job (same transaction), removed with it by the purge."""
+
+    __tablename__ = "scheduled_job_keys"
+
+    dedupe_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    job_id: Mapped[int] = mapped_column(sa.Integer)

@@ -2,73 +2,122 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, loaded, new_row, writes
-from app.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
+from app.db import UTCDateTime, allocate_ids, loaded, new_row, writes
+from app.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
+_KEYS = ScheduledJobKey.__table__
 
 
-def _insert_statement(dialect: str):
-    # One cached statement, executemany: SQLAlchemy batches the rows into multi-row INSERTs
-    # ("insertmanyvalues"). A Core INSERT on the table is a cacheable statement (the ORM-enabled bulk
-    # form with RETURNING of the entity is not: SQLAlchemy rebuilds it on every call, about 5 ms each).
-    # RETURNING every column: the created rows become the session's objects without a SELECT after.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = ScheduledJob.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(*table.c)
+# --- writing rows: each dedupe_key once (its row in scheduled_job_keys first) ----------------------
+
+# The columns a new row is written with, in the order of the arrays below.
+_ROW_COLUMNS = (
+    "clinic_id", "kind", "queue", "subject_type", "subject_id", "payload", "due_at", "status",
+    "dispatched_at", "attempts", "max_attempts", "dedupe_key", "origin", "created_at", "trace_parent",
+)  # fmt: skip
+_ARRAY_TYPES = {
+    "clinic_id": "integer", "kind": "varchar", "queue": "varchar", "subject_type": "varchar",
+    "subject_id": "integer", "payload": "text", "due_at": "timestamptz", "status": "varchar",
+    "dispatched_at": "timestamptz", "attempts": "integer", "max_attempts": "integer",
+    "dedupe_key": "varchar", "origin": "text", "created_at": "timestamptz", "trace_parent": "varchar",
+}  # fmt: skip
 
 
-_INSERT = {"postgresql": _insert_statement("postgresql"), "sqlite": _insert_statement("sqlite")}
-
-
-def _insert_one_statement():
-    # The dialects' INSERT ... ON CONFLICT constructs have no cache key in SQLAlchemy 2.0 (their
-    # `inherit_cache = False`), so `_INSERT` is compiled again on every execution (about 0.7 ms of
-    # CPU). One row, the common case, goes as the same SQL in a cacheable text() instead: typed
-    # binds (JSON, UTC datetimes) and typed result columns, as the construct would have them.
-    table = ScheduledJob.__table__
-    columns = [column for column in table.c if not column.primary_key]
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
-        f"VALUES ({', '.join(':' + c.name for c in columns)}) "
-        f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING {', '.join(c.name for c in table.c)}"
+def _insert_from_arrays(returning: str) -> str:
+    """PostgreSQL, one statement: the keys that are new take an id from the ledger's sequence
+    (ON CONFLICT on the keys' unique index, global whatever the partitions), and only their rows
+    are inserted. Every column goes as one array (the statement is short and the same every time);
+    the caller gives each dedupe_key once (`_first_of_each_key`)."""
+    arrays = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES[name]}[])" for name in _ROW_COLUMNS)
+    values = ", ".join(
+        f"r.{name}::jsonb" if name in ("payload", "origin") else f"r.{name}" for name in _ROW_COLUMNS
     )
-    binds = [sa.bindparam(column.name, type_=column.type) for column in columns]
-    return sa.text(sql).bindparams(*binds).columns(*table.c), {column.name: None for column in columns}
+    return f"""
+    WITH r AS (
+        SELECT * FROM unnest({arrays}) WITH ORDINALITY AS r({", ".join(_ROW_COLUMNS)}, n)
+    ), new_keys AS (
+        INSERT INTO scheduled_job_keys (dedupe_key, job_id)
+        SELECT r.dedupe_key, nextval('scheduled_jobs_id_seq') FROM r ORDER BY r.n
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING dedupe_key, job_id
+    )
+    INSERT INTO scheduled_jobs (id, {", ".join(_ROW_COLUMNS)})
+    SELECT k.job_id, {values} FROM r JOIN new_keys k ON k.dedupe_key = r.dedupe_key
+    RETURNING {returning}
+    """
 
 
-_INSERT_ONE, _NO_VALUES = _insert_one_statement()
+# RETURNING every column: the created rows become the session's objects without a SELECT after.
+_INSERT_ROWS = sa.text(_insert_from_arrays(", ".join(c.name for c in _JOBS.c))).columns(*_JOBS.c)
+# Ledger rows by the thousand (app/scheduling/batch.py): their ids and due times only.
+_INSERT_IDS = sa.text(_insert_from_arrays("id, due_at"))
+
+
+def _first_of_each_key(rows: list[dict]) -> list[dict]:
+    """The rows without a repeated dedupe_key (the first one stays, as ON CONFLICT would keep it)."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        if row["dedupe_key"] not in seen:
+            seen.add(row["dedupe_key"])
+            kept.append(row)
+    return kept
+
+
+def _arrays(rows: list[dict]) -> dict[str, list]:
+    columns = {name: [row.get(name) for row in rows] for name in _ROW_COLUMNS}
+    for name in ("payload", "origin"):
+        columns[name] = [None if value is None else json.dumps(value) for value in columns[name]]
+    columns["attempts"] = [value or 0 for value in columns["attempts"]]
+    return columns
+
+
+_NEW_KEYS = sqlite.insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.dedupe_key, _KEYS.c.job_id)
+_INSERT_WITH_IDS = sa.insert(_JOBS).returning(*_JOBS.c)
+
+
+def _insert_elsewhere(session: Session, rows: list[dict]) -> list:
+    """SQLite (its writers serialised: BEGIN IMMEDIATE, app/db/engine.py): ids for the rows, their
+    keys (those already there skipped), then the rows of the keys that were new."""
+    ids = allocate_ids(session, {ScheduledJob: len(rows)})[ScheduledJob]
+    by_key = {row["dedupe_key"]: {**row, "id": job_id} for row, job_id in zip(rows, ids, strict=True)}
+    keys = [{"dedupe_key": key, "job_id": row["id"]} for key, row in by_key.items()]
+    new = session.execute(_NEW_KEYS, keys).all()
+    if not new:
+        return []
+    return session.execute(_INSERT_WITH_IDS, [by_key[key] for key, _ in new]).all()
 
 
 def insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
     """INSERT the rows (values by column) whose dedupe_key is new, in an ORM unit of work; returns
     the created ones as the session's objects."""
-    dialect = session.get_bind().dialect.name
-    if dialect in _INSERT:
-        session.flush()  # the rows may refer to objects still pending in this session
-        created = []
-        # One row (the common case) as a plain execute: the executemany path costs about three times more.
-        if len(rows) == 1:
-            result = session.execute(_INSERT_ONE, {**_NO_VALUES, **rows[0]})
-        else:
-            result = session.execute(_INSERT[dialect], rows)
-        for row in sorted(result, key=lambda r: r.id):
-            created.append(loaded(session, ScheduledJob, row))  # as if loaded (like claim() does)
-        return created
-    created = []  # any other database: one savepoint per row
-    for values in rows:
-        try:
-            with session.begin_nested():
-                job = ScheduledJob(**values)
-                session.add(job)
-        except sa.exc.IntegrityError:
-            continue
-        created.append(job)
-    return created
+    session.flush()  # the rows may refer to objects still pending in this session
+    rows = _first_of_each_key(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(_INSERT_ROWS, _arrays(rows)).all()
+    else:
+        result = _insert_elsewhere(session, rows)
+    # As if loaded (like claim() does): the session's objects, no SELECT after.
+    return [loaded(session, ScheduledJob, row) for row in sorted(result, key=lambda r: r.id)]
+
+
+def insert_ids(session: Session, rows: list[dict]) -> list[sa.Row]:
+    """PostgreSQL: INSERT the rows whose dedupe_key is new; their (id, due_at)."""
+    session.flush()
+    return session.execute(_INSERT_IDS, _arrays(_first_of_each_key(rows))).all()
+
+
+def existing(session: Session, dedupe_key: str) -> ScheduledJob:
+    """The row scheduled under `dedupe_key`, found through its key."""
+    job_id = sa.select(_KEYS.c.job_id).where(_KEYS.c.dedupe_key == dedupe_key).scalar_subquery()
+    return session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id == job_id)).one()
 
 
 def for_update(session: Session, stmt: sa.Select) -> sa.Select:
@@ -85,6 +134,17 @@ def skipping_locked(session: Session, pick: sa.Select) -> sa.Select:
     return pick
 
 
+_NO_JIT = sa.text("SET LOCAL jit = off")
+
+
+def without_jit(session: Session) -> None:
+    """PostgreSQL: no JIT compilation in the rest of this transaction. A claim among millions of rows
+    is planned at a cost past `jit_above_cost` (the planner cannot tell how few open rows are due),
+    and compiling its expressions took longer (about 120 ms) than running it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NO_JIT)
+
+
 def written_with_the_unit(session) -> bool:
     """Whether the unit of work writes its rows in one statement at its end (a batched unit): a
     ledger row then goes in with them, its dedupe_key new by construction (no ON CONFLICT)."""
@@ -99,8 +159,10 @@ def stores_dispatched(session) -> bool:
 
 
 def add_to_unit(session, values: dict) -> ScheduledJob:
-    """One ledger row (values by column) added to a batched unit, with a reserved id."""
-    return writes.add(session, new_row(ScheduledJob, **values), with_id=True)
+    """One ledger row (values by column) added to a batched unit, with a reserved id, and its key."""
+    job = writes.add(session, new_row(ScheduledJob, **values), with_id=True)
+    writes.add(session, new_row(ScheduledJobKey, dedupe_key=job.dedupe_key, job_id=job.id))
+    return job
 
 
 # --- counting an attempt: one statement, committed on its own ---------------------------------
@@ -319,30 +381,6 @@ def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:
     return rows
 
 
-# --- ledger rows by the thousand (app/scheduling/batch.py) ----------------------------------------
-
-# Column order of the arrays; status, attempts, created_at and trace_parent are the same for every row.
-INSERT_FROM_ARRAYS = sa.text(
-    """
-    INSERT INTO scheduled_jobs (clinic_id, kind, queue, subject_type, subject_id, payload, due_at,
-                                max_attempts, dedupe_key, origin, status, attempts, created_at,
-                                trace_parent)
-    SELECT r.clinic_id, r.kind, r.queue, r.subject_type, r.subject_id, r.payload::jsonb, r.due_at,
-           r.max_attempts, r.dedupe_key, r.origin::jsonb, CAST(:status AS varchar), 0,
-           CAST(:now AS timestamptz), CAST(:trace_parent AS varchar)
-    FROM unnest(CAST(:clinic_id AS integer[]), CAST(:kind AS varchar[]), CAST(:queue AS varchar[]),
-                CAST(:subject_type AS varchar[]), CAST(:subject_id AS integer[]),
-                CAST(:payload AS text[]), CAST(:due_at AS timestamptz[]),
-                CAST(:max_attempts AS integer[]), CAST(:dedupe_key AS varchar[]),
-                CAST(:origin AS text[]))
-         AS r(clinic_id, kind, queue, subject_type, subject_id, payload, due_at, max_attempts,
-              dedupe_key, origin)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, due_at
-    """
-)
-
-
 def inserts_from_arrays(session: Session) -> bool:
-    """Whether INSERT_FROM_ARRAYS runs here (PostgreSQL's unnest)."""
+    """Whether `insert_ids` runs here (PostgreSQL's unnest)."""
     return session.get_bind().dialect.name == "postgresql"

@@ -69,14 +69,15 @@ def schedule(
     created = schedule_many(session=session, jobs=[spec], now=now)
     if created:
         return created[0]
-    return session.scalars(sa.select(ScheduledJob).where(ScheduledJob.dedupe_key == dedupe_key)).one()
+    return queries.existing(session, dedupe_key)
 
 
 def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> list[ScheduledJob]:
     """Add many rows at once (each dict takes `schedule`'s keywords); returns only the rows it created.
 
-    A row whose dedupe_key exists is skipped by INSERT ... ON CONFLICT DO NOTHING, which leaves the
-    caller's transaction intact (an IntegrityError would abort it on PostgreSQL). In a batched unit
+    A row whose dedupe_key exists is skipped: its key is inserted first, by INSERT ... ON CONFLICT DO
+    NOTHING into `scheduled_job_keys` (unique across the ledger's monthly partitions), which leaves
+    the caller's transaction intact (an IntegrityError would abort it on PostgreSQL). In a batched unit
     (lead capture) the rows are written with the rest of the unit, their dedupe_keys new by
     construction (named after ids reserved for the same unit).
 

@@ -14,20 +14,28 @@ from sqlalchemy.orm import Session
 
 from app.scheduling import queries
 from app.scheduling.dispatch import publish_claimed
-from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob
+from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob, ScheduledJobKey
+from app.scheduling.partitions import queries as partitions
 
 log = logging.getLogger(__name__)
 
 MAX_BATCHES = 100  # per sweep run; the next tick carries on
 
 
-def _claim(session: Session, *, where, values: dict, limit: int):
-    """UPDATE ... WHERE id IN (SELECT id ... ORDER BY due_at LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING."""
-    pick = sa.select(ScheduledJob.id).where(*where).order_by(ScheduledJob.due_at).limit(limit)
+def claim_statement(session: Session, *, where, values: dict, limit: int) -> sa.Update:
+    """UPDATE ... WHERE (id, created_at) IN (SELECT ... ORDER BY due_at LIMIT n [FOR UPDATE SKIP
+    LOCKED]) RETURNING. The pick reads the live rows' partial index; each row it names is then
+    found by its primary key in its own month's partition (created_at prunes the others)."""
+    pick = (
+        sa.select(ScheduledJob.id, ScheduledJob.created_at)
+        .where(*where)
+        .order_by(ScheduledJob.due_at)
+        .limit(limit)
+    )
     pick = queries.skipping_locked(session, pick)
-    stmt = (
+    return (
         sa.update(ScheduledJob)
-        .where(ScheduledJob.id.in_(pick), *where)
+        .where(sa.tuple_(ScheduledJob.id, ScheduledJob.created_at).in_(pick), *where)
         .values(**values)
         .returning(
             ScheduledJob.id,
@@ -39,7 +47,11 @@ def _claim(session: Session, *, where, values: dict, limit: int):
         )
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).all()
+
+
+def _claim(session: Session, *, where, values: dict, limit: int):
+    queries.without_jit(session)
+    return session.execute(claim_statement(session, where=where, values=values, limit=limit)).all()
 
 
 def claim_due(*, session: Session, now: datetime, until: datetime, limit: int):
@@ -102,22 +114,76 @@ def _sweep(db, claim, now: datetime) -> int:
 
 
 def purge_done(*, db, now: datetime) -> int:
-    """Delete done and cancelled rows both due and finished more than purge_done_after_days ago."""
+    """Remove the done and cancelled rows both due and finished more than purge_done_after_days ago;
+    returns how many. On PostgreSQL whole months go (partitions detached and dropped, never one with
+    a row still open or finished within the retention), and the months ahead are created; elsewhere
+    (SQLite, and PostgreSQL's DEFAULT partition) the rows are deleted in batches."""
     cutoff = now - timedelta(days=db.settings.purge_done_after_days)
+    total = 0
+    if partitions.is_partitioned(db):
+        _create_months_ahead(db, now)
+        total += _drop_final_months(db, cutoff)
+    return total + _delete_finished(db, cutoff)
+
+
+MONTHS_AHEAD = 2  # partitions made ahead of the current month: rows never wait for one
+
+
+def _create_months_ahead(db, now: datetime) -> None:
+    month = partitions.month_of(now)
+    for _ in range(MONTHS_AHEAD + 1):
+        try:
+            if partitions.create_partition(db, month):
+                log.info("created the ledger's partition %s", partitions.partition_name(month))
+        except sa.exc.DBAPIError:  # its lock not granted in time (a busy ledger), a race: next run
+            log.exception(
+                "could not create %s yet; the next purge tries again", partitions.partition_name(month)
+            )
+        month = partitions.next_month(month)
+
+
+def _drop_final_months(db, cutoff: datetime) -> int:
+    """Drop each month entirely before the cutoff whose rows are all final and past the retention."""
+    with db.engine.connect() as conn:
+        months = [m for m in partitions.attached_months(conn) if partitions.next_month(m) <= cutoff]
+    for month in months:
+        if partitions.holds_rows_to_keep(db, month, cutoff):
+            continue
+        with db.engine.connect() as conn:
+            gave_up = partitions.gave_up_ids(conn, partitions.partition_name(month))
+        partitions.delete_finished_keys(db, month, db.settings.sweep_batch_size)
+        try:
+            partitions.detach_final_partition(db, month, gave_up)
+        except sa.exc.DBAPIError:  # its lock not granted in time (a busy ledger): next run
+            log.exception(
+                "could not detach %s yet; the next purge tries again", partitions.partition_name(month)
+            )
+    with db.engine.connect() as conn:
+        detached = partitions.detached_partitions(conn)
+    dropped = 0
+    for name in detached:
+        count = partitions.drop_detached(db, name)
+        log.info("dropped the ledger's partition %s (%d finished rows)", name, count)
+        dropped += count
+    return dropped
+
+
+def _delete_finished(db, cutoff: datetime) -> int:
+    """Delete the final-and-old done and cancelled rows of `partitions.finished_rows_table` with their
+    keys, a batch per transaction."""
+    table, keys = partitions.finished_rows_table(db), ScheduledJobKey.__table__
     limit, total = db.settings.sweep_batch_size, 0
-    where = [
-        ScheduledJob.status.in_(FINISHED),
-        ScheduledJob.due_at < cutoff,
-        ScheduledJob.finished_at < cutoff,
-    ]
+    where = [table.c.status.in_(FINISHED), table.c.due_at < cutoff, table.c.finished_at < cutoff]
     while True:
         with db.unit_of_work() as session:
-            pick = sa.select(ScheduledJob.id).where(*where).limit(limit)
-            deleted = session.execute(
-                sa.delete(ScheduledJob)
-                .where(ScheduledJob.id.in_(pick))
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        total += deleted
-        if deleted < limit:
+            rows = session.execute(sa.select(table.c.id, table.c.dedupe_key).where(*where).limit(limit)).all()
+            if rows:
+                session.execute(
+                    sa.delete(keys).where(
+                        sa.tuple_(keys.c.dedupe_key, keys.c.job_id).in_([(r.dedupe_key, r.id) for r in rows])
+                    )
+                )
+                session.execute(sa.delete(table).where(table.c.id.in_([r.id for r in rows])))
+        total += len(rows)
+        if len(rows) < limit:
             return total

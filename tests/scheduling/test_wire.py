@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import clock
-from app.scheduling import schedule
+from app.scheduling import schedule, schedule_many, sweeps
 from app.scheduling.dispatch import Dispatcher, Message, RedisWire
 from tests.conftest import test_settings
 from tests.ledger import effects, queued_job_ids
@@ -65,3 +65,51 @@ def test_a_job_sent_by_wire_is_run_once_by_a_real_worker(app, db, redis, tenant)
     with thread_worker(app):
         wait_for(lambda: effects(db) == (1, 1))
     assert ledger_job(db, job_id).status == "done"
+
+
+def test_many_messages_go_in_one_pipeline_as_celery_writes_them_and_in_order(
+    migrated_database, redis_url, redis
+):
+    dispatcher = Dispatcher(test_settings(migrated_database, redis_url))
+    eta = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    messages = [
+        Message(
+            job_id=i, queue="realtime" if i % 3 else "notifications", eta=eta, kind="k", subject=f"lead:{i}"
+        )
+        for i in range(1, 2501)  # more than one LPUSH of PIPELINE_SIZE messages per queue
+    ]
+    redis.delete("realtime", "notifications")
+    dispatcher._send(dispatcher.celery, messages[0], producer=None)  # one through Celery, to compare
+    by_celery = json.loads(redis.rpop(messages[0].queue))
+    dispatcher.publish(messages)  # several, on a Redis broker: RedisWire.send_many
+    for queue in ("realtime", "notifications"):
+        popped = []
+        while (raw := redis.rpop(queue)) is not None:  # as a worker takes them: the oldest first
+            popped.append(json.loads(raw))
+        expected = [m.job_id for m in messages if m.queue == queue]
+        assert [json.loads(base64.b64decode(e["body"]))[0][0] for e in popped] == expected
+        if queue == messages[0].queue:
+            assert _without_ids(popped[0]) == _without_ids(by_celery)
+
+
+def test_jobs_promoted_together_are_run_once_each_by_a_real_worker(app, db, redis, tenant):
+    now = clock.now()
+    session = db.session_factory()
+    try:
+        with app.app_context():
+            schedule_many(
+                session=session,
+                jobs=[
+                    {"kind": EFFECT, "due_at": now, "dedupe_key": f"wire-many-{i}", "clinic_id": tenant.id}
+                    for i in range(20)
+                ],
+                now=now,
+            )
+        session.commit()  # no hooks: every row waits for the sweep
+    finally:
+        session.close()
+    with app.app_context():  # one sweep claims them all and publishes them together (send_many)
+        assert sweeps.promote_due(db=db, now=now) == 20
+    assert len(queued_job_ids(redis, "realtime")) == 20
+    with thread_worker(app):
+        wait_for(lambda: effects(db) == (20, 20))
