@@ -150,6 +150,10 @@ class Settings:
     # Far above any real send (several socket timeouts) so a slow send is never taken for dead.
     notification_stuck_seconds: float = 900.0
     notification_stuck_interval: float = 60.0
+    # Messages of a batch claimed together, and their outcomes recorded together: one statement each
+    # per window. A worker killed mid-window leaves the whole window `sending` (emails there end
+    # "outcome unknown"), so this bounds what a crash costs against the commits saved.
+    notification_claim_window: int = 50
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0
@@ -262,6 +266,8 @@ class Settings:
         if self.notification_stuck_seconds <= 3 * self.notification_send_timeout:
             # A live but slow send (connect, MAIL/RCPT, DATA) must never look like a dead worker's.
             raise ConfigError("notification_stuck_seconds must exceed 3 x notification_send_timeout")
+        if self.notification_claim_window < 1:
+            raise ConfigError("notification_claim_window must be at least 1")
         if not self.is_production:
             return
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:

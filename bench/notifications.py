@@ -1,6 +1,6 @@
 """bench/notifications: email delivery through real worker processes to a local SMTP server (aiosmtpd).
 
-`python -m bench notifications [--count=10000] [--concurrency=4]`
+`python -m bench notifications [--count=10000] [--concurrency=4] [--batch=50] [--window=50] [--pipelining=1]`
 
 Two runs of `count` emails each, queued through `notifications.send_emails` (1,000 per transaction:
 one multi-row INSERT, dispatched after commit as `notification.deliver_batch` ledger jobs of
@@ -11,6 +11,8 @@ database round trips, so on 2 cores 4 processes keep the CPUs busy):
 - flaky: the server answers 451 to a random 20% of first attempts; those are retried with backoff.
 messages/s = count / (last sent_at - start of queueing). The server counts each message by its
 X-Followup-Key header: "each once" says every one arrived, none twice, and every row is `sent`.
+`--batch` is outgoing.BATCH_SIZE (messages per job), `--window` the worker's notification_claim_window
+(messages claimed and recorded together), `--pipelining=0` hides the server's PIPELINING (lock-step).
 
 Uses DATABASE_URL (PostgreSQL) when set, else a SQLite file; a private redis-server.
 """
@@ -32,7 +34,7 @@ import sqlalchemy as sa
 
 from app import clock, create_app, migrate
 from app.auth import service as auth
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, Settings
 from app.notifications import outgoing
 from app.notifications.models import Notification
 from bench.common import bench_database, bench_redis, print_table
@@ -66,22 +68,29 @@ COLUMNS = [
 def main(flags: list[str]) -> None:
     count = _flag(flags, "count", 10_000)
     concurrency = _flag(flags, "concurrency", 4)
-    rows, dialect = measure(count=count, concurrency=concurrency)
+    outgoing.BATCH_SIZE = _flag(flags, "batch", outgoing.BATCH_SIZE)
+    window = _flag(flags, "window", Settings.notification_claim_window)
+    pipelining = bool(_flag(flags, "pipelining", 1))
+    rows, dialect = measure(count=count, concurrency=concurrency, window=window, pipelining=pipelining)
     print_table(
         f"bench/notifications: {count:,} emails per run, 1 worker x {concurrency} processes, "
-        f"batches of {outgoing.BATCH_SIZE}, {dialect} "
+        f"batches of {outgoing.BATCH_SIZE}, claimed {window} at a time, SMTP "
+        f"{'pipelined' if pipelining else 'lock-step'}, {dialect} "
         f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)",
         COLUMNS,
         rows,
     )
 
 
-def measure(*, count: int, concurrency: int, runs=RUNS) -> tuple[list[list], str]:
+def measure(
+    *, count: int, concurrency: int, runs=RUNS, window: int | None = None, pipelining: bool = True
+) -> tuple[list[list], str]:
     """One row per run (see COLUMNS) on a fresh database, and the database's name."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     from tests.notifications.fakes import smtp_server  # the same real SMTP server the tests use
 
     with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, smtp_server() as (smtp, port):
+        smtp.pipelining = pipelining
         workdir = Path(tmp)
         with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
             migrate.upgrade(db_url)
@@ -109,6 +118,7 @@ def measure(*, count: int, concurrency: int, runs=RUNS) -> tuple[list[list], str
                 "SMTP_PORT": str(port),
                 "FOLLOWUP_NOTIFICATION_RETRY_BASE_SECONDS": "0.5",
                 "FOLLOWUP_NOTIFICATION_RETRY_MAX_SECONDS": "2.0",
+                "FOLLOWUP_NOTIFICATION_CLAIM_WINDOW": str(window or Settings.notification_claim_window),
                 "FOLLOWUP_VAR_DIR": str(workdir),
                 "PYTHONPATH": str(PROJECT_ROOT),
             }

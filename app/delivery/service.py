@@ -11,6 +11,9 @@ would send again a message that went out. So:
   3. `settle` records the outcome in a short transaction of its own, by compare-and-set on
      (sending, attempts) (`settled` / `locked_attempt`): done, or after a failure `give_up_or_retry`
      (failed, dead, or pending again with a backoff from rules.py; the domain schedules the job).
+Many rows at once (a batch of emails) take the same steps a window at a time: `claim_many` moves
+every row of the window still pending to sending in one statement, and queries.settle_many writes
+each row's outcome by the same compare-and-set, all of them in one statement.
 A duplicate delivery of a job finds the row no longer pending and does nothing. A worker killed
 between 1 and 3 leaves the row `sending` past its lease: `stuck` finds it for the domain's sweep,
 which decides (send again when the receiver dedupes; otherwise "outcome unknown").
@@ -54,6 +57,31 @@ def claim_statement(table: sa.Table, returning: Iterable[sa.Column], *, where: I
         )
         .returning(*returning)
     )
+
+
+def claim_many_statement(table: sa.Table, returning: Iterable[sa.Column]) -> sa.Update:
+    """claim_statement for many rows at once: every row of :row_ids (a list) still pending moves to
+    sending in one UPDATE ... RETURNING; the others (done, being sent, given up) are left alone."""
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.id.in_(sa.bindparam("row_ids", expanding=True)), c.status == PENDING)
+        .values(
+            status=SENDING,
+            attempts=c.attempts + 1,
+            sending_at=sa.bindparam("now", type_=c.sending_at.type),
+            next_attempt_at=None,
+        )
+        .returning(*returning)
+    )
+
+
+def claim_many(session: Session, statement: sa.Update, row_ids: list[int], now: datetime) -> list:
+    """The rows a claim_many_statement took, by id (the order they are to be sent in)."""
+    if not row_ids:
+        return []
+    rows = session.connection().execute(statement, {"row_ids": row_ids, "now": now}).all()
+    return sorted(rows, key=lambda row: row.id)
 
 
 def claim(session: Session, statement: sa.Update, row_id: int, now: datetime):
@@ -107,15 +135,25 @@ def give_up_or_retry(
     domain's name for it), or pending again. Returns when to try again (None: given up); the domain
     schedules that attempt's job."""
     row.last_error = error[:MAX_ERROR]
-    step = rules.after_failure(policy, row.attempts, permanent=permanent, jitter=jitter)
+    row.status, due = after_failed_attempt(
+        policy, row.attempts, permanent=permanent, now=now, jitter=jitter, dead=dead
+    )
+    if due is not None:
+        row.next_attempt_at = due
+    return due
+
+
+def after_failed_attempt(
+    policy: rules.RetryPolicy, attempts: int, *, permanent: bool, now: datetime, jitter: float, dead: str
+) -> tuple[str, datetime | None]:
+    """The status a row takes after its attempt number `attempts` failed (failed, `dead`, or pending
+    again) and when to try again (None: given up)."""
+    step = rules.after_failure(policy, attempts, permanent=permanent, jitter=jitter)
     if step.kind == rules.FAILED:
-        row.status = FAILED
-        return None
+        return FAILED, None
     if step.kind == rules.EXHAUSTED:
-        row.status = dead
-        return None
-    row.status, row.next_attempt_at = PENDING, now + timedelta(seconds=step.delay)
-    return row.next_attempt_at
+        return dead, None
+    return PENDING, now + timedelta(seconds=step.delay)
 
 
 def stuck(session: Session, model: type, *, cutoff: datetime) -> list:

@@ -1,74 +1,51 @@
-"""Outbound transports: SMTP email, a Twilio-style HTTP SMS provider, and the console (a log under var/).
-
-Every send either returns the provider's message id or raises one of three errors, which decide what
-delivery does next: TransientError (retry with backoff), PermanentError (failed, no retry) and
-OutcomeUnknown (the message went out and no answer came back: for email nobody can tell whether it
-was accepted, so it is not re-sent blindly).
+"""Outbound transports: SMTP email (smtp.py), a Twilio-style HTTP SMS provider, and the console (a
+log under var/). The message and the errors a send ends in are in transport.py.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import json
 import os
 import re
-import smtplib
-import ssl
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
-from email.charset import QP, Charset
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import formataddr, parseaddr
+from collections.abc import Callable
+from dataclasses import asdict
 
 from app import config
+from app.notifications import smtp
+from app.notifications.transport import (
+    OutcomeUnknown,
+    Outgoing,
+    PermanentError,
+    SendError,
+    TransientError,
+    format_sender,
+    message_id,
+)
 
-EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")  # syntax only: the server judges the rest
+__all__ = [
+    "OutcomeUnknown",
+    "Outgoing",
+    "PermanentError",
+    "SendError",
+    "TransientError",
+    "format_sender",
+    "message_id",
+    "send",
+    "send_many",
+]
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
-class SendError(Exception):
-    """A send did not succeed; the subclass says whether trying again can help."""
-
-
-class TransientError(SendError):
-    """Connection refused, timeout, SMTP 4xx, HTTP 429/5xx: try again later."""
-
-
-class PermanentError(SendError):
-    """Invalid address, SMTP 5xx, HTTP 4xx: trying again would fail the same way."""
-
-
-class OutcomeUnknown(SendError):
-    """The whole message was handed over and the answer never came (timeout, dropped connection)."""
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """What one attempt sends; built from the notification row inside the claim transaction."""
-
-    notification_id: int
-    channel: str  # email | sms
-    to: str
-    sender: str
-    subject: str
-    text: str
-    html: str | None
-    dedupe_key: str
 
 
 def send(message: Outgoing, settings) -> str:
     """Send through the backend configured for the channel; returns the provider message id."""
     if message.channel == "email":
         if settings.email_backend == "smtp":
-            return send_smtp(message, settings)
+            return smtp.send_smtp(message, settings)
         return send_console(message)
     if message.channel == "sms":
         if settings.sms_backend == "http":
@@ -77,11 +54,23 @@ def send(message: Outgoing, settings) -> str:
     raise PermanentError(f"no transport for channel {message.channel!r}")
 
 
-def message_id(message: Outgoing) -> str:
-    """A Message-ID derived from the dedupe key: every attempt of one notification carries the same one."""
-    # The address's domain, not the raw header's: "Name <a@b.c>" would leave a ">" in the id.
-    domain = parseaddr(message.sender)[1].rpartition("@")[2] or "followup.local"
-    return f"<{hashlib.sha256(message.dedupe_key.encode()).hexdigest()[:32]}@{domain}>"
+def send_many(
+    messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
+) -> list[str | Exception | None]:
+    """Send messages in order: for each its provider message id, the error it ended in, or None if
+    `stop()` said to stop before it was handed over. Emails over SMTP travel pipelined (smtp.py)."""
+    if settings.email_backend == "smtp" and messages and all(m.channel == "email" for m in messages):
+        return smtp.send_many(messages, settings, stop=stop)
+    results: list[str | Exception | None] = []
+    for message in messages:
+        if stop():
+            results.append(None)
+            continue
+        try:
+            results.append(send(message, settings))
+        except Exception as exc:  # the caller decides what each error means
+            results.append(exc)
+    return results
 
 
 # --- console ----------------------------------------------------------------------------------------
@@ -98,145 +87,6 @@ def send_console(message: Outgoing) -> str:
     finally:
         os.close(fd)
     return f"console:{message.notification_id}"
-
-
-# --- SMTP -------------------------------------------------------------------------------------------
-
-# One connection per thread (a prefork child has one thread), reused across messages: opening a TCP
-# connection, EHLO, STARTTLS and AUTH per message would cost more than the message itself.
-_local = threading.local()
-
-
-# Built with the compat32 MIME classes, not EmailMessage with the SMTP policy: that policy parses and
-# refolds every header through the RFC 5322 header registry, about 1.5 ms of CPU per message, several
-# times the cost of the send itself. Parts are UTF-8 quoted-printable (lines stay under 998 bytes
-# whatever the template renders); the wire form has CRLF line ends.
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
-_WIRE = compat32.clone(linesep="\r\n")
-
-
-def build_email(message: Outgoing) -> MIMEMultipart | MIMEText:
-    """The MIME message: text, or multipart/alternative text + HTML; headers set after the parts."""
-    text = MIMEText(message.text, "plain", _UTF8_QP)
-    if message.html:
-        email = MIMEMultipart("alternative")
-        email.attach(text)
-        email.attach(MIMEText(message.html, "html", _UTF8_QP))
-    else:
-        email = text
-    # Header() encodes a non-ASCII subject (RFC 2047); the subject is rendered on one line.
-    email["Subject"] = Header(message.subject, "utf-8") if not message.subject.isascii() else message.subject
-    email["From"] = message.sender  # formataddr already encoded a non-ASCII display name
-    email["To"] = message.to  # a checked plain address
-    email["Message-ID"] = message_id(message)
-    email["X-Followup-Key"] = message.dedupe_key  # lets a receiver (and our tests) spot a duplicate
-    return email
-
-
-def email_bytes(message: Outgoing) -> bytes:
-    return build_email(message).as_bytes(policy=_WIRE)
-
-
-def _check_address(address: str) -> None:
-    if "\r" in address or "\n" in address or not EMAIL_ADDRESS.match(address or ""):
-        raise PermanentError(f"invalid email address {address!r}")
-
-
-def _connect(settings) -> smtplib.SMTP:
-    timeout = settings.notification_send_timeout
-    try:
-        if settings.smtp_ssl:
-            conn = smtplib.SMTP_SSL(
-                settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-        conn.ehlo_or_helo_if_needed()  # mail() does not greet by itself (sendmail() would)
-        if settings.smtp_starttls and not settings.smtp_ssl:
-            conn.starttls(context=ssl.create_default_context())
-            conn.ehlo()
-        if settings.smtp_username:
-            conn.login(settings.smtp_username, settings.smtp_password or "")
-    except smtplib.SMTPResponseException as exc:
-        raise _by_code(exc.smtp_code, exc.smtp_error, "connecting") from exc
-    except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS handshake, disconnect
-        raise TransientError(f"SMTP connection to {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
-    return conn
-
-
-def _by_code(code: int, text, stage: str) -> SendError:
-    detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-    error = f"SMTP {code} while {stage}: {detail}"
-    return TransientError(error) if 400 <= code < 500 else PermanentError(error)
-
-
-def _drop_connection() -> None:
-    conn = getattr(_local, "conn", None)
-    _local.conn = None
-    if conn is not None:
-        with contextlib.suppress(Exception):  # closing a broken socket may fail; it is gone either way
-            conn.close()
-
-
-def send_smtp(message: Outgoing, settings) -> str:
-    """MAIL, RCPT, DATA over a reused connection; the phase an error happens in decides its kind."""
-    _check_address(message.to)
-    sender = parseaddr(message.sender)[1]
-    _check_address(sender)
-    payload = email_bytes(message)
-    key = (settings.smtp_host, settings.smtp_port, settings.smtp_username)
-    for fresh in (False, True):
-        conn = getattr(_local, "conn", None)
-        if conn is None or getattr(_local, "key", None) != key:
-            _drop_connection()
-            conn = _local.conn = _connect(settings)
-            _local.key, fresh = key, True
-        try:
-            code, text = conn.mail(sender)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            _drop_connection()
-            if fresh:
-                raise TransientError(f"SMTP connection lost before MAIL FROM: {exc}") from exc
-            continue  # the cached connection had gone stale (server idle timeout): nothing sent yet
-        break
-    try:
-        if code != 250:
-            raise _by_code(code, text, "MAIL FROM")
-        code, text = conn.rcpt(message.to)
-        if code not in (250, 251):
-            raise _by_code(code, text, "RCPT TO")
-        code, text = conn.docmd("DATA")
-        if code != 354:
-            raise _by_code(code, text, "DATA")
-        data = re.sub(rb"(?m)^\.", b"..", payload)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        conn.send(data + b".\r\n")  # without the final dot nothing is delivered: failures so far are safe
-    except SendError:
-        _reset(conn)
-        raise
-    except (OSError, smtplib.SMTPException) as exc:
-        _drop_connection()
-        raise TransientError(f"SMTP: {exc}") from exc
-    try:
-        code, text = conn.getreply()
-    except (OSError, smtplib.SMTPException) as exc:
-        # The server has the whole message and we never heard whether it took it (RFC 1047).
-        _drop_connection()
-        raise OutcomeUnknown(f"no answer after the message was sent: {exc}") from exc
-    if code != 250:
-        _reset(conn)
-        raise _by_code(code, text, "sending the message")
-    return message_id(message)
-
-
-def _reset(conn: smtplib.SMTP) -> None:
-    """After a refused command the connection is still usable once the transaction is reset."""
-    try:
-        conn.rset()
-    except Exception:
-        _drop_connection()
 
 
 # --- HTTP SMS (Twilio-style) -----------------------------------------------------------------------
@@ -290,7 +140,3 @@ def _provider_error(exc: urllib.error.HTTPError) -> str:
         return str(body.get("message") or body)[:500]
     except Exception:
         return exc.reason if isinstance(exc.reason, str) else str(exc)
-
-
-def format_sender(name: str | None, address: str) -> str:
-    return formataddr((name, address)) if name else address

@@ -1,6 +1,6 @@
 """The notifications domain's registrations: delivery of outgoing messages is a ledger job kind."""
 
-from app.notifications import delivery, outgoing
+from app.notifications import batches, delivery, outgoing
 from app.scheduling import registry
 
 # On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give
@@ -9,4 +9,4 @@ from app.scheduling import registry
 # handlers are given the Database (takes_db).
 registry.register(outgoing.DELIVER, delivery.claim_delivery, queue="notifications", takes_db=True)
 # Many messages queued at once (send_many) travel in batches: one task per BATCH_SIZE messages.
-registry.register(outgoing.DELIVER_BATCH, delivery.claim_batch, queue="notifications", takes_db=True)
+registry.register(outgoing.DELIVER_BATCH, batches.claim_batch, queue="notifications", takes_db=True)

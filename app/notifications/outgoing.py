@@ -21,10 +21,11 @@ from app.scheduling import service as scheduling
 DELIVER = "notification.deliver"
 DELIVER_BATCH = "notification.deliver_batch"
 # Messages per batch job (send_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
-# events) is about as much CPU as claiming, sending and recording one email, so a campaign delivered
-# one task per message spends half its CPU on the transport. 50 spreads that thin while a 1,000-message
-# send still makes 20 tasks, enough to keep every worker process busy.
-BATCH_SIZE = 50
+# events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
+# a batch's transient failures come back as one batch of their own, so a small batch makes many tiny
+# retry tasks. 200 spreads that thin while a 1,000-message send still makes 5 tasks for the worker's
+# processes. (The claim and the outcomes go by notification_claim_window within the batch.)
+BATCH_SIZE = 200
 
 
 def _job_key(notification_id: int, due_at: datetime) -> str:

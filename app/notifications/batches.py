@@ -1,0 +1,267 @@
+"""Many messages delivered together: the `notification.deliver_batch` jobs (send_many queues them).
+
+Once the job's `done` commits, the worker takes the batch's rows a window at a time
+(`notification_claim_window` rows):
+  1. one transaction records the previous window's outcomes (one compare-and-set statement for all
+     of them, app/delivery/queries.settle_many) and claims the next window (pending → sending,
+     attempts + 1: one UPDATE ... RETURNING);
+  2. the window's messages go out, no transaction open, over the worker process's kept-alive SMTP
+     connection (channels.py: pipelined where the server offers it);
+  3. the last window's outcomes commit together with the batch's transient failures, which are
+     retried as one batch job once the longest of their backoffs has passed.
+A duplicate job, or a row another job took, finds the row no longer pending: skipped. A worker
+killed mid-batch leaves the window it was sending `sending`: recover_stuck_sends settles it as it
+does a single message in flight (an email failed as "outcome unknown", never sent twice; an SMS
+re-sent with its token); the windows it never reached stay `pending` with no job, and the same sweep
+schedules them again. A batch still running at half the task's soft time limit (a provider timing out
+on every message) hands the rest back as single jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app import clock as app_clock
+from app.db import after_commit
+from app.delivery import queries as delivery_queries
+from app.delivery import service as outbound
+from app.notifications import channels, outgoing, sending
+from app.notifications.models import DeliveryStatus, Notification
+from app.scheduling import service as scheduling
+
+log = logging.getLogger(__name__)
+
+_CLAIM = outbound.claim_many_statement(Notification.__table__, sending.CLAIMED)
+_OUTCOME = ("status", "attempts", "sent_at", "provider_message_id", "last_error", "next_attempt_at")
+HANDED_BACK = "handed back"
+
+
+def claim_batch(*, session: Session, job, now: datetime, db) -> None:
+    """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
+    the worker delivers the batch's rows (`deliver_batch`)."""
+    ids = [int(i) for i in (job.payload or {}).get("notification_ids", [])]
+    after_commit(session, partial(deliver_batch, db=db, notification_ids=ids))
+
+
+def deliver_batch(*, db, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
+    """Claim, send and record the rows window by window; never raises. How many rows ended how."""
+    batch = _Batch(db, deadline=time.monotonic() + db.settings.task_soft_time_limit / 2)
+    sent: list[sending.Attempt] = []  # the window just sent: its outcomes are written with the next claim
+    rest, window = list(notification_ids), db.settings.notification_claim_window
+    while rest and not batch.past_deadline():
+        try:
+            claimed = batch.record_and_claim(sent, rest[:window], clock())
+        except Exception:  # both rolled back: `sent` is recorded on its own, the rest handed back
+            log.exception("could not claim notification %s and on; handing the batch's rest back", rest[0])
+            break
+        sent = batch.send(claimed)
+        rest = rest[window:]
+    batch.finish(sent, clock())
+    if rest:
+        batch.count(HANDED_BACK, _hand_back(db, rest, clock()))
+    return dict(batch.outcomes)
+
+
+@dataclass(frozen=True)
+class _Retry:
+    notification_id: int
+    clinic_id: int
+    due_at: datetime
+
+
+class _Batch:
+    """One batch's run: its caches (senders, clinic settings), its outcomes and its retries."""
+
+    def __init__(self, db, *, deadline: float):
+        self.db, self.settings, self.deadline = db, db.settings, deadline
+        self.outcomes: Counter[str] = Counter()
+        self.senders: dict[int, str] = {}
+        self.limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
+        self.retries: list[_Retry] = []  # transient failures, rescheduled together at the end
+        self.clinics: dict[int, int] = {}  # each claimed row's clinic
+
+    def past_deadline(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        if n:
+            self.outcomes[outcome] += n
+
+    def record_and_claim(
+        self, sent: list[sending.Attempt], ids: list[int], now: datetime
+    ) -> list[tuple[channels.Outgoing, int]]:
+        """One transaction: the previous window's outcomes, then pending → sending of `ids`. If it
+        fails, both roll back (the retries it added with them), and the window is not claimed."""
+        mark, counted = len(self.retries), Counter()
+        try:
+            with self.db.unit_of_work() as session:
+                counted = self._record(session, sent, now)
+                rows = outbound.claim_many(session, _CLAIM, ids, now)
+                self.clinics.update((row.id, row.clinic_id) for row in rows)
+                self._load_clinics(session, {row.clinic_id for row in rows})
+                claimed = [
+                    (sending.message_of(session, row, self.settings, self.senders), row.attempts)
+                    for row in rows
+                    if not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
+                ]
+        except Exception:
+            del self.retries[mark:]
+            raise
+        self.outcomes.update(counted)
+        self.count("skipped", len(ids) - len(rows))  # sent, being sent or given up: another job got there
+        self.count("deferred", len(rows) - len(claimed))
+        return claimed
+
+    def _load_clinics(self, session: Session, clinic_ids: set[int]) -> None:
+        """Each clinic's settings, read once a batch: its rate limits (held_until's cache) and From."""
+        for clinic_id in clinic_ids - self.limits.keys():
+            self.limits[clinic_id] = sending.clinic_settings(session, clinic_id)
+            self.senders[clinic_id] = sending.email_sender(self.limits[clinic_id], self.settings)
+
+    def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
+        """Send the claimed messages in turn; those the deadline stops before are given back unsent."""
+        outcomes = sending.send_many([m for m, _ in claimed], self.settings, stop=self.past_deadline)
+        return [
+            sending.Attempt(message, number, *(outcome or (HANDED_BACK, None, None)))
+            for (message, number), outcome in zip(claimed, outcomes, strict=True)
+        ]
+
+    def finish(self, sent: list[sending.Attempt], now: datetime) -> None:
+        """The last window's outcomes and the batch's retries, in one transaction; never raises: rows
+        it leaves `sending` the stuck sweep settles, rows left pending without a job it reschedules."""
+        if not sent and not self.retries:
+            return
+        mark = len(self.retries)
+        try:
+            with self.db.unit_of_work() as session:
+                counted = self._record(session, sent, now)
+                _schedule_retries(session, self.retries, now)
+            self.outcomes.update(counted)
+        except Exception:
+            log.exception("could not record the outcomes of %d notification(s)", len(sent))
+            del self.retries[mark:]
+            self.count("unrecorded", len(sent))
+            try:
+                with self.db.unit_of_work() as session:
+                    _schedule_retries(session, self.retries, now)
+            except Exception:
+                log.exception("could not reschedule %d notification(s)", len(self.retries))
+
+    def _record(self, session: Session, sent: list[sending.Attempt], now: datetime) -> Counter:
+        """Write the window's outcomes in one statement; what each became."""
+        values = [_outcome(attempt, now, self.settings) for attempt in sent]
+        written = set(delivery_queries.settle_many(session, Notification.__table__, values, _OUTCOME))
+        counted: Counter[str] = Counter()
+        for attempt, value in zip(sent, values, strict=True):
+            row_id = attempt.message.notification_id
+            if row_id not in written:
+                counted["stale"] += 1
+            elif attempt.status == HANDED_BACK:
+                job = outgoing.delivery_job(row_id, self.clinics[row_id], now)
+                scheduling.schedule(session=session, now=now, **job)
+                counted[HANDED_BACK] += 1
+            else:
+                counted[self._after(attempt, value)] += 1
+        return counted
+
+    def _after(self, attempt: sending.Attempt, value: dict) -> str:
+        """What a written outcome is; a retry joins the batch's retries."""
+        row_id = attempt.message.notification_id
+        if value["status"] == DeliveryStatus.SENT:
+            return DeliveryStatus.SENT
+        if value["status"] == DeliveryStatus.FAILED:
+            log.warning("notification %s failed: %s", row_id, attempt.error)
+            return DeliveryStatus.FAILED
+        if value["status"] == DeliveryStatus.DEAD:
+            log.error("notification %s is dead after %d attempts: %s", row_id, attempt.number, attempt.error)
+            return DeliveryStatus.DEAD
+        self.retries.append(_Retry(row_id, self.clinics[row_id], value["next_attempt_at"]))
+        return "retrying"
+
+
+def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
+    """The row's columns after this attempt (settle_many's outcome)."""
+    value = {
+        "id": attempt.message.notification_id,
+        "attempt": attempt.number,
+        "attempts": attempt.number,
+        "sent_at": None,
+        "provider_message_id": None,
+        "last_error": None,
+        "next_attempt_at": None,
+    }
+    if attempt.status == DeliveryStatus.SENT:
+        value.update(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            provider_message_id=(attempt.provider_id or "")[:128] or None,
+        )
+    elif attempt.status == HANDED_BACK:  # never handed to the provider: not an attempt
+        value.update(status=DeliveryStatus.PENDING, attempts=attempt.number - 1, next_attempt_at=now)
+    else:
+        status, due = outbound.after_failed_attempt(
+            sending.retry_policy(settings),
+            attempt.number,
+            permanent=attempt.status == DeliveryStatus.FAILED,
+            now=now,
+            jitter=random.random(),
+            dead=DeliveryStatus.DEAD,
+        )
+        value.update(
+            status=status, next_attempt_at=due, last_error=(attempt.error or "")[: outbound.MAX_ERROR]
+        )
+    return value
+
+
+def _schedule_retries(session: Session, retries: list[_Retry], now: datetime) -> None:
+    """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
+    backoff is a minimum wait)."""
+    if not retries:
+        return
+    due = max(r.due_at for r in retries)
+    session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.id.in_([r.notification_id for r in retries]),
+            Notification.status == DeliveryStatus.PENDING,
+        )
+        .values(next_attempt_at=due)
+        .execution_options(synchronize_session=False)
+    )
+    rows = [outgoing.Created(r.notification_id, r.clinic_id, due) for r in retries]
+    scheduling.schedule_many(session=session, jobs=outgoing.batch_jobs(rows), now=now)
+
+
+def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
+    """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
+    try:
+        with db.unit_of_work() as session:
+            rows = session.execute(
+                sa.select(Notification.id, Notification.clinic_id).where(
+                    Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.PENDING
+                )
+            ).all()
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            scheduling.schedule_many(
+                session=session, jobs=[outgoing.delivery_job(r.id, r.clinic_id, now) for r in rows], now=now
+            )
+            return len(rows)
+    except Exception:
+        log.exception(
+            "could not hand %d notification(s) back; recover_stuck_sends will", len(notification_ids)
+        )
+        return 0

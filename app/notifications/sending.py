@@ -1,0 +1,154 @@
+"""What single and batch deliveries share: the claimed row's columns, the message built from it,
+the provider rate limit checked at the claim, one send and what its error means, the retry policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.auth.models import Clinic
+from app.delivery import rules as delivery_rules
+from app.notifications import channels, outgoing, rate_limits
+from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.scheduling import service as scheduling
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "id",
+    "clinic_id",
+    "channel",
+    "to_address",
+    "title",
+    "body",
+    "body_html",
+    "dedupe_key",
+    "attempts",
+)
+CLAIMED = [getattr(Notification.__table__.c, name) for name in _COLUMNS]  # what a claim returns
+_CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
+    Clinic.__table__.c.id == sa.bindparam("clinic_id")
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One send of a claimed message and how it went (status: sent, failed or pending = retry)."""
+
+    message: channels.Outgoing
+    number: int  # the row's attempts after its claim: the outcome is written only if still so
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+
+
+def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
+    """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
+    attempt, with a delivery job due when the window ends. Whether it was deferred."""
+    held = rate_limits.held_until(session, clinic_id=row.clinic_id, channel=row.channel, now=now, cache=cache)
+    if held is None:
+        return False
+    until, why = held
+    session.execute(
+        sa.update(Notification)
+        .where(Notification.id == row.id)
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=Notification.attempts - 1,
+            sending_at=None,
+            next_attempt_at=until,
+            last_error=why,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
+    return True
+
+
+def message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
+    """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
+    address per clinic across one batch."""
+    if row.channel == Channel.SMS:
+        sender = settings.sms_from or ""
+    elif senders is not None and row.clinic_id in senders:
+        sender = senders[row.clinic_id]
+    else:
+        sender = _email_sender(session, row.clinic_id, settings)
+        if senders is not None:
+            senders[row.clinic_id] = sender
+    return channels.Outgoing(
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
+        sender=sender,
+        subject=row.title,
+        text=row.body,
+        html=row.body_html,
+        dedupe_key=row.dedupe_key,
+    )
+
+
+def _email_sender(session: Session, clinic_id: int, settings) -> str:
+    return email_sender(clinic_settings(session, clinic_id), settings)
+
+
+def clinic_settings(session: Session, clinic_id: int) -> dict | None:
+    """The clinic's settings (its From address, its provider rate limits)."""
+    return session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar()
+
+
+def email_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's emails: its own name and address, else the system's."""
+    values = clinic_settings or {}
+    return channels.format_sender(
+        values.get("email_from_name"), values.get("email_from") or settings.email_from
+    )
+
+
+Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
+
+
+def send(message: channels.Outgoing, settings) -> Outcome:
+    """The outcome of one send; never raises."""
+    try:
+        return outcome_of(message, channels.send(message, settings))
+    except Exception as exc:
+        return outcome_of(message, exc)
+
+
+def send_many(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+    """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
+    return [
+        None if result is None else outcome_of(message, result)
+        for message, result in zip(messages, channels.send_many(messages, settings, stop=stop), strict=True)
+    ]
+
+
+def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
+    """What a send's result (the provider's id, or the error it raised) means for the message."""
+    if isinstance(result, str):
+        return DeliveryStatus.SENT, result, None
+    if isinstance(result, channels.PermanentError):
+        return DeliveryStatus.FAILED, None, str(result)
+    if isinstance(result, channels.OutcomeUnknown):
+        if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
+            return DeliveryStatus.PENDING, None, str(result)
+        return DeliveryStatus.FAILED, None, f"outcome unknown: {result}"
+    if isinstance(result, channels.TransientError):
+        return DeliveryStatus.PENDING, None, str(result)
+    # A bug or an odd provider answer: retried, and dead if it persists.
+    log.error("sending notification %s failed unexpectedly", message.notification_id, exc_info=result)
+    return DeliveryStatus.PENDING, None, f"{type(result).__name__}: {result}"
+
+
+def retry_policy(settings) -> delivery_rules.RetryPolicy:
+    """How a failed message is retried (from settings)."""
+    return delivery_rules.RetryPolicy(
+        max_attempts=settings.notification_max_attempts,
+        base_seconds=settings.notification_retry_base_seconds,
+        cap_seconds=settings.notification_retry_max_seconds,
+    )
