@@ -3,10 +3,12 @@
 `make bench BENCH_ARGS=automation_profile` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --count=300 (leads measured, after 20 to warm up), --profile (print the top of a cProfile, by
 cumulative time), --kind=events.process (or a kind the processing queues, run after it unmeasured:
---kind=intelligence.rescore). Leads are captured through the service (`intake.create_lead`), then each lead's
-processing job is run by `scheduling.runner.run_job` as the Celery task would run it. Prints the
-statements one job runs, each with its mean execution time, and the CPU per job of this process
-(SQLAlchemy, psycopg, the handlers; Celery's own per-task overhead is not in it).
+--kind=intelligence.rescore), --drain=N (the backlog drained as a worker's delivery drains it, N
+rows to a transaction; --drain=1: one by one). Leads are captured through the service
+(`intake.create_lead`), then each lead's job is run by `scheduling.runner.run_job` as the Celery
+task would run it. Prints the statements one job runs, each with its mean execution time, and the
+CPU per job of this process (SQLAlchemy, psycopg, the handlers; Celery's own per-task overhead is
+not in it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from app.config import Settings
 from app.db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.intake import service as intake
+from app.scheduling import registry
 from app.scheduling import runner as scheduling
 from app.scheduling.models import ScheduledJob
 from bench.common import bench_database, bench_redis, print_table
@@ -36,6 +39,12 @@ from bench.leads_profile import _first_words
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
 
 WARM_UP = 20
+
+
+def _set_batch(kind: str, batch: int) -> None:
+    """Run the kind's drain `batch` rows to a transaction in this process (1: one by one)."""
+    spec = registry.kind_of(kind)
+    registry.register(kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch)
 
 
 def _open_jobs(app, kind: str) -> list[int]:
@@ -63,6 +72,7 @@ def _capture(app, clinic_id: int, count: int, seed: int) -> list[int]:
 def main(flags: list[str]) -> None:
     count = int(_flag(flags, "count", 300))
     kind = next((f.split("=", 1)[1] for f in flags if f.startswith("--kind=")), PROCESS_KIND)
+    drain_batch = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--drain=")), None)
     with (
         tempfile.TemporaryDirectory() as tmp,
         bench_database(Path(tmp)) as db_url,
@@ -107,8 +117,12 @@ def main(flags: list[str]) -> None:
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
-            for job_id in jobs:
-                outcomes[scheduling.run_job(db=get_db(), job_id=job_id, now=clock.now())] += 1
+            if drain_batch is not None:  # the backlog drained as a worker's delivery drains it
+                _set_batch(kind, drain_batch)
+                outcomes["done"] += scheduling.drain(db=get_db(), kind=kind, clock=clock.now)
+            else:
+                for job_id in jobs:
+                    outcomes[scheduling.run_job(db=get_db(), job_id=job_id, now=clock.now())] += 1
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

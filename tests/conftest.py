@@ -8,6 +8,7 @@ private redis-server started here from the same binaries `make run` uses.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -145,14 +146,23 @@ def redis(redis_url):
     return redis_lib.Redis.from_url(redis_url)
 
 
-def truncate_all(engine: sa.Engine) -> None:
+def truncate_all(engine: sa.Engine, attempts: int = 5) -> None:
+    """Empty every table. A worker's job still finishing its transaction (a drain a test's worker
+    began before it stopped) can deadlock with TRUNCATE's table locks: then wait and try again."""
     tables = [t.name for t in Base.metadata.sorted_tables]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(sa.text(f"DELETE FROM {name}"))
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for name in reversed(tables):
+                        conn.execute(sa.text(f"DELETE FROM {name}"))
+            return
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts or "deadlock detected" not in str(exc):
+                raise
+            time.sleep(0.5 * attempt)
 
 
 @pytest.fixture(autouse=True)

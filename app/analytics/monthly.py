@@ -20,6 +20,7 @@ events job (milliseconds when the workers keep up).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import queries
 from app.analytics.models import CountedLead, LeadMonth
+from app.db import writes
 from app.events import service as event_types
 from app.leads.models import Lead, LeadStatus
 
@@ -129,11 +131,19 @@ _UPDATE_COUNTED = (
 
 
 def on_events(*, session: Session, events: list, now: datetime) -> None:
-    """The consumer: recount every lead the processed events name (once per lead however many)."""
-    recount(
-        session=session,
-        lead_ids=[e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY],
-    )
+    """The consumer: recount every lead the processed events name (once per lead however many),
+    once per transaction, just before it commits: the processings a drainer runs together recount
+    their leads in one sorted pass, so two drainers lock the counts in the same order."""
+    lead_ids = [e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY]
+    if lead_ids:
+        writes.collect(session, _RECOUNT_KEY, lead_ids, functools.partial(_recount_collected, session))
+
+
+_RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see writes.collect)
+
+
+def _recount_collected(session: Session, collected: list[list[int]]) -> None:
+    recount(session=session, lead_ids=[lead_id for ids in collected for lead_id in ids])
 
 
 def recount(*, session: Session, lead_ids: Iterable[int]) -> None:

@@ -5,7 +5,7 @@ from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
 from app.db.engine import autocommit, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
-from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values, rows_by_ids
+from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
 from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
 from app.db.unit_of_work import (
     AutocommitSession,
@@ -49,7 +49,6 @@ __all__ = [
     "new_row",
     "page_offset",
     "row_values",
-    "rows_by_ids",
     "run_after_commit_hooks",
     "unit_of_work",
     "writes",

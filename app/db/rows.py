@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
-from sqlalchemy.sql.util import ClauseAdapter
 
 _INSERTS: dict[type, tuple[sa.Insert, list[tuple[str, sa.Column]]]] = {}
 
@@ -148,27 +146,3 @@ def plain_insert_of(model: type) -> sa.Insert:
 def column_values(obj) -> dict:
     state = obj.__dict__
     return {column.key: state[key] for key, column in _insert_of(type(obj))[1] if key in state}
-
-
-def rows_by_ids(table: sa.Table, conditions: list, ids: str, dialect: str, skip_locked: bool = False):
-    """A WHERE for an UPDATE of `table`: the rows whose `id` is in the list bound as `ids` and that
-    meet `conditions` (clauses on `table`), found by primary key whatever the table's statistics say.
-
-    PostgreSQL: `id = ANY(ARRAY(SELECT ... FROM unnest(ids) JOIN LATERAL (the row of each id, locked
-    FOR UPDATE [SKIP LOCKED], LIMIT 1) WHERE <conditions>))`: each id's row found by primary key alone and
-    locked, the conditions checked on the row as locked, the array computed once, and the UPDATE's
-    rows found by it. (With the conditions beside `id = ...` the planner, on a table not analysed
-    since it filled, ANDed the primary key with a scan of every row another index matched.)
-    Elsewhere (SQLite, whose writers are serialised: nothing to lock): the ids and the conditions.
-    """
-    if dialect != "postgresql":
-        return sa.and_(table.c.id.in_(sa.bindparam(ids, expanding=True)), *conditions)
-    wanted = sa.func.unnest(sa.bindparam(ids, type_=postgresql.ARRAY(sa.Integer)))
-    wanted = wanted.table_valued("id").render_derived(name="wanted")
-    held = table.alias("held")
-    # LIMIT 1 (an id names one row): the conditions stay above it, not pushed down beside `id = ...`.
-    row = sa.select(held).where(held.c.id == wanted.c.id).limit(1)
-    row = row.with_for_update(skip_locked=skip_locked).lateral("row")
-    picked = sa.select(row.c.id).select_from(wanted).join(row, sa.true())
-    picked = picked.where(*map(ClauseAdapter(row).traverse, conditions))
-    return table.c.id == sa.any_(sa.func.array(picked.scalar_subquery()))

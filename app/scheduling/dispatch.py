@@ -82,7 +82,7 @@ def messages_for(rows: Sequence, now: datetime) -> list[Message]:
     messages, together = [], {}
     for row in rows:
         kind = registry.kind_of(row.kind)
-        if kind is not None and kind.batch > 1 and row.due_at <= now:
+        if kind is not None and kind.batch > 1 and not kind.drain and row.due_at <= now:
             together.setdefault(row.kind, []).append(row)
         else:
             messages.append(message_for(row, now))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, allocate_ids, loaded, new_row, rows_by_ids, writes
+from app.db import UTCDateTime, allocate_ids, loaded, new_row, writes
 from app.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
@@ -168,7 +167,12 @@ def add_to_unit(session, values: dict) -> ScheduledJob:
 
 # --- counting an attempt: one statement, committed on its own ---------------------------------
 
-IS_OPEN = sa.or_(_JOBS.c.status == PENDING, _JOBS.c.status == DISPATCHED)
+
+def _open(table) -> sa.ColumnElement:
+    return sa.or_(table.c.status == PENDING, table.c.status == DISPATCHED)
+
+
+IS_OPEN = _open(_JOBS)
 WORKER_LOST = (
     "its attempts ran out and the last one never finished: the worker running it was lost "
     "(killed, out of memory, past its time limit)"
@@ -180,9 +184,12 @@ WORKER_LOST = (
 # (PostgreSQL's row lock, skipped; SQLite's write lock, waited for), so the worker that counted it is
 # gone. A row with an attempt in flight is not counted again: a duplicate delivery leaves it, a
 # drainer goes on to the next row.
-_NOT_IN_FLIGHT = sa.or_(
-    _JOBS.c.started_at.is_(None), _JOBS.c.started_at <= sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
-)
+def _not_in_flight(table) -> sa.ColumnElement:
+    cutoff = sa.bindparam("b_lease_cutoff", type_=UTCDateTime())
+    return sa.or_(table.c.started_at.is_(None), table.c.started_at <= cutoff)
+
+
+_NOT_IN_FLIGHT = _not_in_flight(_JOBS)
 
 
 def _pick_by_id() -> sa.Select:
@@ -212,10 +219,69 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
-def _count_statement(pick: sa.Select | None, *, skip_locked: bool, picked=None) -> sa.Update:
-    """The attempt's compare-and-set: the open row `pick` selects (or the rows `picked` names: a
-    batch's) gets attempts+1, or, its attempts already spent (each started and none finished: its
-    worker died), becomes dead.
+def _next_batch_of_kind(*, on_postgresql: bool) -> sa.ColumnElement:
+    """A draining kind's next batch (`of_kind`, at most `b_limit` rows): its oldest due rows still
+    at their first attempt (as a message's batch: a row that spent one runs alone), as a WHERE on the
+    table. PostgreSQL: the ids locked (SKIP LOCKED: another drainer takes the next ones) and
+    gathered in one array first, then updated by primary key, whatever the statistics say."""
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    pick = (
+        sa.select(_JOBS.c.id)
+        .where(
+            _JOBS.c.kind == sa.bindparam("of_kind"),
+            open_literally,
+            _JOBS.c.attempts == 0,
+            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+            _not_in_flight(_JOBS),
+        )
+        .order_by(_JOBS.c.due_at)
+        .limit(sa.bindparam("b_limit"))
+    )
+    if not on_postgresql:
+        return sa.and_(_JOBS.c.id.in_(pick), IS_OPEN)
+    pick = pick.with_for_update(skip_locked=True)
+    return sa.and_(_JOBS.c.id == sa.any_(sa.func.array(pick.scalar_subquery())), IS_OPEN)
+
+
+def _first_attempts_due(table) -> list[sa.ColumnElement]:
+    # A batch's rows still at their first attempt. A row that already spent one (its handler failed,
+    # or its worker died, maybe running this very batch) runs alone: a row that kills its worker
+    # takes no other row's attempts with it a second time.
+    return [
+        _open(table),
+        table.c.attempts == 0,
+        table.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+        _not_in_flight(table),
+    ]
+
+
+def _rows_named(conditions, *, on_postgresql: bool, skip_locked: bool = False) -> sa.ColumnElement:
+    """The rows of `job_ids` (a batch's message) that meet `conditions(table)`, as a WHERE on the
+    table; on PostgreSQL each locked (FOR UPDATE, or skipped if SKIP LOCKED) before it is updated.
+
+    PostgreSQL: `id = ANY(ARRAY(SELECT ... FROM unnest(ids) JOIN LATERAL (the row of each id, locked,
+    LIMIT 1) WHERE <conditions>))`: each id's row found by primary key alone and locked, the
+    conditions checked on the row as locked, the array computed once, and the UPDATE's rows found by
+    it, whatever the table statistics say. On a table not analysed since it filled, `id IN (ids) AND
+    status IN (...)` was planned as a scan of every open row through the status indexes, `id IN
+    (SELECT ... FOR UPDATE)` ran the subquery once a row, and the conditions beside `id = ...` in the
+    LATERAL ANDed the primary key with the partial index's every open row, once an id (LIMIT 1 keeps
+    them above it). SQLite: the ids and conditions as such (its writers are serialised).
+    """
+    if not on_postgresql:
+        return sa.and_(_JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)), *conditions(_JOBS))
+    ids = sa.bindparam("job_ids", type_=postgresql.ARRAY(sa.Integer))
+    wanted = sa.func.unnest(ids).table_valued("id").render_derived(name="wanted")
+    held = _JOBS.alias("held")
+    row = sa.select(held).where(held.c.id == wanted.c.id).limit(1)
+    row = row.with_for_update(skip_locked=skip_locked).lateral("row")
+    picked = sa.select(row.c.id).select_from(wanted).join(row, sa.true()).where(*conditions(row))
+    return _JOBS.c.id == sa.any_(sa.func.array(picked.scalar_subquery()))
+
+
+def _count_statement(picked: sa.ColumnElement) -> sa.Update:
+    """The attempt's compare-and-set: the open rows `picked` selects get attempts+1, or, their
+    attempts already spent (each started and none finished: its worker died), become dead.
 
     Built once per dialect and pick, on the Table with bound parameters (it runs for every job).
     `id = (pick)`, not `id IN (pick)`: a scalar subquery is run once and its id looked up by primary
@@ -223,9 +289,6 @@ def _count_statement(pick: sa.Select | None, *, skip_locked: bool, picked=None) 
     with a plan made while the table was nearly empty). SKIP LOCKED (PostgreSQL): a row a concurrent
     delivery is running is not counted again, and a drainer goes on to the next row.
     """
-    if picked is None:
-        pick = pick.with_for_update(skip_locked=True) if skip_locked else pick
-        picked = sa.and_(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
     spent = _JOBS.c.attempts >= sa.func.coalesce(_JOBS.c.max_attempts, sa.bindparam("b_max_attempts"))
     now = sa.bindparam("now", type_=UTCDateTime())
     return (
@@ -242,12 +305,45 @@ def _count_statement(pick: sa.Select | None, *, skip_locked: bool, picked=None) 
     )
 
 
+def _one_row(pick: sa.Select, *, skip_locked: bool) -> sa.ColumnElement:
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return sa.and_(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
+
+
 _COUNT = {
     (dialect, by_id): _count_statement(
-        _pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql"
+        _one_row(_pick_by_id() if by_id else _pick_next_of_kind(), skip_locked=dialect == "postgresql")
     )
     for dialect in ("postgresql", "other")
     for by_id in (True, False)
+}
+_COUNT_BATCH = {
+    dialect: _count_statement(
+        _rows_named(_first_attempts_due, on_postgresql=dialect == "postgresql", skip_locked=True)
+    )
+    for dialect in ("postgresql", "other")
+}
+
+
+_COUNT_KIND_BATCH = {
+    dialect: _count_statement(_next_batch_of_kind(on_postgresql=dialect == "postgresql"))
+    for dialect in ("postgresql", "other")
+}
+
+
+def _at_counted_attempt(table) -> list[sa.ColumnElement]:
+    return [_open(table), table.c.attempts == sa.bindparam("b_attempts")]
+
+
+# A batch's claim: runner._CLAIM for rows counted at the same attempt. It waits for a row's lock,
+# as that claim does (see there why).
+_CLAIM_MANY = {
+    dialect: sa.update(_JOBS)
+    .where(_rows_named(_at_counted_attempt, on_postgresql=dialect == "postgresql"))
+    .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
+    .returning(*_JOBS.c)
+    for dialect in ("postgresql", "other")
 }
 
 
@@ -256,31 +352,19 @@ def count_statement(db, *, by_id: bool) -> sa.Update:
     return _COUNT["postgresql" if db.dialect == "postgresql" else "other", by_id]
 
 
-# A batch's rows (`job_ids`, runner.run_batch). Counted: due, open, unheld and at their first attempt
-# (a row that spent one, by a failure or a lost worker, perhaps in this very batch, runs alone: one
-# that kills its worker takes no other's attempts with it twice). Claimed: open and at the attempt
-# counted for them, waiting for a row's lock as runner._CLAIM does. By primary key (rows_by_ids).
-_UNTIL = sa.bindparam("until", type_=UTCDateTime())
-_FIRST_ATTEMPT = [IS_OPEN, _JOBS.c.attempts == 0, _JOBS.c.due_at <= _UNTIL, _NOT_IN_FLIGHT]
-_COUNTED = [IS_OPEN, _JOBS.c.attempts == sa.bindparam("b_attempts")]
-_BATCH = {
-    dialect: (
-        _count_statement(
-            None, skip_locked=True, picked=rows_by_ids(_JOBS, _FIRST_ATTEMPT, "job_ids", dialect, True)
-        ),
-        sa.update(_JOBS)
-        .where(rows_by_ids(_JOBS, _COUNTED, "job_ids", dialect))
-        .values(status=DONE, finished_at=sa.bindparam("now", type_=UTCDateTime()))
-        .returning(*_JOBS.c),
-    )
-    for dialect in ("postgresql", "sqlite")
-}
+def count_batch_statement(db) -> sa.Update:
+    """The attempts' compare-and-set of a batch's rows (`job_ids`) still at their first attempt."""
+    return _COUNT_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
 
 
-def batch_statements(db) -> tuple[sa.Update, sa.Update]:
-    """A batch's count (of the rows `job_ids` still at their first attempt) and claim (of those
-    counted at attempt `b_attempts`, marked done at `now`)."""
-    return _BATCH["postgresql" if db.dialect == "postgresql" else "sqlite"]
+def count_kind_batch_statement(db) -> sa.Update:
+    """The attempts' compare-and-set of a draining kind's next batch (`of_kind`, `b_limit`)."""
+    return _COUNT_KIND_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
+
+
+def claim_many_statement(session: Session) -> sa.Update:
+    """The claim of a batch's rows (`job_ids`) counted at attempt `b_attempts`, marked done at `now`."""
+    return _CLAIM_MANY["postgresql" if session.get_bind().dialect.name == "postgresql" else "other"]
 
 
 def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:
@@ -298,198 +382,3 @@ def run_alone(db, statement: sa.Executable, params: dict) -> list[sa.Row]:
 def inserts_from_arrays(session: Session) -> bool:
     """Whether `insert_ids` runs here (PostgreSQL's unnest)."""
     return session.get_bind().dialect.name == "postgresql"
-
-
-# --- the ledger's monthly partitions (PostgreSQL; migration 0031) ---------------------------------
-# scheduled_jobs is partitioned by month of created_at (never changed after the insert: a row never
-# moves between partitions, and its live rows stay in the last month or two), one partition per UTC
-# month named scheduled_jobs_pYYYY_MM, and a DEFAULT partition so that an insert never fails for want
-# of its month. The purge creates the months ahead and drops old months whose rows are all final.
-
-DEFAULT_PARTITION = "scheduled_jobs_default"
-_PARTITION_PREFIX = "scheduled_jobs_p"
-_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"  # a DDL waiting for a lock queues every ledger query
-# NULL-safe: a row without a finished_at is not final-and-old.
-_FINAL_AND_OLD = (
-    "coalesce(status IN ('done', 'cancelled', 'failed', 'dead') AND due_at < :cutoff "
-    "AND finished_at < :cutoff, false)"
-)
-
-
-def is_partitioned(db) -> bool:
-    """Whether the ledger is partitioned by month (PostgreSQL) rather than a plain table (SQLite)."""
-    return db.dialect == "postgresql"
-
-
-def month_of(at: datetime) -> datetime:
-    """The first instant of `at`'s UTC month."""
-    at = at.astimezone(UTC)
-    return datetime(at.year, at.month, 1, tzinfo=UTC)
-
-
-def next_month(month: datetime) -> datetime:
-    return datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
-
-
-def partition_name(month: datetime) -> str:
-    return f"{_PARTITION_PREFIX}{month:%Y_%m}"
-
-
-def _month_of_partition(name: str) -> datetime:
-    year, month = name.removeprefix(_PARTITION_PREFIX).split("_")
-    return datetime(int(year), int(month), 1, tzinfo=UTC)
-
-
-def attached_months(conn: sa.Connection) -> list[datetime]:
-    """The months that have a partition, oldest first."""
-    names = conn.execute(
-        sa.text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'scheduled_jobs'::regclass AND c.relname LIKE 'scheduled\\_jobs\\_p%'"
-        )
-    ).scalars()
-    return sorted(_month_of_partition(name) for name in names)
-
-
-def create_partition(db, month: datetime) -> bool:
-    """The partition of `month` unless it exists; returns whether it made one. Rows of that month
-    already in the DEFAULT partition (written while it was missing) move into it."""
-    name, upper = partition_name(month), next_month(month)
-    bounds = {"lower": month, "upper": upper}
-    with db.engine.begin() as conn:
-        if month in attached_months(conn):
-            return False
-        conn.execute(sa.text(_LOCK_TIMEOUT))
-        strays = conn.execute(
-            sa.text(
-                f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} "
-                "WHERE created_at >= :lower AND created_at < :upper)"
-            ),
-            bounds,
-        ).scalar()
-        if strays:  # the DEFAULT partition may not hold rows of a partition's range: take it out
-            conn.exec_driver_sql(f"ALTER TABLE scheduled_jobs DETACH PARTITION {DEFAULT_PARTITION}")
-        conn.exec_driver_sql(
-            f"CREATE TABLE {name} PARTITION OF scheduled_jobs "
-            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{upper.isoformat()}')"
-        )
-        if strays:
-            conn.execute(
-                sa.text(
-                    f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} "
-                    "WHERE created_at >= :lower AND created_at < :upper RETURNING *) "
-                    "INSERT INTO scheduled_jobs SELECT * FROM moved"
-                ),
-                bounds,
-            )
-            conn.exec_driver_sql(f"ALTER TABLE scheduled_jobs ATTACH PARTITION {DEFAULT_PARTITION} DEFAULT")
-    return True
-
-
-def holds_rows_to_keep(db, month: datetime, cutoff: datetime) -> bool:
-    """Whether the partition of `month` holds a row the purge must keep where it is: open, or final
-    for less than the retention (a scan of the partition, without a lock)."""
-    sql = f"SELECT EXISTS (SELECT 1 FROM {partition_name(month)} WHERE NOT ({_FINAL_AND_OLD}))"
-    with db.engine.connect() as conn:
-        return conn.execute(sa.text(sql), {"cutoff": cutoff}).scalar()
-
-
-def gave_up_ids(conn: sa.Connection, name: str) -> set[int]:
-    """A partition's failed and dead rows (ix_scheduled_jobs_gave_up): kept, moved to DEFAULT."""
-    return set(conn.execute(sa.text(f"SELECT id FROM {name} WHERE status IN ('failed', 'dead')")).scalars())
-
-
-def delete_finished_keys(db, month: datetime, batch: int) -> None:
-    """Delete the keys of the done and cancelled rows of the partition of `month` (in batches, each
-    committed), while it is still attached: from then on a key of a purged row is free again, as it
-    was when the purge deleted rows, and no key ever names a row that is gone."""
-    name, after = partition_name(month), 0
-    while True:
-        with db.engine.begin() as conn:
-            last, count = conn.execute(
-                sa.text(
-                    f"WITH j AS (SELECT id, dedupe_key FROM {name} WHERE id > :after "
-                    "AND status IN ('done', 'cancelled') ORDER BY id LIMIT :n), "
-                    "gone AS (DELETE FROM scheduled_job_keys k USING j "
-                    "WHERE k.dedupe_key = j.dedupe_key AND k.job_id = j.id) "
-                    "SELECT max(id), count(*) FROM j"
-                ),
-                {"after": after, "n": batch},
-            ).one()
-        if count < batch:
-            return
-        after = last
-
-
-def detach_final_partition(db, month: datetime, gave_up: set[int]) -> bool:
-    """Detach the partition of `month`, checked by `holds_rows_to_keep` (its keys deleted since),
-    and move its failed and dead rows (`gave_up` then) to DEFAULT; returns whether it was detached
-    (then `drop_detached` drops it).
-
-    Under the detach's lock (ACCESS EXCLUSIVE on the ledger, waited for at most 2 s) only what could
-    have changed since the scan is checked, through the partial indexes: no open row, and the same
-    failed and dead rows (one retried since would be open or done again). Final rows never change.
-    """
-    name = partition_name(month)
-    try:
-        with db.engine.begin() as conn:
-            conn.execute(sa.text(_LOCK_TIMEOUT))
-            conn.exec_driver_sql(f"ALTER TABLE scheduled_jobs DETACH PARTITION {name}")
-            _move_gave_up_rows(conn, name, gave_up)
-    except _RowsChanged:
-        return False  # a row was retried meanwhile: the partition stays; the next purge looks again
-    return True
-
-
-class _RowsChanged(Exception):
-    """A row of a partition being detached changed since it was checked: the detach rolls back."""
-
-
-def _move_gave_up_rows(conn: sa.Connection, name: str, gave_up: set[int]) -> None:
-    """Under the detach's lock: check no row opened since the scan, then move the failed and dead
-    rows into DEFAULT (their month is no longer attached)."""
-    opened = conn.execute(
-        sa.text(f"SELECT EXISTS (SELECT 1 FROM {name} WHERE status IN ('pending', 'dispatched'))")
-    ).scalar()
-    if opened or gave_up_ids(conn, name) != gave_up:
-        raise _RowsChanged(name)
-    if gave_up:  # their month is no longer attached: they land in DEFAULT
-        conn.execute(
-            sa.text(
-                f"WITH moved AS (DELETE FROM {name} WHERE status IN ('failed', 'dead') RETURNING *) "
-                "INSERT INTO scheduled_jobs SELECT * FROM moved"
-            )
-        )
-
-
-def detached_partitions(conn: sa.Connection) -> list[str]:
-    """Partitions detached by the purge (this run's, and any a run that died left behind)."""
-    return list(
-        conn.execute(
-            sa.text(
-                "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
-                "AND c.relname LIKE 'scheduled\\_jobs\\_p%' AND NOT c.relispartition"
-            )
-        ).scalars()
-    )
-
-
-def drop_detached(db, name: str) -> int:
-    """Drop a detached partition (its keys deleted before it was detached); how many rows it held."""
-    with db.engine.begin() as conn:
-        count = conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar()
-        conn.exec_driver_sql(f"DROP TABLE {name}")
-    return count
-
-
-def finished_rows_table(db) -> sa.Table:
-    """Where the purge deletes rows one by one: the whole ledger (SQLite), or only its DEFAULT
-    partition (PostgreSQL: the monthly ones are dropped whole)."""
-    if not is_partitioned(db):
-        return _JOBS
-    return _DEFAULT_TABLE
-
-
-_DEFAULT_TABLE = sa.Table(
-    DEFAULT_PARTITION, sa.MetaData(), *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in _JOBS.c)
-)

@@ -52,12 +52,13 @@ def register(
     one message per `batch` rows, whose delivery claims and runs them in one transaction, each row
     still done with its own effect (runner.run_batch). Only for a handler whose whole effect is in
     the session and that holds no lock others wait for long: not with `takes_db` (it sends outside
-    the transaction) nor `drain` (its delivery runs the kind's rows one transaction each).
+    the transaction). A draining kind's rows are not grouped in messages (a wake-up runs them all):
+    its drainer takes up to `batch` due rows to a transaction (runner.drain).
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
-    if batch < 1 or (batch > 1 and (takes_db or drain)):
-        raise ValueError(f"job kind {kind!r}: batch must be 1 for a kind that takes_db or drains, else >= 1")
+    if batch < 1 or (batch > 1 and takes_db):
+        raise ValueError(f"job kind {kind!r}: batch must be 1 for a kind that takes_db, else >= 1")
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, database_of, loaded
+from app.db import UTCDateTime, loaded
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
@@ -78,18 +78,56 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
     none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
     committed after that finds the flag clear and wakes a worker of its own.
     """
-    redis, ran = db.redis, 0
+    redis, ran, spec = db.redis, 0, registry.kind_of(kind)
     while True:
-        outcome, _ = _run_one(db=db, now=clock(), next_of_kind=kind)
-        if outcome is None:
+        done = _run_next(db=db, spec=spec, now=clock())
+        if done is None:
             try:
                 redis.delete(wake_key(kind))
             except Exception:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
-            outcome, _ = _run_one(db=db, now=clock(), next_of_kind=kind)
-            if outcome is None:
+            done = _run_next(db=db, spec=spec, now=clock())
+            if done is None:
                 return ran
-        ran += outcome == RAN
+        ran += done
+
+
+def _run_next(*, db, spec: registry.JobKind, now: datetime) -> int | None:
+    """Run a drainer's next due rows of the kind: how many ran (None: no due row was left).
+
+    A kind registered with `batch` takes up to that many rows still at their first attempt, counted
+    in one statement and run in one transaction (`_run_together`); when none is left at its first
+    attempt, or for any other kind, the oldest due row runs alone (`_run_one`).
+    """
+    if spec.batch > 1:
+        counted = count_due_batch(db=db, kind=spec.name, limit=spec.batch, now=now)
+        if counted:
+            live = [row for row in counted if row.status != DEAD]
+            outcomes = (
+                _run_together(db=db, counted=live, now=now, started=time.perf_counter()) if live else {}
+            )
+            for row in counted:
+                if row.status == DEAD:  # no attempt was left (max_attempts 0): recorded as dead
+                    outcomes[row.id] = _run_counted(db=db, counted=row, now=now, started=time.perf_counter())
+            return sum(outcome == RAN for outcome in outcomes.values())
+    outcome, _ = _run_one(db=db, now=now, next_of_kind=spec.name)
+    return None if outcome is None else int(outcome == RAN)
+
+
+def count_due_batch(*, db, kind: str, limit: int, now: datetime) -> list:
+    """Spend the first attempt of up to `limit` of the kind's oldest due rows that no one holds, in
+    one statement committed on its own (as `count_attempt`); their (id, kind, attempts, status)."""
+    settings = db.settings
+    params = {
+        "of_kind": kind,
+        "b_limit": limit,
+        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
+        "now": now,
+        "b_max_attempts": settings.job_max_attempts,
+        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
+    }
+    rows = queries.run_alone(db, queries.count_kind_batch_statement(db), params)
+    return sorted(rows, key=lambda row: row.id)
 
 
 def _run_one(
@@ -305,17 +343,17 @@ def count_attempts(*, db, job_ids: Sequence[int], now: datetime) -> list:
         "b_max_attempts": settings.job_max_attempts,
         "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
     }
-    count, _ = queries.batch_statements(db)
-    return sorted(queries.run_alone(db, count, params), key=lambda row: row.id)
+    return sorted(queries.run_alone(db, queries.count_batch_statement(db), params), key=lambda row: row.id)
 
 
 def claim_many(
     *, session: Session, now: datetime, job_ids: Sequence[int], attempts: int
 ) -> list[ScheduledJob]:
     """`claim` for many rows counted at the same attempt, in one statement; the rows it took, by id."""
-    _, claim_all = queries.batch_statements(database_of(session))
-    params = {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
-    rows = session.connection().execute(claim_all, params)
+    statement = queries.claim_many_statement(session)
+    rows = session.connection().execute(
+        statement, {"job_ids": list(job_ids), "b_attempts": attempts, "now": now}
+    )
     return [loaded(session, ScheduledJob, row) for row in sorted(rows, key=lambda row: row.id)]
 
 

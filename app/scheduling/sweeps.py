@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.scheduling import queries
 from app.scheduling.dispatch import publish_claimed
 from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob, ScheduledJobKey
+from app.scheduling.partitions import queries as partitions
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def purge_done(*, db, now: datetime) -> int:
     (SQLite, and PostgreSQL's DEFAULT partition) the rows are deleted in batches."""
     cutoff = now - timedelta(days=db.settings.purge_done_after_days)
     total = 0
-    if queries.is_partitioned(db):
+    if partitions.is_partitioned(db):
         _create_months_ahead(db, now)
         total += _drop_final_months(db, cutoff)
     return total + _delete_finished(db, cutoff)
@@ -129,48 +130,48 @@ MONTHS_AHEAD = 2  # partitions made ahead of the current month: rows never wait 
 
 
 def _create_months_ahead(db, now: datetime) -> None:
-    month = queries.month_of(now)
+    month = partitions.month_of(now)
     for _ in range(MONTHS_AHEAD + 1):
         try:
-            if queries.create_partition(db, month):
-                log.info("created the ledger's partition %s", queries.partition_name(month))
+            if partitions.create_partition(db, month):
+                log.info("created the ledger's partition %s", partitions.partition_name(month))
         except sa.exc.DBAPIError:  # its lock not granted in time (a busy ledger), a race: next run
             log.exception(
-                "could not create %s yet; the next purge tries again", queries.partition_name(month)
+                "could not create %s yet; the next purge tries again", partitions.partition_name(month)
             )
-        month = queries.next_month(month)
+        month = partitions.next_month(month)
 
 
 def _drop_final_months(db, cutoff: datetime) -> int:
     """Drop each month entirely before the cutoff whose rows are all final and past the retention."""
     with db.engine.connect() as conn:
-        months = [m for m in queries.attached_months(conn) if queries.next_month(m) <= cutoff]
+        months = [m for m in partitions.attached_months(conn) if partitions.next_month(m) <= cutoff]
     for month in months:
-        if queries.holds_rows_to_keep(db, month, cutoff):
+        if partitions.holds_rows_to_keep(db, month, cutoff):
             continue
         with db.engine.connect() as conn:
-            gave_up = queries.gave_up_ids(conn, queries.partition_name(month))
-        queries.delete_finished_keys(db, month, db.settings.sweep_batch_size)
+            gave_up = partitions.gave_up_ids(conn, partitions.partition_name(month))
+        partitions.delete_finished_keys(db, month, db.settings.sweep_batch_size)
         try:
-            queries.detach_final_partition(db, month, gave_up)
+            partitions.detach_final_partition(db, month, gave_up)
         except sa.exc.DBAPIError:  # its lock not granted in time (a busy ledger): next run
             log.exception(
-                "could not detach %s yet; the next purge tries again", queries.partition_name(month)
+                "could not detach %s yet; the next purge tries again", partitions.partition_name(month)
             )
     with db.engine.connect() as conn:
-        detached = queries.detached_partitions(conn)
+        detached = partitions.detached_partitions(conn)
     dropped = 0
     for name in detached:
-        count = queries.drop_detached(db, name)
+        count = partitions.drop_detached(db, name)
         log.info("dropped the ledger's partition %s (%d finished rows)", name, count)
         dropped += count
     return dropped
 
 
 def _delete_finished(db, cutoff: datetime) -> int:
-    """Delete the final-and-old done and cancelled rows of `queries.finished_rows_table` with their
+    """Delete the final-and-old done and cancelled rows of `partitions.finished_rows_table` with their
     keys, a batch per transaction."""
-    table, keys = queries.finished_rows_table(db), ScheduledJobKey.__table__
+    table, keys = partitions.finished_rows_table(db), ScheduledJobKey.__table__
     limit, total = db.settings.sweep_batch_size, 0
     where = [table.c.status.in_(FINISHED), table.c.due_at < cutoff, table.c.finished_at < cutoff]
     while True:

@@ -46,6 +46,7 @@ from app.config import PROJECT_ROOT
 from app.db import get_db
 from app.scheduling import queries, schedule_many, sweeps
 from app.scheduling.models import DONE, OPEN, PENDING, ScheduledJob
+from app.scheduling.partitions import queries as partitions
 from bench.common import bench_database, bench_redis, median, percentile, print_table
 from bench.scheduler import plugin
 
@@ -224,11 +225,11 @@ def bulk_insert_history(bench: Bench, count: int, *, prefix: str) -> float:
     """Insert done rows created, due and finished over the past two months; returns seconds taken.
     On PostgreSQL their months' partitions are made first, as the purge makes them ahead."""
     now = clock.now()
-    if queries.is_partitioned(bench.db):
-        month = queries.month_of(now - timedelta(days=HISTORY_DAYS))
+    if partitions.is_partitioned(bench.db):
+        month = partitions.month_of(now - timedelta(days=HISTORY_DAYS))
         while month <= now:
-            queries.create_partition(bench.db, month)
-            month = queries.next_month(month)
+            partitions.create_partition(bench.db, month)
+            month = partitions.next_month(month)
     step = HISTORY_DAYS * 86400 / max(count, 1)
 
     def done(i: int) -> dict:

@@ -93,6 +93,7 @@ def batched(*, session, job, now) -> None:
 
 
 BATCH = 20  # test.batched's batch size
+DRAIN_BATCH = 4  # test.drained_batched's: a draining kind whose drainer takes rows that many at once
 
 register(EFFECT, record_effect)
 register("test.notify", record_effect, queue="notifications")
@@ -102,3 +103,4 @@ register("test.chain", chain)
 register("test.kills", kills_its_worker)
 register("test.drained", drained, drain=True)
 register("test.batched", batched, batch=BATCH)
+register("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH)

@@ -132,3 +132,28 @@ def test_a_row_that_kills_its_worker_mid_batch_ends_dead_and_the_others_run_once
     # The batch's first attempt died with the poison; from then on each row ran alone, once.
     assert {job(db, i).attempts for n, i in enumerate(ids) if n != poison} <= {1, 2}
     assert effects(db) == (BATCH - 1, BATCH - 1)
+
+
+def test_a_worker_killed_in_the_middle_of_a_drained_batch_leaves_each_row_to_run_once(
+    broker, tenant, tmp_path
+):
+    """A draining kind with `batch` (events.process, intelligence.rescore): its drainer runs due rows
+    DRAIN_BATCH to a transaction (tests/reliability/handlers.py); killed inside one, the batch's
+    rows were counted but none took effect, and each runs once after the grace, alone."""
+    app, db = broker.app, broker.db
+    settings = app.config["SETTINGS"]
+    stalled, marker = 150, tmp_path / "stalled"
+    jobs = specs(tenant, 400, first_due=clock.now(), prefix="k9d", kind="test.drained_batched")
+    jobs[stalled]["payload"] = {"stall": 10, "stalled": str(marker)}
+    with subprocess_worker(settings, name="doomed", **WORKER_ENV) as doomed:
+        wait_until_consuming(app, "doomed")
+        add_jobs(app, db, jobs)
+        wait_for(marker.exists, timeout=60, interval=0.02)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=10)
+    assert status_counts(db).get("done", 0) < 400
+    assert in_flight(db) >= 1  # the stalled batch: counted, its effects gone with the kill
+    assert effects(db)[0] == status_counts(db).get("done", 0)  # only committed batches took effect
+    with subprocess_worker(settings, name="rescuer", **WORKER_ENV), sweeping(app):
+        wait_all_done(db, 400, timeout=180)
+    assert effects(db) == (400, 400)

@@ -16,7 +16,7 @@ from app.db import get_db
 from app.scheduling import registry, run_job, runner, schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, status_counts
-from tests.reliability.handlers import BATCH, record_effect
+from tests.reliability.handlers import BATCH, DRAIN_BATCH, record_effect
 
 
 @pytest.fixture
@@ -157,10 +157,32 @@ def test_rows_whose_batch_lost_its_worker_run_alone_on_their_next_attempt(ctx, a
     assert effects(db) == (5, 5) and {job(db, i).attempts for i in ids} == {2}
 
 
-def test_a_kind_that_sends_outside_its_transaction_or_drains_cannot_run_in_batches():
-    for flags in ({"takes_db": True}, {"drain": True}):
-        with pytest.raises(ValueError, match="batch must be 1"):
-            registry.register("test.not_batchable", record_effect, batch=2, **flags)
+def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches():
+    with pytest.raises(ValueError, match="batch must be 1"):
+        registry.register("test.not_batchable", record_effect, batch=2, takes_db=True)
     with pytest.raises(ValueError, match="batch must be 1"):
         registry.register("test.not_batchable", record_effect, batch=0)
     assert registry.kind_of("test.not_batchable") is None
+
+
+def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx, db, tenant, redis):
+    """events.process and intelligence.rescore drain this way: the rows due at once run DRAIN_BATCH
+    to a transaction, each once; a failing row backs off alone and the rest of its batch still run."""
+    n = 10
+    ids = add_many(
+        db, tenant, n, prefix="drained", kind="test.drained_batched", payloads={5: {"fail_times": 1}}
+    )
+    with transactions_begun(db) as begun:
+        ran = runner.drain(db=db, kind="test.drained_batched", clock=clock.now)
+    assert ran == n - 1
+    assert effects(db) == (n - 1, n - 1)  # each once; the failed row's effect rolled back
+    failed = job(db, ids[5])
+    assert failed.attempts == 1 and failed.status in ("pending", "dispatched") and failed.due_at > clock.now()
+    assert {job(db, i).status for i in ids if i != ids[5]} == {"done"}
+    # Three batches of a count and a run; the failed batch's failure recorded and its other three
+    # rows run alone; a last look (a batch, a row) before the wake-up flag is cleared and after it.
+    batches = -(-n // DRAIN_BATCH)
+    assert len(begun) == 2 * batches + 1 + (DRAIN_BATCH - 1) + 4
+    assert len(begun) < 2 * n  # one row at a time: a count and a run each
+    assert runner.run_job(db=db, job_id=ids[5], now=failed.due_at + timedelta(seconds=1)) == "done"
+    assert effects(db) == (n, n)

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from app import clock
 from app.db import get_db
-from app.scheduling import batch, queries, run_job, schedule, schedule_many, sweeps
+from app.scheduling import batch, run_job, schedule, schedule_many, sweeps
 from app.scheduling.models import ScheduledJob, ScheduledJobKey
+from app.scheduling.partitions import queries as partitions
 from tests.ledger import status_counts
 
 EFFECT = "test.effect"
@@ -28,12 +29,12 @@ def ctx(app):
 
 
 def _partitioned(db) -> bool:
-    return queries.is_partitioned(db)
+    return partitions.is_partitioned(db)
 
 
 def _months(db) -> list[datetime]:
     with db.engine.connect() as conn:
-        return queries.attached_months(conn)
+        return partitions.attached_months(conn)
 
 
 def _partition_of(db, job_id: int) -> str:
@@ -63,7 +64,7 @@ def _keys(db) -> dict[str, int]:
 def test_the_same_dedupe_key_in_two_months_makes_one_row(ctx, db, tenant):
     if _partitioned(db):
         for month in (JAN_END, FEB_START):
-            queries.create_partition(db, queries.month_of(month))
+            partitions.create_partition(db, partitions.month_of(month))
     first = _add(db, tenant, "across-months", JAN_END)
     again = _add(db, tenant, "across-months", FEB_START)  # a month later: another partition
     assert again.id == first.id
@@ -106,7 +107,7 @@ def test_the_purge_drops_a_month_of_final_rows_and_keeps_a_month_with_an_open_ro
     march, april = datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 4, 10, tzinfo=UTC)
     if partitioned:
         for month in (march, april):
-            queries.create_partition(db, queries.month_of(month))
+            partitions.create_partition(db, partitions.month_of(month))
     done = [_add(db, tenant, f"march-{i}", march) for i in range(3)]
     for job in done:
         _run(db, job, march)
@@ -124,10 +125,10 @@ def test_the_purge_drops_a_month_of_final_rows_and_keeps_a_month_with_an_open_ro
     assert sweeps.purge_done(db=get_db(), now=now) == (3 if partitioned else 4)
     if partitioned:
         months = _months(db)
-        assert queries.month_of(march) not in months and queries.month_of(april) in months
+        assert partitions.month_of(march) not in months and partitions.month_of(april) in months
         with db.engine.connect() as conn:  # dropped, not left detached
             assert conn.execute(sa.text("SELECT to_regclass('scheduled_jobs_p2026_03')")).scalar() is None
-        assert _partition_of(db, dead.id) == queries.DEFAULT_PARTITION
+        assert _partition_of(db, dead.id) == partitions.DEFAULT_PARTITION
         assert status_counts(db) == {"dead": 1, "done": 1, "pending": 1}
         assert set(_keys(db)) == {"march-dead", "april-done", "april-open"}
     else:
@@ -141,7 +142,7 @@ def test_the_purge_drops_a_month_of_final_rows_and_keeps_a_month_with_an_open_ro
     # PostgreSQL: April's two rows; both: the March key's new row (dispatched, kept: not final).
     assert sweeps.purge_done(db=get_db(), now=later) == (2 if partitioned else 1)
     if partitioned:
-        assert queries.month_of(april) not in _months(db)
+        assert partitions.month_of(april) not in _months(db)
     assert status_counts(db) == {"dead": 1, "dispatched": 1}
 
 
@@ -150,13 +151,13 @@ def test_the_purge_makes_the_months_ahead_and_a_month_made_late_takes_its_rows_f
     july = datetime(2030, 7, 15, tzinfo=UTC)
     stray = _add(db, tenant, "before-its-month", july)  # no partition for July 2030 yet: DEFAULT
     if partitioned:
-        assert _partition_of(db, stray.id) == queries.DEFAULT_PARTITION
+        assert _partition_of(db, stray.id) == partitions.DEFAULT_PARTITION
     sweeps.purge_done(db=get_db(), now=july)
     assert [job.id for job in _rows(db, "before-its-month")] == [stray.id]
     later = _add(db, tenant, "in-its-month", july + timedelta(days=40))
     assert _add(db, tenant, "before-its-month", july + timedelta(days=40)).id == stray.id
     if partitioned:
-        assert {queries.month_of(july + timedelta(days=31 * n)) for n in range(3)} <= set(_months(db))
+        assert {partitions.month_of(july + timedelta(days=31 * n)) for n in range(3)} <= set(_months(db))
         assert _partition_of(db, stray.id) == "scheduled_jobs_p2030_07"
         assert _partition_of(db, later.id) == "scheduled_jobs_p2030_08"
 

@@ -1,0 +1,1 @@
+"""The ledger's monthly partitions (PostgreSQL): see queries.py."""
