@@ -291,8 +291,16 @@ def set_item_count(pagination_parameters, total: int) -> None:
     pagination_parameters.item_count = total
 
 
-def etag_for(data: dict) -> str:
-    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def etag_for(data: dict, derived: tuple[str, ...] = ()) -> str:
+    """The ETag of a serialized resource, leaving out the `derived` fields: those the engine rewrites
+    on its own (a lead's score and next best action), which no client edits, so a background
+    re-scoring never turns a client's next PUT into a 412."""
+    kept = {key: value for key, value in data.items() if key not in derived}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _etag_of(obj, schema) -> str:
+    return etag_for(schema.dump(obj), getattr(schema, "ETAG_DERIVED", ()))
 
 
 def check_if_match(current, schema) -> None:
@@ -301,10 +309,10 @@ def check_if_match(current, schema) -> None:
     if not if_match:
         return
     wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
-    if "*" not in wanted and etag_for(schema.dump(current)) not in wanted:
+    if "*" not in wanted and _etag_of(current, schema) not in wanted:
         raise PreconditionFailed("the resource changed since you read it; fetch it again (ETag mismatch)")
 
 
 def with_etag(obj, schema, status: int = 200):
     """`obj` as the response, with the ETag of its serialized form."""
-    return obj, status, {"ETag": f'"{etag_for(schema.dump(obj))}"'}
+    return obj, status, {"ETag": f'"{_etag_of(obj, schema)}"'}

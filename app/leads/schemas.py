@@ -140,6 +140,9 @@ class NextActionOut(Schema):
 
 
 class LeadOut(Schema):
+    # Rewritten by the engine after a lead's events (app/intelligence): not part of the ETag.
+    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action")
+
     id = fields.Integer()
     first_name = fields.String()
     last_name = fields.String()

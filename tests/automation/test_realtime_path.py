@@ -43,3 +43,25 @@ def test_a_new_leads_events_job_reads_nothing_scoring_reads(app, tenant, db):
     assert reads == [], reads
     [rescore] = jobs(app, lead_id, "intelligence.rescore")
     assert rescore.queue == "bulk"
+
+
+def test_a_background_re_scoring_does_not_make_a_clients_next_put_a_412(app, client, tenant):
+    """The score and next best action are the engine's, not the client's: rewriting them after the
+    client read the lead leaves its ETag, so the client's edit with If-Match goes through."""
+    now = datetime.now(UTC)
+    lead_id = capture_at(app, tenant, now)
+    [job] = jobs(app, lead_id, "events.process")
+    with app.app_context():
+        assert run_job(db=get_db(), job_id=job.id, now=now + timedelta(seconds=1)) == "done"
+    read = client.get(f"/api/leads/{lead_id}", headers=tenant.headers())
+    assert read.get_json()["next_best_action"] is None
+    [rescore] = jobs(app, lead_id, "intelligence.rescore")
+    with app.app_context():
+        assert run_job(db=get_db(), job_id=rescore.id, now=now + timedelta(seconds=2)) == "done"
+    again = client.get(f"/api/leads/{lead_id}", headers=tenant.headers())
+    assert again.get_json()["next_best_action"] is not None  # the engine rewrote it meanwhile
+    headers = {**tenant.headers(), "If-Match": read.headers["ETag"]}
+    resp = client.put(f"/api/leads/{lead_id}", json={"notes": "Prefers evenings"}, headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    stale = client.put(f"/api/leads/{lead_id}", json={"notes": "Mornings"}, headers=headers)
+    assert stale.status_code == 412  # a client's own change still moves the ETag
