@@ -49,14 +49,19 @@ def claim_statement(table: sa.Table, returning: Iterable[sa.Column], *, where: I
     return (
         sa.update(table)
         .where(c.id == sa.bindparam("row_id"), c.status == PENDING, *where)
-        .values(
-            status=SENDING,
-            attempts=c.attempts + 1,
-            sending_at=sa.bindparam("now", type_=c.sending_at.type),
-            next_attempt_at=None,
-        )
+        .values(_to_sending(c))
         .returning(*returning)
     )
+
+
+def _to_sending(c) -> dict:
+    """What a claim sets: sending now, one more attempt, no retry time (one place for both claims)."""
+    return {
+        "status": SENDING,
+        "attempts": c.attempts + 1,
+        "sending_at": sa.bindparam("now", type_=c.sending_at.type),
+        "next_attempt_at": None,
+    }
 
 
 def claim_many_statement(table: sa.Table, returning: Iterable[sa.Column]) -> sa.Update:
@@ -66,12 +71,7 @@ def claim_many_statement(table: sa.Table, returning: Iterable[sa.Column]) -> sa.
     return (
         sa.update(table)
         .where(c.id.in_(sa.bindparam("row_ids", expanding=True)), c.status == PENDING)
-        .values(
-            status=SENDING,
-            attempts=c.attempts + 1,
-            sending_at=sa.bindparam("now", type_=c.sending_at.type),
-            next_attempt_at=None,
-        )
+        .values(_to_sending(c))
         .returning(*returning)
     )
 
