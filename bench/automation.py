@@ -410,6 +410,7 @@ def whole_stack(
                     if mode == "warm":
                         _make_warm(engine, port, token, rate, warm_up, clients, measured_before=bool(phases))
                     phases.append(_phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size))
+                made = _work_made(engine)
         except Exception:
             for path in sorted(logs.glob("*.log")):
                 print(f"\n  {path.name}, last lines:\n{_tail(path)}")
@@ -420,8 +421,21 @@ def whole_stack(
             "dialect": "PostgreSQL" if db_url.startswith("postgresql") else "SQLite",
             "processes": names,
             "release_seconds": migrated,
+            "made": made,
         }
     return phases, run
+
+
+def _work_made(engine) -> list[list]:
+    """What the run made for each lead captured (all modes and warm-ups): ledger jobs by kind and
+    events by type, each per lead: where a lead's work goes."""
+    jobs = sa.text("SELECT kind, count(*) FROM scheduled_jobs GROUP BY kind")
+    kinds = sa.text("SELECT type, count(*) FROM events GROUP BY type")
+    with engine.connect() as conn:
+        leads = max(conn.execute(sa.select(sa.func.count()).select_from(Lead)).scalar(), 1)
+        rows = [["job", kind, n, n / leads] for kind, n in conn.execute(jobs)]
+        rows += [["event", kind, n, n / leads] for kind, n in conn.execute(kinds)]
+    return sorted(rows, key=lambda row: (row[0], -row[2]))
 
 
 def _worker_types(names: list[str]) -> int:
@@ -753,6 +767,9 @@ def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float) -> 
             "target p99 ms",
         ],
         stack_rows(phases, [*run["processes"], "database"]),
+    )
+    print_table(
+        "What a lead made (every mode, warm-ups included)", ["what", "kind", "rows", "a lead"], run["made"]
     )
     print(
         "\n  fresh: the Procfile's release migrated the database moments before (no warm-up, no ANALYZE by "

@@ -11,7 +11,7 @@ from flask import current_app, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import autocommit, make_engine
-from app.db.writes import AutocommitSession, batched_unit, mark_capture
+from app.db.writes import AutocommitSession, batched_unit
 
 
 class Database:
@@ -97,7 +97,6 @@ class Database:
         """
         if self._autocommit is None or _request_transaction() is not None:
             with self.unit_of_work() as session:
-                mark_capture(session)
                 yield session
             return
         with self.single_statement() as connection, batched_unit(self, connection) as session:

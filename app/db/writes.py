@@ -132,21 +132,6 @@ def require_transaction(session, why: str) -> None:
         raise NeedsTransaction(why)
 
 
-_CAPTURE = "db.capture"  # Session.info: an ORM unit opened as a capture unit (see `is_capture`)
-
-
-def mark_capture(session) -> None:
-    """Mark an ORM unit as a capture unit of work (`is_capture`), until it ends: its commit, which
-    writes the rows the unit collected, is still part of the capture."""
-    session.info[_CAPTURE] = True
-
-
-def is_capture(session) -> bool:
-    """Whether `session` is a capture unit of work (`Database.capture_unit_of_work`), batched or
-    not: the ledger stores its rows due now as dispatched, to be published after the commit."""
-    return _batched(session) is not None or bool(session.info.get(_CAPTURE))
-
-
 def is_batched(session) -> bool:
     """For the fast statements of a domain's queries.py: whether `session` is a batched unit."""
     return _batched(session) is not None

@@ -151,13 +151,6 @@ def written_with_the_unit(session) -> bool:
     return writes.is_batched(session)
 
 
-def stores_dispatched(session) -> bool:
-    """Whether rows due soon are stored as dispatched and published after the commit (a capture
-    unit of work: no UPDATE after its commit; a draining kind wakes a worker once), rather than
-    marked dispatched after the commit (`mark_and_publish`)."""
-    return writes.is_capture(session)
-
-
 def add_to_unit(session, values: dict) -> ScheduledJob:
     """One ledger row (values by column) added to a batched unit, with a reserved id, and its key."""
     job = writes.add(session, new_row(ScheduledJob, **values), with_id=True)

@@ -81,32 +81,26 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     (lead capture) the rows are written with the rest of the unit, their dedupe_keys new by
     construction (named after ids reserved for the same unit).
 
-    A row due within the horizon is published once the caller commits. In a capture unit of work
-    (`queries.stores_dispatched`) it is stored as dispatched, no UPDATE after the commit, and a row
-    of a draining kind (events processing) publishes only if no worker is draining the kind
-    already (`_wake`); if that publish fails the row is handed back to pending for the promote
-    sweep, and if the process dies between commit and publish, the redispatch sweep sends it after
-    its grace. In any other unit it is marked dispatched after the commit (`mark_and_publish`).
+    A row due within the horizon is stored as dispatched and published once the caller commits (no
+    UPDATE after the commit), and a row of a draining kind (events processing, re-scoring) publishes
+    only if no worker is draining the kind already (`_wake`): a drainer takes it with the others.
+    If that publish fails the row is handed back to pending for the promote sweep, and if the
+    process dies between commit and publish, the redispatch sweep sends it after its grace.
     """
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
-    batched = queries.written_with_the_unit(session)
-    dispatched_now = queries.stores_dispatched(session)
     horizon_end = now + timedelta(seconds=database_of(session).settings.schedule_horizon_seconds)
     for values in rows:
-        if values["due_at"] <= horizon_end and dispatched_now:
+        if values["due_at"] <= horizon_end:
             values.update(status=DISPATCHED, dispatched_at=now)
-    if batched:
+    if queries.written_with_the_unit(session):
         created = [queries.add_to_unit(session, values) for values in rows]
     else:
         created = queries.insert_new(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
     if dispatched:
         _publish_when_committed(session, dispatched, now)
-    due_soon = [job.id for job in created if job.status == PENDING and job.due_at <= horizon_end]
-    if due_soon:
-        _dispatch_after_commit(session, due_soon, now)
     return created
 
 

@@ -66,7 +66,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_leaves_each_row_to_run_once(br
 
 def test_every_batch_message_delivered_twice_to_two_workers_takes_effect_once(app, db, redis, tenant, fast):
     settings, dispatcher = app.config["SETTINGS"], app.extensions["followup.dispatcher"]
-    ids = add_jobs_without_dispatch(app, db, batched(tenant, 500, prefix="twice"), mark_dispatched=True)
+    ids = add_jobs_without_dispatch(app, db, batched(tenant, 500, prefix="twice"))
     with db.unit_of_work() as session:
         rows = session.scalars(sa.select(ScheduledJob).order_by(ScheduledJob.id)).all()
     messages = messages_for(rows, clock.now())

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app import clock
 from app.scheduling import schedule, schedule_many
 from app.scheduling.dispatch import Message
-from app.scheduling.models import DISPATCHED, ScheduledJob
+from app.scheduling.models import PENDING, ScheduledJob
 from tests.brokers import TcpProxy
 from tests.ledger import effects, job, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV, sweeping
@@ -48,21 +48,23 @@ def add_jobs(app, db, jobs, *, now=None) -> list[int]:
         return [j.id for j in schedule_many(session=session, jobs=jobs, now=now)]
 
 
-def add_jobs_without_dispatch(app, db, jobs, *, mark_dispatched: bool = False) -> list[int]:
-    """Commit the rows but skip the after-commit dispatch: the process 'crashed' right after commit.
+def add_jobs_without_dispatch(app, db, jobs, *, publish_failed: bool = False) -> list[int]:
+    """Commit the rows but skip the after-commit dispatch: the process 'crashed' right after commit
+    (rows due within the horizon were stored dispatched: the redispatch sweep's, after its grace;
+    the others pending: the promote sweep's).
 
-    mark_dispatched: the crash came after the rows were marked dispatched but before Redis got them.
+    publish_failed: the publish failed and handed the rows back to pending (the promote sweep's).
     """
     now = clock.now()
     with app.app_context():
         session = db.session_factory()
         try:
             ids = [j.id for j in schedule_many(session=session, jobs=jobs, now=now)]
-            if mark_dispatched:
+            if publish_failed:
                 session.execute(
                     sa.update(ScheduledJob)
                     .where(ScheduledJob.id.in_(ids))
-                    .values(status=DISPATCHED, dispatched_at=now)
+                    .values(status=PENDING, dispatched_at=None)
                 )
             session.commit()
         finally:
@@ -199,11 +201,11 @@ def test_a_rolled_back_transaction_schedules_nothing_and_a_lost_dispatch_runs_th
     assert broker_is_empty(redis)
 
     lost = add_jobs_without_dispatch(app, db, specs(tenant, 20, first_due=now, prefix="lost"))
-    assert status_counts(db) == {"pending": 20} and broker_is_empty(redis)
+    assert status_counts(db) == {"dispatched": 20} and broker_is_empty(redis)
     with subprocess_worker(settings, name="solo", **WORKER_ENV):
         wait_until_consuming(app, "solo")
         time.sleep(1)
-        assert status_counts(db) == {"pending": 20}  # nothing runs them but the sweep
+        assert status_counts(db) == {"dispatched": 20}  # nothing runs them but the sweep
         with sweeping(app):
             wait_for(all_done(db, 20), timeout=30)
     assert effects(db) == (20, 20) and len(lost) == 20
@@ -254,9 +256,9 @@ def test_two_beats_at_once_double_nothing(app, db, redis, tenant, fast, tmp_path
                 for i in range(15)
             ]
             if round_ % 4 == 1:
-                add_jobs_without_dispatch(app, db, batch)  # committed, never published: promote
+                add_jobs_without_dispatch(app, db, batch)  # committed, never published: redispatch
             elif round_ % 4 == 3:
-                add_jobs_without_dispatch(app, db, batch, mark_dispatched=True)  # message lost: redispatch
+                add_jobs_without_dispatch(app, db, batch, publish_failed=True)  # back to pending: promote
             else:
                 add_jobs(app, db, batch, now=now)
             expected += len(batch)

@@ -152,7 +152,7 @@ def test_far_future_rows_stay_pending_until_a_sweep_promotes_them(ctx, db, tenan
     assert sweeps.promote_due(db=get_db(), now=sweep_time) == 0  # claimed: a second sweep sends nothing
 
 
-def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_promote_sweep(ctx, db, tenant, redis):
+def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_redispatch_sweep(ctx, db, tenant, redis):
     now = clock.now()
     session = db.session_factory()  # commits without the unit of work's after-commit hooks: a "crash"
     try:
@@ -162,8 +162,12 @@ def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_promote_sweep(ctx
         session.commit()
     finally:
         session.close()
-    assert job(db, lost.id).status == "pending" and queued(redis) == []
-    assert sweeps.promote_due(db=get_db(), now=now) == 1
+    # Stored as dispatched with the commit (no UPDATE after it): the redispatch sweep sends it once
+    # its grace has passed, and not before (a publish may be on its way).
+    assert job(db, lost.id).status == "dispatched" and queued(redis) == []
+    assert sweeps.promote_due(db=get_db(), now=now) == 0
+    assert sweeps.redispatch_stale(db=get_db(), now=now + timedelta(seconds=59)) == 0
+    assert sweeps.redispatch_stale(db=get_db(), now=now + timedelta(seconds=61)) == 1
     assert queued_job_ids(redis) == [lost.id]
     assert run_job(db=get_db(), job_id=lost.id, now=now) == "done"
     assert effects(db) == (1, 1)
@@ -429,6 +433,8 @@ def test_redispatch_resends_rows_the_broker_lost_once_per_grace(ctx, db, tenant,
 def test_overlapping_promote_sweeps_send_each_row_once(ctx, app, db, tenant, redis, settings):
     settings.sweep_batch_size = 250
     now = clock.now()
+    # Scheduled longer ago than the horizon, so stored pending: every row waits for the promote sweep.
+    long_ago = now - timedelta(seconds=settings.schedule_horizon_seconds + 1)
     session = db.session_factory()
     try:
         schedule_many(
@@ -437,9 +443,9 @@ def test_overlapping_promote_sweeps_send_each_row_once(ctx, app, db, tenant, red
                 {"kind": "test.effect", "due_at": now, "dedupe_key": f"p{i}", "clinic_id": tenant.id}
                 for i in range(2000)
             ],
-            now=now,
+            now=long_ago,
         )
-        session.commit()  # no hooks: every row waits for the sweep
+        session.commit()
     finally:
         session.close()
     counts, start = [], threading.Barrier(3)

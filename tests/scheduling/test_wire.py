@@ -94,6 +94,8 @@ def test_many_messages_go_in_one_pipeline_as_celery_writes_them_and_in_order(
 
 def test_jobs_promoted_together_are_run_once_each_by_a_real_worker(app, db, redis, tenant):
     now = clock.now()
+    # Scheduled longer ago than the horizon, so stored pending: every row waits for the promote sweep.
+    long_ago = now - timedelta(seconds=app.config["SETTINGS"].schedule_horizon_seconds + 1)
     session = db.session_factory()
     try:
         with app.app_context():
@@ -103,9 +105,9 @@ def test_jobs_promoted_together_are_run_once_each_by_a_real_worker(app, db, redi
                     {"kind": EFFECT, "due_at": now, "dedupe_key": f"wire-many-{i}", "clinic_id": tenant.id}
                     for i in range(20)
                 ],
-                now=now,
+                now=long_ago,
             )
-        session.commit()  # no hooks: every row waits for the sweep
+        session.commit()
     finally:
         session.close()
     with app.app_context():  # one sweep claims them all and publishes them together (send_many)
