@@ -55,7 +55,7 @@ class BatchedSession(AutocommitSession):
         super().__init__(connection, database=database)
         self.batch = RowBatch()
         self.reserved: dict[type, list[int]] = {}
-        self.collected: dict[str, tuple[list, Callable[[list], None]]] = {}
+        self.collected: dict[str, tuple[list, Callable[[list], None], bool]] = {}
 
     def take_id(self, model: type, *, needed: bool) -> int | None:
         """A reserved id of `model`; if none is left and `needed`, one more round trip for it."""
@@ -68,10 +68,7 @@ class BatchedSession(AutocommitSession):
 
     def write(self) -> None:
         """Finish the collected work, then write every row in one statement."""
-        while self.collected:
-            key = next(iter(self.collected))
-            items, finish = self.collected.pop(key)
-            finish(items)
+        _finish_all(self.collected)
         if not self.batch.write(self):
             raise NeedsTransaction("the guard of the batch found nothing: nothing was written")
 
@@ -162,15 +159,37 @@ def statement_connection(session) -> Iterator[sa.Connection]:
 _COLLECTED = "db.collected"  # Session.info: {key: (items, finish)} of the open transaction
 
 
-def collect(session, key: str, item, finish: Callable[[list], None]) -> None:
+def collect(session, key: str, item, finish: Callable[[list], None], *, last: bool = False) -> None:
     """Add `item` to the unit's list `key`; `finish(items)` runs once, with all of them, before the
     unit writes (a batched unit) or commits (an ORM unit: at the outermost commit, the items still
-    in the session; a rolled-back transaction forgets them)."""
+    in the session; a rolled-back transaction forgets them). A finish may collect more items.
+
+    `last`: finished after every other key, whose finishes may add to it (the ledger's rows, which
+    the events' finish adds to, go in one statement)."""
     batched = _batched(session)
     collected = batched.collected if batched is not None else session.info.setdefault(_COLLECTED, {})
     if key not in collected:
-        collected[key] = ([], finish)
+        collected[key] = ([], finish, last)
     collected[key][0].append(item)
+
+
+def _finish_all(collected: dict[str, tuple[list, Callable[[list], None], bool]]) -> None:
+    """Each key's finish, once, with its items: keys collected `last` after all the others, and
+    keys collected by a finish too (it adds them to `collected`)."""
+    while collected:
+        first = [key for key, (_, _, last) in collected.items() if not last] or list(collected)
+        items, finish, _ = collected.pop(first[0])
+        finish(items)
+
+
+def collected_items(session, key: str, *, take: bool) -> list:
+    """The items of `key` collected so far in an ORM unit, for work that must be done now rather
+    than before the commit; `take`: taken out (their finish will not run for them)."""
+    if _batched(session) is not None:
+        return []
+    collected = session.info.get(_COLLECTED, {})
+    entry = collected.pop(key, None) if take else collected.get(key)
+    return list(entry[0]) if entry else []
 
 
 def give_ids(session, objs: list) -> None:
@@ -189,17 +208,21 @@ def kept(session, obj) -> bool:
     return _batched(session) is not None or obj in session
 
 
+def finish_collected(session: Session) -> None:
+    """Do the ORM unit's collected work now rather than at its commit (the job runner: a failure
+    in it is then the job's failure, and a batch of jobs finishes theirs together)."""
+    collected = session.info.get(_COLLECTED)
+    if collected:
+        _finish_all(collected)
+    session.info.pop(_COLLECTED, None)
+
+
 @sa_event.listens_for(Session, "before_commit")
 def _finish_collected(session: Session) -> None:
     # The one listener for the work ORM units finish before they commit: it covers every Session,
     # including those not opened by a Database (tests, scripts).
-    if session.in_nested_transaction():
-        return  # a savepoint's commit: its items wait for the outermost one
-    collected = session.info.pop(_COLLECTED, None)
-    while collected:
-        key = next(iter(collected))
-        items, finish = collected.pop(key)
-        finish(items)
+    if not session.in_nested_transaction():  # a savepoint's items wait for the outermost commit
+        finish_collected(session)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")

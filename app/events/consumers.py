@@ -47,7 +47,7 @@ def consumers_of(event_type: str) -> list[Callable]:
 
 def schedule_processing(*, session: Session, event_ids: list[int], first: DomainEvent, now: datetime) -> None:
     """The transaction's one processing job, naming all its events (`first` names the job)."""
-    scheduling.schedule(
+    scheduling.schedule_at_commit(
         session=session,
         kind=PROCESS_KIND,
         due_at=now,

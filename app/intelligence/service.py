@@ -7,6 +7,7 @@ Contact times are in contact_times.py, the score and next best action in scoring
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,7 +18,7 @@ from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import unit_of_work
+from app.db import unit_of_work, writes
 from app.intelligence import (
     forecast_rules,
     queries,
@@ -178,7 +179,7 @@ def queue_rescoring(*, session: Session, events: list, now: datetime, watched: t
     first_id = events[0].id
     for clinic_id, lead_ids in by_clinic.items():
         if lead_ids:
-            scheduling.schedule(
+            scheduling.schedule_at_commit(
                 session=session,
                 kind=RESCORE_KIND,
                 due_at=now,
@@ -193,12 +194,29 @@ def queue_rescoring(*, session: Session, events: list, now: datetime, watched: t
 
 
 def rescore_job(*, session: Session, job, now: datetime) -> None:
-    """The job handler: re-score the named leads of the job's clinic and re-choose their next actions
-    (a closed lead's next action is cleared)."""
-    lead_ids = job.payload["lead_ids"]
+    """The job handler: the named leads of the job's clinic are re-scored, and their next actions
+    re-chosen, before the commit, together with those of the other jobs run in the same
+    transaction (a drainer's batch: one pass over all their leads)."""
+    item = (job.clinic_id, job.payload["lead_ids"], now)
+    writes.collect(session, RESCORE_KIND, item, functools.partial(_rescore_collected, session))
+
+
+def _rescore_collected(session: Session, items: list[tuple[int, list[int], datetime]]) -> None:
+    """Each clinic's leads named by the collected jobs, scored in one pass (as of the latest job's clock)."""
+    by_clinic: dict[int, tuple[set[int], datetime]] = {}
+    for clinic_id, lead_ids, now in items:
+        ids, latest = by_clinic.get(clinic_id, (set(), now))
+        by_clinic[clinic_id] = (ids | set(lead_ids), max(latest, now))
+    for clinic_id, (lead_ids, now) in by_clinic.items():
+        rescore(session=session, clinic_id=clinic_id, lead_ids=sorted(lead_ids), now=now)
+
+
+def rescore(*, session: Session, clinic_id: int, lead_ids: list[int], now: datetime) -> None:
+    """Re-score the clinic's named leads and re-choose their next actions (a closed lead's next
+    action is cleared)."""
     leads = list(
         session.scalars(
-            sa.select(Lead).where(Lead.id.in_(lead_ids), Lead.clinic_id == job.clinic_id).order_by(Lead.id)
+            sa.select(Lead).where(Lead.id.in_(lead_ids), Lead.clinic_id == clinic_id).order_by(Lead.id)
         )
     )
     score_leads(session=session, leads=[lead for lead in leads if lead.deleted_at is None], now=now)

@@ -7,6 +7,6 @@ with `schedule(...)` in the same transaction as the change that causes them.
 
 from app.scheduling.registry import register
 from app.scheduling.runner import run_job
-from app.scheduling.service import cancel, cancel_job, schedule, schedule_many
+from app.scheduling.service import cancel, cancel_job, schedule, schedule_at_commit, schedule_many
 
-__all__ = ["cancel", "cancel_job", "register", "run_job", "schedule", "schedule_many"]
+__all__ = ["cancel", "cancel_job", "register", "run_job", "schedule", "schedule_at_commit", "schedule_many"]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, loaded
+from app.db import UTCDateTime, loaded, writes
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
@@ -269,9 +269,14 @@ def _claim_and_run(
     return outcome, job.kind, due_at
 
 
-def _run_handler(*, db, session: Session, job: ScheduledJob, now: datetime) -> tuple[str, datetime | None]:
+def _run_handler(
+    *, db, session: Session, job: ScheduledJob, now: datetime, finish: bool = True
+) -> tuple[str, datetime | None]:
     """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
-    a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back)."""
+    a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back).
+
+    `finish`: the work the handler collected for the commit (`writes.collect`) is done here too, so
+    that its failure is the job's; a batch (`_run_together`) does it once for all its rows."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -290,6 +295,8 @@ def _run_handler(*, db, session: Session, job: ScheduledJob, now: datetime) -> t
             # given the Database; the others need only the session.
             wiring = {"db": db} if kind.takes_db else {}
             kind.handler(session=session, job=job, now=now, **wiring)
+            if finish:
+                writes.finish_collected(session)
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job.id, job.attempts, exc, job.kind) from exc
@@ -368,8 +375,20 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
             )
             for job in jobs:
                 with logs.scope(job_id=job.id):
-                    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now)
+                    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now, finish=False)
                 ran.append((job.id, outcome, due_at))
+            _finish_together(session)
+    except _BatchFinishFailed as failed:
+        # No one row to blame: each runs alone, where a failure is its own.
+        log.warning(
+            "a batch of %d %s job(s) failed as it finished; running them alone",
+            len(counted),
+            counted[0].kind,
+            exc_info=failed.__cause__,
+        )
+        return {
+            row.id: _run_counted(db=db, counted=row, now=now, started=time.perf_counter()) for row in counted
+        }
     except _HandlerFailed as failed:
         with logs.scope(job_id=failed.job_id):
             outcome = _failed(db=db, failed=failed, now=now)
@@ -388,6 +407,20 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
     for row in counted:
         outcomes.setdefault(row.id, SKIPPED)  # not claimed: a later attempt's delivery owns it
     return outcomes
+
+
+class _BatchFinishFailed(Exception):
+    """The work a batch's handlers collected failed as it was done for them all."""
+
+
+def _finish_together(session: Session) -> None:
+    """The work the batch's handlers collected, done once for them all (e.g. one pass over the
+    leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
+    try:
+        writes.finish_collected(session)
+        session.flush()
+    except Exception as exc:
+        raise _BatchFinishFailed() from exc
 
 
 def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:

@@ -34,7 +34,7 @@ def schedule_no_contact_escalation(*, session: Session, event, now: datetime) ->
     calendar = BusinessCalendar.from_settings(
         clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
     )
-    scheduling.schedule(
+    scheduling.schedule_at_commit(
         session=session,
         kind=LEAD_ESCALATION,
         due_at=rules.no_contact_deadline(calendar, lead.created_at, hours),

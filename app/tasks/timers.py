@@ -31,7 +31,7 @@ def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datet
         "subject_id": task.id,
     }
     for offset, when in reminders:
-        scheduling.schedule(
+        scheduling.schedule_at_commit(
             kind=REMINDER,
             due_at=when,
             dedupe_key=f"task:{task.id}:r{task.revision}:reminder:{offset}",
@@ -43,7 +43,7 @@ def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datet
         task.reminder_at = first
     if task.escalated_at is None:
         hours = rules.clinic_escalation_hours(clinic.settings)
-        scheduling.schedule(
+        scheduling.schedule_at_commit(
             kind=ESCALATION,
             due_at=task.due_at + timedelta(hours=hours),
             dedupe_key=f"task:{task.id}:r{task.revision}:escalate",

@@ -13,6 +13,7 @@ from app.db import get_db
 from app.intelligence import score_rules, scoring, service
 from app.intelligence.models import ScoreModelRecord
 from app.leads.models import Lead
+from app.scheduling import runner
 from app.scheduling.runner import run_job
 from bench.intelligence.history import TIMEZONE
 from tests.automation.kit import capture_at, jobs, run_events, tasks_of
@@ -317,6 +318,36 @@ def test_a_new_leads_events_job_does_not_score_it_a_background_job_does(app, cli
         assert run_job(db=get_db(), job_id=rescore.id, now=NIGHT + timedelta(hours=3, seconds=2)) == "done"
     lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
     assert 0 < lead["score"] < 1 and lead["next_best_action"]["action"]
+
+
+def test_a_drainer_scores_a_batch_of_leads_in_one_pass(app, client, db, tenant, seeded):
+    """The re-scoring jobs of many new leads, drained together: every lead scored, and their
+    activities read once for the whole batch (not once a lead)."""
+    when = NIGHT + timedelta(hours=3)
+    lead_ids = [capture_at(app, tenant, when, first_name=f"Batch{n}") for n in range(6)]
+    with app.app_context():
+        for lead_id in lead_ids:
+            [events_job] = jobs(app, lead_id, "events.process")
+            assert run_job(db=get_db(), job_id=events_job.id, now=when + timedelta(seconds=1)) == "done"
+    reads = []
+
+    def count_reads(conn, cursor, statement, *args):
+        if "FROM lead_activities" in statement:
+            reads.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count_reads)
+    try:
+        with app.app_context():
+            ran = runner.drain(
+                db=get_db(), kind=service.RESCORE_KIND, clock=lambda: when + timedelta(seconds=2)
+            )
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count_reads)
+    assert ran == len(lead_ids)
+    assert len(reads) == 1  # one pass: the batch's leads' activities in one query
+    for lead_id in lead_ids:
+        lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+        assert 0 < lead["score"] < 1 and lead["next_best_action"]["action"]
 
 
 def test_a_lead_captured_through_the_api_is_scored_by_a_real_worker(app, client, db, tenant, seeded):

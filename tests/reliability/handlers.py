@@ -92,6 +92,26 @@ def batched(*, session, job, now) -> None:
         raise RuntimeError(f"batched failure on attempt {job.attempts}")
 
 
+FINISHES = []  # the sizes of test.collected's finishes, in this process
+
+
+def collected(*, session, job, now) -> None:
+    """A row whose effect is done for the commit, with the other rows of its transaction
+    (`writes.collect`, as re-scoring does): `finish_fails` makes that finish fail while it holds
+    this row (on its first `finish_fails` attempts)."""
+    from app.db import writes
+
+    writes.collect(session, "test.collected", (job, now), lambda items: _finish(session, items))
+
+
+def _finish(session, items) -> None:
+    FINISHES.append(len(items))
+    for job, now in items:
+        if job.attempts <= job.payload.get("finish_fails", 0):
+            raise RuntimeError(f"finish failed on attempt {job.attempts}")
+        record_effect(session=session, job=job, now=now)
+
+
 BATCH = 20  # test.batched's batch size
 DRAIN_BATCH = 4  # test.drained_batched's: a draining kind whose drainer takes rows that many at once
 
@@ -104,3 +124,4 @@ register("test.kills", kills_its_worker)
 register("test.drained", drained, drain=True)
 register("test.batched", batched, batch=BATCH)
 register("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH)
+register("test.collected", collected, drain=True, batch=DRAIN_BATCH)

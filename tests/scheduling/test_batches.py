@@ -16,7 +16,7 @@ from app.db import get_db
 from app.scheduling import registry, run_job, runner, schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, status_counts
-from tests.reliability.handlers import BATCH, DRAIN_BATCH, record_effect
+from tests.reliability.handlers import BATCH, DRAIN_BATCH, FINISHES, record_effect
 
 
 @pytest.fixture
@@ -186,3 +186,37 @@ def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx,
     assert len(begun) < 2 * n  # one row at a time: a count and a run each
     assert runner.run_job(db=db, job_id=ids[5], now=failed.due_at + timedelta(seconds=1)) == "done"
     assert effects(db) == (n, n)
+
+
+def test_the_work_a_batch_collected_is_done_once_for_all_its_rows(ctx, db, tenant, redis):
+    """Re-scoring's shape: each row collects its leads, one pass scores them all before the commit."""
+    FINISHES.clear()
+    ids = add_many(db, tenant, DRAIN_BATCH * 2, prefix="collected", kind="test.collected")
+    assert runner.drain(db=db, kind="test.collected", clock=clock.now) == DRAIN_BATCH * 2
+    assert FINISHES == [DRAIN_BATCH, DRAIN_BATCH]  # one finish a transaction, for all its rows
+    assert effects(db) == (len(ids), len(ids))
+    assert status_counts(db) == {"done": len(ids)}
+
+
+def test_a_batch_whose_collected_work_fails_runs_its_rows_alone_and_the_culprit_backs_off(
+    ctx, app, db, tenant, redis, monkeypatch
+):
+    monkeypatch.setattr(app.config["SETTINGS"], "job_retry_base_seconds", 10.0)
+    FINISHES.clear()
+    ids = add_many(
+        db, tenant, DRAIN_BATCH, prefix="finish", kind="test.collected", payloads={2: {"finish_fails": 1}}
+    )
+    now = clock.now()
+    assert runner.drain(db=db, kind="test.collected", clock=lambda: now) == DRAIN_BATCH - 1
+    # The batch's finish failed (rolled back whole), then each row alone: its own finish.
+    assert FINISHES == [DRAIN_BATCH, 1, 1, 1, 1]
+    culprit = job(db, ids[2])
+    assert (culprit.status, culprit.attempts, culprit.last_error) == (
+        "dispatched",
+        1,
+        "RuntimeError: finish failed on attempt 1",
+    )
+    assert now + timedelta(seconds=10) <= culprit.due_at <= now + timedelta(seconds=11)  # its backoff
+    assert effects(db) == (DRAIN_BATCH - 1, DRAIN_BATCH - 1)  # each other row once
+    assert runner.run_job(db=db, job_id=ids[2], now=culprit.due_at) == "done"
+    assert effects(db) == (DRAIN_BATCH, DRAIN_BATCH)

@@ -17,6 +17,7 @@ from app.scheduling import (
     run_job,
     runner,
     schedule,
+    schedule_at_commit,
     schedule_many,
     sweeps,
 )
@@ -483,3 +484,73 @@ def test_purge_drops_old_finished_rows_only(ctx, db, tenant, settings):
     run_job(db=get_db(), job_id=recent.id, now=clock.now())
     assert sweeps.purge_done(db=get_db(), now=clock.now()) == 4
     assert status_counts(db) == {"dead": 1, "done": 1}
+
+
+def _ledger_inserts(db):
+    """Counts the statements that write ledger rows, on the app's engine, while the block runs."""
+    inserts = []
+
+    def on_execute(conn, cursor, statement, *args):
+        if "INSERT INTO scheduled_jobs" in statement:
+            inserts.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    return inserts, lambda: sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+def _effect(tenant, key: str, now, **more) -> dict:
+    return {"kind": "test.effect", "due_at": now, "dedupe_key": key, "clinic_id": tenant.id, **more}
+
+
+def test_rows_scheduled_for_the_commit_are_written_together_and_run(ctx, db, tenant, redis):
+    now = clock.now()
+    inserts, stop = _ledger_inserts(db)
+    try:
+        with db.unit_of_work() as session:
+            for i in range(3):
+                schedule_at_commit(session=session, now=now, **_effect(tenant, f"later{i}", now))
+            assert status_counts(db) == {}  # nothing written before the commit
+    finally:
+        stop()
+    assert len(inserts) == 1  # the three rows in one statement
+    assert status_counts(db) == {"dispatched": 3}
+    ids = queued_job_ids(redis)
+    assert len(ids) == 3
+    for job_id in ids:
+        assert run_job(db=get_db(), job_id=job_id, now=now) == "done"
+    assert effects(db) == (3, 3)
+
+
+def test_rows_scheduled_for_the_commit_are_forgotten_with_a_rollback(ctx, db, tenant, redis):
+    now = clock.now()
+    with pytest.raises(RuntimeError), db.unit_of_work() as session:
+        schedule_at_commit(session=session, now=now, **_effect(tenant, "gone", now))
+        raise RuntimeError("the use case failed")
+    assert status_counts(db) == {} and queued(redis) == []
+
+
+def test_a_cancel_in_the_same_unit_cancels_rows_waiting_for_the_commit(ctx, db, tenant, redis):
+    now = clock.now()
+    later = now + timedelta(hours=1)
+    with db.unit_of_work() as session:
+        schedule_at_commit(
+            session=session, now=now, **_effect(tenant, "timer", later, subject_type="task", subject_id=7)
+        )
+        assert cancel(session=session, now=now, subject_type="task", subject_id=7) == 1
+    assert status_counts(db) == {"cancelled": 1}  # written once, cancelled, never left live
+
+
+def test_a_savepoint_rolled_back_keeps_the_rows_scheduled_before_it(ctx, db, tenant, redis):
+    now = clock.now()
+    later = now + timedelta(hours=1)
+    with db.unit_of_work() as session:
+        schedule_at_commit(
+            session=session, now=now, **_effect(tenant, "kept", later, subject_type="task", subject_id=8)
+        )
+        savepoint = session.begin_nested()
+        cancel(session=session, now=now, subject_type="task", subject_id=9)  # writes the waiting row
+        schedule_at_commit(session=session, now=now, **_effect(tenant, "dropped", later))
+        savepoint.rollback()  # takes the row it wrote and the one scheduled in it
+    with db.unit_of_work() as session:
+        rows = session.execute(sa.select(ScheduledJob.dedupe_key, ScheduledJob.status)).all()
+    assert [tuple(row) for row in rows] == [("kept", "pending")]
