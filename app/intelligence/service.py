@@ -18,7 +18,7 @@ from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import unit_of_work, writes
+from app.db import database_of, unit_of_work, writes
 from app.intelligence import (
     forecast_rules,
     queries,
@@ -170,19 +170,21 @@ def lead_id_of(event) -> int | None:
 def queue_rescoring(*, session: Session, events: list, now: datetime, watched: tuple[str, ...]) -> None:
     """Once per processing: one `intelligence.rescore` job per clinic naming the leads whose
     `watched` events were processed. Scoring is off a new lead's path: it runs on a background
-    queue, so the realtime worker never waits on it (the score lags its events by a job)."""
+    queue, so the realtime worker never waits on it, due `rescore_delay_seconds` after the events
+    (the score lags them that long: the leads of those seconds are scored in one pass)."""
     by_clinic: dict[int, list[int]] = {}
     for event in events:
         lead_id = lead_id_of(event) if event.type in watched else None
         if lead_id and lead_id not in by_clinic.setdefault(event.clinic_id, []):
             by_clinic[event.clinic_id].append(lead_id)
     first_id = events[0].id
+    due_at = now + timedelta(seconds=database_of(session).settings.rescore_delay_seconds)
     for clinic_id, lead_ids in by_clinic.items():
         if lead_ids:
             scheduling.schedule_at_commit(
                 session=session,
                 kind=RESCORE_KIND,
-                due_at=now,
+                due_at=due_at,
                 dedupe_key=f"rescore:{first_id}:{clinic_id}",
                 now=now,
                 clinic_id=clinic_id,

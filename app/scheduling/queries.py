@@ -212,6 +212,34 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
+def _next_later_of_kind() -> sa.Select:
+    # A draining kind's next open row not due yet (after `until`, up to `b_horizon_end`): what a
+    # drainer that found nothing due wakes a worker for. The same index as the drainer's next row.
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    columns = (
+        _JOBS.c.id,
+        _JOBS.c.queue,
+        _JOBS.c.due_at,
+        _JOBS.c.kind,
+        _JOBS.c.subject_type,
+        _JOBS.c.subject_id,
+    )
+    return (
+        sa.select(*columns)
+        .where(
+            _JOBS.c.kind == sa.bindparam("of_kind"),
+            open_literally,
+            _JOBS.c.due_at > sa.bindparam("until", type_=UTCDateTime()),
+            _JOBS.c.due_at <= sa.bindparam("b_horizon_end", type_=UTCDateTime()),
+        )
+        .order_by(_JOBS.c.due_at)
+        .limit(1)
+    )
+
+
+NEXT_LATER_OF_KIND = _next_later_of_kind()
+
+
 def _next_batch_of_kind(*, on_postgresql: bool) -> sa.ColumnElement:
     """A draining kind's next batch (`of_kind`, at most `b_limit` rows): its oldest due rows still
     at their first attempt (as a message's batch: a row that spent one runs alone), as a WHERE on the

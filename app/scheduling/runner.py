@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from app.db import UTCDateTime, loaded, writes
 from app.scheduling import queries, registry
-from app.scheduling.dispatch import Message, subject_of
+from app.scheduling.dispatch import Message, message_for, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
-from app.scheduling.service import publish_after_commit, wake_key
+from app.scheduling.service import WAKE_SECONDS, publish_after_commit, wake_key
 from app.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,28 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
             done = _run_next(db=db, spec=spec, now=clock())
             if done is None:
+                _wake_for_later(db=db, kind=kind, now=clock())
                 return ran
         ran += done
+
+
+def _wake_for_later(*, db, kind: str, now: datetime) -> None:
+    """A drainer that found nothing due leaves a wake-up for the kind's next row not due yet (a
+    re-scoring is due a moment after its events): the rows committed while the flag was out
+    published nothing, so without it they would wait for the redispatch sweep. Unless a wake-up is
+    out already (another commit's), which runs them with the rows due by then."""
+    settings = db.settings
+    params = {
+        "of_kind": kind,
+        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
+        "b_horizon_end": now + timedelta(seconds=settings.schedule_horizon_seconds),
+    }
+    try:
+        later = queries.run_alone(db, queries.NEXT_LATER_OF_KIND, params)
+        if later and db.redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS):
+            db.dispatcher.publish([message_for(later[0], now)])
+    except Exception:
+        log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)
 
 
 def _run_next(*, db, spec: registry.JobKind, now: datetime) -> int | None:

@@ -167,7 +167,7 @@ def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) ->
     after_commit(session, publish)
 
 
-_WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
+WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
 
 
 def wake_key(kind: str) -> str:
@@ -182,7 +182,7 @@ def _wake(redis, kind: str, *, db, rows, now: datetime) -> bool:
     Redis unreachable: the rows go back to pending for the promote sweep.
     """
     try:
-        return bool(redis.set(wake_key(kind), "1", nx=True, ex=_WAKE_SECONDS))
+        return bool(redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS))
     except Exception:
         log.exception("could not reach Redis to wake a worker; the promote sweep will send the job")
         with db.unit_of_work() as session:

@@ -57,7 +57,7 @@ def test_a_background_re_scoring_does_not_make_a_clients_next_put_a_412(app, cli
     assert read.get_json()["next_best_action"] is None
     [rescore] = jobs(app, lead_id, "intelligence.rescore")
     with app.app_context():
-        assert run_job(db=get_db(), job_id=rescore.id, now=now + timedelta(seconds=2)) == "done"
+        assert run_job(db=get_db(), job_id=rescore.id, now=rescore.due_at) == "done"
     again = client.get(f"/api/leads/{lead_id}", headers=tenant.headers())
     assert again.get_json()["next_best_action"] is not None  # the engine rewrote it meanwhile
     headers = {**tenant.headers(), "If-Match": read.headers["ETag"]}

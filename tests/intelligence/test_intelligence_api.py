@@ -157,7 +157,9 @@ def test_score_changes_are_events_a_rule_can_trigger_on(app, client, tenant, see
     run_events(app, lead_id, NIGHT + timedelta(hours=3, seconds=1))  # lead.created: scored
     lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
     assert lead["score"] is not None and lead["assigned_to_id"]
-    assert run_events(app, lead_id, NIGHT + timedelta(hours=3, seconds=2)) >= 1  # lead.score_changed
+    # The re-scoring ran when due (settings.rescore_delay_seconds after the events): after it,
+    later = NIGHT + timedelta(hours=3, seconds=2 + app.config["SETTINGS"].rescore_delay_seconds)
+    assert run_events(app, lead_id, later) >= 1  # lead.score_changed
     titles = [n.title for n in notifications_of(app, lead["assigned_to_id"])]
     assert "Score now Jane" in titles
 
@@ -315,7 +317,7 @@ def test_a_new_leads_events_job_does_not_score_it_a_background_job_does(app, cli
     [rescore] = jobs(app, lead_id, "intelligence.rescore")
     assert rescore.queue == "bulk" and rescore.payload == {"lead_ids": [lead_id]}
     with app.app_context():
-        assert run_job(db=get_db(), job_id=rescore.id, now=NIGHT + timedelta(hours=3, seconds=2)) == "done"
+        assert run_job(db=get_db(), job_id=rescore.id, now=rescore.due_at) == "done"
     lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
     assert 0 < lead["score"] < 1 and lead["next_best_action"]["action"]
 
@@ -338,9 +340,8 @@ def test_a_drainer_scores_a_batch_of_leads_in_one_pass(app, client, db, tenant, 
     sa.event.listen(db.engine, "before_cursor_execute", count_reads)
     try:
         with app.app_context():
-            ran = runner.drain(
-                db=get_db(), kind=service.RESCORE_KIND, clock=lambda: when + timedelta(seconds=2)
-            )
+            due = when + timedelta(seconds=1 + app.config["SETTINGS"].rescore_delay_seconds)
+            ran = runner.drain(db=get_db(), kind=service.RESCORE_KIND, clock=lambda: due)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count_reads)
     assert ran == len(lead_ids)

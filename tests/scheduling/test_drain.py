@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from app import clock
 from app.db import get_db
 from app.events.consumers import PROCESS_KIND
-from app.scheduling import sweeps
+from app.scheduling import runner, schedule_many, sweeps
 from app.scheduling.models import ScheduledJob
+from app.scheduling.service import wake_key
 from tests.automation.kit import tasks_of
 from tests.leadkit import create_lead
-from tests.ledger import queued_job_ids
+from tests.ledger import effects, queued_job_ids
 from tests.workers import thread_worker, wait_for
 
 
@@ -53,3 +54,33 @@ def test_a_lost_wake_up_is_recovered_by_the_redispatch_sweep(app, client, db, re
         wait_for(lambda: _processing_statuses(db) == ["done"] * 3, timeout=60)
     for lead_id in leads:
         assert [task.title for task in tasks_of(app, lead_id)] == ["Initial contact"]
+
+
+def test_a_drainer_leaves_a_wake_up_for_rows_not_due_yet_that_published_nothing(app, db, redis, tenant):
+    """Re-scoring is due a moment after its events: rows committed while a wake-up was out publish
+    nothing, and the drainer that finds nothing due leaves one for the earliest of them."""
+    now = clock.now()
+    with app.app_context():
+        redis.set(wake_key("test.drained"), "1")  # a wake-up is out: these commits publish nothing
+        with db.unit_of_work() as session:
+            rows = schedule_many(
+                session=session,
+                jobs=[
+                    {
+                        "kind": "test.drained",
+                        "due_at": now + timedelta(seconds=3 + i),
+                        "dedupe_key": f"later{i}",
+                        "clinic_id": tenant.id,
+                    }
+                    for i in range(2)
+                ],
+                now=now,
+            )
+        assert queued_job_ids(redis, "realtime") == []
+        assert runner.drain(db=get_db(), kind="test.drained", clock=lambda: now) == 0  # nothing due yet
+        assert queued_job_ids(redis, "realtime") == [rows[0].id]  # the earliest, with its eta
+        # Its delivery, when due, drains both.
+        assert runner.run_job(
+            db=get_db(), job_id=rows[0].id, now=rows[1].due_at, clock=lambda: rows[1].due_at
+        )
+    assert effects(db) == (2, 2)
