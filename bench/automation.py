@@ -531,10 +531,12 @@ def _wait_tasks(engine, after: int, upto: int, captured: int, timeout: float | N
 
 
 def _wait_background(engine, timeout: float = DRAIN_TIMEOUT) -> None:
-    """Until no ledger row is due and open (the leads' re-scoring on the background worker done
-    too), or `timeout`: the CPU a lead costs counts all the work it causes, not the part done so far."""
+    """Until no ledger row due within seconds is open (the leads' re-scoring on the background
+    worker, due a moment after their events, done too), or `timeout`: the CPU a lead costs counts
+    all the work it causes, not the part done so far."""
     due_open = sa.text(
-        "SELECT count(*) FROM scheduled_jobs WHERE status IN ('pending', 'dispatched') AND due_at <= now()"
+        "SELECT count(*) FROM scheduled_jobs WHERE status IN ('pending', 'dispatched') "
+        "AND due_at <= now() + interval '10 seconds'"
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -36,6 +36,14 @@ def test_the_procfile_runs_the_realtime_queue_on_a_worker_of_its_own():
     assert all("realtime" not in q for q in others.values()), others
 
 
+def test_background_work_yields_the_cpu_to_a_new_leads_path():
+    """On a shared host the background worker's bursts (a batch of re-scorings, a campaign's
+    delivery) must not take the cores the realtime worker and the web need: it runs niced."""
+    args = shlex.split(_procfile()["background"])
+    assert args[args.index("exec") + 1] == "nice" and args.index("nice") < args.index("celery")
+    assert "nice" not in shlex.split(_procfile()["worker"]) and "nice" not in shlex.split(_procfile()["web"])
+
+
 def test_every_queue_is_consumed_by_a_procfile_worker():
     consumed = set().union(*_worker_queues().values())
     assert consumed == set(QUEUES)
