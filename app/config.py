@@ -191,9 +191,10 @@ class Settings:
     idempotency_purge_batch: int = 5000
     # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
     intelligence_nightly_interval: float = 86400.0
-    # A lead's re-scoring is due this long after its events: the re-scorings of the leads captured
-    # meanwhile are drained together, one wake-up and one pass for them all (docs/performance.md).
-    rescore_delay_seconds: float = 2.0
+    # A lead's background work after its events (re-scoring, the monthly counts) is due this long
+    # after them: the leads of those seconds are drained together, one wake-up and one pass for
+    # them all, and a new lead's realtime job does none of it (docs/performance.md).
+    background_delay_seconds: float = 2.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
     # e.g. test or benchmark job handlers that a worker process must know too.

@@ -44,7 +44,7 @@ WARM_UP = 20
 def _set_batch(kind: str, batch: int) -> None:
     """Run the kind's drain `batch` rows to a transaction in this process (1: one by one)."""
     spec = registry.kind_of(kind)
-    registry.register(kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch)
+    registry.register(kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch, spec.derived)
 
 
 def _open_jobs(app, kind: str) -> list[int]:

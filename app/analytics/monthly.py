@@ -11,11 +11,11 @@ clinic's non-deleted leads there: all, converted, lost, contacted within 5 minut
 is the furthest non-lost stage (coalesce(furthest_stage, pipeline_stage), as the funnel reads it).
 
 Kept by a consumer of the outbox (`on_events`, registered in handlers.py), not by the write paths:
-for each lead the processed events name, `recount` compares the lead's current facts with where it
-was last counted (`CountedLead`) and moves its counts by the difference, in the transaction that
-marks the events processed. Counting the lead from its row, not from the events, makes replays,
+for each lead the processed events name, a background job (`analytics.recount`) runs `recount`,
+which compares the lead's current facts with where it was last counted (`CountedLead`) and moves
+its counts by the difference. Counting the lead from its row, not from the events, makes replays,
 events processed out of order and historical imports exact; the reports lag the writes by the
-events job (milliseconds when the workers keep up).
+events job and the recount's delay (`background_delay_seconds`, 2 s).
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.analytics import queries
 from app.analytics.models import CountedLead, LeadMonth
-from app.db import writes
+from app.db import database_of, writes
 from app.events import service as event_types
 from app.leads.models import Lead, LeadStatus
+from app.scheduling import service as scheduling
 
 SPEED_TO_LEAD_SECONDS = 300
 COUNTS = ("leads", "converted", "lost", "within_5_min")
@@ -130,13 +131,38 @@ _UPDATE_COUNTED = (
 )
 
 
+RECOUNT_KIND = "analytics.recount"
+
+
 def on_events(*, session: Session, events: list, now: datetime) -> None:
-    """The consumer: recount every lead the processed events name (once per lead however many),
-    once per transaction, just before it commits: the processings a drainer runs together recount
-    their leads in one sorted pass, so two drainers lock the counts in the same order."""
-    lead_ids = [e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY]
-    if lead_ids:
-        writes.collect(session, _RECOUNT_KEY, lead_ids, functools.partial(_recount_collected, session))
+    """The consumer: every lead the processed events name is recounted by a background job (once
+    per lead however many events), due `background_delay_seconds` after them, so a new lead's
+    realtime job does none of it and the leads of those seconds are recounted in one pass."""
+    lead_ids = sorted({e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY})
+    if not lead_ids:
+        return
+    delay = timedelta(seconds=database_of(session).settings.background_delay_seconds)
+    scheduling.schedule_at_commit(
+        session=session,
+        kind=RECOUNT_KIND,
+        due_at=now + delay,
+        dedupe_key=f"recount:{events[0].id}",
+        now=now,
+        clinic_id=events[0].clinic_id,
+        subject_type="lead",
+        subject_id=lead_ids[0],
+        payload={"lead_ids": lead_ids},
+        origin={"event_id": events[0].id},
+    )
+
+
+def recount_job(*, session: Session, job, now: datetime) -> None:
+    """The job handler: its leads are recounted just before the transaction commits, with those of
+    the other jobs a drainer runs in it, in one sorted pass (two drainers lock the counts in the
+    same order)."""
+    writes.collect(
+        session, _RECOUNT_KEY, job.payload["lead_ids"], functools.partial(_recount_collected, session)
+    )
 
 
 _RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see writes.collect)

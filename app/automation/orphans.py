@@ -34,6 +34,7 @@ from app.automation.models import (
     SequenceEnrollment,
 )
 from app.leads.models import OPEN_STATUSES, Lead
+from app.scheduling import registry
 from app.scheduling.models import OPEN, ScheduledJob
 from app.tasks.lead_escalation import LEAD_ESCALATION
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
@@ -42,27 +43,38 @@ SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail name
 _STATE = "orphans"
 
 _OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(OPEN_TASK_STATUSES))
-# A step is a ledger job that fires later (DESIGN.md): any open ledger row about the lead (a delayed
-# automation step, events still to process, ...). A scheduled AutomationStep always has one. The
-# no-contact escalation is a watchdog that tells the admins, not a follow-up with the lead: a lead
-# whose only pending job is that one has no next step.
-_PENDING_STEP = sa.exists().where(
-    ScheduledJob.subject_type == "lead",
-    ScheduledJob.subject_id == Lead.id,
-    ScheduledJob.status.in_(OPEN),
-    ScheduledJob.kind != LEAD_ESCALATION,
-)
+
+
+def _pending_step() -> sa.Exists:
+    """A step is a ledger job that fires later (DESIGN.md): any open ledger row about the lead (a
+    delayed automation step, events still to process, ...). A scheduled AutomationStep always has
+    one. Not the no-contact escalation (a watchdog that tells the admins, not a follow-up with the
+    lead) nor a derived kind's (its re-scoring, its report counts). Built when asked: the derived
+    kinds are registered by domains imported after this one."""
+    return sa.exists().where(
+        ScheduledJob.subject_type == "lead",
+        ScheduledJob.subject_id == Lead.id,
+        ScheduledJob.status.in_(OPEN),
+        ScheduledJob.kind.notin_([LEAD_ESCALATION, *registry.derived_kinds()]),
+    )
+
+
 _ACTIVE_SEQUENCE = sa.exists().where(
     SequenceEnrollment.lead_id == Lead.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
 )
-# The definition of an orphan, as a condition on Lead (the sweep and GET /api/leads?next_step=none).
-NO_NEXT_STEP = sa.and_(
-    Lead.status.in_(OPEN_STATUSES),
-    Lead.deleted_at.is_(None),
-    ~_OPEN_TASK,
-    ~_PENDING_STEP,
-    ~_ACTIVE_SEQUENCE,
-)
+
+
+def no_next_step() -> sa.ColumnElement[bool]:
+    """The definition of an orphan, as a condition on Lead (the sweep and GET /api/leads?next_step=none)."""
+    return sa.and_(
+        Lead.status.in_(OPEN_STATUSES),
+        Lead.deleted_at.is_(None),
+        ~_OPEN_TASK,
+        ~_pending_step(),
+        ~_ACTIVE_SEQUENCE,
+    )
+
+
 # When each had its last next step end: the orphan spell starts at the latest of these.
 _SINCE = (
     Lead.created_at,
@@ -89,7 +101,7 @@ FOLLOW_UP = {
 
 def conditions(next_step: str | None) -> list:
     """The lead-list filter `next_step=none`: open leads without a next step."""
-    return [NO_NEXT_STEP] if next_step == "none" else []
+    return [no_next_step()] if next_step == "none" else []
 
 
 def _state(session: Session) -> OrphanSweep:
@@ -118,7 +130,7 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_f
     orphans = (
         session.execute(
             sa.select(Lead, *_SINCE)
-            .where(Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), NO_NEXT_STEP)
+            .where(Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), no_next_step())
             .order_by(Lead.id)
         ).all()
         if last_id is not None

@@ -29,4 +29,6 @@ consumers.after_events(functools.partial(service.queue_rescoring, watched=WATCHE
 # Many rows come due at once (one per processing) and each is short: one delivery drains them, up
 # to RESCORE_BATCH to a transaction (they share the clinic's scoring view).
 RESCORE_BATCH = 50
-registry.register(service.RESCORE_KIND, service.rescore_job, queue="bulk", drain=True, batch=RESCORE_BATCH)
+registry.register(
+    service.RESCORE_KIND, service.rescore_job, queue="bulk", drain=True, batch=RESCORE_BATCH, derived=True
+)

@@ -127,7 +127,7 @@ class _Figures:
 
 def _orphan_count() -> sa.Select:
     """Orphans as the orphan sweep defines them (app/automation/orphans.py), counted live."""
-    return sa.select(sa.func.count()).select_from(Lead).where(orphans.NO_NEXT_STEP)
+    return sa.select(sa.func.count()).select_from(Lead).where(orphans.no_next_step())
 
 
 _ORPHAN_COUNT = _orphan_count()

@@ -25,6 +25,7 @@ class JobKind:
     drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
     takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
     batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
+    derived: bool = False  # it only brings derived data up to date (scores, report counts)
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -37,6 +38,7 @@ def register(
     drain: bool = False,
     takes_db: bool = False,
     batch: int = 1,
+    derived: bool = False,
 ) -> None:
     """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
 
@@ -54,6 +56,9 @@ def register(
     the session and that holds no lock others wait for long: not with `takes_db` (it sends outside
     the transaction). A draining kind's rows are not grouped in messages (a wake-up runs them all):
     its drainer takes up to `batch` due rows to a transaction (runner.drain).
+
+    `derived`: the kind only brings derived data up to date (a lead's score, the report counts):
+    an open row of it is nobody's next step (`derived_kinds`).
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
@@ -62,11 +67,15 @@ def register(
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch)
+    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived)
 
 
 def kind_of(kind: str) -> JobKind | None:
     return _KINDS.get(kind)
+
+
+def derived_kinds() -> list[str]:
+    return sorted(name for name, kind in _KINDS.items() if kind.derived)
 
 
 def registered_kinds() -> list[str]:

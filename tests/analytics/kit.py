@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from app import clock
+from app.analytics import monthly
 from app.events.models import DomainEvent
 from app.scheduling import runner as scheduling
 
 
 def process_outbox(app, db) -> int:
-    """Run the open events.process jobs as a worker's delivery does (the ledger's own drain)."""
+    """Run the open events.process jobs as a worker's delivery does (the ledger's own drain), then
+    the monthly recounts they queued, once due (`background_delay_seconds` later); returns how
+    many events jobs ran."""
+    later = timedelta(seconds=app.config["SETTINGS"].background_delay_seconds + 1)
     with app.app_context():
-        return scheduling.drain(db=db, kind="events.process", clock=clock.now)
+        ran = scheduling.drain(db=db, kind="events.process", clock=clock.now)
+        scheduling.drain(db=db, kind=monthly.RECOUNT_KIND, clock=lambda: clock.now() + later)
+    return ran
 
 
 def unprocessed_events(db) -> int:

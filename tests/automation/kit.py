@@ -48,15 +48,15 @@ def jobs(app, lead_id: int, kind: str, statuses: tuple[str, ...] | None = OPEN) 
 
 
 def run_events(app, lead_id: int, now: datetime) -> int:
-    """Process the lead's pending events as the worker would, at `now`, then the re-scoring they
-    queued (app/intelligence: a job of its own); returns how many events jobs ran."""
+    """Process the lead's pending events as the worker would, at `now`, then the re-scoring and the
+    monthly recount they queued (background jobs of their own); returns how many events jobs ran."""
     ran = 0
     with app.app_context():
         for job in jobs(app, lead_id, "events.process"):
             assert run_job(db=get_db(), job_id=job.id, now=now) == "done"
             ran += 1
-        for job in jobs(app, lead_id, "intelligence.rescore"):
-            # Due a moment after the events (settings.rescore_delay_seconds): run when it is due.
+        for job in [*jobs(app, lead_id, "intelligence.rescore"), *jobs(app, lead_id, "analytics.recount")]:
+            # Due a moment after the events (settings.background_delay_seconds): run when it is due.
             # "skipped": a worker the test ran before (still finishing its drain) holds or ran it.
             assert run_job(db=get_db(), job_id=job.id, now=max(now, job.due_at)) in ("done", "skipped")
     return ran

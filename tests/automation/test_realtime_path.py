@@ -1,6 +1,7 @@
 """A new lead's `events.process` job (the realtime queue, speed to lead) does the follow-up work and
 nothing that can wait: no scoring reads (activities, call tallies, score models), no sentiment read
-for an activity that is not an inbound reply. The re-scoring it queues runs on the bulk queue."""
+for an activity that is not an inbound reply, no report counts. The re-scoring and the monthly
+recount it queues run on the bulk queue, a moment later."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from app.analytics.models import LeadMonth
 from app.db import get_db
 from app.scheduling.runner import run_job
 from tests.automation.kit import capture_at, jobs, tasks_of
 
 # What scoring a lead reads; none of it belongs on a new lead's path.
 SCORING_TABLES = ("lead_activities", "contact_tallies", "score_models")
+
+
+def counted_leads(db, tenant) -> int:
+    """The clinic's leads as the monthly report counts have them."""
+    with db.unit_of_work() as session:
+        total = session.scalar(
+            sa.select(sa.func.sum(LeadMonth.leads)).where(LeadMonth.clinic_id == tenant.id)
+        )
+    return total or 0
 
 
 @contextmanager
@@ -41,8 +52,15 @@ def test_a_new_leads_events_job_reads_nothing_scoring_reads(app, tenant, db):
     assert [t.title for t in tasks_of(app, lead_id)] == ["Initial contact"]
     reads = [s for s in seen if re.search(rf"FROM ({'|'.join(SCORING_TABLES)})\b", s)]
     assert reads == [], reads
+    assert counted_leads(db, tenant) == 0  # the events job counted nothing for the reports
     [rescore] = jobs(app, lead_id, "intelligence.rescore")
-    assert rescore.queue == "bulk"
+    [recount] = jobs(app, lead_id, "analytics.recount")
+    assert rescore.queue == recount.queue == "bulk"
+    delay = timedelta(seconds=app.config["SETTINGS"].background_delay_seconds)
+    assert rescore.due_at == recount.due_at == now + timedelta(seconds=1) + delay
+    with app.app_context():
+        assert run_job(db=get_db(), job_id=recount.id, now=recount.due_at) == "done"
+    assert counted_leads(db, tenant) == 1  # the background recount counted it
 
 
 def test_a_background_re_scoring_does_not_make_a_clients_next_put_a_412(app, client, tenant):

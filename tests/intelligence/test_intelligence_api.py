@@ -157,8 +157,8 @@ def test_score_changes_are_events_a_rule_can_trigger_on(app, client, tenant, see
     run_events(app, lead_id, NIGHT + timedelta(hours=3, seconds=1))  # lead.created: scored
     lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
     assert lead["score"] is not None and lead["assigned_to_id"]
-    # The re-scoring ran when due (settings.rescore_delay_seconds after the events): after it,
-    later = NIGHT + timedelta(hours=3, seconds=2 + app.config["SETTINGS"].rescore_delay_seconds)
+    # The re-scoring ran when due (settings.background_delay_seconds after the events): after it,
+    later = NIGHT + timedelta(hours=3, seconds=2 + app.config["SETTINGS"].background_delay_seconds)
     assert run_events(app, lead_id, later) >= 1  # lead.score_changed
     titles = [n.title for n in notifications_of(app, lead["assigned_to_id"])]
     assert "Score now Jane" in titles
@@ -340,7 +340,7 @@ def test_a_drainer_scores_a_batch_of_leads_in_one_pass(app, client, db, tenant, 
     sa.event.listen(db.engine, "before_cursor_execute", count_reads)
     try:
         with app.app_context():
-            due = when + timedelta(seconds=1 + app.config["SETTINGS"].rescore_delay_seconds)
+            due = when + timedelta(seconds=1 + app.config["SETTINGS"].background_delay_seconds)
             ran = runner.drain(db=get_db(), kind=service.RESCORE_KIND, clock=lambda: due)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count_reads)
