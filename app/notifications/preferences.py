@@ -12,10 +12,27 @@ from app.errors import ValidationFailed
 from app.notifications import rules
 from app.notifications.models import NotificationPreference
 
+_WITHOUT_ROW = "notifications.without_preferences"  # Session.info: users found without a row
+
+
+def preferences_of(session: Session, user_id: int) -> NotificationPreference | None:
+    """The user's preferences row, None for defaults. A user without one is looked up once a unit
+    of work (a drainer's batch of new leads notifies the same coordinator for each; the identity
+    map keeps only rows found). No autoflush: a user's preferences are never new in a transaction
+    that notifies them, and flushing what the caller has pending here costs a flush of its own."""
+    without = session.info.setdefault(_WITHOUT_ROW, set())
+    if user_id in without:
+        return None
+    with session.no_autoflush:
+        row = session.get(NotificationPreference, user_id)
+    if row is None:
+        without.add(user_id)
+    return row
+
 
 def get_preferences(*, session: Session, user_id: int) -> dict:
     """A user's channels per kind (defaults filled in), quiet hours and SMS number."""
-    row = session.get(NotificationPreference, user_id)
+    row = preferences_of(session, user_id)
     chosen = row.channels if row else {}
     return {
         "channels": {kind: rules.channels_for(kind, chosen) for kind in rules.STAFF_KINDS},
@@ -41,6 +58,7 @@ def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dic
     if row is None:
         row = NotificationPreference(user_id=user_id, clinic_id=clinic_id, channels={}, updated_at=now)
         session.add(row)
+        session.info.get(_WITHOUT_ROW, set()).discard(user_id)
     if "channels" in data:
         row.channels = {**(row.channels or {}), **data["channels"]}
     if "quiet_hours" in data:
@@ -72,11 +90,7 @@ def _user_timezone(session: Session, user_id: int) -> str:
 
 def channels_of(session: Session, user_id: int, kind: str) -> list[str]:
     """The channels the user receives `kind` on (their choice, else the default)."""
-    # No autoflush: a user's preferences are never new in a transaction that notifies them (an
-    # edited row is read from the identity map), and flushing what the caller has pending here
-    # costs a flush of its own instead of sharing the commit's.
-    with session.no_autoflush:
-        prefs = session.get(NotificationPreference, user_id)
+    prefs = preferences_of(session, user_id)
     return rules.channels_for(kind, prefs.channels if prefs else None)
 
 
@@ -94,4 +108,4 @@ def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> b
 
 def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
     """The end of the user's quiet hours if `now` falls in them, else None."""
-    return after_quiet_hours(session, user_id, session.get(NotificationPreference, user_id), now)
+    return after_quiet_hours(session, user_id, preferences_of(session, user_id), now)

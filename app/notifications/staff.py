@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.notifications import inbox, outgoing, preferences, rules
-from app.notifications.models import Notification, NotificationPreference
+from app.notifications.models import Notification
 
 
 def notify_staff(
@@ -46,7 +46,7 @@ def notify_staff(
     if not copies:
         return in_app
     user = session.get(User, user_id)
-    prefs = session.get(NotificationPreference, user_id)
+    prefs = preferences.preferences_of(session, user_id)
     not_before = preferences.after_quiet_hours(session, user_id, prefs, now)
     context = {"title": title, "body": body, "link": link, "user_name": user.name, "origin": origin}
     for channel in copies:

@@ -80,13 +80,13 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
     """
     redis, ran, spec = db.redis, 0, registry.kind_of(kind)
     while True:
-        done = _run_next(db=db, spec=spec, now=clock())
+        done = _run_next(db=db, spec=spec, now=clock(), retried=False)
         if done is None:
             try:
                 redis.delete(wake_key(kind))
             except Exception:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
-            done = _run_next(db=db, spec=spec, now=clock())
+            done = _run_next(db=db, spec=spec, now=clock(), retried=True)
             if done is None:
                 _wake_for_later(db=db, kind=kind, now=clock())
                 return ran
@@ -112,12 +112,13 @@ def _wake_for_later(*, db, kind: str, now: datetime) -> None:
         log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)
 
 
-def _run_next(*, db, spec: registry.JobKind, now: datetime) -> int | None:
+def _run_next(*, db, spec: registry.JobKind, now: datetime, retried: bool) -> int | None:
     """Run a drainer's next due rows of the kind: how many ran (None: no due row was left).
 
     A kind registered with `batch` takes up to that many rows still at their first attempt, counted
     in one statement and run in one transaction (`_run_together`); when none is left at its first
-    attempt, or for any other kind, the oldest due row runs alone (`_run_one`).
+    attempt (and `retried`: the drainer's last look, so each drain ends with one), or for any other
+    kind, the oldest due row runs alone (`_run_one`).
     """
     if spec.batch > 1:
         counted = count_due_batch(db=db, kind=spec.name, limit=spec.batch, now=now)
@@ -130,6 +131,8 @@ def _run_next(*, db, spec: registry.JobKind, now: datetime) -> int | None:
                 if row.status == DEAD:  # no attempt was left (max_attempts 0): recorded as dead
                     outcomes[row.id] = _run_counted(db=db, counted=row, now=now, started=time.perf_counter())
             return sum(outcome == RAN for outcome in outcomes.values())
+        if not retried:
+            return None
     outcome, _ = _run_one(db=db, now=now, next_of_kind=spec.name)
     return None if outcome is None else int(outcome == RAN)
 

@@ -163,9 +163,18 @@ _ACTIVE_SUBSCRIPTIONS = sa.select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.event_ty
 )
 
 
+def _active_subscriptions(session: Session, clinic_id: int) -> list:
+    """The clinic's active subscriptions (id, event types), read once a unit of work: a drainer's
+    batch of processings asks for each of their events."""
+    held = session.info.setdefault("webhooks.active_subscriptions", {})
+    if clinic_id not in held:
+        held[clinic_id] = list(session.execute(_ACTIVE_SUBSCRIPTIONS, {"clinic_id": clinic_id}))
+    return held[clinic_id]
+
+
 def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
     """Event consumer: one delivery (and ledger job) per active subscription to the event's type."""
-    active = session.execute(_ACTIVE_SUBSCRIPTIONS, {"clinic_id": event.clinic_id})
+    active = _active_subscriptions(session, event.clinic_id)
     for sub_id in [sub_id for sub_id, types in active if event.type in types]:
         exists = session.scalar(
             sa.select(WebhookDelivery.id).where(

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from app.analytics.models import LeadMonth
 from app.db import get_db
+from app.scheduling import runner
 from app.scheduling.runner import run_job
 from tests.automation.kit import capture_at, jobs, tasks_of
 
@@ -83,3 +84,16 @@ def test_a_background_re_scoring_does_not_make_a_clients_next_put_a_412(app, cli
     assert resp.status_code == 200, resp.get_json()
     stale = client.put(f"/api/leads/{lead_id}", json={"notes": "Mornings"}, headers=headers)
     assert stale.status_code == 412  # a client's own change still moves the ETag
+
+
+def test_a_drainers_batch_of_new_leads_reads_what_they_share_once(app, tenant, db):
+    """The processings a drainer runs together share the clinic's webhook subscriptions and the
+    coordinator's notification preferences (none chosen: the defaults): each read once, not a lead."""
+    now = datetime.now(UTC)
+    lead_ids = [capture_at(app, tenant, now, first_name=f"Batch{n}") for n in range(5)]
+    with app.app_context(), statements(db.engine) as seen:
+        assert runner.drain(db=get_db(), kind="events.process", clock=lambda: now + timedelta(seconds=1)) == 5
+    for lead_id in lead_ids:
+        assert [t.title for t in tasks_of(app, lead_id)] == ["Initial contact"]
+    for table in ("webhook_subscriptions", "notification_preferences"):
+        assert len([s for s in seen if re.search(rf"FROM {table}\b", s)]) == 1, table
