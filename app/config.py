@@ -102,6 +102,9 @@ class Settings:
     heartbeat_interval: float = 30.0
     # How often beat looks for tables whose planner statistics are stale (ops.refresh_statistics).
     statistics_interval: float = 10.0
+    # ... for the tables whose rows changed by more than 50 + this fraction of them since their last
+    # ANALYZE (1.0: the table doubled; autovacuum's own rule, where it is on, is 0.1).
+    statistics_growth: float = 1.0
 
     # The job ledger (used by app/scheduling)
     schedule_horizon_seconds: float = 600.0

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-# The rule autovacuum applies by default (autovacuum_analyze_threshold 50, scale factor 0.1), read
-# from the server's own counters: rows inserted, updated or deleted since the table's last ANALYZE
+# Autovacuum's rule (autovacuum_analyze_threshold 50, a scale factor: its default 0.1), read from
+# the server's own counters: rows inserted, updated or deleted since the table's last ANALYZE
 # (since its creation when it never had one).
+# The fraction is of the rows the table had at its last ANALYZE (pg_class.reltuples, -1 before the
+# first), as autovacuum reads it: a table filling from empty qualifies at once.
 _STALE = sa.text(
     """
-    SELECT relname FROM pg_stat_user_tables
-    WHERE schemaname = current_schema()
-      AND n_mod_since_analyze > :floor + :fraction * GREATEST(n_live_tup, 0)
-    ORDER BY relname
+    SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+    WHERE s.schemaname = current_schema()
+      AND s.n_mod_since_analyze > :floor + :fraction * GREATEST(c.reltuples, 0)
+    ORDER BY s.relname
     """
 )
 

@@ -25,16 +25,23 @@ def heartbeats(*, session: Session) -> dict[str, datetime]:
     return {b.name: b.at for b in session.scalars(sa.select(Heartbeat))}
 
 
-def refresh_statistics(*, db: Database, floor: int = 50, fraction: float = 0.1) -> list[str]:
-    """ANALYZE each table whose rows changed by more than `floor` + `fraction` of its rows since its
-    last ANALYZE (PostgreSQL; elsewhere nothing); returns the tables analysed.
+def refresh_statistics(*, db: Database, floor: int = 50) -> list[str]:
+    """ANALYZE each table whose rows changed by more than `floor` + `statistics_growth` (1.0) of its
+    rows since its last ANALYZE (PostgreSQL; elsewhere nothing); returns the tables analysed.
 
     The planner's estimates come from these statistics. Autovacuum keeps them by the same rule, but
     only where it is on, and only after its nap (a minute by default): a database just migrated has
     none, and its hot tables grow from empty by thousands of rows a minute, planned as if they were
     still empty. The beat sweep (`ops.refresh_statistics`) refreshes them itself, whatever the
     server's autovacuum settings; where autovacuum did it first, the sweep finds nothing to do.
+
+    Once a table's rows doubled, not every 10% as autovacuum's rule: a table filling from empty is
+    analysed at 50, 150, 350... rows, soon enough for its plans, and a big one seldom. Each ANALYZE
+    makes every backend plan again the statements on the table: at 10% a table growing by 100 new
+    leads a second was analysed every few seconds, and each time a new lead's realtime job waited
+    on the burst (docs/performance.md).
     """
+    fraction = db.settings.statistics_growth
     with db.single_statement() as conn:
         stale = queries.tables_with_stale_statistics(conn, floor=floor, fraction=fraction)
         for table in stale:

@@ -52,3 +52,21 @@ def test_the_sweep_runs_through_a_worker_on_the_sweeps_queue(celery_app, celery_
     celery_app.send_task("ops.refresh_statistics", queue="sweeps")
     wait_for(lambda: _counters(db)[0] == 0, timeout=30)
     assert _counters(db)[1] >= ROWS
+
+
+def test_an_analysed_table_is_analysed_again_once_its_rows_doubled(db):
+    """Not every 10% change (each ANALYZE makes every backend plan the table's statements again)."""
+    if db.dialect != "postgresql":
+        return
+    _add_heartbeats(db, "first")
+    wait_for(lambda: _counters(db)[0] >= ROWS, timeout=10)
+    assert "heartbeats" in service.refresh_statistics(db=db)
+    with db.unit_of_work() as session:  # half as many again: planned well enough as it is
+        for i in range(ROWS // 2):
+            service.record_heartbeat(session=session, name=f"half{i}", now=clock.now())
+    wait_for(lambda: _counters(db)[0] >= ROWS // 2, timeout=10)
+    assert "heartbeats" not in service.refresh_statistics(db=db)
+    _add_heartbeats(db, "again")  # now more rows changed than 50 + the rows it had
+    wait_for(lambda: _counters(db)[0] >= ROWS + ROWS // 2, timeout=10)
+    assert "heartbeats" in service.refresh_statistics(db=db)
+    assert _counters(db)[1] >= 2 * ROWS
