@@ -127,6 +127,11 @@ class Settings:
     sweep_batch_size: int = 5000
     # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
     job_early_tolerance_seconds: float = 1.0
+    # Bulk work steps aside (sent again this much later) while a new lead's processing has waited
+    # longer than `realtime_behind_seconds`, for at most `yield_at_most_seconds` past its due time.
+    realtime_behind_seconds: float = 0.25
+    yield_again_seconds: float = 0.5
+    yield_at_most_seconds: float = 30.0
 
     # Notifications (app/notifications). Email and SMS go out through a backend chosen here; `console`
     # (the embedded default) appends each message to var/outbox/ and counts it sent.

@@ -44,7 +44,9 @@ WARM_UP = 20
 def _set_batch(kind: str, batch: int) -> None:
     """Run the kind's drain `batch` rows to a transaction in this process (1: one by one)."""
     spec = registry.kind_of(kind)
-    registry.register(kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch, spec.derived)
+    registry.register(
+        kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch, spec.derived, spec.yields
+    )
 
 
 def _open_jobs(app, kind: str) -> list[int]:

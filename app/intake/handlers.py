@@ -3,4 +3,4 @@
 from app.intake import imports
 from app.scheduling import registry
 
-registry.register(imports.CHUNK_KIND, imports.run_import_chunk, queue="bulk")
+registry.register(imports.CHUNK_KIND, imports.run_import_chunk, queue="bulk", yields=True)

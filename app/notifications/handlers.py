@@ -9,4 +9,6 @@ from app.scheduling import registry
 # handlers are given the Database (takes_db).
 registry.register(outgoing.DELIVER, delivery.claim_delivery, queue="notifications", takes_db=True)
 # Many messages queued at once (send_many) travel in batches: one task per BATCH_SIZE messages.
-registry.register(outgoing.DELIVER_BATCH, batches.claim_batch, queue="notifications", takes_db=True)
+registry.register(
+    outgoing.DELIVER_BATCH, batches.claim_batch, queue="notifications", takes_db=True, yields=True
+)

@@ -26,6 +26,7 @@ class JobKind:
     takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
     batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
+    yields: bool = False  # background work that steps aside while the realtime path is behind
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -39,6 +40,7 @@ def register(
     takes_db: bool = False,
     batch: int = 1,
     derived: bool = False,
+    yields: bool = False,
 ) -> None:
     """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
 
@@ -59,6 +61,11 @@ def register(
 
     `derived`: the kind only brings derived data up to date (a lead's score, the report counts):
     an open row of it is nobody's next step (`derived_kinds`).
+
+    `yields`: bulk work (a chunk of a bulk action or import, a campaign's batch of emails) that
+    steps aside while the realtime queue's drained kinds (a new lead's processing) are behind: its
+    delivery is sent again shortly instead of running (runner.run_job), for at most
+    `yield_at_most_seconds` past its due time.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
@@ -67,11 +74,18 @@ def register(
     existing = _KINDS.get(kind)
     if existing is not None and _name(existing.handler) != _name(handler):
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived)
+    if yields and (queue == "realtime" or drain):
+        raise ValueError(f"job kind {kind!r}: only a background kind that does not drain yields")
+    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields)
 
 
 def kind_of(kind: str) -> JobKind | None:
     return _KINDS.get(kind)
+
+
+def realtime_drained_kinds() -> list[str]:
+    """The kinds of a new lead's path: drained on the realtime queue (events processing)."""
+    return sorted(name for name, kind in _KINDS.items() if kind.queue == "realtime" and kind.drain)
 
 
 def derived_kinds() -> list[str]:

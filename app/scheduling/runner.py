@@ -32,6 +32,7 @@ EARLY = "early"  # delivered before due (clock skew, a stale message): left for 
 RETRYING = "retrying"  # the handler failed; rescheduled with backoff
 GAVE_UP = "dead"  # max attempts reached: the handler failed or its worker died each time
 NO_HANDLER = "failed"  # no handler is registered for the kind in this process
+YIELDED = "yielded"  # bulk work stepped aside while the realtime path was behind: sent again shortly
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -53,6 +54,7 @@ def run_job(
     now: datetime,
     clock: Callable[[], datetime] | None = None,
     batch: Sequence[int] = (),
+    background: bool = False,
 ) -> str:
     """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
 
@@ -60,14 +62,46 @@ def run_job(
     worker's delivery), a row of a draining kind then takes every other due row of its kind, each
     claimed and run in a transaction of its own, until none is left. With a `batch` (the message's
     other rows, dispatch.messages_for), the rows run together (`run_batch`); what happened to
-    `job_id` is returned.
+    `job_id` is returned. `background`: delivered on a queue other than realtime, where a kind
+    registered with `yields` steps aside while the realtime path is behind (`_yielded_to_realtime`).
     """
     if batch:
         return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
+    if background and _yielded_to_realtime(db=db, job_id=job_id, now=now):
+        return YIELDED
     outcome, kind = _run_one(db=db, job_id=job_id, now=now)
     if clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=clock)
     return outcome
+
+
+def _yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
+    """Whether the row's delivery stepped aside: its kind yields, a new lead's processing has waited
+    longer than `realtime_behind_seconds` (its worker shares the machine with this one), and the row
+    is not yet `yield_at_most_seconds` past due. It is then sent again `yield_again_seconds` later,
+    still dispatched and with no attempt spent (the redispatch sweep covers a lost message)."""
+    settings, kinds = db.settings, registry.realtime_drained_kinds()
+    if not kinds:
+        return False
+    params = {"job_id": job_id, "realtime_kinds": kinds, "now": now}
+    rows = queries.run_alone(db, queries.ROW_AND_REALTIME_LAG, params)
+    if not rows:
+        return False  # final, or unknown: the normal run says so
+    row, spec = rows[0], registry.kind_of(rows[0].kind)
+    waiting = row.realtime_waiting_since
+    if spec is None or not spec.yields or waiting is None:
+        return False
+    behind = waiting < now - timedelta(seconds=settings.realtime_behind_seconds)
+    if not behind or row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
+        return False
+    again = now + timedelta(seconds=settings.yield_again_seconds)
+    db.dispatcher.publish(
+        [Message(row.id, row.queue, again, row.kind, subject_of(row.subject_type, row.subject_id))]
+    )
+    log.info(
+        "job %s (%s) steps aside: a new lead's processing has waited since %s", row.id, row.kind, waiting
+    )
+    return True
 
 
 def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:

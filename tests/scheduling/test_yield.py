@@ -1,0 +1,98 @@
+"""Bulk work steps aside while a new lead's processing waits: a kind registered with `yields`,
+delivered off the realtime queue, is sent again shortly instead of running while the realtime
+queue's drained kinds have a row due longer than `realtime_behind_seconds`; past
+`yield_at_most_seconds` it runs whatever the realtime path does. Real database and Redis."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from app import clock
+from app.db import get_db
+from app.scheduling import registry, run_job, schedule_many
+from tests.ledger import effects, job, queued_job_ids
+from tests.reliability.conftest import WORKER_ENV
+from tests.workers import subprocess_worker, wait_for, wait_until_consuming
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+def add(db, tenant, kind: str, due_at, key: str) -> int:
+    with db.unit_of_work() as session:
+        [row] = schedule_many(
+            session=session,
+            jobs=[{"kind": kind, "due_at": due_at, "dedupe_key": key, "clinic_id": tenant.id}],
+            now=clock.now(),
+        )
+        return row.id
+
+
+def realtime_waiting(db, tenant, since_seconds: float) -> int:
+    """A new lead's processing (a realtime drained kind) due that long ago and not run yet."""
+    return add(db, tenant, "test.drained", clock.now() - timedelta(seconds=since_seconds), "waiting")
+
+
+def test_bulk_work_steps_aside_while_the_realtime_path_is_behind(ctx, db, tenant, redis):
+    now = clock.now()
+    bulk = add(db, tenant, "test.bulk_yields", now, "bulk")
+    realtime_waiting(db, tenant, since_seconds=5)
+    redis.flushdb()  # the messages of the commits above: this test delivers by hand
+    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "yielded"
+    row = job(db, bulk)
+    assert (row.status, row.attempts) == ("dispatched", 0)  # no attempt spent, still on its way
+    assert effects(db) == (0, 0)
+    assert queued_job_ids(redis, "bulk") == [bulk]  # sent again, for a moment later
+
+
+def test_bulk_work_runs_when_the_realtime_path_keeps_up(ctx, db, tenant, redis):
+    now = clock.now()
+    bulk = add(db, tenant, "test.bulk_yields", now, "bulk")
+    add(db, tenant, "test.drained", now, "just-due")  # due now: not behind yet
+    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "done"
+    assert effects(db) == (1, 1)
+
+
+def test_bulk_work_past_its_longest_wait_runs_whatever_the_realtime_path_does(ctx, app, db, tenant, redis):
+    settings = app.config["SETTINGS"]
+    now = clock.now()
+    bulk = add(
+        db, tenant, "test.bulk_yields", now - timedelta(seconds=settings.yield_at_most_seconds + 1), "old"
+    )
+    realtime_waiting(db, tenant, since_seconds=60)
+    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "done"
+    assert effects(db) == (1, 1)
+
+
+def test_only_kinds_that_yield_and_only_off_the_realtime_queue(ctx, db, tenant, redis):
+    now = clock.now()
+    realtime_waiting(db, tenant, since_seconds=5)
+    plain = add(db, tenant, "test.bulk", now, "plain")
+    assert run_job(db=get_db(), job_id=plain, now=now, background=True) == "done"
+    yielding = add(db, tenant, "test.bulk_yields", now, "yielding")
+    assert run_job(db=get_db(), job_id=yielding, now=now) == "done"  # not a background delivery
+    with pytest.raises(ValueError, match="only a background kind"):
+        registry.register("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)
+
+
+def test_a_real_worker_on_the_bulk_queue_holds_bulk_work_back_then_runs_it(app, db, tenant, redis):
+    """The delivery says which queue it came from: a worker on the bulk queue alone leaves the
+    realtime row waiting, so the bulk row steps aside until its longest wait is over, then runs."""
+    settings = app.config["SETTINGS"]
+    env = {**WORKER_ENV, "FOLLOWUP_YIELD_AT_MOST_SECONDS": "3", "FOLLOWUP_YIELD_AGAIN_SECONDS": "0.3"}
+    realtime_waiting(db, tenant, since_seconds=5)
+    with subprocess_worker(settings, name="bulk-only", queues="bulk", **env):
+        wait_until_consuming(app, "bulk-only")
+        started = time.monotonic()
+        bulk = add(db, tenant, "test.bulk_yields", clock.now(), "bulk")
+        time.sleep(1.5)
+        assert effects(db) == (0, 0) and job(db, bulk).attempts == 0  # held back, no attempt spent
+        wait_for(lambda: effects(db) == (1, 1), timeout=30)
+        assert time.monotonic() - started >= 3  # it waited out its longest wait, then ran once
+    assert job(db, bulk).status == "done" and job(db, bulk).attempts == 1
