@@ -130,7 +130,7 @@ class Settings:
     # Bulk work steps aside (sent again this much later) while a new lead's processing has waited
     # longer than `realtime_behind_seconds`, for at most `yield_at_most_seconds` past its due time.
     realtime_behind_seconds: float = 0.25
-    yield_again_seconds: float = 0.5
+    yield_again_seconds: float = 2.0
     yield_at_most_seconds: float = 30.0
 
     # Notifications (app/notifications). Email and SMS go out through a backend chosen here; `console`
