@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db import UTCDateTime, loaded, writes
-from app.scheduling import queries, registry
-from app.scheduling.dispatch import Message, message_for, subject_of
+from app.scheduling import queries, registry, wakeups
+from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
-from app.scheduling.service import WAKE_SECONDS, publish_after_commit, wake_key
+from app.scheduling.service import publish_after_commit, wake_key
 from app.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -63,45 +63,16 @@ def run_job(
     claimed and run in a transaction of its own, until none is left. With a `batch` (the message's
     other rows, dispatch.messages_for), the rows run together (`run_batch`); what happened to
     `job_id` is returned. `background`: delivered on a queue other than realtime, where a kind
-    registered with `yields` steps aside while the realtime path is behind (`_yielded_to_realtime`).
+    registered with `yields` steps aside while the realtime path is behind (wakeups.py).
     """
     if batch:
         return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
-    if background and _yielded_to_realtime(db=db, job_id=job_id, now=now):
+    if background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
         return YIELDED
     outcome, kind = _run_one(db=db, job_id=job_id, now=now)
     if clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=clock)
     return outcome
-
-
-def _yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
-    """Whether the row's delivery stepped aside: its kind yields, a new lead's processing has waited
-    longer than `realtime_behind_seconds` (its worker shares the machine with this one), and the row
-    is not yet `yield_at_most_seconds` past due. It is then sent again `yield_again_seconds` later,
-    still dispatched and with no attempt spent (the redispatch sweep covers a lost message)."""
-    settings, kinds = db.settings, registry.realtime_drained_kinds()
-    if not kinds:
-        return False
-    params = {"job_id": job_id, "realtime_kinds": kinds, "now": now}
-    rows = queries.run_alone(db, queries.ROW_AND_REALTIME_LAG, params)
-    if not rows:
-        return False  # final, or unknown: the normal run says so
-    row, spec = rows[0], registry.kind_of(rows[0].kind)
-    waiting = row.realtime_waiting_since
-    if spec is None or not spec.yields or waiting is None:
-        return False
-    behind = waiting < now - timedelta(seconds=settings.realtime_behind_seconds)
-    if not behind or row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
-        return False
-    again = now + timedelta(seconds=settings.yield_again_seconds)
-    db.dispatcher.publish(
-        [Message(row.id, row.queue, again, row.kind, subject_of(row.subject_type, row.subject_id))]
-    )
-    log.info(
-        "job %s (%s) steps aside: a new lead's processing has waited since %s", row.id, row.kind, waiting
-    )
-    return True
 
 
 def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
@@ -122,28 +93,9 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
             done = _run_next(db=db, spec=spec, now=clock(), retried=True)
             if done is None:
-                _wake_for_later(db=db, kind=kind, now=clock())
+                wakeups.wake_for_later(db=db, kind=kind, now=clock())
                 return ran
         ran += done
-
-
-def _wake_for_later(*, db, kind: str, now: datetime) -> None:
-    """A drainer that found nothing due leaves a wake-up for the kind's next row not due yet (a
-    re-scoring is due a moment after its events): the rows committed while the flag was out
-    published nothing, so without it they would wait for the redispatch sweep. Unless a wake-up is
-    out already (another commit's), which runs them with the rows due by then."""
-    settings = db.settings
-    params = {
-        "of_kind": kind,
-        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
-        "b_horizon_end": now + timedelta(seconds=settings.schedule_horizon_seconds),
-    }
-    try:
-        later = queries.run_alone(db, queries.NEXT_LATER_OF_KIND, params)
-        if later and db.redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS):
-            db.dispatcher.publish([message_for(later[0], now)])
-    except Exception:
-        log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)
 
 
 def _run_next(*, db, spec: registry.JobKind, now: datetime, retried: bool) -> int | None:
