@@ -69,6 +69,8 @@ _LEAD_CLINIC_AND_STAMP = (
     .where(_LEADS.c.id == sa.bindparam("lead_id"))
 )
 _STAMP_AT = len(_LEADS.c) + len(_CLINICS.c)
+# A lead of a clinic whose stamp this transaction already read (a drained batch's other leads).
+_LEAD = sa.select(_LEADS).where(_LEADS.c.id == sa.bindparam("lead_id"))
 
 
 def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
@@ -138,7 +140,10 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
 def _load_lead(session: Session, lead_id: int) -> Lead | None:
     """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
     if session.info.get("automation.rule_stamps"):
-        return session.get(Lead, lead_id)  # the stamp is read; a lead in the identity map costs nothing
+        # The stamp is read (active_rules reads another clinic's): the lead alone, as the ORM
+        # would load it but without its per-query compile and cache key.
+        row = session.connection().execute(_LEAD, {"lead_id": lead_id}).first()
+        return None if row is None else loaded(session, Lead, row)
     row = session.connection().execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
     if row is None:
         return None

@@ -56,6 +56,11 @@ def _insert_from_arrays(returning: str) -> str:
 
 # RETURNING every column: the created rows become the session's objects without a SELECT after.
 _INSERT_ROWS = sa.text(_insert_from_arrays(", ".join(c.name for c in _JOBS.c))).columns(*_JOBS.c)
+# Rows nobody needs back as objects (scheduling.schedule_at_commit): what publishing them takes.
+_PLAIN_COLUMNS = ("id", "status", "queue", "due_at", "kind", "subject_type", "subject_id")
+_INSERT_PLAIN = sa.text(_insert_from_arrays(", ".join(_PLAIN_COLUMNS))).columns(
+    *(_JOBS.c[name] for name in _PLAIN_COLUMNS)
+)
 # Ledger rows by the thousand (app/scheduling/batch.py): their ids and due times only.
 _INSERT_IDS = sa.text(_insert_from_arrays("id, due_at"))
 
@@ -98,14 +103,24 @@ def _insert_elsewhere(session: Session, rows: list[dict]) -> list:
 def insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
     """INSERT the rows (values by column) whose dedupe_key is new, in an ORM unit of work; returns
     the created ones as the session's objects."""
+    # As if loaded (like claim() does): the session's objects, no SELECT after.
+    return [loaded(session, ScheduledJob, row) for row in _insert_new(session, rows, _INSERT_ROWS)]
+
+
+def insert_new_plain(session: Session, rows: list[dict]) -> list[sa.Row]:
+    """`insert_new` for rows nobody needs back as objects: the created rows' (id, status, queue,
+    due_at, kind, subject_type, subject_id)."""
+    return _insert_new(session, rows, _INSERT_PLAIN)
+
+
+def _insert_new(session: Session, rows: list[dict], statement: sa.Executable) -> list[sa.Row]:
     session.flush()  # the rows may refer to objects still pending in this session
     rows = _first_of_each_key(rows)
     if session.get_bind().dialect.name == "postgresql":
-        result = session.execute(_INSERT_ROWS, _arrays(rows)).all()
+        result = session.execute(statement, _arrays(rows)).all()
     else:
         result = _insert_elsewhere(session, rows)
-    # As if loaded (like claim() does): the session's objects, no SELECT after.
-    return [loaded(session, ScheduledJob, row) for row in sorted(result, key=lambda r: r.id)]
+    return sorted(result, key=lambda row: row.id)
 
 
 def insert_ids(session: Session, rows: list[dict]) -> list[sa.Row]:

@@ -97,7 +97,7 @@ def _write_at_commit(session: Session, waiting: list[tuple[dict, datetime]]) -> 
     for job, now in waiting:
         by_now.setdefault(now, []).append(job)
     for now, jobs in by_now.items():
-        schedule_many(session=session, jobs=jobs, now=now)
+        _write_rows(session, jobs, now, objects=False)
 
 
 def _write_waiting(session: Session) -> None:
@@ -124,6 +124,13 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
     If that publish fails the row is handed back to pending for the promote sweep, and if the
     process dies between commit and publish, the redispatch sweep sends it after its grace.
     """
+    return _write_rows(session, jobs, now, objects=True)
+
+
+def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: bool) -> list:
+    """`schedule_many`'s rows; `objects`: as the session's objects, else as the created rows' plain
+    (id, status, queue, due_at, kind, subject) tuples, enough to publish them (a caller that needs
+    no row back: no RETURNING of payloads, no object per row)."""
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
@@ -133,8 +140,10 @@ def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> l
             values.update(status=DISPATCHED, dispatched_at=now)
     if queries.written_with_the_unit(session):
         created = [queries.add_to_unit(session, values) for values in rows]
-    else:
+    elif objects:
         created = queries.insert_new(session, rows)
+    else:
+        created = queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
     if dispatched:
         _publish_when_committed(session, dispatched, now)
