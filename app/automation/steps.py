@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.automation import queries
 from app.automation.models import AutomationStep, StepStatus
-from app.db import insert_now
+from app.db import insert_now, new_row
 from app.leads.models import Lead
 from app.scheduling import service as scheduling
 
@@ -62,7 +62,8 @@ def record(
         exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
         if exists is not None:
             return None
-    step = AutomationStep(
+    step = new_row(  # every column set, no instrumented setter per attribute
+        AutomationStep,
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
         rule_id=origin.get("rule_id"),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import insert_now, page_offset
+from app.db import insert_now, new_row, page_offset
 from app.errors import NotFound
 from app.notifications import queries
 from app.notifications.models import Channel, DeliveryStatus, Notification
@@ -37,7 +37,8 @@ def notify_in_app(
     existing = None if known_new else queries.by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
-    notification = Notification(
+    notification = new_row(  # every column set, no instrumented setter per attribute
+        Notification,
         clinic_id=clinic_id,
         recipient_user_id=user_id,
         channel=Channel.IN_APP,

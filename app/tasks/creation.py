@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor, Role
-from app.db import insert_now
+from app.db import insert_now, new_row
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -174,7 +174,8 @@ def create_system_task(
     assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
-    task = LeadTask(
+    task = new_row(  # every column set, no instrumented setter per attribute
+        LeadTask,
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
         title=title,
