@@ -18,5 +18,11 @@ events.on(event_types.STAGES_REORDERED, rollups.on_stages_reordered)
 events.after_events(monthly.on_events)
 RECOUNT_BATCH = 50
 registry.register(
-    monthly.RECOUNT_KIND, monthly.recount_job, queue="bulk", drain=True, batch=RECOUNT_BATCH, derived=True
+    monthly.RECOUNT_KIND,
+    monthly.recount_job,
+    queue="bulk",
+    drain=True,
+    batch=RECOUNT_BATCH,
+    derived=True,
+    due_later=True,
 )

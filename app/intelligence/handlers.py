@@ -30,5 +30,11 @@ consumers.after_events(functools.partial(service.queue_rescoring, watched=WATCHE
 # to RESCORE_BATCH to a transaction (they share the clinic's scoring view).
 RESCORE_BATCH = 50
 registry.register(
-    service.RESCORE_KIND, service.rescore_job, queue="bulk", drain=True, batch=RESCORE_BATCH, derived=True
+    service.RESCORE_KIND,
+    service.rescore_job,
+    queue="bulk",
+    drain=True,
+    batch=RESCORE_BATCH,
+    derived=True,
+    due_later=True,
 )

@@ -27,6 +27,7 @@ class JobKind:
     batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
     yields: bool = False  # background work that steps aside while the realtime path is behind
+    due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -41,6 +42,7 @@ def register(
     batch: int = 1,
     derived: bool = False,
     yields: bool = False,
+    due_later: bool = False,
 ) -> None:
     """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications or bulk).
 
@@ -66,6 +68,11 @@ def register(
     steps aside while the realtime queue's drained kinds (a new lead's processing) are behind: its
     delivery is sent again shortly instead of running (runner.run_job), for at most
     `yield_at_most_seconds` past its due time.
+
+    `due_later`: a draining kind whose rows are written due a moment after the change that made
+    them (a re-scoring, a recount): a drainer that finds none due leaves a wake-up for the next one
+    (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
+    A kind whose rows are due when written (events processing) needs no such look.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
@@ -76,7 +83,9 @@ def register(
         raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
     if yields and (queue == "realtime" or drain):
         raise ValueError(f"job kind {kind!r}: only a background kind that does not drain yields")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields)
+    if due_later and not drain:
+        raise ValueError(f"job kind {kind!r}: due_later is for a draining kind")
+    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields, due_later)
 
 
 def kind_of(kind: str) -> JobKind | None:

@@ -93,7 +93,8 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
                 log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
             done = _run_next(db=db, spec=spec, now=clock(), retried=True)
             if done is None:
-                wakeups.wake_for_later(db=db, kind=kind, now=clock())
+                if spec.due_later:  # else each of its rows woke a worker or was taken: no look
+                    wakeups.wake_for_later(db=db, kind=kind, now=clock())
                 return ran
         ran += done
 

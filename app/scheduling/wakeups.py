@@ -3,6 +3,7 @@ processing waits, and the wake-up a drainer leaves for its kind's rows not due y
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 
@@ -46,7 +47,12 @@ def wake_for_later(*, db, kind: str, now: datetime) -> None:
     """A drainer that found nothing due leaves a wake-up for the kind's next row not due yet (a
     re-scoring is due a moment after its events): the rows committed while the flag was out
     published nothing, so without it they would wait for the redispatch sweep. Unless a wake-up is
-    out already (another commit's), which runs them with the rows due by then."""
+    out already (another commit's), which runs them with the rows due by then.
+
+    The wake-up is for `background_delay_seconds` from now at the earliest, not for the next row's
+    own time: rows of such a kind come a few milliseconds apart while leads arrive, and a wake-up
+    for each would make every one a delivery, a claim and a drainer's looks of its own. One wake-up
+    then serves the rows of that moment together (their lag stays under twice the delay)."""
     settings = db.settings
     params = {
         "of_kind": kind,
@@ -56,6 +62,8 @@ def wake_for_later(*, db, kind: str, now: datetime) -> None:
     try:
         later = queries.run_alone(db, queries.NEXT_LATER_OF_KIND, params)
         if later and db.redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS):
-            db.dispatcher.publish([message_for(later[0], now)])
+            gathered = now + timedelta(seconds=settings.background_delay_seconds)
+            message = message_for(later[0], now)
+            db.dispatcher.publish([dataclasses.replace(message, eta=max(message.eta or now, gathered))])
     except Exception:
         log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)

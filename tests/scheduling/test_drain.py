@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -14,7 +14,7 @@ from app.scheduling.models import ScheduledJob
 from app.scheduling.service import wake_key
 from tests.automation.kit import tasks_of
 from tests.leadkit import create_lead
-from tests.ledger import effects, queued_job_ids
+from tests.ledger import effects, queued, queued_job_ids
 from tests.workers import thread_worker, wait_for
 
 
@@ -61,13 +61,13 @@ def test_a_drainer_leaves_a_wake_up_for_rows_not_due_yet_that_published_nothing(
     nothing, and the drainer that finds nothing due leaves one for the earliest of them."""
     now = clock.now()
     with app.app_context():
-        redis.set(wake_key("test.drained"), "1")  # a wake-up is out: these commits publish nothing
+        redis.set(wake_key("test.drained_later"), "1")  # a wake-up is out: these commits publish nothing
         with db.unit_of_work() as session:
             rows = schedule_many(
                 session=session,
                 jobs=[
                     {
-                        "kind": "test.drained",
+                        "kind": "test.drained_later",
                         "due_at": now + timedelta(seconds=3 + i),
                         "dedupe_key": f"later{i}",
                         "clinic_id": tenant.id,
@@ -77,10 +77,69 @@ def test_a_drainer_leaves_a_wake_up_for_rows_not_due_yet_that_published_nothing(
                 now=now,
             )
         assert queued_job_ids(redis, "realtime") == []
-        assert runner.drain(db=get_db(), kind="test.drained", clock=lambda: now) == 0  # nothing due yet
+        assert runner.drain(db=get_db(), kind="test.drained_later", clock=lambda: now) == 0  # nothing due yet
         assert queued_job_ids(redis, "realtime") == [rows[0].id]  # the earliest, with its eta
         # Its delivery, when due, drains both.
         assert runner.run_job(
             db=get_db(), job_id=rows[0].id, now=rows[1].due_at, clock=lambda: rows[1].due_at
         )
     assert effects(db) == (2, 2)
+
+
+def test_a_kind_due_when_written_leaves_no_wake_up_for_later_rows(app, db, redis, tenant):
+    """Events processing is due the moment its events commit: each row woke a worker or was taken
+    by a drainer, so a drainer that finds nothing due spends no look for later rows (a retried row
+    carries its own message)."""
+    now = clock.now()
+    with app.app_context():
+        redis.set(wake_key("test.drained"), "1")
+        with db.unit_of_work() as session:
+            schedule_many(
+                session=session,
+                jobs=[
+                    {
+                        "kind": "test.drained",
+                        "due_at": now + timedelta(seconds=3),
+                        "dedupe_key": "soon",
+                        "clinic_id": tenant.id,
+                    }
+                ],
+                now=now,
+            )
+        redis.delete(wake_key("test.drained"))
+        assert runner.drain(db=get_db(), kind="test.drained", clock=lambda: now) == 0
+        assert queued_job_ids(redis, "realtime") == []
+        assert redis.get(wake_key("test.drained")) is None
+
+
+def test_a_drainers_wake_up_for_later_rows_waits_to_serve_them_together(app, db, redis, tenant):
+    """Rows of a kind due a moment after their events come milliseconds apart while leads arrive:
+    the wake-up a drainer leaves is for `background_delay_seconds` from now at the earliest, so one
+    delivery serves them together instead of one delivery (and claim, and looks) each."""
+    now = clock.now()
+    delay = app.config["SETTINGS"].background_delay_seconds
+    with app.app_context():
+        redis.set(wake_key("test.drained_later"), "1")
+        with db.unit_of_work() as session:
+            rows = schedule_many(
+                session=session,
+                jobs=[
+                    {
+                        "kind": "test.drained_later",
+                        "due_at": now + timedelta(milliseconds=1200 + 100 * i),  # past the early tolerance
+                        "dedupe_key": f"soon{i}",
+                        "clinic_id": tenant.id,
+                    }
+                    for i in range(3)
+                ],
+                now=now,
+            )
+        redis.delete(wake_key("test.drained_later"))
+        assert runner.drain(db=get_db(), kind="test.drained_later", clock=lambda: now) == 0
+        [wake_up] = queued(redis, "realtime")
+        assert wake_up["job_id"] == rows[0].id
+        # Not the first row's own time: the moment's rows together.
+        assert datetime.fromisoformat(wake_up["eta"]) >= now + timedelta(seconds=delay)
+        later = now + timedelta(seconds=delay)
+        assert runner.run_job(db=get_db(), job_id=rows[0].id, now=later, clock=lambda: later)
+    assert effects(db) == (3, 3)  # the one delivery ran all three
