@@ -43,6 +43,9 @@ SWEEPS = (
     Sweep("scheduling-purge-done", "scheduling.purge_done", "purge_interval"),
     # PostgreSQL's planner statistics of the tables that changed (a database just migrated has none).
     Sweep("ops-refresh-statistics", "ops.refresh_statistics", "statistics_interval"),
+    # ... and the dead row versions of the tables updated most (the ledger, events), found through
+    # indexes that keep an entry for each until a VACUUM.
+    Sweep("ops-vacuum-dead-rows", "ops.vacuum_dead_rows", "vacuum_interval"),
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),

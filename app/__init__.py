@@ -59,7 +59,17 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         tracing.instrument_app(app, app.extensions["followup.db"].engine)
     _register_domains(app)
     _import_plugins(settings.plugins)
+    _configure_mappers()
     return app
+
+
+def _configure_mappers() -> None:
+    """Settle the ORM's mappers now that every model is imported: SQLAlchemy does it on first use,
+    which was a fresh process's first request or job (about 40 ms of a new lead's first job in a
+    worker, and in each pool child again, since the parent had never used the ORM)."""
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
 
 
 class _NoCookieSession(SessionInterface):

@@ -105,6 +105,11 @@ class Settings:
     # ... for the tables whose rows changed by more than 50 + this fraction of them since their last
     # ANALYZE (1.0: the table doubled; autovacuum's own rule, where it is on, is 0.1).
     statistics_growth: float = 1.0
+    # How often beat looks for tables holding many dead row versions (ops.vacuum_dead_rows), and
+    # how many: more than this floor + this fraction of the table's live rows.
+    vacuum_interval: float = 10.0
+    vacuum_dead_floor: int = 1000
+    vacuum_dead_fraction: float = 0.05
 
     # The job ledger (used by app/scheduling)
     schedule_horizon_seconds: float = 600.0

@@ -3,7 +3,8 @@
 `make bench BENCH_ARGS=automation` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --rules=50, --evaluations=2000 (part 1); --rate=100 (leads/s), --seconds=60, --clients=8,
 --concurrency=2 (worker processes on the realtime queue), --warm-up=10 (seconds of the same load,
-unmeasured, then ANALYZE: see `_steady_state`) (part 2); --skip-load for part 1 only.
+unmeasured, then ANALYZE: see `_steady_state`) (part 2); --skip-load for part 1 only; --window=5
+(seconds a row of the by-time table); --logs=DIR (keep the stack's process logs there).
 Targets (issue 5): 50 active rules against one event, p99 <= 2 ms; capture → the initial call task
 in my-tasks and the coordinator notified, p99 <= 1 s with 100 leads/s arriving for 60 s.
 
@@ -20,6 +21,7 @@ import math
 import multiprocessing as mp
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -338,7 +340,19 @@ def _latencies(engine, after_lead_id: int, upto_lead_id: int | None = None) -> d
     told_ids = [(int(link.rsplit("/", 1)[1]), at) for link, at in told]
     told_rows = [(captured_at[lead_id], at) for lead_id, at in told_ids if lead_id in captured_at]
     as_seconds = lambda rows: [(clock.as_utc(b) - clock.as_utc(a)).total_seconds() for a, b in rows]  # noqa: E731
-    return {"task": as_seconds(task_rows), "told": as_seconds(told_rows)}
+    return {"task": as_seconds(task_rows), "told": as_seconds(told_rows), "timeline": _timeline(task_rows)}
+
+
+def _timeline(task_rows) -> list[tuple[float, float]]:
+    """(seconds into the phase the lead was captured, seconds to its task), in capture order: where
+    in a mode the late leads came (the first seconds of a fresh database, a sweep, the fire)."""
+    if not task_rows:
+        return []
+    start = min(clock.as_utc(captured) for captured, _ in task_rows)
+    return sorted(
+        ((clock.as_utc(a) - start).total_seconds(), (clock.as_utc(b) - clock.as_utc(a)).total_seconds())
+        for a, b in task_rows
+    )
 
 
 # --- part 2: the whole Procfile stack, on a database just migrated, warm, and under fire ----------
@@ -366,12 +380,35 @@ class Phase:
     def captured(self) -> int:
         return self.statuses.get(201, 0)
 
+    def windows(self, width: float = 5.0) -> list[list]:
+        """The speed to lead by `width` seconds of the phase: leads, p50, p99, max (ms)."""
+        by_window: dict[int, list[float]] = {}
+        for offset, latency in self.latencies.get("timeline", []):
+            by_window.setdefault(int(offset // width), []).append(latency)
+        return [
+            [
+                self.mode,
+                f"{i * width:g}-{(i + 1) * width:g}",
+                len(lat),
+                *(percentile(sorted(lat), q) * 1000 for q in (50, 99)),
+                max(lat) * 1000,
+            ]
+            for i, lat in sorted(by_window.items())
+        ]
+
     def p99_ms(self, what: str = "task") -> float:
         return percentile(self.latencies[what], 99) * 1000
 
 
 def whole_stack(
-    *, rate: float, seconds: float, clients: int, modes: list[str], warm_up: float, fire_size: int
+    *,
+    rate: float,
+    seconds: float,
+    clients: int,
+    modes: list[str],
+    warm_up: float,
+    fire_size: int,
+    keep_logs: str | None = None,
 ) -> tuple[list[Phase], dict]:
     """Capture → call task under a steady arrival rate on the Procfile's processes (all but release
     and flower), after the Procfile's release migrated a fresh database: each mode of `modes` in turn
@@ -417,6 +454,8 @@ def whole_stack(
             raise
         finally:
             engine.dispose()
+            if keep_logs:  # the processes' own lines, to see what ran when a mode was late
+                shutil.copytree(logs, keep_logs, dirs_exist_ok=True)
         run = {
             "dialect": "PostgreSQL" if db_url.startswith("postgresql") else "SQLite",
             "processes": names,
@@ -752,9 +791,15 @@ def main(flags: list[str]) -> None:
     if "--skip-load" in flags:
         return
     phases, run = whole_stack(
-        rate=rate, seconds=seconds, clients=clients, modes=modes, warm_up=warm_up, fire_size=fire_size
+        rate=rate,
+        seconds=seconds,
+        clients=clients,
+        modes=modes,
+        warm_up=warm_up,
+        fire_size=fire_size,
+        keep_logs=next((f.split("=", 1)[1] for f in flags if f.startswith("--logs=")), None),
     )
-    print_stack(phases, run, rate, seconds)
+    print_stack(phases, run, rate, seconds, window=_flag(flags, "window", 5.0))
 
 
 def _modes(flags: list[str]) -> list[str]:
@@ -768,7 +813,7 @@ def _modes(flags: list[str]) -> list[str]:
     return list(MODES)
 
 
-def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float) -> None:
+def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, window: float = 5.0) -> None:
     print_table(
         f"Speed to lead on the whole Procfile stack ({', '.join(run['processes'])}; {run['dialect']}): "
         f"capture's commit → the initial call task at {rate:g} leads/s, {seconds:g} s a mode",
@@ -784,6 +829,11 @@ def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float) -> 
             "target p99 ms",
         ],
         stack_rows(phases, [*run["processes"], "database"]),
+    )
+    print_table(
+        f"Speed to lead by {window:g} s of each mode (where the late leads came)",
+        ["mode", "seconds", "leads", "p50 ms", "p99 ms", "max ms"],
+        [row for phase in phases for row in phase.windows(window)],
     )
     print_table(
         "What a lead made (every mode, warm-ups included)", ["what", "kind", "rows", "a lead"], run["made"]

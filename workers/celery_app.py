@@ -14,7 +14,7 @@ from flask import Flask
 from app.celery_config import QUEUES, celery_config
 from app.telemetry import logs, metrics
 
-__all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery"]
+__all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery", "prepare_pool_child"]
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
@@ -30,9 +30,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
     @worker_process_init.connect(weak=False)
     def _fresh_pool_after_fork(**_kwargs):
-        # A forked pool child must not reuse database connections opened by the parent.
-        flask_app.extensions["followup.db"].engine.dispose(close=False)
-        flask_app.extensions["followup.dispatcher"].reset_after_fork()
+        prepare_pool_child(flask_app)
 
     @worker_process_shutdown.connect(weak=False)
     def _forget_pool_child(**_kwargs):
@@ -41,6 +39,16 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
     _import_tasks()
     return celery
+
+
+def prepare_pool_child(flask_app: Flask) -> None:
+    """A forked pool child must not reuse the parent's database connections nor its Redis
+    connections; it opens its own database connection before its first job, which would otherwise
+    wait for it."""
+    db = flask_app.extensions["followup.db"]
+    db.engine.dispose(close=False)
+    flask_app.extensions["followup.dispatcher"].reset_after_fork()
+    db.connect_ahead()
 
 
 @setup_logging.connect(weak=False)

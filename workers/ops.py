@@ -1,5 +1,5 @@
 """Ops tasks: the heartbeat proves a worker consumes its queues and can write; the database's
-statistics are kept fresh."""
+statistics are kept fresh and its dead rows cleared."""
 
 from celery import shared_task
 
@@ -18,3 +18,8 @@ def heartbeat(name: str = "worker") -> str:
 @shared_task(name="ops.refresh_statistics")
 def refresh_statistics() -> list[str]:
     return service.refresh_statistics(db=get_db())
+
+
+@shared_task(name="ops.vacuum_dead_rows")
+def vacuum_dead_rows() -> list[str]:
+    return service.vacuum_dead_rows(db=get_db())

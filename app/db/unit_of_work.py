@@ -3,6 +3,7 @@ hooks, and the request-scoped connection and transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import autocommit, make_engine
 from app.db.writes import AutocommitSession, batched_unit
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -63,6 +66,18 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def connect_ahead(self) -> None:
+        """Open one pooled connection now, in a process about to serve (a gunicorn worker, a Celery
+        pool child), so that its first request or job does not wait for the database to start a
+        session for it. A database not reachable yet is not an error here: the first use retries."""
+        try:
+            with self.engine.connect():
+                pass
+        except sa.exc.OperationalError as error:
+            log.warning(
+                "no database connection opened ahead", extra={"data": {"error": type(error).__name__}}
+            )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

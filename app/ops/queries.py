@@ -1,4 +1,5 @@
-"""PostgreSQL's table statistics: which tables changed enough since their last ANALYZE, and ANALYZE."""
+"""PostgreSQL's table upkeep: which tables changed enough since their last ANALYZE, and ANALYZE;
+which hold enough dead row versions, and VACUUM."""
 
 from __future__ import annotations
 
@@ -29,3 +30,27 @@ def tables_with_stale_statistics(conn: sa.Connection, *, floor: int, fraction: f
 
 def analyze(conn: sa.Connection, table: str) -> None:
     conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.quote(table)}"))
+
+
+# Dead row versions (an UPDATE or DELETE leaves one) past `floor` + `fraction` of the table's live
+# rows, as the server counts them: autovacuum's rule (50 and 0.2 by default), with our own figures.
+_DEAD = sa.text(
+    """
+    SELECT s.relname FROM pg_stat_user_tables s
+    WHERE s.schemaname = current_schema()
+      AND s.n_dead_tup > :floor + :fraction * s.n_live_tup
+    ORDER BY s.relname
+    """
+)
+
+
+def tables_with_dead_rows(conn: sa.Connection, *, floor: int, fraction: float) -> list[str]:
+    """PostgreSQL's tables holding more dead row versions than the threshold; elsewhere none."""
+    if conn.dialect.name != "postgresql":
+        return []
+    return list(conn.execute(_DEAD, {"floor": floor, "fraction": fraction}).scalars())
+
+
+def vacuum(conn: sa.Connection, table: str) -> None:
+    """VACUUM `table` (no transaction may be open: `conn` is in autocommit)."""
+    conn.execute(sa.text(f"VACUUM {conn.dialect.identifier_preparer.quote(table)}"))

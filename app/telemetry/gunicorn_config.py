@@ -4,6 +4,7 @@
   and query string (`/api/leads?q=<a name>`), PHI. The app writes one JSON line per request
   instead, naming the URL rule (app/telemetry/web.py).
 - A worker that exits is marked dead for prometheus-client's multiprocess mode.
+- A worker opens a database connection before it serves, so its first request does not wait for one.
 """
 
 from app.telemetry import metrics
@@ -32,3 +33,9 @@ logconfig_dict = {
 
 def child_exit(server, worker) -> None:
     metrics.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    database = getattr(worker.wsgi, "extensions", {}).get("followup.db")
+    if database is not None:
+        database.connect_ahead()

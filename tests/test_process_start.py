@@ -1,0 +1,66 @@
+"""A process about to serve (a gunicorn worker, a Celery pool child) does its one-time work before
+its first request or job: on a stack just started, the first leads waited for it (bench/automation,
+fresh mode)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from app import create_app
+from app.db import Database
+from app.telemetry import gunicorn_config
+from tests.conftest import test_settings
+from workers import celery_app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_create_app_settles_the_orm_mappers_so_the_first_request_or_job_does_not(tmp_path):
+    # A new interpreter: in this one, earlier tests have used the ORM already.
+    code = (
+        "from app import create_app\n"
+        f"create_app({{'database_url': 'sqlite:///{tmp_path / 'm.db'}'}})\n"
+        "from app.leads.models import Lead\n"
+        "from app.scheduling.models import ScheduledJob\n"
+        "print('configured:', Lead.__mapper__.configured and ScheduledJob.__mapper__.configured)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "configured: True" in run.stdout.splitlines()
+
+
+def test_a_celery_pool_child_opens_its_database_connection_before_its_first_job(migrated_database, redis_url):
+    flask_app = create_app(test_settings(migrated_database, redis_url))
+    engine = flask_app.extensions["followup.db"].engine
+    try:
+        celery_app.prepare_pool_child(flask_app)
+        assert engine.pool.checkedin() == 1  # open and waiting in the child's own pool
+    finally:
+        engine.dispose()
+
+
+def test_a_gunicorn_worker_opens_its_database_connection_before_its_first_request(
+    migrated_database, redis_url
+):
+    flask_app = create_app(test_settings(migrated_database, redis_url))
+    engine = flask_app.extensions["followup.db"].engine
+    try:
+        assert engine.pool.checkedin() == 0
+        gunicorn_config.post_worker_init(SimpleNamespace(wsgi=flask_app))
+        assert engine.pool.checkedin() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_database_not_reachable_yet_does_not_stop_a_process_starting(caplog):
+    database = Database("postgresql://postgres@127.0.0.1:1/nothing_listens_here")
+    with caplog.at_level(logging.WARNING, logger="app.db.unit_of_work"):
+        database.connect_ahead()
+    assert "no database connection opened ahead" in caplog.text
+    assert database.engine.pool.checkedin() == 0
