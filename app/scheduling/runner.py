@@ -18,7 +18,7 @@ from app.db import UTCDateTime, loaded, writes
 from app.scheduling import queries, registry, wakeups
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
-from app.scheduling.service import publish_after_commit, wake_key
+from app.scheduling.service import publish_after_commit, release_wake_flag
 from app.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -83,20 +83,26 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
     none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
     committed after that finds the flag clear and wakes a worker of its own.
     """
-    redis, ran, spec = db.redis, 0, registry.kind_of(kind)
+    ran, spec = 0, registry.kind_of(kind)
     while True:
         done = _run_next(db=db, spec=spec, now=clock(), retried=False)
         if done is None:
-            try:
-                redis.delete(wake_key(kind))
-            except Exception:
-                log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
+            if not _release_wake_flag(db, kind, now=clock()):
+                return ran  # a wake-up due later is out: it looks for the rows committed meanwhile
             done = _run_next(db=db, spec=spec, now=clock(), retried=True)
             if done is None:
                 if spec.due_later:  # else each of its rows woke a worker or was taken: no look
                     wakeups.wake_for_later(db=db, kind=kind, now=clock())
                 return ran
         ran += done
+
+
+def _release_wake_flag(db, kind: str, *, now: datetime) -> bool:
+    try:
+        return release_wake_flag(db.redis, kind, now=now, tolerance=db.settings.job_early_tolerance_seconds)
+    except Exception:
+        log.exception("could not clear the wake-up flag of %s; new rows wait for its expiry", kind)
+        return True  # the last look all the same
 
 
 def _run_next(*, db, spec: registry.JobKind, now: datetime, retried: bool) -> int | None:

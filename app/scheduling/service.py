@@ -183,15 +183,45 @@ def wake_key(kind: str) -> str:
     return f"followup:drain-wanted:{kind}"
 
 
+def set_wake_flag(redis, kind: str, at: datetime) -> bool:
+    """Raise the kind's flag for a wake-up due `at`, unless one is out already (then False). The
+    flag holds the wake-up's time: see `release_wake_flag`."""
+    return bool(redis.set(wake_key(kind), f"{at.timestamp():.3f}", nx=True, ex=WAKE_SECONDS))
+
+
+# Clear the flag if its wake-up is due by ARGV[1] (epoch seconds): 1 if it is clear now, 0 if left.
+_RELEASE = """
+local at = redis.call('GET', KEYS[1])
+if not at then return 1 end
+if tonumber(at) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+
+def release_wake_flag(redis, kind: str, *, now: datetime, tolerance: float) -> bool:
+    """A drainer that found nothing due clears the kind's flag before its last look, so that rows
+    committed after that look wake a worker themselves; true if the flag is clear.
+
+    Only the flag of a wake-up due by now (within the early tolerance, as rows are): a flag whose
+    wake-up is due later stays, and that wake-up looks then for the rows committed meanwhile. Any
+    delivery of the kind drains, and each used to clear the flag: with rows due a moment after
+    they are written (re-scoring), every cleared flag let the next commit publish a message of its
+    own, whose delivery cleared it again, a message per row that ran nothing (docs/performance.md).
+    """
+    deadline = (now + timedelta(seconds=tolerance)).timestamp()
+    return bool(redis.register_script(_RELEASE)(keys=[wake_key(kind)], args=[f"{deadline:.3f}"]))
+
+
 def _wake(redis, kind: str, *, db, rows, now: datetime) -> bool:
     """Whether this commit must publish: true unless a wake-up of the kind is already out.
 
-    The flag is set with the first wake-up and cleared by the draining worker before each look for
-    due rows, so a row committed after that look finds the flag clear and wakes a worker itself.
+    The flag is raised with the first wake-up (for its earliest row's time) and cleared by the
+    draining worker before its last look for due rows (`release_wake_flag`), so a row committed
+    after that look finds the flag clear and wakes a worker itself.
     Redis unreachable: the rows go back to pending for the promote sweep.
     """
     try:
-        return bool(redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS))
+        return set_wake_flag(redis, kind, min(row.due_at for row in rows))
     except Exception:
         log.exception("could not reach Redis to wake a worker; the promote sweep will send the job")
         with db.unit_of_work() as session:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Message, message_for, subject_of
-from app.scheduling.service import WAKE_SECONDS, wake_key
+from app.scheduling.service import set_wake_flag
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def wake_for_later(*, db, kind: str, now: datetime) -> None:
     }
     try:
         later = queries.run_alone(db, queries.NEXT_LATER_OF_KIND, params)
-        if later and db.redis.set(wake_key(kind), "1", nx=True, ex=WAKE_SECONDS):
-            gathered = now + timedelta(seconds=settings.background_delay_seconds)
-            message = message_for(later[0], now)
-            db.dispatcher.publish([dataclasses.replace(message, eta=max(message.eta or now, gathered))])
+        if not later:
+            return
+        message = message_for(later[0], now)
+        eta = max(message.eta or now, now + timedelta(seconds=settings.background_delay_seconds))
+        if set_wake_flag(db.redis, kind, eta):
+            db.dispatcher.publish([dataclasses.replace(message, eta=eta)])
     except Exception:
         log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)

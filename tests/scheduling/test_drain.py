@@ -143,3 +143,32 @@ def test_a_drainers_wake_up_for_later_rows_waits_to_serve_them_together(app, db,
         later = now + timedelta(seconds=delay)
         assert runner.run_job(db=get_db(), job_id=rows[0].id, now=later, clock=lambda: later)
     assert effects(db) == (3, 3)  # the one delivery ran all three
+
+
+def test_a_delivery_that_finds_nothing_due_leaves_a_wake_up_due_later_in_place(app, db, redis, tenant):
+    """Re-scoring rows come due a moment after they are written. A delivery of the kind that finds
+    none due yet (its own row taken by another drainer) leaves the flag of the wake-up that is due
+    later: it adds no wake-up of its own, and the next commits publish nothing, that wake-up runs
+    them. (Each such delivery used to clear the flag, so the next commit published a message of its
+    own, whose delivery cleared it again: a message per row.)"""
+    now = clock.now()
+
+    def job(key: str, seconds: float) -> dict:
+        return {
+            "kind": "test.drained_later",
+            "due_at": now + timedelta(seconds=seconds),
+            "dedupe_key": key,
+            "clinic_id": tenant.id,
+        }
+
+    with app.app_context():
+        with db.unit_of_work() as session:
+            [first] = schedule_many(session=session, jobs=[job("first", 3)], now=now)
+        assert queued_job_ids(redis, "realtime") == [first.id]  # the wake-up, due in 3 s
+        assert runner.drain(db=get_db(), kind="test.drained_later", clock=lambda: now) == 0
+        with db.unit_of_work() as session:
+            schedule_many(session=session, jobs=[job("second", 3.1)], now=now)
+        assert queued_job_ids(redis, "realtime") == [first.id]  # still the one wake-up
+        later = now + timedelta(seconds=3.1)
+        assert runner.run_job(db=get_db(), job_id=first.id, now=later, clock=lambda: later)
+    assert effects(db) == (2, 2)  # its delivery ran both
