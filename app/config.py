@@ -134,7 +134,7 @@ class Settings:
     job_early_tolerance_seconds: float = 1.0
     # Bulk work steps aside (sent again this much later) while a new lead's processing has waited
     # longer than `realtime_behind_seconds`, for at most `yield_at_most_seconds` past its due time.
-    realtime_behind_seconds: float = 0.25
+    realtime_behind_seconds: float = 0.05
     yield_again_seconds: float = 2.0
     yield_at_most_seconds: float = 30.0
 
