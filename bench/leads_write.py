@@ -9,7 +9,7 @@ connection per request.
 `make bench BENCH_ARGS=leads_write` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --seconds=30 (per phase), --clients=8 (concurrent closed-loop client processes),
 --threads=4 (gthread worker with N threads per process, as the Procfile's WEB_THREADS; 0: the sync
-worker), the same for every phase,
+worker), --workers=2 (processes, as the Procfile's WEB_CONCURRENCY), the same for every phase,
 --warm-up=5 (seconds of capture load before the measured ones, then ANALYZE: see `_warm_up`).
 Target (issue 3): ≥ 500 leads/s with p99 ≤ 50 ms on PostgreSQL on 2 cores.
 Where a capture's time goes, statement by statement: `bench leads_profile`.
@@ -126,7 +126,13 @@ TARGET_RAW_RATIO = 0.25  # issue 20: capture ≥ 0.25 of the raw app, kept-alive
 
 
 def measure(
-    *, seconds: float, clients: int, threads: int, warm_up: float, phases: tuple[str, ...] = tuple(PHASES)
+    *,
+    seconds: float,
+    clients: int,
+    threads: int,
+    warm_up: float,
+    phases: tuple[str, ...] = tuple(PHASES),
+    workers: int = 2,
 ) -> dict:
     """Each phase's load result (see `run_load`) on one fresh database, and the leads stored."""
     results: dict = {}
@@ -141,7 +147,7 @@ def measure(
         port = free_port()
         captures = [p for p in phases if p.startswith("capture")]
         if captures:
-            with gunicorn("app:create_app()", env, port, threads=threads):
+            with gunicorn("app:create_app()", env, port, workers=workers, threads=threads):
                 warmed = _warm_up(db_url, port, token, warm_up, clients)
                 for index, phase in enumerate(captures):
                     results[phase] = _capture_load(
@@ -149,13 +155,13 @@ def measure(
                     )
         if "raw" in phases:
             raw_app.create_table(db_url)
-            with gunicorn("bench.raw_app:app", env, port, threads=threads):
+            with gunicorn("bench.raw_app:app", env, port, workers=workers, threads=threads):
                 results["raw"] = _insert_load(port, seconds, clients, keep_alive=True)
         if "bare" in phases:
             engine = make_engine(db_url)
             bare_app.create_table(engine)
             engine.dispose()
-            with gunicorn("bench.bare_app:app", env, port, threads=threads):
+            with gunicorn("bench.bare_app:app", env, port, workers=workers, threads=threads):
                 results["bare"] = _insert_load(port, seconds, clients, keep_alive=False)
         if captures:
             engine = make_engine(db_url)
@@ -171,8 +177,8 @@ def measure(
 def main(flags: list[str]) -> None:
     seconds, clients = _flag(flags, "seconds", 30), int(_flag(flags, "clients", 8))
     threads = int(_flag(flags, "threads", WEB_THREADS))
-    warm_up = _flag(flags, "warm-up", 5)
-    results = measure(seconds=seconds, clients=clients, threads=threads, warm_up=warm_up)
+    warm_up, workers = _flag(flags, "warm-up", 5), int(_flag(flags, "workers", 2))
+    results = measure(seconds=seconds, clients=clients, threads=threads, warm_up=warm_up, workers=workers)
     rows = [
         [
             label,
@@ -187,7 +193,7 @@ def main(flags: list[str]) -> None:
         for phase, (label, _keep_alive) in PHASES.items()
     ]
     print_table(
-        f"Lead capture through gunicorn (2 {_worker(threads)} workers, {clients} clients, "
+        f"Lead capture through gunicorn ({workers} {_worker(threads)} workers, {clients} clients, "
         f"{seconds:g} s each, {results['dialect']})",
         ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/req", "non-201"],
         rows,
