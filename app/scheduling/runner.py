@@ -80,8 +80,9 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
 
     Each row is claimed by the same compare-and-set as a delivery, taking the oldest unlocked due
     row (two drainers never wait on, or run, the same row), and runs in its own transaction. When
-    none is left the wake-up flag is cleared and one more row is looked for (see `_wake`): a row
-    committed after that finds the flag clear and wakes a worker of its own.
+    none is left the wake-up flag is cleared, if the wake-up it stands for is due, and one more row
+    is looked for (see `_wake`): a row committed after that finds the flag clear and wakes a worker
+    of its own. A flag whose wake-up is due later is left: that wake-up looks for them.
     """
     ran, spec = 0, registry.kind_of(kind)
     while True:
