@@ -14,7 +14,9 @@ killed mid-batch leaves the window it was sending `sending`: recover_stuck_sends
 does a single message in flight (an email failed as "outcome unknown", never sent twice; an SMS
 re-sent with its token); the windows it never reached stay `pending` with no job, and the same sweep
 schedules them again. A batch still running at half the task's soft time limit (a provider timing out
-on every message) hands the rest back as single jobs.
+on every message) hands the rest back as single jobs. Between windows, a batch steps aside while a
+new lead's processing waits (app/scheduling/wakeups.py): the rest goes back as one batch job, due
+`yield_again_seconds` later.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
@@ -37,12 +39,14 @@ from app.delivery import service as outbound
 from app.notifications import channels, outgoing, sending
 from app.notifications.models import DeliveryStatus, Notification
 from app.scheduling import service as scheduling
+from app.scheduling import wakeups
 
 log = logging.getLogger(__name__)
 
 _CLAIM = outbound.claim_many_statement(Notification.__table__, sending.CLAIMED)
 _OUTCOME = ("status", "attempts", "sent_at", "provider_message_id", "last_error", "next_attempt_at")
 HANDED_BACK = "handed back"
+STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing waits
 
 
 def claim_batch(*, session: Session, job, now: datetime, db) -> None:
@@ -57,16 +61,22 @@ def deliver_batch(*, db, notification_ids: list[int], clock=app_clock.now) -> di
     batch = _Batch(db, deadline=time.monotonic() + db.settings.task_soft_time_limit / 2)
     sent: list[sending.Attempt] = []  # the window just sent: its outcomes are written with the next claim
     rest, window = list(notification_ids), db.settings.notification_claim_window
+    stepping_aside = False
     while rest and not batch.past_deadline():
         try:
             claimed = batch.record_and_claim(sent, rest[:window], clock())
         except Exception:  # both rolled back: `sent` is recorded on its own, the rest handed back
             log.exception("could not claim notification %s and on; handing the batch's rest back", rest[0])
             break
+        if claimed is None:  # `sent` recorded; a new lead's processing waits: the rest is for later
+            sent, stepping_aside = [], True
+            break
         sent = batch.send(claimed)
         rest = rest[window:]
     batch.finish(sent, clock())
-    if rest:
+    if rest and stepping_aside:
+        batch.count(STEPPED_ASIDE, _step_aside(db, rest, clock()))
+    elif rest:
         batch.count(HANDED_BACK, _hand_back(db, rest, clock()))
     return dict(batch.outcomes)
 
@@ -98,28 +108,41 @@ class _Batch:
 
     def record_and_claim(
         self, sent: list[sending.Attempt], ids: list[int], now: datetime
-    ) -> list[tuple[channels.Outgoing, int]]:
+    ) -> list[tuple[channels.Outgoing, int]] | None:
         """One transaction: the previous window's outcomes, then pending → sending of `ids`. If it
-        fails, both roll back (the retries it added with them), and the window is not claimed."""
+        fails, both roll back (the retries it added with them), and the window is not claimed.
+        None: after a window sent, a new lead's processing waits (wakeups.realtime_is_behind), and
+        only the outcomes were written: the batch steps aside."""
         mark, counted = len(self.retries), Counter()
         try:
             with self.db.unit_of_work() as session:
                 counted = self._record(session, sent, now)
-                rows = outbound.claim_many(session, _CLAIM, ids, now)
-                self.clinics.update((row.id, row.clinic_id) for row in rows)
-                self._load_clinics(session, {row.clinic_id for row in rows})
-                claimed = [
-                    (sending.message_of(session, row, self.settings, self.senders), row.attempts)
-                    for row in rows
-                    if not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
-                ]
+                if sent and wakeups.realtime_is_behind(session, now=now, settings=self.settings):
+                    rows = claimed = None
+                else:
+                    rows, claimed = self._claim(session, ids, now)
         except Exception:
             del self.retries[mark:]
             raise
         self.outcomes.update(counted)
+        if claimed is None:
+            return None
         self.count("skipped", len(ids) - len(rows))  # sent, being sent or given up: another job got there
         self.count("deferred", len(rows) - len(claimed))
         return claimed
+
+    def _claim(self, session: Session, ids: list[int], now: datetime) -> tuple[list, list]:
+        """The rows of `ids` claimed (pending → sending), and the messages to send of those the
+        clinic's rate limits do not defer."""
+        rows = outbound.claim_many(session, _CLAIM, ids, now)
+        self.clinics.update((row.id, row.clinic_id) for row in rows)
+        self._load_clinics(session, {row.clinic_id for row in rows})
+        claimed = [
+            (sending.message_of(session, row, self.settings, self.senders), row.attempts)
+            for row in rows
+            if not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
+        ]
+        return rows, claimed
 
     def _load_clinics(self, session: Session, clinic_ids: set[int]) -> None:
         """Each clinic's settings, read once a batch: its rate limits (held_until's cache) and From."""
@@ -243,6 +266,32 @@ def _schedule_retries(session: Session, retries: list[_Retry], now: datetime) ->
 
 def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
     """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
+    return _reschedule(
+        db,
+        notification_ids,
+        due=now,
+        now=now,
+        jobs_of=lambda rows: [outgoing.delivery_job(r.id, r.clinic_id, now) for r in rows],
+    )
+
+
+def _step_aside(db, notification_ids: list[int], now: datetime) -> int:
+    """Give the rows a batch did not get to back as one batch job (per clinic), due
+    `yield_again_seconds` later: a single job for the rest, not one per message, since a batch may
+    step aside at every window. Never raises (the sweep remains)."""
+    due = now + timedelta(seconds=db.settings.yield_again_seconds)
+    return _reschedule(
+        db,
+        notification_ids,
+        due=due,
+        now=now,
+        jobs_of=lambda rows: outgoing.batch_jobs(outgoing.Created(r.id, r.clinic_id, due) for r in rows),
+    )
+
+
+def _reschedule(db, notification_ids: list[int], *, due: datetime, now: datetime, jobs_of) -> int:
+    """The rows of `notification_ids` still pending, next attempt at `due`, on the ledger by the
+    jobs `jobs_of(rows)` makes; how many. Never raises (the sweep remains)."""
     try:
         with db.unit_of_work() as session:
             rows = session.execute(
@@ -253,12 +302,10 @@ def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
             session.execute(
                 sa.update(Notification)
                 .where(Notification.id.in_([r.id for r in rows]))
-                .values(next_attempt_at=now)
+                .values(next_attempt_at=due)
                 .execution_options(synchronize_session=False)
             )
-            scheduling.schedule_many(
-                session=session, jobs=[outgoing.delivery_job(r.id, r.clinic_id, now) for r in rows], now=now
-            )
+            scheduling.schedule_many(session=session, jobs=jobs_of(rows), now=now)
             return len(rows)
     except Exception:
         log.exception(

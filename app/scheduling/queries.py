@@ -255,20 +255,25 @@ def _next_later_of_kind() -> sa.Select:
 NEXT_LATER_OF_KIND = _next_later_of_kind()
 
 
-def _row_and_realtime_lag() -> sa.Select:
-    # A background delivery's row (if still open) and since when the realtime queue's drained kinds
-    # have had a due row waiting (the oldest due open row of those kinds: few, soon done).
+def _realtime_waiting_since() -> sa.Select:
+    # Since when the realtime queue's drained kinds have had a due row waiting: the oldest due open
+    # row of those kinds (few, soon done), NULL if none waits.
     open_literally = [sa.literal_column(f"'{status}'") for status in OPEN]
     waiting = sa.alias(_JOBS, "waiting")
-    oldest = (
-        sa.select(sa.func.min(waiting.c.due_at))
-        .where(
-            waiting.c.kind.in_(sa.bindparam("realtime_kinds", expanding=True)),
-            waiting.c.status.in_(open_literally),
-            waiting.c.due_at <= sa.bindparam("now", type_=UTCDateTime()),
-        )
-        .scalar_subquery()
+    return sa.select(sa.func.min(waiting.c.due_at).label("realtime_waiting_since")).where(
+        waiting.c.kind.in_(sa.bindparam("realtime_kinds", expanding=True)),
+        waiting.c.status.in_(open_literally),
+        waiting.c.due_at <= sa.bindparam("now", type_=UTCDateTime()),
     )
+
+
+REALTIME_WAITING_SINCE = _realtime_waiting_since()
+
+
+def _row_and_realtime_lag() -> sa.Select:
+    # A background delivery's row (if still open) and since when a new lead's processing has waited.
+    open_literally = [sa.literal_column(f"'{status}'") for status in OPEN]
+    oldest = REALTIME_WAITING_SINCE.scalar_subquery()
     columns = [_JOBS.c[name] for name in ("id", "queue", "due_at", "kind", "subject_type", "subject_id")]
     return sa.select(*columns, oldest.label("realtime_waiting_since")).where(
         _JOBS.c.id == sa.bindparam("job_id"), _JOBS.c.status.in_(open_literally)

@@ -27,20 +27,38 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
     if not rows:
         return False  # final, or unknown: the normal run says so
     row, spec = rows[0], registry.kind_of(rows[0].kind)
-    waiting = row.realtime_waiting_since
-    if spec is None or not spec.yields or waiting is None:
+    if spec is None or not spec.yields or not _behind(row.realtime_waiting_since, now, settings):
         return False
-    behind = waiting < now - timedelta(seconds=settings.realtime_behind_seconds)
-    if not behind or row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
+    if row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
         return False
     again = now + timedelta(seconds=settings.yield_again_seconds)
     db.dispatcher.publish(
         [Message(row.id, row.queue, again, row.kind, subject_of(row.subject_type, row.subject_id))]
     )
     log.info(
-        "job %s (%s) steps aside: a new lead's processing has waited since %s", row.id, row.kind, waiting
+        "job %s (%s) steps aside: a new lead's processing has waited since %s",
+        row.id,
+        row.kind,
+        row.realtime_waiting_since,
     )
     return True
+
+
+def realtime_is_behind(session, *, now: datetime, settings) -> bool:
+    """Whether a new lead's processing has waited longer than `realtime_behind_seconds`: bulk work
+    that runs in steps (a campaign's batch, window by window) asks between them, in the transaction
+    of its next step, and hands the rest back while it is (app/notifications/batches.py)."""
+    kinds = registry.realtime_drained_kinds()
+    if not kinds:
+        return False
+    params = {"realtime_kinds": kinds, "now": now}
+    return _behind(session.execute(queries.REALTIME_WAITING_SINCE, params).scalar(), now, settings)
+
+
+def _behind(waiting_since: datetime | None, now: datetime, settings) -> bool:
+    return waiting_since is not None and waiting_since < now - timedelta(
+        seconds=settings.realtime_behind_seconds
+    )
 
 
 def wake_for_later(*, db, kind: str, now: datetime) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from app import clock
 from app.notifications import delivery, outgoing
 from app.notifications.models import Notification
+from app.scheduling import schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.notifications.fakes import free_port, smtp_server
 from tests.notifications.kit import FAST_DELIVERY, all_in, as_env, rows, smtp_settings, use
@@ -206,3 +207,58 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice(app, db, tenant, monkeypa
     # b:3 and b:4 reached the server before the kill, b:5 never did; nothing arrived twice.
     assert sorted(server.accepted) == [f"b:{i}" for i in (0, 1, 2, 3, 4, 6, 7, 8)]
     assert set(server.accepted.values()) == {1}
+
+
+def realtime_waiting(db, tenant, since_seconds: float) -> int:
+    """A new lead's processing (a realtime drained kind) due that long ago and not run yet."""
+    with db.unit_of_work() as session:
+        [row] = schedule_many(
+            session=session,
+            jobs=[
+                {
+                    "kind": "test.drained",
+                    "due_at": clock.now() - timedelta(seconds=since_seconds),
+                    "dedupe_key": "waiting",
+                    "clinic_id": tenant.id,
+                }
+            ],
+            now=clock.now(),
+        )
+        return row.id
+
+
+def test_a_batch_steps_aside_between_windows_while_a_new_lead_waits_and_its_rest_goes_out_once_later(
+    app, db, tenant, fast_delivery, monkeypatch
+):
+    """A campaign's batch asks between windows whether a new lead's processing waits: if so, it
+    stops after the window it sent and hands the rest back as one batch job, for
+    `yield_again_seconds` later. Without it the batch sent every window whatever the realtime path
+    did (docs/performance.md)."""
+    with smtp_server() as (server, port):
+        use(monkeypatch, fast_delivery, notification_claim_window=5, **smtp_settings(port))
+        ids = send_emails(app, db, tenant, 12)
+        waiting = realtime_waiting(db, tenant, since_seconds=5)
+        with app.app_context():
+            started = clock.now()
+            outcomes = delivery.deliver_batch(db=db, notification_ids=ids)
+        assert outcomes == {"sent": 5, "stepped aside": 7}
+        assert sorted(server.accepted) == [f"b:{i}" for i in range(5)]  # the first window only
+        left = rows(db, ids[5:])
+        assert {r.status for r in left} == {"pending"} and {r.attempts for r in left} == {0}
+        with db.unit_of_work() as session:
+            later = session.scalars(
+                sa.select(ScheduledJob).where(
+                    ScheduledJob.kind == outgoing.DELIVER_BATCH, ScheduledJob.due_at > started
+                )
+            ).all()
+        assert [j.payload["notification_ids"] for j in later] == [ids[5:]]  # one job for the rest
+        assert later[0].due_at >= started + timedelta(seconds=fast_delivery.yield_again_seconds)
+
+        with db.unit_of_work() as session:  # the new lead's processing is done: bulk work goes on
+            session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == waiting).values(status="done"))
+        with app.app_context():
+            assert delivery.deliver_batch(db=db, notification_ids=later[0].payload["notification_ids"]) == {
+                "sent": 7
+            }
+    assert len(server.accepted) == 12 and set(server.accepted.values()) == {1}
+    assert {r.status for r in rows(db, ids)} == {"sent"} and {r.attempts for r in rows(db, ids)} == {1}
