@@ -52,6 +52,7 @@ from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, percentile, print_table
+from bench.host import HostProbe, host_probe, shown
 from bench.http_load import gunicorn
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
 from bench.stack import procfile_processes, procfile_stack, release, stack_env
@@ -340,7 +341,13 @@ def _latencies(engine, after_lead_id: int, upto_lead_id: int | None = None) -> d
     told_ids = [(int(link.rsplit("/", 1)[1]), at) for link, at in told]
     told_rows = [(captured_at[lead_id], at) for lead_id, at in told_ids if lead_id in captured_at]
     as_seconds = lambda rows: [(clock.as_utc(b) - clock.as_utc(a)).total_seconds() for a, b in rows]  # noqa: E731
-    return {"task": as_seconds(task_rows), "told": as_seconds(told_rows), "timeline": _timeline(task_rows)}
+    first = min((clock.as_utc(a) for a, _ in task_rows), default=None)
+    return {
+        "task": as_seconds(task_rows),
+        "told": as_seconds(told_rows),
+        "timeline": _timeline(task_rows),
+        "first_capture": first.timestamp() if first else 0.0,
+    }
 
 
 def _timeline(task_rows) -> list[tuple[float, float]]:
@@ -375,16 +382,21 @@ class Phase:
     latencies: dict  # "task" / "told" → seconds per lead
     cpu: dict  # Procfile process type → CPU seconds during the phase
     fire: dict = field(default_factory=dict)  # under fire: what burned, how much, how long
+    host: HostProbe | None = None  # the host's speed during the run (bench/host.py)
+    started_at: float = 0.0  # epoch seconds: the phase's load began
+    ended_at: float = 0.0
 
     @property
     def captured(self) -> int:
         return self.statuses.get(201, 0)
 
     def windows(self, width: float = 5.0) -> list[list]:
-        """The speed to lead by `width` seconds of the phase: leads, p50, p99, max (ms)."""
+        """The speed to lead by `width` seconds of the phase: leads, p50, p99, max (ms), and the
+        host's slowdown meanwhile."""
         by_window: dict[int, list[float]] = {}
         for offset, latency in self.latencies.get("timeline", []):
             by_window.setdefault(int(offset // width), []).append(latency)
+        first = self.latencies.get("first_capture", 0.0)
         return [
             [
                 self.mode,
@@ -392,9 +404,15 @@ class Phase:
                 len(lat),
                 *(percentile(sorted(lat), q) * 1000 for q in (50, 99)),
                 max(lat) * 1000,
+                self.host_slowdown(first + i * width, first + (i + 1) * width),
             ]
             for i, lat in sorted(by_window.items())
         ]
+
+    def host_slowdown(self, start: float | None = None, end: float | None = None) -> str:
+        if self.host is None:
+            return ""
+        return shown(self.host.slowdown(start or self.started_at, end or self.ended_at))
 
     def p99_ms(self, what: str = "task") -> float:
         return percentile(self.latencies[what], 99) * 1000
@@ -441,12 +459,14 @@ def whole_stack(
         engine = sa.create_engine(db_url)
         phases: list[Phase] = []
         try:
-            with procfile_stack(names, env, logs) as stack:
+            with host_probe() as probe, procfile_stack(names, env, logs) as stack:
                 _wait_workers(app, _worker_types(names))
                 for mode in modes:
                     if mode == "warm":
                         _make_warm(engine, port, token, rate, warm_up, clients, measured_before=bool(phases))
-                    phases.append(_phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size))
+                    phase = _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size)
+                    phase.host = probe
+                    phases.append(phase)
                 made = _work_made(engine)
         except Exception:
             for path in sorted(logs.glob("*.log")):
@@ -505,10 +525,12 @@ def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -
     before = _max_lead_id(engine)  # the leads captured from here on are measured
     cpu_before = {**stack.cpu_seconds(), "database": _database_cpu(engine)}
     paced = _start_paced(stack.port, token, rate, seconds, clients, seed=seed)
+    started_at = time.time()
     if fire:
         time.sleep(min(1.0, seconds / 10))  # the realtime work is flowing when the fire starts
         _light(fire, app, stack.port)
     statuses, lags, sending = _collect_paced(paced)
+    ended_at = time.time()
     stack.check()
     upto = _max_lead_id(engine)
     missing = _wait_tasks(engine, before, upto, statuses.get(201, 0))
@@ -523,6 +545,8 @@ def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -
         sending,
         latencies,
         {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after},
+        started_at=started_at,
+        ended_at=ended_at,
     )
     if fire:
         phase.fire = _burned(fire, app, engine, before, upto)
@@ -751,6 +775,7 @@ def stack_rows(phases: list[Phase], processes: list[str]) -> list[list]:
                 phase.p99_ms("told"),
                 *(phase.cpu.get(name, 0.0) / max(phase.captured, 1) * 1000 for name in processes),
                 f"<= {TARGET_P99_MS}",
+                phase.host_slowdown(),
             ]
         )
         if phase.fire:
@@ -764,6 +789,7 @@ def stack_rows(phases: list[Phase], processes: list[str]) -> list[list]:
                     "",
                     *("" for _ in processes),
                     f"<= {TARGET_P99_MS}",
+                    "",
                 ]
             )
     return rows
@@ -827,12 +853,13 @@ def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, win
             "told p99 ms",
             *(f"CPU/lead {name} ms" for name in [*run["processes"], "database"]),
             "target p99 ms",
+            "host slowdown p50 / p90",
         ],
         stack_rows(phases, [*run["processes"], "database"]),
     )
     print_table(
         f"Speed to lead by {window:g} s of each mode (where the late leads came)",
-        ["mode", "seconds", "leads", "p50 ms", "p99 ms", "max ms"],
+        ["mode", "seconds", "leads", "p50 ms", "p99 ms", "max ms", "host slowdown p50 / p90"],
         [row for phase in phases for row in phase.windows(window)],
     )
     print_table(

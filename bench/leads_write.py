@@ -18,6 +18,7 @@ Where a capture's time goes, statement by statement: `bench leads_profile`.
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from app.db import make_engine
 from app.devtools.local_redis import free_port
 from bench import bare_app, raw_app
 from bench.common import bench_database, bench_redis, print_table
+from bench.host import host_probe, shown
 from bench.http_load import WEB_THREADS, gunicorn, run_load
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
@@ -140,6 +142,7 @@ def measure(
         tempfile.TemporaryDirectory() as tmp,
         bench_database(Path(tmp)) as db_url,
         bench_redis(Path(tmp)) as redis_url,
+        host_probe() as probe,
     ):
         migrate.upgrade(db_url)
         token = _seed(db_url, redis_url)
@@ -150,19 +153,26 @@ def measure(
             with gunicorn("app:create_app()", env, port, workers=workers, threads=threads):
                 warmed = _warm_up(db_url, port, token, warm_up, clients)
                 for index, phase in enumerate(captures):
-                    results[phase] = _capture_load(
-                        port, token, seconds, clients, first_seed=1000 * index, keep_alive=PHASES[phase][1]
+                    results[phase] = _with_host(
+                        probe,
+                        _capture_load,
+                        port,
+                        token,
+                        seconds,
+                        clients,
+                        first_seed=1000 * index,
+                        keep_alive=PHASES[phase][1],
                     )
         if "raw" in phases:
             raw_app.create_table(db_url)
             with gunicorn("bench.raw_app:app", env, port, workers=workers, threads=threads):
-                results["raw"] = _insert_load(port, seconds, clients, keep_alive=True)
+                results["raw"] = _with_host(probe, _insert_load, port, seconds, clients, keep_alive=True)
         if "bare" in phases:
             engine = make_engine(db_url)
             bare_app.create_table(engine)
             engine.dispose()
             with gunicorn("bench.bare_app:app", env, port, workers=workers, threads=threads):
-                results["bare"] = _insert_load(port, seconds, clients, keep_alive=False)
+                results["bare"] = _with_host(probe, _insert_load, port, seconds, clients, keep_alive=False)
         if captures:
             engine = make_engine(db_url)
             with engine.connect() as conn:
@@ -189,13 +199,24 @@ def main(flags: list[str]) -> None:
             results[phase]["p99"],
             _cpu(results[phase]),
             _errors(results[phase]["statuses"], 201),
+            shown(results[phase].get("host")),
         ]
         for phase, (label, _keep_alive) in PHASES.items()
     ]
     print_table(
         f"Lead capture through gunicorn ({workers} {_worker(threads)} workers, {clients} clients, "
         f"{seconds:g} s each, {results['dialect']})",
-        ["what", "requests", "per s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/req", "non-201"],
+        [
+            "what",
+            "requests",
+            "per s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "CPU ms/req",
+            "non-201",
+            "host slowdown p50 / p90",
+        ],
         rows,
     )
     stored, answered = results["stored"]
@@ -210,6 +231,16 @@ def main(flags: list[str]) -> None:
     )
     print("  CPU ms/req: the whole machine's busy CPU time over the run per request (server, database,")
     print("  load clients): the work a request costs, steadier than the rate on a shared machine")
+    print("  host slowdown: how long a fixed piece of CPU work took during the phase against its fastest")
+    print("  time in the run (bench/host.py): a ratio is fair when its two phases ran on a host alike")
+
+
+def _with_host(probe, load, *args, **kwargs) -> dict:
+    """A load's result, with the host's slowdown while it ran (bench/host.py): phases run one after
+    the other, and a ratio of two is only fair if the host ran alike for both."""
+    started = time.time()
+    result = load(*args, **kwargs)
+    return {**result, "host": probe.slowdown(started, time.time())}
 
 
 def _insert_load(port: int, seconds: float, clients: int, keep_alive: bool) -> dict:

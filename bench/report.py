@@ -117,8 +117,16 @@ def stack_figures(quick: bool) -> list[Figure]:
     fire = by_mode["fire"]
     burning = fire.fire["while burning"]
     return [
-        Figure(f"{name}, fresh database", by_mode["fresh"].p99_ms(), "ms", target, "warm p99", warm),
-        Figure(f"{name}, warm", warm, "ms", target),
+        Figure(
+            f"{name}, fresh database",
+            by_mode["fresh"].p99_ms(),
+            "ms",
+            target,
+            "warm p99",
+            warm,
+            note=f"host slowdown {by_mode['fresh'].host_slowdown()}",
+        ),
+        Figure(f"{name}, warm", warm, "ms", target, note=f"host slowdown {by_mode['warm'].host_slowdown()}"),
         Figure(
             f"{name}, under fire",
             fire.p99_ms(),
@@ -126,7 +134,8 @@ def stack_figures(quick: bool) -> list[Figure]:
             target,
             "warm p99",
             warm,
-            note=f"bulk {fire.fire['bulk seconds']:.0f} s, campaign {fire.fire['campaign seconds']:.0f} s",
+            note=f"bulk {fire.fire['bulk seconds']:.0f} s, campaign {fire.fire['campaign seconds']:.0f} s, "
+            f"host slowdown {fire.host_slowdown()}",
         ),
         Figure(
             f"{name}, while the fire burned",
