@@ -52,7 +52,7 @@ from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, percentile, print_table
-from bench.host import HostProbe, host_probe, shown
+from bench.host import HostProbe, host_probe, shown, typical
 from bench.http_load import gunicorn
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
 from bench.stack import procfile_processes, procfile_stack, release, stack_env
@@ -870,6 +870,7 @@ def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, win
         f"the bench; release took {run['release_seconds']:.1f} s); warm: after the fresh mode's load (or "
         "--warm-up seconds of it) and an ANALYZE; fire: warm, while a bulk action and an email campaign run"
     )
+    print(typical(phases[0].host if phases else None))
     for phase in phases:
         late = sorted(phase.lags)
         print(

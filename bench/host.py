@@ -55,6 +55,11 @@ class HostProbe:
             at, ms = line.split()
             self.samples.append((float(at), float(ms)))
 
+    def typical_ms(self) -> float | None:
+        """The median time of the fixed work over the run, in CPU milliseconds: to compare the host
+        of one run with another's (the slowdowns compare moments of one run)."""
+        return statistics.median(ms for _, ms in self.samples) if self.samples else None
+
     def slowdown(self, start: float | None = None, end: float | None = None) -> tuple[float, float] | None:
         """The median and 90th percentile slowdown of the samples between `start` and `end`
         (epoch seconds; None: the whole run); None if there are none."""
@@ -79,6 +84,17 @@ def host_probe() -> Iterator[HostProbe]:
         yield probe
     finally:
         probe.stop()
+
+
+def typical(probe: HostProbe | None) -> str:
+    """A line on the run's host, for a benchmark's footnotes."""
+    ms = probe.typical_ms() if probe is not None else None
+    if ms is None:
+        return "  host: no probe samples"
+    return (
+        f"  host: the probe's fixed work took {ms:.1f} ms of CPU (median of the run; 12-14 ms on an idle"
+        " host, 2026-11-24), bench/host.py"
+    )
 
 
 def shown(slowdown: tuple[float, float] | None) -> str:

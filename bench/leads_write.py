@@ -34,7 +34,7 @@ from app.db import make_engine
 from app.devtools.local_redis import free_port
 from bench import bare_app, raw_app
 from bench.common import bench_database, bench_redis, print_table
-from bench.host import host_probe, shown
+from bench.host import host_probe, shown, typical
 from bench.http_load import WEB_THREADS, gunicorn, run_load
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
@@ -181,6 +181,7 @@ def measure(
             answered = sum(results[p]["statuses"].get(201, 0) for p in captures)
             results["stored"] = (stored, answered)
         results["dialect"] = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+        results["host"] = probe
     return results
 
 
@@ -231,6 +232,7 @@ def main(flags: list[str]) -> None:
     )
     print("  CPU ms/req: the whole machine's busy CPU time over the run per request (server, database,")
     print("  load clients): the work a request costs, steadier than the rate on a shared machine")
+    print(typical(results.get("host")))
     print("  host slowdown: how long a fixed piece of CPU work took during the phase against its fastest")
     print("  time in the run (bench/host.py): a ratio is fair when its two phases ran on a host alike")
 
