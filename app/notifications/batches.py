@@ -16,7 +16,8 @@ re-sent with its token); the windows it never reached stay `pending` with no job
 schedules them again. A batch still running at half the task's soft time limit (a provider timing out
 on every message) hands the rest back as single jobs. Between windows, a batch steps aside while a
 new lead's processing waits (app/scheduling/wakeups.py): the rest goes back as one batch job, due
-`yield_again_seconds` later.
+`yield_again_seconds` later, which sends all its windows (it may still step aside as its delivery
+starts, for at most `yield_at_most_seconds`): a campaign is delayed while leads wait, never starved.
 """
 
 from __future__ import annotations
@@ -47,18 +48,26 @@ _CLAIM = outbound.claim_many_statement(Notification.__table__, sending.CLAIMED)
 _OUTCOME = ("status", "attempts", "sent_at", "provider_message_id", "last_error", "next_attempt_at")
 HANDED_BACK = "handed back"
 STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing waits
+STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
 
 
 def claim_batch(*, session: Session, job, now: datetime, db) -> None:
     """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
     the worker delivers the batch's rows (`deliver_batch`)."""
-    ids = [int(i) for i in (job.payload or {}).get("notification_ids", [])]
-    after_commit(session, partial(deliver_batch, db=db, notification_ids=ids))
+    payload = job.payload or {}
+    ids = [int(i) for i in payload.get("notification_ids", [])]
+    # A batch that stepped aside once goes through: a campaign is delayed, never starved.
+    steps_aside = not payload.get(STEPPED_ASIDE_ONCE, False)
+    after_commit(session, partial(deliver_batch, db=db, notification_ids=ids, steps_aside=steps_aside))
 
 
-def deliver_batch(*, db, notification_ids: list[int], clock=app_clock.now) -> dict[str, int]:
-    """Claim, send and record the rows window by window; never raises. How many rows ended how."""
-    batch = _Batch(db, deadline=time.monotonic() + db.settings.task_soft_time_limit / 2)
+def deliver_batch(
+    *, db, notification_ids: list[int], clock=app_clock.now, steps_aside: bool = True
+) -> dict[str, int]:
+    """Claim, send and record the rows window by window; never raises. How many rows ended how.
+    `steps_aside`: between windows, hand the rest back while a new lead's processing waits."""
+    deadline = time.monotonic() + db.settings.task_soft_time_limit / 2
+    batch = _Batch(db, deadline=deadline, steps_aside=steps_aside)
     sent: list[sending.Attempt] = []  # the window just sent: its outcomes are written with the next claim
     rest, window = list(notification_ids), db.settings.notification_claim_window
     stepping_aside = False
@@ -91,8 +100,9 @@ class _Retry:
 class _Batch:
     """One batch's run: its caches (senders, clinic settings), its outcomes and its retries."""
 
-    def __init__(self, db, *, deadline: float):
+    def __init__(self, db, *, deadline: float, steps_aside: bool):
         self.db, self.settings, self.deadline = db, db.settings, deadline
+        self.steps_aside = steps_aside  # between windows, while a new lead's processing waits
         self.outcomes: Counter[str] = Counter()
         self.senders: dict[int, str] = {}
         self.limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
@@ -117,7 +127,7 @@ class _Batch:
         try:
             with self.db.unit_of_work() as session:
                 counted = self._record(session, sent, now)
-                if sent and wakeups.realtime_is_behind(session, now=now, settings=self.settings):
+                if sent and self._behind_realtime(session, now):
                     rows = claimed = None
                 else:
                     rows, claimed = self._claim(session, ids, now)
@@ -130,6 +140,9 @@ class _Batch:
         self.count("skipped", len(ids) - len(rows))  # sent, being sent or given up: another job got there
         self.count("deferred", len(rows) - len(claimed))
         return claimed
+
+    def _behind_realtime(self, session: Session, now: datetime) -> bool:
+        return self.steps_aside and wakeups.realtime_is_behind(session, now=now, settings=self.settings)
 
     def _claim(self, session: Session, ids: list[int], now: datetime) -> tuple[list, list]:
         """The rows of `ids` claimed (pending → sending), and the messages to send of those the
@@ -285,7 +298,10 @@ def _step_aside(db, notification_ids: list[int], now: datetime) -> int:
         notification_ids,
         due=due,
         now=now,
-        jobs_of=lambda rows: outgoing.batch_jobs(outgoing.Created(r.id, r.clinic_id, due) for r in rows),
+        jobs_of=lambda rows: [
+            {**job, "payload": {**job["payload"], STEPPED_ASIDE_ONCE: True}}
+            for job in outgoing.batch_jobs(outgoing.Created(r.id, r.clinic_id, due) for r in rows)
+        ],
     )
 
 
