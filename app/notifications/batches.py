@@ -290,8 +290,8 @@ def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
 
 def _step_aside(db, notification_ids: list[int], now: datetime) -> int:
     """Give the rows a batch did not get to back as one batch job (per clinic), due
-    `yield_again_seconds` later: a single job for the rest, not one per message, since a batch may
-    step aside at every window. Never raises (the sweep remains)."""
+    `yield_again_seconds` later, marked to go through next time: one job for the rest, not one per
+    message, since every batch of a campaign may step aside. Never raises (the sweep remains)."""
     due = now + timedelta(seconds=db.settings.yield_again_seconds)
     return _reschedule(
         db,
