@@ -19,6 +19,9 @@ CHUNK = 50
 WORKER_ENV = {f"FOLLOWUP_{name.upper()}": str(value) for name, value in FAST.items()} | {
     "FOLLOWUP_IMPORT_CHUNK_SIZE": str(CHUNK),
     "FOLLOWUP_PLUGINS": "tests.reliability.slow_import",
+    # No realtime worker runs here, so the import's own events would look like new leads waiting
+    # and its chunks would step aside for 30 s (bulk work yielding): what is tested is the kill.
+    "FOLLOWUP_YIELD_AT_MOST_SECONDS": "0",
 }
 
 
