@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app import clock
 from app.audit.models import AuditEvent
+from app.scheduling import schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.reliability.handlers import EFFECT
 
@@ -59,3 +62,19 @@ def status_counts(db) -> dict[str, int]:
             sa.select(ScheduledJob.status, sa.func.count()).group_by(ScheduledJob.status)
         ).all()
     return dict(rows)
+
+
+def add_job(db, tenant, kind: str, due_at, key: str) -> int:
+    """One ledger row of `kind` due at `due_at`, scheduled (and published) as the app does; its id."""
+    with db.unit_of_work() as session:
+        [row] = schedule_many(
+            session=session,
+            jobs=[{"kind": kind, "due_at": due_at, "dedupe_key": key, "clinic_id": tenant.id}],
+            now=clock.now(),
+        )
+        return row.id
+
+
+def realtime_waiting(db, tenant, since_seconds: float) -> int:
+    """A new lead's processing (a realtime drained kind) due that long ago and not run yet."""
+    return add_job(db, tenant, "test.drained", clock.now() - timedelta(seconds=since_seconds), "waiting")

@@ -16,8 +16,9 @@ from app import clock
 from app.db import get_db
 from app.notifications import delivery, outgoing
 from app.notifications.models import Notification
-from app.scheduling import run_job, schedule_many
+from app.scheduling import run_job
 from app.scheduling.models import ScheduledJob
+from tests.ledger import realtime_waiting
 from tests.notifications.fakes import free_port, smtp_server
 from tests.notifications.kit import FAST_DELIVERY, all_in, as_env, rows, smtp_settings, use
 from tests.reliability.conftest import WORKER_ENV, sweeping
@@ -208,24 +209,6 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice(app, db, tenant, monkeypa
     # b:3 and b:4 reached the server before the kill, b:5 never did; nothing arrived twice.
     assert sorted(server.accepted) == [f"b:{i}" for i in (0, 1, 2, 3, 4, 6, 7, 8)]
     assert set(server.accepted.values()) == {1}
-
-
-def realtime_waiting(db, tenant, since_seconds: float) -> int:
-    """A new lead's processing (a realtime drained kind) due that long ago and not run yet."""
-    with db.unit_of_work() as session:
-        [row] = schedule_many(
-            session=session,
-            jobs=[
-                {
-                    "kind": "test.drained",
-                    "due_at": clock.now() - timedelta(seconds=since_seconds),
-                    "dedupe_key": "waiting",
-                    "clinic_id": tenant.id,
-                }
-            ],
-            now=clock.now(),
-        )
-        return row.id
 
 
 def test_a_batch_steps_aside_between_windows_while_a_new_lead_waits_and_its_rest_goes_out_once_later(

@@ -12,8 +12,8 @@ import pytest
 
 from app import clock
 from app.db import get_db
-from app.scheduling import registry, run_job, schedule_many
-from tests.ledger import effects, job, queued_job_ids
+from app.scheduling import registry, run_job
+from tests.ledger import add_job, effects, job, queued_job_ids, realtime_waiting
 from tests.reliability.conftest import WORKER_ENV
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 
@@ -24,24 +24,9 @@ def ctx(app):
         yield app
 
 
-def add(db, tenant, kind: str, due_at, key: str) -> int:
-    with db.unit_of_work() as session:
-        [row] = schedule_many(
-            session=session,
-            jobs=[{"kind": kind, "due_at": due_at, "dedupe_key": key, "clinic_id": tenant.id}],
-            now=clock.now(),
-        )
-        return row.id
-
-
-def realtime_waiting(db, tenant, since_seconds: float) -> int:
-    """A new lead's processing (a realtime drained kind) due that long ago and not run yet."""
-    return add(db, tenant, "test.drained", clock.now() - timedelta(seconds=since_seconds), "waiting")
-
-
 def test_bulk_work_steps_aside_while_the_realtime_path_is_behind(ctx, db, tenant, redis):
     now = clock.now()
-    bulk = add(db, tenant, "test.bulk_yields", now, "bulk")
+    bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
     realtime_waiting(db, tenant, since_seconds=5)
     redis.flushdb()  # the messages of the commits above: this test delivers by hand
     assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "yielded"
@@ -56,7 +41,7 @@ def test_bulk_work_steps_aside_before_a_new_lead_is_late(ctx, db, tenant, redis)
     lead's processing has waited half of that, not once it is late already (0.25 s before: under
     a campaign and a bulk action, p99 134-818 ms against 47-122 ms, docs/performance.md)."""
     now = clock.now()
-    bulk = add(db, tenant, "test.bulk_yields", now, "bulk")
+    bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
     realtime_waiting(db, tenant, since_seconds=0.08)
     redis.flushdb()
     assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "yielded"
@@ -64,8 +49,8 @@ def test_bulk_work_steps_aside_before_a_new_lead_is_late(ctx, db, tenant, redis)
 
 def test_bulk_work_runs_when_the_realtime_path_keeps_up(ctx, db, tenant, redis):
     now = clock.now()
-    bulk = add(db, tenant, "test.bulk_yields", now, "bulk")
-    add(db, tenant, "test.drained", now, "just-due")  # due now: not behind yet
+    bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
+    add_job(db, tenant, "test.drained", now, "just-due")  # due now: not behind yet
     assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "done"
     assert effects(db) == (1, 1)
 
@@ -73,7 +58,7 @@ def test_bulk_work_runs_when_the_realtime_path_keeps_up(ctx, db, tenant, redis):
 def test_bulk_work_past_its_longest_wait_runs_whatever_the_realtime_path_does(ctx, app, db, tenant, redis):
     settings = app.config["SETTINGS"]
     now = clock.now()
-    bulk = add(
+    bulk = add_job(
         db, tenant, "test.bulk_yields", now - timedelta(seconds=settings.yield_at_most_seconds + 1), "old"
     )
     realtime_waiting(db, tenant, since_seconds=60)
@@ -84,9 +69,9 @@ def test_bulk_work_past_its_longest_wait_runs_whatever_the_realtime_path_does(ct
 def test_only_kinds_that_yield_and_only_off_the_realtime_queue(ctx, db, tenant, redis):
     now = clock.now()
     realtime_waiting(db, tenant, since_seconds=5)
-    plain = add(db, tenant, "test.bulk", now, "plain")
+    plain = add_job(db, tenant, "test.bulk", now, "plain")
     assert run_job(db=get_db(), job_id=plain, now=now, background=True) == "done"
-    yielding = add(db, tenant, "test.bulk_yields", now, "yielding")
+    yielding = add_job(db, tenant, "test.bulk_yields", now, "yielding")
     assert run_job(db=get_db(), job_id=yielding, now=now) == "done"  # not a background delivery
     with pytest.raises(ValueError, match="only a background kind"):
         registry.register("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)
@@ -101,7 +86,7 @@ def test_a_real_worker_on_the_bulk_queue_holds_bulk_work_back_then_runs_it(app, 
     with subprocess_worker(settings, name="bulk-only", queues="bulk", **env):
         wait_until_consuming(app, "bulk-only")
         started = time.monotonic()
-        bulk = add(db, tenant, "test.bulk_yields", clock.now(), "bulk")
+        bulk = add_job(db, tenant, "test.bulk_yields", clock.now(), "bulk")
         time.sleep(1.5)
         assert effects(db) == (0, 0) and job(db, bulk).attempts == 0  # held back, no attempt spent
         wait_for(lambda: effects(db) == (1, 1), timeout=30)
