@@ -105,6 +105,10 @@ class Settings:
     # ... for the tables whose rows changed by more than 50 + this fraction of them since their last
     # ANALYZE (1.0: the table doubled; autovacuum's own rule, where it is on, is 0.1).
     statistics_growth: float = 1.0
+    # How the sweeps' ANALYZE and VACUUM share the cores (app/ops/service.py): the statistics target
+    # they sample by (the server's default is 100), and their cost-based sleep (autovacuum's default).
+    statistics_target: int = 30
+    upkeep_cost_delay_ms: float = 2.0
     # How often beat looks for tables holding many dead row versions (ops.vacuum_dead_rows), and
     # how many: more than this floor + this fraction of the table's live rows.
     vacuum_interval: float = 10.0
@@ -119,8 +123,11 @@ class Settings:
     overdue_interval: float = 60.0
     stale_lead_interval: float = 3600.0
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
-    orphan_interval: float = 60.0
-    orphan_slice_size: int = 20000
+    # Small slices often rather than big ones seldom (the same 333 leads a second walked): a slice
+    # full of orphans is one statement that holds a database core, and a new lead's processing
+    # waits for that core (docs/performance.md, 2026-11-25).
+    orphan_interval: float = 6.0
+    orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0

@@ -3,6 +3,9 @@ which hold enough dead row versions, and VACUUM."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 # Autovacuum's rule (autovacuum_analyze_threshold 50, a scale factor: its default 0.1), read from
@@ -54,3 +57,26 @@ def tables_with_dead_rows(conn: sa.Connection, *, floor: int, fraction: float) -
 def vacuum(conn: sa.Connection, table: str) -> None:
     """VACUUM `table` (no transaction may be open: `conn` is in autocommit)."""
     conn.execute(sa.text(f"VACUUM {conn.dialect.identifier_preparer.quote(table)}"))
+
+
+# The session's own settings for its upkeep: how long ANALYZE and VACUUM sleep each time they have
+# done `vacuum_cost_limit` (200) units of page work, and how many rows ANALYZE samples (300 times
+# the target). Set with set_config and reset afterwards: the connection goes back to the pool.
+_PACE = sa.text(
+    "SELECT set_config('vacuum_cost_delay', :delay, false), "
+    "set_config('default_statistics_target', :target, false)"
+)
+
+
+@contextmanager
+def paced(conn: sa.Connection, *, cost_delay_ms: float, statistics_target: int) -> Iterator[None]:
+    """ANALYZE and VACUUM on `conn` paced as autovacuum paces its own (PostgreSQL; elsewhere as is)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.execute(_PACE, {"delay": f"{cost_delay_ms}ms", "target": str(statistics_target)})
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("RESET vacuum_cost_delay")
+        conn.exec_driver_sql("RESET default_statistics_target")

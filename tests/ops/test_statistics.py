@@ -70,3 +70,30 @@ def test_an_analysed_table_is_analysed_again_once_its_rows_doubled(db):
     wait_for(lambda: _counters(db)[0] >= ROWS + ROWS // 2, timeout=10)
     assert "heartbeats" in service.refresh_statistics(db=db)
     assert _counters(db)[1] >= 2 * ROWS
+
+
+def _histogram_bounds(db) -> int:
+    """How many bounds the planner's histogram of heartbeats.name has (the statistics target + 1 at
+    most: the sample ANALYZE took)."""
+    with db.engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT array_length(histogram_bounds::text::text[], 1) FROM pg_stats "
+                "WHERE tablename = 'heartbeats' AND attname = 'name'"
+            )
+        ).scalar()
+
+
+def test_the_sweep_samples_by_its_own_target_and_hands_the_connection_back_as_it_was(db):
+    """A smaller sample than the server's default (100) costs a fifth of the CPU; the session's
+    settings must not stay on a pooled connection that serves the app's own statements next."""
+    if db.dialect != "postgresql":
+        return
+    _add_heartbeats(db, "sample")  # 300 distinct names: a histogram of up to 101 bounds at 100
+    wait_for(lambda: _counters(db)[0] >= ROWS, timeout=10)
+    assert db.settings.statistics_target == 30
+    assert "heartbeats" in service.refresh_statistics(db=db)
+    assert _histogram_bounds(db) == db.settings.statistics_target + 1
+    with db.single_statement() as conn:  # the pool's connection the sweep used
+        assert conn.exec_driver_sql("SHOW default_statistics_target").scalar() == "100"
+        assert conn.exec_driver_sql("SHOW vacuum_cost_delay").scalar() == "0"
