@@ -35,7 +35,14 @@ SWEEPS = (
     Sweep(
         "worker-heartbeat", "ops.heartbeat", "heartbeat_interval", queue="realtime", kwargs={"name": "worker"}
     ),
-    Sweep("background-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "background"}),
+    Sweep(
+        "background-heartbeat",
+        "ops.heartbeat",
+        "heartbeat_interval",
+        queue="notifications",
+        kwargs={"name": "background"},
+    ),
+    Sweep("sweeps-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "sweeps"}),
     # The job ledger (app/scheduling): promote rows coming within the horizon, resend rows the
     # broker lost, and drop old finished rows.
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),

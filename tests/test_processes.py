@@ -37,11 +37,30 @@ def test_the_procfile_runs_the_realtime_queue_on_a_worker_of_its_own():
 
 
 def test_background_work_yields_the_cpu_to_a_new_leads_path():
-    """On a shared host the background worker's bursts (a batch of re-scorings, a campaign's
-    delivery) must not take the cores the realtime worker and the web need: it runs niced."""
-    args = shlex.split(_procfile()["background"])
-    assert args[args.index("exec") + 1] == "nice" and args.index("nice") < args.index("celery")
+    """On a shared host the background workers' bursts (a batch of re-scorings, a campaign's
+    delivery, an ANALYZE round) must not take the cores the realtime worker and the web need: they
+    run niced."""
+    for name in ("background", "sweeps"):
+        args = shlex.split(_procfile()[name])
+        assert args[args.index("exec") + 1] == "nice" and args.index("nice") < args.index("celery"), name
     assert "nice" not in shlex.split(_procfile()["worker"]) and "nice" not in shlex.split(_procfile()["web"])
+
+
+def _concurrency(name: str) -> str:
+    args = shlex.split(_procfile()[name])
+    return next(a.split("=", 1)[1] for a in args if a.startswith("--concurrency="))
+
+
+def test_the_sweeps_never_wait_behind_messages_or_bulk_work():
+    """The ledger's sweeps (promote due rows, resend lost ones) keep their time while a campaign
+    waits on a slow mail provider or a bulk action runs: a worker of their own. The messages and
+    bulk work run one at a time by default, so at most one of their database sessions competes
+    with a new lead's path (bench/automation, docs/performance.md)."""
+    queues = _worker_queues()
+    assert queues["sweeps"] == {"sweeps"}
+    assert "sweeps" not in queues["background"] and {"notifications", "bulk"} <= queues["background"]
+    assert _concurrency("background") == "${BACKGROUND_CONCURRENCY:-1}"
+    assert _concurrency("sweeps") == "1"
 
 
 def test_every_queue_is_consumed_by_a_procfile_worker():
