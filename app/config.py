@@ -125,7 +125,7 @@ class Settings:
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     # Small slices often rather than big ones seldom (the same 333 leads a second walked): a slice
     # full of orphans is one statement that holds a database core, and a new lead's processing
-    # waits for that core (docs/performance.md, 2026-11-25).
+    # waits for that core (docs/performance.md, "2026-11-24 (late night)").
     orphan_interval: float = 6.0
     orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
