@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import psutil
 import sqlalchemy as sa
 
 from app import clock, create_app, migrate
@@ -51,7 +50,7 @@ from app.notifications import outgoing as notifications
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
-from bench.common import bench_database, bench_redis, percentile, print_table
+from bench.common import bench_database, bench_redis, database_cpu, percentile, print_table, process_tree_cpu
 from bench.host import HostProbe, host_probe, shown, typical
 from bench.http_load import gunicorn
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
@@ -282,7 +281,7 @@ def capture_to_task(
             time.sleep(3)  # the worker connects and starts consuming
             last_unmeasured = _steady_state(engine, port, token, rate, warm_up, clients)
             tasks_before = _tasks_made(engine)
-            cpu_before = {"web": _cpu_seconds(web.pid), "worker": _cpu_seconds(worker.pid)}
+            cpu_before = {"web": process_tree_cpu(web.pid), "worker": process_tree_cpu(worker.pid)}
             statuses, lags, sending = _send_paced(port, token, rate, seconds, clients, seed=100)
             captured = statuses.get(201, 0)
             _wait(
@@ -293,26 +292,13 @@ def capture_to_task(
             )
             latencies = _latencies(engine, after_lead_id=last_unmeasured)
             cpu = {
-                "web": _cpu_seconds(web.pid) - cpu_before["web"],
-                "worker": _cpu_seconds(worker.pid) - cpu_before["worker"],
+                "web": process_tree_cpu(web.pid) - cpu_before["web"],
+                "worker": process_tree_cpu(worker.pid) - cpu_before["worker"],
             }
         finally:
             _stop(worker)
             engine.dispose()
     return statuses, lags, latencies, sending, cpu
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn's or Celery's workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _tasks_made(engine) -> int:
@@ -525,7 +511,7 @@ def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -
     seed = {"fresh": 100, "warm": 200, "fire": 300}[mode]
     fire = _prepare_fire(app, fire_size) if mode == "fire" else None
     before = _max_lead_id(engine)  # the leads captured from here on are measured
-    cpu_before = {**stack.cpu_seconds(), "database": _database_cpu(engine)}
+    cpu_before = {**stack.cpu_seconds(), "database": database_cpu(engine.url)}
     paced = _start_paced(stack.port, token, rate, seconds, clients, seed=seed)
     started_at = time.time()
     if fire:
@@ -537,7 +523,7 @@ def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -
     upto = _max_lead_id(engine)
     missing = _wait_tasks(engine, before, upto, statuses.get(201, 0))
     _wait_background(engine)
-    cpu_after = {**stack.cpu_seconds(), "database": _database_cpu(engine)}
+    cpu_after = {**stack.cpu_seconds(), "database": database_cpu(engine.url)}
     latencies = _latencies(engine, after_lead_id=before, upto_lead_id=upto)
     latencies["task"] += [math.inf] * missing  # never made within the wait: later than any figure
     phase = Phase(
@@ -553,22 +539,6 @@ def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -
     if fire:
         phase.fire = _burned(fire, app, engine, before, upto)
     return phase
-
-
-def _database_cpu(engine) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving the bench database (0 on SQLite): the
-    part of a lead's cost that plans made without statistics would show."""
-    name = engine.url.database if engine.dialect.name == "postgresql" else None
-    total = 0.0
-    for process in psutil.process_iter(["cmdline"]) if name else []:
-        try:
-            cmdline = " ".join(process.info["cmdline"] or [])
-            if cmdline.startswith("postgres:") and f" {name} " in cmdline:
-                times = process.cpu_times()
-                total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
 
 
 def _max_lead_id(engine) -> int:

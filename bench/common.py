@@ -9,6 +9,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -37,6 +38,36 @@ def machine_busy_seconds() -> float | None:
         return None
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (gunicorn's or Celery's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def database_cpu(url) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving the database of `url` (a URL or its
+    string; 0 on SQLite): a request's cost in the database, beside its web process's."""
+    parsed = make_url(url)
+    name = parsed.database if parsed.get_backend_name() == "postgresql" else None
+    total = 0.0
+    for process in psutil.process_iter(["cmdline"]) if name else []:
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if cmdline.startswith("postgres:") and f" {name} " in cmdline:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
 
 
 def median(values: list[float]) -> float:

@@ -33,7 +33,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.devtools.local_redis import free_port
 from bench import bare_app, raw_app
-from bench.common import bench_database, bench_redis, print_table
+from bench.common import bench_database, bench_redis, database_cpu, print_table, process_tree_cpu
 from bench.host import host_probe, shown, typical
 from bench.http_load import WEB_THREADS, gunicorn, run_load
 
@@ -150,11 +150,12 @@ def measure(
         port = free_port()
         captures = [p for p in phases if p.startswith("capture")]
         if captures:
-            with gunicorn("app:create_app()", env, port, workers=workers, threads=threads):
+            with gunicorn("app:create_app()", env, port, workers=workers, threads=threads) as server:
                 warmed = _warm_up(db_url, port, token, warm_up, clients)
                 for index, phase in enumerate(captures):
                     results[phase] = _with_host(
                         probe,
+                        (server.pid, db_url),
                         _capture_load,
                         port,
                         token,
@@ -165,14 +166,18 @@ def measure(
                     )
         if "raw" in phases:
             raw_app.create_table(db_url)
-            with gunicorn("bench.raw_app:app", env, port, workers=workers, threads=threads):
-                results["raw"] = _with_host(probe, _insert_load, port, seconds, clients, keep_alive=True)
+            with gunicorn("bench.raw_app:app", env, port, workers=workers, threads=threads) as server:
+                results["raw"] = _with_host(
+                    probe, (server.pid, db_url), _insert_load, port, seconds, clients, keep_alive=True
+                )
         if "bare" in phases:
             engine = make_engine(db_url)
             bare_app.create_table(engine)
             engine.dispose()
-            with gunicorn("bench.bare_app:app", env, port, workers=workers, threads=threads):
-                results["bare"] = _with_host(probe, _insert_load, port, seconds, clients, keep_alive=False)
+            with gunicorn("bench.bare_app:app", env, port, workers=workers, threads=threads) as server:
+                results["bare"] = _with_host(
+                    probe, (server.pid, db_url), _insert_load, port, seconds, clients, keep_alive=False
+                )
         if captures:
             engine = make_engine(db_url)
             with engine.connect() as conn:
@@ -199,6 +204,8 @@ def main(flags: list[str]) -> None:
             results[phase]["p95"],
             results[phase]["p99"],
             _cpu(results[phase]),
+            results[phase]["web_cpu_ms"],
+            results[phase]["database_cpu_ms"] if results["dialect"] == "PostgreSQL" else "n/a",
             _errors(results[phase]["statuses"], 201),
             shown(results[phase].get("host")),
         ]
@@ -215,6 +222,8 @@ def main(flags: list[str]) -> None:
             "p95 ms",
             "p99 ms",
             "CPU ms/req",
+            "of which web",
+            "database",
             "non-201",
             "host slowdown p50 / p90",
         ],
@@ -231,18 +240,28 @@ def main(flags: list[str]) -> None:
         f"{TARGET_RATE / REFERENCE_CEILING:.2f})"
     )
     print("  CPU ms/req: the whole machine's busy CPU time over the run per request (server, database,")
-    print("  load clients): the work a request costs, steadier than the rate on a shared machine")
+    print("  load clients): the work a request costs, steadier than the rate on a shared machine; of")
+    print("  which web: gunicorn's processes; database: the PostgreSQL backends serving the bench database")
     print(typical(results.get("host")))
     print("  host slowdown: how long a fixed piece of CPU work took during the phase against its fastest")
     print("  time in the run (bench/host.py): a ratio is fair when its two phases ran on a host alike")
 
 
-def _with_host(probe, load, *args, **kwargs) -> dict:
+def _with_host(probe, served_by: tuple[int, str], load, *args, **kwargs) -> dict:
     """A load's result, with the host's slowdown while it ran (bench/host.py): phases run one after
-    the other, and a ratio of two is only fair if the host ran alike for both."""
-    started = time.time()
+    the other, and a ratio of two is only fair if the host ran alike for both. And the CPU a request
+    cost the web server's processes and the database's (`served_by`: gunicorn's pid, the database
+    URL): of the machine's CPU a request costs, the part each side spends."""
+    server_pid, db_url = served_by
+    web, database, started = process_tree_cpu(server_pid), database_cpu(db_url), time.time()
     result = load(*args, **kwargs)
-    return {**result, "host": probe.slowdown(started, time.time())}
+    requests = max(result["requests"], 1)
+    return {
+        **result,
+        "host": probe.slowdown(started, time.time()),
+        "web_cpu_ms": (process_tree_cpu(server_pid) - web) * 1000 / requests,
+        "database_cpu_ms": (database_cpu(db_url) - database) * 1000 / requests,
+    }
 
 
 def _insert_load(port: int, seconds: float, clients: int, keep_alive: bool) -> dict:
