@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from app.assignment import rules
 from app.assignment.models import AssignmentCursor
-from app.auth.models import User
+from app.auth.models import Clinic, User
 from app.auth.roles import Role
 from app.db import Frozen, writes
 
 _USERS = User.__table__
 _CURSORS = AssignmentCursor.__table__
+_CLINICS = Clinic.__table__
+CLINIC_SCOPE = "clinic"  # the clinic's own rotation (the source policy has one per source)
 
 _AVAILABLE: dict[tuple[str, ...], Frozen] = {}
 # Who can be given leads: the one definition the pool reads and the owner guard below share.
@@ -102,7 +104,7 @@ _TURN = """
             (SELECT ids[1] FROM pool)
         ),
         updated_at = excluded.updated_at
-    RETURNING last_user_id, (SELECT fallback FROM pool)
+    RETURNING last_user_id, (SELECT fallback FROM pool) AS fallback
 """
 _TAKE_TURN = Frozen(
     sa.text("WITH pool AS (SELECT CAST(:pool AS integer[]) AS ids, false AS fallback)" + _TURN).bindparams(
@@ -139,21 +141,66 @@ def _available_ids(role: str) -> str:
     return str(select.compile(dialect=postgresql.dialect(paramstyle="named")))
 
 
-_TAKE_ROUND_ROBIN_TURN = Frozen(
-    sa.text(
+def _round_robin_turn_sql(*, only_for_a_round_robin_clinic: bool) -> str:
+    """The round-robin turn, pool and rotation in one statement. `only_for_a_round_robin_clinic`:
+    the pool is empty (and nothing is written) unless the clinic's policy is round robin, for a read
+    that runs before the policy is known (`round_robin_turn_columns`)."""
+    policy = (
+        f"WHERE EXISTS (SELECT FROM {_CLINICS.name} WHERE {_CLINICS.name}.id = CAST(:clinic_id AS integer)"
+        f" AND {_CLINICS.name}.assignment_policy = '{rules.ROUND_ROBIN}')"
+        if only_for_a_round_robin_clinic
+        else ""
+    )
+    return (
         f"""
         WITH coordinators AS ({_available_ids(Role.TREATMENT_COORDINATOR.value)}),
         admins AS ({_available_ids(Role.CLINIC_ADMIN.value)}),
         pool AS (
             SELECT coalesce(coordinators.ids, admins.ids) AS ids, coordinators.ids IS NULL AS fallback
-            FROM coordinators, admins
+            FROM coordinators, admins {policy}
         )
         """
         + _TURN
-    ).bindparams(
-        sa.bindparam("now", type_=_CURSORS.c.updated_at.type),
     )
+
+
+_NOW = sa.bindparam("now", type_=_CURSORS.c.updated_at.type)
+_TAKE_ROUND_ROBIN_TURN = Frozen(
+    sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=False)).bindparams(_NOW)
 )
+
+
+def round_robin_turn_columns() -> list[sa.ColumnElement]:
+    """The clinic's round-robin turn as two columns (the chosen user, whether a clinic admin for
+    want of a coordinator; NULL: no turn) of a read that selects from `clinics` by :clinic_id, with
+    `turn_params`' values: a new lead's first read takes its turn, one round trip fewer
+    (docs/performance.md). A clinic on another policy takes none. The turn is committed with that
+    read, as `take_round_robin_turn`'s own statement would; `keep_taken_turn` hands it to the pick."""
+    turn = (
+        sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=True))
+        .bindparams(_NOW)
+        .columns(sa.column("last_user_id", sa.Integer), sa.column("fallback", sa.Boolean))
+        .cte("turn")
+    )
+    return [
+        sa.select(turn.c.last_user_id).scalar_subquery().label("turn_user_id"),
+        sa.select(turn.c.fallback).scalar_subquery().label("turn_fallback"),
+    ]
+
+
+def turn_params(now: datetime) -> dict:
+    """The values `round_robin_turn_columns` reads, but :clinic_id: the clinic's own rotation."""
+    return {"scope": CLINIC_SCOPE, "exclude": [], "now": now}
+
+
+_TAKEN = "assignment.turn_taken"  # session.info: (clinic_id, turn) a read of the unit took
+
+
+def keep_taken_turn(session, clinic_id: int, policy: str, user_id: int | None, fallback: bool | None) -> None:
+    """Keep the turn `round_robin_turn_columns` took (a round-robin clinic's) for the unit's pick:
+    `take_round_robin_turn` returns it instead of taking another."""
+    if policy == rules.ROUND_ROBIN:
+        session.info[_TAKEN] = (clinic_id, None if user_id is None else (user_id, bool(fallback)))
 
 
 def round_robin_in_one_statement(session) -> bool:
@@ -165,7 +212,10 @@ def take_round_robin_turn(
     session, clinic_id: int, scope: str, exclude: set[int], now: datetime
 ) -> tuple[int, bool] | None:
     """PostgreSQL, round-robin policy: (chosen, whether a clinic admin for want of a coordinator),
-    None if nobody is available: pool and turn in one round trip, committed at once."""
+    None if nobody is available: pool and turn in one round trip, committed at once; or the turn
+    the unit's first read took already (`keep_taken_turn`)."""
+    if not exclude and scope == CLINIC_SCOPE and session.info.get(_TAKEN, (None,))[0] == clinic_id:
+        return session.info.pop(_TAKEN)[1]
     params = {"clinic_id": clinic_id, "scope": scope, "exclude": sorted(exclude), "now": now}
     with writes.statement_connection(session) as connection:
         rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)

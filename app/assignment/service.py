@@ -31,7 +31,7 @@ from app.leads import service as leads
 from app.leads.models import Lead, LeadSource
 from app.leads.rules import COORDINATOR_ROLES
 
-CLINIC_SCOPE = "clinic"
+CLINIC_SCOPE = queries.CLINIC_SCOPE
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def create_lead(
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
-    context = queries.capture_context(session, actor.clinic_id, source_id)
+    context = queries.capture_context(session, actor.clinic_id, source_id, now)
     stage = context[queries.DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
