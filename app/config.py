@@ -123,7 +123,7 @@ class Settings:
     overdue_interval: float = 60.0
     stale_lead_interval: float = 3600.0
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
-    # Small slices often rather than big ones seldom (the same 333 leads a second walked): a slice
+    # Small slices often rather than big ones seldom (the same pace through the leads): a slice
     # full of orphans is one statement that holds a database core, and a new lead's processing
     # waits for that core (docs/performance.md, "2026-11-24 (late night)").
     orphan_interval: float = 6.0

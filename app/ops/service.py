@@ -51,10 +51,10 @@ def refresh_statistics(*, db: Database, floor: int = 50) -> list[str]:
 
 def _paced(conn, settings):
     """Upkeep that leaves the cores to a new lead's processing: ANALYZE samples `statistics_target`
-    x 300 rows (at the server's default of 100 it cost a big table five times the CPU), and ANALYZE
+    x 300 rows (the server's default target costs a big table several times the CPU), and ANALYZE
     and VACUUM sleep `upkeep_cost_delay_ms` after each share of page work, as autovacuum's own do
-    by default. On two cores, one statement holding a core for a second left the realtime path less
-    than it needs at 100 leads a second, and new leads waited (docs/performance.md)."""
+    by default. An upkeep statement holding a core left the realtime path too little of the machine,
+    and new leads waited (figures: docs/performance.md, "2026-11-24 (late night)")."""
     return queries.paced(
         conn, cost_delay_ms=settings.upkeep_cost_delay_ms, statistics_target=settings.statistics_target
     )
