@@ -26,6 +26,7 @@ from app.auth.roles import Role
 from app.config import Settings
 from app.db import Base
 from app.devtools.local_redis import LocalRedis
+from tests.requirements import required
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -33,6 +34,8 @@ TEST_PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     given = os.environ.get("DATABASE_URL")
+    if "postgres" in required() and not (given or "").startswith("postgres"):
+        pytest.exit("FOLLOWUP_TEST_REQUIRE names postgres but DATABASE_URL is not PostgreSQL", returncode=3)
     if not given or given.startswith("sqlite"):
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
         return

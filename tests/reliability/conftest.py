@@ -17,6 +17,7 @@ from app.db import get_db
 from app.scheduling import sweeps
 from tests.brokers import Broker, rabbitmq_vhost
 from tests.conftest import test_settings
+from tests.requirements import need_rabbitmq
 
 FAST = {
     "schedule_horizon_seconds": 5.0,
@@ -43,6 +44,7 @@ def fast(app, monkeypatch):
 @pytest.fixture(scope="session")
 def rabbitmq_url():
     """A virtual host of this run's own on the machine's RabbitMQ (tests/brokers.py)."""
+    need_rabbitmq()
     with rabbitmq_vhost() as url:
         yield url
 
