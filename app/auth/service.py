@@ -73,9 +73,11 @@ def _count_attempt(redis, keys: tuple[str, str], settings) -> None:
     """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
     pipe = redis.pipeline()  # MULTI/EXEC: both counters move together
     for key in keys:
+        # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
+        # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
+        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
         pipe.incr(key)
-        pipe.expire(key, settings.login_lockout_seconds, nx=True)  # the window starts at the first
-    per_email, _, per_address, _ = pipe.execute()
+    _, per_email, _, per_address = pipe.execute()
     over = [
         key
         for key, count, limit in zip(
