@@ -74,7 +74,8 @@ def test_sql_errors_are_logged_without_their_bound_values(app, caplog):
     db = app.extensions["followup.db"]
     with pytest.raises(sa.exc.DBAPIError) as failure, db.engine.connect() as conn:
         # A missing table fails on every dialect (SQLite's division by zero is NULL, not an error).
-        conn.execute(sa.text("SELECT id FROM no_such_table WHERE name = :name"), {"name": "Jane Doe 555-0100"})
+        phi = {"name": "Jane Doe 555-0100"}
+        conn.execute(sa.text("SELECT id FROM no_such_table WHERE name = :name"), phi)
     assert "Jane Doe" not in str(failure.value)
     assert "hidden due to hide_parameters=True" in str(failure.value)
 
