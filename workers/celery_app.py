@@ -6,9 +6,10 @@ Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from celery import Celery, Task
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import heartbeat_sent, setup_logging, worker_process_init, worker_process_shutdown
 from flask import Flask
 
 from app.celery_config import QUEUES, celery_config
@@ -49,6 +50,15 @@ def prepare_pool_child(flask_app: Flask) -> None:
     db.engine.dispose(close=False)
     flask_app.extensions["followup.dispatcher"].reset_after_fork()
     db.connect_ahead()
+
+
+@heartbeat_sent.connect(weak=False)
+def _touch_liveness_file(**_kwargs):
+    """A worker's consumer is alive while its heartbeat timer runs (every 2 s; it stops while the broker
+    connection is being re-established): a container healthcheck reads the file's age."""
+    path = os.environ.get("FOLLOWUP_LIVENESS_FILE")
+    if path:
+        Path(path).touch()
 
 
 @setup_logging.connect(weak=False)
