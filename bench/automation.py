@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -352,7 +353,10 @@ def _timeline(task_rows) -> list[tuple[float, float]]:
 
 # --- part 2: the whole Procfile stack, on a database just migrated, warm, and under fire ----------
 
-MODES = ("fresh", "warm", "fire")
+# cold: the first minute after a deploy. The load starts the moment /readyz first answers 200 (when a
+# load balancer would send traffic), every process just started and the database just migrated.
+# fresh: the same database, the load starting once every worker answers a ping.
+MODES = ("cold", "fresh", "warm", "fire")
 TARGET_P99_MS = 100  # issue 20: capture's commit → the call task at 100 leads/s, in every mode
 CAMPAIGN_BATCH = 1000
 # How long the bench waits, after the load, for a mode's backlog (call tasks, the fire's work): a
@@ -448,8 +452,11 @@ def whole_stack(
         phases: list[Phase] = []
         try:
             with host_probe() as probe, procfile_stack(names, env, logs) as stack:
-                _wait_workers(app, _worker_types(names))
                 for mode in modes:
+                    if mode == "cold":
+                        _wait_ready(stack)
+                    else:
+                        _wait_workers(app, _worker_types(names))
                     if mode == "warm":
                         _make_warm(engine, port, token, rate, warm_up, clients, measured_before=bool(phases))
                     phase = _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size)
@@ -490,6 +497,17 @@ def _worker_types(names: list[str]) -> int:
     return sum(1 for n in names if {"celery", "worker"} <= set(shlex.split(commands[n])))
 
 
+def _wait_ready(stack) -> None:
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/readyz", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    _wait(ready, 90, "/readyz", 0.05)
+
+
 def _wait_workers(app, count: int) -> None:
     sender = app.extensions["followup.dispatcher"].celery
     _wait(lambda: len(sender.control.ping(timeout=1.0) or []) >= count, 90, "the Procfile's workers", 0.2)
@@ -508,7 +526,7 @@ def _make_warm(engine, port, token, rate, warm_up, clients, measured_before: boo
 
 
 def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -> Phase:
-    seed = {"fresh": 100, "warm": 200, "fire": 300}[mode]
+    seed = {"cold": 50, "fresh": 100, "warm": 200, "fire": 300}[mode]
     fire = _prepare_fire(app, fire_size) if mode == "fire" else None
     before = _max_lead_id(engine)  # the leads captured from here on are measured
     cpu_before = {**stack.cpu_seconds(), "database": database_cpu(engine.url)}
@@ -812,8 +830,10 @@ def _modes(flags: list[str]) -> list[str]:
             unknown = set(modes) - set(MODES)
             if unknown:
                 raise SystemExit(f"--modes: unknown {sorted(unknown)}; use {','.join(MODES)}")
+            if "cold" in modes[1:]:
+                raise SystemExit("--modes: cold is the first minute of a new stack, so it comes first")
             return modes
-    return list(MODES)
+    return [mode for mode in MODES if mode != "cold"]
 
 
 def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, window: float = 5.0) -> None:
@@ -843,7 +863,8 @@ def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, win
         "What a lead made (every mode, warm-ups included)", ["what", "kind", "rows", "a lead"], run["made"]
     )
     print(
-        "\n  fresh: the Procfile's release migrated the database moments before (no warm-up, no ANALYZE by "
+        "\n  cold: the load began the moment /readyz first answered 200 after every process started; "
+        "fresh: the Procfile's release migrated the database moments before (no warm-up, no ANALYZE by "
         f"the bench; release took {run['release_seconds']:.1f} s); warm: after the fresh mode's load (or "
         "--warm-up seconds of it) and an ANALYZE; fire: warm, while a bulk action and an email campaign run"
     )
