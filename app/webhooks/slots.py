@@ -25,7 +25,7 @@ def key(clinic_id: int) -> str:
 
 
 def lease_seconds(settings) -> float:
-    return 2 * settings.webhook_deadline_seconds + 5
+    return 2 * settings.webhook_deadline_seconds + 1
 
 
 # KEYS[1]: the clinic's leases; ARGV: the new lease's token, the cap, the lease in milliseconds.
@@ -69,8 +69,3 @@ def give_back(redis, *, clinic_id: int, token: str | None) -> None:
         redis.zrem(key(clinic_id), token)
     except redis_lib.RedisError as exc:  # the lease ends on its own
         log.warning("webhook slot of clinic %s not given back (Redis: %s)", clinic_id, exc)
-
-
-def in_flight(redis, *, clinic_id: int) -> int:
-    """The clinic's leases held now (expired ones included until the next take drops them)."""
-    return int(redis.zcard(key(clinic_id)))
