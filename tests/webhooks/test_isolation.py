@@ -127,7 +127,11 @@ def test_a_delivery_past_the_clinics_cap_waits_for_a_slot_without_spending_an_at
         assert run_at(app, job, clock.now()) == "done"
         row, waiting = delivery_and_job(db)
         assert receiver.hits == 0 and row.status == PENDING and row.attempts == 0
-        assert waiting.id != job.id and waiting.status in ("pending", "dispatched") and row.next_attempt_at == waiting.due_at
+        assert (
+            waiting.id != job.id
+            and waiting.status in ("pending", "dispatched")
+            and row.next_attempt_at == waiting.due_at
+        )
         # The dead worker's lease ends on its own; the delivery then goes out.
         wait_for(lambda: redis.zscore(slots.key(tenant.id), held) is None or _expired(redis, tenant.id))
         assert run_at(app, waiting, waiting.due_at + timedelta(seconds=1)) == "done"

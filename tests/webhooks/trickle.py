@@ -3,6 +3,7 @@ seconds (a status line and headers that never seem to end), so no single read ev
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -50,7 +51,9 @@ class TrickleServer:
                     return
                 request += chunk
             for byte in ANSWER[: self.length]:
-                if self._stop.wait(self.interval):
+                # Wait the interval, watching for the client's end (its FIN) to see it at once.
+                readable, _, _ = select.select([conn], [], [], self.interval)
+                if self._stop.is_set() or (readable and not conn.recv(1024)):
                     return
                 conn.sendall(bytes([byte]))
                 record["sent"] += 1
