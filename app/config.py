@@ -193,9 +193,9 @@ class Settings:
     webhook_deadline_seconds: float = 10.0
     # Per clinic: its subscriptions, and its deliveries being sent at once (more wait their turn,
     # looked at again every `webhook_busy_retry_seconds`): one clinic's slow receiver holds at most
-    # that many of the webhook workers.
+    # that many of the webhook workers, fewer than the Procfile's `webhooks` process runs.
     webhook_max_subscriptions_per_clinic: int = 10
-    webhook_max_concurrent_per_clinic: int = 2
+    webhook_max_concurrent_per_clinic: int = 1
     webhook_busy_retry_seconds: float = 2.0
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.

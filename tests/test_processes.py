@@ -8,6 +8,7 @@ from honcho.environ import parse_procfile
 
 import beat_schedule
 from app.celery_config import QUEUES, celery_config
+from app.config import Settings
 from app.scheduling import registry
 from tests.workers import PROJECT_ROOT
 
@@ -107,3 +108,8 @@ def test_webhooks_run_on_a_queue_and_worker_of_their_own():
     args = shlex.split(_procfile()["webhooks"])
     assert args[args.index("exec") + 1] == "nice"
     assert registry.kind_of("webhook.deliver").queue == "webhooks"
+
+
+def test_one_clinic_cannot_hold_every_webhook_worker_by_default():
+    default_pool = int(_concurrency("webhooks").removeprefix("${WEBHOOK_CONCURRENCY:-").removesuffix("}"))
+    assert Settings().webhook_max_concurrent_per_clinic < default_pool
