@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
+from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import after_commit, page_offset
 from app.delivery import rules as delivery_rules
@@ -61,6 +62,9 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
     """A subscription with a fresh secret, returned only in this answer; a clinic has at most
     settings.webhook_max_subscriptions_per_clinic (each may hold the clinic's delivery slots)."""
     limit = settings.webhook_max_subscriptions_per_clinic
+    # The clinic's row, locked (not its key: leads and the rest still reference it): two creates
+    # at once count in turn, so neither makes one past the limit.
+    session.execute(sa.select(Clinic.id).where(Clinic.id == actor.clinic_id).with_for_update(key_share=True))
     if _subscription_count(session, actor.clinic_id) >= limit:
         raise Conflict(f"a clinic may have at most {limit} webhook subscriptions; delete one to add another")
     try:
@@ -276,7 +280,7 @@ def deliver(*, session: Session, job, now: datetime, db) -> None:
     Database) of its own. With the clinic's slots all held, the delivery waits its turn."""
     slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=db.settings)
     if slot is None:
-        _wait_for_a_slot(session, job, now=now, settings=db.settings)
+        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=db.settings)
         return
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
@@ -291,26 +295,6 @@ def deliver(*, session: Session, job, now: datetime, db) -> None:
         session,
         partial(post_claimed, db=db, outgoing=outgoing, attempt=claimed.attempts, slot=(job.clinic_id, slot)),
     )
-
-
-def _wait_for_a_slot(session: Session, job, *, now: datetime, settings) -> None:
-    """Look again a moment later (a new ledger row, no attempt spent), if the delivery is still
-    pending; jittered, so the clinic's waiting deliveries do not all look at once."""
-    delivery = session.get(WebhookDelivery, job.subject_id)
-    if delivery is None or delivery.status != PENDING or delivery.job_id != job.id:
-        return  # sent, given up, or another job has it: nothing to wait for
-    wait = settings.webhook_busy_retry_seconds * (1 + random.random() / 2)
-    new = scheduling.schedule(
-        session=session,
-        kind=DELIVER_KIND,
-        due_at=now + timedelta(seconds=wait),
-        dedupe_key=f"webhook-delivery:{delivery.id}:after-job:{job.id}",
-        now=now,
-        clinic_id=delivery.clinic_id,
-        subject_type="webhook_delivery",
-        subject_id=delivery.id,
-    )
-    delivery.job_id, delivery.next_attempt_at = new.id, new.due_at
 
 
 def _outgoing(delivery, sub: WebhookSubscription, now: datetime) -> Outgoing:

@@ -2,18 +2,24 @@
 
 Without a cap, one clinic's slow receiver and a burst of its events take every webhook worker
 until each attempt reaches its deadline, and every other clinic's deliveries wait behind them.
-A delivery takes a slot before its claim and gives it back once its outcome is recorded. A slot
-is a lease (a member scored with its expiry, on Redis' clock): a worker that dies mid-send holds
-it only until the lease ends. Leases outlast a whole attempt (the deadline, then the outcome
-written), so a live delivery never loses its slot.
+A delivery takes a slot before its claim and gives it back once its outcome is recorded; one that
+finds none waits (`wait_for_one`). A slot is a lease (a member scored with its expiry, on Redis'
+clock): a worker that dies mid-send holds it only until the lease ends. Leases outlast a whole
+attempt (the deadline, then the outcome written), so a live delivery never loses its slot.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+from datetime import datetime, timedelta
 
 import redis as redis_lib
+from sqlalchemy.orm import Session
+
+from app.scheduling import service as scheduling
+from app.webhooks.models import PENDING, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +75,28 @@ def give_back(redis, *, clinic_id: int, token: str | None) -> None:
         redis.zrem(key(clinic_id), token)
     except redis_lib.RedisError as exc:  # the lease ends on its own
         log.warning("webhook slot of clinic %s not given back (Redis: %s)", clinic_id, exc)
+
+
+def wait_for_one(session: Session, job, *, kind: str, now: datetime, settings) -> None:
+    """Look again later (a new ledger row, no attempt spent), if the delivery is still pending.
+
+    The longer a delivery has waited, the less often it looks (a quarter of its age), so a clinic's
+    backlog behind a slow receiver costs the workers a few looks per delivery, not one every few
+    seconds each; jittered, so the waiting deliveries do not all look at once."""
+    delivery = session.get(WebhookDelivery, job.subject_id)
+    if delivery is None or delivery.status != PENDING or delivery.job_id != job.id:
+        return  # sent, given up, or another job has it: nothing to wait for
+    age = (now - delivery.created_at).total_seconds()
+    wait = max(settings.webhook_busy_retry_seconds, age / 4) * (1 + random.random() / 2)
+    wait = min(wait, settings.webhook_retry_max_seconds)
+    new = scheduling.schedule(
+        session=session,
+        kind=kind,
+        due_at=now + timedelta(seconds=wait),
+        dedupe_key=f"webhook-delivery:{delivery.id}:after-job:{job.id}",
+        now=now,
+        clinic_id=delivery.clinic_id,
+        subject_type="webhook_delivery",
+        subject_id=delivery.id,
+    )
+    delivery.job_id, delivery.next_attempt_at = new.id, new.due_at
