@@ -61,12 +61,6 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime, settings) -> dict:
     """A subscription with a fresh secret, returned only in this answer; a clinic has at most
     settings.webhook_max_subscriptions_per_clinic (each may hold the clinic's delivery slots)."""
-    limit = settings.webhook_max_subscriptions_per_clinic
-    # The clinic's row, locked (not its key: leads and the rest still reference it): two creates
-    # at once count in turn, so neither makes one past the limit.
-    session.execute(sa.select(Clinic.id).where(Clinic.id == actor.clinic_id).with_for_update(key_share=True))
-    if _subscription_count(session, actor.clinic_id) >= limit:
-        raise Conflict(f"a clinic may have at most {limit} webhook subscriptions; delete one to add another")
     try:
         addresses.check_url(
             data["url"],
@@ -77,6 +71,12 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
         raise ValidationFailed(
             "url", f"webhooks may not post to private or reserved addresses: {refused}"
         ) from None
+    limit = settings.webhook_max_subscriptions_per_clinic
+    # The clinic's row, locked (not its key: leads and the rest still reference it) until the commit,
+    # after the URL's lookup: two creates at once count in turn, so neither makes one past the limit.
+    session.execute(sa.select(Clinic.id).where(Clinic.id == actor.clinic_id).with_for_update(key_share=True))
+    if _subscription_count(session, actor.clinic_id) >= limit:
+        raise Conflict(f"a clinic may have at most {limit} webhook subscriptions; delete one to add another")
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = WebhookSubscription(
         clinic_id=actor.clinic_id,

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from app import clock
 from app.scheduling.models import ScheduledJob
-from app.webhooks import addresses, slots
+from app.webhooks import addresses, service, slots
 from app.webhooks.models import DELIVERED, PENDING, WebhookDelivery
 from tests.leadkit import create_lead
+from tests.requirements import need_postgres
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe
 from tests.webhooks.trickle import TrickleServer
@@ -100,6 +101,32 @@ def test_a_clinic_has_at_most_its_cap_of_subscriptions(app, client, tenant, make
     subscribe(client, make_tenant("Other Clinic"), url, ["lead.created"])
     assert client.delete(f"/api/webhooks/{made[0]['id']}", headers=tenant.headers()).status_code == 204
     subscribe(client, tenant, url, ["lead.created"])
+
+
+def test_two_creates_at_once_do_not_pass_the_cap_together(app, tenant, migrated_database, monkeypatch):
+    need_postgres(migrated_database, "SQLite serialises every writer: no two creates ever overlap")
+    monkeypatch.setattr(app.config["SETTINGS"], "webhook_max_subscriptions_per_clinic", 1)
+    counted = service._subscription_count
+
+    def count_then_linger(session, clinic_id):
+        found = counted(session, clinic_id)
+        time.sleep(0.5)  # the other create counts meanwhile, unless it waits for this one
+        return found
+
+    monkeypatch.setattr(service, "_subscription_count", count_then_linger)
+    body = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.created"]}
+    statuses = []
+
+    def create():
+        resp = app.test_client().post("/api/webhooks", json=body, headers=tenant.headers())
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [201, 409]
 
 
 def delivery_and_job(db):
