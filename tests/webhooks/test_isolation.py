@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
+from app.config import ConfigError, Settings
 from app.scheduling.models import ScheduledJob
 from app.webhooks import addresses, service, slots
 from app.webhooks.models import DELIVERED, PENDING, WebhookDelivery
@@ -173,3 +174,11 @@ def test_a_delivery_past_the_clinics_cap_waits_for_a_slot_without_spending_an_at
 def _expired(redis, clinic_id: int) -> bool:
     now_ms = int(redis.time()[0]) * 1000
     return not redis.zcount(slots.key(clinic_id), now_ms, "+inf")
+
+
+def test_settings_refuse_a_stuck_time_a_live_delivery_could_reach():
+    Settings().validate()
+    with pytest.raises(ConfigError, match="webhook_stuck_seconds"):
+        Settings(webhook_deadline_seconds=200.0).validate()
+    with pytest.raises(ConfigError, match="webhook_max_concurrent_per_clinic"):
+        Settings(webhook_max_concurrent_per_clinic=0).validate()
