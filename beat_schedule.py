@@ -43,6 +43,13 @@ SWEEPS = (
         kwargs={"name": "background"},
     ),
     Sweep("sweeps-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "sweeps"}),
+    Sweep(
+        "webhooks-heartbeat",
+        "ops.heartbeat",
+        "heartbeat_interval",
+        queue="webhooks",
+        kwargs={"name": "webhooks"},
+    ),
     # The job ledger (app/scheduling): promote rows coming within the horizon, resend rows the
     # broker lost, and drop old finished rows.
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),

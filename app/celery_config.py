@@ -11,7 +11,7 @@ import beat_schedule
 
 # realtime: a new lead's path, consumed by a worker of its own (the Procfile's `worker`); the others
 # by the `background` worker: messages, bulk work and beat's sweeps never hold a realtime process.
-QUEUES = ("realtime", "notifications", "bulk", "sweeps")
+QUEUES = ("realtime", "notifications", "bulk", "sweeps", "webhooks")
 
 
 def celery_config(settings) -> dict:

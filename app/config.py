@@ -188,8 +188,15 @@ class Settings:
     bulk_chunk_size: int = 500
     # Rows per ledger job of a lead import (each row is a whole capture: a few statements).
     import_chunk_size: int = 200
-    # Webhook deliveries: the receiver's time to answer.
-    webhook_timeout_seconds: float = 10.0
+    # Webhook deliveries: one deadline for the whole exchange (DNS, connect, TLS, request, the
+    # receiver's status and headers), after which it is cut and counts as a failed attempt.
+    webhook_deadline_seconds: float = 10.0
+    # Per clinic: its subscriptions, and its deliveries being sent at once (more wait their turn,
+    # looked at again every `webhook_busy_retry_seconds`): one clinic's slow receiver holds at most
+    # that many of the webhook workers, fewer than the Procfile's `webhooks` process runs.
+    webhook_max_subscriptions_per_clinic: int = 10
+    webhook_max_concurrent_per_clinic: int = 1
+    webhook_busy_retry_seconds: float = 2.0
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
     webhook_allow_private_addresses: bool = False
@@ -198,7 +205,10 @@ class Settings:
     # limits, login throttling and audit see. Set it to exactly the number of proxies you run: a
     # higher number lets a client choose its own address.
     trusted_proxy_hops: int = 0
-    webhook_max_attempts: int = 6
+    # Five attempts, the backoff spreading them over several minutes: enough to ride out a receiver's
+    # restart or deploy. A receiver down for longer is better told by `failed` (its admin sees it in
+    # the history) than by more attempts, each of which may hold a webhook worker a whole deadline.
+    webhook_max_attempts: int = 5
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_max_seconds: float = 3600.0
     # A delivery still `sending` this long after its POST began belongs to a worker that died mid-send.
@@ -290,6 +300,11 @@ class Settings:
         if self.notification_stuck_seconds <= 3 * self.notification_send_timeout:
             # A live but slow send (connect, MAIL/RCPT, DATA) must never look like a dead worker's.
             raise ConfigError("notification_stuck_seconds must exceed 3 x notification_send_timeout")
+        if self.webhook_stuck_seconds <= 2 * self.webhook_deadline_seconds:
+            # A live delivery (its POST, then its outcome written) must never look like a dead worker's.
+            raise ConfigError("webhook_stuck_seconds must exceed 2 x webhook_deadline_seconds")
+        if self.webhook_max_concurrent_per_clinic < 1:
+            raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:
             raise ConfigError("notification_claim_window must be at least 1")
         if not self.is_production:

@@ -8,6 +8,7 @@ from honcho.environ import parse_procfile
 
 import beat_schedule
 from app.celery_config import QUEUES, celery_config
+from app.config import Settings
 from app.scheduling import registry
 from tests.workers import PROJECT_ROOT
 
@@ -95,3 +96,20 @@ def test_each_worker_process_has_a_heartbeat_on_its_queues(app):
     }
     for name, queues in _worker_queues().items():
         assert beats.get(name) in queues, (name, beats)
+
+
+def test_webhooks_run_on_a_queue_and_worker_of_their_own():
+    """A clinic's receiver is a server nobody here runs: however slow, it must not delay the emails
+    and SMS of the notifications queue, nor the sweeps; the delivery job kind is registered there."""
+    queues = _worker_queues()
+    assert queues["webhooks"] == {"webhooks"}
+    assert all("webhooks" not in q for name, q in queues.items() if name != "webhooks"), queues
+    assert _concurrency("webhooks") == "${WEBHOOK_CONCURRENCY:-2}"
+    args = shlex.split(_procfile()["webhooks"])
+    assert args[args.index("exec") + 1] == "nice"
+    assert registry.kind_of("webhook.deliver").queue == "webhooks"
+
+
+def test_one_clinic_cannot_hold_every_webhook_worker_by_default():
+    default_pool = int(_concurrency("webhooks").removeprefix("${WEBHOOK_CONCURRENCY:-").removesuffix("}"))
+    assert Settings().webhook_max_concurrent_per_clinic < default_pool

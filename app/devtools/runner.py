@@ -17,7 +17,7 @@ from pathlib import Path
 from app.config import Settings
 from app.devtools.local_redis import LocalRedis
 
-PROCESSES = ("web", "worker", "background", "sweeps", "beat", "flower")
+PROCESSES = ("web", "worker", "background", "webhooks", "sweeps", "beat", "flower")
 LOCAL_REDIS_PORT = 16379
 
 

@@ -5,6 +5,11 @@ database, the metadata service or anything else on the internal network (SSRF). 
 when the subscription is made (literal addresses and names that resolve) and again at each delivery,
 where the connection goes to the address that was checked: a name re-resolved by the HTTP client
 could answer differently the second time (DNS rebinding).
+
+A delivery has one deadline for the whole exchange (name lookup, connect, TLS, request, answer):
+a socket timeout alone bounds each read, so a receiver trickling a byte now and then would hold
+a worker for as long as it likes. The lookup runs in a thread given up at the deadline, and a
+timer shuts the socket down at the deadline, which ends any read or write blocked on it.
 """
 
 from __future__ import annotations
@@ -12,11 +17,18 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
+import threading
+import time
+from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
 
 
 class AddressRefused(Exception):
     """The URL's host is (or resolves to) an address webhooks may not reach."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """The exchange did not end within its deadline; it was cut."""
 
 
 _NAT64 = ipaddress.ip_network(
@@ -53,13 +65,36 @@ def _port(parts) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def resolve(url: str, *, allow_private: bool) -> str:
+def _getaddrinfo(host: str, port: int, timeout: float) -> list:
+    """socket.getaddrinfo within `timeout` seconds: the system resolver has no timeout of its own
+    a caller can set, so it runs in a daemon thread that is left to finish alone when it is late."""
+    outcome: list = []
+    done = threading.Event()
+
+    def lookup():
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    if not done.wait(max(timeout, 0.0)):
+        raise DeadlineExceeded(f"no answer from DNS for {host} within {timeout:.1f} s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def resolve(url: str, *, allow_private: bool, timeout: float) -> str:
     """The address to connect to for `url`: its first resolved address, all of them checked.
 
-    Raises AddressRefused for a refused address, OSError when the name does not resolve.
+    Raises AddressRefused for a refused address, OSError when the name does not resolve (or
+    DeadlineExceeded, an OSError, when it does not within `timeout` seconds).
     """
     parts = urlsplit(url)
-    infos = socket.getaddrinfo(parts.hostname, _port(parts), type=socket.SOCK_STREAM)
+    infos = _getaddrinfo(parts.hostname, _port(parts), timeout)
     addresses = [info[4][0] for info in infos]
     if not allow_private:
         refused = [a for a in addresses if is_refused(a)]
@@ -68,45 +103,100 @@ def resolve(url: str, *, allow_private: bool) -> str:
     return addresses[0]
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
+def check_url(url: str, *, allow_private: bool, timeout: float) -> None:
     """At subscription time: refuse a URL whose host is or resolves to a refused address.
 
-    A name that does not resolve now is let through; the check at delivery decides then.
+    A name that does not resolve now (or not within `timeout`) is let through; the check at
+    delivery decides then.
     """
     try:
-        resolve(url, allow_private=allow_private)
+        resolve(url, allow_private=allow_private, timeout=timeout)
     except OSError:
         return
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host, port, *, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
+class _Pinned:
+    """An HTTP(S) connection to the checked address (never a second lookup), within a deadline:
+    each socket operation waits at most the time left, and `cut` ends one blocked mid-way."""
 
+    def __init__(self, host, port, *, address: str, ends: float):
+        super().__init__(host, port, timeout=_left(ends))
+        self._address, self._ends = address, ends
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection((self._address, self.port), _left(self._ends))
+        sock.settimeout(_left(self._ends))
+        return sock
+
+    def cut(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            # At the file descriptor (also under TLS): a blocked recv or send returns at once.
+            with suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _PinnedHTTP(_Pinned, http.client.HTTPConnection):
     def connect(self):
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._open()
+        _left(self._ends)  # a cut that came before the socket was ours
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host, port, *, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
+class _PinnedHTTPS(_Pinned, http.client.HTTPSConnection):
     def connect(self):
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # SNI and cert by name
+        # The handshake runs once the TLS socket is `self.sock`, so `cut` reaches it too.
+        self.sock = self._context.wrap_socket(
+            self._open(), server_hostname=self.host, do_handshake_on_connect=False
+        )  # SNI and certificate by name
+        _left(self._ends)  # a cut that came before the socket was ours
+        self.sock.do_handshake()
 
 
-def post(url: str, *, body: bytes, headers: dict, timeout: float, allow_private: bool) -> int:
-    """POST to `url` at its checked address; the status code. No redirects are followed."""
+def _left(ends: float) -> float:
+    """Seconds left before `ends` (a time.monotonic()); DeadlineExceeded when none are."""
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("the deadline passed")
+    return left
+
+
+@contextmanager
+def _cut_at(ends: float, connection: _Pinned, deadline: float):
+    """Shut the connection's socket down at `ends`; what then fails is a DeadlineExceeded."""
+    expired = threading.Event()
+
+    def cut():
+        expired.set()
+        connection.cut()
+
+    timer = threading.Timer(max(ends - time.monotonic(), 0.0), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set():
+            raise DeadlineExceeded(f"no complete answer within {deadline:.1f} s") from exc
+        raise
+    finally:
+        timer.cancel()
+
+
+def post(url: str, *, body: bytes, headers: dict, deadline: float, allow_private: bool) -> int:
+    """POST to `url` at its checked address; the status code. No redirects are followed.
+
+    The whole exchange (lookup, connect, TLS, request, status and headers) ends within `deadline`
+    seconds, or raises DeadlineExceeded (an OSError). The answer's body is not read.
+    """
+    ends = time.monotonic() + deadline
     parts = urlsplit(url)
-    address = resolve(url, allow_private=allow_private)
+    address = resolve(url, allow_private=allow_private, timeout=deadline)
     connection_class = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
-    connection = connection_class(parts.hostname, _port(parts), address=address, timeout=timeout)
+    connection = connection_class(parts.hostname, _port(parts), address=address, ends=ends)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("POST", path, body=body, headers=headers)
-        return connection.getresponse().status
+        with _cut_at(ends, connection, deadline):
+            connection.request("POST", path, body=body, headers=headers)
+            return connection.getresponse().status
     finally:
         connection.close()

@@ -3,8 +3,10 @@
 An event consumer writes a delivery row and its `webhook.deliver` ledger job in the event's
 processing transaction. The job claims the delivery; the signed payload is POSTed after that claim
 commits and the outcome is recorded in a transaction of its own (see "delivery" below); a non-2xx
-answer or a network error schedules the next attempt with exponential backoff, up to
-settings.webhook_max_attempts. Receivers
+answer, a network error or an exchange cut at settings.webhook_deadline_seconds schedules the next
+attempt with exponential backoff, up to settings.webhook_max_attempts. A clinic has at most
+settings.webhook_max_concurrent_per_clinic deliveries being sent at once (slots.py): the others
+wait their turn. Receivers
 deduplicate on the Idempotency-Key header (also X-Followup-Delivery): a timeout after the receiver
 got the request, or a worker dying mid-send, makes a second attempt.
 
@@ -29,15 +31,16 @@ from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
+from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import after_commit, page_offset
 from app.delivery import rules as delivery_rules
 from app.delivery import service as outbound
-from app.errors import NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
-from app.webhooks import addresses
+from app.webhooks import addresses, slots
 from app.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
@@ -56,13 +59,24 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime, settings) -> dict:
-    """A subscription with a fresh secret, returned only in this answer."""
+    """A subscription with a fresh secret, returned only in this answer; a clinic has at most
+    settings.webhook_max_subscriptions_per_clinic (each may hold the clinic's delivery slots)."""
     try:
-        addresses.check_url(data["url"], allow_private=settings.webhook_allow_private_addresses)
+        addresses.check_url(
+            data["url"],
+            allow_private=settings.webhook_allow_private_addresses,
+            timeout=settings.webhook_deadline_seconds,
+        )
     except addresses.AddressRefused as refused:
         raise ValidationFailed(
             "url", f"webhooks may not post to private or reserved addresses: {refused}"
         ) from None
+    limit = settings.webhook_max_subscriptions_per_clinic
+    # The clinic's row, locked (not its key: leads and the rest still reference it) until the commit,
+    # after the URL's lookup: two creates at once count in turn, so neither makes one past the limit.
+    session.execute(sa.select(Clinic.id).where(Clinic.id == actor.clinic_id).with_for_update(key_share=True))
+    if _subscription_count(session, actor.clinic_id) >= limit:
+        raise Conflict(f"a clinic may have at most {limit} webhook subscriptions; delete one to add another")
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = WebhookSubscription(
         clinic_id=actor.clinic_id,
@@ -88,6 +102,14 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
     )
     shown = ("id", "url", "event_types", "description", "active", "created_at")
     return {**{c: getattr(sub, c) for c in shown}, "secret": secret}
+
+
+def _subscription_count(session: Session, clinic_id: int) -> int:
+    return session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WebhookSubscription)
+        .where(WebhookSubscription.clinic_id == clinic_id, WebhookSubscription.deleted_at.is_(None))
+    )
 
 
 def list_subscriptions(*, session: Session, clinic_id: int) -> list[WebhookSubscription]:
@@ -253,18 +275,25 @@ _UNSUBSCRIBED = (
 
 
 def deliver(*, session: Session, job, now: datetime, db) -> None:
-    """The job handler: claim the delivery; the POST happens after the claim commits, and its
-    outcome is recorded in a unit of work of `db` (the app's Database) of its own."""
+    """The job handler: take one of the clinic's slots and claim the delivery; the POST happens
+    after the claim commits, and its outcome is recorded in a unit of work of `db` (the app's
+    Database) of its own. With the clinic's slots all held, the delivery waits its turn."""
+    slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=db.settings)
+    if slot is None:
+        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=db.settings)
+        return
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
+        slots.give_back(db.redis, clinic_id=job.clinic_id, token=slot)
         # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
         # its subscription was deleted.
         session.connection().execute(_UNSUBSCRIBED, {"row_id": job.subject_id})
         return
     sub = session.get(WebhookSubscription, claimed.subscription_id)
+    outgoing = _outgoing(claimed, sub, now)
     after_commit(
         session,
-        partial(post_claimed, db=db, outgoing=_outgoing(claimed, sub, now), attempt=claimed.attempts),
+        partial(post_claimed, db=db, outgoing=outgoing, attempt=claimed.attempts, slot=(job.clinic_id, slot)),
     )
 
 
@@ -282,11 +311,22 @@ def _outgoing(delivery, sub: WebhookSubscription, now: datetime) -> Outgoing:
     return Outgoing(delivery_id=delivery.id, url=sub.url, body=body, headers=headers)
 
 
-def post_claimed(*, db, outgoing: Outgoing, attempt: int, clock=app_clock.now) -> str:
-    """POST a claimed delivery (no transaction open), then record the outcome; never raises.
+def post_claimed(
+    *, db, outgoing: Outgoing, attempt: int, slot: tuple[int, str] | None = None, clock=app_clock.now
+) -> str:
+    """POST a claimed delivery (no transaction open), then record the outcome and give back the
+    clinic's slot (`slot`: clinic id and token); never raises.
 
     `clock` stamps the outcome: the POST takes real time, and a backoff dates from its end.
     """
+    try:
+        return _post_and_record(db=db, outgoing=outgoing, attempt=attempt, clock=clock)
+    finally:
+        if slot is not None:
+            slots.give_back(db.redis, clinic_id=slot[0], token=slot[1])
+
+
+def _post_and_record(*, db, outgoing: Outgoing, attempt: int, clock) -> str:
     settings = db.settings
     response_status, error, permanent = None, None, False
     try:
@@ -294,13 +334,15 @@ def post_claimed(*, db, outgoing: Outgoing, attempt: int, clock=app_clock.now) -
             outgoing.url,
             body=outgoing.body,
             headers=outgoing.headers,
-            timeout=settings.webhook_timeout_seconds,
+            deadline=settings.webhook_deadline_seconds,
             allow_private=settings.webhook_allow_private_addresses,
         )
         if not 200 <= response_status < 300:
             error = f"receiver answered {response_status}"
     except addresses.AddressRefused as exc:
         error, permanent = f"refused: {exc}", True
+    except addresses.DeadlineExceeded as exc:
+        error = f"cut at the deadline: {exc}"
     except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, DNS, bad answer
         error = f"could not reach the receiver: {exc}"
     except Exception as exc:  # a bug: retried like a network error, and failed if it persists

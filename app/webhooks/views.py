@@ -25,6 +25,7 @@ class Webhooks(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.WebhookIn)
     @blp.response(201, schemas.WebhookCreatedOut)
+    @blp.alt_response(409, description="The clinic has its most subscriptions already")
     def post(self, body):
         """Subscribe a URL to events; the answer holds the signing secret, shown only this once."""
         with unit_of_work() as session:

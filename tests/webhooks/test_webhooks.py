@@ -104,7 +104,7 @@ def test_a_receiver_failing_twice_gets_the_event_once_signed(app, client, db, te
     lead = create_lead(client, tenant)
     process_events(app, db)
     [job] = deliveries(db)
-    assert job.queue == "notifications"
+    assert job.queue == "webhooks"  # a queue of its own: no email or SMS waits behind a receiver
     outcomes = run_attempts(app, db, job)
     # Each attempt is its own job: claimed (done), POSTed after the claim commits, and a failure
     # schedules the next attempt; the first job run again finds the delivery taken.
