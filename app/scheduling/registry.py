@@ -44,7 +44,7 @@ def register(
     yields: bool = False,
     due_later: bool = False,
 ) -> None:
-    """Make `handler` run the jobs of `kind`, delivered on `queue` (realtime, notifications, bulk or webhooks).
+    """Make `handler` run the jobs of `kind`, delivered on `queue` (one of QUEUES).
 
     `drain`: many rows of the kind come due at once and each is short (events processing): one
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
