@@ -17,8 +17,19 @@ QUEUES = ("realtime", "notifications", "bulk", "sweeps", "webhooks")
 def celery_config(settings) -> dict:
     """Celery settings as DESIGN.md recommends; the visibility timeout matches for broker and results."""
     transport = {"visibility_timeout": settings.visibility_timeout}
-    return {
+    broker = {
         "broker_url": settings.celery_broker_url,
+        # A lost broker is waited for, never given up on: every worker and beat reconnects with backoff.
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+    }
+    if settings.broker_is_redis:
+        # kombu's own Redis transport exits the worker when the connection drops with messages in
+        # flight (app/broker_transport.py).
+        broker["broker_transport"] = "app.broker_transport:Transport"
+        transport |= {"socket_connect_timeout": settings.redis_connect_timeout, "retry_on_timeout": True}
+    return {
+        **broker,
         "result_backend": None,  # results live in the database (the job ledger), not in Redis
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
