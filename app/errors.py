@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+import redis
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -97,6 +98,24 @@ def handle_http_exception(error: HTTPException):
     return error_response(error.code or 500, message, errors, headers)
 
 
+# Seconds a client is told to wait when Redis cannot be reached: about a failover's length.
+REDIS_RETRY_AFTER_SECONDS = 5
+
+
+def handle_redis_unreachable(error: redis.RedisError):
+    """Redis out of reach where a request truly needs it (login throttling, signed-request replay
+    stores): 503 with Retry-After, not 500. Failing open there would let password guessing go
+    unthrottled and a captured signed request be replayed; the caller retries soon instead."""
+    from flask import current_app
+
+    current_app.logger.warning("Redis unreachable: %s", error)
+    return error_response(
+        503,
+        "A dependency is briefly unavailable; try again",
+        headers={"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)},
+    )
+
+
 def handle_unexpected(error: Exception):
     from flask import current_app
 
@@ -117,4 +136,6 @@ def _field_names(errors: dict) -> list[str]:
 def register_error_handlers(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.ConnectionError, handle_redis_unreachable)
+    app.register_error_handler(redis.TimeoutError, handle_redis_unreachable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -32,9 +32,9 @@ from bench.automation import (
     _settings,
     _smtp_sink,
     _start_paced,
-    _wait_workers,
     _worker_types,
 )
+from bench.bulk import _wait
 from bench.common import bench_database, percentile, print_table
 from bench.leads_write import _flag, _seed, server_env
 from bench.stack import procfile_processes, procfile_stack, release, stack_env
@@ -102,6 +102,7 @@ def recovery(*, rate: float, seconds: float, clients: int, faults: list[str]):
                             continue
                         _wait_workers(app, _worker_types(names))
                         rows.append(_one(fault, engine, stack, redis, token, rate, seconds, clients))
+                        print(f"  {fault}: {rows[-1]}", flush=True)
             except Exception:
                 for path in sorted(logs.glob("*.log")):
                     print(f"\n  {path.name}, last lines:\n{path.read_text()[-3000:]}")
@@ -152,6 +153,20 @@ def _one(fault, engine, stack, redis, token, rate, seconds, clients) -> list:
         ", ".join(f"{code or 'no answer'}: {n}" for code, n in sorted(statuses.items())),
         f"{alive} of {len(stack.started)}",
     ]
+
+
+def _wait_workers(app, count: int) -> None:
+    """Until every Procfile worker answers a ping; this process's own broker connection may be one
+    the restarted Redis dropped, so a failed ping is asked again."""
+    sender = app.extensions["followup.dispatcher"].celery
+
+    def answered() -> bool:
+        try:
+            return len(sender.control.ping(timeout=1.0) or []) >= count
+        except Exception:
+            return False
+
+    _wait(answered, 90, "the Procfile's workers", 0.2)
 
 
 def _drop_database_connections(engine) -> None:

@@ -14,7 +14,7 @@ from app import create_app
 from app.devtools.local_redis import LocalRedis
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
-from tests.conftest import test_settings
+from tests.conftest import TEST_PASSWORD, test_settings
 from tests.reliability.conftest import FAST, WORKER_ENV
 from tests.workers import subprocess_beat, subprocess_worker, wait_for, wait_until_consuming
 
@@ -92,10 +92,20 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
             wait_for(lambda: len(capturing.statuses) >= 15, timeout=30)
             own_redis.stop()  # the broker is gone, with everything it held
             capturing.phase = "during"
-            time.sleep(5)
+            outage_ends = time.monotonic() + 5
+            probe = own_app.test_client()
+            ready = probe.get("/readyz")
+            login = probe.post(
+                "/api/auth/login",
+                json={"email": tenant.users["clinic_admin"].email, "password": TEST_PASSWORD},
+            )
+            time.sleep(max(0.0, outage_ends - time.monotonic()))
             own_redis.start()  # back, empty, on the same port
             capturing.phase = "after"
             time.sleep(8)  # every process reconnects; captures go on meanwhile
+        # /readyz names the broker as down; login, which needs its throttle, says when to try again.
+        assert ready.status_code == 503 and ready.get_json()["checks"]["broker"].startswith("error")
+        assert login.status_code == 503 and login.headers["Retry-After"]
         alive = {name: process.poll() for name, process in processes.items()}
         assert alive == dict.fromkeys(processes)  # none exited
 
