@@ -140,9 +140,7 @@ def test_every_message_delivered_twice_to_two_workers_takes_effect_once(broker, 
     assert {job(db, i).attempts for i in ids[:20]} == {1}
 
 
-# RabbitMQ only: on Redis, kombu 5.7's worker does not survive a lost broker connection (it exits with
-# "Unrecoverable error: AttributeError: 'NoneType' object has no attribute 'hostname'" while
-# restoring its unacked messages), so there a supervisor must restart it (README, "Brokers").
+# On Redis the same worker rides out a restart that empties the broker: test_broker_restart.py.
 @pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
 def test_a_broker_outage_mid_run_loses_and_doubles_nothing(broker, tenant):
     """The worker reaches the broker through a TCP proxy; stopping it drops the worker's connections
