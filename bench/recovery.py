@@ -149,7 +149,7 @@ def _one(fault, engine, stack, redis, token, rate, seconds, clients) -> list:
         " / ".join(f"{s:.1f}" for s in made_by),
         " / ".join(str(len(v)) for v in periods.values()),
         sum(1 for _, t in leads if t is None),
-        round(percentile(after, 99) * 1000),
+        round(percentile(after, 99) * 1000) if after else "none with a task",
         ", ".join(f"{code or 'no answer'}: {n}" for code, n in sorted(statuses.items())),
         f"{alive} of {len(stack.started)}",
     ]

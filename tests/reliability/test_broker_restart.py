@@ -10,12 +10,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from app import clock, create_app
 from app.devtools.local_redis import LocalRedis
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from tests.conftest import TEST_PASSWORD, test_settings
+from tests.ledger import effects, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV
+from tests.reliability.test_faults import add_jobs, specs
 from tests.workers import subprocess_beat, subprocess_worker, wait_for, wait_until_consuming
 
 pytestmark = pytest.mark.reliability
@@ -90,6 +92,10 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
             wait_until_consuming(own_app, name)
         with Capturing(own_app, headers) as capturing:
             wait_for(lambda: len(capturing.statuses) >= 15, timeout=30)
+            # Jobs running when the broker goes: their messages are unacked, their acks come late.
+            slow = specs(tenant, 20, first_due=clock.now(), prefix="slow", payload={"sleep": 0.5})
+            add_jobs(own_app, db, slow)
+            wait_for(lambda: effects(db)[0] >= 2, timeout=30, interval=0.02)
             own_redis.stop()  # the broker is gone, with everything it held
             capturing.phase = "during"
             outage_ends = time.monotonic() + 5
@@ -135,4 +141,6 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
                 .group_by(Notification.link)
             ).all()
         assert all(count == 1 for _, count in told)
+        wait_for(lambda: status_counts(db).get("done", 0) >= len(slow), timeout=40, interval=0.2)
+        assert effects(db) == (len(slow), len(slow))
         assert {name: p.poll() for name, p in processes.items()} == dict.fromkeys(processes)
