@@ -156,13 +156,14 @@ def _one(fault, engine, stack, redis, token, rate, seconds, clients) -> list:
 
 
 def _wait_workers(app, count: int) -> None:
-    """Until every Procfile worker answers a ping; this process's own broker connection may be one
-    the restarted Redis dropped, so a failed ping is asked again."""
+    """Until every Procfile worker answers a ping, each on a new connection: this process's pooled
+    one may be one the restarted Redis dropped."""
     sender = app.extensions["followup.dispatcher"].celery
 
     def answered() -> bool:
         try:
-            return len(sender.control.ping(timeout=1.0) or []) >= count
+            with sender.connection_for_write() as connection:
+                return len(sender.control.ping(timeout=1.0, connection=connection) or []) >= count
         except Exception:
             return False
 
