@@ -72,14 +72,20 @@ _MARK_PROCESSED = (
 
 
 def process_events(*, session: Session, job, now: datetime) -> None:
-    """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing)."""
+    """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
+
+    A job naming several events that failed once is split instead (`split`): one consumer failing
+    on one event must not hold back, nor kill with the job, the others of its transaction.
+    """
     batch = session.scalars(
         sa.select(DomainEvent).where(DomainEvent.id.in_(job.payload["event_ids"])).order_by(DomainEvent.id)
     )
+    unprocessed = [event for event in batch if event.processed_at is None]
+    if job.attempts > 1 and len(unprocessed) > 1:
+        split(session=session, events=unprocessed, now=now)
+        return
     processed = []
-    for event in list(batch):  # one query for the transaction's events, in the order they were written
-        if event.processed_at is not None:
-            continue
+    for event in unprocessed:  # one query for the transaction's events, in the order they were written
         for consumer in consumers_of(event.type):
             consumer(session=session, event=event, now=now)
         processed.append(event)
@@ -87,3 +93,31 @@ def process_events(*, session: Session, job, now: datetime) -> None:
         for consumer in _AFTER_EVENTS:
             consumer(session=session, events=processed, now=now)
         session.execute(_MARK_PROCESSED, {"event_ids": [event.id for event in processed], "now": now})
+
+
+def split(*, session: Session, events: list[DomainEvent], now: datetime) -> None:
+    """One processing job per event, each with the ledger's retries: the good ones are processed
+    (once: each marks its event in its own transaction), a failing one ends dead on its own, for an
+    admin to retry (/jobs/<id>/retry)."""
+    for event in events:
+        schedule_alone(session=session, event=event, now=now)
+
+
+def schedule_alone(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A processing job of one event's own; its key is the event's, so asking twice makes one."""
+    scheduling.schedule_at_commit(
+        session=session,
+        kind=PROCESS_KIND,
+        due_at=now,
+        dedupe_key=alone_key(event.id),
+        now=now,
+        clinic_id=event.clinic_id,
+        subject_type=event.subject_type,
+        subject_id=event.subject_id,
+        payload={"event_ids": [event.id]},
+        origin={"event_id": event.id, "event_type": event.type},
+    )
+
+
+def alone_key(event_id: int) -> str:
+    return f"events:{event_id}:alone"

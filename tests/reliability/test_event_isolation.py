@@ -1,0 +1,99 @@
+"""One bad event does not lose its neighbours: a consumer failing on one event of a transaction
+leaves the others processed once, and only the bad one ends dead, for an admin to retry. A real
+`celery worker` subprocess (FOLLOWUP_PLUGINS loads the test consumer), real Redis and database."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.audit.models import AuditEvent
+from app.events import service as events
+from app.events.models import DomainEvent
+from app.scheduling.models import ScheduledJob
+from tests.reliability.conftest import WORKER_ENV, sweeping
+from tests.reliability.handlers import CONSUMER_FIXED, EVENT_EFFECT, TEST_EVENT
+from tests.workers import subprocess_worker, wait_for, wait_until_consuming
+
+pytestmark = pytest.mark.reliability
+
+
+def emit_together(app, db, clinic_id: int, payloads: list[dict]) -> list[int]:
+    """The events of one transaction (one processing job naming them all); their ids."""
+    with app.app_context(), db.unit_of_work() as session:
+        emitted = [
+            events.emit(
+                session=session,
+                clinic_id=clinic_id,
+                type=TEST_EVENT,
+                subject_type="lead",
+                subject_id=index + 1,
+                payload=payload,
+                now=clock.now(),
+            )
+            for index, payload in enumerate(payloads)
+        ]
+        session.flush()
+        return [event.id for event in emitted]
+
+
+def effects_by_event(db) -> dict[int, int]:
+    with db.unit_of_work() as session:
+        rows = session.execute(
+            sa.select(AuditEvent.subject_id, sa.func.count())
+            .where(AuditEvent.action == EVENT_EFFECT)
+            .group_by(AuditEvent.subject_id)
+        ).all()
+    return {int(subject_id): count for subject_id, count in rows}
+
+
+def job_by_key(db, key: str) -> ScheduledJob | None:
+    with db.unit_of_work() as session:
+        return session.scalars(sa.select(ScheduledJob).where(ScheduledJob.dedupe_key == key)).first()
+
+
+def processed(db, event_ids: list[int]) -> set[int]:
+    with db.unit_of_work() as session:
+        return set(
+            session.scalars(
+                sa.select(DomainEvent.id).where(
+                    DomainEvent.id.in_(event_ids), DomainEvent.processed_at.is_not(None)
+                )
+            )
+        )
+
+
+def test_a_consumer_failing_on_one_event_loses_none_of_the_others_and_an_admin_retries_it(
+    app, client, db, redis, tenant, fast
+):
+    settings = app.config["SETTINGS"]
+    redis.flushall()  # no message or flag left over from another test
+    payloads = [{"bad": index == 2} for index in range(5)]
+    with subprocess_worker(settings, name="events", **WORKER_ENV), sweeping(app):
+        wait_until_consuming(app, "events")
+        ids = emit_together(app, db, tenant.id, payloads)
+        bad, good = ids[2], [event_id for event_id in ids if event_id != ids[2]]
+
+        def bad_is_dead():
+            row = job_by_key(db, f"events:{bad}:alone")
+            return row is not None and row.status == "dead"
+
+        wait_for(lambda: processed(db, good) == set(good) and bad_is_dead(), timeout=60, interval=0.2)
+        assert effects_by_event(db) == dict.fromkeys(good, 1)
+        assert processed(db, [bad]) == set()
+        dead = job_by_key(db, f"events:{bad}:alone")
+        assert dead.attempts == fast.job_max_attempts and "cannot take event" in dead.last_error
+
+        # The consumer is fixed; the admin sees the dead job and retries it.
+        headers = tenant.headers("clinic_admin")
+        listed = client.get("/api/jobs?status=dead", headers=headers).get_json()
+        assert [item["id"] for item in listed] == [dead.id]
+        redis.set(CONSUMER_FIXED, "1")
+        retried = client.post(f"/api/jobs/{dead.id}/retry", headers=headers)
+        assert retried.status_code == 200
+        wait_for(lambda: processed(db, [bad]) == {bad}, timeout=30, interval=0.1)
+        wait_for(lambda: job_by_key(db, f"events:{bad}:alone").status == "done", timeout=30, interval=0.1)
+    assert effects_by_event(db) == dict.fromkeys(ids, 1)
+    original = job_by_key(db, f"events:{ids[0]}")
+    assert original.status == "done"
