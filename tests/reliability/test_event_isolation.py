@@ -4,19 +4,24 @@ leaves the others processed once, and only the bad one ends dead, for an admin t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from app import clock
 from app.audit.models import AuditEvent
+from app.events import recovery
 from app.events import service as events
 from app.events.models import DomainEvent
+from app.scheduling import runner
 from app.scheduling.models import ScheduledJob
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.handlers import CONSUMER_FIXED, EVENT_EFFECT, TEST_EVENT
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 
 pytestmark = pytest.mark.reliability
+GRACE = timedelta(seconds=60)
 
 
 def emit_together(app, db, clinic_id: int, payloads: list[dict]) -> list[int]:
@@ -97,3 +102,34 @@ def test_a_consumer_failing_on_one_event_loses_none_of_the_others_and_an_admin_r
     assert effects_by_event(db) == dict.fromkeys(ids, 1)
     original = job_by_key(db, f"events:{ids[0]}")
     assert original.status == "done"
+
+
+def test_the_sweep_gives_a_job_to_an_unprocessed_event_no_job_names_and_none_to_the_others(
+    app, db, redis, tenant, fast
+):
+    redis.flushall()
+    [kept] = emit_together(app, db, tenant.id, [{}])
+    [lost] = emit_together(app, db, tenant.id, [{}])
+    with app.app_context(), db.unit_of_work() as session:  # the lost event's job is gone
+        session.execute(
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.dedupe_key == f"events:{lost}")
+            .values(status="cancelled")
+        )
+    later = clock.now() + GRACE + timedelta(seconds=1)
+    with app.app_context():
+        with db.unit_of_work() as session:
+            assert recovery.requeue_unprocessed(session=session, now=clock.now(), grace=GRACE, limit=10) == 0
+        requeued = []
+        for _ in range(2):  # a second run (or a second beat) adds nothing; pages of one event
+            with db.unit_of_work() as session:
+                requeued.append(
+                    recovery.requeue_unprocessed(session=session, now=later, grace=GRACE, limit=1)
+                )
+        assert requeued == [1, 0]
+        swept = job_by_key(db, f"events:{lost}:alone")
+        assert swept is not None and swept.status in ("pending", "dispatched")
+        assert job_by_key(db, f"events:{kept}:alone") is None  # its own job will take it
+        assert runner.run_job(db=db, job_id=swept.id, now=later) == "done"
+    assert processed(db, [lost, kept]) == {lost}
+    assert effects_by_event(db) == {lost: 1}
