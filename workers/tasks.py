@@ -18,8 +18,8 @@ def mark_overdue() -> int:
 
 @shared_task(name="pipeline.find_stale_leads")
 def find_stale_leads() -> int:
-    with unit_of_work() as session:
-        return staleness.find_stale_leads(session=session, now=clock.now())
+    chunk = current_app.config["SETTINGS"].sweep_chunk_rows
+    return staleness.find_stale_leads_in_chunks(db=get_db(), now=clock.now(), chunk=chunk)
 
 
 @shared_task(name="tasks.send_overdue_digests")
