@@ -5,6 +5,10 @@ the transaction's events (written once, when the transaction commits). The ledge
 processing its guarantees: dispatched after commit, picked up by the sweep if that dispatch is lost,
 run once (the claim), retried on error. A consumer is plain service code of a higher domain,
 registered by event type with `on(...)`.
+
+A job whose attempt failed is split on its next one, one job per event (`split`): a consumer failing
+on one event (or a batch killed for its time) then holds back only that event, which ends dead on
+its own for an admin to retry. An event no job names is given one by a sweep (recovery.py).
 """
 
 from __future__ import annotations
