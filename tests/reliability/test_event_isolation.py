@@ -133,3 +133,21 @@ def test_the_sweep_gives_a_job_to_an_unprocessed_event_no_job_names_and_none_to_
         assert runner.run_job(db=db, job_id=swept.id, now=later) == "done"
     assert processed(db, [lost, kept]) == {lost}
     assert effects_by_event(db) == {lost: 1}
+
+
+def test_an_event_that_kills_its_worker_loses_none_of_the_others(app, db, redis, tenant, fast):
+    settings = app.config["SETTINGS"]
+    redis.flushall()
+    payloads = [{"kills": index == 1} for index in range(4)]
+    with subprocess_worker(settings, name="events", **WORKER_ENV), sweeping(app):
+        wait_until_consuming(app, "events")
+        ids = emit_together(app, db, tenant.id, payloads)
+        poison, good = ids[1], [event_id for event_id in ids if event_id != ids[1]]
+
+        def poison_is_dead():
+            row = job_by_key(db, f"events:{poison}:alone")
+            return row is not None and row.status == "dead"
+
+        wait_for(lambda: processed(db, good) == set(good) and poison_is_dead(), timeout=120, interval=0.2)
+    assert effects_by_event(db) == dict.fromkeys(good, 1)
+    assert processed(db, [poison]) == set()
