@@ -63,6 +63,8 @@ SWEEPS = (
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
+    # Events no processing job names (app/events/recovery.py) are given one.
+    Sweep("events-requeue-unprocessed", "events.requeue_unprocessed", "event_sweep_interval"),
     # Each user with overdue tasks gets one overdue digest an hour; open leads with no next step
     # (no open task, pending step or active sequence) get a follow-up task.
     Sweep("tasks-overdue-digests", "tasks.send_overdue_digests", "overdue_digest_interval"),

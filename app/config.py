@@ -122,6 +122,13 @@ class Settings:
     redispatch_interval: float = 15.0
     overdue_interval: float = 60.0
     stale_lead_interval: float = 3600.0
+    # Events unprocessed this long after they occurred that no processing job names get one
+    # (app/events/recovery.py); how often beat looks.
+    event_sweep_interval: float = 60.0
+    event_sweep_grace_seconds: float = 300.0
+    # Rows a sweep that emits events (overdue tasks, stale leads) changes to a transaction: each
+    # is one processing job of as many events, and holds its row locks that long.
+    sweep_chunk_rows: int = 500
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     # Small slices often rather than big ones seldom (the same pace through the leads): a slice
     # full of orphans is one statement that holds a database core, and a new lead's processing

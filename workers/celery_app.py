@@ -70,6 +70,7 @@ def _json_logs(loglevel=None, **_kwargs):
 def _import_tasks() -> None:
     """Tasks are @shared_task functions: importing their modules registers them on every Celery app."""
     import workers.analytics
+    import workers.events
     import workers.idempotency
     import workers.intelligence
     import workers.notifications

@@ -5,21 +5,21 @@ from flask import current_app
 
 from app import clock
 from app.automation import orphans
-from app.db import unit_of_work
+from app.db import get_db, unit_of_work
 from app.pipeline import staleness
 from app.tasks import digest, overdue
 
 
 @shared_task(name="tasks.mark_overdue")
 def mark_overdue() -> int:
-    with unit_of_work() as session:
-        return overdue.mark_overdue(session=session, now=clock.now())
+    chunk = current_app.config["SETTINGS"].sweep_chunk_rows
+    return overdue.mark_overdue_in_chunks(db=get_db(), now=clock.now(), chunk=chunk)
 
 
 @shared_task(name="pipeline.find_stale_leads")
 def find_stale_leads() -> int:
-    with unit_of_work() as session:
-        return staleness.find_stale_leads(session=session, now=clock.now())
+    chunk = current_app.config["SETTINGS"].sweep_chunk_rows
+    return staleness.find_stale_leads_in_chunks(db=get_db(), now=clock.now(), chunk=chunk)
 
 
 @shared_task(name="tasks.send_overdue_digests")

@@ -5,6 +5,10 @@ the transaction's events (written once, when the transaction commits). The ledge
 processing its guarantees: dispatched after commit, picked up by the sweep if that dispatch is lost,
 run once (the claim), retried on error. A consumer is plain service code of a higher domain,
 registered by event type with `on(...)`.
+
+A job whose attempt failed is split on its next one, one job per event (`split`): a consumer failing
+on one event (or a batch killed for its time) then holds back only that event, which ends dead on
+its own for an admin to retry. An event no job names is given one by a sweep (recovery.py).
 """
 
 from __future__ import annotations
@@ -72,14 +76,20 @@ _MARK_PROCESSED = (
 
 
 def process_events(*, session: Session, job, now: datetime) -> None:
-    """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing)."""
+    """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
+
+    A job naming several events that failed once is split instead (`split`): one consumer failing
+    on one event must not hold back, nor kill with the job, the others of its transaction.
+    """
     batch = session.scalars(
         sa.select(DomainEvent).where(DomainEvent.id.in_(job.payload["event_ids"])).order_by(DomainEvent.id)
     )
+    unprocessed = [event for event in batch if event.processed_at is None]
+    if job.attempts > 1 and len(unprocessed) > 1:
+        split(session=session, events=unprocessed, now=now)
+        return
     processed = []
-    for event in list(batch):  # one query for the transaction's events, in the order they were written
-        if event.processed_at is not None:
-            continue
+    for event in unprocessed:  # one query for the transaction's events, in the order they were written
         for consumer in consumers_of(event.type):
             consumer(session=session, event=event, now=now)
         processed.append(event)
@@ -87,3 +97,31 @@ def process_events(*, session: Session, job, now: datetime) -> None:
         for consumer in _AFTER_EVENTS:
             consumer(session=session, events=processed, now=now)
         session.execute(_MARK_PROCESSED, {"event_ids": [event.id for event in processed], "now": now})
+
+
+def split(*, session: Session, events: list[DomainEvent], now: datetime) -> None:
+    """One processing job per event, each with the ledger's retries: the good ones are processed
+    (once: each marks its event in its own transaction), a failing one ends dead on its own, for an
+    admin to retry (/jobs/<id>/retry)."""
+    for event in events:
+        schedule_alone(session=session, event=event, now=now)
+
+
+def schedule_alone(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A processing job of one event's own; its key is the event's, so asking twice makes one."""
+    scheduling.schedule_at_commit(
+        session=session,
+        kind=PROCESS_KIND,
+        due_at=now,
+        dedupe_key=alone_key(event.id),
+        now=now,
+        clinic_id=event.clinic_id,
+        subject_type=event.subject_type,
+        subject_id=event.subject_id,
+        payload={"event_ids": [event.id]},
+        origin={"event_id": event.id, "event_type": event.type},
+    )
+
+
+def alone_key(event_id: int) -> str:
+    return f"events:{event_id}:alone"

@@ -30,11 +30,35 @@ _STAY_NOT_FLAGGED = sa.text(f"stage_stale_at IS NULL AND {OPEN_LEAD_SQL}")
 _SPELL_NOT_FLAGGED = sa.text(f"quiet_flagged_at IS NULL AND {OPEN_LEAD_SQL}")
 
 
-def find_stale_leads(*, session: Session, now: datetime, limit: int = 5000) -> int:
-    """Flag up to `limit` leads newly stale in each sense; returns how many were flagged."""
-    return flag_over_stage_limit(session=session, now=now, limit=limit) + flag_quiet(
-        session=session, now=now, limit=limit
+def find_stale_leads(*, session: Session, now: datetime, limit: int = 5000, turn: int = 0) -> int:
+    """Flag up to `limit` leads newly stale in each sense; returns how many were flagged.
+
+    The limit is shared out in turns: each clinic (each stage with a limit) is given an equal share,
+    the clinics taken from the `turn`-th on (the next chunk's turn starts where this one's ended), so
+    that a clinic with a backlog does not keep the others' leads waiting behind its own."""
+    return flag_over_stage_limit(session=session, now=now, limit=limit, turn=turn) + flag_quiet(
+        session=session, now=now, limit=limit, turn=turn
     )
+
+
+def find_stale_leads_in_chunks(*, db, now: datetime, chunk: int) -> int:
+    """`find_stale_leads` in transactions of `chunk` leads a sense at most (each one processing job
+    of as many events), until none is left; returns how many it flagged."""
+    flagged = turn = 0
+    while True:
+        with db.unit_of_work() as session:
+            count = find_stale_leads(session=session, now=now, limit=chunk, turn=turn)
+        if not count:
+            return flagged
+        flagged, turn = flagged + count, turn + chunk
+
+
+def _in_turns(groups: list, limit: int, turn: int) -> tuple[list, int]:
+    """The groups from the `turn`-th on (round the end), and each one's share of `limit`."""
+    if not groups:
+        return [], 0
+    start = turn % len(groups)
+    return groups[start:] + groups[:start], max(1, limit // len(groups))
 
 
 def _flag(session: Session, picked: sa.Select, values: dict, returning: tuple) -> list:
@@ -49,14 +73,15 @@ def _flag(session: Session, picked: sa.Select, values: dict, returning: tuple) -
     ).all()
 
 
-def flag_over_stage_limit(*, session: Session, now: datetime, limit: int) -> int:
+def flag_over_stage_limit(*, session: Session, now: datetime, limit: int, turn: int = 0) -> int:
     """Open leads past their stage's limit in a stay not yet flagged: flag the stay, emit lead.stale."""
     stages = session.execute(
-        sa.select(PipelineStage.clinic_id, PipelineStage.slug, PipelineStage.max_days_in_stage).where(
-            PipelineStage.max_days_in_stage.is_not(None)
-        )
+        sa.select(PipelineStage.clinic_id, PipelineStage.slug, PipelineStage.max_days_in_stage)
+        .where(PipelineStage.max_days_in_stage.is_not(None))
+        .order_by(PipelineStage.clinic_id, PipelineStage.id)
     ).all()
     flagged = 0
+    stages, share = _in_turns(list(stages), limit, turn)
     for clinic_id, slug, max_days in stages:
         if flagged >= limit:
             break
@@ -68,7 +93,7 @@ def flag_over_stage_limit(*, session: Session, now: datetime, limit: int) -> int
                 Lead.stage_entered_at < now - timedelta(days=max_days),
                 _STAY_NOT_FLAGGED,
             )
-            .limit(limit - flagged)
+            .limit(min(share, limit - flagged))
         )
         for lead in _flag(session, picked, {"stage_stale_at": now}, (Lead.stage_entered_at,)):
             _emit(
@@ -84,10 +109,12 @@ def flag_over_stage_limit(*, session: Session, now: datetime, limit: int) -> int
     return flagged
 
 
-def flag_quiet(*, session: Session, now: datetime, limit: int) -> int:
+def flag_quiet(*, session: Session, now: datetime, limit: int, turn: int = 0) -> int:
     """Open leads with no activity for their clinic's quiet days, spell not yet flagged: flag, emit."""
     flagged = 0
-    for clinic_id, settings in session.execute(sa.select(Clinic.id, Clinic.settings)).all():
+    clinics = session.execute(sa.select(Clinic.id, Clinic.settings).order_by(Clinic.id)).all()
+    clinics, share = _in_turns(list(clinics), limit, turn)
+    for clinic_id, settings in clinics:
         if flagged >= limit:
             break
         days = rules.stale_after_days(settings)
@@ -98,7 +125,7 @@ def flag_quiet(*, session: Session, now: datetime, limit: int) -> int:
                 Lead.last_activity_at < now - timedelta(days=days),
                 _SPELL_NOT_FLAGGED,
             )
-            .limit(limit - flagged)
+            .limit(min(share, limit - flagged))
         )
         for lead in _flag(session, picked, {"quiet_flagged_at": now}, (Lead.last_activity_at,)):
             _emit(

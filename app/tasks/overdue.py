@@ -50,16 +50,20 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     )
 
 
-def mark_overdue(*, session: Session, now: datetime) -> int:
-    """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree).
+def mark_overdue(*, session: Session, now: datetime, limit: int | None = None) -> int:
+    """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree); with a
+    `limit`, that many at most, taken in turns across clinics (each clinic's oldest first, then each
+    one's second...), so that a clinic with a backlog does not keep the others waiting.
 
     Each task it marks emits task.overdue (integrators' webhooks); a concurrent sweep's UPDATE finds
     the rows no longer open, so every task is announced once.
     """
+    is_due = (LeadTask.status.in_((TaskStatus.PENDING, TaskStatus.IN_PROGRESS)), LeadTask.due_at < now)
+    statement = sa.update(LeadTask).where(*is_due)
+    if limit is not None:
+        statement = statement.where(LeadTask.id.in_(_in_turns(is_due, limit)))
     marked = session.execute(
-        sa.update(LeadTask)
-        .where(LeadTask.status.in_((TaskStatus.PENDING, TaskStatus.IN_PROGRESS)), LeadTask.due_at < now)
-        .values(status=TaskStatus.OVERDUE, updated_at=now)
+        statement.values(status=TaskStatus.OVERDUE, updated_at=now)
         .returning(
             LeadTask.id, LeadTask.clinic_id, LeadTask.lead_id, LeadTask.assigned_to_id, LeadTask.due_at
         )
@@ -81,6 +85,25 @@ def mark_overdue(*, session: Session, now: datetime) -> int:
             now=now,
         )
     return len(marked)
+
+
+def _in_turns(is_due, limit: int) -> sa.Select:
+    """The ids of up to `limit` due tasks, round-robin by clinic (its n-th oldest is its n-th turn)."""
+    turn = sa.func.row_number().over(partition_by=LeadTask.clinic_id, order_by=(LeadTask.due_at, LeadTask.id))
+    ranked = sa.select(LeadTask.id, LeadTask.due_at, turn.label("turn")).where(*is_due).subquery()
+    return sa.select(ranked.c.id).order_by(ranked.c.turn, ranked.c.due_at, ranked.c.id).limit(limit)
+
+
+def mark_overdue_in_chunks(*, db, now: datetime, chunk: int) -> int:
+    """`mark_overdue` in transactions of `chunk` tasks at most (each one processing job of `chunk`
+    events at most), until none is left; returns how many it marked."""
+    marked = 0
+    while True:
+        with db.unit_of_work() as session:
+            count = mark_overdue(session=session, now=now, limit=chunk)
+        marked += count
+        if count < chunk:
+            return marked
 
 
 def tell_overdue(*, session: Session, event, now: datetime) -> None:

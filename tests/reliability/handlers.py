@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from app.audit import service as audit
+from app.db import database_of
+from app.events import consumers
 from app.scheduling import register
 
 EFFECT = "test.effect"
@@ -92,6 +94,30 @@ def batched(*, session, job, now) -> None:
         raise RuntimeError(f"batched failure on attempt {job.attempts}")
 
 
+TEST_EVENT = "test.event"  # consumed by consume_test_event
+EVENT_EFFECT = "test.event_effect"
+CONSUMER_FIXED = "followup:test:consumer-fixed"  # a Redis key: set, the consumer takes `bad` events too
+
+
+def consume_test_event(*, session, event, now) -> None:
+    """An event consumer with one audit row (subject event:<id>) per event it processed; it raises on
+    an event whose payload says `bad` until the test sets CONSUMER_FIXED, and kills its worker on
+    one that says `kills`."""
+    if event.payload.get("bad") and not database_of(session).redis.exists(CONSUMER_FIXED):
+        raise RuntimeError(f"the consumer cannot take event {event.id}")
+    if event.payload.get("kills"):  # as a batch killed for its time limit, or by the OOM killer
+        os.kill(os.getpid(), signal.SIGKILL)
+    audit.record(
+        session=session,
+        clinic_id=event.clinic_id,
+        actor="system",
+        action=EVENT_EFFECT,
+        subject_type="event",
+        subject_id=event.id,
+        at=now,
+    )
+
+
 FINISHES = []  # the sizes of test.collected's finishes, in this process
 
 
@@ -128,3 +154,4 @@ register("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH)
 register("test.collected", collected, drain=True, batch=DRAIN_BATCH)
 register("test.bulk_yields", record_effect, queue="bulk", yields=True)
 register("test.bulk", record_effect, queue="bulk")
+consumers.on(TEST_EVENT, consume_test_event)
