@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.db.engine import is_disconnect
 from app.db.rows import column_values, plain_insert_of, row_values
 
 # --- writing a batch of related rows in one round trip ------------------------------------------
@@ -96,7 +97,10 @@ class Frozen:
             try:
                 cursor.execute(sql, values)
             except psycopg.Error as error:
-                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+                gone = is_disconnect(connection, error)
+                raise sa.exc.DBAPIError.instance(
+                    sql, values, error, psycopg.Error, connection_invalidated=gone
+                ) from error
             if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
                 return []
             rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
