@@ -3,8 +3,13 @@ workers and beat carry on once it is back, and nothing is lost or done twice mea
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import sqlalchemy as sa
 
+from app import create_app
+from tests.brokers import TcpProxy
+from tests.conftest import test_settings
 from tests.requirements import need_postgres
 
 TERMINATE_OTHERS = sa.text(
@@ -52,3 +57,46 @@ def test_captures_right_after_every_connection_dropped_all_succeed(app, client, 
             .all()
         )
     assert sorted(names) == sorted(f"After{n}" for n in range(20))
+
+
+def _through(url: str, proxy: TcpProxy) -> str:
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
+
+
+def test_the_api_answers_503_while_the_database_is_unreachable_then_serves_again(
+    tenant, migrated_database, redis_url
+):
+    need_postgres(migrated_database, "a database behind a proxy needs PostgreSQL")
+    parts = urlsplit(migrated_database)
+    proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)).start()
+    proxied = create_app(test_settings(_through(migrated_database, proxy), redis_url))
+    client = proxied.test_client()
+    headers = tenant.headers("front_desk")
+    try:
+        assert (
+            client.post(
+                "/api/leads", json={"first_name": "Before", "last_name": "Outage"}, headers=headers
+            ).status_code
+            == 201
+        )
+        proxy.stop()
+        down = client.post(
+            "/api/leads", json={"first_name": "During", "last_name": "Outage"}, headers=headers
+        )
+        assert down.status_code == 503, down.get_json()
+        assert int(down.headers["Retry-After"]) >= 1
+        assert down.get_json()["code"] == 503 and down.get_json()["message"]
+        again = client.post(
+            "/api/leads", json={"first_name": "During", "last_name": "Outage"}, headers=headers
+        )
+        assert again.status_code == 503  # not connected meanwhile: still unavailable, still no 500
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "database" in ready.get_data(as_text=True)
+        proxy.start()
+        back = client.post("/api/leads", json={"first_name": "After", "last_name": "Outage"}, headers=headers)
+        assert back.status_code == 201, back.get_json()
+    finally:
+        proxy.stop()
+        proxied.extensions["followup.db"].engine.dispose()
