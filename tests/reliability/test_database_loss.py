@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from app import clock, create_app
+from app.auth.roles import Actor
+from app.intake import service as intake
 from tests.brokers import TcpProxy
 from tests.conftest import test_settings
 from tests.requirements import need_postgres
+from tests.test_db_pool import _wait_until_gone
 
 TERMINATE_OTHERS = sa.text(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -100,3 +104,61 @@ def test_the_api_answers_503_while_the_database_is_unreachable_then_serves_again
     finally:
         proxy.stop()
         proxied.extensions["followup.db"].engine.dispose()
+
+
+def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool) -> list[int]:
+    """A capture through `Database.run` whose connection the server ends during its first try:
+    before its first statement, or once the work is done and only the write is left. The pids its
+    tries ran on."""
+    pids: list[int] = []
+    actor = Actor.engine(tenant.id, "test")
+
+    def work(session):
+        pid = session.connection().execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        pids.append(pid)
+        if len(pids) == 1 and not at_write:
+            _end(db, pid)
+        made = intake.create_lead(
+            session=session,
+            actor=actor,
+            data={"first_name": name, "last_name": "Run"},
+            reject_duplicates=False,
+            now=clock.now(),
+        )
+        if len(pids) == 1 and at_write:
+            _end(db, pid)
+        return made
+
+    db.run(work, capture=True)
+    return pids
+
+
+def _end(db, pid: int) -> None:
+    with db.engine.connect() as admin:
+        admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    _wait_until_gone(db.engine, pid)
+
+
+def _stored(db, name: str) -> int:
+    with db.engine.connect() as connection:
+        found = connection.execute(sa.text("SELECT count(*) FROM leads WHERE first_name = :n"), {"n": name})
+        return found.scalar_one()
+
+
+def test_a_capture_whose_connection_dropped_before_its_write_is_done_again_once(
+    db, tenant, migrated_database
+):
+    need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
+    pids = _capture_on_a_connection_ended(db, tenant, "Again", at_write=False)
+    assert len(pids) == 2 and pids[0] != pids[1]  # the second try, on a new connection
+    assert _stored(db, "Again") == 1
+
+
+def test_a_capture_whose_connection_dropped_at_its_write_is_not_done_blindly_again(
+    db, tenant, migrated_database
+):
+    need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        _capture_on_a_connection_ended(db, tenant, "Once", at_write=True)
+    assert raised.value.connection_invalidated  # the API answers 503: the client may try again
+    assert _stored(db, "Once") == 0
