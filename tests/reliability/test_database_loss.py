@@ -3,18 +3,25 @@ workers and beat carry on once it is back, and nothing is lost or done twice mea
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
 
 from app import clock, create_app
+from app.audit.models import AuditEvent
 from app.auth.roles import Actor
 from app.intake import service as intake
+from app.scheduling import schedule_many
+from app.scheduling.models import ScheduledJob
 from tests.brokers import TcpProxy
 from tests.conftest import test_settings
+from tests.reliability.conftest import WORKER_ENV, sweeping
+from tests.reliability.handlers import EFFECT
 from tests.requirements import need_postgres
 from tests.test_db_pool import _wait_until_gone
+from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 
 TERMINATE_OTHERS = sa.text(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -162,3 +169,63 @@ def test_a_capture_whose_connection_dropped_at_its_write_is_not_done_blindly_aga
         _capture_on_a_connection_ended(db, tenant, "Once", at_write=True)
     assert raised.value.connection_invalidated  # the API answers 503: the client may try again
     assert _stored(db, "Once") == 0
+
+
+def _ledger(db) -> tuple[dict[str, int], dict[int, int], int, int]:
+    """(rows by status, rows by attempts, effects, jobs with an effect), read through `Database.run`
+    (this process's connections are ended too)."""
+
+    def read(session):
+        jobs = ScheduledJob.__table__
+        statuses = dict(
+            session.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
+        )
+        attempts = dict(
+            session.execute(sa.select(jobs.c.attempts, sa.func.count()).group_by(jobs.c.attempts)).all()
+        )
+        made = session.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(AuditEvent.subject_id))).where(
+                AuditEvent.action == EFFECT
+            )
+        ).one()
+        return statuses, attempts, made[0], made[1]
+
+    return db.run(read)
+
+
+def test_a_worker_whose_connections_are_all_dropped_mid_run_does_every_job_once(
+    app, db, fast, tenant, migrated_database
+):
+    need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
+    total = 300
+    settings = app.config["SETTINGS"]
+    with subprocess_worker(
+        settings, name="survivor", FOLLOWUP_TEST_HANDLER_SLEEP="0.02", **WORKER_ENV
+    ) as worker:
+        wait_until_consuming(app, "survivor")
+        now = clock.now()
+        jobs = [
+            {
+                "kind": EFFECT,
+                "due_at": now + timedelta(seconds=1 + 2 * i / total),
+                "dedupe_key": f"dbloss:{i}",
+                "clinic_id": tenant.id,
+            }
+            for i in range(total)
+        ]
+        with app.app_context(), db.unit_of_work() as session:
+            schedule_many(session=session, jobs=jobs, now=now)
+        wait_for(lambda: _ledger(db)[0].get("done", 0) >= 20, timeout=60, interval=0.05)
+        ended = 0
+        for _ in range(3):  # mid-run: the worker is inside handlers, between them, claiming
+            before = _ledger(db)[0].get("done", 0)
+            ended += terminate_every_connection(migrated_database)
+            wait_for(lambda before=before: _ledger(db)[0].get("done", 0) >= before + 10, timeout=60)
+        assert ended >= 3
+        with sweeping(app):
+            wait_for(lambda: _ledger(db)[0].get("done", 0) == total, timeout=120, interval=0.2)
+        assert worker.poll() is None  # the worker carried on
+    statuses, attempts, made, jobs_with_effect = _ledger(db)
+    assert statuses == {"done": total}
+    assert (made, jobs_with_effect) == (total, total)  # each job's effect once
+    assert attempts == {1: total}, attempts  # a dropped connection spent no job's attempt
