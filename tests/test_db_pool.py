@@ -7,7 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app.db import Frozen, make_engine
+from app.db import Frozen, autocommit, make_engine
 
 
 def _kill_backend(engine: sa.Engine, pid: int) -> None:
@@ -80,6 +80,24 @@ def test_a_disconnect_on_the_fast_path_invalidates_the_connection(postgresql_url
             assert conn.invalidated  # not handed out again by the pool
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_read_in_autocommit_whose_connection_was_dropped_is_read_again_on_a_new_one(postgresql_url):
+    engine = make_engine(postgresql_url, ping_after_idle=3600.0)
+    admin = make_engine(postgresql_url)
+    backend_pid = Frozen(sa.select(sa.func.pg_backend_pid()))
+    try:
+        with autocommit(engine).connect() as conn:  # as a request's connection: held across statements
+            [(pid,)] = backend_pid.execute(conn)
+            _kill_backend(admin, pid)
+            _wait_until_gone(admin, pid)
+            [(again,)] = backend_pid.execute(conn)
+            assert again != pid
+            [(same,)] = backend_pid.execute(conn)  # the connection serves on
+            assert same == again
     finally:
         engine.dispose()
         admin.dispose()

@@ -80,7 +80,9 @@ class Frozen:
         self.statement = statement
         self._compiled: dict[str, tuple] = {}
 
-    def execute(self, connection: sa.Connection, params: dict | None = None) -> list[tuple]:
+    def execute(
+        self, connection: sa.Connection, params: dict | None = None, *, again: bool = True
+    ) -> list[tuple]:
         dialect = connection.dialect
         sql, binds = self._compile(dialect)
         values = []
@@ -98,6 +100,10 @@ class Frozen:
                 cursor.execute(sql, values)
             except psycopg.Error as error:
                 gone = is_disconnect(connection, error)
+                if gone and again and self._rereadable(connection):
+                    # A read on its own (autocommit) changed nothing: read again on the new
+                    # connection the invalidated one fetches from the pool when next used.
+                    return self.execute(connection, params, again=False)
                 raise sa.exc.DBAPIError.instance(
                     sql, values, error, psycopg.Error, connection_invalidated=gone
                 ) from error
@@ -108,6 +114,11 @@ class Frozen:
         if processors is None:
             return [tuple(row) for row in rows]
         return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
+
+    def _rereadable(self, connection: sa.Connection) -> bool:
+        """A SELECT run in autocommit: nothing it did outlives it, and no transaction spans it."""
+        autocommitted = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        return autocommitted and isinstance(self.statement, sa.Select)
 
     def _compile(self, dialect) -> tuple:
         cached = self._compiled.get(dialect.name)
