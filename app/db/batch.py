@@ -101,8 +101,11 @@ class Frozen:
             except psycopg.Error as error:
                 gone = is_disconnect(connection, error)
                 if gone and again and self._rereadable(connection):
-                    # A read on its own (autocommit) changed nothing: read again on the new
-                    # connection the invalidated one fetches from the pool when next used.
+                    # A read on its own (autocommit) changed nothing: read again, on the new
+                    # connection the invalidated one takes from the pool once its (autocommit,
+                    # so empty) transaction is ended; the caller's next statements use it too.
+                    if connection.in_transaction():
+                        connection.rollback()
                     return self.execute(connection, params, again=False)
                 raise sa.exc.DBAPIError.instance(
                     sql, values, error, psycopg.Error, connection_invalidated=gone

@@ -113,10 +113,10 @@ def test_the_api_answers_503_while_the_database_is_unreachable_then_serves_again
         proxied.extensions["followup.db"].engine.dispose()
 
 
-def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool) -> list[int]:
+def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool, capture: bool) -> list[int]:
     """A capture through `Database.run` whose connection the server ends during its first try:
-    before its first statement, or once the work is done and only the write is left. The pids its
-    tries ran on."""
+    after its first statement, or once the work is done and only the write (the commit) is left.
+    The pids its tries ran on."""
     pids: list[int] = []
     actor = Actor.engine(tenant.id, "test")
 
@@ -136,7 +136,7 @@ def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool) -> 
             _end(db, pid)
         return made
 
-    db.run(work, capture=True)
+    db.run(work, capture=capture)
     return pids
 
 
@@ -156,7 +156,8 @@ def test_a_capture_whose_connection_dropped_before_its_write_is_done_again_once(
     db, tenant, migrated_database
 ):
     need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
-    pids = _capture_on_a_connection_ended(db, tenant, "Again", at_write=False)
+    # In a transaction (a capture that needs one): no statement of it can be done again alone.
+    pids = _capture_on_a_connection_ended(db, tenant, "Again", at_write=False, capture=False)
     assert len(pids) == 2 and pids[0] != pids[1]  # the second try, on a new connection
     assert _stored(db, "Again") == 1
 
@@ -166,7 +167,8 @@ def test_a_capture_whose_connection_dropped_at_its_write_is_not_done_blindly_aga
 ):
     need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
     with pytest.raises(sa.exc.DBAPIError) as raised:
-        _capture_on_a_connection_ended(db, tenant, "Once", at_write=True)
+        # In a transaction: its rows are flushed and committed at the commit.
+        _capture_on_a_connection_ended(db, tenant, "Once", at_write=True, capture=False)
     assert raised.value.connection_invalidated  # the API answers 503: the client may try again
     assert _stored(db, "Once") == 0
 
