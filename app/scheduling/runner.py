@@ -181,10 +181,7 @@ def _run_counted(*, db, counted, now: datetime, started: float) -> str:
         log.error("job %s (%s) is dead: %s", counted.id, counted.kind, queries.WORKER_LOST)
         outcome = GAVE_UP
     else:
-        # The database dropped the connection (in the claim, the handler or the commit): the run
-        # goes once more on a new connection, at the same attempt. Safe even when the commit was
-        # lost: the effect commits with the row's `done`, so a run that did commit leaves the row
-        # done, and the claim's compare-and-set then finds nothing to take.
+        # A dropped connection: once more, same attempt (a run that did commit left the row done).
         for last_try in (False, True):
             try:
                 with db.unit_of_work() as session:
@@ -202,9 +199,7 @@ def _run_counted(*, db, counted, now: datetime, started: float) -> str:
 
 
 def _failed(*, db, failed: _HandlerFailed, now: datetime) -> str:
-    """Log a handler's failure and record it (backoff or dead) in a transaction of its own. A
-    failure of the database rather than the job's (its connection dropped) gives the attempt back:
-    an outage does not bring a job nearer to dead."""
+    """Log a handler's failure and record it (backoff or dead) in a transaction of its own."""
     log.warning("job %s failed (attempt %d)", failed.job_id, failed.attempts, exc_info=failed.error)
     with db.unit_of_work() as session:
         return _record_failure(
@@ -214,7 +209,6 @@ def _failed(*, db, failed: _HandlerFailed, now: datetime) -> str:
             error=failed.error,
             now=now,
             settings=db.settings,
-            spent=not is_unavailable(failed.error),
         )
 
 
@@ -320,9 +314,7 @@ def _run_handler(
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
         return NO_HANDLER, None
-    # Read before the handler runs: a failed flush expires the row's attributes, and loading them
-    # again on a session whose transaction failed raises instead of naming the failure.
-    job_id, attempts = job.id, job.attempts
+    job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
             # A handler that opens units of work of its own (a send outside the transaction) is
@@ -478,17 +470,10 @@ def _message(job: ScheduledJob) -> Message:
 
 
 def _record_failure(
-    *,
-    session: Session,
-    job_id: int,
-    attempt: int,
-    error: BaseException,
-    now: datetime,
-    settings,
-    spent: bool = True,
+    *, session: Session, job_id: int, attempt: int, error: BaseException, now: datetime, settings
 ) -> str:
     """last_error of the (already counted) attempt; back off (base * 2**(attempts-1), +≤10% jitter)
-    or, its attempts spent, dead. Not `spent`: the attempt is given back (never dead for it)."""
+    or, its attempts spent, dead. The database's failure (unavailable) gives the attempt back."""
     stmt = sa.select(ScheduledJob).where(
         ScheduledJob.id == job_id,
         ScheduledJob.status.in_(OPEN),
@@ -499,7 +484,7 @@ def _record_failure(
         return SKIPPED
     job.last_error = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
     job.started_at = None  # this attempt is over: the next delivery may count one
-    if not spent:
+    if is_unavailable(error):  # an outage brings no job nearer to dead
         job.attempts -= 1
     elif job.attempts >= (job.max_attempts or settings.job_max_attempts):
         job.status, job.finished_at = DEAD, now
