@@ -1,5 +1,6 @@
-"""The database drops every connection (a failover, a restart) or cannot be reached: the API, the
-workers and beat carry on once it is back, and nothing is lost or done twice meanwhile."""
+"""The database drops every connection (a failover, a restart) or cannot be reached: the API and
+the workers carry on once it is back, and nothing is lost or done twice meanwhile (beat only sends
+tasks: it uses no database)."""
 
 from __future__ import annotations
 
