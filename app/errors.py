@@ -5,8 +5,15 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import redis
+import sqlalchemy as sa
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
+
+from app.db.engine import is_unavailable
+
+# How long a client is asked to wait when the database cannot be used: a failover or a restart
+# usually takes seconds, and the pool connects anew on the next request.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -123,6 +130,20 @@ def handle_unexpected(error: Exception):
     return error_response(500, "Internal server error")
 
 
+def handle_database_error(error: sa.exc.DBAPIError):
+    """The database unreachable, or it dropped the connection: a 503 to try again, not a 500."""
+    if not is_unavailable(error):
+        return handle_unexpected(error)
+    from flask import current_app
+
+    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+    return error_response(
+        503,
+        "The database is unavailable; try again shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _field_names(errors: dict) -> list[str]:
     names: list[str] = []
     for location, fields in errors.items():
@@ -138,4 +159,5 @@ def register_error_handlers(app) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(redis.ConnectionError, handle_redis_unreachable)
     app.register_error_handler(redis.TimeoutError, handle_redis_unreachable)
+    app.register_error_handler(sa.exc.DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

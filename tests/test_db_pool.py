@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 
-from app.db import make_engine
+from app.db import Frozen, autocommit, make_engine
 
 
 def _kill_backend(engine: sa.Engine, pid: int) -> None:
@@ -34,20 +36,68 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(postgresql_url):
         admin.dispose()
 
 
-def test_a_connection_used_a_moment_ago_is_not_pinged(postgresql_url):
-    engine = make_engine(postgresql_url, ping_after_idle=3600.0)
+def _wait_until_gone(engine: sa.Engine, pid: int) -> None:
+    """pg_terminate_backend only signals the backend: wait for it to have ended."""
+    for _ in range(500):
+        with engine.connect() as admin:
+            alive = admin.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            if not alive.scalar_one():
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still alive")
+
+
+def test_a_connection_used_a_moment_ago_that_the_server_ended_is_replaced_before_use(postgresql_url):
+    engine = make_engine(postgresql_url, ping_after_idle=3600.0)  # never idle long enough for a ping
     admin = make_engine(postgresql_url)
     try:
         with engine.connect() as conn:
             pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         _kill_backend(admin, pid)
-        # No ping within the idle window: the dead connection surfaces as a disconnect, and
-        # SQLAlchemy invalidates the pool so that the next checkout connects anew.
-        with pytest.raises(sa.exc.OperationalError) as raised, engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        assert raised.value.connection_invalidated
+        _wait_until_gone(admin, pid)
+        # The server's goodbye waits on the pooled connection's socket: checked out, it is found
+        # dead without a statement failing, and the pool connects anew.
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_disconnect_on_the_fast_path_invalidates_the_connection(postgresql_url):
+    engine = make_engine(postgresql_url, ping_after_idle=3600.0)
+    admin = make_engine(postgresql_url)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            _kill_backend(admin, pid)
+            _wait_until_gone(admin, pid)
+            with pytest.raises(sa.exc.OperationalError) as raised:
+                Frozen(sa.select(sa.literal(1))).execute(conn)
+            assert raised.value.connection_invalidated
+            assert conn.invalidated  # not handed out again by the pool
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_read_in_autocommit_whose_connection_was_dropped_is_read_again_on_a_new_one(postgresql_url):
+    engine = make_engine(postgresql_url, ping_after_idle=3600.0)
+    admin = make_engine(postgresql_url)
+    backend_pid = Frozen(sa.select(sa.func.pg_backend_pid()))
+    try:
+        with autocommit(engine).connect() as conn:  # as a request's connection: held across statements
+            [(pid,)] = backend_pid.execute(conn)
+            _kill_backend(admin, pid)
+            _wait_until_gone(admin, pid)
+            [(again,)] = backend_pid.execute(conn)
+            assert again != pid
+            [(same,)] = backend_pid.execute(conn)  # the connection serves on
+            assert same == again
     finally:
         engine.dispose()
         admin.dispose()

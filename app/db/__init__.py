@@ -3,7 +3,7 @@ batched rows). Domain code imports these names from `app.db`; the speed machiner
 
 from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
-from app.db.engine import autocommit, make_engine
+from app.db.engine import autocommit, is_unavailable, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
 from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
@@ -43,6 +43,7 @@ __all__ = [
     "ids_from",
     "insert_now",
     "insert_rows",
+    "is_unavailable",
     "loaded",
     "make_engine",
     "new_id_columns",

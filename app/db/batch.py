@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.db.engine import is_disconnect
 from app.db.rows import column_values, plain_insert_of, row_values
 
 # --- writing a batch of related rows in one round trip ------------------------------------------
@@ -79,7 +80,9 @@ class Frozen:
         self.statement = statement
         self._compiled: dict[str, tuple] = {}
 
-    def execute(self, connection: sa.Connection, params: dict | None = None) -> list[tuple]:
+    def execute(
+        self, connection: sa.Connection, params: dict | None = None, *, again: bool = True
+    ) -> list[tuple]:
         dialect = connection.dialect
         sql, binds = self._compile(dialect)
         values = []
@@ -96,7 +99,17 @@ class Frozen:
             try:
                 cursor.execute(sql, values)
             except psycopg.Error as error:
-                raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error) from error
+                gone = is_disconnect(connection, error)
+                if gone and again and self._rereadable(connection):
+                    # A read on its own (autocommit) changed nothing: read again, on the new
+                    # connection the invalidated one takes from the pool once its (autocommit,
+                    # so empty) transaction is ended; the caller's next statements use it too.
+                    if connection.in_transaction():
+                        connection.rollback()
+                    return self.execute(connection, params, again=False)
+                raise sa.exc.DBAPIError.instance(
+                    sql, values, error, psycopg.Error, connection_invalidated=gone
+                ) from error
             if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
                 return []
             rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
@@ -104,6 +117,11 @@ class Frozen:
         if processors is None:
             return [tuple(row) for row in rows]
         return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
+
+    def _rereadable(self, connection: sa.Connection) -> bool:
+        """A SELECT run in autocommit: nothing it did outlives it, and no transaction spans it."""
+        autocommitted = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        return autocommitted and isinstance(self.statement, sa.Select)
 
     def _compile(self, dialect) -> tuple:
         cached = self._compiled.get(dialect.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import select
 import time
 
 import psycopg
@@ -78,12 +79,16 @@ class PlainDescriptionCursor(psycopg.Cursor):
 
 
 def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
-    """Test a pooled connection before use only if it sat idle: a restarted or idle-killed server
-    shows up as a dead connection there, and the pool then connects anew.
+    """Test a pooled connection before use if it sat idle, or if the server said something to it
+    while it sat in the pool: a restarted or idle-killed server, or one that ended every session
+    (a failover, `pg_terminate_backend`), shows up as a dead connection there, and the pool then
+    connects anew.
 
     Why not `pool_pre_ping`: it pings on every checkout, a round trip per transaction, and a busy
     web process checks out a connection per transaction (two per request). One used a moment ago
-    is alive; a disconnect during use still invalidates the pool, as SQLAlchemy always does.
+    is alive unless its socket has something to read: an idle session is sent nothing but its
+    server's goodbye (the FATAL message, then the close), which a zero-timeout poll sees without a
+    round trip. A disconnect during use invalidates the connection (`is_disconnect`).
     """
 
     @event.listens_for(engine, "checkin")
@@ -92,7 +97,8 @@ def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, proxy):
-        if time.monotonic() - record.info.get("checked_in_at", 0.0) < idle_seconds:
+        idle = time.monotonic() - record.info.get("checked_in_at", 0.0) >= idle_seconds
+        if not idle and not _has_input(dbapi_connection):
             return
         try:
             with dbapi_connection.cursor() as cursor:
@@ -100,6 +106,41 @@ def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
             dbapi_connection.rollback()  # end the transaction the driver opened for it
         except Exception as error:
             raise sa.exc.DisconnectionError() from error  # the pool retries with a new connection
+
+
+def _has_input(dbapi_connection) -> bool:
+    """Whether the server sent this idle connection anything (or closed it): no round trip."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True  # no socket left: closed
+    return bool(readable)
+
+
+def is_disconnect(connection: sa.Connection, error: psycopg.Error) -> bool:
+    """Whether a driver error raised outside SQLAlchemy's execution (a raw cursor) means that the
+    connection is gone; if so, it is invalidated, as SQLAlchemy does for its own statements, so
+    that the pool does not hand it out again."""
+    if not connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, None):
+        return False
+    connection.invalidate(error)
+    return True
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be used now (unreachable, or it dropped the
+    connection), rather than that the statement was wrong: worth trying again in a moment."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    original = error.orig
+    if isinstance(original, psycopg.Error):
+        state = original.sqlstate or ""
+        # No SQLSTATE: the driver's own (could not connect, connection lost); class 08: connection
+        # exception; 57P01-57P03: the server is shutting down, crashed or starting up.
+        return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return False
 
 
 @functools.lru_cache(maxsize=16)

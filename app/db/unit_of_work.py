@@ -4,17 +4,19 @@ hooks, and the request-scoped connection and transaction."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import autocommit, make_engine
-from app.db.writes import AutocommitSession, batched_unit
+from app.db.writes import AutocommitSession, NeedsTransaction, batched_unit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Database:
@@ -79,10 +81,43 @@ class Database:
                 "no database connection opened ahead", extra={"data": {"error": type(error).__name__}}
             )
 
+    def run(self, work: Callable[[Session | AutocommitSession], T], *, capture: bool = False) -> T:
+        """`work(session)` in a unit of work, its answer returned; done once more, in a unit of its
+        own, if the database dropped the connection before the unit reached its commit.
+
+        Why here: a failover or a restarted server ends every pooled connection at once, and the
+        first use of each fails; the pool replaces them (app/db/engine.py), so the work's second
+        try runs on a live one. Only before the commit: a connection lost during the commit leaves
+        unknown whether it committed, and doing the work again could store it twice. Inside
+        `request_transaction` the lost transaction is the request's: no second try.
+
+        `capture`: in `capture_unit_of_work`, and again in `unit_of_work` when that raises
+        `NeedsTransaction` (nothing was written).
+        """
+        for attempt in (1, 2):
+            committing: list[bool] = []
+            try:
+                if capture:
+                    try:
+                        with self.capture_unit_of_work(committing=committing) as session:
+                            return work(session)
+                    except NeedsTransaction:
+                        pass
+                with self.unit_of_work(committing=committing) as session:
+                    return work(session)
+            except sa.exc.DBAPIError as error:
+                if attempt == 2 or committing or not error.connection_invalidated:
+                    raise
+                if _request_transaction() is not None:
+                    raise
+                log.warning("the database dropped the connection; doing the work again on a new one")
+        raise AssertionError("unreachable")
+
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
+    def unit_of_work(self, *, committing: list[bool] | None = None) -> Iterator[Session]:
         """One transaction: commit on success, roll back on any error, then run after-commit hooks.
-        Inside `request_transaction`: that transaction, committed (or rolled back) when it ends."""
+        Inside `request_transaction`: that transaction, committed (or rolled back) when it ends.
+        `committing` (for `run`): True is appended once the work is done and the commit begins."""
         joined = _request_transaction()
         if joined is not None:
             yield joined
@@ -90,6 +125,8 @@ class Database:
         session = self.session_factory()
         try:
             yield session
+            if committing is not None:
+                committing.append(True)
             session.commit()
         except BaseException:
             session.rollback()
@@ -99,7 +136,9 @@ class Database:
         run_after_commit_hooks(session)
 
     @contextmanager
-    def capture_unit_of_work(self) -> Iterator[Session | AutocommitSession]:
+    def capture_unit_of_work(
+        self, *, committing: list[bool] | None = None
+    ) -> Iterator[Session | AutocommitSession]:
         """The unit of work of a hot use case (lead capture). PostgreSQL: a batched unit, in
         autocommit: the use case's reads run at once, each on its own, and the rows it adds are
         written together by one statement when the block ends (app/db/writes.py), so no BEGIN and
@@ -109,12 +148,16 @@ class Database:
 
         For a use case whose reads need no common snapshot nor a lock held across statements:
         each statement sees what has committed when it starts, and a lock ends with its statement.
+        `committing`: as `unit_of_work`'s; a batched unit commits as it writes its rows.
         """
         if self._autocommit is None or _request_transaction() is not None:
-            with self.unit_of_work() as session:
+            with self.unit_of_work(committing=committing) as session:
                 yield session
             return
-        with self.single_statement() as connection, batched_unit(self, connection) as session:
+        with (
+            self.single_statement() as connection,
+            batched_unit(self, connection, committing=committing) as session,
+        ):
             yield session
         run_after_commit_hooks(session)
 

@@ -74,9 +74,13 @@ class BatchedSession(AutocommitSession):
 
 
 @contextmanager
-def batched_unit(database, connection: sa.Connection) -> Iterator[BatchedSession]:
+def batched_unit(
+    database, connection: sa.Connection, *, committing: list[bool] | None = None
+) -> Iterator[BatchedSession]:
     session = BatchedSession(connection, database=database)
     yield session
+    if committing is not None:
+        committing.append(True)  # the unit's one write commits by itself (see Database.run)
     session.write()
 
 

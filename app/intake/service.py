@@ -28,7 +28,7 @@ from app.auth import service as auth
 from app.auth import signing
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import MAX_ID, Database, NeedsTransaction, detached_copy, writes
+from app.db import MAX_ID, Database, detached_copy, writes
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
 from app.intake import queries, rules
@@ -135,16 +135,11 @@ def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: b
     In the database's capture unit of work (on PostgreSQL the lead's rows are written by one
     statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
     transaction after all (a policy that locks, a guard that found the owner gone), again in one
-    transaction: nothing was written by the first try, which at most took a turn.
+    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
+    which also does it again on a connection the database dropped before the write).
     """
     arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
-    try:
-        with db.capture_unit_of_work() as session:
-            return create_lead(session=session, **arguments)
-    except NeedsTransaction:
-        pass
-    with db.unit_of_work() as session:
-        return create_lead(session=session, **arguments)
+    return db.run(lambda session: create_lead(session=session, **arguments), capture=True)
 
 
 def create_lead(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, loaded, writes
+from app.db import UTCDateTime, is_unavailable, loaded, writes
 from app.scheduling import queries, registry, wakeups
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
@@ -181,11 +181,19 @@ def _run_counted(*, db, counted, now: datetime, started: float) -> str:
         log.error("job %s (%s) is dead: %s", counted.id, counted.kind, queries.WORKER_LOST)
         outcome = GAVE_UP
     else:
-        try:
-            with db.unit_of_work() as session:
-                outcome, _, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
-        except _HandlerFailed as failed:
-            outcome = _failed(db=db, failed=failed, now=now)
+        # A dropped connection: once more, same attempt (a run that did commit left the row done).
+        for last_try in (False, True):
+            try:
+                with db.unit_of_work() as session:
+                    outcome, _, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
+                break
+            except _HandlerFailed as failed:
+                if last_try or not is_unavailable(failed.error):
+                    outcome = _failed(db=db, failed=failed, now=now)
+                    break
+            except sa.exc.DBAPIError as error:
+                if last_try or not is_unavailable(error):
+                    raise
     _counted_in_metrics(db, kind=counted.kind, outcome=outcome, due_at=due_at, now=now, started=started)
     return outcome
 
@@ -306,6 +314,7 @@ def _run_handler(
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
         return NO_HANDLER, None
+    job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
             # A handler that opens units of work of its own (a send outside the transaction) is
@@ -316,7 +325,7 @@ def _run_handler(
                 writes.finish_collected(session)
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
-            raise _HandlerFailed(job.id, job.attempts, exc, job.kind) from exc
+            raise _HandlerFailed(job_id, attempts, exc, kind.name) from exc
     return RAN, job.due_at
 
 
@@ -464,7 +473,7 @@ def _record_failure(
     *, session: Session, job_id: int, attempt: int, error: BaseException, now: datetime, settings
 ) -> str:
     """last_error of the (already counted) attempt; back off (base * 2**(attempts-1), +≤10% jitter)
-    or, its attempts spent, dead."""
+    or, its attempts spent, dead. The database's failure (unavailable) gives the attempt back."""
     stmt = sa.select(ScheduledJob).where(
         ScheduledJob.id == job_id,
         ScheduledJob.status.in_(OPEN),
@@ -475,7 +484,9 @@ def _record_failure(
         return SKIPPED
     job.last_error = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
     job.started_at = None  # this attempt is over: the next delivery may count one
-    if job.attempts >= (job.max_attempts or settings.job_max_attempts):
+    if is_unavailable(error):  # an outage brings no job nearer to dead
+        job.attempts -= 1
+    elif job.attempts >= (job.max_attempts or settings.job_max_attempts):
         job.status, job.finished_at = DEAD, now
         log.error("job %s (%s) failed for good after %d attempts: %s", job.id, job.kind, job.attempts, error)
         return GAVE_UP
