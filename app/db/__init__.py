@@ -3,6 +3,7 @@ batched rows). Domain code imports these names from `app.db`; the speed machiner
 
 from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
+from app.db.clock import database_clock, database_now
 from app.db.engine import autocommit, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
@@ -36,6 +37,8 @@ __all__ = [
     "after_commit",
     "allocate_ids",
     "autocommit",
+    "database_clock",
+    "database_now",
     "close_request_connection",
     "database_of",
     "detached_copy",
