@@ -1,4 +1,6 @@
-"""The one place the wall clock is read. Everything below the edge takes `now` as an argument."""
+"""The one place the wall clock is read, at the web edge. Everything below the edge takes `now` as an
+argument. Workers and beat sweeps read the database's clock instead (app/db/clock.py): a host's own
+clock may be minutes off, and due times, claims and leases are compared with the database's rows."""
 
 from datetime import UTC, datetime
 

@@ -2,11 +2,10 @@
 
 from celery import shared_task
 
-from app import clock
-from app.db import get_db
+from app.db import database_now, get_db
 from app.idempotency import service
 
 
 @shared_task(name="idempotency.purge_expired")
 def purge_expired() -> int:
-    return service.purge_expired_keys(db=get_db(), now=clock.now())
+    return service.purge_expired_keys(db=get_db(), now=database_now(get_db()))

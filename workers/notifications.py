@@ -7,8 +7,7 @@ Delivery itself has no task of its own: it is the `notification.deliver` job kin
 from celery import shared_task
 from flask import current_app
 
-from app import clock
-from app.db import unit_of_work
+from app.db import database_now, get_db, unit_of_work
 from app.notifications import delivery
 from app.tasks import digest
 
@@ -17,7 +16,7 @@ from app.tasks import digest
 def recover_stuck_sends() -> int:
     with unit_of_work() as session:
         return delivery.recover_stuck_sends(
-            session=session, now=clock.now(), settings=current_app.config["SETTINGS"]
+            session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
         )
 
 
@@ -25,5 +24,5 @@ def recover_stuck_sends() -> int:
 def send_digests() -> int:
     with unit_of_work() as session:
         return digest.send_due_digests(
-            session=session, now=clock.now(), settings=current_app.config["SETTINGS"]
+            session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
         )

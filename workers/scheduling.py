@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from app import clock
-from app.db import get_db
+from app.db import database_clock, database_now, get_db
 from app.scheduling import runner, sweeps
 
 
@@ -15,21 +15,34 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
     # from: bulk work delivered off the realtime queue may step aside for a new lead's.
     queue = (self.request.delivery_info or {}).get("routing_key")
     background = queue is not None and queue != "realtime"
+    # The database's clock is the time of record; this host's may be off (the broker's eta fires by it).
+    db = get_db()
+    db_clock = database_clock(db)
+    now = db_clock()
     return runner.run_job(
-        db=get_db(), job_id=job_id, now=clock.now(), clock=clock.now, batch=batch or (), background=background
+        db=db,
+        job_id=job_id,
+        now=now,
+        clock=db_clock,
+        batch=batch or (),
+        background=background,
+        host_offset=clock.now() - now,
     )
 
 
 @shared_task(name="scheduling.promote_due")
 def promote_due() -> int:
-    return sweeps.promote_due(db=get_db(), now=clock.now())
+    db = get_db()
+    return sweeps.promote_due(db=db, now=database_now(db))
 
 
 @shared_task(name="scheduling.redispatch_stale")
 def redispatch_stale() -> int:
-    return sweeps.redispatch_stale(db=get_db(), now=clock.now())
+    db = get_db()
+    return sweeps.redispatch_stale(db=db, now=database_now(db))
 
 
 @shared_task(name="scheduling.purge_done")
 def purge_done() -> int:
-    return sweeps.purge_done(db=get_db(), now=clock.now())
+    db = get_db()
+    return sweeps.purge_done(db=db, now=database_now(db))

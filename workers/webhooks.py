@@ -2,11 +2,10 @@
 
 from celery import shared_task
 
-from app import clock
-from app.db import get_db
+from app.db import database_now, get_db
 from app.webhooks import service
 
 
 @shared_task(name="webhooks.recover_stuck_deliveries")
 def recover_stuck_deliveries() -> int:
-    return service.recover_stuck_deliveries(db=get_db(), now=clock.now())
+    return service.recover_stuck_deliveries(db=get_db(), now=database_now(get_db()))

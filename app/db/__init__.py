@@ -3,6 +3,7 @@ batched rows). Domain code imports these names from `app.db`; the speed machiner
 
 from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
+from app.db.clock import database_clock, database_now
 from app.db.engine import autocommit, is_unavailable, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
@@ -37,6 +38,8 @@ __all__ = [
     "allocate_ids",
     "autocommit",
     "close_request_connection",
+    "database_clock",
+    "database_now",
     "database_of",
     "detached_copy",
     "get_db",

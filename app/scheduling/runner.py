@@ -55,6 +55,7 @@ def run_job(
     clock: Callable[[], datetime] | None = None,
     batch: Sequence[int] = (),
     background: bool = False,
+    host_offset: timedelta = timedelta(0),
 ) -> str:
     """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
 
@@ -64,12 +65,13 @@ def run_job(
     other rows, dispatch.messages_for), the rows run together (`run_batch`); what happened to
     `job_id` is returned. `background`: delivered on a queue other than realtime, where a kind
     registered with `yields` steps aside while the realtime path is behind (wakeups.py).
+    `now`, `clock`: the database's time; `host_offset`: this host's clock less it (`_not_claimed`).
     """
     if batch:
         return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
     if background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
         return YIELDED
-    outcome, kind = _run_one(db=db, job_id=job_id, now=now)
+    outcome, kind = _run_one(db=db, job_id=job_id, now=now, offset=host_offset)
     if clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=clock)
     return outcome
@@ -148,7 +150,7 @@ def count_due_batch(*, db, kind: str, limit: int, now: datetime) -> list:
 
 
 def _run_one(
-    *, db, now: datetime, job_id: int | None = None, next_of_kind: str | None = None
+    *, db, now: datetime, job_id: int | None = None, next_of_kind: str | None = None, offset=timedelta(0)
 ) -> tuple[str | None, registry.JobKind | None]:
     """Claim and run one row, `job_id` or else the oldest due row of `next_of_kind`: what happened
     (None: no due row of the kind), and the row's kind (None: no such row). Its log lines carry the
@@ -167,7 +169,9 @@ def _run_one(
         if job_id is None:
             return None, None
         with db.unit_of_work() as session:
-            outcome, kind = _not_claimed(session=session, job_id=job_id, now=now, settings=settings)
+            outcome, kind = _not_claimed(
+                session=session, job_id=job_id, now=now, settings=settings, offset=offset
+            )
     if kind is not None:
         _counted_in_metrics(db, kind=kind, outcome=outcome, due_at=None, now=now, started=started)
     return outcome, None if kind is None else registry.kind_of(kind)
@@ -449,8 +453,10 @@ def _finish_together(session: Session) -> None:
         raise _BatchFinishFailed() from exc
 
 
-def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> tuple[str, str | None]:
-    """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early."""
+def _not_claimed(*, session: Session, job_id: int, now: datetime, settings, offset) -> tuple[str, str | None]:
+    """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early.
+    An early one goes back with its eta on this host's clock (`offset` ahead of the database's):
+    a broker's eta fires by the clock of the worker that holds it."""
     job = session.get(ScheduledJob, job_id)
     if job is None:
         return SKIPPED, None
@@ -461,12 +467,14 @@ def _not_claimed(*, session: Session, job_id: int, now: datetime, settings) -> t
     # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
     # anything else waits for the sweeps (promote for pending, redispatch after the grace).
     if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
-        publish_after_commit(session, [_message(job)])
+        publish_after_commit(session, [_message(job, offset=offset)])
     return EARLY, job.kind
 
 
-def _message(job: ScheduledJob) -> Message:
-    return Message(job.id, job.queue, job.due_at, job.kind, subject_of(job.subject_type, job.subject_id))
+def _message(job: ScheduledJob, offset: timedelta = timedelta(0)) -> Message:
+    return Message(
+        job.id, job.queue, job.due_at + offset, job.kind, subject_of(job.subject_type, job.subject_id)
+    )
 
 
 def _record_failure(
