@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "app.api",
         "app.auth.roles",
+        "app.broker_transport",
         "app.business_hours",
         "app.celery_config",
         "app.clock",

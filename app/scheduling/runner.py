@@ -35,16 +35,10 @@ NO_HANDLER = "failed"  # no handler is registered for the kind in this process
 YIELDED = "yielded"  # bulk work stepped aside while the realtime path was behind: sent again shortly
 
 
-# --- running --------------------------------------------------------------------------------------
-
-
 class _HandlerFailed(Exception):
     def __init__(self, job_id: int, attempts: int, error: BaseException, kind: str):
         super().__init__(str(error))
-        self.job_id = job_id
-        self.attempts = attempts
-        self.error = error
-        self.kind = kind
+        self.job_id, self.attempts, self.error, self.kind = job_id, attempts, error, kind
 
 
 def run_job(
@@ -333,9 +327,6 @@ def _run_handler(
     return RAN, job.due_at
 
 
-# --- batches --------------------------------------------------------------------------------------
-
-
 def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     """Run a message's rows of a kind registered with `batch` (dispatch.messages_for): what happened
     to each, by id.
@@ -454,9 +445,8 @@ def _finish_together(session: Session) -> None:
 
 
 def _not_claimed(*, session: Session, job_id: int, now: datetime, settings, offset) -> tuple[str, str | None]:
-    """Why a delivery found nothing to claim: final or unknown, busy (a concurrent run), or early.
-    An early one goes back with its eta on this host's clock (`offset` ahead of the database's):
-    a broker's eta fires by the clock of the worker that holds it."""
+    """Why a delivery found nothing to claim: final or unknown, busy, or early. An early one goes back
+    with its eta on this host's clock (`offset` ahead of the database's), which its broker eta fires by."""
     job = session.get(ScheduledJob, job_id)
     if job is None:
         return SKIPPED, None
