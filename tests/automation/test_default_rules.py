@@ -95,7 +95,11 @@ def test_a_processing_job_that_fails_after_its_steps_ran_makes_them_once_when_re
     try:
         assert run_at(app, job, now) == "retrying"
         assert tasks_of(app, lead_id) == [] and steps_of(app, lead_id) == []
+        # A batch that failed is split: its retry hands each event a job of its own, and those
+        # make the steps.
         assert run_at(app, job, now + timedelta(minutes=10)) == "done"
+        alone = jobs(app, lead_id, "events.process")
+        assert alone and all(run_at(app, j, now + timedelta(minutes=10)) == "done" for j in alone)
     finally:
         consumers._CONSUMERS["lead.created"].remove(fail_once)
     [task] = tasks_of(app, lead_id)
