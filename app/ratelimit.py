@@ -10,7 +10,9 @@ API's JSON error shape.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 
 from flask import Flask, g, request
@@ -54,6 +56,35 @@ def rate_limit_headers(limiter: Limiter, response):
     return response
 
 
+class StorageOutageLog(logging.Filter):
+    """flask-limiter logs every request it lets through unchecked as an ERROR with a traceback; while
+    Redis is down that buries the log. Say it as one WARNING without the traceback, at most once per
+    `every` seconds: the outage itself is reported by /readyz and the broker's own logs."""
+
+    def __init__(self, every: float = 60.0, monotonic=time.monotonic):
+        super().__init__()
+        self.every, self.monotonic = every, monotonic
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or "Swallowing error" not in record.getMessage():
+            return True
+        with self._lock:
+            now = self.monotonic()
+            if self._last is not None and now - self._last < self.every:
+                return False
+            self._last = now
+        error = record.exc_info[1]
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = (
+            "Rate limits not checked: their Redis is unreachable (%s)",
+            (type(error).__name__,),
+        )
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def init_rate_limits(app: Flask) -> Limiter | None:
     settings = app.config["SETTINGS"]
     if settings.rate_limit_per_minute <= 0:
@@ -76,5 +107,6 @@ def init_rate_limits(app: Flask) -> Limiter | None:
         key_prefix="followup-rl",
     )
     limiter.request_filter(lambda: request.path in EXEMPT_PATHS or request.method == "OPTIONS")
+    limiter.logger.addFilter(StorageOutageLog())
     app.after_request(lambda response: rate_limit_headers(limiter, response))
     return limiter

@@ -1,5 +1,7 @@
 """Rate limits: per user or API key; 429 with Retry-After in the API's error shape."""
 
+import logging
+
 import pytest
 
 from app import create_app
@@ -23,3 +25,18 @@ def test_the_limit_answers_429_with_retry_after_per_caller(limited_app, tenant):
     assert body["code"] == 429 and body["status"] == "Too Many Requests" and body["message"]
     assert client.get("/api/me", headers=desk).status_code == 200  # another user has a bucket of their own
     assert client.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_a_redis_outage_lets_requests_through_with_one_warning_and_no_traceback(
+    migrated_database, tenant, caplog
+):
+    unreachable = "redis://127.0.0.1:9/0"  # the discard port: nothing listens, the connection is refused
+    app = create_app(test_settings(migrated_database, unreachable, rate_limit_per_minute=5))
+    client = app.test_client()
+    headers = tenant.headers("clinic_admin")
+    with caplog.at_level(logging.INFO, logger="flask-limiter"):
+        statuses = [client.get("/api/me", headers=headers).status_code for _ in range(8)]
+    assert statuses == [200] * 8  # more than the limit: unchecked, not refused
+    limiter_records = [r for r in caplog.records if r.name == "flask-limiter"]
+    assert [r.levelname for r in limiter_records] == ["WARNING"]
+    assert limiter_records[0].exc_info is None and "unreachable" in limiter_records[0].getMessage()
