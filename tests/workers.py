@@ -48,56 +48,12 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def subprocess_worker(
-    settings, *, concurrency: int = 2, queues: str | None = None, name: str = "w1", **extra_env: str
-):
-    """`celery worker` as a child process (for kill -9 tests); yields the Popen."""
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.main",
-        "worker",
-        "--loglevel=WARNING",
-        f"--concurrency={concurrency}",
-        f"--hostname={name}@%h",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    if queues:
-        args.append(f"--queues={queues}")
-    process = subprocess.Popen(
-        args, cwd=PROJECT_ROOT, env=worker_env(settings, **extra_env), start_new_session=True
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-@contextmanager
-def subprocess_beat(settings, *, schedule_file: Path, log_file: Path | None = None, **extra_env: str):
-    """`celery beat` as a child process (a real scheduler sending the sweeps); yields the Popen."""
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.main",
-        "beat",
-        "--loglevel=INFO",
-        f"--schedule={schedule_file}",
-    ]
+def celery_process(settings, *args: str, log_file: Path | None = None, **extra_env: str):
+    """`celery -A workers.main ARGS` as a child process in a session of its own; yields the Popen and
+    stops it (TERM, then KILL) on the way out."""
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        args,
+        [sys.executable, "-m", "celery", "-A", "workers.main", *args],
         cwd=PROJECT_ROOT,
         env=worker_env(settings, **extra_env),
         start_new_session=True,
@@ -116,6 +72,42 @@ def subprocess_beat(settings, *, schedule_file: Path, log_file: Path | None = No
                 process.wait()
         if out:
             out.close()
+
+
+def subprocess_worker(
+    settings, *, concurrency: int = 2, queues: str | None = None, name: str = "w1", **extra_env: str
+):
+    """`celery worker` as a child process (for kill -9 tests); yields the Popen."""
+    args = [
+        "worker",
+        "--loglevel=WARNING",
+        f"--concurrency={concurrency}",
+        f"--hostname={name}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if queues:
+        args.append(f"--queues={queues}")
+    return celery_process(settings, *args, **extra_env)
+
+
+def subprocess_beat(settings, *, schedule_file: Path, log_file: Path | None = None, **extra_env: str):
+    """`celery beat` as a child process (a real scheduler sending the sweeps); yields the Popen."""
+    return celery_process(
+        settings, "beat", "--loglevel=INFO", f"--schedule={schedule_file}", log_file=log_file, **extra_env
+    )
+
+
+def subprocess_flower(settings, *, port: int, basic_auth: str, **extra_env: str):
+    """Flower as the Procfile starts it, as a child process; yields the Popen."""
+    return celery_process(
+        settings,
+        "flower",
+        f"--port={port}",
+        "--address=127.0.0.1",
+        f"--basic-auth={basic_auth}",
+        **extra_env,
+    )
 
 
 def wait_until_consuming(flask_app, name: str, timeout: float = 60.0) -> None:

@@ -4,21 +4,31 @@ real worker and beat processes, real database."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import sqlalchemy as sa
 
 from app import clock, create_app
-from app.devtools.local_redis import LocalRedis
+from app.devtools.local_redis import LocalRedis, free_port
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from tests.conftest import TEST_PASSWORD, test_settings
 from tests.ledger import effects, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV
 from tests.reliability.test_faults import add_jobs, specs
-from tests.workers import subprocess_beat, subprocess_worker, wait_for, wait_until_consuming
+from tests.workers import (
+    subprocess_beat,
+    subprocess_flower,
+    subprocess_worker,
+    wait_for,
+    wait_until_consuming,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -40,6 +50,22 @@ def own_redis(tmp_path):
 def own_app(migrated_database, own_redis):
     settings = test_settings(migrated_database, own_redis.url, **FAST)
     return create_app(settings)
+
+
+FLOWER_AUTH = "ops:flower-test"
+
+
+def flower_workers(port: int) -> dict | None:
+    """Flower's view of the workers (its API, behind its basic auth), or None while it cannot answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/workers?refresh=1",
+        headers={"Authorization": "Basic " + base64.b64encode(FLOWER_AUTH.encode()).decode()},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 class Capturing:
@@ -77,6 +103,7 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
     settings = own_app.config["SETTINGS"]
     db = own_app.extensions["followup.db"]
     headers = tenant.headers()
+    flower_port = free_port()
     with (
         subprocess_worker(settings, name="worker", queues=PROCESSES["worker"], **WORKER_ENV) as worker,
         subprocess_worker(
@@ -86,10 +113,12 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
             settings, name="sweeps", queues=PROCESSES["sweeps"], concurrency=1, **WORKER_ENV
         ) as sw,
         subprocess_beat(settings, schedule_file=tmp_path / "beat-schedule", **WORKER_ENV) as beat,
+        subprocess_flower(settings, port=flower_port, basic_auth=FLOWER_AUTH, **WORKER_ENV) as flower,
     ):
-        processes = {"worker": worker, "background": background, "sweeps": sw, "beat": beat}
+        processes = {"worker": worker, "background": background, "sweeps": sw, "beat": beat, "flower": flower}
         for name in PROCESSES:
             wait_until_consuming(own_app, name)
+        wait_for(lambda: flower_workers(flower_port), timeout=30, interval=0.5)
         with Capturing(own_app, headers) as capturing:
             wait_for(lambda: len(capturing.statuses) >= 15, timeout=30)
             # Jobs running when the broker goes: their messages are unacked, their acks come late.
@@ -114,6 +143,10 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
         assert login.status_code == 503 and login.headers["Retry-After"]
         alive = {name: process.poll() for name, process in processes.items()}
         assert alive == dict.fromkeys(processes)  # none exited
+        # Flower reconnected too: it answers and sees the workers again through the new broker.
+        wait_for(
+            lambda: set(PROCESSES) <= {h.split("@")[0] for h in flower_workers(flower_port) or {}}, timeout=30
+        )
 
         statuses = capturing.statuses
         assert not [s for s in statuses if s[1] >= 500 and s[1] != 503]
