@@ -1,7 +1,7 @@
 """Delayed follow-up steps and the rules of a close, end to end: the API, a real worker on Redis for
 what happens now, and the ledger's later jobs run at chosen times (never by sleeping for days)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -67,8 +67,11 @@ def test_the_consultation_follow_up_waits_for_business_days(app, client, tenant)
     assert resp.status_code == 200, resp.get_json()
     lead = lead_for(client, tenant)
     post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "consultation_completed"})
-    friday_noon = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
-    # The event is processed as if the consultation was completed on a Friday at noon.
+    # The event is processed as if the consultation was completed on a Friday at noon: a Friday to
+    # come, so that its follow-up is still ahead of the clock whatever day the test runs.
+    today = clock.now().date()
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
+    friday_noon = datetime.combine(friday, time(12), tzinfo=UTC)
     with app.extensions["followup.db"].unit_of_work() as session:
         session.execute(
             sa.update(DomainEvent)
@@ -77,7 +80,7 @@ def test_the_consultation_follow_up_waits_for_business_days(app, client, tenant)
         )
     run_events(app, lead["id"], clock.now())
     [job] = jobs(app, lead["id"], "automation.step")
-    assert job.due_at == datetime.fromisoformat("2026-11-25T12:00:00+00:00")  # Wednesday, not Monday
+    assert job.due_at == friday_noon + timedelta(days=5)  # the Wednesday after, not Monday
 
 
 def test_a_lead_converted_two_days_after_its_consultation_never_gets_the_three_day_task(app, client, tenant):
