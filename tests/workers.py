@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,7 +102,10 @@ def subprocess_beat(settings, *, schedule_file: Path, log_file: Path | None = No
     )
 
 
-def subprocess_flower(settings, *, port: int, basic_auth: str, **extra_env: str):
+FLOWER_AUTH = "ops:flower-test"
+
+
+def subprocess_flower(settings, *, port: int, basic_auth: str = FLOWER_AUTH, **extra_env: str):
     """Flower as the Procfile starts it, as a child process; yields the Popen."""
     return celery_process(
         settings,
@@ -108,6 +115,20 @@ def subprocess_flower(settings, *, port: int, basic_auth: str, **extra_env: str)
         f"--basic-auth={basic_auth}",
         **extra_env,
     )
+
+
+def flower_api(port: int, path: str, basic_auth: str = FLOWER_AUTH):
+    """GET Flower's API at `path` (behind its basic auth): the decoded JSON, or None while it cannot
+    answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{path}",
+        headers={"Authorization": "Basic " + base64.b64encode(basic_auth.encode()).decode()},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 def wait_until_consuming(flask_app, name: str, timeout: float = 60.0) -> None:

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from app import clock
 from app.db import database_clock, database_now, get_db
-from app.scheduling import runner, sweeps
+from app.scheduling import monitor, runner, sweeps
 
 
 @shared_task(name="scheduling.run_job", acks_late=True, bind=True)
@@ -19,7 +19,7 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
     db = get_db()
     db_clock = database_clock(db)
     now = db_clock()
-    return runner.run_job(
+    outcome = runner.run_job(
         db=db,
         job_id=job_id,
         now=now,
@@ -28,6 +28,7 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
         background=background,
         host_offset=clock.now() - now,
     )
+    return monitor.told(db=db, job_id=job_id, outcome=outcome)  # Flower's FAILURE or RETRY
 
 
 @shared_task(name="scheduling.promote_due")

@@ -4,12 +4,8 @@ real worker and beat processes, real database."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +19,8 @@ from tests.ledger import effects, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV
 from tests.reliability.test_faults import add_jobs, specs
 from tests.workers import (
+    FLOWER_AUTH,
+    flower_api,
     subprocess_beat,
     subprocess_flower,
     subprocess_worker,
@@ -50,22 +48,6 @@ def own_redis(tmp_path):
 def own_app(migrated_database, own_redis):
     settings = test_settings(migrated_database, own_redis.url, **FAST)
     return create_app(settings)
-
-
-FLOWER_AUTH = "ops:flower-test"
-
-
-def flower_workers(port: int) -> dict | None:
-    """Flower's view of the workers (its API, behind its basic auth), or None while it cannot answer."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/workers?refresh=1",
-        headers={"Authorization": "Basic " + base64.b64encode(FLOWER_AUTH.encode()).decode()},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
 
 
 class Capturing:
@@ -118,7 +100,7 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
         processes = {"worker": worker, "background": background, "sweeps": sw, "beat": beat, "flower": flower}
         for name in PROCESSES:
             wait_until_consuming(own_app, name)
-        wait_for(lambda: flower_workers(flower_port), timeout=30, interval=0.5)
+        wait_for(lambda: flower_api(flower_port, "workers?refresh=1"), timeout=30, interval=0.5)
         with Capturing(own_app, headers) as capturing:
             wait_for(lambda: len(capturing.statuses) >= 15, timeout=30)
             # Jobs running when the broker goes: their messages are unacked, their acks come late.
@@ -145,7 +127,11 @@ def test_redis_restarted_empty_mid_run_every_process_lives_and_each_lead_gets_on
         assert alive == dict.fromkeys(processes)  # none exited
         # Flower reconnected too: it answers and sees the workers again through the new broker.
         wait_for(
-            lambda: set(PROCESSES) <= {h.split("@")[0] for h in flower_workers(flower_port) or {}}, timeout=30
+            lambda: (
+                set(PROCESSES)
+                <= {h.split("@")[0] for h in flower_api(flower_port, "workers?refresh=1") or {}}
+            ),
+            timeout=30,
         )
 
         statuses = capturing.statuses
