@@ -61,6 +61,10 @@ class User(Base):
 
     clinic: Mapped[Clinic] = relationship(back_populates="users")
 
+    @property
+    def password_set(self) -> bool:
+        return self.password_hash is not None
+
 
 DEFAULT_API_KEY_RATE_LIMIT = 1000
 
@@ -83,7 +87,6 @@ class ApiKey(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(
         sa.Integer, default=DEFAULT_API_KEY_RATE_LIMIT, server_default=str(DEFAULT_API_KEY_RATE_LIMIT)
     )
-
 
 
 class PasswordSetupToken(Base):
