@@ -36,6 +36,7 @@ DESIGN_TABLE = {
     "POST /api/auth/logout": PUBLIC,
     "POST /api/auth/password-setup": PUBLIC,
     "POST /api/me/password": ANY,
+    "POST /api/users/<id>/invitation": CONFIGURE,
     # Issue 34: the platform operator, outside every clinic's roles (no role has it).
     "POST /api/platform/clinics": PLATFORM,
     "GET /api/me": ANY,

@@ -111,18 +111,42 @@ def add_user(*, session: Session, actor: Actor, data: dict, settings, now: datet
     out by the registered handlers (an email through the notifications ledger, in this transaction)."""
     user = service.create_user(session=session, clinic_id=actor.clinic_id, actor=actor, data=data, now=now)
     if data.get("password") is None:
-        setup = issue_setup_token(session=session, user=user, purpose=INVITATION, settings=settings, now=now)
-        clinic = session.get(Clinic, user.clinic_id)
-        for handler in service.USER_INVITED_HANDLERS:
-            handler(
-                session=session,
-                user=user,
-                clinic=clinic,
-                link=setup["link"],
-                expires_at=setup["expires_at"],
-                now=now,
-            )
+        _invite(session, user, settings, now)
     return user
+
+
+def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now: datetime) -> None:
+    """A fresh setup link for a user of the actor's clinic who has no password yet (the first one
+    expired or got lost); the earlier link stops working."""
+    user = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    if user.password_hash is not None:
+        raise Conflict("this user has set a password already", errors={"json": {"user_id": ["password set"]}})
+    if not user.active:
+        raise Conflict("this user is disabled", errors={"json": {"user_id": ["disabled"]}})
+    _invite(session, user, settings, now)
+    audit.record(
+        session=session,
+        clinic_id=user.clinic_id,
+        actor=actor.ref,
+        action="user.reinvite",
+        subject_type="user",
+        subject_id=user.id,
+        at=now,
+    )
+
+
+def _invite(session: Session, user: User, settings, now: datetime) -> None:
+    setup = issue_setup_token(session=session, user=user, purpose=INVITATION, settings=settings, now=now)
+    clinic = session.get(Clinic, user.clinic_id)
+    for handler in service.USER_INVITED_HANDLERS:
+        handler(
+            session=session,
+            user=user,
+            clinic=clinic,
+            link=setup["link"],
+            expires_at=setup["expires_at"],
+            now=now,
+        )
 
 
 def set_password_with_token(*, session: Session, token: str, password: str, now: datetime) -> None:

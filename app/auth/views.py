@@ -202,6 +202,23 @@ class UserById(MethodView):
             return with_etag(user, schemas.UserOut())
 
 
+@blp.route("/users/<int:user_id>/invitation")
+class UserInvitation(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    @blp.alt_response(409, description="The user has set a password already, or is disabled")
+    def post(self, user_id):
+        """Email the user a fresh password-setup link (the earlier one stops working)."""
+        with unit_of_work() as session:
+            onboarding.reinvite_user(
+                session=session,
+                actor=current_actor(),
+                user_id=user_id,
+                settings=current_app.config["SETTINGS"],
+                now=clock.now(),
+            )
+
+
 @blp.route("/api-keys")
 class ApiKeys(MethodView):
     @requires(Permission.CONFIGURE)
