@@ -116,6 +116,7 @@ def _blueprints():
     from app.analytics.views import blp as analytics_blp
     from app.assignment.views import blp as assignment_blp
     from app.audit.views import blp as audit_blp
+    from app.auth.platform_views import blp as platform_blp
     from app.auth.views import blp as auth_blp
     from app.automation.sequence_views import blp as outreach_blp
     from app.automation.views import blp as automation_blp
@@ -135,6 +136,7 @@ def _blueprints():
     return [
         ops_blp,
         auth_blp,
+        platform_blp,
         audit_blp,
         leads_blp,
         intake_blp,

@@ -88,6 +88,13 @@ class Settings:
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_lockout_seconds: int = 300
+    # Onboarding (app/auth/onboarding.py): password-setup links are `public_base_url` + /set-password
+    # with the token in the fragment (never sent to a server, so not in any access log); they expire.
+    public_base_url: str = "http://localhost:5000"
+    password_setup_hours: int = 72
+    # The platform operator's credential for /api/platform/* (Authorization: Bearer). Unset: those
+    # endpoints refuse every caller.
+    platform_token: str | None = None
 
     # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
     # refused or reset connection (a timeout is not retried).
@@ -251,6 +258,8 @@ class Settings:
             cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
             flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
             metrics_token=_env("METRICS_TOKEN"),
+            public_base_url=_env("FOLLOWUP_PUBLIC_BASE_URL", defaults.public_base_url),
+            platform_token=_env("FOLLOWUP_PLATFORM_TOKEN"),
             email_backend=_env("EMAIL_BACKEND", defaults.email_backend),
             email_from=_env("EMAIL_FROM", defaults.email_from),
             smtp_host=_env("SMTP_HOST", defaults.smtp_host),
@@ -314,6 +323,10 @@ class Settings:
             raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:
             raise ConfigError("notification_claim_window must be at least 1")
+        if self.platform_token is not None and len(self.platform_token) < 32:
+            raise ConfigError("FOLLOWUP_PLATFORM_TOKEN must be at least 32 characters (or unset)")
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise ConfigError("FOLLOWUP_PUBLIC_BASE_URL must be an http(s) URL")
         if not self.is_production:
             return
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:

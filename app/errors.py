@@ -52,6 +52,12 @@ class InvalidTransition(Conflict):
     """A state change that the current state does not allow."""
 
 
+class Gone(DomainError):
+    """Something that existed and can no longer be used (a spent or expired one-time link)."""
+
+    status = 410
+
+
 class PreconditionFailed(DomainError):
     status = 412
 

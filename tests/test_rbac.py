@@ -12,6 +12,7 @@ import pytest
 
 PUBLIC = "public"
 ANY = "any"
+PLATFORM = "platform"
 READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
     "lead:read", "lead:create", "lead:update", "lead:assign", "lead:convert", "lead:configure",
     "lead:analytics",
@@ -31,6 +32,13 @@ ROLE_PERMISSIONS = {
 DESIGN_TABLE = {
     "POST /api/auth/login": PUBLIC,
     "POST /api/auth/refresh": PUBLIC,
+    # Issue 34: the refresh token (logout) or the one-time setup token is the credential.
+    "POST /api/auth/logout": PUBLIC,
+    "POST /api/auth/password-setup": PUBLIC,
+    "POST /api/me/password": ANY,
+    "POST /api/users/<id>/invitation": CONFIGURE,
+    # Issue 34: the platform operator, outside every clinic's roles (no role has it).
+    "POST /api/platform/clinics": PLATFORM,
     "GET /api/me": ANY,
     "GET /api/clinic": READ,
     "PUT /api/clinic": CONFIGURE,

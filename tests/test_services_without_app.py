@@ -125,10 +125,7 @@ def test_login_and_refresh_take_their_settings_as_arguments(wired, user):
             session=session, redis=wired.redis, settings=wired.settings, email="admin@noapp.test",
             password=PASSWORD, client_address="127.0.0.1", now=now,
         )  # fmt: skip
-    with wired.unit_of_work() as session:
-        again = auth.refresh(
-            session=session, settings=wired.settings, refresh_token=tokens["refresh_token"], now=now
-        )
+    again = auth.refresh(db=wired, settings=wired.settings, refresh_token=tokens["refresh_token"], now=now)
     headers = {"Authorization": f"Bearer {again['access_token']}"}
     assert auth.authenticate_request(db=wired, headers=headers, now=now).user_id == user[1]
 

@@ -47,7 +47,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(32))
-    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    # None until the user sets one through a password-setup link (an invited user, a new clinic's admin).
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     out_of_office: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
@@ -59,6 +60,10 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     clinic: Mapped[Clinic] = relationship(back_populates="users")
+
+    @property
+    def password_set(self) -> bool:
+        return self.password_hash is not None
 
 
 DEFAULT_API_KEY_RATE_LIMIT = 1000
@@ -82,3 +87,37 @@ class ApiKey(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(
         sa.Integer, default=DEFAULT_API_KEY_RATE_LIMIT, server_default=str(DEFAULT_API_KEY_RATE_LIMIT)
     )
+
+
+class PasswordSetupToken(Base):
+    """A one-time link to set a password (a new clinic's admin, an invited user). Only the SHA-256
+    of the token is kept: the raw token exists in the link alone."""
+
+    __tablename__ = "password_setup_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(sa.String(16))  # onboarding | invitation
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the token is spent, or when a newer link or a password set another way replaces it.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RefreshToken(Base):
+    """One issued refresh token (its JWT's `jti`). Each refresh spends the token and issues the next
+    of the same family (one login's chain); a spent token presented again means someone else holds
+    a copy, so the whole family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    family_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,12 +6,22 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from app import clock
-from app.auth import service
-from app.auth.roles import ANY, ROLE_PERMISSIONS, Actor, Permission, Role
+from app.auth import onboarding, service
+from app.auth.roles import ANY, PLATFORM, ROLE_PERMISSIONS, Actor, Permission, Role
 from app.db import get_db
 from app.errors import Forbidden
 
-__all__ = ["ANY", "ROLE_PERMISSIONS", "Actor", "Permission", "Role", "current_actor", "public", "requires"]
+__all__ = [
+    "ANY",
+    "ROLE_PERMISSIONS",
+    "Actor",
+    "Permission",
+    "Role",
+    "current_actor",
+    "platform_only",
+    "public",
+    "requires",
+]
 
 
 def _doc(func, security: bool, extra_responses: dict) -> None:
@@ -42,6 +52,22 @@ def requires(permission: str):
         return func
 
     return decorate
+
+
+def platform_only(func):
+    """Declare a view method of the platform operator (Authorization: Bearer $FOLLOWUP_PLATFORM_TOKEN);
+    a clinic's users and API keys are refused."""
+    func._permission = PLATFORM
+    _doc(
+        func,
+        security=False,
+        extra_responses={
+            "401": {"description": "No credentials"},
+            "403": {"description": "Not the platform operator's token (or none is configured)"},
+        },
+    )
+    func._apidoc["manual_doc"]["security"] = [{"bearerAuth": []}]
+    return func
 
 
 def public(reason: str):
@@ -84,6 +110,9 @@ def enforce_declared_access():
     if permission is None:
         # Fail closed: a view that forgot to declare its permission is never reachable.
         raise Forbidden(f"endpoint {endpoint} declares no permission")
+    if permission == PLATFORM:
+        onboarding.authenticate_platform(settings=get_db().settings, headers=request.headers)
+        return None
     actor = service.authenticate_request(db=get_db(), headers=request.headers, now=clock.now())
     g.actor = actor
     if not actor.can(permission):

@@ -25,6 +25,8 @@ class Role(StrEnum):
 
 
 ANY = "any"  # any authenticated user or API key
+# The platform operator (FOLLOWUP_PLATFORM_TOKEN): outside every clinic, so no role or API key has it.
+PLATFORM = "platform"
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.FRONT_DESK: frozenset({Permission.READ, Permission.CREATE}),

@@ -9,6 +9,8 @@ import holidays
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
+from app.auth.passwords import MAX_LENGTH as PASSWORD_MAX
+from app.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.auth.roles import Permission, Role
 from app.delivery.rules import parse_limit
 
@@ -50,6 +52,18 @@ def validate_holiday_country(value: str | None) -> None:
         raise ValidationError(f"no holiday calendar for country {value!r}")
 
 
+def _password(**kwargs) -> fields.String:
+    """A new password: the policy's length here, the rest of it in app/auth/passwords.py."""
+    return fields.String(
+        load_only=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX), **kwargs
+    )
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
 class LoginIn(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
@@ -57,6 +71,39 @@ class LoginIn(RequestSchema):
 
 class RefreshIn(RequestSchema):
     refresh_token = fields.String(required=True, validate=validate.Length(max=4096))
+
+
+class LogoutIn(RefreshIn):
+    pass
+
+
+class PasswordSetupIn(RequestSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = _password(required=True)
+
+
+class PasswordChangeIn(RequestSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    new_password = _password(required=True)
+
+
+class PlatformClinicIn(RequestSchema):
+    """A new clinic and its first admin (the platform operator's API and `followup clinics create`)."""
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
+    timezone = fields.String(required=True, validate=[validate.Length(max=64), validate_timezone])
+    admin_email = fields.Email(required=True, validate=validate.Length(max=254))
+    admin_name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
+
+
+class PlatformClinicOut(Schema):
+    clinic_id = fields.Integer()
+    admin_user_id = fields.Integer()
+    setup_link = fields.String(metadata={"description": "One-time password-setup link for the admin"})
+    setup_token = fields.String(
+        metadata={"description": "The link's token (for POST /api/auth/password-setup)"}
+    )
+    setup_expires_at = fields.DateTime()
 
 
 class TokenOut(Schema):
@@ -221,6 +268,8 @@ class UserOut(Schema):
     out_of_office = fields.Boolean()
     timezone = fields.String(allow_none=True)
     max_open_leads = fields.Integer(allow_none=True)
+    # False until an invited user (or a new clinic's admin) sets theirs through the setup link.
+    password_set = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -229,7 +278,7 @@ class UserUpdateIn(RequestSchema):
     email = fields.Email(validate=validate.Length(max=254))
     name = fields.String(validate=validate.Length(min=1, max=200))
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
-    password = fields.String(load_only=True, validate=validate.Length(min=10, max=1024))
+    password = _password()
     active = fields.Boolean()
     out_of_office = fields.Boolean()
     timezone = fields.String(allow_none=True, validate=[validate.Length(max=64), validate_timezone])
@@ -240,7 +289,8 @@ class UserCreateIn(UserUpdateIn):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=1024))
+    # Without a password the user is invited: the setup link goes to their email.
+    password = _password(metadata={"description": "Leave out to email the user a password-setup link"})
 
 
 def _rate_limit_field(**kwargs) -> fields.Integer:

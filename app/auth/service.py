@@ -5,26 +5,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import queries, tokens
-from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey, Clinic, User
+from app.auth import passwords, queries, sessions, tokens
+from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Permission, Role
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
-
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("timing-equaliser")
 
 # Lower-level auth cannot import the domains above it; they register what a new clinic needs
 # (default pipeline stages, lead sources, rules) and what happens when a user becomes unavailable.
 CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
 USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
+# What tells an invited user their password-setup link (notifications: an email through its ledger).
+USER_INVITED_HANDLERS: list[Callable[..., None]] = []
 
 
 def on_clinic_created(step: Callable[..., None]) -> Callable[..., None]:
@@ -37,18 +34,15 @@ def on_user_unavailable(handler: Callable[..., None]) -> Callable[..., None]:
     return handler
 
 
-# --- passwords -------------------------------------------------------------------------------
+def on_user_invited(handler: Callable[..., None]) -> Callable[..., None]:
+    USER_INVITED_HANDLERS.append(handler)
+    return handler
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+# --- passwords (app/auth/passwords.py) ---------------------------------------------------------
 
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+hash_password = passwords.hash_password
+verify_password = passwords.verify_password
 
 
 # --- login throttling (Redis: shared by every web process) -------------------------------------
@@ -60,7 +54,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 # many emails from one place). A successful login takes its attempt back from both.
 
 
-def _throttle_keys(email: str, address: str) -> tuple[str, str]:
+def throttle_keys(email: str, address: str) -> tuple[str, str]:
     email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
     address_digest = hashlib.sha256(address.encode()).hexdigest()
     return (
@@ -69,7 +63,7 @@ def _throttle_keys(email: str, address: str) -> tuple[str, str]:
     )
 
 
-def _count_attempt(redis, keys: tuple[str, str], settings) -> None:
+def count_attempt(redis, keys: tuple[str, str], settings) -> None:
     """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
     pipe = redis.pipeline()  # MULTI/EXEC: both counters move together
     for key in keys:
@@ -95,7 +89,7 @@ def _count_attempt(redis, keys: tuple[str, str], settings) -> None:
         )
 
 
-def _forget_attempt(redis, keys: tuple[str, str]) -> None:
+def forget_attempt(redis, keys: tuple[str, str]) -> None:
     pipe = redis.pipeline()
     pipe.delete(keys[0])
     pipe.decr(keys[1])
@@ -105,56 +99,24 @@ def _forget_attempt(redis, keys: tuple[str, str]) -> None:
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def _token_pair(user: User, now: datetime, settings) -> dict:
-    common = {
-        "secret": settings.secret_key,
-        "user_id": user.id,
-        "clinic_id": user.clinic_id,
-        "now": now,
-        "version": user.token_version,
-    }
-    return {
-        "access_token": tokens.issue(
-            kind="access", lifetime=timedelta(minutes=settings.access_token_minutes), **common
-        ),
-        "refresh_token": tokens.issue(
-            kind="refresh", lifetime=timedelta(days=settings.refresh_token_days), **common
-        ),
-        "token_type": "Bearer",
-        "expires_in": settings.access_token_minutes * 60,
-    }
-
-
 def login(
     *, session: Session, redis, settings, email: str, password: str, client_address: str, now: datetime
 ) -> dict:
     """Access and refresh tokens for a valid, active user; throttled per email and client address."""
     email = email.strip().lower()
-    keys = _throttle_keys(email, client_address or "unknown")
-    _count_attempt(redis, keys, settings)
+    keys = throttle_keys(email, client_address or "unknown")
+    count_attempt(redis, keys, settings)
     user = session.scalar(sa.select(User).where(User.email == email))
     if user is None or not verify_password(user.password_hash, password):
         raise Unauthorized("wrong email or password")
     if not user.active:
         raise Unauthorized("this user is disabled")
-    _forget_attempt(redis, keys)
-    return _token_pair(user, now, settings)
+    forget_attempt(redis, keys)
+    return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
 
 
-def refresh(*, session: Session, settings, refresh_token: str, now: datetime) -> dict:
-    """A new token pair for a refresh token of the user's current token version."""
-    claims = tokens.decode(secret=settings.secret_key, token=refresh_token, kind="refresh", now=now)
-    user = _active_user(session, int(claims["sub"]))
-    if tokens.version_of(claims) != user.token_version:
-        raise Unauthorized("this token was revoked (password, role or status changed); log in again")
-    return _token_pair(user, now, settings)
-
-
-def _active_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise Unauthorized("this user is disabled or no longer exists")
-    return user
+# Refresh and logout: app/auth/sessions.py (refresh tokens rotate, a reused one revokes its family).
+refresh = sessions.refresh
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -287,15 +249,20 @@ def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
 
 
 def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
+    """A user of the clinic; without a `password` they have none until they set one (onboarding.py
+    invites them)."""
     email = data["email"].strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("a user with this email already exists", errors={"json": {"email": ["taken"]}})
+    password = data.get("password")
+    if password is not None:
+        passwords.check_policy(password, email=email)
     user = User(
         clinic_id=clinic_id,
         email=email,
         name=data["name"],
         role=data["role"],
-        password_hash=hash_password(data["password"]),
+        password_hash=hash_password(password) if password is not None else None,
         active=data.get("active", True),
         out_of_office=data.get("out_of_office", False),
         timezone=data.get("timezone"),
@@ -331,6 +298,8 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
         data = {**data, "email": email}
     if user.id == actor.user_id and data.get("active") is False:
         raise ValidationFailed("active", "you cannot disable yourself")
+    if "password" in data:
+        passwords.check_policy(data["password"], email=data.get("email", user.email))
     revokes = "password" in data or data.get("role", user.role) != user.role or data.get("active") is False
     for key, value in data.items():
         if key == "password":
@@ -339,6 +308,8 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
             setattr(user, key, value)
     if revokes:
         user.token_version += 1  # every token issued before dies: refresh and each request check it
+    if "password" in data:
+        retire_setup_tokens(session=session, user_id=user.id, now=now)  # a pending link must not undo it
     user.updated_at = now
     session.flush()
     old, new = audit.changes(before, _user_snapshot(user))
@@ -357,6 +328,16 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
         for handler in USER_UNAVAILABLE_HANDLERS:
             handler(session=session, user=user, actor=actor, now=now)
     return user
+
+
+def retire_setup_tokens(*, session: Session, user_id: int, now: datetime) -> None:
+    """Spend every password-setup link of the user still open (their password was just set)."""
+    session.execute(
+        sa.update(PasswordSetupToken)
+        .where(PasswordSetupToken.user_id == user_id, PasswordSetupToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- API keys --------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ def issue(
     lifetime: timedelta,
     now: datetime,
     version: int = 0,
+    jti: str | None = None,
+    family: str | None = None,
 ) -> str:
     claims = {
         "ver": version,  # the user's token_version: a token of an earlier version is refused
@@ -30,8 +32,10 @@ def issue(
         "type": kind,
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
     }
+    if family is not None:
+        claims["fam"] = family  # a refresh token's chain (app/auth/sessions.py)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -41,6 +45,14 @@ def decode(*, secret: str, token: str, kind: str, now: datetime) -> dict:
     # Expiry is checked against the `now` passed in, so tests can move the clock.
     if claims["exp"] <= int(now.timestamp()):
         raise Unauthorized("token expired")
+    if claims.get("type") != kind:
+        raise Unauthorized(f"a {kind} token is required")
+    return claims
+
+
+def verified_claims(*, secret: str, token: str, kind: str) -> dict:
+    """The claims of a token of the given kind signed by us, expired or not (logout accepts those)."""
+    claims = dict(_verified_claims(secret, token))
     if claims.get("type") != kind:
         raise Unauthorized(f"a {kind} token is required")
     return claims

@@ -1,4 +1,5 @@
-"""Auth endpoints: login, refresh, me, clinic settings, users and API keys."""
+"""Auth endpoints: login, refresh, logout, password setup and change, me, clinic settings, users
+and API keys."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
-from app.auth import schemas, service
+from app.auth import onboarding, schemas, service, sessions
 from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY, Permission
-from app.db import unit_of_work
+from app.db import get_db, unit_of_work
 
 blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
 
@@ -45,15 +46,49 @@ class Refresh(MethodView):
     @public("exchanges a refresh token for new tokens")
     @blp.arguments(schemas.RefreshIn)
     @blp.response(200, schemas.TokenOut)
-    @blp.alt_response(401, description="Invalid or expired refresh token")
+    @blp.alt_response(401, description="Invalid, expired, revoked or already used refresh token")
     def post(self, body):
-        """Exchange a refresh token for a new pair of tokens."""
+        """Exchange a refresh token for a new pair; the one given is spent (using it again ends the
+        session on every device)."""
+        return sessions.refresh(
+            db=get_db(),
+            settings=current_app.config["SETTINGS"],
+            refresh_token=body["refresh_token"],
+            now=clock.now(),
+        )
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @public("the refresh token given is the credential of the session it ends")
+    @blp.arguments(schemas.LogoutIn)
+    @blp.response(204)
+    @blp.alt_response(401, description="Not a refresh token signed by this server")
+    def post(self, body):
+        """End the session of a refresh token: it and its family can no longer refresh."""
         with unit_of_work() as session:
-            return service.refresh(
+            sessions.logout(
                 session=session,
                 settings=current_app.config["SETTINGS"],
                 refresh_token=body["refresh_token"],
                 now=clock.now(),
+            )
+
+
+@blp.route("/auth/password-setup")
+class PasswordSetup(MethodView):
+    @public("the one-time setup token is the credential")
+    @blp.arguments(schemas.PasswordSetupIn)
+    @blp.response(204)
+    @blp.alt_response(400, description="Unknown token (`token`)")
+    @blp.alt_response(
+        410, description="Token already used, replaced or expired, or the user disabled (`token`)"
+    )
+    def post(self, body):
+        """Set one's password with the token of a setup link (a new clinic's admin, an invited user)."""
+        with unit_of_work() as session:
+            onboarding.set_password_with_token(
+                session=session, token=body["token"], password=body["password"], now=clock.now()
             )
 
 
@@ -64,6 +99,28 @@ class Me(MethodView):
     def get(self):
         """Who am I: user or API key, role, clinic and permissions."""
         return current_actor()
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @requires(ANY)
+    @blp.arguments(schemas.PasswordChangeIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(400, description="The current password is wrong (`current_password`)")
+    @blp.alt_response(429, description="Too many wrong current passwords from this address")
+    def post(self, body):
+        """Change your own password: every other session ends; answers a fresh pair of tokens."""
+        with unit_of_work() as session:
+            return onboarding.change_password(
+                session=session,
+                redis=_redis(),
+                actor=current_actor(),
+                current_password=body["current_password"],
+                new_password=body["new_password"],
+                client_address=request.remote_addr,
+                settings=current_app.config["SETTINGS"],
+                now=clock.now(),
+            )
 
 
 @blp.route("/clinic")
@@ -107,11 +164,14 @@ class Users(MethodView):
     @blp.response(201, schemas.UserOut)
     @blp.alt_response(409, description="Email already taken")
     def post(self, body):
-        """Create a user of the clinic."""
-        actor = current_actor()
+        """Create a user of the clinic; without a password they get a setup link by email."""
         with unit_of_work() as session:
-            return service.create_user(
-                session=session, clinic_id=actor.clinic_id, actor=actor, data=body, now=clock.now()
+            return onboarding.add_user(
+                session=session,
+                actor=current_actor(),
+                data=body,
+                settings=current_app.config["SETTINGS"],
+                now=clock.now(),
             )
 
 
@@ -140,6 +200,23 @@ class UserById(MethodView):
                 session=session, actor=actor, user_id=user_id, data=body, now=clock.now()
             )
             return with_etag(user, schemas.UserOut())
+
+
+@blp.route("/users/<int:user_id>/invitation")
+class UserInvitation(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    @blp.alt_response(409, description="The user has set a password already, or is disabled")
+    def post(self, user_id):
+        """Email the user a fresh password-setup link (the earlier one stops working)."""
+        with unit_of_work() as session:
+            onboarding.reinvite_user(
+                session=session,
+                actor=current_actor(),
+                user_id=user_id,
+                settings=current_app.config["SETTINGS"],
+                now=clock.now(),
+            )
 
 
 @blp.route("/api-keys")

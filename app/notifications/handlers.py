@@ -1,6 +1,8 @@
-"""The notifications domain's registrations: delivery of outgoing messages is a ledger job kind."""
+"""The notifications domain's registrations: delivery of outgoing messages is a ledger job kind;
+invitations go out by email."""
 
-from app.notifications import batches, delivery, outgoing
+from app.auth import service as auth
+from app.notifications import batches, delivery, invitations, outgoing
 from app.scheduling import registry
 
 # On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give
@@ -12,3 +14,6 @@ registry.register(outgoing.DELIVER, delivery.claim_delivery, queue="notification
 registry.register(
     outgoing.DELIVER_BATCH, batches.claim_batch, queue="notifications", takes_db=True, yields=True
 )
+
+# An invited user gets their password-setup link by email (app/auth/onboarding.py).
+auth.on_user_invited(invitations.send_invitation)
