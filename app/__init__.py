@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from flask import Flask
-from flask.sessions import SessionInterface
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface, SessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -54,6 +54,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         CORS(app, origins=settings.cors_origins, expose_headers=exposed)
 
     _register_api(app)
+    from app.console import init_console
+
+    init_console(app, settings)  # its own session check (the API's is by bearer token or key)
     app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
     if tracing.start_from_env():
         tracing.instrument_app(app, app.extensions["followup.db"].engine)
@@ -74,13 +77,26 @@ def _configure_mappers() -> None:
 
 class _NoCookieSession(SessionInterface):
     """The API is stateless (bearer tokens, signed web forms): no cookie session to look for and
-    verify on every request. Flask's read-only null session stands in; writing to it raises."""
+    verify on every request. Flask's read-only null session stands in; writing to it raises. The
+    console's pages (under CONSOLE_PREFIX) have Flask's signed cookie session."""
+
+    cookie = SecureCookieSessionInterface()
 
     def open_session(self, app, request):
+        if _is_console(request.path):
+            return self.cookie.open_session(app, request)
         return None
 
     def save_session(self, app, session, response):
+        if _is_console(request.path):
+            self.cookie.save_session(app, session, response)
         return None
+
+
+def _is_console(path: str) -> bool:
+    from app.console import CONSOLE_PREFIX
+
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def _resolve_settings(config: Settings | dict | None) -> Settings:

@@ -69,6 +69,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # A staff member's one-off message goes through automation's contact policy, so it (and the
     # views that call it) sit above automation, while the templates stay below it.
     ("app.messaging.send", "app.messaging.views", "app.ops"),
+    # The admin console: server-rendered pages over every domain's services (and ops' heartbeats).
+    ("app.console",),
     # The composition root: builds the app and wires every domain.
     ("app", "app.cli", "app.devtools", "app.domains"),
 )

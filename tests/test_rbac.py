@@ -161,6 +161,8 @@ DESIGN_TABLE = {
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,
+    "GET /api/bulk-jobs": READ,
+    "POST /api/bulk-jobs/<id>/cancel": UPDATE,
     "GET /api/bulk-jobs/<id>": READ,
     "GET /api/bulk-jobs/<id>/rows": READ,
     "POST /api/leads/import": CREATE,
@@ -170,6 +172,7 @@ DESIGN_TABLE = {
     "DELETE /api/webhooks/<id>": CONFIGURE,
     # Issue 7: a subscription's delivery history belongs with its subscription (lead:configure).
     "GET /api/webhooks/<id>/deliveries": CONFIGURE,
+    "POST /api/webhooks/<id>/deliveries/<id>/redeliver": CONFIGURE,
     "GET /api/calendar/<id>.ics": PUBLIC,
     # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
     "POST /api/me/calendar-token": ANY,
@@ -178,7 +181,9 @@ DESIGN_TABLE = {
     "GET /readyz": PUBLIC,
 }
 
-SKIPPED_ENDPOINTS = ("api-docs.", "swagger_ui_static.", "static")  # the OpenAPI document and its assets
+# The OpenAPI document and its assets; and the console's pages, which authenticate by their session
+# cookie (tests/console/test_console_access.py checks each page's permission per role).
+SKIPPED_ENDPOINTS = ("api-docs.", "swagger_ui_static.", "static", "console.")
 
 
 def _normalise(rule: str) -> str:

@@ -89,7 +89,9 @@ def declared_access(view_function, method: str) -> tuple[str | None, str | None]
     return getattr(target, "_permission", None), getattr(target, "_public", None)
 
 
-PUBLIC_ENDPOINT_PREFIXES = ("api-docs.", "swagger_ui_static", "static")
+# The console's pages authenticate by its session cookie, each with a declared permission checked
+# by the console itself (app/console/auth.py), not by a bearer token here.
+PUBLIC_ENDPOINT_PREFIXES = ("api-docs.", "swagger_ui_static", "static", "console.")
 
 
 def current_actor() -> Actor:

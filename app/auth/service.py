@@ -99,10 +99,11 @@ def forget_attempt(redis, keys: tuple[str, str]) -> None:
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def login(
-    *, session: Session, redis, settings, email: str, password: str, client_address: str, now: datetime
-) -> dict:
-    """Access and refresh tokens for a valid, active user; throttled per email and client address."""
+def check_credentials(
+    *, session: Session, redis, settings, email: str, password: str, client_address: str
+) -> User:
+    """The valid, active user of these credentials, else Unauthorized; throttled per email and client
+    address (the API's login and the console's use this one check)."""
     email = email.strip().lower()
     keys = throttle_keys(email, client_address or "unknown")
     count_attempt(redis, keys, settings)
@@ -112,6 +113,17 @@ def login(
     if not user.active:
         raise Unauthorized("this user is disabled")
     forget_attempt(redis, keys)
+    return user
+
+
+def login(
+    *, session: Session, redis, settings, email: str, password: str, client_address: str, now: datetime
+) -> dict:
+    """Access and refresh tokens for a valid, active user; throttled per email and client address."""
+    user = check_credentials(
+        session=session, redis=redis, settings=settings, email=email, password=password,
+        client_address=client_address,
+    )  # fmt: skip
     return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
 
 
@@ -140,6 +152,12 @@ def _user_actor(db, user_id: int, version: int) -> Actor:
         email=email,
         permissions=ROLE_PERMISSIONS[Role(role)],
     )
+
+
+def user_actor(*, db, user_id: int, token_version: int) -> Actor:
+    """The Actor of an active user whose credentials are of `token_version` (a console session's
+    user, read on each request), else Unauthorized."""
+    return _user_actor(db, user_id, token_version)
 
 
 def authenticate_request(*, db, headers, now: datetime) -> Actor:

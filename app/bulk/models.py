@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
 
-PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 # Kinds of bulk job: a bulk follow-up (app/bulk/service.py), a lead import (app/intake/imports.py).
 TASKS_CREATE, LEADS_IMPORT = "tasks.create", "leads.import"
 

@@ -83,6 +83,10 @@ class BulkTaskActionsIn(RequestSchema):
             raise ValidationError("only to reassign", "user_id")
 
 
+class BulkJobsArgs(RequestSchema):
+    status = fields.String(validate=validate.OneOf(("pending", "running", "done", "failed", "cancelled")))
+
+
 class BulkJobOut(Schema):
     id = fields.Integer()
     kind = fields.String()

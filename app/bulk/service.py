@@ -19,6 +19,7 @@ from app.audit import service as audit
 from app.auth.models import User
 from app.auth.roles import Actor, Role
 from app.bulk.models import (
+    CANCELLED,
     DONE,
     FAILED,
     LEADS_IMPORT,
@@ -31,6 +32,7 @@ from app.bulk.models import (
 )
 from app.db import page_offset
 from app.errors import NotFound, ValidationFailed
+from app.events import service as events
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -262,7 +264,7 @@ def _assignee_of(lead, position: int, params: dict) -> int | None:
 def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
     """The chunk handler: one task per open lead of the chunk, counts added to the bulk job."""
     bulk = session.get(BulkJob, job.subject_id)
-    if bulk is None:
+    if bulk is None or bulk.status == CANCELLED:
         return
     params = bulk.params
     fields = {**params["fields"], "due_at": datetime.fromisoformat(params["fields"]["due_at"])}
@@ -321,7 +323,24 @@ def add_counts(
     if errors and len(bulk.errors) < MAX_ERRORS:
         bulk.errors = [*bulk.errors, *errors][:MAX_ERRORS]
     bulk.updated_at = now
+    if bulk.status == CANCELLED:
+        return  # a chunk already running when it was cancelled: counted, the job stays cancelled
     if bulk.done + bulk.failed >= bulk.total:
         bulk.status, bulk.finished_at = DONE, now
+        events.emit(
+            session=session,
+            clinic_id=bulk.clinic_id,
+            type=events.BULK_COMPLETED,
+            subject_type="bulk_job",
+            subject_id=bulk.id,
+            payload={
+                "bulk_job_id": bulk.id,
+                "kind": bulk.kind,
+                "total": bulk.total,
+                "done": bulk.done,
+                "failed": bulk.failed,
+            },
+            now=now,
+        )
     else:
         bulk.status = RUNNING

@@ -7,7 +7,7 @@ from app import clock
 from app.api import make_blueprint, set_item_count
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.bulk import schemas, service, task_actions
+from app.bulk import admin, schemas, service, task_actions
 from app.db import unit_of_work
 from app.idempotency.web import idempotent
 
@@ -50,6 +50,40 @@ class BulkTaskActions(MethodView):
                 data=body,
                 chunk_size=current_app.config["SETTINGS"].bulk_chunk_size,
                 now=clock.now(),
+            )
+
+
+@blp.route("/bulk-jobs")
+class BulkJobs(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.BulkJobsArgs, location="query")
+    @blp.response(200, schemas.BulkJobOut(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The clinic's bulk jobs, newest first: `?status=running`."""
+        with unit_of_work() as session:
+            jobs, total = admin.list_bulk_jobs(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                status=args.get("status"),
+                page=pagination_parameters.page,
+                page_size=pagination_parameters.page_size,
+            )
+        set_item_count(pagination_parameters, total)
+        return jobs
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>/cancel")
+class CancelBulkJob(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(200, schemas.BulkJobOut)
+    @blp.alt_response(409, description="The bulk job has finished already")
+    def post(self, bulk_job_id):
+        """Stop a pending or running bulk job: its chunks not yet run never run (audited)."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return admin.cancel_bulk_job(
+                session=session, actor=actor, bulk_job_id=bulk_job_id, now=clock.now()
             )
 
 

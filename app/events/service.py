@@ -21,6 +21,7 @@ Event types written so far:
 - task.overdue        {task_id, lead_id, assigned_to_id, due_at}
 - lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
 - pipeline.stages_reordered {order: [stage id, ...]} (subject: the clinic)
+- bulk.completed      {bulk_job_id, kind, total, done, failed} (app/bulk: its last chunk counted)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ACTIVITY_LOGGED = "activity.logged"
 LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (once per quiet spell)
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 STAGES_REORDERED = "pipeline.stages_reordered"
+BULK_COMPLETED = "bulk.completed"
 
 _PENDING_KEY = "events.pending"  # the unit's [(event, now)] (see writes.collect)
 _FOR_CONSUMERS_ONLY = "events.for_consumers_only"  # session.info: see for_consumers_only

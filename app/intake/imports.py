@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app import phi
 from app.auth.roles import Actor
 from app.bulk import service as bulk
-from app.bulk.models import CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
+from app.bulk.models import CANCELLED, CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.db.protected import keys_of
 from app.errors import Conflict, DomainError
 from app.intake import schemas, service
@@ -134,7 +134,7 @@ def _import_row(*, session: Session, actor: Actor, data: dict, params: dict, now
 def run_import_chunk(*, session: Session, job, now: datetime) -> None:
     """The chunk handler: each row created once, reported, and the counts added to the bulk job."""
     bulk_job = session.get(BulkJob, job.subject_id)
-    if bulk_job is None:
+    if bulk_job is None or bulk_job.status == CANCELLED:
         return
     params = bulk_job.params
     actor = Actor(

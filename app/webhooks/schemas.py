@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.api import RequestSchema
 
-EVENT_TYPES = ("lead.created", "lead.converted", "lead.lost", "task.overdue")
+EVENT_TYPES = ("lead.created", "lead.converted", "lead.lost", "task.overdue", "bulk.completed")
 
 
 class WebhookIn(RequestSchema):

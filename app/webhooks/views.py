@@ -8,7 +8,7 @@ from app.api import make_blueprint, set_item_count
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.db import unit_of_work
-from app.webhooks import schemas, service
+from app.webhooks import redeliver, schemas, service
 
 blp = make_blueprint("webhooks", "Outbound webhooks for integrators")
 
@@ -67,3 +67,23 @@ class WebhookDeliveries(MethodView):
             )
         set_item_count(pagination_parameters, total)
         return rows
+
+
+@blp.route("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
+class RedeliverWebhook(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.WebhookDeliveryOut)
+    @blp.alt_response(409, description="The delivery is still on its way, or its subscription was deleted")
+    def post(self, webhook_id, delivery_id):
+        """Send a failed (or delivered) delivery again now: the same payload and Idempotency-Key,
+        attempts reset (audited)."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return redeliver.redeliver(
+                session=session,
+                clinic_id=actor.clinic_id,
+                subscription_id=webhook_id,
+                delivery_id=delivery_id,
+                actor=actor.ref,
+                now=clock.now(),
+            )

@@ -1,0 +1,59 @@
+"""The console's forms: login and the action buttons carry a CSRF token (Flask-WTF); the failures
+filter is a GET form, read from the query string."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from flask_wtf import FlaskForm
+from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms.fields import DateField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.console import failures
+from app.errors import ValidationFailed
+
+
+class LoginForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+class FilterForm(Form):
+    source = SelectField("What", choices=list(failures.SOURCES), default=failures.NOTIFICATIONS)
+    status = StringField("Status", validators=[Optional(), Length(max=16)])
+    kind = StringField("Kind", validators=[Optional(), Length(max=64)])
+    channel = SelectField("Channel", choices=["", *failures.CHANNELS], default="")
+    recipient = StringField("Recipient", validators=[Optional(), Length(max=254)])
+    error = StringField("Error", validators=[Optional(), Length(max=200)])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+
+
+def _day(value, extra_days: int = 0) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.combine(value, time(), tzinfo=UTC) + timedelta(days=extra_days)
+
+
+def filters_from(args) -> tuple[FilterForm, failures.Filters]:
+    """The filter form and its Filters; a bad field is a 422 naming it."""
+    form = FilterForm(args)
+    if not form.validate():
+        field, messages = next(iter(form.errors.items()))
+        raise ValidationFailed(field, "; ".join(messages))
+    filters = failures.Filters(
+        source=form.source.data or failures.NOTIFICATIONS,
+        status=form.status.data or None,
+        kind=form.kind.data or None,
+        channel=form.channel.data or None,
+        recipient=form.recipient.data or None,
+        error=form.error.data or None,
+        since=_day(form.since.data),
+        until=_day(form.until.data, extra_days=1),  # "to" a day includes that day
+    )
+    return form, filters

@@ -1,0 +1,189 @@
+"""The console's pages: parse, authorize (declared, checked in auth.check_access), call a service,
+render. No queries here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+
+from app import clock
+from app.auth.roles import Permission
+from app.bulk import admin as bulk_admin
+from app.bulk import service as bulk_service
+from app.console import auth, failures, forms
+from app.console.auth import current_actor, open_page, page
+from app.db import unit_of_work
+from app.errors import DomainError
+from app.leads.export import may_read_phi
+
+blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
+blp.before_request(auth.check_access)
+
+
+@blp.errorhandler(DomainError)
+def _refused(error: DomainError):
+    return render_template("console/error.html", error=error), error.status, error.headers
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console path: never a redirect off the site."""
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return url_for("console.failures_page")
+
+
+@blp.route("/login", methods=["GET", "POST"])
+@open_page("the login form itself")
+def login():
+    form = forms.LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth.log_in(email=form.email.data, password=form.password.data, now=clock.now())
+        except DomainError as error:
+            form.form_errors.append(error.message)
+            status = error.status
+        else:
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/login.html", form=form), status
+
+
+@blp.route("/logout", methods=["POST"])
+@open_page("ends whatever session the cookie holds (CSRF-checked)")
+def logout():
+    auth.log_out()
+    return redirect(url_for("console.login"))
+
+
+@blp.route("/")
+@page(Permission.READ)
+def index():
+    return redirect(url_for("console.failures_page"))
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+@blp.route("/failures")
+@page(Permission.CONFIGURE)
+def failures_page():
+    form, filters = forms.filters_from(request.args)
+    page_number = max(request.args.get("page", 1, type=int), 1)
+    with unit_of_work() as session:
+        rows, total = failures.find(
+            session=session,
+            clinic_id=current_actor().clinic_id,
+            filters=filters,
+            limit=50,
+            offset=(page_number - 1) * 50,
+        )
+    return render_template(
+        "console/failures.html",
+        form=form,
+        filters=filters,
+        rows=rows,
+        total=total,
+        page=page_number,
+        action=forms.ActionForm(),
+        show_recipient=may_read_phi(current_actor()),
+        statuses=failures.NOTIFICATION_STATUSES,
+        query={k: v for k, v in request.args.items() if k != "page"},
+    )
+
+
+@blp.route("/failures/<source>/<int:item_id>/retry", methods=["POST"])
+@page(Permission.CONFIGURE)
+def retry_one(source: str, item_id: int):
+    if source not in failures.SOURCES:
+        raise DomainError(f"source must be one of {', '.join(failures.SOURCES)}")
+    actor = current_actor()
+    with unit_of_work() as session:
+        failures.retry_one(
+            session=session, clinic_id=actor.clinic_id, source=source, item_id=item_id, actor=actor.ref,
+            now=clock.now(),
+        )  # fmt: skip
+    flash(f"{source[:-1]} {item_id} queued again")
+    return redirect(url_for("console.failures_page", **request.args))
+
+
+@blp.route("/failures/retry", methods=["GET"])
+@page(Permission.CONFIGURE)
+def retry_preview():
+    form, filters = forms.filters_from(request.args)
+    with unit_of_work() as session:
+        preview = failures.preview(session=session, clinic_id=current_actor().clinic_id, filters=filters)
+    return render_template(
+        "console/retry_preview.html", form=form, filters=filters, preview=preview, action=forms.ActionForm(),
+        show_recipient=may_read_phi(current_actor()),
+    )  # fmt: skip
+
+
+@blp.route("/failures/retry", methods=["POST"])
+@page(Permission.CONFIGURE)
+def retry_matching():
+    _, filters = forms.filters_from(request.args)
+    actor = current_actor()
+    with unit_of_work() as session:
+        count = failures.retry_matching(
+            session=session, clinic_id=actor.clinic_id, filters=filters, actor=actor.ref, now=clock.now()
+        )
+    flash(f"{count} queued again")
+    return redirect(url_for("console.failures_page", **request.args))
+
+
+# --- bulk jobs --------------------------------------------------------------------------------
+
+
+@blp.route("/bulk-jobs")
+@page(Permission.READ)
+def bulk_jobs():
+    now = clock.now()
+    with unit_of_work() as session:
+        jobs, total = bulk_admin.list_bulk_jobs(
+            session=session, clinic_id=current_actor().clinic_id, status=None, page=1, page_size=100
+        )
+        shown = [
+            bulk_admin.progress(job, now) | {"kind": job.kind, "created_at": job.created_at} for job in jobs
+        ]
+    return render_template(
+        "console/bulk_jobs.html", jobs=shown, total=total, action=forms.ActionForm(),
+        may_cancel=current_actor().can(Permission.UPDATE),
+    )  # fmt: skip
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>")
+@page(Permission.READ)
+def bulk_job(bulk_job_id: int):
+    clinic_id = current_actor().clinic_id
+    with unit_of_work() as session:
+        job = bulk_service.get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=bulk_job_id)
+        shown = bulk_admin.progress(job, clock.now()) | {"kind": job.kind, "errors": job.errors}
+        rows, _ = bulk_service.list_rows(
+            session=session, clinic_id=clinic_id, bulk_job_id=bulk_job_id, outcome=None, page=1, page_size=500
+        )
+    return render_template(
+        "console/bulk_job.html", job=shown, rows=rows, action=forms.ActionForm(),
+        may_cancel=current_actor().can(Permission.UPDATE),
+    )  # fmt: skip
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>/progress")
+@page(Permission.READ)
+def bulk_progress(bulk_job_id: int):
+    with unit_of_work() as session:
+        job = bulk_service.get_bulk_job(
+            session=session, clinic_id=current_actor().clinic_id, bulk_job_id=bulk_job_id
+        )
+        return jsonify(bulk_admin.progress(job, clock.now()))
+
+
+@blp.route("/bulk-jobs/<int:bulk_job_id>/cancel", methods=["POST"])
+@page(Permission.UPDATE)
+def cancel_bulk_job(bulk_job_id: int):
+    with unit_of_work() as session:
+        bulk_admin.cancel_bulk_job(
+            session=session, actor=current_actor(), bulk_job_id=bulk_job_id, now=clock.now()
+        )
+    flash(f"bulk job {bulk_job_id} cancelled")
+    return redirect(url_for("console.bulk_job", bulk_job_id=bulk_job_id))

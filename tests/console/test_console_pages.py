@@ -1,0 +1,133 @@
+"""The console through Flask's test client: login, sessions, CSRF, permissions per role, failures and
+their retry, bulk jobs and their cancel (the browser tests are in test_browser.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from app.audit.models import AuditEvent
+from app.notifications.models import Notification
+from tests.conftest import TEST_PASSWORD
+from tests.notifications.kit import queue_emails
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+
+
+def log_in(client, tenant, role: str = "clinic_admin"):
+    page = client.get("/console/login")
+    token = csrf_of(page.get_data(as_text=True))
+    resp = client.post(
+        "/console/login",
+        data={"email": tenant.users[role].email, "password": TEST_PASSWORD, "csrf_token": token},
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return resp
+
+
+def set_status(db, ids, status, **values):
+    with db.unit_of_work() as session:
+        session.execute(
+            sa.update(Notification).where(Notification.id.in_(ids)).values(status=status, **values)
+        )
+
+
+@pytest.fixture
+def console(app):
+    with app.test_client() as c:
+        yield c
+
+
+def test_login_sets_a_safe_cookie_and_logout_ends_it(console, tenant):
+    assert console.get("/console/failures").status_code == 302  # to the login form
+    resp = log_in(console, tenant)
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    assert console.get("/console/failures").status_code == 200
+    token = csrf_of(console.get("/console/failures").get_data(as_text=True))
+    assert console.post("/console/logout", data={"csrf_token": token}).status_code == 302
+    assert console.get("/console/failures").status_code == 302
+
+
+def test_a_wrong_password_is_refused_and_throttled_like_the_api(console, tenant):
+    for _ in range(3):
+        token = csrf_of(console.get("/console/login").get_data(as_text=True))
+        resp = console.post(
+            "/console/login",
+            data={"email": tenant.users["clinic_admin"].email, "password": "nope", "csrf_token": token},
+        )
+        assert resp.status_code == 401 and "wrong email or password" in resp.get_data(as_text=True)
+    token = csrf_of(console.get("/console/login").get_data(as_text=True))
+    resp = console.post(
+        "/console/login",
+        data={"email": tenant.users["clinic_admin"].email, "password": TEST_PASSWORD, "csrf_token": token},
+    )
+    assert resp.status_code == 429
+
+
+def test_a_form_without_its_csrf_token_is_refused(console, tenant):
+    resp = console.post(
+        "/console/login", data={"email": tenant.users["clinic_admin"].email, "password": TEST_PASSWORD}
+    )
+    assert resp.status_code == 400 and "CSRF" in resp.get_data(as_text=True)
+    log_in(console, tenant)
+    assert console.post("/console/failures/retry?source=notifications").status_code == 400
+
+
+def test_each_role_opens_only_the_pages_its_permissions_allow(app, tenant):
+    pages = {"/console/failures": "lead:configure", "/console/bulk-jobs": "lead:read"}
+    for role in tenant.users:
+        with app.test_client() as c:
+            log_in(c, tenant, role)
+            for path, permission in pages.items():
+                expected = 200 if permission in {str(p) for p in _permissions(role)} else 403
+                assert c.get(path).status_code == expected, (role, path)
+
+
+def _permissions(role):
+    from app.auth.roles import ROLE_PERMISSIONS, Role
+
+    return ROLE_PERMISSIONS[Role(role)]
+
+
+def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console, make_tenant):
+    a, b = make_tenant("A"), make_tenant("B")
+    dead, failed, sent = queue_emails(app, a, 3)
+    (other,) = queue_emails(app, b, 1, prefix="b")
+    set_status(db, [dead], "dead", last_error="connection refused")
+    set_status(db, [failed], "failed", last_error="550 no such user")
+    set_status(db, [sent], "sent")
+    set_status(db, [other], "dead", last_error="connection refused")
+    log_in(console, a)
+    html = console.get("/console/failures").get_data(as_text=True)
+    assert f'data-id="{dead}"' in html and f'data-id="{failed}"' in html and f'data-id="{other}"' not in html
+    filtered = console.get("/console/failures?error=refused").get_data(as_text=True)
+    assert f'data-id="{dead}"' in filtered and f'data-id="{failed}"' not in filtered
+    assert console.get("/console/failures?since=yesterday").status_code == 422
+    preview = console.get("/console/failures/retry?error=refused").get_data(as_text=True)
+    assert "This will retry <strong>1</strong>" in preview and "may already have reached the lead" in preview
+    token = csrf_of(preview)
+    assert (
+        console.post("/console/failures/retry?error=refused", data={"csrf_token": token}).status_code == 302
+    )
+    assert (
+        console.post(f"/console/failures/notifications/{other}/retry", data={"csrf_token": token}).status_code
+        == 404
+    )
+    assert (
+        console.post(
+            f"/console/failures/notifications/{failed}/retry", data={"csrf_token": token}
+        ).status_code
+        == 302
+    )
+    with db.unit_of_work() as session:
+        statuses = dict(session.execute(sa.select(Notification.id, Notification.status)).all())
+        audited = session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "notification.retry")
+        ).all()
+    assert statuses[dead] == statuses[failed] == "pending" and statuses[other] == "dead"
+    assert sorted(int(e.subject_id) for e in audited) == sorted([dead, failed])
