@@ -1,0 +1,76 @@
+"""The console's browser tests: the app served by a real HTTP server on a free port, and Debian's
+Chromium driven by Playwright (launched by its path; a browser is never downloaded). Each browser
+test saves a screenshot to tmp/artifacts/ when it fails."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.requirements import need
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("FOLLOWUP_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_path() -> str | None:
+    """Debian's `chromium`, by its path (or CHROMIUM_PATH)."""
+    given = os.environ.get("CHROMIUM_PATH")
+    candidates = (given,) if given else CHROMIUM_PATHS
+    return next((p for p in candidates if p and Path(p).exists()), shutil.which("chromium"))
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on 127.0.0.1 and a free port, served by werkzeug's threaded server; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = chromium_path()
+    need("chromium", path is not None, "needs Chromium (Debian package `chromium`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a dev dependency
+        need("chromium", False, "needs the `playwright` package (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(request, chromium):
+    """A fresh browser context and page; a screenshot in tmp/artifacts/ if the test fails."""
+    context = chromium.new_context()
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is None or report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+        tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()

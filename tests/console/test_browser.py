@@ -1,0 +1,108 @@
+"""The console in a real browser (Chromium through Playwright) against a real server, worker, Redis
+and SQL database: a dead email retried once from the page, a bulk job's progress bar, CSRF, roles,
+a chart."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import TEST_PASSWORD
+from tests.leadkit import create_lead
+from tests.notifications.fakes import free_port, smtp_server
+from tests.notifications.kit import FAST_DELIVERY, all_in, queue_emails, smtp_settings, use
+from tests.reliability.conftest import sweeping
+from tests.workers import thread_worker, wait_for
+
+
+def log_in(page, base: str, tenant, role: str = "clinic_admin") -> None:
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=email]", tenant.users[role].email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("header nav")).to_be_visible()
+
+
+@pytest.fixture
+def fast_delivery(app, monkeypatch):
+    settings = app.config["SETTINGS"]
+    use(monkeypatch, settings, **FAST_DELIVERY)
+    return settings
+
+
+def test_a_dead_email_to_an_unreachable_relay_is_retried_from_the_page_and_sent_once(
+    app, db, tenant, fast_delivery, monkeypatch, live_server, page
+):
+    port = free_port()  # nothing listens here yet: the relay is down
+    use(monkeypatch, fast_delivery, notification_max_attempts=2, **smtp_settings(port))
+    (email,) = queue_emails(app, tenant, 1)
+    with thread_worker(app), sweeping(app):
+        wait_for(lambda: all_in(db, [email], {"dead"}), timeout=30)
+        log_in(page, live_server, tenant)
+        page.goto(f"{live_server}/console/failures?channel=email")
+        row = page.locator(f"#failures tr[data-id='{email}']")
+        expect(row.locator(".status")).to_have_text("dead")
+        expect(row.locator(".err")).to_contain_text("onnect")
+        with smtp_server(port) as (relay, _):
+            row.locator("button.retry").click()
+            expect(page.locator(".flash")).to_contain_text(f"notification {email} queued again")
+            wait_for(lambda: all_in(db, [email], {"sent"}), timeout=30)
+            time.sleep(1)  # a second send would land now
+            assert len(relay.accepted) == 1 and set(relay.accepted.values()) == {1}
+    page.goto(f"{live_server}/console/failures?channel=email")
+    expect(page.locator(f"#failures tr[data-id='{email}']")).to_have_count(0)
+
+
+def test_retry_filtered_shows_the_count_first(app, db, tenant, live_server, page):
+    ids = queue_emails(app, tenant, 3)
+    from tests.console.test_console_pages import set_status
+
+    set_status(db, ids, "dead", last_error="connection refused")
+    log_in(page, live_server, tenant)
+    page.goto(f"{live_server}/console/failures?error=refused")
+    page.click("#retry-filtered")
+    expect(page.locator("#preview-count")).to_contain_text("This will retry 3")
+    expect(page.locator(".warning")).to_contain_text("may already have reached the lead")
+    page.click("#confirm-retry")
+    expect(page.locator(".flash")).to_contain_text("3 queued again")
+    assert all_in(db, ids, {"pending", "sending", "sent", "dead"})
+
+
+def test_a_bulk_jobs_progress_bar_moves_to_done(app, client, tenant, monkeypatch, live_server, page):
+    monkeypatch.setattr(app.config["SETTINGS"], "bulk_chunk_size", 2)
+    leads = [create_lead(client, tenant, first_name=f"L{i}") for i in range(6)]
+    resp = client.post(
+        "/api/leads/tasks/bulk",
+        json={"lead_ids": [lead["id"] for lead in leads], "title": "Thanks for visiting", "type": "CALL",
+              "due_in_minutes": 60},
+        headers=tenant.headers("treatment_coordinator"),
+    )  # fmt: skip
+    assert resp.status_code == 202, resp.get_json()
+    bulk_id = resp.get_json()["id"]
+    log_in(page, live_server, tenant)
+    page.goto(f"{live_server}/console/bulk-jobs")
+    bar = page.locator(f"#bulk-jobs tr[data-id='{bulk_id}'] .progress")
+    expect(bar).to_have_attribute("data-status", "pending")
+    with thread_worker(app), sweeping(app):
+        expect(bar).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(bar.locator(".done")).to_have_text("6")
+    assert bar.locator(".bar").evaluate("el => el.style.width") == "100%"
+
+
+def test_a_form_without_its_csrf_token_is_refused(tenant, live_server, page):
+    log_in(page, live_server, tenant)
+    page.goto(f"{live_server}/console/failures")
+    page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+    page.click("header form button[type=submit]")  # log out, without the token
+    expect(page.locator("body")).to_contain_text("CSRF")
+    page.goto(f"{live_server}/console/failures")
+    expect(page.locator("h1")).to_have_text("Failures")  # still logged in: the forged post did nothing
+
+
+def test_front_desk_cannot_open_the_failures_page(tenant, live_server, page):
+    log_in(page, live_server, tenant, role="front_desk")
+    response = page.goto(f"{live_server}/console/failures")
+    assert response.status == 403
+    expect(page.locator(".error")).to_contain_text("lead:configure")
