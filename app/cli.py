@@ -1,4 +1,5 @@
-"""The `followup` command: database migrations, demo data, and the embedded all-in-one runner."""
+"""The `followup` command: database migrations, demo data, the embedded all-in-one runner, and the
+console's retries for ops without a browser."""
 
 from __future__ import annotations
 
@@ -138,6 +139,15 @@ def run(port: int) -> None:
 
     sys.exit(run_all(port=port, project_root=PROJECT_ROOT, var_dir=VAR_DIR))
 
+
+def _add_console_commands() -> None:
+    from app.console.cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_console_commands()  # jobs retry, notifications retry, webhooks redeliver: the console's filters
 
 if __name__ == "__main__":
     main()

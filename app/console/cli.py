@@ -1,0 +1,113 @@
+"""`followup jobs retry`, `followup notifications retry`, `followup webhooks redeliver`: the console's
+failures filters and retries for ops without a browser. Each prints what it will touch (how many, a
+sample) and asks, unless --yes."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from app.console import failures
+
+CLI_ACTOR = "cli"
+
+
+def _day(value: datetime | None, extra_days: int = 0) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC) + timedelta(days=extra_days)
+
+
+def _common(func):
+    options = [
+        click.option("--clinic", "clinic_id", type=int, required=True, help="The clinic's id."),
+        click.option("--error", default=None, help="Only those whose last error contains this text."),
+        click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="From this day (UTC)."),
+        click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="To this day (UTC)."),
+        click.option("--yes", is_flag=True, help="Do not ask before retrying."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> None:
+    from app import clock, create_app
+
+    flask_app = create_app()
+    db = flask_app.extensions["followup.db"]
+    with flask_app.app_context():
+        with db.unit_of_work() as session:
+            preview = failures.preview(session=session, clinic_id=clinic_id, filters=filters)
+        click.echo(f"{preview['count']} {filters.source} of clinic {clinic_id} match; {verb} them.")
+        for row in preview["sample"]:
+            when = row["at"].strftime("%Y-%m-%d %H:%M")
+            click.echo(f"  #{row['id']} {row['status']} {row['kind']} {when} {(row['error'] or '')[:80]}")
+        if preview["count"] > len(preview["sample"]):
+            click.echo(f"  ... and {preview['count'] - len(preview['sample'])} more")
+        if preview["warning"]:
+            click.echo(f"warning: {preview['warning']}")
+        if not preview["count"]:
+            return
+        if not yes and not click.confirm(f"{verb.capitalize()} {preview['count']}?", default=False):
+            click.echo("Nothing done.")
+            sys.exit(1)
+        with db.unit_of_work() as session:
+            count = failures.retry_matching(
+                session=session, clinic_id=clinic_id, filters=filters, actor=CLI_ACTOR, now=clock.now()
+            )
+    click.echo(f"{count} queued again.")
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """The job ledger."""
+
+
+@jobs.command("retry")
+@_common
+@click.option("--kind", default=None, help="Only jobs of this kind (e.g. notification.deliver).")
+@click.option("--status", type=click.Choice(["dead", "failed"]), default=None, help="Dead or failed (both).")
+def jobs_retry(clinic_id, error, since, until, yes, kind, status) -> None:
+    """Run the clinic's dead and failed ledger jobs again (attempts reset; audited)."""
+    filters = failures.Filters(failures.JOBS, status=status, kind=kind, error=error,
+                               since=_day(since), until=_day(until, 1))  # fmt: skip
+    _run(filters, clinic_id, yes, "retry")
+
+
+@click.group("notifications")
+def notifications() -> None:
+    """Outgoing email and SMS."""
+
+
+@notifications.command("retry")
+@_common
+@click.option("--status", type=click.Choice(failures.NOTIFICATION_STATUSES), default=None)
+@click.option("--kind", default=None, help="Only messages of this kind (reminder, escalation, ...).")
+@click.option("--channel", type=click.Choice(failures.CHANNELS), default=None)
+@click.option("--recipient", default=None, help="Only those whose address contains this text.")
+def notifications_retry(clinic_id, error, since, until, yes, status, kind, channel, recipient) -> None:
+    """Send the clinic's failed and dead messages again (attempts reset; audited)."""
+    filters = failures.Filters(failures.NOTIFICATIONS, status=status, kind=kind, channel=channel,
+                               recipient=recipient, error=error, since=_day(since),
+                               until=_day(until, 1))  # fmt: skip
+    _run(filters, clinic_id, yes, "retry")
+
+
+@click.group("webhooks")
+def webhooks() -> None:
+    """Outbound webhooks."""
+
+
+@webhooks.command("redeliver")
+@_common
+@click.option("--event", "kind", default=None, help="Only deliveries of this event type.")
+@click.option("--url", "recipient", default=None, help="Only subscriptions whose URL contains this text.")
+def webhooks_redeliver(clinic_id, error, since, until, yes, kind, recipient) -> None:
+    """Send the clinic's failed webhook deliveries again (same Idempotency-Key; audited)."""
+    filters = failures.Filters(failures.WEBHOOKS, kind=kind, recipient=recipient, error=error,
+                               since=_day(since), until=_day(until, 1))  # fmt: skip
+    _run(filters, clinic_id, yes, "redeliver")
+
+
+COMMANDS = (jobs, notifications, webhooks)
