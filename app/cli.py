@@ -13,8 +13,18 @@ from app.config import PROJECT_ROOT, VAR_DIR, Settings
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Follow-up Engine administration."""
+    from app.console.cli import MAKE_APP
+
+    ctx.meta[MAKE_APP] = _create_app
+
+
+def _create_app():
+    from app import create_app
+
+    return create_app()
 
 
 @main.group()

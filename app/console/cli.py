@@ -31,10 +31,13 @@ def _common(func):
     return func
 
 
-def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> None:
-    from app import clock, create_app
+MAKE_APP = "followup.make_app"  # click's context meta: the `followup` command's app factory
 
-    flask_app = create_app()
+
+def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> None:
+    from app import clock
+
+    flask_app = click.get_current_context().meta[MAKE_APP]()
     db = flask_app.extensions["followup.db"]
     with flask_app.app_context():
         with db.unit_of_work() as session:

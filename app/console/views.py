@@ -9,10 +9,11 @@ from app import clock
 from app.auth.roles import Permission
 from app.bulk import admin as bulk_admin
 from app.bulk import service as bulk_service
-from app.console import auth, failures, forms
+from app.console import auth, charts, failures, forms, pictures, story
+from app.console import health as health_service
 from app.console.auth import current_actor, open_page, page
-from app.db import unit_of_work
-from app.errors import DomainError
+from app.db import get_db, unit_of_work
+from app.errors import DomainError, ValidationFailed
 from app.leads.export import may_read_phi
 
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
@@ -187,3 +188,46 @@ def cancel_bulk_job(bulk_job_id: int):
         )
     flash(f"bulk job {bulk_job_id} cancelled")
     return redirect(url_for("console.bulk_job", bulk_job_id=bulk_job_id))
+
+
+# --- automation health ------------------------------------------------------------------------
+
+
+@blp.route("/health")
+@page(Permission.CONFIGURE)
+def health():
+    db = get_db()
+    now = clock.now()
+    with unit_of_work() as session:
+        clinic = health_service.clinic_health(session=session, clinic_id=current_actor().clinic_id, now=now)
+        running = health_service.processes(
+            session=session, now=now, heartbeat_interval=db.settings.heartbeat_interval
+        )
+    queues = health_service.queue_depths(settings=db.settings, redis=db.redis)
+    return render_template("console/health.html", clinic=clinic, running=running, queues=queues, now=now)
+
+
+# --- a lead's story and the pictures ----------------------------------------------------------
+
+
+@blp.route("/leads/<int:lead_id>")
+@page(Permission.READ)
+def lead_story(lead_id: int):
+    with unit_of_work() as session:
+        story_ = story.lead_story(session=session, actor=current_actor(), lead_id=lead_id, now=clock.now())
+        return render_template("console/lead.html", story=story_)
+
+
+@blp.route("/analytics")
+@page(Permission.ANALYTICS)
+def analytics():
+    days = request.args.get("days", 30, type=int)
+    if not 1 <= days <= 366:
+        raise ValidationFailed("days", "must be between 1 and 366")
+    with unit_of_work() as session:
+        data = pictures.pictures(
+            session=session, clinic_id=current_actor().clinic_id, now=clock.now(), days=days
+        )
+    return render_template(
+        "console/analytics.html", data=data, bar_chart=charts.bar_chart, line_chart=charts.line_chart
+    )

@@ -106,3 +106,15 @@ def test_front_desk_cannot_open_the_failures_page(tenant, live_server, page):
     response = page.goto(f"{live_server}/console/failures")
     assert response.status == 403
     expect(page.locator(".error")).to_contain_text("lead:configure")
+
+
+def test_the_analytics_page_renders_its_charts_as_svg(client, tenant, live_server, page):
+    create_lead(client, tenant)
+    log_in(page, live_server, tenant)
+    page.goto(f"{live_server}/console/analytics")
+    funnel = page.locator("#funnel svg.chart")
+    expect(funnel).to_be_visible()
+    assert funnel.bounding_box()["height"] > 50
+    expect(page.locator("#funnel svg rect.bar").first).to_be_attached()
+    expect(page.locator("#speed svg.chart")).to_be_visible()
+    expect(page.locator("#funnel table tbody tr").first).to_be_visible()

@@ -131,3 +131,76 @@ def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console
         ).all()
     assert statuses[dead] == statuses[failed] == "pending" and statuses[other] == "dead"
     assert sorted(int(e.subject_id) for e in audited) == sorted([dead, failed])
+
+
+def test_health_shows_orphans_due_jobs_heartbeats_and_queue_depths(app, db, console, tenant, client, redis):
+    from app import clock
+    from app.ops import service as ops
+    from tests.leadkit import create_lead
+
+    create_lead(client, tenant)  # its automation jobs are due and no worker runs them
+    with db.unit_of_work() as session:
+        ops.record_heartbeat(session=session, name="worker", now=clock.now())
+    redis.rpush("bulk", "a", "b")
+    try:
+        log_in(console, tenant)
+        html = console.get("/console/health").get_data(as_text=True)
+    finally:
+        redis.delete("bulk")
+    assert re.search(r'id="orphan-leads">\d+<', html)
+    assert re.search(r'<tr data-kind="events.process"><td>events.process</td><td class="count">[1-9]', html)
+    assert '<tr data-name="worker"><td>worker</td>' in html
+    assert re.search(r'<tr data-queue="bulk"><td>bulk</td><td class="depth">2</td>', html)
+
+
+def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_that_read(
+    app, db, client, tenant, make_tenant
+):
+    from tests.leadkit import create_lead
+
+    lead = create_lead(client, tenant, notes="allergic to latex", insurance_member_id="MEM-123")
+    logged = client.post(
+        f"/api/leads/{lead['id']}/activities",
+        json={
+            "type": "PHONE_CALL",
+            "direction": "OUTBOUND",
+            "outcome": "voicemail",
+            "notes": "left voicemail",
+        },
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert logged.status_code == 201, logged.get_json()
+    with app.test_client() as coordinator:
+        log_in(coordinator, tenant, "treatment_coordinator")
+        page = coordinator.get(f"/console/leads/{lead['id']}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "MEM-123" in html and "left voicemail" in html
+        assert 'id="pending"' in html and 'id="timeline"' in html and 'id="tasks"' in html
+        assert coordinator.get(f"/console/leads/{lead['id'] + 100000}").status_code == 404
+    with app.test_client() as front_desk:
+        log_in(front_desk, tenant, "front_desk")
+        html = front_desk.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
+        assert "MEM-123" not in html and "latex" not in html and "left voicemail" not in html
+        assert 'id="phi-hidden"' in html and lead["first_name"] in html
+    with app.test_client() as other:
+        log_in(other, make_tenant("Other"))
+        assert other.get(f"/console/leads/{lead['id']}").status_code == 404
+    with db.unit_of_work() as session:
+        reads = session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.action == "lead.read", AuditEvent.subject_id == str(lead["id"])
+            )
+        ).all()
+    assert [e.actor for e in reads] == [f"user:{tenant.users['treatment_coordinator'].id}"]
+
+
+def test_analytics_draws_each_chart_with_its_table(console, client, tenant):
+    from tests.leadkit import create_lead
+
+    create_lead(client, tenant)
+    log_in(console, tenant)
+    html = console.get("/console/analytics").get_data(as_text=True)
+    for section in ("funnel", "speed", "sources", "coordinators"):
+        part = html.split(f'<section id="{section}">')[1].split("</section>")[0]
+        assert "<svg" in part and "<table>" in part, section
+    assert console.get("/console/analytics?days=0").status_code == 422

@@ -1,0 +1,35 @@
+"""The numbers as pictures: the analytics services' reports, gathered for the console's charts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.analytics import service as analytics
+
+WEEKS = 8
+
+
+def pictures(*, session: Session, clinic_id: int, now: datetime, days: int = 30) -> dict:
+    """The funnel, sources' revenue and ROI and coordinators over the last `days`; speed-to-lead per
+    week over the last WEEKS weeks."""
+    args = {"start": now - timedelta(days=days), "end": now}
+
+    def report(name: str, **over) -> dict:
+        return analytics.report(
+            session=session, clinic_id=clinic_id, name=name, args={**args, **over}, now=now
+        )
+
+    weeks = []
+    for back in range(WEEKS, 0, -1):
+        end = now - timedelta(weeks=back - 1)
+        weekly = report("speed-to-lead", start=end - timedelta(weeks=1), end=end)
+        weeks.append({"week": (end - timedelta(weeks=1)).date().isoformat(), **weekly["rows"][0]})
+    return {
+        "days": days,
+        "funnel": report("funnel")["rows"],
+        "revenue": report("revenue"),
+        "coordinators": report("coordinators")["rows"],
+        "speed": weeks,
+    }
