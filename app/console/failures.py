@@ -28,6 +28,8 @@ UNKNOWN_OUTCOME_WARNING = (
     "A message whose outcome was unknown may already have reached the lead: retrying it may send it twice."
 )
 SAMPLE = 5
+# The statuses each source's `status` filter accepts.
+STATUSES = {NOTIFICATIONS: NOTIFICATION_STATUSES, JOBS: tuple(GAVE_UP), WEBHOOKS: (FAILED,)}
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,13 @@ def filters_from(args) -> tuple[FilterForm, failures.Filters]:
     if not form.validate():
         field, messages = next(iter(form.errors.items()))
         raise ValidationFailed(field, "; ".join(messages))
+    source = form.source.data or failures.NOTIFICATIONS
+    if form.status.data and form.status.data not in failures.STATUSES[source]:
+        raise ValidationFailed(
+            "status", f"must be one of {', '.join(failures.STATUSES[source])} for {source}"
+        )
     filters = failures.Filters(
-        source=form.source.data or failures.NOTIFICATIONS,
+        source=source,
         status=form.status.data or None,
         kind=form.kind.data or None,
         channel=form.channel.data or None,

@@ -4,6 +4,7 @@ render. No queries here."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 
 from app import clock
 from app.auth.roles import Permission
@@ -23,6 +24,12 @@ blp.before_request(auth.check_access)
 @blp.errorhandler(DomainError)
 def _refused(error: DomainError):
     return render_template("console/error.html", error=error), error.status, error.headers
+
+
+@blp.errorhandler(CSRFError)
+def _forged(error: CSRFError):
+    refused = DomainError(f"refused: {error.description} Reload the page and try again.")
+    return render_template("console/error.html", error=refused), 400
 
 
 def _safe_next(target: str | None) -> str:

@@ -204,3 +204,11 @@ def test_analytics_draws_each_chart_with_its_table(console, client, tenant):
         part = html.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "<svg" in part and "<table>" in part, section
     assert console.get("/console/analytics?days=0").status_code == 422
+
+
+def test_a_status_the_source_does_not_have_is_a_422_naming_it(console, tenant):
+    log_in(console, tenant)
+    resp = console.get("/console/failures?source=jobs&status=sent")
+    assert resp.status_code == 422 and "status" in resp.get_data(as_text=True)
+    assert console.get("/console/failures?source=jobs&status=dead").status_code == 200
+    assert console.get("/console/failures?source=pigeons").status_code == 422
