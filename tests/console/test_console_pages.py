@@ -212,3 +212,40 @@ def test_a_status_the_source_does_not_have_is_a_422_naming_it(console, tenant):
     assert resp.status_code == 422 and "status" in resp.get_data(as_text=True)
     assert console.get("/console/failures?source=jobs&status=dead").status_code == 200
     assert console.get("/console/failures?source=pigeons").status_code == 422
+
+
+def test_the_cookie_is_secure_in_production():
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from app.console import init_console
+
+    for env, secure in (("production", True), ("development", False)):
+        bare = Flask(__name__)
+        init_console(bare, SimpleNamespace(env=env))
+        assert bare.config["SESSION_COOKIE_SECURE"] is secure
+
+
+def test_login_goes_back_only_to_a_console_page(app, tenant):
+    form = {"email": tenant.users["clinic_admin"].email, "password": TEST_PASSWORD}
+    cases = (
+        ("https://evil.example/x", "/console/failures"),
+        ("//evil.example", "/console/failures"),
+        ("/console/bulk-jobs", "/console/bulk-jobs"),
+    )
+    for target, expected in cases:
+        with app.test_client() as c:
+            token = csrf_of(c.get(f"/console/login?next={target}").get_data(as_text=True))
+            resp = c.post(f"/console/login?next={target}", data={**form, "csrf_token": token})
+            assert resp.status_code == 302 and resp.headers["Location"] == expected, target
+
+
+def test_a_changed_password_or_disabled_user_ends_the_session(app, console, tenant):
+    from tests.leadkit import set_user
+
+    log_in(console, tenant)
+    assert console.get("/console/failures").status_code == 200
+    set_user(app, tenant.users["clinic_admin"].id, token_version=7)  # as a password change does
+    resp = console.get("/console/failures")
+    assert resp.status_code == 302 and "/console/login" in resp.headers["Location"]
