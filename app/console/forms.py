@@ -34,6 +34,9 @@ class FilterForm(Form):
     until = DateField("To", validators=[Optional()])
 
 
+FILTER_FIELDS = frozenset(FilterForm().data)  # the query-string keys a failures URL carries
+
+
 def _day(value, extra_days: int = 0) -> datetime | None:
     if value is None:
         return None

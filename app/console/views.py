@@ -32,6 +32,11 @@ def _forged(error: CSRFError):
     return render_template("console/error.html", error=refused), 400
 
 
+def _filter_args(*leave_out: str) -> dict:
+    """The request's failure filters (only the form's own fields), to carry into the next URL."""
+    return {k: v for k, v in request.args.items() if k in forms.FILTER_FIELDS and k not in leave_out}
+
+
 def _safe_next(target: str | None) -> str:
     """Only a console path: never a redirect off the site."""
     if target and target.startswith("/console") and not target.startswith("//"):
@@ -96,7 +101,8 @@ def failures_page():
         action=forms.ActionForm(),
         show_recipient=may_read_phi(current_actor()),
         statuses=failures.NOTIFICATION_STATUSES,
-        query={k: v for k, v in request.args.items() if k != "page"},
+        query=_filter_args(),
+        back=_filter_args("source"),
     )
 
 
@@ -112,7 +118,7 @@ def retry_one(source: str, item_id: int):
             now=clock.now(),
         )  # fmt: skip
     flash(f"{source[:-1]} {item_id} queued again")
-    return redirect(url_for("console.failures_page", **request.args))
+    return redirect(url_for("console.failures_page", source=source, **_filter_args("source")))
 
 
 @blp.route("/failures/retry", methods=["GET"])
@@ -123,7 +129,7 @@ def retry_preview():
         preview = failures.preview(session=session, clinic_id=current_actor().clinic_id, filters=filters)
     return render_template(
         "console/retry_preview.html", form=form, filters=filters, preview=preview, action=forms.ActionForm(),
-        show_recipient=may_read_phi(current_actor()),
+        show_recipient=may_read_phi(current_actor()), query=_filter_args(),
     )  # fmt: skip
 
 
@@ -137,7 +143,7 @@ def retry_matching():
             session=session, clinic_id=actor.clinic_id, filters=filters, actor=actor.ref, now=clock.now()
         )
     flash(f"{count} queued again")
-    return redirect(url_for("console.failures_page", **request.args))
+    return redirect(url_for("console.failures_page", **_filter_args()))
 
 
 # --- bulk jobs --------------------------------------------------------------------------------

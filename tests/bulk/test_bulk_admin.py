@@ -80,3 +80,21 @@ def test_a_finished_bulk_job_sends_bulk_completed_to_its_subscribers(app, client
         assert delivery.payload["data"] == {
             "bulk_job_id": bulk_id, "kind": "tasks.create", "total": 3, "done": 3, "failed": 0,
         }  # fmt: skip
+
+
+def test_a_cancelled_import_creates_no_lead_from_its_chunks_not_yet_run(app, client, tenant):
+    from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK
+    from app.scheduling.models import ScheduledJob
+
+    rows = [{"external_id": f"x-{n}", "first_name": "A", "last_name": f"B{n}"} for n in range(3)]
+    resp = client.post("/api/leads/import", json=rows, headers=tenant.headers("treatment_coordinator"))
+    assert resp.status_code == 202, resp.get_json()
+    bulk_id = resp.get_json()["id"]
+    with app.extensions["followup.db"].unit_of_work() as session:
+        chunks = list(session.scalars(sa.select(ScheduledJob).where(
+            ScheduledJob.kind == IMPORT_CHUNK, ScheduledJob.subject_id == bulk_id)))  # fmt: skip
+    cancelled = client.post(f"/api/bulk-jobs/{bulk_id}/cancel", headers=tenant.headers())
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    for job in chunks:
+        run_at(app, job, job.due_at)  # a stale delivery of a cancelled chunk does nothing
+    assert client.get("/api/leads", headers=tenant.headers()).get_json() == []

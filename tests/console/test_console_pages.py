@@ -249,3 +249,64 @@ def test_a_changed_password_or_disabled_user_ends_the_session(app, console, tena
     set_user(app, tenant.users["clinic_admin"].id, token_version=7)  # as a password change does
     resp = console.get("/console/failures")
     assert resp.status_code == 302 and "/console/login" in resp.headers["Location"]
+
+
+def test_failed_webhook_deliveries_and_dead_jobs_are_listed_and_retried(app, db, console, client, tenant):
+    from app import clock
+    from app.scheduling import service as scheduling
+    from app.scheduling.models import ScheduledJob
+    from app.webhooks.models import WebhookDelivery
+    from tests.leadkit import create_lead
+    from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, run_attempts, subscribe
+
+    app.config["SETTINGS"].webhook_max_attempts, saved = 1, app.config["SETTINGS"].webhook_max_attempts
+    receiver = Receiver(failures=1000)
+    try:
+        subscribe(client, tenant, receiver.url, ["lead.created"])
+        create_lead(client, tenant)
+        process_events(app, db)
+        [job] = deliveries(db)
+        run_attempts(app, db, job)
+    finally:
+        app.config["SETTINGS"].webhook_max_attempts = saved
+        receiver.close()
+    with db.unit_of_work() as session:
+        [delivery] = session.scalars(sa.select(WebhookDelivery)).all()
+        dead = scheduling.schedule(
+            session=session, kind="notification.deliver", due_at=clock.now(), dedupe_key="console:dead",
+            now=clock.now(), clinic_id=tenant.id,
+        )  # fmt: skip
+        session.flush()
+        session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == dead.id).values(status="dead"))
+        delivery_id, dead_id = delivery.id, dead.id
+    log_in(console, tenant)
+    hooks = console.get("/console/failures?source=webhooks&kind=lead.created").get_data(as_text=True)
+    assert f'data-id="{delivery_id}"' in hooks and "Redeliver" in hooks and "127.0.0.1" in hooks
+    jobs = console.get("/console/failures?source=jobs&kind=notification.deliver").get_data(as_text=True)
+    assert f'data-id="{dead_id}"' in jobs
+    token = csrf_of(jobs)
+    assert (
+        console.post(
+            f"/console/failures/webhooks/{delivery_id}/retry", data={"csrf_token": token}
+        ).status_code
+        == 302
+    )
+    assert (
+        console.post(f"/console/failures/jobs/{dead_id}/retry", data={"csrf_token": token}).status_code == 302
+    )
+    with db.unit_of_work() as session:
+        assert session.get(WebhookDelivery, delivery_id).status == "pending"
+        assert session.get(ScheduledJob, dead_id).status in ("pending", "dispatched")
+    assert f'data-id="{delivery_id}"' not in console.get("/console/failures?source=webhooks").get_data(
+        as_text=True
+    )
+
+
+def test_unknown_query_keys_are_not_carried_into_links(console, tenant, app, db):
+    (email,) = queue_emails(app, tenant, 1)
+    set_status(db, [email], "dead", last_error="refused")
+    log_in(console, tenant)
+    resp = console.get("/console/failures?_scheme=http&_external=0&source=notifications&error=refused")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "_scheme" not in html and "error=refused" in html
+    assert console.get("/console/failures/retry?_scheme=http&error=refused").status_code == 200
