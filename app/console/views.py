@@ -13,9 +13,11 @@ from app.bulk import service as bulk_service
 from app.console import auth, charts, failures, forms, pictures, story
 from app.console import health as health_service
 from app.console.auth import current_actor, open_page, page
-from app.db import get_db, unit_of_work
+from app.db import get_db, page_offset, unit_of_work
 from app.errors import DomainError, ValidationFailed
 from app.leads.export import may_read_phi
+
+PAGE_SIZE = 50
 
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 blp.before_request(auth.check_access)
@@ -88,8 +90,8 @@ def failures_page():
             session=session,
             clinic_id=current_actor().clinic_id,
             filters=filters,
-            limit=50,
-            offset=(page_number - 1) * 50,
+            limit=PAGE_SIZE,
+            offset=page_offset(page_number, PAGE_SIZE),
         )
     return render_template(
         "console/failures.html",
@@ -98,6 +100,7 @@ def failures_page():
         rows=rows,
         total=total,
         page=page_number,
+        page_size=PAGE_SIZE,
         action=forms.ActionForm(),
         show_recipient=may_read_phi(current_actor()),
         statuses=failures.NOTIFICATION_STATUSES,

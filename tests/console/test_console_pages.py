@@ -310,3 +310,30 @@ def test_unknown_query_keys_are_not_carried_into_links(console, tenant, app, db)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "_scheme" not in html and "error=refused" in html
     assert console.get("/console/failures/retry?_scheme=http&error=refused").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/console/failures?since=2026-13-01"),
+        ("GET", "/console/failures?page=-1"),
+        ("GET", "/console/failures?page=99999999999999999999"),
+        ("GET", "/console/failures?kind=" + "k" * 500),
+        ("GET", "/console/analytics?days=abc"),
+        ("GET", "/console/analytics?days=100000"),
+        ("POST", "/console/failures/pigeons/1/retry"),
+        ("POST", "/console/failures/notifications/999999/retry"),
+        ("POST", "/console/failures/jobs/999999/retry"),
+        ("POST", "/console/failures/webhooks/999999/retry"),
+        ("GET", "/console/bulk-jobs/999999"),
+        ("GET", "/console/bulk-jobs/999999/progress"),
+        ("POST", "/console/bulk-jobs/999999/cancel"),
+        ("GET", "/console/leads/999999"),
+        ("GET", "/console/nowhere"),
+    ],
+)
+def test_bad_input_is_a_4xx_never_a_500(console, tenant, method, path):
+    log_in(console, tenant)
+    token = csrf_of(console.get("/console/failures").get_data(as_text=True))
+    resp = console.open(path, method=method, data={"csrf_token": token} if method == "POST" else None)
+    assert 400 <= resp.status_code < 500 or resp.status_code in (200, 302), (path, resp.status_code)
