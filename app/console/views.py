@@ -7,14 +7,14 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_wtf.csrf import CSRFError
 
 from app import clock
-from app.auth.roles import Permission
+from app.auth.roles import ANY, Permission
 from app.bulk import admin as bulk_admin
 from app.bulk import service as bulk_service
 from app.console import auth, charts, failures, forms, pictures, story
 from app.console import health as health_service
 from app.console.auth import current_actor, open_page, page
 from app.db import get_db, page_offset, unit_of_work
-from app.errors import DomainError, ValidationFailed
+from app.errors import DomainError, Forbidden, ValidationFailed
 from app.leads.export import may_read_phi
 
 PAGE_SIZE = 50
@@ -43,7 +43,7 @@ def _safe_next(target: str | None) -> str:
     """Only a console path: never a redirect off the site."""
     if target and target.startswith("/console") and not target.startswith("//"):
         return target
-    return url_for("console.failures_page")
+    return url_for("console.index")
 
 
 @blp.route("/login", methods=["GET", "POST"])
@@ -71,10 +71,22 @@ def logout():
     return redirect(url_for("console.login"))
 
 
+# Where the console opens: the first of these pages the user's role may see.
+HOME_PAGES = (
+    (Permission.CONFIGURE, "console.failures_page"),
+    (Permission.READ, "console.bulk_jobs"),
+    (Permission.ANALYTICS, "console.analytics"),
+)
+
+
 @blp.route("/")
-@page(Permission.READ)
+@page(ANY)
 def index():
-    return redirect(url_for("console.failures_page"))
+    actor = current_actor()
+    for permission, endpoint in HOME_PAGES:
+        if actor.can(permission):
+            return redirect(url_for(endpoint))
+    raise Forbidden("no console page is open to this role")
 
 
 # --- failures ---------------------------------------------------------------------------------

@@ -79,13 +79,25 @@ def test_a_form_without_its_csrf_token_is_refused(console, tenant):
 
 
 def test_each_role_opens_only_the_pages_its_permissions_allow(app, tenant):
-    pages = {"/console/failures": "lead:configure", "/console/bulk-jobs": "lead:read"}
+    pages = {
+        "/console/failures": "lead:configure",
+        "/console/health": "lead:configure",
+        "/console/bulk-jobs": "lead:read",
+        "/console/analytics": "lead:analytics",
+    }
+    homes = {
+        "clinic_admin": "/console/failures",
+        "treatment_coordinator": "/console/bulk-jobs",
+        "front_desk": "/console/bulk-jobs",
+        "doctor": "/console/analytics",
+    }
     for role in tenant.users:
         with app.test_client() as c:
             log_in(c, tenant, role)
             for path, permission in pages.items():
                 expected = 200 if permission in {str(p) for p in _permissions(role)} else 403
                 assert c.get(path).status_code == expected, (role, path)
+            assert c.get("/console/").headers["Location"] == homes[role]
 
 
 def _permissions(role):
@@ -230,8 +242,8 @@ def test_the_cookie_is_secure_in_production():
 def test_login_goes_back_only_to_a_console_page(app, tenant):
     form = {"email": tenant.users["clinic_admin"].email, "password": TEST_PASSWORD}
     cases = (
-        ("https://evil.example/x", "/console/failures"),
-        ("//evil.example", "/console/failures"),
+        ("https://evil.example/x", "/console/"),
+        ("//evil.example", "/console/"),
         ("/console/bulk-jobs", "/console/bulk-jobs"),
     )
     for target, expected in cases:
