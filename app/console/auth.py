@@ -36,7 +36,7 @@ def open_page(reason: str):
     return decorate
 
 
-def log_in(*, email: str, password: str, now) -> None:
+def log_in(*, email: str, password: str) -> None:
     """Check the credentials as the API's login does (same throttle) and start a fresh session."""
     db = get_db()
     with db.unit_of_work() as work:

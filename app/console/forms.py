@@ -65,3 +65,14 @@ def filters_from(args) -> tuple[FilterForm, failures.Filters]:
         until=_day(form.until.data, extra_days=1),  # "to" a day includes that day
     )
     return form, filters
+
+
+MAX_PROGRESS_IDS = 100
+
+
+def ids_from(text: str) -> list[int]:
+    """`3,4,5` as ids; anything else is a 422 naming `ids`."""
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts or len(parts) > MAX_PROGRESS_IDS or not all(p.strip().isdigit() for p in parts):
+        raise ValidationFailed("ids", f"give 1 to {MAX_PROGRESS_IDS} bulk job ids, comma-separated")
+    return [int(p) for p in parts]

@@ -53,7 +53,7 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            auth.log_in(email=form.email.data, password=form.password.data, now=clock.now())
+            auth.log_in(email=form.email.data, password=form.password.data)
         except DomainError as error:
             form.form_errors.append(error.message)
             status = error.status
@@ -197,14 +197,16 @@ def bulk_job(bulk_job_id: int):
     )  # fmt: skip
 
 
-@blp.route("/bulk-jobs/<int:bulk_job_id>/progress")
+@blp.route("/bulk-jobs/progress")
 @page(Permission.READ)
-def bulk_progress(bulk_job_id: int):
+def bulk_progress():
+    """The progress of the open bulk jobs on a page, in one request (`?ids=3,4`): the page polls it."""
+    ids = forms.ids_from(request.args.get("ids", ""))
+    clinic_id = current_actor().clinic_id
+    now = clock.now()
     with unit_of_work() as session:
-        job = bulk_service.get_bulk_job(
-            session=session, clinic_id=current_actor().clinic_id, bulk_job_id=bulk_job_id
-        )
-        return jsonify(bulk_admin.progress(job, clock.now()))
+        jobs = [bulk_service.get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=i) for i in ids]
+        return jsonify({"jobs": [bulk_admin.progress(job, now) for job in jobs]})
 
 
 @blp.route("/bulk-jobs/<int:bulk_job_id>/cancel", methods=["POST"])

@@ -338,7 +338,7 @@ def test_unknown_query_keys_are_not_carried_into_links(console, tenant, app, db)
         ("POST", "/console/failures/jobs/999999/retry"),
         ("POST", "/console/failures/webhooks/999999/retry"),
         ("GET", "/console/bulk-jobs/999999"),
-        ("GET", "/console/bulk-jobs/999999/progress"),
+        ("GET", "/console/bulk-jobs/progress?ids=999999"),
         ("POST", "/console/bulk-jobs/999999/cancel"),
         ("GET", "/console/leads/999999"),
         ("GET", "/console/nowhere"),
@@ -349,3 +349,20 @@ def test_bad_input_is_a_4xx_never_a_500(console, tenant, method, path):
     token = csrf_of(console.get("/console/failures").get_data(as_text=True))
     resp = console.open(path, method=method, data={"csrf_token": token} if method == "POST" else None)
     assert 400 <= resp.status_code < 500 or resp.status_code in (200, 302), (path, resp.status_code)
+
+
+def test_bulk_progress_is_one_request_for_many_jobs_of_the_clinic_only(
+    app, client, console, tenant, make_tenant
+):
+    from tests.bulk.test_bulk_admin import start
+
+    first, second = start(client, tenant, 1), start(client, tenant, 1)
+    other = start(client, make_tenant("Other"), 1)
+    log_in(console, tenant)
+    resp = console.get(f"/console/bulk-jobs/progress?ids={first},{second}")
+    assert resp.status_code == 200
+    assert [(j["id"], j["status"], j["total"]) for j in resp.get_json()["jobs"]] == [
+        (first, "pending", 1), (second, "pending", 1),
+    ]  # fmt: skip
+    assert console.get(f"/console/bulk-jobs/progress?ids={first},{other}").status_code == 404
+    assert console.get("/console/bulk-jobs/progress?ids=1,x").status_code == 422

@@ -1,7 +1,9 @@
-// Bulk job progress bars: poll each open job's progress and move its bar until it ends.
+// Bulk job progress bars: one request for every open job on the page, every POLL_MS, until they end
+// (one request, not one per bar: the console shares the API's per-address rate limit).
 (function () {
   "use strict";
   var OPEN = { pending: true, running: true };
+  var POLL_MS = 2000;
 
   function render(box, p) {
     box.dataset.status = p.status;
@@ -16,18 +18,29 @@
     box.querySelector(".left").textContent = p.seconds_left === null ? "\u2014" : p.seconds_left + " s left";
   }
 
-  function poll(box) {
-    if (!OPEN[box.dataset.status]) return;
-    fetch(box.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  function openBoxes() {
+    return Array.prototype.filter.call(document.querySelectorAll(".progress[data-id]"), function (box) {
+      return OPEN[box.dataset.status];
+    });
+  }
+
+  function poll(url) {
+    var boxes = openBoxes();
+    if (!boxes.length) return;
+    var ids = boxes.map(function (box) { return box.dataset.id; }).join(",");
+    fetch(url + "?ids=" + encodeURIComponent(ids), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (p) {
-        if (p) render(box, p);
-        setTimeout(function () { poll(box); }, 1000);
+      .then(function (answer) {
+        (answer ? answer.jobs : []).forEach(function (p) {
+          document.querySelectorAll('.progress[data-id="' + p.id + '"]').forEach(function (box) { render(box, p); });
+        });
       })
-      .catch(function () { setTimeout(function () { poll(box); }, 3000); });
+      .catch(function () {})
+      .then(function () { setTimeout(function () { poll(url); }, POLL_MS); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll(".progress[data-progress-url]").forEach(poll);
+    var url = document.body.dataset.progressUrl;
+    if (url) poll(url);
   });
 })();
