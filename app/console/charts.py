@@ -70,7 +70,7 @@ def line_chart(title: str, labels: Sequence, series: dict[str, Sequence], unit: 
     known = [_number(v) for name in names for v in series[name] if v is not None]
     top = max([*known, 0.0]) or 1.0
     height = PLOT_HEIGHT + 2 * MARGIN + 20
-    left, plot_width = 50, WIDTH - 70
+    left, plot_width = 50, WIDTH - 110  # room for the last label, centred on its point
     step = plot_width / max(len(labels) - 1, 1)
 
     def point(index: int, value: float) -> tuple[float, float]:

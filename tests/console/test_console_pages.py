@@ -182,12 +182,18 @@ def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_that_read(
         headers=tenant.headers("treatment_coordinator"),
     )
     assert logged.status_code == 201, logged.get_json()
+    from tests.webhooks.test_webhooks import process_events
+
+    process_events(app, db)  # the default rules act on lead.created: a task, steps, their why
     with app.test_client() as coordinator:
         log_in(coordinator, tenant, "treatment_coordinator")
         page = coordinator.get(f"/console/leads/{lead['id']}")
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and "MEM-123" in html and "left voicemail" in html
         assert 'id="pending"' in html and 'id="timeline"' in html and 'id="tasks"' in html
+        tasks = html.split('<table id="tasks">')[1].split("</table>")[0]
+        past = html.split('<table id="past">')[1].split("</table>")[0]
+        assert "None." not in tasks and "rule “" in past  # the task the rules made, and which rule
         assert coordinator.get(f"/console/leads/{lead['id'] + 100000}").status_code == 404
     with app.test_client() as front_desk:
         log_in(front_desk, tenant, "front_desk")
