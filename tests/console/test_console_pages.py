@@ -372,3 +372,29 @@ def test_bulk_progress_is_one_request_for_many_jobs_of_the_clinic_only(
     ]  # fmt: skip
     assert console.get(f"/console/bulk-jobs/progress?ids={first},{other}").status_code == 404
     assert console.get("/console/bulk-jobs/progress?ids=1,x").status_code == 422
+
+
+def test_lateness_percentiles_of_the_clinics_jobs_of_the_last_hour(app, db, tenant):
+    from datetime import timedelta
+
+    from app import clock
+    from app.console import health
+    from app.scheduling import service as scheduling
+    from app.scheduling.models import ScheduledJob
+
+    now = clock.now()
+    with db.unit_of_work() as session:
+        for late in range(1, 11):
+            job = scheduling.schedule(
+                session=session, kind="notification.deliver", due_at=now - timedelta(minutes=5),
+                dedupe_key=f"late:{late}", now=now, clinic_id=tenant.id,
+            )  # fmt: skip
+            session.flush()
+            session.execute(
+                sa.update(ScheduledJob)
+                .where(ScheduledJob.id == job.id)
+                .values(status="done", started_at=job.due_at + timedelta(seconds=late), finished_at=now)
+            )
+    with db.unit_of_work() as session:
+        lateness = health.clinic_health(session=session, clinic_id=tenant.id, now=now)["lateness"]
+    assert (lateness["jobs"], lateness["p50"], lateness["p90"], lateness["p99"]) == (10, 5.0, 9.0, 10.0)
