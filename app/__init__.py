@@ -10,6 +10,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
+from app.console import CONSOLE_PREFIX
 
 
 def create_app(config: Settings | dict | None = None) -> Flask:
@@ -94,8 +95,6 @@ class _NoCookieSession(SessionInterface):
 
 
 def _is_console(path: str) -> bool:
-    from app.console import CONSOLE_PREFIX
-
     return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
