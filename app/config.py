@@ -1,4 +1,4 @@
-"""Settings read from the environment, with embedded defaults for a laptop."""
+"""Settings read from the environment, with embedded defaults for a laptop (never for a secret)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
-DEFAULT_SECRET_KEY = "dev-secret-change-me"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# An SMTP relay on this host (a local MTA that relays onwards itself) may be reached without TLS.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class ConfigError(RuntimeError):
-    """The configuration cannot be used (e.g. a default secret in production)."""
+    """The configuration cannot be used (e.g. a missing secret, or a development setting in production)."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -42,24 +43,16 @@ def default_database_url() -> str:
 
 
 def load_phi_key() -> str:
-    """The Fernet key for protected fields: from the environment, else a key file under var/."""
+    """The Fernet key(s) for protected fields, from PHI_ENCRYPTION_KEY (`followup run` makes one
+    under var/ for a laptop). There is no built-in key: data written under one would be readable
+    by anyone holding this source."""
     key = _env("PHI_ENCRYPTION_KEY")
-    if key:
-        return key
-    from cryptography.fernet import Fernet
-
-    key_file = VAR_DIR / "phi.key"
-    if not key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        # Written once with O_EXCL so two processes starting together agree on one key.
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(Fernet.generate_key().decode())
-    return key_file.read_text().strip()
+    if not key:
+        raise ConfigError(
+            "PHI_ENCRYPTION_KEY is not set: give the Fernet key of the protected fields "
+            "(`make run` generates one in var/phi.key for development)"
+        )
+    return key
 
 
 def _redis_broker_url() -> str | None:
@@ -74,7 +67,7 @@ class Settings:
     """Every setting of the system; `from_env()` fills it, tests override fields."""
 
     env: str = "development"
-    secret_key: str = DEFAULT_SECRET_KEY
+    secret_key: str | None = None  # SECRET_KEY: signs tokens; required, no built-in value
     database_url: str = field(default_factory=default_database_url)
     redis_url: str = DEFAULT_REDIS_URL
     broker_url: str | None = None
@@ -138,7 +131,11 @@ class Settings:
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
-    purge_interval: float = 86400.0
+    # Daily work runs on the clock (celery crontab, in UTC: Celery's timezone, app/celery_config.py),
+    # at the top of these hours, so a restart or a deploy never postpones it by a day: the ledger's
+    # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
+    purge_hour: int = 2
+    nightly_hour: int = 3
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 5.0
@@ -162,6 +159,8 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_ssl: bool = False  # implicit TLS (port 465)
+    # Production refuses a relay reached without TLS (SMTP_STARTTLS or SMTP_SSL) unless it is on this
+    # host: credentials and patients' messages would cross the network in clear.
     sms_backend: str = "console"  # http | console
     sms_api_url: str = "https://api.twilio.com/2010-04-01"
     sms_account: str | None = None
@@ -226,8 +225,6 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
-    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
-    intelligence_nightly_interval: float = 86400.0
     # A lead's background work after its events (re-scoring, the monthly counts) is due this long
     # after them: the leads of those seconds are drained together, one wake-up and one pass for
     # them all, and a new lead's realtime job does none of it (docs/performance.md).
@@ -243,7 +240,7 @@ class Settings:
         cors = _env("CORS_ORIGINS", "")
         settings = cls(
             env=_env("FOLLOWUP_ENV", defaults.env),
-            secret_key=_env("SECRET_KEY", defaults.secret_key),
+            secret_key=_env("SECRET_KEY"),
             database_url=_env("DATABASE_URL", defaults.database_url),
             redis_url=_env("REDIS_URL", _redis_broker_url() or defaults.redis_url),
             broker_url=_env("CELERY_BROKER_URL"),
@@ -314,12 +311,23 @@ class Settings:
             raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:
             raise ConfigError("notification_claim_window must be at least 1")
+        for name, hour in (
+            ("FOLLOWUP_PURGE_HOUR", self.purge_hour),
+            ("FOLLOWUP_NIGHTLY_HOUR", self.nightly_hour),
+        ):
+            if not 0 <= hour <= 23:
+                raise ConfigError(f"{name} must be an hour from 0 to 23")
+        self._validate_secrets()
         if not self.is_production:
             return
-        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
-            raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
-        if not self.phi_encryption_key:
-            raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+        if len(self.secret_key) < 32:
+            raise ConfigError("SECRET_KEY must be a strong secret (32 characters or more) in production")
+        clear_smtp = self.email_backend == "smtp" and not (self.smtp_starttls or self.smtp_ssl)
+        if clear_smtp and self.smtp_host not in LOCAL_HOSTS:
+            raise ConfigError(
+                f"SMTP_STARTTLS or SMTP_SSL must be on when FOLLOWUP_ENV=production: the relay "
+                f"{self.smtp_host} would get the login and the messages in clear"
+            )
         # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
         # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
         if self.email_backend == "console":
@@ -332,6 +340,15 @@ class Settings:
             raise ConfigError(
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"
             )
+
+    def _validate_secrets(self) -> None:
+        """Every process refuses to start without its secrets: none has a built-in value."""
+        if not self.secret_key:
+            raise ConfigError(
+                "SECRET_KEY is not set: it signs every token (`make run` generates one in var/secret_key)"
+            )
+        if not self.phi_encryption_key:
+            load_phi_key()  # raises, naming PHI_ENCRYPTION_KEY
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()
