@@ -112,6 +112,8 @@ class Settings:
     cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins
     flower_basic_auth: str | None = None  # user:password for Flower (it refuses to start without)
     metrics_token: str | None = None  # bearer token of /metrics (unset: no /metrics)
+    # A worker or beat process serves its own /metrics on this port (0: none; app/telemetry/exporter.py).
+    metrics_port: int = 0
 
     access_token_minutes: int = 30  # an access token's lifetime
     refresh_token_days: int = 14  # a refresh token's lifetime
