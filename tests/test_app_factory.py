@@ -114,3 +114,25 @@ def test_behind_trusted_proxies_the_client_address_is_the_forwarded_one(migrated
         )
         assert resp.status_code == 200
     assert seen == ["10.0.0.2", "203.0.113.9"]
+
+
+def test_every_setting_is_read_from_its_variable_as_its_type(monkeypatch):
+    monkeypatch.setenv("SMTP_PORT", "587")
+    monkeypatch.setenv("SMTP_STARTTLS", "yes")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("FOLLOWUP_JOB_EARLY_TOLERANCE_SECONDS", "2.5")
+    monkeypatch.setenv("FOLLOWUP_ENV", "")  # empty, as an .env line left blank: the default
+    settings = Settings.from_env()
+    assert (settings.smtp_port, settings.smtp_starttls) == (587, True)
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.job_early_tolerance_seconds == 2.5
+    assert settings.env == "development"
+    monkeypatch.delenv("SMTP_PORT")
+    monkeypatch.setenv("FOLLOWUP_SMTP_PORT", "465")  # the numeric settings' older name
+    assert Settings.from_env().smtp_port == 465
+
+
+def test_a_setting_that_is_not_a_number_is_refused_naming_its_variable(monkeypatch):
+    monkeypatch.setenv("FOLLOWUP_NIGHTLY_HOUR", "three")
+    with pytest.raises(ConfigError, match="FOLLOWUP_NIGHTLY_HOUR must be a number"):
+        Settings.from_env()
