@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.roles import Actor
 from app.db import page_offset
@@ -88,6 +89,7 @@ def list_leads(
         after={
             "filters": {k: str(v) for k, v in filters.items() if v is not None},
             "lead_ids": [lead.id for lead in rows],
+            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried PHI
         },
         at=now,
     )

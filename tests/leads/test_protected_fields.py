@@ -63,7 +63,8 @@ def test_readers_with_lead_phi_get_the_decrypted_values_and_the_front_desk_none(
     body = get_lead(client, tenant, lead["id"], role="front_desk").get_json()
     listed = client.get("/api/leads", headers=tenant.headers("front_desk")).get_json()[0]
     for answer in (body, listed):
-        assert answer["id"] == lead["id"] and "patient_dob" not in answer and "insurance_member_id" not in answer
+        assert answer["id"] == lead["id"]
+        assert "patient_dob" not in answer and "insurance_member_id" not in answer
 
 
 def test_protected_values_never_reach_the_audit_trail_or_the_event_outbox(client, tenant, db):
