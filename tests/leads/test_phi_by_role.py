@@ -48,6 +48,8 @@ def story(client, tenant):
         insurance_member_id=MEMBER_ID,
         address_line1=ADDRESS,
         city="Springfield",
+        patient_first_name="Priya",
+        patient_relationship="CHILD",
     )
     assigned = client.post(
         f"/api/leads/{lead['id']}/assign",
@@ -124,6 +126,8 @@ def test_readers_without_lead_phi_get_none_of_it(client, tenant, story, reader):
         body = resp.get_data(as_text=True)
         assert [secret for secret in SECRETS if secret in body] == [], path
         assert not _keys(resp.get_json()) & PHI_KEYS, path
+    # A patient's name answers no search either: the result would tell it.
+    assert client.get("/api/leads?q=Priya", headers=headers).get_json() == []
     lead = client.get(f"/api/leads/{story['lead']}", headers=headers).get_json()
     # What they may read is still there: who to call, and where the lead stands.
     assert (lead["first_name"], lead["status"]) == ("Jane", "NEW") and "phone" in lead
@@ -137,6 +141,8 @@ def test_readers_with_lead_phi_get_all_of_it(client, tenant, story, reader):
     assert (lead["address_line1"], lead["city"]) == (ADDRESS, "Springfield")
     listed = client.get("/api/leads", headers=headers).get_json()
     assert [row["notes"] for row in listed] == [NOTES]
+    found = client.get("/api/leads?q=Priya", headers=headers).get_json()
+    assert [(row["id"], row["patient_first_name"]) for row in found] == [(story["lead"], "Priya")]
     task = client.get(f"/api/leads/tasks/{story['task']}", headers=headers).get_json()
     assert task["description"] == TASK_DESCRIPTION
     done = client.get(f"/api/leads/tasks/{story['done_task']}", headers=headers).get_json()
