@@ -77,6 +77,12 @@ def withhold(data: dict, actor: Actor | None, kind: str) -> dict:
     return data
 
 
+def names_phi(path: str | None) -> bool:
+    """Whether a dotted path such as a rule condition's "lead.city" names a PHI field."""
+    kind, _, name = (path or "").partition(".")
+    return name in FIELDS.get(kind, ())
+
+
 def strip_all(value):
     """`value` (nested dicts and lists) without any PHI-named key: for what leaves to no reader."""
     if isinstance(value, dict):

@@ -1,8 +1,9 @@
 """Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.auth import phi_policy
 from app.automation import rules
 from app.messaging import merge_fields
 
@@ -157,6 +158,20 @@ class StepOut(Schema):
     action = fields.Dict()
     result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})
     reason = fields.String(allow_none=True)
+
+    @post_dump
+    def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
+        """A condition on a lead's PHI field (its city, insurance, interest) keeps what it saw and
+        whether it held from a reader without `lead:phi`: either would tell the value."""
+        if phi_policy.may_read_phi(phi_policy.current_reader()):
+            return data
+        data["conditions"] = [
+            {key: value for key, value in condition.items() if key not in ("seen", "result")}
+            if isinstance(condition, dict) and phi_policy.names_phi(condition.get("field"))
+            else condition
+            for condition in data.get("conditions") or []
+        ]
+        return data
 
 
 class TrailEnrollmentOut(Schema):
