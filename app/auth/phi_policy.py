@@ -83,6 +83,14 @@ def names_phi(path: str | None) -> bool:
     return name in FIELDS.get(kind, ())
 
 
+def withhold_seen(condition, actor: Actor | None):
+    """A rule's condition as evaluated on a lead ({field, operator, value, seen, result}) without
+    what it saw and whether it held, when its field is PHI `actor` may not see: either tells it."""
+    if may_read_phi(actor) or not isinstance(condition, dict) or not names_phi(condition.get("field")):
+        return condition
+    return {key: value for key, value in condition.items() if key not in ("seen", "result")}
+
+
 def strip_all(value):
     """`value` (nested dicts and lists) without any PHI-named key: for what leaves to no reader."""
     if isinstance(value, dict):

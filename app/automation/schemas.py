@@ -109,6 +109,10 @@ class EvaluatedCondition(Schema):
     seen = fields.Raw(metadata={"description": "the value the condition saw"})
     result = fields.Boolean()
 
+    @post_dump
+    def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
+        return phi_policy.withhold_seen(data, phi_policy.current_reader())
+
 
 class PlannedAction(Schema):
     index = fields.Integer()
@@ -162,15 +166,9 @@ class StepOut(Schema):
     @post_dump
     def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
         """A condition on a lead's PHI field (its city, insurance, interest) keeps what it saw and
-        whether it held from a reader without `lead:phi`: either would tell the value."""
-        if phi_policy.may_read_phi(phi_policy.current_reader()):
-            return data
-        data["conditions"] = [
-            {key: value for key, value in condition.items() if key not in ("seen", "result")}
-            if isinstance(condition, dict) and phi_policy.names_phi(condition.get("field"))
-            else condition
-            for condition in data.get("conditions") or []
-        ]
+        whether it held from a reader without `lead:phi` (app/auth/phi_policy.py)."""
+        reader = phi_policy.current_reader()
+        data["conditions"] = [phi_policy.withhold_seen(c, reader) for c in data.get("conditions") or []]
         return data
 
 

@@ -1,5 +1,5 @@
-"""The why-trail under the PHI policy (app/auth/phi_policy.py): a rule's condition on a lead's PHI
-field shows what it saw, and whether it held, only to a reader with `lead:phi`."""
+"""The why-trail and a rule test under the PHI policy (app/auth/phi_policy.py): a condition on a PHI
+field of the lead shows what it saw, and whether it held, only to a reader with `lead:phi`."""
 
 from app import clock
 from tests.automation.kit import open_all_day, run_events
@@ -39,3 +39,22 @@ def test_a_condition_on_a_phi_field_shows_its_value_only_with_lead_phi(app, clie
     assert "seen" not in desk["lead.city"] and "result" not in desk["lead.city"]
     assert desk["lead.city"]["value"] == "Springfield"  # the clinic's rule, not the lead's value
     assert (desk["event.activity_type"]["seen"], desk["event.activity_type"]["result"]) == ("NOTE", True)
+
+
+def test_a_rule_test_shows_a_phi_condition_only_with_lead_phi(client, tenant):
+    rule = client.post("/api/follow-up-rules", json=CITY_NUDGE, headers=tenant.headers()).get_json()
+    lead = create_lead(client, tenant, role="treatment_coordinator", city="Springfield")
+    key = client.post(
+        "/api/api-keys",
+        json={"name": "ops", "permissions": ["lead:read", "lead:configure"]},
+        headers=tenant.headers(),
+    ).get_json()["key"]
+    body = {"lead_id": lead["id"], "event": {"activity_type": "NOTE"}}
+
+    def city(headers):
+        resp = client.post(f"/api/follow-up-rules/{rule['id']}/test", json=body, headers=headers)
+        assert resp.status_code == 200, resp.get_json()
+        return next(c for c in resp.get_json()["conditions"] if c["field"] == "lead.city")
+
+    assert (city(tenant.headers())["seen"], city(tenant.headers())["result"]) == ("Springfield", True)
+    assert not {"seen", "result"} & set(city({"X-API-Key": key}))
