@@ -96,6 +96,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 def _register_api(app: Flask) -> None:
     from app.api import init_api, refuse_oversized_body
+    from app.auth import phi_policy
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
 
@@ -106,6 +107,7 @@ def _register_api(app: Flask) -> None:
     register_error_handlers(app)
     app.before_request(refuse_oversized_body)  # first: before authentication reads anything
     app.before_request(enforce_declared_access)
+    app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
     from app.ratelimit import init_rate_limits
 
     app.extensions["followup.limiter"] = init_rate_limits(app)  # after authentication: limits per caller

@@ -30,9 +30,11 @@ APP = ROOT / "app"
 # lower one; peers in one tier (other than infrastructure) do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
-    # (app/auth/roles.py is Flask-free) that every layer may name.
+    # (app/auth/roles.py is Flask-free) that every layer may name; so is the PHI field policy
+    # (app/auth/phi_policy.py) that every domain's response schemas apply.
     (
         "app.api",
+        "app.auth.phi_policy",
         "app.auth.roles",
         "app.broker_transport",
         "app.business_hours",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.activities import rules
 from app.activities.models import LeadActivity
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.roles import Actor
 from app.db import new_row, page_offset, writes
 from app.errors import ValidationFailed
@@ -215,6 +216,7 @@ def list_activities(
         action="lead.activities.read",
         subject_type="lead",
         subject_id=lead.id,
+        after={"phi": phi_policy.may_read_phi(actor)},  # whether the answer carried the notes
         at=now,
     )
     return list(rows), total

@@ -49,8 +49,7 @@ class LeadsExport(MethodView):
     @blp.response(200, content_type="text/csv", description="The leads as CSV, streamed")
     def get(self, args):
         """The leads of the list's filters as CSV, streamed (any number of rows); the export is audited.
-        Protected columns (patient, insurance, address, notes) only for coordinators, admins and
-        doctors."""
+        Protected columns (patient, insurance, address, notes) only for a reader with `lead:phi`."""
         actor, sort = current_actor(), args.pop("sort")
         with unit_of_work() as session:
             columns = export.start(session=session, actor=actor, filters=args, now=clock.now())

@@ -210,7 +210,7 @@ class TeamTasksExport(MethodView):
     @blp.response(200, content_type="text/csv", description="The tasks as CSV, streamed")
     def get(self, args):
         """The tasks of the team view's filters as CSV, streamed; the export is audited. Descriptions
-        and outcome notes only for coordinators, admins and doctors."""
+        and outcome notes only for a reader with `lead:phi`."""
         actor, sort, now = current_actor(), args.pop("sort"), clock.now()
         with unit_of_work() as session:
             columns = export.start(session=session, actor=actor, filters=args, now=now)

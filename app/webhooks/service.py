@@ -11,6 +11,9 @@ deduplicate on the Idempotency-Key header (also X-Followup-Delivery): a timeout 
 got the request, or a worker dying mid-send, makes a second attempt.
 
 Signature: `X-Followup-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+
+Payloads carry ids and states, never PHI (app/auth/phi_policy.py): a subscriber fetches a lead's
+details with an API key, whose `lead:phi` the clinic's admin grants and whose reads are audited.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import after_commit, page_offset
@@ -215,7 +219,7 @@ def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
                 "event_id": event.id,
                 "clinic_id": event.clinic_id,
                 "occurred_at": event.occurred_at.isoformat(),
-                "data": event.payload,
+                "data": phi_policy.strip_all(event.payload),
             },
             status=PENDING,
             created_at=now,
