@@ -137,7 +137,7 @@ def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool, cap
             _end(db, pid)
         return made
 
-    db.run(work, capture=capture)
+    db.run(work, batched=capture)
     return pids
 
 
