@@ -7,7 +7,8 @@ and handed to the service as its `session`. Besides the reads, it offers:
   events, before it commits (the events' one processing job);
 - `schedule(item, write)`: a ledger row written with the unit's others just before it commits;
 - `before_commit(key, item, finish)`: any other work done once per unit with all its items;
-- `after_commit(callback)`: run once the unit has committed (never when it rolled back);
+- `after_commit(callback)`: run once the unit has committed (never when it rolled back), and
+  `after_commit_with(key, items, finish)`: one `finish` with the items of every such call;
 - `settings`, `dispatcher`, `redis`: what the Database was built with; `cache`: the unit's own
   memory (what a use case read once and reads again), gone with the unit.
 
@@ -47,6 +48,7 @@ class UnitOfWork:
         self.cache: dict = {}
         self._collected: dict[str, tuple[list, Callable[[list], None], bool]] = {}
         self._after_commit: list[Callable[[], None]] = []
+        self._after_commit_items: dict[str, list] = {}
 
     @property
     def settings(self):
@@ -84,6 +86,20 @@ class UnitOfWork:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback()` once the unit has committed (never when it rolled back)."""
         self._after_commit.append(callback)
+
+    def after_commit_with(self, key: str, items: list, finish: Callable[[list], None]) -> None:
+        """Once the unit has committed: `finish(all items)`, once, with the items of every call
+        with `key` (one publish for all the rows the unit scheduled)."""
+        pending = self._after_commit_items.get(key)
+        if pending is None:
+            pending = self._after_commit_items[key] = []
+
+            def run() -> None:
+                self._after_commit_items.pop(key, None)
+                finish(pending)
+
+            self.after_commit(run)
+        pending.extend(items)
 
     def run_after_commit(self) -> None:
         callbacks, self._after_commit = self._after_commit, []

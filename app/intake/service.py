@@ -57,20 +57,63 @@ class Intake:
     possible_duplicates: list[dict] = field(default_factory=list)
 
 
-def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
-    """The `lead.created` event's payload: what rules read of a new lead."""
-    return {
-        "lead_id": lead.id,
-        "channel": channel,
-        "source_id": source.id,
-        "source_category": source.category,
-        "pipeline_stage": lead.pipeline_stage,
-        "status": lead.status,
-        "assigned_to_id": lead.assigned_to_id,
-        "has_phone": lead.phone is not None,
-        "has_email": lead.email is not None,
-        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
-    }
+def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
+    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
+
+    In a batched unit of work (on PostgreSQL the lead's rows, `NEW_LEAD_ROWS`, are written by one
+    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
+    transaction after all (a policy that locks, a guard that found the owner gone), again in one
+    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
+    which also does it again on a connection the database dropped before the write).
+    """
+    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
+    return db.run(lambda uow: create_lead(session=uow, **arguments), batched=True, new_rows=NEW_LEAD_ROWS)
+
+
+def create_lead(
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    data: dict,
+    reject_duplicates: bool,
+    now: datetime,
+    channel: str = "api",
+    external_id: str | None = None,
+    automation: bool = True,
+) -> Intake:
+    """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
+
+    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
+    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
+    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
+    """
+    data = dict(data)
+    source_id = data.pop("source_id", None)
+    context, turn = queries.capture_context(session, actor.clinic_id, source_id, now)
+    stage = context[queries.DEFAULT_STAGE]
+    if stage is None:
+        raise pipeline.no_default_stage()
+    clinic = detached_copy(Clinic, context)
+    if not assignment.picks_without_transaction(clinic):
+        # Before any other read: the policy's pick needs a transaction.
+        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
+    found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
+    source = sources.checked_source(source_id=source_id, found=found)
+    return _create(
+        session=session,
+        clinic=clinic,
+        data=data,
+        source=source,
+        stage=stage,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        channel=channel,
+        reject_duplicates=reject_duplicates,
+        now=now,
+        external_id=external_id,
+        automation=automation,
+        turn=turn,
+    )
 
 
 def _create(
@@ -139,63 +182,20 @@ def _create(
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
 
-def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
-    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
-
-    In a batched unit of work (on PostgreSQL the lead's rows, `NEW_LEAD_ROWS`, are written by one
-    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
-    transaction after all (a policy that locks, a guard that found the owner gone), again in one
-    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
-    which also does it again on a connection the database dropped before the write).
-    """
-    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
-    return db.run(lambda uow: create_lead(session=uow, **arguments), batched=True, new_rows=NEW_LEAD_ROWS)
-
-
-def create_lead(
-    *,
-    session: UnitOfWork,
-    actor: Actor,
-    data: dict,
-    reject_duplicates: bool,
-    now: datetime,
-    channel: str = "api",
-    external_id: str | None = None,
-    automation: bool = True,
-) -> Intake:
-    """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
-
-    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
-    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
-    """
-    data = dict(data)
-    source_id = data.pop("source_id", None)
-    context, turn = queries.capture_context(session, actor.clinic_id, source_id, now)
-    stage = context[queries.DEFAULT_STAGE]
-    if stage is None:
-        raise pipeline.no_default_stage()
-    clinic = detached_copy(Clinic, context)
-    if not assignment.picks_without_transaction(clinic):
-        # Before any other read: the policy's pick needs a transaction.
-        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
-    found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
-    source = sources.checked_source(source_id=source_id, found=found)
-    return _create(
-        session=session,
-        clinic=clinic,
-        data=data,
-        source=source,
-        stage=stage,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        channel=channel,
-        reject_duplicates=reject_duplicates,
-        now=now,
-        external_id=external_id,
-        automation=automation,
-        turn=turn,
-    )
+def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
+    """The `lead.created` event's payload: what rules read of a new lead."""
+    return {
+        "lead_id": lead.id,
+        "channel": channel,
+        "source_id": source.id,
+        "source_category": source.category,
+        "pipeline_stage": lead.pipeline_stage,
+        "status": lead.status,
+        "assigned_to_id": lead.assigned_to_id,
+        "has_phone": lead.phone is not None,
+        "has_email": lead.email is not None,
+        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
+    }
 
 
 # --- web forms ---------------------------------------------------------------------------------

@@ -273,19 +273,15 @@ def _row_values(job: dict, now: datetime) -> dict:
 
 
 def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
-    """Once the caller commits: mark these rows dispatched (only if still pending), then publish them."""
-    pending = session.cache.get(_DISPATCH_KEY)
-    if pending is None:
-        pending = session.cache[_DISPATCH_KEY] = []
-        db = session.database
-        dispatcher, batch = db.dispatcher, db.settings.sweep_batch_size
+    """Once the caller commits: mark these rows dispatched (only if still pending), then publish
+    them, with every other row the unit handed here (one statement for them all)."""
+    db = session.database
 
-        def dispatch():
-            session.cache.pop(_DISPATCH_KEY, None)
-            mark_and_publish(db=db, dispatcher=dispatcher, job_ids=pending, now=now, batch=batch)
+    def dispatch(pending: list[int]) -> None:
+        batch = db.settings.sweep_batch_size
+        mark_and_publish(db=db, dispatcher=db.dispatcher, job_ids=pending, now=now, batch=batch)
 
-        session.after_commit(dispatch)
-    pending.extend(job_ids)
+    session.after_commit_with(_DISPATCH_KEY, list(job_ids), dispatch)
 
 
 _JOBS = ScheduledJob.__table__
