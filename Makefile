@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench fuzz clean
+.PHONY: run test install lint format bench fuzz clean lock env-example
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ bench: $(STAMP)
 ## schemathesis against a local server on a fresh database: every phase, every check (a long run).
 fuzz: $(STAMP)
 	$(BIN)/python -m bench fuzz $(FUZZ_ARGS)
+
+## requirements.lock (what the Docker image installs, hashes checked) from pyproject.toml's
+## dependencies; tests/test_lock.py fails while it is stale.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv>=0.4,<1'
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--generate-hashes --custom-compile-command "make lock" -o requirements.lock
+
+## .env.example (docker-compose's env_file template) from app/config.py; tests/test_compose.py checks it.
+env-example: $(STAMP)
+	$(BIN)/python -m app.devtools.env_example > .env.example
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

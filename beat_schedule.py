@@ -5,8 +5,9 @@ Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find s
      taking a session from its task);
   2. a thin task in workers/<domain>.py with an explicit name that reads `clock.now()` and makes that
      one service call; import the module in workers/celery_app.py's `_import_tasks`;
-  3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval (add the
-     field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it), and its queue if not `sweeps`.
+  3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval, or for
+     daily work its hour (add the field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it),
+     and its queue if not `sweeps`.
 Sweeps must be idempotent: a second beat, or a run overlapping the previous one, must do no harm
 (claim rows by compare-and-set, as app/scheduling/sweeps.py does).
 
@@ -20,14 +21,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from celery.schedules import crontab
+
+# A daily entry's tick nobody consumed by then (workers down all that time) is dropped: the next
+# day's runs instead.
+DAILY_EXPIRES_SECONDS = 12 * 3600.0
+
 
 @dataclass(frozen=True)
 class Sweep:
     entry: str  # the beat entry's name
     task: str  # the task's explicit name
-    interval_setting: str  # the Settings field with the interval in seconds
+    interval_setting: str | None = None  # the Settings field with the interval in seconds
     queue: str = "sweeps"
     kwargs: dict = field(default_factory=dict)
+    # Daily work names instead the Settings field with its hour (UTC): a crontab at the top of that
+    # hour. An interval of a day would count from beat's start, so a restart or a deploy postpones
+    # it, and a daily deploy means it never runs.
+    hour_setting: str | None = None
 
 
 SWEEPS = (
@@ -54,7 +65,7 @@ SWEEPS = (
     # broker lost, and drop old finished rows.
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
     Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
-    Sweep("scheduling-purge-done", "scheduling.purge_done", "purge_interval"),
+    Sweep("scheduling-purge-done", "scheduling.purge_done", hour_setting="purge_hour"),
     # PostgreSQL's planner statistics of the tables that changed (a database just migrated has none).
     Sweep("ops-refresh-statistics", "ops.refresh_statistics", "statistics_interval"),
     # ... and the dead row versions of the tables updated most (the ledger, events), found through
@@ -79,7 +90,7 @@ SWEEPS = (
     Sweep("webhooks-recover-stuck", "webhooks.recover_stuck_deliveries", "webhook_stuck_interval"),
     # Intelligence: recount answered calls, train each clinic's lead-score model and the global prior,
     # re-score open leads. Long-running: on the bulk queue, not between the realtime jobs.
-    Sweep("intelligence-nightly", "intelligence.nightly", "intelligence_nightly_interval", queue="bulk"),
+    Sweep("intelligence-nightly", "intelligence.nightly", hour_setting="nightly_hour", queue="bulk"),
 )
 
 # Every task's queue when sent without one (beat's entries name theirs). Anything not listed goes to
@@ -91,16 +102,21 @@ TASK_ROUTES = {sweep.task: {"queue": sweep.queue} for sweep in SWEEPS if sweep.t
 
 
 def build(settings) -> dict:
-    """The beat schedule for these settings (intervals in seconds)."""
+    """The beat schedule for these settings (intervals in seconds, daily work at its hour)."""
     schedule = {}
     for sweep in SWEEPS:
-        interval = float(getattr(settings, sweep.interval_setting))
-        schedule[sweep.entry] = {
-            "task": sweep.task,
-            "schedule": interval,
-            "kwargs": dict(sweep.kwargs),
+        if sweep.hour_setting:
+            when = crontab(minute=0, hour=int(getattr(settings, sweep.hour_setting)))
+            expires = DAILY_EXPIRES_SECONDS
+        else:
+            when = float(getattr(settings, sweep.interval_setting))
             # A tick nobody consumed in time (workers down) expires instead of piling up; generous,
             # so a busy queue delays a sweep rather than starving it.
-            "options": {"queue": sweep.queue, "expires": max(60.0, 10 * interval)},
+            expires = max(60.0, 10 * when)
+        schedule[sweep.entry] = {
+            "task": sweep.task,
+            "schedule": when,
+            "kwargs": dict(sweep.kwargs),
+            "options": {"queue": sweep.queue, "expires": expires},
         }
     return schedule

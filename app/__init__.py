@@ -33,7 +33,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
-    from app.db import Database, close_request_connection
+    from app.db import Database
     from app.db.protected import use_keys
     from app.redis_clients import redis_client
     from app.scheduling.dispatch import Dispatcher
@@ -47,7 +47,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
-    app.teardown_request(close_request_connection)
+    # The request's scope, handed to the Database: one pooled connection for the request's work
+    # outside transactions, returned when it ends.
+    app.before_request(db.begin_request)
+    app.teardown_request(db.end_request)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 
@@ -111,6 +114,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 def _register_api(app: Flask) -> None:
     from app.api import init_api, refuse_oversized_body
+    from app.auth import phi_policy
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
 
@@ -121,6 +125,7 @@ def _register_api(app: Flask) -> None:
     register_error_handlers(app)
     app.before_request(refuse_oversized_body)  # first: before authentication reads anything
     app.before_request(enforce_declared_access)
+    app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
     from app.ratelimit import init_rate_limits
 
     app.extensions["followup.limiter"] = init_rate_limits(app)  # after authentication: limits per caller

@@ -1,4 +1,4 @@
-"""Settings read from the environment, with embedded defaults for a laptop."""
+"""Settings read from the environment, with embedded defaults for a laptop (never for a secret)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
-DEFAULT_SECRET_KEY = "dev-secret-change-me"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# An SMTP relay on this host (a local MTA that relays onwards itself) may be reached without TLS.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class ConfigError(RuntimeError):
-    """The configuration cannot be used (e.g. a default secret in production)."""
+    """The configuration cannot be used (e.g. a missing secret, or a development setting in production)."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -24,17 +25,54 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(_env(name, str(default)))
+# The variable each setting is read from when it has a name of its own; every other setting is
+# FOLLOWUP_<NAME> (e.g. FOLLOWUP_NIGHTLY_HOUR). `.env.example` lists them all (tests/test_compose.py).
+ENV_NAMES = {
+    "env": "FOLLOWUP_ENV",
+    "secret_key": "SECRET_KEY",
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "broker_url": "CELERY_BROKER_URL",
+    "phi_encryption_key": "PHI_ENCRYPTION_KEY",
+    "cors_origins": "CORS_ORIGINS",
+    "flower_basic_auth": "FLOWER_BASIC_AUTH",
+    "metrics_token": "METRICS_TOKEN",
+    "email_backend": "EMAIL_BACKEND",
+    "email_from": "EMAIL_FROM",
+    "smtp_host": "SMTP_HOST",
+    "smtp_port": "SMTP_PORT",
+    "smtp_username": "SMTP_USERNAME",
+    "smtp_password": "SMTP_PASSWORD",
+    "smtp_starttls": "SMTP_STARTTLS",
+    "smtp_ssl": "SMTP_SSL",
+    "sms_backend": "SMS_BACKEND",
+    "sms_api_url": "SMS_API_URL",
+    "sms_account": "SMS_ACCOUNT",
+    "sms_token": "SMS_TOKEN",
+    "sms_from": "SMS_FROM",
+    "sms_status_callback_url": "SMS_STATUS_CALLBACK_URL",
+    "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
+    "max_content_length": "MAX_CONTENT_LENGTH",
+}
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = _env(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+def env_name(setting: str) -> str:
+    """The environment variable of a Settings field."""
+    return ENV_NAMES.get(setting, "FOLLOWUP_" + setting.upper())
 
 
-def _env_float(name: str, default: float) -> float:
-    return float(_env(name, str(default)))
+def _parse(variable: str, kind: str, raw: str):
+    """A variable's text as its setting's type (the field's annotation); a clear error naming it."""
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind == "list[str]":
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ConfigError(f"{variable} must be a number, not {raw!r}") from None
+    return raw
 
 
 def default_database_url() -> str:
@@ -42,24 +80,16 @@ def default_database_url() -> str:
 
 
 def load_phi_key() -> str:
-    """The Fernet key for protected fields: from the environment, else a key file under var/."""
+    """The Fernet key(s) for protected fields, from PHI_ENCRYPTION_KEY (`followup run` makes one
+    under var/ for a laptop). There is no built-in key: data written under one would be readable
+    by anyone holding this source."""
     key = _env("PHI_ENCRYPTION_KEY")
-    if key:
-        return key
-    from cryptography.fernet import Fernet
-
-    key_file = VAR_DIR / "phi.key"
-    if not key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        # Written once with O_EXCL so two processes starting together agree on one key.
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(Fernet.generate_key().decode())
-    return key_file.read_text().strip()
+    if not key:
+        raise ConfigError(
+            "PHI_ENCRYPTION_KEY is not set: give the Fernet key of the protected fields "
+            "(`make run` generates one in var/phi.key for development)"
+        )
+    return key
 
 
 def _redis_broker_url() -> str | None:
@@ -73,27 +103,27 @@ def _redis_broker_url() -> str | None:
 class Settings:
     """Every setting of the system; `from_env()` fills it, tests override fields."""
 
-    env: str = "development"
-    secret_key: str = DEFAULT_SECRET_KEY
-    database_url: str = field(default_factory=default_database_url)
-    redis_url: str = DEFAULT_REDIS_URL
-    broker_url: str | None = None
-    phi_encryption_key: str | None = None
-    cors_origins: list[str] = field(default_factory=list)
-    flower_basic_auth: str | None = None
-    metrics_token: str | None = None
+    env: str = "development"  # production refuses development-only and unsafe settings
+    secret_key: str | None = None  # signs tokens (32+ characters); required, no built-in value
+    database_url: str = field(default_factory=default_database_url)  # PostgreSQL in production
+    redis_url: str = DEFAULT_REDIS_URL  # rate limits, throttles, and the broker unless CELERY_BROKER_URL
+    broker_url: str | None = None  # Celery's broker when not REDIS_URL (amqp:// for RabbitMQ)
+    phi_encryption_key: str | None = None  # Fernet key(s) of the protected fields, comma-separated; required
+    cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins
+    flower_basic_auth: str | None = None  # user:password for Flower (it refuses to start without)
+    metrics_token: str | None = None  # bearer token of /metrics (unset: no /metrics)
+    # A worker or beat process serves its own /metrics on this port (0: none; app/telemetry/exporter.py).
+    metrics_port: int = 0
 
-    access_token_minutes: int = 30
-    refresh_token_days: int = 14
+    access_token_minutes: int = 30  # an access token's lifetime
+    refresh_token_days: int = 14  # a refresh token's lifetime
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
-    login_lockout_seconds: int = 300
-    # Onboarding (app/auth/onboarding.py): password-setup links are `public_base_url` + /set-password
-    # with the token in the fragment (never sent to a server, so not in any access log); they expire.
+    login_lockout_seconds: int = 300  # the window of those attempts, and the lockout after them
+    # Password-setup links are this + /set-password#token=... (a fragment is never sent to a server).
     public_base_url: str = "http://localhost:5000"
-    password_setup_hours: int = 72
-    # The platform operator's credential for /api/platform/* (Authorization: Bearer). Unset: those
-    # endpoints refuse every caller.
+    password_setup_hours: int = 72  # how long a password-setup link works
+    # The platform operator's bearer token for /api/platform/* (32+ characters); unset: they refuse all.
     platform_token: str | None = None
 
     # Redis clients (app/redis_clients.py): seconds to connect and to wait for an answer; retries of a
@@ -145,7 +175,11 @@ class Settings:
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
-    purge_interval: float = 86400.0
+    # Daily work runs on the clock (celery crontab, in UTC: Celery's timezone, app/celery_config.py),
+    # at the top of these hours, so a restart or a deploy never postpones it by a day: the ledger's
+    # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
+    purge_hour: int = 2
+    nightly_hour: int = 3
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 5.0
@@ -163,19 +197,22 @@ class Settings:
     # (the embedded default) appends each message to var/outbox/ and counts it sent.
     email_backend: str = "console"  # smtp | console
     email_from: str = "followup@localhost"  # when the clinic sets no email_from
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
+    smtp_host: str = "127.0.0.1"  # the SMTP relay
+    smtp_port: int = 25  # its port (587 for STARTTLS, 465 for SMTP_SSL, usually)
+    smtp_username: str | None = None  # set: the connection logs in (AUTH) with it
+    smtp_password: str | None = None  # the password of SMTP_USERNAME
+    # Production refuses a relay reached without TLS (SMTP_STARTTLS or SMTP_SSL) unless it is on this
+    # host: credentials and patients' messages would cross the network in clear.
+    smtp_starttls: bool = False  # STARTTLS on a plain port
     smtp_ssl: bool = False  # implicit TLS (port 465)
+
     sms_backend: str = "console"  # http | console
-    sms_api_url: str = "https://api.twilio.com/2010-04-01"
-    sms_account: str | None = None
-    sms_token: str | None = None
-    sms_from: str | None = None
+    sms_api_url: str = "https://api.twilio.com/2010-04-01"  # the SMS provider's API (Twilio-style)
+    sms_account: str | None = None  # the provider account
+    sms_token: str | None = None  # its API token
+    sms_from: str | None = None  # the sending number
     sms_status_callback_url: str | None = None  # our webhook's public URL, sent to the provider
-    sms_webhook_secret: str | None = None
+    sms_webhook_secret: str | None = None  # the HMAC secret of the provider's status callbacks
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
     notification_max_attempts: int = 6
     notification_retry_base_seconds: float = 30.0
@@ -233,8 +270,6 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     idempotency_purge_interval: float = 3600.0
     idempotency_purge_batch: int = 5000
-    # Follow-up intelligence: call tallies recounted, score models trained and open leads re-scored.
-    intelligence_nightly_interval: float = 86400.0
     # A lead's background work after its events (re-scoring, the monthly counts) is due this long
     # after them: the leads of those seconds are drained together, one wake-up and one pass for
     # them all, and a new lead's realtime job does none of it (docs/performance.md).
@@ -246,47 +281,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        defaults = cls()
-        cors = _env("CORS_ORIGINS", "")
-        settings = cls(
-            env=_env("FOLLOWUP_ENV", defaults.env),
-            secret_key=_env("SECRET_KEY", defaults.secret_key),
-            database_url=_env("DATABASE_URL", defaults.database_url),
-            redis_url=_env("REDIS_URL", _redis_broker_url() or defaults.redis_url),
-            broker_url=_env("CELERY_BROKER_URL"),
-            phi_encryption_key=_env("PHI_ENCRYPTION_KEY"),
-            cors_origins=[o.strip() for o in cors.split(",") if o.strip()],
-            flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
-            metrics_token=_env("METRICS_TOKEN"),
-            public_base_url=_env("FOLLOWUP_PUBLIC_BASE_URL", defaults.public_base_url),
-            platform_token=_env("FOLLOWUP_PLATFORM_TOKEN"),
-            email_backend=_env("EMAIL_BACKEND", defaults.email_backend),
-            email_from=_env("EMAIL_FROM", defaults.email_from),
-            smtp_host=_env("SMTP_HOST", defaults.smtp_host),
-            smtp_port=_env_int("SMTP_PORT", defaults.smtp_port),
-            smtp_username=_env("SMTP_USERNAME"),
-            smtp_password=_env("SMTP_PASSWORD"),
-            smtp_starttls=_env_bool("SMTP_STARTTLS", defaults.smtp_starttls),
-            smtp_ssl=_env_bool("SMTP_SSL", defaults.smtp_ssl),
-            sms_backend=_env("SMS_BACKEND", defaults.sms_backend),
-            sms_api_url=_env("SMS_API_URL", defaults.sms_api_url),
-            sms_account=_env("SMS_ACCOUNT"),
-            sms_token=_env("SMS_TOKEN"),
-            sms_from=_env("SMS_FROM"),
-            sms_status_callback_url=_env("SMS_STATUS_CALLBACK_URL"),
-            sms_webhook_secret=_env("SMS_WEBHOOK_SECRET"),
-            webhook_allow_private_addresses=_env_bool(
-                "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", defaults.webhook_allow_private_addresses
-            ),
-            plugins=[m.strip() for m in _env("FOLLOWUP_PLUGINS", "").split(",") if m.strip()],
-            max_content_length=_env_int("MAX_CONTENT_LENGTH", defaults.max_content_length),
-        )
+        """Each setting from its variable (`env_name`), parsed as its default's type; unset or empty:
+        the default. A numeric setting with a name of its own also answers to FOLLOWUP_<NAME>."""
+        settings = cls()
         for f in fields(cls):
-            env_name = "FOLLOWUP_" + f.name.upper()
-            default = getattr(defaults, f.name)
-            if env_name in os.environ and isinstance(default, int | float) and not isinstance(default, bool):
-                kind = type(getattr(defaults, f.name))
-                setattr(settings, f.name, kind(os.environ[env_name]))
+            raw = _env(env_name(f.name))
+            if raw is None and f.type in ("int", "float") and f.name in ENV_NAMES:
+                raw = _env("FOLLOWUP_" + f.name.upper())
+            if raw is not None:
+                setattr(settings, f.name, _parse(env_name(f.name), f.type, raw))
+        if _env("REDIS_URL") is None:
+            settings.redis_url = _redis_broker_url() or settings.redis_url
         return settings
 
     @property
@@ -327,12 +332,23 @@ class Settings:
             raise ConfigError("FOLLOWUP_PLATFORM_TOKEN must be at least 32 characters (or unset)")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise ConfigError("FOLLOWUP_PUBLIC_BASE_URL must be an http(s) URL")
+        for name, hour in (
+            ("FOLLOWUP_PURGE_HOUR", self.purge_hour),
+            ("FOLLOWUP_NIGHTLY_HOUR", self.nightly_hour),
+        ):
+            if not 0 <= hour <= 23:
+                raise ConfigError(f"{name} must be an hour from 0 to 23")
+        self._validate_secrets()
         if not self.is_production:
             return
-        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
-            raise ConfigError("SECRET_KEY must be set to a strong secret when FOLLOWUP_ENV=production")
-        if not self.phi_encryption_key:
-            raise ConfigError("PHI_ENCRYPTION_KEY must be set when FOLLOWUP_ENV=production")
+        if len(self.secret_key) < 32:
+            raise ConfigError("SECRET_KEY must be a strong secret (32 characters or more) in production")
+        clear_smtp = self.email_backend == "smtp" and not (self.smtp_starttls or self.smtp_ssl)
+        if clear_smtp and self.smtp_host not in LOCAL_HOSTS:
+            raise ConfigError(
+                f"SMTP_STARTTLS or SMTP_SSL must be on when FOLLOWUP_ENV=production: the relay "
+                f"{self.smtp_host} would get the login and the messages in clear"
+            )
         # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
         # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
         if self.email_backend == "console":
@@ -345,6 +361,15 @@ class Settings:
             raise ConfigError(
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"
             )
+
+    def _validate_secrets(self) -> None:
+        """Every process refuses to start without its secrets: none has a built-in value."""
+        if not self.secret_key:
+            raise ConfigError(
+                "SECRET_KEY is not set: it signs every token (`make run` generates one in var/secret_key)"
+            )
+        if not self.phi_encryption_key:
+            load_phi_key()  # raises, naming PHI_ENCRYPTION_KEY
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()

@@ -29,6 +29,12 @@ from app.devtools.local_redis import LocalRedis
 from tests.requirements import required
 
 TEST_PASSWORD = "correct horse battery staple"
+# Secrets have no built-in values (app/config.py): the suite brings its own, in its settings and in
+# the environment its child processes (workers, gunicorn, the CLI) inherit.
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijkl"
+TEST_PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
+os.environ["SECRET_KEY"] = TEST_SECRET_KEY
+os.environ["PHI_ENCRYPTION_KEY"] = TEST_PHI_KEY
 
 
 @pytest.fixture(scope="session")
@@ -74,10 +80,10 @@ def migrated_database(database_url):
 def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
     settings = Settings(
         env="test",
-        secret_key="test-secret-key-0123456789-abcdefghijkl",
+        secret_key=TEST_SECRET_KEY,
         database_url=database_url,
         redis_url=redis_url,
-        phi_encryption_key="3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=",
+        phi_encryption_key=TEST_PHI_KEY,
         login_max_failures=3,
         login_lockout_seconds=60,
         # Tests make many requests a minute; the rate-limit test lowers it on an app of its own.

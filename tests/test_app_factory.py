@@ -1,7 +1,7 @@
 import pytest
 
 from app import create_app
-from app.config import DEFAULT_SECRET_KEY, ConfigError, Settings
+from app.config import ConfigError, Settings
 
 
 def test_create_app_reads_settings_from_the_environment(monkeypatch, tmp_path):
@@ -22,12 +22,20 @@ def test_overrides_win_and_unknown_settings_are_refused(tmp_path):
         create_app({"no_such_setting": 1})
 
 
-def test_production_refuses_the_default_secret(monkeypatch):
-    monkeypatch.setenv("FOLLOWUP_ENV", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setenv("PHI_ENCRYPTION_KEY", "k" * 44)
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
+@pytest.mark.parametrize("env", ["development", "production"])
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "PHI_ENCRYPTION_KEY"])
+def test_a_start_without_a_secret_refuses_naming_it(monkeypatch, tmp_path, env, variable):
+    """No secret has a built-in value, in development either: only `make run` makes some (var/)."""
+    monkeypatch.setenv("FOLLOWUP_ENV", env)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.delenv(variable)
+    with pytest.raises(ConfigError, match=variable):
         create_app()
+
+
+def test_production_refuses_a_weak_secret():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(Settings(**(PRODUCTION | {"secret_key": "short"})))
 
 
 PRODUCTION = {
@@ -43,15 +51,27 @@ PRODUCTION = {
 def test_production_starts_with_real_secrets():
     settings = Settings(**PRODUCTION)
     assert create_app(settings).config["SETTINGS"].is_production
-    assert settings.secret_key != DEFAULT_SECRET_KEY
 
 
-def test_production_refuses_missing_phi_key():
-    settings = Settings(
-        env="production", secret_key="a-real-secret-from-the-vault-123", database_url="sqlite://"
-    )
+def test_production_refuses_missing_phi_key(monkeypatch):
+    monkeypatch.delenv("PHI_ENCRYPTION_KEY")
+    settings = Settings(**(PRODUCTION | {"phi_encryption_key": None}))
     with pytest.raises(ConfigError, match="PHI_ENCRYPTION_KEY"):
         create_app(settings)
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "10.0.0.5"])
+def test_production_refuses_an_smtp_relay_reached_without_tls(host):
+    with pytest.raises(ConfigError, match="SMTP_STARTTLS or SMTP_SSL"):
+        create_app(Settings(**(PRODUCTION | {"smtp_host": host})))
+    for tls in ({"smtp_starttls": True}, {"smtp_ssl": True, "smtp_port": 465}):
+        assert (
+            create_app(Settings(**(PRODUCTION | {"smtp_host": host} | tls))).config["SETTINGS"].is_production
+        )
+
+
+def test_production_may_hand_mail_to_a_relay_on_this_host_without_tls():
+    assert create_app(Settings(**(PRODUCTION | {"smtp_host": "localhost"}))).config["SETTINGS"].is_production
 
 
 @pytest.mark.parametrize(
@@ -94,3 +114,25 @@ def test_behind_trusted_proxies_the_client_address_is_the_forwarded_one(migrated
         )
         assert resp.status_code == 200
     assert seen == ["10.0.0.2", "203.0.113.9"]
+
+
+def test_every_setting_is_read_from_its_variable_as_its_type(monkeypatch):
+    monkeypatch.setenv("SMTP_PORT", "587")
+    monkeypatch.setenv("SMTP_STARTTLS", "yes")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("FOLLOWUP_JOB_EARLY_TOLERANCE_SECONDS", "2.5")
+    monkeypatch.setenv("FOLLOWUP_ENV", "")  # empty, as an .env line left blank: the default
+    settings = Settings.from_env()
+    assert (settings.smtp_port, settings.smtp_starttls) == (587, True)
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.job_early_tolerance_seconds == 2.5
+    assert settings.env == "development"
+    monkeypatch.delenv("SMTP_PORT")
+    monkeypatch.setenv("FOLLOWUP_SMTP_PORT", "465")  # the numeric settings' older name
+    assert Settings.from_env().smtp_port == 465
+
+
+def test_a_setting_that_is_not_a_number_is_refused_naming_its_variable(monkeypatch):
+    monkeypatch.setenv("FOLLOWUP_NIGHTLY_HOUR", "three")
+    with pytest.raises(ConfigError, match="FOLLOWUP_NIGHTLY_HOUR must be a number"):
+        Settings.from_env()

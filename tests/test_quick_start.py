@@ -27,7 +27,16 @@ pytestmark = pytest.mark.reliability
 
 
 def _embedded_env(var_dir, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
+    # A newcomer's shell has no secrets (the suite's own are in os.environ): `followup run` makes them.
+    own = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "SECRET_KEY",
+        "PHI_ENCRYPTION_KEY",
+        "FLOWER_BASIC_AUTH",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in own}
     env |= {"FOLLOWUP_VAR_DIR": str(var_dir), "PORT": str(port), "FLOWER_PORT": str(free_port())}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
@@ -95,6 +104,10 @@ def test_the_quick_start_works_on_the_embedded_default_and_a_dead_process_is_nam
     run, api, var_dir, log = embedded_run
     _wait(lambda: _ready(api) or run.poll() is not None, 180, "the embedded run to be ready")
     assert run.poll() is None, _output(log)[-4000:]
+
+    # Its development secrets were made under var/, readable by their owner only.
+    for name in ("secret_key", "phi.key", "flower_auth"):
+        assert (var_dir / name).stat().st_mode & 0o777 == 0o600, name
 
     logins = json.loads((var_dir / "demo-logins.json").read_text())
     front_desk = next(user for user in logins if user["role"] == "front_desk")

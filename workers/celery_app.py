@@ -9,11 +9,18 @@ import os
 from pathlib import Path
 
 from celery import Celery, Task
-from celery.signals import heartbeat_sent, setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    beat_init,
+    heartbeat_sent,
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 from flask import Flask
 
 from app.celery_config import QUEUES, celery_config
-from app.telemetry import logs, metrics
+from app.telemetry import exporter, logs, metrics
 
 __all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery", "prepare_pool_child"]
 
@@ -37,6 +44,12 @@ def celery_init_app(flask_app: Flask) -> Celery:
     def _forget_pool_child(**_kwargs):
         # prometheus-client multiprocess mode: a pool child's live gauges go with it.
         metrics.mark_process_dead(os.getpid())
+
+    @worker_ready.connect(weak=False)
+    @beat_init.connect(weak=False)
+    def _serve_metrics(**_kwargs):
+        # In the main process: its pool children write their samples to the same directory.
+        exporter.start(settings=flask_app.config["SETTINGS"])
 
     _import_tasks()
     return celery

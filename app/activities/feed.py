@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.activities.models import LeadActivity
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.roles import Actor
 from app.db import page_offset
 from app.errors import NotFound
@@ -57,6 +58,7 @@ def clinic_feed(
             "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()},
             "page": page,
             "activity_ids": [row.id for row in rows],
+            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried the notes
         },
         at=now,
     )
@@ -79,7 +81,7 @@ def get_activity(*, session: Session, actor: Actor, activity_id: int, now: datet
         action="activity.read",
         subject_type="lead",
         subject_id=activity.lead_id,
-        after={"activity_id": activity.id},
+        after={"activity_id": activity.id, "phi": phi_policy.may_read_phi(actor)},
         at=now,
     )
     return activity

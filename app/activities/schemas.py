@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.auth.phi_policy import PhiSchema
 
 
 class ActivityIn(RequestSchema):
@@ -60,7 +61,9 @@ class FeedArgs(ActivityQueryArgs):
             raise ValidationError("occurred_to is before occurred_from", "occurred_to")
 
 
-class ActivityOut(Schema):
+class ActivityOut(PhiSchema):
+    PHI_KIND = "activity"
+
     id = fields.Integer()
     lead_id = fields.Integer()
     type = fields.String()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from app import clock
-from app.auth import onboarding, service
+from app.app_db import get_db
+from app.auth import onboarding, phi_policy, service
 from app.auth.roles import ANY, PLATFORM, ROLE_PERMISSIONS, Actor, Permission, Role
-from app.db import get_db
 from app.errors import Forbidden
 
 __all__ = [
@@ -100,6 +100,8 @@ def current_actor() -> Actor:
 
 def enforce_declared_access():
     """before_request: authenticate and authorize by what the view declared; undeclared is refused."""
+    # A worker thread serves request after request: nobody reads PHI until this one authenticates.
+    phi_policy.bind(None)
     endpoint = request.endpoint
     if endpoint is None or request.method == "OPTIONS":
         return None  # 404/405 and CORS preflight are answered by Flask itself
@@ -117,6 +119,7 @@ def enforce_declared_access():
         return None
     actor = service.authenticate_request(db=get_db(), headers=request.headers, now=clock.now())
     g.actor = actor
+    phi_policy.bind(actor)  # what this request dumps, it dumps for this reader (PhiSchema)
     if not actor.can(permission):
         raise Forbidden(f"this action needs the permission {permission}")
     return None

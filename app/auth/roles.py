@@ -15,6 +15,9 @@ class Permission(StrEnum):
     CONVERT = "lead:convert"
     CONFIGURE = "lead:configure"
     ANALYTICS = "lead:analytics"
+    # Protected health information in what is read: patient, insurance, address, notes
+    # (app/auth/phi_policy.py names the fields).
+    READ_PHI = "lead:phi"
 
 
 class Role(StrEnum):
@@ -29,9 +32,17 @@ ANY = "any"  # any authenticated user or API key
 PLATFORM = "platform"
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # The front desk books and routes leads: contact details, never the patient's health details.
     Role.FRONT_DESK: frozenset({Permission.READ, Permission.CREATE}),
     Role.TREATMENT_COORDINATOR: frozenset(
-        {Permission.READ, Permission.CREATE, Permission.UPDATE, Permission.ASSIGN, Permission.CONVERT}
+        {
+            Permission.READ,
+            Permission.CREATE,
+            Permission.UPDATE,
+            Permission.ASSIGN,
+            Permission.CONVERT,
+            Permission.READ_PHI,
+        }
     ),
     # Everything (DESIGN), which includes creating leads: the spec's access table names only
     # front_desk and treatment_coordinator for "create", but the admin who configures the clinic
@@ -39,7 +50,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CLINIC_ADMIN: frozenset(Permission),
     # The spec's access table: a doctor views analytics, not leads (no lead is linked to a treating
     # doctor to scope a read to, and a lead's notes are health concerns: PHI).
-    Role.DOCTOR: frozenset({Permission.ANALYTICS}),
+    # READ_PHI: a doctor works with patients; it shows only where a doctor may read at all.
+    Role.DOCTOR: frozenset({Permission.ANALYTICS, Permission.READ_PHI}),
 }
 
 

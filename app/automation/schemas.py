@@ -1,8 +1,9 @@
 """Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.auth import phi_policy
 from app.automation import rules
 from app.messaging import merge_fields
 
@@ -108,6 +109,10 @@ class EvaluatedCondition(Schema):
     seen = fields.Raw(metadata={"description": "the value the condition saw"})
     result = fields.Boolean()
 
+    @post_dump
+    def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
+        return phi_policy.withhold_seen(data, phi_policy.current_reader())
+
 
 class PlannedAction(Schema):
     index = fields.Integer()
@@ -157,6 +162,14 @@ class StepOut(Schema):
     action = fields.Dict()
     result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})
     reason = fields.String(allow_none=True)
+
+    @post_dump
+    def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
+        """A condition on a lead's PHI field (its city, insurance, interest) keeps what it saw and
+        whether it held from a reader without `lead:phi` (app/auth/phi_policy.py)."""
+        reader = phi_policy.current_reader()
+        data["conditions"] = [phi_policy.withhold_seen(c, reader) for c in data.get("conditions") or []]
+        return data
 
 
 class TrailEnrollmentOut(Schema):

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from app.config import Settings
 from app.devtools.local_redis import LocalRedis
 
@@ -22,11 +24,30 @@ LOCAL_REDIS_PORT = 16379
 
 
 def _persistent_secret(var_dir: Path, name: str, make) -> str:
+    """A development secret kept in var/<name>, made once: readable by its owner only from the
+    start (O_EXCL, mode 0600), and two starts racing agree on one value."""
     path = var_dir / name
-    if not path.exists():
-        path.write_text(make())
-        path.chmod(0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
     return path.read_text().strip()
+
+
+def development_secrets(var_dir: Path) -> dict[str, str]:
+    """The secrets `make run` gives every process it starts. Only this command makes them: any other
+    start without SECRET_KEY or PHI_ENCRYPTION_KEY refuses (app/config.py)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "SECRET_KEY": _persistent_secret(var_dir, "secret_key", lambda: secrets.token_urlsafe(32)),
+        "PHI_ENCRYPTION_KEY": _persistent_secret(var_dir, "phi.key", lambda: Fernet.generate_key().decode()),
+        "FLOWER_BASIC_AUTH": _persistent_secret(
+            var_dir, "flower_auth", lambda: "ops:" + secrets.token_urlsafe(10)
+        ),
+    }
 
 
 def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
@@ -34,11 +55,9 @@ def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("FOLLOWUP_VAR_DIR", str(var_dir))
     env.setdefault("DATABASE_URL", Settings().database_url)
-    env.setdefault("SECRET_KEY", _persistent_secret(var_dir, "secret_key", lambda: secrets.token_urlsafe(32)))
-    env.setdefault(
-        "FLOWER_BASIC_AUTH",
-        _persistent_secret(var_dir, "flower_auth", lambda: "ops:" + secrets.token_urlsafe(10)),
-    )
+    for name, value in development_secrets(var_dir).items():
+        if not env.get(name):
+            env[name] = value
     env.setdefault("BEAT_SCHEDULE_FILE", str(var_dir / "celerybeat-schedule"))
     env["PORT"] = str(port)
     env.setdefault("FLOWER_PORT", "5555")

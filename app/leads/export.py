@@ -1,8 +1,8 @@
 """The lead export: the lead list's filters as CSV, streamed from a server-side cursor, audited.
 
 Protected (PHI) columns — the patient's name, birth date, relationship and interest, insurance,
-address and notes — are written only for roles that work with patients (treatment_coordinator,
-clinic_admin, doctor); front desk and API keys get the contact columns only.
+address and notes — are written only for a reader with `lead:phi` (the field policy of
+app/auth/phi_policy.py, as every response); front desk gets the contact columns only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.roles import Actor, Role
+from app.auth import phi_policy
+from app.auth.roles import Actor
 from app.leads import listing
 from app.leads.models import Lead
 
@@ -38,33 +39,12 @@ CONTACT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-PHI_COLUMNS = (
-    "patient_first_name",
-    "patient_last_name",
-    "patient_dob",
-    "patient_relationship",
-    "treatment_interest",
-    "insurance_carrier",
-    "insurance_member_id",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "notes",
-    "lost_notes",
-)
-PHI_ROLES = frozenset({Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.DOCTOR})
 FETCH_ROWS = 1000  # rows per round trip of the server-side cursor
 
 
-def may_read_phi(actor: Actor) -> bool:
-    """Whether an export for `actor` carries the protected columns."""
-    return actor.user_id is not None and actor.role in PHI_ROLES
-
-
 def columns_for(actor: Actor) -> tuple[str, ...]:
-    return CONTACT_COLUMNS + PHI_COLUMNS if may_read_phi(actor) else CONTACT_COLUMNS
+    """The contact columns, then the PHI columns `actor` may read (app/auth/phi_policy.py)."""
+    return CONTACT_COLUMNS + phi_policy.fields_for(actor, "lead", phi_policy.LEAD_FIELDS)
 
 
 def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
@@ -77,7 +57,7 @@ def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tu
         action="lead.export",
         subject_type="lead",
         subject_id=None,
-        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": may_read_phi(actor)},
+        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
         at=now,
     )
     return columns

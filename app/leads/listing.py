@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.roles import Actor
 from app.db import page_offset
@@ -88,6 +89,7 @@ def list_leads(
         after={
             "filters": {k: str(v) for k, v in filters.items() if v is not None},
             "lead_ids": [lead.id for lead in rows],
+            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried PHI
         },
         at=now,
     )
@@ -109,8 +111,9 @@ def list_order(sort: str) -> tuple:
 def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
     """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
     "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
-    timezone), q (text over contact and patient names, email and phone), stale (flagged stale in
-    either sense: over the stage's limit in this stay, or quiet)."""
+    timezone), q (text over contact names, email and phone, and patient names for a reader with
+    `lead:phi`), stale (flagged stale in either sense: over the stage's limit in this stay, or
+    quiet)."""
     conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
     if filters.get("stale") is not None:
         flagged = sa.and_(
@@ -148,24 +151,25 @@ def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
     q = (filters.get("q") or "").strip()
     if q:
         pattern = _like_pattern(q)
-        text_columns = (
-            Lead.first_name,
-            Lead.last_name,
-            Lead.patient_first_name,
-            Lead.patient_last_name,
-            Lead.email,
-        )
+        # A search is a question about the fields it matches: a patient's name answers it only for
+        # a reader who may see that name (app/auth/phi_policy.py).
+        phi = phi_policy.may_read_phi(actor)
+        text_columns = [Lead.first_name, Lead.last_name, Lead.email]
+        if phi:
+            text_columns += [Lead.patient_first_name, Lead.patient_last_name]
         matches = [column.ilike(pattern, escape="\\") for column in text_columns]
         words = q.split()
         if len(words) > 1:
             # "Jane Doe" should find first_name=Jane, last_name=Doe.
             full = sa.func.coalesce(Lead.first_name, "") + " " + sa.func.coalesce(Lead.last_name, "")
-            patient = (
-                sa.func.coalesce(Lead.patient_first_name, "")
-                + " "
-                + sa.func.coalesce(Lead.patient_last_name, "")
-            )
-            matches += [full.ilike(pattern, escape="\\"), patient.ilike(pattern, escape="\\")]
+            matches.append(full.ilike(pattern, escape="\\"))
+            if phi:
+                patient = (
+                    sa.func.coalesce(Lead.patient_first_name, "")
+                    + " "
+                    + sa.func.coalesce(Lead.patient_last_name, "")
+                )
+                matches.append(patient.ilike(pattern, escape="\\"))
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 3:
             matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, UTCDate, id_field, to_bounded_utc
+from app.auth.phi_policy import PhiSchema
 from app.leads.models import (
     LeadSourceCategory,
     LeadStatus,
@@ -139,7 +140,8 @@ class NextActionOut(Schema):
     )
 
 
-class LeadOut(Schema):
+class LeadOut(PhiSchema):
+    PHI_KIND = "lead"
     # Rewritten by the engine after a lead's events (app/intelligence): not part of the ETag.
     ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action")
 

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, attributes
 
 from app import phi
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import new_row, writes
+from app.db import new_row
 from app.db.protected import keys_of
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
@@ -75,7 +76,7 @@ def ensure_not_converted(lead: Lead) -> None:
 
 
 def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
-    """One lead; every read is audited (leads are treated as PHI)."""
+    """One lead; every read is audited, with whether the answer carried PHI (app/auth/phi_policy.py)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     audit.record(
         session=session,
@@ -84,6 +85,7 @@ def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) ->
         action="lead.read",
         subject_type="lead",
         subject_id=lead.id,
+        after={"phi": phi_policy.may_read_phi(actor)},
         at=now,
     )
     return lead
@@ -258,7 +260,7 @@ def new_lead(
 def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
     """Add a new lead (from `new_lead`) to the unit of work, its id known from here on, with its
     audit event."""
-    writes.add(session, lead, with_id=True)
+    session.add(lead, with_id=True)
     audit.record(
         session=session,
         clinic_id=lead.clinic_id,

@@ -6,10 +6,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_stream
-from app.db import unit_of_work
 from app.leads import export, listing, schemas, service, sources
 
 blp = make_blueprint("leads", "Leads and lead sources")
@@ -49,8 +49,7 @@ class LeadsExport(MethodView):
     @blp.response(200, content_type="text/csv", description="The leads as CSV, streamed")
     def get(self, args):
         """The leads of the list's filters as CSV, streamed (any number of rows); the export is audited.
-        Protected columns (patient, insurance, address, notes) only for coordinators, admins and
-        doctors."""
+        Protected columns (patient, insurance, address, notes) only for a reader with `lead:phi`."""
         actor, sort = current_actor(), args.pop("sort")
         with unit_of_work() as session:
             columns = export.start(session=session, actor=actor, filters=args, now=clock.now())

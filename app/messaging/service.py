@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -194,7 +195,8 @@ def merge_values(
 
 
 def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | None, now: datetime) -> dict:
-    """The template rendered for one of the clinic's leads (the read audited), or for a sample lead."""
+    """The template rendered for one of the clinic's leads (the read audited), or for a sample lead.
+    A lead's PHI merge fields (the patient's name) show as `[name]` to a reader without `lead:phi`."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     if lead_id is None:
         clinic = session.get(Clinic, actor.clinic_id)
@@ -202,6 +204,11 @@ def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | 
     else:
         lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
         values = merge_values(session=session, lead=lead, texts=(template.subject or "", template.body))
+        if not phi_policy.may_read_phi(actor):
+            values = {
+                name: f"[{name}]" if phi_policy.names_phi(f"lead.{name}") else value
+                for name, value in values.items()
+            }
     return {
         "template_id": template.id,
         "channel": template.channel,

@@ -1,7 +1,7 @@
 """The task export: the team view's filters as CSV, streamed from a server-side cursor, audited.
 
-A task's description and outcome notes may hold what a patient said: they are written only for
-roles that work with patients (as the lead export's protected columns).
+A task's description and outcome notes may hold what a patient said: they are written only for a
+reader with `lead:phi` (the field policy of app/auth/phi_policy.py, as the lead export).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.roles import Actor
-from app.leads.export import FETCH_ROWS, cell, may_read_phi
+from app.leads.export import FETCH_ROWS, cell
 from app.tasks import team
 from app.tasks.models import LeadTask
 
@@ -35,7 +36,6 @@ COLUMNS = (
     "created_at",
     "updated_at",
 )
-PHI_COLUMNS = ("description", "outcome_notes")
 
 
 def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
@@ -47,10 +47,10 @@ def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tu
         action="task.export",
         subject_type="task",
         subject_id=None,
-        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": may_read_phi(actor)},
+        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
         at=now,
     )
-    return COLUMNS + PHI_COLUMNS if may_read_phi(actor) else COLUMNS
+    return COLUMNS + phi_policy.fields_for(actor, "task", phi_policy.TASK_FIELDS)
 
 
 def rows(

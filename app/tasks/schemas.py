@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.auth.phi_policy import PhiSchema
 from app.leads.schemas import NextActionOut
 from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
@@ -13,7 +14,9 @@ STATUSES = [s.value for s in TaskStatus]
 OUTCOMES = [o.value for o in TaskOutcome]
 
 
-class TaskOut(Schema):
+class TaskOut(PhiSchema):
+    PHI_KIND = "task"
+
     id = fields.Integer()
     lead_id = fields.Integer()
     title = fields.String()

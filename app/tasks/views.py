@@ -4,10 +4,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_stream
-from app.db import unit_of_work
 from app.idempotency.web import idempotent
 from app.tasks import export, outcomes, schemas, series, service, team, templates
 
@@ -210,7 +210,7 @@ class TeamTasksExport(MethodView):
     @blp.response(200, content_type="text/csv", description="The tasks as CSV, streamed")
     def get(self, args):
         """The tasks of the team view's filters as CSV, streamed; the export is audited. Descriptions
-        and outcome notes only for coordinators, admins and doctors."""
+        and outcome notes only for a reader with `lead:phi`."""
         actor, sort, now = current_actor(), args.pop("sort"), clock.now()
         with unit_of_work() as session:
             columns = export.start(session=session, actor=actor, filters=args, now=now)

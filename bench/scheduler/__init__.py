@@ -42,8 +42,8 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from app import clock, create_app, migrate
+from app.app_db import get_db
 from app.config import PROJECT_ROOT
-from app.db import get_db
 from app.scheduling import queries, schedule_many, sweeps
 from app.scheduling.models import DONE, OPEN, PENDING, ScheduledJob
 from app.scheduling.partitions import queries as partitions
@@ -52,6 +52,9 @@ from bench.scheduler import plugin
 
 THREE_DAYS = 3 * 86400
 PLUGIN = "bench.scheduler.plugin"
+# Secrets have no built-in value: the benchmark's processes get these.
+SECRET = "bench-secret-0123456789-abcdefghijklmn"
+PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
 PARTS = ("capacity", "sweep", "precision", "throughput")
 
 
@@ -120,6 +123,8 @@ class Bench:
             PYTHONPATH=str(PROJECT_ROOT),
             FOLLOWUP_PLUGINS=PLUGIN,
             FOLLOWUP_ENV="bench",
+            SECRET_KEY=SECRET,
+            PHI_ENCRYPTION_KEY=PHI_KEY,
         )
         env.update(extra)
         return env
@@ -619,7 +624,14 @@ def measure(sizes: Sizes, parts: list[str]) -> tuple[list[list], str]:
         workdir = Path(tmp)
         with bench_database(workdir) as db_url, bench_redis(workdir) as redis_url:
             migrate.upgrade(db_url)
-            app = create_app({"database_url": db_url, "redis_url": redis_url})
+            app = create_app(
+                {
+                    "database_url": db_url,
+                    "redis_url": redis_url,
+                    "secret_key": SECRET,
+                    "phi_encryption_key": PHI_KEY,
+                }
+            )
             bench = Bench(app=app, db_url=db_url, redis_url=redis_url, workdir=workdir, sizes=sizes)
             bench.sender.send_task(plugin.NOOP, queue="realtime")  # connect once, as a running process has
             bench.redis.flushall()

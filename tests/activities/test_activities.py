@@ -23,8 +23,8 @@ def _log(client, tenant, lead_id, role="treatment_coordinator", **body):
     return client.post(f"/api/leads/{lead_id}/activities", json=body, headers=tenant.headers(role))
 
 
-def _timeline(client, tenant, lead_id, query=""):
-    resp = client.get(f"/api/leads/{lead_id}/activities{query}", headers=tenant.headers("front_desk"))
+def _timeline(client, tenant, lead_id, query="", role="treatment_coordinator"):
+    resp = client.get(f"/api/leads/{lead_id}/activities{query}", headers=tenant.headers(role))
     assert resp.status_code == 200, resp.get_json()
     return resp
 

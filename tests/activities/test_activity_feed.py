@@ -50,12 +50,13 @@ def test_the_feed_filters_and_pages_newest_first(client, tenant):
 def test_single_activity_and_every_read_is_audited(client, tenant):
     lead = lead_for(client, tenant)
     note = log(client, tenant, lead["id"], type="NOTE", notes="prefers evenings")
-    one = client.get(f"/api/activities/{note['id']}", headers=tenant.headers("front_desk"))
+    one = client.get(f"/api/activities/{note['id']}", headers=tenant.headers("treatment_coordinator"))
     assert one.status_code == 200 and one.get_json()["notes"] == "prefers evenings"
     assert one.get_json()["lead_id"] == lead["id"]
     reads = audit_actions(client, tenant, "activity.read")
     assert [(r["subject_id"], r["after"]["activity_id"]) for r in reads] == [(str(lead["id"]), note["id"])]
-    assert reads[0]["actor"] == f"user:{tenant.users['front_desk'].id}"
+    assert reads[0]["actor"] == f"user:{tenant.users['treatment_coordinator'].id}"
+    assert reads[0]["after"]["phi"] is True
 
     feed(client, tenant, "?type=NOTE")
     feed_reads = audit_actions(client, tenant, "activities.feed.read")

@@ -62,8 +62,9 @@ def test_notes_are_encrypted_at_rest_and_readers_get_them_back(app, client, tena
     assert CONCERN not in stored and "latex" not in stored
     key = app.config["SETTINGS"].resolved_phi_key()
     assert Fernet(key.encode()).decrypt(stored.encode()).decode() == CONCERN
-    for role in ("front_desk", "treatment_coordinator", "clinic_admin"):
+    for role in ("treatment_coordinator", "clinic_admin"):
         assert get_lead(client, tenant, lead["id"], role=role).get_json()["notes"] == CONCERN
+    assert "notes" not in get_lead(client, tenant, lead["id"], role="front_desk").get_json()
     changed = client.put(f"/api/leads/{lead['id']}", json={"notes": "Underbite"}, headers=tenant.headers())
     assert changed.status_code == 200 and changed.get_json()["notes"] == "Underbite"
     assert "Underbite" not in _raw_notes(db, lead["id"])

@@ -36,8 +36,11 @@ def test_a_new_lead_starts_new_in_the_default_stage_with_an_owner_and_e164_phone
     assert lead["phone_alt"] == "+14155550199"
     assert lead["email"] == "jane.doe@example.com"
     assert lead["source_id"] == sources["WALK_IN"]
-    assert lead["treatment_interest"] == ["INVISALIGN", "BRACES_CLEAR"]
-    assert lead["patient_dob"] == "2013-04-02"
+    # The front desk entered the patient's details but does not read them back (PHI policy).
+    assert "treatment_interest" not in lead and "patient_dob" not in lead
+    read = get_lead(client, tenant, lead["id"], role="treatment_coordinator").get_json()
+    assert read["treatment_interest"] == ["INVISALIGN", "BRACES_CLEAR"]
+    assert read["patient_dob"] == "2013-04-02"
     assert lead["assigned_to_id"] == tenant.users["treatment_coordinator"].id
     assert lead["assigned_at"] is not None and lead["stage_entered_at"] is not None
     assert lead["possible_duplicates"] == []
@@ -45,7 +48,7 @@ def test_a_new_lead_starts_new_in_the_default_stage_with_an_owner_and_e164_phone
 
 
 def test_without_a_source_the_lead_is_attributed_to_other_and_a_self_patient_is_the_contact(client, tenant):
-    lead = create_lead(client, tenant)
+    lead = create_lead(client, tenant, role="treatment_coordinator")
     assert lead["source_id"] == source_ids(client, tenant)["OTHER"]
     assert lead["patient_relationship"] == "SELF"
     assert (lead["patient_first_name"], lead["patient_last_name"]) == ("Jane", "Doe")

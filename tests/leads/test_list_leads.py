@@ -88,10 +88,13 @@ def test_filters_by_stage_status_source_and_owner(client, tenant, board):
     assert _names(client.get("/api/leads?assigned_to=none", headers=h)) == []
 
 
-def test_text_search_over_names_patient_email_and_phone_digits(client, tenant, board):
+def test_text_search_over_names_email_phone_digits_and_patient_names_for_phi_readers(client, tenant, board):
     h = tenant.headers("front_desk")
     assert _names(client.get("/api/leads?q=zimm", headers=h)) == ["Ann"]
-    assert _names(client.get("/api/leads?q=dylan", headers=h)) == ["Cara"]
+    # A patient's name is PHI: it answers a search only for a reader who may see it.
+    assert _names(client.get("/api/leads?q=dylan", headers=h)) == []
+    coordinator = tenant.headers("treatment_coordinator")
+    assert _names(client.get("/api/leads?q=dylan", headers=coordinator)) == ["Cara"]
     assert _names(client.get("/api/leads?q=bob@young", headers=h)) == ["Bob"]
     assert _names(client.get("/api/leads?q=(212) 555", headers=h)) == ["Dan"]
     assert _names(client.get("/api/leads?q=Dan White", headers=h)) == ["Dan"]

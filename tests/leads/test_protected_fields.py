@@ -53,13 +53,18 @@ def test_blind_indexes_differ_between_clinics(client, tenant, make_tenant, db):
     assert _raw_row(db, a["id"])[2] != _raw_row(db, b["id"])[2]
 
 
-def test_readers_get_the_decrypted_values(client, tenant):
+def test_readers_with_lead_phi_get_the_decrypted_values_and_the_front_desk_none(client, tenant):
     lead = create_lead(client, tenant, patient_dob=DOB, insurance_member_id=MEMBER_ID)
-    for role in ("front_desk", "clinic_admin", "treatment_coordinator"):
+    for role in ("clinic_admin", "treatment_coordinator"):
         body = get_lead(client, tenant, lead["id"], role=role).get_json()
         assert (body["patient_dob"], body["insurance_member_id"]) == (DOB, MEMBER_ID)
-    listed = client.get("/api/leads", headers=tenant.headers("front_desk")).get_json()
-    assert listed[0]["patient_dob"] == DOB
+        listed = client.get("/api/leads", headers=tenant.headers(role)).get_json()
+        assert listed[0]["patient_dob"] == DOB
+    body = get_lead(client, tenant, lead["id"], role="front_desk").get_json()
+    listed = client.get("/api/leads", headers=tenant.headers("front_desk")).get_json()[0]
+    for answer in (body, listed):
+        assert answer["id"] == lead["id"]
+        assert "patient_dob" not in answer and "insurance_member_id" not in answer
 
 
 def test_protected_values_never_reach_the_audit_trail_or_the_event_outbox(client, tenant, db):

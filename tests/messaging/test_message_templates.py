@@ -112,6 +112,13 @@ def test_preview_renders_a_sample_or_a_real_lead(client, db, tenant, make_tenant
         f"/api/message-templates/{made['id']}/preview", json={"lead_id": lead["id"]}, headers=tenant.headers()
     )
     assert real.get_json()["body"] == "Hi Maria, we look forward to seeing Leo."
+    # The patient's name is PHI: the front desk's preview shows where it goes, not what it is.
+    desk = client.post(
+        f"/api/message-templates/{made['id']}/preview",
+        json={"lead_id": lead["id"]},
+        headers=tenant.headers("front_desk"),
+    )
+    assert desk.get_json()["body"] == "Hi Maria, we look forward to seeing [patient_first_name]."
     with db.unit_of_work() as session:
         audited = session.query(AuditEvent).filter_by(action="lead.read", subject_id=str(lead["id"])).count()
     assert audited >= 1

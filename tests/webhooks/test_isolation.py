@@ -16,6 +16,7 @@ from app.config import ConfigError, Settings
 from app.scheduling.models import ScheduledJob
 from app.webhooks import addresses, service, slots
 from app.webhooks.models import DELIVERED, PENDING, WebhookDelivery
+from tests.conftest import TEST_PHI_KEY, TEST_SECRET_KEY
 from tests.leadkit import create_lead
 from tests.requirements import need_postgres
 from tests.tasks.taskkit import run_at
@@ -177,8 +178,9 @@ def _expired(redis, clinic_id: int) -> bool:
 
 
 def test_settings_refuse_a_stuck_time_a_live_delivery_could_reach():
-    Settings().validate()
+    secrets = {"secret_key": TEST_SECRET_KEY, "phi_encryption_key": TEST_PHI_KEY}
+    Settings(**secrets).validate()
     with pytest.raises(ConfigError, match="webhook_stuck_seconds"):
-        Settings(webhook_deadline_seconds=200.0).validate()
+        Settings(webhook_deadline_seconds=200.0, **secrets).validate()
     with pytest.raises(ConfigError, match="webhook_max_concurrent_per_clinic"):
-        Settings(webhook_max_concurrent_per_clinic=0).validate()
+        Settings(webhook_max_concurrent_per_clinic=0, **secrets).validate()
