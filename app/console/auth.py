@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from app.app_db import get_db
+from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.roles import Actor
-from app.db import get_db
 from app.errors import DomainError, Forbidden
 
 csrf = CSRFProtect()
@@ -89,6 +90,7 @@ def check_access():
     if actor is None:
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     g.actor = actor
+    phi_policy.bind(actor)  # what this page dumps, it dumps for this reader, as the API does
     if not actor.can(permission):
         raise Forbidden(f"this page needs the permission {permission}")
     return None

@@ -1,33 +1,32 @@
 """A lead's story in one page: the lead, its timeline, tasks, pending automated steps and the
-why-trail. Protected fields only for a role that may read PHI (app/leads/export.py's rule, the one
-the export follows), and then the read is audited as the API's lead read is."""
+why-trail. Each part is read by the API's own use case (each read audited as the API audits it) and
+dumped by the API's own schema as the reader: the PHI policy (app/auth/phi_policy.py) leaves out
+what the reader may not see, here as in the API's answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
+from app.activities import schemas as activity_schemas
 from app.activities import service as activities
+from app.auth import phi_policy
 from app.auth.roles import Actor
+from app.automation import schemas as automation_schemas
 from app.automation import why_trail
+from app.leads import schemas as lead_schemas
 from app.leads import service as leads
-from app.leads.export import CONTACT_COLUMNS, PHI_COLUMNS, may_read_phi
 from app.scheduling import service as scheduling
-from app.scheduling.models import PENDING
+from app.scheduling.models import OPEN
+from app.tasks import schemas as task_schemas
 from app.tasks import service as tasks
 
 TIMELINE, TASKS, JOBS = 100, 100, 100
+SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")
 
 
-def lead_story(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> dict:
-    """Everything the console shows of one lead; another clinic's lead is a 404."""
-    phi = may_read_phi(actor)
-    if phi:
-        lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)  # audited
-    else:
-        lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
-    columns = CONTACT_COLUMNS + PHI_COLUMNS if phi else CONTACT_COLUMNS
+def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
+    """Everything the console shows of one lead, as `actor` may see it; another clinic's is a 404."""
+    lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
     timeline, _ = activities.list_activities(
         session=session, actor=actor, lead_id=lead_id, types=None, page=1, page_size=TIMELINE, now=now
     )
@@ -36,27 +35,22 @@ def lead_story(*, session: Session, actor: Actor, lead_id: int, now: datetime) -
     )
     trail = why_trail.lead_automation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     waiting = []
-    for status in (PENDING, "dispatched"):
+    for status in OPEN:
         jobs, _ = scheduling.list_jobs(
             session=session, clinic_id=actor.clinic_id, status=status, subject=("lead", lead_id),
             page=1, page_size=JOBS,
         )  # fmt: skip
         waiting += jobs
-    return {
-        "lead": {"id": lead.id, **{c: getattr(lead, c, None) for c in columns}},
-        "name": f"{lead.first_name} {lead.last_name}",
-        "phi": phi,
-        "timeline": [
-            {
-                "at": a.occurred_at,
-                "type": a.type,
-                "direction": a.direction,
-                "outcome": a.outcome,
-                "notes": a.notes if phi else None,
-            }
-            for a in timeline
-        ],
-        "tasks": lead_tasks,
-        "jobs": sorted(waiting, key=lambda j: j.due_at),
-        "trail": trail,
-    }
+    with phi_policy.reading_as(actor):
+        shown = lead_schemas.LeadOut().dump(lead)
+        return {
+            "lead": {
+                k: shown[k] for k in (*SHOWN_FIRST, *sorted(set(shown) - set(SHOWN_FIRST))) if k in shown
+            },
+            "name": f"{lead.first_name} {lead.last_name}",
+            "phi": phi_policy.may_read_phi(actor),
+            "timeline": activity_schemas.ActivityOut(many=True).dump(timeline),
+            "tasks": task_schemas.TaskOut(many=True).dump(lead_tasks),
+            "jobs": sorted(waiting, key=lambda j: j.due_at),
+            "trail": automation_schemas.WhyTrailOut().dump(trail),
+        }

@@ -7,15 +7,16 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_wtf.csrf import CSRFError
 
 from app import clock
+from app.app_db import get_db, unit_of_work
+from app.auth.phi_policy import may_read_phi
 from app.auth.roles import ANY, Permission
 from app.bulk import admin as bulk_admin
 from app.bulk import service as bulk_service
 from app.console import auth, charts, failures, forms, pictures, story
 from app.console import health as health_service
 from app.console.auth import current_actor, open_page, page
-from app.db import get_db, page_offset, unit_of_work
+from app.db import page_offset
 from app.errors import DomainError, Forbidden, ValidationFailed
-from app.leads.export import may_read_phi
 
 PAGE_SIZE = 50
 

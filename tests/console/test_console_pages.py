@@ -165,7 +165,7 @@ def test_health_shows_orphans_due_jobs_heartbeats_and_queue_depths(app, db, cons
     assert re.search(r'<tr data-queue="bulk"><td>bulk</td><td class="depth">2</td>', html)
 
 
-def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_that_read(
+def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_each_read(
     app, db, client, tenant, make_tenant
 ):
     from tests.leadkit import create_lead
@@ -209,7 +209,13 @@ def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_that_read(
                 AuditEvent.action == "lead.read", AuditEvent.subject_id == str(lead["id"])
             )
         ).all()
-    assert [e.actor for e in reads] == [f"user:{tenant.users['treatment_coordinator'].id}"]
+    # Every read is audited, as the API's: with whether it carried PHI.
+    assert sorted((e.actor, e.after["phi"]) for e in reads) == sorted(
+        [
+            (f"user:{tenant.users['treatment_coordinator'].id}", True),
+            (f"user:{tenant.users['front_desk'].id}", False),
+        ]
+    )
 
 
 def test_analytics_draws_each_chart_with_its_table(console, client, tenant):
