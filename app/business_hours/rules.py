@@ -18,6 +18,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+from dateutil.relativedelta import relativedelta
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXCEPTIONS = "exceptions"
@@ -214,3 +215,14 @@ def add_business_days(calendar: BusinessCalendar, start: datetime, days: int) ->
             wanted = datetime.combine(day, local.timetz().replace(tzinfo=None), calendar.zone)
             return _clamp(wanted, windows).astimezone(UTC)
     raise NeverOpen("no business hours within a year")
+
+
+def local_steps_later(timezone: str, anchor: datetime, unit: str, steps: int) -> datetime:
+    """`anchor` plus `steps` days, weeks or months on the local calendar of `timezone` (UTC).
+
+    The same local time: a 09:00 New York task stays at 09:00 across a DST change. Months count
+    from the anchor, so a series of the 31st goes 31 Jan, 28 Feb, 31 Mar.
+    """
+    zone = ZoneInfo(timezone)
+    wall = anchor.astimezone(zone).replace(tzinfo=None) + relativedelta(**{unit: steps})
+    return wall.replace(tzinfo=zone).astimezone(UTC)

@@ -217,7 +217,10 @@ def complete_task(
 def _create_next_occurrence(
     session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
 ) -> None:
-    fields = rules.next_in_series(task) if task.recurrence and lead.status in OPEN_STATUSES else None
+    if not task.recurrence or lead.status not in OPEN_STATUSES:
+        return
+    timezone = lead.timezone or session.get(Clinic, task.clinic_id).timezone
+    fields = rules.next_in_series(task, timezone)
     if fields is None:
         return
     nxt = LeadTask(
