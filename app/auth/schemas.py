@@ -177,6 +177,14 @@ class ClinicSettingsIn(RequestSchema):
         ],
         metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
     )
+    # My next call (app/tasks/claims.py).
+    next_task_lease_minutes = fields.Integer(
+        validate=validate.Range(min=1, max=240),
+        metadata={"description": "how long POST /api/me/next-task holds a task for its caller (default 10)"},
+    )
+    next_task_team_overdue = fields.Boolean(
+        metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
+    )
     # The contact policy of automated messages to leads (app/automation/policy.py).
     quiet_hours = fields.Nested(
         ClinicQuietHoursIn,
