@@ -9,8 +9,11 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from app import clock
+from app.leads.models import Lead
+from tests.auth.test_api_keys import create_key
 from tests.automation.kit import add_coordinator
 from tests.tasks.taskkit import in_minutes, iso, lead_for
 from tests.tasks.test_tasks_api import new_task
@@ -44,8 +47,10 @@ def next_task(client, tenant, role=COORDINATOR, expect=200, headers=None):
     return resp.get_json() if expect == 200 else None
 
 
-def test_own_task_first_then_a_teammates_overdue_one_with_why(client, tenant):
+def test_own_task_first_then_a_teammates_overdue_one_with_why(app, client, tenant):
     lead = lead_for(client, tenant)
+    with app.extensions["followup.db"].unit_of_work() as session:  # as the nightly scoring leaves it
+        session.execute(sa.update(Lead).where(Lead.id == lead["id"]).values(score=0.42))
     mine = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(30)), priority="HIGH")
     theirs = admins_overdue_task(client, tenant, lead["id"], minutes_late=45)
 
@@ -53,7 +58,8 @@ def test_own_task_first_then_a_teammates_overdue_one_with_why(client, tenant):
     assert first["task"]["id"] == mine["id"]
     assert first["task"]["claimed_by_id"] == tenant.users[COORDINATOR].id
     assert first["why"]["scope"] == "yours" and 29 <= first["why"]["due_in_minutes"] <= 30
-    assert "high priority" in first["why"]["summary"]
+    assert "high priority" in first["why"]["summary"] and "lead score 42%" in first["why"]["summary"]
+    assert first["why"]["lead_score"] == 0.42
     # Asking again hands back the task already held.
     assert next_task(client, tenant)["task"]["id"] == mine["id"]
 
@@ -166,6 +172,8 @@ def test_the_clinics_lease_and_a_snooze_releases(client, tenant, at):
 def test_who_may_ask_and_another_clinics_task(client, tenant, make_tenant):
     for role in ("front_desk", "doctor"):
         next_task(client, tenant, role, expect=403)
+    key = create_key(client, tenant, ["lead:read", "lead:update"])["key"]
+    next_task(client, tenant, expect=403, headers={"X-API-Key": key})  # a key has no work of its own
     lead = lead_for(client, tenant)
     task = admins_overdue_task(client, tenant, lead["id"])
     other = make_tenant("Other Clinic")
