@@ -104,7 +104,7 @@ class BusinessCalendar:
     holiday country and dated exceptions (date → that day's periods)."""
 
     timezone: str
-    hours: tuple[tuple[Period, ...], ...]
+    week: tuple[tuple[Period, ...], ...]
     holiday_country: str | None = None
     exceptions: tuple[tuple[date, tuple[Period, ...]], ...] = ()
 
@@ -115,10 +115,16 @@ class BusinessCalendar:
         hours = business_hours or {}
         return cls(
             timezone=timezone,
-            hours=tuple(parse_periods(day, hours.get(day)) for day in WEEKDAYS),
+            week=tuple(parse_periods(day, hours.get(day)) for day in WEEKDAYS),
             holiday_country=holiday_country,
             exceptions=parse_exceptions(hours.get(EXCEPTIONS)),
         )
+
+    @property
+    def hours(self) -> tuple[Period | None, ...]:
+        """Each weekday's span from first opening to last closing, or None when closed; the
+        periods within it (a lunch break) are `week`."""
+        return tuple((periods[0][0], periods[-1][1]) if periods else None for periods in self.week)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -134,7 +140,7 @@ class BusinessCalendar:
                 return periods
         if self.is_holiday(day):
             return ()
-        return self.hours[day.weekday()]
+        return self.week[day.weekday()]
 
     def windows(self, day: date) -> list[tuple[datetime, datetime]]:
         """The open intervals of a local day, in order, as aware datetimes."""

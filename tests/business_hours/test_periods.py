@@ -48,7 +48,9 @@ def test_an_exception_opens_a_public_holiday():
 
 def test_the_old_one_period_form_still_reads():
     old = BusinessCalendar.from_settings("UTC", {"mon": ["08:00", "17:00"], "tue": None}, None)
-    assert old.periods(datetime(2026, 11, 23).date()) == old.hours[0] and len(old.hours[0]) == 1
+    assert old.periods(datetime(2026, 11, 23).date()) == old.week[0] and len(old.week[0]) == 1
+    assert old.hours[0] == old.week[0][0] and old.hours[1] is None
+    assert CAL.hours[0] == (CAL.week[0][0][0], CAL.week[0][1][1])  # the day's span, lunch included
 
 
 def test_a_day_later_lands_in_that_day_s_open_periods():
