@@ -80,6 +80,8 @@ DESIGN_TABLE = {
     "POST /api/leads/tasks/<id>/snooze": UPDATE,
     "POST /api/leads/tasks/<id>/cancel": UPDATE,
     "GET /api/leads/tasks/my-tasks": READ,
+    "POST /api/me/next-task": UPDATE,
+    "POST /api/me/next-task/<id>/renew": UPDATE,
     "GET /api/leads/tasks/overdue": READ,
     "POST /api/leads/tasks/bulk": UPDATE,
     # DESIGN gives task templates lead:configure; reading them is lead:read so that a coordinator

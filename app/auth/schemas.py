@@ -12,12 +12,12 @@ from app.api import RequestSchema
 from app.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.auth.roles import Permission, Role
+from app.business_hours import rules as business_hours
 from app.delivery.rules import parse_limit
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).
 MAX_API_KEY_RATE_LIMIT = 1_000_000
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 ASSIGNMENT_POLICIES = ("round_robin", "capacity", "source")
 
@@ -30,21 +30,11 @@ def validate_timezone(value: str) -> None:
 
 
 def validate_business_hours(value: dict) -> None:
-    if not isinstance(value, dict):
-        raise ValidationError("must be an object keyed by weekday (mon..sun)")
-    unknown = sorted(set(value) - set(WEEKDAYS))
-    if unknown:
-        raise ValidationError(f"unknown weekdays: {', '.join(unknown)}")
-    for day, hours in value.items():
-        if hours is None:
-            continue
-        if not (isinstance(hours, list) and len(hours) == 2 and all(isinstance(h, str) for h in hours)):
-            raise ValidationError(f'{day}: give ["HH:MM", "HH:MM"] or null for closed')
-        opens, closes = hours
-        if not (HHMM.match(opens) and HHMM.match(closes)):
-            raise ValidationError(f"{day}: times must be HH:MM (24-hour)")
-        if opens >= closes:
-            raise ValidationError(f"{day}: opening {opens} must be before closing {closes}")
+    """Weekday periods (one or several a day) and dated exceptions: app/business_hours reads them."""
+    try:
+        business_hours.validate_business_hours(value)
+    except business_hours.InvalidHours as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def validate_holiday_country(value: str | None) -> None:
@@ -186,6 +176,14 @@ class ClinicSettingsIn(RequestSchema):
             validate.Regexp(r"^[^\r\n<>\"]*$", error="no line breaks, <, > or quotes"),
         ],
         metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
+    )
+    # My next call (app/tasks/claims.py).
+    next_task_lease_minutes = fields.Integer(
+        validate=validate.Range(min=1, max=240),
+        metadata={"description": "how long POST /api/me/next-task holds a task for its caller (default 10)"},
+    )
+    next_task_team_overdue = fields.Boolean(
+        metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
     )
     # The contact policy of automated messages to leads (app/automation/policy.py).
     quiet_hours = fields.Nested(

@@ -1,42 +1,130 @@
-"""Business-hours arithmetic in a clinic's timezone, skipping closed weekdays and public holidays.
+"""Business-hours arithmetic in a clinic's timezone: several open periods a day, closed weekdays,
+public holidays and dated exceptions (a shorter Christmas Eve, a closed day).
 
 Pure logic: no I/O, no clock. Datetimes in and out are timezone-aware; results are UTC.
+
+A clinic's `business_hours` maps a weekday to one period `["09:00", "17:00"]`, several periods
+`[["09:00", "12:00"], ["13:00", "17:00"]]`, or null/[] for closed; an optional `exceptions` maps an
+ISO date to that day's periods in the same forms (`[]`: closed), overriding weekday and holiday.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+from dateutil.relativedelta import relativedelta
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EXCEPTIONS = "exceptions"
 MAX_DAYS_SEARCHED = 366  # a clinic closed for a whole year has no next opening
+MAX_PERIODS_A_DAY = 8
+MAX_EXCEPTIONS = 400
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+Period = tuple[time, time]
 
 
 class NeverOpen(ValueError):
     """The clinic has no opening hours within a year of the given moment."""
 
 
+class InvalidHours(ValueError):
+    """Business hours that cannot be read; the message names the day or date at fault."""
+
+
+def _is_pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+
+
+def parse_periods(where: str, value) -> tuple[Period, ...]:
+    """One day's periods, sorted; InvalidHours naming `where` when malformed, reversed or overlapping."""
+    if value is None or value == []:
+        return ()
+    if _is_pair(value):
+        value = [value]
+    shape = f'{where}: give ["HH:MM", "HH:MM"], a list of such periods, or null for closed'
+    if not isinstance(value, list) or not all(_is_pair(p) for p in value):
+        raise InvalidHours(shape)
+    if len(value) > MAX_PERIODS_A_DAY:
+        raise InvalidHours(f"{where}: at most {MAX_PERIODS_A_DAY} periods a day")
+    periods = []
+    for opens, closes in value:
+        if not (_HHMM.match(opens) and _HHMM.match(closes)):
+            raise InvalidHours(f"{where}: times must be HH:MM (24-hour)")
+        if opens >= closes:
+            raise InvalidHours(f"{where}: opening {opens} must be before closing {closes}")
+        periods.append((time.fromisoformat(opens), time.fromisoformat(closes)))
+    periods.sort()
+    for (_, first_closes), (second_opens, _) in pairwise(periods):
+        if second_opens < first_closes:
+            raise InvalidHours(f"{where}: periods overlap at {second_opens:%H:%M}")
+    return tuple(periods)
+
+
+def parse_exceptions(value) -> tuple[tuple[date, tuple[Period, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InvalidHours(f"{EXCEPTIONS}: must be an object keyed by date (YYYY-MM-DD)")
+    if len(value) > MAX_EXCEPTIONS:
+        raise InvalidHours(f"{EXCEPTIONS}: at most {MAX_EXCEPTIONS} dates")
+    out = []
+    for key, periods in value.items():
+        try:
+            day = date.fromisoformat(key) if isinstance(key, str) and len(key) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidHours(f"{EXCEPTIONS}.{key}: not a date (YYYY-MM-DD)")
+        out.append((day, parse_periods(f"{EXCEPTIONS}.{key}", periods)))
+    return tuple(sorted(out))
+
+
+def validate_business_hours(value) -> None:
+    """Raise InvalidHours (naming the weekday or date) unless `value` is a valid business_hours object."""
+    if not isinstance(value, dict):
+        raise InvalidHours("must be an object keyed by weekday (mon..sun), with optional exceptions")
+    unknown = sorted(set(value) - set(WEEKDAYS) - {EXCEPTIONS})
+    if unknown:
+        raise InvalidHours(f"unknown weekdays: {', '.join(map(str, unknown))}")
+    for day in WEEKDAYS:
+        parse_periods(day, value.get(day))
+    parse_exceptions(value.get(EXCEPTIONS))
+
+
 @dataclass(frozen=True)
 class BusinessCalendar:
-    """A clinic's week (weekday → (open, close) or None) in its timezone, with its holiday country."""
+    """A clinic's week (weekday → its open periods, empty when closed) in its timezone, with its
+    holiday country and dated exceptions (date → that day's periods)."""
 
     timezone: str
-    hours: tuple[tuple[time, time] | None, ...]
+    week: tuple[tuple[Period, ...], ...]
     holiday_country: str | None = None
+    exceptions: tuple[tuple[date, tuple[Period, ...]], ...] = ()
 
     @classmethod
     def from_settings(
         cls, timezone: str, business_hours: dict, holiday_country: str | None
     ) -> BusinessCalendar:
-        week = []
-        for day in WEEKDAYS:
-            span = business_hours.get(day)
-            week.append(None if not span else (time.fromisoformat(span[0]), time.fromisoformat(span[1])))
-        return cls(timezone=timezone, hours=tuple(week), holiday_country=holiday_country)
+        hours = business_hours or {}
+        return cls(
+            timezone=timezone,
+            week=tuple(parse_periods(day, hours.get(day)) for day in WEEKDAYS),
+            holiday_country=holiday_country,
+            exceptions=parse_exceptions(hours.get(EXCEPTIONS)),
+        )
+
+    @property
+    def hours(self) -> tuple[Period | None, ...]:
+        """Each weekday's span from first opening to last closing, or None when closed; the
+        periods within it (a lunch break) are `week`."""
+        return tuple((periods[0][0], periods[-1][1]) if periods else None for periods in self.week)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -45,12 +133,32 @@ class BusinessCalendar:
     def is_holiday(self, day: date) -> bool:
         return self.holiday_country is not None and day in _holidays(self.holiday_country, day.year)
 
+    def periods(self, day: date) -> tuple[Period, ...]:
+        """A local day's open periods: its dated exception if any, else its weekday's (none on a holiday)."""
+        for exception_day, periods in self.exceptions:
+            if exception_day == day:
+                return periods
+        if self.is_holiday(day):
+            return ()
+        return self.week[day.weekday()]
+
+    def windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The open intervals of a local day, in order, as aware datetimes."""
+        return [
+            (datetime.combine(day, opens, self.zone), datetime.combine(day, closes, self.zone))
+            for opens, closes in self.periods(day)
+        ]
+
     def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The open interval of a local day, as aware datetimes, or None when closed."""
-        span = self.hours[day.weekday()]
-        if span is None or self.is_holiday(day):
-            return None
-        return (datetime.combine(day, span[0], self.zone), datetime.combine(day, span[1], self.zone))
+        """The local day's span from first opening to last closing, or None when closed; the
+        periods within it (a lunch break) are `windows`."""
+        windows = self.windows(day)
+        return (windows[0][0], windows[-1][1]) if windows else None
+
+    def is_open(self, moment: datetime) -> bool:
+        return any(
+            opens <= moment < closes for opens, closes in self.windows(moment.astimezone(self.zone).date())
+        )
 
 
 @lru_cache(maxsize=64)
@@ -59,12 +167,12 @@ def _holidays(country: str, year: int):
 
 
 def _windows_from(calendar: BusinessCalendar, moment: datetime):
-    """Open windows ending after `moment`, in order."""
+    """Open periods ending after `moment`, in order."""
     local = moment.astimezone(calendar.zone)
     for offset in range(MAX_DAYS_SEARCHED):
-        window = calendar.window(local.date() + timedelta(days=offset))
-        if window and window[1] > moment:
-            yield window
+        for window in calendar.windows(local.date() + timedelta(days=offset)):
+            if window[1] > moment:
+                yield window
     raise NeverOpen("no business hours within a year")
 
 
@@ -75,7 +183,8 @@ def next_open(calendar: BusinessCalendar, moment: datetime) -> datetime:
 
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: float) -> datetime:
-    """`start` plus `minutes` of open time: a lead at 22:00 Friday is due 5 minutes after Monday's opening."""
+    """`start` plus `minutes` of open time: a lead at 22:00 Friday is due 5 minutes after Monday's
+    opening, one at 11:58 before a 12:00-13:00 lunch 3 minutes after 13:00."""
     remaining, start = timedelta(minutes=minutes), start.astimezone(UTC)
     for opens, closes in _windows_from(calendar, start):
         # In UTC: Python adds to and subtracts datetimes of one zone on the wall clock, so across a
@@ -88,17 +197,38 @@ def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: f
     raise NeverOpen("no business hours within a year")  # pragma: no cover - the generator raises first
 
 
+def _clamp(wanted: datetime, windows: list[tuple[datetime, datetime]]) -> datetime:
+    """`wanted` if open then; else the next opening that day; else the day's last closing."""
+    for opens, closes in windows:
+        if wanted < opens:
+            return opens
+        if wanted <= closes:
+            return wanted
+    return windows[-1][1]
+
+
 def add_business_days(calendar: BusinessCalendar, start: datetime, days: int) -> datetime:
-    """The same local time `days` open days later (clamped into that day's hours)."""
+    """The same local time `days` open days later (moved into that day's open periods)."""
     local = start.astimezone(calendar.zone)
     day, counted = local.date(), 0
     for _ in range(MAX_DAYS_SEARCHED * 2):
         day += timedelta(days=1)
-        window = calendar.window(day)
-        if window is None:
+        windows = calendar.windows(day)
+        if not windows:
             continue
         counted += 1
         if counted == days:
             wanted = datetime.combine(day, local.timetz().replace(tzinfo=None), calendar.zone)
-            return min(max(wanted, window[0]), window[1]).astimezone(UTC)
+            return _clamp(wanted, windows).astimezone(UTC)
     raise NeverOpen("no business hours within a year")
+
+
+def local_steps_later(timezone: str, anchor: datetime, unit: str, steps: int) -> datetime:
+    """`anchor` plus `steps` days, weeks or months on the local calendar of `timezone` (UTC).
+
+    The same local time: a 09:00 New York task stays at 09:00 across a DST change. Months count
+    from the anchor, so a series of the 31st goes 31 Jan, 28 Feb, 31 Mar.
+    """
+    zone = ZoneInfo(timezone)
+    wall = anchor.astimezone(zone).replace(tzinfo=None) + relativedelta(**{unit: steps})
+    return wall.replace(tzinfo=zone).astimezone(UTC)

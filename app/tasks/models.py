@@ -125,6 +125,9 @@ class LeadTask(Base):
     series_id: Mapped[int | None] = mapped_column(sa.Integer)
     series: Mapped[dict | None] = mapped_column(JSONType)
     previous_task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead_tasks.id"))
+    # My next call: who holds the task and until when; a lapsed claim is simply free again.
+    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped whenever due time or assignee change: reminder jobs of an older revision are void.
     revision: Mapped[int] = mapped_column(sa.Integer, default=1)
     # System-made tasks carry a key so a redelivered job never makes a second one.

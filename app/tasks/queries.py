@@ -1,14 +1,16 @@
-"""SQL of the tasks domain that needs a dialect: the bulk insert of follow-up tasks."""
+"""SQL of the tasks domain that needs a dialect: the bulk insert of follow-up tasks, and the
+candidate select and compare-and-set of a task claim (my next call)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.tasks.models import LeadTask
+from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 
 # Bulk follow-ups insert thousands of tasks that differ only in lead, assignee and dedupe key: on
 # PostgreSQL those go as three arrays (a short, constant statement) rather than as a multi-row
@@ -71,3 +73,35 @@ def _same_but_targets(rows: list[dict]) -> bool:
     if any(value is not None for key, value in first.items() if key not in _COMMON and key != "id"):
         return False
     return all({k: v for k, v in row.items() if k not in _PER_ROW} == first for row in rows[1:])
+
+
+def claimable_task_ids(
+    session: Session, conditions: list, order_by: list, now: datetime, limit: int
+) -> list[int]:
+    """Ids of open tasks matching `conditions` that nobody else holds, most urgent first. On
+    PostgreSQL the rows are locked and rows another caller is claiming are skipped (SKIP LOCKED), so
+    two coordinators asking at once are handed different tasks without waiting on each other;
+    SQLite's writers run one at a time (BEGIN IMMEDIATE)."""
+    stmt = (
+        sa.select(LeadTask.id)
+        .where(*conditions, LeadTask.status.in_(OPEN_TASK_STATUSES))
+        .order_by(*order_by)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=LeadTask)
+    return list(session.scalars(stmt))
+
+
+def set_claim(
+    session: Session, *, task_id: int, user_id: int, until: datetime, held: sa.ColumnElement
+) -> bool:
+    """Compare-and-set: the task is the user's until `until` if it is open and `held` is still true
+    (free, or already the user's) when the UPDATE runs; whether it was."""
+    result = session.execute(
+        sa.update(LeadTask)
+        .where(LeadTask.id == task_id, LeadTask.status.in_(OPEN_TASK_STATUSES), held)
+        .values(claimed_by_id=user_id, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

@@ -3,7 +3,6 @@ No I/O, no clock."""
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +11,7 @@ from app.business_hours.rules import (
     NeverOpen,
     add_business_days,
     add_business_minutes,
+    local_steps_later,
     next_open,
 )
 from app.tasks.models import LeadTask, Recurrence
@@ -27,16 +27,19 @@ def reminder_times(due_at: datetime, offsets_minutes, now: datetime) -> list[tup
     return [(m, due_at - timedelta(minutes=m)) for m in wanted if due_at - timedelta(minutes=m) > now]
 
 
-def next_occurrence(due_at: datetime, recurrence: str, interval: int = 1) -> datetime:
-    """The due time of the next task of a recurring series: every `interval` days, weeks or months."""
-    if recurrence == Recurrence.DAILY:
-        return due_at + timedelta(days=interval)
-    if recurrence == Recurrence.WEEKLY:
-        return due_at + timedelta(weeks=interval)
-    months = due_at.year * 12 + due_at.month - 1 + interval
-    year, month = divmod(months, 12)
-    day = min(due_at.day, calendar.monthrange(year, month + 1)[1])  # 31 Jan → 28/29 Feb
-    return due_at.replace(year=year, month=month + 1, day=day)
+_UNITS = {Recurrence.DAILY: "days", Recurrence.WEEKLY: "weeks", Recurrence.MONTHLY: "months"}
+
+
+def nth_occurrence(anchor: datetime, recurrence: str, interval: int, n: int, timezone: str) -> datetime:
+    """The due time of occurrence `n` (the anchor is 0) of a series every `interval` days, weeks or
+    months, at the anchor's local time in `timezone`: counted from the anchor, never from the
+    previous occurrence, so a monthly series of the 31st comes back to the 31st after February."""
+    return local_steps_later(timezone, anchor, _UNITS[Recurrence(recurrence)], interval * n)
+
+
+def next_occurrence(due_at: datetime, recurrence: str, interval: int = 1, timezone: str = "UTC") -> datetime:
+    """The due time after `due_at` in a series every `interval` units (local calendar of `timezone`)."""
+    return nth_occurrence(due_at, recurrence, interval, 1, timezone)
 
 
 # What a series carries to its next occurrence; an edit of "this one" changes the task, not these.
@@ -44,20 +47,29 @@ SERIES_FIELDS = ("title", "description", "type", "priority", "assigned_to_id", "
 
 
 def series_of(task) -> dict:
-    """The series' fields as the task has them now, and its slot (the due time the cadence counts from)."""
-    return {**{name: getattr(task, name) for name in SERIES_FIELDS}, "slot_at": task.due_at.isoformat()}
+    """The series' fields as the task has them now, its slot (this occurrence's due time), and its
+    anchor with the slot's place after it (`n`): the cadence counts from the anchor."""
+    return {**{name: getattr(task, name) for name in SERIES_FIELDS}, **anchored_at(task.due_at)}
 
 
-def next_in_series(task) -> dict | None:
-    """Fields of the next occurrence of a recurring task (None when the series has ended)."""
+def anchored_at(due_at: datetime) -> dict:
+    """A series' cadence starting again at `due_at` (a new series, or the series moved)."""
+    return {"slot_at": due_at.isoformat(), "anchor_at": due_at.isoformat(), "n": 0}
+
+
+def next_in_series(task, timezone: str) -> dict | None:
+    """Fields of the next occurrence of a recurring task (None when the series has ended), at the
+    anchor's local time in `timezone` (the lead's or the clinic's)."""
     series = task.series or series_of(task)
-    due_at = next_occurrence(
-        datetime.fromisoformat(series["slot_at"]), task.recurrence, task.recurrence_interval or 1
-    )
+    # A series stored before anchors counts from its current slot.
+    anchor = datetime.fromisoformat(series.get("anchor_at") or series["slot_at"])
+    n = int(series.get("n") or 0) + 1
+    due_at = nth_occurrence(anchor, task.recurrence, task.recurrence_interval or 1, n, timezone)
     if task.recurrence_until and due_at > task.recurrence_until:
         return None
     fields = {name: series.get(name, getattr(task, name)) for name in SERIES_FIELDS}
-    return {**fields, "due_at": due_at, "series": {**series, "slot_at": due_at.isoformat()}}
+    nxt = {**series, "slot_at": due_at.isoformat(), "anchor_at": anchor.isoformat(), "n": n}
+    return {**fields, "due_at": due_at, "series": nxt}
 
 
 def task_reminder_offsets(task_offsets: list | None, clinic_settings: dict | None) -> list[int]:

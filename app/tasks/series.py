@@ -73,7 +73,7 @@ def _carry_to_series(session: Session, actor: Actor, task: LeadTask, changes: di
     series = {**(task.series or rules.series_of(task))}
     series.update({k: v for k, v in changes.items() if k in rules.SERIES_FIELDS})
     if "due_at" in changes:
-        series["slot_at"] = task.due_at.isoformat()  # the cadence moves with the series
+        series.update(rules.anchored_at(task.due_at))  # the cadence moves with the series
     task.series = series
     head = task.series_id or task.id
     others = session.scalars(
@@ -87,4 +87,7 @@ def _carry_to_series(session: Session, actor: Actor, task: LeadTask, changes: di
     shared = {k: v for k, v in changes.items() if k in rules.SERIES_FIELDS}
     for other_id in others:
         other = service.update_task(session=session, actor=actor, task_id=other_id, changes=shared, now=now)
-        other.series = {**series, "slot_at": (other.series or rules.series_of(other))["slot_at"]}
+        own = other.series or rules.series_of(other)
+        # Its own place in the cadence; a moved series counts again from this occurrence's slot.
+        place = rules.anchored_at(datetime.fromisoformat(own["slot_at"])) if "due_at" in changes else own
+        other.series = {**series, **{k: place[k] for k in ("slot_at", "anchor_at", "n") if k in place}}

@@ -22,7 +22,7 @@ from app.db import page_offset
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.tasks import rules
+from app.tasks import claims, rules
 from app.tasks.creation import add_task, assignee_for, notify_new_task
 from app.tasks.models import (
     CLOSED_TASK_STATUSES,
@@ -170,7 +170,9 @@ def snooze_task(
     due_at = until if until is not None else now + timedelta(minutes=minutes)
     if due_at <= now:
         raise ValidationFailed("until", "snooze to a time in the future")
-    return update_task(session=session, actor=actor, task_id=task_id, changes={"due_at": due_at}, now=now)
+    task = update_task(session=session, actor=actor, task_id=task_id, changes={"due_at": due_at}, now=now)
+    claims.release(task)  # put back: the next-task of anyone may hand it out again when due
+    return task
 
 
 def complete_task(
@@ -188,6 +190,7 @@ def complete_task(
     before = rules.audit_snapshot(task)
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.user_id
     task.outcome, task.outcome_notes, task.updated_at = str(outcome), notes, now
+    claims.release(task)
     cancel_timers(session, task, now)
     activities.record(
         session=session,
@@ -217,7 +220,10 @@ def complete_task(
 def _create_next_occurrence(
     session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
 ) -> None:
-    fields = rules.next_in_series(task) if task.recurrence and lead.status in OPEN_STATUSES else None
+    if not task.recurrence or lead.status not in OPEN_STATUSES:
+        return
+    timezone = lead.timezone or session.get(Clinic, task.clinic_id).timezone
+    fields = rules.next_in_series(task, timezone)
     if fields is None:
         return
     nxt = LeadTask(
@@ -245,6 +251,7 @@ def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) 
     task, _lead = _open_task(session, actor, task_id)
     before = rules.audit_snapshot(task)
     task.status, task.updated_at = TaskStatus.CANCELLED, now
+    claims.release(task)
     cancel_timers(session, task, now)
     audit.record(
         session=session,
@@ -276,6 +283,7 @@ def cancel_open_tasks_of_lead(
     ]
     for task in tasks:
         task.status, task.updated_at = TaskStatus.CANCELLED, now
+        claims.release(task)
         cancel_timers(session, task, now)
     return len(tasks)
 

@@ -114,7 +114,8 @@ def test_monthly_interval_and_bad_input_is_422(client, tenant):
         recurrence_interval=3,
     )
     complete(client, tenant, monthly["id"])
-    assert at(next_of(client, tenant, lead["id"], monthly["id"])["due_at"]) == at("2031-04-30T10:00:00+00:00")
+    # 05:00 in the clinic's New York on 31 January; 05:00 there on 30 April is 09:00Z (daylight time).
+    assert at(next_of(client, tenant, lead["id"], monthly["id"])["due_at"]) == at("2031-04-30T09:00:00+00:00")
 
     plain = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(60)))
     for body, field in (
