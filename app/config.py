@@ -180,6 +180,9 @@ class Settings:
     # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
     purge_hour: int = 2
     nightly_hour: int = 3
+    # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months).
+    retention_hour: int = 4
+    retention_batch: int = 200  # leads erased per transaction
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 5.0
@@ -335,6 +338,7 @@ class Settings:
         for name, hour in (
             ("FOLLOWUP_PURGE_HOUR", self.purge_hour),
             ("FOLLOWUP_NIGHTLY_HOUR", self.nightly_hour),
+            ("FOLLOWUP_RETENTION_HOUR", self.retention_hour),
         ):
             if not 0 <= hour <= 23:
                 raise ConfigError(f"{name} must be an hour from 0 to 23")

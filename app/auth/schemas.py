@@ -205,6 +205,15 @@ class ClinicSettingsIn(RequestSchema):
             "follow-up task (default 24)"
         },
     )
+    erase_closed_after_months = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=1200),
+        metadata={
+            "description": "months after a lead is lost or converted before its person's data is "
+            "erased (a daily sweep; an anonymised tombstone stays); 0 or null: never"
+        },
+    )
     daily_message_cap = fields.Integer(
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},

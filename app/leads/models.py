@@ -236,7 +236,7 @@ class Lead(Base):
     treatment_value: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
-    lost_notes: Mapped[str | None] = mapped_column(sa.Text)
+    lost_notes: Mapped[str | None] = mapped_column(EncryptedString)
 
     # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.
     notes: Mapped[str | None] = mapped_column("notes_encrypted", EncryptedString)
@@ -281,6 +281,8 @@ class Lead(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(sa.String(64))  # actor ref: "user:3", "web_form", ...
     updated_by: Mapped[str] = mapped_column(sa.String(64))
+    # Set when the person's data was erased (app/privacy): the row stays as an anonymised tombstone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def escalated(self) -> bool:
@@ -289,3 +291,16 @@ class Lead(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES and self.deleted_at is None
+
+
+class Suppression(Base):
+    """A person who asked to be erased and must never be contacted again: keyed digests of their
+    phone and email (app/leads/suppression.py), never the values themselves."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    digest: Mapped[str] = mapped_column(sa.String(64))  # HMAC-SHA256 hex of "phone:+1..." / "email:..."
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
