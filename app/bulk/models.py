@@ -53,6 +53,8 @@ class BulkJobRow(Base):
     lead_id: Mapped[int | None] = mapped_column(sa.Integer)
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
     field: Mapped[str | None] = mapped_column(sa.String(100))
-    message: Mapped[str | None] = mapped_column(EncryptedString)  # may quote the row's value
+    message: Mapped[str | None] = mapped_column(
+        "message_encrypted", EncryptedString, key="message"
+    )  # may quote the row's value
     # The open leads a row matched when the import refused duplicates: [{"lead_id", "matched"}].
     matches: Mapped[list | None] = mapped_column(EncryptedJSON)  # matched leads' names

@@ -14,6 +14,7 @@ from datetime import date
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
 from app import phi
@@ -67,10 +68,15 @@ class EncryptedDate(sa.TypeDecorator):
 
 
 class EncryptedJSON(sa.TypeDecorator):
-    """A JSON value stored as a Fernet token of its JSON text: nothing queries inside it in SQL."""
+    """A JSON value stored as a Fernet token of its JSON text, kept in a JSON column as a JSON
+    string (the column's type does not change when a JSON column becomes encrypted). Nothing may
+    query inside it in SQL."""
 
-    impl = sa.Text
+    impl = sa.JSON
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else sa.JSON())
 
     def process_bind_param(self, value, dialect) -> str | None:
         if value is None:

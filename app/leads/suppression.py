@@ -49,7 +49,9 @@ def suppress(*, session: Session, clinic_id: int, phones, emails, now: datetime)
     digests = _digests(_key(session, clinic_id, create=True), phones=phones, emails=emails)
     known = set(
         session.scalars(
-            sa.select(Suppression.digest).where(Suppression.clinic_id == clinic_id, Suppression.digest.in_(digests))
+            sa.select(Suppression.digest).where(
+                Suppression.clinic_id == clinic_id, Suppression.digest.in_(digests)
+            )
         )
     )
     for digest in sorted(digests - known):
@@ -68,6 +70,8 @@ def is_suppressed(*, session: Session, clinic: Clinic, phones, emails) -> bool:
     if not digests:
         return False
     found = session.scalar(
-        sa.select(Suppression.id).where(Suppression.clinic_id == clinic_id, Suppression.digest.in_(digests)).limit(1)
+        sa.select(Suppression.id)
+        .where(Suppression.clinic_id == clinic_id, Suppression.digest.in_(digests))
+        .limit(1)
     )
     return found is not None

@@ -41,11 +41,11 @@ class Notification(Base):
     recipient_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     lead_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)  # messages to a lead
     # A message to a lead copies its address, name and what it is about: these are encrypted.
-    to_address: Mapped[str | None] = mapped_column(EncryptedString)
+    to_address: Mapped[str | None] = mapped_column("to_address_encrypted", EncryptedString, key="to_address")
     channel: Mapped[str] = mapped_column(sa.String(16))
     kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
     template: Mapped[str | None] = mapped_column(sa.String(64))
-    title: Mapped[str] = mapped_column(EncryptedString)
+    title: Mapped[str] = mapped_column("title_encrypted", EncryptedString, key="title")
     body: Mapped[str] = mapped_column(EncryptedString, default="")  # the text part (email), the message (SMS)
     # Rendered once when the row is written: a retry sends exactly what the first attempt sent.
     body_html: Mapped[str | None] = mapped_column(EncryptedString)

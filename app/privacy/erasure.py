@@ -59,9 +59,8 @@ def ids_only(value):
     out = {}
     for key, item in value.items():
         is_id = key == "id" or key.endswith("_id") or key.endswith("_ids")
-        if isinstance(item, bool) or (is_id and isinstance(item, int)):
-            out[key] = item
-        elif is_id and isinstance(item, list) and all(isinstance(i, int) for i in item):
+        ids = isinstance(item, int) or (isinstance(item, list) and all(isinstance(i, int) for i in item))
+        if isinstance(item, bool) or (is_id and ids):
             out[key] = item
         elif isinstance(item, dict):
             nested = ids_only(item)
@@ -91,12 +90,18 @@ def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -
     Erasing an erased lead again repeats the sweep of its copies (cheap, and it finds copies a
     message in flight wrote meanwhile) and is not an error."""
     suppression.suppress(
-        session=session, clinic_id=lead.clinic_id, phones=(lead.phone, lead.phone_alt), emails=(lead.email,), now=now
+        session=session,
+        clinic_id=lead.clinic_id,
+        phones=(lead.phone, lead.phone_alt),
+        emails=(lead.email,),
+        now=now,
     )
     counts = {"lead_id": lead.id, "suppressed": True}
     task_ids = list(session.scalars(sa.select(LeadTask.id).where(LeadTask.lead_id == lead.id)))
     activity_ids = list(session.scalars(sa.select(LeadActivity.id).where(LeadActivity.lead_id == lead.id)))
-    notification_ids = list(session.scalars(sa.select(Notification.id).where(Notification.lead_id == lead.id)))
+    notification_ids = list(
+        session.scalars(sa.select(Notification.id).where(Notification.lead_id == lead.id))
+    )
     counts["jobs_cancelled"] = _cancel_work(session, lead, task_ids, notification_ids, now)
     counts["activities"] = _erase_activities(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
@@ -137,7 +142,9 @@ def _cancel_work(session: Session, lead: Lead, task_ids, notification_ids, now: 
     cancelled = ledger.cancel(session=session, now=now, subject_type="lead", subject_id=lead.id)
     for subject_type, ids in (("task", task_ids), ("notification", notification_ids)):
         for subject_id in ids:
-            cancelled += ledger.cancel(session=session, now=now, subject_type=subject_type, subject_id=subject_id)
+            cancelled += ledger.cancel(
+                session=session, now=now, subject_type=subject_type, subject_id=subject_id
+            )
     session.execute(
         sa.update(AutomationStep)
         .where(AutomationStep.lead_id == lead.id, AutomationStep.status == StepStatus.SCHEDULED)
@@ -186,7 +193,9 @@ def _erase_notifications(session: Session, lead: Lead, notification_ids) -> int:
     needles = _needles(lead)
     link_tail = f"/leads/{lead.id}"
     rows = session.execute(
-        sa.select(Notification.id, Notification.title, Notification.body, Notification.link, Notification.context)
+        sa.select(
+            Notification.id, Notification.title, Notification.body, Notification.link, Notification.context
+        )
         .where(Notification.clinic_id == lead.clinic_id, Notification.lead_id.is_(None))
         .execution_options(yield_per=500)
     )
@@ -243,7 +252,9 @@ def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int
         for event in session.scalars(sa.select(DomainEvent).where(DomainEvent.id.in_(chunk))):
             event.payload = ids_only(event.payload)
             events += 1
-        for delivery in session.scalars(sa.select(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk))):
+        for delivery in session.scalars(
+            sa.select(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk))
+        ):
             delivery.payload = ids_only(delivery.payload)
             deliveries += 1
     return events, deliveries
@@ -283,7 +294,9 @@ def _erase_idempotent_answers(session: Session, clinic_id: int, lead_id: int) ->
             doomed.append(key_id)
     for chunk in _chunks(doomed):
         session.execute(
-            sa.delete(IdempotencyKey).where(IdempotencyKey.id.in_(chunk)).execution_options(synchronize_session=False)
+            sa.delete(IdempotencyKey)
+            .where(IdempotencyKey.id.in_(chunk))
+            .execution_options(synchronize_session=False)
         )
     return len(doomed)
 

@@ -40,5 +40,9 @@ class LeadErasure(MethodView):
         actor = current_actor()
         with unit_of_work() as session:
             return erasure.erase(
-                session=session, clinic_id=actor.clinic_id, lead_id=lead_id, actor_ref=actor.ref, now=clock.now()
+                session=session,
+                clinic_id=actor.clinic_id,
+                lead_id=lead_id,
+                actor_ref=actor.ref,
+                now=clock.now(),
             )

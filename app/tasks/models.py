@@ -100,7 +100,7 @@ class LeadTask(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
     # PHI at rest: a title or description merged from a lead's fields names the person and why.
-    title: Mapped[str] = mapped_column(EncryptedString)
+    title: Mapped[str] = mapped_column("title_encrypted", EncryptedString, key="title")
     description: Mapped[str | None] = mapped_column(EncryptedString)
     type: Mapped[str] = mapped_column(sa.String(32))
     priority: Mapped[str] = mapped_column(sa.String(16), default=TaskPriority.NORMAL)
