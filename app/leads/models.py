@@ -211,15 +211,24 @@ class Lead(Base):
     patient_age_group: Mapped[str | None] = mapped_column(sa.String(8))
     patient_relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.SELF)
 
-    address_line1: Mapped[str | None] = mapped_column(sa.String(200))
-    address_line2: Mapped[str | None] = mapped_column(sa.String(200))
+    # The street address is encrypted; city, state and postal code stay clear (coarse, and automation
+    # rules' conditions name them).
+    address_line1: Mapped[str | None] = mapped_column(
+        "address_line1_encrypted", EncryptedString, key="address_line1"
+    )
+    address_line2: Mapped[str | None] = mapped_column(
+        "address_line2_encrypted", EncryptedString, key="address_line2"
+    )
     city: Mapped[str | None] = mapped_column(sa.String(100))
     state: Mapped[str | None] = mapped_column(sa.String(100))
     postal_code: Mapped[str | None] = mapped_column(sa.String(20))
 
     source_id: Mapped[int] = mapped_column(sa.ForeignKey("lead_sources.id"))
     source_campaign: Mapped[str | None] = mapped_column(sa.String(200))
-    source_detail: Mapped[str | None] = mapped_column(sa.String(500))
+    # Free text a form or an integrator sent with the lead: may say why they came, so encrypted.
+    source_detail: Mapped[str | None] = mapped_column(
+        "source_detail_encrypted", EncryptedString, key="source_detail"
+    )
     # Referring providers and patients have no tables yet: plain ids, no foreign keys.
     referring_provider_id: Mapped[int | None] = mapped_column(sa.Integer)
     referring_patient_id: Mapped[int | None] = mapped_column(sa.Integer)

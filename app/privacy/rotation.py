@@ -24,8 +24,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from app import phi
-from app.db import Base
-from app.db.protected import ENCRYPTED_TYPES
+from app.db import Base, JSONType
+from app.db.protected import ENCRYPTED_TYPES, EncryptedJSON
 from app.privacy.models import RotationProgress
 
 DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
@@ -33,16 +33,23 @@ DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
 
 @dataclass(frozen=True)
 class Target:
-    """A table's primary key and its encrypted columns, as plain text columns (no decryption)."""
+    """A table's primary key and its encrypted columns, read as the tokens they store (no decryption):
+    text columns as text, encrypted JSON columns as the JSON string holding the token."""
 
     name: str
     key: tuple[str, ...]
     columns: tuple[str, ...]
+    json_columns: tuple[str, ...] = ()
 
     @property
     def table(self) -> sa.TableClause:
         names = dict.fromkeys(self.key + self.columns + ((DOB_INDEX_COLUMN,) if self.has_dob else ()))
-        return sa.table(self.name, *(sa.column(n, sa.Text if n not in self.key else None) for n in names))
+        return sa.table(self.name, *(sa.column(n, self._type(n)) for n in names))
+
+    def _type(self, name: str):
+        if name in self.key:
+            return None
+        return JSONType if name in self.json_columns else sa.Text
 
     @property
     def has_dob(self) -> bool:
@@ -54,8 +61,10 @@ def targets() -> list[Target]:
     found = []
     for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
         columns = tuple(c.name for c in table.columns if isinstance(c.type, ENCRYPTED_TYPES))
+        json_columns = tuple(c.name for c in table.columns if isinstance(c.type, EncryptedJSON))
         if columns:
-            found.append(Target(table.name, tuple(c.name for c in table.primary_key.columns), columns))
+            key = tuple(c.name for c in table.primary_key.columns)
+            found.append(Target(table.name, key, columns, json_columns))
     return found
 
 
@@ -73,7 +82,10 @@ def rotate_batch(
     key_columns = [table.c[k] for k in target.key]
     query = sa.select(*key_columns, *(table.c[c] for c in target.columns)).order_by(*key_columns).limit(size)
     if after is not None:
-        query = query.where(sa.tuple_(*key_columns) > sa.tuple_(*after))
+        single = len(key_columns) == 1
+        query = query.where(
+            key_columns[0] > after[0] if single else sa.tuple_(*key_columns) > sa.tuple_(*after)
+        )
     rows = session.execute(query).all()
     changed = 0
     for row in rows:

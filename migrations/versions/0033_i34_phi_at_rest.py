@@ -52,6 +52,9 @@ MOVED = [
     ("notifications", ("id",), "title", "title_encrypted", True),
     ("notifications", ("id",), "to_address", "to_address_encrypted", False),
     ("bulk_job_rows", ("bulk_job_id", "row"), "message", "message_encrypted", False),
+    ("leads", ("id",), "address_line1", "address_line1_encrypted", False),
+    ("leads", ("id",), "address_line2", "address_line2_encrypted", False),
+    ("leads", ("id",), "source_detail", "source_detail_encrypted", False),
 ]
 
 
@@ -164,7 +167,8 @@ def downgrade() -> None:
     for table, key, column in TEXT_IN_PLACE:
         _rewrite(connection, table, key, column, column, cipher.decrypt)
     lengths = {"lead_tasks.title": 200, "notifications.title": 300, "notifications.to_address": 254,
-               "bulk_job_rows.message": 500}  # fmt: skip
+               "bulk_job_rows.message": 500,
+               "leads.address_line1": 200, "leads.address_line2": 200, "leads.source_detail": 500}  # fmt: skip
     for table, key, old, new, not_null in MOVED:
         op.add_column(
             table,
