@@ -16,11 +16,22 @@ DIGEST = "a hash or keyed digest, never the value"
 ERROR = "an error message of the code (exception text names rows by id, never by a person's data)"
 
 ALLOWED: dict[str, str] = {
-    **{f"leads.{c}": IDENTIFIERS for c in (
-        "first_name", "last_name", "email", "phone", "phone_alt", "patient_first_name", "patient_last_name",
-        "city", "state", "postal_code",
-    )},  # fmt: skip
-    "leads.preferred_time": "when to call (\"mornings\"): erased on request",
+    **{
+        f"leads.{c}": IDENTIFIERS
+        for c in (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "phone_alt",
+            "patient_first_name",
+            "patient_last_name",
+            "city",
+            "state",
+            "postal_code",
+        )
+    },  # fmt: skip
+    "leads.preferred_time": 'when to call ("mornings"): erased on request',
     "leads.treatment_interest": "treatment kinds from the clinic's list, read by scoring in SQL; not identifying once erased",
     "leads.insurance_carrier": "the carrier's name (the member id is encrypted): erased on request",
     "leads.source_campaign": "the marketing campaign's name",
@@ -107,7 +118,9 @@ def test_every_text_column_is_encrypted_or_allowed_with_a_reason():
         for table, column in _plain_columns()
         if table not in STAFF_TABLES and f"{table}.{column.name}" not in ALLOWED and not _coded(column)
     ]
-    assert unexplained == [], f"encrypt these (app/db/protected.py) or allow them with a reason: {unexplained}"
+    assert unexplained == [], (
+        f"encrypt these (app/db/protected.py) or allow them with a reason: {unexplained}"
+    )
 
 
 def test_the_allow_list_names_only_columns_that_exist_and_are_plain():
