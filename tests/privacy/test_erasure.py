@@ -161,9 +161,7 @@ def test_an_erased_lead_leaves_nothing_of_its_person_in_the_database(
     kept = tombstone.get_json()
     assert kept["first_name"] == "[erased]" and kept["phone"] is None and kept["email"] is None
     assert kept["patient_dob"] is None and kept["notes"] is None
-    assert (
-        kept["pipeline_stage"] and kept["source_id"] and kept["created_at"]
-    )  # analytics keep counting it
+    assert kept["pipeline_stage"] and kept["source_id"] and kept["created_at"]  # analytics keep counting it
     with db.unit_of_work() as session:
         lead = session.get(Lead, lead_id)
         assert lead.erased_at is not None and lead.do_not_contact and lead.status == "ARCHIVED"

@@ -9,30 +9,24 @@ import app.domains  # noqa: F401 - every model into Base.metadata
 from app.db import Base
 from app.db.protected import ENCRYPTED_TYPES
 
-IDENTIFIERS = "a lead's contact identifiers, not health details: searched, matched as duplicates, sent to; erased on request"
+IDENTIFIERS = "contact identifiers, not health details: searched, matched, sent to; erased on request"
 CODE = "a value from a fixed set the code defines (a kind, status, stage, channel...)"
 IDS = "ids, counts, flags and times only (tests below and app/privacy/erasure.py keep it so)"
 DIGEST = "a hash or keyed digest, never the value"
 ERROR = "an error message of the code (exception text names rows by id, never by a person's data)"
 
+_IDENTIFIER_COLUMNS = (
+    "first_name", "last_name", "email", "phone", "phone_alt", "patient_first_name", "patient_last_name",
+    "city", "state", "postal_code",
+)  # fmt: skip
+_IDENTIFIER_COLUMNS = (
+    "first_name", "last_name", "email", "phone", "phone_alt", "patient_first_name", "patient_last_name",
+    "city", "state", "postal_code",
+)  # fmt: skip
 ALLOWED: dict[str, str] = {
-    **{
-        f"leads.{c}": IDENTIFIERS
-        for c in (
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "phone_alt",
-            "patient_first_name",
-            "patient_last_name",
-            "city",
-            "state",
-            "postal_code",
-        )
-    },  # fmt: skip
+    **{f"leads.{c}": IDENTIFIERS for c in _IDENTIFIER_COLUMNS},
     "leads.preferred_time": 'when to call ("mornings"): erased on request',
-    "leads.treatment_interest": "treatment kinds from the clinic's list, read by scoring in SQL; not identifying once erased",
+    "leads.treatment_interest": "treatment kinds from the clinic's list, read by scoring in SQL",
     "leads.insurance_carrier": "the carrier's name (the member id is encrypted): erased on request",
     "leads.source_campaign": "the marketing campaign's name",
     "leads.submission_id": "the web form's idempotency key (random)",
@@ -83,10 +77,10 @@ ALLOWED: dict[str, str] = {
 }
 # Tables of configuration, staff and machinery: no patient's data is written to them.
 STAFF_TABLES = {
-    "clinics", "users", "api_keys", "password_setup_tokens", "refresh_tokens", "calendar_feeds", "lead_sources",
-    "pipeline_stages", "task_templates", "message_templates", "automation_rules", "automation_rule_versions",
-    "sequences", "webhook_subscriptions", "notification_preferences", "assignment_cursors", "orphan_sweeps",
-    "heartbeats", "provider_send_windows",
+    "clinics", "users", "api_keys", "password_setup_tokens", "refresh_tokens", "calendar_feeds",
+    "lead_sources", "pipeline_stages", "task_templates", "message_templates", "automation_rules",
+    "automation_rule_versions", "sequences", "webhook_subscriptions", "notification_preferences",
+    "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows",
 }  # fmt: skip
 
 
@@ -140,6 +134,7 @@ def test_the_columns_that_carry_health_information_are_encrypted():
         "leads.address_line1", "leads.source_detail",
         "lead_activities.notes", "lead_tasks.title", "lead_tasks.description", "lead_tasks.outcome_notes",
         "notifications.to_address", "notifications.title", "notifications.body", "notifications.body_html",
-        "notifications.context", "audit_events.before", "audit_events.after", "idempotency_keys.response_body",
-        "events.payload", "webhook_deliveries.payload", "bulk_job_rows.message", "bulk_job_rows.matches",
+        "notifications.context", "audit_events.before", "audit_events.after",
+        "idempotency_keys.response_body", "events.payload", "webhook_deliveries.payload",
+        "bulk_job_rows.message", "bulk_job_rows.matches",
     } <= encrypted  # fmt: skip
