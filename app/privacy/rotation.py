@@ -109,8 +109,9 @@ def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> i
         new_values = {column: phi.rotate(token, keys=keys)}
         if column == DOB_COLUMN and target.name == "leads":
             new_values[DOB_INDEX_COLUMN] = _dob_index(session, pk, token, keys)
+        held = sa.literal(token, table.c[column].type)  # in the column's own type: JSON compares as JSON
         result = session.execute(
-            sa.update(table).where(*where_pk, table.c[column] == token).values(**new_values)
+            sa.update(table).where(*where_pk, table.c[column] == held).values(**new_values)
         )
         changed += result.rowcount
     return changed
