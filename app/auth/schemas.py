@@ -313,8 +313,9 @@ def _rate_limit_field(**kwargs) -> fields.Integer:
 
 class ApiKeyIn(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # Erasure is a clinic admin's decision on a person's request, never an integration's.
     permissions = fields.List(
-        fields.String(validate=validate.OneOf([p.value for p in Permission])),
+        fields.String(validate=validate.OneOf([p.value for p in Permission if p != Permission.ERASE])),
         required=True,
         validate=validate.Length(min=1, max=len(Permission)),
     )

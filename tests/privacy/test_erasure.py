@@ -214,3 +214,10 @@ def test_only_the_clinic_admin_erases_and_another_clinics_lead_is_404(client, te
     other = make_tenant("Other clinic")
     assert client.post(f"/api/leads/{lead['id']}/erase", headers=other.headers()).status_code == 404
     assert client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["first_name"] == "Jane"
+
+
+def test_an_api_key_cannot_be_given_the_erase_permission(client, tenant):
+    resp = client.post(
+        "/api/api-keys", json={"name": "integration", "permissions": ["lead:erase"]}, headers=tenant.headers()
+    )
+    assert resp.status_code == 422 and "permissions" in str(resp.get_json())
