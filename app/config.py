@@ -175,14 +175,15 @@ class Settings:
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
+    # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months,
+    # app/privacy/retention.py): its hour (UTC) and the leads erased per transaction.
+    retention_hour: int = 4
+    retention_batch: int = 200
     # Daily work runs on the clock (celery crontab, in UTC: Celery's timezone, app/celery_config.py),
     # at the top of these hours, so a restart or a deploy never postpones it by a day: the ledger's
     # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
     purge_hour: int = 2
     nightly_hour: int = 3
-    # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months).
-    retention_hour: int = 4
-    retention_batch: int = 200  # leads erased per transaction
     purge_done_after_days: int = 7
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 5.0
