@@ -6,11 +6,15 @@ but never contacted; another clinic's lead is a 404; only the clinic admin may e
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -40,6 +44,7 @@ ACTIVITY_NOTE = "Discussed her asthma and the sedation options"
 LOST_NOTE = "Quillfeather family moved away"
 NEEDLES = (FIRST, LAST, PATIENT_FIRST, PHONE_E164, "4155550123", EMAIL, DOB, NOTES, TASK_NOTE, OUTCOME_NOTE,
            ACTIVITY_NOTE, "asthma", "inhaler")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = re.compile(r"gAAAAA[A-Za-z0-9_\-=]+")
 
 
@@ -221,3 +226,28 @@ def test_an_api_key_cannot_be_given_the_erase_permission(client, tenant):
         "/api/api-keys", json={"name": "integration", "permissions": ["lead:erase"]}, headers=tenant.headers()
     )
     assert resp.status_code == 422 and "permissions" in str(resp.get_json())
+
+
+def test_the_cli_erases_a_lead_by_id_and_refuses_an_unknown_one(client, db, tenant, migrated_database):
+    lead = create_lead(
+        client, tenant, first_name="Cornelius", email="cornelius@example.org", notes="jaw pain"
+    )
+    env = {**os.environ, "DATABASE_URL": migrated_database, "PYTHONPATH": str(ROOT)}
+
+    def followup(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "leads", "erase", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    done = followup(str(lead["id"]), "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lead_id"] == lead["id"]
+    with db.unit_of_work() as session:
+        erased = session.get(Lead, lead["id"])
+        assert (erased.first_name, erased.email, erased.notes) == ("[erased]", None, None)
+        [audit] = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "lead.erase")).all()
+        assert audit.actor == "cli"
+    missing = followup("999999")
+    assert missing.returncode == 1 and "not found" in missing.stderr
