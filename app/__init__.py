@@ -32,7 +32,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
-    from app.db import Database, close_request_connection
+    from app.db import Database
     from app.db.protected import use_keys
     from app.redis_clients import redis_client
     from app.scheduling.dispatch import Dispatcher
@@ -46,7 +46,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
-    app.teardown_request(close_request_connection)
+    # The request's scope, handed to the Database: one pooled connection for the request's work
+    # outside transactions, returned when it ends.
+    app.before_request(db.begin_request)
+    app.teardown_request(db.end_request)
     if settings.cors_origins:
         from app.ratelimit import RATE_LIMIT_HEADERS
 

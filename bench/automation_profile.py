@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from app import clock, create_app, migrate
+from app.app_db import get_db
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.config import Settings
-from app.db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.intake import service as intake
 from app.scheduling import registry

@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # (app/auth/phi_policy.py) that every domain's response schemas apply.
     (
         "app.api",
+        "app.app_db",
         "app.auth.phi_policy",
         "app.auth.roles",
         "app.broker_transport",
@@ -321,7 +322,17 @@ def test_the_order_sees_an_upward_import():
 # --- the fast write path stays in app/db/ and queries.py (issue 15 items 1 and 2) ------------------
 
 # Domains whose dialect-specific SQL already lives in their queries.py; the lead adds the others.
-DIALECT_FREE_DOMAINS = ("intake", "assignment", "pipeline", "activities", "events", "leads", "scheduling")
+DIALECT_FREE_DOMAINS = (
+    "intake",
+    "assignment",
+    "pipeline",
+    "activities",
+    "events",
+    "leads",
+    "scheduling",
+    "analytics",
+    "tasks",
+)
 
 
 def _source_texts() -> dict[str, str]:
@@ -334,7 +345,7 @@ def _speed_home(name: str) -> bool:
 
 
 def test_the_fast_write_path_is_used_only_from_app_db_and_queries_modules():
-    machinery = re.compile(r"\b(Frozen|RowBatch|AutocommitSession|allocate_ids)\b")
+    machinery = re.compile(r"\b(Frozen|RowBatch|BatchedUnit|allocate_ids)\b")
     offenders = [
         name for name, text in _source_texts().items() if machinery.search(text) and not _speed_home(name)
     ]
@@ -351,7 +362,14 @@ def test_the_domains_so_far_have_no_dialect_branch_outside_queries_modules():
 
 
 def test_no_batch_form_twin_of_a_fact_builder_comes_back():
-    twins = ("start_stage_history", "add_first_owner", "add_to_batch", "add_processing_job", "add_due_now")
+    twins = (
+        "start_stage_history",
+        "add_first_owner",
+        "add_to_batch",
+        "add_processing_job",
+        "add_due_now",
+        "insert_tasks",
+    )
     found = [
         (name, twin)
         for name, text in _source_texts().items()
@@ -364,3 +382,52 @@ def test_no_batch_form_twin_of_a_fact_builder_comes_back():
 def test_intake_asks_no_question_about_its_session():
     text = (APP / "intake" / "service.py").read_text()
     assert "in_autocommit" not in text and "postgresql" not in text and "dialect" not in text
+
+
+# --- one explicit unit of work (issue 32 items 1 and 4) ---------------------------------------------
+
+
+def _outside_db(name: str) -> bool:
+    return not name.startswith("app/db/")
+
+
+def test_no_state_bag_on_the_session_outside_app_db():
+    # What a use case keeps for its unit lives in the unit (`uow.cache`, arguments, return values).
+    offenders = [
+        name
+        for name, text in _source_texts().items()
+        if _outside_db(name) and re.search(r"\bsession\.info\b", text)
+    ]
+    assert offenders == [], f"session.info outside app/db/: {offenders}"
+
+
+def test_app_db_writes_is_imported_from_app_db_only():
+    pattern = re.compile(
+        r"^\s*(from app\.db import [^\n]*\bwrites\b|from app\.db\.writes\b|import app\.db\.writes\b)", re.M
+    )
+    offenders = [name for name, text in _source_texts().items() if _outside_db(name) and pattern.search(text)]
+    assert offenders == [], f"app.db.writes imported outside app/db/: {offenders}"
+
+
+def test_app_db_imports_no_flask():
+    # The web layer hands the request's scope in (Database.begin_request / end_request).
+    pattern = re.compile(r"^\s*(from flask\b|import flask\b)", re.M)
+    offenders = [
+        name for name, text in _source_texts().items() if not _outside_db(name) and pattern.search(text)
+    ]
+    assert offenders == [], f"flask imported under app/db/: {offenders}"
+
+
+def test_no_session_listener_outside_the_unit_of_work():
+    # Work a unit does at its commit is its own `commit()`, not a listener hooked on every Session.
+    # The one other home of listeners: app/db/engine.py, on the engine and pool it makes (a SQLite
+    # connection's setup, the idle ping); never on a Session.
+    pattern = re.compile(r"listens_for|event\.listen\(")
+    texts = _source_texts()
+    offenders = [name for name, text in texts.items() if name not in _LISTENER_HOMES and pattern.search(text)]
+    assert offenders == [], f"SQLAlchemy event listeners outside app/db/uow.py: {offenders}"
+    on_sessions = re.compile(r"(listens_for|listen)\(\s*(Session|sa_orm\.Session|orm\.Session)\b")
+    assert not on_sessions.search(texts["app/db/engine.py"]), "a Session listener in app/db/engine.py"
+
+
+_LISTENER_HOMES = ("app/db/uow.py", "app/db/engine.py")

@@ -60,7 +60,7 @@ def test_a_gunicorn_worker_opens_its_database_connection_before_its_first_reques
 
 def test_a_database_not_reachable_yet_does_not_stop_a_process_starting(caplog):
     database = Database("postgresql://postgres@127.0.0.1:1/nothing_listens_here")
-    with caplog.at_level(logging.WARNING, logger="app.db.unit_of_work"):
+    with caplog.at_level(logging.WARNING, logger="app.db.database"):
         database.connect_ahead()
     assert "no database connection opened ahead" in caplog.text
     assert database.engine.pool.checkedin() == 0

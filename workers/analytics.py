@@ -7,7 +7,7 @@ from flask import current_app
 
 from app import clock
 from app.analytics import summary
-from app.db import unit_of_work
+from app.app_db import unit_of_work
 
 
 @shared_task(name="analytics.send_summaries")

@@ -6,7 +6,7 @@ from celery import shared_task
 from flask import current_app
 
 from app import clock
-from app.db import unit_of_work
+from app.app_db import unit_of_work
 from app.events import recovery
 
 

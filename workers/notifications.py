@@ -7,7 +7,8 @@ Delivery itself has no task of its own: it is the `notification.deliver` job kin
 from celery import shared_task
 from flask import current_app
 
-from app.db import database_now, get_db, unit_of_work
+from app.app_db import get_db, unit_of_work
+from app.db import database_now
 from app.notifications import delivery
 from app.tasks import digest
 

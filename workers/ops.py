@@ -4,7 +4,7 @@ statistics are kept fresh and its dead rows cleared."""
 from celery import shared_task
 
 from app import clock
-from app.db import get_db, unit_of_work
+from app.app_db import get_db, unit_of_work
 from app.ops import service
 
 

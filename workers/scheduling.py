@@ -3,7 +3,8 @@
 from celery import shared_task
 
 from app import clock
-from app.db import database_clock, database_now, get_db
+from app.app_db import get_db
+from app.db import database_clock, database_now
 from app.scheduling import monitor, runner, sweeps
 
 

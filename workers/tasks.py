@@ -3,8 +3,9 @@
 from celery import shared_task
 from flask import current_app
 
+from app.app_db import get_db, unit_of_work
 from app.automation import orphans
-from app.db import database_now, get_db, unit_of_work
+from app.db import database_now
 from app.pipeline import staleness
 from app.tasks import digest, overdue
 

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from app.db import database_now, get_db
+from app.app_db import get_db
+from app.db import database_now
 from app.webhooks import service
 
 

@@ -12,7 +12,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import phi_policy
 from app.auth.roles import Actor
-from app.db import new_row, page_offset, writes
+from app.db import new_row, page_offset
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -37,8 +37,10 @@ def record(
     previous_stage: str | None = None,
     new_stage: str | None = None,
     details: dict | None = None,
+    automation: bool = True,
 ) -> LeadActivity:
-    """Write one activity of `lead` that happened `at`, and its `activity.logged` event.
+    """Write one activity of `lead` that happened `at`, and its `activity.logged` event (whose
+    rules fire unless `automation=False`: see events.emit).
 
     The building block for every domain (stage changes, assignments, completed tasks). It does
     not check the conversion lock: the caller's use case decides whether the lead may change.
@@ -58,7 +60,7 @@ def record(
         new_stage=new_stage,
         details=details,
     )
-    writes.add(session, activity, with_id=True)  # the id goes into the event
+    session.add(activity, with_id=True)  # the id goes into the event
     if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
         leads.note_contact(session=session, lead=lead, at=at)
     if ends_quiet_spell(activity):
@@ -71,6 +73,7 @@ def record(
         subject_id=lead.id,
         payload=logged_payload(activity),
         now=recorded_at or at,
+        automation=automation,
     )
     return activity
 

@@ -7,9 +7,9 @@ from flask.views import MethodView
 from app import clock
 from app.activities import feed, schemas, service
 from app.api import make_blueprint, set_item_count
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.db import unit_of_work
 from app.idempotency.web import idempotent
 
 blp = make_blueprint("activities", "The activity log of a lead, and the clinic-wide feed")

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from app.analytics import queries
 from app.analytics.models import CountedLead, LeadMonth
-from app.db import database_of, writes
 from app.events import service as event_types
 from app.leads.models import Lead, LeadStatus
 from app.scheduling import service as scheduling
@@ -141,7 +140,7 @@ def on_events(*, session: Session, events: list, now: datetime) -> None:
     lead_ids = sorted({e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY})
     if not lead_ids:
         return
-    delay = timedelta(seconds=database_of(session).settings.background_delay_seconds)
+    delay = timedelta(seconds=session.settings.background_delay_seconds)
     scheduling.schedule_at_commit(
         session=session,
         kind=RECOUNT_KIND,
@@ -160,12 +159,12 @@ def recount_job(*, session: Session, job, now: datetime) -> None:
     """The job handler: its leads are recounted just before the transaction commits, with those of
     the other jobs a drainer runs in it, in one sorted pass (two drainers lock the counts in the
     same order)."""
-    writes.collect(
-        session, _RECOUNT_KEY, job.payload["lead_ids"], functools.partial(_recount_collected, session)
+    session.before_commit(
+        _RECOUNT_KEY, job.payload["lead_ids"], functools.partial(_recount_collected, session)
     )
 
 
-_RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see writes.collect)
+_RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see UnitOfWork.before_commit)
 
 
 def _recount_collected(session: Session, collected: list[list[int]]) -> None:

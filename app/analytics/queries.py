@@ -53,6 +53,77 @@ def week_index(bind, at, start: datetime):
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
 
 
+def percentile_rows(session: Session, source, value_col, group_col=None) -> list[tuple]:
+    """(group, median, p90) of `value_col` over the rows of `source` (nulls skipped), unrounded.
+
+    Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
+    PostgreSQL has them as ordered-set aggregates (percentile_cont, percentile_disc: one sort per
+    group, no window pass); elsewhere row numbers pick them.
+    """
+    group = group_col if group_col is not None else sa.literal(0)
+    if is_postgresql(session):
+        stmt = (
+            sa.select(
+                group,
+                sa.func.percentile_cont(0.5).within_group(value_col),
+                sa.func.percentile_disc(0.9).within_group(value_col),
+            )
+            .select_from(source)
+            .where(value_col.is_not(None))
+            .group_by(group)
+        )
+        return list(session.execute(stmt))
+    ranked = sa.select(
+        group.label("g"),
+        value_col.label("v"),
+        sa.func.row_number().over(partition_by=group, order_by=value_col).label("rn"),
+        sa.func.count().over(partition_by=group).label("n"),
+    ).select_from(source)
+    ranked = ranked.subquery()
+    rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
+    stmt = sa.select(
+        ranked.c.g,
+        sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
+        sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
+    ).group_by(ranked.c.g)
+    return list(session.execute(stmt))
+
+
+def speed_to_lead_row(session: Session, seconds, counts: list, cohort: list) -> tuple:
+    """The `counts` of the cohort's leads, then the median and p90 minutes (unrounded) of the
+    contacted ones (`seconds` to first contact, null for the uncontacted)."""
+    minutes = seconds / 60.0
+    if is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
+        return tuple(
+            session.execute(
+                sa.select(
+                    *counts,
+                    sa.func.percentile_cont(0.5).within_group(minutes),
+                    sa.func.percentile_disc(0.9).within_group(minutes),
+                ).where(*cohort)
+            ).one()
+        )
+    found = tuple(session.execute(sa.select(*counts).where(*cohort)).one())
+    contacted_only = sa.select(minutes.label("minutes")).where(*cohort, seconds.is_not(None)).subquery()
+    rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
+    median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
+    return (*found, median, p90)
+
+
+def plan_for_reports(session: Session) -> None:
+    """PostgreSQL: planner settings for the rest of a report's transaction."""
+    if not is_postgresql(session):
+        return
+    # Percentiles sort up to one row per lead of the range: in memory, not in temp files. The
+    # reports read covering indexes (index-only scans); at the default random_page_cost (4, for
+    # spinning disks) the planner prefers scanning the wider tables whole for a long range.
+    session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
+    session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
+    # psycopg prepares a statement run often; after five runs PostgreSQL may switch it to a
+    # generic plan, blind to the range's bounds (one plan for a day and for two years).
+    session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 # Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events
 # job runs these for every lead it counts.
 _MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__

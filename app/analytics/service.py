@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
-from app.analytics import figures, monthly, rollups, trends
+from app.analytics import figures, monthly, queries, rollups, trends
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
@@ -227,24 +227,8 @@ def speed_to_lead(
         sa.func.count(seconds),
         sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, Lead.created_at))),
     ]
-    if figures.is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
-        minutes = seconds / 60.0
-        leads, contacted, within, median, p90 = session.execute(
-            sa.select(
-                *counts,
-                sa.func.percentile_cont(0.5).within_group(minutes),
-                sa.func.percentile_disc(0.9).within_group(minutes),
-            ).where(*cohort)
-        ).one()
-        median, p90 = figures.num(median), figures.num(p90)
-    else:
-        leads, contacted, within = session.execute(sa.select(*counts).where(*cohort)).one()
-        contacted_only = (
-            sa.select((seconds / 60.0).label("minutes")).where(*cohort, seconds.is_not(None)).subquery()
-        )
-        median, p90 = figures.percentiles(session, contacted_only, contacted_only.c.minutes).get(
-            0, (None, None)
-        )
+    leads, contacted, within, median, p90 = queries.speed_to_lead_row(session, seconds, counts, cohort)
+    median, p90 = figures.num(median), figures.num(p90)
     row = {
         "leads": leads,
         "contacted": contacted,
@@ -347,15 +331,7 @@ def report(*, session: Session, clinic_id: int, name: str, args: dict, now: date
     if start >= end:
         raise ValidationFailed("from", "must be before to")
     coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
-    if figures.is_postgresql(session):
-        # Percentiles sort up to one row per lead of the range: in memory, not in temp files. The
-        # reports read covering indexes (index-only scans); at the default random_page_cost (4, for
-        # spinning disks) the planner prefers scanning the wider tables whole for a long range.
-        session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
-        session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
-        # psycopg prepares a statement run often; after five runs PostgreSQL may switch it to a
-        # generic plan, blind to the range's bounds (one plan for a day and for two years).
-        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    queries.plan_for_reports(session)
     if coordinator_id is not None:
         user = session.get(User, coordinator_id)
         if user is None or user.clinic_id != clinic_id:

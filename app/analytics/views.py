@@ -6,10 +6,10 @@ from flask.views import MethodView
 from app import clock
 from app.analytics import schemas, service
 from app.api import make_blueprint
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_response
-from app.db import unit_of_work
 
 blp = make_blueprint("analytics", "Lead analytics (read-only reports)")
 

@@ -4,6 +4,7 @@ statement on PostgreSQL, committed by itself), the availability lock, the owner 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,7 +14,7 @@ from app.assignment import rules
 from app.assignment.models import AssignmentCursor
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
-from app.db import Frozen, writes
+from app.db import Frozen
 
 _USERS = User.__table__
 _CURSORS = AssignmentCursor.__table__
@@ -120,7 +121,7 @@ def take_turn(session: Session, clinic_id: int, scope: str, pool_ids: list[int],
         advance(session, clinic_id, scope, chosen, now)
         return chosen
     params = {"clinic_id": clinic_id, "scope": scope, "pool": sorted(pool_ids), "now": now}
-    with writes.statement_connection(session) as connection:
+    with session.statement_connection() as connection:
         [(chosen, _)] = _TAKE_TURN.execute(connection, params)
     return chosen
 
@@ -175,7 +176,7 @@ def round_robin_turn_columns() -> list[sa.ColumnElement]:
     want of a coordinator; NULL: no turn) of a read that selects from `clinics` by :clinic_id, with
     `turn_params`' values: a new lead's first read takes its turn, one round trip fewer
     (docs/performance.md). A clinic on another policy takes none. The turn is committed with that
-    read, as `take_round_robin_turn`'s own statement would; `keep_taken_turn` hands it to the pick."""
+    read, as `take_round_robin_turn`'s own statement would; `taken_turn` hands it to the pick."""
     turn = (
         sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=True))
         .bindparams(_NOW)
@@ -193,14 +194,19 @@ def turn_params(now: datetime) -> dict:
     return {"scope": CLINIC_SCOPE, "exclude": [], "now": now}
 
 
-_TAKEN = "assignment.turn_taken"  # session.info: (clinic_id, turn) a read of the unit took
+class TakenTurn(NamedTuple):
+    """A round-robin turn a read of the use case took already (`round_robin_turn_columns`): the
+    chosen user and whether a clinic admin for want of a coordinator, or None: nobody available."""
+
+    result: tuple[int, bool] | None
 
 
-def keep_taken_turn(session, clinic_id: int, policy: str, user_id: int | None, fallback: bool | None) -> None:
-    """Keep the turn `round_robin_turn_columns` took (a round-robin clinic's) for the unit's pick:
-    `take_round_robin_turn` returns it instead of taking another."""
-    if policy == rules.ROUND_ROBIN:
-        session.info[_TAKEN] = (clinic_id, None if user_id is None else (user_id, bool(fallback)))
+def taken_turn(policy: str, user_id: int | None, fallback: bool | None) -> TakenTurn | None:
+    """The turn `round_robin_turn_columns` read, for the pick (`pick_owner(turn=...)`): a
+    round-robin clinic's; None for another policy (it took none)."""
+    if policy != rules.ROUND_ROBIN:
+        return None
+    return TakenTurn(None if user_id is None else (user_id, bool(fallback)))
 
 
 def round_robin_in_one_statement(session) -> bool:
@@ -212,12 +218,9 @@ def take_round_robin_turn(
     session, clinic_id: int, scope: str, exclude: set[int], now: datetime
 ) -> tuple[int, bool] | None:
     """PostgreSQL, round-robin policy: (chosen, whether a clinic admin for want of a coordinator),
-    None if nobody is available: pool and turn in one round trip, committed at once; or the turn
-    the unit's first read took already (`keep_taken_turn`)."""
-    if not exclude and scope == CLINIC_SCOPE and session.info.get(_TAKEN, (None,))[0] == clinic_id:
-        return session.info.pop(_TAKEN)[1]
+    None if nobody is available: pool and turn in one round trip, committed at once."""
     params = {"clinic_id": clinic_id, "scope": scope, "exclude": sorted(exclude), "now": now}
-    with writes.statement_connection(session) as connection:
+    with session.statement_connection() as connection:
         rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)
     if not rows:
         return None
@@ -235,13 +238,13 @@ _HOLD_AVAILABILITY = {
     shared: Frozen(sa.text(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(:space, :clinic_id)"))
     for shared in (True, False)
 }
-_HELD = "assignment.availability_held"  # session.info: clinics whose lock the transaction holds shared
+_HELD = "assignment.availability_held"  # the unit's cache: clinics whose lock the transaction holds shared
 
 
 def hold_availability(session, clinic_id: int, *, shared: bool = True) -> None:
     """Take the clinic's availability lock until the transaction ends (see above). A batched unit
     holds none (a lock would end with its statement): its write is guarded instead (`guard_owner`)."""
-    if writes.is_batched(session) or session.get_bind().dialect.name != "postgresql":
+    if session.batched or session.get_bind().dialect.name != "postgresql":
         return
     if shared and clinic_id in _clinics_held(session):
         return
@@ -263,9 +266,9 @@ def availability_held(session: Session, clinic_id: int) -> None:
 
 def _clinics_held(session: Session) -> set[int]:
     # Kept with the transaction it was taken in: a later transaction of the session holds nothing.
-    transaction, clinic_ids = session.info.get(_HELD, (None, set()))
+    transaction, clinic_ids = session.cache.get(_HELD, (None, set()))
     if transaction is not session.get_transaction():
-        transaction, clinic_ids = session.info[_HELD] = (session.get_transaction(), set())
+        transaction, clinic_ids = session.cache[_HELD] = (session.get_transaction(), set())
     return clinic_ids
 
 
@@ -287,4 +290,4 @@ _OWNER_AVAILABLE = (
 
 def guard_owner(session, user_id: int) -> None:
     """Write the unit's rows only if `user_id` is still available then (a batched unit's guard)."""
-    writes.guard(session, _OWNER_AVAILABLE, {"guard_owner_id": user_id})
+    session.guard(_OWNER_AVAILABLE, {"guard_owner_id": user_id})

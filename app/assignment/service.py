@@ -24,7 +24,6 @@ from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor, Role
-from app.db import writes
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -32,6 +31,7 @@ from app.leads.models import Lead, LeadSource
 from app.leads.rules import COORDINATOR_ROLES
 
 CLINIC_SCOPE = queries.CLINIC_SCOPE
+TakenTurn = queries.TakenTurn
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,22 @@ def pick_owner(
     source_id: int,
     now: datetime,
     exclude_user_ids: tuple[int, ...] = (),
+    turn: queries.TakenTurn | None = None,
 ) -> Pick:
     """Choose who should own a lead of `source_id` under the clinic's policy (records the turn;
     assigns nothing). In a batched unit (lead capture) only the round-robin policy picks: the
-    others need a transaction (see `picks_without_transaction`)."""
+    others need a transaction (see `picks_without_transaction`). `turn`: the round-robin turn the
+    use case's first read took already (see intake's `capture_context`)."""
     exclude = set(exclude_user_ids)
     if not picks_without_transaction(clinic):
-        writes.require_transaction(session, f"the {clinic.assignment_policy} policy picks in a transaction")
+        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
     queries.hold_availability(session, clinic.id)  # first: the pool below is read after it
     policy = clinic.assignment_policy
     if policy == rules.ROUND_ROBIN and queries.round_robin_in_one_statement(session):
-        taken = queries.take_round_robin_turn(session, clinic.id, CLINIC_SCOPE, exclude, now)
+        if turn is not None and not exclude:
+            taken = turn.result
+        else:
+            taken = queries.take_round_robin_turn(session, clinic.id, CLINIC_SCOPE, exclude, now)
         if taken is None:
             return Pick(None, _NOBODY)
         chosen, fallback = taken
@@ -145,12 +150,13 @@ def record_owner(
     actor_ref: str,
     user_id: int | None,
     now: datetime,
+    automation: bool = True,
 ) -> None:
     """The trail of an owner decision for `lead` (whose fields already say `pick.user_id`, or
     `previous` if nobody could be picked): a change gets its `lead.assigned` event, its
     ASSIGNMENT_CHANGE activity and its audit; no change (nobody, or the same owner) only an
     activity saying why. The one way an owner decision is recorded: a new lead's (`previous`
-    None) as any reassignment's."""
+    None) as any reassignment's. `automation=False`: its events fire no rule (see events.emit)."""
     if pick.user_id is None or pick.user_id == previous:
         activities.record(
             session=session,
@@ -161,6 +167,7 @@ def record_owner(
             user_id=user_id,
             notes=f"Owner unchanged: {pick.reason}",
             details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
+            automation=automation,
         )
         return
     details = {"from_user_id": previous, "to_user_id": pick.user_id, "reason": pick.reason}
@@ -172,6 +179,7 @@ def record_owner(
         subject_id=lead.id,
         payload={"lead_id": lead.id, **details},
         now=now,
+        automation=automation,
     )
     activities.record(
         session=session,
@@ -182,6 +190,7 @@ def record_owner(
         user_id=user_id,
         notes=pick.reason,
         details=details,
+        automation=automation,
     )
     audit.record(
         session=session,

@@ -6,10 +6,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint, with_etag
+from app.app_db import unit_of_work
 from app.assignment import schemas, service
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.db import unit_of_work
 from app.leads.schemas import LeadOut
 
 blp = make_blueprint("assignment", "Assigning leads to coordinators")

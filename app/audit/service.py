@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.db import new_row, page_offset, writes
+from app.db import new_row, page_offset
 
 SYSTEM = "system"
 
@@ -39,7 +39,7 @@ def record(
             after=after,
         ),
     )
-    return writes.add(session, event)
+    return session.add(event)
 
 
 def fields(

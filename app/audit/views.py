@@ -1,10 +1,10 @@
 from flask.views import MethodView
 
 from app.api import make_blueprint, set_item_count
+from app.app_db import unit_of_work
 from app.audit import schemas, service
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.db import unit_of_work
 
 blp = make_blueprint("audit", "The audit trail")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from app import clock
+from app.app_db import get_db
 from app.auth import onboarding, phi_policy, service
 from app.auth.roles import ANY, PLATFORM, ROLE_PERMISSIONS, Actor, Permission, Role
-from app.db import get_db
 from app.errors import Forbidden
 
 __all__ = [

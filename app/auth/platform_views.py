@@ -8,9 +8,9 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint
+from app.app_db import unit_of_work
 from app.auth import onboarding, schemas
 from app.auth.permissions import platform_only
-from app.db import unit_of_work
 
 blp = make_blueprint("platform", "The platform operator: new clinics and their first admin")
 

@@ -75,8 +75,8 @@ _LEAD = sa.select(_LEADS).where(_LEADS.c.id == sa.bindparam("lead_id"))
 
 def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
     # Held for the transaction (the identity map is weak): the actions read the clinic again.
-    session.info.setdefault("automation.clinics", {})[clinic.id] = clinic
-    session.info.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
+    session.cache.setdefault("automation.clinics", {})[clinic.id] = clinic
+    session.cache.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
     return stamp
 
 
@@ -90,7 +90,7 @@ def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[Acti
 
     The stamp is read once per transaction: the events of one processing job share it.
     """
-    stamps = session.info.setdefault("automation.rule_stamps", {})
+    stamps = session.cache.setdefault("automation.rule_stamps", {})
     stamp = stamps.get(clinic_id)
     if stamp is None:
         stamp = stamps[clinic_id] = _rules_stamp(session, clinic_id)
@@ -131,7 +131,7 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
         return None
     # Held for the transaction: the session's identity map is weak, and the events of one
     # transaction (created, assigned, logged) are mostly about the same lead.
-    held = session.info.setdefault("automation.leads", {})
+    held = session.cache.setdefault("automation.leads", {})
     if lead_id not in held:
         held[lead_id] = _load_lead(session, lead_id)
     return held[lead_id]
@@ -139,7 +139,7 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
 
 def _load_lead(session: Session, lead_id: int) -> Lead | None:
     """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
-    if session.info.get("automation.rule_stamps"):
+    if session.cache.get("automation.rule_stamps"):
         # The stamp is read (active_rules reads another clinic's): the lead alone, as the ORM
         # would load it but without its per-query compile and cache key.
         row = session.connection().execute(_LEAD, {"lead_id": lead_id}).first()

@@ -7,11 +7,11 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import check_if_match, make_blueprint, with_etag
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
 from app.automation import caller_id, inbound, sequences
 from app.automation import sequence_schemas as schemas
-from app.db import unit_of_work
 from app.intake.views import signed_by_clinic
 
 blp = make_blueprint("outreach", "Sequences, enrollments and inbound messages (replies, STOP)")

@@ -22,7 +22,6 @@ from app.automation.models import (
     AutomationStep,
     StepStatus,
 )
-from app.db import after_commit
 from app.errors import NotFound, ValidationFailed
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
@@ -68,7 +67,7 @@ def _add_missing_defaults(session: Session, clinic_id: int, now: datetime) -> No
             _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
     session.flush()
     # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
-    after_commit(session, lambda: _SEEDED.add(clinic_id))
+    session.after_commit(lambda: _SEEDED.add(clinic_id))
 
 
 # --- rules: CRUD and versions ---------------------------------------------------------------------
@@ -105,7 +104,7 @@ def _insert_rule(
 
 
 def _save_version(session: Session, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
-    session.info.pop("automation.rule_stamps", None)  # this transaction changed the rule set
+    session.cache.pop("automation.rule_stamps", None)  # this transaction changed the rule set
     session.add(
         AutomationRuleVersion(
             rule_id=rule.id,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.models import User
+from app.auth.models import Clinic, User
 from app.auth.roles import Actor, Role
 from app.bulk.models import (
     DONE,
@@ -292,14 +292,15 @@ def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
         rows.append(
             {"lead_id": lead_id, "assigned_to_id": assignee, "dedupe_key": f"bulk:{bulk.id}:lead:{lead_id}"}
         )
-    task_creation.insert_tasks(
-        session=session,
+    tasks = task_creation.alike_tasks(
         clinic_id=bulk.clinic_id,
         fields=fields,
         rows=rows,
         origin={"kind": "bulk", "bulk_job_id": bulk.id},
         now=now,
     )
+    clinic = session.get(Clinic, bulk.clinic_id)
+    task_creation.write_tasks(session=session, clinic=clinic, tasks=tasks, now=now, bulk=True)
     add_counts(session, bulk.id, done=len(rows), failed=len(errors), errors=errors, now=now)
 
 

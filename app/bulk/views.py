@@ -5,10 +5,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint, set_item_count
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.bulk import schemas, service, task_actions
-from app.db import unit_of_work
 from app.idempotency.web import idempotent
 
 blp = make_blueprint("bulk", "Bulk post-event follow-ups, processed in the background")

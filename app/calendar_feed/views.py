@@ -5,10 +5,10 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY
 from app.calendar_feed import schemas, service
-from app.db import unit_of_work
 
 blp = make_blueprint("calendar", "Open tasks as an iCalendar feed")
 

@@ -1,48 +1,34 @@
-"""The database layer: engine, unit of work, paging, and the fast write path (compiled statements,
+"""The database layer: engine, units of work, paging, and the fast write path (compiled statements,
 batched rows). Domain code imports these names from `app.db`; the speed machinery stays in here."""
 
-from app.db import writes
 from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
 from app.db.clock import database_clock, database_now
+from app.db.database import Database
 from app.db.engine import autocommit, is_unavailable, make_engine
 from app.db.paging import MAX_OFFSET, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
 from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
-from app.db.unit_of_work import (
-    AutocommitSession,
-    Database,
-    DatabaseSession,
-    after_commit,
-    close_request_connection,
-    database_of,
-    get_db,
-    run_after_commit_hooks,
-    unit_of_work,
-)
-from app.db.writes import NeedsTransaction
+from app.db.uow import BatchedUnit, NeedsTransaction, OrmUnit, UnitOfWork
 
 __all__ = [
     "MAX_ID",
     "MAX_OFFSET",
     "NAMING_CONVENTION",
-    "AutocommitSession",
     "Base",
+    "BatchedUnit",
     "Database",
-    "DatabaseSession",
     "Frozen",
     "JSONType",
     "NeedsTransaction",
+    "OrmUnit",
     "RowBatch",
     "UTCDateTime",
-    "after_commit",
+    "UnitOfWork",
     "allocate_ids",
     "autocommit",
-    "close_request_connection",
     "database_clock",
     "database_now",
-    "database_of",
     "detached_copy",
-    "get_db",
     "ids_from",
     "insert_now",
     "insert_rows",
@@ -53,7 +39,4 @@ __all__ = [
     "new_row",
     "page_offset",
     "row_values",
-    "run_after_commit_hooks",
-    "unit_of_work",
-    "writes",
 ]

@@ -108,6 +108,7 @@ class Frozen:
                     # so empty) transaction is ended; the caller's next statements use it too.
                     if connection.in_transaction():
                         connection.rollback()
+                    _reconnect_in_autocommit(connection)
                     return self.execute(connection, params, again=False)
                 raise sa.exc.DBAPIError.instance(
                     sql, values, error, psycopg.Error, connection_invalidated=gone
@@ -162,6 +163,18 @@ class Frozen:
                 ]
             self._compiled[key] = processors if processors and any(processors) else None
         return self._compiled[key]
+
+
+def _reconnect_in_autocommit(connection: sa.Connection) -> None:
+    """Give an invalidated autocommit Connection its new DBAPI connection, in autocommit too.
+
+    SQLAlchemy sets an engine's isolation level on a Connection once, when it is made; the DBAPI
+    connection a revalidated Connection takes from the pool would be in the driver's default mode,
+    so a batched unit's later write would run in a transaction nobody commits (lost, though the
+    capture answered 201)."""
+    level = connection.get_execution_options()["isolation_level"]
+    connection.connection  # noqa: B018 (revalidates: a new DBAPI connection from the pool)
+    connection.dialect.set_connection_execution_options(connection, {"isolation_level": level})
 
 
 def _raw_cursor(connection: sa.Connection) -> psycopg.RawCursor:

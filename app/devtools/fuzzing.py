@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from app import clock, create_app, migrate
+from app.app_db import unit_of_work
 from app.auth import service as auth
 from app.auth import tokens
 from app.auth.models import User
 from app.auth.roles import Role
 from app.config import Settings, random_secret
-from app.db import unit_of_work
 
 
 class KeptUser:

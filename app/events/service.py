@@ -26,14 +26,12 @@ Event types written so far:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import new_row, writes
+from app.db import new_row
 from app.events import consumers
 from app.events.models import DomainEvent
 
@@ -49,9 +47,6 @@ LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (on
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 STAGES_REORDERED = "pipeline.stages_reordered"
 
-_PENDING_KEY = "events.pending"  # the unit's [(event, now)] (see writes.collect)
-_FOR_CONSUMERS_ONLY = "events.for_consumers_only"  # session.info: see for_consumers_only
-
 
 def emit(
     *,
@@ -62,13 +57,16 @@ def emit(
     subject_id: int,
     payload: dict,
     now: datetime,
+    automation: bool = True,
 ) -> DomainEvent:
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
     The unit's events are written together, and one processing job naming them all is added
     before it commits (`_schedule_processing`); an ORM unit knows the event's id only then.
+    `automation=False`: the event says `"automation": false`: consumers still see it (webhooks,
+    reports), rules do not fire (a historical import).
     """
-    if session.info.get(_FOR_CONSUMERS_ONLY):
+    if not automation:
         payload = {**payload, "automation": False}
     event = new_row(
         DomainEvent,
@@ -80,20 +78,8 @@ def emit(
         occurred_at=now,
         attempts=0,
     )
-    writes.add(session, event)
-    writes.collect(session, _PENDING_KEY, (event, now), functools.partial(_schedule_processing, session))
+    session.emit(event, functools.partial(_schedule_processing, session), item=(event, now))
     return event
-
-
-@contextmanager
-def for_consumers_only(session: Session) -> Iterator[None]:
-    """Events emitted in the block say `"automation": false`: consumers still see them (webhooks,
-    reports), rules do not fire (a historical import)."""
-    session.info[_FOR_CONSUMERS_ONLY] = True
-    try:
-        yield
-    finally:
-        session.info.pop(_FOR_CONSUMERS_ONLY, None)
 
 
 def _schedule_processing(session: Session, emitted: list[tuple[DomainEvent, datetime]]) -> None:
@@ -103,10 +89,10 @@ def _schedule_processing(session: Session, emitted: list[tuple[DomainEvent, date
     the first event and rewritten with every later one). Events emitted inside a savepoint that
     was rolled back were expunged from the session with it and are left out.
     """
-    kept = [(event, now) for event, now in emitted if writes.kept(session, event)]
+    kept = [(event, now) for event, now in emitted if session.kept(event)]
     if not kept:
         return
-    writes.give_ids(session, [event for event, _ in kept])
+    session.give_ids([event for event, _ in kept])
     first, now = kept[0]
     consumers.schedule_processing(
         session=session, event_ids=[event.id for event, _ in kept], first=first, now=now

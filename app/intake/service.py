@@ -16,29 +16,36 @@ per `submission_id`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.activities.models import LeadActivity
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth import signing
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import MAX_ID, Database, detached_copy, writes
+from app.db import MAX_ID, Database, UnitOfWork, detached_copy
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
+from app.events.models import DomainEvent
 from app.intake import queries, rules
 from app.leads import duplicates as duplicate_leads
 from app.leads import service as leads
 from app.leads import sources
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
+from app.scheduling.models import ScheduledJob
 
 WEB_FORM_ACTOR = "web_form"
+
+# The rows a new lead adds (the lead, its first ASSIGNMENT_CHANGE activity, its events: created,
+# assigned, activity logged, and their processing job): a batched unit reserves their ids with
+# the capture's first read.
+NEW_LEAD_ROWS = {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1}
 
 
 @dataclass
@@ -50,20 +57,63 @@ class Intake:
     possible_duplicates: list[dict] = field(default_factory=list)
 
 
-def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
-    """The `lead.created` event's payload: what rules read of a new lead."""
-    return {
-        "lead_id": lead.id,
-        "channel": channel,
-        "source_id": source.id,
-        "source_category": source.category,
-        "pipeline_stage": lead.pipeline_stage,
-        "status": lead.status,
-        "assigned_to_id": lead.assigned_to_id,
-        "has_phone": lead.phone is not None,
-        "has_email": lead.email is not None,
-        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
-    }
+def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
+    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
+
+    In a batched unit of work (on PostgreSQL the lead's rows, `NEW_LEAD_ROWS`, are written by one
+    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
+    transaction after all (a policy that locks, a guard that found the owner gone), again in one
+    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
+    which also does it again on a connection the database dropped before the write).
+    """
+    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
+    return db.run(lambda uow: create_lead(session=uow, **arguments), batched=True, new_rows=NEW_LEAD_ROWS)
+
+
+def create_lead(
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    data: dict,
+    reject_duplicates: bool,
+    now: datetime,
+    channel: str = "api",
+    external_id: str | None = None,
+    automation: bool = True,
+) -> Intake:
+    """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
+
+    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
+    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
+    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
+    """
+    data = dict(data)
+    source_id = data.pop("source_id", None)
+    context, turn = queries.capture_context(session, actor.clinic_id, source_id, now)
+    stage = context[queries.DEFAULT_STAGE]
+    if stage is None:
+        raise pipeline.no_default_stage()
+    clinic = detached_copy(Clinic, context)
+    if not assignment.picks_without_transaction(clinic):
+        # Before any other read: the policy's pick needs a transaction.
+        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
+    found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
+    source = sources.checked_source(source_id=source_id, found=found)
+    return _create(
+        session=session,
+        clinic=clinic,
+        data=data,
+        source=source,
+        stage=stage,
+        actor_ref=actor.ref,
+        user_id=actor.user_id,
+        channel=channel,
+        reject_duplicates=reject_duplicates,
+        now=now,
+        external_id=external_id,
+        automation=automation,
+        turn=turn,
+    )
 
 
 def _create(
@@ -81,8 +131,11 @@ def _create(
     submission_id: str | None = None,
     external_id: str | None = None,
     automation: bool = True,
+    turn: assignment.TakenTurn | None = None,
 ) -> Intake:
-    """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit."""
+    """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit.
+    `automation=False`: its events fire no rule (a historical import); `turn`: the round-robin
+    turn the capture's first read took."""
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
     duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
     if duplicates and reject_duplicates:
@@ -90,7 +143,7 @@ def _create(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
         )
-    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now)
+    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, turn=turn)
     assignment.guard_owner(session=session, pick=pick)  # the owner is still available at the write
     lead = leads.new_lead(
         clinic=clinic,
@@ -105,86 +158,44 @@ def _create(
     )
     leads.store_new_lead(session=session, lead=lead, now=now)
     pipeline.enter_first_stage(session=session, lead=lead, actor_ref=actor_ref, now=now)
-    # Events, in this order: created, assigned, activity logged. A historical import's: consumers
-    # still see them (webhooks, reports), rules do not fire.
-    with contextlib.nullcontext() if automation else events.for_consumers_only(session):
-        events.emit(
-            session=session,
-            clinic_id=clinic.id,
-            type=events.LEAD_CREATED,
-            subject_type="lead",
-            subject_id=lead.id,
-            payload=_created(lead, source, channel, duplicates),
-            now=now,
-        )
-        assignment.record_owner(
-            session=session,
-            lead=lead,
-            previous=None,
-            pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
-            actor_ref=actor_ref,
-            user_id=user_id,
-            now=now,
-        )
+    # Events, in this order: created, assigned, activity logged.
+    events.emit(
+        session=session,
+        clinic_id=clinic.id,
+        type=events.LEAD_CREATED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload=_created(lead, source, channel, duplicates),
+        now=now,
+        automation=automation,
+    )
+    assignment.record_owner(
+        session=session,
+        lead=lead,
+        previous=None,
+        pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
+        actor_ref=actor_ref,
+        user_id=user_id,
+        now=now,
+        automation=automation,
+    )
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
 
-def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
-    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
-
-    In the database's capture unit of work (on PostgreSQL the lead's rows are written by one
-    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
-    transaction after all (a policy that locks, a guard that found the owner gone), again in one
-    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
-    which also does it again on a connection the database dropped before the write).
-    """
-    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
-    return db.run(lambda session: create_lead(session=session, **arguments), capture=True)
-
-
-def create_lead(
-    *,
-    session: Session,
-    actor: Actor,
-    data: dict,
-    reject_duplicates: bool,
-    now: datetime,
-    channel: str = "api",
-    external_id: str | None = None,
-    automation: bool = True,
-) -> Intake:
-    """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
-
-    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
-    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
-    """
-    data = dict(data)
-    source_id = data.pop("source_id", None)
-    context = queries.capture_context(session, actor.clinic_id, source_id, now)
-    stage = context[queries.DEFAULT_STAGE]
-    if stage is None:
-        raise pipeline.no_default_stage()
-    clinic = detached_copy(Clinic, context)
-    if not assignment.picks_without_transaction(clinic):
-        # Before any other read: the policy's pick needs a transaction.
-        writes.require_transaction(session, f"the {clinic.assignment_policy} policy picks in a transaction")
-    found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
-    source = sources.checked_source(source_id=source_id, found=found)
-    return _create(
-        session=session,
-        clinic=clinic,
-        data=data,
-        source=source,
-        stage=stage,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        channel=channel,
-        reject_duplicates=reject_duplicates,
-        now=now,
-        external_id=external_id,
-        automation=automation,
-    )
+def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
+    """The `lead.created` event's payload: what rules read of a new lead."""
+    return {
+        "lead_id": lead.id,
+        "channel": channel,
+        "source_id": source.id,
+        "source_category": source.category,
+        "pipeline_stage": lead.pipeline_stage,
+        "status": lead.status,
+        "assigned_to_id": lead.assigned_to_id,
+        "has_phone": lead.phone is not None,
+        "has_email": lead.email is not None,
+        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
+    }
 
 
 # --- web forms ---------------------------------------------------------------------------------

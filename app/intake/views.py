@@ -9,11 +9,11 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import accepts_body_up_to, make_blueprint
+from app.app_db import get_db, unit_of_work
 from app.auth import signing
 from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
-from app.db import get_db, unit_of_work
 from app.idempotency.web import idempotent
 from app.intake import imports, schemas, service
 from app.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn

@@ -151,7 +151,7 @@ def clinic_view(
 
 def _transaction_view(session: Session, clinic_id: int) -> ClinicView:
     """The clinic's view, read once per transaction: the rows of a batch of re-scoring jobs share it."""
-    views = session.info.setdefault("intelligence.clinic_views", {})
+    views = session.cache.setdefault("intelligence.clinic_views", {})
     if clinic_id not in views:
         views[clinic_id] = clinic_view(session=session, clinic_id=clinic_id)
     return views[clinic_id]

@@ -18,7 +18,7 @@ from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import database_of, unit_of_work, writes
+from app.db import Database
 from app.intelligence import (
     forecast_rules,
     queries,
@@ -132,16 +132,16 @@ def train_global(*, session: Session, now: datetime) -> str | None:
     return record.version if record else None
 
 
-def nightly(*, now: datetime) -> dict:
+def nightly(*, db: Database, now: datetime) -> dict:
     """The beat's nightly run: the global prior first (clinics without history are scored by it),
     then each clinic in its own transaction, so one clinic's failure spares the others."""
-    with unit_of_work() as session:
+    with db.unit_of_work() as session:
         global_version = train_global(session=session, now=now)
         ids = clinic_ids(session=session)
     done, failed = 0, 0
     for clinic_id in ids:
         try:
-            with unit_of_work() as session:
+            with db.unit_of_work() as session:
                 nightly_for_clinic(session=session, clinic_id=clinic_id, now=now)
             done += 1
         except Exception:  # logged with the clinic id only; the next night retries
@@ -178,7 +178,7 @@ def queue_rescoring(*, session: Session, events: list, now: datetime, watched: t
         if lead_id and lead_id not in by_clinic.setdefault(event.clinic_id, []):
             by_clinic[event.clinic_id].append(lead_id)
     first_id = events[0].id
-    due_at = now + timedelta(seconds=database_of(session).settings.background_delay_seconds)
+    due_at = now + timedelta(seconds=session.settings.background_delay_seconds)
     for clinic_id, lead_ids in by_clinic.items():
         if lead_ids:
             scheduling.schedule_at_commit(
@@ -200,7 +200,7 @@ def rescore_job(*, session: Session, job, now: datetime) -> None:
     re-chosen, before the commit, together with those of the other jobs run in the same
     transaction (a drainer's batch: one pass over all their leads)."""
     item = (job.clinic_id, job.payload["lead_ids"], now)
-    writes.collect(session, RESCORE_KIND, item, functools.partial(_rescore_collected, session))
+    session.before_commit(RESCORE_KIND, item, functools.partial(_rescore_collected, session))
 
 
 def _rescore_collected(session: Session, items: list[tuple[int, list[int], datetime]]) -> None:

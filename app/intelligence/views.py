@@ -6,9 +6,9 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.db import unit_of_work
 from app.intelligence import contact_times, schemas, service
 
 blp = make_blueprint("intelligence", "Follow-up intelligence: contact times, conversion forecast")

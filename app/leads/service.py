@@ -20,7 +20,7 @@ from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import new_row, writes
+from app.db import new_row
 from app.db.protected import keys_of
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
@@ -268,7 +268,7 @@ def new_lead(
 def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
     """Add a new lead (from `new_lead`) to the unit of work, its id known from here on, with its
     audit event."""
-    writes.add(session, lead, with_id=True)
+    session.add(lead, with_id=True)
     audit.record(
         session=session,
         clinic_id=lead.clinic_id,

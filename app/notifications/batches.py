@@ -34,7 +34,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import clock as app_clock
-from app.db import after_commit
 from app.delivery import queries as delivery_queries
 from app.delivery import service as outbound
 from app.notifications import channels, outgoing, sending
@@ -58,7 +57,7 @@ def claim_batch(*, session: Session, job, now: datetime, db) -> None:
     ids = [int(i) for i in payload.get("notification_ids", [])]
     # A batch that stepped aside once goes through: a campaign is delayed, never starved.
     steps_aside = not payload.get(STEPPED_ASIDE_ONCE, False)
-    after_commit(session, partial(deliver_batch, db=db, notification_ids=ids, steps_aside=steps_aside))
+    session.after_commit(partial(deliver_batch, db=db, notification_ids=ids, steps_aside=steps_aside))
 
 
 def deliver_batch(

@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import clock as app_clock
-from app.db import after_commit
 from app.delivery import service as outbound
 from app.notifications import channels, outgoing, sending
 from app.notifications.batches import claim_batch, deliver_batch  # noqa: F401  (the batch job's entry points)
@@ -52,7 +51,7 @@ def claim_delivery(*, session: Session, job, now: datetime, db) -> None:
     if sending.deferred_by_rate_limit(session, row, now):
         return
     message = sending.message_of(session, row, db.settings)
-    after_commit(session, partial(deliver_claimed, db=db, message=message, attempt=row.attempts))
+    session.after_commit(partial(deliver_claimed, db=db, message=message, attempt=row.attempts))
 
 
 def deliver_claimed(*, db, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:

@@ -12,7 +12,7 @@ from app.errors import ValidationFailed
 from app.notifications import rules
 from app.notifications.models import NotificationPreference
 
-_WITHOUT_ROW = "notifications.without_preferences"  # Session.info: users found without a row
+_WITHOUT_ROW = "notifications.without_preferences"  # the unit's cache: users found without a row
 
 
 def preferences_of(session: Session, user_id: int) -> NotificationPreference | None:
@@ -20,7 +20,7 @@ def preferences_of(session: Session, user_id: int) -> NotificationPreference | N
     of work (a drainer's batch of new leads notifies the same coordinator for each; the identity
     map keeps only rows found). No autoflush: a user's preferences are never new in a transaction
     that notifies them, and flushing what the caller has pending here costs a flush of its own."""
-    without = session.info.setdefault(_WITHOUT_ROW, set())
+    without = session.cache.setdefault(_WITHOUT_ROW, set())
     if user_id in without:
         return None
     with session.no_autoflush:
@@ -58,7 +58,7 @@ def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dic
     if row is None:
         row = NotificationPreference(user_id=user_id, clinic_id=clinic_id, channels={}, updated_at=now)
         session.add(row)
-        session.info.get(_WITHOUT_ROW, set()).discard(user_id)
+        session.cache.get(_WITHOUT_ROW, set()).discard(user_id)
     if "channels" in data:
         row.channels = {**(row.channels or {}), **data["channels"]}
     if "quiet_hours" in data:

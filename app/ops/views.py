@@ -5,8 +5,8 @@ from flask.views import MethodView
 
 from app import clock
 from app.api import make_blueprint
+from app.app_db import get_db, unit_of_work
 from app.auth.permissions import public
-from app.db import get_db, unit_of_work
 from app.ops import metrics, service
 
 blp = make_blueprint("ops", "Health probes")

@@ -17,7 +17,7 @@ from app.activities.models import ActivityType
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import new_row, writes
+from app.db import new_row
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -298,7 +298,7 @@ def _enter_stage(
     session: Session, lead: Lead, *, previous: str | None, actor_ref: str, now: datetime
 ) -> None:
     # The one way a lead enters a stage (its fields already set): its stay opened.
-    writes.add(session, new_stay(lead=lead, previous=previous, actor_ref=actor_ref, now=now))
+    session.add(new_stay(lead=lead, previous=previous, actor_ref=actor_ref, now=now))
 
 
 def stage_history(*, session: Session, clinic_id: int, lead_id: int) -> list[LeadStageHistory]:

@@ -7,9 +7,9 @@ from marshmallow import Schema, fields
 
 from app import clock
 from app.api import make_blueprint
+from app.app_db import unit_of_work
 from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.db import unit_of_work
 from app.privacy import erasure
 
 blp = make_blueprint("privacy", "Erasure of a person's data")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, allocate_ids, loaded, new_row, writes
+from app.db import UTCDateTime, allocate_ids, loaded, new_row
 from app.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
@@ -163,13 +163,13 @@ def without_jit(session: Session) -> None:
 def written_with_the_unit(session) -> bool:
     """Whether the unit of work writes its rows in one statement at its end (a batched unit): a
     ledger row then goes in with them, its dedupe_key new by construction (no ON CONFLICT)."""
-    return writes.is_batched(session)
+    return session.batched
 
 
 def add_to_unit(session, values: dict) -> ScheduledJob:
     """One ledger row (values by column) added to a batched unit, with a reserved id, and its key."""
-    job = writes.add(session, new_row(ScheduledJob, **values), with_id=True)
-    writes.add(session, new_row(ScheduledJobKey, dedupe_key=job.dedupe_key, job_id=job.id))
+    job = session.add(new_row(ScheduledJob, **values), with_id=True)
+    session.add(new_row(ScheduledJobKey, dedupe_key=job.dedupe_key, job_id=job.id))
     return job
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, is_unavailable, loaded, writes
+from app.db import UTCDateTime, is_unavailable, loaded
 from app.scheduling import queries, registry, wakeups
 from app.scheduling.dispatch import Message, subject_of
 from app.scheduling.models import DEAD, DISPATCHED, DONE, FAILED, OPEN, PENDING, ScheduledJob
@@ -298,7 +298,7 @@ def _run_handler(
     """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
     a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back).
 
-    `finish`: the work the handler collected for the commit (`writes.collect`) is done here too, so
+    `finish`: the work the handler collected for the commit (`uow.before_commit`) is done here too, so
     that its failure is the job's; a batch (`_run_together`) does it once for all its rows."""
     logs.bind(
         job_id=job.id,
@@ -320,7 +320,7 @@ def _run_handler(
             wiring = {"db": db} if kind.takes_db else {}
             kind.handler(session=session, job=job, now=now, **wiring)
             if finish:
-                writes.finish_collected(session)
+                session.finish_collected()
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job_id, attempts, exc, kind.name) from exc
@@ -338,7 +338,7 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     failure is, and the others run again alone, each claimed for the attempt counted here and run
     in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
     would leave the session holding what its handler did in the transaction (after-commit hooks,
-    state in `session.info`), and would cost two round trips a row. Every other row of the message
+    state in the unit's cache), and would cost two round trips a row. Every other row of the message
     (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
     """
     started = time.perf_counter()
@@ -438,7 +438,7 @@ def _finish_together(session: Session) -> None:
     """The work the batch's handlers collected, done once for them all (e.g. one pass over the
     leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
     try:
-        writes.finish_collected(session)
+        session.finish_collected()
         session.flush()
     except Exception as exc:
         raise _BatchFinishFailed() from exc

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import UTCDateTime, after_commit, database_of, page_offset, writes
+from app.db import UTCDateTime, page_offset
 from app.errors import Conflict, NotFound
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
@@ -84,10 +84,7 @@ def schedule_at_commit(*, session: Session, now: datetime, **job) -> None:
     if queries.written_with_the_unit(session) or session.in_nested_transaction():
         schedule_many(session=session, jobs=[job], now=now)
         return
-    writes.collect(session, _AT_COMMIT, (job, now), functools.partial(_write_at_commit, session), last=True)
-
-
-_AT_COMMIT = "scheduling.rows_at_commit"
+    session.schedule((job, now), functools.partial(_write_at_commit, session))
 
 
 def _write_at_commit(session: Session, waiting: list[tuple[dict, datetime]]) -> None:
@@ -104,7 +101,7 @@ def _write_waiting(session: Session) -> None:
     """Write the rows `schedule_at_commit` holds for the commit now: a ledger read comes. In a
     savepoint they stay held too (the savepoint may roll back alone; written again at the commit,
     each dedupe_key is kept once)."""
-    waiting = writes.collected_items(session, _AT_COMMIT, take=not session.in_nested_transaction())
+    waiting = session.scheduled_items(take=not session.in_nested_transaction())
     if waiting:
         _write_at_commit(session, waiting)
 
@@ -134,7 +131,7 @@ def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: 
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
-    horizon_end = now + timedelta(seconds=database_of(session).settings.schedule_horizon_seconds)
+    horizon_end = now + timedelta(seconds=session.settings.schedule_horizon_seconds)
     for values in rows:
         if values["due_at"] <= horizon_end:
             values.update(status=DISPATCHED, dispatched_at=now)
@@ -152,14 +149,14 @@ def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: 
 
 def due_within_horizon(session: Session, rows: Iterable[tuple[int, datetime]], now: datetime) -> list[int]:
     """The ids of the (id, due_at) rows due within the horizon: published after commit, not swept."""
-    horizon_end = now + timedelta(seconds=database_of(session).settings.schedule_horizon_seconds)
+    horizon_end = now + timedelta(seconds=session.settings.schedule_horizon_seconds)
     return [job_id for job_id, due_at in rows if due_at <= horizon_end]
 
 
 def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) -> None:
     """Publish rows stored as dispatched once the caller commits (a draining kind's only if it
     must wake a worker: see `_wake`)."""
-    db = database_of(session)
+    db = session.database
     dispatcher, redis = db.dispatcher, db.redis
     sent = [
         _Dispatched(job.id, job.queue, job.due_at, job.kind, job.subject_type, job.subject_id) for job in jobs
@@ -173,7 +170,7 @@ def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) ->
         if sent:
             publish_claimed(db=db, dispatcher=dispatcher, rows=sent, now=now)
 
-    after_commit(session, publish)
+    session.after_commit(publish)
 
 
 WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
@@ -276,19 +273,15 @@ def _row_values(job: dict, now: datetime) -> dict:
 
 
 def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
-    """Once the caller commits: mark these rows dispatched (only if still pending), then publish them."""
-    pending = session.info.get(_DISPATCH_KEY)
-    if pending is None:
-        pending = session.info[_DISPATCH_KEY] = []
-        db = database_of(session)
-        dispatcher, batch = db.dispatcher, db.settings.sweep_batch_size
+    """Once the caller commits: mark these rows dispatched (only if still pending), then publish
+    them, with every other row the unit handed here (one statement for them all)."""
+    db = session.database
 
-        def dispatch():
-            session.info.pop(_DISPATCH_KEY, None)
-            mark_and_publish(db=db, dispatcher=dispatcher, job_ids=pending, now=now, batch=batch)
+    def dispatch(pending: list[int]) -> None:
+        batch = db.settings.sweep_batch_size
+        mark_and_publish(db=db, dispatcher=db.dispatcher, job_ids=pending, now=now, batch=batch)
 
-        after_commit(session, dispatch)
-    pending.extend(job_ids)
+    session.after_commit_with(_DISPATCH_KEY, list(job_ids), dispatch)
 
 
 _JOBS = ScheduledJob.__table__
@@ -330,7 +323,7 @@ def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now:
 
 def publish_after_commit(session: Session, messages: list[Message]) -> None:
     """Publish once the session commits, without a state change (the row is already dispatched)."""
-    dispatcher = database_of(session).dispatcher
+    dispatcher = session.dispatcher
 
     def publish():
         try:
@@ -338,7 +331,7 @@ def publish_after_commit(session: Session, messages: list[Message]) -> None:
         except Exception:
             log.exception("publishing %d job(s) failed; the redispatch sweep will resend", len(messages))
 
-    after_commit(session, publish)
+    session.after_commit(publish)
 
 
 # --- cancelling -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Making follow-up tasks: a person's (on an open lead, from a template or not), the engine's (rules,
-sequences: once per dedupe key), and many at once (bulk follow-ups, set-based). Each new task gets
-its timers in the same transaction."""
+sequences: once per dedupe key), and many at once (bulk follow-ups, set-based). Every new task is
+written by `write_tasks`, with its timers in the same transaction."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.audit import service as audit
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor, Role
 from app.db import insert_now, new_row
+from app.db.rows import column_values
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -20,7 +21,7 @@ from app.notifications import staff as notifications
 from app.scheduling import batch as ledger_batch
 from app.tasks import queries, rules
 from app.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
-from app.tasks.timers import ESCALATION, REMINDER, schedule_timers, task_offsets
+from app.tasks.timers import schedule_timers, task_offsets, timer_jobs
 
 ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
 
@@ -123,11 +124,7 @@ def add_task(
 ):
     """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
     clinic = session.get(Clinic, task.clinic_id)
-    # The first reminder's time goes in with the INSERT (set after the flush, it costs an UPDATE).
-    reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)
-    task.reminder_at = reminders[0][1] if reminders else None
-    insert_now(session, task)  # its id names its timers; a cached INSERT instead of a flush
-    schedule_timers(session, task, clinic, now)
+    write_tasks(session=session, clinic=clinic, tasks=[task], now=now)
     if notify:
         notify_new_task(session, task, lead, actor_user_id, now)
     audit.record(
@@ -174,8 +171,7 @@ def create_system_task(
     assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
-    task = new_row(  # every column set, no instrumented setter per attribute
-        LeadTask,
+    task = new_task(
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
         title=title,
@@ -207,20 +203,17 @@ def check_assignee(*, session: Session, clinic_id: int, user_id: int, field: str
     return user.id
 
 
-def insert_tasks(
-    *, session: Session, clinic_id: int, fields: dict, rows: list[dict], origin: dict, now: datetime
-) -> list[int]:
-    """Many tasks with the same fields, set-based: rows give lead_id, assigned_to_id and dedupe_key.
+def new_task(**values) -> LeadTask:
+    """A new task's row, not yet in any unit of work (every column set: no instrumented setter
+    per attribute)."""
+    return new_row(LeadTask, **values)
 
-    A row whose dedupe_key exists is skipped (INSERT ... ON CONFLICT DO NOTHING), so a retried batch
-    makes each task once. Reminders and escalation of the new tasks go to the ledger in one
-    schedule_many. Returns the ids of the tasks it created.
-    """
-    if not rows:
-        return []
-    clinic = session.get(Clinic, clinic_id)
-    due_at = fields["due_at"]
-    reminders = rules.reminder_times(due_at, rules.clinic_reminder_offsets(clinic.settings), now)
+
+def alike_tasks(
+    *, clinic_id: int, fields: dict, rows: list[dict], origin: dict, now: datetime
+) -> list[LeadTask]:
+    """New tasks with the same `fields` (title, type, due_at; priority, description, template_id),
+    one per row of lead_id, assigned_to_id and dedupe_key (a bulk follow-up's chunk)."""
     common = {
         "clinic_id": clinic_id,
         "title": fields["title"],
@@ -228,38 +221,56 @@ def insert_tasks(
         "type": fields["type"],
         "priority": fields.get("priority") or TaskPriority.NORMAL,
         "template_id": fields.get("template_id"),
-        "due_at": due_at,
-        "reminder_at": reminders[0][1] if reminders else None,
+        "due_at": fields["due_at"],
         "status": TaskStatus.PENDING,
         "origin": origin,
         "revision": 1,
         "created_at": now,
         "updated_at": now,
     }
-    created = queries.insert_task_rows(session, common, rows)
+    return [new_task(**common, **row) for row in rows]
+
+
+def write_tasks(
+    *, session: Session, clinic: Clinic, tasks: list[LeadTask], now: datetime, bulk: bool = False
+) -> list[int]:
+    """Write new tasks of `clinic` (built by `new_task`, or a person's) with their timers
+    (reminders before the due time, the escalation after it); the ids of those written. The one
+    way a task is made.
+
+    Each task's first reminder time goes in with its INSERT (set after, it costs an UPDATE). One by
+    one: a cached INSERT each (its id names its timers), the timers written with the unit's other
+    ledger rows at its commit. `bulk` (tasks that differ only in lead, assignee and dedupe key: a
+    bulk follow-up's chunk): one set-based INSERT ... ON CONFLICT (dedupe_key) DO NOTHING, so a
+    retried chunk makes each task once, and the new tasks' timers in one ledger statement.
+    """
+    if not bulk:
+        for task in tasks:
+            reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)
+            task.reminder_at = reminders[0][1] if reminders else None
+            insert_now(session, task)
+            schedule_timers(session, task, clinic, now)
+        return [task.id for task in tasks]
+    if not tasks:
+        return []
+    first = tasks[0]
+    reminders = rules.reminder_times(first.due_at, task_offsets(first, clinic), now)
+    for task in tasks:
+        task.reminder_at = reminders[0][1] if reminders else None
+    created = queries.insert_task_rows(session, [column_values(task) for task in tasks])
     hours = rules.clinic_escalation_hours(clinic.settings)
-    jobs = []
-    for task_id in created:
-        subject = {"clinic_id": clinic_id, "subject_type": "task", "subject_id": task_id}
-        for offset, when in reminders:
-            jobs.append(
-                {
-                    "kind": REMINDER,
-                    "due_at": when,
-                    "dedupe_key": f"task:{task_id}:r1:reminder:{offset}",
-                    "payload": {"offset_minutes": offset, "revision": 1},
-                    **subject,
-                }
-            )
-        jobs.append(
-            {
-                "kind": ESCALATION,
-                "due_at": due_at + timedelta(hours=hours),
-                "dedupe_key": f"task:{task_id}:r1:escalate",
-                "payload": {"revision": 1, "hours": hours},
-                **subject,
-            }
+    jobs = [
+        job
+        for task_id in created
+        for job in timer_jobs(
+            clinic_id=clinic.id,
+            task_id=task_id,
+            revision=first.revision,
+            due_at=first.due_at,
+            reminders=reminders,
+            escalation_hours=hours,
         )
+    ]
     ledger_batch.schedule_ids(session=session, jobs=jobs, now=now)
     return created
 

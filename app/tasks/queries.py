@@ -33,15 +33,21 @@ _INSERT_TASKS_UNNEST = sa.text(
 )
 
 
-def insert_task_rows(session: Session, common: dict, rows: list[dict]) -> list[int]:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING of `common` + each row; the ids it created."""
+_PER_ROW = ("lead_id", "assigned_to_id", "dedupe_key")
+
+
+def insert_task_rows(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING of the rows (values by column); the ids it
+    created. On PostgreSQL rows that differ only in lead, assignee and dedupe key (a bulk chunk)
+    go as the three arrays of one short statement."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if dialect == "postgresql" and _same_but_targets(rows):
+        common = rows[0]
         # Text SQL skips the columns' types: the protected values are encrypted here, as they would be.
         keys = keys_of(session)
         params = {
-            **common,
-            "title": None if common["title"] is None else phi.encrypt(common["title"], keys=keys),
+            **{key: common.get(key) for key in _COMMON},
+            "title": None if common.get("title") is None else phi.encrypt(common["title"], keys=keys),
             "description": None
             if common.get("description") is None
             else phi.encrypt(common["description"], keys=keys),
@@ -56,4 +62,20 @@ def insert_task_rows(session: Session, common: dict, rows: list[dict]) -> list[i
         return list(session.scalars(_INSERT_TASKS_UNNEST, params))
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     stmt = insert(LeadTask).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(LeadTask.id)
-    return list(session.scalars(stmt, [{**common, **row} for row in rows]))
+    return list(session.scalars(stmt, rows))
+
+
+# The columns _INSERT_TASKS_UNNEST takes once for all its rows.
+_COMMON = (
+    "clinic_id", "title", "description", "type", "priority", "template_id", "due_at", "reminder_at",
+    "status", "origin", "revision", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _same_but_targets(rows: list[dict]) -> bool:
+    """Whether the rows differ only in lead, assignee and dedupe key, and set no column that the
+    array statement leaves to its default."""
+    first = {key: value for key, value in rows[0].items() if key not in _PER_ROW}
+    if any(value is not None for key, value in first.items() if key not in _COMMON and key != "id"):
+        return False
+    return all({k: v for k, v in row.items() if k not in _PER_ROW} == first for row in rows[1:])

@@ -23,33 +23,56 @@ TIMER_KINDS = (REMINDER, ESCALATION)
 def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """Reminder jobs before the due time and one escalation job after it, for the task's revision."""
     reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)
-    common = {
-        "session": session,
-        "now": now,
-        "clinic_id": task.clinic_id,
-        "subject_type": "task",
-        "subject_id": task.id,
-    }
-    for offset, when in reminders:
-        scheduling.schedule_at_commit(
-            kind=REMINDER,
-            due_at=when,
-            dedupe_key=f"task:{task.id}:r{task.revision}:reminder:{offset}",
-            payload={"offset_minutes": offset, "revision": task.revision},
-            **common,
-        )
     first = reminders[0][1] if reminders else None
     if task.reminder_at != first:
         task.reminder_at = first
-    if task.escalated_at is None:
-        hours = rules.clinic_escalation_hours(clinic.settings)
-        scheduling.schedule_at_commit(
-            kind=ESCALATION,
-            due_at=task.due_at + timedelta(hours=hours),
-            dedupe_key=f"task:{task.id}:r{task.revision}:escalate",
-            payload={"revision": task.revision, "hours": hours},
-            **common,
+    hours = rules.clinic_escalation_hours(clinic.settings) if task.escalated_at is None else None
+    jobs = timer_jobs(
+        clinic_id=task.clinic_id,
+        task_id=task.id,
+        revision=task.revision,
+        due_at=task.due_at,
+        reminders=reminders,
+        escalation_hours=hours,
+    )
+    for job in jobs:
+        scheduling.schedule_at_commit(session=session, now=now, **job)
+
+
+def timer_jobs(
+    *,
+    clinic_id: int,
+    task_id: int,
+    revision: int,
+    due_at: datetime,
+    reminders: list[tuple[int, datetime]],
+    escalation_hours: int | None,
+) -> list[dict]:
+    """The ledger jobs of a task's timers (`schedule`'s keywords): a reminder at each of
+    `reminders` (offset, time) and, unless `escalation_hours` is None, the escalation after the
+    due time. The one builder of a task's timers, for one task as for a bulk of new ones."""
+    subject = {"clinic_id": clinic_id, "subject_type": "task", "subject_id": task_id}
+    jobs = [
+        {
+            "kind": REMINDER,
+            "due_at": when,
+            "dedupe_key": f"task:{task_id}:r{revision}:reminder:{offset}",
+            "payload": {"offset_minutes": offset, "revision": revision},
+            **subject,
+        }
+        for offset, when in reminders
+    ]
+    if escalation_hours is not None:
+        jobs.append(
+            {
+                "kind": ESCALATION,
+                "due_at": due_at + timedelta(hours=escalation_hours),
+                "dedupe_key": f"task:{task_id}:r{revision}:escalate",
+                "payload": {"revision": revision, "hours": escalation_hours},
+                **subject,
+            }
         )
+    return jobs
 
 
 def replace_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:

@@ -37,7 +37,7 @@ from app.audit import service as audit
 from app.auth import phi_policy
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import after_commit, page_offset
+from app.db import page_offset
 from app.delivery import rules as delivery_rules
 from app.delivery import service as outbound
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -192,7 +192,7 @@ _ACTIVE_SUBSCRIPTIONS = sa.select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.event_ty
 def _active_subscriptions(session: Session, clinic_id: int) -> list:
     """The clinic's active subscriptions (id, event types), read once a unit of work: a drainer's
     batch of processings asks for each of their events."""
-    held = session.info.setdefault("webhooks.active_subscriptions", {})
+    held = session.cache.setdefault("webhooks.active_subscriptions", {})
     if clinic_id not in held:
         held[clinic_id] = list(session.execute(_ACTIVE_SUBSCRIPTIONS, {"clinic_id": clinic_id}))
     return held[clinic_id]
@@ -295,8 +295,7 @@ def deliver(*, session: Session, job, now: datetime, db) -> None:
         return
     sub = session.get(WebhookSubscription, claimed.subscription_id)
     outgoing = _outgoing(claimed, sub, now)
-    after_commit(
-        session,
+    session.after_commit(
         partial(post_claimed, db=db, outgoing=outgoing, attempt=claimed.attempts, slot=(job.clinic_id, slot)),
     )
 

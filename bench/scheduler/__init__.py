@@ -42,8 +42,8 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from app import clock, create_app, migrate
+from app.app_db import get_db
 from app.config import PROJECT_ROOT
-from app.db import get_db
 from app.scheduling import queries, schedule_many, sweeps
 from app.scheduling.models import DONE, OPEN, PENDING, ScheduledJob
 from app.scheduling.partitions import queries as partitions

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.app_db import get_db
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.automation.models import AutomationStep
-from app.db import get_db
 from app.intake import service as intake
 from app.scheduling.models import ScheduledJob
 from app.scheduling.runner import run_job

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from app import clock
+from app.app_db import get_db
 from app.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
-from app.db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.scheduling.runner import run_job

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.events.models import DomainEvent
 from app.pipeline import staleness
 from app.scheduling import sweeps

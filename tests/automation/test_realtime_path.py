@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.analytics.models import LeadMonth
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import runner
 from app.scheduling.runner import run_job
 from tests.automation.kit import capture_at, jobs, tasks_of

@@ -1,5 +1,5 @@
 """Capture writes the same facts as the use cases that change a lead later: one builder per fact
-(app/db/writes.py decides how the rows reach the database). A "batch form" twin of a builder
+(the unit of work, app/db/uow.py, decides how the rows reach the database). A "batch form" twin of a builder
 that drifts (a column left out, a payload key missing) fails here, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from app.db import get_db
+from app.app_db import get_db
 from app.intelligence import score_rules, scoring, service
 from app.intelligence.models import ScoreModelRecord
 from app.leads.models import Lead

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.notifications import delivery, outgoing
 from app.notifications.models import Notification
 from app.scheduling import run_job

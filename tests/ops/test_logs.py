@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import schedule
 from app.scheduling.runner import run_job
 from app.telemetry import logs

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.devtools.local_redis import free_port
 from app.scheduling import schedule
 from app.scheduling.models import ScheduledJob

@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.events.models import DomainEvent
 from app.leads.models import Lead
 from app.pipeline.staleness import find_stale_leads

@@ -13,7 +13,7 @@ import pytest
 
 import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
 from app import clock, create_app
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import sweeps
 from tests.brokers import Broker, rabbitmq_vhost
 from tests.conftest import test_settings

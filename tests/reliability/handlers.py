@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from app.audit import service as audit
-from app.db import database_of
 from app.events import consumers
 from app.scheduling import register
 
@@ -103,7 +102,7 @@ def consume_test_event(*, session, event, now) -> None:
     """An event consumer with one audit row (subject event:<id>) per event it processed; it raises on
     an event whose payload says `bad` until the test sets CONSUMER_FIXED, and kills its worker on
     one that says `kills`."""
-    if event.payload.get("bad") and not database_of(session).redis.exists(CONSUMER_FIXED):
+    if event.payload.get("bad") and not session.redis.exists(CONSUMER_FIXED):
         raise RuntimeError(f"the consumer cannot take event {event.id}")
     if event.payload.get("kills"):  # as a batch killed for its time limit, or by the OOM killer
         os.kill(os.getpid(), signal.SIGKILL)
@@ -123,11 +122,9 @@ FINISHES = []  # the sizes of test.collected's finishes, in this process
 
 def collected(*, session, job, now) -> None:
     """A row whose effect is done for the commit, with the other rows of its transaction
-    (`writes.collect`, as re-scoring does): `finish_fails` makes that finish fail while it holds
+    (`uow.before_commit`, as re-scoring does): `finish_fails` makes that finish fail while it holds
     this row (on its first `finish_fails` attempts)."""
-    from app.db import writes
-
-    writes.collect(session, "test.collected", (job, now), lambda items: _finish(session, items))
+    session.before_commit("test.collected", (job, now), lambda items: _finish(session, items))
 
 
 def _finish(session, items) -> None:

@@ -6,13 +6,14 @@ import time
 
 from app.tasks import creation
 
-_insert_tasks = creation.insert_tasks
+_write_tasks = creation.write_tasks
 
 
-def _slow_insert_tasks(**kwargs):
-    created = _insert_tasks(**kwargs)
-    time.sleep(float(os.environ.get("FOLLOWUP_TEST_CHUNK_SLEEP", "0")))
+def _slow_write_tasks(**kwargs):
+    created = _write_tasks(**kwargs)
+    if kwargs.get("bulk"):  # a bulk chunk's
+        time.sleep(float(os.environ.get("FOLLOWUP_TEST_CHUNK_SLEEP", "0")))
     return created
 
 
-creation.insert_tasks = _slow_insert_tasks
+creation.write_tasks = _slow_write_tasks

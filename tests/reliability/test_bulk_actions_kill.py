@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.audit.models import AuditEvent
+from app.auth.models import Clinic
 from app.scheduling.models import ScheduledJob
 from app.tasks import creation as task_creation
 from app.tasks.models import LeadTask
@@ -33,14 +34,15 @@ def seed_tasks(app, db, tenant) -> dict[int, object]:
         leads = session.execute(
             sa.text("SELECT id, assigned_to_id FROM leads WHERE clinic_id = :c"), {"c": tenant.id}
         ).all()
-        ids = task_creation.insert_tasks(
-            session=session,
+        tasks = task_creation.alike_tasks(
             clinic_id=tenant.id,
             fields={"title": "Call", "type": "CALL", "due_at": now + timedelta(hours=2)},
             rows=[{"lead_id": i, "assigned_to_id": a, "dedupe_key": f"seed:{i}"} for i, a in leads],
             origin={"kind": "test"},
             now=now,
         )
+        clinic = session.get(Clinic, tenant.id)
+        ids = task_creation.write_tasks(session=session, clinic=clinic, tasks=tasks, now=now, bulk=True)
         return due_times(session, ids)
 
 

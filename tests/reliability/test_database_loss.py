@@ -137,7 +137,7 @@ def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool, cap
             _end(db, pid)
         return made
 
-    db.run(work, capture=capture)
+    db.run(work, batched=capture)
     return pids
 
 
@@ -172,6 +172,35 @@ def test_a_capture_whose_connection_dropped_at_its_write_is_not_done_blindly_aga
         _capture_on_a_connection_ended(db, tenant, "Once", at_write=True, capture=False)
     assert raised.value.connection_invalidated  # the API answers 503: the client may try again
     assert _stored(db, "Once") == 0
+
+
+def test_a_batched_capture_whose_connection_dropped_before_its_first_read_stores_its_lead(
+    db, tenant, migrated_database
+):
+    need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
+    # The read is done again at once on a new connection (nothing of it outlives it); the write
+    # after it must still commit by itself, as the batched unit's one statement does.
+    actor = Actor.engine(tenant.id, "test")
+    pids: list[int] = []
+
+    def work(session):
+        pids.append(session.connection().execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        if len(pids) == 1:
+            _end(db, pids[0])
+        return intake.create_lead(
+            session=session,
+            actor=actor,
+            data={"first_name": "Reread", "last_name": "Run"},
+            reject_duplicates=False,
+            now=clock.now(),
+        )
+
+    made = db.run(work, batched=True)
+    assert len(pids) == 1  # read again within the unit: the work was not done twice
+    assert _stored(db, "Reread") == 1
+    with db.engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT id FROM leads WHERE first_name = 'Reread'")).scalar_one()
+    assert stored == made.lead.id
 
 
 def _ledger(db) -> tuple[dict[str, int], dict[int, int], int, int]:

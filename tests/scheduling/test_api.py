@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import run_job, schedule
 from tests.ledger import job, queued_job_ids
 

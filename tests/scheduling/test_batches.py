@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import registry, run_job, runner, schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, status_counts

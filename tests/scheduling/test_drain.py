@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.events.consumers import PROCESS_KIND
 from app.scheduling import runner, schedule_many, sweeps
 from app.scheduling.models import ScheduledJob

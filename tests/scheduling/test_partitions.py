@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import batch, run_job, schedule, schedule_many, sweeps
 from app.scheduling.models import ScheduledJob, ScheduledJobKey
 from app.scheduling.partitions import queries as partitions

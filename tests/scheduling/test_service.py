@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import (
     cancel,
     cancel_job,

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.scheduling import registry, run_job
 from tests.ledger import add_job, effects, job, queued_job_ids, realtime_waiting
 from tests.reliability.conftest import WORKER_ENV

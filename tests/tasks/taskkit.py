@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app import clock
-from app.db import get_db
+from app.app_db import get_db
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
 from app.scheduling.runner import run_job
