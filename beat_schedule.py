@@ -91,6 +91,10 @@ SWEEPS = (
     # Intelligence: recount answered calls, train each clinic's lead-score model and the global prior,
     # re-score open leads. Long-running: on the bulk queue, not between the realtime jobs.
     Sweep("intelligence-nightly", "intelligence.nightly", hour_setting="nightly_hour", queue="bulk"),
+    # Privacy: closed leads past their clinic's retention (erase_closed_after_months) are erased.
+    Sweep(
+        "privacy-erase-expired", "privacy.erase_expired_leads", hour_setting="retention_hour", queue="bulk"
+    ),
 )
 
 # Every task's queue when sent without one (beat's entries name theirs). Anything not listed goes to

@@ -149,6 +149,7 @@ def _blueprints():
     from app.notifications.views import blp as notifications_blp
     from app.ops.views import blp as ops_blp
     from app.pipeline.views import blp as pipeline_blp
+    from app.privacy.views import blp as privacy_blp
     from app.scheduling.views import blp as scheduling_blp
     from app.tasks.views import blp as tasks_blp
     from app.webhooks.views import blp as webhooks_blp
@@ -174,6 +175,7 @@ def _blueprints():
         webhooks_blp,
         outreach_blp,
         messaging_blp,
+        privacy_blp,
     ]
 
 

@@ -141,6 +141,67 @@ def clinics_create(
     click.echo(f"  {result['setup_link']}")
 
 
+@main.group()
+def leads() -> None:
+    """Leads: the operator's privacy commands."""
+
+
+@leads.command("erase")
+@click.argument("lead_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--json", "as_json", is_flag=True, help="Print what was erased as JSON.")
+def leads_erase(lead_id: int, as_json: bool) -> None:
+    """Erase lead LEAD_ID's personal and health data everywhere it was copied (as
+    POST /api/leads/ID/erase does); an anonymised tombstone stays. Audited as `cli`."""
+    from app import clock, create_app
+    from app.leads.models import Lead
+    from app.privacy import erasure
+
+    flask_app = create_app()
+    db = flask_app.extensions["followup.db"]
+    with flask_app.app_context(), db.unit_of_work() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            click.echo(f"error: lead {lead_id} not found", err=True)
+            sys.exit(1)
+        result = erasure.erase(
+            session=session, clinic_id=lead.clinic_id, lead_id=lead_id, actor_ref="cli", now=clock.now()
+        )
+    result["erased_at"] = result["erased_at"].isoformat()
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"Lead {lead_id} erased; its phone and email are on the clinic's suppression list.")
+    for key, value in result.items():
+        if key not in ("lead_id", "erased_at", "suppressed"):
+            click.echo(f"  {key}: {value}")
+
+
+@main.group()
+def phi() -> None:
+    """Protected health information: the encryption key."""
+
+
+@phi.command("rotate-key")
+@click.option(
+    "--batch", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Rows per transaction."
+)
+def phi_rotate_key(batch: int) -> None:
+    """Re-encrypt every protected value under the first key of PHI_ENCRYPTION_KEY (NEW,OLD) and
+    rebuild the blind indexes, in resumable batches, while the service runs. Rerun after a stop:
+    it continues. When it reports done, remove OLD from PHI_ENCRYPTION_KEY."""
+    from app import clock, create_app
+    from app.privacy import rotation
+
+    flask_app = create_app()
+    db = flask_app.extensions["followup.db"]
+    keys = db.settings.resolved_phi_key()
+    with flask_app.app_context():
+        totals = rotation.rotate_all(db=db, keys=keys, now=clock.now, size=batch)
+    for table, count in totals.items():
+        click.echo(f"  {table}: {count} value(s) re-encrypted")
+    click.echo("done: every protected value is under the first key; the older keys may be removed.")
+
+
 @main.command("run")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000")
 def run(port: int) -> None:

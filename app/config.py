@@ -175,6 +175,10 @@ class Settings:
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
     # The overdue digest: how often beat looks (each user gets at most one per hour).
     overdue_digest_interval: float = 300.0
+    # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months,
+    # app/privacy/retention.py): its hour (UTC) and the leads erased per transaction.
+    retention_hour: int = 4
+    retention_batch: int = 200
     # Daily work runs on the clock (celery crontab, in UTC: Celery's timezone, app/celery_config.py),
     # at the top of these hours, so a restart or a deploy never postpones it by a day: the ledger's
     # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
@@ -335,6 +339,7 @@ class Settings:
         for name, hour in (
             ("FOLLOWUP_PURGE_HOUR", self.purge_hour),
             ("FOLLOWUP_NIGHTLY_HOUR", self.nightly_hour),
+            ("FOLLOWUP_RETENTION_HOUR", self.retention_hour),
         ):
             if not 0 <= hour <= 23:
                 raise ConfigError(f"{name} must be an hour from 0 to 23")

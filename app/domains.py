@@ -22,6 +22,7 @@ from app.messaging import models as messaging_models  # noqa: F401
 from app.notifications import models as notification_models  # noqa: F401
 from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401
+from app.privacy import models as privacy_models  # noqa: F401
 from app.scheduling import models as scheduling_models  # noqa: F401
 from app.tasks import models as task_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401

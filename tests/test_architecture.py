@@ -71,7 +71,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.automation",),  # rules, steps, sequences: on top of every domain they act on
     # A staff member's one-off message goes through automation's contact policy, so it (and the
     # views that call it) sit above automation, while the templates stay below it.
-    ("app.messaging.send", "app.messaging.views", "app.ops"),
+    # Erasure reaches every table a person's data was copied to, so it sits above them all.
+    ("app.messaging.send", "app.messaging.views", "app.ops", "app.privacy"),
     # The admin console: server-rendered pages over every domain's services (and ops' heartbeats).
     ("app.console",),
     # The composition root: builds the app and wires every domain.

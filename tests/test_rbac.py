@@ -13,9 +13,9 @@ import pytest
 PUBLIC = "public"
 ANY = "any"
 PLATFORM = "platform"
-READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
+READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS, ERASE = (
     "lead:read", "lead:create", "lead:update", "lead:assign", "lead:convert", "lead:configure",
-    "lead:analytics",
+    "lead:analytics", "lead:erase",
 )  # fmt: skip
 
 # The spec's access table (lead-management.md "Access Control"; issue 14 item 11), with the clinic
@@ -24,7 +24,7 @@ READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS = (
 ROLE_PERMISSIONS = {
     "front_desk": {READ, CREATE},
     "treatment_coordinator": {READ, CREATE, UPDATE, ASSIGN, CONVERT},
-    "clinic_admin": {READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS},
+    "clinic_admin": {READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS, ERASE},
     "doctor": {ANALYTICS},
 }
 
@@ -57,6 +57,8 @@ DESIGN_TABLE = {
     "POST /api/leads/<id>/stage": UPDATE,
     "POST /api/leads/<id>/lost": UPDATE,
     "POST /api/leads/<id>/assign": ASSIGN,
+    # Issue 34: erasing a person's data on request is the clinic admin's alone.
+    "POST /api/leads/<id>/erase": ERASE,
     "POST /api/leads/<id>/convert": CONVERT,
     "POST /api/capture/web-form": PUBLIC,
     "POST /api/capture/inbound": PUBLIC,

@@ -45,6 +45,8 @@ def wired(migrated_database, redis_url):
     settings = test_settings(migrated_database, redis_url)
     redis = redis_client(settings.redis_url, settings)
     db = Database(settings.database_url, settings=settings, dispatcher=Dispatcher(settings), redis=redis)
+    # Audit details, messages and events are encrypted at rest: every write path needs the key.
+    use_keys(db.engine, settings.resolved_phi_key())
     yield db
     truncate_all(db.engine)
     redis.flushdb()
@@ -159,7 +161,6 @@ def test_the_idempotency_purge_runs_on_the_database_it_is_given(wired, user):
 def test_protected_fields_use_the_keys_installed_for_the_engine_without_an_app(wired, user):
     clinic_id, user_id = user
     keys = wired.settings.resolved_phi_key()
-    use_keys(wired.engine, keys)  # what create_app does for its engine
     with wired.unit_of_work() as session:
         made = intake.create_lead(
             session=session,

@@ -88,6 +88,7 @@ def _import_tasks() -> None:
     import workers.intelligence
     import workers.notifications
     import workers.ops
+    import workers.privacy
     import workers.scheduling
     import workers.tasks
     import workers.webhooks  # noqa: F401

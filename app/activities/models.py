@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EncryptedString
 
 
 class ActivityType(StrEnum):
@@ -73,7 +74,7 @@ class LeadActivity(Base):
     type: Mapped[str] = mapped_column(sa.String(32))
     direction: Mapped[str | None] = mapped_column(sa.String(16))
     outcome: Mapped[str | None] = mapped_column(sa.String(32))
-    notes: Mapped[str | None] = mapped_column(sa.Text)
+    notes: Mapped[str | None] = mapped_column(EncryptedString)  # PHI: what was said
     duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
     previous_stage: Mapped[str | None] = mapped_column(sa.String(64))
     new_stage: Mapped[str | None] = mapped_column(sa.String(64))

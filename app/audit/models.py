@@ -7,7 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONType, UTCDateTime
+from app.db import Base, UTCDateTime
+from app.db.protected import EncryptedJSON
 
 
 class AuditEvent(Base):
@@ -23,6 +24,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(sa.String(64))  # "lead.read", "user.update", ...
     subject_type: Mapped[str] = mapped_column(sa.String(32))
     subject_id: Mapped[str | None] = mapped_column(sa.String(64))
-    before: Mapped[dict | None] = mapped_column(JSONType)
-    after: Mapped[dict | None] = mapped_column(JSONType)
+    # A change's values (a lead's notes, a DOB...): encrypted, nothing queries inside them.
+    before: Mapped[dict | None] = mapped_column(EncryptedJSON)
+    after: Mapped[dict | None] = mapped_column(EncryptedJSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EncryptedString
 
 DEFAULT_BUSINESS_HOURS = {
     "mon": ["08:00", "17:00"],
@@ -33,6 +34,9 @@ class Clinic(Base):
     # Automation settings added by later domains (reminder offsets, escalation hours, ...).
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
     webhook_secret: Mapped[str] = mapped_column(sa.String(128))
+    # The random key of the clinic's suppression list (app/leads/suppression.py), made at its first
+    # erasure: encrypted like any PHI so a rotation rewrites it, never replaced so entries keep matching.
+    suppression_key: Mapped[str | None] = mapped_column(EncryptedString)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

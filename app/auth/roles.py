@@ -18,6 +18,8 @@ class Permission(StrEnum):
     # Protected health information in what is read: patient, insurance, address, notes
     # (app/auth/phi_policy.py names the fields).
     READ_PHI = "lead:phi"
+    # Erasing a person's data on request (app/privacy): the clinic admin's alone.
+    ERASE = "lead:erase"
 
 
 class Role(StrEnum):

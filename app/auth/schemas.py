@@ -203,6 +203,15 @@ class ClinicSettingsIn(RequestSchema):
             "follow-up task (default 24)"
         },
     )
+    erase_closed_after_months = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=1200),
+        metadata={
+            "description": "months after a lead is lost or converted before its person's data is "
+            "erased (a daily sweep; an anonymised tombstone stays); 0 or null: never"
+        },
+    )
     daily_message_cap = fields.Integer(
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
@@ -302,8 +311,9 @@ def _rate_limit_field(**kwargs) -> fields.Integer:
 
 class ApiKeyIn(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # Erasure is a clinic admin's decision on a person's request, never an integration's.
     permissions = fields.List(
-        fields.String(validate=validate.OneOf([p.value for p in Permission])),
+        fields.String(validate=validate.OneOf([p.value for p in Permission if p != Permission.ERASE])),
         required=True,
         validate=validate.Length(min=1, max=len(Permission)),
     )

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EncryptedJSON, EncryptedString
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 # Kinds of bulk job: a bulk follow-up (app/bulk/service.py), a lead import (app/intake/imports.py).
@@ -52,6 +53,8 @@ class BulkJobRow(Base):
     lead_id: Mapped[int | None] = mapped_column(sa.Integer)
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
     field: Mapped[str | None] = mapped_column(sa.String(100))
-    message: Mapped[str | None] = mapped_column(sa.String(500))
+    message: Mapped[str | None] = mapped_column(
+        "message_encrypted", EncryptedString, key="message"
+    )  # may quote the row's value
     # The open leads a row matched when the import refused duplicates: [{"lead_id", "matched"}].
-    matches: Mapped[list | None] = mapped_column(JSONType)
+    matches: Mapped[list | None] = mapped_column(EncryptedJSON)  # matched leads' names

@@ -78,7 +78,9 @@ class Frozen:
 
     def __init__(self, statement: sa.Executable):
         self.statement = statement
-        self._compiled: dict[str, tuple] = {}
+        # By dialect instance, not name: processors may hold their engine's settings (the PHI key of
+        # app/db/protected.py), and a process may hold two engines (tests, tools).
+        self._compiled: dict = {}
 
     def execute(
         self, connection: sa.Connection, params: dict | None = None, *, again: bool = True
@@ -125,7 +127,7 @@ class Frozen:
         return autocommitted and isinstance(self.statement, sa.Select)
 
     def _compile(self, dialect) -> tuple:
-        cached = self._compiled.get(dialect.name)
+        cached = self._compiled.get(dialect)
         if cached is None:
             # Positional placeholders ($1 on PostgreSQL, ? on SQLite), in the order of `positiontup`.
             style = "numeric_dollar" if dialect.name == "postgresql" else "qmark"
@@ -136,20 +138,20 @@ class Frozen:
                 bind = by_name[name]
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 binds.append((name, bind.effective_value, process))
-            cached = self._compiled[dialect.name] = (compiled.string, binds)
+            cached = self._compiled[dialect] = (compiled.string, binds)
         return cached
 
     def _type_codes(self, cursor, dialect) -> list | None:
         """The driver's column types, needed only until the result processors are made (psycopg
         builds `description` anew on every access)."""
-        if ("results", dialect.name) in self._compiled:
+        if ("results", dialect) in self._compiled:
             return None
         return [column.type_code for column in cursor.description]
 
     def _result_processors(self, dialect, type_codes: list | None) -> list | None:
         """A SELECT's column types' result processors (None: nothing to process), made on first use:
         some depend on the type the driver reports."""
-        key = ("results", dialect.name)
+        key = ("results", dialect)
         if key not in self._compiled:
             processors = None
             if isinstance(self.statement, sa.Select):

@@ -9,10 +9,12 @@ blind index, an encrypted job payload) passes the keys of its session (`keys_of`
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
 from app import phi
@@ -63,3 +65,28 @@ class EncryptedDate(sa.TypeDecorator):
 
     def process_result_value(self, value: str | None, dialect) -> date | None:
         return None if value is None else date.fromisoformat(phi.decrypt(value, keys=_keys_for(dialect)))
+
+
+class EncryptedJSON(sa.TypeDecorator):
+    """A JSON value stored as a Fernet token of its JSON text, kept in a JSON column as a JSON
+    string (the column's type does not change when a JSON column becomes encrypted). Nothing may
+    query inside it in SQL."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else sa.JSON())
+
+    def process_bind_param(self, value, dialect) -> str | None:
+        if value is None:
+            return None
+        return phi.encrypt(json.dumps(value, separators=(",", ":"), default=str), keys=_keys_for(dialect))
+
+    def process_result_value(self, value: str | None, dialect):
+        return None if value is None else json.loads(phi.decrypt(value, keys=_keys_for(dialect)))
+
+
+ENCRYPTED_TYPES = (EncryptedString, EncryptedDate, EncryptedJSON)
+"""Every column type whose values are Fernet tokens: the rotation rewrites these, the erasure
+and the at-rest test recognise them."""

@@ -7,7 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONType, UTCDateTime
+from app.db import Base, UTCDateTime
+from app.db.protected import EncryptedJSON
 
 
 class DomainEvent(Base):
@@ -25,7 +26,7 @@ class DomainEvent(Base):
     type: Mapped[str] = mapped_column(sa.String(64))  # "lead.created", "activity.logged", ...
     subject_type: Mapped[str] = mapped_column(sa.String(32))
     subject_id: Mapped[int] = mapped_column(sa.Integer)
-    payload: Mapped[dict] = mapped_column(JSONType)
+    payload: Mapped[dict] = mapped_column(EncryptedJSON)  # may copy a lead's fields: encrypted
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)

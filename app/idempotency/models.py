@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
+from app.db.protected import EncryptedString
 
 
 class IdempotencyKey(Base):
@@ -27,7 +28,8 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     # Null while the first request is still running.
     response_status: Mapped[int | None] = mapped_column(sa.Integer)
-    response_body: Mapped[str | None] = mapped_column(sa.Text)
+    # A replayed answer may carry a lead's notes, DOB, insurance id: encrypted like their columns.
+    response_body: Mapped[str | None] = mapped_column(EncryptedString)
     response_content_type: Mapped[str | None] = mapped_column(sa.String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app import phi
+from app.db.protected import keys_of
 from app.leads import queries, rules
 
 
-def _probe(fields: dict) -> rules.DuplicateProbe:
+def _probe(fields: dict, dob_indexes: list[str]) -> rules.DuplicateProbe:
     return rules.DuplicateProbe(
+        dob_indexes=set(dob_indexes),
         phones={p for p in (fields.get("phone"), fields.get("phone_alt")) if p},
         email=fields.get("email"),
         dob_index=fields.get("patient_dob_index"),
@@ -30,7 +33,15 @@ def find_duplicates(
 
     `fields` are normalised lead fields (as `prepare_new_lead` returns them).
     """
-    probe = _probe(fields)
+    dob = fields.get("patient_dob")
+    dob_indexes = (
+        phi.blind_indexes(
+            keys=keys_of(session), purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat()
+        )
+        if dob is not None
+        else []
+    )
+    probe = _probe(fields, dob_indexes)
     if not (probe.phones or probe.email or probe.dob_index):
         return []
     phones = sorted(probe.phones)
@@ -40,6 +51,7 @@ def find_duplicates(
         "phone_2": phones[1] if len(phones) > 1 else None,  # a NULL matches nothing: no second probe
         "email": probe.email,
         "dob_index": probe.dob_index,
+        "dob_index_prior": dob_indexes[1] if len(dob_indexes) > 1 else None,
         "exclude_id": exclude_lead_id or 0,
     }
     found = []

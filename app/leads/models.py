@@ -211,15 +211,24 @@ class Lead(Base):
     patient_age_group: Mapped[str | None] = mapped_column(sa.String(8))
     patient_relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.SELF)
 
-    address_line1: Mapped[str | None] = mapped_column(sa.String(200))
-    address_line2: Mapped[str | None] = mapped_column(sa.String(200))
+    # The street address is encrypted; city, state and postal code stay clear (coarse, and automation
+    # rules' conditions name them).
+    address_line1: Mapped[str | None] = mapped_column(
+        "address_line1_encrypted", EncryptedString, key="address_line1"
+    )
+    address_line2: Mapped[str | None] = mapped_column(
+        "address_line2_encrypted", EncryptedString, key="address_line2"
+    )
     city: Mapped[str | None] = mapped_column(sa.String(100))
     state: Mapped[str | None] = mapped_column(sa.String(100))
     postal_code: Mapped[str | None] = mapped_column(sa.String(20))
 
     source_id: Mapped[int] = mapped_column(sa.ForeignKey("lead_sources.id"))
     source_campaign: Mapped[str | None] = mapped_column(sa.String(200))
-    source_detail: Mapped[str | None] = mapped_column(sa.String(500))
+    # Free text a form or an integrator sent with the lead: may say why they came, so encrypted.
+    source_detail: Mapped[str | None] = mapped_column(
+        "source_detail_encrypted", EncryptedString, key="source_detail"
+    )
     # Referring providers and patients have no tables yet: plain ids, no foreign keys.
     referring_provider_id: Mapped[int | None] = mapped_column(sa.Integer)
     referring_patient_id: Mapped[int | None] = mapped_column(sa.Integer)
@@ -236,7 +245,7 @@ class Lead(Base):
     treatment_value: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
-    lost_notes: Mapped[str | None] = mapped_column(sa.Text)
+    lost_notes: Mapped[str | None] = mapped_column(EncryptedString)
 
     # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.
     notes: Mapped[str | None] = mapped_column("notes_encrypted", EncryptedString)
@@ -281,6 +290,8 @@ class Lead(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(sa.String(64))  # actor ref: "user:3", "web_form", ...
     updated_by: Mapped[str] = mapped_column(sa.String(64))
+    # Set when the person's data was erased (app/privacy): the row stays as an anonymised tombstone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def escalated(self) -> bool:
@@ -289,3 +300,16 @@ class Lead(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES and self.deleted_at is None
+
+
+class Suppression(Base):
+    """A person who asked to be erased and must never be contacted again: keyed digests of their
+    phone and email (app/leads/suppression.py), never the values themselves."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    digest: Mapped[str] = mapped_column(sa.String(64))  # HMAC-SHA256 hex of "phone:+1..." / "email:..."
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -49,6 +49,8 @@ def _duplicate_candidates_statement() -> sa.CompoundSelect:
             ),
             open_leads_where(leads.c.email == sa.bindparam("email", type_=sa.String)),
             open_leads_where(leads.c.patient_dob_index == sa.bindparam("dob_index", type_=sa.String)),
+            # The DOB's index under the previous key, while a key rotation runs (null otherwise).
+            open_leads_where(leads.c.patient_dob_index == sa.bindparam("dob_index_prior", type_=sa.String)),
         )
         .order_by(sa.literal_column("id"))
         .limit(200)

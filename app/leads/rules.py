@@ -126,6 +126,9 @@ class DuplicateProbe:
     email: str | None = None
     dob_index: str | None = None
     names: set[str] = field(default_factory=set)
+    # The DOB's index under every configured PHI key: during a key rotation an older lead's index
+    # may still be under the previous key (app/privacy/rotation.py).
+    dob_indexes: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -147,8 +150,8 @@ def match_reasons(probe: DuplicateProbe, candidate: Candidate) -> list[str]:
     if probe.email and probe.email == candidate.email:
         reasons.append("email")
     if (
-        probe.dob_index
-        and probe.dob_index == candidate.dob_index
+        candidate.dob_index
+        and candidate.dob_index in (probe.dob_indexes | {probe.dob_index})
         and any(names_similar(a, b) for a in probe.names for b in candidate.names)
     ):
         reasons.append("name_dob")

@@ -24,7 +24,7 @@ from app.db import new_row
 from app.db.protected import keys_of
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
-from app.leads import rules
+from app.leads import rules, suppression
 from app.leads.models import (
     OPEN_STATUSES,
     Lead,
@@ -217,6 +217,14 @@ def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datet
         # The patient is the contact: carry the name over so every lead names its patient.
         fields["patient_first_name"] = fields.get("first_name")
         fields["patient_last_name"] = fields.get("last_name")
+    if suppression.is_suppressed(
+        session=session,
+        clinic=clinic,
+        phones=(fields.get("phone"), fields.get("phone_alt")),
+        emails=(fields.get("email"),),
+    ):
+        # An erased person enquiring again: stored, never contacted by automation (see suppression.py).
+        fields.update(do_not_contact=True, email_opt_out=True, sms_opt_out=True)
     return fields
 
 

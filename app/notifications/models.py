@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EncryptedJSON, EncryptedString
 
 
 class Channel(StrEnum):
@@ -39,16 +40,17 @@ class Notification(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     recipient_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     lead_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)  # messages to a lead
-    to_address: Mapped[str | None] = mapped_column(sa.String(254))
+    # A message to a lead copies its address, name and what it is about: these are encrypted.
+    to_address: Mapped[str | None] = mapped_column("to_address_encrypted", EncryptedString, key="to_address")
     channel: Mapped[str] = mapped_column(sa.String(16))
     kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
     template: Mapped[str | None] = mapped_column(sa.String(64))
-    title: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[str] = mapped_column(sa.Text, default="")  # the text part (email), the message (SMS)
+    title: Mapped[str] = mapped_column("title_encrypted", EncryptedString, key="title")
+    body: Mapped[str] = mapped_column(EncryptedString, default="")  # the text part (email), the message (SMS)
     # Rendered once when the row is written: a retry sends exactly what the first attempt sent.
-    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    body_html: Mapped[str | None] = mapped_column(EncryptedString)
     link: Mapped[str | None] = mapped_column(sa.String(500))
-    context: Mapped[dict | None] = mapped_column(JSONType)
+    context: Mapped[dict | None] = mapped_column(EncryptedJSON)
     status: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.protected import ENCRYPTED_TYPES, EncryptedJSON
 from app.notifications.models import Notification
 
 
@@ -58,10 +59,20 @@ def _insert_unnest(session: Session, rows: list[dict]) -> list:
     statement = _UNNEST.get(columns)
     if statement is None:
         statement = _UNNEST[columns] = _unnest_statement(columns)
-    params = {name: [row[name] for row in rows] for name in columns}
-    if "context" in params:  # JSONB travels as text and is cast with the rest
-        params["context"] = [None if c is None else json.dumps(c) for c in params["context"]]
+    params = {name: _column_values(session, name, [row[name] for row in rows]) for name in columns}
     return session.execute(statement, params).all()
+
+
+def _column_values(session: Session, name: str, values: list) -> list:
+    """Values as the text SQL must carry them: text SQL skips the columns' types, so protected values
+    are encrypted here as their types would, and JSONB travels as text cast with the rest."""
+    column = Notification.__table__.c[name]
+    if isinstance(column.type, ENCRYPTED_TYPES):
+        dialect = session.get_bind().dialect
+        values = [None if v is None else column.type.process_bind_param(v, dialect) for v in values]
+    if isinstance(column.type, EncryptedJSON):
+        values = [None if v is None else json.dumps(v) for v in values]
+    return values
 
 
 def _unnest_statement(columns: tuple[str, ...]) -> sa.TextClause:
@@ -70,6 +81,7 @@ def _unnest_statement(columns: tuple[str, ...]) -> sa.TextClause:
         f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
     )
     return sa.text(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO {table.name} ({', '.join(table.c[name].name for name in columns)}) "
+        f"SELECT * FROM unnest({arrays}) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key, clinic_id, next_attempt_at"
     ).columns(table.c.id, table.c.dedupe_key, table.c.clinic_id, table.c.next_attempt_at)

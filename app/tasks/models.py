@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EncryptedString
 from app.leads.models import Lead
 
 
@@ -98,8 +99,9 @@ class LeadTask(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    description: Mapped[str | None] = mapped_column(sa.Text)
+    # PHI at rest: a title or description merged from a lead's fields names the person and why.
+    title: Mapped[str] = mapped_column("title_encrypted", EncryptedString, key="title")
+    description: Mapped[str | None] = mapped_column(EncryptedString)
     type: Mapped[str] = mapped_column(sa.String(32))
     priority: Mapped[str] = mapped_column(sa.String(16), default=TaskPriority.NORMAL)
     assigned_to_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
@@ -110,7 +112,7 @@ class LeadTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(sa.String(16))  # a TaskOutcome once completed
-    outcome_notes: Mapped[str | None] = mapped_column(sa.Text)
+    outcome_notes: Mapped[str | None] = mapped_column(EncryptedString)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("task_templates.id"))
     # Why the task exists: {"kind": "manual"} / {"kind": "speed_to_lead", "event_id": 3} / a rule.

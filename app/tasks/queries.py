@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import phi
+from app.db.protected import keys_of
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 
 # Bulk follow-ups insert thousands of tasks that differ only in lead, assignee and dedupe key: on
@@ -17,8 +19,8 @@ from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 # VALUES list whose rendering costs more CPU than the insert itself.
 _INSERT_TASKS_UNNEST = sa.text(
     """
-    INSERT INTO lead_tasks (lead_id, assigned_to_id, dedupe_key, clinic_id, title, description, type,
-                            priority, template_id, due_at, reminder_at, status, origin, revision,
+    INSERT INTO lead_tasks (lead_id, assigned_to_id, dedupe_key, clinic_id, title_encrypted, description,
+                            type, priority, template_id, due_at, reminder_at, status, origin, revision,
                             created_at, updated_at)
     SELECT r.lead_id, r.assigned_to_id, r.dedupe_key, CAST(:clinic_id AS integer), CAST(:title AS text),
            CAST(:description AS text), CAST(:type AS text), CAST(:priority AS text),
@@ -43,8 +45,14 @@ def insert_task_rows(session: Session, rows: list[dict]) -> list[int]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and _same_but_targets(rows):
         common = rows[0]
+        # Text SQL skips the columns' types: the protected values are encrypted here, as they would be.
+        keys = keys_of(session)
         params = {
             **{key: common.get(key) for key in _COMMON},
+            "title": None if common.get("title") is None else phi.encrypt(common["title"], keys=keys),
+            "description": None
+            if common.get("description") is None
+            else phi.encrypt(common["description"], keys=keys),
             "priority": str(common["priority"]),  # plain strings: an Enum would be sent by its name
             "type": str(common["type"]),
             "status": str(common["status"]),

@@ -200,7 +200,8 @@ def complete_task(
         actor_ref=actor.ref,
         user_id=actor.user_id,
         notes=notes,
-        details={"task_id": task.id, "title": task.title, "outcome": task.outcome},
+        # Ids and kinds only: activity details are stored in clear, a task's title may name the lead.
+        details={"task_id": task.id, "outcome": task.outcome},
     )
     audit.record(
         session=session,

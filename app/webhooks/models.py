@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
-from app.db.protected import EncryptedString
+from app.db.protected import EncryptedJSON, EncryptedString
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 
@@ -44,7 +44,7 @@ class WebhookDelivery(Base):
     subscription_id: Mapped[int] = mapped_column(sa.ForeignKey("webhook_subscriptions.id"))
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"))
     event_type: Mapped[str] = mapped_column(sa.String(64))
-    payload: Mapped[dict] = mapped_column(JSONType)
+    payload: Mapped[dict] = mapped_column(EncryptedJSON)  # a copy of a lead's fields: encrypted
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     job_id: Mapped[int | None] = mapped_column(sa.Integer)  # the ledger row of the next (or last) attempt
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from app import clock
+from app.audit.models import AuditEvent
+from app.events.models import DomainEvent
 from tests.leadkit import create_lead, get_lead
 
 CONCERN = "Overbite; allergic to latex; anxious about braces"
@@ -73,9 +75,10 @@ def test_notes_are_encrypted_at_rest_and_readers_get_them_back(app, client, tena
 def test_notes_never_reach_the_audit_trail_or_the_event_outbox(client, tenant, db):
     lead = create_lead(client, tenant, notes=CONCERN)
     client.put(f"/api/leads/{lead['id']}", json={"notes": "Underbite, latex"}, headers=tenant.headers())
-    with db.engine.connect() as conn:
-        audit_rows = conn.execute(sa.text("SELECT action, before, after FROM audit_events")).all()
-        event_rows = conn.execute(sa.text("SELECT payload FROM events")).all()
+    # Read decrypted (audit details and event payloads are encrypted at rest): not even there.
+    with db.unit_of_work() as session:
+        audit_rows = session.execute(sa.select(AuditEvent.action, AuditEvent.before, AuditEvent.after)).all()
+        event_rows = session.execute(sa.select(DomainEvent.payload)).all()
     dump = json.dumps([[str(v) for v in row] for row in audit_rows + event_rows])
     assert "latex" not in dump and "Overbite" not in dump and "Underbite" not in dump
     [update] = [row for row in audit_rows if row[0] == "lead.update"]

@@ -7,6 +7,8 @@ import json
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from app.audit.models import AuditEvent
+from app.events.models import DomainEvent
 from tests.leadkit import create_lead, get_lead
 
 DOB = "2012-06-15"
@@ -74,9 +76,10 @@ def test_protected_values_never_reach_the_audit_trail_or_the_event_outbox(client
         json={"patient_dob": "2012-06-16", "insurance_member_id": "NEW-123"},
         headers=tenant.headers(),
     )
-    with db.engine.connect() as conn:
-        audit_rows = conn.execute(sa.text("SELECT action, before, after FROM audit_events")).all()
-        event_rows = conn.execute(sa.text("SELECT payload FROM events")).all()
+    # Read decrypted (audit details and event payloads are encrypted at rest): not even there.
+    with db.unit_of_work() as session:
+        audit_rows = session.execute(sa.select(AuditEvent.action, AuditEvent.before, AuditEvent.after)).all()
+        event_rows = session.execute(sa.select(DomainEvent.payload)).all()
     dump = json.dumps([[str(v) for v in row] for row in audit_rows + event_rows])
     for secret in (DOB, "2012-06-16", MEMBER_ID, "NEW-123"):
         assert secret not in dump

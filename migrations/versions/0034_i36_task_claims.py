@@ -1,7 +1,7 @@
 """lead_tasks: claimed_by_id and claimed_until, the lease of "my next call"
 
-Revision ID: 0033_i36_task_claims
-Revises: 0032_i34_onboarding
+Revision ID: 0034_i36_task_claims
+Revises: 0033_i34_phi_at_rest
 Create Date: 2026-11-25 14:40:00
 
 A coordinator's POST /api/me/next-task holds a task until claimed_until; a lapsed claim is free
@@ -16,8 +16,8 @@ from alembic import op
 
 import app.db
 
-revision = "0033_i36_task_claims"
-down_revision = "0032_i34_onboarding"
+revision = "0034_i36_task_claims"
+down_revision = "0033_i34_phi_at_rest"
 branch_labels = None
 depends_on = None
 

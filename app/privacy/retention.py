@@ -1,0 +1,65 @@
+"""Retention: a clinic's closed leads (lost or converted) are erased N months after they closed.
+
+The clinic's setting `erase_closed_after_months` (PUT /api/clinic settings): 0 or absent, never.
+The daily sweep erases a batch per transaction (each lead as `followup leads erase` would) until
+none is due; a second sweep at once finds the rows already erased and skips them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.auth.models import Clinic
+from app.leads.models import Lead, LeadStatus
+from app.privacy import erasure
+
+SETTING = "erase_closed_after_months"
+DAYS_PER_MONTH = 30.44  # months of the setting are average months: a day either way does not matter
+
+
+def retention_months(settings: dict | None) -> int:
+    """The clinic's retention in months; 0: never erase."""
+    value = (settings or {}).get(SETTING)
+    return int(value) if isinstance(value, int) and value > 0 else 0
+
+
+def due_lead_ids(session, *, clinic_id: int, months: int, now: datetime, limit: int) -> list[int]:
+    """Closed, not yet erased leads of the clinic that closed more than `months` ago."""
+    cutoff = now - timedelta(days=months * DAYS_PER_MONTH)
+    closed_at = sa.func.coalesce(Lead.lost_at, Lead.converted_at)
+    return list(
+        session.scalars(
+            sa.select(Lead.id)
+            .where(
+                Lead.clinic_id == clinic_id,
+                Lead.status.in_([LeadStatus.LOST.value, LeadStatus.CONVERTED.value]),
+                Lead.erased_at.is_(None),
+                closed_at.is_not(None),
+                closed_at < cutoff,
+            )
+            .order_by(Lead.id)
+            .limit(limit)
+        )
+    )
+
+
+def erase_expired_leads(*, db, now: datetime) -> int:
+    """The daily sweep over every clinic with a retention; returns how many leads it erased."""
+    batch, erased = db.settings.retention_batch, 0
+    with db.unit_of_work() as session:
+        clinics = [(c.id, retention_months(c.settings)) for c in session.scalars(sa.select(Clinic))]
+    for clinic_id, months in clinics:
+        if not months:
+            continue
+        while True:
+            with db.unit_of_work() as session:
+                ids = due_lead_ids(session, clinic_id=clinic_id, months=months, now=now, limit=batch)
+                for lead_id in ids:
+                    lead = erasure.get_erasable_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
+                    erasure.erase_lead(session=session, lead=lead, actor_ref="retention", now=now)
+            erased += len(ids)
+            if len(ids) < batch:
+                break
+    return erased

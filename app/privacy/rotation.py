@@ -1,0 +1,162 @@
+"""PHI key rotation: every protected value re-encrypted under the first key, blind indexes rebuilt.
+
+Put the new key first in PHI_ENCRYPTION_KEY and keep the old one after it (`NEW,OLD`), restart the
+processes (they now write under NEW and read both), then run `followup phi rotate-key`. It walks
+every table with an encrypted column (the models' `Encrypted*` columns: nothing is listed by hand)
+in primary-key order, a batch per transaction, and rewrites each value not yet under the first key
+(MultiFernet.rotate), with the date of birth's blind index beside it. Progress is recorded per table
+(`phi_rotation_progress`), so a stopped run continues where it was; a run for a different first
+key starts over.
+
+The service keeps running meanwhile: each value is written back only if it still holds the token
+that was read (compare-and-set), so a concurrent change (already under the first key) is never
+overwritten with an older value; duplicate detection by date of birth matches a row's index under
+any configured key (app/leads/duplicates.py). When the run reports done, remove OLD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from app import phi
+from app.db import Base, JSONType
+from app.db.protected import ENCRYPTED_TYPES, EncryptedJSON
+from app.privacy.models import RotationProgress
+
+DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table's primary key and its encrypted columns, read as the tokens they store (no decryption):
+    text columns as text, encrypted JSON columns as the JSON string holding the token."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    json_columns: tuple[str, ...] = ()
+
+    @property
+    def table(self) -> sa.TableClause:
+        names = dict.fromkeys(self.key + self.columns + ((DOB_INDEX_COLUMN,) if self.has_dob else ()))
+        return sa.table(self.name, *(sa.column(n, self._type(n)) for n in names))
+
+    def _type(self, name: str):
+        if name in self.key:
+            return None
+        return JSONType if name in self.json_columns else sa.Text
+
+    @property
+    def has_dob(self) -> bool:
+        return DOB_COLUMN in self.columns
+
+
+def targets() -> list[Target]:
+    """Every table with encrypted columns, from the models' metadata."""
+    found = []
+    for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+        columns = tuple(c.name for c in table.columns if isinstance(c.type, ENCRYPTED_TYPES))
+        json_columns = tuple(c.name for c in table.columns if isinstance(c.type, EncryptedJSON))
+        if columns:
+            key = tuple(c.name for c in table.primary_key.columns)
+            found.append(Target(table.name, key, columns, json_columns))
+    return found
+
+
+def fingerprint(keys: str) -> str:
+    """Names the first key without revealing it (progress belongs to one target key)."""
+    return hashlib.sha256(phi.key_list(keys)[0].encode()).hexdigest()[:16]
+
+
+def rotate_batch(
+    session, *, target: Target, keys: str, after: list | None, size: int
+) -> tuple[list | None, int]:
+    """Rewrite up to `size` rows after primary key `after`; returns (the last key seen, rows changed).
+    The last key is None when the table is done."""
+    table = target.table
+    key_columns = [table.c[k] for k in target.key]
+    query = sa.select(*key_columns, *(table.c[c] for c in target.columns)).order_by(*key_columns).limit(size)
+    if after is not None:
+        single = len(key_columns) == 1
+        query = query.where(
+            key_columns[0] > after[0] if single else sa.tuple_(*key_columns) > sa.tuple_(*after)
+        )
+    rows = session.execute(query).all()
+    changed = 0
+    for row in rows:
+        pk, values = (
+            list(row[: len(key_columns)]),
+            dict(zip(target.columns, row[len(key_columns) :], strict=True)),
+        )
+        changed += _rotate_row(session, target, keys, pk, values)
+    if len(rows) < size:
+        return None, changed
+    return list(rows[-1][: len(key_columns)]), changed
+
+
+def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> int:
+    table = target.table
+    where_pk = [table.c[k] == v for k, v in zip(target.key, pk, strict=True)]
+    changed = 0
+    for column, token in values.items():
+        if token is None or phi.is_current(token, keys=keys):
+            continue
+        new_values = {column: phi.rotate(token, keys=keys)}
+        if column == DOB_COLUMN and target.name == "leads":
+            new_values[DOB_INDEX_COLUMN] = _dob_index(session, pk, token, keys)
+        held = sa.literal(token, table.c[column].type)  # in the column's own type: JSON compares as JSON
+        result = session.execute(
+            sa.update(table).where(*where_pk, table.c[column] == held).values(**new_values)
+        )
+        changed += result.rowcount
+    return changed
+
+
+def _dob_index(session, pk: list, token: str, keys: str) -> str:
+    clinic_id = session.scalar(sa.text("SELECT clinic_id FROM leads WHERE id = :id"), {"id": pk[0]})
+    dob = date.fromisoformat(phi.decrypt(token, keys=keys))
+    return phi.blind_index(keys=keys, purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat())
+
+
+def rotate_all(
+    *,
+    db,
+    keys: str,
+    now: Callable[[], datetime],
+    size: int = 500,
+    report: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Run (or continue) the rotation to the first of `keys` over every target; returns rows
+    rewritten per table. Each batch commits with its progress, so a stopped run loses one batch."""
+    if len(phi.key_list(keys)) < 1:
+        raise RuntimeError("no PHI key configured")
+    mark, totals = fingerprint(keys), {}
+    for target in targets():
+        with db.unit_of_work() as session:
+            progress = session.get(RotationProgress, target.name)
+            if progress is None or progress.key_fingerprint != mark:
+                progress = session.merge(
+                    RotationProgress(
+                        table_name=target.name, key_fingerprint=mark, after=None, done=False, updated_at=now()
+                    )
+                )
+            after, done = progress.after, progress.done
+        totals[target.name] = 0
+        while not done:
+            with db.unit_of_work() as session:
+                after, changed = rotate_batch(session, target=target, keys=keys, after=after, size=size)
+                done = after is None
+                session.merge(
+                    RotationProgress(
+                        table_name=target.name, key_fingerprint=mark, after=after, done=done, updated_at=now()
+                    )
+                )
+            totals[target.name] += changed
+            if report:
+                report(target.name, changed)
+    return totals

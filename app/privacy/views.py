@@ -1,0 +1,48 @@
+"""Privacy endpoints: erase a lead's person on request."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from marshmallow import Schema, fields
+
+from app import clock
+from app.api import make_blueprint
+from app.app_db import unit_of_work
+from app.auth.permissions import current_actor, requires
+from app.auth.roles import Permission
+from app.privacy import erasure
+
+blp = make_blueprint("privacy", "Erasure of a person's data")
+
+
+class ErasureOut(Schema):
+    lead_id = fields.Integer()
+    erased_at = fields.DateTime()
+    suppressed = fields.Boolean(metadata={"description": "phones and email on the suppression list"})
+    jobs_cancelled = fields.Integer()
+    activities = fields.Integer()
+    tasks = fields.Integer()
+    notifications = fields.Integer()
+    events = fields.Integer()
+    webhook_deliveries = fields.Integer()
+    audit_events = fields.Integer()
+    idempotent_answers = fields.Integer()
+
+
+@blp.route("/leads/<int:lead_id>/erase")
+class LeadErasure(MethodView):
+    @requires(Permission.ERASE)
+    @blp.response(200, ErasureOut)
+    def post(self, lead_id):
+        """Erase the lead's personal and health data everywhere it was copied; an anonymised
+        tombstone stays for analytics, and its phone and email are never contacted again.
+        Audited; repeating it is harmless."""
+        actor = current_actor()
+        with unit_of_work() as session:
+            return erasure.erase(
+                session=session,
+                clinic_id=actor.clinic_id,
+                lead_id=lead_id,
+                actor_ref=actor.ref,
+                now=clock.now(),
+            )

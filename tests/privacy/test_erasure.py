@@ -1,0 +1,253 @@
+"""Erasure (issue 34 item 7): a lead that touched every domain is erased through the API, then the
+whole database is dumped (SQLite's iterdump; PostgreSQL's pg_dump) and none of its name, phone,
+email, date of birth or notes is found: not in clear, and not inside any Fernet token of the dump
+decrypted with the PHI key. A tombstone keeps the counts; a new capture of the person is stored
+but never contacted; another clinic's lead is a 404; only the clinic admin may erase."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from app import clock, phi
+from app.audit.models import AuditEvent
+from app.automation.models import SequenceEnrollment
+from app.leads.models import Lead, Suppression
+from app.scheduling.models import ScheduledJob
+from tests.conftest import TEST_PHI_KEY
+from tests.leadkit import create_lead
+from tests.messaging.kit import send
+from tests.requirements import need, need_postgres
+from tests.tasks.taskkit import run_at
+from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe
+
+FIRST, LAST = "Zebulon", "Quillfeather"
+PATIENT_FIRST = "Philippa"
+PHONE, PHONE_E164 = "(415) 555-0123", "+14155550123"
+EMAIL = "zeb.quillfeather@example.org"
+DOB = "2009-04-17"
+NOTES = "Fears needles; uses an asthma inhaler"
+TASK_NOTE = "Ask whether the inhaler was renewed"
+OUTCOME_NOTE = "Mother says the brace rubs at night"
+ACTIVITY_NOTE = "Discussed her asthma and the sedation options"
+LOST_NOTE = "Quillfeather family moved away"
+NEEDLES = (FIRST, LAST, PATIENT_FIRST, PHONE_E164, "4155550123", EMAIL, DOB, NOTES, TASK_NOTE, OUTCOME_NOTE,
+           ACTIVITY_NOTE, "asthma", "inhaler")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = re.compile(r"gAAAAA[A-Za-z0-9_\-=]+")
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver(failures=0)
+    yield r
+    r.close()
+
+
+def _touch_every_domain(app, client, db, tenant, receiver) -> int:
+    """A lead captured through the API with a replayable answer, assigned, with tasks (one done with
+    notes), a note, a message sent to it, events forwarded to a webhook; returns its id."""
+    subscribe(client, tenant, receiver.url, ["lead.created", "lead.lost", "task.overdue"])
+    headers = {**tenant.headers("treatment_coordinator"), "Idempotency-Key": "capture-zeb"}
+    body = {
+        "first_name": FIRST, "last_name": LAST, "phone": PHONE, "email": EMAIL, "patient_dob": DOB,
+        "notes": NOTES, "patient_first_name": PATIENT_FIRST, "patient_last_name": LAST,
+        "patient_relationship": "CHILD", "address_line1": "9 Quill Street",
+    }  # fmt: skip
+    captured = client.post("/api/leads", json=body, headers=headers)
+    assert captured.status_code == 201, captured.get_json()
+    lead_id = captured.get_json()["id"]
+    coordinator = tenant.headers("treatment_coordinator")
+    assigned = client.post(
+        f"/api/leads/{lead_id}/assign",
+        json={"user_id": tenant.users["treatment_coordinator"].id},
+        headers=tenant.headers(),
+    )
+    assert assigned.status_code == 200, assigned.get_json()
+    due = (clock.now() + timedelta(days=1)).isoformat()
+    task = client.post(
+        f"/api/leads/{lead_id}/tasks",
+        json={"title": f"Call {FIRST} {LAST}", "type": "CALL", "due_at": due, "description": TASK_NOTE},
+        headers=coordinator,
+    )
+    assert task.status_code == 201, task.get_json()
+    done = client.post(
+        f"/api/leads/tasks/{task.get_json()['id']}/complete",
+        json={"outcome": "done", "notes": OUTCOME_NOTE},
+        headers=coordinator,
+    )
+    assert done.status_code == 200, done.get_json()
+    open_task = client.post(
+        f"/api/leads/{lead_id}/tasks",
+        json={
+            "title": f"Confirm {PATIENT_FIRST}'s visit",
+            "type": "CALL",
+            "due_at": due,
+            "description": TASK_NOTE,
+        },
+        headers=coordinator,
+    )
+    assert open_task.status_code == 201, open_task.get_json()
+    note = client.post(
+        f"/api/leads/{lead_id}/activities", json={"type": "NOTE", "notes": ACTIVITY_NOTE}, headers=coordinator
+    )
+    assert note.status_code == 201, note.get_json()
+    send(
+        client,
+        tenant,
+        lead_id,
+        channel="email",
+        subject=f"Hello {FIRST}",
+        body=f"Dear {FIRST}, about the {NOTES}",
+    )
+    process_events(app, db, at=clock.now() + timedelta(minutes=1))
+    for job in deliveries(db):
+        assert run_at(app, job, clock.now() + timedelta(minutes=1)) == "done"
+    assert receiver.accepted, "the webhook received the lead's events"
+    return lead_id
+
+
+def _dump(database_url: str) -> str:
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(make_url(database_url).database) as conn:
+            return "\n".join(conn.iterdump())
+    url = make_url(database_url).set(drivername="postgresql")
+    need("postgres", shutil.which("pg_dump") is not None, "needs the pg_dump binary")
+    done = subprocess.run(
+        ["pg_dump", "--data-only", url.render_as_string(hide_password=False)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def _found_in(dump: str) -> list[str]:
+    """The needles in the dump, in clear or inside any token the PHI key decrypts."""
+    texts = [dump.lower()]
+    for token in set(TOKEN.findall(dump)):
+        try:
+            texts.append(phi.decrypt(token, keys=TEST_PHI_KEY).lower())
+        except RuntimeError:
+            continue
+    return sorted({n for n in NEEDLES for text in texts if n.lower() in text})
+
+
+def _erase_and_check(app, client, db, tenant, receiver, database_url):
+    lead_id = _touch_every_domain(app, client, db, tenant, receiver)
+    assert set(_found_in(_dump(database_url))) >= {FIRST, EMAIL, DOB, NOTES}, "the story wrote the data"
+
+    resp = client.post(f"/api/leads/{lead_id}/erase", headers=tenant.headers("clinic_admin"))
+
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["lead_id"] == lead_id and resp.get_json()["suppressed"] is True
+    assert _found_in(_dump(database_url)) == []
+    return lead_id
+
+
+def test_an_erased_lead_leaves_nothing_of_its_person_in_the_database(
+    app, client, db, tenant, receiver, database_url
+):
+    lead_id = _erase_and_check(app, client, db, tenant, receiver, database_url)
+
+    tombstone = client.get(f"/api/leads/{lead_id}", headers=tenant.headers())
+    assert tombstone.status_code == 200
+    kept = tombstone.get_json()
+    assert kept["first_name"] == "[erased]" and kept["phone"] is None and kept["email"] is None
+    assert kept["patient_dob"] is None and kept["notes"] is None
+    assert kept["pipeline_stage"] and kept["source_id"] and kept["created_at"]  # analytics keep counting it
+    with db.unit_of_work() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead.erased_at is not None and lead.do_not_contact and lead.status == "ARCHIVED"
+        open_jobs = session.scalars(
+            sa.select(ScheduledJob).where(
+                ScheduledJob.subject_type.in_(("lead", "task")),
+                ScheduledJob.status.in_(("pending", "dispatched")),
+            )
+        ).all()
+        assert [j for j in open_jobs if j.subject_type == "lead" and j.subject_id == lead_id] == []
+        assert session.scalar(sa.select(sa.func.count()).select_from(Suppression)) == 2  # phone, email
+        enrolled = session.scalars(
+            sa.select(SequenceEnrollment).where(SequenceEnrollment.lead_id == lead_id)
+        ).all()
+        assert all(e.status != "active" for e in enrolled)
+        [audit] = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "lead.erase")).all()
+        assert audit.subject_id == str(lead_id) and audit.actor == f"user:{tenant.users['clinic_admin'].id}"
+
+
+def test_an_erased_person_captured_again_is_stored_but_never_contacted(
+    app, client, db, tenant, receiver, database_url
+):
+    lead_id = _erase_and_check(app, client, db, tenant, receiver, database_url)
+
+    again = create_lead(client, tenant, role="front_desk", first_name="Zeb", last_name="Q", phone=PHONE)
+    by_email = create_lead(
+        client, tenant, role="front_desk", first_name="Z", last_name="Q", email=EMAIL.upper()
+    )
+    stranger = create_lead(client, tenant, role="front_desk", first_name="Ann", phone="(415) 555-0199")
+
+    with db.unit_of_work() as session:
+        flags = {
+            lead.id: (lead.do_not_contact, lead.sms_opt_out, lead.email_opt_out)
+            for lead in session.scalars(sa.select(Lead).where(Lead.id != lead_id))
+        }
+    assert flags[again["id"]] == (True, True, True)
+    assert flags[by_email["id"]] == (True, True, True)
+    assert flags[stranger["id"]] == (False, False, False)
+
+
+def test_on_postgresql_pg_dump_finds_nothing_either(app, client, db, tenant, receiver, database_url):
+    need_postgres(database_url, "pg_dump of the whole database")
+    _erase_and_check(app, client, db, tenant, receiver, database_url)
+
+
+def test_only_the_clinic_admin_erases_and_another_clinics_lead_is_404(client, tenant, make_tenant):
+    lead = create_lead(client, tenant)
+    for role in ("front_desk", "treatment_coordinator", "doctor"):
+        assert client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers(role)).status_code == 403
+    other = make_tenant("Other clinic")
+    assert client.post(f"/api/leads/{lead['id']}/erase", headers=other.headers()).status_code == 404
+    assert client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["first_name"] == "Jane"
+
+
+def test_an_api_key_cannot_be_given_the_erase_permission(client, tenant):
+    resp = client.post(
+        "/api/api-keys", json={"name": "integration", "permissions": ["lead:erase"]}, headers=tenant.headers()
+    )
+    assert resp.status_code == 422 and "permissions" in str(resp.get_json())
+
+
+def test_the_cli_erases_a_lead_by_id_and_refuses_an_unknown_one(client, db, tenant, migrated_database):
+    lead = create_lead(
+        client, tenant, first_name="Cornelius", email="cornelius@example.org", notes="jaw pain"
+    )
+    env = {**os.environ, "DATABASE_URL": migrated_database, "PYTHONPATH": str(ROOT)}
+
+    def followup(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "leads", "erase", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    done = followup(str(lead["id"]), "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lead_id"] == lead["id"]
+    with db.unit_of_work() as session:
+        erased = session.get(Lead, lead["id"])
+        assert (erased.first_name, erased.email, erased.notes) == ("[erased]", None, None)
+        [audit] = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "lead.erase")).all()
+        assert audit.actor == "cli"
+    missing = followup("999999")
+    assert missing.returncode == 1 and "not found" in missing.stderr

@@ -1,0 +1,60 @@
+"""Retention (issue 34 item 7): a clinic's setting erases its closed leads N months after they
+closed, in a daily crontab sweep; open leads, recent ones and clinics without the setting are kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app import clock
+from app.config import Settings
+from app.leads.models import Lead
+from app.privacy import retention
+from beat_schedule import build
+from tests.leadkit import create_lead
+
+
+def _lose(client, tenant, lead_id: int) -> None:
+    resp = client.post(f"/api/leads/{lead_id}/lost", json={"reason": "OTHER"}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_closed_leads_past_the_clinics_retention_are_erased(client, db, tenant, make_tenant):
+    resp = client.put(
+        "/api/clinic", json={"settings": {"erase_closed_after_months": 6}}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    lost = create_lead(client, tenant, first_name="Gone", notes="old concern")
+    kept_open = create_lead(client, tenant, first_name="Open", phone="(415) 555-0177")
+    _lose(client, tenant, lost["id"])
+    other = make_tenant("No retention")
+    other_lost = create_lead(client, other, first_name="Stays")
+    _lose(client, other, other_lost["id"])
+
+    assert retention.erase_expired_leads(db=db, now=clock.now() + timedelta(days=150)) == 0
+    erased = retention.erase_expired_leads(db=db, now=clock.now() + timedelta(days=200))
+    assert erased == 1
+    assert retention.erase_expired_leads(db=db, now=clock.now() + timedelta(days=200)) == 0  # once
+
+    with db.unit_of_work() as session:
+        names = {
+            lead.id: (lead.first_name, lead.notes, lead.erased_at is not None) for lead in session.query(Lead)
+        }
+    assert names[lost["id"]] == ("[erased]", None, True)
+    assert names[kept_open["id"]] == ("Open", None, False)
+    assert names[other_lost["id"]] == ("Stays", None, False)
+
+
+def test_the_setting_is_checked_and_zero_means_never(client, tenant):
+    for bad in (-1, 1201, "six", 2.5):
+        resp = client.put(
+            "/api/clinic", json={"settings": {"erase_closed_after_months": bad}}, headers=tenant.headers()
+        )
+        assert resp.status_code == 422 and "erase_closed_after_months" in str(resp.get_json()), bad
+    assert retention.retention_months({"erase_closed_after_months": 0}) == 0
+    assert retention.retention_months({}) == 0
+
+
+def test_the_sweep_runs_daily_on_a_crontab_at_its_hour():
+    entry = build(Settings(retention_hour=5))["privacy-erase-expired"]
+    assert entry["task"] == "privacy.erase_expired_leads"
+    assert entry["schedule"].hour == {5} and entry["schedule"].minute == {0}

@@ -1,0 +1,12 @@
+"""Privacy tasks: the daily erasure of closed leads past their clinic's retention."""
+
+from celery import shared_task
+
+from app.app_db import get_db
+from app.db import database_now
+from app.privacy import retention
+
+
+@shared_task(name="privacy.erase_expired_leads")
+def erase_expired_leads() -> int:
+    return retention.erase_expired_leads(db=get_db(), now=database_now(get_db()))
