@@ -5,6 +5,7 @@ Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,8 +20,14 @@ from celery.signals import (
 )
 from flask import Flask
 
+import beat_schedule
+from app import clock
 from app.celery_config import QUEUES, celery_config
 from app.telemetry import exporter, logs, metrics
+
+log = logging.getLogger(__name__)
+# Beat's sweeps (not the heartbeats, which are rows of their own): each run's end is recorded.
+SWEEP_TASKS = frozenset(sweep.task for sweep in beat_schedule.SWEEPS if sweep.task != "ops.heartbeat")
 
 __all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery", "prepare_pool_child"]
 
@@ -29,7 +36,10 @@ def celery_init_app(flask_app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             with flask_app.app_context():
-                return self.run(*args, **kwargs)
+                result = self.run(*args, **kwargs)
+                if self.name in SWEEP_TASKS:
+                    _record_sweep_run(self.name)
+                return result
 
     celery = Celery(flask_app.name, task_cls=FlaskTask)
     celery.config_from_object(celery_config(flask_app.config["SETTINGS"]))
@@ -53,6 +63,18 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
     _import_tasks()
     return celery
+
+
+def _record_sweep_run(task: str) -> None:
+    """When the sweep last finished, for ops (the console's health page); never fails the sweep."""
+    from app.app_db import unit_of_work
+    from app.ops import service as ops
+
+    try:
+        with unit_of_work() as session:
+            ops.record_sweep_run(session=session, task=task, now=clock.now())
+    except Exception:
+        log.warning("could not record the run of sweep %s", task, exc_info=True)
 
 
 def prepare_pool_child(flask_app: Flask) -> None:

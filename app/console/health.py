@@ -73,8 +73,8 @@ def clinic_health(*, session: Session, clinic_id: int, now: datetime) -> dict:
 
 
 def processes(*, session: Session, now: datetime, heartbeat_interval: float) -> dict:
-    """Every heartbeat (each queue's workers, as beat asks them) with its age; the orphan sweep's
-    last pass."""
+    """Every heartbeat (each queue's workers, as beat asks them) with its age; when each of beat's
+    sweeps last finished a run (the orphan sweep's full pass, with what it found)."""
     silent_after = STALE_HEARTBEATS * heartbeat_interval
     beats = [
         {"name": name, "at": at, "age_seconds": round((now - at).total_seconds()),
@@ -82,11 +82,17 @@ def processes(*, session: Session, now: datetime, heartbeat_interval: float) -> 
         for name, at in sorted(ops.heartbeats(session=session).items())
     ]  # fmt: skip
     sweep = session.get(OrphanSweep, "orphans")
+    ran = [
+        {"name": task, "last_pass_at": at, "found_last_pass": None}
+        for task, at in sorted(ops.sweep_runs(session=session).items())
+        if task != orphans.SWEEP_NAME
+    ]
     return {
         "heartbeats": beats,
         "sweeps": [
             {"name": orphans.SWEEP_NAME, "last_pass_at": sweep.last_pass_at if sweep else None,
              "found_last_pass": sweep.found_last_pass if sweep else None},
+            *ran,
         ],
     }  # fmt: skip
 

@@ -21,8 +21,24 @@ def record_heartbeat(*, session: Session, name: str, now: datetime, detail: str 
         beat.at, beat.detail = now, detail
 
 
+SWEEP_RUN = "sweep:"  # the heartbeat rows of beat's sweeps: when each last finished
+
+
+def record_sweep_run(*, session: Session, task: str, now: datetime) -> None:
+    """Beat's sweep `task` finished a run at `now` (ops see when each sweep last ran)."""
+    record_heartbeat(session=session, name=SWEEP_RUN + task, now=now)
+
+
 def heartbeats(*, session: Session) -> dict[str, datetime]:
-    return {b.name: b.at for b in session.scalars(sa.select(Heartbeat))}
+    """The processes' heartbeats (each queue's workers, as beat asks them), by name."""
+    rows = session.scalars(sa.select(Heartbeat).where(Heartbeat.name.not_like(SWEEP_RUN + "%")))
+    return {b.name: b.at for b in rows}
+
+
+def sweep_runs(*, session: Session) -> dict[str, datetime]:
+    """When each of beat's sweeps last finished a run, by task name."""
+    rows = session.scalars(sa.select(Heartbeat).where(Heartbeat.name.like(SWEEP_RUN + "%")))
+    return {b.name.removeprefix(SWEEP_RUN): b.at for b in rows}
 
 
 def refresh_statistics(*, db: Database, floor: int = 50) -> list[str]:

@@ -404,3 +404,24 @@ def test_lateness_percentiles_of_the_clinics_jobs_of_the_last_hour(app, db, tena
     with db.unit_of_work() as session:
         lateness = health.clinic_health(session=session, clinic_id=tenant.id, now=now)["lateness"]
     assert (lateness["jobs"], lateness["p50"], lateness["p90"], lateness["p99"]) == (10, 5.0, 9.0, 10.0)
+
+
+def test_health_shows_when_each_sweep_last_ran(app, db, console, tenant, celery_app, celery_worker):
+    from app.ops import service as ops
+    from tests.workers import wait_for
+
+    def ran():
+        with db.unit_of_work() as session:
+            return ops.sweep_runs(session=session)
+
+    assert "tasks.mark_overdue" not in ran()
+    # As beat sends it: by name, to its queue; the worker runs the sweep and records its end.
+    celery_app.send_task("tasks.mark_overdue", queue="sweeps")
+    wait_for(lambda: "tasks.mark_overdue" in ran(), timeout=30)
+    log_in(console, tenant)
+    html = console.get("/console/health").get_data(as_text=True)
+    sweeps = html.split('<table id="sweeps">')[1].split("</table>")[0]
+    at = ran()["tasks.mark_overdue"]
+    assert f"<tr><td>tasks.mark_overdue</td><td>{at:%Y-%m-%d %H:%M:%S}</td>" in sweeps
+    with db.unit_of_work() as session:  # a sweep's run is not a process's heartbeat
+        assert not any(name.startswith("sweep:") for name in ops.heartbeats(session=session))
