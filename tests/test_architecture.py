@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # (app/auth/roles.py is Flask-free) that every layer may name; so is the PHI field policy
     # (app/auth/phi_policy.py) that every domain's response schemas apply.
     (
+        "app.access",
         "app.api",
         "app.app_db",
         "app.auth.phi_policy",
@@ -76,10 +77,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app", "app.cli", "app.devtools", "app.domains"),
 )
 INFRASTRUCTURE, COMPOSITION = 0, len(LAYERS) - 1  # tiers whose members may import each other
-
-# Any view may import the authorization it needs at the HTTP edge (`requires`, `current_actor`),
-# whatever its tier: every endpoint authorizes.
-EDGE_IMPORTS = {"app.auth.permissions"}
 
 # Import edges (importer -> imported) against the order of LAYERS allowed today: none.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
@@ -229,8 +226,6 @@ def _is_view(module: str) -> bool:
 
 def _against_the_order(importer: str, imported: str) -> bool:
     (tier, entry), (their_tier, their_entry) = layer_of(importer), layer_of(imported)
-    if _is_view(importer) and imported in EDGE_IMPORTS:
-        return False
     if tier == their_tier:
         peers = tier not in (INFRASTRUCTURE, COMPOSITION)
         return peers and not _same_domain(entry, their_entry)
@@ -314,8 +309,8 @@ def test_the_order_sees_an_upward_import():
     assert _against_the_order("app.leads.service", "app.automation.service")
     assert _against_the_order("app.pipeline.service", "app.assignment.service")  # peers
     assert not _against_the_order("app.automation.service", "app.leads.service")
-    assert not _against_the_order("app.scheduling.views", "app.auth.permissions")
-    assert _against_the_order("app.scheduling.service", "app.auth.permissions")
+    assert not _against_the_order("app.scheduling.views", "app.access")
+    assert _against_the_order("app.scheduling.views", "app.auth.permissions")
 
 
 # --- the fast write path stays in app/db/ and queries.py (issue 15 items 1 and 2) ------------------

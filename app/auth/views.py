@@ -7,10 +7,10 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import get_db, unit_of_work
 from app.auth import onboarding, schemas, service, sessions
-from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY, Permission
 
 blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")

@@ -3,9 +3,9 @@
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.automation import schemas, service, simulation, stats, why_trail
 
