@@ -63,16 +63,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.leads",),  # builds on auth, events, audit
     ("app.activities",),
     ("app.pipeline", "app.assignment"),
-    # Outbound channels and the message templates; used by tasks, intelligence, automation.
-    ("app.notifications", "app.webhooks", "app.messaging"),
+    ("app.notifications", "app.webhooks"),  # outbound channels: email, SMS, staff inbox, webhooks
+    # Messages to leads: the templates and the contact policy, sent over notifications; used by
+    # tasks, intelligence, automation.
+    ("app.messaging",),
     ("app.tasks",),  # automation -> tasks -> activities -> leads -> auth
     ("app.bulk", "app.calendar_feed"),
     ("app.intake", "app.intelligence"),
     ("app.analytics",),  # reports: read everything below, are imported by no domain below
     ("app.automation",),  # rules, steps, sequences: on top of every domain they act on
-    # A staff member's one-off message goes through automation's contact policy, so it (and the
-    # views that call it) sit above automation, while the templates stay below it.
-    ("app.messaging.send", "app.messaging.views", "app.ops"),
+    # Operations' health and recovery (stuck automation steps among them): reads every domain.
+    ("app.ops",),
     # The composition root: builds the app and wires every domain.
     ("app", "app.cli", "app.devtools", "app.domains"),
 )

@@ -187,7 +187,7 @@ class ClinicSettingsIn(RequestSchema):
         ],
         metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
     )
-    # The contact policy of automated messages to leads (app/automation/policy.py).
+    # The contact policy of automated messages to leads (app/messaging/policy.py).
     quiet_hours = fields.Nested(
         ClinicQuietHoursIn,
         allow_none=True,
@@ -209,7 +209,7 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
     )
-    # Outreach limits (seed 004): app/automation/policy.py holds automated messages to one lead back.
+    # Outreach limits (seed 004): app/messaging/policy.py holds automated messages to one lead back.
     max_automated_messages_per_lead = fields.Integer(
         allow_none=True,
         strict=True,

@@ -113,7 +113,7 @@ PLAIN_FIELDS = (
     "insurance_carrier",
     "insurance_member_id",
     "notes",
-    # The contact policy (app/automation/policy.py); audited, and their change is in lead.updated.
+    # The contact policy (app/messaging/policy.py); audited, and their change is in lead.updated.
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
