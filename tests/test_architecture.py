@@ -71,7 +71,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.bulk", "app.calendar_feed"),
     ("app.intake", "app.intelligence"),
     ("app.analytics",),  # reports: read everything below, are imported by no domain below
-    ("app.automation",),  # rules, steps, sequences: on top of every domain they act on
+    ("app.automation",),  # rules and their steps: on top of every domain they act on
+    ("app.sequences",),  # cadences of messages and calls, run as automation's steps
     # Operations' health and recovery (stuck automation steps among them): reads every domain.
     ("app.ops",),
     # The composition root: builds the app and wires every domain.

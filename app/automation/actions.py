@@ -2,7 +2,7 @@
 stage moves.
 
 Messages to the lead (send_email, send_sms) pass the contact policy in `outreach.py`; a
-sequence enrollment is `sequences.py`'s. Each executor ends its step with what it made, or why
+sequence enrollment is app/sequences/service.py's. Each executor ends its step with what it made, or why
 it made nothing, so the why-trail always has an answer.
 """
 

@@ -46,23 +46,6 @@ class RuleStats(MethodView):
             )
 
 
-@blp.route("/sequences/stats")
-class SequenceStats(MethodView):
-    @requires(Permission.ANALYTICS)
-    @blp.arguments(schemas.StatsArgs, location="query")
-    @blp.response(200, schemas.SequenceStatsOut(many=True))
-    def get(self, args):
-        """Per sequence: enrolled, active, completed, replied, unenrolled by reason, converted within 30
-        days of enrolling."""
-        with unit_of_work() as session:
-            return stats.sequence_stats(
-                session=session,
-                clinic_id=current_actor().clinic_id,
-                start=args.get("start"),
-                end=args.get("end"),
-            )
-
-
 @blp.route("/follow-up-rules/active")
 class ActiveRules(MethodView):
     @requires(Permission.READ)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation.models import InboundMessage
+from app.intake.inbound.models import InboundMessage
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation import inbound
-from app.automation.models import InboundMessage
 from app.errors import ValidationFailed
 from app.intake import service as intake
+from app.intake.inbound import messages as inbound
+from app.intake.inbound.models import InboundMessage
 from app.leads import rules as lead_rules
 
 CALL = "call"  # the InboundMessage channel of calls: their ids are unique per clinic like messages'
