@@ -47,7 +47,7 @@ from app.devtools.local_redis import free_port
 from app.events.models import DomainEvent
 from app.intake import service as intake
 from app.leads.models import Lead
-from app.notifications import outgoing as notifications
+from app.notifications import service as notifications
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
@@ -647,8 +647,9 @@ def _light(fire: dict, app, port: int) -> None:
     db = app.extensions["followup.db"]
     for start in range(0, fire["size"], CAMPAIGN_BATCH):
         with db.unit_of_work() as session:
-            notifications.send_emails(
+            notifications.queue_many(
                 session=session,
+                channel="email",
                 messages=[
                     {
                         "clinic_id": fire["clinic_id"],

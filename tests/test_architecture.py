@@ -268,6 +268,28 @@ def test_a_lower_domain_never_imports_a_higher_one():
     _stale("KNOWN_UPWARD", sorted(f"{a} -> {b}" for a, b in KNOWN_UPWARD - upward))
 
 
+# Domains with one face: other domains import their service.py (and models, schemas) only; the rest
+# of the package is how it is done. The composition root also wires their views and handlers.
+FACED_DOMAINS = ("app.notifications",)
+FACE_MODULES = ("service", "models", "schemas")
+
+
+def test_other_domains_reach_a_faced_domain_through_its_service_only():
+    graph = import_graph()
+    composition = set(LAYERS[COMPOSITION])
+    offenders = sorted(
+        _where(importer, imported)
+        for importer, targets in graph.items()
+        for imported in targets
+        for domain in FACED_DOMAINS
+        if imported.startswith(domain + ".")
+        and not importer.startswith(domain + ".")
+        and imported.removeprefix(domain + ".").split(".")[0] not in FACE_MODULES
+        and layer_of(importer)[1] not in composition
+    )
+    assert not offenders, "import the domain's service.py instead:\n" + "\n".join(offenders)
+
+
 def _services() -> list[Path]:
     return sorted(APP.glob("*/service.py"))
 

@@ -25,7 +25,7 @@ from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
 from app.pipeline.rules import LOST

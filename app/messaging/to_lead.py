@@ -20,13 +20,13 @@ from app import clock
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.auth.models import Clinic
+from app.business_hours.rules import local_day_bounds
 from app.errors import ValidationFailed
 from app.leads.models import Lead
 from app.messaging import merge_fields, policy
 from app.messaging import service as templates
-from app.notifications import outgoing as notifications
+from app.notifications import service as notifications
 from app.notifications.models import Channel, Notification
-from app.notifications.rules import local_day_bounds
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
 MESSAGE_KIND = "automated_message"

@@ -1,4 +1,4 @@
-"""Many messages delivered together: the `notification.deliver_batch` jobs (send_many queues them).
+"""Many messages delivered together: the `notification.deliver_batch` jobs (queue_many queues them).
 
 Once the job's `done` commits, the worker takes the batch's rows a window at a time
 (`notification_claim_window` rows):
@@ -164,7 +164,7 @@ class _Batch:
 
     def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
         """Send the claimed messages in turn; those the deadline stops before are given back unsent."""
-        outcomes = sending.send_many([m for m, _ in claimed], self.settings, stop=self.past_deadline)
+        outcomes = sending.send_batch([m for m, _ in claimed], self.settings, stop=self.past_deadline)
         return [
             sending.Attempt(message, number, *(outcome or (HANDED_BACK, None, None)))
             for (message, number), outcome in zip(claimed, outcomes, strict=True)

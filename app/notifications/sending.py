@@ -120,11 +120,11 @@ def send(message: channels.Outgoing, settings) -> Outcome:
         return outcome_of(message, exc)
 
 
-def send_many(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+def send_batch(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
     """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
     return [
         None if result is None else outcome_of(message, result)
-        for message, result in zip(messages, channels.send_many(messages, settings, stop=stop), strict=True)
+        for message, result in zip(messages, channels.send_each(messages, settings, stop=stop), strict=True)
     ]
 
 

@@ -1,11 +1,12 @@
 """Email over SMTP: one connection per worker process kept across messages and batches, the wire
 form of a message, and its sending: lock-step, or pipelined where the server offers PIPELINING.
 
-A batch (`send_many`) on a pipelining server costs one round trip per message (RFC 2920): a message's
-content is written together with the next message's envelope (MAIL, RCPT, DATA), and their replies
-are read together. What each error means for the message is decided by the phase it happened in,
-exactly as for a single send: refused before the content went out (nothing delivered: transient or
-permanent by the code), the content written without its reply (outcome unknown), or refused after it.
+A batch (`send_over_one_connection`) on a pipelining server costs one round trip per message (RFC
+2920): a message's content is written together with the next message's envelope (MAIL, RCPT, DATA),
+and their replies are read together. What each error means for the message is decided by the phase
+it happened in, exactly as for a single send: refused before the content went out (nothing
+delivered: transient or permanent by the code), the content written without its reply (outcome
+unknown), or refused after it.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def _reset(conn: smtplib.SMTP) -> None:
 # --- many messages, pipelined ---------------------------------------------------------------------
 
 
-def send_many(
+def send_over_one_connection(
     messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
 ) -> list[str | Exception | None]:
     """Send emails in order over the worker's connection: for each its message id, the error it ended

@@ -17,7 +17,7 @@ from app.db.rows import column_values
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.scheduling import batch as ledger_batch
 from app.tasks import queries, rules
 from app.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate

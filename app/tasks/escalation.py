@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.roles import Role
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 
 
 def tell_clinic_admins(

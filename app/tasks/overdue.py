@@ -12,7 +12,7 @@ from app.activities import service as activities
 from app.audit import service as audit
 from app.events import service as events
 from app.leads.models import Lead
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.tasks import escalation, rules
 from app.tasks.models import LeadTask, TaskPriority, TaskStatus
 from app.tasks.timers import live_task

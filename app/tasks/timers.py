@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.scheduling import service as scheduling
 from app.tasks import rules
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
