@@ -3,7 +3,8 @@ update, snooze, complete, cancel; a closed lead's open tasks are cancelled.
 
 Tasks sit above activities and leads (DESIGN: automation → tasks → activities → leads → auth).
 Making tasks is creation.py; their timers (reminders, escalation) timers.py; overdue tasks
-overdue.py; task templates templates.py.
+overdue.py; escalation (of a lead nobody reached, of an overdue task) escalation.py; task templates
+templates.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A task's timers: reminder jobs before its due time and one escalation job after it, written on the
 ledger in the same transaction as the change that needs them. Changing the due time or the
 assignee bumps `revision` and replaces them; completing or cancelling cancels them. The reminder
-job's handler is here; the escalation's is in overdue.py."""
+job's handler is here; the escalation's is in escalation.py."""
 
 from __future__ import annotations
 
