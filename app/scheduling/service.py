@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import UTCDateTime, page_offset
+from app.db import UTCDateTime, page_of
 from app.errors import Conflict, NotFound
 from app.scheduling import queries, registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
@@ -403,15 +403,15 @@ def list_jobs(
         conditions.append(ScheduledJob.kind == kind)
     if subject:
         conditions += [ScheduledJob.subject_type == subject[0], ScheduledJob.subject_id == subject[1]]
-    total = session.scalar(sa.select(sa.func.count()).select_from(ScheduledJob).where(*conditions))
-    rows = session.scalars(
-        sa.select(ScheduledJob)
-        .where(*conditions)
-        .order_by(ScheduledJob.due_at.desc(), ScheduledJob.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        ScheduledJob,
+        conditions,
+        order_by=(ScheduledJob.due_at.desc(), ScheduledJob.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
+    return rows, total
 
 
 def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:

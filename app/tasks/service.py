@@ -19,7 +19,7 @@ from app.activities.models import ActivityType
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor, Role
-from app.db import page_offset
+from app.db import page_of
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -54,16 +54,16 @@ def _priority_order():
 def _page(
     session: Session, conditions: list, page: int, page_size: int, options: tuple = ()
 ) -> tuple[list[LeadTask], int]:
-    total = session.scalar(sa.select(sa.func.count()).select_from(LeadTask).where(*conditions))
-    rows = session.scalars(
-        sa.select(LeadTask)
-        .options(*options)
-        .where(*conditions)
-        .order_by(LeadTask.due_at, _priority_order(), LeadTask.id)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        LeadTask,
+        conditions,
+        order_by=(LeadTask.due_at, _priority_order(), LeadTask.id),
+        page=page,
+        page_size=page_size,
+        options=options,
+    )
+    return rows, total
 
 
 def list_lead_tasks(
