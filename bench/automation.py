@@ -39,8 +39,9 @@ from app import clock, create_app, migrate
 from app.auth import tokens
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import processing, rule_context
+from app.automation import processing
 from app.automation import rules as rule_language
+from app.automation.language import context as rule_context
 from app.automation.models import AutomationRule
 from app.config import Settings
 from app.devtools.local_redis import free_port

@@ -27,13 +27,14 @@ from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
 from app.intake import service as intake
 from app.leads.models import Lead
-from app.notifications import attempts, inbox, outgoing, preferences, service
+from app.notifications import inbox, outgoing, preferences, service
 from app.notifications.models import Notification
+from app.notifications.worker import attempts
 from app.redis_clients import redis_client
 from app.scheduling import run_job
 from app.scheduling.dispatch import Dispatcher
 from app.scheduling.models import ScheduledJob
-from app.tasks import digest
+from app.tasks.alerts import digest
 from tests.conftest import test_settings, truncate_all
 
 PASSWORD = "correct horse battery staple"

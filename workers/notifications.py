@@ -9,8 +9,8 @@ from flask import current_app
 
 from app.app_db import get_db, unit_of_work
 from app.db import database_now
-from app.notifications import attempts
-from app.tasks import digest
+from app.notifications.worker import attempts
+from app.tasks.alerts import digest
 
 
 @shared_task(name="notifications.recover_stuck_sends")

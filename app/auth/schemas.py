@@ -231,7 +231,7 @@ class ClinicSettingsIn(RequestSchema):
         allow_none=True,
         metadata={
             "description": 'per channel, e.g. {"sms": "200/hour"}: messages over it wait for the next '
-            "window (app/notifications/rate_limits.py); null: no limit"
+            "window (app/notifications/worker/rate_limits.py); null: no limit"
         },
     )
     # When automation's call tasks fall due (app/intelligence): the first open moment, or the

@@ -1,7 +1,8 @@
 """The automation domain's registrations: its job kind, rule executors, event consumers and clinic setup."""
 
 from app.auth import service as auth
-from app.automation import actions, orphans, outreach, processing, rules, service, steps
+from app.automation import orphans, processing, rules, service, steps
+from app.automation.executors import actions, outreach
 from app.events import consumers as events
 from app.leads import listing as lead_listing
 from app.scheduling import registry

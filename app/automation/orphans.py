@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.automation import rules, steps
-from app.automation.actions import within_business_hours
+from app.automation.executors.actions import within_business_hours
 from app.automation.models import (
     AutomationStep,
     EnrollmentStatus,

@@ -2,7 +2,8 @@
 invitations go out by email."""
 
 from app.auth import service as auth
-from app.notifications import attempts, batches, invitations, outgoing
+from app.notifications import invitations, outgoing
+from app.notifications.worker import attempts, batches
 from app.scheduling import registry
 
 # On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give

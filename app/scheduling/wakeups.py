@@ -47,7 +47,7 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
 def realtime_is_behind(session, *, now: datetime, settings) -> bool:
     """Whether a new lead's processing has waited longer than `realtime_behind_seconds`: bulk work
     that runs in steps (a campaign's batch, window by window) asks between them, in the transaction
-    of its next step, and hands the rest back while it is (app/notifications/batches.py)."""
+    of its next step, and hands the rest back while it is (app/notifications/worker/batches.py)."""
     kinds = registry.realtime_drained_kinds()
     if not kinds:
         return False

@@ -5,7 +5,7 @@ every active clinic admin is told, once each, and the lead or task is flagged, o
   (24) after capture, counted on the clinic's open days; when it fires it re-checks: the lead still
   open, never escalated, and no contact (activities/rules.py: an attempt such as a voicemail or an
   automated email is not one) since it was captured.
-- An overdue task nobody acted on: the task's escalation timer (app/tasks/timers.py writes it with
+- An overdue task nobody acted on: the task's escalation timer (app/tasks/alerts/timers.py writes it with
   the reminders) fires after its due time; still open with no contact since: raised to URGENT.
 """
 
@@ -25,8 +25,8 @@ from app.leads.models import Lead
 from app.notifications import service as notifications
 from app.scheduling import service as scheduling
 from app.tasks import rules
+from app.tasks.alerts.timers import live_task
 from app.tasks.models import TaskPriority
-from app.tasks.timers import live_task
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
 

@@ -3,7 +3,8 @@
 from app.events import consumers as events
 from app.events import service as event_types
 from app.scheduling import registry
-from app.tasks import escalation, overdue, service, timers
+from app.tasks import escalation, service
+from app.tasks.alerts import overdue, timers
 
 # The timers' handlers write only in their transaction (an in-app notification, the task or lead, an
 # audit row; email goes out through a delivery job of its own): rows due together run in batches.

@@ -24,6 +24,7 @@ from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.tasks import rules
+from app.tasks.alerts.timers import cancel_timers, replace_timers
 from app.tasks.creation import add_task, assignee_for, notify_new_task
 from app.tasks.models import (
     CLOSED_TASK_STATUSES,
@@ -33,7 +34,6 @@ from app.tasks.models import (
     TaskOutcome,
     TaskStatus,
 )
-from app.tasks.timers import cancel_timers, replace_timers
 
 
 def get_task(*, session: Session, clinic_id: int, task_id: int, for_update: bool = False) -> LeadTask:

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 
 from app import clock
 from app.app_db import get_db
-from app.notifications import attempts, batches, outgoing
+from app.notifications import outgoing
 from app.notifications.models import Notification
+from app.notifications.worker import attempts, batches
 from app.scheduling import run_job
 from app.scheduling.models import ScheduledJob
 from tests.ledger import realtime_waiting

@@ -9,7 +9,7 @@ from email.policy import default
 
 import pytest
 
-from app.notifications import channels, smtp
+from app.notifications.providers import channels, smtp
 
 TRICKY = "\n".join(
     [

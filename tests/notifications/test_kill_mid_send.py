@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app import clock
-from app.notifications import attempts
+from app.notifications.worker import attempts
 from tests.notifications.fakes import sms_provider, smtp_server
 from tests.notifications.kit import (
     FAST_DELIVERY,

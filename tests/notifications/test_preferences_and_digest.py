@@ -11,7 +11,7 @@ from app.business_hours import rules as hours
 from app.notifications import service
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from app.tasks import digest
+from app.tasks.alerts import digest
 from app.tasks.models import LeadTask
 
 

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.notifications import attempts, batches, outgoing
+from app.notifications import outgoing
 from app.notifications.models import Notification
+from app.notifications.worker import attempts, batches
 from app.scheduling.models import DONE, ScheduledJob
 from tests.notifications.fakes import smtp_server
 from tests.notifications.kit import FAST_DELIVERY, all_in, rows, smtp_settings, use

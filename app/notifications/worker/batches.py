@@ -36,8 +36,10 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.delivery import queries as delivery_queries
 from app.delivery import service as outbound
-from app.notifications import channels, outgoing, sending
+from app.notifications import outgoing
 from app.notifications.models import DeliveryStatus, Notification
+from app.notifications.providers import channels
+from app.notifications.worker import sending
 from app.scheduling import service as scheduling
 from app.scheduling import wakeups
 

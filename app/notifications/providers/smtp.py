@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 
-from app.notifications.transport import (
+from app.notifications.providers.transport import (
     OutcomeUnknown,
     Outgoing,
     PermanentError,

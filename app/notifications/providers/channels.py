@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from app import config
-from app.notifications import smtp
-from app.notifications.transport import (
+from app.notifications.providers import smtp
+from app.notifications.providers.transport import (
     OutcomeUnknown,
     Outgoing,
     PermanentError,

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.activities import rules as activity_rules
 from app.activities.service import SYSTEM
-from app.automation import actions, steps
+from app.automation import steps
+from app.automation.executors import actions
 from app.automation.models import AutomationStep, StepStatus
 from app.errors import ValidationFailed
 from app.leads.models import Lead

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.delivery import rules as delivery_rules
-from app.notifications import channels, outgoing, rate_limits
+from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.notifications.providers import channels
+from app.notifications.worker import rate_limits
 from app.scheduling import service as scheduling
 
 log = logging.getLogger(__name__)
