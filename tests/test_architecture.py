@@ -370,8 +370,9 @@ def _source_texts() -> dict[str, str]:
 
 
 def _speed_home(name: str) -> bool:
-    """app/db/ and a domain's queries.py: the only homes of the fast-path machinery."""
-    return name.startswith("app/db/") or name.endswith("/queries.py")
+    """app/db/ and a domain's queries modules (queries.py, *_queries.py): the only homes of the
+    fast-path machinery."""
+    return name.startswith("app/db/") or re.search(r"/(\w+_)?queries\.py$", name) is not None
 
 
 def test_the_fast_write_path_is_used_only_from_app_db_and_queries_modules():
