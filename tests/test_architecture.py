@@ -8,10 +8,10 @@ still a dependency of the code that runs it; deferring it only hides a cycle fro
 the reader, so it must obey the same order. Not counted: imports under `if TYPE_CHECKING:` (they
 never run and only name types), and the implicit import of a module's parent packages.
 
-Each KNOWN_* list below names today's exceptions, each with the helper removing it; the lead
-empties them as that work lands. A new entry needs a reason. An entry that is no longer true is
-reported as a warning (not a failure, so the work that removes it can land before the list is
-edited): remove it then, so the list only shrinks.
+There is no exception list: no module may import against the order, and the KNOWN_* lists are
+empty. Each would name an exception with the helper removing it; a new entry needs a reason. An entry
+that is no longer true is reported as a warning (not a failure, so the work that removes it can land
+before the list is edited): remove it then, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ APP = ROOT / "app"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
     # (app/auth/roles.py is Flask-free) that every layer may name; so is the PHI field policy
-    # (app/auth/phi_policy.py) that every domain's response schemas apply.
+    # (app/auth/phi_policy.py) that every domain's response schemas apply. A view declares who may
+    # call it with app/access.py (tags on the view, flask.g); app/auth/permissions.py enforces the
+    # tags, wired by the composition root: no view imports auth for it.
     (
         "app.access",
         "app.api",
