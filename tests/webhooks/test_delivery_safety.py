@@ -54,7 +54,7 @@ def test_a_lost_outcome_is_resent_with_the_same_idempotency_key(
     def lost(**_):
         raise RuntimeError("database went away after the POST")
 
-    monkeypatch.setattr(service, "record_outcome", lost)
+    monkeypatch.setattr(posting, "record_outcome", lost)
     run_at(app, job, clock.now())
     monkeypatch.undo()
     assert delivery_row(db).status == SENDING and len(receiver.accepted) == 1
