@@ -138,10 +138,10 @@ def _blueprints():
     from app.audit.views import blp as audit_blp
     from app.auth.platform_views import blp as platform_blp
     from app.auth.views import blp as auth_blp
-    from app.automation.sequence_views import blp as outreach_blp
     from app.automation.views import blp as automation_blp
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp
+    from app.intake.inbound.views import blp as inbound_blp
     from app.intake.views import blp as intake_blp
     from app.intelligence.views import blp as intelligence_blp
     from app.leads.views import blp as leads_blp
@@ -151,6 +151,7 @@ def _blueprints():
     from app.pipeline.views import blp as pipeline_blp
     from app.privacy.views import blp as privacy_blp
     from app.scheduling.views import blp as scheduling_blp
+    from app.sequences.views import blp as sequences_blp
     from app.tasks.views import blp as tasks_blp
     from app.webhooks.views import blp as webhooks_blp
 
@@ -173,7 +174,8 @@ def _blueprints():
         intelligence_blp,
         calendar_blp,
         webhooks_blp,
-        outreach_blp,
+        sequences_blp,
+        inbound_blp,
         messaging_blp,
         privacy_blp,
     ]

@@ -16,6 +16,7 @@ from app.bulk import models as bulk_models  # noqa: F401
 from app.calendar_feed import models as calendar_models  # noqa: F401
 from app.events import models as events_models  # noqa: F401
 from app.idempotency import models as idempotency_models  # noqa: F401
+from app.intake.inbound import models as inbound_models  # noqa: F401
 from app.intelligence import models as intelligence_models  # noqa: F401
 from app.leads import models as leads_models  # noqa: F401
 from app.messaging import models as messaging_models  # noqa: F401
@@ -34,6 +35,7 @@ HANDLERS = (
     "app.leads.handlers",  # new clinic: default lead sources
     "app.pipeline.handlers",  # new clinic: default stages
     "app.assignment.handlers",  # user unavailable: hand over their leads
+    "app.sequences.handlers",  # sequence executors; automatic stops (before the rules they'd cancel)
     "app.automation.handlers",  # rules, steps, executors, automatic stops, default rules
     "app.intelligence.handlers",  # re-score on lead events
     "app.tasks.handlers",  # reminders, escalation, speed-to-lead

@@ -39,15 +39,16 @@ from app import clock, create_app, migrate
 from app.auth import tokens
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import processing, rule_context
+from app.automation import processing
 from app.automation import rules as rule_language
+from app.automation.language import context as rule_context
 from app.automation.models import AutomationRule
 from app.config import Settings
 from app.devtools.local_redis import free_port
 from app.events.models import DomainEvent
 from app.intake import service as intake
 from app.leads.models import Lead
-from app.notifications import outgoing as notifications
+from app.notifications import service as notifications
 from app.notifications.models import Notification
 from app.tasks.models import LeadTask
 from bench.bulk import _stop, _wait, _worker
@@ -647,8 +648,9 @@ def _light(fire: dict, app, port: int) -> None:
     db = app.extensions["followup.db"]
     for start in range(0, fire["size"], CAMPAIGN_BATCH):
         with db.unit_of_work() as session:
-            notifications.send_emails(
+            notifications.queue_many(
                 session=session,
+                channel="email",
                 messages=[
                     {
                         "clinic_id": fire["clinic_id"],

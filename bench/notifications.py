@@ -2,7 +2,7 @@
 
 `python -m bench notifications [--count=10000] [--concurrency=4] [--batch=50] [--window=50] [--pipelining=1]`
 
-Two runs of `count` emails each, queued through `notifications.send_emails` (1,000 per transaction:
+Two runs of `count` emails each, queued through `notifications.queue_many` (1,000 per transaction:
 one multi-row INSERT, dispatched after commit as `notification.deliver_batch` ledger jobs of
 BATCH_SIZE messages on the notifications queue) and delivered by one `celery worker -Q notifications`
 process with `concurrency` children (4 by default: a delivering process mostly waits on SMTP and
@@ -36,6 +36,7 @@ from app import clock, create_app, migrate
 from app.auth import service as auth
 from app.config import PROJECT_ROOT, Settings
 from app.notifications import outgoing
+from app.notifications import service as notifications
 from app.notifications.models import Notification
 from bench.common import bench_database, bench_redis, print_table
 
@@ -146,8 +147,9 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
     started = clock.now()
     for start in range(0, count, BATCH):
         with db.unit_of_work() as session:
-            outgoing.send_emails(
+            notifications.queue_many(
                 session=session,
+                channel="email",
                 messages=[
                     {
                         "clinic_id": clinic_id,

@@ -8,10 +8,10 @@ still a dependency of the code that runs it; deferring it only hides a cycle fro
 the reader, so it must obey the same order. Not counted: imports under `if TYPE_CHECKING:` (they
 never run and only name types), and the implicit import of a module's parent packages.
 
-Each KNOWN_* list below names today's exceptions, each with the helper removing it; the lead
-empties them as that work lands. A new entry needs a reason. An entry that is no longer true is
-reported as a warning (not a failure, so the work that removes it can land before the list is
-edited): remove it then, so the list only shrinks.
+There is no exception list: no module may import against the order, and the KNOWN_* lists are
+empty. Each would name an exception with the helper removing it; a new entry needs a reason. An entry
+that is no longer true is reported as a warning (not a failure, so the work that removes it can land
+before the list is edited): remove it then, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ APP = ROOT / "app"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
     # (app/auth/roles.py is Flask-free) that every layer may name; so is the PHI field policy
-    # (app/auth/phi_policy.py) that every domain's response schemas apply.
+    # (app/auth/phi_policy.py) that every domain's response schemas apply. A view declares who may
+    # call it with app/access.py (tags on the view, flask.g); app/auth/permissions.py enforces the
+    # tags, wired by the composition root: no view imports auth for it.
     (
+        "app.access",
         "app.api",
         "app.app_db",
         "app.auth.phi_policy",
@@ -62,17 +65,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.leads",),  # builds on auth, events, audit
     ("app.activities",),
     ("app.pipeline", "app.assignment"),
-    # Outbound channels and the message templates; used by tasks, intelligence, automation.
-    ("app.notifications", "app.webhooks", "app.messaging"),
+    ("app.notifications", "app.webhooks"),  # outbound channels: email, SMS, staff inbox, webhooks
+    # Messages to leads: the templates and the contact policy, sent over notifications; used by
+    # tasks, intelligence, automation.
+    ("app.messaging",),
     ("app.tasks",),  # automation -> tasks -> activities -> leads -> auth
     ("app.bulk", "app.calendar_feed"),
     ("app.intake", "app.intelligence"),
     ("app.analytics",),  # reports: read everything below, are imported by no domain below
-    ("app.automation",),  # rules, steps, sequences: on top of every domain they act on
-    # A staff member's one-off message goes through automation's contact policy, so it (and the
-    # views that call it) sit above automation, while the templates stay below it.
+    ("app.automation",),  # rules and their steps: on top of every domain they act on
+    ("app.sequences",),  # cadences of messages and calls, run as automation's steps
+    # Operations' health and recovery (stuck automation steps among them): reads every domain.
     # Erasure reaches every table a person's data was copied to, so it sits above them all.
-    ("app.messaging.send", "app.messaging.views", "app.ops", "app.privacy"),
+    ("app.ops", "app.privacy"),
     # The admin console: server-rendered pages over every domain's services (and ops' heartbeats).
     ("app.console",),
     # The composition root: builds the app and wires every domain.
@@ -80,17 +85,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 INFRASTRUCTURE, COMPOSITION = 0, len(LAYERS) - 1  # tiers whose members may import each other
 
-# Any view may import the authorization it needs at the HTTP edge (`requires`, `current_actor`),
-# whatever its tier: every endpoint authorizes.
-EDGE_IMPORTS = {"app.auth.permissions"}
-
 # Import edges (importer -> imported) against the order of LAYERS allowed today: none.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 # Import cycles today (each a set of modules), each owned by a helper at work.
 KNOWN_CYCLES: list[set[str]] = []
 # Services that still read settings or clients from the Flask app: none.
 KNOWN_CURRENT_APP: set[str] = set()
-MAX_LINES = 500
+MAX_LINES = 400
+# Modules in one package (its __init__ aside) before it wants sub-packages.
+MAX_MODULES = 15
 KNOWN_LONG: set[str] = set()
 
 
@@ -232,8 +235,6 @@ def _is_view(module: str) -> bool:
 
 def _against_the_order(importer: str, imported: str) -> bool:
     (tier, entry), (their_tier, their_entry) = layer_of(importer), layer_of(imported)
-    if _is_view(importer) and imported in EDGE_IMPORTS:
-        return False
     if tier == their_tier:
         peers = tier not in (INFRASTRUCTURE, COMPOSITION)
         return peers and not _same_domain(entry, their_entry)
@@ -274,6 +275,28 @@ def test_a_lower_domain_never_imports_a_higher_one():
     _stale("KNOWN_UPWARD", sorted(f"{a} -> {b}" for a, b in KNOWN_UPWARD - upward))
 
 
+# Domains with one face: other domains import their service.py (and models, schemas) only; the rest
+# of the package is how it is done. The composition root also wires their views and handlers.
+FACED_DOMAINS = ("app.notifications",)
+FACE_MODULES = ("service", "models", "schemas")
+
+
+def test_other_domains_reach_a_faced_domain_through_its_service_only():
+    graph = import_graph()
+    composition = set(LAYERS[COMPOSITION])
+    offenders = sorted(
+        _where(importer, imported)
+        for importer, targets in graph.items()
+        for imported in targets
+        for domain in FACED_DOMAINS
+        if imported.startswith(domain + ".")
+        and not importer.startswith(domain + ".")
+        and imported.removeprefix(domain + ".").split(".")[0] not in FACE_MODULES
+        and layer_of(importer)[1] not in composition
+    )
+    assert not offenders, "import the domain's service.py instead:\n" + "\n".join(offenders)
+
+
 def _services() -> list[Path]:
     return sorted(APP.glob("*/service.py"))
 
@@ -304,6 +327,16 @@ def test_no_module_over_the_size_a_reader_can_hold():
     _stale("KNOWN_LONG", sorted(KNOWN_LONG - set(long)))
 
 
+def test_no_package_over_the_modules_a_reader_can_walk():
+    counts: dict[str, int] = {}
+    for path in APP.rglob("*.py"):
+        if path.name != "__init__.py":
+            package = str(path.parent.relative_to(ROOT))
+            counts[package] = counts.get(package, 0) + 1
+    crowded = {package: count for package, count in counts.items() if count > MAX_MODULES}
+    assert not crowded, f"over {MAX_MODULES} modules: group them in sub-packages by concern: {crowded}"
+
+
 def test_the_graph_sees_imports_inside_functions_and_skips_type_only_ones():
     # app/__init__.py imports the blueprints inside create_app; the test must count those.
     assert "app.tasks.views" in import_graph()["app"]
@@ -317,8 +350,8 @@ def test_the_order_sees_an_upward_import():
     assert _against_the_order("app.leads.service", "app.automation.service")
     assert _against_the_order("app.pipeline.service", "app.assignment.service")  # peers
     assert not _against_the_order("app.automation.service", "app.leads.service")
-    assert not _against_the_order("app.scheduling.views", "app.auth.permissions")
-    assert _against_the_order("app.scheduling.service", "app.auth.permissions")
+    assert not _against_the_order("app.scheduling.views", "app.access")
+    assert _against_the_order("app.scheduling.views", "app.auth.permissions")
 
 
 # --- the fast write path stays in app/db/ and queries.py (issue 15 items 1 and 2) ------------------
@@ -342,8 +375,9 @@ def _source_texts() -> dict[str, str]:
 
 
 def _speed_home(name: str) -> bool:
-    """app/db/ and a domain's queries.py: the only homes of the fast-path machinery."""
-    return name.startswith("app/db/") or name.endswith("/queries.py")
+    """app/db/ and a domain's queries modules (queries.py, *_queries.py): the only homes of the
+    fast-path machinery."""
+    return name.startswith("app/db/") or re.search(r"/(\w+_)?queries\.py$", name) is not None
 
 
 def test_the_fast_write_path_is_used_only_from_app_db_and_queries_modules():

@@ -207,7 +207,7 @@ def registered_routes(app):
 
 
 def test_every_endpoint_is_in_the_design_table_and_declares_its_permission(app):
-    from app.auth.permissions import declared_access
+    from app.access import declared_access
 
     problems = []
     for method, rule in registered_routes(app):

@@ -27,13 +27,14 @@ from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyKey
 from app.intake import service as intake
 from app.leads.models import Lead
-from app.notifications import delivery, inbox, outgoing, preferences, staff
+from app.notifications import inbox, outgoing, preferences, service
 from app.notifications.models import Notification
+from app.notifications.worker import attempts
 from app.redis_clients import redis_client
 from app.scheduling import run_job
 from app.scheduling.dispatch import Dispatcher
 from app.scheduling.models import ScheduledJob
-from app.tasks import digest
+from app.tasks.alerts import digest
 from tests.conftest import test_settings, truncate_all
 
 PASSWORD = "correct horse battery staple"
@@ -95,7 +96,7 @@ def test_staff_notices_and_an_email_are_queued_and_delivered_without_an_app(wire
             data={"channels": {"reminder": ["in_app", "email"]}},
             now=now,
         )
-        notice = staff.notify_staff(
+        notice = service.notify_staff(
             session=session, clinic_id=clinic_id, user_id=user_id, kind="reminder", title="Call back",
             body="Ann is waiting", link=None, dedupe_key="no-app:notice", now=now,
         )  # fmt: skip
@@ -109,7 +110,7 @@ def test_staff_notices_and_an_email_are_queued_and_delivered_without_an_app(wire
     with wired.unit_of_work() as session:
         email = session.scalars(sa.select(Notification).where(Notification.channel == "email")).one()
         assert email.status == "sent" and email.to_address == "admin@noapp.test"
-        assert delivery.recover_stuck_sends(session=session, now=now, settings=wired.settings) == 0
+        assert attempts.recover_stuck_sends(session=session, now=now, settings=wired.settings) == 0
 
 
 def test_the_digest_sweep_runs_with_the_settings_it_is_given(wired, user):

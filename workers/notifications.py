@@ -9,14 +9,14 @@ from flask import current_app
 
 from app.app_db import get_db, unit_of_work
 from app.db import database_now
-from app.notifications import delivery
-from app.tasks import digest
+from app.notifications.worker import attempts
+from app.tasks.alerts import digest
 
 
 @shared_task(name="notifications.recover_stuck_sends")
 def recover_stuck_sends() -> int:
     with unit_of_work() as session:
-        return delivery.recover_stuck_sends(
+        return attempts.recover_stuck_sends(
             session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
         )
 

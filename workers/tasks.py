@@ -7,7 +7,7 @@ from app.app_db import get_db, unit_of_work
 from app.automation import orphans
 from app.db import database_now
 from app.pipeline import staleness
-from app.tasks import digest, overdue
+from app.tasks.alerts import digest, overdue
 
 
 @shared_task(name="tasks.mark_overdue")

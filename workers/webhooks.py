@@ -4,9 +4,9 @@ from celery import shared_task
 
 from app.app_db import get_db
 from app.db import database_now
-from app.webhooks import service
+from app.webhooks import posting
 
 
 @shared_task(name="webhooks.recover_stuck_deliveries")
 def recover_stuck_deliveries() -> int:
-    return service.recover_stuck_deliveries(db=get_db(), now=database_now(get_db()))
+    return posting.recover_stuck_deliveries(db=get_db(), now=database_now(get_db()))

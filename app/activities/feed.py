@@ -11,7 +11,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import phi_policy
 from app.auth.roles import Actor
-from app.db import page_offset
+from app.db import page_of
 from app.errors import NotFound
 
 
@@ -39,14 +39,14 @@ def clinic_feed(
 ) -> tuple[list[LeadActivity], int]:
     """The clinic's activities matching `filters`, newest first; the read is audited with its filters."""
     where = _conditions(actor.clinic_id, filters)
-    total = session.scalar(sa.select(sa.func.count()).select_from(LeadActivity).where(*where))
-    rows = session.scalars(
-        sa.select(LeadActivity)
-        .where(*where)
-        .order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
+    rows, total = page_of(
+        session,
+        LeadActivity,
+        where,
+        order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -62,7 +62,7 @@ def clinic_feed(
         },
         at=now,
     )
-    return list(rows), total
+    return rows, total
 
 
 def get_activity(*, session: Session, actor: Actor, activity_id: int, now: datetime) -> LeadActivity:

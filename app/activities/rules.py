@@ -24,7 +24,7 @@ ANSWERED_OUTCOMES = frozenset({CallOutcome.SPOKE, CallOutcome.CALLBACK_REQUESTED
 FAILED_OUTCOMES = frozenset({CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL, CallOutcome.WRONG_NUMBER})
 CHANNEL_TYPES = frozenset({ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS})
 MESSAGE_TYPES = frozenset({ActivityType.EMAIL, ActivityType.SMS})
-# The key in an activity's `details` that marks the break-up email (app/automation/outreach.py).
+# The key in an activity's `details` that marks the break-up email (app/automation/executors/outreach.py).
 BREAK_UP = "break_up"
 
 

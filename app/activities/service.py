@@ -12,7 +12,7 @@ from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.auth import phi_policy
 from app.auth.roles import Actor
-from app.db import new_row, page_offset
+from app.db import new_row, page_of
 from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
@@ -204,14 +204,14 @@ def list_activities(
     conditions = [LeadActivity.lead_id == lead.id]
     if types:
         conditions.append(LeadActivity.type.in_(types))
-    total = session.scalar(sa.select(sa.func.count()).select_from(LeadActivity).where(*conditions))
-    rows = session.scalars(
-        sa.select(LeadActivity)
-        .where(*conditions)
-        .order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
+    rows, total = page_of(
+        session,
+        LeadActivity,
+        conditions,
+        order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -222,4 +222,4 @@ def list_activities(
         after={"phi": phi_policy.may_read_phi(actor)},  # whether the answer carried the notes
         at=now,
     )
-    return list(rows), total
+    return rows, total

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.activities import feed, schemas, service
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.idempotency.web import idempotent
 

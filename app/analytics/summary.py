@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 from app.analytics import trends
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
-from app.notifications import outgoing, preferences, rules
-from app.notifications.models import Notification, NotificationPreference
+from app.business_hours import rules as hours
+from app.notifications import service as notifications
+from app.notifications.models import Channel, Notification, NotificationPreference
 
 SUMMARY = "summary"
-DAILY, WEEKLY, OFF = rules.SUMMARY_FREQUENCIES
+DAILY, WEEKLY, OFF = notifications.SUMMARY_FREQUENCIES
 SOURCE_LINES = 10
 
 
@@ -47,12 +48,12 @@ def summary_key(user_id: int, period: Period) -> str:
 def due_period(now: datetime, zone: str, frequency: str, *, hour: int, window_hours: int) -> Period | None:
     """The period whose summary is due at `now` in `zone` (local time in the digest window; a weekly
     one on Mondays), else None."""
-    today = rules.digest_due(now, zone, hour=hour, window_hours=window_hours)
+    today = hours.digest_due(now, zone, hour=hour, window_hours=window_hours)
     if today is None or frequency == OFF or (frequency == WEEKLY and today.weekday() != 0):
         return None
     first_day = today - timedelta(days=7 if frequency == WEEKLY else 1)
-    start = rules.local_day_bounds(first_day, zone)[0]
-    end = rules.local_day_bounds(today, zone)[0]
+    start = hours.local_day_bounds(first_day, zone)[0]
+    end = hours.local_day_bounds(today, zone)[0]
     return Period(frequency, first_day, today - timedelta(days=1), start, end)
 
 
@@ -69,7 +70,7 @@ def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hou
     ).all()  # fmt: skip
     due = []
     for user_id, clinic_id, email, name, zone, frequency in admins:
-        frequency = frequency or rules.DEFAULT_SUMMARY_FREQUENCY
+        frequency = frequency or notifications.DEFAULT_SUMMARY_FREQUENCY
         found = due_period(now, zone or "UTC", frequency, hour=hour, window_hours=window_hours)
         if found is not None and email:
             due.append((summary_key(user_id, found), user_id, clinic_id, email, name, found))
@@ -94,10 +95,10 @@ def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hou
                 "dedupe_key": key,
                 "kind": SUMMARY,
                 "recipient_user_id": user_id,
-                "not_before": preferences.quiet_until_for(session=session, user_id=user_id, now=now),
+                "not_before": notifications.quiet_until_for(session=session, user_id=user_id, now=now),
             }
         )
-    return len(outgoing.send_emails(session=session, messages=messages, now=now))
+    return len(notifications.queue_many(session=session, channel=Channel.EMAIL, messages=messages, now=now))
 
 
 def headline(*, session: Session, clinic_id: int, period: Period) -> dict:

@@ -4,10 +4,10 @@ from flask import request
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.analytics import schemas, service
 from app.api import make_blueprint
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_response
 

@@ -26,6 +26,7 @@ from app.auth.models import Clinic, User
 from app.auth.roles import Actor, Role
 from app.errors import ValidationFailed
 from app.events import service as events
+from app.leads import lookups
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource
 from app.leads.rules import COORDINATOR_ROLES
@@ -111,7 +112,7 @@ def pick_owner(
         # One capacity decision at a time per clinic (the rotation's row, locked until commit):
         # two concurrent new leads must not both read the same open-lead counts.
         last_user_id = queries.last_turn(session, clinic.id, CLINIC_SCOPE, now)
-        counts = leads.open_lead_counts(session=session, clinic_id=clinic.id, user_ids=pool_ids)
+        counts = lookups.open_lead_counts(session=session, clinic_id=clinic.id, user_ids=pool_ids)
         candidates = [
             rules.Candidate(user_id=u.id, open_leads=counts[u.id], max_open_leads=u.max_open_leads)
             for u in pool
@@ -282,7 +283,7 @@ def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: dat
     clinic = auth.get_clinic(session=session, clinic_id=user.clinic_id)
     why = "out of office" if user.active else "inactive"
     moved = 0
-    for lead in leads.open_leads_of(
+    for lead in lookups.open_leads_of(
         session=session, clinic_id=user.clinic_id, user_id=user.id, for_update=True
     ):
         pick = pick_owner(

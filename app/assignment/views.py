@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import make_blueprint, with_etag
 from app.app_db import unit_of_work
 from app.assignment import schemas, service
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.leads.schemas import LeadOut
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.db import new_row, page_offset
+from app.db import new_row, page_of
 
 SYSTEM = "system"
 
@@ -90,12 +89,12 @@ def list_events(
         conditions.append(AuditEvent.actor == actor)
     if action:
         conditions.append(AuditEvent.action == action)
-    total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(*conditions))
-    rows = session.scalars(
-        sa.select(AuditEvent)
-        .where(*conditions)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        AuditEvent,
+        conditions,
+        order_by=(AuditEvent.at.desc(), AuditEvent.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
+    return rows, total

@@ -1,9 +1,9 @@
 from flask.views import MethodView
 
+from app.access import current_actor, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
 from app.audit import schemas, service
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 
 blp = make_blueprint("audit", "The audit trail")

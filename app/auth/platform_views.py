@@ -7,10 +7,10 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import clock
+from app.access import platform_only
 from app.api import make_blueprint
 from app.app_db import unit_of_work
 from app.auth import onboarding, schemas
-from app.auth.permissions import platform_only
 
 blp = make_blueprint("platform", "The platform operator: new clinics and their first admin")
 

@@ -185,7 +185,7 @@ class ClinicSettingsIn(RequestSchema):
     next_task_team_overdue = fields.Boolean(
         metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
     )
-    # The contact policy of automated messages to leads (app/automation/policy.py).
+    # The contact policy of automated messages to leads (app/messaging/policy.py).
     quiet_hours = fields.Nested(
         ClinicQuietHoursIn,
         allow_none=True,
@@ -216,7 +216,7 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=0, max=50),
         metadata={"description": "automated messages per lead per local day (default 2)"},
     )
-    # Outreach limits (seed 004): app/automation/policy.py holds automated messages to one lead back.
+    # Outreach limits (seed 004): app/messaging/policy.py holds automated messages to one lead back.
     max_automated_messages_per_lead = fields.Integer(
         allow_none=True,
         strict=True,
@@ -238,7 +238,7 @@ class ClinicSettingsIn(RequestSchema):
         allow_none=True,
         metadata={
             "description": 'per channel, e.g. {"sms": "200/hour"}: messages over it wait for the next '
-            "window (app/notifications/rate_limits.py); null: no limit"
+            "window (app/notifications/worker/rate_limits.py); null: no limit"
         },
     )
     # When automation's call tasks fall due (app/intelligence): the first open moment, or the

@@ -7,10 +7,10 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import get_db, unit_of_work
-from app.auth import onboarding, schemas, service, sessions
-from app.auth.permissions import current_actor, public, requires
+from app.auth import api_keys, onboarding, schemas, service, sessions
 from app.auth.roles import ANY, Permission
 
 blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
@@ -226,7 +226,7 @@ class ApiKeys(MethodView):
     def get(self):
         """The clinic's API keys (never the keys themselves)."""
         with unit_of_work() as session:
-            return service.list_api_keys(session=session, clinic_id=current_actor().clinic_id)
+            return api_keys.list_api_keys(session=session, clinic_id=current_actor().clinic_id)
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.ApiKeyIn)
@@ -234,7 +234,7 @@ class ApiKeys(MethodView):
     def post(self, body):
         """Create an API key with an explicit permission list; the key is shown once."""
         with unit_of_work() as session:
-            key, raw = service.create_api_key(
+            key, raw = api_keys.create_api_key(
                 session=session,
                 actor=current_actor(),
                 name=body["name"],
@@ -256,9 +256,9 @@ class ApiKeyById(MethodView):
         """Rename an API key or set its rate limit (requests per minute)."""
         actor = current_actor()
         with unit_of_work() as session:
-            current = service.get_api_key(session=session, clinic_id=actor.clinic_id, key_id=key_id)
+            current = api_keys.get_api_key(session=session, clinic_id=actor.clinic_id, key_id=key_id)
             check_if_match(current, schemas.ApiKeyOut())
-            key = service.update_api_key(
+            key = api_keys.update_api_key(
                 session=session, actor=actor, key_id=key_id, changes=body, now=clock.now()
             )
             return with_etag(key, schemas.ApiKeyOut())
@@ -268,4 +268,4 @@ class ApiKeyById(MethodView):
     def delete(self, key_id):
         """Revoke an API key."""
         with unit_of_work() as session:
-            service.revoke_api_key(session=session, actor=current_actor(), key_id=key_id, now=clock.now())
+            api_keys.revoke_api_key(session=session, actor=current_actor(), key_id=key_id, now=clock.now())

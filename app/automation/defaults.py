@@ -5,7 +5,7 @@ Three of the design's defaults are not rules on purpose:
 - the reminder before a task is due and the escalation of an overdue task are the task's own
   timers (app/tasks), tuned by the clinic's settings (reminder offsets, escalation hours);
 - stopping outreach on an inbound reply, a conversion or a loss is the contact policy: a clinic
-  may not switch off "stop messaging someone who answered" (app/automation/stops.py).
+  may not switch off "stop messaging someone who answered" (app/sequences/stops.py).
 """
 
 from __future__ import annotations

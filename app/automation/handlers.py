@@ -1,9 +1,9 @@
 """The automation domain's registrations: its job kind, rule executors, event consumers and clinic setup."""
 
 from app.auth import service as auth
-from app.automation import actions, orphans, outreach, processing, rules, sequences, service, steps, stops
+from app.automation import orphans, processing, rules, service, steps
+from app.automation.executors import actions, outreach
 from app.events import consumers as events
-from app.events import service as event_types
 from app.leads import listing as lead_listing
 from app.scheduling import registry
 
@@ -18,15 +18,6 @@ steps.register_executor("suggest", actions.suggest)
 steps.register_executor("update_stage", actions.update_stage)
 steps.register_executor("send_email", outreach.send_email)  # through the contact policy
 steps.register_executor("send_sms", outreach.send_sms)
-steps.register_executor("sequence_step", sequences.run_sequence_step)
-steps.register_executor("enroll_sequence", sequences.enroll_from_rule)
-
-# Automatic stops: outreach ends on a reply, conversion, loss, deletion or opt-out.
-events.on(event_types.ACTIVITY_LOGGED, stops.on_inbound_contact)
-events.on(event_types.LEAD_CONVERTED, stops.on_converted)
-events.on(event_types.LEAD_LOST, stops.on_lost)
-events.on(event_types.LEAD_DELETED, stops.on_deleted)
-events.on(event_types.LEAD_UPDATED, stops.on_opt_out)
 
 # Every trigger's events are evaluated against the clinic's rules.
 for trigger in rules.TRIGGERS:

@@ -148,27 +148,6 @@ class SequenceEnrollment(Base):
     end_reason: Mapped[str | None] = mapped_column(sa.String(64))  # replied, converted, lost, opted_out, ...
 
 
-class InboundMessage(Base):
-    """An inbound SMS or email from a provider webhook, matched to a lead: stored once per message id.
-
-    The provider's message id makes the webhook idempotent: a retried delivery finds its row and
-    answers as the first time did, recording nothing. Unmatched messages are not stored.
-    """
-
-    __tablename__ = "inbound_messages"
-    __table_args__ = (sa.UniqueConstraint("clinic_id", "channel", "message_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    channel: Mapped[str] = mapped_column(sa.String(16))  # sms | email
-    message_id: Mapped[str] = mapped_column(sa.String(200))  # the provider's id
-    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"), index=True)
-    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("lead_activities.id"))
-    opted_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the message was a STOP
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 class OrphanSweep(Base):
     """Where the orphan sweep (app/automation/orphans.py) is in its walk over the leads, and what
     its passes found: one row, read and advanced under a row lock so two beats take turns."""

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.automation import rules, steps
-from app.automation.actions import within_business_hours
+from app.automation.executors.actions import within_business_hours
 from app.automation.models import (
     AutomationStep,
     EnrollmentStatus,
@@ -36,7 +36,7 @@ from app.automation.models import (
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import registry
 from app.scheduling.models import OPEN, ScheduledJob
-from app.tasks.lead_escalation import LEAD_ESCALATION
+from app.tasks.escalation import LEAD_ESCALATION
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
 
 SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail names it

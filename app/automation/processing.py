@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.automation import rules, steps
-from app.automation.actions import calendar_of, local_time_text, within_business_hours
+from app.automation.executors.actions import calendar_of, local_time_text, within_business_hours
+from app.automation.language.context import build_context
 from app.automation.models import (
     AutomationRule,
 )
-from app.automation.rule_context import build_context
 from app.automation.service import ensure_default_rules
 from app.db import loaded
 from app.events.models import DomainEvent

@@ -214,17 +214,3 @@ class RuleStatsOut(Schema):
     )
     skipped_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
     last_run_at = fields.DateTime(allow_none=True)
-
-
-class SequenceStatsOut(Schema):
-    sequence_id = fields.Integer()
-    name = fields.String()
-    active = fields.Boolean()
-    enrolled = fields.Integer()
-    active_enrollments = fields.Integer()
-    completed = fields.Integer()
-    replied = fields.Integer()
-    unenrolled_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer())
-    converted_within_30_days = fields.Integer(
-        metadata={"description": "Enrollments whose lead converted within 30 days of enrolling"}
-    )

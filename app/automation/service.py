@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import rule_validation, rules, steps
+from app.automation import rules, steps
 from app.automation.defaults import DEFAULT_RULES
+from app.automation.language import validation as rule_validation
 from app.automation.models import (
     AutomationRule,
     AutomationRuleVersion,

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.automation import rules
+from app.automation.language.context import build_context
 from app.automation.processing import lead_id_of, plan_actions
-from app.automation.rule_context import build_context
 from app.automation.service import get_rule
 from app.errors import NotFound
 from app.events.models import DomainEvent

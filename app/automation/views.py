@@ -3,9 +3,9 @@
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.automation import schemas, service, simulation, stats, why_trail
 
@@ -39,23 +39,6 @@ class RuleStats(MethodView):
         """Per rule: runs, steps by status (done, skipped, failed, ...), skipped steps by reason, last run."""
         with unit_of_work() as session:
             return stats.rule_stats(
-                session=session,
-                clinic_id=current_actor().clinic_id,
-                start=args.get("start"),
-                end=args.get("end"),
-            )
-
-
-@blp.route("/sequences/stats")
-class SequenceStats(MethodView):
-    @requires(Permission.ANALYTICS)
-    @blp.arguments(schemas.StatsArgs, location="query")
-    @blp.response(200, schemas.SequenceStatsOut(many=True))
-    def get(self, args):
-        """Per sequence: enrolled, active, completed, replied, unenrolled by reason, converted within 30
-        days of enrolling."""
-        with unit_of_work() as session:
-            return stats.sequence_stats(
                 session=session,
                 clinic_id=current_actor().clinic_id,
                 start=args.get("start"),

@@ -30,7 +30,7 @@ from app.bulk.models import (
     BulkJob,
     BulkJobRow,
 )
-from app.db import page_offset
+from app.db import page_of
 from app.errors import NotFound, ValidationFailed
 from app.events import service as events
 from app.leads.models import OPEN_STATUSES, Lead
@@ -240,15 +240,10 @@ def list_rows(
     where = [BulkJobRow.bulk_job_id == bulk_job_id]
     if outcome:
         where.append(BulkJobRow.outcome == outcome)
-    total = session.scalar(sa.select(sa.func.count()).select_from(BulkJobRow).where(*where))
-    rows = session.scalars(
-        sa.select(BulkJobRow)
-        .where(*where)
-        .order_by(BulkJobRow.row)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session, BulkJobRow, where, order_by=(BulkJobRow.row,), page=page, page_size=page_size
+    )
+    return rows, total
 
 
 def _assignee_of(lead, position: int, params: dict) -> int | None:

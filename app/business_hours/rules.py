@@ -232,3 +232,49 @@ def local_steps_later(timezone: str, anchor: datetime, unit: str, steps: int) ->
     zone = ZoneInfo(timezone)
     wall = anchor.astimezone(zone).replace(tzinfo=None) + relativedelta(**{unit: steps})
     return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+# --- quiet hours and local days (staff notifications, the contact policy, digests) -----------------
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, tz: str, start: str | None, end: str | None) -> datetime | None:
+    """If `now` falls in the local quiet hours [start, end) — which may span midnight — their end (aware).
+
+    None when there are no quiet hours or `now` is outside them. start == end means no quiet hours.
+    """
+    if not start or not end or start == end:
+        return None
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    begin, finish = parse_hhmm(start), parse_hhmm(end)
+    clock = local.time().replace(tzinfo=None)
+    if begin < finish:
+        inside = begin <= clock < finish
+        end_day = local.date()
+    else:  # e.g. 21:00 → 07:00
+        inside = clock >= begin or clock < finish
+        end_day = local.date() + timedelta(days=1) if clock >= begin else local.date()
+    if not inside:
+        return None
+    # Wall-clock end in the zone (a DST gap resolves forward through zoneinfo's fold handling).
+    return datetime.combine(end_day, finish, tzinfo=zone)
+
+
+def digest_due(now: datetime, tz: str, *, hour: int, window_hours: int) -> date | None:
+    """The local date whose digest is due at `now` (local time in [hour, hour + window)), else None."""
+    local = now.astimezone(ZoneInfo(tz))
+    if hour <= local.hour < hour + window_hours:
+        return local.date()
+    return None
+
+
+def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, as aware datetimes."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)

@@ -4,9 +4,9 @@ from flask import Response
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, public, requires
 from app.api import make_blueprint
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY
 from app.calendar_feed import schemas, service
 

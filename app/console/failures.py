@@ -10,9 +10,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.notifications import admin as notifications
+from app.notifications import service as notifications
 from app.notifications.models import Channel, Notification
-from app.scheduling import service as scheduling
+from app.scheduling import job_admin as scheduling
 from app.scheduling.models import GAVE_UP, ScheduledJob
 from app.webhooks import redeliver as webhooks
 from app.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription

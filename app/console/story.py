@@ -15,7 +15,7 @@ from app.automation import schemas as automation_schemas
 from app.automation import why_trail
 from app.leads import schemas as lead_schemas
 from app.leads import service as leads
-from app.scheduling import service as scheduling
+from app.scheduling import job_admin as scheduling
 from app.scheduling.models import OPEN
 from app.tasks import schemas as task_schemas
 from app.tasks import service as tasks

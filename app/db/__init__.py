@@ -5,7 +5,7 @@ from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, 
 from app.db.clock import database_clock, database_now
 from app.db.database import Database
 from app.db.engine import autocommit, is_unavailable, make_engine
-from app.db.paging import MAX_OFFSET, page_offset
+from app.db.paging import MAX_OFFSET, page_of, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
 from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
 from app.db.uow import BatchedUnit, NeedsTransaction, OrmUnit, UnitOfWork
@@ -37,6 +37,7 @@ __all__ = [
     "make_engine",
     "new_id_columns",
     "new_row",
+    "page_of",
     "page_offset",
     "row_values",
 ]

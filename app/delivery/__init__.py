@@ -4,5 +4,5 @@ A message is a row (pending → sending → done | failed | dead). `service.py` 
 kind of message shares: claim with a lease, send outside the transaction, record the outcome by
 compare-and-set, retry after a backoff or give up, recover sends stuck past their lease. `rules.py`
 holds the backoff and give-up rules (pure). Each domain supplies only what differs: how to send and
-what to record (app/notifications/delivery.py, app/webhooks/service.py).
+what to record (app/notifications/worker/attempts.py, app/webhooks/service.py).
 """

@@ -9,8 +9,8 @@ from datetime import timedelta
 from flask import Response, request
 
 from app import clock
+from app.access import current_actor
 from app.app_db import get_db
-from app.auth.permissions import current_actor
 from app.idempotency import service
 
 

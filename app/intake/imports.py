@@ -28,7 +28,7 @@ from app.bulk.models import CANCELLED, CREATED, DUPLICATE, INVALID, LEADS_IMPORT
 from app.db.protected import keys_of
 from app.errors import Conflict, DomainError
 from app.intake import schemas, service
-from app.leads import service as leads
+from app.leads import lookups
 
 CHUNK_KIND = "leads.import_chunk"
 CHANNEL = "import"
@@ -144,7 +144,7 @@ def run_import_chunk(*, session: Session, job, now: datetime) -> None:
         api_key_id=params.get("api_key_id"),
     )
     checked = [_checked(raw) for raw in json.loads(phi.decrypt(job.payload["rows"], keys=keys_of(session)))]
-    made = leads.find_by_external_ids(
+    made = lookups.find_by_external_ids(
         session=session,
         clinic_id=bulk_job.clinic_id,
         external_ids=[data["external_id"] for data, _ in checked if data and data.get("external_id")],

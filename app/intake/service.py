@@ -34,8 +34,8 @@ from app.events import service as events
 from app.events.models import DomainEvent
 from app.intake import queries, rules
 from app.leads import duplicates as duplicate_leads
+from app.leads import lookups, sources
 from app.leads import service as leads
-from app.leads import sources
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
 from app.scheduling.models import ScheduledJob
@@ -269,7 +269,7 @@ def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource
 def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datetime) -> Intake:
     """Create the lead of a verified web-form submission, once per `submission_id`."""
     submission_id = form["submission_id"]
-    existing = leads.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
+    existing = lookups.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
     if existing is not None:
         return Intake(lead=existing, created=False)
     clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
@@ -292,7 +292,9 @@ def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datet
                 submission_id=submission_id,
             )
     except sa.exc.IntegrityError:
-        existing = leads.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
+        existing = lookups.find_by_submission(
+            session=session, clinic_id=clinic_id, submission_id=submission_id
+        )
         if existing is None:
             raise
         return Intake(lead=existing, created=False)

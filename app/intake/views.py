@@ -8,10 +8,10 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, public, requires
 from app.api import accepts_body_up_to, make_blueprint
 from app.app_db import get_db, unit_of_work
 from app.auth import signing
-from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
 from app.idempotency.web import idempotent

@@ -27,7 +27,7 @@ from app.intelligence import (
 from app.intelligence.contact_times import refresh_contact_tallies
 from app.intelligence.scoring import forget_models, rescore_open_leads, score_leads, train
 from app.leads.models import Lead
-from app.notifications import inbox as notifications
+from app.notifications import service as notifications
 from app.scheduling import service as scheduling
 
 log = logging.getLogger(__name__)

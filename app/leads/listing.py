@@ -13,7 +13,7 @@ from app.audit import service as audit
 from app.auth import phi_policy
 from app.auth import service as auth
 from app.auth.roles import Actor
-from app.db import page_offset
+from app.db import page_of
 from app.errors import ValidationFailed
 from app.leads import rules
 from app.leads.models import (
@@ -71,14 +71,9 @@ def list_leads(
         *_added_conditions(filters),
     ]
     order, tiebreak = list_order(sort)
-    total = session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*conditions))
-    rows = session.scalars(
-        sa.select(Lead)
-        .where(*conditions)
-        .order_by(order, tiebreak)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
+    rows, total = page_of(
+        session, Lead, conditions, order_by=(order, tiebreak), page=page, page_size=page_size
+    )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -93,7 +88,7 @@ def list_leads(
         },
         at=now,
     )
-    return list(rows), total
+    return rows, total
 
 
 SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}

@@ -86,7 +86,7 @@ class LeadUpdateIn(RequestSchema):
     insurance_carrier = _text(200, allow_none=True)
     insurance_member_id = _text(100, allow_none=True, metadata={"description": "Encrypted at rest"})
     notes = _text(10000, allow_none=True)
-    # The contact policy of automated messages (app/automation/policy.py).
+    # The contact policy of automated messages (app/messaging/policy.py).
     do_not_contact = fields.Boolean(
         metadata={"description": "no automated messages or sequence calls at all"}
     )

@@ -26,7 +26,6 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import rules, suppression
 from app.leads.models import (
-    OPEN_STATUSES,
     Lead,
     LeadSource,
     LeadStatus,
@@ -113,7 +112,7 @@ PLAIN_FIELDS = (
     "insurance_carrier",
     "insurance_member_id",
     "notes",
-    # The contact policy (app/automation/policy.py); audited, and their change is in lead.updated.
+    # The contact policy (app/messaging/policy.py); audited, and their change is in lead.updated.
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
@@ -282,25 +281,6 @@ def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
     return lead
 
 
-def find_by_submission(*, session: Session, clinic_id: int, submission_id: str) -> Lead | None:
-    """The lead a web-form submission already created, if any (deleted or not)."""
-    return session.scalar(
-        sa.select(Lead).where(Lead.clinic_id == clinic_id, Lead.submission_id == submission_id).limit(1)
-    )
-
-
-def find_by_external_ids(*, session: Session, clinic_id: int, external_ids: list[str]) -> dict[str, int]:
-    """{external id: lead id} of the clinic's leads an import already created (deleted or not)."""
-    if not external_ids:
-        return {}
-    rows = session.execute(
-        sa.select(Lead.external_id, Lead.id).where(
-            Lead.clinic_id == clinic_id, Lead.external_id.in_(sorted(set(external_ids)))
-        )
-    )
-    return dict(rows.all())
-
-
 def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:
     """Change a lead's details (not its stage, status or owner: those have their own use cases)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
@@ -385,43 +365,6 @@ def touch(*, lead: Lead, actor_ref: str, now: datetime) -> None:
     """Mark a lead changed by another domain's use case (stage, owner): a new version and ETag."""
     lead.updated_at = now
     lead.updated_by = actor_ref
-
-
-def open_leads_of(*, session: Session, clinic_id: int, user_id: int, for_update: bool = False) -> list[Lead]:
-    """A user's open (new or active), live leads, oldest first."""
-    stmt = (
-        sa.select(Lead)
-        .where(
-            Lead.clinic_id == clinic_id,
-            Lead.assigned_to_id == user_id,
-            Lead.deleted_at.is_(None),
-            Lead.status.in_([s.value for s in OPEN_STATUSES]),
-        )
-        .order_by(Lead.id)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    return list(session.scalars(stmt))
-
-
-def open_lead_counts(*, session: Session, clinic_id: int, user_ids: list[int]) -> dict[int, int]:
-    """How many open, live leads each user owns (users with none are 0)."""
-    counts = dict.fromkeys(user_ids, 0)
-    if not user_ids:
-        return counts
-    stmt = (
-        sa.select(Lead.assigned_to_id, sa.func.count())
-        .where(
-            Lead.clinic_id == clinic_id,
-            Lead.assigned_to_id.in_(user_ids),
-            Lead.deleted_at.is_(None),
-            Lead.status.in_([s.value for s in OPEN_STATUSES]),
-        )
-        .group_by(Lead.assigned_to_id)
-    )
-    for user_id, count in session.execute(stmt):
-        counts[user_id] = count
-    return counts
 
 
 def note_activity(*, session: Session, lead: Lead, at: datetime) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.csv_export import csv_stream
 from app.leads import export, listing, schemas, service, sources

@@ -1,10 +1,10 @@
 """A one-off email or SMS from a person to a lead (POST /api/leads/:id/messages).
 
-The same road as automation's messages, minus the automated-message limits: the contact policy
-(do-not-contact, the channel's opt-out, an address, quiet hours: the message waits for their end),
-the renderer of the merge fields, the notifications ledger (rendered once, delivered by the
-worker, once per delivery key), and an OUTBOUND activity on the timeline, so it counts as an
-attempt (app/activities/rules.py) like a call nobody answered.
+The same road as automation's messages (app/messaging/to_lead.py), minus the automated-message
+limits: the contact policy (do-not-contact, the channel's opt-out, an address, quiet hours: the
+message waits for their end), the renderer of the merge fields, the notifications ledger (rendered
+once, delivered by the worker, once per delivery key), and an OUTBOUND activity on the timeline, so
+it counts as an attempt (app/activities/rules.py) like a call nobody answered.
 """
 
 from __future__ import annotations
@@ -12,20 +12,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
-from app.activities import service as activities
-from app.activities.models import ActivityDirection, ActivityType
 from app.audit import service as audit
 from app.auth.roles import Actor
-from app.automation import outreach, policy
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict
 from app.leads import service as leads
-from app.messaging import merge_fields
+from app.messaging import policy, to_lead
 from app.messaging import service as templates
 from app.messaging.models import EMAIL
-from app.notifications import outgoing as notifications
 
 MANUAL_KIND = "manual_message"
 
@@ -41,46 +36,27 @@ def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, no
             session=session, clinic_id=actor.clinic_id, template_id=template_id, channel=channel
         )
         subject, body = template.subject, template.body
-    decision = outreach.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
+    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
     if decision.verdict == policy.SKIP:
         raise Conflict(f"the contact policy holds this message back: {decision.reason}")
-    subject_text, body_text = _rendered(session, lead, subject, body)
-    notification = notifications.send_to_lead(
+    sent = to_lead.send(
         session=session,
         lead=lead,
         channel=channel,
-        subject=subject_text,
-        body=body_text,
-        dedupe_key=f"manual-message:{uuid.uuid4().hex}",
+        subject=subject,
+        body=body,
         now=now,
+        dedupe_key=f"manual-message:{uuid.uuid4().hex}",
         kind=MANUAL_KIND,
         context={"sent_by": actor.ref},
+        label="Email" if channel == EMAIL else "SMS",
+        sent_by=actor.ref,
+        user_id=actor.user_id,
+        details={},
+        template_id=template_id,
         not_before=decision.to if decision.verdict == policy.MOVE else None,
     )
-    activity = activities.record(
-        session=session,
-        lead=lead,
-        type=ActivityType.EMAIL if channel == EMAIL else ActivityType.SMS,
-        at=now,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        direction=ActivityDirection.OUTBOUND,
-        notes=f"{'Email' if channel == EMAIL else 'SMS'}: {(subject_text or body_text)[:200]}",
-        details={
-            "notification_id": notification.id,
-            **({"message_template_id": template_id} if template_id is not None else {}),
-        },
-    )
-    if template_id is not None:
-        templates.record_use(
-            session=session,
-            template_id=template_id,
-            lead=lead,
-            notification_id=notification.id,
-            channel=channel,
-            sent_by=actor.ref,
-            now=now,
-        )
+    notification = sent.notification
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -93,20 +69,12 @@ def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, no
     )
     return {
         "notification_id": notification.id,
-        "activity_id": activity.id,
+        "activity_id": sent.activity.id,
         "channel": channel,
         "template_id": template_id,
         "status": notification.status,
         "scheduled_for": notification.next_attempt_at,
         "held_until_reason": decision.reason if decision.verdict == policy.MOVE else None,
-        "subject": subject_text if channel == EMAIL else None,
-        "body": body_text,
+        "subject": sent.subject if channel == EMAIL else None,
+        "body": sent.body,
     }
-
-
-def _rendered(session: Session, lead, subject: str | None, body: str) -> tuple[str, str]:
-    values = templates.merge_values(session=session, lead=lead, texts=(subject or "", body))
-    try:
-        return merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
-    except TemplateError as error:  # a template saved before today's bounds: refuse, never a 500
-        raise ValidationFailed("body", f"the message text cannot be rendered: {error}") from None

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.db import page_offset
+from app.db import page_of
 from app.errors import Conflict, NotFound
 from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
@@ -39,15 +39,15 @@ def list_deliveries(
 ) -> tuple[list[Notification], int]:
     """The clinic's outgoing messages (not in-app), newest first, by status, channel and creation time."""
     conditions = _delivery_filter(clinic_id, status, channel, since)
-    total = session.scalar(sa.select(sa.func.count()).select_from(Notification).where(*conditions))
-    rows = session.scalars(
-        sa.select(Notification)
-        .where(*conditions)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        Notification,
+        conditions,
+        order_by=(Notification.created_at.desc(), Notification.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
+    return rows, total
 
 
 def _requeue(session: Session, notification: Notification, actor: str, now: datetime) -> None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import insert_now, new_row, page_offset
+from app.db import insert_now, new_row, page_of
 from app.errors import NotFound
 from app.notifications import queries
 from app.notifications.models import Channel, DeliveryStatus, Notification
@@ -70,16 +70,16 @@ def inbox(
     conditions = [Notification.recipient_user_id == user_id, Notification.channel == Channel.IN_APP]
     if unread_only:
         conditions.append(Notification.read_at.is_(None))
-    total = session.scalar(sa.select(sa.func.count()).select_from(Notification).where(*conditions))
     unread_first = sa.case((Notification.read_at.is_(None), 0), else_=1)
-    rows = session.scalars(
-        sa.select(Notification)
-        .where(*conditions)
-        .order_by(unread_first, Notification.created_at.desc(), Notification.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        Notification,
+        conditions,
+        order_by=(unread_first, Notification.created_at.desc(), Notification.id.desc()),
+        page=page,
+        page_size=page_size,
+    )
+    return rows, total
 
 
 def mark_read(*, session: Session, user_id: int, notification_id: int, now: datetime) -> Notification:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.notifications import outgoing
+from app.notifications.models import Channel
 
 KIND = "invitation"
 
@@ -15,8 +16,9 @@ KIND = "invitation"
 def send_invitation(
     *, session: Session, user, clinic, link: str, expires_at: datetime, now: datetime
 ) -> None:
-    outgoing.send_email(
+    outgoing.send(
         session=session,
+        channel=Channel.EMAIL,
         clinic_id=user.clinic_id,
         to_address=user.email,
         template="invitation",

@@ -81,7 +81,8 @@ class NotificationPreference(Base):
 
 
 class ProviderSendWindow(Base):
-    """The current rate-limit window of a clinic's sends on one channel (app/notifications/rate_limits.py)."""
+    """The current rate-limit window of a clinic's sends on one channel
+    (app/notifications/worker/rate_limits.py)."""
 
     __tablename__ = "provider_send_windows"
 

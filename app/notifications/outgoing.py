@@ -20,7 +20,7 @@ from app.scheduling import service as scheduling
 
 DELIVER = "notification.deliver"
 DELIVER_BATCH = "notification.deliver_batch"
-# Messages per batch job (send_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
+# Messages per batch job (queue_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
 # events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
 # a batch's transient failures come back as one batch of their own, so a small batch makes many tiny
 # retry tasks. 200 spreads that thin while a 1,000-message send still makes 5 tasks for the worker's
@@ -54,7 +54,7 @@ def schedule_delivery(session: Session, notification: Notification, due_at: date
     )
 
 
-def _outgoing(
+def send(
     *,
     session: Session,
     clinic_id: int,
@@ -63,12 +63,14 @@ def _outgoing(
     template: str,
     context: dict,
     dedupe_key: str,
-    kind: str,
     now: datetime,
-    lead_id: int | None,
-    recipient_user_id: int | None,
-    not_before: datetime | None,
+    kind: str = "message",
+    lead_id: int | None = None,
+    recipient_user_id: int | None = None,
+    not_before: datetime | None = None,
 ) -> Notification:
+    """An email or SMS (`channel`) in the caller's transaction: rendered now, delivered after commit;
+    once per dedupe key."""
     existing = queries.by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
@@ -106,75 +108,13 @@ def _jsonable(context: dict) -> dict:
     return json.loads(json.dumps(context, default=str))
 
 
-def send_email(
-    *,
-    session: Session,
-    clinic_id: int,
-    to_address: str,
-    template: str,
-    context: dict,
-    dedupe_key: str,
-    now: datetime,
-    kind: str = "message",
-    lead_id: int | None = None,
-    recipient_user_id: int | None = None,
-    not_before: datetime | None = None,
-) -> Notification:
-    """An email in the caller's transaction: rendered now, delivered after commit; once per dedupe key."""
-    return _outgoing(
-        session=session,
-        clinic_id=clinic_id,
-        channel=Channel.EMAIL,
-        to_address=to_address,
-        template=template,
-        context=context,
-        dedupe_key=dedupe_key,
-        kind=kind,
-        now=now,
-        lead_id=lead_id,
-        recipient_user_id=recipient_user_id,
-        not_before=not_before,
-    )
-
-
-def send_sms(
-    *,
-    session: Session,
-    clinic_id: int,
-    to_address: str,
-    template: str,
-    context: dict,
-    dedupe_key: str,
-    now: datetime,
-    kind: str = "message",
-    lead_id: int | None = None,
-    recipient_user_id: int | None = None,
-    not_before: datetime | None = None,
-) -> Notification:
-    """An SMS in the caller's transaction: rendered now, delivered after commit; once per dedupe key."""
-    return _outgoing(
-        session=session,
-        clinic_id=clinic_id,
-        channel=Channel.SMS,
-        to_address=to_address,
-        template=template,
-        context=context,
-        dedupe_key=dedupe_key,
-        kind=kind,
-        now=now,
-        lead_id=lead_id,
-        recipient_user_id=recipient_user_id,
-        not_before=not_before,
-    )
-
-
 # --- many messages at once -----------------------------------------------------------------------------
 #
 # A campaign, a digest run or a bulk action queues hundreds of messages in one transaction. Row by row
 # that is ~6 round trips each (dedupe lookup, clinic, savepoint, insert, ledger insert, ledger reload);
 # here it is one cached multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING for the messages and
 # one `schedule_many` for their delivery jobs, whatever the count. Same rows, same jobs, same
-# once-per-dedupe-key rule as send_email/send_sms.
+# once-per-dedupe-key rule as send.
 
 _MESSAGE_FIELDS = frozenset(
     {"clinic_id", "to_address", "template", "context", "dedupe_key", "kind", "lead_id", "recipient_user_id",
@@ -182,17 +122,13 @@ _MESSAGE_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def send_emails(*, session: Session, messages: Iterable[dict], now: datetime) -> list[int]:
-    """Many emails in the caller's transaction (each dict takes send_email's keywords but session/now).
+def queue_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
+    """Many messages of one channel in the caller's transaction (each dict takes send's keywords but
+    session, channel and now).
 
     Returns the ids of the rows it created, in the order given; a dedupe key that exists (or repeats
     within `messages`) adds nothing.
     """
-    return send_many(session=session, channel=Channel.EMAIL, messages=messages, now=now)
-
-
-def send_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
-    """send_emails for any outgoing channel (email or sms)."""
     specs = _unique_specs(messages)
     if not specs:
         return []
@@ -227,7 +163,7 @@ def _checked_spec(spec: dict) -> dict:
 
 
 def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
-    return _outgoing(
+    return send(
         session=session,
         channel=channel,
         now=now,
@@ -317,11 +253,11 @@ def send_to_lead(
     not_before: datetime | None = None,
 ) -> Notification:
     """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
-    send = send_email if channel == Channel.EMAIL else send_sms
     if channel not in (Channel.EMAIL, Channel.SMS):
         raise ValueError(f"leads are written to by email or sms, not {channel!r}")
     return send(
         session=session,
+        channel=channel,
         clinic_id=lead.clinic_id,
         to_address=(lead.email if channel == Channel.EMAIL else lead.phone) or "",
         template=template,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
+from app.business_hours import rules as hours
 from app.errors import ValidationFailed
 from app.notifications import rules
 from app.notifications.models import NotificationPreference
@@ -98,14 +99,4 @@ def after_quiet_hours(session: Session, user_id: int, prefs, now: datetime) -> d
     """The end of the user's quiet hours (`prefs`: their preferences row) if `now` falls in them."""
     if prefs is None or not prefs.quiet_start:
         return None
-    return rules.quiet_until(now, _user_timezone(session, user_id), prefs.quiet_start, prefs.quiet_end)
-
-
-def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> bool:
-    """Whether the user receives `kind` on `channel` (e.g. the digest by email)."""
-    return channel in channels_of(session, user_id, kind)
-
-
-def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
-    """The end of the user's quiet hours if `now` falls in them, else None."""
-    return after_quiet_hours(session, user_id, preferences_of(session, user_id), now)
+    return hours.quiet_until(now, _user_timezone(session, user_id), prefs.quiet_start, prefs.quiet_end)

@@ -4,9 +4,9 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, public, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import ANY, Permission
 from app.errors import Forbidden
 from app.notifications import admin, inbox, preferences, receipts, schemas

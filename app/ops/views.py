@@ -4,9 +4,9 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from app import clock
+from app.access import public
 from app.api import make_blueprint
 from app.app_db import get_db, unit_of_work
-from app.auth.permissions import public
 from app.ops import metrics, service
 
 blp = make_blueprint("ops", "Health probes")

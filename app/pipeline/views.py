@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.leads.schemas import LeadOut
-from app.pipeline import schemas, service
+from app.pipeline import schemas, service, stage_settings
 
 blp = make_blueprint("pipeline", "Pipeline stages, stage changes, conversion and loss")
 
@@ -31,7 +31,9 @@ class Stages(MethodView):
     def post(self, body):
         """Add a stage to the pipeline."""
         with unit_of_work() as session:
-            return service.create_stage(session=session, actor=current_actor(), data=body, now=clock.now())
+            return stage_settings.create_stage(
+                session=session, actor=current_actor(), data=body, now=clock.now()
+            )
 
 
 @blp.route("/pipeline-stages/reorder")
@@ -42,7 +44,7 @@ class ReorderStages(MethodView):
     def put(self, body):
         """Reorder the pipeline: list every stage id of the clinic once, in the new order."""
         with unit_of_work() as session:
-            return service.reorder_stages(
+            return stage_settings.reorder_stages(
                 session=session, actor=current_actor(), stage_ids=body["stage_ids"], now=clock.now()
             )
 
@@ -69,7 +71,7 @@ class StageById(MethodView):
                 session=session, clinic_id=actor.clinic_id, stage_id=stage_id, for_update=True
             )
             check_if_match(current, schemas.StageOut())
-            stage = service.update_stage(
+            stage = stage_settings.update_stage(
                 session=session, actor=actor, stage_id=stage_id, data=body, now=clock.now()
             )
             return with_etag(stage, schemas.StageOut())

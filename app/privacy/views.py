@@ -6,9 +6,9 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import make_blueprint
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.privacy import erasure
 

@@ -29,7 +29,7 @@ def schedule_ids(*, session: Session, jobs: list[dict], now: datetime) -> list[i
     created = queries.insert_ids(session, _rows(jobs, now, tracing.current_traceparent()))
     due_soon = scheduling.due_within_horizon(session, created, now)
     if due_soon:
-        scheduling._dispatch_after_commit(session, due_soon, now)
+        scheduling.dispatch_after_commit(session, due_soon, now)
     return [row.id for row in created]
 
 

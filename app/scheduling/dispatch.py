@@ -2,7 +2,7 @@
 
 The web process publishes without importing workers/: each Flask app keeps one `Dispatcher` (in
 app.extensions) holding a sender-only Celery instance built from the same settings as the workers'.
-Many rows at once (a sweep, a bulk schedule) go out in one Redis pipeline (`RedisWire.send_many`; on
+Many rows at once (a sweep, a bulk schedule) go out in one Redis pipeline (`RedisWire.publish_many`; on
 another broker kombu's `Producer.batch()`).
 """
 
@@ -29,7 +29,7 @@ from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 log = logging.getLogger(__name__)
 
 RUN_JOB = "scheduling.run_job"
-PIPELINE_SIZE = 1000  # messages per pipeline flush (kombu) or per LPUSH (RedisWire.send_many)
+PIPELINE_SIZE = 1000  # messages per pipeline flush (kombu) or per LPUSH (RedisWire.publish_many)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class Dispatcher:
             if len(messages) == 1:
                 wire.send(messages[0])
             else:
-                wire.send_many(messages)
+                wire.publish_many(messages)
             return
         if len(messages) == 1:
             self._send(celery, messages[0], producer=None)
@@ -207,7 +207,7 @@ class RedisWire:
     protocol 2, in the envelope kombu's Redis transport reads; checked against Celery's own in
     tests/scheduling/test_wire.py) with one LPUSH on a kept client: about a fifth of the CPU.
     Only for the default priority and a queue's direct exchange, which is how this project's
-    queues are set up (app/celery_config.py). Several messages go in one Redis pipeline (`send_many`).
+    queues are set up (app/celery_config.py). Several messages go in one Redis pipeline (`publish_many`).
     """
 
     def __init__(self, celery: Celery, settings):
@@ -220,7 +220,7 @@ class RedisWire:
     def send(self, message: Message) -> None:
         self._redis.lpush(message.queue, self.envelope(message, task_id=str(uuid.uuid4())))
 
-    def send_many(self, messages: Sequence[Message]) -> None:
+    def publish_many(self, messages: Sequence[Message]) -> None:
         """Every message in one pipeline of LPUSHes, each carrying up to PIPELINE_SIZE messages of one
         queue, in order (a worker pops the oldest first). Through kombu's batch each message costs a
         client-side publish of its own; here the cost is building the envelopes."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from celery.exceptions import Retry
 
+from app.scheduling.attempts import GAVE_UP, NO_HANDLER, RETRYING
 from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import GAVE_UP, NO_HANDLER, RETRYING
 
 
 class JobFailed(Exception):

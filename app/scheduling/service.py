@@ -17,20 +17,16 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.audit import service as audit
-from app.db import UTCDateTime, page_offset
-from app.errors import Conflict, NotFound
-from app.scheduling import queries, registry
+from app.db import UTCDateTime
+from app.scheduling import claim_queries, queries, registry
 from app.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
 from app.scheduling.models import (
     CANCELLED,
     DISPATCHED,
     OPEN,
     PENDING,
-    STATUSES,
     ScheduledJob,
 )
-from app.scheduling.models import GAVE_UP as GAVE_UP_STATUSES
 from app.telemetry import tracing
 
 log = logging.getLogger(__name__)
@@ -272,7 +268,7 @@ def _row_values(job: dict, now: datetime) -> dict:
     }
 
 
-def _dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
+def dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
     """Once the caller commits: mark these rows dispatched (only if still pending), then publish
     them, with every other row the unit handed here (one statement for them all)."""
     db = session.database
@@ -302,7 +298,7 @@ def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
     One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
     round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/db/engine.py.
     """
-    return queries.run_alone(db, _MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now})
+    return claim_queries.run_alone(db, _MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now})
 
 
 def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now: datetime, batch: int) -> int:
@@ -370,72 +366,3 @@ def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
         .execution_options(synchronize_session="fetch")
     )
     return result.rowcount == 1
-
-
-# --- the API's use cases --------------------------------------------------------------------------
-
-
-def get_job(*, session: Session, job_id: int, clinic_id: int) -> ScheduledJob:
-    """One of the clinic's jobs; another clinic's (or a system job) is not found."""
-    job = session.get(ScheduledJob, job_id)
-    if job is None or job.clinic_id != clinic_id:
-        raise NotFound(f"job {job_id} not found")
-    return job
-
-
-def list_jobs(
-    *,
-    session: Session,
-    clinic_id: int,
-    status: str | None = None,
-    kind: str | None = None,
-    subject: tuple[str, int] | None = None,
-    page: int = 1,
-    page_size: int = 20,
-) -> tuple[list[ScheduledJob], int]:
-    """The clinic's jobs, newest due first, filtered by status, kind and subject."""
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}")
-    conditions = [ScheduledJob.clinic_id == clinic_id]
-    if status:
-        conditions.append(ScheduledJob.status == status)
-    if kind:
-        conditions.append(ScheduledJob.kind == kind)
-    if subject:
-        conditions += [ScheduledJob.subject_type == subject[0], ScheduledJob.subject_id == subject[1]]
-    total = session.scalar(sa.select(sa.func.count()).select_from(ScheduledJob).where(*conditions))
-    rows = session.scalars(
-        sa.select(ScheduledJob)
-        .where(*conditions)
-        .order_by(ScheduledJob.due_at.desc(), ScheduledJob.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
-
-
-def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
-    """A dead (or failed) job runs again now, attempts reset; audited; dispatched after commit."""
-    stmt = sa.select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.clinic_id == clinic_id)
-    job = session.scalars(queries.for_update(session, stmt)).first()
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    if job.status not in GAVE_UP_STATUSES:
-        raise Conflict(f"job {job_id} is {job.status}; only a dead or failed job can be retried")
-    before = {"status": job.status, "attempts": job.attempts, "last_error": job.last_error}
-    job.status, job.due_at, job.attempts = PENDING, now, 0
-    job.dispatched_at = job.finished_at = job.started_at = None
-    audit.record(
-        session=session,
-        clinic_id=clinic_id,
-        actor=actor,
-        action="job.retry",
-        subject_type="job",
-        subject_id=job.id,
-        at=now,
-        before=before,
-        after={"status": PENDING, "attempts": 0, "due_at": now.isoformat()},
-    )
-    session.flush()
-    _dispatch_after_commit(session, [job.id], now)
-    return job

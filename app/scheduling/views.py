@@ -1,11 +1,11 @@
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
-from app.scheduling import schemas, service
+from app.scheduling import job_admin, schemas
 
 blp = make_blueprint("jobs", "The job ledger: scheduled automation steps, what happened to them, retry")
 
@@ -20,7 +20,7 @@ class Jobs(MethodView):
         """The clinic's jobs, newest due first; filter by status, kind and subject (`lead:7`)."""
         subject = schemas.parse_subject(args["subject"]) if args.get("subject") else None
         with unit_of_work() as session:
-            jobs, total = service.list_jobs(
+            jobs, total = job_admin.list_jobs(
                 session=session,
                 clinic_id=current_actor().clinic_id,
                 status=args.get("status"),
@@ -40,7 +40,7 @@ class Job(MethodView):
     def get(self, job_id):
         """One job: what, when, why (origin), and what happened (attempts, last error, times)."""
         with unit_of_work() as session:
-            return service.get_job(session=session, job_id=job_id, clinic_id=current_actor().clinic_id)
+            return job_admin.get_job(session=session, job_id=job_id, clinic_id=current_actor().clinic_id)
 
 
 @blp.route("/jobs/<int:job_id>/retry")
@@ -54,6 +54,6 @@ class RetryJob(MethodView):
         Any other status is a 409."""
         actor = current_actor()
         with unit_of_work() as session:
-            return service.retry_job(
+            return job_admin.retry_job(
                 session=session, job_id=job_id, clinic_id=actor.clinic_id, actor=actor.ref, now=clock.now()
             )

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-from app.scheduling import queries, registry
+from app.scheduling import claim_queries, registry
 from app.scheduling.dispatch import Message, message_for, subject_of
 from app.scheduling.service import set_wake_flag
 
@@ -23,7 +23,7 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
     if not kinds:
         return False
     params = {"job_id": job_id, "realtime_kinds": kinds, "now": now}
-    rows = queries.run_alone(db, queries.ROW_AND_REALTIME_LAG, params)
+    rows = claim_queries.run_alone(db, claim_queries.ROW_AND_REALTIME_LAG, params)
     if not rows:
         return False  # final, or unknown: the normal run says so
     row, spec = rows[0], registry.kind_of(rows[0].kind)
@@ -47,12 +47,12 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
 def realtime_is_behind(session, *, now: datetime, settings) -> bool:
     """Whether a new lead's processing has waited longer than `realtime_behind_seconds`: bulk work
     that runs in steps (a campaign's batch, window by window) asks between them, in the transaction
-    of its next step, and hands the rest back while it is (app/notifications/batches.py)."""
+    of its next step, and hands the rest back while it is (app/notifications/worker/batches.py)."""
     kinds = registry.realtime_drained_kinds()
     if not kinds:
         return False
     params = {"realtime_kinds": kinds, "now": now}
-    return _behind(session.execute(queries.REALTIME_WAITING_SINCE, params).scalar(), now, settings)
+    return _behind(session.execute(claim_queries.REALTIME_WAITING_SINCE, params).scalar(), now, settings)
 
 
 def _behind(waiting_since: datetime | None, now: datetime, settings) -> bool:
@@ -78,7 +78,7 @@ def wake_for_later(*, db, kind: str, now: datetime) -> None:
         "b_horizon_end": now + timedelta(seconds=settings.schedule_horizon_seconds),
     }
     try:
-        later = queries.run_alone(db, queries.NEXT_LATER_OF_KIND, params)
+        later = claim_queries.run_alone(db, claim_queries.NEXT_LATER_OF_KIND, params)
         if not later:
             return
         message = message_for(later[0], now)

@@ -17,11 +17,11 @@ from app.db.rows import column_values
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.scheduling import batch as ledger_batch
 from app.tasks import queries, rules
+from app.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
 from app.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
-from app.tasks.timers import schedule_timers, task_offsets, timer_jobs
 
 ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
 

@@ -3,7 +3,8 @@ update, snooze, complete, cancel; a closed lead's open tasks are cancelled.
 
 Tasks sit above activities and leads (DESIGN: automation → tasks → activities → leads → auth).
 Making tasks is creation.py; their timers (reminders, escalation) timers.py; overdue tasks
-overdue.py; task templates templates.py.
+overdue.py; escalation (of a lead nobody reached, of an overdue task) escalation.py; task templates
+templates.py.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from app.activities.models import ActivityType
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor, Role
-from app.db import page_offset
+from app.db import page_of
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.tasks import claims, rules
+from app.tasks.alerts.timers import cancel_timers, replace_timers
 from app.tasks.creation import add_task, assignee_for, notify_new_task
 from app.tasks.models import (
     CLOSED_TASK_STATUSES,
@@ -32,7 +34,6 @@ from app.tasks.models import (
     TaskOutcome,
     TaskStatus,
 )
-from app.tasks.timers import cancel_timers, replace_timers
 
 
 def get_task(*, session: Session, clinic_id: int, task_id: int, for_update: bool = False) -> LeadTask:
@@ -53,16 +54,16 @@ def _priority_order():
 def _page(
     session: Session, conditions: list, page: int, page_size: int, options: tuple = ()
 ) -> tuple[list[LeadTask], int]:
-    total = session.scalar(sa.select(sa.func.count()).select_from(LeadTask).where(*conditions))
-    rows = session.scalars(
-        sa.select(LeadTask)
-        .options(*options)
-        .where(*conditions)
-        .order_by(LeadTask.due_at, _priority_order(), LeadTask.id)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(
+        session,
+        LeadTask,
+        conditions,
+        order_by=(LeadTask.due_at, _priority_order(), LeadTask.id),
+        page=page,
+        page_size=page_size,
+        options=options,
+    )
+    return rows, total
 
 
 def list_lead_tasks(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
-from app.db import page_offset
+from app.db import page_of
 from app.tasks import rules
 from app.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus
 
@@ -69,15 +69,8 @@ def team_tasks(
 ) -> tuple[list[LeadTask], int]:
     """The clinic's tasks matching `filters`, in `sort` order (a leading "-" is descending), one page."""
     where = conditions(clinic_id=actor.clinic_id, filters=filters, now=now)
-    total = session.scalar(sa.select(sa.func.count()).select_from(LeadTask).where(*where))
-    rows = session.scalars(
-        sa.select(LeadTask)
-        .where(*where)
-        .order_by(*order_by(sort))
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
-    ).all()
-    return list(rows), total
+    rows, total = page_of(session, LeadTask, where, order_by=order_by(sort), page=page, page_size=page_size)
+    return rows, total
 
 
 def _bucket(now: datetime, end_of_today: datetime, end_of_week: datetime):

@@ -4,9 +4,9 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, requires
 from app.auth.roles import Permission
 from app.webhooks import redeliver, schemas, service
 

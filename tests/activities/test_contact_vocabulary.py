@@ -62,10 +62,15 @@ def test_the_sql_clauses_agree_with_the_functions_on_every_shape(app, client, db
     with app.app_context(), db.unit_of_work() as session:
         lead = session.get(Lead, lead_id)
         for type_, direction, outcome, detail in combos:
-            session.add(
-                activities.new_activity(
-                    lead=lead, type=type_, at=now, direction=direction, outcome=outcome, details=detail
-                )
+            activities.record(
+                session=session,
+                lead=lead,
+                type=type_,
+                at=now,
+                direction=direction,
+                outcome=outcome,
+                details=detail,
+                automation=False,
             )
     with db.unit_of_work() as session:
         rows = session.execute(

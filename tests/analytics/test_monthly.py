@@ -14,6 +14,7 @@ from app.events import service as events
 from app.events.models import DomainEvent
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource
+from app.scheduling import attempts
 from app.scheduling import runner as scheduling
 from app.scheduling.models import ScheduledJob
 from tests.analytics.kit import process_outbox, unprocessed_events
@@ -219,9 +220,9 @@ def test_an_events_job_run_twice_counts_once(app, client, db, tenant):
         )
     with app.app_context():
         for job in jobs:
-            assert scheduling.run_job(db=db, job_id=job.id, now=clock.now()) == scheduling.RAN
+            assert scheduling.run_job(db=db, job_id=job.id, now=clock.now()) == attempts.RAN
             again = scheduling.run_job(db=db, job_id=job.id, now=clock.now())  # delivered again
-            assert again != scheduling.RAN
+            assert again != attempts.RAN
     with db.unit_of_work() as session:
         recounts = list(
             session.scalars(sa.select(ScheduledJob).where(ScheduledJob.kind == monthly.RECOUNT_KIND))
@@ -229,8 +230,8 @@ def test_an_events_job_run_twice_counts_once(app, client, db, tenant):
     assert recounts  # the counts are a background job's, after the events
     with app.app_context():
         for job in recounts:
-            assert scheduling.run_job(db=db, job_id=job.id, now=job.due_at) == scheduling.RAN
-            assert scheduling.run_job(db=db, job_id=job.id, now=job.due_at) != scheduling.RAN  # again
+            assert scheduling.run_job(db=db, job_id=job.id, now=job.due_at) == attempts.RAN
+            assert scheduling.run_job(db=db, job_id=job.id, now=job.due_at) != attempts.RAN  # again
     once = stored(db)
     assert once == recomputed(db) and sum(v[0] for v in once.values()) == 1
     assert sum(v[3] for v in once.values()) == 1  # contacted within 5 minutes, counted once

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.automation import rule_validation, rules
+from app.automation import rules
+from app.automation.language import validation as rule_validation
 from app.business_hours.rules import BusinessCalendar
 
 scalars = st.one_of(

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import clock
-from app.automation import policy
-from app.automation.policy import MOVE, SEND, SKIP, QuietHours, decide
+from app.messaging import policy
+from app.messaging.policy import MOVE, SEND, SKIP, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     email,

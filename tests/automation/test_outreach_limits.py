@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.automation import policy
-from app.automation.policy import MOVE, SEND, SKIP, QuietHours, decide
+from app.messaging import policy
+from app.messaging.policy import MOVE, SEND, SKIP, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,

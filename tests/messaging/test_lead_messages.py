@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.activities import rules as activity_rules
-from app.automation.rule_context import failed_attempts_in_a_row
+from app.automation.language.context import failed_attempts_in_a_row
 from tests.automation.outreachkit import (
     configure_clinic,
     lead_with,

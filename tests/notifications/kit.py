@@ -60,8 +60,9 @@ def queue_emails(
 ) -> list[int]:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         rows = [
-            outgoing.send_email(
+            outgoing.send(
                 session=session,
+                channel="email",
                 clinic_id=tenant.id,
                 to_address=to(i),
                 template="lead_message",
@@ -78,8 +79,9 @@ def queue_emails(
 def queue_sms(app, tenant, n: int, *, prefix: str = "s") -> list[int]:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         rows = [
-            outgoing.send_sms(
+            outgoing.send(
                 session=session,
+                channel="sms",
                 clinic_id=tenant.id,
                 to_address=f"+1555123{i:04d}",
                 template="lead_message",

@@ -9,7 +9,7 @@ from email.policy import default
 
 import pytest
 
-from app.notifications import channels, smtp
+from app.notifications.providers import channels, mime, smtp
 
 TRICKY = "\n".join(
     [
@@ -41,7 +41,7 @@ def outgoing(**fields) -> channels.Outgoing:
 
 
 def parsed(message: channels.Outgoing):
-    return message_from_bytes(smtp.email_bytes(message), policy=default)
+    return message_from_bytes(mime.email_bytes(message), policy=default)
 
 
 def lines_normalised(text: str) -> str:
@@ -78,7 +78,7 @@ def test_the_parser_reads_back_every_header_and_part_exactly(subject, html):
 
 
 def test_every_line_is_ascii_crlf_ended_and_short():
-    raw = smtp.email_bytes(outgoing(subject="¿" * 200 + " end", text=TRICKY, html=TRICKY))
+    raw = mime.email_bytes(outgoing(subject="¿" * 200 + " end", text=TRICKY, html=TRICKY))
     assert raw.isascii()
     assert b"\r" not in raw.replace(b"\r\n", b"") and b"\n" not in raw.replace(b"\r\n", b"")
     header, _, body = raw.partition(b"\r\n\r\n")
@@ -93,7 +93,7 @@ def test_a_line_break_in_a_value_cannot_start_a_header_of_its_own():
 
 
 def test_a_message_is_dot_stuffed_once_for_the_wire():
-    wire = smtp._dot_stuffed(smtp.email_bytes(outgoing(text=".one\n..two\n.", html=None)))
+    wire = smtp._dot_stuffed(mime.email_bytes(outgoing(text=".one\n..two\n.", html=None)))
     assert wire.endswith(b"\r\n.\r\n")
     body = wire.partition(b"\r\n\r\n")[2][: -len(b".\r\n")]
     assert not re.search(rb"(?m)^\.(?!\.)", body)  # every line starting with a dot has it doubled

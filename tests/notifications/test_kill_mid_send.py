@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app import clock
-from app.notifications import delivery
+from app.notifications.worker import attempts
 from tests.notifications.fakes import sms_provider, smtp_server
 from tests.notifications.kit import (
     FAST_DELIVERY,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.reliability
 
 def recover(app, db):
     with app.app_context(), db.unit_of_work() as session:
-        return delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings)
+        return attempts.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_email_worker_killed_mid_send_is_not_resent_but_failed_as_outcome_unknow
             assert recover(app, db) == 1
             time.sleep(2)
     (row,) = rows(db, ids)
-    assert row.status == "failed" and row.last_error == delivery.OUTCOME_UNKNOWN_STOPPED
+    assert row.status == "failed" and row.last_error == attempts.OUTCOME_UNKNOWN_STOPPED
     assert server.accepted == {"m:0": 1}
 
 

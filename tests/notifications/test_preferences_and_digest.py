@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.auth.models import User
-from app.notifications import rules, staff
+from app.business_hours import rules as hours
+from app.notifications import service
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from app.tasks import digest
+from app.tasks.alerts import digest
 from app.tasks.models import LeadTask
 
 
@@ -60,12 +61,12 @@ def test_preferences_get_put_and_validation(client, tenant):
 def test_quiet_hours_rule_spans_midnight_and_uses_the_local_zone():
     ny = "America/New_York"
     at_23 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 23:00 in New York
-    end = rules.quiet_until(at_23, ny, "21:00", "07:00")
+    end = hours.quiet_until(at_23, ny, "21:00", "07:00")
     assert end == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    assert rules.quiet_until(datetime(2026, 3, 2, 11, 0, tzinfo=UTC), ny, "21:00", "07:00") == end  # 06:00
-    assert rules.quiet_until(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), ny, "21:00", "07:00") is None  # 07:00
-    assert rules.quiet_until(datetime(2026, 3, 2, 18, 30, tzinfo=UTC), ny, "12:00", "14:00") is not None
-    assert rules.quiet_until(at_23, ny, None, None) is None
+    assert hours.quiet_until(datetime(2026, 3, 2, 11, 0, tzinfo=UTC), ny, "21:00", "07:00") == end  # 06:00
+    assert hours.quiet_until(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), ny, "21:00", "07:00") is None  # 07:00
+    assert hours.quiet_until(datetime(2026, 3, 2, 18, 30, tzinfo=UTC), ny, "12:00", "14:00") is not None
+    assert hours.quiet_until(at_23, ny, None, None) is None
 
 
 def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
@@ -86,7 +87,7 @@ def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
     with app.app_context(), db.unit_of_work() as session:
         for key, now in (("night", night), ("day", day)):
             for kind in ("reminder", "escalation"):
-                staff.notify_staff(
+                service.notify_staff(
                     session=session,
                     clinic_id=tenant.id,
                     user_id=coordinator.id,

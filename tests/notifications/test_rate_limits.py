@@ -96,7 +96,7 @@ def test_a_batch_over_the_limit_sends_what_fits_and_defers_the_rest(
                 }
                 for i in range(5)
             ]
-            ids = outgoing.send_many(session=session, channel="sms", messages=messages, now=clock.now())
+            ids = outgoing.queue_many(session=session, channel="sms", messages=messages, now=clock.now())
         with thread_worker(app), sweeping(app):
             wait_for(lambda: sum(r.status == "sent" for r in rows(db, ids)) == 3, timeout=60)
             wait_for(lambda: sum(bool(r.last_error) for r in rows(db, ids)) == 2, timeout=30)

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.notifications import delivery, outgoing
+from app.notifications import outgoing
 from app.notifications.models import Notification
+from app.notifications.worker import attempts, batches
 from app.scheduling.models import DONE, ScheduledJob
 from tests.notifications.fakes import smtp_server
 from tests.notifications.kit import FAST_DELIVERY, all_in, rows, smtp_settings, use
@@ -38,7 +39,7 @@ def message(tenant, i: int, prefix: str = "many", **extra) -> dict:
 
 def send_emails(app, db, messages: list[dict]) -> list[int]:
     with app.app_context(), db.unit_of_work() as session:
-        return outgoing.send_emails(session=session, messages=messages, now=clock.now())
+        return outgoing.queue_many(session=session, channel="email", messages=messages, now=clock.now())
 
 
 def jobs(db, kind: str) -> list[ScheduledJob]:
@@ -101,7 +102,7 @@ def test_a_batch_skips_rows_another_job_already_took(app, db, tenant, fast_deliv
         with db.unit_of_work() as session:  # as if a single delivery job had claimed the first one
             session.execute(sa.update(Notification).where(Notification.id == ids[0]).values(status="sending"))
         with app.app_context():
-            outcomes = delivery.deliver_batch(db=db, notification_ids=ids)
+            outcomes = batches.deliver_batch(db=db, notification_ids=ids)
     assert outcomes == {"skipped": 1, "sent": 2}
     assert set(server.accepted) == {"many:1", "many:2"}
 
@@ -112,7 +113,7 @@ def test_a_batch_past_its_time_budget_hands_the_rest_back_as_single_jobs(
     use(monkeypatch, fast_delivery, task_soft_time_limit=0)
     ids = send_emails(app, db, [message(tenant, i) for i in range(3)])
     with app.app_context():
-        assert delivery.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
+        assert batches.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
     singles = jobs(db, outgoing.DELIVER)
     assert sorted(j.subject_id for j in singles) == sorted(ids)
     assert {r.status for r in rows(db, ids)} == {"pending"}
@@ -128,15 +129,15 @@ def test_rows_a_dead_batch_never_reached_are_rescheduled_and_sent_once(
         session.execute(sa.update(ScheduledJob).values(status=DONE))
     with app.app_context(), db.unit_of_work() as session:
         assert (
-            delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
+            attempts.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
         )  # not overdue yet
     with db.unit_of_work() as session:  # a minute later (the sweep's cutoff is 7 s)
         session.execute(sa.update(Notification).values(next_attempt_at=clock.now() - timedelta(seconds=60)))
     with app.app_context(), db.unit_of_work() as session:
-        assert delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 4
+        assert attempts.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 4
     with app.app_context(), db.unit_of_work() as session:
         assert (
-            delivery.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
+            attempts.recover_stuck_sends(session=session, now=clock.now(), settings=db.settings) == 0
         )  # each has a job now
     with smtp_server() as (server, port):
         use(monkeypatch, fast_delivery, **smtp_settings(port))

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.notifications import smtp
-from app.notifications.transport import Outgoing, SendError
+from app.notifications.providers import smtp
+from app.notifications.providers.transport import Outgoing, SendError
 from tests.notifications.fakes import SmtpHandler, free_port
 
 USER, PASSWORD = "relay-user", "relay-password"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app import clock
 from app.app_db import get_db
 from app.scheduling import (
+    attempts,
     cancel,
     cancel_job,
     registry,
@@ -312,7 +313,7 @@ def test_a_counted_attempt_runs_even_if_a_sweep_holds_its_row_for_a_moment(ctx, 
     # redispatch sweep, a grace period later, would have run it.
     row = add(db, tenant, key="held")
     now = clock.now()
-    counted = runner.count_attempt(db=db, job_id=row.id, now=now, settings=app.config["SETTINGS"])
+    counted = attempts.count_attempt(db=db, job_id=row.id, now=now, settings=app.config["SETTINGS"])
     holder = db.engine.connect()
     holder.execute(
         sa.update(ScheduledJob).where(ScheduledJob.id == row.id).values(dispatched_at=now)
@@ -371,7 +372,7 @@ def test_a_handler_that_always_fails_gives_up_after_max_attempts(ctx, db, tenant
 def test_a_retry_recorded_by_a_concurrent_delivery_is_not_counted_twice(ctx, db, tenant):
     bad = add(db, tenant, key="bad", kind="test.fails")
     with db.unit_of_work() as session:
-        outcome = runner._record_failure(
+        outcome = attempts.record_failure(
             session=session,
             job_id=bad.id,
             attempt=5,  # another delivery already moved attempts on

@@ -81,7 +81,7 @@ def test_many_messages_go_in_one_pipeline_as_celery_writes_them_and_in_order(
     redis.delete("realtime", "notifications")
     dispatcher._send(dispatcher.celery, messages[0], producer=None)  # one through Celery, to compare
     by_celery = json.loads(redis.rpop(messages[0].queue))
-    dispatcher.publish(messages)  # several, on a Redis broker: RedisWire.send_many
+    dispatcher.publish(messages)  # several, on a Redis broker: RedisWire.publish_many
     for queue in ("realtime", "notifications"):
         popped = []
         while (raw := redis.rpop(queue)) is not None:  # as a worker takes them: the oldest first
@@ -110,7 +110,7 @@ def test_jobs_promoted_together_are_run_once_each_by_a_real_worker(app, db, redi
         session.commit()
     finally:
         session.close()
-    with app.app_context():  # one sweep claims them all and publishes them together (send_many)
+    with app.app_context():  # one sweep claims them all and publishes them together (publish_many)
         assert sweeps.promote_due(db=db, now=now) == 20
     assert len(queued_job_ids(redis, "realtime")) == 20
     with thread_worker(app):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app.business_hours.rules import BusinessCalendar
 from app.scheduling.models import ScheduledJob
 from app.tasks import rules
-from app.tasks.lead_escalation import LEAD_ESCALATION
+from app.tasks.escalation import LEAD_ESCALATION
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import notifications_of, run_at

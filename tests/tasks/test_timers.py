@@ -127,7 +127,7 @@ def test_an_attempt_or_a_note_since_due_does_not_stop_the_escalation(app, client
 
 
 def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
-    from app.tasks.overdue import mark_overdue
+    from app.tasks.alerts.overdue import mark_overdue
 
     lead = lead_for(client, tenant)
     past = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(-1)))

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.webhooks import addresses, service
+from app.webhooks import addresses, posting
 from app.webhooks.models import DELIVERED, FAILED, SENDING, WebhookDelivery
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
@@ -54,13 +54,13 @@ def test_a_lost_outcome_is_resent_with_the_same_idempotency_key(
     def lost(**_):
         raise RuntimeError("database went away after the POST")
 
-    monkeypatch.setattr(service, "record_outcome", lost)
+    monkeypatch.setattr(posting, "record_outcome", lost)
     run_at(app, job, clock.now())
     monkeypatch.undo()
     assert delivery_row(db).status == SENDING and len(receiver.accepted) == 1
     later = clock.now() + timedelta(minutes=10)
     with app.app_context():
-        assert service.recover_stuck_deliveries(db=db, now=later) == 1
+        assert posting.recover_stuck_deliveries(db=db, now=later) == 1
     row = delivery_row(db)
     with db.unit_of_work() as session:
         from app.scheduling.models import ScheduledJob

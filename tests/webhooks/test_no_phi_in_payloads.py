@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.events import service as events
-from app.tasks import overdue as task_overdue
+from app.tasks.alerts import overdue as task_overdue
 from app.webhooks.models import WebhookDelivery
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app import clock
 from app.events.models import DomainEvent
 from app.scheduling.models import ScheduledJob
-from app.tasks import overdue as task_overdue
+from app.tasks.alerts import overdue as task_overdue
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.service import DELIVER_KIND
 from tests.leadkit import create_lead

@@ -1,4 +1,4 @@
-"""Many messages delivered together: the `notification.deliver_batch` jobs (send_many queues them).
+"""Many messages delivered together: the `notification.deliver_batch` jobs (queue_many queues them).
 
 Once the job's `done` commits, the worker takes the batch's rows a window at a time
 (`notification_claim_window` rows):
@@ -36,8 +36,10 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.delivery import queries as delivery_queries
 from app.delivery import service as outbound
-from app.notifications import channels, outgoing, sending
+from app.notifications import outgoing
 from app.notifications.models import DeliveryStatus, Notification
+from app.notifications.providers import channels
+from app.notifications.worker import sending
 from app.scheduling import service as scheduling
 from app.scheduling import wakeups
 
@@ -164,7 +166,7 @@ class _Batch:
 
     def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
         """Send the claimed messages in turn; those the deadline stops before are given back unsent."""
-        outcomes = sending.send_many([m for m, _ in claimed], self.settings, stop=self.past_deadline)
+        outcomes = sending.send_batch([m for m, _ in claimed], self.settings, stop=self.past_deadline)
         return [
             sending.Attempt(message, number, *(outcome or (HANDED_BACK, None, None)))
             for (message, number), outcome in zip(claimed, outcomes, strict=True)

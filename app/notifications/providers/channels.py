@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from app import config
-from app.notifications import smtp
-from app.notifications.transport import (
+from app.notifications.providers import smtp
+from app.notifications.providers.transport import (
     OutcomeUnknown,
     Outgoing,
     PermanentError,
@@ -35,7 +35,7 @@ __all__ = [
     "format_sender",
     "message_id",
     "send",
-    "send_many",
+    "send_each",
 ]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -54,13 +54,13 @@ def send(message: Outgoing, settings) -> str:
     raise PermanentError(f"no transport for channel {message.channel!r}")
 
 
-def send_many(
+def send_each(
     messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
 ) -> list[str | Exception | None]:
     """Send messages in order: for each its provider message id, the error it ended in, or None if
     `stop()` said to stop before it was handed over. Emails over SMTP travel pipelined (smtp.py)."""
     if settings.email_backend == "smtp" and messages and all(m.channel == "email" for m in messages):
-        return smtp.send_many(messages, settings, stop=stop)
+        return smtp.send_over_one_connection(messages, settings, stop=stop)
     results: list[str | Exception | None] = []
     for message in messages:
         if stop():

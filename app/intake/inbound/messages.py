@@ -10,6 +10,7 @@ retry it forever, and we keep no text from strangers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation.models import InboundMessage
+from app.intake.inbound.models import InboundMessage
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -106,15 +107,52 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
     if lead is None:
         return InboundAnswer(matched=False)
     received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
+    row, _ = record_once(
+        session, clinic_id, channel, message_id, lambda: _record(session, lead, message, received_at, now)
+    )
+    return InboundAnswer.of(row)
+
+
+def record_once(
+    session: Session, clinic_id: int, channel: str, message_id: str, write: Callable[[], InboundMessage]
+) -> tuple[InboundMessage, bool]:
+    """`write()` the message's row (and what it records) unless a concurrent twin of this delivery
+    already did: (the row, whether this call wrote it)."""
     try:
-        with session.begin_nested():  # a concurrent twin of this delivery loses on the unique key
-            row = _record(session, lead, message, received_at, now)
+        with session.begin_nested():  # the twin loses on the unique key, not the whole transaction
+            return write(), True
     except IntegrityError:
         seen = find_seen(session, clinic_id, channel, message_id)
         if seen is None:
             raise
-        return InboundAnswer.of(seen)
-    return InboundAnswer.of(row)
+        return seen, False
+
+
+def store(
+    session: Session,
+    *,
+    lead: Lead,
+    channel: str,
+    message_id: str,
+    activity_id: int,
+    received_at: datetime,
+    now: datetime,
+    opted_out: bool = False,
+) -> InboundMessage:
+    """The stored inbound message, call or reply: the one builder of an InboundMessage row."""
+    row = InboundMessage(
+        clinic_id=lead.clinic_id,
+        channel=channel,
+        message_id=message_id,
+        lead_id=lead.id,
+        activity_id=activity_id,
+        opted_out=opted_out,
+        received_at=received_at,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _record(
@@ -137,19 +175,16 @@ def _record(
         notes=message["body"],
         details={"message_id": message["message_id"], "channel": channel, "stop": stop},
     )
-    row = InboundMessage(
-        clinic_id=lead.clinic_id,
+    return store(
+        session,
+        lead=lead,
         channel=channel,
         message_id=message["message_id"],
-        lead_id=lead.id,
         activity_id=activity.id,
-        opted_out=stop,
         received_at=received_at,
-        created_at=now,
+        now=now,
+        opted_out=stop,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def opt_out_of_sms(*, session: Session, lead: Lead, now: datetime) -> None:

@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic, User
+from app.business_hours import rules as hours
 from app.leads.models import OPEN_STATUSES, Lead
-from app.notifications import outgoing, preferences, rules, staff
-from app.notifications.models import Notification
+from app.notifications import service as notifications
+from app.notifications.models import Channel, Notification
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
 
 OVERDUE_DIGEST = "overdue_digest"
@@ -43,7 +44,7 @@ def send_due_digests(*, session: Session, now: datetime, settings) -> int:
         by_zone[user_tz or clinic_tz or "UTC"].append(user_id)
     messages = []
     for zone, user_ids in by_zone.items():
-        day = rules.digest_due(
+        day = hours.digest_due(
             now, zone, hour=settings.digest_hour, window_hours=settings.digest_window_hours
         )
         if day is None:
@@ -57,15 +58,15 @@ def send_due_digests(*, session: Session, now: datetime, settings) -> int:
             if message is not None:
                 messages.append(message)
     # All of them in one multi-row write, delivered in batches (a whole timezone reaches 08:00 at once).
-    return len(outgoing.send_emails(session=session, messages=messages, now=now))
+    return len(notifications.queue_many(session=session, channel=Channel.EMAIL, messages=messages, now=now))
 
 
 def _digest_message(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> dict | None:
-    """The user's digest as a send_emails message, or None: not wanted by email, or nothing in it."""
-    if not preferences.staff_wants(session=session, user_id=user_id, kind="digest", channel=rules.EMAIL):
+    """The user's digest as a queue_many message, or None: not wanted by email, or nothing in it."""
+    if not notifications.staff_wants(session=session, user_id=user_id, kind="digest", channel=Channel.EMAIL):
         return None
     user = session.get(User, user_id)
-    start, end = rules.local_day_bounds(day, zone)
+    start, end = hours.local_day_bounds(day, zone)
     open_tasks = list(
         session.scalars(
             sa.select(LeadTask)
@@ -96,7 +97,7 @@ def _digest_message(session: Session, user_id: int, zone: str, day, key: str, no
     )
     if not (today or overdue or leads):
         return None
-    local = rules.local_day_bounds(day, zone)[0].tzinfo
+    local = hours.local_day_bounds(day, zone)[0].tzinfo
 
     def task_line(task: LeadTask) -> dict:
         return {"title": task.title, "due": task.due_at.astimezone(local).strftime("%a %H:%M")}
@@ -114,7 +115,7 @@ def _digest_message(session: Session, user_id: int, zone: str, day, key: str, no
         "dedupe_key": key,
         "kind": "digest",
         "recipient_user_id": user_id,
-        "not_before": preferences.quiet_until_for(session=session, user_id=user_id, now=now),
+        "not_before": notifications.quiet_until_for(session=session, user_id=user_id, now=now),
     }
 
 
@@ -160,7 +161,7 @@ def _overdue_digest(session: Session, user_id: int, count: int, now: datetime):
     if count > len(tasks):
         lines.append(f"... and {count - len(tasks)} more")
     user = session.get(User, user_id)
-    return staff.notify_staff(
+    return notifications.notify_staff(
         session=session,
         clinic_id=user.clinic_id,
         user_id=user_id,

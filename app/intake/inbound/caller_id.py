@@ -11,16 +11,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.automation import inbound
-from app.automation.models import InboundMessage
 from app.errors import ValidationFailed
 from app.intake import service as intake
+from app.intake.inbound import messages as inbound
+from app.intake.inbound.models import InboundMessage
 from app.leads import rules as lead_rules
 
 CALL = "call"  # the InboundMessage channel of calls: their ids are unique per clinic like messages'
@@ -52,20 +51,18 @@ def receive_call(*, session: Session, clinic_id: int, call: dict, now: datetime)
         raise ValidationFailed("from", "not a phone number a lead could be matched or created by") from None
     lead = inbound.match_lead(session=session, clinic=clinic, channel=inbound.SMS, sender=phone)
     created = lead is None
-    try:
-        with session.begin_nested():  # a concurrent twin of this delivery loses on the unique key
-            if lead is None:
-                name = call.get("caller_name")
-                lead = intake.capture_phone_call(
-                    session=session, clinic_id=clinic_id, phone=phone, caller_name=name, now=now
-                ).lead
-            row = _record(session, lead, call, min(call.get("started_at") or now, now), now)
-    except IntegrityError:
-        seen = inbound.find_seen(session, clinic_id, CALL, call["call_id"])
-        if seen is None:
-            raise
-        return _answer(seen)
-    return _answer(row, created_lead=created)
+
+    def write() -> InboundMessage:
+        caller = lead
+        if caller is None:
+            name = call.get("caller_name")
+            caller = intake.capture_phone_call(
+                session=session, clinic_id=clinic_id, phone=phone, caller_name=name, now=now
+            ).lead
+        return _record(session, caller, call, min(call.get("started_at") or now, now), now)
+
+    row, first = inbound.record_once(session, clinic_id, CALL, call["call_id"], write)
+    return _answer(row, created_lead=created and first)
 
 
 def _record(session: Session, lead, call: dict, started_at: datetime, now: datetime) -> InboundMessage:
@@ -81,16 +78,12 @@ def _record(session: Session, lead, call: dict, started_at: datetime, now: datet
         duration_minutes=None if seconds is None else -(-seconds // 60),  # a started minute counts
         details={"call_id": call["call_id"], "channel": CALL},
     )
-    row = InboundMessage(
-        clinic_id=lead.clinic_id,
+    return inbound.store(
+        session,
+        lead=lead,
         channel=CALL,
         message_id=call["call_id"],
-        lead_id=lead.id,
         activity_id=activity.id,
-        opted_out=False,
         received_at=started_at,
-        created_at=now,
+        now=now,
     )
-    session.add(row)
-    session.flush()
-    return row

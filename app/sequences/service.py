@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.automation import actions, outreach, rules, steps
+from app.automation import rules, steps
+from app.automation.executors import actions, outreach
 from app.automation.models import (
     AutomationStep,
     EnrollmentStatus,

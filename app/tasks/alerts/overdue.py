@@ -1,5 +1,5 @@
-"""Overdue tasks: the sweep that marks them (task.overdue, once per task), the assignee told at once,
-and the escalation to the clinic admins when one stays overdue with no contact."""
+"""Overdue tasks: the sweep that marks them (task.overdue, once per task) and the assignee told at once
+(the escalation when one stays overdue with no contact: app/tasks/escalation.py)."""
 
 from __future__ import annotations
 
@@ -8,46 +8,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.activities import service as activities
-from app.audit import service as audit
 from app.events import service as events
-from app.leads.models import Lead
-from app.notifications import staff as notifications
-from app.tasks import escalation, rules
-from app.tasks.models import LeadTask, TaskPriority, TaskStatus
-from app.tasks.timers import live_task
-
-
-def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
-    """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
-    task = live_task(session, job)
-    if task is None or task.escalated_at is not None:
-        return
-    if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
-        return
-    lead = session.get(Lead, task.lead_id)
-    escalation.tell_clinic_admins(
-        session=session,
-        clinic_id=task.clinic_id,
-        title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
-        body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
-        link=f"/api/leads/tasks/{task.id}",
-        dedupe_key=f"task:{task.id}:escalation",
-        now=now,
-    )
-    before = rules.audit_snapshot(task)
-    task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
-    audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=audit.SYSTEM,
-        action="task.escalate",
-        subject_type="task",
-        subject_id=task.id,
-        before=before,
-        after=rules.audit_snapshot(task),
-        at=now,
-    )
+from app.notifications import service as notifications
+from app.tasks.models import LeadTask, TaskStatus
 
 
 def mark_overdue(*, session: Session, now: datetime, limit: int | None = None) -> int:

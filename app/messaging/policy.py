@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.notifications.rules import parse_hhmm, quiet_until
+from app.business_hours.rules import parse_hhmm, quiet_until
 
 EMAIL, SMS = "email", "sms"
 CHANNELS = (EMAIL, SMS)

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.delivery import rules as delivery_rules
-from app.notifications import channels, outgoing, rate_limits
+from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.notifications.providers import channels
+from app.notifications.worker import rate_limits
 from app.scheduling import service as scheduling
 
 log = logging.getLogger(__name__)
@@ -120,11 +122,11 @@ def send(message: channels.Outgoing, settings) -> Outcome:
         return outcome_of(message, exc)
 
 
-def send_many(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+def send_batch(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
     """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
     return [
         None if result is None else outcome_of(message, result)
-        for message, result in zip(messages, channels.send_many(messages, settings, stop=stop), strict=True)
+        for message, result in zip(messages, channels.send_each(messages, settings, stop=stop), strict=True)
     ]
 
 

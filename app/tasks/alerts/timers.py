@@ -1,7 +1,7 @@
 """A task's timers: reminder jobs before its due time and one escalation job after it, written on the
 ledger in the same transaction as the change that needs them. Changing the due time or the
 assignee bumps `revision` and replaces them; completing or cancelling cancels them. The reminder
-job's handler is here; the escalation's is in overdue.py."""
+job's handler is here; the escalation's is in escalation.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.scheduling import service as scheduling
 from app.tasks import rules
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask

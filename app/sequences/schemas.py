@@ -1,13 +1,13 @@
-"""Request and response schemas of sequences, enrollments and the inbound-message webhook."""
+"""Request and response schemas of sequences, enrollments and their statistics."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.api import RequestSchema, UTCDateTime, id_field
+from app.api import RequestSchema, id_field
 from app.automation import rules
-from app.automation.sequences import CHANNELS, MAX_STEPS
 from app.messaging import merge_fields
+from app.sequences.service import CHANNELS, MAX_STEPS
 
 MAX_DELAY = 525_600  # a year of minutes: more than any cadence needs, small enough for date arithmetic
 
@@ -124,60 +124,15 @@ class EnrollmentOut(Schema):
     )
 
 
-class InboundIn(RequestSchema):
-    """An inbound SMS or email, as the provider adapter posts it (signed like the web form)."""
-
-    channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
-    from_ = fields.String(
-        data_key="from",
-        required=True,
-        validate=validate.Length(min=1, max=320),
-        metadata={"description": "the sender's phone number (any format) or email address"},
+class SequenceStatsOut(Schema):
+    sequence_id = fields.Integer()
+    name = fields.String()
+    active = fields.Boolean()
+    enrolled = fields.Integer()
+    active_enrollments = fields.Integer()
+    completed = fields.Integer()
+    replied = fields.Integer()
+    unenrolled_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer())
+    converted_within_30_days = fields.Integer(
+        metadata={"description": "Enrollments whose lead converted within 30 days of enrolling"}
     )
-    body = fields.String(required=True, validate=validate.Length(max=20_000))
-    message_id = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the provider's id"}
-    )
-    received_at = UTCDateTime(metadata={"description": "when the provider received it (default: now)"})
-
-    @post_load
-    def name_sender(self, data, **kwargs):
-        data["from"] = data.pop("from_")  # `from` is the wire name; Python reserves it
-        return data
-
-
-class CallIn(RequestSchema):
-    """An inbound call, as the phone system's caller-ID adapter posts it (signed like the web form)."""
-
-    call_id = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the system's id"}
-    )
-    from_ = fields.String(
-        data_key="from",
-        required=True,
-        validate=validate.Length(min=1, max=64),
-        metadata={"description": "the caller's number (any format)"},
-    )
-    caller_name = fields.String(
-        allow_none=True, validate=validate.Length(max=200), metadata={"description": "caller-ID name, if any"}
-    )
-    started_at = UTCDateTime(metadata={"description": "when the call started (default: now)"})
-    duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=86400))
-
-    @post_load
-    def name_caller(self, data, **kwargs):
-        data["from"] = data.pop("from_")
-        return data
-
-
-class CallOut(Schema):
-    lead_id = fields.Integer()
-    activity_id = fields.Integer()
-    created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
-
-
-class InboundOut(Schema):
-    matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
-    lead_id = fields.Integer(allow_none=True)
-    activity_id = fields.Integer(allow_none=True)
-    opted_out = fields.Boolean(metadata={"description": "the message was an SMS STOP"})

@@ -1,28 +1,27 @@
 """Email over SMTP: one connection per worker process kept across messages and batches, the wire
 form of a message, and its sending: lock-step, or pipelined where the server offers PIPELINING.
 
-A batch (`send_many`) on a pipelining server costs one round trip per message (RFC 2920): a message's
-content is written together with the next message's envelope (MAIL, RCPT, DATA), and their replies
-are read together. What each error means for the message is decided by the phase it happened in,
-exactly as for a single send: refused before the content went out (nothing delivered: transient or
-permanent by the code), the content written without its reply (outcome unknown), or refused after it.
+A batch (`send_over_one_connection`) on a pipelining server costs one round trip per message (RFC
+2920): a message's content is written together with the next message's envelope (MAIL, RCPT, DATA),
+and their replies are read together. What each error means for the message is decided by the phase
+it happened in, exactly as for a single send: refused before the content went out (nothing
+delivered: transient or permanent by the code), the content written without its reply (outcome
+unknown), or refused after it.
 """
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import re
-import secrets
 import smtplib
 import socket
 import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.header import Header
 
-from app.notifications.transport import (
+from app.notifications.providers.mime import email_bytes
+from app.notifications.providers.transport import (
     OutcomeUnknown,
     Outgoing,
     PermanentError,
@@ -32,78 +31,11 @@ from app.notifications.transport import (
     message_id,
 )
 
-CRLF = "\r\n"
 EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")  # syntax only: the server judges the rest
 
 # One connection per thread (a prefork child has one thread), reused across messages: opening a TCP
 # connection, EHLO, STARTTLS and AUTH per message would cost more than the message itself.
 _local = threading.local()
-
-
-# Written directly, not through the email package's generator: rendering a multipart message there
-# (header folding, a boundary regex compiled per message) cost about two thirds of a delivering
-# worker's CPU. The structure is fixed and small: text, or multipart/alternative of text and HTML,
-# each part UTF-8 quoted-printable (binascii: lines stay under 76 bytes whatever the template
-# renders), CRLF line ends. tests/notifications/test_email_bytes.py checks what the stdlib parser
-# reads back from it.
-_MAX_HEADER = 78
-
-
-def email_bytes(message: Outgoing) -> bytes:
-    """The message as it goes over the wire: headers, a blank line, the body (not yet dot-stuffed)."""
-    headers = [
-        _header("Subject", message.subject),
-        _header("From", message.sender),  # formataddr already encoded a non-ASCII display name
-        _header("To", message.to),  # a checked plain address
-        _header("Message-ID", message_id(message)),
-        _header("X-Followup-Key", message.dedupe_key),  # lets a receiver (and our tests) spot a duplicate
-        b"MIME-Version: 1.0\r\n",
-    ]
-    if not message.html:
-        return b"".join([*headers, *_part("plain", message.text)])
-    boundary = f"=_{secrets.token_hex(16)}".encode()  # "=_" never occurs in quoted-printable text
-    return b"".join(
-        [
-            *headers,
-            b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n',
-            b"--" + boundary + b"\r\n",
-            *_part("plain", message.text),
-            b"\r\n--" + boundary + b"\r\n",
-            *_part("html", message.html),
-            b"\r\n--" + boundary + b"--\r\n",
-        ]
-    )
-
-
-def _part(subtype: str, text: str) -> list[bytes]:
-    """A text part's own headers, a blank line and its body, UTF-8 quoted-printable with CRLF ends."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n")  # one kind of line end, as the generator did
-    body = binascii.b2a_qp(lines.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return [
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode(),
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-        body,
-    ]
-
-
-def _header(name: str, value: str) -> bytes:
-    """One header line: ASCII folded at spaces to 78 columns where it can be; anything else as RFC
-    2047 encoded words. Line breaks in a value become spaces (a value never starts a new header)."""
-    value = " ".join(value.split()) if ("\r" in value or "\n" in value) else value
-    if not value.isascii():
-        return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=CRLF)}\r\n".encode("ascii")
-    line = f"{name}: {value}"
-    if len(line) <= _MAX_HEADER:
-        return (line + "\r\n").encode("ascii")
-    folded, current = [], ""
-    for word in line.split(" "):
-        if current and len(current) + 1 + len(word) > _MAX_HEADER:
-            folded.append(current)
-            current = word
-        else:
-            current = f"{current} {word}" if current else word
-    folded.append(current)
-    return ("\r\n ".join(folded) + "\r\n").encode("ascii")
 
 
 def _check_address(address: str) -> None:
@@ -261,7 +193,7 @@ def _reset(conn: smtplib.SMTP) -> None:
 # --- many messages, pipelined ---------------------------------------------------------------------
 
 
-def send_many(
+def send_over_one_connection(
     messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
 ) -> list[str | Exception | None]:
     """Send emails in order over the worker's connection: for each its message id, the error it ended

@@ -2,7 +2,7 @@
 stage moves.
 
 Messages to the lead (send_email, send_sms) pass the contact policy in `outreach.py`; a
-sequence enrollment is `sequences.py`'s. Each executor ends its step with what it made, or why
+sequence enrollment is app/sequences/service.py's. Each executor ends its step with what it made, or why
 it made nothing, so the why-trail always has an answer.
 """
 
@@ -25,7 +25,7 @@ from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
-from app.notifications import staff as notifications
+from app.notifications import service as notifications
 from app.pipeline import service as pipeline
 from app.pipeline.models import PipelineStage
 from app.pipeline.rules import LOST

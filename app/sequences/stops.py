@@ -11,9 +11,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.automation import sequences, steps
+from app.automation import steps
 from app.events.models import DomainEvent
 from app.leads.models import Lead
+from app.sequences import service as sequences
 
 OUTREACH_ACTIONS = ("send_email", "send_sms", "sequence_step")
 OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")

@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from app import clock as app_clock
 from app.delivery import service as outbound
-from app.notifications import channels, outgoing, sending
-from app.notifications.batches import claim_batch, deliver_batch  # noqa: F401  (the batch job's entry points)
+from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.notifications.providers import channels
+from app.notifications.worker import sending
 from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
 from app.scheduling.models import ScheduledJob
 

@@ -1,20 +1,19 @@
-"""Outreach endpoints: sequences, a lead's enrollments, and the signed inbound-message webhook."""
+"""Sequence endpoints: sequences, a lead's enrollments, and their statistics."""
 
 from __future__ import annotations
 
-from flask import g
 from flask.views import MethodView
 
 from app import clock
+from app.access import current_actor, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
-from app.auth.permissions import current_actor, public, requires
 from app.auth.roles import Permission
-from app.automation import caller_id, inbound, sequences
-from app.automation import sequence_schemas as schemas
-from app.intake.views import signed_by_clinic
+from app.automation.schemas import StatsArgs
+from app.sequences import schemas, stats
+from app.sequences import service as sequences
 
-blp = make_blueprint("outreach", "Sequences, enrollments and inbound messages (replies, STOP)")
+blp = make_blueprint("sequences", "Sequences and enrollments")
 
 
 @blp.route("/sequences")
@@ -112,36 +111,18 @@ class Unenroll(MethodView):
             )
 
 
-@blp.route("/capture/inbound")
-class InboundWebhook(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
-    @signed_by_clinic
-    @blp.arguments(schemas.InboundIn)
-    @blp.response(200, schemas.InboundOut)
-    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
-    def post(self, message):
-        """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
-        the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
-        An unknown sender is answered {"matched": false} and nothing is stored."""
+@blp.route("/sequences/stats")
+class SequenceStats(MethodView):
+    @requires(Permission.ANALYTICS)
+    @blp.arguments(StatsArgs, location="query")
+    @blp.response(200, schemas.SequenceStatsOut(many=True))
+    def get(self, args):
+        """Per sequence: enrolled, active, completed, replied, unenrolled by reason, converted within 30
+        days of enrolling."""
         with unit_of_work() as session:
-            answer = inbound.receive(
-                session=session, clinic_id=g.signed_clinic_id, message=message, now=clock.now()
+            return stats.sequence_stats(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                start=args.get("start"),
+                end=args.get("end"),
             )
-            return answer.as_dict()
-
-
-@blp.route("/capture/call")
-class CallerIdWebhook(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
-    @signed_by_clinic
-    @blp.arguments(schemas.CallIn)
-    @blp.response(200, schemas.CallOut)
-    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
-    def post(self, call):
-        """Caller ID: an inbound call, logged as an INBOUND PHONE_CALL (contact) on the open lead with
-        that number, or on a new lead (source "Phone"); once per call_id."""
-        with unit_of_work() as session:
-            answer = caller_id.receive_call(
-                session=session, clinic_id=g.signed_clinic_id, call=call, now=clock.now()
-            )
-            return answer.as_dict()

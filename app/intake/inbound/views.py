@@ -1,0 +1,51 @@
+"""The signed webhooks by which leads reach the clinic besides a form: inbound SMS and email, caller ID."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+
+from app import clock
+from app.access import public
+from app.api import make_blueprint
+from app.app_db import unit_of_work
+from app.intake.inbound import caller_id, schemas
+from app.intake.inbound import messages as inbound
+from app.intake.views import signed_by_clinic
+
+blp = make_blueprint("inbound", "Inbound messages (replies, STOP) and calls")
+
+
+@blp.route("/capture/inbound")
+class InboundWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.InboundIn)
+    @blp.response(200, schemas.InboundOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    def post(self, message):
+        """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
+        the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
+        An unknown sender is answered {"matched": false} and nothing is stored."""
+        with unit_of_work() as session:
+            answer = inbound.receive(
+                session=session, clinic_id=g.signed_clinic_id, message=message, now=clock.now()
+            )
+            return answer.as_dict()
+
+
+@blp.route("/capture/call")
+class CallerIdWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.CallIn)
+    @blp.response(200, schemas.CallOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    def post(self, call):
+        """Caller ID: an inbound call, logged as an INBOUND PHONE_CALL (contact) on the open lead with
+        that number, or on a new lead (source "Phone"); once per call_id."""
+        with unit_of_work() as session:
+            answer = caller_id.receive_call(
+                session=session, clinic_id=g.signed_clinic_id, call=call, now=clock.now()
+            )
+            return answer.as_dict()

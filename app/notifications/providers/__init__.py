@@ -1,0 +1,1 @@
+"""The providers of outgoing messages: console, SMTP (one connection per worker, pipelined), SMS over HTTP."""

@@ -1,0 +1,102 @@
+"""The notifications domain's face: what other domains call to reach a lead or a staff member.
+
+Other domains import this module (and models/schemas) only; the rest of app/notifications is how
+it is done: rendering (rendering.py), the ledger's delivery jobs (outgoing.py, batches.py,
+attempts.py), the providers (channels.py, smtp.py), preferences and the in-app inbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.notifications import outgoing, preferences
+from app.notifications.admin import RETRYABLE, retry_notification
+from app.notifications.inbox import notify_in_app
+from app.notifications.models import Channel, Notification
+from app.notifications.outgoing import queue_many, send, send_to_lead
+from app.notifications.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
+
+__all__ = [
+    "DEFAULT_SUMMARY_FREQUENCY",
+    "RETRYABLE",
+    "SUMMARY_FREQUENCIES",
+    "notify_in_app",
+    "notify_staff",
+    "queue_many",
+    "quiet_until_for",
+    "retry_notification",
+    "send",
+    "send_to_lead",
+    "staff_wants",
+]
+
+
+def notify_staff(
+    *,
+    session: Session,
+    clinic_id: int,
+    user_id: int | None,
+    kind: str,
+    title: str,
+    body: str,
+    link: str | None,
+    dedupe_key: str,
+    now: datetime,
+    origin: dict | None = None,
+    known_new: bool = False,
+) -> Notification | None:
+    """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
+    channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
+    in_app = notify_in_app(
+        session=session,
+        clinic_id=clinic_id,
+        user_id=user_id,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        dedupe_key=dedupe_key,
+        now=now,
+        origin=origin,
+        known_new=known_new,
+    )
+    if user_id is None:
+        return in_app
+    copies = [c for c in preferences.channels_of(session, user_id, kind) if c in (Channel.EMAIL, Channel.SMS)]
+    if not copies:
+        return in_app
+    user = session.get(User, user_id)
+    prefs = preferences.preferences_of(session, user_id)
+    not_before = preferences.after_quiet_hours(session, user_id, prefs, now)
+    context = {"title": title, "body": body, "link": link, "user_name": user.name, "origin": origin}
+    for channel in copies:
+        address = user.email if channel == Channel.EMAIL else (prefs.sms_number if prefs else None)
+        if not address:
+            continue
+        outgoing.send(
+            session=session,
+            channel=channel,
+            clinic_id=clinic_id,
+            to_address=address,
+            template="staff_alert",
+            context=context,
+            dedupe_key=f"{dedupe_key}:{channel}",
+            now=now,
+            kind=kind,
+            recipient_user_id=user_id,
+            not_before=not_before,
+        )
+    return in_app
+
+
+def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> bool:
+    """Whether the user receives `kind` on `channel` (e.g. the digest by email)."""
+    return channel in preferences.channels_of(session, user_id, kind)
+
+
+def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
+    """The end of the user's quiet hours if `now` falls in them, else None."""
+    return preferences.after_quiet_hours(session, user_id, preferences.preferences_of(session, user_id), now)

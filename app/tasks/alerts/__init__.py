@@ -1,0 +1,1 @@
+"""Telling people about tasks: reminder and escalation timers, overdue notices, digests."""
