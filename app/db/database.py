@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
 from app.db.engine import autocommit, make_engine
+from app.db.protected import use_keys
 from app.db.uow import BatchedUnit, NeedsTransaction, OrmUnit, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Database:
             bind=self.engine, class_=OrmUnit, expire_on_commit=False, database=self
         )
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
+        if settings is not None and settings.phi_encryption_key:
+            use_keys(self.engine, settings.phi_encryption_key)  # the protected columns' key
         self._request: ContextVar[_RequestScope | None] = ContextVar(f"request_of_{id(self)}", default=None)
 
     # --- the request's scope, handed in by the web layer -----------------------------------------
