@@ -122,6 +122,8 @@ DESIGN_TABLE = {
     "GET /api/me/notification-preferences": ANY,
     "PUT /api/me/notification-preferences": ANY,
     "POST /api/notifications/sms-status": PUBLIC,
+    "POST /api/providers/twilio/sms": PUBLIC,  # X-Twilio-Signature
+    "POST /api/providers/twilio/status": PUBLIC,  # X-Twilio-Signature
     "GET /api/leads/analytics/funnel": ANALYTICS,
     "GET /api/leads/analytics/forecast": ANALYTICS,  # app/intelligence
     "GET /api/leads/<id>/best-contact-times": READ,  # app/intelligence

@@ -52,6 +52,13 @@ def sms_status_update(
     """Apply a signed, fresh, first-seen delivery receipt: delivered stamps delivered_at;
     undelivered/failed fails the row."""
     verify_signature(redis=redis, secret=secret, body=body, timestamp=timestamp, signature=signature, now=now)
+    return apply_status(session=session, form=form, now=now)
+
+
+def apply_status(*, session: Session, form: dict, now: datetime) -> dict:
+    """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
+    Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
+    provider's error; the in-between states (queued, sending, sent) change nothing."""
     sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
     if not sid or not state:
         raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})

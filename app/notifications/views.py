@@ -7,6 +7,7 @@ from app import clock
 from app.access import current_actor, public, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
+from app.auth import signing
 from app.auth.roles import ANY, Permission
 from app.errors import Forbidden
 from app.notifications import admin, inbox, preferences, receipts, schemas
@@ -156,3 +157,24 @@ class SmsStatusWebhook(MethodView):
                 form=request.form.to_dict(),
                 now=clock.now(),
             )
+
+
+@blp.route("/providers/twilio/status")
+class TwilioStatusCallback(MethodView):
+    @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")
+    @blp.response(200)
+    @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
+    @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    def post(self):
+        """Twilio's status callbacks (form: MessageSid, MessageStatus, ErrorCode): delivered, or
+        undelivered / failed with the provider's error, on the notification sent with that SID."""
+        form = request.form.to_dict()
+        signing.verify_twilio(
+            settings=current_app.config["SETTINGS"],
+            request_url=request.url,
+            full_path=request.full_path,
+            params=form,
+            signature=request.headers.get("X-Twilio-Signature"),
+        )
+        with unit_of_work() as session:
+            return receipts.apply_status(session=session, form=form, now=clock.now())

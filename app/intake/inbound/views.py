@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 
 from app import clock
 from app.access import public
 from app.api import make_blueprint
 from app.app_db import unit_of_work
-from app.intake.inbound import caller_id, schemas
+from app.auth import signing
+from app.intake.inbound import caller_id, schemas, twilio
 from app.intake.inbound import messages as inbound
 from app.intake.views import signed_by_clinic
 
@@ -49,3 +50,27 @@ class CallerIdWebhook(MethodView):
                 session=session, clinic_id=g.signed_clinic_id, call=call, now=clock.now()
             )
             return answer.as_dict()
+
+
+@blp.route("/providers/twilio/sms")
+class TwilioInboundSms(MethodView):
+    @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")
+    @blp.response(200, content_type="text/xml")
+    @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
+    @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    def post(self):
+        """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
+        whose sms_number is `To`, recorded on the lead with that `From`; STOP opts the number out for
+        the whole clinic, START/UNSTOP back in, HELP is answered with the clinic's help text. Answers
+        TwiML."""
+        form = request.form.to_dict()
+        signing.verify_twilio(
+            settings=current_app.config["SETTINGS"],
+            request_url=request.url,
+            full_path=request.full_path,
+            params=form,
+            signature=request.headers.get("X-Twilio-Signature"),
+        )
+        with unit_of_work() as session:
+            answer = twilio.receive_sms(session=session, form=form, now=clock.now())
+        return Response(answer, status=200, mimetype="text/xml")

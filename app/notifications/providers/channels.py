@@ -102,7 +102,9 @@ def send_http_sms(message: Outgoing, settings) -> str:
         raise PermanentError(f"invalid phone number {message.to!r}; give E.164 like +15551234567")
     if not settings.sms_account or not settings.sms_token or not message.sender:
         raise PermanentError("SMS provider not configured (SMS_ACCOUNT, SMS_TOKEN, SMS_FROM)")
-    form = {"To": message.to, "From": message.sender, "Body": message.text}
+    # A Messaging Service SID picks the number from the clinic's pool; otherwise the number is From.
+    via = "MessagingServiceSid" if message.sender.startswith("MG") else "From"
+    form = {"To": message.to, via: message.sender, "Body": message.text}
     if settings.sms_status_callback_url:
         form["StatusCallback"] = settings.sms_status_callback_url
     credentials = base64.b64encode(f"{settings.sms_account}:{settings.sms_token}".encode()).decode()

@@ -75,7 +75,7 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.SMS:
-        sender = settings.sms_from or ""
+        sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
         sender = senders[row.clinic_id]
     else:
@@ -109,6 +109,13 @@ def email_sender(clinic_settings: dict | None, settings) -> str:
     return channels.format_sender(
         values.get("email_from_name"), values.get("email_from") or settings.email_from
     )
+
+
+def sms_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's SMS: its Messaging Service, else its own number, else SMS_FROM; its own
+    sender is also how Twilio's inbound texts are routed back to it."""
+    values = clinic_settings or {}
+    return values.get("sms_messaging_service_sid") or values.get("sms_number") or settings.sms_from or ""
 
 
 Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
