@@ -25,6 +25,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent error: retrying would not help
     DEAD = "dead"  # transient errors until the retries ran out
+    CANCELLED = "cancelled"  # a send-time guard said it may no longer go (consent, quiet hours)
 
 
 class Notification(Base):

@@ -49,7 +49,7 @@ def claim_delivery(*, session: Session, job, now: datetime, db) -> None:
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
-    if sending.deferred_by_rate_limit(session, row, now):
+    if sending.held_at_send(session, row, now) or sending.deferred_by_rate_limit(session, row, now):
         return
     message = sending.message_of(session, row, db.settings)
     session.after_commit(partial(deliver_claimed, db=db, message=message, attempt=row.attempts))

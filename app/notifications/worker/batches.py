@@ -154,7 +154,8 @@ class _Batch:
         claimed = [
             (sending.message_of(session, row, self.settings, self.senders), row.attempts)
             for row in rows
-            if not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
+            if not sending.held_at_send(session, row, now)
+            and not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
         ]
         return rows, claimed
 

@@ -4,6 +4,7 @@ the provider rate limit checked at the claim, one send and what its error means,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 _COLUMNS = (
     "id",
     "clinic_id",
+    "lead_id",
+    "recipient_user_id",
     "channel",
     "to_address",
     "title",
@@ -48,6 +51,43 @@ class Attempt:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A send-time guard's answer: the message may not go now: cancelled, or (`until`) deferred."""
+
+    reason: str
+    until: datetime | None = None
+
+
+# Called for each claimed message to a lead, just before it is handed to the provider, with
+# (session=, lead_id=, channel=, now=) -> Hold | None. Registered by the domains above (messaging's
+# contact policy): notifications cannot import them, and a held, retried or re-queued message must
+# meet the policy of the moment it goes, not of the moment it was queued.
+_SEND_GUARDS: list[Callable[..., Hold | None]] = []
+
+
+def on_send(guard: Callable[..., Hold | None]) -> None:
+    _SEND_GUARDS.append(guard)
+
+
+def held_at_send(session: Session, row, now: datetime) -> bool:
+    """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
+    pending, not counted as an attempt). Whether it was held."""
+    if row.lead_id is None or row.recipient_user_id is not None:
+        return False  # a message to staff (about a lead, perhaps) is not the lead's to consent to
+    for guard in _SEND_GUARDS:
+        hold = guard(session=session, lead_id=row.lead_id, channel=row.channel, now=now)
+        if hold is None:
+            continue
+        if hold.until is None:
+            _hand_back(session, row, status=DeliveryStatus.CANCELLED, why=f"cancelled: {hold.reason}")
+            log.info("notification %s cancelled at send time", row.id)
+        else:
+            _defer(session, row, hold.until, f"held until {hold.until.isoformat()}: {hold.reason}", now)
+        return True
+    return False
+
+
 def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
     """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
     attempt, with a delivery job due when the window ends. Whether it was deferred."""
@@ -55,20 +95,29 @@ def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | N
     if held is None:
         return False
     until, why = held
+    _defer(session, row, until, why, now)
+    return True
+
+
+def _defer(session: Session, row, until: datetime, why: str, now: datetime) -> None:
+    _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
+    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
+
+
+def _hand_back(session: Session, row, *, status: str, why: str, **values) -> None:
+    """The claimed row out of `sending` without an attempt spent on it."""
     session.execute(
         sa.update(Notification)
         .where(Notification.id == row.id)
         .values(
-            status=DeliveryStatus.PENDING,
+            status=status,
             attempts=Notification.attempts - 1,
             sending_at=None,
-            next_attempt_at=until,
-            last_error=why,
+            last_error=why[:500],
+            **values,
         )
         .execution_options(synchronize_session=False)
     )
-    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
-    return True
 
 
 def message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
