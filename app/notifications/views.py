@@ -100,10 +100,14 @@ class Deliveries(MethodView):
 @blp.route("/notifications/<int:notification_id>/retry")
 class RetryDelivery(MethodView):
     @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.RetryOneIn, required=False)
     @blp.response(200, schemas.DeliveryOut)
-    @blp.alt_response(409, description="The message is not failed or dead")
-    def post(self, notification_id):
-        """Send a failed or dead message again now, attempts reset (audited); other statuses are a 409."""
+    @blp.alt_response(
+        409, description="Not failed, dead or unknown; or unknown without confirm_may_duplicate"
+    )
+    def post(self, body, notification_id):
+        """Send a failed or dead message again now, attempts reset (audited). An SMS whose outcome is
+        unknown may already have reached the lead: it needs {"confirm_may_duplicate": true}."""
         actor = current_actor()
         with unit_of_work() as session:
             return admin.retry_notification(
@@ -112,6 +116,7 @@ class RetryDelivery(MethodView):
                 clinic_id=actor.clinic_id,
                 actor=actor.ref,
                 now=clock.now(),
+                confirm_may_duplicate=bool((body or {}).get("confirm_may_duplicate")),
             )
 
 
@@ -177,4 +182,6 @@ class TwilioStatusCallback(MethodView):
             signature=request.headers.get("X-Twilio-Signature"),
         )
         with unit_of_work() as session:
-            return receipts.apply_status(session=session, form=form, now=clock.now())
+            return receipts.apply_status(
+                session=session, form=form, now=clock.now(), notification_hint=request.args.get("n")
+            )

@@ -193,8 +193,13 @@ def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
     if isinstance(result, channels.PermanentError):
         return DeliveryStatus.FAILED, None, str(result)
     if isinstance(result, channels.OutcomeUnknown):
-        if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
-            return DeliveryStatus.PENDING, None, str(result)
+        # Twilio's Messages API has no idempotency key: a re-send could text the lead twice.
+        if message.channel == Channel.SMS:
+            return (
+                DeliveryStatus.UNKNOWN,
+                None,
+                f"outcome unknown, may already have reached the lead: {result}",
+            )
         return DeliveryStatus.FAILED, None, f"outcome unknown: {result}"
     if isinstance(result, channels.TransientError):
         return DeliveryStatus.PENDING, None, str(result)
