@@ -42,6 +42,7 @@ class Outgoing:
     text: str
     html: str | None
     dedupe_key: str
+    unsubscribe_url: str | None = None  # an email to a lead: its one-click unsubscribe (RFC 8058)
 
 
 def message_id(message: Outgoing) -> str:

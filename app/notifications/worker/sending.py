@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.auth import signing
 from app.auth.models import Clinic
 from app.delivery import rules as delivery_rules
 from app.notifications import outgoing
@@ -140,7 +141,18 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
         text=row.body,
         html=row.body_html,
         dedupe_key=row.dedupe_key,
+        unsubscribe_url=unsubscribe_url(row, settings),
     )
+
+
+def unsubscribe_url(row, settings) -> str | None:
+    """An email to a lead (not to staff about one) carries its signed one-click unsubscribe URL."""
+    if row.channel != Channel.EMAIL or row.lead_id is None or row.recipient_user_id is not None:
+        return None
+    if not settings.secret_key:
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id)
+    return f"{settings.public_base_url.rstrip('/')}/api/unsubscribe/{token}"
 
 
 def _email_sender(session: Session, clinic_id: int, settings) -> str:
