@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from app import clock
@@ -10,6 +10,7 @@ from app.access import current_actor, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
 from app.auth.roles import Permission
+from app.idempotency.web import idempotent
 from app.messaging import schemas, send, service, unsubscribe
 
 blp = make_blueprint("messaging", "Message templates and one-off messages to leads")
@@ -98,14 +99,21 @@ class MessageTemplatePreview(MethodView):
 @blp.route("/leads/<int:lead_id>/messages")
 class LeadMessages(MethodView):
     @requires(Permission.UPDATE)
+    @idempotent
     @blp.arguments(schemas.LeadMessageIn)
     @blp.response(201, schemas.LeadMessageOut)
     @blp.alt_response(409, description="The contact policy holds it back, or the lead is converted")
     def post(self, body, lead_id):
-        """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline."""
+        """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline.
+        With an Idempotency-Key a repeated request (a double click, a client's retry) sends once."""
         with unit_of_work() as session:
             return send.send_message(
-                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                data=body,
+                now=clock.now(),
+                idempotency_key=request.headers.get("Idempotency-Key"),
             )
 
 

@@ -94,3 +94,21 @@ def test_quiet_hours_of_the_moment_of_sending_defer_the_message(app, client, db,
     assert message.status == "pending" and message.attempts == 0 and provider.requests == 0
     local = message.next_attempt_at.astimezone(ZoneInfo(night))
     assert (local.hour, local.minute) == (8, 0)
+
+
+def test_a_retried_manual_message_with_the_same_key_sends_once(app, client, db, tenant, provider):
+    configure_clinic(client, tenant, quiet_hours=None)
+    lead = lead_with(client, tenant, phone=PHONE)
+    headers = {**tenant.headers("treatment_coordinator"), "Idempotency-Key": "click-1"}
+    body = {"channel": "sms", "body": "Hi {{ first_name }}, call us back?"}
+    first = client.post(f"/api/leads/{lead['id']}/messages", json=body, headers=headers)
+    again = client.post(f"/api/leads/{lead['id']}/messages", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json()["notification_id"] == first.get_json()["notification_id"]
+    other = {**headers, "Idempotency-Key": "click-2"}
+    assert client.post(f"/api/leads/{lead['id']}/messages", json=body, headers=other).status_code == 201
+    with thread_worker(app):
+        wait_for(lambda: {m.status for m in messages_to(db, lead["id"])} == {"sent"}, timeout=30)
+        time.sleep(0.5)
+    assert len(messages_to(db, lead["id"])) == 2 and provider.deliveries() == 2
