@@ -52,6 +52,7 @@ ENV_NAMES = {
     "sms_from": "SMS_FROM",
     "sms_status_callback_url": "SMS_STATUS_CALLBACK_URL",
     "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
+    "sendgrid_event_public_key": "SENDGRID_EVENT_PUBLIC_KEY",
     "max_content_length": "MAX_CONTENT_LENGTH",
 }
 
@@ -217,6 +218,7 @@ class Settings:
     sms_from: str | None = None  # the sending number
     sms_status_callback_url: str | None = None  # our webhook's public URL, sent to the provider
     sms_webhook_secret: str | None = None  # the HMAC secret of the provider's status callbacks
+    sendgrid_event_public_key: str | None = None  # SendGrid's Event Webhook verification key (base64)
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
     notification_max_attempts: int = 6
     notification_retry_base_seconds: float = 30.0

@@ -124,6 +124,7 @@ DESIGN_TABLE = {
     "POST /api/notifications/sms-status": PUBLIC,
     "POST /api/providers/twilio/sms": PUBLIC,  # X-Twilio-Signature
     "POST /api/providers/twilio/status": PUBLIC,  # X-Twilio-Signature
+    "POST /api/providers/sendgrid/events": PUBLIC,  # ECDSA-signed by SendGrid
     "GET /api/unsubscribe/<id>": PUBLIC,  # the signed token
     "POST /api/unsubscribe/<id>": PUBLIC,  # RFC 8058 one-click
     "GET /api/leads/analytics/funnel": ANALYTICS,

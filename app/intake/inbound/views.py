@@ -10,7 +10,7 @@ from app.access import public
 from app.api import make_blueprint
 from app.app_db import unit_of_work
 from app.auth import signing
-from app.intake.inbound import caller_id, schemas, twilio
+from app.intake.inbound import caller_id, schemas, sendgrid, twilio
 from app.intake.inbound import messages as inbound
 from app.intake.views import signed_by_clinic
 
@@ -74,3 +74,23 @@ class TwilioInboundSms(MethodView):
         with unit_of_work() as session:
             answer = twilio.receive_sms(session=session, form=form, now=clock.now())
         return Response(answer, status=200, mimetype="text/xml")
+
+
+@blp.route("/providers/sendgrid/events")
+class SendgridEvents(MethodView):
+    @public("signed by SendGrid: ECDSA X-Twilio-Email-Event-Webhook-Signature (SENDGRID_EVENT_PUBLIC_KEY)")
+    @blp.response(200)
+    @blp.alt_response(401, description="Missing or bad signature")
+    @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
+    def post(self):
+        """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
+        every lead with that address out of email."""
+        body = request.get_data(cache=True)
+        events = sendgrid.verify(
+            public_key=current_app.config["SETTINGS"].sendgrid_event_public_key,
+            body=body,
+            signature=request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
+            timestamp=request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"),
+        )
+        with unit_of_work() as session:
+            return sendgrid.apply_events(session=session, events=events, now=clock.now())
