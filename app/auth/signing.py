@@ -74,16 +74,17 @@ def verify_twilio(*, settings, request_url: str, full_path: str, params: dict, s
         raise Unauthorized("missing or bad X-Twilio-Signature")
 
 
-def unsubscribe_token(secret: str, lead_id: int) -> str:
-    """The token of a lead's one-click unsubscribe URL: its id and an HMAC of it under SECRET_KEY, so
-    the URL needs no login and cannot be guessed for another lead."""
-    mac = hmac.new(secret.encode(), f"unsubscribe:{lead_id}".encode(), hashlib.sha256).hexdigest()[:32]
+def unsubscribe_token(secret: str, lead_id: int, purpose: str = "unsubscribe") -> str:
+    """The token of a lead's one-click unsubscribe URL (or, `purpose` "reply", its reply address): its
+    id and an HMAC of it under SECRET_KEY, so it needs no login and cannot be guessed for another lead."""
+    mac = hmac.new(secret.encode(), f"{purpose}:{lead_id}".encode(), hashlib.sha256).hexdigest()[:32]
     return f"{lead_id}.{mac}"
 
 
-def lead_of_unsubscribe_token(secret: str, token: str) -> int | None:
+def lead_of_unsubscribe_token(secret: str, token: str, purpose: str = "unsubscribe") -> int | None:
     """The lead id a token was made for, or None when it is not one of ours."""
     lead_id, _, _ = token.partition(".")
     if not lead_id.isdigit():
         return None
-    return int(lead_id) if hmac.compare_digest(unsubscribe_token(secret, int(lead_id)), token) else None
+    expected = unsubscribe_token(secret, int(lead_id), purpose)
+    return int(lead_id) if hmac.compare_digest(expected, token.lower()) else None

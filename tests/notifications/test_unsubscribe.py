@@ -17,12 +17,20 @@ def test_an_email_to_a_lead_has_one_click_unsubscribe_that_opts_it_out(app, clie
     lead = lead_with(client, tenant)
     with smtp_server() as (server, port):
         use(monkeypatch, settings, **FAST_DELIVERY, **smtp_settings(port))
-        use(monkeypatch, settings, public_base_url="https://engine.example")
+        use(
+            monkeypatch,
+            settings,
+            public_base_url="https://engine.example",
+            email_inbound_domain="reply.example",
+        )
         send(client, tenant, lead["id"], channel="email", subject="Your visit", body="Hi {{ first_name }}")
         with thread_worker(app):
             wait_for(lambda: server.messages, timeout=30)
     [message] = server.messages
     assert message["Date"] and message["Message-ID"]
+    assert message["Reply-To"].startswith(f"reply+{lead['id']}.") and message["Reply-To"].endswith(
+        "@reply.example"
+    )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = message["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://engine.example/api/unsubscribe/")

@@ -108,7 +108,11 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
         return InboundAnswer(matched=False)
     received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
     row, _ = record_once(
-        session, clinic_id, channel, message_id, lambda: _record(session, lead, message, received_at, now)
+        session,
+        clinic_id,
+        channel,
+        message_id,
+        lambda: record_reply(session, lead, message, received_at, now),
     )
     return InboundAnswer.of(row)
 
@@ -155,7 +159,7 @@ def store(
     return row
 
 
-def _record(
+def record_reply(
     session: Session, lead: Lead, message: dict, received_at: datetime, now: datetime
 ) -> InboundMessage:
     channel = message["channel"]

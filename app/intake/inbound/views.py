@@ -10,7 +10,7 @@ from app.access import public
 from app.api import make_blueprint
 from app.app_db import unit_of_work
 from app.auth import signing
-from app.intake.inbound import caller_id, schemas, sendgrid, twilio
+from app.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio
 from app.intake.inbound import messages as inbound
 from app.intake.views import signed_by_clinic
 
@@ -94,3 +94,19 @@ class SendgridEvents(MethodView):
         )
         with unit_of_work() as session:
             return sendgrid.apply_events(session=session, events=events, now=clock.now())
+
+
+@blp.route("/providers/sendgrid/inbound/<secret>")
+class SendgridInboundParse(MethodView):
+    @public("the secret in the URL (SENDGRID_INBOUND_SECRET), as SendGrid's Inbound Parse is configured")
+    @blp.response(200)
+    @blp.alt_response(404, description="Not configured, or a wrong secret")
+    def post(self, secret):
+        """A lead's reply by email (multipart: from, to, subject, text, html, headers), to the reply
+        address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note."""
+        settings = current_app.config["SETTINGS"]
+        email_replies.check_secret(settings.sendgrid_inbound_secret, secret)
+        with unit_of_work() as session:
+            return email_replies.receive(
+                session=session, secret=settings.secret_key, form=request.form.to_dict(), now=clock.now()
+            )

@@ -37,6 +37,8 @@ def email_bytes(message: Outgoing) -> bytes:
         b"MIME-Version: 1.0\r\n",
     ]
     text, html = message.text, message.html
+    if message.reply_to:
+        headers.insert(2, _header("Reply-To", message.reply_to))
     if message.unsubscribe_url:
         # The mailbox providers' bulk-sender rules: one-click unsubscribe (RFC 8058), and a line
         # in the body for the reader.

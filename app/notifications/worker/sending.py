@@ -142,7 +142,21 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
         html=row.body_html,
         dedupe_key=row.dedupe_key,
         unsubscribe_url=unsubscribe_url(row, settings),
+        reply_to=reply_address(row, settings),
     )
+
+
+def reply_address(row, settings) -> str | None:
+    """reply+<signed lead token>@EMAIL_INBOUND_DOMAIN: SendGrid's Inbound Parse posts the lead's
+    reply to us, and the address says whose it is."""
+    if not settings.email_inbound_domain or not settings.secret_key or not _to_lead(row, Channel.EMAIL):
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id, "reply")
+    return f"reply+{token}@{settings.email_inbound_domain}"
+
+
+def _to_lead(row, channel: str) -> bool:
+    return row.channel == channel and row.lead_id is not None and row.recipient_user_id is None
 
 
 def unsubscribe_url(row, settings) -> str | None:
