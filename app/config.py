@@ -231,6 +231,7 @@ class Settings:
     # Far above any real send (several socket timeouts) so a slow send is never taken for dead.
     notification_stuck_seconds: float = 900.0
     notification_stuck_interval: float = 60.0
+    sms_reconcile_interval: float = 300.0  # how often unknown-outcome SMS are looked up at Twilio
     # Messages of a batch claimed together, and their outcomes recorded together: one statement each
     # per window. A worker killed mid-window leaves the whole window `sending` (emails there end
     # "outcome unknown"), so this bounds what a crash costs against the commits saved.

@@ -149,6 +149,7 @@ class SmsProvider:
         self.account, self.token = account, token
         self.messages: list[dict] = []
         self.requests = 0
+        self.lookups = 0  # GET Messages.json (reconciliation)
         self.unavailable_for = 0  # answer 503 to this many requests first
         self.stall = 0.0  # seconds to wait after accepting, before answering
         self.lock = threading.Lock()
@@ -169,6 +170,25 @@ def _handler_for(provider: SmsProvider):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self):
+            """Messages.json filtered by To, as Twilio lists messages (body, to, from, sid, status)."""
+            parts = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parts.query))
+            with provider.lock:
+                provider.lookups += 1
+                found = [
+                    {
+                        "sid": m["sid"],
+                        "to": m["To"],
+                        "from": m.get("From"),
+                        "body": m["Body"],
+                        "status": "sent",
+                    }
+                    for m in provider.messages
+                    if m["To"] == query.get("To")
+                ]
+            return self._answer(200, {"messages": found})
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)

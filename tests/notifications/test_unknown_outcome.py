@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from app import clock
+from app.notifications.worker import reconcile
 from tests.intake.test_twilio import AUTH_TOKEN, STATUS, signed_post
 from tests.notifications.fakes import sms_provider
 from tests.notifications.kit import FAST_DELIVERY, queue_sms, rows, sms_settings, use
@@ -53,3 +55,17 @@ def test_a_timeout_after_the_send_is_unknown_not_a_second_sms(app, client, db, t
         with thread_worker(app):
             wait_for(lambda: rows(db, [second.id])[0].status == "sent", timeout=30)
         assert provider.requests == 3
+
+
+def test_the_reconciliation_sweep_finds_an_unknown_sms_in_twilios_list(app, db, tenant, monkeypatch):
+    settings = app.config["SETTINGS"]
+    with sms_provider(token=AUTH_TOKEN) as (provider, url):
+        provider.stall = 4
+        use(monkeypatch, settings, **FAST_DELIVERY, **sms_settings(url, token=AUTH_TOKEN))
+        ids = queue_sms(app, tenant, 1)
+        with thread_worker(app):
+            wait_for(lambda: rows(db, ids)[0].status == "unknown", timeout=60)
+        assert reconcile.reconcile_unknown_sms(db=db, now=clock.now(), settings=settings) == 1
+        [row] = rows(db, ids)
+        assert row.status == "sent" and row.provider_message_id == provider.messages[0]["sid"]
+        assert provider.lookups == 1 and provider.requests == 1  # looked up, never sent again

@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 
 from app import config
 from app.notifications.providers import smtp
@@ -141,6 +142,24 @@ def send_http_sms(message: Outgoing, settings) -> str:
     if not sid:
         raise OutcomeUnknown("SMS provider answered without a message sid")
     return str(sid)
+
+
+def sent_sms_like(settings, *, to: str, since: datetime, body: str) -> str | None:
+    """The SID of a message Twilio has to `to`, sent on or after `since`'s day, with this body; None
+    if there is none (GET Messages.json filtered by To and DateSent, as Twilio's client does)."""
+    account = urllib.parse.quote(settings.sms_account or "", safe="")
+    query = urllib.parse.urlencode({"To": to, "DateSent>": since.date().isoformat(), "PageSize": 100})
+    credentials = base64.b64encode(f"{settings.sms_account}:{settings.sms_token}".encode()).decode()
+    request = urllib.request.Request(
+        f"{settings.sms_api_url.rstrip('/')}/Accounts/{account}/Messages.json?{query}",
+        headers={"Authorization": f"Basic {credentials}", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=settings.notification_send_timeout) as response:
+        answer = json.loads(response.read() or b"{}")
+    for message in answer.get("messages") or []:
+        if message.get("body") == body and message.get("sid"):
+            return str(message["sid"])
+    return None
 
 
 def status_callback_url(base: str, notification_id: int) -> str:
