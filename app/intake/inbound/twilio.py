@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.auth import service as clinics
 from app.auth.models import Clinic
 from app.intake.inbound import messages as inbound
-from app.leads import service as leads
-from app.leads.models import Lead
 
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
@@ -44,40 +41,6 @@ def twiml(text: str | None = None) -> str:
     return str(answer)
 
 
-def leads_with_number(session: Session, clinic: Clinic, sender: str) -> list[Lead]:
-    """Every lead of the clinic with this phone (main or alternate), whatever its status."""
-    key = inbound.sender_key(channel=inbound.SMS, sender=sender, region=clinic.default_phone_region)
-    if key is None:
-        return []
-    return list(
-        session.scalars(
-            sa.select(Lead)
-            .where(
-                Lead.clinic_id == clinic.id,
-                Lead.deleted_at.is_(None),
-                sa.or_(Lead.phone == key, Lead.phone_alt == key),
-            )
-            .order_by(Lead.id)
-            .with_for_update()
-        )
-    )
-
-
-def set_sms_opt_out(*, session: Session, lead: Lead, opted_out: bool, now: datetime) -> None:
-    """Audited, with a lead.updated event (an opt-out ends the lead's sequences)."""
-    if bool(lead.sms_opt_out) == opted_out:
-        return
-    lead.sms_opt_out = opted_out
-    leads.record_update(
-        session=session,
-        lead=lead,
-        old={"sms_opt_out": not opted_out},
-        new={"sms_opt_out": opted_out},
-        actor_ref=inbound.ACTOR,
-        now=now,
-    )
-
-
 def receive_sms(*, session: Session, form: dict, now: datetime) -> str:
     """Handle one verified Twilio inbound SMS; the TwiML to answer with."""
     to, sender = (form.get("To") or "").strip(), (form.get("From") or "").strip()
@@ -89,13 +52,13 @@ def receive_sms(*, session: Session, form: dict, now: datetime) -> str:
     if word in HELP_WORDS:
         return twiml(help_text(clinic))
     if word in START_WORDS:
-        for lead in leads_with_number(session, clinic, sender):
-            set_sms_opt_out(session=session, lead=lead, opted_out=False, now=now)
+        for lead in inbound.leads_with_number(session, clinic, sender):
+            inbound.set_sms_opt_out(session=session, lead=lead, opted_out=False, now=now)
         return twiml()
     if inbound.is_stop(body):
         # Before the reply is recorded: the opt-outs' events end the enrollments as "opted_out".
-        for lead in leads_with_number(session, clinic, sender):
-            set_sms_opt_out(session=session, lead=lead, opted_out=True, now=now)
+        for lead in inbound.leads_with_number(session, clinic, sender):
+            inbound.set_sms_opt_out(session=session, lead=lead, opted_out=True, now=now)
     message = {"channel": inbound.SMS, "from": sender, "body": body, "message_id": sid}
     inbound.receive(session=session, clinic_id=clinic.id, message=message, now=now)
     return twiml()
