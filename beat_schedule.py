@@ -82,6 +82,8 @@ SWEEPS = (
     Sweep("automation-find-orphan-leads", "automation.find_orphan_leads", "orphan_interval"),
     # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
+    # SMS whose outcome is unknown: looked up in Twilio's message list (never re-sent blindly).
+    Sweep("notifications-reconcile-sms", "notifications.reconcile_unknown_sms", "sms_reconcile_interval"),
     Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),
     # Clinic admins' analytics summary (daily or weekly, at the digest hour in the clinic's time).
     Sweep("analytics-summaries", "analytics.send_summaries", "summary_interval"),

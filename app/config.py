@@ -52,6 +52,9 @@ ENV_NAMES = {
     "sms_from": "SMS_FROM",
     "sms_status_callback_url": "SMS_STATUS_CALLBACK_URL",
     "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
+    "sendgrid_event_public_key": "SENDGRID_EVENT_PUBLIC_KEY",
+    "sendgrid_inbound_secret": "SENDGRID_INBOUND_SECRET",
+    "email_inbound_domain": "EMAIL_INBOUND_DOMAIN",
     "max_content_length": "MAX_CONTENT_LENGTH",
 }
 
@@ -217,6 +220,9 @@ class Settings:
     sms_from: str | None = None  # the sending number
     sms_status_callback_url: str | None = None  # our webhook's public URL, sent to the provider
     sms_webhook_secret: str | None = None  # the HMAC secret of the provider's status callbacks
+    sendgrid_event_public_key: str | None = None  # SendGrid's Event Webhook verification key (base64)
+    sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
+    email_inbound_domain: str | None = None  # Inbound Parse's domain: leads reply to reply+<token>@ it
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
     notification_max_attempts: int = 6
     notification_retry_base_seconds: float = 30.0
@@ -225,6 +231,7 @@ class Settings:
     # Far above any real send (several socket timeouts) so a slow send is never taken for dead.
     notification_stuck_seconds: float = 900.0
     notification_stuck_interval: float = 60.0
+    sms_reconcile_interval: float = 300.0  # how often unknown-outcome SMS are looked up at Twilio
     # Messages of a batch claimed together, and their outcomes recorded together: one statement each
     # per window. A worker killed mid-window leaves the whole window `sending` (emails there end
     # "outcome unknown"), so this bounds what a crash costs against the commits saved.

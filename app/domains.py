@@ -41,6 +41,7 @@ HANDLERS = (
     "app.tasks.handlers",  # reminders, escalation, speed-to-lead
     "app.webhooks.handlers",  # webhook.deliver, event forwarding
     "app.notifications.handlers",  # notification.deliver
+    "app.messaging.handlers",  # the contact policy, checked again as each message to a lead goes
     "app.bulk.handlers",  # bulk chunks
     "app.intake.handlers",  # lead import chunks
     "app.analytics.handlers",  # report summaries and monthly counts, after every other consumer

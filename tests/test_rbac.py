@@ -122,6 +122,12 @@ DESIGN_TABLE = {
     "GET /api/me/notification-preferences": ANY,
     "PUT /api/me/notification-preferences": ANY,
     "POST /api/notifications/sms-status": PUBLIC,
+    "POST /api/providers/twilio/sms": PUBLIC,  # X-Twilio-Signature
+    "POST /api/providers/twilio/status": PUBLIC,  # X-Twilio-Signature
+    "POST /api/providers/sendgrid/events": PUBLIC,  # ECDSA-signed by SendGrid
+    "POST /api/providers/sendgrid/inbound/<id>": PUBLIC,  # the secret in the URL
+    "GET /api/unsubscribe/<id>": PUBLIC,  # the signed token
+    "POST /api/unsubscribe/<id>": PUBLIC,  # RFC 8058 one-click
     "GET /api/leads/analytics/funnel": ANALYTICS,
     "GET /api/leads/analytics/forecast": ANALYTICS,  # app/intelligence
     "GET /api/leads/<id>/best-contact-times": READ,  # app/intelligence

@@ -9,7 +9,7 @@ from flask import current_app
 
 from app.app_db import get_db, unit_of_work
 from app.db import database_now
-from app.notifications.worker import attempts
+from app.notifications.worker import attempts, reconcile
 from app.tasks.alerts import digest
 
 
@@ -19,6 +19,13 @@ def recover_stuck_sends() -> int:
         return attempts.recover_stuck_sends(
             session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
         )
+
+
+@shared_task(name="notifications.reconcile_unknown_sms")
+def reconcile_unknown_sms() -> int:
+    return reconcile.reconcile_unknown_sms(
+        db=get_db(), now=database_now(get_db()), settings=current_app.config["SETTINGS"]
+    )
 
 
 @shared_task(name="notifications.send_digests")

@@ -3,7 +3,8 @@
 The one vocabulary of contact (DESIGN "The default automation"), used by escalation, the
 failed-attempt count, staleness and analytics:
 - a *contact* is a two-way exchange: an answered call (spoke, or a callback the lead asked for),
-  an inbound call, email or SMS, an in-person meeting;
+  an inbound call, email or SMS, an in-person meeting; a missed inbound call (recorded with the
+  outcome no_answer) is the lead trying to reach the clinic, not a contact;
 - an *attempt* is an outbound call, email or SMS that got no answer, whoever sent it (staff or
   automation); the break-up email is not one (it ends the attempts, it does not add to them).
 Each is a table of shapes (types, direction, outcomes); `is_contact`/`is_attempt` read a single
@@ -66,7 +67,7 @@ def _texts(values: Iterable) -> list[str]:
 CALL = frozenset({ActivityType.PHONE_CALL})
 CONTACT_SHAPES = (
     Shape(frozenset({ActivityType.IN_PERSON})),
-    Shape(CHANNEL_TYPES, ActivityDirection.INBOUND),
+    Shape(CHANNEL_TYPES, ActivityDirection.INBOUND, not_outcomes=FAILED_OUTCOMES),
     Shape(CALL, ActivityDirection.OUTBOUND, outcomes=ANSWERED_OUTCOMES),
 )
 # Every outbound call, email or SMS is one or the other: a call with no answer recorded is an attempt.

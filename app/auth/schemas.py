@@ -6,6 +6,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
@@ -47,6 +48,18 @@ def _password(**kwargs) -> fields.String:
     return fields.String(
         load_only=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX), **kwargs
     )
+
+
+def _e164(value: str) -> None:
+    """A full international number as Twilio names it (+15551234567), one phonenumbers accepts."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError("give the number in E.164, like +15551234567") from exc
+    if not phonenumbers.is_valid_number(number) or value != phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.E164
+    ):
+        raise ValidationError("give the number in E.164, like +15551234567")
 
 
 def _not_blank(value: str) -> None:
@@ -176,6 +189,25 @@ class ClinicSettingsIn(RequestSchema):
             validate.Regexp(r"^[^\r\n<>\"]*$", error="no line breaks, <, > or quotes"),
         ],
         metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
+    )
+    # The clinic's own SMS sender: its messages go from it and texts to it are routed to the clinic.
+    sms_number = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=16), _e164],
+        metadata={"description": "the clinic's Twilio number in E.164, e.g. +15551234567 (else SMS_FROM)"},
+    )
+    sms_messaging_service_sid = fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(max=34),
+            validate.Regexp(r"^MG[0-9a-fA-F]{32}$", error="a Twilio Messaging Service SID: MG + 32 hex"),
+        ],
+        metadata={"description": "send through this Twilio Messaging Service instead of one number"},
+    )
+    sms_help_text = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "the answer to a text of HELP (default: the clinic's name and STOP hint)"},
     )
     # My next call (app/tasks/claims.py).
     next_task_lease_minutes = fields.Integer(

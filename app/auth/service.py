@@ -208,6 +208,15 @@ def get_clinic(*, session: Session, clinic_id: int) -> Clinic:
     return clinic
 
 
+def clinic_by_sms_number(*, session: Session, number: str) -> Clinic | None:
+    """The clinic whose own SMS number (settings.sms_number, E.164) this is: where a text to it goes.
+    Clinics are few and the JSON column is read alike on every database, so they are scanned."""
+    for clinic in session.scalars(sa.select(Clinic).order_by(Clinic.id)):
+        if (clinic.settings or {}).get("sms_number") == number:
+            return clinic
+    return None
+
+
 CLINIC_FIELDS = (
     "name",
     "timezone",
@@ -225,6 +234,10 @@ def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetim
     for key, value in changes.items():
         if key == "settings":
             value = {**(clinic.settings or {}), **value}
+            number = value.get("sms_number")
+            other = number and clinic_by_sms_number(session=session, number=number)
+            if other and other.id != clinic.id:
+                raise Conflict("settings.sms_number: another clinic already texts from this number")
         setattr(clinic, key, value)
     clinic.updated_at = now
     after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}

@@ -8,6 +8,10 @@ import hashlib
 import hmac
 from datetime import datetime
 
+from twilio.request_validator import RequestValidator
+
+from app.errors import NotFound, Unauthorized
+
 CLINIC_HEADER = "X-Followup-Clinic"
 TIMESTAMP_HEADER = "X-Followup-Timestamp"
 SIGNATURE_HEADER = "X-Followup-Signature"
@@ -37,3 +41,50 @@ def timestamp_fresh(timestamp: str, now: datetime) -> bool:
     except (TypeError, ValueError):
         return False
     return abs(now.timestamp() - sent) <= SIGNATURE_TOLERANCE_SECONDS
+
+
+def twilio_signature_valid(*, auth_token: str, urls: list[str], params: dict, signature: str | None) -> bool:
+    """Twilio's X-Twilio-Signature (HMAC-SHA1 over the URL and the sorted form fields, keyed by the
+    account's auth token), checked with Twilio's own validator. Behind a proxy the URL Twilio
+    called differs from the one Flask sees, so each candidate (the public one among them) is tried."""
+    if not (auth_token and signature):
+        return False
+    validator = RequestValidator(auth_token)
+    return any(validator.validate(url, params, signature) for url in urls)
+
+
+def twilio_urls(*, request_url: str, public_base_url: str | None, full_path: str) -> list[str]:
+    """The URLs Twilio may have signed: the one the request reached, and the same path under the
+    public base URL (what Twilio was given when a proxy or load balancer sits in front)."""
+    urls = [request_url]
+    if public_base_url:
+        urls.append(public_base_url.rstrip("/") + full_path.rstrip("?"))
+    return urls
+
+
+def verify_twilio(*, settings, request_url: str, full_path: str, params: dict, signature: str | None) -> None:
+    """A request Twilio signed with the account's auth token (SMS_TOKEN), else 401 (404 when no
+    token is configured: there is no Twilio account to check against)."""
+    if not settings.sms_token:
+        raise NotFound("Twilio webhooks are not configured (SMS_TOKEN)")
+    urls = twilio_urls(request_url=request_url, public_base_url=settings.public_base_url, full_path=full_path)
+    if not twilio_signature_valid(
+        auth_token=settings.sms_token, urls=urls, params=params, signature=signature
+    ):
+        raise Unauthorized("missing or bad X-Twilio-Signature")
+
+
+def unsubscribe_token(secret: str, lead_id: int, purpose: str = "unsubscribe") -> str:
+    """The token of a lead's one-click unsubscribe URL (or, `purpose` "reply", its reply address): its
+    id and an HMAC of it under SECRET_KEY, so it needs no login and cannot be guessed for another lead."""
+    mac = hmac.new(secret.encode(), f"{purpose}:{lead_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{lead_id}.{mac}"
+
+
+def lead_of_unsubscribe_token(secret: str, token: str, purpose: str = "unsubscribe") -> int | None:
+    """The lead id a token was made for, or None when it is not one of ours."""
+    lead_id, _, _ = token.partition(".")
+    if not lead_id.isdigit():
+        return None
+    expected = unsubscribe_token(secret, int(lead_id), purpose)
+    return int(lead_id) if hmac.compare_digest(expected, token.lower()) else None

@@ -176,8 +176,15 @@ def preview(*, session: Session, clinic_id: int, filters: Filters) -> dict:
 def retry_one(*, session: Session, clinic_id: int, source: str, item_id: int, actor: str, now: datetime):
     """Retry (or redeliver) one failure through its domain's audited function."""
     if source == NOTIFICATIONS:
+        # The console shows UNKNOWN_OUTCOME_WARNING beside an unknown one and in the bulk preview:
+        # pressing retry there is the admin's explicit decision.
         return notifications.retry_notification(
-            session=session, notification_id=item_id, clinic_id=clinic_id, actor=actor, now=now
+            session=session,
+            notification_id=item_id,
+            clinic_id=clinic_id,
+            actor=actor,
+            now=now,
+            confirm_may_duplicate=True,
         )
     if source == JOBS:
         return scheduling.retry_job(

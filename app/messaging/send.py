@@ -9,6 +9,7 @@ it counts as an attempt (app/activities/rules.py) like a call nobody answered.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -25,8 +26,18 @@ from app.messaging.models import EMAIL
 MANUAL_KIND = "manual_message"
 
 
-def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> dict:
-    """Queue the message (now, or at the end of quiet hours) and log it; 409 when the policy refuses."""
+def send_message(
+    *,
+    session: Session,
+    actor: Actor,
+    lead_id: int,
+    data: dict,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> dict:
+    """Queue the message (now, or at the end of quiet hours) and log it; 409 when the policy refuses.
+    The dedupe key comes from the client's Idempotency-Key when it gives one: the notifications
+    ledger then holds one message per key even if two requests with it race past the replay."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     leads.ensure_not_converted(lead)
     channel, template_id = data["channel"], data.get("template_id")
@@ -46,7 +57,7 @@ def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, no
         subject=subject,
         body=body,
         now=now,
-        dedupe_key=f"manual-message:{uuid.uuid4().hex}",
+        dedupe_key=manual_dedupe_key(actor, lead_id, idempotency_key),
         kind=MANUAL_KIND,
         context={"sent_by": actor.ref},
         label="Email" if channel == EMAIL else "SMS",
@@ -78,3 +89,10 @@ def send_message(*, session: Session, actor: Actor, lead_id: int, data: dict, no
         "subject": sent.subject if channel == EMAIL else None,
         "body": sent.body,
     }
+
+
+def manual_dedupe_key(actor: Actor, lead_id: int, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return f"manual-message:{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{actor.ref}:{lead_id}:{idempotency_key}".encode()).hexdigest()[:40]
+    return f"manual-message:key:{digest}"

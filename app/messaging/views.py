@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from app import clock
-from app.access import current_actor, requires
+from app.access import current_actor, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
 from app.auth.roles import Permission
-from app.messaging import schemas, send, service
+from app.idempotency.web import idempotent
+from app.messaging import schemas, send, service, unsubscribe
 
 blp = make_blueprint("messaging", "Message templates and one-off messages to leads")
 
@@ -97,12 +99,53 @@ class MessageTemplatePreview(MethodView):
 @blp.route("/leads/<int:lead_id>/messages")
 class LeadMessages(MethodView):
     @requires(Permission.UPDATE)
+    @idempotent
     @blp.arguments(schemas.LeadMessageIn)
     @blp.response(201, schemas.LeadMessageOut)
     @blp.alt_response(409, description="The contact policy holds it back, or the lead is converted")
     def post(self, body, lead_id):
-        """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline."""
+        """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline.
+        With an Idempotency-Key a repeated request (a double click, a client's retry) sends once."""
         with unit_of_work() as session:
             return send.send_message(
-                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
+                session=session,
+                actor=current_actor(),
+                lead_id=lead_id,
+                data=body,
+                now=clock.now(),
+                idempotency_key=request.headers.get("Idempotency-Key"),
             )
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
+<body><main><h1>{title}</h1><p>{text}</p>{form}</main></body></html>"""
+_FORM = """<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form>"""
+
+
+@blp.route("/unsubscribe/<token>")
+class OneClickUnsubscribe(MethodView):
+    @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
+    @blp.response(200, content_type="text/html")
+    @blp.alt_response(404, description="Not a valid unsubscribe link")
+    def get(self, token):
+        """A small confirmation page: a GET (a link scanner, a preview) never unsubscribes."""
+        with unit_of_work() as session:
+            unsubscribe.lead_of(session=session, secret=_secret(), token=token)
+        page = _PAGE.format(title="Unsubscribe", text="Stop receiving these emails?", form=_FORM)
+        return Response(page, mimetype="text/html")
+
+    @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
+    @blp.response(200, content_type="text/html")
+    @blp.alt_response(404, description="Not a valid unsubscribe link")
+    def post(self, token):
+        """RFC 8058 one-click (form `List-Unsubscribe=One-Click`): the lead is opted out of email,
+        audited; again changes nothing."""
+        with unit_of_work() as session:
+            unsubscribe.unsubscribe(session=session, secret=_secret(), token=token, now=clock.now())
+        page = _PAGE.format(title="Unsubscribed", text="You will not receive these emails any more.", form="")
+        return Response(page, mimetype="text/html")
+
+
+def _secret() -> str | None:
+    return current_app.config["SETTINGS"].secret_key

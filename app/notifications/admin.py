@@ -13,7 +13,13 @@ from app.errors import Conflict, NotFound
 from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
 
-RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
+# An SMS whose outcome is unknown may already have reached the lead: sent again only when the admin
+# says so explicitly (confirm_may_duplicate), never by a bulk retry of failed ones.
+MAY_DUPLICATE = (DeliveryStatus.UNKNOWN,)
+MAY_DUPLICATE_WARNING = (
+    "may already have reached the lead: retry with confirm_may_duplicate true to send it again"
+)
 
 
 def _delivery_filter(clinic_id: int, status: str | None, channel: str | None, since: datetime | None):
@@ -72,9 +78,16 @@ def _requeue(session: Session, notification: Notification, actor: str, now: date
 
 
 def retry_notification(
-    *, session: Session, notification_id: int, clinic_id: int, actor: str, now: datetime
+    *,
+    session: Session,
+    notification_id: int,
+    clinic_id: int,
+    actor: str,
+    now: datetime,
+    confirm_may_duplicate: bool = False,
 ) -> Notification:
-    """Send a failed or dead message again (attempts reset; audited); any other status is a 409."""
+    """Send a failed, dead or (confirmed) unknown message again (attempts reset; audited); any other
+    status is a 409."""
     stmt = (
         sa.select(Notification)
         .where(Notification.id == notification_id, Notification.clinic_id == clinic_id)
@@ -85,8 +98,11 @@ def retry_notification(
         raise NotFound(f"notification {notification_id} not found")
     if notification.status not in RETRYABLE:
         raise Conflict(
-            f"notification {notification_id} is {notification.status}; only failed or dead ones retry"
+            f"notification {notification_id} is {notification.status}; "
+            "only failed, dead or unknown ones retry"
         )
+    if notification.status in MAY_DUPLICATE and not confirm_may_duplicate:
+        raise Conflict(f"notification {notification_id} {MAY_DUPLICATE_WARNING}")
     _requeue(session, notification, actor, now)
     return notification
 
@@ -102,7 +118,7 @@ def retry_notifications(
     now: datetime,
 ) -> int:
     """Requeue every failed/dead message matching the filter (each audited); returns how many."""
-    statuses = [status] if status else list(RETRYABLE)
+    statuses = [status] if status else [s for s in RETRYABLE if s not in MAY_DUPLICATE]
     conditions = [*_delivery_filter(clinic_id, None, channel, since), Notification.status.in_(statuses)]
     stmt = (
         sa.select(Notification).where(*conditions).order_by(Notification.id).with_for_update(skip_locked=True)

@@ -25,6 +25,10 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent error: retrying would not help
     DEAD = "dead"  # transient errors until the retries ran out
+    # The SMS request left and no answer came: it may have reached the lead. Never re-sent by itself:
+    # reconciled by Twilio's status callback, else an admin decides (retry with confirm_may_duplicate).
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"  # a send-time guard said it may no longer go (consent, quiet hours)
 
 
 class Notification(Base):

@@ -52,6 +52,17 @@ def sms_status_update(
     """Apply a signed, fresh, first-seen delivery receipt: delivered stamps delivered_at;
     undelivered/failed fails the row."""
     verify_signature(redis=redis, secret=secret, body=body, timestamp=timestamp, signature=signature, now=now)
+    return apply_status(session=session, form=form, now=now)
+
+
+def apply_status(
+    *, session: Session, form: dict, now: datetime, notification_hint: str | None = None
+) -> dict:
+    """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
+    Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
+    provider's error; the in-between states (queued, sending, sent) change nothing. A message whose
+    outcome was unknown (its SID never learnt) is found by `notification_hint`, the id its
+    StatusCallback URL carries, and reconciled: Twilio has it, so it was sent (or failed)."""
     sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
     if not sid or not state:
         raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})
@@ -60,6 +71,8 @@ def sms_status_update(
             Notification.provider_message_id == sid[:128], Notification.channel == Channel.SMS
         )
     ).first()
+    if notification is None and notification_hint and notification_hint.isdigit():
+        notification = _unknown(session, int(notification_hint), sid[:128], now)
     if notification is None:
         return {"updated": False}  # not ours (or purged): answered 200 so the provider stops retrying
     if state in DELIVERED_STATES:
@@ -73,3 +86,20 @@ def sms_status_update(
     else:
         return {"updated": False, "status": notification.status}  # queued, sent, ...: nothing to record
     return {"updated": True, "status": notification.status}
+
+
+def _unknown(session: Session, notification_id: int, sid: str, now: datetime) -> Notification | None:
+    """The SMS of that id if its outcome is unknown, now known to be at Twilio: sent, with its SID."""
+    notification = session.scalars(
+        sa.select(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.channel == Channel.SMS,
+            Notification.status == DeliveryStatus.UNKNOWN,
+        )
+        .with_for_update()
+    ).first()
+    if notification is not None:
+        notification.status, notification.provider_message_id = DeliveryStatus.SENT, sid
+        notification.sent_at, notification.last_error = notification.sent_at or now, None
+    return notification

@@ -35,6 +35,16 @@ class RetryFilterIn(RequestSchema):
     since = UTCDateTime(metadata={"description": "only messages created at or after this time"})
 
 
+class RetryOneIn(RequestSchema):
+    confirm_may_duplicate = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "required (true) to retry an SMS whose outcome is unknown: it may "
+            "already have reached the lead"
+        },
+    )
+
+
 class RetryCountOut(Schema):
     requeued = fields.Integer()
 

@@ -18,13 +18,16 @@ from app.notifications.inbox import notify_in_app
 from app.notifications.models import Channel, Notification
 from app.notifications.outgoing import queue_many, send, send_to_lead
 from app.notifications.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
+from app.notifications.worker.sending import Hold, on_send
 
 __all__ = [
     "DEFAULT_SUMMARY_FREQUENCY",
     "RETRYABLE",
     "SUMMARY_FREQUENCIES",
+    "Hold",
     "notify_in_app",
     "notify_staff",
+    "on_send",
     "queue_many",
     "quiet_until_for",
     "retry_notification",

@@ -7,6 +7,7 @@ from app import clock
 from app.access import current_actor, public, requires
 from app.api import make_blueprint, set_item_count
 from app.app_db import unit_of_work
+from app.auth import signing
 from app.auth.roles import ANY, Permission
 from app.errors import Forbidden
 from app.notifications import admin, inbox, preferences, receipts, schemas
@@ -99,10 +100,14 @@ class Deliveries(MethodView):
 @blp.route("/notifications/<int:notification_id>/retry")
 class RetryDelivery(MethodView):
     @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.RetryOneIn, required=False)
     @blp.response(200, schemas.DeliveryOut)
-    @blp.alt_response(409, description="The message is not failed or dead")
-    def post(self, notification_id):
-        """Send a failed or dead message again now, attempts reset (audited); other statuses are a 409."""
+    @blp.alt_response(
+        409, description="Not failed, dead or unknown; or unknown without confirm_may_duplicate"
+    )
+    def post(self, body, notification_id):
+        """Send a failed or dead message again now, attempts reset (audited). An SMS whose outcome is
+        unknown may already have reached the lead: it needs {"confirm_may_duplicate": true}."""
         actor = current_actor()
         with unit_of_work() as session:
             return admin.retry_notification(
@@ -111,6 +116,7 @@ class RetryDelivery(MethodView):
                 clinic_id=actor.clinic_id,
                 actor=actor.ref,
                 now=clock.now(),
+                confirm_may_duplicate=bool((body or {}).get("confirm_may_duplicate")),
             )
 
 
@@ -155,4 +161,27 @@ class SmsStatusWebhook(MethodView):
                 signature=request.headers.get("X-Followup-Signature"),
                 form=request.form.to_dict(),
                 now=clock.now(),
+            )
+
+
+@blp.route("/providers/twilio/status")
+class TwilioStatusCallback(MethodView):
+    @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")
+    @blp.response(200)
+    @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
+    @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    def post(self):
+        """Twilio's status callbacks (form: MessageSid, MessageStatus, ErrorCode): delivered, or
+        undelivered / failed with the provider's error, on the notification sent with that SID."""
+        form = request.form.to_dict()
+        signing.verify_twilio(
+            settings=current_app.config["SETTINGS"],
+            request_url=request.url,
+            full_path=request.full_path,
+            params=form,
+            signature=request.headers.get("X-Twilio-Signature"),
+        )
+        with unit_of_work() as session:
+            return receipts.apply_status(
+                session=session, form=form, now=clock.now(), notification_hint=request.args.get("n")
             )

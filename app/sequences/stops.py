@@ -28,8 +28,9 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
 
 def on_inbound_contact(*, session: Session, event: DomainEvent, now: datetime) -> None:
     """An inbound call, email or SMS: unenroll the lead and cancel pending automated outreach."""
-    if str((event.payload or {}).get("direction") or "").lower() != "inbound":
-        return
+    payload = event.payload or {}
+    if str(payload.get("direction") or "").lower() != "inbound" or payload.get("contact") is False:
+        return  # a missed inbound call is not the lead speaking with the clinic (activities' rules)
     lead = _lead_of(session, event)
     if lead is None:
         return

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app.audit.models import AuditEvent
 from app.notifications.models import Notification
 from tests.conftest import TEST_PASSWORD
-from tests.notifications.kit import queue_emails
+from tests.notifications.kit import queue_emails, queue_sms
 
 
 def csrf_of(html: str) -> str:
@@ -425,3 +425,19 @@ def test_health_shows_when_each_sweep_last_ran(app, db, console, tenant, celery_
     assert f"<tr><td>tasks.mark_overdue</td><td>{at:%Y-%m-%d %H:%M:%S}</td>" in sweeps
     with db.unit_of_work() as session:  # a sweep's run is not a process's heartbeat
         assert not any(name.startswith("sweep:") for name in ops.heartbeats(session=session))
+
+
+def test_an_unknown_outcome_sms_is_listed_with_its_warning_and_retried_only_by_an_explicit_press(
+    app, db, console, tenant
+):
+    (unknown,) = queue_sms(app, tenant, 1, prefix="u")
+    set_status(db, [unknown], "unknown", last_error="outcome unknown, may already have reached the lead")
+    log_in(console, tenant)
+    html = console.get("/console/failures?status=unknown").get_data(as_text=True)
+    assert f'data-id="{unknown}"' in html and "May already have reached the lead" in html
+    assert "unknown" in console.get("/console/failures").get_data(as_text=True)
+    token = csrf_of(html)
+    pressed = console.post(f"/console/failures/notifications/{unknown}/retry", data={"csrf_token": token})
+    assert pressed.status_code == 302
+    with db.unit_of_work() as session:
+        assert session.get(Notification, unknown).status == "pending"

@@ -9,7 +9,15 @@ import time
 import sqlalchemy as sa
 
 from app.activities.models import LeadActivity
-from tests.automation.outreachkit import configure_clinic, enroll, enrollments, lead_with, make_sequence, sms
+from tests.automation.outreachkit import (
+    configure_clinic,
+    enroll,
+    enrollments,
+    lead_with,
+    make_sequence,
+    process_events,
+    sms,
+)
 from tests.leadkit import signed_headers
 from tests.workers import thread_worker, wait_for
 
@@ -83,3 +91,23 @@ def test_unsigned_bad_and_other_clinics_calls(client, db, tenant, make_tenant):
     theirs = post_call(client, other.clinic, {"call_id": "CA6", "from": E164})
     assert theirs["lead_id"] != lead["id"] and theirs["created_lead"] is True
     assert calls_of(db, lead["id"]) == []
+
+
+def test_a_missed_call_makes_a_callback_task_due_now_and_is_not_contact(app, client, db, tenant):
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone=PHONE)
+    sequence = make_sequence(client, tenant, [sms("Hello", 1, "days")])
+    enroll(client, tenant, lead["id"], sequence["id"])
+    post_call(client, tenant.clinic, {"call_id": "CA-missed", "from": E164, "duration_seconds": 0})
+    post_call(client, tenant.clinic, {"call_id": "CA-missed-2", "from": E164, "answered": False})
+    process_events(app, db)
+    assert enrollments(client, tenant, lead["id"])[0]["status"] == "active"  # not a reply
+    got = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()
+    assert got["last_contacted_at"] is None
+    tasks = client.get(f"/api/leads/{lead['id']}/tasks", headers=tenant.headers()).get_json()
+    callbacks = [t for t in tasks if t["title"] == "Call back: missed call"]
+    assert len(callbacks) == 2 and all(t["type"] == "CALL" for t in callbacks)
+    # An answered call is contact: the sequence ends.
+    post_call(client, tenant.clinic, {"call_id": "CA-spoke", "from": E164, "duration_seconds": 95})
+    process_events(app, db)
+    assert enrollments(client, tenant, lead["id"])[0]["end_reason"] == "replied"

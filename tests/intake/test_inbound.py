@@ -24,7 +24,7 @@ from tests.automation.outreachkit import (
     sms,
     steps_of,
 )
-from tests.leadkit import count, signed_headers
+from tests.leadkit import count, create_lead, signed_headers
 from tests.workers import thread_worker, wait_for
 
 PHONE = "(415) 555-2671"
@@ -206,3 +206,18 @@ def _pending_step(app, lead_id: int, action: dict, key: str) -> int:
         )
         steps.start(session=session, step=step, lead=lead, now=now)
         return step.id
+
+
+def test_a_stop_opts_out_every_lead_of_the_clinic_with_that_number(app, client, db, tenant):
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone=PHONE)
+    sibling = create_lead(
+        client, tenant, role="clinic_admin", phone=PHONE, first_name="Sam", email="s@example.com"
+    )
+    assert post_inbound(client, tenant.clinic, inbound_sms(body="STOP", message_id="SM-all")).get_json()[
+        "opted_out"
+    ]
+    for each in (lead, sibling):
+        assert (
+            client.get(f"/api/leads/{each['id']}", headers=tenant.headers()).get_json()["sms_opt_out"] is True
+        )

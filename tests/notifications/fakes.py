@@ -142,18 +142,20 @@ def smtp_server(port: int | None = None):
 
 
 class SmsProvider:
-    """State of the fake provider: accepted messages by idempotency token, and its failure modes."""
+    """State of the fake provider: accepted messages (each request is a new message, as at Twilio,
+    which has no idempotency key), and its failure modes."""
 
     def __init__(self, account="AC123", token="secret-token"):
         self.account, self.token = account, token
-        self.by_token: dict[str, dict] = {}
+        self.messages: list[dict] = []
         self.requests = 0
+        self.lookups = 0  # GET Messages.json (reconciliation)
         self.unavailable_for = 0  # answer 503 to this many requests first
         self.stall = 0.0  # seconds to wait after accepting, before answering
         self.lock = threading.Lock()
 
     def deliveries(self) -> int:
-        return len(self.by_token)
+        return len(self.messages)
 
 
 def _handler_for(provider: SmsProvider):
@@ -169,6 +171,25 @@ def _handler_for(provider: SmsProvider):
             self.end_headers()
             self.wfile.write(data)
 
+        def do_GET(self):
+            """Messages.json filtered by To, as Twilio lists messages (body, to, from, sid, status)."""
+            parts = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parts.query))
+            with provider.lock:
+                provider.lookups += 1
+                found = [
+                    {
+                        "sid": m["sid"],
+                        "to": m["To"],
+                        "from": m.get("From"),
+                        "body": m["Body"],
+                        "status": "sent",
+                    }
+                    for m in provider.messages
+                    if m["To"] == query.get("To")
+                ]
+            return self._answer(200, {"messages": found})
+
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
@@ -183,11 +204,9 @@ def _handler_for(provider: SmsProvider):
                 or self.headers.get("Authorization") != expected
             ):
                 return self._answer(401, {"code": 20003, "message": "Authenticate"})
-            token = self.headers.get("I-Twilio-Idempotency-Token")
             with provider.lock:
-                message = provider.by_token.get(token)
-                if message is None:  # a repeated token is the same message: not sent again
-                    message = provider.by_token[token] = {"sid": f"SM{len(provider.by_token):032d}", **form}
+                message = {"sid": f"SM{len(provider.messages):032d}", **form}
+                provider.messages.append(message)
             if provider.stall:
                 time.sleep(provider.stall)
             return self._answer(201, {"sid": message["sid"], "status": "queued"})

@@ -14,13 +14,15 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.activities import service as activities
-from app.activities.models import ActivityDirection, ActivityType
+from app.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.auth.models import Clinic
 from app.errors import ValidationFailed
 from app.intake import service as intake
 from app.intake.inbound import messages as inbound
 from app.intake.inbound.models import InboundMessage
 from app.leads import rules as lead_rules
+from app.tasks import creation as task_creation
+from app.tasks.models import LeadTaskType, TaskPriority
 
 CALL = "call"  # the InboundMessage channel of calls: their ids are unique per clinic like messages'
 
@@ -65,8 +67,14 @@ def receive_call(*, session: Session, clinic_id: int, call: dict, now: datetime)
     return _answer(row, created_lead=created and first)
 
 
+def is_missed(call: dict) -> bool:
+    """Nobody at the clinic answered: the phone system says so, or the call lasted 0 seconds."""
+    return call.get("answered") is False or call.get("duration_seconds") == 0
+
+
 def _record(session: Session, lead, call: dict, started_at: datetime, now: datetime) -> InboundMessage:
     seconds = call.get("duration_seconds")
+    missed = is_missed(call)
     activity = activities.record(
         session=session,
         lead=lead,
@@ -76,8 +84,21 @@ def _record(session: Session, lead, call: dict, started_at: datetime, now: datet
         actor_ref=intake.PHONE_SYSTEM_ACTOR,
         direction=ActivityDirection.INBOUND,
         duration_minutes=None if seconds is None else -(-seconds // 60),  # a started minute counts
-        details={"call_id": call["call_id"], "channel": CALL},
+        outcome=CallOutcome.NO_ANSWER if missed else None,
+        details={"call_id": call["call_id"], "channel": CALL, "missed": missed},
     )
+    if missed:  # the lead tried to reach the clinic: someone calls back now
+        task_creation.create_system_task(
+            session=session,
+            lead=lead,
+            title="Call back: missed call",
+            type=LeadTaskType.CALL,
+            due_at=now,
+            dedupe_key=f"missed-call:{lead.clinic_id}:{call['call_id']}"[:200],
+            origin={"kind": "missed_call", "call_id": call["call_id"]},
+            now=now,
+            priority=TaskPriority.HIGH,
+        )
     return inbound.store(
         session,
         lead=lead,

@@ -3,9 +3,10 @@
 The webhook is signed like the web form (same headers, window and replay refusal). A message is
 recorded once per provider message id as an INBOUND activity on the lead it came from; that
 activity's `activity.logged` event then stops the lead's outreach (`stops.py`). An SMS of STOP
-(or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the lead
-out of SMS. A message from nobody we know is answered 200 and not stored: a provider must not
-retry it forever, and we keep no text from strangers.
+(or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the number
+out of SMS: every lead of the clinic with it, closed ones included. A message from nobody we know
+is answered 200 and not stored: a provider must not retry it forever, and we keep no text from
+strangers.
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
         return InboundAnswer(matched=False)
     received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
     row, _ = record_once(
-        session, clinic_id, channel, message_id, lambda: _record(session, lead, message, received_at, now)
+        session,
+        clinic_id,
+        channel,
+        message_id,
+        lambda: record_reply(session, lead, message, received_at, now),
     )
     return InboundAnswer.of(row)
 
@@ -155,7 +160,7 @@ def store(
     return row
 
 
-def _record(
+def record_reply(
     session: Session, lead: Lead, message: dict, received_at: datetime, now: datetime
 ) -> InboundMessage:
     channel = message["channel"]
@@ -163,7 +168,11 @@ def _record(
     if stop:
         # Before the activity: the opt-out's event is processed first, so the enrollments end
         # as "opted_out" rather than "replied".
-        opt_out_of_sms(session=session, lead=lead, now=now)
+        # The number, not the one lead: a sibling or duplicate lead with it (closed ones included)
+        # would otherwise keep being texted.
+        clinic = session.get(Clinic, lead.clinic_id)
+        for each in dict.fromkeys([lead, *leads_with_number(session, clinic, message["from"])]):
+            set_sms_opt_out(session=session, lead=each, opted_out=True, now=now)
     activity = activities.record(
         session=session,
         lead=lead,
@@ -187,16 +196,35 @@ def _record(
     )
 
 
-def opt_out_of_sms(*, session: Session, lead: Lead, now: datetime) -> None:
-    """The lead texted STOP: no more automated SMS (audited, and a lead.updated event for the stops)."""
-    if lead.sms_opt_out:
+def leads_with_number(session: Session, clinic: Clinic, sender: str) -> list[Lead]:
+    """Every lead of the clinic with this phone (main or alternate), whatever its status."""
+    key = sender_key(channel=SMS, sender=sender, region=clinic.default_phone_region)
+    if key is None:
+        return []
+    return list(
+        session.scalars(
+            sa.select(Lead)
+            .where(
+                Lead.clinic_id == clinic.id,
+                Lead.deleted_at.is_(None),
+                sa.or_(Lead.phone == key, Lead.phone_alt == key),
+            )
+            .order_by(Lead.id)
+            .with_for_update()
+        )
+    )
+
+
+def set_sms_opt_out(*, session: Session, lead: Lead, opted_out: bool, now: datetime) -> None:
+    """Audited, with a lead.updated event (an opt-out ends the lead's sequences)."""
+    if bool(lead.sms_opt_out) == opted_out:
         return
-    lead.sms_opt_out = True
+    lead.sms_opt_out = opted_out
     leads.record_update(
         session=session,
         lead=lead,
-        old={"sms_opt_out": False},
-        new={"sms_opt_out": True},
+        old={"sms_opt_out": not opted_out},
+        new={"sms_opt_out": opted_out},
         actor_ref=ACTOR,
         now=now,
     )

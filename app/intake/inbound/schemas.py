@@ -46,6 +46,13 @@ class CallIn(RequestSchema):
     )
     started_at = UTCDateTime(metadata={"description": "when the call started (default: now)"})
     duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=86400))
+    answered = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "false: nobody at the clinic picked up (so is a 0-second call): a missed "
+            "call makes a callback task due at once and is not a contact"
+        },
+    )
 
     @post_load
     def name_caller(self, data, **kwargs):

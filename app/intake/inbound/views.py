@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 
 from app import clock
 from app.access import public
 from app.api import make_blueprint
 from app.app_db import unit_of_work
-from app.intake.inbound import caller_id, schemas
+from app.auth import signing
+from app.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio
 from app.intake.inbound import messages as inbound
 from app.intake.views import signed_by_clinic
 
@@ -49,3 +50,63 @@ class CallerIdWebhook(MethodView):
                 session=session, clinic_id=g.signed_clinic_id, call=call, now=clock.now()
             )
             return answer.as_dict()
+
+
+@blp.route("/providers/twilio/sms")
+class TwilioInboundSms(MethodView):
+    @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")
+    @blp.response(200, content_type="text/xml")
+    @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
+    @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    def post(self):
+        """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
+        whose sms_number is `To`, recorded on the lead with that `From`; STOP opts the number out for
+        the whole clinic, START/UNSTOP back in, HELP is answered with the clinic's help text. Answers
+        TwiML."""
+        form = request.form.to_dict()
+        signing.verify_twilio(
+            settings=current_app.config["SETTINGS"],
+            request_url=request.url,
+            full_path=request.full_path,
+            params=form,
+            signature=request.headers.get("X-Twilio-Signature"),
+        )
+        with unit_of_work() as session:
+            answer = twilio.receive_sms(session=session, form=form, now=clock.now())
+        return Response(answer, status=200, mimetype="text/xml")
+
+
+@blp.route("/providers/sendgrid/events")
+class SendgridEvents(MethodView):
+    @public("signed by SendGrid: ECDSA X-Twilio-Email-Event-Webhook-Signature (SENDGRID_EVENT_PUBLIC_KEY)")
+    @blp.response(200)
+    @blp.alt_response(401, description="Missing or bad signature")
+    @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
+    def post(self):
+        """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
+        every lead with that address out of email."""
+        body = request.get_data(cache=True)
+        events = sendgrid.verify(
+            public_key=current_app.config["SETTINGS"].sendgrid_event_public_key,
+            body=body,
+            signature=request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
+            timestamp=request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"),
+        )
+        with unit_of_work() as session:
+            return sendgrid.apply_events(session=session, events=events, now=clock.now())
+
+
+@blp.route("/providers/sendgrid/inbound/<secret>")
+class SendgridInboundParse(MethodView):
+    @public("the secret in the URL (SENDGRID_INBOUND_SECRET), as SendGrid's Inbound Parse is configured")
+    @blp.response(200)
+    @blp.alt_response(404, description="Not configured, or a wrong secret")
+    def post(self, secret):
+        """A lead's reply by email (multipart: from, to, subject, text, html, headers), to the reply
+        address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note."""
+        settings = current_app.config["SETTINGS"]
+        email_replies.check_secret(settings.sendgrid_inbound_secret, secret)
+        with unit_of_work() as session:
+            return email_replies.receive(
+                session=session, secret=settings.secret_key, form=request.form.to_dict(), now=clock.now()
+            )

@@ -5,6 +5,7 @@ log under var/). The message and the errors a send ends in are in transport.py.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 
 from app import config
 from app.notifications.providers import smtp
@@ -93,18 +95,24 @@ def send_console(message: Outgoing) -> str:
 
 
 def send_http_sms(message: Outgoing, settings) -> str:
-    """POST To/From/Body to {base}/Accounts/{account}/Messages.json with an idempotency token.
+    """POST To/From (or MessagingServiceSid)/Body to {base}/Accounts/{account}/Messages.json.
 
-    The token is the notification's dedupe key: a re-send after a timeout (or after a worker died
-    mid-send) is recognised by the provider and not delivered twice, so every error but a 4xx retries.
-    """
+    Twilio's Messages API has no idempotency key, so what an error means depends on whether the
+    request left: refused or unreachable before it was sent is transient (sent again later); no
+    answer after it was sent is OutcomeUnknown (it may have reached the lead, and is never sent
+    again by itself). The StatusCallback URL names the notification, so Twilio's callback can
+    reconcile a message whose answer was lost."""
     if not E164.match(message.to or ""):
         raise PermanentError(f"invalid phone number {message.to!r}; give E.164 like +15551234567")
     if not settings.sms_account or not settings.sms_token or not message.sender:
         raise PermanentError("SMS provider not configured (SMS_ACCOUNT, SMS_TOKEN, SMS_FROM)")
-    form = {"To": message.to, "From": message.sender, "Body": message.text}
+    # A Messaging Service SID picks the number from the clinic's pool; otherwise the number is From.
+    via = "MessagingServiceSid" if message.sender.startswith("MG") else "From"
+    form = {"To": message.to, via: message.sender, "Body": message.text}
     if settings.sms_status_callback_url:
-        form["StatusCallback"] = settings.sms_status_callback_url
+        form["StatusCallback"] = status_callback_url(
+            settings.sms_status_callback_url, message.notification_id
+        )
     credentials = base64.b64encode(f"{settings.sms_account}:{settings.sms_token}".encode()).decode()
     account = urllib.parse.quote(settings.sms_account, safe="")
     request = urllib.request.Request(
@@ -115,7 +123,6 @@ def send_http_sms(message: Outgoing, settings) -> str:
             "Authorization": f"Basic {credentials}",
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
-            "I-Twilio-Idempotency-Token": message.dedupe_key,
         },
     )
     try:
@@ -124,14 +131,41 @@ def send_http_sms(message: Outgoing, settings) -> str:
     except urllib.error.HTTPError as exc:
         detail = _provider_error(exc)
         if exc.code == 429 or exc.code >= 500:
+            # Twilio answers these before creating the message: nothing was sent.
             raise TransientError(f"SMS provider HTTP {exc.code}: {detail}") from exc
         raise PermanentError(f"SMS provider HTTP {exc.code}: {detail}") from exc
-    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as exc:
+    except urllib.error.URLError as exc:  # urllib wraps what fails while connecting and sending
         raise TransientError(f"SMS provider unreachable: {exc}") from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # the request left; no answer
+        raise OutcomeUnknown(f"no answer from the SMS provider after the request was sent: {exc}") from exc
     sid = answer.get("sid")
     if not sid:
-        raise TransientError("SMS provider answered without a message sid")
+        raise OutcomeUnknown("SMS provider answered without a message sid")
     return str(sid)
+
+
+def sent_sms_like(settings, *, to: str, since: datetime, body: str) -> str | None:
+    """The SID of a message Twilio has to `to`, sent on or after `since`'s day, with this body; None
+    if there is none (GET Messages.json filtered by To and DateSent, as Twilio's client does)."""
+    account = urllib.parse.quote(settings.sms_account or "", safe="")
+    query = urllib.parse.urlencode({"To": to, "DateSent>": since.date().isoformat(), "PageSize": 100})
+    credentials = base64.b64encode(f"{settings.sms_account}:{settings.sms_token}".encode()).decode()
+    request = urllib.request.Request(
+        f"{settings.sms_api_url.rstrip('/')}/Accounts/{account}/Messages.json?{query}",
+        headers={"Authorization": f"Basic {credentials}", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=settings.notification_send_timeout) as response:
+        answer = json.loads(response.read() or b"{}")
+    for message in answer.get("messages") or []:
+        if message.get("body") == body and message.get("sid"):
+            return str(message["sid"])
+    return None
+
+
+def status_callback_url(base: str, notification_id: int) -> str:
+    """SMS_STATUS_CALLBACK_URL with the notification's id (`n`): how a callback finds a message
+    whose SID the engine never learnt."""
+    return f"{base}{'&' if '?' in base else '?'}{urllib.parse.urlencode({'n': notification_id})}"
 
 
 def _provider_error(exc: urllib.error.HTTPError) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import binascii
 import secrets
 from email.header import Header
+from email.utils import formatdate
+from html import escape as html_escape
 
 from app.notifications.providers.transport import (
     Outgoing,
@@ -30,20 +32,36 @@ def email_bytes(message: Outgoing) -> bytes:
         _header("From", message.sender),  # formataddr already encoded a non-ASCII display name
         _header("To", message.to),  # a checked plain address
         _header("Message-ID", message_id(message)),
+        _header("Date", formatdate(usegmt=True)),  # RFC 5322 requires it; filters penalise its absence
         _header("X-Followup-Key", message.dedupe_key),  # lets a receiver (and our tests) spot a duplicate
         b"MIME-Version: 1.0\r\n",
     ]
-    if not message.html:
-        return b"".join([*headers, *_part("plain", message.text)])
+    text, html = message.text, message.html
+    if message.reply_to:
+        headers.insert(2, _header("Reply-To", message.reply_to))
+    if message.unsubscribe_url:
+        # The mailbox providers' bulk-sender rules: one-click unsubscribe (RFC 8058), and a line
+        # in the body for the reader.
+        # Unfolded: a URL has no place to fold, and 78 columns is a SHOULD (998 the limit).
+        headers.insert(-1, f"List-Unsubscribe: <{message.unsubscribe_url}>\r\n".encode("ascii"))
+        headers.insert(-1, b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        text = f"{text}\n\n--\nTo stop these emails: {message.unsubscribe_url}\n"
+        if html:
+            link = html_escape(message.unsubscribe_url)
+            html = (
+                f'{html}<p style="font-size:small">To stop these emails: <a href="{link}">unsubscribe</a></p>'
+            )
+    if not html:
+        return b"".join([*headers, *_part("plain", text)])
     boundary = f"=_{secrets.token_hex(16)}".encode()  # "=_" never occurs in quoted-printable text
     return b"".join(
         [
             *headers,
             b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n',
             b"--" + boundary + b"\r\n",
-            *_part("plain", message.text),
+            *_part("plain", text),
             b"\r\n--" + boundary + b"\r\n",
-            *_part("html", message.html),
+            *_part("html", html),
             b"\r\n--" + boundary + b"--\r\n",
         ]
     )

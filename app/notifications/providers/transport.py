@@ -42,6 +42,8 @@ class Outgoing:
     text: str
     html: str | None
     dedupe_key: str
+    unsubscribe_url: str | None = None  # an email to a lead: its one-click unsubscribe (RFC 8058)
+    reply_to: str | None = None  # an email to a lead: the address that routes its reply back to it
 
 
 def message_id(message: Outgoing) -> str:

@@ -11,10 +11,10 @@ timeout would hold the row lock, and on SQLite the whole database's write lock, 
      after a backoff (dead once attempts run out).
 A duplicate delivery of the job, or any other job for the row, finds it no longer pending and does
 nothing; a row already `sent` is never touched again. A worker killed between 1 and 3 leaves the row
-`sending`: `recover_stuck_sends` finds it later. An SMS is simply re-sent: the provider dedupes on
-the idempotency token (the row's dedupe key). An email is not: SMTP has no idempotency, and a
-message handed over without a reply may well have arrived, so it becomes `failed` with "outcome
-unknown" and an admin decides (retry API). The same holds for an SMTP reply lost after DATA."""
+`sending`: `recover_stuck_sends` finds it later. Neither SMTP nor Twilio's Messages API dedupes a
+re-send, and a message handed over without a reply may well have arrived: an email becomes `failed`
+with "outcome unknown", an SMS `unknown` (Twilio's status callback reconciles it; else an admin
+decides, retry with confirm_may_duplicate). The same holds for a reply lost after the send."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def claim_delivery(*, session: Session, job, now: datetime, db) -> None:
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
-    if sending.deferred_by_rate_limit(session, row, now):
+    if sending.held_at_send(session, row, now) or sending.deferred_by_rate_limit(session, row, now):
         return
     message = sending.message_of(session, row, db.settings)
     session.after_commit(partial(deliver_claimed, db=db, message=message, attempt=row.attempts))
@@ -109,6 +109,13 @@ def record_outcome(
     notification = outbound.locked_attempt(session, Notification, notification_id, attempt)
     if notification is None:
         return "stale"
+    if status == DeliveryStatus.UNKNOWN:
+        notification.status, notification.last_error = (
+            DeliveryStatus.UNKNOWN,
+            (error or "")[: outbound.MAX_ERROR],
+        )
+        log.warning("notification %s: outcome unknown, held for reconciliation", notification_id)
+        return DeliveryStatus.UNKNOWN
     due = outbound.give_up_or_retry(
         notification,
         sending.retry_policy(settings),
@@ -153,15 +160,14 @@ def _record_sent(
 
 
 def recover_stuck_sends(*, session: Session, now: datetime, settings) -> int:
-    """Rows left `sending` by a worker that died mid-send: SMS re-sent (provider dedupes), email failed.
+    """Rows left `sending` by a worker that died mid-send: SMS unknown, email failed (never re-sent).
     Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=settings.notification_stuck_seconds)
     stuck = outbound.stuck(session, Notification, cutoff=cutoff)
     for notification in stuck:
-        if notification.channel == Channel.SMS:
-            notification.status = DeliveryStatus.PENDING
-            notification.last_error = "worker stopped mid-send; re-sent with the same idempotency token"
-            outgoing.schedule_delivery(session, notification, now, now)
+        if notification.channel == Channel.SMS:  # no idempotency at Twilio: held, never re-sent blindly
+            notification.status = DeliveryStatus.UNKNOWN
+            notification.last_error = f"{OUTCOME_UNKNOWN_STOPPED}; may already have reached the lead"
         else:
             notification.status, notification.last_error = DeliveryStatus.FAILED, OUTCOME_UNKNOWN_STOPPED
     if stuck:

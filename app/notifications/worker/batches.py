@@ -154,7 +154,8 @@ class _Batch:
         claimed = [
             (sending.message_of(session, row, self.settings, self.senders), row.attempts)
             for row in rows
-            if not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
+            if not sending.held_at_send(session, row, now)
+            and not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
         ]
         return rows, claimed
 
@@ -218,6 +219,9 @@ class _Batch:
         if value["status"] == DeliveryStatus.FAILED:
             log.warning("notification %s failed: %s", row_id, attempt.error)
             return DeliveryStatus.FAILED
+        if value["status"] == DeliveryStatus.UNKNOWN:
+            log.warning("notification %s: outcome unknown, held for reconciliation", row_id)
+            return DeliveryStatus.UNKNOWN
         if value["status"] == DeliveryStatus.DEAD:
             log.error("notification %s is dead after %d attempts: %s", row_id, attempt.number, attempt.error)
             return DeliveryStatus.DEAD
@@ -242,6 +246,8 @@ def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
             sent_at=now,
             provider_message_id=(attempt.provider_id or "")[:128] or None,
         )
+    elif attempt.status == DeliveryStatus.UNKNOWN:  # held for reconciliation, never retried by itself
+        value.update(status=DeliveryStatus.UNKNOWN, last_error=(attempt.error or "")[: outbound.MAX_ERROR])
     elif attempt.status == HANDED_BACK:  # never handed to the provider: not an attempt
         value.update(status=DeliveryStatus.PENDING, attempts=attempt.number - 1, next_attempt_at=now)
     else:

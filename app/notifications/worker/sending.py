@@ -4,12 +4,14 @@ the provider rate limit checked at the claim, one send and what its error means,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.auth import signing
 from app.auth.models import Clinic
 from app.delivery import rules as delivery_rules
 from app.notifications import outgoing
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 _COLUMNS = (
     "id",
     "clinic_id",
+    "lead_id",
+    "recipient_user_id",
     "channel",
     "to_address",
     "title",
@@ -48,6 +52,43 @@ class Attempt:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A send-time guard's answer: the message may not go now: cancelled, or (`until`) deferred."""
+
+    reason: str
+    until: datetime | None = None
+
+
+# Called for each claimed message to a lead, just before it is handed to the provider, with
+# (session=, lead_id=, channel=, now=) -> Hold | None. Registered by the domains above (messaging's
+# contact policy): notifications cannot import them, and a held, retried or re-queued message must
+# meet the policy of the moment it goes, not of the moment it was queued.
+_SEND_GUARDS: list[Callable[..., Hold | None]] = []
+
+
+def on_send(guard: Callable[..., Hold | None]) -> None:
+    _SEND_GUARDS.append(guard)
+
+
+def held_at_send(session: Session, row, now: datetime) -> bool:
+    """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
+    pending, not counted as an attempt). Whether it was held."""
+    if row.lead_id is None or row.recipient_user_id is not None:
+        return False  # a message to staff (about a lead, perhaps) is not the lead's to consent to
+    for guard in _SEND_GUARDS:
+        hold = guard(session=session, lead_id=row.lead_id, channel=row.channel, now=now)
+        if hold is None:
+            continue
+        if hold.until is None:
+            _hand_back(session, row, status=DeliveryStatus.CANCELLED, why=f"cancelled: {hold.reason}")
+            log.info("notification %s cancelled at send time", row.id)
+        else:
+            _defer(session, row, hold.until, f"held until {hold.until.isoformat()}: {hold.reason}", now)
+        return True
+    return False
+
+
 def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
     """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
     attempt, with a delivery job due when the window ends. Whether it was deferred."""
@@ -55,27 +96,36 @@ def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | N
     if held is None:
         return False
     until, why = held
+    _defer(session, row, until, why, now)
+    return True
+
+
+def _defer(session: Session, row, until: datetime, why: str, now: datetime) -> None:
+    _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
+    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
+
+
+def _hand_back(session: Session, row, *, status: str, why: str, **values) -> None:
+    """The claimed row out of `sending` without an attempt spent on it."""
     session.execute(
         sa.update(Notification)
         .where(Notification.id == row.id)
         .values(
-            status=DeliveryStatus.PENDING,
+            status=status,
             attempts=Notification.attempts - 1,
             sending_at=None,
-            next_attempt_at=until,
-            last_error=why,
+            last_error=why[:500],
+            **values,
         )
         .execution_options(synchronize_session=False)
     )
-    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
-    return True
 
 
 def message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.SMS:
-        sender = settings.sms_from or ""
+        sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
         sender = senders[row.clinic_id]
     else:
@@ -91,7 +141,32 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
         text=row.body,
         html=row.body_html,
         dedupe_key=row.dedupe_key,
+        unsubscribe_url=unsubscribe_url(row, settings),
+        reply_to=reply_address(row, settings),
     )
+
+
+def reply_address(row, settings) -> str | None:
+    """reply+<signed lead token>@EMAIL_INBOUND_DOMAIN: SendGrid's Inbound Parse posts the lead's
+    reply to us, and the address says whose it is."""
+    if not settings.email_inbound_domain or not settings.secret_key or not _to_lead(row, Channel.EMAIL):
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id, "reply")
+    return f"reply+{token}@{settings.email_inbound_domain}"
+
+
+def _to_lead(row, channel: str) -> bool:
+    return row.channel == channel and row.lead_id is not None and row.recipient_user_id is None
+
+
+def unsubscribe_url(row, settings) -> str | None:
+    """An email to a lead (not to staff about one) carries its signed one-click unsubscribe URL."""
+    if row.channel != Channel.EMAIL or row.lead_id is None or row.recipient_user_id is not None:
+        return None
+    if not settings.secret_key:
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id)
+    return f"{settings.public_base_url.rstrip('/')}/api/unsubscribe/{token}"
 
 
 def _email_sender(session: Session, clinic_id: int, settings) -> str:
@@ -109,6 +184,13 @@ def email_sender(clinic_settings: dict | None, settings) -> str:
     return channels.format_sender(
         values.get("email_from_name"), values.get("email_from") or settings.email_from
     )
+
+
+def sms_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's SMS: its Messaging Service, else its own number, else SMS_FROM; its own
+    sender is also how Twilio's inbound texts are routed back to it."""
+    values = clinic_settings or {}
+    return values.get("sms_messaging_service_sid") or values.get("sms_number") or settings.sms_from or ""
 
 
 Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
@@ -137,8 +219,13 @@ def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
     if isinstance(result, channels.PermanentError):
         return DeliveryStatus.FAILED, None, str(result)
     if isinstance(result, channels.OutcomeUnknown):
-        if message.channel == Channel.SMS:  # the idempotency token makes a re-send safe
-            return DeliveryStatus.PENDING, None, str(result)
+        # Twilio's Messages API has no idempotency key: a re-send could text the lead twice.
+        if message.channel == Channel.SMS:
+            return (
+                DeliveryStatus.UNKNOWN,
+                None,
+                f"outcome unknown, may already have reached the lead: {result}",
+            )
         return DeliveryStatus.FAILED, None, f"outcome unknown: {result}"
     if isinstance(result, channels.TransientError):
         return DeliveryStatus.PENDING, None, str(result)

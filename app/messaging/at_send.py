@@ -1,0 +1,57 @@
+"""Consent at the moment a message to a lead is handed to the provider, not only when it was queued.
+
+A message may wait hours (quiet hours, a rate-limit window, retries, an admin's retry) and in that
+time the lead may text STOP, be marked do-not-contact or be erased. The notifications worker asks
+this guard (registered in handlers.py) for each claimed message to a lead: the contact policy as it
+stands now (opt-out, do-not-contact, the clinic's suppression list, quiet hours in the lead's
+timezone) cancels it, with its reason written on the lead's timeline, or defers it to the end of the
+quiet hours. The caps on automated messages were applied when it was queued, where it was counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.activities import service as activities
+from app.activities.models import ActivityType
+from app.auth.models import Clinic
+from app.leads import suppression
+from app.leads.models import Lead
+from app.messaging import policy, to_lead
+from app.notifications import service as notifications
+
+
+def guard(*, session: Session, lead_id: int, channel: str, now: datetime) -> notifications.Hold | None:
+    """None: it may go now; else a Hold (`until` set: defer; unset: cancel)."""
+    if channel not in policy.CHANNELS:
+        return None
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None:
+        return notifications.Hold("the lead was deleted")
+    clinic = session.get(Clinic, lead.clinic_id)
+    if suppression.is_suppressed(
+        session=session, clinic=clinic, phones=[lead.phone, lead.phone_alt], emails=[lead.email]
+    ):
+        return _cancel(session, lead, channel, "the person asked to be forgotten (suppression list)", now)
+    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
+    if decision.verdict == policy.SEND:
+        return None
+    if decision.verdict == policy.MOVE:
+        return notifications.Hold(decision.reason, until=decision.to)
+    return _cancel(session, lead, channel, decision.reason, now)
+
+
+def _cancel(session: Session, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:
+    activities.record(
+        session=session,
+        lead=lead,
+        type=ActivityType.NOTE,
+        at=now,
+        recorded_at=now,
+        notes=f"{channel.upper()} not sent: {reason}",
+        details={"send_time_check": True, "channel": channel, "reason": reason},
+        automation=False,
+    )
+    return notifications.Hold(reason)

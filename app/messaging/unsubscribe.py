@@ -1,0 +1,44 @@
+"""One-click unsubscribe (RFC 8058): the signed URL every email to a lead carries in List-Unsubscribe.
+
+The mailbox provider POSTs `List-Unsubscribe=One-Click` to it with no login and no cookies; the
+token (app/auth/signing.py) names the lead. It opts the lead out of email, audited like any change
+of the lead, and a second POST changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.auth import signing
+from app.errors import NotFound
+from app.leads import service as leads
+from app.leads.models import Lead
+
+ACTOR = "unsubscribe_link"  # the lead's own choice, through the link in its email
+
+
+def lead_of(*, session: Session, secret: str | None, token: str) -> Lead:
+    lead_id = signing.lead_of_unsubscribe_token(secret, token) if secret else None
+    lead = session.get(Lead, lead_id) if lead_id is not None else None
+    if lead is None or lead.deleted_at is not None:
+        raise NotFound("this unsubscribe link is not valid")
+    return lead
+
+
+def unsubscribe(*, session: Session, secret: str | None, token: str, now: datetime) -> bool:
+    """Opt the token's lead out of email; whether this call changed it."""
+    lead = lead_of(session=session, secret=secret, token=token)
+    if lead.email_opt_out:
+        return False
+    lead.email_opt_out = True
+    leads.record_update(
+        session=session,
+        lead=lead,
+        old={"email_opt_out": False},
+        new={"email_opt_out": True},
+        actor_ref=ACTOR,
+        now=now,
+    )
+    return True

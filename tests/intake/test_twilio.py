@@ -1,0 +1,176 @@
+"""Twilio as it really calls: form-encoded, X-Twilio-Signature, routed by the clinic's own number."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
+
+from app.activities.models import LeadActivity
+from tests.automation.outreachkit import (
+    configure_clinic,
+    enroll,
+    enrollment_row,
+    lead_with,
+    make_sequence,
+    process_events,
+    sms,
+)
+from tests.leadkit import create_lead
+from tests.notifications.fakes import sms_provider
+from tests.notifications.kit import FAST_DELIVERY, all_in, queue_sms, rows, sms_settings, use
+from tests.workers import thread_worker, wait_for
+
+AUTH_TOKEN = "secret-token"  # the fake provider's account token: Twilio signs with the same one
+CLINIC_NUMBER = "+14155550100"
+PHONE, E164 = "(415) 555-2671", "+14155552671"
+INBOUND = "http://localhost/api/providers/twilio/sms"
+STATUS = "http://localhost/api/providers/twilio/status"
+
+
+@pytest.fixture
+def twilio(app, monkeypatch):
+    settings = app.config["SETTINGS"]
+    use(monkeypatch, settings, sms_token=AUTH_TOKEN)
+    return settings
+
+
+def signed_post(
+    client,
+    url: str,
+    form: dict,
+    *,
+    tamper: dict | None = None,
+    token: str = AUTH_TOKEN,
+    public: str | None = None,
+):
+    """Post `form` as Twilio does to `url`, signed over `public` (the URL Twilio was given, behind a
+    proxy) or `url` and the form; `tamper` changes fields after signing."""
+    signature = RequestValidator(token).compute_signature(public or url, form)
+    sent = {**form, **(tamper or {})}
+    parts = urllib.parse.urlsplit(url)
+    return client.post(
+        parts.path + (f"?{parts.query}" if parts.query else ""),
+        data=sent,
+        headers={"X-Twilio-Signature": signature},
+        content_type="application/x-www-form-urlencoded",
+    )
+
+
+def text(body: str, sid: str = "SM1", sender: str = E164, to: str = CLINIC_NUMBER) -> dict:
+    return {"MessageSid": sid, "AccountSid": "AC123", "From": sender, "To": to, "Body": body, "NumMedia": "0"}
+
+
+def inbound_notes(db, lead_id: int) -> list[str]:
+    with db.unit_of_work() as session:
+        stmt = sa.select(LeadActivity).where(
+            LeadActivity.lead_id == lead_id, LeadActivity.direction == "INBOUND"
+        )
+        return [a.notes for a in session.scalars(stmt.order_by(LeadActivity.id))]
+
+
+def lead_of(client, tenant, lead_id: int) -> dict:
+    return client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+
+
+def test_a_twilio_signed_inbound_sms_is_accepted_and_a_tampered_one_is_401(client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    resp = signed_post(client, INBOUND, text("Yes, please call me"))
+    assert resp.status_code == 200 and resp.mimetype == "text/xml"
+    assert b"<Response" in resp.data and b"<Message" not in resp.data  # empty TwiML: nothing sent back
+    assert inbound_notes(db, lead["id"]) == ["Yes, please call me"]
+    # Body changed on the way, wrong token, no signature: refused and nothing stored.
+    assert signed_post(client, INBOUND, text("hi", sid="SM2"), tamper={"Body": "STOP"}).status_code == 401
+    assert signed_post(client, INBOUND, text("hi", sid="SM3"), token="other-token").status_code == 401
+    assert client.post("/api/providers/twilio/sms", data=text("hi", sid="SM4")).status_code == 401
+    assert inbound_notes(db, lead["id"]) == ["Yes, please call me"]
+    # Twilio retries the same message: recorded once.
+    assert signed_post(client, INBOUND, text("Yes, please call me")).status_code == 200
+    assert inbound_notes(db, lead["id"]) == ["Yes, please call me"]
+
+
+def test_inbound_sms_is_routed_by_the_number_it_was_sent_to(client, db, tenant, make_tenant, twilio):
+    other = make_tenant()
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    configure_clinic(client, other, sms_number="+14155550199")
+    mine = lead_with(client, tenant, phone=PHONE)
+    theirs = lead_with(client, other, phone=PHONE)
+    assert signed_post(client, INBOUND, text("for the other clinic", to="+14155550199")).status_code == 200
+    assert inbound_notes(db, theirs["id"]) == ["for the other clinic"] and inbound_notes(db, mine["id"]) == []
+    # A number that is no clinic's: answered (so Twilio stops) and nothing stored.
+    assert signed_post(client, INBOUND, text("lost", sid="SM9", to="+14155550188")).status_code == 200
+    assert inbound_notes(db, mine["id"]) == [] and len(inbound_notes(db, theirs["id"])) == 1
+    # Two clinics cannot text from one number: replies could not be routed.
+    resp = client.put(
+        "/api/clinic", json={"settings": {"sms_number": CLINIC_NUMBER}}, headers=other.headers()
+    )
+    assert resp.status_code == 409 and "sms_number" in resp.get_json()["message"]
+    bad = client.put(
+        "/api/clinic", json={"settings": {"sms_number": "415-555-0100"}}, headers=tenant.headers()
+    )
+    assert bad.status_code == 422 and "sms_number" in str(bad.get_json())
+
+
+def test_stop_from_a_closed_leads_number_stops_a_sibling_leads_sequence(app, client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    closed = lead_with(client, tenant, phone=PHONE, first_name="Old")
+    lost = client.post(
+        f"/api/leads/{closed['id']}/lost", json={"reason": "RELOCATED"}, headers=tenant.headers()
+    )
+    assert lost.status_code == 200, lost.get_json()
+    sibling = create_lead(
+        client, tenant, role="clinic_admin", phone=PHONE, first_name="Sam", email="sam@example.com"
+    )
+    made = enroll(
+        client, tenant, sibling["id"], make_sequence(client, tenant, [sms(amount=1, unit="days")])["id"]
+    )
+    assert signed_post(client, INBOUND, text("Stop", sid="SM-stop")).status_code == 200
+    assert lead_of(client, tenant, closed["id"])["sms_opt_out"] is True
+    assert lead_of(client, tenant, sibling["id"])["sms_opt_out"] is True
+    process_events(app, db)
+    row = enrollment_row(db, made["id"])
+    assert (row.status, row.end_reason) == ("unenrolled", "opted_out")
+    # START opts the number back in, for every lead with it.
+    assert signed_post(client, INBOUND, text("start", sid="SM-start")).status_code == 200
+    assert not lead_of(client, tenant, closed["id"])["sms_opt_out"]
+    assert not lead_of(client, tenant, sibling["id"])["sms_opt_out"]
+
+
+def test_help_is_answered_with_the_clinics_help_text(client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    default = signed_post(client, INBOUND, text("HELP", sid="SM-h1"))
+    assert default.status_code == 200 and b"reply STOP" in default.data
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER, sms_help_text="Smile Ortho: call 415 555 0100")
+    custom = signed_post(client, INBOUND, text("help", sid="SM-h2"))
+    assert b"<Message>Smile Ortho: call 415 555 0100</Message>" in custom.data
+    assert not lead_of(client, tenant, lead["id"])["sms_opt_out"]
+
+
+def test_sms_goes_from_the_clinics_number_and_status_callbacks_update_it(
+    app, client, db, tenant, monkeypatch
+):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    with sms_provider(token=AUTH_TOKEN) as (provider, url):
+        use(monkeypatch, app.config["SETTINGS"], **FAST_DELIVERY, **sms_settings(url, token=AUTH_TOKEN))
+        ids = queue_sms(app, tenant, 2)
+        with thread_worker(app):
+            wait_for(lambda: all_in(db, ids, {"sent"}), timeout=60)
+    assert {m["From"] for m in provider.messages} == {CLINIC_NUMBER}
+    delivered, undelivered = rows(db, ids)
+    ok = {"MessageSid": delivered.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC123"}
+    assert signed_post(client, STATUS, ok).status_code == 200
+    failed = {
+        "MessageSid": undelivered.provider_message_id,
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30003",
+        "AccountSid": "AC123",
+    }
+    assert signed_post(client, STATUS, failed, tamper={"MessageStatus": "delivered"}).status_code == 401
+    assert signed_post(client, STATUS, failed).status_code == 200
+    delivered, undelivered = rows(db, ids)
+    assert delivered.status == "sent" and delivered.delivered_at is not None
+    assert undelivered.status == "failed" and "30003" in undelivered.last_error
