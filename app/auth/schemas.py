@@ -233,6 +233,15 @@ class ClinicSettingsIn(RequestSchema):
             "description": "minutes between two automated messages to a lead; a sooner one waits (default 0)"
         },
     )
+    min_touch_gap_minutes = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=60 * 24 * 30),
+        metadata={
+            "description": "minutes between any two touches of a lead, a person's included; an automated "
+            "message or sequence step sooner waits for the gap's end (default 0)"
+        },
+    )
     provider_rate_limits = fields.Nested(
         ProviderRateLimitsIn,
         allow_none=True,

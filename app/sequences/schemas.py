@@ -72,6 +72,9 @@ class SequenceUpdateIn(RequestSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     steps = fields.List(fields.Nested(SequenceStepIn), validate=validate.Length(min=1, max=MAX_STEPS))
     active = fields.Boolean()
+    allow_concurrent = fields.Boolean(
+        metadata={"description": "whether a lead in another sequence may also be enrolled here (default no)"}
+    )
 
 
 class SequenceIn(SequenceUpdateIn):
@@ -101,6 +104,7 @@ class SequenceOut(Schema):
     description = fields.String(allow_none=True)
     steps = fields.List(fields.Nested(SequenceStepOut))
     active = fields.Boolean()
+    allow_concurrent = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -120,7 +124,12 @@ class EnrollmentOut(Schema):
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(
         allow_none=True,
-        metadata={"description": "completed, manual, replied, converted, lost, deleted, opted_out"},
+        metadata={
+            "description": (
+                "completed, manual, replied, converted, lost, deleted, opted_out, "
+                "consultation_booked, bounced"
+            )
+        },
     )
 
 

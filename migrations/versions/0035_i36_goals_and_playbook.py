@@ -1,0 +1,28 @@
+"""sequences.allow_concurrent: a lead is in one active sequence unless the sequence allows more
+
+Revision ID: 0035_i36_goals_and_playbook
+Revises: 0034_i36_task_claims
+Create Date: 2026-11-25 15:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0035_i36_goals_and_playbook"
+down_revision = "0034_i36_task_claims"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sequences") as batch:
+        batch.add_column(
+            sa.Column("allow_concurrent", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sequences") as batch:
+        batch.drop_column("allow_concurrent")
