@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
-from app.analytics import figures, monthly, queries, rollups, trends
+from app.analytics import coordination, figures, monthly, queries, rollups, trends
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
@@ -321,6 +321,7 @@ REPORTS = {
     "speed-to-lead": speed_to_lead,
     "follow-up": follow_up,
     **trends.REPORTS,
+    **coordination.REPORTS,
 }
 
 

@@ -54,6 +54,7 @@ LEAD_FIELDS = (
     "insurance_carrier",
     "patient_relationship",
     "suggested_action",
+    "hesitation_reason",  # cost, timing, second_opinion, approval, financing, other
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",

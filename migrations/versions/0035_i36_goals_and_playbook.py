@@ -1,4 +1,5 @@
-"""sequences.allow_concurrent: a lead is in one active sequence unless the sequence allows more
+"""sequences.allow_concurrent (a lead is in one active sequence unless the sequences allow more);
+leads.hesitation_reason (why a family pending a decision hesitates)
 
 Revision ID: 0035_i36_goals_and_playbook
 Revises: 0034_i36_task_claims
@@ -21,8 +22,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("allow_concurrent", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    with op.batch_alter_table("leads") as batch:
+        batch.add_column(sa.Column("hesitation_reason", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("leads") as batch:
+        batch.drop_column("hesitation_reason")
     with op.batch_alter_table("sequences") as batch:
         batch.drop_column("allow_concurrent")
