@@ -56,8 +56,8 @@ def _after(calendar: BusinessCalendar, start: datetime, minutes: float) -> datet
 def start_clocks(*, session: Session, event, now: datetime) -> None:
     """Event consumer of lead.created: the lead's clocks and their warning and breach jobs."""
     lead = session.get(Lead, event.subject_id)
-    if lead is None or not lead.is_open:
-        return
+    if lead is None or not lead.is_open or (event.payload or {}).get("automation") is False:
+        return  # a historical import (automation off) starts no clock
     clinic = session.get(Clinic, lead.clinic_id)
     calendar = BusinessCalendar.from_settings(
         clinic.timezone, clinic.business_hours or {}, clinic.holiday_country

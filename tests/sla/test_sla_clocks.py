@@ -128,3 +128,18 @@ def test_bad_sla_settings_are_422_naming_the_field(client, tenant):
         "/api/clinic", json={"settings": {"sla": {"warning_share": 2}}}, headers=tenant.headers()
     )
     assert resp.status_code == 422 and "warning_share" in str(resp.get_json()["errors"])
+
+
+def test_speed_to_lead_splits_routing_from_human_time_by_coordinator_and_source(app, client, tenant):
+    _setup(client, tenant)
+    lead_id, captured = _captured_minutes_ago(app, client, tenant, 30)  # its first task: 1 s after capture
+    _log_call(client, tenant, lead_id, "spoke")  # an attempt and a contact
+    lead = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
+    report = client.get("/api/leads/analytics/speed-to-lead", headers=tenant.headers()).get_json()
+    [mine] = [r for r in report["split"]["by_coordinator"] if r["coordinator_id"] == lead["assigned_to_id"]]
+    assert mine["leads"] == 1 and mine["routing_median_minutes"] == round(1 / 60, 2)
+    human = clock.now() - (captured + timedelta(seconds=1))
+    assert abs(mine["human_to_first_attempt_median_minutes"] - human.total_seconds() / 60) < 0.5
+    assert mine["human_to_first_contact_median_minutes"] == mine["human_to_first_attempt_median_minutes"]
+    [by_source] = report["split"]["by_source"]
+    assert by_source["source_id"] == lead["source_id"] and by_source["leads"] == 1
