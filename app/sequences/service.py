@@ -38,7 +38,7 @@ from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
-from app.sequences import distance
+from app.sequences import distance, variants
 from app.tasks import creation as task_creation
 
 CHANNELS = ("email", "sms", "call")
@@ -227,7 +227,9 @@ def _schedule_step(
     if index >= len(sequence.steps):
         _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
         return
-    definition = sequence.steps[index]
+    definition = variants.definition_for(
+        sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
+    )
     clinic = session.get(Clinic, lead.clinic_id)
     run_at = rules.after_delay(start, definition["delay"], actions.calendar_of(clinic))
     enrollment.current_step = index
