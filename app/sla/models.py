@@ -31,14 +31,14 @@ class SlaClock(Base):
     __tablename__ = "sla_clocks"
     __table_args__ = (
         sa.UniqueConstraint("lead_id", "kind"),
-        sa.Index("ix_sla_clocks_clinic_kind_state", "clinic_id", "kind", "state"),
+        sa.Index("ix_sla_clocks_clinic_kind_status", "clinic_id", "kind", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
     kind: Mapped[str] = mapped_column(sa.String(32))
-    state: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     warn_at: Mapped[datetime] = mapped_column(
         UTCDateTime

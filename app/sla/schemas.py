@@ -6,7 +6,7 @@ from marshmallow import Schema, fields
 class SlaClockOut(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "speed_to_lead or first_response"})
-    state = fields.String(metadata={"description": "pending, warning, breached, met or cancelled"})
+    status = fields.String(metadata={"description": "pending, warning, breached, met or cancelled"})
     started_at = fields.DateTime()
     warn_at = fields.DateTime()
     due_at = fields.DateTime()

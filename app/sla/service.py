@@ -70,7 +70,7 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
             clinic_id=lead.clinic_id,
             lead_id=lead.id,
             kind=kind,
-            state=SlaState.PENDING,
+            status=SlaState.PENDING,
             started_at=lead.created_at,
             warn_at=_after(calendar, lead.created_at, minutes * share),
             due_at=_after(calendar, lead.created_at, minutes),
@@ -104,7 +104,7 @@ def _met_by(session: Session, clock: SlaClock) -> datetime | None:
 
 
 def _settle(session: Session, clock: SlaClock, state: str, reason: str, at: datetime, now: datetime) -> None:
-    clock.state, clock.settled_at, clock.settled_reason = state, at, reason
+    clock.status, clock.settled_at, clock.settled_reason = state, at, reason
     scheduling.cancel(
         session=session, now=now, subject_type="sla_clock", subject_id=clock.id, kinds=(WARN, BREACH)
     )
@@ -119,7 +119,7 @@ def _audit(session: Session, clock: SlaClock, action: str, after: dict, now: dat
         action=action,
         subject_type="lead",
         subject_id=clock.lead_id,
-        after={"sla": clock.kind, "state": clock.state, **after},
+        after={"sla": clock.kind, "status": clock.status, **after},
         at=now,
     )
 
@@ -127,7 +127,7 @@ def _audit(session: Session, clock: SlaClock, action: str, after: dict, now: dat
 def _running_clock(session: Session, job) -> tuple[SlaClock, Lead] | None:
     """The job's clock if still running and its lead open; a clock whose goal was reached is met now."""
     clock = session.scalar(sa.select(SlaClock).where(SlaClock.id == job.subject_id).with_for_update())
-    if clock is None or clock.state not in RUNNING:
+    if clock is None or clock.status not in RUNNING:
         return None
     lead = session.get(Lead, clock.lead_id)
     if lead is None or not lead.is_open or lead.deleted_at is not None:
@@ -151,10 +151,10 @@ def _label(clock: SlaClock) -> str:
 def warn(*, session: Session, job, now: datetime) -> None:
     """The warning job: tell the lead's owner the clock is at its share, before the breach."""
     running = _running_clock(session, job)
-    if running is None or running[0].state != SlaState.PENDING:
+    if running is None or running[0].status != SlaState.PENDING:
         return
     clock, lead = running
-    clock.state, clock.warned_at = SlaState.WARNING, now
+    clock.status, clock.warned_at = SlaState.WARNING, now
     notifications.notify_staff(
         session=session,
         clinic_id=clock.clinic_id,
@@ -182,7 +182,7 @@ def breach(*, session: Session, job, now: datetime) -> None:
     if running is None:
         return
     clock, lead = running
-    clock.state, clock.breached_at = SlaState.BREACHED, now
+    clock.status, clock.breached_at = SlaState.BREACHED, now
     for admin in auth.list_users(session=session, clinic_id=clock.clinic_id, role=Role.CLINIC_ADMIN):
         if admin.active:
             notifications.notify_staff(
@@ -204,11 +204,22 @@ def on_activity(*, session: Session, event, now: datetime) -> None:
     """Event consumer of activity.logged: an attempt or contact meets the running clocks it answers."""
     payload = event.payload or {}
     lead_id = payload.get("lead_id")
-    if lead_id is None:
-        return
+    kinds = []
+    if str(payload.get("direction") or "").upper() == ActivityDirection.OUTBOUND.value and not payload.get(
+        "system"
+    ):
+        kinds.append(SlaKind.SPEED_TO_LEAD.value)
+    if payload.get("contact"):
+        kinds.append(SlaKind.FIRST_RESPONSE.value)
+    if lead_id is None or not kinds:
+        return  # the capture's own entry, an automated message, an inbound note: nothing to settle
     clocks = session.scalars(
         sa.select(SlaClock)
-        .where(SlaClock.lead_id == lead_id, SlaClock.state.in_([s.value for s in RUNNING]))
+        .where(
+            SlaClock.lead_id == lead_id,
+            SlaClock.kind.in_(kinds),
+            SlaClock.status.in_([s.value for s in RUNNING]),
+        )
         .with_for_update()
     )
     for clock in clocks:
@@ -222,7 +233,7 @@ def _on_closed(reason: str):
         lead_id = (event.payload or {}).get("lead_id")
         clocks = session.scalars(
             sa.select(SlaClock)
-            .where(SlaClock.lead_id == lead_id, SlaClock.state.in_([s.value for s in RUNNING]))
+            .where(SlaClock.lead_id == lead_id, SlaClock.status.in_([s.value for s in RUNNING]))
             .with_for_update()
         )
         for clock in clocks:

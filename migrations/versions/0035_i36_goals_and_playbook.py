@@ -18,16 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sequences") as batch:
-        batch.add_column(
-            sa.Column("allow_concurrent", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("leads") as batch:
-        batch.add_column(sa.Column("hesitation_reason", sa.String(32), nullable=True))
+    # Plain ADD COLUMN on both engines: a batch rebuild of leads would drop a table others reference.
+    op.add_column(
+        "sequences", sa.Column("allow_concurrent", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("leads", sa.Column("hesitation_reason", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("leads") as batch:
-        batch.drop_column("hesitation_reason")
-    with op.batch_alter_table("sequences") as batch:
-        batch.drop_column("allow_concurrent")
+    # Plain DROP COLUMN (SQLite 3.35+): no rebuild of a table others reference.
+    op.drop_column("leads", "hesitation_reason")
+    op.drop_column("sequences", "allow_concurrent")

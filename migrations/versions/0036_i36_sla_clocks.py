@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("clinic_id", sa.Integer(), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
         sa.Column("started_at", moment, nullable=False),
         sa.Column("warn_at", moment, nullable=False),
         sa.Column("due_at", moment, nullable=False),
@@ -40,9 +40,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
         sa.UniqueConstraint("lead_id", "kind", name=op.f("uq_sla_clocks_lead_id_kind")),
     )
-    op.create_index("ix_sla_clocks_clinic_kind_state", "sla_clocks", ["clinic_id", "kind", "state"])
+    op.create_index("ix_sla_clocks_clinic_kind_status", "sla_clocks", ["clinic_id", "kind", "status"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_sla_clocks_clinic_kind_state", table_name="sla_clocks")
+    op.drop_index("ix_sla_clocks_clinic_kind_status", table_name="sla_clocks")
     op.drop_table("sla_clocks")

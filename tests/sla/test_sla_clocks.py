@@ -58,13 +58,13 @@ def test_an_sla_warns_the_owner_then_is_met(app, client, tenant):
     lead_id, captured = _captured_minutes_ago(app, client, tenant, 25)
     clocks = _clocks(client, tenant, lead_id)
     speed = clocks["speed_to_lead"]
-    assert {c["state"] for c in clocks.values()} == {"pending"}
+    assert {c["status"] for c in clocks.values()} == {"pending"}
     assert speed["warn_at"] == (captured + timedelta(minutes=24)).isoformat()
     assert speed["due_at"] == (captured + timedelta(minutes=30)).isoformat()
 
     warn = _job(app, speed["id"], "sla.warn")
     assert run_at(app, warn, warn.due_at) == "done"
-    assert _clocks(client, tenant, lead_id)["speed_to_lead"]["state"] == "warning"
+    assert _clocks(client, tenant, lead_id)["speed_to_lead"]["status"] == "warning"
     owner = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()["assigned_to_id"]
     [told] = notifications_of(app, owner, "sla_warning")
     assert "Speed to lead due soon" in told.title
@@ -73,9 +73,9 @@ def test_an_sla_warns_the_owner_then_is_met(app, client, tenant):
     run_events(app, lead_id, clock.now())
     clocks = _clocks(client, tenant, lead_id)
     assert (
-        clocks["speed_to_lead"]["state"] == "met" and clocks["speed_to_lead"]["settled_reason"] == "attempt"
+        clocks["speed_to_lead"]["status"] == "met" and clocks["speed_to_lead"]["settled_reason"] == "attempt"
     )
-    assert clocks["first_response"]["state"] == "pending"
+    assert clocks["first_response"]["status"] == "pending"
     breach = _job(app, speed["id"], "sla.breach")
     assert breach.status == "cancelled"
     admin = tenant.users["clinic_admin"].id
@@ -99,10 +99,10 @@ def test_an_sla_warns_then_breaches_and_the_admins_are_told(app, client, tenant)
     assert run_at(app, warn, warn.due_at) == "done"
     _log_call(client, tenant, lead_id, "voicemail")  # an attempt is not a contact
     run_events(app, lead_id, clock.now())
-    assert _clocks(client, tenant, lead_id)["first_response"]["state"] == "warning"
+    assert _clocks(client, tenant, lead_id)["first_response"]["status"] == "warning"
     assert run_at(app, breach, breach.due_at) == "done"
     breached = _clocks(client, tenant, lead_id)["first_response"]
-    assert breached["state"] == "breached" and breached["breached_at"] == breach.due_at.isoformat()
+    assert breached["status"] == "breached" and breached["breached_at"] == breach.due_at.isoformat()
     [told] = notifications_of(app, tenant.users["clinic_admin"].id, "escalation")
     assert "First response missed" in told.title
     assert run_at(app, breach, breach.due_at) != "done"  # redelivered: nobody is told twice
@@ -116,7 +116,7 @@ def test_a_lost_lead_cancels_its_slas_and_another_clinic_sees_nothing(app, clien
     assert resp.status_code == 200
     run_events(app, lead_id, clock.now())
     clocks = _clocks(client, tenant, lead_id)
-    assert {(c["state"], c["settled_reason"]) for c in clocks.values()} == {("cancelled", "lost")}
+    assert {(c["status"], c["settled_reason"]) for c in clocks.values()} == {("cancelled", "lost")}
     warn = _job(app, clocks["speed_to_lead"]["id"], "sla.warn")
     assert warn.status == "cancelled"
     other = make_tenant("Other Clinic")
