@@ -152,6 +152,7 @@ def _blueprints():
     from app.privacy.views import blp as privacy_blp
     from app.scheduling.views import blp as scheduling_blp
     from app.sequences.views import blp as sequences_blp
+    from app.sla.views import blp as sla_blp
     from app.tasks.views import blp as tasks_blp
     from app.webhooks.views import blp as webhooks_blp
 
@@ -175,6 +176,7 @@ def _blueprints():
         calendar_blp,
         webhooks_blp,
         sequences_blp,
+        sla_blp,
         inbound_blp,
         messaging_blp,
         privacy_blp,

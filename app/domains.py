@@ -25,6 +25,7 @@ from app.ops import models as ops_models  # noqa: F401
 from app.pipeline import models as pipeline_models  # noqa: F401
 from app.privacy import models as privacy_models  # noqa: F401
 from app.scheduling import models as scheduling_models  # noqa: F401
+from app.sla import models as sla_models  # noqa: F401
 from app.tasks import models as task_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401
 
@@ -39,6 +40,7 @@ HANDLERS = (
     "app.automation.handlers",  # rules, steps, executors, automatic stops, default rules
     "app.intelligence.handlers",  # re-score on lead events
     "app.tasks.handlers",  # reminders, escalation, speed-to-lead
+    "app.sla.handlers",  # SLA clocks: started at capture, warned, breached, met or cancelled
     "app.webhooks.handlers",  # webhook.deliver, event forwarding
     "app.notifications.handlers",  # notification.deliver
     "app.messaging.handlers",  # the contact policy, checked again as each message to a lead goes

@@ -70,6 +70,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # tasks, intelligence, automation.
     ("app.messaging",),
     ("app.tasks",),  # automation -> tasks -> activities -> leads -> auth
+    ("app.sla",),  # SLA clocks on the ledger; tell owners and admins through notifications
     ("app.bulk", "app.calendar_feed"),
     ("app.intake", "app.intelligence"),
     ("app.analytics",),  # reports: read everything below, are imported by no domain below

@@ -155,6 +155,13 @@ DESIGN_TABLE = {
     # Issue 17: rule and sequence statistics are reports (lead:analytics).
     "GET /api/follow-up-rules/stats": ANALYTICS,
     "GET /api/sequences/stats": ANALYTICS,
+    # Issue 36: a step's variants are judged in a report (lead:analytics); keeping one changes the
+    # sequence (lead:configure); a lead's SLA clocks are read like its why-trail (lead:read); the
+    # hesitation reasons are one more report.
+    "GET /api/sequences/<id>/steps/<id>/variants": ANALYTICS,
+    "POST /api/sequences/<id>/steps/<id>/keep-variant": CONFIGURE,
+    "GET /api/leads/<id>/sla": READ,
+    "GET /api/leads/analytics/hesitation-reasons": ANALYTICS,
     # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,

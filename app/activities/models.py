@@ -24,6 +24,7 @@ class ActivityType(StrEnum):
     DOCUMENT_SENT = "DOCUMENT_SENT"
     CONSULTATION_SCHEDULED = "CONSULTATION_SCHEDULED"
     CONSULTATION_COMPLETED = "CONSULTATION_COMPLETED"
+    CONSULTATION_NO_SHOW = "CONSULTATION_NO_SHOW"  # a missed consultation
 
 
 # Written by the system as a side effect of another use case; a client cannot log them.

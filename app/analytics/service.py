@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
-from app.analytics import figures, monthly, queries, rollups, trends
+from app.analytics import coordination, figures, monthly, queries, rollups, trends
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
@@ -238,9 +238,14 @@ def speed_to_lead(
         "within_5_min": within,
         "within_5_min_share": figures.ratio(within, leads),
     }
+    split = coordination.speed_split(
+        session=session, clinic_id=clinic_id, start=start, end=end,
+        coordinator_id=coordinator_id, source_id=source_id,
+    )  # fmt: skip
     return {
         **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
         **row,
+        "split": split,
         "rows": [row],
     }
 
@@ -288,9 +293,14 @@ def follow_up(
         "reply_rate": figures.ratio(replies, messages),
         "reply_window_hours": REPLY_WINDOW_HOURS,
     }
+    split = coordination.speed_split(
+        session=session, clinic_id=clinic_id, start=start, end=end,
+        coordinator_id=coordinator_id, source_id=source_id,
+    )  # fmt: skip
     return {
         **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
         **row,
+        "split": split,
         "rows": [row],
     }
 
@@ -321,6 +331,7 @@ REPORTS = {
     "speed-to-lead": speed_to_lead,
     "follow-up": follow_up,
     **trends.REPORTS,
+    **coordination.REPORTS,
 }
 
 

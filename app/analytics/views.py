@@ -54,6 +54,11 @@ for _name, _summary in (
         "Per coordinator: leads, contacted within 5 minutes, conversions, open and overdue tasks.",
     ),
     ("lost-reasons", "Lost leads by reason."),
+    (
+        "hesitation-reasons",
+        "Leads pending a decision by why they hesitate (cost, timing, second opinion, approval, "
+        "financing, other): count, share and conversions.",
+    ),
     ("speed-to-lead", "Minutes from capture to first outbound contact: median, p90, share within 5 minutes."),
     ("follow-up", "Follow-up effectiveness: tasks completed on time, replies to automated messages."),
     (

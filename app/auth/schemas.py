@@ -163,6 +163,23 @@ class ProviderRateLimitsIn(RequestSchema):
     sms = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
 
 
+class SlaSettingsIn(RequestSchema):
+    speed_to_lead_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=60 * 24 * 30),
+        metadata={"description": "business minutes from capture to a person's first attempt (default 5)"},
+    )
+    first_response_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=60 * 24 * 30),
+        metadata={"description": "business minutes from capture to the first contact (default 1440)"},
+    )
+    warning_share = fields.Float(
+        validate=validate.Range(min=0.05, max=0.99),
+        metadata={"description": "the share of the target at which the owner is warned (default 0.8)"},
+    )
+
+
 class ClinicSettingsIn(RequestSchema):
     """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
 
@@ -263,6 +280,22 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=0, max=60 * 24 * 30),
         metadata={
             "description": "minutes between two automated messages to a lead; a sooner one waits (default 0)"
+        },
+    )
+    sla = fields.Nested(
+        SlaSettingsIn,
+        allow_none=True,
+        metadata={
+            "description": "SLA clock targets: speed_to_lead_minutes, first_response_minutes, warning_share"
+        },
+    )
+    min_touch_gap_minutes = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=60 * 24 * 30),
+        metadata={
+            "description": "minutes between any two touches of a lead, a person's included; an automated "
+            "message or sequence step sooner waits for the gap's end (default 0)"
         },
     )
     provider_rate_limits = fields.Nested(

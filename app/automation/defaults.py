@@ -10,7 +10,10 @@ Three of the design's defaults are not rules on purpose:
 
 from __future__ import annotations
 
+from app.activities.models import ActivityType
 from app.leads.models import LostReason
+
+NO_SHOW_ACTIVITY = ActivityType.CONSULTATION_NO_SHOW.value
 
 # Open but not decided: the stages where the post-consultation follow-up is still wanted.
 UNDECIDED_STAGES = ("consultation_completed", "pending_decision")
@@ -122,6 +125,31 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "delay": {"amount": 7, "unit": "days"},
                 "deferred": True,
                 "recheck": {"stages": ["pending_decision"], "same_stay": True},
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "consultation_no_show",
+        "name": "Missed consultation: call within 15 minutes",
+        "description": (
+            "A missed consultation (a CONSULTATION_NO_SHOW on the timeline) gets an urgent call task "
+            "due 15 minutes later, to rebook while it is fresh; the owner is told."
+        ),
+        "trigger": "activity.logged",
+        "priority": 55,
+        "conditions": [
+            {"field": "event.activity_type", "operator": "equals", "value": NO_SHOW_ACTIVITY},
+        ],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Call about the missed consultation",
+                "task_type": "CALL",
+                "priority": "URGENT",
+                "description": "They missed their consultation: call now and rebook it.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 15, "unit": "minutes"},
                 "notify_owner": True,
             }
         ],

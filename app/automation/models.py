@@ -110,6 +110,8 @@ class Sequence(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     steps: Mapped[list] = mapped_column(JSONType, default=list)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # A lead is in one active sequence at a time unless every sequence it is in allows more.
+    allow_concurrent: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

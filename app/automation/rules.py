@@ -16,7 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.activities import rules as activity_rules
-from app.business_hours.rules import BusinessCalendar, NeverOpen, add_business_days, add_business_minutes
+from app.business_hours.rules import (
+    BusinessCalendar,
+    NeverOpen,
+    add_business_days,
+    add_business_minutes,
+    local_steps_later,
+)
 from app.leads.models import LostReason
 from app.tasks.models import LeadTaskType
 
@@ -54,6 +60,7 @@ LEAD_FIELDS = (
     "insurance_carrier",
     "patient_relationship",
     "suggested_action",
+    "hesitation_reason",  # cost, timing, second_opinion, approval, financing, other
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
@@ -292,6 +299,9 @@ def delay_of(action: dict) -> dict:
 def after_delay(start: datetime, delay: dict, calendar: BusinessCalendar | None) -> datetime:
     """When a step falls: plain units add wall time; business units count the clinic's open time."""
     amount, unit = delay["amount"], delay["unit"]
+    if unit == "days" and calendar is not None:
+        # Local calendar days: "7 days later" at 09:00 stays 09:00 across a clock change.
+        return local_steps_later(calendar.timezone, start, "days", amount)
     plain = {"minutes": 1, "hours": 60, "days": 1440}
     if unit in plain:
         return start + timedelta(minutes=amount * plain[unit])

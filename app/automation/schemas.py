@@ -6,6 +6,7 @@ from app.api import RequestSchema, UTCDateTime, id_field
 from app.auth import phi_policy
 from app.automation import rules
 from app.messaging import merge_fields
+from app.sla.schemas import SlaClockOut
 
 _CONDITIONS_DOC = (
     "[{field, operator, value}]; fields: lead.<field>, event.<field> and computed ones "
@@ -192,6 +193,10 @@ class WhyTrailOut(Schema):
         fields.Nested(StepOut), metadata={"description": "skipped or moved by the policy"}
     )
     enrollments = fields.List(fields.Nested(TrailEnrollmentOut))
+    sla = fields.List(
+        fields.Nested(SlaClockOut),
+        metadata={"description": "the lead's SLA clocks: when the owner was warned, when it breached"},
+    )
 
 
 class StatsArgs(RequestSchema):

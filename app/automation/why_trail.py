@@ -14,6 +14,7 @@ from app.automation.models import (
 )
 from app.errors import NotFound
 from app.leads.models import Lead
+from app.sla import service as sla
 
 
 def lead_automation(*, session: Session, clinic_id: int, lead_id: int) -> dict:
@@ -42,6 +43,7 @@ def lead_automation(*, session: Session, clinic_id: int, lead_id: int) -> dict:
         "past": [s for s in trail if s["status"] != StepStatus.SCHEDULED],
         "held_back": [s for s in trail if s["status"] == StepStatus.SKIPPED or s["result"].get("moved")],
         "enrollments": list(enrollments),
+        "sla": sla.clocks_of(session=session, clinic_id=clinic_id, lead_id=lead.id),
     }
 
 

@@ -22,6 +22,7 @@ Event types written so far:
 - lead.score_changed  {lead_id, score, previous_score, model_version} (app/intelligence)
 - pipeline.stages_reordered {order: [stage id, ...]} (subject: the clinic)
 - bulk.completed      {bulk_job_id, kind, total, done, failed} (app/bulk: its last chunk counted)
+- message.bounced     {lead_id, channel, notification_id, hard} (a provider's bounce report)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (on
 TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 STAGES_REORDERED = "pipeline.stages_reordered"
 BULK_COMPLETED = "bulk.completed"
+MESSAGE_BOUNCED = "message.bounced"
 
 
 def emit(

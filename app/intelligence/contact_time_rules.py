@@ -96,29 +96,27 @@ class Slot:
 
 
 def is_open_at(calendar: BusinessCalendar, moment: datetime) -> bool:
-    window = calendar.window(moment.astimezone(calendar.zone).date())
-    return window is not None and window[0] <= moment < window[1]
+    """Inside one of the day's open periods (a lunch break is closed)."""
+    return calendar.is_open(moment)
 
 
 def open_hours(calendar: BusinessCalendar, start: datetime, days: int = SEARCH_DAYS) -> list[Slot]:
-    """Each open hour from `start` over `days` days (the current hour from `start` on), rate-less."""
+    """Each open hour from `start` over `days` days (the current hour from `start` on), rate-less.
+
+    Hours are cut to each open period of the day, so a lunch break is never offered."""
     zone = calendar.zone
     out = []
     local_start = start.astimezone(zone)
     for offset in range(days + 1):
-        window = calendar.window(local_start.date() + timedelta(days=offset))
-        if window is None:
-            continue
-        opens, closes = window
-        cursor = opens.replace(minute=0, second=0, microsecond=0)
-        while cursor < closes:
-            # Whole local hours; a window opening at 08:30 gives 08:30-09:00 first.
-            begin, end = max(cursor, opens), min(cursor + timedelta(hours=1), closes)
-            begin = max(begin, start)
-            if begin < end and begin < start + timedelta(days=days):
-                slot = cursor.weekday() * 24 + cursor.hour
-                out.append(Slot(begin.astimezone(UTC), end.astimezone(UTC), slot, 0.0, 0))
-            cursor += timedelta(hours=1)
+        for opens, closes in calendar.windows(local_start.date() + timedelta(days=offset)):
+            cursor = opens.replace(minute=0, second=0, microsecond=0)
+            while cursor < closes:
+                # Whole local hours; a period opening at 08:30 gives 08:30-09:00 first.
+                begin, end = max(cursor, opens, start), min(cursor + timedelta(hours=1), closes)
+                if begin < end and begin < start + timedelta(days=days):
+                    slot = cursor.weekday() * 24 + cursor.hour
+                    out.append(Slot(begin.astimezone(UTC), end.astimezone(UTC), slot, 0.0, 0))
+                cursor += timedelta(hours=1)
     return out
 
 

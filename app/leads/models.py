@@ -60,6 +60,17 @@ class LostReason(StrEnum):
     OTHER = "OTHER"
 
 
+class HesitationReason(StrEnum):
+    """Why a lead pending a decision has not decided (asked when the lead enters pending_decision)."""
+
+    COST = "cost"
+    TIMING = "timing"
+    SECOND_OPINION = "second_opinion"
+    APPROVAL = "approval"  # a parent's or spouse's
+    FINANCING = "financing"
+    OTHER = "other"
+
+
 class LeadSourceCategory(StrEnum):
     DOCTOR_REFERRAL = "DOCTOR_REFERRAL"
     PATIENT_REFERRAL = "PATIENT_REFERRAL"
@@ -245,6 +256,8 @@ class Lead(Base):
     treatment_value: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    # Why a family hesitates, asked on entering pending_decision (HesitationReason): a category, no text.
+    hesitation_reason: Mapped[str | None] = mapped_column(sa.String(32))
     lost_notes: Mapped[str | None] = mapped_column(EncryptedString)
 
     # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.

@@ -181,6 +181,9 @@ class LeadOut(PhiSchema):
     )
     lost_at = fields.DateTime(allow_none=True)
     lost_reason = fields.String(allow_none=True)
+    hesitation_reason = fields.String(
+        allow_none=True, metadata={"description": "why the lead hesitates (set entering pending_decision)"}
+    )
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)

@@ -55,6 +55,8 @@ def decide(
     sent_total: int = 0,
     min_interval: timedelta | None = None,
     last_sent_at: datetime | None = None,
+    touch_gap: timedelta | None = None,
+    last_touch_at: datetime | None = None,
 ) -> Decision:
     """The policy's answer for a `channel` message due `at`; `sent_today` counts the lead's local day.
 
@@ -78,7 +80,28 @@ def decide(
     if min_interval and last_sent_at is not None and at < last_sent_at + min_interval:
         why = f"at most one automated message every {min_interval.total_seconds() / 60:g} minutes"
         return Decision(MOVE, why, last_sent_at + min_interval)
+    until = gap_until(at, touch_gap, last_touch_at)
+    if until is not None:
+        return Decision(MOVE, gap_reason(touch_gap), until)
     return Decision(SEND)
+
+
+def gap_until(at: datetime, touch_gap: timedelta | None, last_touch_at: datetime | None) -> datetime | None:
+    """When the clinic's minimum gap since the lead's last touch (any, a person's included) ends,
+    if `at` is inside it; else None."""
+    if not touch_gap or last_touch_at is None or at >= last_touch_at + touch_gap:
+        return None
+    return last_touch_at + touch_gap
+
+
+def gap_reason(touch_gap: timedelta) -> str:
+    return f"the clinic keeps {touch_gap.total_seconds() / 60:g} minutes between two touches of a lead"
+
+
+def touch_gap_of(settings: dict | None) -> timedelta | None:
+    """`min_touch_gap_minutes`: the least time between any two touches of a lead, manual ones included."""
+    value = (settings or {}).get("min_touch_gap_minutes")
+    return timedelta(minutes=value) if value else None
 
 
 def is_quiet(at: datetime, timezone: str, quiet_hours: QuietHours | None) -> bool:

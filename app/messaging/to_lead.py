@@ -63,6 +63,24 @@ def automated_history(*, session: Session, lead: Lead) -> tuple[int, datetime | 
     return count, clock.as_utc(last)
 
 
+def last_touch_at(*, session: Session, lead: Lead) -> datetime | None:
+    """When the lead was last contacted by anyone: the latest outbound activity on its timeline."""
+    last = session.scalar(
+        sa.select(sa.func.max(LeadActivity.occurred_at)).where(
+            LeadActivity.lead_id == lead.id, LeadActivity.direction == ActivityDirection.OUTBOUND.value
+        )
+    )
+    return clock.as_utc(last)
+
+
+def touch_gap_until(*, session: Session, lead: Lead, settings: dict | None, at: datetime) -> datetime | None:
+    """The end of the clinic's minimum gap between touches, when `at` falls inside it; else None."""
+    gap = policy.touch_gap_of(settings)
+    if gap is None:
+        return None
+    return policy.gap_until(at, gap, last_touch_at(session=session, lead=lead))
+
+
 def check_policy(
     *, session: Session, lead: Lead, channel: str, at: datetime, automated: bool = True
 ) -> policy.Decision:
@@ -97,6 +115,8 @@ def _limits(session: Session, lead: Lead, settings: dict | None, timezone: str, 
         "sent_total": sent_total,
         "min_interval": policy.min_interval_of(settings),
         "last_sent_at": last_sent_at,
+        "touch_gap": policy.touch_gap_of(settings),
+        "last_touch_at": last_touch_at(session=session, lead=lead),
     }
 
 

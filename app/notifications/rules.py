@@ -4,7 +4,16 @@ days: app/business_hours/rules.py; the retry backoff: app/delivery/rules.py)."""
 from __future__ import annotations
 
 IN_APP, EMAIL, SMS = "in_app", "email", "sms"
-STAFF_KINDS = ("reminder", "overdue", "overdue_digest", "escalation", "new_lead", "new_task", "digest")
+STAFF_KINDS = (
+    "reminder",
+    "overdue",
+    "overdue_digest",
+    "escalation",
+    "new_lead",
+    "new_task",
+    "digest",
+    "sla_warning",
+)
 # In-app is always stored (it is silent). What the spec promises "in-app and email" — reminders,
 # overdue notices and the hourly overdue digest, escalations (seeds 000/001) — also goes by email
 # unless the user turns it off in their preferences; the rest only when asked for; the digest is an
@@ -13,6 +22,7 @@ DEFAULT_CHANNELS = {
     "reminder": [IN_APP, EMAIL],
     "overdue": [IN_APP, EMAIL],
     "escalation": [IN_APP, EMAIL],
+    "sla_warning": [IN_APP, EMAIL],  # an SLA about to be missed: the owner may be away from the app
     "new_lead": [IN_APP],
     "new_task": [IN_APP],
     "digest": [EMAIL],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 NEW_LEAD = "new_lead"
 TREATMENT_STARTED = "treatment_started"  # the converted stage
 LOST = "lost"
+PENDING_DECISION = "pending_decision"  # entering it asks why the family hesitates
 # Conversion and loss have use cases of their own and must stay terminal.
 PROTECTED_TERMINAL_SLUGS = frozenset({TREATMENT_STARTED, LOST})
 
@@ -34,7 +35,7 @@ DEFAULT_STAGES = (
     StageSpec("contacted", "Contacted", "#06B6D4"),
     StageSpec("consultation_scheduled", "Consultation Scheduled", "#8B5CF6"),
     StageSpec("consultation_completed", "Consultation Completed", "#A855F7"),
-    StageSpec("pending_decision", "Pending Decision", "#F59E0B", max_days_in_stage=7),
+    StageSpec(PENDING_DECISION, "Pending Decision", "#F59E0B", max_days_in_stage=7),
     StageSpec("treatment_accepted", "Treatment Accepted", "#10B981"),
     StageSpec(TREATMENT_STARTED, "Treatment Started", "#059669", is_terminal=True),
     StageSpec(LOST, "Lost", "#6B7280", is_terminal=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api import MAX_ID, RequestSchema, id_field
-from app.leads.models import LostReason
+from app.leads.models import HesitationReason, LostReason
 from app.pipeline import rules
 
 LOST_REASONS = validate.OneOf([r.value for r in LostReason])
@@ -88,6 +88,14 @@ class StageChangeIn(RequestSchema):
         allow_none=True, validate=LOST_REASONS, metadata={"description": "Required when stage is lost"}
     )
     notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
+    hesitation_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf([r.value for r in HesitationReason]),
+        metadata={
+            "description": "Required when stage is pending_decision: cost, timing, second_opinion, "
+            "approval, financing or other"
+        },
+    )
 
 
 MAX_TREATMENT_VALUE = 10**9  # the column is Numeric(12, 2)

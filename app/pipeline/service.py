@@ -21,7 +21,7 @@ from app.db import new_row
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
-from app.leads.models import Lead, LeadStatus
+from app.leads.models import HesitationReason, Lead, LeadStatus
 from app.pipeline import rules
 from app.pipeline.models import LeadStageHistory, PipelineStage
 
@@ -251,8 +251,13 @@ def change_stage(
     reason: str | None,
     notes: str | None,
     now: datetime,
+    hesitation_reason: str | None = None,
+    ask_why: bool = True,
 ) -> Lead:
-    """Move a lead forward (skipping is fine), or to lost with a reason; never backwards."""
+    """Move a lead forward (skipping is fine), or to lost with a reason; never backwards.
+
+    A person moving a lead to pending_decision says why the family hesitates (`ask_why`); a rule's
+    move may leave it unknown."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     leads.ensure_not_converted(lead)
     target = _target_stage(session, lead, stage)
@@ -266,13 +271,28 @@ def change_stage(
         )
     if reason is not None:
         raise ValidationFailed("reason", "a reason is only for moving to lost")
+    _check_hesitation(target.slug, hesitation_reason, ask_why)
     refusal = rules.move_refusal(_view(_current_stage(session, lead)), _view(target))
     if refusal:
         raise InvalidTransition(refusal)
     if lead.status == LeadStatus.NEW:
         lead.status = LeadStatus.ACTIVE.value  # out of new_lead: the lead is being worked
+    if hesitation_reason is not None:
+        lead.hesitation_reason = hesitation_reason
     _move(session, lead, target, actor, now, notes=notes)
     return lead
+
+
+def _check_hesitation(stage: str, hesitation_reason: str | None, ask_why: bool) -> None:
+    if stage == rules.PENDING_DECISION:
+        if ask_why and not hesitation_reason:
+            raise ValidationFailed(
+                "hesitation_reason",
+                "entering pending_decision needs the reason the family hesitates "
+                f"({', '.join(r.value for r in HesitationReason)})",
+            )
+    elif hesitation_reason is not None:
+        raise ValidationFailed("hesitation_reason", "a hesitation reason is only for pending_decision")
 
 
 def mark_lost(

@@ -93,6 +93,7 @@ class LeadStage(MethodView):
                 stage=body["stage"],
                 reason=body.get("reason"),
                 notes=body.get("notes"),
+                hesitation_reason=body.get("hesitation_reason"),
                 now=clock.now(),
             )
             return with_etag(lead, LeadOut())

@@ -20,6 +20,26 @@ class DelayIn(RequestSchema):
     )
 
 
+class VariantIn(RequestSchema):
+    """One version of a step's texts; the step's channel and delay are shared."""
+
+    key = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=20), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+        metadata={"description": "a short name, e.g. A or B"},
+    )
+    weight = fields.Integer(
+        load_default=1,
+        strict=True,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "the variant's share of leads, relative to the others (default 1)"},
+    )
+    subject = fields.String(validate=validate.Length(min=1, max=300))
+    body = fields.String(validate=validate.Length(min=1, max=5000))
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    template_id = id_field()
+
+
 class SequenceStepIn(RequestSchema):
     """One step: wait `delay` after the previous step (or the enrollment), then email, SMS or a call task."""
 
@@ -38,9 +58,33 @@ class SequenceStepIn(RequestSchema):
     template_id = id_field(
         metadata={"description": "a message template of the step's channel, instead of subject and body"}
     )
+    variants = fields.List(
+        fields.Nested(VariantIn),
+        validate=validate.Length(min=2, max=5),
+        metadata={
+            "description": "versions of the step's texts, each lead getting one by weight; each variant "
+            "gives the texts the channel needs"
+        },
+    )
+
+    @validates_schema
+    def check_variants(self, data, **kwargs):
+        variants = data.get("variants")
+        if not variants:
+            return
+        keys = [v["key"] for v in variants]
+        if len(set(keys)) != len(keys):
+            raise ValidationError({"variants": ["each variant needs a key of its own"]})
+        for number, variant in enumerate(variants):
+            try:
+                self.check_texts({**variant, "channel": data.get("channel")})
+            except ValidationError as wrong:
+                raise ValidationError({"variants": {str(number): wrong.messages}}) from None
 
     @validates_schema
     def check_texts(self, data, **kwargs):
+        if data.get("variants"):
+            return  # each variant carries the texts (check_variants)
         if "template_id" in data:
             self._check_template_step(data)
             return
@@ -72,6 +116,9 @@ class SequenceUpdateIn(RequestSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     steps = fields.List(fields.Nested(SequenceStepIn), validate=validate.Length(min=1, max=MAX_STEPS))
     active = fields.Boolean()
+    allow_concurrent = fields.Boolean(
+        metadata={"description": "whether a lead in another sequence may also be enrolled here (default no)"}
+    )
 
 
 class SequenceIn(SequenceUpdateIn):
@@ -93,6 +140,7 @@ class SequenceStepOut(Schema):
     body = fields.String()
     title = fields.String()
     template_id = fields.Integer()
+    variants = fields.List(fields.Dict())
 
 
 class SequenceOut(Schema):
@@ -101,6 +149,7 @@ class SequenceOut(Schema):
     description = fields.String(allow_none=True)
     steps = fields.List(fields.Nested(SequenceStepOut))
     active = fields.Boolean()
+    allow_concurrent = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -120,8 +169,34 @@ class EnrollmentOut(Schema):
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(
         allow_none=True,
-        metadata={"description": "completed, manual, replied, converted, lost, deleted, opted_out"},
+        metadata={
+            "description": (
+                "completed, manual, replied, converted, lost, deleted, opted_out, "
+                "consultation_booked, bounced"
+            )
+        },
     )
+
+
+class VariantStatsArgs(RequestSchema):
+    window_days = fields.Integer(
+        load_default=30,
+        strict=True,
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "days after the step in which a booking or conversion counts (default 30)"},
+    )
+
+
+class KeepVariantIn(RequestSchema):
+    key = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class VariantStatsOut(Schema):
+    sequence_id = fields.Integer()
+    step = fields.Integer()
+    window_days = fields.Integer()
+    judged_on = fields.String()
+    variants = fields.List(fields.Dict())
 
 
 class SequenceStatsOut(Schema):

@@ -38,11 +38,12 @@ from app.leads.models import Lead
 from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
+from app.sequences import distance, variants
 from app.tasks import creation as task_creation
 
 CHANNELS = ("email", "sms", "call")
 MAX_STEPS = 20
-SEQUENCE_FIELDS = ("name", "description", "steps", "active")
+SEQUENCE_FIELDS = ("name", "description", "steps", "active", "allow_concurrent")
 # end_reason values
 REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
     "replied",
@@ -53,6 +54,7 @@ REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
     "manual",
     "completed",
 )
+BOOKED, BOUNCED = "consultation_booked", "bounced"
 
 # --- sequences ------------------------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime
         description=data.get("description"),
         steps=data["steps"],
         active=data.get("active", True),
+        allow_concurrent=data.get("allow_concurrent", False),
         created_at=now,
         updated_at=now,
     )
@@ -181,6 +184,7 @@ def enroll(
         raise Conflict(f"lead {lead.id} is marked do not contact")
     if _active_enrollment(session, sequence.id, lead.id) is not None:
         raise Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}")
+    distance.check_one_active_sequence(session=session, lead=lead, sequence=sequence)
     enrollment = SequenceEnrollment(
         clinic_id=lead.clinic_id,
         sequence_id=sequence.id,
@@ -223,7 +227,9 @@ def _schedule_step(
     if index >= len(sequence.steps):
         _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
         return
-    definition = sequence.steps[index]
+    definition = variants.definition_for(
+        sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
+    )
     clinic = session.get(Clinic, lead.clinic_id)
     run_at = rules.after_delay(start, definition["delay"], actions.calendar_of(clinic))
     enrollment.current_step = index
@@ -278,6 +284,8 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
     if lead.do_not_contact:
         steps.finish(step, StepStatus.SKIPPED, now, reason="do not contact", held_back_by="contact policy")
         return outreach.SKIPPED
+    if distance.held_for_the_gap(session=session, step=step, lead=lead, now=now):
+        return outreach.MOVED
     sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
     title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
     task = task_creation.create_system_task(

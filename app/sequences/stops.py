@@ -1,4 +1,5 @@
-"""Automatic stops: outreach ends when the lead answers, converts, is lost or opts out.
+"""Automatic stops: outreach ends when the lead answers, books a consultation, converts, is lost,
+opts out, or an email to them bounces for good.
 
 These are event consumers, not rules, on purpose: a clinic may tune its rules but not switch off
 "stop messaging someone who replied" or "stop once they said STOP". Each stop is recorded where
@@ -18,6 +19,7 @@ from app.sequences import service as sequences
 
 OUTREACH_ACTIONS = ("send_email", "send_sms", "sequence_step")
 OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")
+BOOKED_STAGE = "consultation_scheduled"
 
 
 def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
@@ -67,3 +69,21 @@ def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
     if lead is None or not any(name in changed and getattr(lead, name) for name in OPT_OUT_FIELDS):
         return
     sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.OPTED_OUT, now=now)
+
+
+def on_stage_changed(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A booked consultation is the goal a nurture sequence works for: reaching it ends them."""
+    if (event.payload or {}).get("new_stage") != BOOKED_STAGE:
+        return
+    lead = _lead_of(session, event)
+    if lead is not None:
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOOKED, now=now)
+
+
+def on_bounced(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A hard bounce: the address does not exist, so the sequence cannot go on as written."""
+    if not (event.payload or {}).get("hard"):
+        return
+    lead = _lead_of(session, event)
+    if lead is not None:
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOUNCED, now=now)

@@ -10,7 +10,7 @@ from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
 from app.auth.roles import Permission
 from app.automation.schemas import StatsArgs
-from app.sequences import schemas, stats
+from app.sequences import schemas, stats, variants
 from app.sequences import service as sequences
 
 blp = make_blueprint("sequences", "Sequences and enrollments")
@@ -125,4 +125,43 @@ class SequenceStats(MethodView):
                 clinic_id=current_actor().clinic_id,
                 start=args.get("start"),
                 end=args.get("end"),
+            )
+
+
+@blp.route("/sequences/<int:sequence_id>/steps/<int:index>/variants")
+class StepVariants(MethodView):
+    @requires(Permission.ANALYTICS)
+    @blp.arguments(schemas.VariantStatsArgs, location="query")
+    @blp.response(200, schemas.VariantStatsOut)
+    def get(self, args, sequence_id, index):
+        """Per variant of the step (0-based index): sent, replied, consultations booked and conversions
+        within the window, with rates and a two-sided p-value of conversion against the best variant.
+        Conversion is the judge; the reply rate is shown, not judged on."""
+        with unit_of_work() as session:
+            return variants.variant_stats(
+                session=session,
+                clinic_id=current_actor().clinic_id,
+                sequence_id=sequence_id,
+                index=index,
+                window_days=args["window_days"],
+                now=clock.now(),
+            )
+
+
+@blp.route("/sequences/<int:sequence_id>/steps/<int:index>/keep-variant")
+class KeepVariant(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.KeepVariantIn)
+    @blp.response(200, schemas.SequenceOut)
+    def post(self, body, sequence_id, index):
+        """Make one variant the step's only version: its texts become the step's; leads scheduled from
+        now on all get it (a step already scheduled keeps its copy)."""
+        with unit_of_work() as session:
+            return variants.keep_only(
+                session=session,
+                actor=current_actor(),
+                sequence_id=sequence_id,
+                index=index,
+                key=body["key"],
+                now=clock.now(),
             )

@@ -170,7 +170,12 @@ def test_a_lead_lost_to_a_competitor_gets_no_re_engagement(app, client, tenant):
 def test_closing_a_lead_cancels_its_other_pending_steps_but_not_its_own(app, client, tenant):
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
-    post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "pending_decision"})
+    post(
+        client,
+        tenant,
+        f"/api/leads/{lead['id']}/stage",
+        {"stage": "pending_decision", "hesitation_reason": "cost"},
+    )
     run_events(app, lead["id"], clock.now())
     post(client, tenant, f"/api/leads/{lead['id']}/lost", {"reason": "TIMING_NOT_RIGHT"})
     run_events(app, lead["id"], clock.now())
@@ -184,7 +189,12 @@ def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_ch
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     with thread_worker(app):
-        moved = post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "pending_decision"})
+        moved = post(
+            client,
+            tenant,
+            f"/api/leads/{lead['id']}/stage",
+            {"stage": "pending_decision", "hesitation_reason": "cost"},
+        )
         wait_for(lambda: processed(app, lead["id"]), timeout=60)
     entered = datetime.fromisoformat(moved["stage_entered_at"])
     keep_days = app.config["SETTINGS"].purge_done_after_days
@@ -213,7 +223,12 @@ def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_ch
 def test_a_check_in_step_of_an_earlier_stay_does_nothing(app, client, tenant):
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
-    post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "pending_decision"})
+    post(
+        client,
+        tenant,
+        f"/api/leads/{lead['id']}/stage",
+        {"stage": "pending_decision", "hesitation_reason": "cost"},
+    )
     run_events(app, lead["id"], clock.now())
     [first] = jobs(app, lead["id"], "automation.step")
     # Another stay in pending_decision begins later (the stage is left and entered again).

@@ -39,8 +39,9 @@ def listed(client, tenant, query):
 
 
 def move(client, tenant, lead_id, stage):
+    body = {"stage": stage, **({"hesitation_reason": "timing"} if stage == "pending_decision" else {})}
     moved = client.post(
-        f"/api/leads/{lead_id}/stage", json={"stage": stage}, headers=tenant.headers("treatment_coordinator")
+        f"/api/leads/{lead_id}/stage", json=body, headers=tenant.headers("treatment_coordinator")
     )
     assert moved.status_code == 200, moved.get_json()
 

@@ -48,7 +48,9 @@ def test_moving_forward_sets_active_the_stage_time_history_and_a_stage_change_ac
 
 def test_skipping_stages_forward_is_allowed(client, tenant):
     lead = create_lead(client, tenant)
-    assert _move(client, tenant, lead["id"], "pending_decision").status_code == 200
+    assert (
+        _move(client, tenant, lead["id"], "pending_decision", hesitation_reason="timing").status_code == 200
+    )
     assert _move(client, tenant, lead["id"], "treatment_accepted").status_code == 200
 
 
@@ -78,7 +80,7 @@ def test_backwards_is_judged_by_the_clinics_order(client, tenant):
 
 def test_to_lost_via_stage_needs_a_reason_and_then_behaves_like_lost(client, tenant):
     lead = create_lead(client, tenant)
-    _move(client, tenant, lead["id"], "pending_decision")
+    _move(client, tenant, lead["id"], "pending_decision", hesitation_reason="timing")
     resp = _move(client, tenant, lead["id"], "lost")
     assert resp.status_code == 422 and "reason" in resp.get_json()["errors"]["json"]
     resp = _move(client, tenant, lead["id"], "lost", reason="PERHAPS")

@@ -270,6 +270,7 @@ def update_stage(*, session: Session, step: AutomationStep, lead: Lead, now: dat
                     reason=None,
                     notes=action.get("notes"),
                     now=now,
+                    ask_why=False,
                 )
     except STAGE_REFUSALS as refusal:
         steps.finish(step, StepStatus.SKIPPED, now, reason=f"stage change refused: {refusal.message}")
