@@ -136,8 +136,8 @@ def _blueprints():
     from app.analytics.views import blp as analytics_blp
     from app.assignment.views import blp as assignment_blp
     from app.audit.views import blp as audit_blp
-    from app.auth.platform_views import blp as platform_blp
     from app.auth.views import blp as auth_blp
+    from app.auth.views import platform_blp
     from app.automation.views import blp as automation_blp
     from app.bulk.views import blp as bulk_blp
     from app.calendar_feed.views import blp as calendar_blp

@@ -1,5 +1,5 @@
-"""Auth endpoints: login, refresh, logout, password setup and change, me, clinic settings, users
-and API keys."""
+"""Auth endpoints: login, refresh, logout, password setup and change, me, clinic settings, users,
+API keys; and the platform operator's new clinics."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app import clock
-from app.access import current_actor, public, requires
+from app.access import current_actor, platform_only, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import get_db, unit_of_work
-from app.auth import api_keys, onboarding, schemas, service, sessions
+from app.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions
 from app.auth.roles import ANY, Permission
 
 blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
@@ -134,7 +134,7 @@ class ClinicSettings(MethodView):
             return with_etag(clinic, schemas.ClinicOut())
 
     @requires(Permission.CONFIGURE)
-    @blp.arguments(schemas.ClinicUpdateIn)
+    @blp.arguments(clinic_schemas.ClinicUpdateIn)
     @blp.response(200, schemas.ClinicOut)
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     def put(self, body):
@@ -269,3 +269,28 @@ class ApiKeyById(MethodView):
         """Revoke an API key."""
         with unit_of_work() as session:
             api_keys.revoke_api_key(session=session, actor=current_actor(), key_id=key_id, now=clock.now())
+
+
+# The platform operator's API: clinics are created here (or with `followup clinics create`), outside
+# every clinic's roles (Authorization: Bearer $FOLLOWUP_PLATFORM_TOKEN).
+platform_blp = make_blueprint("platform", "The platform operator: new clinics and their first admin")
+
+
+@platform_blp.route("/platform/clinics")
+class PlatformClinics(MethodView):
+    @platform_only
+    @platform_blp.arguments(schemas.PlatformClinicIn)
+    @platform_blp.response(201, schemas.PlatformClinicOut)
+    @platform_blp.alt_response(409, description="The admin's email is taken (`admin_email`)")
+    def post(self, body):
+        """Create a clinic and its first clinic_admin; answers the admin's one-time setup link."""
+        with unit_of_work() as session:
+            return onboarding.onboard_clinic(
+                session=session,
+                name=body["name"],
+                timezone=body["timezone"],
+                admin_email=body["admin_email"],
+                admin_name=body.get("admin_name"),
+                settings=current_app.config["SETTINGS"],
+                now=clock.now(),
+            )
