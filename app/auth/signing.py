@@ -74,6 +74,19 @@ def verify_twilio(*, settings, request_url: str, full_path: str, params: dict, s
         raise Unauthorized("missing or bad X-Twilio-Signature")
 
 
+def twilio_form(*, settings, request) -> dict:
+    """The form of a request Twilio posted (a Flask request), once its signature is verified."""
+    form = request.form.to_dict()
+    verify_twilio(
+        settings=settings,
+        request_url=request.url,
+        full_path=request.full_path,
+        params=form,
+        signature=request.headers.get("X-Twilio-Signature"),
+    )
+    return form
+
+
 def unsubscribe_token(secret: str, lead_id: int, purpose: str = "unsubscribe") -> str:
     """The token of a lead's one-click unsubscribe URL (or, `purpose` "reply", its reply address): its
     id and an HMAC of it under SECRET_KEY, so it needs no login and cannot be guessed for another lead."""

@@ -173,14 +173,7 @@ class TwilioStatusCallback(MethodView):
     def post(self):
         """Twilio's status callbacks (form: MessageSid, MessageStatus, ErrorCode): delivered, or
         undelivered / failed with the provider's error, on the notification sent with that SID."""
-        form = request.form.to_dict()
-        signing.verify_twilio(
-            settings=current_app.config["SETTINGS"],
-            request_url=request.url,
-            full_path=request.full_path,
-            params=form,
-            signature=request.headers.get("X-Twilio-Signature"),
-        )
+        form = signing.twilio_form(settings=current_app.config["SETTINGS"], request=request)
         with unit_of_work() as session:
             return receipts.apply_status(
                 session=session, form=form, now=clock.now(), notification_hint=request.args.get("n")

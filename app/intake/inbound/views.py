@@ -63,14 +63,7 @@ class TwilioInboundSms(MethodView):
         whose sms_number is `To`, recorded on the lead with that `From`; STOP opts the number out for
         the whole clinic, START/UNSTOP back in, HELP is answered with the clinic's help text. Answers
         TwiML."""
-        form = request.form.to_dict()
-        signing.verify_twilio(
-            settings=current_app.config["SETTINGS"],
-            request_url=request.url,
-            full_path=request.full_path,
-            params=form,
-            signature=request.headers.get("X-Twilio-Signature"),
-        )
+        form = signing.twilio_form(settings=current_app.config["SETTINGS"], request=request)
         with unit_of_work() as session:
             answer = twilio.receive_sms(session=session, form=form, now=clock.now())
         return Response(answer, status=200, mimetype="text/xml")
