@@ -12,6 +12,7 @@ from app.events.consumers import PROCESS_KIND
 from app.scheduling import runner, schedule_many, sweeps
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import wake_key
+from app.sla import service as sla
 from tests.automation.kit import tasks_of
 from tests.leadkit import create_lead
 from tests.ledger import effects, queued, queued_job_ids
@@ -21,6 +22,11 @@ from tests.workers import thread_worker, wait_for
 def _processing_statuses(db) -> list[str]:
     with db.unit_of_work() as session:
         return list(session.scalars(sa.select(ScheduledJob.status).where(ScheduledJob.kind == PROCESS_KIND)))
+
+
+def _kinds_of(db, job_ids: list[int]) -> set[str]:
+    with db.unit_of_work() as session:
+        return set(session.scalars(sa.select(ScheduledJob.kind).where(ScheduledJob.id.in_(job_ids))))
 
 
 def _capture(client, tenant, count: int) -> list[int]:
@@ -39,7 +45,9 @@ def test_twenty_new_leads_wake_one_worker_which_processes_each_once(app, client,
     assert len(queued_job_ids(redis, "realtime")) == 1
     with thread_worker(app):
         wait_for(lambda: _processing_statuses(db) == ["done"] * 20, timeout=60)
-    assert queued_job_ids(redis, "realtime") == []
+    # No processing message is left behind (a wake-up the drain forgot); what waits is the leads' own
+    # timers due minutes from now (their SLA clocks' warnings and breaches).
+    assert _kinds_of(db, queued_job_ids(redis, "realtime")) <= {sla.WARN, sla.BREACH}
     for lead_id in leads:  # speed to lead ran once per lead: one initial call task each
         assert [task.title for task in tasks_of(app, lead_id)] == ["Initial contact"]
 
