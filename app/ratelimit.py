@@ -15,6 +15,7 @@ import math
 import threading
 import time
 
+import redis
 from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -45,8 +46,12 @@ def rate_limit_headers(limiter: Limiter, response):
     current = limiter.current_limit
     if current is None:
         return response
-    # The storage rounds the window's end up to a whole second: never name more than the window.
-    reset = min(max(math.ceil(current.reset_at - time.time()), 0), current.limit.get_expiry())
+    try:
+        # The storage rounds the window's end up to a whole second: never name more than the window.
+        reset = min(max(math.ceil(current.reset_at - time.time()), 0), current.limit.get_expiry())
+    except redis.RedisError:
+        # Redis went away after the limit was checked: the answer stands, only its headers are unknown.
+        return response
     limit, remaining, reset_header = RATE_LIMIT_HEADERS
     response.headers[limit] = str(current.limit.amount)
     response.headers[remaining] = str(max(current.remaining, 0))

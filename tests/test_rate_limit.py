@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from app import create_app
+from app.devtools.local_redis import LocalRedis
 from tests.conftest import test_settings
 
 
@@ -40,3 +41,23 @@ def test_a_redis_outage_lets_requests_through_with_one_warning_and_no_traceback(
     limiter_records = [r for r in caplog.records if r.name == "flask-limiter"]
     assert [r.levelname for r in limiter_records] == ["WARNING"]
     assert limiter_records[0].exc_info is None and "unreachable" in limiter_records[0].getMessage()
+
+
+def test_redis_lost_between_the_check_and_the_answer_still_answers(migrated_database, tenant, tmp_path):
+    """The limit was checked, then Redis went (a failover mid-request): the answer stands, without
+    RateLimit-* headers, instead of a 500 from reading the window for them."""
+    server = LocalRedis(tmp_path / "redis").start()
+    try:
+        app = create_app(test_settings(migrated_database, server.url, rate_limit_per_minute=5))
+        lose_redis = []
+        # Registered after the limiter's check, so it runs after it: Redis goes mid-request.
+        app.before_request(lambda: server.stop() if lose_redis else None)
+        client = app.test_client()
+        headers = tenant.headers("clinic_admin")
+        assert client.get("/api/me", headers=headers).headers["RateLimit-Limit"] == "5"
+        lose_redis.append(True)
+        resp = client.get("/api/me", headers=headers)
+        assert resp.status_code == 200
+        assert "RateLimit-Limit" not in resp.headers
+    finally:
+        server.stop()
