@@ -79,7 +79,12 @@ def test_the_api_reference_lists_every_operation():
         "tags": [{"name": "leads", "description": "Leads"}],
         "paths": {
             "/api/leads": {
-                "get": {"tags": ["leads"], "operationId": "listLeads", "summary": "List", "responses": {"200": {}}},
+                "get": {
+                    "tags": ["leads"],
+                    "operationId": "listLeads",
+                    "summary": "List",
+                    "responses": {"200": {}},
+                },
                 "post": {"tags": ["leads"], "summary": "Create", "responses": {"201": {}, "422": {}}},
             },
             "/healthz": {"get": {"responses": {"200": {}}}},

@@ -132,8 +132,6 @@ def render_api_reference(spec: dict) -> str:
         for method, path, operation in rows:
             name = f"`{operation['operationId']}`" if operation.get("operationId") else ""
             summary = operation.get("summary") or (operation.get("description") or "").split("\n")[0]
-            lines.append(
-                f"| {name} | `{method} {path}` | {_cell(summary)} | {_cell(_statuses(operation))} |"
-            )
+            lines.append(f"| {name} | `{method} {path}` | {_cell(summary)} | {_cell(_statuses(operation))} |")
         lines.append("")
     return "\n".join(lines)
