@@ -172,7 +172,7 @@ class Settings:
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     # Small slices often rather than big ones seldom (the same pace through the leads): a slice
     # full of orphans is one statement that holds a database core, and a new lead's processing
-    # waits for that core (docs/performance.md, "2026-11-24 (late night)").
+    # waits for that core.
     orphan_interval: float = 6.0
     orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
@@ -283,7 +283,7 @@ class Settings:
     idempotency_purge_batch: int = 5000
     # A lead's background work after its events (re-scoring, the monthly counts) is due this long
     # after them: the leads of those seconds are drained together, one wake-up and one pass for
-    # them all, and a new lead's realtime job does none of it (docs/performance.md).
+    # them all, and a new lead's realtime job does none of it.
     background_delay_seconds: float = 2.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
