@@ -93,7 +93,7 @@ def test_the_api_reference_lists_every_operation():
     page = docs_site.render_api_reference(spec)
     assert "| `listLeads` | `GET /api/leads` | List | 200 |" in page
     assert "`POST /api/leads` | Create | 201, 422 |" in page
-    assert "`GET /healthz`" in page
+    assert "| `GET /healthz` |  | 200 |" in page  # a tag without operationIds has no such column
     assert "2 paths, 3 operations" in page
 
 

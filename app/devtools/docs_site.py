@@ -109,12 +109,13 @@ def render_api_reference(spec: dict) -> str:
     lines = [
         "# API reference",
         "",
-        f"{info.get('title', 'The API')} {info.get('version', '')}, OpenAPI {spec.get('openapi', '')}:",
-        f"{len(spec.get('paths', {}))} paths, {count} operations. This page is generated, each time",
-        "the site is built, from the committed OpenAPI document (`openapi.json` at the root of the",
-        "repository), which CI compares with the running code's. A running server serves the same",
-        "document at `/api/openapi.json` and Swagger UI at `/api/docs`; generate clients from the",
-        "document, not from this page.",
+        f"{info.get('title', 'The API')} {info.get('version', '')}, OpenAPI {spec.get('openapi', '')}: "
+        f"{len(spec.get('paths', {}))} paths, {count} operations.",
+        "",
+        "This page is generated, each time the site is built, from the committed OpenAPI document",
+        "(`openapi.json` at the root of the repository), which CI compares with the running code's.",
+        "A running server serves the same document at `/api/openapi.json` and Swagger UI at",
+        "`/api/docs`; generate clients from the document, not from this page.",
         "",
         "How to call the API (authentication, errors, ETags, idempotency, paging, rate limits):",
         "[Calling the API](guides/api.md). The error codes and the linters' verdicts on the document:",
@@ -128,10 +129,16 @@ def render_api_reference(spec: dict) -> str:
         lines += [f"## {tag}", ""]
         if descriptions.get(tag):
             lines += [_cell(descriptions[tag]), ""]
-        lines += ["| operation | request | summary | answers |", "|---|---|---|---|"]
+        named = any(operation.get("operationId") for _, _, operation in rows)
+        lines += [
+            "| operation | request | summary | answers |" if named else "| request | summary | answers |",
+            "|---|---|---|---|" if named else "|---|---|---|",
+        ]
         for method, path, operation in rows:
-            name = f"`{operation['operationId']}`" if operation.get("operationId") else ""
             summary = operation.get("summary") or (operation.get("description") or "").split("\n")[0]
-            lines.append(f"| {name} | `{method} {path}` | {_cell(summary)} | {_cell(_statuses(operation))} |")
+            cells = [f"`{method} {path}`", _cell(summary), _cell(_statuses(operation))]
+            if named:
+                cells.insert(0, f"`{operation['operationId']}`" if operation.get("operationId") else "")
+            lines.append(f"| {' | '.join(cells)} |")
         lines.append("")
     return "\n".join(lines)
