@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench fuzz clean lock env-example
+.PHONY: run test install lint format docs bench fuzz clean lock env-example
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## The documentation site (mkdocs.yml, docs/) into site/, in strict mode: a broken link fails it. Offline.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 ## Run the benchmarks under bench/ (each prints a table).
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -50,4 +54,4 @@ env-example: $(STAMP)
 	$(BIN)/python -m app.devtools.env_example > .env.example
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var site .pytest_cache .ruff_cache

@@ -72,8 +72,8 @@ def create_app(config: Settings | dict | None = None) -> Flask:
 
 def _configure_mappers() -> None:
     """Settle the ORM's mappers now that every model is imported: SQLAlchemy does it on first use,
-    which was a fresh process's first request or job (about 40 ms of a new lead's first job in a
-    worker, and in each pool child again, since the parent had never used the ORM)."""
+    which would be a fresh process's first request or job (a new lead's first job in a worker, and
+    in each pool child again, since the parent never used the ORM)."""
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()

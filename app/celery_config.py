@@ -15,7 +15,8 @@ QUEUES = ("realtime", "notifications", "bulk", "sweeps", "webhooks")
 
 
 def celery_config(settings) -> dict:
-    """Celery settings as DESIGN.md recommends; the visibility timeout matches for broker and results."""
+    """Celery settings for the ledger (acks late, rejected on a lost worker, prefetch of one); the
+    visibility timeout matches for broker and results."""
     transport = {"visibility_timeout": settings.visibility_timeout}
     broker = {
         "broker_url": settings.celery_broker_url,

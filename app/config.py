@@ -135,11 +135,11 @@ class Settings:
     redis_socket_timeout: float = 5.0
     redis_retries: int = 1
 
-    # Celery
-    visibility_timeout: int = 3600
-    task_time_limit: int = 300
-    task_soft_time_limit: int = 240
-    heartbeat_interval: float = 30.0
+    # Celery's workers.
+    visibility_timeout: int = 3600  # Redis delivers an unacknowledged message again after this
+    task_time_limit: int = 300  # a task still running after this is killed with its process
+    task_soft_time_limit: int = 240  # ... and told to stop (SoftTimeLimitExceeded) after this
+    heartbeat_interval: float = 30.0  # how often each worker process records its heartbeat
     # How often beat looks for tables whose planner statistics are stale (ops.refresh_statistics).
     statistics_interval: float = 10.0
     # ... for the tables whose rows changed by more than 50 + this fraction of them since their last
@@ -155,13 +155,13 @@ class Settings:
     vacuum_dead_floor: int = 1000
     vacuum_dead_fraction: float = 0.05
 
-    # The job ledger (used by app/scheduling)
-    schedule_horizon_seconds: float = 600.0
-    promote_interval: float = 5.0
-    redispatch_grace_seconds: float = 60.0
-    redispatch_interval: float = 15.0
-    overdue_interval: float = 60.0
-    stale_lead_interval: float = 3600.0
+    # The job ledger (app/scheduling).
+    schedule_horizon_seconds: float = 600.0  # rows due within this are published with an ETA, later ones wait
+    promote_interval: float = 5.0  # how often beat publishes the rows that came within the horizon
+    redispatch_grace_seconds: float = 60.0  # a published row not done this long after due is sent again
+    redispatch_interval: float = 15.0  # how often beat looks for those
+    overdue_interval: float = 60.0  # how often beat marks open tasks past due OVERDUE
+    stale_lead_interval: float = 3600.0  # how often beat looks for stale leads
     # Events unprocessed this long after they occurred that no processing job names get one
     # (app/events/recovery.py); how often beat looks.
     event_sweep_interval: float = 60.0
@@ -172,7 +172,7 @@ class Settings:
     # Every open lead has a next step (app/automation/orphans.py): leads checked per run, how often.
     # Small slices often rather than big ones seldom (the same pace through the leads): a slice
     # full of orphans is one statement that holds a database core, and a new lead's processing
-    # waits for that core (docs/performance.md, "2026-11-24 (late night)").
+    # waits for that core.
     orphan_interval: float = 6.0
     orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
@@ -187,9 +187,9 @@ class Settings:
     # purge of finished rows, and intelligence's nightly recount, training and re-scoring.
     purge_hour: int = 2
     nightly_hour: int = 3
-    purge_done_after_days: int = 7
-    job_max_attempts: int = 5
-    job_retry_base_seconds: float = 5.0
+    purge_done_after_days: int = 7  # done and cancelled ledger rows are purged this long after
+    job_max_attempts: int = 5  # a ledger job's attempts before it is `dead`
+    job_retry_base_seconds: float = 5.0  # the first retry's wait, doubled at each attempt
     # Rows claimed per sweep transaction (then published in one pipelined batch).
     sweep_batch_size: int = 5000
     # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
@@ -202,7 +202,7 @@ class Settings:
 
     # Notifications (app/notifications). Email and SMS go out through a backend chosen here; `console`
     # (the embedded default) appends each message to var/outbox/ and counts it sent.
-    email_backend: str = "console"  # smtp | console
+    email_backend: str = "console"  # smtp, or console (appends to var/outbox/email.log)
     email_from: str = "followup@localhost"  # when the clinic sets no email_from
     smtp_host: str = "127.0.0.1"  # the SMTP relay
     smtp_port: int = 25  # its port (587 for STARTTLS, 465 for SMTP_SSL, usually)
@@ -213,7 +213,7 @@ class Settings:
     smtp_starttls: bool = False  # STARTTLS on a plain port
     smtp_ssl: bool = False  # implicit TLS (port 465)
 
-    sms_backend: str = "console"  # http | console
+    sms_backend: str = "console"  # http (a Twilio-style API), or console (var/outbox/sms.log)
     sms_api_url: str = "https://api.twilio.com/2010-04-01"  # the SMS provider's API (Twilio-style)
     sms_account: str | None = None  # the provider account
     sms_token: str | None = None  # its API token
@@ -224,13 +224,13 @@ class Settings:
     sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
     email_inbound_domain: str | None = None  # Inbound Parse's domain: leads reply to reply+<token>@ it
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
-    notification_max_attempts: int = 6
-    notification_retry_base_seconds: float = 30.0
-    notification_retry_max_seconds: float = 3600.0
+    notification_max_attempts: int = 6  # a message's attempts before it is `dead`
+    notification_retry_base_seconds: float = 30.0  # the first retry's wait, doubled at each attempt
+    notification_retry_max_seconds: float = 3600.0  # the longest wait between two attempts
     # A row still `sending` this long after its send began belongs to a worker that died mid-send.
     # Far above any real send (several socket timeouts) so a slow send is never taken for dead.
     notification_stuck_seconds: float = 900.0
-    notification_stuck_interval: float = 60.0
+    notification_stuck_interval: float = 60.0  # how often beat looks for those
     sms_reconcile_interval: float = 300.0  # how often unknown-outcome SMS are looked up at Twilio
     # Messages of a batch claimed together, and their outcomes recorded together: one statement each
     # per window. A worker killed mid-window leaves the whole window `sending` (emails there end
@@ -238,7 +238,7 @@ class Settings:
     notification_claim_window: int = 50
     digest_hour: int = 8  # local time of the daily digest
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
-    digest_interval: float = 300.0
+    digest_interval: float = 300.0  # how often beat looks for users whose digest is due
     summary_interval: float = 300.0  # how often beat looks for admins' due analytics summaries
     # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
     # is read, before authentication or a signature check (so an anonymous sender cannot make a web
@@ -271,11 +271,11 @@ class Settings:
     # restart or deploy. A receiver down for longer is better told by `failed` (its admin sees it in
     # the history) than by more attempts, each of which may hold a webhook worker a whole deadline.
     webhook_max_attempts: int = 5
-    webhook_retry_base_seconds: float = 30.0
-    webhook_retry_max_seconds: float = 3600.0
+    webhook_retry_base_seconds: float = 30.0  # the first retry's wait, doubled at each attempt (jittered)
+    webhook_retry_max_seconds: float = 3600.0  # the longest wait between two attempts
     # A delivery still `sending` this long after its POST began belongs to a worker that died mid-send.
     webhook_stuck_seconds: float = 300.0
-    webhook_stuck_interval: float = 60.0
+    webhook_stuck_interval: float = 60.0  # how often beat looks for those
     # Idempotency keys: an unfinished reservation older than the lease is a crashed request's and may
     # be taken over (longer than any request runs); expired keys are purged in batches by beat.
     idempotency_lease_seconds: float = 60.0
@@ -283,7 +283,7 @@ class Settings:
     idempotency_purge_batch: int = 5000
     # A lead's background work after its events (re-scoring, the monthly counts) is due this long
     # after them: the leads of those seconds are drained together, one wake-up and one pass for
-    # them all, and a new lead's realtime job does none of it (docs/performance.md).
+    # them all, and a new lead's realtime job does none of it.
     background_delay_seconds: float = 2.0
 
     # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):

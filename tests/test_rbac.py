@@ -19,7 +19,7 @@ READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS, ERASE = (
 )  # fmt: skip
 
 # The spec's access table (lead-management.md "Access Control"; issue 14 item 11), with the clinic
-# admin's "everything" from DESIGN.md "Roles" (README "Roles"): written out here independently of
+# admin's "everything" (docs/guides/api.md, "Roles"): written out here independently of
 # app/auth, so a drift in code fails the test.
 ROLE_PERMISSIONS = {
     "front_desk": {READ, CREATE},

@@ -1,6 +1,6 @@
 """What an activity means, and which ones a client may log. Pure: no I/O, no clock.
 
-The one vocabulary of contact (DESIGN "The default automation"), used by escalation, the
+The one vocabulary of contact (docs/architecture/contact-and-attempt.md), used by escalation, the
 failed-attempt count, staleness and analytics:
 - a *contact* is a two-way exchange: an answered call (spoke, or a callback the lead asked for),
   an inbound call, email or SMS, an in-person meeting; a missed inbound call (recorded with the

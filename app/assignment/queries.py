@@ -89,8 +89,8 @@ def advance(session: Session, clinic_id: int, scope: str, user_id: int, now: dat
 # PostgreSQL: a round-robin turn is taken in a transaction of its own, one statement on a
 # connection in autocommit, that commits without waiting for the disk (set_config(..., true) lasts
 # as long as that transaction). The cursor row is locked for that statement only, not until the new
-# lead's transaction commits: concurrent captures of one clinic no longer queue behind each other's
-# whole transaction (that lock capped a clinic at about 300 new leads/s). The cost: a capture that
+# lead's transaction commits, so concurrent captures of one clinic never queue behind each other's
+# whole transaction (a lock held that long caps a clinic's capture rate). The cost: a capture that
 # rolls back after its pick has used a turn, and a crash can forget the last turns taken (the
 # rotation then resumes from an earlier coordinator): neither loses or doubles a lead.
 _TURN = """
@@ -175,7 +175,7 @@ def round_robin_turn_columns() -> list[sa.ColumnElement]:
     """The clinic's round-robin turn as two columns (the chosen user, whether a clinic admin for
     want of a coordinator; NULL: no turn) of a read that selects from `clinics` by :clinic_id, with
     `turn_params`' values: a new lead's first read takes its turn, one round trip fewer
-    (docs/performance.md). A clinic on another policy takes none. The turn is committed with that
+    (docs/architecture/hot-paths.md). A clinic on another policy takes none. The turn is committed with that
     read, as `take_round_robin_turn`'s own statement would; `taken_turn` hands it to the pick."""
     turn = (
         sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=True))

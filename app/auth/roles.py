@@ -46,11 +46,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_PHI,
         }
     ),
-    # Everything (DESIGN), which includes creating leads: the spec's access table names only
-    # front_desk and treatment_coordinator for "create", but the admin who configures the clinic
-    # must be able to enter a lead when the front desk is away (README, "Roles").
+    # Everything, which includes creating leads: the product's access table names only front_desk
+    # and treatment_coordinator for "create", but the admin who configures the clinic must be able
+    # to enter a lead when the front desk is away (docs/guides/api.md, "Roles").
     Role.CLINIC_ADMIN: frozenset(Permission),
-    # The spec's access table: a doctor views analytics, not leads (no lead is linked to a treating
+    # The access table: a doctor views analytics, not leads (no lead is linked to a treating
     # doctor to scope a read to, and a lead's notes are health concerns: PHI).
     # READ_PHI: a doctor works with patients; it shows only where a doctor may read at all.
     Role.DOCTOR: frozenset({Permission.ANALYTICS, Permission.READ_PHI}),

@@ -67,7 +67,7 @@ def version_of(claims: dict) -> int:
 @functools.lru_cache(maxsize=4096)
 def _verified_claims(secret: str, token: str) -> dict:
     # A client sends the same access token with every request: its signature is checked once per
-    # process, not per request (PyJWT's parsing and HMAC were a tenth of a lead capture's CPU).
+    # process, not per request (PyJWT's parsing and HMAC are a visible share of a lead capture).
     # Only verified tokens are kept (an exception is not cached); expiry and kind are checked on
     # every use above.
     try:

@@ -179,7 +179,7 @@ def _reconnect_in_autocommit(connection: sa.Connection) -> None:
 
 def _raw_cursor(connection: sa.Connection) -> psycopg.RawCursor:
     """The driver connection's RawCursor for Frozen statements, made once per connection: making a
-    cursor (and its adapters) for each statement was a visible part of a short statement's cost.
+    cursor (and its adapters) for each statement is a visible part of a short statement's cost.
     Kept in the pool's record of the connection, which forgets it if the connection is replaced."""
     driver_connection = connection.connection.driver_connection
     cursor = connection.info.get(_RAW_CURSOR)

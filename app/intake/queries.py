@@ -1,9 +1,9 @@
 """What creating a lead reads before it writes, in one round trip: the clinic, the lead's source
 (see sources.new_lead_source_join) and the default stage's slug. Core, not the ORM: loading two
-entities through the ORM cost more than the rest of the reads of a capture together. On
+entities through the ORM costs more than the rest of the reads of a capture together. On
 PostgreSQL the same round trip also reserves the unit's new rows' ids and takes a round-robin
 clinic's turn for a batched unit of work and, in a transaction, takes the clinic's availability
-lock for the pick of an owner: each was a round trip of its own."""
+lock for the pick of an owner, each of which would otherwise be a round trip of its own."""
 
 from __future__ import annotations
 

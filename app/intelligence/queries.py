@@ -61,8 +61,8 @@ def calls_by_hour(
     `since`, counted.
 
     PostgreSQL counts them in SQL, by the hour of week in `zone` (AT TIME ZONE, the same IANA
-    zones as Python's): a year of calls of 100,000 leads (about 200,000) comes back as a few
-    hundred rows instead of one row, and one zone conversion in Python, per call. SQLite has no
+    zones as Python's): a year of a big clinic's calls comes back as a few hundred rows instead of
+    one row, and one zone conversion in Python, per call. SQLite has no
     zones: the calls are read and counted here.
     """
     if session.get_bind().dialect.name != "postgresql":

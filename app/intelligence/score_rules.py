@@ -177,8 +177,8 @@ def fit(
     """An L2-regularised logistic regression (scikit-learn, lbfgs) over FEATURES rows.
 
     On one BLAS thread: with 30 columns a thread pool has nothing to share out, and on busy cores
-    (a worker beside the web and other workers) its threads wait on each other: measured at 100,000
-    leads on 2 shared cores, the fit took 2.4 s with the default two threads and 0.8 s with one.
+    (a worker beside the web and other workers) its threads wait on each other, and the fit takes
+    longer than on one thread (docs/performance.md, "Intelligence").
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression

@@ -14,9 +14,9 @@ def _duplicate_candidates_statement() -> sa.CompoundSelect:
     #
     # One equality per arm, each on its own partial index, joined by UNION (which also drops a lead
     # matched twice). A single WHERE with OR reads the same but leaves the plan to table statistics:
-    # before the table's first ANALYZE (a new database's first minute, a bench) PostgreSQL read every
-    # lead of the clinic through (clinic_id, created_at) and filtered: a capture cost that grew with
-    # each lead captured (measured: 2.5 ms at 3,000 leads against 0.05 ms for this form).
+    # before the table's first ANALYZE (a new database's first minute) PostgreSQL reads every lead of
+    # the clinic through (clinic_id, created_at) and filters, a capture cost that grows with each
+    # lead captured (docs/architecture/hot-paths.md, "Concurrent captures").
     leads = Lead.__table__
     phones = [sa.bindparam("phone_1", type_=sa.String), sa.bindparam("phone_2", type_=sa.String)]
     columns = (

@@ -53,9 +53,8 @@ def refresh_statistics(*, db: Database, floor: int = 50) -> list[str]:
 
     Once a table's rows doubled, not every 10% as autovacuum's rule: a table filling from empty is
     analysed at 50, 150, 350... rows, soon enough for its plans, and a big one seldom. Each ANALYZE
-    makes every backend plan again the statements on the table: at 10% a table growing by 100 new
-    leads a second was analysed every few seconds, and each time a new lead's realtime job waited
-    on the burst (docs/performance.md).
+    makes every backend plan again the statements on the table: at 10% a busy table would be
+    analysed every few seconds, and each time a new lead's realtime job would wait on the burst.
     """
     fraction = db.settings.statistics_growth
     with db.single_statement() as conn, _paced(conn, db.settings):
@@ -69,8 +68,8 @@ def _paced(conn, settings):
     """Upkeep that leaves the cores to a new lead's processing: ANALYZE samples `statistics_target`
     x 300 rows (the server's default target costs a big table several times the CPU), and ANALYZE
     and VACUUM sleep `upkeep_cost_delay_ms` after each share of page work, as autovacuum's own do
-    by default. An upkeep statement holding a core left the realtime path too little of the machine,
-    and new leads waited (figures: docs/performance.md, "2026-11-24 (late night)")."""
+    by default. An upkeep statement holding a core leaves the realtime path too little of a small
+    machine, and new leads wait."""
     return queries.paced(
         conn, cost_delay_ms=settings.upkeep_cost_delay_ms, statistics_target=settings.statistics_target
     )
@@ -81,10 +80,10 @@ def vacuum_dead_rows(*, db: Database) -> list[str]:
     `vacuum_dead_fraction` of its live rows (PostgreSQL; elsewhere nothing); returns the tables.
 
     The ledger's and the events' rows are each updated as they run (pending, dispatched, done;
-    processed), leaving a dead version each time, about 450 a second at 100 new leads a second.
+    processed), leaving a dead version each time, several for every new lead.
     The realtime path finds its next rows through partial indexes on the live ones, whose entries
-    for dead versions stay until a VACUUM removes them: without one a new lead's job got slower
-    minute by minute (bench/automation, docs/performance.md). Autovacuum does it only where it is
+    for dead versions stay until a VACUUM removes them: without one a new lead's job gets slower
+    minute by minute. Autovacuum does it only where it is
     on, and by default only once a fifth of a table is dead; the sweep does it whatever the
     server's settings. Where autovacuum did it first, the sweep finds nothing to do.
     """

@@ -166,10 +166,10 @@ def _rows_named(conditions, *, on_postgresql: bool, skip_locked: bool = False) -
     LIMIT 1) WHERE <conditions>))`: each id's row found by primary key alone and locked, the
     conditions checked on the row as locked, the array computed once, and the UPDATE's rows found by
     it, whatever the table statistics say. On a table not analysed since it filled, `id IN (ids) AND
-    status IN (...)` was planned as a scan of every open row through the status indexes, `id IN
-    (SELECT ... FOR UPDATE)` ran the subquery once a row, and the conditions beside `id = ...` in the
-    LATERAL ANDed the primary key with the partial index's every open row, once an id (LIMIT 1 keeps
-    them above it). SQLite: the ids and conditions as such (its writers are serialised).
+    status IN (...)` is planned as a scan of every open row through the status indexes, `id IN
+    (SELECT ... FOR UPDATE)` runs the subquery once a row, and the conditions beside `id = ...` in
+    the LATERAL AND the primary key with the partial index's every open row, once an id (LIMIT 1
+    keeps them above it). SQLite: the ids and conditions as such (its writers are serialised).
     """
     if not on_postgresql:
         return sa.and_(_JOBS.c.id.in_(sa.bindparam("job_ids", expanding=True)), *conditions(_JOBS))

@@ -201,11 +201,11 @@ def _bounded_publish(settings, config: dict) -> dict:
 class RedisWire:
     """Sends one `scheduling.run_job` message by writing it to the queue's Redis list directly.
 
-    Why: through Celery and kombu one message costs about 0.25 ms of CPU, most of it kombu creating
-    a redis client per message (redis-py builds its response-callback table each time); a web
-    request that captures a lead publishes one. This writes the same message (Celery's task
-    protocol 2, in the envelope kombu's Redis transport reads; checked against Celery's own in
-    tests/scheduling/test_wire.py) with one LPUSH on a kept client: about a fifth of the CPU.
+    Why: through Celery and kombu each message pays for kombu creating a redis client (redis-py
+    builds its response-callback table each time), and a web request that captures a lead
+    publishes one. This writes the same message (Celery's task protocol 2, in the envelope kombu's
+    Redis transport reads; checked against Celery's own in tests/scheduling/test_wire.py) with one
+    LPUSH on a kept client, a small part of that cost.
     Only for the default priority and a queue's direct exchange, which is how this project's
     queues are set up (app/celery_config.py). Several messages go in one Redis pipeline (`publish_many`).
     """

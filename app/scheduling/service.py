@@ -197,9 +197,9 @@ def release_wake_flag(redis, kind: str, *, now: datetime, tolerance: float) -> b
 
     Only the flag of a wake-up due by now (within the early tolerance, as rows are): a flag whose
     wake-up is due later stays, and that wake-up looks then for the rows committed meanwhile. Any
-    delivery of the kind drains, and each used to clear the flag: with rows due a moment after
-    they are written (re-scoring), every cleared flag let the next commit publish a message of its
-    own, whose delivery cleared it again, a message per row that ran nothing (docs/performance.md).
+    delivery of the kind drains: were each to clear the flag, then with rows due a moment after
+    they are written (re-scoring) every cleared flag would let the next commit publish a message
+    of its own, whose delivery cleared it again, a message per row that runs nothing.
     """
     deadline = (now + timedelta(seconds=tolerance)).timestamp()
     return bool(redis.register_script(_RELEASE)(keys=[wake_key(kind)], args=[f"{deadline:.3f}"]))

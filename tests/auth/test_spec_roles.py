@@ -1,7 +1,7 @@
 """Roles as the spec's access table (lead-management.md "Access Control"; issue 14 item 11).
 
 View leads: front_desk, treatment_coordinator, clinic_admin. Create: front_desk,
-treatment_coordinator (and clinic_admin: "everything", README "Roles"). Assign and convert:
+treatment_coordinator (and clinic_admin: "everything", docs/guides/api.md "Roles"). Assign and convert:
 treatment_coordinator, clinic_admin. Analytics: clinic_admin, doctor.
 """
 

@@ -113,8 +113,8 @@ def gave_up_ids(conn: sa.Connection, name: str) -> set[int]:
 
 def delete_finished_keys(db, month: datetime, batch: int) -> None:
     """Delete the keys of the done and cancelled rows of the partition of `month` (in batches, each
-    committed), while it is still attached: from then on a key of a purged row is free again, as it
-    was when the purge deleted rows, and no key ever names a row that is gone."""
+    committed), while it is still attached: from then on a key of a purged row is free again, as
+    on SQLite where the purge deletes rows, and no key ever names a row that is gone."""
     name, after = partition_name(month), 0
     while True:
         with db.engine.begin() as conn:
