@@ -24,7 +24,7 @@ def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[i
     Rows given their ids up front can refer to each other (an event naming its lead, a job naming
     its events) and still be written together by a `RowBatch`. PostgreSQL takes them from the
     tables' serial sequences; SQLite from max(id), which is safe because the transaction already
-    holds the database's write lock (BEGIN IMMEDIATE, see `_configure_sqlite`).
+    holds the database's write lock (BEGIN IMMEDIATE, see `SQLiteForManyWriters` in app/db/engine.py).
     """
     models = [model for model, count in counts.items() if count > 0]
     if session.get_bind().dialect.name != "postgresql":

@@ -1,4 +1,10 @@
-"""Engines: SQLite set up for several writing processes, PostgreSQL pinged only after idling."""
+"""Engines: SQLite set up for several writing processes, PostgreSQL pinged only after idling.
+
+Each is a dialect of our own, a subclass of SQLAlchemy's, registered under a driver name of our own
+(`sqlite+manywriters`, `postgresql+pingwhenidle`) that `make_engine` gives the plain URLs callers
+pass: the setup lives in the methods SQLAlchemy calls on every new connection, transaction, return
+to the pool and checkout, where a reader of the dialect finds it, not in hooks hung on each engine.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +14,126 @@ import time
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+SQLITE_DRIVER = "manywriters"
+POSTGRESQL_DRIVER = "pingwhenidle"
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+class SQLiteForManyWriters(SQLiteDialect_pysqlite):
     """WAL + busy timeout + BEGIN IMMEDIATE: web, worker and beat write at once without 'locked'."""
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
-        dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    supports_statement_cache = True  # a subclass must say so itself, or SQLAlchemy stops caching
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def on_connect(self):
+        parent = super().on_connect()
+
+        def connect(dbapi_conn) -> None:
+            parent(dbapi_conn)  # SQLAlchemy's own setup (regexp, floor)
+            dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves (do_begin)
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return connect
+
+    def do_begin(self, dbapi_connection) -> None:
         # A deferred transaction that later writes can fail at once with SQLITE_BUSY instead of
         # waiting; taking the write lock up front makes the busy timeout apply.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            cursor.close()
+
+
+class PsycopgPingedWhenIdle(PGDialect_psycopg):
+    """psycopg's dialect whose pre-ping (`pool_pre_ping=True` in `make_engine`) tests a pooled
+    connection before use only if it sat idle, or if the server said something to it while it sat
+    in the pool: a restarted or idle-killed server, or one that ended every session (a failover,
+    `pg_terminate_backend`), shows up as a dead connection there, and the pool then connects anew.
+
+    Why not plain `pool_pre_ping`: it pings on every checkout, a round trip per transaction, and a
+    busy web process checks out a connection per transaction (two per request). One used a moment
+    ago is alive unless its socket has something to read: an idle session is sent nothing but its
+    server's goodbye (the FATAL message, then the close), which a zero-timeout poll sees without a
+    round trip. A disconnect during use invalidates the connection (`is_disconnect`).
+
+    "Used a moment ago": the pool ends a returned connection's transaction with `do_rollback` (its
+    reset on return, or the Connection's own rollback when it closes with one open), which stamps
+    the time on the driver's connection.
+    """
+
+    supports_statement_cache = True  # a subclass must say so itself, or SQLAlchemy stops caching
+
+    def __init__(self, ping_after_idle: float = 5.0, **kw):
+        super().__init__(**kw)
+        self.ping_after_idle = ping_after_idle
+
+    def do_rollback(self, dbapi_connection) -> None:
+        super().do_rollback(dbapi_connection)
+        # The pool hands the reset its proxy of the driver's connection; the ping gets the driver's.
+        driver_connection = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+        if driver_connection is not None:
+            driver_connection._returned_at = time.monotonic()
+
+    def do_ping(self, dbapi_connection) -> bool:
+        returned_at = getattr(dbapi_connection, "_returned_at", None)
+        idle = returned_at is None or time.monotonic() - returned_at >= self.ping_after_idle
+        if not idle and not _has_input(dbapi_connection):
+            return True
+        return self.ping_server(dbapi_connection)
+
+    def ping_server(self, dbapi_connection) -> bool:
+        """The round trip (SELECT 1). Its failure, whatever it is, replaces this one connection:
+        the pool connects anew for the checkout, and leaves the other pooled connections be (a
+        pre-ping's plain False would mark every one of them for reconnecting)."""
+        try:
+            return super().do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa.exc.DisconnectionError() from error
+
+
+registry.register(f"sqlite.{SQLITE_DRIVER}", __name__, "SQLiteForManyWriters")
+registry.register(f"postgresql.{POSTGRESQL_DRIVER}", __name__, "PsycopgPingedWhenIdle")
+
+_OURS = {
+    "sqlite": f"sqlite+{SQLITE_DRIVER}",
+    "sqlite+pysqlite": f"sqlite+{SQLITE_DRIVER}",
+    "postgresql": f"postgresql+{POSTGRESQL_DRIVER}",
+    "postgres": f"postgresql+{POSTGRESQL_DRIVER}",
+    "postgresql+psycopg": f"postgresql+{POSTGRESQL_DRIVER}",
+}
 
 
 def make_engine(url: str, ping_after_idle: float = 5.0) -> sa.Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(
+    """An engine for a plain `sqlite://` or `postgresql://` URL, through our dialect of its database;
+    `ping_after_idle`: seconds in the pool after which a PostgreSQL connection is tested before use."""
+    scheme, separator, rest = url.partition("://")
+    ours = _OURS.get(scheme) or (scheme if scheme in _OURS.values() else None)
+    if not separator or ours is None:
+        raise ValueError(f"database URL: unsupported scheme {scheme!r} (sqlite:// or postgresql://)")
+    url = f"{ours}://{rest}"
+    if ours.startswith("sqlite"):
+        return sa.create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
         )
-        _configure_sqlite(engine)
-        return engine
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     # hide_parameters: a failed statement's error (logged, and in tracebacks) shows the SQL without
     # its bound values, which are names, phone numbers and notes (PHI).
-    engine = sa.create_engine(
+    return sa.create_engine(
         url,
         pool_size=10,
         max_overflow=20,
         hide_parameters=True,
+        pool_pre_ping=True,  # the dialect's do_ping decides whether to make the round trip
+        ping_after_idle=ping_after_idle,
         connect_args={"cursor_factory": PlainDescriptionCursor},
     )
-    _ping_when_idle(engine, ping_after_idle)
-    return engine
 
 
 class PlainDescriptionCursor(psycopg.Cursor):
@@ -76,36 +159,6 @@ class PlainDescriptionCursor(psycopg.Cursor):
             (name.decode(encoding), result.ftype(i), None, None, None, None, None)
             for i, name in enumerate(names)
         ]
-
-
-def _ping_when_idle(engine: sa.Engine, idle_seconds: float) -> None:
-    """Test a pooled connection before use if it sat idle, or if the server said something to it
-    while it sat in the pool: a restarted or idle-killed server, or one that ended every session
-    (a failover, `pg_terminate_backend`), shows up as a dead connection there, and the pool then
-    connects anew.
-
-    Why not `pool_pre_ping`: it pings on every checkout, a round trip per transaction, and a busy
-    web process checks out a connection per transaction (two per request). One used a moment ago
-    is alive unless its socket has something to read: an idle session is sent nothing but its
-    server's goodbye (the FATAL message, then the close), which a zero-timeout poll sees without a
-    round trip. A disconnect during use invalidates the connection (`is_disconnect`).
-    """
-
-    @event.listens_for(engine, "checkin")
-    def _stamp(dbapi_connection, record):
-        record.info["checked_in_at"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection, record, proxy):
-        idle = time.monotonic() - record.info.get("checked_in_at", 0.0) >= idle_seconds
-        if not idle and not _has_input(dbapi_connection):
-            return
-        try:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            dbapi_connection.rollback()  # end the transaction the driver opened for it
-        except Exception as error:
-            raise sa.exc.DisconnectionError() from error  # the pool retries with a new connection
 
 
 def _has_input(dbapi_connection) -> bool:
