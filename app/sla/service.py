@@ -63,10 +63,9 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
         clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
     )
     targets, share = targets_of(clinic.settings)
-    for kind, minutes in targets.items():
-        if session.scalar(sa.select(SlaClock.id).where(SlaClock.lead_id == lead.id, SlaClock.kind == kind)):
-            continue  # a redelivered event
-        clock = SlaClock(
+    started = set(session.scalars(sa.select(SlaClock.kind).where(SlaClock.lead_id == lead.id)))
+    clocks = [
+        SlaClock(
             clinic_id=lead.clinic_id,
             lead_id=lead.id,
             kind=kind,
@@ -76,8 +75,13 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
             due_at=_after(calendar, lead.created_at, minutes),
             target_minutes=minutes,
         )
+        for kind, minutes in targets.items()
+        if kind not in started  # a redelivered event finds its clocks started
+    ]
+    for clock in clocks:
         session.add(clock)
-        session.flush()
+    session.flush()  # the clocks' ids name their jobs; one INSERT for all of them
+    for clock in clocks:
         for job_kind, due_at in ((WARN, clock.warn_at), (BREACH, clock.due_at)):
             scheduling.schedule_at_commit(
                 session=session,
@@ -88,7 +92,7 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
                 clinic_id=lead.clinic_id,
                 subject_type="sla_clock",
                 subject_id=clock.id,
-                payload={"kind": kind},
+                payload={"kind": clock.kind},
             )
 
 
