@@ -10,10 +10,17 @@ Three of the design's defaults are not rules on purpose:
 
 from __future__ import annotations
 
-from app.activities.models import ActivityType
+from app.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.leads.models import LostReason
 
 NO_SHOW_ACTIVITY = ActivityType.CONSULTATION_NO_SHOW.value
+# A missed inbound call, as caller ID logs it (app/intake/inbound/caller_id.py): nobody answered.
+MISSED_CALL = (
+    {"field": "event.activity_type", "operator": "equals", "value": ActivityType.PHONE_CALL.value},
+    {"field": "event.direction", "operator": "equals", "value": ActivityDirection.INBOUND.value},
+    {"field": "event.outcome", "operator": "equals", "value": CallOutcome.NO_ANSWER.value},
+)
+TEXT_BACK_EVERY_HOURS = 12
 
 # Open but not decided: the stages where the post-consultation follow-up is still wanted.
 UNDECIDED_STAGES = ("consultation_completed", "pending_decision")
@@ -151,6 +158,29 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "assignee": {"kind": "lead_owner"},
                 "delay": {"amount": 15, "unit": "minutes"},
                 "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "missed_call_text_back",
+        "name": "Missed inbound call: text back",
+        "description": (
+            "Off until the clinic turns it on. A lead's call nobody answered gets a text saying the "
+            "clinic will call back (the callback task is caller ID's own), at most one per lead every "
+            f"{TEXT_BACK_EVERY_HOURS} hours; the contact policy applies (opt-out, do not contact, "
+            "quiet hours). Edit the text here, or point it at a message template (template_id)."
+        ),
+        "trigger": "activity.logged",
+        "priority": 57,
+        "active": False,
+        "conditions": [dict(condition) for condition in MISSED_CALL],
+        "actions": [
+            {
+                "type": "send_sms",
+                "body": (
+                    "Sorry we missed your call! This is {{ clinic_name }}: we will call you back shortly."
+                ),
+                "once_per_hours": TEXT_BACK_EVERY_HOURS,
             }
         ],
     },

@@ -190,6 +190,8 @@ MESSAGE_ACTIONS = ("send_email", "send_sms")
 # one notify action may name. Bounds checked when a rule is saved, so a worker never meets a bigger one.
 MAX_DELAY_AMOUNT = 525_600
 MAX_RECIPIENTS = 100
+# `once_per_hours` of a message action: at most one such message to a lead per window, up to a year.
+MAX_ONCE_PER_HOURS = 8_760
 # What a deferred task re-checks when it fires: stages it must still be in, same stay, no contact.
 RECHECKS = ("stages", "same_stay", "no_contact_since_event")
 

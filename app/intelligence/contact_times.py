@@ -136,3 +136,24 @@ def best_call_time(*, session: Session, clinic: Clinic, lead: Lead, earliest: da
     rates = contact_rates(session=session, clinic=clinic, source_id=lead.source_id, now=earliest)
     best = contact_time_rules.best_within(rates, calendar_of(clinic), earliest, window)
     return best if best is not None and best > earliest else earliest
+
+
+def best_time_now(*, session: Session, clinic: Clinic, lead: Lead, now: datetime) -> dict | None:
+    """The best open hour to call the lead from `now` on, and this hour's answer rate beside it
+    (None when the clinic has no call history to judge by, or no open hour in the coming week)."""
+    rates = contact_rates(session=session, clinic=clinic, source_id=lead.source_id, now=now)
+    calendar = calendar_of(clinic)
+    best = contact_time_rules.best_upcoming(rates, calendar, now, count=1)
+    if rates.scope == "prior" or not best:
+        return None
+    slot = best[0]
+    open_now = contact_time_rules.is_open_at(calendar, now)
+    now_rate = rates.rate(contact_time_rules.hour_of_week(now, calendar.zone)) if open_now else None
+    return {
+        "starts_at": slot.starts_at,
+        "ends_at": slot.ends_at,
+        "rate": round(slot.rate, 4),
+        "calls": slot.calls,
+        "is_now": slot.starts_at <= now < slot.ends_at,
+        "rate_now": None if now_rate is None else round(now_rate, 4),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api import RequestSchema
+from app.tasks.schemas import TaskOut
 
 
 class ContactSlotOut(Schema):
@@ -44,3 +45,66 @@ class ForecastOut(Schema):
     generated_at = fields.DateTime()
     history_leads = fields.Integer(metadata={"description": "Leads of the last 25 months the forecast read"})
     months = fields.List(fields.Nested(MonthForecastOut))
+
+
+# --- my next call (next_call.py): why this task ----------------------------------------------------
+
+
+class NextTaskSlaOut(Schema):
+    kind = fields.String(metadata={"description": "speed_to_lead or first_response"})
+    status = fields.String(
+        metadata={"description": "pending, or warning (past the clinic's warning share of the target)"}
+    )
+    due_at = fields.DateTime(
+        metadata={"description": "when the clock breaches (its target, in business time)"}
+    )
+    minutes_left = fields.Integer(metadata={"description": "minutes until due_at (0 or less: due now)"})
+
+
+class NextTaskContactTimeOut(Schema):
+    starts_at = fields.DateTime(metadata={"description": "the best open hour to call from now on (UTC)"})
+    ends_at = fields.DateTime()
+    rate = fields.Float(metadata={"description": "smoothed share of calls answered in that hour of week"})
+    calls = fields.Integer(metadata={"description": "calls that rate rests on"})
+    is_now = fields.Boolean(metadata={"description": "true: now is that best hour"})
+    rate_now = fields.Float(
+        allow_none=True,
+        metadata={"description": "the answer rate of the current hour (null: the clinic is closed now)"},
+    )
+
+
+class NextTaskWhyOut(Schema):
+    scope = fields.String(
+        metadata={
+            "description": "held (already yours), yours (due within the hour), team_overdue, yours_later"
+        }
+    )
+    priority = fields.String()
+    overdue_minutes = fields.Integer(
+        allow_none=True, metadata={"description": "how late the task is (null when not yet due)"}
+    )
+    due_in_minutes = fields.Integer(
+        allow_none=True, metadata={"description": "how soon the task is due (null when overdue)"}
+    )
+    lead_score = fields.Float(
+        allow_none=True, metadata={"description": "the lead's P(conversion) (null: not scored yet)"}
+    )
+    sla = fields.Nested(
+        NextTaskSlaOut,
+        allow_none=True,
+        metadata={"description": "the lead's running SLA clock due first (null: none running)"},
+    )
+    best_contact_time = fields.Nested(
+        NextTaskContactTimeOut,
+        allow_none=True,
+        metadata={"description": "when the lead is likeliest to answer (null: no call history to judge by)"},
+    )
+    summary = fields.String(metadata={"description": "the reasons in words"})
+
+
+class NextTaskOut(Schema):
+    task = fields.Nested(TaskOut)
+    claimed_until = fields.DateTime(
+        metadata={"description": "the task is yours until then; renew to keep it"}
+    )
+    why = fields.Nested(NextTaskWhyOut)

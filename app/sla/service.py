@@ -254,3 +254,13 @@ def clocks_of(*, session: Session, clinic_id: int, lead_id: int) -> list[SlaCloc
     """GET /api/leads/:id/sla: the lead's clocks (another clinic's lead is a 404)."""
     lead = get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     return list(session.scalars(sa.select(SlaClock).where(SlaClock.lead_id == lead.id).order_by(SlaClock.id)))
+
+
+def running_clock(*, session: Session, lead_id: int) -> SlaClock | None:
+    """The lead's running clock (pending or warning) that falls due first (None: none running)."""
+    return session.scalar(
+        sa.select(SlaClock)
+        .where(SlaClock.lead_id == lead_id, SlaClock.status.in_([s.value for s in RUNNING]))
+        .order_by(SlaClock.due_at, SlaClock.id)
+        .limit(1)
+    )

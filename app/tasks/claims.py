@@ -8,6 +8,9 @@ tasks due within the hour; then, where the clinic allows (`next_task_team_overdu
 teammates' unclaimed overdue tasks; then the caller's later tasks. Within each: earliest due, then
 priority. Each claim is a compare-and-set UPDATE (app/tasks/queries.py), so two coordinators
 asking at once never get the same task.
+
+Why this task (the lead's SLA clock, the best time to call) is told one tier up, where those
+domains may be read: app/intelligence/next_call.py.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ ROUNDS = 3  # candidates tried per scope before moving on: each lost race costs 
 class Claim:
     task: LeadTask
     claimed_until: datetime
-    why: dict
+    scope: str  # held, yours, team_overdue, yours_later: which round of the order found it
+    lead_score: float | None
 
 
 def lease_minutes(settings: dict | None) -> int:
@@ -82,7 +86,7 @@ def next_task(*, session: Session, actor: Actor, now: datetime) -> Claim | None:
             if not ids:
                 break
             if queries.set_claim(session, task_id=ids[0], user_id=actor.user_id, until=until, held=held):
-                return _claimed(session, ids[0], scope, until, now)
+                return _claimed(session, ids[0], scope, until)
     return None
 
 
@@ -105,7 +109,7 @@ def renew(*, session: Session, actor: Actor, task_id: int, now: datetime) -> Cla
         held=LeadTask.claimed_by_id == actor.user_id,
     ):
         raise Conflict(f"task {task_id} is not claimed by you (another caller holds it, or it is closed)")
-    return _claimed(session, task_id, "held", until, now)
+    return _claimed(session, task_id, "held", until)
 
 
 def release(task: LeadTask) -> None:
@@ -113,31 +117,9 @@ def release(task: LeadTask) -> None:
     task.claimed_by_id = task.claimed_until = None
 
 
-def _claimed(session: Session, task_id: int, scope: str, until: datetime, now: datetime) -> Claim:
+def _claimed(session: Session, task_id: int, scope: str, until: datetime) -> Claim:
     task = session.scalar(
         sa.select(LeadTask).where(LeadTask.id == task_id).execution_options(populate_existing=True)
     )
     score = session.scalar(sa.select(Lead.score).where(Lead.id == task.lead_id))
-    return Claim(task=task, claimed_until=until, why=why(task, scope, score, now))
-
-
-def why(task: LeadTask, scope: str, score: float | None, now: datetime) -> dict:
-    """Why this task: whose it is, how late or how soon, its priority and the lead's score."""
-    minutes = round((now - task.due_at).total_seconds() / 60)
-    out: dict = {"scope": scope, "priority": task.priority}
-    reasons = []
-    if minutes > 0:
-        out["overdue_minutes"] = minutes
-        reasons.append(f"overdue by {minutes} min")
-    else:
-        out["due_in_minutes"] = -minutes
-        reasons.append(f"due in {-minutes} min")
-    if scope == "team_overdue":
-        reasons.append("a teammate's overdue task nobody has taken")
-    if task.priority in ("URGENT", "HIGH"):
-        reasons.append(f"{task.priority.lower()} priority")
-    if score is not None:
-        out["lead_score"] = round(score, 3)
-        reasons.append(f"lead score {score:.0%}")
-    out["summary"] = "; ".join(reasons)
-    return out
+    return Claim(task=task, claimed_until=until, scope=scope, lead_score=score)

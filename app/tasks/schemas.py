@@ -244,26 +244,3 @@ class TaskSummaryOut(Schema):
     week_ends_at = fields.DateTime()
     totals = fields.Nested(StatusCountsOut)
     assignees = fields.List(fields.Nested(AssigneeCountsOut))
-
-
-class NextTaskWhyOut(Schema):
-    scope = fields.String(
-        metadata={
-            "description": "held (already yours), yours (due within the hour), team_overdue, yours_later"
-        }
-    )
-    priority = fields.String()
-    overdue_minutes = fields.Integer(metadata={"description": "how late the task is (absent when not due)"})
-    due_in_minutes = fields.Integer(
-        metadata={"description": "how soon the task is due (absent when overdue)"}
-    )
-    lead_score = fields.Float(metadata={"description": "the lead's P(conversion), when scored"})
-    summary = fields.String(metadata={"description": "the reasons in words"})
-
-
-class NextTaskOut(Schema):
-    task = fields.Nested(TaskOut)
-    claimed_until = fields.DateTime(
-        metadata={"description": "the task is yours until then; renew to keep it"}
-    )
-    why = fields.Nested(NextTaskWhyOut)

@@ -1,7 +1,7 @@
-"""Follow-up task endpoints: a lead's tasks, my tasks, my next call, overdue, complete/snooze/cancel,
-templates."""
+"""Follow-up task endpoints: a lead's tasks, my tasks, overdue, complete/snooze/cancel, templates.
+My next call (POST /api/me/next-task) is app/intelligence/views.py: its why reads the SLA clocks and
+contact times, above tasks."""
 
-from flask import Response
 from flask.views import MethodView
 
 from app import clock
@@ -11,7 +11,7 @@ from app.app_db import unit_of_work
 from app.auth.roles import Permission
 from app.csv_export import csv_stream
 from app.idempotency.web import idempotent
-from app.tasks import claims, export, outcomes, schemas, series, service, team, templates
+from app.tasks import export, outcomes, schemas, series, service, team, templates
 
 blp = make_blueprint("tasks", "Follow-up tasks, reminders and task templates")
 
@@ -288,33 +288,3 @@ class TemplateById(MethodView):
             templates.deactivate_template(
                 session=session, actor=current_actor(), template_id=template_id, now=clock.now()
             )
-
-
-@blp.route("/me/next-task")
-class NextTask(MethodView):
-    @requires(Permission.UPDATE)
-    @blp.response(200, schemas.NextTaskOut)
-    @blp.alt_response(204, description="Nothing left to work")
-    def post(self):
-        """My next call: claim the most urgent open task I may work, for a lease (the clinic's
-        next_task_lease_minutes, default 10), with why this one. Mine first (one I already hold,
-        then those due within the hour), then teammates' unclaimed overdue tasks (unless the clinic
-        turned next_task_team_overdue off), then my later ones. Completing, snoozing or cancelling
-        the task releases it, as does the lease ending."""
-        with unit_of_work() as session:
-            claim = claims.next_task(session=session, actor=current_actor(), now=clock.now())
-            if claim is None:
-                return Response(status=204)
-            return claim
-
-
-@blp.route("/me/next-task/<int:task_id>/renew")
-class RenewNextTask(MethodView):
-    @requires(Permission.UPDATE)
-    @blp.response(200, schemas.NextTaskOut)
-    @blp.alt_response(409, description="The task is not claimed by the caller (taken by another, or closed)")
-    def post(self, task_id):
-        """Keep the task I hold for another lease."""
-        with unit_of_work() as session:
-            claim = claims.renew(session=session, actor=current_actor(), task_id=task_id, now=clock.now())
-            return claim

@@ -58,7 +58,10 @@ def test_every_clinic_gets_the_default_rules_as_editable_rules(client, tenant, m
     ).get_json()
     assert changed["version"] == 2 and changed["active"] is False
     active = client.get("/api/follow-up-rules/active", headers=tenant.headers()).get_json()
-    assert speed["id"] not in {r["id"] for r in active} and len(active) == len(rules) - 1
+    # Off from the start: the rules a clinic turns on (the missed-call text back).
+    seeded_on = [r for r in rules if r["active"]]
+    assert {r["default_key"] for r in rules if not r["active"]} == {"missed_call_text_back"}
+    assert speed["id"] not in {r["id"] for r in active} and len(active) == len(seeded_on) - 1
 
 
 def test_a_deactivated_speed_to_lead_rule_makes_no_task(app, client, tenant):

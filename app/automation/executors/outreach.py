@@ -7,7 +7,7 @@ with the reason), or moved out of quiet hours (rescheduled, the move noted on th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -102,10 +102,37 @@ def _sent_once_already(session: Session, step: AutomationStep) -> bool:
     )
 
 
+def _sent_within(session: Session, step: AutomationStep, hours: int, now: datetime) -> bool:
+    """Whether the same rule's message went to the lead in the last `hours`, or one is on its way
+    (a step waiting for its time, e.g. moved out of quiet hours): for `once_per_hours`.
+
+    The lead's row is locked first, so two workers running such steps of one lead take turns."""
+    if step.rule_id is None:
+        return False
+    session.execute(sa.select(Lead.id).where(Lead.id == step.lead_id).with_for_update())
+    recent = sa.and_(
+        AutomationStep.status == StepStatus.DONE,
+        AutomationStep.finished_at >= now - timedelta(hours=hours),
+    )
+    stmt = sa.select(AutomationStep.id).where(
+        AutomationStep.lead_id == step.lead_id,
+        AutomationStep.rule_id == step.rule_id,
+        AutomationStep.action_type == step.action_type,
+        AutomationStep.id != step.id,
+        sa.or_(recent, AutomationStep.status == StepStatus.SCHEDULED),
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
     if action.get("once_per_lead") and _sent_once_already(session, step):
         steps.finish(step, StepStatus.SKIPPED, now, reason="already sent to this lead once")
+        return
+    hours = action.get("once_per_hours")
+    if hours and _sent_within(session, step, hours, now):
+        reason = f"already sent to this lead within {hours} hours, or on its way"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason)
         return
     send_message(
         session=session,

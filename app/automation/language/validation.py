@@ -14,6 +14,7 @@ from app.automation.rules import (
     LIST_OPERATORS,
     LOST_REASONS,
     MAX_DELAY_AMOUNT,
+    MAX_ONCE_PER_HOURS,
     MAX_RECIPIENTS,
     OPERATORS,
     PRIORITIES,
@@ -94,6 +95,10 @@ def _delay_errors(delay: Any) -> dict:
     return {}
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_id(value: Any) -> bool:
     """A row id the database can hold (its `integer` columns): a bigger number would fail there."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
@@ -160,6 +165,9 @@ def _message_errors(action: dict) -> dict:
     problems: dict = {}
     if not isinstance(action.get("break_up", False), bool):
         problems["break_up"] = ["true or false: a break-up message is not counted as an attempt"]
+    hours = action.get("once_per_hours")
+    if hours is not None and not (_is_whole(hours) and 1 <= hours <= MAX_ONCE_PER_HOURS):
+        problems["once_per_hours"] = [f"whole hours from 1 to {MAX_ONCE_PER_HOURS}"]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
     if "template_id" in action:  # the texts are a message template's (checked to exist when saved)
         if not _is_id(action["template_id"]):
