@@ -1,7 +1,7 @@
-"""The default automation (DESIGN.md "The default automation"), seeded into every clinic as editable rules.
+"""The default automation (docs/guides/clinic.md), seeded into every clinic as editable rules.
 
 Each entry is a rule as the API takes it, plus the `default_key` that seeds it once per clinic.
-Three of the design's defaults are not rules on purpose:
+Three of the defaults are not rules on purpose:
 - the reminder before a task is due and the escalation of an overdue task are the task's own
   timers (app/tasks), tuned by the clinic's settings (reminder offsets, escalation hours);
 - stopping outreach on an inbound reply, a conversion or a loss is the contact policy: a clinic

@@ -46,7 +46,7 @@ _OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(
 
 
 def _pending_step() -> sa.Exists:
-    """A step is a ledger job that fires later (DESIGN.md): any open ledger row about the lead (a
+    """A step is a ledger job that fires later: any open ledger row about the lead (a
     delayed automation step, events still to process, ...). A scheduled AutomationStep always has
     one. Not the no-contact escalation (a watchdog that tells the admins, not a follow-up with the
     lead) nor a derived kind's (its re-scoring, its report counts). Built when asked: the derived

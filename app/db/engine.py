@@ -142,8 +142,8 @@ class PlainDescriptionCursor(psycopg.Cursor):
 
     Why: psycopg builds `description` anew on every access, a `Column` per column, each looking up
     its type's information for sizes and precision nobody here reads. SQLAlchemy reads the name and
-    type oid of every column of every result, so a worker's job (RETURNING * of a task, a lead's 60
-    columns) spent about a tenth of its Python time building them (bench/automation_profile).
+    type oid of every column of every result, and a wide row (a lead's columns) made that a visible
+    share of a worker's Python time (docs/architecture/hot-paths.md, "Result columns read plainly").
     """
 
     @property

@@ -1,4 +1,4 @@
-"""Escalation, for both of the spec's readings of "No contact in 24 hours -> escalate to manager":
+"""Escalation, for both readings of "No contact in 24 hours -> escalate to manager":
 every active clinic admin is told, once each, and the lead or task is flagged, once.
 
 - A lead nobody reached: at `lead.created` a ledger job is scheduled `no_contact_escalation_hours`

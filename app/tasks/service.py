@@ -1,7 +1,7 @@
 """Use cases of follow-up tasks: read them (a lead's, mine, overdue), and change an open one:
 update, snooze, complete, cancel; a closed lead's open tasks are cancelled.
 
-Tasks sit above activities and leads (DESIGN: automation → tasks → activities → leads → auth).
+Tasks sit above activities and leads (automation → tasks → activities → leads → auth).
 Making tasks is creation.py; their timers (reminders, escalation) timers.py; overdue tasks
 overdue.py; escalation (of a lead nobody reached, of an overdue task) escalation.py; task templates
 templates.py.
