@@ -140,5 +140,3 @@ def _one_line(value: str | None) -> str:
     """A line break in a value becomes a space: a value never starts a header of its own."""
     value = value or ""
     return " ".join(value.split()) if ("\r" in value or "\n" in value) else value
-
-
