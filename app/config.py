@@ -51,7 +51,6 @@ ENV_NAMES = {
     "sms_token": "SMS_TOKEN",
     "sms_from": "SMS_FROM",
     "sms_status_callback_url": "SMS_STATUS_CALLBACK_URL",
-    "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
     "sendgrid_event_public_key": "SENDGRID_EVENT_PUBLIC_KEY",
     "sendgrid_inbound_secret": "SENDGRID_INBOUND_SECRET",
     "email_inbound_domain": "EMAIL_INBOUND_DOMAIN",
@@ -218,11 +217,10 @@ class Settings:
     sms_account: str | None = None  # the provider account
     sms_token: str | None = None  # its API token
     sms_from: str | None = None  # the sending number
-    sms_status_callback_url: str | None = None  # our webhook's public URL, sent to the provider
-    sms_webhook_secret: str | None = None  # the HMAC secret of the provider's status callbacks
+    sms_status_callback_url: str | None = None  # https://<host>/api/providers/twilio/status, sent to Twilio
     sendgrid_event_public_key: str | None = None  # SendGrid's Event Webhook verification key (base64)
     sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
-    email_inbound_domain: str | None = None  # Inbound Parse's domain: leads reply to reply+<token>@ it
+    email_inbound_domain: str | None = None  # Inbound Parse's domain: reply+<token>@, unsubscribe+<token>@
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
     notification_max_attempts: int = 6  # a message's attempts before it is `dead`
     notification_retry_base_seconds: float = 30.0  # the first retry's wait, doubled at each attempt

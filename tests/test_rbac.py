@@ -121,7 +121,6 @@ DESIGN_TABLE = {
     # provider's delivery receipts, signed like /api/capture/web-form.
     "GET /api/me/notification-preferences": ANY,
     "PUT /api/me/notification-preferences": ANY,
-    "POST /api/notifications/sms-status": PUBLIC,
     "POST /api/providers/twilio/sms": PUBLIC,  # X-Twilio-Signature
     "POST /api/providers/twilio/status": PUBLIC,  # X-Twilio-Signature
     "POST /api/providers/sendgrid/events": PUBLIC,  # ECDSA-signed by SendGrid

@@ -4,14 +4,17 @@ A message may wait hours (quiet hours, a rate-limit window, retries, an admin's 
 time the lead may text STOP, be marked do-not-contact or be erased. The notifications worker asks
 this guard (registered in handlers.py) for each claimed message to a lead: the contact policy as it
 stands now (opt-out, do-not-contact, the clinic's suppression list, quiet hours in the lead's
-timezone) cancels it, with its reason written on the lead's timeline, or defers it to the end of the
-quiet hours. The caps on automated messages were applied when it was queued, where it was counted.
+timezone, and for an automated message the clinic's caps) cancels it, with its reason written on the
+lead's timeline, or defers it to the end of the quiet hours. The caps count the lead's other
+automated messages that went out: this one was counted when it was queued, and counted again it
+would hold itself back (to_lead.check_policy's `sending`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.activities import service as activities
@@ -21,9 +24,12 @@ from app.leads import suppression
 from app.leads.models import Lead
 from app.messaging import policy, to_lead
 from app.notifications import service as notifications
+from app.notifications.models import Notification
 
 
-def guard(*, session: Session, lead_id: int, channel: str, now: datetime) -> notifications.Hold | None:
+def guard(
+    *, session: Session, lead_id: int, channel: str, now: datetime, notification_id: int | None = None
+) -> notifications.Hold | None:
     """None: it may go now; else a Hold (`until` set: defer; unset: cancel)."""
     if channel not in policy.CHANNELS:
         return None
@@ -35,12 +41,25 @@ def guard(*, session: Session, lead_id: int, channel: str, now: datetime) -> not
         session=session, clinic=clinic, phones=[lead.phone, lead.phone_alt], emails=[lead.email]
     ):
         return _cancel(session, lead, channel, "the person asked to be forgotten (suppression list)", now)
-    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
+    automated = notification_id is not None and _is_automated(session, notification_id)
+    decision = to_lead.check_policy(
+        session=session,
+        lead=lead,
+        channel=channel,
+        at=now,
+        automated=False,
+        sending=notification_id if automated else None,
+    )
     if decision.verdict == policy.SEND:
         return None
     if decision.verdict == policy.MOVE:
         return notifications.Hold(decision.reason, until=decision.to)
     return _cancel(session, lead, channel, decision.reason, now)
+
+
+def _is_automated(session: Session, notification_id: int) -> bool:
+    kind = session.scalar(sa.select(Notification.kind).where(Notification.id == notification_id))
+    return kind == to_lead.MESSAGE_KIND
 
 
 def _cancel(session: Session, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:

@@ -26,7 +26,7 @@ from app.leads.models import Lead
 from app.messaging import merge_fields, policy
 from app.messaging import service as templates
 from app.notifications import service as notifications
-from app.notifications.models import Channel, Notification
+from app.notifications.models import Channel, DeliveryStatus, Notification
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
 MESSAGE_KIND = "automated_message"
@@ -82,17 +82,29 @@ def touch_gap_until(*, session: Session, lead: Lead, settings: dict | None, at: 
 
 
 def check_policy(
-    *, session: Session, lead: Lead, channel: str, at: datetime, automated: bool = True
+    *,
+    session: Session,
+    lead: Lead,
+    channel: str,
+    at: datetime,
+    automated: bool = True,
+    sending: int | None = None,
 ) -> policy.Decision:
     """The contact policy's decision for a `channel` message to `lead` at `at`, from the stored facts.
 
     A message a person sends (`automated=False`) meets the same consent, address and quiet-hours
-    checks, but not the limits on automated messages."""
+    checks, but not the limits on automated messages. `sending`: the id of an automated message
+    being handed to the provider, which meets the caps again (`caps_at_send`)."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
     opted_out = lead.email_opt_out if channel == policy.EMAIL else lead.sms_opt_out
     address = lead.email if channel == policy.EMAIL else lead.phone
-    limits = _limits(session, lead, clinic.settings, timezone, at) if automated else NO_LIMITS
+    if sending is not None:
+        limits = caps_at_send(
+            session=session, lead=lead, settings=clinic.settings, timezone=timezone, at=at, sending=sending
+        )
+    else:
+        limits = _limits(session, lead, clinic.settings, timezone, at) if automated else NO_LIMITS
     return policy.decide(
         channel=channel,
         do_not_contact=lead.do_not_contact,
@@ -117,6 +129,37 @@ def _limits(session: Session, lead: Lead, settings: dict | None, timezone: str, 
         "last_sent_at": last_sent_at,
         "touch_gap": policy.touch_gap_of(settings),
         "last_touch_at": last_touch_at(session=session, lead=lead),
+    }
+
+
+# What has reached, or may have reached, the lead: a message handed over or being handed over.
+_WENT = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value, DeliveryStatus.UNKNOWN.value)
+
+
+def caps_at_send(
+    *, session: Session, lead: Lead, settings: dict | None, timezone: str, at: datetime, sending: int
+) -> dict:
+    """The caps on automated messages (in all, and on the lead's local day of `at`) as they stand
+    when the message `sending` is handed over: counted on the lead's other automated messages that
+    went out (the day's by when they went), not on itself (counted when it was queued), nor on the
+    ones cancelled or still waiting. Its interval and touch gap were kept when it was queued: here
+    they would meet its own entry on the timeline."""
+    start, end = local_day_bounds(policy.local_day(at, timezone), timezone)
+    went_at = sa.func.coalesce(Notification.sent_at, Notification.sending_at)
+    total, today = session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(sa.and_(went_at >= start, went_at < end))).where(
+            Notification.lead_id == lead.id,
+            Notification.kind == MESSAGE_KIND,
+            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value]),
+            Notification.id != sending,
+            Notification.status.in_(_WENT),
+        )
+    ).one()
+    return {
+        "daily_cap": policy.daily_cap_of(settings),
+        "sent_today": today,
+        "total_cap": policy.total_cap_of(settings),
+        "sent_total": total,
     }
 
 

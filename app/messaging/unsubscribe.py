@@ -2,7 +2,9 @@
 
 The mailbox provider POSTs `List-Unsubscribe=One-Click` to it with no login and no cookies; the
 token (app/auth/signing.py) names the lead. It opts the lead out of email, audited like any change
-of the lead, and a second POST changes nothing.
+of the lead, and a second POST changes nothing. The same token makes the header's mailto
+(unsubscribe+<token>@EMAIL_INBOUND_DOMAIN): an email to it, posted by SendGrid's Inbound Parse
+(app/intake/inbound/email_replies.py), opts the lead out the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from app.leads import service as leads
 from app.leads.models import Lead
 
 ACTOR = "unsubscribe_link"  # the lead's own choice, through the link in its email
+MAILTO_ACTOR = "unsubscribe_email"  # through the List-Unsubscribe mailto: an email to that address
 
 
 def lead_of(*, session: Session, secret: str | None, token: str) -> Lead:
@@ -27,7 +30,9 @@ def lead_of(*, session: Session, secret: str | None, token: str) -> Lead:
     return lead
 
 
-def unsubscribe(*, session: Session, secret: str | None, token: str, now: datetime) -> bool:
+def unsubscribe(
+    *, session: Session, secret: str | None, token: str, now: datetime, actor_ref: str = ACTOR
+) -> bool:
     """Opt the token's lead out of email; whether this call changed it."""
     lead = lead_of(session=session, secret=secret, token=token)
     if lead.email_opt_out:
@@ -38,7 +43,7 @@ def unsubscribe(*, session: Session, secret: str | None, token: str, now: dateti
         lead=lead,
         old={"email_opt_out": False},
         new={"email_opt_out": True},
-        actor_ref=ACTOR,
+        actor_ref=actor_ref,
         now=now,
     )
     return True

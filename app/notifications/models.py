@@ -65,6 +65,7 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the current send began
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the provider's delivery receipt
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an email's first reported open
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -1,4 +1,5 @@
-"""The SMS provider's delivery-status webhook: signed, fresh, first-seen receipts update the rows."""
+"""What the providers report about the messages we sent: Twilio's SMS status callbacks, SendGrid's
+email events (delivered, open, bounce). Each is verified by its endpoint before it comes here."""
 
 from __future__ import annotations
 
@@ -7,52 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.auth import signing
+from app import clock
 from app.delivery import service as outbound
-from app.errors import NotFound, Unauthorized, ValidationFailed
+from app.errors import ValidationFailed
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.notifications.worker.sending import OUTCOME_UNKNOWN
 
 DELIVERED_STATES = ("delivered",)
 UNDELIVERED_STATES = ("undelivered", "failed")
-
-
-def verify_signature(
-    *, redis, secret: str | None, body: bytes, timestamp: str | None, signature: str | None, now: datetime
-) -> None:
-    """Signed like a web form (app/auth/signing.py): X-Followup-Signature is the hex HMAC-SHA256 of
-    f"{timestamp}.{raw body}", X-Followup-Timestamp unix seconds within 5 minutes of now, and each
-    signature accepted once (remembered in Redis past the window). Why: a receipt captured on the way
-    and sent again later must not turn a message that was sent into a failed one."""
-    if not secret:
-        raise NotFound("the SMS status webhook is not configured (SMS_WEBHOOK_SECRET)")
-    if not (signature and timestamp):
-        raise Unauthorized("missing X-Followup-Timestamp or X-Followup-Signature")
-    if not signing.timestamp_fresh(timestamp, now):
-        raise Unauthorized("stale X-Followup-Timestamp: sign with the current time")
-    if not signing.signature_matches(secret, timestamp, body, signature):
-        raise Unauthorized("bad signature")
-    digest = signature.strip().removeprefix("sha256=").lower()
-    if not redis.set(
-        f"followup:sms-receipt-signature:{digest}", "1", nx=True, ex=signing.REPLAY_MEMORY_SECONDS
-    ):
-        raise Unauthorized("replayed receipt: this signature was already used")
-
-
-def sms_status_update(
-    *,
-    session: Session,
-    redis,
-    secret: str | None,
-    body: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    form: dict,
-    now: datetime,
-) -> dict:
-    """Apply a signed, fresh, first-seen delivery receipt: delivered stamps delivered_at;
-    undelivered/failed fails the row."""
-    verify_signature(redis=redis, secret=secret, body=body, timestamp=timestamp, signature=signature, now=now)
-    return apply_status(session=session, form=form, now=now)
 
 
 def apply_status(
@@ -60,9 +23,10 @@ def apply_status(
 ) -> dict:
     """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
     Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
-    provider's error; the in-between states (queued, sending, sent) change nothing. A message whose
-    outcome was unknown (its SID never learnt) is found by `notification_hint`, the id its
-    StatusCallback URL carries, and reconciled: Twilio has it, so it was sent (or failed)."""
+    provider's error, unless it was delivered already; the in-between states (queued, sending,
+    sent) change nothing. A message whose outcome was unknown (its SID never learnt) is found by
+    `notification_hint`, the id its StatusCallback URL carries, and reconciled: Twilio has it, so
+    it was sent (or failed)."""
     sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
     if not sid or not state:
         raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})
@@ -77,14 +41,15 @@ def apply_status(
         return {"updated": False}  # not ours (or purged): answered 200 so the provider stops retrying
     if state in DELIVERED_STATES:
         notification.delivered_at = notification.delivered_at or now
-    elif state in UNDELIVERED_STATES:
+    elif state in UNDELIVERED_STATES and notification.delivered_at is None:
+        # Delivered is final: a callback with no timestamp, replayed or late, cannot undo it.
         code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
         notification.status = DeliveryStatus.FAILED
         notification.last_error = f"provider reports {state}: error {code} {text}".strip()[
             : outbound.MAX_ERROR
         ]
     else:
-        return {"updated": False, "status": notification.status}  # queued, sent, ...: nothing to record
+        return {"updated": False, "status": notification.status}  # queued, sent, late: nothing to record
     return {"updated": True, "status": notification.status}
 
 
@@ -103,3 +68,69 @@ def _unknown(session: Session, notification_id: int, sid: str, now: datetime) ->
         notification.status, notification.provider_message_id = DeliveryStatus.SENT, sid
         notification.sent_at, notification.last_error = notification.sent_at or now, None
     return notification
+
+
+# --- email: SendGrid's Event Webhook ----------------------------------------------------------------
+
+BOUNCED = "provider reports "  # how a bounce or drop starts last_error: the mark that makes it once
+
+
+def email_notification(*, session: Session, event: dict) -> Notification | None:
+    """The email an Event Webhook event is about: by the `notification_id` SendGrid echoes from our
+    X-SMTPAPI unique_args, else by the Message-ID it reports (`smtp-id`); None if it is not ours.
+    The event's address must be the one the email went to."""
+    notification = None
+    given = str(event.get("notification_id") or "")
+    if given.isdigit():
+        notification = session.scalars(
+            sa.select(Notification)
+            .where(Notification.id == int(given), Notification.channel == Channel.EMAIL)
+            .with_for_update()
+        ).first()
+    smtp_id = event.get("smtp-id")
+    if notification is None and isinstance(smtp_id, str) and smtp_id:
+        notification = session.scalars(
+            sa.select(Notification)
+            .where(Notification.provider_message_id == smtp_id[:128], Notification.channel == Channel.EMAIL)
+            .with_for_update()
+        ).first()
+    address = str(event.get("email") or "").strip().lower()
+    if notification is None or (notification.to_address or "").strip().lower() != address:
+        return None
+    return notification
+
+
+def email_delivered(*, notification: Notification, event: str, at: datetime) -> bool:
+    """`delivered` stamps delivered_at; `open` stamps opened_at, and delivered_at too when the
+    delivery's own event comes later or never (an opened email was delivered). Each stamp keeps the
+    earliest time reported: a repeated event changes nothing, a late one only moves it earlier.
+    Whether anything changed."""
+    before = (
+        clock.as_utc(notification.delivered_at),
+        clock.as_utc(notification.opened_at),
+        notification.status,
+    )
+    notification.delivered_at = _earliest(notification.delivered_at, at)
+    if event == "open":
+        notification.opened_at = _earliest(notification.opened_at, at)
+    if notification.status == DeliveryStatus.UNKNOWN or (
+        notification.status == DeliveryStatus.FAILED
+        and (notification.last_error or "").startswith(OUTCOME_UNKNOWN)
+    ):
+        # We never heard the server take it (outcome unknown), yet it arrived: it was sent.
+        notification.status, notification.last_error = DeliveryStatus.SENT, None
+        notification.sent_at = notification.sent_at or at
+    return before != (notification.delivered_at, notification.opened_at, notification.status)
+
+
+def _earliest(stamp: datetime | None, at: datetime) -> datetime:
+    return at if stamp is None else min(clock.as_utc(stamp), at)
+
+
+def email_bounced(*, notification: Notification, event: str, reason: str) -> bool:
+    """A hard bounce or a drop fails the email with the provider's reason; whether it was news."""
+    if notification.status == DeliveryStatus.FAILED and (notification.last_error or "").startswith(BOUNCED):
+        return False
+    notification.status = DeliveryStatus.FAILED
+    notification.last_error = f"{BOUNCED}{event}: {reason}".strip()[: outbound.MAX_ERROR]
+    return True

@@ -68,6 +68,7 @@ class DeliveryOut(Schema):
     sending_at = fields.DateTime(allow_none=True)
     sent_at = fields.DateTime(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
+    opened_at = fields.DateTime(allow_none=True)
 
 
 def _validate_channels(value: dict) -> None:

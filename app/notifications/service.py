@@ -17,6 +17,7 @@ from app.notifications.admin import RETRYABLE, retry_notification
 from app.notifications.inbox import notify_in_app
 from app.notifications.models import Channel, Notification
 from app.notifications.outgoing import queue_many, send, send_to_lead
+from app.notifications.receipts import email_bounced, email_delivered, email_notification
 from app.notifications.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
 from app.notifications.worker.sending import Hold, on_send
 
@@ -25,6 +26,9 @@ __all__ = [
     "RETRYABLE",
     "SUMMARY_FREQUENCIES",
     "Hold",
+    "email_bounced",
+    "email_delivered",
+    "email_notification",
     "notify_in_app",
     "notify_staff",
     "on_send",

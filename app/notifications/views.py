@@ -141,29 +141,6 @@ class RetryDeliveries(MethodView):
         return {"requeued": count}
 
 
-@blp.route("/notifications/sms-status")
-class SmsStatusWebhook(MethodView):
-    @public("signed by the SMS provider: HMAC-SHA256 of '{timestamp}.{raw body}' with SMS_WEBHOOK_SECRET")
-    @blp.response(200)
-    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature")
-    @blp.alt_response(404, description="The SMS status webhook is not configured (SMS_WEBHOOK_SECRET)")
-    @blp.alt_response(413, description="The body is larger than MAX_CONTENT_LENGTH")
-    def post(self):
-        """Delivery receipts (form: MessageSid, MessageStatus, ErrorCode); signed in X-Followup-Signature
-        over X-Followup-Timestamp and the body, each signature accepted once within 5 minutes."""
-        with unit_of_work() as session:
-            return receipts.sms_status_update(
-                session=session,
-                redis=current_app.extensions["followup.redis"],
-                secret=current_app.config["SETTINGS"].sms_webhook_secret,
-                body=request.get_data(cache=True),
-                timestamp=request.headers.get("X-Followup-Timestamp"),
-                signature=request.headers.get("X-Followup-Signature"),
-                form=request.form.to_dict(),
-                now=clock.now(),
-            )
-
-
 @blp.route("/providers/twilio/status")
 class TwilioStatusCallback(MethodView):
     @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")

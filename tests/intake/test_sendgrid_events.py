@@ -1,4 +1,5 @@
-"""SendGrid's Event Webhook as it really calls: ECDSA-signed JSON; a hard bounce opts the address out."""
+"""SendGrid's Event Webhook as it really calls: ECDSA-signed JSON; a hard bounce opts the address out
+and is `message.bounced`; `delivered` and `open` stamp the email whose id our X-SMTPAPI header gave."""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ import json
 import time
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.automation.outreachkit import lead_with
+from app import clock
+from app.events.models import DomainEvent
+from app.notifications.models import Notification
+from tests.automation.outreachkit import (
+    enroll,
+    enrollment_row,
+    lead_with,
+    make_sequence,
+    process_events,
+    sms,
+)
 from tests.leadkit import create_lead
 from tests.notifications.kit import use
+from tests.notifications.test_unsubscribe import email_to_lead
 
 URL = "/api/providers/sendgrid/events"
 
@@ -56,8 +69,107 @@ def test_a_hard_bounce_opts_the_address_out_and_a_bad_signature_is_401(client, t
     assert post_events(client, key, [soft], tamper=forged).status_code == 401
     assert client.post(URL, json=[hard]).status_code == 401  # unsigned
     resp = post_events(client, key, [soft, hard, {"email": "x@example.com", "event": "delivered"}])
-    assert resp.status_code == 200 and resp.get_json() == {"received": 3, "opted_out": 1}
+    assert resp.status_code == 200 and resp.get_json() == {"received": 3, "opted_out": 1, "updated": 0}
     assert opted_out(client, tenant, lead["id"]) is True
     assert opted_out(client, tenant, other["id"]) is False  # a soft bounce is not an opt-out
     spam = post_events(client, key, [{"email": "sam@example.com", "event": "spamreport", "timestamp": 2}])
     assert spam.get_json()["opted_out"] == 1 and opted_out(client, tenant, other["id"]) is True
+
+
+def about(message) -> dict:
+    """The fields SendGrid's events carry about an email we sent: our unique_args, echoed as
+    top-level fields, and the Message-ID it was given (smtp-id)."""
+    return {**json.loads(message["X-SMTPAPI"])["unique_args"], "smtp-id": message["Message-ID"]}
+
+
+def stamp(moment) -> int:
+    return int(clock.as_utc(moment).timestamp())
+
+
+def notification(db, notification_id: int) -> Notification:
+    with db.unit_of_work() as session:
+        return session.get(Notification, notification_id)
+
+
+def test_delivered_and_open_stamp_the_email_once_whatever_their_order(
+    app, client, db, tenant, key, monkeypatch
+):
+    lead, message = email_to_lead(app, client, tenant, monkeypatch)
+    ours = about(message)
+    notification_id = int(ours["notification_id"])
+    sent = notification(db, notification_id)
+    assert sent.status == "sent" and sent.lead_id == lead["id"] and sent.delivered_at is None
+    delivered_at, opened_at = int(time.time()) - 60, int(time.time()) - 30
+    opened = {"email": "jane@example.com", "event": "open", "timestamp": opened_at, **ours}
+    delivered = {"email": "jane@example.com", "event": "delivered", "timestamp": delivered_at, **ours}
+    # The open arrives first: the email was delivered, at the latest then.
+    assert post_events(client, key, [opened]).get_json()["updated"] == 1
+    row = notification(db, notification_id)
+    assert stamp(row.opened_at) == stamp(row.delivered_at) == opened_at
+    # The delivery's own event, late: its earlier time stands; sent again: nothing changes.
+    assert post_events(client, key, [delivered]).get_json()["updated"] == 1
+    assert post_events(client, key, [delivered, opened]).get_json()["updated"] == 0
+    row = notification(db, notification_id)
+    assert (stamp(row.delivered_at), stamp(row.opened_at)) == (delivered_at, opened_at)
+    assert row.status == "sent"
+    # Another address under our id, or an id that is not ours: not this email's events.
+    stranger = {**delivered, "email": "sam@example.com", "smtp-id": "<other@example.com>"}
+    unknown = {**delivered, "notification_id": "999999", "smtp-id": "<other@example.com>"}
+    assert post_events(client, key, [stranger, unknown]).get_json()["updated"] == 0
+    resp = client.get("/api/notifications?channel=email", headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    [listed] = [n for n in resp.get_json() if n["id"] == notification_id]
+    assert listed["opened_at"] and listed["delivered_at"]
+
+
+def bounced_events(db) -> list[dict]:
+    with db.unit_of_work() as session:
+        stmt = sa.select(DomainEvent).where(DomainEvent.type == "message.bounced").order_by(DomainEvent.id)
+        return [event.payload for event in session.scalars(stmt)]
+
+
+def test_a_hard_bounce_is_message_bounced_once_and_ends_the_sequence(
+    app, client, db, tenant, key, monkeypatch
+):
+    lead, message = email_to_lead(app, client, tenant, monkeypatch)
+    ours = about(message)
+    # Opted out of email already (so the opt-out cannot be what ends it), texted by a sequence.
+    resp = client.put(
+        f"/api/leads/{lead['id']}",
+        json={"email_opt_out": True, "phone": "(415) 555-2671"},
+        headers=tenant.headers(),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    process_events(app, db)
+    made = enroll(
+        client, tenant, lead["id"], make_sequence(client, tenant, [sms(amount=1, unit="days")])["id"]
+    )
+    process_events(app, db)
+    row = enrollment_row(db, made["id"])
+    assert row.status == "active", row.end_reason
+    other = create_lead(client, tenant, email="sam@example.com", first_name="Sam")
+    bounce = {
+        "email": "jane@example.com",
+        "event": "bounce",
+        "type": "bounce",
+        "reason": "550 5.1.1 no such user",
+        "timestamp": int(time.time()),
+        **ours,
+    }
+    dropped = {"email": "sam@example.com", "event": "dropped", "reason": "Bounced Address", "timestamp": 1}
+    for _ in range(2):  # SendGrid posts a batch again when it heard no answer: once
+        assert post_events(client, key, [bounce, dropped]).status_code == 200
+    assert bounced_events(db) == [
+        {
+            "lead_id": lead["id"],
+            "channel": "email",
+            "notification_id": int(ours["notification_id"]),
+            "hard": True,
+        },
+        {"lead_id": other["id"], "channel": "email", "notification_id": None, "hard": True},
+    ]
+    row = notification(db, int(ours["notification_id"]))
+    assert row.status == "failed" and "no such user" in row.last_error
+    process_events(app, db)
+    row = enrollment_row(db, made["id"])
+    assert (row.status, row.end_reason) == ("unenrolled", "bounced")

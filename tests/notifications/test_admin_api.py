@@ -1,18 +1,15 @@
-"""Admin retry API, the signed SMS status webhook and /metrics (status codes, audit, tenant isolation)."""
+"""Admin retry API, Twilio's signed SMS status callbacks and /metrics (status codes, audit, isolation)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import urllib.parse
-from datetime import timedelta
-
 import sqlalchemy as sa
 
-from app import clock
 from app.audit.models import AuditEvent
 from app.notifications.models import Notification
+from tests.intake.test_twilio import AUTH_TOKEN, STATUS, signed_post
 from tests.notifications.kit import queue_emails, queue_sms
+
+STATUS_PATH = "/api/providers/twilio/status"
 
 
 def set_status(db, ids, status, **values):
@@ -64,45 +61,51 @@ def test_list_filters_and_retry_status_codes_audit_and_isolation(app, db, client
         assert {e.before["status"] for e in events} == {"failed", "dead"}
 
 
-def sign(secret: str, body: bytes, at=None) -> dict:
-    """The receipt's signing headers: X-Followup-Timestamp and the HMAC of f"{timestamp}.{body}"."""
-    timestamp = str(int((at or clock.now()).timestamp()))
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-Followup-Timestamp": timestamp, "X-Followup-Signature": "sha256=" + digest}
-
-
-def test_sms_status_webhook_needs_a_valid_signature(app, db, client, tenant, monkeypatch):
+def test_twilio_status_callbacks_need_a_valid_signature(app, db, client, tenant, monkeypatch):
+    """The one SMS status endpoint is Twilio's, signed as Twilio signs (X-Twilio-Signature)."""
     settings = app.config["SETTINGS"]
     (delivered, undelivered) = queue_sms(app, tenant, 2)
     set_status(db, [delivered], "sent", provider_message_id="SM1")
     set_status(db, [undelivered], "sent", provider_message_id="SM2")
-    body = urllib.parse.urlencode({"MessageSid": "SM1", "MessageStatus": "delivered"}).encode()
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    url = "/api/notifications/sms-status"
-    assert client.post(url, data=body, headers=form).status_code == 404  # no secret configured
-    monkeypatch.setattr(settings, "sms_webhook_secret", "hook-secret")
-    assert client.post(url, data=body, headers=form).status_code == 401
-    wrong = {**form, **sign("other", body)}
-    assert client.post(url, data=body, headers=wrong).status_code == 401
-    good = client.post(url, data=body, headers={**form, **sign("hook-secret", body)})
+    ok = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    monkeypatch.setattr(settings, "sms_token", None)
+    assert client.post(STATUS_PATH, data=ok).status_code == 404  # no Twilio account configured
+    monkeypatch.setattr(settings, "sms_token", AUTH_TOKEN)
+    assert client.post(STATUS_PATH, data=ok).status_code == 401
+    assert signed_post(client, STATUS, ok, token="other-token").status_code == 401
+    good = signed_post(client, STATUS, ok)
     assert good.status_code == 200 and good.json == {"updated": True, "status": "sent"}
-    body2 = urllib.parse.urlencode(
-        {
-            "MessageSid": "SM2",
-            "MessageStatus": "undelivered",
-            "ErrorCode": "30003",
-            "ErrorMessage": "Unreachable",
-        }
-    ).encode()
-    resp = client.post(url, data=body2, headers={**form, **sign("hook-secret", body2)})
-    assert resp.json == {"updated": True, "status": "failed"}
+    failed = {
+        "MessageSid": "SM2",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30003",
+        "ErrorMessage": "Unreachable",
+    }
+    assert signed_post(client, STATUS, failed).json == {"updated": True, "status": "failed"}
     with db.unit_of_work() as session:
         first, second = session.get(Notification, delivered), session.get(Notification, undelivered)
         assert first.delivered_at is not None and first.status == "sent"
         assert second.status == "failed" and "30003" in second.last_error
-    missing = urllib.parse.urlencode({"MessageStatus": "delivered"}).encode()
-    bad = client.post(url, data=missing, headers={**form, **sign("hook-secret", missing)})
+    bad = signed_post(client, STATUS, {"MessageStatus": "delivered"})
     assert bad.status_code == 422 and "MessageSid" in bad.json["errors"]["json"]
+    # The engine's own HMAC endpoint is gone: Twilio's replaces it.
+    assert client.post("/api/notifications/sms-status", data=ok).status_code == 404
+
+
+def test_a_late_undelivered_callback_cannot_fail_a_delivered_sms(app, db, client, tenant, monkeypatch):
+    """Twilio's callbacks carry no timestamp: one replayed, or arriving after the delivery receipt,
+    must not turn a delivered message into a failed one."""
+    monkeypatch.setattr(app.config["SETTINGS"], "sms_token", AUTH_TOKEN)
+    [sms] = queue_sms(app, tenant, 1)
+    set_status(db, [sms], "sent", provider_message_id="SM9")
+    assert signed_post(client, STATUS, {"MessageSid": "SM9", "MessageStatus": "delivered"}).status_code == 200
+    late = signed_post(
+        client, STATUS, {"MessageSid": "SM9", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    )
+    assert late.status_code == 200 and late.json == {"updated": False, "status": "sent"}
+    with db.unit_of_work() as session:
+        row = session.get(Notification, sms)
+        assert row.status == "sent" and row.delivered_at is not None
 
 
 def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
@@ -129,27 +132,3 @@ def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
     for line in lines:  # every sample line parses as name{labels} value
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
-
-
-def test_a_replayed_or_stale_undelivered_receipt_cannot_fail_a_sent_sms(app, db, client, tenant, monkeypatch):
-    monkeypatch.setattr(app.config["SETTINGS"], "sms_webhook_secret", "hook-secret")
-    [sms] = queue_sms(app, tenant, 1)
-    set_status(db, [sms], "sent", provider_message_id="SM9")
-    url, form = "/api/notifications/sms-status", {"Content-Type": "application/x-www-form-urlencoded"}
-    undelivered = urllib.parse.urlencode({"MessageSid": "SM9", "MessageStatus": "undelivered"}).encode()
-    # Captured a while ago: its timestamp is outside the 5-minute window.
-    stale = sign("hook-secret", undelivered, at=clock.now() - timedelta(minutes=10))
-    assert client.post(url, data=undelivered, headers={**form, **stale}).status_code == 401
-    # Unsigned by time (the old scheme: HMAC of the body alone) is refused too.
-    body_only = "sha256=" + hmac.new(b"hook-secret", undelivered, hashlib.sha256).hexdigest()
-    assert (
-        client.post(url, data=undelivered, headers={**form, "X-Followup-Signature": body_only}).status_code
-        == 401
-    )
-    with db.unit_of_work() as session:
-        assert session.get(Notification, sms).status == "sent"
-    # A fresh delivered receipt is applied once; sent again (replayed), it is refused.
-    delivered = urllib.parse.urlencode({"MessageSid": "SM9", "MessageStatus": "delivered"}).encode()
-    headers = {**form, **sign("hook-secret", delivered)}
-    assert client.post(url, data=delivered, headers=headers).status_code == 200
-    assert client.post(url, data=delivered, headers=headers).status_code == 401

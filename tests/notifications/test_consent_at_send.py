@@ -11,10 +11,14 @@ import sqlalchemy as sa
 from app.activities.models import LeadActivity
 from tests.automation.outreachkit import (
     configure_clinic,
+    enroll,
     lead_with,
+    make_sequence,
     messages_to,
     open_jobs,
     run,
+    sms,
+    steps_of,
     zone_at_local_hour,
 )
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, signed_post, text
@@ -112,3 +116,25 @@ def test_a_retried_manual_message_with_the_same_key_sends_once(app, client, db, 
         wait_for(lambda: {m.status for m in messages_to(db, lead["id"])} == {"sent"}, timeout=30)
         time.sleep(0.5)
     assert len(messages_to(db, lead["id"])) == 2 and provider.deliveries() == 2
+
+
+def test_the_outreach_caps_hold_at_send_time_without_counting_the_message_itself(
+    app, client, db, tenant, provider
+):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER, quiet_hours=None)
+    lead = lead_with(client, tenant, phone=PHONE)
+    sequence = make_sequence(client, tenant, [sms("one"), sms("two")])
+    enroll(client, tenant, lead["id"], sequence["id"])
+    assert [step.status for step in steps_of(db, lead["id"])] == ["done", "done"]
+    assert [m.status for m in messages_to(db, lead["id"])] == ["pending", "pending"]  # both under the caps
+    # Before they go, the clinic allows one automated message per lead in all.
+    configure_clinic(
+        client, tenant, sms_number=CLINIC_NUMBER, quiet_hours=None, max_automated_messages_per_lead=1
+    )
+    with thread_worker(app, concurrency=1):
+        wait_for(lambda: {m.status for m in messages_to(db, lead["id"])} == {"sent", "cancelled"}, timeout=30)
+        time.sleep(0.5)
+    assert provider.deliveries() == 1  # the first went: itself it does not count
+    [cancelled] = [m for m in messages_to(db, lead["id"]) if m.status == "cancelled"]
+    assert "limit of 1 automated messages per lead reached" in cancelled.last_error
+    assert any("SMS not sent" in n and "limit of 1 automated messages" in n for n in notes(db, lead["id"]))

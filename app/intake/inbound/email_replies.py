@@ -5,7 +5,8 @@ The lead is the one named by the signed token of the reply address it wrote to (
 EMAIL_INBOUND_DOMAIN, set as Reply-To on its emails). A reply is recorded like every inbound
 message (an INBOUND EMAIL, contact: it ends the lead's sequences). An auto-reply (Auto-Submitted
 other than "no", X-Autoreply, X-Autorespond, Precedence auto_reply) is logged as a note and is not
-contact: an out-of-office must not stop the follow-up as if the lead had answered.
+contact: an out-of-office must not stop the follow-up as if the lead had answered. An email to the
+List-Unsubscribe mailto (unsubscribe+<token>@ the same domain) is no reply: it opts the lead out.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from app.auth import signing
 from app.errors import NotFound
 from app.intake.inbound import messages as inbound
 from app.leads.models import Lead
+from app.messaging import unsubscribe
 
 REPLY_ADDRESS = re.compile(r"^reply\+([0-9]+\.[0-9a-fA-F]{32})@", re.IGNORECASE)
+# The mailto of List-Unsubscribe: the lead's one-click token (app/messaging/unsubscribe.py).
+UNSUBSCRIBE_ADDRESS = re.compile(r"^unsubscribe\+([0-9]+\.[0-9a-fA-F]{32})@", re.IGNORECASE)
 MAX_TEXT = 20_000
 
 
@@ -57,8 +61,21 @@ def lead_of(session: Session, secret: str | None, to: str) -> Lead | None:
     return None
 
 
+def unsubscribe_token_of(to: str) -> str | None:
+    """The one-click token of an unsubscribe+<token>@ address among the recipients, if any."""
+    for _, address in getaddresses([to]):
+        match = UNSUBSCRIBE_ADDRESS.match(address.strip())
+        if match:
+            return match.group(1)
+    return None
+
+
 def receive(*, session: Session, secret: str | None, form: dict, now: datetime) -> dict:
-    """Record a reply on its lead (once per Message-ID); an auto-reply only as a note."""
+    """Record a reply on its lead (once per Message-ID); an auto-reply only as a note. An email to
+    the List-Unsubscribe mailto opts its lead out of email (audited; again, it changes nothing)."""
+    token = unsubscribe_token_of(form.get("to") or "")
+    if token is not None:
+        return _unsubscribe(session, secret, token, now)
     lead = lead_of(session, secret, form.get("to") or "")
     if lead is None:
         return {"matched": False}  # not one of our reply addresses: answered, nothing stored
@@ -95,3 +112,14 @@ def receive(*, session: Session, secret: str | None, form: dict, now: datetime) 
             lambda: inbound.record_reply(session, lead, message, now, now),
         )
     return {"matched": True, "lead_id": lead.id, "auto_reply": False}
+
+
+def _unsubscribe(session: Session, secret: str | None, token: str, now: datetime) -> dict:
+    try:
+        lead = unsubscribe.lead_of(session=session, secret=secret, token=token)
+    except NotFound:
+        return {"matched": False}  # not a token of ours: answered, nothing stored
+    changed = unsubscribe.unsubscribe(
+        session=session, secret=secret, token=token, now=now, actor_ref=unsubscribe.MAILTO_ACTOR
+    )
+    return {"matched": True, "lead_id": lead.id, "unsubscribed": changed}

@@ -4,26 +4,33 @@ The signature is ECDSA (P-256, SHA-256) over the timestamp header followed by th
 with SendGrid's own helper against the verification key of the account (SENDGRID_EVENT_PUBLIC_KEY).
 A hard bounce, a drop or a spam complaint means the address must not be mailed again: every lead
 with it is opted out of email. One SendGrid account sends for every clinic, and an address that
-bounces or complains does so whichever clinic writes, so the opt-out follows the address.
+bounces or complains does so whichever clinic writes, so the opt-out follows the address. A bounce
+or a drop is also a `message.bounced` event (rules and sequences react to it), and `delivered` /
+`open` stamp the email they are about, found by the notification id our X-SMTPAPI header gave
+SendGrid to echo (app/notifications/providers/composer.py).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
+from app.events import service as domain_events
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import Lead
+from app.notifications import service as notifications
 
 ACTOR = "sendgrid_event"
 # "bounce" of type "blocked" is a soft one (the receiver refused for now): not an opt-out.
 OPT_OUT_EVENTS = frozenset({"bounce", "dropped", "spamreport"})
+BOUNCE_EVENTS = frozenset({"bounce", "dropped"})  # the address cannot be written to: message.bounced
+TRACKED_EVENTS = frozenset({"delivered", "open"})  # what became of an email we sent
 
 
 def verify(*, public_key: str | None, body: bytes, signature: str | None, timestamp: str | None) -> list:
@@ -48,26 +55,80 @@ def verify(*, public_key: str | None, body: bytes, signature: str | None, timest
 
 
 def apply_events(*, session: Session, events: list, now: datetime) -> dict:
-    """Opt out of email every lead whose address hard-bounced, was dropped or complained."""
-    opted_out = 0
+    """Opt out of email every lead whose address hard-bounced, was dropped or complained; a bounce
+    or drop also fails the email it was about and tells the rules (`message.bounced`); `delivered`
+    and `open` stamp the email. Each event may come again, or out of order: nothing happens twice."""
+    opted_out = updated = 0
     for event in events:
-        if not isinstance(event, dict) or event.get("event") not in OPT_OUT_EVENTS:
+        if not isinstance(event, dict):
             continue
-        if event.get("event") == "bounce" and event.get("type") == "blocked":
+        kind, address = event.get("event"), event.get("email")
+        if kind in TRACKED_EVENTS:
+            notification = notifications.email_notification(session=session, event=event)
+            if notification is not None:
+                updated += notifications.email_delivered(
+                    notification=notification, event=kind, at=_event_time(event, now)
+                )
             continue
-        address = event.get("email")
-        if isinstance(address, str) and "@" in address:
-            opted_out += _opt_out(session, lead_rules.normalize_email(address), now)
-    return {"received": len(events), "opted_out": opted_out}
+        if kind not in OPT_OUT_EVENTS or (kind == "bounce" and event.get("type") == "blocked"):
+            continue
+        if not (isinstance(address, str) and "@" in address):
+            continue
+        changed = _opt_out(session, lead_rules.normalize_email(address), now)
+        opted_out += len(changed)
+        if kind in BOUNCE_EVENTS:
+            _bounced(session, event, changed, now)
+    return {"received": len(events), "opted_out": opted_out, "updated": updated}
 
 
-def _opt_out(session: Session, address: str, now: datetime) -> int:
+def _bounced(session: Session, event: dict, opted_out: list[Lead], now: datetime) -> None:
+    """`message.bounced` (hard) for each lead this bounce concerns anew: the ones it opted out, and
+    the email's own lead when the email was not yet known to have bounced (a replay: none)."""
+    notification = notifications.email_notification(session=session, event=event)
+    leads_of = {lead.id: lead for lead in opted_out}
+    reason = str(event.get("reason") or event.get("type") or "")
+    if notification is not None and notifications.email_bounced(
+        notification=notification, event=str(event["event"]), reason=reason
+    ):
+        lead = session.get(Lead, notification.lead_id) if notification.lead_id is not None else None
+        if lead is not None and lead.deleted_at is None:
+            leads_of.setdefault(lead.id, lead)
+    for lead in leads_of.values():
+        ours = notification is not None and notification.lead_id == lead.id
+        domain_events.emit(
+            session=session,
+            clinic_id=lead.clinic_id,
+            type=domain_events.MESSAGE_BOUNCED,
+            subject_type="lead",
+            subject_id=lead.id,
+            payload={
+                "lead_id": lead.id,
+                "channel": "email",
+                "notification_id": notification.id if ours else None,
+                "hard": True,
+            },
+            now=now,
+        )
+
+
+def _event_time(event: dict, now: datetime) -> datetime:
+    """When the provider saw it (unix seconds), never later than now; now if it says nothing usable."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return now
+    try:
+        return min(datetime.fromtimestamp(stamp, UTC), now)
+    except (OverflowError, OSError, ValueError):
+        return now
+
+
+def _opt_out(session: Session, address: str, now: datetime) -> list[Lead]:
     rows = session.scalars(
         sa.select(Lead)
         .where(Lead.email == address, Lead.deleted_at.is_(None), Lead.email_opt_out.is_(False))
         .with_for_update()
     )
-    count = 0
+    changed = []
     for lead in rows:
         lead.email_opt_out = True
         leads.record_update(
@@ -78,5 +139,5 @@ def _opt_out(session: Session, address: str, now: datetime) -> int:
             actor_ref=ACTOR,
             now=now,
         )
-        count += 1
-    return count
+        changed.append(lead)
+    return changed

@@ -77,7 +77,8 @@ class SendgridEvents(MethodView):
     @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
     def post(self):
         """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
-        every lead with that address out of email."""
+        every lead with that address out of email (a bounce or drop is also `message.bounced`);
+        `delivered` and `open` stamp the email's delivered_at and opened_at."""
         body = request.get_data(cache=True)
         events = sendgrid.verify(
             public_key=current_app.config["SETTINGS"].sendgrid_event_public_key,
@@ -96,7 +97,8 @@ class SendgridInboundParse(MethodView):
     @blp.alt_response(404, description="Not configured, or a wrong secret")
     def post(self, secret):
         """A lead's reply by email (multipart: from, to, subject, text, html, headers), to the reply
-        address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note."""
+        address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note.
+        An email to the List-Unsubscribe mailto (unsubscribe+<token>@) opts its lead out of email."""
         settings = current_app.config["SETTINGS"]
         email_replies.check_secret(settings.sendgrid_inbound_secret, secret)
         with unit_of_work() as session:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.notifications.providers.mime import email_bytes
+from app.notifications.providers.composer import email_bytes
 from app.notifications.providers.transport import (
     OutcomeUnknown,
     Outgoing,

@@ -43,6 +43,7 @@ class Outgoing:
     html: str | None
     dedupe_key: str
     unsubscribe_url: str | None = None  # an email to a lead: its one-click unsubscribe (RFC 8058)
+    unsubscribe_mailto: str | None = None  # and the address an email unsubscribes it by
     reply_to: str | None = None  # an email to a lead: the address that routes its reply back to it
 
 

@@ -61,9 +61,9 @@ class Hold:
 
 
 # Called for each claimed message to a lead, just before it is handed to the provider, with
-# (session=, lead_id=, channel=, now=) -> Hold | None. Registered by the domains above (messaging's
-# contact policy): notifications cannot import them, and a held, retried or re-queued message must
-# meet the policy of the moment it goes, not of the moment it was queued.
+# (session=, lead_id=, channel=, notification_id=, now=) -> Hold | None. Registered by the domains
+# above (messaging's contact policy): notifications cannot import them, and a held, retried or
+# re-queued message must meet the policy of the moment it goes, not of the moment it was queued.
 _SEND_GUARDS: list[Callable[..., Hold | None]] = []
 
 
@@ -77,7 +77,9 @@ def held_at_send(session: Session, row, now: datetime) -> bool:
     if row.lead_id is None or row.recipient_user_id is not None:
         return False  # a message to staff (about a lead, perhaps) is not the lead's to consent to
     for guard in _SEND_GUARDS:
-        hold = guard(session=session, lead_id=row.lead_id, channel=row.channel, now=now)
+        hold = guard(
+            session=session, lead_id=row.lead_id, channel=row.channel, notification_id=row.id, now=now
+        )
         if hold is None:
             continue
         if hold.until is None:
@@ -142,6 +144,7 @@ def message_of(session: Session, row, settings, senders: dict | None = None) -> 
         html=row.body_html,
         dedupe_key=row.dedupe_key,
         unsubscribe_url=unsubscribe_url(row, settings),
+        unsubscribe_mailto=unsubscribe_mailto(row, settings),
         reply_to=reply_address(row, settings),
     )
 
@@ -169,6 +172,15 @@ def unsubscribe_url(row, settings) -> str | None:
     return f"{settings.public_base_url.rstrip('/')}/api/unsubscribe/{token}"
 
 
+def unsubscribe_mailto(row, settings) -> str | None:
+    """mailto:unsubscribe+<the one-click token>@EMAIL_INBOUND_DOMAIN: an email to it reaches us
+    through SendGrid's Inbound Parse and opts the lead out (app/intake/inbound/email_replies.py)."""
+    if not settings.email_inbound_domain or not settings.secret_key or not _to_lead(row, Channel.EMAIL):
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id)
+    return f"mailto:unsubscribe+{token}@{settings.email_inbound_domain}?subject=unsubscribe"
+
+
 def _email_sender(session: Session, clinic_id: int, settings) -> str:
     return email_sender(clinic_settings(session, clinic_id), settings)
 
@@ -193,6 +205,7 @@ def sms_sender(clinic_settings: dict | None, settings) -> str:
     return values.get("sms_messaging_service_sid") or values.get("sms_number") or settings.sms_from or ""
 
 
+OUTCOME_UNKNOWN = "outcome unknown"  # how the error of a send nobody answered for starts
 Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
 
 
@@ -224,9 +237,9 @@ def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
             return (
                 DeliveryStatus.UNKNOWN,
                 None,
-                f"outcome unknown, may already have reached the lead: {result}",
+                f"{OUTCOME_UNKNOWN}, may already have reached the lead: {result}",
             )
-        return DeliveryStatus.FAILED, None, f"outcome unknown: {result}"
+        return DeliveryStatus.FAILED, None, f"{OUTCOME_UNKNOWN}: {result}"
     if isinstance(result, channels.TransientError):
         return DeliveryStatus.PENDING, None, str(result)
     # A bug or an odd provider answer: retried, and dead if it persists.
