@@ -97,7 +97,7 @@ def merge_field_error(text: str) -> str | None:
 
 @functools.lru_cache(maxsize=1024)
 def _template(text: str):
-    # Compiling a text costs about 1 ms (jinja generates and compiles Python source); a clinic has
+    # Compiling a text is costly (jinja generates and compiles Python source); a clinic has
     # few texts and each is merged for every lead, so each is compiled once per process.
     return _MERGE.bounded_template(text)
 

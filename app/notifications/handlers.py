@@ -7,7 +7,7 @@ from app.notifications.worker import attempts, batches
 from app.scheduling import registry
 
 # On the notifications queue: a flood of emails never delays reminders on realtime, and ops can give
-# it its own worker and rate limit (README "Notifications").
+# it its own worker and rate limit (docs/operations/processes.md).
 # Both send after the claim commits and record the outcome in a unit of work of their own: the
 # handlers are given the Database (takes_db).
 registry.register(outgoing.DELIVER, attempts.claim_delivery, queue="notifications", takes_db=True)

@@ -14,8 +14,8 @@ STAFF_KINDS = (
     "digest",
     "sla_warning",
 )
-# In-app is always stored (it is silent). What the spec promises "in-app and email" — reminders,
-# overdue notices and the hourly overdue digest, escalations (seeds 000/001) — also goes by email
+# In-app is always stored (it is silent). What staff are promised "in-app and email" — reminders,
+# overdue notices and the hourly overdue digest, escalations — also goes by email
 # unless the user turns it off in their preferences; the rest only when asked for; the digest is an
 # email by nature.
 DEFAULT_CHANNELS = {
@@ -30,7 +30,7 @@ DEFAULT_CHANNELS = {
 }
 ALLOWED_CHANNELS = dict.fromkeys(STAFF_KINDS, (IN_APP, EMAIL, SMS)) | {"digest": (EMAIL,)}
 # The analytics summary email (app/analytics/summary.py) goes to clinic admins only, each choosing
-# how often; daily by default, as the spec's "daily summary reports" at 8 AM.
+# how often; daily by default, at 8 AM.
 SUMMARY_FREQUENCIES = ("daily", "weekly", "off")
 DEFAULT_SUMMARY_FREQUENCY = "daily"
 
