@@ -35,7 +35,8 @@ def check_one_active_sequence(*, session: Session, lead: Lead, sequence: Sequenc
         if not (sequence.allow_concurrent and other_allows):
             raise Conflict(
                 f"lead {lead.id} is already in active sequence {other_id}; a lead is in one active "
-                "sequence at a time unless both sequences allow concurrent enrollments"
+                "sequence at a time unless both sequences allow concurrent enrollments",
+                code="already_enrolled",
             )
 
 
