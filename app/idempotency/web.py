@@ -9,8 +9,8 @@ from datetime import timedelta
 from flask import Response, request
 
 from app import clock
-from app.api.contract import IDEMPOTENCY_MARK
 from app.access import current_actor
+from app.api.contract import IDEMPOTENCY_MARK
 from app.app_db import get_db
 from app.idempotency import service
 
