@@ -113,7 +113,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api, refuse_oversized_body
+    from app.api import init_api, refuse_oversized_body, refuse_oversized_request_line
     from app.auth import phi_policy
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
@@ -123,7 +123,8 @@ def _register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
-    app.before_request(refuse_oversized_body)  # first: before authentication reads anything
+    app.before_request(refuse_oversized_request_line)  # first: before authentication reads anything
+    app.before_request(refuse_oversized_body)
     app.before_request(enforce_declared_access)
     app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
     from app.ratelimit import init_rate_limits

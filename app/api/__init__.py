@@ -15,7 +15,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter
 
 from app.api import contract
@@ -130,6 +130,21 @@ def accepts_body_up_to(limit: int):
     return decorate
 
 
+# The longest request target (path and query string) the engine reads: a long filter list fits;
+# below gunicorn's own limit (app/telemetry/gunicorn_config.py), so any server answers the same.
+MAX_REQUEST_LINE = 8000
+
+
+def refuse_oversized_request_line() -> None:
+    """before_request: a request target over MAX_REQUEST_LINE bytes is a 414 (JSON, documented)."""
+    target = len(request.environ.get("PATH_INFO", "")) + len(request.environ.get("QUERY_STRING", ""))
+    if target > MAX_REQUEST_LINE:
+        raise RequestURITooLarge(
+            f"the path and query string are longer than {MAX_REQUEST_LINE} bytes; "
+            "send long filters in fewer, shorter parameters"
+        )
+
+
 def _declared_body_limit() -> int | None:
     view = current_app.view_functions.get(request.endpoint or "")
     view_class = getattr(view, "view_class", None)
@@ -162,6 +177,8 @@ BODY_ERRORS = {
     "422": "UNPROCESSABLE_ENTITY",  # a field is invalid
 }
 PATH_ID_ERRORS = {"404": "NOT_FOUND"}  # no such record in the caller's clinic
+# Any request: a request line over MAX_REQUEST_LINE (or gunicorn's limit), headers over gunicorn's.
+REQUEST_SIZE_ERRORS = {"414": "REQUEST_URI_TOO_LONG", "431": "REQUEST_HEADER_FIELDS_TOO_LARGE"}
 RATE_LIMITED = {"429": "TOO_MANY_REQUESTS"}
 PAGINATION_HEADER_DOC = {
     "description": "Pagination metadata, a JSON object",
@@ -185,7 +202,7 @@ PAGINATION_HEADER_DOC = {
 
 def error_responses(*, path: str, operation: dict, has_path_ids: bool) -> dict:
     """The shared error answers an operation can give, by what it takes (body, path ids, limits)."""
-    answers: dict = {}
+    answers: dict = dict(REQUEST_SIZE_ERRORS)
     if "requestBody" in operation:
         answers.update(BODY_ERRORS)
     if any(p.get("in") == "query" for p in operation.get("parameters", []) if isinstance(p, dict)):

@@ -131,7 +131,9 @@ def complete_operation(operation: dict, *, method: str, path: str, shared: dict[
     limited = not path.startswith(UNLIMITED_PATHS)
     for status, answer in responses.items():
         if isinstance(answer, str):
-            continue  # a shared answer: complete in components/responses
+            if limited:
+                continue  # a shared answer: complete in components/responses
+            answer = responses[status] = {"description": HTTPStatus[answer].phrase}
         code = int(status)
         if code >= 400 and "content" not in answer:
             answer["content"] = {"application/json": {"schema": ErrorSchema}}
