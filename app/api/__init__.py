@@ -305,6 +305,13 @@ def init_api(app) -> Api:
         # Served by the app from the installed swagger-ui-bundle: no CDN, works offline.
         OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
         API_SPEC_OPTIONS={
+            "info": {
+                "description": "The Follow-up Engine's HTTP API: leads, tasks, follow-up automation and "
+                "their reports, for a clinic's own frontend and integrations. Errors answer the `Error` "
+                "schema with a machine-readable `code`."
+            },
+            # Relative: the document describes the server that serves it.
+            "servers": [{"url": "/", "description": "The server serving this document"}],
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
