@@ -132,9 +132,7 @@ def test_login_create_a_lead_list_tasks_and_complete_through_the_generated_clien
     assert (done.id, done.status, done.completed_by) == (task.id, "COMPLETED", coordinator.id)
     assert [t.status for t in list_tasks.sync(lead.id, client=client)] == ["COMPLETED"]
 
-    refused = api("tasks.complete_task").sync_detailed(
-        task.id, client=client, body=m.CompleteIn()
-    )
+    refused = api("tasks.complete_task").sync_detailed(task.id, client=client, body=m.CompleteIn())
     # Completing twice: a declared answer (an undeclared one would raise), in the API's error shape.
     assert refused.status_code == 409
     answer = json.loads(refused.content)
