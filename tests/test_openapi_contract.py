@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from app.api import contract
 from app.api.operation_ids import OPERATION_IDS, fallback_operation_id
 from app.devtools import openapi
+from app.idempotency import service as idempotency
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / openapi.COMMITTED_PATH
@@ -111,3 +113,7 @@ def test_the_headers_read_and_written_are_documented(document):
             assert limits <= headers(operation_id, status), (operation_id, status)
         assert "Retry-After" in headers(operation_id, "429") and "Retry-After" in headers(operation_id, "503")
         assert {"414", "431"} <= set(operation["responses"]), operation_id
+
+
+def test_the_documented_idempotency_key_length_is_the_services():
+    assert contract.MAX_IDEMPOTENCY_KEY_LENGTH == idempotency.MAX_KEY_LENGTH

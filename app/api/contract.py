@@ -18,12 +18,13 @@ from marshmallow import Schema, fields, validate
 
 from app.api.operation_ids import operation_id
 from app.errors import ERROR_CODES
+from app.ratelimit import EXEMPT_PATHS, RATE_LIMIT_HEADERS
 
-UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")  # app/ratelimit.py EXEMPT_PATHS
+UNLIMITED_PATHS = EXEMPT_PATHS  # no rate limit, so no RateLimit-* headers
 # Paths that touch no database or Redis of the engine's before they answer (or say so themselves).
 NO_SHARED_UNAVAILABLE = ("/healthz", "/readyz", "/metrics")
 IDEMPOTENCY_MARK = "_honours_idempotency_key"  # set on a view by app/idempotency/web.py
-MAX_IDEMPOTENCY_KEY_LENGTH = 200  # app/idempotency/service.py MAX_KEY_LENGTH
+MAX_IDEMPOTENCY_KEY_LENGTH = 200  # app/idempotency/service.py MAX_KEY_LENGTH (a test compares)
 
 
 class ErrorSchema(Schema):
@@ -98,7 +99,6 @@ def error_answer(description: str, *, retry_after: bool = False) -> dict:
     }
 
 
-RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 UNAVAILABLE = "The database or Redis is briefly unreachable: retry after Retry-After seconds"
 # The shared answers (components/responses, by HTTPStatus name), each once in the document.
 SHARED_ANSWERS = {
