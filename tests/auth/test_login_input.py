@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("email", ["000", "0", "  ", "ÄÖÜ", "a@b", "x" * 254])
+@pytest.mark.parametrize("email", ["000", "0000000", "ÄÖÜ", "a@b", "x" * 254])
 def test_a_login_with_an_email_that_is_no_address_is_a_401(client, email):
     resp = client.post("/api/auth/login", json={"email": email, "password": "x"})
     assert resp.status_code == 401, resp.get_json()
