@@ -52,10 +52,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.before_request(db.begin_request)
     app.teardown_request(db.end_request)
     if settings.cors_origins:
-        from app.ratelimit import RATE_LIMIT_HEADERS
+        from app.api.contract import RESPONSE_HEADERS
 
-        exposed = ["ETag", "X-Pagination", "Retry-After", *RATE_LIMIT_HEADERS]
-        CORS(app, origins=settings.cors_origins, expose_headers=exposed)
+        # A browser frontend reads every response header the OpenAPI document names.
+        CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
 
     _register_api(app)
     from app.console import init_console

@@ -117,3 +117,21 @@ def test_the_headers_read_and_written_are_documented(document):
 
 def test_the_documented_idempotency_key_length_is_the_services():
     assert contract.MAX_IDEMPOTENCY_KEY_LENGTH == idempotency.MAX_KEY_LENGTH
+
+
+def test_a_browser_frontend_may_read_every_documented_response_header(document, migrated_database, redis_url):
+    from app import create_app
+    from tests.conftest import test_settings
+
+    origin = "https://frontend.example"
+    app = create_app(test_settings(migrated_database, redis_url, cors_origins=[origin]))
+    answer = app.test_client().get("/healthz", headers={"Origin": origin})
+    exposed = {name.strip() for name in answer.headers["Access-Control-Expose-Headers"].split(",")}
+    documented = {
+        name
+        for _, _, operation in operations(document)
+        for answer in operation["responses"].values()
+        for name in _resolve(document, answer).get("headers", {})
+    }
+    assert documented <= exposed, documented - exposed
+    assert {"Idempotent-Replayed", "ETag", "X-Pagination", "RateLimit-Remaining", "Retry-After"} <= exposed

@@ -58,6 +58,8 @@ HEADERS = {
         "schema": {"type": "string", "enum": ["true"]},
     },
 }
+# Every response header the document names: these and flask-smorest's X-Pagination on paged lists.
+RESPONSE_HEADERS = (*HEADERS, "X-Pagination")
 PARAMETERS = {
     "Idempotency-Key": {
         "name": "Idempotency-Key",
