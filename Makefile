@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format docs bench fuzz clean lock env-example
+.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,18 @@ lock: $(STAMP)
 ## .env.example (docker-compose's env_file template) from app/config.py; tests/test_compose.py checks it.
 env-example: $(STAMP)
 	$(BIN)/python -m app.devtools.env_example > .env.example
+
+## openapi.json (the API contract) from the code: sorted keys, fixed indentation, the same bytes for
+## the same code; tests/test_openapi_contract.py fails while it is stale.
+openapi: $(STAMP)
+	$(BIN)/python -m app.devtools.openapi > openapi.json.tmp
+	mv openapi.json.tmp openapi.json
+
+## Lint openapi.json (Spectral, Redocly) and type-check the TypeScript example against it, with the npm
+## packages pinned in contract/package-lock.json (needs Node and the npm registry).
+contract:
+	cd contract && npm ci --no-audit --no-fund
+	cd contract && npm run --silent lint && npm run --silent typecheck
 
 clean:
 	rm -rf $(VENV) var site .pytest_cache .ruff_cache

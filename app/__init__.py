@@ -52,10 +52,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.before_request(db.begin_request)
     app.teardown_request(db.end_request)
     if settings.cors_origins:
-        from app.ratelimit import RATE_LIMIT_HEADERS
+        from app.api.contract import RESPONSE_HEADERS
 
-        exposed = ["ETag", "X-Pagination", "Retry-After", *RATE_LIMIT_HEADERS]
-        CORS(app, origins=settings.cors_origins, expose_headers=exposed)
+        # A browser frontend reads every response header the OpenAPI document names.
+        CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
 
     _register_api(app)
     from app.console import init_console
@@ -113,7 +113,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api, refuse_oversized_body
+    from app.api import init_api, refuse_oversized_body, refuse_oversized_request_line
     from app.auth import phi_policy
     from app.auth.permissions import enforce_declared_access
     from app.errors import register_error_handlers
@@ -123,7 +123,8 @@ def _register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
-    app.before_request(refuse_oversized_body)  # first: before authentication reads anything
+    app.before_request(refuse_oversized_request_line)  # first: before authentication reads anything
+    app.before_request(refuse_oversized_body)
     app.before_request(enforce_declared_access)
     app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
     from app.ratelimit import init_rate_limits

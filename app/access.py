@@ -52,6 +52,7 @@ def platform_only(func):
         },
     )
     func._apidoc["manual_doc"]["security"] = [{"bearerAuth": []}]
+    func.__doc__ = (func.__doc__ or "").rstrip() + "\n\nThe platform operator's token only."
     return func
 
 
@@ -60,6 +61,7 @@ def public(reason: str):
 
     def decorate(func):
         func._public = reason
+        func.__doc__ = (func.__doc__ or "").rstrip() + f"\n\nNo user credentials: {reason}."
         return func
 
     return decorate

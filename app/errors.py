@@ -16,16 +16,98 @@ from app.db.engine import is_unavailable
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
+# The machine-readable `code` of every error body, and what it means: a client branches on the
+# code, never on the message (which is for people and may be reworded). The OpenAPI document lists
+# these as the `code` enum of the Error schema; docs/api-contract.md explains them.
+ERROR_CODES: dict[str, str] = {
+    # Any operation, by HTTP status.
+    "bad_request": "the request cannot be read (malformed JSON, an unknown token)",
+    "unauthorized": "missing, invalid or expired credentials, or a bad signature",
+    "forbidden": "the caller lacks the permission the operation needs",
+    "not_found": "no such record in the caller's clinic (another clinic's is not found either)",
+    "method_not_allowed": "the path does not take this method",
+    "not_acceptable": "no answer in a media type the Accept header allows",
+    "conflict": "the resource's state refuses the change",
+    "gone": "a one-time link that was used, expired, or whose user is disabled",
+    "stale_etag": "If-Match names an ETag the resource no longer has: read it again",
+    "body_too_large": "the body is larger than the operation takes",
+    "uri_too_long": "the request line (path and query string) is too long",
+    "unsupported_media_type": "the body's media type is not one the operation reads",
+    "validation_error": "a field is invalid; `errors` names it",
+    "rate_limited": "too many requests: wait Retry-After seconds",
+    "headers_too_large": "a request header, or all of them, are too large",
+    "internal_error": "an unexpected failure on the engine's side",
+    "unavailable": "a dependency (database, Redis) is briefly unreachable: retry after Retry-After",
+    # Conflicts a client can act on.
+    "lead_converted": "the lead is converted: it is locked against changes",
+    "lead_closed": "the lead is converted or lost: it takes no new work",
+    "do_not_contact": "the lead is marked do not contact",
+    "contact_policy": "the contact policy holds the message back (opt-out, no address, caps)",
+    "already_enrolled": "the lead is in this sequence, or another active one, already",
+    "sequence_inactive": "the sequence is inactive: activate it first",
+    "enrollment_ended": "the enrollment has ended already",
+    "task_closed": "the task is completed or cancelled already",
+    "task_not_claimed": "the caller does not hold the task's claim",
+    "name_taken": "the name (or slug, or email) is taken in the clinic",
+    "possible_duplicates": "reject_duplicates was asked and open leads match (listed in `errors`)",
+    "invalid_state": "the record's state does not allow it (a job, bulk job, message or delivery)",
+    "invalid_transition": "the lead cannot move from its stage to that one",
+    "confirm_may_duplicate": "the message may have reached the lead: retry with confirm_may_duplicate",
+    "limit_reached": "the clinic has the most it may have of this already",
+    "pipeline_not_configured": "the clinic's pipeline lacks what the operation needs",
+    "idempotency_in_progress": "a request with this Idempotency-Key is still running: retry later",
+}
+
+# The code of an error that names none of its own, by HTTP status.
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    412: "stale_etag",
+    413: "body_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    431: "headers_too_large",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def code_for_status(status: int) -> str:
+    """The default `code` of an HTTP error status (a 4xx unnamed here is a bad request)."""
+    return STATUS_CODES.get(status) or ("bad_request" if status < 500 else "internal_error")
+
+
 class DomainError(Exception):
-    """A use case refused; `status` is the HTTP status the API answers with."""
+    """A use case refused; `status` is the HTTP status the API answers with, `code` the machine-
+    readable reason (one of ERROR_CODES; by default the status')."""
 
     status = 400
+    code: str | None = None
 
-    def __init__(self, message: str, *, errors: dict | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: dict | None = None,
+        headers: dict | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
         self.headers = headers or {}
+        if code is not None:
+            self.code = code
+        if self.code is None:
+            self.code = code_for_status(self.status)
 
 
 class BadRequest(DomainError):
@@ -50,6 +132,8 @@ class Conflict(DomainError):
 
 class InvalidTransition(Conflict):
     """A state change that the current state does not allow."""
+
+    code = "invalid_transition"
 
 
 class Gone(DomainError):
@@ -77,16 +161,20 @@ class TooManyRequests(DomainError):
     status = 429
 
 
-def error_body(status: int, message: str | None = None, errors: dict | None = None) -> dict:
+def error_body(status: int, message: str | None = None, errors: dict | None = None, *, code=None) -> dict:
+    """The one JSON shape of every error: `code` (ERROR_CODES), `status` (the HTTP reason phrase),
+    `message` (for people) and, where fields are at fault, `errors`."""
     phrase = HTTPStatus(status).phrase
-    body = {"code": status, "status": phrase, "message": message or phrase}
+    body = {"code": code or code_for_status(status), "status": phrase, "message": message or phrase}
     if errors:
         body["errors"] = errors
     return body
 
 
-def error_response(status: int, message: str | None = None, errors: dict | None = None, headers=None):
-    response = jsonify(error_body(status, message, errors))
+def error_response(
+    status: int, message: str | None = None, errors: dict | None = None, headers=None, *, code=None
+):
+    response = jsonify(error_body(status, message, errors, code=code))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -94,7 +182,7 @@ def error_response(status: int, message: str | None = None, errors: dict | None 
 
 
 def handle_domain_error(error: DomainError):
-    return error_response(error.status, error.message, error.errors, error.headers)
+    return error_response(error.status, error.message, error.errors, error.headers, code=error.code)
 
 
 def handle_http_exception(error: HTTPException):

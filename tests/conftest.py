@@ -104,14 +104,14 @@ def app(migrated_database, redis_url):
     return create_app(test_settings(migrated_database, redis_url))
 
 
-# --- Celery's pytest fixtures (celery.contrib.pytest, loaded by the pytest-celery plugin) ---------
+# --- Celery workers in tests: Celery's own embedded worker (celery.contrib.testing.worker) ---------
 # `celery_worker` runs an embedded worker (threads, in this process) against the session's real
-# Redis, bound to the session's Flask app, for the length of one test. pytest-celery 1.x's plugin
-# re-exports celery.contrib.pytest but shadows its `celery_worker` with a Docker-based one these
-# machines cannot run, so the contrib fixture is declared again here, as Celery writes it
-# (celery.contrib.pytest.celery_worker), on the project's Celery app. Tests that must look at the
-# broker before a worker consumes start one mid-test (tests/workers.py: thread_worker, the same
-# start_worker); kill -9 tests start `celery worker` processes (subprocess_worker).
+# Redis, bound to the session's Flask app, for the length of one test: the fixture as Celery's
+# celery.contrib.pytest writes it, on the project's Celery app. No pytest plugin is needed (the
+# pytest-celery package's workers run in Docker, which these machines cannot run: it is not a
+# dependency; docs/contributing.md). Tests that must look at the broker before a worker consumes
+# start one mid-test (tests/workers.py: thread_worker, the same start_worker); kill -9 tests start
+# `celery worker` processes (subprocess_worker).
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_a_key_has_the_limit_its_admin_set_not_the_users_one(limited_app, make_t
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert 0 <= int(refused.headers["RateLimit-Reset"]) <= 60
-    assert refused.get_json()["code"] == 429
+    assert refused.get_json()["code"] == "rate_limited"
 
 
 def test_the_admin_raises_a_keys_limit_and_it_applies_at_once(limited_app, make_tenant):

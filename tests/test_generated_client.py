@@ -100,7 +100,7 @@ def test_login_create_a_lead_list_tasks_and_complete_through_the_generated_clien
     coordinator = tenant.users["treatment_coordinator"]
     anonymous = generated.Client(base_url=live_server, raise_on_unexpected_status=True)
 
-    tokens = api("auth.post_api_auth_login").sync(
+    tokens = api("auth.log_in").sync(
         client=anonymous, body=m.LoginIn(email=coordinator.email, password=TEST_PASSWORD)
     )
     assert isinstance(tokens, m.TokenOut) and tokens.access_token
@@ -108,10 +108,10 @@ def test_login_create_a_lead_list_tasks_and_complete_through_the_generated_clien
         base_url=live_server, token=tokens.access_token, raise_on_unexpected_status=True
     )
 
-    me = api("auth.get_api_me").sync(client=client)
+    me = api("auth.get_me").sync(client=client)
     assert (me.id, me.role, me.clinic_id) == (coordinator.id, "treatment_coordinator", tenant.id)
 
-    lead = api("intake.post_api_leads").sync(
+    lead = api("intake.create_lead").sync(
         client=client,
         body=m.LeadIn(first_name="Maya", last_name="Cruz", phone="(415) 555-0199", email="maya@example.com"),
     )
@@ -119,22 +119,21 @@ def test_login_create_a_lead_list_tasks_and_complete_through_the_generated_clien
     assert (lead.first_name, lead.phone, lead.pipeline_stage) == ("Maya", "+14155550199", "new_lead")
     assert lead.assigned_to_id == coordinator.id
 
-    list_tasks = api("tasks.get_api_leads_lead_id_tasks")
+    list_tasks = api("tasks.list_lead_tasks")
     tasks = wait_for(lambda: list_tasks.sync(lead.id, client=client), timeout=60)  # the worker made it
     [task] = tasks
     assert isinstance(task, m.TaskOut)
     assert (task.title, task.status, task.assigned_to_id) == ("Initial contact", "PENDING", coordinator.id)
 
-    done = api("tasks.post_api_leads_tasks_task_id_complete").sync(
+    done = api("tasks.complete_task").sync(
         task.id, client=client, body=m.CompleteIn(notes="Spoke with Maya; consult booked")
     )
     assert isinstance(done, m.TaskOut)
     assert (done.id, done.status, done.completed_by) == (task.id, "COMPLETED", coordinator.id)
     assert [t.status for t in list_tasks.sync(lead.id, client=client)] == ["COMPLETED"]
 
-    refused = api("tasks.post_api_leads_tasks_task_id_complete").sync_detailed(
-        task.id, client=client, body=m.CompleteIn()
-    )
+    refused = api("tasks.complete_task").sync_detailed(task.id, client=client, body=m.CompleteIn())
     # Completing twice: a declared answer (an undeclared one would raise), in the API's error shape.
     assert refused.status_code == 409
-    assert json.loads(refused.content)["message"] == f"task {task.id} is already completed"
+    answer = json.loads(refused.content)
+    assert (answer["code"], answer["message"]) == ("task_closed", f"task {task.id} is already completed")

@@ -1,4 +1,4 @@
-"""Every request schema of every registered endpoint uses the project's guarded fields (app/api.py).
+"""Every request schema of every registered endpoint uses the project's guarded fields (app/api).
 
 Bad input must be a 4xx naming the field, never a 500: text is checked for NUL characters and lone
 surrogates by `RequestSchema`, timestamps are `UTCDateTime` (bounded years), integers and numbers

@@ -52,7 +52,8 @@ def test_a_gunicorn_worker_opens_its_database_connection_before_its_first_reques
     engine = flask_app.extensions["followup.db"].engine
     try:
         assert engine.pool.checkedin() == 0
-        gunicorn_config.post_worker_init(SimpleNamespace(wsgi=flask_app))
+        worker = SimpleNamespace(wsgi=flask_app, handle_error=lambda req, client, addr, exc: None)
+        gunicorn_config.post_worker_init(worker)
         assert engine.pool.checkedin() == 1
     finally:
         engine.dispose()

@@ -23,7 +23,7 @@ def test_the_limit_answers_429_with_retry_after_per_caller(limited_app, tenant):
     assert resp.status_code == 429
     assert int(resp.headers["Retry-After"]) >= 1
     body = resp.get_json()
-    assert body["code"] == 429 and body["status"] == "Too Many Requests" and body["message"]
+    assert body["code"] == "rate_limited" and body["status"] == "Too Many Requests" and body["message"]
     assert client.get("/api/me", headers=desk).status_code == 200  # another user has a bucket of their own
     assert client.get("/healthz").status_code == 200  # probes are never limited
 

@@ -53,7 +53,7 @@ class Answer:
 def test_an_oversized_anonymous_body_is_a_413_before_it_is_read(client, app, path):
     resp, stream = _post(client, path, HUGE)
     assert resp.status_code == 413
-    assert resp.get_json()["code"] == 413 and "MAX_CONTENT_LENGTH" in resp.get_json()["message"]
+    assert resp.get_json()["code"] == "body_too_large" and "MAX_CONTENT_LENGTH" in resp.get_json()["message"]
     assert stream.read_bytes == 0
 
 

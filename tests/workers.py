@@ -147,3 +147,31 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
         value = predicate()
     assert value, f"condition not met within {timeout}s"
     return value
+
+
+class gunicorn:
+    """The Procfile's web process: gunicorn with the app's gunicorn config, `workers` gthread workers."""
+
+    def __init__(self, env: dict, port: int, workers: int = 2):
+        self.env, self.port, self.workers = env, port, workers
+
+    def __enter__(self):
+        args = [
+            sys.executable, "-m", "gunicorn", "-c", "python:app.telemetry.gunicorn_config",
+            "app:create_app()", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+            "--worker-class", "gthread", "--threads", "2",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=self.env, start_new_session=True)
+        wait_for(self._up, timeout=60, interval=0.2)
+        return self
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def __exit__(self, *exc):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)

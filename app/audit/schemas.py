@@ -28,6 +28,7 @@ class AuditEventOut(Schema):
     action = fields.String()
     subject_type = fields.String()
     subject_id = fields.String()
-    before = fields.Raw(allow_none=True)
-    after = fields.Raw(allow_none=True)
+    # JSON objects (the model's columns are dicts); the type keeps OpenAPI's `nullable` meaningful.
+    before = fields.Raw(allow_none=True, metadata={"type": "object"})
+    after = fields.Raw(allow_none=True, metadata={"type": "object"})
     at = fields.DateTime()

@@ -77,7 +77,11 @@ def onboard_clinic(
     taken is a Conflict naming `admin_email`, and nothing is written (the caller's transaction)."""
     email = admin_email.strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise Conflict("a user with this email already exists", errors={"json": {"admin_email": ["taken"]}})
+        raise Conflict(
+            "a user with this email already exists",
+            errors={"json": {"admin_email": ["taken"]}},
+            code="name_taken",
+        )
     clinic = service.create_clinic(session=session, name=name.strip(), timezone=timezone, now=now)
     audit.record(
         session=session,
@@ -120,9 +124,15 @@ def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now
     expired or got lost); the earlier link stops working."""
     user = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
     if user.password_hash is not None:
-        raise Conflict("this user has set a password already", errors={"json": {"user_id": ["password set"]}})
+        raise Conflict(
+            "this user has set a password already",
+            errors={"json": {"user_id": ["password set"]}},
+            code="invalid_state",
+        )
     if not user.active:
-        raise Conflict("this user is disabled", errors={"json": {"user_id": ["disabled"]}})
+        raise Conflict(
+            "this user is disabled", errors={"json": {"user_id": ["disabled"]}}, code="invalid_state"
+        )
     _invite(session, user, settings, now)
     audit.record(
         session=session,

@@ -237,7 +237,9 @@ def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetim
             number = value.get("sms_number")
             other = number and clinic_by_sms_number(session=session, number=number)
             if other and other.id != clinic.id:
-                raise Conflict("settings.sms_number: another clinic already texts from this number")
+                raise Conflict(
+                    "settings.sms_number: another clinic already texts from this number", code="name_taken"
+                )
         setattr(clinic, key, value)
     clinic.updated_at = now
     after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
@@ -284,7 +286,9 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
     invites them)."""
     email = data["email"].strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise Conflict("a user with this email already exists", errors={"json": {"email": ["taken"]}})
+        raise Conflict(
+            "a user with this email already exists", errors={"json": {"email": ["taken"]}}, code="name_taken"
+        )
     password = data.get("password")
     if password is not None:
         passwords.check_policy(password, email=email)
@@ -325,7 +329,11 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
         email = data["email"].strip().lower()
         clash = session.scalar(sa.select(User.id).where(User.email == email, User.id != user.id))
         if clash is not None:
-            raise Conflict("a user with this email already exists", errors={"json": {"email": ["taken"]}})
+            raise Conflict(
+                "a user with this email already exists",
+                errors={"json": {"email": ["taken"]}},
+                code="name_taken",
+            )
         data = {**data, "email": email}
     if user.id == actor.user_id and data.get("active") is False:
         raise ValidationFailed("active", "you cannot disable yourself")

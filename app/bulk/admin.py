@@ -66,7 +66,10 @@ def cancel_bulk_job(*, session: Session, actor: Actor, bulk_job_id: int, now: da
     if job is None:
         get_bulk_job(session=session, clinic_id=actor.clinic_id, bulk_job_id=bulk_job_id)  # the 404
     if job.status not in (PENDING, RUNNING):
-        raise Conflict(f"bulk job {bulk_job_id} is {job.status}; only a pending or running one is cancelled")
+        raise Conflict(
+            f"bulk job {bulk_job_id} is {job.status}; only a pending or running one is cancelled",
+            code="invalid_state",
+        )
     cancelled = scheduling.cancel(session=session, now=now, subject_type="bulk_job", subject_id=job.id)
     before = {"status": job.status, "done": job.done, "failed": job.failed}
     job.status, job.finished_at, job.updated_at = CANCELLED, now, now

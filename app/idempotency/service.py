@@ -81,7 +81,10 @@ def reserve(
         if existing.request_hash != digest:
             raise _header_error("this key was used with a different request")
         if existing.response_status is None:
-            raise Conflict(f"a request with this {HEADER} is still in progress; retry later")
+            raise Conflict(
+                f"a request with this {HEADER} is still in progress; retry later",
+                code="idempotency_in_progress",
+            )
         return existing
     try:
         with session.begin_nested():
@@ -97,7 +100,9 @@ def reserve(
                 )
             )
     except sa.exc.IntegrityError:
-        raise Conflict(f"a request with this {HEADER} is still in progress; retry later") from None
+        raise Conflict(
+            f"a request with this {HEADER} is still in progress; retry later", code="idempotency_in_progress"
+        ) from None
     return None
 
 
@@ -118,7 +123,9 @@ def _take_over(
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:
-        raise Conflict(f"a request with this {HEADER} is still in progress; retry later")
+        raise Conflict(
+            f"a request with this {HEADER} is still in progress; retry later", code="idempotency_in_progress"
+        )
     return None
 
 
@@ -156,7 +163,10 @@ def complete(
         .execution_options(synchronize_session=False)
     )
     if stored.rowcount != 1:
-        raise Conflict(f"a retry with this {HEADER} took this request over; retry to read its answer")
+        raise Conflict(
+            f"a retry with this {HEADER} took this request over; retry to read its answer",
+            code="idempotency_in_progress",
+        )
 
 
 def release(*, session: Session, actor: Actor, key: str, reserved_at: datetime) -> None:

@@ -10,6 +10,7 @@ from flask import Response, request
 
 from app import clock
 from app.access import current_actor
+from app.api.contract import IDEMPOTENCY_MARK
 from app.app_db import get_db
 from app.idempotency import service
 
@@ -60,6 +61,7 @@ def idempotent(view):
             raise
         return response
 
+    setattr(wrapper, IDEMPOTENCY_MARK, True)  # the OpenAPI document names the header (app/api/contract.py)
     return wrapper
 
 

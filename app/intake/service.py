@@ -142,6 +142,7 @@ def _create(
         raise Conflict(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
+            code="possible_duplicates",
         )
     pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, turn=turn)
     assignment.guard_owner(session=session, pick=pick)  # the owner is still available at the write

@@ -56,7 +56,19 @@ IMPORT_BODY = {
     "description": "Up to 10,000 leads: a JSON array, a CSV with a header line of lead field names "
     "(treatment_interest: values separated by ';'), or a form upload of that CSV as `file`.",
     "content": {
-        "application/json": {"schema": schemas.ImportRowIn(many=True)},
+        # Rows are checked one by one as the import runs, never the request as a whole: any row is
+        # taken, and one that is not a valid lead is reported invalid, with its field, at /rows.
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": schemas.MAX_IMPORT_ROWS,
+                "items": {
+                    "description": "A lead: the fields of POST /api/leads (LeadIn) and `external_id`. A "
+                    "row that is not a valid lead is reported invalid at /rows; the others are imported."
+                },
+            }
+        },
         "text/csv": {"schema": {"type": "string"}},
         "multipart/form-data": {
             "schema": {

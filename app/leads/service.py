@@ -71,7 +71,7 @@ def get_lead(*, session: Session, clinic_id: int, lead_id: int, for_update: bool
 def ensure_not_converted(lead: Lead) -> None:
     """Conversion locks a lead: any later change is a conflict."""
     if lead.status == LeadStatus.CONVERTED:
-        raise Conflict(f"lead {lead.id} is converted and can no longer be changed")
+        raise Conflict(f"lead {lead.id} is converted and can no longer be changed", code="lead_converted")
 
 
 def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:

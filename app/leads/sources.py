@@ -70,7 +70,9 @@ def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | No
 
 def _name_conflict(name: str) -> Conflict:
     return Conflict(
-        f"a lead source named {name!r} already exists", errors={"json": {"name": ["already taken"]}}
+        f"a lead source named {name!r} already exists",
+        errors={"json": {"name": ["already taken"]}},
+        code="name_taken",
     )
 
 

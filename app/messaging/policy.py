@@ -23,6 +23,7 @@ DEFAULT_QUIET_HOURS = {"start": "20:00", "end": "08:00"}
 DEFAULT_DAILY_CAP = 2
 
 SEND, SKIP, MOVE = "send", "skip", "move"
+DO_NOT_CONTACT = "do not contact"  # the reason a lead marked do-not-contact is skipped
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def decide(
     `sent_total` and `last_sent_at` are the lead's automated messages so far. A cap or interval of
     None: no limit (a message a person sends is not an automated one)."""
     if do_not_contact:
-        return Decision(SKIP, "do not contact")
+        return Decision(SKIP, DO_NOT_CONTACT)
     if opted_out:
         return Decision(SKIP, f"the lead opted out of {channel}")
     if not has_address:

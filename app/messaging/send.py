@@ -49,7 +49,8 @@ def send_message(
         subject, body = template.subject, template.body
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
     if decision.verdict == policy.SKIP:
-        raise Conflict(f"the contact policy holds this message back: {decision.reason}")
+        code = "do_not_contact" if decision.reason == policy.DO_NOT_CONTACT else "contact_policy"
+        raise Conflict(f"the contact policy holds this message back: {decision.reason}", code=code)
     sent = to_lead.send(
         session=session,
         lead=lead,

@@ -105,14 +105,16 @@ def _flush(session: Session, name: str) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a message template named {name!r} exists in this clinic") from None
+        raise Conflict(
+            f"a message template named {name!r} exists in this clinic", code="name_taken"
+        ) from None
 
 
 def create_template(*, session: Session, actor: Actor, data: dict, now: datetime) -> MessageTemplate:
     """A new template; its texts are checked against the merge fields and bounds now, not at send time."""
     _check_texts(data["channel"], data.get("subject"), data["body"])
     if _name_taken(session, actor.clinic_id, data["name"], None):
-        raise Conflict(f"a message template named {data['name']!r} exists in this clinic")
+        raise Conflict(f"a message template named {data['name']!r} exists in this clinic", code="name_taken")
     template = MessageTemplate(
         clinic_id=actor.clinic_id,
         name=data["name"],
@@ -136,7 +138,7 @@ def update_template(
     merged = {key: data.get(key, getattr(template, key)) for key in EDITABLE}
     _check_texts(template.channel, merged["subject"], merged["body"])
     if "name" in data and _name_taken(session, actor.clinic_id, data["name"], template.id):
-        raise Conflict(f"a message template named {data['name']!r} exists in this clinic")
+        raise Conflict(f"a message template named {data['name']!r} exists in this clinic", code="name_taken")
     for key, value in merged.items():
         setattr(template, key, value)
     template.updated_at = now

@@ -99,10 +99,13 @@ def retry_notification(
     if notification.status not in RETRYABLE:
         raise Conflict(
             f"notification {notification_id} is {notification.status}; "
-            "only failed, dead or unknown ones retry"
+            "only failed, dead or unknown ones retry",
+            code="invalid_state",
         )
     if notification.status in MAY_DUPLICATE and not confirm_may_duplicate:
-        raise Conflict(f"notification {notification_id} {MAY_DUPLICATE_WARNING}")
+        raise Conflict(
+            f"notification {notification_id} {MAY_DUPLICATE_WARNING}", code="confirm_may_duplicate"
+        )
     _requeue(session, notification, actor, now)
     return notification
 

@@ -101,7 +101,10 @@ def default_stage_slug(clinic_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
 
 def no_default_stage() -> Conflict:
     # Only reachable if the clinic was never set up; say so instead of inventing a stage.
-    return Conflict("this clinic has no default pipeline stage; configure the pipeline first")
+    return Conflict(
+        "this clinic has no default pipeline stage; configure the pipeline first",
+        code="pipeline_not_configured",
+    )
 
 
 def default_stage(*, session: Session, clinic_id: int) -> PipelineStage:
@@ -166,7 +169,10 @@ def _view(stage: PipelineStage) -> rules.StageView:
 def _current_stage(session: Session, lead: Lead) -> PipelineStage:
     stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=lead.pipeline_stage)
     if stage is None:
-        raise Conflict(f"the lead's stage {lead.pipeline_stage!r} is no longer in the pipeline")
+        raise Conflict(
+            f"the lead's stage {lead.pipeline_stage!r} is no longer in the pipeline",
+            code="pipeline_not_configured",
+        )
     return stage
 
 
@@ -239,7 +245,7 @@ def _move(
 def _ensure_may_close(lead: Lead) -> None:
     leads.ensure_not_converted(lead)
     if lead.status == LeadStatus.LOST:
-        raise InvalidTransition(f"lead {lead.id} is already lost")
+        raise InvalidTransition(f"lead {lead.id} is already lost", code="lead_closed")
 
 
 def change_stage(

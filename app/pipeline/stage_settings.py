@@ -58,7 +58,11 @@ def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -
     if not slug:
         raise ValidationFailed("slug", "give a slug: the name has no letters or digits to make one from")
     if stage_by_slug(session=session, clinic_id=actor.clinic_id, slug=slug) is not None:
-        raise Conflict(f"a stage with slug {slug!r} exists", errors={"json": {"slug": ["already taken"]}})
+        raise Conflict(
+            f"a stage with slug {slug!r} exists",
+            errors={"json": {"slug": ["already taken"]}},
+            code="name_taken",
+        )
     is_terminal, is_default = data.get("is_terminal", False), data.get("is_default", False)
     _check_flags(slug, is_terminal, is_default)
     stages = list_stages(session=session, clinic_id=actor.clinic_id)
@@ -87,7 +91,9 @@ def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -
             session.flush()
     except sa.exc.IntegrityError as exc:  # a concurrent create took the slug
         raise Conflict(
-            f"a stage with slug {slug!r} exists", errors={"json": {"slug": ["already taken"]}}
+            f"a stage with slug {slug!r} exists",
+            errors={"json": {"slug": ["already taken"]}},
+            code="name_taken",
         ) from exc
     if is_default:
         _clear_other_defaults(session, stage, now)

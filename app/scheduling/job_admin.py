@@ -67,7 +67,9 @@ def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now:
     if job is None:
         raise NotFound(f"job {job_id} not found")
     if job.status not in GAVE_UP_STATUSES:
-        raise Conflict(f"job {job_id} is {job.status}; only a dead or failed job can be retried")
+        raise Conflict(
+            f"job {job_id} is {job.status}; only a dead or failed job can be retried", code="invalid_state"
+        )
     before = {"status": job.status, "attempts": job.attempts, "last_error": job.last_error}
     job.status, job.due_at, job.attempts = PENDING, now, 0
     job.dispatched_at = job.finished_at = job.started_at = None

@@ -32,7 +32,9 @@ class JobOut(Schema):
     subject_id = fields.Integer(allow_none=True)
     payload = fields.Raw()
     due_at = fields.DateTime()
-    origin = fields.Raw(allow_none=True, metadata={"description": "why: rule id and version, event id"})
+    origin = fields.Raw(
+        allow_none=True, metadata={"type": "object", "description": "why: rule id and version, event id"}
+    )
     attempts = fields.Integer()
     max_attempts = fields.Integer(allow_none=True)
     last_error = fields.String(allow_none=True)

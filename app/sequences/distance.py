@@ -20,6 +20,34 @@ from app.leads.models import Lead
 from app.messaging import policy, to_lead
 
 
+def check_enrollable(*, session: Session, lead: Lead, sequence: Sequence) -> None:
+    """409 (with its code) when the lead cannot be enrolled in the sequence now: the sequence is
+    inactive, the lead closed or do-not-contact, already in it, or in another that allows no company."""
+    if not sequence.active:
+        raise Conflict(
+            f"sequence {sequence.id} is inactive; activate it before enrolling leads",
+            code="sequence_inactive",
+        )
+    if not lead.is_open:
+        raise Conflict(
+            f"lead {lead.id} is {lead.status.lower()}; only open leads can be enrolled", code="lead_closed"
+        )
+    if lead.do_not_contact:
+        raise Conflict(f"lead {lead.id} is marked do not contact", code="do_not_contact")
+    active = sa.select(SequenceEnrollment.id).where(
+        SequenceEnrollment.sequence_id == sequence.id,
+        SequenceEnrollment.lead_id == lead.id,
+        SequenceEnrollment.status == EnrollmentStatus.ACTIVE,
+    )
+    if session.scalar(active.limit(1)) is not None:
+        raise already_enrolled(lead, sequence)
+    check_one_active_sequence(session=session, lead=lead, sequence=sequence)
+
+
+def already_enrolled(lead: Lead, sequence: Sequence) -> Conflict:
+    return Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}", code="already_enrolled")
+
+
 def check_one_active_sequence(*, session: Session, lead: Lead, sequence: Sequence) -> None:
     """409 when the lead is in another active sequence and this one or that one allows no company."""
     others = session.execute(
@@ -35,7 +63,8 @@ def check_one_active_sequence(*, session: Session, lead: Lead, sequence: Sequenc
         if not (sequence.allow_concurrent and other_allows):
             raise Conflict(
                 f"lead {lead.id} is already in active sequence {other_id}; a lead is in one active "
-                "sequence at a time unless both sequences allow concurrent enrollments"
+                "sequence at a time unless both sequences allow concurrent enrollments",
+                code="already_enrolled",
             )
 
 

@@ -87,7 +87,11 @@ def _flush(session: Session, sequence: Sequence) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a sequence named {sequence.name!r} exists in this clinic") from None
+        raise _name_conflict(sequence.name) from None
+
+
+def _name_conflict(name: str) -> Conflict:
+    return Conflict(f"a sequence named {name!r} exists in this clinic", code="name_taken")
 
 
 def _check_message_templates(session: Session, clinic_id: int, steps_: list[dict]) -> None:
@@ -107,7 +111,7 @@ def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime
     """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
     _check_message_templates(session, actor.clinic_id, data["steps"])
     if _name_taken(session, actor.clinic_id, data["name"], None):
-        raise Conflict(f"a sequence named {data['name']!r} exists in this clinic")
+        raise _name_conflict(data["name"])
     sequence = Sequence(
         clinic_id=actor.clinic_id,
         name=data["name"],
@@ -133,7 +137,7 @@ def update_sequence(
         session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
     )
     if "name" in data and _name_taken(session, actor.clinic_id, data["name"], sequence.id):
-        raise Conflict(f"a sequence named {data['name']!r} exists in this clinic")
+        raise _name_conflict(data["name"])
     for key in SEQUENCE_FIELDS:
         if key in data:
             setattr(sequence, key, data[key])
@@ -176,15 +180,7 @@ def enroll(
 ) -> SequenceEnrollment:
     """Enroll the lead and schedule the first step. 409: inactive sequence, closed lead, already enrolled."""
     sequence = get_sequence(session=session, clinic_id=lead.clinic_id, sequence_id=sequence_id)
-    if not sequence.active:
-        raise Conflict(f"sequence {sequence.id} is inactive; activate it before enrolling leads")
-    if not lead.is_open:
-        raise Conflict(f"lead {lead.id} is {lead.status.lower()}; only open leads can be enrolled")
-    if lead.do_not_contact:
-        raise Conflict(f"lead {lead.id} is marked do not contact")
-    if _active_enrollment(session, sequence.id, lead.id) is not None:
-        raise Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}")
-    distance.check_one_active_sequence(session=session, lead=lead, sequence=sequence)
+    distance.check_enrollable(session=session, lead=lead, sequence=sequence)
     enrollment = SequenceEnrollment(
         clinic_id=lead.clinic_id,
         sequence_id=sequence.id,
@@ -198,19 +194,9 @@ def enroll(
         with session.begin_nested():  # a concurrent enrollment loses on the partial unique index
             session.add(enrollment)
     except IntegrityError:
-        raise Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}") from None
+        raise distance.already_enrolled(lead, sequence) from None
     _schedule_step(session, enrollment, sequence, lead, index=0, start=now, now=now)
     return enrollment
-
-
-def _active_enrollment(session: Session, sequence_id: int, lead_id: int) -> SequenceEnrollment | None:
-    return session.scalar(
-        sa.select(SequenceEnrollment).where(
-            SequenceEnrollment.sequence_id == sequence_id,
-            SequenceEnrollment.lead_id == lead_id,
-            SequenceEnrollment.status == EnrollmentStatus.ACTIVE,
-        )
-    )
 
 
 def _schedule_step(
@@ -339,7 +325,9 @@ def unenroll_by_hand(
     if enrollment is None:
         raise NotFound(f"enrollment {enrollment_id} not found")
     if enrollment.status != EnrollmentStatus.ACTIVE:
-        raise Conflict(f"enrollment {enrollment_id} has already ended ({enrollment.status})")
+        raise Conflict(
+            f"enrollment {enrollment_id} has already ended ({enrollment.status})", code="enrollment_ended"
+        )
     unenroll(session=session, enrollment=enrollment, reason=MANUAL, now=now)
     audit.record(
         session=session,

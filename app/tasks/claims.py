@@ -108,7 +108,10 @@ def renew(*, session: Session, actor: Actor, task_id: int, now: datetime) -> Cla
         until=until,
         held=LeadTask.claimed_by_id == actor.user_id,
     ):
-        raise Conflict(f"task {task_id} is not claimed by you (another caller holds it, or it is closed)")
+        raise Conflict(
+            f"task {task_id} is not claimed by you (another caller holds it, or it is closed)",
+            code="task_not_claimed",
+        )
     return _claimed(session, task_id, "held", until)
 
 

@@ -29,7 +29,7 @@ ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK
 def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
     lead = leads.get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     if lead.status not in OPEN_STATUSES:
-        raise Conflict(f"lead {lead_id} is {lead.status.lower()}: it takes no new tasks")
+        raise Conflict(f"lead {lead_id} is {lead.status.lower()}: it takes no new tasks", code="lead_closed")
     return lead
 
 

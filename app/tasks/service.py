@@ -118,7 +118,7 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, p
 def _open_task(session: Session, actor: Actor, task_id: int) -> tuple[LeadTask, Lead]:
     task = get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id, for_update=True)
     if task.status in CLOSED_TASK_STATUSES:
-        raise InvalidTransition(f"task {task_id} is already {task.status.lower()}")
+        raise InvalidTransition(f"task {task_id} is already {task.status.lower()}", code="task_closed")
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=task.lead_id)
     return task, lead
 

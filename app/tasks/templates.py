@@ -38,7 +38,9 @@ def _name_free(session: Session, clinic_id: int, name: str, except_id: int | Non
         )
     )
     if clash is not None:
-        raise Conflict(f"a task template named {name!r} exists", errors={"json": {"name": ["taken"]}})
+        raise Conflict(
+            f"a task template named {name!r} exists", errors={"json": {"name": ["taken"]}}, code="name_taken"
+        )
 
 
 def create_template(*, session: Session, actor: Actor, data: dict, now: datetime) -> TaskTemplate:

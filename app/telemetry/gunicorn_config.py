@@ -5,9 +5,15 @@
   instead, naming the URL rule (app/telemetry/web.py).
 - A worker that exits is marked dead for prometheus-client's multiprocess mode.
 - A worker opens a database connection before it serves, so its first request does not wait for one.
+- A request line up to gunicorn's most (a long filter list) reaches the app, which refuses one over
+  its own limit (app/api `refuse_oversized_request_line`); gunicorn's refusals of a longer line or
+  of too large headers answer the API's JSON error (app/telemetry/gunicorn_errors.py).
 """
 
-from app.telemetry import metrics
+from app.telemetry import gunicorn_errors, metrics
+
+# gunicorn's largest request line (its default is 4094); the app's own limit is below it.
+limit_request_line = 8190
 
 _JSON_STDERR = {
     "class": "logging.StreamHandler",
@@ -36,6 +42,7 @@ def child_exit(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
+    gunicorn_errors.install(worker)
     database = getattr(worker.wsgi, "extensions", {}).get("followup.db")
     if database is not None:
         database.connect_ahead()

@@ -49,11 +49,12 @@ def redeliver(
     status = effective_status(delivery, job)
     if status not in REDELIVERABLE:
         raise Conflict(
-            f"webhook delivery {delivery_id} is {status}; only a failed or delivered one is sent again"
+            f"webhook delivery {delivery_id} is {status}; only a failed or delivered one is sent again",
+            code="invalid_state",
         )
     subscription = session.get(WebhookSubscription, delivery.subscription_id)
     if subscription is None or not subscription.active:
-        raise Conflict(f"webhook delivery {delivery_id}: its subscription was deleted")
+        raise Conflict(f"webhook delivery {delivery_id}: its subscription was deleted", code="invalid_state")
     before = {"status": status, "attempts": delivery.attempts, "last_error": delivery.last_error}
     if job is not None and job.status in JOB_GAVE_UP:
         scheduling.cancel_job(session=session, job_id=job.id, now=now)  # never run the old one as well

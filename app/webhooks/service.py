@@ -69,7 +69,10 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
     # after the URL's lookup: two creates at once count in turn, so neither makes one past the limit.
     session.execute(sa.select(Clinic.id).where(Clinic.id == actor.clinic_id).with_for_update(key_share=True))
     if _subscription_count(session, actor.clinic_id) >= limit:
-        raise Conflict(f"a clinic may have at most {limit} webhook subscriptions; delete one to add another")
+        raise Conflict(
+            f"a clinic may have at most {limit} webhook subscriptions; delete one to add another",
+            code="limit_reached",
+        )
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = WebhookSubscription(
         clinic_id=actor.clinic_id,

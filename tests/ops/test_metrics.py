@@ -5,11 +5,7 @@ worker process all count into one scrape."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from datetime import timedelta
 
@@ -25,7 +21,7 @@ from app.scheduling.models import ScheduledJob
 from app.scheduling.runner import run_job
 from tests.leadkit import create_lead
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
-from tests.workers import PROJECT_ROOT, subprocess_worker, wait_for, worker_env
+from tests.workers import PROJECT_ROOT, gunicorn, subprocess_worker, wait_for, worker_env
 
 TOKEN = "scrape-me"
 
@@ -169,33 +165,6 @@ def get(port: int, path: str, token: str | None = None):
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     return urllib.request.urlopen(request, timeout=10)
-
-
-class gunicorn:
-    """The Procfile's web process: gunicorn, 2 gthread workers, the app's gunicorn config."""
-
-    def __init__(self, env: dict, port: int):
-        self.env, self.port = env, port
-
-    def __enter__(self):
-        args = [
-            sys.executable, "-m", "gunicorn", "-c", "python:app.telemetry.gunicorn_config",
-            "app:create_app()", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", "2",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=self.env, start_new_session=True)
-        wait_for(self._up, timeout=60, interval=0.2)
-        return self
-
-    def _up(self) -> bool:
-        try:
-            return get(self.port, "/healthz").status == 200
-        except OSError:
-            return False
-
-    def __exit__(self, *exc):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=30)
 
 
 def test_the_grafana_dashboard_reads_only_metrics_that_exist(app, client, monkeypatch):

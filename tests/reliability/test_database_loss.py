@@ -99,7 +99,7 @@ def test_the_api_answers_503_while_the_database_is_unreachable_then_serves_again
         )
         assert down.status_code == 503, down.get_json()
         assert int(down.headers["Retry-After"]) >= 1
-        assert down.get_json()["code"] == 503 and down.get_json()["message"]
+        assert down.get_json()["code"] == "unavailable" and down.get_json()["message"]
         again = client.post(
             "/api/leads", json={"first_name": "During", "last_name": "Outage"}, headers=headers
         )

@@ -15,9 +15,11 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter
 
+from app.api import contract
+from app.api.contract import UNLIMITED_PATHS
 from app.db import MAX_ID
 from app.errors import PreconditionFailed
 
@@ -128,6 +130,21 @@ def accepts_body_up_to(limit: int):
     return decorate
 
 
+# The longest request target (path and query string) the engine reads: a long filter list fits;
+# below gunicorn's own limit (app/telemetry/gunicorn_config.py), so any server answers the same.
+MAX_REQUEST_LINE = 8000
+
+
+def refuse_oversized_request_line() -> None:
+    """before_request: a request target over MAX_REQUEST_LINE bytes is a 414 (JSON, documented)."""
+    target = len(request.environ.get("PATH_INFO", "")) + len(request.environ.get("QUERY_STRING", ""))
+    if target > MAX_REQUEST_LINE:
+        raise RequestURITooLarge(
+            f"the path and query string are longer than {MAX_REQUEST_LINE} bytes; "
+            "send long filters in fewer, shorter parameters"
+        )
+
+
 def _declared_body_limit() -> int | None:
     view = current_app.view_functions.get(request.endpoint or "")
     view_class = getattr(view, "view_class", None)
@@ -152,15 +169,17 @@ def refuse_oversized_body() -> None:
 
 # Error answers every operation of a kind can give, documented in one place so the OpenAPI document
 # describes every response the API really gives (the fuzz test checks it: tests/test_fuzz.py). A
-# view documents its own domain answers (409, 412, ...) with `@blp.alt_response`.
+# view documents its own domain answers (409, 412, ...) with `@blp.alt_response`; app/api/contract.py
+# adds the rest (the 503, the Error body, headers, operationIds).
 BODY_ERRORS = {
     "400": "BAD_REQUEST",  # malformed JSON
     "413": "REQUEST_ENTITY_TOO_LARGE",  # over MAX_CONTENT_LENGTH
     "422": "UNPROCESSABLE_ENTITY",  # a field is invalid
 }
 PATH_ID_ERRORS = {"404": "NOT_FOUND"}  # no such record in the caller's clinic
+# Any request: a request line over MAX_REQUEST_LINE (or gunicorn's limit), headers over gunicorn's.
+REQUEST_SIZE_ERRORS = {"414": "REQUEST_URI_TOO_LONG", "431": "REQUEST_HEADER_FIELDS_TOO_LARGE"}
 RATE_LIMITED = {"429": "TOO_MANY_REQUESTS"}
-UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")  # app/ratelimit.py EXEMPT_PATHS
 PAGINATION_HEADER_DOC = {
     "description": "Pagination metadata, a JSON object",
     # `content`, not `schema`: the value is JSON, not OpenAPI's comma-separated `simple` style.
@@ -183,7 +202,7 @@ PAGINATION_HEADER_DOC = {
 
 def error_responses(*, path: str, operation: dict, has_path_ids: bool) -> dict:
     """The shared error answers an operation can give, by what it takes (body, path ids, limits)."""
-    answers: dict = {}
+    answers: dict = dict(REQUEST_SIZE_ERRORS)
     if "requestBody" in operation:
         answers.update(BODY_ERRORS)
     if any(p.get("in") == "query" for p in operation.get("parameters", []) if isinstance(p, dict)):
@@ -208,21 +227,32 @@ def _names_a_record(parameter) -> bool:
     return any(name.endswith(("_id", "_ids")) for name in [*names, parameter.get("name", "")])
 
 
-class _ErrorDocumentingSpec:
-    """The APISpec, adding each operation's shared error answers as its path is registered."""
+_WERKZEUG_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
-    def __init__(self, spec):
-        self._spec = spec
+
+def openapi_path(rule: str) -> str:
+    """A werkzeug rule (`/api/leads/<int:lead_id>`) as an OpenAPI path (`/api/leads/{lead_id}`)."""
+    return _WERKZEUG_ARGUMENT.sub(r"{\1}", rule)
+
+
+class _ErrorDocumentingSpec:
+    """The APISpec, completing each operation (app/api/contract.py) as its path is registered."""
+
+    def __init__(self, spec, app):
+        self._spec, self._app = spec, app
 
     def __getattr__(self, name):
         return getattr(self._spec, name)
 
     def path(self, *, rule, operations, parameters, **kwargs):
-        for operation in operations.values():
+        view = self._app.view_functions.get(rule.endpoint)
+        view_class = getattr(view, "view_class", None)
+        for method, operation in operations.items():
             shared = error_responses(path=rule.rule, operation=operation, has_path_ids=bool(rule.arguments))
-            responses = operation.setdefault("responses", {})
-            for status, answer in shared.items():
-                responses.setdefault(status, answer)
+            handler = getattr(view_class, method, None) if view_class else view
+            contract.complete_operation(
+                operation, method=method, path=openapi_path(rule.rule), shared=shared, view=handler
+            )
         return self._spec.path(rule=rule, operations=operations, parameters=parameters, **kwargs)
 
 
@@ -238,7 +268,9 @@ class ApiBlueprint(SmorestBlueprint):
         return super().arguments(schema, location=location, required=required, **kwargs)
 
     def register_views_in_doc(self, api, app, spec, *, name, parameters):
-        super().register_views_in_doc(api, app, _ErrorDocumentingSpec(spec), name=name, parameters=parameters)
+        super().register_views_in_doc(
+            api, app, _ErrorDocumentingSpec(spec, app), name=name, parameters=parameters
+        )
 
     def _document_pagination_metadata(self, spec, resp_doc):
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER_DOC
@@ -248,6 +280,14 @@ class FollowupApi(Api):
     # No catch-all `default` response: each operation lists the statuses it really answers, so a
     # status the document does not name is a finding (schemathesis' status_code_conformance).
     DEFAULT_ERROR_RESPONSE_NAME = None
+    ERROR_SCHEMA = contract.ErrorSchema
+
+    def _register_responses(self):
+        """The shared error answers (by HTTPStatus name), each with the Error body and its headers;
+        registered lazily: only those an operation names appear in the document."""
+        for name, answer in contract.SHARED_ANSWERS.items():
+            answer = {**answer, "content": {"application/json": {"schema": self.ERROR_SCHEMA}}}
+            self.spec.components.response(name, answer, lazy=True)
 
 
 def make_blueprint(name: str, description: str) -> ApiBlueprint:
@@ -265,11 +305,19 @@ def init_api(app) -> Api:
         # Served by the app from the installed swagger-ui-bundle: no CDN, works offline.
         OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
         API_SPEC_OPTIONS={
+            "info": {
+                "description": "The Follow-up Engine's HTTP API: leads, tasks, follow-up automation and "
+                "their reports, for a clinic's own frontend and integrations. Errors answer the `Error` "
+                "schema with a machine-readable `code`."
+            },
+            # Relative: the document describes the server that serves it.
+            "servers": [{"url": "/", "description": "The server serving this document"}],
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                     "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                }
+                },
+                **contract.COMPONENTS,
             },
         },
     )

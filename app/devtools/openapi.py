@@ -1,0 +1,45 @@
+"""`openapi.json`, the committed API contract, written from the running code's document.
+
+    python -m app.devtools.openapi > openapi.json    (or `make openapi`)
+
+The app is built with throwaway secrets, an in-memory SQLite database and a Redis it never
+contacts: the document depends on the code only, never on a machine's settings. Keys are sorted
+and the indentation fixed, so the file changes only when the contract does
+(tests/test_openapi_contract.py compares it with the running code's).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from cryptography.fernet import Fernet
+
+from app.config import Settings, random_secret
+
+COMMITTED_PATH = "openapi.json"
+
+
+def document() -> dict:
+    """The OpenAPI document of an app built from the code alone."""
+    from app import create_app
+
+    settings = Settings(
+        env="test",
+        secret_key=random_secret(),
+        phi_encryption_key=Fernet.generate_key().decode(),
+        database_url="sqlite://",
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    app = create_app(settings)
+    with app.app_context():
+        return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+
+
+def render(spec: dict) -> str:
+    """The document as committed: sorted keys, two-space indentation, one final newline."""
+    return json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(document()))

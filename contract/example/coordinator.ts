@@ -1,0 +1,56 @@
+// A frontend's first use of the engine, through a client generated from openapi.json
+// (openapi-typescript writes schema.d.ts; openapi-fetch calls the API with its types):
+// log in, create a lead, list its tasks, complete one. `tsc --strict` checks it against the
+// contract: a renamed field, path or operation fails the type check.
+import createClient from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+type Task = components["schemas"]["TaskOut"];
+type ApiError = components["schemas"]["Error"];
+
+export class ApiFailure extends Error {
+  constructor(readonly body: ApiError) {
+    super(`${body.code}: ${body.message}`);
+  }
+}
+
+export async function firstFollowUp(baseUrl: string, email: string, password: string): Promise<Task> {
+  const api = createClient<paths>({ baseUrl });
+
+  const login = await api.POST("/api/auth/login", { body: { email, password } });
+  if (login.error) throw new ApiFailure(login.error);
+  const token = login.data.access_token;
+  if (!token) throw new Error("no access token");
+  const auth = { Authorization: `Bearer ${token}` };
+
+  // The Idempotency-Key makes a retried click create one lead, not two.
+  const created = await api.POST("/api/leads", {
+    params: { header: { "Idempotency-Key": crypto.randomUUID() }, query: { reject_duplicates: false } },
+    headers: auth,
+    body: { first_name: "Jane", last_name: "Doe", phone: "(415) 555-2671", email: "jane@example.com" },
+  });
+  if (created.error) throw new ApiFailure(created.error);
+  const leadId = created.data.id;
+  if (leadId === undefined) throw new Error("the new lead has no id");
+
+  const listed = await api.GET("/api/leads/{lead_id}/tasks", {
+    params: { path: { lead_id: leadId }, query: { status: "PENDING", page_size: 10 } },
+    headers: auth,
+  });
+  if (listed.error) throw new ApiFailure(listed.error);
+  const pagination = listed.response.headers.get("X-Pagination");
+  const task = listed.data[0];
+  if (task?.id === undefined) throw new Error(`no open task yet (${pagination ?? "no pagination"})`);
+
+  const completed = await api.POST("/api/leads/tasks/{task_id}/complete", {
+    params: { path: { task_id: task.id } },
+    headers: auth,
+    body: { outcome: "done", notes: "Called back, booked a consultation" },
+  });
+  if (completed.error) {
+    // A frontend branches on the code, never on the message.
+    if (completed.error.code === "task_closed") return task;
+    throw new ApiFailure(completed.error);
+  }
+  return completed.data;
+}
