@@ -147,7 +147,6 @@ OPERATION_IDS: dict[str, str] = {
     # Inbound: captures and providers' callbacks.
     "POST /api/capture/call": "captureCall",
     "POST /api/capture/inbound": "captureInboundMessage",
-    "POST /api/notifications/sms-status": "receiveSmsStatus",
     "POST /api/providers/sendgrid/events": "receiveSendgridEvents",
     "POST /api/providers/sendgrid/inbound/{secret}": "receiveSendgridInbound",
     "POST /api/providers/twilio/sms": "receiveTwilioSms",
