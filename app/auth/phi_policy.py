@@ -9,7 +9,11 @@ record, the PHI fields left out (absent, not null: null means "empty" to a clien
 
 Response schemas apply it by subclassing `PhiSchema`: the reader is the request's actor, bound by
 the permission check before every request (app/auth/permissions.py). Nothing bound (a worker, the
-CLI, a webhook) means no reader, so a dump leaves PHI out: the policy fails closed.
+CLI, a webhook) means no reader, so a dump leaves PHI out: the policy fails closed. A JSON value of
+a response (an audit event's before/after, a task's or a job's origin, a step's conditions) is a
+`PolicedJSON` field: `withhold_nested` leaves out, at any depth, every key the policy names and what a
+condition on a PHI field compared with, saw and whether it held. Texts rendered from merge fields
+(a message's echo, a preview) are rendered again with `withhold_merge_values`.
 
 Webhook payloads never carry PHI (app/webhooks): a subscriber is a URL, not a reader whose reads are
 audited and whose permissions the clinic's admin sets; it gets ids and fetches what it needs with an
