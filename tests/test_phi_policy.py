@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import pkgutil
 from types import SimpleNamespace
 
@@ -195,3 +196,216 @@ def test_the_openapi_document_describes_withheld_fields_as_optional(client):
     assert {"notes", "patient_dob", "insurance_member_id", "address_line1"} <= set(
         components["LeadOut"]["properties"]
     )
+
+
+# --- every response schema, and the JSON values inside them -----------------------------------------
+
+# Response schemas that carry no PHI, and why. Every other response schema passes the policy: a
+# PhiSchema of a kind, a PolicedJSON field, a schema nesting one of those, or a hook in POLICED_BY_HOOK.
+# A new response schema fails `test_every_response_schema_passes_the_policy_or_says_why_not` until it
+# is one of those or is added here with its reason.
+CARRIES_NO_PHI = {
+    "ErrorSchema": "an error's message and the names of the request's fields",
+    "ApiKeyCreatedOut": "an API key: its name, prefix, permissions and secret",
+    "ApiKeyOut": "an API key: its name, prefix and permissions",
+    "ClinicOut": "the clinic's own settings",
+    "PlatformClinicOut": "a clinic's own settings",
+    "MeOut": "the staff user's own account",
+    "UserOut": "a staff user's account",
+    "TokenOut": "a session's tokens",
+    "RuleOut": "the clinic's rule as its staff wrote it: what it compares with, never a lead's value",
+    "RuleVersionOut": "a past version of the clinic's rule, as its staff wrote it",
+    "RuleStatsOut": "counts of a rule's steps",
+    "SimulateOut": "counts of what a rule would have made",
+    "TrailEnrollmentOut": "a sequence enrolment's ids, status and times",
+    "CalendarTokenOut": "a calendar feed's address and token",
+    "CallOut": "ids of the lead and activity a call made",
+    "InboundOut": "ids and flags of an inbound message's handling",
+    "WebFormOut": "the id of the lead a web form made",
+    "BestContactTimesOut": "answer rates by hour",
+    "ContactSlotOut": "an hour's answer rate",
+    "ForecastOut": "expected conversions by month",
+    "MonthForecastOut": "expected conversions of a month",
+    "NextTaskContactTimeOut": "an hour's answer rate",
+    "NextTaskSlaOut": "an SLA clock's kind and times",
+    "NextTaskWhyOut": "why a task is next: priority, times, score",
+    "DuplicateOut": "the id of a lead matched as a duplicate",
+    "LeadSourceOut": "the clinic's marketing channel",
+    "NextActionOut": "the engine's suggested next action (a kind and a time)",
+    "ScoreFactorOut": "a lead score's feature names and weights",
+    "MessageTemplateOut": "the clinic's template as its staff wrote it, merge fields unfilled",
+    "MessageTemplateStatsOut": "the clinic's template, with counts",
+    "InboxItemOut": "a staff notification's title and text (about work, written for staff)",
+    "PreferencesOut": "a staff user's notification preferences",
+    "RetryCountOut": "a count",
+    "StageOut": "the clinic's pipeline stage",
+    "ErasureOut": "counts of what an erasure removed",
+    "DelayOut": "a sequence step's delay",
+    "EnrollmentOut": "a sequence enrolment's ids, status and times",
+    "SequenceOut": "the clinic's sequence as its staff wrote it, merge fields unfilled",
+    "SequenceStepOut": "a sequence step as the clinic's staff wrote it",
+    "SequenceStatsOut": "counts of a sequence's enrolments",
+    "VariantStatsOut": "counts of a step's variants",
+    "SlaClockOut": "an SLA clock's kind and times",
+    "StatusCountsOut": "task counts",
+    "AssigneeCountsOut": "task counts of a staff user",
+    "TaskSummaryOut": "task counts",
+    "TemplateOut": "the clinic's task template",
+    "WebhookOut": "a webhook subscription",
+    "WebhookCreatedOut": "a webhook subscription and its secret",
+    "WebhookDeliveryOut": "a webhook delivery's status (its payload is not in the answer)",
+}
+# Schemas that apply the policy in a hook of their own (each through a phi_policy function).
+POLICED_BY_HOOK = {
+    "EvaluatedCondition": "post_dump: phi_policy.withhold_seen",
+    "DeliveryOut": "post_dump: phi_policy.withhold_rendered (a message's title to a lead)",
+    "LeadMessageOut": "rendered for the reader: phi_policy.withhold_merge_values (app/messaging/send.py)",
+    "PreviewOut": "rendered for the reader: phi_policy.withhold_merge_values (app/messaging/service.py)",
+}
+# JSON values (Raw, Dict, a list of them) that are not a PolicedJSON, and why they hold no PHI. Each
+# other JSON value of a response passes `phi_policy.withhold_nested` for its reader.
+JSON_NOT_PHI = {
+    ("ErrorSchema", "errors"): "validation messages keyed by the request's field names",
+    ("ClinicOut", "business_hours"): "the clinic's opening hours",
+    ("ClinicOut", "settings"): "the clinic's settings",
+    ("EvaluatedCondition", "value"): "withheld by its schema's hook (POLICED_BY_HOOK)",
+    ("EvaluatedCondition", "seen"): "withheld by its schema's hook (POLICED_BY_HOOK)",
+    ("RuleOut", "conditions"): "the clinic's rule as written",
+    ("RuleOut", "actions"): "the clinic's rule as written",
+    ("RuleVersionOut", "definition"): "the clinic's rule as written",
+    ("RuleStatsOut", "steps"): "counts by status",
+    ("RuleStatsOut", "skipped_reasons"): "counts by reason",
+    ("SimulateOut", "totals"): "counts by action type",
+    ("SimulateOut", "per_day"): "counts by day",
+    ("SimulateOut", "per_coordinator"): "counts by staff user",
+    ("BulkJobOut", "outcomes"): "counts by outcome",
+    ("PreferencesOut", "channels"): "a staff user's channels by notification kind",
+    ("PreferencesOut", "quiet_hours"): "a staff user's quiet hours",
+    ("SequenceStatsOut", "unenrolled_by_reason"): "counts by reason",
+    ("SequenceStepOut", "variants"): "the clinic's message variants as written, merge fields unfilled",
+    ("VariantStatsOut", "variants"): "counts by variant",
+    ("StatusCountsOut", "by_status"): "counts",
+    ("StatusCountsOut", "by_due"): "counts",
+    ("AssigneeCountsOut", "by_status"): "counts",
+    ("AssigneeCountsOut", "by_due"): "counts",
+}
+
+RESPONSE_SCHEMAS = [schema for schema in _app_response_schemas() if schema is not phi_policy.PhiSchema]
+
+
+def _json_fields(schema: type[Schema]) -> dict[str, fields.Field]:
+    """The schema's free JSON values: a Raw or a Dict, or a list of them, that no nested schema shapes."""
+    found = {}
+    for name, field in schema._declared_fields.items():
+        inner = getattr(field, "inner", field)
+        if type(inner) in (fields.Raw, fields.Dict, fields.Mapping, phi_policy.PolicedJSON):
+            found[name] = inner
+    return found
+
+
+def _policed(schema: type[Schema], seen: frozenset = frozenset()) -> bool:
+    if schema in seen:
+        return False
+    if (issubclass(schema, phi_policy.PhiSchema) and schema.PHI_KIND) or schema.__name__ in POLICED_BY_HOOK:
+        return True
+    if any(isinstance(field, phi_policy.PolicedJSON) for field in _json_fields(schema).values()):
+        return True
+    return any(
+        (inner := _nested(field)) is not None and _policed(inner, seen | {schema})
+        for field in schema._declared_fields.values()
+    )
+
+
+def test_every_response_schema_passes_the_policy_or_says_why_not():
+    unaccounted = [
+        schema.__name__
+        for schema in RESPONSE_SCHEMAS
+        if not _policed(schema) and schema.__name__ not in CARRIES_NO_PHI
+    ]
+    assert unaccounted == [], "a response schema neither passes the PHI policy nor says it carries no PHI"
+    stale = set(CARRIES_NO_PHI) - {schema.__name__ for schema in RESPONSE_SCHEMAS if not _policed(schema)}
+    assert stale == set(), "declared as carrying no PHI, yet gone or policed: drop them from CARRIES_NO_PHI"
+
+
+def test_every_json_value_of_a_response_passes_the_policy_or_says_why_not():
+    unpoliced = [
+        f"{schema.__name__}.{name}"
+        for schema in RESPONSE_SCHEMAS
+        for name, field in _json_fields(schema).items()
+        if not isinstance(field, phi_policy.PolicedJSON) and (schema.__name__, name) not in JSON_NOT_PHI
+    ]
+    assert unpoliced == [], "a JSON value of a response skips phi_policy.withhold_nested"
+
+
+def test_every_schema_of_the_api_document_is_walked(client):
+    """What the API answers (every schema its document names in a response) is a schema the walk
+    above sees: an answer cannot come from a schema defined where the walk does not look."""
+    spec = client.get("/api/openapi.json").get_json()
+    answered = set()
+
+    def refs(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in answered:
+                    answered.add(name)
+                    refs(spec["components"]["schemas"][name])
+            for value in node.values():
+                refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                refs(value)
+
+    refs([operation.get("responses") for ops in spec["paths"].values() for operation in ops.values()
+          if isinstance(operation, dict)])  # fmt: skip
+    walked = {schema.__name__ for schema in RESPONSE_SCHEMAS} | {"Error", "PaginationMetadata"}
+    assert answered and answered <= walked
+
+
+# A JSON value as a rule, an update or a job may hold it: PHI keys at any depth, conditions on PHI fields.
+PHI_IN_JSON = {
+    "rule_id": 4,
+    "conditions": [
+        {
+            "field": "lead.city",
+            "operator": "equals",
+            "value": "Springfield",
+            "seen": "Springfield",
+            "result": True,
+        },
+        {
+            "field": "event.activity_type",
+            "operator": "equals",
+            "value": "NOTE",
+            "seen": "NOTE",
+            "result": True,
+        },
+    ],
+    "address_line1": "12 Elm Street",
+    "nested": [{"patient_first_name": "Tim", "insurance_carrier": "Delta", "notes": "knee"}],
+}
+PHI_VALUES_IN_JSON = ("Springfield", "12 Elm Street", "Tim", "Delta", "knee")
+
+
+def _policed_json_names(schema: type[Schema]) -> list[str]:
+    return [name for name, field in _json_fields(schema).items() if isinstance(field, phi_policy.PolicedJSON)]
+
+
+@pytest.mark.parametrize(
+    "schema", [schema for schema in RESPONSE_SCHEMAS if _policed_json_names(schema)], ids=lambda s: s.__name__
+)
+def test_a_policed_json_value_keeps_phi_from_a_reader_without_lead_phi(schema):
+    names = _policed_json_names(schema)
+    sample = SimpleNamespace(
+        **{name: [PHI_IN_JSON] if isinstance(schema._declared_fields[name], fields.List) else PHI_IN_JSON
+           for name in names}
+    )  # fmt: skip
+    for reader in WITHOUT_PHI.values():
+        with phi_policy.reading_as(reader):
+            text = json.dumps(schema(only=names).dump(sample))
+        assert not [value for value in PHI_VALUES_IN_JSON if value in text], schema.__name__
+        assert "NOTE" in text and "lead.city" in text  # what is not PHI stays
+    with phi_policy.reading_as(WITH_PHI["treatment_coordinator"]):
+        text = json.dumps(schema(only=names).dump(sample))
+    assert all(value in text for value in PHI_VALUES_IN_JSON)

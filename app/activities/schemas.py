@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.auth.phi_policy import PhiSchema
+from app.auth.phi_policy import PhiSchema, PolicedJSON
 
 
 class ActivityIn(RequestSchema):
@@ -73,7 +73,7 @@ class ActivityOut(PhiSchema):
     duration_minutes = fields.Integer(allow_none=True)
     previous_stage = fields.String(allow_none=True)
     new_stage = fields.String(allow_none=True)
-    details = fields.Dict(
+    details = PolicedJSON(
         allow_none=True, metadata={"description": "Assignment: from_user_id, to_user_id, reason"}
     )
     occurred_at = fields.DateTime()

@@ -1,6 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
+from app.auth.phi_policy import PolicedJSON
 
 
 def parse_subject(value: str) -> tuple[str, str]:
@@ -27,8 +28,10 @@ class AuditEventOut(Schema):
     actor = fields.String()
     action = fields.String()
     subject_type = fields.String()
-    subject_id = fields.String()
-    # JSON objects (the model's columns are dicts); the type keeps OpenAPI's `nullable` meaningful.
-    before = fields.Raw(allow_none=True, metadata={"type": "object"})
-    after = fields.Raw(allow_none=True, metadata={"type": "object"})
+    # Null for an action on no one record (an export, a bulk retry): the column is nullable.
+    subject_id = fields.String(allow_none=True)
+    # JSON objects (the model's columns are dicts), dumped through the PHI policy for the reader: a
+    # lead's update keeps its address and the patient's name from a reader without `lead:phi`.
+    before = PolicedJSON(allow_none=True)
+    after = PolicedJSON(allow_none=True)
     at = fields.DateTime()

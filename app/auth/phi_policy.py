@@ -9,7 +9,11 @@ record, the PHI fields left out (absent, not null: null means "empty" to a clien
 
 Response schemas apply it by subclassing `PhiSchema`: the reader is the request's actor, bound by
 the permission check before every request (app/auth/permissions.py). Nothing bound (a worker, the
-CLI, a webhook) means no reader, so a dump leaves PHI out: the policy fails closed.
+CLI, a webhook) means no reader, so a dump leaves PHI out: the policy fails closed. A JSON value of
+a response (an audit event's before/after, a task's or a job's origin, a step's conditions) is a
+`PolicedJSON` field: `withhold_nested` leaves out, at any depth, every key the policy names and what a
+condition on a PHI field compared with, saw and whether it held. Texts rendered from merge fields
+(a message's echo, a preview) are rendered again with `withhold_merge_values`.
 
 Webhook payloads never carry PHI (app/webhooks): a subscriber is a URL, not a reader whose reads are
 audited and whose permissions the clinic's admin sets; it gets ids and fetches what it needs with an
@@ -24,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from marshmallow import Schema, post_dump
+from marshmallow import Schema, fields, post_dump
 from marshmallow.schema import SchemaMeta
 
 from app.auth.roles import Actor, Permission
@@ -77,27 +81,76 @@ def withhold(data: dict, actor: Actor | None, kind: str) -> dict:
     return data
 
 
-def names_phi(path: str | None) -> bool:
+def names_phi(path) -> bool:
     """Whether a dotted path such as a rule condition's "lead.city" names a PHI field."""
-    kind, _, name = (path or "").partition(".")
+    if not isinstance(path, str):
+        return False
+    kind, _, name = path.partition(".")
     return name in FIELDS.get(kind, ())
+
+
+# What a rule's condition on a lead field tells of that lead once evaluated: the value it compared
+# with (the lead's own value when an `equals` held, and a task or step exists because it held), the
+# value it saw, and whether it held.
+CONDITION_WITNESSES = ("value", "seen", "result")
 
 
 def withhold_seen(condition, actor: Actor | None):
     """A rule's condition as evaluated on a lead ({field, operator, value, seen, result}) without
-    what it saw and whether it held, when its field is PHI `actor` may not see: either tells it."""
+    what it compared with, saw and whether it held, when its field is PHI `actor` may not see."""
     if may_read_phi(actor) or not isinstance(condition, dict) or not names_phi(condition.get("field")):
         return condition
-    return {key: value for key, value in condition.items() if key not in ("seen", "result")}
+    return {key: value for key, value in condition.items() if key not in CONDITION_WITNESSES}
+
+
+def withhold_nested(value, actor: Actor | None):
+    """A JSON column's value (an audit event's before/after, a task's or a job's origin and payload,
+    a step's conditions: nested dicts and lists) as `actor` may see it. Without `lead:phi`: no key the
+    policy names PHI at any depth (fail closed: a rule's "description" goes too), and each condition
+    on a PHI field without its witnesses (`withhold_seen`)."""
+    if may_read_phi(actor):
+        return value
+    if isinstance(value, dict):
+        shown = withhold_seen(value, actor)
+        return {key: withhold_nested(item, actor) for key, item in shown.items() if key not in ALL_FIELDS}
+    if isinstance(value, list):
+        return [withhold_nested(item, actor) for item in value]
+    return value
 
 
 def strip_all(value):
-    """`value` (nested dicts and lists) without any PHI-named key: for what leaves to no reader."""
-    if isinstance(value, dict):
-        return {key: strip_all(item) for key, item in value.items() if key not in ALL_FIELDS}
-    if isinstance(value, list):
-        return [strip_all(item) for item in value]
-    return value
+    """`value` (nested dicts and lists) as no reader may see it: for what leaves to no reader."""
+    return withhold_nested(value, None)
+
+
+def withhold_merge_values(values: dict, actor: Actor | None) -> dict:
+    """A text's merge values ({{ patient_first_name }}, ...) as `actor` may see them rendered: a PHI
+    field of the lead shows as `[its name]` to a reader without `lead:phi`."""
+    if may_read_phi(actor):
+        return values
+    return {name: f"[{name}]" if names_phi(f"lead.{name}") else value for name, value in values.items()}
+
+
+def withhold_rendered(data: dict, actor: Actor | None, names: Iterable[str]) -> dict:
+    """A dumped message to a lead without its rendered texts `names` (a subject, the start of a body)
+    for a reader without `lead:phi`: merge fields wrote the patient's name into them when sent."""
+    if may_read_phi(actor) or data.get("lead_id") is None:
+        return data
+    for name in names:
+        data.pop(name, None)
+    return data
+
+
+class PolicedJSON(fields.Raw):
+    """A response's JSON column value (an object or a list), dumped through `withhold_nested` for the
+    bound reader: what a rule saw, an audited change, a job's payload follow the one policy."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).setdefault("type", "object")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return withhold_nested(value, _reader.get())
 
 
 def bind(actor: Actor | None) -> None:

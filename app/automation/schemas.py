@@ -119,7 +119,7 @@ class PlannedAction(Schema):
     index = fields.Integer()
     type = fields.String()
     at = fields.DateTime(metadata={"description": "a task's due time, else when the action happens"})
-    action = fields.Dict()
+    action = phi_policy.PolicedJSON()
 
 
 class RuleTestOut(Schema):
@@ -148,29 +148,29 @@ class SimulateOut(Schema):
 
 
 class StepOut(Schema):
+    """A step on a lead's why-trail. Its JSON values pass the PHI policy (app/auth/phi_policy.py): a
+    condition on a lead's PHI field (its city, insurance, interest) keeps what it compared with, saw
+    and whether it held from a reader without `lead:phi`."""
+
     id = fields.Integer()
     action_type = fields.String()
     status = fields.String(metadata={"description": "scheduled, done, skipped, cancelled, failed"})
     run_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
-    rule = fields.Dict(allow_none=True, metadata={"description": "{id, version, name}"})
-    sequence = fields.Dict(allow_none=True, metadata={"description": "{enrollment_id, step}"})
-    event = fields.Dict(allow_none=True, metadata={"description": "{id, type}"})
+    rule = phi_policy.PolicedJSON(allow_none=True, metadata={"description": "{id, version, name}"})
+    sequence = phi_policy.PolicedJSON(allow_none=True, metadata={"description": "{enrollment_id, step}"})
+    event = phi_policy.PolicedJSON(allow_none=True, metadata={"description": "{id, type}"})
     sweep = fields.String(
         allow_none=True, metadata={"description": "the beat sweep that made the step, e.g. the orphan sweep"}
     )
-    conditions = fields.List(fields.Dict(), metadata={"description": "as evaluated: value seen, result"})
-    action = fields.Dict()
-    result = fields.Dict(metadata={"description": "what it made (task_id, notification_id) or why not"})
+    conditions = fields.List(
+        phi_policy.PolicedJSON(), metadata={"description": "as evaluated: value seen, result"}
+    )
+    action = phi_policy.PolicedJSON()
+    result = phi_policy.PolicedJSON(
+        metadata={"description": "what it made (task_id, notification_id) or why not"}
+    )
     reason = fields.String(allow_none=True)
-
-    @post_dump
-    def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
-        """A condition on a lead's PHI field (its city, insurance, interest) keeps what it saw and
-        whether it held from a reader without `lead:phi` (app/auth/phi_policy.py)."""
-        reader = phi_policy.current_reader()
-        data["conditions"] = [phi_policy.withhold_seen(c, reader) for c in data.get("conditions") or []]
-        return data
 
 
 class TrailEnrollmentOut(Schema):

@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
+from app.auth.phi_policy import PolicedJSON
 from app.bulk.models import ROW_OUTCOMES
 from app.tasks.schemas import OUTCOMES, PRIORITIES, TYPES, TeamFilterArgs
 
@@ -94,7 +95,7 @@ class BulkJobOut(Schema):
     total = fields.Integer()
     done = fields.Integer()
     failed = fields.Integer()
-    errors = fields.List(fields.Dict())
+    errors = fields.List(PolicedJSON())
     outcomes = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
@@ -117,7 +118,7 @@ class BulkJobRowOut(Schema):
     external_id = fields.String(allow_none=True)
     field = fields.String(allow_none=True, metadata={"description": "The invalid field"})
     message = fields.String(allow_none=True)
-    matches = fields.List(fields.Dict(), allow_none=True, metadata={"description": "Open leads matched"})
+    matches = fields.List(PolicedJSON(), allow_none=True, metadata={"description": "Open leads matched"})
 
 
 class BulkJobRowsArgs(RequestSchema):

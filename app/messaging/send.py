@@ -16,10 +16,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import phi_policy
 from app.auth.roles import Actor
 from app.errors import Conflict
 from app.leads import service as leads
-from app.messaging import policy, to_lead
+from app.messaging import merge_fields, policy, to_lead
 from app.messaging import service as templates
 from app.messaging.models import EMAIL
 
@@ -79,6 +80,9 @@ def send_message(
         after={"notification_id": notification.id, "channel": channel, "template_id": template_id},
         at=now,
     )
+    shown_subject, shown_body = sent.subject, sent.body
+    if not phi_policy.may_read_phi(actor):
+        shown_subject, shown_body = _as_reader_sees(session, actor, lead, (subject or "", body))
     return {
         "notification_id": notification.id,
         "activity_id": sent.activity.id,
@@ -87,9 +91,18 @@ def send_message(
         "status": notification.status,
         "scheduled_for": notification.next_attempt_at,
         "held_until_reason": decision.reason if decision.verdict == policy.MOVE else None,
-        "subject": sent.subject if channel == EMAIL else None,
-        "body": sent.body,
+        "subject": shown_subject if channel == EMAIL else None,
+        "body": shown_body,
     }
+
+
+def _as_reader_sees(session: Session, actor: Actor, lead, texts: tuple[str, str]) -> tuple[str, str]:
+    """The subject and body the answer echoes, rendered again with the lead's PHI merge fields as
+    `actor` may see them (`[patient_first_name]` without `lead:phi`): the texts were rendered once
+    already, so they render again now."""
+    values = templates.merge_values(session=session, lead=lead, texts=texts)
+    values = phi_policy.withhold_merge_values(values, actor)
+    return tuple(merge_fields.merge(text, values) for text in texts)
 
 
 def manual_dedupe_key(actor: Actor, lead_id: int, idempotency_key: str | None) -> str:

@@ -206,11 +206,7 @@ def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | 
     else:
         lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
         values = merge_values(session=session, lead=lead, texts=(template.subject or "", template.body))
-        if not phi_policy.may_read_phi(actor):
-            values = {
-                name: f"[{name}]" if phi_policy.names_phi(f"lead.{name}") else value
-                for name, value in values.items()
-            }
+        values = phi_policy.withhold_merge_values(values, actor)
     return {
         "template_id": template.id,
         "channel": template.channel,

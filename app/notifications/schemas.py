@@ -1,6 +1,7 @@
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
 from app.api import RequestSchema, UTCDateTime
+from app.auth import phi_policy
 from app.auth.schemas import HHMM
 from app.notifications import rules
 from app.notifications.models import Channel, DeliveryStatus
@@ -57,7 +58,12 @@ class DeliveryOut(Schema):
     to_address = fields.String(allow_none=True)
     lead_id = fields.Integer(allow_none=True)
     recipient_user_id = fields.Integer(allow_none=True)
-    title = fields.String(metadata={"description": "the subject (email) or the start of the message"})
+    title = fields.String(
+        metadata={
+            "description": "the subject (email) or the start of the message; to a lead: present only "
+            "for a reader with `lead:phi` (merge fields may have written the patient's name into it)"
+        }
+    )
     status = fields.String(metadata={"description": ", ".join(s.value for s in DeliveryStatus)})
     attempts = fields.Integer()
     next_attempt_at = fields.DateTime(allow_none=True)
@@ -69,6 +75,10 @@ class DeliveryOut(Schema):
     sent_at = fields.DateTime(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
     opened_at = fields.DateTime(allow_none=True)
+
+    @post_dump
+    def _withhold_rendered_text(self, data: dict, **kwargs) -> dict:
+        return phi_policy.withhold_rendered(data, phi_policy.current_reader(), ("title",))
 
 
 def _validate_channels(value: dict) -> None:

@@ -1,6 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api import RequestSchema
+from app.auth.phi_policy import PolicedJSON
 from app.db import MAX_ID
 from app.scheduling.models import STATUSES
 
@@ -30,10 +31,10 @@ class JobOut(Schema):
     subject = fields.String(allow_none=True, metadata={"description": "type:id, e.g. lead:7"})
     subject_type = fields.String(allow_none=True)
     subject_id = fields.Integer(allow_none=True)
-    payload = fields.Raw()
+    payload = PolicedJSON()
     due_at = fields.DateTime()
-    origin = fields.Raw(
-        allow_none=True, metadata={"type": "object", "description": "why: rule id and version, event id"}
+    origin = PolicedJSON(
+        allow_none=True, metadata={"description": "why: rule id and version, event id, conditions seen"}
     )
     attempts = fields.Integer()
     max_attempts = fields.Integer(allow_none=True)

@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.api import RequestSchema, UTCDateTime, id_field
-from app.auth.phi_policy import PhiSchema
+from app.auth.phi_policy import PhiSchema, PolicedJSON
 from app.leads.schemas import NextActionOut
 from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.tasks.team import DUE_BUCKETS, SORT_CHOICES
@@ -36,7 +36,9 @@ class TaskOut(PhiSchema):
     outcome_notes = fields.String(allow_none=True)
     escalated_at = fields.DateTime(allow_none=True)
     template_id = fields.Integer(allow_none=True)
-    origin = fields.Dict()
+    origin = PolicedJSON(
+        metadata={"description": "why it exists: manual, a template, or a rule with the conditions it saw"}
+    )
     reminder_offsets_minutes = fields.List(
         fields.Integer(), allow_none=True, metadata={"description": "Own reminder offsets; null: clinic's"}
     )
