@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import passwords, queries, sessions, tokens
+from app.auth import passwords, queries, roles, sessions, tokens
 from app.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
@@ -283,7 +283,10 @@ def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
 
 def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
     """A user of the clinic; without a `password` they have none until they set one (onboarding.py
-    invites them)."""
+    invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
+    demo seed), outside every clinic, so no grant rule applies; any clinic's caller is checked."""
+    if actor is not None:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=data["role"])
     email = data["email"].strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict(
@@ -323,6 +326,10 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
 def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
     """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    # Changing a user (their password, email, role) is granting their role: held by the actor, both
+    # the one they have and the one they get.
+    for role in {user.role, data.get("role", user.role)}:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=role)
     before = _user_snapshot(user)
     was_available = user.active and not user.out_of_office
     if "email" in data:
