@@ -136,8 +136,3 @@ def check_grant(actor: Actor, *, grantee: str, permissions: Iterable[str] = (), 
 def grantable_roles(actor: Actor) -> list[str]:
     """The roles the actor may give a user, in the Role enum's order (what a form offers)."""
     return [r.value for r in Role if grant_refusal(actor, grantee=GRANT_USER, role=r.value) is None]
-
-
-def grantable_permissions(actor: Actor) -> list[str]:
-    """The permissions the actor may put on a key, in the Permission enum's order."""
-    return [p.value for p in Permission if p.value in actor.permissions]
