@@ -58,6 +58,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
 
     _register_api(app)
+    app.after_request(_security_headers)
     from app.console import init_console
 
     init_console(app, settings)  # its own session check (the API's is by bearer token or key)
@@ -95,6 +96,28 @@ class _NoCookieSession(SessionInterface):
         if _is_console(request.path):
             self.cookie.save_session(app, session, response)
         return None
+
+
+# On every answer, page or API: no page of ours may be framed (clickjacking: X-Frame-Options for old
+# browsers, CSP frame-ancestors for new ones), no type sniffing, no URL (a console filter, an id)
+# leaked to another site's Referer. HSTS only on an https request (ProxyFix's X-Forwarded-Proto
+# counts where hops are trusted): sent over plain http it would be ignored, and a local http
+# setup must not be told to insist on https.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
 
 
 def _is_console(path: str) -> bool:

@@ -121,6 +121,7 @@ class Settings:
     refresh_token_days: int = 14  # a refresh token's lifetime
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
+    login_max_failures_per_account: int = 100  # attempts at one email, all addresses (high: locks it for all)
     login_lockout_seconds: int = 300  # the window of those attempts, and the lockout after them
     # Password-setup links are this + /set-password#token=... (a fragment is never sent to a server).
     public_base_url: str = "http://localhost:5000"

@@ -90,8 +90,29 @@ class StorageOutageLog(logging.Filter):
         return True
 
 
+def warn_untrusted_forwarding(app: Flask) -> None:
+    """With no trusted proxy hops, a request carrying X-Forwarded-For came through a proxy the app
+    was not told about: every client then shares the proxy's address for rate limits and login
+    throttling (fifty failures would lock every login). Say so once per process, in the log."""
+    if app.config["SETTINGS"].trusted_proxy_hops > 0:
+        return
+    warned = threading.Event()
+
+    def check() -> None:
+        if not warned.is_set() and "X-Forwarded-For" in request.headers:
+            warned.set()
+            logging.getLogger(__name__).warning(
+                "Requests arrive with X-Forwarded-For but FOLLOWUP_TRUSTED_PROXY_HOPS is 0: every client "
+                "counts as the proxy's address for rate limits and login throttling; set it to the "
+                "number of proxies in front of the web process"
+            )
+
+    app.before_request(check)
+
+
 def init_rate_limits(app: Flask) -> Limiter | None:
     settings = app.config["SETTINGS"]
+    warn_untrusted_forwarding(app)  # login throttling relies on the client address too
     if settings.rate_limit_per_minute <= 0:
         return None  # switched off (FOLLOWUP_RATE_LIMIT_PER_MINUTE=0)
     app.config.update(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import roles
 from app.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey
 from app.auth.roles import Actor, Permission
 from app.auth.service import hash_api_key
@@ -28,6 +29,7 @@ def create_api_key(
     unknown = sorted(set(permissions) - {p.value for p in Permission})
     if unknown:
         raise ValidationFailed("permissions", f"unknown permissions: {', '.join(unknown)}")
+    roles.check_grant(actor, grantee=roles.GRANT_KEY, permissions=permissions)
     raw = "fk_" + secrets.token_urlsafe(32)
     key = ApiKey(
         clinic_id=actor.clinic_id,

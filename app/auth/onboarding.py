@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import passwords, service, sessions
+from app.auth import passwords, roles, service, sessions
 from app.auth.models import Clinic, PasswordSetupToken, User
 from app.auth.roles import Actor, Role
 from app.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
@@ -123,6 +123,7 @@ def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now
     """A fresh setup link for a user of the actor's clinic who has no password yet (the first one
     expired or got lost); the earlier link stops working."""
     user = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    roles.check_grant(actor, grantee=roles.GRANT_USER, role=user.role)  # an invitation grants the role
     if user.password_hash is not None:
         raise Conflict(
             "this user has set a password already",

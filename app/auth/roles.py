@@ -1,10 +1,14 @@
-"""Who may do what: roles, permissions and the caller (`Actor`). Plain data, no Flask: services
-take an `Actor` and can be used (and tested) without an app or a request."""
+"""Who may do what: roles, permissions and the caller (`Actor`), and what a caller may hand out
+(grants). Plain data, no Flask: services take an `Actor` and can be used (and tested) without an
+app or a request."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from app.errors import Forbidden
 
 
 class Permission(StrEnum):
@@ -92,3 +96,43 @@ class Actor:
 
     def can(self, permission: str) -> bool:
         return permission == ANY or permission in self.permissions
+
+
+# --- grants: what a credential may hand out ---------------------------------------------------
+# What a credential may hand out: the one rule every way of making or widening a credential goes
+# through (API keys, users, role changes, invitations; the API and the console alike).
+#
+# A credential can only give what it holds: a key's permissions, or a role's, must all be among the
+# caller's own. Users and roles are managed by a user, never by an API key: a key is an integration's
+# credential, and a person's account (with a password, an invitation mail, a role) is not something
+# an integration should mint. Plain data, no Flask, no database: a pure decision over an `Actor`.
+#
+# The platform operator (the `followup clinics create` command, `POST /api/platform/clinics`) acts
+# outside every clinic and has no `Actor`: the callers of those paths do not ask these functions.
+
+GRANT_USER, GRANT_KEY = "user", "api_key"  # what is being made or widened
+
+
+def grant_refusal(actor: Actor, *, grantee: str, permissions: Iterable[str] = (), role: str | None = None):
+    """Why the actor may not make or widen a `grantee` (GRANT_USER or GRANT_KEY) with these
+    permissions or this role, or None when it may: the one decision behind every grant."""
+    if grantee == GRANT_USER and actor.kind != "user":
+        return "managing users and roles needs a signed-in user, not an API key"
+    asked = set(permissions) | (set(ROLE_PERMISSIONS[Role(role)]) if role is not None else set())
+    missing = sorted(asked - set(actor.permissions))
+    if not missing:
+        return None
+    what = f"the role {role}" if role is not None else "permissions"
+    return f"you cannot grant {what} beyond what you hold; not held: {', '.join(missing)}"
+
+
+def check_grant(actor: Actor, *, grantee: str, permissions: Iterable[str] = (), role: str | None = None):
+    """Forbidden (403) naming what is not held, unless `grant_refusal` finds nothing."""
+    refusal = grant_refusal(actor, grantee=grantee, permissions=permissions, role=role)
+    if refusal:
+        raise Forbidden(refusal)
+
+
+def grantable_roles(actor: Actor) -> list[str]:
+    """The roles the actor may give a user, in the Role enum's order (what a form offers)."""
+    return [r.value for r in Role if grant_refusal(actor, grantee=GRANT_USER, role=r.value) is None]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import passwords, queries, sessions, tokens
+from app.auth import passwords, queries, roles, sessions, tokens
 from app.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
@@ -48,51 +48,57 @@ verify_password = passwords.verify_password
 # --- login throttling (Redis: shared by every web process) -------------------------------------
 
 
-# Two counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
-# cannot all pass a read-then-check: one per email *and* client address (a guesser locks the email out
-# only from where they are, never from everywhere), one per client address over all emails (trying
-# many emails from one place). A successful login takes its attempt back from both.
+# Three counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
+# cannot all pass a read-then-check. A successful login takes its attempt back from each.
+# - per account *and* client address (login_max_failures, low): a guesser locks the account only from
+#   where they are; everyone else still signs in. The window opens at the first attempt and further
+#   attempts do not lengthen it, so a guesser cannot keep an account locked past one window.
+# - per client address over all accounts (login_max_failures_per_address): one place trying many.
+# - per account over all addresses (login_max_failures_per_account, high): a guess spread over many
+#   addresses. Only this one locks the account for everyone, and only after that many failures
+#   within one window (at login_max_failures per address, that is many addresses).
+# The client address is `request.remote_addr`: behind a load balancer, werkzeug's ProxyFix
+# (FOLLOWUP_TRUSTED_PROXY_HOPS) makes it the client's from X-Forwarded-For; without it every client
+# looks like the proxy, and app/ratelimit.py warns once when forwarded requests arrive untrusted.
 
 
-def throttle_keys(email: str, address: str) -> tuple[str, str]:
+def throttle_keys(email: str, address: str) -> tuple[str, str, str]:
     email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
     address_digest = hashlib.sha256(address.encode()).hexdigest()
     return (
         f"followup:login-attempts:{email_digest}:{address_digest}",
         f"followup:login-attempts:addr:{address_digest}",
+        f"followup:login-attempts:acct:{email_digest}",
     )
 
 
-def count_attempt(redis, keys: tuple[str, str], settings) -> None:
+def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
     """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
-    pipe = redis.pipeline()  # MULTI/EXEC: both counters move together
+    pipe = redis.pipeline()  # MULTI/EXEC: the counters move together
     for key in keys:
         # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
         # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
         pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
         pipe.incr(key)
-    _, per_email, _, per_address = pipe.execute()
-    over = [
-        key
-        for key, count, limit in zip(
-            keys,
-            (per_email, per_address),
-            (settings.login_max_failures, settings.login_max_failures_per_address),
-            strict=True,
-        )
-        if count > limit
-    ]
+    counts = pipe.execute()[1::2]
+    limits = (
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_max_failures_per_account,
+    )
+    over = [key for key, count, limit in zip(keys, counts, limits, strict=True) if count > limit]
     if over:
         raise TooManyRequests(
-            "too many failed logins from this address; try again later",
+            "too many failed logins; try again later",
             headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
         )
 
 
-def forget_attempt(redis, keys: tuple[str, str]) -> None:
+def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
     pipe = redis.pipeline()
     pipe.delete(keys[0])
     pipe.decr(keys[1])
+    pipe.decr(keys[2])
     pipe.execute()
 
 
@@ -108,7 +114,9 @@ def check_credentials(
     keys = throttle_keys(email, client_address or "unknown")
     count_attempt(redis, keys, settings)
     user = session.scalar(sa.select(User).where(User.email == email))
-    if user is None or not verify_password(user.password_hash, password):
+    # An unknown email is checked against a dummy hash (verify_password with None): the same argon2
+    # work, so the answer's timing does not tell which emails have an account.
+    if not verify_password(user.password_hash if user else None, password) or user is None:
         raise Unauthorized("wrong email or password")
     if not user.active:
         raise Unauthorized("this user is disabled")
@@ -283,7 +291,10 @@ def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
 
 def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
     """A user of the clinic; without a `password` they have none until they set one (onboarding.py
-    invites them)."""
+    invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
+    demo seed), outside every clinic, so no grant rule applies; any clinic's caller is checked."""
+    if actor is not None:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=data["role"])
     email = data["email"].strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict(
@@ -323,6 +334,10 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
 def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
     """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    # Changing a user (their password, email, role) is granting their role: held by the actor, both
+    # the one they have and the one they get.
+    for role in {user.role, data.get("role", user.role)}:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=role)
     before = _user_snapshot(user)
     was_available = user.active and not user.out_of_office
     if "email" in data:

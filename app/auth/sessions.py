@@ -4,8 +4,11 @@ A login starts a family (one device's chain of refresh tokens). Each refresh spe
 was given and issues the next of the same family; a spent token presented again means a copy is in
 other hands (the thief's or the user's, whichever comes second), so the whole family is revoked and
 both must log in again. Logout revokes its family; a password change revokes every family of the
-user. Access tokens stay stateless: they live `access_token_minutes`, and the user's token_version
-(raised by a password, role or status change) ends them at once.
+user. A console session is recorded the same way (one row, its own family, that no token names: its
+id lives only in the console's signed cookie), so logout and a password change end it on the server
+too, not only in the browser that logged out. Access tokens stay stateless: they live
+`access_token_minutes`, and the user's token_version (raised by a password, role or status change)
+ends them at once.
 """
 
 from __future__ import annotations
@@ -128,6 +131,34 @@ def logout(*, session: Session, settings, refresh_token: str, now: datetime) -> 
         after={"tokens_revoked": revoked},
         at=now,
     )
+
+
+def start_browser_session(*, session: Session, user: User, settings, now: datetime) -> str:
+    """A console session's record; its id (the cookie carries it) is checked on every page."""
+    _forget_expired(session, user.id, now)
+    session_id = uuid.uuid4().hex
+    session.add(
+        RefreshToken(
+            jti=session_id,
+            family_id=session_id,
+            user_id=user.id,
+            clinic_id=user.clinic_id,
+            issued_at=now,
+            # The cookie slides (12 h idle); this caps a session however busy it stays.
+            expires_at=now + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    session.flush()
+    return session_id
+
+
+def browser_session_is_live(*, session: Session, session_id: str, user_id: int, now: datetime) -> bool:
+    row = session.get(RefreshToken, session_id)
+    return row is not None and row.user_id == user_id and row.revoked_at is None and row.expires_at > now
+
+
+def end_browser_session(*, session: Session, session_id: str, now: datetime) -> None:
+    revoke_family(session=session, family_id=session_id, now=now)
 
 
 def revoke_family(*, session: Session, family_id: str, now: datetime) -> int:

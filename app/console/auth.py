@@ -6,15 +6,16 @@ from __future__ import annotations
 from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from app import clock
 from app.app_db import get_db
-from app.auth import phi_policy
+from app.auth import phi_policy, sessions
 from app.auth import service as auth
 from app.auth.roles import Actor
 from app.errors import DomainError, Forbidden
 
 csrf = CSRFProtect()
 
-_USER, _VERSION = "user_id", "token_version"
+_USER, _VERSION, _SESSION = "user_id", "token_version", "session_id"
 
 
 def page(permission: str):
@@ -50,12 +51,19 @@ def log_in(*, email: str, password: str) -> None:
             client_address=request.remote_addr or "unknown",
         )
         user_id, version = user.id, user.token_version
+        session_id = sessions.start_browser_session(
+            session=work, user=user, settings=db.settings, now=clock.now()
+        )
     session.clear()  # a new session on login: nothing of a session fixed before it survives
     session.permanent = True
-    session[_USER], session[_VERSION] = user_id, version
+    session[_USER], session[_VERSION], session[_SESSION] = user_id, version, session_id
 
 
 def log_out() -> None:
+    """End the session on the server (a copy of the cookie stops working), then in the browser."""
+    if _SESSION in session:
+        with get_db().unit_of_work() as work:
+            sessions.end_browser_session(session=work, session_id=str(session[_SESSION]), now=clock.now())
     session.clear()
 
 
@@ -63,8 +71,16 @@ def _session_actor() -> Actor | None:
     if _USER not in session:
         return None
     try:
-        return auth.user_actor(db=get_db(), user_id=int(session[_USER]), token_version=int(session[_VERSION]))
-    except DomainError:
+        user_id = int(session[_USER])
+        with get_db().unit_of_work() as work:
+            live = sessions.browser_session_is_live(
+                session=work, session_id=str(session.get(_SESSION)), user_id=user_id, now=clock.now()
+            )
+        if not live:
+            session.clear()  # logged out (maybe elsewhere, with a copy of this cookie), or too old
+            return None
+        return auth.user_actor(db=get_db(), user_id=user_id, token_version=int(session[_VERSION]))
+    except (DomainError, ValueError, TypeError):
         session.clear()  # disabled, or its password or role changed since: log in again
         return None
 
