@@ -60,12 +60,14 @@ class TwilioInboundSms(MethodView):
     @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
     def post(self):
         """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
-        whose sms_number is `To`, recorded on the lead with that `From`; STOP opts the number out for
-        the whole clinic, START/UNSTOP back in, HELP is answered with the clinic's help text. Answers
-        TwiML."""
-        form = signing.twilio_form(settings=current_app.config["SETTINGS"], request=request)
+        whose Messaging Service or sms_number it went to, recorded on the lead with that `From`; STOP
+        opts the number out for the whole clinic, START/UNSTOP back in, HELP is answered with the
+        clinic's help text. To the shared SMS_FROM, STOP and START apply in every clinic sending
+        from it. A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
+        settings = current_app.config["SETTINGS"]
+        form = signing.twilio_form(settings=settings, request=request)
         with unit_of_work() as session:
-            answer = twilio.receive_sms(session=session, form=form, now=clock.now())
+            answer = twilio.receive_sms(session=session, form=form, settings=settings, now=clock.now())
         return Response(answer, status=200, mimetype="text/xml")
 
 
