@@ -14,7 +14,7 @@ from app.auth.models import Clinic
 from app.db import Database
 from tests.notifications.fakes import sms_provider
 from tests.notifications.kit import sms_settings, use
-from tests.onboarding.kit import bearer
+from tests.onboarding.kit import bearer, run_cli
 
 PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
 OURS, NOT_OURS = "+14155550100", "+14155550177"
@@ -159,3 +159,14 @@ def test_the_database_refuses_a_second_holder_of_a_sender_identity(
     finally:
         first.engine.dispose()
         second.engine.dispose()
+
+
+def test_the_operators_cli_verifies_a_domain_for_a_clinic(app, client, tenant, make_tenant, tmp_path):
+    other = make_tenant()
+    done = run_cli(app, tmp_path, "clinics", "verify-domain", str(tenant.id), "SmileOrtho.com")
+    assert done.returncode == 0, done.stderr
+    assert put_settings(client, tenant, email_from="hello@smileortho.com").status_code == 200
+    taken = run_cli(app, tmp_path, "clinics", "verify-domain", str(other.id), "smileortho.com")
+    assert taken.returncode == 1 and "DOMAIN: verified for another clinic" in taken.stderr
+    bad = run_cli(app, tmp_path, "clinics", "verify-domain", str(other.id), "not a domain")
+    assert bad.returncode == 2 and "DOMAIN" in bad.stderr
