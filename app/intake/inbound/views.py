@@ -80,7 +80,8 @@ class SendgridEvents(MethodView):
     def post(self):
         """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
         every lead with that address out of email (a bounce or drop is also `message.bounced`);
-        `delivered` and `open` stamp the email's delivered_at and opened_at."""
+        `delivered` and `open` stamp the email's delivered_at and opened_at. An event seen before
+        (its sg_event_id), without one, or whose timestamp is over 48 h old is ignored (`ignored`)."""
         body = request.get_data(cache=True)
         events = sendgrid.verify(
             public_key=current_app.config["SETTINGS"].sendgrid_event_public_key,
