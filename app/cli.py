@@ -89,6 +89,8 @@ _CLINIC_OPTIONS = {
     "timezone": "--timezone",
     "admin_email": "--admin-email",
     "admin_name": "--admin-name",
+    "domain": "DOMAIN",
+    "clinic_id": "CLINIC_ID",
 }
 
 
@@ -139,6 +141,32 @@ def clinics_create(
     click.echo(f"Clinic {result['clinic_id']} created; admin user {result['admin_user_id']}.")
     click.echo(f"Password-setup link (one use, expires {result['setup_expires_at']}):")
     click.echo(f"  {result['setup_link']}")
+
+
+@clinics.command("verify-domain")
+@click.argument("clinic_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("domain")
+def clinics_verify_domain(clinic_id: int, domain: str) -> None:
+    """Record that DOMAIN's SPF and DKIM records are set for the platform's mail on behalf of clinic
+    CLINIC_ID (as POST /api/platform/clinics/ID/sender-domains does): its email_from may then use
+    the domain. A domain verified for another clinic is refused."""
+    from app import clock, create_app
+    from app.auth.schemas import SenderDomainIn
+    from app.auth.senders import identity
+    from app.errors import DomainError
+
+    invalid = SenderDomainIn().validate({"domain": domain})
+    if invalid:
+        _refuse(invalid, 2)
+    flask_app = create_app()
+    db = flask_app.extensions["followup.db"]
+    try:
+        with flask_app.app_context(), db.unit_of_work() as session:
+            row = identity.verify_domain(session=session, clinic_id=clinic_id, domain=domain, now=clock.now())
+            verified = row.domain
+    except DomainError as error:
+        _refuse(error.errors.get("json") or {"": [error.message]}, 1)
+    click.echo(f"{verified} is verified for clinic {clinic_id}.")
 
 
 @main.group()

@@ -49,6 +49,7 @@ ENV_NAMES = {
     "sms_api_url": "SMS_API_URL",
     "sms_account": "SMS_ACCOUNT",
     "sms_token": "SMS_TOKEN",
+    "sms_messaging_api_url": "SMS_MESSAGING_API_URL",
     "sms_from": "SMS_FROM",
     "sms_status_callback_url": "SMS_STATUS_CALLBACK_URL",
     "sendgrid_event_public_key": "SENDGRID_EVENT_PUBLIC_KEY",
@@ -215,6 +216,7 @@ class Settings:
 
     sms_backend: str = "console"  # http (a Twilio-style API), or console (var/outbox/sms.log)
     sms_api_url: str = "https://api.twilio.com/2010-04-01"  # the SMS provider's API (Twilio-style)
+    sms_messaging_api_url: str = "https://messaging.twilio.com/v1"  # Twilio's Messaging Services API
     sms_account: str | None = None  # the provider account
     sms_token: str | None = None  # its API token
     sms_from: str | None = None  # the sending number

@@ -1,5 +1,6 @@
 """Migrations: upgrade head on an empty database, no drift from the models, downgrade base."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -109,5 +110,60 @@ def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty
         assert follow_up.version == 2 and follow_up.actions[0]["deferred"] is True
         assert follow_up.actions[0]["delay"] == {"amount": 3, "unit": "business_days"}
         assert got["pending_decision_check_in"].trigger == "lead.stale"  # the clinic's edit stays
+    finally:
+        engine.dispose()
+
+
+def test_clinics_sender_identities_move_to_their_unique_columns_on_upgrade(empty_database):
+    """Before 0038 two clinics could name one Messaging Service or email domain in their settings:
+    the older keeps it, the later one loses it (and sends from the shared sender)."""
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database, "0037_i33_notification_opened_at")
+    engine = make_engine(empty_database)
+    clinics = sa.table(
+        "clinics",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("settings", sa.JSON),
+        sa.column("timezone", sa.String),
+        sa.column("business_hours", sa.JSON),
+        sa.column("default_phone_region", sa.String),
+        sa.column("assignment_policy", sa.String),
+        sa.column("webhook_secret", sa.String),
+        sa.column("created_at", sa.DateTime),
+        sa.column("updated_at", sa.DateTime),
+    )
+    pool = "MG" + "a" * 32
+    older = {"sms_number": "+14155550100", "sms_messaging_service_sid": pool, "email_from": "a@Smile.com"}
+    later = {"sms_messaging_service_sid": pool, "email_from": "b@smile.com", "sms_help_text": "Hi"}
+    try:
+        with engine.begin() as conn:
+            for name, settings in (("Older", older), ("Later", later)):
+                conn.execute(
+                    sa.insert(clinics).values(
+                        name=name,
+                        settings=settings,
+                        timezone="UTC",
+                        business_hours={},
+                        default_phone_region="US",
+                        assignment_policy="round_robin",
+                        webhook_secret="s",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT name, settings, sms_number, sms_messaging_service_sid, email_sender_domain "
+                    "FROM clinics ORDER BY id"
+                )
+            ).all()
+        (_, _, number, sid, domain), (_, kept, *held) = rows
+        assert (number, sid, domain) == ("+14155550100", pool, "smile.com")
+        assert held == [None, None, None]
+        kept = kept if isinstance(kept, dict) else json.loads(kept)
+        assert kept == {"sms_help_text": "Hi"}
     finally:
         engine.dispose()

@@ -39,6 +39,9 @@ DESIGN_TABLE = {
     "POST /api/users/<id>/invitation": CONFIGURE,
     # Issue 34: the platform operator, outside every clinic's roles (no role has it).
     "POST /api/platform/clinics": PLATFORM,
+    # Issue 42: the email domains the operator verified for a clinic (its email_from's domain).
+    "GET /api/platform/clinics/<id>/sender-domains": PLATFORM,
+    "POST /api/platform/clinics/<id>/sender-domains": PLATFORM,
     "GET /api/me": ANY,
     "GET /api/clinic": READ,
     "PUT /api/clinic": CONFIGURE,

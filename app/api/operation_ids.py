@@ -33,6 +33,8 @@ OPERATION_IDS: dict[str, str] = {
     "PUT /api/api-keys/{key_id}": "updateApiKey",
     "DELETE /api/api-keys/{key_id}": "revokeApiKey",
     "POST /api/platform/clinics": "createClinic",
+    "GET /api/platform/clinics/{clinic_id}/sender-domains": "listVerifiedSenderDomains",
+    "POST /api/platform/clinics/{clinic_id}/sender-domains": "verifySenderDomain",
     "GET /api/audit-events": "listAuditEvents",
     # Leads.
     "GET /api/leads": "listLeads",

@@ -23,6 +23,14 @@ DEFAULT_BUSINESS_HOURS = {
 
 class Clinic(Base):
     __tablename__ = "clinics"
+    # A sender identity is one clinic's: texts and STOPs to a number or Messaging Service, and mail
+    # from a domain, are routed by it. Unique indexes (not constraints) so that SQLite adds them
+    # without rebuilding a table every other one references; NULLs (the shared sender) repeat freely.
+    __table_args__ = (
+        sa.Index("uq_clinics_sms_number", "sms_number", unique=True),
+        sa.Index("uq_clinics_sms_messaging_service_sid", "sms_messaging_service_sid", unique=True),
+        sa.Index("uq_clinics_email_sender_domain", "email_sender_domain", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -37,10 +45,27 @@ class Clinic(Base):
     # The random key of the clinic's suppression list (app/leads/suppression.py), made at its first
     # erasure: encrypted like any PHI so a rotation rewrites it, never replaced so entries keep matching.
     suppression_key: Mapped[str | None] = mapped_column(EncryptedString)
+    # The clinic's own sender identity (app/auth/senders.py), copied from settings once verified;
+    # None: it sends from the shared SMS_FROM / EMAIL_FROM.
+    sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    sms_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(34))  # MG + 32 hex
+    email_sender_domain: Mapped[str | None] = mapped_column(sa.String(253))  # of settings.email_from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     users: Mapped[list[User]] = relationship(back_populates="clinic")
+
+
+class VerifiedSenderDomain(Base):
+    """An email domain the platform operator verified for a clinic (its SPF and DKIM are set up for
+    the platform's mail): the only domains the clinic's email_from may use. One clinic per domain."""
+
+    __tablename__ = "verified_sender_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    domain: Mapped[str] = mapped_column(sa.String(253), unique=True)  # lower-case, no trailing dot
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class User(Base):

@@ -218,3 +218,25 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class UserQueryArgs(RequestSchema):
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+
+
+class SenderDomainIn(RequestSchema):
+    """An email domain the platform operator verified for a clinic (its SPF and DKIM records)."""
+
+    domain = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=3, max=253),
+            validate.Regexp(
+                r"^(?=.{3,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?$",
+                error="a domain name, e.g. smileortho.com",
+            ),
+        ],
+        metadata={"description": "e.g. smileortho.com: the clinic's email_from may then use it"},
+    )
+
+
+class SenderDomainOut(Schema):
+    clinic_id = fields.Integer()
+    domain = fields.String()
+    verified_at = fields.DateTime()

@@ -14,6 +14,7 @@ from app.audit import service as audit
 from app.auth import passwords, queries, roles, sessions, tokens
 from app.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
+from app.auth.senders import identity as sender_identity
 from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 
 # Lower-level auth cannot import the domains above it; they register what a new clinic needs
@@ -217,12 +218,19 @@ def get_clinic(*, session: Session, clinic_id: int) -> Clinic:
 
 
 def clinic_by_sms_number(*, session: Session, number: str) -> Clinic | None:
-    """The clinic whose own SMS number (settings.sms_number, E.164) this is: where a text to it goes.
-    Clinics are few and the JSON column is read alike on every database, so they are scanned."""
-    for clinic in session.scalars(sa.select(Clinic).order_by(Clinic.id)):
-        if (clinic.settings or {}).get("sms_number") == number:
-            return clinic
-    return None
+    """The clinic whose own SMS number (E.164) this is: where a text to it goes."""
+    return session.scalar(sa.select(Clinic).where(Clinic.sms_number == number))
+
+
+def clinic_by_messaging_service(*, session: Session, sid: str) -> Clinic | None:
+    """The clinic whose own Twilio Messaging Service this is (a text to any number of its pool)."""
+    return session.scalar(sa.select(Clinic).where(Clinic.sms_messaging_service_sid == sid))
+
+
+def clinics_on_shared_sms_sender(*, session: Session) -> list[Clinic]:
+    """The clinics that text from the shared SMS_FROM: those with no number or Service of their own."""
+    stmt = sa.select(Clinic).where(Clinic.sms_number.is_(None), Clinic.sms_messaging_service_sid.is_(None))
+    return list(session.scalars(stmt.order_by(Clinic.id)))
 
 
 CLINIC_FIELDS = (
@@ -236,18 +244,15 @@ CLINIC_FIELDS = (
 )
 
 
-def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetime) -> Clinic:
+def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetime, config) -> Clinic:
+    """Change the clinic's fields and settings; a new sender identity is checked and taken first
+    (app/auth/senders/identity.py). `config`: the app's Settings (the Twilio account to ask)."""
     clinic = get_clinic(session=session, clinic_id=actor.clinic_id)
     before = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
     for key, value in changes.items():
         if key == "settings":
             value = {**(clinic.settings or {}), **value}
-            number = value.get("sms_number")
-            other = number and clinic_by_sms_number(session=session, number=number)
-            if other and other.id != clinic.id:
-                raise Conflict(
-                    "settings.sms_number: another clinic already texts from this number", code="name_taken"
-                )
+            sender_identity.apply(session=session, clinic=clinic, settings_values=value, config=config)
         setattr(clinic, key, value)
     clinic.updated_at = now
     after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}

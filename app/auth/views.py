@@ -12,6 +12,7 @@ from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import get_db, unit_of_work
 from app.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions
 from app.auth.roles import ANY, Permission
+from app.auth.senders import identity as sender_identity
 
 blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
 
@@ -137,13 +138,23 @@ class ClinicSettings(MethodView):
     @blp.arguments(clinic_schemas.ClinicUpdateIn)
     @blp.response(200, schemas.ClinicOut)
     @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @blp.alt_response(409, description="Another clinic sends from this number, Service or domain")
     def put(self, body):
-        """Change the clinic's settings (timezone, business hours, holidays, policies)."""
+        """Change the clinic's settings (timezone, business hours, holidays, policies). A new SMS
+        number or Messaging Service must be in the engine's Twilio account (422 if not, 503 if
+        Twilio cannot be asked); a new email_from's domain must be verified for the clinic by the
+        platform operator (422); another clinic's is a 409."""
         actor = current_actor()
         with unit_of_work() as session:
             current = service.get_clinic(session=session, clinic_id=actor.clinic_id)
             check_if_match(current, schemas.ClinicOut())
-            clinic = service.update_clinic(session=session, actor=actor, changes=body, now=clock.now())
+            clinic = service.update_clinic(
+                session=session,
+                actor=actor,
+                changes=body,
+                now=clock.now(),
+                config=current_app.config["SETTINGS"],
+            )
             return with_etag(clinic, schemas.ClinicOut())
 
 
@@ -293,4 +304,29 @@ class PlatformClinics(MethodView):
                 admin_name=body.get("admin_name"),
                 settings=current_app.config["SETTINGS"],
                 now=clock.now(),
+            )
+
+
+@platform_blp.route("/platform/clinics/<int:clinic_id>/sender-domains")
+class PlatformSenderDomains(MethodView):
+    @platform_only
+    @platform_blp.response(200, schemas.SenderDomainOut(many=True))
+    @platform_blp.alt_response(404, description="No such clinic")
+    def get(self, clinic_id):
+        """The email domains verified for the clinic: its email_from may use only these."""
+        with unit_of_work() as session:
+            service.get_clinic(session=session, clinic_id=clinic_id)
+            return sender_identity.verified_domains(session=session, clinic_id=clinic_id)
+
+    @platform_only
+    @platform_blp.arguments(schemas.SenderDomainIn)
+    @platform_blp.response(201, schemas.SenderDomainOut)
+    @platform_blp.alt_response(404, description="No such clinic")
+    @platform_blp.alt_response(409, description="The domain is verified for another clinic (`domain`)")
+    def post(self, body, clinic_id):
+        """Record that the platform operator verified this email domain for the clinic (its SPF
+        and DKIM records are set for the platform's mail); the clinic may then send from it."""
+        with unit_of_work() as session:
+            return sender_identity.verify_domain(
+                session=session, clinic_id=clinic_id, domain=body["domain"], now=clock.now()
             )

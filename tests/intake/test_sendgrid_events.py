@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -56,6 +57,12 @@ def post_events(client, private, events: list, *, tamper: bytes | None = None):
     )
 
 
+def sg_event(**fields) -> dict:
+    """An event as SendGrid posts it: its own sg_event_id (a batch posted again carries the same
+    ones) and the unix time it happened (now unless given)."""
+    return {"sg_event_id": uuid.uuid4().hex, "timestamp": int(time.time()), **fields}
+
+
 def opted_out(client, tenant, lead_id: int) -> bool:
     return client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()["email_opt_out"]
 
@@ -63,16 +70,17 @@ def opted_out(client, tenant, lead_id: int) -> bool:
 def test_a_hard_bounce_opts_the_address_out_and_a_bad_signature_is_401(client, tenant, key):
     lead = lead_with(client, tenant)  # jane@example.com
     other = create_lead(client, tenant, email="sam@example.com", first_name="Sam")
-    soft = {"email": "sam@example.com", "event": "bounce", "type": "blocked", "timestamp": 1}
-    hard = {"email": "JANE@example.com", "event": "bounce", "type": "bounce", "timestamp": 1}
+    soft = sg_event(email="sam@example.com", event="bounce", type="blocked")
+    hard = sg_event(email="JANE@example.com", event="bounce", type="bounce")
     forged = json.dumps([{"email": "sam@example.com", "event": "spamreport"}]).encode()
     assert post_events(client, key, [soft], tamper=forged).status_code == 401
     assert client.post(URL, json=[hard]).status_code == 401  # unsigned
-    resp = post_events(client, key, [soft, hard, {"email": "x@example.com", "event": "delivered"}])
-    assert resp.status_code == 200 and resp.get_json() == {"received": 3, "opted_out": 1, "updated": 0}
+    resp = post_events(client, key, [soft, hard, sg_event(email="x@example.com", event="delivered")])
+    assert resp.status_code == 200
+    assert resp.get_json() == {"received": 3, "opted_out": 1, "updated": 0, "ignored": 0}
     assert opted_out(client, tenant, lead["id"]) is True
     assert opted_out(client, tenant, other["id"]) is False  # a soft bounce is not an opt-out
-    spam = post_events(client, key, [{"email": "sam@example.com", "event": "spamreport", "timestamp": 2}])
+    spam = post_events(client, key, [sg_event(email="sam@example.com", event="spamreport")])
     assert spam.get_json()["opted_out"] == 1 and opted_out(client, tenant, other["id"]) is True
 
 
@@ -100,8 +108,8 @@ def test_delivered_and_open_stamp_the_email_once_whatever_their_order(
     sent = notification(db, notification_id)
     assert sent.status == "sent" and sent.lead_id == lead["id"] and sent.delivered_at is None
     delivered_at, opened_at = int(time.time()) - 60, int(time.time()) - 30
-    opened = {"email": "jane@example.com", "event": "open", "timestamp": opened_at, **ours}
-    delivered = {"email": "jane@example.com", "event": "delivered", "timestamp": delivered_at, **ours}
+    opened = sg_event(email="jane@example.com", event="open", timestamp=opened_at, **ours)
+    delivered = sg_event(email="jane@example.com", event="delivered", timestamp=delivered_at, **ours)
     # The open arrives first: the email was delivered, at the latest then.
     assert post_events(client, key, [opened]).get_json()["updated"] == 1
     row = notification(db, notification_id)
@@ -113,8 +121,10 @@ def test_delivered_and_open_stamp_the_email_once_whatever_their_order(
     assert (stamp(row.delivered_at), stamp(row.opened_at)) == (delivered_at, opened_at)
     assert row.status == "sent"
     # Another address under our id, or an id that is not ours: not this email's events.
-    stranger = {**delivered, "email": "sam@example.com", "smtp-id": "<other@example.com>"}
-    unknown = {**delivered, "notification_id": "999999", "smtp-id": "<other@example.com>"}
+    stranger = {**delivered, "sg_event_id": uuid.uuid4().hex, "email": "sam@example.com"}
+    stranger["smtp-id"] = "<other@example.com>"
+    unknown = {**delivered, "sg_event_id": uuid.uuid4().hex, "notification_id": "999999"}
+    unknown["smtp-id"] = "<other@example.com>"
     assert post_events(client, key, [stranger, unknown]).get_json()["updated"] == 0
     resp = client.get("/api/notifications?channel=email", headers=tenant.headers())
     assert resp.status_code == 200, resp.get_json()
@@ -148,15 +158,10 @@ def test_a_hard_bounce_is_message_bounced_once_and_ends_the_sequence(
     row = enrollment_row(db, made["id"])
     assert row.status == "active", row.end_reason
     other = create_lead(client, tenant, email="sam@example.com", first_name="Sam")
-    bounce = {
-        "email": "jane@example.com",
-        "event": "bounce",
-        "type": "bounce",
-        "reason": "550 5.1.1 no such user",
-        "timestamp": int(time.time()),
-        **ours,
-    }
-    dropped = {"email": "sam@example.com", "event": "dropped", "reason": "Bounced Address", "timestamp": 1}
+    bounce = sg_event(
+        email="jane@example.com", event="bounce", type="bounce", reason="550 5.1.1 no such user", **ours
+    )
+    dropped = sg_event(email="sam@example.com", event="dropped", reason="Bounced Address")
     for _ in range(2):  # SendGrid posts a batch again when it heard no answer: once
         assert post_events(client, key, [bounce, dropped]).status_code == 200
     assert bounced_events(db) == [
@@ -173,3 +178,36 @@ def test_a_hard_bounce_is_message_bounced_once_and_ends_the_sequence(
     process_events(app, db)
     row = enrollment_row(db, made["id"])
     assert (row.status, row.end_reason) == ("unenrolled", "bounced")
+
+
+def test_a_replayed_event_is_ignored(client, tenant, key):
+    lead = lead_with(client, tenant)  # jane@example.com
+    complaint = sg_event(email="jane@example.com", event="spamreport")
+    assert post_events(client, key, [complaint]).get_json()["opted_out"] == 1
+    # The clinic hears from Jane and opts her back in; the complaint, posted again, changes nothing.
+    resp = client.put(f"/api/leads/{lead['id']}", json={"email_opt_out": False}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    replay = post_events(client, key, [complaint])
+    assert replay.status_code == 200 and replay.get_json() == {
+        "received": 1,
+        "opted_out": 0,
+        "updated": 0,
+        "ignored": 1,
+    }
+    assert opted_out(client, tenant, lead["id"]) is False
+
+
+def test_events_outside_the_time_window_or_without_an_id_are_ignored(client, tenant, key):
+    lead = lead_with(client, tenant)  # jane@example.com
+    now = int(time.time())
+    old = sg_event(email="jane@example.com", event="spamreport", timestamp=now - 49 * 3600)
+    ahead = sg_event(email="jane@example.com", event="spamreport", timestamp=now + 3600)
+    untimed = {**sg_event(email="jane@example.com", event="spamreport"), "timestamp": "yesterday"}
+    anonymous = {"email": "jane@example.com", "event": "spamreport", "timestamp": now}
+    resp = post_events(client, key, [old, ahead, untimed, anonymous])
+    assert resp.status_code == 200 and resp.get_json()["ignored"] == 4
+    assert opted_out(client, tenant, lead["id"]) is False
+    # Late within the window (SendGrid retries for a day): acted on.
+    late = sg_event(email="jane@example.com", event="spamreport", timestamp=now - 47 * 3600)
+    assert post_events(client, key, [late]).get_json()["opted_out"] == 1
+    assert opted_out(client, tenant, lead["id"]) is True

@@ -174,3 +174,70 @@ def test_sms_goes_from_the_clinics_number_and_status_callbacks_update_it(
     delivered, undelivered = rows(db, ids)
     assert delivered.status == "sent" and delivered.delivered_at is not None
     assert undelivered.status == "failed" and "30003" in undelivered.last_error
+
+
+def test_a_replayed_start_after_a_stop_leaves_the_number_opted_out(client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    assert signed_post(client, INBOUND, text("START", sid="SM-start-1")).status_code == 200
+    assert signed_post(client, INBOUND, text("STOP", sid="SM-stop-1")).status_code == 200
+    assert lead_of(client, tenant, lead["id"])["sms_opt_out"] is True
+    # The earlier START, captured and sent again exactly as Twilio signed it: answered, and ignored.
+    replay = signed_post(client, INBOUND, text("START", sid="SM-start-1"))
+    assert replay.status_code == 200 and b"<Message" not in replay.data
+    assert lead_of(client, tenant, lead["id"])["sms_opt_out"] is True
+    # A new START (a new MessageSid) still opts the number back in.
+    assert signed_post(client, INBOUND, text("START", sid="SM-start-2")).status_code == 200
+    assert lead_of(client, tenant, lead["id"])["sms_opt_out"] is False
+
+
+def test_a_replayed_stop_after_a_start_leaves_the_number_opted_in(client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    assert signed_post(client, INBOUND, text("STOP", sid="SM-stop-1")).status_code == 200
+    assert signed_post(client, INBOUND, text("START", sid="SM-start-1")).status_code == 200
+    assert signed_post(client, INBOUND, text("STOP", sid="SM-stop-1")).status_code == 200
+    assert lead_of(client, tenant, lead["id"])["sms_opt_out"] is False
+
+
+SHARED = "+15550000000"  # SMS_FROM: the sender of every clinic without its own
+
+
+def test_stop_and_start_to_the_shared_number_apply_in_every_clinic_sending_from_it(
+    client, db, tenant, make_tenant, twilio, monkeypatch
+):
+    use(monkeypatch, twilio, sms_from=SHARED)
+    also_shared, own_number = make_tenant(), make_tenant()
+    configure_clinic(client, own_number, sms_number=CLINIC_NUMBER)
+    mine = lead_with(client, tenant, phone=PHONE)
+    theirs = lead_with(client, also_shared, phone=PHONE)
+    separate = lead_with(client, own_number, phone=PHONE)  # texted from its own number, not SHARED
+    stop = signed_post(client, INBOUND, text("STOP", sid="SM-shared-stop", to=SHARED))
+    assert stop.status_code == 200
+    assert lead_of(client, tenant, mine["id"])["sms_opt_out"] is True
+    assert lead_of(client, also_shared, theirs["id"])["sms_opt_out"] is True
+    assert lead_of(client, own_number, separate["id"])["sms_opt_out"] is False
+    # A reply that is no keyword cannot be told apart by clinic: stored nowhere.
+    assert signed_post(client, INBOUND, text("who is this?", sid="SM-shared-q", to=SHARED)).status_code == 200
+    assert inbound_notes(db, mine["id"]) == [] and inbound_notes(db, theirs["id"]) == []
+    help_ = signed_post(client, INBOUND, text("HELP", sid="SM-shared-h", to=SHARED))
+    assert b"Reply STOP" in help_.data
+    assert signed_post(client, INBOUND, text("unstop", sid="SM-shared-start", to=SHARED)).status_code == 200
+    assert lead_of(client, tenant, mine["id"])["sms_opt_out"] is False
+    assert lead_of(client, also_shared, theirs["id"])["sms_opt_out"] is False
+
+
+def test_a_text_to_a_messaging_service_pool_goes_to_the_clinic_holding_the_service(
+    client, db, tenant, make_tenant, twilio
+):
+    pool = "MG" + "c" * 32
+    other = make_tenant()
+    configure_clinic(client, other, sms_number="+14155550199")
+    configure_clinic(client, tenant, sms_messaging_service_sid=pool)
+    mine = lead_with(client, tenant, phone=PHONE)
+    theirs = lead_with(client, other, phone=PHONE)
+    # A pool number the clinic never named: Twilio says which Service it belongs to.
+    stop = {**text("STOP", sid="SM-pool", to="+14155550142"), "MessagingServiceSid": pool}
+    assert signed_post(client, INBOUND, stop).status_code == 200
+    assert lead_of(client, tenant, mine["id"])["sms_opt_out"] is True
+    assert lead_of(client, other, theirs["id"])["sms_opt_out"] is False

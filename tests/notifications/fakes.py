@@ -151,6 +151,10 @@ class SmsProvider:
         self.requests = 0
         self.lookups = 0  # GET Messages.json (reconciliation)
         self.unavailable_for = 0  # answer 503 to this many requests first
+        # The account's own senders, as Twilio lists them (IncomingPhoneNumbers, Messaging Services).
+        self.numbers: set[str] = set()
+        self.services: set[str] = set()
+        self.lookup_stall = 0.0  # seconds to wait before answering those lookups (a slow Twilio)
         self.stall = 0.0  # seconds to wait after accepting, before answering
         self.lock = threading.Lock()
 
@@ -171,10 +175,37 @@ def _handler_for(provider: SmsProvider):
             self.end_headers()
             self.wfile.write(data)
 
+        def _authorized(self) -> bool:
+            expected = "Basic " + base64.b64encode(f"{provider.account}:{provider.token}".encode()).decode()
+            return self.headers.get("Authorization") == expected
+
+        def _not_found(self, path: str):
+            return self._answer(
+                404,
+                {
+                    "code": 20404,
+                    "message": f"The requested resource {path} was not found",
+                    "more_info": "https://www.twilio.com/docs/errors/20404",
+                    "status": 404,
+                },
+            )
+
         def do_GET(self):
-            """Messages.json filtered by To, as Twilio lists messages (body, to, from, sid, status)."""
+            """Messages.json filtered by To, as Twilio lists messages (body, to, from, sid, status);
+            IncomingPhoneNumbers.json filtered by PhoneNumber and GET /v1/Services/<sid> (the
+            Messaging Services API), as Twilio answers them, within the account asking."""
             parts = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parts.query))
+            if parts.path.endswith("/IncomingPhoneNumbers.json") or parts.path.startswith("/v1/"):
+                if not self._authorized():
+                    return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                time.sleep(provider.lookup_stall)
+                if parts.path == f"/Accounts/{provider.account}/IncomingPhoneNumbers.json":
+                    return self._answer(200, self._numbers_page(parts, query))
+                sid = parts.path.removeprefix("/v1/Services/")
+                if parts.path.startswith("/v1/Services/") and sid in provider.services:
+                    return self._answer(200, self._service(sid))
+                return self._not_found(parts.path)
             with provider.lock:
                 provider.lookups += 1
                 found = [
@@ -189,6 +220,42 @@ def _handler_for(provider: SmsProvider):
                     if m["To"] == query.get("To")
                 ]
             return self._answer(200, {"messages": found})
+
+        def _numbers_page(self, parts, query: dict) -> dict:
+            wanted = query.get("PhoneNumber")
+            numbers = sorted(n for n in provider.numbers if wanted in (None, n))
+            return {
+                "incoming_phone_numbers": [
+                    {
+                        "account_sid": provider.account,
+                        "sid": f"PN{abs(hash(n)):032x}"[:34],
+                        "phone_number": n,
+                        "friendly_name": n,
+                        "capabilities": {"sms": True, "mms": False, "voice": True, "fax": False},
+                        "status": "in-use",
+                    }
+                    for n in numbers
+                ],
+                "uri": f"{parts.path}?{parts.query}",
+                "first_page_uri": f"{parts.path}?{parts.query}",
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "page": 0,
+                "page_size": int(query.get("PageSize") or 50),
+                "start": 0,
+                "end": max(len(numbers) - 1, 0),
+            }
+
+        def _service(self, sid: str) -> dict:
+            return {
+                "account_sid": provider.account,
+                "sid": sid,
+                "friendly_name": "Clinic pool",
+                "date_created": "2026-01-05T10:00:00Z",
+                "date_updated": "2026-01-05T10:00:00Z",
+                "url": f"https://messaging.twilio.com/v1/Services/{sid}",
+                "links": {},
+            }
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)

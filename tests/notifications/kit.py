@@ -34,6 +34,7 @@ def sms_settings(url: str, token: str = "secret-token") -> dict:
     return {
         "sms_backend": "http",
         "sms_api_url": url,
+        "sms_messaging_api_url": f"{url}/v1",  # the stand-in answers the Messaging Services API too
         "sms_account": "AC123",
         "sms_token": token,
         "sms_from": "+15550000000",
@@ -48,6 +49,7 @@ def as_env(values: dict) -> dict[str, str]:
         "smtp_starttls": "SMTP_STARTTLS",
         "sms_backend": "SMS_BACKEND",
         "sms_api_url": "SMS_API_URL",
+        "sms_messaging_api_url": "SMS_MESSAGING_API_URL",
         "sms_account": "SMS_ACCOUNT",
         "sms_token": "SMS_TOKEN",
         "sms_from": "SMS_FROM",

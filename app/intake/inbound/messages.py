@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.activities import service as activities
 from app.activities.models import ActivityDirection, ActivityType
 from app.auth.models import Clinic
-from app.intake.inbound.models import InboundMessage
+from app.intake.inbound.models import InboundMessage, ProviderDelivery
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
@@ -116,6 +116,19 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
         lambda: record_reply(session, lead, message, received_at, now),
     )
     return InboundAnswer.of(row)
+
+
+def first_delivery(session: Session, *, provider: str, delivery_id: str, now: datetime) -> bool:
+    """True the first time a provider's delivery id is seen, remembering it (in this transaction);
+    False for a replay or a retry of one already acted on. Its twin in another web process waits on
+    the unique key until this transaction ends, and loses then."""
+    try:
+        with session.begin_nested():
+            session.add(ProviderDelivery(provider=provider, delivery_id=delivery_id, received_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def record_once(

@@ -29,3 +29,19 @@ class InboundMessage(Base):
     opted_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the message was a STOP
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProviderDelivery(Base):
+    """A provider's delivery, seen once: Twilio's MessageSid of an inbound SMS, SendGrid's sg_event_id.
+
+    Written before anything the delivery asks for (a STOP, a START, an opt-out), in the same
+    transaction: a replay, or its twin in another web process, loses on the unique key and acts on
+    nothing. Ids only: no number, address or text."""
+
+    __tablename__ = "provider_deliveries"
+    __table_args__ = (sa.UniqueConstraint("provider", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(16))  # twilio_sms | sendgrid_event
+    delivery_id: Mapped[str] = mapped_column(sa.String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

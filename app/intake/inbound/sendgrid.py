@@ -13,7 +13,7 @@ SendGrid to echo (app/notifications/providers/composer.py).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.events import service as domain_events
+from app.intake.inbound import messages as inbound
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import Lead
@@ -31,6 +32,12 @@ ACTOR = "sendgrid_event"
 OPT_OUT_EVENTS = frozenset({"bounce", "dropped", "spamreport"})
 BOUNCE_EVENTS = frozenset({"bounce", "dropped"})  # the address cannot be written to: message.bounced
 TRACKED_EVENTS = frozenset({"delivered", "open"})  # what became of an email we sent
+PROVIDER = "sendgrid_event"  # what an sg_event_id is remembered under (inbound.first_delivery)
+# SendGrid retries a delivery that failed for up to 24 hours; a day more covers an outage of ours
+# on top. Older events are refused: within the window their sg_event_id is remembered, so a replay
+# is refused by memory, and beyond it by age (the memory need not be kept longer than the window).
+EVENT_WINDOW = timedelta(hours=48)
+CLOCK_SKEW = timedelta(minutes=5)  # SendGrid's clock a little ahead of ours
 
 
 def verify(*, public_key: str | None, body: bytes, signature: str | None, timestamp: str | None) -> list:
@@ -57,10 +64,14 @@ def verify(*, public_key: str | None, body: bytes, signature: str | None, timest
 def apply_events(*, session: Session, events: list, now: datetime) -> dict:
     """Opt out of email every lead whose address hard-bounced, was dropped or complained; a bounce
     or drop also fails the email it was about and tells the rules (`message.bounced`); `delivered`
-    and `open` stamp the email. Each event may come again, or out of order: nothing happens twice."""
-    opted_out = updated = 0
+    and `open` stamp the email. An event acts once: one seen before (its sg_event_id) or outside
+    the time window is ignored, so a replayed request changes nothing."""
+    opted_out = updated = ignored = 0
     for event in events:
         if not isinstance(event, dict):
+            continue
+        if not (_within_window(event, now) and _first_time(session, event, now)):
+            ignored += 1  # a replay, or too old to tell from one
             continue
         kind, address = event.get("event"), event.get("email")
         if kind in TRACKED_EVENTS:
@@ -78,7 +89,29 @@ def apply_events(*, session: Session, events: list, now: datetime) -> dict:
         opted_out += len(changed)
         if kind in BOUNCE_EVENTS:
             _bounced(session, event, changed, now)
-    return {"received": len(events), "opted_out": opted_out, "updated": updated}
+    return {"received": len(events), "opted_out": opted_out, "updated": updated, "ignored": ignored}
+
+
+def _within_window(event: dict, now: datetime) -> bool:
+    """The event happened (its `timestamp`, unix seconds) within EVENT_WINDOW before now, or at
+    most CLOCK_SKEW after: an event without a usable time cannot be placed, and is ignored."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return False
+    try:
+        at = datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
+    return now - EVENT_WINDOW <= at <= now + CLOCK_SKEW
+
+
+def _first_time(session: Session, event: dict, now: datetime) -> bool:
+    """Its sg_event_id never seen before (remembered now); SendGrid gives every event one, so an
+    event without it is not SendGrid's and is ignored."""
+    event_id = event.get("sg_event_id")
+    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 128:
+        return False
+    return inbound.first_delivery(session, provider=PROVIDER, delivery_id=event_id, now=now)
 
 
 def _bounced(session: Session, event: dict, opted_out: list[Lead], now: datetime) -> None:

@@ -60,12 +60,14 @@ class TwilioInboundSms(MethodView):
     @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
     def post(self):
         """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
-        whose sms_number is `To`, recorded on the lead with that `From`; STOP opts the number out for
-        the whole clinic, START/UNSTOP back in, HELP is answered with the clinic's help text. Answers
-        TwiML."""
-        form = signing.twilio_form(settings=current_app.config["SETTINGS"], request=request)
+        whose Messaging Service or sms_number it went to, recorded on the lead with that `From`; STOP
+        opts the number out for the whole clinic, START/UNSTOP back in, HELP is answered with the
+        clinic's help text. To the shared SMS_FROM, STOP and START apply in every clinic sending
+        from it. A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
+        settings = current_app.config["SETTINGS"]
+        form = signing.twilio_form(settings=settings, request=request)
         with unit_of_work() as session:
-            answer = twilio.receive_sms(session=session, form=form, now=clock.now())
+            answer = twilio.receive_sms(session=session, form=form, settings=settings, now=clock.now())
         return Response(answer, status=200, mimetype="text/xml")
 
 
@@ -78,7 +80,8 @@ class SendgridEvents(MethodView):
     def post(self):
         """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
         every lead with that address out of email (a bounce or drop is also `message.bounced`);
-        `delivered` and `open` stamp the email's delivered_at and opened_at."""
+        `delivered` and `open` stamp the email's delivered_at and opened_at. An event seen before
+        (its sg_event_id), without one, or whose timestamp is over 48 h old is ignored (`ignored`)."""
         body = request.get_data(cache=True)
         events = sendgrid.verify(
             public_key=current_app.config["SETTINGS"].sendgrid_event_public_key,
