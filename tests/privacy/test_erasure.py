@@ -26,11 +26,13 @@ from sqlalchemy.engine import make_url
 
 from app import clock, phi
 from app.audit.models import AuditEvent
-from app.automation.models import SequenceEnrollment
+from app.auth import phi_policy
+from app.automation.models import AutomationStep, SequenceEnrollment
 from app.leads.models import Lead, Suppression
 from app.notifications.models import Notification
 from app.scheduling.models import ScheduledJob
-from tests.automation.kit import open_all_day, steps_of
+from app.tasks.models import LeadTask
+from tests.automation.kit import open_all_day, run_events, steps_of
 from tests.automation.outreachkit import call, enroll, make_sequence
 from tests.conftest import TEST_PHI_KEY
 from tests.leadkit import create_lead
@@ -340,3 +342,95 @@ def test_the_cli_erases_a_lead_by_id_and_refuses_an_unknown_one(client, db, tena
         assert audit.actor == "cli"
     missing = followup("999999")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def _erase(client, tenant, lead_id: int) -> None:
+    resp = client.post(f"/api/leads/{lead_id}/erase", headers=tenant.headers("clinic_admin"))
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_the_lead_row_keeps_no_phi_field_of_the_policy(app, client, db, tenant):
+    lead_id = _import_person(app, client, tenant)
+    _erase(client, tenant, lead_id)
+    with db.unit_of_work() as session:
+        lead = session.get(Lead, lead_id)
+        kept = {name: getattr(lead, name) for name in phi_policy.LEAD_FIELDS}
+    assert kept["state"] is None and kept["treatment_interest"] == [] and kept["city"] is None
+    assert kept["patient_relationship"] == "SELF"  # NOT NULL: what a capture that said nothing gets
+    assert [name for name, value in kept.items() if value not in (None, [], "SELF")] == []
+
+
+def test_rule_conditions_and_origins_keep_their_shape_not_the_values(app, client, db, tenant):
+    open_all_day(client, tenant, clock.now())
+    assert client.post("/api/follow-up-rules", json=CITY_RULE, headers=tenant.headers()).status_code == 201
+    lead_id = _import_person(app, client, tenant)
+    note = client.post(
+        f"/api/leads/{lead_id}/activities", json={"type": "NOTE", "notes": "n"}, headers=tenant.headers()
+    )
+    assert note.status_code == 201
+    run_events(app, lead_id, clock.now())
+    assert CITY in json.dumps([s.conditions for s in steps_of(app, lead_id)])
+
+    _erase(client, tenant, lead_id)
+
+    with db.unit_of_work() as session:
+        steps = session.scalars(sa.select(AutomationStep).where(AutomationStep.lead_id == lead_id)).all()
+        tasks = session.scalars(sa.select(LeadTask).where(LeadTask.lead_id == lead_id)).all()
+        jobs = session.scalars(
+            sa.select(ScheduledJob).where(
+                ScheduledJob.subject_type == "lead", ScheduledJob.subject_id == lead_id
+            )
+        ).all()
+        trails = (
+            [s.conditions for s in steps] + [t.origin for t in tasks] + [j.origin for j in jobs if j.origin]
+        )
+    by_rule = [s for s in steps if any(c.get("field") == "lead.city" for c in s.conditions)]
+    assert by_rule and all(
+        [(c["field"], c["operator"], c["seen"], c["result"]) for c in s.conditions]
+        == [("event.activity_type", "equals", None, None), ("lead.city", "exists", None, None)]
+        for s in by_rule
+    )
+    assert any(t.origin.get("rule_id") for t in tasks)  # which rule made the task stays
+    assert CITY not in json.dumps(trails) and "NOTE" not in json.dumps(trails)
+
+
+def test_audit_details_of_every_action_on_the_lead_are_scrubbed(app, client, db, tenant, monkeypatch):
+    lead_id = _import_person(app, client, tenant)
+    moved = client.put(f"/api/leads/{lead_id}", json={"address_line1": NEW_STREET}, headers=tenant.headers())
+    assert moved.status_code == 200, moved.get_json()
+    _fail_an_sms(app, client, db, tenant, lead_id, monkeypatch)
+
+    def audited() -> str:
+        with db.unit_of_work() as session:
+            return json.dumps([(a.action, a.before, a.after) for a in session.scalars(sa.select(AuditEvent))])
+
+    assert NEW_STREET in audited() and PHONE_E164 in audited()  # lead.update; notification.retry
+    _erase(client, tenant, lead_id)
+    assert NEW_STREET not in audited() and STREET not in audited() and PHONE_E164 not in audited()
+    assert '"lead.update"' in audited() and '"notification.retry"' in audited()  # the actions stay
+
+
+def test_an_open_import_chunk_loses_the_persons_row(app, client, db, tenant):
+    lead_id = _import_person(app, client, tenant)
+    other = {"external_id": "ann-1", "first_name": "Ann", "last_name": "Other", "phone": "(415) 555-0177"}
+    again = {"external_id": "zeb-2", "first_name": FIRST, "last_name": LAST, "email": EMAIL}
+    started = client.post(
+        "/api/leads/import", json=[again, other], headers=tenant.headers("treatment_coordinator")
+    )
+    assert started.status_code == 202  # no worker: its chunk waits, the person's row inside
+
+    _erase(client, tenant, lead_id)
+
+    [chunk] = _import_chunks(app, started.get_json()["id"])
+    rows = json.loads(phi.decrypt(chunk.payload["rows"], keys=TEST_PHI_KEY))
+    assert rows == [None, other]
+    assert run_at(app, chunk, clock.now()) == "done"
+    report = client.get(
+        f"/api/bulk-jobs/{started.get_json()['id']}/rows", headers=tenant.headers()
+    ).get_json()
+    assert [(r["outcome"], r["field"]) for r in report] == [("invalid", "row"), ("created", None)]
+    with db.unit_of_work() as session:  # every finished chunk dropped its rows
+        payloads = session.scalars(
+            sa.select(ScheduledJob.payload).where(ScheduledJob.kind == "leads.import_chunk")
+        )
+        assert all(p["rows"] is None for p in payloads)
