@@ -87,6 +87,10 @@ class EncryptedJSON(sa.TypeDecorator):
         return None if value is None else json.loads(phi.decrypt(value, keys=_keys_for(dialect)))
 
 
+# A plain JSON column whose values may hold tokens (a job's payload carrying an encrypted part)
+# says so in its `info`: the key rotation rewrites the tokens it finds inside (app/privacy/rotation.py).
+EMBEDS_TOKENS = "embeds_phi_tokens"
+
 ENCRYPTED_TYPES = (EncryptedString, EncryptedDate, EncryptedJSON)
 """Every column type whose values are Fernet tokens: the rotation rewrites these, the erasure
 and the at-rest test recognise them."""

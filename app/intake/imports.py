@@ -10,7 +10,10 @@ where it stopped and no row is made twice. A row's `external_id` is unique per c
 row sent again (a retried request, a second file) is reported `duplicate` with the lead it made.
 
 The rows wait in the chunk jobs' payload sealed with the PHI key (they hold names, phones, dates of
-birth): the ledger's payloads are readable at /api/jobs and must not show them in clear.
+birth): the ledger's payloads are readable at /api/jobs and must not show them in clear. A chunk
+drops its rows when it finishes (in its own transaction): the leads and the report hold what came
+of them, and a finished job's payload outlives them until the ledger's purge. Erasure replaces a
+row of an open chunk by null (app/privacy/ledger_copies.py): reported invalid, never imported.
 """
 
 from __future__ import annotations
@@ -90,8 +93,13 @@ def _invalid(field: str, message: str, external_id=None) -> dict:
     }
 
 
+ERASED_ROW = "the row's person was erased before it was imported"
+
+
 def _checked(raw) -> tuple[dict | None, dict | None]:
     """(the row's lead fields, None), or (None, its invalid report) when the row breaks the schema."""
+    if raw is None:
+        return None, _invalid("row", ERASED_ROW)
     if not isinstance(raw, dict):
         return None, _invalid("row", "each row must be an object of lead fields")
     try:
@@ -176,3 +184,4 @@ def run_import_chunk(*, session: Session, job, now: datetime) -> None:
     bulk.add_counts(
         session, bulk_job.id, done=len(reports) - len(invalid), failed=len(invalid), errors=invalid, now=now
     )
+    job.payload = {**job.payload, "rows": None, "row_count": len(reports)}

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.delivery import redaction
 from app.delivery import service as outbound
 from app.errors import ValidationFailed
 from app.notifications.models import Channel, DeliveryStatus, Notification
@@ -45,9 +46,8 @@ def apply_status(
         # Delivered is final: a callback with no timestamp, replayed or late, cannot undo it.
         code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
         notification.status = DeliveryStatus.FAILED
-        notification.last_error = f"provider reports {state}: error {code} {text}".strip()[
-            : outbound.MAX_ERROR
-        ]
+        error = f"provider reports {state}: error {code} {text}".strip()
+        notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
     else:
         return {"updated": False, "status": notification.status}  # queued, sent, late: nothing to record
     return {"updated": True, "status": notification.status}
@@ -132,5 +132,6 @@ def email_bounced(*, notification: Notification, event: str, reason: str) -> boo
     if notification.status == DeliveryStatus.FAILED and (notification.last_error or "").startswith(BOUNCED):
         return False
     notification.status = DeliveryStatus.FAILED
-    notification.last_error = f"{BOUNCED}{event}: {reason}".strip()[: outbound.MAX_ERROR]
+    error = f"{BOUNCED}{event}: {reason}".strip()  # a bounce's reason quotes the address
+    notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
     return True

@@ -1,25 +1,27 @@
 """Erasing a lead: its person's data goes from every table it was copied to; a tombstone stays.
 
-What goes: names, phones, email, date of birth, address, insurance id, notes, free text
-(activities' and tasks' notes, tasks' titles), messages to and about the lead (addresses, titles,
-bodies, context), the payloads of its events and webhook deliveries, the changes its audit events
-recorded, stored idempotent answers naming it, import reports' rows about it.
+`COPIES` below lists every place a lead's person is copied to and how erasure reaches it, with the
+test that proves it (tests/privacy/test_erasure.py dumps the whole database after an erasure and
+finds none of the person's data). A new table or column that copies a lead's data belongs there.
 
 What stays (the tombstone): the lead row with its clinic, stage, status, source, dates, owner,
 value, age group and counters, so analytics counts and revenue do not change; its activities',
 tasks' and messages' kinds, directions, outcomes and times; ids. An open lead is archived: nobody
 works a person who asked to be forgotten. Its pending ledger jobs, automated steps and sequence
 enrolments are cancelled, and its phones and email join the clinic's suppression list
-(app/leads/suppression.py) so a new capture of the same person is never contacted automatically.
+(app/leads/suppression.py: keyed digests, never the values) so a new capture of the same person
+is never contacted automatically.
 
-Payloads are reduced to their ids (`ids_only`) rather than deleted: an event's consumers and a
-delivery's history still see what happened to which row.
+Payloads are reduced to their ids (`ids_only`) and origins to their structure (`structure_only`,
+app/privacy/scrubbing.py) rather than deleted: an event's consumers, a delivery's history and a
+task's why-trail still see what happened to which row.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,14 +29,16 @@ from sqlalchemy.orm import Session
 from app.activities.models import LeadActivity
 from app.audit import service as audit
 from app.audit.models import AuditEvent
+from app.auth import phi_policy
 from app.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.bulk.models import BulkJobRow
 from app.errors import NotFound
 from app.events.models import DomainEvent
-from app.idempotency.models import IdempotencyKey
 from app.leads import suppression
 from app.leads.models import OPEN_STATUSES, Lead, LeadStatus
 from app.notifications.models import DeliveryStatus, Notification
+from app.privacy import copies
+from app.privacy.scrubbing import ids_only, structure_only
 from app.scheduling import service as ledger
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
 from app.webhooks.models import WebhookDelivery
@@ -42,31 +46,92 @@ from app.webhooks.models import WebhookDelivery
 ERASED = "[erased]"
 ERASED_REASON = "erased"
 
-# Every column of a lead that names or describes the person; set to None (NOT NULL ones below).
-_LEAD_PERSONAL = (
-    "email", "phone", "phone_alt", "preferred_time", "patient_first_name", "patient_last_name",
-    "patient_dob", "patient_dob_index", "address_line1", "address_line2", "city", "postal_code",
-    "source_campaign", "source_detail", "insurance_carrier", "insurance_member_id", "lost_notes",
-    "notes", "submission_id", "external_id", "next_action", "score_factors",
+_DUMP = "tests/privacy/test_erasure.py::test_an_erased_lead_leaves_nothing_of_its_person_in_the_database"
+_TRAIL = "tests/privacy/test_erasure.py::test_rule_conditions_and_origins_keep_their_shape_not_the_values"
+
+
+class Copy(NamedTuple):
+    where: str
+    how: str  # what erasure leaves there
+    proof: str  # the test that proves it (the dump test proves them all at once)
+
+
+# Every copy of a lead's person and how erasure reaches it.
+COPIES: tuple[Copy, ...] = (
+    Copy(
+        "leads: every PHI field of app/auth/phi_policy.LEAD_FIELDS",
+        "emptied: null, or where NOT NULL the value of a capture that said nothing (the default)",
+        "tests/privacy/test_erasure.py::test_the_lead_row_keeps_no_phi_field_of_the_policy",
+    ),
+    Copy("leads: contact and free-text columns (_LEAD_CONTACT), the DOB's blind index", "null", _DUMP),
+    Copy("leads: first_name, last_name", "'[erased]', ''", _DUMP),
+    Copy("lead_activities.notes", "null", _DUMP),
+    Copy("lead_tasks: title, description, outcome_notes", "'[erased]', null, null", _DUMP),
+    Copy("lead_tasks.origin (what the rule that made it saw)", "structure_only", _TRAIL),
+    Copy("automation_steps.conditions (the why-trail: values seen)", "structure_only", _TRAIL),
+    Copy(
+        "scheduled_jobs of the lead, its tasks and messages: origin; payload",
+        "structure_only; ids_only",
+        _TRAIL,
+    ),
+    Copy(
+        "notifications to or about the lead: to_address, title, body, body_html, context",
+        "null/'[erased]'",
+        _DUMP,
+    ),
+    Copy(
+        "notifications.last_error: provider texts quoting the recipient (stored redacted since: "
+        "app/delivery/redaction.py; older rows)",
+        "'[erased]'",
+        "tests/notifications/test_provider_error_redaction.py",
+    ),
+    Copy(
+        "domain_events.payload, webhook_deliveries.payload (the lead, its tasks, activities)",
+        "ids_only",
+        _DUMP,
+    ),
+    Copy(
+        "audit_events before/after of every action on the lead and on its tasks, activities, messages, "
+        "webhook deliveries and jobs",
+        "ids_only",
+        "tests/privacy/test_erasure.py::test_audit_details_of_every_action_on_the_lead_are_scrubbed",
+    ),
+    Copy("idempotency_keys: stored answers naming the lead", "deleted", _DUMP),
+    Copy("bulk_job_rows of the lead (an import's report): message, matches, external_id", "null", _DUMP),
+    Copy(
+        "scheduled_jobs.payload of import chunks: the rows as sent (encrypted)",
+        "finished chunks: rows dropped (a chunk also drops them as it finishes); open and gave-up "
+        "chunks: the person's rows replaced by null",
+        "tests/privacy/test_erasure.py::test_an_open_import_chunk_loses_the_persons_row",
+    ),
+    Copy(
+        "scheduled_jobs that gave up (failed, dead): payloads and errors",
+        "purged after the clinic's retention (app/privacy/retention.py)",
+        "tests/privacy/test_retention.py::test_gave_up_jobs_are_purged_after_the_clinics_retention",
+    ),
+)
+
+# A lead's columns that name or reach the person besides the policy's PHI fields (contact, ids a
+# form or an integrator sent, what the engine derived from them); set to None.
+_LEAD_CONTACT = (
+    "email", "phone", "phone_alt", "preferred_time", "patient_dob_index", "source_campaign",
+    "source_detail", "submission_id", "external_id", "next_action", "score_factors",
 )  # fmt: skip
 
 
-def ids_only(value):
-    """A payload reduced to what identifies rows: keys naming ids (`*_id`, `*_ids`, `id`) with
-    integer values, and booleans; nothing else (names, text, dates of birth) survives."""
-    if not isinstance(value, dict):
-        return {}
-    out = {}
-    for key, item in value.items():
-        is_id = key == "id" or key.endswith("_id") or key.endswith("_ids")
-        ids = isinstance(item, int) or (isinstance(item, list) and all(isinstance(i, int) for i in item))
-        if isinstance(item, bool) or (is_id and ids):
-            out[key] = item
-        elif isinstance(item, dict):
-            nested = ids_only(item)
-            if nested:
-                out[key] = nested
-    return out
+def erased_lead_columns() -> tuple[str, ...]:
+    """Every column erasure empties on the lead row: the PHI policy's lead fields, then the rest."""
+    return tuple(dict.fromkeys(phi_policy.LEAD_FIELDS + _LEAD_CONTACT))
+
+
+def _emptied(name: str):
+    """What an erased column holds: null, or where NOT NULL the column's default (what a capture
+    that said nothing gets: no treatment interest, the contact is the patient)."""
+    column = Lead.__mapper__.columns[name]
+    if column.nullable:
+        return None
+    default = column.default
+    return default.arg(None) if default.is_callable else default.arg
 
 
 def get_erasable_lead(*, session: Session, clinic_id: int, lead_id: int) -> Lead | None:
@@ -85,7 +150,7 @@ def erase(*, session: Session, clinic_id: int, lead_id: int, actor_ref: str, now
 
 
 def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> dict:
-    """Erase `lead` (see the module's doc) in the caller's unit of work; returns what was touched.
+    """Erase `lead` (see `COPIES`) in the caller's unit of work; returns what was touched.
 
     Erasing an erased lead again repeats the sweep of its copies (cheap, and it finds copies a
     message in flight wrote meanwhile) and is not an error."""
@@ -105,12 +170,26 @@ def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -
     counts["jobs_cancelled"] = _cancel_work(session, lead, task_ids, notification_ids, now)
     counts["activities"] = _erase_activities(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
-    counts["notifications"] = _erase_notifications(session, lead, notification_ids)
-    counts["events"], counts["webhook_deliveries"] = _erase_events(
+    about = _erase_notifications(session, lead, notification_ids)
+    counts["notifications"] = len(about)
+    events, delivery_ids = _erase_events(
         session, lead.clinic_id, {"lead": [lead.id], "task": task_ids, "activity": activity_ids}
     )
-    counts["audit_events"] = _erase_audit(session, lead.clinic_id, {"lead": [lead.id], "task": task_ids})
-    counts["idempotent_answers"] = _erase_idempotent_answers(session, lead.clinic_id, lead.id)
+    counts["events"], counts["webhook_deliveries"] = events, len(delivery_ids)
+    job_ids = copies.scrub_jobs_of(
+        session, {"lead": [lead.id], "task": task_ids, "notification": sorted(about)}
+    )
+    _scrub_why_trail(session, lead.id)
+    counts["import_payloads"] = copies.scrub_import_payloads(session, lead)
+    counts["audit_events"] = _erase_audit(
+        session,
+        lead.clinic_id,
+        {
+            "lead": [lead.id], "task": task_ids, "activity": activity_ids, "notification": sorted(about),
+            "webhook_delivery": delivery_ids, "job": job_ids,
+        },
+    )  # fmt: skip
+    counts["idempotent_answers"] = copies.erase_idempotent_answers(session, lead.clinic_id, lead.id)
     session.execute(
         sa.update(BulkJobRow)
         .where(BulkJobRow.lead_id == lead.id)
@@ -128,14 +207,22 @@ def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -
 
 
 def _tombstone(lead: Lead, now: datetime) -> None:
-    for key in _LEAD_PERSONAL:
-        setattr(lead, key, None)
+    for key in erased_lead_columns():
+        setattr(lead, key, _emptied(key))
     lead.first_name, lead.last_name = ERASED, ""
     lead.do_not_contact = lead.email_opt_out = lead.sms_opt_out = True
     if lead.status in OPEN_STATUSES:
         lead.status = LeadStatus.ARCHIVED.value
     lead.erased_at = lead.erased_at or now
     lead.updated_at, lead.updated_by = now, "system"
+
+
+def _scrub_why_trail(session: Session, lead_id: int) -> None:
+    """What rules saw of the lead: the steps' evaluated conditions and the tasks' origins."""
+    for step in session.scalars(sa.select(AutomationStep).where(AutomationStep.lead_id == lead_id)):
+        step.conditions = structure_only(step.conditions or [])
+    for task in session.scalars(sa.select(LeadTask).where(LeadTask.lead_id == lead_id)):
+        task.origin = structure_only(task.origin or {})
 
 
 def _cancel_work(session: Session, lead: Lead, task_ids, notification_ids, now: datetime) -> int:
@@ -186,9 +273,10 @@ def _erase_tasks(session: Session, lead_id: int, now: datetime) -> int:
     return touched
 
 
-def _erase_notifications(session: Session, lead: Lead, notification_ids) -> int:
+def _erase_notifications(session: Session, lead: Lead, notification_ids) -> set[int]:
     """Messages to the lead (by lead_id), and staff messages about it: those whose context or link
-    names the lead, or whose text quotes its name, phone or email."""
+    names the lead, or whose text quotes its name, phone or email; returns their ids. A provider's
+    error text goes too: one stored before errors were redacted may quote the address."""
     about = set(notification_ids)
     needles = _needles(lead)
     link_tail = f"/leads/{lead.id}"
@@ -204,21 +292,24 @@ def _erase_notifications(session: Session, lead: Lead, notification_ids) -> int:
         if names_lead or _quotes(needles, title, body, json.dumps(context or {})):
             about.add(nid)
     if not about:
-        return 0
+        return about
     ids = sorted(about)
     session.execute(
         sa.update(Notification)
         .where(Notification.id.in_(ids))
-        .values(to_address=None, title=ERASED, body="", body_html=None, context=None)
+        .values(
+            to_address=None, title=ERASED, body="", body_html=None, context=None,
+            last_error=sa.case((Notification.last_error.is_(None), None), else_=sa.literal(ERASED)),
+        )
         .execution_options(synchronize_session=False)
-    )
+    )  # fmt: skip
     session.execute(
         sa.update(Notification)
         .where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.FAILED, last_error=ERASED_REASON)
         .execution_options(synchronize_session=False)
     )
-    return len(ids)
+    return about
 
 
 def _needles(lead: Lead) -> list[str]:
@@ -236,7 +327,9 @@ def _quotes(needles: list[str], *texts) -> bool:
     return any(n in joined for n in needles)
 
 
-def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int]]) -> tuple[int, int]:
+def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int]]) -> tuple[int, list[int]]:
+    """The subjects' events and their webhook deliveries, payloads reduced to ids; returns how many
+    events and the deliveries' ids."""
     event_ids = []
     for subject_type, ids in subjects.items():
         for chunk in _chunks(ids):
@@ -247,7 +340,7 @@ def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int
                     DomainEvent.subject_id.in_(chunk),
                 )
             )
-    events = deliveries = 0
+    events, deliveries = 0, []
     for chunk in _chunks(event_ids):
         for event in session.scalars(sa.select(DomainEvent).where(DomainEvent.id.in_(chunk))):
             event.payload = ids_only(event.payload)
@@ -256,11 +349,12 @@ def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int
             sa.select(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk))
         ):
             delivery.payload = ids_only(delivery.payload)
-            deliveries += 1
+            deliveries.append(delivery.id)
     return events, deliveries
 
 
 def _erase_audit(session: Session, clinic_id: int, subjects: dict[str, list[int]]) -> int:
+    """The changes recorded by every action on the subjects (the lead and its records), to ids."""
     touched = 0
     for subject_type, ids in subjects.items():
         for chunk in _chunks([str(i) for i in ids]):
@@ -275,40 +369,6 @@ def _erase_audit(session: Session, clinic_id: int, subjects: dict[str, list[int]
                 row.before, row.after = ids_only(row.before) or None, ids_only(row.after) or None
                 touched += 1
     return touched
-
-
-def _erase_idempotent_answers(session: Session, clinic_id: int, lead_id: int) -> int:
-    """Stored answers (a day's worth) that describe the lead: deleted; a replay then runs anew."""
-    doomed = []
-    rows = session.execute(
-        sa.select(IdempotencyKey.id, IdempotencyKey.response_body).where(
-            IdempotencyKey.clinic_id == clinic_id, IdempotencyKey.response_body.is_not(None)
-        )
-    )
-    for key_id, body in rows:
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            continue
-        if _names_lead(answer, lead_id):
-            doomed.append(key_id)
-    for chunk in _chunks(doomed):
-        session.execute(
-            sa.delete(IdempotencyKey)
-            .where(IdempotencyKey.id.in_(chunk))
-            .execution_options(synchronize_session=False)
-        )
-    return len(doomed)
-
-
-def _names_lead(answer, lead_id: int) -> bool:
-    if isinstance(answer, list):
-        return any(_names_lead(item, lead_id) for item in answer)
-    if not isinstance(answer, dict):
-        return False
-    if answer.get("lead_id") == lead_id or (answer.get("id") == lead_id and "first_name" in answer):
-        return True
-    return any(_names_lead(v, lead_id) for v in answer.values() if isinstance(v, dict | list))
 
 
 def _chunks(ids: list, size: int = 500):

@@ -2,7 +2,9 @@
 
 The clinic's setting `erase_closed_after_months` (PUT /api/clinic settings): 0 or absent, never.
 The daily sweep erases a batch per transaction (each lead as `followup leads erase` would) until
-none is due; a second sweep at once finds the rows already erased and skips them.
+none is due; a second sweep at once finds the rows already erased and skips them. The same sweep
+purges the clinic's ledger jobs that gave up (failed, dead) longer ago than the retention: nothing
+will run them, and their payloads and errors may describe a person (app/scheduling/sweeps.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from app.auth.models import Clinic
 from app.leads.models import Lead, LeadStatus
 from app.privacy import erasure
+from app.scheduling import sweeps as ledger_sweeps
 
 SETTING = "erase_closed_after_months"
 DAYS_PER_MONTH = 30.44  # months of the setting are average months: a day either way does not matter
@@ -25,9 +28,13 @@ def retention_months(settings: dict | None) -> int:
     return int(value) if isinstance(value, int) and value > 0 else 0
 
 
+def retention_cutoff(months: int, now: datetime) -> datetime:
+    return now - timedelta(days=months * DAYS_PER_MONTH)
+
+
 def due_lead_ids(session, *, clinic_id: int, months: int, now: datetime, limit: int) -> list[int]:
     """Closed, not yet erased leads of the clinic that closed more than `months` ago."""
-    cutoff = now - timedelta(days=months * DAYS_PER_MONTH)
+    cutoff = retention_cutoff(months, now)
     closed_at = sa.func.coalesce(Lead.lost_at, Lead.converted_at)
     return list(
         session.scalars(
@@ -53,6 +60,7 @@ def erase_expired_leads(*, db, now: datetime) -> int:
     for clinic_id, months in clinics:
         if not months:
             continue
+        ledger_sweeps.purge_gave_up(db=db, clinic_id=clinic_id, cutoff=retention_cutoff(months, now))
         while True:
             with db.unit_of_work() as session:
                 ids = due_lead_ids(session, clinic_id=clinic_id, months=months, now=now, limit=batch)

@@ -4,9 +4,12 @@ Put the new key first in PHI_ENCRYPTION_KEY and keep the old one after it (`NEW,
 processes (they now write under NEW and read both), then run `followup phi rotate-key`. It walks
 every table with an encrypted column (the models' `Encrypted*` columns: nothing is listed by hand)
 in primary-key order, a batch per transaction, and rewrites each value not yet under the first key
-(MultiFernet.rotate), with the date of birth's blind index beside it. Progress is recorded per table
-(`phi_rotation_progress`), so a stopped run continues where it was; a run for a different first
-key starts over.
+(MultiFernet.rotate), with the date of birth's blind index beside it. Tokens also live inside plain
+JSON columns (an import's rows wait encrypted in its chunk jobs' payload): a JSON column whose
+values may hold tokens says so (`info={EMBEDS_TOKENS: True}`, as scheduled_jobs.payload does), and
+every token found in it, at any depth, is rewritten too, so no queued work is lost with OLD.
+Progress is recorded per table (`phi_rotation_progress`), so a stopped run continues where it
+was; a run for a different first key starts over.
 
 The service keeps running meanwhile: each value is written back only if it still holds the token
 that was read (compare-and-set), so a concurrent change (already under the first key) is never
@@ -17,6 +20,7 @@ any configured key (app/leads/duplicates.py). When the run reports done, remove 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,10 +29,11 @@ import sqlalchemy as sa
 
 from app import phi
 from app.db import Base, JSONType
-from app.db.protected import ENCRYPTED_TYPES, EncryptedJSON
+from app.db.protected import EMBEDS_TOKENS, ENCRYPTED_TYPES, EncryptedJSON
 from app.privacy.models import RotationProgress
 
 DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
+TOKEN = re.compile(r"^gAAAAA[A-Za-z0-9_\-]+=*$")  # a Fernet token's text (version byte 0x80)
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,23 @@ class Target:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     json_columns: tuple[str, ...] = ()
+    embedding: tuple[str, ...] = ()  # plain JSON columns whose values may hold tokens, read as JSON
 
     @property
     def table(self) -> sa.TableClause:
-        names = dict.fromkeys(self.key + self.columns + ((DOB_INDEX_COLUMN,) if self.has_dob else ()))
+        dob = (DOB_INDEX_COLUMN,) if self.has_dob else ()
+        names = dict.fromkeys(self.key + self.columns + self.embedding + dob)
         return sa.table(self.name, *(sa.column(n, self._type(n)) for n in names))
+
+    @property
+    def read(self) -> tuple[str, ...]:
+        """The columns a batch reads besides the key."""
+        return self.columns + self.embedding
 
     def _type(self, name: str):
         if name in self.key:
             return None
-        return JSONType if name in self.json_columns else sa.Text
+        return JSONType if name in self.json_columns + self.embedding else sa.Text
 
     @property
     def has_dob(self) -> bool:
@@ -62,9 +74,10 @@ def targets() -> list[Target]:
     for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
         columns = tuple(c.name for c in table.columns if isinstance(c.type, ENCRYPTED_TYPES))
         json_columns = tuple(c.name for c in table.columns if isinstance(c.type, EncryptedJSON))
-        if columns:
+        embedding = tuple(c.name for c in table.columns if c.info.get(EMBEDS_TOKENS))
+        if columns or embedding:
             key = tuple(c.name for c in table.primary_key.columns)
-            found.append(Target(table.name, key, columns, json_columns))
+            found.append(Target(table.name, key, columns, json_columns, embedding))
     return found
 
 
@@ -80,7 +93,7 @@ def rotate_batch(
     The last key is None when the table is done."""
     table = target.table
     key_columns = [table.c[k] for k in target.key]
-    query = sa.select(*key_columns, *(table.c[c] for c in target.columns)).order_by(*key_columns).limit(size)
+    query = sa.select(*key_columns, *(table.c[c] for c in target.read)).order_by(*key_columns).limit(size)
     if after is not None:
         single = len(key_columns) == 1
         query = query.where(
@@ -91,7 +104,7 @@ def rotate_batch(
     for row in rows:
         pk, values = (
             list(row[: len(key_columns)]),
-            dict(zip(target.columns, row[len(key_columns) :], strict=True)),
+            dict(zip(target.read, row[len(key_columns) :], strict=True)),
         )
         changed += _rotate_row(session, target, keys, pk, values)
     if len(rows) < size:
@@ -104,9 +117,15 @@ def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> i
     where_pk = [table.c[k] == v for k, v in zip(target.key, pk, strict=True)]
     changed = 0
     for column, token in values.items():
-        if token is None or phi.is_current(token, keys=keys):
+        if column in target.embedding:
+            rotated = rotate_embedded(token, keys)
+            if rotated == token:
+                continue
+            new_values = {column: rotated}
+        elif token is None or phi.is_current(token, keys=keys):
             continue
-        new_values = {column: phi.rotate(token, keys=keys)}
+        else:
+            new_values = {column: phi.rotate(token, keys=keys)}
         if column == DOB_COLUMN and target.name == "leads":
             new_values[DOB_INDEX_COLUMN] = _dob_index(session, pk, token, keys)
         held = sa.literal(token, table.c[column].type)  # in the column's own type: JSON compares as JSON
@@ -115,6 +134,22 @@ def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> i
         )
         changed += result.rowcount
     return changed
+
+
+def rotate_embedded(value, keys: str):
+    """`value` (JSON) with every token in it, at any depth, under the first key; unchanged (the
+    same object) when none needed it."""
+    if isinstance(value, str):
+        if TOKEN.match(value) and not phi.is_current(value, keys=keys):
+            return phi.rotate(value, keys=keys)
+        return value
+    if isinstance(value, dict):
+        rotated = {key: rotate_embedded(item, keys) for key, item in value.items()}
+        return value if all(rotated[k] is value[k] for k in value) else rotated
+    if isinstance(value, list):
+        rotated = [rotate_embedded(item, keys) for item in value]
+        return value if all(a is b for a, b in zip(rotated, value, strict=True)) else rotated
+    return value
 
 
 def _dob_index(session, pk: list, token: str, keys: str) -> str:

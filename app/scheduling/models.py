@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
+from app.db.protected import EMBEDS_TOKENS
 
 PENDING = "pending"  # waiting in the database (due beyond the horizon, or not yet published)
 DISPATCHED = "dispatched"  # published to the broker with eta=due_at
@@ -75,7 +76,8 @@ class ScheduledJob(Base):
     queue: Mapped[str] = mapped_column(sa.String(32))
     subject_type: Mapped[str | None] = mapped_column(sa.String(32))
     subject_id: Mapped[int | None] = mapped_column(sa.Integer)
-    payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # A domain may seal part of it with the PHI key (an import's rows): the key rotation finds those.
+    payload: Mapped[dict] = mapped_column(JSONType, default=dict, info={EMBEDS_TOKENS: True})
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.scheduling import queries
 from app.scheduling.dispatch import publish_claimed
-from app.scheduling.models import DISPATCHED, FINISHED, PENDING, ScheduledJob, ScheduledJobKey
+from app.scheduling.models import DISPATCHED, FINISHED, GAVE_UP, PENDING, ScheduledJob, ScheduledJobKey
 from app.scheduling.partitions import queries as partitions
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,32 @@ def _delete_finished(db, cutoff: datetime) -> int:
     while True:
         with db.unit_of_work() as session:
             rows = session.execute(sa.select(table.c.id, table.c.dedupe_key).where(*where).limit(limit)).all()
+            if rows:
+                session.execute(
+                    sa.delete(keys).where(
+                        sa.tuple_(keys.c.dedupe_key, keys.c.job_id).in_([(r.dedupe_key, r.id) for r in rows])
+                    )
+                )
+                session.execute(sa.delete(table).where(table.c.id.in_([r.id for r in rows])))
+        total += len(rows)
+        if len(rows) < limit:
+            return total
+
+
+def purge_gave_up(*, db, clinic_id: int, cutoff: datetime) -> int:
+    """Delete the clinic's failed and dead rows (what no run will ever finish) that gave up before
+    `cutoff`, with their keys, a batch per transaction; returns how many. The done-row purge keeps
+    them for an admin to retry; the clinic's retention (app/privacy/retention.py) sets how long:
+    their payloads and errors may describe a person."""
+    table, keys = ScheduledJob.__table__, ScheduledJobKey.__table__
+    gave_up_at = sa.func.coalesce(table.c.finished_at, table.c.due_at)
+    where = [table.c.clinic_id == clinic_id, table.c.status.in_(GAVE_UP), gave_up_at < cutoff]
+    limit, total = db.settings.sweep_batch_size, 0
+    while True:
+        with db.unit_of_work() as session:
+            # Locked: an admin's retry of one of them meanwhile waits, then finds it gone (404).
+            pick = queries.skipping_locked(session, sa.select(table.c.id, table.c.dedupe_key).where(*where))
+            rows = session.execute(pick.limit(limit)).all()
             if rows:
                 session.execute(
                     sa.delete(keys).where(

@@ -71,8 +71,8 @@ class SmtpHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
             self.rcpt_count += 1
-        if address in self.refuse:
-            return "550 5.1.1 no such user here"
+        if address in self.refuse:  # as Postfix words it: the refused address quoted
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -155,6 +155,7 @@ class SmsProvider:
         self.numbers: set[str] = set()
         self.services: set[str] = set()
         self.lookup_stall = 0.0  # seconds to wait before answering those lookups (a slow Twilio)
+        self.invalid_numbers: set[str] = set()  # answered 400 quoting the number, as Twilio does
         self.stall = 0.0  # seconds to wait after accepting, before answering
         self.lock = threading.Lock()
 
@@ -271,6 +272,9 @@ def _handler_for(provider: SmsProvider):
                 or self.headers.get("Authorization") != expected
             ):
                 return self._answer(401, {"code": 20003, "message": "Authenticate"})
+            if form.get("To") in provider.invalid_numbers:
+                text = f"The 'To' number {form['To']} is not a valid phone number."
+                return self._answer(400, {"code": 21211, "message": text, "status": 400})
             with provider.lock:
                 message = {"sid": f"SM{len(provider.messages):032d}", **form}
                 provider.messages.append(message)

@@ -18,6 +18,8 @@ from app import clock, create_app
 from app.leads.models import Lead
 from app.privacy import rotation
 from app.privacy.models import RotationProgress
+from app.scheduling.models import ScheduledJob
+from app.scheduling.runner import run_job
 from tests.conftest import TEST_PHI_KEY, test_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,3 +139,31 @@ def test_the_cli_rotates_and_reports_done(client, tenant, migrated_database):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "done" in done.stdout and "leads:" in done.stdout
+
+
+def test_a_pending_import_chunk_survives_the_old_keys_removal(client, tenant, apps):
+    """Issue 42: an import's rows wait encrypted in its chunk job's payload; rotation rewrites them
+    too, so the chunk still runs once the old key is gone."""
+    rows = [
+        {"external_id": "rot-1", "first_name": "Ida", "last_name": "Rotor", "phone": "(415) 555-0161"},
+        {"external_id": "rot-2", "first_name": "Ned", "last_name": "Rotor", "email": "ned@example.com"},
+    ]
+    started = client.post("/api/leads/import", json=rows, headers=tenant.headers("treatment_coordinator"))
+    assert started.status_code == 202, started.get_json()  # no worker here: the chunk waits
+    both, new = apps["both"], apps["new"]
+
+    rotation.rotate_all(
+        db=both.extensions["followup.db"], keys=f"{NEW_KEY},{TEST_PHI_KEY}", now=clock.now, size=3
+    )
+
+    new_db = new.extensions["followup.db"]
+    with new_db.unit_of_work() as session:
+        [chunk] = session.scalars(
+            sa.select(ScheduledJob).where(ScheduledJob.kind == "leads.import_chunk")
+        ).all()
+    assert run_job(db=new_db, job_id=chunk.id, now=clock.now()) == "done"  # only the new key from here
+    job = new.test_client().get(f"/api/bulk-jobs/{started.get_json()['id']}", headers=tenant.headers())
+    assert job.get_json()["outcomes"] == {"created": 2, "duplicate": 0, "invalid": 0}
+    with new_db.unit_of_work() as session:
+        names = set(session.scalars(sa.select(Lead.first_name).where(Lead.last_name == "Rotor")))
+    assert names == {"Ida", "Ned"}

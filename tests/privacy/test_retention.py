@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from app import clock
 from app.config import Settings
+from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK
 from app.leads.models import Lead
 from app.privacy import retention
+from app.scheduling import service as scheduling
+from app.scheduling.models import ScheduledJob
 from beat_schedule import build
 from tests.leadkit import create_lead
 
@@ -58,3 +63,47 @@ def test_the_sweep_runs_daily_on_a_crontab_at_its_hour():
     entry = build(Settings(retention_hour=5))["privacy-erase-expired"]
     assert entry["task"] == "privacy.erase_expired_leads"
     assert entry["schedule"].hour == {5} and entry["schedule"].minute == {0}
+
+
+def test_gave_up_jobs_are_purged_after_the_clinics_retention(client, db, tenant, make_tenant):
+    """Issue 42: a job that gave up (dead, failed) is never purged by the ledger's own purge (kept for
+    an admin to retry); its payload and error may describe a person, so the clinic's retention
+    purges it, and a clinic without retention keeps its own."""
+    resp = client.put(
+        "/api/clinic", json={"settings": {"erase_closed_after_months": 6}}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    other = make_tenant("No retention")
+    now = clock.now()
+    with db.unit_of_work() as session:
+        for clinic_id, status, key in (
+            (tenant.id, "dead", "old-dead"), (tenant.id, "failed", "old-failed"), (other.id, "dead", "other")
+        ):  # fmt: skip
+            job = scheduling.schedule(
+                session=session, kind=IMPORT_CHUNK, due_at=now, dedupe_key=key, now=now,
+                clinic_id=clinic_id, payload={"note": "Ann Example, +14155550123"},
+            )  # fmt: skip
+            session.flush()
+            job.status, job.finished_at = status, now
+
+    retention.erase_expired_leads(db=db, now=now + timedelta(days=150))
+    assert _gave_up_keys(db) == {"old-dead", "old-failed", "other"}  # within the retention
+    retention.erase_expired_leads(db=db, now=now + timedelta(days=200))
+    assert _gave_up_keys(db) == {"other"}
+    with db.unit_of_work() as session:  # their keys went with them: the same key may be used again
+        again = scheduling.schedule(
+            session=session,
+            kind=IMPORT_CHUNK,
+            due_at=now,
+            dedupe_key="old-dead",
+            now=now,
+            clinic_id=tenant.id,
+        )
+        assert again.status in ("pending", "dispatched")  # a new row, not the purged one
+
+
+def _gave_up_keys(db) -> set[str]:
+    with db.unit_of_work() as session:
+        return set(
+            session.scalars(sa.select(ScheduledJob.dedupe_key).where(ScheduledJob.kind == IMPORT_CHUNK))
+        )

@@ -4,6 +4,7 @@ the provider rate limit checked at the claim, one send and what its error means,
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import signing
 from app.auth.models import Clinic
+from app.delivery import redaction
 from app.delivery import rules as delivery_rules
 from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
@@ -226,25 +228,33 @@ def send_batch(messages: list[channels.Outgoing], settings, *, stop) -> list[Out
 
 
 def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
-    """What a send's result (the provider's id, or the error it raised) means for the message."""
+    """What a send's result (the provider's id, or the error it raised) means for the message. The
+    error's text names no recipient (providers quote the number or address): it is stored, shown,
+    audited and logged as it is returned here."""
     if isinstance(result, str):
         return DeliveryStatus.SENT, result, None
+    error = redaction.redacted(str(result), message.to)
     if isinstance(result, channels.PermanentError):
-        return DeliveryStatus.FAILED, None, str(result)
+        return DeliveryStatus.FAILED, None, error
     if isinstance(result, channels.OutcomeUnknown):
         # Twilio's Messages API has no idempotency key: a re-send could text the lead twice.
         if message.channel == Channel.SMS:
             return (
                 DeliveryStatus.UNKNOWN,
                 None,
-                f"{OUTCOME_UNKNOWN}, may already have reached the lead: {result}",
+                f"{OUTCOME_UNKNOWN}, may already have reached the lead: {error}",
             )
-        return DeliveryStatus.FAILED, None, f"{OUTCOME_UNKNOWN}: {result}"
+        return DeliveryStatus.FAILED, None, f"{OUTCOME_UNKNOWN}: {error}"
     if isinstance(result, channels.TransientError):
-        return DeliveryStatus.PENDING, None, str(result)
-    # A bug or an odd provider answer: retried, and dead if it persists.
-    log.error("sending notification %s failed unexpectedly", message.notification_id, exc_info=result)
-    return DeliveryStatus.PENDING, None, f"{type(result).__name__}: {result}"
+        return DeliveryStatus.PENDING, None, error
+    # A bug or an odd provider answer: retried, and dead if it persists. The traceback's frames are
+    # logged without the exception's own text, which may quote the recipient.
+    frames = "".join(traceback.format_tb(result.__traceback__))
+    log.error(
+        "sending notification %s failed unexpectedly: %s: %s\n%s",
+        message.notification_id, type(result).__name__, error, frames,
+    )  # fmt: skip
+    return DeliveryStatus.PENDING, None, f"{type(result).__name__}: {error}"
 
 
 def retry_policy(settings) -> delivery_rules.RetryPolicy:
