@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from contextlib import suppress
 
+import phonenumbers
+
 from app import phi
 from app.leads import rules as lead_rules
 
@@ -36,8 +38,11 @@ def indexes_to_find(*, keys: str, clinic_id: int, text: str, region: str) -> lis
     half-way), of the email, or of the phone number read in `region` and as typed."""
     values = {normalized(text)}
     if "@" not in text:
-        with suppress(lead_rules.InvalidPhone):  # not a phone number: only the text as typed can match
-            values.add(lead_rules.normalize_phone(text, region))
+        # Read as typed (a national number in the clinic's region), not checked for validity: the
+        # row holds whatever number the message went to.
+        with suppress(phonenumbers.NumberParseException):  # not a phone number: only the text matches
+            number = phonenumbers.parse(text, region)
+            values.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
     return [
         index
         for value in sorted(values)
