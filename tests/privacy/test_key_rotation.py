@@ -137,3 +137,21 @@ def test_the_cli_rotates_and_reports_done(client, tenant, migrated_database):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "done" in done.stdout and "leads:" in done.stdout
+
+
+def test_rotation_rebuilds_a_messages_recipient_index_so_the_filter_still_finds_it(app, tenant, apps):
+    from app.notifications import service as notifications
+    from app.notifications.models import Notification
+    from tests.notifications.kit import queue_emails
+
+    [email] = queue_emails(app, tenant, 1, to=lambda i: "old.patient@example.com")  # under the old key
+    rotation.rotate_all(
+        db=apps["both"].extensions["followup.db"], keys=f"{NEW_KEY},{TEST_PHI_KEY}", now=clock.now, size=3
+    )
+    new = apps["new"]  # the old key removed
+    with new.app_context(), new.extensions["followup.db"].unit_of_work() as session:
+        indexes = notifications.recipient_indexes(
+            session=session, clinic_id=tenant.id, text="Old.Patient@example.com"
+        )
+        found = session.scalars(sa.select(Notification.id).where(Notification.to_address_index.in_(indexes)))
+        assert list(found) == [email]
