@@ -36,6 +36,7 @@ __all__ = [
     "on_send",
     "queue_many",
     "quiet_until_for",
+    "recipient_index",
     "recipient_indexes",
     "retry_many",
     "retry_notification",
@@ -111,6 +112,10 @@ def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> b
 def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
     """The end of the user's quiet hours if `now` falls in them, else None."""
     return preferences.after_quiet_hours(session, user_id, preferences.preferences_of(session, user_id), now)
+
+
+# The blind index a message's recipient is written with (key rotation rebuilds it with the address).
+recipient_index = recipients.index_of
 
 
 def recipient_indexes(*, session: Session, clinic_id: int, text: str) -> list[str]:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from app import phi
 from app.db import Base, JSONType
 from app.db.protected import ENCRYPTED_TYPES, EncryptedJSON
-from app.notifications import recipients
+from app.notifications import service as notifications
 from app.privacy.models import RotationProgress
 
 DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
@@ -130,7 +130,7 @@ def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> i
 def _recipient_index(session, pk: list, token: str, keys: str) -> str | None:
     clinic_id = session.scalar(sa.text("SELECT clinic_id FROM notifications WHERE id = :id"), {"id": pk[0]})
     address = phi.decrypt(token, keys=keys)
-    return recipients.index_of(keys=keys, clinic_id=clinic_id, address=address)
+    return notifications.recipient_index(keys=keys, clinic_id=clinic_id, address=address)
 
 
 def _dob_index(session, pk: list, token: str, keys: str) -> str:
