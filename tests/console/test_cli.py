@@ -71,6 +71,8 @@ def test_notifications_retry_prints_what_it_touches_asks_and_retries(app, db, te
 
     bad = followup(app, "notifications", "retry", "--clinic", str(tenant.id), "--channel", "pigeon")
     assert bad.returncode == 2 and "--channel" in bad.stderr
+    last_day = followup(app, "notifications", "retry", "--clinic", str(tenant.id), "--until", "9999-12-31")
+    assert last_day.returncode == 2 and "--until" in last_day.stderr and "Traceback" not in last_day.stderr
 
 
 def test_jobs_retry_runs_dead_jobs_of_a_kind_again(app, db, tenant):
