@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.leadkit import create_lead
+from tests.leadkit import create_lead, signed_headers
 from tests.tasks.taskkit import in_minutes, iso
 
 HUGE = 10**12  # beyond PostgreSQL's 32-bit `integer`
@@ -135,3 +135,99 @@ def test_a_page_far_beyond_the_end_is_an_empty_page_everywhere(client, tenant, t
         for page in (10**18, 10**30):
             resp = client.get(f"{path}?page={page}", headers=h)
             assert (resp.status_code, resp.get_json()) == (200, []), (path, page, resp.get_json())
+
+
+# --- issue 42: inputs that answered 500 -------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["%C2%B2", "1.%C3%A9", f"{HUGE}.{'0' * 32}", "%C2%B2.0123456789abcdef"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_malformed_unsubscribe_token_is_a_clear_page_not_a_500(client, token, method):
+    resp = client.open(f"/api/unsubscribe/{token}", method=method, data={"List-Unsubscribe": "One-Click"})
+    assert resp.status_code == 404, resp.get_data(as_text=True)
+    assert resp.mimetype == "text/html" and "This unsubscribe link is not valid" in resp.get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/capture/web-form", "/api/capture/inbound", "/api/capture/call"])
+@pytest.mark.parametrize("signature", ["é" * 64, "sha256=²", "\u00ff"])
+def test_a_non_ascii_signature_is_a_401_naming_the_header(client, tenant, path, signature):
+    body = json.dumps({"email": "jane@example.com"}).encode()
+    headers = signed_headers(tenant.clinic, body) | {"X-Followup-Signature": signature}
+    resp = client.post(path, data=body, headers=headers)
+    assert resp.status_code == 401, resp.get_data(as_text=True)
+    assert "X-Followup-Signature" in resp.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com:99999/",
+        "http://a..b/",
+        "http://[::1/",
+        "http://[zz]/hook",
+        "http://example.com:0/",
+        "http://exa mple.com/",
+        "http://example.com/caf\u00e9",
+        f"http://{'a' * 64}.example.com/",
+    ],
+)
+def test_a_webhook_url_that_cannot_be_reached_is_a_422_naming_url(client, tenant, url):
+    resp = client.post(
+        "/api/webhooks", json={"url": url, "event_types": ["lead.created"]}, headers=tenant.headers()
+    )
+    assert resp.status_code == 422, (url, resp.get_json())
+    assert "url" in resp.get_json()["errors"]["json"], resp.get_json()
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/console/bulk-jobs/progress?ids=%C2%B2", "ids"),
+        ("/console/bulk-jobs/progress?ids=1,%C2%B2", "ids"),
+        (f"/console/bulk-jobs/progress?ids={HUGE}", "ids"),
+        ("/console/failures?until=9999-12-31", "until"),
+        ("/console/failures/retry?until=9999-12-31", "until"),
+        ("/console/failures?since=0001-01-01", "since"),
+        ("/console/failures?source=jobs&until=9999-12-31", "until"),
+    ],
+)
+def test_console_ids_and_dates_out_of_range_are_a_422_naming_the_field(app, tenant, path, field):
+    from tests.console.test_console_pages import log_in
+
+    with app.test_client() as console:
+        log_in(console, tenant)
+        resp = console.get(path)
+    assert resp.status_code == 422, (path, resp.status_code)
+    assert field in resp.get_data(as_text=True)
+
+
+BOOLEAN_CASES = [
+    ("PUT", "/api/pipeline-stages/{stage}", "is_default"),
+    ("PUT", "/api/pipeline-stages/{stage}", "is_terminal"),
+    ("POST", "/api/lead-sources", "is_active"),
+    ("POST", "/api/leads", "email_opt_out"),
+    ("POST", "/api/notifications/1/retry", "confirm_may_duplicate"),
+]
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+@pytest.mark.parametrize("method, path, field", BOOLEAN_CASES)
+def test_a_boolean_field_takes_only_true_or_false(client, tenant, method, path, field, value):
+    stages = client.get("/api/pipeline-stages", headers=tenant.headers()).get_json()
+    stage = next(s for s in stages if not s["is_terminal"])
+    resp = client.open(
+        path.format(stage=stage["id"]), method=method, json={field: value}, headers=tenant.headers()
+    )
+    assert resp.status_code == 422, (path, field, value, resp.get_json())
+    assert field in resp.get_json()["errors"]["json"], resp.get_json()
+
+
+def test_a_query_string_boolean_is_still_the_text_true_or_false(client, tenant):
+    h = tenant.headers()
+    assert client.get("/api/lead-sources?is_active=false", headers=h).status_code == 200
+    assert client.get("/api/leads/tasks/my-tasks?overdue=TRUE", headers=h).status_code == 200
+    for text in ("1", "0", "yes"):
+        resp = client.get(f"/api/leads/tasks/my-tasks?overdue={text}", headers=h)
+        assert resp.status_code == 422 and "overdue" in resp.get_json()["errors"]["query"], text

@@ -2,7 +2,8 @@
 
 Bad input must be a 4xx naming the field, never a 500: text is checked for NUL characters and lone
 surrogates by `RequestSchema`, timestamps are `UTCDateTime` (bounded years), integers and numbers
-carry a range that fits the database's columns, text has a maximum length. A new endpoint whose
+carry a range that fits the database's columns, text has a maximum length, booleans are
+`StrictBoolean` (true or false, never 0 or 1). A new endpoint whose
 schema bypasses these fails here, before a fuzzer or a user finds the 500.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import MAX_TEXT_LENGTH, RequestSchema, UTCDate, UTCDateTime
+from app.api import MAX_TEXT_LENGTH, RequestSchema, StrictBoolean, UTCDate, UTCDateTime
 from app.db import MAX_ID
 
 INT_MIN, INT_MAX = -(2**31), MAX_ID  # PostgreSQL `integer`
@@ -92,7 +93,9 @@ def field_problems(name: str, field: fields.Field) -> list[str]:
         if limit is None or limit > MAX_TEXT_LENGTH:
             return [f"{name}: text without a maximum length (validate.Length(max=...))"]
         return []
-    if isinstance(field, fields.Boolean | fields.Constant):
+    if isinstance(field, fields.Boolean):  # marshmallow's own takes 0 and 1 (and "yes") as booleans
+        return [] if isinstance(field, StrictBoolean) else [f"{name}: a boolean that is not StrictBoolean"]
+    if isinstance(field, fields.Constant):
         return []
     return [f"{name}: a {type(field).__name__} field the guards do not cover"]
 
@@ -121,6 +124,7 @@ def test_the_walk_flags_an_unguarded_schema():
         count = fields.Integer()
         name = fields.String()
         tags = fields.List(fields.String(validate=validate.Length(max=10)))
+        active = fields.Boolean()
 
     problems = schema_problems(Unguarded())
-    assert len(problems) == 5, problems
+    assert len(problems) == 6, problems

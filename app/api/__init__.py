@@ -66,6 +66,24 @@ def _unstorable(text: str) -> str | None:
     return None
 
 
+class StrictBoolean(fields.Boolean):
+    """A boolean that is a JSON true or false, never what marshmallow's Boolean also takes (0, 1,
+    "yes", "on"...): `"is_default": 0` is a 422 naming the field. Every request schema's booleans
+    are this (tests/test_guarded_schemas.py checks). A query string has only text: RequestSchema
+    reads its `true` and `false` as booleans first."""
+
+    default_error_messages = {"invalid": "Not a boolean: give true or false."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # isinstance, not `in truthy`: 1 == True and 0 == False in Python.
+        if isinstance(value, bool):
+            return value
+        raise self.make_error("invalid")
+
+
+_QUERY_BOOLEANS = {"true": True, "false": False}
+
+
 class RequestSchema(Schema):
     """Base of request schemas: text holding NUL characters or lone surrogates is refused, naming
     the field (keys included).
@@ -73,6 +91,20 @@ class RequestSchema(Schema):
     PostgreSQL cannot store NUL in text, and a lone surrogate (`"\\ud800"` is valid JSON) cannot be
     encoded as UTF-8; without this, such input would fail in the database or the JSON encoder.
     """
+
+    @pre_load
+    def read_query_booleans(self, data, **kwargs):
+        """A query string (or form) is text, a JSON body is a dict: the text `true` or `false` of a
+        StrictBoolean field becomes that boolean; any other text stays text, and is refused."""
+        if isinstance(data, dict) or not isinstance(data, Mapping):
+            return data
+        loaded = {key: data[key] for key in data}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            value = loaded.get(key)
+            if isinstance(field, StrictBoolean) and isinstance(value, str):
+                loaded[key] = _QUERY_BOOLEANS.get(value.lower(), value)
+        return loaded
 
     @pre_load
     def refuse_unstorable_text(self, data, **kwargs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
 
-from app.api import RequestSchema
+from app.api import RequestSchema, StrictBoolean
 from app.auth.schemas import (
     ASSIGNMENT_POLICIES,
     HHMM,
@@ -106,7 +106,7 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=1, max=240),
         metadata={"description": "how long POST /api/me/next-task holds a task for its caller (default 10)"},
     )
-    next_task_team_overdue = fields.Boolean(
+    next_task_team_overdue = StrictBoolean(
         metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
     )
     # The contact policy of automated messages to leads (app/messaging/policy.py).

@@ -9,7 +9,7 @@ import holidays
 import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api import RequestSchema
+from app.api import RequestSchema, StrictBoolean
 from app.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.auth.roles import Permission, Role
@@ -162,8 +162,8 @@ class UserUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
     password = _password()
-    active = fields.Boolean()
-    out_of_office = fields.Boolean()
+    active = StrictBoolean()
+    out_of_office = StrictBoolean()
     timezone = fields.String(allow_none=True, validate=[validate.Length(max=64), validate_timezone])
     max_open_leads = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
 

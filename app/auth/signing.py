@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
 
 from twilio.request_validator import RequestValidator
 
+from app.db import MAX_ID
 from app.errors import NotFound, Unauthorized
 
 CLINIC_HEADER = "X-Followup-Clinic"
@@ -28,10 +30,13 @@ def sign(secret: str, timestamp: str, raw_body: bytes) -> str:
 
 
 def signature_matches(secret: str, timestamp: str, raw_body: bytes, given: str) -> bool:
-    """Constant-time comparison; accepts a "sha256=" prefix as GitHub-style senders add it."""
+    """Constant-time comparison; accepts a "sha256=" prefix as GitHub-style senders add it.
+
+    Compared as bytes: a header may carry any character, and compare_digest refuses a str that is
+    not ASCII (a TypeError, not a mismatch)."""
     given = given.strip()
     given = given.removeprefix("sha256=").lower()
-    return hmac.compare_digest(sign(secret, timestamp, raw_body), given)
+    return hmac.compare_digest(sign(secret, timestamp, raw_body).encode(), given.encode("utf-8", "replace"))
 
 
 def timestamp_fresh(timestamp: str, now: datetime) -> bool:
@@ -94,10 +99,18 @@ def unsubscribe_token(secret: str, lead_id: int, purpose: str = "unsubscribe") -
     return f"{lead_id}.{mac}"
 
 
+# What unsubscribe_token makes, in ASCII only: str.isdigit() alone also takes "²" (which int() refuses),
+# and compare_digest refuses a str that is not ASCII.
+_TOKEN = re.compile(r"([0-9]{1,10})\.[0-9a-f]{32}", re.ASCII | re.IGNORECASE)
+
+
 def lead_of_unsubscribe_token(secret: str, token: str, purpose: str = "unsubscribe") -> int | None:
     """The lead id a token was made for, or None when it is not one of ours."""
-    lead_id, _, _ = token.partition(".")
-    if not lead_id.isdigit():
+    shape = _TOKEN.fullmatch(token)
+    if shape is None:
         return None
-    expected = unsubscribe_token(secret, int(lead_id), purpose)
-    return int(lead_id) if hmac.compare_digest(expected, token.lower()) else None
+    lead_id = int(shape.group(1))
+    if lead_id > MAX_ID:  # no lead has it, and the database's integer cannot even hold it
+        return None
+    expected = unsubscribe_token(secret, lead_id, purpose)
+    return lead_id if hmac.compare_digest(expected, token.lower()) else None

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
-from app.api import RequestSchema, UTCDateTime, id_field
+from app.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 from app.auth import phi_policy
 from app.automation import rules
 from app.messaging import merge_fields
@@ -45,8 +45,8 @@ class RuleUpdateIn(RequestSchema):
     priority = fields.Integer(
         validate=validate.Range(min=0, max=100_000), metadata={"description": "lower first"}
     )
-    stop_processing = fields.Boolean(metadata={"description": "a match ends the chain for this event"})
-    active = fields.Boolean()
+    stop_processing = StrictBoolean(metadata={"description": "a match ends the chain for this event"})
+    active = StrictBoolean()
 
 
 class RuleCreateIn(RuleUpdateIn):

@@ -15,7 +15,12 @@ CLI_ACTOR = "cli"
 
 
 def _day(value: datetime | None, extra_days: int = 0) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC) + timedelta(days=extra_days)
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) + timedelta(days=extra_days)
+    except OverflowError:  # --until 9999-12-31: its next day has no datetime
+        raise click.BadParameter("give a day before 9999-12-31", param_hint="--until") from None
 
 
 def _common(func):
@@ -88,7 +93,7 @@ def notifications() -> None:
 @click.option("--status", type=click.Choice(failures.NOTIFICATION_STATUSES), default=None)
 @click.option("--kind", default=None, help="Only messages of this kind (reminder, escalation, ...).")
 @click.option("--channel", type=click.Choice(failures.CHANNELS), default=None)
-@click.option("--recipient", default=None, help="Only those whose address contains this text.")
+@click.option("--recipient", default=None, help="Only those to this email or phone (exact).")
 def notifications_retry(clinic_id, error, since, until, yes, status, kind, channel, recipient) -> None:
     """Send the clinic's failed and dead messages again (attempts reset; audited)."""
     filters = failures.Filters(failures.NOTIFICATIONS, status=status, kind=kind, channel=channel,

@@ -22,10 +22,12 @@ SOURCES = (NOTIFICATIONS, JOBS, WEBHOOKS)
 # The channels an outgoing message has (in-app messages are never sent, so never fail).
 CHANNELS = tuple(c.value for c in Channel if c != Channel.IN_APP)
 # The notification statuses an admin may retry, as the notifications domain decides them: a status
-# it adds (an unknown outcome) is listed and retried here without a change to the console.
+# it adds is listed here without a change to the console. A bulk retry sends again only those the
+# domain's one rule allows (notifications.retry_many): never one whose outcome is unknown.
 NOTIFICATION_STATUSES = tuple(str(s) for s in notifications.RETRYABLE)
-UNKNOWN_OUTCOME_WARNING = (
-    "A message whose outcome was unknown may already have reached the lead: retrying it may send it twice."
+UNKNOWN_OUTCOME_LEFT_OUT = (
+    "{count} matching message(s) whose outcome is unknown may already have reached the lead: a bulk "
+    "retry leaves them out. Retry each one from its row, confirming that it may be sent twice."
 )
 SAMPLE = 5
 # The statuses each source's `status` filter accepts.
@@ -65,7 +67,7 @@ def _window(column, filters: Filters) -> list:
     return conditions
 
 
-def _notifications(clinic_id: int, f: Filters) -> sa.Select:
+def _notification_conditions(session: Session, clinic_id: int, f: Filters) -> list:
     statuses = [f.status] if f.status in NOTIFICATION_STATUSES else list(NOTIFICATION_STATUSES)
     conditions = [
         Notification.clinic_id == clinic_id,
@@ -77,16 +79,23 @@ def _notifications(clinic_id: int, f: Filters) -> sa.Select:
         conditions.append(Notification.kind == f.kind)
     if f.channel:
         conditions.append(Notification.channel == f.channel)
-    conditions += [c for c in (_contains(Notification.to_address, f.recipient),
-                               _contains(Notification.last_error, f.error)) if c is not None]  # fmt: skip
+    if f.recipient:  # the address is encrypted: an exact match through its blind index
+        indexes = notifications.recipient_indexes(session=session, clinic_id=clinic_id, text=f.recipient)
+        conditions.append(Notification.to_address_index.in_(indexes))
+    if f.error:
+        conditions.append(_contains(Notification.last_error, f.error))
+    return conditions
+
+
+def _notifications(session: Session, clinic_id: int, f: Filters) -> sa.Select:
     return (
         sa.select(Notification)
-        .where(*conditions)
+        .where(*_notification_conditions(session, clinic_id, f))
         .order_by(Notification.created_at.desc(), Notification.id.desc())
     )
 
 
-def _jobs(clinic_id: int, f: Filters) -> sa.Select:
+def _jobs(_session: Session, clinic_id: int, f: Filters) -> sa.Select:
     statuses = [f.status] if f.status in GAVE_UP else list(GAVE_UP)
     conditions = [ScheduledJob.clinic_id == clinic_id, ScheduledJob.status.in_(statuses),
                   *_window(ScheduledJob.due_at, f)]  # fmt: skip
@@ -101,7 +110,7 @@ def _jobs(clinic_id: int, f: Filters) -> sa.Select:
     )
 
 
-def _webhooks(clinic_id: int, f: Filters) -> sa.Select:
+def _webhooks(_session: Session, clinic_id: int, f: Filters) -> sa.Select:
     job_gave_up = sa.and_(WebhookDelivery.status == PENDING, ScheduledJob.status.in_(GAVE_UP))
     conditions = [
         WebhookDelivery.clinic_id == clinic_id,
@@ -160,31 +169,47 @@ def find(
     *, session: Session, clinic_id: int, filters: Filters, limit: int, offset: int = 0
 ) -> tuple[list[dict], int]:
     """The failures of one source matching `filters`, newest first, and how many match in all."""
-    query = _QUERIES[filters.source](clinic_id, filters)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    query = _QUERIES[filters.source](session, clinic_id, filters)
+    total = _count(session, query)
     rows = session.execute(query.limit(limit).offset(offset)).all()
     return [_row(filters.source, r) for r in rows], total
 
 
 def preview(*, session: Session, clinic_id: int, filters: Filters) -> dict:
-    """What a bulk retry of `filters` would touch: how many, a sample, and the warning that applies."""
-    sample, total = find(session=session, clinic_id=clinic_id, filters=filters, limit=SAMPLE)
-    warning = UNKNOWN_OUTCOME_WARNING if filters.source == NOTIFICATIONS else None
+    """What a bulk retry of `filters` would touch: how many, a sample, and the warning that applies
+    (how many unknown-outcome messages match and are left out)."""
+    if filters.source != NOTIFICATIONS:
+        sample, total = find(session=session, clinic_id=clinic_id, filters=filters, limit=SAMPLE)
+        return {"count": total, "sample": sample, "warning": None}
+    conditions = _notification_conditions(session, clinic_id, filters)
+    query = sa.select(Notification).where(*conditions)
+    bulk = query.where(notifications.bulk_retryable()).order_by(
+        Notification.created_at.desc(), Notification.id.desc()
+    )
+    total = _count(session, bulk)
+    left_out = _count(session, query) - total
+    sample = [_row(NOTIFICATIONS, r) for r in session.execute(bulk.limit(SAMPLE)).all()]
+    warning = UNKNOWN_OUTCOME_LEFT_OUT.format(count=left_out) if left_out else None
     return {"count": total, "sample": sample, "warning": warning}
 
 
-def retry_one(*, session: Session, clinic_id: int, source: str, item_id: int, actor: str, now: datetime):
-    """Retry (or redeliver) one failure through its domain's audited function."""
+def _count(session: Session, query: sa.Select) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+
+
+def retry_one(
+    *, session: Session, clinic_id: int, source: str, item_id: int, actor: str, now: datetime, confirmed: bool
+):
+    """Retry (or redeliver) one failure through its domain's audited function; a notification whose
+    outcome is unknown only when `confirmed` (the admin ticked that it may be sent twice)."""
     if source == NOTIFICATIONS:
-        # The console shows UNKNOWN_OUTCOME_WARNING beside an unknown one and in the bulk preview:
-        # pressing retry there is the admin's explicit decision.
         return notifications.retry_notification(
             session=session,
             notification_id=item_id,
             clinic_id=clinic_id,
             actor=actor,
             now=now,
-            confirm_may_duplicate=True,
+            confirm_may_duplicate=confirmed,
         )
     if source == JOBS:
         return scheduling.retry_job(
@@ -196,11 +221,16 @@ def retry_one(*, session: Session, clinic_id: int, source: str, item_id: int, ac
 
 
 def retry_matching(*, session: Session, clinic_id: int, filters: Filters, actor: str, now: datetime) -> int:
-    """Retry every failure matching `filters` (each audited by its domain); returns how many."""
-    query = _QUERIES[filters.source](clinic_id, filters).order_by(None)
+    """Retry every failure matching `filters` (each audited by its domain); returns how many.
+    Notifications go through the domain's bulk rule, which leaves out unknown outcomes."""
+    if filters.source == NOTIFICATIONS:
+        conditions = _notification_conditions(session, clinic_id, filters)
+        return notifications.retry_many(session=session, conditions=conditions, actor=actor, now=now)
+    query = _QUERIES[filters.source](session, clinic_id, filters).order_by(None)
     ids = [row[0].id for row in session.execute(query)]
     for item_id in ids:
         retry_one(
-            session=session, clinic_id=clinic_id, source=filters.source, item_id=item_id, actor=actor, now=now
-        )
+            session=session, clinic_id=clinic_id, source=filters.source, item_id=item_id, actor=actor,
+            now=now, confirmed=False,
+        )  # fmt: skip
     return len(ids)

@@ -3,15 +3,22 @@ filter is a GET form, read from the query string."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import re
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_wtf import FlaskForm
 from wtforms import Form, PasswordField, SelectField, StringField
 from wtforms.fields import DateField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.api import MAX_YEAR, MIN_YEAR
 from app.console import failures
+from app.db import MAX_ID
 from app.errors import ValidationFailed
+
+# The filters' dates span the API's years (app/api): "to" 9999-12-31 would mean before a next day
+# that no datetime can hold.
+MIN_DAY, MAX_DAY = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
 
 
 class LoginForm(FlaskForm):
@@ -21,6 +28,11 @@ class LoginForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only its CSRF token."""
+
+
+# The checkbox beside the retry of a message whose outcome is unknown: ticked ("yes"), the admin
+# accepts that the lead may get it twice; without it the retry is refused (409 naming it, as the API).
+CONFIRM_MAY_DUPLICATE = "confirm_may_duplicate"  # as the API names it
 
 
 class FilterForm(Form):
@@ -43,6 +55,13 @@ def _day(value, extra_days: int = 0) -> datetime | None:
     return datetime.combine(value, time(), tzinfo=UTC) + timedelta(days=extra_days)
 
 
+def _checked_day(field) -> None:
+    """A 422 naming a date outside MIN_DAY..MAX_DAY (rather than an OverflowError, a 500)."""
+    value = field.data
+    if value is not None and not MIN_DAY <= value <= MAX_DAY:
+        raise ValidationFailed(field.name, f"give a date from {MIN_DAY.isoformat()} to {MAX_DAY.isoformat()}")
+
+
 def filters_from(args) -> tuple[FilterForm, failures.Filters]:
     """The filter form and its Filters; a bad field is a 422 naming it."""
     form = FilterForm(args)
@@ -54,6 +73,8 @@ def filters_from(args) -> tuple[FilterForm, failures.Filters]:
         raise ValidationFailed(
             "status", f"must be one of {', '.join(failures.STATUSES[source])} for {source}"
         )
+    _checked_day(form.since)
+    _checked_day(form.until)
     filters = failures.Filters(
         source=source,
         status=form.status.data or None,
@@ -70,9 +91,14 @@ def filters_from(args) -> tuple[FilterForm, failures.Filters]:
 MAX_PROGRESS_IDS = 100
 
 
+_ID = re.compile(r"\s*([0-9]{1,10})\s*", re.ASCII)  # not str.isdigit: it takes "²", which int() refuses
+
+
 def ids_from(text: str) -> list[int]:
-    """`3,4,5` as ids; anything else is a 422 naming `ids`."""
+    """`3,4,5` as ids; anything else (beyond the database's integer too) is a 422 naming `ids`."""
     parts = [p for p in text.split(",") if p.strip()]
-    if not parts or len(parts) > MAX_PROGRESS_IDS or not all(p.strip().isdigit() for p in parts):
+    matches = [_ID.fullmatch(p) for p in parts]
+    ids = [int(m.group(1)) for m in matches if m is not None]
+    if not parts or len(parts) > MAX_PROGRESS_IDS or len(ids) < len(parts) or max(ids) > MAX_ID:
         raise ValidationFailed("ids", f"give 1 to {MAX_PROGRESS_IDS} bulk job ids, comma-separated")
-    return [int(p) for p in parts]
+    return ids

@@ -128,10 +128,11 @@ def retry_one(source: str, item_id: int):
     if source not in failures.SOURCES:
         raise DomainError(f"source must be one of {', '.join(failures.SOURCES)}")
     actor = current_actor()
+    confirmed = request.form.get(forms.CONFIRM_MAY_DUPLICATE) == "yes"
     with unit_of_work() as session:
         failures.retry_one(
             session=session, clinic_id=actor.clinic_id, source=source, item_id=item_id, actor=actor.ref,
-            now=clock.now(),
+            now=clock.now(), confirmed=confirmed,
         )  # fmt: skip
     flash(f"{source[:-1]} {item_id} queued again")
     return redirect(url_for("console.failures_page", source=source, **_filter_args("source")))

@@ -8,7 +8,7 @@ import json
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from app.api import RequestSchema, UTCDate
+from app.api import RequestSchema, StrictBoolean, UTCDate
 from app.errors import ValidationFailed
 from app.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
 from app.leads.schemas import LeadIn
@@ -136,11 +136,11 @@ IMPORT_ROW = ImportRowIn()
 
 
 class ImportArgs(RequestSchema):
-    automation = fields.Boolean(
+    automation = StrictBoolean(
         load_default=True,
         metadata={"description": "false for historical leads: no rule fires (no call task, no messages)"},
     )
-    reject_duplicates = fields.Boolean(
+    reject_duplicates = StrictBoolean(
         load_default=False,
         metadata={
             "description": "Report a row matching an open lead (phone, email, name and DOB) as a "

@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api import MAX_ID, MAX_YEAR, MIN_YEAR, RequestSchema, UTCDate, id_field, to_bounded_utc
+from app.api import (
+    MAX_ID,
+    MAX_YEAR,
+    MIN_YEAR,
+    RequestSchema,
+    StrictBoolean,
+    UTCDate,
+    id_field,
+    to_bounded_utc,
+)
 from app.auth.phi_policy import PhiSchema
 from app.leads.models import (
     LeadSourceCategory,
@@ -87,11 +96,9 @@ class LeadUpdateIn(RequestSchema):
     insurance_member_id = _text(100, allow_none=True, metadata={"description": "Encrypted at rest"})
     notes = _text(10000, allow_none=True)
     # The contact policy of automated messages (app/messaging/policy.py).
-    do_not_contact = fields.Boolean(
-        metadata={"description": "no automated messages or sequence calls at all"}
-    )
-    email_opt_out = fields.Boolean(metadata={"description": "no automated email"})
-    sms_opt_out = fields.Boolean(metadata={"description": "no automated SMS (an inbound STOP sets it)"})
+    do_not_contact = StrictBoolean(metadata={"description": "no automated messages or sequence calls at all"})
+    email_opt_out = StrictBoolean(metadata={"description": "no automated email"})
+    sms_opt_out = StrictBoolean(metadata={"description": "no automated SMS (an inbound STOP sets it)"})
     timezone = fields.String(
         allow_none=True,
         validate=[validate.Length(max=64), _iana_timezone],
@@ -107,7 +114,7 @@ class LeadIn(LeadUpdateIn):
 
 
 class CreateLeadArgs(RequestSchema):
-    reject_duplicates = fields.Boolean(
+    reject_duplicates = StrictBoolean(
         load_default=False,
         metadata={"description": "Refuse (409) instead of creating when an open lead matches"},
     )
@@ -245,7 +252,7 @@ class LeadQueryArgs(RequestSchema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Text in contact or patient names, email or phone digits"},
     )
-    stale = fields.Boolean(
+    stale = StrictBoolean(
         metadata={
             "description": "true: open leads flagged stale (over their stage's limit in this stay, or "
             "quiet for the clinic's stale_after_days); false: the others"
@@ -272,7 +279,7 @@ class LeadSourceUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     category = fields.String(validate=_one_of(LeadSourceCategory))
     description = _text(2000, allow_none=True)
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     monthly_cost = fields.Decimal(
         allow_none=True,
         places=2,
@@ -308,4 +315,4 @@ class LeadSourceOut(Schema):
 
 class LeadSourceQueryArgs(RequestSchema):
     category = fields.String(validate=_one_of(LeadSourceCategory))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()

@@ -10,6 +10,7 @@ from app.access import current_actor, public, requires
 from app.api import check_if_match, make_blueprint, with_etag
 from app.app_db import unit_of_work
 from app.auth.roles import Permission
+from app.errors import NotFound
 from app.idempotency.web import idempotent
 from app.messaging import schemas, send, service, unsubscribe
 
@@ -130,8 +131,11 @@ class OneClickUnsubscribe(MethodView):
     @blp.alt_response(404, description="Not a valid unsubscribe link")
     def get(self, token):
         """A small confirmation page: a GET (a link scanner, a preview) never unsubscribes."""
-        with unit_of_work() as session:
-            unsubscribe.lead_of(session=session, secret=_secret(), token=token)
+        try:
+            with unit_of_work() as session:
+                unsubscribe.lead_of(session=session, secret=_secret(), token=token)
+        except NotFound:
+            return _not_valid()
         page = _PAGE.format(title="Unsubscribe", text="Stop receiving these emails?", form=_FORM)
         return Response(page, mimetype="text/html")
 
@@ -141,10 +145,20 @@ class OneClickUnsubscribe(MethodView):
     def post(self, token):
         """RFC 8058 one-click (form `List-Unsubscribe=One-Click`): the lead is opted out of email,
         audited; again changes nothing."""
-        with unit_of_work() as session:
-            unsubscribe.unsubscribe(session=session, secret=_secret(), token=token, now=clock.now())
+        try:
+            with unit_of_work() as session:
+                unsubscribe.unsubscribe(session=session, secret=_secret(), token=token, now=clock.now())
+        except NotFound:
+            return _not_valid()
         page = _PAGE.format(title="Unsubscribed", text="You will not receive these emails any more.", form="")
         return Response(page, mimetype="text/html")
+
+
+def _not_valid() -> Response:
+    """A person clicked the link: a page that says so, not an API error body."""
+    text = "This unsubscribe link is not valid. Use the link in your most recent email from the clinic."
+    page = _PAGE.format(title="Link not valid", text=text, form="")
+    return Response(page, status=404, mimetype="text/html")
 
 
 def _secret() -> str | None:

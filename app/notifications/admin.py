@@ -14,9 +14,11 @@ from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
-# An SMS whose outcome is unknown may already have reached the lead: sent again only when the admin
-# says so explicitly (confirm_may_duplicate), never by a bulk retry of failed ones.
+# A message (SMS or email) whose outcome is unknown may already have reached the lead: sent again
+# only when the admin says so explicitly for that one message (confirm_may_duplicate), never by a
+# bulk retry: the API's and the console's bulk retries both go through retry_many.
 MAY_DUPLICATE = (DeliveryStatus.UNKNOWN,)
+BULK_RETRYABLE = tuple(s for s in RETRYABLE if s not in MAY_DUPLICATE)
 MAY_DUPLICATE_WARNING = (
     "may already have reached the lead: retry with confirm_may_duplicate true to send it again"
 )
@@ -121,10 +123,25 @@ def retry_notifications(
     now: datetime,
 ) -> int:
     """Requeue every failed/dead message matching the filter (each audited); returns how many."""
-    statuses = [status] if status else [s for s in RETRYABLE if s not in MAY_DUPLICATE]
-    conditions = [*_delivery_filter(clinic_id, None, channel, since), Notification.status.in_(statuses)]
+    conditions = _delivery_filter(clinic_id, status, channel, since)
+    return retry_many(session=session, conditions=conditions, actor=actor, now=now)
+
+
+def bulk_retryable():
+    """The SQL condition of the messages a bulk retry may send again: failed or dead, never one
+    whose outcome is unknown."""
+    return Notification.status.in_(BULK_RETRYABLE)
+
+
+def retry_many(*, session: Session, conditions: list, actor: str, now: datetime) -> int:
+    """Requeue every message matching `conditions` that a bulk retry may send again: failed or dead,
+    never one whose outcome is unknown (each of those is retried alone, confirmed). The one rule of
+    every bulk retry, the API's and the console's; each requeue audited. Returns how many."""
     stmt = (
-        sa.select(Notification).where(*conditions).order_by(Notification.id).with_for_update(skip_locked=True)
+        sa.select(Notification)
+        .where(*conditions, Notification.channel != Channel.IN_APP, bulk_retryable())
+        .order_by(Notification.id)
+        .with_for_update(skip_locked=True)
     )
     rows = list(session.scalars(stmt))
     for notification in rows:

@@ -25,8 +25,9 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent error: retrying would not help
     DEAD = "dead"  # transient errors until the retries ran out
-    # The SMS request left and no answer came: it may have reached the lead. Never re-sent by itself:
-    # reconciled by Twilio's status callback, else an admin decides (retry with confirm_may_duplicate).
+    # The SMS request or the email's content left and no answer came: it may have reached the lead.
+    # Never re-sent by itself nor by a bulk retry: reconciled by Twilio's status callback or SendGrid's
+    # delivered event, else an admin decides, one by one (retry with confirm_may_duplicate).
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"  # a send-time guard said it may no longer go (consent, quiet hours)
 
@@ -38,6 +39,7 @@ class Notification(Base):
         sa.Index("ix_notifications_delivery", "clinic_id", "status", "channel"),
         sa.Index("ix_notifications_status_sending_at", "status", "sending_at"),  # the stuck-send sweep
         sa.Index("ix_notifications_provider_message_id", "provider_message_id"),  # the SMS status webhook
+        sa.Index("ix_notifications_clinic_to_address_index", "clinic_id", "to_address_index"),  # by recipient
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +48,9 @@ class Notification(Base):
     lead_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)  # messages to a lead
     # A message to a lead copies its address, name and what it is about: these are encrypted.
     to_address: Mapped[str | None] = mapped_column("to_address_encrypted", EncryptedString, key="to_address")
+    # Keyed HMAC of the normalised address within the clinic: finds a recipient's messages without
+    # decrypting every row (app/notifications/recipients.py).
+    to_address_index: Mapped[str | None] = mapped_column(sa.String(64))
     channel: Mapped[str] = mapped_column(sa.String(16))
     kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
     template: Mapped[str | None] = mapped_column(sa.String(64))

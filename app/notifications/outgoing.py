@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
-from app.notifications import queries, rendering
+from app.db.protected import keys_of
+from app.notifications import queries, recipients, rendering
 from app.notifications.models import Channel, DeliveryStatus, Notification
 from app.scheduling import service as scheduling
 
@@ -82,6 +83,9 @@ def send(
         recipient_user_id=recipient_user_id,
         lead_id=lead_id,
         to_address=(to_address or "")[:254],
+        to_address_index=recipients.index_of(
+            keys=keys_of(session), clinic_id=clinic_id, address=(to_address or "")[:254]
+        ),
         channel=channel,
         kind=kind[:32],
         template=template,
@@ -135,7 +139,8 @@ def queue_many(*, session: Session, channel: str, messages: Iterable[dict], now:
     if not queries.can_insert_many(session):
         return [_outgoing_one(session, channel, spec, now).id for spec in specs]
     names = _clinic_names(session, {spec["clinic_id"] for spec in specs})
-    rows = [_row_values(spec, channel, names, now) for spec in specs]
+    keys = keys_of(session)
+    rows = [_row_values(spec, channel, names, now) | _index_value(spec, keys) for spec in specs]
     created = {row.dedupe_key: row for row in queries.insert_many(session, rows)}
     scheduling.schedule_many(session=session, jobs=batch_jobs(created.values()), now=now)
     return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
@@ -177,6 +182,11 @@ def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> 
 
 def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
     return dict(session.execute(sa.select(Clinic.id, Clinic.name).where(Clinic.id.in_(clinic_ids))).all())
+
+
+def _index_value(spec: dict, keys: str) -> dict:
+    address = (spec["to_address"] or "")[:254]
+    return {"to_address_index": recipients.index_of(keys=keys, clinic_id=spec["clinic_id"], address=address)}
 
 
 def _row_values(spec: dict, channel: str, names: dict[int, str], now: datetime) -> dict:

@@ -13,7 +13,6 @@ from app.delivery import redaction
 from app.delivery import service as outbound
 from app.errors import ValidationFailed
 from app.notifications.models import Channel, DeliveryStatus, Notification
-from app.notifications.worker.sending import OUTCOME_UNKNOWN
 
 DELIVERED_STATES = ("delivered",)
 UNDELIVERED_STATES = ("undelivered", "failed")
@@ -113,10 +112,7 @@ def email_delivered(*, notification: Notification, event: str, at: datetime) -> 
     notification.delivered_at = _earliest(notification.delivered_at, at)
     if event == "open":
         notification.opened_at = _earliest(notification.opened_at, at)
-    if notification.status == DeliveryStatus.UNKNOWN or (
-        notification.status == DeliveryStatus.FAILED
-        and (notification.last_error or "").startswith(OUTCOME_UNKNOWN)
-    ):
+    if notification.status == DeliveryStatus.UNKNOWN:
         # We never heard the server take it (outcome unknown), yet it arrived: it was sent.
         notification.status, notification.last_error = DeliveryStatus.SENT, None
         notification.sent_at = notification.sent_at or at

@@ -1,6 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
-from app.api import RequestSchema, UTCDateTime
+from app.api import RequestSchema, StrictBoolean, UTCDateTime
 from app.auth import phi_policy
 from app.auth.schemas import HHMM
 from app.notifications import rules
@@ -8,7 +8,7 @@ from app.notifications.models import Channel, DeliveryStatus
 
 
 class InboxArgs(RequestSchema):
-    unread = fields.Boolean(load_default=False, metadata={"description": "only unread notifications"})
+    unread = StrictBoolean(load_default=False, metadata={"description": "only unread notifications"})
 
 
 class InboxItemOut(Schema):
@@ -37,7 +37,7 @@ class RetryFilterIn(RequestSchema):
 
 
 class RetryOneIn(RequestSchema):
-    confirm_may_duplicate = fields.Boolean(
+    confirm_may_duplicate = StrictBoolean(
         load_default=False,
         metadata={
             "description": "required (true) to retry an SMS whose outcome is unknown: it may "

@@ -11,9 +11,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.auth.models import User
-from app.notifications import outgoing, preferences
-from app.notifications.admin import RETRYABLE, retry_notification
+from app.auth.models import Clinic, User
+from app.db.protected import keys_of
+from app.notifications import outgoing, preferences, recipients
+from app.notifications.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
 from app.notifications.inbox import notify_in_app
 from app.notifications.models import Channel, Notification
 from app.notifications.outgoing import queue_many, send, send_to_lead
@@ -26,6 +27,7 @@ __all__ = [
     "RETRYABLE",
     "SUMMARY_FREQUENCIES",
     "Hold",
+    "bulk_retryable",
     "email_bounced",
     "email_delivered",
     "email_notification",
@@ -34,6 +36,9 @@ __all__ = [
     "on_send",
     "queue_many",
     "quiet_until_for",
+    "recipient_index",
+    "recipient_indexes",
+    "retry_many",
     "retry_notification",
     "send",
     "send_to_lead",
@@ -107,3 +112,15 @@ def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> b
 def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
     """The end of the user's quiet hours if `now` falls in them, else None."""
     return preferences.after_quiet_hours(session, user_id, preferences.preferences_of(session, user_id), now)
+
+
+# The blind index a message's recipient is written with (key rotation rebuilds it with the address).
+recipient_index = recipients.index_of
+
+
+def recipient_indexes(*, session: Session, clinic_id: int, text: str) -> list[str]:
+    """The `Notification.to_address_index` values a search for the recipient `text` matches: an
+    exact, normalised email or phone number (read in the clinic's region)."""
+    clinic = session.get(Clinic, clinic_id)
+    region = clinic.default_phone_region if clinic is not None else "US"
+    return recipients.indexes_to_find(keys=keys_of(session), clinic_id=clinic_id, text=text, region=region)

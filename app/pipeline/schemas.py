@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.api import MAX_ID, RequestSchema, id_field
+from app.api import MAX_ID, RequestSchema, StrictBoolean, id_field
 from app.leads.models import HesitationReason, LostReason
 from app.pipeline import rules
 
@@ -34,8 +34,8 @@ class StageUpdateIn(RequestSchema):
         validate=validate.Range(min=1, max=3650),
         metadata={"description": "Alert after"},
     )
-    is_terminal = fields.Boolean()
-    is_default = fields.Boolean(
+    is_terminal = StrictBoolean()
+    is_default = StrictBoolean(
         metadata={"description": "New leads start here; exactly one stage is the default"}
     )
 

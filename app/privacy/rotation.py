@@ -4,12 +4,12 @@ Put the new key first in PHI_ENCRYPTION_KEY and keep the old one after it (`NEW,
 processes (they now write under NEW and read both), then run `followup phi rotate-key`. It walks
 every table with an encrypted column (the models' `Encrypted*` columns: nothing is listed by hand)
 in primary-key order, a batch per transaction, and rewrites each value not yet under the first key
-(MultiFernet.rotate), with the date of birth's blind index beside it. Tokens also live inside plain
-JSON columns (an import's rows wait encrypted in its chunk jobs' payload): a JSON column whose
-values may hold tokens says so (`info={EMBEDS_TOKENS: True}`, as scheduled_jobs.payload does), and
-every token found in it, at any depth, is rewritten too, so no queued work is lost with OLD.
-Progress is recorded per table (`phi_rotation_progress`), so a stopped run continues where it
-was; a run for a different first key starts over.
+(MultiFernet.rotate), with the blind indexes beside them (a date of birth's, a message recipient's).
+Tokens also live inside plain JSON columns (an import's rows wait encrypted in its chunk jobs'
+payload): a JSON column whose values may hold tokens says so (`info={EMBEDS_TOKENS: True}`, as
+scheduled_jobs.payload does), and every token found in it, at any depth, is rewritten too, so no
+queued work is lost with OLD. Progress is recorded per table (`phi_rotation_progress`), so a stopped
+run continues where it was; a run for a different first key starts over.
 
 The service keeps running meanwhile: each value is written back only if it still holds the token
 that was read (compare-and-set), so a concurrent change (already under the first key) is never
@@ -30,9 +30,12 @@ import sqlalchemy as sa
 from app import phi
 from app.db import Base, JSONType
 from app.db.protected import EMBEDS_TOKENS, ENCRYPTED_TYPES, EncryptedJSON
+from app.notifications import service as notifications
 from app.privacy.models import RotationProgress
 
 DOB_COLUMN, DOB_INDEX_COLUMN = "patient_dob_encrypted", "patient_dob_index"
+# A message's recipient and its blind index (app/notifications/recipients.py), rebuilt beside it.
+TO_COLUMN, TO_INDEX_COLUMN = "to_address_encrypted", "to_address_index"
 TOKEN = re.compile(r"^gAAAAA[A-Za-z0-9_\-]+=*$")  # a Fernet token's text (version byte 0x80)
 
 
@@ -49,8 +52,8 @@ class Target:
 
     @property
     def table(self) -> sa.TableClause:
-        dob = (DOB_INDEX_COLUMN,) if self.has_dob else ()
-        names = dict.fromkeys(self.key + self.columns + self.embedding + dob)
+        indexes = ((DOB_INDEX_COLUMN,) if self.has_dob else ()) + ((TO_INDEX_COLUMN,) if self.has_to else ())
+        names = dict.fromkeys(self.key + self.columns + self.embedding + indexes)
         return sa.table(self.name, *(sa.column(n, self._type(n)) for n in names))
 
     @property
@@ -66,6 +69,10 @@ class Target:
     @property
     def has_dob(self) -> bool:
         return DOB_COLUMN in self.columns
+
+    @property
+    def has_to(self) -> bool:
+        return self.name == "notifications" and TO_COLUMN in self.columns
 
 
 def targets() -> list[Target]:
@@ -128,6 +135,8 @@ def _rotate_row(session, target: Target, keys: str, pk: list, values: dict) -> i
             new_values = {column: phi.rotate(token, keys=keys)}
         if column == DOB_COLUMN and target.name == "leads":
             new_values[DOB_INDEX_COLUMN] = _dob_index(session, pk, token, keys)
+        if column == TO_COLUMN and target.has_to:
+            new_values[TO_INDEX_COLUMN] = _recipient_index(session, pk, token, keys)
         held = sa.literal(token, table.c[column].type)  # in the column's own type: JSON compares as JSON
         result = session.execute(
             sa.update(table).where(*where_pk, table.c[column] == held).values(**new_values)
@@ -150,6 +159,12 @@ def rotate_embedded(value, keys: str):
         rotated = [rotate_embedded(item, keys) for item in value]
         return value if all(a is b for a, b in zip(rotated, value, strict=True)) else rotated
     return value
+
+
+def _recipient_index(session, pk: list, token: str, keys: str) -> str | None:
+    clinic_id = session.scalar(sa.text("SELECT clinic_id FROM notifications WHERE id = :id"), {"id": pk[0]})
+    address = phi.decrypt(token, keys=keys)
+    return notifications.recipient_index(keys=keys, clinic_id=clinic_id, address=address)
 
 
 def _dob_index(session, pk: list, token: str, keys: str) -> str:

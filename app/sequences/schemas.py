@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.api import RequestSchema, id_field
+from app.api import RequestSchema, StrictBoolean, id_field
 from app.automation import rules
 from app.messaging import merge_fields
 from app.sequences.service import CHANNELS, MAX_STEPS
@@ -115,8 +115,8 @@ class SequenceUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     steps = fields.List(fields.Nested(SequenceStepIn), validate=validate.Length(min=1, max=MAX_STEPS))
-    active = fields.Boolean()
-    allow_concurrent = fields.Boolean(
+    active = StrictBoolean()
+    allow_concurrent = StrictBoolean(
         metadata={"description": "whether a lead in another sequence may also be enrolled here (default no)"}
     )
 

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.api import RequestSchema, UTCDateTime, id_field
+from app.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 from app.auth.phi_policy import PhiSchema, PolicedJSON
 from app.leads.schemas import NextActionOut
 from app.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
@@ -157,7 +157,7 @@ class MyTasksArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     due_from = UTCDateTime(naive_is_utc=False)
     due_to = UTCDateTime(naive_is_utc=False)
-    overdue = fields.Boolean(load_default=False)
+    overdue = StrictBoolean(load_default=False)
 
 
 class TemplateOut(Schema):
@@ -180,7 +180,7 @@ class TemplateUpdateIn(RequestSchema):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     due_offset_minutes = fields.Integer(validate=validate.Range(min=0, max=525600))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class TemplateCreateIn(TemplateUpdateIn):
@@ -205,7 +205,7 @@ class TeamFilterArgs(RequestSchema):
     lead_id = id_field(strict=False)
     due_from = UTCDateTime(metadata={"description": "Due at or after (naive means UTC)"})
     due_to = UTCDateTime(metadata={"description": "Due before (naive means UTC)"})
-    overdue = fields.Boolean(
+    overdue = StrictBoolean(
         metadata={"description": "true: open and past due only; false: everything else"},
     )
 

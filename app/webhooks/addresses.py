@@ -61,6 +61,46 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+MAX_HOSTNAME = 253  # RFC 1035: a name's text form; each label 1..63 characters
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a webhook's address (None when it can): an http(s) URL whose host is an
+    IP address or a DNS name and whose port is 1..65535. urlsplit alone accepts a port it cannot
+    read back, `a..b` (which the resolver then refuses with a UnicodeError) and raises on `[::1`."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "a URL has no spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a ValueError when it is not a number in 0..65535
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "give an http(s) URL with a host"
+    if port == 0:
+        return "the port must be between 1 and 65535"
+    if not (parts.path + parts.query).isascii():  # the request line is ASCII: http.client refuses it
+        return "percent-encode the path and query (they must be ASCII)"
+    return _host_problem(parts.hostname)
+
+
+def _host_problem(host: str) -> str | None:
+    if ":" in host:  # only an IPv6 address has colons in its host
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"{host!r} is not an IPv6 address"
+        return None
+    try:
+        name = host.rstrip(".").encode("idna").decode("ascii")  # what the resolver will look up
+    except UnicodeError:
+        return f"{host!r} is not a host name (an empty or overlong label)"
+    labels = name.split(".")
+    if len(name) > MAX_HOSTNAME or not all(0 < len(label) <= 63 for label in labels):
+        return f"{host!r} is not a host name (an empty or overlong label)"
+    return None
+
+
 def _port(parts) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 

@@ -1,10 +1,9 @@
 """Request and response schemas of webhooks."""
 
-from urllib.parse import urlparse
-
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.api import RequestSchema
+from app.webhooks import addresses
 
 EVENT_TYPES = ("lead.created", "lead.converted", "lead.lost", "task.overdue", "bulk.completed")
 
@@ -20,9 +19,9 @@ class WebhookIn(RequestSchema):
 
     @validates("url")
     def _http_url(self, value, **_):
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValidationError("give an http(s) URL")
+        problem = addresses.url_problem(value)
+        if problem:
+            raise ValidationError(problem)
 
 
 class WebhookOut(Schema):

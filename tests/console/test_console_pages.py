@@ -121,7 +121,9 @@ def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console
     assert f'data-id="{dead}"' in filtered and f'data-id="{failed}"' not in filtered
     assert console.get("/console/failures?since=yesterday").status_code == 422
     preview = console.get("/console/failures/retry?error=refused").get_data(as_text=True)
-    assert "This will retry <strong>1</strong>" in preview and "may already have reached the lead" in preview
+    assert (
+        "This will retry <strong>1</strong>" in preview and "may already have reached the lead" not in preview
+    )
     token = csrf_of(preview)
     assert (
         console.post("/console/failures/retry?error=refused", data={"csrf_token": token}).status_code == 302
@@ -436,8 +438,67 @@ def test_an_unknown_outcome_sms_is_listed_with_its_warning_and_retried_only_by_a
     html = console.get("/console/failures?status=unknown").get_data(as_text=True)
     assert f'data-id="{unknown}"' in html and "May already have reached the lead" in html
     assert "unknown" in console.get("/console/failures").get_data(as_text=True)
+    assert 'name="confirm_may_duplicate"' in html  # the row's retry asks for the confirmation
     token = csrf_of(html)
-    pressed = console.post(f"/console/failures/notifications/{unknown}/retry", data={"csrf_token": token})
+    retry = f"/console/failures/notifications/{unknown}/retry"
+    unconfirmed = console.post(retry, data={"csrf_token": token})
+    assert unconfirmed.status_code == 409 and "confirm_may_duplicate" in unconfirmed.get_data(as_text=True)
+    with db.unit_of_work() as session:
+        assert session.get(Notification, unknown).status == "unknown"
+    pressed = console.post(retry, data={"csrf_token": token, "confirm_may_duplicate": "yes"})
     assert pressed.status_code == 302
     with db.unit_of_work() as session:
         assert session.get(Notification, unknown).status == "pending"
+
+
+def test_retry_matching_leaves_out_unknown_outcome_sms_and_email_like_the_api(app, db, console, tenant):
+    unknown_email, failed_email = queue_emails(app, tenant, 2)
+    unknown_sms, failed_sms = queue_sms(app, tenant, 2)
+    outcome_unknown = "outcome unknown, may already have reached the lead: timed out"
+    set_status(db, [unknown_email, unknown_sms], "unknown", last_error=outcome_unknown)
+    set_status(db, [failed_email, failed_sms], "failed", last_error="550 no such user")
+    log_in(console, tenant)
+    preview = console.get("/console/failures/retry").get_data(as_text=True)
+    assert "This will retry <strong>2</strong>" in preview and "2 matching message(s)" in preview
+    assert f"<td>{unknown_email}</td>" not in preview and f"<td>{failed_email}</td>" in preview
+    token = csrf_of(preview)
+    assert console.post("/console/failures/retry", data={"csrf_token": token}).status_code == 302
+    # Asking for the unknown ones by status retries none of them either.
+    assert (
+        console.post("/console/failures/retry?status=unknown", data={"csrf_token": token}).status_code == 302
+    )
+    with db.unit_of_work() as session:
+        found = dict(session.execute(sa.select(Notification.id, Notification.status)).all())
+        audited = session.scalars(
+            sa.select(AuditEvent.subject_id).where(AuditEvent.action == "notification.retry")
+        )
+        retried = sorted(int(subject) for subject in audited)
+    assert found[unknown_email] == found[unknown_sms] == "unknown"
+    assert found[failed_email] == found[failed_sms] == "pending"
+    assert retried == sorted([failed_email, failed_sms])
+
+
+def test_the_recipient_filter_finds_a_message_by_its_exact_address_or_phone(app, db, console, tenant):
+    emails = queue_emails(app, tenant, 2, to=lambda i: f"Patient{i}@Example.com")
+    texts = queue_sms(app, tenant, 2)  # to +1555123000i
+    set_status(db, [*emails, *texts], "failed", last_error="refused")
+    log_in(console, tenant)
+
+    def listed(recipient: str) -> set[int]:
+        html = console.get("/console/failures", query_string={"recipient": recipient}).get_data(as_text=True)
+        return {int(i) for i in re.findall(r'<tr data-id="(\d+)"', html)}
+
+    assert listed("patient1@example.com") == {emails[1]}  # case and spaces do not matter
+    assert listed("  PATIENT0@example.COM ") == {emails[0]}
+    assert listed("+15551230001") == {texts[1]}
+    assert listed("(555) 123-0000") == {texts[0]}  # a national number, read in the clinic's region
+    assert listed("example.com") == set() and listed("patient") == set()  # exact: no substring search
+    retried = console.post(
+        "/console/failures/retry",
+        query_string={"recipient": "patient1@example.com"},
+        data={"csrf_token": csrf_of(console.get("/console/failures").get_data(as_text=True))},
+    )
+    assert retried.status_code == 302
+    with db.unit_of_work() as session:
+        found = dict(session.execute(sa.select(Notification.id, Notification.status)).all())
+    assert found[emails[1]] == "pending" and found[emails[0]] == found[texts[0]] == "failed"

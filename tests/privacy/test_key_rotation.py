@@ -167,3 +167,21 @@ def test_a_pending_import_chunk_survives_the_old_keys_removal(client, tenant, ap
     with new_db.unit_of_work() as session:
         names = set(session.scalars(sa.select(Lead.first_name).where(Lead.last_name == "Rotor")))
     assert names == {"Ida", "Ned"}
+
+
+def test_rotation_rebuilds_a_messages_recipient_index_so_the_filter_still_finds_it(app, tenant, apps):
+    from app.notifications import service as notifications
+    from app.notifications.models import Notification
+    from tests.notifications.kit import queue_emails
+
+    [email] = queue_emails(app, tenant, 1, to=lambda i: "old.patient@example.com")  # under the old key
+    rotation.rotate_all(
+        db=apps["both"].extensions["followup.db"], keys=f"{NEW_KEY},{TEST_PHI_KEY}", now=clock.now, size=3
+    )
+    new = apps["new"]  # the old key removed
+    with new.app_context(), new.extensions["followup.db"].unit_of_work() as session:
+        indexes = notifications.recipient_indexes(
+            session=session, clinic_id=tenant.id, text="Old.Patient@example.com"
+        )
+        found = session.scalars(sa.select(Notification.id).where(Notification.to_address_index.in_(indexes)))
+        assert list(found) == [email]

@@ -42,6 +42,7 @@ ALLOWED: dict[str, str] = {
     "lead_tasks.reminder_offsets_minutes": "minutes",
     "lead_tasks.dedupe_key": "a key built from ids and kinds",
     "notifications.link": "an app path with ids (/leads/3)",
+    "notifications.to_address_index": DIGEST + " (the recipient filter)",
     "notifications.template": CODE,
     "notifications.provider_message_id": "the SMS or email provider's message id",
     "notifications.dedupe_key": "a key built from ids and kinds",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, post_load, validate
 
-from app.api import RequestSchema, UTCDateTime
+from app.api import RequestSchema, StrictBoolean, UTCDateTime
 
 
 class InboundIn(RequestSchema):
@@ -46,7 +46,7 @@ class CallIn(RequestSchema):
     )
     started_at = UTCDateTime(metadata={"description": "when the call started (default: now)"})
     duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=86400))
-    answered = fields.Boolean(
+    answered = StrictBoolean(
         allow_none=True,
         metadata={
             "description": "false: nobody at the clinic picked up (so is a 0-second call): a missed "

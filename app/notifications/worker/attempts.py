@@ -12,9 +12,10 @@ timeout would hold the row lock, and on SQLite the whole database's write lock, 
 A duplicate delivery of the job, or any other job for the row, finds it no longer pending and does
 nothing; a row already `sent` is never touched again. A worker killed between 1 and 3 leaves the row
 `sending`: `recover_stuck_sends` finds it later. Neither SMTP nor Twilio's Messages API dedupes a
-re-send, and a message handed over without a reply may well have arrived: an email becomes `failed`
-with "outcome unknown", an SMS `unknown` (Twilio's status callback reconciles it; else an admin
-decides, retry with confirm_may_duplicate). The same holds for a reply lost after the send."""
+re-send, and a message handed over without a reply may well have arrived: it becomes `unknown`
+(an SMS is reconciled by Twilio's status callback, an email by SendGrid's delivered event; else an
+admin decides, retry with confirm_may_duplicate, one by one: no bulk retry takes it). The same holds
+for a reply lost after the send."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from app import clock as app_clock
 from app.delivery import service as outbound
 from app.notifications import outgoing
-from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.notifications.models import DeliveryStatus, Notification
 from app.notifications.providers import channels
 from app.notifications.worker import sending
 from app.scheduling.models import OPEN as OPEN_JOB_STATUSES
@@ -160,16 +161,14 @@ def _record_sent(
 
 
 def recover_stuck_sends(*, session: Session, now: datetime, settings) -> int:
-    """Rows left `sending` by a worker that died mid-send: SMS unknown, email failed (never re-sent).
+    """Rows left `sending` by a worker that died mid-send: unknown (never re-sent by themselves).
     Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=settings.notification_stuck_seconds)
     stuck = outbound.stuck(session, Notification, cutoff=cutoff)
     for notification in stuck:
-        if notification.channel == Channel.SMS:  # no idempotency at Twilio: held, never re-sent blindly
-            notification.status = DeliveryStatus.UNKNOWN
-            notification.last_error = f"{OUTCOME_UNKNOWN_STOPPED}; may already have reached the lead"
-        else:
-            notification.status, notification.last_error = DeliveryStatus.FAILED, OUTCOME_UNKNOWN_STOPPED
+        # No idempotency at Twilio or over SMTP: held as unknown, never re-sent blindly.
+        notification.status = DeliveryStatus.UNKNOWN
+        notification.last_error = f"{OUTCOME_UNKNOWN_STOPPED}; may already have reached the lead"
     if stuck:
         log.warning("settled %d notification(s) stuck in sending", len(stuck))
     return len(stuck) + _reschedule_orphans(session, cutoff, now)

@@ -11,13 +11,13 @@ Once the job's `done` commits, the worker takes the batch's rows a window at a t
      retried as one batch job once the longest of their backoffs has passed.
 A duplicate job, or a row another job took, finds the row no longer pending: skipped. A worker
 killed mid-batch leaves the window it was sending `sending`: recover_stuck_sends settles it as it
-does a single message in flight (an email failed as "outcome unknown", never sent twice; an SMS
-re-sent with its token); the windows it never reached stay `pending` with no job, and the same sweep
-schedules them again. A batch still running at half the task's soft time limit (a provider timing out
-on every message) hands the rest back as single jobs. Between windows, a batch steps aside while a
-new lead's processing waits (app/scheduling/wakeups.py): the rest goes back as one batch job, due
-`yield_again_seconds` later, which sends all its windows (it may still step aside as its delivery
-starts, for at most `yield_at_most_seconds`): a campaign is delayed while leads wait, never starved.
+does a single message in flight (`unknown`, never sent twice); the windows it never reached stay
+`pending` with no job, and the same sweep schedules them again. A batch still running at half the
+task's soft time limit (a provider timing out on every message) hands the rest back as single jobs.
+Between windows, a batch steps aside while a new lead's processing waits
+(app/scheduling/wakeups.py): the rest goes back as one batch job, due `yield_again_seconds` later,
+which sends all its windows (it may still step aside as its delivery starts, for at most
+`yield_at_most_seconds`): a campaign is delayed while leads wait, never starved.
 """
 
 from __future__ import annotations

@@ -237,14 +237,9 @@ def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
     if isinstance(result, channels.PermanentError):
         return DeliveryStatus.FAILED, None, error
     if isinstance(result, channels.OutcomeUnknown):
-        # Twilio's Messages API has no idempotency key: a re-send could text the lead twice.
-        if message.channel == Channel.SMS:
-            return (
-                DeliveryStatus.UNKNOWN,
-                None,
-                f"{OUTCOME_UNKNOWN}, may already have reached the lead: {error}",
-            )
-        return DeliveryStatus.FAILED, None, f"{OUTCOME_UNKNOWN}: {error}"
+        # Neither Twilio's Messages API nor SMTP dedupes a re-send: a retry could reach the lead
+        # twice. `unknown` (not `failed`) keeps it out of every bulk retry (notifications/admin.py).
+        return DeliveryStatus.UNKNOWN, None, f"{OUTCOME_UNKNOWN}, may already have reached the lead: {error}"
     if isinstance(result, channels.TransientError):
         return DeliveryStatus.PENDING, None, error
     # A bug or an odd provider answer: retried, and dead if it persists. The traceback's frames are
