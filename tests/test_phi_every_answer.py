@@ -38,10 +38,16 @@ RULE = {
         {"field": "lead.insurance_carrier", "operator": "exists", "value": True},
     ],
     "actions": [
-        {"type": "create_task", "title": "Call back", "task_type": "CALL"},
+        # Texts written from merge fields: the task (and its "New task" inbox item to the owner), and an
+        # inbox item to every front desk user now.
+        {"type": "create_task", "title": "Call back {{ patient_first_name }}", "task_type": "CALL",
+         "notify_owner": True},
+        {"type": "notify", "roles": ["front_desk"], "title": "Call {{ patient_first_name }}",
+         "body": "{{ patient_first_name }} ({{ first_name }}) left a note"},
         {"type": "notify", "lead_owner": True, "title": "Note", "delay": {"amount": 2, "unit": "hours"}},
     ],
-}
+}  # fmt: skip
+TASK_TITLE = "Call back [patient_first_name]"
 NO_PHI_KEY = ["lead:read", "lead:create", "lead:update", "lead:assign", "lead:convert", "lead:configure",
               "lead:analytics"]  # fmt: skip
 PUBLIC = ("/api/calendar/", "/api/unsubscribe/", "/api/openapi", "/api/docs")
@@ -70,7 +76,7 @@ def world(app, client, tenant):
     assert activity.status_code == 201, activity.get_json()
     run_events(app, lead["id"], clock.now())
     tasks = client.get(f"/api/leads/{lead['id']}/tasks", headers=admin).get_json()
-    [task] = [t for t in tasks if t["title"] == "Call back"]
+    [task] = [t for t in tasks if t["title"] == TASK_TITLE]
     jobs = client.get(f"/api/jobs?subject=lead:{lead['id']}&kind=automation.step", headers=admin).get_json()
     template = client.post(
         "/api/message-templates",
@@ -142,6 +148,8 @@ def test_a_reader_with_lead_phi_finds_each_value_the_walk_looks_for(app, client,
     assert "/api/audit-events" in found[NEW_ADDRESS] and "/api/audit-events" in found["742 Evergreen Terrace"]
     assert f"/api/leads/{world['lead_id']}/tasks" in found["Shelbyville"]
     assert "/api/jobs" in found["Zephyr Dental"]
+    # The rule-made task's full title, kept in its description (PHI): "Call back Wilhelmina".
+    assert f"/api/leads/{world['lead_id']}/tasks" in found["Wilhelmina"]
 
 
 def test_an_audited_update_keeps_the_address_and_name_from_a_key_without_lead_phi(client, tenant, world):
@@ -205,3 +213,25 @@ def test_the_console_lead_page_shows_front_desk_none_of_what_the_rule_saw(app, t
     assert "lead.city" in desk
     assert [value for value in PHI_VALUES if value in desk] == []
     assert "(seen Shelbyville)" in page("treatment_coordinator")
+
+
+def test_texts_merged_from_a_phi_field_show_front_desk_its_name_not_the_patient(client, tenant, world):
+    """A rule's task title and inbox items written from `{{ patient_first_name }}`: stored as
+    `[patient_first_name]` (every reader of tasks reads the title), the contact's own name merged;
+    the full title is kept in the task's description, which only a reader with `lead:phi` gets."""
+    desk = tenant.headers("front_desk")
+    for path in ("/api/leads/tasks", f"/api/leads/{world['lead_id']}/tasks"):
+        resp = client.get(path, headers=desk)
+        assert resp.status_code == 200, (path, resp.get_json())
+        assert "Wilhelmina" not in resp.get_data(as_text=True)
+    listed = client.get(f"/api/leads/{world['lead_id']}/tasks", headers=desk).get_json()
+    assert TASK_TITLE in [task["title"] for task in listed]
+    inbox = client.get("/api/me/notifications", headers=desk).get_json()
+    assert [(item["title"], item["body"]) for item in inbox if item["kind"] == "automation"] == [
+        ("Call [patient_first_name]", "[patient_first_name] (Jane) left a note")
+    ]
+    task = f"/api/leads/tasks/{world['task_id']}"
+    coordinator = client.get(task, headers=tenant.headers("treatment_coordinator")).get_json()
+    assert coordinator["title"] == TASK_TITLE
+    assert coordinator["description"] == "Call back Wilhelmina"
+    assert "description" not in client.get(task, headers=desk).get_json()

@@ -235,7 +235,10 @@ CARRIES_NO_PHI = {
     "ScoreFactorOut": "a lead score's feature names and weights",
     "MessageTemplateOut": "the clinic's template as its staff wrote it, merge fields unfilled",
     "MessageTemplateStatsOut": "the clinic's template, with counts",
-    "InboxItemOut": "a staff notification's title and text (about work, written for staff)",
+    # Not free of PHI by nature: a rule's notify, a task's "New task: <title>" are merged from a lead.
+    "InboxItemOut": "a staff notification's title and text: written once, for staff with and without "
+    "lead:phi, so a lead's PHI merge field is stored as `[patient_first_name]` "
+    "(messaging.service.merge_for_staff; tests/test_phi_every_answer.py reads the inbox as front desk)",
     "PreferencesOut": "a staff user's notification preferences",
     "RetryCountOut": "a count",
     "StageOut": "the clinic's pipeline stage",

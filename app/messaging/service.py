@@ -196,6 +196,27 @@ def merge_values(
     }
 
 
+def merge_for_staff(text: str, values: dict) -> str:
+    """`text` merged for a stored staff-facing text (a task's title, an inbox item): the lead's PHI
+    merge fields show as `[patient_first_name]`. It is written once and read later by staff with and
+    without `lead:phi` (front desk, a key, the iCal feed), so it is written as the least of them may
+    see it; the full text, where it is kept, goes into a PHI field (a task's description)."""
+    return merge_fields.merge(text, phi_policy.withhold_merge_values(values, None))
+
+
+def merge_task_texts(title: str, description: str | None, values: dict) -> tuple[str, str | None]:
+    """A task's title and description merged (a rule's or a sequence's). Everyone who reads tasks
+    reads the title (front desk, a key without `lead:phi`, the iCal feed, "New task: ..." in the
+    inbox), so a PHI merge field stays `[patient_first_name]` there; the description is PHI, so when
+    the title withheld something the full title opens the description."""
+    shown = merge_for_staff(title, values)
+    full = merge_fields.merge(title, values)
+    merged_description = merge_fields.merge(description or "", values)
+    if full != shown:
+        merged_description = f"{full}\n\n{merged_description}" if merged_description else full
+    return shown, merged_description or None
+
+
 def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | None, now: datetime) -> dict:
     """The template rendered for one of the clinic's leads (the read audited), or for a sample lead.
     A lead's PHI merge fields (the patient's name) show as `[name]` to a reader without `lead:phi`."""

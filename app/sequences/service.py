@@ -35,7 +35,6 @@ from app.automation.models import (
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import Lead
-from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.scheduling import service as scheduling
 from app.sequences import distance, variants
@@ -274,12 +273,14 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
         return outreach.MOVED
     sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
     title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
+    values = message_templates.merge_values(session=session, lead=lead)
+    title, description = message_templates.merge_task_texts(title, step.action.get("body"), values)
     task = task_creation.create_system_task(
         session=session,
         lead=lead,
-        title=merge_fields.merge(title, message_templates.merge_values(session=session, lead=lead)),
+        title=title,
         type="CALL",
-        description=step.action.get("body"),
+        description=description,
         due_at=outreach.within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
         dedupe_key=f"automation-step:{step.id}",
         origin=steps.origin_of(step),

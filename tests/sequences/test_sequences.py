@@ -284,3 +284,22 @@ def _run_step_now(app, step_id: int) -> None:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         step = session.get(AutomationStep, step_id)
         steps.execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=step.run_at)
+
+
+def test_a_call_step_titled_with_the_patient_name_shows_front_desk_its_placeholder(app, client, db, tenant):
+    """A call task's title is read by every reader of tasks: `{{ patient_first_name }}` is stored as
+    `[patient_first_name]`, the contact's own name merged; the full title opens the description (PHI)."""
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone="(415) 555-2671", patient_first_name="Wilhelmina")
+    title = "Call {{ patient_first_name }} ({{ first_name }})"
+    sequence = make_sequence(client, tenant, [{**call(title=title), "body": "Ask {{ first_name }} about it"}])
+    enroll(client, tenant, lead["id"], sequence["id"])
+    [step] = steps_of(db, lead["id"])
+    assert step.status == "done", step.result
+    tasks = f"/api/leads/{lead['id']}/tasks"
+    desk = client.get(tasks, headers=tenant.headers("front_desk"))
+    assert "Wilhelmina" not in desk.get_data(as_text=True)
+    [task] = desk.get_json()
+    assert task["title"] == "Call [patient_first_name] (Jane)" and "description" not in task
+    [full] = client.get(tasks, headers=tenant.headers("treatment_coordinator")).get_json()
+    assert full["description"] == "Call Wilhelmina (Jane)\n\nAsk Jane about it"

@@ -12,6 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
 from app.activities import service as activities
@@ -23,7 +24,6 @@ from app.automation.models import AutomationStep, StepStatus
 from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
 from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
-from app.messaging import merge_fields
 from app.messaging import service as message_templates
 from app.notifications import service as notifications
 from app.pipeline import service as pipeline
@@ -135,10 +135,23 @@ def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
     return None
 
 
+def _merged_task_texts(session: Session, lead: Lead, fields: dict) -> dict:
+    """`fields` with the title and description merged for `lead` (PHI kept out of the title)."""
+    texts = (fields["title"], fields["description"] or "")
+    values = message_templates.merge_values(session=session, lead=lead, texts=texts)
+    title, description = message_templates.merge_task_texts(fields["title"], fields["description"], values)
+    return {**fields, "title": title, "description": description}
+
+
 def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     fields = _task_fields(session, lead, step.action)
     if fields is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
+        return
+    try:
+        fields = _merged_task_texts(session, lead, fields)
+    except TemplateError as error:  # a text saved before today's bounds: fail the step, never retry it
+        steps.finish(step, StepStatus.FAILED, now, reason=f"the task text cannot be rendered: {error}")
         return
     problem = _recheck_failure(session, lead, step.action)
     if problem is not None:
@@ -205,8 +218,9 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             clinic_id=lead.clinic_id,
             user_id=user_id,
             kind=action.get("kind", "automation"),
-            title=merge_fields.merge(action["title"], values),
-            body=merge_fields.merge(action.get("body") or "", values),
+            # Stored once, read in the inbox and the console: PHI merge fields as `[their name]`.
+            title=message_templates.merge_for_staff(action["title"], values),
+            body=message_templates.merge_for_staff(action.get("body") or "", values),
             link=f"/api/leads/{lead.id}",
             dedupe_key=f"automation-step:{step.id}:user:{user_id}",
             now=now,
