@@ -6,17 +6,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms import Form, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.console import failures
+from app.db import MAX_ID
 from app.errors import ValidationFailed
 
 
 class LoginForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    # Only when the email and password open accounts in several clinics (the login then asks for it).
+    clinic = IntegerField("Clinic id", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
 
 class ActionForm(FlaskForm):
