@@ -131,7 +131,7 @@ def check_credentials(
     accounts = list(session.scalars(stmt))
     # Every account of the email is verified (an unknown email: one dummy hash, verify_password with
     # None): the argon2 work does not depend on which password matched, and an unknown email costs
-    # what a known one does, so the answer's timing does not tell which emails have an account.
+    # what an email of one account does, so the timing does not tell which emails have an account.
     opened = [user for user in accounts if verify_password(user.password_hash, credentials.password)]
     if not accounts:
         verify_password(None, credentials.password)
@@ -140,13 +140,13 @@ def check_credentials(
     active = [user for user in opened if user.active]
     if not active:
         raise Unauthorized("this user is disabled")
+    forget_attempt(redis, keys)  # the password was right: not a guess, even when `clinic` is missing
     if len(active) > 1:
         raise Conflict(
             "this email and password open accounts in several clinics; send `clinic` (the clinic's id)",
             errors={"json": {"clinic": ["required: several clinics match"]}},
             code="clinic_required",
         )
-    forget_attempt(redis, keys)
     return active[0]
 
 
