@@ -15,7 +15,7 @@ from app.audit import service as audit
 from app.auth import passwords, queries, roles, sessions, tokens
 from app.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
-from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
 # Lower-level auth cannot import the domains above it; they register what a new clinic needs
 # (default pipeline stages, lead sources, rules) and what happens when a user becomes unavailable.
@@ -46,63 +46,6 @@ hash_password = passwords.hash_password
 verify_password = passwords.verify_password
 
 
-# --- login throttling (Redis: shared by every web process) -------------------------------------
-
-
-# Three counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
-# cannot all pass a read-then-check. A successful login takes its attempt back from each.
-# - per account *and* client address (login_max_failures, low): a guesser locks the account only from
-#   where they are; everyone else still signs in. The window opens at the first attempt and further
-#   attempts do not lengthen it, so a guesser cannot keep an account locked past one window.
-# - per client address over all accounts (login_max_failures_per_address): one place trying many.
-# - per account over all addresses (login_max_failures_per_account, high): a guess spread over many
-#   addresses. Only this one locks the account for everyone, and only after that many failures
-#   within one window (at login_max_failures per address, that is many addresses).
-# The client address is `request.remote_addr`: behind a load balancer, werkzeug's ProxyFix
-# (FOLLOWUP_TRUSTED_PROXY_HOPS) makes it the client's from X-Forwarded-For; without it every client
-# looks like the proxy, and app/ratelimit.py warns once when forwarded requests arrive untrusted.
-
-
-def throttle_keys(email: str, address: str) -> tuple[str, str, str]:
-    email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
-    address_digest = hashlib.sha256(address.encode()).hexdigest()
-    return (
-        f"followup:login-attempts:{email_digest}:{address_digest}",
-        f"followup:login-attempts:addr:{address_digest}",
-        f"followup:login-attempts:acct:{email_digest}",
-    )
-
-
-def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
-    """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
-    pipe = redis.pipeline()  # MULTI/EXEC: the counters move together
-    for key in keys:
-        # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
-        # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
-        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
-        pipe.incr(key)
-    counts = pipe.execute()[1::2]
-    limits = (
-        settings.login_max_failures,
-        settings.login_max_failures_per_address,
-        settings.login_max_failures_per_account,
-    )
-    over = [key for key, count, limit in zip(keys, counts, limits, strict=True) if count > limit]
-    if over:
-        raise TooManyRequests(
-            "too many failed logins; try again later",
-            headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
-        )
-
-
-def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
-    pipe = redis.pipeline()
-    pipe.delete(keys[0])
-    pipe.decr(keys[1])
-    pipe.decr(keys[2])
-    pipe.execute()
-
-
 # --- tokens ----------------------------------------------------------------------------------
 
 
@@ -123,8 +66,8 @@ def check_credentials(
     address (the API's login and the console's use this one check). A password that opens several
     active accounts of the email is a Conflict naming `clinic` (only its holder learns that)."""
     email = credentials.email.strip().lower()
-    keys = throttle_keys(email, client_address or "unknown")
-    count_attempt(redis, keys, settings)
+    keys = passwords.throttle_keys(email, client_address or "unknown")
+    passwords.count_attempt(redis, keys, settings)
     stmt = sa.select(User).where(User.email == email).order_by(User.id)
     if credentials.clinic_id is not None:
         stmt = stmt.where(User.clinic_id == credentials.clinic_id)
@@ -140,7 +83,9 @@ def check_credentials(
     active = [user for user in opened if user.active]
     if not active:
         raise Unauthorized("this user is disabled")
-    forget_attempt(redis, keys)  # the password was right: not a guess, even when `clinic` is missing
+    passwords.forget_attempt(
+        redis, keys
+    )  # the password was right: not a guess, even when `clinic` is missing
     if len(active) > 1:
         raise Conflict(
             "this email and password open accounts in several clinics; send `clinic` (the clinic's id)",
