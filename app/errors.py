@@ -49,6 +49,7 @@ ERROR_CODES: dict[str, str] = {
     "task_closed": "the task is completed or cancelled already",
     "task_not_claimed": "the caller does not hold the task's claim",
     "name_taken": "the name (or slug, or email) is taken in the clinic",
+    "clinic_required": "the email and password open accounts in several clinics: log in with `clinic`",
     "possible_duplicates": "reject_duplicates was asked and open leads match (listed in `errors`)",
     "invalid_state": "the record's state does not allow it (a job, bulk job, message or delivery)",
     "invalid_transition": "the lead cannot move from its stage to that one",

@@ -167,3 +167,55 @@ def test_clinics_sender_identities_move_to_their_unique_columns_on_upgrade(empty
         assert kept == {"sms_help_text": "Hi"}
     finally:
         engine.dispose()
+
+
+def test_user_emails_become_unique_per_clinic_on_a_database_with_users(empty_database):
+    # 0040 rebuilds `users` on SQLite (batch mode): with rows that refer to a user (a session), the
+    # DROP of the old table must not trip the foreign key, and every row must survive.
+    from app.auth.models import Clinic, RefreshToken, User
+
+    before = "0037_i33_notification_opened_at"
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database, before)
+    engine = make_engine(empty_database)
+    clinics, users = Clinic.__table__, User.__table__
+    person = {"email": "pat@both.test", "name": "Pat", "role": "doctor", "active": True}
+    person |= {"out_of_office": False, "token_version": 0, "created_at": now, "updated_at": now}
+    try:
+        with engine.begin() as conn:
+            first, second = (
+                conn.execute(
+                    sa.insert(clinics)
+                    .values(name=name, settings={}, webhook_secret="s", created_at=now, updated_at=now)
+                    .returning(clinics.c.id)
+                ).scalar()
+                for name in ("A", "B")
+            )
+            user_id = conn.execute(
+                sa.insert(users).values(clinic_id=first, **person).returning(users.c.id)
+            ).scalar()
+            conn.execute(
+                sa.insert(RefreshToken.__table__).values(
+                    jti="j", family_id="f", user_id=user_id, clinic_id=first, issued_at=now, expires_at=now
+                )
+            )
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.insert(users).values(clinic_id=second, **person))  # unique everywhere
+        migrate.upgrade(empty_database)
+        with engine.begin() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(RefreshToken.__table__)).scalar() == 1
+            conn.execute(sa.insert(users).values(clinic_id=second, **person))  # another clinic: fine
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.insert(users).values(clinic_id=first, **person))  # the same clinic: not
+            emails = conn.execute(sa.select(users.c.clinic_id, users.c.email).order_by(users.c.id)).all()
+            assert emails == [(first, "pat@both.test"), (second, "pat@both.test")]
+        # Going back needs one account per email: refused (nothing changed) until the copy goes.
+        with pytest.raises(RuntimeError, match="several clinics"):
+            migrate.downgrade(empty_database, before)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(users).where(users.c.clinic_id == second))
+        migrate.downgrade(empty_database, before)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == 1
+    finally:
+        engine.dispose()

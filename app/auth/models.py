@@ -70,10 +70,14 @@ class VerifiedSenderDomain(Base):
 
 class User(Base):
     __tablename__ = "users"
+    # An email is unique within its clinic, not across clinics: a clinic must not learn (by a 409)
+    # that an address is another clinic's user, and one person may work for several clinics. Email
+    # first: login finds every account of an email through this one index.
+    __table_args__ = (sa.UniqueConstraint("email", "clinic_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
-    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
     name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(32))
     # None until the user sets one through a password-setup link (an invited user, a new clinic's admin).

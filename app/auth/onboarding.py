@@ -220,11 +220,11 @@ def change_password(
     if actor.user_id is None:
         raise Forbidden("only a signed-in user has a password to change")
     user = session.get(User, actor.user_id)
-    keys = service.throttle_keys(user.email, client_address or "unknown")
-    service.count_attempt(redis, keys, settings)
+    keys = passwords.throttle_keys(user.email, client_address or "unknown")
+    passwords.count_attempt(redis, keys, settings)
     if not passwords.verify_password(user.password_hash, current_password):
         raise BadRequest("the current password is wrong", errors={"json": {"current_password": ["wrong"]}})
-    service.forget_attempt(redis, keys)
+    passwords.forget_attempt(redis, keys)
     passwords.check_policy(new_password, email=user.email, field="new_password")
     _replace_password(session, user, new_password, now)
     audit.record(

@@ -9,7 +9,7 @@ import holidays
 import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api import RequestSchema, StrictBoolean
+from app.api import RequestSchema, StrictBoolean, id_field
 from app.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.auth.roles import Permission, Role
@@ -69,6 +69,13 @@ def _not_blank(value: str) -> None:
 class LoginIn(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    clinic = id_field(
+        load_default=None,
+        metadata={
+            "description": "The clinic's id: needed only when the email and password open accounts "
+            "in several clinics (a 409 `clinic_required` says so)"
+        },
+    )
 
 
 class RefreshIn(RequestSchema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from app.auth import passwords, queries, roles, sessions, tokens
 from app.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.auth.senders import identity as sender_identity
-from app.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
 # Lower-level auth cannot import the domains above it; they register what a new clinic needs
 # (default pipeline stages, lead sources, rules) and what happens when a user becomes unavailable.
@@ -46,91 +47,61 @@ hash_password = passwords.hash_password
 verify_password = passwords.verify_password
 
 
-# --- login throttling (Redis: shared by every web process) -------------------------------------
-
-
-# Three counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
-# cannot all pass a read-then-check. A successful login takes its attempt back from each.
-# - per account *and* client address (login_max_failures, low): a guesser locks the account only from
-#   where they are; everyone else still signs in. The window opens at the first attempt and further
-#   attempts do not lengthen it, so a guesser cannot keep an account locked past one window.
-# - per client address over all accounts (login_max_failures_per_address): one place trying many.
-# - per account over all addresses (login_max_failures_per_account, high): a guess spread over many
-#   addresses. Only this one locks the account for everyone, and only after that many failures
-#   within one window (at login_max_failures per address, that is many addresses).
-# The client address is `request.remote_addr`: behind a load balancer, werkzeug's ProxyFix
-# (FOLLOWUP_TRUSTED_PROXY_HOPS) makes it the client's from X-Forwarded-For; without it every client
-# looks like the proxy, and app/ratelimit.py warns once when forwarded requests arrive untrusted.
-
-
-def throttle_keys(email: str, address: str) -> tuple[str, str, str]:
-    email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
-    address_digest = hashlib.sha256(address.encode()).hexdigest()
-    return (
-        f"followup:login-attempts:{email_digest}:{address_digest}",
-        f"followup:login-attempts:addr:{address_digest}",
-        f"followup:login-attempts:acct:{email_digest}",
-    )
-
-
-def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
-    """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
-    pipe = redis.pipeline()  # MULTI/EXEC: the counters move together
-    for key in keys:
-        # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
-        # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
-        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
-        pipe.incr(key)
-    counts = pipe.execute()[1::2]
-    limits = (
-        settings.login_max_failures,
-        settings.login_max_failures_per_address,
-        settings.login_max_failures_per_account,
-    )
-    over = [key for key, count, limit in zip(keys, counts, limits, strict=True) if count > limit]
-    if over:
-        raise TooManyRequests(
-            "too many failed logins; try again later",
-            headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
-        )
-
-
-def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
-    pipe = redis.pipeline()
-    pipe.delete(keys[0])
-    pipe.decr(keys[1])
-    pipe.decr(keys[2])
-    pipe.execute()
-
-
 # --- tokens ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a login sends. An email is unique within a clinic only, so one person may hold accounts
+    in several clinics: `clinic_id` picks one when the same password opens more than one."""
+
+    email: str
+    password: str
+    clinic_id: int | None = None
+
+
 def check_credentials(
-    *, session: Session, redis, settings, email: str, password: str, client_address: str
+    *, session: Session, redis, settings, credentials: Credentials, client_address: str
 ) -> User:
     """The valid, active user of these credentials, else Unauthorized; throttled per email and client
-    address (the API's login and the console's use this one check)."""
-    email = email.strip().lower()
-    keys = throttle_keys(email, client_address or "unknown")
-    count_attempt(redis, keys, settings)
-    user = session.scalar(sa.select(User).where(User.email == email))
-    # An unknown email is checked against a dummy hash (verify_password with None): the same argon2
-    # work, so the answer's timing does not tell which emails have an account.
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    address (the API's login and the console's use this one check). A password that opens several
+    active accounts of the email is a Conflict naming `clinic` (only its holder learns that)."""
+    email = credentials.email.strip().lower()
+    keys = passwords.throttle_keys(email, client_address or "unknown")
+    passwords.count_attempt(redis, keys, settings)
+    stmt = sa.select(User).where(User.email == email).order_by(User.id)
+    if credentials.clinic_id is not None:
+        stmt = stmt.where(User.clinic_id == credentials.clinic_id)
+    accounts = list(session.scalars(stmt))
+    # Every account of the email is verified (an unknown email: one dummy hash, verify_password with
+    # None): the argon2 work does not depend on which password matched, and an unknown email costs
+    # what an email of one account does, so the timing does not tell which emails have an account.
+    opened = [user for user in accounts if verify_password(user.password_hash, credentials.password)]
+    if not accounts:
+        verify_password(None, credentials.password)
+    if not opened:
         raise Unauthorized("wrong email or password")
-    if not user.active:
+    active = [user for user in opened if user.active]
+    if not active:
         raise Unauthorized("this user is disabled")
-    forget_attempt(redis, keys)
-    return user
+    passwords.forget_attempt(
+        redis, keys
+    )  # the password was right: not a guess, even when `clinic` is missing
+    if len(active) > 1:
+        raise Conflict(
+            "this email and password open accounts in several clinics; send `clinic` (the clinic's id)",
+            errors={"json": {"clinic": ["required: several clinics match"]}},
+            code="clinic_required",
+        )
+    return active[0]
 
 
 def login(
-    *, session: Session, redis, settings, email: str, password: str, client_address: str, now: datetime
+    *, session: Session, redis, settings, credentials: Credentials, client_address: str, now: datetime
 ) -> dict:
     """Access and refresh tokens for a valid, active user; throttled per email and client address."""
     user = check_credentials(
-        session=session, redis=redis, settings=settings, email=email, password=password,
+        session=session, redis=redis, settings=settings, credentials=credentials,
         client_address=client_address,
     )  # fmt: skip
     return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
@@ -294,6 +265,13 @@ def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
     return user
 
 
+def _email_taken(session: Session, *, clinic_id: int, email: str, besides: int | None = None) -> bool:
+    stmt = sa.select(User.id).where(User.clinic_id == clinic_id, User.email == email)
+    if besides is not None:
+        stmt = stmt.where(User.id != besides)
+    return session.scalar(stmt) is not None
+
+
 def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
     """A user of the clinic; without a `password` they have none until they set one (onboarding.py
     invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
@@ -301,7 +279,9 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
     if actor is not None:
         roles.check_grant(actor, grantee=roles.GRANT_USER, role=data["role"])
     email = data["email"].strip().lower()
-    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+    # Unique within the clinic only (uq_users_clinic_id_email): another clinic's user with this email
+    # is invisible here, so creating one answers exactly as for a fresh email.
+    if _email_taken(session, clinic_id=clinic_id, email=email):
         raise Conflict(
             "a user with this email already exists", errors={"json": {"email": ["taken"]}}, code="name_taken"
         )
@@ -347,8 +327,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
     was_available = user.active and not user.out_of_office
     if "email" in data:
         email = data["email"].strip().lower()
-        clash = session.scalar(sa.select(User.id).where(User.email == email, User.id != user.id))
-        if clash is not None:
+        if _email_taken(session, clinic_id=user.clinic_id, email=email, besides=user.id):
             raise Conflict(
                 "a user with this email already exists",
                 errors={"json": {"email": ["taken"]}},

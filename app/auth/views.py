@@ -27,6 +27,7 @@ class Login(MethodView):
     @blp.arguments(schemas.LoginIn)
     @blp.response(200, schemas.TokenOut)
     @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(409, description="The email and password open accounts in several clinics: send clinic")
     @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     def post(self, body):
         """Log in: access and refresh tokens."""
@@ -35,8 +36,7 @@ class Login(MethodView):
                 session=session,
                 redis=_redis(),
                 settings=current_app.config["SETTINGS"],
-                email=body["email"],
-                password=body["password"],
+                credentials=service.Credentials(body["email"], body["password"], body["clinic"]),
                 client_address=request.remote_addr,
                 now=clock.now(),
             )

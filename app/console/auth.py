@@ -38,7 +38,7 @@ def open_page(reason: str):
     return decorate
 
 
-def log_in(*, email: str, password: str) -> None:
+def log_in(credentials: auth.Credentials) -> None:
     """Check the credentials as the API's login does (same throttle) and start a fresh session."""
     db = get_db()
     with db.unit_of_work() as work:
@@ -46,8 +46,7 @@ def log_in(*, email: str, password: str) -> None:
             session=work,
             redis=current_app.extensions["followup.redis"],
             settings=db.settings,
-            email=email,
-            password=password,
+            credentials=credentials,
             client_address=request.remote_addr or "unknown",
         )
         user_id, version = user.id, user.token_version

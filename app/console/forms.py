@@ -7,9 +7,9 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms import Form, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.api import MAX_YEAR, MIN_YEAR
 from app.console import failures
@@ -24,6 +24,8 @@ MIN_DAY, MAX_DAY = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
 class LoginForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    # Only when the email and password open accounts in several clinics (the login then asks for it).
+    clinic = IntegerField("Clinic id", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
 
 class ActionForm(FlaskForm):

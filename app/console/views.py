@@ -10,6 +10,7 @@ from app import clock
 from app.app_db import get_db, unit_of_work
 from app.auth.phi_policy import may_read_phi
 from app.auth.roles import ANY, Permission
+from app.auth.service import Credentials
 from app.bulk import admin as bulk_admin
 from app.bulk import service as bulk_service
 from app.console import auth, charts, failures, forms, pictures, story
@@ -54,7 +55,7 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            auth.log_in(email=form.email.data, password=form.password.data)
+            auth.log_in(Credentials(form.email.data, form.password.data, form.clinic.data))
         except DomainError as error:
             form.form_errors.append(error.message)
             status = error.status

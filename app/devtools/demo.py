@@ -15,6 +15,7 @@ from app.auth.roles import Role
 from app.config import VAR_DIR
 
 DEMO_DOMAIN = "demo.followup.test"
+DEMO_CLINIC_NAME = "Demo Orthodontics"
 LOGINS_FILE = "demo-logins.json"
 
 
@@ -26,11 +27,19 @@ def seed(*, now: datetime) -> dict:
     """Create the demo clinic if it is missing; return its id, webhook secret and logins."""
     logins_path = VAR_DIR / LOGINS_FILE
     with unit_of_work() as session:
-        admin = session.scalar(sa.select(User).where(User.email == demo_email(Role.CLINIC_ADMIN)))
+        # Emails are unique per clinic only: any clinic may have a user with the demo admin's email,
+        # so the demo clinic is the one of that name holding it (the first made, should two).
+        admin = session.scalar(
+            sa.select(User)
+            .join(Clinic, Clinic.id == User.clinic_id)
+            .where(User.email == demo_email(Role.CLINIC_ADMIN), Clinic.name == DEMO_CLINIC_NAME)
+            .order_by(User.id)
+            .limit(1)
+        )
         if admin is None:
             clinic = auth.create_clinic(
                 session=session,
-                name="Demo Orthodontics",
+                name=DEMO_CLINIC_NAME,
                 now=now,
                 timezone="America/New_York",
                 holiday_country="US",

@@ -72,6 +72,9 @@ class CountingHasher:
         self.verified.append(hash_)
         return self.real.verify(hash_, password)
 
+    def hash(self, password):
+        return self.real.hash(password)
+
 
 @pytest.fixture
 def argon2_verifications(monkeypatch):
@@ -99,3 +102,24 @@ def test_forwarded_requests_without_trusted_hops_are_warned_about(migrated_datab
             untrusting.test_client().get("/healthz", headers={"X-Forwarded-For": ALICE})
     warnings = [r for r in caplog.records if "FOLLOWUP_TRUSTED_PROXY_HOPS" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_an_email_of_several_clinics_verifies_each_of_its_accounts(client, make_tenant, argon2_verifications):
+    # One argon2 verification per account (the unknown email: its one dummy): which account the
+    # password opens, if any, does not change the work.
+    a, b = make_tenant("A"), make_tenant("B")
+    email = a.users["doctor"].email
+    body = {"email": email, "name": "Pat Both", "role": "doctor", "password": "b-own-password-1"}
+    assert client.post("/api/users", headers=b.headers(), json=body).status_code == 201
+    argon2_verifications.clear()
+    attempts = [
+        ({"email": "nobody@example.com", "password": "wrong-guess-1"}, 401, 1),
+        ({"email": email, "password": "wrong-guess-1"}, 401, 2),
+        ({"email": email, "password": TEST_PASSWORD}, 200, 2),
+        ({"email": email, "password": "b-own-password-1"}, 200, 2),
+        ({"email": email, "password": "wrong-guess-1", "clinic": b.id}, 401, 1),
+    ]
+    for attempt, status, verifications in attempts:
+        before = len(argon2_verifications)
+        assert client.post("/api/auth/login", json=attempt).status_code == status, attempt
+        assert len(argon2_verifications) - before == verifications, attempt
