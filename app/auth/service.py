@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -272,6 +273,22 @@ def _email_taken(session: Session, *, clinic_id: int, email: str, besides: int |
     return session.scalar(stmt) is not None
 
 
+def _email_conflict() -> Conflict:
+    return Conflict(
+        "a user with this email already exists", errors={"json": {"email": ["taken"]}}, code="name_taken"
+    )
+
+
+def _flush_user(session: Session) -> None:
+    """Write the user in a savepoint: a concurrent request that took the email after our check
+    loses on the unique index, and gets the same 409 as one that lost before it."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise _email_conflict() from None
+
+
 def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
     """A user of the clinic; without a `password` they have none until they set one (onboarding.py
     invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
@@ -282,9 +299,7 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
     # Unique within the clinic only (uq_users_clinic_id_email): another clinic's user with this email
     # is invisible here, so creating one answers exactly as for a fresh email.
     if _email_taken(session, clinic_id=clinic_id, email=email):
-        raise Conflict(
-            "a user with this email already exists", errors={"json": {"email": ["taken"]}}, code="name_taken"
-        )
+        raise _email_conflict()
     password = data.get("password")
     if password is not None:
         passwords.check_policy(password, email=email)
@@ -302,7 +317,7 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
         updated_at=now,
     )
     session.add(user)
-    session.flush()
+    _flush_user(session)
     audit.record(
         session=session,
         clinic_id=clinic_id,
@@ -328,11 +343,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
     if "email" in data:
         email = data["email"].strip().lower()
         if _email_taken(session, clinic_id=user.clinic_id, email=email, besides=user.id):
-            raise Conflict(
-                "a user with this email already exists",
-                errors={"json": {"email": ["taken"]}},
-                code="name_taken",
-            )
+            raise _email_conflict()
         data = {**data, "email": email}
     if user.id == actor.user_id and data.get("active") is False:
         raise ValidationFailed("active", "you cannot disable yourself")
@@ -349,7 +360,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
     if "password" in data:
         retire_setup_tokens(session=session, user_id=user.id, now=now)  # a pending link must not undo it
     user.updated_at = now
-    session.flush()
+    _flush_user(session)
     old, new = audit.changes(before, _user_snapshot(user))
     audit.record(
         session=session,

@@ -5,6 +5,7 @@ way in by email (API login, console login, password setup) reaches the right one
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -138,3 +139,24 @@ def test_the_console_logs_in_either_account(app, client, clinics):
             assert signed_in["user_id"] == user_id
     _, bad = console_login(app, email, TEST_PASSWORD, clinic="abc")
     assert bad.status_code == 400 and "Clinic id" in bad.get_data(as_text=True)
+
+
+def test_requests_creating_one_email_at_once_get_one_201_and_409s(client, clinics):
+    """They all pass the read check before any writes (the password's argon2 hash lies between):
+    the unique index decides, and every loser gets the 409 naming `email`, never a 500."""
+    _, b = clinics
+    start = threading.Barrier(4)
+    answers = []
+
+    def create():
+        web = b.app.test_client()  # its own request, session and database connection
+        start.wait()
+        answers.append(add_user(web, b, "twins@clinic-b.test", password=OWN_PASSWORD))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409], [a.json for a in answers]
+    assert all(a.json["errors"]["json"]["email"] == ["taken"] for a in answers if a.status_code == 409)
