@@ -210,6 +210,7 @@ CARRIES_NO_PHI = {
     "ApiKeyOut": "an API key: its name, prefix and permissions",
     "ClinicOut": "the clinic's own settings",
     "PlatformClinicOut": "a clinic's own settings",
+    "SenderDomainOut": "an email sender domain the platform operator verified for a clinic",
     "MeOut": "the staff user's own account",
     "UserOut": "a staff user's account",
     "TokenOut": "a session's tokens",

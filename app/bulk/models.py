@@ -56,5 +56,6 @@ class BulkJobRow(Base):
     message: Mapped[str | None] = mapped_column(
         "message_encrypted", EncryptedString, key="message"
     )  # may quote the row's value
-    # The open leads a row matched when the import refused duplicates: [{"lead_id", "matched"}].
-    matches: Mapped[list | None] = mapped_column(EncryptedJSON)  # matched leads' names
+    # The open leads a row matched when the import refused duplicates: [{"lead_id", "matched"}], where
+    # `matched` says why (phone, email, name_dob): read against the imported row, the lead's values.
+    matches: Mapped[list | None] = mapped_column(EncryptedJSON)

@@ -6,6 +6,8 @@ A job about the lead, its tasks or its messages keeps in `origin` what the rule 
 both keep their shape and ids, their values go. An import's chunk jobs keep the rows as sent,
 encrypted in their payload: a finished chunk's rows go entirely (a chunk drops them itself when it
 finishes: app/intake/imports.py), an open or gave-up chunk loses the rows that describe the person.
+An import's report keeps, for a row refused as a duplicate, the open leads it matched and why (phone,
+email, name and date of birth): with the importer's file, why names the erased lead's values.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import phi
-from app.bulk.models import BulkJobRow
+from app.bulk.models import DUPLICATE, BulkJob, BulkJobRow
 from app.db.protected import keys_of
 from app.idempotency.models import IdempotencyKey
 from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK_KIND
@@ -80,6 +82,40 @@ def scrub_import_payloads(session: Session, lead: Lead) -> int:
         ]
         if kept != rows:
             job.payload = {**payload, "rows": phi.encrypt(json.dumps(kept), keys=keys)}
+            changed += 1
+    return changed
+
+
+def scrub_import_reports(session: Session, lead: Lead) -> int:
+    """The clinic's import reports: the rows about the lead (it made them, or repeated its external
+    id) lose their message, matches and external id; a row of another import refused as a duplicate
+    of the lead keeps the lead's id in `matches` and loses the rest of its entry (why it matched: read
+    against the importer's file, the lead's phone, email or date of birth). Returns how many rows."""
+    changed = session.execute(
+        sa.update(BulkJobRow)
+        .where(BulkJobRow.lead_id == lead.id)
+        .values(message=None, matches=None, external_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    refused = session.scalars(
+        sa.select(BulkJobRow)
+        .join(BulkJob, BulkJob.id == BulkJobRow.bulk_job_id)
+        .where(
+            BulkJob.clinic_id == lead.clinic_id,
+            BulkJobRow.outcome == DUPLICATE,
+            BulkJobRow.lead_id.is_(None),  # refused for its matches, not for a repeated external id
+        )
+        .execution_options(yield_per=_BATCH)
+    )
+    for row in refused:  # `matches` is encrypted: read here, not filtered in SQL
+        if not row.matches:
+            continue
+        matches = [
+            ids_only(match) if isinstance(match, dict) and match.get("lead_id") == lead.id else match
+            for match in row.matches
+        ]
+        if matches != row.matches:
+            row.matches = matches
             changed += 1
     return changed
 

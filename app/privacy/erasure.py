@@ -31,7 +31,6 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth import phi_policy
 from app.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
-from app.bulk.models import BulkJobRow
 from app.errors import NotFound
 from app.events.models import DomainEvent
 from app.leads import suppression
@@ -75,7 +74,8 @@ COPIES: tuple[Copy, ...] = (
         _TRAIL,
     ),
     Copy(
-        "notifications to or about the lead: to_address, title, body, body_html, context",
+        "notifications to or about the lead: to_address and its blind index (to_address_index), "
+        "title, body, body_html, context",
         "null/'[erased]'",
         _DUMP,
     ),
@@ -98,6 +98,11 @@ COPIES: tuple[Copy, ...] = (
     ),
     Copy("idempotency_keys: stored answers naming the lead", "deleted", _DUMP),
     Copy("bulk_job_rows of the lead (an import's report): message, matches, external_id", "null", _DUMP),
+    Copy(
+        "bulk_job_rows of other imports refused as duplicates of the lead: its entry in `matches`",
+        "ids_only (the lead's id stays, why it matched goes)",
+        "tests/privacy/test_erasure.py::test_other_imports_reports_keep_only_the_id_of_the_erased_match",
+    ),
     Copy(
         "scheduled_jobs.payload of import chunks: the rows as sent (encrypted)",
         "finished chunks: rows dropped (a chunk also drops them as it finishes); open and gave-up "
@@ -190,12 +195,7 @@ def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -
         },
     )  # fmt: skip
     counts["idempotent_answers"] = copies.erase_idempotent_answers(session, lead.clinic_id, lead.id)
-    session.execute(
-        sa.update(BulkJobRow)
-        .where(BulkJobRow.lead_id == lead.id)
-        .values(message=None, matches=None, external_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    counts["import_reports"] = copies.scrub_import_reports(session, lead)
     _tombstone(lead, now)
     audit.record(
         session=session, clinic_id=lead.clinic_id, actor=actor_ref, action="lead.erase",
@@ -298,7 +298,7 @@ def _erase_notifications(session: Session, lead: Lead, notification_ids) -> set[
         sa.update(Notification)
         .where(Notification.id.in_(ids))
         .values(
-            to_address=None, title=ERASED, body="", body_html=None, context=None,
+            to_address=None, to_address_index=None, title=ERASED, body="", body_html=None, context=None,
             last_error=sa.case((Notification.last_error.is_(None), None), else_=sa.literal(ERASED)),
         )
         .execution_options(synchronize_session=False)

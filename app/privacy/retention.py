@@ -5,6 +5,8 @@ The daily sweep erases a batch per transaction (each lead as `followup leads era
 none is due; a second sweep at once finds the rows already erased and skips them. The same sweep
 purges the clinic's ledger jobs that gave up (failed, dead) longer ago than the retention: nothing
 will run them, and their payloads and errors may describe a person (app/scheduling/sweeps.py).
+It also forgets the SendGrid event ids older than the Event Webhook's window
+(app/intake/inbound/sendgrid.py): their events are refused by age, the memory is no longer needed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.auth.models import Clinic
+from app.intake.inbound import sendgrid
 from app.leads.models import Lead, LeadStatus
 from app.privacy import erasure
 from app.scheduling import sweeps as ledger_sweeps
@@ -55,6 +58,8 @@ def due_lead_ids(session, *, clinic_id: int, months: int, now: datetime, limit: 
 def erase_expired_leads(*, db, now: datetime) -> int:
     """The daily sweep over every clinic with a retention; returns how many leads it erased."""
     batch, erased = db.settings.retention_batch, 0
+    with db.unit_of_work() as session:
+        sendgrid.forget_past_events(session=session, now=now)
     with db.unit_of_work() as session:
         clinics = [(c.id, retention_months(c.settings)) for c in session.scalars(sa.select(Clinic))]
     for clinic_id, months in clinics:

@@ -25,6 +25,8 @@ class ErasureOut(Schema):
     notifications = fields.Integer()
     events = fields.Integer()
     webhook_deliveries = fields.Integer()
+    import_payloads = fields.Integer(metadata={"description": "import chunks that lost the person's rows"})
+    import_reports = fields.Integer(metadata={"description": "import report rows about the person"})
     audit_events = fields.Integer()
     idempotent_answers = fields.Integer()
 

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,8 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app import clock
 from app.events.models import DomainEvent
+from app.intake.inbound import sendgrid
+from app.intake.inbound.models import ProviderDelivery
 from app.notifications.models import Notification
+from app.privacy import retention
 from tests.automation.outreachkit import (
+    configure_clinic,
     enroll,
     enrollment_row,
     lead_with,
@@ -24,6 +29,7 @@ from tests.automation.outreachkit import (
     process_events,
     sms,
 )
+from tests.intake import test_twilio as twilio_kit
 from tests.leadkit import create_lead
 from tests.notifications.kit import use
 from tests.notifications.test_unsubscribe import email_to_lead
@@ -211,3 +217,51 @@ def test_events_outside_the_time_window_or_without_an_id_are_ignored(client, ten
     late = sg_event(email="jane@example.com", event="spamreport", timestamp=now - 47 * 3600)
     assert post_events(client, key, [late]).get_json()["opted_out"] == 1
     assert opted_out(client, tenant, lead["id"]) is True
+
+
+def _deliveries(db) -> set[tuple[str, str]]:
+    with db.unit_of_work() as session:
+        return set(session.execute(sa.select(ProviderDelivery.provider, ProviderDelivery.delivery_id)))
+
+
+def _received(db, delivery_id: str, at) -> None:
+    """Make a remembered delivery as if it had arrived `at`."""
+    with db.unit_of_work() as session:
+        session.execute(
+            sa.update(ProviderDelivery)
+            .where(ProviderDelivery.delivery_id == delivery_id)
+            .values(received_at=at)
+        )
+
+
+def test_the_daily_retention_sweep_forgets_old_sendgrid_ids_but_never_twilios(
+    app, client, db, tenant, key, monkeypatch
+):
+    """Issue 42: the replay memory does not grow forever. A SendGrid id older than the event window
+    (and the clock skew) is forgotten by the daily retention sweep: its event is refused by age. A
+    recent one stays, and its replay is still ignored; Twilio's ids stay whatever their age (its
+    signature carries no time)."""
+    use(monkeypatch, app.config["SETTINGS"], sms_token=twilio_kit.AUTH_TOKEN)
+    configure_clinic(client, tenant, sms_number=twilio_kit.CLINIC_NUMBER)
+    lead_with(client, tenant, phone=twilio_kit.PHONE)
+    stop = twilio_kit.signed_post(client, twilio_kit.INBOUND, twilio_kit.text("STOP", sid="SM-old-stop"))
+    assert stop.status_code == 200
+    old, edge, recent = (sg_event(email="nobody@example.com", event="delivered") for _ in range(3))
+    assert post_events(client, key, [old, edge, recent]).get_json()["ignored"] == 0
+    now = clock.now()
+    _received(
+        db, old["sg_event_id"], now - sendgrid.EVENT_WINDOW - sendgrid.CLOCK_SKEW - timedelta(minutes=1)
+    )
+    _received(db, edge["sg_event_id"], now - sendgrid.EVENT_WINDOW)  # its event may still be in the window
+    _received(db, "SM-old-stop", now - timedelta(days=400))
+    assert ("twilio_sms", "SM-old-stop") in _deliveries(db)
+
+    retention.erase_expired_leads(db=db, now=now)
+
+    assert _deliveries(db) == {
+        ("sendgrid_event", edge["sg_event_id"]),
+        ("sendgrid_event", recent["sg_event_id"]),
+        ("twilio_sms", "SM-old-stop"),
+    }
+    replay = post_events(client, key, [recent])
+    assert replay.status_code == 200 and replay.get_json()["ignored"] == 1

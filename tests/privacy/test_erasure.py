@@ -30,6 +30,7 @@ from app.auth import phi_policy
 from app.automation.models import AutomationStep, SequenceEnrollment
 from app.leads.models import Lead, Suppression
 from app.notifications.models import Notification
+from app.privacy import erasure
 from app.scheduling.models import ScheduledJob
 from app.tasks.models import LeadTask
 from tests.automation.kit import open_all_day, run_events, steps_of
@@ -234,15 +235,29 @@ def _erase_and_check(app, client, db, tenant, receiver, database_url, monkeypatc
     lead_id = _touch_every_domain(app, client, db, tenant, receiver, monkeypatch)
     written = set(_found_in(_dump(database_url)))
     assert written >= {FIRST, EMAIL, DOB, NOTES, STREET, NEW_STREET, CITY}, "the story wrote the data"
+    assert None not in _recipient_indexes(db, lead_id), "its messages are indexed by recipient"
 
     resp = client.post(f"/api/leads/{lead_id}/erase", headers=tenant.headers("clinic_admin"))
 
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["lead_id"] == lead_id and resp.get_json()["suppressed"] is True
     assert _found_in(_dump(database_url)) == []
-    with db.unit_of_work() as session:  # nor its blind index (suppression keeps keyed digests, by design)
+    with db.unit_of_work() as session:  # nor its blind indexes (suppression keeps keyed digests, by design)
         assert session.scalar(sa.select(Lead.patient_dob_index).where(Lead.id == lead_id)) is None
+    assert _recipient_indexes(db, lead_id) == [None, None]  # the SMS and the email: the recipient's index
     return lead_id
+
+
+def _recipient_indexes(db, lead_id: int) -> list[str | None]:
+    """The blind index of the recipient (the console's recipient filter) of each message to the lead."""
+    with db.unit_of_work() as session:
+        return list(
+            session.scalars(
+                sa.select(Notification.to_address_index)
+                .where(Notification.lead_id == lead_id)
+                .order_by(Notification.id)
+            )
+        )
 
 
 def test_an_erased_lead_leaves_nothing_of_its_person_in_the_database(
@@ -434,3 +449,52 @@ def test_an_open_import_chunk_loses_the_persons_row(app, client, db, tenant):
             sa.select(ScheduledJob.payload).where(ScheduledJob.kind == "leads.import_chunk")
         )
         assert all(p["rows"] is None for p in payloads)
+
+
+def test_other_imports_reports_keep_only_the_id_of_the_erased_match(app, client, db, tenant):
+    """Issue 42: a row of another import refused as a duplicate of the lead names it in `matches`
+    with why it matched (phone, email, name and date of birth): read against the importer's file,
+    the person's values. Erasure keeps the match's lead id and drops why; the other matches stay."""
+    lead_id = _import_person(app, client, tenant)
+    bystander = create_lead(client, tenant, first_name="Ann", last_name="Other", email="ann@example.org")
+    refused = {"external_id": "zeb-dup", "first_name": "Z", "last_name": "Q", "phone": PHONE,
+               "email": "ann@example.org"}  # fmt: skip
+    started = client.post(
+        "/api/leads/import?reject_duplicates=true",
+        json=[refused],
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert started.status_code == 202, started.get_json()
+    for chunk in _import_chunks(app, started.get_json()["id"]):
+        assert run_at(app, chunk, clock.now()) == "done"
+    rows_url = f"/api/bulk-jobs/{started.get_json()['id']}/rows"
+
+    def matches() -> list[dict]:
+        [row] = client.get(rows_url, headers=tenant.headers()).get_json()
+        assert row["outcome"] == "duplicate" and row["external_id"] == "zeb-dup", row
+        return sorted(row["matches"], key=lambda match: match["lead_id"])
+
+    assert matches() == [
+        {"lead_id": lead_id, "matched": ["phone"]},
+        {"lead_id": bystander["id"], "matched": ["email"]},
+    ]
+
+    erased = client.post(f"/api/leads/{lead_id}/erase", headers=tenant.headers("clinic_admin"))
+
+    assert erased.status_code == 200, erased.get_json()
+    assert matches() == [{"lead_id": lead_id}, {"lead_id": bystander["id"], "matched": ["email"]}]
+    # The answer counts this row and the person's own (the first import's), and the import chunks.
+    assert erased.get_json()["import_reports"] == 2
+    assert erased.get_json()["import_payloads"] == 0  # both imports finished: their rows already gone
+
+
+def test_the_erasure_answer_carries_every_count_the_service_returns(app, client, db, tenant):
+    """Issue 42: the answer's schema drops what it does not list; every count erasure makes is in it."""
+    lead = create_lead(client, tenant)
+    with db.unit_of_work() as session:
+        counts = erasure.erase(
+            session=session, clinic_id=tenant.id, lead_id=lead["id"], actor_ref="test", now=clock.now()
+        )
+    answer = client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin")).get_json()
+    assert set(answer) == set(counts)
+    assert answer["import_payloads"] == 0 and answer["import_reports"] == 0

@@ -64,6 +64,8 @@ ALLOWED: dict[str, str] = {
     "idempotency_keys.request_hash": DIGEST,
     "idempotency_keys.response_content_type": "a media type",
     "inbound_messages.message_id": "the provider's message id (the message body is not stored)",
+    "provider_deliveries.provider": CODE,
+    "provider_deliveries.delivery_id": "a Twilio MessageSid or a SendGrid sg_event_id (replays refused)",
     "contact_tallies.calls": "counts per hour of the week",
     "contact_tallies.answered": "counts per hour of the week",
     "score_models.parameters": "a model's weights",
@@ -81,7 +83,7 @@ STAFF_TABLES = {
     "clinics", "users", "api_keys", "password_setup_tokens", "refresh_tokens", "calendar_feeds",
     "lead_sources", "pipeline_stages", "task_templates", "message_templates", "automation_rules",
     "automation_rule_versions", "sequences", "webhook_subscriptions", "notification_preferences",
-    "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows",
+    "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows", "verified_sender_domains",
 }  # fmt: skip
 
 

@@ -36,7 +36,9 @@ class ProviderDelivery(Base):
 
     Written before anything the delivery asks for (a STOP, a START, an opt-out), in the same
     transaction: a replay, or its twin in another web process, loses on the unique key and acts on
-    nothing. Ids only: no number, address or text."""
+    nothing. Ids only: no number, address or text. SendGrid's ids are forgotten once their events are
+    too old to be accepted anyway (app/intake/inbound/sendgrid.forget_past_events); Twilio's are
+    kept for good: its signature carries no time, so only the memory refuses an old request."""
 
     __tablename__ = "provider_deliveries"
     __table_args__ = (sa.UniqueConstraint("provider", "delivery_id"),)

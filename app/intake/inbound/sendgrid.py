@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.events import service as domain_events
 from app.intake.inbound import messages as inbound
+from app.intake.inbound.models import ProviderDelivery
 from app.leads import rules as lead_rules
 from app.leads import service as leads
 from app.leads.models import Lead
@@ -90,6 +91,23 @@ def apply_events(*, session: Session, events: list, now: datetime) -> dict:
         if kind in BOUNCE_EVENTS:
             _bounced(session, event, changed, now)
     return {"received": len(events), "opted_out": opted_out, "updated": updated, "ignored": ignored}
+
+
+def forget_past_events(*, session: Session, now: datetime) -> int:
+    """Forget the sg_event_ids received longer ago than EVENT_WINDOW and CLOCK_SKEW (the daily
+    retention sweep, app/privacy/retention.py); returns how many. Their events can no longer be
+    accepted: one stamped up to CLOCK_SKEW ahead of its arrival is by now older than the window, so
+    its replay is refused by age and the memory of it serves nothing. Only SendGrid's ids: Twilio's
+    signature carries no time, so a MessageSid seen once must be remembered for good, or its
+    captured request (a STOP, a START) could be replayed."""
+    return session.execute(
+        sa.delete(ProviderDelivery)
+        .where(
+            ProviderDelivery.provider == PROVIDER,
+            ProviderDelivery.received_at < now - (EVENT_WINDOW + CLOCK_SKEW),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def _within_window(event: dict, now: datetime) -> bool:
