@@ -120,6 +120,8 @@ class LeadMessages(MethodView):
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
 <body><main><h1>{title}</h1><p>{text}</p>{form}</main></body></html>"""
+# A person opens the link: every answer, an invalid link's 404 too, is a page, documented as one.
+HTML_PAGE = {"schema": {"type": "string"}, "content_type": "text/html"}
 _FORM = """<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit">Unsubscribe</button></form>"""
 
@@ -128,7 +130,7 @@ _FORM = """<form method="post"><input type="hidden" name="List-Unsubscribe" valu
 class OneClickUnsubscribe(MethodView):
     @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
     @blp.response(200, content_type="text/html")
-    @blp.alt_response(404, description="Not a valid unsubscribe link")
+    @blp.alt_response(404, description="Not a valid unsubscribe link: a page saying so", **HTML_PAGE)
     def get(self, token):
         """A small confirmation page: a GET (a link scanner, a preview) never unsubscribes."""
         try:
@@ -141,7 +143,7 @@ class OneClickUnsubscribe(MethodView):
 
     @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
     @blp.response(200, content_type="text/html")
-    @blp.alt_response(404, description="Not a valid unsubscribe link")
+    @blp.alt_response(404, description="Not a valid unsubscribe link: a page saying so", **HTML_PAGE)
     def post(self, token):
         """RFC 8058 one-click (form `List-Unsubscribe=One-Click`): the lead is opted out of email,
         audited; again changes nothing."""

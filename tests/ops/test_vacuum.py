@@ -32,7 +32,7 @@ def test_a_table_with_many_dead_rows_is_vacuumed_once_then_left_alone(db):
     if db.dialect != "postgresql":
         assert service.vacuum_dead_rows(db=db) == []  # SQLite: nothing of the kind to do
         return
-    wait_for(lambda: _dead(db) >= ROWS, timeout=10)  # the server's counters lag a little
+    wait_for(lambda: _dead(db) >= ROWS, timeout=30)  # the statistics arrive late on a busy host  # the server's counters lag a little
     assert "heartbeats" in service.vacuum_dead_rows(db=db)
     assert _dead(db) < ROWS // 10
     assert "heartbeats" not in service.vacuum_dead_rows(db=db)
@@ -43,7 +43,7 @@ def test_a_few_dead_rows_are_left_to_the_next_sweep(db):
         return
     _heartbeats(db, 500)
     _heartbeats(db, 500)
-    wait_for(lambda: _dead(db) >= 500, timeout=10)
+    wait_for(lambda: _dead(db) >= 500, timeout=30)
     assert "heartbeats" not in service.vacuum_dead_rows(db=db)  # 500 dead: under the floor
     assert _dead(db) >= 500
 
@@ -53,6 +53,6 @@ def test_the_sweep_runs_through_a_worker_on_the_sweeps_queue(celery_app, celery_
         return
     _heartbeats(db, ROWS, prefix="swept")
     _heartbeats(db, ROWS, prefix="swept")
-    wait_for(lambda: _dead(db) >= ROWS, timeout=10)
+    wait_for(lambda: _dead(db) >= ROWS, timeout=30)  # the statistics arrive late on a busy host
     celery_app.send_task("ops.vacuum_dead_rows", queue="sweeps")
     wait_for(lambda: _dead(db) < ROWS // 10, timeout=30)
