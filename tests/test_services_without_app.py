@@ -125,8 +125,8 @@ def test_login_and_refresh_take_their_settings_as_arguments(wired, user):
     now = clock.now()
     with wired.unit_of_work() as session:
         tokens = auth.login(
-            session=session, redis=wired.redis, settings=wired.settings, email="admin@noapp.test",
-            password=PASSWORD, client_address="127.0.0.1", now=now,
+            session=session, redis=wired.redis, settings=wired.settings,
+            credentials=auth.Credentials("admin@noapp.test", PASSWORD), client_address="127.0.0.1", now=now,
         )  # fmt: skip
     again = auth.refresh(db=wired, settings=wired.settings, refresh_token=tokens["refresh_token"], now=now)
     headers = {"Authorization": f"Bearer {again['access_token']}"}

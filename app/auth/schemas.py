@@ -70,7 +70,7 @@ class LoginIn(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
     clinic = id_field(
-        load_default=None,
+        allow_none=True,  # no load_default: a default would make generated clients require it
         metadata={
             "description": "The clinic's id: needed only when the email and password open accounts "
             "in several clinics (a 409 `clinic_required` says so)"

@@ -36,7 +36,7 @@ class Login(MethodView):
                 session=session,
                 redis=_redis(),
                 settings=current_app.config["SETTINGS"],
-                credentials=service.Credentials(body["email"], body["password"], body["clinic"]),
+                credentials=service.Credentials(body["email"], body["password"], body.get("clinic")),
                 client_address=request.remote_addr,
                 now=clock.now(),
             )

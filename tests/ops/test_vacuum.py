@@ -32,7 +32,9 @@ def test_a_table_with_many_dead_rows_is_vacuumed_once_then_left_alone(db):
     if db.dialect != "postgresql":
         assert service.vacuum_dead_rows(db=db) == []  # SQLite: nothing of the kind to do
         return
-    wait_for(lambda: _dead(db) >= ROWS, timeout=30)  # the statistics arrive late on a busy host  # the server's counters lag a little
+    wait_for(
+        lambda: _dead(db) >= ROWS, timeout=30
+    )  # the statistics arrive late on a busy host  # the server's counters lag a little
     assert "heartbeats" in service.vacuum_dead_rows(db=db)
     assert _dead(db) < ROWS // 10
     assert "heartbeats" not in service.vacuum_dead_rows(db=db)
