@@ -1,4 +1,5 @@
-"""The beat schedule: task names, queues and intervals; no logic. Intervals come from settings.
+"""The beat schedule: task names, queues and intervals; no logic. Intervals come from settings
+(app/celery_config.py turns these entries into Celery's `beat_schedule` and `task_routes`).
 
 Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find stale leads"):
   1. the use case in app/<domain>/service.py, taking `now` (and opening its own unit of work, or
@@ -20,8 +21,6 @@ worker consumes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from celery.schedules import crontab
 
 # A daily entry's tick nobody consumed by then (workers down all that time) is dropped: the next
 # day's runs instead.
@@ -98,31 +97,3 @@ SWEEPS = (
         "privacy-erase-expired", "privacy.erase_expired_leads", hour_setting="retention_hour", queue="bulk"
     ),
 )
-
-# Every task's queue when sent without one (beat's entries name theirs). Anything not listed goes to
-# `realtime`. `scheduling.run_job` is published on the queue its job kind was registered with
-# (app/scheduling/registry.py), whatever this says. The heartbeat, sent to both, is routed by entry.
-TASK_ROUTES = {sweep.task: {"queue": sweep.queue} for sweep in SWEEPS if sweep.task != "ops.heartbeat"} | {
-    "scheduling.run_job": {"queue": "realtime"},
-}
-
-
-def build(settings) -> dict:
-    """The beat schedule for these settings (intervals in seconds, daily work at its hour)."""
-    schedule = {}
-    for sweep in SWEEPS:
-        if sweep.hour_setting:
-            when = crontab(minute=0, hour=int(getattr(settings, sweep.hour_setting)))
-            expires = DAILY_EXPIRES_SECONDS
-        else:
-            when = float(getattr(settings, sweep.interval_setting))
-            # A tick nobody consumed in time (workers down) expires instead of piling up; generous,
-            # so a busy queue delays a sweep rather than starving it.
-            expires = max(60.0, 10 * when)
-        schedule[sweep.entry] = {
-            "task": sweep.task,
-            "schedule": when,
-            "kwargs": dict(sweep.kwargs),
-            "options": {"queue": sweep.queue, "expires": expires},
-        }
-    return schedule

@@ -47,10 +47,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
-    # The request's scope, handed to the Database: one pooled connection for the request's work
-    # outside transactions, returned when it ends.
-    app.before_request(db.begin_request)
-    app.teardown_request(db.end_request)
     if settings.cors_origins:
         from app.api.contract import RESPONSE_HEADERS
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from flask import current_app
 
-from app.db import Database, OrmUnit
+from app.db import Database, UnitOfWork
 
 
 def get_db() -> Database:
@@ -17,6 +17,6 @@ def get_db() -> Database:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[OrmUnit]:
+def unit_of_work() -> Iterator[UnitOfWork]:
     with get_db().unit_of_work() as uow:
         yield uow

@@ -2,7 +2,7 @@
 
 The key comes from the settings (`PHI_ENCRYPTION_KEY`, else the key file under var/). Several keys
 may be given comma-separated: the first encrypts, all decrypt (MultiFernet), so a key is rotated
-by putting the new one first and running `followup phi rotate-key` (app/phi_rotation.py), which
+by putting the new one first and running `followup phi rotate-key` (app/privacy/rotation.py), which
 rewrites every protected value and blind index under it while the service runs. The functions here
 are pure: the caller passes the keys. Columns use the `Encrypted*` types of app/db/protected.py,
 so a model cannot store a protected value in clear by mistake; those types find the keys create_app

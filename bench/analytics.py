@@ -216,10 +216,9 @@ def _seed(app, n_leads: int, n_activities: int) -> tuple[str, dict]:
             conn.execute(sa.text("ANALYZE"))
     token = tokens.issue(
         secret=SECRET,
-        user_id=admin_id,
-        clinic_id=clinic_id,
-        kind="access",
-        lifetime=timedelta(hours=2),
+        grant=tokens.TokenGrant(
+            user_id=admin_id, clinic_id=clinic_id, kind="access", lifetime=timedelta(hours=2)
+        ),
         now=clock.now(),
     )
     return token, timings

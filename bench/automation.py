@@ -610,10 +610,9 @@ def _prepare_fire(app, size: int) -> dict:
     clinic_id, admin_id, _ = seed_bulk_clinic(app, size)
     token = tokens.issue(
         secret=SECRET,
-        user_id=admin_id,
-        clinic_id=clinic_id,
-        kind="access",
-        lifetime=timedelta(hours=2),
+        grant=tokens.TokenGrant(
+            user_id=admin_id, clinic_id=clinic_id, kind="access", lifetime=timedelta(hours=2)
+        ),
         now=clock.now(),
     )
     return {"size": size, "clinic_id": clinic_id, "token": token, "prefix": f"campaign:{time.time_ns()}"}

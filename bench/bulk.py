@@ -95,10 +95,9 @@ def _seed(app, n_leads: int) -> tuple[int, int, str]:
             )
     token = tokens.issue(
         secret=SECRET,
-        user_id=admin_id,
-        clinic_id=clinic_id,
-        kind="access",
-        lifetime=timedelta(hours=2),
+        grant=tokens.TokenGrant(
+            user_id=admin_id, clinic_id=clinic_id, kind="access", lifetime=timedelta(hours=2)
+        ),
         now=clock.now(),
     )
     return clinic_id, admin_id, token

@@ -180,10 +180,12 @@ def main(flags: list[str]) -> None:
 
         token = tokens.issue(
             secret=settings.secret_key,
-            user_id=seeded["admin_id"],
-            clinic_id=seeded["clinic_id"],
-            kind="access",
-            lifetime=timedelta(hours=1),
+            grant=tokens.TokenGrant(
+                user_id=seeded["admin_id"],
+                clinic_id=seeded["clinic_id"],
+                kind="access",
+                lifetime=timedelta(hours=1),
+            ),
             now=clock.now(),
         )
         headers = {"Authorization": f"Bearer {token}"}

@@ -78,10 +78,9 @@ def _seed(database_url: str, redis_url: str) -> str:
         front_desk = users[0]
         return tokens.issue(
             secret=SECRET,
-            user_id=front_desk.id,
-            clinic_id=clinic.id,
-            kind="access",
-            lifetime=timedelta(hours=2),
+            grant=tokens.TokenGrant(
+                user_id=front_desk.id, clinic_id=clinic.id, kind="access", lifetime=timedelta(hours=2)
+            ),
             now=now,
         )
 

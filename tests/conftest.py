@@ -209,15 +209,14 @@ class Tenant:
         settings = self.app.config["SETTINGS"]
         with self.app.extensions["followup.db"].unit_of_work() as session:
             version = session.get(User, user.id).token_version  # as login would issue it now
-        return tokens.issue(
+        grant = tokens.TokenGrant(
             version=version,
-            secret=settings.secret_key,
             user_id=user.id,
             clinic_id=user.clinic_id,
             kind=kwargs.get("kind", "access"),
             lifetime=kwargs.get("lifetime", timedelta(minutes=30)),
-            now=kwargs.get("now", clock.now()),
         )
+        return tokens.issue(secret=settings.secret_key, grant=grant, now=kwargs.get("now", clock.now()))
 
     def headers(self, role: str = "clinic_admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role)}"}

@@ -10,9 +10,24 @@ import sqlalchemy as sa
 
 from app import clock
 from app.audit.models import AuditEvent
-from app.scheduling import schedule_many
+from app.scheduling import Job, row_of, written
 from app.scheduling.models import ScheduledJob
 from tests.reliability.handlers import EFFECT
+
+
+def schedule(*, session, now, **fields) -> ScheduledJob:
+    """`uow.schedule(Job(...))`, then the job's row (created, or the one holding its dedupe_key)."""
+    job = Job(now=now, **fields)
+    session.schedule(job)
+    return row_of(session, job)
+
+
+def schedule_many(*, session, jobs, now) -> list[ScheduledJob]:
+    """Each job dict through `uow.schedule`, then written at once: the rows it created (a dedupe_key
+    taken already creates none)."""
+    for fields in jobs:
+        session.schedule(Job(now=now, **fields))
+    return written(session)
 
 
 def queued(redis, queue: str = "realtime") -> list[dict]:

@@ -22,6 +22,8 @@ import warnings
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
 
@@ -40,7 +42,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "app.app_db",
         "app.auth.phi_policy",
         "app.auth.roles",
-        "app.broker_transport",
         "app.business_hours",
         "app.celery_config",
         "app.clock",
@@ -50,6 +51,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "app.delivery",
         "app.errors",
         "app.migrate",
+        "app.paging",
         "app.phi",
         "app.ratelimit",
         "app.redis_clients",
@@ -81,8 +83,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.ops", "app.privacy"),
     # The admin console: server-rendered pages over every domain's services (and ops' heartbeats).
     ("app.console",),
-    # The composition root: builds the app and wires every domain.
-    ("app", "app.cli", "app.devtools", "app.domains"),
+    # The composition root: builds the app and wires every domain (app/handlers.py: the handler map).
+    ("app", "app.cli", "app.devtools", "app.domains", "app.handlers"),
 )
 INFRASTRUCTURE, COMPOSITION = 0, len(LAYERS) - 1  # tiers whose members may import each other
 
@@ -447,7 +449,6 @@ def test_app_db_writes_is_imported_from_app_db_only():
 
 
 def test_app_db_imports_no_flask():
-    # The web layer hands the request's scope in (Database.begin_request / end_request).
     pattern = re.compile(r"^\s*(from flask\b|import flask\b)", re.M)
     offenders = [
         name for name, text in _source_texts().items() if not _outside_db(name) and pattern.search(text)
@@ -466,3 +467,52 @@ def test_no_event_listener_outside_the_unit_of_work():
 
 
 _LISTENER_HOMES = ("app/db/uow.py",)
+
+
+# --- views are handed their unit, actor and now; signatures stay narrow (issue 43 item 6) --------
+
+
+def _calls_in(tree: ast.AST) -> set[str]:
+    return {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+
+
+def test_no_view_fetches_its_own_unit_actor_or_now():
+    # `inject` (app/api/injection.py) opens the view's unit of work and reads the actor and `now`
+    # once, at the edge; a view names what it needs as keyword arguments.
+    fetchers = {"unit_of_work", "get_db().unit_of_work", "current_actor", "clock.now"}
+    offenders = [
+        (str(path.relative_to(ROOT)), sorted(_calls_in(ast.parse(path.read_text())) & fetchers))
+        for path in sorted(APP.rglob("views.py"))
+    ]
+    offenders = [(name, calls) for name, calls in offenders if calls]
+    assert offenders == [], f"views that open their unit or read the actor or clock themselves: {offenders}"
+
+
+MAX_PARAMETERS = 6
+
+
+def _parameter_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Every parameter but self and cls; *args and **kwargs count one each."""
+    arguments = function.args
+    named = [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
+    return (
+        len([name for name in named if name not in ("self", "cls")])
+        + (arguments.vararg is not None)
+        + (arguments.kwarg is not None)
+    )
+
+
+# Not yet true (issue 43 item 6 under way: 53 functions, 7 of them in app/db, app/events and
+# app/scheduling, which the unit-of-work step rewrites). Strict: it fails once they are all
+# narrowed, so the mark goes then.
+@pytest.mark.xfail(strict=True, reason="functions over six parameters remain (issue 43 item 6)")
+def test_no_function_takes_more_than_six_parameters():
+    # Values that travel together are one command or value object, defined beside its service.
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({_parameter_count(node)})"
+        for path in sorted(APP.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and _parameter_count(node) > MAX_PARAMETERS
+    ]
+    assert offenders == [], f"functions over {MAX_PARAMETERS} parameters: {offenders}"

@@ -7,7 +7,7 @@ import shlex
 from honcho.environ import parse_procfile
 
 import beat_schedule
-from app.celery_config import QUEUES, celery_config
+from app.celery_config import QUEUES, beat_entries, celery_config
 from app.config import Settings
 from app.scheduling import registry
 from tests.workers import PROJECT_ROOT
@@ -71,7 +71,7 @@ def test_every_queue_is_consumed_by_a_procfile_worker():
 
 
 def test_beat_sends_no_sweep_to_the_realtime_queue(app):
-    schedule = beat_schedule.build(app.config["SETTINGS"])
+    schedule = beat_entries(app.config["SETTINGS"])
     on_realtime = {name for name, entry in schedule.items() if entry["options"]["queue"] == "realtime"}
     # The one exception proves the realtime worker consumes; it does no work.
     assert on_realtime == {"worker-heartbeat"}
@@ -88,7 +88,7 @@ def test_a_sweep_task_sent_without_a_queue_is_routed_off_realtime(app):
 
 
 def test_each_worker_process_has_a_heartbeat_on_its_queues(app):
-    schedule = beat_schedule.build(app.config["SETTINGS"])
+    schedule = beat_entries(app.config["SETTINGS"])
     beats = {
         entry["kwargs"]["name"]: entry["options"]["queue"]
         for entry in schedule.values()

@@ -30,6 +30,7 @@ from app.leads.models import Lead
 from app.notifications import inbox, outgoing, preferences, service
 from app.notifications.models import Notification
 from app.notifications.worker import attempts
+from app.paging import PageRequest
 from app.redis_clients import redis_client
 from app.scheduling import run_job
 from app.scheduling.dispatch import Dispatcher
@@ -97,11 +98,16 @@ def test_staff_notices_and_an_email_are_queued_and_delivered_without_an_app(wire
             now=now,
         )
         notice = service.notify_staff(
-            session=session, clinic_id=clinic_id, user_id=user_id, kind="reminder", title="Call back",
-            body="Ann is waiting", link=None, dedupe_key="no-app:notice", now=now,
+            session=session, clinic_id=clinic_id, user_id=user_id, now=now,
+            notice=service.StaffNotice(
+                kind="reminder", title="Call back", body="Ann is waiting", link=None,
+                dedupe_key="no-app:notice",
+            ),
         )  # fmt: skip
     with wired.unit_of_work() as session:
-        items, total = inbox.inbox(session=session, user_id=user_id, unread_only=True, page=1, page_size=10)
+        items, total = inbox.inbox(
+            session=session, user_id=user_id, unread_only=True, paging=PageRequest(1, 10)
+        )
         assert total == 1 and items[0].id == notice.id
         [email_job] = session.scalars(sa.select(ScheduledJob).where(ScheduledJob.kind == outgoing.DELIVER))
     # The delivery job claims, sends after its commit (the console backend) and records, all

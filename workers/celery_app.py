@@ -21,7 +21,6 @@ from celery.signals import (
 from flask import Flask
 
 import beat_schedule
-from app import clock
 from app.celery_config import QUEUES, celery_config
 from app.telemetry import exporter, logs, metrics
 
@@ -67,12 +66,14 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
 def _record_sweep_run(task: str) -> None:
     """When the sweep last finished, for ops (the console's health page); never fails the sweep."""
-    from app.app_db import unit_of_work
+    from app.app_db import get_db, unit_of_work
+    from app.db import database_now
     from app.ops import service as ops
 
     try:
+        now = database_now(get_db())
         with unit_of_work() as session:
-            ops.record_sweep_run(session=session, task=task, now=clock.now())
+            ops.record_sweep_run(session=session, task=task, now=now)
     except Exception:
         log.warning("could not record the run of sweep %s", task, exc_info=True)
 

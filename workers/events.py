@@ -3,20 +3,20 @@
 from datetime import timedelta
 
 from celery import shared_task
-from flask import current_app
 
-from app import clock
-from app.app_db import unit_of_work
+from app.app_db import get_db, unit_of_work
+from app.db import database_now
 from app.events import recovery
 
 
 @shared_task(name="events.requeue_unprocessed")
 def requeue_unprocessed() -> int:
-    settings = current_app.config["SETTINGS"]
+    now = database_now(get_db())
     with unit_of_work() as session:
+        settings = session.settings
         return recovery.requeue_unprocessed(
             session=session,
-            now=clock.now(),
+            now=now,
             grace=timedelta(seconds=settings.event_sweep_grace_seconds),
             limit=settings.sweep_batch_size,
         )

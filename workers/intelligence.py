@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
-from app import clock
 from app.app_db import get_db
+from app.db import database_now
 from app.intelligence import service
 
 
 @shared_task(name="intelligence.nightly")
 def nightly() -> dict:
-    return service.nightly(db=get_db(), now=clock.now())
+    db = get_db()
+    return service.nightly(db=db, now=database_now(db))

@@ -5,7 +5,6 @@ Delivery itself has no task of its own: it is the `notification.deliver` job kin
 """
 
 from celery import shared_task
-from flask import current_app
 
 from app.app_db import get_db, unit_of_work
 from app.db import database_now
@@ -15,22 +14,19 @@ from app.tasks.alerts import digest
 
 @shared_task(name="notifications.recover_stuck_sends")
 def recover_stuck_sends() -> int:
+    now = database_now(get_db())
     with unit_of_work() as session:
-        return attempts.recover_stuck_sends(
-            session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
-        )
+        return attempts.recover_stuck_sends(session=session, now=now, settings=session.settings)
 
 
 @shared_task(name="notifications.reconcile_unknown_sms")
 def reconcile_unknown_sms() -> int:
-    return reconcile.reconcile_unknown_sms(
-        db=get_db(), now=database_now(get_db()), settings=current_app.config["SETTINGS"]
-    )
+    db = get_db()
+    return reconcile.reconcile_unknown_sms(db=db, now=database_now(db), settings=db.settings)
 
 
 @shared_task(name="notifications.send_digests")
 def send_digests() -> int:
+    now = database_now(get_db())
     with unit_of_work() as session:
-        return digest.send_due_digests(
-            session=session, now=database_now(get_db()), settings=current_app.config["SETTINGS"]
-        )
+        return digest.send_due_digests(session=session, now=now, settings=session.settings)

@@ -3,15 +3,16 @@ statistics are kept fresh and its dead rows cleared."""
 
 from celery import shared_task
 
-from app import clock
 from app.app_db import get_db, unit_of_work
+from app.db import database_now
 from app.ops import service
 
 
 @shared_task(name="ops.heartbeat")
 def heartbeat(name: str = "worker") -> str:
+    now = database_now(get_db())
     with unit_of_work() as session:
-        service.record_heartbeat(session=session, name=name, now=clock.now())
+        service.record_heartbeat(session=session, name=name, now=now)
     return name
 
 

@@ -27,7 +27,7 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
         clock=db_clock,
         batch=batch or (),
         background=background,
-        host_offset=clock.now() - now,
+        host_offset=clock.now() - now,  # this host's clock read on purpose: how far off it runs
     )
     return monitor.told(db=db, job_id=job_id, outcome=outcome)  # Flower's FAILURE or RETRY
 

@@ -13,6 +13,7 @@ from app.auth import phi_policy
 from app.auth.roles import Actor
 from app.db import page_of
 from app.errors import NotFound
+from app.paging import PageRequest
 
 
 def _conditions(clinic_id: int, filters: dict) -> list:
@@ -35,7 +36,7 @@ def _conditions(clinic_id: int, filters: dict) -> list:
 
 
 def clinic_feed(
-    *, session: Session, actor: Actor, filters: dict, page: int, page_size: int, now: datetime
+    *, session: Session, actor: Actor, filters: dict, paging: PageRequest, now: datetime
 ) -> tuple[list[LeadActivity], int]:
     """The clinic's activities matching `filters`, newest first; the read is audited with its filters."""
     where = _conditions(actor.clinic_id, filters)
@@ -44,8 +45,8 @@ def clinic_feed(
         LeadActivity,
         where,
         order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     audit.record(
         session=session,
@@ -56,7 +57,7 @@ def clinic_feed(
         subject_id=actor.clinic_id,
         after={
             "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()},
-            "page": page,
+            "page": paging.page,
             "activity_ids": [row.id for row in rows],
             "phi": phi_policy.may_read_phi(actor),  # whether the answer carried the notes
         },

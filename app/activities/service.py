@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,49 +18,39 @@ from app.errors import ValidationFailed
 from app.events import service as events
 from app.leads import service as leads
 from app.leads.models import Lead
+from app.paging import PageRequest
 
 SYSTEM = audit.SYSTEM
 
 
-def record(
-    *,
-    session: Session,
-    lead: Lead,
-    type: str,
-    at: datetime,
-    actor_ref: str = SYSTEM,
-    user_id: int | None = None,
-    recorded_at: datetime | None = None,
-    direction: str | None = None,
-    outcome: str | None = None,
-    notes: str | None = None,
-    duration_minutes: int | None = None,
-    previous_stage: str | None = None,
-    new_stage: str | None = None,
-    details: dict | None = None,
-    automation: bool = True,
-) -> LeadActivity:
-    """Write one activity of `lead` that happened `at`, and its `activity.logged` event (whose
-    rules fire unless `automation=False`: see events.emit).
+@dataclass(frozen=True)
+class ActivityFacts:
+    """What happened to a lead, to be logged: its type, when it happened (`at`) and was recorded,
+    who did it (`actor_ref`, and `user_id` for a person), and what the type needs besides."""
+
+    type: str
+    at: datetime
+    actor_ref: str = SYSTEM
+    user_id: int | None = None
+    recorded_at: datetime | None = None
+    direction: str | None = None
+    outcome: str | None = None
+    notes: str | None = None
+    duration_minutes: int | None = None
+    previous_stage: str | None = None
+    new_stage: str | None = None
+    details: dict | None = None
+
+
+def record(*, session: Session, lead: Lead, facts: ActivityFacts, automation: bool = True) -> LeadActivity:
+    """Write one activity of `lead` (`facts`), and its `activity.logged` event (whose rules fire
+    unless `automation=False`: see events.emit).
 
     The building block for every domain (stage changes, assignments, completed tasks). It does
     not check the conversion lock: the caller's use case decides whether the lead may change.
     """
-    activity = new_activity(
-        lead=lead,
-        type=type,
-        at=at,
-        actor_ref=actor_ref,
-        user_id=user_id,
-        recorded_at=recorded_at,
-        direction=direction,
-        outcome=outcome,
-        notes=notes,
-        duration_minutes=duration_minutes,
-        previous_stage=previous_stage,
-        new_stage=new_stage,
-        details=details,
-    )
+    activity = new_activity(lead=lead, facts=facts)
+    at = facts.at
     session.add(activity, with_id=True)  # the id goes into the event
     if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
         leads.note_contact(session=session, lead=lead, at=at)
@@ -72,7 +63,7 @@ def record(
         subject_type="lead",
         subject_id=lead.id,
         payload=logged_payload(activity),
-        now=recorded_at or at,
+        now=facts.recorded_at or at,
         automation=automation,
     )
     return activity
@@ -87,39 +78,24 @@ def ends_quiet_spell(activity: LeadActivity) -> bool:
     )
 
 
-def new_activity(
-    *,
-    lead: Lead,
-    type: str,
-    at: datetime,
-    actor_ref: str = SYSTEM,
-    user_id: int | None = None,
-    recorded_at: datetime | None = None,
-    direction: str | None = None,
-    outcome: str | None = None,
-    notes: str | None = None,
-    duration_minutes: int | None = None,
-    previous_stage: str | None = None,
-    new_stage: str | None = None,
-    details: dict | None = None,
-) -> LeadActivity:
+def new_activity(*, lead: Lead, facts: ActivityFacts) -> LeadActivity:
     """One activity of `lead`, not yet in any unit of work: the one builder (see `record`)."""
     activity = new_row(
         LeadActivity,
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
-        type=str(type),
-        direction=direction,
-        outcome=outcome,
-        notes=notes,
-        duration_minutes=duration_minutes,
-        previous_stage=previous_stage,
-        new_stage=new_stage,
-        details=details,
-        occurred_at=at,
-        created_at=recorded_at or at,
-        created_by_id=user_id,
-        actor=actor_ref,
+        type=str(facts.type),
+        direction=facts.direction,
+        outcome=facts.outcome,
+        notes=facts.notes,
+        duration_minutes=facts.duration_minutes,
+        previous_stage=facts.previous_stage,
+        new_stage=facts.new_stage,
+        details=facts.details,
+        occurred_at=facts.at,
+        created_at=facts.recorded_at or facts.at,
+        created_by_id=facts.user_id,
+        actor=facts.actor_ref,
     )
     return activity
 
@@ -156,15 +132,17 @@ def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, no
     activity = record(
         session=session,
         lead=lead,
-        type=data["type"],
-        at=data.get("occurred_at") or now,
-        recorded_at=now,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        direction=data.get("direction"),
-        outcome=data.get("outcome"),
-        notes=data.get("notes"),
-        duration_minutes=data.get("duration_minutes"),
+        facts=ActivityFacts(
+            type=data["type"],
+            at=data.get("occurred_at") or now,
+            recorded_at=now,
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+            direction=data.get("direction"),
+            outcome=data.get("outcome"),
+            notes=data.get("notes"),
+            duration_minutes=data.get("duration_minutes"),
+        ),
     )
     audit.record(
         session=session,
@@ -195,8 +173,7 @@ def list_activities(
     actor: Actor,
     lead_id: int,
     types: list[str] | None,
-    page: int,
-    page_size: int,
+    paging: PageRequest,
     now: datetime,
 ) -> tuple[list[LeadActivity], int]:
     """A lead's timeline, newest first (occurred_at, then id); the read is audited."""
@@ -209,8 +186,8 @@ def list_activities(
         LeadActivity,
         conditions,
         order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     audit.record(
         session=session,

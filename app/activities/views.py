@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.activities import feed, schemas, service
 from app.api import make_blueprint, set_item_count
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.idempotency.web import idempotent
+from app.paging import PageRequest
 
 blp = make_blueprint("activities", "The activity log of a lead, and the clinic-wide feed")
 
@@ -21,18 +21,17 @@ class LeadActivities(MethodView):
     @blp.arguments(schemas.ActivityQueryArgs, location="query")
     @blp.response(200, schemas.ActivityOut(many=True))
     @blp.paginate()
-    def get(self, args, lead_id, pagination_parameters):
+    @inject
+    def get(self, args, lead_id, pagination_parameters, *, uow, actor, now):
         """The lead's timeline, newest first."""
-        with unit_of_work() as session:
-            rows, total = service.list_activities(
-                session=session,
-                actor=current_actor(),
-                lead_id=lead_id,
-                types=args.get("type"),
-                page=pagination_parameters.page,
-                page_size=pagination_parameters.page_size,
-                now=clock.now(),
-            )
+        rows, total = service.list_activities(
+            session=uow,
+            actor=actor,
+            lead_id=lead_id,
+            types=args.get("type"),
+            paging=PageRequest.of(pagination_parameters),
+            now=now,
+        )
         set_item_count(pagination_parameters, total)
         return rows
 
@@ -41,12 +40,10 @@ class LeadActivities(MethodView):
     @blp.arguments(schemas.ActivityIn)
     @blp.response(201, schemas.ActivityOut)
     @blp.alt_response(409, description="The lead is converted (locked)")
-    def post(self, body, lead_id):
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
         """Log an interaction: a call with its outcome, an email, an SMS, a meeting, a note, ..."""
-        with unit_of_work() as session:
-            return service.log_activity(
-                session=session, actor=current_actor(), lead_id=lead_id, data=body, now=clock.now()
-            )
+        return service.log_activity(session=uow, actor=actor, lead_id=lead_id, data=body, now=now)
 
 
 @blp.route("/activities")
@@ -55,18 +52,17 @@ class ClinicActivities(MethodView):
     @blp.arguments(schemas.FeedArgs, location="query")
     @blp.response(200, schemas.ActivityOut(many=True))
     @blp.paginate()
-    def get(self, args, pagination_parameters):
+    @inject
+    def get(self, args, pagination_parameters, *, uow, actor, now):
         """The clinic-wide activity feed, newest first: filter by lead, type, direction, who, when.
         The read is audited."""
-        with unit_of_work() as session:
-            rows, total = feed.clinic_feed(
-                session=session,
-                actor=current_actor(),
-                filters=args,
-                page=pagination_parameters.page,
-                page_size=pagination_parameters.page_size,
-                now=clock.now(),
-            )
+        rows, total = feed.clinic_feed(
+            session=uow,
+            actor=actor,
+            filters=args,
+            paging=PageRequest.of(pagination_parameters),
+            now=now,
+        )
         set_item_count(pagination_parameters, total)
         return rows
 
@@ -75,9 +71,7 @@ class ClinicActivities(MethodView):
 class ActivityById(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.ActivityOut)
-    def get(self, activity_id):
+    @inject
+    def get(self, activity_id, *, uow, actor, now):
         """One activity (another clinic's is a 404). The read is audited."""
-        with unit_of_work() as session:
-            return feed.get_activity(
-                session=session, actor=current_actor(), activity_id=activity_id, now=clock.now()
-            )
+        return feed.get_activity(session=uow, actor=actor, activity_id=activity_id, now=now)

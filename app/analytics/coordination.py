@@ -22,15 +22,14 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.activities import rules as activity_rules
 from app.activities.models import ActivityDirection, LeadActivity
-from app.analytics.figures import cohort_conditions, num, period, ratio
+from app.analytics.figures import Cohort, cohort_conditions, num, period, ratio
 from app.leads.models import HesitationReason, Lead, LeadStatus
 from app.tasks.models import LeadTask
 
 
-def hesitation_reasons(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def hesitation_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Per hesitation reason: leads, share of those with a reason, and conversions."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED.value, Lead.id)))
     counts = {
         reason: (leads, won)

@@ -3,6 +3,7 @@ and the rounding of counts, ratios and money (one place, so two reports never ro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -12,6 +13,22 @@ from app.analytics import queries
 from app.leads.models import Lead
 
 DAYS_PER_MONTH = Decimal("30.4375")  # the mean month (365.25 / 12)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """What a report counts: the clinic's leads captured in [start, end) (not deleted), narrowed to
+    one owner (`coordinator_id`) and one source when given."""
+
+    clinic_id: int
+    start: datetime
+    end: datetime
+    coordinator_id: int | None = None
+    source_id: int | None = None
+
+    def parts(self) -> tuple:
+        """(clinic_id, start, end, coordinator_id, source_id), for the queries that take them apart."""
+        return self.clinic_id, self.start, self.end, self.coordinator_id, self.source_id
 
 
 def seconds(session: Session, later, earlier):

@@ -10,7 +10,7 @@ One row per (clinic, month of capture (UTC), owner, source, reached stage, lost 
 clinic's non-deleted leads there: all, converted, lost, contacted within 5 minutes. "Reached stage"
 is the furthest non-lost stage (coalesce(furthest_stage, pipeline_stage), as the funnel reads it).
 
-Kept by a consumer of the outbox (`on_events`, registered in handlers.py), not by the write paths:
+Kept by a consumer of the outbox (`on_events`, in AFTER_EVENTS of app/handlers.py), not by the write paths:
 for each lead the processed events name, a background job (`analytics.recount`) runs `recount`,
 which compares the lead's current facts with where it was last counted (`CountedLead`) and moves
 its counts by the difference. Counting the lead from its row, not from the events, makes replays,
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.analytics import queries
+from app.analytics.figures import Cohort
 from app.analytics.models import CountedLead, LeadMonth
 from app.events import service as event_types
 from app.leads.models import Lead, LeadStatus
@@ -140,19 +141,13 @@ def on_events(*, session: Session, events: list, now: datetime) -> None:
     lead_ids = sorted({e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY})
     if not lead_ids:
         return
-    delay = timedelta(seconds=session.settings.background_delay_seconds)
-    scheduling.schedule_at_commit(
-        session=session,
-        kind=RECOUNT_KIND,
-        due_at=now + delay,
-        dedupe_key=f"recount:{events[0].id}",
-        now=now,
-        clinic_id=events[0].clinic_id,
-        subject_type="lead",
-        subject_id=lead_ids[0],
-        payload={"lead_ids": lead_ids},
-        origin={"event_id": events[0].id},
-    )
+    first, delay = events[0], timedelta(seconds=session.settings.background_delay_seconds)
+    recount = scheduling.Job(
+        kind=RECOUNT_KIND, due_at=now + delay, dedupe_key=f"recount:{first.id}", now=now,
+        clinic_id=first.clinic_id, subject_type="lead", subject_id=lead_ids[0],
+        payload={"lead_ids": lead_ids}, origin={"event_id": first.id},
+    )  # fmt: skip
+    session.schedule(recount)
 
 
 def recount_job(*, session: Session, job, now: datetime) -> None:
@@ -336,23 +331,21 @@ def _lead_dimension(name: str):
     }[name]
 
 
-def cohort_counts(
-    session: Session, clinic_id: int, start: datetime, end: datetime, coordinator_id, source_id, by: tuple
-) -> dict[tuple, dict]:
+def cohort_counts(session: Session, cohort: Cohort, by: tuple) -> dict[tuple, dict]:
     """{(dimension values...): {leads, converted, lost, within_5_min}} of the cohort (the clinic's
     non-deleted leads captured in [start, end), optionally one owner's and one source's), grouped by
     the dimensions `by` (DIMENSIONS). The whole months of the range come from the monthly rows, the
     partial ones at its ends from the leads. Groups with no lead are left out."""
     totals: dict[tuple, dict] = {}
-    args = (session, clinic_id, start, end, coordinator_id, source_id, by)
-    for group, counts in [*_from_months(*args), *_from_leads(*args)]:
+    for group, counts in [*_from_months(session, cohort, by), *_from_leads(session, cohort, by)]:
         into = totals.setdefault(group, dict.fromkeys(COUNTS, 0))
         for name, value in zip(COUNTS, counts, strict=True):
             into[name] += value or 0
     return {group: counts for group, counts in totals.items() if counts["leads"]}
 
 
-def _from_months(session, clinic_id, start, end, coordinator_id, source_id, by) -> list:
+def _from_months(session: Session, cohort: Cohort, by: tuple) -> list:
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     months = full_months(start, end)
     if months is None:
         return []
@@ -369,7 +362,8 @@ def _from_months(session, clinic_id, start, end, coordinator_id, source_id, by) 
     return [(tuple(v or None for v in row[: len(by)]), row[len(by) :]) for row in session.execute(stmt)]
 
 
-def _from_leads(session, clinic_id, start, end, coordinator_id, source_id, by) -> list:
+def _from_leads(session: Session, cohort: Cohort, by: tuple) -> list:
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     months = full_months(start, end)
     if months is None:
         ranges = [(start, end)]

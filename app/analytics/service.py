@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.activities.models import ActivityType, LeadActivity
 from app.analytics import coordination, figures, monthly, queries, rollups, trends
+from app.analytics.figures import Cohort
 from app.auth.models import User
 from app.errors import NotFound, ValidationFailed
 from app.leads.models import Lead, LeadSource
@@ -45,10 +46,9 @@ SYSTEM_ACTOR = rollups.SYSTEM_ACTOR
 # --- reports ---------------------------------------------------------------------------------------
 
 
-def funnel(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def funnel(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Leads reaching each stage, stage-to-stage conversion, median days in stage."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     stages = session.execute(
         sa.select(PipelineStage.slug, PipelineStage.name, PipelineStage.position)
         .where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug != LOST)
@@ -56,9 +56,7 @@ def funnel(
     ).all()
     positions = {slug: position for slug, _, position in stages}
     at_position: dict[int, int] = {}
-    for (slug,), counts in monthly.cohort_counts(
-        session, clinic_id, start, end, coordinator_id, source_id, ("reached_stage",)
-    ).items():
+    for (slug,), counts in monthly.cohort_counts(session, cohort, ("reached_stage",)).items():
         if slug in positions:  # the furthest non-lost stage (a lead never moved out of "lost" has none)
             at_position[positions[slug]] = at_position.get(positions[slug], 0) + counts["leads"]
     stays = _completed_stays(session, clinic_id, start, end, coordinator_id, source_id)
@@ -106,11 +104,10 @@ def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_i
     return stmt.subquery()
 
 
-def sources(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def sources(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Per source: leads, conversions, conversion rate, prorated spend, cost per lead and per acquisition."""
-    counts = monthly.cohort_counts(session, clinic_id, start, end, coordinator_id, source_id, ("source_id",))
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    counts = monthly.cohort_counts(session, cohort, ("source_id",))
     stmt = (
         sa.select(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
         .where(LeadSource.clinic_id == clinic_id)
@@ -141,15 +138,12 @@ def sources(
     return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def coordinators(
-    *, session: Session, clinic_id: int, start, end, now, coordinator_id=None, source_id=None
-) -> dict:
+def coordinators(*, session: Session, cohort: Cohort, now) -> dict:
     """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     lead_rows = [
         (user_id, c["leads"], c["within_5_min"], c["converted"])
-        for (user_id,), c in monthly.cohort_counts(
-            session, clinic_id, start, end, coordinator_id, source_id, ("coordinator_id",)
-        ).items()
+        for (user_id,), c in monthly.cohort_counts(session, cohort, ("coordinator_id",)).items()
     ]
     task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.status.in_(OPEN_TASK_STATUSES)]
     if coordinator_id is not None:
@@ -193,13 +187,9 @@ def coordinators(
     return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def lost_reasons(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def lost_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
     """The cohort's lost leads by reason: count and share of all lost."""
-    by_reason = monthly.cohort_counts(
-        session, clinic_id, start, end, coordinator_id, source_id, ("lost_reason",)
-    )
+    by_reason = monthly.cohort_counts(session, cohort, ("lost_reason",))
     counts = [(reason, c["lost"]) for (reason,), c in by_reason.items() if c["lost"]]
     total_leads = sum(c["leads"] for c in by_reason.values())
     lost = sum(c for _, c in counts)
@@ -208,7 +198,9 @@ def lost_reasons(
         for reason, count in sorted(counts, key=lambda rc: (-rc[1], rc[0] or ""))
     ]
     return {
-        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **figures.period(
+            cohort.start, cohort.end, coordinator_id=cohort.coordinator_id, source_id=cohort.source_id
+        ),
         "total_leads": total_leads,
         "lost": lost,
         "lost_rate": figures.ratio(lost, total_leads),
@@ -216,10 +208,9 @@ def lost_reasons(
     }
 
 
-def speed_to_lead(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def speed_to_lead(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
     cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
     counts = [
@@ -250,10 +241,9 @@ def speed_to_lead(
     }
 
 
-def follow_up(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def follow_up(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Tasks due in the range completed on time; replies to automated messages sent in the range."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.due_at >= start, LeadTask.due_at < end]
     if coordinator_id is not None:
         task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
@@ -351,7 +341,5 @@ def report(*, session: Session, clinic_id: int, name: str, args: dict, now: date
         source = session.get(LeadSource, source_id)
         if source is None or source.clinic_id != clinic_id:
             raise NotFound(f"lead source {source_id} not found")
-    return REPORTS[name](
-        session=session, clinic_id=clinic_id, start=start, end=end, now=now,
-        coordinator_id=coordinator_id, source_id=source_id,
-    )  # fmt: skip
+    cohort = Cohort(clinic_id, start, end, coordinator_id, source_id)
+    return REPORTS[name](session=session, cohort=cohort, now=now)

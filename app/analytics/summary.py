@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.analytics import trends
+from app.analytics.figures import Cohort
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
 from app.business_hours import rules as hours
@@ -103,7 +104,7 @@ def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hou
 
 def headline(*, session: Session, clinic_id: int, period: Period) -> dict:
     """The summary's figures for one clinic and period (JSON-ready: the email's template context)."""
-    span = {"session": session, "clinic_id": clinic_id, "start": period.start, "end": period.end}
+    span = {"session": session, "cohort": Cohort(clinic_id, period.start, period.end)}
     velocity = trends.lead_velocity(**span)
     converting = trends.time_to_convert(**span)
     money = trends.revenue(**span)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import queries
 from app.analytics.figures import (
+    Cohort,
     cohort_conditions,
     money,
     num,
@@ -82,10 +83,9 @@ def change_pct(current: float, previous: float) -> float | None:
 # --- reports ---------------------------------------------------------------------------------------
 
 
-def time_to_convert(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def time_to_convert(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Days from capture to conversion of the leads converted in the range: overall and per source."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     days = (seconds(session, Lead.converted_at, Lead.created_at) / DAY_SECONDS).label("days")
     conversions = (
         sa.select(Lead.source_id.label("source_id"), days)
@@ -125,10 +125,9 @@ def time_to_convert(
     }
 
 
-def lead_velocity(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def lead_velocity(*, session: Session, cohort: Cohort, now=None) -> dict:
     """New leads per week in the range against the previous period of the same length, and the % change."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     length = end - start
     previous_start = start - length
     current = _weekly_counts(session, clinic_id, start, end, coordinator_id, source_id)
@@ -175,10 +174,9 @@ def _weekly_counts(session: Session, clinic_id: int, start, end, coordinator_id,
     return {int(index): count for index, count in session.execute(stmt)}
 
 
-def source_trends(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def source_trends(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Per UTC month and source: leads captured, conversions made (and their revenue) in the range."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     captured_month = queries.utc_month(session, Lead.created_at)
     captured = session.execute(
         sa.select(captured_month, Lead.source_id, sa.func.count())
@@ -219,10 +217,9 @@ def source_trends(
     return {**period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def revenue(
-    *, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None, now=None
-) -> dict:
+def revenue(*, session: Session, cohort: Cohort, now=None) -> dict:
     """Per source: conversions in the range, their recorded treatment value, prorated spend and ROI."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     found = {
         sid: (count, valued, total)
         for sid, count, valued, total in session.execute(

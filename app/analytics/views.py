@@ -3,11 +3,10 @@
 from flask import request
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.analytics import schemas, service
 from app.api import make_blueprint
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.csv_export import csv_response
 
@@ -28,15 +27,15 @@ def _report_view(name: str, summary: str):
         @requires(Permission.ANALYTICS)
         @blp.arguments(schemas.ReportArgs, location="query")
         @blp.response(200)
-        def get(self, args):
-            with unit_of_work() as session:
-                data = service.report(
-                    session=session,
-                    clinic_id=current_actor().clinic_id,
-                    name=name,
-                    args=args,
-                    now=clock.now(),
-                )
+        @inject
+        def get(self, args, *, uow, actor, now):
+            data = service.report(
+                session=uow,
+                clinic_id=actor.clinic_id,
+                name=name,
+                args=args,
+                now=now,
+            )
             return csv_response(name, data["rows"]) if _wants_csv() else _json(data)
 
     Report.get.__doc__ = (

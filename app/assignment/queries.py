@@ -1,10 +1,9 @@
 """Assignment's statements that depend on the database: who is available, the rotation's turn (one
-statement on PostgreSQL, committed by itself), the availability lock, the owner guard."""
+statement on PostgreSQL, committed by itself), the availability lock."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,7 +13,7 @@ from app.assignment import rules
 from app.assignment.models import AssignmentCursor
 from app.auth.models import Clinic, User
 from app.auth.roles import Role
-from app.db import Frozen
+from app.db import Frozen, autocommit
 
 _USERS = User.__table__
 _CURSORS = AssignmentCursor.__table__
@@ -22,7 +21,7 @@ _CLINICS = Clinic.__table__
 CLINIC_SCOPE = "clinic"  # the clinic's own rotation (the source policy has one per source)
 
 _AVAILABLE: dict[tuple[str, ...], Frozen] = {}
-# Who can be given leads: the one definition the pool reads and the owner guard below share.
+# Who can be given leads: the one definition the pool reads.
 IS_AVAILABLE = (_USERS.c.active.is_(True), _USERS.c.out_of_office.is_(False))
 
 
@@ -121,7 +120,7 @@ def take_turn(session: Session, clinic_id: int, scope: str, pool_ids: list[int],
         advance(session, clinic_id, scope, chosen, now)
         return chosen
     params = {"clinic_id": clinic_id, "scope": scope, "pool": sorted(pool_ids), "now": now}
-    with session.statement_connection() as connection:
+    with autocommit(session.get_bind()).connect() as connection:  # the turn is taken for good
         [(chosen, _)] = _TAKE_TURN.execute(connection, params)
     return chosen
 
@@ -142,23 +141,15 @@ def _available_ids(role: str) -> str:
     return str(select.compile(dialect=postgresql.dialect(paramstyle="named")))
 
 
-def _round_robin_turn_sql(*, only_for_a_round_robin_clinic: bool) -> str:
-    """The round-robin turn, pool and rotation in one statement. `only_for_a_round_robin_clinic`:
-    the pool is empty (and nothing is written) unless the clinic's policy is round robin, for a read
-    that runs before the policy is known (`round_robin_turn_columns`)."""
-    policy = (
-        f"WHERE EXISTS (SELECT FROM {_CLINICS.name} WHERE {_CLINICS.name}.id = CAST(:clinic_id AS integer)"
-        f" AND {_CLINICS.name}.assignment_policy = '{rules.ROUND_ROBIN}')"
-        if only_for_a_round_robin_clinic
-        else ""
-    )
+def _round_robin_turn_sql() -> str:
+    """The round-robin turn, pool and rotation in one statement."""
     return (
         f"""
         WITH coordinators AS ({_available_ids(Role.TREATMENT_COORDINATOR.value)}),
         admins AS ({_available_ids(Role.CLINIC_ADMIN.value)}),
         pool AS (
             SELECT coalesce(coordinators.ids, admins.ids) AS ids, coordinators.ids IS NULL AS fallback
-            FROM coordinators, admins {policy}
+            FROM coordinators, admins
         )
         """
         + _TURN
@@ -166,47 +157,7 @@ def _round_robin_turn_sql(*, only_for_a_round_robin_clinic: bool) -> str:
 
 
 _NOW = sa.bindparam("now", type_=_CURSORS.c.updated_at.type)
-_TAKE_ROUND_ROBIN_TURN = Frozen(
-    sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=False)).bindparams(_NOW)
-)
-
-
-def round_robin_turn_columns() -> list[sa.ColumnElement]:
-    """The clinic's round-robin turn as two columns (the chosen user, whether a clinic admin for
-    want of a coordinator; NULL: no turn) of a read that selects from `clinics` by :clinic_id, with
-    `turn_params`' values: a new lead's first read takes its turn, one round trip fewer
-    (docs/architecture/hot-paths.md). A clinic on another policy takes none. The turn is committed with that
-    read, as `take_round_robin_turn`'s own statement would; `taken_turn` hands it to the pick."""
-    turn = (
-        sa.text(_round_robin_turn_sql(only_for_a_round_robin_clinic=True))
-        .bindparams(_NOW)
-        .columns(sa.column("last_user_id", sa.Integer), sa.column("fallback", sa.Boolean))
-        .cte("turn")
-    )
-    return [
-        sa.select(turn.c.last_user_id).scalar_subquery().label("turn_user_id"),
-        sa.select(turn.c.fallback).scalar_subquery().label("turn_fallback"),
-    ]
-
-
-def turn_params(now: datetime) -> dict:
-    """The values `round_robin_turn_columns` reads, but :clinic_id: the clinic's own rotation."""
-    return {"scope": CLINIC_SCOPE, "exclude": [], "now": now}
-
-
-class TakenTurn(NamedTuple):
-    """A round-robin turn a read of the use case took already (`round_robin_turn_columns`): the
-    chosen user and whether a clinic admin for want of a coordinator, or None: nobody available."""
-
-    result: tuple[int, bool] | None
-
-
-def taken_turn(policy: str, user_id: int | None, fallback: bool | None) -> TakenTurn | None:
-    """The turn `round_robin_turn_columns` read, for the pick (`pick_owner(turn=...)`): a
-    round-robin clinic's; None for another policy (it took none)."""
-    if policy != rules.ROUND_ROBIN:
-        return None
-    return TakenTurn(None if user_id is None else (user_id, bool(fallback)))
+_TAKE_ROUND_ROBIN_TURN = Frozen(sa.text(_round_robin_turn_sql()).bindparams(_NOW))
 
 
 def round_robin_in_one_statement(session) -> bool:
@@ -220,7 +171,7 @@ def take_round_robin_turn(
     """PostgreSQL, round-robin policy: (chosen, whether a clinic admin for want of a coordinator),
     None if nobody is available: pool and turn in one round trip, committed at once."""
     params = {"clinic_id": clinic_id, "scope": scope, "exclude": sorted(exclude), "now": now}
-    with session.statement_connection() as connection:
+    with autocommit(session.get_bind()).connect() as connection:
         rows = _TAKE_ROUND_ROBIN_TURN.execute(connection, params)
     if not rows:
         return None
@@ -242,9 +193,8 @@ _HELD = "assignment.availability_held"  # the unit's cache: clinics whose lock t
 
 
 def hold_availability(session, clinic_id: int, *, shared: bool = True) -> None:
-    """Take the clinic's availability lock until the transaction ends (see above). A batched unit
-    holds none (a lock would end with its statement): its write is guarded instead (`guard_owner`)."""
-    if session.batched or session.get_bind().dialect.name != "postgresql":
+    """Take the clinic's availability lock until the transaction ends (see above)."""
+    if session.get_bind().dialect.name != "postgresql":
         return
     if shared and clinic_id in _clinics_held(session):
         return
@@ -272,22 +222,23 @@ def _clinics_held(session: Session) -> set[int]:
     return clinic_ids
 
 
-# The owner a new lead was given is still available when the lead is written: the guard of a
-# batched unit, where no availability lock spans the pick and the write. The row lock (FOR SHARE)
-# orders the write against a hand-over, which updates the user's row before it reads their open
-# leads (auth.update_user flushes first): either the lead commits before the update, and the
-# hand-over finds and moves it, or the write waits for the hand-over, sees the user's new row and
-# writes nothing (the unit raises NeedsTransaction and the caller goes again).
-_OWNER_AVAILABLE = (
+# The owner a new lead was given is still available as the lead is written. A hand-over waits for
+# the picks under way (the availability lock), but a change of the user's row already in flight
+# when the pick read the pool is not seen by that read: this statement waits for it (FOR SHARE on
+# the row) and checks the condition again on the row's newest version (READ COMMITTED). On a
+# connection of its own, committed at once: the row lock must not outlive the check, or a hand-over
+# would wait on the row before it reaches the availability lock it must wait on.
+_STILL_AVAILABLE = Frozen(
     sa.select(_USERS.c.id)
-    .where(
-        _USERS.c.id == sa.bindparam("guard_owner_id"),
-        *IS_AVAILABLE,
-    )
+    .where(_USERS.c.id == sa.bindparam("user_id"), *IS_AVAILABLE)
     .with_for_update(read=True)
 )
 
 
-def guard_owner(session, user_id: int) -> None:
-    """Write the unit's rows only if `user_id` is still available then (a batched unit's guard)."""
-    session.guard(_OWNER_AVAILABLE, {"guard_owner_id": user_id})
+def still_available(session, user_id: int) -> bool:
+    """Whether `user_id` is available now (PostgreSQL; SQLite serialises every writer, so the
+    pick's read stands)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    with autocommit(session.get_bind()).connect() as connection:
+        return bool(_STILL_AVAILABLE.execute(connection, {"user_id": user_id}))

@@ -32,7 +32,6 @@ from app.leads.models import Lead, LeadSource
 from app.leads.rules import COORDINATOR_ROLES
 
 CLINIC_SCOPE = queries.CLINIC_SCOPE
-TakenTurn = queries.TakenTurn
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,17 @@ _NOBODY = "no available treatment coordinator or clinic admin (all inactive or o
 _ADMIN_FALLBACK = "; no available treatment coordinator, so a clinic admin"
 
 
+def pick_new_owner(*, session: Session, clinic: Clinic, source_id: int, now: datetime) -> Pick:
+    """`pick_owner` for a new lead, whose owner is confirmed still available as it is written: one
+    found gone meanwhile (their row changed under the pick) is left out and the pick made again."""
+    gone: tuple[int, ...] = ()
+    while True:
+        pick = pick_owner(session=session, clinic=clinic, source_id=source_id, now=now, exclude_user_ids=gone)
+        if pick.user_id is None or queries.still_available(session, pick.user_id):
+            return pick
+        gone += (pick.user_id,)
+
+
 def pick_owner(
     *,
     session: Session,
@@ -64,22 +74,14 @@ def pick_owner(
     source_id: int,
     now: datetime,
     exclude_user_ids: tuple[int, ...] = (),
-    turn: queries.TakenTurn | None = None,
 ) -> Pick:
     """Choose who should own a lead of `source_id` under the clinic's policy (records the turn;
-    assigns nothing). In a batched unit (lead capture) only the round-robin policy picks: the
-    others need a transaction (see `picks_without_transaction`). `turn`: the round-robin turn the
-    use case's first read took already (see intake's `capture_context`)."""
+    assigns nothing)."""
     exclude = set(exclude_user_ids)
-    if not picks_without_transaction(clinic):
-        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
     queries.hold_availability(session, clinic.id)  # first: the pool below is read after it
     policy = clinic.assignment_policy
     if policy == rules.ROUND_ROBIN and queries.round_robin_in_one_statement(session):
-        if turn is not None and not exclude:
-            taken = turn.result
-        else:
-            taken = queries.take_round_robin_turn(session, clinic.id, CLINIC_SCOPE, exclude, now)
+        taken = queries.take_round_robin_turn(session, clinic.id, CLINIC_SCOPE, exclude, now)
         if taken is None:
             return Pick(None, _NOBODY)
         chosen, fallback = taken
@@ -134,14 +136,6 @@ def pick_owner(
     return Pick(chosen, f"round robin{fallback}")
 
 
-def picks_without_transaction(clinic: Clinic) -> bool:
-    """Whether `pick_owner` can run in an autocommit session (see Database.statements) for this
-    clinic: round robin, whose turn is one statement. Capacity decisions hold the rotation's lock
-    until the new lead commits, and the source policy reads the source first: both need one
-    transaction."""
-    return clinic.assignment_policy == rules.ROUND_ROBIN
-
-
 def record_owner(
     *,
     session: Session,
@@ -162,13 +156,15 @@ def record_owner(
         activities.record(
             session=session,
             lead=lead,
-            type=ActivityType.ASSIGNMENT_CHANGE,
-            at=now,
-            actor_ref=actor_ref,
-            user_id=user_id,
-            notes=f"Owner unchanged: {pick.reason}",
-            details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
             automation=automation,
+            facts=activities.ActivityFacts(
+                type=ActivityType.ASSIGNMENT_CHANGE,
+                at=now,
+                actor_ref=actor_ref,
+                user_id=user_id,
+                notes=f"Owner unchanged: {pick.reason}",
+                details={"from_user_id": previous, "to_user_id": previous, "reason": pick.reason},
+            ),
         )
         return
     details = {"from_user_id": previous, "to_user_id": pick.user_id, "reason": pick.reason}
@@ -185,13 +181,15 @@ def record_owner(
     activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.ASSIGNMENT_CHANGE,
-        at=now,
-        actor_ref=actor_ref,
-        user_id=user_id,
-        notes=pick.reason,
-        details=details,
         automation=automation,
+        facts=activities.ActivityFacts(
+            type=ActivityType.ASSIGNMENT_CHANGE,
+            at=now,
+            actor_ref=actor_ref,
+            user_id=user_id,
+            notes=pick.reason,
+            details=details,
+        ),
     )
     audit.record(
         session=session,
@@ -204,13 +202,6 @@ def record_owner(
         after={"assigned_to_id": pick.user_id, "reason": pick.reason},
         at=now,
     )
-
-
-def guard_owner(*, session: Session, pick: Pick) -> None:
-    """A new lead given to `pick` is written only if its owner is still available then (a batched
-    unit's guard: no availability lock spans its pick and its write; see queries.guard_owner)."""
-    if pick.user_id is not None:
-        queries.guard_owner(session, pick.user_id)
 
 
 def apply(
@@ -275,8 +266,7 @@ def assign_lead(
 def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
     """A user went out of office or inactive: their open leads go to others by the clinic's policy.
 
-    The user's row is already updated (auth.update_user flushes before its handlers): see
-    queries._OWNER_AVAILABLE for why a capture's batched unit depends on that order.
+    The user's row is already updated (auth.update_user flushes before its handlers).
     """
     # Waits for the automatic picks under way in the clinic, which may have chosen this user.
     queries.hold_availability(session, user.clinic_id, shared=False)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint, with_etag
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.assignment import schemas, service
 from app.auth.roles import Permission
 from app.leads.schemas import LeadOut
@@ -21,15 +20,15 @@ class AssignLead(MethodView):
     @blp.arguments(schemas.AssignIn)
     @blp.response(200, LeadOut)
     @blp.alt_response(409, description="The lead is converted (locked)")
-    def post(self, body, lead_id):
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
         """Give a lead to a coordinator (or a clinic admin)."""
-        with unit_of_work() as session:
-            lead = service.assign_lead(
-                session=session,
-                actor=current_actor(),
-                lead_id=lead_id,
-                user_id=body["user_id"],
-                reason=body.get("reason"),
-                now=clock.now(),
-            )
-            return with_etag(lead, LeadOut())
+        lead = service.assign_lead(
+            session=uow,
+            actor=actor,
+            lead_id=lead_id,
+            user_id=body["user_id"],
+            reason=body.get("reason"),
+            now=now,
+        )
+        return with_etag(lead, LeadOut())

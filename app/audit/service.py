@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.db import new_row, page_of
+from app.paging import PageRequest
 
 SYSTEM = "system"
 
@@ -78,8 +79,7 @@ def list_events(
     subject: tuple[str, str] | None,
     actor: str | None,
     action: str | None,
-    page: int,
-    page_size: int,
+    paging: PageRequest,
 ) -> tuple[list[AuditEvent], int]:
     """The clinic's audit events, newest first, filtered by subject, actor and action."""
     conditions = [AuditEvent.clinic_id == clinic_id]
@@ -94,7 +94,7 @@ def list_events(
         AuditEvent,
         conditions,
         order_by=(AuditEvent.at.desc(), AuditEvent.id.desc()),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     return rows, total

@@ -1,10 +1,11 @@
 from flask.views import MethodView
 
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint, set_item_count
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.audit import schemas, service
 from app.auth.roles import Permission
+from app.paging import PageRequest
 
 blp = make_blueprint("audit", "The audit trail")
 
@@ -15,18 +16,17 @@ class AuditEvents(MethodView):
     @blp.arguments(schemas.AuditQueryArgs, location="query")
     @blp.response(200, schemas.AuditEventOut(many=True))
     @blp.paginate()
-    def get(self, args, pagination_parameters):
+    @inject
+    def get(self, args, pagination_parameters, *, uow, actor):
         """The clinic's audit events, newest first; filter by subject, actor and action."""
         subject = schemas.parse_subject(args["subject"]) if args.get("subject") else None
-        with unit_of_work() as session:
-            events, total = service.list_events(
-                session=session,
-                clinic_id=current_actor().clinic_id,
-                subject=subject,
-                actor=args.get("actor"),
-                action=args.get("action"),
-                page=pagination_parameters.page,
-                page_size=pagination_parameters.page_size,
-            )
+        events, total = service.list_events(
+            session=uow,
+            clinic_id=actor.clinic_id,
+            subject=subject,
+            actor=args.get("actor"),
+            action=args.get("action"),
+            paging=PageRequest.of(pagination_parameters),
+        )
         set_item_count(pagination_parameters, total)
         return events

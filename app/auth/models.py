@@ -45,7 +45,7 @@ class Clinic(Base):
     # The random key of the clinic's suppression list (app/leads/suppression.py), made at its first
     # erasure: encrypted like any PHI so a rotation rewrites it, never replaced so entries keep matching.
     suppression_key: Mapped[str | None] = mapped_column(EncryptedString)
-    # The clinic's own sender identity (app/auth/senders.py), copied from settings once verified;
+    # The clinic's own sender identity (app/auth/senders/), copied from settings once verified;
     # None: it sends from the shared SMS_FROM / EMAIL_FROM.
     sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
     sms_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(34))  # MG + 32 hex

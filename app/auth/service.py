@@ -19,8 +19,9 @@ from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
 from app.auth.senders import identity as sender_identity
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
-# Lower-level auth cannot import the domains above it; they register what a new clinic needs
-# (default pipeline stages, lead sources, rules) and what happens when a user becomes unavailable.
+# Lower-level auth cannot import the domains above it: the composition root (app/handlers.py)
+# installs what a new clinic needs (default pipeline stages, lead sources, rules) and what happens
+# when a user becomes unavailable.
 CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
 USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
 # What tells an invited user their password-setup link (notifications: an email through its ledger).

@@ -35,31 +35,17 @@ def issue_pair(*, session: Session, user: User, settings, now: datetime, family:
         family = uuid.uuid4().hex
     jti = uuid.uuid4().hex
     refresh_lifetime = timedelta(days=settings.refresh_token_days)
-    session.add(
-        RefreshToken(
-            jti=jti,
-            family_id=family,
-            user_id=user.id,
-            clinic_id=user.clinic_id,
-            issued_at=now,
-            expires_at=now + refresh_lifetime,
-        )
+    _record(session, user, jti=jti, family=family, now=now, expires_at=now + refresh_lifetime)
+    whose = {"user_id": user.id, "clinic_id": user.clinic_id, "version": user.token_version}
+    access_grant = tokens.TokenGrant(
+        kind="access", lifetime=timedelta(minutes=settings.access_token_minutes), **whose
     )
-    session.flush()
-    common = {
-        "secret": settings.secret_key,
-        "user_id": user.id,
-        "clinic_id": user.clinic_id,
-        "now": now,
-        "version": user.token_version,
-    }
+    refresh_grant = tokens.TokenGrant(
+        kind="refresh", lifetime=refresh_lifetime, jti=jti, family=family, **whose
+    )
     return {
-        "access_token": tokens.issue(
-            kind="access", lifetime=timedelta(minutes=settings.access_token_minutes), **common
-        ),
-        "refresh_token": tokens.issue(
-            kind="refresh", lifetime=refresh_lifetime, jti=jti, family=family, **common
-        ),
+        "access_token": tokens.issue(secret=settings.secret_key, grant=access_grant, now=now),
+        "refresh_token": tokens.issue(secret=settings.secret_key, grant=refresh_grant, now=now),
         "token_type": "Bearer",
         "expires_in": settings.access_token_minutes * 60,
     }
@@ -137,19 +123,28 @@ def start_browser_session(*, session: Session, user: User, settings, now: dateti
     """A console session's record; its id (the cookie carries it) is checked on every page."""
     _forget_expired(session, user.id, now)
     session_id = uuid.uuid4().hex
+    # The cookie slides (12 h idle); this caps a session however busy it stays.
+    expires_at = now + timedelta(days=settings.refresh_token_days)
+    _record(session, user, jti=session_id, family=session_id, now=now, expires_at=expires_at)
+    return session_id
+
+
+def _record(
+    session: Session, user: User, *, jti: str, family: str, now: datetime, expires_at: datetime
+) -> None:
+    """A refresh token's or a console session's row: what revocation (logout, a password change)
+    finds and ends."""
     session.add(
         RefreshToken(
-            jti=session_id,
-            family_id=session_id,
+            jti=jti,
+            family_id=family,
             user_id=user.id,
             clinic_id=user.clinic_id,
             issued_at=now,
-            # The cookie slides (12 h idle); this caps a session however busy it stays.
-            expires_at=now + timedelta(days=settings.refresh_token_days),
+            expires_at=expires_at,
         )
     )
     session.flush()
-    return session_id
 
 
 def browser_session_is_live(*, session: Session, session_id: str, user_id: int, now: datetime) -> bool:

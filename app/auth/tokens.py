@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -13,29 +14,32 @@ from app.errors import Unauthorized
 ALGORITHM = "HS256"
 
 
-def issue(
-    *,
-    secret: str,
-    user_id: int,
-    clinic_id: int,
-    kind: str,
-    lifetime: timedelta,
-    now: datetime,
-    version: int = 0,
-    jti: str | None = None,
-    family: str | None = None,
-) -> str:
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a token says: whose it is (user, clinic, the user's token version), its kind (access or
+    refresh) and how long it lives; a refresh token's id (`jti`) and chain (`family`)."""
+
+    user_id: int
+    clinic_id: int
+    kind: str
+    lifetime: timedelta
+    version: int = 0
+    jti: str | None = None
+    family: str | None = None
+
+
+def issue(*, secret: str, grant: TokenGrant, now: datetime) -> str:
     claims = {
-        "ver": version,  # the user's token_version: a token of an earlier version is refused
-        "sub": str(user_id),
-        "clinic": clinic_id,
-        "type": kind,
+        "ver": grant.version,  # the user's token_version: a token of an earlier version is refused
+        "sub": str(grant.user_id),
+        "clinic": grant.clinic_id,
+        "type": grant.kind,
         "iat": int(now.timestamp()),
-        "exp": int((now + lifetime).timestamp()),
-        "jti": jti or uuid.uuid4().hex,
+        "exp": int((now + grant.lifetime).timestamp()),
+        "jti": grant.jti or uuid.uuid4().hex,
     }
-    if family is not None:
-        claims["fam"] = family  # a refresh token's chain (app/auth/sessions.py)
+    if grant.family is not None:
+        claims["fam"] = grant.family  # a refresh token's chain (app/auth/sessions.py)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

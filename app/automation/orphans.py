@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.automation import rules, steps
-from app.automation.executors.actions import within_business_hours
 from app.automation.models import (
     AutomationStep,
     EnrollmentStatus,
     OrphanSweep,
     SequenceEnrollment,
 )
+from app.business_hours.rules import within_business_hours
 from app.leads.models import OPEN_STATUSES, Lead
 from app.scheduling import registry
 from app.scheduling.models import OPEN, ScheduledJob
@@ -165,12 +165,14 @@ def _follow_up(session: Session, clinic: Clinic, lead: Lead, since: datetime, no
     step = steps.record(
         session=session,
         lead=lead,
-        action=FOLLOW_UP,
-        run_at=within_business_hours(clinic, now),
-        dedupe_key=f"orphan:lead:{lead.id}:since:{since.isoformat()}",
+        planned=steps.PlannedStep(
+            action=FOLLOW_UP,
+            run_at=within_business_hours(clinic, now),
+            dedupe_key=f"orphan:lead:{lead.id}:since:{since.isoformat()}",
+            origin={},
+            result={"reason": f"no next step since {since.isoformat()}: found by {SWEEP_NAME}"},
+        ),
         now=now,
-        origin={},
-        result={"reason": f"no next step since {since.isoformat()}: found by {SWEEP_NAME}"},
     )
     if step is None:
         return 0  # this spell's follow-up was planned already (its task has since closed the same second)

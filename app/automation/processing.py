@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.automation import rules, steps
-from app.automation.executors.actions import calendar_of, local_time_text, within_business_hours
 from app.automation.language.context import build_context
 from app.automation.models import (
     AutomationRule,
 )
 from app.automation.service import ensure_default_rules
+from app.business_hours.rules import calendar_of, local_time_text, within_business_hours
 from app.db import loaded
 from app.events.models import DomainEvent
 from app.intelligence import contact_times
@@ -232,13 +232,15 @@ def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, ev
         step = steps.record(
             session=session,
             lead=lead,
-            action=action,
-            # A task exists from now on (due later); other actions happen at their time.
-            run_at=at,
-            dedupe_key=f"rule:{rule.id}:{scope}:action:{index}",
+            planned=steps.PlannedStep(
+                action=action,
+                # A task exists from now on (due later); other actions happen at their time.
+                run_at=at,
+                dedupe_key=f"rule:{rule.id}:{scope}:action:{index}",
+                origin=origin,
+                conditions=evaluation.conditions,
+            ),
             now=now,
-            origin=origin,
-            conditions=evaluation.conditions,
             unique_by_construction=not action.get("once_per_lead"),
             reserved_id=reserved[index] if reserved else None,
         )

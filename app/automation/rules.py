@@ -2,10 +2,10 @@
 I/O, no clock.
 
 A rule is plain data (JSON in the database, in the API and in the defaults), checked once when it
-is saved (`rule_validation.py`), so a worker never meets a rule it cannot run. Evaluating a rule
+is saved (`language/validation.py`), so a worker never meets a rule it cannot run. Evaluating a rule
 against an event reads a context: a mapping of field names to values, where a computed field (e.g.
 `failed_attempts_in_a_row`, a query) is only resolved if a condition asks for it. The texts an
-action sends are merge-field templates (`merge_fields.py`).
+action sends are merge-field templates (app/messaging/merge_fields.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Automation use cases for a clinic's rules: the default rules, create, edit, delete and versions.
 
 Processing an event against the rules is processing.py (with the context a rule reads in
-rule_context.py); trying and simulating a rule, simulation.py; a lead's why-trail, why_trail.py.
+language/context.py); trying and simulating a rule, simulation.py; a lead's why-trail, why_trail.py.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ made it; a later one is an `automation.step` job on the ledger, which brings the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -32,32 +33,41 @@ _EXECUTORS: dict[str, Callable[..., None]] = {}
 
 
 def register_executor(action_type: str, function: Callable[..., None]) -> None:
-    """Make `function` carry out the steps of `action_type` (app/automation/handlers.py lists them)."""
+    """Make `function` carry out the steps of `action_type` (STEP_EXECUTORS in app/handlers.py lists them)."""
     _EXECUTORS[action_type] = function
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """An automated action planned for a lead at `run_at`: once per `dedupe_key`; `origin` names the
+    rule or sequence, `conditions` what is checked again when it runs, and `result` starts its
+    why-trail (e.g. the reason a sweep planned it)."""
+
+    action: dict
+    run_at: datetime
+    dedupe_key: str
+    origin: dict
+    conditions: list | None = None
+    result: dict | None = None
 
 
 def record(
     *,
     session: Session,
     lead: Lead,
-    action: dict,
-    run_at: datetime,
-    dedupe_key: str,
+    planned: PlannedStep,
     now: datetime,
-    origin: dict,
-    conditions: list | None = None,
     unique_by_construction: bool = False,
     reserved_id: int | None = None,
-    result: dict | None = None,
 ) -> AutomationStep | None:
-    """Write a step (once per dedupe key: None if it exists). `origin` names the rule or sequence;
-    `result` starts its why-trail (e.g. the reason a sweep planned it).
+    """Write the `planned` step (once per dedupe key: None if it exists).
 
     `unique_by_construction`: the caller knows the key is new (it names an event being processed
     for the first time, in the transaction that marks it processed), so the lookup is skipped.
     `reserved_id` (from `reserve_ids`): the step takes that id and is not written yet; `run_new`
     carries it out and then adds it, so its one INSERT holds its outcome (no UPDATE after).
     """
+    action, dedupe_key, origin = planned.action, planned.dedupe_key, planned.origin
     if not unique_by_construction:
         exists = session.scalar(sa.select(AutomationStep.id).where(AutomationStep.dedupe_key == dedupe_key))
         if exists is not None:
@@ -74,10 +84,10 @@ def record(
         event_type=origin.get("event_type"),
         action_type=action["type"],
         action=action,
-        conditions=conditions or [],
-        run_at=run_at,
+        conditions=planned.conditions or [],
+        run_at=planned.run_at,
         status=StepStatus.SCHEDULED,
-        result=result or {},
+        result=planned.result or {},
         dedupe_key=dedupe_key,
         created_at=now,
     )
@@ -134,8 +144,7 @@ def plan(*, session: Session, step: AutomationStep, now: datetime) -> None:
 
 
 def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None:
-    job = scheduling.schedule(
-        session=session,
+    ledger_job = scheduling.Job(
         kind=STEP_KIND,
         due_at=step.run_at,
         dedupe_key=f"automation-step:{step.id}:{step.run_at.isoformat()}",
@@ -146,6 +155,8 @@ def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None
         payload={"step_id": step.id},
         origin=origin_of(step),
     )
+    session.schedule(ledger_job)
+    job = scheduling.row_of(session, ledger_job)
     step.job_id = job.id
 
 

@@ -13,13 +13,14 @@ from app.bulk.models import CANCELLED, PENDING, RUNNING, BulkJob
 from app.bulk.service import get_bulk_job
 from app.db import page_offset
 from app.errors import Conflict
+from app.paging import PageRequest
 from app.scheduling import service as scheduling
 
 STATUSES = (PENDING, RUNNING, "done", "failed", CANCELLED)
 
 
 def list_bulk_jobs(
-    *, session: Session, clinic_id: int, status: str | None, page: int, page_size: int
+    *, session: Session, clinic_id: int, status: str | None, paging: PageRequest
 ) -> tuple[list[BulkJob], int]:
     """The clinic's bulk jobs, newest first (status as the job itself reports it)."""
     conditions = [BulkJob.clinic_id == clinic_id]
@@ -30,8 +31,8 @@ def list_bulk_jobs(
         sa.select(BulkJob.id)
         .where(*conditions)
         .order_by(BulkJob.created_at.desc(), BulkJob.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
+        .limit(paging.page_size)
+        .offset(page_offset(paging.page, paging.page_size))
     ).all()
     return [get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=i) for i in ids], total
 

@@ -10,13 +10,15 @@ dispatched; the redispatch sweep sends it again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.assignment import staff
 from app.audit import service as audit
-from app.auth.models import Clinic, User
+from app.auth.models import Clinic
 from app.auth.roles import Actor, Role
 from app.bulk.models import (
     CANCELLED,
@@ -34,6 +36,7 @@ from app.db import page_of
 from app.errors import NotFound, ValidationFailed
 from app.events import service as events
 from app.leads.models import OPEN_STATUSES, Lead
+from app.paging import PageRequest
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
@@ -72,37 +75,31 @@ def _lead_ids(session: Session, clinic_id: int, data: dict) -> list[int]:
 
 
 def _round_robin_users(session: Session, clinic_id: int) -> list[int]:
-    users = session.scalars(
-        sa.select(User.id)
-        .where(
-            User.clinic_id == clinic_id,
-            User.role == Role.TREATMENT_COORDINATOR,
-            User.active.is_(True),
-            User.out_of_office.is_(False),
-        )
-        .order_by(User.id)
-    ).all()
+    users = staff.in_office(session, clinic_id, [Role.TREATMENT_COORDINATOR])
     if not users:
         raise ValidationFailed("assignee_policy", "round_robin needs an available treatment coordinator")
     return list(users)
 
 
-def open_bulk_job(
-    *,
-    session: Session,
-    actor: Actor,
-    kind: str,
-    items: list,
-    chunk_size: int,
-    chunk_kind: str,
-    chunk_payload: Callable[[int, list], dict],
-    params: dict,
-    audit_after: dict,
-    now: datetime,
-) -> BulkJob:
-    """The bulk job for `items`, cut into chunks of `chunk_size`, each a ledger job of `chunk_kind`
-    with `chunk_payload(first_index, chunk)`, written in the caller's transaction (the chunks are
-    dispatched after its commit) and audited. With no items it is done at once."""
+@dataclass(frozen=True)
+class BulkWork:
+    """The work of one bulk job: its `items`, cut into chunks of `chunk_size`, each a ledger job of
+    `chunk_kind` with `chunk_payload(first_index, chunk)`; the job's `params`, and what its audit
+    entry adds (`audit_after`)."""
+
+    kind: str
+    items: list
+    chunk_size: int
+    chunk_kind: str
+    chunk_payload: Callable[[int, list], dict]
+    params: dict
+    audit_after: dict
+
+
+def open_bulk_job(*, session: Session, actor: Actor, work: BulkWork, now: datetime) -> BulkJob:
+    """The bulk job for the `work`, its chunks written in the caller's transaction (dispatched after
+    its commit) and audited. With no items it is done at once."""
+    kind, items, chunk_size = work.kind, work.items, work.chunk_size
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     job = BulkJob(
         clinic_id=actor.clinic_id,
@@ -112,7 +109,7 @@ def open_bulk_job(
         done=0,
         failed=0,
         errors=[],
-        params=params,
+        params=work.params,
         chunks=len(chunks),
         created_by=actor.ref,
         created_at=now,
@@ -121,22 +118,19 @@ def open_bulk_job(
     )
     session.add(job)
     session.flush()
-    scheduling.schedule_many(
-        session=session,
-        jobs=[
-            {
-                "kind": chunk_kind,
-                "due_at": now,
-                "dedupe_key": f"bulk:{job.id}:chunk:{index}",
-                "clinic_id": actor.clinic_id,
-                "subject_type": "bulk_job",
-                "subject_id": job.id,
-                "payload": chunk_payload(index * chunk_size, chunk),
-            }
-            for index, chunk in enumerate(chunks)
-        ],
-        now=now,
-    )
+    for index, chunk in enumerate(chunks):
+        session.schedule(
+            scheduling.Job(
+                kind=work.chunk_kind,
+                due_at=now,
+                dedupe_key=f"bulk:{job.id}:chunk:{index}",
+                now=now,
+                clinic_id=actor.clinic_id,
+                subject_type="bulk_job",
+                subject_id=job.id,
+                payload=work.chunk_payload(index * chunk_size, chunk),
+            )
+        )
     audit.record(
         session=session,
         clinic_id=actor.clinic_id,
@@ -144,7 +138,7 @@ def open_bulk_job(
         action="bulk_job.create",
         subject_type="bulk_job",
         subject_id=job.id,
-        after={"kind": kind, "total": job.total, **audit_after},
+        after={"kind": kind, "total": job.total, **work.audit_after},
         at=now,
     )
     return job
@@ -167,21 +161,23 @@ def start_bulk_tasks(
         "assignee_policy": policy,
     }
     if policy == "user":
-        params["user_id"] = task_creation.check_assignee(
+        params["user_id"] = staff.assignee(
             session=session, clinic_id=actor.clinic_id, user_id=data["user_id"], field="user_id"
-        )
+        ).id
     elif policy == "round_robin":
         params["round_robin"] = _round_robin_users(session, actor.clinic_id)
     return open_bulk_job(
         session=session,
         actor=actor,
-        kind=TASKS_CREATE,
-        items=_lead_ids(session, actor.clinic_id, data),
-        chunk_size=chunk_size,
-        chunk_kind=CHUNK_KIND,
-        chunk_payload=lambda offset, chunk: {"offset": offset, "lead_ids": chunk},
-        params=params,
-        audit_after={"assignee_policy": policy},
+        work=BulkWork(
+            kind=TASKS_CREATE,
+            items=_lead_ids(session, actor.clinic_id, data),
+            chunk_size=chunk_size,
+            chunk_kind=CHUNK_KIND,
+            chunk_payload=lambda offset, chunk: {"offset": offset, "lead_ids": chunk},
+            params=params,
+            audit_after={"assignee_policy": policy},
+        ),
         now=now,
     )
 
@@ -233,7 +229,7 @@ def outcome_counts(*, session: Session, bulk_id: int) -> dict[str, int]:
 
 
 def list_rows(
-    *, session: Session, clinic_id: int, bulk_job_id: int, outcome: str | None, page: int, page_size: int
+    *, session: Session, clinic_id: int, bulk_job_id: int, outcome: str | None, paging: PageRequest
 ) -> tuple[list[BulkJobRow], int]:
     """A page of a bulk job's per-row report in row order, optionally of one outcome; and the total."""
     get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=bulk_job_id)  # 404 for another clinic's
@@ -241,7 +237,7 @@ def list_rows(
     if outcome:
         where.append(BulkJobRow.outcome == outcome)
     rows, total = page_of(
-        session, BulkJobRow, where, order_by=(BulkJobRow.row,), page=page, page_size=page_size
+        session, BulkJobRow, where, order_by=(BulkJobRow.row,), page=paging.page, page_size=paging.page_size
     )
     return rows, total
 

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.assignment import staff
 from app.auth.roles import Actor
 from app.bulk.models import BulkJob
-from app.bulk.service import add_counts, open_bulk_job
+from app.bulk.service import BulkWork, add_counts, open_bulk_job
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.tasks import creation as task_creation
 from app.tasks import service as tasks
 from app.tasks import team
 from app.tasks.models import OPEN_TASK_STATUSES, LeadTask
@@ -62,9 +62,9 @@ def _action_params(session: Session, actor: Actor, data: dict, now: datetime) ->
     action = data["action"]
     params: dict = {"action": action}
     if action == "reassign":
-        params["user_id"] = task_creation.check_assignee(
+        params["user_id"] = staff.assignee(
             session=session, clinic_id=actor.clinic_id, user_id=data["user_id"], field="user_id"
-        )
+        ).id
     elif action == "reschedule":
         if "due_at" in data:
             if data["due_at"] <= now:
@@ -84,13 +84,15 @@ def start(*, session: Session, actor: Actor, data: dict, chunk_size: int, now: d
     return open_bulk_job(
         session=session,
         actor=actor,
-        kind=TASK_ACTIONS,
-        items=_task_ids(session, actor.clinic_id, data, now),
-        chunk_size=chunk_size,
-        chunk_kind=CHUNK_KIND,
-        chunk_payload=lambda _offset, chunk: {"task_ids": chunk},
-        params=params,
-        audit_after={"action": params["action"]},
+        work=BulkWork(
+            kind=TASK_ACTIONS,
+            items=_task_ids(session, actor.clinic_id, data, now),
+            chunk_size=chunk_size,
+            chunk_kind=CHUNK_KIND,
+            chunk_payload=lambda _offset, chunk: {"task_ids": chunk},
+            params=params,
+            audit_after={"action": params["action"]},
+        ),
         now=now,
     )
 

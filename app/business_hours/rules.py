@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -180,6 +181,35 @@ def next_open(calendar: BusinessCalendar, moment: datetime) -> datetime:
     """`moment` if the clinic is open then, else its next opening (UTC)."""
     opens, _closes = next(_windows_from(calendar, moment))
     return max(opens, moment).astimezone(UTC)
+
+
+class ClinicHours(Protocol):
+    """What a clinic's calendar is made of (app/auth/models.Clinic has these columns)."""
+
+    timezone: str
+    business_hours: dict | None
+    holiday_country: str | None
+
+
+def calendar_of(clinic: ClinicHours) -> BusinessCalendar:
+    return BusinessCalendar.from_settings(
+        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
+    )
+
+
+def within_business_hours(clinic: ClinicHours, moment: datetime) -> datetime:
+    """A call falls inside opening hours: a moment outside them moves to the next opening (the one
+    rule for calls made by rules, sequences and the orphan sweep)."""
+    try:
+        return next_open(calendar_of(clinic), moment)
+    except NeverOpen:
+        return moment
+
+
+def local_time_text(clinic: ClinicHours, moment: datetime) -> str:
+    """A time as the clinic reads it: "Mon 23 Nov 08:05 (America/New_York)"."""
+    local = moment.astimezone(ZoneInfo(clinic.timezone))
+    return f"{local:%a %d %b %H:%M} ({clinic.timezone})"
 
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: float) -> datetime:

@@ -15,6 +15,7 @@ from app.automation import schemas as automation_schemas
 from app.automation import why_trail
 from app.leads import schemas as lead_schemas
 from app.leads import service as leads
+from app.paging import PageRequest
 from app.scheduling import job_admin as scheduling
 from app.scheduling.models import OPEN
 from app.tasks import schemas as task_schemas
@@ -28,10 +29,10 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
     """Everything the console shows of one lead, as `actor` may see it; another clinic's is a 404."""
     lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
     timeline, _ = activities.list_activities(
-        session=session, actor=actor, lead_id=lead_id, types=None, page=1, page_size=TIMELINE, now=now
+        session=session, actor=actor, lead_id=lead_id, types=None, paging=PageRequest(1, TIMELINE), now=now
     )
     lead_tasks, _ = tasks.list_lead_tasks(
-        session=session, actor=actor, lead_id=lead_id, status=None, page=1, page_size=TASKS
+        session=session, actor=actor, lead_id=lead_id, status=None, paging=PageRequest(1, TASKS)
     )
     trail = why_trail.lead_automation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     waiting = []

@@ -1,27 +1,24 @@
-"""The database layer: engine, units of work, paging, and the fast write path (compiled statements,
-batched rows). Domain code imports these names from `app.db`; the speed machinery stays in here."""
+"""The database layer: engine, the unit of work, paging, and the fast write path (compiled
+statements, reserved ids, bulk loads). Domain code imports these names from `app.db`; the speed
+machinery stays in here."""
 
-from app.db.batch import Frozen, RowBatch, allocate_ids, ids_from, insert_rows, new_id_columns
+from app.db.batch import Frozen, allocate_ids, insert_rows
 from app.db.clock import database_clock, database_now
 from app.db.database import Database
 from app.db.engine import autocommit, is_unavailable, make_engine
 from app.db.paging import MAX_OFFSET, page_of, page_offset
 from app.db.rows import detached_copy, insert_now, loaded, new_row, row_values
 from app.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
-from app.db.uow import BatchedUnit, NeedsTransaction, OrmUnit, UnitOfWork
+from app.db.uow import UnitOfWork
 
 __all__ = [
     "MAX_ID",
     "MAX_OFFSET",
     "NAMING_CONVENTION",
     "Base",
-    "BatchedUnit",
     "Database",
     "Frozen",
     "JSONType",
-    "NeedsTransaction",
-    "OrmUnit",
-    "RowBatch",
     "UTCDateTime",
     "UnitOfWork",
     "allocate_ids",
@@ -29,13 +26,11 @@ __all__ = [
     "database_clock",
     "database_now",
     "detached_copy",
-    "ids_from",
     "insert_now",
     "insert_rows",
     "is_unavailable",
     "loaded",
     "make_engine",
-    "new_id_columns",
     "new_row",
     "page_of",
     "page_offset",

@@ -1,6 +1,5 @@
-"""The fast write path: ids reserved up front, compiled statements run on the driver (`Frozen`),
-a batch of related rows written in one round trip (`RowBatch`), and many rows of one table loaded
-at once (`insert_rows`)."""
+"""The fast write path: ids reserved up front (`allocate_ids`), compiled statements run on the driver
+(`Frozen`), and many rows of one table loaded at once (`insert_rows`)."""
 
 from __future__ import annotations
 
@@ -12,19 +11,18 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.db.engine import is_disconnect
-from app.db.rows import column_values, plain_insert_of, row_values
+from app.db.rows import plain_insert_of
 
-# --- writing a batch of related rows in one round trip ------------------------------------------
 _SEQUENCE_READS: dict[tuple, Frozen] = {}
 
 
 def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[int]]:
     """Reserve new ids for rows of these models, ascending, in one round trip.
 
-    Rows given their ids up front can refer to each other (an event naming its lead, a job naming
-    its events) and still be written together by a `RowBatch`. PostgreSQL takes them from the
-    tables' serial sequences; SQLite from max(id), which is safe because the transaction already
-    holds the database's write lock (BEGIN IMMEDIATE, see `SQLiteForManyWriters` in app/db/engine.py).
+    Rows given their ids up front can refer to each other and still be written together.
+    PostgreSQL takes them from the tables' serial sequences; SQLite from max(id), which is safe
+    because the transaction already holds the database's write lock (BEGIN IMMEDIATE, see
+    `SQLiteForManyWriters` in app/db/engine.py).
     """
     models = [model for model, count in counts.items() if count > 0]
     if session.get_bind().dialect.name != "postgresql":
@@ -71,7 +69,7 @@ class Frozen:
     the driver's work. Here the compiled SQL and the bind processors of its parameters (from their
     column types: dates to UTC, JSON, encryption) are kept, and a run only processes the values.
     On PostgreSQL the SQL uses the server's own $1 placeholders on a raw cursor: psycopg would
-    otherwise parse a long statement (a `RowBatch`) for %(name)s placeholders on every execution
+    otherwise parse a long statement for %(name)s placeholders on every execution
     (it caches only short ones). Returns plain tuples; a SELECT's values go through the result
     processors of its columns' types. Driver errors are raised as SQLAlchemy's (IntegrityError...).
     """
@@ -170,8 +168,7 @@ def _reconnect_in_autocommit(connection: sa.Connection) -> None:
 
     SQLAlchemy sets an engine's isolation level on a Connection once, when it is made; the DBAPI
     connection a revalidated Connection takes from the pool would be in the driver's default mode,
-    so a batched unit's later write would run in a transaction nobody commits (lost, though the
-    capture answered 201)."""
+    so a later write on it would run in a transaction nobody commits."""
     level = connection.get_execution_options()["isolation_level"]
     connection.connection  # noqa: B018 (revalidates: a new DBAPI connection from the pool)
     connection.dialect.set_connection_execution_options(connection, {"isolation_level": level})
@@ -189,96 +186,6 @@ def _raw_cursor(connection: sa.Connection) -> psycopg.RawCursor:
 
 
 _RAW_CURSOR = "frozen.raw_cursor"
-_BATCH_STATEMENTS: dict[tuple, Frozen] = {}
-_MAX_BATCH_SHAPES = 512  # a bound on the cache; real code has a handful of shapes
-
-
-class RowBatch:
-    """Rows of several tables (inserts or upserts) written together by `write`.
-
-    On PostgreSQL the whole batch is one statement, its rows' INSERTs chained as data-modifying
-    CTEs: one round trip and one statement's overhead instead of one per row, which is most of
-    what creating a lead costs. Foreign keys hold because PostgreSQL checks them at the end of the
-    statement. Elsewhere (SQLite, in-process) the rows are written one by one, in the order added.
-    """
-
-    def __init__(self) -> None:
-        self._rows: list[tuple[sa.Insert, dict]] = []
-        self._guard: tuple[sa.Select, dict] | None = None
-
-    def guard(self, select: sa.Select, params: dict) -> None:
-        """Write the rows only if `select` (with its bound `params`) finds a row when the batch runs;
-        `write` then says whether it did. PostgreSQL only: the select is the statement's first CTE,
-        so a row lock it takes (FOR SHARE) is waited for and its condition checked again on the
-        row's newest version, as a statement's own locks are in READ COMMITTED."""
-        self._guard = (select, params)
-
-    def add(self, obj) -> None:
-        """A new ORM object (see `new_row`; its id from `allocate_ids`) to write. It stays outside
-        the session, as built: the caller reads it (to answer the request, say); attaching it to
-        the session would cost more than the row's INSERT."""
-        self._rows.append((plain_insert_of(type(obj)), column_values(obj)))
-
-    def insert(self, model: type, **values) -> dict:
-        """A row of `model` that is written and forgotten (no ORM object: cheaper); returns its values."""
-        row = row_values(model, **values)
-        self._rows.append((plain_insert_of(model), row))
-        return row
-
-    def add_values(self, statement: sa.Insert, values: dict) -> None:
-        """A row given as a Core INSERT (or upsert) and its values (the same keys on every call)."""
-        self._rows.append((statement, values))
-
-    def write(self, session: Session) -> bool:
-        """Write the rows; False if a guard (see `guard`) found nothing and nothing was written."""
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            statement, params = self._one_statement()
-            rows = statement.execute(connection, params)
-            return self._guard is None or rows[0][0] > 0
-        if self._guard is not None:
-            raise NotImplementedError("a guarded RowBatch is written by one PostgreSQL statement")
-        for statement, values in self._rows:
-            connection.execute(statement, values)
-        return True
-
-    def _one_statement(self) -> tuple[Frozen, dict]:
-        # The statements themselves (module constants) and the keys: a shape seen before is reused.
-        guard, guard_params = self._guard or (None, {})
-        shape = (guard, *((statement, tuple(values)) for statement, values in self._rows))
-        params = {
-            f"r{i}_{key}": value for i, (_, values) in enumerate(self._rows) for key, value in values.items()
-        }
-        statement = _BATCH_STATEMENTS.get(shape)
-        if statement is None:
-            if len(_BATCH_STATEMENTS) >= _MAX_BATCH_SHAPES:
-                _BATCH_STATEMENTS.clear()
-            # Frozen: an upsert in the batch would make SQLAlchemy compile it on every write.
-            statement = _BATCH_STATEMENTS[shape] = Frozen(
-                self._chained() if guard is None else self._guarded(guard.cte("guard"))
-            )
-        return statement, params | guard_params
-
-    def _chained(self) -> sa.Insert:
-        # INSERT ... VALUES of each row, all but the last as data-modifying CTEs.
-        parts = [
-            base.values({key: sa.bindparam(f"r{i}_{key}") for key in values})
-            for i, (base, values) in enumerate(self._rows)
-        ]
-        *first, last = parts
-        return last.add_cte(*(part.cte(f"row_{i}") for i, part in enumerate(first)))
-
-    def _guarded(self, guard: sa.CTE) -> sa.Select:
-        # Each row as INSERT ... SELECT <its values> FROM guard: one row if the guard found one,
-        # none otherwise. The values are cast to their columns' types (a SELECT's parameters have
-        # no column to take a type from). The statement answers how many rows the guard found.
-        parts = []
-        for i, (base, values) in enumerate(self._rows):
-            types = {key: base.table.c[key].type for key in values}
-            selected = [sa.cast(sa.bindparam(f"r{i}_{key}", type_=t), t) for key, t in types.items()]
-            insert = base.from_select(list(values), sa.select(*selected).select_from(guard))
-            parts.append(insert.cte(f"row_{i}"))
-        return sa.select(sa.func.count()).select_from(guard).add_cte(*parts)
 
 
 # --- loading many rows of one table ---------------------------------------------------------------

@@ -29,8 +29,7 @@ def insert_now(session: Session, obj):
     the statement, and a flush also writes everything else pending, one statement per table; what
     is left pending instead goes out with the commit's flush, batched with rows of its kind.
     The RETURNING row (defaults included) becomes the object's loaded state: no SELECT after.
-    Only for plain mapped rows (no relationships to cascade, no mapper events), and not for leads:
-    the monthly counts see only leads flushed by the ORM or written by capture's `RowBatch`.
+    Only for plain mapped rows (no relationships to cascade, no mapper events).
     """
     stmt, pairs = _insert_of(type(obj))
     state = obj.__dict__
@@ -78,7 +77,7 @@ def _constant(value):
 def new_row(model: type, **values):
     """A new ORM object with every column set: the given values, else the column's Python default.
 
-    Rows written by `RowBatch` skip the ORM's flush, which is what would apply the defaults; with
+    Rows written without the ORM's flush (`insert_now`) skip what would apply the defaults; with
     every column set, the statement of a table has one shape, built and compiled once.
     """
     for key, _, factory in _column_defaults(model):
@@ -98,7 +97,7 @@ def _instance(model: type, values: dict):
 
 
 def row_values(model: type, **values) -> dict:
-    """`new_row` without the ORM object: the row's values by column name (for `RowBatch.insert`)."""
+    """`new_row` without the ORM object: the row's values by column name (for a Core INSERT)."""
     row = {}
     for key, column, factory in _column_defaults(model):
         row[column] = values.pop(key) if key in values else factory()

@@ -75,10 +75,9 @@ def fuzz_app(*, database_url: str, redis_url: str):
         session.flush()
         token = tokens.issue(
             secret=app.config["SETTINGS"].secret_key,
-            user_id=admin.id,
-            clinic_id=clinic.id,
-            kind="access",
-            lifetime=timedelta(hours=12),
+            grant=tokens.TokenGrant(
+                user_id=admin.id, clinic_id=clinic.id, kind="access", lifetime=timedelta(hours=12)
+            ),
             now=now,
         )
     headers = {"Authorization": f"Bearer {token}"}

@@ -51,17 +51,18 @@ def consumers_of(event_type: str) -> list[Callable]:
 
 def schedule_processing(*, session: Session, event_ids: list[int], first: DomainEvent, now: datetime) -> None:
     """The transaction's one processing job, naming all its events (`first` names the job)."""
-    scheduling.schedule_at_commit(
-        session=session,
-        kind=PROCESS_KIND,
-        due_at=now,
-        dedupe_key=f"events:{first.id}",
-        now=now,
-        clinic_id=first.clinic_id,
-        subject_type=first.subject_type,
-        subject_id=first.subject_id,
-        payload={"event_ids": event_ids},
-        origin={"event_id": first.id, "event_type": first.type},
+    session.schedule(
+        scheduling.Job(
+            kind=PROCESS_KIND,
+            due_at=now,
+            dedupe_key=f"events:{first.id}",
+            now=now,
+            clinic_id=first.clinic_id,
+            subject_type=first.subject_type,
+            subject_id=first.subject_id,
+            payload={"event_ids": event_ids},
+            origin={"event_id": first.id, "event_type": first.type},
+        )
     )
 
 
@@ -109,17 +110,18 @@ def split(*, session: Session, events: list[DomainEvent], now: datetime) -> None
 
 def schedule_alone(*, session: Session, event: DomainEvent, now: datetime) -> None:
     """A processing job of one event's own; its key is the event's, so asking twice makes one."""
-    scheduling.schedule_at_commit(
-        session=session,
-        kind=PROCESS_KIND,
-        due_at=now,
-        dedupe_key=alone_key(event.id),
-        now=now,
-        clinic_id=event.clinic_id,
-        subject_type=event.subject_type,
-        subject_id=event.subject_id,
-        payload={"event_ids": [event.id]},
-        origin={"event_id": event.id, "event_type": event.type},
+    session.schedule(
+        scheduling.Job(
+            kind=PROCESS_KIND,
+            due_at=now,
+            dedupe_key=alone_key(event.id),
+            now=now,
+            clinic_id=event.clinic_id,
+            subject_type=event.subject_type,
+            subject_id=event.subject_id,
+            payload={"event_ids": [event.id]},
+            origin={"event_id": event.id, "event_type": event.type},
+        )
     )
 
 

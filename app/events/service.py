@@ -66,7 +66,7 @@ def emit(
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
     The unit's events are written together, and one processing job naming them all is added
-    before it commits (`_schedule_processing`); an ORM unit knows the event's id only then.
+    before it commits (`_schedule_processing`); the event's id is known only then.
     `automation=False`: the event says `"automation": false`: consumers still see it (webhooks,
     reports), rules do not fire (a historical import).
     """
@@ -93,10 +93,10 @@ def _schedule_processing(session: Session, emitted: list[tuple[DomainEvent, date
     the first event and rewritten with every later one). Events emitted inside a savepoint that
     was rolled back were expunged from the session with it and are left out.
     """
-    kept = [(event, now) for event, now in emitted if session.kept(event)]
+    kept = [(event, now) for event, now in emitted if event in session]
     if not kept:
         return
-    session.give_ids([event for event, _ in kept])
+    session.flush()  # the events' ids, for the job to name
     first, now = kept[0]
     consumers.schedule_processing(
         session=session, event_ids=[event.id for event, _ in kept], first=first, now=now

@@ -4,12 +4,12 @@ The same key with the same request (method, path, body) within KEY_LIFETIME answ
 response and writes nothing; the same key with another request is a 422 naming the header. The
 reservation is a row under a unique (clinic, actor, key) constraint, inserted in its own transaction
 before the view runs: of two concurrent duplicates only one gets it; the other is told to retry (409).
-The view's writes and the answer stored under the key are one transaction (Database.request_transaction,
-which every session the view opens joins, the lead capture's autocommit one included): a request that
-dies or loses its connection in between has written nothing, so its reservation, left unfinished, is
-taken over once it is older than the lease (settings.idempotency_lease_seconds) and the retry makes
-the thing once. A request still running when taken over stores nothing: its answer is stored only
-under its own reservation, else its transaction rolls back (409). Expired keys are purged in batches
+The view's writes and the answer stored under the key are one transaction (the decorator hands the
+view the unit of work it then stores the answer in): a request that dies or loses its connection in
+between has written nothing, so its reservation, left unfinished, is taken over once it is older
+than the lease (settings.idempotency_lease_seconds) and the retry makes the thing once. A request
+still running when taken over stores nothing: its answer is stored only under its own reservation,
+else its transaction rolls back (409). Expired keys are purged in batches
 by a beat sweep.
 """
 

@@ -16,13 +16,17 @@ from app.idempotency import service
 
 
 def idempotent(view):
-    """View decorator (below `requires`): honour an Idempotency-Key header on a POST."""
+    """View decorator (below `requires`): honour an Idempotency-Key header on a POST.
+
+    The view is given the unit of work it writes in (`uow=`): with a key, the answer is stored in
+    that same unit, so both commit together; without one, the unit is done once more if the
+    database dropped its connection before the commit (`Database.run`)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get(service.HEADER)
         if key is None:
-            return view(*args, **kwargs)
+            return get_db().run(lambda uow: view(*args, uow=uow, **kwargs))
         actor, now = current_actor(), clock.now()
         digest = service.request_hash(
             method=request.method, path=request.path, query=request.query_string, body=request.get_data()
@@ -45,8 +49,8 @@ def idempotent(view):
         try:
             # The view's writes and the answer stored under the key commit together: a connection
             # lost or a process dead in between leaves neither, and the reservation is taken over.
-            with db.request_transaction() as session:
-                response = view(*args, **kwargs)
+            with db.unit_of_work() as session:
+                response = view(*args, uow=session, **kwargs)
                 if response.status_code >= 500:
                     raise _NotAnswered(response)  # roll its writes back, as for an exception
                 service.complete(

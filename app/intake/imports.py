@@ -13,7 +13,7 @@ The rows wait in the chunk jobs' payload sealed with the PHI key (they hold name
 birth): the ledger's payloads are readable at /api/jobs and must not show them in clear. A chunk
 drops its rows when it finishes (in its own transaction): the leads and the report hold what came
 of them, and a finished job's payload outlives them until the ledger's purge. Erasure replaces a
-row of an open chunk by null (app/privacy/ledger_copies.py): reported invalid, never imported.
+row of an open chunk by null (app/privacy/copies.py): reported invalid, never imported.
 """
 
 from __future__ import annotations
@@ -58,16 +58,18 @@ def start_import(
     return bulk.open_bulk_job(
         session=session,
         actor=actor,
-        kind=LEADS_IMPORT,
-        items=rows,
-        chunk_size=chunk_size,
-        chunk_kind=CHUNK_KIND,
-        chunk_payload=lambda offset, chunk: {
-            "first_row": offset + 1,
-            "rows": phi.encrypt(json.dumps(chunk), keys=keys_of(session)),
-        },
-        params=params,
-        audit_after={"automation": automation},
+        work=bulk.BulkWork(
+            kind=LEADS_IMPORT,
+            items=rows,
+            chunk_size=chunk_size,
+            chunk_kind=CHUNK_KIND,
+            chunk_payload=lambda offset, chunk: {
+                "first_row": offset + 1,
+                "rows": phi.encrypt(json.dumps(chunk), keys=keys_of(session)),
+            },
+            params=params,
+            audit_after={"automation": automation},
+        ),
         now=now,
     )
 

@@ -22,30 +22,22 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.activities.models import LeadActivity
 from app.assignment import service as assignment
 from app.auth import service as auth
 from app.auth import signing
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.db import MAX_ID, Database, UnitOfWork, detached_copy
+from app.db import MAX_ID, UnitOfWork, detached_copy
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.events import service as events
-from app.events.models import DomainEvent
 from app.intake import queries, rules
 from app.leads import duplicates as duplicate_leads
 from app.leads import lookups, sources
 from app.leads import service as leads
 from app.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.pipeline import service as pipeline
-from app.scheduling.models import ScheduledJob
 
 WEB_FORM_ACTOR = "web_form"
-
-# The rows a new lead adds (the lead, its first ASSIGNMENT_CHANGE activity, its events: created,
-# assigned, activity logged, and their processing job): a batched unit reserves their ids with
-# the capture's first read.
-NEW_LEAD_ROWS = {Lead: 1, LeadActivity: 1, DomainEvent: 3, ScheduledJob: 1}
 
 
 @dataclass
@@ -57,17 +49,11 @@ class Intake:
     possible_duplicates: list[dict] = field(default_factory=list)
 
 
-def capture_lead(*, db: Database, actor: Actor, data: dict, reject_duplicates: bool, now: datetime) -> Intake:
-    """Create a lead entered by staff or an integrator (see `create_lead`), as cheaply as it can be.
-
-    In a batched unit of work (on PostgreSQL the lead's rows, `NEW_LEAD_ROWS`, are written by one
-    statement, atomic by itself, with no BEGIN and COMMIT round trips); when the capture needs a
-    transaction after all (a policy that locks, a guard that found the owner gone), again in one
-    transaction: nothing was written by the first try, which at most took a turn (`Database.run`,
-    which also does it again on a connection the database dropped before the write).
-    """
-    arguments = {"actor": actor, "data": data, "reject_duplicates": reject_duplicates, "now": now}
-    return db.run(lambda uow: create_lead(session=uow, **arguments), batched=True, new_rows=NEW_LEAD_ROWS)
+def capture_lead(
+    *, session: UnitOfWork, actor: Actor, data: dict, reject_duplicates: bool, now: datetime
+) -> Intake:
+    """Create a lead entered by staff or an integrator through the API (POST /api/leads)."""
+    return create_lead(session=session, actor=actor, data=data, reject_duplicates=reject_duplicates, now=now)
 
 
 def create_lead(
@@ -84,19 +70,16 @@ def create_lead(
     """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
 
     With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored. `session`: any unit of work (see `capture_lead`). A bulk import
-    (app/intake/imports.py) passes its channel, the row's `external_id` and whether rules fire.
+    is stored. A bulk import (app/intake/imports.py) passes its channel, the row's `external_id`
+    and whether rules fire.
     """
     data = dict(data)
     source_id = data.pop("source_id", None)
-    context, turn = queries.capture_context(session, actor.clinic_id, source_id, now)
+    context = queries.capture_context(session, actor.clinic_id, source_id)
     stage = context[queries.DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
     clinic = detached_copy(Clinic, context)
-    if not assignment.picks_without_transaction(clinic):
-        # Before any other read: the policy's pick needs a transaction.
-        session.require_transaction(f"the {clinic.assignment_policy} policy picks in a transaction")
     found = None if context[queries.SOURCES.c.id] is None else detached_copy(LeadSource, context)
     source = sources.checked_source(source_id=source_id, found=found)
     return _create(
@@ -112,7 +95,6 @@ def create_lead(
         now=now,
         external_id=external_id,
         automation=automation,
-        turn=turn,
     )
 
 
@@ -131,11 +113,9 @@ def _create(
     submission_id: str | None = None,
     external_id: str | None = None,
     automation: bool = True,
-    turn: assignment.TakenTurn | None = None,
 ) -> Intake:
     """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit.
-    `automation=False`: its events fire no rule (a historical import); `turn`: the round-robin
-    turn the capture's first read took."""
+    `automation=False`: its events fire no rule (a historical import)."""
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
     duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
     if duplicates and reject_duplicates:
@@ -144,8 +124,7 @@ def _create(
             errors={"possible_duplicates": duplicates},
             code="possible_duplicates",
         )
-    pick = assignment.pick_owner(session=session, clinic=clinic, source_id=source.id, now=now, turn=turn)
-    assignment.guard_owner(session=session, pick=pick)  # the owner is still available at the write
+    pick = assignment.pick_new_owner(session=session, clinic=clinic, source_id=source.id, now=now)
     lead = leads.new_lead(
         clinic=clinic,
         fields=fields,

@@ -7,10 +7,9 @@ import functools
 from flask import current_app, g, request
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, public, requires
+from app.access import public, requires
 from app.api import accepts_body_up_to, make_blueprint
-from app.app_db import get_db, unit_of_work
+from app.api.injection import inject
 from app.auth import signing
 from app.auth.roles import Permission
 from app.bulk.schemas import BulkJobOut
@@ -34,15 +33,16 @@ class CreateLead(MethodView):
     @blp.arguments(LEAD_IN)
     @blp.response(201, LeadCreatedOut)
     @blp.alt_response(409, description="reject_duplicates=true and open leads match (listed in errors)")
-    def post(self, args, body):
+    @inject
+    def post(self, args, body, *, uow, actor, now):
         """Create a lead: it starts in the default stage, gets an owner by the clinic's policy and
         lists the open leads it may duplicate (`possible_duplicates`)."""
         intake = service.capture_lead(
-            db=get_db(),
-            actor=current_actor(),
+            session=uow,
+            actor=actor,
             data=body,
             reject_duplicates=args["reject_duplicates"],
-            now=clock.now(),
+            now=now,
         )
         intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
         logs.bind(lead_id=intake.lead.id)  # the request's log line names the lead it made
@@ -90,7 +90,8 @@ class ImportLeads(MethodView):
     @blp.response(202, BulkJobOut)
     @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
     @accepts_body_up_to(IMPORT_MAX_BYTES)
-    def post(self, args):
+    @inject
+    def post(self, args, *, uow, actor, now):
         """Import leads in the background; poll the bulk job, read each row's outcome at /rows.
 
         Each row is created once (a row whose `external_id` was imported before is a duplicate),
@@ -101,34 +102,36 @@ class ImportLeads(MethodView):
             body=request.get_data(cache=True),
             upload=upload.read() if upload else None,
         )
-        with unit_of_work() as session:
-            return imports.start_import(
-                session=session,
-                actor=current_actor(),
-                rows=rows,
-                automation=args["automation"],
-                reject_duplicates=args["reject_duplicates"],
-                chunk_size=current_app.config["SETTINGS"].import_chunk_size,
-                now=clock.now(),
-            )
+        return imports.start_import(
+            session=uow,
+            actor=actor,
+            rows=rows,
+            automation=args["automation"],
+            reject_duplicates=args["reject_duplicates"],
+            chunk_size=uow.settings.import_chunk_size,
+            now=now,
+        )
 
 
 def signed_by_clinic(view):
     """Refuse (401) a request not signed by its clinic's webhook secret, before its body is parsed;
     the signing clinic's id is then `g.signed_clinic_id` (web forms, inbound messages)."""
 
+    @inject
+    def verify(*, uow, now) -> None:  # in a unit of its own, committed before the view's
+        g.signed_clinic_id = service.verify_web_form(
+            session=uow,
+            redis=current_app.extensions["followup.redis"],
+            clinic_ref=request.headers.get(signing.CLINIC_HEADER),
+            timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+            signature=request.headers.get(signing.SIGNATURE_HEADER),
+            raw_body=request.get_data(cache=True),
+            now=now,
+        )
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        with unit_of_work() as session:
-            g.signed_clinic_id = service.verify_web_form(
-                session=session,
-                redis=current_app.extensions["followup.redis"],
-                clinic_ref=request.headers.get(signing.CLINIC_HEADER),
-                timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
-                signature=request.headers.get(signing.SIGNATURE_HEADER),
-                raw_body=request.get_data(cache=True),
-                now=clock.now(),
-            )
+        verify()
         return view(*args, **kwargs)
 
     return wrapper
@@ -147,12 +150,10 @@ class WebForm(MethodView):
         description="The same submission_id again: the same lead",
     )
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
-    def post(self, form):
+    @inject
+    def post(self, form, *, uow, now):
         """Capture a website inquiry as a lead (HMAC-signed by the clinic; see the schema for the mapping)."""
-        with unit_of_work() as session:
-            intake = service.capture_web_form(
-                session=session, clinic_id=g.signed_clinic_id, form=form, now=clock.now()
-            )
-            status = "created" if intake.created else "already_received"
-            logs.bind(clinic_id=g.signed_clinic_id, lead_id=intake.lead.id)
-            return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200
+        intake = service.capture_web_form(session=uow, clinic_id=g.signed_clinic_id, form=form, now=now)
+        status = "created" if intake.created else "already_received"
+        logs.bind(clinic_id=g.signed_clinic_id, lead_id=intake.lead.id)
+        return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth
 from app.auth.models import Clinic
 from app.auth.roles import Actor
-from app.business_hours.rules import BusinessCalendar
+from app.business_hours.rules import calendar_of
 from app.intelligence import (
     contact_time_rules,
     queries,
@@ -27,12 +27,6 @@ CALL_HISTORY_DAYS = 365
 # Clinic settings (PUT /api/clinic settings): "first_slot" (default) or "best_slot".
 CALL_TIMING_SETTING, CALL_WINDOW_SETTING = "call_timing", "best_slot_window_hours"
 BEST_SLOT, DEFAULT_WINDOW_HOURS = "best_slot", 24
-
-
-def calendar_of(clinic: Clinic) -> BusinessCalendar:
-    return BusinessCalendar.from_settings(
-        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
-    )
 
 
 def _count_calls(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:

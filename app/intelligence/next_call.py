@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Clinic
 from app.auth.roles import Actor
+from app.business_hours.rules import calendar_of
 from app.intelligence import contact_times
 from app.leads.models import Lead
 from app.sla import service as sla
@@ -99,5 +100,5 @@ def _sla_words(clock: dict) -> str:
 def _best_words(best: dict, clinic: Clinic) -> str:
     if best["is_now"]:
         return f"now is the best hour to call ({best['rate']:.0%} answered)"
-    local = best["starts_at"].astimezone(contact_times.calendar_of(clinic).zone)
+    local = best["starts_at"].astimezone(calendar_of(clinic).zone)
     return f"best hour to call: {local:%a %H:%M} ({best['rate']:.0%} answered)"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.models import Clinic
-from app.business_hours.rules import BusinessCalendar
+from app.business_hours.rules import BusinessCalendar, calendar_of
 from app.events import service as events
 from app.intelligence import (
     contact_time_rules,
@@ -22,7 +22,7 @@ from app.intelligence import (
     queries,
     score_rules,
 )
-from app.intelligence.contact_times import calendar_of, contact_rates
+from app.intelligence.contact_times import contact_rates
 from app.intelligence.models import ScoreModelRecord
 from app.leads.models import OPEN_STATUSES, Lead
 

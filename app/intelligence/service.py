@@ -67,13 +67,15 @@ def _notify_negative_reply(session: Session, activity: LeadActivity, now: dateti
         session=session,
         clinic_id=lead.clinic_id,
         user_id=lead.assigned_to_id,
-        kind="negative_reply",
-        title=f"Negative reply by {channel}: {lead.first_name} {lead.last_name}",
-        body="The lead's reply reads negative: a personal call may save it.",
-        link=f"/leads/{lead.id}",
-        dedupe_key=f"negative_reply:{activity.id}",
+        notice=notifications.StaffNotice(
+            kind="negative_reply",
+            title=f"Negative reply by {channel}: {lead.first_name} {lead.last_name}",
+            body="The lead's reply reads negative: a personal call may save it.",
+            link=f"/leads/{lead.id}",
+            dedupe_key=f"negative_reply:{activity.id}",
+            origin={"activity_id": activity.id},
+        ),
         now=now,
-        origin={"activity_id": activity.id},
     )
 
 
@@ -181,17 +183,18 @@ def queue_rescoring(*, session: Session, events: list, now: datetime, watched: t
     due_at = now + timedelta(seconds=session.settings.background_delay_seconds)
     for clinic_id, lead_ids in by_clinic.items():
         if lead_ids:
-            scheduling.schedule_at_commit(
-                session=session,
-                kind=RESCORE_KIND,
-                due_at=due_at,
-                dedupe_key=f"rescore:{first_id}:{clinic_id}",
-                now=now,
-                clinic_id=clinic_id,
-                subject_type="lead",
-                subject_id=lead_ids[0],
-                payload={"lead_ids": lead_ids},
-                origin={"event_id": first_id},
+            session.schedule(
+                scheduling.Job(
+                    kind=RESCORE_KIND,
+                    due_at=due_at,
+                    dedupe_key=f"rescore:{first_id}:{clinic_id}",
+                    now=now,
+                    clinic_id=clinic_id,
+                    subject_type="lead",
+                    subject_id=lead_ids[0],
+                    payload={"lead_ids": lead_ids},
+                    origin={"event_id": first_id},
+                )
             )
 
 

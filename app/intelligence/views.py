@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.intelligence import contact_times, next_call, schemas, service
 
@@ -22,12 +21,10 @@ class BestContactTimes(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.BestContactTimesOut)
     @blp.alt_response(404, description="No such lead in your clinic")
-    def get(self, lead_id):
+    @inject
+    def get(self, lead_id, *, uow, actor, now):
         """The next three open hours most likely to get the call answered, with rates and sample sizes."""
-        with unit_of_work() as session:
-            return contact_times.best_contact_times(
-                session=session, actor=current_actor(), lead_id=lead_id, now=clock.now()
-            )
+        return contact_times.best_contact_times(session=uow, actor=actor, lead_id=lead_id, now=now)
 
 
 @blp.route("/leads/analytics/forecast")
@@ -35,12 +32,10 @@ class Forecast(MethodView):
     @requires(Permission.ANALYTICS)
     @blp.arguments(schemas.ForecastArgs, location="query")
     @blp.response(200, schemas.ForecastOut)
-    def get(self, args):
+    @inject
+    def get(self, args, *, uow, actor, now):
         """Expected conversions per month: the pipeline by stage plus a seasonal baseline of new leads."""
-        with unit_of_work() as session:
-            return service.forecast(
-                session=session, actor=current_actor(), now=clock.now(), months=args["months"]
-            )
+        return service.forecast(session=uow, actor=actor, now=now, months=args["months"])
 
 
 @blp.route("/me/next-task")
@@ -48,18 +43,18 @@ class NextTask(MethodView):
     @requires(Permission.UPDATE)
     @blp.response(200, schemas.NextTaskOut)
     @blp.alt_response(204, description="Nothing left to work")
-    def post(self):
+    @inject
+    def post(self, *, uow, actor, now):
         """My next call: claim the most urgent open task I may work, for a lease (the clinic's
         next_task_lease_minutes, default 10), with why this one (overdue by, the lead's SLA clock
         and the time left, its score, the best time to call). Mine first (one I already hold,
         then those due within the hour), then teammates' unclaimed overdue tasks (unless the clinic
         turned next_task_team_overdue off), then my later ones. Completing, snoozing or cancelling
         the task releases it, as does the lease ending."""
-        with unit_of_work() as session:
-            claim = next_call.next_task(session=session, actor=current_actor(), now=clock.now())
-            if claim is None:
-                return Response(status=204)
-            return claim
+        claim = next_call.next_task(session=uow, actor=actor, now=now)
+        if claim is None:
+            return Response(status=204)
+        return claim
 
 
 @blp.route("/me/next-task/<int:task_id>/renew")
@@ -68,7 +63,7 @@ class RenewNextTask(MethodView):
     @blp.response(200, schemas.NextTaskOut)
     @blp.alt_response(404, description="No such task in your clinic")
     @blp.alt_response(409, description="The task is not claimed by the caller (taken by another, or closed)")
-    def post(self, task_id):
+    @inject
+    def post(self, task_id, *, uow, actor, now):
         """Keep the task I hold for another lease (with why, as next-task)."""
-        with unit_of_work() as session:
-            return next_call.renew(session=session, actor=current_actor(), task_id=task_id, now=clock.now())
+        return next_call.renew(session=uow, actor=actor, task_id=task_id, now=now)

@@ -20,8 +20,9 @@ from app.leads.models import (
     OPEN_STATUSES,
     Lead,
 )
+from app.paging import PageRequest
 
-# Filters of the lead list that a higher domain defines (its handlers.py adds them): the filter's
+# Filters of the lead list that a higher domain defines (LEAD_LIST_FILTERS in app/handlers.py): the filter's
 # name in the query and a function from its value to conditions on Lead (e.g. automation's
 # next_step=none, "no next step planned"). The leads domain cannot import them: they name models
 # of the domains above it.
@@ -58,8 +59,7 @@ def list_leads(
     actor: Actor,
     filters: dict,
     sort: str,
-    page: int,
-    page_size: int,
+    paging: PageRequest,
     now: datetime,
 ) -> tuple[list[Lead], int]:
     """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
@@ -72,7 +72,7 @@ def list_leads(
     ]
     order, tiebreak = list_order(sort)
     rows, total = page_of(
-        session, Lead, conditions, order_by=(order, tiebreak), page=page, page_size=page_size
+        session, Lead, conditions, order_by=(order, tiebreak), page=paging.page, page_size=paging.page_size
     )
     audit.record(
         session=session,

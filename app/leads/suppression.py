@@ -69,7 +69,6 @@ def is_suppressed(*, session: Session, clinic: Clinic, phones, emails) -> bool:
     digests = _digests(key, phones=phones, emails=emails)
     if not digests:
         return False
-    # On the connection: a capture may run in a batched unit (app/db/writes.py), not an ORM session.
     query = sa.select(Suppression.id).where(
         Suppression.clinic_id == clinic_id, Suppression.digest.in_(digests)
     )

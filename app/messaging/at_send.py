@@ -2,7 +2,7 @@
 
 A message may wait hours (quiet hours, a rate-limit window, retries, an admin's retry) and in that
 time the lead may text STOP, be marked do-not-contact or be erased. The notifications worker asks
-this guard (registered in handlers.py) for each claimed message to a lead: the contact policy as it
+this guard (SEND_GUARDS in app/handlers.py) for each claimed message to a lead: the contact policy as it
 stands now (opt-out, do-not-contact, the clinic's suppression list, quiet hours in the lead's
 timezone, and for an automated message the clinic's caps) cancels it, with its reason written on the
 lead's timeline, or defers it to the end of the quiet hours. The caps count the lead's other
@@ -66,11 +66,13 @@ def _cancel(session: Session, lead: Lead, channel: str, reason: str, now: dateti
     activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.NOTE,
-        at=now,
-        recorded_at=now,
-        notes=f"{channel.upper()} not sent: {reason}",
-        details={"send_time_check": True, "channel": channel, "reason": reason},
         automation=False,
+        facts=activities.ActivityFacts(
+            type=ActivityType.NOTE,
+            at=now,
+            recorded_at=now,
+            notes=f"{channel.upper()} not sent: {reason}",
+            details={"send_time_check": True, "channel": channel, "reason": reason},
+        ),
     )
     return notifications.Hold(reason)

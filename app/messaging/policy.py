@@ -41,49 +41,56 @@ class QuietHours:
     end: str
 
 
-def decide(
-    *,
-    channel: str,
-    do_not_contact: bool,
-    opted_out: bool,
-    has_address: bool,
-    at: datetime,
-    timezone: str,
-    quiet_hours: QuietHours | None,
-    daily_cap: int | None,
-    sent_today: int,
-    total_cap: int | None = None,
-    sent_total: int = 0,
-    min_interval: timedelta | None = None,
-    last_sent_at: datetime | None = None,
-    touch_gap: timedelta | None = None,
-    last_touch_at: datetime | None = None,
-) -> Decision:
-    """The policy's answer for a `channel` message due `at`; `sent_today` counts the lead's local day.
+@dataclass(frozen=True)
+class MessageFacts:
+    """What the policy weighs for one `channel` message due `at`: the lead's consent and address,
+    its timezone and the clinic's quiet hours, and the limits on automated messages with the lead's
+    counts (`sent_today` on the lead's local day; `sent_total`, `last_sent_at`: its automated
+    messages so far; `last_touch_at`: its last touch by anyone). A cap or interval of None: no limit
+    (a message a person sends is not an automated one)."""
 
-    `sent_total` and `last_sent_at` are the lead's automated messages so far. A cap or interval of
-    None: no limit (a message a person sends is not an automated one)."""
-    if do_not_contact:
+    channel: str
+    do_not_contact: bool
+    opted_out: bool
+    has_address: bool
+    at: datetime
+    timezone: str
+    quiet_hours: QuietHours | None
+    daily_cap: int | None
+    sent_today: int
+    total_cap: int | None = None
+    sent_total: int = 0
+    min_interval: timedelta | None = None
+    last_sent_at: datetime | None = None
+    touch_gap: timedelta | None = None
+    last_touch_at: datetime | None = None
+
+
+def decide(facts: MessageFacts) -> Decision:
+    """The policy's answer for the message `facts` describe."""
+    channel, at, timezone, quiet_hours = facts.channel, facts.at, facts.timezone, facts.quiet_hours
+    if facts.do_not_contact:
         return Decision(SKIP, DO_NOT_CONTACT)
-    if opted_out:
+    if facts.opted_out:
         return Decision(SKIP, f"the lead opted out of {channel}")
-    if not has_address:
+    if not facts.has_address:
         return Decision(SKIP, f"the lead has no {'email address' if channel == EMAIL else 'phone number'}")
     if quiet_hours is not None:
         until = quiet_until(at, timezone, quiet_hours.start, quiet_hours.end)
         if until is not None:
             why = f"quiet hours {quiet_hours.start}-{quiet_hours.end} ({timezone})"
             return Decision(MOVE, why, until)
-    if total_cap is not None and sent_total >= total_cap:
-        return Decision(SKIP, f"the clinic's limit of {total_cap} automated messages per lead reached")
-    if daily_cap is not None and sent_today >= daily_cap:
-        return Decision(SKIP, f"daily cap of {daily_cap} reached")
-    if min_interval and last_sent_at is not None and at < last_sent_at + min_interval:
-        why = f"at most one automated message every {min_interval.total_seconds() / 60:g} minutes"
-        return Decision(MOVE, why, last_sent_at + min_interval)
-    until = gap_until(at, touch_gap, last_touch_at)
+    if facts.total_cap is not None and facts.sent_total >= facts.total_cap:
+        return Decision(SKIP, f"the clinic's limit of {facts.total_cap} automated messages per lead reached")
+    if facts.daily_cap is not None and facts.sent_today >= facts.daily_cap:
+        return Decision(SKIP, f"daily cap of {facts.daily_cap} reached")
+    interval, last_sent_at = facts.min_interval, facts.last_sent_at
+    if interval and last_sent_at is not None and at < last_sent_at + interval:
+        why = f"at most one automated message every {interval.total_seconds() / 60:g} minutes"
+        return Decision(MOVE, why, last_sent_at + interval)
+    until = gap_until(at, facts.touch_gap, facts.last_touch_at)
     if until is not None:
-        return Decision(MOVE, gap_reason(touch_gap), until)
+        return Decision(MOVE, gap_reason(facts.touch_gap), until)
     return Decision(SEND)
 
 

@@ -55,19 +55,21 @@ def send_message(
     sent = to_lead.send(
         session=session,
         lead=lead,
-        channel=channel,
-        subject=subject,
-        body=body,
         now=now,
-        dedupe_key=manual_dedupe_key(actor, lead_id, idempotency_key),
-        kind=MANUAL_KIND,
-        context={"sent_by": actor.ref},
-        label="Email" if channel == EMAIL else "SMS",
-        sent_by=actor.ref,
-        user_id=actor.user_id,
-        details={},
-        template_id=template_id,
-        not_before=decision.to if decision.verdict == policy.MOVE else None,
+        message=to_lead.LeadMessage(
+            channel=channel,
+            subject=subject,
+            body=body,
+            dedupe_key=manual_dedupe_key(actor, lead_id, idempotency_key),
+            kind=MANUAL_KIND,
+            context={"sent_by": actor.ref},
+            label="Email" if channel == EMAIL else "SMS",
+            sent_by=actor.ref,
+            user_id=actor.user_id,
+            details={},
+            template_id=template_id,
+            not_before=decision.to if decision.verdict == policy.MOVE else None,
+        ),
     )
     notification = sent.notification
     audit.record(

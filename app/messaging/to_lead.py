@@ -106,19 +106,21 @@ def check_policy(
     else:
         limits = _limits(session, lead, clinic.settings, timezone, at) if automated else NO_LIMITS
     return policy.decide(
-        channel=channel,
-        do_not_contact=lead.do_not_contact,
-        opted_out=opted_out,
-        has_address=bool(address),
-        at=at,
-        timezone=timezone,
-        quiet_hours=policy.quiet_hours_of(clinic.settings),
-        **limits,
+        policy.MessageFacts(
+            channel=channel,
+            do_not_contact=lead.do_not_contact,
+            opted_out=opted_out,
+            has_address=bool(address),
+            at=at,
+            timezone=timezone,
+            quiet_hours=policy.quiet_hours_of(clinic.settings),
+            **limits,
+        )
     )
 
 
 def _limits(session: Session, lead: Lead, settings: dict | None, timezone: str, at: datetime) -> dict:
-    """The clinic's limits on automated messages to a lead, and the lead's counts, as `decide` takes them."""
+    """The clinic's limits on automated messages to a lead, and its counts, as `MessageFacts` takes them."""
     sent_total, last_sent_at = automated_history(session=session, lead=lead)
     return {
         "daily_cap": policy.daily_cap_of(settings),
@@ -182,51 +184,59 @@ def render(*, session: Session, lead: Lead, subject: str | None, body: str) -> t
         raise ValidationFailed("body", f"the message text cannot be rendered: {error}") from None
 
 
-def send(
-    *,
-    session: Session,
-    lead: Lead,
-    channel: str,
-    subject: str | None,
-    body: str,
-    now: datetime,
-    dedupe_key: str,
-    kind: str,
-    context: dict,
-    label: str,
-    sent_by: str,
-    details: dict,
-    template_id: int | None = None,
-    not_before: datetime | None = None,
-    user_id: int | None = None,
-) -> Sent:
+@dataclass(frozen=True)
+class LeadMessage:
+    """A message to send a lead: its text (merge fields not yet filled), the ledger's dedupe key and
+    kind, and how the lead's timeline names it (`label`, `sent_by`, `details`); `not_before`: held
+    until then (quiet hours)."""
+
+    channel: str
+    subject: str | None
+    body: str
+    dedupe_key: str
+    kind: str
+    context: dict
+    label: str
+    sent_by: str
+    details: dict
+    template_id: int | None = None
+    not_before: datetime | None = None
+    user_id: int | None = None
+
+
+def send(*, session: Session, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
     """Render, queue on the notifications ledger and log on the lead's timeline (`label: text`), by
     `sent_by` (a person's ref, or the system's): raises ValidationFailed (`body`) before anything is
     written when the text cannot be rendered."""
-    subject_text, body_text = render(session=session, lead=lead, subject=subject, body=body)
+    channel, template_id, sent_by = message.channel, message.template_id, message.sent_by
+    subject_text, body_text = render(session=session, lead=lead, subject=message.subject, body=message.body)
     notification = notifications.send_to_lead(
         session=session,
         lead=lead,
-        channel=channel,
-        subject=subject_text,
-        body=body_text,
-        dedupe_key=dedupe_key,
+        message=notifications.MessageToLead(
+            channel=channel,
+            subject=subject_text,
+            body=body_text,
+            dedupe_key=message.dedupe_key,
+            kind=message.kind,
+            context=message.context,
+            not_before=message.not_before,
+        ),
         now=now,
-        kind=kind,
-        context=context,
-        not_before=not_before,
     )
     template_details = {"message_template_id": template_id} if template_id is not None else {}
     activity = activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.EMAIL if channel == policy.EMAIL else ActivityType.SMS,
-        at=now,
-        actor_ref=sent_by,
-        user_id=user_id,
-        direction=ActivityDirection.OUTBOUND,
-        notes=f"{label}: {(subject_text or body_text)[:200]}",
-        details={"notification_id": notification.id, **details, **template_details},
+        facts=activities.ActivityFacts(
+            type=ActivityType.EMAIL if channel == policy.EMAIL else ActivityType.SMS,
+            at=now,
+            actor_ref=sent_by,
+            user_id=message.user_id,
+            direction=ActivityDirection.OUTBOUND,
+            notes=f"{message.label}: {(subject_text or body_text)[:200]}",
+            details={"notification_id": notification.id, **message.details, **template_details},
+        ),
     )
     if template_id is not None:
         templates.record_use(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Response, current_app, request
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, public, requires
+from app.access import public, requires
 from app.api import check_if_match, make_blueprint, with_etag
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.errors import NotFound
 from app.idempotency.web import idempotent
@@ -23,61 +22,52 @@ class MessageTemplates(MethodView):
     @requires(Permission.READ)
     @blp.arguments(schemas.TemplateQueryArgs, location="query")
     @blp.response(200, schemas.MessageTemplateStatsOut(many=True))
-    def get(self, args):
+    @inject
+    def get(self, args, *, uow, actor):
         """The clinic's message templates, with their usage and reply counts."""
-        with unit_of_work() as session:
-            return service.list_with_counts(
-                session=session, clinic_id=current_actor().clinic_id, channel=args.get("channel")
-            )
+        return service.list_with_counts(session=uow, clinic_id=actor.clinic_id, channel=args.get("channel"))
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.MessageTemplateIn)
     @blp.response(201, schemas.MessageTemplateOut)
     @blp.alt_response(409, description="A template of that name exists")
-    def post(self, body):
+    @inject
+    def post(self, body, *, uow, actor, now):
         """Create an email or SMS template; its merge fields are checked now."""
-        with unit_of_work() as session:
-            return service.create_template(session=session, actor=current_actor(), data=body, now=clock.now())
+        return service.create_template(session=uow, actor=actor, data=body, now=now)
 
 
 @blp.route("/message-templates/<int:template_id>")
 class MessageTemplateById(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.MessageTemplateStatsOut)
-    def get(self, template_id):
+    @inject
+    def get(self, template_id, *, uow, actor):
         """One template, with its usage and reply counts."""
-        with unit_of_work() as session:
-            template = service.get_with_counts(
-                session=session, clinic_id=current_actor().clinic_id, template_id=template_id
-            )
-            return with_etag(template, schemas.MessageTemplateOut())
+        template = service.get_with_counts(session=uow, clinic_id=actor.clinic_id, template_id=template_id)
+        return with_etag(template, schemas.MessageTemplateOut())
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.MessageTemplateUpdateIn)
     @blp.response(200, schemas.MessageTemplateOut)
     @blp.alt_response(409, description="A template of that name exists")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
-    def put(self, body, template_id):
+    @inject
+    def put(self, body, template_id, *, uow, actor, now):
         """Change a template's name or texts; the next message made from it uses them."""
-        actor = current_actor()
-        with unit_of_work() as session:
-            current = service.get_template(
-                session=session, clinic_id=actor.clinic_id, template_id=template_id
-            )
-            check_if_match(current, schemas.MessageTemplateOut())
-            template = service.update_template(
-                session=session, actor=actor, template_id=template_id, data=body, now=clock.now()
-            )
-            return with_etag(template, schemas.MessageTemplateOut())
+        current = service.get_template(session=uow, clinic_id=actor.clinic_id, template_id=template_id)
+        check_if_match(current, schemas.MessageTemplateOut())
+        template = service.update_template(
+            session=uow, actor=actor, template_id=template_id, data=body, now=now
+        )
+        return with_etag(template, schemas.MessageTemplateOut())
 
     @requires(Permission.CONFIGURE)
     @blp.response(204)
-    def delete(self, template_id):
+    @inject
+    def delete(self, template_id, *, uow, actor, now):
         """Delete a template: rules and sequences naming it skip their message (on the why-trail)."""
-        with unit_of_work() as session:
-            service.delete_template(
-                session=session, actor=current_actor(), template_id=template_id, now=clock.now()
-            )
+        service.delete_template(session=uow, actor=actor, template_id=template_id, now=now)
 
 
 @blp.route("/message-templates/<int:template_id>/preview")
@@ -85,16 +75,16 @@ class MessageTemplatePreview(MethodView):
     @requires(Permission.READ)
     @blp.arguments(schemas.PreviewIn)
     @blp.response(200, schemas.PreviewOut)
-    def post(self, body, template_id):
+    @inject
+    def post(self, body, template_id, *, uow, actor, now):
         """The template rendered for a lead of the clinic, or for a sample lead."""
-        with unit_of_work() as session:
-            return service.preview(
-                session=session,
-                actor=current_actor(),
-                template_id=template_id,
-                lead_id=body.get("lead_id"),
-                now=clock.now(),
-            )
+        return service.preview(
+            session=uow,
+            actor=actor,
+            template_id=template_id,
+            lead_id=body.get("lead_id"),
+            now=now,
+        )
 
 
 @blp.route("/leads/<int:lead_id>/messages")
@@ -104,18 +94,18 @@ class LeadMessages(MethodView):
     @blp.arguments(schemas.LeadMessageIn)
     @blp.response(201, schemas.LeadMessageOut)
     @blp.alt_response(409, description="The contact policy holds it back, or the lead is converted")
-    def post(self, body, lead_id):
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
         """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline.
         With an Idempotency-Key a repeated request (a double click, a client's retry) sends once."""
-        with unit_of_work() as session:
-            return send.send_message(
-                session=session,
-                actor=current_actor(),
-                lead_id=lead_id,
-                data=body,
-                now=clock.now(),
-                idempotency_key=request.headers.get("Idempotency-Key"),
-            )
+        return send.send_message(
+            session=uow,
+            actor=actor,
+            lead_id=lead_id,
+            data=body,
+            now=now,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
 
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
@@ -131,11 +121,11 @@ class OneClickUnsubscribe(MethodView):
     @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
     @blp.response(200, content_type="text/html")
     @blp.alt_response(404, description="Not a valid unsubscribe link: a page saying so", **HTML_PAGE)
-    def get(self, token):
+    @inject
+    def get(self, token, *, uow):
         """A small confirmation page: a GET (a link scanner, a preview) never unsubscribes."""
         try:
-            with unit_of_work() as session:
-                unsubscribe.lead_of(session=session, secret=_secret(), token=token)
+            unsubscribe.lead_of(session=uow, secret=_secret(), token=token)
         except NotFound:
             return _not_valid()
         page = _PAGE.format(title="Unsubscribe", text="Stop receiving these emails?", form=_FORM)
@@ -144,12 +134,12 @@ class OneClickUnsubscribe(MethodView):
     @public("the signed token in the URL: the link in List-Unsubscribe of the lead's emails")
     @blp.response(200, content_type="text/html")
     @blp.alt_response(404, description="Not a valid unsubscribe link: a page saying so", **HTML_PAGE)
-    def post(self, token):
+    @inject
+    def post(self, token, *, uow, now):
         """RFC 8058 one-click (form `List-Unsubscribe=One-Click`): the lead is opted out of email,
         audited; again changes nothing."""
         try:
-            with unit_of_work() as session:
-                unsubscribe.unsubscribe(session=session, secret=_secret(), token=token, now=clock.now())
+            unsubscribe.unsubscribe(session=uow, secret=_secret(), token=token, now=now)
         except NotFound:
             return _not_valid()
         page = _PAGE.format(title="Unsubscribed", text="You will not receive these emails any more.", form="")

@@ -12,6 +12,7 @@ from app.db import page_of
 from app.errors import Conflict, NotFound
 from app.notifications import outgoing
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.paging import PageRequest
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
 # A message (SMS or email) whose outcome is unknown may already have reached the lead: sent again
@@ -42,8 +43,7 @@ def list_deliveries(
     status: str | None,
     channel: str | None,
     since: datetime | None,
-    page: int,
-    page_size: int,
+    paging: PageRequest,
 ) -> tuple[list[Notification], int]:
     """The clinic's outgoing messages (not in-app), newest first, by status, channel and creation time."""
     conditions = _delivery_filter(clinic_id, status, channel, since)
@@ -52,8 +52,8 @@ def list_deliveries(
         Notification,
         conditions,
         order_by=(Notification.created_at.desc(), Notification.id.desc()),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     return rows, total
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,6 +13,21 @@ from app.db import insert_now, new_row, page_of
 from app.errors import NotFound
 from app.notifications import queries
 from app.notifications.models import Channel, DeliveryStatus, Notification
+from app.paging import PageRequest
+
+
+@dataclass(frozen=True)
+class StaffNotice:
+    """What a staff member is told: a `kind` (their preferences choose its channels), a title, a
+    body and a link, the dedupe key that makes it once, and `origin` (kept in the row's context):
+    what made it, e.g. an automation rule's step."""
+
+    kind: str
+    title: str
+    body: str
+    link: str | None
+    dedupe_key: str
+    origin: dict | None = None
 
 
 def notify_in_app(
@@ -19,21 +35,15 @@ def notify_in_app(
     session: Session,
     clinic_id: int,
     user_id: int,
-    kind: str,
-    title: str,
-    body: str,
-    link: str | None,
-    dedupe_key: str,
+    notice: StaffNotice,
     now: datetime,
-    origin: dict | None = None,
     known_new: bool = False,
 ) -> Notification:
     """An in-app notification, at most one per dedupe key (a redelivered job adds nothing).
 
     `known_new`: the key names something made in this very transaction (an automation step), so
-    it cannot exist yet: no lookup, no savepoint.
-
-    `origin` (kept in the row's context) says what made it, e.g. an automation rule's step."""
+    it cannot exist yet: no lookup, no savepoint."""
+    dedupe_key, origin = notice.dedupe_key, notice.origin
     existing = None if known_new else queries.by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
@@ -42,10 +52,10 @@ def notify_in_app(
         clinic_id=clinic_id,
         recipient_user_id=user_id,
         channel=Channel.IN_APP,
-        kind=kind,
-        title=title[:300],
-        body=body,
-        link=link,
+        kind=notice.kind,
+        title=notice.title[:300],
+        body=notice.body,
+        link=notice.link,
         status=DeliveryStatus.SENT,  # in-app is delivered by being stored
         attempts=1,
         dedupe_key=dedupe_key,
@@ -64,7 +74,7 @@ def notify_in_app(
 
 
 def inbox(
-    *, session: Session, user_id: int, unread_only: bool, page: int, page_size: int
+    *, session: Session, user_id: int, unread_only: bool, paging: PageRequest
 ) -> tuple[list[Notification], int]:
     """A user's in-app notifications: unread first, then newest first."""
     conditions = [Notification.recipient_user_id == user_id, Notification.channel == Channel.IN_APP]
@@ -76,8 +86,8 @@ def inbox(
         Notification,
         conditions,
         order_by=(unread_first, Notification.created_at.desc(), Notification.id.desc()),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     return rows, total
 

@@ -18,18 +18,20 @@ def send_invitation(
 ) -> None:
     outgoing.send(
         session=session,
-        channel=Channel.EMAIL,
-        clinic_id=user.clinic_id,
-        to_address=user.email,
-        template="invitation",
-        context={
-            "user_name": user.name,
-            "link": link,
-            "expires_at": expires_at.strftime("%Y-%m-%d %H:%M UTC"),
-        },
-        # One email per link: a new link (a later invitation) is a new message.
-        dedupe_key=f"invitation:{user.id}:{now.isoformat()}",
+        message=outgoing.OutgoingMessage(
+            clinic_id=user.clinic_id,
+            channel=Channel.EMAIL,
+            to_address=user.email,
+            template="invitation",
+            context={
+                "user_name": user.name,
+                "link": link,
+                "expires_at": expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            },
+            # One email per link: a new link (a later invitation) is a new message.
+            dedupe_key=f"invitation:{user.id}:{now.isoformat()}",
+            kind=KIND,
+            recipient_user_id=user.id,
+        ),
         now=now,
-        kind=KIND,
-        recipient_user_id=user.id,
     )

@@ -1,5 +1,5 @@
 """Outgoing email and SMS, queued in the caller's transaction: a row rendered now (pending) and the
-ledger job that delivers it after commit (delivery.py sends it); once per dedupe key."""
+ledger job that delivers it after commit (app/notifications/worker/ sends it); once per dedupe key."""
 
 from __future__ import annotations
 
@@ -50,45 +50,47 @@ def delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict
 def schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
     """Put the row's next attempt on the ledger, due at `due_at`."""
     notification.next_attempt_at = due_at
-    scheduling.schedule(
-        session=session, now=now, **delivery_job(notification.id, notification.clinic_id, due_at)
-    )
+    session.schedule(scheduling.Job(now=now, **delivery_job(notification.id, notification.clinic_id, due_at)))
 
 
-def send(
-    *,
-    session: Session,
-    clinic_id: int,
-    channel: str,
-    to_address: str | None,
-    template: str,
-    context: dict,
-    dedupe_key: str,
-    now: datetime,
-    kind: str = "message",
-    lead_id: int | None = None,
-    recipient_user_id: int | None = None,
-    not_before: datetime | None = None,
-) -> Notification:
-    """An email or SMS (`channel`) in the caller's transaction: rendered now, delivered after commit;
-    once per dedupe key."""
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """An email or SMS (`channel`) to `to_address`: its template and merge context, the dedupe key
+    that makes it once, its kind, whom it is for (a lead, a staff member) and `not_before`: held
+    until then (quiet hours)."""
+
+    clinic_id: int
+    channel: str
+    to_address: str | None
+    template: str
+    context: dict
+    dedupe_key: str
+    kind: str = "message"
+    lead_id: int | None = None
+    recipient_user_id: int | None = None
+    not_before: datetime | None = None
+
+
+def send(*, session: Session, message: OutgoingMessage, now: datetime) -> Notification:
+    """The `message` in the caller's transaction: rendered now, delivered after commit; once per
+    dedupe key."""
+    clinic_id, channel, dedupe_key = message.clinic_id, message.channel, message.dedupe_key
+    to_address = (message.to_address or "")[:254]
     existing = queries.by_dedupe_key(session, dedupe_key)
     if existing is not None:
         return existing
     clinic = session.get(Clinic, clinic_id)
-    context = {"clinic_name": clinic.name if clinic else "", **context}
-    subject, text, html = rendering.render(template, channel, context)
+    context = {"clinic_name": clinic.name if clinic else "", **message.context}
+    subject, text, html = rendering.render(message.template, channel, context)
     notification = Notification(
         clinic_id=clinic_id,
-        recipient_user_id=recipient_user_id,
-        lead_id=lead_id,
-        to_address=(to_address or "")[:254],
-        to_address_index=recipients.index_of(
-            keys=keys_of(session), clinic_id=clinic_id, address=(to_address or "")[:254]
-        ),
+        recipient_user_id=message.recipient_user_id,
+        lead_id=message.lead_id,
+        to_address=to_address,
+        to_address_index=recipients.index_of(keys=keys_of(session), clinic_id=clinic_id, address=to_address),
         channel=channel,
-        kind=kind[:32],
-        template=template,
+        kind=message.kind[:32],
+        template=message.template,
         title=subject[:300],
         body=text,
         body_html=html,
@@ -103,6 +105,7 @@ def send(
             session.add(notification)
     except IntegrityError:
         return queries.by_dedupe_key(session, dedupe_key)
+    not_before = message.not_before
     due = not_before if not_before is not None and not_before > now else now
     schedule_delivery(session, notification, due, now)
     return notification
@@ -117,7 +120,7 @@ def _jsonable(context: dict) -> dict:
 # A campaign, a digest run or a bulk action queues hundreds of messages in one transaction. Row by row
 # that is ~6 round trips each (dedupe lookup, clinic, savepoint, insert, ledger insert, ledger reload);
 # here it is one cached multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING for the messages and
-# one `schedule_many` for their delivery jobs, whatever the count. Same rows, same jobs, same
+# one ledger INSERT for their delivery jobs (at the commit), whatever the count. Same rows, same jobs, same
 # once-per-dedupe-key rule as send.
 
 _MESSAGE_FIELDS = frozenset(
@@ -142,7 +145,8 @@ def queue_many(*, session: Session, channel: str, messages: Iterable[dict], now:
     keys = keys_of(session)
     rows = [_row_values(spec, channel, names, now) | _index_value(spec, keys) for spec in specs]
     created = {row.dedupe_key: row for row in queries.insert_many(session, rows)}
-    scheduling.schedule_many(session=session, jobs=batch_jobs(created.values()), now=now)
+    for job in batch_jobs(created.values()):
+        session.schedule(scheduling.Job(now=now, **job))
     return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
 
 
@@ -168,16 +172,8 @@ def _checked_spec(spec: dict) -> dict:
 
 
 def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
-    return send(
-        session=session,
-        channel=channel,
-        now=now,
-        kind=spec.get("kind") or "message",
-        lead_id=spec.get("lead_id"),
-        recipient_user_id=spec.get("recipient_user_id"),
-        not_before=spec.get("not_before"),
-        **{k: spec[k] for k in ("clinic_id", "to_address", "template", "context", "dedupe_key")},
-    )
+    message = OutgoingMessage(channel=channel, **{**spec, "kind": spec.get("kind") or "message"})
+    return send(session=session, message=message, now=now)
 
 
 def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
@@ -248,33 +244,37 @@ def batch_jobs(created: Iterable) -> list[dict]:
     return jobs
 
 
-def send_to_lead(
-    *,
-    session: Session,
-    lead,
-    channel: str,
-    subject: str,
-    body: str,
-    dedupe_key: str,
-    now: datetime,
-    kind: str = "lead_message",
-    template: str = "lead_message",
-    context: dict | None = None,
-    not_before: datetime | None = None,
-) -> Notification:
+@dataclass(frozen=True)
+class MessageToLead:
+    """A lead's email or SMS (`channel`), its text already rendered (`subject`, `body`): the dedupe
+    key that makes it once, its kind and template, more merge context, and `not_before`: held until
+    then (quiet hours)."""
+
+    channel: str
+    subject: str | None
+    body: str
+    dedupe_key: str
+    kind: str = "lead_message"
+    template: str = "lead_message"
+    context: dict | None = None
+    not_before: datetime | None = None
+
+
+def send_to_lead(*, session: Session, lead, message: MessageToLead, now: datetime) -> Notification:
     """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
+    channel = message.channel
     if channel not in (Channel.EMAIL, Channel.SMS):
         raise ValueError(f"leads are written to by email or sms, not {channel!r}")
-    return send(
-        session=session,
-        channel=channel,
+    context = {"subject": message.subject, "body": message.body, "first_name": lead.first_name}
+    outgoing = OutgoingMessage(
         clinic_id=lead.clinic_id,
+        channel=channel,
         to_address=(lead.email if channel == Channel.EMAIL else lead.phone) or "",
-        template=template,
-        context={"subject": subject, "body": body, "first_name": lead.first_name, **(context or {})},
-        dedupe_key=dedupe_key,
-        now=now,
-        kind=kind,
+        template=message.template,
+        context={**context, **(message.context or {})},
+        dedupe_key=message.dedupe_key,
+        kind=message.kind,
         lead_id=lead.id,
-        not_before=not_before,
+        not_before=message.not_before,
     )
+    return send(session=session, message=outgoing, now=now)

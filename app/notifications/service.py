@@ -15,9 +15,9 @@ from app.auth.models import Clinic, User
 from app.db.protected import keys_of
 from app.notifications import outgoing, preferences, recipients
 from app.notifications.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
-from app.notifications.inbox import notify_in_app
+from app.notifications.inbox import StaffNotice, notify_in_app
 from app.notifications.models import Channel, Notification
-from app.notifications.outgoing import queue_many, send, send_to_lead
+from app.notifications.outgoing import MessageToLead, OutgoingMessage, queue_many, send, send_to_lead
 from app.notifications.receipts import email_bounced, email_delivered, email_notification
 from app.notifications.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
 from app.notifications.worker.sending import Hold, on_send
@@ -27,6 +27,9 @@ __all__ = [
     "RETRYABLE",
     "SUMMARY_FREQUENCIES",
     "Hold",
+    "MessageToLead",
+    "OutgoingMessage",
+    "StaffNotice",
     "bulk_retryable",
     "email_bounced",
     "email_delivered",
@@ -51,56 +54,48 @@ def notify_staff(
     session: Session,
     clinic_id: int,
     user_id: int | None,
-    kind: str,
-    title: str,
-    body: str,
-    link: str | None,
-    dedupe_key: str,
+    notice: StaffNotice,
     now: datetime,
-    origin: dict | None = None,
     known_new: bool = False,
 ) -> Notification | None:
     """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
-    channels they chose for `kind`, deferred to the end of their quiet hours. Returns the in-app row."""
+    channels they chose for the notice's kind, deferred to the end of their quiet hours. Returns the
+    in-app row."""
     in_app = notify_in_app(
-        session=session,
-        clinic_id=clinic_id,
-        user_id=user_id,
-        kind=kind,
-        title=title,
-        body=body,
-        link=link,
-        dedupe_key=dedupe_key,
-        now=now,
-        origin=origin,
-        known_new=known_new,
+        session=session, clinic_id=clinic_id, user_id=user_id, notice=notice, now=now, known_new=known_new
     )
     if user_id is None:
         return in_app
+    kind = notice.kind
     copies = [c for c in preferences.channels_of(session, user_id, kind) if c in (Channel.EMAIL, Channel.SMS)]
     if not copies:
         return in_app
     user = session.get(User, user_id)
     prefs = preferences.preferences_of(session, user_id)
     not_before = preferences.after_quiet_hours(session, user_id, prefs, now)
-    context = {"title": title, "body": body, "link": link, "user_name": user.name, "origin": origin}
+    context = {
+        "title": notice.title,
+        "body": notice.body,
+        "link": notice.link,
+        "user_name": user.name,
+        "origin": notice.origin,
+    }
     for channel in copies:
         address = user.email if channel == Channel.EMAIL else (prefs.sms_number if prefs else None)
         if not address:
             continue
-        outgoing.send(
-            session=session,
-            channel=channel,
+        message = outgoing.OutgoingMessage(
             clinic_id=clinic_id,
+            channel=channel,
             to_address=address,
             template="staff_alert",
             context=context,
-            dedupe_key=f"{dedupe_key}:{channel}",
-            now=now,
+            dedupe_key=f"{notice.dedupe_key}:{channel}",
             kind=kind,
             recipient_user_id=user_id,
             not_before=not_before,
         )
+        outgoing.send(session=session, message=message, now=now)
     return in_app
 
 

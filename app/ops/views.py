@@ -3,10 +3,10 @@
 from flask import Response, current_app, request
 from flask.views import MethodView
 
-from app import clock
 from app.access import public
 from app.api import make_blueprint
-from app.app_db import get_db, unit_of_work
+from app.api.injection import inject
+from app.app_db import get_db
 from app.ops import metrics, service
 
 blp = make_blueprint("ops", "Health probes")
@@ -45,18 +45,18 @@ class Metrics(MethodView):
     @blp.alt_response(200, description="Prometheus text exposition format 0.0.4", content_type="text/plain")
     @blp.alt_response(401, description="Missing or wrong bearer token")
     @blp.alt_response(404, description="METRICS_TOKEN is not configured")
-    def get(self):
+    @inject
+    def get(self, *, uow, now):
         """Prometheus text: request latency, job outcomes and lateness, jobs by status, notifications,
         orphan leads, queues, due-job lag (text 0.0.4 unless Accept asks for OpenMetrics)."""
         metrics.check_token(
-            configured=current_app.config["SETTINGS"].metrics_token,
+            configured=uow.settings.metrics_token,
             authorization=request.headers.get("Authorization"),
         )
-        with unit_of_work() as session:
-            body, content_type = metrics.exposition(
-                session=session,
-                redis=current_app.extensions["followup.redis"],
-                now=clock.now(),
-                accept=request.headers.get("Accept"),
-            )
+        body, content_type = metrics.exposition(
+            session=uow,
+            redis=current_app.extensions["followup.redis"],
+            now=now,
+            accept=request.headers.get("Accept"),
+        )
         return Response(body, mimetype=None, content_type=content_type)

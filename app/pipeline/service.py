@@ -6,6 +6,7 @@ writes a STAGE_CHANGE activity and a `lead.stage_changed` event, all in the call
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -220,13 +221,15 @@ def _move(
     activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.STAGE_CHANGE,
-        at=now,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        previous_stage=previous,
-        new_stage=target.slug,
-        notes=notes,
+        facts=activities.ActivityFacts(
+            type=ActivityType.STAGE_CHANGE,
+            at=now,
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+            previous_stage=previous,
+            new_stage=target.slug,
+            notes=notes,
+        ),
     )
     audit.record(
         session=session,
@@ -248,17 +251,19 @@ def _ensure_may_close(lead: Lead) -> None:
         raise InvalidTransition(f"lead {lead.id} is already lost", code="lead_closed")
 
 
+@dataclass(frozen=True)
+class StageChange:
+    """A move of a lead to `stage`: to lost with a `reason`; `notes` for its timeline; into
+    pending_decision with why the family hesitates (`hesitation_reason`)."""
+
+    stage: str
+    reason: str | None = None
+    notes: str | None = None
+    hesitation_reason: str | None = None
+
+
 def change_stage(
-    *,
-    session: Session,
-    actor: Actor,
-    lead_id: int,
-    stage: str,
-    reason: str | None,
-    notes: str | None,
-    now: datetime,
-    hesitation_reason: str | None = None,
-    ask_why: bool = True,
+    *, session: Session, actor: Actor, lead_id: int, change: StageChange, now: datetime, ask_why: bool = True
 ) -> Lead:
     """Move a lead forward (skipping is fine), or to lost with a reason; never backwards.
 
@@ -266,26 +271,28 @@ def change_stage(
     move may leave it unknown."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     leads.ensure_not_converted(lead)
-    target = _target_stage(session, lead, stage)
+    target = _target_stage(session, lead, change.stage)
     if target.slug == rules.LOST:
-        if not reason:
+        if not change.reason:
             raise ValidationFailed("reason", "a lost lead needs a reason (LostReason)")
-        return mark_lost(session=session, actor=actor, lead_id=lead.id, reason=reason, notes=notes, now=now)
+        return mark_lost(
+            session=session, actor=actor, lead_id=lead.id, reason=change.reason, notes=change.notes, now=now
+        )
     if target.slug == rules.TREATMENT_STARTED:
         raise ValidationFailed(
             "stage", "treatment_started converts the lead: use POST /api/leads/<id>/convert"
         )
-    if reason is not None:
+    if change.reason is not None:
         raise ValidationFailed("reason", "a reason is only for moving to lost")
-    _check_hesitation(target.slug, hesitation_reason, ask_why)
+    _check_hesitation(target.slug, change.hesitation_reason, ask_why)
     refusal = rules.move_refusal(_view(_current_stage(session, lead)), _view(target))
     if refusal:
         raise InvalidTransition(refusal)
     if lead.status == LeadStatus.NEW:
         lead.status = LeadStatus.ACTIVE.value  # out of new_lead: the lead is being worked
-    if hesitation_reason is not None:
-        lead.hesitation_reason = hesitation_reason
-    _move(session, lead, target, actor, now, notes=notes)
+    if change.hesitation_reason is not None:
+        lead.hesitation_reason = change.hesitation_reason
+    _move(session, lead, target, actor, now, notes=change.notes)
     return lead
 
 

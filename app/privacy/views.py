@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.privacy import erasure
 
@@ -35,16 +34,15 @@ class ErasureOut(Schema):
 class LeadErasure(MethodView):
     @requires(Permission.ERASE)
     @blp.response(200, ErasureOut)
-    def post(self, lead_id):
+    @inject
+    def post(self, lead_id, *, uow, actor, now):
         """Erase the lead's personal and health data everywhere it was copied; an anonymised
         tombstone stays for analytics, and its phone and email are never contacted again.
         Audited; repeating it is harmless."""
-        actor = current_actor()
-        with unit_of_work() as session:
-            return erasure.erase(
-                session=session,
-                clinic_id=actor.clinic_id,
-                lead_id=lead_id,
-                actor_ref=actor.ref,
-                now=clock.now(),
-            )
+        return erasure.erase(
+            session=uow,
+            clinic_id=actor.clinic_id,
+            lead_id=lead_id,
+            actor_ref=actor.ref,
+            now=now,
+        )

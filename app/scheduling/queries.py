@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from app.db import allocate_ids, loaded, new_row
+from app.db import allocate_ids, loaded
 from app.scheduling.models import ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
@@ -56,13 +56,12 @@ def _insert_from_arrays(returning: str) -> str:
 
 # RETURNING every column: the created rows become the session's objects without a SELECT after.
 _INSERT_ROWS = sa.text(_insert_from_arrays(", ".join(c.name for c in _JOBS.c))).columns(*_JOBS.c)
-# Rows nobody needs back as objects (scheduling.schedule_at_commit): what publishing them takes.
+# Rows nobody needs back as objects (a unit's jobs, written at its commit by `Job.write_all`):
+# what publishing them takes.
 _PLAIN_COLUMNS = ("id", "status", "queue", "due_at", "kind", "subject_type", "subject_id")
 _INSERT_PLAIN = sa.text(_insert_from_arrays(", ".join(_PLAIN_COLUMNS))).columns(
     *(_JOBS.c[name] for name in _PLAIN_COLUMNS)
 )
-# Ledger rows by the thousand (app/scheduling/batch.py): their ids and due times only.
-_INSERT_IDS = sa.text(_insert_from_arrays("id, due_at"))
 
 
 def _first_of_each_key(rows: list[dict]) -> list[dict]:
@@ -123,12 +122,6 @@ def _insert_new(session: Session, rows: list[dict], statement: sa.Executable) ->
     return sorted(result, key=lambda row: row.id)
 
 
-def insert_ids(session: Session, rows: list[dict]) -> list[sa.Row]:
-    """PostgreSQL: INSERT the rows whose dedupe_key is new; their (id, due_at)."""
-    session.flush()
-    return session.execute(_INSERT_IDS, _arrays(_first_of_each_key(rows))).all()
-
-
 def existing(session: Session, dedupe_key: str) -> ScheduledJob:
     """The row scheduled under `dedupe_key`, found through its key."""
     job_id = sa.select(_KEYS.c.job_id).where(_KEYS.c.dedupe_key == dedupe_key).scalar_subquery()
@@ -158,21 +151,3 @@ def without_jit(session: Session) -> None:
     and compiling its expressions costs more than running it."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_NO_JIT)
-
-
-def written_with_the_unit(session) -> bool:
-    """Whether the unit of work writes its rows in one statement at its end (a batched unit): a
-    ledger row then goes in with them, its dedupe_key new by construction (no ON CONFLICT)."""
-    return session.batched
-
-
-def add_to_unit(session, values: dict) -> ScheduledJob:
-    """One ledger row (values by column) added to a batched unit, with a reserved id, and its key."""
-    job = session.add(new_row(ScheduledJob, **values), with_id=True)
-    session.add(new_row(ScheduledJobKey, dedupe_key=job.dedupe_key, job_id=job.id))
-    return job
-
-
-def inserts_from_arrays(session: Session) -> bool:
-    """Whether `insert_ids` runs here (PostgreSQL's unnest)."""
-    return session.get_bind().dialect.name == "postgresql"

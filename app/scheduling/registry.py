@@ -1,4 +1,4 @@
-"""Job kinds: each domain registers the handler of its own kinds when the app starts.
+"""Job kinds: the handler each kind runs with, as the composition root lists them (app/handlers.py).
 
 A handler is plain service code, `handler(*, session, job, now)`, run inside the claim transaction:
 its database effect commits together with the row's `done`, or not at all. The claim has already
@@ -48,7 +48,7 @@ def register(
 
     `drain`: many rows of the kind come due at once and each is short (events processing): one
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
-    (see scheduling.service._add_to_unit and run_job).
+    (see scheduling.service._wake and runner.run_job).
 
     `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
     then records the outcome) or needs the app's settings: it is called with `db=` too, the Database
@@ -74,18 +74,24 @@ def register(
     (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
     A kind whose rows are due when written (events processing) needs no such look.
     """
+    add(JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields, due_later))
+
+
+def add(kind: JobKind) -> None:
+    """Make `kind.handler` run the jobs of `kind.name` (the composition root's JOB_KINDS, app/handlers.py)."""
+    name, queue, batch = kind.name, kind.queue, kind.batch
     if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r} for job kind {kind!r}; use one of {', '.join(QUEUES)}")
-    if batch < 1 or (batch > 1 and takes_db):
-        raise ValueError(f"job kind {kind!r}: batch must be 1 for a kind that takes_db, else >= 1")
-    existing = _KINDS.get(kind)
-    if existing is not None and _name(existing.handler) != _name(handler):
-        raise ValueError(f"job kind {kind!r} is already handled by {_name(existing.handler)}")
-    if yields and (queue == "realtime" or drain):
-        raise ValueError(f"job kind {kind!r}: only a background kind that does not drain yields")
-    if due_later and not drain:
-        raise ValueError(f"job kind {kind!r}: due_later is for a draining kind")
-    _KINDS[kind] = JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields, due_later)
+        raise ValueError(f"unknown queue {queue!r} for job kind {name!r}; use one of {', '.join(QUEUES)}")
+    if batch < 1 or (batch > 1 and kind.takes_db):
+        raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that takes_db, else >= 1")
+    existing = _KINDS.get(name)
+    if existing is not None and _name(existing.handler) != _name(kind.handler):
+        raise ValueError(f"job kind {name!r} is already handled by {_name(existing.handler)}")
+    if kind.yields and (queue == "realtime" or kind.drain):
+        raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
+    if kind.due_later and not kind.drain:
+        raise ValueError(f"job kind {name!r}: due_later is for a draining kind")
+    _KINDS[name] = kind
 
 
 def kind_of(kind: str) -> JobKind | None:

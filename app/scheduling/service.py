@@ -8,9 +8,9 @@ first one that succeeded, and any concurrent duplicate, does nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -37,93 +37,72 @@ _DISPATCH_KEY = "scheduling.dispatch_after_commit"
 # --- scheduling -----------------------------------------------------------------------------------
 
 
-def schedule(
-    *,
-    session: Session,
-    kind: str,
-    due_at: datetime,
-    dedupe_key: str,
-    now: datetime,
-    clinic_id: int | None = None,
-    subject_type: str | None = None,
-    subject_id: int | None = None,
-    payload: dict | None = None,
-    origin: dict | None = None,
-    max_attempts: int | None = None,
-) -> ScheduledJob:
-    """Add a ledger row to the caller's transaction; the same dedupe_key again returns the existing row."""
-    spec = {
-        "kind": kind,
-        "due_at": due_at,
-        "dedupe_key": dedupe_key,
-        "clinic_id": clinic_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "payload": payload,
-        "origin": origin,
-        "max_attempts": max_attempts,
-    }
-    created = schedule_many(session=session, jobs=[spec], now=now)
-    if created:
-        return created[0]
-    return queries.existing(session, dedupe_key)
+@dataclass(frozen=True)
+class Job:
+    """A ledger row to write: `uow.schedule(Job(...))`, the one way to put work on the ledger.
+    `now`: when it is scheduled (the row's created_at; the dispatch horizon counts from it)."""
+
+    kind: str
+    due_at: datetime
+    dedupe_key: str
+    now: datetime
+    clinic_id: int | None = None
+    subject_type: str | None = None
+    subject_id: int | None = None
+    payload: dict | None = None
+    origin: dict | None = None
+    max_attempts: int | None = None
+
+    @staticmethod
+    def write_all(session: Session, jobs: list[Job]) -> None:
+        """The unit's jobs, just before it commits (app/db/uow.py): see `_write`."""
+        _write(session, jobs, objects=False)
 
 
-def schedule_at_commit(*, session: Session, now: datetime, **job) -> None:
-    """`schedule` for a caller that needs no row back: the row is written just before the unit
-    commits, in one statement with the unit's other such rows (a job that sets a task's timers, a
-    lead's escalation, its re-scoring and its events' processing writes one INSERT, not four).
-
-    Until then the ledger's reads in the unit do not see it; `cancel` and `cancel_job` write the
-    rows waiting first. In a savepoint (which may roll back alone) or a batched unit (which writes
-    everything in one statement anyway) the row is written at once."""
-    if queries.written_with_the_unit(session) or session.in_nested_transaction():
-        schedule_many(session=session, jobs=[job], now=now)
-        return
-    session.schedule((job, now), functools.partial(_write_at_commit, session))
-
-
-def _write_at_commit(session: Session, waiting: list[tuple[dict, datetime]]) -> None:
-    """The rows `schedule_at_commit` collected, in one statement for each clock reading they carry
-    (one, but in a batch of jobs that ran at different times)."""
+def _write(session: Session, jobs: list[Job], *, objects: bool) -> list:
+    """Write the jobs: one statement for each clock reading they carry (one, but in a batch of
+    ledger jobs that ran at different times), so a job that sets a task's timers, a lead's
+    escalation, its re-scoring and its events' processing writes one INSERT, not four. The rows
+    created (`_write_rows`)."""
     by_now: dict[datetime, list[dict]] = {}
-    for job, now in waiting:
-        by_now.setdefault(now, []).append(job)
-    for now, jobs in by_now.items():
-        _write_rows(session, jobs, now, objects=False)
+    for job in jobs:
+        spec = {field.name: getattr(job, field.name) for field in fields(job) if field.name != "now"}
+        by_now.setdefault(job.now, []).append(spec)
+    return [row for now, specs in by_now.items() for row in _write_rows(session, specs, now, objects)]
 
 
-def _write_waiting(session: Session) -> None:
-    """Write the rows `schedule_at_commit` holds for the commit now: a ledger read comes. In a
-    savepoint they stay held too (the savepoint may roll back alone; written again at the commit,
-    each dedupe_key is kept once)."""
-    waiting = session.scheduled_items(take=not session.in_nested_transaction())
-    if waiting:
-        _write_at_commit(session, waiting)
+def written(session: Session) -> list[ScheduledJob]:
+    """Write the jobs the unit holds for its commit now, for work that must see their rows (a
+    ledger read, an id to store); the rows they created, as the session's objects. In a savepoint
+    they stay held too (the savepoint may roll back alone; written again at the commit, each
+    dedupe_key is kept once)."""
+    waiting = session.scheduled(take=not session.in_nested_transaction())
+    return _write(session, waiting, objects=True) if waiting else []
 
 
-def schedule_many(*, session: Session, jobs: Iterable[dict], now: datetime) -> list[ScheduledJob]:
-    """Add many rows at once (each dict takes `schedule`'s keywords); returns only the rows it created.
+def row_of(session: Session, job: Job) -> ScheduledJob:
+    """The ledger row of a job the unit scheduled (the one created, or the one that held its
+    dedupe_key already), for a caller that stores its id."""
+    for row in written(session):
+        if row.dedupe_key == job.dedupe_key:
+            return row
+    return queries.existing(session, job.dedupe_key)
+
+
+def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: bool) -> list:
+    """Insert the rows (job fields by name) whose dedupe_key is new; the ones it created: as the
+    session's objects, else (`objects` false: the commit's write, which needs no row back) as plain
+    (id, status, queue, due_at, kind, subject) tuples, enough to publish them.
 
     A row whose dedupe_key exists is skipped: its key is inserted first, by INSERT ... ON CONFLICT DO
     NOTHING into `scheduled_job_keys` (unique across the ledger's monthly partitions), which leaves
-    the caller's transaction intact (an IntegrityError would abort it on PostgreSQL). In a batched unit
-    (lead capture) the rows are written with the rest of the unit, their dedupe_keys new by
-    construction (named after ids reserved for the same unit).
+    the caller's transaction intact (an IntegrityError would abort it on PostgreSQL).
 
     A row due within the horizon is stored as dispatched and published once the caller commits (no
     UPDATE after the commit), and a row of a draining kind (events processing, re-scoring) publishes
     only if no worker is draining the kind already (`_wake`): a drainer takes it with the others.
     If that publish fails the row is handed back to pending for the promote sweep, and if the
-    process dies between commit and publish, the redispatch sweep sends it after its grace.
-    """
-    return _write_rows(session, jobs, now, objects=True)
-
-
-def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: bool) -> list:
-    """`schedule_many`'s rows; `objects`: as the session's objects, else as the created rows' plain
-    (id, status, queue, due_at, kind, subject) tuples, enough to publish them (a caller that needs
-    no row back: no RETURNING of payloads, no object per row)."""
+    process dies between commit and publish, the redispatch sweep sends it after its grace."""
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
@@ -131,22 +110,11 @@ def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: 
     for values in rows:
         if values["due_at"] <= horizon_end:
             values.update(status=DISPATCHED, dispatched_at=now)
-    if queries.written_with_the_unit(session):
-        created = [queries.add_to_unit(session, values) for values in rows]
-    elif objects:
-        created = queries.insert_new(session, rows)
-    else:
-        created = queries.insert_new_plain(session, rows)
+    created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
     if dispatched:
         _publish_when_committed(session, dispatched, now)
     return created
-
-
-def due_within_horizon(session: Session, rows: Iterable[tuple[int, datetime]], now: datetime) -> list[int]:
-    """The ids of the (id, due_at) rows due within the horizon: published after commit, not swept."""
-    horizon_end = now + timedelta(seconds=session.settings.schedule_horizon_seconds)
-    return [job_id for job_id, due_at in rows if due_at <= horizon_end]
 
 
 def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) -> None:
@@ -257,7 +225,7 @@ def _row_values(job: dict, now: datetime) -> dict:
         "payload": job.get("payload") or {},
         "due_at": due_at,
         "status": PENDING,
-        "dispatched_at": None,  # set for a row stored as dispatched (see schedule_many)
+        "dispatched_at": None,  # set for a row stored as dispatched (see _write_rows)
         "attempts": 0,
         "max_attempts": job.get("max_attempts"),
         "dedupe_key": job["dedupe_key"],
@@ -271,13 +239,16 @@ def _row_values(job: dict, now: datetime) -> dict:
 def dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
     """Once the caller commits: mark these rows dispatched (only if still pending), then publish
     them, with every other row the unit handed here (one statement for them all)."""
-    db = session.database
+    db, pending = session.database, session.cache.get(_DISPATCH_KEY)
+    if pending is None:
+        pending = session.cache[_DISPATCH_KEY] = []
 
-    def dispatch(pending: list[int]) -> None:
-        batch = db.settings.sweep_batch_size
-        mark_and_publish(db=db, dispatcher=db.dispatcher, job_ids=pending, now=now, batch=batch)
+        def dispatch() -> None:
+            batch = db.settings.sweep_batch_size
+            mark_and_publish(db=db, dispatcher=db.dispatcher, job_ids=pending, now=now, batch=batch)
 
-    session.after_commit_with(_DISPATCH_KEY, list(job_ids), dispatch)
+        session.after_commit(dispatch)
+    pending.extend(job_ids)
 
 
 _JOBS = ScheduledJob.__table__
@@ -342,7 +313,7 @@ def cancel(
     kinds: Iterable[str] | None = None,
 ) -> int:
     """Cancel the subject's pending and dispatched jobs (of `kinds`, if given); returns how many."""
-    _write_waiting(session)
+    written(session)  # the unit's jobs waiting for the commit: cancelled too
     stmt = sa.update(ScheduledJob).where(
         ScheduledJob.subject_type == subject_type,
         ScheduledJob.subject_id == subject_id,
@@ -358,7 +329,7 @@ def cancel(
 
 def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
     """Cancel one job if it has not run yet; returns whether it was cancelled."""
-    _write_waiting(session)
+    written(session)  # the unit's jobs waiting for the commit: cancelled too
     result = session.execute(
         sa.update(ScheduledJob)
         .where(ScheduledJob.id == job_id, ScheduledJob.status.in_(OPEN))

@@ -171,22 +171,11 @@ def _drop_final_months(db, cutoff: datetime) -> int:
 def _delete_finished(db, cutoff: datetime) -> int:
     """Delete the final-and-old done and cancelled rows of `partitions.finished_rows_table` with their
     keys, a batch per transaction."""
-    table, keys = partitions.finished_rows_table(db), ScheduledJobKey.__table__
-    limit, total = db.settings.sweep_batch_size, 0
+    table = partitions.finished_rows_table(db)
     where = [table.c.status.in_(FINISHED), table.c.due_at < cutoff, table.c.finished_at < cutoff]
-    while True:
-        with db.unit_of_work() as session:
-            rows = session.execute(sa.select(table.c.id, table.c.dedupe_key).where(*where).limit(limit)).all()
-            if rows:
-                session.execute(
-                    sa.delete(keys).where(
-                        sa.tuple_(keys.c.dedupe_key, keys.c.job_id).in_([(r.dedupe_key, r.id) for r in rows])
-                    )
-                )
-                session.execute(sa.delete(table).where(table.c.id.in_([r.id for r in rows])))
-        total += len(rows)
-        if len(rows) < limit:
-            return total
+    return _delete_with_keys(
+        db, table, lambda session: sa.select(table.c.id, table.c.dedupe_key).where(*where)
+    )
 
 
 def purge_gave_up(*, db, clinic_id: int, cutoff: datetime) -> int:
@@ -194,15 +183,26 @@ def purge_gave_up(*, db, clinic_id: int, cutoff: datetime) -> int:
     `cutoff`, with their keys, a batch per transaction; returns how many. The done-row purge keeps
     them for an admin to retry; the clinic's retention (app/privacy/retention.py) sets how long:
     their payloads and errors may describe a person."""
-    table, keys = ScheduledJob.__table__, ScheduledJobKey.__table__
+    table = ScheduledJob.__table__
     gave_up_at = sa.func.coalesce(table.c.finished_at, table.c.due_at)
     where = [table.c.clinic_id == clinic_id, table.c.status.in_(GAVE_UP), gave_up_at < cutoff]
-    limit, total = db.settings.sweep_batch_size, 0
+    # Locked: an admin's retry of one of them meanwhile waits, then finds it gone (404).
+    return _delete_with_keys(
+        db,
+        table,
+        lambda session: queries.skipping_locked(
+            session, sa.select(table.c.id, table.c.dedupe_key).where(*where)
+        ),
+    )
+
+
+def _delete_with_keys(db, table, pick) -> int:
+    """Delete the rows `pick(session)` selects (`id`, `dedupe_key`) with their dedupe keys, a batch
+    per transaction, until a batch comes back short; returns how many."""
+    keys, limit, total = ScheduledJobKey.__table__, db.settings.sweep_batch_size, 0
     while True:
         with db.unit_of_work() as session:
-            # Locked: an admin's retry of one of them meanwhile waits, then finds it gone (404).
-            pick = queries.skipping_locked(session, sa.select(table.c.id, table.c.dedupe_key).where(*where))
-            rows = session.execute(pick.limit(limit)).all()
+            rows = session.execute(pick(session).limit(limit)).all()
             if rows:
                 session.execute(
                     sa.delete(keys).where(

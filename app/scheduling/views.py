@@ -1,9 +1,8 @@
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint, set_item_count
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.scheduling import job_admin, schemas
 
@@ -16,19 +15,19 @@ class Jobs(MethodView):
     @blp.arguments(schemas.JobQueryArgs, location="query")
     @blp.response(200, schemas.JobOut(many=True))
     @blp.paginate()
-    def get(self, args, pagination_parameters):
+    @inject
+    def get(self, args, pagination_parameters, *, uow, actor):
         """The clinic's jobs, newest due first; filter by status, kind and subject (`lead:7`)."""
         subject = schemas.parse_subject(args["subject"]) if args.get("subject") else None
-        with unit_of_work() as session:
-            jobs, total = job_admin.list_jobs(
-                session=session,
-                clinic_id=current_actor().clinic_id,
-                status=args.get("status"),
-                kind=args.get("kind"),
-                subject=subject,
-                page=pagination_parameters.page,
-                page_size=pagination_parameters.page_size,
-            )
+        jobs, total = job_admin.list_jobs(
+            session=uow,
+            clinic_id=actor.clinic_id,
+            status=args.get("status"),
+            kind=args.get("kind"),
+            subject=subject,
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
         set_item_count(pagination_parameters, total)
         return jobs
 
@@ -37,10 +36,10 @@ class Jobs(MethodView):
 class Job(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.JobOut)
-    def get(self, job_id):
+    @inject
+    def get(self, job_id, *, uow, actor):
         """One job: what, when, why (origin), and what happened (attempts, last error, times)."""
-        with unit_of_work() as session:
-            return job_admin.get_job(session=session, job_id=job_id, clinic_id=current_actor().clinic_id)
+        return job_admin.get_job(session=uow, job_id=job_id, clinic_id=actor.clinic_id)
 
 
 @blp.route("/jobs/<int:job_id>/retry")
@@ -48,12 +47,11 @@ class RetryJob(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.JobOut)
     @blp.alt_response(409, description="The job is neither dead nor failed")
-    def post(self, job_id):
+    @inject
+    def post(self, job_id, *, uow, actor, now):
         """Run a dead (attempts spent) or failed (no handler) job again now, attempts reset (audited).
 
         Any other status is a 409."""
-        actor = current_actor()
-        with unit_of_work() as session:
-            return job_admin.retry_job(
-                session=session, job_id=job_id, clinic_id=actor.clinic_id, actor=actor.ref, now=clock.now()
-            )
+        return job_admin.retry_job(
+            session=uow, job_id=job_id, clinic_id=actor.clinic_id, actor=actor.ref, now=now
+        )

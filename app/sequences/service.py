@@ -24,7 +24,7 @@ from app.audit import service as audit
 from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.automation import rules, steps
-from app.automation.executors import actions, outreach
+from app.automation.executors import outreach
 from app.automation.models import (
     AutomationStep,
     EnrollmentStatus,
@@ -32,6 +32,7 @@ from app.automation.models import (
     SequenceEnrollment,
     StepStatus,
 )
+from app.business_hours.rules import calendar_of, within_business_hours
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import Lead
@@ -216,17 +217,19 @@ def _schedule_step(
         sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
     )
     clinic = session.get(Clinic, lead.clinic_id)
-    run_at = rules.after_delay(start, definition["delay"], actions.calendar_of(clinic))
+    run_at = rules.after_delay(start, definition["delay"], calendar_of(clinic))
     enrollment.current_step = index
     enrollment.next_step_at = run_at
     step = steps.record(
         session=session,
         lead=lead,
-        action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
-        run_at=run_at,
-        dedupe_key=f"enrollment:{enrollment.id}:step:{index}",
+        planned=steps.PlannedStep(
+            action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
+            run_at=run_at,
+            dedupe_key=f"enrollment:{enrollment.id}:step:{index}",
+            origin={"enrollment_id": enrollment.id, "sequence_step": index},
+        ),
         now=now,
-        origin={"enrollment_id": enrollment.id, "sequence_step": index},
     )
     if step is not None:
         steps.start(session=session, step=step, lead=lead, now=now)
@@ -278,13 +281,15 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
     task = task_creation.create_system_task(
         session=session,
         lead=lead,
-        title=title,
-        type="CALL",
-        description=description,
-        due_at=outreach.within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
-        dedupe_key=f"automation-step:{step.id}",
-        origin=steps.origin_of(step),
         now=now,
+        task=task_creation.SystemTask(
+            title=title,
+            type="CALL",
+            description=description,
+            due_at=within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
+            dedupe_key=f"automation-step:{step.id}",
+            origin=steps.origin_of(step),
+        ),
     )
     if task is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")

@@ -83,16 +83,17 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
     session.flush()  # the clocks' ids name their jobs; one INSERT for all of them
     for clock in clocks:
         for job_kind, due_at in ((WARN, clock.warn_at), (BREACH, clock.due_at)):
-            scheduling.schedule_at_commit(
-                session=session,
-                kind=job_kind,
-                due_at=due_at,
-                dedupe_key=f"sla:{clock.id}:{job_kind}",
-                now=now,
-                clinic_id=lead.clinic_id,
-                subject_type="sla_clock",
-                subject_id=clock.id,
-                payload={"kind": clock.kind},
+            session.schedule(
+                scheduling.Job(
+                    kind=job_kind,
+                    due_at=due_at,
+                    dedupe_key=f"sla:{clock.id}:{job_kind}",
+                    now=now,
+                    clinic_id=lead.clinic_id,
+                    subject_type="sla_clock",
+                    subject_id=clock.id,
+                    payload={"kind": clock.kind},
+                )
             )
 
 
@@ -163,13 +164,15 @@ def warn(*, session: Session, job, now: datetime) -> None:
         session=session,
         clinic_id=clock.clinic_id,
         user_id=lead.assigned_to_id,
-        kind="sla_warning",
-        title=f"{_label(clock).capitalize()} due soon: {lead.first_name} {lead.last_name}",
-        body=f"Lead {lead.id}: the {_label(clock)} target is reached at {clock.due_at.isoformat()}",
-        link=f"/api/leads/{lead.id}",
-        dedupe_key=f"sla:{clock.id}:warning",
+        notice=notifications.StaffNotice(
+            kind="sla_warning",
+            title=f"{_label(clock).capitalize()} due soon: {lead.first_name} {lead.last_name}",
+            body=f"Lead {lead.id}: the {_label(clock)} target is reached at {clock.due_at.isoformat()}",
+            link=f"/api/leads/{lead.id}",
+            dedupe_key=f"sla:{clock.id}:warning",
+            origin={"kind": "sla", "sla_clock_id": clock.id},
+        ),
         now=now,
-        origin={"kind": "sla", "sla_clock_id": clock.id},
     )
     _audit(
         session,
@@ -193,13 +196,15 @@ def breach(*, session: Session, job, now: datetime) -> None:
                 session=session,
                 clinic_id=clock.clinic_id,
                 user_id=admin.id,
-                kind="escalation",
-                title=f"{_label(clock).capitalize()} missed: {lead.first_name} {lead.last_name}",
-                body=f"Lead {lead.id}: no {_goal(clock)} by {clock.due_at.isoformat()}",
-                link=f"/api/leads/{lead.id}",
-                dedupe_key=f"sla:{clock.id}:breach:{admin.id}",
+                notice=notifications.StaffNotice(
+                    kind="escalation",
+                    title=f"{_label(clock).capitalize()} missed: {lead.first_name} {lead.last_name}",
+                    body=f"Lead {lead.id}: no {_goal(clock)} by {clock.due_at.isoformat()}",
+                    link=f"/api/leads/{lead.id}",
+                    dedupe_key=f"sla:{clock.id}:breach:{admin.id}",
+                    origin={"kind": "sla", "sla_clock_id": clock.id},
+                ),
                 now=now,
-                origin={"kind": "sla", "sla_clock_id": clock.id},
             )
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
 from app.sla import schemas, service
 
@@ -17,7 +17,7 @@ blp = make_blueprint("sla", "SLA clocks: speed to lead and first response")
 class LeadSla(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.SlaClockOut(many=True))
-    def get(self, lead_id):
+    @inject
+    def get(self, lead_id, *, uow, actor):
         """The lead's SLA clocks: pending, warning, breached, met or cancelled, with their times."""
-        with unit_of_work() as session:
-            return service.clocks_of(session=session, clinic_id=current_actor().clinic_id, lead_id=lead_id)
+        return service.clocks_of(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)

@@ -4,26 +4,26 @@ written by `write_tasks`, with its timers in the same transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.assignment import staff
 from app.audit import service as audit
-from app.auth.models import Clinic, User
-from app.auth.roles import Actor, Role
+from app.auth.models import Clinic
+from app.auth.roles import Actor
 from app.db import insert_now, new_row
 from app.db.rows import column_values
 from app.errors import Conflict, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
 from app.notifications import service as notifications
-from app.scheduling import batch as ledger_batch
+from app.scheduling import service as scheduling
 from app.tasks import queries, rules
 from app.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
 from app.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
-
-ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
 
 
 def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
@@ -36,14 +36,11 @@ def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
 def assignee_for(
     session: Session, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"
 ):
-    """The given user (active, of the clinic, a role that works leads), else the lead's coordinator."""
+    """The given user (one who may take the clinic's work), else the lead's coordinator."""
     user_id = user_id or lead.assigned_to_id
     if user_id is None:
         raise ValidationFailed(field, "the lead has no coordinator; name an assignee")
-    user = session.get(User, user_id)
-    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in ASSIGNEE_ROLES:
-        raise ValidationFailed(field, f"user {user_id} is not an active coordinator of this clinic")
-    return user
+    return staff.assignee(session=session, clinic_id=clinic_id, user_id=user_id, field=field)
 
 
 def notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id: int | None, now: datetime):
@@ -54,11 +51,13 @@ def notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id:
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
-        kind="new_task",
-        title=f"New task: {task.title}",
-        body=f"{lead.first_name} {lead.last_name}, due {task.due_at.isoformat()}",
-        link=f"/api/leads/tasks/{task.id}",
-        dedupe_key=f"task:{task.id}:assigned:{task.assigned_to_id}:r{task.revision}",
+        notice=notifications.StaffNotice(
+            kind="new_task",
+            title=f"New task: {task.title}",
+            body=f"{lead.first_name} {lead.last_name}, due {task.due_at.isoformat()}",
+            link=f"/api/leads/tasks/{task.id}",
+            dedupe_key=f"task:{task.id}:assigned:{task.assigned_to_id}:r{task.revision}",
+        ),
         now=now,
     )
 
@@ -140,67 +139,67 @@ def add_task(
     return task
 
 
-def create_system_task(
-    *,
-    session: Session,
-    lead: Lead,
-    title: str,
-    type: str,
-    due_at: datetime,
-    dedupe_key: str,
-    origin: dict,
-    now: datetime,
-    priority: str = TaskPriority.NORMAL,
-    description: str | None = None,
-    notify: bool = True,
-    assigned_to_id: int | None = None,
-    known_new: bool = False,
-    on_closed_lead: bool = False,
-) -> LeadTask | None:
+@dataclass(frozen=True)
+class SystemTask:
+    """A task the engine asks for: what it is, when due, its dedupe key and origin; for
+    `assigned_to_id` or the lead's coordinator. `known_new`: the key names something made in this
+    transaction (nothing to look up); `on_closed_lead`: the close itself asked for it."""
+
+    title: str
+    type: str
+    due_at: datetime
+    dedupe_key: str
+    origin: dict
+    priority: str = TaskPriority.NORMAL
+    description: str | None = None
+    notify: bool = True
+    assigned_to_id: int | None = None
+    known_new: bool = False
+    on_closed_lead: bool = False
+
+
+def create_system_task(*, session: Session, lead: Lead, task: SystemTask, now: datetime) -> LeadTask | None:
     """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
     lead's coordinator (a clinic admin when the lead has none).
 
     `on_closed_lead`: the close itself asked for it (a kickoff, a re-engagement call); otherwise a
     closed lead takes no task."""
+    asked, dedupe_key = task, task.dedupe_key  # `task` names the made row below
     # `known_new`: the caller's key names something made in this transaction (an automation step).
     existing = (
-        None if known_new else session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
+        None
+        if asked.known_new
+        else session.scalar(sa.select(LeadTask).where(LeadTask.dedupe_key == dedupe_key))
     )
-    if existing is not None or (lead.status not in OPEN_STATUSES and not on_closed_lead):
+    if existing is not None or (lead.status not in OPEN_STATUSES and not asked.on_closed_lead):
         return existing
-    assignee_id = assigned_to_id or lead.assigned_to_id or _fallback_assignee(session, lead.clinic_id)
+    assignee_id = asked.assigned_to_id or lead.assigned_to_id
+    if assignee_id is None:
+        assignee_id = staff.fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
-    task = new_task(
+    made = new_task(
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
-        title=title,
-        type=type,
-        priority=priority,
-        description=description,
+        title=asked.title,
+        type=asked.type,
+        priority=asked.priority,
+        description=asked.description,
         assigned_to_id=assignee_id,
-        due_at=due_at,
+        due_at=asked.due_at,
         status=TaskStatus.PENDING,
-        origin=origin,
+        origin=asked.origin,
         dedupe_key=dedupe_key,
         revision=1,
         created_at=now,
         updated_at=now,
     )
-    return add_task(session, task, lead, audit.SYSTEM, None, now, notify=notify)
+    return add_task(session, made, lead, audit.SYSTEM, None, now, notify=asked.notify)
 
 
 def task_fields(*, session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
     """Task fields from a request (a template filled in, due_in_minutes resolved), validated."""
     return _fields_from(session, clinic_id, data, now)
-
-
-def check_assignee(*, session: Session, clinic_id: int, user_id: int, field: str) -> int:
-    """The id of an active user of the clinic who works leads, else a 422 naming `field`."""
-    user = session.get(User, user_id)
-    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in ASSIGNEE_ROLES:
-        raise ValidationFailed(field, f"user {user_id} is not an active coordinator of this clinic")
-    return user.id
 
 
 def new_task(**values) -> LeadTask:
@@ -271,14 +270,6 @@ def write_tasks(
             escalation_hours=hours,
         )
     ]
-    ledger_batch.schedule_ids(session=session, jobs=jobs, now=now)
+    for job in jobs:
+        session.schedule(scheduling.Job(now=now, **job))
     return created
-
-
-def _fallback_assignee(session: Session, clinic_id: int) -> int | None:
-    return session.scalar(
-        sa.select(User.id)
-        .where(User.clinic_id == clinic_id, User.role == Role.CLINIC_ADMIN, User.active.is_(True))
-        .order_by(User.id)
-        .limit(1)
-    )

@@ -41,17 +41,18 @@ def schedule_no_contact_escalation(*, session: Session, event, now: datetime) ->
     calendar = BusinessCalendar.from_settings(
         clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
     )
-    scheduling.schedule_at_commit(
-        session=session,
-        kind=LEAD_ESCALATION,
-        due_at=rules.no_contact_deadline(calendar, lead.created_at, hours),
-        dedupe_key=f"lead:{lead.id}:no-contact-escalation",
-        now=now,
-        clinic_id=lead.clinic_id,
-        subject_type="lead",
-        subject_id=lead.id,
-        payload={"hours": hours},
-        origin={"event_id": event.id, "event_type": event.type},
+    session.schedule(
+        scheduling.Job(
+            kind=LEAD_ESCALATION,
+            due_at=rules.no_contact_deadline(calendar, lead.created_at, hours),
+            dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+            now=now,
+            clinic_id=lead.clinic_id,
+            subject_type="lead",
+            subject_id=lead.id,
+            payload={"hours": hours},
+            origin={"event_id": event.id, "event_type": event.type},
+        )
     )
 
 
@@ -130,10 +131,8 @@ def tell_clinic_admins(
             session=session,
             clinic_id=clinic_id,
             user_id=admin.id,
-            kind="escalation",
-            title=title,
-            body=body,
-            link=link,
-            dedupe_key=f"{dedupe_key}:{admin.id}",
+            notice=notifications.StaffNotice(
+                kind="escalation", title=title, body=body, link=link, dedupe_key=f"{dedupe_key}:{admin.id}"
+            ),
             now=now,
         )

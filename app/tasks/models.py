@@ -115,7 +115,9 @@ class LeadTask(Base):
     outcome_notes: Mapped[str | None] = mapped_column(EncryptedString)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("task_templates.id"))
-    # Why the task exists: {"kind": "manual"} / {"kind": "speed_to_lead", "event_id": 3} / a rule.
+    # Why the task exists: {"kind": "manual" | "template", "by": ...}; a rule's or sequence's step
+    # (speed to lead among them) {"kind": "automation", "step_id": 7, "event_id": 3}; "bulk", "sla",
+    # "missed_call"; {} for an orphan's follow-up.
     origin: Mapped[dict] = mapped_column(JSONType, default=dict)
     # Overrides the clinic's reminder offsets for this task (null: the clinic's).
     reminder_offsets_minutes: Mapped[list | None] = mapped_column(JSONType)

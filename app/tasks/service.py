@@ -9,6 +9,7 @@ templates.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from app.db import page_of
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.leads import service as leads
 from app.leads.models import OPEN_STATUSES, Lead
+from app.paging import PageRequest
 from app.tasks import claims, rules
 from app.tasks.alerts.timers import cancel_timers, replace_timers
 from app.tasks.creation import add_task, assignee_for, notify_new_task
@@ -52,58 +54,61 @@ def _priority_order():
 
 
 def _page(
-    session: Session, conditions: list, page: int, page_size: int, options: tuple = ()
+    session: Session, conditions: list, paging: PageRequest, options: tuple = ()
 ) -> tuple[list[LeadTask], int]:
     rows, total = page_of(
         session,
         LeadTask,
         conditions,
         order_by=(LeadTask.due_at, _priority_order(), LeadTask.id),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
         options=options,
     )
     return rows, total
 
 
 def list_lead_tasks(
-    *, session: Session, actor: Actor, lead_id: int, status: str | None, page: int, page_size: int
+    *, session: Session, actor: Actor, lead_id: int, status: str | None, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """A lead's tasks by due time, then priority."""
     leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     conditions = [LeadTask.clinic_id == actor.clinic_id, LeadTask.lead_id == lead_id]
     if status:
         conditions.append(LeadTask.status == status)
-    return _page(session, conditions, page, page_size)
+    return _page(session, conditions, paging)
+
+
+@dataclass(frozen=True)
+class MyTasksFilter:
+    """Which of the caller's tasks to list: of one status (the open ones if None), due within
+    [`due_from`, `due_to`), only the overdue ones."""
+
+    status: str | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    overdue_only: bool = False
 
 
 def my_tasks(
-    *,
-    session: Session,
-    actor: Actor,
-    status: str | None,
-    due_from: datetime | None,
-    due_to: datetime | None,
-    overdue_only: bool,
-    now: datetime,
-    page: int,
-    page_size: int,
+    *, session: Session, actor: Actor, filters: MyTasksFilter, now: datetime, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """The caller's tasks (open ones unless a status is asked for), by due time then priority."""
+    status, due_from, due_to = filters.status, filters.due_from, filters.due_to
     conditions = [LeadTask.clinic_id == actor.clinic_id, LeadTask.assigned_to_id == actor.user_id]
     conditions.append(LeadTask.status == status if status else LeadTask.status.in_(OPEN_TASK_STATUSES))
     if due_from:
         conditions.append(LeadTask.due_at >= due_from)
     if due_to:
         conditions.append(LeadTask.due_at < due_to)
-    if overdue_only:
+    if filters.overdue_only:
         conditions += [LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at < now]
     # With each task, its lead's next best action (one more query for the page, not one per task).
     with_action = selectinload(LeadTask.lead).load_only(Lead.next_action)
-    return _page(session, conditions, page, page_size, options=(with_action,))
+    return _page(session, conditions, paging, options=(with_action,))
 
 
-def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, page_size: int):
+def overdue_tasks(*, session: Session, actor: Actor, now: datetime, paging: PageRequest):
     """Open tasks past due: the whole clinic's for a clinic_admin, one's own for everybody else."""
     conditions = [
         LeadTask.clinic_id == actor.clinic_id,
@@ -112,7 +117,7 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, page: int, p
     ]
     if actor.role != Role.CLINIC_ADMIN:
         conditions.append(LeadTask.assigned_to_id == actor.user_id)
-    return _page(session, conditions, page, page_size)
+    return _page(session, conditions, paging)
 
 
 def _open_task(session: Session, actor: Actor, task_id: int) -> tuple[LeadTask, Lead]:
@@ -196,13 +201,15 @@ def complete_task(
     activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.TASK_COMPLETED,
-        at=now,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        notes=notes,
-        # Ids and kinds only: activity details are stored in clear, a task's title may name the lead.
-        details={"task_id": task.id, "outcome": task.outcome},
+        facts=activities.ActivityFacts(
+            type=ActivityType.TASK_COMPLETED,
+            at=now,
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+            notes=notes,
+            # Ids and kinds only: activity details are stored in clear, a task's title may name the lead.
+            details={"task_id": task.id, "outcome": task.outcome},
+        ),
     )
     audit.record(
         session=session,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.db import page_of
+from app.paging import PageRequest
 from app.tasks import rules
 from app.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus
 
@@ -65,11 +66,13 @@ def order_by(sort: str) -> list:
 
 
 def team_tasks(
-    *, session: Session, actor: Actor, filters: dict, sort: str, now: datetime, page: int, page_size: int
+    *, session: Session, actor: Actor, filters: dict, sort: str, now: datetime, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """The clinic's tasks matching `filters`, in `sort` order (a leading "-" is descending), one page."""
     where = conditions(clinic_id=actor.clinic_id, filters=filters, now=now)
-    rows, total = page_of(session, LeadTask, where, order_by=order_by(sort), page=page, page_size=page_size)
+    rows, total = page_of(
+        session, LeadTask, where, order_by=order_by(sort), page=paging.page, page_size=paging.page_size
+    )
     return rows, total
 
 

@@ -7,8 +7,9 @@ import logging
 import re
 import time
 import uuid
+from functools import partial
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 
 from app.telemetry import logs, metrics
 
@@ -23,7 +24,7 @@ _GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 def init_app(app: Flask) -> None:
     """Before any other hook: open the scope; `bind_caller` runs once the caller is known."""
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(_finish)
+    app.after_request(partial(_finish, settings=app.config["SETTINGS"]))
     app.teardown_request(_end_scope)
 
 
@@ -41,13 +42,13 @@ def _start() -> None:
     g.log_scope = logs.open_scope(request_id=g.request_id)
 
 
-def _finish(response):
+def _finish(response, settings):
     started = g.get("request_started")
     if started is None:  # a response made before our first hook ran (another hook answered first)
         return response
     seconds = time.perf_counter() - started
     endpoint = request.url_rule.rule if request.url_rule is not None else None
-    if current_app.config["SETTINGS"].metrics_token:  # else no one can scrape them: not kept
+    if settings.metrics_token:  # else no one can scrape them: not kept
         metrics.observe_request(
             endpoint=endpoint, method=request.method, status=response.status_code, seconds=seconds
         )

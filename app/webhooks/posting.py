@@ -68,9 +68,9 @@ def deliver(*, session: Session, job, now: datetime, db) -> None:
     """The job handler: take one of the clinic's slots and claim the delivery; the POST happens
     after the claim commits, and its outcome is recorded in a unit of work of `db` (the app's
     Database) of its own. With the clinic's slots all held, the delivery waits its turn."""
-    slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=db.settings)
+    slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=session.settings)
     if slot is None:
-        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=db.settings)
+        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=session.settings)
         return
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
@@ -140,11 +140,7 @@ def _post_and_record(*, db, outgoing: Outgoing, attempt: int, clock) -> str:
     return outbound.settle(
         partial(
             _record,
-            delivery_id=outgoing.delivery_id,
-            attempt=attempt,
-            response_status=response_status,
-            error=error,
-            permanent=permanent,
+            outcome=PostOutcome(outgoing.delivery_id, attempt, response_status, error, permanent),
             settings=settings,
         ),
         db=db,
@@ -153,23 +149,28 @@ def _post_and_record(*, db, outgoing: Outgoing, attempt: int, clock) -> str:
     )  # unrecorded: the row stays `sending`; recover_stuck_deliveries re-sends it (the receiver dedupes)
 
 
-def _record(session: Session, now: datetime, **outcome) -> str:
-    return record_outcome(session=session, now=now, jitter=random.random(), **outcome)
+@dataclass(frozen=True)
+class PostOutcome:
+    """How one POST of a delivery went: the receiver's status, or the `error` (`permanent`: not
+    worth retrying); `attempt`: the row's attempts after its claim."""
+
+    delivery_id: int
+    attempt: int
+    response_status: int | None
+    error: str | None
+    permanent: bool
 
 
-def record_outcome(
-    *,
-    session: Session,
-    delivery_id: int,
-    attempt: int,
-    response_status: int | None,
-    error: str | None,
-    permanent: bool,
-    now: datetime,
-    jitter: float,
-    settings,
-) -> str:
+def _record(session: Session, now: datetime, outcome: PostOutcome, settings) -> str:
+    return record_outcome(
+        session=session, outcome=outcome, now=now, jitter=random.random(), settings=settings
+    )
+
+
+def record_outcome(*, session: Session, outcome: PostOutcome, now: datetime, jitter: float, settings) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
+    delivery_id, attempt, response_status = outcome.delivery_id, outcome.attempt, outcome.response_status
+    error, permanent = outcome.error, outcome.permanent
     if error is None:
         params = {"now": now, "response_status": response_status}
         if outbound.settled(session, _RECORD_DELIVERED, delivery_id, attempt, **params):
@@ -230,8 +231,7 @@ def _retry_or_fail(
 def _schedule_attempt(
     session: Session, delivery: WebhookDelivery, *, due_at: datetime, now: datetime
 ) -> None:
-    job = scheduling.schedule(
-        session=session,
+    ledger_job = scheduling.Job(
         kind=DELIVER_KIND,
         due_at=due_at,
         dedupe_key=f"webhook-delivery:{delivery.id}:try:{delivery.attempts + 1}",
@@ -240,6 +240,8 @@ def _schedule_attempt(
         subject_type="webhook_delivery",
         subject_id=delivery.id,
     )
+    session.schedule(ledger_job)
+    job = scheduling.row_of(session, ledger_job)
     delivery.job_id = job.id
 
 

@@ -60,8 +60,7 @@ def redeliver(
         scheduling.cancel_job(session=session, job_id=job.id, now=now)  # never run the old one as well
     delivery.status, delivery.attempts, delivery.next_attempt_at = PENDING, 0, None
     delivery.last_error = delivery.response_status = delivery.delivered_at = None
-    new_job = scheduling.schedule(
-        session=session,
+    ledger_job = scheduling.Job(
         kind=DELIVER_KIND,
         due_at=now,
         # Unique per redelivery: the delivery's earlier attempts hold the keys of their own.
@@ -71,6 +70,8 @@ def redeliver(
         subject_type="webhook_delivery",
         subject_id=delivery.id,
     )
+    session.schedule(ledger_job)
+    new_job = scheduling.row_of(session, ledger_job)
     delivery.job_id = new_job.id
     audit.record(
         session=session,

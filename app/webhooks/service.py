@@ -32,6 +32,7 @@ from app.auth.models import Clinic
 from app.auth.roles import Actor
 from app.db import page_offset
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.paging import PageRequest
 from app.scheduling import service as scheduling
 from app.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.scheduling.models import ScheduledJob
@@ -141,7 +142,7 @@ def delete_subscription(*, session: Session, actor: Actor, subscription_id: int,
 
 
 def list_deliveries(
-    *, session: Session, clinic_id: int, subscription_id: int, page: int, page_size: int
+    *, session: Session, clinic_id: int, subscription_id: int, paging: PageRequest
 ) -> tuple[list[dict], int]:
     """A subscription's deliveries, newest first, with their attempts and last error from the ledger."""
     get_subscription(session=session, clinic_id=clinic_id, subscription_id=subscription_id)
@@ -152,8 +153,8 @@ def list_deliveries(
         .outerjoin(ScheduledJob, ScheduledJob.id == WebhookDelivery.job_id)
         .where(*where)
         .order_by(WebhookDelivery.id.desc())
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
+        .limit(paging.page_size)
+        .offset(page_offset(paging.page, paging.page_size))
     ).all()
     out = []
     for delivery, job in rows:
@@ -218,8 +219,7 @@ def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
         )
         session.add(delivery)
         session.flush()
-        job = scheduling.schedule(
-            session=session,
+        ledger_job = scheduling.Job(
             kind=DELIVER_KIND,
             due_at=now,
             dedupe_key=f"webhook:{sub_id}:event:{event.id}",
@@ -228,4 +228,6 @@ def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
             subject_type="webhook_delivery",
             subject_id=delivery.id,
         )
+        session.schedule(ledger_job)
+        job = scheduling.row_of(session, ledger_job)
         delivery.job_id = job.id

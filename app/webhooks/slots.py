@@ -89,8 +89,7 @@ def wait_for_one(session: Session, job, *, kind: str, now: datetime, settings) -
     age = (now - delivery.created_at).total_seconds()
     wait = max(settings.webhook_busy_retry_seconds, age / 4) * (1 + random.random() / 2)
     wait = min(wait, settings.webhook_retry_max_seconds)
-    new = scheduling.schedule(
-        session=session,
+    ledger_job = scheduling.Job(
         kind=kind,
         due_at=now + timedelta(seconds=wait),
         dedupe_key=f"webhook-delivery:{delivery.id}:after-job:{job.id}",
@@ -99,4 +98,6 @@ def wait_for_one(session: Session, job, *, kind: str, now: datetime, settings) -
         subject_type="webhook_delivery",
         subject_id=delivery.id,
     )
+    session.schedule(ledger_job)
+    new = scheduling.row_of(session, ledger_job)
     delivery.job_id, delivery.next_attempt_at = new.id, new.due_at

@@ -1,13 +1,12 @@
 """Webhook subscription endpoints (clinic admins) and their delivery history."""
 
-from flask import current_app
 from flask.views import MethodView
 
-from app import clock
-from app.access import current_actor, requires
+from app.access import requires
 from app.api import make_blueprint, set_item_count
-from app.app_db import unit_of_work
+from app.api.injection import inject
 from app.auth.roles import Permission
+from app.paging import PageRequest
 from app.webhooks import redeliver, schemas, service
 
 blp = make_blueprint("webhooks", "Outbound webhooks for integrators")
@@ -17,37 +16,35 @@ blp = make_blueprint("webhooks", "Outbound webhooks for integrators")
 class Webhooks(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.WebhookOut(many=True))
-    def get(self):
+    @inject
+    def get(self, *, uow, actor):
         """The clinic's webhook subscriptions."""
-        with unit_of_work() as session:
-            return service.list_subscriptions(session=session, clinic_id=current_actor().clinic_id)
+        return service.list_subscriptions(session=uow, clinic_id=actor.clinic_id)
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.WebhookIn)
     @blp.response(201, schemas.WebhookCreatedOut)
     @blp.alt_response(409, description="The clinic has its most subscriptions already")
-    def post(self, body):
+    @inject
+    def post(self, body, *, uow, actor, now):
         """Subscribe a URL to events; the answer holds the signing secret, shown only this once."""
-        with unit_of_work() as session:
-            return service.create_subscription(
-                session=session,
-                actor=current_actor(),
-                data=body,
-                now=clock.now(),
-                settings=current_app.config["SETTINGS"],
-            )
+        return service.create_subscription(
+            session=uow,
+            actor=actor,
+            data=body,
+            now=now,
+            settings=uow.settings,
+        )
 
 
 @blp.route("/webhooks/<int:webhook_id>")
 class WebhookById(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(204)
-    def delete(self, webhook_id):
+    @inject
+    def delete(self, webhook_id, *, uow, actor, now):
         """Stop a subscription (pending deliveries are dropped)."""
-        with unit_of_work() as session:
-            service.delete_subscription(
-                session=session, actor=current_actor(), subscription_id=webhook_id, now=clock.now()
-            )
+        service.delete_subscription(session=uow, actor=actor, subscription_id=webhook_id, now=now)
 
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries")
@@ -55,16 +52,15 @@ class WebhookDeliveries(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.WebhookDeliveryOut(many=True))
     @blp.paginate()
-    def get(self, webhook_id, pagination_parameters):
+    @inject
+    def get(self, webhook_id, pagination_parameters, *, uow, actor):
         """A subscription's deliveries, newest first: status, attempts, last error, next attempt."""
-        with unit_of_work() as session:
-            rows, total = service.list_deliveries(
-                session=session,
-                clinic_id=current_actor().clinic_id,
-                subscription_id=webhook_id,
-                page=pagination_parameters.page,
-                page_size=pagination_parameters.page_size,
-            )
+        rows, total = service.list_deliveries(
+            session=uow,
+            clinic_id=actor.clinic_id,
+            subscription_id=webhook_id,
+            paging=PageRequest.of(pagination_parameters),
+        )
         set_item_count(pagination_parameters, total)
         return rows
 
@@ -74,16 +70,15 @@ class RedeliverWebhook(MethodView):
     @requires(Permission.CONFIGURE)
     @blp.response(200, schemas.WebhookDeliveryOut)
     @blp.alt_response(409, description="The delivery is still on its way, or its subscription was deleted")
-    def post(self, webhook_id, delivery_id):
+    @inject
+    def post(self, webhook_id, delivery_id, *, uow, actor, now):
         """Send a failed (or delivered) delivery again now: the same payload and Idempotency-Key,
         attempts reset (audited)."""
-        actor = current_actor()
-        with unit_of_work() as session:
-            return redeliver.redeliver(
-                session=session,
-                clinic_id=actor.clinic_id,
-                subscription_id=webhook_id,
-                delivery_id=delivery_id,
-                actor=actor.ref,
-                now=clock.now(),
-            )
+        return redeliver.redeliver(
+            session=uow,
+            clinic_id=actor.clinic_id,
+            subscription_id=webhook_id,
+            delivery_id=delivery_id,
+            actor=actor.ref,
+            now=now,
+        )

@@ -139,7 +139,9 @@ def test_other_domains_record_system_activities_through_the_service(app, client,
     with app.app_context(), db.unit_of_work() as session:
         row = leads.get_lead(session=session, clinic_id=tenant.id, lead_id=lead["id"])
         activities.record(
-            session=session, lead=row, type=ActivityType.TASK_COMPLETED, at=clock.now(), notes="Done"
+            session=session,
+            lead=row,
+            facts=activities.ActivityFacts(type=ActivityType.TASK_COMPLETED, at=clock.now(), notes="Done"),
         )
     latest = _timeline(client, tenant, lead["id"]).get_json()[0]
     assert (latest["type"], latest["actor"], latest["notes"]) == ("TASK_COMPLETED", "system", "Done")

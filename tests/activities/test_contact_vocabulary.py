@@ -65,12 +65,10 @@ def test_the_sql_clauses_agree_with_the_functions_on_every_shape(app, client, db
             activities.record(
                 session=session,
                 lead=lead,
-                type=type_,
-                at=now,
-                direction=direction,
-                outcome=outcome,
-                details=detail,
                 automation=False,
+                facts=activities.ActivityFacts(
+                    type=type_, at=now, direction=direction, outcome=outcome, details=detail
+                ),
             )
     with db.unit_of_work() as session:
         rows = session.execute(

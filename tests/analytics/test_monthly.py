@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.analytics import monthly
+from app.analytics.figures import Cohort
 from app.analytics.models import CountedLead
 from app.auth.roles import Actor, Role
 from app.events import consumers
@@ -130,7 +131,7 @@ def test_whole_months_and_partial_ends_count_as_the_leads_do(app, db, tenant):
     with db.unit_of_work() as session:
         for start, end in ranges:
             for by in (("reached_stage",), ("coordinator_id",), ("source_id",), ("lost_reason",)):
-                got = monthly.cohort_counts(session, tenant.id, start, end, None, None, by)
+                got = monthly.cohort_counts(session, Cohort(tenant.id, start, end), by)
                 expected = _count_leads(session, tenant.id, start, end, by)
                 assert got == expected, (start, end, by)
 

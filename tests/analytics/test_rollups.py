@@ -62,16 +62,24 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
 
         lead = session.get(Lead, b)
         activities.record(
-            session=session, lead=lead, type="SMS", at=now - timedelta(hours=5), direction="OUTBOUND"
+            session=session,
+            lead=lead,
+            facts=activities.ActivityFacts(type="SMS", at=now - timedelta(hours=5), direction="OUTBOUND"),
         )
         activities.record(
-            session=session, lead=lead, type="SMS", at=now - timedelta(hours=4), direction="INBOUND"
+            session=session,
+            lead=lead,
+            facts=activities.ActivityFacts(type="SMS", at=now - timedelta(hours=4), direction="INBOUND"),
         )
         activities.record(
-            session=session, lead=lead, type="EMAIL", at=now - timedelta(hours=6), direction="OUTBOUND"
+            session=session,
+            lead=lead,
+            facts=activities.ActivityFacts(type="EMAIL", at=now - timedelta(hours=6), direction="OUTBOUND"),
         )
         activities.record(
-            session=session, lead=lead, type="EMAIL", at=now - timedelta(days=4), direction="OUTBOUND"
+            session=session,
+            lead=lead,
+            facts=activities.ActivityFacts(type="EMAIL", at=now - timedelta(days=4), direction="OUTBOUND"),
         )
     process_outbox(app, db)
     written = snapshot(db)

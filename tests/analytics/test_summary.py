@@ -201,8 +201,8 @@ def test_admins_choose_the_frequency_others_cannot_and_bad_values_are_422(client
 
 
 def test_beat_runs_the_summary_sweep(app):
-    import beat_schedule
+    from app import celery_config
 
-    entry = beat_schedule.build(app.config["SETTINGS"])["analytics-summaries"]
+    entry = celery_config.beat_entries(app.config["SETTINGS"])["analytics-summaries"]
     assert entry["task"] == "analytics.send_summaries"
     assert entry["schedule"] == app.config["SETTINGS"].summary_interval

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app import clock
 from app.messaging import policy
-from app.messaging.policy import MOVE, SEND, SKIP, QuietHours, decide
+from app.messaging.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     email,
@@ -48,20 +48,25 @@ def facts(**overrides) -> dict:
 
 
 def test_a_message_in_the_afternoon_is_sent():
-    assert decide(**facts()).verdict == SEND
+    assert decide(MessageFacts(**facts())).verdict == SEND
 
 
 def test_each_check_holds_back_with_its_reason_in_order():
-    assert decide(**facts(do_not_contact=True, opted_out=True)).reason == "do not contact"
-    assert decide(**facts(opted_out=True, has_address=False)).reason == "the lead opted out of sms"
-    assert decide(**facts(channel="email", has_address=False)).reason == "the lead has no email address"
-    assert decide(**facts(has_address=False)).reason == "the lead has no phone number"
-    assert decide(**facts(sent_today=2)) == policy.Decision(SKIP, "daily cap of 2 reached")
+    assert decide(MessageFacts(**facts(do_not_contact=True, opted_out=True))).reason == "do not contact"
+    assert (
+        decide(MessageFacts(**facts(opted_out=True, has_address=False))).reason == "the lead opted out of sms"
+    )
+    assert (
+        decide(MessageFacts(**facts(channel="email", has_address=False))).reason
+        == "the lead has no email address"
+    )
+    assert decide(MessageFacts(**facts(has_address=False))).reason == "the lead has no phone number"
+    assert decide(MessageFacts(**facts(sent_today=2))) == policy.Decision(SKIP, "daily cap of 2 reached")
 
 
 def test_a_message_at_22h_local_moves_to_08h_the_next_morning():
     at = datetime(2026, 3, 11, 4, 0, tzinfo=UTC)  # 22:00 on the 10th in Chicago (CDT, UTC-5)
-    decision = decide(**facts(at=at))
+    decision = decide(MessageFacts(**facts(at=at)))
     assert decision.verdict == MOVE and "quiet hours" in decision.reason
     assert decision.to.astimezone(ZoneInfo("America/Chicago")).replace(tzinfo=None) == datetime(
         2026, 3, 11, 8, 0
@@ -70,7 +75,7 @@ def test_a_message_at_22h_local_moves_to_08h_the_next_morning():
 
 def test_quiet_hours_come_before_the_cap_so_a_moved_message_is_counted_in_the_morning():
     at = datetime(2026, 3, 11, 4, 0, tzinfo=UTC)
-    assert decide(**facts(at=at, sent_today=5)).verdict == MOVE
+    assert decide(MessageFacts(**facts(at=at, sent_today=5))).verdict == MOVE
 
 
 def test_no_quiet_hours_setting_means_the_default_and_null_turns_them_off():
@@ -98,7 +103,7 @@ moments = st.datetimes(
 @given(at=moments, tz=zones, start=hhmm, end=hhmm)
 def test_a_moved_message_never_lands_inside_quiet_hours_and_always_later(at, tz, start, end):
     quiet = QuietHours(start, end) if start != end else None
-    decision = decide(**facts(at=at, timezone=tz, quiet_hours=quiet))
+    decision = decide(MessageFacts(**facts(at=at, timezone=tz, quiet_hours=quiet)))
     if decision.verdict == MOVE:
         assert decision.to > at
         assert decision.to - at <= timedelta(hours=25)  # at most a day (and a DST hour) later
@@ -119,7 +124,9 @@ def test_the_cap_never_lets_more_than_n_through_in_a_local_day(offsets, cap, tz)
     for minutes in sorted(offsets):
         at = start + timedelta(minutes=minutes)
         day = policy.local_day(at, tz)
-        decision = decide(**facts(at=at, timezone=tz, quiet_hours=None, daily_cap=cap, sent_today=sent[day]))
+        decision = decide(
+            MessageFacts(**facts(at=at, timezone=tz, quiet_hours=None, daily_cap=cap, sent_today=sent[day]))
+        )
         if decision.verdict == SEND:
             sent[day] += 1
     assert all(count <= cap for count in sent.values())

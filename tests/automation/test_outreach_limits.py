@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.messaging import policy
-from app.messaging.policy import MOVE, SEND, SKIP, QuietHours, decide
+from app.messaging.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -102,12 +102,17 @@ def test_the_policy_checks_the_limits_after_quiet_hours_and_the_cap_before_the_i
         "min_interval": timedelta(hours=2),
     }
     last = noon - timedelta(minutes=30)
-    assert decide(**facts, at=noon, sent_total=3, last_sent_at=last).verdict == SKIP
+    assert decide(MessageFacts(**facts, at=noon, sent_total=3, last_sent_at=last)).verdict == SKIP
     at_night = noon + timedelta(hours=10)
-    assert decide(**facts, at=at_night, sent_total=3, last_sent_at=last).verdict == MOVE  # quiet hours first
-    waits = decide(**facts, at=noon, sent_total=2, last_sent_at=last)
+    assert (
+        decide(MessageFacts(**facts, at=at_night, sent_total=3, last_sent_at=last)).verdict == MOVE
+    )  # quiet hours first
+    waits = decide(MessageFacts(**facts, at=noon, sent_total=2, last_sent_at=last))
     assert (waits.verdict, waits.to) == (MOVE, last + timedelta(hours=2))
-    assert decide(**facts, at=noon, sent_total=2, last_sent_at=noon - timedelta(hours=2)).verdict == SEND
+    assert (
+        decide(MessageFacts(**facts, at=noon, sent_total=2, last_sent_at=noon - timedelta(hours=2))).verdict
+        == SEND
+    )
     assert (
         policy.total_cap_of({}) is None
         and policy.min_interval_of({"min_message_interval_minutes": 0}) is None

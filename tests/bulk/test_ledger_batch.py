@@ -1,4 +1,5 @@
-"""`scheduling.batch.schedule_ids`: the array-based ledger insert bulk follow-ups use for task timers."""
+"""`uow.schedule` by the many (bulk follow-ups' task timers): each key once, and only what is due
+soon dispatched."""
 
 from datetime import timedelta
 
@@ -6,9 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.scheduling import batch
 from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
-from tests.ledger import queued_job_ids
+from tests.ledger import queued_job_ids, schedule_many
 
 
 def jobs(tenant, now, keys, due_in):
@@ -30,14 +30,10 @@ def test_schedule_ids_inserts_each_key_once_and_dispatches_only_what_is_due_soon
     now = clock.now()
     with app.app_context():
         with db.unit_of_work() as session:
-            soon = batch.schedule_ids(
-                session=session, jobs=jobs(tenant, now, ["a", "b"], timedelta()), now=now
-            )
-            later = batch.schedule_ids(
-                session=session, jobs=jobs(tenant, now, ["c"], timedelta(days=2)), now=now
-            )
+            soon = schedule_many(session=session, jobs=jobs(tenant, now, ["a", "b"], timedelta()), now=now)
+            later = schedule_many(session=session, jobs=jobs(tenant, now, ["c"], timedelta(days=2)), now=now)
         with db.unit_of_work() as session:
-            again = batch.schedule_ids(
+            again = schedule_many(
                 session=session, jobs=jobs(tenant, now, ["a", "b", "d"], timedelta()), now=now
             )
         with db.unit_of_work() as session:
@@ -52,7 +48,7 @@ def test_schedule_ids_inserts_each_key_once_and_dispatches_only_what_is_due_soon
 
 def test_schedule_ids_refuses_an_unknown_kind(app, db, tenant):
     with app.app_context(), pytest.raises(ValueError), db.unit_of_work() as session:
-        batch.schedule_ids(
+        schedule_many(
             session=session,
             jobs=[{"kind": "no.such", "due_at": clock.now(), "dedupe_key": "x"}],
             now=clock.now(),

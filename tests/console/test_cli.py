@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.models import AuditEvent
 from app.notifications.models import Notification
-from app.scheduling import service as scheduling
 from app.scheduling.models import ScheduledJob
+from tests import ledger
 from tests.console.test_console_pages import set_status
 from tests.notifications.kit import queue_emails
 from tests.workers import PROJECT_ROOT, worker_env
@@ -78,7 +78,7 @@ def test_notifications_retry_prints_what_it_touches_asks_and_retries(app, db, te
 def test_jobs_retry_runs_dead_jobs_of_a_kind_again(app, db, tenant):
     now = clock.now()
     with db.unit_of_work() as session:
-        job = scheduling.schedule(
+        job = ledger.schedule(
             session=session, kind="notification.deliver", due_at=now, dedupe_key="cli:dead", now=now,
             clinic_id=tenant.id,
         )  # fmt: skip

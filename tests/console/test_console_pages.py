@@ -279,9 +279,9 @@ def test_a_changed_password_or_disabled_user_ends_the_session(app, console, tena
 
 def test_failed_webhook_deliveries_and_dead_jobs_are_listed_and_retried(app, db, console, client, tenant):
     from app import clock
-    from app.scheduling import service as scheduling
     from app.scheduling.models import ScheduledJob
     from app.webhooks.models import WebhookDelivery
+    from tests import ledger
     from tests.leadkit import create_lead
     from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, run_attempts, subscribe
 
@@ -298,7 +298,7 @@ def test_failed_webhook_deliveries_and_dead_jobs_are_listed_and_retried(app, db,
         receiver.close()
     with db.unit_of_work() as session:
         [delivery] = session.scalars(sa.select(WebhookDelivery)).all()
-        dead = scheduling.schedule(
+        dead = ledger.schedule(
             session=session, kind="notification.deliver", due_at=clock.now(), dedupe_key="console:dead",
             now=clock.now(), clinic_id=tenant.id,
         )  # fmt: skip
@@ -387,13 +387,13 @@ def test_lateness_percentiles_of_the_clinics_jobs_of_the_last_hour(app, db, tena
 
     from app import clock
     from app.console import health
-    from app.scheduling import service as scheduling
     from app.scheduling.models import ScheduledJob
+    from tests import ledger
 
     now = clock.now()
     with db.unit_of_work() as session:
         for late in range(1, 11):
-            job = scheduling.schedule(
+            job = ledger.schedule(
                 session=session, kind="notification.deliver", due_at=now - timedelta(minutes=5),
                 dedupe_key=f"late:{late}", now=now, clinic_id=tenant.id,
             )  # fmt: skip

@@ -178,9 +178,7 @@ def test_a_rolled_back_change_leaves_no_event_and_no_trace(app, client, tenant, 
             session=session,
             actor=_admin(tenant),
             lead_id=lead["id"],
-            stage="contacted",
-            reason=None,
-            notes=None,
+            change=pipeline.StageChange(stage="contacted"),
             now=now,
         )
         pipeline.convert_lead(session=session, actor=_admin(tenant), lead_id=made.lead.id, now=now)

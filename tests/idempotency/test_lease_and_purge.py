@@ -56,7 +56,7 @@ def test_the_sweep_purges_expired_keys_in_batches_and_keeps_live_ones(app, db, t
 
 
 def test_the_purge_sweep_is_on_the_beat_schedule(app):
-    import beat_schedule
+    from app import celery_config
 
-    entry = beat_schedule.build(app.config["SETTINGS"])["idempotency-purge-expired"]
+    entry = celery_config.beat_entries(app.config["SETTINGS"])["idempotency-purge-expired"]
     assert entry["task"] == "idempotency.purge_expired"

@@ -198,11 +198,13 @@ def _pending_step(app, lead_id: int, action: dict, key: str) -> int:
         step = steps.record(
             session=session,
             lead=lead,
-            action=action,
-            run_at=now + timedelta(hours=3),
-            dedupe_key=f"test:{lead_id}:{key}",
+            planned=steps.PlannedStep(
+                action=action,
+                run_at=now + timedelta(hours=3),
+                dedupe_key=f"test:{lead_id}:{key}",
+                origin={"event_type": "test"},
+            ),
             now=now,
-            origin={"event_type": "test"},
         )
         steps.start(session=session, step=step, lead=lead, now=now)
         return step.id

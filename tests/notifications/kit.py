@@ -64,12 +64,14 @@ def queue_emails(
         rows = [
             outgoing.send(
                 session=session,
-                channel="email",
-                clinic_id=tenant.id,
-                to_address=to(i),
-                template="lead_message",
-                context={"subject": f"Hello {i}", "body": "We would love to see you."},
-                dedupe_key=f"{prefix}:{i}",
+                message=outgoing.OutgoingMessage(
+                    clinic_id=tenant.id,
+                    channel="email",
+                    to_address=to(i),
+                    template="lead_message",
+                    context={"subject": f"Hello {i}", "body": "We would love to see you."},
+                    dedupe_key=f"{prefix}:{i}",
+                ),
                 now=clock.now(),
             )
             for i in range(n)
@@ -83,12 +85,14 @@ def queue_sms(app, tenant, n: int, *, prefix: str = "s") -> list[int]:
         rows = [
             outgoing.send(
                 session=session,
-                channel="sms",
-                clinic_id=tenant.id,
-                to_address=f"+1555123{i:04d}",
-                template="lead_message",
-                context={"body": f"Your consultation is tomorrow ({i})"},
-                dedupe_key=f"{prefix}:{i}",
+                message=outgoing.OutgoingMessage(
+                    clinic_id=tenant.id,
+                    channel="sms",
+                    to_address=f"+1555123{i:04d}",
+                    template="lead_message",
+                    context={"body": f"Your consultation is tomorrow ({i})"},
+                    dedupe_key=f"{prefix}:{i}",
+                ),
                 now=clock.now(),
             )
             for i in range(n)

@@ -12,11 +12,9 @@ def add(app, tenant, role, n, at, kind="reminder"):
             session=session,
             clinic_id=tenant.id,
             user_id=tenant.users[role].id,
-            kind=kind,
-            title=f"note {n}",
-            body="b",
-            link=f"/api/leads/{n}",
-            dedupe_key=f"test:{role}:{n}",
+            notice=inbox.StaffNotice(
+                kind=kind, title=f"note {n}", body="b", link=f"/api/leads/{n}", dedupe_key=f"test:{role}:{n}"
+            ),
             now=at,
         ).id
 

@@ -91,11 +91,9 @@ def test_reminders_follow_preferences_and_quiet_hours(app, db, client, tenant):
                     session=session,
                     clinic_id=tenant.id,
                     user_id=coordinator.id,
-                    kind=kind,
-                    title=f"{kind} {key}",
-                    body="b",
-                    link=None,
-                    dedupe_key=f"t:{kind}:{key}",
+                    notice=service.StaffNotice(
+                        kind=kind, title=f"{kind} {key}", body="b", link=None, dedupe_key=f"t:{kind}:{key}"
+                    ),
                     now=now,
                 )
     with db.unit_of_work() as session:

@@ -13,9 +13,9 @@ import pytest
 
 from app import clock
 from app.app_db import get_db
-from app.scheduling import schedule
 from app.scheduling.runner import run_job
 from app.telemetry import logs
+from tests.ledger import schedule
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
 from tests.workers import PROJECT_ROOT, wait_for, worker_env
 

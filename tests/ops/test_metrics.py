@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import clock
 from app.app_db import get_db
 from app.devtools.local_redis import free_port
-from app.scheduling import schedule
 from app.scheduling.models import ScheduledJob
 from app.scheduling.runner import run_job
 from tests.leadkit import create_lead
+from tests.ledger import schedule
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
 from tests.workers import PROJECT_ROOT, gunicorn, subprocess_worker, wait_for, worker_env
 

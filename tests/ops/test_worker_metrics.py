@@ -11,7 +11,7 @@ import pytest
 
 from app import clock
 from app.devtools.local_redis import free_port
-from app.scheduling import schedule
+from tests.ledger import schedule
 from tests.ops.test_metrics import TOKEN, get, sample, samples
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
 from tests.workers import subprocess_worker, wait_for

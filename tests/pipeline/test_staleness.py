@@ -108,9 +108,11 @@ def test_automated_messages_do_not_end_a_quiet_spell(app, client, tenant):
         activities.record(
             session=session,
             lead=row,
-            type="EMAIL",
-            direction="OUTBOUND",
-            at=clock.now() + timedelta(days=6),
-            notes="Automated email",
+            facts=activities.ActivityFacts(
+                type="EMAIL",
+                direction="OUTBOUND",
+                at=clock.now() + timedelta(days=6),
+                notes="Automated email",
+            ),
         )
     assert sweep(app, clock.now() + timedelta(days=7, minutes=1)) == 1

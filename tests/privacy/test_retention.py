@@ -8,13 +8,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import clock
+from app.celery_config import beat_entries
 from app.config import Settings
 from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK
 from app.leads.models import Lead
 from app.privacy import retention
-from app.scheduling import service as scheduling
 from app.scheduling.models import ScheduledJob
-from beat_schedule import build
+from tests import ledger
 from tests.leadkit import create_lead
 
 
@@ -60,7 +60,7 @@ def test_the_setting_is_checked_and_zero_means_never(client, tenant):
 
 
 def test_the_sweep_runs_daily_on_a_crontab_at_its_hour():
-    entry = build(Settings(retention_hour=5))["privacy-erase-expired"]
+    entry = beat_entries(Settings(retention_hour=5))["privacy-erase-expired"]
     assert entry["task"] == "privacy.erase_expired_leads"
     assert entry["schedule"].hour == {5} and entry["schedule"].minute == {0}
 
@@ -79,7 +79,7 @@ def test_gave_up_jobs_are_purged_after_the_clinics_retention(client, db, tenant,
         for clinic_id, status, key in (
             (tenant.id, "dead", "old-dead"), (tenant.id, "failed", "old-failed"), (other.id, "dead", "other")
         ):  # fmt: skip
-            job = scheduling.schedule(
+            job = ledger.schedule(
                 session=session, kind=IMPORT_CHUNK, due_at=now, dedupe_key=key, now=now,
                 clinic_id=clinic_id, payload={"note": "Ann Example, +14155550123"},
             )  # fmt: skip
@@ -91,7 +91,7 @@ def test_gave_up_jobs_are_purged_after_the_clinics_retention(client, db, tenant,
     retention.erase_expired_leads(db=db, now=now + timedelta(days=200))
     assert _gave_up_keys(db) == {"other"}
     with db.unit_of_work() as session:  # their keys went with them: the same key may be used again
-        again = scheduling.schedule(
+        again = ledger.schedule(
             session=session,
             kind=IMPORT_CHUNK,
             due_at=now,

@@ -50,7 +50,7 @@ def always_fails(*, session, job, now) -> None:
 
 def chain(*, session, job, now) -> None:
     """Takes effect and schedules a follow-up job in the same claim transaction."""
-    from app.scheduling import schedule
+    from tests.ledger import schedule
 
     record_effect(session=session, job=job, now=now)
     schedule(

@@ -14,10 +14,10 @@ from app import clock, create_app
 from app.audit.models import AuditEvent
 from app.auth.roles import Actor
 from app.intake import service as intake
-from app.scheduling import schedule_many
 from app.scheduling.models import ScheduledJob
 from tests.brokers import TcpProxy
 from tests.conftest import test_settings
+from tests.ledger import schedule_many
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.handlers import EFFECT
 from tests.requirements import need_postgres
@@ -114,7 +114,7 @@ def test_the_api_answers_503_while_the_database_is_unreachable_then_serves_again
         proxied.extensions["followup.db"].engine.dispose()
 
 
-def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool, capture: bool) -> list[int]:
+def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool) -> list[int]:
     """A capture through `Database.run` whose connection the server ends during its first try:
     after its first statement, or once the work is done and only the write (the commit) is left.
     The pids its tries ran on."""
@@ -137,7 +137,7 @@ def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool, cap
             _end(db, pid)
         return made
 
-    db.run(work, batched=capture)
+    db.run(work)
     return pids
 
 
@@ -158,7 +158,7 @@ def test_a_capture_whose_connection_dropped_before_its_write_is_done_again_once(
 ):
     need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
     # In a transaction (a capture that needs one): no statement of it can be done again alone.
-    pids = _capture_on_a_connection_ended(db, tenant, "Again", at_write=False, capture=False)
+    pids = _capture_on_a_connection_ended(db, tenant, "Again", at_write=False)
     assert len(pids) == 2 and pids[0] != pids[1]  # the second try, on a new connection
     assert _stored(db, "Again") == 1
 
@@ -169,38 +169,9 @@ def test_a_capture_whose_connection_dropped_at_its_write_is_not_done_blindly_aga
     need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
     with pytest.raises(sa.exc.DBAPIError) as raised:
         # In a transaction: its rows are flushed and committed at the commit.
-        _capture_on_a_connection_ended(db, tenant, "Once", at_write=True, capture=False)
+        _capture_on_a_connection_ended(db, tenant, "Once", at_write=True)
     assert raised.value.connection_invalidated  # the API answers 503: the client may try again
     assert _stored(db, "Once") == 0
-
-
-def test_a_batched_capture_whose_connection_dropped_before_its_first_read_stores_its_lead(
-    db, tenant, migrated_database
-):
-    need_postgres(migrated_database, "terminating server connections needs PostgreSQL")
-    # The read is done again at once on a new connection (nothing of it outlives it); the write
-    # after it must still commit by itself, as the batched unit's one statement does.
-    actor = Actor.engine(tenant.id, "test")
-    pids: list[int] = []
-
-    def work(session):
-        pids.append(session.connection().execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        if len(pids) == 1:
-            _end(db, pids[0])
-        return intake.create_lead(
-            session=session,
-            actor=actor,
-            data={"first_name": "Reread", "last_name": "Run"},
-            reject_duplicates=False,
-            now=clock.now(),
-        )
-
-    made = db.run(work, batched=True)
-    assert len(pids) == 1  # read again within the unit: the work was not done twice
-    assert _stored(db, "Reread") == 1
-    with db.engine.connect() as connection:
-        stored = connection.execute(sa.text("SELECT id FROM leads WHERE first_name = 'Reread'")).scalar_one()
-    assert stored == made.lead.id
 
 
 def _ledger(db) -> tuple[dict[str, int], dict[int, int], int, int]:

@@ -14,11 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from app import clock
-from app.scheduling import schedule, schedule_many
 from app.scheduling.dispatch import Message
 from app.scheduling.models import PENDING, ScheduledJob
 from tests.brokers import TcpProxy
-from tests.ledger import effects, job, status_counts
+from tests.ledger import effects, job, schedule, schedule_many, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV, sweeping
 from tests.workers import subprocess_beat, subprocess_worker, wait_for, wait_until_consuming
 

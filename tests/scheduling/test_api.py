@@ -9,8 +9,8 @@ import pytest
 
 from app import clock
 from app.app_db import get_db
-from app.scheduling import run_job, schedule
-from tests.ledger import job, queued_job_ids
+from app.scheduling import run_job
+from tests.ledger import job, queued_job_ids, schedule
 
 
 @pytest.fixture

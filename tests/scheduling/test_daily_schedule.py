@@ -11,7 +11,7 @@ import pytest
 from celery.beat import ScheduleEntry
 from celery.schedules import crontab
 
-import beat_schedule
+from app import celery_config
 from app.config import ConfigError, Settings
 from tests.conftest import TEST_PHI_KEY, TEST_SECRET_KEY
 
@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 25, 13, 47, 20, tzinfo=UTC)
 def _entry(celery_app, settings, name: str, *, now: datetime, last_run_at: datetime | None = None):
     """Beat's entry for `name` as a beat with `settings` holds it, its clock stopped at `now`: with
     no `last_run_at` it is a fresh beat's (no schedule file), which counts from its own start."""
-    spec = beat_schedule.build(settings)[name]
+    spec = celery_config.beat_entries(settings)[name]
     schedule = spec["schedule"]
     schedule.nowfun = lambda: now
     schedule.app = celery_app
@@ -33,7 +33,7 @@ def _entry(celery_app, settings, name: str, *, now: datetime, last_run_at: datet
 
 def test_daily_work_runs_on_a_crontab_at_its_configured_hour():
     settings = Settings(purge_hour=1, nightly_hour=4)
-    schedule = beat_schedule.build(settings)
+    schedule = celery_config.beat_entries(settings)
     assert schedule["scheduling-purge-done"]["schedule"] == crontab(minute=0, hour=1)
     assert schedule["intelligence-nightly"]["schedule"] == crontab(minute=0, hour=4)
     # No entry is left counting a day (or more) from whenever beat started.
@@ -48,7 +48,7 @@ def test_the_hours_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("FOLLOWUP_NIGHTLY_HOUR", "5")
     monkeypatch.setenv("FOLLOWUP_PURGE_HOUR", "23")
     settings = Settings.from_env()
-    schedule = beat_schedule.build(settings)
+    schedule = celery_config.beat_entries(settings)
     assert schedule["intelligence-nightly"]["schedule"] == crontab(minute=0, hour=5)
     assert schedule["scheduling-purge-done"]["schedule"] == crontab(minute=0, hour=23)
 

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from app import clock
 from app.app_db import get_db
 from app.events.consumers import PROCESS_KIND
-from app.scheduling import runner, schedule_many, sweeps
+from app.scheduling import runner, sweeps
 from app.scheduling.models import ScheduledJob
 from app.scheduling.service import wake_key
 from app.sla import service as sla
 from tests.automation.kit import tasks_of
 from tests.leadkit import create_lead
-from tests.ledger import effects, queued, queued_job_ids
+from tests.ledger import effects, queued, queued_job_ids, schedule_many
 from tests.workers import thread_worker, wait_for
 
 

@@ -1,6 +1,6 @@
 """Flower shows what runs: a ledger message is named after its job's kind (Celery's `shadow` name)
-and carries its subject in its arguments, whether the web process wrote it directly (RedisWire) or
-through Celery's pipelined batch; the worker's task-received event (what Flower reads) says the same."""
+and carries its subject in its arguments, whether published alone or in Celery's pipelined batch;
+the worker's task-received event (what Flower reads) says the same."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import threading
 
 from app import clock
-from app.scheduling import schedule, schedule_many
+from tests.ledger import schedule, schedule_many
 from tests.reliability.handlers import EFFECT
 from tests.workers import thread_worker, wait_for
 
@@ -48,7 +48,7 @@ def test_a_message_sent_directly_is_named_after_its_kind_with_its_subject(app, d
     now = clock.now()
     with app.app_context(), db.unit_of_work() as session:
         job = schedule(session=session, now=now, clinic_id=tenant.id, **effect_job(1, now))
-    [message] = messages(redis)  # one row due now: written by RedisWire after the commit
+    [message] = messages(redis)  # one row due now: published after the commit
     assert message["task"] == "scheduling.run_job" and message["shadow"] == EFFECT
     assert message["args"] == [job.id] and message["kwargs"] == {"subject": "lead:41"}
     assert message["kwargsrepr"] == "{'subject': 'lead:41'}"

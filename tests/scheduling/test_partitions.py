@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from app import clock
 from app.app_db import get_db
-from app.scheduling import batch, run_job, schedule, schedule_many, sweeps
+from app.scheduling import run_job, sweeps
 from app.scheduling.models import ScheduledJob, ScheduledJobKey
 from app.scheduling.partitions import queries as partitions
-from tests.ledger import status_counts
+from tests.ledger import schedule, schedule_many, status_counts
 
 EFFECT = "test.effect"
 # The last minute of a month and the first of the next: two partitions on PostgreSQL.
@@ -77,7 +77,7 @@ def test_the_same_dedupe_key_in_two_months_makes_one_row(ctx, db, tenant):
                 for key in ("across-months", "new-in-feb", "new-in-feb")
             ],
         )
-        ids = batch.schedule_ids(  # by the thousand (arrays on PostgreSQL): the same keys
+        again_many = schedule_many(  # a second write in the unit: the same keys
             session=session,
             now=FEB_START,
             jobs=[
@@ -85,6 +85,7 @@ def test_the_same_dedupe_key_in_two_months_makes_one_row(ctx, db, tenant):
                 for key in ("across-months", "new-in-feb", "bulk", "bulk")
             ],
         )
+        ids = [row.id for row in again_many]
     assert [job.dedupe_key for job in created] == ["new-in-feb"] and len(ids) == 1
     assert [len(_rows(db, key)) for key in ("across-months", "new-in-feb", "bulk")] == [1, 1, 1]
     assert _keys(db) == {

@@ -11,19 +11,17 @@ import sqlalchemy as sa
 from app import clock
 from app.app_db import get_db
 from app.scheduling import (
+    Job,
     attempts,
     cancel,
     cancel_job,
     registry,
     run_job,
     runner,
-    schedule,
-    schedule_at_commit,
-    schedule_many,
     sweeps,
 )
 from app.scheduling.models import ScheduledJob
-from tests.ledger import effects, job, queued, queued_job_ids, status_counts
+from tests.ledger import effects, job, queued, queued_job_ids, schedule, schedule_many, status_counts
 
 
 @pytest.fixture
@@ -509,7 +507,7 @@ def test_rows_scheduled_for_the_commit_are_written_together_and_run(ctx, db, ten
     try:
         with db.unit_of_work() as session:
             for i in range(3):
-                schedule_at_commit(session=session, now=now, **_effect(tenant, f"later{i}", now))
+                session.schedule(Job(now=now, **_effect(tenant, f"later{i}", now)))
             assert status_counts(db) == {}  # nothing written before the commit
     finally:
         stop()
@@ -525,7 +523,7 @@ def test_rows_scheduled_for_the_commit_are_written_together_and_run(ctx, db, ten
 def test_rows_scheduled_for_the_commit_are_forgotten_with_a_rollback(ctx, db, tenant, redis):
     now = clock.now()
     with pytest.raises(RuntimeError), db.unit_of_work() as session:
-        schedule_at_commit(session=session, now=now, **_effect(tenant, "gone", now))
+        session.schedule(Job(now=now, **_effect(tenant, "gone", now)))
         raise RuntimeError("the use case failed")
     assert status_counts(db) == {} and queued(redis) == []
 
@@ -534,9 +532,7 @@ def test_a_cancel_in_the_same_unit_cancels_rows_waiting_for_the_commit(ctx, db, 
     now = clock.now()
     later = now + timedelta(hours=1)
     with db.unit_of_work() as session:
-        schedule_at_commit(
-            session=session, now=now, **_effect(tenant, "timer", later, subject_type="task", subject_id=7)
-        )
+        session.schedule(Job(now=now, **_effect(tenant, "timer", later, subject_type="task", subject_id=7)))
         assert cancel(session=session, now=now, subject_type="task", subject_id=7) == 1
     assert status_counts(db) == {"cancelled": 1}  # written once, cancelled, never left live
 
@@ -545,12 +541,10 @@ def test_a_savepoint_rolled_back_keeps_the_rows_scheduled_before_it(ctx, db, ten
     now = clock.now()
     later = now + timedelta(hours=1)
     with db.unit_of_work() as session:
-        schedule_at_commit(
-            session=session, now=now, **_effect(tenant, "kept", later, subject_type="task", subject_id=8)
-        )
+        session.schedule(Job(now=now, **_effect(tenant, "kept", later, subject_type="task", subject_id=8)))
         savepoint = session.begin_nested()
         cancel(session=session, now=now, subject_type="task", subject_id=9)  # writes the waiting row
-        schedule_at_commit(session=session, now=now, **_effect(tenant, "dropped", later))
+        session.schedule(Job(now=now, **_effect(tenant, "dropped", later)))
         savepoint.rollback()  # takes the row it wrote and the one scheduled in it
     with db.unit_of_work() as session:
         rows = session.execute(sa.select(ScheduledJob.dedupe_key, ScheduledJob.status)).all()

@@ -1,4 +1,5 @@
-"""The web process writes run_job messages to Redis itself (RedisWire): the same message Celery writes."""
+"""The web process publishes run_job messages through Celery (one pooled producer; a pipelined
+batch for many): each is run once by a real worker, many go in order."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from app import clock
-from app.scheduling import schedule, schedule_many, sweeps
-from app.scheduling.dispatch import Dispatcher, Message, RedisWire
+from app.scheduling import sweeps
+from app.scheduling.dispatch import Dispatcher, Message
 from tests.conftest import test_settings
-from tests.ledger import effects, queued_job_ids
+from tests.ledger import effects, queued_job_ids, schedule, schedule_many
 from tests.ledger import job as ledger_job
 from tests.reliability.handlers import EFFECT
 from tests.workers import thread_worker, wait_for
@@ -28,25 +27,6 @@ def _without_ids(envelope: dict) -> dict:
     return {**envelope, "body": body, "headers": headers, "properties": properties}
 
 
-@pytest.mark.parametrize("eta", [None, datetime(2026, 11, 22, 9, 30, tzinfo=UTC) + timedelta(days=1)])
-def test_a_message_written_directly_is_the_one_celery_writes(migrated_database, redis_url, redis, eta):
-    dispatcher = Dispatcher(test_settings(migrated_database, redis_url))
-    message = Message(
-        job_id=4711, queue="notifications", eta=eta, kind="notification.deliver", subject="notification:9"
-    )
-    redis.delete("notifications")
-    dispatcher._send(dispatcher.celery, message, producer=None)  # through Celery and kombu
-    RedisWire(dispatcher.celery, dispatcher._settings).send(message)
-    written = [json.loads(raw) for raw in redis.lrange("notifications", 0, -1)]
-    redis.delete("notifications")
-    assert len(written) == 2
-    by_celery, by_wire = written[1], written[0]  # LPUSH: the newest first
-    assert (
-        by_wire["headers"]["id"] == by_wire["headers"]["root_id"] == by_wire["properties"]["correlation_id"]
-    )
-    assert _without_ids(by_wire) == _without_ids(by_celery)
-
-
 def test_a_job_sent_by_wire_is_run_once_by_a_real_worker(app, db, redis, tenant):
     now = clock.now()
     with app.app_context(), db.unit_of_work() as session:
@@ -60,7 +40,7 @@ def test_a_job_sent_by_wire_is_run_once_by_a_real_worker(app, db, redis, tenant)
             subject_type="test",
             subject_id=1,
         ).id
-    # Published after the commit, by wire (a single message on a Redis broker).
+    # Published after the commit (a single message).
     assert queued_job_ids(redis, "realtime") == [job_id]
     with thread_worker(app):
         wait_for(lambda: effects(db) == (1, 1))
@@ -81,7 +61,7 @@ def test_many_messages_go_in_one_pipeline_as_celery_writes_them_and_in_order(
     redis.delete("realtime", "notifications")
     dispatcher._send(dispatcher.celery, messages[0], producer=None)  # one through Celery, to compare
     by_celery = json.loads(redis.rpop(messages[0].queue))
-    dispatcher.publish(messages)  # several, on a Redis broker: RedisWire.publish_many
+    dispatcher.publish(messages)  # several: one pipelined producer batch
     for queue in ("realtime", "notifications"):
         popped = []
         while (raw := redis.rpop(queue)) is not None:  # as a worker takes them: the oldest first

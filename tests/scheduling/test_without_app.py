@@ -21,10 +21,10 @@ from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.db import Database
 from app.redis_clients import redis_client
-from app.scheduling import run_job, schedule, sweeps
+from app.scheduling import run_job, sweeps
 from app.scheduling.dispatch import Dispatcher
 from tests.conftest import test_settings, truncate_all
-from tests.ledger import job, queued_job_ids
+from tests.ledger import job, queued_job_ids, schedule
 from tests.reliability.handlers import EFFECT
 
 

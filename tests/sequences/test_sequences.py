@@ -270,11 +270,13 @@ def _pending_rule_step(app, lead_id: int, action: dict, key: str = "k1") -> int:
         step = steps.record(
             session=session,
             lead=lead,
-            action=action,
-            run_at=now + timedelta(hours=2),
-            dedupe_key=f"test:{lead_id}:{key}",
+            planned=steps.PlannedStep(
+                action=action,
+                run_at=now + timedelta(hours=2),
+                dedupe_key=f"test:{lead_id}:{key}",
+                origin={"rule_id": rule.id, "rule_version": 1, "event_type": "test"},
+            ),
             now=now,
-            origin={"rule_id": rule.id, "rule_version": 1, "event_type": "test"},
         )
         steps.start(session=session, step=step, lead=lead, now=now)
         return step.id

@@ -9,7 +9,6 @@ it made nothing, so the why-trail always has an answer.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
@@ -17,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from app.activities import service as activities
 from app.assignment import service as assignment
+from app.assignment import staff
 from app.auth.models import Clinic, User
 from app.auth.roles import Actor
 from app.automation import steps
 from app.automation.models import AutomationStep, StepStatus
-from app.business_hours.rules import BusinessCalendar, NeverOpen, next_open
+from app.business_hours.rules import within_business_hours
 from app.errors import Conflict, InvalidTransition, ValidationFailed
 from app.leads.models import Lead
 from app.messaging import service as message_templates
@@ -31,29 +31,6 @@ from app.pipeline.models import PipelineStage
 from app.pipeline.rules import LOST
 from app.tasks import creation as task_creation
 from app.tasks.models import TaskTemplate
-
-ASSIGNEE_ROLES = ("treatment_coordinator", "clinic_admin", "front_desk")
-
-
-def calendar_of(clinic: Clinic) -> BusinessCalendar:
-    return BusinessCalendar.from_settings(
-        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
-    )
-
-
-def within_business_hours(clinic: Clinic, moment: datetime) -> datetime:
-    """A call falls inside opening hours: a moment outside them moves to the next opening."""
-    try:
-        return next_open(calendar_of(clinic), moment)
-    except NeverOpen:
-        return moment
-
-
-def local_time_text(clinic: Clinic, moment: datetime) -> str:
-    """A time as the clinic reads it: "Mon 23 Nov 08:05 (America/New_York)"."""
-    local = moment.astimezone(ZoneInfo(clinic.timezone))
-    return f"{local:%a %d %b %H:%M} ({clinic.timezone})"
-
 
 # --- create_task ----------------------------------------------------------------------------------
 
@@ -87,24 +64,14 @@ def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
     }
 
 
-def _active_staff(session: Session, clinic_id: int, role: str | None = None) -> list[int]:
-    stmt = sa.select(User.id).where(
-        User.clinic_id == clinic_id,
-        User.active.is_(True),
-        User.out_of_office.is_(False),
-        User.role.in_([role] if role else list(ASSIGNEE_ROLES)),
-    )
-    return list(session.scalars(stmt.order_by(User.id)))
-
-
 def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
     """Who gets the task: the lead's owner, a named user, someone of a role, or the next in turn."""
     kind = assignee.get("kind", "lead_owner")
-    if kind == "user" and assignee["user_id"] in _active_staff(session, lead.clinic_id):
+    if kind == "user" and assignee["user_id"] in staff.in_office(session, lead.clinic_id):
         return assignee["user_id"]
     if kind in ("role", "round_robin"):
         role = assignee["role"] if kind == "role" else "treatment_coordinator"
-        people = _active_staff(session, lead.clinic_id, role)
+        people = staff.in_office(session, lead.clinic_id, [role])
         if not people:
             return lead.assigned_to_id
         return assignment.next_in_turn(
@@ -163,21 +130,23 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
     task = task_creation.create_system_task(
         session=session,
         lead=lead,
-        title=fields["title"],
-        type=fields["type"],
-        priority=fields["priority"],
-        description=fields["description"],
-        due_at=due_at,
-        assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
-        dedupe_key=f"automation-step:{step.id}",
-        known_new=True,  # the step was made in this transaction: its key is new
-        origin=steps.origin_of(step),
         now=now,
-        # Silent unless the action asks (a deferred follow-up tells the owner it is there): the
-        # assignee sees it in my-tasks and is reminded before it is due; a rule that wants a word
-        # said at once adds a notify action (as speed to lead does).
-        notify=bool(step.action.get("notify_owner")),
-        on_closed_lead=not lead.is_open,  # only a close's own steps get here for a closed lead
+        task=task_creation.SystemTask(
+            title=fields["title"],
+            type=fields["type"],
+            priority=fields["priority"],
+            description=fields["description"],
+            due_at=due_at,
+            assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
+            dedupe_key=f"automation-step:{step.id}",
+            known_new=True,  # the step was made in this transaction: its key is new
+            origin=steps.origin_of(step),
+            # Silent unless the action asks (a deferred follow-up tells the owner it is there): the
+            # assignee sees it in my-tasks and is reminded before it is due; a rule that wants a word
+            # said at once adds a notify action (as speed to lead does).
+            notify=bool(step.action.get("notify_owner")),
+            on_closed_lead=not lead.is_open,  # only a close's own steps get here for a closed lead
+        ),
     )
     if task is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
@@ -197,7 +166,7 @@ def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
         if user is not None and user.clinic_id == lead.clinic_id and user.active:
             people.append(user_id)
     for role in action.get("roles") or []:
-        people.extend(_active_staff(session, lead.clinic_id, role))
+        people.extend(staff.in_office(session, lead.clinic_id, [role]))
     return list(dict.fromkeys(people))  # each person once, in order
 
 
@@ -217,14 +186,16 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
             session=session,
             clinic_id=lead.clinic_id,
             user_id=user_id,
-            kind=action.get("kind", "automation"),
-            # Stored once, read in the inbox and the console: PHI merge fields as `[their name]`.
-            title=message_templates.merge_for_staff(action["title"], values),
-            body=message_templates.merge_for_staff(action.get("body") or "", values),
-            link=f"/api/leads/{lead.id}",
-            dedupe_key=f"automation-step:{step.id}:user:{user_id}",
+            notice=notifications.StaffNotice(
+                kind=action.get("kind", "automation"),
+                # Stored once, read in the inbox and the console: PHI merge fields as `[their name]`.
+                title=message_templates.merge_for_staff(action["title"], values),
+                body=message_templates.merge_for_staff(action.get("body") or "", values),
+                link=f"/api/leads/{lead.id}",
+                dedupe_key=f"automation-step:{step.id}:user:{user_id}",
+                origin=steps.origin_of(step),
+            ),
             now=now,
-            origin=steps.origin_of(step),
             known_new=step.created_at == now,  # a step made in this transaction: its keys are new
         )
         if row is not None:
@@ -237,7 +208,7 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
 
 def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     user_id = step.action.get("user_id")
-    if user_id is not None and user_id in _active_staff(session, lead.clinic_id):
+    if user_id is not None and user_id in staff.in_office(session, lead.clinic_id):
         pick = assignment.Pick(user_id, f"automation rule {step.rule_id} v{step.rule_version}")
     else:
         clinic = session.get(Clinic, lead.clinic_id)
@@ -280,9 +251,7 @@ def update_stage(*, session: Session, step: AutomationStep, lead: Lead, now: dat
                     session=session,
                     actor=actor,
                     lead_id=lead.id,
-                    stage=action["stage"],
-                    reason=None,
-                    notes=action.get("notes"),
+                    change=pipeline.StageChange(stage=action["stage"], notes=action.get("notes")),
                     now=now,
                     ask_why=False,
                 )

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from app.activities import rules as activity_rules
 from app.activities.service import SYSTEM
 from app.automation import steps
-from app.automation.executors import actions
 from app.automation.models import AutomationStep, StepStatus
 from app.errors import ValidationFailed
 from app.leads.models import Lead
@@ -60,20 +59,22 @@ def send_message(
         sent = to_lead.send(
             session=session,
             lead=lead,
-            channel=channel,
-            subject=subject,
-            body=body,
             now=now,
-            dedupe_key=f"automation-step:{step.id}",
-            kind=to_lead.MESSAGE_KIND,
-            context={"origin": steps.origin_of(step)},
-            label=f"Automated {channel}",
-            sent_by=SYSTEM,
-            details={
-                "automation_step_id": step.id,
-                **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
-            },
-            template_id=template_id,
+            message=to_lead.LeadMessage(
+                channel=channel,
+                subject=subject,
+                body=body,
+                dedupe_key=f"automation-step:{step.id}",
+                kind=to_lead.MESSAGE_KIND,
+                context={"origin": steps.origin_of(step)},
+                label=f"Automated {channel}",
+                sent_by=SYSTEM,
+                details={
+                    "automation_step_id": step.id,
+                    **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
+                },
+                template_id=template_id,
+            ),
         )
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever
         steps.finish(step, StepStatus.FAILED, now, reason=unrenderable.message)
@@ -152,8 +153,3 @@ def send_email(*, session: Session, step: AutomationStep, lead: Lead, now: datet
 
 def send_sms(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)
-
-
-# Call tasks fall inside business hours: actions.within_business_hours is the one rule for both
-# rule-made and sequence-made calls.
-within_business_hours = actions.within_business_hours

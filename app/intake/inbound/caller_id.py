@@ -78,26 +78,30 @@ def _record(session: Session, lead, call: dict, started_at: datetime, now: datet
     activity = activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.PHONE_CALL,
-        at=started_at,
-        recorded_at=now,
-        actor_ref=intake.PHONE_SYSTEM_ACTOR,
-        direction=ActivityDirection.INBOUND,
-        duration_minutes=None if seconds is None else -(-seconds // 60),  # a started minute counts
-        outcome=CallOutcome.NO_ANSWER if missed else None,
-        details={"call_id": call["call_id"], "channel": CALL, "missed": missed},
+        facts=activities.ActivityFacts(
+            type=ActivityType.PHONE_CALL,
+            at=started_at,
+            recorded_at=now,
+            actor_ref=intake.PHONE_SYSTEM_ACTOR,
+            direction=ActivityDirection.INBOUND,
+            duration_minutes=None if seconds is None else -(-seconds // 60),  # a started minute counts
+            outcome=CallOutcome.NO_ANSWER if missed else None,
+            details={"call_id": call["call_id"], "channel": CALL, "missed": missed},
+        ),
     )
     if missed:  # the lead tried to reach the clinic: someone calls back now
         task_creation.create_system_task(
             session=session,
             lead=lead,
-            title="Call back: missed call",
-            type=LeadTaskType.CALL,
-            due_at=now,
-            dedupe_key=f"missed-call:{lead.clinic_id}:{call['call_id']}"[:200],
-            origin={"kind": "missed_call", "call_id": call["call_id"]},
             now=now,
-            priority=TaskPriority.HIGH,
+            task=task_creation.SystemTask(
+                title="Call back: missed call",
+                type=LeadTaskType.CALL,
+                due_at=now,
+                dedupe_key=f"missed-call:{lead.clinic_id}:{call['call_id']}"[:200],
+                origin={"kind": "missed_call", "call_id": call["call_id"]},
+                priority=TaskPriority.HIGH,
+            ),
         )
     return inbound.store(
         session,

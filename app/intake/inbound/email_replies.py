@@ -88,12 +88,14 @@ def receive(*, session: Session, secret: str | None, form: dict, now: datetime) 
         activities.record(
             session=session,
             lead=lead,
-            type=ActivityType.NOTE,
-            at=now,
-            recorded_at=now,
-            notes=f"Auto-reply received: {(form.get('subject') or '')[:200]}",
-            details={"auto_reply": True, "channel": inbound.EMAIL},
             automation=False,
+            facts=activities.ActivityFacts(
+                type=ActivityType.NOTE,
+                at=now,
+                recorded_at=now,
+                notes=f"Auto-reply received: {(form.get('subject') or '')[:200]}",
+                details={"auto_reply": True, "channel": inbound.EMAIL},
+            ),
         )
         return {"matched": True, "lead_id": lead.id, "auto_reply": True}
     message = {

@@ -2,7 +2,7 @@
 
 The webhook is signed like the web form (same headers, window and replay refusal). A message is
 recorded once per provider message id as an INBOUND activity on the lead it came from; that
-activity's `activity.logged` event then stops the lead's outreach (`stops.py`). An SMS of STOP
+activity's `activity.logged` event then stops the lead's outreach (app/sequences/stops.py). An SMS of STOP
 (or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the number
 out of SMS: every lead of the clinic with it, closed ones included. A message from nobody we know
 is answered 200 and not stored: a provider must not retry it forever, and we keep no text from
@@ -189,13 +189,15 @@ def record_reply(
     activity = activities.record(
         session=session,
         lead=lead,
-        type=ActivityType.SMS if channel == SMS else ActivityType.EMAIL,
-        at=received_at,
-        recorded_at=now,
-        actor_ref=ACTOR,
-        direction=ActivityDirection.INBOUND,
-        notes=message["body"],
-        details={"message_id": message["message_id"], "channel": channel, "stop": stop},
+        facts=activities.ActivityFacts(
+            type=ActivityType.SMS if channel == SMS else ActivityType.EMAIL,
+            at=received_at,
+            recorded_at=now,
+            actor_ref=ACTOR,
+            direction=ActivityDirection.INBOUND,
+            notes=message["body"],
+            details={"message_id": message["message_id"], "channel": channel, "stop": stop},
+        ),
     )
     return store(
         session,

@@ -46,13 +46,13 @@ _CLAIM = outbound.claim_statement(Notification.__table__, sending.CLAIMED)
 
 def claim_delivery(*, session: Session, job, now: datetime, db) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit
-    and record the outcome in a unit of work of `db` (the app's Database, its settings with it)."""
+    and record the outcome in a unit of work of `db` (the app's Database)."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
     if sending.held_at_send(session, row, now) or sending.deferred_by_rate_limit(session, row, now):
         return
-    message = sending.message_of(session, row, db.settings)
+    message = sending.message_of(session, row, session.settings)
     session.after_commit(partial(deliver_claimed, db=db, message=message, attempt=row.attempts))
 
 
@@ -78,36 +78,20 @@ def _settle(db, attempt: sending.Attempt, clock) -> str:
 
 def _record(session: Session, now: datetime, attempt: sending.Attempt, settings) -> str:
     return record_outcome(
-        settings=settings,
-        session=session,
-        notification_id=attempt.message.notification_id,
-        attempt=attempt.number,
-        status=attempt.status,
-        provider_message_id=attempt.provider_id,
-        error=attempt.error,
-        now=now,
-        jitter=random.random(),
+        session=session, attempt=attempt, now=now, jitter=random.random(), settings=settings
     )
 
 
 def record_outcome(
-    *,
-    session: Session,
-    notification_id: int,
-    attempt: int,
-    status: str,
-    provider_message_id: str | None,
-    error: str | None,
-    now: datetime,
-    jitter: float,
-    settings,
+    *, session: Session, attempt: sending.Attempt, now: datetime, jitter: float, settings
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts).
 
     A transient error makes the row pending again with a delivery job after the backoff."""
+    notification_id, status, error = attempt.message.notification_id, attempt.status, attempt.error
     if status == DeliveryStatus.SENT:
-        return _record_sent(session, notification_id, attempt, provider_message_id, now)
-    notification = outbound.locked_attempt(session, Notification, notification_id, attempt)
+        return _record_sent(session, notification_id, attempt.number, attempt.provider_id, now)
+    notification = outbound.locked_attempt(session, Notification, notification_id, attempt.number)
     if notification is None:
         return "stale"
     if status == DeliveryStatus.UNKNOWN:
@@ -130,7 +114,7 @@ def record_outcome(
         log.warning("notification %s failed: %s", notification_id, error)
         return DeliveryStatus.FAILED
     if notification.status == DeliveryStatus.DEAD:
-        log.error("notification %s is dead after %d attempts: %s", notification_id, attempt, error)
+        log.error("notification %s is dead after %d attempts: %s", notification_id, attempt.number, error)
         return DeliveryStatus.DEAD
     outgoing.schedule_delivery(session, notification, due, now)
     return "retrying"

@@ -6,7 +6,7 @@ Once the job's `done` commits, the worker takes the batch's rows a window at a t
      of them, app/delivery/queries.settle_many) and claims the next window (pending → sending,
      attempts + 1: one UPDATE ... RETURNING);
   2. the window's messages go out, no transaction open, over the worker process's kept-alive SMTP
-     connection (channels.py: pipelined where the server offers it);
+     connection (providers/channels.py: pipelined where the server offers it);
   3. the last window's outcomes commit together with the batch's transient failures, which are
      retried as one batch job once the longest of their backoffs has passed.
 A duplicate job, or a row another job took, finds the row no longer pending: skipped. A worker
@@ -205,7 +205,7 @@ class _Batch:
                 counted["stale"] += 1
             elif attempt.status == HANDED_BACK:
                 job = outgoing.delivery_job(row_id, self.clinics[row_id], now)
-                scheduling.schedule(session=session, now=now, **job)
+                session.schedule(scheduling.Job(now=now, **job))
                 counted[HANDED_BACK] += 1
             else:
                 counted[self._after(attempt, value)] += 1
@@ -281,7 +281,8 @@ def _schedule_retries(session: Session, retries: list[_Retry], now: datetime) ->
         .execution_options(synchronize_session=False)
     )
     rows = [outgoing.Created(r.notification_id, r.clinic_id, due) for r in retries]
-    scheduling.schedule_many(session=session, jobs=outgoing.batch_jobs(rows), now=now)
+    for job in outgoing.batch_jobs(rows):
+        session.schedule(scheduling.Job(now=now, **job))
 
 
 def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
@@ -328,7 +329,8 @@ def _reschedule(db, notification_ids: list[int], *, due: datetime, now: datetime
                 .values(next_attempt_at=due)
                 .execution_options(synchronize_session=False)
             )
-            scheduling.schedule_many(session=session, jobs=jobs_of(rows), now=now)
+            for job in jobs_of(rows):
+                session.schedule(scheduling.Job(now=now, **job))
             return len(rows)
     except Exception:
         log.exception(

@@ -10,7 +10,7 @@ first send (as the library's fixed window opens at its first hit): a send takes 
 compare-and-set UPDATE, in the transaction that claims the message, so two workers can never both
 take the last slot and a claim that rolls back gives its slot back. A message that finds the window
 full is not sent and not dropped: it goes back to `pending` with a delivery job due when the
-window ends (delivery.claim_delivery), its attempt not counted.
+window ends (attempts.claim_delivery), its attempt not counted.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | N
 
 def _defer(session: Session, row, until: datetime, why: str, now: datetime) -> None:
     _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
-    scheduling.schedule(session=session, now=now, **outgoing.delivery_job(row.id, row.clinic_id, until))
+    session.schedule(scheduling.Job(now=now, **outgoing.delivery_job(row.id, row.clinic_id, until)))
 
 
 def _hand_back(session: Session, row, *, status: str, why: str, **values) -> None:

@@ -165,11 +165,13 @@ def _overdue_digest(session: Session, user_id: int, count: int, now: datetime):
         session=session,
         clinic_id=user.clinic_id,
         user_id=user_id,
-        kind=OVERDUE_DIGEST,
-        title=f"{count} overdue task(s)",
-        body="\n".join(lines),
-        link="/api/leads/tasks/overdue",
-        # The hour in the key: two beats in the same hour send one.
-        dedupe_key=f"overdue-digest:{user_id}:{now:%Y-%m-%dT%H}",
+        notice=notifications.StaffNotice(
+            kind=OVERDUE_DIGEST,
+            title=f"{count} overdue task(s)",
+            body="\n".join(lines),
+            link="/api/leads/tasks/overdue",
+            # The hour in the key: two beats in the same hour send one.
+            dedupe_key=f"overdue-digest:{user_id}:{now:%Y-%m-%dT%H}",
+        ),
         now=now,
     )

@@ -58,12 +58,14 @@ def hand_over_open_tasks(*, session: Session, user: User, actor: Actor, now: dat
         activities.record(
             session=session,
             lead=lead,
-            type=ActivityType.ASSIGNMENT_CHANGE,
-            at=now,
-            actor_ref=actor.ref,
-            user_id=actor.user_id,
-            notes=f"Task {task.id} moved to the lead's owner: previous assignee {why}",
-            details=details,
+            facts=activities.ActivityFacts(
+                type=ActivityType.ASSIGNMENT_CHANGE,
+                at=now,
+                actor_ref=actor.ref,
+                user_id=actor.user_id,
+                notes=f"Task {task.id} moved to the lead's owner: previous assignee {why}",
+                details=details,
+            ),
         )
         audit.record(
             session=session,

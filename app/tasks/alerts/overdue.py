@@ -78,10 +78,12 @@ def tell_overdue(*, session: Session, event, now: datetime) -> None:
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
-        kind="overdue",
-        title=f"Overdue: {task.title}",
-        body=f"Task {task.id} was due {task.due_at.isoformat()}",
-        link=f"/api/leads/tasks/{task.id}",
-        dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",  # again if snoozed and late again
+        notice=notifications.StaffNotice(
+            kind="overdue",
+            title=f"Overdue: {task.title}",
+            body=f"Task {task.id} was due {task.due_at.isoformat()}",
+            link=f"/api/leads/tasks/{task.id}",
+            dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",
+        ),
         now=now,
     )

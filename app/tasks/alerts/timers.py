@@ -36,7 +36,7 @@ def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datet
         escalation_hours=hours,
     )
     for job in jobs:
-        scheduling.schedule_at_commit(session=session, now=now, **job)
+        session.schedule(scheduling.Job(now=now, **job))
 
 
 def timer_jobs(
@@ -108,11 +108,13 @@ def send_task_reminder(*, session: Session, job, now: datetime) -> None:
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
-        kind="reminder",
-        title=f"Due in {_humanise(offset)}: {task.title}",
-        body=f"Task {task.id} is due at {task.due_at.isoformat()}",
-        link=f"/api/leads/tasks/{task.id}",
-        dedupe_key=f"job:{job.id}",
+        notice=notifications.StaffNotice(
+            kind="reminder",
+            title=f"Due in {_humanise(offset)}: {task.title}",
+            body=f"Task {task.id} is due at {task.due_at.isoformat()}",
+            link=f"/api/leads/tasks/{task.id}",
+            dedupe_key=f"job:{job.id}",
+        ),
         now=now,
     )
     later = rules.reminder_times(task.due_at, [o for o in _offsets(session, task) if o < offset], now)

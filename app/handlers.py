@@ -1,0 +1,189 @@
+"""What runs when something happens: the one handler map of the engine (the composition root).
+
+Every side effect that crosses domains is written here, once, in the order it runs:
+- `EVENT_HANDLERS`: event type → the consumers an `events.process` job hands each committed event
+  to, in the order listed; `AFTER_EVENTS`: once per processing, after them, with all its events;
+- `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
+- `STEP_EXECUTORS`: an automation step's action type → what carries it out;
+- `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
+- `SEND_GUARDS`: asked just before a message to a lead goes to its provider;
+- `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
+
+The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
+consumer runs in is the order written here, not the order modules were imported in.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from app.analytics import monthly, rollups
+from app.assignment import service as assignment
+from app.auth import service as auth
+from app.automation import orphans, processing, steps
+from app.automation import service as automation
+from app.automation.executors import actions, outreach
+from app.bulk import service as bulk
+from app.bulk import task_actions
+from app.events import consumers
+from app.events import service as events
+from app.intake import imports
+from app.intelligence import scoring
+from app.intelligence import service as intelligence
+from app.leads import listing as lead_listing
+from app.leads import sources
+from app.messaging import at_send
+from app.notifications import invitations, outgoing
+from app.notifications import service as notifications
+from app.notifications.worker import attempts, batches
+from app.pipeline import service as pipeline
+from app.scheduling import registry
+from app.scheduling.registry import JobKind
+from app.sequences import service as sequences
+from app.sequences import stops
+from app.sla import service as sla
+from app.tasks import escalation
+from app.tasks import service as tasks
+from app.tasks.alerts import handover, overdue, timers
+from app.webhooks import posting
+from app.webhooks import service as webhooks
+
+# The events after which a lead's score or next best action may change (not lead.score_changed:
+# the re-scoring writes that one).
+RESCORED_AFTER = (
+    events.LEAD_CREATED,
+    events.LEAD_UPDATED,
+    events.LEAD_STAGE_CHANGED,
+    events.LEAD_ASSIGNED,
+    events.LEAD_CONVERTED,
+    events.LEAD_LOST,
+    events.ACTIVITY_LOGGED,
+    events.LEAD_STALE,
+    events.TASK_OVERDUE,
+)
+
+# Automatic stops of sequences come first (before the rules they would cancel); the rules next
+# (automation.process_event for every trigger of app/automation/rules.py); the reports last: they
+# may lag, the rules may not.
+EVENT_HANDLERS: dict[str, list] = {
+    events.LEAD_CREATED: [
+        processing.process_event,
+        escalation.schedule_no_contact_escalation,  # no contact within hours of capture
+        sla.start_clocks,
+        webhooks.enqueue_deliveries,
+    ],
+    events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
+    events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted],
+    events.LEAD_STAGE_CHANGED: [stops.on_stage_changed, processing.process_event, rollups.on_stage_changed],
+    events.LEAD_ASSIGNED: [processing.process_event],
+    events.LEAD_CONVERTED: [
+        stops.on_converted,
+        processing.process_event,
+        tasks.close_tasks_of_closed_lead,  # its open tasks (and their timers) are cancelled
+        sla.on_converted,
+        webhooks.enqueue_deliveries,
+    ],
+    events.LEAD_LOST: [
+        stops.on_lost,
+        processing.process_event,
+        tasks.close_tasks_of_closed_lead,
+        sla.on_lost,
+        webhooks.enqueue_deliveries,
+    ],
+    events.ACTIVITY_LOGGED: [
+        stops.on_inbound_contact,
+        processing.process_event,
+        intelligence.label_reply,
+        sla.on_activity,
+        rollups.on_activity_logged,
+    ],
+    events.LEAD_STALE: [processing.process_event],
+    events.TASK_OVERDUE: [
+        processing.process_event,
+        overdue.tell_overdue,  # told to its assignee at once
+        webhooks.enqueue_deliveries,
+    ],
+    scoring.LEAD_SCORE_CHANGED: [processing.process_event],
+    events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
+    events.STAGES_REORDERED: [rollups.on_stages_reordered],
+    events.MESSAGE_BOUNCED: [stops.on_bounced],
+}
+# Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
+# background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.
+AFTER_EVENTS = [
+    functools.partial(intelligence.queue_rescoring, watched=RESCORED_AFTER),
+    monthly.on_events,
+]
+
+# Drained kinds: under load, one delivery processes the rows of many transactions, up to `batch`
+# to a transaction. Timers write only in their transaction: rows due together run in batches.
+# Kinds that `takes_db` send after the claim commits and record the outcome in a unit of their own.
+JOB_KINDS = [
+    JobKind(consumers.PROCESS_KIND, consumers.process_events, "realtime", drain=True, batch=10),
+    JobKind(steps.STEP_KIND, steps.run_step_job, "realtime"),
+    JobKind(timers.REMINDER, timers.send_task_reminder, "realtime", batch=50),
+    JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "realtime", batch=50),
+    JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),
+    JobKind(sla.WARN, sla.warn, "realtime", batch=50),
+    JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
+    JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", takes_db=True),
+    JobKind(outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", takes_db=True, yields=True),
+    # Receivers are the clinics' servers: a slow one must not delay anyone's email or SMS.
+    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", takes_db=True),
+    JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True),
+    JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True),
+    JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True),
+    JobKind(
+        intelligence.RESCORE_KIND, intelligence.rescore_job, "bulk", drain=True, batch=50, derived=True,
+        due_later=True,
+    ),
+    JobKind(
+        monthly.RECOUNT_KIND, monthly.recount_job, "bulk", drain=True, batch=50, derived=True, due_later=True
+    ),
+]  # fmt: skip
+
+STEP_EXECUTORS = {
+    "create_task": actions.create_task,
+    "notify": actions.notify,
+    "assign": actions.assign,
+    "suggest": actions.suggest,
+    "update_stage": actions.update_stage,
+    "send_email": outreach.send_email,  # through the contact policy
+    "send_sms": outreach.send_sms,
+    "sequence_step": sequences.run_sequence_step,
+    "enroll_sequence": sequences.enroll_from_rule,
+}
+
+# A new clinic's setup, in this order: sources and stages before the rules that name them.
+CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, automation.seed_default_rules]
+# A user gone inactive or out of office: their leads, then their open tasks, follow.
+USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
+USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
+SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
+LEAD_LIST_FILTERS = {"next_step": orphans.conditions}  # next_step=none: the orphans
+
+
+def wire() -> None:
+    """Install the maps above in the layers that run them (once per process: at this import)."""
+    for event_type, handlers in EVENT_HANDLERS.items():
+        for handler in handlers:
+            consumers.on(event_type, handler)
+    for handler in AFTER_EVENTS:
+        consumers.after_events(handler)
+    for kind in JOB_KINDS:
+        registry.add(kind)
+    for action_type, executor in STEP_EXECUTORS.items():
+        steps.register_executor(action_type, executor)
+    for step in CLINIC_SETUP:
+        auth.on_clinic_created(step)
+    for handler in USER_UNAVAILABLE:
+        auth.on_user_unavailable(handler)
+    for handler in USER_INVITED:
+        auth.on_user_invited(handler)
+    for guard in SEND_GUARDS:
+        notifications.on_send(guard)
+    for name, conditions in LEAD_LIST_FILTERS.items():
+        lead_listing.add_list_filter(name, conditions)
+
+
+wire()
