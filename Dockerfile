@@ -15,7 +15,7 @@ WORKDIR /srv
 COPY pyproject.toml beat_schedule.py ./
 COPY app ./app
 COPY workers ./workers
-# Editable, so app/migrate.py finds alembic.ini and migrations/ beside app/ (/srv, the same path in
+# Editable, so app/platform/migrate.py finds alembic.ini and migrations/ beside app/ (/srv, the same path in
 # the runtime stage). Built with the venv's locked setuptools: nothing unpinned is fetched.
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e .
 
@@ -42,4 +42,4 @@ EXPOSE 8000
 # The web process's liveness probe; the compose file gives each worker process its own check.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5)"]
-CMD ["gunicorn", "-c", "python:app.telemetry.gunicorn_config", "app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "20"]
+CMD ["gunicorn", "-c", "python:app.platform.telemetry.gunicorn_config", "app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "20"]

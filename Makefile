@@ -49,7 +49,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		--generate-hashes --custom-compile-command "make lock" -o requirements.lock
 
-## .env.example (docker-compose's env_file template) from app/config.py; tests/test_compose.py checks it.
+## .env.example (docker-compose's env_file template) from app/platform/config.py; tests/test_compose.py checks it.
 env-example: $(STAMP)
 	$(BIN)/python -m app.devtools.env_example > .env.example
 

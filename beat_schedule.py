@@ -1,5 +1,5 @@
 """The beat schedule: task names, queues and intervals; no logic. Intervals come from settings
-(app/celery_config.py turns these entries into Celery's `beat_schedule` and `task_routes`).
+(app/platform/celery_config.py turns these entries into Celery's `beat_schedule` and `task_routes`).
 
 Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find stale leads"):
   1. the use case in app/<domain>/service.py, taking `now` (and opening its own unit of work, or
@@ -7,10 +7,10 @@ Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find s
   2. a thin task in workers/<domain>.py with an explicit name that reads `clock.now()` and makes that
      one service call; import the module in workers/celery_app.py's `_import_tasks`;
   3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval, or for
-     daily work its hour (add the field to app/config.py: `FOLLOWUP_<FIELD>` then overrides it),
+     daily work its hour (add the field to app/platform/config.py: `FOLLOWUP_<FIELD>` then overrides it),
      and its queue if not `sweeps`.
 Sweeps must be idempotent: a second beat, or a run overlapping the previous one, must do no harm
-(claim rows by compare-and-set, as app/scheduling/sweeps.py does).
+(claim rows by compare-and-set, as app/platform/scheduling/sweeps.py does).
 
 Sweeps run on the `sweeps` queue, never `realtime`: the realtime queue is a new lead's path (events
 processing, its first task) and its worker (the Procfile's `worker`) takes nothing else, so a sweep
@@ -60,7 +60,7 @@ SWEEPS = (
         queue="webhooks",
         kwargs={"name": "webhooks"},
     ),
-    # The job ledger (app/scheduling): promote rows coming within the horizon, resend rows the
+    # The job ledger (app/platform/scheduling): promote rows coming within the horizon, resend rows the
     # broker lost, and drop old finished rows.
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
     Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
@@ -73,7 +73,7 @@ SWEEPS = (
     # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
-    # Events no processing job names (app/events/recovery.py) are given one.
+    # Events no processing job names (app/platform/events/recovery.py) are given one.
     Sweep("events-requeue-unprocessed", "events.requeue_unprocessed", "event_sweep_interval"),
     # Each user with overdue tasks gets one overdue digest an hour; open leads with no next step
     # (no open task, pending step or active sequence) get a follow-up task.

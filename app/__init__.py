@@ -9,8 +9,8 @@ from flask.sessions import SecureCookieSessionInterface, SessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import Settings
 from app.console import CONSOLE_PREFIX
+from app.platform.config import Settings
 
 
 def create_app(config: Settings | dict | None = None) -> Flask:
@@ -28,15 +28,15 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     if settings.trusted_proxy_hops > 0:
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    from app.telemetry import logs, tracing, web
+    from app.platform.telemetry import logs, tracing, web
 
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
-    from app.db import Database
-    from app.db.protected import use_keys
-    from app.redis_clients import redis_client
-    from app.scheduling.dispatch import Dispatcher
+    from app.platform.db import Database
+    from app.platform.db.protected import use_keys
+    from app.platform.redis_clients import redis_client
+    from app.platform.scheduling.dispatch import Dispatcher
 
     # Built once here and handed on: views and Celery tasks pass them (or the Database, which
     # carries them) to the services, which never read them from the app.
@@ -48,7 +48,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
     if settings.cors_origins:
-        from app.api.contract import RESPONSE_HEADERS
+        from app.platform.api.contract import RESPONSE_HEADERS
 
         # A browser frontend reads every response header the OpenAPI document names.
         CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
@@ -132,13 +132,15 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.api import init_api, refuse_oversized_body, refuse_oversized_request_line
-    from app.auth import phi_policy
-    from app.auth.permissions import enforce_declared_access
-    from app.errors import register_error_handlers
+    from app.domains.auth.permissions import enforce_declared_access
+    from app.platform import phi_policy
+    from app.platform.api import init_api, refuse_oversized_body, refuse_oversized_request_line
+    from app.platform.errors import register_error_handlers
 
     api = init_api(app)
-    for blueprint in _blueprints():
+    from app.domains import blueprints
+
+    for blueprint in blueprints():
         api.register_blueprint(blueprint)
     # After flask-smorest's own handler, so every error answers the one JSON shape.
     register_error_handlers(app)
@@ -146,61 +148,9 @@ def _register_api(app: Flask) -> None:
     app.before_request(refuse_oversized_body)
     app.before_request(enforce_declared_access)
     app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
-    from app.ratelimit import init_rate_limits
+    from app.platform.ratelimit import init_rate_limits
 
     app.extensions["followup.limiter"] = init_rate_limits(app)  # after authentication: limits per caller
-
-
-def _blueprints():
-    from app.activities.views import blp as activities_blp
-    from app.analytics.views import blp as analytics_blp
-    from app.assignment.views import blp as assignment_blp
-    from app.audit.views import blp as audit_blp
-    from app.auth.views import blp as auth_blp
-    from app.auth.views import platform_blp
-    from app.automation.views import blp as automation_blp
-    from app.bulk.views import blp as bulk_blp
-    from app.calendar_feed.views import blp as calendar_blp
-    from app.intake.inbound.views import blp as inbound_blp
-    from app.intake.views import blp as intake_blp
-    from app.intelligence.views import blp as intelligence_blp
-    from app.leads.views import blp as leads_blp
-    from app.messaging.views import blp as messaging_blp
-    from app.notifications.views import blp as notifications_blp
-    from app.ops.views import blp as ops_blp
-    from app.pipeline.views import blp as pipeline_blp
-    from app.privacy.views import blp as privacy_blp
-    from app.scheduling.views import blp as scheduling_blp
-    from app.sequences.views import blp as sequences_blp
-    from app.sla.views import blp as sla_blp
-    from app.tasks.views import blp as tasks_blp
-    from app.webhooks.views import blp as webhooks_blp
-
-    return [
-        ops_blp,
-        auth_blp,
-        platform_blp,
-        audit_blp,
-        leads_blp,
-        intake_blp,
-        pipeline_blp,
-        assignment_blp,
-        activities_blp,
-        notifications_blp,
-        scheduling_blp,
-        tasks_blp,
-        automation_blp,
-        bulk_blp,
-        analytics_blp,
-        intelligence_blp,
-        calendar_blp,
-        webhooks_blp,
-        sequences_blp,
-        sla_blp,
-        inbound_blp,
-        messaging_blp,
-        privacy_blp,
-    ]
 
 
 def _register_domains(app: Flask) -> None:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.config import PROJECT_ROOT, VAR_DIR, Settings
+from app.platform.config import PROJECT_ROOT, VAR_DIR, Settings
 
 
 @click.group()
@@ -36,7 +36,7 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
-    from app import migrate
+    from app.platform import migrate
 
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(Settings.from_env().database_url, revision)
@@ -46,7 +46,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision", default="base")
 def db_downgrade(revision: str) -> None:
     """Downgrade the database to REVISION (default: base)."""
-    from app import migrate
+    from app.platform import migrate
 
     migrate.downgrade(Settings.from_env().database_url, revision)
 
@@ -55,7 +55,7 @@ def db_downgrade(revision: str) -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models."""
-    from app import migrate
+    from app.platform import migrate
 
     migrate.revision(Settings.from_env().database_url, message)
 
@@ -64,8 +64,9 @@ def db_revision(message: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the demo clinic and logins as JSON.")
 def seed_demo(as_json: bool) -> None:
     """Create the demo clinic once (stages, sources, one user per role) and print its logins."""
-    from app import clock, create_app
+    from app import create_app
     from app.devtools import demo
+    from app.platform import clock
 
     flask_app = create_app()
     with flask_app.app_context():
@@ -113,10 +114,11 @@ def clinics_create(
 ) -> None:
     """Create a clinic and its first admin; print the clinic id and the admin's one-time,
     expiring password-setup link. Bad input writes nothing and exits non-zero."""
-    from app import clock, create_app
-    from app.auth import onboarding
-    from app.auth.schemas import PlatformClinicIn
-    from app.errors import DomainError
+    from app import create_app
+    from app.domains.auth import onboarding
+    from app.domains.auth.schemas import PlatformClinicIn
+    from app.platform import clock
+    from app.platform.errors import DomainError
 
     data = {"name": name, "timezone": timezone_name, "admin_email": admin_email}
     if admin_name is not None:
@@ -150,10 +152,11 @@ def clinics_verify_domain(clinic_id: int, domain: str) -> None:
     """Record that DOMAIN's SPF and DKIM records are set for the platform's mail on behalf of clinic
     CLINIC_ID (as POST /api/platform/clinics/ID/sender-domains does): its email_from may then use
     the domain. A domain verified for another clinic is refused."""
-    from app import clock, create_app
-    from app.auth.schemas import SenderDomainIn
-    from app.auth.senders import identity
-    from app.errors import DomainError
+    from app import create_app
+    from app.domains.auth.schemas import SenderDomainIn
+    from app.domains.auth.senders import identity
+    from app.platform import clock
+    from app.platform.errors import DomainError
 
     invalid = SenderDomainIn().validate({"domain": domain})
     if invalid:
@@ -180,9 +183,10 @@ def leads() -> None:
 def leads_erase(lead_id: int, as_json: bool) -> None:
     """Erase lead LEAD_ID's personal and health data everywhere it was copied (as
     POST /api/leads/ID/erase does); an anonymised tombstone stays. Audited as `cli`."""
-    from app import clock, create_app
-    from app.leads.models import Lead
-    from app.privacy import erasure
+    from app import create_app
+    from app.domains.leads.models import Lead
+    from app.domains.privacy import erasure
+    from app.platform import clock
 
     flask_app = create_app()
     db = flask_app.extensions["followup.db"]
@@ -217,8 +221,9 @@ def phi_rotate_key(batch: int) -> None:
     """Re-encrypt every protected value under the first key of PHI_ENCRYPTION_KEY (NEW,OLD) and
     rebuild the blind indexes, in resumable batches, while the service runs. Rerun after a stop:
     it continues. When it reports done, remove OLD from PHI_ENCRYPTION_KEY."""
-    from app import clock, create_app
-    from app.privacy import rotation
+    from app import create_app
+    from app.domains.privacy import rotation
+    from app.platform import clock
 
     flask_app = create_app()
     db = flask_app.extensions["followup.db"]

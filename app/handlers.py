@@ -17,36 +17,36 @@ from __future__ import annotations
 
 import functools
 
-from app.analytics import monthly, rollups
-from app.assignment import service as assignment
-from app.auth import service as auth
-from app.automation import orphans, processing, steps
-from app.automation import service as automation
-from app.automation.executors import actions, outreach
-from app.bulk import service as bulk
-from app.bulk import task_actions
-from app.events import consumers
-from app.events import service as events
-from app.intake import imports
-from app.intelligence import scoring
-from app.intelligence import service as intelligence
-from app.leads import listing as lead_listing
-from app.leads import sources
-from app.messaging import at_send
-from app.notifications import invitations, outgoing
-from app.notifications import service as notifications
-from app.notifications.worker import attempts, batches
-from app.pipeline import service as pipeline
-from app.scheduling import registry
-from app.scheduling.registry import JobKind
-from app.sequences import service as sequences
-from app.sequences import stops
-from app.sla import service as sla
-from app.tasks import escalation
-from app.tasks import service as tasks
-from app.tasks.alerts import handover, overdue, timers
-from app.webhooks import posting
-from app.webhooks import service as webhooks
+from app.domains.analytics import monthly, rollups
+from app.domains.assignment import service as assignment
+from app.domains.auth import service as auth
+from app.domains.automation import orphans, processing, steps
+from app.domains.automation import service as automation
+from app.domains.automation.executors import actions, outreach
+from app.domains.bulk import service as bulk
+from app.domains.bulk import task_actions
+from app.domains.intake import imports
+from app.domains.intelligence import scoring
+from app.domains.intelligence import service as intelligence
+from app.domains.lead_messages import at_send
+from app.domains.leads import listing as lead_listing
+from app.domains.leads import sources
+from app.domains.outbound import invitations, outgoing
+from app.domains.outbound import service as notifications
+from app.domains.outbound.worker import attempts, batches
+from app.domains.pipeline import service as pipeline
+from app.domains.sequences import service as sequences
+from app.domains.sequences import stops
+from app.domains.sla import service as sla
+from app.domains.tasks import escalation
+from app.domains.tasks import service as tasks
+from app.domains.tasks.alerts import handover, overdue, timers
+from app.domains.webhooks import posting
+from app.domains.webhooks import service as webhooks
+from app.platform.events import consumers
+from app.platform.events import service as events
+from app.platform.scheduling import registry
+from app.platform.scheduling.registry import JobKind
 
 # The events after which a lead's score or next best action may change (not lead.score_changed:
 # the re-scoring writes that one).
@@ -63,7 +63,7 @@ RESCORED_AFTER = (
 )
 
 # Automatic stops of sequences come first (before the rules they would cancel); the rules next
-# (automation.process_event for every trigger of app/automation/rules.py); the reports last: they
+# (automation.process_event for every trigger of app/domains/automation/rules.py); the reports last: they
 # may lag, the rules may not.
 EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_CREATED: [

@@ -35,22 +35,23 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.auth import tokens
-from app.auth.models import Clinic
-from app.auth.roles import Actor
-from app.automation import processing
-from app.automation import rules as rule_language
-from app.automation.language import context as rule_context
-from app.automation.models import AutomationRule
-from app.config import Settings
+from app import create_app
 from app.devtools.local_redis import free_port
-from app.events.models import DomainEvent
-from app.intake import service as intake
-from app.leads.models import Lead
-from app.notifications import service as notifications
-from app.notifications.models import Notification
-from app.tasks.models import LeadTask
+from app.domains.auth import tokens
+from app.domains.auth.models import Clinic
+from app.domains.automation import processing
+from app.domains.automation import rules as rule_language
+from app.domains.automation.language import context as rule_context
+from app.domains.automation.models import AutomationRule
+from app.domains.intake import service as intake
+from app.domains.leads.models import Lead
+from app.domains.outbound import service as notifications
+from app.domains.outbound.models import Notification
+from app.domains.tasks.models import LeadTask
+from app.platform import clock, migrate
+from app.platform.config import Settings
+from app.platform.events.models import DomainEvent
+from app.platform.roles import Actor
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, database_cpu, percentile, print_table, process_tree_cpu
 from bench.host import HostProbe, host_probe, shown, typical

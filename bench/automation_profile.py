@@ -24,16 +24,17 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from app import clock, create_app, migrate
-from app.app_db import get_db
-from app.auth.models import Clinic
-from app.auth.roles import Actor
-from app.config import Settings
-from app.events.consumers import PROCESS_KIND
-from app.intake import service as intake
-from app.scheduling import registry
-from app.scheduling import runner as scheduling
-from app.scheduling.models import ScheduledJob
+from app import create_app
+from app.domains.auth.models import Clinic
+from app.domains.intake import service as intake
+from app.platform import clock, migrate
+from app.platform.app_db import get_db
+from app.platform.config import Settings
+from app.platform.events.consumers import PROCESS_KIND
+from app.platform.roles import Actor
+from app.platform.scheduling import registry
+from app.platform.scheduling import runner as scheduling
+from app.platform.scheduling.models import ScheduledJob
 from bench.common import bench_database, bench_redis, print_table
 from bench.leads_profile import _first_words
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body

@@ -7,7 +7,7 @@ import os
 
 import sqlalchemy as sa
 
-from app.db import make_engine
+from app.platform.db import make_engine
 
 _engine: sa.Engine | None = None  # made in the serving process (importing this module needs no database)
 _table = sa.table("bench_bare", sa.column("payload", sa.Text))

@@ -129,8 +129,9 @@ def bench_redis(workdir: Path):
 def bench_app(*, secret_key: str, phi_encryption_key: str, **settings):
     """An app on a fresh, migrated bench database (DATABASE_URL's server, else SQLite) and a private
     Redis, with the rate limit off: what a benchmark measures against."""
-    from app import create_app, migrate
-    from app.config import Settings
+    from app import create_app
+    from app.platform import migrate
+    from app.platform.config import Settings
 
     with (
         tempfile.TemporaryDirectory() as tmp,

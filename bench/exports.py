@@ -17,8 +17,8 @@ import tracemalloc
 
 import sqlalchemy as sa
 
-from app.leads.export import CONTACT_COLUMNS, PHI_COLUMNS
-from app.leads.models import Lead
+from app.domains.leads.export import CONTACT_COLUMNS, PHI_COLUMNS
+from app.domains.leads.models import Lead
 from bench.bulk import PHI_KEY, SECRET, _flag, _seed
 from bench.common import bench_app, print_table
 

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.activities.models import LeadActivity
-from app.auth import service as auth
-from app.auth import tokens
-from app.auth.models import User
-from app.config import Settings
-from app.leads.models import Lead, LeadSource
-from app.pipeline.rules import DEFAULT_STAGES
+from app import create_app
+from app.domains.activities.models import LeadActivity
+from app.domains.auth import service as auth
+from app.domains.auth import tokens
+from app.domains.auth.models import User
+from app.domains.leads.models import Lead, LeadSource
+from app.domains.pipeline.rules import DEFAULT_STAGES
+from app.platform import clock, migrate
+from app.platform.config import Settings
 from bench.common import bench_database, bench_redis, median, percentile, print_table
 
 COORDINATORS = 10

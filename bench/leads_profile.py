@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from app import create_app, migrate
-from app.config import Settings
-from app.db import Frozen
+from app import create_app
+from app.platform import migrate
+from app.platform.config import Settings
+from app.platform.db import Frozen
 from bench.common import bench_database, bench_redis, print_table
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
 
@@ -67,7 +68,8 @@ def main(flags: list[str]) -> None:
             if not conn.info.get("bench.compiled_once"):
                 executed.append((_first_words(statement), time.perf_counter() - conn.info["bench.started"]))
 
-        # Hot statements run on the driver (app.db.Frozen), unseen by SQLAlchemy's events on PostgreSQL.
+        # Hot statements run on the driver (app.platform.db.Frozen), unseen by SQLAlchemy's events on
+        # PostgreSQL.
         run_compiled = Frozen.execute
 
         def timed(self, connection, params=None):
@@ -110,7 +112,9 @@ def main(flags: list[str]) -> None:
         ["statement", "per capture", "ms each"],
         rows,
     )
-    print("  * compiled once, run on the driver (app.db.Frozen); WITH: the batch of a new lead's rows")
+    print(
+        "  * compiled once, run on the driver (app.platform.db.Frozen); WITH: the batch of a new lead's rows"
+    )
     in_db = sum(seconds for _, seconds in executed) / count * 1000
     print(f"\n  statements per capture: {len(executed) / count:.1f} (time in them: {in_db:.2f} ms)")
     print(

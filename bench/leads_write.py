@@ -24,14 +24,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.auth import tokens
-from app.auth.models import User
-from app.auth.roles import Role
-from app.auth.service import create_clinic, hash_password
-from app.config import Settings
-from app.db import make_engine
+from app import create_app
 from app.devtools.local_redis import free_port
+from app.domains.auth import tokens
+from app.domains.auth.models import User
+from app.domains.auth.service import create_clinic, hash_password
+from app.platform import clock, migrate
+from app.platform.config import Settings
+from app.platform.db import make_engine
+from app.platform.roles import Role
 from bench import bare_app, raw_app
 from bench.common import bench_database, bench_redis, database_cpu, print_table, process_tree_cpu
 from bench.host import host_probe, shown, typical

@@ -32,12 +32,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.auth import service as auth
-from app.config import PROJECT_ROOT, Settings
-from app.notifications import outgoing
-from app.notifications import service as notifications
-from app.notifications.models import Notification
+from app import create_app
+from app.domains.auth import service as auth
+from app.domains.outbound import outgoing
+from app.domains.outbound import service as notifications
+from app.domains.outbound.models import Notification
+from app.platform import clock, migrate
+from app.platform.config import PROJECT_ROOT, Settings
 from bench.common import bench_database, bench_redis, print_table
 
 BATCH = 1000
@@ -88,7 +89,7 @@ def measure(
 ) -> tuple[list[list], str]:
     """One row per run (see COLUMNS) on a fresh database, and the database's name."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    from tests.notifications.fakes import smtp_server  # the same real SMTP server the tests use
+    from tests.outbound.fakes import smtp_server  # the same real SMTP server the tests use
 
     with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, smtp_server() as (smtp, port):
         smtp.pipelining = pipelining

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from app import migrate
 from app.devtools.local_redis import free_port
+from app.platform import migrate
 from bench.automation import capture_to_task
 from bench.common import bench_database, bench_redis, percentile, print_table
 from bench.http_load import gunicorn

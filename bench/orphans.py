@@ -22,13 +22,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.auth import service as auth
-from app.auth.models import Clinic, User
-from app.automation import orphans
-from app.config import Settings
-from app.leads.models import LeadSource
-from app.pipeline import staleness
+from app import create_app
+from app.domains.auth import service as auth
+from app.domains.auth.models import Clinic, User
+from app.domains.automation import orphans
+from app.domains.leads.models import LeadSource
+from app.domains.pipeline import staleness
+from app.platform import clock, migrate
+from app.platform.config import Settings
 from bench.common import bench_database, bench_redis, median, print_table
 
 SECRET = "bench-secret-0123456789-abcdefghijklmn"

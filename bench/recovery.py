@@ -21,10 +21,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock, create_app
+from app import create_app
 from app.devtools.local_redis import LocalRedis, free_port
-from app.leads.models import Lead
-from app.tasks.models import LeadTask
+from app.domains.leads.models import Lead
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from bench.automation import (
     DRAIN_TIMEOUT,
     _collect_paced,

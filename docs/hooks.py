@@ -1,6 +1,6 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): the pages written from the code at build time.
 
-- configuration.md from app/config.py (app/devtools/docs_site.py), so it cannot drift;
+- configuration.md from app/platform/config.py (app/devtools/docs_site.py), so it cannot drift;
 - api-reference.md from the committed OpenAPI document, `openapi.json` at the repository's root
   (FOLLOWUP_DOCS_OPENAPI names another file: tests build the site from the running code's document).
 

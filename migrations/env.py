@@ -5,9 +5,9 @@ import contextlib
 from alembic import context
 
 import app.domains  # noqa: F401 - every model into Base.metadata
-from app.config import Settings
-from app.db import Base, make_engine
-from app.migrate import include_name
+from app.platform.config import Settings
+from app.platform.db import Base, make_engine
+from app.platform.migrate import include_name
 
 config = context.config
 target_metadata = Base.metadata

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from app.celery_config import QUEUES
+from app.platform.celery_config import QUEUES
 
 RABBITMQ_URL = os.environ.get("FOLLOWUP_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 

@@ -19,17 +19,18 @@ import sqlalchemy as sa
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy.engine import make_url
 
-from app import clock, create_app, migrate
-from app.auth import tokens
-from app.auth.models import Clinic, User
-from app.auth.roles import Role
-from app.config import Settings
-from app.db import Base
+from app import create_app
 from app.devtools.local_redis import LocalRedis
+from app.domains.auth import tokens
+from app.domains.auth.models import Clinic, User
+from app.platform import clock, migrate
+from app.platform.config import Settings
+from app.platform.db import Base
+from app.platform.roles import Role
 from tests.requirements import required
 
 TEST_PASSWORD = "correct horse battery staple"
-# Secrets have no built-in values (app/config.py): the suite brings its own, in its settings and in
+# Secrets have no built-in values (app/platform/config.py): the suite brings its own, in its settings and in
 # the environment its child processes (workers, gunicorn, the CLI) inherit.
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijkl"
 TEST_PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
@@ -187,7 +188,7 @@ def clean_state(request):
 
 @pytest.fixture(scope="session")
 def password_hash():
-    from app.auth.service import hash_password
+    from app.domains.auth.service import hash_password
 
     return hash_password(TEST_PASSWORD)  # argon2 is slow on purpose: hash once per session
 
@@ -224,7 +225,7 @@ class Tenant:
 
 @pytest.fixture
 def make_tenant(app, password_hash):
-    from app.auth import service as auth
+    from app.domains.auth import service as auth
 
     counter = iter(range(1, 1000))
 

@@ -9,9 +9,9 @@ import time
 
 import sqlalchemy as sa
 
-from app import clock
-from app.auth.models import User
-from app.events.models import DomainEvent
+from app.domains.auth.models import User
+from app.platform import clock
+from app.platform.events.models import DomainEvent
 
 JANE = {"first_name": "Jane", "last_name": "Doe", "phone": "(415) 555-2671"}
 

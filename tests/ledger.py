@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.scheduling import Job, row_of, written
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.scheduling import Job, row_of, written
+from app.platform.scheduling.models import ScheduledJob
 from tests.reliability.handlers import EFFECT
 
 

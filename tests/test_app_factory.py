@@ -1,7 +1,7 @@
 import pytest
 
 from app import create_app
-from app.config import ConfigError, Settings
+from app.platform.config import ConfigError, Settings
 
 
 def test_create_app_reads_settings_from_the_environment(monkeypatch, tmp_path):

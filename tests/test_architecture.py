@@ -1,6 +1,17 @@
-"""The shape of app/, checked from the source (no app, no database): no import cycle, imports run
-from higher domains to lower ones only, services read no `current_app`, and modules stay small
-enough to read (issue 15's "Done when"; the layout and code rules of the design).
+"""The shape of app/, checked from the source (no app, no database): the layers are the folders,
+no import climbs them, there is no import cycle, services read no `current_app`, and modules stay
+small enough to read.
+
+The layers, lowest first, are read from the tree and nowhere declared:
+- `app/platform/`: what every domain stands on and that knows no domain (database and unit of
+  work, event outbox, job ledger, delivery, API plumbing, configuration, telemetry, audit, roles).
+  It imports only itself.
+- `app/domains/<domain>/`: one package per domain. A domain imports the platform and the domains it
+  builds on; the domains' imports of each other form no cycle, so they are ordered by the imports
+  themselves (`domain_order()`), with no list to keep.
+- The entry points, everything else under app/: the web app (`app/__init__.py`), the console's pages,
+  the CLI, the dev tools, the wiring (`app/domains/__init__.py`, `app/handlers.py`). They may import
+  anything; nothing below imports them.
 
 The import graph is built with `ast` from app/**/*.py. It counts every `import` and `from ... import`
 of an `app` module: at module level and inside functions alike. An import inside a function is
@@ -8,101 +19,26 @@ still a dependency of the code that runs it; deferring it only hides a cycle fro
 the reader, so it must obey the same order. Not counted: imports under `if TYPE_CHECKING:` (they
 never run and only name types), and the implicit import of a module's parent packages.
 
-There is no exception list: no module may import against the order, and the KNOWN_* lists are
-empty. Each would name an exception with the helper removing it; a new entry needs a reason. An entry
-that is no longer true is reported as a warning (not a failure, so the work that removes it can land
-before the list is edited): remove it then, so the list only shrinks.
+There is no exception list.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-import warnings
 from functools import cache
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
-
-# The order of app/, lowest tier first. A module belongs to the longest entry that is its name or a
-# package above it ("app" alone is only app/__init__.py). A module may import its own tier or a
-# lower one; peers in one tier (other than infrastructure) do not import each other.
-LAYERS: tuple[tuple[str, ...], ...] = (
-    # Infrastructure: no domain knowledge. Role, Permission and Actor are plain values
-    # (app/auth/roles.py is Flask-free) that every layer may name; so is the PHI field policy
-    # (app/auth/phi_policy.py) that every domain's response schemas apply. A view declares who may
-    # call it with app/access.py (tags on the view, flask.g); app/auth/permissions.py enforces the
-    # tags, wired by the composition root: no view imports auth for it.
-    (
-        "app.access",
-        "app.api",
-        "app.app_db",
-        "app.auth.phi_policy",
-        "app.auth.roles",
-        "app.business_hours",
-        "app.celery_config",
-        "app.clock",
-        "app.config",
-        "app.csv_export",
-        "app.db",
-        "app.delivery",
-        "app.errors",
-        "app.migrate",
-        "app.paging",
-        "app.phi",
-        "app.ratelimit",
-        "app.redis_clients",
-        "app.telemetry",
-    ),
-    # The audit trail: an append-only record that every layer writes (the ledger's manual retry
-    # too); it knows no domain.
-    ("app.audit",),
-    ("app.scheduling",),  # the job ledger: knows no domain; each domain registers its job kinds
-    ("app.events",),  # the outbox: how a lower domain tells a higher one something
-    ("app.auth",),  # clinics, users, API keys, tokens
-    ("app.idempotency",),  # Idempotency-Key replay for the views that create things
-    ("app.leads",),  # builds on auth, events, audit
-    ("app.activities",),
-    ("app.pipeline", "app.assignment"),
-    ("app.notifications", "app.webhooks"),  # outbound channels: email, SMS, staff inbox, webhooks
-    # Messages to leads: the templates and the contact policy, sent over notifications; used by
-    # tasks, intelligence, automation.
-    ("app.messaging",),
-    ("app.tasks",),  # automation -> tasks -> activities -> leads -> auth
-    ("app.sla",),  # SLA clocks on the ledger; tell owners and admins through notifications
-    ("app.bulk", "app.calendar_feed"),
-    ("app.intake", "app.intelligence"),
-    ("app.analytics",),  # reports: read everything below, are imported by no domain below
-    ("app.automation",),  # rules and their steps: on top of every domain they act on
-    ("app.sequences",),  # cadences of messages and calls, run as automation's steps
-    # Operations' health and recovery (stuck automation steps among them): reads every domain.
-    # Erasure reaches every table a person's data was copied to, so it sits above them all.
-    ("app.ops", "app.privacy"),
-    # The admin console: server-rendered pages over every domain's services (and ops' heartbeats).
-    ("app.console",),
-    # The composition root: builds the app and wires every domain (app/handlers.py: the handler map).
-    ("app", "app.cli", "app.devtools", "app.domains", "app.handlers"),
-)
-INFRASTRUCTURE, COMPOSITION = 0, len(LAYERS) - 1  # tiers whose members may import each other
-
-# Import edges (importer -> imported) against the order of LAYERS allowed today: none.
-KNOWN_UPWARD: set[tuple[str, str]] = set()
-# Import cycles today (each a set of modules), each owned by a helper at work.
-KNOWN_CYCLES: list[set[str]] = []
-# Services that still read settings or clients from the Flask app: none.
-KNOWN_CURRENT_APP: set[str] = set()
+PLATFORM, DOMAINS, ENTRY = "platform", "domains", "entry points"
+RANK = {PLATFORM: 0, DOMAINS: 1, ENTRY: 2}
 MAX_LINES = 400
 # Modules in one package (its __init__ aside) before it wants sub-packages.
 MAX_MODULES = 15
-KNOWN_LONG: set[str] = set()
-
-
-def _stale(name: str, entries: list) -> None:
-    if entries:
-        warnings.warn(f"{name} lists what is no longer true: remove {entries}", stacklevel=2)
 
 
 def _module_name(path: Path) -> str:
@@ -214,38 +150,47 @@ def _cycles(graph: dict[str, dict[str, int]]) -> list[set[str]]:
     return found
 
 
-def _placement() -> dict[str, tuple[int, str]]:
-    """Each LAYERS entry -> (its tier, the entry)."""
-    return {entry: (tier, entry) for tier, entries in enumerate(LAYERS) for entry in entries}
+def layer_of(module: str) -> str:
+    """The layer a module's folder puts it in."""
+    parts = module.split(".")
+    if parts[1:2] == ["platform"]:
+        return PLATFORM
+    if parts[1:2] == ["domains"] and len(parts) > 2:
+        return DOMAINS
+    return ENTRY
 
 
-def layer_of(module: str) -> tuple[int, str] | None:
-    """(tier, entry) of a module: the longest LAYERS entry that is it or a package above it."""
-    placement = _placement()
-    if module == "app":
-        return placement["app"]
-    name = module
-    while name and name != "app":
-        if name in placement:
-            return placement[name]
-        name = name.rpartition(".")[0]
-    return None
+def domain_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if layer_of(module) == DOMAINS else None
 
 
 def _is_view(module: str) -> bool:
     return module.rsplit(".", 1)[-1].endswith("views")
 
 
-def _against_the_order(importer: str, imported: str) -> bool:
-    (tier, entry), (their_tier, their_entry) = layer_of(importer), layer_of(imported)
-    if tier == their_tier:
-        peers = tier not in (INFRASTRUCTURE, COMPOSITION)
-        return peers and not _same_domain(entry, their_entry)
-    return tier < their_tier
+def _climbs(importer: str, imported: str) -> bool:
+    return RANK[layer_of(importer)] < RANK[layer_of(imported)]
 
 
-def _same_domain(one: str, other: str) -> bool:
-    return one.split(".")[:2] == other.split(".")[:2]
+def domain_graph(graph: dict[str, dict[str, int]]) -> dict[str, set[str]]:
+    """domain -> the other domains it imports."""
+    edges: dict[str, set[str]] = {}
+    for importer, targets in graph.items():
+        mine = domain_of(importer)
+        if mine is None:
+            continue
+        edges.setdefault(mine, set())
+        for imported in targets:
+            theirs = domain_of(imported)
+            if theirs is not None and theirs != mine:
+                edges[mine].add(theirs)
+    return edges
+
+
+def domain_order(graph: dict[str, dict[str, int]]) -> list[str]:
+    """The domains, each after every domain it imports (raises CycleError on a cycle)."""
+    return list(TopologicalSorter(domain_graph(graph)).static_order())
 
 
 def _where(importer: str, imported: str) -> str:
@@ -253,40 +198,48 @@ def _where(importer: str, imported: str) -> str:
     return f"{path}:{import_graph()[importer][imported]} {importer} -> {imported}"
 
 
-def test_every_module_has_a_place_in_the_order():
-    unplaced = sorted(module for module in modules() if layer_of(module) is None)
-    assert not unplaced, f"add these to LAYERS in {Path(__file__).name}: {unplaced}"
+def test_every_module_sits_in_platform_domains_or_an_entry_point():
+    loose = sorted(
+        module for module in modules() if layer_of(module) == ENTRY and module.split(".")[1:2] == ["domains"]
+    )
+    assert loose == ["app.domains"], f"a module of app/domains/ belongs in a domain's folder: {loose}"
+    assert {layer_of(module) for module in modules()} == {PLATFORM, DOMAINS, ENTRY}
 
 
 def test_no_import_cycle():
-    cycles = _cycles(import_graph())
-    new = [sorted(cycle) for cycle in cycles if cycle not in KNOWN_CYCLES]
-    assert not new, f"import cycles (module-level and in-function imports): {new}"
-    _stale("KNOWN_CYCLES", [sorted(cycle) for cycle in KNOWN_CYCLES if cycle not in cycles])
+    cycles = [sorted(cycle) for cycle in _cycles(import_graph())]
+    assert not cycles, f"import cycles (module-level and in-function imports): {cycles}"
 
 
-def test_a_lower_domain_never_imports_a_higher_one():
+def test_no_import_climbs_the_layers():
     graph = import_graph()
-    upward = {
-        (importer, imported)
+    climbing = sorted(
+        _where(importer, imported)
         for importer, targets in graph.items()
         for imported in targets
-        if _against_the_order(importer, imported)
+        if _climbs(importer, imported)
+    )
+    assert not climbing, "imports from a lower layer to a higher one:\n" + "\n".join(climbing)
+
+
+def test_the_domains_build_on_each_other_without_a_cycle():
+    try:
+        order = domain_order(import_graph())
+    except CycleError as cycle:
+        pytest.fail(f"domains importing each other in a cycle: {cycle.args[1]}")
+    assert set(order) == {
+        path.name for path in (APP / "domains").iterdir() if (path / "__init__.py").exists()
     }
-    new = sorted(_where(*edge) for edge in upward - KNOWN_UPWARD)
-    assert not new, "imports against the order of LAYERS:\n" + "\n".join(new)
-    _stale("KNOWN_UPWARD", sorted(f"{a} -> {b}" for a, b in KNOWN_UPWARD - upward))
 
 
 # Domains with one face: other domains import their service.py (and models, schemas) only; the rest
 # of the package is how it is done. The composition root also wires their views and handlers.
-FACED_DOMAINS = ("app.notifications",)
+FACED_DOMAINS = ("app.domains.outbound",)
 FACE_MODULES = ("service", "models", "schemas")
 
 
 def test_other_domains_reach_a_faced_domain_through_its_service_only():
     graph = import_graph()
-    composition = set(LAYERS[COMPOSITION])
     offenders = sorted(
         _where(importer, imported)
         for importer, targets in graph.items()
@@ -295,22 +248,21 @@ def test_other_domains_reach_a_faced_domain_through_its_service_only():
         if imported.startswith(domain + ".")
         and not importer.startswith(domain + ".")
         and imported.removeprefix(domain + ".").split(".")[0] not in FACE_MODULES
-        and layer_of(importer)[1] not in composition
+        and layer_of(importer) != ENTRY
     )
     assert not offenders, "import the domain's service.py instead:\n" + "\n".join(offenders)
 
 
 def _services() -> list[Path]:
-    return sorted(APP.glob("*/service.py"))
+    return sorted([*APP.glob("platform/*/service.py"), *APP.glob("domains/*/service.py")])
 
 
 def test_services_read_no_current_app():
-    readers = {
+    readers = sorted(
         str(path.relative_to(ROOT)) for path in _services() if re.search(r"\bcurrent_app\b", path.read_text())
-    }
-    new = sorted(readers - KNOWN_CURRENT_APP)
-    assert not new, f"services reading current_app (take settings and clients as arguments): {new}"
-    _stale("KNOWN_CURRENT_APP", sorted(KNOWN_CURRENT_APP - readers))
+    )
+    assert len(_services()) > 20  # the glob finds the services where the tree keeps them
+    assert not readers, f"services reading current_app (take settings and clients as arguments): {readers}"
 
 
 def _line_counts() -> dict[str, int]:
@@ -325,9 +277,7 @@ def _line_counts() -> dict[str, int]:
 def test_no_module_over_the_size_a_reader_can_hold():
     counts = _line_counts()
     long = {path: lines for path, lines in counts.items() if lines > MAX_LINES}
-    new = {path: lines for path, lines in long.items() if path not in KNOWN_LONG}
-    assert not new, f"over {MAX_LINES} lines: split by concern: {new}"
-    _stale("KNOWN_LONG", sorted(KNOWN_LONG - set(long)))
+    assert not long, f"over {MAX_LINES} lines: split by concern: {long}"
 
 
 def test_no_package_over_the_modules_a_reader_can_walk():
@@ -341,23 +291,27 @@ def test_no_package_over_the_modules_a_reader_can_walk():
 
 
 def test_the_graph_sees_imports_inside_functions_and_skips_type_only_ones():
-    # app/__init__.py imports the blueprints inside create_app; the test must count those.
-    assert "app.tasks.views" in import_graph()["app"]
-    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.leads import models\n"
+    # app/__init__.py imports the permission check inside create_app; the test must count that.
+    assert "app.domains.auth.permissions" in import_graph()["app"]
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.domains.leads import models\n"
     visitor = _Imports("app.example", is_package=False)
     visitor.visit(ast.parse(source))
     assert visitor.found == {}
 
 
-def test_the_order_sees_an_upward_import():
-    assert _against_the_order("app.leads.service", "app.automation.service")
-    assert _against_the_order("app.pipeline.service", "app.assignment.service")  # peers
-    assert not _against_the_order("app.automation.service", "app.leads.service")
-    assert not _against_the_order("app.scheduling.views", "app.access")
-    assert _against_the_order("app.scheduling.views", "app.auth.permissions")
+def test_the_rules_see_a_climbing_import_and_a_domain_cycle():
+    assert _climbs("app.platform.scheduling.views", "app.domains.auth.permissions")
+    assert _climbs("app.domains.leads.service", "app.handlers")
+    assert not _climbs("app.domains.automation.service", "app.platform.db.uow")
+    assert not _climbs("app.handlers", "app.domains.leads.service")
+    acyclic = {"app.domains.tasks.service": {"app.domains.leads.models": 1}, "app.domains.leads.models": {}}
+    assert domain_order(acyclic) == ["leads", "tasks"]
+    looped = {**acyclic, "app.domains.leads.models": {"app.domains.tasks.service": 1}}
+    with pytest.raises(CycleError):
+        domain_order(looped)
 
 
-# --- the fast write path stays in app/db/ and queries.py (issue 15 items 1 and 2) ------------------
+# --- the fast write path stays in app/platform/db/ and queries.py (issue 15 items 1 and 2) ------------------
 
 # Domains whose dialect-specific SQL already lives in their queries.py; the lead adds the others.
 DIALECT_FREE_DOMAINS = (
@@ -378,9 +332,9 @@ def _source_texts() -> dict[str, str]:
 
 
 def _speed_home(name: str) -> bool:
-    """app/db/ and a domain's queries modules (queries.py, *_queries.py): the only homes of the
+    """app/platform/db/ and a domain's queries modules (queries.py, *_queries.py): the only homes of the
     fast-path machinery."""
-    return name.startswith("app/db/") or re.search(r"/(\w+_)?queries\.py$", name) is not None
+    return name.startswith("app/platform/db/") or re.search(r"/(\w+_)?queries\.py$", name) is not None
 
 
 def test_the_fast_write_path_is_used_only_from_app_db_and_queries_modules():
@@ -388,14 +342,14 @@ def test_the_fast_write_path_is_used_only_from_app_db_and_queries_modules():
     offenders = [
         name for name, text in _source_texts().items() if machinery.search(text) and not _speed_home(name)
     ]
-    assert offenders == [], f"speed machinery outside app/db/ and queries.py: {offenders}"
+    assert offenders == [], f"speed machinery outside app/platform/db/ and queries.py: {offenders}"
 
 
 def test_the_domains_so_far_have_no_dialect_branch_outside_queries_modules():
     offenders = [
         name
         for name, text in _source_texts().items()
-        if "dialect" in text and not _speed_home(name) and name.split("/")[1] in DIALECT_FREE_DOMAINS
+        if "dialect" in text and not _speed_home(name) and name.split("/")[2] in DIALECT_FREE_DOMAINS
     ]
     assert offenders == [], f"dialect-specific code outside queries.py: {offenders}"
 
@@ -419,7 +373,7 @@ def test_no_batch_form_twin_of_a_fact_builder_comes_back():
 
 
 def test_intake_asks_no_question_about_its_session():
-    text = (APP / "intake" / "service.py").read_text()
+    text = (APP / "domains" / "intake" / "service.py").read_text()
     assert "in_autocommit" not in text and "postgresql" not in text and "dialect" not in text
 
 
@@ -427,7 +381,7 @@ def test_intake_asks_no_question_about_its_session():
 
 
 def _outside_db(name: str) -> bool:
-    return not name.startswith("app/db/")
+    return not name.startswith("app/platform/db/")
 
 
 def test_no_state_bag_on_the_session_outside_app_db():
@@ -437,7 +391,7 @@ def test_no_state_bag_on_the_session_outside_app_db():
         for name, text in _source_texts().items()
         if _outside_db(name) and re.search(r"\bsession\.info\b", text)
     ]
-    assert offenders == [], f"session.info outside app/db/: {offenders}"
+    assert offenders == [], f"session.info outside app/platform/db/: {offenders}"
 
 
 def test_app_db_writes_is_imported_from_app_db_only():
@@ -445,7 +399,7 @@ def test_app_db_writes_is_imported_from_app_db_only():
         r"^\s*(from app\.db import [^\n]*\bwrites\b|from app\.db\.writes\b|import app\.db\.writes\b)", re.M
     )
     offenders = [name for name, text in _source_texts().items() if _outside_db(name) and pattern.search(text)]
-    assert offenders == [], f"app.db.writes imported outside app/db/: {offenders}"
+    assert offenders == [], f"app.platform.db.writes imported outside app/platform/db/: {offenders}"
 
 
 def test_app_db_imports_no_flask():
@@ -453,20 +407,20 @@ def test_app_db_imports_no_flask():
     offenders = [
         name for name, text in _source_texts().items() if not _outside_db(name) and pattern.search(text)
     ]
-    assert offenders == [], f"flask imported under app/db/: {offenders}"
+    assert offenders == [], f"flask imported under app/platform/db/: {offenders}"
 
 
 def test_no_event_listener_outside_the_unit_of_work():
     # Work a unit does at its commit is its own `commit()`, not a listener hooked on every Session;
-    # an engine's setup (a SQLite connection's, the idle ping) is its dialect's (app/db/engine.py).
+    # an engine's setup (a SQLite connection's, the idle ping) is its dialect's (app/platform/db/engine.py).
     pattern = re.compile(r"listens_for|event\.listen\(")
     offenders = [
         name for name, text in _source_texts().items() if name not in _LISTENER_HOMES and pattern.search(text)
     ]
-    assert offenders == [], f"SQLAlchemy event listeners outside app/db/uow.py: {offenders}"
+    assert offenders == [], f"SQLAlchemy event listeners outside app/platform/db/uow.py: {offenders}"
 
 
-_LISTENER_HOMES = ("app/db/uow.py",)
+_LISTENER_HOMES = ("app/platform/db/uow.py",)
 
 
 # --- views are handed their unit, actor and now; signatures stay narrow (issue 43 item 6) --------
@@ -477,7 +431,7 @@ def _calls_in(tree: ast.AST) -> set[str]:
 
 
 def test_no_view_fetches_its_own_unit_actor_or_now():
-    # `inject` (app/api/injection.py) opens the view's unit of work and reads the actor and `now`
+    # `inject` (app/platform/api/injection.py) opens the view's unit of work and reads the actor and `now`
     # once, at the edge; a view names what it needs as keyword arguments.
     fetchers = {"unit_of_work", "get_db().unit_of_work", "current_actor", "clock.now"}
     offenders = [
@@ -502,8 +456,8 @@ def _parameter_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     )
 
 
-# Not yet true (issue 43 item 6 under way: 53 functions, 7 of them in app/db, app/events and
-# app/scheduling, which the unit-of-work step rewrites). Strict: it fails once they are all
+# Not yet true (issue 43 item 6 under way: 53 functions, 7 of them in app/platform/db, app/platform/events and
+# app/platform/scheduling, which the unit-of-work step rewrites). Strict: it fails once they are all
 # narrowed, so the mark goes then.
 @pytest.mark.xfail(strict=True, reason="functions over six parameters remain (issue 43 item 6)")
 def test_no_function_takes_more_than_six_parameters():

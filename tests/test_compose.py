@@ -1,5 +1,5 @@
 """The shipped docker-compose is a valid Compose file that deploys: every setting reaches the
-containers (`.env`, from `.env.example`, which cannot drift from app/config.py), every long-running
+containers (`.env`, from `.env.example`, which cannot drift from app/platform/config.py), every long-running
 service restarts by itself and has a healthcheck that tells a live process from a stuck one, metrics
 stay per container, beat's schedule survives a restart, and RabbitMQ is an optional profile."""
 
@@ -14,8 +14,8 @@ from pathlib import PurePosixPath
 import jsonschema
 import yaml
 
-from app.config import Settings, env_name
 from app.devtools import env_example
+from app.platform.config import Settings, env_name
 from tests.workers import PROJECT_ROOT, subprocess_worker
 
 ONE_SHOT = {"release"}

@@ -4,10 +4,10 @@ import threading
 
 import sqlalchemy as sa
 
-from app import clock
-from app.db import Database
-from app.ops.models import Heartbeat
-from app.ops.service import record_heartbeat
+from app.domains.ops.models import Heartbeat
+from app.domains.ops.service import record_heartbeat
+from app.platform import clock
+from app.platform.db import Database
 
 
 def test_three_writers_at_once_lose_nothing(app, migrated_database):

@@ -114,7 +114,7 @@ def test_the_build_context_never_holds_secrets_databases_or_environments(path):
         "requirements.lock",
         "alembic.ini",
         "migrations/env.py",
-        "app/notifications/templates/x.txt",
+        "app/domains/outbound/templates/x.txt",
     ],
 )
 def test_the_build_context_keeps_what_the_image_copies(path):

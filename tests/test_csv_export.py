@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from app.csv_export import csv_text, safe_cell
+from app.platform.csv_export import csv_text, safe_cell
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1", '=HYPERLINK("x")'])

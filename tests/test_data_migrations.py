@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from app import migrate
-from app.db import make_engine
+from app.platform import migrate
+from app.platform.db import make_engine
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from app.db import Frozen, JSONType, UTCDateTime, allocate_ids, make_engine, new_row
+from app.platform.db import Frozen, JSONType, UTCDateTime, allocate_ids, make_engine, new_row
 
 SUFFIX = uuid.uuid4().hex[:8]  # tables of this test run only
 

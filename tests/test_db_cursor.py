@@ -7,7 +7,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from app.db import make_engine
+from app.platform.db import make_engine
 
 _SAMPLE = (
     "SELECT 1 AS n, 'x'::text AS word, now() AS at, '{\"a\": 1}'::jsonb AS doc, "

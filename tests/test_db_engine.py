@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from app.db import make_engine
-from app.db.engine import PsycopgPingedWhenIdle, SQLiteForManyWriters
+from app.platform.db import make_engine
+from app.platform.db.engine import PsycopgPingedWhenIdle, SQLiteForManyWriters
 
 
 @pytest.mark.parametrize(

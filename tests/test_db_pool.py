@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app.db import Frozen, autocommit, make_engine
+from app.platform.db import Frozen, autocommit, make_engine
 
 
 def _kill_backend(engine: sa.Engine, pid: int) -> None:

@@ -1,5 +1,5 @@
 """The documentation: the site builds in MkDocs' strict mode (a broken link or anchor fails it), offline;
-its configuration page is written from app/config.py; the README stays short and opens with its two
+its configuration page is written from app/platform/config.py; the README stays short and opens with its two
 commands; and no page names a file the repository does not have.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import fields
 import pytest
 from cryptography.fernet import Fernet
 
-from app.config import Settings, env_name
 from app.devtools import docs_site
+from app.platform.config import Settings, env_name
 from tests.workers import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
@@ -69,7 +69,7 @@ def test_the_configuration_page_lists_every_setting_with_its_default():
         assert row is not None, env_name(f.name)
         if f.name not in ("secret_key", "phi_encryption_key", "database_url") and getattr(defaults, f.name):
             assert f"`{getattr(defaults, f.name)}`" in row, row
-        assert row.split("|")[4].strip(), f"{env_name(f.name)} has no description in app/config.py"
+        assert row.split("|")[4].strip(), f"{env_name(f.name)} has no description in app/platform/config.py"
 
 
 def test_the_api_reference_lists_every_operation():

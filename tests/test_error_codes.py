@@ -1,4 +1,4 @@
-"""Every error body carries a machine-readable `code` beside its message (app/errors.py ERROR_CODES):
+"""Every error body carries a machine-readable `code` beside its message (app/platform/errors.py ERROR_CODES):
 a frontend branches on the code. The fuzz run checks that every error answer has one
 (tests/test_fuzz.py); here, specific reasons through the API, and that no raise site names a code
 the document does not list."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from app.errors import ERROR_CODES, STATUS_CODES
+from app.platform.errors import ERROR_CODES, STATUS_CODES
 from tests.automation.outreachkit import configure_clinic, enroll, lead_with, make_sequence, sms
 from tests.test_architecture import APP
 
@@ -64,7 +64,7 @@ def _text(node) -> str | None:
 
 
 def _named_codes() -> dict[str, str]:
-    """Every constant `code=` a call under app/ passes, and every `code = ...` of app/errors.py's
+    """Every constant `code=` a call under app/ passes, and every `code = ...` of app/platform/errors.py's
     classes: {code: the file naming it}."""
     named: dict[str, str] = {}
     for path in APP.rglob("*.py"):
@@ -89,7 +89,9 @@ def test_every_code_a_raise_site_names_is_listed():
     named = _named_codes()
     assert {"lead_converted", "already_enrolled", "invalid_transition"} <= set(named)  # the scan sees them
     unknown = {code: where for code, where in named.items() if code not in ERROR_CODES}
-    assert not unknown, f"add these to app/errors.py ERROR_CODES (and docs/api-contract.md): {unknown}"
+    assert not unknown, (
+        f"add these to app/platform/errors.py ERROR_CODES (and docs/api-contract.md): {unknown}"
+    )
     assert set(STATUS_CODES.values()) <= set(ERROR_CODES)
 
 

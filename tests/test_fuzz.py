@@ -10,8 +10,8 @@ database as the rest of the suite, and a failure's traceback lands in this proce
 
 Zero 5xx and zero schema violations: a response the OpenAPI document does not describe (status
 code, body, content type, headers) fails here, and every error answer carries a `code` of
-app/errors.py's ERROR_CODES. Shared error answers are documented in one place (app/api
-`error_responses`, app/api/contract.py); a view documents its own domain answers with
+app/platform/errors.py's ERROR_CODES. Shared error answers are documented in one place (app/platform/api
+`error_responses`, app/platform/api/contract.py); a view documents its own domain answers with
 `@blp.alt_response`.
 """
 
@@ -26,7 +26,7 @@ from schemathesis.core.transport import Response
 from schemathesis.openapi.checks import UndefinedStatusCode
 
 from app.devtools.fuzzing import KeptUser
-from app.errors import ERROR_CODES
+from app.platform.errors import ERROR_CODES
 
 MAX_EXAMPLES = 10
 

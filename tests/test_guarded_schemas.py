@@ -1,4 +1,4 @@
-"""Every request schema of every registered endpoint uses the project's guarded fields (app/api).
+"""Every request schema of every registered endpoint uses the project's guarded fields (app/platform/api).
 
 Bad input must be a 4xx naming the field, never a 500: text is checked for NUL characters and lone
 surrogates by `RequestSchema`, timestamps are `UTCDateTime` (bounded years), integers and numbers
@@ -12,8 +12,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import MAX_TEXT_LENGTH, RequestSchema, StrictBoolean, UTCDate, UTCDateTime
-from app.db import MAX_ID
+from app.platform.api import MAX_TEXT_LENGTH, RequestSchema, StrictBoolean, UTCDate, UTCDateTime
+from app.platform.db import MAX_ID
 
 INT_MIN, INT_MAX = -(2**31), MAX_ID  # PostgreSQL `integer`
 

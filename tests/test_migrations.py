@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 import app.domains  # noqa: F401
-from app import migrate
-from app.db import Base, make_engine
+from app.platform import migrate
+from app.platform.db import Base, make_engine
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ def test_upgrade_head_matches_the_models_and_downgrade_base_empties(empty_databa
 def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty_database):
     # Rules as clinics seeded before 0024 have them: the follow-up made at once with a 3-day due
     # time (version 1, never edited) and the check-in on lead.stale (edited by the clinic: kept).
-    from app.auth.models import Clinic
-    from app.automation.models import AutomationRule
+    from app.domains.auth.models import Clinic
+    from app.domains.automation.models import AutomationRule
 
     now = datetime.now(UTC)
     migrate.upgrade(empty_database)
@@ -172,7 +172,7 @@ def test_clinics_sender_identities_move_to_their_unique_columns_on_upgrade(empty
 def test_user_emails_become_unique_per_clinic_on_a_database_with_users(empty_database):
     # 0040 rebuilds `users` on SQLite (batch mode): with rows that refer to a user (a session), the
     # DROP of the old table must not trip the foreign key, and every row must survive.
-    from app.auth.models import Clinic, RefreshToken, User
+    from app.domains.auth.models import Clinic, RefreshToken, User
 
     before = "0037_i33_notification_opened_at"
     now = datetime.now(UTC)

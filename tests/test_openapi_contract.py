@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.api import contract
-from app.api.operation_ids import OPERATION_IDS, fallback_operation_id
 from app.devtools import openapi
-from app.idempotency import service as idempotency
+from app.platform.api import contract
+from app.platform.api.operation_ids import OPERATION_IDS, fallback_operation_id
+from app.platform.idempotency import service as idempotency
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / openapi.COMMITTED_PATH
@@ -73,9 +73,11 @@ def test_every_operation_has_its_own_deliberate_camel_case_operation_id(document
         assert CAMEL_CASE.match(name), (key, name)
         assert name not in seen, f"{name} names both {seen[name]} and {key}"
         seen[name] = key
-    assert not unnamed, "name these operations in app/api/operation_ids.py:\n" + "\n".join(unnamed)
+    assert not unnamed, "name these operations in app/platform/api/operation_ids.py:\n" + "\n".join(unnamed)
     stale = set(OPERATION_IDS) - set(seen.values())
-    assert not stale, f"app/api/operation_ids.py names operations that no longer exist: {sorted(stale)}"
+    assert not stale, (
+        f"app/platform/api/operation_ids.py names operations that no longer exist: {sorted(stale)}"
+    )
 
 
 def test_every_error_answer_has_the_error_body_with_a_code(document):

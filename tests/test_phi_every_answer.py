@@ -1,4 +1,4 @@
-"""Every GET answer of the API under the PHI policy (app/auth/phi_policy.py), with data touching each
+"""Every GET answer of the API under the PHI policy (app/platform/phi_policy.py), with data touching each
 domain: a lead with the patient's name, address, date of birth, insurance and notes; an update of it
 (audited); a rule with conditions on its city and insurance that makes a task and a pending step on
 the ledger; a message sent with a merge field. The walk enumerates the app's GET routes (url_map) and
@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from app import clock
+from app.platform import clock
 from tests.automation.kit import open_all_day, run_events
 from tests.console.test_console_pages import log_in
 from tests.leadkit import create_lead

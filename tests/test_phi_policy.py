@@ -18,9 +18,9 @@ import pytest
 from marshmallow import Schema, class_registry, fields
 
 import app
-from app.api import RequestSchema
-from app.auth import phi_policy
-from app.auth.roles import ROLE_PERMISSIONS, Actor, Permission, Role
+from app.platform import phi_policy
+from app.platform.api import RequestSchema
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Permission, Role
 
 # Fields named like PHI that hold none: the clinic's own configuration, written by its staff about
 # its process, never about a patient. (schema, field) -> why.
@@ -155,7 +155,9 @@ def test_the_walk_finds_the_lead_task_and_activity_schemas():
 def test_a_reader_without_lead_phi_gets_no_phi_field(schema, reader):
     with phi_policy.reading_as(WITHOUT_PHI[reader]):
         dumped = schema().dump(_sample(schema))
-    assert _phi_keys(dumped) == [], f"{schema.__name__} dumps PHI past the policy (app/auth/phi_policy.py)"
+    assert _phi_keys(dumped) == [], (
+        f"{schema.__name__} dumps PHI past the policy (app/platform/phi_policy.py)"
+    )
 
 
 @pytest.mark.parametrize("schema", PHI_SCHEMAS, ids=lambda schema: schema.__name__)
@@ -263,8 +265,12 @@ CARRIES_NO_PHI = {
 POLICED_BY_HOOK = {
     "EvaluatedCondition": "post_dump: phi_policy.withhold_seen",
     "DeliveryOut": "post_dump: phi_policy.withhold_rendered (a message's title to a lead)",
-    "LeadMessageOut": "rendered for the reader: phi_policy.withhold_merge_values (app/messaging/send.py)",
-    "PreviewOut": "rendered for the reader: phi_policy.withhold_merge_values (app/messaging/service.py)",
+    "LeadMessageOut": (
+        "rendered for the reader: phi_policy.withhold_merge_values (app/domains/lead_messages/send.py)"
+    ),
+    "PreviewOut": (
+        "rendered for the reader: phi_policy.withhold_merge_values (app/domains/lead_messages/templates.py)"
+    ),
 }
 # JSON values (Raw, Dict, a list of them) that are not a PolicedJSON, and why they hold no PHI. Each
 # other JSON value of a response passes `phi_policy.withhold_nested` for its reader.

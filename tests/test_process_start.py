@@ -11,8 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from app import create_app
-from app.db import Database
-from app.telemetry import gunicorn_config
+from app.platform.db import Database
+from app.platform.telemetry import gunicorn_config
 from tests.conftest import test_settings
 from workers import celery_app
 
@@ -24,8 +24,8 @@ def test_create_app_settles_the_orm_mappers_so_the_first_request_or_job_does_not
     code = (
         "from app import create_app\n"
         f"create_app({{'database_url': 'sqlite:///{tmp_path / 'm.db'}'}})\n"
-        "from app.leads.models import Lead\n"
-        "from app.scheduling.models import ScheduledJob\n"
+        "from app.domains.leads.models import Lead\n"
+        "from app.platform.scheduling.models import ScheduledJob\n"
         "print('configured:', Lead.__mapper__.configured and ScheduledJob.__mapper__.configured)\n"
     )
     run = subprocess.run(
@@ -61,7 +61,7 @@ def test_a_gunicorn_worker_opens_its_database_connection_before_its_first_reques
 
 def test_a_database_not_reachable_yet_does_not_stop_a_process_starting(caplog):
     database = Database("postgresql://postgres@127.0.0.1:1/nothing_listens_here")
-    with caplog.at_level(logging.WARNING, logger="app.db.database"):
+    with caplog.at_level(logging.WARNING, logger="app.platform.db.database"):
         database.connect_ahead()
     assert "no database connection opened ahead" in caplog.text
     assert database.engine.pool.checkedin() == 0

@@ -7,9 +7,9 @@ import shlex
 from honcho.environ import parse_procfile
 
 import beat_schedule
-from app.celery_config import QUEUES, beat_entries, celery_config
-from app.config import Settings
-from app.scheduling import registry
+from app.platform.celery_config import QUEUES, beat_entries, celery_config
+from app.platform.config import Settings
+from app.platform.scheduling import registry
 from tests.workers import PROJECT_ROOT
 
 

@@ -20,7 +20,7 @@ READ, CREATE, UPDATE, ASSIGN, CONVERT, CONFIGURE, ANALYTICS, ERASE = (
 
 # The spec's access table (lead-management.md "Access Control"; issue 14 item 11), with the clinic
 # admin's "everything" (docs/guides/api.md, "Roles"): written out here independently of
-# app/auth, so a drift in code fails the test.
+# app/domains/auth, so a drift in code fails the test.
 ROLE_PERMISSIONS = {
     "front_desk": {READ, CREATE},
     "treatment_coordinator": {READ, CREATE, UPDATE, ASSIGN, CONVERT},
@@ -131,8 +131,8 @@ DESIGN_TABLE = {
     "GET /api/unsubscribe/<id>": PUBLIC,  # the signed token
     "POST /api/unsubscribe/<id>": PUBLIC,  # RFC 8058 one-click
     "GET /api/leads/analytics/funnel": ANALYTICS,
-    "GET /api/leads/analytics/forecast": ANALYTICS,  # app/intelligence
-    "GET /api/leads/<id>/best-contact-times": READ,  # app/intelligence
+    "GET /api/leads/analytics/forecast": ANALYTICS,  # app/domains/intelligence
+    "GET /api/leads/<id>/best-contact-times": READ,  # app/domains/intelligence
     "GET /api/leads/analytics/sources": ANALYTICS,
     "GET /api/leads/analytics/coordinators": ANALYTICS,
     "GET /api/leads/analytics/lost-reasons": ANALYTICS,
@@ -222,7 +222,7 @@ def registered_routes(app):
 
 
 def test_every_endpoint_is_in_the_design_table_and_declares_its_permission(app):
-    from app.access import declared_access
+    from app.platform.access import declared_access
 
     problems = []
     for method, rule in registered_routes(app):

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from app.api import MAX_REQUEST_LINE
 from app.devtools.local_redis import free_port
+from app.platform.api import MAX_REQUEST_LINE
 from tests.workers import gunicorn, worker_env
 
 

@@ -17,25 +17,25 @@ import sqlalchemy as sa
 from flask import has_app_context
 
 import app.domains  # noqa: F401 - every domain's job kinds, as create_app wires them
-from app import clock, phi
-from app.auth import service as auth
-from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
-from app.bulk import service as bulk
-from app.db import Database
-from app.db.protected import use_keys
-from app.idempotency import service as idempotency
-from app.idempotency.models import IdempotencyKey
-from app.intake import service as intake
-from app.leads.models import Lead
-from app.notifications import inbox, outgoing, preferences, service
-from app.notifications.models import Notification
-from app.notifications.worker import attempts
-from app.paging import PageRequest
-from app.redis_clients import redis_client
-from app.scheduling import run_job
-from app.scheduling.dispatch import Dispatcher
-from app.scheduling.models import ScheduledJob
-from app.tasks.alerts import digest
+from app.domains.auth import service as auth
+from app.domains.bulk import service as bulk
+from app.domains.intake import service as intake
+from app.domains.leads.models import Lead
+from app.domains.outbound import inbox, outgoing, preferences, service
+from app.domains.outbound.models import Notification
+from app.domains.outbound.worker import attempts
+from app.domains.tasks.alerts import digest
+from app.platform import clock, phi
+from app.platform.db import Database
+from app.platform.db.protected import use_keys
+from app.platform.idempotency import service as idempotency
+from app.platform.idempotency.models import IdempotencyKey
+from app.platform.paging import PageRequest
+from app.platform.redis_clients import redis_client
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
+from app.platform.scheduling import run_job
+from app.platform.scheduling.dispatch import Dispatcher
+from app.platform.scheduling.models import ScheduledJob
 from tests.conftest import test_settings, truncate_all
 
 PASSWORD = "correct horse battery staple"

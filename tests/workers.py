@@ -157,7 +157,7 @@ class gunicorn:
 
     def __enter__(self):
         args = [
-            sys.executable, "-m", "gunicorn", "-c", "python:app.telemetry.gunicorn_config",
+            sys.executable, "-m", "gunicorn", "-c", "python:app.platform.telemetry.gunicorn_config",
             "app:create_app()", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--worker-class", "gthread", "--threads", "2",
         ]  # fmt: skip

@@ -4,9 +4,9 @@ from datetime import datetime
 
 from celery import shared_task
 
-from app.analytics import summary
-from app.app_db import get_db, unit_of_work
-from app.db import database_now
+from app.domains.analytics import summary
+from app.platform.app_db import get_db, unit_of_work
+from app.platform.db import database_now
 
 
 @shared_task(name="analytics.send_summaries")

@@ -5,8 +5,10 @@ Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import pkgutil
 from pathlib import Path
 
 from celery import Celery, Task
@@ -21,8 +23,8 @@ from celery.signals import (
 from flask import Flask
 
 import beat_schedule
-from app.celery_config import QUEUES, celery_config
-from app.telemetry import exporter, logs, metrics
+from app.platform.celery_config import QUEUES, celery_config
+from app.platform.telemetry import exporter, logs, metrics
 
 log = logging.getLogger(__name__)
 # Beat's sweeps (not the heartbeats, which are rows of their own): each run's end is recorded.
@@ -66,9 +68,9 @@ def celery_init_app(flask_app: Flask) -> Celery:
 
 def _record_sweep_run(task: str) -> None:
     """When the sweep last finished, for ops (the console's health page); never fails the sweep."""
-    from app.app_db import get_db, unit_of_work
-    from app.db import database_now
-    from app.ops import service as ops
+    from app.domains.ops import service as ops
+    from app.platform.app_db import get_db, unit_of_work
+    from app.platform.db import database_now
 
     try:
         now = database_now(get_db())
@@ -103,18 +105,18 @@ def _json_logs(loglevel=None, **_kwargs):
     logs.configure(os.environ.get("LOG_LEVEL") or loglevel or "INFO")
 
 
+# This module and the one the processes start (it builds the app): not modules of tasks.
+ENTRY_MODULES = frozenset({__name__, "workers.main"})
+
+
 def _import_tasks() -> None:
-    """Tasks are @shared_task functions: importing their modules registers them on every Celery app."""
-    import workers.analytics
-    import workers.events
-    import workers.idempotency
-    import workers.intelligence
-    import workers.notifications
-    import workers.ops
-    import workers.privacy
-    import workers.scheduling
-    import workers.tasks
-    import workers.webhooks  # noqa: F401
+    """Tasks are @shared_task functions: importing every module of this package registers them on
+    every Celery app (a new module of tasks needs no list)."""
+    import workers
+
+    for found in pkgutil.iter_modules(workers.__path__, "workers."):
+        if found.name not in ENTRY_MODULES:
+            importlib.import_module(found.name)
 
 
 def create_celery(config=None) -> Celery:

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from app.app_db import get_db, unit_of_work
-from app.db import database_now
-from app.events import recovery
+from app.platform.app_db import get_db, unit_of_work
+from app.platform.db import database_now
+from app.platform.events import recovery
 
 
 @shared_task(name="events.requeue_unprocessed")

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from app.app_db import get_db
-from app.db import database_now
-from app.idempotency import service
+from app.platform.app_db import get_db
+from app.platform.db import database_now
+from app.platform.idempotency import service
 
 
 @shared_task(name="idempotency.purge_expired")

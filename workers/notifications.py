@@ -6,10 +6,10 @@ Delivery itself has no task of its own: it is the `notification.deliver` job kin
 
 from celery import shared_task
 
-from app.app_db import get_db, unit_of_work
-from app.db import database_now
-from app.notifications.worker import attempts, reconcile
-from app.tasks.alerts import digest
+from app.domains.outbound.worker import attempts, reconcile
+from app.domains.tasks.alerts import digest
+from app.platform.app_db import get_db, unit_of_work
+from app.platform.db import database_now
 
 
 @shared_task(name="notifications.recover_stuck_sends")

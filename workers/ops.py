@@ -3,9 +3,9 @@ statistics are kept fresh and its dead rows cleared."""
 
 from celery import shared_task
 
-from app.app_db import get_db, unit_of_work
-from app.db import database_now
-from app.ops import service
+from app.domains.ops import service
+from app.platform.app_db import get_db, unit_of_work
+from app.platform.db import database_now
 
 
 @shared_task(name="ops.heartbeat")

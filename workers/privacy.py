@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from app.app_db import get_db
-from app.db import database_now
-from app.privacy import retention
+from app.domains.privacy import retention
+from app.platform.app_db import get_db
+from app.platform.db import database_now
 
 
 @shared_task(name="privacy.erase_expired_leads")

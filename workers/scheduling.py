@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from app import clock
-from app.app_db import get_db
-from app.db import database_clock, database_now
-from app.scheduling import monitor, runner, sweeps
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.db import database_clock, database_now
+from app.platform.scheduling import monitor, runner, sweeps
 
 
 @shared_task(name="scheduling.run_job", acks_late=True, bind=True)

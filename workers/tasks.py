@@ -2,11 +2,11 @@
 
 from celery import shared_task
 
-from app.app_db import get_db, unit_of_work
-from app.automation import orphans
-from app.db import database_now
-from app.pipeline import staleness
-from app.tasks.alerts import digest, overdue
+from app.domains.automation import orphans
+from app.domains.pipeline import staleness
+from app.domains.tasks.alerts import digest, overdue
+from app.platform.app_db import get_db, unit_of_work
+from app.platform.db import database_now
 
 
 @shared_task(name="tasks.mark_overdue")

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from app.app_db import get_db
-from app.db import database_now
-from app.webhooks import posting
+from app.domains.webhooks import posting
+from app.platform.app_db import get_db
+from app.platform.db import database_now
 
 
 @shared_task(name="webhooks.recover_stuck_deliveries")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from app import clock
-from app.app_db import get_db
-from app.auth import phi_policy, sessions
-from app.auth import service as auth
-from app.auth.roles import Actor
-from app.errors import DomainError, Forbidden
+from app.domains.auth import service as auth
+from app.domains.auth import sessions
+from app.platform import clock, phi_policy
+from app.platform.app_db import get_db
+from app.platform.errors import DomainError, Forbidden
+from app.platform.roles import Actor
 
 csrf = CSRFProtect()
 

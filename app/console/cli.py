@@ -40,7 +40,7 @@ MAKE_APP = "followup.make_app"  # click's context meta: the `followup` command's
 
 
 def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> None:
-    from app import clock
+    from app.platform import clock
 
     flask_app = click.get_current_context().meta[MAKE_APP]()
     db = flask_app.extensions["followup.db"]

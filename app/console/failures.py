@@ -10,12 +10,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.notifications import service as notifications
-from app.notifications.models import Channel, Notification
-from app.scheduling import job_admin as scheduling
-from app.scheduling.models import GAVE_UP, ScheduledJob
-from app.webhooks import redeliver as webhooks
-from app.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
+from app.domains.outbound import service as notifications
+from app.domains.outbound.models import Channel, Notification
+from app.domains.webhooks import redeliver as webhooks
+from app.domains.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
+from app.platform.scheduling import job_admin as scheduling
+from app.platform.scheduling.models import GAVE_UP, ScheduledJob
 
 NOTIFICATIONS, JOBS, WEBHOOKS = "notifications", "jobs", "webhooks"
 SOURCES = (NOTIFICATIONS, JOBS, WEBHOOKS)

@@ -11,12 +11,12 @@ from wtforms import Form, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.api import MAX_YEAR, MIN_YEAR
 from app.console import failures
-from app.db import MAX_ID
-from app.errors import ValidationFailed
+from app.platform.api import MAX_YEAR, MIN_YEAR
+from app.platform.db import MAX_ID
+from app.platform.errors import ValidationFailed
 
-# The filters' dates span the API's years (app/api): "to" 9999-12-31 would mean before a next day
+# The filters' dates span the API's years (app/platform/api): "to" 9999-12-31 would mean before a next day
 # that no datetime can hold.
 MIN_DAY, MAX_DAY = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
 

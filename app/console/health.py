@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.automation import orphans
-from app.automation.models import OrphanSweep
-from app.celery_config import QUEUES
-from app.leads.models import Lead
-from app.ops import service as ops
-from app.scheduling.models import DONE, OPEN, ScheduledJob
+from app.domains.automation import orphans
+from app.domains.automation.models import OrphanSweep
+from app.domains.leads.models import Lead
+from app.domains.ops import service as ops
+from app.platform.celery_config import QUEUES
+from app.platform.scheduling.models import DONE, OPEN, ScheduledJob
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from app.analytics import service as analytics
+from app.domains.analytics import service as analytics
 
 WEEKS = 8
 

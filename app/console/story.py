@@ -1,25 +1,25 @@
 """A lead's story in one page: the lead, its timeline, tasks, pending automated steps and the
 why-trail. Each part is read by the API's own use case (each read audited as the API audits it) and
-dumped by the API's own schema as the reader: the PHI policy (app/auth/phi_policy.py) leaves out
+dumped by the API's own schema as the reader: the PHI policy (app/platform/phi_policy.py) leaves out
 what the reader may not see, here as in the API's answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from app.activities import schemas as activity_schemas
-from app.activities import service as activities
-from app.auth import phi_policy
-from app.auth.roles import Actor
-from app.automation import schemas as automation_schemas
-from app.automation import why_trail
-from app.leads import schemas as lead_schemas
-from app.leads import service as leads
-from app.paging import PageRequest
-from app.scheduling import job_admin as scheduling
-from app.scheduling.models import OPEN
-from app.tasks import schemas as task_schemas
-from app.tasks import service as tasks
+from app.domains.activities import schemas as activity_schemas
+from app.domains.activities import service as activities
+from app.domains.automation import schemas as automation_schemas
+from app.domains.automation import why_trail
+from app.domains.leads import schemas as lead_schemas
+from app.domains.leads import service as leads
+from app.domains.tasks import schemas as task_schemas
+from app.domains.tasks import service as tasks
+from app.platform import phi_policy
+from app.platform.paging import PageRequest
+from app.platform.roles import Actor
+from app.platform.scheduling import job_admin as scheduling
+from app.platform.scheduling.models import OPEN
 
 TIMELINE, TASKS, JOBS = 100, 100, 100
 SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")

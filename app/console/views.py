@@ -6,18 +6,18 @@ from __future__ import annotations
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
-from app.api.injection import inject
-from app.auth.phi_policy import may_read_phi
-from app.auth.roles import ANY, Permission
-from app.auth.service import Credentials
-from app.bulk import admin as bulk_admin
-from app.bulk import service as bulk_service
 from app.console import auth, charts, failures, forms, pictures, story
 from app.console import health as health_service
 from app.console.auth import open_page, page
-from app.db import page_offset
-from app.errors import DomainError, Forbidden, ValidationFailed
-from app.paging import PageRequest
+from app.domains.auth.service import Credentials
+from app.domains.bulk import admin as bulk_admin
+from app.domains.bulk import service as bulk_service
+from app.platform.api.injection import inject
+from app.platform.db import page_offset
+from app.platform.errors import DomainError, Forbidden, ValidationFailed
+from app.platform.paging import PageRequest
+from app.platform.phi_policy import may_read_phi
+from app.platform.roles import ANY, Permission
 
 PAGE_SIZE = 50
 

@@ -8,11 +8,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.app_db import unit_of_work
-from app.auth import service as auth
-from app.auth.models import Clinic, User
-from app.auth.roles import Role
-from app.config import VAR_DIR
+from app.domains.auth import service as auth
+from app.domains.auth.models import Clinic, User
+from app.platform.app_db import unit_of_work
+from app.platform.config import VAR_DIR
+from app.platform.roles import Role
 
 DEMO_DOMAIN = "demo.followup.test"
 DEMO_CLINIC_NAME = "Demo Orthodontics"

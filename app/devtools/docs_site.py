@@ -1,5 +1,5 @@
 """Pages of the documentation site written from the code at build time, so they cannot drift from it:
-the configuration reference from app/config.py (the same comments and defaults as `.env.example`),
+the configuration reference from app/platform/config.py (the same comments and defaults as `.env.example`),
 and the API reference from the committed OpenAPI document. docs/hooks.py hands them to MkDocs.
 """
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from app.config import ENV_NAMES, Settings, env_name
 from app.devtools.env_example import PROCESS_VARIABLES, _comments, _default
+from app.platform.config import ENV_NAMES, Settings, env_name
 
 _TYPES = {
     "int": "integer",
@@ -38,7 +38,7 @@ def render_configuration() -> str:
         "# Configuration",
         "",
         "Every setting is read from the environment when a process starts (`Settings.from_env` in",
-        "`app/config.py`). Everything but the secrets has an embedded default for a laptop;",
+        "`app/platform/config.py`). Everything but the secrets has an embedded default for a laptop;",
         "`FOLLOWUP_ENV=production` refuses the defaults that are unsafe there (the console email and SMS",
         "backends, a short `SECRET_KEY`, an SMTP relay reached in clear, private webhook addresses).",
         "A setting with a name of its own (below) is read from that name; every other one is",
@@ -50,10 +50,10 @@ def render_configuration() -> str:
         "`.env.example` lists the same settings with the same comments (`make env-example`).",
         "",
         "!!! note",
-        "    This page is generated from `app/config.py` each time the site is built",
+        "    This page is generated from `app/platform/config.py` each time the site is built",
         "    (`app/devtools/docs_site.py`): a setting added there appears here with its comment.",
         "",
-        "## Settings (`app/config.py`)",
+        "## Settings (`app/platform/config.py`)",
         "",
         "| variable | type | default | what it does |",
         "|---|---|---|---|",
@@ -71,7 +71,7 @@ def render_configuration() -> str:
         "## Read by the processes and docker-compose",
         "",
         "These are read by the `Procfile`'s commands, by `docker-compose.yml` or by the OpenTelemetry",
-        "SDK, not by `app/config.py`.",
+        "SDK, not by `app/platform/config.py`.",
         "",
         "| variable | default | what it does |",
         "|---|---|---|",

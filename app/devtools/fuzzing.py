@@ -7,13 +7,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from app import clock, create_app, migrate
-from app.app_db import unit_of_work
-from app.auth import service as auth
-from app.auth import tokens
-from app.auth.models import User
-from app.auth.roles import Role
-from app.config import Settings, random_secret
+from app import create_app
+from app.domains.auth import service as auth
+from app.domains.auth import tokens
+from app.domains.auth.models import User
+from app.platform import clock, migrate
+from app.platform.app_db import unit_of_work
+from app.platform.config import Settings, random_secret
+from app.platform.roles import Role
 
 
 class KeptUser:

@@ -15,7 +15,7 @@ import sys
 
 from cryptography.fernet import Fernet
 
-from app.config import Settings, random_secret
+from app.platform.config import Settings, random_secret
 
 COMMITTED_PATH = "openapi.json"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from app.config import Settings
 from app.devtools.local_redis import LocalRedis
+from app.platform.config import Settings
 
 PROCESSES = ("web", "worker", "background", "webhooks", "sweeps", "beat", "flower")
 LOCAL_REDIS_PORT = 16379
@@ -39,7 +39,7 @@ def _persistent_secret(var_dir: Path, name: str, make) -> str:
 
 def development_secrets(var_dir: Path) -> dict[str, str]:
     """The secrets `make run` gives every process it starts. Only this command makes them: any other
-    start without SECRET_KEY or PHI_ENCRYPTION_KEY refuses (app/config.py)."""
+    start without SECRET_KEY or PHI_ENCRYPTION_KEY refuses (app/platform/config.py)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     return {
         "SECRET_KEY": _persistent_secret(var_dir, "secret_key", lambda: secrets.token_urlsafe(32)),

@@ -23,12 +23,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
-from app.auth import service as auth
-from app.auth.models import User
-from app.db import allocate_ids, insert_rows, row_values
-from app.intelligence import score_rules, scoring, service
-from app.leads.models import Lead, LeadSource
+from app.domains.activities.models import LeadActivity
+from app.domains.auth import service as auth
+from app.domains.auth.models import User
+from app.domains.intelligence import score_rules, scoring, service
+from app.domains.leads.models import Lead, LeadSource
+from app.platform.db import allocate_ids, insert_rows, row_values
 from bench.common import bench_app, median, percentile, print_table
 from bench.intelligence import evaluate
 from bench.intelligence.history import BUSINESS_HOURS, TIMEZONE, History, generate
@@ -166,7 +166,7 @@ def _scoring_latencies(app, clinic_id: int, now: datetime) -> list[float]:
 
 def _load(app, history: History) -> tuple[int, datetime]:
     """The history as one clinic's rows, written in bulk (ids reserved up front, multi-row INSERTs:
-    app.db.insert_rows); returns (clinic id, the night after)."""
+    app.platform.db.insert_rows); returns (clinic id, the night after)."""
     db = app.extensions["followup.db"]
     end = max(lead.created_at for lead in history.leads)
     night = end + timedelta(days=1)

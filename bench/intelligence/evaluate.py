@@ -6,8 +6,8 @@ import time as timer
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.business_hours.rules import BusinessCalendar
-from app.intelligence import contact_time_rules, forecast_rules, score_rules
+from app.domains.business_hours.rules import BusinessCalendar
+from app.domains.intelligence import contact_time_rules, forecast_rules, score_rules
 from bench.intelligence.history import BUSINESS_HOURS, PLANTED_SLOTS, History, SynthLead
 
 

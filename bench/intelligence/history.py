@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from app.intelligence import contact_time_rules, forecast_rules, score_rules
-from app.leads import rules as lead_rules
+from app.domains.intelligence import contact_time_rules, forecast_rules, score_rules
+from app.domains.leads import rules as lead_rules
 
 TIMEZONE = "America/New_York"
 BUSINESS_HOURS = {day: ["08:00", "19:00"] for day in ("mon", "tue", "wed", "thu", "fri")} | {

@@ -41,12 +41,13 @@ import psutil
 import redis as redis_lib
 import sqlalchemy as sa
 
-from app import clock, create_app, migrate
-from app.app_db import get_db
-from app.config import PROJECT_ROOT
-from app.scheduling import Job, queries, sweeps, written
-from app.scheduling.models import DONE, OPEN, PENDING, ScheduledJob
-from app.scheduling.partitions import queries as partitions
+from app import create_app
+from app.platform import clock, migrate
+from app.platform.app_db import get_db
+from app.platform.config import PROJECT_ROOT
+from app.platform.scheduling import Job, queries, sweeps, written
+from app.platform.scheduling.models import DONE, OPEN, PENDING, ScheduledJob
+from app.platform.scheduling.partitions import queries as partitions
 from bench.common import bench_database, bench_redis, median, percentile, print_table
 from bench.scheduler import plugin
 

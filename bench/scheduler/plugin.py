@@ -4,7 +4,7 @@ ledger, and a plain Celery no-op task to compare it with."""
 import sqlalchemy as sa
 from celery import shared_task
 
-from app.scheduling import register
+from app.platform.scheduling import register
 
 TOUCH = "bench.touch"
 NOOP = "bench.noop"

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 03:46:13.889832
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text
 
 from sqlalchemy.dialects import postgresql
@@ -30,13 +30,13 @@ def upgrade() -> None:
     sa.Column('assignment_policy', sa.String(length=20), nullable=False),
     sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('webhook_secret', sa.String(length=128), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clinics'))
     )
     op.create_table('heartbeats',
     sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('detail', sa.String(length=255), nullable=True),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_heartbeats'))
     )
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.String(length=64), nullable=True),
     sa.Column('before', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('after', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
-    sa.Column('at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_audit_events_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
@@ -68,8 +68,8 @@ def upgrade() -> None:
     sa.Column('out_of_office', sa.Boolean(), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('max_open_leads', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_users_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
@@ -85,9 +85,9 @@ def upgrade() -> None:
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('permissions', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_api_keys_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_api_keys_created_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),

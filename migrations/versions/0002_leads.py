@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('clinic_id', sa.Integer(), nullable=False),
     sa.Column('scope', sa.String(length=64), nullable=False),
     sa.Column('last_user_id', sa.Integer(), nullable=True),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_assignment_cursors_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('clinic_id', 'scope', name=op.f('pk_assignment_cursors'))
     )
@@ -37,8 +37,8 @@ def upgrade() -> None:
     sa.Column('subject_type', sa.String(length=32), nullable=False),
     sa.Column('subject_id', sa.Integer(), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('occurred_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('processed_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('occurred_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_events_clinic_id_clinics')),
@@ -57,8 +57,8 @@ def upgrade() -> None:
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('monthly_cost', sa.Numeric(precision=12, scale=2), nullable=True),
     sa.Column('coordinator_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_lead_sources_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lead_sources')),
     sa.UniqueConstraint('clinic_id', 'name', name=op.f('uq_lead_sources_clinic_id_name'))
@@ -78,8 +78,8 @@ def upgrade() -> None:
     sa.Column('max_days_in_stage', sa.Integer(), nullable=True),
     sa.Column('is_terminal', sa.Boolean(), nullable=False),
     sa.Column('is_default', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_pipeline_stages_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pipeline_stages')),
     sa.UniqueConstraint('clinic_id', 'slug', name=op.f('uq_pipeline_stages_clinic_id_slug'))
@@ -92,7 +92,7 @@ def upgrade() -> None:
     sa.Column('clinic_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('pipeline_stage', sa.String(length=64), nullable=False),
-    sa.Column('stage_entered_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stage_entered_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('first_name', sa.String(length=100), nullable=False),
     sa.Column('last_name', sa.String(length=100), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=True),
@@ -119,17 +119,17 @@ def upgrade() -> None:
     sa.Column('insurance_carrier', sa.String(length=200), nullable=True),
     sa.Column('insurance_member_id_encrypted', sa.Text(), nullable=True),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.Column('assigned_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('converted_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('lost_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('assigned_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('converted_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lost_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lost_reason', sa.String(length=32), nullable=True),
     sa.Column('lost_notes', sa.Text(), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('suggested_action', sa.String(length=64), nullable=True),
     sa.Column('submission_id', sa.String(length=128), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['assigned_to_id'], ['users.id'], name=op.f('fk_leads_assigned_to_id_users')),
@@ -161,8 +161,8 @@ def upgrade() -> None:
     sa.Column('previous_stage', sa.String(length=64), nullable=True),
     sa.Column('new_stage', sa.String(length=64), nullable=True),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
-    sa.Column('occurred_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_lead_activities_clinic_id_clinics')),
@@ -180,8 +180,8 @@ def upgrade() -> None:
     sa.Column('lead_id', sa.Integer(), nullable=False),
     sa.Column('from_stage', sa.String(length=64), nullable=True),
     sa.Column('to_stage', sa.String(length=64), nullable=False),
-    sa.Column('entered_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('left_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('entered_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('left_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_lead_stage_history_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_lead_stage_history_lead_id_leads')),
@@ -232,14 +232,14 @@ def _seed_existing_clinics() -> None:
         sa.column("clinic_id", sa.Integer), sa.column("name", sa.String), sa.column("slug", sa.String),
         sa.column("position", sa.Integer), sa.column("color", sa.String),
         sa.column("max_days_in_stage", sa.Integer), sa.column("is_terminal", sa.Boolean),
-        sa.column("is_default", sa.Boolean), sa.column("created_at", app.db.UTCDateTime),
-        sa.column("updated_at", app.db.UTCDateTime),
+        sa.column("is_default", sa.Boolean), sa.column("created_at", app.platform.db.UTCDateTime),
+        sa.column("updated_at", app.platform.db.UTCDateTime),
     )
     sources = sa.table(
         "lead_sources",
         sa.column("clinic_id", sa.Integer), sa.column("name", sa.String), sa.column("category", sa.String),
         sa.column("is_active", sa.Boolean), sa.column("coordinator_ids", sa.JSON),
-        sa.column("created_at", app.db.UTCDateTime), sa.column("updated_at", app.db.UTCDateTime),
+        sa.column("created_at", app.platform.db.UTCDateTime), sa.column("updated_at", app.platform.db.UTCDateTime),
     )
     op.bulk_insert(stages, [
         {"clinic_id": clinic_id, "name": name, "slug": slug, "position": position, "color": color,

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 03:56:32.830723
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 
@@ -27,16 +27,16 @@ def upgrade() -> None:
     sa.Column('subject_type', sa.String(length=32), nullable=True),
     sa.Column('subject_id', sa.Integer(), nullable=True),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('due_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=True),
     sa.Column('dedupe_key', sa.String(length=255), nullable=False),
-    sa.Column('dispatched_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dispatched_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('origin', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('pending', 'dispatched', 'done', 'cancelled', 'failed')", name=op.f('ck_scheduled_jobs_status')),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_scheduled_jobs_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scheduled_jobs')),

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 03:54:02.521476
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -35,13 +35,13 @@ def upgrade() -> None:
     sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('provider_message_id', sa.String(length=128), nullable=True),
     sa.Column('dedupe_key', sa.String(length=200), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('read_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_notifications_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['recipient_user_id'], ['users.id'], name=op.f('fk_notifications_recipient_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),

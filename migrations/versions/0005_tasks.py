@@ -7,7 +7,7 @@ Create Date: 2026-11-22 04:46:41.145967
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -30,8 +30,8 @@ def upgrade() -> None:
     sa.Column('due_offset_minutes', sa.Integer(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_task_templates_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_templates')),
     sa.UniqueConstraint('clinic_id', 'name', name=op.f('uq_task_templates_clinic_id_name'))
@@ -49,22 +49,22 @@ def upgrade() -> None:
     sa.Column('priority', sa.String(length=16), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('due_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('reminder_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reminder_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('completed_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('completed_by', sa.Integer(), nullable=True),
     sa.Column('outcome_notes', sa.Text(), nullable=True),
-    sa.Column('escalated_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('template_id', sa.Integer(), nullable=True),
     sa.Column('origin', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('recurrence', sa.String(length=16), nullable=True),
-    sa.Column('recurrence_until', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('recurrence_until', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('previous_task_id', sa.Integer(), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=200), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['assigned_to_id'], ['users.id'], name=op.f('fk_lead_tasks_assigned_to_id_users')),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_lead_tasks_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['completed_by'], ['users.id'], name=op.f('fk_lead_tasks_completed_by_users')),

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 04:58:23.382035
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('quiet_start', sa.String(length=5), nullable=True),
     sa.Column('quiet_end', sa.String(length=5), nullable=True),
     sa.Column('sms_number', sa.String(length=20), nullable=True),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_notification_preferences_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_notification_preferences'))
@@ -37,8 +37,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('body_html', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('sending_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('delivered_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('sending_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivered_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_notifications_provider_message_id', ['provider_message_id'], unique=False)
         batch_op.create_index('ix_notifications_status_sending_at', ['status', 'sending_at'], unique=False)
 

@@ -7,8 +7,8 @@ Create Date: 2026-11-22 04:58:49.693207
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
-import app.db.protected
+import app.platform.db
+import app.platform.db.protected
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -33,9 +33,9 @@ def upgrade() -> None:
     sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('chunks', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_bulk_jobs_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_jobs'))
     )
@@ -51,8 +51,8 @@ def upgrade() -> None:
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.Text(), nullable=True),
     sa.Column('response_content_type', sa.String(length=100), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_idempotency_keys_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
     sa.UniqueConstraint('clinic_id', 'actor', 'key', name=op.f('uq_idempotency_keys_clinic_id_actor_key'))
@@ -63,12 +63,12 @@ def upgrade() -> None:
     sa.Column('clinic_id', sa.Integer(), nullable=False),
     sa.Column('url', sa.String(length=2000), nullable=False),
     sa.Column('event_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('secret_encrypted', app.db.protected.EncryptedString(), nullable=False),
+    sa.Column('secret_encrypted', app.platform.db.protected.EncryptedString(), nullable=False),
     sa.Column('description', sa.String(length=200), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_webhook_subscriptions_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions'))
     )
@@ -77,7 +77,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('clinic_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_calendar_feeds_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_calendar_feeds_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_calendar_feeds')),
@@ -93,8 +93,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=True),
     sa.Column('response_status', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_webhook_deliveries_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_webhook_deliveries_event_id_events')),
     sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscriptions.id'], name=op.f('fk_webhook_deliveries_subscription_id_webhook_subscriptions')),

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 06:11:10.468547
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
@@ -33,11 +33,11 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('default_key', sa.String(length=64), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
-    sa.Column('deleted_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_automation_rules_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_automation_rules'))
     )
@@ -52,8 +52,8 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('steps', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_sequences_clinic_id_clinics')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sequences')),
     sa.UniqueConstraint('clinic_id', 'name', name=op.f('uq_sequences_clinic_id_name'))
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('rule_id', sa.Integer(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('definition', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['rule_id'], ['automation_rules.id'], name=op.f('fk_automation_rule_versions_rule_id_automation_rules')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_automation_rule_versions')),
@@ -76,10 +76,10 @@ def upgrade() -> None:
     sa.Column('lead_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('current_step', sa.Integer(), nullable=False),
-    sa.Column('next_step_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('enrolled_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_step_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('enrolled_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('enrolled_by', sa.String(length=64), nullable=False),
-    sa.Column('ended_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('end_reason', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_sequence_enrollments_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_sequence_enrollments_lead_id_leads')),
@@ -103,13 +103,13 @@ def upgrade() -> None:
     sa.Column('action_type', sa.String(length=32), nullable=False),
     sa.Column('action', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('conditions', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('run_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('run_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=True),
     sa.Column('dedupe_key', sa.String(length=200), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', app.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_automation_steps_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['enrollment_id'], ['sequence_enrollments.id'], name=op.f('fk_automation_steps_enrollment_id_sequence_enrollments')),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_automation_steps_lead_id_leads')),

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 09:00:00.000000
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 
 revision = '0009_outreach'
 down_revision = '0008_automation'
@@ -24,8 +24,8 @@ def upgrade() -> None:
     sa.Column('lead_id', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.Integer(), nullable=False),
     sa.Column('opted_out', sa.Boolean(), nullable=False),
-    sa.Column('received_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['activity_id'], ['lead_activities.id'], name=op.f('fk_inbound_messages_activity_id_lead_activities')),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_inbound_messages_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_inbound_messages_lead_id_leads')),

@@ -6,12 +6,12 @@ Revises: 0009_outreach
 Create Date: 2026-11-23 06:30:00
 
 The summary columns are backfilled here from the raw rows, with the statements frozen in this file
-(app/analytics/rollups.py keeps them right afterwards and has the same definitions).
+(app/domains/analytics/rollups.py keeps them right afterwards and has the same definitions).
 """
 
 from alembic import op
 import sqlalchemy as sa
-import app.db
+import app.platform.db
 
 revision = '0010_analytics_rollups'
 down_revision = '0009_outreach'
@@ -85,17 +85,17 @@ BACKFILL_SQLITE = [
 
 def upgrade() -> None:
     with op.batch_alter_table('leads') as batch:
-        batch.add_column(sa.Column('first_outbound_contact_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('first_outbound_contact_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('furthest_stage', sa.String(length=64), nullable=True))
     with op.batch_alter_table('lead_stage_history') as batch:
-        batch.add_column(sa.Column('lead_created_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('lead_created_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('stay_seconds', sa.Float(), nullable=True))
     with op.batch_alter_table('lead_activities') as batch:
         batch.add_column(sa.Column('replied', sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table('webhook_deliveries') as batch:
         batch.add_column(sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
-        batch.add_column(sa.Column('sending_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column('next_attempt_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('sending_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('next_attempt_at', app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('last_error', sa.Text(), nullable=True))
 
     bind = op.get_bind()

@@ -1,12 +1,12 @@
 """analytics: monthly lead counts (per clinic, month of capture, owner, source, reached stage, lost
-reason), kept on flush by app/analytics/monthly.py, backfilled here from the leads; an index for
+reason), kept on flush by app/domains/analytics/monthly.py, backfilled here from the leads; an index for
 the completed stays of a short range's cohort
 
 Revision ID: 0011_analytics_monthly
 Revises: 0010_analytics_rollups
 Create Date: 2026-11-22 07:30:00
 
-The backfill statement is frozen in this file (app/analytics/monthly.py has the same definitions).
+The backfill statement is frozen in this file (app/domains/analytics/monthly.py has the same definitions).
 """
 
 from alembic import op

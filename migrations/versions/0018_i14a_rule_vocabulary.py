@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.platform.db
 
 revision = "0018_i14a_rule_vocabulary"
 down_revision = "0017_i18b_lead_import"
@@ -49,28 +49,28 @@ rules_t = sa.table(
     sa.column("name", sa.String),
     sa.column("description", sa.Text),
     sa.column("trigger", sa.String),
-    sa.column("conditions", app.db.JSONType),
-    sa.column("actions", app.db.JSONType),
+    sa.column("conditions", app.platform.db.JSONType),
+    sa.column("actions", app.platform.db.JSONType),
     sa.column("priority", sa.Integer),
     sa.column("stop_processing", sa.Boolean),
     sa.column("active", sa.Boolean),
     sa.column("version", sa.Integer),
-    sa.column("updated_at", app.db.UTCDateTime(timezone=True)),
+    sa.column("updated_at", app.platform.db.UTCDateTime(timezone=True)),
     sa.column("updated_by", sa.String),
 )
 versions_t = sa.table(
     "automation_rule_versions",
     sa.column("rule_id", sa.Integer),
     sa.column("version", sa.Integer),
-    sa.column("definition", app.db.JSONType),
-    sa.column("created_at", app.db.UTCDateTime(timezone=True)),
+    sa.column("definition", app.platform.db.JSONType),
+    sa.column("created_at", app.platform.db.UTCDateTime(timezone=True)),
     sa.column("created_by", sa.String),
 )
 steps_t = sa.table(
     "automation_steps",
     sa.column("id", sa.Integer),
     sa.column("action_type", sa.String),
-    sa.column("action", app.db.JSONType),
+    sa.column("action", app.platform.db.JSONType),
     sa.column("status", sa.String),
 )
 

@@ -13,7 +13,7 @@ Create Date: 2026-11-23 06:20:00
 from alembic import op
 import sqlalchemy as sa
 
-import app.db
+import app.platform.db
 
 revision = "0021_i16a_job_dead"
 down_revision = "0020_i18a_job_trace_parent"
@@ -27,7 +27,7 @@ NO_HANDLER = "no handler is registered for job kind%"
 
 def upgrade() -> None:
     with op.batch_alter_table("scheduled_jobs") as batch:
-        batch.add_column(sa.Column("started_at", app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("started_at", app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.drop_constraint(op.f("ck_scheduled_jobs_status"), type_="check")
         batch.create_check_constraint(op.f("ck_scheduled_jobs_status"), NEW)
     jobs = sa.table("scheduled_jobs", sa.column("status"), sa.column("last_error"))

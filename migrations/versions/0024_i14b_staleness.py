@@ -10,7 +10,7 @@ from alembic import op
 
 from datetime import UTC, datetime
 
-from app.db import JSONType, UTCDateTime
+from app.platform.db import JSONType, UTCDateTime
 
 revision = "0024_i14b_staleness"
 down_revision = "0023_i16a_token_version"

@@ -5,11 +5,11 @@ Revision ID: 0025_i14a_lead_contact_facts
 Revises: 0024_i14b_staleness
 Create Date: 2026-11-23 06:50:00
 
-The contact shapes are frozen here as SQL (app/activities/rules.py defines them for the code):
+The contact shapes are frozen here as SQL (app/domains/activities/rules.py defines them for the code):
 an IN_PERSON meeting, an INBOUND call/email/SMS, an OUTBOUND call answered (spoke,
 callback_requested). Notes are encrypted with the configured PHI key (PHI_ENCRYPTION_KEY, else the
 key file under var/: the key the app itself uses), the first of several comma-separated keys, as
-Fernet tokens (app/phi.py's format), in batches.
+Fernet tokens (app/platform/phi.py's format), in batches.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from cryptography.fernet import Fernet, MultiFernet
 
-import app.db
+import app.platform.db
 
 revision = "0025_i14a_lead_contact_facts"
 down_revision = "0024_i14b_staleness"
@@ -46,7 +46,7 @@ BATCH = 1000
 
 
 def _cipher() -> MultiFernet:
-    from app.config import load_phi_key
+    from app.platform.config import load_phi_key
 
     keys = [k.strip() for k in load_phi_key().split(",") if k.strip()]
     return MultiFernet([Fernet(k.encode()) for k in keys])
@@ -83,8 +83,8 @@ def _drop_columns(*names: str) -> None:
 
 def upgrade() -> None:
     with op.batch_alter_table("leads") as batch:
-        batch.add_column(sa.Column("last_contacted_at", app.db.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("escalated_at", app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("last_contacted_at", app.platform.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("escalated_at", app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("notes_encrypted", sa.Text(), nullable=True))
     connection = op.get_bind()
     connection.execute(sa.text(BACKFILL[connection.dialect.name]))

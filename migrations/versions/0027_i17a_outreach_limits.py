@@ -8,7 +8,7 @@ Create Date: 2026-11-23 09:30:00
 import sqlalchemy as sa
 from alembic import op
 
-from app.db import UTCDateTime
+from app.platform.db import UTCDateTime
 
 revision = "0027_i17a_outreach_limits"
 down_revision = "0027_i17a_message_templates"

@@ -6,7 +6,7 @@ Revises: 0028_i17b_treatment_value
 Create Date: 2026-11-23 09:20:00
 
 The lead score reads the age group of every mature lead of a clinic each night; decrypting a date
-of birth per lead was most of its cost. The bands are frozen here (app/leads/rules.py defines them
+of birth per lead was most of its cost. The bands are frozen here (app/domains/leads/rules.py defines them
 for the code): under 13 a child, under 18 a teen, else an adult, by age in days / 365.25 at the
 lead's capture (its created_at, UTC). Dates of birth are decrypted with the configured PHI key
 (PHI_ENCRYPTION_KEY, else the key file under var/: the key the app itself uses), in batches.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from cryptography.fernet import Fernet, MultiFernet
 
-import app.db
+import app.platform.db
 
 revision = "0029_i19_lead_age_group"
 down_revision = "0028_i17b_treatment_value"
@@ -31,7 +31,7 @@ BATCH = 1000
 
 
 def _cipher() -> MultiFernet:
-    from app.config import load_phi_key
+    from app.platform.config import load_phi_key
 
     keys = [k.strip() for k in load_phi_key().split(",") if k.strip()]
     return MultiFernet([Fernet(k.encode()) for k in keys])
@@ -48,7 +48,7 @@ def _backfill(connection) -> None:
     leads = sa.table(
         "leads",
         sa.column("id", sa.Integer),
-        sa.column("created_at", app.db.UTCDateTime(timezone=True)),
+        sa.column("created_at", app.platform.db.UTCDateTime(timezone=True)),
         sa.column("patient_dob_encrypted", sa.Text),
         sa.column("patient_age_group", sa.String),
     )

@@ -6,7 +6,7 @@ Revision ID: 0030_i15analytics_counted_leads
 Revises: 0029_i19_lead_age_group
 Create Date: 2026-11-23 12:40:00
 
-The backfill statement is frozen in this file (app/analytics/monthly.py `rebuild` has the same
+The backfill statement is frozen in this file (app/domains/analytics/monthly.py `rebuild` has the same
 definitions). Events written before this revision and processed after it find their leads counted
 as they are now and change nothing: the monthly counts already include them (kept on flush then).
 """

@@ -12,7 +12,7 @@ DEFAULT partition) to two months ahead, plus scheduled_jobs_default; the rows ar
 their sequence kept. Its primary key becomes (id, created_at) and dedupe_key loses its unique index,
 since a partitioned table's unique indexes must include the partition key: scheduled_job_keys keeps
 each key once instead, backfilled here. SQLite keeps one plain table (the keys table is the same).
-The DDL is frozen in this file; app/scheduling/partitions/queries.py makes the later months the same way.
+The DDL is frozen in this file; app/platform/scheduling/partitions/queries.py makes the later months the same way.
 """
 
 from alembic import op

@@ -2,7 +2,7 @@
 suppression list and its per-clinic key; the key rotation's progress
 
 Every value that may hold health information becomes a Fernet token under the configured PHI key
-(PHI_ENCRYPTION_KEY, else the key file under var/), as app/db/protected.py writes them: text
+(PHI_ENCRYPTION_KEY, else the key file under var/), as app/platform/db/protected.py writes them: text
 columns in place, JSON columns in place as a JSON string holding the token, and narrow text
 columns (task and message titles, message addresses, import row messages) moved to `*_encrypted`
 text columns. Rows are rewritten in batches by primary key. TASK_COMPLETED activities no longer
@@ -61,7 +61,7 @@ MOVED = [
 def _cipher():
     from cryptography.fernet import Fernet, MultiFernet
 
-    from app.config import load_phi_key
+    from app.platform.config import load_phi_key
 
     keys = [k.strip() for k in load_phi_key().split(",") if k.strip()]
     return MultiFernet([Fernet(k.encode()) for k in keys])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.platform.db
 
 revision = "0034_i36_task_claims"
 down_revision = "0033_i34_phi_at_rest"
@@ -25,7 +25,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("lead_tasks") as batch:
         batch.add_column(sa.Column("claimed_by_id", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("claimed_until", app.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("claimed_until", app.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch.create_foreign_key("fk_lead_tasks_claimed_by_id_users", "users", ["claimed_by_id"], ["id"])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.platform.db
 
 revision = "0036_i36_sla_clocks"
 down_revision = "0035_i36_goals_and_playbook"
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    moment = app.db.UTCDateTime(timezone=True)
+    moment = app.platform.db.UTCDateTime(timezone=True)
     op.create_table(
         "sla_clocks",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.platform.db
 
 revision = "0037_i33_notification_opened_at"
 down_revision = "0036_i36_sla_clocks"
@@ -20,7 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Plain ADD COLUMN on both engines: a batch rebuild would drop a table others reference.
-    op.add_column("notifications", sa.Column("opened_at", app.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("notifications", sa.Column("opened_at", app.platform.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

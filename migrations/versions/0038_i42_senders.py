@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.platform.db
 
 revision = "0038_i42_senders"
 down_revision = "0037_i33_notification_opened_at"
@@ -27,7 +27,7 @@ IDENTITY = (  # the settings key, its column
 clinics_t = sa.table(
     "clinics",
     sa.column("id", sa.Integer),
-    sa.column("settings", app.db.JSONType),
+    sa.column("settings", app.platform.db.JSONType),
     sa.column("sms_number", sa.String),
     sa.column("sms_messaging_service_sid", sa.String),
     sa.column("email_sender_domain", sa.String),
@@ -35,7 +35,7 @@ clinics_t = sa.table(
 
 
 def upgrade() -> None:
-    moment = app.db.UTCDateTime(timezone=True)
+    moment = app.platform.db.UTCDateTime(timezone=True)
     # Plain ADD COLUMN and CREATE INDEX on both engines: a batch rebuild would drop a table others reference.
     op.add_column("clinics", sa.Column("sms_number", sa.String(20), nullable=True))
     op.add_column("clinics", sa.Column("sms_messaging_service_sid", sa.String(34), nullable=True))

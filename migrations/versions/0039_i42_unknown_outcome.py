@@ -1,7 +1,7 @@
 """notifications.to_address_index: a blind index of the recipient (the console's recipient filter);
 an email whose outcome was unknown becomes `unknown` like such an SMS (never in a bulk retry)
 
-The index is the keyed HMAC app/notifications/recipients.py writes: of the address trimmed (an
+The index is the keyed HMAC app/domains/outbound/recipients.py writes: of the address trimmed (an
 email also lower-cased), within the clinic, under the first PHI key (PHI_ENCRYPTION_KEY, else the key
 file under var/). Existing rows get it here, batch by batch. An email stored `failed` with an error
 beginning "outcome unknown" (how the sender recorded it until now) is set `unknown`.
@@ -22,8 +22,8 @@ branch_labels = None
 depends_on = None
 
 BATCH = 1000
-PURPOSE = "notification_to"  # app/notifications/recipients.py
-OUTCOME_UNKNOWN = "outcome unknown"  # app/notifications/worker/sending.py
+PURPOSE = "notification_to"  # app/domains/outbound/recipients.py
+OUTCOME_UNKNOWN = "outcome unknown"  # app/domains/outbound/worker/sending.py
 
 notifications = sa.table(
     "notifications",
@@ -43,8 +43,8 @@ def _normalized(address: str) -> str:
 
 
 def _backfill_indexes(connection) -> None:
-    from app import phi
-    from app.config import load_phi_key
+    from app.platform import phi
+    from app.platform.config import load_phi_key
 
     keys, last = None, 0
     while True:

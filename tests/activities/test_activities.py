@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import clock
-from app.activities import service as activities
-from app.activities.models import ActivityType
-from app.leads import service as leads
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityType
+from app.domains.leads import service as leads
+from app.platform import clock
 from tests.leadkit import create_lead
 
 

@@ -7,11 +7,11 @@ import itertools
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.activities import rules
-from app.activities import service as activities
-from app.activities.models import ActivityDirection, ActivityType, CallOutcome, LeadActivity
-from app.leads.models import Lead
+from app.domains.activities import rules
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome, LeadActivity
+from app.domains.leads.models import Lead
+from app.platform import clock
 from tests.leadkit import create_lead
 
 C = {"type": "PHONE_CALL", "direction": "OUTBOUND"}

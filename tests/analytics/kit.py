@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.analytics import monthly
-from app.events.models import DomainEvent
-from app.scheduling import runner as scheduling
+from app.domains.analytics import monthly
+from app.platform import clock
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling import runner as scheduling
 
 
 def process_outbox(app, db) -> int:

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.activities.models import LeadActivity
-from app.analytics import rollups
-from app.leads.models import Lead, LeadSource
-from app.pipeline.models import LeadStageHistory
-from app.tasks.models import LeadTask
+from app.domains.activities.models import LeadActivity
+from app.domains.analytics import rollups
+from app.domains.leads.models import Lead, LeadSource
+from app.domains.pipeline.models import LeadStageHistory
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from tests.leadkit import add_user
 
 RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z"}  # 30 days

@@ -5,19 +5,19 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.analytics import monthly
-from app.analytics.figures import Cohort
-from app.analytics.models import CountedLead
-from app.auth.roles import Actor, Role
-from app.events import consumers
-from app.events import service as events
-from app.events.models import DomainEvent
-from app.leads import service as leads
-from app.leads.models import Lead, LeadSource
-from app.scheduling import attempts
-from app.scheduling import runner as scheduling
-from app.scheduling.models import ScheduledJob
+from app.domains.analytics import monthly
+from app.domains.analytics.figures import Cohort
+from app.domains.analytics.models import CountedLead
+from app.domains.leads import service as leads
+from app.domains.leads.models import Lead, LeadSource
+from app.platform import clock
+from app.platform.events import consumers
+from app.platform.events import service as events
+from app.platform.events.models import DomainEvent
+from app.platform.roles import Actor, Role
+from app.platform.scheduling import attempts
+from app.platform.scheduling import runner as scheduling
+from app.platform.scheduling.models import ScheduledJob
 from tests.analytics.kit import process_outbox, unprocessed_events
 from tests.analytics.test_rollups import log, move
 from tests.leadkit import create_lead, get_lead, source_ids
@@ -241,7 +241,7 @@ def test_an_events_job_run_twice_counts_once(app, client, db, tenant):
         again = list(session.scalars(sa.select(DomainEvent).order_by(DomainEvent.id)))
         for event in again:
             for consumer in consumers.consumers_of(event.type):
-                if consumer.__module__.startswith("app.analytics."):
+                if consumer.__module__.startswith("app.domains.analytics."):
                     consumer(session=session, event=event, now=clock.now())
         monthly.recount(session=session, lead_ids=[lead])  # the recount's handler, run again
     assert stored(db) == once and counted(db) == once

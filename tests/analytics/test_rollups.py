@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.activities.models import LeadActivity
-from app.analytics import rollups
-from app.leads.models import Lead
-from app.pipeline.models import LeadStageHistory
+from app.domains.activities.models import LeadActivity
+from app.domains.analytics import rollups
+from app.domains.leads.models import Lead
+from app.domains.pipeline.models import LeadStageHistory
+from app.platform import clock
 from tests.analytics.kit import process_outbox
 from tests.leadkit import create_lead
 
@@ -58,7 +58,7 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
     client.post(f"/api/leads/{b}/lost", json={"reason": "OTHER"}, headers=tenant.headers())
     # An automated message answered later, and one logged after its answer (both ways round).
     with app.app_context(), db.unit_of_work() as session:
-        from app.activities import service as activities
+        from app.domains.activities import service as activities
 
         lead = session.get(Lead, b)
         activities.record(

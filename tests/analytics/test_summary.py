@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from app.analytics import summary
-from app.auth.models import User
-from app.leads.models import Lead, LeadSource
-from app.notifications.models import Notification
-from app.ops.models import Heartbeat
+from app.domains.analytics import summary
+from app.domains.auth.models import User
+from app.domains.leads.models import Lead, LeadSource
+from app.domains.ops.models import Heartbeat
+from app.domains.outbound.models import Notification
 from tests.leadkit import add_user
-from tests.notifications.fakes import smtp_server
-from tests.notifications.kit import FAST_DELIVERY, smtp_settings, use
+from tests.outbound.fakes import smtp_server
+from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
 from tests.workers import thread_worker, wait_for
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -201,7 +201,7 @@ def test_admins_choose_the_frequency_others_cannot_and_bad_values_are_422(client
 
 
 def test_beat_runs_the_summary_sweep(app):
-    from app import celery_config
+    from app.platform import celery_config
 
     entry = celery_config.beat_entries(app.config["SETTINGS"])["analytics-summaries"]
     assert entry["task"] == "analytics.send_summaries"

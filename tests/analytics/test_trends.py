@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.leads.models import Lead, LeadSource
+from app.domains.leads.models import Lead, LeadSource
 from tests.leadkit import add_user
 from tests.tasks.taskkit import lead_for
 

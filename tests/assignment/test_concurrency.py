@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-from app import clock
-from app.intake import service as intake
+from app.domains.intake import service as intake
+from app.platform import clock
 from tests.automation.kit import actor_of
 from tests.leadkit import add_user, count, signed_headers
 from tests.workers import wait_for

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from app.auth.models import ApiKey
+from app.domains.auth.models import ApiKey
 
 
 def create_key(client, tenant, permissions):

@@ -10,7 +10,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.notifications.models import Notification
+from app.domains.outbound.models import Notification
 from tests.conftest import TEST_PASSWORD
 from tests.console.test_console_pages import csrf_of
 from tests.onboarding.kit import bearer, set_password, token_of

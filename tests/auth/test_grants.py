@@ -6,8 +6,8 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.auth import roles
-from app.auth.roles import ROLE_PERMISSIONS, Actor, Permission, Role
+from app.platform import roles
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Permission, Role
 from tests.conftest import TEST_PASSWORD
 
 NEW_PASSWORD = "a-fresh-password-42"

@@ -7,8 +7,8 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.auth.models import User
+from app.domains.auth.models import User
+from app.platform import clock
 from tests.conftest import TEST_PASSWORD
 
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from app import create_app
-from app.auth import passwords
+from app.domains.auth import passwords
 from tests.conftest import TEST_PASSWORD, test_settings
 
 ALICE, BOB = "203.0.113.7", "198.51.100.9"  # two clients behind the same load balancer
@@ -97,7 +97,7 @@ def test_unknown_and_known_emails_cost_the_same_argon2_work(client, tenant, argo
 
 def test_forwarded_requests_without_trusted_hops_are_warned_about(migrated_database, redis_url, caplog):
     untrusting = create_app(test_settings(migrated_database, redis_url))
-    with caplog.at_level(logging.WARNING, logger="app.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="app.platform.ratelimit"):
         for _ in range(2):
             untrusting.test_client().get("/healthz", headers={"X-Forwarded-For": ALICE})
     warnings = [r for r in caplog.records if "FOLLOWUP_TRUSTED_PROXY_HOPS" in r.getMessage()]

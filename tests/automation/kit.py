@@ -6,13 +6,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.app_db import get_db
-from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
-from app.automation.models import AutomationStep
-from app.intake import service as intake
-from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import run_job
-from app.tasks.models import LeadTask
+from app.domains.automation.models import AutomationStep
+from app.domains.intake import service as intake
+from app.domains.tasks.models import LeadTask
+from app.platform.app_db import get_db
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.runner import run_job
 
 WEEKDAYS_9_TO_5 = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
-from app.notifications.models import Notification
-from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import run_job
+from app.domains.automation.models import AutomationRule, AutomationStep, SequenceEnrollment
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead, signed_headers
 
 ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import TemplateError
 
-from app.messaging import merge_fields
+from app.domains.lead_messages import merge_fields
 
 BOMBS = [
     "{{ 'x' * 200000000 }}",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.activities import rules as activity_rules
-from app.activities.models import LeadActivity
-from app.notifications.models import Notification
+from app.domains.activities import rules as activity_rules
+from app.domains.activities.models import LeadActivity
+from app.domains.outbound.models import Notification
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.tasks.taskkit import lead_for, notifications_of
 from tests.workers import thread_worker, wait_for
@@ -53,7 +53,7 @@ def a_lead(client, tenant) -> dict:
 
 
 def events_done(app) -> bool:
-    from app.scheduling.models import ScheduledJob
+    from app.platform.scheduling.models import ScheduledJob
 
     with app.extensions["followup.db"].unit_of_work() as session:
         return not session.scalar(

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock
-from app.events import consumers
-from app.notifications.models import Notification
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.events import consumers
 from tests.automation.kit import (
     WEEKDAYS_9_TO_5,
     capture_at,

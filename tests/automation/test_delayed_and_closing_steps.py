@@ -5,11 +5,11 @@ from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.events.models import DomainEvent
-from app.pipeline import staleness
-from app.scheduling import sweeps
+from app.domains.pipeline import staleness
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling import sweeps
 from tests.automation.kit import jobs, open_all_day, run_due_steps, run_events, steps_of, tasks_of
 from tests.tasks.taskkit import lead_for, notifications_of, run_at
 from tests.workers import thread_worker, wait_for
@@ -233,7 +233,7 @@ def test_a_check_in_step_of_an_earlier_stay_does_nothing(app, client, tenant):
     [first] = jobs(app, lead["id"], "automation.step")
     # Another stay in pending_decision begins later (the stage is left and entered again).
     with app.extensions["followup.db"].unit_of_work() as session:
-        from app.leads.models import Lead
+        from app.domains.leads.models import Lead
 
         session.execute(
             sa.update(Lead)

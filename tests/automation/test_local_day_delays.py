@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.automation.rules import after_delay
-from app.business_hours.rules import BusinessCalendar
-from app.intelligence import contact_time_rules
+from app.domains.automation.rules import after_delay
+from app.domains.business_hours.rules import BusinessCalendar
+from app.domains.intelligence import contact_time_rules
 
 WEEKDAYS_WITH_LUNCH = {
     day: [["09:00", "12:00"], ["13:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")

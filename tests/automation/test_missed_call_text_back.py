@@ -11,8 +11,8 @@ import pytest
 from tests.automation.kit import steps_of
 from tests.automation.outreachkit import configure_clinic, lead_with, open_jobs
 from tests.intake.test_caller_id import post_call
-from tests.notifications.fakes import sms_provider
-from tests.notifications.kit import FAST_DELIVERY, sms_settings, use
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
 TOKEN = "secret-token"

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.automation import rules
-from app.automation.language import validation as rule_validation
-from app.business_hours.rules import BusinessCalendar
+from app.domains.automation import rules
+from app.domains.automation.language import validation as rule_validation
+from app.domains.business_hours.rules import BusinessCalendar
 
 scalars = st.one_of(
     st.none(),

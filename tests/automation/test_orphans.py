@@ -4,8 +4,8 @@ the sweep run at chosen times."""
 
 from datetime import timedelta
 
-from app import clock
-from app.automation import orphans
+from app.domains.automation import orphans
+from app.platform import clock
 from tests.automation.kit import jobs, open_all_day, run_due_steps, run_events, tasks_of
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import lead_for

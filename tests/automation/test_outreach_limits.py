@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.messaging import policy
-from app.messaging.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
+from app.domains.lead_messages.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
+
+from app.domains.lead_messages import policy
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -20,7 +21,7 @@ from tests.automation.outreachkit import (
     sms,
     steps_of,
 )
-from tests.messaging.kit import send
+from tests.lead_messages.kit import send
 
 PHONE = "(415) 555-2671"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app import clock
+from app.platform import clock
 from tests.automation.kit import open_all_day, run_events, steps_of, tasks_of
 from tests.tasks.taskkit import lead_for
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.analytics.models import LeadMonth
-from app.app_db import get_db
-from app.scheduling import runner
-from app.scheduling.runner import run_job
+from app.domains.analytics.models import LeadMonth
+from app.platform.app_db import get_db
+from app.platform.scheduling import runner
+from app.platform.scheduling.runner import run_job
 from tests.automation.kit import capture_at, jobs, tasks_of
 
 # What scoring a lead reads; none of it belongs on a new lead's path.

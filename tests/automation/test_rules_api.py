@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.automation.defaults import DEFAULT_RULES
-from app.automation.models import AutomationStep
-from app.notifications.models import Notification
+from app.domains.automation.defaults import DEFAULT_RULES
+from app.domains.automation.models import AutomationStep
+from app.domains.outbound.models import Notification
+from app.platform import clock
 from tests.automation.kit import add_coordinator, open_all_day, run_due_steps, run_events, steps_of
 from tests.tasks.taskkit import lead_for, notifications_of
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import clock
-from app.automation.defaults import DEFAULT_RULES
-from app.tasks.models import LeadTaskType
+from app.domains.automation.defaults import DEFAULT_RULES
+from app.domains.tasks.models import LeadTaskType
+from app.platform import clock
 from tests.automation.kit import open_all_day, run_events
 from tests.tasks.taskkit import lead_for
 

@@ -1,7 +1,7 @@
-"""The why-trail and a rule test under the PHI policy (app/auth/phi_policy.py): a condition on a PHI
+"""The why-trail and a rule test under the PHI policy (app/platform/phi_policy.py): a condition on a PHI
 field of the lead shows what it saw, and whether it held, only to a reader with `lead:phi`."""
 
-from app import clock
+from app.platform import clock
 from tests.automation.kit import open_all_day, run_events
 from tests.leadkit import create_lead
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.bulk.service import CHUNK_KIND
-from app.scheduling.models import ScheduledJob
-from app.tasks.models import LeadTask
+from app.domains.bulk.service import CHUNK_KIND
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import add_user, create_lead
 from tests.tasks.taskkit import run_at
 

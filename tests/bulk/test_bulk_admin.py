@@ -4,8 +4,8 @@
 import pytest
 import sqlalchemy as sa
 
-from app.audit.models import AuditEvent
-from app.webhooks.models import WebhookDelivery
+from app.domains.webhooks.models import WebhookDelivery
+from app.platform.audit.models import AuditEvent
 from tests.bulk.test_bulk import chunk_jobs, post_bulk, run_chunks
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
@@ -83,8 +83,8 @@ def test_a_finished_bulk_job_sends_bulk_completed_to_its_subscribers(app, client
 
 
 def test_a_cancelled_import_creates_no_lead_from_its_chunks_not_yet_run(app, client, tenant):
-    from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK
-    from app.scheduling.models import ScheduledJob
+    from app.domains.intake.imports import CHUNK_KIND as IMPORT_CHUNK
+    from app.platform.scheduling.models import ScheduledJob
 
     rows = [{"external_id": f"x-{n}", "first_name": "A", "last_name": f"B{n}"} for n in range(3)]
     resp = client.post("/api/leads/import", json=rows, headers=tenant.headers("treatment_coordinator"))

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app import clock
+from app.platform import clock
 from tests.tasks.taskkit import in_minutes, iso, jobs_of_task, lead_for
 from tests.tasks.test_tasks_api import new_task
 from tests.workers import thread_worker, wait_for

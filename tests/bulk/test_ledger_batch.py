@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.models import DISPATCHED, PENDING, ScheduledJob
+from app.platform import clock
+from app.platform.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 from tests.ledger import queued_job_ids, schedule_many
 
 

@@ -1,5 +1,5 @@
 """A clinic's hours with a lunch break and dated exceptions, through the API: the speed-to-lead call
-task (5 business minutes after capture: app/automation/defaults.py) honours them."""
+task (5 business minutes after capture: app/domains/automation/defaults.py) honours them."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo

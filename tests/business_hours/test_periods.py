@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.business_hours.rules import (
+from app.domains.business_hours.rules import (
     BusinessCalendar,
     InvalidHours,
     add_business_days,

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.business_hours.rules import (
+from app.domains.business_hours.rules import (
     WEEKDAYS,
     BusinessCalendar,
     NeverOpen,

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from tests.conftest import TEST_PASSWORD
 from tests.leadkit import create_lead
-from tests.notifications.fakes import free_port, smtp_server
-from tests.notifications.kit import FAST_DELIVERY, all_in, queue_emails, smtp_settings, use
+from tests.outbound.fakes import free_port, smtp_server
+from tests.outbound.kit import FAST_DELIVERY, all_in, queue_emails, smtp_settings, use
 from tests.reliability.conftest import sweeping
 from tests.workers import thread_worker, wait_for
 

@@ -8,13 +8,13 @@ import sys
 
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.notifications.models import Notification
-from app.scheduling.models import ScheduledJob
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.scheduling.models import ScheduledJob
 from tests import ledger
 from tests.console.test_console_pages import set_status
-from tests.notifications.kit import queue_emails
+from tests.outbound.kit import queue_emails
 from tests.workers import PROJECT_ROOT, worker_env
 
 

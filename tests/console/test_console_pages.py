@@ -8,10 +8,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from app.audit.models import AuditEvent
-from app.notifications.models import Notification
+from app.domains.outbound.models import Notification
+from app.platform.audit.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
-from tests.notifications.kit import queue_emails, queue_sms
+from tests.outbound.kit import queue_emails, queue_sms
 
 
 def csrf_of(html: str) -> str:
@@ -101,7 +101,7 @@ def test_each_role_opens_only_the_pages_its_permissions_allow(app, tenant):
 
 
 def _permissions(role):
-    from app.auth.roles import ROLE_PERMISSIONS, Role
+    from app.platform.roles import ROLE_PERMISSIONS, Role
 
     return ROLE_PERMISSIONS[Role(role)]
 
@@ -148,8 +148,8 @@ def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console
 
 
 def test_health_shows_orphans_due_jobs_heartbeats_and_queue_depths(app, db, console, tenant, client, redis):
-    from app import clock
-    from app.ops import service as ops
+    from app.domains.ops import service as ops
+    from app.platform import clock
     from tests.leadkit import create_lead
 
     create_lead(client, tenant)  # its automation jobs are due and no worker runs them
@@ -278,14 +278,17 @@ def test_a_changed_password_or_disabled_user_ends_the_session(app, console, tena
 
 
 def test_failed_webhook_deliveries_and_dead_jobs_are_listed_and_retried(app, db, console, client, tenant):
-    from app import clock
-    from app.scheduling.models import ScheduledJob
-    from app.webhooks.models import WebhookDelivery
+    from app.domains.webhooks.models import WebhookDelivery
+    from app.platform import clock
+    from app.platform.scheduling.models import ScheduledJob
     from tests import ledger
     from tests.leadkit import create_lead
     from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, run_attempts, subscribe
 
-    app.config["SETTINGS"].webhook_max_attempts, saved = 1, app.config["SETTINGS"].webhook_max_attempts
+    app.config["SETTINGS"].webhook_max_attempts, saved = (
+        1,
+        app.config["SETTINGS"].webhook_max_attempts,
+    )
     receiver = Receiver(failures=1000)
     try:
         subscribe(client, tenant, receiver.url, ["lead.created"])
@@ -385,9 +388,9 @@ def test_bulk_progress_is_one_request_for_many_jobs_of_the_clinic_only(
 def test_lateness_percentiles_of_the_clinics_jobs_of_the_last_hour(app, db, tenant):
     from datetime import timedelta
 
-    from app import clock
     from app.console import health
-    from app.scheduling.models import ScheduledJob
+    from app.platform import clock
+    from app.platform.scheduling.models import ScheduledJob
     from tests import ledger
 
     now = clock.now()
@@ -409,7 +412,7 @@ def test_lateness_percentiles_of_the_clinics_jobs_of_the_last_hour(app, db, tena
 
 
 def test_health_shows_when_each_sweep_last_ran(app, db, console, tenant, celery_app, celery_worker):
-    from app.ops import service as ops
+    from app.domains.ops import service as ops
     from tests.workers import wait_for
 
     def ran():

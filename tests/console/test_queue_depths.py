@@ -9,7 +9,7 @@ from kombu import Connection, Exchange, Queue
 
 from app.console import health
 from tests.brokers import rabbitmq_vhost
-from tests.notifications.fakes import free_port
+from tests.outbound.fakes import free_port
 from tests.requirements import need_rabbitmq
 
 
@@ -30,5 +30,7 @@ def test_rabbitmq_queue_depths_are_read_without_consuming(app):
 
 
 def test_a_broker_that_does_not_answer_is_reported_down(app):
-    settings = replace(app.config["SETTINGS"], broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//")
+    settings = replace(
+        app.config["SETTINGS"], broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    )
     assert health.queue_depths(settings=settings, redis=None) == {"broker": "amqp", "up": False, "queues": {}}

@@ -1,6 +1,6 @@
 """The one backoff formula and give-up rule of outbound delivery (notifications and webhooks)."""
 
-from app.delivery import rules
+from app.platform.delivery import rules
 
 NOTIFICATIONS = rules.RetryPolicy(max_attempts=4, base_seconds=30, cap_seconds=100)
 WEBHOOKS = rules.RetryPolicy(max_attempts=3, base_seconds=30, cap_seconds=100, spread=(1.0, 1.25))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app import clock
-from app.delivery import queries, service
-from app.notifications.models import Notification
-from tests.notifications.kit import queue_emails, rows
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.delivery import queries, service
+from tests.outbound.kit import queue_emails, rows
 
 TABLE = Notification.__table__
 CLAIM = service.claim_many_statement(TABLE, [TABLE.c.id, TABLE.c.attempts])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.auth.roles import ROLE_PERMISSIONS, Actor, Role
-from app.events import service as events_service
-from app.intake import service as intake
-from app.pipeline import service as pipeline
-from app.scheduling.models import ScheduledJob
+from app.domains.intake import service as intake
+from app.domains.pipeline import service as pipeline
+from app.platform import clock
+from app.platform.events import service as events_service
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import count, create_lead, events, source_ids
 
 

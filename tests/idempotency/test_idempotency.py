@@ -4,9 +4,9 @@ import threading
 
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
-from app.leads.models import Lead
-from app.tasks.models import LeadTask
+from app.domains.activities.models import LeadActivity
+from app.domains.leads.models import Lead
+from app.domains.tasks.models import LeadTask
 from tests.leadkit import create_lead
 
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.idempotency import service
-from app.idempotency.models import IdempotencyKey
-from app.leads.models import Lead
+from app.domains.leads.models import Lead
+from app.platform import clock
+from app.platform.idempotency import service
+from app.platform.idempotency.models import IdempotencyKey
 
 BODY = {"first_name": "A", "last_name": "B"}
 DIGEST = service.request_hash(method="POST", path="/api/leads", body=json.dumps(BODY).encode())
@@ -56,7 +56,7 @@ def test_the_sweep_purges_expired_keys_in_batches_and_keeps_live_ones(app, db, t
 
 
 def test_the_purge_sweep_is_on_the_beat_schedule(app):
-    from app import celery_config
+    from app.platform import celery_config
 
     entry = celery_config.beat_entries(app.config["SETTINGS"])["idempotency-purge-expired"]
     assert entry["task"] == "idempotency.purge_expired"

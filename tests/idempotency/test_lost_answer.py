@@ -11,12 +11,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
-from app.bulk.models import BulkJob
-from app.idempotency import service
-from app.intake import service as intake
-from app.leads.models import Lead
-from app.tasks.models import LeadTask
+from app.domains.activities.models import LeadActivity
+from app.domains.bulk.models import BulkJob
+from app.domains.intake import service as intake
+from app.domains.leads.models import Lead
+from app.domains.tasks.models import LeadTask
+from app.platform.idempotency import service
 from tests.leadkit import create_lead
 
 

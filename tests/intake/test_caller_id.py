@@ -8,7 +8,7 @@ import time
 
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
+from app.domains.activities.models import LeadActivity
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,

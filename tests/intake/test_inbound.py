@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.activities.models import LeadActivity
-from app.automation import steps
-from app.leads.models import Lead
+from app.domains.activities.models import LeadActivity
+from app.domains.automation import steps
+from app.domains.leads.models import Lead
+from app.platform import clock
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,

@@ -1,16 +1,17 @@
 """Capture writes the same facts as the use cases that change a lead later: one builder per fact
-(the unit of work, app/db/uow.py, decides how the rows reach the database). A "batch form" twin of a builder
+(the unit of work, app/platform/db/uow.py, decides how the rows reach the database). A "batch form" twin of a
+builder
 that drifts (a column left out, a payload key missing) fails here, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.activities.models import ActivityType, LeadActivity
-from app.audit.models import AuditEvent
-from app.events.models import DomainEvent
-from app.pipeline.models import LeadStageHistory
-from app.scheduling.models import ScheduledJob
+from app.domains.activities.models import ActivityType, LeadActivity
+from app.domains.pipeline.models import LeadStageHistory
+from app.platform.audit.models import AuditEvent
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import add_user, create_lead, stages
 
 

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import Clinic
-from app.db import Database
-from tests.notifications.fakes import sms_provider
-from tests.notifications.kit import sms_settings, use
+from app.domains.auth.models import Clinic
+from app.platform.db import Database
 from tests.onboarding.kit import bearer, run_cli
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import sms_settings, use
 
 PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
 OURS, NOT_OURS = "+14155550100", "+14155550177"

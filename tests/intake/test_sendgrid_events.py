@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app import clock
-from app.events.models import DomainEvent
-from app.intake.inbound import sendgrid
-from app.intake.inbound.models import ProviderDelivery
-from app.notifications.models import Notification
-from app.privacy import retention
+from app.domains.intake.inbound import sendgrid
+from app.domains.intake.inbound.models import ProviderDelivery
+from app.domains.outbound.models import Notification
+from app.domains.privacy import retention
+from app.platform import clock
+from app.platform.events.models import DomainEvent
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -31,8 +31,8 @@ from tests.automation.outreachkit import (
 )
 from tests.intake import test_twilio as twilio_kit
 from tests.leadkit import create_lead
-from tests.notifications.kit import use
-from tests.notifications.test_unsubscribe import email_to_lead
+from tests.outbound.kit import use
+from tests.outbound.test_unsubscribe import email_to_lead
 
 URL = "/api/providers/sendgrid/events"
 
@@ -44,7 +44,9 @@ def key(app, monkeypatch):
     der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    use(monkeypatch, app.config["SETTINGS"], sendgrid_event_public_key=base64.b64encode(der).decode())
+    use(
+        monkeypatch, app.config["SETTINGS"], sendgrid_event_public_key=base64.b64encode(der).decode()
+    )
     return private
 
 

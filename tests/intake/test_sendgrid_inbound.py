@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
-from app.auth import signing
+from app.domains.activities.models import LeadActivity
+from app.domains.auth import signing
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -16,7 +16,7 @@ from tests.automation.outreachkit import (
     process_events,
     sms,
 )
-from tests.notifications.kit import use
+from tests.outbound.kit import use
 
 SECRET = "inbound-parse-secret-0123456789"
 

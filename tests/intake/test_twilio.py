@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
-from app.activities.models import LeadActivity
+from app.domains.activities.models import LeadActivity
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -19,8 +19,8 @@ from tests.automation.outreachkit import (
     sms,
 )
 from tests.leadkit import create_lead
-from tests.notifications.fakes import sms_provider
-from tests.notifications.kit import FAST_DELIVERY, all_in, queue_sms, rows, sms_settings, use
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import FAST_DELIVERY, all_in, queue_sms, rows, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
 AUTH_TOKEN = "secret-token"  # the fake provider's account token: Twilio signs with the same one
@@ -155,7 +155,12 @@ def test_sms_goes_from_the_clinics_number_and_status_callbacks_update_it(
 ):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     with sms_provider(token=AUTH_TOKEN) as (provider, url):
-        use(monkeypatch, app.config["SETTINGS"], **FAST_DELIVERY, **sms_settings(url, token=AUTH_TOKEN))
+        use(
+            monkeypatch,
+            app.config["SETTINGS"],
+            **FAST_DELIVERY,
+            **sms_settings(url, token=AUTH_TOKEN),
+        )
         ids = queue_sms(app, tenant, 2)
         with thread_worker(app):
             wait_for(lambda: all_in(db, ids, {"sent"}), timeout=60)

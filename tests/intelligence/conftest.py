@@ -1,6 +1,6 @@
 import pytest
 
-from app.intelligence import scoring
+from app.domains.intelligence import scoring
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
-from app.activities.models import LeadActivity
-from app.intelligence import service
-from app.leads.models import Lead, LeadSource, LeadStatus
+from app.domains.activities.models import LeadActivity
+from app.domains.intelligence import service
+from app.domains.leads.models import Lead, LeadSource, LeadStatus
 from bench.intelligence.history import BUSINESS_HOURS, TIMEZONE, generate
 
 HISTORY_START = date(2025, 1, 1)

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from app.app_db import get_db
-from app.intelligence import score_rules, scoring, service
-from app.intelligence.models import ScoreModelRecord
-from app.leads.models import Lead
-from app.scheduling import runner
-from app.scheduling.runner import run_job
+from app.domains.intelligence import score_rules, scoring, service
+from app.domains.intelligence.models import ScoreModelRecord
+from app.domains.leads.models import Lead
+from app.platform.app_db import get_db
+from app.platform.scheduling import runner
+from app.platform.scheduling.runner import run_job
 from bench.intelligence.history import TIMEZONE
 from tests.automation.kit import capture_at, jobs, run_events, tasks_of
 from tests.intelligence.kit import NIGHT, configure_clinic, run_night, seed_history

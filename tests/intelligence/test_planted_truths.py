@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.intelligence import contact_time_rules, score_rules
+from app.domains.intelligence import contact_time_rules, score_rules
 from bench.intelligence import evaluate
 from bench.intelligence.history import PLANTED_SLOTS, REFERRALS, generate
 

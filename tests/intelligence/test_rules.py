@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.business_hours.rules import BusinessCalendar
-from app.intelligence import contact_time_rules, next_action_rules, score_rules, sentiment
-from app.intelligence.sentiment import classify
+from app.domains.business_hours.rules import BusinessCalendar
+from app.domains.intelligence import contact_time_rules, next_action_rules, score_rules, sentiment
+from app.domains.intelligence.sentiment import classify
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 WEEKDAYS = {d: ["08:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}

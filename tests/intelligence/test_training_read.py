@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.intelligence import contact_time_rules, contact_times, queries, score_rules, scoring
-from app.leads import service as leads
-from app.leads.models import Lead
+from app.domains.intelligence import contact_time_rules, contact_times, queries, score_rules, scoring
+from app.domains.leads import service as leads
+from app.domains.leads.models import Lead
 from tests.automation.kit import actor_of, capture_at
 from tests.intelligence.kit import NIGHT, TIMEZONE, seed_history
 

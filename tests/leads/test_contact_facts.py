@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.events.models import DomainEvent
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.events.models import DomainEvent
 from tests.leadkit import create_lead, get_lead
 
 CONCERN = "Overbite; allergic to latex; anxious about braces"

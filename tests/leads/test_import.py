@@ -8,8 +8,8 @@ import io
 
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import tasks_of
 from tests.workers import wait_for
 

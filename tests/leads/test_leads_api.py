@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.auth.roles import Actor, Role
-from app.leads import service as leads
+from app.domains.leads import service as leads
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.roles import Actor, Role
 from tests.leadkit import create_lead, get_lead, set_user, source_ids
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.audit.models import AuditEvent
+from app.platform.audit.models import AuditEvent
 from tests.leadkit import add_user, create_lead, source_ids
 
 

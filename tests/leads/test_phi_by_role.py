@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
+from app.platform import clock
 from tests.leadkit import create_lead
 
 NOTES = "Worried about pain; latex allergy"

@@ -7,8 +7,8 @@ import json
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from app.audit.models import AuditEvent
-from app.events.models import DomainEvent
+from app.platform.audit.models import AuditEvent
+from app.platform.events.models import DomainEvent
 from tests.leadkit import create_lead, get_lead
 
 DOB = "2012-06-15"

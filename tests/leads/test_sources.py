@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.leads.models import LeadSourceCategory
+from app.domains.leads.models import LeadSourceCategory
 from tests.leadkit import add_user
 
 

@@ -16,7 +16,9 @@ PUBLIC_BASE_URL = "https://app.example.test"
 def run_cli(app, tmp_path, *args: str) -> subprocess.CompletedProcess:
     """`followup <args>` against the session's database and Redis, as an operator runs it."""
     env = worker_env(
-        app.config["SETTINGS"], FOLLOWUP_VAR_DIR=str(tmp_path), FOLLOWUP_PUBLIC_BASE_URL=PUBLIC_BASE_URL
+        app.config["SETTINGS"],
+        FOLLOWUP_VAR_DIR=str(tmp_path),
+        FOLLOWUP_PUBLIC_BASE_URL=PUBLIC_BASE_URL,
     )
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True

@@ -9,10 +9,8 @@ import re
 
 import sqlalchemy as sa
 
-from app.auth.models import Clinic, User
+from app.domains.auth.models import Clinic, User
 from tests.conftest import TEST_PASSWORD
-from tests.notifications.fakes import smtp_server
-from tests.notifications.kit import FAST_DELIVERY, smtp_settings, use
 from tests.onboarding.kit import (
     PUBLIC_BASE_URL,
     bearer,
@@ -22,6 +20,8 @@ from tests.onboarding.kit import (
     set_password,
     token_of,
 )
+from tests.outbound.fakes import smtp_server
+from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
 from tests.workers import thread_worker, wait_for
 
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/set-password#token=[A-Za-z0-9_-]+")

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.auth import onboarding, passwords
-from app.auth.models import User
+from app.domains.auth import onboarding, passwords
+from app.domains.auth.models import User
+from app.platform import clock
 from tests.onboarding.kit import bearer, login, set_password
 
 
@@ -69,7 +69,11 @@ def test_a_newer_link_or_a_password_set_by_the_admin_retires_the_old_link(app, c
     with db.unit_of_work() as session:
         user = session.get(User, created["admin_user_id"])
         newer = onboarding.issue_setup_token(
-            session=session, user=user, purpose="invitation", settings=app.config["SETTINGS"], now=clock.now()
+            session=session,
+            user=user,
+            purpose="invitation",
+            settings=app.config["SETTINGS"],
+            now=clock.now(),
         )
     assert set_password(client, created["setup_token"]).status_code == 410
     # An admin who sets an invited user's password themselves closes the pending link too.

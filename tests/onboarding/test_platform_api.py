@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.auth.models import Clinic
-from tests.notifications.kit import use
+from app.domains.auth.models import Clinic
 from tests.onboarding.kit import bearer, login, set_password
+from tests.outbound.kit import use
 
 PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
 NEW_CLINIC = {"name": "Northside Ortho", "timezone": "America/Denver", "admin_email": "lead@northside.test"}

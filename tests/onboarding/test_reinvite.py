@@ -7,7 +7,7 @@ import re
 
 import sqlalchemy as sa
 
-from app.notifications.models import Notification
+from app.domains.outbound.models import Notification
 from tests.onboarding.kit import login, set_password, token_of
 
 LINK = re.compile(r"\S+/set-password#token=[A-Za-z0-9_-]+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.audit.models import AuditEvent
+from app.platform.audit.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
 from tests.onboarding.kit import bearer, login
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, Settings
+from app.platform.config import ConfigError, Settings
 
 
 def test_onboarding_settings_are_read_from_the_environment(monkeypatch):

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling.runner import run_job
-from app.telemetry import logs
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling.runner import run_job
+from app.platform.telemetry import logs
 from tests.ledger import schedule
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
 from tests.workers import PROJECT_ROOT, wait_for, worker_env

@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import clock
-from app.app_db import get_db
 from app.devtools.local_redis import free_port
-from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import run_job
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead
 from tests.ledger import schedule
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app import clock
-from app.ops import service
+from app.domains.ops import service
+from app.platform import clock
 from tests.workers import wait_for
 
 ROWS = 300

@@ -13,15 +13,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app import clock, create_app
-from app.notifications.models import Notification
-from app.scheduling.models import ScheduledJob
-from app.telemetry import tracing
+from app import create_app
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.telemetry import tracing
 from tests.automation.kit import open_all_day, tasks_of
 from tests.conftest import test_settings
 from tests.leadkit import create_lead
-from tests.notifications.fakes import smtp_server
-from tests.notifications.kit import smtp_settings, use
+from tests.outbound.fakes import smtp_server
+from tests.outbound.kit import smtp_settings, use
 from tests.workers import thread_worker, wait_for
 
 

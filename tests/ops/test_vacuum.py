@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app import clock
-from app.ops import service
+from app.domains.ops import service
+from app.platform import clock
 from tests.workers import wait_for
 
 ROWS = 1500  # updated once each: 1,500 dead versions, past the floor of 1,000 + 5% of the rows

@@ -9,8 +9,8 @@ import urllib.error
 
 import pytest
 
-from app import clock
 from app.devtools.local_redis import free_port
+from app.platform import clock
 from tests.ledger import schedule
 from tests.ops.test_metrics import TOKEN, get, sample, samples
 from tests.reliability import handlers  # noqa: F401 - registers the test.* job kinds in this process
@@ -53,7 +53,9 @@ def test_a_worker_process_serves_the_job_runs_of_its_pool_children(app, db, tena
 
 
 def test_nothing_listens_without_a_token(app):
-    from app.telemetry import exporter
+    from app.platform.telemetry import exporter
 
-    settings = dataclasses.replace(app.config["SETTINGS"], metrics_port=free_port(), metrics_token=None)
+    settings = dataclasses.replace(
+        app.config["SETTINGS"], metrics_port=free_port(), metrics_token=None
+    )
     assert exporter.start(settings=settings) is None

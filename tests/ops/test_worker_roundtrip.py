@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from app.ops.models import Heartbeat
+from app.domains.ops.models import Heartbeat
 from tests.workers import subprocess_worker, wait_for
 
 

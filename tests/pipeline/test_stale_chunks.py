@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.events.models import DomainEvent
-from app.events.service import LEAD_STALE
-from app.leads.models import Lead
-from app.scheduling.models import ScheduledJob
+from app.domains.leads.models import Lead
+from app.platform import clock
+from app.platform.events.models import DomainEvent
+from app.platform.events.service import LEAD_STALE
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
 from workers import tasks as sweeps
 

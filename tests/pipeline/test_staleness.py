@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.events.models import DomainEvent
-from app.leads.models import Lead
-from app.pipeline.staleness import find_stale_leads
-from app.scheduling import sweeps
+from app.domains.leads.models import Lead
+from app.domains.pipeline.staleness import find_stale_leads
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling import sweeps
 from tests.leadkit import create_lead
 
 
@@ -100,7 +100,7 @@ def test_a_quiet_lead_is_stale_once_per_quiet_spell(app, client, tenant):
 
 
 def test_automated_messages_do_not_end_a_quiet_spell(app, client, tenant):
-    from app.activities import service as activities
+    from app.domains.activities import service as activities
 
     lead = create_lead(client, tenant)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.leads.models import Lead
-from app.pipeline import service as pipeline
+from app.domains.leads.models import Lead
+from app.domains.pipeline import service as pipeline
 from tests.leadkit import create_lead, get_lead, stages
 
 

@@ -5,7 +5,7 @@ is erased through the API, then the whole database is dumped (SQLite's iterdump;
 pg_dump) and none of its name, phone, email, address, date of birth or notes is found: not in
 clear, and not inside any Fernet token of the dump decrypted with the PHI key. A tombstone keeps the
 counts; a new capture of the person is stored but never contacted; another clinic's lead is a 404;
-only the clinic admin may erase. Each copy listed in app/privacy/erasure.COPIES has its test here
+only the clinic admin may erase. Each copy listed in app/domains/privacy/erasure.COPIES has its test here
 (or names it there)."""
 
 from __future__ import annotations
@@ -24,22 +24,21 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from app import clock, phi
-from app.audit.models import AuditEvent
-from app.auth import phi_policy
-from app.automation.models import AutomationStep, SequenceEnrollment
-from app.leads.models import Lead, Suppression
-from app.notifications.models import Notification
-from app.privacy import erasure
-from app.scheduling.models import ScheduledJob
-from app.tasks.models import LeadTask
+from app.domains.automation.models import AutomationStep, SequenceEnrollment
+from app.domains.leads.models import Lead, Suppression
+from app.domains.outbound.models import Notification
+from app.domains.privacy import erasure
+from app.domains.tasks.models import LeadTask
+from app.platform import clock, phi, phi_policy
+from app.platform.audit.models import AuditEvent
+from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import open_all_day, run_events, steps_of
 from tests.automation.outreachkit import call, enroll, make_sequence
 from tests.conftest import TEST_PHI_KEY
+from tests.lead_messages.kit import send
 from tests.leadkit import create_lead
-from tests.messaging.kit import send
-from tests.notifications.fakes import sms_provider
-from tests.notifications.kit import sms_settings, use
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import sms_settings, use
 from tests.requirements import need, need_postgres
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe

@@ -14,12 +14,13 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from app import clock, create_app
-from app.leads.models import Lead
-from app.privacy import rotation
-from app.privacy.models import RotationProgress
-from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import run_job
+from app import create_app
+from app.domains.leads.models import Lead
+from app.domains.privacy import rotation
+from app.domains.privacy.models import RotationProgress
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.runner import run_job
 from tests.conftest import TEST_PHI_KEY, test_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,9 +171,9 @@ def test_a_pending_import_chunk_survives_the_old_keys_removal(client, tenant, ap
 
 
 def test_rotation_rebuilds_a_messages_recipient_index_so_the_filter_still_finds_it(app, tenant, apps):
-    from app.notifications import service as notifications
-    from app.notifications.models import Notification
-    from tests.notifications.kit import queue_emails
+    from app.domains.outbound import service as notifications
+    from app.domains.outbound.models import Notification
+    from tests.outbound.kit import queue_emails
 
     [email] = queue_emails(app, tenant, 1, to=lambda i: "old.patient@example.com")  # under the old key
     rotation.rotate_all(

@@ -9,15 +9,15 @@ import json
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from app import migrate
-from app.activities.models import LeadActivity
-from app.audit.models import AuditEvent
-from app.db import make_engine
-from app.db.protected import use_keys
-from app.events.models import DomainEvent
-from app.leads.models import Lead
-from app.notifications.models import Notification
-from app.tasks.models import LeadTask
+from app.domains.activities.models import LeadActivity
+from app.domains.leads.models import Lead
+from app.domains.outbound.models import Notification
+from app.domains.tasks.models import LeadTask
+from app.platform import migrate
+from app.platform.audit.models import AuditEvent
+from app.platform.db import make_engine
+from app.platform.db.protected import use_keys
+from app.platform.events.models import DomainEvent
 from tests.test_data_migrations import NOW, insert
 from tests.test_data_migrations import empty_database as empty_database  # the fixture
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 import app.domains  # noqa: F401 - every model into Base.metadata
-from app.db import Base
-from app.db.protected import ENCRYPTED_TYPES
+from app.platform.db import Base
+from app.platform.db.protected import ENCRYPTED_TYPES
 
 IDENTIFIERS = "contact identifiers, not health details: searched, matched, sent to; erased on request"
 CODE = "a value from a fixed set the code defines (a kind, status, stage, channel...)"
-IDS = "ids, counts, flags and times only (tests below and app/privacy/erasure.py keep it so)"
+IDS = "ids, counts, flags and times only (tests below and app/domains/privacy/erasure.py keep it so)"
 DIGEST = "a hash or keyed digest, never the value"
 ERROR = "an error message of the code (exception text names rows by id, never by a person's data)"
 
@@ -46,7 +46,8 @@ ALLOWED: dict[str, str] = {
     "notifications.template": CODE,
     "notifications.provider_message_id": "the SMS or email provider's message id",
     "notifications.dedupe_key": "a key built from ids and kinds",
-    "scheduled_jobs.payload": IDS + "; an import's rows inside it are encrypted by app/intake/imports.py",
+    "scheduled_jobs.payload": IDS
+    + "; an import's rows inside it are encrypted by app/domains/intake/imports.py",
     "scheduled_jobs.origin": IDS,
     "scheduled_jobs.trace_parent": "a W3C trace id",
     "scheduled_jobs.dedupe_key": "a key built from ids and kinds",
@@ -116,7 +117,7 @@ def test_every_text_column_is_encrypted_or_allowed_with_a_reason():
         if table not in STAFF_TABLES and f"{table}.{column.name}" not in ALLOWED and not _coded(column)
     ]
     assert unexplained == [], (
-        f"encrypt these (app/db/protected.py) or allow them with a reason: {unexplained}"
+        f"encrypt these (app/platform/db/protected.py) or allow them with a reason: {unexplained}"
     )
 
 

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.celery_config import beat_entries
-from app.config import Settings
-from app.intake.imports import CHUNK_KIND as IMPORT_CHUNK
-from app.leads.models import Lead
-from app.privacy import retention
-from app.scheduling.models import ScheduledJob
+from app.domains.intake.imports import CHUNK_KIND as IMPORT_CHUNK
+from app.domains.leads.models import Lead
+from app.domains.privacy import retention
+from app.platform import clock
+from app.platform.celery_config import beat_entries
+from app.platform.config import Settings
+from app.platform.scheduling.models import ScheduledJob
 from tests import ledger
 from tests.leadkit import create_lead
 

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 import pytest
 
 import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
-from app import clock, create_app
-from app.app_db import get_db
-from app.scheduling import sweeps
+from app import create_app
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import sweeps
 from tests.brokers import Broker, rabbitmq_vhost
 from tests.conftest import test_settings
 from tests.requirements import need_rabbitmq

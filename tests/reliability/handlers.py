@@ -11,9 +11,9 @@ import signal
 import time
 from pathlib import Path
 
-from app.audit import service as audit
-from app.events import consumers
-from app.scheduling import register
+from app.platform.audit import service as audit
+from app.platform.events import consumers
+from app.platform.scheduling import register
 
 EFFECT = "test.effect"
 

@@ -4,7 +4,7 @@ FOLLOWUP_TEST_CHUNK_SLEEP seconds longer, so a kill -9 lands while chunks are mi
 import os
 import time
 
-from app.tasks import creation
+from app.domains.tasks import creation
 
 _write_tasks = creation.write_tasks
 

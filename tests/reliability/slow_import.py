@@ -4,7 +4,7 @@ FOLLOWUP_TEST_ROW_SLEEP seconds longer, so a kill -9 lands while an import chunk
 import os
 import time
 
-from app.intake import service
+from app.domains.intake import service
 
 _create_lead = service.create_lead
 

@@ -4,7 +4,7 @@ FOLLOWUP_TEST_TASK_SLEEP seconds longer, so a kill -9 lands while chunks are mid
 import os
 import time
 
-from app.bulk import task_actions
+from app.domains.bulk import task_actions
 
 _apply_action = task_actions.apply_action
 

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.dispatch import messages_for
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.scheduling.dispatch import messages_for
+from app.platform.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV, sweeping
 from tests.reliability.handlers import BATCH

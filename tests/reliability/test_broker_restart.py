@@ -10,10 +10,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app import clock, create_app
+from app import create_app
 from app.devtools.local_redis import LocalRedis, free_port
-from app.notifications.models import Notification
-from app.tasks.models import LeadTask
+from app.domains.outbound.models import Notification
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from tests.conftest import TEST_PASSWORD, test_settings
 from tests.ledger import effects, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.auth.models import Clinic
-from app.scheduling.models import ScheduledJob
-from app.tasks import creation as task_creation
-from app.tasks.models import LeadTask
+from app.domains.auth.models import Clinic
+from app.domains.tasks import creation as task_creation
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.scheduling.models import ScheduledJob
 from tests.reliability.conftest import FAST, sweeping
 from tests.reliability.test_bulk_kill import seed_leads
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming

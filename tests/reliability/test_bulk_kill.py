@@ -5,10 +5,10 @@ import signal
 
 import sqlalchemy as sa
 
-from app import clock
-from app.bulk.models import BulkJob
-from app.leads.models import Lead
-from app.tasks.models import LeadTask
+from app.domains.bulk.models import BulkJob
+from app.domains.leads.models import Lead
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from tests.reliability.conftest import FAST, sweeping
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 

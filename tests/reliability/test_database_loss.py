@@ -10,11 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import sqlalchemy as sa
 
-from app import clock, create_app
-from app.audit.models import AuditEvent
-from app.auth.roles import Actor
-from app.intake import service as intake
-from app.scheduling.models import ScheduledJob
+from app import create_app
+from app.domains.intake import service as intake
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.roles import Actor
+from app.platform.scheduling.models import ScheduledJob
 from tests.brokers import TcpProxy
 from tests.conftest import test_settings
 from tests.ledger import schedule_many

@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.events import recovery
-from app.events import service as events
-from app.events.models import DomainEvent
-from app.scheduling import runner
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.events import recovery
+from app.platform.events import service as events
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling import runner
+from app.platform.scheduling.models import ScheduledJob
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.handlers import CONSUMER_FIXED, EVENT_EFFECT, TEST_EVENT
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming

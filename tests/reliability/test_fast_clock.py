@@ -7,9 +7,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import clock
-from app.audit.models import AuditEvent
-from app.db import database_now
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.db import database_now
 from tests.ledger import add_job, effects, job
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.handlers import EFFECT

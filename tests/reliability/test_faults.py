@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.dispatch import Message
-from app.scheduling.models import PENDING, ScheduledJob
+from app.platform import clock
+from app.platform.scheduling.dispatch import Message
+from app.platform.scheduling.models import PENDING, ScheduledJob
 from tests.brokers import TcpProxy
 from tests.ledger import effects, job, schedule, schedule_many, status_counts
 from tests.reliability.conftest import FAST, WORKER_ENV, sweeping

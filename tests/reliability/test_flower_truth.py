@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import clock
 from app.devtools.local_redis import free_port
+from app.platform import clock
 from tests.ledger import effects, job, status_counts
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.test_faults import add_jobs, specs

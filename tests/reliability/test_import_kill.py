@@ -7,8 +7,8 @@ import signal
 import pytest
 import sqlalchemy as sa
 
-from app.bulk.models import BulkJobRow
-from app.leads.models import Lead
+from app.domains.bulk.models import BulkJobRow
+from app.domains.leads.models import Lead
 from tests.reliability.conftest import FAST, sweeping
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 

@@ -3,7 +3,7 @@ max_attempts instead of being resent forever, and a drain goes on past it. Real 
 subprocesses (prefork: the pool replaces the killed child), real Redis and database.
 
 An attempt counted longer ago than the redispatch grace (2 s here) and not finished is one whose
-worker died, so the next delivery counts another (app/scheduling/service.py, count_attempt)."""
+worker died, so the next delivery counts another (app/platform/scheduling/service.py, count_attempt)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.scheduling.dispatch import Message
+from app.platform import clock
+from app.platform.scheduling.dispatch import Message
 from tests.ledger import effects, job, status_counts
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.reliability.test_faults import add_jobs, add_jobs_without_dispatch, specs

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import DEFAULT_REDIS_URL, Settings
+from app.platform.config import DEFAULT_REDIS_URL, Settings
 from tests.automation.kit import tasks_of
 from tests.reliability.conftest import WORKER_ENV
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming

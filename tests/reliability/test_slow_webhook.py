@@ -9,10 +9,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app.webhooks.models import FAILED, WebhookDelivery
+from app.domains.webhooks.models import FAILED, WebhookDelivery
 from tests.leadkit import create_lead
-from tests.notifications.fakes import smtp_server
-from tests.notifications.kit import FAST_DELIVERY, as_env, queue_emails, smtp_settings
+from tests.outbound.fakes import smtp_server
+from tests.outbound.kit import FAST_DELIVERY, as_env, queue_emails, smtp_settings
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.webhooks.test_webhooks import Receiver, process_events, subscribe
 from tests.webhooks.trickle import TrickleServer

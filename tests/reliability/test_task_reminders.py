@@ -3,7 +3,7 @@
 import time
 from datetime import timedelta
 
-from app import clock
+from app.platform import clock
 from tests.reliability.conftest import WORKER_ENV, sweeping
 from tests.tasks.taskkit import iso, lead_for, notifications_of
 from tests.tasks.test_tasks_api import new_task

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling import run_job
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import run_job
 from tests.ledger import job, queued_job_ids, schedule
 
 

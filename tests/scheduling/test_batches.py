@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling import registry, run_job, runner
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import registry, run_job, runner
+from app.platform.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, schedule_many, status_counts
 from tests.reliability.handlers import BATCH, DRAIN_BATCH, FINISHES, record_effect
 

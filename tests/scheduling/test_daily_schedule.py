@@ -11,8 +11,8 @@ import pytest
 from celery.beat import ScheduleEntry
 from celery.schedules import crontab
 
-from app import celery_config
-from app.config import ConfigError, Settings
+from app.platform import celery_config
+from app.platform.config import ConfigError, Settings
 from tests.conftest import TEST_PHI_KEY, TEST_SECRET_KEY
 
 DAILY = {"scheduling-purge-done": "purge_hour", "intelligence-nightly": "nightly_hour"}

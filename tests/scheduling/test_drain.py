@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.events.consumers import PROCESS_KIND
-from app.scheduling import runner, sweeps
-from app.scheduling.models import ScheduledJob
-from app.scheduling.service import wake_key
-from app.sla import service as sla
+from app.domains.sla import service as sla
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.events.consumers import PROCESS_KIND
+from app.platform.scheduling import runner, sweeps
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.service import wake_key
 from tests.automation.kit import tasks_of
 from tests.leadkit import create_lead
 from tests.ledger import effects, queued, queued_job_ids, schedule_many

@@ -8,7 +8,7 @@ import base64
 import json
 import threading
 
-from app import clock
+from app.platform import clock
 from tests.ledger import schedule, schedule_many
 from tests.reliability.handlers import EFFECT
 from tests.workers import thread_worker, wait_for

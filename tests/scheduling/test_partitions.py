@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling import run_job, sweeps
-from app.scheduling.models import ScheduledJob, ScheduledJobKey
-from app.scheduling.partitions import queries as partitions
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import run_job, sweeps
+from app.platform.scheduling.models import ScheduledJob, ScheduledJobKey
+from app.platform.scheduling.partitions import queries as partitions
 from tests.ledger import schedule, schedule_many, status_counts
 
 EFFECT = "test.effect"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling import (
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import (
     Job,
     attempts,
     cancel,
@@ -20,7 +20,7 @@ from app.scheduling import (
     runner,
     sweeps,
 )
-from app.scheduling.models import ScheduledJob
+from app.platform.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, schedule, schedule_many, status_counts
 
 

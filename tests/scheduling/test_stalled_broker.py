@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.scheduling.dispatch import Dispatcher, Message
+from app.platform import clock
+from app.platform.scheduling.dispatch import Dispatcher, Message
 from tests.ledger import job, schedule
 
 HANG = 60  # seconds: far beyond the 0.5 s timeout the tests set; reaching it means a hang

@@ -7,9 +7,9 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-from app import clock
-from app.scheduling import sweeps
-from app.scheduling.dispatch import Dispatcher, Message
+from app.platform import clock
+from app.platform.scheduling import sweeps
+from app.platform.scheduling.dispatch import Dispatcher, Message
 from tests.conftest import test_settings
 from tests.ledger import effects, queued_job_ids, schedule, schedule_many
 from tests.ledger import job as ledger_job

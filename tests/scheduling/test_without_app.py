@@ -16,13 +16,13 @@ from flask import has_app_context
 
 import app.domains  # noqa: F401 - every domain's job kinds, as create_app wires them
 import tests.reliability.handlers  # noqa: F401 - the test.* job kinds
-from app import clock
-from app.audit.models import AuditEvent
-from app.auth import service as auth
-from app.db import Database
-from app.redis_clients import redis_client
-from app.scheduling import run_job, sweeps
-from app.scheduling.dispatch import Dispatcher
+from app.domains.auth import service as auth
+from app.platform import clock
+from app.platform.audit.models import AuditEvent
+from app.platform.db import Database
+from app.platform.redis_clients import redis_client
+from app.platform.scheduling import run_job, sweeps
+from app.platform.scheduling.dispatch import Dispatcher
 from tests.conftest import test_settings, truncate_all
 from tests.ledger import job, queued_job_ids, schedule
 from tests.reliability.handlers import EFFECT

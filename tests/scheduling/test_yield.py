@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.app_db import get_db
-from app.scheduling import registry, run_job
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling import registry, run_job
 from tests.ledger import add_job, effects, job, queued_job_ids, realtime_waiting
 from tests.reliability.conftest import WORKER_ENV
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming

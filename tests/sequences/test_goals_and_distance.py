@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app import clock
-from app.events import service as events
-from app.leads.models import Lead
+from app.domains.leads.models import Lead
+from app.platform import clock
+from app.platform.events import service as events
 from tests.automation.outreachkit import (
     call,
     configure_clinic,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from app import clock
-from app.automation import steps
-from app.automation.models import AutomationRule, AutomationStep
-from app.leads.models import Lead
-from app.tasks.models import LeadTask
+from app.domains.automation import steps
+from app.domains.automation.models import AutomationRule, AutomationStep
+from app.domains.leads.models import Lead
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from tests.automation.outreachkit import (
     call,
     configure_clinic,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.sequences import variants
+from app.domains.sequences import variants
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.models import ScheduledJob
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import capture_at, open_all_day, run_events
 from tests.tasks.taskkit import notifications_of, run_at
 

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app import clock
-from app.app_db import get_db
-from app.notifications.models import Notification
-from app.scheduling.models import ScheduledJob
-from app.scheduling.runner import run_job
+from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.app_db import get_db
+from app.platform.scheduling.models import ScheduledJob
+from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead
 
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.business_hours.rules import BusinessCalendar
-from app.scheduling.models import ScheduledJob
-from app.tasks import rules
-from app.tasks.escalation import LEAD_ESCALATION
+from app.domains.business_hours.rules import BusinessCalendar
+from app.domains.tasks import rules
+from app.domains.tasks.escalation import LEAD_ESCALATION
+from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import notifications_of, run_at
@@ -74,7 +74,7 @@ def shown(client, tenant, lead_id: int) -> dict:
 
 
 def automated_emails(app, lead_id: int) -> list:
-    from app.activities.models import LeadActivity
+    from app.domains.activities.models import LeadActivity
 
     with app.extensions["followup.db"].unit_of_work() as session:
         return list(

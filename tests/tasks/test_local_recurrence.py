@@ -5,7 +5,7 @@ a weekly 09:00 New York task stays at 09:00 across the clock change, and a month
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from app.tasks.rules import nth_occurrence
+from app.domains.tasks.rules import nth_occurrence
 from tests.tasks.taskkit import lead_for
 from tests.tasks.test_task_reminders_series import at, complete, next_of
 from tests.tasks.test_tasks_api import new_task

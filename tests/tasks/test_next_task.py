@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.leads.models import Lead
+from app.domains.leads.models import Lead
+from app.platform import clock
 from tests.auth.test_api_keys import create_key
 from tests.automation.kit import add_coordinator
 from tests.tasks.taskkit import in_minutes, iso, lead_for

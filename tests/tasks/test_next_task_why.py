@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app import clock
+from app.platform import clock
 from tests.automation.kit import capture_at, open_all_day, run_events, tasks_of
 from tests.sla.test_sla_clocks import SLA, _clocks, _job
 from tests.tasks.taskkit import in_minutes, iso, lead_for, run_at

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.events.models import DomainEvent
-from app.events.service import TASK_OVERDUE
-from app.scheduling.models import ScheduledJob
-from app.tasks.models import LeadTask, TaskStatus
+from app.domains.tasks.models import LeadTask, TaskStatus
+from app.platform.events.models import DomainEvent
+from app.platform.events.service import TASK_OVERDUE
+from app.platform.scheduling.models import ScheduledJob
 from tests.tasks.taskkit import in_minutes, iso, lead_for
 from tests.tasks.test_tasks_api import new_task
 from workers import tasks as sweeps

@@ -4,9 +4,9 @@ task.overdue events; the sweeps run at chosen times."""
 
 from datetime import timedelta
 
-from app import clock
-from app.tasks.alerts import digest
-from app.tasks.alerts.overdue import mark_overdue
+from app.domains.tasks.alerts import digest
+from app.domains.tasks.alerts.overdue import mark_overdue
+from app.platform import clock
 from tests.tasks.taskkit import in_minutes, iso, lead_for, notifications_of
 from tests.tasks.test_tasks_api import new_task
 from tests.workers import thread_worker, wait_for

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app import clock
-from app.scheduling.models import ScheduledJob
-from app.tasks.models import LeadTask
+from app.domains.tasks.models import LeadTask
+from app.platform import clock
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import notifications_of, run_at
 from tests.workers import subprocess_worker, wait_for

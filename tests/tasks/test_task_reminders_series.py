@@ -3,7 +3,7 @@ edited one occurrence at a time or as a whole series; over the API, reminders se
 
 from datetime import datetime, timedelta
 
-from app import clock
+from app.platform import clock
 from tests.tasks.taskkit import in_minutes, iso, jobs_of_task, lead_for, notifications_of
 from tests.tasks.test_tasks_api import new_task
 from tests.workers import thread_worker, wait_for

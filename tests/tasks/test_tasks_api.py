@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from app import clock
+from app.platform import clock
 from tests.tasks.taskkit import in_minutes, iso, lead_for, notifications_of
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app import clock
+from app.platform import clock
 from tests.tasks.taskkit import in_minutes, iso, lead_for
 from tests.tasks.test_tasks_api import new_task
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.tasks.models import LeadTask
+from app.domains.tasks.models import LeadTask
 from tests.tasks.taskkit import in_minutes, iso, jobs_of_task, lead_for, notifications_of, run_at
 from tests.tasks.test_tasks_api import new_task
 
@@ -127,7 +127,7 @@ def test_an_attempt_or_a_note_since_due_does_not_stop_the_escalation(app, client
 
 
 def test_overdue_sweep_marks_open_tasks_past_due(app, client, tenant):
-    from app.tasks.alerts.overdue import mark_overdue
+    from app.domains.tasks.alerts.overdue import mark_overdue
 
     lead = lead_for(client, tenant)
     past = new_task(client, tenant, lead["id"], due_at=iso(in_minutes(-1)))

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.webhooks import addresses, posting
-from app.webhooks.models import DELIVERED, FAILED, SENDING, WebhookDelivery
+from app.domains.webhooks import addresses, posting
+from app.domains.webhooks.models import DELIVERED, FAILED, SENDING, WebhookDelivery
+from app.platform import clock
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe
@@ -63,7 +63,7 @@ def test_a_lost_outcome_is_resent_with_the_same_idempotency_key(
         assert posting.recover_stuck_deliveries(db=db, now=later) == 1
     row = delivery_row(db)
     with db.unit_of_work() as session:
-        from app.scheduling.models import ScheduledJob
+        from app.platform.scheduling.models import ScheduledJob
 
         retry = session.get(ScheduledJob, row.job_id)
     assert run_at(app, retry, retry.due_at + timedelta(seconds=1)) == "done"

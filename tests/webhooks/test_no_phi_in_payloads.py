@@ -1,4 +1,4 @@
-"""Webhook payloads carry no PHI (app/auth/phi_policy.py): a subscriber is a URL, not a reader with
+"""Webhook payloads carry no PHI (app/platform/phi_policy.py): a subscriber is a URL, not a reader with
 `lead:phi`; it gets ids and states and fetches a lead's details with an API key."""
 
 import json
@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.events import service as events
-from app.tasks.alerts import overdue as task_overdue
-from app.webhooks.models import WebhookDelivery
+from app.domains.tasks.alerts import overdue as task_overdue
+from app.domains.webhooks.models import WebhookDelivery
+from app.platform import clock
+from app.platform.events import service as events
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe

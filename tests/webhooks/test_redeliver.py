@@ -3,7 +3,7 @@ its Idempotency-Key; in-flight ones are a 409, another clinic's a 404; audited."
 
 import sqlalchemy as sa
 
-from app.audit.models import AuditEvent
+from app.platform.audit.models import AuditEvent
 from tests.leadkit import create_lead
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, run_attempts, subscribe
 

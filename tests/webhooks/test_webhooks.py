@@ -10,12 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from app import clock
-from app.events.models import DomainEvent
-from app.scheduling.models import ScheduledJob
-from app.tasks.alerts import overdue as task_overdue
-from app.webhooks.models import WebhookDelivery
-from app.webhooks.service import DELIVER_KIND
+from app.domains.tasks.alerts import overdue as task_overdue
+from app.domains.webhooks.models import WebhookDelivery
+from app.domains.webhooks.service import DELIVER_KIND
+from app.platform import clock
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
 

@@ -1,0 +1,91 @@
+"""Lead activities and their enums."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.db import Base, JSONType, UTCDateTime
+from app.platform.db.protected import EncryptedString
+
+
+class ActivityType(StrEnum):
+    PHONE_CALL = "PHONE_CALL"
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    IN_PERSON = "IN_PERSON"
+    NOTE = "NOTE"
+    STAGE_CHANGE = "STAGE_CHANGE"
+    ASSIGNMENT_CHANGE = "ASSIGNMENT_CHANGE"
+    TASK_COMPLETED = "TASK_COMPLETED"
+    DOCUMENT_SENT = "DOCUMENT_SENT"
+    CONSULTATION_SCHEDULED = "CONSULTATION_SCHEDULED"
+    CONSULTATION_COMPLETED = "CONSULTATION_COMPLETED"
+    CONSULTATION_NO_SHOW = "CONSULTATION_NO_SHOW"  # a missed consultation
+
+
+# Written by the system as a side effect of another use case; a client cannot log them.
+SYSTEM_TYPES = frozenset(
+    {ActivityType.STAGE_CHANGE, ActivityType.ASSIGNMENT_CHANGE, ActivityType.TASK_COMPLETED}
+)
+CLIENT_TYPES = tuple(t for t in ActivityType if t not in SYSTEM_TYPES)
+
+
+class ActivityDirection(StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class CallOutcome(StrEnum):
+    SPOKE = "spoke"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    CALLBACK_REQUESTED = "callback_requested"
+
+
+class LeadActivity(Base):
+    __tablename__ = "lead_activities"
+    __table_args__ = (
+        # The timeline: WHERE lead_id = ? ORDER BY occurred_at DESC, id DESC LIMIT n.
+        sa.Index("ix_lead_activities_lead_occurred", "lead_id", "occurred_at", "id"),
+        # Reports and rules by kind over a clinic ("calls this week", "inbound contact since").
+        sa.Index("ix_lead_activities_clinic_type_occurred", "clinic_id", "type", "occurred_at"),
+        # Analytics: a lead's first outbound contact, MIN(occurred_at) by an index probe per lead.
+        sa.Index("ix_lead_activities_lead_direction_occurred", "lead_id", "direction", "occurred_at"),
+        # Analytics: automated messages in a range and whether they were answered, from the index.
+        sa.Index(
+            "ix_lead_activities_automated_messages",
+            "clinic_id",
+            "occurred_at",
+            postgresql_include=["lead_id", "replied"],
+            postgresql_where=sa.text(
+                "direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"
+            ),
+            sqlite_where=sa.text("direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    direction: Mapped[str | None] = mapped_column(sa.String(16))
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    notes: Mapped[str | None] = mapped_column(EncryptedString)  # PHI: what was said
+    duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    previous_stage: Mapped[str | None] = mapped_column(sa.String(64))
+    new_stage: Mapped[str | None] = mapped_column(sa.String(64))
+    # Structured facts of system activities, e.g. an assignment's from/to user ids and reason.
+    details: Mapped[dict | None] = mapped_column(JSONType)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # null: system or API key
+    actor: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system", "web_form"
+    # On an automated message: answered within the reply window (app/domains/analytics/rollups.py).
+    replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
+    sentiment: Mapped[str | None] = mapped_column(sa.String(16))

@@ -1,0 +1,202 @@
+"""Use cases of the activity log: record (for other domains), log (for clients), the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.activities import rules
+from app.domains.activities.models import LeadActivity
+from app.domains.leads import service as leads
+from app.domains.leads.models import Lead
+from app.platform import phi_policy
+from app.platform.audit import service as audit
+from app.platform.db import new_row, page_of
+from app.platform.errors import ValidationFailed
+from app.platform.events import service as events
+from app.platform.paging import PageRequest
+from app.platform.roles import Actor
+
+SYSTEM = audit.SYSTEM
+
+
+@dataclass(frozen=True)
+class ActivityFacts:
+    """What happened to a lead, to be logged: its type, when it happened (`at`) and was recorded,
+    who did it (`actor_ref`, and `user_id` for a person), and what the type needs besides."""
+
+    type: str
+    at: datetime
+    actor_ref: str = SYSTEM
+    user_id: int | None = None
+    recorded_at: datetime | None = None
+    direction: str | None = None
+    outcome: str | None = None
+    notes: str | None = None
+    duration_minutes: int | None = None
+    previous_stage: str | None = None
+    new_stage: str | None = None
+    details: dict | None = None
+
+
+def record(*, session: Session, lead: Lead, facts: ActivityFacts, automation: bool = True) -> LeadActivity:
+    """Write one activity of `lead` (`facts`), and its `activity.logged` event (whose rules fire
+    unless `automation=False`: see events.emit).
+
+    The building block for every domain (stage changes, assignments, completed tasks). It does
+    not check the conversion lock: the caller's use case decides whether the lead may change.
+    """
+    activity = new_activity(lead=lead, facts=facts)
+    at = facts.at
+    session.add(activity, with_id=True)  # the id goes into the event
+    if rules.is_contact(type=activity.type, direction=activity.direction, outcome=activity.outcome):
+        leads.note_contact(session=session, lead=lead, at=at)
+    if ends_quiet_spell(activity):
+        leads.note_activity(session=session, lead=lead, at=at)
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.ACTIVITY_LOGGED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload=logged_payload(activity),
+        now=facts.recorded_at or at,
+        automation=automation,
+    )
+    return activity
+
+
+def ends_quiet_spell(activity: LeadActivity) -> bool:
+    """Whether an activity counts as "activity" for staleness (seed 002's "no activity in 7 days"):
+    anything a person did and any contact; not the engine's bookkeeping (stage moves and
+    assignments it made) nor its automated messages (attempts nobody answered)."""
+    return activity.actor != SYSTEM or rules.is_contact(
+        type=activity.type, direction=activity.direction, outcome=activity.outcome
+    )
+
+
+def new_activity(*, lead: Lead, facts: ActivityFacts) -> LeadActivity:
+    """One activity of `lead`, not yet in any unit of work: the one builder (see `record`)."""
+    activity = new_row(
+        LeadActivity,
+        clinic_id=lead.clinic_id,
+        lead_id=lead.id,
+        type=str(facts.type),
+        direction=facts.direction,
+        outcome=facts.outcome,
+        notes=facts.notes,
+        duration_minutes=facts.duration_minutes,
+        previous_stage=facts.previous_stage,
+        new_stage=facts.new_stage,
+        details=facts.details,
+        occurred_at=facts.at,
+        created_at=facts.recorded_at or facts.at,
+        created_by_id=facts.user_id,
+        actor=facts.actor_ref,
+    )
+    return activity
+
+
+def logged_payload(activity: LeadActivity) -> dict:
+    """What the `activity.logged` event of `activity` says (what rules read: type, direction, outcome)."""
+    facts = {"type": activity.type, "direction": activity.direction, "outcome": activity.outcome}
+    return {
+        "activity_id": activity.id,
+        "lead_id": activity.lead_id,
+        "type": activity.type,
+        "direction": activity.direction,
+        "outcome": activity.outcome,
+        "occurred_at": activity.occurred_at.isoformat(),
+        "system": activity.actor == SYSTEM,
+        # The one vocabulary (rules.py), so a rule can say "on an attempt" for every channel at once.
+        "contact": rules.is_contact(**facts),
+        "attempt": rules.is_attempt(**facts, details=activity.details),
+        **(
+            {"previous_stage": activity.previous_stage, "new_stage": activity.new_stage}
+            if activity.new_stage
+            else {}
+        ),
+    }
+
+
+def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadActivity:
+    """A client logs an interaction (call, email, SMS, meeting, note, ...) on a lead."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    errors = rules.problems(data, now)
+    if errors:
+        raise ValidationFailed(errors)
+    leads.ensure_not_converted(lead)
+    activity = record(
+        session=session,
+        lead=lead,
+        facts=ActivityFacts(
+            type=data["type"],
+            at=data.get("occurred_at") or now,
+            recorded_at=now,
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+            direction=data.get("direction"),
+            outcome=data.get("outcome"),
+            notes=data.get("notes"),
+            duration_minutes=data.get("duration_minutes"),
+        ),
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="activity.create",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"activity_id": activity.id, "type": activity.type},
+        at=now,
+    )
+    return activity
+
+
+def contact_since(*, session: Session, lead_id: int, since: datetime | None = None) -> bool:
+    """Whether the lead had a contact (rules.py: a two-way exchange) at or after `since` (None: ever).
+
+    Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
+    conditions = [LeadActivity.lead_id == lead_id, rules.contact_clause()]
+    if since is not None:
+        conditions.append(LeadActivity.occurred_at >= since)
+    return session.scalar(sa.select(LeadActivity.id).where(*conditions).limit(1)) is not None
+
+
+def list_activities(
+    *,
+    session: Session,
+    actor: Actor,
+    lead_id: int,
+    types: list[str] | None,
+    paging: PageRequest,
+    now: datetime,
+) -> tuple[list[LeadActivity], int]:
+    """A lead's timeline, newest first (occurred_at, then id); the read is audited."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    conditions = [LeadActivity.lead_id == lead.id]
+    if types:
+        conditions.append(LeadActivity.type.in_(types))
+    rows, total = page_of(
+        session,
+        LeadActivity,
+        conditions,
+        order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.activities.read",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"phi": phi_policy.may_read_phi(actor)},  # whether the answer carried the notes
+        at=now,
+    )
+    return rows, total

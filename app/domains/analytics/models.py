@@ -1,0 +1,48 @@
+"""The analytics tables: monthly lead counts, and what each lead was last counted as in them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.db import Base
+
+
+class LeadMonth(Base):
+    """One row per (clinic, month of capture (UTC), owner, source, reached stage, lost reason): how
+    many of the clinic's non-deleted leads are there (see app/domains/analytics/monthly.py). Nullable parts
+    of the key are stored as 0 / '' so the key can be a primary key (upsert target)."""
+
+    __tablename__ = "analytics_lead_months"
+
+    clinic_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    coordinator_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # 0: none
+    source_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # 0: none
+    reached_stage: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    lost_reason: Mapped[str] = mapped_column(sa.String(32), primary_key=True)  # '': none
+    leads: Mapped[int] = mapped_column(sa.Integer, default=0)
+    converted: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lost: Mapped[int] = mapped_column(sa.Integer, default=0)
+    within_5_min: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class CountedLead(Base):
+    """Where one lead is counted in `LeadMonth` now: the event consumer moves it by the difference
+    between this and the lead's current facts, so counting the same lead again changes nothing.
+    `month` NULL: counted nowhere (deleted). No row: never counted."""
+
+    __tablename__ = "analytics_counted_leads"
+
+    lead_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    clinic_id: Mapped[int] = mapped_column(sa.Integer)
+    month: Mapped[date | None] = mapped_column(sa.Date)
+    coordinator_id: Mapped[int] = mapped_column(sa.Integer, default=0)
+    source_id: Mapped[int] = mapped_column(sa.Integer, default=0)
+    reached_stage: Mapped[str] = mapped_column(sa.String(64), default="")
+    lost_reason: Mapped[str] = mapped_column(sa.String(32), default="")
+    converted: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lost: Mapped[int] = mapped_column(sa.Integer, default=0)
+    within_5_min: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -1,0 +1,165 @@
+"""The analytics SQL that differs by dialect (PostgreSQL, SQLite), in one place.
+
+Timestamps are stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLite).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.domains.analytics.models import CountedLead, LeadMonth
+from app.platform.db import Frozen
+
+WEEK_SECONDS = 7 * 86400
+
+
+def _backend(bind) -> str:
+    """The database's name for a Session, a Connection or a dialect name (SQL differs by it)."""
+    if isinstance(bind, str):
+        return bind
+    if hasattr(bind, "get_bind"):  # a session
+        bind = bind.get_bind()
+    return bind.dialect.name
+
+
+def is_postgresql(bind) -> bool:
+    return _backend(bind) == "postgresql"
+
+
+def seconds_between(bind, later, earlier):
+    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text); `bind`: a Session
+    or Connection of the database the SQL is for."""
+    if is_postgresql(bind):
+        return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+
+
+def utc_month(bind, at):
+    """SQL: the first day (a date) of the UTC month of the timestamp `at`."""
+    if is_postgresql(bind):
+        return sa.cast(sa.func.date_trunc("month", sa.func.timezone("UTC", at)), sa.Date)
+    return sa.type_coerce(sa.func.date(at, "start of month"), sa.Date)
+
+
+def week_index(bind, at, start: datetime):
+    """SQL: the number of whole weeks from `start` to `at` (at >= start): 0 for the first 7 days."""
+    weeks = seconds_between(bind, at, sa.literal(start, type_=at.type)) / WEEK_SECONDS
+    if is_postgresql(bind):
+        return sa.cast(sa.func.floor(weeks), sa.Integer)  # a cast alone rounds (1.7 -> 2)
+    return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
+
+
+def percentile_rows(session: Session, source, value_col, group_col=None) -> list[tuple]:
+    """(group, median, p90) of `value_col` over the rows of `source` (nulls skipped), unrounded.
+
+    Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
+    PostgreSQL has them as ordered-set aggregates (percentile_cont, percentile_disc: one sort per
+    group, no window pass); elsewhere row numbers pick them.
+    """
+    group = group_col if group_col is not None else sa.literal(0)
+    if is_postgresql(session):
+        stmt = (
+            sa.select(
+                group,
+                sa.func.percentile_cont(0.5).within_group(value_col),
+                sa.func.percentile_disc(0.9).within_group(value_col),
+            )
+            .select_from(source)
+            .where(value_col.is_not(None))
+            .group_by(group)
+        )
+        return list(session.execute(stmt))
+    ranked = sa.select(
+        group.label("g"),
+        value_col.label("v"),
+        sa.func.row_number().over(partition_by=group, order_by=value_col).label("rn"),
+        sa.func.count().over(partition_by=group).label("n"),
+    ).select_from(source)
+    ranked = ranked.subquery()
+    rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
+    stmt = sa.select(
+        ranked.c.g,
+        sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
+        sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
+    ).group_by(ranked.c.g)
+    return list(session.execute(stmt))
+
+
+def speed_to_lead_row(session: Session, seconds, counts: list, cohort: list) -> tuple:
+    """The `counts` of the cohort's leads, then the median and p90 minutes (unrounded) of the
+    contacted ones (`seconds` to first contact, null for the uncontacted)."""
+    minutes = seconds / 60.0
+    if is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
+        return tuple(
+            session.execute(
+                sa.select(
+                    *counts,
+                    sa.func.percentile_cont(0.5).within_group(minutes),
+                    sa.func.percentile_disc(0.9).within_group(minutes),
+                ).where(*cohort)
+            ).one()
+        )
+    found = tuple(session.execute(sa.select(*counts).where(*cohort)).one())
+    contacted_only = sa.select(minutes.label("minutes")).where(*cohort, seconds.is_not(None)).subquery()
+    rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
+    median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
+    return (*found, median, p90)
+
+
+def plan_for_reports(session: Session) -> None:
+    """PostgreSQL: planner settings for the rest of a report's transaction."""
+    if not is_postgresql(session):
+        return
+    # Percentiles sort up to one row per lead of the range: in memory, not in temp files. The
+    # reports read covering indexes (index-only scans); at the default random_page_cost (4, for
+    # spinning disks) the planner prefers scanning the wider tables whole for a long range.
+    session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
+    session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
+    # psycopg prepares a statement run often; after five runs PostgreSQL may switch it to a
+    # generic plan, blind to the range's bounds (one plan for a day and for two years).
+    session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+# Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events
+# job runs these for every lead it counts.
+_MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__
+_MONTH_KEY = [c.name for c in _MONTHS.primary_key.columns]
+_MONTH_COUNTS = [c.name for c in _MONTHS.columns if not c.primary_key]
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+
+
+def _row_values(table: sa.Table) -> dict:
+    return {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns}
+
+
+def _add_to_month(dialect) -> Frozen:
+    insert = dialect.insert(_MONTHS).values(_row_values(_MONTHS))
+    added = {name: _MONTHS.c[name] + insert.excluded[name] for name in _MONTH_COUNTS}
+    return Frozen(insert.on_conflict_do_update(index_elements=_MONTH_KEY, set_=added))
+
+
+def _count_if_absent(dialect) -> Frozen:
+    insert = dialect.insert(_COUNTED).values(_row_values(_COUNTED))
+    return Frozen(insert.on_conflict_do_nothing(index_elements=["lead_id"]).returning(_COUNTED.c.lead_id))
+
+
+_ADD_TO_MONTH = {name: _add_to_month(module) for name, module in _DIALECTS.items()}
+_COUNT_IF_ABSENT = {name: _count_if_absent(module) for name, module in _DIALECTS.items()}
+
+
+def add_to_months(session: Session, rows: list[dict]) -> None:
+    """Add each row's counts to its month row (created at 0 if missing), in the rows' order."""
+    statement, connection = _ADD_TO_MONTH[session.get_bind().dialect.name], session.connection()
+    for row in rows:
+        statement.execute(connection, row)
+
+
+def insert_counted_if_absent(session: Session, rows: list[dict]) -> set[int]:
+    """Insert the `CountedLead` rows whose lead has none yet; the lead ids inserted (a concurrent
+    insert of the same lead waits for the other transaction and then leaves the row to it)."""
+    statement, connection = _COUNT_IF_ABSENT[session.get_bind().dialect.name], session.connection()
+    return {found[0] for row in rows for found in statement.execute(connection, row)}

@@ -1,0 +1,230 @@
+"""Summary data the analytics reports read, kept right by consumers of the outbox's events.
+
+Aggregating the raw history at report time (a first-contact probe per lead, a reply probe per
+message, a max over each lead's stays) took seconds at 100,000 leads over two years. So:
+- leads.first_outbound_contact_at: the earliest time a person of the clinic reached the lead: a
+  contact or an attempt (activities/rules.py) that is not inbound and not automated (an automated
+  message is not the coordinator reaching out, and a lead calling in is not: speed to lead is theirs)
+  (`on_activity_logged`: every activity has its `activity.logged` event; they are never edited or
+  deleted);
+- leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
+  stages' current positions, recomputed from its stays (`on_stage_changed`; `on_stages_reordered`
+  after the stages are reordered). Null while the lead has never moved: it has then only been in its
+  current stage (every lead opens its first stay in the stage it was created in);
+- lead_activities.replied: on an automated (actor "system") outbound email or SMS, whether the lead
+  answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side's event is
+  processed.
+Each consumer computes its column from the rows, not from what the event says changed, so running it
+again, or after a later event, gives the same column. The stays' lead_created_at and stay_seconds
+are the stay's own facts, written by pipeline with the stay.
+`backfill` computes them all from the raw rows (the migration runs the same statements).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.activities import rules as activity_rules
+from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.domains.analytics import monthly
+from app.domains.analytics.queries import seconds_between
+from app.domains.leads.models import Lead
+from app.domains.pipeline.models import LeadStageHistory, PipelineStage
+
+MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+REPLY_WINDOW_HOURS = 72
+SYSTEM_ACTOR = "system"
+LOST = "lost"
+
+
+def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
+    """SQL: `activity` is an automated outbound message. Literals, not parameters, so the planner can
+    match the partial index with the same predicate however the statement is prepared."""
+    return sa.and_(
+        activity.direction == sa.literal_column(f"'{ActivityDirection.OUTBOUND}'"),
+        activity.actor == sa.literal_column(f"'{SYSTEM_ACTOR}'"),
+        activity.type.in_([sa.literal_column(f"'{t}'") for t in MESSAGE_TYPES]),
+    )
+
+
+def is_staff_contact(*, type: str, direction: str | None, outcome: str | None, actor: str) -> bool:
+    """Whether an activity is staff reaching the lead (what speed to lead measures)."""
+    if direction == ActivityDirection.INBOUND or actor == SYSTEM_ACTOR:
+        return False
+    facts = {"type": type, "direction": direction, "outcome": outcome}
+    return activity_rules.is_contact(**facts) or activity_rules.is_attempt(**facts)
+
+
+def staff_contact(activity=LeadActivity) -> sa.ColumnElement[bool]:
+    """SQL: `is_staff_contact`, from the same definitions."""
+    return sa.and_(
+        sa.or_(activity.direction.is_(None), activity.direction != ActivityDirection.INBOUND),
+        activity.actor != SYSTEM_ACTOR,
+        sa.or_(activity_rules.contact_clause(activity), activity_rules.attempt_clause(activity)),
+    )
+
+
+def is_automated_message(*, type: str, direction: str | None, actor: str) -> bool:
+    return direction == ActivityDirection.OUTBOUND and actor == SYSTEM_ACTOR and type in MESSAGE_TYPES
+
+
+# --- the consumers --------------------------------------------------------------------------------
+
+
+def on_activity_logged(*, session: Session, event, now: datetime) -> None:
+    """An activity was logged: the lead's first contact, and the replied marks of its messages."""
+    facts = event.payload
+    lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
+    actor = SYSTEM_ACTOR if facts.get("system") else None
+    kind = {"type": facts["type"], "direction": facts.get("direction")}
+    if is_staff_contact(**kind, outcome=facts.get("outcome"), actor=actor):
+        _lower_first_contact(session, lead_id, at)
+    if kind["direction"] == ActivityDirection.INBOUND:
+        _mark_replied_messages(session, lead_id, at)
+    if is_automated_message(**kind, actor=actor):
+        _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
+
+
+def _lower_first_contact(session: Session, lead_id: int, at: datetime) -> None:
+    # Conditional: two contacts of the lead, processed in either order, both end at the earliest.
+    session.execute(
+        sa.update(Lead)
+        .where(
+            Lead.id == lead_id,
+            sa.or_(Lead.first_outbound_contact_at.is_(None), Lead.first_outbound_contact_at > at),
+        )
+        .values(first_outbound_contact_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _mark_replied_messages(session: Session, lead_id: int, at: datetime) -> None:
+    """A reply at `at`: the lead's automated messages of the window before it were answered."""
+    window = timedelta(hours=REPLY_WINDOW_HOURS)
+    session.execute(
+        sa.update(LeadActivity)
+        .where(
+            LeadActivity.lead_id == lead_id,
+            automated_message(),
+            LeadActivity.occurred_at < at,
+            LeadActivity.occurred_at >= at - window,
+            LeadActivity.replied.is_(False),
+        )
+        .values(replied=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _mark_if_already_answered(session: Session, message_id: int, lead_id: int, at: datetime) -> None:
+    """A message whose reply is on record already (logged late, or its reply's event came first)."""
+    reply = sa.orm.aliased(LeadActivity)
+    answered = (
+        sa.select(reply.id)
+        .where(
+            reply.lead_id == lead_id,
+            reply.direction == ActivityDirection.INBOUND,
+            reply.occurred_at > at,
+            reply.occurred_at <= at + timedelta(hours=REPLY_WINDOW_HOURS),
+        )
+        .exists()
+    )
+    session.execute(
+        sa.update(LeadActivity)
+        .where(LeadActivity.id == message_id, LeadActivity.replied.is_(False), answered)
+        .values(replied=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def on_stage_changed(*, session: Session, event, now: datetime) -> None:
+    """The lead entered a stage: its furthest stage, from its stays."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == event.payload["lead_id"])
+        .values(furthest_stage=_furthest_stage_of_lead())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def on_stages_reordered(*, session: Session, event, now: datetime) -> None:
+    """The clinic's stages changed order: every lead's furthest stage again, and the clinic's counts."""
+    refresh_furthest_stages(session, event.clinic_id)
+
+
+# --- recomputing ----------------------------------------------------------------------------------
+
+
+def _furthest_stage_of_lead():
+    """Correlated SQL: the lead's stay in the non-lost stage with the highest current position."""
+    return (
+        sa.select(PipelineStage.slug)
+        .select_from(LeadStageHistory)
+        .join(
+            PipelineStage,
+            sa.and_(
+                PipelineStage.clinic_id == LeadStageHistory.clinic_id,
+                PipelineStage.slug == LeadStageHistory.to_stage,
+            ),
+        )
+        .where(LeadStageHistory.lead_id == Lead.id, PipelineStage.slug != LOST)
+        .order_by(PipelineStage.position.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def refresh_furthest_stages(session: Session, clinic_id: int) -> None:
+    """After the clinic's stages changed order: every lead's furthest stage again, from its stays."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.clinic_id == clinic_id)
+        .values(furthest_stage=_furthest_stage_of_lead())
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()  # loaded leads hold the old value
+    monthly.rebuild(session.connection(), clinic_id)  # reached stages moved: recount the clinic
+
+
+def backfill(connection: sa.Connection) -> None:
+    """Every summary column computed from the raw rows (data loaded around the write paths)."""
+    first_contact = (
+        sa.select(sa.func.min(LeadActivity.occurred_at))
+        .where(LeadActivity.lead_id == Lead.id, staff_contact())
+        .scalar_subquery()
+    )
+    connection.execute(
+        sa.update(Lead).values(
+            first_outbound_contact_at=first_contact, furthest_stage=_furthest_stage_of_lead()
+        )
+    )
+    connection.execute(
+        sa.update(LeadStageHistory)
+        .where(LeadStageHistory.left_at.is_not(None))
+        .values(
+            stay_seconds=seconds_between(connection, LeadStageHistory.left_at, LeadStageHistory.entered_at)
+        )
+    )
+    connection.execute(
+        sa.update(LeadStageHistory).values(
+            lead_created_at=sa.select(Lead.created_at)
+            .where(Lead.id == LeadStageHistory.lead_id)
+            .scalar_subquery()
+        )
+    )
+    reply = sa.orm.aliased(LeadActivity)
+    answered = (
+        sa.select(reply.id)
+        .where(
+            reply.lead_id == LeadActivity.lead_id,
+            reply.direction == ActivityDirection.INBOUND,
+            reply.occurred_at > LeadActivity.occurred_at,
+            seconds_between(connection, reply.occurred_at, LeadActivity.occurred_at)
+            <= REPLY_WINDOW_HOURS * 3600,
+        )
+        .exists()
+    )
+    connection.execute(sa.update(LeadActivity).where(automated_message()).values(replied=answered))
+    monthly.rebuild(connection)

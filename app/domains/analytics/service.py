@@ -1,0 +1,345 @@
+"""The analytics reports. Every figure is aggregated in SQL (GROUP BY, percentiles); Python only
+shapes the few result rows (one per stage, source or coordinator). Per-lead and per-message facts
+that would need a probe per row (first contact, furthest stage, replied) are summary columns kept
+by the outbox's consumers (app/domains/analytics/rollups.py), read with the cohort from covering indexes.
+The reports lag the writes by the events job.
+
+The cohort of a report is the clinic's leads created in [from, to) (not deleted), narrowed by the
+optional coordinator (the lead's current owner) and source. Definitions:
+- first contact: the earliest time a person of the clinic reached the lead, a contact or an attempt
+  (app/domains/activities/rules.py) neither inbound nor automated (rollups.is_staff_contact);
+  "within 5 minutes" means first contact at most 300 s after capture (created_at).
+- conversion: the lead's status is CONVERTED.
+- funnel: a lead reached a stage if it ever stayed in it or in a later one (stages can be skipped);
+  days in stage: the median length of the cohort's completed stays (left_at set) in that stage.
+- spend: the source's monthly_cost prorated over the range (days / 30.4375, the mean month).
+- open / overdue tasks (coordinators): the coordinator's open tasks now, overdue = due before now.
+- follow-up effectiveness: tasks due in the range; on time = completed at or before due_at;
+  completed ones counted by their outcome (done, no_answer, rescheduled, not_needed).
+  Automated messages: OUTBOUND emails and SMS the system logged (actor "system") in the range; one
+  is replied to when the lead has an INBOUND activity within REPLY_WINDOW_HOURS after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.activities.models import ActivityType, LeadActivity
+from app.domains.analytics import coordination, figures, monthly, queries, rollups, trends
+from app.domains.analytics.figures import Cohort
+from app.domains.auth.models import User
+from app.domains.leads.models import Lead, LeadSource
+from app.domains.pipeline.models import LeadStageHistory, PipelineStage
+from app.domains.pipeline.rules import LOST
+from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
+from app.platform.errors import NotFound, ValidationFailed
+
+MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+SPEED_TO_LEAD_SECONDS = 300
+REPLY_WINDOW_HOURS = rollups.REPLY_WINDOW_HOURS
+SYSTEM_ACTOR = rollups.SYSTEM_ACTOR
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+def funnel(*, session: Session, cohort: Cohort, now=None) -> dict:
+    """Leads reaching each stage, stage-to-stage conversion, median days in stage."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    stages = session.execute(
+        sa.select(PipelineStage.slug, PipelineStage.name, PipelineStage.position)
+        .where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug != LOST)
+        .order_by(PipelineStage.position)
+    ).all()
+    positions = {slug: position for slug, _, position in stages}
+    at_position: dict[int, int] = {}
+    for (slug,), counts in monthly.cohort_counts(session, cohort, ("reached_stage",)).items():
+        if slug in positions:  # the furthest non-lost stage (a lead never moved out of "lost" has none)
+            at_position[positions[slug]] = at_position.get(positions[slug], 0) + counts["leads"]
+    stays = _completed_stays(session, clinic_id, start, end, coordinator_id, source_id)
+    medians = {
+        stage: (figures.num(med / 86400.0) if med is not None else None, p90)
+        for stage, (med, p90) in figures.percentiles(
+            session, stays, stays.c.seconds, stays.c.stage, places=6
+        ).items()
+    }
+    rows, previous = [], None
+    for slug, name, position in stages:
+        reached = sum(count for pos, count in at_position.items() if pos >= position)
+        rows.append(
+            {
+                "stage": slug,
+                "name": name,
+                "reached": reached,
+                "conversion_from_previous": None if previous is None else figures.ratio(reached, previous),
+                "median_days_in_stage": medians.get(slug, (None, None))[0],
+            }
+        )
+        previous = reached
+    for index, row in enumerate(rows):
+        row["conversion_to_next"] = (
+            figures.ratio(rows[index + 1]["reached"], row["reached"]) if index + 1 < len(rows) else None
+        )
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
+    """The cohort's completed stays (stage, days), by the lead's capture time kept on each stay."""
+    stays = LeadStageHistory
+    stmt = sa.select(stays.to_stage.label("stage"), stays.stay_seconds.label("seconds")).where(
+        stays.clinic_id == clinic_id,
+        stays.lead_created_at >= start,
+        stays.lead_created_at < end,
+        stays.stay_seconds.is_not(None),
+    )
+    if coordinator_id is None and source_id is None:  # no join, but deleted leads leave the cohort
+        deleted = sa.select(Lead.id).where(Lead.clinic_id == clinic_id, Lead.deleted_at.is_not(None))
+        stmt = stmt.where(stays.lead_id.not_in(deleted))
+    else:
+        cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+        stmt = stmt.join(Lead, Lead.id == stays.lead_id).where(*cohort)
+    return stmt.subquery()
+
+
+def sources(*, session: Session, cohort: Cohort, now=None) -> dict:
+    """Per source: leads, conversions, conversion rate, prorated spend, cost per lead and per acquisition."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    counts = monthly.cohort_counts(session, cohort, ("source_id",))
+    stmt = (
+        sa.select(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
+        .where(LeadSource.clinic_id == clinic_id)
+        .order_by(LeadSource.name)
+    )
+    if source_id is not None:
+        stmt = stmt.where(LeadSource.id == source_id)
+    rows = []
+    for sid, name, category, monthly_cost in session.execute(stmt):
+        found = counts.get((sid,), {})
+        leads, conversions = found.get("leads", 0), found.get("converted", 0)
+        spend = figures.prorated_spend(monthly_cost, start, end)
+        rows.append(
+            {
+                "source_id": sid,
+                "name": name,
+                "category": category,
+                "leads": leads,
+                "conversions": conversions,
+                "conversion_rate": figures.ratio(conversions, leads),
+                "spend": figures.money(spend),
+                "cost_per_lead": figures.money(spend / leads) if spend is not None and leads else None,
+                "cost_per_acquisition": figures.money(spend / conversions)
+                if spend is not None and conversions
+                else None,
+            }
+        )
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def coordinators(*, session: Session, cohort: Cohort, now) -> dict:
+    """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    lead_rows = [
+        (user_id, c["leads"], c["within_5_min"], c["converted"])
+        for (user_id,), c in monthly.cohort_counts(session, cohort, ("coordinator_id",)).items()
+    ]
+    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.status.in_(OPEN_TASK_STATUSES)]
+    if coordinator_id is not None:
+        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
+    task_stmt = sa.select(
+        LeadTask.assigned_to_id,
+        sa.func.count(LeadTask.due_at),
+        sa.func.count(sa.case((LeadTask.due_at < now, LeadTask.due_at))),
+    ).where(*task_conditions)
+    if source_id is not None:
+        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
+    task_rows = session.execute(task_stmt.group_by(LeadTask.assigned_to_id)).all()
+    stats: dict = {}
+    for user_id, leads, within5, conversions in lead_rows:
+        stats[user_id] = {"leads": leads, "contacted_within_5_min": within5, "conversions": conversions}
+    for user_id, open_tasks, overdue in task_rows:
+        stats.setdefault(user_id, {"leads": 0, "contacted_within_5_min": 0, "conversions": 0})
+        stats[user_id].update(open_tasks=open_tasks, overdue_tasks=overdue)
+    known = [u for u in stats if u]
+    names = dict(
+        session.execute(
+            sa.select(User.id, User.name).where(User.clinic_id == clinic_id, User.id.in_(known))
+        ).all()
+    )
+    rows = []
+    for user_id in sorted(stats, key=lambda u: (u is None, u or 0)):
+        s = stats[user_id]
+        rows.append(
+            {
+                "coordinator_id": user_id,
+                "name": names.get(user_id) if user_id else "unassigned",
+                "leads": s["leads"],
+                "contacted_within_5_min": s["contacted_within_5_min"],
+                "contacted_within_5_min_share": figures.ratio(s["contacted_within_5_min"], s["leads"]),
+                "conversions": s["conversions"],
+                "conversion_rate": figures.ratio(s["conversions"], s["leads"]),
+                "open_tasks": s.get("open_tasks", 0),
+                "overdue_tasks": s.get("overdue_tasks", 0),
+            }
+        )
+    return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
+
+
+def lost_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
+    """The cohort's lost leads by reason: count and share of all lost."""
+    by_reason = monthly.cohort_counts(session, cohort, ("lost_reason",))
+    counts = [(reason, c["lost"]) for (reason,), c in by_reason.items() if c["lost"]]
+    total_leads = sum(c["leads"] for c in by_reason.values())
+    lost = sum(c for _, c in counts)
+    rows = [
+        {"reason": reason, "leads": count, "share": figures.ratio(count, lost)}
+        for reason, count in sorted(counts, key=lambda rc: (-rc[1], rc[0] or ""))
+    ]
+    return {
+        **figures.period(
+            cohort.start, cohort.end, coordinator_id=cohort.coordinator_id, source_id=cohort.source_id
+        ),
+        "total_leads": total_leads,
+        "lost": lost,
+        "lost_rate": figures.ratio(lost, total_leads),
+        "rows": rows,
+    }
+
+
+def speed_to_lead(*, session: Session, cohort: Cohort, now=None) -> dict:
+    """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
+    cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+    counts = [
+        sa.func.count(),
+        sa.func.count(seconds),
+        sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, Lead.created_at))),
+    ]
+    leads, contacted, within, median, p90 = queries.speed_to_lead_row(session, seconds, counts, cohort)
+    median, p90 = figures.num(median), figures.num(p90)
+    row = {
+        "leads": leads,
+        "contacted": contacted,
+        "not_contacted": leads - contacted,
+        "median_minutes": median,
+        "p90_minutes": p90,
+        "within_5_min": within,
+        "within_5_min_share": figures.ratio(within, leads),
+    }
+    split = coordination.speed_split(
+        session=session, clinic_id=clinic_id, start=start, end=end,
+        coordinator_id=coordinator_id, source_id=source_id,
+    )  # fmt: skip
+    return {
+        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **row,
+        "split": split,
+        "rows": [row],
+    }
+
+
+def follow_up(*, session: Session, cohort: Cohort, now=None) -> dict:
+    """Tasks due in the range completed on time; replies to automated messages sent in the range."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.due_at >= start, LeadTask.due_at < end]
+    if coordinator_id is not None:
+        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
+    task_stmt = sa.select(
+        sa.func.count(LeadTask.due_at),
+        sa.func.count(sa.case((LeadTask.status == TaskStatus.COMPLETED, LeadTask.due_at))),
+        sa.func.count(
+            sa.case(
+                (
+                    sa.and_(
+                        LeadTask.status == TaskStatus.COMPLETED, LeadTask.completed_at <= LeadTask.due_at
+                    ),
+                    LeadTask.due_at,
+                )
+            )
+        ),
+        sa.func.count(sa.case((LeadTask.status == TaskStatus.CANCELLED, LeadTask.due_at))),
+        sa.func.count(sa.case((LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at))),
+        *[sa.func.count(sa.case((LeadTask.outcome == outcome, LeadTask.due_at))) for outcome in TaskOutcome],
+    ).where(*task_conditions)
+    if source_id is not None:
+        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
+    due, completed, on_time, cancelled, still_open, *by_outcome = session.execute(task_stmt).one()
+
+    messages, replies = _automated_messages(session, clinic_id, start, end, coordinator_id, source_id)
+    row = {
+        "tasks_due": due,
+        "tasks_completed": completed,
+        "tasks_completed_on_time": on_time,
+        "tasks_cancelled": cancelled,
+        "tasks_open": still_open,
+        "on_time_rate": figures.ratio(on_time, due - cancelled),
+        # Completed tasks by the outcome they were closed with (flat: the CSV has one row).
+        **{f"outcome_{outcome}": n for outcome, n in zip(TaskOutcome, by_outcome, strict=True)},
+        "automated_messages": messages,
+        "automated_messages_replied": replies,
+        "reply_rate": figures.ratio(replies, messages),
+        "reply_window_hours": REPLY_WINDOW_HOURS,
+    }
+    split = coordination.speed_split(
+        session=session, clinic_id=clinic_id, start=start, end=end,
+        coordinator_id=coordinator_id, source_id=source_id,
+    )  # fmt: skip
+    return {
+        **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
+        **row,
+        "split": split,
+        "rows": [row],
+    }
+
+
+def _automated_messages(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
+    """(automated messages sent in the range, those answered): rollups keeps `replied` per message."""
+    message = LeadActivity
+    stmt = sa.select(sa.func.count(), sa.func.count(sa.case((message.replied, message.occurred_at)))).where(
+        message.clinic_id == clinic_id,
+        rollups.automated_message(message),
+        message.occurred_at >= start,
+        message.occurred_at < end,
+    )
+    if coordinator_id is not None or source_id is not None:
+        stmt = stmt.join(Lead, Lead.id == message.lead_id)
+        if coordinator_id is not None:
+            stmt = stmt.where(Lead.assigned_to_id == coordinator_id)
+        if source_id is not None:
+            stmt = stmt.where(Lead.source_id == source_id)
+    return session.execute(stmt).one()
+
+
+REPORTS = {
+    "funnel": funnel,
+    "sources": sources,
+    "coordinators": coordinators,
+    "lost-reasons": lost_reasons,
+    "speed-to-lead": speed_to_lead,
+    "follow-up": follow_up,
+    **trends.REPORTS,
+    **coordination.REPORTS,
+}
+
+
+def report(*, session: Session, clinic_id: int, name: str, args: dict, now: datetime) -> dict:
+    """One report over the range (default: the 30 days before now), filters checked against the clinic."""
+    end = args.get("end") or now
+    start = args.get("start") or end - timedelta(days=30)
+    if start >= end:
+        raise ValidationFailed("from", "must be before to")
+    coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
+    queries.plan_for_reports(session)
+    if coordinator_id is not None:
+        user = session.get(User, coordinator_id)
+        if user is None or user.clinic_id != clinic_id:
+            raise NotFound(f"user {coordinator_id} not found")
+    if source_id is not None:
+        source = session.get(LeadSource, source_id)
+        if source is None or source.clinic_id != clinic_id:
+            raise NotFound(f"lead source {source_id} not found")
+    cohort = Cohort(clinic_id, start, end, coordinator_id, source_id)
+    return REPORTS[name](session=session, cohort=cohort, now=now)

@@ -1,0 +1,206 @@
+"""The clinic's own settings as a clinic admin writes them (PUT /api/clinic): hours, holidays, the
+contact policy, provider limits, SLA targets, assignment."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate
+
+from app.domains.auth.schemas import (
+    ASSIGNMENT_POLICIES,
+    HHMM,
+    e164,
+    validate_business_hours,
+    validate_holiday_country,
+    validate_timezone,
+)
+from app.platform.api import RequestSchema, StrictBoolean
+from app.platform.delivery.rules import parse_limit
+
+
+class ClinicQuietHoursIn(RequestSchema):
+    start = fields.String(
+        required=True, validate=[validate.Length(max=5), validate.Regexp(HHMM, error="HH:MM")]
+    )
+    end = fields.String(
+        required=True, validate=[validate.Length(max=5), validate.Regexp(HHMM, error="HH:MM")]
+    )
+
+
+def _rate_limit(text: str) -> None:
+    try:
+        parse_limit(text)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
+class ProviderRateLimitsIn(RequestSchema):
+    email = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
+    sms = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
+
+
+class SlaSettingsIn(RequestSchema):
+    speed_to_lead_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=60 * 24 * 30),
+        metadata={"description": "business minutes from capture to a person's first attempt (default 5)"},
+    )
+    first_response_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=60 * 24 * 30),
+        metadata={"description": "business minutes from capture to the first contact (default 1440)"},
+    )
+    warning_share = fields.Float(
+        validate=validate.Range(min=0.05, max=0.99),
+        metadata={"description": "the share of the target at which the owner is warned (default 0.8)"},
+    )
+
+
+class ClinicSettingsIn(RequestSchema):
+    """Automation settings of a clinic; unknown keys are refused so a typo does not silently do nothing."""
+
+    reminder_offsets_minutes = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=60 * 24 * 30)),
+        validate=validate.Length(min=0, max=5),
+        metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
+    )
+    escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
+    no_contact_escalation_hours = fields.Float(
+        validate=validate.Range(min=1, max=24 * 30),
+        metadata={
+            "description": "a lead with no contact this long after capture (counted on open days) is "
+            "escalated to the clinic admins (default 24)"
+        },
+    )
+    email_from = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},
+    )
+    email_from_name = fields.String(
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(r"^[^\r\n<>\"]*$", error="no line breaks, <, > or quotes"),
+        ],
+        metadata={"description": "the display name beside email_from, e.g. Smile Orthodontics"},
+    )
+    # The clinic's own SMS sender: its messages go from it and texts to it are routed to the clinic.
+    sms_number = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=16), e164],
+        metadata={"description": "the clinic's Twilio number in E.164, e.g. +15551234567 (else SMS_FROM)"},
+    )
+    sms_messaging_service_sid = fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(max=34),
+            validate.Regexp(r"^MG[0-9a-fA-F]{32}$", error="a Twilio Messaging Service SID: MG + 32 hex"),
+        ],
+        metadata={"description": "send through this Twilio Messaging Service instead of one number"},
+    )
+    sms_help_text = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "the answer to a text of HELP (default: the clinic's name and STOP hint)"},
+    )
+    # My next call (app/domains/tasks/claims.py).
+    next_task_lease_minutes = fields.Integer(
+        validate=validate.Range(min=1, max=240),
+        metadata={"description": "how long POST /api/me/next-task holds a task for its caller (default 10)"},
+    )
+    next_task_team_overdue = StrictBoolean(
+        metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
+    )
+    # The contact policy of automated messages to leads (app/domains/lead_messages/policy.py).
+    quiet_hours = fields.Nested(
+        ClinicQuietHoursIn,
+        allow_none=True,
+        metadata={"description": "local (the lead's timezone) {start, end}; default 20:00-08:00; null: none"},
+    )
+    stale_after_days = fields.Integer(
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "days without activity before an open lead is stale (default 7)"},
+    )
+    orphan_after_hours = fields.Float(
+        validate=validate.Range(min=0, max=24 * 30),
+        metadata={
+            "description": "hours an open lead may go without a next step (no open task, pending "
+            "automated step or active sequence) before the orphan sweep gives its owner a "
+            "follow-up task (default 24)"
+        },
+    )
+    erase_closed_after_months = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=1200),
+        metadata={
+            "description": "months after a lead is lost or converted before its person's data is "
+            "erased (a daily sweep; an anonymised tombstone stays); 0 or null: never"
+        },
+    )
+    daily_message_cap = fields.Integer(
+        validate=validate.Range(min=0, max=50),
+        metadata={"description": "automated messages per lead per local day (default 2)"},
+    )
+    # Outreach limits (seed 004): app/domains/lead_messages/policy.py holds automated messages to one lead
+    # back.
+    max_automated_messages_per_lead = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={
+            "description": "automated messages a lead may get in all; more are skipped (default: none)"
+        },
+    )
+    min_message_interval_minutes = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=60 * 24 * 30),
+        metadata={
+            "description": "minutes between two automated messages to a lead; a sooner one waits (default 0)"
+        },
+    )
+    sla = fields.Nested(
+        SlaSettingsIn,
+        allow_none=True,
+        metadata={
+            "description": "SLA clock targets: speed_to_lead_minutes, first_response_minutes, warning_share"
+        },
+    )
+    min_touch_gap_minutes = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=60 * 24 * 30),
+        metadata={
+            "description": "minutes between any two touches of a lead, a person's included; an automated "
+            "message or sequence step sooner waits for the gap's end (default 0)"
+        },
+    )
+    provider_rate_limits = fields.Nested(
+        ProviderRateLimitsIn,
+        allow_none=True,
+        metadata={
+            "description": 'per channel, e.g. {"sms": "200/hour"}: messages over it wait for the next '
+            "window (app/domains/outbound/worker/rate_limits.py); null: no limit"
+        },
+    )
+    # When automation's call tasks fall due (app/domains/intelligence): the first open moment, or the
+    # best-answered open hour within a window after it.
+    call_timing = fields.String(
+        validate=validate.OneOf(["first_slot", "best_slot"]),
+        metadata={"description": "first_slot (default) or best_slot: automated call tasks at the best hour"},
+    )
+    best_slot_window_hours = fields.Integer(
+        validate=validate.Range(min=1, max=168),
+        metadata={"description": "how far past the first open moment best_slot may look (default 24)"},
+    )
+
+
+class ClinicUpdateIn(RequestSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    timezone = fields.String(validate=[validate.Length(max=64), validate_timezone])
+    business_hours = fields.Dict(validate=validate_business_hours)
+    holiday_country = fields.String(
+        allow_none=True, validate=[validate.Length(max=8), validate_holiday_country]
+    )
+    default_phone_region = fields.String(validate=[validate.Length(max=2), validate.Regexp(r"^[A-Z]{2}$")])
+    assignment_policy = fields.String(validate=validate.OneOf(ASSIGNMENT_POLICIES))
+    settings = fields.Nested(ClinicSettingsIn)

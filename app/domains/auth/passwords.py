@@ -1,0 +1,102 @@
+"""Passwords: argon2 hashes, the one policy every way of setting a password goes through, and the
+throttle on guessing them (login, a password change)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.platform.errors import TooManyRequests, ValidationFailed
+
+MIN_LENGTH = 10
+MAX_LENGTH = 1024
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches; a user without a password matches nothing (after the same work,
+    so a response's timing does not tell which emails have a password)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_policy(password: str, *, email: str | None, field: str = "password") -> None:
+    """ValidationFailed naming `field` for a password too short, too long, one repeated character,
+    or the user's own email address (or its part before the @)."""
+    if len(password) < MIN_LENGTH:
+        raise ValidationFailed(field, f"use at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise ValidationFailed(field, f"use at most {MAX_LENGTH} characters")
+    if len(set(password)) == 1:
+        raise ValidationFailed(field, "a password of one repeated character is too easy to guess")
+    if email:
+        lowered, address = password.strip().lower(), email.strip().lower()
+        if lowered in (address, address.partition("@")[0]):
+            raise ValidationFailed(field, "a password must not be your email address")
+
+
+# --- login throttling (Redis: shared by every web process) -------------------------------------
+
+
+# Three counters of attempts, each counted (INCR) before the password is checked, so parallel guesses
+# cannot all pass a read-then-check. A successful login takes its attempt back from each.
+# - per account *and* client address (login_max_failures, low): a guesser locks the account only from
+#   where they are; everyone else still signs in. The window opens at the first attempt and further
+#   attempts do not lengthen it, so a guesser cannot keep an account locked past one window.
+# - per client address over all accounts (login_max_failures_per_address): one place trying many.
+# - per account over all addresses (login_max_failures_per_account, high): a guess spread over many
+#   addresses. Only this one locks the account for everyone, and only after that many failures
+#   within one window (at login_max_failures per address, that is many addresses).
+# The client address is `request.remote_addr`: behind a load balancer, werkzeug's ProxyFix
+# (FOLLOWUP_TRUSTED_PROXY_HOPS) makes it the client's from X-Forwarded-For; without it every client
+# looks like the proxy, and app/platform/ratelimit.py warns once when forwarded requests arrive untrusted.
+
+
+def throttle_keys(email: str, address: str) -> tuple[str, str, str]:
+    email_digest = hashlib.sha256(email.lower().encode()).hexdigest()
+    address_digest = hashlib.sha256(address.encode()).hexdigest()
+    return (
+        f"followup:login-attempts:{email_digest}:{address_digest}",
+        f"followup:login-attempts:addr:{address_digest}",
+        f"followup:login-attempts:acct:{email_digest}",
+    )
+
+
+def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
+    """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
+    pipe = redis.pipeline()  # MULTI/EXEC: the counters move together
+    for key in keys:
+        # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
+        # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
+        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
+        pipe.incr(key)
+    counts = pipe.execute()[1::2]
+    limits = (
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_max_failures_per_account,
+    )
+    over = [key for key, count, limit in zip(keys, counts, limits, strict=True) if count > limit]
+    if over:
+        raise TooManyRequests(
+            "too many failed logins; try again later",
+            headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
+        )
+
+
+def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
+    pipe = redis.pipeline()
+    pipe.delete(keys[0])
+    pipe.decr(keys[1])
+    pipe.decr(keys[2])
+    pipe.execute()

@@ -1,0 +1,28 @@
+"""Auth's hot statements, compiled once (`Frozen`)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.domains.auth.models import User
+from app.platform.db import Frozen
+
+# The user behind a bearer token, looked up on every request: a cached Core statement of the
+# columns an Actor needs (no ORM object, no session).
+_USERS = User.__table__
+_ACTOR_OF_USER = Frozen(  # every authenticated request runs it
+    sa.select(
+        _USERS.c.id,
+        _USERS.c.clinic_id,
+        _USERS.c.role,
+        _USERS.c.email,
+        _USERS.c.active,
+        _USERS.c.token_version,
+    ).where(_USERS.c.id == sa.bindparam("user_id"))
+)
+
+
+def actor_of_user(db, user_id: int) -> list[tuple]:
+    """[(id, clinic_id, role, email, active, token_version)] of the user (none if unknown)."""
+    with db.single_statement() as conn:
+        return _ACTOR_OF_USER.execute(conn, {"user_id": user_id})

@@ -1,0 +1,394 @@
+"""Use cases of auth and tenancy: login, tokens, clinics, users, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domains.auth import passwords, queries, sessions, tokens
+from app.domains.auth.models import ApiKey, Clinic, PasswordSetupToken, User
+from app.domains.auth.senders import identity as sender_identity
+from app.platform import roles
+from app.platform.audit import service as audit
+from app.platform.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
+
+# Lower-level auth cannot import the domains above it: the composition root (app/handlers.py)
+# installs what a new clinic needs (default pipeline stages, lead sources, rules) and what happens
+# when a user becomes unavailable.
+CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
+USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
+# What tells an invited user their password-setup link (notifications: an email through its ledger).
+USER_INVITED_HANDLERS: list[Callable[..., None]] = []
+
+
+def on_clinic_created(step: Callable[..., None]) -> Callable[..., None]:
+    CLINIC_SETUP_STEPS.append(step)
+    return step
+
+
+def on_user_unavailable(handler: Callable[..., None]) -> Callable[..., None]:
+    USER_UNAVAILABLE_HANDLERS.append(handler)
+    return handler
+
+
+def on_user_invited(handler: Callable[..., None]) -> Callable[..., None]:
+    USER_INVITED_HANDLERS.append(handler)
+    return handler
+
+
+# --- passwords (app/domains/auth/passwords.py) ---------------------------------------------------------
+
+hash_password = passwords.hash_password
+verify_password = passwords.verify_password
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a login sends. An email is unique within a clinic only, so one person may hold accounts
+    in several clinics: `clinic_id` picks one when the same password opens more than one."""
+
+    email: str
+    password: str
+    clinic_id: int | None = None
+
+
+def check_credentials(
+    *, session: Session, redis, settings, credentials: Credentials, client_address: str
+) -> User:
+    """The valid, active user of these credentials, else Unauthorized; throttled per email and client
+    address (the API's login and the console's use this one check). A password that opens several
+    active accounts of the email is a Conflict naming `clinic` (only its holder learns that)."""
+    email = credentials.email.strip().lower()
+    keys = passwords.throttle_keys(email, client_address or "unknown")
+    passwords.count_attempt(redis, keys, settings)
+    stmt = sa.select(User).where(User.email == email).order_by(User.id)
+    if credentials.clinic_id is not None:
+        stmt = stmt.where(User.clinic_id == credentials.clinic_id)
+    accounts = list(session.scalars(stmt))
+    # Every account of the email is verified (an unknown email: one dummy hash, verify_password with
+    # None): the argon2 work does not depend on which password matched, and an unknown email costs
+    # what an email of one account does, so the timing does not tell which emails have an account.
+    opened = [user for user in accounts if verify_password(user.password_hash, credentials.password)]
+    if not accounts:
+        verify_password(None, credentials.password)
+    if not opened:
+        raise Unauthorized("wrong email or password")
+    active = [user for user in opened if user.active]
+    if not active:
+        raise Unauthorized("this user is disabled")
+    passwords.forget_attempt(
+        redis, keys
+    )  # the password was right: not a guess, even when `clinic` is missing
+    if len(active) > 1:
+        raise Conflict(
+            "this email and password open accounts in several clinics; send `clinic` (the clinic's id)",
+            errors={"json": {"clinic": ["required: several clinics match"]}},
+            code="clinic_required",
+        )
+    return active[0]
+
+
+def login(
+    *, session: Session, redis, settings, credentials: Credentials, client_address: str, now: datetime
+) -> dict:
+    """Access and refresh tokens for a valid, active user; throttled per email and client address."""
+    user = check_credentials(
+        session=session, redis=redis, settings=settings, credentials=credentials,
+        client_address=client_address,
+    )  # fmt: skip
+    return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
+
+
+# Refresh and logout: app/domains/auth/sessions.py (refresh tokens rotate, a reused one revokes its family).
+refresh = sessions.refresh
+
+
+def hash_api_key(raw_key: str) -> str:
+    # API keys are 256-bit random strings: a fast hash is safe (no dictionary to attack).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _user_actor(db, user_id: int, version: int) -> Actor:
+    """The Actor of an active user, read now: a disabled user or changed role counts at once, and
+    a token of an earlier token version (password, role or status changed since) is refused."""
+    found = queries.actor_of_user(db, user_id)
+    if not found or not found[0][4]:
+        raise Unauthorized("this user is disabled or no longer exists")
+    user_id, clinic_id, role, email, _, token_version = found[0]
+    if version != token_version:
+        raise Unauthorized("this token was revoked (password, role or status changed); log in again")
+    return Actor(
+        clinic_id=clinic_id,
+        user_id=user_id,
+        role=role,
+        email=email,
+        permissions=ROLE_PERMISSIONS[Role(role)],
+    )
+
+
+def user_actor(*, db, user_id: int, token_version: int) -> Actor:
+    """The Actor of an active user whose credentials are of `token_version` (a console session's
+    user, read on each request), else Unauthorized."""
+    return _user_actor(db, user_id, token_version)
+
+
+def authenticate_request(*, db, headers, now: datetime) -> Actor:
+    """The Actor behind a request's bearer token or API key, else Unauthorized (`db`: the app's
+    Database, its settings with it)."""
+    settings = db.settings
+    authorization = headers.get("Authorization", "")
+    api_key = headers.get("X-API-Key")
+    if authorization.lower().startswith("bearer "):
+        claims = tokens.decode(
+            secret=settings.secret_key, token=authorization[7:].strip(), kind="access", now=now
+        )
+        return _user_actor(db, int(claims["sub"]), tokens.version_of(claims))
+    if api_key:
+        with db.unit_of_work() as session:
+            key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
+            if key is None or key.revoked_at is not None:
+                raise Unauthorized("invalid or revoked API key")
+            key.last_used_at = now
+            return Actor(
+                clinic_id=key.clinic_id,
+                api_key_id=key.id,
+                permissions=frozenset(key.permissions),
+                rate_limit_per_minute=key.rate_limit_per_minute,
+            )
+    raise Unauthorized("send Authorization: Bearer <token> or X-API-Key")
+
+
+# --- clinics ---------------------------------------------------------------------------------
+
+
+def create_clinic(*, session: Session, name: str, now: datetime, **fields) -> Clinic:
+    """A new tenant, with whatever the registered setup steps give every clinic."""
+    clinic = Clinic(name=name, webhook_secret=secrets.token_urlsafe(32), created_at=now, updated_at=now)
+    for key, value in fields.items():
+        setattr(clinic, key, value)
+    session.add(clinic)
+    session.flush()
+    for step in CLINIC_SETUP_STEPS:
+        step(session=session, clinic=clinic, now=now)
+    return clinic
+
+
+def get_clinic(*, session: Session, clinic_id: int) -> Clinic:
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound("clinic not found")
+    return clinic
+
+
+def clinic_by_sms_number(*, session: Session, number: str) -> Clinic | None:
+    """The clinic whose own SMS number (E.164) this is: where a text to it goes."""
+    return session.scalar(sa.select(Clinic).where(Clinic.sms_number == number))
+
+
+def clinic_by_messaging_service(*, session: Session, sid: str) -> Clinic | None:
+    """The clinic whose own Twilio Messaging Service this is (a text to any number of its pool)."""
+    return session.scalar(sa.select(Clinic).where(Clinic.sms_messaging_service_sid == sid))
+
+
+def clinics_on_shared_sms_sender(*, session: Session) -> list[Clinic]:
+    """The clinics that text from the shared SMS_FROM: those with no number or Service of their own."""
+    stmt = sa.select(Clinic).where(Clinic.sms_number.is_(None), Clinic.sms_messaging_service_sid.is_(None))
+    return list(session.scalars(stmt.order_by(Clinic.id)))
+
+
+CLINIC_FIELDS = (
+    "name",
+    "timezone",
+    "business_hours",
+    "holiday_country",
+    "assignment_policy",
+    "default_phone_region",
+    "settings",
+)
+
+
+def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetime, config) -> Clinic:
+    """Change the clinic's fields and settings; a new sender identity is checked and taken first
+    (app/domains/auth/senders/identity.py). `config`: the app's Settings (the Twilio account to ask)."""
+    clinic = get_clinic(session=session, clinic_id=actor.clinic_id)
+    before = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
+    for key, value in changes.items():
+        if key == "settings":
+            value = {**(clinic.settings or {}), **value}
+            sender_identity.apply(session=session, clinic=clinic, settings_values=value, config=config)
+        setattr(clinic, key, value)
+    clinic.updated_at = now
+    after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
+    old, new = audit.changes(before, after)
+    audit.record(
+        session=session,
+        clinic_id=clinic.id,
+        actor=actor.ref,
+        action="clinic.update",
+        subject_type="clinic",
+        subject_id=clinic.id,
+        before=old,
+        after=new,
+        at=now,
+    )
+    return clinic
+
+
+# --- users -----------------------------------------------------------------------------------
+
+USER_AUDIT_FIELDS = ("email", "name", "role", "active", "out_of_office", "timezone", "max_open_leads")
+
+
+def _user_snapshot(user: User) -> dict:
+    return {k: getattr(user, k) for k in USER_AUDIT_FIELDS}
+
+
+def list_users(*, session: Session, clinic_id: int, role: str | None = None) -> list[User]:
+    stmt = sa.select(User).where(User.clinic_id == clinic_id).order_by(User.id)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return list(session.scalars(stmt))
+
+
+def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def _email_taken(session: Session, *, clinic_id: int, email: str, besides: int | None = None) -> bool:
+    stmt = sa.select(User.id).where(User.clinic_id == clinic_id, User.email == email)
+    if besides is not None:
+        stmt = stmt.where(User.id != besides)
+    return session.scalar(stmt) is not None
+
+
+def _email_conflict() -> Conflict:
+    return Conflict(
+        "a user with this email already exists", errors={"json": {"email": ["taken"]}}, code="name_taken"
+    )
+
+
+def _flush_user(session: Session) -> None:
+    """Write the user in a savepoint: a concurrent request that took the email after our check
+    loses on the unique index, and gets the same 409 as one that lost before it."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise _email_conflict() from None
+
+
+def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
+    """A user of the clinic; without a `password` they have none until they set one (onboarding.py
+    invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
+    demo seed), outside every clinic, so no grant rule applies; any clinic's caller is checked."""
+    if actor is not None:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=data["role"])
+    email = data["email"].strip().lower()
+    # Unique within the clinic only (uq_users_clinic_id_email): another clinic's user with this email
+    # is invisible here, so creating one answers exactly as for a fresh email.
+    if _email_taken(session, clinic_id=clinic_id, email=email):
+        raise _email_conflict()
+    password = data.get("password")
+    if password is not None:
+        passwords.check_policy(password, email=email)
+    user = User(
+        clinic_id=clinic_id,
+        email=email,
+        name=data["name"],
+        role=data["role"],
+        password_hash=hash_password(password) if password is not None else None,
+        active=data.get("active", True),
+        out_of_office=data.get("out_of_office", False),
+        timezone=data.get("timezone"),
+        max_open_leads=data.get("max_open_leads"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    _flush_user(session)
+    audit.record(
+        session=session,
+        clinic_id=clinic_id,
+        actor=actor.ref if actor else audit.SYSTEM,
+        action="user.create",
+        subject_type="user",
+        subject_id=user.id,
+        after=_user_snapshot(user),
+        at=now,
+    )
+    return user
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
+    """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
+    user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    # Changing a user (their password, email, role) is granting their role: held by the actor, both
+    # the one they have and the one they get.
+    for role in {user.role, data.get("role", user.role)}:
+        roles.check_grant(actor, grantee=roles.GRANT_USER, role=role)
+    before = _user_snapshot(user)
+    was_available = user.active and not user.out_of_office
+    if "email" in data:
+        email = data["email"].strip().lower()
+        if _email_taken(session, clinic_id=user.clinic_id, email=email, besides=user.id):
+            raise _email_conflict()
+        data = {**data, "email": email}
+    if user.id == actor.user_id and data.get("active") is False:
+        raise ValidationFailed("active", "you cannot disable yourself")
+    if "password" in data:
+        passwords.check_policy(data["password"], email=data.get("email", user.email))
+    revokes = "password" in data or data.get("role", user.role) != user.role or data.get("active") is False
+    for key, value in data.items():
+        if key == "password":
+            user.password_hash = hash_password(value)
+        else:
+            setattr(user, key, value)
+    if revokes:
+        user.token_version += 1  # every token issued before dies: refresh and each request check it
+    if "password" in data:
+        retire_setup_tokens(session=session, user_id=user.id, now=now)  # a pending link must not undo it
+    user.updated_at = now
+    _flush_user(session)
+    old, new = audit.changes(before, _user_snapshot(user))
+    audit.record(
+        session=session,
+        clinic_id=user.clinic_id,
+        actor=actor.ref,
+        action="user.update",
+        subject_type="user",
+        subject_id=user.id,
+        before=old,
+        after=new,
+        at=now,
+    )
+    if was_available and not (user.active and not user.out_of_office):
+        for handler in USER_UNAVAILABLE_HANDLERS:
+            handler(session=session, user=user, actor=actor, now=now)
+    return user
+
+
+def retire_setup_tokens(*, session: Session, user_id: int, now: datetime) -> None:
+    """Spend every password-setup link of the user still open (their password was just set)."""
+    session.execute(
+        sa.update(PasswordSetupToken)
+        .where(PasswordSetupToken.user_id == user_id, PasswordSetupToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- API keys --------------------------------------------------------------------------------

@@ -1,0 +1,323 @@
+"""Auth endpoints: login, refresh, logout, password setup and change, me, clinic settings, users,
+API keys; and the platform operator's new clinics."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+
+from app.domains.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions
+from app.domains.auth.senders import identity as sender_identity
+from app.platform.access import platform_only, public, requires
+from app.platform.api import check_if_match, make_blueprint, with_etag
+from app.platform.api.injection import inject
+from app.platform.app_db import get_db
+from app.platform.roles import ANY, Permission
+
+blp = make_blueprint("auth", "Login, tokens, the clinic's settings, users and API keys")
+
+
+def _redis():
+    return current_app.extensions["followup.redis"]
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    @public("exchanges credentials for tokens")
+    @blp.arguments(schemas.LoginIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(409, description="The email and password open accounts in several clinics: send clinic")
+    @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
+    @inject
+    def post(self, body, *, uow, now):
+        """Log in: access and refresh tokens."""
+        return service.login(
+            session=uow,
+            redis=_redis(),
+            settings=uow.settings,
+            credentials=service.Credentials(body["email"], body["password"], body.get("clinic")),
+            client_address=request.remote_addr,
+            now=now,
+        )
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @public("exchanges a refresh token for new tokens")
+    @blp.arguments(schemas.RefreshIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(401, description="Invalid, expired, revoked or already used refresh token")
+    @inject
+    def post(self, body, *, now):
+        """Exchange a refresh token for a new pair; the one given is spent (using it again ends the
+        session on every device)."""
+        return sessions.refresh(
+            db=get_db(),
+            settings=current_app.config["SETTINGS"],
+            refresh_token=body["refresh_token"],
+            now=now,
+        )
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @public("the refresh token given is the credential of the session it ends")
+    @blp.arguments(schemas.LogoutIn)
+    @blp.response(204)
+    @blp.alt_response(401, description="Not a refresh token signed by this server")
+    @inject
+    def post(self, body, *, uow, now):
+        """End the session of a refresh token: it and its family can no longer refresh."""
+        sessions.logout(
+            session=uow,
+            settings=uow.settings,
+            refresh_token=body["refresh_token"],
+            now=now,
+        )
+
+
+@blp.route("/auth/password-setup")
+class PasswordSetup(MethodView):
+    @public("the one-time setup token is the credential")
+    @blp.arguments(schemas.PasswordSetupIn)
+    @blp.response(204)
+    @blp.alt_response(400, description="Unknown token (`token`)")
+    @blp.alt_response(
+        410, description="Token already used, replaced or expired, or the user disabled (`token`)"
+    )
+    @inject
+    def post(self, body, *, uow, now):
+        """Set one's password with the token of a setup link (a new clinic's admin, an invited user)."""
+        onboarding.set_password_with_token(
+            session=uow, token=body["token"], password=body["password"], now=now
+        )
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @requires(ANY)
+    @blp.response(200, schemas.MeOut)
+    @inject
+    def get(self, *, actor):
+        """Who am I: user or API key, role, clinic and permissions."""
+        return actor
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @requires(ANY)
+    @blp.arguments(schemas.PasswordChangeIn)
+    @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(400, description="The current password is wrong (`current_password`)")
+    @blp.alt_response(429, description="Too many wrong current passwords from this address")
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Change your own password: every other session ends; answers a fresh pair of tokens."""
+        return onboarding.change_password(
+            session=uow,
+            redis=_redis(),
+            actor=actor,
+            current_password=body["current_password"],
+            new_password=body["new_password"],
+            client_address=request.remote_addr,
+            settings=uow.settings,
+            now=now,
+        )
+
+
+@blp.route("/clinic")
+class ClinicSettings(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.ClinicOut)
+    @inject
+    def get(self, *, uow, actor):
+        """The caller's clinic and its settings."""
+        clinic = service.get_clinic(session=uow, clinic_id=actor.clinic_id)
+        return with_etag(clinic, schemas.ClinicOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(clinic_schemas.ClinicUpdateIn)
+    @blp.response(200, schemas.ClinicOut)
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @blp.alt_response(409, description="Another clinic sends from this number, Service or domain")
+    @inject
+    def put(self, body, *, uow, actor, now):
+        """Change the clinic's settings (timezone, business hours, holidays, policies). A new SMS
+        number or Messaging Service must be in the engine's Twilio account (422 if not, 503 if
+        Twilio cannot be asked); a new email_from's domain must be verified for the clinic by the
+        platform operator (422); another clinic's is a 409."""
+        current = service.get_clinic(session=uow, clinic_id=actor.clinic_id)
+        check_if_match(current, schemas.ClinicOut())
+        clinic = service.update_clinic(
+            session=uow,
+            actor=actor,
+            changes=body,
+            now=now,
+            config=uow.settings,
+        )
+        return with_etag(clinic, schemas.ClinicOut())
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserQueryArgs, location="query")
+    @blp.response(200, schemas.UserOut(many=True))
+    @inject
+    def get(self, args, *, uow, actor):
+        """The clinic's users."""
+        return service.list_users(session=uow, clinic_id=actor.clinic_id, role=args.get("role"))
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserCreateIn)
+    @blp.response(201, schemas.UserOut)
+    @blp.alt_response(409, description="Email already taken")
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Create a user of the clinic; without a password they get a setup link by email."""
+        return onboarding.add_user(
+            session=uow,
+            actor=actor,
+            data=body,
+            settings=uow.settings,
+            now=now,
+        )
+
+
+@blp.route("/users/<int:user_id>")
+class UserById(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.UserOut)
+    @inject
+    def get(self, user_id, *, uow, actor):
+        """One user of the clinic."""
+        user = service.get_user(session=uow, clinic_id=actor.clinic_id, user_id=user_id)
+        return with_etag(user, schemas.UserOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.UserUpdateIn)
+    @blp.response(200, schemas.UserOut)
+    @blp.alt_response(409, description="Another user has this email")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @inject
+    def put(self, body, user_id, *, uow, actor, now):
+        """Change a user (role, active, out of office, ...); out of office hands their leads over."""
+        current = service.get_user(session=uow, clinic_id=actor.clinic_id, user_id=user_id)
+        check_if_match(current, schemas.UserOut())
+        user = service.update_user(session=uow, actor=actor, user_id=user_id, data=body, now=now)
+        return with_etag(user, schemas.UserOut())
+
+
+@blp.route("/users/<int:user_id>/invitation")
+class UserInvitation(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    @blp.alt_response(409, description="The user has set a password already, or is disabled")
+    @inject
+    def post(self, user_id, *, uow, actor, now):
+        """Email the user a fresh password-setup link (the earlier one stops working)."""
+        onboarding.reinvite_user(
+            session=uow,
+            actor=actor,
+            user_id=user_id,
+            settings=uow.settings,
+            now=now,
+        )
+
+
+@blp.route("/api-keys")
+class ApiKeys(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.ApiKeyOut(many=True))
+    @inject
+    def get(self, *, uow, actor):
+        """The clinic's API keys (never the keys themselves)."""
+        return api_keys.list_api_keys(session=uow, clinic_id=actor.clinic_id)
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.ApiKeyIn)
+    @blp.response(201, schemas.ApiKeyCreatedOut)
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Create an API key with an explicit permission list; the key is shown once."""
+        key, raw = api_keys.create_api_key(
+            session=uow,
+            actor=actor,
+            name=body["name"],
+            permissions=body["permissions"],
+            rate_limit_per_minute=body.get("rate_limit_per_minute"),
+            now=now,
+        )
+        key.key = raw  # shown once: set on the object for this response only, never stored
+        return key
+
+
+@blp.route("/api-keys/<int:key_id>")
+class ApiKeyById(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.ApiKeyUpdateIn)
+    @blp.response(200, schemas.ApiKeyOut)
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @inject
+    def put(self, body, key_id, *, uow, actor, now):
+        """Rename an API key or set its rate limit (requests per minute)."""
+        current = api_keys.get_api_key(session=uow, clinic_id=actor.clinic_id, key_id=key_id)
+        check_if_match(current, schemas.ApiKeyOut())
+        key = api_keys.update_api_key(session=uow, actor=actor, key_id=key_id, changes=body, now=now)
+        return with_etag(key, schemas.ApiKeyOut())
+
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    @inject
+    def delete(self, key_id, *, uow, actor, now):
+        """Revoke an API key."""
+        api_keys.revoke_api_key(session=uow, actor=actor, key_id=key_id, now=now)
+
+
+# The platform operator's API: clinics are created here (or with `followup clinics create`), outside
+# every clinic's roles (Authorization: Bearer $FOLLOWUP_PLATFORM_TOKEN).
+platform_blp = make_blueprint("platform", "The platform operator: new clinics and their first admin")
+
+
+@platform_blp.route("/platform/clinics")
+class PlatformClinics(MethodView):
+    @platform_only
+    @platform_blp.arguments(schemas.PlatformClinicIn)
+    @platform_blp.response(201, schemas.PlatformClinicOut)
+    @platform_blp.alt_response(409, description="The admin's email is taken (`admin_email`)")
+    @inject
+    def post(self, body, *, uow, now):
+        """Create a clinic and its first clinic_admin; answers the admin's one-time setup link."""
+        return onboarding.onboard_clinic(
+            session=uow,
+            name=body["name"],
+            timezone=body["timezone"],
+            admin_email=body["admin_email"],
+            admin_name=body.get("admin_name"),
+            settings=uow.settings,
+            now=now,
+        )
+
+
+@platform_blp.route("/platform/clinics/<int:clinic_id>/sender-domains")
+class PlatformSenderDomains(MethodView):
+    @platform_only
+    @platform_blp.response(200, schemas.SenderDomainOut(many=True))
+    @platform_blp.alt_response(404, description="No such clinic")
+    @inject
+    def get(self, clinic_id, *, uow):
+        """The email domains verified for the clinic: its email_from may use only these."""
+        service.get_clinic(session=uow, clinic_id=clinic_id)
+        return sender_identity.verified_domains(session=uow, clinic_id=clinic_id)
+
+    @platform_only
+    @platform_blp.arguments(schemas.SenderDomainIn)
+    @platform_blp.response(201, schemas.SenderDomainOut)
+    @platform_blp.alt_response(404, description="No such clinic")
+    @platform_blp.alt_response(409, description="The domain is verified for another clinic (`domain`)")
+    @inject
+    def post(self, body, clinic_id, *, uow, now):
+        """Record that the platform operator verified this email domain for the clinic (its SPF
+        and DKIM records are set for the platform's mail); the clinic may then send from it."""
+        return sender_identity.verify_domain(session=uow, clinic_id=clinic_id, domain=body["domain"], now=now)

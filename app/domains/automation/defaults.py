@@ -1,0 +1,291 @@
+"""The default automation (docs/guides/clinic.md), seeded into every clinic as editable rules.
+
+Each entry is a rule as the API takes it, plus the `default_key` that seeds it once per clinic.
+Three of the defaults are not rules on purpose:
+- the reminder before a task is due and the escalation of an overdue task are the task's own
+  timers (app/domains/tasks), tuned by the clinic's settings (reminder offsets, escalation hours);
+- stopping outreach on an inbound reply, a conversion or a loss is the contact policy: a clinic
+  may not switch off "stop messaging someone who answered" (app/domains/sequences/stops.py).
+"""
+
+from __future__ import annotations
+
+from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.domains.leads.models import LostReason
+
+NO_SHOW_ACTIVITY = ActivityType.CONSULTATION_NO_SHOW.value
+# A missed inbound call, as caller ID logs it (app/domains/intake/inbound/caller_id.py): nobody answered.
+MISSED_CALL = (
+    {"field": "event.activity_type", "operator": "equals", "value": ActivityType.PHONE_CALL.value},
+    {"field": "event.direction", "operator": "equals", "value": ActivityDirection.INBOUND.value},
+    {"field": "event.outcome", "operator": "equals", "value": CallOutcome.NO_ANSWER.value},
+)
+TEXT_BACK_EVERY_HOURS = 12
+
+# Open but not decided: the stages where the post-consultation follow-up is still wanted.
+UNDECIDED_STAGES = ("consultation_completed", "pending_decision")
+# Seed 002's "lost (price / timing / not ready)": worth a call in 30 days.
+RE_ENGAGE_REASONS = tuple(
+    r.value for r in (LostReason.COST_FINANCIAL, LostReason.TIMING_NOT_RIGHT, LostReason.NOT_READY)
+)
+
+DEFAULT_RULES: tuple[dict, ...] = (
+    {
+        "default_key": "speed_to_lead",
+        "name": "Speed to lead: initial contact",
+        "description": (
+            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told."
+        ),
+        "trigger": "lead.created",
+        "priority": 10,
+        "conditions": [],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Initial contact",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "description": "Call the new lead: speed to lead wins consultations.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 5, "unit": "business_minutes"},
+            },
+            {
+                "type": "notify",
+                "lead_owner": True,
+                "kind": "new_lead",
+                "title": "New lead: {{ first_name }} {{ last_name }}",
+                "body": "Call before {{ task_due_at }}",
+            },
+        ],
+    },
+    {
+        "default_key": "stage_task_template",
+        "name": "Stage task template",
+        "description": "Entering a stage that has a task template creates that task.",
+        "trigger": "lead.stage_changed",
+        "priority": 20,
+        "conditions": [{"field": "stage_task_template_id", "operator": "exists", "value": True}],
+        "actions": [{"type": "create_task", "template": "stage", "assignee": {"kind": "lead_owner"}}],
+    },
+    {
+        "default_key": "consultation_confirmation",
+        "name": "Consultation scheduled: confirmation",
+        "description": "A lead whose consultation is scheduled gets a confirmation message.",
+        "trigger": "lead.stage_changed",
+        "priority": 30,
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_scheduled"}],
+        "actions": [
+            {
+                "type": "send_email",
+                "subject": "Your consultation at {{ clinic_name }}",
+                "body": (
+                    "Hi {{ first_name }},\n\nThank you for booking a consultation with {{ clinic_name }}. "
+                    "We look forward to meeting you. Reply to this email if you need to change the time."
+                ),
+            }
+        ],
+    },
+    {
+        "default_key": "consultation_follow_up",
+        "name": "Consultation completed: follow-up call",
+        "description": (
+            "Three business days after the consultation, if the lead is still open, undecided and not "
+            "contacted since, a call to answer questions and hear the decision; the owner is told."
+        ),
+        "trigger": "lead.stage_changed",
+        "priority": 40,
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_completed"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Follow up after the consultation",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 3, "unit": "business_days"},
+                "deferred": True,
+                "recheck": {
+                    "stages": list(UNDECIDED_STAGES),
+                    "no_contact_since_event": True,
+                },
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "pending_decision_check_in",
+        "name": "Pending decision: check in",
+        "description": (
+            "A lead still pending a decision 7 days after entering that stage gets one check-in call "
+            "for that stay; the owner is told."
+        ),
+        "trigger": "lead.stage_changed",
+        "priority": 50,
+        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "pending_decision"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Check in on the treatment decision",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 7, "unit": "days"},
+                "deferred": True,
+                "recheck": {"stages": ["pending_decision"], "same_stay": True},
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "consultation_no_show",
+        "name": "Missed consultation: call within 15 minutes",
+        "description": (
+            "A missed consultation (a CONSULTATION_NO_SHOW on the timeline) gets an urgent call task "
+            "due 15 minutes later, to rebook while it is fresh; the owner is told."
+        ),
+        "trigger": "activity.logged",
+        "priority": 55,
+        "conditions": [
+            {"field": "event.activity_type", "operator": "equals", "value": NO_SHOW_ACTIVITY},
+        ],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Call about the missed consultation",
+                "task_type": "CALL",
+                "priority": "URGENT",
+                "description": "They missed their consultation: call now and rebook it.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 15, "unit": "minutes"},
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "missed_call_text_back",
+        "name": "Missed inbound call: text back",
+        "description": (
+            "Off until the clinic turns it on. A lead's call nobody answered gets a text saying the "
+            "clinic will call back (the callback task is caller ID's own), at most one per lead every "
+            f"{TEXT_BACK_EVERY_HOURS} hours; the contact policy applies (opt-out, do not contact, "
+            "quiet hours). Edit the text here, or point it at a message template (template_id)."
+        ),
+        "trigger": "activity.logged",
+        "priority": 57,
+        "active": False,
+        "conditions": [dict(condition) for condition in MISSED_CALL],
+        "actions": [
+            {
+                "type": "send_sms",
+                "body": (
+                    "Sorry we missed your call! This is {{ clinic_name }}: we will call you back shortly."
+                ),
+                "once_per_hours": TEXT_BACK_EVERY_HOURS,
+            }
+        ],
+    },
+    {
+        "default_key": "callback_requested",
+        "name": "Callback requested",
+        "description": "A call that ends with a callback request gets a call task the next business day.",
+        "trigger": "activity.logged",
+        "priority": 60,
+        "conditions": [{"field": "event.outcome", "operator": "equals", "value": "callback_requested"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Return the requested callback",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 1, "unit": "business_days"},
+            }
+        ],
+    },
+    {
+        "default_key": "three_failed_attempts",
+        "name": "Three failed attempts: break-up email",
+        "description": (
+            "At the third attempt in a row (a call nobody answered, an email or text nobody replied "
+            "to; staff's or automation's) with no contact between: one break-up email, "
+            "a 'mark lost' suggestion and a note to the coordinator."
+        ),
+        "trigger": "activity.logged",
+        "priority": 70,
+        "conditions": [
+            {"field": "event.attempt", "operator": "equals", "value": True},
+            {"field": "failed_attempts_in_a_row", "operator": "equals", "value": 3},
+        ],
+        "actions": [
+            {
+                "type": "send_email",
+                "once_per_lead": True,
+                "break_up": True,  # it ends the attempts; it is not one
+                "subject": "Should we close your file, {{ first_name }}?",
+                "body": (
+                    "Hi {{ first_name }},\n\nWe have tried to reach you a few times about your visit to "
+                    "{{ clinic_name }} and have not managed to. We don't want to keep bothering you, so "
+                    "we will close your file unless we hear from you. If you are still interested, just "
+                    "reply to this email and we will be in touch.\n\nAll the best,\n{{ clinic_name }}"
+                ),
+            },
+            {"type": "suggest", "suggestion": "mark_lost"},
+            {
+                "type": "notify",
+                "lead_owner": True,
+                "kind": "automation",
+                "title": "Three failed attempts: {{ first_name }} {{ last_name }}",
+                "body": "A break-up email went out; consider marking the lead lost.",
+            },
+        ],
+    },
+    {
+        "default_key": "won_kickoff",
+        "name": "Won: treatment kickoff",
+        "description": "A converted lead gets a kickoff task for its coordinator.",
+        "trigger": "lead.converted",
+        "priority": 80,
+        "conditions": [],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Treatment kickoff",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "description": "Welcome the new patient and book the treatment start.",
+                "assignee": {"kind": "lead_owner"},
+                "notify_owner": True,
+            }
+        ],
+    },
+    {
+        "default_key": "lost_re_engagement",
+        "name": "Lost (price, timing, not ready): re-engagement call",
+        "description": (
+            "30 days after a lead is lost for price, timing or not being ready, a re-engagement call "
+            "task for its owner (the lead stays lost)."
+        ),
+        "trigger": "lead.lost",
+        "priority": 90,
+        "conditions": [
+            {
+                "field": "event.reason",
+                "operator": "in",
+                "value": list(RE_ENGAGE_REASONS),
+            }
+        ],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Re-engagement call",
+                "task_type": "CALL",
+                "priority": "NORMAL",
+                "description": "They said no for now: see whether the time, the price or the plan now fits.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 30, "unit": "days"},
+                "deferred": True,
+                "notify_owner": True,
+            }
+        ],
+    },
+)

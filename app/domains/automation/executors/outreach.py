@@ -1,0 +1,155 @@
+"""Automated messages to a lead (send_email, send_sms, a sequence's email or SMS) through the contact policy.
+
+The policy's decision and the message's road are messaging's (app/domains/lead_messages/to_lead.py); this
+module carries the answer out on the step: sent (DONE with the notification), held back (SKIPPED
+with the reason), or moved out of quiet hours (rescheduled, the move noted on the step).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.activities import rules as activity_rules
+from app.domains.activities.service import SYSTEM
+from app.domains.automation import steps
+from app.domains.automation.models import AutomationStep, StepStatus
+from app.domains.lead_messages import policy, to_lead
+from app.domains.lead_messages import templates as message_templates
+from app.domains.leads.models import Lead
+from app.platform.errors import ValidationFailed
+
+CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
+SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
+
+
+def send_message(
+    *,
+    session: Session,
+    step: AutomationStep,
+    lead: Lead,
+    channel: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+    template_id: int | None = None,
+) -> str:
+    """Send the step's message if the policy allows; else skip or move the step. Returns what happened.
+
+    With a `template_id`, the texts are the message template's as it is now."""
+    if template_id is not None:
+        try:
+            template = message_templates.template_for(
+                session=session, clinic_id=lead.clinic_id, template_id=template_id, channel=channel
+            )
+        except ValidationFailed as gone:  # deleted since the rule or sequence was saved
+            steps.finish(step, StepStatus.SKIPPED, now, reason=gone.message)
+            return SKIPPED
+        subject, body = template.subject, template.body
+    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
+    if decision.verdict == policy.SKIP:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
+        return SKIPPED
+    if decision.verdict == policy.MOVE:
+        steps.reschedule(session=session, step=step, run_at=decision.to, note=decision.reason, now=now)
+        return MOVED
+    try:
+        sent = to_lead.send(
+            session=session,
+            lead=lead,
+            now=now,
+            message=to_lead.LeadMessage(
+                channel=channel,
+                subject=subject,
+                body=body,
+                dedupe_key=f"automation-step:{step.id}",
+                kind=to_lead.MESSAGE_KIND,
+                context={"origin": steps.origin_of(step)},
+                label=f"Automated {channel}",
+                sent_by=SYSTEM,
+                details={
+                    "automation_step_id": step.id,
+                    **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
+                },
+                template_id=template_id,
+            ),
+        )
+    except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever
+        steps.finish(step, StepStatus.FAILED, now, reason=unrenderable.message)
+        return SKIPPED
+    steps.finish(step, StepStatus.DONE, now, notification_id=sent.notification.id, channel=channel)
+    return SENT
+
+
+def _sent_once_already(session: Session, step: AutomationStep) -> bool:
+    """Whether the same rule already sent this kind of message to the lead (for `once_per_lead`)."""
+    if step.rule_id is None:
+        return False
+    return (
+        session.scalar(
+            sa.select(AutomationStep.id)
+            .where(
+                AutomationStep.lead_id == step.lead_id,
+                AutomationStep.rule_id == step.rule_id,
+                AutomationStep.action_type == step.action_type,
+                AutomationStep.status == StepStatus.DONE,
+                AutomationStep.id != step.id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _sent_within(session: Session, step: AutomationStep, hours: int, now: datetime) -> bool:
+    """Whether the same rule's message went to the lead in the last `hours`, or one is on its way
+    (a step waiting for its time, e.g. moved out of quiet hours): for `once_per_hours`.
+
+    The lead's row is locked first, so two workers running such steps of one lead take turns."""
+    if step.rule_id is None:
+        return False
+    session.execute(sa.select(Lead.id).where(Lead.id == step.lead_id).with_for_update())
+    recent = sa.and_(
+        AutomationStep.status == StepStatus.DONE,
+        AutomationStep.finished_at >= now - timedelta(hours=hours),
+    )
+    stmt = sa.select(AutomationStep.id).where(
+        AutomationStep.lead_id == step.lead_id,
+        AutomationStep.rule_id == step.rule_id,
+        AutomationStep.action_type == step.action_type,
+        AutomationStep.id != step.id,
+        sa.or_(recent, AutomationStep.status == StepStatus.SCHEDULED),
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    action = step.action
+    if action.get("once_per_lead") and _sent_once_already(session, step):
+        steps.finish(step, StepStatus.SKIPPED, now, reason="already sent to this lead once")
+        return
+    hours = action.get("once_per_hours")
+    if hours and _sent_within(session, step, hours, now):
+        reason = f"already sent to this lead within {hours} hours, or on its way"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason)
+        return
+    send_message(
+        session=session,
+        step=step,
+        lead=lead,
+        channel=CHANNEL_OF_ACTION[step.action_type],
+        subject=action.get("subject"),
+        body=action.get("body") or "",
+        now=now,
+        template_id=action.get("template_id"),
+    )
+
+
+def send_email(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+def send_sms(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)

@@ -1,0 +1,185 @@
+"""Every open lead always has a next step: the orphan sweep.
+
+An *orphan* is an open lead with no open task, no pending automated step (an open ledger row
+about the lead) and no active sequence:
+nothing will make anyone look at it again. The sweep gives each orphan, once it has been one for
+the clinic's `orphan_after_hours` (default 24), a follow-up task for its owner, made by an
+automated step that names the sweep (the why-trail shows it), once per orphan spell. The sweep only
+plans the step (a row in the step table and one on the ledger, due at once or when the clinic next
+opens); a worker carries it out, so a run that finds many orphans stays a short transaction. From
+the moment it is planned the lead has a next step again (its pending ledger row).
+
+Flat in table size: a run does not scan the leads. It walks them by primary key, a slice of
+`slice_size` ids per run (each lead checked with index lookups on its tasks, steps and
+enrollments), and carries on from there next run; after the last lead it starts over. A pass over
+N leads takes N / slice_size runs, so a lead is seen at most one pass after it became an orphan.
+The walk's position and the orphans each pass found (the `orphan_leads` metric) are one row,
+locked while a run works, so two beats take turns instead of doubling the work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic
+from app.domains.automation import rules, steps
+from app.domains.automation.models import (
+    AutomationStep,
+    EnrollmentStatus,
+    OrphanSweep,
+    SequenceEnrollment,
+)
+from app.domains.business_hours.rules import within_business_hours
+from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.domains.tasks.escalation import LEAD_ESCALATION
+from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.scheduling import registry
+from app.platform.scheduling.models import OPEN, ScheduledJob
+
+SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail names it
+_STATE = "orphans"
+
+_OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(OPEN_TASK_STATUSES))
+
+
+def _pending_step() -> sa.Exists:
+    """A step is a ledger job that fires later: any open ledger row about the lead (a
+    delayed automation step, events still to process, ...). A scheduled AutomationStep always has
+    one. Not the no-contact escalation (a watchdog that tells the admins, not a follow-up with the
+    lead) nor a derived kind's (its re-scoring, its report counts). Built when asked: the derived
+    kinds are registered by domains imported after this one."""
+    return sa.exists().where(
+        ScheduledJob.subject_type == "lead",
+        ScheduledJob.subject_id == Lead.id,
+        ScheduledJob.status.in_(OPEN),
+        ScheduledJob.kind.notin_([LEAD_ESCALATION, *registry.derived_kinds()]),
+    )
+
+
+_ACTIVE_SEQUENCE = sa.exists().where(
+    SequenceEnrollment.lead_id == Lead.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
+)
+
+
+def no_next_step() -> sa.ColumnElement[bool]:
+    """The definition of an orphan, as a condition on Lead (the sweep and GET /api/leads?next_step=none)."""
+    return sa.and_(
+        Lead.status.in_(OPEN_STATUSES),
+        Lead.deleted_at.is_(None),
+        ~_OPEN_TASK,
+        ~_pending_step(),
+        ~_ACTIVE_SEQUENCE,
+    )
+
+
+# When each had its last next step end: the orphan spell starts at the latest of these.
+_SINCE = (
+    Lead.created_at,
+    sa.select(sa.func.max(LeadTask.updated_at)).where(LeadTask.lead_id == Lead.id).scalar_subquery(),
+    sa.select(sa.func.max(AutomationStep.finished_at))
+    .where(AutomationStep.lead_id == Lead.id)
+    .scalar_subquery(),
+    sa.select(sa.func.max(SequenceEnrollment.ended_at))
+    .where(SequenceEnrollment.lead_id == Lead.id)
+    .scalar_subquery(),
+)
+
+FOLLOW_UP = {
+    "type": "create_task",
+    "title": "Follow up: no next step planned",
+    "task_type": "FOLLOW_UP",
+    "priority": "NORMAL",
+    "description": "This open lead had no open task, no pending automated step and no active sequence.",
+    "assignee": {"kind": "lead_owner"},
+    "notify_owner": True,
+    "sweep": SWEEP_NAME,
+}
+
+
+def conditions(next_step: str | None) -> list:
+    """The lead-list filter `next_step=none`: open leads without a next step."""
+    return [no_next_step()] if next_step == "none" else []
+
+
+def _state(session: Session) -> OrphanSweep:
+    stmt = sa.select(OrphanSweep).where(OrphanSweep.name == _STATE).with_for_update()
+    state = session.scalar(stmt)
+    if state is None:
+        session.add(OrphanSweep(name=_STATE, after_lead_id=0, found_this_pass=0, tasks_made=0))
+        session.flush()
+        state = session.scalar(stmt)
+    return state
+
+
+def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_follow_ups: int = 25) -> dict:
+    """Check the next `slice_size` leads of the walk; plan a follow-up for each due orphan.
+
+    At most `max_follow_ups` a run: a run that reaches it stops its slice at that lead, and the next
+    run carries on from there, so a backlog (a first run on old data) is worked off over several
+    runs instead of one long transaction. Returns what the run did: orphans found, follow-ups
+    planned, whether a pass ended.
+    """
+    state = _state(session)
+    ids = (
+        sa.select(Lead.id).where(Lead.id > state.after_lead_id).order_by(Lead.id).limit(slice_size).subquery()
+    )
+    walked, last_id = session.execute(sa.select(sa.func.count(), sa.func.max(ids.c.id))).one()
+    orphans = (
+        session.execute(
+            sa.select(Lead, *_SINCE)
+            .where(Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), no_next_step())
+            .order_by(Lead.id)
+        ).all()
+        if last_id is not None
+        else []
+    )
+    found = made = 0
+    clinics: dict[int, Clinic] = {}  # held for the run (the identity map only holds weak references)
+    for lead, *ends in orphans:
+        found += 1
+        clinic = clinics.get(lead.clinic_id) or clinics.setdefault(
+            lead.clinic_id, session.get(Clinic, lead.clinic_id)
+        )
+        made += _follow_up(session, clinic, lead, max(t for t in ends if t is not None), now)
+        if made >= max_follow_ups:
+            last_id, walked = lead.id, slice_size  # the rest of the slice waits for the next run
+            break
+    state.found_this_pass += found
+    state.tasks_made += made
+    ended = walked < slice_size
+    if ended:  # the walk reached the end: the pass's count is the metric; start over
+        state.found_last_pass, state.last_pass_at = state.found_this_pass, now
+        state.after_lead_id, state.found_this_pass = 0, 0
+    else:
+        state.after_lead_id = last_id
+    return {"orphans": found, "follow_ups": made, "pass_ended": ended}
+
+
+def _follow_up(session: Session, clinic: Clinic, lead: Lead, since: datetime, now: datetime) -> int:
+    """Plan one follow-up task for an orphan of long enough standing, once per orphan spell (1 if planned)."""
+    if now - since < timedelta(hours=rules.orphan_after_hours(clinic.settings)):
+        return 0
+    step = steps.record(
+        session=session,
+        lead=lead,
+        planned=steps.PlannedStep(
+            action=FOLLOW_UP,
+            run_at=within_business_hours(clinic, now),
+            dedupe_key=f"orphan:lead:{lead.id}:since:{since.isoformat()}",
+            origin={},
+            result={"reason": f"no next step since {since.isoformat()}: found by {SWEEP_NAME}"},
+        ),
+        now=now,
+    )
+    if step is None:
+        return 0  # this spell's follow-up was planned already (its task has since closed the same second)
+    steps.plan(session=session, step=step, now=now)
+    return 1
+
+
+def orphan_leads_metric(*, session: Session) -> int | None:
+    """Orphans the last full pass found (None before the first pass ended)."""
+    return session.scalar(sa.select(OrphanSweep.found_last_pass).where(OrphanSweep.name == _STATE))

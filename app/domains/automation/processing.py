@@ -1,0 +1,255 @@
+"""Processing an event against the clinic's rules.
+
+The events outbox hands each committed event to `process_event` once (the `events.process` ledger
+job). The clinic's active rules for the event's type are evaluated in priority order; a matching
+rule's actions become `AutomationStep` rows, run at once when due (in the same transaction that
+marks the event processed) or put on the ledger for their time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic
+from app.domains.automation import rules, steps
+from app.domains.automation.language.context import build_context
+from app.domains.automation.models import (
+    AutomationRule,
+)
+from app.domains.automation.service import ensure_default_rules
+from app.domains.business_hours.rules import calendar_of, local_time_text, within_business_hours
+from app.domains.intelligence import contact_times
+from app.domains.leads.models import Lead
+from app.platform.db import loaded
+from app.platform.events.models import DomainEvent
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    """A rule as the engine runs it: plain data, compiled once and shared across events."""
+
+    id: int
+    version: int
+    name: str
+    priority: int
+    stop_processing: bool
+    conditions: list
+    actions: list
+    compiled: tuple
+
+
+# (clinic, trigger) -> (stamp, rules). The stamp changes with any create, edit, (de)activation or
+# delete in the clinic (count of live rules, sum of versions, last update), so a cached list is
+# never served after a change: one cheap aggregate per event instead of loading every rule.
+_RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
+
+
+_LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
+_OF_CLINIC = AutomationRule.clinic_id == Clinic.id  # correlated to the clinic of the outer query
+_STAMP = (
+    sa.select(sa.func.count().filter(_LIVE)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.sum(AutomationRule.version)).where(_OF_CLINIC).scalar_subquery(),
+    sa.select(sa.func.max(AutomationRule.updated_at)).where(_OF_CLINIC).scalar_subquery(),
+)
+# The clinic comes with the stamp, and with the lead when processing starts from one: processing
+# needs all three (the lead's fields, business hours, the rule set), and one round trip costs less
+# than three. Built once.
+_CLINIC_AND_STAMP = sa.select(Clinic, *_STAMP).where(Clinic.id == sa.bindparam("clinic_id"))
+# On the tables, not the entities: two objects made from the row (db.loaded) cost less than the
+# ORM's loading of two entities.
+_LEADS, _CLINICS = Lead.__table__, Clinic.__table__
+_LEAD_CLINIC_AND_STAMP = (
+    sa.select(_LEADS, _CLINICS, *_STAMP)
+    .join_from(_LEADS, _CLINICS, _CLINICS.c.id == _LEADS.c.clinic_id)
+    .where(_LEADS.c.id == sa.bindparam("lead_id"))
+)
+_STAMP_AT = len(_LEADS.c) + len(_CLINICS.c)
+# A lead of a clinic whose stamp this transaction already read (a drained batch's other leads).
+_LEAD = sa.select(_LEADS).where(_LEADS.c.id == sa.bindparam("lead_id"))
+
+
+def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
+    # Held for the transaction (the identity map is weak): the actions read the clinic again.
+    session.cache.setdefault("automation.clinics", {})[clinic.id] = clinic
+    session.cache.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
+    return stamp
+
+
+def _rules_stamp(session: Session, clinic_id: int) -> tuple:
+    row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
+    return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
+
+
+def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
+    """The clinic's active rules for a trigger, in evaluation order.
+
+    The stamp is read once per transaction: the events of one processing job share it.
+    """
+    stamps = session.cache.setdefault("automation.rule_stamps", {})
+    stamp = stamps.get(clinic_id)
+    if stamp is None:
+        stamp = stamps[clinic_id] = _rules_stamp(session, clinic_id)
+    cached = _RULE_CACHE.get((clinic_id, trigger))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rows = session.scalars(
+        sa.select(AutomationRule)
+        .where(
+            AutomationRule.clinic_id == clinic_id,
+            AutomationRule.trigger == trigger,
+            AutomationRule.active.is_(True),
+            AutomationRule.deleted_at.is_(None),
+        )
+        .order_by(AutomationRule.priority, AutomationRule.id)
+    )
+    compiled = [_compile(rule) for rule in rows]
+    _RULE_CACHE[(clinic_id, trigger)] = (stamp, compiled)
+    return compiled
+
+
+def _compile(rule: AutomationRule) -> ActiveRule:
+    return ActiveRule(
+        id=rule.id,
+        version=rule.version,
+        name=rule.name,
+        priority=rule.priority,
+        stop_processing=rule.stop_processing,
+        conditions=list(rule.conditions),
+        actions=list(rule.actions),
+        compiled=rules.compile_conditions(rule.conditions),
+    )
+
+
+def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
+    lead_id = lead_id_of(event)
+    if not lead_id:
+        return None
+    # Held for the transaction: the session's identity map is weak, and the events of one
+    # transaction (created, assigned, logged) are mostly about the same lead.
+    held = session.cache.setdefault("automation.leads", {})
+    if lead_id not in held:
+        held[lead_id] = _load_lead(session, lead_id)
+    return held[lead_id]
+
+
+def _load_lead(session: Session, lead_id: int) -> Lead | None:
+    """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
+    if session.cache.get("automation.rule_stamps"):
+        # The stamp is read (active_rules reads another clinic's): the lead alone, as the ORM
+        # would load it but without its per-query compile and cache key.
+        row = session.connection().execute(_LEAD, {"lead_id": lead_id}).first()
+        return None if row is None else loaded(session, Lead, row)
+    row = session.connection().execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
+    if row is None:
+        return None
+    _hold_clinic_and_stamp(session, loaded(session, Clinic, row), tuple(row[_STAMP_AT:]))
+    return loaded(session, Lead, row)
+
+
+def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
+    """Evaluate the clinic's active rules for this event, in priority order; returns how many matched."""
+    if (event.payload or {}).get("automation") is False:
+        return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
+    lead = _lead_of(session, event)
+    if lead is None or lead.deleted_at is not None:
+        return 0
+    ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now)
+    matches = matching_rules(session=session, event=event, lead=lead)
+    for rule, evaluation in matches:
+        _fire(session, rule, event, lead, evaluation, now)
+    return len(matches)
+
+
+def matching_rules(
+    *, session: Session, event: DomainEvent, lead: Lead
+) -> list[tuple[AutomationRule, rules.Evaluation]]:
+    """The active rules this event fires, in priority order, up to the first that stops processing."""
+    context = build_context(
+        session=session, lead=lead, event_type=event.type, payload=event.payload or {}, at=event.occurred_at
+    )
+    matches = []
+    for rule in active_rules(session=session, clinic_id=event.clinic_id, trigger=event.type):
+        if rules.matches(rule.compiled, context):
+            matches.append((rule, rules.evaluate(rule.conditions, context)))  # the trail, for the match
+            if rule.stop_processing:
+                break
+    return matches
+
+
+def plan_actions(
+    *,
+    clinic: Clinic,
+    rule: AutomationRule | ActiveRule,
+    start: datetime,
+    call_time: Callable[[datetime], datetime] | None = None,
+) -> list[tuple[dict, datetime]]:
+    """Each action with the time it takes effect (a task's due time, a message's send time).
+
+    A call task falls inside business hours; a notification after a task may quote its due time.
+    """
+    calendar = calendar_of(clinic)
+    planned, task_due = [], None
+    for action in rule.actions:
+        at = rules.after_delay(start, rules.delay_of(action), calendar)
+        if action["type"] == "create_task" and action.get("task_type", "CALL") == "CALL":
+            at = within_business_hours(clinic, at)
+            # The clinic may have calls wait for the best-answered hour (app/domains/intelligence).
+            at = call_time(at) if call_time is not None else at
+        if action["type"] == "create_task" and task_due is None:
+            task_due = at
+        if action["type"] == "notify" and task_due is not None:
+            action = {**action, "merge": {"task_due_at": local_time_text(clinic, task_due)}}
+        planned.append((action, at))
+    return planned
+
+
+def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
+    clinic = session.get(Clinic, lead.clinic_id)
+    origin = {
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "event_id": event.id,
+        "event_type": event.type,
+    }
+    planned = plan_actions(
+        clinic=clinic,
+        rule=rule,
+        start=event.occurred_at,
+        call_time=lambda earliest: contact_times.best_call_time(
+            session=session, clinic=clinic, lead=lead, earliest=earliest
+        ),
+    )
+    reserved = steps.reserve_ids(session=session, count=len(planned))
+    for index, (action, at) in enumerate(planned):
+        scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
+        if action.get("deferred"):  # re-checked against the lead as it was at the event
+            action = {**action, "event_at": event.occurred_at.isoformat()}
+        step = steps.record(
+            session=session,
+            lead=lead,
+            planned=steps.PlannedStep(
+                action=action,
+                # A task exists from now on (due later); other actions happen at their time.
+                run_at=at,
+                dedupe_key=f"rule:{rule.id}:{scope}:action:{index}",
+                origin=origin,
+                conditions=evaluation.conditions,
+            ),
+            now=now,
+            unique_by_construction=not action.get("once_per_lead"),
+            reserved_id=reserved[index] if reserved else None,
+        )
+        if step is None:
+            continue  # already done for this lead (once_per_lead) or this event (a retried job)
+        # A task exists from now on (due later), unless deferred: then the step makes it at its time.
+        at_once = action["type"] == "create_task" and not action.get("deferred")
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
+
+
+def lead_id_of(event: DomainEvent) -> int | None:
+    return event.subject_id if event.subject_type == "lead" else (event.payload or {}).get("lead_id")

@@ -1,0 +1,318 @@
+"""The rule language: triggers, fields, operators, actions, evaluation and delays. Pure logic: no
+I/O, no clock.
+
+A rule is plain data (JSON in the database, in the API and in the defaults), checked once when it
+is saved (`language/validation.py`), so a worker never meets a rule it cannot run. Evaluating a rule
+against an event reads a context: a mapping of field names to values, where a computed field (e.g.
+`failed_attempts_in_a_row`, a query) is only resolved if a condition asks for it. The texts an
+action sends are merge-field templates (app/domains/lead_messages/merge_fields.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.domains.activities import rules as activity_rules
+from app.domains.business_hours.rules import (
+    BusinessCalendar,
+    NeverOpen,
+    add_business_days,
+    add_business_minutes,
+    local_steps_later,
+)
+from app.domains.leads.models import LostReason
+from app.domains.tasks.models import LeadTaskType
+
+# --- triggers -------------------------------------------------------------------------------------
+
+TRIGGERS = (
+    "lead.created",
+    "lead.updated",
+    "lead.stage_changed",
+    "lead.assigned",
+    "lead.converted",
+    "lead.lost",
+    "lead.stale",
+    "activity.logged",
+    "task.overdue",
+    "lead.score_changed",  # app/domains/intelligence: the lead's conversion score moved (by 0.05 or more)
+)
+
+# --- fields ---------------------------------------------------------------------------------------
+
+LEAD_FIELDS = (
+    "status",
+    "pipeline_stage",
+    "source_id",
+    "source_category",
+    "source_campaign",
+    "assigned_to_id",
+    "preferred_contact",
+    "treatment_interest",
+    "email",
+    "phone",
+    "city",
+    "state",
+    "postal_code",
+    "insurance_carrier",
+    "patient_relationship",
+    "suggested_action",
+    "hesitation_reason",  # cost, timing, second_opinion, approval, financing, other
+    "do_not_contact",
+    "email_opt_out",
+    "sms_opt_out",
+    "score",  # P(conversion within 90 days), 0-1 (app/domains/intelligence); null until scored
+)
+EVENT_FIELDS = (
+    "type",
+    "previous_stage",
+    "new_stage",
+    "stage",
+    "kind",
+    "outcome",
+    "direction",
+    "activity_type",
+    "source_category",
+    "channel",
+    "reason",
+    "from_user_id",
+    "to_user_id",
+    "changed",
+    "days_in_stage",
+    "system",
+    "contact",  # activity.logged: a two-way exchange (app/domains/activities/rules.py)
+    "attempt",  # activity.logged: an outbound call, email or SMS with no answer
+    "score",
+    "previous_score",
+)
+COMPUTED_FIELDS = (
+    "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
+    "days_in_stage",  # whole days since the lead entered its current stage
+    "hours_since_created",
+    "stage_task_template_id",  # the task template of the lead's current stage, if any
+    # an inbound email/SMS: positive, neutral, negative or unknown (app/domains/intelligence)
+    "reply_sentiment",
+)
+FIELDS = (
+    *(f"lead.{name}" for name in LEAD_FIELDS),
+    *(f"event.{name}" for name in EVENT_FIELDS),
+    *COMPUTED_FIELDS,
+)
+# The call outcomes of an attempt, as a rule's condition lists them (activities/rules.py decides).
+FAILED_OUTCOMES = tuple(sorted(str(o) for o in activity_rules.FAILED_OUTCOMES))
+
+# --- operators ------------------------------------------------------------------------------------
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _equals(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual.casefold() == expected.casefold()
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected  # a flag is not the number 1
+    number, wanted = _as_number(actual), _as_number(expected)
+    if number is not None and wanted is not None:
+        return number == wanted
+    return actual == expected
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str):
+        return isinstance(expected, str) and expected.casefold() in actual.casefold()
+    if isinstance(actual, list | tuple):
+        return any(_equals(item, expected) for item in actual)
+    return False
+
+
+def _compare(actual: Any, expected: Any, sign: int) -> bool:
+    number, wanted = _as_number(actual), _as_number(expected)
+    if number is None or wanted is None:
+        return False  # a missing or non-numeric value is neither greater nor less
+    return (number - wanted) * sign > 0
+
+
+def _in(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, list | tuple):
+        return any(_in(item, expected) for item in actual)  # a list field matches on any member
+    return any(_equals(actual, option) for option in expected)
+
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": _equals,
+    "not_equals": lambda actual, expected: not _equals(actual, expected),
+    "contains": _contains,
+    "greater_than": lambda actual, expected: _compare(actual, expected, 1),
+    "less_than": lambda actual, expected: _compare(actual, expected, -1),
+    "in": _in,
+    "not_in": lambda actual, expected: not _in(actual, expected),
+    "exists": lambda actual, expected: _present(actual) == (expected is not False),
+    # changed_to is `equals` on a field the event changed; see `check`.
+    "changed_to": _equals,
+}
+LIST_OPERATORS = ("in", "not_in")
+
+# --- actions --------------------------------------------------------------------------------------
+
+ACTION_TYPES = (
+    "create_task",
+    "send_email",
+    "send_sms",
+    "notify",
+    "assign",
+    "enroll_sequence",
+    "suggest",
+    "update_stage",
+)
+DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
+ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
+# The spec's LeadTaskType, the one vocabulary of tasks: a rule cannot make a task the API would refuse.
+TASK_TYPES = tuple(t.value for t in LeadTaskType)
+PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
+SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
+LOST_REASONS = tuple(reason.value for reason in LostReason)
+ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
+MESSAGE_ACTIONS = ("send_email", "send_sms")
+# A year of minutes (or of days for a `days` unit: still far inside datetime's range); and the users
+# one notify action may name. Bounds checked when a rule is saved, so a worker never meets a bigger one.
+MAX_DELAY_AMOUNT = 525_600
+MAX_RECIPIENTS = 100
+# `once_per_hours` of a message action: at most one such message to a lead per window, up to a year.
+MAX_ONCE_PER_HOURS = 8_760
+# What a deferred task re-checks when it fires: stages it must still be in, same stay, no contact.
+RECHECKS = ("stages", "same_stay", "no_contact_since_event")
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+class Context(Mapping):
+    """Field values for one event: plain values, and computed ones resolved once, on first use."""
+
+    def __init__(self, values: dict, computed: dict[str, Callable[[], Any]] | None = None, changed=()):
+        self._values = values
+        self._computed = computed or {}
+        self.changed = frozenset(changed)  # the fields this event changed (for changed_to)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values and name in self._computed:
+            self._values[name] = self._computed[name]()
+        return self._values.get(name)
+
+    def __iter__(self):
+        return iter({*self._values, *self._computed})
+
+    def __len__(self) -> int:
+        return len({*self._values, *self._computed})
+
+
+def check(condition: dict, context: Context) -> tuple[bool, Any]:
+    """One condition: whether it holds, and the value it saw."""
+    name, operator = condition["field"], condition["operator"]
+    seen = context[name]
+    holds = OPERATORS[operator](seen, condition.get("value"))
+    if operator == "changed_to":
+        holds = holds and name in context.changed
+    return holds, seen
+
+
+@dataclass
+class Evaluation:
+    matched: bool
+    conditions: list[dict] = field(default_factory=list)  # each with the value seen and its result
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A condition ready to run: the operator resolved once, not per event."""
+
+    field: str
+    test: Callable[[Any, Any], bool]
+    expected: Any
+    needs_change: bool
+
+
+def compile_conditions(conditions: list[dict]) -> tuple[Compiled, ...]:
+    return tuple(
+        Compiled(c["field"], OPERATORS[c["operator"]], c.get("value"), c["operator"] == "changed_to")
+        for c in conditions
+    )
+
+
+def matches(compiled: tuple[Compiled, ...], context: Context) -> bool:
+    """The hot path: do all conditions hold? (No trail; `evaluate` writes it for the rules that match.)"""
+    for condition in compiled:
+        if not condition.test(context[condition.field], condition.expected):
+            return False
+        if condition.needs_change and condition.field not in context.changed:
+            return False
+    return True
+
+
+def evaluate(conditions: list[dict], context: Context, *, exhaustive: bool = False) -> Evaluation:
+    """All conditions must hold. Stops at the first that fails unless `exhaustive` (the test endpoint)."""
+    trail, matched = [], True
+    for condition in conditions:
+        holds, seen = check(condition, context)
+        trail.append({**condition, "seen": _jsonable(seen), "result": holds})
+        if not holds:
+            matched = False
+            if not exhaustive:
+                break
+    return Evaluation(matched=matched, conditions=trail)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, frozenset | set | tuple):
+        return sorted(value)
+    return value
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+
+DEFAULT_ORPHAN_AFTER_HOURS = 24.0
+
+
+def orphan_after_hours(settings: dict | None) -> float:
+    """Hours an open lead may have no next step before the orphan sweep gives it a follow-up task."""
+    value = (settings or {}).get("orphan_after_hours")
+    return float(DEFAULT_ORPHAN_AFTER_HOURS if value is None else value)
+
+
+def delay_of(action: dict) -> dict:
+    return action.get("delay") or {"amount": 0, "unit": "minutes"}
+
+
+def after_delay(start: datetime, delay: dict, calendar: BusinessCalendar | None) -> datetime:
+    """When a step falls: plain units add wall time; business units count the clinic's open time."""
+    amount, unit = delay["amount"], delay["unit"]
+    if unit == "days" and calendar is not None:
+        # Local calendar days: "7 days later" at 09:00 stays 09:00 across a clock change.
+        return local_steps_later(calendar.timezone, start, "days", amount)
+    plain = {"minutes": 1, "hours": 60, "days": 1440}
+    if unit in plain:
+        return start + timedelta(minutes=amount * plain[unit])
+    if calendar is None:
+        return after_delay(start, {"amount": amount, "unit": unit.removeprefix("business_")}, None)
+    try:
+        if unit == "business_days":
+            return add_business_days(calendar, start, int(amount)) if amount else start
+        return add_business_minutes(calendar, start, amount * (60 if unit == "business_hours" else 1))
+    except NeverOpen:  # a clinic with no hours at all: plain time is the best reading
+        return after_delay(start, {"amount": amount, "unit": unit.removeprefix("business_")}, None)

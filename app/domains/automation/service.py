@@ -1,0 +1,230 @@
+"""Automation use cases for a clinic's rules: the default rules, create, edit, delete and versions.
+
+Processing an event against the rules is processing.py (with the context a rule reads in
+language/context.py); trying and simulating a rule, simulation.py; a lead's why-trail, why_trail.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic
+from app.domains.automation import rules, steps
+from app.domains.automation.defaults import DEFAULT_RULES
+from app.domains.automation.language import validation as rule_validation
+from app.domains.automation.models import (
+    AutomationRule,
+    AutomationRuleVersion,
+    AutomationStep,
+    StepStatus,
+)
+from app.domains.lead_messages import templates as message_templates
+from app.platform.audit import service as audit
+from app.platform.errors import NotFound, ValidationFailed
+from app.platform.roles import Actor
+from app.platform.scheduling import service as scheduling
+
+RULE_FIELDS = (
+    "name",
+    "description",
+    "trigger",
+    "conditions",
+    "actions",
+    "priority",
+    "stop_processing",
+    "active",
+)
+SYSTEM_ACTOR = "system"
+
+# --- default rules --------------------------------------------------------------------------------
+
+_SEEDED: set[int] = set()  # clinics whose defaults this process has already made sure of
+
+
+def seed_default_rules(*, session: Session, clinic: Clinic, now: datetime) -> None:
+    _add_missing_defaults(session, clinic.id, now)
+
+
+def ensure_default_rules(*, session: Session, clinic_id: int, now: datetime) -> None:
+    """Give a clinic made before the rules existed its defaults (checked once per process)."""
+    if clinic_id not in _SEEDED:
+        _add_missing_defaults(session, clinic_id, now)
+
+
+def _add_missing_defaults(session: Session, clinic_id: int, now: datetime) -> None:
+    """Add the default rules a clinic lacks (once per default: a deleted one stays deleted)."""
+    have = set(
+        session.scalars(
+            sa.select(AutomationRule.default_key).where(
+                AutomationRule.clinic_id == clinic_id, AutomationRule.default_key.is_not(None)
+            )
+        )
+    )
+    for definition in DEFAULT_RULES:
+        if definition["default_key"] not in have:
+            _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
+    session.flush()
+    # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
+    session.after_commit(lambda: _SEEDED.add(clinic_id))
+
+
+# --- rules: CRUD and versions ---------------------------------------------------------------------
+
+
+def _definition(rule: AutomationRule) -> dict:
+    return {name: getattr(rule, name) for name in RULE_FIELDS}
+
+
+def _insert_rule(
+    session: Session, clinic_id: int, data: dict, actor_ref: str, now: datetime
+) -> AutomationRule:
+    rule = AutomationRule(
+        clinic_id=clinic_id,
+        name=data["name"],
+        description=data.get("description"),
+        trigger=data["trigger"],
+        conditions=data.get("conditions") or [],
+        actions=data["actions"],
+        priority=data.get("priority", 100),
+        stop_processing=data.get("stop_processing", False),
+        active=data.get("active", True),
+        default_key=data.get("default_key"),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        created_by=actor_ref,
+        updated_by=actor_ref,
+    )
+    session.add(rule)
+    session.flush()
+    _save_version(session, rule, actor_ref, now)
+    return rule
+
+
+def _save_version(session: Session, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
+    session.cache.pop("automation.rule_stamps", None)  # this transaction changed the rule set
+    session.add(
+        AutomationRuleVersion(
+            rule_id=rule.id,
+            version=rule.version,
+            definition=_definition(rule),
+            created_at=now,
+            created_by=actor_ref,
+        )
+    )
+
+
+def validate_rule(data: dict) -> None:
+    """422 naming the first wrong part: an unknown trigger, field, operator or action type."""
+    errors: dict = {}
+    if "trigger" in data and data["trigger"] not in rules.TRIGGERS:
+        errors["trigger"] = [f"unknown trigger {data['trigger']!r}; known: {', '.join(rules.TRIGGERS)}"]
+    if "conditions" in data and (problems := rule_validation.validate_conditions(data["conditions"])):
+        errors["conditions"] = problems
+    if "actions" in data and (problems := rule_validation.validate_actions(data["actions"])):
+        errors["actions"] = problems
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def list_rules(
+    *, session: Session, clinic_id: int, now: datetime, active_only: bool = False
+) -> list[AutomationRule]:
+    ensure_default_rules(session=session, clinic_id=clinic_id, now=now)
+    stmt = sa.select(AutomationRule).where(
+        AutomationRule.clinic_id == clinic_id, AutomationRule.deleted_at.is_(None)
+    )
+    if active_only:
+        stmt = stmt.where(AutomationRule.active.is_(True))
+    return list(session.scalars(stmt.order_by(AutomationRule.priority, AutomationRule.id)))
+
+
+def get_rule(*, session: Session, clinic_id: int, rule_id: int, for_update: bool = False) -> AutomationRule:
+    stmt = sa.select(AutomationRule).where(
+        AutomationRule.id == rule_id,
+        AutomationRule.clinic_id == clinic_id,
+        AutomationRule.deleted_at.is_(None),
+    )
+    rule = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if rule is None:
+        raise NotFound(f"rule {rule_id} not found")
+    return rule
+
+
+def _check_message_templates(session: Session, clinic_id: int, actions: list[dict]) -> None:
+    """422 naming the action whose message template is missing or of the other channel."""
+    for index, action in enumerate(actions):
+        if action.get("type") in rules.MESSAGE_ACTIONS and "template_id" in action:
+            channel = "email" if action["type"] == "send_email" else "sms"
+            try:
+                message_templates.template_for(
+                    session=session, clinic_id=clinic_id, template_id=action["template_id"], channel=channel
+                )
+            except ValidationFailed as wrong:
+                raise ValidationFailed({"actions": {str(index): wrong.errors["json"]}}) from None
+
+
+def create_rule(*, session: Session, actor: Actor, data: dict, now: datetime) -> AutomationRule:
+    validate_rule(data)
+    _check_message_templates(session, actor.clinic_id, data.get("actions") or [])
+    rule = _insert_rule(session, actor.clinic_id, data, actor.ref, now)
+    _audit(session, actor, "automation_rule.created", rule, None, _definition(rule), now)
+    return rule
+
+
+def update_rule(
+    *, session: Session, actor: Actor, rule_id: int, changes: dict, now: datetime
+) -> AutomationRule:
+    """Edit a rule: a new version. Steps the old version scheduled keep running as that version."""
+    validate_rule(changes)
+    _check_message_templates(session, actor.clinic_id, changes.get("actions") or [])
+    rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id, for_update=True)
+    before = _definition(rule)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    if _definition(rule) == before:
+        return rule  # nothing changed: no new version
+    rule.version += 1
+    rule.updated_at, rule.updated_by = now, actor.ref
+    _save_version(session, rule, actor.ref, now)
+    _audit(session, actor, "automation_rule.updated", rule, *audit.changes(before, _definition(rule)), now)
+    return rule
+
+
+def delete_rule(*, session: Session, actor: Actor, rule_id: int, now: datetime) -> None:
+    """Soft delete: the rule stops firing and its pending steps are cancelled; its history stays."""
+    rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id, for_update=True)
+    rule.deleted_at, rule.active, rule.updated_at, rule.updated_by = now, False, now, actor.ref
+    pending = session.scalars(
+        sa.select(AutomationStep).where(
+            AutomationStep.rule_id == rule.id, AutomationStep.status == StepStatus.SCHEDULED
+        )
+    )
+    for step in pending:
+        steps.finish(step, StepStatus.CANCELLED, now, reason=f"rule {rule.id} was deleted")
+        if step.job_id is not None:
+            scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
+    _audit(session, actor, "automation_rule.deleted", rule, _definition(rule), None, now)
+
+
+def rule_versions(*, session: Session, clinic_id: int, rule_id: int) -> list[AutomationRuleVersion]:
+    get_rule(session=session, clinic_id=clinic_id, rule_id=rule_id)
+    stmt = sa.select(AutomationRuleVersion).where(AutomationRuleVersion.rule_id == rule_id)
+    return list(session.scalars(stmt.order_by(AutomationRuleVersion.version.desc())))
+
+
+def _audit(session, actor: Actor, action: str, rule: AutomationRule, before, after, now) -> None:
+    audit.record(
+        session=session,
+        clinic_id=rule.clinic_id,
+        actor=actor.ref,
+        action=action,
+        subject_type="automation_rule",
+        subject_id=rule.id,
+        before=before,
+        after=after,
+        at=now,
+    )

@@ -1,0 +1,246 @@
+"""Inbound SMS and email from a provider webhook: matched to an open lead, logged, STOP honoured.
+
+The webhook is signed like the web form (same headers, window and replay refusal). A message is
+recorded once per provider message id as an INBOUND activity on the lead it came from; that
+activity's `activity.logged` event then stops the lead's outreach (app/domains/sequences/stops.py). An SMS of
+STOP
+(or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the number
+out of SMS: every lead of the clinic with it, closed ones included. A message from nobody we know
+is answered 200 and not stored: a provider must not retry it forever, and we keep no text from
+strangers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from email.utils import parseaddr
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityDirection, ActivityType
+from app.domains.auth.models import Clinic
+from app.domains.intake.inbound.models import InboundMessage, ProviderDelivery
+from app.domains.leads import rules as lead_rules
+from app.domains.leads import service as leads
+from app.domains.leads.models import OPEN_STATUSES, Lead
+
+SMS, EMAIL = "sms", "email"
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+ACTOR = "inbound_webhook"  # not "system": an inbound message is the lead's own contact
+
+
+@dataclass
+class InboundAnswer:
+    matched: bool
+    lead_id: int | None = None
+    activity_id: int | None = None
+    opted_out: bool = False
+
+    @classmethod
+    def of(cls, row: InboundMessage) -> InboundAnswer:
+        return cls(matched=True, lead_id=row.lead_id, activity_id=row.activity_id, opted_out=row.opted_out)
+
+    def as_dict(self) -> dict:
+        """The webhook's answer: an unmatched message says only that."""
+        if not self.matched:
+            return {"matched": False}
+        return asdict(self)
+
+
+def is_stop(body: str) -> bool:
+    """An SMS that opts out: one of the stop words alone (any case, surrounding blanks and dots ignored)."""
+    return body.strip().strip(".!").strip().upper() in STOP_WORDS
+
+
+def sender_key(*, channel: str, sender: str, region: str) -> str | None:
+    """What a lead is looked up by: the E.164 phone, or the lower-cased address; None if unusable."""
+    if channel == SMS:
+        try:
+            return lead_rules.normalize_phone(sender, region)
+        except lead_rules.InvalidPhone:
+            return None  # a short code or alphanumeric sender: nobody we can match
+    address = parseaddr(sender)[1]
+    return lead_rules.normalize_email(address) if "@" in address else None
+
+
+def match_lead(*, session: Session, clinic: Clinic, channel: str, sender: str) -> Lead | None:
+    """The clinic's open lead the message came from (the most recently changed one if several)."""
+    key = sender_key(channel=channel, sender=sender, region=clinic.default_phone_region)
+    if key is None:
+        return None
+    by = sa.or_(Lead.phone == key, Lead.phone_alt == key) if channel == SMS else Lead.email == key
+    return session.scalar(
+        sa.select(Lead)
+        .where(
+            Lead.clinic_id == clinic.id,
+            Lead.deleted_at.is_(None),
+            Lead.status.in_([s.value for s in OPEN_STATUSES]),
+            by,
+        )
+        .order_by(Lead.updated_at.desc(), Lead.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+
+
+def find_seen(session: Session, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
+    return session.scalar(
+        sa.select(InboundMessage).where(
+            InboundMessage.clinic_id == clinic_id,
+            InboundMessage.channel == channel,
+            InboundMessage.message_id == message_id,
+        )
+    )
+
+
+def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -> InboundAnswer:
+    """Record a verified inbound message on its lead, once per message id; unmatched → nothing stored."""
+    channel, message_id = message["channel"], message["message_id"]
+    seen = find_seen(session, clinic_id, channel, message_id)
+    if seen is not None:
+        return InboundAnswer.of(seen)
+    clinic = session.get(Clinic, clinic_id)
+    lead = match_lead(session=session, clinic=clinic, channel=channel, sender=message["from"])
+    if lead is None:
+        return InboundAnswer(matched=False)
+    received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
+    row, _ = record_once(
+        session,
+        clinic_id,
+        channel,
+        message_id,
+        lambda: record_reply(session, lead, message, received_at, now),
+    )
+    return InboundAnswer.of(row)
+
+
+def first_delivery(session: Session, *, provider: str, delivery_id: str, now: datetime) -> bool:
+    """True the first time a provider's delivery id is seen, remembering it (in this transaction);
+    False for a replay or a retry of one already acted on. Its twin in another web process waits on
+    the unique key until this transaction ends, and loses then."""
+    try:
+        with session.begin_nested():
+            session.add(ProviderDelivery(provider=provider, delivery_id=delivery_id, received_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def record_once(
+    session: Session, clinic_id: int, channel: str, message_id: str, write: Callable[[], InboundMessage]
+) -> tuple[InboundMessage, bool]:
+    """`write()` the message's row (and what it records) unless a concurrent twin of this delivery
+    already did: (the row, whether this call wrote it)."""
+    try:
+        with session.begin_nested():  # the twin loses on the unique key, not the whole transaction
+            return write(), True
+    except IntegrityError:
+        seen = find_seen(session, clinic_id, channel, message_id)
+        if seen is None:
+            raise
+        return seen, False
+
+
+def store(
+    session: Session,
+    *,
+    lead: Lead,
+    channel: str,
+    message_id: str,
+    activity_id: int,
+    received_at: datetime,
+    now: datetime,
+    opted_out: bool = False,
+) -> InboundMessage:
+    """The stored inbound message, call or reply: the one builder of an InboundMessage row."""
+    row = InboundMessage(
+        clinic_id=lead.clinic_id,
+        channel=channel,
+        message_id=message_id,
+        lead_id=lead.id,
+        activity_id=activity_id,
+        opted_out=opted_out,
+        received_at=received_at,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_reply(
+    session: Session, lead: Lead, message: dict, received_at: datetime, now: datetime
+) -> InboundMessage:
+    channel = message["channel"]
+    stop = channel == SMS and is_stop(message["body"])
+    if stop:
+        # Before the activity: the opt-out's event is processed first, so the enrollments end
+        # as "opted_out" rather than "replied".
+        # The number, not the one lead: a sibling or duplicate lead with it (closed ones included)
+        # would otherwise keep being texted.
+        clinic = session.get(Clinic, lead.clinic_id)
+        for each in dict.fromkeys([lead, *leads_with_number(session, clinic, message["from"])]):
+            set_sms_opt_out(session=session, lead=each, opted_out=True, now=now)
+    activity = activities.record(
+        session=session,
+        lead=lead,
+        facts=activities.ActivityFacts(
+            type=ActivityType.SMS if channel == SMS else ActivityType.EMAIL,
+            at=received_at,
+            recorded_at=now,
+            actor_ref=ACTOR,
+            direction=ActivityDirection.INBOUND,
+            notes=message["body"],
+            details={"message_id": message["message_id"], "channel": channel, "stop": stop},
+        ),
+    )
+    return store(
+        session,
+        lead=lead,
+        channel=channel,
+        message_id=message["message_id"],
+        activity_id=activity.id,
+        received_at=received_at,
+        now=now,
+        opted_out=stop,
+    )
+
+
+def leads_with_number(session: Session, clinic: Clinic, sender: str) -> list[Lead]:
+    """Every lead of the clinic with this phone (main or alternate), whatever its status."""
+    key = sender_key(channel=SMS, sender=sender, region=clinic.default_phone_region)
+    if key is None:
+        return []
+    return list(
+        session.scalars(
+            sa.select(Lead)
+            .where(
+                Lead.clinic_id == clinic.id,
+                Lead.deleted_at.is_(None),
+                sa.or_(Lead.phone == key, Lead.phone_alt == key),
+            )
+            .order_by(Lead.id)
+            .with_for_update()
+        )
+    )
+
+
+def set_sms_opt_out(*, session: Session, lead: Lead, opted_out: bool, now: datetime) -> None:
+    """Audited, with a lead.updated event (an opt-out ends the lead's sequences)."""
+    if bool(lead.sms_opt_out) == opted_out:
+        return
+    lead.sms_opt_out = opted_out
+    leads.record_update(
+        session=session,
+        lead=lead,
+        old={"sms_opt_out": not opted_out},
+        new={"sms_opt_out": opted_out},
+        actor_ref=ACTOR,
+        now=now,
+    )

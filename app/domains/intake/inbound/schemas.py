@@ -1,0 +1,73 @@
+"""Request and response schemas of the signed inbound-message and caller-ID webhooks."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, post_load, validate
+
+from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime
+
+
+class InboundIn(RequestSchema):
+    """An inbound SMS or email, as the provider adapter posts it (signed like the web form)."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
+    from_ = fields.String(
+        data_key="from",
+        required=True,
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "the sender's phone number (any format) or email address"},
+    )
+    body = fields.String(required=True, validate=validate.Length(max=20_000))
+    message_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the provider's id"}
+    )
+    received_at = UTCDateTime(metadata={"description": "when the provider received it (default: now)"})
+
+    @post_load
+    def name_sender(self, data, **kwargs):
+        data["from"] = data.pop("from_")  # `from` is the wire name; Python reserves it
+        return data
+
+
+class CallIn(RequestSchema):
+    """An inbound call, as the phone system's caller-ID adapter posts it (signed like the web form)."""
+
+    call_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the system's id"}
+    )
+    from_ = fields.String(
+        data_key="from",
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the caller's number (any format)"},
+    )
+    caller_name = fields.String(
+        allow_none=True, validate=validate.Length(max=200), metadata={"description": "caller-ID name, if any"}
+    )
+    started_at = UTCDateTime(metadata={"description": "when the call started (default: now)"})
+    duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=86400))
+    answered = StrictBoolean(
+        allow_none=True,
+        metadata={
+            "description": "false: nobody at the clinic picked up (so is a 0-second call): a missed "
+            "call makes a callback task due at once and is not a contact"
+        },
+    )
+
+    @post_load
+    def name_caller(self, data, **kwargs):
+        data["from"] = data.pop("from_")
+        return data
+
+
+class CallOut(Schema):
+    lead_id = fields.Integer()
+    activity_id = fields.Integer()
+    created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
+
+
+class InboundOut(Schema):
+    matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
+    lead_id = fields.Integer(allow_none=True)
+    activity_id = fields.Integer(allow_none=True)
+    opted_out = fields.Boolean(metadata={"description": "the message was an SMS STOP"})

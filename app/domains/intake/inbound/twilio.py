@@ -1,0 +1,102 @@
+"""Inbound SMS as Twilio posts it: form-encoded, signed with X-Twilio-Signature, answered with TwiML.
+
+The clinic is the one whose own Messaging Service (MessagingServiceSid) or number (`To`) the text
+was sent to; the lead is matched by `From` within it. A text to the shared SMS_FROM belongs to every
+clinic without its own sender: its STOP and START apply to the phone in each. Each MessageSid acts
+once, remembered in the database before any keyword acts, so a replayed START cannot undo a STOP.
+The carriers' keywords act on the number, not on one lead: STOP (and its synonyms) opts out every
+lead of the clinic with that number, closed ones included, since a sibling or duplicate lead would
+otherwise keep being texted; START/UNSTOP opt them back in; HELP is answered with the clinic's help
+text. Any other text is a reply, recorded like every inbound message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.domains.auth import service as clinics
+from app.domains.auth.models import Clinic
+from app.domains.intake.inbound import messages as inbound
+
+START_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+MAX_BODY = 20_000
+PROVIDER = "twilio_sms"  # what a MessageSid is remembered under (inbound.first_delivery)
+SHARED_HELP = "Reply STOP to stop these texts, START to receive them again."
+
+
+def keyword(body: str) -> str:
+    return body.strip().strip(".!").strip().upper()
+
+
+def help_text(clinic: Clinic) -> str:
+    """The clinic's answer to HELP: its own text, else its name and how to stop."""
+    custom = (clinic.settings or {}).get("sms_help_text")
+    return custom or f"{clinic.name}: reply STOP to stop texts. Call the clinic for help."
+
+
+def twiml(text: str | None = None) -> str:
+    """Twilio's answer: empty (nothing sent back) or one message."""
+    answer = MessagingResponse()
+    if text:
+        answer.message(text)
+    return str(answer)
+
+
+def receive_sms(*, session: Session, form: dict, settings, now: datetime) -> str:
+    """Handle one verified Twilio inbound SMS; the TwiML to answer with. `settings`: the app's
+    (SMS_FROM, the shared sender)."""
+    to, sender = (form.get("To") or "").strip(), (form.get("From") or "").strip()
+    body, sid = (form.get("Body") or "")[:MAX_BODY], (form.get("MessageSid") or "").strip()[:128]
+    clinic = addressed_clinic(session, form, to)
+    shared = clinic is None and bool(to) and to == settings.sms_from
+    if (clinic is None and not shared) or not sender or not sid:
+        return twiml()  # not a number of ours: answered so Twilio stops retrying; nothing stored
+    # Before any keyword acts: a replayed START must not undo the STOP that came after it.
+    if not inbound.first_delivery(session, provider=PROVIDER, delivery_id=sid, now=now):
+        return twiml()
+    if shared:
+        return _to_shared_sender(session, sender, body, now)
+    word = keyword(body)
+    if word in HELP_WORDS:
+        return twiml(help_text(clinic))
+    if word in START_WORDS:
+        _set_opt_out([clinic], session, sender, opted_out=False, now=now)
+        return twiml()
+    if inbound.is_stop(body):
+        # Before the reply is recorded: the opt-outs' events end the enrollments as "opted_out".
+        _set_opt_out([clinic], session, sender, opted_out=True, now=now)
+    message = {"channel": inbound.SMS, "from": sender, "body": body, "message_id": sid}
+    inbound.receive(session=session, clinic_id=clinic.id, message=message, now=now)
+    return twiml()
+
+
+def addressed_clinic(session: Session, form: dict, to: str) -> Clinic | None:
+    """The clinic a text went to: by its Messaging Service (any number of the pool), else its number."""
+    service_sid = (form.get("MessagingServiceSid") or "").strip()
+    clinic = service_sid and clinics.clinic_by_messaging_service(session=session, sid=service_sid)
+    if not clinic and to:
+        clinic = clinics.clinic_by_sms_number(session=session, number=to)
+    return clinic or None
+
+
+def _to_shared_sender(session: Session, sender: str, body: str, now: datetime) -> str:
+    """A text to the shared SMS_FROM. The carrier's STOP and START hold for the number whichever
+    clinic texted from it, so they apply to that phone in every clinic that sends from the shared
+    number; any other text cannot be told apart by clinic and is not stored."""
+    word = keyword(body)
+    if word in HELP_WORDS:
+        return twiml(SHARED_HELP)
+    if word in START_WORDS or inbound.is_stop(body):
+        on_shared = clinics.clinics_on_shared_sms_sender(session=session)
+        _set_opt_out(on_shared, session, sender, opted_out=word not in START_WORDS, now=now)
+    return twiml()
+
+
+def _set_opt_out(of: list[Clinic], session: Session, sender: str, *, opted_out: bool, now: datetime) -> None:
+    for clinic in of:
+        for lead in inbound.leads_with_number(session, clinic, sender):
+            inbound.set_sms_opt_out(session=session, lead=lead, opted_out=opted_out, now=now)

@@ -1,0 +1,105 @@
+"""The signed webhooks by which leads reach the clinic besides a form: inbound SMS and email, caller ID."""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+from flask.views import MethodView
+
+from app.domains.auth import signing
+from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio
+from app.domains.intake.inbound import messages as inbound
+from app.domains.intake.views import signed_by_clinic
+from app.platform.access import public
+from app.platform.api import make_blueprint
+from app.platform.api.injection import inject
+
+blp = make_blueprint("inbound", "Inbound messages (replies, STOP) and calls")
+
+
+@blp.route("/capture/inbound")
+class InboundWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.InboundIn)
+    @blp.response(200, schemas.InboundOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @inject
+    def post(self, message, *, uow, now):
+        """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
+        the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
+        An unknown sender is answered {"matched": false} and nothing is stored."""
+        answer = inbound.receive(session=uow, clinic_id=g.signed_clinic_id, message=message, now=now)
+        return answer.as_dict()
+
+
+@blp.route("/capture/call")
+class CallerIdWebhook(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
+    @signed_by_clinic
+    @blp.arguments(schemas.CallIn)
+    @blp.response(200, schemas.CallOut)
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @inject
+    def post(self, call, *, uow, now):
+        """Caller ID: an inbound call, logged as an INBOUND PHONE_CALL (contact) on the open lead with
+        that number, or on a new lead (source "Phone"); once per call_id."""
+        answer = caller_id.receive_call(session=uow, clinic_id=g.signed_clinic_id, call=call, now=now)
+        return answer.as_dict()
+
+
+@blp.route("/providers/twilio/sms")
+class TwilioInboundSms(MethodView):
+    @public("signed by Twilio: X-Twilio-Signature with the account's auth token (SMS_TOKEN)")
+    @blp.response(200, content_type="text/xml")
+    @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
+    @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    @inject
+    def post(self, *, uow, now):
+        """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
+        whose Messaging Service or sms_number it went to, recorded on the lead with that `From`; STOP
+        opts the number out for the whole clinic, START/UNSTOP back in, HELP is answered with the
+        clinic's help text. To the shared SMS_FROM, STOP and START apply in every clinic sending
+        from it. A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
+        settings = uow.settings
+        form = signing.twilio_form(settings=settings, request=request)
+        answer = twilio.receive_sms(session=uow, form=form, settings=settings, now=now)
+        return Response(answer, status=200, mimetype="text/xml")
+
+
+@blp.route("/providers/sendgrid/events")
+class SendgridEvents(MethodView):
+    @public("signed by SendGrid: ECDSA X-Twilio-Email-Event-Webhook-Signature (SENDGRID_EVENT_PUBLIC_KEY)")
+    @blp.response(200)
+    @blp.alt_response(401, description="Missing or bad signature")
+    @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
+    @inject
+    def post(self, *, uow, now):
+        """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
+        every lead with that address out of email (a bounce or drop is also `message.bounced`);
+        `delivered` and `open` stamp the email's delivered_at and opened_at. An event seen before
+        (its sg_event_id), without one, or whose timestamp is over 48 h old is ignored (`ignored`)."""
+        body = request.get_data(cache=True)
+        events = sendgrid.verify(
+            public_key=uow.settings.sendgrid_event_public_key,
+            body=body,
+            signature=request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
+            timestamp=request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"),
+        )
+        return sendgrid.apply_events(session=uow, events=events, now=now)
+
+
+@blp.route("/providers/sendgrid/inbound/<secret>")
+class SendgridInboundParse(MethodView):
+    @public("the secret in the URL (SENDGRID_INBOUND_SECRET), as SendGrid's Inbound Parse is configured")
+    @blp.response(200)
+    @blp.alt_response(404, description="Not configured, or a wrong secret")
+    @inject
+    def post(self, secret, *, uow, now):
+        """A lead's reply by email (multipart: from, to, subject, text, html, headers), to the reply
+        address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note.
+        An email to the List-Unsubscribe mailto (unsubscribe+<token>@) opts its lead out of email."""
+        settings = uow.settings
+        email_replies.check_secret(settings.sendgrid_inbound_secret, secret)
+        return email_replies.receive(
+            session=uow, secret=settings.secret_key, form=request.form.to_dict(), now=now
+        )

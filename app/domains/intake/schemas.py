@@ -1,0 +1,225 @@
+"""Request and response schemas of intake: the web form, the bulk import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from app.domains.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
+from app.domains.leads.schemas import LeadIn
+from app.platform.api import RequestSchema, StrictBoolean, UTCDate
+from app.platform.errors import ValidationFailed
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+class WebFormIn(RequestSchema):
+    """A website's inquiry form, mapped to a lead.
+
+    Mapping:
+    - `name` (split at the last space) or `first_name` / `last_name` → the contact's name;
+    - `email`, `phone` (any format; read in the clinic's phone region) → the contact; one of them is required;
+    - `child_name` → the patient (relationship CHILD; the contact's last name if only a first name is given),
+      or `patient_name` / `patient_first_name` / `patient_last_name` with `patient_relationship`;
+    - `patient_dob` (ISO date) → the patient's date of birth;
+    - `message` → notes; `treatment_interest` (one value or a list, any case) and `preferred_contact`,
+      `preferred_time`, `insurance_carrier`, address fields as on a lead;
+    - `source` (a lead source's name) or `utm_source` (a source's name) → the lead source; else
+      `utm_medium` (cpc/ppc/paid → WEB_PAID, social → WEB_SOCIAL, organic → WEB_ORGANIC) → the
+      clinic's first active source of that category; else the clinic's WEB_ORGANIC source;
+    - `utm_campaign` → source_campaign; `source`, `utm_*`, `page_url`, `referrer` → source_detail;
+    - `submission_id` (required, unique per clinic): the same submission sent again gives the same lead.
+    Other fields (honeypots, consent boxes, ...) are ignored.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    submission_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    name = _text(100)  # split into first and last name, each at most 100
+    first_name = _text(100)
+    last_name = _text(100)
+    email = fields.Email(validate=validate.Length(max=254))
+    phone = _text(40)
+    preferred_contact = fields.String(validate=validate.OneOf([p.value for p in PreferredContact]))
+    preferred_time = _text(100)
+    child_name = _text(100)
+    patient_name = _text(100)
+    patient_first_name = _text(100)
+    patient_last_name = _text(100)
+    patient_relationship = fields.String(validate=validate.OneOf([r.value for r in PatientRelationship]))
+    patient_dob = UTCDate()
+    message = _text(10000)
+    treatment_interest = fields.List(
+        fields.String(validate=validate.OneOf([t.value for t in TreatmentInterest])),
+        validate=validate.Length(max=len(TreatmentInterest)),
+    )
+    insurance_carrier = _text(200)
+    address_line1 = _text(200)
+    address_line2 = _text(200)
+    city = _text(100)
+    state = _text(100)
+    postal_code = _text(20)
+    source = _text(100)
+    utm_source = _text(100)
+    utm_medium = _text(100)
+    utm_campaign = _text(200)
+    utm_term = _text(200)
+    utm_content = _text(200)
+    page_url = _text(500)
+    referrer = _text(500)
+
+    @pre_load
+    def lenient_values(self, data, **kwargs):
+        """Website forms send enum values in any case, and one interest as a plain string."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+        data = {k: v for k, v in data.items() if v not in ("", None)}
+        interest = data.get("treatment_interest")
+        if isinstance(interest, str):
+            data["treatment_interest"] = [interest]
+        if isinstance(data.get("treatment_interest"), list):
+            data["treatment_interest"] = [
+                v.strip().upper().replace(" ", "_") if isinstance(v, str) else v
+                for v in data["treatment_interest"]
+            ]
+        for key in ("preferred_contact", "patient_relationship"):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].upper()
+        return data
+
+    @validates_schema
+    def names_and_contact(self, data, **kwargs):
+        errors = {}
+        if not (data.get("name") or data.get("first_name")):
+            errors["name"] = ["give name or first_name"]
+        if not (data.get("email") or data.get("phone")):
+            errors["phone"] = ["give a phone or an email so the clinic can answer"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class WebFormOut(Schema):
+    lead_id = fields.Integer()
+    status = fields.String(
+        metadata={"description": "created, or already_received for a repeated submission_id"}
+    )
+
+
+# --- bulk import ---------------------------------------------------------------------------------
+
+MAX_IMPORT_ROWS = 10_000
+# CSV cells are text: these columns are read as integers, and treatment_interest as a list.
+CSV_ID_COLUMNS = ("source_id", "referring_provider_id", "referring_patient_id")
+CSV_LIST_SEPARATORS = (";", "|", ",")
+
+
+class ImportRowIn(LeadIn):
+    """One row of a lead import: a new lead's fields, and the importer's id for it."""
+
+    external_id = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Your id for this lead: a row whose external_id was imported before "
+            "is reported duplicate, never created twice"
+        },
+    )
+
+
+IMPORT_ROW = ImportRowIn()
+
+
+class ImportArgs(RequestSchema):
+    automation = StrictBoolean(
+        load_default=True,
+        metadata={"description": "false for historical leads: no rule fires (no call task, no messages)"},
+    )
+    reject_duplicates = StrictBoolean(
+        load_default=False,
+        metadata={
+            "description": "Report a row matching an open lead (phone, email, name and DOB) as a "
+            "duplicate instead of creating it"
+        },
+    )
+
+
+def _csv_cell(column: str, value: str):
+    if column in CSV_ID_COLUMNS and value.isdigit():
+        return int(value)
+    if column == "treatment_interest":
+        for separator in CSV_LIST_SEPARATORS:
+            if separator in value:
+                return [part.strip() for part in value.split(separator) if part.strip()]
+        return [value]
+    return value
+
+
+def rows_from_csv(text: str) -> list[dict]:
+    """The rows of a CSV with a header line of lead field names; empty cells are left out."""
+    try:
+        return _csv_rows(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ValidationFailed("file", f"not a readable CSV: {exc}") from exc
+
+
+def _csv_rows(reader) -> list[dict]:
+    header = [name.strip() for name in next(reader, [])]
+    if not any(header):
+        raise ValidationFailed("file", "the CSV needs a header line naming the lead fields")
+    rows = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line
+        if len(rows) >= MAX_IMPORT_ROWS:
+            raise ValidationFailed("file", f"at most {MAX_IMPORT_ROWS:,} rows per import")
+        row = {}
+        for index, cell in enumerate(cells):
+            column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+            if cell.strip():
+                row[column] = _csv_cell(column, cell.strip())
+        rows.append(row)
+    return rows
+
+
+def import_rows(*, content_type: str, body: bytes, upload: bytes | None) -> list:
+    """The rows of an import request: a JSON array, a CSV body, or a CSV file in a form's `file`.
+
+    Only the request's shape is checked here (a list of at most MAX_IMPORT_ROWS); each row's fields
+    are checked when its chunk runs, and reported per row.
+    """
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime == "multipart/form-data":
+        if upload is None:
+            raise ValidationFailed("file", "upload the CSV as the form field `file`")
+        rows = rows_from_csv(_text_of(upload))
+    elif mime in ("text/csv", "application/csv"):
+        rows = rows_from_csv(_text_of(body))
+    elif mime == "application/json" or mime.endswith("+json"):
+        try:
+            rows = json.loads(body)
+        except ValueError as exc:
+            raise ValidationFailed("json", "the body is not valid JSON") from exc
+        if not isinstance(rows, list):
+            raise ValidationFailed("json", "send a JSON array of leads")
+    else:
+        raise ValidationFailed(
+            "body", "send a JSON array (application/json), a CSV (text/csv) or a form with a CSV `file`"
+        )
+    if not rows:
+        raise ValidationFailed("body", "nothing to import: no rows")
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ValidationFailed("body", f"at most {MAX_IMPORT_ROWS:,} rows per import")
+    return rows
+
+
+def _text_of(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("file", "the CSV must be UTF-8 text") from exc

@@ -1,0 +1,159 @@
+"""Intake endpoints: create a lead (staff, integrators) and the signed web-form capture."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, request
+from flask.views import MethodView
+
+from app.domains.auth import signing
+from app.domains.bulk.schemas import BulkJobOut
+from app.domains.intake import imports, schemas, service
+from app.domains.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
+from app.platform.access import public, requires
+from app.platform.api import accepts_body_up_to, make_blueprint
+from app.platform.api.injection import inject
+from app.platform.idempotency.web import idempotent
+from app.platform.roles import Permission
+from app.platform.telemetry import logs
+
+blp = make_blueprint("intake", "Lead intake: manual and API entry, signed web forms")
+
+# Schema instances, not classes: webargs instantiates a class on every request (deep-copying each
+# field), which is a measurable part of a capture's CPU; loading with one shared instance is safe.
+CREATE_LEAD_ARGS, LEAD_IN = CreateLeadArgs(), LeadIn()
+
+
+@blp.route("/leads")
+class CreateLead(MethodView):
+    @requires(Permission.CREATE)
+    @idempotent
+    @blp.arguments(CREATE_LEAD_ARGS, location="query")
+    @blp.arguments(LEAD_IN)
+    @blp.response(201, LeadCreatedOut)
+    @blp.alt_response(409, description="reject_duplicates=true and open leads match (listed in errors)")
+    @inject
+    def post(self, args, body, *, uow, actor, now):
+        """Create a lead: it starts in the default stage, gets an owner by the clinic's policy and
+        lists the open leads it may duplicate (`possible_duplicates`)."""
+        intake = service.capture_lead(
+            session=uow,
+            actor=actor,
+            data=body,
+            reject_duplicates=args["reject_duplicates"],
+            now=now,
+        )
+        intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
+        logs.bind(lead_id=intake.lead.id)  # the request's log line names the lead it made
+        return intake.lead
+
+
+# 10,000 rows of a few hundred bytes each: more than the API's 1 MiB MAX_CONTENT_LENGTH.
+IMPORT_MAX_BYTES = 16 * 1024 * 1024
+IMPORT_BODY = {
+    "required": True,
+    "description": "Up to 10,000 leads: a JSON array, a CSV with a header line of lead field names "
+    "(treatment_interest: values separated by ';'), or a form upload of that CSV as `file`.",
+    "content": {
+        # Rows are checked one by one as the import runs, never the request as a whole: any row is
+        # taken, and one that is not a valid lead is reported invalid, with its field, at /rows.
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": schemas.MAX_IMPORT_ROWS,
+                "items": {
+                    "description": "A lead: the fields of POST /api/leads (LeadIn) and `external_id`. A "
+                    "row that is not a valid lead is reported invalid at /rows; the others are imported."
+                },
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
+@blp.route("/leads/import")
+class ImportLeads(MethodView):
+    @requires(Permission.CREATE)
+    @idempotent
+    @blp.arguments(schemas.ImportArgs, location="query")
+    @blp.doc(requestBody=IMPORT_BODY)
+    @blp.response(202, BulkJobOut)
+    @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
+    @accepts_body_up_to(IMPORT_MAX_BYTES)
+    @inject
+    def post(self, args, *, uow, actor, now):
+        """Import leads in the background; poll the bulk job, read each row's outcome at /rows.
+
+        Each row is created once (a row whose `external_id` was imported before is a duplicate),
+        through the same capture as POST /api/leads; `automation=false` for historical leads."""
+        upload = request.files.get("file")
+        rows = schemas.import_rows(
+            content_type=request.content_type,
+            body=request.get_data(cache=True),
+            upload=upload.read() if upload else None,
+        )
+        return imports.start_import(
+            session=uow,
+            actor=actor,
+            rows=rows,
+            automation=args["automation"],
+            reject_duplicates=args["reject_duplicates"],
+            chunk_size=uow.settings.import_chunk_size,
+            now=now,
+        )
+
+
+def signed_by_clinic(view):
+    """Refuse (401) a request not signed by its clinic's webhook secret, before its body is parsed;
+    the signing clinic's id is then `g.signed_clinic_id` (web forms, inbound messages)."""
+
+    @inject
+    def verify(*, uow, now) -> None:  # in a unit of its own, committed before the view's
+        g.signed_clinic_id = service.verify_web_form(
+            session=uow,
+            redis=current_app.extensions["followup.redis"],
+            clinic_ref=request.headers.get(signing.CLINIC_HEADER),
+            timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+            signature=request.headers.get(signing.SIGNATURE_HEADER),
+            raw_body=request.get_data(cache=True),
+            now=now,
+        )
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        verify()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/capture/web-form")
+class WebForm(MethodView):
+    @public("HMAC signature: signed by the clinic's webhook secret, checked by signed_by_clinic")
+    @signed_by_clinic
+    @blp.arguments(schemas.WebFormIn)
+    @blp.response(201, schemas.WebFormOut)
+    @blp.alt_response(
+        200,
+        schema=schemas.WebFormOut,
+        success=True,
+        description="The same submission_id again: the same lead",
+    )
+    @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @inject
+    def post(self, form, *, uow, now):
+        """Capture a website inquiry as a lead (HMAC-signed by the clinic; see the schema for the mapping)."""
+        intake = service.capture_web_form(session=uow, clinic_id=g.signed_clinic_id, form=form, now=now)
+        status = "created" if intake.created else "already_received"
+        logs.bind(clinic_id=g.signed_clinic_id, lead_id=intake.lead.id)
+        return {"lead_id": intake.lead.id, "status": status}, 201 if intake.created else 200

@@ -1,0 +1,78 @@
+"""Consent at the moment a message to a lead is handed to the provider, not only when it was queued.
+
+A message may wait hours (quiet hours, a rate-limit window, retries, an admin's retry) and in that
+time the lead may text STOP, be marked do-not-contact or be erased. The notifications worker asks
+this guard (SEND_GUARDS in app/handlers.py) for each claimed message to a lead: the contact policy as it
+stands now (opt-out, do-not-contact, the clinic's suppression list, quiet hours in the lead's
+timezone, and for an automated message the clinic's caps) cancels it, with its reason written on the
+lead's timeline, or defers it to the end of the quiet hours. The caps count the lead's other
+automated messages that went out: this one was counted when it was queued, and counted again it
+would hold itself back (to_lead.check_policy's `sending`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityType
+from app.domains.auth.models import Clinic
+from app.domains.lead_messages import policy, to_lead
+from app.domains.leads import suppression
+from app.domains.leads.models import Lead
+from app.domains.outbound import service as notifications
+from app.domains.outbound.models import Notification
+
+
+def guard(
+    *, session: Session, lead_id: int, channel: str, now: datetime, notification_id: int | None = None
+) -> notifications.Hold | None:
+    """None: it may go now; else a Hold (`until` set: defer; unset: cancel)."""
+    if channel not in policy.CHANNELS:
+        return None
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None:
+        return notifications.Hold("the lead was deleted")
+    clinic = session.get(Clinic, lead.clinic_id)
+    if suppression.is_suppressed(
+        session=session, clinic=clinic, phones=[lead.phone, lead.phone_alt], emails=[lead.email]
+    ):
+        return _cancel(session, lead, channel, "the person asked to be forgotten (suppression list)", now)
+    automated = notification_id is not None and _is_automated(session, notification_id)
+    decision = to_lead.check_policy(
+        session=session,
+        lead=lead,
+        channel=channel,
+        at=now,
+        automated=False,
+        sending=notification_id if automated else None,
+    )
+    if decision.verdict == policy.SEND:
+        return None
+    if decision.verdict == policy.MOVE:
+        return notifications.Hold(decision.reason, until=decision.to)
+    return _cancel(session, lead, channel, decision.reason, now)
+
+
+def _is_automated(session: Session, notification_id: int) -> bool:
+    kind = session.scalar(sa.select(Notification.kind).where(Notification.id == notification_id))
+    return kind == to_lead.MESSAGE_KIND
+
+
+def _cancel(session: Session, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:
+    activities.record(
+        session=session,
+        lead=lead,
+        automation=False,
+        facts=activities.ActivityFacts(
+            type=ActivityType.NOTE,
+            at=now,
+            recorded_at=now,
+            notes=f"{channel.upper()} not sent: {reason}",
+            details={"send_time_check": True, "channel": channel, "reason": reason},
+        ),
+    )
+    return notifications.Hold(reason)

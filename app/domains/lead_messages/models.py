@@ -1,0 +1,59 @@
+"""Message templates (a clinic's reusable email and SMS texts with merge fields) and their uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.db import Base, UTCDateTime
+
+EMAIL, SMS = "email", "sms"
+CHANNELS = (EMAIL, SMS)
+
+
+class MessageTemplate(Base):
+    __tablename__ = "message_templates"
+    __table_args__ = (
+        # A live name is unique in the clinic; a deleted template's name may be used again.
+        sa.Index(
+            "uq_message_templates_clinic_name",
+            "clinic_id",
+            "name",
+            unique=True,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    channel: Mapped[str] = mapped_column(sa.String(8))  # email or sms
+    subject: Mapped[str | None] = mapped_column(sa.String(300))  # email only
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Soft delete: rules and sequences naming it skip their message (the reason on the why-trail),
+    # and its usage and reply counts stay readable in the uses below.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MessageTemplateUse(Base):
+    """One message made from a template and queued for a lead (by a rule, a sequence or a person).
+
+    What the template's usage count counts; its reply count is those followed by a reply
+    (app/domains/lead_messages/stats.py)."""
+
+    __tablename__ = "message_template_uses"
+    __table_args__ = (sa.Index("ix_message_template_uses_template", "template_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    template_id: Mapped[int] = mapped_column(sa.ForeignKey("message_templates.id"))
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
+    notification_id: Mapped[int] = mapped_column(sa.ForeignKey("notifications.id"), unique=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    sent_by: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system"
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was logged on the timeline

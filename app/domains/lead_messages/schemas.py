@@ -1,0 +1,123 @@
+"""Request and response schemas of message templates, their preview, and a message to a lead."""
+
+from __future__ import annotations
+
+from app.domains.lead_messages.models import CHANNELS, EMAIL
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.domains.lead_messages import merge_fields
+from app.platform.api import RequestSchema, id_field
+
+MAX_SUBJECT = 300
+CHANNEL = validate.OneOf(CHANNELS, error="unknown channel {input!r}; known: {choices}")
+TEXT_HELP = "merge fields: " + ", ".join(f"{{{{ {name} }}}}" for name in merge_fields.MERGE_FIELDS)
+
+
+def _subject(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=1, max=MAX_SUBJECT),
+        metadata={"description": f"email only; {TEXT_HELP}"},
+        **kwargs,
+    )
+
+
+def _body(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=1, max=merge_fields.MAX_TEMPLATE_LENGTH),
+        metadata={"description": f"the email text or the SMS; {TEXT_HELP}"},
+        **kwargs,
+    )
+
+
+class MessageTemplateUpdateIn(RequestSchema):
+    """The channel of a template is fixed: rules and sequences name it for that channel."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    subject = _subject()
+    body = _body()
+
+
+class MessageTemplateIn(MessageTemplateUpdateIn):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channel = fields.String(required=True, validate=CHANNEL)
+    body = _body(required=True)
+
+
+class TemplateQueryArgs(RequestSchema):
+    channel = fields.String(validate=CHANNEL)
+
+
+class MessageTemplateOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    channel = fields.String()
+    subject = fields.String(allow_none=True)
+    body = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class MessageTemplateStatsOut(MessageTemplateOut):
+    usage_count = fields.Integer(metadata={"description": "messages made from the template"})
+    reply_count = fields.Integer(
+        metadata={
+            "description": "of those, the ones the lead answered by email or SMS before the next "
+            "outbound call, email or SMS to them"
+        }
+    )
+
+
+class PreviewIn(RequestSchema):
+    lead_id = id_field(metadata={"description": "render for this lead (the read is audited); else a sample"})
+
+
+class PreviewOut(Schema):
+    template_id = fields.Integer()
+    channel = fields.String()
+    lead_id = fields.Integer(allow_none=True)
+    subject = fields.String(allow_none=True)
+    body = fields.String()
+
+
+class LeadMessageIn(RequestSchema):
+    """A message: a template of the channel, or the texts (subject and body for an email)."""
+
+    channel = fields.String(required=True, validate=CHANNEL)
+    template_id = id_field()
+    subject = _subject()
+    body = _body()
+
+    @validates_schema
+    def check_texts(self, data, **kwargs):
+        if "template_id" in data:
+            both = [name for name in ("subject", "body") if name in data]
+            if both:
+                raise ValidationError({key: ["give either a template_id or the texts"] for key in both})
+            return
+        required = ("subject", "body") if data.get("channel") == EMAIL else ("body",)
+        problems = {name: ["required (or give a template_id)"] for name in required if not data.get(name)}
+        if data.get("channel") != EMAIL and "subject" in data:
+            problems["subject"] = ["an SMS has no subject"]
+        for name in ("subject", "body"):
+            if (
+                data.get(name)
+                and name not in problems
+                and (error := merge_fields.merge_field_error(data[name]))
+            ):
+                problems[name] = [error]
+        if problems:
+            raise ValidationError(problems)
+
+
+class LeadMessageOut(Schema):
+    notification_id = fields.Integer()
+    activity_id = fields.Integer(metadata={"description": "the OUTBOUND email or SMS on the lead's timeline"})
+    channel = fields.String()
+    template_id = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"description": "the delivery's status (GET /api/notifications)"})
+    scheduled_for = fields.DateTime(
+        allow_none=True, metadata={"description": "when delivery is due: now, or the end of quiet hours"}
+    )
+    held_until_reason = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    body = fields.String()

@@ -1,0 +1,77 @@
+"""Duplicate detection: the open leads of a clinic a new or changed lead may be the same family as."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.domains.leads import queries, rules
+from app.platform import phi
+from app.platform.db.protected import keys_of
+
+
+def _probe(fields: dict, dob_indexes: list[str]) -> rules.DuplicateProbe:
+    return rules.DuplicateProbe(
+        dob_indexes=set(dob_indexes),
+        phones={p for p in (fields.get("phone"), fields.get("phone_alt")) if p},
+        email=fields.get("email"),
+        dob_index=fields.get("patient_dob_index"),
+        names={
+            n
+            for n in (
+                rules.normalize_name(fields.get("first_name"), fields.get("last_name")),
+                rules.normalize_name(fields.get("patient_first_name"), fields.get("patient_last_name")),
+            )
+            if n
+        },
+    )
+
+
+def find_duplicates(
+    *, session: Session, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
+) -> list[dict]:
+    """Open leads of the clinic that may be the same family: [{"lead_id", "matched": [...]}].
+
+    `fields` are normalised lead fields (as `prepare_new_lead` returns them).
+    """
+    dob = fields.get("patient_dob")
+    dob_indexes = (
+        phi.blind_indexes(
+            keys=keys_of(session), purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat()
+        )
+        if dob is not None
+        else []
+    )
+    probe = _probe(fields, dob_indexes)
+    if not (probe.phones or probe.email or probe.dob_index):
+        return []
+    phones = sorted(probe.phones)
+    params = {
+        "clinic_id": clinic_id,
+        "phone_1": phones[0] if phones else None,
+        "phone_2": phones[1] if len(phones) > 1 else None,  # a NULL matches nothing: no second probe
+        "email": probe.email,
+        "dob_index": probe.dob_index,
+        "dob_index_prior": dob_indexes[1] if len(dob_indexes) > 1 else None,
+        "exclude_id": exclude_lead_id or 0,
+    }
+    found = []
+    for row in queries.duplicate_candidates(session, params):
+        lead_id, phone, phone_alt, email, dob_index, first, last, patient_first, patient_last = row
+        candidate = rules.Candidate(
+            lead_id=lead_id,
+            phones={p for p in (phone, phone_alt) if p},
+            email=email,
+            dob_index=dob_index,
+            names={
+                n
+                for n in (
+                    rules.normalize_name(first, last),
+                    rules.normalize_name(patient_first, patient_last),
+                )
+                if n
+            },
+        )
+        reasons = rules.match_reasons(probe, candidate)
+        if reasons:
+            found.append({"lead_id": lead_id, "matched": reasons})
+    return found

@@ -1,0 +1,172 @@
+"""Listing leads: the filters, search and sort of GET /api/leads (and the exports that share them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.auth import service as auth
+from app.domains.leads import rules
+from app.domains.leads.models import (
+    OPEN_STATUSES,
+    Lead,
+)
+from app.platform import phi_policy
+from app.platform.audit import service as audit
+from app.platform.db import page_of
+from app.platform.errors import ValidationFailed
+from app.platform.paging import PageRequest
+from app.platform.roles import Actor
+
+# Filters of the lead list that a higher domain defines (LEAD_LIST_FILTERS in app/handlers.py): the filter's
+# name in the query and a function from its value to conditions on Lead (e.g. automation's
+# next_step=none, "no next step planned"). The leads domain cannot import them: they name models
+# of the domains above it.
+_ADDED_FILTERS: dict[str, Callable[[object], list]] = {}
+
+
+def add_list_filter(name: str, conditions: Callable[[object], list]) -> None:
+    _ADDED_FILTERS[name] = conditions
+
+
+def _added_conditions(filters: dict) -> list:
+    return [c for name, conditions in _ADDED_FILTERS.items() for c in conditions(filters.get(name))]
+
+
+def _query_error(field: str, message: str) -> ValidationFailed:
+    """A 422 about a query parameter, reported where webargs reports its own: errors.query."""
+    error = ValidationFailed(field, message)
+    error.errors = {"query": {field: [message]}}
+    return error
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def list_leads(
+    *,
+    session: Session,
+    actor: Actor,
+    filters: dict,
+    sort: str,
+    paging: PageRequest,
+    now: datetime,
+) -> tuple[list[Lead], int]:
+    """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
+
+    Filters: see `list_conditions`, and those a higher domain added (`add_list_filter`).
+    """
+    conditions = [
+        *list_conditions(session=session, actor=actor, filters=filters),
+        *_added_conditions(filters),
+    ]
+    order, tiebreak = list_order(sort)
+    rows, total = page_of(
+        session, Lead, conditions, order_by=(order, tiebreak), page=paging.page, page_size=paging.page_size
+    )
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.list",
+        subject_type="lead",
+        subject_id=None,
+        after={
+            "filters": {k: str(v) for k, v in filters.items() if v is not None},
+            "lead_ids": [lead.id for lead in rows],
+            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried PHI
+        },
+        at=now,
+    )
+    return rows, total
+
+
+SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}
+
+
+def list_order(sort: str) -> tuple:
+    """ORDER BY of the lead list: the sort field (a leading "-" descending), then the id."""
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    if column is Lead.score:  # unscored (null) leads last in both directions, on every database
+        order = order.nulls_last()
+    return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
+
+
+def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
+    """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
+    "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
+    timezone), q (text over contact names, email and phone, and patient names for a reader with
+    `lead:phi`), stale (flagged stale in either sense: over the stage's limit in this stay, or
+    quiet)."""
+    conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
+    if filters.get("stale") is not None:
+        flagged = sa.and_(
+            Lead.status.in_(OPEN_STATUSES),
+            sa.or_(Lead.stage_stale_at.is_not(None), Lead.quiet_flagged_at.is_not(None)),
+        )
+        conditions.append(flagged if filters["stale"] else ~flagged)
+    if filters.get("stage"):
+        conditions.append(Lead.pipeline_stage == filters["stage"])
+    if filters.get("status"):
+        conditions.append(Lead.status == filters["status"])
+    assigned_to = filters.get("assigned_to")
+    if assigned_to == "none":
+        conditions.append(Lead.assigned_to_id.is_(None))
+    elif assigned_to == "me":
+        if actor.user_id is None:
+            raise _query_error("assigned_to", "'me' needs a user; an API key is nobody")
+        conditions.append(Lead.assigned_to_id == actor.user_id)
+    elif assigned_to is not None:
+        conditions.append(Lead.assigned_to_id == int(assigned_to))
+    if filters.get("source") is not None:
+        conditions.append(Lead.source_id == filters["source"])
+    created_from, created_to = filters.get("created_from"), filters.get("created_to")
+    if isinstance(created_from, date) or isinstance(created_to, date):
+        # Only a date range needs the clinic (a day is a day in its timezone): the board does not.
+        tz = ZoneInfo(auth.get_clinic(session=session, clinic_id=actor.clinic_id).timezone)
+    if isinstance(created_from, datetime):
+        conditions.append(Lead.created_at >= created_from)
+    elif isinstance(created_from, date):
+        conditions.append(Lead.created_at >= _day_start(created_from, tz))
+    if isinstance(created_to, datetime):
+        conditions.append(Lead.created_at <= created_to)
+    elif isinstance(created_to, date):
+        conditions.append(Lead.created_at < _day_start(created_to + timedelta(days=1), tz))
+    q = (filters.get("q") or "").strip()
+    if q:
+        pattern = _like_pattern(q)
+        # A search is a question about the fields it matches: a patient's name answers it only for
+        # a reader who may see that name (app/platform/phi_policy.py).
+        phi = phi_policy.may_read_phi(actor)
+        text_columns = [Lead.first_name, Lead.last_name, Lead.email]
+        if phi:
+            text_columns += [Lead.patient_first_name, Lead.patient_last_name]
+        matches = [column.ilike(pattern, escape="\\") for column in text_columns]
+        words = q.split()
+        if len(words) > 1:
+            # "Jane Doe" should find first_name=Jane, last_name=Doe.
+            full = sa.func.coalesce(Lead.first_name, "") + " " + sa.func.coalesce(Lead.last_name, "")
+            matches.append(full.ilike(pattern, escape="\\"))
+            if phi:
+                patient = (
+                    sa.func.coalesce(Lead.patient_first_name, "")
+                    + " "
+                    + sa.func.coalesce(Lead.patient_last_name, "")
+                )
+                matches.append(patient.ilike(pattern, escape="\\"))
+        digits = "".join(ch for ch in q if ch.isdigit())
+        if len(digits) >= 3:
+            matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]
+        conditions.append(sa.or_(*matches))
+    return conditions

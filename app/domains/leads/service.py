@@ -1,0 +1,384 @@
+"""Use cases of leads: read, update, delete, and the building blocks of a new lead.
+
+Creating a lead needs the pipeline (default stage) and assignment, which sit above this domain,
+so the create use case lives in `app/domains/intake`; this module gives it the building blocks
+(`prepare_new_lead`, `new_lead`, `store_new_lead`; duplicates.find_duplicates and
+sources.new_lead_source_join beside). Listing is listing.py; sources are sources.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, attributes
+
+from app.domains.auth import service as auth
+from app.domains.auth.models import Clinic
+from app.domains.leads import rules, suppression
+from app.domains.leads.models import (
+    Lead,
+    LeadSource,
+    LeadStatus,
+    PatientRelationship,
+)
+from app.domains.leads.sources import checked_source
+from app.platform import phi, phi_policy
+from app.platform.audit import service as audit
+from app.platform.db import new_row
+from app.platform.db.protected import keys_of
+from app.platform.errors import Conflict, NotFound, ValidationFailed
+from app.platform.events import service as events
+from app.platform.roles import Actor
+
+# --- leads: reading --------------------------------------------------------------------------
+
+
+def note_contact(*, session: Session, lead: Lead, at: datetime) -> None:
+    """Move the lead's `last_contacted_at` up to `at` (a contact logged late never moves it back).
+
+    One conditional UPDATE: two contacts logged at once both end at the latest. Core, so it does not
+    touch `updated_at` (a contact is the lead's history, not an edit of the lead)."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == lead.id, sa.or_(Lead.last_contacted_at.is_(None), Lead.last_contacted_at < at))
+        .values(last_contacted_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if lead.last_contacted_at is None or lead.last_contacted_at < at:
+        attributes.set_committed_value(lead, "last_contacted_at", at)  # as stored, not dirty
+
+
+def get_lead(*, session: Session, clinic_id: int, lead_id: int, for_update: bool = False) -> Lead:
+    """A live lead of the clinic; deleted leads and other clinics' leads are not found.
+
+    `for_update` locks the row (PostgreSQL) so two concurrent changes of one lead run one after
+    the other instead of both deciding from the same old state.
+    """
+    stmt = sa.select(Lead).where(Lead.id == lead_id, Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None))
+    if for_update:
+        # populate_existing: a row already in the session is re-read once the lock is ours, so
+        # the decision is made on the committed state, not on what this session saw before.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    lead = session.scalar(stmt)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found")
+    return lead
+
+
+def ensure_not_converted(lead: Lead) -> None:
+    """Conversion locks a lead: any later change is a conflict."""
+    if lead.status == LeadStatus.CONVERTED:
+        raise Conflict(f"lead {lead.id} is converted and can no longer be changed", code="lead_converted")
+
+
+def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
+    """One lead; every read is audited, with whether the answer carried PHI (app/platform/phi_policy.py)."""
+    lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.read",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"phi": phi_policy.may_read_phi(actor)},
+        at=now,
+    )
+    return lead
+
+
+# --- leads: writing --------------------------------------------------------------------------
+
+PROTECTED_FIELDS = ("patient_dob", "insurance_member_id", "notes")
+NAME_FIELDS = ("first_name", "last_name")
+PLAIN_FIELDS = (
+    "preferred_contact",
+    "preferred_time",
+    "patient_first_name",
+    "patient_last_name",
+    "patient_relationship",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "source_campaign",
+    "source_detail",
+    "referring_provider_id",
+    "referring_patient_id",
+    "insurance_carrier",
+    "insurance_member_id",
+    "notes",
+    # The contact policy (app/domains/lead_messages/policy.py); audited, and their change is in lead.updated.
+    "do_not_contact",
+    "email_opt_out",
+    "sms_opt_out",
+    "timezone",
+)
+AUDITED_FIELDS = (
+    *NAME_FIELDS,
+    "email",
+    "phone",
+    "phone_alt",
+    *PLAIN_FIELDS,
+    "patient_dob",
+    "source_id",
+    "treatment_interest",
+)
+
+
+def _snapshot(lead: Lead) -> dict:
+    return {k: getattr(lead, k) for k in AUDITED_FIELDS}
+
+
+def _redacted(values: dict) -> dict:
+    """Audit rows are plain JSON: protected values are never written there, only that they changed."""
+    out = {}
+    for key, value in values.items():
+        if key in PROTECTED_FIELDS:
+            out[key] = None if value is None else "[protected]"
+        elif isinstance(value, date):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    return out
+
+
+def dob_index(*, phi_keys: str, clinic_id: int, dob: date | None) -> str | None:
+    """The keyed digest of a date of birth within a clinic (for same-DOB lookups)."""
+    if dob is None:
+        return None
+    return phi.blind_index(keys=phi_keys, purpose="patient_dob", scope=str(clinic_id), value=dob.isoformat())
+
+
+def _clean_text(value):
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _normalised_changes(
+    *, session: Session, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
+) -> dict:
+    """Input fields in stored form: names trimmed, phones E.164, email lower-case, DOB checked
+    (with its blind index and the age group at `captured_at`, the lead's capture: now if new)."""
+    out: dict = {}
+    for key in NAME_FIELDS:
+        if key in data:
+            value = (data[key] or "").strip()
+            if not value and key == "first_name":
+                raise ValidationFailed(key, "must not be blank")
+            out[key] = value
+    for key in PLAIN_FIELDS:
+        if key in data:
+            out[key] = _clean_text(data[key])
+    for key in ("phone", "phone_alt"):
+        if key in data:
+            raw = _clean_text(data[key])
+            try:
+                out[key] = None if raw is None else rules.normalize_phone(raw, clinic.default_phone_region)
+            except rules.InvalidPhone as exc:
+                raise ValidationFailed(key, str(exc)) from exc
+    if "email" in data:
+        raw = _clean_text(data["email"])
+        out["email"] = None if raw is None else rules.normalize_email(raw)
+    if "patient_dob" in data:
+        dob = data["patient_dob"]
+        today = now.astimezone(ZoneInfo(clinic.timezone)).date()
+        if dob is not None and dob > today:
+            raise ValidationFailed("patient_dob", "a date of birth cannot be in the future")
+        if dob is not None and dob.year < 1900:
+            raise ValidationFailed("patient_dob", "a date of birth before 1900 is not plausible")
+        out["patient_dob"] = dob
+        out["patient_dob_index"] = dob_index(phi_keys=keys_of(session), clinic_id=clinic.id, dob=dob)
+        out["patient_age_group"] = rules.age_group(dob, captured_at or now)
+    if "treatment_interest" in data:
+        out["treatment_interest"] = list(dict.fromkeys(data["treatment_interest"] or []))
+    for key in ("preferred_contact", "patient_relationship"):
+        if key in out and out[key] is None:
+            raise ValidationFailed(key, "must not be null")
+    return out
+
+
+def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datetime) -> dict:
+    """Validated, normalised fields of a lead about to be created (nothing is stored)."""
+    fields = _normalised_changes(session=session, clinic=clinic, data=data, now=now)
+    fields.setdefault("last_name", "")
+    fields.setdefault("preferred_contact", "PHONE")
+    fields.setdefault("patient_relationship", PatientRelationship.SELF.value)
+    fields.setdefault("treatment_interest", [])
+    unnamed_patient = not fields.get("patient_first_name") and not fields.get("patient_last_name")
+    if fields["patient_relationship"] == PatientRelationship.SELF.value and unnamed_patient:
+        # The patient is the contact: carry the name over so every lead names its patient.
+        fields["patient_first_name"] = fields.get("first_name")
+        fields["patient_last_name"] = fields.get("last_name")
+    if suppression.is_suppressed(
+        session=session,
+        clinic=clinic,
+        phones=(fields.get("phone"), fields.get("phone_alt")),
+        emails=(fields.get("email"),),
+    ):
+        # An erased person enquiring again: stored, never contacted by automation (see suppression.py).
+        fields.update(do_not_contact=True, email_opt_out=True, sms_opt_out=True)
+    return fields
+
+
+def new_lead(
+    *,
+    clinic: Clinic,
+    fields: dict,
+    source: LeadSource,
+    stage: str,
+    actor_ref: str,
+    now: datetime,
+    assigned_to_id: int | None = None,
+    submission_id: str | None = None,
+    external_id: str | None = None,
+) -> Lead:
+    """A lead from prepared fields, in `stage`, owned by `assigned_to_id` if given: the one
+    builder of a new lead, not yet in any unit of work (see `store_new_lead`).
+
+    Choosing the owner, and the assignment's trail and events, are the caller's.
+    """
+    return new_row(
+        Lead,
+        clinic_id=clinic.id,
+        status=LeadStatus.NEW.value,
+        pipeline_stage=stage,
+        stage_entered_at=now,
+        last_activity_at=now,  # its quiet spell starts at capture
+        source_id=source.id,
+        assigned_to_id=assigned_to_id,
+        assigned_at=None if assigned_to_id is None else now,
+        submission_id=submission_id,
+        external_id=external_id,
+        created_at=now,
+        updated_at=now,
+        created_by=actor_ref,
+        updated_by=actor_ref,
+        **fields,
+    )
+
+
+def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
+    """Add a new lead (from `new_lead`) to the unit of work, its id known from here on, with its
+    audit event."""
+    session.add(lead, with_id=True)
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=lead.created_by,
+        action="lead.create",
+        subject_type="lead",
+        subject_id=lead.id,
+        after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
+        at=now,
+    )
+    return lead
+
+
+def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:
+    """Change a lead's details (not its stage, status or owner: those have their own use cases)."""
+    lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    ensure_not_converted(lead)
+    clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
+    fields = _normalised_changes(
+        session=session, clinic=clinic, data=changes, now=now, captured_at=lead.created_at
+    )
+    if "source_id" in changes and changes["source_id"] != lead.source_id:
+        if changes["source_id"] is None:
+            raise ValidationFailed("source_id", "a lead always has a source")
+        found = session.get(LeadSource, changes["source_id"])
+        if found is not None and found.clinic_id != clinic.id:
+            found = None  # another clinic's source does not exist here
+        fields["source_id"] = checked_source(source_id=changes["source_id"], found=found).id
+    before = _snapshot(lead)
+    for key, value in fields.items():
+        setattr(lead, key, value)
+    old, new = audit.changes(before, _snapshot(lead))
+    if not new:
+        return lead  # nothing changed: no new version, no event
+    record_update(session=session, lead=lead, old=old, new=new, actor_ref=actor.ref, now=now)
+    return lead
+
+
+def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> None:
+    """Soft-delete a lead: it is kept for the audit trail but answers 404 from then on."""
+    lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    lead.deleted_at = now
+    lead.updated_at = now
+    lead.updated_by = actor.ref
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="lead.delete",
+        subject_type="lead",
+        subject_id=lead.id,
+        at=now,
+    )
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_DELETED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={"lead_id": lead.id},
+        now=now,
+    )
+
+
+def record_update(
+    *, session: Session, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
+) -> None:
+    """A lead's fields changed (`old` → `new`, changed keys only): a new version, the audit row and
+    the `lead.updated` event that rules and sequence stops read."""
+    touch(lead=lead, actor_ref=actor_ref, now=now)
+    session.flush()
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=actor_ref,
+        action="lead.update",
+        subject_type="lead",
+        subject_id=lead.id,
+        before=_redacted(old),
+        after=_redacted(new),
+        at=now,
+    )
+    events.emit(
+        session=session,
+        clinic_id=lead.clinic_id,
+        type=events.LEAD_UPDATED,
+        subject_type="lead",
+        subject_id=lead.id,
+        payload={"lead_id": lead.id, "changed": sorted(new)},
+        now=now,
+    )
+
+
+def touch(*, lead: Lead, actor_ref: str, now: datetime) -> None:
+    """Mark a lead changed by another domain's use case (stage, owner): a new version and ETag."""
+    lead.updated_at = now
+    lead.updated_by = actor_ref
+
+
+def note_activity(*, session: Session, lead: Lead, at: datetime) -> None:
+    """An activity by a person or the lead at `at`: the lead's quiet spell ends (a new one starts).
+
+    One conditional UPDATE, so two activities logged at once both leave the later time.
+    """
+    if lead.last_activity_at is not None and lead.last_activity_at >= at:
+        return  # it only ever grows: the stored one is at least as late (a new lead's, say)
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id == lead.id, sa.or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < at))
+        .values(last_activity_at=at, quiet_flagged_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if lead.last_activity_at is None or lead.last_activity_at < at:
+        attributes.set_committed_value(lead, "last_activity_at", at)  # as stored, not dirty
+        attributes.set_committed_value(lead, "quiet_flagged_at", None)

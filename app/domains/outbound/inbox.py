@@ -1,0 +1,102 @@
+"""The in-app inbox: notifications stored for a staff member, listed and marked read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domains.outbound import queries
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.platform.db import insert_now, new_row, page_of
+from app.platform.errors import NotFound
+from app.platform.paging import PageRequest
+
+
+@dataclass(frozen=True)
+class StaffNotice:
+    """What a staff member is told: a `kind` (their preferences choose its channels), a title, a
+    body and a link, the dedupe key that makes it once, and `origin` (kept in the row's context):
+    what made it, e.g. an automation rule's step."""
+
+    kind: str
+    title: str
+    body: str
+    link: str | None
+    dedupe_key: str
+    origin: dict | None = None
+
+
+def notify_in_app(
+    *,
+    session: Session,
+    clinic_id: int,
+    user_id: int,
+    notice: StaffNotice,
+    now: datetime,
+    known_new: bool = False,
+) -> Notification:
+    """An in-app notification, at most one per dedupe key (a redelivered job adds nothing).
+
+    `known_new`: the key names something made in this very transaction (an automation step), so
+    it cannot exist yet: no lookup, no savepoint."""
+    dedupe_key, origin = notice.dedupe_key, notice.origin
+    existing = None if known_new else queries.by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    notification = new_row(  # every column set, no instrumented setter per attribute
+        Notification,
+        clinic_id=clinic_id,
+        recipient_user_id=user_id,
+        channel=Channel.IN_APP,
+        kind=notice.kind,
+        title=notice.title[:300],
+        body=notice.body,
+        link=notice.link,
+        status=DeliveryStatus.SENT,  # in-app is delivered by being stored
+        attempts=1,
+        dedupe_key=dedupe_key,
+        context={"origin": origin} if origin else None,
+        sent_at=now,
+        created_at=now,
+    )
+    if known_new:
+        return insert_now(session, notification)  # its id, for the caller's record
+    try:
+        with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
+            session.add(notification)
+    except IntegrityError:
+        return queries.by_dedupe_key(session, dedupe_key)
+    return notification
+
+
+def inbox(
+    *, session: Session, user_id: int, unread_only: bool, paging: PageRequest
+) -> tuple[list[Notification], int]:
+    """A user's in-app notifications: unread first, then newest first."""
+    conditions = [Notification.recipient_user_id == user_id, Notification.channel == Channel.IN_APP]
+    if unread_only:
+        conditions.append(Notification.read_at.is_(None))
+    unread_first = sa.case((Notification.read_at.is_(None), 0), else_=1)
+    rows, total = page_of(
+        session,
+        Notification,
+        conditions,
+        order_by=(unread_first, Notification.created_at.desc(), Notification.id.desc()),
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+    return rows, total
+
+
+def mark_read(*, session: Session, user_id: int, notification_id: int, now: datetime) -> Notification:
+    """Mark one of the user's own notifications read (someone else's is 404)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.recipient_user_id != user_id:
+        raise NotFound(f"notification {notification_id} not found")
+    if notification.read_at is None:
+        notification.read_at = now
+    return notification

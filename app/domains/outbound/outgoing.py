@@ -1,0 +1,280 @@
+"""Outgoing email and SMS, queued in the caller's transaction: a row rendered now (pending) and the
+ledger job that delivers it after commit (app/domains/outbound/worker/ sends it); once per dedupe key."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic
+from app.domains.outbound import queries, recipients, rendering
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.platform.db.protected import keys_of
+from app.platform.scheduling import service as scheduling
+
+DELIVER = "notification.deliver"
+DELIVER_BATCH = "notification.deliver_batch"
+# Messages per batch job (queue_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
+# events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
+# a batch's transient failures come back as one batch of their own, so a small batch makes many tiny
+# retry tasks. 200 spreads that thin while a 1,000-message send still makes 5 tasks for the worker's
+# processes. (The claim and the outcomes go by notification_claim_window within the batch.)
+BATCH_SIZE = 200
+
+
+def _job_key(notification_id: int, due_at: datetime) -> str:
+    # Unique per (row, due time): an admin retry or a backoff attempt gets a fresh job, while two
+    # schedules of the same attempt collapse into one.
+    return f"notification:{notification_id}:{due_at.isoformat()}"
+
+
+def delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict:
+    """The `notification.deliver` ledger job of one attempt, as `schedule`'s keywords."""
+    return {
+        "kind": DELIVER,
+        "due_at": due_at,
+        "dedupe_key": _job_key(notification_id, due_at),
+        "clinic_id": clinic_id,
+        "subject_type": "notification",
+        "subject_id": notification_id,
+    }
+
+
+def schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
+    """Put the row's next attempt on the ledger, due at `due_at`."""
+    notification.next_attempt_at = due_at
+    session.schedule(scheduling.Job(now=now, **delivery_job(notification.id, notification.clinic_id, due_at)))
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """An email or SMS (`channel`) to `to_address`: its template and merge context, the dedupe key
+    that makes it once, its kind, whom it is for (a lead, a staff member) and `not_before`: held
+    until then (quiet hours)."""
+
+    clinic_id: int
+    channel: str
+    to_address: str | None
+    template: str
+    context: dict
+    dedupe_key: str
+    kind: str = "message"
+    lead_id: int | None = None
+    recipient_user_id: int | None = None
+    not_before: datetime | None = None
+
+
+def send(*, session: Session, message: OutgoingMessage, now: datetime) -> Notification:
+    """The `message` in the caller's transaction: rendered now, delivered after commit; once per
+    dedupe key."""
+    clinic_id, channel, dedupe_key = message.clinic_id, message.channel, message.dedupe_key
+    to_address = (message.to_address or "")[:254]
+    existing = queries.by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    clinic = session.get(Clinic, clinic_id)
+    context = {"clinic_name": clinic.name if clinic else "", **message.context}
+    subject, text, html = rendering.render(message.template, channel, context)
+    notification = Notification(
+        clinic_id=clinic_id,
+        recipient_user_id=message.recipient_user_id,
+        lead_id=message.lead_id,
+        to_address=to_address,
+        to_address_index=recipients.index_of(keys=keys_of(session), clinic_id=clinic_id, address=to_address),
+        channel=channel,
+        kind=message.kind[:32],
+        template=message.template,
+        title=subject[:300],
+        body=text,
+        body_html=html,
+        context=_jsonable(context),
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
+            session.add(notification)
+    except IntegrityError:
+        return queries.by_dedupe_key(session, dedupe_key)
+    not_before = message.not_before
+    due = not_before if not_before is not None and not_before > now else now
+    schedule_delivery(session, notification, due, now)
+    return notification
+
+
+def _jsonable(context: dict) -> dict:
+    return json.loads(json.dumps(context, default=str))
+
+
+# --- many messages at once -----------------------------------------------------------------------------
+#
+# A campaign, a digest run or a bulk action queues hundreds of messages in one transaction. Row by row
+# that is ~6 round trips each (dedupe lookup, clinic, savepoint, insert, ledger insert, ledger reload);
+# here it is one cached multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING for the messages and
+# one ledger INSERT for their delivery jobs (at the commit), whatever the count. Same rows, same jobs, same
+# once-per-dedupe-key rule as send.
+
+_MESSAGE_FIELDS = frozenset(
+    {"clinic_id", "to_address", "template", "context", "dedupe_key", "kind", "lead_id", "recipient_user_id",
+     "not_before"}
+)  # fmt: skip
+
+
+def queue_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
+    """Many messages of one channel in the caller's transaction (each dict takes send's keywords but
+    session, channel and now).
+
+    Returns the ids of the rows it created, in the order given; a dedupe key that exists (or repeats
+    within `messages`) adds nothing.
+    """
+    specs = _unique_specs(messages)
+    if not specs:
+        return []
+    if not queries.can_insert_many(session):
+        return [_outgoing_one(session, channel, spec, now).id for spec in specs]
+    names = _clinic_names(session, {spec["clinic_id"] for spec in specs})
+    keys = keys_of(session)
+    rows = [_row_values(spec, channel, names, now) | _index_value(spec, keys) for spec in specs]
+    created = {row.dedupe_key: row for row in queries.insert_many(session, rows)}
+    for job in batch_jobs(created.values()):
+        session.schedule(scheduling.Job(now=now, **job))
+    return [created[row["dedupe_key"]].id for row in rows if row["dedupe_key"] in created]
+
+
+def _unique_specs(messages: Iterable[dict]) -> list[dict]:
+    """The messages checked, in order; a dedupe key repeated within them is one message (the first)."""
+    specs, seen = [], set()
+    for spec in messages:
+        _checked_spec(spec)
+        if spec["dedupe_key"] not in seen:
+            seen.add(spec["dedupe_key"])
+            specs.append(spec)
+    return specs
+
+
+def _checked_spec(spec: dict) -> dict:
+    unknown = set(spec) - _MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
+    missing = {"clinic_id", "to_address", "template", "context", "dedupe_key"} - set(spec)
+    if missing:
+        raise TypeError(f"missing message fields: {', '.join(sorted(missing))}")
+    return spec
+
+
+def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
+    message = OutgoingMessage(channel=channel, **{**spec, "kind": spec.get("kind") or "message"})
+    return send(session=session, message=message, now=now)
+
+
+def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
+    return dict(session.execute(sa.select(Clinic.id, Clinic.name).where(Clinic.id.in_(clinic_ids))).all())
+
+
+def _index_value(spec: dict, keys: str) -> dict:
+    address = (spec["to_address"] or "")[:254]
+    return {"to_address_index": recipients.index_of(keys=keys, clinic_id=spec["clinic_id"], address=address)}
+
+
+def _row_values(spec: dict, channel: str, names: dict[int, str], now: datetime) -> dict:
+    """The notification row of one message, rendered now (as _outgoing does)."""
+    context = {"clinic_name": names.get(spec["clinic_id"], ""), **spec["context"]}
+    subject, text, html = rendering.render(spec["template"], channel, context)
+    not_before = spec.get("not_before")
+    return {
+        "clinic_id": spec["clinic_id"],
+        "recipient_user_id": spec.get("recipient_user_id"),
+        "lead_id": spec.get("lead_id"),
+        "to_address": (spec["to_address"] or "")[:254],
+        "channel": channel,
+        "kind": (spec.get("kind") or "message")[:32],
+        "template": spec["template"],
+        "title": subject[:300],
+        "body": text,
+        "body_html": html,
+        "context": _jsonable(context),
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "dedupe_key": spec["dedupe_key"],
+        "next_attempt_at": not_before if not_before is not None and not_before > now else now,
+        "created_at": now,
+    }
+
+
+@dataclass(frozen=True)
+class Created:
+    """A message row just created, as batch_jobs needs it."""
+
+    id: int
+    clinic_id: int
+    next_attempt_at: datetime
+
+
+def batch_jobs(created: Iterable) -> list[dict]:
+    """One `notification.deliver_batch` job per BATCH_SIZE new rows of one clinic due at one time."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row in created:
+        groups[(row.clinic_id, row.next_attempt_at)].append(row.id)
+    jobs = []
+    for (clinic_id, due_at), ids in groups.items():
+        ids.sort()
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            jobs.append(
+                {
+                    "kind": DELIVER_BATCH,
+                    "due_at": due_at,
+                    # A row belongs to one batch when it is created: its first id makes the key unique.
+                    "dedupe_key": f"notification-batch:{chunk[0]}:{due_at.isoformat()}",
+                    "clinic_id": clinic_id,
+                    "subject_type": "notification",  # the first row; the batch is the payload
+                    "subject_id": chunk[0],
+                    "payload": {"notification_ids": chunk},
+                }
+            )
+    return jobs
+
+
+@dataclass(frozen=True)
+class MessageToLead:
+    """A lead's email or SMS (`channel`), its text already rendered (`subject`, `body`): the dedupe
+    key that makes it once, its kind and template, more merge context, and `not_before`: held until
+    then (quiet hours)."""
+
+    channel: str
+    subject: str | None
+    body: str
+    dedupe_key: str
+    kind: str = "lead_message"
+    template: str = "lead_message"
+    context: dict | None = None
+    not_before: datetime | None = None
+
+
+def send_to_lead(*, session: Session, lead, message: MessageToLead, now: datetime) -> Notification:
+    """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
+    channel = message.channel
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise ValueError(f"leads are written to by email or sms, not {channel!r}")
+    context = {"subject": message.subject, "body": message.body, "first_name": lead.first_name}
+    outgoing = OutgoingMessage(
+        clinic_id=lead.clinic_id,
+        channel=channel,
+        to_address=(lead.email if channel == Channel.EMAIL else lead.phone) or "",
+        template=message.template,
+        context={**context, **(message.context or {})},
+        dedupe_key=message.dedupe_key,
+        kind=message.kind,
+        lead_id=lead.id,
+        not_before=message.not_before,
+    )
+    return send(session=session, message=outgoing, now=now)

@@ -1,0 +1,133 @@
+"""What the providers report about the messages we sent: Twilio's SMS status callbacks, SendGrid's
+email events (delivered, open, bounce). Each is verified by its endpoint before it comes here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.platform import clock
+from app.platform.delivery import redaction
+from app.platform.delivery import service as outbound
+from app.platform.errors import ValidationFailed
+
+DELIVERED_STATES = ("delivered",)
+UNDELIVERED_STATES = ("undelivered", "failed")
+
+
+def apply_status(
+    *, session: Session, form: dict, now: datetime, notification_hint: str | None = None
+) -> dict:
+    """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
+    Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
+    provider's error, unless it was delivered already; the in-between states (queued, sending,
+    sent) change nothing. A message whose outcome was unknown (its SID never learnt) is found by
+    `notification_hint`, the id its StatusCallback URL carries, and reconciled: Twilio has it, so
+    it was sent (or failed)."""
+    sid, state = (form.get("MessageSid") or "").strip(), (form.get("MessageStatus") or "").strip().lower()
+    if not sid or not state:
+        raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})
+    notification = session.scalars(
+        sa.select(Notification).where(
+            Notification.provider_message_id == sid[:128], Notification.channel == Channel.SMS
+        )
+    ).first()
+    if notification is None and notification_hint and notification_hint.isdigit():
+        notification = _unknown(session, int(notification_hint), sid[:128], now)
+    if notification is None:
+        return {"updated": False}  # not ours (or purged): answered 200 so the provider stops retrying
+    if state in DELIVERED_STATES:
+        notification.delivered_at = notification.delivered_at or now
+    elif state in UNDELIVERED_STATES and notification.delivered_at is None:
+        # Delivered is final: a callback with no timestamp, replayed or late, cannot undo it.
+        code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
+        notification.status = DeliveryStatus.FAILED
+        error = f"provider reports {state}: error {code} {text}".strip()
+        notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
+    else:
+        return {"updated": False, "status": notification.status}  # queued, sent, late: nothing to record
+    return {"updated": True, "status": notification.status}
+
+
+def _unknown(session: Session, notification_id: int, sid: str, now: datetime) -> Notification | None:
+    """The SMS of that id if its outcome is unknown, now known to be at Twilio: sent, with its SID."""
+    notification = session.scalars(
+        sa.select(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.channel == Channel.SMS,
+            Notification.status == DeliveryStatus.UNKNOWN,
+        )
+        .with_for_update()
+    ).first()
+    if notification is not None:
+        notification.status, notification.provider_message_id = DeliveryStatus.SENT, sid
+        notification.sent_at, notification.last_error = notification.sent_at or now, None
+    return notification
+
+
+# --- email: SendGrid's Event Webhook ----------------------------------------------------------------
+
+BOUNCED = "provider reports "  # how a bounce or drop starts last_error: the mark that makes it once
+
+
+def email_notification(*, session: Session, event: dict) -> Notification | None:
+    """The email an Event Webhook event is about: by the `notification_id` SendGrid echoes from our
+    X-SMTPAPI unique_args, else by the Message-ID it reports (`smtp-id`); None if it is not ours.
+    The event's address must be the one the email went to."""
+    notification = None
+    given = str(event.get("notification_id") or "")
+    if given.isdigit():
+        notification = session.scalars(
+            sa.select(Notification)
+            .where(Notification.id == int(given), Notification.channel == Channel.EMAIL)
+            .with_for_update()
+        ).first()
+    smtp_id = event.get("smtp-id")
+    if notification is None and isinstance(smtp_id, str) and smtp_id:
+        notification = session.scalars(
+            sa.select(Notification)
+            .where(Notification.provider_message_id == smtp_id[:128], Notification.channel == Channel.EMAIL)
+            .with_for_update()
+        ).first()
+    address = str(event.get("email") or "").strip().lower()
+    if notification is None or (notification.to_address or "").strip().lower() != address:
+        return None
+    return notification
+
+
+def email_delivered(*, notification: Notification, event: str, at: datetime) -> bool:
+    """`delivered` stamps delivered_at; `open` stamps opened_at, and delivered_at too when the
+    delivery's own event comes later or never (an opened email was delivered). Each stamp keeps the
+    earliest time reported: a repeated event changes nothing, a late one only moves it earlier.
+    Whether anything changed."""
+    before = (
+        clock.as_utc(notification.delivered_at),
+        clock.as_utc(notification.opened_at),
+        notification.status,
+    )
+    notification.delivered_at = _earliest(notification.delivered_at, at)
+    if event == "open":
+        notification.opened_at = _earliest(notification.opened_at, at)
+    if notification.status == DeliveryStatus.UNKNOWN:
+        # We never heard the server take it (outcome unknown), yet it arrived: it was sent.
+        notification.status, notification.last_error = DeliveryStatus.SENT, None
+        notification.sent_at = notification.sent_at or at
+    return before != (notification.delivered_at, notification.opened_at, notification.status)
+
+
+def _earliest(stamp: datetime | None, at: datetime) -> datetime:
+    return at if stamp is None else min(clock.as_utc(stamp), at)
+
+
+def email_bounced(*, notification: Notification, event: str, reason: str) -> bool:
+    """A hard bounce or a drop fails the email with the provider's reason; whether it was news."""
+    if notification.status == DeliveryStatus.FAILED and (notification.last_error or "").startswith(BOUNCED):
+        return False
+    notification.status = DeliveryStatus.FAILED
+    error = f"{BOUNCED}{event}: {reason}".strip()  # a bounce's reason quotes the address
+    notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
+    return True

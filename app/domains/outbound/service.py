@@ -1,0 +1,121 @@
+"""The notifications domain's face: what other domains call to reach a lead or a staff member.
+
+Other domains import this module (and models/schemas) only; the rest of app/domains/outbound is how
+it is done: rendering (rendering.py), the ledger's delivery jobs (outgoing.py, batches.py,
+attempts.py), the providers (channels.py, smtp.py), preferences and the in-app inbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic, User
+from app.domains.outbound import outgoing, preferences, recipients
+from app.domains.outbound.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
+from app.domains.outbound.inbox import StaffNotice, notify_in_app
+from app.domains.outbound.models import Channel, Notification
+from app.domains.outbound.outgoing import MessageToLead, OutgoingMessage, queue_many, send, send_to_lead
+from app.domains.outbound.receipts import email_bounced, email_delivered, email_notification
+from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
+from app.domains.outbound.worker.sending import Hold, on_send
+from app.platform.db.protected import keys_of
+
+__all__ = [
+    "DEFAULT_SUMMARY_FREQUENCY",
+    "RETRYABLE",
+    "SUMMARY_FREQUENCIES",
+    "Hold",
+    "MessageToLead",
+    "OutgoingMessage",
+    "StaffNotice",
+    "bulk_retryable",
+    "email_bounced",
+    "email_delivered",
+    "email_notification",
+    "notify_in_app",
+    "notify_staff",
+    "on_send",
+    "queue_many",
+    "quiet_until_for",
+    "recipient_index",
+    "recipient_indexes",
+    "retry_many",
+    "retry_notification",
+    "send",
+    "send_to_lead",
+    "staff_wants",
+]
+
+
+def notify_staff(
+    *,
+    session: Session,
+    clinic_id: int,
+    user_id: int | None,
+    notice: StaffNotice,
+    now: datetime,
+    known_new: bool = False,
+) -> Notification | None:
+    """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
+    channels they chose for the notice's kind, deferred to the end of their quiet hours. Returns the
+    in-app row."""
+    in_app = notify_in_app(
+        session=session, clinic_id=clinic_id, user_id=user_id, notice=notice, now=now, known_new=known_new
+    )
+    if user_id is None:
+        return in_app
+    kind = notice.kind
+    copies = [c for c in preferences.channels_of(session, user_id, kind) if c in (Channel.EMAIL, Channel.SMS)]
+    if not copies:
+        return in_app
+    user = session.get(User, user_id)
+    prefs = preferences.preferences_of(session, user_id)
+    not_before = preferences.after_quiet_hours(session, user_id, prefs, now)
+    context = {
+        "title": notice.title,
+        "body": notice.body,
+        "link": notice.link,
+        "user_name": user.name,
+        "origin": notice.origin,
+    }
+    for channel in copies:
+        address = user.email if channel == Channel.EMAIL else (prefs.sms_number if prefs else None)
+        if not address:
+            continue
+        message = outgoing.OutgoingMessage(
+            clinic_id=clinic_id,
+            channel=channel,
+            to_address=address,
+            template="staff_alert",
+            context=context,
+            dedupe_key=f"{notice.dedupe_key}:{channel}",
+            kind=kind,
+            recipient_user_id=user_id,
+            not_before=not_before,
+        )
+        outgoing.send(session=session, message=message, now=now)
+    return in_app
+
+
+def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> bool:
+    """Whether the user receives `kind` on `channel` (e.g. the digest by email)."""
+    return channel in preferences.channels_of(session, user_id, kind)
+
+
+def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
+    """The end of the user's quiet hours if `now` falls in them, else None."""
+    return preferences.after_quiet_hours(session, user_id, preferences.preferences_of(session, user_id), now)
+
+
+# The blind index a message's recipient is written with (key rotation rebuilds it with the address).
+recipient_index = recipients.index_of
+
+
+def recipient_indexes(*, session: Session, clinic_id: int, text: str) -> list[str]:
+    """The `Notification.to_address_index` values a search for the recipient `text` matches: an
+    exact, normalised email or phone number (read in the clinic's region)."""
+    clinic = session.get(Clinic, clinic_id)
+    region = clinic.default_phone_region if clinic is not None else "US"
+    return recipients.indexes_to_find(keys=keys_of(session), clinic_id=clinic_id, text=text, region=region)

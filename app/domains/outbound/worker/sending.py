@@ -1,0 +1,261 @@
+"""What single and batch deliveries share: the claimed row's columns, the message built from it,
+the provider rate limit checked at the claim, one send and what its error means, the retry policy."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.domains.auth import signing
+from app.domains.auth.models import Clinic
+from app.domains.outbound import outgoing
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.domains.outbound.providers import channels
+from app.domains.outbound.worker import rate_limits
+from app.platform.delivery import redaction
+from app.platform.delivery import rules as delivery_rules
+from app.platform.scheduling import service as scheduling
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "id",
+    "clinic_id",
+    "lead_id",
+    "recipient_user_id",
+    "channel",
+    "to_address",
+    "title",
+    "body",
+    "body_html",
+    "dedupe_key",
+    "attempts",
+)
+CLAIMED = [getattr(Notification.__table__.c, name) for name in _COLUMNS]  # what a claim returns
+_CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
+    Clinic.__table__.c.id == sa.bindparam("clinic_id")
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One send of a claimed message and how it went (status: sent, failed or pending = retry)."""
+
+    message: channels.Outgoing
+    number: int  # the row's attempts after its claim: the outcome is written only if still so
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A send-time guard's answer: the message may not go now: cancelled, or (`until`) deferred."""
+
+    reason: str
+    until: datetime | None = None
+
+
+# Called for each claimed message to a lead, just before it is handed to the provider, with
+# (session=, lead_id=, channel=, notification_id=, now=) -> Hold | None. Registered by the domains
+# above (messaging's contact policy): notifications cannot import them, and a held, retried or
+# re-queued message must meet the policy of the moment it goes, not of the moment it was queued.
+_SEND_GUARDS: list[Callable[..., Hold | None]] = []
+
+
+def on_send(guard: Callable[..., Hold | None]) -> None:
+    _SEND_GUARDS.append(guard)
+
+
+def held_at_send(session: Session, row, now: datetime) -> bool:
+    """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
+    pending, not counted as an attempt). Whether it was held."""
+    if row.lead_id is None or row.recipient_user_id is not None:
+        return False  # a message to staff (about a lead, perhaps) is not the lead's to consent to
+    for guard in _SEND_GUARDS:
+        hold = guard(
+            session=session, lead_id=row.lead_id, channel=row.channel, notification_id=row.id, now=now
+        )
+        if hold is None:
+            continue
+        if hold.until is None:
+            _hand_back(session, row, status=DeliveryStatus.CANCELLED, why=f"cancelled: {hold.reason}")
+            log.info("notification %s cancelled at send time", row.id)
+        else:
+            _defer(session, row, hold.until, f"held until {hold.until.isoformat()}: {hold.reason}", now)
+        return True
+    return False
+
+
+def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
+    """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
+    attempt, with a delivery job due when the window ends. Whether it was deferred."""
+    held = rate_limits.held_until(session, clinic_id=row.clinic_id, channel=row.channel, now=now, cache=cache)
+    if held is None:
+        return False
+    until, why = held
+    _defer(session, row, until, why, now)
+    return True
+
+
+def _defer(session: Session, row, until: datetime, why: str, now: datetime) -> None:
+    _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
+    session.schedule(scheduling.Job(now=now, **outgoing.delivery_job(row.id, row.clinic_id, until)))
+
+
+def _hand_back(session: Session, row, *, status: str, why: str, **values) -> None:
+    """The claimed row out of `sending` without an attempt spent on it."""
+    session.execute(
+        sa.update(Notification)
+        .where(Notification.id == row.id)
+        .values(
+            status=status,
+            attempts=Notification.attempts - 1,
+            sending_at=None,
+            last_error=why[:500],
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
+    """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
+    address per clinic across one batch."""
+    if row.channel == Channel.SMS:
+        sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
+    elif senders is not None and row.clinic_id in senders:
+        sender = senders[row.clinic_id]
+    else:
+        sender = _email_sender(session, row.clinic_id, settings)
+        if senders is not None:
+            senders[row.clinic_id] = sender
+    return channels.Outgoing(
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
+        sender=sender,
+        subject=row.title,
+        text=row.body,
+        html=row.body_html,
+        dedupe_key=row.dedupe_key,
+        unsubscribe_url=unsubscribe_url(row, settings),
+        unsubscribe_mailto=unsubscribe_mailto(row, settings),
+        reply_to=reply_address(row, settings),
+    )
+
+
+def reply_address(row, settings) -> str | None:
+    """reply+<signed lead token>@EMAIL_INBOUND_DOMAIN: SendGrid's Inbound Parse posts the lead's
+    reply to us, and the address says whose it is."""
+    if not settings.email_inbound_domain or not settings.secret_key or not _to_lead(row, Channel.EMAIL):
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id, "reply")
+    return f"reply+{token}@{settings.email_inbound_domain}"
+
+
+def _to_lead(row, channel: str) -> bool:
+    return row.channel == channel and row.lead_id is not None and row.recipient_user_id is None
+
+
+def unsubscribe_url(row, settings) -> str | None:
+    """An email to a lead (not to staff about one) carries its signed one-click unsubscribe URL."""
+    if row.channel != Channel.EMAIL or row.lead_id is None or row.recipient_user_id is not None:
+        return None
+    if not settings.secret_key:
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id)
+    return f"{settings.public_base_url.rstrip('/')}/api/unsubscribe/{token}"
+
+
+def unsubscribe_mailto(row, settings) -> str | None:
+    """mailto:unsubscribe+<the one-click token>@EMAIL_INBOUND_DOMAIN: an email to it reaches us
+    through SendGrid's Inbound Parse and opts the lead out (app/domains/intake/inbound/email_replies.py)."""
+    if not settings.email_inbound_domain or not settings.secret_key or not _to_lead(row, Channel.EMAIL):
+        return None
+    token = signing.unsubscribe_token(settings.secret_key, row.lead_id)
+    return f"mailto:unsubscribe+{token}@{settings.email_inbound_domain}?subject=unsubscribe"
+
+
+def _email_sender(session: Session, clinic_id: int, settings) -> str:
+    return email_sender(clinic_settings(session, clinic_id), settings)
+
+
+def clinic_settings(session: Session, clinic_id: int) -> dict | None:
+    """The clinic's settings (its From address, its provider rate limits)."""
+    return session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar()
+
+
+def email_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's emails: its own name and address, else the system's."""
+    values = clinic_settings or {}
+    return channels.format_sender(
+        values.get("email_from_name"), values.get("email_from") or settings.email_from
+    )
+
+
+def sms_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's SMS: its Messaging Service, else its own number, else SMS_FROM; its own
+    sender is also how Twilio's inbound texts are routed back to it."""
+    values = clinic_settings or {}
+    return values.get("sms_messaging_service_sid") or values.get("sms_number") or settings.sms_from or ""
+
+
+OUTCOME_UNKNOWN = "outcome unknown"  # how the error of a send nobody answered for starts
+Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
+
+
+def send(message: channels.Outgoing, settings) -> Outcome:
+    """The outcome of one send; never raises."""
+    try:
+        return outcome_of(message, channels.send(message, settings))
+    except Exception as exc:
+        return outcome_of(message, exc)
+
+
+def send_batch(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+    """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
+    return [
+        None if result is None else outcome_of(message, result)
+        for message, result in zip(messages, channels.send_each(messages, settings, stop=stop), strict=True)
+    ]
+
+
+def outcome_of(message: channels.Outgoing, result: str | Exception) -> Outcome:
+    """What a send's result (the provider's id, or the error it raised) means for the message. The
+    error's text names no recipient (providers quote the number or address): it is stored, shown,
+    audited and logged as it is returned here."""
+    if isinstance(result, str):
+        return DeliveryStatus.SENT, result, None
+    error = redaction.redacted(str(result), message.to)
+    if isinstance(result, channels.PermanentError):
+        return DeliveryStatus.FAILED, None, error
+    if isinstance(result, channels.OutcomeUnknown):
+        # Neither Twilio's Messages API nor SMTP dedupes a re-send: a retry could reach the lead
+        # twice. `unknown` (not `failed`) keeps it out of every bulk retry (notifications/admin.py).
+        return DeliveryStatus.UNKNOWN, None, f"{OUTCOME_UNKNOWN}, may already have reached the lead: {error}"
+    if isinstance(result, channels.TransientError):
+        return DeliveryStatus.PENDING, None, error
+    # A bug or an odd provider answer: retried, and dead if it persists. The traceback's frames are
+    # logged without the exception's own text, which may quote the recipient.
+    frames = "".join(traceback.format_tb(result.__traceback__))
+    log.error(
+        "sending notification %s failed unexpectedly: %s: %s\n%s",
+        message.notification_id, type(result).__name__, error, frames,
+    )  # fmt: skip
+    return DeliveryStatus.PENDING, None, f"{type(result).__name__}: {error}"
+
+
+def retry_policy(settings) -> delivery_rules.RetryPolicy:
+    """How a failed message is retried (from settings)."""
+    return delivery_rules.RetryPolicy(
+        max_attempts=settings.notification_max_attempts,
+        base_seconds=settings.notification_retry_base_seconds,
+        cap_seconds=settings.notification_retry_max_seconds,
+    )

@@ -1,0 +1,385 @@
+"""Sequences (multi-step cadences) and enrollments: CRUD, enroll, run each step in order, unenroll.
+
+An enrollment runs one step at a time: each step is an `AutomationStep` (action type
+`sequence_step`, carrying a copy of the step's definition), and only when it has run is the next
+one scheduled, `delay` after it. So steps always run in order, a step moved out of quiet hours
+delays the rest, and ending an enrollment has exactly one pending step to cancel. An email or SMS
+step goes through the contact policy (`outreach.send_message`); a call step is a call task inside
+business hours. A step held back by the policy is recorded as skipped and the sequence goes on.
+
+Editing a sequence changes what its running enrollments do from their next step on; a step
+already scheduled keeps the copy it was scheduled with. Deactivating a sequence stops new
+enrollments; running ones finish (unenroll them to stop them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domains.auth.models import Clinic
+from app.domains.automation import rules, steps
+from app.domains.automation.executors import outreach
+from app.domains.automation.models import (
+    AutomationStep,
+    EnrollmentStatus,
+    Sequence,
+    SequenceEnrollment,
+    StepStatus,
+)
+from app.domains.business_hours.rules import calendar_of, within_business_hours
+from app.domains.lead_messages import templates as message_templates
+from app.domains.leads import service as leads
+from app.domains.leads.models import Lead
+from app.domains.sequences import distance, variants
+from app.domains.tasks import creation as task_creation
+from app.platform.audit import service as audit
+from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.platform.roles import Actor
+from app.platform.scheduling import service as scheduling
+
+CHANNELS = ("email", "sms", "call")
+MAX_STEPS = 20
+SEQUENCE_FIELDS = ("name", "description", "steps", "active", "allow_concurrent")
+# end_reason values
+REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
+    "replied",
+    "converted",
+    "lost",
+    "deleted",
+    "opted_out",
+    "manual",
+    "completed",
+)
+BOOKED, BOUNCED = "consultation_booked", "bounced"
+
+# --- sequences ------------------------------------------------------------------------------------
+
+
+def list_sequences(*, session: Session, clinic_id: int) -> list[Sequence]:
+    return list(
+        session.scalars(sa.select(Sequence).where(Sequence.clinic_id == clinic_id).order_by(Sequence.id))
+    )
+
+
+def get_sequence(*, session: Session, clinic_id: int, sequence_id: int, for_update: bool = False) -> Sequence:
+    """The clinic's sequence, else 404 (another clinic's sequence does not exist for this caller)."""
+    stmt = sa.select(Sequence).where(Sequence.id == sequence_id, Sequence.clinic_id == clinic_id)
+    sequence = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if sequence is None:
+        raise NotFound(f"sequence {sequence_id} not found")
+    return sequence
+
+
+def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+    stmt = sa.select(Sequence.id).where(Sequence.clinic_id == clinic_id, Sequence.name == name)
+    if except_id is not None:
+        stmt = stmt.where(Sequence.id != except_id)
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def _flush(session: Session, sequence: Sequence) -> None:
+    """Flush, turning a concurrent twin's name into the same 409 as the pre-check."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise _name_conflict(sequence.name) from None
+
+
+def _name_conflict(name: str) -> Conflict:
+    return Conflict(f"a sequence named {name!r} exists in this clinic", code="name_taken")
+
+
+def _check_message_templates(session: Session, clinic_id: int, steps_: list[dict]) -> None:
+    """422 naming the step whose message template is missing or of the other channel."""
+    for index, step in enumerate(steps_):
+        if "template_id" not in step:
+            continue
+        try:
+            message_templates.template_for(
+                session=session, clinic_id=clinic_id, template_id=step["template_id"], channel=step["channel"]
+            )
+        except ValidationFailed as wrong:
+            raise ValidationFailed({"steps": {str(index): wrong.errors["json"]}}) from None
+
+
+def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime) -> Sequence:
+    """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
+    _check_message_templates(session, actor.clinic_id, data["steps"])
+    if _name_taken(session, actor.clinic_id, data["name"], None):
+        raise _name_conflict(data["name"])
+    sequence = Sequence(
+        clinic_id=actor.clinic_id,
+        name=data["name"],
+        description=data.get("description"),
+        steps=data["steps"],
+        active=data.get("active", True),
+        allow_concurrent=data.get("allow_concurrent", False),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(sequence)
+    _flush(session, sequence)
+    _audit(session, actor, "sequence.create", sequence, now)
+    return sequence
+
+
+def update_sequence(
+    *, session: Session, actor: Actor, sequence_id: int, data: dict, now: datetime
+) -> Sequence:
+    """Change a sequence; running enrollments follow the new steps from their next step on."""
+    _check_message_templates(session, actor.clinic_id, data.get("steps") or [])
+    sequence = get_sequence(
+        session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
+    )
+    if "name" in data and _name_taken(session, actor.clinic_id, data["name"], sequence.id):
+        raise _name_conflict(data["name"])
+    for key in SEQUENCE_FIELDS:
+        if key in data:
+            setattr(sequence, key, data[key])
+    sequence.updated_at = now
+    _flush(session, sequence)
+    _audit(session, actor, "sequence.update", sequence, now)
+    return sequence
+
+
+def _audit(session: Session, actor: Actor, action: str, sequence: Sequence, now: datetime) -> None:
+    audit.record(
+        session=session,
+        clinic_id=sequence.clinic_id,
+        actor=actor.ref,
+        action=action,
+        subject_type="sequence",
+        subject_id=sequence.id,
+        after={"name": sequence.name, "active": sequence.active, "steps": len(sequence.steps)},
+        at=now,
+    )
+
+
+# --- enrollments ----------------------------------------------------------------------------------
+
+
+def list_enrollments(*, session: Session, actor: Actor, lead_id: int) -> list[SequenceEnrollment]:
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    stmt = sa.select(SequenceEnrollment).where(SequenceEnrollment.lead_id == lead.id)
+    return list(session.scalars(stmt.order_by(SequenceEnrollment.id.desc())))
+
+
+def enroll_by_hand(*, session: Session, actor: Actor, lead_id: int, sequence_id: int, now: datetime):
+    """POST /api/leads/:id/enrollments: another clinic's lead or sequence is a 404."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
+    return enroll(session=session, lead=lead, sequence_id=sequence_id, enrolled_by=actor.ref, now=now)
+
+
+def enroll(
+    *, session: Session, lead: Lead, sequence_id: int, enrolled_by: str, now: datetime
+) -> SequenceEnrollment:
+    """Enroll the lead and schedule the first step. 409: inactive sequence, closed lead, already enrolled."""
+    sequence = get_sequence(session=session, clinic_id=lead.clinic_id, sequence_id=sequence_id)
+    distance.check_enrollable(session=session, lead=lead, sequence=sequence)
+    enrollment = SequenceEnrollment(
+        clinic_id=lead.clinic_id,
+        sequence_id=sequence.id,
+        lead_id=lead.id,
+        status=EnrollmentStatus.ACTIVE,
+        current_step=0,
+        enrolled_at=now,
+        enrolled_by=enrolled_by,
+    )
+    try:
+        with session.begin_nested():  # a concurrent enrollment loses on the partial unique index
+            session.add(enrollment)
+    except IntegrityError:
+        raise distance.already_enrolled(lead, sequence) from None
+    _schedule_step(session, enrollment, sequence, lead, index=0, start=now, now=now)
+    return enrollment
+
+
+def _schedule_step(
+    session: Session,
+    enrollment: SequenceEnrollment,
+    sequence: Sequence,
+    lead: Lead,
+    *,
+    index: int,
+    start: datetime,
+    now: datetime,
+) -> None:
+    """Schedule step `index` (`delay` after `start`), or complete the enrollment after the last step."""
+    if index >= len(sequence.steps):
+        _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
+        return
+    definition = variants.definition_for(
+        sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
+    )
+    clinic = session.get(Clinic, lead.clinic_id)
+    run_at = rules.after_delay(start, definition["delay"], calendar_of(clinic))
+    enrollment.current_step = index
+    enrollment.next_step_at = run_at
+    step = steps.record(
+        session=session,
+        lead=lead,
+        planned=steps.PlannedStep(
+            action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
+            run_at=run_at,
+            dedupe_key=f"enrollment:{enrollment.id}:step:{index}",
+            origin={"enrollment_id": enrollment.id, "sequence_step": index},
+        ),
+        now=now,
+    )
+    if step is not None:
+        steps.start(session=session, step=step, lead=lead, now=now)
+
+
+def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """Carry out one step of an enrollment, then schedule the next (unless the step was moved)."""
+    enrollment = session.scalar(
+        sa.select(SequenceEnrollment).where(SequenceEnrollment.id == step.enrollment_id).with_for_update()
+    )
+    if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the enrollment has ended")
+        return
+    outcome = _carry_out(session, step, lead, now)
+    if outcome == outreach.MOVED:
+        enrollment.next_step_at = step.run_at  # the rest waits for the moved step
+        return
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, start=now, now=now)
+
+
+def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+    action = step.action
+    if action["channel"] == "call":
+        return _call_task(session, step, lead, now)
+    return outreach.send_message(
+        session=session,
+        step=step,
+        lead=lead,
+        channel=action["channel"],
+        subject=action.get("subject"),
+        body=action.get("body") or "",
+        now=now,
+        template_id=action.get("template_id"),
+    )
+
+
+def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+    """A call step is a task for the lead's coordinator, due inside business hours."""
+    if lead.do_not_contact:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="do not contact", held_back_by="contact policy")
+        return outreach.SKIPPED
+    if distance.held_for_the_gap(session=session, step=step, lead=lead, now=now):
+        return outreach.MOVED
+    sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
+    title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
+    values = message_templates.merge_values(session=session, lead=lead)
+    title, description = message_templates.merge_task_texts(title, step.action.get("body"), values)
+    task = task_creation.create_system_task(
+        session=session,
+        lead=lead,
+        now=now,
+        task=task_creation.SystemTask(
+            title=title,
+            type="CALL",
+            description=description,
+            due_at=within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
+            dedupe_key=f"automation-step:{step.id}",
+            origin=steps.origin_of(step),
+        ),
+    )
+    if task is None:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
+        return outreach.SKIPPED
+    steps.finish(step, StepStatus.DONE, now, task_id=task.id, due_at=task.due_at.isoformat())
+    return outreach.SENT
+
+
+def enroll_from_rule(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """The rule action {"type": "enroll_sequence", "sequence_id": n}; a refusal is recorded, not raised."""
+    try:
+        with session.begin_nested():
+            enrollment = enroll(
+                session=session,
+                lead=lead,
+                sequence_id=step.action["sequence_id"],
+                enrolled_by=f"rule:{step.rule_id}",
+                now=now,
+            )
+    except DomainError as refused:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=refused.message)
+        return
+    steps.finish(step, StepStatus.DONE, now, enrollment_id=enrollment.id)
+
+
+# --- ending enrollments ---------------------------------------------------------------------------
+
+
+def unenroll_by_hand(
+    *, session: Session, actor: Actor, lead_id: int, enrollment_id: int, now: datetime
+) -> SequenceEnrollment:
+    """POST .../unenroll: end an active enrollment (reason "manual"); an ended one is a 409."""
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    enrollment = session.scalar(
+        sa.select(SequenceEnrollment)
+        .where(SequenceEnrollment.id == enrollment_id, SequenceEnrollment.lead_id == lead.id)
+        .with_for_update()
+    )
+    if enrollment is None:
+        raise NotFound(f"enrollment {enrollment_id} not found")
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        raise Conflict(
+            f"enrollment {enrollment_id} has already ended ({enrollment.status})", code="enrollment_ended"
+        )
+    unenroll(session=session, enrollment=enrollment, reason=MANUAL, now=now)
+    audit.record(
+        session=session,
+        clinic_id=actor.clinic_id,
+        actor=actor.ref,
+        action="sequence.unenroll",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"enrollment_id": enrollment.id, "sequence_id": enrollment.sequence_id},
+        at=now,
+    )
+    return enrollment
+
+
+def unenroll(*, session: Session, enrollment: SequenceEnrollment, reason: str, now: datetime) -> None:
+    """End an active enrollment with `reason`, cancelling its pending step."""
+    _end(session, enrollment, EnrollmentStatus.UNENROLLED, reason, now)
+    pending = session.scalars(
+        sa.select(AutomationStep)
+        .where(AutomationStep.enrollment_id == enrollment.id, AutomationStep.status == StepStatus.SCHEDULED)
+        .with_for_update()
+    )
+    for step in pending:
+        steps.finish(step, StepStatus.CANCELLED, now, reason=f"unenrolled: {reason}")
+        if step.job_id is not None:
+            scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
+
+
+def unenroll_all(*, session: Session, lead_id: int, reason: str, now: datetime) -> int:
+    """End every active enrollment of the lead with `reason`; returns how many."""
+    active = list(
+        session.scalars(
+            sa.select(SequenceEnrollment)
+            .where(
+                SequenceEnrollment.lead_id == lead_id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
+            )
+            .with_for_update()
+        )
+    )
+    for enrollment in active:
+        unenroll(session=session, enrollment=enrollment, reason=reason, now=now)
+    return len(active)
+
+
+def _end(session: Session, enrollment: SequenceEnrollment, status: str, reason: str, now: datetime) -> None:
+    enrollment.status = status
+    enrollment.end_reason = reason
+    enrollment.ended_at = now
+    enrollment.next_step_at = None

@@ -1,0 +1,89 @@
+"""Automatic stops: outreach ends when the lead answers, books a consultation, converts, is lost,
+opts out, or an email to them bounces for good.
+
+These are event consumers, not rules, on purpose: a clinic may tune its rules but not switch off
+"stop messaging someone who replied" or "stop once they said STOP". Each stop is recorded where
+the why-trail reads it: a cancelled step says why, an ended enrollment has its end_reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.domains.automation import steps
+from app.domains.leads.models import Lead
+from app.domains.sequences import service as sequences
+from app.platform.events.models import DomainEvent
+
+OUTREACH_ACTIONS = ("send_email", "send_sms", "sequence_step")
+OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")
+BOOKED_STAGE = "consultation_scheduled"
+
+
+def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
+    lead_id = (event.payload or {}).get("lead_id")
+    lead = session.get(Lead, lead_id) if lead_id is not None else None
+    return lead if lead is not None and lead.clinic_id == event.clinic_id else None
+
+
+def on_inbound_contact(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """An inbound call, email or SMS: unenroll the lead and cancel pending automated outreach."""
+    payload = event.payload or {}
+    if str(payload.get("direction") or "").lower() != "inbound" or payload.get("contact") is False:
+        return  # a missed inbound call is not the lead speaking with the clinic (activities' rules)
+    lead = _lead_of(session, event)
+    if lead is None:
+        return
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.REPLIED, now=now)
+    steps.cancel_pending(
+        session=session, lead_id=lead.id, reason="the lead replied", now=now, action_types=OUTREACH_ACTIONS
+    )
+
+
+def _on_closed(reason: str, why: str):
+    def stop_everything(*, session: Session, event: DomainEvent, now: datetime) -> None:
+        lead = _lead_of(session, event)
+        if lead is None:
+            return
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=reason, now=now)
+        # Every pending step of the lead but those of this close (its won/lost rules' steps).
+        steps.cancel_pending(session=session, lead_id=lead.id, reason=why, now=now, keep_event_id=event.id)
+
+    stop_everything.__name__ = f"stop_on_{reason}"
+    stop_everything.__doc__ = f"A {reason} lead: every pending automated step is cancelled ({why})."
+    return stop_everything
+
+
+on_converted = _on_closed(sequences.CONVERTED, "the lead converted")
+on_lost = _on_closed(sequences.LOST, "the lead was lost")
+on_deleted = _on_closed(sequences.DELETED, "the lead was deleted")
+
+
+def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """do_not_contact or a channel opt-out turned on: end the lead's sequences (pending one-off
+    messages stay, and the policy skips them with the reason when they come due)."""
+    changed = set((event.payload or {}).get("changed") or ())
+    lead = _lead_of(session, event)
+    if lead is None or not any(name in changed and getattr(lead, name) for name in OPT_OUT_FIELDS):
+        return
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.OPTED_OUT, now=now)
+
+
+def on_stage_changed(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A booked consultation is the goal a nurture sequence works for: reaching it ends them."""
+    if (event.payload or {}).get("new_stage") != BOOKED_STAGE:
+        return
+    lead = _lead_of(session, event)
+    if lead is not None:
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOOKED, now=now)
+
+
+def on_bounced(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    """A hard bounce: the address does not exist, so the sequence cannot go on as written."""
+    if not (event.payload or {}).get("hard"):
+        return
+    lead = _lead_of(session, event)
+    if lead is not None:
+        sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOUNCED, now=now)

@@ -1,0 +1,139 @@
+"""Escalation, for both readings of "No contact in 24 hours -> escalate to manager":
+every active clinic admin is told, once each, and the lead or task is flagged, once.
+
+- A lead nobody reached: at `lead.created` a ledger job is scheduled `no_contact_escalation_hours`
+  (24) after capture, counted on the clinic's open days; when it fires it re-checks: the lead still
+  open, never escalated, and no contact (activities/rules.py: an attempt such as a voicemail or an
+  automated email is not one) since it was captured.
+- An overdue task nobody acted on: the task's escalation timer (app/domains/tasks/alerts/timers.py writes it
+with
+  the reminders) fires after its due time; still open with no contact since: raised to URGENT.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.domains.activities import service as activities
+from app.domains.auth import service as auth
+from app.domains.auth.models import Clinic
+from app.domains.business_hours.rules import BusinessCalendar
+from app.domains.leads.models import Lead
+from app.domains.outbound import service as notifications
+from app.domains.tasks import rules
+from app.domains.tasks.alerts.timers import live_task
+from app.domains.tasks.models import TaskPriority
+from app.platform.audit import service as audit
+from app.platform.roles import Role
+from app.platform.scheduling import service as scheduling
+
+LEAD_ESCALATION = "lead.escalate_no_contact"
+
+
+def schedule_no_contact_escalation(*, session: Session, event, now: datetime) -> None:
+    """Event consumer for lead.created: the lead's escalation job, `hours` of open days after capture."""
+    lead = session.get(Lead, event.subject_id)
+    if lead is None or not lead.is_open:
+        return
+    clinic = session.get(Clinic, lead.clinic_id)
+    hours = rules.clinic_no_contact_escalation_hours(clinic.settings)
+    calendar = BusinessCalendar.from_settings(
+        clinic.timezone, clinic.business_hours or {}, clinic.holiday_country
+    )
+    session.schedule(
+        scheduling.Job(
+            kind=LEAD_ESCALATION,
+            due_at=rules.no_contact_deadline(calendar, lead.created_at, hours),
+            dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+            now=now,
+            clinic_id=lead.clinic_id,
+            subject_type="lead",
+            subject_id=lead.id,
+            payload={"hours": hours},
+            origin={"event_id": event.id, "event_type": event.type},
+        )
+    )
+
+
+def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
+    """The job: an open lead nobody has had contact with since capture → every active clinic_admin
+    is told (in-app and, by default, email) and the lead is flagged `escalated`, once."""
+    lead = session.get(Lead, job.subject_id)
+    if lead is None or not lead.is_open or lead.escalated_at is not None:
+        return
+    if activities.contact_since(session=session, lead_id=lead.id):
+        return
+    hours = (job.payload or {}).get("hours", rules.DEFAULT_NO_CONTACT_ESCALATION_HOURS)
+    tell_clinic_admins(
+        session=session,
+        clinic_id=lead.clinic_id,
+        title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
+        body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
+        link=f"/api/leads/{lead.id}",
+        dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+        now=now,
+    )
+    lead.escalated_at = now
+    audit.record(
+        session=session,
+        clinic_id=lead.clinic_id,
+        actor=audit.SYSTEM,
+        action="lead.escalate",
+        subject_type="lead",
+        subject_id=lead.id,
+        after={"escalated_at": now.isoformat(), "reason": f"no contact {hours:g}h after capture"},
+        at=now,
+    )
+
+
+def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
+    """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
+    task = live_task(session, job)
+    if task is None or task.escalated_at is not None:
+        return
+    if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
+        return
+    lead = session.get(Lead, task.lead_id)
+    tell_clinic_admins(
+        session=session,
+        clinic_id=task.clinic_id,
+        title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
+        body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
+        link=f"/api/leads/tasks/{task.id}",
+        dedupe_key=f"task:{task.id}:escalation",
+        now=now,
+    )
+    before = rules.audit_snapshot(task)
+    task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
+    audit.record(
+        session=session,
+        clinic_id=task.clinic_id,
+        actor=audit.SYSTEM,
+        action="task.escalate",
+        subject_type="task",
+        subject_id=task.id,
+        before=before,
+        after=rules.audit_snapshot(task),
+        at=now,
+    )
+
+
+def tell_clinic_admins(
+    *, session: Session, clinic_id: int, title: str, body: str, link: str, dedupe_key: str, now: datetime
+) -> None:
+    """An `escalation` notification to each active clinic_admin; `dedupe_key` names the escalation
+    (each admin's copy is keyed by it and the admin, so a redelivered job tells nobody twice)."""
+    for admin in auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN):
+        if not admin.active:
+            continue
+        notifications.notify_staff(
+            session=session,
+            clinic_id=clinic_id,
+            user_id=admin.id,
+            notice=notifications.StaffNotice(
+                kind="escalation", title=title, body=body, link=link, dedupe_key=f"{dedupe_key}:{admin.id}"
+            ),
+            now=now,
+        )

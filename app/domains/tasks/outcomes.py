@@ -1,0 +1,55 @@
+"""Completing a task with a structured outcome; "rescheduled" may carry the follow-up's new due time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.domains.tasks import creation, service
+from app.domains.tasks.models import LeadTask, TaskOutcome
+from app.platform.errors import ValidationFailed
+from app.platform.roles import Actor
+
+
+def complete(
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    outcome: str,
+    notes: str | None,
+    reschedule_to: datetime | None,
+    now: datetime,
+) -> LeadTask:
+    """Complete a task with `outcome`; a rescheduled one with `reschedule_to` gets a follow-up task then."""
+    if reschedule_to is not None:
+        if outcome != TaskOutcome.RESCHEDULED:
+            raise ValidationFailed("reschedule_to", "only with the outcome rescheduled")
+        if reschedule_to <= now:
+            raise ValidationFailed("reschedule_to", "must be in the future")
+    task = service.complete_task(
+        session=session, actor=actor, task_id=task_id, notes=notes, outcome=outcome, now=now
+    )
+    if reschedule_to is not None:
+        _follow_up(session, actor, task, reschedule_to, now)
+    return task
+
+
+def _follow_up(session: Session, actor: Actor, task: LeadTask, due_at: datetime, now: datetime) -> LeadTask:
+    """The same task again, due at `due_at`, linked to the one it replaces."""
+    return creation.create_task(
+        session=session,
+        actor=actor,
+        lead_id=task.lead_id,
+        data={
+            "title": task.title,
+            "description": task.description,
+            "type": task.type,
+            "priority": task.priority,
+            "assigned_to_id": task.assigned_to_id,
+            "due_at": due_at,
+            "previous_task_id": task.id,
+        },
+        now=now,
+    )

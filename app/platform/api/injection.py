@@ -1,0 +1,52 @@
+"""`inject`: what every view is handed rather than fetching itself — its unit of work, its actor and
+its `now`."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+
+from app.platform import clock
+from app.platform.access import current_actor
+from app.platform.app_db import unit_of_work
+from app.platform.db import UnitOfWork
+
+INJECTED = ("uow", "actor", "now")
+
+# A view's unit of work is opened here only (`inject`, `streamed`), by app_db's `unit_of_work`:
+# how views get their unit changes with this module's import of it.
+
+
+def inject(view):
+    """View decorator (the innermost, right above the `def`): pass the keyword arguments among
+    `uow`, `actor` and `now` that the view names.
+
+    - `uow`: a unit of work open for the whole view, committed when it returns and rolled back when
+      it raises; under `@idempotent`, the unit that decorator opened and stores the answer in. A
+      view that must not hold one (a stream, a health check) does not name it.
+    - `actor`: who is calling, read once; the permission check that binds it has run before any
+      view (app/domains/auth/permissions.py, the console's auth.check_access).
+    - `now`: the request's time, read once at the edge.
+    """
+    wanted = [name for name in INJECTED if name in inspect.signature(view).parameters]
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if "actor" in wanted:
+            kwargs["actor"] = current_actor()
+        if "now" in wanted:
+            kwargs["now"] = clock.now()
+        if "uow" not in wanted or "uow" in kwargs:  # @idempotent hands over the unit it stores in
+            return view(*args, **kwargs)
+        with unit_of_work() as uow:
+            return view(*args, uow=uow, **kwargs)
+
+    return wrapper
+
+
+def streamed(rows: Callable[[UnitOfWork], Iterable]) -> Iterator:
+    """A streamed answer's `rows(uow)`, read in a unit of their own: a stream is read after its
+    view has returned and its unit has committed (an export's audit record with it)."""
+    with unit_of_work() as uow:
+        yield from rows(uow)

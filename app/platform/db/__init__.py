@@ -1,0 +1,38 @@
+"""The database layer: engine, the unit of work, paging, and the fast write path (compiled
+statements, reserved ids, bulk loads). Domain code imports these names from `app.platform.db`; the speed
+machinery stays in here."""
+
+from app.platform.db.batch import Frozen, allocate_ids, insert_rows
+from app.platform.db.clock import database_clock, database_now
+from app.platform.db.database import Database
+from app.platform.db.engine import autocommit, is_unavailable, make_engine
+from app.platform.db.paging import MAX_OFFSET, page_of, page_offset
+from app.platform.db.rows import detached_copy, insert_now, loaded, new_row, row_values
+from app.platform.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
+from app.platform.db.uow import UnitOfWork
+
+__all__ = [
+    "MAX_ID",
+    "MAX_OFFSET",
+    "NAMING_CONVENTION",
+    "Base",
+    "Database",
+    "Frozen",
+    "JSONType",
+    "UTCDateTime",
+    "UnitOfWork",
+    "allocate_ids",
+    "autocommit",
+    "database_clock",
+    "database_now",
+    "detached_copy",
+    "insert_now",
+    "insert_rows",
+    "is_unavailable",
+    "loaded",
+    "make_engine",
+    "new_row",
+    "page_of",
+    "page_offset",
+    "row_values",
+]

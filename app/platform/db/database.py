@@ -1,0 +1,105 @@
+"""The Database: one engine per app, and the units of work (app/platform/db/uow.py) opened on it. No Flask
+here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from app.platform.db.engine import autocommit, make_engine
+from app.platform.db.protected import use_keys
+from app.platform.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Database:
+    """One engine and session factory per app, and what its units of work publish through.
+
+    Built once by `create_app` (so once per web or worker process) with the app's settings, its
+    job dispatcher and its Redis client: a unit of work carries them (`uow.settings`,
+    `uow.dispatcher`), so the ledger publishes the rows a unit scheduled once it commits
+    (app/platform/scheduling/service.py). Code given a unit needs nothing else to schedule a job; code that
+    opens units of its own (the job runner, the sweeps, a send outside the transaction) is given
+    the Database by its caller. A Database built without a dispatcher reads and writes, but
+    cannot publish: scheduling a job due soon raises.
+    """
+
+    def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None):
+        self.url = url
+        self.settings, self.dispatcher, self.redis = settings, dispatcher, redis
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(
+            bind=self.engine, class_=UnitOfWork, expire_on_commit=False, database=self
+        )
+        self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
+        if settings is not None and settings.phi_encryption_key:
+            use_keys(self.engine, settings.phi_encryption_key)  # the protected columns' key
+
+    @contextmanager
+    def single_statement(self) -> Iterator[sa.Connection]:
+        """A connection for statements that need no transaction: on PostgreSQL in autocommit, so
+        no BEGIN and ROLLBACK round trips around them."""
+        with (self._autocommit or self.engine).connect() as connection:
+            yield connection
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def connect_ahead(self) -> None:
+        """Open one pooled connection now, in a process about to serve (a gunicorn worker, a Celery
+        pool child), so that its first request or job does not wait for the database to start a
+        session for it. A database not reachable yet is not an error here: the first use retries."""
+        try:
+            with self.engine.connect():
+                pass
+        except sa.exc.OperationalError as error:
+            log.warning(
+                "no database connection opened ahead", extra={"data": {"error": type(error).__name__}}
+            )
+
+    # --- units of work -----------------------------------------------------------------------------
+
+    def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        """`work(uow)` in a unit of work, its answer returned; done once more, in a unit of its
+        own, if the database dropped the connection before the unit reached its commit.
+
+        Why here: a failover or a restarted server ends every pooled connection at once, and the
+        first use of each fails; the pool replaces them (app/platform/db/engine.py), so the work's second
+        try runs on a live one. Only before the commit: a connection lost during the commit leaves
+        unknown whether it committed, and doing the work again could store it twice.
+        """
+        for attempt in (1, 2):
+            committing: list[bool] = []
+            try:
+                with self.unit_of_work(committing=committing) as uow:
+                    return work(uow)
+            except sa.exc.DBAPIError as error:
+                if attempt == 2 or committing or not error.connection_invalidated:
+                    raise
+                log.warning("the database dropped the connection; doing the work again on a new one")
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def unit_of_work(self, *, committing: list[bool] | None = None) -> Iterator[UnitOfWork]:
+        """One transaction: commit on success, roll back on any error, then run after-commit hooks.
+        `committing` (for `run`): True is appended once the work is done and the commit begins."""
+        uow = self.session_factory()
+        try:
+            yield uow
+            if committing is not None:
+                committing.append(True)
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            uow.close()
+        uow.run_after_commit()

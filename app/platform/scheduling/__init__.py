@@ -1,0 +1,12 @@
+"""The job ledger: schedule, dispatch after commit, claim and run, sweeps.
+
+It knows no other domain. The composition root lists the handler of each job kind (JOB_KINDS in
+app/handlers.py); a domain puts a job on the ledger with `uow.schedule(Job(...))`, in the same
+transaction as the change that causes it.
+"""
+
+from app.platform.scheduling.registry import register
+from app.platform.scheduling.runner import run_job
+from app.platform.scheduling.service import Job, cancel, cancel_job, row_of, written
+
+__all__ = ["Job", "cancel", "cancel_job", "register", "row_of", "run_job", "written"]

@@ -1,0 +1,115 @@
+"""Job kinds: the handler each kind runs with, as the composition root lists them (app/handlers.py).
+
+A handler is plain service code, `handler(*, session, job, now)`, run inside the claim transaction:
+its database effect commits together with the row's `done`, or not at all. The claim has already
+marked the row in that transaction, so the handler sees `job.status == "done"` and `job.attempts`
+as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
+job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
+A kind registered with `batch=N` may share that transaction with up to N-1 other rows of its kind
+(runner.run_batch): its handler must not depend on being alone in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.platform.celery_config import QUEUES
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    handler: Callable
+    queue: str
+    drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
+    takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
+    batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
+    derived: bool = False  # it only brings derived data up to date (scores, report counts)
+    yields: bool = False  # background work that steps aside while the realtime path is behind
+    due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(
+    kind: str,
+    handler: Callable,
+    queue: str = "realtime",
+    drain: bool = False,
+    takes_db: bool = False,
+    batch: int = 1,
+    derived: bool = False,
+    yields: bool = False,
+    due_later: bool = False,
+) -> None:
+    """Make `handler` run the jobs of `kind`, delivered on `queue` (one of QUEUES).
+
+    `drain`: many rows of the kind come due at once and each is short (events processing): one
+    delivery runs every due row of the kind, and new rows wake a worker only when none is draining
+    (see scheduling.service._wake and runner.run_job).
+
+    `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
+    then records the outcome) or needs the app's settings: it is called with `db=` too, the Database
+    the runner was given (its `settings` with it).
+
+    `batch`: rows of the kind published together while due (a bulk schedule, a sweep) go out as
+    one message per `batch` rows, whose delivery claims and runs them in one transaction, each row
+    still done with its own effect (runner.run_batch). Only for a handler whose whole effect is in
+    the session and that holds no lock others wait for long: not with `takes_db` (it sends outside
+    the transaction). A draining kind's rows are not grouped in messages (a wake-up runs them all):
+    its drainer takes up to `batch` due rows to a transaction (runner.drain).
+
+    `derived`: the kind only brings derived data up to date (a lead's score, the report counts):
+    an open row of it is nobody's next step (`derived_kinds`).
+
+    `yields`: bulk work (a chunk of a bulk action or import, a campaign's batch of emails) that
+    steps aside while the realtime queue's drained kinds (a new lead's processing) are behind: its
+    delivery is sent again shortly instead of running (runner.run_job), for at most
+    `yield_at_most_seconds` past its due time.
+
+    `due_later`: a draining kind whose rows are written due a moment after the change that made
+    them (a re-scoring, a recount): a drainer that finds none due leaves a wake-up for the next one
+    (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
+    A kind whose rows are due when written (events processing) needs no such look.
+    """
+    add(JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields, due_later))
+
+
+def add(kind: JobKind) -> None:
+    """Make `kind.handler` run the jobs of `kind.name` (the composition root's JOB_KINDS, app/handlers.py)."""
+    name, queue, batch = kind.name, kind.queue, kind.batch
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r} for job kind {name!r}; use one of {', '.join(QUEUES)}")
+    if batch < 1 or (batch > 1 and kind.takes_db):
+        raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that takes_db, else >= 1")
+    existing = _KINDS.get(name)
+    if existing is not None and _name(existing.handler) != _name(kind.handler):
+        raise ValueError(f"job kind {name!r} is already handled by {_name(existing.handler)}")
+    if kind.yields and (queue == "realtime" or kind.drain):
+        raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
+    if kind.due_later and not kind.drain:
+        raise ValueError(f"job kind {name!r}: due_later is for a draining kind")
+    _KINDS[name] = kind
+
+
+def kind_of(kind: str) -> JobKind | None:
+    return _KINDS.get(kind)
+
+
+def realtime_drained_kinds() -> list[str]:
+    """The kinds of a new lead's path: drained on the realtime queue (events processing)."""
+    return sorted(name for name, kind in _KINDS.items() if kind.queue == "realtime" and kind.drain)
+
+
+def derived_kinds() -> list[str]:
+    return sorted(name for name, kind in _KINDS.items() if kind.derived)
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_KINDS)
+
+
+def _name(handler: Callable) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"

@@ -1,0 +1,48 @@
+"""gunicorn's settings for this app (`gunicorn -c python:app.platform.telemetry.gunicorn_config ...`).
+
+- gunicorn's own lines in the same JSON as the app's; its access log off: it writes the raw path
+  and query string (`/api/leads?q=<a name>`), PHI. The app writes one JSON line per request
+  instead, naming the URL rule (app/platform/telemetry/web.py).
+- A worker that exits is marked dead for prometheus-client's multiprocess mode.
+- A worker opens a database connection before it serves, so its first request does not wait for one.
+- A request line up to gunicorn's most (a long filter list) reaches the app, which refuses one over
+  its own limit (app/platform/api `refuse_oversized_request_line`); gunicorn's refusals of a longer line or
+  of too large headers answer the API's JSON error (app/platform/telemetry/gunicorn_errors.py).
+"""
+
+from app.platform.telemetry import gunicorn_errors, metrics
+
+# gunicorn's largest request line (its default is 4094); the app's own limit is below it.
+limit_request_line = 8190
+
+_JSON_STDERR = {
+    "class": "logging.StreamHandler",
+    "formatter": "json",
+    "filters": ["context"],
+    "stream": "ext://sys.stderr",
+}
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.platform.telemetry.logs.formatter"}},
+    "filters": {"context": {"()": "app.platform.telemetry.logs.ContextFilter"}},
+    "handlers": {"json": _JSON_STDERR},
+    # The app adds its own root handler (app/platform/telemetry/logs.py); gunicorn's loggers have their own.
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
+
+
+def child_exit(server, worker) -> None:
+    metrics.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    gunicorn_errors.install(worker)
+    database = getattr(worker.wsgi, "extensions", {}).get("followup.db")
+    if database is not None:
+        database.connect_ahead()
