@@ -40,4 +40,4 @@ def blueprints() -> list:
 for _models in _modules_named("models"):
     pass  # importing each registers its tables on Base.metadata
 
-import app.handlers  # noqa: E402, F401 - after the models: the map names their job kinds and events
+import app.handlers  # noqa: E402 - after the models: the map names their job kinds and events

@@ -30,7 +30,5 @@ def test_rabbitmq_queue_depths_are_read_without_consuming(app):
 
 
 def test_a_broker_that_does_not_answer_is_reported_down(app):
-    settings = replace(
-        app.config["SETTINGS"], broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"
-    )
+    settings = replace(app.config["SETTINGS"], broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//")
     assert health.queue_depths(settings=settings, redis=None) == {"broker": "amqp", "up": False, "queues": {}}

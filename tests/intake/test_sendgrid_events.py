@@ -44,9 +44,7 @@ def key(app, monkeypatch):
     der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    use(
-        monkeypatch, app.config["SETTINGS"], sendgrid_event_public_key=base64.b64encode(der).decode()
-    )
+    use(monkeypatch, app.config["SETTINGS"], sendgrid_event_public_key=base64.b64encode(der).decode())
     return private
 
 

@@ -55,7 +55,5 @@ def test_a_worker_process_serves_the_job_runs_of_its_pool_children(app, db, tena
 def test_nothing_listens_without_a_token(app):
     from app.platform.telemetry import exporter
 
-    settings = dataclasses.replace(
-        app.config["SETTINGS"], metrics_port=free_port(), metrics_token=None
-    )
+    settings = dataclasses.replace(app.config["SETTINGS"], metrics_port=free_port(), metrics_token=None)
     assert exporter.start(settings=settings) is None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.domains.lead_messages.models import CHANNELS, EMAIL
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.domains.lead_messages import merge_fields
+from app.domains.lead_messages.models import CHANNELS, EMAIL
 from app.platform.api import RequestSchema, id_field
 
 MAX_SUBJECT = 300

@@ -13,10 +13,10 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from app.domains.lead_messages.models import EMAIL
 from sqlalchemy.orm import Session
 
 from app.domains.lead_messages import merge_fields, policy, templates, to_lead
+from app.domains.lead_messages.models import EMAIL
 from app.domains.leads import service as leads
 from app.platform import phi_policy
 from app.platform.audit import service as audit

@@ -10,11 +10,11 @@ report's `replied` flag on automated messages is a different fact: any inbound w
 from __future__ import annotations
 
 import sqlalchemy as sa
-from app.domains.lead_messages.models import MessageTemplateUse
 from sqlalchemy.orm import Session, aliased
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, LeadActivity
+from app.domains.lead_messages.models import MessageTemplateUse
 
 
 def replied_clause(use=MessageTemplateUse) -> sa.ColumnElement[bool]:

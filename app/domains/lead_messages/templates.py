@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from app.domains.lead_messages.models import EMAIL, MessageTemplate, MessageTemplateUse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.lead_messages import merge_fields, stats
+from app.domains.lead_messages.models import EMAIL, MessageTemplate, MessageTemplateUse
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import PipelineStage
