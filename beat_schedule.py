@@ -2,10 +2,10 @@
 (app/platform/celery_config.py turns these entries into Celery's `beat_schedule` and `task_routes`).
 
 Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find stale leads"):
-  1. the use case in app/<domain>/service.py, taking `now` (and opening its own unit of work, or
-     taking a session from its task);
-  2. a thin task in workers/<domain>.py with an explicit name that reads `clock.now()` and makes that
-     one service call; import the module in workers/celery_app.py's `_import_tasks`;
+  1. the use case in app/domains/<domain>/service.py, taking `now` (and opening its own unit of work,
+     or taking one from its task);
+  2. a thin task in a module of workers/ (every one is imported) with an explicit name that reads
+     the database's clock and makes that one service call;
   3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval, or for
      daily work its hour (add the field to app/platform/config.py: `FOLLOWUP_<FIELD>` then overrides it),
      and its queue if not `sweeps`.

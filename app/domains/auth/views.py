@@ -54,7 +54,7 @@ class Refresh(MethodView):
         session on every device)."""
         return sessions.refresh(
             db=get_db(),
-            settings=current_app.config["SETTINGS"],
+            settings=get_db().settings,
             refresh_token=body["refresh_token"],
             now=now,
         )

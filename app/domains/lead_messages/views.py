@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 
 from app.domains.lead_messages import schemas, send, unsubscribe
@@ -10,6 +10,7 @@ from app.domains.lead_messages import templates as service
 from app.platform.access import public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
 from app.platform.api.injection import inject
+from app.platform.app_db import get_db
 from app.platform.errors import NotFound
 from app.platform.idempotency.web import idempotent
 from app.platform.roles import Permission
@@ -155,4 +156,4 @@ def _not_valid() -> Response:
 
 
 def _secret() -> str | None:
-    return current_app.config["SETTINGS"].secret_key
+    return get_db().settings.secret_key

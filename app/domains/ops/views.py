@@ -33,7 +33,7 @@ class Ready(MethodView):
         checks = service.readiness(
             db=get_db(),
             redis=current_app.extensions["followup.redis"],
-            broker_check=None if current_app.config["SETTINGS"].broker_is_redis else dispatcher.check_broker,
+            broker_check=None if get_db().settings.broker_is_redis else dispatcher.check_broker,
         )
         ready = all(v == "ok" for v in checks.values())
         return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
