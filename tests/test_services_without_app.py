@@ -26,11 +26,10 @@ from app.domains.outbound.models import Notification
 from app.domains.outbound.worker import attempts
 from app.domains.tasks.alerts import digest
 from app.platform import clock, phi
-from app.platform.db import Database
+from app.platform.db import Database, PageRequest
 from app.platform.db.protected import use_keys
 from app.platform.idempotency import service as idempotency
 from app.platform.idempotency.models import IdempotencyKey
-from app.platform.paging import PageRequest
 from app.platform.redis_clients import redis_client
 from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
 from app.platform.scheduling import run_job

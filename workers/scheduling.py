@@ -20,15 +20,13 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
     db = get_db()
     db_clock = database_clock(db)
     now = db_clock()
-    outcome = runner.run_job(
-        db=db,
-        job_id=job_id,
-        now=now,
+    delivery = runner.Delivery(
         clock=db_clock,
         batch=batch or (),
         background=background,
         host_offset=clock.now() - now,  # this host's clock read on purpose: how far off it runs
     )
+    outcome = runner.run_job(db=db, job_id=job_id, now=now, delivery=delivery)
     return monitor.told(db=db, job_id=job_id, outcome=outcome)  # Flower's FAILURE or RETRY
 
 

@@ -16,7 +16,7 @@ from app.domains.leads import service as leads
 from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
-from app.platform.paging import PageRequest
+from app.platform.db import PageRequest
 from app.platform.roles import Actor
 from app.platform.scheduling import job_admin as scheduling
 from app.platform.scheduling.models import OPEN
@@ -39,7 +39,7 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
     for status in OPEN:
         jobs, _ = scheduling.list_jobs(
             session=session, clinic_id=actor.clinic_id, status=status, subject=("lead", lead_id),
-            page=1, page_size=JOBS,
+            paging=PageRequest(1, JOBS),
         )  # fmt: skip
         waiting += jobs
     with phi_policy.reading_as(actor):

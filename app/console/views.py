@@ -13,9 +13,8 @@ from app.domains.auth.service import Credentials
 from app.domains.bulk import admin as bulk_admin
 from app.domains.bulk import service as bulk_service
 from app.platform.api.injection import inject
-from app.platform.db import page_offset
+from app.platform.db import PageRequest, page_offset
 from app.platform.errors import DomainError, Forbidden, ValidationFailed
-from app.platform.paging import PageRequest
 from app.platform.phi_policy import may_read_phi
 from app.platform.roles import ANY, Permission
 

@@ -24,14 +24,16 @@ def record_effect(*, session, job, now) -> None:
     if pause:
         time.sleep(pause)
     audit.record(
-        session=session,
-        clinic_id=job.clinic_id,
-        actor="system",
-        action=EFFECT,
-        subject_type="job",
-        subject_id=job.id,
-        at=now,
-        after={"kind": job.kind, "attempt": job.attempts},
+        session,
+        audit.AuditEntry(
+            clinic_id=job.clinic_id,
+            actor="system",
+            action=EFFECT,
+            subject_type="job",
+            subject_id=job.id,
+            at=now,
+            after={"kind": job.kind, "attempt": job.attempts},
+        ),
     )
 
 
@@ -107,13 +109,15 @@ def consume_test_event(*, session, event, now) -> None:
     if event.payload.get("kills"):  # as a batch killed for its time limit, or by the OOM killer
         os.kill(os.getpid(), signal.SIGKILL)
     audit.record(
-        session=session,
-        clinic_id=event.clinic_id,
-        actor="system",
-        action=EVENT_EFFECT,
-        subject_type="event",
-        subject_id=event.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=event.clinic_id,
+            actor="system",
+            action=EVENT_EFFECT,
+            subject_type="event",
+            subject_id=event.id,
+            at=now,
+        ),
     )
 
 

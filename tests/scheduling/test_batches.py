@@ -59,7 +59,7 @@ def transactions_begun(db):
 
 def deliver(db, ids: list[int], now=None) -> str:
     """One delivery of a batch's message: its first row, the others as its `batch`."""
-    return run_job(db=db, job_id=ids[0], batch=ids[1:], now=now or clock.now())
+    return run_job(db=db, job_id=ids[0], now=now or clock.now(), delivery=runner.Delivery(batch=ids[1:]))
 
 
 def test_rows_due_together_go_out_that_many_to_a_message_and_rows_with_an_eta_alone(ctx, db, tenant, redis):

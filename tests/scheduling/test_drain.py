@@ -91,7 +91,10 @@ def test_a_drainer_leaves_a_wake_up_for_rows_not_due_yet_that_published_nothing(
         assert queued_job_ids(redis, "realtime") == [rows[0].id]  # the earliest, with its eta
         # Its delivery, when due, drains both.
         assert runner.run_job(
-            db=get_db(), job_id=rows[0].id, now=rows[1].due_at, clock=lambda: rows[1].due_at
+            db=get_db(),
+            job_id=rows[0].id,
+            now=rows[1].due_at,
+            delivery=runner.Delivery(clock=lambda: rows[1].due_at),
         )
     assert effects(db) == (2, 2)
 
@@ -151,7 +154,9 @@ def test_a_drainers_wake_up_for_later_rows_waits_to_serve_them_together(app, db,
         # Not the first row's own time: the moment's rows together.
         assert datetime.fromisoformat(wake_up["eta"]) >= now + timedelta(seconds=delay)
         later = now + timedelta(seconds=delay)
-        assert runner.run_job(db=get_db(), job_id=rows[0].id, now=later, clock=lambda: later)
+        assert runner.run_job(
+            db=get_db(), job_id=rows[0].id, now=later, delivery=runner.Delivery(clock=lambda: later)
+        )
     assert effects(db) == (3, 3)  # the one delivery ran all three
 
 
@@ -180,5 +185,7 @@ def test_a_delivery_that_finds_nothing_due_leaves_a_wake_up_due_later_in_place(a
             schedule_many(session=session, jobs=[job("second", 3.1)], now=now)
         assert queued_job_ids(redis, "realtime") == [first.id]  # still the one wake-up
         later = now + timedelta(seconds=3.1)
-        assert runner.run_job(db=get_db(), job_id=first.id, now=later, clock=lambda: later)
+        assert runner.run_job(
+            db=get_db(), job_id=first.id, now=later, delivery=runner.Delivery(clock=lambda: later)
+        )
     assert effects(db) == (2, 2)  # its delivery ran both

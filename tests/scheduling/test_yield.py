@@ -13,6 +13,7 @@ import pytest
 from app.platform import clock
 from app.platform.app_db import get_db
 from app.platform.scheduling import registry, run_job
+from app.platform.scheduling.runner import Delivery
 from tests.ledger import add_job, effects, job, queued_job_ids, realtime_waiting
 from tests.reliability.conftest import WORKER_ENV
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
@@ -29,7 +30,7 @@ def test_bulk_work_steps_aside_while_the_realtime_path_is_behind(ctx, db, tenant
     bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
     realtime_waiting(db, tenant, since_seconds=5)
     redis.flushdb()  # the messages of the commits above: this test delivers by hand
-    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "yielded"
+    assert run_job(db=get_db(), job_id=bulk, now=now, delivery=Delivery(background=True)) == "yielded"
     row = job(db, bulk)
     assert (row.status, row.attempts) == ("dispatched", 0)  # no attempt spent, still on its way
     assert effects(db) == (0, 0)
@@ -44,14 +45,14 @@ def test_bulk_work_steps_aside_before_a_new_lead_is_late(ctx, db, tenant, redis)
     bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
     realtime_waiting(db, tenant, since_seconds=0.08)
     redis.flushdb()
-    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "yielded"
+    assert run_job(db=get_db(), job_id=bulk, now=now, delivery=Delivery(background=True)) == "yielded"
 
 
 def test_bulk_work_runs_when_the_realtime_path_keeps_up(ctx, db, tenant, redis):
     now = clock.now()
     bulk = add_job(db, tenant, "test.bulk_yields", now, "bulk")
     add_job(db, tenant, "test.drained", now, "just-due")  # due now: not behind yet
-    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "done"
+    assert run_job(db=get_db(), job_id=bulk, now=now, delivery=Delivery(background=True)) == "done"
     assert effects(db) == (1, 1)
 
 
@@ -62,7 +63,7 @@ def test_bulk_work_past_its_longest_wait_runs_whatever_the_realtime_path_does(ct
         db, tenant, "test.bulk_yields", now - timedelta(seconds=settings.yield_at_most_seconds + 1), "old"
     )
     realtime_waiting(db, tenant, since_seconds=60)
-    assert run_job(db=get_db(), job_id=bulk, now=now, background=True) == "done"
+    assert run_job(db=get_db(), job_id=bulk, now=now, delivery=Delivery(background=True)) == "done"
     assert effects(db) == (1, 1)
 
 
@@ -70,7 +71,7 @@ def test_only_kinds_that_yield_and_only_off_the_realtime_queue(ctx, db, tenant, 
     now = clock.now()
     realtime_waiting(db, tenant, since_seconds=5)
     plain = add_job(db, tenant, "test.bulk", now, "plain")
-    assert run_job(db=get_db(), job_id=plain, now=now, background=True) == "done"
+    assert run_job(db=get_db(), job_id=plain, now=now, delivery=Delivery(background=True)) == "done"
     yielding = add_job(db, tenant, "test.bulk_yields", now, "yielding")
     assert run_job(db=get_db(), job_id=yielding, now=now) == "done"  # not a background delivery
     with pytest.raises(ValueError, match="only a background kind"):

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from app.domains.activities.models import LeadActivity
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import NotFound
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor
 
 
@@ -45,23 +44,24 @@ def clinic_feed(
         LeadActivity,
         where,
         order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
     )
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="activities.feed.read",
-        subject_type="clinic",
-        subject_id=actor.clinic_id,
-        after={
-            "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()},
-            "page": paging.page,
-            "activity_ids": [row.id for row in rows],
-            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried the notes
-        },
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="activities.feed.read",
+            subject_type="clinic",
+            subject_id=actor.clinic_id,
+            after={
+                "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()},
+                "page": paging.page,
+                "activity_ids": [row.id for row in rows],
+                "phi": phi_policy.may_read_phi(actor),  # whether the answer carried the notes
+            },
+            at=now,
+        ),
     )
     return rows, total
 
@@ -76,13 +76,15 @@ def get_activity(*, session: Session, actor: Actor, activity_id: int, now: datet
     if activity is None:
         raise NotFound(f"activity {activity_id} not found")
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="activity.read",
-        subject_type="lead",
-        subject_id=activity.lead_id,
-        after={"activity_id": activity.id, "phi": phi_policy.may_read_phi(actor)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="activity.read",
+            subject_type="lead",
+            subject_id=activity.lead_id,
+            after={"activity_id": activity.id, "phi": phi_policy.may_read_phi(actor)},
+            at=now,
+        ),
     )
     return activity

@@ -14,10 +14,9 @@ from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import new_row, page_of
+from app.platform.db import PageRequest, new_row, page_of
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor
 
 SYSTEM = audit.SYSTEM
@@ -145,14 +144,16 @@ def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, no
         ),
     )
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="activity.create",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"activity_id": activity.id, "type": activity.type},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="activity.create",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"activity_id": activity.id, "type": activity.type},
+            at=now,
+        ),
     )
     return activity
 
@@ -186,17 +187,18 @@ def list_activities(
         LeadActivity,
         conditions,
         order_by=(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
     )
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.activities.read",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"phi": phi_policy.may_read_phi(actor)},  # whether the answer carried the notes
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.activities.read",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"phi": phi_policy.may_read_phi(actor)},  # whether the answer carried the notes
+            at=now,
+        ),
     )
     return rows, total

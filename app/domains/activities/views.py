@@ -8,8 +8,8 @@ from app.domains.activities import feed, schemas, service
 from app.platform.access import requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
+from app.platform.db import PageRequest
 from app.platform.idempotency.web import idempotent
-from app.platform.paging import PageRequest
 from app.platform.roles import Permission
 
 blp = make_blueprint("activities", "The activity log of a lead, and the clinic-wide feed")

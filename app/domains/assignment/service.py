@@ -192,15 +192,17 @@ def record_owner(
         ),
     )
     audit.record(
-        session=session,
-        clinic_id=lead.clinic_id,
-        actor=actor_ref,
-        action="lead.assign",
-        subject_type="lead",
-        subject_id=lead.id,
-        before={"assigned_to_id": previous},
-        after={"assigned_to_id": pick.user_id, "reason": pick.reason},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id,
+            actor=actor_ref,
+            action="lead.assign",
+            subject_type="lead",
+            subject_id=lead.id,
+            before={"assigned_to_id": previous},
+            after={"assigned_to_id": pick.user_id, "reason": pick.reason},
+            at=now,
+        ),
     )
 
 

@@ -44,18 +44,20 @@ def create_api_key(
     session.add(key)
     session.flush()
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="api_key.create",
-        subject_type="api_key",
-        subject_id=key.id,
-        after={
-            "name": name,
-            "permissions": key.permissions,
-            "rate_limit_per_minute": key.rate_limit_per_minute,
-        },
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="api_key.create",
+            subject_type="api_key",
+            subject_id=key.id,
+            after={
+                "name": name,
+                "permissions": key.permissions,
+                "rate_limit_per_minute": key.rate_limit_per_minute,
+            },
+            at=now,
+        ),
     )
     return key, raw
 
@@ -78,15 +80,17 @@ def update_api_key(*, session: Session, actor: Actor, key_id: int, changes: dict
     for name, value in changes.items():
         setattr(key, name, value)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="api_key.update",
-        subject_type="api_key",
-        subject_id=key.id,
-        before=before,
-        after=dict(changes),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="api_key.update",
+            subject_type="api_key",
+            subject_id=key.id,
+            before=before,
+            after=dict(changes),
+            at=now,
+        ),
     )
     return key
 
@@ -98,11 +102,13 @@ def revoke_api_key(*, session: Session, actor: Actor, key_id: int, now: datetime
     if key.revoked_at is None:
         key.revoked_at = now
         audit.record(
-            session=session,
-            clinic_id=actor.clinic_id,
-            actor=actor.ref,
-            action="api_key.revoke",
-            subject_type="api_key",
-            subject_id=key.id,
-            at=now,
+            session,
+            audit.AuditEntry(
+                clinic_id=actor.clinic_id,
+                actor=actor.ref,
+                action="api_key.revoke",
+                subject_type="api_key",
+                subject_id=key.id,
+                at=now,
+            ),
         )

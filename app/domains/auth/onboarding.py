@@ -85,14 +85,16 @@ def onboard_clinic(
         )
     clinic = service.create_clinic(session=session, name=name.strip(), timezone=timezone, now=now)
     audit.record(
-        session=session,
-        clinic_id=clinic.id,
-        actor=PLATFORM_ACTOR,
-        action="clinic.create",
-        subject_type="clinic",
-        subject_id=clinic.id,
-        after={"name": clinic.name, "timezone": clinic.timezone},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=clinic.id,
+            actor=PLATFORM_ACTOR,
+            action="clinic.create",
+            subject_type="clinic",
+            subject_id=clinic.id,
+            after={"name": clinic.name, "timezone": clinic.timezone},
+            at=now,
+        ),
     )
     admin = service.create_user(
         session=session,
@@ -137,13 +139,15 @@ def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now
         )
     _invite(session, user, settings, now)
     audit.record(
-        session=session,
-        clinic_id=user.clinic_id,
-        actor=actor.ref,
-        action="user.reinvite",
-        subject_type="user",
-        subject_id=user.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=user.clinic_id,
+            actor=actor.ref,
+            action="user.reinvite",
+            subject_type="user",
+            subject_id=user.id,
+            at=now,
+        ),
     )
 
 
@@ -190,14 +194,16 @@ def set_password_with_token(*, session: Session, token: str, password: str, now:
         raise Gone("this link was already used", errors=_token_error("used"))
     _replace_password(session, user, password, now)
     audit.record(
-        session=session,
-        clinic_id=user.clinic_id,
-        actor=f"user:{user.id}",
-        action="user.password_set",
-        subject_type="user",
-        subject_id=user.id,
-        after={"via": row.purpose},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=user.clinic_id,
+            actor=f"user:{user.id}",
+            action="user.password_set",
+            subject_type="user",
+            subject_id=user.id,
+            after={"via": row.purpose},
+            at=now,
+        ),
     )
 
 
@@ -229,13 +235,15 @@ def change_password(
     passwords.check_policy(new_password, email=user.email, field="new_password")
     _replace_password(session, user, new_password, now)
     audit.record(
-        session=session,
-        clinic_id=user.clinic_id,
-        actor=actor.ref,
-        action="user.password_change",
-        subject_type="user",
-        subject_id=user.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=user.clinic_id,
+            actor=actor.ref,
+            action="user.password_change",
+            subject_type="user",
+            subject_id=user.id,
+            at=now,
+        ),
     )
     return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
 

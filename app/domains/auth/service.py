@@ -232,15 +232,17 @@ def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetim
     after = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
     old, new = audit.changes(before, after)
     audit.record(
-        session=session,
-        clinic_id=clinic.id,
-        actor=actor.ref,
-        action="clinic.update",
-        subject_type="clinic",
-        subject_id=clinic.id,
-        before=old,
-        after=new,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=clinic.id,
+            actor=actor.ref,
+            action="clinic.update",
+            subject_type="clinic",
+            subject_id=clinic.id,
+            before=old,
+            after=new,
+            at=now,
+        ),
     )
     return clinic
 
@@ -321,14 +323,16 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
     session.add(user)
     _flush_user(session)
     audit.record(
-        session=session,
-        clinic_id=clinic_id,
-        actor=actor.ref if actor else audit.SYSTEM,
-        action="user.create",
-        subject_type="user",
-        subject_id=user.id,
-        after=_user_snapshot(user),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=clinic_id,
+            actor=actor.ref if actor else audit.SYSTEM,
+            action="user.create",
+            subject_type="user",
+            subject_id=user.id,
+            after=_user_snapshot(user),
+            at=now,
+        ),
     )
     return user
 
@@ -365,15 +369,17 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
     _flush_user(session)
     old, new = audit.changes(before, _user_snapshot(user))
     audit.record(
-        session=session,
-        clinic_id=user.clinic_id,
-        actor=actor.ref,
-        action="user.update",
-        subject_type="user",
-        subject_id=user.id,
-        before=old,
-        after=new,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=user.clinic_id,
+            actor=actor.ref,
+            action="user.update",
+            subject_type="user",
+            subject_id=user.id,
+            before=old,
+            after=new,
+            at=now,
+        ),
     )
     if was_available and not (user.active and not user.out_of_office):
         for handler in USER_UNAVAILABLE_HANDLERS:

@@ -81,14 +81,16 @@ def _rotate(session: Session, claims: dict, settings, now: datetime) -> dict | s
     if not spent:
         revoked = revoke_family(session=session, family_id=row.family_id, now=now)
         audit.record(
-            session=session,
-            clinic_id=row.clinic_id,
-            actor=audit.SYSTEM,
-            action="auth.refresh_family_revoked",
-            subject_type="user",
-            subject_id=row.user_id,
-            after={"reason": "a spent refresh token was presented again", "tokens_revoked": revoked},
-            at=now,
+            session,
+            audit.AuditEntry(
+                clinic_id=row.clinic_id,
+                actor=audit.SYSTEM,
+                action="auth.refresh_family_revoked",
+                subject_type="user",
+                subject_id=row.user_id,
+                after={"reason": "a spent refresh token was presented again", "tokens_revoked": revoked},
+                at=now,
+            ),
         )
         return REUSED
     user = session.get(User, row.user_id)
@@ -108,14 +110,16 @@ def logout(*, session: Session, settings, refresh_token: str, now: datetime) -> 
         return  # issued before sessions were recorded, or already forgotten: nothing to end
     revoked = revoke_family(session=session, family_id=row.family_id, now=now)
     audit.record(
-        session=session,
-        clinic_id=row.clinic_id,
-        actor=f"user:{row.user_id}",
-        action="auth.logout",
-        subject_type="user",
-        subject_id=row.user_id,
-        after={"tokens_revoked": revoked},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=row.clinic_id,
+            actor=f"user:{row.user_id}",
+            action="auth.logout",
+            subject_type="user",
+            subject_id=row.user_id,
+            after={"tokens_revoked": revoked},
+            at=now,
+        ),
     )
 
 

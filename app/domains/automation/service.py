@@ -218,13 +218,15 @@ def rule_versions(*, session: Session, clinic_id: int, rule_id: int) -> list[Aut
 
 def _audit(session, actor: Actor, action: str, rule: AutomationRule, before, after, now) -> None:
     audit.record(
-        session=session,
-        clinic_id=rule.clinic_id,
-        actor=actor.ref,
-        action=action,
-        subject_type="automation_rule",
-        subject_id=rule.id,
-        before=before,
-        after=after,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=rule.clinic_id,
+            actor=actor.ref,
+            action=action,
+            subject_type="automation_rule",
+            subject_id=rule.id,
+            before=before,
+            after=after,
+            at=now,
+        ),
     )

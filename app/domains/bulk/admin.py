@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from app.domains.bulk.models import CANCELLED, PENDING, RUNNING, BulkJob
 from app.domains.bulk.service import get_bulk_job
 from app.platform.audit import service as audit
-from app.platform.db import page_offset
+from app.platform.db import PageRequest, page_offset
 from app.platform.errors import Conflict
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
@@ -75,15 +74,17 @@ def cancel_bulk_job(*, session: Session, actor: Actor, bulk_job_id: int, now: da
     before = {"status": job.status, "done": job.done, "failed": job.failed}
     job.status, job.finished_at, job.updated_at = CANCELLED, now, now
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="bulk_job.cancel",
-        subject_type="bulk_job",
-        subject_id=job.id,
-        at=now,
-        before=before,
-        after={"status": CANCELLED, "chunks_cancelled": cancelled},
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="bulk_job.cancel",
+            subject_type="bulk_job",
+            subject_id=job.id,
+            at=now,
+            before=before,
+            after={"status": CANCELLED, "chunks_cancelled": cancelled},
+        ),
     )
     job.outcomes = None
     return job

@@ -33,10 +33,9 @@ from app.domains.bulk.models import (
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.tasks import creation as task_creation
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.events import service as events
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor, Role
 from app.platform.scheduling import service as scheduling
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -132,14 +131,16 @@ def open_bulk_job(*, session: Session, actor: Actor, work: BulkWork, now: dateti
             )
         )
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="bulk_job.create",
-        subject_type="bulk_job",
-        subject_id=job.id,
-        after={"kind": kind, "total": job.total, **work.audit_after},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="bulk_job.create",
+            subject_type="bulk_job",
+            subject_id=job.id,
+            after={"kind": kind, "total": job.total, **work.audit_after},
+            at=now,
+        ),
     )
     return job
 
@@ -236,9 +237,7 @@ def list_rows(
     where = [BulkJobRow.bulk_job_id == bulk_job_id]
     if outcome:
         where.append(BulkJobRow.outcome == outcome)
-    rows, total = page_of(
-        session, BulkJobRow, where, order_by=(BulkJobRow.row,), page=paging.page, page_size=paging.page_size
-    )
+    rows, total = page_of(session, BulkJobRow, where, order_by=(BulkJobRow.row,), paging=paging)
     return rows, total
 
 

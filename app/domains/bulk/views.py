@@ -6,8 +6,8 @@ from app.domains.bulk import admin, schemas, service, task_actions
 from app.platform.access import requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
+from app.platform.db import PageRequest
 from app.platform.idempotency.web import idempotent
-from app.platform.paging import PageRequest
 from app.platform.roles import Permission
 
 blp = make_blueprint("bulk", "Bulk post-event follow-ups, processed in the background")

@@ -72,14 +72,16 @@ def send_message(
     )
     notification = sent.notification
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.message",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"notification_id": notification.id, "channel": channel, "template_id": template_id},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.message",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"notification_id": notification.id, "channel": channel, "template_id": template_id},
+            at=now,
+        ),
     )
     shown_subject, shown_body = sent.subject, sent.body
     if not phi_policy.may_read_phi(actor):

@@ -156,14 +156,16 @@ def delete_template(*, session: Session, actor: Actor, template_id: int, now: da
 
 def _audit(session: Session, actor: Actor, action: str, template: MessageTemplate, now: datetime) -> None:
     audit.record(
-        session=session,
-        clinic_id=template.clinic_id,
-        actor=actor.ref,
-        action=action,
-        subject_type="message_template",
-        subject_id=template.id,
-        after={"name": template.name, "channel": template.channel},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=template.clinic_id,
+            actor=actor.ref,
+            action=action,
+            subject_type="message_template",
+            subject_id=template.id,
+            after={"name": template.name, "channel": template.channel},
+            at=now,
+        ),
     )
 
 

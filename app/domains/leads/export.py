@@ -51,14 +51,16 @@ def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tu
     """Audit the export (who, which filters, whether PHI went out) and return its columns."""
     columns = columns_for(actor)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.export",
-        subject_type="lead",
-        subject_id=None,
-        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.export",
+            subject_type="lead",
+            subject_id=None,
+            after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
+            at=now,
+        ),
     )
     return columns
 

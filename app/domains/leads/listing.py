@@ -17,9 +17,8 @@ from app.domains.leads.models import (
 )
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import ValidationFailed
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor
 
 # Filters of the lead list that a higher domain defines (LEAD_LIST_FILTERS in app/handlers.py): the filter's
@@ -71,22 +70,22 @@ def list_leads(
         *_added_conditions(filters),
     ]
     order, tiebreak = list_order(sort)
-    rows, total = page_of(
-        session, Lead, conditions, order_by=(order, tiebreak), page=paging.page, page_size=paging.page_size
-    )
+    rows, total = page_of(session, Lead, conditions, order_by=(order, tiebreak), paging=paging)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.list",
-        subject_type="lead",
-        subject_id=None,
-        after={
-            "filters": {k: str(v) for k, v in filters.items() if v is not None},
-            "lead_ids": [lead.id for lead in rows],
-            "phi": phi_policy.may_read_phi(actor),  # whether the answer carried PHI
-        },
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.list",
+            subject_type="lead",
+            subject_id=None,
+            after={
+                "filters": {k: str(v) for k, v in filters.items() if v is not None},
+                "lead_ids": [lead.id for lead in rows],
+                "phi": phi_policy.may_read_phi(actor),  # whether the answer carried PHI
+            },
+            at=now,
+        ),
     )
     return rows, total
 

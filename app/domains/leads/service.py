@@ -77,14 +77,16 @@ def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) ->
     """One lead; every read is audited, with whether the answer carried PHI (app/platform/phi_policy.py)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.read",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"phi": phi_policy.may_read_phi(actor)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.read",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"phi": phi_policy.may_read_phi(actor)},
+            at=now,
+        ),
     )
     return lead
 
@@ -268,14 +270,16 @@ def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
     audit event."""
     session.add(lead, with_id=True)
     audit.record(
-        session=session,
-        clinic_id=lead.clinic_id,
-        actor=lead.created_by,
-        action="lead.create",
-        subject_type="lead",
-        subject_id=lead.id,
-        after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id,
+            actor=lead.created_by,
+            action="lead.create",
+            subject_type="lead",
+            subject_id=lead.id,
+            after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
+            at=now,
+        ),
     )
     return lead
 
@@ -312,13 +316,15 @@ def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) 
     lead.updated_at = now
     lead.updated_by = actor.ref
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead.delete",
-        subject_type="lead",
-        subject_id=lead.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.delete",
+            subject_type="lead",
+            subject_id=lead.id,
+            at=now,
+        ),
     )
     events.emit(
         session=session,
@@ -339,15 +345,17 @@ def record_update(
     touch(lead=lead, actor_ref=actor_ref, now=now)
     session.flush()
     audit.record(
-        session=session,
-        clinic_id=lead.clinic_id,
-        actor=actor_ref,
-        action="lead.update",
-        subject_type="lead",
-        subject_id=lead.id,
-        before=_redacted(old),
-        after=_redacted(new),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id,
+            actor=actor_ref,
+            action="lead.update",
+            subject_type="lead",
+            subject_id=lead.id,
+            before=_redacted(old),
+            after=_redacted(new),
+            at=now,
+        ),
     )
     events.emit(
         session=session,

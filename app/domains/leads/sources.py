@@ -138,14 +138,16 @@ def create_source(*, session: Session, actor: Actor, data: dict, now: datetime) 
     session.add(source)
     _flush_source(session, source)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead_source.create",
-        subject_type="lead_source",
-        subject_id=source.id,
-        after=_source_snapshot(source),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead_source.create",
+            subject_type="lead_source",
+            subject_id=source.id,
+            after=_source_snapshot(source),
+            at=now,
+        ),
     )
     return source
 
@@ -174,15 +176,17 @@ def update_source(*, session: Session, actor: Actor, source_id: int, data: dict,
     _flush_source(session, source)
     old, new = audit.changes(before, _source_snapshot(source))
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="lead_source.update",
-        subject_type="lead_source",
-        subject_id=source.id,
-        before=old,
-        after=new,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead_source.update",
+            subject_type="lead_source",
+            subject_id=source.id,
+            before=old,
+            after=new,
+            at=now,
+        ),
     )
     return source
 

@@ -9,7 +9,7 @@ from app.platform.access import requires
 from app.platform.api import check_if_match, make_blueprint, set_item_count, with_etag
 from app.platform.api.injection import inject, streamed
 from app.platform.csv_export import csv_stream
-from app.platform.paging import PageRequest
+from app.platform.db import PageRequest
 from app.platform.roles import Permission
 
 blp = make_blueprint("leads", "Leads and lead sources")

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import Conflict, NotFound
-from app.platform.paging import PageRequest
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
 # A message (SMS or email) whose outcome is unknown may already have reached the lead: sent again
@@ -52,8 +51,7 @@ def list_deliveries(
         Notification,
         conditions,
         order_by=(Notification.created_at.desc(), Notification.id.desc()),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
     )
     return rows, total
 
@@ -66,15 +64,17 @@ def _requeue(session: Session, notification: Notification, actor: str, now: date
     }
     notification.status, notification.attempts = DeliveryStatus.PENDING, 0
     audit.record(
-        session=session,
-        clinic_id=notification.clinic_id,
-        actor=actor,
-        action="notification.retry",
-        subject_type="notification",
-        subject_id=notification.id,
-        at=now,
-        before=before,
-        after={"status": DeliveryStatus.PENDING, "attempts": 0},
+        session,
+        audit.AuditEntry(
+            clinic_id=notification.clinic_id,
+            actor=actor,
+            action="notification.retry",
+            subject_type="notification",
+            subject_id=notification.id,
+            at=now,
+            before=before,
+            after={"status": DeliveryStatus.PENDING, "attempts": 0},
+        ),
     )
     outgoing.schedule_delivery(session, notification, now, now)
 

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.domains.outbound import queries
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
-from app.platform.db import insert_now, new_row, page_of
+from app.platform.db import PageRequest, insert_now, new_row, page_of
 from app.platform.errors import NotFound
-from app.platform.paging import PageRequest
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,7 @@ def inbox(
         Notification,
         conditions,
         order_by=(unread_first, Notification.created_at.desc(), Notification.id.desc()),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
     )
     return rows, total
 

@@ -8,8 +8,8 @@ from app.domains.outbound import admin, inbox, preferences, receipts, schemas
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
+from app.platform.db import PageRequest
 from app.platform.errors import Forbidden
-from app.platform.paging import PageRequest
 from app.platform.roles import ANY, Actor, Permission
 
 blp = make_blueprint("notifications", "In-app notifications and delivery")

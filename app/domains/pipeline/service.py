@@ -232,15 +232,17 @@ def _move(
         ),
     )
     audit.record(
-        session=session,
-        clinic_id=lead.clinic_id,
-        actor=actor.ref,
-        action="lead.stage_change",
-        subject_type="lead",
-        subject_id=lead.id,
-        before={"pipeline_stage": previous},
-        after={"pipeline_stage": target.slug, "status": lead.status},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id,
+            actor=actor.ref,
+            action="lead.stage_change",
+            subject_type="lead",
+            subject_id=lead.id,
+            before={"pipeline_stage": previous},
+            after={"pipeline_stage": target.slug, "status": lead.status},
+            at=now,
+        ),
     )
     return previous
 

@@ -24,15 +24,17 @@ def _audit_stage(
     session: Session, actor: Actor, action: str, stage: PipelineStage, before, after, now
 ) -> None:
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action=action,
-        subject_type="pipeline_stage",
-        subject_id=stage.id,
-        before=before,
-        after=after,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action=action,
+            subject_type="pipeline_stage",
+            subject_id=stage.id,
+            before=before,
+            after=after,
+            at=now,
+        ),
     )
 
 
@@ -162,15 +164,17 @@ def reorder_stages(
         now=now,
     )
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="pipeline_stage.reorder",
-        subject_type="pipeline_stage",
-        subject_id=None,
-        before={"order": before},
-        after={"order": list(stage_ids)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="pipeline_stage.reorder",
+            subject_type="pipeline_stage",
+            subject_id=None,
+            before={"order": before},
+            after={"order": list(stage_ids)},
+            at=now,
+        ),
     )
     session.flush()
     return list_stages(session=session, clinic_id=actor.clinic_id)

@@ -198,8 +198,11 @@ def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -
     counts["import_reports"] = copies.scrub_import_reports(session, lead)
     _tombstone(lead, now)
     audit.record(
-        session=session, clinic_id=lead.clinic_id, actor=actor_ref, action="lead.erase",
-        subject_type="lead", subject_id=lead.id, at=now, after={"erased": True},
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id, actor=actor_ref, action="lead.erase",
+            subject_type="lead", subject_id=lead.id, at=now, after={"erased": True},
+        ),
     )  # fmt: skip
     session.flush()
     counts["erased_at"] = lead.erased_at

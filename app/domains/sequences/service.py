@@ -149,14 +149,16 @@ def update_sequence(
 
 def _audit(session: Session, actor: Actor, action: str, sequence: Sequence, now: datetime) -> None:
     audit.record(
-        session=session,
-        clinic_id=sequence.clinic_id,
-        actor=actor.ref,
-        action=action,
-        subject_type="sequence",
-        subject_id=sequence.id,
-        after={"name": sequence.name, "active": sequence.active, "steps": len(sequence.steps)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=sequence.clinic_id,
+            actor=actor.ref,
+            action=action,
+            subject_type="sequence",
+            subject_id=sequence.id,
+            after={"name": sequence.name, "active": sequence.active, "steps": len(sequence.steps)},
+            at=now,
+        ),
     )
 
 
@@ -336,14 +338,16 @@ def unenroll_by_hand(
         )
     unenroll(session=session, enrollment=enrollment, reason=MANUAL, now=now)
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="sequence.unenroll",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"enrollment_id": enrollment.id, "sequence_id": enrollment.sequence_id},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="sequence.unenroll",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"enrollment_id": enrollment.id, "sequence_id": enrollment.sequence_id},
+            at=now,
+        ),
     )
     return enrollment
 

@@ -178,13 +178,15 @@ def keep_only(*, session: Session, actor: Actor, sequence_id: int, index: int, k
     sequence.steps = [*sequence.steps[:index], kept, *sequence.steps[index + 1 :]]
     sequence.updated_at = now
     audit.record(
-        session=session,
-        clinic_id=sequence.clinic_id,
-        actor=actor.ref,
-        action="sequence.keep_variant",
-        subject_type="sequence",
-        subject_id=sequence.id,
-        after={"step": index, "variant": key},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=sequence.clinic_id,
+            actor=actor.ref,
+            action="sequence.keep_variant",
+            subject_type="sequence",
+            subject_id=sequence.id,
+            after={"step": index, "variant": key},
+            at=now,
+        ),
     )
     return sequence

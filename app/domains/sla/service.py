@@ -118,14 +118,16 @@ def _settle(session: Session, clock: SlaClock, state: str, reason: str, at: date
 
 def _audit(session: Session, clock: SlaClock, action: str, after: dict, now: datetime) -> None:
     audit.record(
-        session=session,
-        clinic_id=clock.clinic_id,
-        actor=audit.SYSTEM,
-        action=action,
-        subject_type="lead",
-        subject_id=clock.lead_id,
-        after={"sla": clock.kind, "status": clock.status, **after},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=clock.clinic_id,
+            actor=audit.SYSTEM,
+            action=action,
+            subject_type="lead",
+            subject_id=clock.lead_id,
+            after={"sla": clock.kind, "status": clock.status, **after},
+            at=now,
+        ),
     )
 
 

@@ -127,14 +127,16 @@ def add_task(
     if notify:
         notify_new_task(session, task, lead, actor_user_id, now)
     audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=actor_ref,
-        action="task.create",
-        subject_type="task",
-        subject_id=task.id,
-        after=rules.audit_snapshot(task),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=task.clinic_id,
+            actor=actor_ref,
+            action="task.create",
+            subject_type="task",
+            subject_id=task.id,
+            after=rules.audit_snapshot(task),
+            at=now,
+        ),
     )
     return task
 

@@ -77,14 +77,16 @@ def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
     )
     lead.escalated_at = now
     audit.record(
-        session=session,
-        clinic_id=lead.clinic_id,
-        actor=audit.SYSTEM,
-        action="lead.escalate",
-        subject_type="lead",
-        subject_id=lead.id,
-        after={"escalated_at": now.isoformat(), "reason": f"no contact {hours:g}h after capture"},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=lead.clinic_id,
+            actor=audit.SYSTEM,
+            action="lead.escalate",
+            subject_type="lead",
+            subject_id=lead.id,
+            after={"escalated_at": now.isoformat(), "reason": f"no contact {hours:g}h after capture"},
+            at=now,
+        ),
     )
 
 
@@ -108,15 +110,17 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     before = rules.audit_snapshot(task)
     task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now
     audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=audit.SYSTEM,
-        action="task.escalate",
-        subject_type="task",
-        subject_id=task.id,
-        before=before,
-        after=rules.audit_snapshot(task),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=task.clinic_id,
+            actor=audit.SYSTEM,
+            action="task.escalate",
+            subject_type="task",
+            subject_id=task.id,
+            before=before,
+            after=rules.audit_snapshot(task),
+            at=now,
+        ),
     )
 
 

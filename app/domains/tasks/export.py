@@ -41,14 +41,16 @@ COLUMNS = (
 def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
     """Audit the export and return its columns."""
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="task.export",
-        subject_type="task",
-        subject_id=None,
-        after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="task.export",
+            subject_type="task",
+            subject_id=None,
+            after={"filters": {k: str(v) for k, v in filters.items()}, "phi": phi_policy.may_read_phi(actor)},
+            at=now,
+        ),
     )
     return COLUMNS + phi_policy.fields_for(actor, "task", phi_policy.TASK_FIELDS)
 

@@ -32,9 +32,8 @@ from app.domains.tasks.models import (
     TaskStatus,
 )
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import InvalidTransition, NotFound, ValidationFailed
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor, Role
 
 
@@ -61,8 +60,7 @@ def _page(
         LeadTask,
         conditions,
         order_by=(LeadTask.due_at, _priority_order(), LeadTask.id),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
         options=options,
     )
     return rows, total
@@ -150,15 +148,17 @@ def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, 
         notify_new_task(session, task, lead, actor.user_id, now)
     old, new = audit.changes(before, rules.audit_snapshot(task))
     audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=actor.ref,
-        action="task.update",
-        subject_type="task",
-        subject_id=task.id,
-        before=old,
-        after=new,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=task.clinic_id,
+            actor=actor.ref,
+            action="task.update",
+            subject_type="task",
+            subject_id=task.id,
+            before=old,
+            after=new,
+            at=now,
+        ),
     )
     return task
 
@@ -212,15 +212,17 @@ def complete_task(
         ),
     )
     audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=actor.ref,
-        action="task.complete",
-        subject_type="task",
-        subject_id=task.id,
-        before=before,
-        after=rules.audit_snapshot(task),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=task.clinic_id,
+            actor=actor.ref,
+            action="task.complete",
+            subject_type="task",
+            subject_id=task.id,
+            before=before,
+            after=rules.audit_snapshot(task),
+            at=now,
+        ),
     )
     _create_next_occurrence(session, task, lead, actor, now)
     return task
@@ -263,15 +265,17 @@ def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) 
     claims.release(task)
     cancel_timers(session, task, now)
     audit.record(
-        session=session,
-        clinic_id=task.clinic_id,
-        actor=actor.ref,
-        action="task.cancel",
-        subject_type="task",
-        subject_id=task.id,
-        before=before,
-        after=rules.audit_snapshot(task),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=task.clinic_id,
+            actor=actor.ref,
+            action="task.cancel",
+            subject_type="task",
+            subject_id=task.id,
+            before=before,
+            after=rules.audit_snapshot(task),
+            at=now,
+        ),
     )
     return task
 

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 from app.domains.auth.models import Clinic, User
 from app.domains.tasks import rules
 from app.domains.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus
-from app.platform.db import page_of
-from app.platform.paging import PageRequest
+from app.platform.db import PageRequest, page_of
 from app.platform.roles import Actor
 
 DUE_BUCKETS = ("overdue", "today", "this_week", "later")
@@ -70,9 +69,7 @@ def team_tasks(
 ) -> tuple[list[LeadTask], int]:
     """The clinic's tasks matching `filters`, in `sort` order (a leading "-" is descending), one page."""
     where = conditions(clinic_id=actor.clinic_id, filters=filters, now=now)
-    rows, total = page_of(
-        session, LeadTask, where, order_by=order_by(sort), page=paging.page, page_size=paging.page_size
-    )
+    rows, total = page_of(session, LeadTask, where, order_by=order_by(sort), paging=paging)
     return rows, total
 
 

@@ -49,14 +49,16 @@ def create_template(*, session: Session, actor: Actor, data: dict, now: datetime
     session.add(template)
     session.flush()
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="task_template.create",
-        subject_type="task_template",
-        subject_id=template.id,
-        after=dict(data),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="task_template.create",
+            subject_type="task_template",
+            subject_id=template.id,
+            after=dict(data),
+            at=now,
+        ),
     )
     return template
 
@@ -70,15 +72,17 @@ def update_template(*, session: Session, actor: Actor, template_id: int, data: d
         setattr(template, key, value)
     template.updated_at = now
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="task_template.update",
-        subject_type="task_template",
-        subject_id=template.id,
-        before=before,
-        after=dict(data),
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="task_template.update",
+            subject_type="task_template",
+            subject_id=template.id,
+            before=before,
+            after=dict(data),
+            at=now,
+        ),
     )
     return template
 
@@ -88,11 +92,13 @@ def deactivate_template(*, session: Session, actor: Actor, template_id: int, now
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     template.is_active, template.updated_at = False, now
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="task_template.deactivate",
-        subject_type="task_template",
-        subject_id=template.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="task_template.deactivate",
+            subject_type="task_template",
+            subject_id=template.id,
+            at=now,
+        ),
     )

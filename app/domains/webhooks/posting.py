@@ -215,8 +215,7 @@ def _retry_or_fail(
     due = outbound.give_up_or_retry(
         delivery,
         _retry_policy(settings),
-        error=error,
-        permanent=permanent,
+        outbound.Failure(error, permanent=permanent),
         now=now,
         jitter=jitter,
         dead=FAILED,  # a webhook that ran out of attempts is simply failed

@@ -74,14 +74,16 @@ def redeliver(
     new_job = scheduling.row_of(session, ledger_job)
     delivery.job_id = new_job.id
     audit.record(
-        session=session,
-        clinic_id=clinic_id,
-        actor=actor,
-        action="webhook_delivery.redeliver",
-        subject_type="webhook_delivery",
-        subject_id=delivery.id,
-        at=now,
-        before=before,
-        after={"status": PENDING, "attempts": 0},
+        session,
+        audit.AuditEntry(
+            clinic_id=clinic_id,
+            actor=actor,
+            action="webhook_delivery.redeliver",
+            subject_type="webhook_delivery",
+            subject_id=delivery.id,
+            at=now,
+            before=before,
+            after={"status": PENDING, "attempts": 0},
+        ),
     )
     return delivery

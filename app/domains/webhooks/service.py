@@ -31,9 +31,8 @@ from app.domains.webhooks import addresses
 from app.domains.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import page_offset
+from app.platform.db import PageRequest, page_offset
 from app.platform.errors import Conflict, NotFound, ValidationFailed
-from app.platform.paging import PageRequest
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -88,14 +87,16 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
     session.add(sub)
     session.flush()
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="webhook.create",
-        subject_type="webhook",
-        subject_id=sub.id,
-        after={"url": sub.url, "event_types": sub.event_types},
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="webhook.create",
+            subject_type="webhook",
+            subject_id=sub.id,
+            after={"url": sub.url, "event_types": sub.event_types},
+            at=now,
+        ),
     )
     shown = ("id", "url", "event_types", "description", "active", "created_at")
     return {**{c: getattr(sub, c) for c in shown}, "secret": secret}
@@ -131,13 +132,15 @@ def delete_subscription(*, session: Session, actor: Actor, subscription_id: int,
     sub = get_subscription(session=session, clinic_id=actor.clinic_id, subscription_id=subscription_id)
     sub.active, sub.deleted_at = False, now
     audit.record(
-        session=session,
-        clinic_id=actor.clinic_id,
-        actor=actor.ref,
-        action="webhook.delete",
-        subject_type="webhook",
-        subject_id=sub.id,
-        at=now,
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="webhook.delete",
+            subject_type="webhook",
+            subject_id=sub.id,
+            at=now,
+        ),
     )
 
 

@@ -6,7 +6,7 @@ from app.domains.webhooks import redeliver, schemas, service
 from app.platform.access import requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
-from app.platform.paging import PageRequest
+from app.platform.db import PageRequest
 from app.platform.roles import Permission
 
 blp = make_blueprint("webhooks", "Outbound webhooks for integrators")

@@ -2,68 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from app.platform.audit.models import AuditEvent
-from app.platform.db import new_row, page_of
-from app.platform.paging import PageRequest
+from app.platform.db import PageRequest, new_row, page_of
 
 SYSTEM = "system"
 
 
-def record(
-    *,
-    session: Session,
-    clinic_id: int,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: int | str | None,
-    at: datetime,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEvent:
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit event as a service states it: in which clinic, who (`actor`, or SYSTEM) did what
+    (`action`) to which subject, when, and the values before and after."""
+
+    clinic_id: int
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: int | str | None
+    at: datetime
+    before: dict | None = None
+    after: dict | None = None
+
+    def columns(self) -> dict:
+        """The columns of its AuditEvent row (the subject's id is stored as text)."""
+        return {
+            "clinic_id": self.clinic_id,
+            "actor": self.actor,
+            "action": self.action,
+            "subject_type": self.subject_type,
+            "subject_id": None if self.subject_id is None else str(self.subject_id),
+            "before": self.before,
+            "after": self.after,
+            "at": self.at,
+        }
+
+
+def record(session: Session, entry: AuditEntry) -> AuditEvent:
     """Add one audit event to the caller's unit of work."""
-    event = new_row(
-        AuditEvent,
-        **fields(
-            clinic_id=clinic_id,
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            at=at,
-            before=before,
-            after=after,
-        ),
-    )
-    return session.add(event)
-
-
-def fields(
-    *,
-    clinic_id: int,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: int | str | None,
-    at: datetime,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> dict:
-    """The columns of one audit event (see `record`)."""
-    return {
-        "clinic_id": clinic_id,
-        "actor": actor,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": None if subject_id is None else str(subject_id),
-        "before": before,
-        "after": after,
-        "at": at,
-    }
+    return session.add(new_row(AuditEvent, **entry.columns()))
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:
@@ -94,7 +74,6 @@ def list_events(
         AuditEvent,
         conditions,
         order_by=(AuditEvent.at.desc(), AuditEvent.id.desc()),
-        page=paging.page,
-        page_size=paging.page_size,
+        paging=paging,
     )
     return rows, total

@@ -1,8 +1,9 @@
-"""Paging: bounds, and one page of a listing with its total."""
+"""Paging: a listing's page request, bounds, and one page of a listing with its total."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -13,6 +14,19 @@ T = TypeVar("T")
 # flask-smorest bounds page_size but not page; an offset past any real table is simply an empty
 # page, while an unbounded one overflows the database's bigint (a 500 for a silly page number).
 MAX_OFFSET = 2**31
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Page `page` (the first is 1) of `page_size` rows, as a listing's `page` and `page_size` ask."""
+
+    page: int
+    page_size: int
+
+    @classmethod
+    def of(cls, pagination_parameters) -> PageRequest:
+        """The page a view was asked for (flask-smorest's `pagination_parameters`)."""
+        return cls(pagination_parameters.page, pagination_parameters.page_size)
 
 
 def page_offset(page: int, page_size: int) -> int:
@@ -26,8 +40,7 @@ def page_of(
     conditions: Sequence,
     *,
     order_by: Sequence,
-    page: int,
-    page_size: int,
+    paging: PageRequest,
     options: Sequence = (),
 ) -> tuple[list[T], int]:
     """One page of `model`'s rows matching `conditions` in `order_by` order, and how many match in all."""
@@ -37,7 +50,7 @@ def page_of(
         .options(*options)
         .where(*conditions)
         .order_by(*order_by)
-        .limit(page_size)
-        .offset(page_offset(page, page_size))
+        .limit(paging.page_size)
+        .offset(page_offset(paging.page, paging.page_size))
     ).all()
     return list(rows), total

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -128,15 +129,23 @@ def settle(record: Callable[[Session, datetime], str], *, db, clock, what: str) 
         return "unrecorded"
 
 
+@dataclass(frozen=True)
+class Failure:
+    """How an attempt failed: the error to record, and whether it is permanent (never retried)."""
+
+    error: str
+    permanent: bool
+
+
 def give_up_or_retry(
-    row, policy: rules.RetryPolicy, *, error: str, permanent: bool, now: datetime, jitter: float, dead: str
+    row, policy: rules.RetryPolicy, failure: Failure, *, now: datetime, jitter: float, dead: str
 ) -> datetime | None:
     """After a failed attempt: the row failed (permanent error), `dead` (attempts ran out: the
     domain's name for it), or pending again. Returns when to try again (None: given up); the domain
     schedules that attempt's job."""
-    row.last_error = error[:MAX_ERROR]
+    row.last_error = failure.error[:MAX_ERROR]
     row.status, due = after_failed_attempt(
-        policy, row.attempts, permanent=permanent, now=now, jitter=jitter, dead=dead
+        policy, row.attempts, permanent=failure.permanent, now=now, jitter=jitter, dead=dead
     )
     if due is not None:
         row.next_attempt_at = due

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,6 +31,28 @@ HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 200
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A request that carries an Idempotency-Key: whose key it is (`actor`), the key, and what was
+    asked (method, path, and the `request_hash` digest)."""
+
+    actor: Actor
+    key: str
+    method: str
+    path: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The key `actor` reserved at `reserved_at` for a request, until its answer is stored under it
+    (`complete`) or the key is freed (`release`)."""
+
+    actor: Actor
+    key: str
+    reserved_at: datetime
 
 
 def _header_error(message: str) -> ValidationFailed:
@@ -51,18 +74,11 @@ def request_hash(*, method: str, path: str, body: bytes, query: bytes = b"") -> 
 
 
 def reserve(
-    *,
-    session: Session,
-    actor: Actor,
-    key: str,
-    method: str,
-    path: str,
-    digest: str,
-    lease: timedelta,
-    now: datetime,
+    *, session: Session, request: KeyedRequest, lease: timedelta, now: datetime
 ) -> IdempotencyKey | None:
     """Take the key for this request (None), or return the stored row of the first request with it;
     an unanswered reservation older than `lease` is taken over (its request died)."""
+    actor, key = request.actor, request.key
     if not key or len(key) > MAX_KEY_LENGTH:
         raise _header_error(f"give 1 to {MAX_KEY_LENGTH} characters")
     where = (
@@ -76,9 +92,9 @@ def reserve(
         session.flush()
         existing = None
     if existing is not None and existing.response_status is None and existing.created_at <= now - lease:
-        return _take_over(session, existing, method=method, path=path, digest=digest, now=now)
+        return _take_over(session, existing, request=request, now=now)
     if existing is not None:
-        if existing.request_hash != digest:
+        if existing.request_hash != request.digest:
             raise _header_error("this key was used with a different request")
         if existing.response_status is None:
             raise Conflict(
@@ -93,9 +109,9 @@ def reserve(
                     clinic_id=actor.clinic_id,
                     actor=actor.ref,
                     key=key,
-                    method=method,
-                    path=path[:500],
-                    request_hash=digest,
+                    method=request.method,
+                    path=request.path[:500],
+                    request_hash=request.digest,
                     created_at=now,
                 )
             )
@@ -106,9 +122,7 @@ def reserve(
     return None
 
 
-def _take_over(
-    session: Session, stale: IdempotencyKey, *, method: str, path: str, digest: str, now: datetime
-) -> None:
+def _take_over(session: Session, stale: IdempotencyKey, *, request: KeyedRequest, now: datetime) -> None:
     """Claim an unfinished reservation whose request crashed before answering (it wrote nothing:
     its writes commit with its answer, see `idempotent`). Compare-and-set on the
     old reservation time, so of two retries racing for it only one wins; the other gets the 409."""
@@ -119,7 +133,7 @@ def _take_over(
             IdempotencyKey.response_status.is_(None),
             IdempotencyKey.created_at == stale.created_at,
         )
-        .values(method=method, path=path[:500], request_hash=digest, created_at=now)
+        .values(method=request.method, path=request.path[:500], request_hash=request.digest, created_at=now)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:
@@ -129,24 +143,22 @@ def _take_over(
     return None
 
 
-def _still_reserved(actor: Actor, key: str, reserved_at: datetime) -> tuple:
-    """The reservation this request took at `reserved_at`, unless a retry took it over since (a
-    request still running past the lease: the retry answers instead)."""
+def _still_reserved(reservation: Reservation) -> tuple:
+    """The reservation this request took, unless a retry took it over since (a request still
+    running past the lease: the retry answers instead)."""
     return (
-        IdempotencyKey.clinic_id == actor.clinic_id,
-        IdempotencyKey.actor == actor.ref,
-        IdempotencyKey.key == key,
+        IdempotencyKey.clinic_id == reservation.actor.clinic_id,
+        IdempotencyKey.actor == reservation.actor.ref,
+        IdempotencyKey.key == reservation.key,
         IdempotencyKey.response_status.is_(None),
-        IdempotencyKey.created_at == reserved_at,
+        IdempotencyKey.created_at == reservation.reserved_at,
     )
 
 
 def complete(
     *,
     session: Session,
-    actor: Actor,
-    key: str,
-    reserved_at: datetime,
+    reservation: Reservation,
     status: int,
     body: str,
     content_type: str,
@@ -156,7 +168,7 @@ def complete(
     (and so none of them) if a retry took the reservation over meanwhile."""
     stored = session.execute(
         sa.update(IdempotencyKey)
-        .where(*_still_reserved(actor, key, reserved_at))
+        .where(*_still_reserved(reservation))
         .values(
             response_status=status, response_body=body, response_content_type=content_type, completed_at=now
         )
@@ -169,10 +181,10 @@ def complete(
         )
 
 
-def release(*, session: Session, actor: Actor, key: str, reserved_at: datetime) -> None:
+def release(*, session: Session, reservation: Reservation) -> None:
     """Free the key after a failure (a 5xx, an exception), whose writes were rolled back: the client
     may retry. A reservation taken over by a retry is the retry's, and stays."""
-    session.execute(sa.delete(IdempotencyKey).where(*_still_reserved(actor, key, reserved_at)))
+    session.execute(sa.delete(IdempotencyKey).where(*_still_reserved(reservation)))
 
 
 def purge_expired(*, session: Session, now: datetime, limit: int) -> int:

@@ -33,11 +33,11 @@ def idempotent(view):
         )
         db = get_db()
         lease = timedelta(seconds=db.settings.idempotency_lease_seconds)
+        keyed = service.KeyedRequest(
+            actor=actor, key=key, method=request.method, path=request.path, digest=digest
+        )
         with db.unit_of_work() as session:
-            stored = service.reserve(
-                session=session, actor=actor, key=key, method=request.method, path=request.path,
-                digest=digest, lease=lease, now=now,
-            )  # fmt: skip
+            stored = service.reserve(session=session, request=keyed, lease=lease, now=now)
             if stored is not None:
                 replay = Response(
                     stored.response_body,
@@ -46,6 +46,7 @@ def idempotent(view):
                 )
                 replay.headers[service.REPLAYED_HEADER] = "true"
                 return replay
+        reservation = service.Reservation(actor=actor, key=key, reserved_at=now)
         try:
             # The view's writes and the answer stored under the key commit together: a connection
             # lost or a process dead in between leaves neither, and the reservation is taken over.
@@ -54,12 +55,12 @@ def idempotent(view):
                 if response.status_code >= 500:
                     raise _NotAnswered(response)  # roll its writes back, as for an exception
                 service.complete(
-                    session=session, actor=actor, key=key, reserved_at=now, status=response.status_code,
+                    session=session, reservation=reservation, status=response.status_code,
                     body=response.get_data(as_text=True), content_type=response.content_type, now=clock.now(),
                 )  # fmt: skip
         except BaseException as failure:
             with db.unit_of_work() as session:
-                service.release(session=session, actor=actor, key=key, reserved_at=now)
+                service.release(session=session, reservation=reservation)
             if isinstance(failure, _NotAnswered):
                 return failure.response
             raise

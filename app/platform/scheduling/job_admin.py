@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.platform.audit import service as audit
-from app.platform.db import page_of
+from app.platform.db import PageRequest, page_of
 from app.platform.errors import Conflict, NotFound
 from app.platform.scheduling import queries
 from app.platform.scheduling.models import GAVE_UP as GAVE_UP_STATUSES
@@ -36,8 +36,7 @@ def list_jobs(
     status: str | None = None,
     kind: str | None = None,
     subject: tuple[str, int] | None = None,
-    page: int = 1,
-    page_size: int = 20,
+    paging: PageRequest,
 ) -> tuple[list[ScheduledJob], int]:
     """The clinic's jobs, newest due first, filtered by status, kind and subject."""
     if status is not None and status not in STATUSES:
@@ -54,8 +53,7 @@ def list_jobs(
         ScheduledJob,
         conditions,
         order_by=(ScheduledJob.due_at.desc(), ScheduledJob.id.desc()),
-        page=page,
-        page_size=page_size,
+        paging=paging,
     )
     return rows, total
 
@@ -74,15 +72,17 @@ def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now:
     job.status, job.due_at, job.attempts = PENDING, now, 0
     job.dispatched_at = job.finished_at = job.started_at = None
     audit.record(
-        session=session,
-        clinic_id=clinic_id,
-        actor=actor,
-        action="job.retry",
-        subject_type="job",
-        subject_id=job.id,
-        at=now,
-        before=before,
-        after={"status": PENDING, "attempts": 0, "due_at": now.isoformat()},
+        session,
+        audit.AuditEntry(
+            clinic_id=clinic_id,
+            actor=actor,
+            action="job.retry",
+            subject_type="job",
+            subject_id=job.id,
+            at=now,
+            before=before,
+            after={"status": PENDING, "attempts": 0, "due_at": now.isoformat()},
+        ),
     )
     session.flush()
     dispatch_after_commit(session, [job.id], now)

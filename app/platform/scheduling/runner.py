@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -41,33 +42,40 @@ class _HandlerFailed(Exception):
         self.job_id, self.attempts, self.error, self.kind = job_id, attempts, error, kind
 
 
-def run_job(
-    *,
-    db,
-    job_id: int,
-    now: datetime,
-    clock: Callable[[], datetime] | None = None,
-    batch: Sequence[int] = (),
-    background: bool = False,
-    host_offset: timedelta = timedelta(0),
-) -> str:
-    """Claim the row and run its handler: effect and `done` commit together. Returns what happened.
+@dataclass(frozen=True)
+class Delivery:
+    """How a worker's message delivered a row (`run_job`); the default is a plain call.
 
-    `db` is the app's Database (its settings, dispatcher and Redis with it). With a `clock` (a
-    worker's delivery), a row of a draining kind then takes every other due row of its kind, each
-    claimed and run in a transaction of its own, until none is left. With a `batch` (the message's
-    other rows, dispatch.messages_for), the rows run together (`run_batch`); what happened to
-    `job_id` is returned. `background`: delivered on a queue other than realtime, where a kind
-    registered with `yields` steps aside while the realtime path is behind (wakeups.py).
-    `now`, `clock`: the database's time; `host_offset`: this host's clock less it (`not_claimed`).
+    With a `clock` (the database's), a row of a draining kind then takes every other due row of its
+    kind, each claimed and run in a transaction of its own, until none is left. `batch`: the
+    message's other rows (dispatch.messages_for), run together with it (`run_batch`). `background`:
+    delivered on a queue other than realtime, where a kind registered with `yields` steps aside
+    while the realtime path is behind (wakeups.py). `host_offset`: this host's clock less the
+    database's (`not_claimed`)."""
+
+    clock: Callable[[], datetime] | None = None
+    batch: Sequence[int] = ()
+    background: bool = False
+    host_offset: timedelta = timedelta(0)
+
+
+PLAIN_CALL = Delivery()
+
+
+def run_job(*, db, job_id: int, now: datetime, delivery: Delivery = PLAIN_CALL) -> str:
+    """Claim the row and run its handler: effect and `done` commit together. Returns what happened
+    (to `job_id`, when its `delivery` brought a batch).
+
+    `db` is the app's Database (its settings, dispatcher and Redis with it); `now` is the database's
+    time; `delivery`: how a worker's message brought the row (`Delivery`).
     """
-    if batch:
-        return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
-    if background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
+    if delivery.batch:
+        return run_batch(db=db, job_ids=[job_id, *delivery.batch], now=now)[job_id]
+    if delivery.background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
         return YIELDED
-    outcome, kind = _run_one(db=db, job_id=job_id, now=now, offset=host_offset)
-    if clock is not None and kind is not None and kind.drain:
-        drain(db=db, kind=kind.name, clock=clock)
+    outcome, kind = _run_one(db=db, job_id=job_id, now=now, offset=delivery.host_offset)
+    if delivery.clock is not None and kind is not None and kind.drain:
+        drain(db=db, kind=kind.name, clock=delivery.clock)
     return outcome
 
 
@@ -151,7 +159,7 @@ def _run_one(
                 session=session, job_id=job_id, now=now, settings=settings, offset=offset
             )
     if kind is not None:
-        _counted_in_metrics(db, kind=kind, outcome=outcome, due_at=None, now=now, started=started)
+        _counted_in_metrics(db, kind=kind, outcome=outcome, due_at=None, now=now, seconds=_since(started))
     return outcome, None if kind is None else registry.kind_of(kind)
 
 
@@ -176,7 +184,9 @@ def _run_counted(*, db, counted, now: datetime, started: float) -> str:
             except sa.exc.DBAPIError as error:
                 if last_try or not is_unavailable(error):
                     raise
-    _counted_in_metrics(db, kind=counted.kind, outcome=outcome, due_at=due_at, now=now, started=started)
+    _counted_in_metrics(
+        db, kind=counted.kind, outcome=outcome, due_at=due_at, now=now, seconds=_since(started)
+    )
     return outcome
 
 
@@ -194,20 +204,17 @@ def _failed(*, db, failed: _HandlerFailed, now: datetime) -> str:
         )
 
 
+def _since(started: float, share: int = 1) -> float:
+    """Seconds since `started` (a `time.perf_counter()`); a row of a batch of `share` rows counts its
+    share of the batch's time."""
+    return (time.perf_counter() - started) / share
+
+
 def _counted_in_metrics(
-    db,
-    *,
-    kind: str,
-    outcome: str,
-    due_at: datetime | None,
-    now: datetime,
-    started: float,
-    share: int = 1,
+    db, *, kind: str, outcome: str, due_at: datetime | None, now: datetime, seconds: float
 ) -> None:
-    """A delivery's outcome, lateness and duration (since `started`; a row of a batch of `share`
-    rows counts its share of the batch's time)."""
+    """A delivery's outcome, lateness and duration (`seconds`, see `_since`)."""
     if db.settings.metrics_token:  # else no one can scrape them
-        seconds = (time.perf_counter() - started) / share
         metrics.job_ran(kind=kind, outcome=outcome, due_at=due_at, now=now, seconds=seconds)
 
 
@@ -346,7 +353,9 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
     except _HandlerFailed as failed:
         with logs.scope(job_id=failed.job_id):
             outcome = _failed(db=db, failed=failed, now=now)
-        _counted_in_metrics(db, kind=failed.kind, outcome=outcome, due_at=None, now=now, started=started)
+        _counted_in_metrics(
+            db, kind=failed.kind, outcome=outcome, due_at=None, now=now, seconds=_since(started)
+        )
         outcomes[failed.job_id] = outcome
         for row in counted:
             if row.id != failed.job_id:
@@ -356,7 +365,12 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
     for job_id, outcome, due_at in ran:
         outcomes[job_id] = outcome
         _counted_in_metrics(
-            db, kind=counted[0].kind, outcome=outcome, due_at=due_at, now=now, started=started, share=len(ran)
+            db,
+            kind=counted[0].kind,
+            outcome=outcome,
+            due_at=due_at,
+            now=now,
+            seconds=_since(started, share=len(ran)),
         )
     for row in counted:
         outcomes.setdefault(row.id, SKIPPED)  # not claimed: a later attempt's delivery owns it

@@ -3,6 +3,7 @@ from flask.views import MethodView
 from app.platform.access import requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
+from app.platform.db import PageRequest
 from app.platform.roles import Permission
 from app.platform.scheduling import job_admin, schemas
 
@@ -25,8 +26,7 @@ class Jobs(MethodView):
             status=args.get("status"),
             kind=args.get("kind"),
             subject=subject,
-            page=pagination_parameters.page,
-            page_size=pagination_parameters.page_size,
+            paging=PageRequest.of(pagination_parameters),
         )
         set_item_count(pagination_parameters, total)
         return jobs

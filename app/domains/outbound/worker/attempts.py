@@ -104,8 +104,7 @@ def record_outcome(
     due = outbound.give_up_or_retry(
         notification,
         sending.retry_policy(settings),
-        error=error or "",
-        permanent=status == DeliveryStatus.FAILED,
+        outbound.Failure(error or "", permanent=status == DeliveryStatus.FAILED),
         now=now,
         jitter=jitter,
         dead=DeliveryStatus.DEAD,

@@ -68,15 +68,17 @@ def hand_over_open_tasks(*, session: Session, user: User, actor: Actor, now: dat
             ),
         )
         audit.record(
-            session=session,
-            clinic_id=task.clinic_id,
-            actor=actor.ref,
-            action="task.hand_over",
-            subject_type="task",
-            subject_id=task.id,
-            before={"assigned_to_id": user.id},
-            after={"assigned_to_id": to_id, "reason": why},
-            at=now,
+            session,
+            audit.AuditEntry(
+                clinic_id=task.clinic_id,
+                actor=actor.ref,
+                action="task.hand_over",
+                subject_type="task",
+                subject_id=task.id,
+                before={"assigned_to_id": user.id},
+                after={"assigned_to_id": to_id, "reason": why},
+                at=now,
+            ),
         )
         moved += 1
     return moved
