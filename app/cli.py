@@ -131,9 +131,13 @@ def clinics_create(
     try:
         with flask_app.app_context(), db.unit_of_work() as session:
             result = onboarding.onboard_clinic(
-                session=session, settings=db.settings, now=clock.now(), admin_name=admin_name,
-                name=name, timezone=timezone_name, admin_email=admin_email,
-            )  # fmt: skip
+                session=session,
+                new=onboarding.NewClinic(
+                    name=name, timezone=timezone_name, admin_email=admin_email, admin_name=admin_name
+                ),
+                settings=db.settings,
+                now=clock.now(),
+            )
     except DomainError as error:
         _refuse(error.errors.get("json") or {"": [error.message]}, 1)
     result["setup_expires_at"] = result["setup_expires_at"].isoformat()

@@ -162,7 +162,7 @@ def _a_lead(session, clinic_id: int, now) -> Lead:
         return lead
     actor = Actor(clinic_id=clinic_id, permissions=frozenset({"lead:create"}), user_id=None, api_key_id=0)
     data = {"first_name": "Bench", "last_name": "Lead", "treatment_interest": ["INVISALIGN"]}
-    return intake.create_lead(session=session, actor=actor, data=data, reject_duplicates=False, now=now).lead
+    return intake.create_lead(session=session, actor=actor, new=intake.NewLead(data=data), now=now).lead
 
 
 # --- part 2: capture under a steady arrival rate ---------------------------------------------------

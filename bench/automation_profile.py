@@ -68,7 +68,7 @@ def _capture(app, clinic_id: int, count: int, seed: int) -> list[int]:
     for n in range(count):
         with app.app_context(), db.unit_of_work() as session:
             data, now = lead_body(seed, n), clock.now()
-            intake.create_lead(session=session, actor=actor, data=data, reject_duplicates=False, now=now)
+            intake.create_lead(session=session, actor=actor, new=intake.NewLead(data=data), now=now)
     return _open_jobs(app, PROCESS_KIND)
 
 

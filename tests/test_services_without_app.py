@@ -171,9 +171,8 @@ def test_protected_fields_use_the_keys_installed_for_the_engine_without_an_app(w
         made = intake.create_lead(
             session=session,
             actor=_actor(clinic_id, user_id),
-            data={"first_name": "Jane", "last_name": "Doe", "phone": "+12025550143",
-                  "patient_dob": date(2015, 3, 4), "notes": "asked about braces"},
-            reject_duplicates=False,
+            new=intake.NewLead(data={"first_name": "Jane", "last_name": "Doe", "phone": "+12025550143",
+                                     "patient_dob": date(2015, 3, 4), "notes": "asked about braces"}),
             now=clock.now(),
         )  # fmt: skip
         lead_id = made.lead.id

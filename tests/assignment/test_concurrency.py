@@ -141,8 +141,7 @@ def test_going_out_of_office_waits_for_a_new_lead_being_given_to_that_user(app, 
             made = intake.create_lead(
                 session=session,
                 actor=actor_of(tenant),
-                data={"first_name": "In", "last_name": "Flight"},
-                reject_duplicates=False,
+                new=intake.NewLead(data={"first_name": "In", "last_name": "Flight"}),
                 now=clock.now(),
             )
             leaving = made.lead.assigned_to_id

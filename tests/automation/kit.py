@@ -29,7 +29,7 @@ def capture_at(app, tenant, when: datetime, **fields) -> int:
     data = {"first_name": "Jane", "last_name": "Doe", **fields}
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         made = intake.create_lead(
-            session=session, actor=actor_of(tenant), data=data, reject_duplicates=False, now=when
+            session=session, actor=actor_of(tenant), new=intake.NewLead(data=data), now=when
         )
         return made.lead.id
 

@@ -170,8 +170,7 @@ def test_a_rolled_back_change_leaves_no_event_and_no_trace(app, client, tenant, 
         made = intake.create_lead(
             session=session,
             actor=_admin(tenant),
-            data={"first_name": "Ghost", "last_name": "Lead"},
-            reject_duplicates=False,
+            new=intake.NewLead(data={"first_name": "Ghost", "last_name": "Lead"}),
             now=now,
         )
         pipeline.change_stage(

@@ -19,10 +19,7 @@ def onboard(app, *, now=None, email="admin@setup.test") -> dict:
     with db.unit_of_work() as session:
         return onboarding.onboard_clinic(
             session=session,
-            name="Setup Dental",
-            timezone="UTC",
-            admin_email=email,
-            admin_name=None,
+            new=onboarding.NewClinic(name="Setup Dental", timezone="UTC", admin_email=email, admin_name=None),
             settings=app.config["SETTINGS"],
             now=now or clock.now(),
         )

@@ -130,8 +130,7 @@ def _capture_on_a_connection_ended(db, tenant, name: str, *, at_write: bool) -> 
         made = intake.create_lead(
             session=session,
             actor=actor,
-            data={"first_name": name, "last_name": "Run"},
-            reject_duplicates=False,
+            new=intake.NewLead(data={"first_name": name, "last_name": "Run"}),
             now=clock.now(),
         )
         if len(pids) == 1 and at_write:

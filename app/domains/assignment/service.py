@@ -136,22 +136,27 @@ def pick_owner(
     return Pick(chosen, f"round robin{fallback}")
 
 
+@dataclass(frozen=True)
+class OwnerDecision:
+    """An owner decision to record for a lead: its owner before (`previous`, None for a new lead),
+    the pick, and who decided (`actor_ref`, and `user_id` for a person)."""
+
+    previous: int | None
+    pick: Pick
+    actor_ref: str
+    user_id: int | None = None
+
+
 def record_owner(
-    *,
-    session: Session,
-    lead: Lead,
-    previous: int | None,
-    pick: Pick,
-    actor_ref: str,
-    user_id: int | None,
-    now: datetime,
-    automation: bool = True,
+    *, session: Session, lead: Lead, decision: OwnerDecision, now: datetime, automation: bool = True
 ) -> None:
-    """The trail of an owner decision for `lead` (whose fields already say `pick.user_id`, or
-    `previous` if nobody could be picked): a change gets its `lead.assigned` event, its
+    """The trail of an owner decision for `lead` (whose fields already say `decision.pick.user_id`,
+    or `decision.previous` if nobody could be picked): a change gets its `lead.assigned` event, its
     ASSIGNMENT_CHANGE activity and its audit; no change (nobody, or the same owner) only an
     activity saying why. The one way an owner decision is recorded: a new lead's (`previous`
     None) as any reassignment's. `automation=False`: its events fire no rule (see events.emit)."""
+    previous, pick = decision.previous, decision.pick
+    actor_ref, user_id = decision.actor_ref, decision.user_id
     if pick.user_id is None or pick.user_id == previous:
         activities.record(
             session=session,
@@ -221,10 +226,7 @@ def apply(
     record_owner(
         session=session,
         lead=lead,
-        previous=previous,
-        pick=pick,
-        actor_ref=actor_ref,
-        user_id=user_id,
+        decision=OwnerDecision(previous=previous, pick=pick, actor_ref=actor_ref, user_id=user_id),
         now=now,
     )
 

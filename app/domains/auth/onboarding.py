@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -70,20 +71,29 @@ def issue_setup_token(*, session: Session, user: User, purpose: str, settings, n
     return {"token": raw, "link": setup_link(settings, raw), "expires_at": expires_at}
 
 
-def onboard_clinic(
-    *, session: Session, name: str, timezone: str, admin_email: str, admin_name: str | None, settings, now
-) -> dict:
+@dataclass(frozen=True)
+class NewClinic:
+    """A clinic to onboard, as the platform operator names it: its name and timezone, and its
+    first admin's email and name (None: the email's local part)."""
+
+    name: str
+    timezone: str
+    admin_email: str
+    admin_name: str | None = None
+
+
+def onboard_clinic(*, session: Session, new: NewClinic, settings, now) -> dict:
     """A new clinic (with every domain's defaults) and its first clinic_admin, who has no password
     yet: {clinic_id, admin_user_id, setup_token, setup_link, setup_expires_at}. An email already
     taken is a Conflict naming `admin_email`, and nothing is written (the caller's transaction)."""
-    email = admin_email.strip().lower()
+    email = new.admin_email.strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict(
             "a user with this email already exists",
             errors={"json": {"admin_email": ["taken"]}},
             code="name_taken",
         )
-    clinic = service.create_clinic(session=session, name=name.strip(), timezone=timezone, now=now)
+    clinic = service.create_clinic(session=session, name=new.name.strip(), timezone=new.timezone, now=now)
     audit.record(
         session,
         audit.AuditEntry(
@@ -100,7 +110,11 @@ def onboard_clinic(
         session=session,
         clinic_id=clinic.id,
         actor=None,
-        data={"email": email, "name": admin_name or email.partition("@")[0], "role": Role.CLINIC_ADMIN.value},
+        data={
+            "email": email,
+            "name": new.admin_name or email.partition("@")[0],
+            "role": Role.CLINIC_ADMIN.value,
+        },
         now=now,
     )
     setup = issue_setup_token(session=session, user=admin, purpose=ONBOARDING, settings=settings, now=now)
@@ -211,29 +225,31 @@ def _token_error(reason: str) -> dict:
     return {"json": {"token": [reason]}}
 
 
+@dataclass(frozen=True)
+class PasswordChange:
+    """A user's request to change their own password: the current one, the new one, and the address
+    it came from (wrong current passwords are counted per address, like failed logins)."""
+
+    current_password: str
+    new_password: str
+    client_address: str | None
+
+
 def change_password(
-    *,
-    session: Session,
-    redis,
-    actor: Actor,
-    current_password: str,
-    new_password: str,
-    client_address: str,
-    settings,
-    now: datetime,
+    *, session: Session, redis, actor: Actor, change: PasswordChange, settings, now: datetime
 ) -> dict:
     """Change one's own password: the current one is checked (counted like a login attempt), every
     earlier token and session of the user ends, and a fresh token pair is returned."""
     if actor.user_id is None:
         raise Forbidden("only a signed-in user has a password to change")
     user = session.get(User, actor.user_id)
-    keys = passwords.throttle_keys(user.email, client_address or "unknown")
+    keys = passwords.throttle_keys(user.email, change.client_address or "unknown")
     passwords.count_attempt(redis, keys, settings)
-    if not passwords.verify_password(user.password_hash, current_password):
+    if not passwords.verify_password(user.password_hash, change.current_password):
         raise BadRequest("the current password is wrong", errors={"json": {"current_password": ["wrong"]}})
     passwords.forget_attempt(redis, keys)
-    passwords.check_policy(new_password, email=user.email, field="new_password")
-    _replace_password(session, user, new_password, now)
+    passwords.check_policy(change.new_password, email=user.email, field="new_password")
+    _replace_password(session, user, change.new_password, now)
     audit.record(
         session,
         audit.AuditEntry(

@@ -118,9 +118,11 @@ class MyPassword(MethodView):
             session=uow,
             redis=_redis(),
             actor=actor,
-            current_password=body["current_password"],
-            new_password=body["new_password"],
-            client_address=request.remote_addr,
+            change=onboarding.PasswordChange(
+                current_password=body["current_password"],
+                new_password=body["new_password"],
+                client_address=request.remote_addr,
+            ),
             settings=uow.settings,
             now=now,
         )
@@ -291,10 +293,12 @@ class PlatformClinics(MethodView):
         """Create a clinic and its first clinic_admin; answers the admin's one-time setup link."""
         return onboarding.onboard_clinic(
             session=uow,
-            name=body["name"],
-            timezone=body["timezone"],
-            admin_email=body["admin_email"],
-            admin_name=body.get("admin_name"),
+            new=onboarding.NewClinic(
+                name=body["name"],
+                timezone=body["timezone"],
+                admin_email=body["admin_email"],
+                admin_name=body.get("admin_name"),
+            ),
             settings=uow.settings,
             now=now,
         )

@@ -171,7 +171,7 @@ def create_rule(*, session: Session, actor: Actor, data: dict, now: datetime) ->
     validate_rule(data)
     _check_message_templates(session, actor.clinic_id, data.get("actions") or [])
     rule = _insert_rule(session, actor.clinic_id, data, actor.ref, now)
-    _audit(session, actor, "automation_rule.created", rule, None, _definition(rule), now)
+    _audit(session, actor, "automation_rule.created", rule, (None, _definition(rule)), now)
     return rule
 
 
@@ -190,7 +190,7 @@ def update_rule(
     rule.version += 1
     rule.updated_at, rule.updated_by = now, actor.ref
     _save_version(session, rule, actor.ref, now)
-    _audit(session, actor, "automation_rule.updated", rule, *audit.changes(before, _definition(rule)), now)
+    _audit(session, actor, "automation_rule.updated", rule, audit.changes(before, _definition(rule)), now)
     return rule
 
 
@@ -207,7 +207,7 @@ def delete_rule(*, session: Session, actor: Actor, rule_id: int, now: datetime) 
         steps.finish(step, StepStatus.CANCELLED, now, reason=f"rule {rule.id} was deleted")
         if step.job_id is not None:
             scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
-    _audit(session, actor, "automation_rule.deleted", rule, _definition(rule), None, now)
+    _audit(session, actor, "automation_rule.deleted", rule, (_definition(rule), None), now)
 
 
 def rule_versions(*, session: Session, clinic_id: int, rule_id: int) -> list[AutomationRuleVersion]:
@@ -216,7 +216,17 @@ def rule_versions(*, session: Session, clinic_id: int, rule_id: int) -> list[Aut
     return list(session.scalars(stmt.order_by(AutomationRuleVersion.version.desc())))
 
 
-def _audit(session, actor: Actor, action: str, rule: AutomationRule, before, after, now) -> None:
+def _audit(
+    session,
+    actor: Actor,
+    action: str,
+    rule: AutomationRule,
+    before_after: tuple[dict | None, dict | None],
+    now,
+) -> None:
+    """The rule's audit event. `before_after`: what its definition was and is (an edit's: only the
+    changed keys); None on the side where the rule did not exist yet (created) or no more (deleted)."""
+    before, after = before_after
     audit.record(
         session,
         audit.AuditEntry(

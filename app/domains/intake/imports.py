@@ -19,6 +19,7 @@ row of an open chunk by null (app/domains/privacy/copies.py): reported invalid, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from marshmallow import ValidationError
@@ -37,20 +38,22 @@ CHUNK_KIND = "leads.import_chunk"
 CHANNEL = "import"
 
 
+@dataclass(frozen=True)
+class ImportOptions:
+    """How an import's rows become leads: whether their events fire rules (`automation`; False for
+    a historical import) and whether a row matching an open lead is refused (`reject_duplicates`)."""
+
+    automation: bool = True
+    reject_duplicates: bool = False
+
+
 def start_import(
-    *,
-    session: Session,
-    actor: Actor,
-    rows: list,
-    automation: bool,
-    reject_duplicates: bool,
-    chunk_size: int,
-    now: datetime,
+    *, session: Session, actor: Actor, rows: list, options: ImportOptions, chunk_size: int, now: datetime
 ) -> BulkJob:
     """Write the import's bulk job and its chunk jobs (dispatched after commit); rows are checked later."""
     params = {
-        "automation": automation,
-        "reject_duplicates": reject_duplicates,
+        "automation": options.automation,
+        "reject_duplicates": options.reject_duplicates,
         # Who imports: the leads are created by them (their trail names them), whoever runs the chunk.
         "user_id": actor.user_id,
         "api_key_id": actor.api_key_id,
@@ -68,7 +71,7 @@ def start_import(
                 "rows": phi.encrypt(json.dumps(chunk), keys=keys_of(session)),
             },
             params=params,
-            audit_after={"automation": automation},
+            audit_after={"automation": options.automation},
         ),
         now=now,
     )
@@ -122,12 +125,14 @@ def _import_row(*, session: Session, actor: Actor, data: dict, params: dict, now
         intake = service.create_lead(
             session=session,
             actor=actor,
-            data=data,
-            reject_duplicates=params["reject_duplicates"],
+            new=service.NewLead(
+                data=data,
+                channel=CHANNEL,
+                reject_duplicates=params["reject_duplicates"],
+                external_id=external_id,
+                automation=params["automation"],
+            ),
             now=now,
-            channel=CHANNEL,
-            external_id=external_id,
-            automation=params["automation"],
         )
     except Conflict as exc:  # reject_duplicates and open leads match: nothing was written
         return {

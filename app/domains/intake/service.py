@@ -16,7 +16,7 @@ per `submission_id`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,6 +40,20 @@ from app.platform.roles import Actor
 WEB_FORM_ACTOR = "web_form"
 
 
+@dataclass(frozen=True)
+class NewLead:
+    """The command to capture a lead: its fields as entered (`data`, with the chosen `source_id` if
+    any) and how it came in. Built by each way in: the API view, an import row, a web form, a call."""
+
+    data: dict
+    channel: str = "api"
+    # A match with an open lead is a 409 listing the matches, and nothing is stored.
+    reject_duplicates: bool = False
+    submission_id: str | None = None  # a web form's: one lead per submission
+    external_id: str | None = None  # an import row's: unique per clinic
+    automation: bool = True  # False: its events fire no rule (a historical import)
+
+
 @dataclass
 class Intake:
     """A lead that came in, whether this call created it, and the open leads it may duplicate."""
@@ -49,31 +63,19 @@ class Intake:
     possible_duplicates: list[dict] = field(default_factory=list)
 
 
-def capture_lead(
-    *, session: UnitOfWork, actor: Actor, data: dict, reject_duplicates: bool, now: datetime
-) -> Intake:
+def capture_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetime) -> Intake:
     """Create a lead entered by staff or an integrator through the API (POST /api/leads)."""
-    return create_lead(session=session, actor=actor, data=data, reject_duplicates=reject_duplicates, now=now)
+    return create_lead(session=session, actor=actor, new=new, now=now)
 
 
-def create_lead(
-    *,
-    session: UnitOfWork,
-    actor: Actor,
-    data: dict,
-    reject_duplicates: bool,
-    now: datetime,
-    channel: str = "api",
-    external_id: str | None = None,
-    automation: bool = True,
-) -> Intake:
+def create_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetime) -> Intake:
     """Create a lead entered by staff or an integrator: default stage, owner by policy, duplicates listed.
 
-    With `reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
-    is stored. A bulk import (app/domains/intake/imports.py) passes its channel, the row's `external_id`
-    and whether rules fire.
+    With `new.reject_duplicates`, a match with an open lead is a 409 listing the matches, and nothing
+    is stored. A bulk import's row (app/domains/intake/imports.py) carries its channel, its
+    `external_id` and whether rules fire.
     """
-    data = dict(data)
+    data = dict(new.data)
     source_id = data.pop("source_id", None)
     context = queries.capture_context(session, actor.clinic_id, source_id)
     stage = context[queries.DEFAULT_STAGE]
@@ -84,41 +86,22 @@ def create_lead(
     source = sources.checked_source(source_id=source_id, found=found)
     return _create(
         session=session,
-        clinic=clinic,
-        data=data,
-        source=source,
-        stage=stage,
-        actor_ref=actor.ref,
-        user_id=actor.user_id,
-        channel=channel,
-        reject_duplicates=reject_duplicates,
+        actor=actor,
+        new=replace(new, data=data),
+        placement=leads.Placement(clinic=clinic, source=source, stage=stage),
         now=now,
-        external_id=external_id,
-        automation=automation,
     )
 
 
 def _create(
-    *,
-    session: Session,
-    clinic: Clinic,
-    data: dict,
-    source: LeadSource,
-    stage: str,
-    actor_ref: str,
-    user_id: int | None,
-    channel: str,
-    reject_duplicates: bool,
-    now: datetime,
-    submission_id: str | None = None,
-    external_id: str | None = None,
-    automation: bool = True,
+    *, session: Session, actor: Actor, new: NewLead, placement: leads.Placement, now: datetime
 ) -> Intake:
     """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit.
-    `automation=False`: its events fire no rule (a historical import)."""
-    fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
+    `new.automation=False`: its events fire no rule (a historical import)."""
+    clinic, source = placement.clinic, placement.source
+    fields = leads.prepare_new_lead(session=session, clinic=clinic, data=new.data, now=now)
     duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
-    if duplicates and reject_duplicates:
+    if duplicates and new.reject_duplicates:
         raise Conflict(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",
             errors={"possible_duplicates": duplicates},
@@ -126,18 +109,15 @@ def _create(
         )
     pick = assignment.pick_new_owner(session=session, clinic=clinic, source_id=source.id, now=now)
     lead = leads.new_lead(
-        clinic=clinic,
+        placement=placement,
         fields=fields,
-        source=source,
-        stage=stage,
         assigned_to_id=pick.user_id,  # stored with its owner: no UPDATE after
-        actor_ref=actor_ref,
+        actor_ref=actor.ref,
         now=now,
-        submission_id=submission_id,
-        external_id=external_id,
+        keys=leads.CaptureKeys(submission_id=new.submission_id, external_id=new.external_id),
     )
     leads.store_new_lead(session=session, lead=lead, now=now)
-    pipeline.enter_first_stage(session=session, lead=lead, actor_ref=actor_ref, now=now)
+    pipeline.enter_first_stage(session=session, lead=lead, actor_ref=actor.ref, now=now)
     # Events, in this order: created, assigned, activity logged.
     events.emit(
         session=session,
@@ -145,19 +125,21 @@ def _create(
         type=events.LEAD_CREATED,
         subject_type="lead",
         subject_id=lead.id,
-        payload=_created(lead, source, channel, duplicates),
+        payload=_created(lead, source, new.channel, duplicates),
         now=now,
-        automation=automation,
+        automation=new.automation,
     )
     assignment.record_owner(
         session=session,
         lead=lead,
-        previous=None,
-        pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
-        actor_ref=actor_ref,
-        user_id=user_id,
+        decision=assignment.OwnerDecision(
+            previous=None,
+            pick=assignment.Pick(pick.user_id, f"new lead: {pick.reason}"),
+            actor_ref=actor.ref,
+            user_id=actor.user_id,
+        ),
         now=now,
-        automation=automation,
+        automation=new.automation,
     )
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
@@ -185,16 +167,18 @@ def _replay_key(clinic_id: int, signature: str) -> str:
     return f"followup:web-form-signature:{clinic_id}:{signature}"
 
 
-def verify_web_form(
-    *,
-    session: Session,
-    redis,
-    clinic_ref: str | None,
-    timestamp: str | None,
-    signature: str | None,
-    raw_body: bytes,
-    now: datetime,
-) -> int:
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a signed request (a web form, an inbound message) says of its signature: the clinic it
+    names, its timestamp and signature headers (each None when missing), and the raw body signed."""
+
+    clinic_ref: str | None
+    timestamp: str | None
+    signature: str | None
+    raw_body: bytes
+
+
+def verify_web_form(*, session: Session, redis, signed: SignedRequest, now: datetime) -> int:
     """The id of the clinic whose webhook secret signed this request, else Unauthorized.
 
     Every refusal says the same to the caller, so it cannot probe which clinics exist. A valid
@@ -206,6 +190,7 @@ def verify_web_form(
         f"using the clinic's webhook secret and send {signing.CLINIC_HEADER}, {signing.TIMESTAMP_HEADER}, "
         f"{signing.SIGNATURE_HEADER}"
     )
+    clinic_ref, timestamp, signature = signed.clinic_ref, signed.timestamp, signed.signature
     if not (clinic_ref and timestamp and signature):
         raise refused
     try:
@@ -217,7 +202,7 @@ def verify_web_form(
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not signing.timestamp_fresh(timestamp, now):
         raise refused
-    if not signing.signature_matches(clinic.webhook_secret, timestamp, raw_body, signature):
+    if not signing.signature_matches(clinic.webhook_secret, timestamp, signed.raw_body, signature):
         raise refused
     digest = signature.strip().removeprefix("sha256=").lower()
     if not redis.set(_replay_key(clinic_id, digest), "1", nx=True, ex=signing.REPLAY_MEMORY_SECONDS):
@@ -260,16 +245,14 @@ def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datet
         with session.begin_nested():
             return _create(
                 session=session,
-                clinic=clinic,
-                data=rules.form_to_lead(form),
-                source=source,
-                stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
-                actor_ref=WEB_FORM_ACTOR,
-                user_id=None,
-                channel="web_form",
-                reject_duplicates=False,
+                actor=Actor.engine(clinic_id, WEB_FORM_ACTOR),
+                new=NewLead(data=rules.form_to_lead(form), channel="web_form", submission_id=submission_id),
+                placement=leads.Placement(
+                    clinic=clinic,
+                    source=source,
+                    stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
+                ),
                 now=now,
-                submission_id=submission_id,
             )
     except sa.exc.IntegrityError:
         existing = lookups.find_by_submission(
@@ -307,13 +290,15 @@ def capture_phone_call(
     first, last = rules.split_full_name(caller_name) if caller_name else ("Unknown caller", "")
     return _create(
         session=session,
-        clinic=clinic,
-        data={"first_name": first or "Unknown caller", "last_name": last or "", "phone": phone},
-        source=_phone_source(session, clinic_id, now),
-        stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
-        actor_ref=PHONE_SYSTEM_ACTOR,
-        user_id=None,
-        channel="phone",
-        reject_duplicates=False,
+        actor=Actor.engine(clinic_id, PHONE_SYSTEM_ACTOR),
+        new=NewLead(
+            data={"first_name": first or "Unknown caller", "last_name": last or "", "phone": phone},
+            channel="phone",
+        ),
+        placement=leads.Placement(
+            clinic=clinic,
+            source=_phone_source(session, clinic_id, now),
+            stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
+        ),
         now=now,
     )

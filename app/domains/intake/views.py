@@ -40,8 +40,7 @@ class CreateLead(MethodView):
         intake = service.capture_lead(
             session=uow,
             actor=actor,
-            data=body,
-            reject_duplicates=args["reject_duplicates"],
+            new=service.NewLead(data=body, reject_duplicates=args["reject_duplicates"]),
             now=now,
         )
         intake.lead.possible_duplicates = intake.possible_duplicates  # for this response only
@@ -106,8 +105,9 @@ class ImportLeads(MethodView):
             session=uow,
             actor=actor,
             rows=rows,
-            automation=args["automation"],
-            reject_duplicates=args["reject_duplicates"],
+            options=imports.ImportOptions(
+                automation=args["automation"], reject_duplicates=args["reject_duplicates"]
+            ),
             chunk_size=uow.settings.import_chunk_size,
             now=now,
         )
@@ -122,10 +122,12 @@ def signed_by_clinic(view):
         g.signed_clinic_id = service.verify_web_form(
             session=uow,
             redis=current_app.extensions["followup.redis"],
-            clinic_ref=request.headers.get(signing.CLINIC_HEADER),
-            timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
-            signature=request.headers.get(signing.SIGNATURE_HEADER),
-            raw_body=request.get_data(cache=True),
+            signed=service.SignedRequest(
+                clinic_ref=request.headers.get(signing.CLINIC_HEADER),
+                timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+                signature=request.headers.get(signing.SIGNATURE_HEADER),
+                raw_body=request.get_data(cache=True),
+            ),
             now=now,
         )
 

@@ -8,6 +8,7 @@ sources.new_lead_source_join beside). Listing is listing.py; sources are sources
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -228,35 +229,50 @@ def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datet
     return fields
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a new lead starts: its clinic, the source it is attributed to, its first stage."""
+
+    clinic: Clinic
+    source: LeadSource
+    stage: str
+
+
+@dataclass(frozen=True)
+class CaptureKeys:
+    """What makes a capture happen once, if anything: a web form's `submission_id`, an import row's
+    `external_id` (each unique per clinic, so the same capture never makes two leads)."""
+
+    submission_id: str | None = None
+    external_id: str | None = None
+
+
 def new_lead(
     *,
-    clinic: Clinic,
+    placement: Placement,
     fields: dict,
-    source: LeadSource,
-    stage: str,
     actor_ref: str,
     now: datetime,
     assigned_to_id: int | None = None,
-    submission_id: str | None = None,
-    external_id: str | None = None,
+    keys: CaptureKeys = CaptureKeys(),
 ) -> Lead:
-    """A lead from prepared fields, in `stage`, owned by `assigned_to_id` if given: the one
-    builder of a new lead, not yet in any unit of work (see `store_new_lead`).
+    """A lead from prepared fields, where `placement` says, owned by `assigned_to_id` if given: the
+    one builder of a new lead, not yet in any unit of work (see `store_new_lead`).
 
     Choosing the owner, and the assignment's trail and events, are the caller's.
     """
     return new_row(
         Lead,
-        clinic_id=clinic.id,
+        clinic_id=placement.clinic.id,
         status=LeadStatus.NEW.value,
-        pipeline_stage=stage,
+        pipeline_stage=placement.stage,
         stage_entered_at=now,
         last_activity_at=now,  # its quiet spell starts at capture
-        source_id=source.id,
+        source_id=placement.source.id,
         assigned_to_id=assigned_to_id,
         assigned_at=None if assigned_to_id is None else now,
-        submission_id=submission_id,
-        external_id=external_id,
+        submission_id=keys.submission_id,
+        external_id=keys.external_id,
         created_at=now,
         updated_at=now,
         created_by=actor_ref,

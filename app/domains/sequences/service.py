@@ -261,11 +261,8 @@ def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime
         session=session,
         step=step,
         lead=lead,
-        channel=action["channel"],
-        subject=action.get("subject"),
-        body=action.get("body") or "",
+        message=outreach.StepMessage.of(action, action["channel"]),
         now=now,
-        template_id=action.get("template_id"),
     )
 
 

@@ -7,6 +7,7 @@ with the reason), or moved out of quiet hours (rescheduled, the move noted on th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,20 +26,33 @@ CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
 SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
 
 
+@dataclass(frozen=True)
+class StepMessage:
+    """What a step sends: its channel and texts, or the message template whose texts it takes."""
+
+    channel: str
+    subject: str | None
+    body: str
+    template_id: int | None = None
+
+    @classmethod
+    def of(cls, action: dict, channel: str) -> StepMessage:
+        """The message a step's action describes (a rule's send_email or send_sms, a sequence's step)."""
+        return cls(
+            channel=channel,
+            subject=action.get("subject"),
+            body=action.get("body") or "",
+            template_id=action.get("template_id"),
+        )
+
+
 def send_message(
-    *,
-    session: Session,
-    step: AutomationStep,
-    lead: Lead,
-    channel: str,
-    subject: str | None,
-    body: str,
-    now: datetime,
-    template_id: int | None = None,
+    *, session: Session, step: AutomationStep, lead: Lead, message: StepMessage, now: datetime
 ) -> str:
     """Send the step's message if the policy allows; else skip or move the step. Returns what happened.
 
-    With a `template_id`, the texts are the message template's as it is now."""
+    With the message's `template_id`, the texts are the message template's as it is now."""
+    channel, subject, body, template_id = message.channel, message.subject, message.body, message.template_id
     if template_id is not None:
         try:
             template = message_templates.template_for(
@@ -139,11 +153,8 @@ def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, n
         session=session,
         step=step,
         lead=lead,
-        channel=CHANNEL_OF_ACTION[step.action_type],
-        subject=action.get("subject"),
-        body=action.get("body") or "",
+        message=StepMessage.of(action, CHANNEL_OF_ACTION[step.action_type]),
         now=now,
-        template_id=action.get("template_id"),
     )
 
 

@@ -103,12 +103,4 @@ def _record(session: Session, lead, call: dict, started_at: datetime, now: datet
                 priority=TaskPriority.HIGH,
             ),
         )
-    return inbound.store(
-        session,
-        lead=lead,
-        channel=CALL,
-        message_id=call["call_id"],
-        activity_id=activity.id,
-        received_at=started_at,
-        now=now,
-    )
+    return inbound.store(session, activity=activity, channel=CALL, message_id=call["call_id"], now=now)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
-from app.domains.activities.models import ActivityDirection, ActivityType
+from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth.models import Clinic
 from app.domains.intake.inbound.models import InboundMessage, ProviderDelivery
 from app.domains.leads import rules as lead_rules
@@ -150,23 +150,22 @@ def record_once(
 def store(
     session: Session,
     *,
-    lead: Lead,
+    activity: LeadActivity,
     channel: str,
     message_id: str,
-    activity_id: int,
-    received_at: datetime,
     now: datetime,
     opted_out: bool = False,
 ) -> InboundMessage:
-    """The stored inbound message, call or reply: the one builder of an InboundMessage row."""
+    """The stored inbound message, call or reply, of the lead whose `activity` logs it (received
+    when the activity happened): the one builder of an InboundMessage row."""
     row = InboundMessage(
-        clinic_id=lead.clinic_id,
+        clinic_id=activity.clinic_id,
         channel=channel,
         message_id=message_id,
-        lead_id=lead.id,
-        activity_id=activity_id,
+        lead_id=activity.lead_id,
+        activity_id=activity.id,
         opted_out=opted_out,
-        received_at=received_at,
+        received_at=activity.occurred_at,
         created_at=now,
     )
     session.add(row)
@@ -201,14 +200,7 @@ def record_reply(
         ),
     )
     return store(
-        session,
-        lead=lead,
-        channel=channel,
-        message_id=message["message_id"],
-        activity_id=activity.id,
-        received_at=received_at,
-        now=now,
-        opted_out=stop,
+        session, activity=activity, channel=channel, message_id=message["message_id"], now=now, opted_out=stop
     )
 
 
