@@ -181,7 +181,7 @@ def record_outcome(*, session: Session, outcome: PostOutcome, now: datetime, jit
         return "stale"
     delivery.response_status = response_status
     return _retry_or_fail(
-        session, delivery, error=error, permanent=permanent, now=now, jitter=jitter, settings=settings
+        session, delivery, Failure(error, permanent), now=now, jitter=jitter, settings=settings
     )
 
 
@@ -202,21 +202,22 @@ def _retry_policy(settings) -> delivery_rules.RetryPolicy:
     )
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why an attempt failed: the `error` kept on the row; `permanent`: not worth retrying."""
+
+    error: str
+    permanent: bool = False
+
+
 def _retry_or_fail(
-    session: Session,
-    delivery: WebhookDelivery,
-    *,
-    error: str,
-    permanent: bool,
-    now: datetime,
-    jitter: float,
-    settings,
+    session: Session, delivery: WebhookDelivery, failure: Failure, *, now: datetime, jitter: float, settings
 ) -> str:
     due = outbound.give_up_or_retry(
         delivery,
         _retry_policy(settings),
-        error=error,
-        permanent=permanent,
+        error=failure.error,
+        permanent=failure.permanent,
         now=now,
         jitter=jitter,
         dead=FAILED,  # a webhook that ran out of attempts is simply failed
@@ -256,8 +257,7 @@ def recover_stuck_deliveries(*, db, now: datetime) -> int:
             _retry_or_fail(
                 session,
                 delivery,
-                error="worker stopped mid-send; sent again with the same Idempotency-Key",
-                permanent=False,
+                Failure("worker stopped mid-send; sent again with the same Idempotency-Key", permanent=False),
                 now=now,
                 jitter=0.0,
                 settings=settings,
