@@ -4,7 +4,9 @@ sample) and asks, unless --yes."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -23,7 +25,26 @@ def _day(value: datetime | None, extra_days: int = 0) -> datetime | None:
         raise click.BadParameter("give a day before 9999-12-31", param_hint="--until") from None
 
 
+@dataclass(frozen=True)
+class Asked:
+    """The options every retry command takes: the clinic, the error text, the days (UTC; `until`
+    is inclusive) and --yes."""
+
+    clinic_id: int
+    error: str | None
+    since: datetime | None
+    until: datetime | None
+    yes: bool
+
+    def filters(self, source: str, **narrower) -> failures.Filters:
+        """The console's filters of `source`: these options and the command's own (`narrower`)."""
+        return failures.Filters(
+            source, **narrower, error=self.error, since=_day(self.since), until=_day(self.until, 1)
+        )
+
+
 def _common(func):
+    """The shared options, handed to the command as one `Asked` (click passes each as a keyword)."""
     options = [
         click.option("--clinic", "clinic_id", type=int, required=True, help="The clinic's id."),
         click.option("--error", default=None, help="Only those whose last error contains this text."),
@@ -33,15 +54,21 @@ def _common(func):
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+
+    @functools.wraps(func)  # keeps the name, the help text and the options click reads from it
+    def command(*, clinic_id, error, since, until, yes, **narrower):
+        return func(Asked(clinic_id, error, since, until, yes), **narrower)
+
+    return command
 
 
 MAKE_APP = "followup.make_app"  # click's context meta: the `followup` command's app factory
 
 
-def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> None:
+def _run(asked: Asked, filters: failures.Filters, verb: str) -> None:
     from app.platform import clock
 
+    clinic_id = asked.clinic_id
     flask_app = click.get_current_context().meta[MAKE_APP]()
     db = flask_app.extensions["followup.db"]
     with flask_app.app_context():
@@ -57,7 +84,7 @@ def _run(filters: failures.Filters, clinic_id: int, yes: bool, verb: str) -> Non
             click.echo(f"warning: {preview['warning']}")
         if not preview["count"]:
             return
-        if not yes and not click.confirm(f"{verb.capitalize()} {preview['count']}?", default=False):
+        if not asked.yes and not click.confirm(f"{verb.capitalize()} {preview['count']}?", default=False):
             click.echo("Nothing done.")
             sys.exit(1)
         with db.unit_of_work() as session:
@@ -76,11 +103,9 @@ def jobs() -> None:
 @_common
 @click.option("--kind", default=None, help="Only jobs of this kind (e.g. notification.deliver).")
 @click.option("--status", type=click.Choice(["dead", "failed"]), default=None, help="Dead or failed (both).")
-def jobs_retry(clinic_id, error, since, until, yes, kind, status) -> None:
+def jobs_retry(asked: Asked, kind, status) -> None:
     """Run the clinic's dead and failed ledger jobs again (attempts reset; audited)."""
-    filters = failures.Filters(failures.JOBS, status=status, kind=kind, error=error,
-                               since=_day(since), until=_day(until, 1))  # fmt: skip
-    _run(filters, clinic_id, yes, "retry")
+    _run(asked, asked.filters(failures.JOBS, status=status, kind=kind), "retry")
 
 
 @click.group("notifications")
@@ -94,12 +119,12 @@ def notifications() -> None:
 @click.option("--kind", default=None, help="Only messages of this kind (reminder, escalation, ...).")
 @click.option("--channel", type=click.Choice(failures.CHANNELS), default=None)
 @click.option("--recipient", default=None, help="Only those to this email or phone (exact).")
-def notifications_retry(clinic_id, error, since, until, yes, status, kind, channel, recipient) -> None:
+def notifications_retry(asked: Asked, status, kind, channel, recipient) -> None:
     """Send the clinic's failed and dead messages again (attempts reset; audited)."""
-    filters = failures.Filters(failures.NOTIFICATIONS, status=status, kind=kind, channel=channel,
-                               recipient=recipient, error=error, since=_day(since),
-                               until=_day(until, 1))  # fmt: skip
-    _run(filters, clinic_id, yes, "retry")
+    filters = asked.filters(
+        failures.NOTIFICATIONS, status=status, kind=kind, channel=channel, recipient=recipient
+    )
+    _run(asked, filters, "retry")
 
 
 @click.group("webhooks")
@@ -111,11 +136,9 @@ def webhooks() -> None:
 @_common
 @click.option("--event", "kind", default=None, help="Only deliveries of this event type.")
 @click.option("--url", "recipient", default=None, help="Only subscriptions whose URL contains this text.")
-def webhooks_redeliver(clinic_id, error, since, until, yes, kind, recipient) -> None:
+def webhooks_redeliver(asked: Asked, kind, recipient) -> None:
     """Send the clinic's failed webhook deliveries again (same Idempotency-Key; audited)."""
-    filters = failures.Filters(failures.WEBHOOKS, kind=kind, recipient=recipient, error=error,
-                               since=_day(since), until=_day(until, 1))  # fmt: skip
-    _run(filters, clinic_id, yes, "redeliver")
+    _run(asked, asked.filters(failures.WEBHOOKS, kind=kind, recipient=recipient), "redeliver")
 
 
 COMMANDS = (jobs, notifications, webhooks)

@@ -197,11 +197,18 @@ def _count(session: Session, query: sa.Select) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
 
 
-def retry_one(
-    *, session: Session, clinic_id: int, source: str, item_id: int, actor: str, now: datetime, confirmed: bool
-):
+@dataclass(frozen=True)
+class Item:
+    """One failure: its source (notifications, jobs, webhooks) and its id there."""
+
+    source: str
+    id: int
+
+
+def retry_one(*, session: Session, clinic_id: int, item: Item, actor: str, now: datetime, confirmed: bool):
     """Retry (or redeliver) one failure through its domain's audited function; a notification whose
     outcome is unknown only when `confirmed` (the admin ticked that it may be sent twice)."""
+    source, item_id = item.source, item.id
     if source == NOTIFICATIONS:
         return notifications.retry_notification(
             session=session,
@@ -230,7 +237,7 @@ def retry_matching(*, session: Session, clinic_id: int, filters: Filters, actor:
     ids = [row[0].id for row in session.execute(query)]
     for item_id in ids:
         retry_one(
-            session=session, clinic_id=clinic_id, source=filters.source, item_id=item_id, actor=actor,
-            now=now, confirmed=False,
+            session=session, clinic_id=clinic_id, item=Item(filters.source, item_id), actor=actor, now=now,
+            confirmed=False,
         )  # fmt: skip
     return len(ids)

@@ -130,7 +130,7 @@ def retry_one(source: str, item_id: int, *, uow, actor, now):
         raise DomainError(f"source must be one of {', '.join(failures.SOURCES)}")
     confirmed = request.form.get(forms.CONFIRM_MAY_DUPLICATE) == "yes"
     failures.retry_one(
-        session=uow, clinic_id=actor.clinic_id, source=source, item_id=item_id, actor=actor.ref,
+        session=uow, clinic_id=actor.clinic_id, item=failures.Item(source, item_id), actor=actor.ref,
         now=now, confirmed=confirmed,
     )  # fmt: skip
     flash(f"{source[:-1]} {item_id} queued again")

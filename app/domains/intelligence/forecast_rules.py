@@ -67,16 +67,20 @@ def seasonal_factors(monthly_leads: Mapping[str, int]) -> dict[int, float]:
     return {m: 0.5 + 0.5 * (sum(v) / len(v)) / mean for m, v in by_month.items()}
 
 
-def forecast(
-    *,
-    open_by_stage: Mapping[str, int],
-    stage_rates: Mapping[str, Sequence[float]],
-    capture_rates: Sequence[float],
-    monthly_leads: float,
-    seasonal: Mapping[int, float],
-    first_month: date,
-    months: int = 3,
-) -> list[MonthForecast]:
+@dataclass(frozen=True)
+class Basis:
+    """What a forecast is made from: the open leads of each stage, each stage's rates of converting
+    0, 1, .. months later, a new lead's rates (from its month of capture), the recent monthly lead
+    volume and the seasonal factors (calendar month → factor; absent: 1.0)."""
+
+    open_by_stage: Mapping[str, int]
+    stage_rates: Mapping[str, Sequence[float]]
+    capture_rates: Sequence[float]
+    monthly_leads: float
+    seasonal: Mapping[int, float]
+
+
+def forecast(basis: Basis, *, first_month: date, months: int = 3) -> list[MonthForecast]:
     """Expected conversions per month from `first_month` on.
 
     The pipeline: open leads of each stage x that stage's rate of converting m months later.
@@ -87,12 +91,12 @@ def forecast(
     for m in range(months):
         month = add_months(first_month, m)
         from_pipeline = sum(
-            count * _lag(stage_rates.get(stage, ()), m) for stage, count in open_by_stage.items()
+            count * _lag(basis.stage_rates.get(stage, ()), m) for stage, count in basis.open_by_stage.items()
         )
         from_new = 0.0
         for captured in range(m + 1):  # captured in month `captured`, converting in month m
-            volume = monthly_leads * seasonal.get(add_months(first_month, captured).month, 1.0)
-            from_new += volume * _lag(capture_rates, m - captured)
+            volume = basis.monthly_leads * basis.seasonal.get(add_months(first_month, captured).month, 1.0)
+            from_new += volume * _lag(basis.capture_rates, m - captured)
         out.append(
             MonthForecast(
                 month=month_key(month),
@@ -169,12 +173,11 @@ def forecast_from(timelines: Sequence[Timeline], first_month: date, months: int 
         if stage is not None:
             open_by_stage[stage] = open_by_stage.get(stage, 0) + 1
     recent = [monthly.get(month_key(add_months(first_month, -back)), 0) for back in range(1, 13)]
-    return forecast(
+    basis = Basis(
         open_by_stage=open_by_stage,
         stage_rates=stage_month_rates(snapshots, months),
         capture_rates=monthly_rates(captured, months),
         monthly_leads=sum(recent) / len(recent),
         seasonal=seasonal_factors(monthly),
-        first_month=first_month,
-        months=months,
     )
+    return forecast(basis, first_month=first_month, months=months)

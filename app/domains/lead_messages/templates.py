@@ -8,6 +8,7 @@ The texts use the merge fields of rules and sequences, rendered by the one bound
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -239,29 +240,31 @@ def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | 
     }
 
 
-def record_use(
-    *,
-    session: Session,
-    template_id: int,
-    lead,
-    notification_id: int,
-    channel: str,
-    sent_by: str,
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class TemplateUse:
+    """One message made from a template: the template, the message's notification and channel, and
+    who sent it."""
+
+    template_id: int
+    notification_id: int
+    channel: str
+    sent_by: str
+
+
+def record_use(*, session: Session, lead, use: TemplateUse, now: datetime) -> None:
     """Count one message made from the template (what its usage and reply counts are made of)."""
-    use = MessageTemplateUse(
+    row = MessageTemplateUse(
         clinic_id=lead.clinic_id,
-        template_id=template_id,
+        template_id=use.template_id,
         lead_id=lead.id,
-        notification_id=notification_id,
-        channel=channel,
-        sent_by=sent_by,
+        notification_id=use.notification_id,
+        channel=use.channel,
+        sent_by=use.sent_by,
         sent_at=now,
     )
     try:
         with session.begin_nested():  # a message already counted (a re-run of the same send) stays once
-            session.add(use)
+            session.add(row)
     except IntegrityError:
         pass
 

@@ -240,11 +240,8 @@ def send(*, session: Session, lead: Lead, message: LeadMessage, now: datetime) -
     if template_id is not None:
         templates.record_use(
             session=session,
-            template_id=template_id,
             lead=lead,
-            notification_id=notification.id,
-            channel=channel,
-            sent_by=sent_by,
+            use=templates.TemplateUse(template_id, notification.id, channel, sent_by),
             now=now,
         )
     return Sent(notification, activity, subject_text, body_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -112,18 +113,20 @@ def retry_notification(
     return notification
 
 
+@dataclass(frozen=True)
+class RetryFilter:
+    """Which messages a bulk retry asks for: by status, channel and creation time (None: any)."""
+
+    status: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+
+
 def retry_notifications(
-    *,
-    session: Session,
-    clinic_id: int,
-    actor: str,
-    status: str | None,
-    channel: str | None,
-    since: datetime | None,
-    now: datetime,
+    *, session: Session, clinic_id: int, actor: str, matching: RetryFilter, now: datetime
 ) -> int:
-    """Requeue every failed/dead message matching the filter (each audited); returns how many."""
-    conditions = _delivery_filter(clinic_id, status, channel, since)
+    """Requeue every failed/dead message `matching` (each audited); returns how many."""
+    conditions = _delivery_filter(clinic_id, matching.status, matching.channel, matching.since)
     return retry_many(session=session, conditions=conditions, actor=actor, now=now)
 
 

@@ -125,9 +125,9 @@ class RetryDeliveries(MethodView):
             session=uow,
             clinic_id=actor.clinic_id,
             actor=actor.ref,
-            status=body.get("status"),
-            channel=body.get("channel"),
-            since=body.get("since"),
+            matching=admin.RetryFilter(
+                status=body.get("status"), channel=body.get("channel"), since=body.get("since")
+            ),
             now=now,
         )
         return {"requeued": count}

@@ -21,8 +21,12 @@ def _snapshot(stage: PipelineStage) -> dict:
 
 
 def _audit_stage(
-    session: Session, actor: Actor, action: str, stage: PipelineStage, before, after, now
+    session: Session, actor: Actor, action: str, stage: PipelineStage, before: dict | None, now: datetime
 ) -> None:
+    """Audit `action` on `stage`: what changed since its snapshot `before`, or all of it when new (None)."""
+    after = _snapshot(stage)
+    if before is not None:
+        before, after = audit.changes(before, after)
     audit.record(
         session,
         audit.AuditEntry(
@@ -99,7 +103,7 @@ def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -
         ) from exc
     if is_default:
         _clear_other_defaults(session, stage, now)
-    _audit_stage(session, actor, "pipeline_stage.create", stage, None, _snapshot(stage), now)
+    _audit_stage(session, actor, "pipeline_stage.create", stage, None, now)
     return stage
 
 
@@ -122,8 +126,7 @@ def update_stage(
     if is_default:
         _clear_other_defaults(session, stage, now)
     session.flush()
-    old, new = audit.changes(before, _snapshot(stage))
-    _audit_stage(session, actor, "pipeline_stage.update", stage, old, new, now)
+    _audit_stage(session, actor, "pipeline_stage.update", stage, before, now)
     return stage
 
 

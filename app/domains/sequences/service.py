@@ -197,7 +197,7 @@ def enroll(
             session.add(enrollment)
     except IntegrityError:
         raise distance.already_enrolled(lead, sequence) from None
-    _schedule_step(session, enrollment, sequence, lead, index=0, start=now, now=now)
+    _schedule_step(session, enrollment, sequence, lead, index=0, now=now)
     return enrollment
 
 
@@ -208,10 +208,9 @@ def _schedule_step(
     lead: Lead,
     *,
     index: int,
-    start: datetime,
     now: datetime,
 ) -> None:
-    """Schedule step `index` (`delay` after `start`), or complete the enrollment after the last step."""
+    """Schedule step `index` (`delay` after `now`), or complete the enrollment after the last step."""
     if index >= len(sequence.steps):
         _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
         return
@@ -219,7 +218,7 @@ def _schedule_step(
         sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
     )
     clinic = session.get(Clinic, lead.clinic_id)
-    run_at = rules.after_delay(start, definition["delay"], calendar_of(clinic))
+    run_at = rules.after_delay(now, definition["delay"], calendar_of(clinic))
     enrollment.current_step = index
     enrollment.next_step_at = run_at
     step = steps.record(
@@ -250,7 +249,7 @@ def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now
         enrollment.next_step_at = step.run_at  # the rest waits for the moved step
         return
     sequence = session.get(Sequence, enrollment.sequence_id)
-    _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, start=now, now=now)
+    _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, now=now)
 
 
 def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:

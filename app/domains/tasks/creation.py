@@ -109,28 +109,31 @@ def create_task(*, session: Session, actor: Actor, lead_id: int, data: dict, now
         updated_at=now,
         **fields,
     )
-    return add_task(session, task, lead, actor.ref, actor.user_id, now)
+    return add_task(session, task, lead, MadeBy(actor.ref, actor.user_id), now)
+
+
+@dataclass(frozen=True)
+class MadeBy:
+    """Who makes a task: `ref` goes into the audit; its assignee is told unless they are `user_id`
+    (nobody is told of a task they gave themselves)."""
+
+    ref: str
+    user_id: int | None = None
 
 
 def add_task(
-    session: Session,
-    task: LeadTask,
-    lead: Lead,
-    actor_ref: str,
-    actor_user_id,
-    now: datetime,
-    notify: bool = True,
+    session: Session, task: LeadTask, lead: Lead, made_by: MadeBy, now: datetime, notify: bool = True
 ):
     """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
     clinic = session.get(Clinic, task.clinic_id)
     write_tasks(session=session, clinic=clinic, tasks=[task], now=now)
     if notify:
-        notify_new_task(session, task, lead, actor_user_id, now)
+        notify_new_task(session, task, lead, made_by.user_id, now)
     audit.record(
         session,
         audit.AuditEntry(
             clinic_id=task.clinic_id,
-            actor=actor_ref,
+            actor=made_by.ref,
             action="task.create",
             subject_type="task",
             subject_id=task.id,
@@ -196,7 +199,7 @@ def create_system_task(*, session: Session, lead: Lead, task: SystemTask, now: d
         created_at=now,
         updated_at=now,
     )
-    return add_task(session, made, lead, audit.SYSTEM, None, now, notify=asked.notify)
+    return add_task(session, made, lead, MadeBy(audit.SYSTEM), now, notify=asked.notify)
 
 
 def task_fields(*, session: Session, clinic_id: int, data: dict, now: datetime) -> dict:

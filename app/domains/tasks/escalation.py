@@ -12,6 +12,7 @@ with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -69,10 +70,12 @@ def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
     tell_clinic_admins(
         session=session,
         clinic_id=lead.clinic_id,
-        title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
-        body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
-        link=f"/api/leads/{lead.id}",
-        dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+        escalation=Escalation(
+            title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
+            body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
+            link=f"/api/leads/{lead.id}",
+            dedupe_key=f"lead:{lead.id}:no-contact-escalation",
+        ),
         now=now,
     )
     lead.escalated_at = now
@@ -101,10 +104,12 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     tell_clinic_admins(
         session=session,
         clinic_id=task.clinic_id,
-        title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
-        body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
-        link=f"/api/leads/tasks/{task.id}",
-        dedupe_key=f"task:{task.id}:escalation",
+        escalation=Escalation(
+            title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
+            body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
+            link=f"/api/leads/tasks/{task.id}",
+            dedupe_key=f"task:{task.id}:escalation",
+        ),
         now=now,
     )
     before = rules.audit_snapshot(task)
@@ -124,11 +129,19 @@ def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
     )
 
 
-def tell_clinic_admins(
-    *, session: Session, clinic_id: int, title: str, body: str, link: str, dedupe_key: str, now: datetime
-) -> None:
-    """An `escalation` notification to each active clinic_admin; `dedupe_key` names the escalation
-    (each admin's copy is keyed by it and the admin, so a redelivered job tells nobody twice)."""
+@dataclass(frozen=True)
+class Escalation:
+    """What the clinic admins are told; `dedupe_key` names the escalation."""
+
+    title: str
+    body: str
+    link: str
+    dedupe_key: str
+
+
+def tell_clinic_admins(*, session: Session, clinic_id: int, escalation: Escalation, now: datetime) -> None:
+    """An `escalation` notification to each active clinic_admin (each admin's copy is keyed by the
+    escalation's `dedupe_key` and the admin, so a redelivered job tells nobody twice)."""
     for admin in auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN):
         if not admin.active:
             continue
@@ -137,7 +150,11 @@ def tell_clinic_admins(
             clinic_id=clinic_id,
             user_id=admin.id,
             notice=notifications.StaffNotice(
-                kind="escalation", title=title, body=body, link=link, dedupe_key=f"{dedupe_key}:{admin.id}"
+                kind="escalation",
+                title=escalation.title,
+                body=escalation.body,
+                link=escalation.link,
+                dedupe_key=f"{escalation.dedupe_key}:{admin.id}",
             ),
             now=now,
         )

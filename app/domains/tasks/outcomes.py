@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -12,24 +13,28 @@ from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
 
+@dataclass(frozen=True)
+class Completion:
+    """How a task ended: its `outcome` and `notes`; `reschedule_to`: when the follow-up is due (only
+    with the outcome rescheduled)."""
+
+    outcome: str
+    notes: str | None = None
+    reschedule_to: datetime | None = None
+
+
 def complete(
-    *,
-    session: Session,
-    actor: Actor,
-    task_id: int,
-    outcome: str,
-    notes: str | None,
-    reschedule_to: datetime | None,
-    now: datetime,
+    *, session: Session, actor: Actor, task_id: int, completion: Completion, now: datetime
 ) -> LeadTask:
-    """Complete a task with `outcome`; a rescheduled one with `reschedule_to` gets a follow-up task then."""
+    """Complete a task with its outcome; a rescheduled one with `reschedule_to` gets a follow-up task then."""
+    outcome, reschedule_to = completion.outcome, completion.reschedule_to
     if reschedule_to is not None:
         if outcome != TaskOutcome.RESCHEDULED:
             raise ValidationFailed("reschedule_to", "only with the outcome rescheduled")
         if reschedule_to <= now:
             raise ValidationFailed("reschedule_to", "must be in the future")
     task = service.complete_task(
-        session=session, actor=actor, task_id=task_id, notes=notes, outcome=outcome, now=now
+        session=session, actor=actor, task_id=task_id, notes=completion.notes, outcome=outcome, now=now
     )
     if reschedule_to is not None:
         _follow_up(session, actor, task, reschedule_to, now)

@@ -22,7 +22,7 @@ from app.domains.leads import service as leads
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.tasks import claims, rules
 from app.domains.tasks.alerts.timers import cancel_timers, replace_timers
-from app.domains.tasks.creation import add_task, assignee_for, notify_new_task
+from app.domains.tasks.creation import MadeBy, add_task, assignee_for, notify_new_task
 from app.domains.tasks.models import (
     CLOSED_TASK_STATUSES,
     OPEN_TASK_STATUSES,
@@ -254,7 +254,8 @@ def _create_next_occurrence(
         updated_at=now,
         **fields,
     )
-    add_task(session, nxt, lead, actor.ref, task.assigned_to_id, now)
+    # The series' assignee so far knows of it already: only a new assignee is told.
+    add_task(session, nxt, lead, MadeBy(actor.ref, task.assigned_to_id), now)
 
 
 def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) -> LeadTask:

@@ -95,9 +95,9 @@ class CompleteTask(MethodView):
             session=uow,
             actor=actor,
             task_id=task_id,
-            outcome=body["outcome"],
-            notes=body.get("notes"),
-            reschedule_to=body.get("reschedule_to"),
+            completion=outcomes.Completion(
+                outcome=body["outcome"], notes=body.get("notes"), reschedule_to=body.get("reschedule_to")
+            ),
             now=now,
         )
 

@@ -181,7 +181,7 @@ def record_outcome(*, session: Session, outcome: PostOutcome, now: datetime, jit
         return "stale"
     delivery.response_status = response_status
     return _retry_or_fail(
-        session, delivery, error=error, permanent=permanent, now=now, jitter=jitter, settings=settings
+        session, delivery, outbound.Failure(error, permanent), now=now, jitter=jitter, settings=settings
     )
 
 
@@ -205,9 +205,8 @@ def _retry_policy(settings) -> delivery_rules.RetryPolicy:
 def _retry_or_fail(
     session: Session,
     delivery: WebhookDelivery,
+    failure: outbound.Failure,
     *,
-    error: str,
-    permanent: bool,
     now: datetime,
     jitter: float,
     settings,
@@ -215,7 +214,7 @@ def _retry_or_fail(
     due = outbound.give_up_or_retry(
         delivery,
         _retry_policy(settings),
-        outbound.Failure(error, permanent=permanent),
+        failure,
         now=now,
         jitter=jitter,
         dead=FAILED,  # a webhook that ran out of attempts is simply failed
@@ -255,8 +254,9 @@ def recover_stuck_deliveries(*, db, now: datetime) -> int:
             _retry_or_fail(
                 session,
                 delivery,
-                error="worker stopped mid-send; sent again with the same Idempotency-Key",
-                permanent=False,
+                outbound.Failure(
+                    "worker stopped mid-send; sent again with the same Idempotency-Key", permanent=False
+                ),
                 now=now,
                 jitter=0.0,
                 settings=settings,
