@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # app/platform/config.py
 VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

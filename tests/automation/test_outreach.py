@@ -6,11 +6,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.domains.lead_messages.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domains.lead_messages import policy
+from app.domains.lead_messages.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
 from app.platform import clock
 from tests.automation.outreachkit import (
     configure_clinic,

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.domains.lead_messages.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
-
 from app.domains.lead_messages import policy
+from app.domains.lead_messages.policy import MOVE, SEND, SKIP, MessageFacts, QuietHours, decide
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
