@@ -33,6 +33,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
+    from app.platform.celery_config import celery_init_app
     from app.platform.db import Database
     from app.platform.db.protected import use_keys
     from app.platform.redis_clients import redis_client
@@ -40,7 +41,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
 
     # Built once here and handed on: views and Celery tasks pass them (or the Database, which
     # carries them) to the services, which never read them from the app.
-    redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings)
+    redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings, celery_init_app(app))
     app.extensions["followup.redis"] = redis
     app.extensions["followup.dispatcher"] = dispatcher
     app.extensions["followup.db"] = db = Database(

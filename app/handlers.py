@@ -171,7 +171,7 @@ def wire() -> None:
     for handler in AFTER_EVENTS:
         consumers.after_events(handler)
     for kind in JOB_KINDS:
-        registry.add(kind)
+        registry.register(kind)
     for action_type, executor in STEP_EXECUTORS.items():
         steps.register_executor(action_type, executor)
     for step in CLINIC_SETUP:

@@ -14,6 +14,7 @@ not in it).
 from __future__ import annotations
 
 import cProfile
+import dataclasses
 import io
 import pstats
 import tempfile
@@ -44,10 +45,7 @@ WARM_UP = 20
 
 def _set_batch(kind: str, batch: int) -> None:
     """Run the kind's drain `batch` rows to a transaction in this process (1: one by one)."""
-    spec = registry.kind_of(kind)
-    registry.register(
-        kind, spec.handler, spec.queue, spec.drain, spec.takes_db, batch, spec.derived, spec.yields
-    )
+    registry.register(dataclasses.replace(registry.kind_of(kind), batch=batch))
 
 
 def _open_jobs(app, kind: str) -> list[int]:

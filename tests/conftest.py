@@ -118,9 +118,9 @@ def app(migrated_database, redis_url):
 @pytest.fixture
 def celery_app(app):
     """The project's Celery app, bound to the session's Flask app (tasks run in its app context)."""
-    from workers.celery_app import celery_init_app
+    from workers.celery_app import worker_app
 
-    return app.extensions.get("celery") or celery_init_app(app)
+    return worker_app(app)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from celery.contrib.testing.worker import start_worker
 
-from workers.celery_app import celery_init_app
+from workers.celery_app import worker_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def thread_worker(flask_app, pool: str = "threads", concurrency: int = 2):
     """A worker consuming every queue inside this process, bound to `flask_app` and its Redis,
     started mid-test (the `celery_worker` fixture of tests/conftest.py starts before the test: use it
     unless the test must see the broker's queues before anything consumes them)."""
-    celery = flask_app.extensions.get("celery") or celery_init_app(flask_app)
+    celery = worker_app(flask_app)
     with start_worker(
         celery, pool=pool, concurrency=concurrency, perform_ping_check=False, shutdown_timeout=30
     ):

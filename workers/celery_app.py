@@ -1,6 +1,7 @@
-"""The Celery app, bound to the Flask app (the Flask docs' pattern: every task runs in an app context).
+"""The Flask app's one Celery app (app/platform/celery_config.celery_init_app), made to run tasks:
+its tasks imported, the worker's process signals connected.
 
-Start a worker with `celery -A workers.celery_app worker`; beat with `celery -A workers.celery_app beat`.
+Start a worker with `celery -A workers.main worker`; beat with `celery -A workers.main beat`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import os
 import pkgutil
 from pathlib import Path
 
-from celery import Celery, Task
+from celery import Celery
 from celery.signals import (
     beat_init,
     heartbeat_sent,
     setup_logging,
+    task_success,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -23,29 +25,27 @@ from celery.signals import (
 from flask import Flask
 
 import beat_schedule
-from app.platform.celery_config import QUEUES, celery_config
 from app.platform.telemetry import exporter, logs, metrics
 
 log = logging.getLogger(__name__)
 # Beat's sweeps (not the heartbeats, which are rows of their own): each run's end is recorded.
 SWEEP_TASKS = frozenset(sweep.task for sweep in beat_schedule.SWEEPS if sweep.task != "ops.heartbeat")
 
-__all__ = ["QUEUES", "celery_config", "celery_init_app", "create_celery", "prepare_pool_child"]
+__all__ = ["create_celery", "prepare_pool_child", "worker_app"]
 
 
-def celery_init_app(flask_app: Flask) -> Celery:
-    class FlaskTask(Task):
-        def __call__(self, *args, **kwargs):
+def worker_app(flask_app: Flask) -> Celery:
+    """The Flask app's Celery app (`app.extensions["celery"]`), ready to run tasks; once per app."""
+    celery = flask_app.extensions["celery"]
+    if flask_app.extensions.get("followup.worker_app") is celery:
+        return celery
+    flask_app.extensions["followup.worker_app"] = celery
+
+    @task_success.connect(weak=False)
+    def _sweep_ran(sender=None, **_kwargs):
+        if sender is not None and sender.app is celery and sender.name in SWEEP_TASKS:
             with flask_app.app_context():
-                result = self.run(*args, **kwargs)
-                if self.name in SWEEP_TASKS:
-                    _record_sweep_run(self.name)
-                return result
-
-    celery = Celery(flask_app.name, task_cls=FlaskTask)
-    celery.config_from_object(celery_config(flask_app.config["SETTINGS"]))
-    celery.set_default()
-    flask_app.extensions["celery"] = celery
+                _record_sweep_run(sender.name)
 
     @worker_process_init.connect(weak=False)
     def _fresh_pool_after_fork(**_kwargs):
@@ -122,4 +122,4 @@ def _import_tasks() -> None:
 def create_celery(config=None) -> Celery:
     from app import create_app
 
-    return celery_init_app(create_app(config))
+    return worker_app(create_app(config))

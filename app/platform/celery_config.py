@@ -1,8 +1,10 @@
-"""Celery's configuration, in one module: the settings shared by the worker/beat app (workers/) and
-the app the web process publishes through (`publishing_app`), and the Redis broker transport they
-use. The beat schedule itself is the top-level beat_schedule.py (its entries, no logic).
+"""Celery's configuration, in one module: the process's one Celery app (`celery_init_app`, built
+from the Flask app), its settings, and the Redis broker transport it uses. The web process publishes
+jobs through it (app/platform/scheduling/dispatch.py); the workers and beat (workers/) run its tasks,
+registered by importing workers/' modules. The beat schedule itself is the top-level
+beat_schedule.py (its entries, no logic).
 
-It lives in app/ because the web process publishes jobs (app/platform/scheduling) without importing workers/.
+It lives in app/ because the web process publishes jobs without importing workers/.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 
 import redis as redis_lib
-from celery import Celery
+from celery import Celery, Task
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 from kombu.transport import redis
@@ -24,10 +26,40 @@ log = logging.getLogger(__name__)
 QUEUES = ("realtime", "notifications", "bulk", "sweeps", "webhooks")
 
 
+def celery_init_app(flask_app) -> Celery:
+    """The process's one Celery app, built from the Flask app as Flask's docs do it (every task runs
+    in an app context) and kept in `app.extensions["celery"]`: the web process publishes through it,
+    a worker (workers/celery_app.py) runs its tasks."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = new_celery(flask_app.config["SETTINGS"], name=flask_app.name, task_cls=FlaskTask)
+    celery.set_default()
+    flask_app.extensions["celery"] = celery
+    return celery
+
+
+def new_celery(settings, *, name: str = "followup", task_cls: type[Task] | None = None) -> Celery:
+    """A Celery app configured from `settings`: what `celery_init_app` builds for the Flask app, and
+    what services run without one (a Dispatcher given only settings) publish through."""
+    celery = Celery(name, task_cls=task_cls, set_as_current=False)
+    celery.config_from_object(celery_config(settings))
+    return celery
+
+
 def celery_config(settings) -> dict:
     """Celery settings for the ledger (acks late, rejected on a lost worker, prefetch of one); the
-    visibility timeout matches for broker and results."""
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    visibility timeout matches for broker and results. A publish waits for the broker no longer than
+    the app's Redis clients do (app/platform/redis_clients.py): the same socket timeouts, and the same
+    number of retries after a failed connection."""
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+    }
     broker = {
         "broker_url": settings.celery_broker_url,
         # A lost broker is waited for, never given up on: every worker and beat reconnects with backoff.
@@ -38,7 +70,7 @@ def celery_config(settings) -> dict:
         # kombu's own Redis transport exits the worker when the connection drops with messages in
         # flight (`Transport` below).
         broker["broker_transport"] = "app.platform.celery_config:Transport"
-        transport |= {"socket_connect_timeout": settings.redis_connect_timeout, "retry_on_timeout": True}
+        transport["retry_on_timeout"] = True
     return {
         **broker,
         "result_backend": None,  # results live in the database (the job ledger), not in Redis
@@ -63,7 +95,17 @@ def celery_config(settings) -> dict:
         "task_routes": TASK_ROUTES,
         "beat_schedule": beat_entries(settings),
         "worker_send_task_events": True,  # Flower shows tasks live
-        "task_send_sent_event": True,
+        # No task-sent event per message: it costs about a third of the publish rate in mass
+        # dispatch, and what is pending is the ledger's to show (GET /api/jobs); workers still send
+        # received/started/succeeded events for Flower.
+        "task_send_sent_event": False,
+        "broker_connection_timeout": settings.redis_connect_timeout,
+        "task_publish_retry_policy": {
+            "max_retries": settings.redis_retries,
+            "interval_start": 0.05,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
     }
 
 
@@ -95,34 +137,6 @@ def beat_entries(settings) -> dict:
             "options": {"queue": sweep.queue, "expires": expires},
         }
     return schedule
-
-
-def publishing_app(settings) -> Celery:
-    """The Celery app ledger messages are published through (app/platform/scheduling/dispatch.py), by name:
-    it has no tasks of its own, so the web process never imports workers/."""
-    config = celery_config(settings)
-    # No task-sent event per message: it costs about a third of the publish rate in mass dispatch,
-    # and what is pending is the ledger's to show (GET /api/jobs); workers still send
-    # received/started/succeeded events for Flower.
-    config["task_send_sent_event"] = False
-    # A publish waits for the broker no longer than the app's Redis clients do
-    # (app/platform/redis_clients.py):
-    # the same socket timeouts, and the same number of retries after a failed connection.
-    config["broker_transport_options"] = {
-        **config["broker_transport_options"],
-        "socket_connect_timeout": settings.redis_connect_timeout,
-        "socket_timeout": settings.redis_socket_timeout,
-    }
-    config["broker_connection_timeout"] = settings.redis_connect_timeout
-    config["task_publish_retry_policy"] = {
-        "max_retries": settings.redis_retries,
-        "interval_start": 0.05,
-        "interval_step": 0.2,
-        "interval_max": 0.5,
-    }
-    app = Celery("followup-publisher", set_as_current=False)
-    app.config_from_object(config)
-    return app
 
 
 # --- the Redis broker transport, made to survive its connection being lost with messages in flight --

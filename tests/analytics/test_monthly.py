@@ -90,8 +90,8 @@ def created(session, lead: Lead) -> None:
     session.add(lead)
     session.flush()
     events.emit(
-        session=session, clinic_id=lead.clinic_id, type=events.LEAD_CREATED, subject_type="lead",
-        subject_id=lead.id, payload={"lead_id": lead.id}, now=lead.created_at,
+        session=session, type=events.LEAD_CREATED, subject=events.Subject.lead(lead),
+        payload={"lead_id": lead.id}, now=lead.created_at,
     )  # fmt: skip
 
 

@@ -227,10 +227,8 @@ def test_one_processing_job_per_transaction_names_its_events_but_not_a_rolled_ba
     def emit(session, subject_id):
         return events_service.emit(
             session=session,
-            clinic_id=tenant.id,
             type=events_service.LEAD_UPDATED,
-            subject_type="lead",
-            subject_id=subject_id,
+            subject=events_service.Subject(tenant.id, "lead", subject_id),
             payload={"lead_id": subject_id, "changed": []},
             now=clock.now(),
         )

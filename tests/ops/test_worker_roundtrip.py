@@ -19,11 +19,9 @@ def test_task_through_redis_to_an_in_process_worker_changes_the_database(celery_
 
 
 def test_task_through_redis_to_a_worker_process_changes_the_database(app, db):
-    celery = app.extensions.get("celery")
-    if celery is None:
-        from workers.celery_app import celery_init_app
+    from workers.celery_app import worker_app
 
-        celery = celery_init_app(app)
+    celery = worker_app(app)
     with subprocess_worker(app.config["SETTINGS"]):
         celery.send_task("ops.heartbeat", kwargs={"name": "roundtrip-process"}, queue="realtime")
         wait_for(lambda: _heartbeat_named(db, "roundtrip-process"), timeout=60)

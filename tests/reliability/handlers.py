@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.platform.audit import service as audit
 from app.platform.events import consumers
-from app.platform.scheduling import register
+from app.platform.scheduling import JobKind, register
 
 EFFECT = "test.effect"
 
@@ -142,17 +142,17 @@ def _finish(session, items) -> None:
 BATCH = 20  # test.batched's batch size
 DRAIN_BATCH = 4  # test.drained_batched's: a draining kind whose drainer takes rows that many at once
 
-register(EFFECT, record_effect)
-register("test.notify", record_effect, queue="notifications")
-register("test.flaky", flaky)
-register("test.fails", always_fails)
-register("test.chain", chain)
-register("test.kills", kills_its_worker)
-register("test.drained", drained, drain=True)
-register("test.drained_later", drained, drain=True, due_later=True)
-register("test.batched", batched, batch=BATCH)
-register("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH)
-register("test.collected", collected, drain=True, batch=DRAIN_BATCH)
-register("test.bulk_yields", record_effect, queue="bulk", yields=True)
-register("test.bulk", record_effect, queue="bulk")
+register(JobKind(EFFECT, record_effect))
+register(JobKind("test.notify", record_effect, queue="notifications"))
+register(JobKind("test.flaky", flaky))
+register(JobKind("test.fails", always_fails))
+register(JobKind("test.chain", chain))
+register(JobKind("test.kills", kills_its_worker))
+register(JobKind("test.drained", drained, drain=True))
+register(JobKind("test.drained_later", drained, drain=True, due_later=True))
+register(JobKind("test.batched", batched, batch=BATCH))
+register(JobKind("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH))
+register(JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH))
+register(JobKind("test.bulk_yields", record_effect, queue="bulk", yields=True))
+register(JobKind("test.bulk", record_effect, queue="bulk"))
 consumers.on(TEST_EVENT, consume_test_event)

@@ -30,10 +30,8 @@ def emit_together(app, db, clinic_id: int, payloads: list[dict]) -> list[int]:
         emitted = [
             events.emit(
                 session=session,
-                clinic_id=clinic_id,
                 type=TEST_EVENT,
-                subject_type="lead",
-                subject_id=index + 1,
+                subject=events.Subject(clinic_id, "lead", index + 1),
                 payload=payload,
                 now=clock.now(),
             )

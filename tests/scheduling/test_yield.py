@@ -75,7 +75,9 @@ def test_only_kinds_that_yield_and_only_off_the_realtime_queue(ctx, db, tenant, 
     yielding = add_job(db, tenant, "test.bulk_yields", now, "yielding")
     assert run_job(db=get_db(), job_id=yielding, now=now) == "done"  # not a background delivery
     with pytest.raises(ValueError, match="only a background kind"):
-        registry.register("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)
+        registry.register(
+            registry.JobKind("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)
+        )
 
 
 def test_a_real_worker_on_the_bulk_queue_holds_bulk_work_back_then_runs_it(app, db, tenant, redis):

@@ -54,10 +54,8 @@ def test_a_hard_bounce_ends_the_enrollment_and_a_soft_one_does_not(app, client, 
         with app.app_context(), db.unit_of_work() as session:
             events.emit(
                 session=session,
-                clinic_id=tenant.clinic.id,
                 type=events.MESSAGE_BOUNCED,
-                subject_type="lead",
-                subject_id=lead["id"],
+                subject=events.Subject(tenant.clinic.id, "lead", lead["id"]),
                 payload={"lead_id": lead["id"], "channel": "email", "notification_id": None, "hard": hard},
                 now=clock.now(),
             )

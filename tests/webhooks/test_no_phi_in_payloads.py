@@ -73,10 +73,8 @@ def test_a_phi_field_in_an_event_never_reaches_a_delivery(app, client, db, tenan
     with db.unit_of_work() as session:
         events.emit(
             session=session,
-            clinic_id=tenant.id,
             type="lead.created",
-            subject_type="lead",
-            subject_id=lead["id"],
+            subject=events.Subject(tenant.id, "lead", lead["id"]),
             payload={"lead_id": lead["id"], "notes": NOTES, "patient": {"patient_dob": DOB, "status": "NEW"}},
             now=clock.now(),
         )

@@ -57,10 +57,8 @@ def record(*, session: Session, lead: Lead, facts: ActivityFacts, automation: bo
         leads.note_activity(session=session, lead=lead, at=at)
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.ACTIVITY_LOGGED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload=logged_payload(activity),
         now=facts.recorded_at or at,
         automation=automation,

@@ -175,10 +175,8 @@ def record_owner(
     details = {"from_user_id": previous, "to_user_id": pick.user_id, "reason": pick.reason}
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_ASSIGNED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={"lead_id": lead.id, **details},
         now=now,
         automation=automation,

@@ -320,10 +320,8 @@ def add_counts(
         bulk.status, bulk.finished_at = DONE, now
         events.emit(
             session=session,
-            clinic_id=bulk.clinic_id,
             type=events.BULK_COMPLETED,
-            subject_type="bulk_job",
-            subject_id=bulk.id,
+            subject=events.Subject(bulk.clinic_id, "bulk_job", bulk.id),
             payload={
                 "bulk_job_id": bulk.id,
                 "kind": bulk.kind,

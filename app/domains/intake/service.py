@@ -121,10 +121,8 @@ def _create(
     # Events, in this order: created, assigned, activity logged.
     events.emit(
         session=session,
-        clinic_id=clinic.id,
         type=events.LEAD_CREATED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject(clinic.id, "lead", lead.id),
         payload=_created(lead, source, new.channel, duplicates),
         now=now,
         automation=new.automation,

@@ -196,10 +196,8 @@ def _set_score(session: Session, lead: Lead, result: score_rules.Score, version:
     if previous is None or abs(lead.score - previous) >= SCORE_EVENT_DELTA:
         events.emit(
             session=session,
-            clinic_id=lead.clinic_id,
             type=LEAD_SCORE_CHANGED,
-            subject_type="lead",
-            subject_id=lead.id,
+            subject=events.Subject.lead(lead),
             payload={
                 "lead_id": lead.id,
                 "score": lead.score,

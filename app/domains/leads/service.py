@@ -344,10 +344,8 @@ def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) 
     )
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_DELETED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={"lead_id": lead.id},
         now=now,
     )
@@ -375,10 +373,8 @@ def record_update(
     )
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_UPDATED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={"lead_id": lead.id, "changed": sorted(new)},
         now=now,
     )

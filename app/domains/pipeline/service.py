@@ -206,10 +206,8 @@ def _move(
     session.flush()
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_STAGE_CHANGED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={
             "lead_id": lead.id,
             "previous_stage": previous,
@@ -324,10 +322,8 @@ def mark_lost(
     previous = _move(session, lead, target, actor, now, notes=notes)
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_LOST,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={"lead_id": lead.id, "previous_stage": previous, "reason": reason},
         now=now,
     )
@@ -348,10 +344,8 @@ def convert_lead(
     previous = _move(session, lead, target, actor, now)
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_CONVERTED,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         payload={"lead_id": lead.id, "previous_stage": previous, "converted_at": now.isoformat()},
         now=now,
     )

@@ -159,10 +159,8 @@ def reorder_stages(
     # Leads' furthest stages follow the new order (analytics consumes the event).
     events.emit(
         session=session,
-        clinic_id=actor.clinic_id,
         type=events.STAGES_REORDERED,
-        subject_type="clinic",
-        subject_id=actor.clinic_id,
+        subject=events.Subject(actor.clinic_id, "clinic", actor.clinic_id),
         payload={"order": list(stage_ids)},
         now=now,
     )

@@ -143,10 +143,8 @@ def flag_quiet(*, session: Session, now: datetime, limit: int, turn: int = 0) ->
 def _emit(session: Session, lead, now: datetime, **payload) -> None:
     events.emit(
         session=session,
-        clinic_id=lead.clinic_id,
         type=events.LEAD_STALE,
-        subject_type="lead",
-        subject_id=lead.id,
+        subject=events.Subject.lead(lead),
         now=now,
         payload={"lead_id": lead.id, "stage": lead.pipeline_stage, **payload},
     )

@@ -4,8 +4,8 @@ One kind, one transaction (Cosmic Python, chapters 6 and 8): an SQLAlchemy Sessi
 `Database.unit_of_work()` (app/platform/db/database.py), whose `commit()` first does the work the use case
 collected for it and then commits. Besides the Session's reads:
 - `add(obj)`: a new row (`with_id`: inserted at once, its id needed now);
-- `emit(event, process)`: an outbox event; `process(events)` runs once, with all of them, before
-  the commit (app/platform/events schedules their one processing job);
+- `emit(event)`: an outbox event, a new row inserted with the unit's others (app/platform/events
+  schedules their one processing job itself);
 - `schedule(job)`: a ledger row (app/platform/scheduling's `Job`), written at the commit with the unit's
   others in one statement (`Job.write_all`), after every other collected work, and published
   once the unit has committed;
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.platform.db.rows import insert_now
 
-_OUTBOX, _LEDGER = "db.outbox", "db.ledger"  # the keys of `emit` and `schedule`
+_LEDGER = "db.ledger"  # the key of `schedule`
 
 
 class UnitOfWork(Session):
@@ -56,11 +56,9 @@ class UnitOfWork(Session):
         super().add(instance, _warn)
         return instance
 
-    def emit(self, event, process: Callable[[list], None], *, item=None) -> None:
-        """An outbox event row: added, and `process(items)` runs with the unit's events (or the
-        `item` given for each) before it commits."""
+    def emit(self, event) -> None:
+        """An outbox event row: added, and inserted with the unit's other events at its flush."""
         self.add(event)
-        self.before_commit(_OUTBOX, event if item is None else item, process)
 
     def schedule(self, job) -> None:
         """Put `job` on the ledger: written at the commit, with the unit's other jobs, by

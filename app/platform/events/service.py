@@ -28,6 +28,7 @@ Event types written so far:
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -52,20 +53,28 @@ BULK_COMPLETED = "bulk.completed"
 MESSAGE_BOUNCED = "message.bounced"
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about: one row of one clinic (its lead 7, its bulk job 3, the clinic itself)."""
+
+    clinic_id: int
+    type: str
+    id: int
+
+    @classmethod
+    def lead(cls, lead) -> Subject:
+        return cls(lead.clinic_id, "lead", lead.id)
+
+
+_PROCESSING = "events.processing"  # the unit's events, for its one processing job
+
+
 def emit(
-    *,
-    session: Session,
-    clinic_id: int,
-    type: str,
-    subject_type: str,
-    subject_id: int,
-    payload: dict,
-    now: datetime,
-    automation: bool = True,
+    *, session: Session, type: str, subject: Subject, payload: dict, now: datetime, automation: bool = True
 ) -> DomainEvent:
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
-    The unit's events are written together, and one processing job naming them all is added
+    The unit's events are inserted together, and one processing job naming them all is scheduled
     before it commits (`_schedule_processing`); the event's id is known only then.
     `automation=False`: the event says `"automation": false`: consumers still see it (webhooks,
     reports), rules do not fire (a historical import).
@@ -74,32 +83,35 @@ def emit(
         payload = {**payload, "automation": False}
     event = new_row(
         DomainEvent,
-        clinic_id=clinic_id,
+        clinic_id=subject.clinic_id,
         type=type,
-        subject_type=subject_type,
-        subject_id=subject_id,
+        subject_type=subject.type,
+        subject_id=subject.id,
         payload=payload,
         occurred_at=now,
         attempts=0,
     )
-    session.emit(event, functools.partial(_schedule_processing, session), item=(event, now))
+    session.emit(event)
+    # The job names the events by id, which they get when inserted together at the commit: it is
+    # scheduled then, once for all the unit's events (the unit collects them under one key).
+    session.before_commit(_PROCESSING, event, functools.partial(_schedule_processing, session))
     return event
 
 
-def _schedule_processing(session: Session, emitted: list[tuple[DomainEvent, datetime]]) -> None:
-    """Before the unit commits: one processing job naming all its events.
+def _schedule_processing(session: Session, emitted: list[DomainEvent]) -> None:
+    """Before the unit commits: one processing job naming all its events, through `session.schedule`.
 
     One processing job per transaction, created once with its whole payload (not inserted with
     the first event and rewritten with every later one). Events emitted inside a savepoint that
     was rolled back were expunged from the session with it and are left out.
     """
-    kept = [(event, now) for event, now in emitted if event in session]
+    kept = [event for event in emitted if event in session]
     if not kept:
         return
     session.flush()  # the events' ids, for the job to name
-    first, now = kept[0]
+    first = kept[0]
     consumers.schedule_processing(
-        session=session, event_ids=[event.id for event, _ in kept], first=first, now=now
+        session=session, event_ids=[event.id for event in kept], first=first, now=first.occurred_at
     )
 
 

@@ -5,8 +5,8 @@ app/handlers.py); a domain puts a job on the ledger with `uow.schedule(Job(...))
 transaction as the change that causes it.
 """
 
-from app.platform.scheduling.registry import register
+from app.platform.scheduling.registry import JobKind, register
 from app.platform.scheduling.runner import run_job
 from app.platform.scheduling.service import Job, cancel, cancel_job, row_of, written
 
-__all__ = ["Job", "cancel", "cancel_job", "register", "row_of", "run_job", "written"]
+__all__ = ["Job", "JobKind", "cancel", "cancel_job", "register", "row_of", "run_job", "written"]

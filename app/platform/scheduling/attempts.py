@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.platform.db import UTCDateTime, is_unavailable, loaded
 from app.platform.scheduling import claim_queries, queries
-from app.platform.scheduling.dispatch import Message, subject_of
 from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
-from app.platform.scheduling.service import publish_after_commit
+from app.platform.scheduling.service import Dispatched, publish_after_commit
 
 log = logging.getLogger(__name__)
 _JOBS = ScheduledJob.__table__
@@ -129,14 +128,8 @@ def not_claimed(*, session: Session, job_id: int, now: datetime, settings, offse
     # Never run early. A dispatched row due within the horizon goes back on the broker with its eta;
     # anything else waits for the sweeps (promote for pending, redispatch after the grace).
     if job.status == DISPATCHED and job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
-        publish_after_commit(session, [message_of(job, offset=offset)])
+        publish_after_commit(session, [Dispatched.of(job, eta_offset=offset)], now)
     return EARLY, job.kind
-
-
-def message_of(job: ScheduledJob, offset: timedelta = timedelta(0)) -> Message:
-    return Message(
-        job.id, job.queue, job.due_at + offset, job.kind, subject_of(job.subject_type, job.subject_id)
-    )
 
 
 def record_failure(
@@ -164,7 +157,7 @@ def record_failure(
     job.due_at = now + timedelta(seconds=delay * (1 + random.uniform(0, 0.1)))
     if job.due_at <= now + timedelta(seconds=settings.schedule_horizon_seconds):
         job.status, job.dispatched_at = DISPATCHED, now
-        publish_after_commit(session, [message_of(job)])
+        publish_after_commit(session, [job], now)
     else:
         job.status, job.dispatched_at = PENDING, None
     return RETRYING

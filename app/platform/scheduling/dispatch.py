@@ -1,8 +1,8 @@
 """Publishing ledger rows to the broker: `scheduling.run_job(job_id)` with eta=due_at on the kind's queue.
 
 The web process publishes without importing workers/: each Flask app keeps one `Dispatcher` (in
-app.extensions) holding a Celery app built from the same settings as the workers'
-(app/platform/celery_config.py). Every message goes through Celery's `send_task` on a pooled producer; many
+app.extensions) holding the app's one Celery app (`celery_init_app`, app/platform/celery_config.py),
+the one its workers run tasks with. Every message goes through Celery's `send_task` on a pooled producer; many
 rows at once (a sweep, a bulk schedule) in one pipelined kombu `Producer.batch()`.
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from celery import Celery
 
-from app.platform.celery_config import publishing_app
+from app.platform.celery_config import new_celery
 from app.platform.scheduling import registry
 from app.platform.scheduling.models import DISPATCHED, PENDING, ScheduledJob
 
@@ -93,12 +93,13 @@ def messages_for(rows: Sequence, now: datetime) -> list[Message]:
 
 
 class Dispatcher:
-    """Sends `scheduling.run_job` messages by name through the process's publishing Celery app
-    (app/platform/celery_config.py; lazily connected)."""
+    """Sends `scheduling.run_job` messages by name through the process's Celery app (lazily
+    connected): the Flask app's (`celery_init_app`), or, for services run without one, an app built
+    from `settings` when first needed."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, celery: Celery | None = None):
         self._settings = settings
-        self._celery: Celery | None = None
+        self._celery = celery
         self._lock = threading.Lock()
 
     @property
@@ -106,7 +107,7 @@ class Dispatcher:
         if self._celery is None:
             with self._lock:
                 if self._celery is None:
-                    self._celery = publishing_app(self._settings)
+                    self._celery = new_celery(self._settings)
         return self._celery
 
     def publish(self, messages: Sequence[Message]) -> None:
@@ -146,8 +147,10 @@ class Dispatcher:
             connection.ensure_connection(max_retries=1, timeout=2)
 
     def reset_after_fork(self) -> None:
-        """A forked child builds its own connections (the parent's sockets are not ours to close)."""
-        self._celery = None
+        """A forked child builds its own connections (the parent's sockets are not ours to close):
+        the app forgets its pools, as Celery has it do in a child forked by multiprocessing."""
+        if self._celery is not None:
+            self._celery._after_fork()
 
 
 def publish_claimed(*, db, dispatcher: Dispatcher, rows: Sequence, now: datetime) -> bool:

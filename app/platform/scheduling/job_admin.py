@@ -18,7 +18,7 @@ from app.platform.scheduling.models import (
     STATUSES,
     ScheduledJob,
 )
-from app.platform.scheduling.service import dispatch_after_commit
+from app.platform.scheduling.service import publish_after_commit
 
 
 def get_job(*, session: Session, job_id: int, clinic_id: int) -> ScheduledJob:
@@ -85,5 +85,5 @@ def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now:
         ),
     )
     session.flush()
-    dispatch_after_commit(session, [job.id], now)
+    publish_after_commit(session, [job], now)
     return job

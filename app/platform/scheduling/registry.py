@@ -19,32 +19,7 @@ from app.platform.celery_config import QUEUES
 
 @dataclass(frozen=True)
 class JobKind:
-    name: str
-    handler: Callable
-    queue: str
-    drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
-    takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
-    batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
-    derived: bool = False  # it only brings derived data up to date (scores, report counts)
-    yields: bool = False  # background work that steps aside while the realtime path is behind
-    due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
-
-
-_KINDS: dict[str, JobKind] = {}
-
-
-def register(
-    kind: str,
-    handler: Callable,
-    queue: str = "realtime",
-    drain: bool = False,
-    takes_db: bool = False,
-    batch: int = 1,
-    derived: bool = False,
-    yields: bool = False,
-    due_later: bool = False,
-) -> None:
-    """Make `handler` run the jobs of `kind`, delivered on `queue` (one of QUEUES).
+    """A job kind: `handler` runs the jobs of `name`, delivered on `queue` (one of QUEUES).
 
     `drain`: many rows of the kind come due at once and each is short (events processing): one
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
@@ -74,10 +49,22 @@ def register(
     (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
     A kind whose rows are due when written (events processing) needs no such look.
     """
-    add(JobKind(kind, handler, queue, drain, takes_db, batch, derived, yields, due_later))
+
+    name: str
+    handler: Callable
+    queue: str = "realtime"
+    drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
+    takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
+    batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
+    derived: bool = False  # it only brings derived data up to date (scores, report counts)
+    yields: bool = False  # background work that steps aside while the realtime path is behind
+    due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
 
 
-def add(kind: JobKind) -> None:
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> None:
     """Make `kind.handler` run the jobs of `kind.name` (the composition root's JOB_KINDS, app/handlers.py)."""
     name, queue, batch = kind.name, kind.queue, kind.batch
     if queue not in QUEUES:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.platform.db import UTCDateTime
 from app.platform.scheduling import claim_queries, queries, registry
-from app.platform.scheduling.dispatch import Dispatcher, Message, publish_claimed, release
+from app.platform.scheduling.dispatch import publish_claimed, release
 from app.platform.scheduling.models import (
     CANCELLED,
     DISPATCHED,
@@ -30,9 +30,6 @@ from app.platform.scheduling.models import (
 from app.platform.telemetry import tracing
 
 log = logging.getLogger(__name__)
-
-_DISPATCH_KEY = "scheduling.dispatch_after_commit"
-
 
 # --- scheduling -----------------------------------------------------------------------------------
 
@@ -113,28 +110,62 @@ def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: 
     created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
     if dispatched:
-        _publish_when_committed(session, dispatched, now)
+        publish_after_commit(session, dispatched, now, new=True)
     return created
 
 
-def _publish_when_committed(session, jobs: list[ScheduledJob], now: datetime) -> None:
-    """Publish rows stored as dispatched once the caller commits (a draining kind's only if it
-    must wake a worker: see `_wake`)."""
+def publish_after_commit(session: Session, rows: Sequence, now: datetime, *, new: bool = False) -> None:
+    """The one way ledger rows reach the broker once their unit has committed (never if it rolled
+    back), by `publish_claimed`: a failed publish hands rows dispatched at `now` back to pending for
+    the promote sweep (a row dispatched earlier stays for the redispatch sweep).
+
+    A row still pending (a manual retry) is first marked dispatched, by compare-and-set (only if
+    still pending), committed on its own; the others the unit stored as dispatched already.
+    `new`: rows the unit has just written: a draining kind's publish only if they must wake a
+    worker (`_wake`); a drainer already out takes them with the others.
+    """
     db = session.database
-    dispatcher, redis = db.dispatcher, db.redis
-    sent = [
-        _Dispatched(job.id, job.queue, job.due_at, job.kind, job.subject_type, job.subject_id) for job in jobs
-    ]
+    sent = [Dispatched.of(row) for row in rows]
 
     def publish():
-        for kind in {row.kind for row in sent if registry.kind_of(row.kind).drain}:
-            of_kind = [row for row in sent if row.kind == kind]
-            if not _wake(redis, kind, db=db, rows=of_kind, now=now):
-                sent[:] = [row for row in sent if row.kind != kind]  # a draining worker takes them
+        pending = [row.id for row in sent if row.status == PENDING]
+        if pending:
+            sent[:] = [row for row in sent if row.status != PENDING] + _mark_dispatched(db, pending, now)
+        if new:
+            for kind in {row.kind for row in sent if registry.kind_of(row.kind).drain}:
+                of_kind = [row for row in sent if row.kind == kind]
+                if not _wake(db.redis, kind, db=db, rows=of_kind, now=now):
+                    sent[:] = [row for row in sent if row.kind != kind]  # a draining worker takes them
         if sent:
-            publish_claimed(db=db, dispatcher=dispatcher, rows=sent, now=now)
+            publish_claimed(db=db, dispatcher=db.dispatcher, rows=sent, now=now)
 
     session.after_commit(publish)
+
+
+_JOBS = ScheduledJob.__table__
+# Built once: it runs after every commit that put a pending row back on the broker (a manual retry).
+_MARK_DISPATCHED = (
+    sa.update(_JOBS)
+    .where(_JOBS.c.id.in_(sa.bindparam("b_ids", expanding=True)), _JOBS.c.status == PENDING)
+    .values(status=DISPATCHED, dispatched_at=sa.bindparam("b_now", type_=UTCDateTime()))
+    .returning(
+        _JOBS.c.id, _JOBS.c.queue, _JOBS.c.due_at, _JOBS.c.kind, _JOBS.c.subject_type, _JOBS.c.subject_id
+    )
+)
+
+
+def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
+    """The compare-and-set pending → dispatched, committed; the rows it took (for `publish_claimed`),
+    none if it failed (the commit that wrote the rows stands: they stay pending for the promote sweep).
+
+    One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
+    round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/platform/db/engine.py.
+    """
+    try:
+        return list(claim_queries.run_alone(db, _MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now}))
+    except Exception:
+        log.exception("could not mark %d job(s) dispatched; the promote sweep will send them", len(job_ids))
+        return []
 
 
 WAKE_SECONDS = 5  # a drainer that died holding the flag blocks new wake-ups this long at most
@@ -190,8 +221,8 @@ def _wake(redis, kind: str, *, db, rows, now: datetime) -> bool:
         return False
 
 
-class _Dispatched(NamedTuple):
-    """A row marked dispatched, as `publish_claimed` needs it."""
+class Dispatched(NamedTuple):
+    """A row to publish, as `publish_claimed` needs it (read before the commit expires it)."""
 
     id: int
     queue: str
@@ -199,6 +230,13 @@ class _Dispatched(NamedTuple):
     kind: str
     subject_type: str | None
     subject_id: int | None
+    status: str = DISPATCHED
+
+    @classmethod
+    def of(cls, row, *, eta_offset: timedelta = timedelta(0)) -> Dispatched:
+        """`eta_offset`: its message's eta is on another clock (a host ahead of the database's)."""
+        due_at = row.due_at + eta_offset
+        return cls(row.id, row.queue, due_at, row.kind, row.subject_type, row.subject_id, row.status)
 
 
 def _row_values(job: dict, now: datetime) -> dict:
@@ -234,71 +272,6 @@ def _row_values(job: dict, now: datetime) -> dict:
         # The span writing the row: its run continues this trace (app/platform/telemetry/tracing.py).
         "trace_parent": tracing.current_traceparent(),
     }
-
-
-def dispatch_after_commit(session: Session, job_ids: Sequence[int], now: datetime) -> None:
-    """Once the caller commits: mark these rows dispatched (only if still pending), then publish
-    them, with every other row the unit handed here (one statement for them all)."""
-    db, pending = session.database, session.cache.get(_DISPATCH_KEY)
-    if pending is None:
-        pending = session.cache[_DISPATCH_KEY] = []
-
-        def dispatch() -> None:
-            batch = db.settings.sweep_batch_size
-            mark_and_publish(db=db, dispatcher=db.dispatcher, job_ids=pending, now=now, batch=batch)
-
-        session.after_commit(dispatch)
-    pending.extend(job_ids)
-
-
-_JOBS = ScheduledJob.__table__
-# Built once: it runs after every commit that scheduled something due soon.
-_MARK_DISPATCHED = (
-    sa.update(_JOBS)
-    .where(_JOBS.c.id.in_(sa.bindparam("b_ids", expanding=True)), _JOBS.c.status == PENDING)
-    .values(status=DISPATCHED, dispatched_at=sa.bindparam("b_now", type_=UTCDateTime()))
-    .returning(
-        _JOBS.c.id, _JOBS.c.queue, _JOBS.c.due_at, _JOBS.c.kind, _JOBS.c.subject_type, _JOBS.c.subject_id
-    )
-)
-
-
-def _mark_dispatched(db, job_ids: list[int], now: datetime) -> list:
-    """The compare-and-set pending → dispatched, committed; returns the rows it took (for `message_for`).
-
-    One statement is atomic on its own: on PostgreSQL it runs in autocommit (no BEGIN and COMMIT
-    round trips, no ORM session); on SQLite in the BEGIN IMMEDIATE transaction of app/platform/db/engine.py.
-    """
-    return claim_queries.run_alone(db, _MARK_DISPATCHED, {"b_ids": job_ids, "b_now": now})
-
-
-def mark_and_publish(*, db, dispatcher: Dispatcher, job_ids: Sequence[int], now: datetime, batch: int) -> int:
-    """pending → dispatched (compare-and-set), committed, then published; never raises (sweeps retry)."""
-    published = 0
-    for start in range(0, len(job_ids), batch):
-        chunk = list(job_ids[start : start + batch])
-        try:
-            rows = _mark_dispatched(db, chunk, now)
-        except Exception:
-            # The commit that wrote the rows stands; they stay pending and the promote sweep sends them.
-            log.exception("could not mark %d job(s) dispatched; the promote sweep will send them", len(chunk))
-            continue
-        if publish_claimed(db=db, dispatcher=dispatcher, rows=rows, now=now):
-            published += len(rows)
-    return published
-
-
-def publish_after_commit(session: Session, messages: list[Message]) -> None:
-    """Publish once the session commits, without a state change (the row is already dispatched)."""
-    dispatcher = session.dispatcher
-
-    def publish():
-        try:
-            dispatcher.publish(messages)
-        except Exception:
-            log.exception("publishing %d job(s) failed; the redispatch sweep will resend", len(messages))
-
-    session.after_commit(publish)
 
 
 # --- cancelling -----------------------------------------------------------------------------------

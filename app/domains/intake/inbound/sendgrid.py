@@ -148,10 +148,8 @@ def _bounced(session: Session, event: dict, opted_out: list[Lead], now: datetime
         ours = notification is not None and notification.lead_id == lead.id
         domain_events.emit(
             session=session,
-            clinic_id=lead.clinic_id,
             type=domain_events.MESSAGE_BOUNCED,
-            subject_type="lead",
-            subject_id=lead.id,
+            subject=domain_events.Subject.lead(lead),
             payload={
                 "lead_id": lead.id,
                 "channel": "email",

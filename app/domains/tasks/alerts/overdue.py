@@ -35,10 +35,8 @@ def mark_overdue(*, session: Session, now: datetime, limit: int | None = None) -
     for task in marked:
         events.emit(
             session=session,
-            clinic_id=task.clinic_id,
             type=events.TASK_OVERDUE,
-            subject_type="task",
-            subject_id=task.id,
+            subject=events.Subject(task.clinic_id, "task", task.id),
             payload={
                 "task_id": task.id,
                 "lead_id": task.lead_id,
