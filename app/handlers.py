@@ -117,7 +117,7 @@ AFTER_EVENTS = [
 
 # Drained kinds: under load, one delivery processes the rows of many transactions, up to `batch`
 # to a transaction. Timers write only in their transaction: rows due together run in batches.
-# Kinds that `takes_db` send after the claim commits and record the outcome in a unit of their own.
+# Kinds that `sends_after_commit` send after the claim commits and record the outcome in a unit of their own.
 JOB_KINDS = [
     JobKind(consumers.PROCESS_KIND, consumers.process_events, "realtime", drain=True, batch=10),
     JobKind(steps.STEP_KIND, steps.run_step_job, "realtime"),
@@ -126,10 +126,12 @@ JOB_KINDS = [
     JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),
     JobKind(sla.WARN, sla.warn, "realtime", batch=50),
     JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
-    JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", takes_db=True),
-    JobKind(outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", takes_db=True, yields=True),
+    JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True),
+    JobKind(
+        outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True
+    ),
     # Receivers are the clinics' servers: a slow one must not delay anyone's email or SMS.
-    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", takes_db=True),
+    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True),
     JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True),
     JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True),
     JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True),

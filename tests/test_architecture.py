@@ -456,10 +456,6 @@ def _parameter_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     )
 
 
-# Not yet true (issue 43 item 6 under way: 53 functions, 7 of them in app/platform/db, app/platform/events and
-# app/platform/scheduling, which the unit-of-work step rewrites). Strict: it fails once they are all
-# narrowed, so the mark goes then.
-@pytest.mark.xfail(strict=True, reason="functions over six parameters remain (issue 43 item 6)")
 def test_no_function_takes_more_than_six_parameters():
     # Values that travel together are one command or value object, defined beside its service.
     offenders = [

@@ -159,7 +159,9 @@ def test_rows_whose_batch_lost_its_worker_run_alone_on_their_next_attempt(ctx, a
 
 def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches():
     with pytest.raises(ValueError, match="batch must be 1"):
-        registry.register(registry.JobKind("test.not_batchable", record_effect, batch=2, takes_db=True))
+        registry.register(
+            registry.JobKind("test.not_batchable", record_effect, batch=2, sends_after_commit=True)
+        )
     with pytest.raises(ValueError, match="batch must be 1"):
         registry.register(registry.JobKind("test.not_batchable", record_effect, batch=0))
     assert registry.kind_of("test.not_batchable") is None

@@ -18,12 +18,7 @@ from sqlalchemy.orm import Session, attributes
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
 from app.domains.leads import rules, suppression
-from app.domains.leads.models import (
-    Lead,
-    LeadSource,
-    LeadStatus,
-    PatientRelationship,
-)
+from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
 from app.domains.leads.sources import checked_source
 from app.platform import phi, phi_policy
 from app.platform.audit import service as audit

@@ -64,17 +64,17 @@ _UNSUBSCRIBED = (
 )
 
 
-def deliver(*, session: Session, job, now: datetime, db) -> None:
+def deliver(*, session: Session, job, now: datetime) -> None:
     """The job handler: take one of the clinic's slots and claim the delivery; the POST happens
-    after the claim commits, and its outcome is recorded in a unit of work of `db` (the app's
-    Database) of its own. With the clinic's slots all held, the delivery waits its turn."""
-    slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=session.settings)
+    after the claim commits, and its outcome is recorded in a unit of work of its own (on
+    `session.database`). With the clinic's slots all held, the delivery waits its turn."""
+    slot = slots.take(session.redis, clinic_id=job.clinic_id, settings=session.settings)
     if slot is None:
         slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=session.settings)
         return
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
-        slots.give_back(db.redis, clinic_id=job.clinic_id, token=slot)
+        slots.give_back(session.redis, clinic_id=job.clinic_id, token=slot)
         # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
         # its subscription was deleted.
         session.connection().execute(_UNSUBSCRIBED, {"row_id": job.subject_id})
@@ -82,7 +82,13 @@ def deliver(*, session: Session, job, now: datetime, db) -> None:
     sub = session.get(WebhookSubscription, claimed.subscription_id)
     outgoing = _outgoing(claimed, sub, now)
     session.after_commit(
-        partial(post_claimed, db=db, outgoing=outgoing, attempt=claimed.attempts, slot=(job.clinic_id, slot)),
+        partial(
+            post_claimed,
+            db=session.database,
+            outgoing=outgoing,
+            attempt=claimed.attempts,
+            slot=(job.clinic_id, slot),
+        ),
     )
 
 

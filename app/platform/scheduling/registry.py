@@ -25,14 +25,13 @@ class JobKind:
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
     (see scheduling.service._wake and runner.run_job).
 
-    `takes_db`: the handler opens units of work of its own (it sends outside the claim transaction,
-    then records the outcome) or needs the app's settings: it is called with `db=` too, the Database
-    the runner was given (its `settings` with it).
+    `sends_after_commit`: the handler sends outside the claim transaction (after it commits), then
+    records the outcome in a unit of work of its own, opened on `session.database`.
 
     `batch`: rows of the kind published together while due (a bulk schedule, a sweep) go out as
     one message per `batch` rows, whose delivery claims and runs them in one transaction, each row
     still done with its own effect (runner.run_batch). Only for a handler whose whole effect is in
-    the session and that holds no lock others wait for long: not with `takes_db` (it sends outside
+    the session and that holds no lock others wait for long: not with `sends_after_commit` (it sends outside
     the transaction). A draining kind's rows are not grouped in messages (a wake-up runs them all):
     its drainer takes up to `batch` due rows to a transaction (runner.drain).
 
@@ -54,7 +53,7 @@ class JobKind:
     handler: Callable
     queue: str = "realtime"
     drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
-    takes_db: bool = False  # the handler is also given `db`, the app's Database (runner.run_job)
+    sends_after_commit: bool = False  # it sends once the claim commits: never batched
     batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
     yields: bool = False  # background work that steps aside while the realtime path is behind
@@ -69,8 +68,8 @@ def register(kind: JobKind) -> None:
     name, queue, batch = kind.name, kind.queue, kind.batch
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {name!r}; use one of {', '.join(QUEUES)}")
-    if batch < 1 or (batch > 1 and kind.takes_db):
-        raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that takes_db, else >= 1")
+    if batch < 1 or (batch > 1 and kind.sends_after_commit):
+        raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that sends_after_commit, else >= 1")
     existing = _KINDS.get(name)
     if existing is not None and _name(existing.handler) != _name(kind.handler):
         raise ValueError(f"job kind {name!r} is already handled by {_name(existing.handler)}")

@@ -253,10 +253,7 @@ def _run_handler(
     job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
-            # A handler that opens units of work of its own (a send outside the transaction) is
-            # given the Database; the others need only the session.
-            wiring = {"db": db} if kind.takes_db else {}
-            kind.handler(session=session, job=job, now=now, **wiring)
+            kind.handler(session=session, job=job, now=now)
             if finish:
                 session.finish_collected()
             session.flush()  # the handler's own constraint violations count as its failure

@@ -52,14 +52,16 @@ STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing 
 STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
 
 
-def claim_batch(*, session: Session, job, now: datetime, db) -> None:
+def claim_batch(*, session: Session, job, now: datetime) -> None:
     """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
     the worker delivers the batch's rows (`deliver_batch`)."""
     payload = job.payload or {}
     ids = [int(i) for i in payload.get("notification_ids", [])]
     # A batch that stepped aside once goes through: a campaign is delayed, never starved.
     steps_aside = not payload.get(STEPPED_ASIDE_ONCE, False)
-    session.after_commit(partial(deliver_batch, db=db, notification_ids=ids, steps_aside=steps_aside))
+    session.after_commit(
+        partial(deliver_batch, db=session.database, notification_ids=ids, steps_aside=steps_aside)
+    )
 
 
 def deliver_batch(
