@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, Notification
 from app.domains.webhooks import redeliver as webhooks
 from app.domains.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
+from app.platform.db import UnitOfWork
 from app.platform.scheduling import job_admin as scheduling
 from app.platform.scheduling.models import GAVE_UP, ScheduledJob
 
@@ -67,7 +67,7 @@ def _window(column, filters: Filters) -> list:
     return conditions
 
 
-def _notification_conditions(session: Session, clinic_id: int, f: Filters) -> list:
+def _notification_conditions(session: UnitOfWork, clinic_id: int, f: Filters) -> list:
     statuses = [f.status] if f.status in NOTIFICATION_STATUSES else list(NOTIFICATION_STATUSES)
     conditions = [
         Notification.clinic_id == clinic_id,
@@ -87,7 +87,7 @@ def _notification_conditions(session: Session, clinic_id: int, f: Filters) -> li
     return conditions
 
 
-def _notifications(session: Session, clinic_id: int, f: Filters) -> sa.Select:
+def _notifications(session: UnitOfWork, clinic_id: int, f: Filters) -> sa.Select:
     return (
         sa.select(Notification)
         .where(*_notification_conditions(session, clinic_id, f))
@@ -95,7 +95,7 @@ def _notifications(session: Session, clinic_id: int, f: Filters) -> sa.Select:
     )
 
 
-def _jobs(_session: Session, clinic_id: int, f: Filters) -> sa.Select:
+def _jobs(_session: UnitOfWork, clinic_id: int, f: Filters) -> sa.Select:
     statuses = [f.status] if f.status in GAVE_UP else list(GAVE_UP)
     conditions = [ScheduledJob.clinic_id == clinic_id, ScheduledJob.status.in_(statuses),
                   *_window(ScheduledJob.due_at, f)]  # fmt: skip
@@ -110,7 +110,7 @@ def _jobs(_session: Session, clinic_id: int, f: Filters) -> sa.Select:
     )
 
 
-def _webhooks(_session: Session, clinic_id: int, f: Filters) -> sa.Select:
+def _webhooks(_session: UnitOfWork, clinic_id: int, f: Filters) -> sa.Select:
     job_gave_up = sa.and_(WebhookDelivery.status == PENDING, ScheduledJob.status.in_(GAVE_UP))
     conditions = [
         WebhookDelivery.clinic_id == clinic_id,
@@ -166,7 +166,7 @@ def _row(source: str, found) -> dict:
 
 
 def find(
-    *, session: Session, clinic_id: int, filters: Filters, limit: int, offset: int = 0
+    *, session: UnitOfWork, clinic_id: int, filters: Filters, limit: int, offset: int = 0
 ) -> tuple[list[dict], int]:
     """The failures of one source matching `filters`, newest first, and how many match in all."""
     query = _QUERIES[filters.source](session, clinic_id, filters)
@@ -175,7 +175,7 @@ def find(
     return [_row(filters.source, r) for r in rows], total
 
 
-def preview(*, session: Session, clinic_id: int, filters: Filters) -> dict:
+def preview(*, session: UnitOfWork, clinic_id: int, filters: Filters) -> dict:
     """What a bulk retry of `filters` would touch: how many, a sample, and the warning that applies
     (how many unknown-outcome messages match and are left out)."""
     if filters.source != NOTIFICATIONS:
@@ -193,7 +193,7 @@ def preview(*, session: Session, clinic_id: int, filters: Filters) -> dict:
     return {"count": total, "sample": sample, "warning": warning}
 
 
-def _count(session: Session, query: sa.Select) -> int:
+def _count(session: UnitOfWork, query: sa.Select) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
 
 
@@ -205,7 +205,7 @@ class Item:
     id: int
 
 
-def retry_one(*, session: Session, clinic_id: int, item: Item, actor: str, now: datetime, confirmed: bool):
+def retry_one(*, session: UnitOfWork, clinic_id: int, item: Item, actor: str, now: datetime, confirmed: bool):
     """Retry (or redeliver) one failure through its domain's audited function; a notification whose
     outcome is unknown only when `confirmed` (the admin ticked that it may be sent twice)."""
     source, item_id = item.source, item.id
@@ -227,7 +227,9 @@ def retry_one(*, session: Session, clinic_id: int, item: Item, actor: str, now: 
     )
 
 
-def retry_matching(*, session: Session, clinic_id: int, filters: Filters, actor: str, now: datetime) -> int:
+def retry_matching(
+    *, session: UnitOfWork, clinic_id: int, filters: Filters, actor: str, now: datetime
+) -> int:
     """Retry every failure matching `filters` (each audited by its domain); returns how many.
     Notifications go through the domain's bulk rule, which leaves out unknown outcomes."""
     if filters.source == NOTIFICATIONS:

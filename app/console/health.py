@@ -9,13 +9,13 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.automation import orphans
 from app.domains.automation.models import OrphanSweep
 from app.domains.leads.models import Lead
 from app.domains.ops import service as ops
 from app.platform.celery_config import QUEUES
+from app.platform.db import UnitOfWork
 from app.platform.scheduling.models import DONE, OPEN, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
     return sorted_values[int(rank) - 1]
 
 
-def clinic_health(*, session: Session, clinic_id: int, now: datetime) -> dict:
+def clinic_health(*, session: UnitOfWork, clinic_id: int, now: datetime) -> dict:
     """The clinic's automation: orphans, due work not yet run, and how late its jobs ran."""
     orphan_count = session.scalar(
         sa.select(sa.func.count())
@@ -72,7 +72,7 @@ def clinic_health(*, session: Session, clinic_id: int, now: datetime) -> dict:
     }
 
 
-def processes(*, session: Session, now: datetime, heartbeat_interval: float) -> dict:
+def processes(*, session: UnitOfWork, now: datetime, heartbeat_interval: float) -> dict:
     """Every heartbeat (each queue's workers, as beat asks them) with its age; when each of beat's
     sweeps last finished a run (the orphan sweep's full pass, with what it found)."""
     silent_after = STALE_HEARTBEATS * heartbeat_interval

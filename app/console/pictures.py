@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from app.domains.analytics import service as analytics
+from app.platform.db import UnitOfWork
 
 WEEKS = 8
 
 
-def pictures(*, session: Session, clinic_id: int, now: datetime, days: int = 30) -> dict:
+def pictures(*, session: UnitOfWork, clinic_id: int, now: datetime, days: int = 30) -> dict:
     """The funnel, sources' revenue and ROI and coordinators over the last `days`; speed-to-lead per
     week over the last WEEKS weeks."""
     args = {"start": now - timedelta(days=days), "end": now}

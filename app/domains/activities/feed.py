@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities.models import LeadActivity
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import NotFound
 from app.platform.roles import Actor
 
@@ -35,7 +34,7 @@ def _conditions(clinic_id: int, filters: dict) -> list:
 
 
 def clinic_feed(
-    *, session: Session, actor: Actor, filters: dict, paging: PageRequest, now: datetime
+    *, session: UnitOfWork, actor: Actor, filters: dict, paging: PageRequest, now: datetime
 ) -> tuple[list[LeadActivity], int]:
     """The clinic's activities matching `filters`, newest first; the read is audited with its filters."""
     where = _conditions(actor.clinic_id, filters)
@@ -66,7 +65,7 @@ def clinic_feed(
     return rows, total
 
 
-def get_activity(*, session: Session, actor: Actor, activity_id: int, now: datetime) -> LeadActivity:
+def get_activity(*, session: UnitOfWork, actor: Actor, activity_id: int, now: datetime) -> LeadActivity:
     """One activity of the clinic (another clinic's is not found); the read is audited."""
     activity = session.scalar(
         sa.select(LeadActivity).where(

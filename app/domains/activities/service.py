@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules
 from app.domains.activities.models import LeadActivity
@@ -14,7 +13,7 @@ from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, new_row, page_of
+from app.platform.db import PageRequest, UnitOfWork, new_row, page_of
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
@@ -41,7 +40,7 @@ class ActivityFacts:
     details: dict | None = None
 
 
-def record(*, session: Session, lead: Lead, facts: ActivityFacts, automation: bool = True) -> LeadActivity:
+def record(*, session: UnitOfWork, lead: Lead, facts: ActivityFacts, automation: bool = True) -> LeadActivity:
     """Write one activity of `lead` (`facts`), and its `activity.logged` event (whose rules fire
     unless `automation=False`: see events.emit).
 
@@ -119,7 +118,9 @@ def logged_payload(activity: LeadActivity) -> dict:
     }
 
 
-def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadActivity:
+def log_activity(
+    *, session: UnitOfWork, actor: Actor, lead_id: int, data: dict, now: datetime
+) -> LeadActivity:
     """A client logs an interaction (call, email, SMS, meeting, note, ...) on a lead."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     errors = rules.problems(data, now)
@@ -156,7 +157,7 @@ def log_activity(*, session: Session, actor: Actor, lead_id: int, data: dict, no
     return activity
 
 
-def contact_since(*, session: Session, lead_id: int, since: datetime | None = None) -> bool:
+def contact_since(*, session: UnitOfWork, lead_id: int, since: datetime | None = None) -> bool:
     """Whether the lead had a contact (rules.py: a two-way exchange) at or after `since` (None: ever).
 
     Attempts (a voicemail, an unanswered email) and automated messages are not contact."""
@@ -168,7 +169,7 @@ def contact_since(*, session: Session, lead_id: int, since: datetime | None = No
 
 def list_activities(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     lead_id: int,
     types: list[str] | None,

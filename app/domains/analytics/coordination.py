@@ -17,7 +17,6 @@ from __future__ import annotations
 from statistics import median
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, LeadActivity
@@ -25,9 +24,10 @@ from app.domains.analytics.figures import Cohort, cohort_conditions, num, period
 from app.domains.leads.models import HesitationReason, Lead, LeadStatus
 from app.domains.tasks.models import LeadTask
 from app.platform import clock
+from app.platform.db import UnitOfWork
 
 
-def hesitation_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
+def hesitation_reasons(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per hesitation reason: leads, share of those with a reason, and conversions."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     converted = sa.func.count(sa.case((Lead.status == LeadStatus.CONVERTED.value, Lead.id)))
@@ -63,7 +63,9 @@ def _first(column, *conditions):
     return sa.select(sa.func.min(column)).where(*conditions).correlate(Lead).scalar_subquery()
 
 
-def speed_split(*, session: Session, clinic_id: int, start, end, coordinator_id=None, source_id=None) -> dict:
+def speed_split(
+    *, session: UnitOfWork, clinic_id: int, start, end, coordinator_id=None, source_id=None
+) -> dict:
     """Routing and human minutes (medians) by coordinator and by source."""
     first_task = _first(LeadTask.created_at, LeadTask.lead_id == Lead.id)
     first_attempt = _first(

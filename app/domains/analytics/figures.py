@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy.orm import Session
-
 from app.domains.analytics import queries
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 
 DAYS_PER_MONTH = Decimal("30.4375")  # the mean month (365.25 / 12)
 
@@ -31,7 +30,7 @@ class Cohort:
         return self.clinic_id, self.start, self.end, self.coordinator_id, self.source_id
 
 
-def seconds(session: Session, later, earlier):
+def seconds(session: UnitOfWork, later, earlier):
     """SQL: seconds from `earlier` to `later`."""
     return queries.seconds_between(session, later, earlier)
 
@@ -50,7 +49,7 @@ def cohort_conditions(clinic_id: int, start: datetime, end: datetime, coordinato
     return conditions
 
 
-def percentiles(session: Session, source, value_col, group_col=None, places: int = 2) -> dict:
+def percentiles(session: UnitOfWork, source, value_col, group_col=None, places: int = 2) -> dict:
     """{group: (median, p90)} of `value_col` over the rows of `source`, in SQL (see
     queries.percentile_rows), rounded."""
     rows = queries.percentile_rows(session, source, value_col, group_col)

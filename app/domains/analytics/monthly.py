@@ -26,12 +26,12 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.analytics import queries
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import CountedLead, LeadMonth
 from app.domains.leads.models import Lead, LeadStatus
+from app.platform.db import UnitOfWork
 from app.platform.events import service as event_types
 from app.platform.scheduling import service as scheduling
 
@@ -134,7 +134,7 @@ _UPDATE_COUNTED = (
 RECOUNT_KIND = "analytics.recount"
 
 
-def on_events(*, session: Session, events: list, now: datetime) -> None:
+def on_events(*, session: UnitOfWork, events: list, now: datetime) -> None:
     """The consumer: every lead the processed events name is recounted by a background job (once
     per lead however many events), due `background_delay_seconds` after them, so a new lead's
     realtime job does none of it and the leads of those seconds are recounted in one pass."""
@@ -150,7 +150,7 @@ def on_events(*, session: Session, events: list, now: datetime) -> None:
     session.schedule(recount)
 
 
-def recount_job(*, session: Session, job, now: datetime) -> None:
+def recount_job(*, session: UnitOfWork, job, now: datetime) -> None:
     """The job handler: its leads are recounted just before the transaction commits, with those of
     the other jobs a drainer runs in it, in one sorted pass (two drainers lock the counts in the
     same order)."""
@@ -162,11 +162,11 @@ def recount_job(*, session: Session, job, now: datetime) -> None:
 _RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see UnitOfWork.before_commit)
 
 
-def _recount_collected(session: Session, collected: list[list[int]]) -> None:
+def _recount_collected(session: UnitOfWork, collected: list[list[int]]) -> None:
     recount(session=session, lead_ids=[lead_id for ids in collected for lead_id in ids])
 
 
-def recount(*, session: Session, lead_ids: Iterable[int]) -> None:
+def recount(*, session: UnitOfWork, lead_ids: Iterable[int]) -> None:
     """Move each lead's counts from where it was last counted to where its facts put it now."""
     ids = sorted(set(lead_ids))  # sorted: concurrent consumers lock the rows in the same order
     if not ids:
@@ -240,7 +240,7 @@ def _add_change(deltas: Counter, before: tuple | None, after: tuple | None) -> N
                 deltas[(key, name)] += sign * value
 
 
-def write(session: Session, deltas: Counter) -> None:
+def write(session: UnitOfWork, deltas: Counter) -> None:
     """The summed deltas, one upsert per month row (summed per key first; sorted: concurrent writers
     lock rows in the same order)."""
     rows: dict[tuple, dict] = {}
@@ -331,7 +331,7 @@ def _lead_dimension(name: str):
     }[name]
 
 
-def cohort_counts(session: Session, cohort: Cohort, by: tuple) -> dict[tuple, dict]:
+def cohort_counts(session: UnitOfWork, cohort: Cohort, by: tuple) -> dict[tuple, dict]:
     """{(dimension values...): {leads, converted, lost, within_5_min}} of the cohort (the clinic's
     non-deleted leads captured in [start, end), optionally one owner's and one source's), grouped by
     the dimensions `by` (DIMENSIONS). The whole months of the range come from the monthly rows, the
@@ -344,7 +344,7 @@ def cohort_counts(session: Session, cohort: Cohort, by: tuple) -> dict[tuple, di
     return {group: counts for group, counts in totals.items() if counts["leads"]}
 
 
-def _from_months(session: Session, cohort: Cohort, by: tuple) -> list:
+def _from_months(session: UnitOfWork, cohort: Cohort, by: tuple) -> list:
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     months = full_months(start, end)
     if months is None:
@@ -362,7 +362,7 @@ def _from_months(session: Session, cohort: Cohort, by: tuple) -> list:
     return [(tuple(v or None for v in row[: len(by)]), row[len(by) :]) for row in session.execute(stmt)]
 
 
-def _from_leads(session: Session, cohort: Cohort, by: tuple) -> list:
+def _from_leads(session: UnitOfWork, cohort: Cohort, by: tuple) -> list:
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     months = full_months(start, end)
     if months is None:

@@ -9,10 +9,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.domains.analytics.models import CountedLead, LeadMonth
-from app.platform.db import Frozen
+from app.platform.db import Frozen, UnitOfWork
 
 WEEK_SECONDS = 7 * 86400
 
@@ -53,7 +52,7 @@ def week_index(bind, at, start: datetime):
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
 
 
-def percentile_rows(session: Session, source, value_col, group_col=None) -> list[tuple]:
+def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> list[tuple]:
     """(group, median, p90) of `value_col` over the rows of `source` (nulls skipped), unrounded.
 
     Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
@@ -89,7 +88,7 @@ def percentile_rows(session: Session, source, value_col, group_col=None) -> list
     return list(session.execute(stmt))
 
 
-def speed_to_lead_row(session: Session, seconds, counts: list, cohort: list) -> tuple:
+def speed_to_lead_row(session: UnitOfWork, seconds, counts: list, cohort: list) -> tuple:
     """The `counts` of the cohort's leads, then the median and p90 minutes (unrounded) of the
     contacted ones (`seconds` to first contact, null for the uncontacted)."""
     minutes = seconds / 60.0
@@ -110,7 +109,7 @@ def speed_to_lead_row(session: Session, seconds, counts: list, cohort: list) -> 
     return (*found, median, p90)
 
 
-def plan_for_reports(session: Session) -> None:
+def plan_for_reports(session: UnitOfWork) -> None:
     """PostgreSQL: planner settings for the rest of a report's transaction."""
     if not is_postgresql(session):
         return
@@ -151,14 +150,14 @@ _ADD_TO_MONTH = {name: _add_to_month(module) for name, module in _DIALECTS.items
 _COUNT_IF_ABSENT = {name: _count_if_absent(module) for name, module in _DIALECTS.items()}
 
 
-def add_to_months(session: Session, rows: list[dict]) -> None:
+def add_to_months(session: UnitOfWork, rows: list[dict]) -> None:
     """Add each row's counts to its month row (created at 0 if missing), in the rows' order."""
     statement, connection = _ADD_TO_MONTH[session.get_bind().dialect.name], session.connection()
     for row in rows:
         statement.execute(connection, row)
 
 
-def insert_counted_if_absent(session: Session, rows: list[dict]) -> set[int]:
+def insert_counted_if_absent(session: UnitOfWork, rows: list[dict]) -> set[int]:
     """Insert the `CountedLead` rows whose lead has none yet; the lead ids inserted (a concurrent
     insert of the same lead waits for the other transaction and then leaves the row to it)."""
     statement, connection = _COUNT_IF_ABSENT[session.get_bind().dialect.name], session.connection()

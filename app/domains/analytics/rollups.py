@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
@@ -33,6 +32,7 @@ from app.domains.analytics import monthly
 from app.domains.analytics.queries import seconds_between
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
+from app.platform.db import UnitOfWork
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 REPLY_WINDOW_HOURS = 72
@@ -74,7 +74,7 @@ def is_automated_message(*, type: str, direction: str | None, actor: str) -> boo
 # --- the consumers --------------------------------------------------------------------------------
 
 
-def on_activity_logged(*, session: Session, event, now: datetime) -> None:
+def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
     """An activity was logged: the lead's first contact, and the replied marks of its messages."""
     facts = event.payload
     lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
@@ -88,7 +88,7 @@ def on_activity_logged(*, session: Session, event, now: datetime) -> None:
         _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
 
 
-def _lower_first_contact(session: Session, lead_id: int, at: datetime) -> None:
+def _lower_first_contact(session: UnitOfWork, lead_id: int, at: datetime) -> None:
     # Conditional: two contacts of the lead, processed in either order, both end at the earliest.
     session.execute(
         sa.update(Lead)
@@ -101,7 +101,7 @@ def _lower_first_contact(session: Session, lead_id: int, at: datetime) -> None:
     )
 
 
-def _mark_replied_messages(session: Session, lead_id: int, at: datetime) -> None:
+def _mark_replied_messages(session: UnitOfWork, lead_id: int, at: datetime) -> None:
     """A reply at `at`: the lead's automated messages of the window before it were answered."""
     window = timedelta(hours=REPLY_WINDOW_HOURS)
     session.execute(
@@ -118,7 +118,7 @@ def _mark_replied_messages(session: Session, lead_id: int, at: datetime) -> None
     )
 
 
-def _mark_if_already_answered(session: Session, message_id: int, lead_id: int, at: datetime) -> None:
+def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int, at: datetime) -> None:
     """A message whose reply is on record already (logged late, or its reply's event came first)."""
     reply = sa.orm.aliased(LeadActivity)
     answered = (
@@ -139,7 +139,7 @@ def _mark_if_already_answered(session: Session, message_id: int, lead_id: int, a
     )
 
 
-def on_stage_changed(*, session: Session, event, now: datetime) -> None:
+def on_stage_changed(*, session: UnitOfWork, event, now: datetime) -> None:
     """The lead entered a stage: its furthest stage, from its stays."""
     session.execute(
         sa.update(Lead)
@@ -149,7 +149,7 @@ def on_stage_changed(*, session: Session, event, now: datetime) -> None:
     )
 
 
-def on_stages_reordered(*, session: Session, event, now: datetime) -> None:
+def on_stages_reordered(*, session: UnitOfWork, event, now: datetime) -> None:
     """The clinic's stages changed order: every lead's furthest stage again, and the clinic's counts."""
     refresh_furthest_stages(session, event.clinic_id)
 
@@ -176,7 +176,7 @@ def _furthest_stage_of_lead():
     )
 
 
-def refresh_furthest_stages(session: Session, clinic_id: int) -> None:
+def refresh_furthest_stages(session: UnitOfWork, clinic_id: int) -> None:
     """After the clinic's stages changed order: every lead's furthest stage again, from its stays."""
     session.execute(
         sa.update(Lead)

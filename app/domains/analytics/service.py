@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.analytics import coordination, figures, monthly, queries, rollups, trends
@@ -35,6 +34,7 @@ from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.pipeline.rules import LOST
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
@@ -46,7 +46,7 @@ SYSTEM_ACTOR = rollups.SYSTEM_ACTOR
 # --- reports ---------------------------------------------------------------------------------------
 
 
-def funnel(*, session: Session, cohort: Cohort, now=None) -> dict:
+def funnel(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Leads reaching each stage, stage-to-stage conversion, median days in stage."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     stages = session.execute(
@@ -86,7 +86,7 @@ def funnel(*, session: Session, cohort: Cohort, now=None) -> dict:
     return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
+def _completed_stays(session: UnitOfWork, clinic_id: int, start, end, coordinator_id, source_id):
     """The cohort's completed stays (stage, days), by the lead's capture time kept on each stay."""
     stays = LeadStageHistory
     stmt = sa.select(stays.to_stage.label("stage"), stays.stay_seconds.label("seconds")).where(
@@ -104,7 +104,7 @@ def _completed_stays(session: Session, clinic_id: int, start, end, coordinator_i
     return stmt.subquery()
 
 
-def sources(*, session: Session, cohort: Cohort, now=None) -> dict:
+def sources(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per source: leads, conversions, conversion rate, prorated spend, cost per lead and per acquisition."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     counts = monthly.cohort_counts(session, cohort, ("source_id",))
@@ -138,7 +138,7 @@ def sources(*, session: Session, cohort: Cohort, now=None) -> dict:
     return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def coordinators(*, session: Session, cohort: Cohort, now) -> dict:
+def coordinators(*, session: UnitOfWork, cohort: Cohort, now) -> dict:
     """Per coordinator: leads, share contacted within 5 minutes, conversions, open and overdue tasks."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     lead_rows = [
@@ -187,7 +187,7 @@ def coordinators(*, session: Session, cohort: Cohort, now) -> dict:
     return {**figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def lost_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
+def lost_reasons(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """The cohort's lost leads by reason: count and share of all lost."""
     by_reason = monthly.cohort_counts(session, cohort, ("lost_reason",))
     counts = [(reason, c["lost"]) for (reason,), c in by_reason.items() if c["lost"]]
@@ -208,7 +208,7 @@ def lost_reasons(*, session: Session, cohort: Cohort, now=None) -> dict:
     }
 
 
-def speed_to_lead(*, session: Session, cohort: Cohort, now=None) -> dict:
+def speed_to_lead(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
@@ -241,7 +241,7 @@ def speed_to_lead(*, session: Session, cohort: Cohort, now=None) -> dict:
     }
 
 
-def follow_up(*, session: Session, cohort: Cohort, now=None) -> dict:
+def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Tasks due in the range completed on time; replies to automated messages sent in the range."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.due_at >= start, LeadTask.due_at < end]
@@ -295,7 +295,7 @@ def follow_up(*, session: Session, cohort: Cohort, now=None) -> dict:
     }
 
 
-def _automated_messages(session: Session, clinic_id: int, start, end, coordinator_id, source_id):
+def _automated_messages(session: UnitOfWork, clinic_id: int, start, end, coordinator_id, source_id):
     """(automated messages sent in the range, those answered): rollups keeps `replied` per message."""
     message = LeadActivity
     stmt = sa.select(sa.func.count(), sa.func.count(sa.case((message.replied, message.occurred_at)))).where(
@@ -325,7 +325,7 @@ REPORTS = {
 }
 
 
-def report(*, session: Session, clinic_id: int, name: str, args: dict, now: datetime) -> dict:
+def report(*, session: UnitOfWork, clinic_id: int, name: str, args: dict, now: datetime) -> dict:
     """One report over the range (default: the 30 days before now), filters checked against the clinic."""
     end = args.get("end") or now
     start = args.get("start") or end - timedelta(days=30)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.analytics import trends
 from app.domains.analytics.figures import Cohort
@@ -26,6 +25,7 @@ from app.domains.auth.models import Clinic, User
 from app.domains.business_hours import rules as hours
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, Notification, NotificationPreference
+from app.platform.db import UnitOfWork
 from app.platform.roles import Role
 
 SUMMARY = "summary"
@@ -58,7 +58,7 @@ def due_period(now: datetime, zone: str, frequency: str, *, hour: int, window_ho
     return Period(frequency, first_day, today - timedelta(days=1), start, end)
 
 
-def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hours: int) -> int:
+def send_due_summaries(*, session: UnitOfWork, now: datetime, hour: int, window_hours: int) -> int:
     """Queue the summary of every active clinic admin whose period's summary is due and not yet
     queued; returns how many were queued."""
     admins = session.execute(
@@ -102,7 +102,7 @@ def send_due_summaries(*, session: Session, now: datetime, hour: int, window_hou
     return len(notifications.queue_many(session=session, channel=Channel.EMAIL, messages=messages, now=now))
 
 
-def headline(*, session: Session, clinic_id: int, period: Period) -> dict:
+def headline(*, session: UnitOfWork, clinic_id: int, period: Period) -> dict:
     """The summary's figures for one clinic and period (JSON-ready: the email's template context)."""
     span = {"session": session, "cohort": Cohort(clinic_id, period.start, period.end)}
     velocity = trends.lead_velocity(**span)

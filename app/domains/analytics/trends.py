@@ -24,7 +24,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.analytics import queries
 from app.domains.analytics.figures import (
@@ -39,6 +38,7 @@ from app.domains.analytics.figures import (
     seconds,
 )
 from app.domains.leads.models import Lead, LeadSource, LeadStatus
+from app.platform.db import UnitOfWork
 
 DAY_SECONDS = 86400
 
@@ -63,7 +63,7 @@ def _conversion_conditions(clinic_id: int, start, end, coordinator_id, source_id
     return conditions
 
 
-def _sources(session: Session, clinic_id: int, source_id=None) -> list:
+def _sources(session: UnitOfWork, clinic_id: int, source_id=None) -> list:
     """(id, name, category, monthly_cost) of the clinic's sources (one when `source_id`), by name."""
     stmt = (
         sa.select(LeadSource.id, LeadSource.name, LeadSource.category, LeadSource.monthly_cost)
@@ -83,7 +83,7 @@ def change_pct(current: float, previous: float) -> float | None:
 # --- reports ---------------------------------------------------------------------------------------
 
 
-def time_to_convert(*, session: Session, cohort: Cohort, now=None) -> dict:
+def time_to_convert(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Days from capture to conversion of the leads converted in the range: overall and per source."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     days = (seconds(session, Lead.converted_at, Lead.created_at) / DAY_SECONDS).label("days")
@@ -125,7 +125,7 @@ def time_to_convert(*, session: Session, cohort: Cohort, now=None) -> dict:
     }
 
 
-def lead_velocity(*, session: Session, cohort: Cohort, now=None) -> dict:
+def lead_velocity(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """New leads per week in the range against the previous period of the same length, and the % change."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     length = end - start
@@ -163,7 +163,7 @@ def lead_velocity(*, session: Session, cohort: Cohort, now=None) -> dict:
     }
 
 
-def _weekly_counts(session: Session, clinic_id: int, start, end, coordinator_id, source_id) -> dict:
+def _weekly_counts(session: UnitOfWork, clinic_id: int, start, end, coordinator_id, source_id) -> dict:
     """{week number from `start`: leads captured in it} within [start, end)."""
     week = queries.week_index(session, Lead.created_at, start)
     stmt = (
@@ -174,7 +174,7 @@ def _weekly_counts(session: Session, clinic_id: int, start, end, coordinator_id,
     return {int(index): count for index, count in session.execute(stmt)}
 
 
-def source_trends(*, session: Session, cohort: Cohort, now=None) -> dict:
+def source_trends(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per UTC month and source: leads captured, conversions made (and their revenue) in the range."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     captured_month = queries.utc_month(session, Lead.created_at)
@@ -217,7 +217,7 @@ def source_trends(*, session: Session, cohort: Cohort, now=None) -> dict:
     return {**period(start, end, coordinator_id=coordinator_id, source_id=source_id), "rows": rows}
 
 
-def revenue(*, session: Session, cohort: Cohort, now=None) -> dict:
+def revenue(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per source: conversions in the range, their recorded treatment value, prorated spend and ROI."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     found = {

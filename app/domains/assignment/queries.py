@@ -7,12 +7,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.domains.assignment import rules
 from app.domains.assignment.models import AssignmentCursor
 from app.domains.auth.models import Clinic, User
-from app.platform.db import Frozen, autocommit
+from app.platform.db import Frozen, UnitOfWork, autocommit
 from app.platform.roles import Role
 
 _USERS = User.__table__
@@ -41,7 +40,7 @@ def _available_statement(roles) -> Frozen:
     return _AVAILABLE[key]
 
 
-def available(session: Session, clinic_id: int, roles) -> list[tuple[int, int | None]]:
+def available(session: UnitOfWork, clinic_id: int, roles) -> list[tuple[int, int | None]]:
     """(id, max_open_leads) of the clinic's active, in-office users of `roles`, by id."""
     return _available_statement(roles).execute(session.connection(), {"clinic_id": clinic_id})
 
@@ -70,7 +69,7 @@ _ADVANCE = (
 )
 
 
-def last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> int | None:
+def last_turn(session: UnitOfWork, clinic_id: int, scope: str, now: datetime) -> int | None:
     """Who the scope's rotation served last; its row is created if missing and locked until the
     transaction ends (the lock that serialises automatic assignments in the clinic)."""
     connection = session.connection()
@@ -79,7 +78,7 @@ def last_turn(session: Session, clinic_id: int, scope: str, now: datetime) -> in
     return last_user_id
 
 
-def advance(session: Session, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
+def advance(session: UnitOfWork, clinic_id: int, scope: str, user_id: int, now: datetime) -> None:
     """Record that `user_id` had the scope's turn (its row is already locked by `last_turn`)."""
     params = {"b_clinic_id": clinic_id, "b_scope": scope, "b_user_id": user_id, "b_now": now}
     session.execute(_ADVANCE, params)
@@ -113,7 +112,7 @@ _TAKE_TURN = Frozen(
 )
 
 
-def take_turn(session: Session, clinic_id: int, scope: str, pool_ids: list[int], now: datetime) -> int:
+def take_turn(session: UnitOfWork, clinic_id: int, scope: str, pool_ids: list[int], now: datetime) -> int:
     """The next of `pool_ids` in the scope's rotation, the turn recorded (see _TAKE_TURN)."""
     if session.get_bind().dialect.name != "postgresql":
         chosen = rules.round_robin(pool_ids, last_turn(session, clinic_id, scope, now))
@@ -209,12 +208,12 @@ def availability_lock(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement:
     return sa.func.pg_advisory_xact_lock_shared(sa.literal(_AVAILABILITY_LOCK_SPACE), clinic_id)
 
 
-def availability_held(session: Session, clinic_id: int) -> None:
+def availability_held(session: UnitOfWork, clinic_id: int) -> None:
     """The session's transaction holds the clinic's availability lock (see `availability_lock`)."""
     _clinics_held(session).add(clinic_id)
 
 
-def _clinics_held(session: Session) -> set[int]:
+def _clinics_held(session: UnitOfWork) -> set[int]:
     # Kept with the transaction it was taken in: a later transaction of the session holds nothing.
     transaction, clinic_ids = session.cache.get(_HELD, (None, set()))
     if transaction is not session.get_transaction():

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy.orm import Session
-
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.assignment import queries, rules
@@ -27,6 +25,7 @@ from app.domains.leads import service as leads
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.leads.rules import COORDINATOR_ROLES
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor, Role
@@ -47,7 +46,7 @@ class _Available(NamedTuple):
     max_open_leads: int | None
 
 
-def _available(session: Session, clinic_id: int, roles, exclude: set[int]) -> list[_Available]:
+def _available(session: UnitOfWork, clinic_id: int, roles, exclude: set[int]) -> list[_Available]:
     """(id, max_open_leads) of the clinic's active, in-office users of `roles`, by id."""
     return [_Available(*row) for row in queries.available(session, clinic_id, roles) if row[0] not in exclude]
 
@@ -56,7 +55,7 @@ _NOBODY = "no available treatment coordinator or clinic admin (all inactive or o
 _ADMIN_FALLBACK = "; no available treatment coordinator, so a clinic admin"
 
 
-def pick_new_owner(*, session: Session, clinic: Clinic, source_id: int, now: datetime) -> Pick:
+def pick_new_owner(*, session: UnitOfWork, clinic: Clinic, source_id: int, now: datetime) -> Pick:
     """`pick_owner` for a new lead, whose owner is confirmed still available as it is written: one
     found gone meanwhile (their row changed under the pick) is left out and the pick made again."""
     gone: tuple[int, ...] = ()
@@ -69,7 +68,7 @@ def pick_new_owner(*, session: Session, clinic: Clinic, source_id: int, now: dat
 
 def pick_owner(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic: Clinic,
     source_id: int,
     now: datetime,
@@ -148,7 +147,7 @@ class OwnerDecision:
 
 
 def record_owner(
-    *, session: Session, lead: Lead, decision: OwnerDecision, now: datetime, automation: bool = True
+    *, session: UnitOfWork, lead: Lead, decision: OwnerDecision, now: datetime, automation: bool = True
 ) -> None:
     """The trail of an owner decision for `lead` (whose fields already say `decision.pick.user_id`,
     or `decision.previous` if nobody could be picked): a change gets its `lead.assigned` event, its
@@ -210,7 +209,7 @@ def record_owner(
 
 
 def apply(
-    *, session: Session, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
+    *, session: UnitOfWork, lead: Lead, pick: Pick, actor_ref: str, user_id: int | None, now: datetime
 ) -> None:
     """Give `lead` to `pick.user_id`: fields, ASSIGNMENT_CHANGE activity, `lead.assigned` event, audit.
 
@@ -229,7 +228,7 @@ def apply(
     )
 
 
-def _assignable_user(session: Session, clinic_id: int, user_id: int) -> User:
+def _assignable_user(session: UnitOfWork, clinic_id: int, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.clinic_id != clinic_id:
         raise ValidationFailed("user_id", f"user {user_id} is not a user of this clinic")
@@ -245,7 +244,7 @@ def _assignable_user(session: Session, clinic_id: int, user_id: int) -> User:
 
 
 def assign_lead(
-    *, session: Session, actor: Actor, lead_id: int, user_id: int, reason: str | None, now: datetime
+    *, session: UnitOfWork, actor: Actor, lead_id: int, user_id: int, reason: str | None, now: datetime
 ) -> Lead:
     """Give a lead to a coordinator by hand (assigning it to its current owner changes nothing)."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
@@ -265,7 +264,7 @@ def assign_lead(
     return lead
 
 
-def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
+def hand_over_open_leads(*, session: UnitOfWork, user: User, actor: Actor, now: datetime) -> int:
     """A user went out of office or inactive: their open leads go to others by the clinic's policy.
 
     The user's row is already updated (auth.update_user flushes before its handlers).
@@ -294,7 +293,9 @@ def hand_over_open_leads(*, session: Session, user: User, actor: Actor, now: dat
     return moved
 
 
-def next_in_turn(*, session: Session, clinic_id: int, scope: str, user_ids: list[int], now: datetime) -> int:
+def next_in_turn(
+    *, session: UnitOfWork, clinic_id: int, scope: str, user_ids: list[int], now: datetime
+) -> int:
     """The next of `user_ids` in the rotation named `scope` (e.g. automation tasks for a role)."""
     chosen = rules.round_robin(user_ids, queries.last_turn(session, clinic_id, scope, now))
     queries.advance(session, clinic_id, scope, chosen, now)

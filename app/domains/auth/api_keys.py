@@ -6,19 +6,19 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import DEFAULT_API_KEY_RATE_LIMIT, ApiKey
 from app.domains.auth.service import hash_api_key
 from app.platform import roles
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor, Permission
 
 
 def create_api_key(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     name: str,
     permissions: list[str],
@@ -62,18 +62,18 @@ def create_api_key(
     return key, raw
 
 
-def list_api_keys(*, session: Session, clinic_id: int) -> list[ApiKey]:
+def list_api_keys(*, session: UnitOfWork, clinic_id: int) -> list[ApiKey]:
     return list(session.scalars(sa.select(ApiKey).where(ApiKey.clinic_id == clinic_id).order_by(ApiKey.id)))
 
 
-def get_api_key(*, session: Session, clinic_id: int, key_id: int) -> ApiKey:
+def get_api_key(*, session: UnitOfWork, clinic_id: int, key_id: int) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None or key.clinic_id != clinic_id:
         raise NotFound(f"API key {key_id} not found")
     return key
 
 
-def update_api_key(*, session: Session, actor: Actor, key_id: int, changes: dict, now: datetime) -> ApiKey:
+def update_api_key(*, session: UnitOfWork, actor: Actor, key_id: int, changes: dict, now: datetime) -> ApiKey:
     """Rename a key or set its rate limit (requests per minute); audited with before and after."""
     key = get_api_key(session=session, clinic_id=actor.clinic_id, key_id=key_id)
     before = {name: getattr(key, name) for name in changes}
@@ -95,7 +95,7 @@ def update_api_key(*, session: Session, actor: Actor, key_id: int, changes: dict
     return key
 
 
-def revoke_api_key(*, session: Session, actor: Actor, key_id: int, now: datetime) -> None:
+def revoke_api_key(*, session: UnitOfWork, actor: Actor, key_id: int, now: datetime) -> None:
     key = session.get(ApiKey, key_id)
     if key is None or key.clinic_id != actor.clinic_id:
         raise NotFound(f"API key {key_id} not found")

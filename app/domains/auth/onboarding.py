@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth import passwords, service, sessions
 from app.domains.auth.models import Clinic, PasswordSetupToken, User
 from app.platform import roles
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from app.platform.roles import Actor, Role
 
@@ -52,7 +52,7 @@ def setup_link(settings, raw_token: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}{SETUP_PATH}#token={raw_token}"
 
 
-def issue_setup_token(*, session: Session, user: User, purpose: str, settings, now: datetime) -> dict:
+def issue_setup_token(*, session: UnitOfWork, user: User, purpose: str, settings, now: datetime) -> dict:
     """A new one-time link for the user (earlier open ones are spent): {token, link, expires_at}."""
     service.retire_setup_tokens(session=session, user_id=user.id, now=now)
     raw = secrets.token_urlsafe(32)
@@ -82,7 +82,7 @@ class NewClinic:
     admin_name: str | None = None
 
 
-def onboard_clinic(*, session: Session, new: NewClinic, settings, now) -> dict:
+def onboard_clinic(*, session: UnitOfWork, new: NewClinic, settings, now) -> dict:
     """A new clinic (with every domain's defaults) and its first clinic_admin, who has no password
     yet: {clinic_id, admin_user_id, setup_token, setup_link, setup_expires_at}. An email already
     taken is a Conflict naming `admin_email`, and nothing is written (the caller's transaction)."""
@@ -127,7 +127,7 @@ def onboard_clinic(*, session: Session, new: NewClinic, settings, now) -> dict:
     }
 
 
-def add_user(*, session: Session, actor: Actor, data: dict, settings, now: datetime) -> User:
+def add_user(*, session: UnitOfWork, actor: Actor, data: dict, settings, now: datetime) -> User:
     """A user of the actor's clinic. Without a password they are invited: their setup link goes
     out by the registered handlers (an email through the notifications ledger, in this transaction)."""
     user = service.create_user(session=session, clinic_id=actor.clinic_id, actor=actor, data=data, now=now)
@@ -136,7 +136,7 @@ def add_user(*, session: Session, actor: Actor, data: dict, settings, now: datet
     return user
 
 
-def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now: datetime) -> None:
+def reinvite_user(*, session: UnitOfWork, actor: Actor, user_id: int, settings, now: datetime) -> None:
     """A fresh setup link for a user of the actor's clinic who has no password yet (the first one
     expired or got lost); the earlier link stops working."""
     user = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
@@ -165,7 +165,7 @@ def reinvite_user(*, session: Session, actor: Actor, user_id: int, settings, now
     )
 
 
-def _invite(session: Session, user: User, settings, now: datetime) -> None:
+def _invite(session: UnitOfWork, user: User, settings, now: datetime) -> None:
     setup = issue_setup_token(session=session, user=user, purpose=INVITATION, settings=settings, now=now)
     clinic = session.get(Clinic, user.clinic_id)
     for handler in service.USER_INVITED_HANDLERS:
@@ -179,7 +179,7 @@ def _invite(session: Session, user: User, settings, now: datetime) -> None:
         )
 
 
-def set_password_with_token(*, session: Session, token: str, password: str, now: datetime) -> None:
+def set_password_with_token(*, session: UnitOfWork, token: str, password: str, now: datetime) -> None:
     """Spend a setup token and set its user's password. Unknown: BadRequest; spent, expired or the
     user disabled: Gone (both naming `token`); a password the policy refuses: ValidationFailed
     naming `password`, and the token stays unspent."""
@@ -236,7 +236,7 @@ class PasswordChange:
 
 
 def change_password(
-    *, session: Session, redis, actor: Actor, change: PasswordChange, settings, now: datetime
+    *, session: UnitOfWork, redis, actor: Actor, change: PasswordChange, settings, now: datetime
 ) -> dict:
     """Change one's own password: the current one is checked (counted like a login attempt), every
     earlier token and session of the user ends, and a fresh token pair is returned."""
@@ -264,7 +264,7 @@ def change_password(
     return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
 
 
-def _replace_password(session: Session, user: User, password: str, now: datetime) -> None:
+def _replace_password(session: UnitOfWork, user: User, password: str, now: datetime) -> None:
     user.password_hash = passwords.hash_password(password)
     user.token_version += 1  # every access and refresh token issued before is refused from now
     user.updated_at = now

@@ -10,23 +10,21 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth import passwords, queries, sessions, tokens
 from app.domains.auth.models import ApiKey, Clinic, PasswordSetupToken, User
 from app.domains.auth.senders import identity as sender_identity
 from app.platform import roles
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
 
-# Lower-level auth cannot import the domains above it: the composition root (app/handlers.py)
-# installs what a new clinic needs (default pipeline stages, lead sources, rules) and what happens
-# when a user becomes unavailable.
+# Auth cannot import the domains above it: the handler map (app/handlers.py) installs what a new
+# clinic needs (default stages, sources, rules) and what follows a user becoming unavailable.
 CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
 USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
-# What tells an invited user their password-setup link (notifications: an email through its ledger).
-USER_INVITED_HANDLERS: list[Callable[..., None]] = []
+USER_INVITED_HANDLERS: list[Callable[..., None]] = []  # tell them their password-setup link
 
 
 def on_clinic_created(step: Callable[..., None]) -> Callable[..., None]:
@@ -64,7 +62,7 @@ class Credentials:
 
 
 def check_credentials(
-    *, session: Session, redis, settings, credentials: Credentials, client_address: str
+    *, session: UnitOfWork, redis, settings, credentials: Credentials, client_address: str
 ) -> User:
     """The valid, active user of these credentials, else Unauthorized; throttled per email and client
     address (the API's login and the console's use this one check). A password that opens several
@@ -100,7 +98,7 @@ def check_credentials(
 
 
 def login(
-    *, session: Session, redis, settings, credentials: Credentials, client_address: str, now: datetime
+    *, session: UnitOfWork, redis, settings, credentials: Credentials, client_address: str, now: datetime
 ) -> dict:
     """Access and refresh tokens for a valid, active user; throttled per email and client address."""
     user = check_credentials(
@@ -172,7 +170,7 @@ def authenticate_request(*, db, headers, now: datetime) -> Actor:
 # --- clinics ---------------------------------------------------------------------------------
 
 
-def create_clinic(*, session: Session, name: str, now: datetime, **fields) -> Clinic:
+def create_clinic(*, session: UnitOfWork, name: str, now: datetime, **fields) -> Clinic:
     """A new tenant, with whatever the registered setup steps give every clinic."""
     clinic = Clinic(name=name, webhook_secret=secrets.token_urlsafe(32), created_at=now, updated_at=now)
     for key, value in fields.items():
@@ -184,24 +182,24 @@ def create_clinic(*, session: Session, name: str, now: datetime, **fields) -> Cl
     return clinic
 
 
-def get_clinic(*, session: Session, clinic_id: int) -> Clinic:
+def get_clinic(*, session: UnitOfWork, clinic_id: int) -> Clinic:
     clinic = session.get(Clinic, clinic_id)
     if clinic is None:
         raise NotFound("clinic not found")
     return clinic
 
 
-def clinic_by_sms_number(*, session: Session, number: str) -> Clinic | None:
+def clinic_by_sms_number(*, session: UnitOfWork, number: str) -> Clinic | None:
     """The clinic whose own SMS number (E.164) this is: where a text to it goes."""
     return session.scalar(sa.select(Clinic).where(Clinic.sms_number == number))
 
 
-def clinic_by_messaging_service(*, session: Session, sid: str) -> Clinic | None:
+def clinic_by_messaging_service(*, session: UnitOfWork, sid: str) -> Clinic | None:
     """The clinic whose own Twilio Messaging Service this is (a text to any number of its pool)."""
     return session.scalar(sa.select(Clinic).where(Clinic.sms_messaging_service_sid == sid))
 
 
-def clinics_on_shared_sms_sender(*, session: Session) -> list[Clinic]:
+def clinics_on_shared_sms_sender(*, session: UnitOfWork) -> list[Clinic]:
     """The clinics that text from the shared SMS_FROM: those with no number or Service of their own."""
     stmt = sa.select(Clinic).where(Clinic.sms_number.is_(None), Clinic.sms_messaging_service_sid.is_(None))
     return list(session.scalars(stmt.order_by(Clinic.id)))
@@ -218,7 +216,7 @@ CLINIC_FIELDS = (
 )
 
 
-def update_clinic(*, session: Session, actor: Actor, changes: dict, now: datetime, config) -> Clinic:
+def update_clinic(*, session: UnitOfWork, actor: Actor, changes: dict, now: datetime, config) -> Clinic:
     """Change the clinic's fields and settings; a new sender identity is checked and taken first
     (app/domains/auth/senders/identity.py). `config`: the app's Settings (the Twilio account to ask)."""
     clinic = get_clinic(session=session, clinic_id=actor.clinic_id)
@@ -256,21 +254,21 @@ def _user_snapshot(user: User) -> dict:
     return {k: getattr(user, k) for k in USER_AUDIT_FIELDS}
 
 
-def list_users(*, session: Session, clinic_id: int, role: str | None = None) -> list[User]:
+def list_users(*, session: UnitOfWork, clinic_id: int, role: str | None = None) -> list[User]:
     stmt = sa.select(User).where(User.clinic_id == clinic_id).order_by(User.id)
     if role:
         stmt = stmt.where(User.role == role)
     return list(session.scalars(stmt))
 
 
-def get_user(*, session: Session, clinic_id: int, user_id: int) -> User:
+def get_user(*, session: UnitOfWork, clinic_id: int, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.clinic_id != clinic_id:
         raise NotFound(f"user {user_id} not found")
     return user
 
 
-def _email_taken(session: Session, *, clinic_id: int, email: str, besides: int | None = None) -> bool:
+def _email_taken(session: UnitOfWork, *, clinic_id: int, email: str, besides: int | None = None) -> bool:
     stmt = sa.select(User.id).where(User.clinic_id == clinic_id, User.email == email)
     if besides is not None:
         stmt = stmt.where(User.id != besides)
@@ -283,7 +281,7 @@ def _email_conflict() -> Conflict:
     )
 
 
-def _flush_user(session: Session) -> None:
+def _flush_user(session: UnitOfWork) -> None:
     """Write the user in a savepoint: a concurrent request that took the email after our check
     loses on the unique index, and gets the same 409 as one that lost before it."""
     try:
@@ -293,7 +291,9 @@ def _flush_user(session: Session) -> None:
         raise _email_conflict() from None
 
 
-def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: dict, now: datetime) -> User:
+def create_user(
+    *, session: UnitOfWork, clinic_id: int, actor: Actor | None, data: dict, now: datetime
+) -> User:
     """A user of the clinic; without a `password` they have none until they set one (onboarding.py
     invites them). `actor` None: the platform operator (a new clinic's first admin, the CLI, the
     demo seed), outside every clinic, so no grant rule applies; any clinic's caller is checked."""
@@ -337,7 +337,7 @@ def create_user(*, session: Session, clinic_id: int, actor: Actor | None, data: 
     return user
 
 
-def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
+def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
     """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
     # Changing a user (their password, email, role) is granting their role: held by the actor, both
@@ -387,7 +387,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict, now
     return user
 
 
-def retire_setup_tokens(*, session: Session, user_id: int, now: datetime) -> None:
+def retire_setup_tokens(*, session: UnitOfWork, user_id: int, now: datetime) -> None:
     """Spend every password-setup link of the user still open (their password was just set)."""
     session.execute(
         sa.update(PasswordSetupToken)

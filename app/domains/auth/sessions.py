@@ -17,17 +17,19 @@ import uuid
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth import tokens
 from app.domains.auth.models import RefreshToken, User
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Unauthorized
 
 REUSED = "this refresh token was already used, so its session is ended on every device; log in again"
 
 
-def issue_pair(*, session: Session, user: User, settings, now: datetime, family: str | None = None) -> dict:
+def issue_pair(
+    *, session: UnitOfWork, user: User, settings, now: datetime, family: str | None = None
+) -> dict:
     """An access token and a refresh token; the refresh token is recorded (a new family unless one
     is given: a login starts one, a refresh continues its own)."""
     if family is None:
@@ -62,7 +64,7 @@ def refresh(*, db, settings, refresh_token: str, now: datetime) -> dict:
     return outcome
 
 
-def _rotate(session: Session, claims: dict, settings, now: datetime) -> dict | str:
+def _rotate(session: UnitOfWork, claims: dict, settings, now: datetime) -> dict | str:
     """The new pair, or why the token is refused (after revoking its family if it was reused)."""
     jti = claims.get("jti")
     row = session.get(RefreshToken, jti) if isinstance(jti, str) else None
@@ -101,7 +103,7 @@ def _rotate(session: Session, claims: dict, settings, now: datetime) -> dict | s
     return issue_pair(session=session, user=user, settings=settings, now=now, family=row.family_id)
 
 
-def logout(*, session: Session, settings, refresh_token: str, now: datetime) -> None:
+def logout(*, session: UnitOfWork, settings, refresh_token: str, now: datetime) -> None:
     """End the session (the family) of a refresh token we signed, expired or not."""
     claims = tokens.verified_claims(secret=settings.secret_key, token=refresh_token, kind="refresh")
     jti = claims.get("jti")
@@ -123,7 +125,7 @@ def logout(*, session: Session, settings, refresh_token: str, now: datetime) -> 
     )
 
 
-def start_browser_session(*, session: Session, user: User, settings, now: datetime) -> str:
+def start_browser_session(*, session: UnitOfWork, user: User, settings, now: datetime) -> str:
     """A console session's record; its id (the cookie carries it) is checked on every page."""
     _forget_expired(session, user.id, now)
     session_id = uuid.uuid4().hex
@@ -134,7 +136,7 @@ def start_browser_session(*, session: Session, user: User, settings, now: dateti
 
 
 def _record(
-    session: Session, user: User, *, jti: str, family: str, now: datetime, expires_at: datetime
+    session: UnitOfWork, user: User, *, jti: str, family: str, now: datetime, expires_at: datetime
 ) -> None:
     """A refresh token's or a console session's row: what revocation (logout, a password change)
     finds and ends."""
@@ -151,25 +153,25 @@ def _record(
     session.flush()
 
 
-def browser_session_is_live(*, session: Session, session_id: str, user_id: int, now: datetime) -> bool:
+def browser_session_is_live(*, session: UnitOfWork, session_id: str, user_id: int, now: datetime) -> bool:
     row = session.get(RefreshToken, session_id)
     return row is not None and row.user_id == user_id and row.revoked_at is None and row.expires_at > now
 
 
-def end_browser_session(*, session: Session, session_id: str, now: datetime) -> None:
+def end_browser_session(*, session: UnitOfWork, session_id: str, now: datetime) -> None:
     revoke_family(session=session, family_id=session_id, now=now)
 
 
-def revoke_family(*, session: Session, family_id: str, now: datetime) -> int:
+def revoke_family(*, session: UnitOfWork, family_id: str, now: datetime) -> int:
     return _revoke(session, RefreshToken.family_id == family_id, now)
 
 
-def revoke_user(*, session: Session, user_id: int, now: datetime) -> int:
+def revoke_user(*, session: UnitOfWork, user_id: int, now: datetime) -> int:
     """End every session of a user (their password changed)."""
     return _revoke(session, RefreshToken.user_id == user_id, now)
 
 
-def _revoke(session: Session, condition, now: datetime) -> int:
+def _revoke(session: UnitOfWork, condition, now: datetime) -> int:
     return session.execute(
         sa.update(RefreshToken)
         .where(condition, RefreshToken.revoked_at.is_(None))
@@ -178,7 +180,7 @@ def _revoke(session: Session, condition, now: datetime) -> int:
     ).rowcount
 
 
-def _forget_expired(session: Session, user_id: int, now: datetime) -> None:
+def _forget_expired(session: UnitOfWork, user_id: int, now: datetime) -> None:
     # Each login sweeps its user's dead rows, so the table holds about the live sessions.
     session.execute(
         sa.delete(RefreshToken)

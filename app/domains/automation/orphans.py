@@ -22,7 +22,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
@@ -36,6 +35,7 @@ from app.domains.business_hours.rules import within_business_hours
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.tasks.escalation import LEAD_ESCALATION
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.scheduling import registry
 from app.platform.scheduling.models import OPEN, ScheduledJob
 
@@ -104,7 +104,7 @@ def conditions(next_step: str | None) -> list:
     return [no_next_step()] if next_step == "none" else []
 
 
-def _state(session: Session) -> OrphanSweep:
+def _state(session: UnitOfWork) -> OrphanSweep:
     stmt = sa.select(OrphanSweep).where(OrphanSweep.name == _STATE).with_for_update()
     state = session.scalar(stmt)
     if state is None:
@@ -114,7 +114,9 @@ def _state(session: Session) -> OrphanSweep:
     return state
 
 
-def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_follow_ups: int = 25) -> dict:
+def find_orphan_leads(
+    *, session: UnitOfWork, now: datetime, slice_size: int, max_follow_ups: int = 25
+) -> dict:
     """Check the next `slice_size` leads of the walk; plan a follow-up for each due orphan.
 
     At most `max_follow_ups` a run: a run that reaches it stops its slice at that lead, and the next
@@ -158,7 +160,7 @@ def find_orphan_leads(*, session: Session, now: datetime, slice_size: int, max_f
     return {"orphans": found, "follow_ups": made, "pass_ended": ended}
 
 
-def _follow_up(session: Session, clinic: Clinic, lead: Lead, since: datetime, now: datetime) -> int:
+def _follow_up(session: UnitOfWork, clinic: Clinic, lead: Lead, since: datetime, now: datetime) -> int:
     """Plan one follow-up task for an orphan of long enough standing, once per orphan spell (1 if planned)."""
     if now - since < timedelta(hours=rules.orphan_after_hours(clinic.settings)):
         return 0
@@ -180,6 +182,6 @@ def _follow_up(session: Session, clinic: Clinic, lead: Lead, since: datetime, no
     return 1
 
 
-def orphan_leads_metric(*, session: Session) -> int | None:
+def orphan_leads_metric(*, session: UnitOfWork) -> int | None:
     """Orphans the last full pass found (None before the first pass ended)."""
     return session.scalar(sa.select(OrphanSweep.found_last_pass).where(OrphanSweep.name == _STATE))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
@@ -25,7 +24,7 @@ from app.domains.automation.service import ensure_default_rules
 from app.domains.business_hours.rules import calendar_of, local_time_text, within_business_hours
 from app.domains.intelligence import contact_times
 from app.domains.leads.models import Lead
-from app.platform.db import loaded
+from app.platform.db import UnitOfWork, loaded
 from app.platform.events.models import DomainEvent
 
 
@@ -73,19 +72,19 @@ _STAMP_AT = len(_LEADS.c) + len(_CLINICS.c)
 _LEAD = sa.select(_LEADS).where(_LEADS.c.id == sa.bindparam("lead_id"))
 
 
-def _hold_clinic_and_stamp(session: Session, clinic: Clinic, stamp: tuple) -> tuple:
+def _hold_clinic_and_stamp(session: UnitOfWork, clinic: Clinic, stamp: tuple) -> tuple:
     # Held for the transaction (the identity map is weak): the actions read the clinic again.
     session.cache.setdefault("automation.clinics", {})[clinic.id] = clinic
     session.cache.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
     return stamp
 
 
-def _rules_stamp(session: Session, clinic_id: int) -> tuple:
+def _rules_stamp(session: UnitOfWork, clinic_id: int) -> tuple:
     row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
     return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
 
 
-def active_rules(*, session: Session, clinic_id: int, trigger: str) -> list[ActiveRule]:
+def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str) -> list[ActiveRule]:
     """The clinic's active rules for a trigger, in evaluation order.
 
     The stamp is read once per transaction: the events of one processing job share it.
@@ -125,7 +124,7 @@ def _compile(rule: AutomationRule) -> ActiveRule:
     )
 
 
-def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
+def _lead_of(session: UnitOfWork, event: DomainEvent) -> Lead | None:
     lead_id = lead_id_of(event)
     if not lead_id:
         return None
@@ -137,7 +136,7 @@ def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
     return held[lead_id]
 
 
-def _load_lead(session: Session, lead_id: int) -> Lead | None:
+def _load_lead(session: UnitOfWork, lead_id: int) -> Lead | None:
     """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
     if session.cache.get("automation.rule_stamps"):
         # The stamp is read (active_rules reads another clinic's): the lead alone, as the ORM
@@ -151,7 +150,7 @@ def _load_lead(session: Session, lead_id: int) -> Lead | None:
     return loaded(session, Lead, row)
 
 
-def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int:
+def process_event(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched."""
     if (event.payload or {}).get("automation") is False:
         return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
@@ -166,7 +165,7 @@ def process_event(*, session: Session, event: DomainEvent, now: datetime) -> int
 
 
 def matching_rules(
-    *, session: Session, event: DomainEvent, lead: Lead
+    *, session: UnitOfWork, event: DomainEvent, lead: Lead
 ) -> list[tuple[AutomationRule, rules.Evaluation]]:
     """The active rules this event fires, in priority order, up to the first that stops processing."""
     context = build_context(
@@ -208,7 +207,7 @@ def plan_actions(
     return planned
 
 
-def _fire(session: Session, rule: ActiveRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
+def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
     clinic = session.get(Clinic, lead.clinic_id)
     origin = {
         "rule_id": rule.id,

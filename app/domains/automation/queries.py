@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.analytics import queries as analytics_queries
+from app.platform.db import UnitOfWork
 
 # One round trip for the ids of all the steps a rule's match makes (the sequence of the serial id).
 _RESERVE_IDS = sa.text(
@@ -13,7 +13,7 @@ _RESERVE_IDS = sa.text(
 )
 
 
-def reserve_step_ids(session: Session, count: int) -> list[int] | None:
+def reserve_step_ids(session: UnitOfWork, count: int) -> list[int] | None:
     """Ids for `count` automation steps not written yet (PostgreSQL); None elsewhere, where a
     step is written at once and gets its id from the insert."""
     if count == 0 or session.get_bind().dialect.name != "postgresql":
@@ -21,6 +21,6 @@ def reserve_step_ids(session: Session, count: int) -> list[int] | None:
     return list(session.scalars(_RESERVE_IDS, {"count": count}))
 
 
-def seconds_between(session: Session, later, earlier):
+def seconds_between(session: UnitOfWork, later, earlier):
     """`later - earlier` in seconds, as a SQL expression of the session's dialect."""
     return analytics_queries.seconds_between(session, later, earlier)

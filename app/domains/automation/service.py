@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
@@ -23,6 +22,7 @@ from app.domains.automation.models import (
 )
 from app.domains.lead_messages import templates as message_templates
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
@@ -44,17 +44,17 @@ SYSTEM_ACTOR = "system"
 _SEEDED: set[int] = set()  # clinics whose defaults this process has already made sure of
 
 
-def seed_default_rules(*, session: Session, clinic: Clinic, now: datetime) -> None:
+def seed_default_rules(*, session: UnitOfWork, clinic: Clinic, now: datetime) -> None:
     _add_missing_defaults(session, clinic.id, now)
 
 
-def ensure_default_rules(*, session: Session, clinic_id: int, now: datetime) -> None:
+def ensure_default_rules(*, session: UnitOfWork, clinic_id: int, now: datetime) -> None:
     """Give a clinic made before the rules existed its defaults (checked once per process)."""
     if clinic_id not in _SEEDED:
         _add_missing_defaults(session, clinic_id, now)
 
 
-def _add_missing_defaults(session: Session, clinic_id: int, now: datetime) -> None:
+def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime) -> None:
     """Add the default rules a clinic lacks (once per default: a deleted one stays deleted)."""
     have = set(
         session.scalars(
@@ -79,7 +79,7 @@ def _definition(rule: AutomationRule) -> dict:
 
 
 def _insert_rule(
-    session: Session, clinic_id: int, data: dict, actor_ref: str, now: datetime
+    session: UnitOfWork, clinic_id: int, data: dict, actor_ref: str, now: datetime
 ) -> AutomationRule:
     rule = AutomationRule(
         clinic_id=clinic_id,
@@ -104,7 +104,7 @@ def _insert_rule(
     return rule
 
 
-def _save_version(session: Session, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
+def _save_version(session: UnitOfWork, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
     session.cache.pop("automation.rule_stamps", None)  # this transaction changed the rule set
     session.add(
         AutomationRuleVersion(
@@ -131,7 +131,7 @@ def validate_rule(data: dict) -> None:
 
 
 def list_rules(
-    *, session: Session, clinic_id: int, now: datetime, active_only: bool = False
+    *, session: UnitOfWork, clinic_id: int, now: datetime, active_only: bool = False
 ) -> list[AutomationRule]:
     ensure_default_rules(session=session, clinic_id=clinic_id, now=now)
     stmt = sa.select(AutomationRule).where(
@@ -142,7 +142,9 @@ def list_rules(
     return list(session.scalars(stmt.order_by(AutomationRule.priority, AutomationRule.id)))
 
 
-def get_rule(*, session: Session, clinic_id: int, rule_id: int, for_update: bool = False) -> AutomationRule:
+def get_rule(
+    *, session: UnitOfWork, clinic_id: int, rule_id: int, for_update: bool = False
+) -> AutomationRule:
     stmt = sa.select(AutomationRule).where(
         AutomationRule.id == rule_id,
         AutomationRule.clinic_id == clinic_id,
@@ -154,7 +156,7 @@ def get_rule(*, session: Session, clinic_id: int, rule_id: int, for_update: bool
     return rule
 
 
-def _check_message_templates(session: Session, clinic_id: int, actions: list[dict]) -> None:
+def _check_message_templates(session: UnitOfWork, clinic_id: int, actions: list[dict]) -> None:
     """422 naming the action whose message template is missing or of the other channel."""
     for index, action in enumerate(actions):
         if action.get("type") in rules.MESSAGE_ACTIONS and "template_id" in action:
@@ -167,7 +169,7 @@ def _check_message_templates(session: Session, clinic_id: int, actions: list[dic
                 raise ValidationFailed({"actions": {str(index): wrong.errors["json"]}}) from None
 
 
-def create_rule(*, session: Session, actor: Actor, data: dict, now: datetime) -> AutomationRule:
+def create_rule(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> AutomationRule:
     validate_rule(data)
     _check_message_templates(session, actor.clinic_id, data.get("actions") or [])
     rule = _insert_rule(session, actor.clinic_id, data, actor.ref, now)
@@ -176,7 +178,7 @@ def create_rule(*, session: Session, actor: Actor, data: dict, now: datetime) ->
 
 
 def update_rule(
-    *, session: Session, actor: Actor, rule_id: int, changes: dict, now: datetime
+    *, session: UnitOfWork, actor: Actor, rule_id: int, changes: dict, now: datetime
 ) -> AutomationRule:
     """Edit a rule: a new version. Steps the old version scheduled keep running as that version."""
     validate_rule(changes)
@@ -194,7 +196,7 @@ def update_rule(
     return rule
 
 
-def delete_rule(*, session: Session, actor: Actor, rule_id: int, now: datetime) -> None:
+def delete_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, now: datetime) -> None:
     """Soft delete: the rule stops firing and its pending steps are cancelled; its history stays."""
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id, for_update=True)
     rule.deleted_at, rule.active, rule.updated_at, rule.updated_by = now, False, now, actor.ref
@@ -210,7 +212,7 @@ def delete_rule(*, session: Session, actor: Actor, rule_id: int, now: datetime) 
     _audit(session, actor, "automation_rule.deleted", rule, (_definition(rule), None), now)
 
 
-def rule_versions(*, session: Session, clinic_id: int, rule_id: int) -> list[AutomationRuleVersion]:
+def rule_versions(*, session: UnitOfWork, clinic_id: int, rule_id: int) -> list[AutomationRuleVersion]:
     get_rule(session=session, clinic_id=clinic_id, rule_id=rule_id)
     stmt = sa.select(AutomationRuleVersion).where(AutomationRuleVersion.rule_id == rule_id)
     return list(session.scalars(stmt.order_by(AutomationRuleVersion.version.desc())))

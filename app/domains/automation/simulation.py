@@ -7,7 +7,6 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.automation import rules
@@ -15,12 +14,13 @@ from app.domains.automation.language.context import build_context
 from app.domains.automation.processing import lead_id_of, plan_actions
 from app.domains.automation.service import get_rule
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor
 
 
-def try_rule(*, session: Session, actor: Actor, rule_id: int, sample: dict, now: datetime) -> dict:
+def try_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, sample: dict, now: datetime) -> dict:
     """Evaluate a rule against a sample lead and event: every condition with the value it saw, and
     the actions with their computed times. Reads only."""
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id)
@@ -52,7 +52,7 @@ def try_rule(*, session: Session, actor: Actor, rule_id: int, sample: dict, now:
     }
 
 
-def _sample_lead(session: Session, clinic_id: int, sample: dict) -> Lead:
+def _sample_lead(session: UnitOfWork, clinic_id: int, sample: dict) -> Lead:
     """The clinic's lead named by lead_id, or a transient lead made of the sample's fields."""
     if sample.get("lead_id") is not None:
         lead = session.get(Lead, sample["lead_id"])
@@ -64,7 +64,7 @@ def _sample_lead(session: Session, clinic_id: int, sample: dict) -> Lead:
     return Lead(id=0, clinic_id=clinic_id, first_name="Sample", last_name="Lead", **known)
 
 
-def simulate_rule(*, session: Session, actor: Actor, rule_id: int, days: int, now: datetime) -> dict:
+def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int, now: datetime) -> dict:
     """Replay the rule over the clinic's events of the last `days` days: what it would have made,
     per day and per coordinator. Reads only; computed fields are taken as of each event."""
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id)
@@ -115,13 +115,13 @@ def simulate_rule(*, session: Session, actor: Actor, rule_id: int, days: int, no
     }
 
 
-def _leads_by_id(session: Session, ids: set[int]) -> dict[int, Lead]:
+def _leads_by_id(session: UnitOfWork, ids: set[int]) -> dict[int, Lead]:
     if not ids:
         return {}
     return {lead.id: lead for lead in session.scalars(sa.select(Lead).where(Lead.id.in_(ids)))}
 
 
-def _per_coordinator(session: Session, per_user: dict) -> list[dict]:
+def _per_coordinator(session: UnitOfWork, per_user: dict) -> list[dict]:
     names = dict(
         session.execute(sa.select(User.id, User.name).where(User.id.in_([u for u in per_user if u]))).all()
     )

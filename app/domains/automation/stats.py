@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.automation.models import (
     AutomationRule,
     AutomationStep,
     StepStatus,
 )
+from app.platform.db import UnitOfWork
 
 
 def in_range(column, start: datetime | None, end: datetime | None) -> list:
@@ -28,7 +28,7 @@ def in_range(column, start: datetime | None, end: datetime | None) -> list:
 
 
 def rule_stats(
-    *, session: Session, clinic_id: int, start: datetime | None, end: datetime | None
+    *, session: UnitOfWork, clinic_id: int, start: datetime | None, end: datetime | None
 ) -> list[dict]:
     """One row per rule of the clinic (deleted ones too when they made steps in the range)."""
     where = [AutomationStep.clinic_id == clinic_id, AutomationStep.rule_id.is_not(None)]

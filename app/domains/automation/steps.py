@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.automation import queries
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.leads.models import Lead
-from app.platform.db import insert_now, new_row
+from app.platform.db import UnitOfWork, insert_now, new_row
 from app.platform.scheduling import service as scheduling
 
 STEP_KIND = "automation.step"
@@ -53,7 +52,7 @@ class PlannedStep:
 
 def record(
     *,
-    session: Session,
+    session: UnitOfWork,
     lead: Lead,
     planned: PlannedStep,
     now: datetime,
@@ -99,12 +98,12 @@ def record(
     return insert_now(session, step)
 
 
-def reserve_ids(*, session: Session, count: int) -> list[int] | None:
+def reserve_ids(*, session: UnitOfWork, count: int) -> list[int] | None:
     """Ids for `count` steps not written yet (PostgreSQL); None elsewhere (steps are written at once)."""
     return queries.reserve_step_ids(session, count)
 
 
-def run_new(*, session: Session, step: AutomationStep, lead: Lead, now: datetime, at_once: bool) -> None:
+def run_new(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, at_once: bool) -> None:
     """Carry out (at_once) or start a step just recorded; one recorded with a reserved id is added
     afterwards, so the commit's flush writes it once with its outcome."""
     if at_once:
@@ -127,7 +126,7 @@ def origin_of(step: AutomationStep) -> dict:
     return origin
 
 
-def start(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def start(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Run the step now if it is due, else put it on the ledger for its time."""
     if step.run_at <= now:
         execute(session=session, step=step, lead=lead, now=now)
@@ -135,7 +134,7 @@ def start(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) 
         _schedule_job(session, step, now)
 
 
-def plan(*, session: Session, step: AutomationStep, now: datetime) -> None:
+def plan(*, session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
     """Put a step just recorded on the ledger for its run time, even one due now: a worker carries
     it out in a transaction of its own (a sweep that finds many keeps its own transaction short)."""
     _schedule_job(session, step, now)
@@ -143,7 +142,7 @@ def plan(*, session: Session, step: AutomationStep, now: datetime) -> None:
         session.add(step)
 
 
-def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None:
+def _schedule_job(session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
     ledger_job = scheduling.Job(
         kind=STEP_KIND,
         due_at=step.run_at,
@@ -160,7 +159,9 @@ def _schedule_job(session: Session, step: AutomationStep, now: datetime) -> None
     step.job_id = job.id
 
 
-def reschedule(*, session: Session, step: AutomationStep, run_at: datetime, note: str, now: datetime) -> None:
+def reschedule(
+    *, session: UnitOfWork, step: AutomationStep, run_at: datetime, note: str, now: datetime
+) -> None:
     """Move a step to a later time (e.g. out of quiet hours), saying why in its result."""
     if step.job_id is not None:
         scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
@@ -180,7 +181,7 @@ def finish(step: AutomationStep, status: str, now: datetime, **result) -> None:
     step.finished_at = now
 
 
-def execute(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def execute(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why)."""
     if step.status != StepStatus.SCHEDULED:
         return  # already done, skipped or cancelled: a redelivered job changes nothing
@@ -203,7 +204,7 @@ def may_run_on(step: AutomationStep, lead: Lead | None) -> bool:
     return CLOSING_EVENTS.get(step.event_type or "") == lead.status
 
 
-def run_step_job(*, session: Session, job, now: datetime) -> None:
+def run_step_job(*, session: UnitOfWork, job, now: datetime) -> None:
     """The ledger handler of `automation.step`: run the step it names (row-locked, once)."""
     step = session.scalar(
         sa.select(AutomationStep).where(AutomationStep.id == job.payload["step_id"]).with_for_update()
@@ -215,7 +216,7 @@ def run_step_job(*, session: Session, job, now: datetime) -> None:
 
 def cancel_pending(
     *,
-    session: Session,
+    session: UnitOfWork,
     lead_id: int,
     reason: str,
     now: datetime,

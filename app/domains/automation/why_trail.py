@@ -4,7 +4,6 @@ conditions behind each, and what the contact policy held back."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.automation.models import (
     AutomationRule,
@@ -14,10 +13,11 @@ from app.domains.automation.models import (
 )
 from app.domains.leads.models import Lead
 from app.domains.sla import service as sla
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 
 
-def lead_automation(*, session: Session, clinic_id: int, lead_id: int) -> dict:
+def lead_automation(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> dict:
     """A lead's automated steps, past and pending, with their reasons; what the policy held back."""
     lead = session.get(Lead, lead_id)
     if lead is None or lead.clinic_id != clinic_id or lead.deleted_at is not None:
@@ -47,7 +47,7 @@ def lead_automation(*, session: Session, clinic_id: int, lead_id: int) -> dict:
     }
 
 
-def _rule_names(session: Session, ids: set[int]) -> dict[int, str]:
+def _rule_names(session: UnitOfWork, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(

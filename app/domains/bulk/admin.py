@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.bulk.models import CANCELLED, PENDING, RUNNING, BulkJob
 from app.domains.bulk.service import get_bulk_job
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_offset
+from app.platform.db import PageRequest, UnitOfWork, page_offset
 from app.platform.errors import Conflict
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
@@ -19,7 +18,7 @@ STATUSES = (PENDING, RUNNING, "done", "failed", CANCELLED)
 
 
 def list_bulk_jobs(
-    *, session: Session, clinic_id: int, status: str | None, paging: PageRequest
+    *, session: UnitOfWork, clinic_id: int, status: str | None, paging: PageRequest
 ) -> tuple[list[BulkJob], int]:
     """The clinic's bulk jobs, newest first (status as the job itself reports it)."""
     conditions = [BulkJob.clinic_id == clinic_id]
@@ -56,7 +55,7 @@ def progress(job: BulkJob, now: datetime) -> dict:
     }
 
 
-def cancel_bulk_job(*, session: Session, actor: Actor, bulk_job_id: int, now: datetime) -> BulkJob:
+def cancel_bulk_job(*, session: UnitOfWork, actor: Actor, bulk_job_id: int, now: datetime) -> BulkJob:
     """Stop a pending or running bulk job: chunks not yet run never run (audited); a finished one is a 409."""
     job = session.scalars(
         sa.select(BulkJob)

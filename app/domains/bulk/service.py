@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.assignment import staff
 from app.domains.auth.models import Clinic
@@ -33,7 +32,7 @@ from app.domains.bulk.models import (
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.tasks import creation as task_creation
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor, Role
@@ -46,7 +45,7 @@ MAX_ERRORS = 100
 TASK_FIELDS = ("template_id", "title", "description", "type", "priority", "due_at", "due_in_minutes")
 
 
-def _lead_ids(session: Session, clinic_id: int, data: dict) -> list[int]:
+def _lead_ids(session: UnitOfWork, clinic_id: int, data: dict) -> list[int]:
     """The request's leads in id order: the given ids (all of this clinic), or the filter's open leads."""
     base = sa.select(Lead.id).where(Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None))
     if "lead_ids" in data:
@@ -73,7 +72,7 @@ def _lead_ids(session: Session, clinic_id: int, data: dict) -> list[int]:
     return list(session.scalars(stmt.order_by(Lead.id)))
 
 
-def _round_robin_users(session: Session, clinic_id: int) -> list[int]:
+def _round_robin_users(session: UnitOfWork, clinic_id: int) -> list[int]:
     users = staff.in_office(session, clinic_id, [Role.TREATMENT_COORDINATOR])
     if not users:
         raise ValidationFailed("assignee_policy", "round_robin needs an available treatment coordinator")
@@ -95,7 +94,7 @@ class BulkWork:
     audit_after: dict
 
 
-def open_bulk_job(*, session: Session, actor: Actor, work: BulkWork, now: datetime) -> BulkJob:
+def open_bulk_job(*, session: UnitOfWork, actor: Actor, work: BulkWork, now: datetime) -> BulkJob:
     """The bulk job for the `work`, its chunks written in the caller's transaction (dispatched after
     its commit) and audited. With no items it is done at once."""
     kind, items, chunk_size = work.kind, work.items, work.chunk_size
@@ -146,7 +145,7 @@ def open_bulk_job(*, session: Session, actor: Actor, work: BulkWork, now: dateti
 
 
 def start_bulk_tasks(
-    *, session: Session, actor: Actor, data: dict, chunk_size: int, now: datetime
+    *, session: UnitOfWork, actor: Actor, data: dict, chunk_size: int, now: datetime
 ) -> BulkJob:
     """Validate, resolve the leads and write the bulk job with its chunk jobs of `chunk_size` leads
     (dispatched after commit)."""
@@ -183,7 +182,7 @@ def start_bulk_tasks(
     )
 
 
-def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJob:
+def get_bulk_job(*, session: UnitOfWork, clinic_id: int, bulk_job_id: int) -> BulkJob:
     """A bulk job of the clinic; a chunk the ledger gave up on makes it failed."""
     job = session.get(BulkJob, bulk_job_id)
     if job is None or job.clinic_id != clinic_id:
@@ -210,14 +209,14 @@ def get_bulk_job(*, session: Session, clinic_id: int, bulk_job_id: int) -> BulkJ
 REPORT_FIELDS = ("outcome", "lead_id", "external_id", "field", "message", "matches")
 
 
-def record_rows(*, session: Session, bulk_id: int, rows: list[dict]) -> None:
+def record_rows(*, session: UnitOfWork, bulk_id: int, rows: list[dict]) -> None:
     """The per-row report of a chunk: one BulkJobRow per input row (see BulkJobRow for the fields)."""
     if rows:
         empty = dict.fromkeys(REPORT_FIELDS)  # every row names every column: one statement shape
         session.execute(sa.insert(BulkJobRow), [{**empty, "bulk_job_id": bulk_id, **row} for row in rows])
 
 
-def outcome_counts(*, session: Session, bulk_id: int) -> dict[str, int]:
+def outcome_counts(*, session: UnitOfWork, bulk_id: int) -> dict[str, int]:
     """{created, duplicate, invalid}: the counts of a lead import's per-row report."""
     found = dict(
         session.execute(
@@ -230,7 +229,7 @@ def outcome_counts(*, session: Session, bulk_id: int) -> dict[str, int]:
 
 
 def list_rows(
-    *, session: Session, clinic_id: int, bulk_job_id: int, outcome: str | None, paging: PageRequest
+    *, session: UnitOfWork, clinic_id: int, bulk_job_id: int, outcome: str | None, paging: PageRequest
 ) -> tuple[list[BulkJobRow], int]:
     """A page of a bulk job's per-row report in row order, optionally of one outcome; and the total."""
     get_bulk_job(session=session, clinic_id=clinic_id, bulk_job_id=bulk_job_id)  # 404 for another clinic's
@@ -251,7 +250,7 @@ def _assignee_of(lead, position: int, params: dict) -> int | None:
     return lead.assigned_to_id
 
 
-def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
+def run_tasks_chunk(*, session: UnitOfWork, job, now: datetime) -> None:
     """The chunk handler: one task per open lead of the chunk, counts added to the bulk job."""
     bulk = session.get(BulkJob, job.subject_id)
     if bulk is None or bulk.status == CANCELLED:
@@ -297,7 +296,7 @@ def run_tasks_chunk(*, session: Session, job, now: datetime) -> None:
 
 
 def add_counts(
-    session: Session, bulk_id: int, *, done: int, failed: int, errors: list, now: datetime
+    session: UnitOfWork, bulk_id: int, *, done: int, failed: int, errors: list, now: datetime
 ) -> None:
     """Add a chunk's counts under the row lock (chunks of one job commit concurrently).
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.assignment import staff
 from app.domains.bulk.models import BulkJob
@@ -20,6 +19,7 @@ from app.domains.bulk.service import BulkWork, add_counts, open_bulk_job
 from app.domains.tasks import service as tasks
 from app.domains.tasks import team
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.errors import DomainError, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
@@ -28,7 +28,7 @@ CHUNK_KIND = "bulk.task_actions_chunk"
 MAX_TASKS = 50_000
 
 
-def _task_ids(session: Session, clinic_id: int, data: dict, now: datetime) -> list[int]:
+def _task_ids(session: UnitOfWork, clinic_id: int, data: dict, now: datetime) -> list[int]:
     """The request's tasks in id order: the given ids (all of this clinic), or the filter's open tasks."""
     if "task_ids" in data:
         wanted = sorted(set(data["task_ids"]))
@@ -57,7 +57,7 @@ def _task_ids(session: Session, clinic_id: int, data: dict, now: datetime) -> li
     return ids
 
 
-def _action_params(session: Session, actor: Actor, data: dict, now: datetime) -> dict:
+def _action_params(session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> dict:
     """What to do to each task, checked once here so a chunk never meets a bad action."""
     action = data["action"]
     params: dict = {"action": action}
@@ -77,7 +77,7 @@ def _action_params(session: Session, actor: Actor, data: dict, now: datetime) ->
     return params
 
 
-def start(*, session: Session, actor: Actor, data: dict, chunk_size: int, now: datetime) -> BulkJob:
+def start(*, session: UnitOfWork, actor: Actor, data: dict, chunk_size: int, now: datetime) -> BulkJob:
     """Validate, resolve the tasks and write the bulk job with its chunk jobs (dispatched after commit)."""
     params = _action_params(session, actor, data, now)
     params["actor"] = {"user_id": actor.user_id, "api_key_id": actor.api_key_id, "role": actor.role}
@@ -97,7 +97,7 @@ def start(*, session: Session, actor: Actor, data: dict, chunk_size: int, now: d
     )
 
 
-def apply_action(*, session: Session, actor: Actor, task_id: int, params: dict, now: datetime) -> None:
+def apply_action(*, session: UnitOfWork, actor: Actor, task_id: int, params: dict, now: datetime) -> None:
     """One task's change through the task use cases (each replaces or cancels the task's timers once)."""
     action = params["action"]
     if action == "reassign":
@@ -126,7 +126,7 @@ def apply_action(*, session: Session, actor: Actor, task_id: int, params: dict, 
     tasks.update_task(session=session, actor=actor, task_id=task_id, changes=changes, now=now)
 
 
-def run_chunk(*, session: Session, job, now: datetime) -> None:
+def run_chunk(*, session: UnitOfWork, job, now: datetime) -> None:
     """The chunk handler: each task changed (or its refusal listed), counts added to the bulk job."""
     bulk = session.get(BulkJob, job.subject_id)
     if bulk is None:

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from icalendar import Calendar, Event
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import User
 from app.domains.calendar_feed.models import CalendarFeed
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
 
@@ -24,7 +24,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def rotate_token(*, session: Session, actor: Actor, now: datetime) -> dict:
+def rotate_token(*, session: UnitOfWork, actor: Actor, now: datetime) -> dict:
     """A new secret token for the caller's feed; the old URL stops working at once."""
     if actor.user_id is None:
         raise ValidationFailed("Authorization", "an API key has no calendar: sign in as a user")
@@ -37,7 +37,7 @@ def rotate_token(*, session: Session, actor: Actor, now: datetime) -> dict:
     return {"token": token, "url": f"/api/calendar/{token}.ics", "created_at": now}
 
 
-def feed_for_token(*, session: Session, token: str, now: datetime) -> bytes:
+def feed_for_token(*, session: UnitOfWork, token: str, now: datetime) -> bytes:
     """The iCalendar document of the open tasks of the token's user; an unknown token is not found."""
     feed = None
     if 0 < len(token) <= MAX_TOKEN_LENGTH:

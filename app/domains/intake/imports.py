@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from marshmallow import ValidationError
-from sqlalchemy.orm import Session
 
 from app.domains.bulk import service as bulk
 from app.domains.bulk.models import CANCELLED, CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.domains.intake import schemas, service
 from app.domains.leads import lookups
 from app.platform import phi
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.errors import Conflict, DomainError
 from app.platform.roles import Actor
@@ -48,7 +48,7 @@ class ImportOptions:
 
 
 def start_import(
-    *, session: Session, actor: Actor, rows: list, options: ImportOptions, chunk_size: int, now: datetime
+    *, session: UnitOfWork, actor: Actor, rows: list, options: ImportOptions, chunk_size: int, now: datetime
 ) -> BulkJob:
     """Write the import's bulk job and its chunk jobs (dispatched after commit); rows are checked later."""
     params = {
@@ -118,7 +118,7 @@ def _domain_field(error: DomainError) -> str:
     return next(iter(fields), "row") if fields else "row"
 
 
-def _import_row(*, session: Session, actor: Actor, data: dict, params: dict, now: datetime) -> dict:
+def _import_row(*, session: UnitOfWork, actor: Actor, data: dict, params: dict, now: datetime) -> dict:
     """Create one checked row's lead; its report (created, or duplicate/invalid as create_lead says)."""
     external_id = data.pop("external_id", None)
     try:
@@ -146,7 +146,7 @@ def _import_row(*, session: Session, actor: Actor, data: dict, params: dict, now
     return {"outcome": CREATED, "lead_id": intake.lead.id, "external_id": external_id}
 
 
-def run_import_chunk(*, session: Session, job, now: datetime) -> None:
+def run_import_chunk(*, session: UnitOfWork, job, now: datetime) -> None:
     """The chunk handler: each row created once, reported, and the counts added to the bulk job."""
     bulk_job = session.get(BulkJob, job.subject_id)
     if bulk_job is None or bulk_job.status == CANCELLED:

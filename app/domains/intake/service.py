@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
@@ -94,7 +93,7 @@ def create_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetim
 
 
 def _create(
-    *, session: Session, actor: Actor, new: NewLead, placement: leads.Placement, now: datetime
+    *, session: UnitOfWork, actor: Actor, new: NewLead, placement: leads.Placement, now: datetime
 ) -> Intake:
     """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit.
     `new.automation=False`: its events fire no rule (a historical import)."""
@@ -176,7 +175,7 @@ class SignedRequest:
     raw_body: bytes
 
 
-def verify_web_form(*, session: Session, redis, signed: SignedRequest, now: datetime) -> int:
+def verify_web_form(*, session: UnitOfWork, redis, signed: SignedRequest, now: datetime) -> int:
     """The id of the clinic whose webhook secret signed this request, else Unauthorized.
 
     Every refusal says the same to the caller, so it cannot probe which clinics exist. A valid
@@ -208,7 +207,7 @@ def verify_web_form(*, session: Session, redis, signed: SignedRequest, now: date
     return clinic_id
 
 
-def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource:
+def _web_form_source(session: UnitOfWork, clinic_id: int, form: dict) -> LeadSource:
     """The form's `source` by name, else utm_source by name, else utm_medium's category, else the website."""
     for name in (form.get("source"), form.get("utm_source")):
         if name:
@@ -229,7 +228,7 @@ def _web_form_source(session: Session, clinic_id: int, form: dict) -> LeadSource
     raise ValidationFailed("source", "the clinic has no active source a web lead could be attributed to")
 
 
-def capture_web_form(*, session: Session, clinic_id: int, form: dict, now: datetime) -> Intake:
+def capture_web_form(*, session: UnitOfWork, clinic_id: int, form: dict, now: datetime) -> Intake:
     """Create the lead of a verified web-form submission, once per `submission_id`."""
     submission_id = form["submission_id"]
     existing = lookups.find_by_submission(session=session, clinic_id=clinic_id, submission_id=submission_id)
@@ -267,7 +266,7 @@ PHONE_SYSTEM_ACTOR = "phone_system"
 PHONE_SOURCE_NAME = "Phone"
 
 
-def _phone_source(session: Session, clinic_id: int, now: datetime) -> LeadSource:
+def _phone_source(session: UnitOfWork, clinic_id: int, now: datetime) -> LeadSource:
     """The clinic's active source named "Phone", made (category OTHER) the first time a call needs it."""
     source = sources.active_source_named(session=session, clinic_id=clinic_id, name=PHONE_SOURCE_NAME)
     if source is not None:
@@ -281,7 +280,7 @@ def _phone_source(session: Session, clinic_id: int, now: datetime) -> LeadSource
 
 
 def capture_phone_call(
-    *, session: Session, clinic_id: int, phone: str, caller_name: str | None, now: datetime
+    *, session: UnitOfWork, clinic_id: int, phone: str, caller_name: str | None, now: datetime
 ) -> Intake:
     """A lead for a caller nobody knows: the phone number, the caller-ID name if any, source "Phone"."""
     clinic = auth.get_clinic(session=session, clinic_id=clinic_id)

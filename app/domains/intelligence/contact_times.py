@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
@@ -21,6 +20,7 @@ from app.domains.intelligence import (
 from app.domains.intelligence.models import ContactTally
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 
 CALL_HISTORY_DAYS = 365
@@ -29,7 +29,7 @@ CALL_TIMING_SETTING, CALL_WINDOW_SETTING = "call_timing", "best_slot_window_hour
 BEST_SLOT, DEFAULT_WINDOW_HOURS = "best_slot", 24
 
 
-def _count_calls(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
+def _count_calls(session: UnitOfWork, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
     """(calls, answered) by hour of week of the clinic's outbound calls of the last year, per scope."""
     by_scope: dict[str, list[tuple[int, bool, int]]] = {"clinic": []}
     for source_id, slot, answered, calls in queries.calls_by_hour(
@@ -50,7 +50,7 @@ def _tally_rows(clinic: Clinic, counted: dict, now: datetime) -> list[ContactTal
     ]
 
 
-def refresh_contact_tallies(*, session: Session, clinic: Clinic, now: datetime) -> int:
+def refresh_contact_tallies(*, session: UnitOfWork, clinic: Clinic, now: datetime) -> int:
     """Recount the clinic's outbound calls of the last year by local hour of week (all, and by source)."""
     counted = _count_calls(session, clinic, now)
     session.execute(sa.delete(ContactTally).where(ContactTally.clinic_id == clinic.id))
@@ -59,7 +59,7 @@ def refresh_contact_tallies(*, session: Session, clinic: Clinic, now: datetime) 
     return sum(counted["clinic"][0])
 
 
-def _first_tallies(session: Session, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
+def _first_tallies(session: UnitOfWork, clinic: Clinic, now: datetime) -> dict[str, tuple[list, list]]:
     """A clinic's first tallies, counted on demand (before its first night). Two concurrent first
     counts race on (clinic_id, scope): the loser keeps the winner's rows and uses its own count."""
     counted = _count_calls(session, clinic, now)
@@ -72,7 +72,7 @@ def _first_tallies(session: Session, clinic: Clinic, now: datetime) -> dict[str,
 
 
 def contact_rates(
-    *, session: Session, clinic: Clinic, source_id: int | None, now: datetime
+    *, session: UnitOfWork, clinic: Clinic, source_id: int | None, now: datetime
 ) -> contact_time_rules.ContactRates:
     """The clinic's smoothed answer rates; the source's own when it has enough calls."""
     scopes = ("clinic", f"source:{source_id}")
@@ -91,7 +91,7 @@ def contact_rates(
     return clinic_rates
 
 
-def best_contact_times(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> dict:
+def best_contact_times(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime) -> dict:
     """GET /api/leads/:id/best-contact-times: the three best open hours of the coming week."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
@@ -120,7 +120,7 @@ def _slot_out(slot: contact_time_rules.Slot, clinic: Clinic) -> dict:
     }
 
 
-def best_call_time(*, session: Session, clinic: Clinic, lead: Lead, earliest: datetime) -> datetime:
+def best_call_time(*, session: UnitOfWork, clinic: Clinic, lead: Lead, earliest: datetime) -> datetime:
     """When an automated call task falls due: `earliest`, or with the clinic's `call_timing` set to
     `best_slot`, the start of the best-answered open hour within the window after it."""
     settings = clinic.settings or {}
@@ -132,7 +132,7 @@ def best_call_time(*, session: Session, clinic: Clinic, lead: Lead, earliest: da
     return best if best is not None and best > earliest else earliest
 
 
-def best_time_now(*, session: Session, clinic: Clinic, lead: Lead, now: datetime) -> dict | None:
+def best_time_now(*, session: UnitOfWork, clinic: Clinic, lead: Lead, now: datetime) -> dict | None:
     """The best open hour to call the lead from `now` on, and this hour's answer rate beside it
     (None when the clinic has no call history to judge by, or no open hour in the coming week)."""
     rates = contact_rates(session=session, clinic=clinic, source_id=lead.source_id, now=now)

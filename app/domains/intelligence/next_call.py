@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import calendar_of
 from app.domains.intelligence import contact_times
@@ -18,21 +16,22 @@ from app.domains.leads.models import Lead
 from app.domains.sla import service as sla
 from app.domains.sla.models import SlaClock, SlaState
 from app.domains.tasks import claims
+from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 
 
-def next_task(*, session: Session, actor: Actor, now: datetime) -> dict | None:
+def next_task(*, session: UnitOfWork, actor: Actor, now: datetime) -> dict | None:
     """POST /api/me/next-task: claim the caller's next task (None: nothing left), with why."""
     claim = claims.next_task(session=session, actor=actor, now=now)
     return None if claim is None else _answer(session, claim, now)
 
 
-def renew(*, session: Session, actor: Actor, task_id: int, now: datetime) -> dict:
+def renew(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> dict:
     """POST /api/me/next-task/:id/renew: another lease on the task the caller holds, with why."""
     return _answer(session, claims.renew(session=session, actor=actor, task_id=task_id, now=now), now)
 
 
-def _answer(session: Session, claim: claims.Claim, now: datetime) -> dict:
+def _answer(session: UnitOfWork, claim: claims.Claim, now: datetime) -> dict:
     lead = session.get(Lead, claim.task.lead_id)
     clinic = session.get(Clinic, lead.clinic_id)
     clock = sla.running_clock(session=session, lead_id=lead.id)

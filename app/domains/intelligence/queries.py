@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as vocabulary
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.intelligence import contact_time_rules, forecast_rules, score_rules
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.tasks.models import LeadTask, TaskStatus
+from app.platform.db import UnitOfWork
 
 # Calls, messages and meetings: what the contact and attempt vocabulary reads
 # (app/domains/activities/rules.py).
@@ -32,7 +32,7 @@ OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.OVE
 
 
 def outbound_calls(
-    *, session: Session, clinic_id: int, since: datetime
+    *, session: UnitOfWork, clinic_id: int, since: datetime
 ) -> Iterator[tuple[datetime, bool, int]]:
     """(occurred_at, answered, source_id) of the clinic's outbound calls since `since`."""
     rows = session.execute(
@@ -56,7 +56,7 @@ def _outbound_calls_since(clinic_id: int, since: datetime) -> tuple[sa.ColumnEle
 
 
 def calls_by_hour(
-    *, session: Session, clinic_id: int, since: datetime, zone: ZoneInfo
+    *, session: UnitOfWork, clinic_id: int, since: datetime, zone: ZoneInfo
 ) -> list[tuple[int, int, bool, int]]:
     """(source id, local hour of week, answered, how many) of the clinic's outbound calls since
     `since`, counted.
@@ -118,7 +118,7 @@ def _facts(
     )
 
 
-def _activities_of(session: Session, lead_ids: list[int]) -> dict[int, list]:
+def _activities_of(session: UnitOfWork, lead_ids: list[int]) -> dict[int, list]:
     stmt = sa.select(
         LeadActivity.lead_id,
         LeadActivity.occurred_at,
@@ -133,7 +133,7 @@ def _activities_of(session: Session, lead_ids: list[int]) -> dict[int, list]:
     return grouped
 
 
-def source_categories(*, session: Session, clinic_id: int) -> dict[int, str]:
+def source_categories(*, session: UnitOfWork, clinic_id: int) -> dict[int, str]:
     return dict(
         session.execute(
             sa.select(LeadSource.id, LeadSource.category).where(LeadSource.clinic_id == clinic_id)
@@ -141,7 +141,7 @@ def source_categories(*, session: Session, clinic_id: int) -> dict[int, str]:
     )
 
 
-def fact_activities(*, session: Session, lead_ids: list[int]) -> dict[int, list[tuple]]:
+def fact_activities(*, session: UnitOfWork, lead_ids: list[int]) -> dict[int, list[tuple]]:
     """Each lead's calls, messages and meetings (occurred_at, type, direction, outcome, details),
     oldest first."""
     grouped = _activities_of(session, lead_ids)
@@ -150,7 +150,7 @@ def fact_activities(*, session: Session, lead_ids: list[int]) -> dict[int, list[
     return grouped
 
 
-def leads_with_open_task(*, session: Session, lead_ids: list[int]) -> set[int]:
+def leads_with_open_task(*, session: UnitOfWork, lead_ids: list[int]) -> set[int]:
     return set(
         session.scalars(
             sa.select(LeadTask.lead_id)
@@ -198,7 +198,7 @@ def _early_activity(leads: sa.CTE, dialect: str) -> sa.Subquery:
 
 
 def training_facts(
-    *, session: Session, clinic_id: int | None, since: datetime, until: datetime, limit: int | None = None
+    *, session: UnitOfWork, clinic_id: int | None, since: datetime, until: datetime, limit: int | None = None
 ) -> list[tuple[int, score_rules.LeadFacts, bool]]:
     """(lead id, facts, converted within CONVERSION_DAYS) of the leads captured in [since, until) (of one
     clinic, or of all: the newest `limit`), each as of the end of its early window.
@@ -277,7 +277,7 @@ def reach_outs(activities: list[tuple]) -> ReachOuts:
     return ReachOuts(in_a_row, contacts, last_contact, breakup)
 
 
-def timelines(*, session: Session, clinic_id: int, since: datetime) -> list[forecast_rules.Timeline]:
+def timelines(*, session: UnitOfWork, clinic_id: int, since: datetime) -> list[forecast_rules.Timeline]:
     """Every lead captured since `since` (or still open) with the stages it entered."""
     leads = session.execute(
         sa.select(Lead.id, Lead.created_at, Lead.converted_at, Lead.lost_at, Lead.status, Lead.updated_at)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
@@ -24,6 +23,7 @@ from app.domains.intelligence import (
 from app.domains.intelligence.contact_times import contact_rates
 from app.domains.intelligence.models import ScoreModelRecord
 from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.platform.db import UnitOfWork
 from app.platform.events import service as events
 
 LEAD_SCORE_CHANGED = "lead.score_changed"
@@ -40,7 +40,7 @@ _MODELS: dict[int | None, tuple[float, score_rules.ScoreModel | None]] = {}
 MODEL_CACHE_SECONDS = 60.0
 
 
-def _latest_record(session: Session, clinic_id: int | None) -> ScoreModelRecord | None:
+def _latest_record(session: UnitOfWork, clinic_id: int | None) -> ScoreModelRecord | None:
     owner = (
         ScoreModelRecord.clinic_id.is_(None) if clinic_id is None else ScoreModelRecord.clinic_id == clinic_id
     )
@@ -49,7 +49,7 @@ def _latest_record(session: Session, clinic_id: int | None) -> ScoreModelRecord 
     )
 
 
-def _cached_model(session: Session, clinic_id: int | None) -> score_rules.ScoreModel | None:
+def _cached_model(session: UnitOfWork, clinic_id: int | None) -> score_rules.ScoreModel | None:
     checked = _MODELS.get(clinic_id)
     if checked is not None and timer.monotonic() - checked[0] < MODEL_CACHE_SECONDS:
         return checked[1]
@@ -59,7 +59,7 @@ def _cached_model(session: Session, clinic_id: int | None) -> score_rules.ScoreM
     return model
 
 
-def model_for(*, session: Session, clinic_id: int) -> score_rules.ScoreModel | None:
+def model_for(*, session: UnitOfWork, clinic_id: int) -> score_rules.ScoreModel | None:
     """The clinic's own model, else the global prior model, else None (nothing trained yet)."""
     return _cached_model(session, clinic_id) or _cached_model(session, None)
 
@@ -69,7 +69,7 @@ def forget_models() -> None:
     _MODELS.clear()
 
 
-def _training_rows(session: Session, clinic_id: int | None, now: datetime, limit: int | None):
+def _training_rows(session: UnitOfWork, clinic_id: int | None, now: datetime, limit: int | None):
     """Features and labels of mature leads: captured 90 days to 24 months ago."""
     until = now - timedelta(days=score_rules.CONVERSION_DAYS)
     since = now - timedelta(days=TRAINING_MONTHS * 31)
@@ -79,7 +79,7 @@ def _training_rows(session: Session, clinic_id: int | None, now: datetime, limit
     return [score_rules.feature_vector(facts) for _, facts, _ in found], [int(label) for _, _, label in found]
 
 
-def train(*, session: Session, clinic_id: int | None, now: datetime) -> ScoreModelRecord | None:
+def train(*, session: UnitOfWork, clinic_id: int | None, now: datetime) -> ScoreModelRecord | None:
     """Fit and store a model for the clinic (None: the global prior over every clinic).
 
     A clinic below the minimum history gets no model of its own (the global one scores it).
@@ -123,7 +123,7 @@ class ClinicView:
     slots: dict[tuple, tuple[contact_time_rules.Slot | None, float | None]] = field(default_factory=dict)
 
     def slots_for(
-        self, session: Session, source_id: int | None, now: datetime
+        self, session: UnitOfWork, source_id: int | None, now: datetime
     ) -> tuple[contact_time_rules.Slot | None, float | None]:
         key = (source_id, now)
         if key not in self.slots:
@@ -138,7 +138,7 @@ class ClinicView:
 
 
 def clinic_view(
-    *, session: Session, clinic_id: int, model: score_rules.ScoreModel | None = None
+    *, session: UnitOfWork, clinic_id: int, model: score_rules.ScoreModel | None = None
 ) -> ClinicView:
     clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
     return ClinicView(
@@ -149,7 +149,7 @@ def clinic_view(
     )
 
 
-def _transaction_view(session: Session, clinic_id: int) -> ClinicView:
+def _transaction_view(session: UnitOfWork, clinic_id: int) -> ClinicView:
     """The clinic's view, read once per transaction: the rows of a batch of re-scoring jobs share it."""
     views = session.cache.setdefault("intelligence.clinic_views", {})
     if clinic_id not in views:
@@ -158,7 +158,7 @@ def _transaction_view(session: Session, clinic_id: int) -> ClinicView:
 
 
 def score_leads(
-    *, session: Session, leads: list[Lead], now: datetime, view: ClinicView | None = None
+    *, session: UnitOfWork, leads: list[Lead], now: datetime, view: ClinicView | None = None
 ) -> None:
     """Score open leads (of one clinic) and choose their next best actions, reading their
     activities and open tasks in one query each; `lead.score_changed` where a score moved."""
@@ -183,12 +183,14 @@ def score_leads(
             )
 
 
-def score_lead(*, session: Session, lead: Lead, now: datetime) -> None:
+def score_lead(*, session: UnitOfWork, lead: Lead, now: datetime) -> None:
     """One lead's score and next best action (see score_leads)."""
     score_leads(session=session, leads=[lead], now=now)
 
 
-def _set_score(session: Session, lead: Lead, result: score_rules.Score, version: str, now: datetime) -> None:
+def _set_score(
+    session: UnitOfWork, lead: Lead, result: score_rules.Score, version: str, now: datetime
+) -> None:
     previous = lead.score
     lead.score = round(result.probability, 4)
     lead.score_factors = result.factors
@@ -208,7 +210,7 @@ def _set_score(session: Session, lead: Lead, result: score_rules.Score, version:
         )
 
 
-def rescore_open_leads(*, session: Session, clinic_id: int, now: datetime, batch: int = 1000) -> int:
+def rescore_open_leads(*, session: UnitOfWork, clinic_id: int, now: datetime, batch: int = 1000) -> int:
     """Score every open lead of the clinic (after a night's training), a batch at a time."""
     view = clinic_view(session=session, clinic_id=clinic_id)
     done, after = 0, 0
@@ -238,7 +240,7 @@ def rescore_open_leads(*, session: Session, clinic_id: int, now: datetime, batch
 
 
 def _next_action(
-    session: Session,
+    session: UnitOfWork,
     view: ClinicView,
     lead: Lead,
     recent: queries.ReachOuts,

@@ -12,7 +12,6 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth import service as auth
@@ -26,7 +25,7 @@ from app.domains.intelligence.contact_times import refresh_contact_tallies
 from app.domains.intelligence.scoring import forget_models, rescore_open_leads, score_leads, train
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
-from app.platform.db import Database
+from app.platform.db import Database, UnitOfWork
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
@@ -38,7 +37,7 @@ log = logging.getLogger(__name__)
 REPLY_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
 
 
-def classify_reply(*, session: Session, activity: LeadActivity, now: datetime) -> str | None:
+def classify_reply(*, session: UnitOfWork, activity: LeadActivity, now: datetime) -> str | None:
     """Label an inbound email or SMS once; a negative one notifies the lead's owner."""
     if activity.type not in REPLY_TYPES or activity.direction != ActivityDirection.INBOUND:
         return None
@@ -50,7 +49,7 @@ def classify_reply(*, session: Session, activity: LeadActivity, now: datetime) -
     return activity.sentiment
 
 
-def reply_sentiment(*, session: Session, activity_id: int | None, now: datetime) -> str | None:
+def reply_sentiment(*, session: UnitOfWork, activity_id: int | None, now: datetime) -> str | None:
     """The sentiment of an activity (classified now if it was not yet); None: not an inbound reply."""
     activity = session.get(LeadActivity, activity_id) if activity_id else None
     if activity is None:
@@ -58,7 +57,7 @@ def reply_sentiment(*, session: Session, activity_id: int | None, now: datetime)
     return classify_reply(session=session, activity=activity, now=now)
 
 
-def _notify_negative_reply(session: Session, activity: LeadActivity, now: datetime) -> None:
+def _notify_negative_reply(session: UnitOfWork, activity: LeadActivity, now: datetime) -> None:
     lead = session.get(Lead, activity.lead_id)
     if lead is None or lead.assigned_to_id is None:
         return
@@ -82,7 +81,7 @@ def _notify_negative_reply(session: Session, activity: LeadActivity, now: dateti
 # --- conversion forecast --------------------------------------------------------------------------
 
 
-def forecast(*, session: Session, actor: Actor, now: datetime, months: int = 3) -> dict:
+def forecast(*, session: UnitOfWork, actor: Actor, now: datetime, months: int = 3) -> dict:
     """GET /api/leads/analytics/forecast: expected conversions per month for the next `months`."""
     first_month = date(now.year, now.month, 1)
     since = datetime(first_month.year, first_month.month, 1, tzinfo=UTC) - timedelta(
@@ -109,11 +108,11 @@ def forecast(*, session: Session, actor: Actor, now: datetime, months: int = 3) 
 # --- the nightly run ------------------------------------------------------------------------------
 
 
-def clinic_ids(*, session: Session) -> list[int]:
+def clinic_ids(*, session: UnitOfWork) -> list[int]:
     return list(session.scalars(sa.select(Clinic.id).order_by(Clinic.id)))
 
 
-def nightly_for_clinic(*, session: Session, clinic_id: int, now: datetime) -> dict:
+def nightly_for_clinic(*, session: UnitOfWork, clinic_id: int, now: datetime) -> dict:
     """One clinic's night: recount call tallies, train its model (if it has the history), rescore."""
     clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
     calls = refresh_contact_tallies(session=session, clinic=clinic, now=now)
@@ -128,7 +127,7 @@ def nightly_for_clinic(*, session: Session, clinic_id: int, now: datetime) -> di
     }
 
 
-def train_global(*, session: Session, now: datetime) -> str | None:
+def train_global(*, session: UnitOfWork, now: datetime) -> str | None:
     record = train(session=session, clinic_id=None, now=now)
     forget_models()
     return record.version if record else None
@@ -155,7 +154,7 @@ def nightly(*, db: Database, now: datetime) -> dict:
 RESCORE_KIND = "intelligence.rescore"
 
 
-def label_reply(*, session: Session, event, now: datetime) -> None:
+def label_reply(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer: label an inbound reply (a negative one notifies the lead's owner). The event
     says what kind of activity it was: any other activity is not read at all."""
     payload = event.payload or {}
@@ -169,7 +168,7 @@ def lead_id_of(event) -> int | None:
     return payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
 
 
-def queue_rescoring(*, session: Session, events: list, now: datetime, watched: tuple[str, ...]) -> None:
+def queue_rescoring(*, session: UnitOfWork, events: list, now: datetime, watched: tuple[str, ...]) -> None:
     """Once per processing: one `intelligence.rescore` job per clinic naming the leads whose
     `watched` events were processed. Scoring is off a new lead's path: it runs on a background
     queue, so the realtime worker never waits on it, due `background_delay_seconds` after the events
@@ -198,7 +197,7 @@ def queue_rescoring(*, session: Session, events: list, now: datetime, watched: t
             )
 
 
-def rescore_job(*, session: Session, job, now: datetime) -> None:
+def rescore_job(*, session: UnitOfWork, job, now: datetime) -> None:
     """The job handler: the named leads of the job's clinic are re-scored, and their next actions
     re-chosen, before the commit, together with those of the other jobs run in the same
     transaction (a drainer's batch: one pass over all their leads)."""
@@ -206,7 +205,7 @@ def rescore_job(*, session: Session, job, now: datetime) -> None:
     session.before_commit(RESCORE_KIND, item, functools.partial(_rescore_collected, session))
 
 
-def _rescore_collected(session: Session, items: list[tuple[int, list[int], datetime]]) -> None:
+def _rescore_collected(session: UnitOfWork, items: list[tuple[int, list[int], datetime]]) -> None:
     """Each clinic's leads named by the collected jobs, scored in one pass (as of the latest job's clock)."""
     by_clinic: dict[int, tuple[set[int], datetime]] = {}
     for clinic_id, lead_ids, now in items:
@@ -216,7 +215,7 @@ def _rescore_collected(session: Session, items: list[tuple[int, list[int], datet
         rescore(session=session, clinic_id=clinic_id, lead_ids=sorted(lead_ids), now=now)
 
 
-def rescore(*, session: Session, clinic_id: int, lead_ids: list[int], now: datetime) -> None:
+def rescore(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int], now: datetime) -> None:
     """Re-score the clinic's named leads and re-choose their next actions (a closed lead's next
     action is cleared)."""
     leads = list(

@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
@@ -25,10 +24,11 @@ from app.domains.leads import suppression
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Notification
+from app.platform.db import UnitOfWork
 
 
 def guard(
-    *, session: Session, lead_id: int, channel: str, now: datetime, notification_id: int | None = None
+    *, session: UnitOfWork, lead_id: int, channel: str, now: datetime, notification_id: int | None = None
 ) -> notifications.Hold | None:
     """None: it may go now; else a Hold (`until` set: defer; unset: cancel)."""
     if channel not in policy.CHANNELS:
@@ -57,12 +57,12 @@ def guard(
     return _cancel(session, lead, channel, decision.reason, now)
 
 
-def _is_automated(session: Session, notification_id: int) -> bool:
+def _is_automated(session: UnitOfWork, notification_id: int) -> bool:
     kind = session.scalar(sa.select(Notification.kind).where(Notification.id == notification_id))
     return kind == to_lead.MESSAGE_KIND
 
 
-def _cancel(session: Session, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:
+def _cancel(session: UnitOfWork, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:
     activities.record(
         session=session,
         lead=lead,

@@ -13,13 +13,12 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.lead_messages import merge_fields, policy, templates, to_lead
 from app.domains.lead_messages.models import EMAIL
 from app.domains.leads import service as leads
 from app.platform import phi_policy
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
 from app.platform.roles import Actor
 
@@ -28,7 +27,7 @@ MANUAL_KIND = "manual_message"
 
 def send_message(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     lead_id: int,
     data: dict,
@@ -99,7 +98,7 @@ def send_message(
     }
 
 
-def _as_reader_sees(session: Session, actor: Actor, lead, texts: tuple[str, str]) -> tuple[str, str]:
+def _as_reader_sees(session: UnitOfWork, actor: Actor, lead, texts: tuple[str, str]) -> tuple[str, str]:
     """The subject and body the answer echoes, rendered again with the lead's PHI merge fields as
     `actor` may see them (`[patient_first_name]` without `lead:phi`): the texts were rendered once
     already, so they render again now."""

@@ -10,11 +10,12 @@ report's `replied` flag on automated messages is a different fact: any inbound w
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, LeadActivity
 from app.domains.lead_messages.models import MessageTemplateUse
+from app.platform.db import UnitOfWork
 
 
 def replied_clause(use=MessageTemplateUse) -> sa.ColumnElement[bool]:
@@ -44,7 +45,7 @@ def replied_clause(use=MessageTemplateUse) -> sa.ColumnElement[bool]:
     )
 
 
-def counts(*, session: Session, clinic_id: int, template_ids: list[int]) -> dict[int, dict[str, int]]:
+def counts(*, session: UnitOfWork, clinic_id: int, template_ids: list[int]) -> dict[int, dict[str, int]]:
     """{template_id: {"usage_count": n, "reply_count": m}} for the given templates of the clinic."""
     if not template_ids:
         return {}

@@ -13,7 +13,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.lead_messages import merge_fields, stats
@@ -23,6 +22,7 @@ from app.domains.leads.models import Lead
 from app.domains.pipeline.models import PipelineStage
 from app.platform import phi_policy
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
@@ -37,7 +37,9 @@ SAMPLE_LEAD = {
 }
 
 
-def list_templates(*, session: Session, clinic_id: int, channel: str | None = None) -> list[MessageTemplate]:
+def list_templates(
+    *, session: UnitOfWork, clinic_id: int, channel: str | None = None
+) -> list[MessageTemplate]:
     stmt = sa.select(MessageTemplate).where(
         MessageTemplate.clinic_id == clinic_id, MessageTemplate.deleted_at.is_(None)
     )
@@ -46,7 +48,7 @@ def list_templates(*, session: Session, clinic_id: int, channel: str | None = No
     return list(session.scalars(stmt.order_by(MessageTemplate.name, MessageTemplate.id)))
 
 
-def _live(session: Session, clinic_id: int, template_id: int) -> MessageTemplate | None:
+def _live(session: UnitOfWork, clinic_id: int, template_id: int) -> MessageTemplate | None:
     return session.scalar(
         sa.select(MessageTemplate).where(
             MessageTemplate.id == template_id,
@@ -56,7 +58,7 @@ def _live(session: Session, clinic_id: int, template_id: int) -> MessageTemplate
     )
 
 
-def get_template(*, session: Session, clinic_id: int, template_id: int) -> MessageTemplate:
+def get_template(*, session: UnitOfWork, clinic_id: int, template_id: int) -> MessageTemplate:
     """The clinic's live template, else 404 (another clinic's template does not exist for this caller)."""
     template = _live(session, clinic_id, template_id)
     if template is None:
@@ -64,7 +66,7 @@ def get_template(*, session: Session, clinic_id: int, template_id: int) -> Messa
     return template
 
 
-def template_for(*, session: Session, clinic_id: int, template_id: int, channel: str) -> MessageTemplate:
+def template_for(*, session: UnitOfWork, clinic_id: int, template_id: int, channel: str) -> MessageTemplate:
     """The template a rule, sequence step or message names, on the channel it sends by; else a 422
     naming `template_id` (missing, deleted, another clinic's, or of the other channel)."""
     template = _live(session, clinic_id, template_id)
@@ -89,7 +91,7 @@ def _check_texts(channel: str, subject: str | None, body: str) -> None:
         raise ValidationFailed(errors)
 
 
-def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+def _name_taken(session: UnitOfWork, clinic_id: int, name: str, except_id: int | None) -> bool:
     stmt = sa.select(MessageTemplate.id).where(
         MessageTemplate.clinic_id == clinic_id,
         MessageTemplate.name == name,
@@ -100,7 +102,7 @@ def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | No
     return session.scalar(stmt.limit(1)) is not None
 
 
-def _flush(session: Session, name: str) -> None:
+def _flush(session: UnitOfWork, name: str) -> None:
     """Flush, turning a concurrent twin's name into the same 409 as the pre-check."""
     try:
         with session.begin_nested():
@@ -111,7 +113,7 @@ def _flush(session: Session, name: str) -> None:
         ) from None
 
 
-def create_template(*, session: Session, actor: Actor, data: dict, now: datetime) -> MessageTemplate:
+def create_template(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> MessageTemplate:
     """A new template; its texts are checked against the merge fields and bounds now, not at send time."""
     _check_texts(data["channel"], data.get("subject"), data["body"])
     if _name_taken(session, actor.clinic_id, data["name"], None):
@@ -132,7 +134,7 @@ def create_template(*, session: Session, actor: Actor, data: dict, now: datetime
 
 
 def update_template(
-    *, session: Session, actor: Actor, template_id: int, data: dict, now: datetime
+    *, session: UnitOfWork, actor: Actor, template_id: int, data: dict, now: datetime
 ) -> MessageTemplate:
     """Change a template's name or texts (not its channel); the next message made from it uses them."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
@@ -148,14 +150,14 @@ def update_template(
     return template
 
 
-def delete_template(*, session: Session, actor: Actor, template_id: int, now: datetime) -> None:
+def delete_template(*, session: UnitOfWork, actor: Actor, template_id: int, now: datetime) -> None:
     """Soft delete: rules and sequences naming it skip their message from now on (on the why-trail)."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     template.deleted_at = template.updated_at = now
     _audit(session, actor, "message_template.delete", template, now)
 
 
-def _audit(session: Session, actor: Actor, action: str, template: MessageTemplate, now: datetime) -> None:
+def _audit(session: UnitOfWork, actor: Actor, action: str, template: MessageTemplate, now: datetime) -> None:
     audit.record(
         session,
         audit.AuditEntry(
@@ -171,7 +173,7 @@ def _audit(session: Session, actor: Actor, action: str, template: MessageTemplat
 
 
 def merge_values(
-    *, session: Session, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
+    *, session: UnitOfWork, lead: Lead, extra: dict | None = None, texts: tuple[str, ...] = ()
 ) -> dict:
     """The values a clinic's text may use ({{ first_name }}, {{ clinic_name }}, ...).
 
@@ -220,7 +222,9 @@ def merge_task_texts(title: str, description: str | None, values: dict) -> tuple
     return shown, merged_description or None
 
 
-def preview(*, session: Session, actor: Actor, template_id: int, lead_id: int | None, now: datetime) -> dict:
+def preview(
+    *, session: UnitOfWork, actor: Actor, template_id: int, lead_id: int | None, now: datetime
+) -> dict:
     """The template rendered for one of the clinic's leads (the read audited), or for a sample lead.
     A lead's PHI merge fields (the patient's name) show as `[name]` to a reader without `lead:phi`."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
@@ -251,7 +255,7 @@ class TemplateUse:
     sent_by: str
 
 
-def record_use(*, session: Session, lead, use: TemplateUse, now: datetime) -> None:
+def record_use(*, session: UnitOfWork, lead, use: TemplateUse, now: datetime) -> None:
     """Count one message made from the template (what its usage and reply counts are made of)."""
     row = MessageTemplateUse(
         clinic_id=lead.clinic_id,
@@ -274,13 +278,13 @@ def _with_counts(template: MessageTemplate, counts: dict) -> dict:
     return {**fields, "created_at": template.created_at, "updated_at": template.updated_at, **counts}
 
 
-def list_with_counts(*, session: Session, clinic_id: int, channel: str | None = None) -> list[dict]:
+def list_with_counts(*, session: UnitOfWork, clinic_id: int, channel: str | None = None) -> list[dict]:
     found = list_templates(session=session, clinic_id=clinic_id, channel=channel)
     counts = stats.counts(session=session, clinic_id=clinic_id, template_ids=[t.id for t in found])
     return [_with_counts(t, counts[t.id]) for t in found]
 
 
-def get_with_counts(*, session: Session, clinic_id: int, template_id: int) -> dict:
+def get_with_counts(*, session: UnitOfWork, clinic_id: int, template_id: int) -> dict:
     template = get_template(session=session, clinic_id=clinic_id, template_id=template_id)
     counts = stats.counts(session=session, clinic_id=clinic_id, template_ids=[template.id])
     return _with_counts(template, counts[template.id])

@@ -14,7 +14,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
@@ -25,6 +24,7 @@ from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform import clock
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
@@ -34,7 +34,7 @@ MESSAGE_KIND = "automated_message"
 NO_LIMITS = {"daily_cap": None, "sent_today": 0}
 
 
-def automated_messages_on(*, session: Session, lead: Lead, timezone: str, at: datetime) -> int:
+def automated_messages_on(*, session: UnitOfWork, lead: Lead, timezone: str, at: datetime) -> int:
     """How many automated messages the lead was sent on the local day of `at` (in `timezone`)."""
     start, end = local_day_bounds(policy.local_day(at, timezone), timezone)
     return session.scalar(
@@ -50,7 +50,7 @@ def automated_messages_on(*, session: Session, lead: Lead, timezone: str, at: da
     )
 
 
-def automated_history(*, session: Session, lead: Lead) -> tuple[int, datetime | None]:
+def automated_history(*, session: UnitOfWork, lead: Lead) -> tuple[int, datetime | None]:
     """How many automated messages the lead was sent in all, and when the last one was made."""
     count, last = session.execute(
         sa.select(sa.func.count(), sa.func.max(Notification.created_at)).where(
@@ -62,7 +62,7 @@ def automated_history(*, session: Session, lead: Lead) -> tuple[int, datetime | 
     return count, clock.as_utc(last)
 
 
-def last_touch_at(*, session: Session, lead: Lead) -> datetime | None:
+def last_touch_at(*, session: UnitOfWork, lead: Lead) -> datetime | None:
     """When the lead was last contacted by anyone: the latest outbound activity on its timeline."""
     last = session.scalar(
         sa.select(sa.func.max(LeadActivity.occurred_at)).where(
@@ -72,7 +72,9 @@ def last_touch_at(*, session: Session, lead: Lead) -> datetime | None:
     return clock.as_utc(last)
 
 
-def touch_gap_until(*, session: Session, lead: Lead, settings: dict | None, at: datetime) -> datetime | None:
+def touch_gap_until(
+    *, session: UnitOfWork, lead: Lead, settings: dict | None, at: datetime
+) -> datetime | None:
     """The end of the clinic's minimum gap between touches, when `at` falls inside it; else None."""
     gap = policy.touch_gap_of(settings)
     if gap is None:
@@ -82,7 +84,7 @@ def touch_gap_until(*, session: Session, lead: Lead, settings: dict | None, at: 
 
 def check_policy(
     *,
-    session: Session,
+    session: UnitOfWork,
     lead: Lead,
     channel: str,
     at: datetime,
@@ -118,7 +120,7 @@ def check_policy(
     )
 
 
-def _limits(session: Session, lead: Lead, settings: dict | None, timezone: str, at: datetime) -> dict:
+def _limits(session: UnitOfWork, lead: Lead, settings: dict | None, timezone: str, at: datetime) -> dict:
     """The clinic's limits on automated messages to a lead, and its counts, as `MessageFacts` takes them."""
     sent_total, last_sent_at = automated_history(session=session, lead=lead)
     return {
@@ -138,7 +140,7 @@ _WENT = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value, DeliveryStatus
 
 
 def caps_at_send(
-    *, session: Session, lead: Lead, settings: dict | None, timezone: str, at: datetime, sending: int
+    *, session: UnitOfWork, lead: Lead, settings: dict | None, timezone: str, at: datetime, sending: int
 ) -> dict:
     """The caps on automated messages (in all, and on the lead's local day of `at`) as they stand
     when the message `sending` is handed over: counted on the lead's other automated messages that
@@ -174,7 +176,7 @@ class Sent:
     body: str
 
 
-def render(*, session: Session, lead: Lead, subject: str | None, body: str) -> tuple[str, str]:
+def render(*, session: UnitOfWork, lead: Lead, subject: str | None, body: str) -> tuple[str, str]:
     """The subject and body with the lead's merge fields filled; 400 naming `body` if they cannot be."""
     values = templates.merge_values(session=session, lead=lead, texts=(subject or "", body))
     try:
@@ -203,7 +205,7 @@ class LeadMessage:
     user_id: int | None = None
 
 
-def send(*, session: Session, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
+def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
     """Render, queue on the notifications ledger and log on the lead's timeline (`label: text`), by
     `sent_by` (a person's ref, or the system's): raises ValidationFailed (`body`) before anything is
     written when the text cannot be rendered."""

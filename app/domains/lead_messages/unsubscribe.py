@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.auth import signing
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 
 ACTOR = "unsubscribe_link"  # the lead's own choice, through the link in its email
 MAILTO_ACTOR = "unsubscribe_email"  # through the List-Unsubscribe mailto: an email to that address
 
 
-def lead_of(*, session: Session, secret: str | None, token: str) -> Lead:
+def lead_of(*, session: UnitOfWork, secret: str | None, token: str) -> Lead:
     lead_id = signing.lead_of_unsubscribe_token(secret, token) if secret else None
     lead = session.get(Lead, lead_id) if lead_id is not None else None
     if lead is None or lead.deleted_at is not None:
@@ -31,7 +30,7 @@ def lead_of(*, session: Session, secret: str | None, token: str) -> Lead:
 
 
 def unsubscribe(
-    *, session: Session, secret: str | None, token: str, now: datetime, actor_ref: str = ACTOR
+    *, session: UnitOfWork, secret: str | None, token: str, now: datetime, actor_ref: str = ACTOR
 ) -> bool:
     """Opt the token's lead out of email; whether this call changed it."""
     lead = lead_of(session=session, secret=secret, token=token)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from app.domains.leads import queries, rules
 from app.platform import phi
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 
 
@@ -27,7 +26,7 @@ def _probe(fields: dict, dob_indexes: list[str]) -> rules.DuplicateProbe:
 
 
 def find_duplicates(
-    *, session: Session, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
+    *, session: UnitOfWork, clinic_id: int, fields: dict, exclude_lead_id: int | None = None
 ) -> list[dict]:
     """Open leads of the clinic that may be the same family: [{"lead_id", "matched": [...]}].
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.leads import listing
 from app.domains.leads.models import Lead
 from app.platform import phi_policy
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 
 CONTACT_COLUMNS = (
@@ -47,7 +47,7 @@ def columns_for(actor: Actor) -> tuple[str, ...]:
     return CONTACT_COLUMNS + phi_policy.fields_for(actor, "lead", phi_policy.LEAD_FIELDS)
 
 
-def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
+def start(*, session: UnitOfWork, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
     """Audit the export (who, which filters, whether PHI went out) and return its columns."""
     columns = columns_for(actor)
     audit.record(
@@ -75,7 +75,7 @@ def cell(value):
 
 
 def rows(
-    *, session: Session, actor: Actor, filters: dict, sort: str, columns: tuple[str, ...]
+    *, session: UnitOfWork, actor: Actor, filters: dict, sort: str, columns: tuple[str, ...]
 ) -> Iterator[list]:
     """The matching leads' `columns`, in `sort` order, fetched FETCH_ROWS at a time."""
     conditions = listing.list_conditions(session=session, actor=actor, filters=filters)

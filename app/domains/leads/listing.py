@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth import service as auth
 from app.domains.leads import rules
@@ -17,7 +16,7 @@ from app.domains.leads.models import (
 )
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
@@ -54,7 +53,7 @@ def _day_start(day: date, tz: ZoneInfo) -> datetime:
 
 def list_leads(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     filters: dict,
     sort: str,
@@ -102,7 +101,7 @@ def list_order(sort: str) -> tuple:
     return order, (Lead.id.desc() if sort.startswith("-") else Lead.id.asc())
 
 
-def list_conditions(*, session: Session, actor: Actor, filters: dict) -> list:
+def list_conditions(*, session: UnitOfWork, actor: Actor, filters: dict) -> list:
     """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
     "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
     timezone), q (text over contact names, email and phone, and patient names for a reader with

@@ -4,22 +4,22 @@ a user's open leads and their counts."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.leads.models import (
     OPEN_STATUSES,
     Lead,
 )
+from app.platform.db import UnitOfWork
 
 
-def find_by_submission(*, session: Session, clinic_id: int, submission_id: str) -> Lead | None:
+def find_by_submission(*, session: UnitOfWork, clinic_id: int, submission_id: str) -> Lead | None:
     """The lead a web-form submission already created, if any (deleted or not)."""
     return session.scalar(
         sa.select(Lead).where(Lead.clinic_id == clinic_id, Lead.submission_id == submission_id).limit(1)
     )
 
 
-def find_by_external_ids(*, session: Session, clinic_id: int, external_ids: list[str]) -> dict[str, int]:
+def find_by_external_ids(*, session: UnitOfWork, clinic_id: int, external_ids: list[str]) -> dict[str, int]:
     """{external id: lead id} of the clinic's leads an import already created (deleted or not)."""
     if not external_ids:
         return {}
@@ -31,7 +31,9 @@ def find_by_external_ids(*, session: Session, clinic_id: int, external_ids: list
     return dict(rows.all())
 
 
-def open_leads_of(*, session: Session, clinic_id: int, user_id: int, for_update: bool = False) -> list[Lead]:
+def open_leads_of(
+    *, session: UnitOfWork, clinic_id: int, user_id: int, for_update: bool = False
+) -> list[Lead]:
     """A user's open (new or active), live leads, oldest first."""
     stmt = (
         sa.select(Lead)
@@ -48,7 +50,7 @@ def open_leads_of(*, session: Session, clinic_id: int, user_id: int, for_update:
     return list(session.scalars(stmt))
 
 
-def open_lead_counts(*, session: Session, clinic_id: int, user_ids: list[int]) -> dict[int, int]:
+def open_lead_counts(*, session: UnitOfWork, clinic_id: int, user_ids: list[int]) -> dict[int, int]:
     """How many open, live leads each user owns (users with none are 0)."""
     counts = dict.fromkeys(user_ids, 0)
     if not user_ids:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm import attributes
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
@@ -22,7 +22,7 @@ from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelati
 from app.domains.leads.sources import checked_source
 from app.platform import phi, phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import new_row
+from app.platform.db import UnitOfWork, new_row
 from app.platform.db.protected import keys_of
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.events import service as events
@@ -31,7 +31,7 @@ from app.platform.roles import Actor
 # --- leads: reading --------------------------------------------------------------------------
 
 
-def note_contact(*, session: Session, lead: Lead, at: datetime) -> None:
+def note_contact(*, session: UnitOfWork, lead: Lead, at: datetime) -> None:
     """Move the lead's `last_contacted_at` up to `at` (a contact logged late never moves it back).
 
     One conditional UPDATE: two contacts logged at once both end at the latest. Core, so it does not
@@ -46,7 +46,7 @@ def note_contact(*, session: Session, lead: Lead, at: datetime) -> None:
         attributes.set_committed_value(lead, "last_contacted_at", at)  # as stored, not dirty
 
 
-def get_lead(*, session: Session, clinic_id: int, lead_id: int, for_update: bool = False) -> Lead:
+def get_lead(*, session: UnitOfWork, clinic_id: int, lead_id: int, for_update: bool = False) -> Lead:
     """A live lead of the clinic; deleted leads and other clinics' leads are not found.
 
     `for_update` locks the row (PostgreSQL) so two concurrent changes of one lead run one after
@@ -69,7 +69,7 @@ def ensure_not_converted(lead: Lead) -> None:
         raise Conflict(f"lead {lead.id} is converted and can no longer be changed", code="lead_converted")
 
 
-def read_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> Lead:
+def read_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime) -> Lead:
     """One lead; every read is audited, with whether the answer carried PHI (app/platform/phi_policy.py)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     audit.record(
@@ -159,7 +159,7 @@ def _clean_text(value):
 
 
 def _normalised_changes(
-    *, session: Session, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
+    *, session: UnitOfWork, clinic: Clinic, data: dict, now: datetime, captured_at: datetime | None = None
 ) -> dict:
     """Input fields in stored form: names trimmed, phones E.164, email lower-case, DOB checked
     (with its blind index and the age group at `captured_at`, the lead's capture: now if new)."""
@@ -201,7 +201,7 @@ def _normalised_changes(
     return out
 
 
-def prepare_new_lead(*, session: Session, clinic: Clinic, data: dict, now: datetime) -> dict:
+def prepare_new_lead(*, session: UnitOfWork, clinic: Clinic, data: dict, now: datetime) -> dict:
     """Validated, normalised fields of a lead about to be created (nothing is stored)."""
     fields = _normalised_changes(session=session, clinic=clinic, data=data, now=now)
     fields.setdefault("last_name", "")
@@ -276,7 +276,7 @@ def new_lead(
     )
 
 
-def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
+def store_new_lead(*, session: UnitOfWork, lead: Lead, now: datetime) -> Lead:
     """Add a new lead (from `new_lead`) to the unit of work, its id known from here on, with its
     audit event."""
     session.add(lead, with_id=True)
@@ -295,7 +295,7 @@ def store_new_lead(*, session: Session, lead: Lead, now: datetime) -> Lead:
     return lead
 
 
-def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:
+def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:
     """Change a lead's details (not its stage, status or owner: those have their own use cases)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     ensure_not_converted(lead)
@@ -320,7 +320,7 @@ def update_lead(*, session: Session, actor: Actor, lead_id: int, changes: dict, 
     return lead
 
 
-def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) -> None:
+def delete_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime) -> None:
     """Soft-delete a lead: it is kept for the audit trail but answers 404 from then on."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     lead.deleted_at = now
@@ -347,7 +347,7 @@ def delete_lead(*, session: Session, actor: Actor, lead_id: int, now: datetime) 
 
 
 def record_update(
-    *, session: Session, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
+    *, session: UnitOfWork, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
 ) -> None:
     """A lead's fields changed (`old` → `new`, changed keys only): a new version, the audit row and
     the `lead.updated` event that rules and sequence stops read."""
@@ -381,7 +381,7 @@ def touch(*, lead: Lead, actor_ref: str, now: datetime) -> None:
     lead.updated_by = actor_ref
 
 
-def note_activity(*, session: Session, lead: Lead, at: datetime) -> None:
+def note_activity(*, session: UnitOfWork, lead: Lead, at: datetime) -> None:
     """An activity by a person or the lead at `at`: the lead's quiet spell ends (a new one starts).
 
     One conditional UPDATE, so two activities logged at once both leave the later time.

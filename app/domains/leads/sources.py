@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.leads import rules
@@ -14,13 +13,14 @@ from app.domains.leads.models import (
     LeadSourceCategory,
 )
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
 SOURCE_FIELDS = ("name", "category", "description", "is_active", "monthly_cost", "coordinator_ids")
 
 
-def seed_default_sources(*, session: Session, clinic: Clinic, now: datetime) -> None:
+def seed_default_sources(*, session: UnitOfWork, clinic: Clinic, now: datetime) -> None:
     """One active source per category for a new clinic."""
     for name, category in rules.DEFAULT_SOURCES:
         session.add(
@@ -38,7 +38,7 @@ def seed_default_sources(*, session: Session, clinic: Clinic, now: datetime) -> 
 
 
 def list_sources(
-    *, session: Session, actor: Actor, category: str | None = None, is_active: bool | None = None
+    *, session: UnitOfWork, actor: Actor, category: str | None = None, is_active: bool | None = None
 ) -> list[LeadSource]:
     """The clinic's lead sources by name, optionally of one category or activity state."""
     stmt = sa.select(LeadSource).where(LeadSource.clinic_id == actor.clinic_id)
@@ -49,7 +49,9 @@ def list_sources(
     return list(session.scalars(stmt.order_by(LeadSource.name, LeadSource.id)))
 
 
-def get_source(*, session: Session, clinic_id: int, source_id: int, for_update: bool = False) -> LeadSource:
+def get_source(
+    *, session: UnitOfWork, clinic_id: int, source_id: int, for_update: bool = False
+) -> LeadSource:
     """One source of the clinic; another clinic's source is not found. `for_update` locks it."""
     source = session.get(
         LeadSource, source_id, with_for_update=for_update or None, populate_existing=for_update
@@ -59,7 +61,7 @@ def get_source(*, session: Session, clinic_id: int, source_id: int, for_update: 
     return source
 
 
-def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+def _name_taken(session: UnitOfWork, clinic_id: int, name: str, except_id: int | None) -> bool:
     stmt = sa.select(LeadSource.id).where(
         LeadSource.clinic_id == clinic_id, sa.func.lower(LeadSource.name) == name.lower()
     )
@@ -76,7 +78,7 @@ def _name_conflict(name: str) -> Conflict:
     )
 
 
-def validate_coordinator_ids(*, session: Session, clinic_id: int, user_ids: list[int]) -> list[int]:
+def validate_coordinator_ids(*, session: UnitOfWork, clinic_id: int, user_ids: list[int]) -> list[int]:
     """The ids, each an active coordinator-capable user of the clinic; else 422 naming the field."""
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
@@ -105,7 +107,7 @@ def _source_snapshot(source: LeadSource) -> dict:
     return snapshot
 
 
-def _flush_source(session: Session, source: LeadSource) -> None:
+def _flush_source(session: UnitOfWork, source: LeadSource) -> None:
     # The pre-check answers the common case; the unique constraint settles a race between two
     # admins creating the same name at once (a 409 instead of a 500).
     try:
@@ -115,7 +117,7 @@ def _flush_source(session: Session, source: LeadSource) -> None:
         raise _name_conflict(source.name) from exc
 
 
-def create_source(*, session: Session, actor: Actor, data: dict, now: datetime) -> LeadSource:
+def create_source(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> LeadSource:
     """A new lead source; names are unique per clinic (case-insensitively)."""
     name = data["name"].strip()
     if not name:
@@ -152,7 +154,9 @@ def create_source(*, session: Session, actor: Actor, data: dict, now: datetime) 
     return source
 
 
-def update_source(*, session: Session, actor: Actor, source_id: int, data: dict, now: datetime) -> LeadSource:
+def update_source(
+    *, session: UnitOfWork, actor: Actor, source_id: int, data: dict, now: datetime
+) -> LeadSource:
     """Change a lead source (name, category, cost, active, coordinators)."""
     source = get_source(session=session, clinic_id=actor.clinic_id, source_id=source_id, for_update=True)
     before = _source_snapshot(source)
@@ -191,7 +195,7 @@ def update_source(*, session: Session, actor: Actor, source_id: int, data: dict,
     return source
 
 
-def active_source_named(*, session: Session, clinic_id: int, name: str) -> LeadSource | None:
+def active_source_named(*, session: UnitOfWork, clinic_id: int, name: str) -> LeadSource | None:
     """The clinic's active source with this name (case-insensitive), if any."""
     return session.scalar(
         sa.select(LeadSource)
@@ -204,7 +208,7 @@ def active_source_named(*, session: Session, clinic_id: int, name: str) -> LeadS
     )
 
 
-def first_active_source_of(*, session: Session, clinic_id: int, category: str) -> LeadSource | None:
+def first_active_source_of(*, session: UnitOfWork, clinic_id: int, category: str) -> LeadSource | None:
     """The clinic's oldest active source of a category, if any."""
     return session.scalar(
         sa.select(LeadSource)

@@ -19,10 +19,10 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import Suppression
+from app.platform.db import UnitOfWork
 
 
 def _digests(key: str, *, phones, emails) -> set[str]:
@@ -30,7 +30,7 @@ def _digests(key: str, *, phones, emails) -> set[str]:
     return {hmac.new(key.encode(), v.encode(), hashlib.sha256).hexdigest() for v in values}
 
 
-def _key(session: Session, clinic_id: int, *, create: bool) -> str | None:
+def _key(session: UnitOfWork, clinic_id: int, *, create: bool) -> str | None:
     key = session.scalar(sa.select(Clinic.suppression_key).where(Clinic.id == clinic_id))
     if key is not None or not create:
         return key
@@ -44,7 +44,7 @@ def _key(session: Session, clinic_id: int, *, create: bool) -> str | None:
     return session.scalar(sa.select(Clinic.suppression_key).where(Clinic.id == clinic_id))
 
 
-def suppress(*, session: Session, clinic_id: int, phones, emails, now: datetime) -> int:
+def suppress(*, session: UnitOfWork, clinic_id: int, phones, emails, now: datetime) -> int:
     """Add the person's phones and emails (normalised) to the clinic's list; returns the new entries."""
     digests = _digests(_key(session, clinic_id, create=True), phones=phones, emails=emails)
     known = set(
@@ -60,7 +60,7 @@ def suppress(*, session: Session, clinic_id: int, phones, emails, now: datetime)
     return len(digests - known)
 
 
-def is_suppressed(*, session: Session, clinic: Clinic, phones, emails) -> bool:
+def is_suppressed(*, session: UnitOfWork, clinic: Clinic, phones, emails) -> bool:
     """Whether any of these (normalised) phones or emails is on the clinic's list."""
     key = clinic.suppression_key
     clinic_id = clinic.id

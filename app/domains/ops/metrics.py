@@ -15,12 +15,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
-from sqlalchemy.orm import Session
 
 from app.domains.automation import orphans
 from app.domains.leads.models import Lead
 from app.domains.outbound.models import Notification
 from app.platform.celery_config import QUEUES
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, Unauthorized
 from app.platform.scheduling.models import OPEN, ScheduledJob
 from app.platform.telemetry import metrics as instruments
@@ -35,7 +35,7 @@ def check_token(*, configured: str | None, authorization: str | None) -> None:
         raise Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
 
 
-def exposition(*, session: Session, redis, now: datetime, accept: str | None = None) -> tuple[bytes, str]:
+def exposition(*, session: UnitOfWork, redis, now: datetime, accept: str | None = None) -> tuple[bytes, str]:
     """Every metric as (body, content type), in the format the scraper's Accept header asks for."""
     encode, content_type = choose_encoder(accept or "")
     figures = _Figures(session=session, redis=redis, now=now)
@@ -45,7 +45,7 @@ def exposition(*, session: Session, redis, now: datetime, accept: str | None = N
 class _Figures:
     """A collector reading the scrape-time figures (for one scrape: it holds that scrape's session)."""
 
-    def __init__(self, *, session: Session, redis, now: datetime):
+    def __init__(self, *, session: UnitOfWork, redis, now: datetime):
         self._session, self._redis, self._now = session, redis, now
 
     def collect(self):

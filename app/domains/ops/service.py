@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.ops import queries
 from app.domains.ops.models import Heartbeat
-from app.platform.db import Database
+from app.platform.db import Database, UnitOfWork
 
 
-def record_heartbeat(*, session: Session, name: str, now: datetime, detail: str | None = None) -> None:
+def record_heartbeat(*, session: UnitOfWork, name: str, now: datetime, detail: str | None = None) -> None:
     """Upsert the heartbeat row `name` (a worker proves it consumes tasks and can write)."""
     beat = session.get(Heartbeat, name)
     if beat is None:
@@ -24,18 +23,18 @@ def record_heartbeat(*, session: Session, name: str, now: datetime, detail: str 
 SWEEP_RUN = "sweep:"  # the heartbeat rows of beat's sweeps: when each last finished
 
 
-def record_sweep_run(*, session: Session, task: str, now: datetime) -> None:
+def record_sweep_run(*, session: UnitOfWork, task: str, now: datetime) -> None:
     """Beat's sweep `task` finished a run at `now` (ops see when each sweep last ran)."""
     record_heartbeat(session=session, name=SWEEP_RUN + task, now=now)
 
 
-def heartbeats(*, session: Session) -> dict[str, datetime]:
+def heartbeats(*, session: UnitOfWork) -> dict[str, datetime]:
     """The processes' heartbeats (each queue's workers, as beat asks them), by name."""
     rows = session.scalars(sa.select(Heartbeat).where(Heartbeat.name.not_like(SWEEP_RUN + "%")))
     return {b.name: b.at for b in rows}
 
 
-def sweep_runs(*, session: Session) -> dict[str, datetime]:
+def sweep_runs(*, session: UnitOfWork) -> dict[str, datetime]:
     """When each of beat's sweeps last finished a run, by task name."""
     rows = session.scalars(sa.select(Heartbeat).where(Heartbeat.name.like(SWEEP_RUN + "%")))
     return {b.name.removeprefix(SWEEP_RUN): b.at for b in rows}

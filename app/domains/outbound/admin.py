@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import Conflict, NotFound
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
@@ -38,7 +37,7 @@ def _delivery_filter(clinic_id: int, status: str | None, channel: str | None, si
 
 def list_deliveries(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     status: str | None,
     channel: str | None,
@@ -57,7 +56,7 @@ def list_deliveries(
     return rows, total
 
 
-def _requeue(session: Session, notification: Notification, actor: str, now: datetime) -> None:
+def _requeue(session: UnitOfWork, notification: Notification, actor: str, now: datetime) -> None:
     before = {
         "status": notification.status,
         "attempts": notification.attempts,
@@ -82,7 +81,7 @@ def _requeue(session: Session, notification: Notification, actor: str, now: date
 
 def retry_notification(
     *,
-    session: Session,
+    session: UnitOfWork,
     notification_id: int,
     clinic_id: int,
     actor: str,
@@ -123,7 +122,7 @@ class RetryFilter:
 
 
 def retry_notifications(
-    *, session: Session, clinic_id: int, actor: str, matching: RetryFilter, now: datetime
+    *, session: UnitOfWork, clinic_id: int, actor: str, matching: RetryFilter, now: datetime
 ) -> int:
     """Requeue every failed/dead message `matching` (each audited); returns how many."""
     conditions = _delivery_filter(clinic_id, matching.status, matching.channel, matching.since)
@@ -136,7 +135,7 @@ def bulk_retryable():
     return Notification.status.in_(BULK_RETRYABLE)
 
 
-def retry_many(*, session: Session, conditions: list, actor: str, now: datetime) -> int:
+def retry_many(*, session: UnitOfWork, conditions: list, actor: str, now: datetime) -> int:
     """Requeue every message matching `conditions` that a bulk retry may send again: failed or dead,
     never one whose outcome is unknown (each of those is retried alone, confirmed). The one rule of
     every bulk retry, the API's and the console's; each requeue audited. Returns how many."""

@@ -7,11 +7,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import queries
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
-from app.platform.db import PageRequest, insert_now, new_row, page_of
+from app.platform.db import PageRequest, UnitOfWork, insert_now, new_row, page_of
 from app.platform.errors import NotFound
 
 
@@ -31,7 +30,7 @@ class StaffNotice:
 
 def notify_in_app(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     user_id: int,
     notice: StaffNotice,
@@ -73,7 +72,7 @@ def notify_in_app(
 
 
 def inbox(
-    *, session: Session, user_id: int, unread_only: bool, paging: PageRequest
+    *, session: UnitOfWork, user_id: int, unread_only: bool, paging: PageRequest
 ) -> tuple[list[Notification], int]:
     """A user's in-app notifications: unread first, then newest first."""
     conditions = [Notification.recipient_user_id == user_id, Notification.channel == Channel.IN_APP]
@@ -90,7 +89,7 @@ def inbox(
     return rows, total
 
 
-def mark_read(*, session: Session, user_id: int, notification_id: int, now: datetime) -> Notification:
+def mark_read(*, session: UnitOfWork, user_id: int, notification_id: int, now: datetime) -> Notification:
     """Mark one of the user's own notifications read (someone else's is 404)."""
     notification = session.get(Notification, notification_id)
     if notification is None or notification.recipient_user_id != user_id:

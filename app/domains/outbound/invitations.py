@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel
+from app.platform.db import UnitOfWork
 
 KIND = "invitation"
 
 
 def send_invitation(
-    *, session: Session, user, clinic, link: str, expires_at: datetime, now: datetime
+    *, session: UnitOfWork, user, clinic, link: str, expires_at: datetime, now: datetime
 ) -> None:
     outgoing.send(
         session=session,

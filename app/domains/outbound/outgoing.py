@@ -11,11 +11,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.outbound import queries, recipients, rendering
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.scheduling import service as scheduling
 
@@ -47,7 +47,9 @@ def delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict
     }
 
 
-def schedule_delivery(session: Session, notification: Notification, due_at: datetime, now: datetime) -> None:
+def schedule_delivery(
+    session: UnitOfWork, notification: Notification, due_at: datetime, now: datetime
+) -> None:
     """Put the row's next attempt on the ledger, due at `due_at`."""
     notification.next_attempt_at = due_at
     session.schedule(scheduling.Job(now=now, **delivery_job(notification.id, notification.clinic_id, due_at)))
@@ -71,7 +73,7 @@ class OutgoingMessage:
     not_before: datetime | None = None
 
 
-def send(*, session: Session, message: OutgoingMessage, now: datetime) -> Notification:
+def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Notification:
     """The `message` in the caller's transaction: rendered now, delivered after commit; once per
     dedupe key."""
     clinic_id, channel, dedupe_key = message.clinic_id, message.channel, message.dedupe_key
@@ -129,7 +131,7 @@ _MESSAGE_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def queue_many(*, session: Session, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
+def queue_many(*, session: UnitOfWork, channel: str, messages: Iterable[dict], now: datetime) -> list[int]:
     """Many messages of one channel in the caller's transaction (each dict takes send's keywords but
     session, channel and now).
 
@@ -171,12 +173,12 @@ def _checked_spec(spec: dict) -> dict:
     return spec
 
 
-def _outgoing_one(session: Session, channel: str, spec: dict, now: datetime) -> Notification:
+def _outgoing_one(session: UnitOfWork, channel: str, spec: dict, now: datetime) -> Notification:
     message = OutgoingMessage(channel=channel, **{**spec, "kind": spec.get("kind") or "message"})
     return send(session=session, message=message, now=now)
 
 
-def _clinic_names(session: Session, clinic_ids: set[int]) -> dict[int, str]:
+def _clinic_names(session: UnitOfWork, clinic_ids: set[int]) -> dict[int, str]:
     return dict(session.execute(sa.select(Clinic.id, Clinic.name).where(Clinic.id.in_(clinic_ids))).all())
 
 
@@ -260,7 +262,7 @@ class MessageToLead:
     not_before: datetime | None = None
 
 
-def send_to_lead(*, session: Session, lead, message: MessageToLead, now: datetime) -> Notification:
+def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: datetime) -> Notification:
     """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
     channel = message.channel
     if channel not in (Channel.EMAIL, Channel.SMS):

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.auth.models import Clinic, User
 from app.domains.business_hours import rules as hours
 from app.domains.outbound import rules
 from app.domains.outbound.models import NotificationPreference
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Role
 
 _WITHOUT_ROW = "notifications.without_preferences"  # the unit's cache: users found without a row
 
 
-def preferences_of(session: Session, user_id: int) -> NotificationPreference | None:
+def preferences_of(session: UnitOfWork, user_id: int) -> NotificationPreference | None:
     """The user's preferences row, None for defaults. A user without one is looked up once a unit
     of work (a drainer's batch of new leads notifies the same coordinator for each; the identity
     map keeps only rows found). No autoflush: a user's preferences are never new in a transaction
@@ -31,7 +30,7 @@ def preferences_of(session: Session, user_id: int) -> NotificationPreference | N
     return row
 
 
-def get_preferences(*, session: Session, user_id: int) -> dict:
+def get_preferences(*, session: UnitOfWork, user_id: int) -> dict:
     """A user's channels per kind (defaults filled in), quiet hours and SMS number."""
     row = preferences_of(session, user_id)
     chosen = row.channels if row else {}
@@ -44,7 +43,7 @@ def get_preferences(*, session: Session, user_id: int) -> dict:
     }
 
 
-def _summary_frequency(session: Session, user_id: int, row: NotificationPreference | None) -> str:
+def _summary_frequency(session: UnitOfWork, user_id: int, row: NotificationPreference | None) -> str:
     """How often the user gets the analytics summary: clinic admins choose (daily by default); others
     never get it."""
     user = session.get(User, user_id)
@@ -53,7 +52,7 @@ def _summary_frequency(session: Session, user_id: int, row: NotificationPreferen
     return (row.summary_frequency if row else None) or rules.DEFAULT_SUMMARY_FREQUENCY
 
 
-def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dict, now: datetime) -> dict:
+def put_preferences(*, session: UnitOfWork, user_id: int, clinic_id: int, data: dict, now: datetime) -> dict:
     """Replace the given parts of a user's preferences (channels per kind merge; others replace)."""
     row = session.get(NotificationPreference, user_id)
     if row is None:
@@ -82,20 +81,20 @@ def put_preferences(*, session: Session, user_id: int, clinic_id: int, data: dic
     return get_preferences(session=session, user_id=user_id)
 
 
-def _user_timezone(session: Session, user_id: int) -> str:
+def _user_timezone(session: UnitOfWork, user_id: int) -> str:
     user = session.get(User, user_id)
     if user is None:
         return "UTC"
     return user.timezone or session.get(Clinic, user.clinic_id).timezone or "UTC"
 
 
-def channels_of(session: Session, user_id: int, kind: str) -> list[str]:
+def channels_of(session: UnitOfWork, user_id: int, kind: str) -> list[str]:
     """The channels the user receives `kind` on (their choice, else the default)."""
     prefs = preferences_of(session, user_id)
     return rules.channels_for(kind, prefs.channels if prefs else None)
 
 
-def after_quiet_hours(session: Session, user_id: int, prefs, now: datetime) -> datetime | None:
+def after_quiet_hours(session: UnitOfWork, user_id: int, prefs, now: datetime) -> datetime | None:
     """The end of the user's quiet hours (`prefs`: their preferences row) if `now` falls in them."""
     if prefs is None or not prefs.quiet_start:
         return None

@@ -6,13 +6,13 @@ import json
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.domains.outbound.models import Notification
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import ENCRYPTED_TYPES, EncryptedJSON
 
 
-def by_dedupe_key(session: Session, dedupe_key: str) -> Notification | None:
+def by_dedupe_key(session: UnitOfWork, dedupe_key: str) -> Notification | None:
     """The notification with that dedupe key, if any."""
     return session.scalar(sa.select(Notification).where(Notification.dedupe_key == dedupe_key))
 
@@ -32,12 +32,12 @@ def _insert_statement(dialect: str):
 _INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
 
 
-def can_insert_many(session: Session) -> bool:
+def can_insert_many(session: UnitOfWork) -> bool:
     """Whether the database has INSERT ... ON CONFLICT DO NOTHING (else messages go one by one)."""
     return session.get_bind().dialect.name in _INSERT
 
 
-def insert_many(session: Session, rows: list[dict]) -> list:
+def insert_many(session: UnitOfWork, rows: list[dict]) -> list:
     """Insert notification rows, skipping any whose dedupe key exists; (id, dedupe_key, clinic_id,
     next_attempt_at) of each row it created."""
     session.flush()  # rows may refer to objects still pending in this session (a new clinic, a lead)
@@ -54,7 +54,7 @@ def insert_many(session: Session, rows: list[dict]) -> list:
 _UNNEST: dict[tuple[str, ...], sa.TextClause] = {}
 
 
-def _insert_unnest(session: Session, rows: list[dict]) -> list:
+def _insert_unnest(session: UnitOfWork, rows: list[dict]) -> list:
     columns = tuple(rows[0])
     statement = _UNNEST.get(columns)
     if statement is None:
@@ -63,7 +63,7 @@ def _insert_unnest(session: Session, rows: list[dict]) -> list:
     return session.execute(statement, params).all()
 
 
-def _column_values(session: Session, name: str, values: list) -> list:
+def _column_values(session: UnitOfWork, name: str, values: list) -> list:
     """Values as the text SQL must carry them: text SQL skips the columns' types, so protected values
     are encrypted here as their types would, and JSONB travels as text cast with the rest."""
     column = Notification.__table__.c[name]

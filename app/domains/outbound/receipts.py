@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform import clock
+from app.platform.db import UnitOfWork
 from app.platform.delivery import redaction
 from app.platform.delivery import service as outbound
 from app.platform.errors import ValidationFailed
@@ -19,7 +19,7 @@ UNDELIVERED_STATES = ("undelivered", "failed")
 
 
 def apply_status(
-    *, session: Session, form: dict, now: datetime, notification_hint: str | None = None
+    *, session: UnitOfWork, form: dict, now: datetime, notification_hint: str | None = None
 ) -> dict:
     """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
     Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
@@ -52,7 +52,7 @@ def apply_status(
     return {"updated": True, "status": notification.status}
 
 
-def _unknown(session: Session, notification_id: int, sid: str, now: datetime) -> Notification | None:
+def _unknown(session: UnitOfWork, notification_id: int, sid: str, now: datetime) -> Notification | None:
     """The SMS of that id if its outcome is unknown, now known to be at Twilio: sent, with its SID."""
     notification = session.scalars(
         sa.select(Notification)
@@ -74,7 +74,7 @@ def _unknown(session: Session, notification_id: int, sid: str, now: datetime) ->
 BOUNCED = "provider reports "  # how a bounce or drop starts last_error: the mark that makes it once
 
 
-def email_notification(*, session: Session, event: dict) -> Notification | None:
+def email_notification(*, session: UnitOfWork, event: dict) -> Notification | None:
     """The email an Event Webhook event is about: by the `notification_id` SendGrid echoes from our
     X-SMTPAPI unique_args, else by the Message-ID it reports (`smtp-id`); None if it is not ours.
     The event's address must be the one the email went to."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.auth.models import Clinic, User
 from app.domains.outbound import outgoing, preferences, recipients
 from app.domains.outbound.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
@@ -20,6 +18,7 @@ from app.domains.outbound.outgoing import MessageToLead, OutgoingMessage, queue_
 from app.domains.outbound.receipts import email_bounced, email_delivered, email_notification
 from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
 from app.domains.outbound.worker.sending import Hold, on_send
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 
 __all__ = [
@@ -51,7 +50,7 @@ __all__ = [
 
 def notify_staff(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     user_id: int | None,
     notice: StaffNotice,
@@ -99,12 +98,12 @@ def notify_staff(
     return in_app
 
 
-def staff_wants(*, session: Session, user_id: int, kind: str, channel: str) -> bool:
+def staff_wants(*, session: UnitOfWork, user_id: int, kind: str, channel: str) -> bool:
     """Whether the user receives `kind` on `channel` (e.g. the digest by email)."""
     return channel in preferences.channels_of(session, user_id, kind)
 
 
-def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetime | None:
+def quiet_until_for(*, session: UnitOfWork, user_id: int, now: datetime) -> datetime | None:
     """The end of the user's quiet hours if `now` falls in them, else None."""
     return preferences.after_quiet_hours(session, user_id, preferences.preferences_of(session, user_id), now)
 
@@ -113,7 +112,7 @@ def quiet_until_for(*, session: Session, user_id: int, now: datetime) -> datetim
 recipient_index = recipients.index_of
 
 
-def recipient_indexes(*, session: Session, clinic_id: int, text: str) -> list[str]:
+def recipient_indexes(*, session: UnitOfWork, clinic_id: int, text: str) -> list[str]:
     """The `Notification.to_address_index` values a search for the recipient `text` matches: an
     exact, normalised email or phone number (read in the clinic's region)."""
     clinic = session.get(Clinic, clinic_id)

@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
@@ -21,7 +20,7 @@ from app.domains.leads.models import HesitationReason, Lead, LeadStatus
 from app.domains.pipeline import rules
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.platform.audit import service as audit
-from app.platform.db import new_row
+from app.platform.db import UnitOfWork, new_row
 from app.platform.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
@@ -40,7 +39,7 @@ STAGE_FIELDS = (
 # --- stage configuration -----------------------------------------------------------------------
 
 
-def seed_default_stages(*, session: Session, clinic: Clinic, now: datetime) -> None:
+def seed_default_stages(*, session: UnitOfWork, clinic: Clinic, now: datetime) -> None:
     """The spec's eight stages for a new clinic."""
     for position, spec in enumerate(rules.DEFAULT_STAGES, start=1):
         session.add(
@@ -60,7 +59,7 @@ def seed_default_stages(*, session: Session, clinic: Clinic, now: datetime) -> N
     session.flush()
 
 
-def list_stages(*, session: Session, clinic_id: int) -> list[PipelineStage]:
+def list_stages(*, session: UnitOfWork, clinic_id: int) -> list[PipelineStage]:
     """The clinic's stages in board order."""
     return list(
         session.scalars(
@@ -71,7 +70,9 @@ def list_stages(*, session: Session, clinic_id: int) -> list[PipelineStage]:
     )
 
 
-def get_stage(*, session: Session, clinic_id: int, stage_id: int, for_update: bool = False) -> PipelineStage:
+def get_stage(
+    *, session: UnitOfWork, clinic_id: int, stage_id: int, for_update: bool = False
+) -> PipelineStage:
     """One stage of the clinic; another clinic's stage is not found. `for_update` locks it."""
     stage = session.get(
         PipelineStage, stage_id, with_for_update=for_update or None, populate_existing=for_update
@@ -81,7 +82,7 @@ def get_stage(*, session: Session, clinic_id: int, stage_id: int, for_update: bo
     return stage
 
 
-def stage_by_slug(*, session: Session, clinic_id: int, slug: str) -> PipelineStage | None:
+def stage_by_slug(*, session: UnitOfWork, clinic_id: int, slug: str) -> PipelineStage | None:
     """The clinic's stage with this slug, if any."""
     return session.scalar(
         sa.select(PipelineStage).where(PipelineStage.clinic_id == clinic_id, PipelineStage.slug == slug)
@@ -108,7 +109,7 @@ def no_default_stage() -> Conflict:
     )
 
 
-def default_stage(*, session: Session, clinic_id: int) -> PipelineStage:
+def default_stage(*, session: UnitOfWork, clinic_id: int) -> PipelineStage:
     """The stage new leads start in."""
     stage = session.scalar(
         sa.select(PipelineStage)
@@ -139,19 +140,19 @@ def new_stay(*, lead: Lead, previous: str | None, actor_ref: str, now: datetime)
     )
 
 
-def enter_first_stage(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> None:
+def enter_first_stage(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime) -> None:
     """A new lead (built in its stage, `stage_entered_at` now) opens its first stay."""
     _enter_stage(session, lead, previous=None, actor_ref=actor_ref, now=now)
 
 
 def _enter_stage(
-    session: Session, lead: Lead, *, previous: str | None, actor_ref: str, now: datetime
+    session: UnitOfWork, lead: Lead, *, previous: str | None, actor_ref: str, now: datetime
 ) -> None:
     # The one way a lead enters a stage (its fields already set): its stay opened.
     session.add(new_stay(lead=lead, previous=previous, actor_ref=actor_ref, now=now))
 
 
-def stage_history(*, session: Session, clinic_id: int, lead_id: int) -> list[LeadStageHistory]:
+def stage_history(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> list[LeadStageHistory]:
     """Every stay of a lead in a stage, oldest first."""
     lead = leads.get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     return list(
@@ -167,7 +168,7 @@ def _view(stage: PipelineStage) -> rules.StageView:
     return rules.StageView(slug=stage.slug, position=stage.position, is_terminal=stage.is_terminal)
 
 
-def _current_stage(session: Session, lead: Lead) -> PipelineStage:
+def _current_stage(session: UnitOfWork, lead: Lead) -> PipelineStage:
     stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=lead.pipeline_stage)
     if stage is None:
         raise Conflict(
@@ -177,7 +178,7 @@ def _current_stage(session: Session, lead: Lead) -> PipelineStage:
     return stage
 
 
-def _target_stage(session: Session, lead: Lead, slug: str) -> PipelineStage:
+def _target_stage(session: UnitOfWork, lead: Lead, slug: str) -> PipelineStage:
     stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=slug)
     if stage is None:
         raise ValidationFailed("stage", f"no stage {slug!r} in this clinic's pipeline")
@@ -185,7 +186,7 @@ def _target_stage(session: Session, lead: Lead, slug: str) -> PipelineStage:
 
 
 def _move(
-    session: Session, lead: Lead, target: PipelineStage, actor: Actor, now: datetime, notes=None
+    session: UnitOfWork, lead: Lead, target: PipelineStage, actor: Actor, now: datetime, notes=None
 ) -> str:
     """Put the lead in `target`: history, stage_entered_at, activity, event; returns the old slug."""
     previous = lead.pipeline_stage
@@ -263,7 +264,13 @@ class StageChange:
 
 
 def change_stage(
-    *, session: Session, actor: Actor, lead_id: int, change: StageChange, now: datetime, ask_why: bool = True
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    lead_id: int,
+    change: StageChange,
+    now: datetime,
+    ask_why: bool = True,
 ) -> Lead:
     """Move a lead forward (skipping is fine), or to lost with a reason; never backwards.
 
@@ -309,7 +316,7 @@ def _check_hesitation(stage: str, hesitation_reason: str | None, ask_why: bool) 
 
 
 def mark_lost(
-    *, session: Session, actor: Actor, lead_id: int, reason: str, notes: str | None, now: datetime
+    *, session: UnitOfWork, actor: Actor, lead_id: int, reason: str, notes: str | None, now: datetime
 ) -> Lead:
     """Close a lead as lost, with the spec's reason and optional notes."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
@@ -331,7 +338,7 @@ def mark_lost(
 
 
 def convert_lead(
-    *, session: Session, actor: Actor, lead_id: int, now: datetime, treatment_value: Decimal | None = None
+    *, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime, treatment_value: Decimal | None = None
 ) -> Lead:
     """Convert a lead to a patient (treatment started); it is locked from then on. `treatment_value`
     (a plain amount in the clinic's currency) is what revenue and ROI per source add up."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.pipeline import rules
 from app.domains.pipeline.models import PipelineStage
 from app.domains.pipeline.service import STAGE_FIELDS, get_stage, list_stages, stage_by_slug
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
@@ -21,7 +21,7 @@ def _snapshot(stage: PipelineStage) -> dict:
 
 
 def _audit_stage(
-    session: Session, actor: Actor, action: str, stage: PipelineStage, before: dict | None, now: datetime
+    session: UnitOfWork, actor: Actor, action: str, stage: PipelineStage, before: dict | None, now: datetime
 ) -> None:
     """Audit `action` on `stage`: what changed since its snapshot `before`, or all of it when new (None)."""
     after = _snapshot(stage)
@@ -42,7 +42,7 @@ def _audit_stage(
     )
 
 
-def _clear_other_defaults(session: Session, stage: PipelineStage, now: datetime) -> None:
+def _clear_other_defaults(session: UnitOfWork, stage: PipelineStage, now: datetime) -> None:
     for other in list_stages(session=session, clinic_id=stage.clinic_id):
         if other.id != stage.id and other.is_default:
             other.is_default = False
@@ -58,7 +58,7 @@ def _check_flags(stage_slug: str, is_terminal: bool, is_default: bool) -> None:
         )
 
 
-def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -> PipelineStage:
+def create_stage(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> PipelineStage:
     """A new stage, inserted at `order` (default: before the first terminal stage)."""
     slug = data.get("slug") or rules.slugify(data["name"])
     if not slug:
@@ -108,7 +108,7 @@ def create_stage(*, session: Session, actor: Actor, data: dict, now: datetime) -
 
 
 def update_stage(
-    *, session: Session, actor: Actor, stage_id: int, data: dict, now: datetime
+    *, session: UnitOfWork, actor: Actor, stage_id: int, data: dict, now: datetime
 ) -> PipelineStage:
     """Rename, recolour, set limits and flags of a stage; its slug never changes."""
     stage = get_stage(session=session, clinic_id=actor.clinic_id, stage_id=stage_id, for_update=True)
@@ -131,7 +131,7 @@ def update_stage(
 
 
 def reorder_stages(
-    *, session: Session, actor: Actor, stage_ids: list[int], now: datetime
+    *, session: UnitOfWork, actor: Actor, stage_ids: list[int], now: datetime
 ) -> list[PipelineStage]:
     """Put the clinic's stages in the given order; the list must name each stage exactly once."""
     stages = {s.id: s for s in list_stages(session=session, clinic_id=actor.clinic_id)}

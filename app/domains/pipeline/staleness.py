@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import OPEN_LEAD_SQL, Lead
 from app.domains.pipeline import rules
 from app.domains.pipeline.models import PipelineStage
+from app.platform.db import UnitOfWork
 from app.platform.events import service as events
 
 STAGE, QUIET = "stage", "quiet"
@@ -30,7 +30,7 @@ _STAY_NOT_FLAGGED = sa.text(f"stage_stale_at IS NULL AND {OPEN_LEAD_SQL}")
 _SPELL_NOT_FLAGGED = sa.text(f"quiet_flagged_at IS NULL AND {OPEN_LEAD_SQL}")
 
 
-def find_stale_leads(*, session: Session, now: datetime, limit: int = 5000, turn: int = 0) -> int:
+def find_stale_leads(*, session: UnitOfWork, now: datetime, limit: int = 5000, turn: int = 0) -> int:
     """Flag up to `limit` leads newly stale in each sense; returns how many were flagged.
 
     The limit is shared out in turns: each clinic (each stage with a limit) is given an equal share,
@@ -61,7 +61,7 @@ def _in_turns(groups: list, limit: int, turn: int) -> tuple[list, int]:
     return groups[start:] + groups[:start], max(1, limit // len(groups))
 
 
-def _flag(session: Session, picked: sa.Select, values: dict, returning: tuple) -> list:
+def _flag(session: UnitOfWork, picked: sa.Select, values: dict, returning: tuple) -> list:
     """Set `values` on the picked leads still unflagged (a concurrent sweep's rows are skipped)."""
     flag_column = next(iter(values))
     return session.execute(
@@ -73,7 +73,7 @@ def _flag(session: Session, picked: sa.Select, values: dict, returning: tuple) -
     ).all()
 
 
-def flag_over_stage_limit(*, session: Session, now: datetime, limit: int, turn: int = 0) -> int:
+def flag_over_stage_limit(*, session: UnitOfWork, now: datetime, limit: int, turn: int = 0) -> int:
     """Open leads past their stage's limit in a stay not yet flagged: flag the stay, emit lead.stale."""
     stages = session.execute(
         sa.select(PipelineStage.clinic_id, PipelineStage.slug, PipelineStage.max_days_in_stage)
@@ -109,7 +109,7 @@ def flag_over_stage_limit(*, session: Session, now: datetime, limit: int, turn: 
     return flagged
 
 
-def flag_quiet(*, session: Session, now: datetime, limit: int, turn: int = 0) -> int:
+def flag_quiet(*, session: UnitOfWork, now: datetime, limit: int, turn: int = 0) -> int:
     """Open leads with no activity for their clinic's quiet days, spell not yet flagged: flag, emit."""
     flagged = 0
     clinics = session.execute(sa.select(Clinic.id, Clinic.settings).order_by(Clinic.id)).all()
@@ -140,7 +140,7 @@ def flag_quiet(*, session: Session, now: datetime, limit: int, turn: int = 0) ->
     return flagged
 
 
-def _emit(session: Session, lead, now: datetime, **payload) -> None:
+def _emit(session: UnitOfWork, lead, now: datetime, **payload) -> None:
     events.emit(
         session=session,
         type=events.LEAD_STALE,

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.bulk.models import DUPLICATE, BulkJob, BulkJobRow
 from app.domains.intake.imports import CHUNK_KIND as IMPORT_CHUNK_KIND
 from app.domains.leads.models import Lead
 from app.domains.privacy.scrubbing import ids_only, is_persons_row, structure_only
 from app.platform import phi
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.idempotency.models import IdempotencyKey
 from app.platform.scheduling.models import FINISHED, ScheduledJob
@@ -29,7 +29,7 @@ from app.platform.scheduling.models import FINISHED, ScheduledJob
 _BATCH = 500
 
 
-def scrub_jobs_of(session: Session, subjects: dict[str, list[int]]) -> list[int]:
+def scrub_jobs_of(session: UnitOfWork, subjects: dict[str, list[int]]) -> list[int]:
     """The jobs of the subjects (already cancelled if open): origins to their structure, payloads to
     their ids; returns the jobs' ids (their audit events are the lead's too)."""
     job_ids = []
@@ -48,7 +48,7 @@ def scrub_jobs_of(session: Session, subjects: dict[str, list[int]]) -> list[int]
     return job_ids
 
 
-def scrub_import_payloads(session: Session, lead: Lead) -> int:
+def scrub_import_payloads(session: UnitOfWork, lead: Lead) -> int:
     """The clinic's import chunks still holding rows: a finished one's rows dropped, an open or
     gave-up one's rows that made or name the lead replaced by null (the chunk reports such a row
     invalid if it ever runs); returns how many chunks changed. Call before the lead is tombstoned:
@@ -86,7 +86,7 @@ def scrub_import_payloads(session: Session, lead: Lead) -> int:
     return changed
 
 
-def scrub_import_reports(session: Session, lead: Lead) -> int:
+def scrub_import_reports(session: UnitOfWork, lead: Lead) -> int:
     """The clinic's import reports: the rows about the lead (it made them, or repeated its external
     id) lose their message, matches and external id; a row of another import refused as a duplicate
     of the lead keeps the lead's id in `matches` and loses the rest of its entry (why it matched: read
@@ -134,7 +134,7 @@ def _recogniser(lead: Lead):
     return lambda row: is_persons_row(row, emails=emails, phones=digits, names=names)
 
 
-def erase_idempotent_answers(session: Session, clinic_id: int, lead_id: int) -> int:
+def erase_idempotent_answers(session: UnitOfWork, clinic_id: int, lead_id: int) -> int:
     """Stored answers (a day's worth) that describe the lead: deleted; a replay then runs anew."""
     doomed = []
     rows = session.execute(

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities.models import LeadActivity
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
@@ -38,6 +37,7 @@ from app.domains.webhooks.models import WebhookDelivery
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.audit.models import AuditEvent
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as ledger
@@ -139,14 +139,14 @@ def _emptied(name: str):
     return default.arg(None) if default.is_callable else default.arg
 
 
-def get_erasable_lead(*, session: Session, clinic_id: int, lead_id: int) -> Lead | None:
+def get_erasable_lead(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> Lead | None:
     """The clinic's lead, deleted or not, locked for the erasure; None if not the clinic's."""
     return session.scalar(
         sa.select(Lead).where(Lead.id == lead_id, Lead.clinic_id == clinic_id).with_for_update()
     )
 
 
-def erase(*, session: Session, clinic_id: int, lead_id: int, actor_ref: str, now: datetime) -> dict:
+def erase(*, session: UnitOfWork, clinic_id: int, lead_id: int, actor_ref: str, now: datetime) -> dict:
     """The use case: erase the clinic's lead `lead_id` (another clinic's is not found)."""
     lead = get_erasable_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     if lead is None:
@@ -154,7 +154,7 @@ def erase(*, session: Session, clinic_id: int, lead_id: int, actor_ref: str, now
     return erase_lead(session=session, lead=lead, actor_ref=actor_ref, now=now)
 
 
-def erase_lead(*, session: Session, lead: Lead, actor_ref: str, now: datetime) -> dict:
+def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime) -> dict:
     """Erase `lead` (see `COPIES`) in the caller's unit of work; returns what was touched.
 
     Erasing an erased lead again repeats the sweep of its copies (cheap, and it finds copies a
@@ -220,7 +220,7 @@ def _tombstone(lead: Lead, now: datetime) -> None:
     lead.updated_at, lead.updated_by = now, "system"
 
 
-def _scrub_why_trail(session: Session, lead_id: int) -> None:
+def _scrub_why_trail(session: UnitOfWork, lead_id: int) -> None:
     """What rules saw of the lead: the steps' evaluated conditions and the tasks' origins."""
     for step in session.scalars(sa.select(AutomationStep).where(AutomationStep.lead_id == lead_id)):
         step.conditions = structure_only(step.conditions or [])
@@ -228,7 +228,7 @@ def _scrub_why_trail(session: Session, lead_id: int) -> None:
         task.origin = structure_only(task.origin or {})
 
 
-def _cancel_work(session: Session, lead: Lead, task_ids, notification_ids, now: datetime) -> int:
+def _cancel_work(session: UnitOfWork, lead: Lead, task_ids, notification_ids, now: datetime) -> int:
     cancelled = ledger.cancel(session=session, now=now, subject_type="lead", subject_id=lead.id)
     for subject_type, ids in (("task", task_ids), ("notification", notification_ids)):
         for subject_id in ids:
@@ -250,7 +250,7 @@ def _cancel_work(session: Session, lead: Lead, task_ids, notification_ids, now: 
     return cancelled
 
 
-def _erase_activities(session: Session, lead_id: int) -> int:
+def _erase_activities(session: UnitOfWork, lead_id: int) -> int:
     # Details hold ids and flags only (the analytics read them in SQL); notes are the person's words.
     return session.execute(
         sa.update(LeadActivity)
@@ -260,7 +260,7 @@ def _erase_activities(session: Session, lead_id: int) -> int:
     ).rowcount
 
 
-def _erase_tasks(session: Session, lead_id: int, now: datetime) -> int:
+def _erase_tasks(session: UnitOfWork, lead_id: int, now: datetime) -> int:
     touched = session.execute(
         sa.update(LeadTask)
         .where(LeadTask.lead_id == lead_id)
@@ -276,7 +276,7 @@ def _erase_tasks(session: Session, lead_id: int, now: datetime) -> int:
     return touched
 
 
-def _erase_notifications(session: Session, lead: Lead, notification_ids) -> set[int]:
+def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> set[int]:
     """Messages to the lead (by lead_id), and staff messages about it: those whose context or link
     names the lead, or whose text quotes its name, phone or email; returns their ids. A provider's
     error text goes too: one stored before errors were redacted may quote the address."""
@@ -330,7 +330,9 @@ def _quotes(needles: list[str], *texts) -> bool:
     return any(n in joined for n in needles)
 
 
-def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int]]) -> tuple[int, list[int]]:
+def _erase_events(
+    session: UnitOfWork, clinic_id: int, subjects: dict[str, list[int]]
+) -> tuple[int, list[int]]:
     """The subjects' events and their webhook deliveries, payloads reduced to ids; returns how many
     events and the deliveries' ids."""
     event_ids = []
@@ -356,7 +358,7 @@ def _erase_events(session: Session, clinic_id: int, subjects: dict[str, list[int
     return events, deliveries
 
 
-def _erase_audit(session: Session, clinic_id: int, subjects: dict[str, list[int]]) -> int:
+def _erase_audit(session: UnitOfWork, clinic_id: int, subjects: dict[str, list[int]]) -> int:
     """The changes recorded by every action on the subjects (the lead and its records), to ids."""
     touched = 0
     for subject_type, ids in subjects.items():

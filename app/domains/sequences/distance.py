@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, Sequence, SequenceEnrollment
 from app.domains.lead_messages import policy, to_lead
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
 
 
-def check_enrollable(*, session: Session, lead: Lead, sequence: Sequence) -> None:
+def check_enrollable(*, session: UnitOfWork, lead: Lead, sequence: Sequence) -> None:
     """409 (with its code) when the lead cannot be enrolled in the sequence now: the sequence is
     inactive, the lead closed or do-not-contact, already in it, or in another that allows no company."""
     if not sequence.active:
@@ -48,7 +48,7 @@ def already_enrolled(lead: Lead, sequence: Sequence) -> Conflict:
     return Conflict(f"lead {lead.id} is already enrolled in sequence {sequence.id}", code="already_enrolled")
 
 
-def check_one_active_sequence(*, session: Session, lead: Lead, sequence: Sequence) -> None:
+def check_one_active_sequence(*, session: UnitOfWork, lead: Lead, sequence: Sequence) -> None:
     """409 when the lead is in another active sequence and this one or that one allows no company."""
     others = session.execute(
         sa.select(Sequence.id, Sequence.allow_concurrent)
@@ -68,7 +68,7 @@ def check_one_active_sequence(*, session: Session, lead: Lead, sequence: Sequenc
             )
 
 
-def held_for_the_gap(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> bool:
+def held_for_the_gap(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> bool:
     """Move the step to the end of the clinic's minimum gap since the lead's last touch, if inside it."""
     settings = session.get(Clinic, lead.clinic_id).settings
     gap_end = to_lead.touch_gap_until(session=session, lead=lead, settings=settings, at=now)

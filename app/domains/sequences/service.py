@@ -18,7 +18,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
@@ -37,6 +36,7 @@ from app.domains.leads.models import Lead
 from app.domains.sequences import distance, variants
 from app.domains.tasks import creation as task_creation
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
@@ -59,13 +59,15 @@ BOOKED, BOUNCED = "consultation_booked", "bounced"
 # --- sequences ------------------------------------------------------------------------------------
 
 
-def list_sequences(*, session: Session, clinic_id: int) -> list[Sequence]:
+def list_sequences(*, session: UnitOfWork, clinic_id: int) -> list[Sequence]:
     return list(
         session.scalars(sa.select(Sequence).where(Sequence.clinic_id == clinic_id).order_by(Sequence.id))
     )
 
 
-def get_sequence(*, session: Session, clinic_id: int, sequence_id: int, for_update: bool = False) -> Sequence:
+def get_sequence(
+    *, session: UnitOfWork, clinic_id: int, sequence_id: int, for_update: bool = False
+) -> Sequence:
     """The clinic's sequence, else 404 (another clinic's sequence does not exist for this caller)."""
     stmt = sa.select(Sequence).where(Sequence.id == sequence_id, Sequence.clinic_id == clinic_id)
     sequence = session.scalar(stmt.with_for_update() if for_update else stmt)
@@ -74,14 +76,14 @@ def get_sequence(*, session: Session, clinic_id: int, sequence_id: int, for_upda
     return sequence
 
 
-def _name_taken(session: Session, clinic_id: int, name: str, except_id: int | None) -> bool:
+def _name_taken(session: UnitOfWork, clinic_id: int, name: str, except_id: int | None) -> bool:
     stmt = sa.select(Sequence.id).where(Sequence.clinic_id == clinic_id, Sequence.name == name)
     if except_id is not None:
         stmt = stmt.where(Sequence.id != except_id)
     return session.scalar(stmt.limit(1)) is not None
 
 
-def _flush(session: Session, sequence: Sequence) -> None:
+def _flush(session: UnitOfWork, sequence: Sequence) -> None:
     """Flush, turning a concurrent twin's name into the same 409 as the pre-check."""
     try:
         with session.begin_nested():
@@ -94,7 +96,7 @@ def _name_conflict(name: str) -> Conflict:
     return Conflict(f"a sequence named {name!r} exists in this clinic", code="name_taken")
 
 
-def _check_message_templates(session: Session, clinic_id: int, steps_: list[dict]) -> None:
+def _check_message_templates(session: UnitOfWork, clinic_id: int, steps_: list[dict]) -> None:
     """422 naming the step whose message template is missing or of the other channel."""
     for index, step in enumerate(steps_):
         if "template_id" not in step:
@@ -107,7 +109,7 @@ def _check_message_templates(session: Session, clinic_id: int, steps_: list[dict
             raise ValidationFailed({"steps": {str(index): wrong.errors["json"]}}) from None
 
 
-def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime) -> Sequence:
+def create_sequence(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> Sequence:
     """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
     _check_message_templates(session, actor.clinic_id, data["steps"])
     if _name_taken(session, actor.clinic_id, data["name"], None):
@@ -129,7 +131,7 @@ def create_sequence(*, session: Session, actor: Actor, data: dict, now: datetime
 
 
 def update_sequence(
-    *, session: Session, actor: Actor, sequence_id: int, data: dict, now: datetime
+    *, session: UnitOfWork, actor: Actor, sequence_id: int, data: dict, now: datetime
 ) -> Sequence:
     """Change a sequence; running enrollments follow the new steps from their next step on."""
     _check_message_templates(session, actor.clinic_id, data.get("steps") or [])
@@ -147,7 +149,7 @@ def update_sequence(
     return sequence
 
 
-def _audit(session: Session, actor: Actor, action: str, sequence: Sequence, now: datetime) -> None:
+def _audit(session: UnitOfWork, actor: Actor, action: str, sequence: Sequence, now: datetime) -> None:
     audit.record(
         session,
         audit.AuditEntry(
@@ -165,20 +167,20 @@ def _audit(session: Session, actor: Actor, action: str, sequence: Sequence, now:
 # --- enrollments ----------------------------------------------------------------------------------
 
 
-def list_enrollments(*, session: Session, actor: Actor, lead_id: int) -> list[SequenceEnrollment]:
+def list_enrollments(*, session: UnitOfWork, actor: Actor, lead_id: int) -> list[SequenceEnrollment]:
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
     stmt = sa.select(SequenceEnrollment).where(SequenceEnrollment.lead_id == lead.id)
     return list(session.scalars(stmt.order_by(SequenceEnrollment.id.desc())))
 
 
-def enroll_by_hand(*, session: Session, actor: Actor, lead_id: int, sequence_id: int, now: datetime):
+def enroll_by_hand(*, session: UnitOfWork, actor: Actor, lead_id: int, sequence_id: int, now: datetime):
     """POST /api/leads/:id/enrollments: another clinic's lead or sequence is a 404."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     return enroll(session=session, lead=lead, sequence_id=sequence_id, enrolled_by=actor.ref, now=now)
 
 
 def enroll(
-    *, session: Session, lead: Lead, sequence_id: int, enrolled_by: str, now: datetime
+    *, session: UnitOfWork, lead: Lead, sequence_id: int, enrolled_by: str, now: datetime
 ) -> SequenceEnrollment:
     """Enroll the lead and schedule the first step. 409: inactive sequence, closed lead, already enrolled."""
     sequence = get_sequence(session=session, clinic_id=lead.clinic_id, sequence_id=sequence_id)
@@ -202,7 +204,7 @@ def enroll(
 
 
 def _schedule_step(
-    session: Session,
+    session: UnitOfWork,
     enrollment: SequenceEnrollment,
     sequence: Sequence,
     lead: Lead,
@@ -236,7 +238,7 @@ def _schedule_step(
         steps.start(session=session, step=step, lead=lead, now=now)
 
 
-def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def run_sequence_step(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Carry out one step of an enrollment, then schedule the next (unless the step was moved)."""
     enrollment = session.scalar(
         sa.select(SequenceEnrollment).where(SequenceEnrollment.id == step.enrollment_id).with_for_update()
@@ -252,7 +254,7 @@ def run_sequence_step(*, session: Session, step: AutomationStep, lead: Lead, now
     _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, now=now)
 
 
-def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+def _carry_out(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> str:
     action = step.action
     if action["channel"] == "call":
         return _call_task(session, step, lead, now)
@@ -265,7 +267,7 @@ def _carry_out(session: Session, step: AutomationStep, lead: Lead, now: datetime
     )
 
 
-def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime) -> str:
+def _call_task(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> str:
     """A call step is a task for the lead's coordinator, due inside business hours."""
     if lead.do_not_contact:
         steps.finish(step, StepStatus.SKIPPED, now, reason="do not contact", held_back_by="contact policy")
@@ -296,7 +298,7 @@ def _call_task(session: Session, step: AutomationStep, lead: Lead, now: datetime
     return outreach.SENT
 
 
-def enroll_from_rule(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def enroll_from_rule(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """The rule action {"type": "enroll_sequence", "sequence_id": n}; a refusal is recorded, not raised."""
     try:
         with session.begin_nested():
@@ -317,7 +319,7 @@ def enroll_from_rule(*, session: Session, step: AutomationStep, lead: Lead, now:
 
 
 def unenroll_by_hand(
-    *, session: Session, actor: Actor, lead_id: int, enrollment_id: int, now: datetime
+    *, session: UnitOfWork, actor: Actor, lead_id: int, enrollment_id: int, now: datetime
 ) -> SequenceEnrollment:
     """POST .../unenroll: end an active enrollment (reason "manual"); an ended one is a 409."""
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
@@ -348,7 +350,7 @@ def unenroll_by_hand(
     return enrollment
 
 
-def unenroll(*, session: Session, enrollment: SequenceEnrollment, reason: str, now: datetime) -> None:
+def unenroll(*, session: UnitOfWork, enrollment: SequenceEnrollment, reason: str, now: datetime) -> None:
     """End an active enrollment with `reason`, cancelling its pending step."""
     _end(session, enrollment, EnrollmentStatus.UNENROLLED, reason, now)
     pending = session.scalars(
@@ -362,7 +364,7 @@ def unenroll(*, session: Session, enrollment: SequenceEnrollment, reason: str, n
             scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
 
 
-def unenroll_all(*, session: Session, lead_id: int, reason: str, now: datetime) -> int:
+def unenroll_all(*, session: UnitOfWork, lead_id: int, reason: str, now: datetime) -> int:
     """End every active enrollment of the lead with `reason`; returns how many."""
     active = list(
         session.scalars(
@@ -378,7 +380,9 @@ def unenroll_all(*, session: Session, lead_id: int, reason: str, now: datetime) 
     return len(active)
 
 
-def _end(session: Session, enrollment: SequenceEnrollment, status: str, reason: str, now: datetime) -> None:
+def _end(
+    session: UnitOfWork, enrollment: SequenceEnrollment, status: str, reason: str, now: datetime
+) -> None:
     enrollment.status = status
     enrollment.end_reason = reason
     enrollment.ended_at = now

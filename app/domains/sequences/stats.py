@@ -9,19 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.automation import queries
 from app.domains.automation.models import EnrollmentStatus, Sequence, SequenceEnrollment
 from app.domains.automation.stats import in_range
 from app.domains.leads.models import Lead
 from app.domains.sequences.service import REPLIED
+from app.platform.db import UnitOfWork
 
 CONVERTED_WITHIN_DAYS = 30
 
 
 def sequence_stats(
-    *, session: Session, clinic_id: int, start: datetime | None, end: datetime | None
+    *, session: UnitOfWork, clinic_id: int, start: datetime | None, end: datetime | None
 ) -> list[dict]:
     """One row per sequence of the clinic."""
     enrollment = SequenceEnrollment

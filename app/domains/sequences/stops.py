@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.automation import steps
 from app.domains.leads.models import Lead
 from app.domains.sequences import service as sequences
+from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 
 OUTREACH_ACTIONS = ("send_email", "send_sms", "sequence_step")
@@ -22,13 +21,13 @@ OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")
 BOOKED_STAGE = "consultation_scheduled"
 
 
-def _lead_of(session: Session, event: DomainEvent) -> Lead | None:
+def _lead_of(session: UnitOfWork, event: DomainEvent) -> Lead | None:
     lead_id = (event.payload or {}).get("lead_id")
     lead = session.get(Lead, lead_id) if lead_id is not None else None
     return lead if lead is not None and lead.clinic_id == event.clinic_id else None
 
 
-def on_inbound_contact(*, session: Session, event: DomainEvent, now: datetime) -> None:
+def on_inbound_contact(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
     """An inbound call, email or SMS: unenroll the lead and cancel pending automated outreach."""
     payload = event.payload or {}
     if str(payload.get("direction") or "").lower() != "inbound" or payload.get("contact") is False:
@@ -43,7 +42,7 @@ def on_inbound_contact(*, session: Session, event: DomainEvent, now: datetime) -
 
 
 def _on_closed(reason: str, why: str):
-    def stop_everything(*, session: Session, event: DomainEvent, now: datetime) -> None:
+    def stop_everything(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
         lead = _lead_of(session, event)
         if lead is None:
             return
@@ -61,7 +60,7 @@ on_lost = _on_closed(sequences.LOST, "the lead was lost")
 on_deleted = _on_closed(sequences.DELETED, "the lead was deleted")
 
 
-def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
+def on_opt_out(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
     """do_not_contact or a channel opt-out turned on: end the lead's sequences (pending one-off
     messages stay, and the policy skips them with the reason when they come due)."""
     changed = set((event.payload or {}).get("changed") or ())
@@ -71,7 +70,7 @@ def on_opt_out(*, session: Session, event: DomainEvent, now: datetime) -> None:
     sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.OPTED_OUT, now=now)
 
 
-def on_stage_changed(*, session: Session, event: DomainEvent, now: datetime) -> None:
+def on_stage_changed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
     """A booked consultation is the goal a nurture sequence works for: reaching it ends them."""
     if (event.payload or {}).get("new_stage") != BOOKED_STAGE:
         return
@@ -80,7 +79,7 @@ def on_stage_changed(*, session: Session, event: DomainEvent, now: datetime) -> 
         sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOOKED, now=now)
 
 
-def on_bounced(*, session: Session, event: DomainEvent, now: datetime) -> None:
+def on_bounced(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
     """A hard bounce: the address does not exist, so the sequence cannot go on as written."""
     if not (event.payload or {}).get("hard"):
         return

@@ -16,13 +16,13 @@ import math
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities.models import ActivityDirection, LeadActivity
 from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment, StepStatus
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
 
@@ -53,7 +53,7 @@ def definition_for(definition: dict, *, lead_id: int, sequence_id: int, index: i
     return {**base, **{k: chosen[k] for k in VARIANT_FIELDS if k in chosen}, "variant": chosen["key"]}
 
 
-def _sequence(session: Session, clinic_id: int, sequence_id: int, for_update: bool = False) -> Sequence:
+def _sequence(session: UnitOfWork, clinic_id: int, sequence_id: int, for_update: bool = False) -> Sequence:
     stmt = sa.select(Sequence).where(Sequence.id == sequence_id, Sequence.clinic_id == clinic_id)
     sequence = session.scalar(stmt.with_for_update() if for_update else stmt)
     if sequence is None:
@@ -68,7 +68,7 @@ def _step_of(sequence, index: int) -> dict:
 
 
 def variant_stats(
-    *, session: Session, clinic_id: int, sequence_id: int, index: int, window_days: int, now: datetime
+    *, session: UnitOfWork, clinic_id: int, sequence_id: int, index: int, window_days: int, now: datetime
 ) -> dict:
     """Per variant of the step: sent, replied, consultations booked and conversions within the window."""
     sequence = _sequence(session, clinic_id, sequence_id)
@@ -122,7 +122,7 @@ def _bookings(lead_id: int, start: datetime, end: datetime):
     )
 
 
-def _any(session: Session, stmt) -> bool:
+def _any(session: UnitOfWork, stmt) -> bool:
     return session.scalar(stmt.limit(1)) is not None
 
 
@@ -166,7 +166,7 @@ def z_test_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
     return round(1 - math.erf(abs(z) / math.sqrt(2)), 4)
 
 
-def keep_only(*, session: Session, actor: Actor, sequence_id: int, index: int, key: str, now: datetime):
+def keep_only(*, session: UnitOfWork, actor: Actor, sequence_id: int, index: int, key: str, now: datetime):
     """Make variant `key` the step's only version: its texts become the step's, the variants go."""
     sequence = _sequence(session, actor.clinic_id, sequence_id, for_update=True)
     step = _step_of(sequence, index)

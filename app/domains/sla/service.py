@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, LeadActivity
@@ -30,6 +29,7 @@ from app.domains.leads.service import get_lead
 from app.domains.outbound import service as notifications
 from app.domains.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.roles import Role
 from app.platform.scheduling import service as scheduling
 
@@ -53,7 +53,7 @@ def _after(calendar: BusinessCalendar, start: datetime, minutes: float) -> datet
         return start + timedelta(minutes=minutes)
 
 
-def start_clocks(*, session: Session, event, now: datetime) -> None:
+def start_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer of lead.created: the lead's clocks and their warning and breach jobs."""
     lead = session.get(Lead, event.subject_id)
     if lead is None or not lead.is_open or (event.payload or {}).get("automation") is False:
@@ -97,7 +97,7 @@ def start_clocks(*, session: Session, event, now: datetime) -> None:
             )
 
 
-def _met_by(session: Session, clock: SlaClock) -> datetime | None:
+def _met_by(session: UnitOfWork, clock: SlaClock) -> datetime | None:
     """When the clock's goal was reached, from the timeline (None: not yet)."""
     activity = LeadActivity
     conditions = [activity.lead_id == clock.lead_id, activity.occurred_at >= clock.started_at]
@@ -108,7 +108,9 @@ def _met_by(session: Session, clock: SlaClock) -> datetime | None:
     return session.scalar(sa.select(sa.func.min(activity.occurred_at)).where(*conditions))
 
 
-def _settle(session: Session, clock: SlaClock, state: str, reason: str, at: datetime, now: datetime) -> None:
+def _settle(
+    session: UnitOfWork, clock: SlaClock, state: str, reason: str, at: datetime, now: datetime
+) -> None:
     clock.status, clock.settled_at, clock.settled_reason = state, at, reason
     scheduling.cancel(
         session=session, now=now, subject_type="sla_clock", subject_id=clock.id, kinds=(WARN, BREACH)
@@ -116,7 +118,7 @@ def _settle(session: Session, clock: SlaClock, state: str, reason: str, at: date
     _audit(session, clock, f"sla.{state}", {"reason": reason, "at": at.isoformat()}, now)
 
 
-def _audit(session: Session, clock: SlaClock, action: str, after: dict, now: datetime) -> None:
+def _audit(session: UnitOfWork, clock: SlaClock, action: str, after: dict, now: datetime) -> None:
     audit.record(
         session,
         audit.AuditEntry(
@@ -131,7 +133,7 @@ def _audit(session: Session, clock: SlaClock, action: str, after: dict, now: dat
     )
 
 
-def _running_clock(session: Session, job) -> tuple[SlaClock, Lead] | None:
+def _running_clock(session: UnitOfWork, job) -> tuple[SlaClock, Lead] | None:
     """The job's clock if still running and its lead open; a clock whose goal was reached is met now."""
     clock = session.scalar(sa.select(SlaClock).where(SlaClock.id == job.subject_id).with_for_update())
     if clock is None or clock.status not in RUNNING:
@@ -155,7 +157,7 @@ def _label(clock: SlaClock) -> str:
     return clock.kind.replace("_", " ")
 
 
-def warn(*, session: Session, job, now: datetime) -> None:
+def warn(*, session: UnitOfWork, job, now: datetime) -> None:
     """The warning job: tell the lead's owner the clock is at its share, before the breach."""
     running = _running_clock(session, job)
     if running is None or running[0].status != SlaState.PENDING:
@@ -185,7 +187,7 @@ def warn(*, session: Session, job, now: datetime) -> None:
     )
 
 
-def breach(*, session: Session, job, now: datetime) -> None:
+def breach(*, session: UnitOfWork, job, now: datetime) -> None:
     """The breach job: the target passed with no attempt (or contact): every active admin is told."""
     running = _running_clock(session, job)
     if running is None:
@@ -211,7 +213,7 @@ def breach(*, session: Session, job, now: datetime) -> None:
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 
 
-def on_activity(*, session: Session, event, now: datetime) -> None:
+def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer of activity.logged: an attempt or contact meets the running clocks it answers."""
     payload = event.payload or {}
     lead_id = payload.get("lead_id")
@@ -240,7 +242,7 @@ def on_activity(*, session: Session, event, now: datetime) -> None:
 
 
 def _on_closed(reason: str):
-    def cancel_clocks(*, session: Session, event, now: datetime) -> None:
+    def cancel_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
         lead_id = (event.payload or {}).get("lead_id")
         clocks = session.scalars(
             sa.select(SlaClock)
@@ -257,13 +259,13 @@ def _on_closed(reason: str):
 on_lost, on_converted, on_deleted = _on_closed("lost"), _on_closed("converted"), _on_closed("deleted")
 
 
-def clocks_of(*, session: Session, clinic_id: int, lead_id: int) -> list[SlaClock]:
+def clocks_of(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> list[SlaClock]:
     """GET /api/leads/:id/sla: the lead's clocks (another clinic's lead is a 404)."""
     lead = get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     return list(session.scalars(sa.select(SlaClock).where(SlaClock.lead_id == lead.id).order_by(SlaClock.id)))
 
 
-def running_clock(*, session: Session, lead_id: int) -> SlaClock | None:
+def running_clock(*, session: UnitOfWork, lead_id: int) -> SlaClock | None:
     """The lead's running clock (pending or warning) that falls due first (None: none running)."""
     return session.scalar(
         sa.select(SlaClock)

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import Lead
 from app.domains.tasks import queries
 from app.domains.tasks.models import PRIORITY_RANK, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, Forbidden, NotFound
 from app.platform.roles import Actor
 
@@ -71,7 +71,7 @@ def _priority_rank() -> sa.ColumnElement:
     return sa.case(*[(LeadTask.priority == p.value, rank) for p, rank in PRIORITY_RANK.items()], else_=9)
 
 
-def next_task(*, session: Session, actor: Actor, now: datetime) -> Claim | None:
+def next_task(*, session: UnitOfWork, actor: Actor, now: datetime) -> Claim | None:
     """Claim the caller's next task (None: nothing left to work)."""
     if actor.user_id is None:
         raise Forbidden("next-task hands work to a user; an API key has none")
@@ -90,7 +90,7 @@ def next_task(*, session: Session, actor: Actor, now: datetime) -> Claim | None:
     return None
 
 
-def renew(*, session: Session, actor: Actor, task_id: int, now: datetime) -> Claim:
+def renew(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> Claim:
     """Extend the caller's claim on a task by a new lease (409 once someone else holds it or it closed)."""
     if actor.user_id is None:
         raise Forbidden("next-task hands work to a user; an API key has none")
@@ -120,7 +120,7 @@ def release(task: LeadTask) -> None:
     task.claimed_by_id = task.claimed_until = None
 
 
-def _claimed(session: Session, task_id: int, scope: str, until: datetime) -> Claim:
+def _claimed(session: UnitOfWork, task_id: int, scope: str, until: datetime) -> Claim:
     task = session.scalar(
         sa.select(LeadTask).where(LeadTask.id == task_id).execution_options(populate_existing=True)
     )

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.assignment import staff
 from app.domains.auth.models import Clinic
@@ -19,14 +18,14 @@ from app.domains.tasks import queries, rules
 from app.domains.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
 from app.domains.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
 from app.platform.audit import service as audit
-from app.platform.db import insert_now, new_row
+from app.platform.db import UnitOfWork, insert_now, new_row
 from app.platform.db.rows import column_values
 from app.platform.errors import Conflict, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
 
-def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
+def _open_lead(session: UnitOfWork, clinic_id: int, lead_id: int) -> Lead:
     lead = leads.get_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     if lead.status not in OPEN_STATUSES:
         raise Conflict(f"lead {lead_id} is {lead.status.lower()}: it takes no new tasks", code="lead_closed")
@@ -34,7 +33,7 @@ def _open_lead(session: Session, clinic_id: int, lead_id: int) -> Lead:
 
 
 def assignee_for(
-    session: Session, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"
+    session: UnitOfWork, clinic_id: int, user_id: int | None, lead: Lead, field: str = "assigned_to_id"
 ):
     """The given user (one who may take the clinic's work), else the lead's coordinator."""
     user_id = user_id or lead.assigned_to_id
@@ -43,7 +42,9 @@ def assignee_for(
     return staff.assignee(session=session, clinic_id=clinic_id, user_id=user_id, field=field)
 
 
-def notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id: int | None, now: datetime):
+def notify_new_task(
+    session: UnitOfWork, task: LeadTask, lead: Lead, actor_user_id: int | None, now: datetime
+):
     """Someone else gave this person a task: tell them at once."""
     if task.assigned_to_id == actor_user_id:
         return
@@ -62,14 +63,14 @@ def notify_new_task(session: Session, task: LeadTask, lead: Lead, actor_user_id:
     )
 
 
-def _template(session: Session, clinic_id: int, template_id: int) -> TaskTemplate:
+def _template(session: UnitOfWork, clinic_id: int, template_id: int) -> TaskTemplate:
     template = session.get(TaskTemplate, template_id)
     if template is None or template.clinic_id != clinic_id or not template.is_active:
         raise ValidationFailed("template_id", f"no active task template {template_id}")
     return template
 
 
-def _fields_from(session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
+def _fields_from(session: UnitOfWork, clinic_id: int, data: dict, now: datetime) -> dict:
     """Task fields from the request, filled in from a template when one is named."""
     fields = dict(data)
     template_id = fields.pop("template_id", None)
@@ -89,7 +90,7 @@ def _fields_from(session: Session, clinic_id: int, data: dict, now: datetime) ->
     return fields
 
 
-def create_task(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadTask:
+def create_task(*, session: UnitOfWork, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadTask:
     """A follow-up task on an open lead, assigned to its coordinator unless someone is named."""
     lead = _open_lead(session, actor.clinic_id, lead_id)
     fields = _fields_from(session, actor.clinic_id, data, now)
@@ -122,7 +123,7 @@ class MadeBy:
 
 
 def add_task(
-    session: Session, task: LeadTask, lead: Lead, made_by: MadeBy, now: datetime, notify: bool = True
+    session: UnitOfWork, task: LeadTask, lead: Lead, made_by: MadeBy, now: datetime, notify: bool = True
 ):
     """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
     clinic = session.get(Clinic, task.clinic_id)
@@ -163,7 +164,9 @@ class SystemTask:
     on_closed_lead: bool = False
 
 
-def create_system_task(*, session: Session, lead: Lead, task: SystemTask, now: datetime) -> LeadTask | None:
+def create_system_task(
+    *, session: UnitOfWork, lead: Lead, task: SystemTask, now: datetime
+) -> LeadTask | None:
     """A task the engine makes (rules, sequences): once per dedupe key, for `assigned_to_id` or the
     lead's coordinator (a clinic admin when the lead has none).
 
@@ -202,7 +205,7 @@ def create_system_task(*, session: Session, lead: Lead, task: SystemTask, now: d
     return add_task(session, made, lead, MadeBy(audit.SYSTEM), now, notify=asked.notify)
 
 
-def task_fields(*, session: Session, clinic_id: int, data: dict, now: datetime) -> dict:
+def task_fields(*, session: UnitOfWork, clinic_id: int, data: dict, now: datetime) -> dict:
     """Task fields from a request (a template filled in, due_in_minutes resolved), validated."""
     return _fields_from(session, clinic_id, data, now)
 
@@ -236,7 +239,7 @@ def alike_tasks(
 
 
 def write_tasks(
-    *, session: Session, clinic: Clinic, tasks: list[LeadTask], now: datetime, bulk: bool = False
+    *, session: UnitOfWork, clinic: Clinic, tasks: list[LeadTask], now: datetime, bulk: bool = False
 ) -> list[int]:
     """Write new tasks of `clinic` (built by `new_task`, or a person's) with their timers
     (reminders before the due time, the escalation after it); the ids of those written. The one

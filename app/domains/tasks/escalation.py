@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.activities import service as activities
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
@@ -27,13 +25,14 @@ from app.domains.tasks import rules
 from app.domains.tasks.alerts.timers import live_task
 from app.domains.tasks.models import TaskPriority
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.roles import Role
 from app.platform.scheduling import service as scheduling
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
 
 
-def schedule_no_contact_escalation(*, session: Session, event, now: datetime) -> None:
+def schedule_no_contact_escalation(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer for lead.created: the lead's escalation job, `hours` of open days after capture."""
     lead = session.get(Lead, event.subject_id)
     if lead is None or not lead.is_open:
@@ -58,7 +57,7 @@ def schedule_no_contact_escalation(*, session: Session, event, now: datetime) ->
     )
 
 
-def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
+def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime) -> None:
     """The job: an open lead nobody has had contact with since capture → every active clinic_admin
     is told (in-app and, by default, email) and the lead is flagged `escalated`, once."""
     lead = session.get(Lead, job.subject_id)
@@ -93,7 +92,7 @@ def escalate_uncontacted_lead(*, session: Session, job, now: datetime) -> None:
     )
 
 
-def escalate_overdue_task(*, session: Session, job, now: datetime) -> None:
+def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
     """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
     task = live_task(session, job)
     if task is None or task.escalated_at is not None:
@@ -139,7 +138,7 @@ class Escalation:
     dedupe_key: str
 
 
-def tell_clinic_admins(*, session: Session, clinic_id: int, escalation: Escalation, now: datetime) -> None:
+def tell_clinic_admins(*, session: UnitOfWork, clinic_id: int, escalation: Escalation, now: datetime) -> None:
     """An `escalation` notification to each active clinic_admin (each admin's copy is keyed by the
     escalation's `dedupe_key` and the admin, so a redelivered job tells nobody twice)."""
     for admin in auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN):

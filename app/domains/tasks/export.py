@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.leads.export import FETCH_ROWS, cell
 from app.domains.tasks import team
 from app.domains.tasks.models import LeadTask
 from app.platform import phi_policy
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 
 COLUMNS = (
@@ -38,7 +38,7 @@ COLUMNS = (
 )
 
 
-def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
+def start(*, session: UnitOfWork, actor: Actor, filters: dict, now: datetime) -> tuple[str, ...]:
     """Audit the export and return its columns."""
     audit.record(
         session,
@@ -56,7 +56,7 @@ def start(*, session: Session, actor: Actor, filters: dict, now: datetime) -> tu
 
 
 def rows(
-    *, session: Session, actor: Actor, filters: dict, sort: str, columns: tuple[str, ...], now: datetime
+    *, session: UnitOfWork, actor: Actor, filters: dict, sort: str, columns: tuple[str, ...], now: datetime
 ) -> Iterator[list]:
     """The matching tasks' `columns` in `sort` order, fetched FETCH_ROWS at a time."""
     stmt = (

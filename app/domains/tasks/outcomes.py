@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.tasks import creation, service
 from app.domains.tasks.models import LeadTask, TaskOutcome
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
@@ -24,7 +23,7 @@ class Completion:
 
 
 def complete(
-    *, session: Session, actor: Actor, task_id: int, completion: Completion, now: datetime
+    *, session: UnitOfWork, actor: Actor, task_id: int, completion: Completion, now: datetime
 ) -> LeadTask:
     """Complete a task with its outcome; a rescheduled one with `reschedule_to` gets a follow-up task then."""
     outcome, reschedule_to = completion.outcome, completion.reschedule_to
@@ -41,7 +40,9 @@ def complete(
     return task
 
 
-def _follow_up(session: Session, actor: Actor, task: LeadTask, due_at: datetime, now: datetime) -> LeadTask:
+def _follow_up(
+    session: UnitOfWork, actor: Actor, task: LeadTask, due_at: datetime, now: datetime
+) -> LeadTask:
     """The same task again, due at `due_at`, linked to the one it replaces."""
     return creation.create_task(
         session=session,

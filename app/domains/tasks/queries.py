@@ -8,10 +8,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform import phi
+from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 
 # Bulk follow-ups insert thousands of tasks that differ only in lead, assignee and dedupe key: on
@@ -38,7 +38,7 @@ _INSERT_TASKS_UNNEST = sa.text(
 _PER_ROW = ("lead_id", "assigned_to_id", "dedupe_key")
 
 
-def insert_task_rows(session: Session, rows: list[dict]) -> list[int]:
+def insert_task_rows(session: UnitOfWork, rows: list[dict]) -> list[int]:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING of the rows (values by column); the ids it
     created. On PostgreSQL rows that differ only in lead, assignee and dedupe key (a bulk chunk)
     go as the three arrays of one short statement."""
@@ -84,7 +84,7 @@ def _same_but_targets(rows: list[dict]) -> bool:
 
 
 def claimable_task_ids(
-    session: Session, conditions: list, order_by: list, now: datetime, limit: int
+    session: UnitOfWork, conditions: list, order_by: list, now: datetime, limit: int
 ) -> list[int]:
     """Ids of open tasks matching `conditions` that nobody else holds, most urgent first. On
     PostgreSQL the rows are locked and rows another caller is claiming are skipped (SKIP LOCKED), so
@@ -102,7 +102,7 @@ def claimable_task_ids(
 
 
 def set_claim(
-    session: Session, *, task_id: int, user_id: int, until: datetime, held: sa.ColumnElement
+    session: UnitOfWork, *, task_id: int, user_id: int, until: datetime, held: sa.ColumnElement
 ) -> bool:
     """Compare-and-set: the task is the user's until `until` if it is open and `held` is still true
     (free, or already the user's) when the UPDATE runs; whether it was."""

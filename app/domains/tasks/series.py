@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.tasks import creation, rules, service
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
@@ -37,7 +37,7 @@ def _reminder_at_as_offset(data: dict, due_at: datetime | None, now: datetime) -
     return data
 
 
-def create(*, session: Session, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadTask:
+def create(*, session: UnitOfWork, actor: Actor, lead_id: int, data: dict, now: datetime) -> LeadTask:
     """A task with optional own reminders (offsets or a reminder time) and an optional recurrence."""
     if data.get("recurrence_interval") and not data.get("recurrence"):
         raise ValidationFailed("recurrence_interval", "give a recurrence with recurrence_interval")
@@ -51,7 +51,7 @@ def create(*, session: Session, actor: Actor, lead_id: int, data: dict, now: dat
 
 
 def update(
-    *, session: Session, actor: Actor, task_id: int, changes: dict, apply_to: str, now: datetime
+    *, session: UnitOfWork, actor: Actor, task_id: int, changes: dict, apply_to: str, now: datetime
 ) -> LeadTask:
     """Change one occurrence (`this`), or the series (`series`): this task, the series' fields and
     slot for the occurrences to come, and any other open task of the series."""
@@ -69,7 +69,7 @@ def update(
     return task
 
 
-def _carry_to_series(session: Session, actor: Actor, task: LeadTask, changes: dict, now: datetime) -> None:
+def _carry_to_series(session: UnitOfWork, actor: Actor, task: LeadTask, changes: dict, now: datetime) -> None:
     series = {**(task.series or rules.series_of(task))}
     series.update({k: v for k, v in changes.items() if k in rules.SERIES_FIELDS})
     if "due_at" in changes:

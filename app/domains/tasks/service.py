@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
@@ -32,12 +32,12 @@ from app.domains.tasks.models import (
     TaskStatus,
 )
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import InvalidTransition, NotFound, ValidationFailed
 from app.platform.roles import Actor, Role
 
 
-def get_task(*, session: Session, clinic_id: int, task_id: int, for_update: bool = False) -> LeadTask:
+def get_task(*, session: UnitOfWork, clinic_id: int, task_id: int, for_update: bool = False) -> LeadTask:
     """A task of the clinic (another clinic's task is not found)."""
     stmt = sa.select(LeadTask).where(LeadTask.id == task_id, LeadTask.clinic_id == clinic_id)
     if for_update:
@@ -53,7 +53,7 @@ def _priority_order():
 
 
 def _page(
-    session: Session, conditions: list, paging: PageRequest, options: tuple = ()
+    session: UnitOfWork, conditions: list, paging: PageRequest, options: tuple = ()
 ) -> tuple[list[LeadTask], int]:
     rows, total = page_of(
         session,
@@ -67,7 +67,7 @@ def _page(
 
 
 def list_lead_tasks(
-    *, session: Session, actor: Actor, lead_id: int, status: str | None, paging: PageRequest
+    *, session: UnitOfWork, actor: Actor, lead_id: int, status: str | None, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """A lead's tasks by due time, then priority."""
     leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
@@ -89,7 +89,7 @@ class MyTasksFilter:
 
 
 def my_tasks(
-    *, session: Session, actor: Actor, filters: MyTasksFilter, now: datetime, paging: PageRequest
+    *, session: UnitOfWork, actor: Actor, filters: MyTasksFilter, now: datetime, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """The caller's tasks (open ones unless a status is asked for), by due time then priority."""
     status, due_from, due_to = filters.status, filters.due_from, filters.due_to
@@ -106,7 +106,7 @@ def my_tasks(
     return _page(session, conditions, paging, options=(with_action,))
 
 
-def overdue_tasks(*, session: Session, actor: Actor, now: datetime, paging: PageRequest):
+def overdue_tasks(*, session: UnitOfWork, actor: Actor, now: datetime, paging: PageRequest):
     """Open tasks past due: the whole clinic's for a clinic_admin, one's own for everybody else."""
     conditions = [
         LeadTask.clinic_id == actor.clinic_id,
@@ -118,7 +118,7 @@ def overdue_tasks(*, session: Session, actor: Actor, now: datetime, paging: Page
     return _page(session, conditions, paging)
 
 
-def _open_task(session: Session, actor: Actor, task_id: int) -> tuple[LeadTask, Lead]:
+def _open_task(session: UnitOfWork, actor: Actor, task_id: int) -> tuple[LeadTask, Lead]:
     task = get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id, for_update=True)
     if task.status in CLOSED_TASK_STATUSES:
         raise InvalidTransition(f"task {task_id} is already {task.status.lower()}", code="task_closed")
@@ -126,7 +126,7 @@ def _open_task(session: Session, actor: Actor, task_id: int) -> tuple[LeadTask, 
     return task, lead
 
 
-def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, now: datetime) -> LeadTask:
+def update_task(*, session: UnitOfWork, actor: Actor, task_id: int, changes: dict, now: datetime) -> LeadTask:
     """Change an open task; a new due time or assignee replaces its reminders."""
     task, lead = _open_task(session, actor, task_id)
     before = rules.audit_snapshot(task)
@@ -165,7 +165,7 @@ def update_task(*, session: Session, actor: Actor, task_id: int, changes: dict, 
 
 def snooze_task(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     task_id: int,
     until: datetime | None,
@@ -183,7 +183,7 @@ def snooze_task(
 
 def complete_task(
     *,
-    session: Session,
+    session: UnitOfWork,
     actor: Actor,
     task_id: int,
     notes: str | None,
@@ -229,7 +229,7 @@ def complete_task(
 
 
 def _create_next_occurrence(
-    session: Session, task: LeadTask, lead: Lead, actor: Actor, now: datetime
+    session: UnitOfWork, task: LeadTask, lead: Lead, actor: Actor, now: datetime
 ) -> None:
     if not task.recurrence or lead.status not in OPEN_STATUSES:
         return
@@ -258,7 +258,7 @@ def _create_next_occurrence(
     add_task(session, nxt, lead, MadeBy(actor.ref, task.assigned_to_id), now)
 
 
-def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) -> LeadTask:
+def cancel_task(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> LeadTask:
     """Cancel an open task and its reminders."""
     task, _lead = _open_task(session, actor, task_id)
     before = rules.audit_snapshot(task)
@@ -282,7 +282,7 @@ def cancel_task(*, session: Session, actor: Actor, task_id: int, now: datetime) 
 
 
 def cancel_open_tasks_of_lead(
-    *, session: Session, lead_id: int, now: datetime, keep_event_id: int | None = None
+    *, session: UnitOfWork, lead_id: int, now: datetime, keep_event_id: int | None = None
 ) -> int:
     """A converted or lost lead needs no more follow-up: cancel its open tasks and their timers.
 
@@ -302,6 +302,6 @@ def cancel_open_tasks_of_lead(
     return len(tasks)
 
 
-def close_tasks_of_closed_lead(*, session: Session, event, now: datetime) -> None:
+def close_tasks_of_closed_lead(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer for lead.converted / lead.lost."""
     cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now, keep_event_id=event.id)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.tasks import rules
 from app.domains.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.roles import Actor
 
 DUE_BUCKETS = ("overdue", "today", "this_week", "later")
@@ -65,7 +64,7 @@ def order_by(sort: str) -> list:
 
 
 def team_tasks(
-    *, session: Session, actor: Actor, filters: dict, sort: str, now: datetime, paging: PageRequest
+    *, session: UnitOfWork, actor: Actor, filters: dict, sort: str, now: datetime, paging: PageRequest
 ) -> tuple[list[LeadTask], int]:
     """The clinic's tasks matching `filters`, in `sort` order (a leading "-" is descending), one page."""
     where = conditions(clinic_id=actor.clinic_id, filters=filters, now=now)
@@ -101,7 +100,7 @@ def _add(counts: dict, status: str, bucket: str | None, n: int) -> None:
         counts["open"] += n
 
 
-def summary(*, session: Session, actor: Actor, filters: dict, now: datetime) -> dict:
+def summary(*, session: UnitOfWork, actor: Actor, filters: dict, now: datetime) -> dict:
     """Counts by status and by due bucket, per assignee and in total, of the tasks matching `filters`."""
     clinic = session.get(Clinic, actor.clinic_id)
     end_of_today, end_of_week = rules.due_bucket_bounds(now, clinic.timezone)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.tasks.models import TaskTemplate
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound
 from app.platform.roles import Actor
 
 
-def list_templates(*, session: Session, clinic_id: int) -> list[TaskTemplate]:
+def list_templates(*, session: UnitOfWork, clinic_id: int) -> list[TaskTemplate]:
     return list(
         session.scalars(
             sa.select(TaskTemplate).where(TaskTemplate.clinic_id == clinic_id).order_by(TaskTemplate.name)
@@ -22,14 +22,14 @@ def list_templates(*, session: Session, clinic_id: int) -> list[TaskTemplate]:
     )
 
 
-def get_template(*, session: Session, clinic_id: int, template_id: int) -> TaskTemplate:
+def get_template(*, session: UnitOfWork, clinic_id: int, template_id: int) -> TaskTemplate:
     template = session.get(TaskTemplate, template_id)
     if template is None or template.clinic_id != clinic_id:
         raise NotFound(f"task template {template_id} not found")
     return template
 
 
-def _name_free(session: Session, clinic_id: int, name: str, except_id: int | None = None) -> None:
+def _name_free(session: UnitOfWork, clinic_id: int, name: str, except_id: int | None = None) -> None:
     clash = session.scalar(
         sa.select(TaskTemplate.id).where(
             TaskTemplate.clinic_id == clinic_id,
@@ -43,7 +43,7 @@ def _name_free(session: Session, clinic_id: int, name: str, except_id: int | Non
         )
 
 
-def create_template(*, session: Session, actor: Actor, data: dict, now: datetime) -> TaskTemplate:
+def create_template(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> TaskTemplate:
     _name_free(session, actor.clinic_id, data["name"])
     template = TaskTemplate(clinic_id=actor.clinic_id, created_at=now, updated_at=now, **data)
     session.add(template)
@@ -63,7 +63,7 @@ def create_template(*, session: Session, actor: Actor, data: dict, now: datetime
     return template
 
 
-def update_template(*, session: Session, actor: Actor, template_id: int, data: dict, now: datetime):
+def update_template(*, session: UnitOfWork, actor: Actor, template_id: int, data: dict, now: datetime):
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     if "name" in data:
         _name_free(session, actor.clinic_id, data["name"], except_id=template.id)
@@ -87,7 +87,7 @@ def update_template(*, session: Session, actor: Actor, template_id: int, data: d
     return template
 
 
-def deactivate_template(*, session: Session, actor: Actor, template_id: int, now: datetime) -> None:
+def deactivate_template(*, session: UnitOfWork, actor: Actor, template_id: int, now: datetime) -> None:
     """Templates are deactivated, not deleted: tasks made from them keep pointing at them."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     template.is_active, template.updated_at = False, now

@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.webhooks import addresses, slots
 from app.domains.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.domains.webhooks.service import DELIVER_KIND, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from app.platform import clock as app_clock
+from app.platform.db import UnitOfWork
 from app.platform.delivery import rules as delivery_rules
 from app.platform.delivery import service as outbound
 from app.platform.scheduling import service as scheduling
@@ -64,7 +64,7 @@ _UNSUBSCRIBED = (
 )
 
 
-def deliver(*, session: Session, job, now: datetime) -> None:
+def deliver(*, session: UnitOfWork, job, now: datetime) -> None:
     """The job handler: take one of the clinic's slots and claim the delivery; the POST happens
     after the claim commits, and its outcome is recorded in a unit of work of its own (on
     `session.database`). With the clinic's slots all held, the delivery waits its turn."""
@@ -167,13 +167,15 @@ class PostOutcome:
     permanent: bool
 
 
-def _record(session: Session, now: datetime, outcome: PostOutcome, settings) -> str:
+def _record(session: UnitOfWork, now: datetime, outcome: PostOutcome, settings) -> str:
     return record_outcome(
         session=session, outcome=outcome, now=now, jitter=random.random(), settings=settings
     )
 
 
-def record_outcome(*, session: Session, outcome: PostOutcome, now: datetime, jitter: float, settings) -> str:
+def record_outcome(
+    *, session: UnitOfWork, outcome: PostOutcome, now: datetime, jitter: float, settings
+) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts)."""
     delivery_id, attempt, response_status = outcome.delivery_id, outcome.attempt, outcome.response_status
     error, permanent = outcome.error, outcome.permanent
@@ -209,7 +211,7 @@ def _retry_policy(settings) -> delivery_rules.RetryPolicy:
 
 
 def _retry_or_fail(
-    session: Session,
+    session: UnitOfWork,
     delivery: WebhookDelivery,
     failure: outbound.Failure,
     *,
@@ -233,7 +235,7 @@ def _retry_or_fail(
 
 
 def _schedule_attempt(
-    session: Session, delivery: WebhookDelivery, *, due_at: datetime, now: datetime
+    session: UnitOfWork, delivery: WebhookDelivery, *, due_at: datetime, now: datetime
 ) -> None:
     ledger_job = scheduling.Job(
         kind=DELIVER_KIND,

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.domains.webhooks.service import DELIVER_KIND
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound
 from app.platform.scheduling import service as scheduling
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -29,7 +29,7 @@ def effective_status(delivery: WebhookDelivery, job: ScheduledJob | None) -> str
 
 def redeliver(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     subscription_id: int | None,
     delivery_id: int,

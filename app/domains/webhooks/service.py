@@ -24,14 +24,13 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.webhooks import addresses
 from app.domains.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.platform import phi_policy
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_offset
+from app.platform.db import PageRequest, UnitOfWork, page_offset
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
@@ -51,7 +50,7 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 # --- subscriptions --------------------------------------------------------------------------------
 
 
-def create_subscription(*, session: Session, actor: Actor, data: dict, now: datetime, settings) -> dict:
+def create_subscription(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime, settings) -> dict:
     """A subscription with a fresh secret, returned only in this answer; a clinic has at most
     settings.webhook_max_subscriptions_per_clinic (each may hold the clinic's delivery slots)."""
     try:
@@ -102,7 +101,7 @@ def create_subscription(*, session: Session, actor: Actor, data: dict, now: date
     return {**{c: getattr(sub, c) for c in shown}, "secret": secret}
 
 
-def _subscription_count(session: Session, clinic_id: int) -> int:
+def _subscription_count(session: UnitOfWork, clinic_id: int) -> int:
     return session.scalar(
         sa.select(sa.func.count())
         .select_from(WebhookSubscription)
@@ -110,7 +109,7 @@ def _subscription_count(session: Session, clinic_id: int) -> int:
     )
 
 
-def list_subscriptions(*, session: Session, clinic_id: int) -> list[WebhookSubscription]:
+def list_subscriptions(*, session: UnitOfWork, clinic_id: int) -> list[WebhookSubscription]:
     return list(
         session.scalars(
             sa.select(WebhookSubscription)
@@ -120,14 +119,14 @@ def list_subscriptions(*, session: Session, clinic_id: int) -> list[WebhookSubsc
     )
 
 
-def get_subscription(*, session: Session, clinic_id: int, subscription_id: int) -> WebhookSubscription:
+def get_subscription(*, session: UnitOfWork, clinic_id: int, subscription_id: int) -> WebhookSubscription:
     sub = session.get(WebhookSubscription, subscription_id)
     if sub is None or sub.clinic_id != clinic_id or sub.deleted_at is not None:
         raise NotFound(f"webhook {subscription_id} not found")
     return sub
 
 
-def delete_subscription(*, session: Session, actor: Actor, subscription_id: int, now: datetime) -> None:
+def delete_subscription(*, session: UnitOfWork, actor: Actor, subscription_id: int, now: datetime) -> None:
     """Stop a subscription; its pending deliveries are dropped (their jobs find it inactive)."""
     sub = get_subscription(session=session, clinic_id=actor.clinic_id, subscription_id=subscription_id)
     sub.active, sub.deleted_at = False, now
@@ -145,7 +144,7 @@ def delete_subscription(*, session: Session, actor: Actor, subscription_id: int,
 
 
 def list_deliveries(
-    *, session: Session, clinic_id: int, subscription_id: int, paging: PageRequest
+    *, session: UnitOfWork, clinic_id: int, subscription_id: int, paging: PageRequest
 ) -> tuple[list[dict], int]:
     """A subscription's deliveries, newest first, with their attempts and last error from the ledger."""
     get_subscription(session=session, clinic_id=clinic_id, subscription_id=subscription_id)
@@ -185,7 +184,7 @@ _ACTIVE_SUBSCRIPTIONS = sa.select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.event_ty
 )
 
 
-def _active_subscriptions(session: Session, clinic_id: int) -> list:
+def _active_subscriptions(session: UnitOfWork, clinic_id: int) -> list:
     """The clinic's active subscriptions (id, event types), read once a unit of work: a drainer's
     batch of processings asks for each of their events."""
     held = session.cache.setdefault("webhooks.active_subscriptions", {})
@@ -194,7 +193,7 @@ def _active_subscriptions(session: Session, clinic_id: int) -> list:
     return held[clinic_id]
 
 
-def enqueue_deliveries(*, session: Session, event, now: datetime) -> None:
+def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer: one delivery (and ledger job) per active subscription to the event's type."""
     active = _active_subscriptions(session, event.clinic_id)
     for sub_id in [sub_id for sub_id, types in active if event.type in types]:

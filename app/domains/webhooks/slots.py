@@ -16,9 +16,9 @@ import secrets
 from datetime import datetime, timedelta
 
 import redis as redis_lib
-from sqlalchemy.orm import Session
 
 from app.domains.webhooks.models import PENDING, WebhookDelivery
+from app.platform.db import UnitOfWork
 from app.platform.scheduling import service as scheduling
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def give_back(redis, *, clinic_id: int, token: str | None) -> None:
         log.warning("webhook slot of clinic %s not given back (Redis: %s)", clinic_id, exc)
 
 
-def wait_for_one(session: Session, job, *, kind: str, now: datetime, settings) -> None:
+def wait_for_one(session: UnitOfWork, job, *, kind: str, now: datetime, settings) -> None:
     """Look again later (a new ledger row, no attempt spent), if the delivery is still pending.
 
     The longer a delivery has waited, the less often it looks (a quarter of its age), so a clinic's

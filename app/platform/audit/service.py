@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.platform.audit.models import AuditEvent
-from app.platform.db import PageRequest, new_row, page_of
+from app.platform.db import PageRequest, UnitOfWork, new_row, page_of
 
 SYSTEM = "system"
 
@@ -41,7 +39,7 @@ class AuditEntry:
         }
 
 
-def record(session: Session, entry: AuditEntry) -> AuditEvent:
+def record(session: UnitOfWork, entry: AuditEntry) -> AuditEvent:
     """Add one audit event to the caller's unit of work."""
     return session.add(new_row(AuditEvent, **entry.columns()))
 
@@ -54,7 +52,7 @@ def changes(before: dict, after: dict) -> tuple[dict, dict]:
 
 def list_events(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     subject: tuple[str, str] | None,
     actor: str | None,

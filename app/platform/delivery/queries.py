@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
 
+from app.platform.db import UnitOfWork
 from app.platform.delivery.service import SENDING
 
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], sa.TextClause | sa.Update] = {}
 
 
 def settle_many(
-    session: Session, table: sa.Table, outcomes: list[dict], columns: tuple[str, ...]
+    session: UnitOfWork, table: sa.Table, outcomes: list[dict], columns: tuple[str, ...]
 ) -> list[int]:
     """Write each outcome (a dict: `id`, `attempt`, and a value for each of `columns`) to its row, only
     where the row is still that attempt's (`sending`, the same attempts): a compare-and-set per row,

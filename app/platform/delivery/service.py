@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.platform.db import UnitOfWork
 from app.platform.delivery import rules
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def claim_many_statement(table: sa.Table, returning: Iterable[sa.Column]) -> sa.
     )
 
 
-def claim_many(session: Session, statement: sa.Update, row_ids: list[int], now: datetime) -> list:
+def claim_many(session: UnitOfWork, statement: sa.Update, row_ids: list[int], now: datetime) -> list:
     """The rows a claim_many_statement took, by id (the order they are to be sent in)."""
     if not row_ids:
         return []
@@ -85,7 +86,7 @@ def claim_many(session: Session, statement: sa.Update, row_ids: list[int], now: 
     return sorted(rows, key=lambda row: row.id)
 
 
-def claim(session: Session, statement: sa.Update, row_id: int, now: datetime):
+def claim(session: UnitOfWork, statement: sa.Update, row_id: int, now: datetime):
     """The claimed row (the statement's RETURNING), or None: done, being sent, or given up."""
     return session.connection().execute(statement, {"row_id": row_id, "now": now}).first()
 
@@ -101,13 +102,13 @@ def settled_statement(table: sa.Table, **values) -> sa.Update:
     )
 
 
-def settled(session: Session, statement: sa.Update, row_id: int, attempt: int, **params) -> bool:
+def settled(session: UnitOfWork, statement: sa.Update, row_id: int, attempt: int, **params) -> bool:
     """Run a settled_statement; whether the row was still the attempt's (False: stale)."""
     result = session.connection().execute(statement, {"row_id": row_id, "attempt": attempt, **params})
     return result.rowcount == 1
 
 
-def locked_attempt(session: Session, model: type, row_id: int, attempt: int):
+def locked_attempt(session: UnitOfWork, model: type, row_id: int, attempt: int):
     """The row, locked, if it is still that attempt's (`sending`, same attempts); else None (stale)."""
     stmt = (
         sa.select(model)
@@ -165,7 +166,7 @@ def after_failed_attempt(
     return PENDING, now + timedelta(seconds=step.delay)
 
 
-def stuck(session: Session, model: type, *, cutoff: datetime) -> list:
+def stuck(session: UnitOfWork, model: type, *, cutoff: datetime) -> list:
     """Rows `sending` since before `cutoff` (their worker died mid-send), oldest first, locked;
     rows another sweep holds are skipped."""
     stmt = (

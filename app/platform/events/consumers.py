@@ -17,9 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.platform.db import UTCDateTime
+from app.platform.db import UnitOfWork, UTCDateTime
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
 
@@ -49,7 +48,9 @@ def consumers_of(event_type: str) -> list[Callable]:
     return [*_CONSUMERS.get(event_type, []), *_CONSUMERS.get(ANY_TYPE, [])]
 
 
-def schedule_processing(*, session: Session, event_ids: list[int], first: DomainEvent, now: datetime) -> None:
+def schedule_processing(
+    *, session: UnitOfWork, event_ids: list[int], first: DomainEvent, now: datetime
+) -> None:
     """The transaction's one processing job, naming all its events (`first` names the job)."""
     session.schedule(
         scheduling.Job(
@@ -76,7 +77,7 @@ _MARK_PROCESSED = (
 )
 
 
-def process_events(*, session: Session, job, now: datetime) -> None:
+def process_events(*, session: UnitOfWork, job, now: datetime) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
 
     A job naming several events that failed once is split instead (`split`): one consumer failing
@@ -100,7 +101,7 @@ def process_events(*, session: Session, job, now: datetime) -> None:
         session.execute(_MARK_PROCESSED, {"event_ids": [event.id for event in processed], "now": now})
 
 
-def split(*, session: Session, events: list[DomainEvent], now: datetime) -> None:
+def split(*, session: UnitOfWork, events: list[DomainEvent], now: datetime) -> None:
     """One processing job per event, each with the ledger's retries: the good ones are processed
     (once: each marks its event in its own transaction), a failing one ends dead on its own, for an
     admin to retry (/jobs/<id>/retry)."""
@@ -108,7 +109,7 @@ def split(*, session: Session, events: list[DomainEvent], now: datetime) -> None
         schedule_alone(session=session, event=event, now=now)
 
 
-def schedule_alone(*, session: Session, event: DomainEvent, now: datetime) -> None:
+def schedule_alone(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
     """A processing job of one event's own; its key is the event's, so asking twice makes one."""
     session.schedule(
         scheduling.Job(

@@ -13,8 +13,8 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from app.platform.db import UnitOfWork
 from app.platform.events import consumers
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling.models import GAVE_UP, OPEN, ScheduledJob
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 MAX_PAGES = 10  # pages of `limit` events a run looks through; the next run carries on
 
 
-def requeue_unprocessed(*, session: Session, now: datetime, grace: timedelta, limit: int) -> int:
+def requeue_unprocessed(*, session: UnitOfWork, now: datetime, grace: timedelta, limit: int) -> int:
     """Give a processing job to each event unprocessed `grace` after it occurred that no open or
     given-up processing job names; returns how many it gave one."""
     requeued, after_id = 0, 0
@@ -56,7 +56,7 @@ def requeue_unprocessed(*, session: Session, now: datetime, grace: timedelta, li
     return requeued
 
 
-def _named_by_jobs(session: Session, *, since: datetime) -> set[int]:
+def _named_by_jobs(session: UnitOfWork, *, since: datetime) -> set[int]:
     """The events named by the processing jobs written since `since` that are open or given up (a
     job is written with, or after, the events it names)."""
     payloads = session.scalars(

@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.platform.db import new_row
+from app.platform.db import UnitOfWork, new_row
 from app.platform.events import consumers
 from app.platform.events.models import DomainEvent
 
@@ -70,7 +69,7 @@ _PROCESSING = "events.processing"  # the unit's events, for its one processing j
 
 
 def emit(
-    *, session: Session, type: str, subject: Subject, payload: dict, now: datetime, automation: bool = True
+    *, session: UnitOfWork, type: str, subject: Subject, payload: dict, now: datetime, automation: bool = True
 ) -> DomainEvent:
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
@@ -98,7 +97,7 @@ def emit(
     return event
 
 
-def _schedule_processing(session: Session, emitted: list[DomainEvent]) -> None:
+def _schedule_processing(session: UnitOfWork, emitted: list[DomainEvent]) -> None:
     """Before the unit commits: one processing job naming all its events, through `session.schedule`.
 
     One processing job per transaction, created once with its whole payload (not inserted with
@@ -115,7 +114,7 @@ def _schedule_processing(session: Session, emitted: list[DomainEvent]) -> None:
     )
 
 
-def pending(*, session: Session, limit: int = 100) -> list[DomainEvent]:
+def pending(*, session: UnitOfWork, limit: int = 100) -> list[DomainEvent]:
     """The oldest unprocessed events, in the order they were written."""
     stmt = (
         sa.select(DomainEvent).where(DomainEvent.processed_at.is_(None)).order_by(DomainEvent.id).limit(limit)
@@ -123,7 +122,9 @@ def pending(*, session: Session, limit: int = 100) -> list[DomainEvent]:
     return list(session.scalars(stmt))
 
 
-def for_subject(*, session: Session, clinic_id: int, subject_type: str, subject_id: int) -> list[DomainEvent]:
+def for_subject(
+    *, session: UnitOfWork, clinic_id: int, subject_type: str, subject_id: int
+) -> list[DomainEvent]:
     """Every event about one subject, oldest first."""
     stmt = (
         sa.select(DomainEvent)

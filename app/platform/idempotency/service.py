@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, ValidationFailed
 from app.platform.idempotency.models import IdempotencyKey
 from app.platform.roles import Actor
@@ -74,7 +74,7 @@ def request_hash(*, method: str, path: str, body: bytes, query: bytes = b"") -> 
 
 
 def reserve(
-    *, session: Session, request: KeyedRequest, lease: timedelta, now: datetime
+    *, session: UnitOfWork, request: KeyedRequest, lease: timedelta, now: datetime
 ) -> IdempotencyKey | None:
     """Take the key for this request (None), or return the stored row of the first request with it;
     an unanswered reservation older than `lease` is taken over (its request died)."""
@@ -122,7 +122,7 @@ def reserve(
     return None
 
 
-def _take_over(session: Session, stale: IdempotencyKey, *, request: KeyedRequest, now: datetime) -> None:
+def _take_over(session: UnitOfWork, stale: IdempotencyKey, *, request: KeyedRequest, now: datetime) -> None:
     """Claim an unfinished reservation whose request crashed before answering (it wrote nothing:
     its writes commit with its answer, see `idempotent`). Compare-and-set on the
     old reservation time, so of two retries racing for it only one wins; the other gets the 409."""
@@ -157,7 +157,7 @@ def _still_reserved(reservation: Reservation) -> tuple:
 
 def complete(
     *,
-    session: Session,
+    session: UnitOfWork,
     reservation: Reservation,
     status: int,
     body: str,
@@ -181,13 +181,13 @@ def complete(
         )
 
 
-def release(*, session: Session, reservation: Reservation) -> None:
+def release(*, session: UnitOfWork, reservation: Reservation) -> None:
     """Free the key after a failure (a 5xx, an exception), whose writes were rolled back: the client
     may retry. A reservation taken over by a retry is the retry's, and stays."""
     session.execute(sa.delete(IdempotencyKey).where(*_still_reserved(reservation)))
 
 
-def purge_expired(*, session: Session, now: datetime, limit: int) -> int:
+def purge_expired(*, session: UnitOfWork, now: datetime, limit: int) -> int:
     """Delete up to `limit` keys older than KEY_LIFETIME (oldest first); returns how many."""
     oldest = (
         sa.select(IdempotencyKey.id)

@@ -8,9 +8,8 @@ import random
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.platform.db import UTCDateTime, is_unavailable, loaded
+from app.platform.db import UnitOfWork, UTCDateTime, is_unavailable, loaded
 from app.platform.scheduling import claim_queries, queries
 from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
 from app.platform.scheduling.service import Dispatched, publish_after_commit
@@ -101,7 +100,7 @@ _CLAIM = (
 )
 
 
-def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> ScheduledJob | None:
+def claim(*, session: UnitOfWork, now: datetime, job_id: int, attempts: int) -> ScheduledJob | None:
     """Take the row for this transaction, already marked done: it commits only with the handler's effect.
 
     `attempts` is the count `count_attempt` committed for this delivery. The conditional UPDATE is a
@@ -115,7 +114,9 @@ def claim(*, session: Session, now: datetime, job_id: int, attempts: int) -> Sch
     return loaded(session, ScheduledJob, row)
 
 
-def not_claimed(*, session: Session, job_id: int, now: datetime, settings, offset) -> tuple[str, str | None]:
+def not_claimed(
+    *, session: UnitOfWork, job_id: int, now: datetime, settings, offset
+) -> tuple[str, str | None]:
     """Why a delivery found nothing to claim: final or unknown, busy, or early. An early one goes back
     with its eta on this host's clock (`offset` ahead of the database's), which its broker eta fires by."""
     job = session.get(ScheduledJob, job_id)
@@ -133,7 +134,7 @@ def not_claimed(*, session: Session, job_id: int, now: datetime, settings, offse
 
 
 def record_failure(
-    *, session: Session, job_id: int, attempt: int, error: BaseException, now: datetime, settings
+    *, session: UnitOfWork, job_id: int, attempt: int, error: BaseException, now: datetime, settings
 ) -> str:
     """last_error of the (already counted) attempt; back off (base * 2**(attempts-1), +≤10% jitter)
     or, its attempts spent, dead. The database's failure (unavailable) gives the attempt back."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
 
-from app.platform.db import UTCDateTime
+from app.platform.db import UnitOfWork, UTCDateTime
 from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
 
 _JOBS = ScheduledJob.__table__
@@ -267,7 +266,7 @@ def count_kind_batch_statement(db) -> sa.Update:
     return _COUNT_KIND_BATCH["postgresql" if db.dialect == "postgresql" else "other"]
 
 
-def claim_many_statement(session: Session) -> sa.Update:
+def claim_many_statement(session: UnitOfWork) -> sa.Update:
     """The claim of a batch's rows (`job_ids`) counted at attempt `b_attempts`, marked done at `now`."""
     return _CLAIM_MANY["postgresql" if session.get_bind().dialect.name == "postgresql" else "other"]
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.platform.audit import service as audit
-from app.platform.db import PageRequest, page_of
+from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import Conflict, NotFound
 from app.platform.scheduling import queries
 from app.platform.scheduling.models import GAVE_UP as GAVE_UP_STATUSES
@@ -21,7 +20,7 @@ from app.platform.scheduling.models import (
 from app.platform.scheduling.service import publish_after_commit
 
 
-def get_job(*, session: Session, job_id: int, clinic_id: int) -> ScheduledJob:
+def get_job(*, session: UnitOfWork, job_id: int, clinic_id: int) -> ScheduledJob:
     """One of the clinic's jobs; another clinic's (or a system job) is not found."""
     job = session.get(ScheduledJob, job_id)
     if job is None or job.clinic_id != clinic_id:
@@ -31,7 +30,7 @@ def get_job(*, session: Session, job_id: int, clinic_id: int) -> ScheduledJob:
 
 def list_jobs(
     *,
-    session: Session,
+    session: UnitOfWork,
     clinic_id: int,
     status: str | None = None,
     kind: str | None = None,
@@ -58,7 +57,7 @@ def list_jobs(
     return rows, total
 
 
-def retry_job(*, session: Session, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
+def retry_job(*, session: UnitOfWork, job_id: int, clinic_id: int, actor: str, now: datetime) -> ScheduledJob:
     """A dead (or failed) job runs again now, attempts reset; audited; dispatched after commit."""
     stmt = sa.select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.clinic_id == clinic_id)
     job = session.scalars(queries.for_update(session, stmt)).first()

@@ -6,9 +6,8 @@ import json
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
 
-from app.platform.db import allocate_ids, loaded
+from app.platform.db import UnitOfWork, allocate_ids, loaded
 from app.platform.scheduling.models import ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
@@ -87,7 +86,7 @@ _NEW_KEYS = sqlite.insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.dedu
 _INSERT_WITH_IDS = sa.insert(_JOBS).returning(*_JOBS.c)
 
 
-def _insert_elsewhere(session: Session, rows: list[dict]) -> list:
+def _insert_elsewhere(session: UnitOfWork, rows: list[dict]) -> list:
     """SQLite (its writers serialised: BEGIN IMMEDIATE, app/platform/db/engine.py): ids for the rows, their
     keys (those already there skipped), then the rows of the keys that were new."""
     ids = allocate_ids(session, {ScheduledJob: len(rows)})[ScheduledJob]
@@ -99,20 +98,20 @@ def _insert_elsewhere(session: Session, rows: list[dict]) -> list:
     return session.execute(_INSERT_WITH_IDS, [by_key[key] for key, _ in new]).all()
 
 
-def insert_new(session: Session, rows: list[dict]) -> list[ScheduledJob]:
+def insert_new(session: UnitOfWork, rows: list[dict]) -> list[ScheduledJob]:
     """INSERT the rows (values by column) whose dedupe_key is new, in an ORM unit of work; returns
     the created ones as the session's objects."""
     # As if loaded (like claim() does): the session's objects, no SELECT after.
     return [loaded(session, ScheduledJob, row) for row in _insert_new(session, rows, _INSERT_ROWS)]
 
 
-def insert_new_plain(session: Session, rows: list[dict]) -> list[sa.Row]:
+def insert_new_plain(session: UnitOfWork, rows: list[dict]) -> list[sa.Row]:
     """`insert_new` for rows nobody needs back as objects: the created rows' (id, status, queue,
     due_at, kind, subject_type, subject_id)."""
     return _insert_new(session, rows, _INSERT_PLAIN)
 
 
-def _insert_new(session: Session, rows: list[dict], statement: sa.Executable) -> list[sa.Row]:
+def _insert_new(session: UnitOfWork, rows: list[dict], statement: sa.Executable) -> list[sa.Row]:
     session.flush()  # the rows may refer to objects still pending in this session
     rows = _first_of_each_key(rows)
     if session.get_bind().dialect.name == "postgresql":
@@ -122,20 +121,20 @@ def _insert_new(session: Session, rows: list[dict], statement: sa.Executable) ->
     return sorted(result, key=lambda row: row.id)
 
 
-def existing(session: Session, dedupe_key: str) -> ScheduledJob:
+def existing(session: UnitOfWork, dedupe_key: str) -> ScheduledJob:
     """The row scheduled under `dedupe_key`, found through its key."""
     job_id = sa.select(_KEYS.c.job_id).where(_KEYS.c.dedupe_key == dedupe_key).scalar_subquery()
     return session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id == job_id)).one()
 
 
-def for_update(session: Session, stmt: sa.Select) -> sa.Select:
+def for_update(session: UnitOfWork, stmt: sa.Select) -> sa.Select:
     """`stmt` locking its rows where the database has row locks (SQLite serialises every writer)."""
     if session.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
 
 
-def skipping_locked(session: Session, pick: sa.Select) -> sa.Select:
+def skipping_locked(session: UnitOfWork, pick: sa.Select) -> sa.Select:
     """`pick` skipping rows another transaction holds (PostgreSQL; SQLite serialises writers)."""
     if session.get_bind().dialect.name == "postgresql":
         return pick.with_for_update(skip_locked=True)
@@ -145,7 +144,7 @@ def skipping_locked(session: Session, pick: sa.Select) -> sa.Select:
 _NO_JIT = sa.text("SET LOCAL jit = off")
 
 
-def without_jit(session: Session) -> None:
+def without_jit(session: UnitOfWork) -> None:
     """PostgreSQL: no JIT compilation in the rest of this transaction. A claim among millions of rows
     is planned at a cost past `jit_above_cost` (the planner cannot tell how few open rows are due),
     and compiling its expressions costs more than running it."""

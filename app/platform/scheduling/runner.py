@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.platform.db import is_unavailable, loaded
+from app.platform.db import UnitOfWork, is_unavailable, loaded
 from app.platform.scheduling import claim_queries, registry, wakeups
 from app.platform.scheduling.attempts import (
     GAVE_UP,
@@ -219,7 +218,7 @@ def _counted_in_metrics(
 
 
 def _claim_and_run(
-    *, db, session: Session, counted, now: datetime
+    *, db, session: UnitOfWork, counted, now: datetime
 ) -> tuple[str, str | None, datetime | None]:
     """Claim the counted attempt and run the handler: what happened, the row's kind, and the due time
     of a row that ran."""
@@ -231,7 +230,7 @@ def _claim_and_run(
 
 
 def _run_handler(
-    *, db, session: Session, job: ScheduledJob, now: datetime, finish: bool = True
+    *, db, session: UnitOfWork, job: ScheduledJob, now: datetime, finish: bool = True
 ) -> tuple[str, datetime | None]:
     """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
     a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back).
@@ -312,7 +311,7 @@ def count_attempts(*, db, job_ids: Sequence[int], now: datetime) -> list:
 
 
 def claim_many(
-    *, session: Session, now: datetime, job_ids: Sequence[int], attempts: int
+    *, session: UnitOfWork, now: datetime, job_ids: Sequence[int], attempts: int
 ) -> list[ScheduledJob]:
     """`claim` for many rows counted at the same attempt, in one statement; the rows it took, by id."""
     statement = claim_queries.claim_many_statement(session)
@@ -378,7 +377,7 @@ class _BatchFinishFailed(Exception):
     """The work a batch's handlers collected failed as it was done for them all."""
 
 
-def _finish_together(session: Session) -> None:
+def _finish_together(session: UnitOfWork) -> None:
     """The work the batch's handlers collected, done once for them all (e.g. one pass over the
     leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
     try:

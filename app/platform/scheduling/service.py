@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.platform.db import UTCDateTime
+from app.platform.db import UnitOfWork, UTCDateTime
 from app.platform.scheduling import claim_queries, queries, registry
 from app.platform.scheduling.dispatch import publish_claimed, release
 from app.platform.scheduling.models import (
@@ -51,12 +50,12 @@ class Job:
     max_attempts: int | None = None
 
     @staticmethod
-    def write_all(session: Session, jobs: list[Job]) -> None:
+    def write_all(session: UnitOfWork, jobs: list[Job]) -> None:
         """The unit's jobs, just before it commits (app/platform/db/uow.py): see `_write`."""
         _write(session, jobs, objects=False)
 
 
-def _write(session: Session, jobs: list[Job], *, objects: bool) -> list:
+def _write(session: UnitOfWork, jobs: list[Job], *, objects: bool) -> list:
     """Write the jobs: one statement for each clock reading they carry (one, but in a batch of
     ledger jobs that ran at different times), so a job that sets a task's timers, a lead's
     escalation, its re-scoring and its events' processing writes one INSERT, not four. The rows
@@ -68,7 +67,7 @@ def _write(session: Session, jobs: list[Job], *, objects: bool) -> list:
     return [row for now, specs in by_now.items() for row in _write_rows(session, specs, now, objects)]
 
 
-def written(session: Session) -> list[ScheduledJob]:
+def written(session: UnitOfWork) -> list[ScheduledJob]:
     """Write the jobs the unit holds for its commit now, for work that must see their rows (a
     ledger read, an id to store); the rows they created, as the session's objects. In a savepoint
     they stay held too (the savepoint may roll back alone; written again at the commit, each
@@ -77,7 +76,7 @@ def written(session: Session) -> list[ScheduledJob]:
     return _write(session, waiting, objects=True) if waiting else []
 
 
-def row_of(session: Session, job: Job) -> ScheduledJob:
+def row_of(session: UnitOfWork, job: Job) -> ScheduledJob:
     """The ledger row of a job the unit scheduled (the one created, or the one that held its
     dedupe_key already), for a caller that stores its id."""
     for row in written(session):
@@ -86,7 +85,7 @@ def row_of(session: Session, job: Job) -> ScheduledJob:
     return queries.existing(session, job.dedupe_key)
 
 
-def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: bool) -> list:
+def _write_rows(session: UnitOfWork, jobs: Iterable[dict], now: datetime, objects: bool) -> list:
     """Insert the rows (job fields by name) whose dedupe_key is new; the ones it created: as the
     session's objects, else (`objects` false: the commit's write, which needs no row back) as plain
     (id, status, queue, due_at, kind, subject) tuples, enough to publish them.
@@ -114,7 +113,7 @@ def _write_rows(session: Session, jobs: Iterable[dict], now: datetime, objects: 
     return created
 
 
-def publish_after_commit(session: Session, rows: Sequence, now: datetime, *, new: bool = False) -> None:
+def publish_after_commit(session: UnitOfWork, rows: Sequence, now: datetime, *, new: bool = False) -> None:
     """The one way ledger rows reach the broker once their unit has committed (never if it rolled
     back), by `publish_claimed`: a failed publish hands rows dispatched at `now` back to pending for
     the promote sweep (a row dispatched earlier stays for the redispatch sweep).
@@ -279,7 +278,7 @@ def _row_values(job: dict, now: datetime) -> dict:
 
 def cancel(
     *,
-    session: Session,
+    session: UnitOfWork,
     now: datetime,
     subject_type: str,
     subject_id: int,
@@ -300,7 +299,7 @@ def cancel(
     return result.rowcount
 
 
-def cancel_job(*, session: Session, job_id: int, now: datetime) -> bool:
+def cancel_job(*, session: UnitOfWork, job_id: int, now: datetime) -> bool:
     """Cancel one job if it has not run yet; returns whether it was cancelled."""
     written(session)  # the unit's jobs waiting for the commit: cancelled too
     result = session.execute(

@@ -10,8 +10,8 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from app.platform.db import UnitOfWork
 from app.platform.scheduling import queries
 from app.platform.scheduling.dispatch import publish_claimed
 from app.platform.scheduling.models import (
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHES = 100  # per sweep run; the next tick carries on
 
 
-def claim_statement(session: Session, *, where, values: dict, limit: int) -> sa.Update:
+def claim_statement(session: UnitOfWork, *, where, values: dict, limit: int) -> sa.Update:
     """UPDATE ... WHERE (id, created_at) IN (SELECT ... ORDER BY due_at LIMIT n [FOR UPDATE SKIP
     LOCKED]) RETURNING. The pick reads the live rows' partial index; each row it names is then
     found by its primary key in its own month's partition (created_at prunes the others)."""
@@ -56,12 +56,12 @@ def claim_statement(session: Session, *, where, values: dict, limit: int) -> sa.
     )
 
 
-def _claim(session: Session, *, where, values: dict, limit: int):
+def _claim(session: UnitOfWork, *, where, values: dict, limit: int):
     queries.without_jit(session)
     return session.execute(claim_statement(session, where=where, values=values, limit=limit)).all()
 
 
-def claim_due(*, session: Session, now: datetime, until: datetime, limit: int):
+def claim_due(*, session: UnitOfWork, now: datetime, until: datetime, limit: int):
     """Pending rows due by `until`, marked dispatched at `now` (the caller publishes after commit)."""
     return _claim(
         session,
@@ -71,7 +71,7 @@ def claim_due(*, session: Session, now: datetime, until: datetime, limit: int):
     )
 
 
-def claim_stale(*, session: Session, now: datetime, grace: timedelta, limit: int):
+def claim_stale(*, session: UnitOfWork, now: datetime, grace: timedelta, limit: int):
     """Dispatched rows not done `grace` after due and after their last dispatch; dispatched_at bumped."""
     cutoff = now - grace
     return _claim(

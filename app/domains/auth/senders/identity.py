@@ -15,10 +15,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, VerifiedSenderDomain
 from app.domains.auth.senders import twilio_account
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 
 # The settings field, the column holding the clinic's claim on it.
@@ -40,7 +40,7 @@ def claimed(field: str, value: str | None) -> str | None:
     return email_domain(value) if field == "email_from" else value
 
 
-def apply(*, session: Session, clinic: Clinic, settings_values: dict, config) -> None:
+def apply(*, session: UnitOfWork, clinic: Clinic, settings_values: dict, config) -> None:
     """Check and take the sender identity the clinic's new settings name; the columns follow them.
     ValidationFailed (422) if the clinic does not control one, Conflict (409) if another clinic holds it."""
     for field, column in COLUMNS.items():
@@ -75,14 +75,14 @@ def _what(field: str) -> str:
     return {"sms_number": "number", "sms_messaging_service_sid": "Messaging Service"}.get(field, "domain")
 
 
-def _refuse_if_taken(session: Session, clinic: Clinic, field: str, wanted: str) -> None:
+def _refuse_if_taken(session: UnitOfWork, clinic: Clinic, field: str, wanted: str) -> None:
     column = getattr(Clinic, COLUMNS[field])
     other = session.scalar(sa.select(Clinic.id).where(column == wanted, Clinic.id != clinic.id))
     if other is not None:
         raise _taken(field)
 
 
-def _check_control(session: Session, clinic: Clinic, field: str, wanted: str, config) -> None:
+def _check_control(session: UnitOfWork, clinic: Clinic, field: str, wanted: str, config) -> None:
     if field == "email_from":
         verified = session.scalar(
             sa.select(VerifiedSenderDomain.id).where(
@@ -107,7 +107,7 @@ def _check_control(session: Session, clinic: Clinic, field: str, wanted: str, co
 # --- the platform operator's verified sender domains -------------------------------------------
 
 
-def verify_domain(*, session: Session, clinic_id: int, domain: str, now: datetime) -> VerifiedSenderDomain:
+def verify_domain(*, session: UnitOfWork, clinic_id: int, domain: str, now: datetime) -> VerifiedSenderDomain:
     """Record that the platform operator verified `domain` for the clinic (idempotent); Conflict if
     it is verified for another clinic."""
     domain = domain.strip().lower().rstrip(".")
@@ -135,6 +135,6 @@ def verify_domain(*, session: Session, clinic_id: int, domain: str, now: datetim
     return row
 
 
-def verified_domains(*, session: Session, clinic_id: int) -> list[VerifiedSenderDomain]:
+def verified_domains(*, session: UnitOfWork, clinic_id: int) -> list[VerifiedSenderDomain]:
     stmt = sa.select(VerifiedSenderDomain).where(VerifiedSenderDomain.clinic_id == clinic_id)
     return list(session.scalars(stmt.order_by(VerifiedSenderDomain.domain)))

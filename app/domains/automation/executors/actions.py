@@ -13,7 +13,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.assignment import service as assignment
@@ -30,13 +29,14 @@ from app.domains.pipeline.models import PipelineStage
 from app.domains.pipeline.rules import LOST
 from app.domains.tasks import creation as task_creation
 from app.domains.tasks.models import TaskTemplate
+from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
 from app.platform.roles import Actor
 
 # --- create_task ----------------------------------------------------------------------------------
 
 
-def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
+def _task_fields(session: UnitOfWork, lead: Lead, action: dict) -> dict | None:
     """Title, type, priority and description from the action, its template, or the stage's template."""
     template_id = action.get("template_id")
     if action.get("template") == "stage":
@@ -65,7 +65,7 @@ def _task_fields(session: Session, lead: Lead, action: dict) -> dict | None:
     }
 
 
-def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
+def _assignee_id(session: UnitOfWork, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
     """Who gets the task: the lead's owner, a named user, someone of a role, or the next in turn."""
     kind = assignee.get("kind", "lead_owner")
     if kind == "user" and assignee["user_id"] in staff.in_office(session, lead.clinic_id):
@@ -85,7 +85,7 @@ def _assignee_id(session: Session, lead: Lead, assignee: dict, step: AutomationS
     return lead.assigned_to_id  # lead_owner, or a named user who is gone: the owner does it
 
 
-def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
+def _recheck_failure(session: UnitOfWork, lead: Lead, action: dict) -> str | None:
     """Why a deferred task is no longer wanted when its time comes (None: make it)."""
     recheck = action.get("recheck") or {}
     since = datetime.fromisoformat(action["event_at"]) if action.get("event_at") else None
@@ -103,7 +103,7 @@ def _recheck_failure(session: Session, lead: Lead, action: dict) -> str | None:
     return None
 
 
-def _merged_task_texts(session: Session, lead: Lead, fields: dict) -> dict:
+def _merged_task_texts(session: UnitOfWork, lead: Lead, fields: dict) -> dict:
     """`fields` with the title and description merged for `lead` (PHI kept out of the title)."""
     texts = (fields["title"], fields["description"] or "")
     values = message_templates.merge_values(session=session, lead=lead, texts=texts)
@@ -111,7 +111,7 @@ def _merged_task_texts(session: Session, lead: Lead, fields: dict) -> dict:
     return {**fields, "title": title, "description": description}
 
 
-def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     fields = _task_fields(session, lead, step.action)
     if fields is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
@@ -158,7 +158,7 @@ def create_task(*, session: Session, step: AutomationStep, lead: Lead, now: date
 # --- notify ---------------------------------------------------------------------------------------
 
 
-def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
+def _recipients(session: UnitOfWork, lead: Lead, action: dict) -> list[int]:
     people: list[int] = []
     if action.get("lead_owner") and lead.assigned_to_id:
         people.append(lead.assigned_to_id)
@@ -171,7 +171,7 @@ def _recipients(session: Session, lead: Lead, action: dict) -> list[int]:
     return list(dict.fromkeys(people))  # each person once, in order
 
 
-def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def notify(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
     texts = (action["title"], action.get("body") or "")
     values = message_templates.merge_values(
@@ -207,7 +207,7 @@ def notify(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
 # --- assign, suggest ------------------------------------------------------------------------------
 
 
-def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def assign(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     user_id = step.action.get("user_id")
     if user_id is not None and user_id in staff.in_office(session, lead.clinic_id):
         pick = assignment.Pick(user_id, f"automation rule {step.rule_id} v{step.rule_version}")
@@ -219,7 +219,7 @@ def assign(*, session: Session, step: AutomationStep, lead: Lead, now: datetime)
     steps.finish(step, StepStatus.DONE, now, from_user_id=previous, to_user_id=lead.assigned_to_id)
 
 
-def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def suggest(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """A hint shown to the coordinator on the lead (e.g. mark lost); the person decides."""
     lead.suggested_action = step.action["suggestion"]
     lead.updated_at = now
@@ -232,7 +232,7 @@ def suggest(*, session: Session, step: AutomationStep, lead: Lead, now: datetime
 STAGE_REFUSALS = (InvalidTransition, ValidationFailed, Conflict)
 
 
-def update_stage(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def update_stage(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Move the lead's stage by the pipeline's transition rules; a refused move is skipped with why."""
     action, previous = step.action, lead.pipeline_stage
     actor = Actor.engine(lead.clinic_id, "automation")

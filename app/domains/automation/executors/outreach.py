@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.service import SYSTEM
@@ -20,6 +19,7 @@ from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
 CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
@@ -47,7 +47,7 @@ class StepMessage:
 
 
 def send_message(
-    *, session: Session, step: AutomationStep, lead: Lead, message: StepMessage, now: datetime
+    *, session: UnitOfWork, step: AutomationStep, lead: Lead, message: StepMessage, now: datetime
 ) -> str:
     """Send the step's message if the policy allows; else skip or move the step. Returns what happened.
 
@@ -97,7 +97,7 @@ def send_message(
     return SENT
 
 
-def _sent_once_already(session: Session, step: AutomationStep) -> bool:
+def _sent_once_already(session: UnitOfWork, step: AutomationStep) -> bool:
     """Whether the same rule already sent this kind of message to the lead (for `once_per_lead`)."""
     if step.rule_id is None:
         return False
@@ -117,7 +117,7 @@ def _sent_once_already(session: Session, step: AutomationStep) -> bool:
     )
 
 
-def _sent_within(session: Session, step: AutomationStep, hours: int, now: datetime) -> bool:
+def _sent_within(session: UnitOfWork, step: AutomationStep, hours: int, now: datetime) -> bool:
     """Whether the same rule's message went to the lead in the last `hours`, or one is on its way
     (a step waiting for its time, e.g. moved out of quiet hours): for `once_per_hours`.
 
@@ -139,7 +139,7 @@ def _sent_within(session: Session, step: AutomationStep, hours: int, now: dateti
     return session.scalar(stmt.limit(1)) is not None
 
 
-def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def _run_message_action(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     action = step.action
     if action.get("once_per_lead") and _sent_once_already(session, step):
         steps.finish(step, StepStatus.SKIPPED, now, reason="already sent to this lead once")
@@ -158,9 +158,9 @@ def _run_message_action(*, session: Session, step: AutomationStep, lead: Lead, n
     )
 
 
-def send_email(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def send_email(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)
 
 
-def send_sms(*, session: Session, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def send_sms(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)

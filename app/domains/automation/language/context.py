@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import LeadActivity
@@ -14,11 +13,12 @@ from app.domains.automation import rules
 from app.domains.intelligence import service as intelligence_service
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import PipelineStage
+from app.platform.db import UnitOfWork
 
 _ATTEMPTS_LOOKBACK = 50
 
 
-def failed_attempts_in_a_row(session: Session, lead_id: int, as_of: datetime | None = None) -> int:
+def failed_attempts_in_a_row(session: UnitOfWork, lead_id: int, as_of: datetime | None = None) -> int:
     """Attempts (calls that failed, outbound emails and texts, staff's or automation's) since the
     lead's last contact (activities/rules.py defines both)."""
     stmt = sa.select(
@@ -53,7 +53,7 @@ def _changed_fields(event_type: str, payload: dict) -> set[str]:
 
 def build_context(
     *,
-    session: Session,
+    session: UnitOfWork,
     lead: Lead,
     event_type: str,
     payload: dict,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.domains.auth.models import Clinic
@@ -22,6 +20,7 @@ from app.domains.intake.inbound.models import InboundMessage
 from app.domains.leads import rules as lead_rules
 from app.domains.tasks import creation as task_creation
 from app.domains.tasks.models import LeadTaskType, TaskPriority
+from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
 CALL = "call"  # the InboundMessage channel of calls: their ids are unique per clinic like messages'
@@ -41,7 +40,7 @@ def _answer(row: InboundMessage, created_lead: bool = False) -> CallAnswer:
     return CallAnswer(lead_id=row.lead_id, activity_id=row.activity_id, created_lead=created_lead)
 
 
-def receive_call(*, session: Session, clinic_id: int, call: dict, now: datetime) -> CallAnswer:
+def receive_call(*, session: UnitOfWork, clinic_id: int, call: dict, now: datetime) -> CallAnswer:
     """Log a verified inbound call on its lead (made if nobody has that number), once per call id."""
     seen = inbound.find_seen(session, clinic_id, CALL, call["call_id"])
     if seen is not None:
@@ -72,7 +71,7 @@ def is_missed(call: dict) -> bool:
     return call.get("answered") is False or call.get("duration_seconds") == 0
 
 
-def _record(session: Session, lead, call: dict, started_at: datetime, now: datetime) -> InboundMessage:
+def _record(session: UnitOfWork, lead, call: dict, started_at: datetime, now: datetime) -> InboundMessage:
     seconds = call.get("duration_seconds")
     missed = is_missed(call)
     activity = activities.record(

@@ -18,14 +18,13 @@ from datetime import datetime
 from email.parser import HeaderParser
 from email.utils import getaddresses
 
-from sqlalchemy.orm import Session
-
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth import signing
 from app.domains.intake.inbound import messages as inbound
 from app.domains.lead_messages import unsubscribe
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 
 REPLY_ADDRESS = re.compile(r"^reply\+([0-9]+\.[0-9a-fA-F]{32})@", re.IGNORECASE)
@@ -50,7 +49,7 @@ def is_auto_reply(headers) -> bool:
     )
 
 
-def lead_of(session: Session, secret: str | None, to: str) -> Lead | None:
+def lead_of(session: UnitOfWork, secret: str | None, to: str) -> Lead | None:
     for _, address in getaddresses([to]):
         match = REPLY_ADDRESS.match(address.strip())
         if match and secret:
@@ -70,7 +69,7 @@ def unsubscribe_token_of(to: str) -> str | None:
     return None
 
 
-def receive(*, session: Session, secret: str | None, form: dict, now: datetime) -> dict:
+def receive(*, session: UnitOfWork, secret: str | None, form: dict, now: datetime) -> dict:
     """Record a reply on its lead (once per Message-ID); an auto-reply only as a note. An email to
     the List-Unsubscribe mailto opts its lead out of email (audited; again, it changes nothing)."""
     token = unsubscribe_token_of(form.get("to") or "")
@@ -116,7 +115,7 @@ def receive(*, session: Session, secret: str | None, form: dict, now: datetime) 
     return {"matched": True, "lead_id": lead.id, "auto_reply": False}
 
 
-def _unsubscribe(session: Session, secret: str | None, token: str, now: datetime) -> dict:
+def _unsubscribe(session: UnitOfWork, secret: str | None, token: str, now: datetime) -> dict:
     try:
         lead = unsubscribe.lead_of(session=session, secret=secret, token=token)
     except NotFound:

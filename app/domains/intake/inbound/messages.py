@@ -19,7 +19,6 @@ from email.utils import parseaddr
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
@@ -28,6 +27,7 @@ from app.domains.intake.inbound.models import InboundMessage, ProviderDelivery
 from app.domains.leads import rules as lead_rules
 from app.domains.leads import service as leads
 from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.platform.db import UnitOfWork
 
 SMS, EMAIL = "sms", "email"
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -68,7 +68,7 @@ def sender_key(*, channel: str, sender: str, region: str) -> str | None:
     return lead_rules.normalize_email(address) if "@" in address else None
 
 
-def match_lead(*, session: Session, clinic: Clinic, channel: str, sender: str) -> Lead | None:
+def match_lead(*, session: UnitOfWork, clinic: Clinic, channel: str, sender: str) -> Lead | None:
     """The clinic's open lead the message came from (the most recently changed one if several)."""
     key = sender_key(channel=channel, sender=sender, region=clinic.default_phone_region)
     if key is None:
@@ -88,7 +88,7 @@ def match_lead(*, session: Session, clinic: Clinic, channel: str, sender: str) -
     )
 
 
-def find_seen(session: Session, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
+def find_seen(session: UnitOfWork, clinic_id: int, channel: str, message_id: str) -> InboundMessage | None:
     return session.scalar(
         sa.select(InboundMessage).where(
             InboundMessage.clinic_id == clinic_id,
@@ -98,7 +98,7 @@ def find_seen(session: Session, clinic_id: int, channel: str, message_id: str) -
     )
 
 
-def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -> InboundAnswer:
+def receive(*, session: UnitOfWork, clinic_id: int, message: dict, now: datetime) -> InboundAnswer:
     """Record a verified inbound message on its lead, once per message id; unmatched → nothing stored."""
     channel, message_id = message["channel"], message["message_id"]
     seen = find_seen(session, clinic_id, channel, message_id)
@@ -119,7 +119,7 @@ def receive(*, session: Session, clinic_id: int, message: dict, now: datetime) -
     return InboundAnswer.of(row)
 
 
-def first_delivery(session: Session, *, provider: str, delivery_id: str, now: datetime) -> bool:
+def first_delivery(session: UnitOfWork, *, provider: str, delivery_id: str, now: datetime) -> bool:
     """True the first time a provider's delivery id is seen, remembering it (in this transaction);
     False for a replay or a retry of one already acted on. Its twin in another web process waits on
     the unique key until this transaction ends, and loses then."""
@@ -133,7 +133,7 @@ def first_delivery(session: Session, *, provider: str, delivery_id: str, now: da
 
 
 def record_once(
-    session: Session, clinic_id: int, channel: str, message_id: str, write: Callable[[], InboundMessage]
+    session: UnitOfWork, clinic_id: int, channel: str, message_id: str, write: Callable[[], InboundMessage]
 ) -> tuple[InboundMessage, bool]:
     """`write()` the message's row (and what it records) unless a concurrent twin of this delivery
     already did: (the row, whether this call wrote it)."""
@@ -148,7 +148,7 @@ def record_once(
 
 
 def store(
-    session: Session,
+    session: UnitOfWork,
     *,
     activity: LeadActivity,
     channel: str,
@@ -174,7 +174,7 @@ def store(
 
 
 def record_reply(
-    session: Session, lead: Lead, message: dict, received_at: datetime, now: datetime
+    session: UnitOfWork, lead: Lead, message: dict, received_at: datetime, now: datetime
 ) -> InboundMessage:
     channel = message["channel"]
     stop = channel == SMS and is_stop(message["body"])
@@ -204,7 +204,7 @@ def record_reply(
     )
 
 
-def leads_with_number(session: Session, clinic: Clinic, sender: str) -> list[Lead]:
+def leads_with_number(session: UnitOfWork, clinic: Clinic, sender: str) -> list[Lead]:
     """Every lead of the clinic with this phone (main or alternate), whatever its status."""
     key = sender_key(channel=SMS, sender=sender, region=clinic.default_phone_region)
     if key is None:
@@ -223,7 +223,7 @@ def leads_with_number(session: Session, clinic: Clinic, sender: str) -> list[Lea
     )
 
 
-def set_sms_opt_out(*, session: Session, lead: Lead, opted_out: bool, now: datetime) -> None:
+def set_sms_opt_out(*, session: UnitOfWork, lead: Lead, opted_out: bool, now: datetime) -> None:
     """Audited, with a lead.updated event (an opt-out ends the lead's sequences)."""
     if bool(lead.sms_opt_out) == opted_out:
         return

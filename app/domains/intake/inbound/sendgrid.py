@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sqlalchemy.orm import Session
 
 from app.domains.intake.inbound import messages as inbound
 from app.domains.intake.inbound.models import ProviderDelivery
@@ -25,6 +24,7 @@ from app.domains.leads import rules as lead_rules
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, Unauthorized, ValidationFailed
 from app.platform.events import service as domain_events
 
@@ -62,7 +62,7 @@ def verify(*, public_key: str | None, body: bytes, signature: str | None, timest
     return events
 
 
-def apply_events(*, session: Session, events: list, now: datetime) -> dict:
+def apply_events(*, session: UnitOfWork, events: list, now: datetime) -> dict:
     """Opt out of email every lead whose address hard-bounced, was dropped or complained; a bounce
     or drop also fails the email it was about and tells the rules (`message.bounced`); `delivered`
     and `open` stamp the email. An event acts once: one seen before (its sg_event_id) or outside
@@ -93,7 +93,7 @@ def apply_events(*, session: Session, events: list, now: datetime) -> dict:
     return {"received": len(events), "opted_out": opted_out, "updated": updated, "ignored": ignored}
 
 
-def forget_past_events(*, session: Session, now: datetime) -> int:
+def forget_past_events(*, session: UnitOfWork, now: datetime) -> int:
     """Forget the sg_event_ids received longer ago than EVENT_WINDOW and CLOCK_SKEW (the daily
     retention sweep, app/domains/privacy/retention.py); returns how many. Their events can no longer be
     accepted: one stamped up to CLOCK_SKEW ahead of its arrival is by now older than the window, so
@@ -123,7 +123,7 @@ def _within_window(event: dict, now: datetime) -> bool:
     return now - EVENT_WINDOW <= at <= now + CLOCK_SKEW
 
 
-def _first_time(session: Session, event: dict, now: datetime) -> bool:
+def _first_time(session: UnitOfWork, event: dict, now: datetime) -> bool:
     """Its sg_event_id never seen before (remembered now); SendGrid gives every event one, so an
     event without it is not SendGrid's and is ignored."""
     event_id = event.get("sg_event_id")
@@ -132,7 +132,7 @@ def _first_time(session: Session, event: dict, now: datetime) -> bool:
     return inbound.first_delivery(session, provider=PROVIDER, delivery_id=event_id, now=now)
 
 
-def _bounced(session: Session, event: dict, opted_out: list[Lead], now: datetime) -> None:
+def _bounced(session: UnitOfWork, event: dict, opted_out: list[Lead], now: datetime) -> None:
     """`message.bounced` (hard) for each lead this bounce concerns anew: the ones it opted out, and
     the email's own lead when the email was not yet known to have bounced (a replay: none)."""
     notification = notifications.email_notification(session=session, event=event)
@@ -171,7 +171,7 @@ def _event_time(event: dict, now: datetime) -> datetime:
         return now
 
 
-def _opt_out(session: Session, address: str, now: datetime) -> list[Lead]:
+def _opt_out(session: UnitOfWork, address: str, now: datetime) -> list[Lead]:
     rows = session.scalars(
         sa.select(Lead)
         .where(Lead.email == address, Lead.deleted_at.is_(None), Lead.email_opt_out.is_(False))

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.domains.auth import service as clinics
 from app.domains.auth.models import Clinic
 from app.domains.intake.inbound import messages as inbound
+from app.platform.db import UnitOfWork
 
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
@@ -46,7 +46,7 @@ def twiml(text: str | None = None) -> str:
     return str(answer)
 
 
-def receive_sms(*, session: Session, form: dict, settings, now: datetime) -> str:
+def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> str:
     """Handle one verified Twilio inbound SMS; the TwiML to answer with. `settings`: the app's
     (SMS_FROM, the shared sender)."""
     to, sender = (form.get("To") or "").strip(), (form.get("From") or "").strip()
@@ -74,7 +74,7 @@ def receive_sms(*, session: Session, form: dict, settings, now: datetime) -> str
     return twiml()
 
 
-def addressed_clinic(session: Session, form: dict, to: str) -> Clinic | None:
+def addressed_clinic(session: UnitOfWork, form: dict, to: str) -> Clinic | None:
     """The clinic a text went to: by its Messaging Service (any number of the pool), else its number."""
     service_sid = (form.get("MessagingServiceSid") or "").strip()
     clinic = service_sid and clinics.clinic_by_messaging_service(session=session, sid=service_sid)
@@ -83,7 +83,7 @@ def addressed_clinic(session: Session, form: dict, to: str) -> Clinic | None:
     return clinic or None
 
 
-def _to_shared_sender(session: Session, sender: str, body: str, now: datetime) -> str:
+def _to_shared_sender(session: UnitOfWork, sender: str, body: str, now: datetime) -> str:
     """A text to the shared SMS_FROM. The carrier's STOP and START hold for the number whichever
     clinic texted from it, so they apply to that phone in every clinic that sends from the shared
     number; any other text cannot be told apart by clinic and is not stored."""
@@ -96,7 +96,9 @@ def _to_shared_sender(session: Session, sender: str, body: str, now: datetime) -
     return twiml()
 
 
-def _set_opt_out(of: list[Clinic], session: Session, sender: str, *, opted_out: bool, now: datetime) -> None:
+def _set_opt_out(
+    of: list[Clinic], session: UnitOfWork, sender: str, *, opted_out: bool, now: datetime
+) -> None:
     for clinic in of:
         for lead in inbound.leads_with_number(session, clinic, sender):
             inbound.set_sms_opt_out(session=session, lead=lead, opted_out=opted_out, now=now)

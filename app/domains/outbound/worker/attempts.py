@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import sending
 from app.platform import clock as app_clock
+from app.platform.db import UnitOfWork
 from app.platform.delivery import service as outbound
 from app.platform.scheduling.models import OPEN as OPEN_JOB_STATUSES
 from app.platform.scheduling.models import ScheduledJob
@@ -44,7 +44,7 @@ OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _CLAIM = outbound.claim_statement(Notification.__table__, sending.CLAIMED)
 
 
-def claim_delivery(*, session: Session, job, now: datetime) -> None:
+def claim_delivery(*, session: UnitOfWork, job, now: datetime) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit
     and record the outcome in a unit of work of its own."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
@@ -76,14 +76,14 @@ def _settle(db, attempt: sending.Attempt, clock) -> str:
     )
 
 
-def _record(session: Session, now: datetime, attempt: sending.Attempt, settings) -> str:
+def _record(session: UnitOfWork, now: datetime, attempt: sending.Attempt, settings) -> str:
     return record_outcome(
         session=session, attempt=attempt, now=now, jitter=random.random(), settings=settings
     )
 
 
 def record_outcome(
-    *, session: Session, attempt: sending.Attempt, now: datetime, jitter: float, settings
+    *, session: UnitOfWork, attempt: sending.Attempt, now: datetime, jitter: float, settings
 ) -> str:
     """Write one attempt's outcome if the row is still that attempt's (`sending`, same attempts).
 
@@ -130,7 +130,7 @@ _RECORD_SENT = outbound.settled_statement(
 
 
 def _record_sent(
-    session: Session, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
+    session: UnitOfWork, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
 ) -> str:
     sent = outbound.settled(
         session,
@@ -143,7 +143,7 @@ def _record_sent(
     return DeliveryStatus.SENT if sent else "stale"
 
 
-def recover_stuck_sends(*, session: Session, now: datetime, settings) -> int:
+def recover_stuck_sends(*, session: UnitOfWork, now: datetime, settings) -> int:
     """Rows left `sending` by a worker that died mid-send: unknown (never re-sent by themselves).
     Also rows a dead worker's batch never reached, still `pending`: scheduled again. Returns how many."""
     cutoff = now - timedelta(seconds=settings.notification_stuck_seconds)
@@ -157,7 +157,7 @@ def recover_stuck_sends(*, session: Session, now: datetime, settings) -> int:
     return len(stuck) + _reschedule_orphans(session, cutoff, now)
 
 
-def _reschedule_orphans(session: Session, cutoff: datetime, now: datetime) -> int:
+def _reschedule_orphans(session: UnitOfWork, cutoff: datetime, now: datetime) -> int:
     """Rows `pending` long past their due time with no open delivery job of their own: a batch whose
     worker died before reaching them (or a job the ledger gave up on). Each gets a job due now.
 

@@ -31,13 +31,13 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import sending
 from app.platform import clock as app_clock
+from app.platform.db import UnitOfWork
 from app.platform.delivery import queries as delivery_queries
 from app.platform.delivery import service as outbound
 from app.platform.scheduling import service as scheduling
@@ -52,7 +52,7 @@ STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing 
 STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
 
 
-def claim_batch(*, session: Session, job, now: datetime) -> None:
+def claim_batch(*, session: UnitOfWork, job, now: datetime) -> None:
     """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
     the worker delivers the batch's rows (`deliver_batch`)."""
     payload = job.payload or {}
@@ -144,10 +144,10 @@ class _Batch:
         self.count("deferred", len(rows) - len(claimed))
         return claimed
 
-    def _behind_realtime(self, session: Session, now: datetime) -> bool:
+    def _behind_realtime(self, session: UnitOfWork, now: datetime) -> bool:
         return self.steps_aside and wakeups.realtime_is_behind(session, now=now, settings=self.settings)
 
-    def _claim(self, session: Session, ids: list[int], now: datetime) -> tuple[list, list]:
+    def _claim(self, session: UnitOfWork, ids: list[int], now: datetime) -> tuple[list, list]:
         """The rows of `ids` claimed (pending → sending), and the messages to send of those the
         clinic's rate limits do not defer."""
         rows = outbound.claim_many(session, _CLAIM, ids, now)
@@ -161,7 +161,7 @@ class _Batch:
         ]
         return rows, claimed
 
-    def _load_clinics(self, session: Session, clinic_ids: set[int]) -> None:
+    def _load_clinics(self, session: UnitOfWork, clinic_ids: set[int]) -> None:
         """Each clinic's settings, read once a batch: its rate limits (held_until's cache) and From."""
         for clinic_id in clinic_ids - self.limits.keys():
             self.limits[clinic_id] = sending.clinic_settings(session, clinic_id)
@@ -196,7 +196,7 @@ class _Batch:
             except Exception:
                 log.exception("could not reschedule %d notification(s)", len(self.retries))
 
-    def _record(self, session: Session, sent: list[sending.Attempt], now: datetime) -> Counter:
+    def _record(self, session: UnitOfWork, sent: list[sending.Attempt], now: datetime) -> Counter:
         """Write the window's outcomes in one statement; what each became."""
         values = [_outcome(attempt, now, self.settings) for attempt in sent]
         written = set(delivery_queries.settle_many(session, Notification.__table__, values, _OUTCOME))
@@ -267,7 +267,7 @@ def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
     return value
 
 
-def _schedule_retries(session: Session, retries: list[_Retry], now: datetime) -> None:
+def _schedule_retries(session: UnitOfWork, retries: list[_Retry], now: datetime) -> None:
     """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
     backoff is a minimum wait)."""
     if not retries:

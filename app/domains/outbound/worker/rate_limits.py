@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from limits import RateLimitItem
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic
 from app.domains.outbound.models import Channel, ProviderSendWindow
+from app.platform.db import UnitOfWork
 from app.platform.delivery.rules import parse_limit
 
 SETTING = "provider_rate_limits"
@@ -39,7 +39,7 @@ def limit_of(settings: dict | None, channel: str) -> RateLimitItem | None:
 
 
 def held_until(
-    session: Session, *, clinic_id: int, channel: str, now: datetime, cache: dict | None = None
+    session: UnitOfWork, *, clinic_id: int, channel: str, now: datetime, cache: dict | None = None
 ) -> tuple[datetime, str] | None:
     """Take a slot for one send now; None when taken (or there is no limit), else (when the window
     ends, why). `cache` keeps each clinic's settings across one batch."""
@@ -62,7 +62,7 @@ def held_until(
 
 
 def _take_slot(
-    session: Session, clinic_id: int, channel: str, amount: int, period: timedelta, now: datetime
+    session: UnitOfWork, clinic_id: int, channel: str, amount: int, period: timedelta, now: datetime
 ) -> datetime | None:
     """None when a slot was taken; else the start of the full window."""
     window = ProviderSendWindow

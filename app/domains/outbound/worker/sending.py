@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth import signing
 from app.domains.auth.models import Clinic
@@ -18,6 +17,7 @@ from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import rate_limits
+from app.platform.db import UnitOfWork
 from app.platform.delivery import redaction
 from app.platform.delivery import rules as delivery_rules
 from app.platform.scheduling import service as scheduling
@@ -73,7 +73,7 @@ def on_send(guard: Callable[..., Hold | None]) -> None:
     _SEND_GUARDS.append(guard)
 
 
-def held_at_send(session: Session, row, now: datetime) -> bool:
+def held_at_send(session: UnitOfWork, row, now: datetime) -> bool:
     """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
     pending, not counted as an attempt). Whether it was held."""
     if row.lead_id is None or row.recipient_user_id is not None:
@@ -93,7 +93,7 @@ def held_at_send(session: Session, row, now: datetime) -> bool:
     return False
 
 
-def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | None = None) -> bool:
+def deferred_by_rate_limit(session: UnitOfWork, row, now: datetime, cache: dict | None = None) -> bool:
     """Over the clinic's provider rate limit (rate_limits.py): back to pending, not counted as an
     attempt, with a delivery job due when the window ends. Whether it was deferred."""
     held = rate_limits.held_until(session, clinic_id=row.clinic_id, channel=row.channel, now=now, cache=cache)
@@ -104,12 +104,12 @@ def deferred_by_rate_limit(session: Session, row, now: datetime, cache: dict | N
     return True
 
 
-def _defer(session: Session, row, until: datetime, why: str, now: datetime) -> None:
+def _defer(session: UnitOfWork, row, until: datetime, why: str, now: datetime) -> None:
     _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
     session.schedule(scheduling.Job(now=now, **outgoing.delivery_job(row.id, row.clinic_id, until)))
 
 
-def _hand_back(session: Session, row, *, status: str, why: str, **values) -> None:
+def _hand_back(session: UnitOfWork, row, *, status: str, why: str, **values) -> None:
     """The claimed row out of `sending` without an attempt spent on it."""
     session.execute(
         sa.update(Notification)
@@ -125,7 +125,7 @@ def _hand_back(session: Session, row, *, status: str, why: str, **values) -> Non
     )
 
 
-def message_of(session: Session, row, settings, senders: dict | None = None) -> channels.Outgoing:
+def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) -> channels.Outgoing:
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.SMS:
@@ -183,11 +183,11 @@ def unsubscribe_mailto(row, settings) -> str | None:
     return f"mailto:unsubscribe+{token}@{settings.email_inbound_domain}?subject=unsubscribe"
 
 
-def _email_sender(session: Session, clinic_id: int, settings) -> str:
+def _email_sender(session: UnitOfWork, clinic_id: int, settings) -> str:
     return email_sender(clinic_settings(session, clinic_id), settings)
 
 
-def clinic_settings(session: Session, clinic_id: int) -> dict | None:
+def clinic_settings(session: UnitOfWork, clinic_id: int) -> dict | None:
     """The clinic's settings (its From address, its provider rate limits)."""
     return session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar()
 

@@ -14,7 +14,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.auth.models import Clinic, User
 from app.domains.business_hours import rules as hours
@@ -22,6 +21,7 @@ from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, Notification
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
+from app.platform.db import UnitOfWork
 
 OVERDUE_DIGEST = "overdue_digest"
 OVERDUE_DIGEST_LINES = 20
@@ -31,7 +31,7 @@ def digest_key(user_id: int, local_date) -> str:
     return f"digest:{user_id}:{local_date.isoformat()}"
 
 
-def send_due_digests(*, session: Session, now: datetime, settings) -> int:
+def send_due_digests(*, session: UnitOfWork, now: datetime, settings) -> int:
     """Queue the digest of every active user whose local time is past the digest hour and has none today
     (`settings`: the app's, for the digest hour and window)."""
     users = session.execute(
@@ -61,7 +61,9 @@ def send_due_digests(*, session: Session, now: datetime, settings) -> int:
     return len(notifications.queue_many(session=session, channel=Channel.EMAIL, messages=messages, now=now))
 
 
-def _digest_message(session: Session, user_id: int, zone: str, day, key: str, now: datetime) -> dict | None:
+def _digest_message(
+    session: UnitOfWork, user_id: int, zone: str, day, key: str, now: datetime
+) -> dict | None:
     """The user's digest as a queue_many message, or None: not wanted by email, or nothing in it."""
     if not notifications.staff_wants(session=session, user_id=user_id, kind="digest", channel=Channel.EMAIL):
         return None
@@ -119,7 +121,7 @@ def _digest_message(session: Session, user_id: int, zone: str, day, key: str, no
     }
 
 
-def _last_digest_at(session: Session, user_id: int) -> datetime | None:
+def _last_digest_at(session: UnitOfWork, user_id: int) -> datetime | None:
     return session.scalar(
         sa.select(sa.func.max(Notification.created_at)).where(
             Notification.recipient_user_id == user_id, Notification.kind == "digest"
@@ -127,7 +129,7 @@ def _last_digest_at(session: Session, user_id: int) -> datetime | None:
     )
 
 
-def send_overdue_digests(*, session: Session, now: datetime) -> int:
+def send_overdue_digests(*, session: UnitOfWork, now: datetime) -> int:
     """Tell each active user with overdue tasks, unless they were told in the last hour; returns how many."""
     counts = session.execute(
         sa.select(LeadTask.assigned_to_id, sa.func.count())
@@ -150,7 +152,7 @@ def send_overdue_digests(*, session: Session, now: datetime) -> int:
     return sent
 
 
-def _overdue_digest(session: Session, user_id: int, count: int, now: datetime):
+def _overdue_digest(session: UnitOfWork, user_id: int, count: int, now: datetime):
     tasks = session.scalars(
         sa.select(LeadTask)
         .where(LeadTask.assigned_to_id == user_id, LeadTask.status == TaskStatus.OVERDUE)

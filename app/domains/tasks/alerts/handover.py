@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
@@ -23,6 +22,7 @@ from app.domains.leads.models import Lead
 from app.domains.tasks.alerts.timers import replace_timers
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.audit import service as audit
+from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 
 
@@ -30,7 +30,7 @@ def _can_take(user: User | None) -> bool:
     return user is not None and user.active and not user.out_of_office
 
 
-def hand_over_open_tasks(*, session: Session, user: User, actor: Actor, now: datetime) -> int:
+def hand_over_open_tasks(*, session: UnitOfWork, user: User, actor: Actor, now: datetime) -> int:
     """Move the user's open tasks to their leads' owners; returns how many moved."""
     clinic = session.get(Clinic, user.clinic_id)
     why = "out of office" if user.active else "inactive"

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from app.domains.outbound import service as notifications
 from app.domains.tasks.models import LeadTask, TaskStatus
+from app.platform.db import UnitOfWork
 from app.platform.events import service as events
 
 
-def mark_overdue(*, session: Session, now: datetime, limit: int | None = None) -> int:
+def mark_overdue(*, session: UnitOfWork, now: datetime, limit: int | None = None) -> int:
     """Open tasks past due become OVERDUE (one conditional UPDATE: overlapping sweeps agree); with a
     `limit`, that many at most, taken in turns across clinics (each clinic's oldest first, then each
     one's second...), so that a clinic with a backlog does not keep the others waiting.
@@ -67,7 +67,7 @@ def mark_overdue_in_chunks(*, db, now: datetime, chunk: int) -> int:
             return marked
 
 
-def tell_overdue(*, session: Session, event, now: datetime) -> None:
+def tell_overdue(*, session: UnitOfWork, event, now: datetime) -> None:
     """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
     task = session.get(LeadTask, event.payload["task_id"])
     if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:

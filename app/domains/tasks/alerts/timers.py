@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from app.domains.auth.models import Clinic
 from app.domains.outbound import service as notifications
 from app.domains.tasks import rules
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
+from app.platform.db import UnitOfWork
 from app.platform.scheduling import service as scheduling
 
 REMINDER = "task.reminder"
@@ -20,7 +19,7 @@ ESCALATION = "task.escalate"
 TIMER_KINDS = (REMINDER, ESCALATION)
 
 
-def schedule_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
+def schedule_timers(session: UnitOfWork, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """Reminder jobs before the due time and one escalation job after it, for the task's revision."""
     reminders = rules.reminder_times(task.due_at, task_offsets(task, clinic), now)
     first = reminders[0][1] if reminders else None
@@ -75,20 +74,20 @@ def timer_jobs(
     return jobs
 
 
-def replace_timers(session: Session, task: LeadTask, clinic: Clinic, now: datetime) -> None:
+def replace_timers(session: UnitOfWork, task: LeadTask, clinic: Clinic, now: datetime) -> None:
     """A new revision of the task's timers (its due time, assignee or offsets changed)."""
     task.revision += 1
     scheduling.cancel(session=session, now=now, subject_type="task", subject_id=task.id, kinds=TIMER_KINDS)
     schedule_timers(session, task, clinic, now)
 
 
-def cancel_timers(session: Session, task: LeadTask, now: datetime) -> None:
+def cancel_timers(session: UnitOfWork, task: LeadTask, now: datetime) -> None:
     """No more reminders or escalation for the task (completed or cancelled)."""
     task.reminder_at = None
     scheduling.cancel(session=session, now=now, subject_type="task", subject_id=task.id, kinds=TIMER_KINDS)
 
 
-def live_task(session: Session, job) -> LeadTask | None:
+def live_task(session: UnitOfWork, job) -> LeadTask | None:
     """The job's task if it is still open and the job belongs to its current revision."""
     task = session.get(LeadTask, job.subject_id)
     if task is None or task.status not in OPEN_TASK_STATUSES:
@@ -98,7 +97,7 @@ def live_task(session: Session, job) -> LeadTask | None:
     return task
 
 
-def send_task_reminder(*, session: Session, job, now: datetime) -> None:
+def send_task_reminder(*, session: UnitOfWork, job, now: datetime) -> None:
     """In-app reminder to the assignee, `offset` minutes before the task is due."""
     task = live_task(session, job)
     if task is None:
@@ -121,7 +120,7 @@ def send_task_reminder(*, session: Session, job, now: datetime) -> None:
     task.reminder_at = later[0][1] if later else None
 
 
-def _offsets(session: Session, task: LeadTask) -> list[int]:
+def _offsets(session: UnitOfWork, task: LeadTask) -> list[int]:
     return task_offsets(task, session.get(Clinic, task.clinic_id))
 
 
