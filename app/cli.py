@@ -39,7 +39,7 @@ def db_upgrade(revision: str) -> None:
     from app.platform import migrate
 
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(Settings.from_env().database_url, revision)
+    migrate.upgrade(_migrations_url(), revision)
 
 
 @db.command("downgrade")
@@ -48,7 +48,23 @@ def db_downgrade(revision: str) -> None:
     """Downgrade the database to REVISION (default: base)."""
     from app.platform import migrate
 
-    migrate.downgrade(Settings.from_env().database_url, revision)
+    migrate.downgrade(_migrations_url(), revision)
+
+
+def _migrations_url() -> str:
+    """Where migrations run: PostgreSQL itself (FOLLOWUP_MIGRATIONS_DATABASE_URL when DATABASE_URL is
+    a pooler's). A migration wants one server session throughout: DDL outside a transaction
+    (CREATE INDEX CONCURRENTLY) with session settings such as lock_timeout, and an engine that
+    prepares the statements a data migration repeats."""
+    settings = Settings.from_env()
+    if settings.migrations_database_url:
+        return settings.migrations_database_url
+    if settings.behind_transaction_pooler:
+        raise click.ClickException(
+            "DATABASE_URL is a transaction pooler's (FOLLOWUP_DATABASE_POOLER=transaction): set "
+            "FOLLOWUP_MIGRATIONS_DATABASE_URL to PostgreSQL itself (docs/operations/pgbouncer.md)"
+        )
+    return settings.database_url
 
 
 @db.command("revision")

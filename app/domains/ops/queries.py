@@ -59,24 +59,43 @@ def vacuum(conn: sa.Connection, table: str) -> None:
     conn.execute(sa.text(f"VACUUM {conn.dialect.identifier_preparer.quote(table)}"))
 
 
-# The session's own settings for its upkeep: how long ANALYZE and VACUUM sleep each time they have
-# done `vacuum_cost_limit` (200) units of page work, and how many rows ANALYZE samples (300 times
-# the target). Set with set_config and reset afterwards: the connection goes back to the pool.
-_PACE = sa.text(
-    "SELECT set_config('vacuum_cost_delay', :delay, false), "
-    "set_config('default_statistics_target', :target, false)"
+# How long ANALYZE and VACUUM sleep each time they have done `vacuum_cost_limit` (200) units of page
+# work, and how many rows ANALYZE samples (300 times the target).
+#
+# For the transaction only (set_config's `true`, as SET LOCAL): behind a transaction pooler the
+# next transaction may run on another server session, and this one's session goes to another
+# client, so a session setting would pace, or leak into, someone else's statements. ANALYZE runs
+# in the transaction that set them; nothing is left to reset.
+_PACE_THIS_TRANSACTION = sa.text(
+    "SELECT set_config('vacuum_cost_delay', :delay, true), "
+    "set_config('default_statistics_target', :target, true)"
 )
 
 
+def pace_this_transaction(conn: sa.Connection, *, cost_delay_ms: float, statistics_target: int) -> None:
+    """The ANALYZE in `conn`'s open transaction paced as autovacuum paces its own (PostgreSQL;
+    elsewhere nothing)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            _PACE_THIS_TRANSACTION, {"delay": f"{cost_delay_ms}ms", "target": str(statistics_target)}
+        )
+
+
+# VACUUM cannot run in a transaction block (nor in a multi-statement string, which is one), so
+# its pacing can only be the session's: set before, reset after, on a connection that stays this
+# session throughout, which only a direct connection is (app/domains/ops/service.py).
+_PACE_THIS_SESSION = sa.text("SELECT set_config('vacuum_cost_delay', :delay, false)")
+
+
 @contextmanager
-def paced(conn: sa.Connection, *, cost_delay_ms: float, statistics_target: int) -> Iterator[None]:
-    """ANALYZE and VACUUM on `conn` paced as autovacuum paces its own (PostgreSQL; elsewhere as is)."""
+def session_paced(conn: sa.Connection, *, cost_delay_ms: float) -> Iterator[None]:
+    """VACUUM on `conn` (in autocommit, direct to PostgreSQL) paced as autovacuum paces its own;
+    reset afterwards, for the connection goes back to the pool (elsewhere as is)."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    conn.execute(_PACE, {"delay": f"{cost_delay_ms}ms", "target": str(statistics_target)})
+    conn.execute(_PACE_THIS_SESSION, {"delay": f"{cost_delay_ms}ms"})
     try:
         yield
     finally:
         conn.exec_driver_sql("RESET vacuum_cost_delay")
-        conn.exec_driver_sql("RESET default_statistics_target")

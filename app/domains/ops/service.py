@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -56,20 +57,24 @@ def refresh_statistics(*, db: Database, floor: int = 50) -> list[str]:
     analysed every few seconds, and each time a new lead's realtime job would wait on the burst.
     """
     fraction = db.settings.statistics_growth
-    with db.single_statement() as conn, _paced(conn, db.settings):
+    with db.single_statement() as conn:
         stale = queries.tables_with_stale_statistics(conn, floor=floor, fraction=fraction)
-        for table in stale:
+    for table in stale:
+        # A transaction of its own for each: its pacing lasts just that ANALYZE (see _pace), and
+        # the table's lock is not held while the next one is sampled.
+        with db.engine.begin() as conn:
+            _pace(conn, db.settings)
             queries.analyze(conn, table)
     return stale
 
 
-def _paced(conn, settings):
+def _pace(conn, settings) -> None:
     """Upkeep that leaves the cores to a new lead's processing: ANALYZE samples `statistics_target`
     x 300 rows (the server's default target costs a big table several times the CPU), and ANALYZE
     and VACUUM sleep `upkeep_cost_delay_ms` after each share of page work, as autovacuum's own do
     by default. An upkeep statement holding a core leaves the realtime path too little of a small
     machine, and new leads wait."""
-    return queries.paced(
+    queries.pace_this_transaction(
         conn, cost_delay_ms=settings.upkeep_cost_delay_ms, statistics_target=settings.statistics_target
     )
 
@@ -87,13 +92,28 @@ def vacuum_dead_rows(*, db: Database) -> list[str]:
     server's settings. Where autovacuum did it first, the sweep finds nothing to do.
     """
     settings = db.settings
-    with db.single_statement() as conn, _paced(conn, settings):
+    with db.single_statement() as conn:
         dead = queries.tables_with_dead_rows(
             conn, floor=settings.vacuum_dead_floor, fraction=settings.vacuum_dead_fraction
         )
-        for table in dead:
-            queries.vacuum(conn, table)
+        with _vacuum_paced(conn, settings):
+            for table in dead:
+                queries.vacuum(conn, table)
     return dead
+
+
+def _vacuum_paced(conn, settings):
+    """VACUUM paced as `_pace` paces ANALYZE, where it can be.
+
+    VACUUM cannot run in a transaction, so its pacing is a session setting, set before and reset
+    after. Behind a transaction pooler (FOLLOWUP_DATABASE_POOLER=transaction) each of those
+    statements may run on another server session, and the setting would stay on one that another
+    client gets next: there VACUUM runs at the pace the server gives it (`vacuum_cost_delay`, 0 by
+    default; an operator may set it for the application's role, where it paces nothing but VACUUM
+    and ANALYZE: docs/operations/pgbouncer.md)."""
+    if settings.behind_transaction_pooler:
+        return contextlib.nullcontext()
+    return queries.session_paced(conn, cost_delay_ms=settings.upkeep_cost_delay_ms)
 
 
 def readiness(*, db: Database, redis, broker_check=None) -> dict[str, str]:

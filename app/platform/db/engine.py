@@ -111,9 +111,18 @@ _OURS = {
 }
 
 
-def make_engine(url: str, ping_after_idle: float = 5.0) -> sa.Engine:
+def make_engine(url: str, ping_after_idle: float = 5.0, *, server_prepared: bool = True) -> sa.Engine:
     """An engine for a plain `sqlite://` or `postgresql://` URL, through our dialect of its database;
-    `ping_after_idle`: seconds in the pool after which a PostgreSQL connection is tested before use."""
+    `ping_after_idle`: seconds in the pool after which a PostgreSQL connection is tested before use.
+
+    `server_prepared=False` for a URL that reaches a transaction pooler (FOLLOWUP_DATABASE_POOLER):
+    psycopg prepares a statement on the server once it ran `prepare_threshold` (5) times on a
+    connection, under a name of that connection's (`_pg3_0`...), and later runs it by that name. A
+    prepared statement lives in the server session, which a pooler hands to another client after
+    each transaction: the next client's own `_pg3_0` then already exists there, and this one's is
+    missing from the session it gets next. `prepare_threshold=None` prepares nothing (every
+    statement is parsed and planned where it runs); direct to PostgreSQL the hot statements keep
+    their plans."""
     scheme, separator, rest = url.partition("://")
     ours = _OURS.get(scheme) or (scheme if scheme in _OURS.values() else None)
     if not separator or ours is None:
@@ -132,7 +141,10 @@ def make_engine(url: str, ping_after_idle: float = 5.0) -> sa.Engine:
         hide_parameters=True,
         pool_pre_ping=True,  # the dialect's do_ping decides whether to make the round trip
         ping_after_idle=ping_after_idle,
-        connect_args={"cursor_factory": PlainDescriptionCursor},
+        connect_args={
+            "cursor_factory": PlainDescriptionCursor,
+            **({} if server_prepared else {"prepare_threshold": None}),
+        },
     )
 
 
