@@ -59,7 +59,7 @@ def _migrations_url() -> str:
     settings = Settings.from_env()
     if settings.migrations_database_url:
         return settings.migrations_database_url
-    if settings.behind_transaction_pooler:
+    if settings.database_pooler == "transaction":
         raise click.ClickException(
             "DATABASE_URL is a transaction pooler's (FOLLOWUP_DATABASE_POOLER=transaction): set "
             "FOLLOWUP_MIGRATIONS_DATABASE_URL to PostgreSQL itself (docs/operations/pgbouncer.md)"

@@ -178,6 +178,25 @@ def test_the_upkeep_sweeps_through_pgbouncer_leave_no_setting_on_another_clients
 
 
 def test_the_pooler_setting_takes_none_or_transaction():
-    assert not Settings().behind_transaction_pooler
+    assert Settings().database_pooler == "none"
     with pytest.raises(ConfigError, match="FOLLOWUP_DATABASE_POOLER"):
         Settings(secret_key="x" * 32, phi_encryption_key="k", database_pooler="session").validate()
+
+
+def test_migrations_go_to_postgresql_itself_not_through_the_pooler(monkeypatch):
+    from click.testing import CliRunner
+
+    from app import cli
+    from app.platform import migrate
+
+    upgraded = []
+    monkeypatch.setattr(migrate, "upgrade", lambda url, revision: upgraded.append(url))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@pgbouncer:6432/followup")
+    monkeypatch.setenv("FOLLOWUP_DATABASE_POOLER", "transaction")
+    monkeypatch.delenv("FOLLOWUP_MIGRATIONS_DATABASE_URL", raising=False)
+    refused = CliRunner().invoke(cli.main, ["db", "upgrade"])
+    assert refused.exit_code != 0 and "FOLLOWUP_MIGRATIONS_DATABASE_URL" in refused.output
+    assert upgraded == []
+    monkeypatch.setenv("FOLLOWUP_MIGRATIONS_DATABASE_URL", "postgresql://app@postgres:5432/followup")
+    assert CliRunner().invoke(cli.main, ["db", "upgrade"]).exit_code == 0
+    assert upgraded == ["postgresql://app@postgres:5432/followup"]

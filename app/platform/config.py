@@ -14,7 +14,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # An SMTP relay on this host (a local MTA that relays onwards itself) may be reached without TLS.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-DATABASE_POOLERS = ("none", "transaction")  # FOLLOWUP_DATABASE_POOLER
 
 
 class ConfigError(RuntimeError):
@@ -112,15 +111,10 @@ class Settings:
     database_url: str = field(default_factory=default_database_url)  # PostgreSQL in production
     redis_url: str = DEFAULT_REDIS_URL  # rate limits, throttles, and the broker unless CELERY_BROKER_URL
     broker_url: str | None = None  # Celery's broker when not REDIS_URL (amqp:// for RabbitMQ)
-    # What DATABASE_URL reaches: PostgreSQL itself (`none`), or a pooler in transaction mode
-    # (`transaction`: PgBouncer's pool_mode=transaction, RDS Proxy, Supavisor) that may run each
-    # transaction on another server session. Then no statement is prepared on the server
-    # (app/platform/db/engine.py) and the upkeep's VACUUM leaves the server its own pacing
-    # (app/domains/ops/service.py); docs/operations/pgbouncer.md.
+    # `transaction`: DATABASE_URL is a transaction pooler's (PgBouncer's pool_mode=transaction...), `none`:
+    # PostgreSQL's. Behind one, nothing is left in a server session (docs/operations/pgbouncer.md).
     database_pooler: str = "none"
-    # PostgreSQL itself, for `followup db upgrade` and `downgrade` when DATABASE_URL is a pooler's
-    # (unset: DATABASE_URL).
-    migrations_database_url: str | None = None
+    migrations_database_url: str | None = None  # PostgreSQL itself, for `followup db upgrade`
     phi_encryption_key: str | None = None  # Fernet key(s) of the protected fields, comma-separated; required
     cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins
     flower_basic_auth: str | None = None  # user:password for Flower (it refuses to start without)
@@ -328,10 +322,6 @@ class Settings:
         return self.celery_broker_url.startswith(REDIS_SCHEMES)
 
     @property
-    def behind_transaction_pooler(self) -> bool:
-        return self.database_pooler == "transaction"
-
-    @property
     def is_production(self) -> bool:
         return self.env == "production"
 
@@ -342,8 +332,8 @@ class Settings:
             raise ConfigError(
                 "schedule_horizon_seconds + redispatch_grace_seconds must stay below visibility_timeout"
             )
-        if self.database_pooler not in DATABASE_POOLERS:
-            raise ConfigError(f"FOLLOWUP_DATABASE_POOLER must be one of {', '.join(DATABASE_POOLERS)}")
+        if self.database_pooler not in ("none", "transaction"):
+            raise ConfigError("FOLLOWUP_DATABASE_POOLER must be none or transaction")
         if self.email_backend not in ("smtp", "console"):
             raise ConfigError("EMAIL_BACKEND must be smtp or console")
         if self.sms_backend not in ("http", "console"):

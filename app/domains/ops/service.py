@@ -111,7 +111,7 @@ def _vacuum_paced(conn, settings):
     client gets next: there VACUUM runs at the pace the server gives it (`vacuum_cost_delay`, 0 by
     default; an operator may set it for the application's role, where it paces nothing but VACUUM
     and ANALYZE: docs/operations/pgbouncer.md)."""
-    if settings.behind_transaction_pooler:
+    if settings.database_pooler == "transaction":
         return contextlib.nullcontext()
     return queries.session_paced(conn, cost_delay_ms=settings.upkeep_cost_delay_ms)
 

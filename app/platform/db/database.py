@@ -34,7 +34,7 @@ class Database:
     def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None):
         self.url = url
         self.settings, self.dispatcher, self.redis = settings, dispatcher, redis
-        pooled = settings is not None and settings.behind_transaction_pooler
+        pooled = settings is not None and settings.database_pooler == "transaction"
         self.engine = make_engine(url, server_prepared=not pooled)
         self.session_factory = sessionmaker(
             bind=self.engine, class_=UnitOfWork, expire_on_commit=False, database=self
