@@ -37,7 +37,7 @@ def blueprints() -> list:
     return list(found.values())
 
 
-for _models in _modules_named("models"):
-    pass  # importing each registers its tables on Base.metadata
+# Every `models` module, imported: importing one registers its tables on Base.metadata.
+MODELS = tuple(_modules_named("models"))
 
 import app.handlers  # noqa: E402 - after the models: the map names their job kinds and events
