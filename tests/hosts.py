@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +85,14 @@ def _enter(namespace: str) -> None:
             raise OSError(ctypes.get_errno(), f"setns into {namespace}")
 
 
+def _state(pid: str) -> str | None:
+    """A process's state letter (R, S, Z, ...), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _procfile() -> dict[str, str]:
     return dict(parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes)
 
@@ -107,6 +114,7 @@ class Host:
     def start(self, env: dict[str, str], *, beat: bool = False) -> Host:
         """The Procfile's lines, as written, each in a shell in this host's namespace (and UTS
         namespace: `hostname` is the host's name). `wait_until_serving` waits for its web."""
+        self.env, self.beat = env, beat
         self.logs.mkdir(parents=True, exist_ok=True)
         lines = _procfile()
         for process in (*HOST_PROCESSES, *(("beat",) if beat else ())):
@@ -129,8 +137,10 @@ class Host:
         return {name: process.poll() for name, process in self.processes.items()}
 
     def pids(self) -> list[int]:
-        """Every process in the host's namespace (the Procfile's, their children, anything else)."""
-        return [int(pid) for pid in _ip("netns", "pids", self.namespace, check=False).stdout.split()]
+        """Every live process in the host's namespace (the Procfile's, their children, anything
+        else); a zombie, dead but not yet reaped by its adoptive parent, is not one."""
+        found = _ip("netns", "pids", self.namespace, check=False).stdout.split()
+        return [int(pid) for pid in found if _state(pid) not in ("Z", "X", None)]
 
     def partition(self) -> None:
         """Pull the host's cable: its port on the switch goes down (its own side loses carrier)."""
@@ -146,17 +156,12 @@ class Host:
                 os.kill(pid, signal.SIGKILL)
         for process in self.processes.values():
             process.wait(timeout=30)
+        wait_for(lambda: not self.pids(), timeout=30, interval=0.05)
 
-    def stop(self) -> None:
-        """TERM to every process of the host, then KILL what is left after a while."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.2)
+    def revive(self) -> None:
+        """A host with a process gone (killed by a test) started again, as an operator would."""
         self.kill()
+        self.start(self.env, beat=self.beat)
 
     def tail(self, lines: int = 15) -> str:
         """The end of each process's log, for a failing test's report."""
@@ -298,9 +303,9 @@ class Network:
             return False
 
     def _remove_namespaces(self) -> None:
-        for host in self.hosts:
+        for host in self.hosts:  # the test is over: no need to wait for a warm shutdown
             with suppress(Exception):
-                host.stop()
+                host.kill()
         for process in self._services:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -319,6 +324,12 @@ class Network:
 
     def tail(self) -> str:
         return "\n".join(host.tail() for host in self.hosts)
+
+    def flush(self) -> None:
+        """Empty the services host's Redis (between tests, as the suite's `clean_state` does)."""
+        import redis
+
+        redis.Redis(unix_socket_path=str(self.redis_socket)).flushdb()
 
 
 def _http(method: str, url: str, body: dict | None, headers: dict):

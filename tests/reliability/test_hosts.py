@@ -31,19 +31,29 @@ CUT_OFF = 8.0
 HOST_ENV = WORKER_ENV | {"FOLLOWUP_RATE_LIMIT_PER_MINUTE": "1000000"}
 
 
-@pytest.fixture
-def hosts(request, app, migrated_database, tmp_path):
-    """A network of `hosts` application hosts (2 unless parametrized), each running the Procfile's
-    processes, beat on the first one only (the docs: one beat)."""
+@pytest.fixture(scope="module")
+def network(app, migrated_database, tmp_path_factory):
+    """Three application hosts, each running the Procfile's processes (beat on the first only), for
+    the tests of this module: starting them is most of their time."""
     need_postgres(migrated_database, "several hosts share one PostgreSQL")
     need_netns()
-    count = getattr(request, "param", 2)
-    with Network(tmp_path / "hosts", migrated_database, hosts=count) as network:
+    with Network(tmp_path_factory.mktemp("hosts"), migrated_database, hosts=3) as network:
         try:
             network.start(network.env(app.config["SETTINGS"], **HOST_ENV))
             yield network
         finally:
             print(network.tail())  # shown with a failure
+
+
+@pytest.fixture
+def hosts(network):
+    """The network with every host running: one a test killed is started again first."""
+    for host in network.hosts:
+        if set(host.alive().values()) != {None}:
+            host.revive()
+            wait_for(host.serving, timeout=120, interval=0.3)
+    yield network
+    network.flush()
 
 
 def capture(network, host, headers, count: int, tag: str) -> list[tuple[int, int | None]]:
@@ -94,7 +104,6 @@ def assert_once_each(db, lead_ids: list[int]) -> None:
     assert set(notices.values()) == {1}, notices
 
 
-@pytest.mark.parametrize("hosts", [3], indirect=True)
 def test_leads_captured_through_every_hosts_web_each_get_one_call_task(hosts, tenant, db):
     headers = tenant.headers()
     lead_ids = []
@@ -125,7 +134,7 @@ def hold_work(app, db, tenant, marks, *, count: int, sleep: float) -> list[dict]
 def test_a_host_cut_off_longer_than_the_lease_while_its_worker_holds_work_is_whole_once_back(
     hosts, app, db, tenant, tmp_path
 ):
-    first, cut = hosts.hosts  # beat runs on the first
+    first, cut, _ = hosts.hosts  # beat runs on the first
     headers = tenant.headers()
     lead_ids = captured(capture(hosts, first, headers, 4, "Before1-"))
     lead_ids += captured(capture(hosts, cut, headers, 4, "Before2-"))
@@ -155,10 +164,11 @@ def test_a_host_cut_off_longer_than_the_lease_while_its_worker_holds_work_is_who
 def test_a_host_killed_9_while_its_worker_holds_work_the_others_finish_it_once(
     hosts, app, db, tenant, tmp_path
 ):
-    survivor, killed = hosts.hosts  # beat runs on the survivor
+    *survivors, killed = hosts.hosts  # beat runs on the first survivor
     headers = tenant.headers()
-    lead_ids = captured(capture(hosts, survivor, headers, 4, "Before1-"))
-    lead_ids += captured(capture(hosts, killed, headers, 4, "Before2-"))
+    lead_ids = []
+    for host in hosts.hosts:
+        lead_ids += captured(capture(hosts, host, headers, 3, f"Before{host.name}-"))
     marks = tmp_path / "marks"
     slow = hold_work(app, db, tenant, marks, count=12, sleep=1.5)
     wait_for(lambda: held_by(marks, killed), timeout=60, interval=0.05)
@@ -166,11 +176,15 @@ def test_a_host_killed_9_while_its_worker_holds_work_the_others_finish_it_once(
     killed.kill()
     assert killed.pids() == []  # every process of the host is gone
     in_hand = held_by(marks, killed)
-    lead_ids += captured(capture(hosts, survivor, headers, 4, "During-"))
+    assert hosts.get(f"{killed.url}/healthz")[0] == 0
+    for host in survivors:
+        lead_ids += captured(capture(hosts, host, headers, 3, f"During{host.name}-"))
     wait_for(lambda: effects(db)[1] >= len(slow), timeout=90, interval=0.3)
     settled(db, lead_ids)
     assert_once_each(db, lead_ids)
     assert effects(db) == (len(slow), len(slow))
-    # What the killed host had in hand, the survivor took up again.
-    assert in_hand & held_by(marks, survivor), (in_hand, held_by(marks, survivor))
-    assert survivor.alive() == dict.fromkeys(survivor.processes)
+    # What the killed host had in hand (its effect died with it), the survivors ran again.
+    taken_up = set().union(*(held_by(marks, host) for host in survivors))
+    assert in_hand & taken_up, (in_hand, taken_up)
+    for host in survivors:
+        assert host.alive() == dict.fromkeys(host.processes), host.name
