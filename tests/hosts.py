@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -33,8 +34,10 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from honcho.environ import parse_procfile
 
+from app.devtools.local_redis import redis_server_binary
 from tests.requirements import need
 from tests.workers import PROJECT_ROOT, wait_for, worker_env
 
@@ -59,7 +62,8 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def netns_unavailable() -> str | None:
     """Why several hosts cannot be made here, or None: tried with a throwaway namespace."""
-    for tool, package in (("ip", "iproute2"), ("unshare", "util-linux"), ("socat", "socat")):
+    tools = (("ip", "iproute2"), ("unshare", "util-linux"), ("hostname", "hostname"), ("socat", "socat"))
+    for tool, package in tools:
         if shutil.which(tool) is None:
             return f"no `{tool}` on the PATH (Debian package {package})"
     if not Path(PG_SOCKET).exists():
@@ -103,7 +107,7 @@ class Host:
     def __init__(self, network: Network, name: str, address: str):
         self.network, self.name, self.address = network, name, address
         self.namespace = f"{network.tag}-{name}"
-        self.port = name  # its port on the switch, named after it
+        self.switch_port = name  # its cable's end on the switch is named after it
         self.logs = network.workdir / name
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -113,7 +117,7 @@ class Host:
 
     def start(self, env: dict[str, str], *, beat: bool = False) -> Host:
         """The Procfile's lines, as written, each in a shell in this host's namespace (and UTS
-        namespace: `hostname` is the host's name). `wait_until_serving` waits for its web."""
+        namespace: `hostname` is the host's name); `serving` says when its web answers."""
         self.env, self.beat = env, beat
         self.logs.mkdir(parents=True, exist_ok=True)
         lines = _procfile()
@@ -144,10 +148,10 @@ class Host:
 
     def partition(self) -> None:
         """Pull the host's cable: its port on the switch goes down (its own side loses carrier)."""
-        _ip("-n", self.network.switch, "link", "set", self.port, "down")
+        _ip("-n", self.network.switch, "link", "set", self.switch_port, "down")
 
     def heal(self) -> None:
-        _ip("-n", self.network.switch, "link", "set", self.port, "up")
+        _ip("-n", self.network.switch, "link", "set", self.switch_port, "up")
 
     def kill(self) -> None:
         """SIGKILL to every process of the host, as a power cut or a kernel panic would end them."""
@@ -178,7 +182,9 @@ class Network:
 
     def __init__(self, workdir: Path, database_url: str, hosts: int = 2):
         self.workdir = Path(workdir)
-        self.tag = f"fu{secrets.token_hex(3)}"  # unique per run: concurrent runs never share a name
+        # Unique per network; the test process's id in it lets a later run remove what a run killed
+        # before its teardown left behind (`remove_orphans`).
+        self.tag = f"fu{os.getpid()}x{secrets.token_hex(2)}"
         self.switch, self.services = f"{self.tag}-sw", f"{self.tag}-svc"
         self.hosts = [Host(self, f"h{n}", f"{SUBNET}.{10 + n}") for n in range(1, hosts + 1)]
         self.database_url = database_url
@@ -231,6 +237,7 @@ class Network:
     # --- making and removing it -------------------------------------------------------------------
 
     def __enter__(self) -> Network:
+        remove_orphans()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stack.callback(self._remove_namespaces)
         try:
@@ -253,7 +260,7 @@ class Network:
         _ip("-n", self.switch, "link", "set", "br0", "up")
         _ip("-n", self.switch, "link", "set", "lo", "up")
         members = [("svc", self.services, SERVICES_ADDRESS)]
-        members += [(host.port, host.namespace, host.address) for host in self.hosts]
+        members += [(host.switch_port, host.namespace, host.address) for host in self.hosts]
         for port, namespace, address in members:
             _ip("netns", "add", namespace)
             # A cable: `port` on the switch's bridge, `eth0` in the member's namespace.
@@ -267,8 +274,6 @@ class Network:
     def _start_services(self) -> None:
         """PostgreSQL at the services host's address (socat to the machine's server's socket: the
         filesystem is shared), and a redis-server of this network's own there."""
-        from app.devtools.local_redis import redis_server_binary
-
         redis_dir = self.workdir / "redis"
         redis_dir.mkdir(exist_ok=True)
         self._service(
@@ -295,8 +300,6 @@ class Network:
         self._services.append(process)
 
     def _redis_answers(self) -> bool:
-        import redis
-
         try:
             return bool(redis.Redis(unix_socket_path=str(self.redis_socket), socket_timeout=1).ping())
         except (redis.RedisError, OSError):
@@ -327,9 +330,21 @@ class Network:
 
     def flush(self) -> None:
         """Empty the services host's Redis (between tests, as the suite's `clean_state` does)."""
-        import redis
-
         redis.Redis(unix_socket_path=str(self.redis_socket)).flushdb()
+
+
+def remove_orphans() -> None:
+    """The namespaces (and their processes) of networks whose test process is gone: a run killed
+    before its teardown. A running test's network is left alone."""
+    listed = _ip("netns", "list", check=False).stdout.split()
+    for name in listed:
+        found = re.fullmatch(r"fu(\d+)x[0-9a-f]{4}-\w+", name)
+        if not found or _state(found.group(1)) not in (None, "Z"):
+            continue
+        for pid in _ip("netns", "pids", name, check=False).stdout.split():
+            with suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        _ip("netns", "del", name, check=False)
 
 
 def _http(method: str, url: str, body: dict | None, headers: dict):
