@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from app.domains.outbound.models import Notification
 from app.domains.tasks.models import LeadTask
 from app.platform import clock
+from app.platform.config import Settings
 from tests.hosts import Network, need_netns
 from tests.ledger import effects
 from tests.reliability.conftest import FAST, WORKER_ENV
@@ -25,9 +26,9 @@ from tests.workers import wait_for
 pytestmark = pytest.mark.reliability
 
 LEASE = FAST["redispatch_grace_seconds"]  # a delivery's hold on a row; then the sweeps send it again
-# Longer than the lease, and than the Redis client's socket timeout (5 s): every connection of the
-# cut-off host times out or hangs meanwhile.
-CUT_OFF = 8.0
+# Well past the lease, and past the Redis clients' socket timeout: every connection of the cut-off
+# host times out or hangs meanwhile (8 s with the suite's values).
+CUT_OFF = max(4 * LEASE, Settings().redis_socket_timeout + LEASE)
 HOST_ENV = WORKER_ENV | {"FOLLOWUP_RATE_LIMIT_PER_MINUTE": "1000000"}
 
 
@@ -139,7 +140,7 @@ def test_a_host_cut_off_longer_than_the_lease_while_its_worker_holds_work_is_who
     lead_ids = captured(capture(hosts, first, headers, 4, "Before1-"))
     lead_ids += captured(capture(hosts, cut, headers, 4, "Before2-"))
     marks = tmp_path / "marks"
-    slow = hold_work(app, db, tenant, marks, count=12, sleep=2.0)
+    slow = hold_work(app, db, tenant, marks, count=12, sleep=3.0)
     wait_for(lambda: held_by(marks, cut), timeout=60, interval=0.05)
 
     cut.partition()
@@ -170,7 +171,7 @@ def test_a_host_killed_9_while_its_worker_holds_work_the_others_finish_it_once(
     for host in hosts.hosts:
         lead_ids += captured(capture(hosts, host, headers, 3, f"Before{host.name}-"))
     marks = tmp_path / "marks"
-    slow = hold_work(app, db, tenant, marks, count=12, sleep=1.5)
+    slow = hold_work(app, db, tenant, marks, count=12, sleep=3.0)
     wait_for(lambda: held_by(marks, killed), timeout=60, interval=0.05)
 
     killed.kill()
