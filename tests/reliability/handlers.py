@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -95,6 +96,14 @@ def batched(*, session, job, now) -> None:
         raise RuntimeError(f"batched failure on attempt {job.attempts}")
 
 
+def held(*, session, job, now) -> None:
+    """Says which host holds it, a file `<hostname>.<job id>.<attempt>` in the payload's `marks`
+    directory (the hosts share a filesystem, tests/hosts.py), then takes effect after its `sleep`:
+    a test cuts that host off or kills it while the work is in its hands."""
+    Path(job.payload["marks"], f"{socket.gethostname()}.{job.id}.{job.attempts}").touch()
+    record_effect(session=session, job=job, now=now)
+
+
 TEST_EVENT = "test.event"  # consumed by consume_test_event
 EVENT_EFFECT = "test.event_effect"
 CONSUMER_FIXED = "followup:test:consumer-fixed"  # a Redis key: set, the consumer takes `bad` events too
@@ -155,4 +164,5 @@ register(JobKind("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH)
 register(JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH))
 register(JobKind("test.bulk_yields", record_effect, queue="bulk", yields=True))
 register(JobKind("test.bulk", record_effect, queue="bulk"))
+register(JobKind("test.held", held))
 consumers.on(TEST_EVENT, consume_test_event)
