@@ -1,9 +1,9 @@
 """What a test needs beyond Python, and what happens when it is missing.
 
 On a newcomer's machine (only Python) a test that needs PostgreSQL, RabbitMQ, libfaketime,
-PgBouncer, Chromium or Node.js (with the npm registry) skips with its reason. Where the environment
-says it must run (`FOLLOWUP_TEST_REQUIRE=postgres,rabbitmq,faketime`, as `.ci/run` sets it), a
-missing dependency fails the test loudly instead: CI never passes by skipping.
+PgBouncer, Redis Sentinel, Chromium or Node.js (with the npm registry) skips with its reason.
+Where the environment says it must run (`FOLLOWUP_TEST_REQUIRE=postgres,rabbitmq,faketime`, as
+`.ci/run` sets it), a missing dependency fails the test loudly instead: CI never passes by skipping.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-KNOWN = ("postgres", "rabbitmq", "faketime", "chromium", "redis-server", "node", "pgbouncer")
+KNOWN = ("postgres", "rabbitmq", "faketime", "chromium", "redis-server", "node", "pgbouncer", "sentinel")
 
 
 def required() -> set[str]:
