@@ -1,7 +1,7 @@
 """Redis through Sentinel, failing over: the master killed -9, the replica promoted by three
 Sentinels. Every process lives through it, captures answer 201 or 503 (never 500), each lead
 captured before, during and after gets exactly one call task, jobs in flight run once, and rate
-limits work on the new master. Real redis-server, redis-sentinel, worker and beat processes
+limits work on the new master. Real redis-server, redis-sentinel, worker, beat and Flower processes
 (tests/sentinel.py); the app's clients, the rate limiter and Celery all reach Redis through the
 Sentinels."""
 
@@ -14,6 +14,7 @@ import redis
 import sqlalchemy as sa
 
 from app import create_app
+from app.devtools.local_redis import free_port
 from app.domains.outbound.models import Notification
 from app.domains.tasks.models import LeadTask
 from app.platform import clock
@@ -23,7 +24,14 @@ from tests.reliability.conftest import FAST, WORKER_ENV
 from tests.reliability.test_broker_restart import PROCESSES, Capturing
 from tests.reliability.test_faults import add_jobs, specs
 from tests.sentinel import sentinel_cluster
-from tests.workers import subprocess_beat, subprocess_worker, wait_for, wait_until_consuming
+from tests.workers import (
+    flower_api,
+    subprocess_beat,
+    subprocess_flower,
+    subprocess_worker,
+    wait_for,
+    wait_until_consuming,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -63,7 +71,7 @@ def test_a_sentinel_failover_is_survived_by_every_process_and_each_lead_gets_one
     limited = _app(migrated_database, cluster, rate_limit_per_minute=RATE_LIMIT)
     settings, db = app.config["SETTINGS"], app.extensions["followup.db"]
     headers = tenant.headers()
-    first_master = cluster.master.port
+    first_master, flower_port = cluster.master.port, free_port()
 
     # Through the Sentinels, the app's own client and the rate limiter write on the master.
     assert app.test_client().get("/readyz").status_code == 200
@@ -81,10 +89,12 @@ def test_a_sentinel_failover_is_survived_by_every_process_and_each_lead_gets_one
             settings, name="sweeps", queues=PROCESSES["sweeps"], concurrency=1, **WORKER_ENV
         ) as sw,
         subprocess_beat(settings, schedule_file=tmp_path / "beat-schedule", **WORKER_ENV) as beat,
+        subprocess_flower(settings, port=flower_port, **WORKER_ENV) as flower,
     ):
-        processes = {"worker": worker, "background": background, "sweeps": sw, "beat": beat}
+        processes = {"worker": worker, "background": background, "sweeps": sw, "beat": beat, "flower": flower}
         for name in PROCESSES:
             wait_until_consuming(app, name)
+        wait_for(lambda: flower_api(flower_port, "workers?refresh=1"), timeout=30, interval=0.5)
         with Capturing(app, headers) as capturing:
             wait_for(lambda: len(capturing.statuses) >= 15, timeout=30)
             # Jobs running when the master dies: their messages are unacked, their acks come late.
@@ -100,6 +110,14 @@ def test_a_sentinel_failover_is_survived_by_every_process_and_each_lead_gets_one
 
         assert new == cluster.replica.port
         assert {name: p.poll() for name, p in processes.items()} == dict.fromkeys(processes)  # none exited
+        # Flower followed too: it answers and sees every worker through the new master.
+        wait_for(
+            lambda: (
+                set(PROCESSES)
+                <= {h.split("@")[0] for h in flower_api(flower_port, "workers?refresh=1") or {}}
+            ),
+            timeout=30,
+        )
         statuses = capturing.statuses
         assert during > 0  # leads were captured while the Sentinels failed over
         assert {s[1] for s in statuses} <= {201, 503}  # at worst 503, never a 500
