@@ -8,6 +8,7 @@ import pytest
 
 from app import create_app
 from app.platform.config import ConfigError, Settings
+from app.platform.redis_clients import limiter_storage
 from app.platform.redis_urls import parse_sentinel_url
 from tests.conftest import test_settings
 from tests.test_secure_start import _start
@@ -66,3 +67,15 @@ def test_a_procfile_process_given_sentinels_without_a_master_name_refuses_to_sta
     assert (
         "ConfigError: REDIS_URL names Sentinels but FOLLOWUP_REDIS_SENTINEL_MASTER" in run.stdout + run.stderr
     )
+
+
+def test_rate_limits_use_limits_own_sentinel_storage_with_the_masters_and_the_sentinels_passwords_apart():
+    settings = Settings(
+        redis_url="sentinel://:master-pw@10.0.0.1:26379/3;sentinel://10.0.0.2:26380",
+        redis_sentinel_master="followup",
+        redis_sentinel_password="sentinel-pw",
+    )
+    uri, options = limiter_storage(settings.redis_url, settings)
+    assert uri == "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/followup"
+    assert (options["db"], options["password"], options["use_replicas"]) == (3, "master-pw", False)
+    assert options["sentinel_kwargs"]["password"] == "sentinel-pw"
