@@ -89,7 +89,9 @@ def failover(*, rate: float, seconds: float, clients: int):
             names.sort(key=lambda n: n != "web")
             engine = sa.create_engine(db_url)
             try:
-                with procfile_stack(names, env, logs) as stack:
+                with procfile_stack(
+                    names, env, logs, ready_timeout=180.0
+                ) as stack:  # a busy host boots slowly
                     _wait_workers(app, _worker_types(names))
                     row = _one(engine, stack, cluster, token, rate, seconds, clients)
             except Exception:
