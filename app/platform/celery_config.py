@@ -147,7 +147,7 @@ def beat_entries(settings) -> dict:
     return schedule
 
 
-# --- the Redis broker transport, made to survive its connection being lost with messages in flight --
+# --- the Redis broker transports (direct, and through Sentinel), made to survive a lost connection ---
 #
 # kombu's Redis channel outlives its connection: closed after the connection dropped, it moves the
 # messages it had delivered back to their queue, and a task finishing late acknowledges its message
