@@ -1,8 +1,8 @@
 """What a test needs beyond Python, and what happens when it is missing.
 
 On a newcomer's machine (only Python) a test that needs PostgreSQL, RabbitMQ, libfaketime,
-PgBouncer, Chromium, Node.js (with the npm registry) or network namespaces (`ip netns`, as root)
-skips with its reason. Where the environment says it must run
+PgBouncer, Redis Sentinel, Chromium, Node.js (with the npm registry) or network namespaces
+(`ip netns`, as root) skips with its reason. Where the environment says it must run
 (`FOLLOWUP_TEST_REQUIRE=postgres,rabbitmq,faketime`, as `.ci/run` sets it), a missing dependency
 fails the test loudly instead: CI never passes by skipping.
 """
@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-KNOWN = ("postgres", "rabbitmq", "faketime", "chromium", "redis-server", "node", "pgbouncer", "netns")
+KNOWN = (
+    "postgres",
+    "rabbitmq",
+    "faketime",
+    "chromium",
+    "redis-server",
+    "node",
+    "pgbouncer",
+    "sentinel",
+    "netns",
+)
 
 
 def required() -> set[str]:

@@ -45,6 +45,8 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
         PYTHONPATH=str(PROJECT_ROOT),
     )
     env.pop("CELERY_BROKER_URL", None)
+    if settings.redis_sentinel_master:  # REDIS_URL names Sentinels (tests/sentinel.py)
+        env["FOLLOWUP_REDIS_SENTINEL_MASTER"] = settings.redis_sentinel_master
     if settings.broker_url:  # a RabbitMQ broker (tests/brokers.py); Redis stays for the rest
         env["CELERY_BROKER_URL"] = settings.broker_url
     env.update(extra)

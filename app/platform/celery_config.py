@@ -18,6 +18,8 @@ from kombu import Exchange, Queue
 from kombu.transport import redis
 
 import beat_schedule
+from app.platform.redis_clients import sentinel_options
+from app.platform.redis_urls import is_sentinel
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ def celery_config(settings) -> dict:
         # flight (`Transport` below).
         broker["broker_transport"] = "app.platform.celery_config:Transport"
         transport["retry_on_timeout"] = True
+    if is_sentinel(settings.celery_broker_url):
+        # kombu's Sentinel transport asks the Sentinels for the master on every new connection, so a
+        # reconnection after a failover reaches the promoted replica (docs/operations/sentinel.md).
+        broker["broker_transport"] = "app.platform.celery_config:SentinelTransport"
+        transport["master_name"] = settings.redis_sentinel_master
+        transport["sentinel_kwargs"] = sentinel_options(settings)
     return {
         **broker,
         "result_backend": None,  # results live in the database (the job ledger), not in Redis
@@ -139,7 +147,7 @@ def beat_entries(settings) -> dict:
     return schedule
 
 
-# --- the Redis broker transport, made to survive its connection being lost with messages in flight --
+# --- the Redis broker transports (direct, and through Sentinel), made to survive a lost connection ---
 #
 # kombu's Redis channel outlives its connection: closed after the connection dropped, it moves the
 # messages it had delivered back to their queue, and a task finishing late acknowledges its message
@@ -168,7 +176,9 @@ class QoS(redis.QoS):
         super().restore_unacked(client)
 
 
-class Channel(redis.Channel):
+class _Reconnects:
+    """What both channels (to a Redis, through Sentinels) add to kombu's."""
+
     QoS = QoS
 
     def _connparams(self, asynchronous=False):
@@ -177,5 +187,17 @@ class Channel(redis.Channel):
         return super()._connparams(asynchronous=asynchronous)
 
 
+class Channel(_Reconnects, redis.Channel):
+    pass
+
+
+class SentinelChannel(_Reconnects, redis.SentinelChannel):
+    pass
+
+
 class Transport(redis.Transport):
     Channel = Channel
+
+
+class SentinelTransport(redis.SentinelTransport):
+    Channel = SentinelChannel

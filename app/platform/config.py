@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from app.platform.redis_urls import is_redis, redis_settings_problem
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # app/platform/config.py -> the checkout
 VAR_DIR = Path(os.environ.get("FOLLOWUP_VAR_DIR", PROJECT_ROOT / "var"))
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # An SMTP relay on this host (a local MTA that relays onwards itself) may be reached without TLS.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -96,10 +97,10 @@ def load_phi_key() -> str:
 
 
 def _redis_broker_url() -> str | None:
-    """CELERY_BROKER_URL when it names a Redis: then the same Redis keeps rate limits and throttles.
-    A RabbitMQ broker (amqp://) needs REDIS_URL beside it."""
+    """CELERY_BROKER_URL when it names a Redis (or its Sentinels): then the same Redis keeps rate
+    limits and throttles. A RabbitMQ broker (amqp://) needs REDIS_URL beside it."""
     broker = _env("CELERY_BROKER_URL")
-    return broker if broker and broker.startswith(REDIS_SCHEMES) else None
+    return broker if broker and is_redis(broker) else None
 
 
 @dataclass
@@ -111,6 +112,8 @@ class Settings:
     database_url: str = field(default_factory=default_database_url)  # PostgreSQL in production
     redis_url: str = DEFAULT_REDIS_URL  # rate limits, throttles, and the broker unless CELERY_BROKER_URL
     broker_url: str | None = None  # Celery's broker when not REDIS_URL (amqp:// for RabbitMQ)
+    redis_sentinel_master: str | None = None  # the master a sentinel:// URL's Sentinels watch, by name
+    redis_sentinel_password: str | None = None  # those Sentinels' own password (the master's is in the URL)
     # `transaction`: DATABASE_URL is a transaction pooler's (PgBouncer's pool_mode=transaction...), `none`:
     # PostgreSQL's. Behind one, nothing is left in a server session (docs/operations/pgbouncer.md).
     database_pooler: str = "none"
@@ -135,9 +138,8 @@ class Settings:
     # The platform operator's bearer token for /api/platform/* (32+ characters); unset: they refuse all.
     platform_token: str | None = None
 
-    # Redis clients (app/platform/redis_clients.py): seconds to connect and to wait for an answer; retries of
-    # a
-    # refused or reset connection (a timeout is not retried).
+    # Redis clients (app/platform/redis_clients.py): seconds to connect and to wait for an answer; retries
+    # of a refused or reset connection (a timeout is not retried).
     redis_connect_timeout: float = 2.0
     redis_socket_timeout: float = 5.0
     redis_retries: int = 1
@@ -319,7 +321,7 @@ class Settings:
     @property
     def broker_is_redis(self) -> bool:
         """Whether the broker is Redis (else RabbitMQ or another kombu transport: no direct Redis writes)."""
-        return self.celery_broker_url.startswith(REDIS_SCHEMES)
+        return is_redis(self.celery_broker_url)
 
     @property
     def is_production(self) -> bool:
@@ -332,6 +334,8 @@ class Settings:
             raise ConfigError(
                 "schedule_horizon_seconds + redispatch_grace_seconds must stay below visibility_timeout"
             )
+        if problem := redis_settings_problem(self.redis_url, self.broker_url, self.redis_sentinel_master):
+            raise ConfigError(problem)
         if self.database_pooler not in ("none", "transaction"):
             raise ConfigError("FOLLOWUP_DATABASE_POOLER must be none or transaction")
         if self.email_backend not in ("smtp", "console"):
@@ -352,13 +356,9 @@ class Settings:
             raise ConfigError("FOLLOWUP_PLATFORM_TOKEN must be at least 32 characters (or unset)")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise ConfigError("FOLLOWUP_PUBLIC_BASE_URL must be an http(s) URL")
-        for name, hour in (
-            ("FOLLOWUP_PURGE_HOUR", self.purge_hour),
-            ("FOLLOWUP_NIGHTLY_HOUR", self.nightly_hour),
-            ("FOLLOWUP_RETENTION_HOUR", self.retention_hour),
-        ):
-            if not 0 <= hour <= 23:
-                raise ConfigError(f"{name} must be an hour from 0 to 23")
+        for name in ("purge_hour", "nightly_hour", "retention_hour"):
+            if not 0 <= getattr(self, name) <= 23:
+                raise ConfigError(f"{env_name(name)} must be an hour from 0 to 23")
         self._validate_secrets()
         if not self.is_production:
             return

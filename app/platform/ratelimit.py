@@ -20,7 +20,7 @@ from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from app.platform.redis_clients import redis_options
+from app.platform.redis_clients import limiter_storage
 
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -115,11 +115,12 @@ def init_rate_limits(app: Flask) -> Limiter | None:
     warn_untrusted_forwarding(app)  # login throttling relies on the client address too
     if settings.rate_limit_per_minute <= 0:
         return None  # switched off (FOLLOWUP_RATE_LIMIT_PER_MINUTE=0)
+    storage_uri, storage_options = limiter_storage(settings.redis_url, settings)
     app.config.update(
         # The headers are written by rate_limit_headers (flask-limiter's own would be the X-RateLimit-*
         # set, with Reset as an epoch time and Retry-After on every answer).
         RATELIMIT_HEADERS_ENABLED=False,
-        RATELIMIT_STORAGE_OPTIONS=redis_options(settings),
+        RATELIMIT_STORAGE_OPTIONS=storage_options,
         # A Redis outage must not take the API down with it: let requests through, log it.
         RATELIMIT_SWALLOW_ERRORS=True,
     )
@@ -127,7 +128,7 @@ def init_rate_limits(app: Flask) -> Limiter | None:
     limiter = Limiter(
         key_func=caller_key,
         app=app,
-        storage_uri=settings.redis_url,
+        storage_uri=storage_uri,
         default_limits=[lambda: caller_limit(per_minute)],
         strategy="fixed-window",
         key_prefix="followup-rl",

@@ -5,6 +5,10 @@ timeout, never a hang; redis-py's own default retries a timeout three times with
 backoff. A refused or reset connection is retried `redis_retries` times after a short backoff (a
 failover or a restart); a timeout is not retried (a stalled server stays stalled for longer than a
 request should wait).
+
+A `sentinel://` URL (app/platform/redis_urls.py) is the Sentinels that know the master: the client
+asks them for it on every new connection (redis-py's `Sentinel.master_for`), so after a failover
+the retry above lands on the promoted replica (docs/operations/sentinel.md).
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from app.platform.redis_urls import is_sentinel, parse_sentinel_url
 
 
 def redis_options(settings) -> dict:
@@ -27,6 +34,45 @@ def redis_options(settings) -> dict:
     }
 
 
+def sentinel_options(settings) -> dict:
+    """Keyword arguments of the connections to the Sentinels themselves (redis-py's and kombu's
+    `sentinel_kwargs`): the same timeouts, and the Sentinels' own password if they have one."""
+    options = {
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+    }
+    if settings.redis_sentinel_password:
+        options["password"] = settings.redis_sentinel_password
+    return options
+
+
 def redis_client(url: str, settings) -> redis.Redis:
-    """A client of the Redis at `url` with the app's timeouts and retry policy."""
-    return redis.Redis.from_url(url, **redis_options(settings))
+    """A client of the Redis at `url` (or of the master its Sentinels name) with the app's timeouts
+    and retry policy."""
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, **redis_options(settings))
+    parsed = parse_sentinel_url(url)
+    sentinel = Sentinel(
+        list(parsed.sentinels), sentinel_kwargs=sentinel_options(settings), **redis_options(settings)
+    )
+    return sentinel.master_for(
+        settings.redis_sentinel_master, db=parsed.db, username=parsed.username, password=parsed.password
+    )
+
+
+def limiter_storage(url: str, settings) -> tuple[str, dict]:
+    """flask-limiter's storage URI and options for the Redis at `url`: limits' own Sentinel storage
+    (`redis+sentinel://h1:p1,h2:p2/<master>`) for Sentinels, reading and writing on the master only
+    (a replica's counts lag behind, and one replica may be all there is)."""
+    if not is_sentinel(url):
+        return url, redis_options(settings)
+    parsed = parse_sentinel_url(url)
+    hosts = ",".join(f"{host}:{port}" for host, port in parsed.sentinels)
+    options = redis_options(settings) | {
+        "db": parsed.db,
+        "use_replicas": False,
+        "sentinel_kwargs": sentinel_options(settings) | {"password": settings.redis_sentinel_password},
+    }
+    if parsed.password:
+        options |= {"username": parsed.username, "password": parsed.password}
+    return f"redis+sentinel://{hosts}/{settings.redis_sentinel_master}", options
