@@ -65,6 +65,7 @@ assert os.path.abspath(db.__file__).startswith(os.getcwd()), db.__file__
 print(json.dumps({t.name: sorted(c.name for c in t.columns) for t in db.Base.metadata.tables.values()}))
 """
 
+
 def previous_release() -> str:
     lines = PREVIOUS_RELEASE.read_text().splitlines()
     return next(line.strip() for line in lines if line.strip() and not line.startswith("#"))
