@@ -160,7 +160,7 @@ class SteadyLoad:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)  # after a failure, what was not sent yet
 
 
 def _expand(database_url: str) -> None:
@@ -216,6 +216,7 @@ def _stack(settings, tmp_path: Path) -> dict[str, ProcfileProcess]:
     return processes
 
 
+@pytest.mark.timeout(600)  # a fresh database, seven processes started twice, a minute and more of load
 def test_a_rolling_upgrade_under_steady_load_answers_no_5xx_and_loses_or_doubles_no_lead(
     app, tenant, upgraded_database, tmp_path
 ):
@@ -228,7 +229,7 @@ def test_a_rolling_upgrade_under_steady_load_answers_no_5xx_and_loses_or_doubles
             process.start()
         for process in stack.values():
             wait_ready(process, sender)
-        webs = [stack[name].port for name in ROLLING_ORDER if name.startswith("web")]
+        webs = [stack[name].port for name in ROLLING_ORDER if name.startswith("web.")]
         balancer = Balancer(webs, token)
         drained: dict[str, int] = {}
         with SteadyLoad(balancer) as load:
@@ -239,7 +240,7 @@ def test_a_rolling_upgrade_under_steady_load_answers_no_5xx_and_loses_or_doubles
                 process = stack[name]
                 signalled = time.monotonic()
                 assert process.stop() == 0, f"{name} did not stop cleanly:\n{process.log()[-3000:]}"
-                if name.startswith("web"):
+                if name.startswith("web."):
                     drained[name] = balancer.answered_while_stopping(process.port, signalled)
                 process.start()
                 wait_ready(process, sender)
