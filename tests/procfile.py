@@ -87,7 +87,8 @@ class ProcfileProcess:
 def web_ready(port: int) -> bool:
     """/readyz answers 200 (what a load balancer's health check asks before it sends traffic)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+        # As patient as a balancer's health check: a busy web queues it behind the requests it has.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as answer:
             return answer.status == 200
     except OSError:
         return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -72,6 +73,8 @@ def previous_release() -> str:
 
 
 def _in_history(commit: str) -> bool:
+    if shutil.which("git") is None:  # a newcomer without git (and a download without history)
+        return False
     found = subprocess.run(
         ["git", "-C", str(PROJECT_ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
     )
@@ -87,7 +90,7 @@ def previous_tree(tmp_path_factory) -> Path:
         "postgres",
         _in_history(commit),
         f"the previous release {commit[:12]} (migrations/PREVIOUS_RELEASE) is not in this clone's "
-        "history (a shallow clone? `git fetch --unshallow`)",
+        "history (a shallow clone? `git fetch --unshallow`; or no git)",
     )
     tree = tmp_path_factory.mktemp("previous-release")
     archive = tree / "release.tar"
