@@ -74,7 +74,7 @@ def run_setup(setup: str, *, rate: float, seconds: float, warm_up: float, client
         )
         engine = sa.create_engine(direct_url)  # the bench's own reads, beside the measured path
         try:
-            with procfile_stack(names, env, logs) as stack:
+            with procfile_stack(names, env, logs, ready_timeout=300) as stack:  # a busy host boots slowly
                 _wait_workers(app, _worker_types(names))
                 _make_warm(engine, stack.port, token, rate, warm_up, clients, measured_before=False)
                 phase = _phase("warm", engine, stack, app, token, rate, seconds, clients, 0)
