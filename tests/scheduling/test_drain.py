@@ -189,3 +189,31 @@ def test_a_delivery_that_finds_nothing_due_leaves_a_wake_up_due_later_in_place(a
             db=get_db(), job_id=first.id, now=later, delivery=runner.Delivery(clock=lambda: later)
         )
     assert effects(db) == (2, 2)  # its delivery ran both
+
+
+def test_a_drain_out_of_time_hands_the_rest_to_a_new_delivery(app, db, redis, tenant, monkeypatch):
+    """Under a steady arrival of rows a drain would never end, and a worker told to stop (a deploy's
+    SIGTERM) waits for the task it runs: after DRAIN_SECONDS the drain stops and sends a message for
+    the oldest due row, whose delivery drains the rest (tests/reliability/test_rolling_upgrade.py)."""
+    now = clock.now()
+    with app.app_context():
+        redis.set(wake_key("test.drained"), "1")  # a wake-up is out: these commits publish nothing
+        with db.unit_of_work() as session:
+            rows = schedule_many(
+                session=session,
+                jobs=[
+                    {"kind": "test.drained", "due_at": now, "dedupe_key": f"due{i}", "clinic_id": tenant.id}
+                    for i in range(3)
+                ],
+                now=now,
+            )
+        assert queued_job_ids(redis, "realtime") == []
+        monkeypatch.setattr(runner, "DRAIN_SECONDS", -1.0)  # its time is up before its first row
+        assert runner.drain(db=get_db(), kind="test.drained", clock=lambda: now) == 0
+        assert queued_job_ids(redis, "realtime") == [rows[0].id]  # the rest, handed on at once
+        assert redis.get(wake_key("test.drained")) is not None  # the flag stays out for that delivery
+        monkeypatch.setattr(runner, "DRAIN_SECONDS", 5.0)
+        assert runner.run_job(
+            db=get_db(), job_id=rows[0].id, now=now, delivery=runner.Delivery(clock=lambda: now)
+        )
+    assert effects(db) == (3, 3)  # its delivery ran all three, each once

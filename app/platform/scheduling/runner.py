@@ -33,6 +33,9 @@ from app.platform.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
 _JOBS = ScheduledJob.__table__
+# A drain under a steady arrival of rows would never end, and a worker told to stop (a deploy's
+# SIGTERM: a warm shutdown) waits for the task it runs: a drain hands the rest on after this long.
+DRAIN_SECONDS = 5.0
 
 
 class _HandlerFailed(Exception):
@@ -79,16 +82,22 @@ def run_job(*, db, job_id: int, now: datetime, delivery: Delivery = PLAIN_CALL) 
 
 
 def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
-    """Run the due rows of `kind`, oldest first, until none is left; returns how many ran.
+    """Run the due rows of `kind`, oldest first, until none is left or its time is up; returns how
+    many ran.
 
     Each row is claimed by the same compare-and-set as a delivery, taking the oldest unlocked due
     row (two drainers never wait on, or run, the same row), and runs in its own transaction. When
     none is left the wake-up flag is cleared, if the wake-up it stands for is due, and one more row
     is looked for (see `_wake`): a row committed after that finds the flag clear and wakes a worker
-    of its own. A flag whose wake-up is due later is left: that wake-up looks for them.
+    of its own. A flag whose wake-up is due later is left: that wake-up looks for them. After
+    DRAIN_SECONDS the rest goes to a new delivery (`wakeups.hand_back`), the flag left out for it.
     """
     ran, spec = 0, registry.kind_of(kind)
+    ends = time.monotonic() + DRAIN_SECONDS
     while True:
+        if time.monotonic() > ends:
+            wakeups.hand_back(db=db, kind=kind, now=clock())
+            return ran
         done = _run_next(db=db, spec=spec, now=clock(), retried=False)
         if done is None:
             if not _release_wake_flag(db, kind, now=clock()):

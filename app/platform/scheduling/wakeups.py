@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.platform.scheduling import claim_queries, registry
 from app.platform.scheduling.dispatch import Message, message_for, subject_of
@@ -87,3 +87,23 @@ def wake_for_later(*, db, kind: str, now: datetime) -> None:
             db.dispatcher.publish([dataclasses.replace(message, eta=eta)])
     except Exception:
         log.exception("could not leave a wake-up for the next %s row; the redispatch sweep sends it", kind)
+
+
+_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def hand_back(*, db, kind: str, now: datetime) -> None:
+    """A drainer out of time hands its kind's due rows to a new delivery: a message for the oldest,
+    at once. Whichever worker takes it drains on (a row taken meanwhile is not claimed twice); the
+    wake-up flag stays out, as the drain goes on."""
+    params = {
+        "of_kind": kind,
+        "until": _EVER,
+        "b_horizon_end": now + timedelta(seconds=db.settings.job_early_tolerance_seconds),
+    }
+    try:
+        due = claim_queries.run_alone(db, claim_queries.NEXT_LATER_OF_KIND, params)
+        if due:
+            db.dispatcher.publish([dataclasses.replace(message_for(due[0], now), eta=None)])
+    except Exception:
+        log.exception("could not hand the due %s rows on; the redispatch sweep sends them", kind)
