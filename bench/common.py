@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from app.devtools.local_redis import LocalRedis
+from tests.databases import fresh_postgres_database
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -100,16 +99,8 @@ def bench_database(workdir: Path):
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
     url = make_url(given.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    name = f"followup_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(url.render_as_string(hide_password=False), "followup_bench") as fresh:
+        yield fresh
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,6 +26,7 @@ from app.platform import clock, migrate
 from app.platform.config import Settings
 from app.platform.db import Base
 from app.platform.roles import Role
+from tests.databases import fresh_postgres_database
 from tests.requirements import required
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -47,16 +47,8 @@ def database_url(tmp_path_factory):
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
         return
     url = make_url(given.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    name = f"followup_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(url.render_as_string(hide_password=False), "followup_test") as fresh:
+        yield fresh
 
 
 @pytest.fixture(scope="session")
