@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 
+from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
@@ -31,6 +32,7 @@ from app.domains.intelligence import service as intelligence
 from app.domains.lead_messages import at_send
 from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
+from app.domains.leads import stream_notes as lead_notes
 from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
@@ -75,7 +77,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted],
     events.LEAD_STAGE_CHANGED: [stops.on_stage_changed, processing.process_event, rollups.on_stage_changed],
-    events.LEAD_ASSIGNED: [processing.process_event],
+    events.LEAD_ASSIGNED: [processing.process_event, lead_notes.tell_new_owner],  # the owner's live stream
     events.LEAD_CONVERTED: [
         stops.on_converted,
         processing.process_event,
@@ -94,6 +96,7 @@ EVENT_HANDLERS: dict[str, list] = {
         stops.on_inbound_contact,
         processing.process_event,
         intelligence.label_reply,
+        reply_notes.tell_owner_of_reply,  # a reply: on its lead's owner's live stream
         sla.on_activity,
         rollups.on_activity_logged,
     ],
