@@ -123,11 +123,10 @@ class Settings:
 
     access_token_minutes: int = 30  # an access token's lifetime
     refresh_token_days: int = 14  # a refresh token's lifetime
-    # The live stream (docs/guides/event-stream.md): its URL for browsers, token life, heartbeat, replay
-    stream_url: str = "http://localhost:5001/api/me/events"
-    stream_token_seconds: int = 60
-    stream_heartbeat_seconds: float = 15.0
-    stream_retention_hours: float = 24.0
+    stream_url: str = "http://localhost:5001/api/me/events"  # the live stream, for browsers (docs/guides/)
+    stream_token_seconds: int = 60  # a stream token's life (a browser's EventSource opens with ?token=)
+    stream_heartbeat_seconds: float = 15.0  # a comment this often keeps proxies from closing an idle stream
+    stream_retention_hours: float = 24.0  # how far back Last-Event-ID replays (older: a `reset` event)
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_max_failures_per_account: int = 100  # attempts at one email, all addresses (high: locks it for all)

@@ -18,7 +18,15 @@ import httpx
 from httpx_sse import connect_sse
 
 from app.devtools.local_redis import free_port
+from tests.leadkit import set_user
 from tests.workers import PROJECT_ROOT, wait_for, worker_env
+
+
+def only_assignee(app, tenant, role: str) -> int:
+    """Make `role`'s user the one new leads go to (the other roles that take work are out of office)."""
+    for other in ("clinic_admin", "treatment_coordinator", "front_desk"):
+        set_user(app, tenant.users[other].id, out_of_office=other != role)
+    return tenant.users[role].id
 
 
 @contextmanager

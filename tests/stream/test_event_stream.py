@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from app.platform.phi_policy import ALL_FIELDS
 from app.platform.stream.models import StreamEvent
-from tests.leadkit import create_lead, set_user
-from tests.stream.kit import StreamReader, stream_process
+from tests.leadkit import create_lead
+from tests.stream.kit import StreamReader, only_assignee, stream_process
 from tests.workers import wait_for
 
 PATIENT = {"patient_first_name": "Mia", "patient_last_name": "Doe", "treatment_interest": ["INVISALIGN"]}
@@ -21,13 +21,6 @@ PATIENT = {"patient_first_name": "Mia", "patient_last_name": "Doe", "treatment_i
 def stream(app):
     with stream_process(app.config["SETTINGS"]) as base:
         yield base
-
-
-def only_assignee(app, tenant, role: str) -> int:
-    """Make `role`'s user the one new leads go to (the other roles that take work are out of office)."""
-    for other in ("clinic_admin", "treatment_coordinator", "front_desk"):
-        set_user(app, tenant.users[other].id, out_of_office=other != role)
-    return tenant.users[role].id
 
 
 def events_url(stream: str, **query) -> str:
