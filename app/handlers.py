@@ -32,7 +32,6 @@ from app.domains.intelligence import service as intelligence
 from app.domains.lead_messages import at_send
 from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
-from app.domains.leads import stream_notes as lead_notes
 from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
@@ -77,7 +76,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted],
     events.LEAD_STAGE_CHANGED: [stops.on_stage_changed, processing.process_event, rollups.on_stage_changed],
-    events.LEAD_ASSIGNED: [processing.process_event, lead_notes.tell_new_owner],  # the owner's live stream
+    events.LEAD_ASSIGNED: [processing.process_event],
     events.LEAD_CONVERTED: [
         stops.on_converted,
         processing.process_event,

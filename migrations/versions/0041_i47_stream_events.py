@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=True),
+        sa.Column("notification_id", sa.Integer(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),  # encrypted by the model (EncryptedJSON)
         sa.Column("created_at", app.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_stream_events_clinic_id_clinics")),
@@ -38,6 +39,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_stream_events_user_id_id"), "stream_events", ["user_id", "id"])
     op.create_index(op.f("ix_stream_events_created_at"), "stream_events", ["created_at"])
     op.create_index(op.f("ix_stream_events_lead_id"), "stream_events", ["lead_id"])
+    op.create_index(op.f("ix_stream_events_notification_id"), "stream_events", ["notification_id"])
 
 
 def downgrade() -> None:

@@ -28,19 +28,11 @@ def lead_summary(lead: Lead) -> dict:
     return {name: getattr(lead, name) for name in SUMMARY_FIELDS}
 
 
-def tell_new_owner(*, session: UnitOfWork, event, now: datetime) -> None:
-    """The `lead.assigned` consumer: the new owner's stream says so (a new lead's first owner too)."""
-    owner_id = event.payload.get("to_user_id")
-    lead = session.get(Lead, event.payload["lead_id"])
-    if owner_id is None or lead is None or lead.assigned_to_id != owner_id:
-        return  # reassigned again since: that later event tells its own owner
-    note = feed.StreamNote(
-        type="lead.assigned",
-        data={
-            "lead": lead_summary(lead),
-            "from_user_id": event.payload.get("from_user_id"),
-            "reason": event.payload.get("reason"),
-        },
-        lead_id=lead.id,
-    )
-    feed.record(session=session, clinic_id=lead.clinic_id, user_id=owner_id, note=note, now=now)
+def tell_new_owner(*, session: UnitOfWork, lead: Lead, details: dict, now: datetime) -> None:
+    """The new owner's stream says so (a new lead's first owner too), in the assignment's own
+    transaction: on their screen as soon as it commits, however many rules the `lead.assigned`
+    event then sets off in the workers (bench/stream.py: through the event's processing job the
+    event waited behind them, p50 0.8 s at 20 assignments a second)."""
+    data = {"lead": lead_summary(lead), "from_user_id": details["from_user_id"], "reason": details["reason"]}
+    note = feed.StreamNote(type="lead.assigned", data=data, lead_id=lead.id)
+    feed.record(session=session, clinic_id=lead.clinic_id, user_id=details["to_user_id"], note=note, now=now)

@@ -61,7 +61,8 @@ def _tell_stream(session: UnitOfWork, notification: Notification, notice: StaffN
     note = feed.StreamNote(
         type=_stream_type(notice),
         data={**about, "notification": shown},
-        lead_id=(about.get("lead") or {}).get("id"),
+        lead_id=(about.get("lead") or {}).get("id") or (about.get("task") or {}).get("lead_id"),
+        notification_id=notification.id,
     )
     feed.record(
         session=session, clinic_id=notification.clinic_id, user_id=notification.recipient_user_id,

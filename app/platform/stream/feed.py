@@ -41,6 +41,7 @@ class StreamNote:
     type: str
     data: dict
     lead_id: int | None = None
+    notification_id: int | None = None
 
 
 def record(
@@ -53,6 +54,7 @@ def record(
         user_id=user_id,
         type=note.type,
         lead_id=note.lead_id,
+        notification_id=note.notification_id,
         data=note.data,
         created_at=now,
     )
@@ -135,11 +137,10 @@ def prune(*, session: UnitOfWork, now: datetime, retention: timedelta) -> int:
     return result.rowcount or 0
 
 
-def erase_lead(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> None:
-    """A lead's erasure reaches the streams' copies of it."""
-    session.execute(
-        sa.delete(StreamEvent).where(StreamEvent.clinic_id == clinic_id, StreamEvent.lead_id == lead_id)
-    )
+def erase_lead(*, session: UnitOfWork, clinic_id: int, lead_id: int, notification_ids) -> None:
+    """A lead's erasure reaches the streams' copies of it and of the notifications about it."""
+    about = sa.or_(StreamEvent.lead_id == lead_id, StreamEvent.notification_id.in_(list(notification_ids)))
+    session.execute(sa.delete(StreamEvent).where(StreamEvent.clinic_id == clinic_id, about))
 
 
 def shaped(event: StreamEvent, actor: Actor) -> dict:

@@ -26,6 +26,8 @@ class StreamEvent(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     type: Mapped[str] = mapped_column(sa.String(64))  # "lead.assigned", "task.assigned", ...
     lead_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)  # the lead's erasure reaches it
+    # An in-app notification's copy: erased with the notification (its title may name a lead).
+    notification_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     # A lead's summary may carry its PHI fields (shaped per reader when sent): encrypted.
     data: Mapped[dict] = mapped_column(EncryptedJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
