@@ -5,18 +5,22 @@
 The Procfile's own `stream` (one uvicorn process), `worker` (the realtime queue: the events'
 processing) and `background` processes, on a fresh database (DATABASE_URL's PostgreSQL when set,
 else SQLite) and a private Redis. `streams` users each open their stream (bearer tokens, httpx-sse on
-one asyncio loop in this process); `owners` of them receive leads, the rest stay idle (heartbeats
+one asyncio loop in a reader process of its own); `owners` of them receive leads, the rest stay idle (heartbeats
 only). Leads are reassigned through the API (`POST /api/leads/{id}/assign`, in this process) at
 `rate` a second, each to an owner it did not have; the clock starts when the API has answered
-(the assignment committed) and stops when the owner's stream has read its `lead.assigned` event.
+(the assignment committed) and stops when the owner's stream has read its `lead.assigned` event
+(CLOCK_MONOTONIC: one clock for both processes).
 The stream process' RSS is read before the streams open and with all of them open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import multiprocessing
+import queue
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,23 +85,42 @@ def _assigned_rows(app) -> int:
 
 
 class Streams:
-    """Every open stream, on one loop; `arrived[(lead_id, owner)]` is when each lead.assigned came."""
+    """Every open stream, on one loop of a process of its own (the API calls of this one hold the GIL
+    and would delay the reading); each lead.assigned read goes to `arrivals` with when it came."""
 
-    def __init__(self, url: str):
-        self.url = url
-        self.arrived: dict[tuple[int, int], float] = {}
-        self.opened = 0
+    def __init__(self, url: str, arrivals):
+        self.url, self.arrivals = url, arrivals
 
     async def follow(self, client: httpx.AsyncClient, user_id: int, token: str, ready: asyncio.Event) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         async with aconnect_sse(client, "GET", self.url, headers=headers) as source:
             source.response.raise_for_status()
-            self.opened += 1
             ready.set()
             async for event in source.aiter_sse():
                 if event.event == "lead.assigned":
                     lead = json.loads(event.data)["lead"]
-                    self.arrived[(lead["id"], user_id)] = time.monotonic()
+                    self.arrivals.put((lead["id"], user_id, time.monotonic()))
+
+
+def _read_streams(url: str, tokens_of: list[tuple[int, str]], arrivals, control) -> None:
+    """The reader process: open every stream, say how many, read until told to stop."""
+    asyncio.run(_read_all(url, tokens_of, arrivals, control))
+
+
+async def _read_all(url: str, tokens_of: list[tuple[int, str]], arrivals, control) -> None:
+    streams = Streams(url, arrivals)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), limits=limits) as client:
+        tasks = []
+        for user_id, token in tokens_of:
+            ready = asyncio.Event()
+            tasks.append(asyncio.create_task(streams.follow(client, user_id, token, ready)))
+            await asyncio.wait_for(ready.wait(), timeout=60)
+        arrivals.put(("opened", len(tasks), 0.0))
+        await asyncio.to_thread(control.get)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _assign_at_rate(app, plan: list[tuple[int, int]], rate: int, sent: dict, headers: dict) -> None:
@@ -119,37 +142,38 @@ def _assign_at_rate(app, plan: list[tuple[int, int]], rate: int, sent: dict, hea
             pool.submit(assign, lead_id, owner)
 
 
-async def _run(app, stream_url: str, users: list[int], clinic_id: int, options: dict) -> dict:
-    streams = Streams(stream_url)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), limits=limits) as client:
-        tasks = []
-        for user_id in users[1:]:
-            ready = asyncio.Event()
-            tasks.append(
-                asyncio.create_task(streams.follow(client, user_id, _token(clinic_id, user_id), ready))
-            )
-            await asyncio.wait_for(ready.wait(), timeout=60)
-        stream_rss = psutil.Process(options["stream_pid"]).memory_info().rss
-        owners, leads = users[1 : 1 + options["owners"]], options["lead_ids"]
-        per_lead = options["rate"] * options["seconds"] // len(leads) + 1
-        plan = [
-            (leads[i], owners[(i + j + 1) % len(owners)]) for j in range(per_lead) for i in range(len(leads))
-        ]
-        plan = plan[: options["rate"] * options["seconds"]]
-        sent: dict = {}
-        admin = {"Authorization": f"Bearer {_token(clinic_id, users[0])}"}
-        await asyncio.to_thread(_assign_at_rate, app, plan, options["rate"], sent, admin)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not set(sent) <= set(streams.arrived):
-            await asyncio.sleep(0.1)
-        rss_after = psutil.Process(options["stream_pid"]).memory_info().rss
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    latencies = [(streams.arrived[key] - at) * 1000 for key, at in sent.items() if key in streams.arrived]
-    return {"opened": streams.opened, "sent": len(sent), "latencies": latencies, "rss": stream_rss,
-            "rss_after": rss_after}  # fmt: skip
+def _run(app, stream_url: str, users: list[int], clinic_id: int, options: dict) -> dict:
+    context = multiprocessing.get_context("spawn")
+    arrivals, control = context.Queue(), context.Queue()
+    tokens_of = [(user_id, _token(clinic_id, user_id)) for user_id in users[1:]]
+    reader = context.Process(target=_read_streams, args=(stream_url, tokens_of, arrivals, control))
+    reader.start()
+    _, opened, _ = arrivals.get(timeout=600)
+    stream_rss = psutil.Process(options["stream_pid"]).memory_info().rss
+    owners, leads = users[1 : 1 + options["owners"]], options["lead_ids"]
+    per_lead = options["rate"] * options["seconds"] // len(leads) + 1
+    plan = [(leads[i], owners[(i + j + 1) % len(owners)]) for j in range(per_lead) for i in range(len(leads))]
+    plan = plan[: options["rate"] * options["seconds"]]
+    sent: dict = {}
+    admin = {"Authorization": f"Bearer {_token(clinic_id, users[0])}"}
+    _assign_at_rate(app, plan, options["rate"], sent, admin)
+    arrived: dict = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not set(sent) <= set(arrived):
+        with contextlib.suppress(queue.Empty):
+            lead_id, user_id, at = arrivals.get(timeout=0.5)
+            arrived[(lead_id, user_id)] = at
+    rss_after = psutil.Process(options["stream_pid"]).memory_info().rss
+    control.put("stop")
+    reader.join(timeout=60)
+    latencies = [(arrived[key] - at) * 1000 for key, at in sent.items() if key in arrived]
+    return {
+        "opened": opened,
+        "sent": len(sent),
+        "latencies": latencies,
+        "rss": stream_rss,
+        "rss_after": rss_after,
+    }
 
 
 def main(flags: list[str]) -> None:
@@ -186,7 +210,7 @@ def main(flags: list[str]) -> None:
             _wait(lambda: _assigned_rows(app) >= n_leads, stack, 300)  # the captures' own events are out
             options |= {"lead_ids": lead_ids, "stream_pid": stack.started["stream"].pid}
             rss_before = psutil.Process(options["stream_pid"]).memory_info().rss
-            result = asyncio.run(_run(app, f"{stream}/api/me/events", users, clinic_id, options))
+            result = _run(app, f"{stream}/api/me/events", users, clinic_id, options)
     result["rss_before"] = rss_before
     _report(result, options, app.extensions["followup.db"].dialect)
 
