@@ -6,8 +6,8 @@ The Procfile's own `stream` (one uvicorn process), `worker` (the realtime queue:
 processing) and `background` processes, on a fresh database (DATABASE_URL's PostgreSQL when set,
 else SQLite) and a private Redis. `streams` users each open their stream (bearer tokens, httpx-sse on
 one asyncio loop in a reader process of its own); `owners` of them receive leads, the rest stay
-idle (heartbeats only). Leads are reassigned through the API (`POST /api/leads/{id}/assign`, in this process) at
-`rate` a second, each to an owner it did not have; the clock starts when the API has answered
+idle (heartbeats only). Leads are reassigned through the API (`POST /api/leads/{id}/assign`, in
+this process) at `rate` a second, each to an owner it did not have; the clock starts when the API has answered
 (the assignment committed) and stops when the owner's stream has read its `lead.assigned` event
 (CLOCK_MONOTONIC: one clock for both processes).
 The stream process' RSS is read before the streams open and with all of them open.
