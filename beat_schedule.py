@@ -65,6 +65,8 @@ SWEEPS = (
     Sweep("scheduling-promote-due", "scheduling.promote_due", "promote_interval"),
     Sweep("scheduling-redispatch-stale", "scheduling.redispatch_stale", "redispatch_interval"),
     Sweep("scheduling-purge-done", "scheduling.purge_done", hour_setting="purge_hour"),
+    # Users' live-stream events past the Last-Event-ID replay window (app/platform/stream).
+    Sweep("stream-purge-old", "stream.purge_old", hour_setting="purge_hour"),
     # PostgreSQL's planner statistics of the tables that changed (a database just migrated has none).
     Sweep("ops-refresh-statistics", "ops.refresh_statistics", "statistics_interval"),
     # ... and the dead row versions of the tables updated most (the ledger, events), found through

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 
+from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
@@ -94,6 +95,7 @@ EVENT_HANDLERS: dict[str, list] = {
         stops.on_inbound_contact,
         processing.process_event,
         intelligence.label_reply,
+        reply_notes.tell_owner_of_reply,  # a reply: on its lead's owner's live stream
         sla.on_activity,
         rollups.on_activity_logged,
     ],

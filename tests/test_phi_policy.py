@@ -222,6 +222,7 @@ CARRIES_NO_PHI = {
     "SimulateOut": "counts of what a rule would have made",
     "TrailEnrollmentOut": "a sequence enrolment's ids, status and times",
     "CalendarTokenOut": "a calendar feed's address and token",
+    "StreamTokenOut": "a stream token and the stream's address",
     "CallOut": "ids of the lead and activity a call made",
     "InboundOut": "ids and flags of an inbound message's handling",
     "WebFormOut": "the id of the lead a web form made",

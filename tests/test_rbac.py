@@ -195,6 +195,8 @@ DESIGN_TABLE = {
     "GET /api/calendar/<id>.ics": PUBLIC,
     # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
     "POST /api/me/calendar-token": ANY,
+    # Issue 47: a token that opens the caller's own live event stream (GET /api/me/events).
+    "POST /api/me/stream-token": ANY,
     "GET /metrics": PUBLIC,
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,

@@ -37,7 +37,7 @@ def _start(process: str, tmp_path, missing: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "PHI_ENCRYPTION_KEY"])
-@pytest.mark.parametrize("process", ["web", "worker", "beat"])
+@pytest.mark.parametrize("process", ["web", "worker", "beat", "stream"])
 def test_a_procfile_process_without_a_secret_refuses_to_start(tmp_path, process, missing):
     run = _start(process, tmp_path, missing)
     assert run.returncode != 0

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from app.console import auth, charts, failures, forms, pictures, story
 from app.console import health as health_service
 from app.console.auth import open_page, page
+from app.domains.auth import stream_access
 from app.domains.auth.service import Credentials
 from app.domains.bulk import admin as bulk_admin
 from app.domains.bulk import service as bulk_service
@@ -192,6 +193,15 @@ def bulk_job(bulk_job_id: int, *, uow, actor, now):
         "console/bulk_job.html", job=shown, rows=rows, action=forms.ActionForm(),
         may_cancel=actor.can(Permission.UPDATE),
     )  # fmt: skip
+
+
+@blp.route("/stream-token", methods=["POST"])
+@page(ANY)
+@inject
+def stream_token(*, uow, actor, now):
+    """A stream token for the page's live notifications (static/live.js opens the stream with it)."""
+    answer = stream_access.issue_stream_token(session=uow, actor=actor, settings=uow.settings, now=now)
+    return jsonify({**answer, "expires_at": answer["expires_at"].isoformat()})
 
 
 @blp.route("/bulk-jobs/progress")

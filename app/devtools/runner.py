@@ -61,6 +61,8 @@ def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
     env.setdefault("BEAT_SCHEDULE_FILE", str(var_dir / "celerybeat-schedule"))
     env["PORT"] = str(port)
     env.setdefault("FLOWER_PORT", "5555")
+    env.setdefault("STREAM_PORT", str(port + 1))  # the Procfile's `stream` (app/streaming)
+    env.setdefault("FOLLOWUP_STREAM_URL", f"http://127.0.0.1:{env['STREAM_PORT']}/api/me/events")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(var_dir, env.get("PROMETHEUS_MULTIPROC_DIR")))
     return env
@@ -112,6 +114,7 @@ def _announce(env: dict[str, str], demo: dict) -> None:
         f"  API docs     http://127.0.0.1:{port}/api/docs",
         f"  Readiness    http://127.0.0.1:{port}/readyz",
         f"  Flower       http://127.0.0.1:{flower_port}  (user {user}, password {password})",
+        f"  Event stream {env['FOLLOWUP_STREAM_URL']}",
         f"  Redis        {env['REDIS_URL']}",
         f"  Database     {env['DATABASE_URL']}",
         f"  Demo clinic  {demo['clinic_id']} (web-form secret {demo['webhook_secret']})",

@@ -122,12 +122,14 @@ class Settings:
     cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins
     flower_basic_auth: str | None = None  # user:password for Flower (it refuses to start without)
     metrics_token: str | None = None  # bearer token of /metrics (unset: no /metrics)
-    # A worker or beat process serves its own /metrics on this port (0: none;
-    # app/platform/telemetry/exporter.py).
-    metrics_port: int = 0
+    metrics_port: int = 0  # a worker's or beat's own /metrics port (0: none; platform/telemetry/exporter.py)
 
     access_token_minutes: int = 30  # an access token's lifetime
     refresh_token_days: int = 14  # a refresh token's lifetime
+    stream_url: str = "http://localhost:5001/api/me/events"  # the live stream, for browsers (docs/guides/)
+    stream_token_seconds: int = 60  # a stream token's life (a browser's EventSource opens with ?token=)
+    stream_heartbeat_seconds: float = 15.0  # a comment this often keeps proxies from closing an idle stream
+    stream_retention_hours: float = 24.0  # how far back Last-Event-ID replays (older: a `reset` event)
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_max_failures_per_account: int = 100  # attempts at one email, all addresses (high: locks it for all)
@@ -138,8 +140,8 @@ class Settings:
     # The platform operator's bearer token for /api/platform/* (32+ characters); unset: they refuse all.
     platform_token: str | None = None
 
-    # Redis clients (app/platform/redis_clients.py): seconds to connect and to wait for an answer; retries
-    # of a refused or reset connection (a timeout is not retried).
+    # Redis clients (app/platform/redis_clients.py): seconds to connect and to wait for an answer;
+    # retries of a refused or reset connection (a timeout is not retried).
     redis_connect_timeout: float = 2.0
     redis_socket_timeout: float = 5.0
     redis_retries: int = 1
@@ -249,9 +251,8 @@ class Settings:
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0  # how often beat looks for users whose digest is due
     summary_interval: float = 300.0  # how often beat looks for admins' due analytics summaries
-    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it
-    # is read, before authentication or a signature check (so an anonymous sender cannot make a web
-    # process buffer it).
+    # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it is read,
+    # before authentication or a signature check (an anonymous sender cannot make a web process buffer it).
     max_content_length: int = 1024 * 1024
     # Requests per minute per user or API key (0: no limit).
     rate_limit_per_minute: int = 100
@@ -271,10 +272,9 @@ class Settings:
     # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
     # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
     webhook_allow_private_addresses: bool = False
-    # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none).
-    # With N, the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate
-    # limits, login throttling and audit see. Set it to exactly the number of proxies you run: a
-    # higher number lets a client choose its own address.
+    # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none). With N,
+    # the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate limits, login
+    # throttling and audit see. Set exactly the number of proxies you run: more lets a client choose its own.
     trusted_proxy_hops: int = 0
     # Five attempts, the backoff spreading them over several minutes: enough to ride out a receiver's
     # restart or deploy. A receiver down for longer is better told by `failed` (its admin sees it in

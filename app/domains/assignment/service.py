@@ -20,7 +20,7 @@ from app.domains.activities.models import ActivityType
 from app.domains.assignment import queries, rules
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
-from app.domains.leads import lookups
+from app.domains.leads import lookups, stream_notes
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.leads.rules import COORDINATOR_ROLES
@@ -180,6 +180,8 @@ def record_owner(
         now=now,
         automation=automation,
     )
+    if automation:  # not a historical import's: that is no news to anyone's screen
+        stream_notes.tell_new_owner(session=session, lead=lead, details=details, now=now)
     activities.record(
         session=session,
         lead=lead,

@@ -122,6 +122,13 @@ class TokenOut(Schema):
     expires_in = fields.Integer()
 
 
+class StreamTokenOut(Schema):
+    token = fields.String(metadata={"description": "Opens the stream once: `?token=` (kind `stream`)"})
+    expires_at = fields.DateTime(metadata={"description": "A stream must be opened before this"})
+    expires_in = fields.Integer(metadata={"description": "Seconds left to open a stream with it"})
+    stream_url = fields.String(metadata={"description": "Where the stream is served (the stream process)"})
+
+
 class MeOut(Schema):
     # A user has no api_key_id; an API key has no user id, email or role.
     id = fields.Integer(attribute="user_id", allow_none=True)

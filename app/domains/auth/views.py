@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 
-from app.domains.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions
+from app.domains.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions, stream_access
 from app.domains.auth.senders import identity as sender_identity
 from app.platform.access import platform_only, public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -102,6 +102,17 @@ class Me(MethodView):
     def get(self, *, actor):
         """Who am I: user or API key, role, clinic and permissions."""
         return actor
+
+
+@blp.route("/me/stream-token")
+class MyStreamToken(MethodView):
+    @requires(ANY)
+    @blp.response(200, schemas.StreamTokenOut)
+    @inject
+    def post(self, *, uow, actor, now):
+        """A short-lived token that opens my live event stream (`GET /api/me/events?token=...`, for a
+        browser's EventSource, which cannot send headers); API keys have no stream (403)."""
+        return stream_access.issue_stream_token(session=uow, actor=actor, settings=uow.settings, now=now)
 
 
 @blp.route("/me/password")

@@ -12,6 +12,7 @@ from app.domains.outbound import queries
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform.db import PageRequest, UnitOfWork, insert_now, new_row, page_of
 from app.platform.errors import NotFound
+from app.platform.stream import feed
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,47 @@ class StaffNotice:
     link: str | None
     dedupe_key: str
     origin: dict | None = None
+    # What the recipient's live stream carries besides the notification (a task's and its lead's
+    # summaries, shaped per reader when sent): never stored in the notification itself.
+    about: dict | None = None
+
+
+# The stream event an in-app notification of a kind is (anything else: "notification").
+STREAM_TYPES = {
+    "new_task": "task.assigned",
+    "reminder": "task.due_soon",
+    "overdue": "task.overdue",
+    "sla_warning": "sla.warning",
+}
+
+
+def _stream_type(notice: StaffNotice) -> str:
+    if notice.kind == "escalation" and (notice.origin or {}).get("kind") == "sla":
+        return "sla.breach"
+    return STREAM_TYPES.get(notice.kind, "notification")
+
+
+def _tell_stream(session: UnitOfWork, notification: Notification, notice: StaffNotice, now: datetime) -> None:
+    """Every new in-app notification is also an event of its recipient's live stream."""
+    about = notice.about or {}
+    shown = {
+        "id": notification.id,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "link": notification.link,
+        "created_at": notification.created_at.isoformat(),
+    }
+    note = feed.StreamNote(
+        type=_stream_type(notice),
+        data={**about, "notification": shown},
+        lead_id=(about.get("lead") or {}).get("id") or (about.get("task") or {}).get("lead_id"),
+        notification_id=notification.id,
+    )
+    feed.record(
+        session=session, clinic_id=notification.clinic_id, user_id=notification.recipient_user_id,
+        note=note, now=now,
+    )  # fmt: skip
 
 
 def notify_in_app(
@@ -62,12 +104,15 @@ def notify_in_app(
         created_at=now,
     )
     if known_new:
-        return insert_now(session, notification)  # its id, for the caller's record
-    try:
-        with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
-            session.add(notification)
-    except IntegrityError:
-        return queries.by_dedupe_key(session, dedupe_key)
+        insert_now(session, notification)  # its id, for the caller's record
+    else:
+        try:  # a concurrent twin loses on the unique key, not the whole transaction
+            with session.begin_nested():
+                session.add(notification)
+        except IntegrityError:
+            return queries.by_dedupe_key(session, dedupe_key)
+    if user_id is not None:
+        _tell_stream(session, notification, notice, now)
     return notification
 
 

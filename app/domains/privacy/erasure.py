@@ -41,6 +41,7 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as ledger
+from app.platform.stream import feed
 
 ERASED = "[erased]"
 ERASED_REASON = "erased"
@@ -97,6 +98,11 @@ COPIES: tuple[Copy, ...] = (
         "tests/privacy/test_erasure.py::test_audit_details_of_every_action_on_the_lead_are_scrubbed",
     ),
     Copy("idempotency_keys: stored answers naming the lead", "deleted", _DUMP),
+    Copy(
+        "stream_events about the lead or copying a notification about it (users' live streams)",
+        "deleted",
+        _DUMP,
+    ),
     Copy("bulk_job_rows of the lead (an import's report): message, matches, external_id", "null", _DUMP),
     Copy(
         "bulk_job_rows of other imports refused as duplicates of the lead: its entry in `matches`",
@@ -195,6 +201,7 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
         },
     )  # fmt: skip
     counts["idempotent_answers"] = copies.erase_idempotent_answers(session, lead.clinic_id, lead.id)
+    feed.erase_lead(session=session, clinic_id=lead.clinic_id, lead_id=lead.id, notification_ids=about)
     counts["import_reports"] = copies.scrub_import_reports(session, lead)
     _tombstone(lead, now)
     audit.record(

@@ -22,11 +22,12 @@ import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import Lead
-from app.domains.tasks import queries
+from app.domains.tasks import queries, rules
 from app.domains.tasks.models import PRIORITY_RANK, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, Forbidden, NotFound
 from app.platform.roles import Actor
+from app.platform.stream import feed
 
 DEFAULT_LEASE_MINUTES = 10
 DUE_SOON = timedelta(hours=1)
@@ -86,8 +87,26 @@ def next_task(*, session: UnitOfWork, actor: Actor, now: datetime) -> Claim | No
             if not ids:
                 break
             if queries.set_claim(session, task_id=ids[0], user_id=actor.user_id, until=until, held=held):
-                return _claimed(session, ids[0], scope, until)
+                claim = _claimed(session, ids[0], scope, until)
+                if claim.task.assigned_to_id not in (None, actor.user_id):
+                    _tell_assignee(session, claim, actor, now)
+                return claim
     return None
+
+
+def _tell_assignee(session: UnitOfWork, claim: Claim, actor: Actor, now: datetime) -> None:
+    """A teammate took the assignee's overdue task: their live stream says who, and until when."""
+    task = claim.task
+    note = feed.StreamNote(
+        type="task.claimed",
+        data={
+            "task": rules.task_summary(task),
+            "claimed_by_id": actor.user_id,
+            "claimed_until": claim.claimed_until.isoformat(),
+        },
+        lead_id=task.lead_id,
+    )
+    feed.record(session=session, clinic_id=task.clinic_id, user_id=task.assigned_to_id, note=note, now=now)
 
 
 def renew(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> Claim:

@@ -13,6 +13,7 @@ from app.domains.assignment import staff
 from app.domains.auth.models import Clinic
 from app.domains.leads import service as leads
 from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.domains.leads.stream_notes import lead_summary
 from app.domains.outbound import service as notifications
 from app.domains.tasks import queries, rules
 from app.domains.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
@@ -23,6 +24,7 @@ from app.platform.db.rows import column_values
 from app.platform.errors import Conflict, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
+from app.platform.stream import feed
 
 
 def _open_lead(session: UnitOfWork, clinic_id: int, lead_id: int) -> Lead:
@@ -45,10 +47,10 @@ def assignee_for(
 def notify_new_task(
     session: UnitOfWork, task: LeadTask, lead: Lead, actor_user_id: int | None, now: datetime
 ):
-    """Someone else gave this person a task: tell them at once."""
+    """Someone else gave this person a task: tell them at once (the in-app row; None: nobody told)."""
     if task.assigned_to_id == actor_user_id:
-        return
-    notifications.notify_staff(
+        return None
+    return notifications.notify_staff(
         session=session,
         clinic_id=task.clinic_id,
         user_id=task.assigned_to_id,
@@ -58,6 +60,7 @@ def notify_new_task(
             body=f"{lead.first_name} {lead.last_name}, due {task.due_at.isoformat()}",
             link=f"/api/leads/tasks/{task.id}",
             dedupe_key=f"task:{task.id}:assigned:{task.assigned_to_id}:r{task.revision}",
+            about={"task": rules.task_summary(task), "lead": lead_summary(lead)},
         ),
         now=now,
     )
@@ -128,8 +131,16 @@ def add_task(
     """Insert a new task with its timers, tell its assignee (unless `notify` is off), audit it."""
     clinic = session.get(Clinic, task.clinic_id)
     write_tasks(session=session, clinic=clinic, tasks=[task], now=now)
-    if notify:
-        notify_new_task(session, task, lead, made_by.user_id, now)
+    told = notify and notify_new_task(session, task, lead, made_by.user_id, now) is not None
+    if not told:  # a silent task still shows up live on its assignee's screen (the notification says it else)
+        note = feed.StreamNote(
+            type="task.assigned",
+            data={"task": rules.task_summary(task), "lead": lead_summary(lead)},
+            lead_id=lead.id,
+        )
+        feed.record(
+            session=session, clinic_id=task.clinic_id, user_id=task.assigned_to_id, note=note, now=now
+        )
     audit.record(
         session,
         audit.AuditEntry(

@@ -137,6 +137,12 @@ TASK_AUDIT_FIELDS = (
 )
 
 
+def task_summary(task: LeadTask) -> dict:
+    """A task as a user's live stream shows it: its audited fields, ids, and its description (PHI:
+    left out for a reader without `lead:phi`)."""
+    return {"id": task.id, "lead_id": task.lead_id, **audit_snapshot(task), "description": task.description}
+
+
 def audit_snapshot(task: LeadTask) -> dict:
     """The task's audited fields, datetimes as ISO text."""
     return {

@@ -21,6 +21,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/auth/password-setup": "setUpPassword",
     "GET /api/me": "getMe",
     "POST /api/me/password": "changeMyPassword",
+    "POST /api/me/stream-token": "issueStreamToken",
     "GET /api/clinic": "getClinic",
     "PUT /api/clinic": "updateClinic",
     "GET /api/users": "listUsers",

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.outbound import service as notifications
+from app.domains.tasks import rules
 from app.domains.tasks.models import LeadTask, TaskStatus
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
@@ -82,6 +83,7 @@ def tell_overdue(*, session: UnitOfWork, event, now: datetime) -> None:
             body=f"Task {task.id} was due {task.due_at.isoformat()}",
             link=f"/api/leads/tasks/{task.id}",
             dedupe_key=f"task:{task.id}:overdue:{task.due_at.isoformat()}",
+            about={"task": rules.task_summary(task)},
         ),
         now=now,
     )

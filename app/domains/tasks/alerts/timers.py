@@ -113,6 +113,7 @@ def send_task_reminder(*, session: UnitOfWork, job, now: datetime) -> None:
             body=f"Task {task.id} is due at {task.due_at.isoformat()}",
             link=f"/api/leads/tasks/{task.id}",
             dedupe_key=f"job:{job.id}",
+            about={"task": rules.task_summary(task)},
         ),
         now=now,
     )

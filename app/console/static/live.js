@@ -1,0 +1,70 @@
+// New items for the signed-in user as they happen, without a reload: the user's live event stream
+// (GET /api/me/events on the stream process, docs/guides/event-stream.md) through EventSource.
+// EventSource cannot send headers: the page asks the console for a short-lived stream token
+// (POST /console/stream-token, the session cookie and the CSRF header), and for a new one whenever
+// the stream closes (a token lasts a minute), resuming after the last event it showed.
+(function () {
+  "use strict";
+  var RETRY_MS = 3000;
+  var TYPES = ["lead.assigned", "task.assigned", "task.claimed", "task.due_soon", "task.overdue",
+    "reply.received", "sla.warning", "sla.breach", "notification"];
+  var LABELS = {
+    "lead.assigned": "Lead assigned to you", "task.claimed": "Your task was claimed",
+    "reply.received": "Reply from your lead"
+  };
+  var lastId = null;
+
+  function describe(item) {
+    if (item.notification) return item.notification.title;
+    var label = LABELS[item.type] || item.type;
+    return item.lead ? label + ": " + item.lead.first_name + " " + item.lead.last_name : label;
+  }
+
+  function show(box, message) {
+    var item = JSON.parse(message.data);
+    var li = document.createElement("li");
+    li.dataset.id = item.id;
+    li.dataset.type = item.type;
+    li.textContent = describe(item);
+    var list = box.querySelector("#live-items");
+    list.insertBefore(li, list.firstChild);
+    var count = box.querySelector("#live-count");
+    count.textContent = String(Number(count.textContent) + 1);
+  }
+
+  function status(box, text) { box.querySelector("#live-status").textContent = text; }
+
+  function streamToken(box) {
+    return fetch(box.dataset.tokenUrl, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": box.dataset.csrf, Accept: "application/json" }
+    }).then(function (r) { if (!r.ok) throw new Error("stream token: " + r.status); return r.json(); });
+  }
+
+  function open(box) {
+    streamToken(box).then(function (answer) {
+      var url = answer.stream_url + "?token=" + encodeURIComponent(answer.token) +
+        (lastId ? "&last_event_id=" + encodeURIComponent(lastId) : "");
+      var source = new EventSource(url);
+      source.onopen = function () { status(box, "live"); };
+      TYPES.forEach(function (type) {
+        source.addEventListener(type, function (message) { lastId = message.lastEventId; show(box, message); });
+      });
+      // What was missed is past the stream's window: the page reloads to show the present.
+      source.addEventListener("reset", function () { window.location.reload(); });
+      source.onerror = function () {
+        if (source.readyState !== EventSource.CLOSED) return; // EventSource reconnects by itself
+        status(box, "reconnecting…");
+        setTimeout(function () { open(box); }, RETRY_MS);
+      };
+    }).catch(function () {
+      status(box, "reconnecting…");
+      setTimeout(function () { open(box); }, RETRY_MS);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("live");
+    if (box && window.EventSource) open(box);
+  });
+})();
