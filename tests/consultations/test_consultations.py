@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.domains.business_hours.rules import add_business_days, calendar_of
 from app.domains.auth.models import Clinic
+from app.domains.business_hours.rules import add_business_days, calendar_of
 from app.platform import clock
 from tests.automation.outreachkit import post_inbound
 from tests.consultations.kit import (
@@ -88,7 +88,9 @@ def test_booked_for_tomorrow_the_48_hour_reminder_is_dropped_with_why_and_the_2_
     lead, booked = booked_with_worker(app, client, db, tenant, mailbox, timedelta(hours=26))
     start = booked_start(booked)
     early, late = rule_steps(db, lead["id"], REMINDERS)
-    assert early.status == "skipped" and "had passed when the consultation was booked" in early.result["reason"]
+    assert (
+        early.status == "skipped" and "had passed when the consultation was booked" in early.result["reason"]
+    )
     assert late.status == "scheduled"
     run_due(app, db, start - timedelta(hours=2))
     assert len(texts_to(texts)) == 1
@@ -128,7 +130,9 @@ def test_a_cancel_ends_the_reminders_and_the_no_show_check(app, client, db, tena
     with thread_worker(app):
         assert act(client, tenant, booked["id"], "cancel")["status"] == "cancelled"
         wait_for(lambda: events_done(db), timeout=60)
-        wait_for(lambda: all(s.status == "cancelled" for s in rule_steps(db, lead["id"], REMINDERS)), timeout=60)
+        wait_for(
+            lambda: all(s.status == "cancelled" for s in rule_steps(db, lead["id"], REMINDERS)), timeout=60
+        )
     run_due(app, db, start + timedelta(hours=1))
     assert texts_to(texts) == []
     assert consultation(db, booked["id"]).status == "cancelled"
@@ -144,7 +148,9 @@ def test_a_reply_c_confirms_and_r_asks_the_coordinator_to_rebook(app, client, db
         wait_for(lambda: consultation(db, booked["id"]).confirmed_at is not None, timeout=60)
         again = {"channel": "sms", "from": E164, "body": "R", "message_id": "SM-rebook"}
         assert post_inbound(client, tenant.clinic, again).status_code == 200
-        wait_for(lambda: [t for t in tasks_of(db, lead["id"]) if t.title.startswith("Reschedule")], timeout=60)
+        wait_for(
+            lambda: [t for t in tasks_of(db, lead["id"]) if t.title.startswith("Reschedule")], timeout=60
+        )
         wait_for(lambda: events_done(db), timeout=60)
     answered = client.get(f"/api/consultations/{booked['id']}", headers=tenant.headers()).get_json()
     assert answered["confirmed_at"] is not None and answered["reschedule_requested_at"] is not None
@@ -198,7 +204,9 @@ def test_the_3_day_follow_up_counts_from_the_check_in_not_a_stage_move(app, clie
     lead, booked = booked_with_worker(app, client, db, tenant, mailbox, timedelta(days=3))
     with thread_worker(app):
         moved = client.post(
-            f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_completed"}, headers=tenant.headers()
+            f"/api/leads/{lead['id']}/stage",
+            json={"stage": "consultation_completed"},
+            headers=tenant.headers(),
         )
         assert moved.status_code == 200, moved.get_json()
         wait_for(lambda: events_done(db), timeout=60)
