@@ -25,6 +25,7 @@ from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
+from app.domains.consultations import reactions
 from app.domains.consultations import service as consultations
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
@@ -95,7 +96,7 @@ EVENT_HANDLERS: dict[str, list] = {
         stops.on_inbound_contact,
         processing.process_event,
         intelligence.label_reply,
-        consultations.on_reply,  # C or YES confirms the next consultation, R asks for another time
+        reactions.on_reply,  # C or YES confirms the next consultation, R asks for another time
         sla.on_activity,
         rollups.on_activity_logged,
     ],
@@ -110,10 +111,10 @@ EVENT_HANDLERS: dict[str, list] = {
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
     events.MESSAGE_BOUNCED: [stops.on_bounced],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
-    consultations.SCHEDULED: [consultations.end_earlier_steps, processing.process_event],
-    consultations.CANCELLED: [consultations.end_earlier_steps, processing.process_event],
-    consultations.ATTENDED: [consultations.end_earlier_steps, processing.process_event],
-    consultations.NO_SHOW: [consultations.end_earlier_steps, processing.process_event],
+    consultations.SCHEDULED: [reactions.end_earlier_steps, processing.process_event],
+    consultations.CANCELLED: [reactions.end_earlier_steps, processing.process_event],
+    consultations.ATTENDED: [reactions.end_earlier_steps, processing.process_event],
+    consultations.NO_SHOW: [reactions.end_earlier_steps, processing.process_event],
 }
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.

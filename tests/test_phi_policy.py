@@ -253,6 +253,8 @@ CARRIES_NO_PHI = {
     "SequenceStatsOut": "counts of a sequence's enrolments",
     "VariantStatsOut": "counts of a step's variants",
     "SlaClockOut": "an SLA clock's kind and times",
+    "ConsultationOut": "a consultation's times, status and the clinic's own place and provider names",
+    "AppointmentOut": "a consultation's id and status",
     "StatusCountsOut": "task counts",
     "AssigneeCountsOut": "task counts of a staff user",
     "TaskSummaryOut": "task counts",

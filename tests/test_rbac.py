@@ -193,6 +193,18 @@ DESIGN_TABLE = {
     "GET /api/webhooks/<id>/deliveries": CONFIGURE,
     "POST /api/webhooks/<id>/deliveries/<id>/redeliver": CONFIGURE,
     "GET /api/calendar/<id>.ics": PUBLIC,
+    # Issue 46: consultations. Reading them is reading the lead; the front desk books, moves,
+    # cancels and checks families in (lead:create, as capturing a lead); a booking system's
+    # appointment events are signed like the web form.
+    "GET /api/leads/<id>/consultations": READ,
+    "POST /api/leads/<id>/consultations": CREATE,
+    "GET /api/consultations": READ,
+    "GET /api/consultations/<id>": READ,
+    "PUT /api/consultations/<id>": CREATE,
+    "POST /api/consultations/<id>/cancel": CREATE,
+    "POST /api/consultations/<id>/check-in": CREATE,
+    "POST /api/consultations/<id>/no-show": CREATE,
+    "POST /api/capture/appointment": PUBLIC,
     # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
     "POST /api/me/calendar-token": ANY,
     "GET /metrics": PUBLIC,

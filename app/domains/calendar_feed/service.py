@@ -12,7 +12,7 @@ from icalendar import Calendar, Event
 
 from app.domains.auth.models import User
 from app.domains.calendar_feed.models import CalendarFeed
-from app.domains.consultations import service as consultations
+from app.domains.consultations import listing as consultations
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed

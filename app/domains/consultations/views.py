@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from app.domains.consultations import schemas, service
+from app.domains.consultations import appointments, listing, schemas, service
 from app.domains.intake.views import signed_by_clinic
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
@@ -23,7 +23,7 @@ class LeadConsultations(MethodView):
     @inject
     def get(self, lead_id, *, uow, actor):
         """The lead's consultations, newest first."""
-        return service.of_lead(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
+        return listing.of_lead(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
 
     @requires(Permission.CREATE)
     @blp.arguments(schemas.ConsultationIn)
@@ -45,7 +45,7 @@ class DayConsultations(MethodView):
     @inject
     def get(self, args, *, uow, actor):
         """The clinic's consultations of one local day, earliest first."""
-        return service.of_day(
+        return listing.of_day(
             session=uow, clinic_id=actor.clinic_id, day=args["date"], status=args.get("status")
         )
 
@@ -119,8 +119,8 @@ class AppointmentWebhook(MethodView):
     def post(self, body, *, uow, now):
         """A booking system's appointment event (booked, moved, cancelled, attended, no-show), applied
         once and in the booking system's order (HMAC-signed by the clinic like a web form)."""
-        result = service.capture_appointment(
-            session=uow, clinic_id=g.signed_clinic_id, appointment=service.appointment_of(body), now=now
+        result = appointments.capture_appointment(
+            session=uow, clinic_id=g.signed_clinic_id, appointment=appointments.appointment_of(body), now=now
         )
         answer = {
             "consultation_id": result.consultation.id,

@@ -137,6 +137,16 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/notifications": "listNotifications",
     "POST /api/notifications/retry": "retryNotifications",
     "POST /api/notifications/{notification_id}/retry": "retryNotification",
+    # Consultations (issue 46).
+    "GET /api/leads/{lead_id}/consultations": "listLeadConsultations",
+    "POST /api/leads/{lead_id}/consultations": "bookConsultation",
+    "GET /api/consultations": "listDayConsultations",
+    "GET /api/consultations/{consultation_id}": "getConsultation",
+    "PUT /api/consultations/{consultation_id}": "rescheduleConsultation",
+    "POST /api/consultations/{consultation_id}/cancel": "cancelConsultation",
+    "POST /api/consultations/{consultation_id}/check-in": "checkInConsultation",
+    "POST /api/consultations/{consultation_id}/no-show": "markConsultationNoShow",
+    "POST /api/capture/appointment": "captureAppointment",
     # Calendar feed.
     "GET /api/calendar/{token}.ics": "getCalendarFeed",
     "POST /api/me/calendar-token": "renewCalendarToken",
