@@ -13,6 +13,7 @@ from app.domains.automation.models import AutomationRule, AutomationStep
 from app.domains.consultations.models import Consultation
 from app.domains.outbound.models import Notification
 from app.domains.tasks.models import LeadTask
+from app.platform import clock
 from app.platform.app_db import get_db
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
@@ -137,3 +138,9 @@ def sms_to_lead(db, lead_id: int) -> list[Notification]:
 def post_appointment(client, clinic, event: dict):
     body = json.dumps(event).encode()
     return client.post("/api/capture/appointment", data=body, headers=signed_headers(clinic, body))
+
+
+def attend(client, tenant, lead_id: int) -> dict:
+    """A consultation booked for now and checked in at once: the consultation as the check-in left it."""
+    booked = book(client, tenant, lead_id, clock.now())
+    return act(client, tenant, booked["id"], "check-in")
