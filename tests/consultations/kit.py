@@ -135,9 +135,11 @@ def sms_to_lead(db, lead_id: int) -> list[Notification]:
         )
 
 
-def post_appointment(client, clinic, event: dict):
+def post_appointment(client, clinic, event: dict, **sign_kwargs):
     body = json.dumps(event).encode()
-    return client.post("/api/capture/appointment", data=body, headers=signed_headers(clinic, body))
+    return client.post(
+        "/api/capture/appointment", data=body, headers=signed_headers(clinic, body, **sign_kwargs)
+    )
 
 
 def attend(client, tenant, lead_id: int) -> dict:

@@ -251,6 +251,9 @@ def detect_no_show(*, session: UnitOfWork, job, now: datetime) -> None:
         return
     if consultation.version != (job.payload or {}).get("version"):
         return  # the check of an older time (its reschedule cancelled it; a redelivery)
+    lead = session.get(Lead, consultation.lead_id)
+    if lead is None or lead.deleted_at is not None or not lead.is_open:
+        return  # converted, lost or erased since: nobody to call about it
     miss(session, consultation, Actor.engine(consultation.clinic_id, ENGINE), now)
 
 
