@@ -164,6 +164,7 @@ DESIGN_TABLE = {
     "POST /api/sequences/<id>/steps/<id>/keep-variant": CONFIGURE,
     "GET /api/leads/<id>/sla": READ,
     "GET /api/leads/analytics/hesitation-reasons": ANALYTICS,
+    "GET /api/leads/analytics/consultations": ANALYTICS,  # issue 46: show rate, acceptance, recovery
     # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,
