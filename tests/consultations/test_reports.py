@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from app.platform import clock
-from tests.consultations.kit import act, book
 from tests.console.test_console_pages import log_in
+from tests.consultations.kit import act, book
 from tests.leadkit import create_lead
 
 ATTENDED, MISSED, CANCELLED, CONVERTED, REBOOKED = 12, 4, 3, 3, 1
