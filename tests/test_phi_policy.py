@@ -255,6 +255,7 @@ CARRIES_NO_PHI = {
     "SlaClockOut": "an SLA clock's kind and times",
     "ConsultationOut": "a consultation's times, status and the clinic's own place and provider names",
     "AppointmentOut": "a consultation's id and status",
+    "OutreachPauseOut": "the clinic's outreach pause times",
     "StatusCountsOut": "task counts",
     "AssigneeCountsOut": "task counts of a staff user",
     "TaskSummaryOut": "task counts",

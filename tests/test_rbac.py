@@ -206,6 +206,10 @@ DESIGN_TABLE = {
     "POST /api/consultations/<id>/check-in": CREATE,
     "POST /api/consultations/<id>/no-show": CREATE,
     "POST /api/capture/appointment": PUBLIC,
+    # Issue 46: the clinic's outreach pause is read like its settings and set like its rules.
+    "GET /api/clinic/outreach-pause": READ,
+    "POST /api/clinic/outreach-pause": CONFIGURE,
+    "DELETE /api/clinic/outreach-pause": CONFIGURE,
     # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
     "POST /api/me/calendar-token": ANY,
     "GET /metrics": PUBLIC,

@@ -137,6 +137,10 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/notifications": "listNotifications",
     "POST /api/notifications/retry": "retryNotifications",
     "POST /api/notifications/{notification_id}/retry": "retryNotification",
+    # The clinic's outreach pause (issue 46).
+    "GET /api/clinic/outreach-pause": "getOutreachPause",
+    "POST /api/clinic/outreach-pause": "pauseOutreach",
+    "DELETE /api/clinic/outreach-pause": "resumeOutreach",
     # Consultations (issue 46).
     "GET /api/leads/{lead_id}/consultations": "listLeadConsultations",
     "POST /api/leads/{lead_id}/consultations": "bookConsultation",

@@ -14,8 +14,10 @@ import sqlalchemy as sa
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.service import SYSTEM
+from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
+from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
@@ -66,6 +68,16 @@ def send_message(
     if not_after is not None and now >= not_after:  # a worker or a pause made it late
         steps.finish(step, StepStatus.SKIPPED, now, reason="the consultation has started: too late to remind")
         return SKIPPED
+    held = outreach_pause.held_until(session.get(Clinic, lead.clinic_id).settings, now)
+    if held is not None and not_after is not None and held >= not_after:
+        reason = f"the clinic's outreach is paused until {held.isoformat()}, after the consultation starts"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason)
+        return SKIPPED
+    if held is not None:  # the same step, later: sent once after the pause, never lost
+        steps.reschedule(
+            session=session, step=step, run_at=held, note="the clinic's outreach is paused", now=now
+        )
+        return MOVED
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
         steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
