@@ -55,7 +55,7 @@ def test_a_pause_over_two_days_holds_a_sequence_step_and_sends_it_once_after(
 def test_a_reminder_the_pause_would_hold_past_its_consultation_is_dropped(
     app, client, db, tenant, monkeypatch
 ):
-    with providers(app, monkeypatch) as (mailbox, texts):
+    with providers(app, monkeypatch) as (_, texts):
         lead = clinic_and_lead(client, tenant)
         pause(client, tenant, until=(clock.now() + timedelta(days=10)).isoformat())
         starts_at = clock.now() + timedelta(days=3)
