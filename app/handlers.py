@@ -20,7 +20,7 @@ import functools
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
-from app.domains.automation import orphans, processing, steps
+from app.domains.automation import consultation_steps, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
@@ -111,10 +111,14 @@ EVENT_HANDLERS: dict[str, list] = {
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
     events.MESSAGE_BOUNCED: [stops.on_bounced],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
-    consultations.SCHEDULED: [reactions.end_earlier_steps, processing.process_event],
-    consultations.CANCELLED: [reactions.end_earlier_steps, processing.process_event],
-    consultations.ATTENDED: [reactions.end_earlier_steps, processing.process_event],
-    consultations.NO_SHOW: [reactions.end_earlier_steps, processing.process_event],
+    consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
+    consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],
+    consultations.ATTENDED: [
+        consultation_steps.end_earlier_steps,
+        consultation_steps.end_no_show_call,  # a late check-in: the no-show's call is not needed
+        processing.process_event,
+    ],
+    consultations.NO_SHOW: [consultation_steps.end_earlier_steps, processing.process_event],
 }
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.

@@ -177,6 +177,7 @@ def test_no_check_in_by_start_plus_grace_is_a_no_show_with_an_urgent_call_due_in
     # They arrive late after all: recorded, and the call task is no longer wanted.
     late = act(client, tenant, booked["id"], "check-in")
     assert late["status"] == "attended"
+    run_due(app, db, clock.now())  # the check-in's event, on the test's clock like the rest
     [call] = no_show_calls(db, lead["id"])
     assert call.status == "CANCELLED"
 

@@ -21,15 +21,18 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app.domains.activities.models import LeadActivity
+from app.domains.analytics import rollups
 from app.domains.analytics.figures import Cohort, period, ratio
 from app.domains.auth.models import Clinic, User
-from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.leads.models import Lead, LeadSource, LeadStatus
 from app.platform.db import UnitOfWork
-from app.platform.events.models import DomainEvent
 
 RECOVERY_DAYS = 14
+# The confirmation goes as the booking's event is processed, seconds after it: a later message
+# before the start is a reminder.
+CONFIRMATION_WINDOW = timedelta(minutes=10)
 ACCEPTED_STAGE = "treatment_accepted"
 OUTCOMES = (ConsultationStatus.ATTENDED.value, ConsultationStatus.NO_SHOW.value)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -59,25 +62,21 @@ def _held(session: UnitOfWork, cohort: Cohort) -> list:
 
 
 def _reminded(session: UnitOfWork, consultation_ids: list[int]) -> set[int]:
-    """The consultations a reminder went to the family before: a message step of one of their
-    scheduling events that ran after the event (the confirmation runs at it)."""
+    """The consultations the family got an automated message before, other than the confirmation
+    at the booking: one sent more than CONFIRMATION_WINDOW after the booking and before the start."""
     if not consultation_ids:
         return set()
-    return set(
-        session.scalars(
-            sa.select(DomainEvent.subject_id)
-            .join(AutomationStep, AutomationStep.event_id == DomainEvent.id)
-            .where(
-                DomainEvent.subject_type == "consultation",
-                DomainEvent.subject_id.in_(consultation_ids),
-                DomainEvent.type == "consultation.scheduled",
-                AutomationStep.status == StepStatus.DONE,
-                AutomationStep.action_type.in_(("send_sms", "send_email")),
-                AutomationStep.run_at > DomainEvent.occurred_at,
-            )
-            .distinct()
+    rows = session.execute(
+        sa.select(Consultation.id, Consultation.created_at, LeadActivity.occurred_at)
+        .join(LeadActivity, LeadActivity.lead_id == Consultation.lead_id)
+        .where(
+            Consultation.id.in_(consultation_ids),
+            rollups.automated_message(LeadActivity),
+            LeadActivity.occurred_at > Consultation.created_at,
+            LeadActivity.occurred_at < Consultation.starts_at,
         )
     )
+    return {cid for cid, booked, sent in rows if sent - booked > CONFIRMATION_WINDOW}
 
 
 def _rebooked(session: UnitOfWork, missed: list[Consultation]) -> set[int]:

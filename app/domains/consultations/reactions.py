@@ -1,5 +1,5 @@
-"""What a consultation's events and a family's replies do: the steps of an old time end; a text of
-C or YES confirms, R asks for another time."""
+"""What a family's replies do: a text of C or YES confirms their next consultation, R asks for
+another time (what a consultation's own events end is app/domains/automation/consultation_steps.py)."""
 
 from __future__ import annotations
 
@@ -8,50 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
-from app.domains.automation import steps
-from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.consultations import rules
 from app.domains.consultations.models import Consultation, ConsultationStatus
-from app.domains.consultations.service import ATTENDED, CANCELLED, NO_SHOW, SCHEDULED, SUBJECT, audit_change
+from app.domains.consultations.service import audit_change
 from app.domains.leads.models import Lead
 from app.domains.tasks import creation as task_creation
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor
-
-# Why the steps of a consultation's earlier events end: a new time replaces them, a cancel ends
-# them, a check-in or a no-show ends the reminders still waiting.
-_ENDED_BECAUSE = {
-    SCHEDULED: "the consultation moved to a new time",
-    CANCELLED: "the consultation was cancelled",
-    ATTENDED: "the family checked in",
-    NO_SHOW: "the consultation was missed",
-}
-
-
-def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
-    """Event consumer of consultation.* (before the rules): cancel the pending steps the
-    consultation's earlier events planned (an old time's reminders), each once; returns how many."""
-    payload = event.payload or {}
-    if event.type == SCHEDULED and not payload.get("rescheduled"):
-        return 0  # a first booking: nothing earlier to end
-    earlier = sa.select(DomainEvent.id).where(
-        DomainEvent.subject_type == SUBJECT,
-        DomainEvent.subject_id == event.subject_id,
-        DomainEvent.id != event.id,
-    )
-    pending = list(
-        session.scalars(
-            sa.select(AutomationStep)
-            .where(
-                AutomationStep.lead_id == payload.get("lead_id"),
-                AutomationStep.status == StepStatus.SCHEDULED,
-                AutomationStep.event_id.in_(earlier),
-            )
-            .with_for_update()
-        )
-    )
-    return steps.cancel_steps(session=session, steps=pending, reason=_ENDED_BECAUSE[event.type], now=now)
 
 
 def on_reply(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> str | None:

@@ -24,13 +24,11 @@ import sqlalchemy as sa
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
-from app.domains.automation.models import AutomationRule
 from app.domains.consultations import rules
 from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.pipeline import service as pipeline
-from app.domains.tasks import service as tasks
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -43,7 +41,6 @@ NO_SHOW, CANCELLED = "consultation.no_show", "consultation.cancelled"
 NO_SHOW_CHECK = "consultation.no_show_check"
 BOOKED_STAGE, ATTENDED_STAGE = "consultation_scheduled", "consultation_completed"
 SUBJECT = "consultation"
-NO_SHOW_RULE = "consultation_no_show"  # the default rule whose call task a late check-in ends
 ENGINE = "consultations"
 DEFAULT_DURATION = 60
 
@@ -192,16 +189,18 @@ def attend(
     consultation.status, consultation.checked_in_at = ConsultationStatus.ATTENDED, at
     consultation.updated_at = now
     _cancel_check(session, consultation, now)
-    if late:
-        tasks.cancel_open_tasks_of_rules(
-            session=session,
-            lead_id=consultation.lead_id,
-            rule_ids=_no_show_rule_ids(session, consultation.clinic_id),
-            since=consultation.no_show_at,
-            now=now,
-        )
     audit_change(session, consultation, actor, "consultation.check_in", now)
-    _emit(session, consultation, ATTENDED, at, checked_in_at=at.isoformat(), after_no_show=late)
+    # A late one: the no-show's call task is cancelled by its consumer (automation/consultation_steps.py).
+    no_show_at = consultation.no_show_at.isoformat() if late and consultation.no_show_at else None
+    _emit(
+        session,
+        consultation,
+        ATTENDED,
+        at,
+        checked_in_at=at.isoformat(),
+        after_no_show=late,
+        no_show_at=no_show_at,
+    )
     lead = session.get(Lead, consultation.lead_id)
     _advance(session, lead, ATTENDED_STAGE, now)
 
@@ -341,16 +340,6 @@ def audit_change(
             },
             at=now,
         ),
-    )
-
-
-def _no_show_rule_ids(session: UnitOfWork, clinic_id: int) -> set[int]:
-    return set(
-        session.scalars(
-            sa.select(AutomationRule.id).where(
-                AutomationRule.clinic_id == clinic_id, AutomationRule.default_key == NO_SHOW_RULE
-            )
-        )
     )
 
 
