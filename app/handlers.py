@@ -21,11 +21,13 @@ from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
-from app.domains.automation import orphans, processing, steps
+from app.domains.automation import consultation_steps, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
+from app.domains.consultations import reactions
+from app.domains.consultations import service as consultations
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
@@ -96,6 +98,7 @@ EVENT_HANDLERS: dict[str, list] = {
         processing.process_event,
         intelligence.label_reply,
         reply_notes.tell_owner_of_reply,  # a reply: on its lead's owner's live stream
+        reactions.on_reply,  # C or YES confirms the next consultation, R asks for another time
         sla.on_activity,
         rollups.on_activity_logged,
     ],
@@ -109,6 +112,15 @@ EVENT_HANDLERS: dict[str, list] = {
     events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
     events.MESSAGE_BOUNCED: [stops.on_bounced],
+    # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
+    consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
+    consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],
+    consultations.ATTENDED: [
+        consultation_steps.end_earlier_steps,
+        consultation_steps.end_no_show_call,  # a late check-in: the no-show's call is not needed
+        processing.process_event,
+    ],
+    consultations.NO_SHOW: [consultation_steps.end_earlier_steps, processing.process_event],
 }
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.
@@ -128,6 +140,7 @@ JOB_KINDS = [
     JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),
     JobKind(sla.WARN, sla.warn, "realtime", batch=50),
     JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
+    JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "realtime", batch=50),
     JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True),
     JobKind(
         outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True

@@ -103,13 +103,62 @@ def test_unedited_default_follow_up_rules_become_deferred_steps_on_upgrade(empty
                 ],
             )
         migrate.downgrade(empty_database, "0023_i16a_token_version")
-        migrate.upgrade(empty_database)
+        migrate.upgrade(empty_database, "0024_i14b_staleness")  # 0042 moves the follow-up again (below)
         with engine.connect() as conn:
             got = {r.default_key: r for r in conn.execute(sa.select(rules)).all()}
         follow_up = got["consultation_follow_up"]
         assert follow_up.version == 2 and follow_up.actions[0]["deferred"] is True
         assert follow_up.actions[0]["delay"] == {"amount": 3, "unit": "business_days"}
         assert got["pending_decision_check_in"].trigger == "lead.stale"  # the clinic's edit stays
+    finally:
+        engine.dispose()
+
+
+def test_unedited_consultation_defaults_count_from_the_booking_and_the_check_in_on_upgrade(empty_database):
+    """0042: the confirmation goes at booking (consultation.scheduled) and the follow-up counts from
+    the check-in (consultation.attended) in clinics that never edited them; an edited one stays."""
+    from app.domains.auth.models import Clinic
+    from app.domains.automation.models import AutomationRule
+
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database, "0040_i42_user_email_per_clinic")
+    engine = make_engine(empty_database)
+    rules = AutomationRule.__table__
+    try:
+        with engine.begin() as conn:
+            clinic_id = conn.execute(
+                sa.insert(Clinic.__table__)
+                .values(name="C", settings={}, webhook_secret="s", created_at=now, updated_at=now)
+                .returning(Clinic.__table__.c.id)
+            ).scalar()
+            common = {
+                "clinic_id": clinic_id,
+                "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "x"}],
+                "actions": [{"type": "send_email", "subject": "s", "body": "b"}],
+                "priority": 30,
+                "stop_processing": False,
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": "system",
+                "trigger": "lead.stage_changed",
+            }
+            conn.execute(
+                sa.insert(rules),
+                [
+                    {**common, "name": "C", "version": 1, "updated_by": "system",
+                     "default_key": "consultation_confirmation"},
+                    {**common, "name": "F", "version": 2, "updated_by": "user:7",
+                     "default_key": "consultation_follow_up"},
+                ],
+            )  # fmt: skip
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            got = {r.default_key: r for r in conn.execute(sa.select(rules)).all()}
+        confirmation = got["consultation_confirmation"]
+        assert confirmation.trigger == "consultation.scheduled" and confirmation.version == 2
+        assert confirmation.conditions == [] and "{{ consultation_time }}" in confirmation.actions[0]["body"]
+        assert got["consultation_follow_up"].trigger == "lead.stage_changed"  # the clinic's edit stays
     finally:
         engine.dispose()
 

@@ -164,6 +164,7 @@ DESIGN_TABLE = {
     "POST /api/sequences/<id>/steps/<id>/keep-variant": CONFIGURE,
     "GET /api/leads/<id>/sla": READ,
     "GET /api/leads/analytics/hesitation-reasons": ANALYTICS,
+    "GET /api/leads/analytics/consultations": ANALYTICS,  # issue 46: show rate, acceptance, recovery
     # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,
@@ -193,6 +194,22 @@ DESIGN_TABLE = {
     "GET /api/webhooks/<id>/deliveries": CONFIGURE,
     "POST /api/webhooks/<id>/deliveries/<id>/redeliver": CONFIGURE,
     "GET /api/calendar/<id>.ics": PUBLIC,
+    # Issue 46: consultations. Reading them is reading the lead; the front desk books, moves,
+    # cancels and checks families in (lead:create, as capturing a lead); a booking system's
+    # appointment events are signed like the web form.
+    "GET /api/leads/<id>/consultations": READ,
+    "POST /api/leads/<id>/consultations": CREATE,
+    "GET /api/consultations": READ,
+    "GET /api/consultations/<id>": READ,
+    "PUT /api/consultations/<id>": CREATE,
+    "POST /api/consultations/<id>/cancel": CREATE,
+    "POST /api/consultations/<id>/check-in": CREATE,
+    "POST /api/consultations/<id>/no-show": CREATE,
+    "POST /api/capture/appointment": PUBLIC,
+    # Issue 46: the clinic's outreach pause is read like its settings and set like its rules.
+    "GET /api/clinic/outreach-pause": READ,
+    "POST /api/clinic/outreach-pause": CONFIGURE,
+    "DELETE /api/clinic/outreach-pause": CONFIGURE,
     # Issue 7: rotating one's own calendar token is a /api/me action (any signed-in user).
     "POST /api/me/calendar-token": ANY,
     # Issue 47: a token that opens the caller's own live event stream (GET /api/me/events).

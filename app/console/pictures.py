@@ -31,4 +31,5 @@ def pictures(*, session: UnitOfWork, clinic_id: int, now: datetime, days: int = 
         "revenue": report("revenue"),
         "coordinators": report("coordinators")["rows"],
         "speed": weeks,
+        "consultations": report("consultations"),
     }

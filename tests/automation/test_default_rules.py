@@ -18,6 +18,7 @@ from tests.automation.kit import (
     steps_of,
     tasks_of,
 )
+from tests.automation.outreachkit import process_events
 from tests.tasks.taskkit import lead_for, notifications_of, run_at
 from tests.workers import subprocess_worker, wait_for
 
@@ -212,10 +213,13 @@ def test_consultation_scheduled_sends_the_lead_a_confirmation(app, client, tenan
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
-    client.post(
-        f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_scheduled"}, headers=tenant.headers()
+    booked = client.post(
+        f"/api/leads/{lead['id']}/consultations",
+        json={"starts_at": (clock.now() + timedelta(days=3)).isoformat()},
+        headers=tenant.headers(),
     )
-    run_events(app, lead["id"], clock.now())
+    assert booked.status_code == 201, booked.get_json()
+    process_events(app, app.extensions["followup.db"], clock.now())
     [confirmation] = lead_messages(app, lead["id"])
     assert confirmation.title == "Your consultation at Smile Orthodontics"
 

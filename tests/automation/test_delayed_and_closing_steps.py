@@ -11,6 +11,8 @@ from app.platform.app_db import get_db
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import sweeps
 from tests.automation.kit import jobs, open_all_day, run_due_steps, run_events, steps_of, tasks_of
+from tests.automation.outreachkit import process_events
+from tests.consultations.kit import attend, events_done
 from tests.tasks.taskkit import lead_for, notifications_of, run_at
 from tests.workers import thread_worker, wait_for
 
@@ -39,13 +41,15 @@ def test_the_consultation_follow_up_is_a_step_three_business_days_out_made_when_
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     with thread_worker(app):
-        moved = post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "consultation_completed"})
-        wait_for(lambda: processed(app, lead["id"]), timeout=60)
+        attended = attend(client, tenant, lead["id"])
+        wait_for(
+            lambda: processed(app, lead["id"]) and events_done(app.extensions["followup.db"]), timeout=60
+        )
     assert titled(app, lead["id"], FOLLOW_UP) == []  # nothing yet: the step waits in the ledger
     [step] = [s for s in steps_of(app, lead["id"]) if s.action.get("title") == FOLLOW_UP]
     assert step.status == "scheduled"
     [job] = [j for j in jobs(app, lead["id"], "automation.step") if j.payload["step_id"] == step.id]
-    entered = datetime.fromisoformat(moved["stage_entered_at"])
+    entered = datetime.fromisoformat(attended["checked_in_at"])
     # Open every day of the week: three business days are three days.
     assert abs(job.due_at - (entered + timedelta(days=3))) < timedelta(seconds=1)
 
@@ -66,20 +70,22 @@ def test_the_consultation_follow_up_waits_for_business_days(app, client, tenant)
     )
     assert resp.status_code == 200, resp.get_json()
     lead = lead_for(client, tenant)
-    post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "consultation_completed"})
-    # The event is processed as if the consultation was completed on a Friday at noon: a Friday to
-    # come, so that its follow-up is still ahead of the clock whatever day the test runs.
+    attended = attend(client, tenant, lead["id"])
+    # The event is processed as if the family checked in on a Friday at noon: a Friday to come, so
+    # that its follow-up is still ahead of the clock whatever day the test runs.
     today = clock.now().date()
     friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
     friday_noon = datetime.combine(friday, time(12), tzinfo=UTC)
     with app.extensions["followup.db"].unit_of_work() as session:
         session.execute(
             sa.update(DomainEvent)
-            .where(DomainEvent.subject_id == lead["id"], DomainEvent.type == "lead.stage_changed")
+            .where(DomainEvent.subject_id == attended["id"], DomainEvent.type == "consultation.attended")
             .values(occurred_at=friday_noon)
         )
-    run_events(app, lead["id"], clock.now())
-    [job] = jobs(app, lead["id"], "automation.step")
+    process_events(app, app.extensions["followup.db"], clock.now())
+    [job] = [
+        j for j in jobs(app, lead["id"], "automation.step") if j.due_at > clock.now() + timedelta(days=1)
+    ]
     assert job.due_at == friday_noon + timedelta(days=5)  # the Wednesday after, not Monday
 
 
@@ -87,12 +93,14 @@ def test_a_lead_converted_two_days_after_its_consultation_never_gets_the_three_d
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     with thread_worker(app):
-        moved = post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "consultation_completed"})
-        wait_for(lambda: processed(app, lead["id"]), timeout=60)
+        attended = attend(client, tenant, lead["id"])
+        wait_for(
+            lambda: processed(app, lead["id"]) and events_done(app.extensions["followup.db"]), timeout=60
+        )
         [job] = jobs(app, lead["id"], "automation.step")
         post(client, tenant, f"/api/leads/{lead['id']}/convert")
         wait_for(lambda: processed(app, lead["id"]), timeout=60)
-    entered = datetime.fromisoformat(moved["stage_entered_at"])
+    entered = datetime.fromisoformat(attended["checked_in_at"])
     assert run_at(app, job, entered + timedelta(days=3, minutes=1)) != "done"  # cancelled: it never runs
     assert run_due_steps(app, lead["id"], entered + timedelta(days=30)) == 0
     assert titled(app, lead["id"], FOLLOW_UP) == []
@@ -105,8 +113,8 @@ def test_a_lead_converted_two_days_after_its_consultation_never_gets_the_three_d
 def test_the_consultation_follow_up_is_not_made_when_the_lead_was_contacted_since(app, client, tenant):
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
-    post(client, tenant, f"/api/leads/{lead['id']}/stage", {"stage": "consultation_completed"})
-    run_events(app, lead["id"], clock.now())
+    attend(client, tenant, lead["id"])
+    process_events(app, app.extensions["followup.db"], clock.now())
     reply = client.post(
         f"/api/leads/{lead['id']}/activities",
         json={"type": "PHONE_CALL", "direction": "INBOUND", "duration_minutes": 5},

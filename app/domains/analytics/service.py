@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityType, LeadActivity
+from app.domains.analytics import consultations as consultation_reports
 from app.domains.analytics import coordination, figures, monthly, queries, rollups, trends
 from app.domains.analytics.figures import Cohort
 from app.domains.auth.models import User
@@ -322,6 +323,7 @@ REPORTS = {
     "follow-up": follow_up,
     **trends.REPORTS,
     **coordination.REPORTS,
+    **consultation_reports.REPORTS,
 }
 
 

@@ -74,6 +74,12 @@ for _name, _summary in (
         "Per UTC month and source: leads captured and conversions made in the range (with their revenue).",
     ),
     (
+        "consultations",
+        "Consultations that started in the range: show rate (attended against due, by source, coordinator, "
+        "local weekday, and reminded or not), treatment acceptance (attended -> accepted treatment) and "
+        "no-show recovery (no-shows rebooked within 14 days).",
+    ),
+    (
         "revenue",
         "Per source: conversions in the range, recorded treatment value (revenue), prorated spend "
         "(the source's monthly_cost) and ROI = (revenue - spend) / spend.",

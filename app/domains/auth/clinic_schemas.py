@@ -64,6 +64,13 @@ class ClinicSettingsIn(RequestSchema):
         metadata={"description": "minutes before a task is due to remind its assignee, e.g. [1440, 15]"},
     )
     escalation_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
+    no_show_grace_minutes = fields.Integer(
+        validate=validate.Range(min=0, max=240),
+        metadata={
+            "description": "a consultation with no check-in this long after its start is a no-show "
+            "(default 15)"
+        },
+    )
     no_contact_escalation_hours = fields.Float(
         validate=validate.Range(min=1, max=24 * 30),
         metadata={

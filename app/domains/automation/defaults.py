@@ -29,6 +29,13 @@ RE_ENGAGE_REASONS = tuple(
     r.value for r in (LostReason.COST_FINANCIAL, LostReason.TIMING_NOT_RIGHT, LostReason.NOT_READY)
 )
 
+# The consultation reminders' default hours before the start (the clinic edits the rule's delays).
+REMINDER_HOURS = (48, 2)
+REMINDER_TEXT = (
+    "Reminder: your consultation at {{ clinic_name }} is {{ consultation_time }}. "
+    "Reply C to confirm or R to ask for another time."
+)
+
 DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "speed_to_lead",
@@ -69,32 +76,57 @@ DEFAULT_RULES: tuple[dict, ...] = (
     },
     {
         "default_key": "consultation_confirmation",
-        "name": "Consultation scheduled: confirmation",
-        "description": "A lead whose consultation is scheduled gets a confirmation message.",
-        "trigger": "lead.stage_changed",
+        "name": "Consultation booked: confirmation",
+        "description": (
+            "A consultation booked (or moved to a new time) gets a confirmation message at once, with "
+            "its time in the family's timezone."
+        ),
+        "trigger": "consultation.scheduled",
         "priority": 30,
-        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_scheduled"}],
+        "conditions": [],
         "actions": [
             {
                 "type": "send_email",
                 "subject": "Your consultation at {{ clinic_name }}",
                 "body": (
-                    "Hi {{ first_name }},\n\nThank you for booking a consultation with {{ clinic_name }}. "
-                    "We look forward to meeting you. Reply to this email if you need to change the time."
+                    "Hi {{ first_name }},\n\nThank you for booking a consultation with {{ clinic_name }}: "
+                    "{{ consultation_time }}. We look forward to meeting you. Reply to this email if you "
+                    "need to change the time."
                 ),
             }
         ],
     },
     {
-        "default_key": "consultation_follow_up",
-        "name": "Consultation completed: follow-up call",
+        "default_key": "consultation_reminders",
+        "name": "Consultation reminders: 48 hours and 2 hours before",
         "description": (
-            "Three business days after the consultation, if the lead is still open, undecided and not "
-            "contacted since, a call to answer questions and hear the decision; the owner is told."
+            "Text reminders before a consultation, counted back from its start (edit the hours). A "
+            "reply C or YES confirms, R asks for a new time. A reminder the contact policy would hold "
+            "past the start is dropped; a reschedule replaces them, a cancel ends them."
         ),
-        "trigger": "lead.stage_changed",
+        "trigger": "consultation.scheduled",
+        "priority": 31,
+        "conditions": [],
+        "actions": [
+            {
+                "type": "send_sms",
+                "body": REMINDER_TEXT,
+                "delay": {"amount": hours, "unit": "hours", "before": "consultation_start"},
+            }
+            for hours in REMINDER_HOURS
+        ],
+    },
+    {
+        "default_key": "consultation_follow_up",
+        "name": "Consultation attended: follow-up call",
+        "description": (
+            "Three business days after the family checked in for their consultation, if the lead is "
+            "still open, undecided and not contacted since, a call to answer questions and hear the "
+            "decision; the owner is told."
+        ),
+        "trigger": "consultation.attended",
         "priority": 40,
-        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "consultation_completed"}],
+        "conditions": [],
         "actions": [
             {
                 "type": "create_task",

@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
 from app.domains.automation.language.context import build_context
-from app.domains.automation.models import (
-    AutomationRule,
-)
+from app.domains.automation.models import AutomationRule, StepStatus
 from app.domains.automation.service import ensure_default_rules
 from app.domains.business_hours.rules import calendar_of, local_time_text, within_business_hours
 from app.domains.intelligence import contact_times
+from app.domains.lead_messages import policy
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork, loaded
 from app.platform.events.models import DomainEvent
@@ -186,15 +186,26 @@ def plan_actions(
     rule: AutomationRule | ActiveRule,
     start: datetime,
     call_time: Callable[[datetime], datetime] | None = None,
+    anchor: datetime | None = None,
 ) -> list[tuple[dict, datetime]]:
     """Each action with the time it takes effect (a task's due time, a message's send time).
 
     A call task falls inside business hours; a notification after a task may quote its due time.
+    `anchor`: the consultation's start the event names, which a delay `before` counts back from
+    (the step keeps it as `not_after`: a reminder that cannot go before it is dropped).
     """
     calendar = calendar_of(clinic)
     planned, task_due = [], None
     for action in rule.actions:
-        at = rules.after_delay(start, rules.delay_of(action), calendar)
+        delay = rules.delay_of(action)
+        if delay.get("before"):  # counted back from the consultation's start (a reminder)
+            if anchor is None:
+                planned.append((action, start))  # nothing to count back from: _fire skips it
+                continue
+            at = rules.before_anchor(anchor, delay)
+            planned.append(({**action, "not_after": anchor.isoformat()}, at))
+            continue
+        at = rules.after_delay(start, delay, calendar)
         if action["type"] == "create_task" and action.get("task_type", "CALL") == "CALL":
             at = within_business_hours(clinic, at)
             # The clinic may have calls wait for the best-answered hour (app/domains/intelligence).
@@ -215,6 +226,7 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         "event_id": event.id,
         "event_type": event.type,
     }
+    anchor = consultation_start(event)
     planned = plan_actions(
         clinic=clinic,
         rule=rule,
@@ -222,12 +234,15 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         call_time=lambda earliest: contact_times.best_call_time(
             session=session, clinic=clinic, lead=lead, earliest=earliest
         ),
+        anchor=anchor,
     )
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
         if action.get("deferred"):  # re-checked against the lead as it was at the event
             action = {**action, "event_at": event.occurred_at.isoformat()}
+        if anchor is not None and action["type"] in rules.MESSAGE_ACTIONS:
+            action = {**action, "merge": {"consultation_time": family_time_text(clinic, lead, anchor)}}
         step = steps.record(
             session=session,
             lead=lead,
@@ -245,6 +260,12 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         )
         if step is None:
             continue  # already done for this lead (once_per_lead) or this event (a retried job)
+        late = _too_late(action, at, anchor, now)
+        if late is not None:
+            steps.finish(step, StepStatus.SKIPPED, now, reason=late)
+            if step not in session:
+                session.add(step)
+            continue
         # A task exists from now on (due later), unless deferred: then the step makes it at its time.
         at_once = action["type"] == "create_task" and not action.get("deferred")
         steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
@@ -252,3 +273,26 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
 
 def lead_id_of(event: DomainEvent) -> int | None:
     return event.subject_id if event.subject_type == "lead" else (event.payload or {}).get("lead_id")
+
+
+def consultation_start(event: DomainEvent) -> datetime | None:
+    """The start of the consultation a consultation.* event names (what reminders count back from)."""
+    starts_at = (event.payload or {}).get("starts_at") if event.type.startswith("consultation.") else None
+    return datetime.fromisoformat(starts_at) if starts_at else None
+
+
+def family_time_text(clinic: Clinic, lead: Lead, moment: datetime) -> str:
+    """A consultation's time as the family reads it, in their timezone: "Fri 27 Nov 15:00"."""
+    local = moment.astimezone(ZoneInfo(policy.timezone_for(lead.timezone, clinic.timezone)))
+    return f"{local:%a %d %b %H:%M}"
+
+
+def _too_late(action: dict, at: datetime, anchor: datetime | None, now: datetime) -> str | None:
+    """Why a step counted back from a consultation's start is not planned at all, if it is not."""
+    if not rules.delay_of(action).get("before"):
+        return None
+    if anchor is None:
+        return "no consultation start to count back from"
+    if at < now:
+        return "its time had passed when the consultation was booked (the confirmation went instead)"
+    return None

@@ -39,6 +39,11 @@ TRIGGERS = (
     "activity.logged",
     "task.overdue",
     "lead.score_changed",  # app/domains/intelligence: the lead's conversion score moved (by 0.05 or more)
+    # app/domains/consultations: booked or moved (`event.rescheduled`), checked in, missed, cancelled
+    "consultation.scheduled",
+    "consultation.attended",
+    "consultation.no_show",
+    "consultation.cancelled",
 )
 
 # --- fields ---------------------------------------------------------------------------------------
@@ -87,6 +92,7 @@ EVENT_FIELDS = (
     "attempt",  # activity.logged: an outbound call, email or SMS with no answer
     "score",
     "previous_score",
+    "rescheduled",  # consultation.scheduled: a new time for a booked consultation
 )
 COMPUTED_FIELDS = (
     "failed_attempts_in_a_row",  # attempts (calls, emails, texts) since the last contact
@@ -195,6 +201,10 @@ MAX_RECIPIENTS = 100
 MAX_ONCE_PER_HOURS = 8_760
 # What a deferred task re-checks when it fires: stages it must still be in, same stay, no contact.
 RECHECKS = ("stages", "same_stay", "no_contact_since_event")
+# What a delay may count back from (`{"amount": 2, "unit": "hours", "before": "consultation_start"}`):
+# the start of the consultation an event names. Plain units only: a reminder is wall-clock time.
+DELAY_ANCHORS = ("consultation_start",)
+ANCHORED_UNITS = ("minutes", "hours", "days")
 
 # --- evaluation -----------------------------------------------------------------------------------
 
@@ -297,6 +307,12 @@ def orphan_after_hours(settings: dict | None) -> float:
 
 def delay_of(action: dict) -> dict:
     return action.get("delay") or {"amount": 0, "unit": "minutes"}
+
+
+def before_anchor(anchor: datetime, delay: dict) -> datetime:
+    """When a step counted back from `anchor` falls (a reminder `amount` hours before a consultation)."""
+    plain = {"minutes": 1, "hours": 60, "days": 1440}
+    return anchor - timedelta(minutes=delay["amount"] * plain[delay["unit"]])
 
 
 def after_delay(start: datetime, delay: dict, calendar: BusinessCalendar | None) -> datetime:

@@ -235,8 +235,35 @@ def cancel_pending(
     if action_types is not None:
         stmt = stmt.where(AutomationStep.action_type.in_(list(action_types)))
     steps = list(session.scalars(stmt.with_for_update()))
+    return cancel_steps(session=session, steps=steps, reason=reason, now=now)
+
+
+def cancel_steps(*, session: UnitOfWork, steps: Iterable[AutomationStep], reason: str, now: datetime) -> int:
+    """Cancel these scheduled steps (locked by the caller) and their jobs; returns how many."""
+    count = 0
     for step in steps:
         finish(step, StepStatus.CANCELLED, now, reason=reason)
         if step.job_id is not None:
             scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
-    return len(steps)
+        count += 1
+    return count
+
+
+def is_reminder(step: AutomationStep) -> bool:
+    """A message counted back from a consultation's start: it belongs to the consultation (a
+    reschedule, cancel, check-in or no-show ends it), not to the lead's outreach a reply stops."""
+    return bool(step.action.get("not_after"))
+
+
+def cancel_pending_outreach(
+    *, session: UnitOfWork, lead_id: int, reason: str, now: datetime, action_types: Iterable[str]
+) -> int:
+    """Cancel the lead's scheduled outreach steps of `action_types`, but not its consultation
+    reminders (a family answering "can I bring my son?" still wants the reminder)."""
+    stmt = sa.select(AutomationStep).where(
+        AutomationStep.lead_id == lead_id,
+        AutomationStep.status == StepStatus.SCHEDULED,
+        AutomationStep.action_type.in_(list(action_types)),
+    )
+    pending = [step for step in session.scalars(stmt.with_for_update()) if not is_reminder(step)]
+    return cancel_steps(session=session, steps=pending, reason=reason, now=now)

@@ -1,4 +1,5 @@
-"""Calendar feeds: rotate a user's secret token; render the user's open tasks as iCalendar."""
+"""Calendar feeds: rotate a user's secret token; render the user's open tasks and the scheduled
+consultations of the leads they own as iCalendar."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from icalendar import Calendar, Event
 
 from app.domains.auth.models import User
 from app.domains.calendar_feed.models import CalendarFeed
+from app.domains.consultations import listing as consultations
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
@@ -69,5 +71,21 @@ def feed_for_token(*, session: UnitOfWork, token: str, now: datetime) -> bytes:
         event.add("status", "CONFIRMED")
         event.add("categories", [task.type, task.priority])
         event.add("url", f"/api/leads/tasks/{task.id}")
+        cal.add_component(event)
+    for consultation in consultations.scheduled_of_owner(
+        session=session, clinic_id=user.clinic_id, user_id=user.id
+    ):
+        event = Event()
+        event.add("uid", f"consultation-{consultation.id}@followup-engine")
+        event.add("sequence", consultation.version)  # a new time replaces the old one in the calendar
+        event.add("summary", f"Consultation (lead #{consultation.lead_id})")  # no names: see above
+        event.add("dtstart", consultation.starts_at)
+        event.add("dtend", consultation.starts_at + timedelta(minutes=consultation.duration_minutes))
+        event.add("dtstamp", now)
+        event.add("status", "CONFIRMED")
+        event.add("categories", ["CONSULTATION"])
+        if consultation.location:
+            event.add("location", consultation.location)
+        event.add("url", f"/api/consultations/{consultation.id}")
         cal.add_component(event)
     return cal.to_ical()

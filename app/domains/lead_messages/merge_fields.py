@@ -17,6 +17,7 @@ MERGE_FIELDS = (
     "coordinator_name",
     "stage",
     "task_due_at",
+    "consultation_time",  # a consultation's confirmation and reminders: its start, in the family's time
 )
 # A merge-field text (subject, body, title) is at most this long, and so is what it renders to.
 MAX_TEMPLATE_LENGTH = 5000

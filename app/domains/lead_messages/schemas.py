@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.domains.lead_messages import merge_fields
 from app.domains.lead_messages.models import CHANNELS, EMAIL
-from app.platform.api import RequestSchema, id_field
+from app.platform.api import RequestSchema, UTCDateTime, id_field
 
 MAX_SUBJECT = 300
 CHANNEL = validate.OneOf(CHANNELS, error="unknown channel {input!r}; known: {choices}")
@@ -121,3 +121,14 @@ class LeadMessageOut(Schema):
     held_until_reason = fields.String(allow_none=True)
     subject = fields.String(allow_none=True)
     body = fields.String()
+
+
+class OutreachPauseIn(RequestSchema):
+    starts = UTCDateTime(data_key="from", metadata={"description": "default now"})
+    until = UTCDateTime(allow_none=True, metadata={"description": "null or absent: until resumed"})
+
+
+class OutreachPauseOut(Schema):
+    starts = fields.DateTime(data_key="from", allow_none=True)
+    until = fields.DateTime(allow_none=True)
+    active = fields.Boolean(metadata={"description": "automated messages to leads are held now"})

@@ -176,9 +176,12 @@ class Sent:
     body: str
 
 
-def render(*, session: UnitOfWork, lead: Lead, subject: str | None, body: str) -> tuple[str, str]:
-    """The subject and body with the lead's merge fields filled; 400 naming `body` if they cannot be."""
-    values = templates.merge_values(session=session, lead=lead, texts=(subject or "", body))
+def render(
+    *, session: UnitOfWork, lead: Lead, subject: str | None, body: str, extra: dict | None = None
+) -> tuple[str, str]:
+    """The subject and body with the lead's merge fields filled (and `extra`'s: a consultation's
+    time); 400 naming `body` if they cannot be."""
+    values = templates.merge_values(session=session, lead=lead, extra=extra, texts=(subject or "", body))
     try:
         return merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # a template saved before today's bounds: refuse, never a 500
@@ -203,6 +206,7 @@ class LeadMessage:
     template_id: int | None = None
     not_before: datetime | None = None
     user_id: int | None = None
+    merge: dict | None = None  # merge values beyond the lead's (a reminder's consultation_time)
 
 
 def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
@@ -210,7 +214,9 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
     `sent_by` (a person's ref, or the system's): raises ValidationFailed (`body`) before anything is
     written when the text cannot be rendered."""
     channel, template_id, sent_by = message.channel, message.template_id, message.sent_by
-    subject_text, body_text = render(session=session, lead=lead, subject=message.subject, body=message.body)
+    subject_text, body_text = render(
+        session=session, lead=lead, subject=message.subject, body=message.body, extra=message.merge
+    )
     notification = notifications.send_to_lead(
         session=session,
         lead=lead,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
-from app.domains.lead_messages import schemas, send, unsubscribe
+from app.domains.lead_messages import pause, schemas, send, unsubscribe
 from app.domains.lead_messages import templates as service
 from app.platform.access import public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -157,3 +157,34 @@ def _not_valid() -> Response:
 
 def _secret() -> str | None:
     return get_db().settings.secret_key
+
+
+def _out(state: dict) -> dict:
+    return {"starts": state["from"], "until": state["until"], "active": state["active"]}
+
+
+@blp.route("/clinic/outreach-pause")
+class OutreachPause(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.OutreachPauseOut)
+    @inject
+    def get(self, *, uow, actor, now):
+        """The clinic's outreach pause, if any."""
+        return _out(pause.current(session=uow, actor=actor, now=now))
+
+    @requires(Permission.CONFIGURE)
+    @blp.arguments(schemas.OutreachPauseIn)
+    @blp.response(200, schemas.OutreachPauseOut)
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Pause every automated message to leads from `from` until `until` (or until resumed): held
+        ones go once after it, shifted; reminders that would go after their consultation are dropped."""
+        starts = body.get("starts") or now
+        return _out(pause.pause(session=uow, actor=actor, starts=starts, until=body.get("until"), now=now))
+
+    @requires(Permission.CONFIGURE)
+    @blp.response(200, schemas.OutreachPauseOut)
+    @inject
+    def delete(self, *, uow, actor, now):
+        """Resume the clinic's automated outreach."""
+        return _out(pause.resume(session=uow, actor=actor, now=now))

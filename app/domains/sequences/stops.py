@@ -36,7 +36,7 @@ def on_inbound_contact(*, session: UnitOfWork, event: DomainEvent, now: datetime
     if lead is None:
         return
     sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.REPLIED, now=now)
-    steps.cancel_pending(
+    steps.cancel_pending_outreach(
         session=session, lead_id=lead.id, reason="the lead replied", now=now, action_types=OUTREACH_ACTIONS
     )
 

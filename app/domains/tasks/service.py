@@ -302,6 +302,29 @@ def cancel_open_tasks_of_lead(
     return len(tasks)
 
 
+def cancel_open_tasks_of_rules(
+    *, session: UnitOfWork, lead_id: int, rule_ids: set[int], since: datetime, now: datetime
+) -> int:
+    """Cancel the lead's open tasks that these rules' steps made since `since` (a late check-in
+    ends the no-show's call task); returns how many."""
+    tasks = [
+        task
+        for task in session.scalars(
+            sa.select(LeadTask).where(
+                LeadTask.lead_id == lead_id,
+                LeadTask.status.in_(OPEN_TASK_STATUSES),
+                LeadTask.created_at >= since,
+            )
+        )
+        if (task.origin or {}).get("rule_id") in rule_ids
+    ]
+    for task in tasks:
+        task.status, task.updated_at = TaskStatus.CANCELLED, now
+        claims.release(task)
+        cancel_timers(session, task, now)
+    return len(tasks)
+
+
 def close_tasks_of_closed_lead(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer for lead.converted / lead.lost."""
     cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now, keep_event_id=event.id)

@@ -138,6 +138,20 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/notifications": "listNotifications",
     "POST /api/notifications/retry": "retryNotifications",
     "POST /api/notifications/{notification_id}/retry": "retryNotification",
+    # The clinic's outreach pause (issue 46).
+    "GET /api/clinic/outreach-pause": "getOutreachPause",
+    "POST /api/clinic/outreach-pause": "pauseOutreach",
+    "DELETE /api/clinic/outreach-pause": "resumeOutreach",
+    # Consultations (issue 46).
+    "GET /api/leads/{lead_id}/consultations": "listLeadConsultations",
+    "POST /api/leads/{lead_id}/consultations": "bookConsultation",
+    "GET /api/consultations": "listDayConsultations",
+    "GET /api/consultations/{consultation_id}": "getConsultation",
+    "PUT /api/consultations/{consultation_id}": "rescheduleConsultation",
+    "POST /api/consultations/{consultation_id}/cancel": "cancelConsultation",
+    "POST /api/consultations/{consultation_id}/check-in": "checkInConsultation",
+    "POST /api/consultations/{consultation_id}/no-show": "markConsultationNoShow",
+    "POST /api/capture/appointment": "captureAppointment",
     # Calendar feed.
     "GET /api/calendar/{token}.ics": "getCalendarFeed",
     "POST /api/me/calendar-token": "renewCalendarToken",
@@ -160,6 +174,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/leads/analytics/forecast": "getForecast",
     "GET /api/leads/analytics/funnel": "getFunnelReport",
     "GET /api/leads/analytics/hesitation-reasons": "getHesitationReasonsReport",
+    "GET /api/leads/analytics/consultations": "getConsultationsReport",
     "GET /api/leads/analytics/lead-velocity": "getLeadVelocityReport",
     "GET /api/leads/analytics/lost-reasons": "getLostReasonsReport",
     "GET /api/leads/analytics/revenue": "getRevenueReport",

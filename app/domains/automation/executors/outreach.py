@@ -14,8 +14,10 @@ import sqlalchemy as sa
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.service import SYSTEM
+from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
+from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
@@ -62,9 +64,28 @@ def send_message(
             steps.finish(step, StepStatus.SKIPPED, now, reason=gone.message)
             return SKIPPED
         subject, body = template.subject, template.body
+    not_after = _not_after(step)
+    if not_after is not None and now >= not_after:  # a worker or a pause made it late
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the consultation has started: too late to remind")
+        return SKIPPED
+    held = outreach_pause.held_until(session.get(Clinic, lead.clinic_id).settings, now)
+    if held is not None and not_after is not None and held >= not_after:
+        reason = f"the clinic's outreach is paused until {held.isoformat()}, after the consultation starts"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason)
+        return SKIPPED
+    if held is not None:  # the same step, later: sent once after the pause, never lost
+        steps.reschedule(
+            session=session, step=step, run_at=held, note="the clinic's outreach is paused", now=now
+        )
+        return MOVED
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
         steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
+        return SKIPPED
+    if decision.verdict == policy.MOVE and not_after is not None and decision.to >= not_after:
+        # Held past the visit, a reminder is noise: dropped, saying why.
+        reason = f"{decision.reason}: held until {decision.to.isoformat()}, after the consultation starts"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason, held_back_by="contact policy")
         return SKIPPED
     if decision.verdict == policy.MOVE:
         steps.reschedule(session=session, step=step, run_at=decision.to, note=decision.reason, now=now)
@@ -88,6 +109,7 @@ def send_message(
                     **({activity_rules.BREAK_UP: True} if step.action.get("break_up") else {}),
                 },
                 template_id=template_id,
+                merge=step.action.get("merge"),
             ),
         )
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever
@@ -95,6 +117,12 @@ def send_message(
         return SKIPPED
     steps.finish(step, StepStatus.DONE, now, notification_id=sent.notification.id, channel=channel)
     return SENT
+
+
+def _not_after(step: AutomationStep) -> datetime | None:
+    """The time a step's message is pointless after (a reminder: its consultation's start)."""
+    not_after = step.action.get("not_after")
+    return datetime.fromisoformat(not_after) if not_after else None
 
 
 def _sent_once_already(session: UnitOfWork, step: AutomationStep) -> bool:

@@ -8,7 +8,9 @@ from typing import Any
 
 from app.domains.automation.rules import (
     ACTION_TYPES,
+    ANCHORED_UNITS,
     ASSIGNEES,
+    DELAY_ANCHORS,
     DELAY_UNITS,
     FIELDS,
     LIST_OPERATORS,
@@ -92,6 +94,14 @@ def _delay_errors(delay: Any) -> dict:
         return {"delay": [f"amount must be a number from 0 to {MAX_DELAY_AMOUNT}"]}
     if unit not in DELAY_UNITS:
         return {"delay": [f"unknown unit {unit!r}; known: {', '.join(DELAY_UNITS)}"]}
+    unknown = set(delay) - {"amount", "unit", "before"}
+    if unknown:
+        return {"delay": [f"unknown keys: {', '.join(sorted(unknown))}"]}
+    anchor = delay.get("before")
+    if anchor is not None and anchor not in DELAY_ANCHORS:
+        return {"delay": [f"before must be one of {', '.join(DELAY_ANCHORS)}"]}
+    if anchor is not None and unit not in ANCHORED_UNITS:
+        return {"delay": [f"a delay before {anchor} counts in {', '.join(ANCHORED_UNITS)}"]}
     return {}
 
 

@@ -1,0 +1,74 @@
+"""What a consultation's events end in the automation (event consumers, listed before the rules in
+app/handlers.py): the pending steps of its earlier events (an old time's reminders), and the no-show's
+call task once the family checked in after all. The consultations domain tells these by its events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.domains.automation import steps
+from app.domains.automation.models import AutomationRule, AutomationStep, StepStatus
+from app.domains.tasks import service as tasks
+from app.platform.db import UnitOfWork
+from app.platform.events.models import DomainEvent
+
+SUBJECT = "consultation"
+SCHEDULED = "consultation.scheduled"
+NO_SHOW_RULE = "consultation_no_show"  # the default rule whose call task a late check-in ends
+# Why the steps of a consultation's earlier events end: a new time replaces them, a cancel ends
+# them, a check-in or a no-show ends the reminders still waiting.
+ENDED_BECAUSE = {
+    SCHEDULED: "the consultation moved to a new time",
+    "consultation.cancelled": "the consultation was cancelled",
+    "consultation.attended": "the family checked in",
+    "consultation.no_show": "the consultation was missed",
+}
+
+
+def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+    """Event consumer of consultation.*: cancel the pending steps the consultation's earlier events
+    planned (an old time's reminders), each once; returns how many."""
+    payload = event.payload or {}
+    if event.type == SCHEDULED and not payload.get("rescheduled"):
+        return 0  # a first booking: nothing earlier to end
+    earlier = sa.select(DomainEvent.id).where(
+        DomainEvent.subject_type == SUBJECT,
+        DomainEvent.subject_id == event.subject_id,
+        DomainEvent.id != event.id,
+    )
+    pending = list(
+        session.scalars(
+            sa.select(AutomationStep)
+            .where(
+                AutomationStep.lead_id == payload.get("lead_id"),
+                AutomationStep.status == StepStatus.SCHEDULED,
+                AutomationStep.event_id.in_(earlier),
+            )
+            .with_for_update()
+        )
+    )
+    return steps.cancel_steps(session=session, steps=pending, reason=ENDED_BECAUSE[event.type], now=now)
+
+
+def end_no_show_call(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+    """Event consumer of consultation.attended: a family checked in after being marked a no-show no
+    longer needs the no-show rule's call task (cancelled if still open); returns how many."""
+    payload = event.payload or {}
+    if not payload.get("after_no_show") or not payload.get("no_show_at"):
+        return 0
+    rule_ids = set(
+        session.scalars(
+            sa.select(AutomationRule.id).where(
+                AutomationRule.clinic_id == event.clinic_id, AutomationRule.default_key == NO_SHOW_RULE
+            )
+        )
+    )
+    return tasks.cancel_open_tasks_of_rules(
+        session=session,
+        lead_id=payload["lead_id"],
+        rule_ids=rule_ids,
+        since=datetime.fromisoformat(payload["no_show_at"]),
+        now=now,
+    )

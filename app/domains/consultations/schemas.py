@@ -1,0 +1,112 @@
+"""Request and response schemas of consultations and the booking system's appointment webhook."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.domains.consultations import rules
+from app.domains.consultations.models import ConsultationStatus
+from app.platform.api import RequestSchema, UTCDate, UTCDateTime, id_field
+
+STATUSES = [s.value for s in ConsultationStatus]
+DURATION = fields.Integer(
+    strict=True,
+    validate=validate.Range(min=rules.MIN_DURATION, max=rules.MAX_DURATION),
+    metadata={"description": "minutes (default 60)"},
+)
+LOCATION = fields.String(
+    allow_none=True,
+    validate=validate.Length(max=200),
+    metadata={"description": "the clinic's office or room (no patient details)"},
+)
+PROVIDER = fields.String(
+    allow_none=True, validate=validate.Length(max=120), metadata={"description": "the doctor's name"}
+)
+EXTERNAL_ID = fields.String(
+    validate=validate.Length(min=1, max=120),
+    metadata={"description": "the booking system's appointment id (unique per clinic)"},
+)
+
+
+class ConsultationIn(RequestSchema):
+    starts_at = UTCDateTime(required=True, metadata={"description": "ISO time; naive means UTC"})
+    duration_minutes = DURATION
+    location = LOCATION
+    provider_name = PROVIDER
+    external_id = EXTERNAL_ID
+
+
+class ConsultationChangeIn(RequestSchema):
+    """A reschedule: a new `starts_at` replaces the old time's reminders and no-show check."""
+
+    starts_at = UTCDateTime(metadata={"description": "the new start"})
+    duration_minutes = DURATION
+    location = LOCATION
+    provider_name = PROVIDER
+
+    @validates_schema
+    def something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give at least one of starts_at, duration_minutes, location, provider_name")
+
+
+class CheckInIn(RequestSchema):
+    checked_in_at = UTCDateTime(
+        metadata={"description": "when the family arrived (default now; a time ahead of now counts as now)"}
+    )
+
+
+class DayArgs(RequestSchema):
+    date = UTCDate(required=True, metadata={"description": "the clinic's local day, YYYY-MM-DD"})
+    status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class ConsultationOut(Schema):
+    id = fields.Integer()
+    lead_id = fields.Integer()
+    status = fields.String(metadata={"description": ", ".join(STATUSES)})
+    starts_at = fields.DateTime()
+    duration_minutes = fields.Integer()
+    location = fields.String(allow_none=True)
+    provider_name = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "bumped by each new time"})
+    confirmed_at = fields.DateTime(allow_none=True, metadata={"description": "the family replied C or YES"})
+    reschedule_requested_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the family replied R: a call task asks the coordinator"}
+    )
+    checked_in_at = fields.DateTime(allow_none=True)
+    no_show_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class AppointmentIn(RequestSchema):
+    """A booking or practice-management system's appointment event, signed like a web form.
+
+    - `external_id` (required): the appointment's id there; every event of one appointment names it;
+    - `status` (required): booked (or scheduled, rescheduled), cancelled, attended (or checked_in), no_show;
+    - `occurred_at` (required): when it happened there; events apply in this order, so an older one
+      arriving after a newer one, or the same one again, changes nothing;
+    - `starts_at` (required the first time an appointment is seen), `duration_minutes`, `location`,
+      `provider_name`: a booked event with a new `starts_at` reschedules;
+    - `lead_id`, or the lead's `phone` or `email`: whose consultation (an open lead of the clinic).
+    """
+
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    status = fields.String(required=True, validate=validate.OneOf(sorted(rules.WEBHOOK_STATUSES)))
+    occurred_at = UTCDateTime(required=True)
+    starts_at = UTCDateTime()
+    duration_minutes = DURATION
+    location = LOCATION
+    provider_name = PROVIDER
+    lead_id = id_field()
+    phone = fields.String(validate=validate.Length(min=1, max=40))
+    email = fields.Email(validate=validate.Length(max=254))
+
+
+class AppointmentOut(Schema):
+    consultation_id = fields.Integer()
+    status = fields.String(metadata={"description": "the consultation's status after the event"})
+    applied = fields.Boolean(
+        metadata={"description": "false: the same event again, or one older than an event already applied"}
+    )
