@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import fields, post_load, validate
 
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime
 
 
@@ -60,13 +61,13 @@ class CallIn(RequestSchema):
         return data
 
 
-class CallOut(Schema):
+class CallOut(AnswerSchema):
     lead_id = fields.Integer()
     activity_id = fields.Integer()
     created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
 
 
-class InboundOut(Schema):
+class InboundOut(AnswerSchema):
     matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
     lead_id = fields.Integer(allow_none=True)
     activity_id = fields.Integer(allow_none=True)
