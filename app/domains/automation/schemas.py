@@ -106,12 +106,18 @@ class RuleTestIn(RequestSchema):
     )
 
 
+# Left out of a condition on a PHI field for a reader without `lead:phi` (phi_policy.withhold_seen).
+_WITHHELD_ON_PHI = "Absent from a condition on a PHI field for a reader without `lead:phi`."
+
+
 class EvaluatedCondition(AnswerSchema):
     field = fields.String()
     operator = fields.String()
-    value = fields.Raw()
-    seen = fields.Raw(metadata={"description": "the value the condition saw"})
-    result = fields.Boolean()
+    value = fields.Raw(metadata={"optional": True, "description": _WITHHELD_ON_PHI})
+    seen = fields.Raw(
+        metadata={"optional": True, "description": f"the value the condition saw. {_WITHHELD_ON_PHI}"}
+    )
+    result = fields.Boolean(metadata={"optional": True, "description": _WITHHELD_ON_PHI})
 
     @post_dump
     def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
