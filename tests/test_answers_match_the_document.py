@@ -47,7 +47,9 @@ def test_every_answer_schema_is_an_answer_whose_fields_are_required(client):
     names = _answer_schemas(document)
     assert len(names) > 60
     for name in sorted(names):
-        [schema] = set(class_registry._registry.get(name, []))  # marshmallow's registry of schema classes by name
+        [schema] = set(
+            class_registry._registry.get(name, [])
+        )  # marshmallow's registry of schema classes by name
         assert issubclass(schema, AnswerSchema), f"{name} is an answer: make it an AnswerSchema"
         component = document["components"]["schemas"][name]
         optional = {
