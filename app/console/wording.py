@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+# Lead fields whose values are codes (an enum's member), said as words; any other text is shown as typed.
+CODED = frozenset(
+    ("status", "preferred_contact", "patient_relationship", "treatment_interest", "hesitation_reason",
+     "lost_reason", "temperature", "source_category")
+)  # fmt: skip
 # Ids the console names, by the lead field that holds them, and the label it shows instead of the key.
 NAMED_IDS = {"assigned_to_id": ("users", "owner"), "source_id": ("sources", "source")}
 TIME_FORMAT = "%a %d %b %Y, %H:%M %Z"
@@ -69,7 +74,7 @@ def say(key: str, value, names: Names) -> str:
         return _object(value, names)
     if isinstance(value, str) and _is_moment(value):
         return when(value, names)
-    if isinstance(value, str) and value.isupper() and " " not in value:
+    if key in CODED and isinstance(value, str):
         return code(value)
     return str(value)
 

@@ -40,10 +40,10 @@ def test_the_architecture_diagram_is_drawn_without_a_cdn(page, served_site):
             route.abort()
 
     page.route("**/*", only_this_host)
-    page.goto(f"{served_site}/architecture/")
+    page.goto(f"{served_site}/architecture/", wait_until="domcontentloaded", timeout=120_000)
     # The theme draws each diagram into a closed shadow root on a `div.mermaid` that replaces the
     # page's `pre.mermaid` source: drawn, the source is gone and the drawing takes room.
     drawn = "() => !document.querySelector('pre.mermaid') && document.querySelector('div.mermaid')"
-    page.wait_for_function(drawn, timeout=30_000)
+    page.wait_for_function(drawn, timeout=120_000)
     assert page.locator("div.mermaid").first.bounding_box()["height"] > 100
     assert elsewhere == []
