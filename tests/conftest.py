@@ -26,6 +26,7 @@ from app.platform import clock, migrate
 from app.platform.config import Settings
 from app.platform.db import Base
 from app.platform.roles import Role
+from tests.answers import CheckedClient
 from tests.databases import fresh_postgres_database
 from tests.requirements import required
 
@@ -94,7 +95,9 @@ test_settings.__test__ = False  # a helper, not a test
 
 @pytest.fixture(scope="session")
 def app(migrated_database, redis_url):
-    return create_app(test_settings(migrated_database, redis_url))
+    flask_app = create_app(test_settings(migrated_database, redis_url))
+    flask_app.test_client_class = CheckedClient  # every answer held to the document (tests/answers.py)
+    return flask_app
 
 
 # --- Celery workers in tests: Celery's own embedded worker (celery.contrib.testing.worker) ---------

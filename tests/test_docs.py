@@ -42,7 +42,8 @@ def openapi_path(tmp_path):
     return path
 
 
-def test_the_site_builds_in_strict_mode_offline(tmp_path, openapi_path):
+def build_site(tmp_path, openapi_path):
+    """`mkdocs build --strict` into tmp_path/site, offline; returns the site's folder."""
     site = tmp_path / "site"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY") and not k.endswith("_proxy")}
     env |= {"FOLLOWUP_DOCS_OPENAPI": str(openapi_path), "NO_MKDOCS_2_WARNING": "1"}
@@ -55,6 +56,11 @@ def test_the_site_builds_in_strict_mode_offline(tmp_path, openapi_path):
         timeout=240,
     )
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    return site
+
+
+def test_the_site_builds_in_strict_mode_offline(tmp_path, openapi_path):
+    site = build_site(tmp_path, openapi_path)
     configuration = (site / "configuration" / "index.html").read_text()
     assert "FOLLOWUP_SCHEDULE_HORIZON_SECONDS" in configuration
     reference = (site / "api-reference" / "index.html").read_text()

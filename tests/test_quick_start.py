@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,6 +109,14 @@ def test_the_quick_start_works_on_the_embedded_default_and_a_dead_process_is_nam
     # Its development secrets were made under var/, readable by their owner only.
     for name in ("secret_key", "phi.key", "flower_auth"):
         assert (var_dir / name).stat().st_mode & 0o777 == 0o600, name
+
+    # It says where everything is: the API docs, Flower and the console, whose login page answers.
+    printed = _output(log)
+    assert "API docs" in printed and "Flower" in printed
+    console = re.search(r"Console\s+(http://\S+)", printed)
+    assert console is not None, printed[-2000:]
+    page = requests.get(console.group(1))
+    assert page.status_code == 200 and "/console/login" in page.url and "<form" in page.text
 
     logins = json.loads((var_dir / "demo-logins.json").read_text())
     front_desk = next(user for user in logins if user["role"] == "front_desk")

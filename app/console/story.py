@@ -6,13 +6,18 @@ what the reader may not see, here as in the API's answers."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from app.console.wording import Names
 from app.domains.activities import schemas as activity_schemas
 from app.domains.activities import service as activities
+from app.domains.auth import service as auth
 from app.domains.automation import schemas as automation_schemas
 from app.domains.automation import why_trail
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads import service as leads
+from app.domains.leads import sources
+from app.domains.pipeline import service as pipeline
 from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
@@ -23,6 +28,20 @@ from app.platform.scheduling.models import OPEN
 
 TIMELINE, TASKS, JOBS = 100, 100, 100
 SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")
+
+
+def names_of_clinic(*, session, actor: Actor) -> Names:
+    """The clinic's users, sources and stages by id (stages by slug), and its timezone."""
+    clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
+    return Names(
+        zone=ZoneInfo(clinic.timezone),
+        users={user.id: user.name for user in auth.list_users(session=session, clinic_id=actor.clinic_id)},
+        sources={source.id: source.name for source in sources.list_sources(session=session, actor=actor)},
+        stages={
+            stage.slug: stage.name
+            for stage in pipeline.list_stages(session=session, clinic_id=actor.clinic_id)
+        },
+    )
 
 
 def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
@@ -54,4 +73,5 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
             "tasks": task_schemas.TaskOut(many=True).dump(lead_tasks),
             "jobs": sorted(waiting, key=lambda j: j.due_at),
             "trail": automation_schemas.WhyTrailOut().dump(trail),
+            "names": names_of_clinic(session=session, actor=actor),
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
-from app.console import auth, charts, failures, forms, pictures, story
+from app.console import auth, charts, failures, forms, pictures, story, wording
 from app.console import health as health_service
 from app.console.auth import open_page, page
 from app.domains.auth import stream_access
@@ -23,6 +23,9 @@ PAGE_SIZE = 50
 
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 blp.before_request(auth.check_access)
+# How a page says a value to a person (app/console/wording.py).
+for _name in ("say", "when", "label", "code"):
+    blp.add_app_template_global(getattr(wording, _name), _name)
 
 
 @blp.errorhandler(DomainError)

@@ -112,6 +112,7 @@ def _announce(env: dict[str, str], demo: dict) -> None:
         "",
         "Follow-up Engine is starting (Ctrl-C stops everything):",
         f"  API docs     http://127.0.0.1:{port}/api/docs",
+        f"  Console      http://127.0.0.1:{port}/console  (log in as a demo user below)",
         f"  Readiness    http://127.0.0.1:{port}/readyz",
         f"  Flower       http://127.0.0.1:{flower_port}  (user {user}, password {password})",
         f"  Event stream {env['FOLLOWUP_STREAM_URL']}",

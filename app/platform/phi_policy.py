@@ -30,9 +30,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from marshmallow import Schema, fields, post_dump
+from marshmallow import fields, post_dump
 from marshmallow.schema import SchemaMeta
 
+from app.platform.answers import AnswerSchema
 from app.platform.roles import Actor, Permission
 
 # In the lead export's column order (app/domains/leads/export.py writes them in this order).
@@ -186,7 +187,7 @@ class _PhiSchemaMeta(SchemaMeta):
                 field.metadata["description"] = f"{description} {WITHHELD_NOTE}".strip()
 
 
-class PhiSchema(Schema, metaclass=_PhiSchemaMeta):
+class PhiSchema(AnswerSchema, metaclass=_PhiSchemaMeta):
     """Base of a response schema carrying PHI of `PHI_KIND` ("lead", "task" or "activity"): the
     policy's fields of that kind leave the dump unless the bound reader may read PHI."""
 

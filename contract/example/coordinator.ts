@@ -1,7 +1,9 @@
 // A frontend's first use of the engine, through a client generated from openapi.json
 // (openapi-typescript writes schema.d.ts; openapi-fetch calls the API with its types):
 // log in, create a lead, list its tasks, complete one. `tsc --strict` checks it against the
-// contract: a renamed field, path or operation fails the type check.
+// contract: a renamed field, path or operation fails the type check, and so does a field the
+// engine always sends that the document left optional (every answer's fields are `required`
+// unless the engine may leave them out), so no field is checked for `undefined` here.
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema";
 
@@ -19,8 +21,7 @@ export async function firstFollowUp(baseUrl: string, email: string, password: st
 
   const login = await api.POST("/api/auth/login", { body: { email, password } });
   if (login.error) throw new ApiFailure(login.error);
-  const token = login.data.access_token;
-  if (!token) throw new Error("no access token");
+  const token: string = login.data.access_token;
   const auth = { Authorization: `Bearer ${token}` };
 
   // The Idempotency-Key makes a retried click create one lead, not two.
@@ -30,8 +31,8 @@ export async function firstFollowUp(baseUrl: string, email: string, password: st
     body: { first_name: "Jane", last_name: "Doe", phone: "(415) 555-2671", email: "jane@example.com" },
   });
   if (created.error) throw new ApiFailure(created.error);
-  const leadId = created.data.id;
-  if (leadId === undefined) throw new Error("the new lead has no id");
+  const leadId: number = created.data.id;
+  const owner: number | null = created.data.assigned_to_id;
 
   const listed = await api.GET("/api/leads/{lead_id}/tasks", {
     params: { path: { lead_id: leadId }, query: { status: "PENDING", page_size: 10 } },
@@ -39,8 +40,10 @@ export async function firstFollowUp(baseUrl: string, email: string, password: st
   });
   if (listed.error) throw new ApiFailure(listed.error);
   const pagination = listed.response.headers.get("X-Pagination");
-  const task = listed.data[0];
-  if (task?.id === undefined) throw new Error(`no open task yet (${pagination ?? "no pagination"})`);
+  const task = listed.data[0]; // the list may be empty: that, and only that, is checked
+  if (task === undefined) throw new Error(`no open task yet (${pagination ?? "no pagination"})`);
+  const due: string = task.due_at;
+  console.log(`task ${task.id} for lead ${leadId} (owner ${owner ?? "none"}) due ${due}`);
 
   const completed = await api.POST("/api/leads/tasks/{task_id}/complete", {
     params: { path: { task_id: task.id } },

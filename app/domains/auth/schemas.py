@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import phonenumbers
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from app.domains.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domains.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.domains.business_hours import rules as business_hours
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, id_field
 from app.platform.roles import Permission, Role
 
@@ -105,7 +106,7 @@ class PlatformClinicIn(RequestSchema):
     admin_name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
 
 
-class PlatformClinicOut(Schema):
+class PlatformClinicOut(AnswerSchema):
     clinic_id = fields.Integer()
     admin_user_id = fields.Integer()
     setup_link = fields.String(metadata={"description": "One-time password-setup link for the admin"})
@@ -115,21 +116,21 @@ class PlatformClinicOut(Schema):
     setup_expires_at = fields.DateTime()
 
 
-class TokenOut(Schema):
+class TokenOut(AnswerSchema):
     access_token = fields.String()
     refresh_token = fields.String()
     token_type = fields.String()
     expires_in = fields.Integer()
 
 
-class StreamTokenOut(Schema):
+class StreamTokenOut(AnswerSchema):
     token = fields.String(metadata={"description": "Opens the stream once: `?token=` (kind `stream`)"})
     expires_at = fields.DateTime(metadata={"description": "A stream must be opened before this"})
     expires_in = fields.Integer(metadata={"description": "Seconds left to open a stream with it"})
     stream_url = fields.String(metadata={"description": "Where the stream is served (the stream process)"})
 
 
-class MeOut(Schema):
+class MeOut(AnswerSchema):
     # A user has no api_key_id; an API key has no user id, email or role.
     id = fields.Integer(attribute="user_id", allow_none=True)
     api_key_id = fields.Integer(allow_none=True)
@@ -142,7 +143,7 @@ class MeOut(Schema):
         return sorted(actor.permissions)
 
 
-class ClinicOut(Schema):
+class ClinicOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     timezone = fields.String()
@@ -155,7 +156,7 @@ class ClinicOut(Schema):
     updated_at = fields.DateTime()
 
 
-class UserOut(Schema):
+class UserOut(AnswerSchema):
     id = fields.Integer()
     clinic_id = fields.Integer()
     email = fields.String()
@@ -215,7 +216,7 @@ class ApiKeyUpdateIn(RequestSchema):
     rate_limit_per_minute = _rate_limit_field()
 
 
-class ApiKeyOut(Schema):
+class ApiKeyOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     prefix = fields.String()
@@ -250,7 +251,7 @@ class SenderDomainIn(RequestSchema):
     )
 
 
-class SenderDomainOut(Schema):
+class SenderDomainOut(AnswerSchema):
     clinic_id = fields.Integer()
     domain = fields.String()
     verified_at = fields.DateTime()

@@ -1,11 +1,12 @@
 """Automation API shapes: rules, their versions, test and simulate answers, the why-trail."""
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 
 from app.domains.automation import rules
 from app.domains.lead_messages import merge_fields
 from app.domains.sla.schemas import SlaClockOut
 from app.platform import phi_policy
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 
 _CONDITIONS_DOC = (
@@ -66,7 +67,7 @@ class RuleCreateIn(RuleUpdateIn):
     )
 
 
-class RuleOut(Schema):
+class RuleOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     description = fields.String(allow_none=True)
@@ -84,7 +85,7 @@ class RuleOut(Schema):
     updated_by = fields.String()
 
 
-class RuleVersionOut(Schema):
+class RuleVersionOut(AnswerSchema):
     version = fields.Integer()
     definition = fields.Dict()
     created_at = fields.DateTime()
@@ -105,26 +106,32 @@ class RuleTestIn(RequestSchema):
     )
 
 
-class EvaluatedCondition(Schema):
+# Left out of a condition on a PHI field for a reader without `lead:phi` (phi_policy.withhold_seen).
+_WITHHELD_ON_PHI = "Absent from a condition on a PHI field for a reader without `lead:phi`."
+
+
+class EvaluatedCondition(AnswerSchema):
     field = fields.String()
     operator = fields.String()
-    value = fields.Raw()
-    seen = fields.Raw(metadata={"description": "the value the condition saw"})
-    result = fields.Boolean()
+    value = fields.Raw(metadata={"optional": True, "description": _WITHHELD_ON_PHI})
+    seen = fields.Raw(
+        metadata={"optional": True, "description": f"the value the condition saw. {_WITHHELD_ON_PHI}"}
+    )
+    result = fields.Boolean(metadata={"optional": True, "description": _WITHHELD_ON_PHI})
 
     @post_dump
     def _withhold_phi_seen(self, data: dict, **kwargs) -> dict:
         return phi_policy.withhold_seen(data, phi_policy.current_reader())
 
 
-class PlannedAction(Schema):
+class PlannedAction(AnswerSchema):
     index = fields.Integer()
     type = fields.String()
     at = fields.DateTime(metadata={"description": "a task's due time, else when the action happens"})
     action = phi_policy.PolicedJSON()
 
 
-class RuleTestOut(Schema):
+class RuleTestOut(AnswerSchema):
     rule_id = fields.Integer()
     version = fields.Integer()
     trigger = fields.String()
@@ -138,7 +145,7 @@ class SimulateArgs(RequestSchema):
     days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
 
 
-class SimulateOut(Schema):
+class SimulateOut(AnswerSchema):
     rule_id = fields.Integer()
     version = fields.Integer()
     days = fields.Integer()
@@ -149,7 +156,7 @@ class SimulateOut(Schema):
     per_coordinator = fields.List(fields.Dict())
 
 
-class StepOut(Schema):
+class StepOut(AnswerSchema):
     """A step on a lead's why-trail. Its JSON values pass the PHI policy (app/platform/phi_policy.py): a
     condition on a lead's PHI field (its city, insurance, interest) keeps what it compared with, saw
     and whether it held from a reader without `lead:phi`."""
@@ -175,7 +182,7 @@ class StepOut(Schema):
     reason = fields.String(allow_none=True)
 
 
-class TrailEnrollmentOut(Schema):
+class TrailEnrollmentOut(AnswerSchema):
     id = fields.Integer()
     sequence_id = fields.Integer()
     status = fields.String()
@@ -186,7 +193,7 @@ class TrailEnrollmentOut(Schema):
     end_reason = fields.String(allow_none=True)
 
 
-class WhyTrailOut(Schema):
+class WhyTrailOut(AnswerSchema):
     lead_id = fields.Integer()
     suggested_action = fields.String(allow_none=True)
     pending = fields.List(fields.Nested(StepOut))
@@ -211,7 +218,7 @@ class StatsArgs(RequestSchema):
             raise ValidationError("must be after from", "to")
 
 
-class RuleStatsOut(Schema):
+class RuleStatsOut(AnswerSchema):
     rule_id = fields.Integer()
     name = fields.String()
     active = fields.Boolean()

@@ -12,8 +12,8 @@ from app.platform.db.protected import EncryptedJSON, EncryptedString
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 # Kinds of bulk job: a bulk follow-up (app/domains/bulk/service.py), a lead import
-# (app/domains/intake/imports.py).
-TASKS_CREATE, LEADS_IMPORT = "tasks.create", "leads.import"
+# (app/domains/intake/imports.py), a bulk enrolment in a sequence (app/domains/bulk/enrolments.py).
+TASKS_CREATE, LEADS_IMPORT, SEQUENCE_ENROLMENT = "tasks.create", "leads.import", "sequences.enroll"
 
 
 class BulkJob(Base):
@@ -22,7 +22,7 @@ class BulkJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    kind: Mapped[str] = mapped_column(sa.String(64))  # TASKS_CREATE or LEADS_IMPORT
+    kind: Mapped[str] = mapped_column(sa.String(64))  # TASKS_CREATE, LEADS_IMPORT or SEQUENCE_ENROLMENT
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     total: Mapped[int] = mapped_column(sa.Integer, default=0)
     done: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -36,15 +36,27 @@ class BulkJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcomes = None  # not stored: the per-row report's counts, read with the job (bulk/service.py)
 
 
+# The per-row report's outcomes of the kinds that keep one: an import row, a lead to enrol.
 CREATED, DUPLICATE, INVALID = "created", "duplicate", "invalid"
-ROW_OUTCOMES = (CREATED, DUPLICATE, INVALID)
+ENROLLED, ALREADY_ENROLLED, OPTED_OUT = "enrolled", "already_enrolled", "opted_out"
+DO_NOT_CONTACT, NOT_ENROLLED = (
+    "do_not_contact",
+    "not_enrolled",
+)  # not enrolled: closed, gone, or in another sequence
+ROW_OUTCOMES_OF = {
+    LEADS_IMPORT: (CREATED, DUPLICATE, INVALID),
+    SEQUENCE_ENROLMENT: (ENROLLED, ALREADY_ENROLLED, OPTED_OUT, DO_NOT_CONTACT, NOT_ENROLLED),
+}
+ROW_OUTCOMES = tuple(outcome for outcomes in ROW_OUTCOMES_OF.values() for outcome in outcomes)
 
 
 class BulkJobRow(Base):
     """One input row's outcome in a bulk import: created (its lead), duplicate (the lead that already
-    had its external id, or the open leads it matches) or invalid (the field and why)."""
+    had its external id, or the open leads it matches) or invalid (the field and why); or one lead's
+    in a bulk enrolment: enrolled, or why not (`message`)."""
 
     __tablename__ = "bulk_job_rows"
 

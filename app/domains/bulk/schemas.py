@@ -1,9 +1,10 @@
 """Request and response schemas of bulk jobs."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.bulk.models import ROW_OUTCOMES
 from app.domains.tasks.schemas import OUTCOMES, PRIORITIES, TYPES, TeamFilterArgs
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDateTime, id_field
 from app.platform.phi_policy import PolicedJSON
 
@@ -50,6 +51,18 @@ class BulkTasksIn(RequestSchema):
             raise ValidationError("only with assignee_policy=user", "user_id")
 
 
+class BulkEnrollmentIn(RequestSchema):
+    """The leads to enrol: a list of ids, or a filter over the clinic's open leads (as bulk tasks)."""
+
+    lead_ids = fields.List(id_field(), validate=validate.Length(min=1, max=MAX_LEAD_IDS))
+    filter = fields.Nested(BulkFilterIn)
+
+    @validates_schema
+    def _shape(self, data, **_):
+        if ("lead_ids" in data) == ("filter" in data):
+            raise ValidationError("give exactly one of lead_ids or filter", "lead_ids")
+
+
 class BulkTaskActionsIn(RequestSchema):
     """One action over many tasks: a list of ids, or the team-view filter (open tasks only)."""
 
@@ -88,7 +101,7 @@ class BulkJobsArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(("pending", "running", "done", "failed", "cancelled")))
 
 
-class BulkJobOut(Schema):
+class BulkJobOut(AnswerSchema):
     id = fields.Integer()
     kind = fields.String()
     status = fields.String()
@@ -100,18 +113,27 @@ class BulkJobOut(Schema):
         keys=fields.String(),
         values=fields.Integer(),
         allow_none=True,
-        metadata={"description": "A lead import's rows so far: {created, duplicate, invalid}"},
+        metadata={
+            "description": "The per-row report so far, by outcome: a lead import's {created, duplicate, "
+            "invalid}, a bulk enrolment's {enrolled, already_enrolled, opted_out, do_not_contact, "
+            "not_enrolled}; null for other kinds"
+        },
     )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
 
 
-class BulkJobRowOut(Schema):
+class BulkJobRowOut(AnswerSchema):
     row = fields.Integer(
         metadata={"description": "1 = the first row sent (a CSV's first line after the header)"}
     )
-    outcome = fields.String(metadata={"description": "created, duplicate or invalid"})
+    outcome = fields.String(
+        metadata={
+            "description": "An import row's: created, duplicate or invalid; a lead's in a bulk enrolment: "
+            "enrolled, already_enrolled, opted_out, do_not_contact or not_enrolled (why: message)"
+        }
+    )
     lead_id = fields.Integer(
         allow_none=True, metadata={"description": "The lead created, or the one it repeats"}
     )

@@ -21,9 +21,8 @@ from app.domains.bulk.models import (
     CANCELLED,
     DONE,
     FAILED,
-    LEADS_IMPORT,
     PENDING,
-    ROW_OUTCOMES,
+    ROW_OUTCOMES_OF,
     RUNNING,
     TASKS_CREATE,
     BulkJob,
@@ -45,7 +44,7 @@ MAX_ERRORS = 100
 TASK_FIELDS = ("template_id", "title", "description", "type", "priority", "due_at", "due_in_minutes")
 
 
-def _lead_ids(session: UnitOfWork, clinic_id: int, data: dict) -> list[int]:
+def lead_ids_of(session: UnitOfWork, clinic_id: int, data: dict) -> list[int]:
     """The request's leads in id order: the given ids (all of this clinic), or the filter's open leads."""
     base = sa.select(Lead.id).where(Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None))
     if "lead_ids" in data:
@@ -171,7 +170,7 @@ def start_bulk_tasks(
         actor=actor,
         work=BulkWork(
             kind=TASKS_CREATE,
-            items=_lead_ids(session, actor.clinic_id, data),
+            items=lead_ids_of(session, actor.clinic_id, data),
             chunk_size=chunk_size,
             chunk_kind=CHUNK_KIND,
             chunk_payload=lambda offset, chunk: {"offset": offset, "lead_ids": chunk},
@@ -202,7 +201,7 @@ def get_bulk_job(*, session: UnitOfWork, clinic_id: int, bulk_job_id: int) -> Bu
                 *job.errors,
                 *({"chunk": c.dedupe_key, "error": c.last_error} for c in given_up),
             ]
-    job.outcomes = outcome_counts(session=session, bulk_id=job.id) if job.kind == LEADS_IMPORT else None
+    job.outcomes = outcome_counts(session=session, job=job) if job.kind in ROW_OUTCOMES_OF else None
     return job
 
 
@@ -216,16 +215,17 @@ def record_rows(*, session: UnitOfWork, bulk_id: int, rows: list[dict]) -> None:
         session.execute(sa.insert(BulkJobRow), [{**empty, "bulk_job_id": bulk_id, **row} for row in rows])
 
 
-def outcome_counts(*, session: UnitOfWork, bulk_id: int) -> dict[str, int]:
-    """{created, duplicate, invalid}: the counts of a lead import's per-row report."""
+def outcome_counts(*, session: UnitOfWork, job: BulkJob) -> dict[str, int]:
+    """The counts of a bulk job's per-row report by outcome ({created, duplicate, invalid} of a lead
+    import), every outcome of its kind named."""
     found = dict(
         session.execute(
             sa.select(BulkJobRow.outcome, sa.func.count())
-            .where(BulkJobRow.bulk_job_id == bulk_id)
+            .where(BulkJobRow.bulk_job_id == job.id)
             .group_by(BulkJobRow.outcome)
         ).all()
     )
-    return {outcome: found.get(outcome, 0) for outcome in ROW_OUTCOMES}
+    return {outcome: found.get(outcome, 0) for outcome in ROW_OUTCOMES_OF[job.kind]}
 
 
 def list_rows(

@@ -1,9 +1,10 @@
 """Request and response schemas of consultations and the booking system's appointment webhook."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.consultations import rules
 from app.domains.consultations.models import ConsultationStatus
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDate, UTCDateTime, id_field
 
 STATUSES = [s.value for s in ConsultationStatus]
@@ -59,7 +60,7 @@ class DayArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class ConsultationOut(Schema):
+class ConsultationOut(AnswerSchema):
     id = fields.Integer()
     lead_id = fields.Integer()
     status = fields.String(metadata={"description": ", ".join(STATUSES)})
@@ -104,7 +105,7 @@ class AppointmentIn(RequestSchema):
     email = fields.Email(validate=validate.Length(max=254))
 
 
-class AppointmentOut(Schema):
+class AppointmentOut(AnswerSchema):
     consultation_id = fields.Integer()
     status = fields.String(metadata={"description": "the consultation's status after the event"})
     applied = fields.Boolean(

@@ -6,10 +6,11 @@ import csv
 import io
 import json
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
 
 from app.domains.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
 from app.domains.leads.schemas import LeadIn
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDate
 from app.platform.errors import ValidationFailed
 
@@ -105,7 +106,7 @@ class WebFormIn(RequestSchema):
             raise ValidationError(errors)
 
 
-class WebFormOut(Schema):
+class WebFormOut(AnswerSchema):
     lead_id = fields.Integer()
     status = fields.String(
         metadata={"description": "created, or already_received for a repeated submission_id"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from app.domains.tasks.schemas import TaskOut
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema
 
 
-class ContactSlotOut(Schema):
+class ContactSlotOut(AnswerSchema):
     starts_at = fields.DateTime(metadata={"description": "UTC; the current hour starts now"})
     ends_at = fields.DateTime()
     local_day = fields.String(metadata={"description": "mon..sun, in the clinic's timezone"})
@@ -17,7 +18,7 @@ class ContactSlotOut(Schema):
     calls = fields.Integer(metadata={"description": "Calls this rate rests on (the sample size)"})
 
 
-class BestContactTimesOut(Schema):
+class BestContactTimesOut(AnswerSchema):
     lead_id = fields.Integer()
     timezone = fields.String()
     scope = fields.String(
@@ -34,14 +35,14 @@ class ForecastArgs(RequestSchema):
     )
 
 
-class MonthForecastOut(Schema):
+class MonthForecastOut(AnswerSchema):
     month = fields.String(metadata={"description": "YYYY-MM (UTC months)"})
     expected_conversions = fields.Float()
     from_pipeline = fields.Float(metadata={"description": "Open leads x their stage's conversion rates"})
     from_new_leads = fields.Float(metadata={"description": "Leads not captured yet: the seasonal baseline"})
 
 
-class ForecastOut(Schema):
+class ForecastOut(AnswerSchema):
     generated_at = fields.DateTime()
     history_leads = fields.Integer(metadata={"description": "Leads of the last 25 months the forecast read"})
     months = fields.List(fields.Nested(MonthForecastOut))
@@ -50,7 +51,7 @@ class ForecastOut(Schema):
 # --- my next call (next_call.py): why this task ----------------------------------------------------
 
 
-class NextTaskSlaOut(Schema):
+class NextTaskSlaOut(AnswerSchema):
     kind = fields.String(metadata={"description": "speed_to_lead or first_response"})
     status = fields.String(
         metadata={"description": "pending, or warning (past the clinic's warning share of the target)"}
@@ -61,7 +62,7 @@ class NextTaskSlaOut(Schema):
     minutes_left = fields.Integer(metadata={"description": "minutes until due_at (0 or less: due now)"})
 
 
-class NextTaskContactTimeOut(Schema):
+class NextTaskContactTimeOut(AnswerSchema):
     starts_at = fields.DateTime(metadata={"description": "the best open hour to call from now on (UTC)"})
     ends_at = fields.DateTime()
     rate = fields.Float(metadata={"description": "smoothed share of calls answered in that hour of week"})
@@ -73,7 +74,7 @@ class NextTaskContactTimeOut(Schema):
     )
 
 
-class NextTaskWhyOut(Schema):
+class NextTaskWhyOut(AnswerSchema):
     scope = fields.String(
         metadata={
             "description": "held (already yours), yours (due within the hour), team_overdue, yours_later"
@@ -102,7 +103,7 @@ class NextTaskWhyOut(Schema):
     summary = fields.String(metadata={"description": "the reasons in words"})
 
 
-class NextTaskOut(Schema):
+class NextTaskOut(AnswerSchema):
     task = fields.Nested(TaskOut)
     claimed_until = fields.DateTime(
         metadata={"description": "the task is yours until then; renew to keep it"}

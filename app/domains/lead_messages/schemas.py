@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.lead_messages import merge_fields
 from app.domains.lead_messages.models import CHANNELS, EMAIL
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDateTime, id_field
 
 MAX_SUBJECT = 300
@@ -47,7 +48,7 @@ class TemplateQueryArgs(RequestSchema):
     channel = fields.String(validate=CHANNEL)
 
 
-class MessageTemplateOut(Schema):
+class MessageTemplateOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     channel = fields.String()
@@ -71,7 +72,7 @@ class PreviewIn(RequestSchema):
     lead_id = id_field(metadata={"description": "render for this lead (the read is audited); else a sample"})
 
 
-class PreviewOut(Schema):
+class PreviewOut(AnswerSchema):
     template_id = fields.Integer()
     channel = fields.String()
     lead_id = fields.Integer(allow_none=True)
@@ -109,7 +110,7 @@ class LeadMessageIn(RequestSchema):
             raise ValidationError(problems)
 
 
-class LeadMessageOut(Schema):
+class LeadMessageOut(AnswerSchema):
     notification_id = fields.Integer()
     activity_id = fields.Integer(metadata={"description": "the OUTBOUND email or SMS on the lead's timeline"})
     channel = fields.String()
@@ -128,7 +129,7 @@ class OutreachPauseIn(RequestSchema):
     until = UTCDateTime(allow_none=True, metadata={"description": "null or absent: until resumed"})
 
 
-class OutreachPauseOut(Schema):
+class OutreachPauseOut(AnswerSchema):
     starts = fields.DateTime(data_key="from", allow_none=True)
     until = fields.DateTime(allow_none=True)
     active = fields.Boolean(metadata={"description": "automated messages to leads are held now"})

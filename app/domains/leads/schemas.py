@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from app.domains.leads.models import (
     LeadSourceCategory,
@@ -15,6 +15,7 @@ from app.domains.leads.models import (
     TreatmentInterest,
 )
 from app.domains.leads.rules import SORT_FIELDS
+from app.platform.answers import AnswerSchema
 from app.platform.api import (
     MAX_ID,
     MAX_YEAR,
@@ -120,19 +121,19 @@ class CreateLeadArgs(RequestSchema):
     )
 
 
-class DuplicateOut(Schema):
+class DuplicateOut(AnswerSchema):
     lead_id = fields.Integer()
     matched = fields.List(fields.String(), metadata={"description": "phone, email and/or name_dob"})
 
 
-class ScoreFactorOut(Schema):
+class ScoreFactorOut(AnswerSchema):
     feature = fields.String()
     label = fields.String()
     effect = fields.String(metadata={"description": "raises or lowers"})
     weight = fields.Float(metadata={"description": "Its effect on the log-odds, against the average lead"})
 
 
-class NextActionOut(Schema):
+class NextActionOut(AnswerSchema):
     action = fields.String(
         metadata={
             "description": "call_now, call_at_best_slot, send_breakup_email, move_to_lost, "
@@ -299,7 +300,7 @@ class LeadSourceIn(LeadSourceUpdateIn):
     category = fields.String(required=True, validate=_one_of(LeadSourceCategory))
 
 
-class LeadSourceOut(Schema):
+class LeadSourceOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     category = fields.String()

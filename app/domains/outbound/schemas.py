@@ -1,9 +1,10 @@
-from marshmallow import Schema, ValidationError, fields, post_dump, validate
+from marshmallow import ValidationError, fields, post_dump, validate
 
 from app.domains.auth.schemas import HHMM
 from app.domains.outbound import rules
 from app.domains.outbound.models import Channel, DeliveryStatus
 from app.platform import phi_policy
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime
 
 
@@ -11,7 +12,7 @@ class InboxArgs(RequestSchema):
     unread = StrictBoolean(load_default=False, metadata={"description": "only unread notifications"})
 
 
-class InboxItemOut(Schema):
+class InboxItemOut(AnswerSchema):
     id = fields.Integer()
     kind = fields.String()
     title = fields.String()
@@ -46,11 +47,11 @@ class RetryOneIn(RequestSchema):
     )
 
 
-class RetryCountOut(Schema):
+class RetryCountOut(AnswerSchema):
     requeued = fields.Integer()
 
 
-class DeliveryOut(Schema):
+class DeliveryOut(AnswerSchema):
     id = fields.Integer()
     channel = fields.String()
     kind = fields.String()
@@ -134,7 +135,7 @@ class PreferencesIn(RequestSchema):
     )
 
 
-class PreferencesOut(Schema):
+class PreferencesOut(AnswerSchema):
     channels = fields.Dict()
     quiet_hours = fields.Dict(allow_none=True)
     sms_number = fields.String(allow_none=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from app.domains.leads.models import HesitationReason, LostReason
 from app.domains.pipeline import rules
+from app.platform.answers import AnswerSchema
 from app.platform.api import MAX_ID, RequestSchema, StrictBoolean, id_field
 
 LOST_REASONS = validate.OneOf([r.value for r in LostReason])
@@ -56,7 +57,7 @@ class StageIn(StageUpdateIn):
     )
 
 
-class StageOut(Schema):
+class StageOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     slug = fields.String()

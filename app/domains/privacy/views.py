@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from app.domains.privacy import erasure
 from app.platform.access import requires
+from app.platform.answers import AnswerSchema
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
 from app.platform.roles import Permission
@@ -14,7 +15,7 @@ from app.platform.roles import Permission
 blp = make_blueprint("privacy", "Erasure of a person's data")
 
 
-class ErasureOut(Schema):
+class ErasureOut(AnswerSchema):
     lead_id = fields.Integer()
     erased_at = fields.DateTime()
     suppressed = fields.Boolean(metadata={"description": "phones and email on the suppression list"})

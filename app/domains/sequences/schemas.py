@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.automation import rules
 from app.domains.lead_messages import merge_fields
 from app.domains.sequences.service import CHANNELS, MAX_STEPS
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, id_field
 
 MAX_DELAY = 525_600  # a year of minutes: more than any cadence needs, small enough for date arithmetic
@@ -128,22 +129,25 @@ class SequenceIn(SequenceUpdateIn):
     )
 
 
-class DelayOut(Schema):
+class DelayOut(AnswerSchema):
     amount = fields.Integer()
     unit = fields.String()
 
 
-class SequenceStepOut(Schema):
+class SequenceStepOut(AnswerSchema):
+    """A step as it was written: its texts are those its channel takes (an email's subject and body,
+    an SMS's body, a call's title), or a message template, and variants when it is A/B tested."""
+
     delay = fields.Nested(DelayOut)
     channel = fields.String()
-    subject = fields.String()
-    body = fields.String()
-    title = fields.String()
-    template_id = fields.Integer()
-    variants = fields.List(fields.Dict())
+    subject = fields.String(metadata={"optional": True})
+    body = fields.String(metadata={"optional": True})
+    title = fields.String(metadata={"optional": True})
+    template_id = fields.Integer(metadata={"optional": True})
+    variants = fields.List(fields.Dict(), metadata={"optional": True})
 
 
-class SequenceOut(Schema):
+class SequenceOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     description = fields.String(allow_none=True)
@@ -158,7 +162,7 @@ class EnrollIn(RequestSchema):
     sequence_id = id_field(required=True)
 
 
-class EnrollmentOut(Schema):
+class EnrollmentOut(AnswerSchema):
     id = fields.Integer()
     sequence_id = fields.Integer()
     status = fields.String(metadata={"description": "active, completed or unenrolled"})
@@ -191,7 +195,7 @@ class KeepVariantIn(RequestSchema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=20))
 
 
-class VariantStatsOut(Schema):
+class VariantStatsOut(AnswerSchema):
     sequence_id = fields.Integer()
     step = fields.Integer()
     window_days = fields.Integer()
@@ -199,7 +203,7 @@ class VariantStatsOut(Schema):
     variants = fields.List(fields.Dict())
 
 
-class SequenceStatsOut(Schema):
+class SequenceStatsOut(AnswerSchema):
     sequence_id = fields.Integer()
     name = fields.String()
     active = fields.Boolean()

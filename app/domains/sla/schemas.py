@@ -1,9 +1,11 @@
 """Response schema of a lead's SLA clocks."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from app.platform.answers import AnswerSchema
 
 
-class SlaClockOut(Schema):
+class SlaClockOut(AnswerSchema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "speed_to_lead or first_response"})
     status = fields.String(metadata={"description": "pending, warning, breached, met or cancelled"})

@@ -1,10 +1,11 @@
 """Request and response schemas of follow-up tasks and templates."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.leads.schemas import NextActionOut
 from app.domains.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
 from app.domains.tasks.team import DUE_BUCKETS, SORT_CHOICES
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 from app.platform.phi_policy import PhiSchema, PolicedJSON
 
@@ -160,7 +161,7 @@ class MyTasksArgs(RequestSchema):
     overdue = StrictBoolean(load_default=False)
 
 
-class TemplateOut(Schema):
+class TemplateOut(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     title = fields.String()
@@ -223,7 +224,7 @@ class TeamTasksArgs(TeamFilterArgs):
     )
 
 
-class StatusCountsOut(Schema):
+class StatusCountsOut(AnswerSchema):
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_due = fields.Dict(
         keys=fields.String(),
@@ -239,7 +240,7 @@ class AssigneeCountsOut(StatusCountsOut):
     name = fields.String(allow_none=True)
 
 
-class TaskSummaryOut(Schema):
+class TaskSummaryOut(AnswerSchema):
     as_of = fields.DateTime()
     timezone = fields.String(metadata={"description": "The clinic's timezone: buckets follow its days"})
     today_ends_at = fields.DateTime()

@@ -1,8 +1,9 @@
 """Request and response schemas of webhooks."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from app.domains.webhooks import addresses
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema
 
 EVENT_TYPES = ("lead.created", "lead.converted", "lead.lost", "task.overdue", "bulk.completed")
@@ -24,7 +25,7 @@ class WebhookIn(RequestSchema):
             raise ValidationError(problem)
 
 
-class WebhookOut(Schema):
+class WebhookOut(AnswerSchema):
     id = fields.Integer()
     url = fields.String()
     event_types = fields.List(fields.String())
@@ -37,7 +38,7 @@ class WebhookCreatedOut(WebhookOut):
     secret = fields.String(metadata={"description": "HMAC-SHA256 key of the signatures; shown only now"})
 
 
-class WebhookDeliveryOut(Schema):
+class WebhookDeliveryOut(AnswerSchema):
     id = fields.Integer()
     subscription_id = fields.Integer()
     event_id = fields.Integer()

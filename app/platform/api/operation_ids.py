@@ -91,6 +91,7 @@ OPERATION_IDS: dict[str, str] = {
     # Bulk work.
     "POST /api/leads/tasks/bulk": "createTasksInBulk",
     "POST /api/leads/tasks/bulk-actions": "actOnTasksInBulk",
+    "POST /api/sequences/{sequence_id}/enrollments": "enrollLeadsInBulk",
     "GET /api/bulk-jobs": "listBulkJobs",
     "GET /api/bulk-jobs/{bulk_job_id}": "getBulkJob",
     "POST /api/bulk-jobs/{bulk_job_id}/cancel": "cancelBulkJob",

@@ -1,5 +1,6 @@
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema
 from app.platform.phi_policy import PolicedJSON
 
@@ -23,7 +24,7 @@ class AuditQueryArgs(RequestSchema):
     action = fields.String(validate=validate.Length(max=64))
 
 
-class AuditEventOut(Schema):
+class AuditEventOut(AnswerSchema):
     id = fields.Integer()
     actor = fields.String()
     action = fields.String()

@@ -1,5 +1,6 @@
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema
 from app.platform.db import MAX_ID
 from app.platform.phi_policy import PolicedJSON
@@ -23,7 +24,7 @@ class JobQueryArgs(RequestSchema):
     )
 
 
-class JobOut(Schema):
+class JobOut(AnswerSchema):
     id = fields.Integer()
     kind = fields.String()
     queue = fields.String()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import fields, post_load, validate
 
+from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime
 
 
@@ -60,14 +61,19 @@ class CallIn(RequestSchema):
         return data
 
 
-class CallOut(Schema):
+class CallOut(AnswerSchema):
     lead_id = fields.Integer()
     activity_id = fields.Integer()
     created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
 
 
-class InboundOut(Schema):
+_MATCHED_ONLY = "Sent when `matched` is true: an unmatched message's answer says only that."
+
+
+class InboundOut(AnswerSchema):
     matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
-    lead_id = fields.Integer(allow_none=True)
-    activity_id = fields.Integer(allow_none=True)
-    opted_out = fields.Boolean(metadata={"description": "the message was an SMS STOP"})
+    lead_id = fields.Integer(allow_none=True, metadata={"optional": True, "description": _MATCHED_ONLY})
+    activity_id = fields.Integer(allow_none=True, metadata={"optional": True, "description": _MATCHED_ONLY})
+    opted_out = fields.Boolean(
+        metadata={"optional": True, "description": f"the message was an SMS STOP. {_MATCHED_ONLY}"}
+    )
