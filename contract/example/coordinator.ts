@@ -57,3 +57,46 @@ export async function firstFollowUp(baseUrl: string, email: string, password: st
   }
   return completed.data;
 }
+
+// The coordinator's live stream (docs/guides/event-stream.md): a short-lived stream token from the
+// API, then the browser's EventSource, which cannot send an Authorization header. The browser
+// reconnects by itself with Last-Event-ID and the stream replays what was missed; a `reset` asks
+// the screen to reload from the API.
+type StreamToken = components["schemas"]["StreamTokenOut"];
+export const STREAM_EVENTS = [
+  "lead.assigned",
+  "task.assigned",
+  "task.claimed",
+  "task.due_soon",
+  "task.overdue",
+  "reply.received",
+  "sla.warning",
+  "sla.breach",
+  "notification",
+] as const;
+export type StreamEventType = (typeof STREAM_EVENTS)[number];
+
+export async function followMyStream(
+  baseUrl: string,
+  accessToken: string,
+  onEvent: (type: StreamEventType, data: { id: number; type: string; at: string }, id: string) => void,
+  onReset: () => void,
+): Promise<EventSource> {
+  const api = createClient<paths>({ baseUrl });
+  const issued = await api.POST("/api/me/stream-token", { headers: { Authorization: `Bearer ${accessToken}` } });
+  if (issued.error) throw new ApiFailure(issued.error);
+  const grant: StreamToken = issued.data;
+  const expiresIn: number = grant.expires_in; // open it before this many seconds pass
+  const url = new URL(grant.stream_url);
+  url.searchParams.set("token", grant.token);
+  const stream = new EventSource(url);
+  for (const type of STREAM_EVENTS) {
+    stream.addEventListener(type, (event) => {
+      const message = event as MessageEvent<string>;
+      onEvent(type, JSON.parse(message.data), message.lastEventId);
+    });
+  }
+  stream.addEventListener("reset", () => onReset());
+  console.log(`stream open (its token was good for ${expiresIn} s)`);
+  return stream;
+}
