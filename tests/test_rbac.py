@@ -152,6 +152,7 @@ DESIGN_TABLE = {
     "GET /api/activities": READ,
     # Issue 17: bulk task actions, like bulk task creation (lead:update, 202 + the bulk job).
     "POST /api/leads/tasks/bulk-actions": UPDATE,
+    "POST /api/sequences/<id>/enrollments": UPDATE,
     # Issue 17: caller ID, the phone system's webhook, signed like the web form.
     "POST /api/capture/call": PUBLIC,
     # Issue 17: rule and sequence statistics are reports (lead:analytics).

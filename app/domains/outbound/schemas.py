@@ -61,8 +61,9 @@ class DeliveryOut(AnswerSchema):
     recipient_user_id = fields.Integer(allow_none=True)
     title = fields.String(
         metadata={
+            "optional": True,
             "description": "the subject (email) or the start of the message; to a lead: present only "
-            "for a reader with `lead:phi` (merge fields may have written the patient's name into it)"
+            "for a reader with `lead:phi` (merge fields may have written the patient's name into it)",
         }
     )
     status = fields.String(metadata={"description": ", ".join(s.value for s in DeliveryStatus)})
