@@ -24,8 +24,8 @@ from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
-from app.domains.bulk import enrolments, task_actions
 from app.domains.bulk import service as bulk
+from app.domains.bulk import task_actions
 from app.domains.consultations import reactions
 from app.domains.consultations import service as consultations
 from app.domains.intake import imports
@@ -38,8 +38,8 @@ from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import service as pipeline
+from app.domains.sequences import bulk_enrolment, stops
 from app.domains.sequences import service as sequences
-from app.domains.sequences import stops
 from app.domains.sla import service as sla
 from app.domains.tasks import escalation
 from app.domains.tasks import service as tasks
@@ -149,7 +149,7 @@ JOB_KINDS = [
     JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True),
     JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True),
     JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True),
-    JobKind(enrolments.CHUNK_KIND, enrolments.run_chunk, "bulk", yields=True),
+    JobKind(bulk_enrolment.CHUNK_KIND, bulk_enrolment.run_chunk, "bulk", yields=True),
     JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True),
     JobKind(
         intelligence.RESCORE_KIND, intelligence.rescore_job, "bulk", drain=True, batch=50, derived=True,

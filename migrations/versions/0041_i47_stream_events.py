@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import app.platform.db
 
@@ -30,7 +31,8 @@ def upgrade() -> None:
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=True),
         sa.Column("notification_id", sa.Integer(), nullable=True),
-        sa.Column("data", sa.JSON(), nullable=False),  # encrypted by the model (EncryptedJSON)
+        # Encrypted by the model (EncryptedJSON), stored in the JSON type it builds on: JSONB on PostgreSQL.
+        sa.Column("data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("created_at", app.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_stream_events_clinic_id_clinics")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_stream_events_user_id_users")),

@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from app.domains.bulk import admin, enrolments, schemas, service, task_actions
+from app.domains.bulk import admin, schemas, service, task_actions
 from app.platform.access import requires
 from app.platform.api import make_blueprint, set_item_count
 from app.platform.api.injection import inject
@@ -46,28 +46,6 @@ class BulkTaskActions(MethodView):
         return task_actions.start(
             session=uow,
             actor=actor,
-            data=body,
-            chunk_size=uow.settings.bulk_chunk_size,
-            now=now,
-        )
-
-
-@blp.route("/sequences/<int:sequence_id>/enrollments")
-class BulkEnrollments(MethodView):
-    @requires(Permission.UPDATE)
-    @idempotent
-    @blp.arguments(schemas.BulkEnrollmentIn)
-    @blp.response(202, schemas.BulkJobOut)
-    @blp.alt_response(404, description="The sequence or a lead id is not one of the clinic's")
-    @blp.alt_response(409, description="The sequence is inactive")
-    @inject
-    def post(self, body, sequence_id, *, uow, actor, now):
-        """Enrol many leads (ids or a filter) in the sequence in the background; poll the bulk job, its
-        rows say for each lead enrolled or why not (already enrolled, opted out, do not contact)."""
-        return enrolments.start(
-            session=uow,
-            actor=actor,
-            sequence_id=sequence_id,
             data=body,
             chunk_size=uow.settings.bulk_chunk_size,
             now=now,

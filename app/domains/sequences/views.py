@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app.domains.automation.schemas import StatsArgs
-from app.domains.sequences import schemas, stats, variants
+from app.domains.bulk import schemas as bulk_schemas
+from app.domains.sequences import bulk_enrolment, schemas, stats, variants
 from app.domains.sequences import service as sequences
 from app.platform.access import requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
 from app.platform.api.injection import inject
+from app.platform.idempotency.web import idempotent
 from app.platform.roles import Permission
 
 blp = make_blueprint("sequences", "Sequences and enrollments")
@@ -61,6 +63,28 @@ class SequenceById(MethodView):
             session=uow, actor=actor, sequence_id=sequence_id, data=body, now=now
         )
         return with_etag(sequence, schemas.SequenceOut())
+
+
+@blp.route("/sequences/<int:sequence_id>/enrollments")
+class BulkEnrollments(MethodView):
+    @requires(Permission.UPDATE)
+    @idempotent
+    @blp.arguments(bulk_schemas.BulkEnrollmentIn)
+    @blp.response(202, bulk_schemas.BulkJobOut)
+    @blp.alt_response(404, description="The sequence or a lead id is not one of the clinic's")
+    @blp.alt_response(409, description="The sequence is inactive")
+    @inject
+    def post(self, body, sequence_id, *, uow, actor, now):
+        """Enrol many leads (ids or a filter) in the sequence in the background; poll the bulk job, its
+        rows say for each lead enrolled or why not (already enrolled, opted out, do not contact)."""
+        return bulk_enrolment.start(
+            session=uow,
+            actor=actor,
+            sequence_id=sequence_id,
+            data=body,
+            chunk_size=uow.settings.bulk_chunk_size,
+            now=now,
+        )
 
 
 @blp.route("/leads/<int:lead_id>/enrollments")

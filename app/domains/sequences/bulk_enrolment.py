@@ -1,4 +1,5 @@
-"""Bulk enrolment: many leads (ids or a filter) into one sequence, in chunks on the bulk queue.
+"""Bulk enrolment: many leads (ids or a filter) into one sequence, as a bulk job (app/domains/bulk)
+whose chunks run on the bulk queue.
 
 After a school screening or an expo, an integrator enrols hundreds of leads in the clinic's "after
 the event" sequence with one request. The request checks the sequence and resolves its leads into
