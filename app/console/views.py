@@ -112,6 +112,7 @@ def failures_page(*, uow, actor):
     )
     return render_template(
         "console/failures.html",
+        names=story.names_of_clinic(session=uow, actor=actor),
         form=form,
         filters=filters,
         rows=rows,
@@ -178,7 +179,7 @@ def bulk_jobs(*, uow, actor, now):
     shown = [bulk_admin.progress(job, now) | {"kind": job.kind, "created_at": job.created_at} for job in jobs]
     return render_template(
         "console/bulk_jobs.html", jobs=shown, total=total, action=forms.ActionForm(),
-        may_cancel=actor.can(Permission.UPDATE),
+        may_cancel=actor.can(Permission.UPDATE), names=story.names_of_clinic(session=uow, actor=actor),
     )  # fmt: skip
 
 

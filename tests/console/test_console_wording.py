@@ -69,3 +69,18 @@ def test_a_time_is_shown_in_the_clinics_zone():
         wording.when(moment, wording.Names(zone=ZoneInfo("America/Los_Angeles")))
         == "Thu 15 Jan 2026, 06:00 PST"
     )
+
+
+def test_the_bulk_jobs_page_shows_when_each_began_in_the_clinics_zone(app, client, tenant):
+    lead = create_lead(client, tenant)
+    started = client.post(
+        "/api/leads/tasks/bulk",
+        json={"lead_ids": [lead["id"]], "title": "Call", "type": "CALL", "due_in_minutes": 60},
+        headers=tenant.headers(),
+    )
+    assert started.status_code == 202, started.get_json()
+    began = datetime.fromisoformat(started.get_json()["created_at"]).astimezone(ZoneInfo("America/New_York"))
+    with app.test_client() as console:
+        log_in(console, tenant)
+        page = console.get("/console/bulk-jobs").get_data(as_text=True)
+    assert began.strftime(wording.TIME_FORMAT) in html_lib.unescape(page)
