@@ -8,6 +8,7 @@ left for the next client to find."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -22,6 +23,7 @@ from app.platform.config import ConfigError, Settings
 from tests.conftest import test_settings
 from tests.leadkit import create_lead
 from tests.pgbouncer import PgBouncer, need_pgbouncer
+from tests.reliability.test_database_loss import terminate_every_connection
 from tests.workers import subprocess_worker, wait_for
 
 POOLED = {"FOLLOWUP_DATABASE_POOLER": "transaction"}
@@ -92,6 +94,74 @@ def test_a_user_session_through_pgbouncer_answers_2xx_and_a_worker_there_makes_e
         lead_ids = [lead["id"] for lead in leads]
         wait_for(lambda: len(_call_tasks(app, lead_ids)) >= LEADS, timeout=90, interval=0.2)
     assert sorted(task.lead_id for task in _call_tasks(app, lead_ids)) == sorted(lead_ids)
+
+
+def test_bulk_work_reminders_and_inbox_items_through_pgbouncer_each_once(pooled_app, make_tenant):
+    """The background and realtime kinds through the pooler: a bulk follow-up's chunks (the bulk
+    queue), a task's reminder (a timer on the ledger) and the in-app notification it sends."""
+    tenant = make_tenant()
+    client = pooled_app.test_client()
+    headers = tenant.headers()
+    leads = [create_lead(client, tenant, first_name=f"Bulk{n}") for n in range(6)]
+    coordinator = tenant.users["treatment_coordinator"]
+    soon = clock.now() + timedelta(minutes=15, seconds=4)  # its 15-minute reminder is due in 4 s
+    task = client.post(
+        f"/api/leads/{leads[0]['id']}/tasks",
+        json={
+            "title": "Call Bulk0",
+            "type": "CALL",
+            "due_at": soon.isoformat(),
+            "assigned_to_id": coordinator.id,
+        },
+        headers=headers,
+    )
+    assert task.status_code == 201, task.get_json()
+    body = {"lead_ids": [lead["id"] for lead in leads], "title": "After the expo", "type": "CALL"}
+    with subprocess_worker(pooled_app.config["SETTINGS"], **POOLED):
+        started = client.post("/api/leads/tasks/bulk", json={**body, "due_in_minutes": 60}, headers=headers)
+        assert started.status_code == 202, started.get_json()
+
+        def bulk_done():
+            job = client.get(f"/api/bulk-jobs/{started.get_json()['id']}", headers=headers).get_json()
+            return job if job["status"] == "done" else None
+
+        job = wait_for(bulk_done, timeout=90, interval=0.3)
+
+        def reminded():
+            inbox = client.get("/api/me/notifications", headers=tenant.headers("treatment_coordinator"))
+            assert inbox.status_code == 200, inbox.get_json()
+            return [item for item in inbox.get_json() if item["kind"] == "reminder"]
+
+        reminders = wait_for(reminded, timeout=90, interval=0.3)
+    assert (job["total"], job["done"], job["failed"]) == (6, 6, 0)
+    tasks = client.get("/api/leads/tasks?page_size=100", headers=headers).get_json()
+    assert sorted(t["lead_id"] for t in tasks if t["title"] == "After the expo") == sorted(
+        lead["id"] for lead in leads
+    )
+    assert len(reminders) == 1 and "Call Bulk0" in reminders[0]["title"]
+
+
+def test_captures_through_pgbouncer_right_after_every_server_connection_ended_all_succeed(
+    pooled_app, make_tenant, migrated_database
+):
+    """The database-loss case behind the pooler: PostgreSQL ends every session (a failover, a
+    restart), the pooler's included; the captures after it are all stored, none answers 5xx."""
+    tenant = make_tenant()
+    client = pooled_app.test_client()
+    for n in range(5):  # the web's pool and the pooler's server sessions in use
+        create_lead(client, tenant, first_name=f"Warm{n}", last_name="Pooled")
+    assert terminate_every_connection(migrated_database) >= 1
+    statuses = [
+        client.post(
+            "/api/leads", json={"first_name": f"After{n}", "last_name": "Pooled"}, headers=tenant.headers()
+        ).status_code
+        for n in range(20)
+    ]
+    assert statuses == [201] * 20, statuses
+    listed = client.get("/api/leads?q=Pooled&page_size=100", headers=tenant.headers()).get_json()
+    assert sorted(lead["first_name"] for lead in listed if lead["first_name"].startswith("After")) == sorted(
+        f"After{n}" for n in range(20)
+    )
 
 
 # --- the upkeep sweeps: settings for their statements only ----------------------------------------
