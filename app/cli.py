@@ -256,7 +256,9 @@ def phi_rotate_key(batch: int) -> None:
 
 
 @main.command("run")
-@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000")
+@click.option(
+    "--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000"
+)
 def run(port: int) -> None:
     """Run the whole system on the embedded default: migrate, seed, local Redis, then the Procfile."""
     from app.devtools.runner import run_all
