@@ -19,8 +19,10 @@ run: $(STAMP)
 	$(BIN)/followup run
 
 ## Run the tests (DATABASE_URL / REDIS_URL when set; else SQLite and a private Redis).
+## Bytecode caches on (a machine may turn them off): the suite starts hundreds of worker and web
+## processes, and without them each one compiles the project's modules again.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

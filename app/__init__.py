@@ -13,8 +13,12 @@ from app.console import CONSOLE_PREFIX
 from app.platform.config import Settings
 
 
-def create_app(config: Settings | dict | None = None) -> Flask:
-    """Build the app from the environment; `config` (Settings or overrides) is for tests and tools."""
+def create_app(config: Settings | dict | None = None, *, http: bool = True) -> Flask:
+    """Build the app from the environment; `config` (Settings or overrides) is for tests and tools.
+
+    `http=False`: the app of a process that serves no requests (a worker, beat): its domains, database
+    and broker without the API's routes, OpenAPI document and console, which cost every worker process
+    more than a second of CPU at start."""
     settings = _resolve_settings(config)
     settings.validate()
 
@@ -48,24 +52,31 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
-    if settings.cors_origins:
-        from app.platform.api.contract import RESPONSE_HEADERS
-
-        # A browser frontend reads every response header the OpenAPI document names.
-        CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
-
-    _register_api(app)
-    app.after_request(_security_headers)
-    from app.console import init_console
-
-    init_console(app, settings)  # its own session check (the API's is by bearer token or key)
-    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
+    if http:
+        _register_http(app, settings)
     if tracing.start_from_env():
         tracing.instrument_app(app, app.extensions["followup.db"].engine)
     _register_domains(app)
     _import_plugins(settings.plugins)
     _configure_mappers()
     return app
+
+
+def _register_http(app: Flask, settings: Settings) -> None:
+    """What serving requests needs: CORS, the API, the security headers, the console."""
+    from app.platform.telemetry import web
+
+    if settings.cors_origins:
+        from app.platform.api.contract import RESPONSE_HEADERS
+
+        # A browser frontend reads every response header the OpenAPI document names.
+        CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
+    _register_api(app)
+    app.after_request(_security_headers)
+    from app.console import init_console
+
+    init_console(app, settings)  # its own session check (the API's is by bearer token or key)
+    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
 
 
 def _configure_mappers() -> None:

@@ -122,4 +122,4 @@ def _import_tasks() -> None:
 def create_celery(config=None) -> Celery:
     from app import create_app
 
-    return worker_app(create_app(config))
+    return worker_app(create_app(config, http=False))
