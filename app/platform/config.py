@@ -173,6 +173,9 @@ class Settings:
     redispatch_interval: float = 15.0  # how often beat looks for those
     overdue_interval: float = 60.0  # how often beat marks open tasks past due OVERDUE
     stale_lead_interval: float = 3600.0  # how often beat looks for stale leads
+    # How often beat looks for clinics on their benefits reset date (app/domains/consultations/timers.py):
+    # hourly, so a clinic's local date is seen early in its day whatever its zone.
+    benefits_reset_interval: float = 3600.0
     # Events unprocessed this long after they occurred that no processing job names get one
     # (app/platform/events/recovery.py); how often beat looks.
     event_sweep_interval: float = 60.0
