@@ -21,7 +21,7 @@ from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
-from app.domains.automation import consultation_steps, orphans, processing, steps
+from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
@@ -33,6 +33,7 @@ from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
 from app.domains.lead_messages import at_send
+from app.domains.lead_messages import pause as outreach_pause
 from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
 from app.domains.outbound import invitations, outgoing
@@ -133,6 +134,8 @@ EVENT_HANDLERS: dict[str, list] = {
     lead_timers.RECALL_DUE: [processing.process_event],
     lead_timers.RECORDS_EXPIRING: [processing.process_event],
     lead_timers.BENEFITS_RESET: [processing.process_event],
+    # An early resume: the messages the pause held go now.
+    outreach_pause.RESUMED: [held.release_held_steps],
 }
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.
