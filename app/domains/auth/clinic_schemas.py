@@ -80,7 +80,7 @@ class ClinicSettingsIn(RequestSchema):
     # The long timers of consultations (app/domains/consultations/timers.py).
     benefits_reset = fields.String(
         allow_none=True,
-        validate=[validate.Length(equal=5), _month_day],
+        validate=[validate.Length(min=5, max=5), _month_day],
         metadata={
             "description": "MM-DD, e.g. 01-01: on that local date every lead pending a decision for "
             "cost or financing gets a call task and a text, once a year; null: off"
