@@ -21,17 +21,19 @@ from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
-from app.domains.automation import consultation_steps, orphans, processing, steps
+from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
 from app.domains.consultations import reactions
 from app.domains.consultations import service as consultations
+from app.domains.consultations import timers as lead_timers
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
 from app.domains.lead_messages import at_send
+from app.domains.lead_messages import pause as outreach_pause
 from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
 from app.domains.outbound import invitations, outgoing
@@ -76,13 +78,19 @@ EVENT_HANDLERS: dict[str, list] = {
         webhooks.enqueue_deliveries,
     ],
     events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
-    events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted],
-    events.LEAD_STAGE_CHANGED: [stops.on_stage_changed, processing.process_event, rollups.on_stage_changed],
+    events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
+    events.LEAD_STAGE_CHANGED: [
+        stops.on_stage_changed,
+        lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
+        processing.process_event,
+        rollups.on_stage_changed,
+    ],
     events.LEAD_ASSIGNED: [processing.process_event],
     events.LEAD_CONVERTED: [
         stops.on_converted,
         processing.process_event,
         tasks.close_tasks_of_closed_lead,  # its open tasks (and their timers) are cancelled
+        lead_timers.end_on_close,  # its recalls and records reminder
         sla.on_converted,
         webhooks.enqueue_deliveries,
     ],
@@ -90,6 +98,7 @@ EVENT_HANDLERS: dict[str, list] = {
         stops.on_lost,
         processing.process_event,
         tasks.close_tasks_of_closed_lead,
+        lead_timers.end_on_close,
         sla.on_lost,
         webhooks.enqueue_deliveries,
     ],
@@ -121,6 +130,12 @@ EVENT_HANDLERS: dict[str, list] = {
         processing.process_event,
     ],
     consultations.NO_SHOW: [consultation_steps.end_earlier_steps, processing.process_event],
+    # A lead's long timers fired (app/domains/consultations/timers.py): the rules' call task and text.
+    lead_timers.RECALL_DUE: [processing.process_event],
+    lead_timers.RECORDS_EXPIRING: [processing.process_event],
+    lead_timers.BENEFITS_RESET: [processing.process_event],
+    # An early resume: the messages the pause held go now.
+    outreach_pause.RESUMED: [held.release_held_steps],
 }
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.
@@ -141,6 +156,7 @@ JOB_KINDS = [
     JobKind(sla.WARN, sla.warn, "realtime", batch=50),
     JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "realtime", batch=50),
+    JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "realtime", batch=50),
     JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True),
     JobKind(
         outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True

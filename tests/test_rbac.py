@@ -207,6 +207,12 @@ DESIGN_TABLE = {
     "POST /api/consultations/<id>/check-in": CREATE,
     "POST /api/consultations/<id>/no-show": CREATE,
     "POST /api/capture/appointment": PUBLIC,
+    # Issue 46: a lead's long timers. Reading them is reading the lead; the front desk sets and
+    # cancels recalls as it books consultations.
+    "GET /api/leads/<id>/recalls": READ,
+    "POST /api/leads/<id>/recalls": CREATE,
+    "GET /api/leads/<id>/timers": READ,
+    "POST /api/recalls/<id>/cancel": CREATE,
     # Issue 46: the clinic's outreach pause is read like its settings and set like its rules.
     "GET /api/clinic/outreach-pause": READ,
     "POST /api/clinic/outreach-pause": CONFIGURE,

@@ -151,8 +151,7 @@ class Settings:
     task_time_limit: int = 300  # a task still running after this is killed with its process
     task_soft_time_limit: int = 240  # ... and told to stop (SoftTimeLimitExceeded) after this
     heartbeat_interval: float = 30.0  # how often each worker process records its heartbeat
-    # How often beat looks for tables whose planner statistics are stale (ops.refresh_statistics).
-    statistics_interval: float = 10.0
+    statistics_interval: float = 10.0  # how often beat looks for stale planner statistics (ANALYZE)
     # ... for the tables whose rows changed by more than 50 + this fraction of them since their last
     # ANALYZE (1.0: the table doubled; autovacuum's own rule, where it is on, is 0.1).
     statistics_growth: float = 1.0
@@ -173,6 +172,7 @@ class Settings:
     redispatch_interval: float = 15.0  # how often beat looks for those
     overdue_interval: float = 60.0  # how often beat marks open tasks past due OVERDUE
     stale_lead_interval: float = 3600.0  # how often beat looks for stale leads
+    benefits_reset_interval: float = 3600.0  # how often beat looks for clinics on their benefits reset date
     # Events unprocessed this long after they occurred that no processing job names get one
     # (app/platform/events/recovery.py); how often beat looks.
     event_sweep_interval: float = 60.0

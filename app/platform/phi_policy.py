@@ -2,7 +2,7 @@
 webhook payload.
 
 The PHI fields are a lead's patient details, insurance, address and notes, a task's description and
-outcome notes, and an activity's notes. A reader sees them only with `lead:phi`
+outcome notes, an activity's notes, and a recall's note. A reader sees them only with `lead:phi`
 (`Permission.READ_PHI`): treatment_coordinator, clinic_admin and doctor have it; front_desk never;
 an API key only when it was created with that permission. Everyone else gets the rest of the
 record, the PHI fields left out (absent, not null: null means "empty" to a client).
@@ -56,7 +56,13 @@ LEAD_FIELDS = (
 # What a patient said may be written into a task (a call's outcome, a note on the next step).
 TASK_FIELDS = ("description", "outcome_notes")
 ACTIVITY_FIELDS = ("notes",)
-FIELDS: dict[str, tuple[str, ...]] = {"lead": LEAD_FIELDS, "task": TASK_FIELDS, "activity": ACTIVITY_FIELDS}
+TIMER_FIELDS = ("note",)  # a recall's note: why the patient is to be seen again
+FIELDS: dict[str, tuple[str, ...]] = {
+    "lead": LEAD_FIELDS,
+    "task": TASK_FIELDS,
+    "activity": ACTIVITY_FIELDS,
+    "timer": TIMER_FIELDS,
+}
 ALL_FIELDS = frozenset(name for names in FIELDS.values() for name in names)
 
 WITHHELD_NOTE = "PHI: present only for a reader with `lead:phi`."
@@ -188,7 +194,7 @@ class _PhiSchemaMeta(SchemaMeta):
 
 
 class PhiSchema(AnswerSchema, metaclass=_PhiSchemaMeta):
-    """Base of a response schema carrying PHI of `PHI_KIND` ("lead", "task" or "activity"): the
+    """Base of a response schema carrying PHI of `PHI_KIND` ("lead", "task", "activity" or "timer"): the
     policy's fields of that kind leave the dump unless the bound reader may read PHI."""
 
     PHI_KIND: str | None = None

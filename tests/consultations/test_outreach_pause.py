@@ -1,12 +1,13 @@
 """A clinic's outreach paused over two days: a sequence's text due inside it is held and sent once
-after; a reminder that could only go after its consultation is dropped; a resume lets messages go."""
+after; a reminder that could only go after its consultation is dropped; a resume lets messages go,
+an early one at once; a task the automation makes inside a pause is due at its end."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from app.platform import clock
-from tests.automation.outreachkit import enroll, make_sequence, sms, steps_of
+from tests.automation.outreachkit import ALWAYS_OPEN, enroll, lead_with, make_sequence, sms, steps_of
 from tests.consultations.kit import (
     book,
     clinic_and_lead,
@@ -14,6 +15,7 @@ from tests.consultations.kit import (
     providers,
     rule_steps,
     run_due,
+    tasks_of,
     texts_to,
 )
 from tests.workers import thread_worker, wait_for
@@ -85,3 +87,50 @@ def test_the_pause_is_checked_and_resumed(client, tenant):
     assert front_desk.status_code == 403
     resumed = client.delete("/api/clinic/outreach-pause", headers=tenant.headers())
     assert resumed.status_code == 200 and resumed.get_json() == {"from": None, "until": None, "active": False}
+
+
+def test_a_resume_before_the_end_lets_the_held_text_go_at_once_and_once(app, client, db, tenant, monkeypatch):
+    with providers(app, monkeypatch) as (_, texts):
+        lead = clinic_and_lead(client, tenant)
+        until = clock.now() + timedelta(days=2)
+        pause(client, tenant, until=until.isoformat())
+        sequence = make_sequence(client, tenant, [sms("Hi {{ first_name }}, any questions?")])
+        with thread_worker(app):
+            enroll(client, tenant, lead["id"], sequence["id"])
+            wait_for(lambda: [s for s in steps_of(db, lead["id"]) if s.run_at == until], timeout=60)
+            wait_for(lambda: events_done(db), timeout=60)
+            assert texts_to(texts) == []
+            resumed = client.delete("/api/clinic/outreach-pause", headers=tenant.headers())
+            assert resumed.status_code == 200, resumed.get_json()
+            wait_for(lambda: texts_to(texts), timeout=60)
+            wait_for(lambda: events_done(db), timeout=60)
+        [step] = steps_of(db, lead["id"])
+        assert step.status == "done" and step.result["moved"][-1]["why"] == "the clinic's outreach resumed"
+        run_due(app, db, until + timedelta(hours=1))  # the pause's old end: nothing goes again
+        assert len(texts_to(texts)) == 1
+
+
+def test_a_task_the_automation_makes_inside_a_pause_is_due_at_its_end(app, client, db, tenant):
+    lead_now = clock.now()
+    configure = client.put(
+        "/api/clinic",
+        json={"timezone": "UTC", "business_hours": ALWAYS_OPEN},
+        headers=tenant.headers(),
+    )
+    assert configure.status_code == 200, configure.get_json()
+    until = (lead_now + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)  # open then
+    pause(client, tenant, until=until.isoformat())
+    with thread_worker(app):
+        lead = lead_with(client, tenant)
+        [task] = wait_for(
+            lambda: [t for t in tasks_of(db, lead["id"]) if t.title == "Initial contact"], timeout=60
+        )
+    assert task.due_at == until  # not 5 minutes after capture: the clinic is closed until then
+    # An open-ended pause has no end to move a task to: its due time stays (docs say so).
+    pause(client, tenant)
+    with thread_worker(app):
+        other = lead_with(client, tenant)
+        [task] = wait_for(
+            lambda: [t for t in tasks_of(db, other["id"]) if t.title == "Initial contact"], timeout=60
+        )
+    assert task.due_at < clock.now() + timedelta(hours=1)

@@ -13,6 +13,7 @@ from app.domains.auth.schemas import (
     validate_holiday_country,
     validate_timezone,
 )
+from app.domains.business_hours.rules import month_day
 from app.platform.api import RequestSchema, StrictBoolean
 from app.platform.delivery.rules import parse_limit
 
@@ -31,6 +32,11 @@ def _rate_limit(text: str) -> None:
         parse_limit(text)
     except ValueError as error:
         raise ValidationError(str(error)) from None
+
+
+def _month_day(text: str) -> None:
+    if month_day(text) is None:
+        raise ValidationError("a day every year has, as MM-DD (e.g. 01-01; not 02-29)")
 
 
 class ProviderRateLimitsIn(RequestSchema):
@@ -70,6 +76,29 @@ class ClinicSettingsIn(RequestSchema):
             "description": "a consultation with no check-in this long after its start is a no-show "
             "(default 15)"
         },
+    )
+    # The long timers of consultations (app/domains/consultations/timers.py).
+    benefits_reset = fields.String(
+        allow_none=True,
+        validate=[validate.Length(min=5, max=5), _month_day],
+        metadata={
+            "description": "MM-DD, e.g. 01-01: on that local date every lead pending a decision for "
+            "cost or financing gets a call task and a text, once a year; null: off"
+        },
+    )
+    records_valid_days = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=365),
+        metadata={
+            "description": "days an attended consultation's diagnostic records stay valid; a reminder "
+            "goes records_reminder_days before they expire; null: off"
+        },
+    )
+    records_reminder_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=365),
+        metadata={"description": "days before the records expire that the reminder goes (default 7)"},
     )
     no_contact_escalation_hours = fields.Float(
         validate=validate.Range(min=1, max=24 * 30),

@@ -36,6 +36,56 @@ REMINDER_TEXT = (
     "Reply C to confirm or R to ask for another time."
 )
 
+# The long timers' rules: (default_key, name, description, trigger, priority, task title, text).
+LONG_TIMERS = (
+    (
+        "recall_due",
+        "Recall date: call and text",
+        "On a recall's date (set on the lead: a date or in N months), at the clinic's opening: a call "
+        "task to book the planned visit, and a text to the family.",
+        "recall.due",
+        45,
+        "Recall: book the planned visit",
+        "Hi {{ first_name }}, this is {{ clinic_name }}: it is time for the visit we planned together. "
+        "Reply to this text or call us to book it.",
+    ),
+    (
+        "records_expiring",
+        "Records expiring: call and text",
+        "Some days before an attended consultation's diagnostic records expire (the clinic's "
+        "records_valid_days and records_reminder_days), unless the lead has accepted treatment: a call "
+        "task and a text to the family.",
+        "records.expiring",
+        46,
+        "Records expire soon: ask for the decision",
+        "Hi {{ first_name }}, {{ clinic_name }} here: the records taken at your consultation are valid "
+        "until {{ records_expire_on }}. After that they would need to be taken again, so reply or call "
+        "us if you would like to start treatment.",
+    ),
+    (
+        "benefits_reset",
+        "Benefits reset: nudge the cost-hesitant",
+        "On the clinic's benefits reset date (settings.benefits_reset), every lead pending a decision "
+        "for cost or financing gets a call task and a text, once a year.",
+        "benefits.reset",
+        47,
+        "Benefits reset: call about the treatment cost",
+        "Hi {{ first_name }}, {{ clinic_name }} here: a new benefits year has started, so your insurance "
+        "may now cover more of the treatment we discussed. Reply or call us and we will go through the "
+        "numbers with you.",
+    ),
+)
+
+
+def _timer_rule(timer: tuple) -> dict:
+    key, name, description, trigger, priority, title, text = timer
+    call = {"type": "create_task", "title": title, "task_type": "CALL", "assignee": {"kind": "lead_owner"}}
+    return {
+        "default_key": key, "name": name, "description": description, "trigger": trigger,
+        "priority": priority, "conditions": [], "actions": [call, {"type": "send_sms", "body": text}],
+    }  # fmt: skip
+
+
 DEFAULT_RULES: tuple[dict, ...] = (
     {
         "default_key": "speed_to_lead",
@@ -193,6 +243,9 @@ DEFAULT_RULES: tuple[dict, ...] = (
             }
         ],
     },
+    # A lead's long timers (app/domains/consultations/timers.py), each on its day: a call task for the
+    # coordinator and a text to the family, through the contact policy.
+    *(_timer_rule(timer) for timer in LONG_TIMERS),
     {
         "default_key": "missed_call_text_back",
         "name": "Missed inbound call: text back",

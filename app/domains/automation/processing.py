@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -236,13 +236,14 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         ),
         anchor=anchor,
     )
+    merge = event_merge(clinic, lead, event, anchor)
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
         if action.get("deferred"):  # re-checked against the lead as it was at the event
             action = {**action, "event_at": event.occurred_at.isoformat()}
-        if anchor is not None and action["type"] in rules.MESSAGE_ACTIONS:
-            action = {**action, "merge": {"consultation_time": family_time_text(clinic, lead, anchor)}}
+        if merge and action["type"] in rules.MESSAGE_ACTIONS:
+            action = {**action, "merge": merge}
         step = steps.record(
             session=session,
             lead=lead,
@@ -279,6 +280,18 @@ def consultation_start(event: DomainEvent) -> datetime | None:
     """The start of the consultation a consultation.* event names (what reminders count back from)."""
     starts_at = (event.payload or {}).get("starts_at") if event.type.startswith("consultation.") else None
     return datetime.fromisoformat(starts_at) if starts_at else None
+
+
+def event_merge(clinic: Clinic, lead: Lead, event: DomainEvent, anchor: datetime | None) -> dict:
+    """The merge values an event gives its rules' messages: a consultation's time in the family's
+    zone; a records expiry reminder's last valid day."""
+    merge = {}
+    if anchor is not None:
+        merge["consultation_time"] = family_time_text(clinic, lead, anchor)
+    expires_on = (event.payload or {}).get("expires_on")
+    if expires_on:
+        merge["records_expire_on"] = f"{date.fromisoformat(expires_on):%a %d %b %Y}"
+    return merge
 
 
 def family_time_text(clinic: Clinic, lead: Lead, moment: datetime) -> str:

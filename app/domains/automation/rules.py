@@ -44,6 +44,10 @@ TRIGGERS = (
     "consultation.attended",
     "consultation.no_show",
     "consultation.cancelled",
+    # app/domains/consultations/timers.py: a lead's long timers, on their day
+    "recall.due",
+    "records.expiring",
+    "benefits.reset",
 )
 
 # --- fields ---------------------------------------------------------------------------------------

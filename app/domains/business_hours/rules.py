@@ -11,6 +11,7 @@ ISO date to that day's periods in the same forms (`[]`: closed), overriding week
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -308,3 +309,18 @@ def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     zone = ZoneInfo(tz)
     start = datetime.combine(day, time(0), tzinfo=zone)
     return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+
+
+def month_day(text: str | None) -> tuple[int, int] | None:
+    """A yearly date ("01-01", MM-DD) as (month, day); None if empty or not a day every year has
+    (29 February is not: a yearly date must come every year)."""
+    match = MONTH_DAY.match(text or "")
+    if match is None:
+        return None
+    month, day = int(match[1]), int(match[2])
+    if not 1 <= month <= 12 or not 1 <= day <= monthrange(2001, month)[1]:
+        return None
+    return month, day

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, UTCDateTime
+from app.platform.db.protected import EncryptedString
 
 
 class ConsultationStatus(StrEnum):
@@ -50,3 +51,48 @@ class Consultation(Base):
     created_by: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TimerKind(StrEnum):
+    RECALL = "recall"  # a date a person set: call and text the family then (an observation visit's recall)
+    RECORDS_EXPIRY = "records_expiry"  # the reminder before an attended consultation's records expire
+    BENEFITS_RESET = "benefits_reset"  # the clinic's benefits reset date reached a cost-hesitant lead
+
+
+class TimerStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class LeadTimer(Base):
+    """A lead's long timer (months or years ahead): its local date, the UTC moment that date's opening
+    was when it was set, and what became of it. A scheduled one has its ledger job
+    (`consultations.timer`, subject `lead_timer`); the row is what the lead's lists show."""
+
+    __tablename__ = "lead_timers"
+    __table_args__ = (
+        sa.Index("ix_lead_timers_lead_id", "lead_id"),
+        sa.Index("ix_lead_timers_clinic_status", "clinic_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
+    consultation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("consultations.id"))
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    # The clinic's local date it fires on, and its opening that day in UTC (fixed when set: DST-safe).
+    fires_on: Mapped[date] = mapped_column(sa.Date)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_on: Mapped[date | None] = mapped_column(sa.Date)  # records_expiry: the records' last day
+    # PHI: a person's words about the patient ("recheck the crowding").
+    note: Mapped[str | None] = mapped_column(EncryptedString)
+    reason: Mapped[str | None] = mapped_column(sa.String(200))  # why it was cancelled
+    # One per recall, per consultation's records, per lead and benefits year.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,9 +3,10 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.consultations import rules
-from app.domains.consultations.models import ConsultationStatus
+from app.domains.consultations.models import ConsultationStatus, TimerKind, TimerStatus
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDate, UTCDateTime, id_field
+from app.platform.phi_policy import PhiSchema
 
 STATUSES = [s.value for s in ConsultationStatus]
 DURATION = fields.Integer(
@@ -111,3 +112,50 @@ class AppointmentOut(AnswerSchema):
     applied = fields.Boolean(
         metadata={"description": "false: the same event again, or one older than an event already applied"}
     )
+
+
+class RecallIn(RequestSchema):
+    """A recall: a local date (`on`) or whole months from today (`in_months`), not both."""
+
+    on = UTCDate(metadata={"description": "the clinic's local date, YYYY-MM-DD (today or later)"})
+    in_months = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=rules.MAX_RECALL_MONTHS),
+        metadata={"description": "whole months from the clinic's today (31 Jan + 1 = the last day of Feb)"},
+    )
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "for the coordinator (not sent to the family)"},
+    )
+
+    @validates_schema
+    def one_of(self, data, **kwargs):
+        if "on" in data and "in_months" in data:
+            raise ValidationError("give on or in_months, not both", field_name="in_months")
+        if "on" not in data and "in_months" not in data:
+            raise ValidationError("give on (a date) or in_months", field_name="on")
+
+
+class TimerOut(PhiSchema):
+    """A lead's long timer: a recall, a records expiry reminder, or a benefits reset nudge."""
+
+    PHI_KIND = "timer"
+
+    id = fields.Integer()
+    lead_id = fields.Integer()
+    kind = fields.String(metadata={"description": ", ".join(k.value for k in TimerKind)})
+    status = fields.String(metadata={"description": ", ".join(s.value for s in TimerStatus)})
+    on = fields.Date(attribute="fires_on", metadata={"description": "the clinic's local date it fires on"})
+    due_at = fields.DateTime(metadata={"description": "the clinic's opening that day (UTC)"})
+    note = fields.String(allow_none=True)
+    consultation_id = fields.Integer(
+        allow_none=True, metadata={"description": "records_expiry: the attended consultation"}
+    )
+    expires_on = fields.Date(
+        allow_none=True, metadata={"description": "records_expiry: the records' last day"}
+    )
+    reason = fields.String(allow_none=True, metadata={"description": "why it was cancelled"})
+    fired_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()

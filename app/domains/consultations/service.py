@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
-from app.domains.consultations import rules
+from app.domains.consultations import rules, timers
 from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -203,6 +203,8 @@ def attend(
     )
     lead = session.get(Lead, consultation.lead_id)
     _advance(session, lead, ATTENDED_STAGE, now)
+    # The diagnostic records taken at it expire (the clinic's records_valid_days): a reminder before.
+    timers.schedule_records_reminder(session=session, consultation=consultation, now=now)
 
 
 def mark_no_show(*, session: UnitOfWork, actor: Actor, consultation_id: int, now: datetime) -> Consultation:

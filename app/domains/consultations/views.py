@@ -1,12 +1,13 @@
 """Consultation endpoints: book, list (a lead's, a day's), reschedule, cancel, check in, no-show;
-and the booking system's signed appointment webhook."""
+the booking system's signed appointment webhook; a lead's recalls and long timers."""
 
 from __future__ import annotations
 
 from flask import g
 from flask.views import MethodView
 
-from app.domains.consultations import appointments, listing, schemas, service
+from app.domains.consultations import appointments, listing, schemas, service, timers
+from app.domains.consultations.models import TimerKind
 from app.domains.intake.views import signed_by_clinic
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
@@ -128,3 +129,44 @@ class AppointmentWebhook(MethodView):
             "applied": result.applied,
         }
         return answer, 201 if result.created else 200
+
+
+@blp.route("/leads/<int:lead_id>/recalls")
+class LeadRecalls(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TimerOut(many=True))
+    @inject
+    def get(self, lead_id, *, uow, actor):
+        """The lead's recalls (scheduled, done or cancelled, and why), soonest first."""
+        return timers.of_lead(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id, kind=TimerKind.RECALL)
+
+    @requires(Permission.CREATE)
+    @blp.arguments(schemas.RecallIn)
+    @blp.response(201, schemas.TimerOut)
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
+        """Recall the lead on a local date or in N months: on that day, at the clinic's opening, a call
+        task for the coordinator and a text to the family."""
+        return timers.schedule_recall(
+            session=uow, actor=actor, lead_id=lead_id, ask=timers.RecallAsk(**body), now=now
+        )
+
+
+@blp.route("/leads/<int:lead_id>/timers")
+class LeadTimers(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.TimerOut(many=True))
+    @inject
+    def get(self, lead_id, *, uow, actor):
+        """Every long timer of the lead: recalls, the records expiry reminder, benefits reset nudges."""
+        return timers.of_lead(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
+
+
+@blp.route("/recalls/<int:recall_id>/cancel")
+class CancelRecall(MethodView):
+    @requires(Permission.CREATE)
+    @blp.response(200, schemas.TimerOut)
+    @inject
+    def post(self, recall_id, *, uow, actor, now):
+        """Cancel a scheduled recall: its ledger job ends and nothing goes."""
+        return timers.cancel_recall(session=uow, actor=actor, recall_id=recall_id, now=now)

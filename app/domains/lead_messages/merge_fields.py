@@ -18,6 +18,7 @@ MERGE_FIELDS = (
     "stage",
     "task_due_at",
     "consultation_time",  # a consultation's confirmation and reminders: its start, in the family's time
+    "records_expire_on",  # a records expiry reminder: the diagnostic records' last valid day
 )
 # A merge-field text (subject, body, title) is at most this long, and so is what it renders to.
 MAX_TEMPLATE_LENGTH = 5000

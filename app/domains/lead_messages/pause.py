@@ -1,7 +1,9 @@
 """A clinic's automated outreach paused (closed for the holidays) and resumed: every automated
 message to a lead (rules', sequences', consultation reminders) due inside the pause is held, moved to
-its end as the same step (sent once, never lost), and a sequence's later steps follow it. Messages a
-person sends are not held. Kept in the clinic's settings (`outreach_pause`: from, until or null).
+its end as the same step (sent once, never lost), and a sequence's later steps follow it; a resume
+before the end lets the held ones go at once. Messages a person sends are not held; a task the
+engine makes due inside a bounded pause is due at its end (app/domains/tasks/creation.py). Kept in
+the clinic's settings (`outreach_pause`: from, until or null).
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from app.domains.auth.models import Clinic
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
+from app.platform.events import service as events
 from app.platform.roles import Actor
 
 KEY = "outreach_pause"
 # An open-ended pause: a held message looks again this often (a resume lets it go within the hour).
 RECHECK = timedelta(hours=1)
+# What a held step's move says (its result's `moved`): how a resume finds the steps to let go.
+HELD_NOTE = "the clinic's outreach is paused"
+RESUMED_NOTE = "the clinic's outreach resumed"
+RESUMED = "clinic.outreach_resumed"  # the event of a resume: the automation lets its held steps go
 
 
 def window(settings: dict | None) -> tuple[datetime, datetime | None] | None:
@@ -37,6 +44,15 @@ def held_until(settings: dict | None, at: datetime) -> datetime | None:
     if at < starts or (until is not None and at >= until):
         return None
     return until if until is not None else at + RECHECK
+
+
+def bounded_end(settings: dict | None, at: datetime) -> datetime | None:
+    """The end of the clinic's pause if it has one and it holds `at`; None otherwise, and for an
+    open-ended pause (no end to move anything to)."""
+    pause = window(settings)
+    if pause is None or pause[1] is None or held_until(settings, at) is None:
+        return None
+    return pause[1]
 
 
 def describe(settings: dict | None, now: datetime) -> dict:
@@ -60,9 +76,20 @@ def pause(
 
 
 def resume(*, session: UnitOfWork, actor: Actor, now: datetime) -> dict:
-    """End the pause: held messages go at their held time (an open-ended pause's within RECHECK)."""
+    """End the pause: the messages it held go now, once (its event's consumer,
+    app/domains/automation/held.py, moves each held step to now through the ledger)."""
     clinic = session.get(Clinic, actor.clinic_id)
+    before = window(clinic.settings)
     _write(session, clinic, actor, None, now)
+    if before is not None:
+        until = before[1].isoformat() if before[1] is not None else None
+        events.emit(
+            session=session,
+            type=RESUMED,
+            subject=events.Subject(clinic.id, "clinic", clinic.id),
+            payload={"from": before[0].isoformat(), "until": until},
+            now=now,
+        )
     return describe(clinic.settings, now)
 
 

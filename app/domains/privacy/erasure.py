@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
+from app.domains.consultations import timers
 from app.domains.leads import suppression
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
 from app.domains.outbound.models import DeliveryStatus, Notification
@@ -66,6 +67,11 @@ COPIES: tuple[Copy, ...] = (
     Copy("leads: contact and free-text columns (_LEAD_CONTACT), the DOB's blind index", "null", _DUMP),
     Copy("leads: first_name, last_name", "'[erased]', ''", _DUMP),
     Copy("lead_activities.notes", "null", _DUMP),
+    Copy(
+        "lead_timers.note (a recall's note); the lead's scheduled recalls and records reminder",
+        "null; cancelled (reason 'the lead was erased'), their ledger jobs ended",
+        "tests/consultations/test_timers.py::test_erasure_cancels_a_recall_and_drops_its_note",
+    ),
     Copy("lead_tasks: title, description, outcome_notes", "'[erased]', null, null", _DUMP),
     Copy("lead_tasks.origin (what the rule that made it saw)", "structure_only", _TRAIL),
     Copy("automation_steps.conditions (the why-trail: values seen)", "structure_only", _TRAIL),
@@ -179,6 +185,7 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
         session.scalars(sa.select(Notification.id).where(Notification.lead_id == lead.id))
     )
     counts["jobs_cancelled"] = _cancel_work(session, lead, task_ids, notification_ids, now)
+    counts["timers_cancelled"] = timers.erase_lead_timers(session=session, lead_id=lead.id, now=now)
     counts["activities"] = _erase_activities(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
     about = _erase_notifications(session, lead, notification_ids)

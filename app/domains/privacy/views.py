@@ -20,6 +20,9 @@ class ErasureOut(AnswerSchema):
     erased_at = fields.DateTime()
     suppressed = fields.Boolean(metadata={"description": "phones and email on the suppression list"})
     jobs_cancelled = fields.Integer()
+    timers_cancelled = fields.Integer(
+        metadata={"description": "the lead's scheduled recalls and records reminder"}
+    )
     activities = fields.Integer()
     tasks = fields.Integer()
     notifications = fields.Integer()

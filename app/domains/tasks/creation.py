@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from app.domains.assignment import staff
 from app.domains.auth.models import Clinic
+from app.domains.business_hours.rules import within_business_hours
+from app.domains.lead_messages import pause as outreach_pause
 from app.domains.leads import service as leads
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.leads.stream_notes import lead_summary
@@ -197,6 +199,7 @@ def create_system_task(
         assignee_id = staff.fallback_assignee(session, lead.clinic_id)
     if assignee_id is None:
         return None  # a clinic with nobody to do it: nothing to assign (the lead log says unassigned)
+    due_at = after_pause(session.get(Clinic, lead.clinic_id), asked.due_at)
     made = new_task(
         clinic_id=lead.clinic_id,
         lead_id=lead.id,
@@ -205,7 +208,7 @@ def create_system_task(
         priority=asked.priority,
         description=asked.description,
         assigned_to_id=assignee_id,
-        due_at=asked.due_at,
+        due_at=due_at,
         status=TaskStatus.PENDING,
         origin=asked.origin,
         dedupe_key=dedupe_key,
@@ -214,6 +217,14 @@ def create_system_task(
         updated_at=now,
     )
     return add_task(session, made, lead, MadeBy(audit.SYSTEM), now, notify=asked.notify)
+
+
+def after_pause(clinic: Clinic, due_at: datetime) -> datetime:
+    """A task the engine makes is not due while the clinic is closed (its outreach paused for the
+    holidays): inside a bounded pause it is due at the first opening from the pause's end. An
+    open-ended pause has no end to move to: the due time stays."""
+    end = outreach_pause.bounded_end(clinic.settings, due_at)
+    return due_at if end is None else within_business_hours(clinic, end)
 
 
 def task_fields(*, session: UnitOfWork, clinic_id: int, data: dict, now: datetime) -> dict:

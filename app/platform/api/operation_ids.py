@@ -152,6 +152,10 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/consultations/{consultation_id}/cancel": "cancelConsultation",
     "POST /api/consultations/{consultation_id}/check-in": "checkInConsultation",
     "POST /api/consultations/{consultation_id}/no-show": "markConsultationNoShow",
+    "GET /api/leads/{lead_id}/recalls": "listLeadRecalls",
+    "POST /api/leads/{lead_id}/recalls": "scheduleRecall",
+    "GET /api/leads/{lead_id}/timers": "listLeadTimers",
+    "POST /api/recalls/{recall_id}/cancel": "cancelRecall",
     "POST /api/capture/appointment": "captureAppointment",
     # Calendar feed.
     "GET /api/calendar/{token}.ics": "getCalendarFeed",

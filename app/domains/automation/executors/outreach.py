@@ -74,9 +74,7 @@ def send_message(
         steps.finish(step, StepStatus.SKIPPED, now, reason=reason)
         return SKIPPED
     if held is not None:  # the same step, later: sent once after the pause, never lost
-        steps.reschedule(
-            session=session, step=step, run_at=held, note="the clinic's outreach is paused", now=now
-        )
+        steps.reschedule(session=session, step=step, run_at=held, note=outreach_pause.HELD_NOTE, now=now)
         return MOVED
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
