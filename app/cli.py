@@ -22,9 +22,10 @@ def main(ctx: click.Context) -> None:
 
 
 def _create_app():
+    """The app of a command: the services without the API, which no command serves."""
     from app import create_app
 
-    return create_app()
+    return create_app(http=False)
 
 
 @main.group()
@@ -80,11 +81,10 @@ def db_revision(message: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the demo clinic and logins as JSON.")
 def seed_demo(as_json: bool) -> None:
     """Create the demo clinic once (stages, sources, one user per role) and print its logins."""
-    from app import create_app
     from app.devtools import demo
     from app.platform import clock
 
-    flask_app = create_app()
+    flask_app = _create_app()
     with flask_app.app_context():
         result = demo.seed(now=clock.now())
     if as_json:
@@ -130,7 +130,6 @@ def clinics_create(
 ) -> None:
     """Create a clinic and its first admin; print the clinic id and the admin's one-time,
     expiring password-setup link. Bad input writes nothing and exits non-zero."""
-    from app import create_app
     from app.domains.auth import onboarding
     from app.domains.auth.schemas import PlatformClinicIn
     from app.platform import clock
@@ -142,7 +141,7 @@ def clinics_create(
     invalid = PlatformClinicIn().validate(data)
     if invalid:
         _refuse(invalid, 2)
-    flask_app = create_app()
+    flask_app = _create_app()
     db = flask_app.extensions["followup.db"]
     try:
         with flask_app.app_context(), db.unit_of_work() as session:
@@ -172,7 +171,6 @@ def clinics_verify_domain(clinic_id: int, domain: str) -> None:
     """Record that DOMAIN's SPF and DKIM records are set for the platform's mail on behalf of clinic
     CLINIC_ID (as POST /api/platform/clinics/ID/sender-domains does): its email_from may then use
     the domain. A domain verified for another clinic is refused."""
-    from app import create_app
     from app.domains.auth.schemas import SenderDomainIn
     from app.domains.auth.senders import identity
     from app.platform import clock
@@ -181,7 +179,7 @@ def clinics_verify_domain(clinic_id: int, domain: str) -> None:
     invalid = SenderDomainIn().validate({"domain": domain})
     if invalid:
         _refuse(invalid, 2)
-    flask_app = create_app()
+    flask_app = _create_app()
     db = flask_app.extensions["followup.db"]
     try:
         with flask_app.app_context(), db.unit_of_work() as session:
@@ -203,12 +201,11 @@ def leads() -> None:
 def leads_erase(lead_id: int, as_json: bool) -> None:
     """Erase lead LEAD_ID's personal and health data everywhere it was copied (as
     POST /api/leads/ID/erase does); an anonymised tombstone stays. Audited as `cli`."""
-    from app import create_app
     from app.domains.leads.models import Lead
     from app.domains.privacy import erasure
     from app.platform import clock
 
-    flask_app = create_app()
+    flask_app = _create_app()
     db = flask_app.extensions["followup.db"]
     with flask_app.app_context(), db.unit_of_work() as session:
         lead = session.get(Lead, lead_id)
@@ -241,11 +238,10 @@ def phi_rotate_key(batch: int) -> None:
     """Re-encrypt every protected value under the first key of PHI_ENCRYPTION_KEY (NEW,OLD) and
     rebuild the blind indexes, in resumable batches, while the service runs. Rerun after a stop:
     it continues. When it reports done, remove OLD from PHI_ENCRYPTION_KEY."""
-    from app import create_app
     from app.domains.privacy import rotation
     from app.platform import clock
 
-    flask_app = create_app()
+    flask_app = _create_app()
     db = flask_app.extensions["followup.db"]
     keys = db.settings.resolved_phi_key()
     with flask_app.app_context():
