@@ -3,11 +3,14 @@ itself, whatever the server's autovacuum settings (a database just migrated has 
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from app.domains.ops import service
 from app.platform import clock
 from tests.workers import wait_for
+
+pytestmark = pytest.mark.usefixtures("fresh_heartbeats")
 
 ROWS = 300
 

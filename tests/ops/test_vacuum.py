@@ -4,11 +4,14 @@ run; the realtime path finds its rows through indexes that keep an entry for eac
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from app.domains.ops import service
 from app.platform import clock
 from tests.workers import wait_for
+
+pytestmark = pytest.mark.usefixtures("fresh_heartbeats")
 
 ROWS = 1500  # updated once each: 1,500 dead versions, past the floor of 1,000 + 5% of the rows
 

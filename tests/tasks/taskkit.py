@@ -42,7 +42,7 @@ def jobs_of_task(app, task_id: int, kind: str | None = None, status: str | None 
             stmt = stmt.where(ScheduledJob.kind == kind)
         if status:
             stmt = stmt.where(ScheduledJob.status == status)
-        return list(session.scalars(stmt.order_by(ScheduledJob.due_at)))
+        return list(session.scalars(stmt.order_by(ScheduledJob.due_at, ScheduledJob.id)))
 
 
 def run_at(app, job: ScheduledJob, now: datetime) -> str:
