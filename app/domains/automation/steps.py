@@ -175,6 +175,13 @@ def reschedule(
     _schedule_job(session, step, now)
 
 
+def held_since(step: AutomationStep) -> datetime | None:
+    """When the step was first due, if something held it since (quiet hours, the clinic's pause, the
+    gap between touches); None if it runs when it was planned."""
+    moves = (step.result or {}).get("moved") or []
+    return datetime.fromisoformat(moves[0]["from"]) if moves else None
+
+
 def finish(step: AutomationStep, status: str, now: datetime, **result) -> None:
     step.status = status
     step.result = {**step.result, **result}

@@ -7,7 +7,9 @@ stands now (opt-out, do-not-contact, the clinic's suppression list, quiet hours 
 timezone, and for an automated message the clinic's caps) cancels it, with its reason written on the
 lead's timeline, or defers it to the end of the quiet hours. The caps count the lead's other
 automated messages that went out: this one was counted when it was queued, and counted again it
-would hold itself back (to_lead.check_policy's `sending`).
+would hold itself back (to_lead.check_policy's `sending`), one message of the lead at a time (two
+workers sending two at once would each miss the other). An automated message that a person's touch
+or the lead's own word has overtaken since it was queued is cancelled.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.domains.leads import suppression
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Notification
+from app.platform import clock
 from app.platform.db import UnitOfWork
 
 
@@ -41,7 +44,12 @@ def guard(
         session=session, clinic=clinic, phones=[lead.phone, lead.phone_alt], emails=[lead.email]
     ):
         return _cancel(session, lead, channel, "the person asked to be forgotten (suppression list)", now)
-    automated = notification_id is not None and _is_automated(session, notification_id)
+    queued_at = _automated_queued_at(session, notification_id) if notification_id is not None else None
+    automated = queued_at is not None
+    if automated:
+        overtaken = to_lead.overtaken_since(session=session, lead=lead, since=queued_at)
+        if overtaken is not None:
+            return _cancel(session, lead, channel, overtaken, now)
     decision = to_lead.check_policy(
         session=session,
         lead=lead,
@@ -57,9 +65,12 @@ def guard(
     return _cancel(session, lead, channel, decision.reason, now)
 
 
-def _is_automated(session: UnitOfWork, notification_id: int) -> bool:
-    kind = session.scalar(sa.select(Notification.kind).where(Notification.id == notification_id))
-    return kind == to_lead.MESSAGE_KIND
+def _automated_queued_at(session: UnitOfWork, notification_id: int) -> datetime | None:
+    """When the message was queued, if it is an automated one; None for a message a person sent."""
+    found = session.execute(
+        sa.select(Notification.kind, Notification.created_at).where(Notification.id == notification_id)
+    ).first()
+    return clock.as_utc(found.created_at) if found and found.kind == to_lead.MESSAGE_KIND else None
 
 
 def _cancel(session: UnitOfWork, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:

@@ -100,6 +100,8 @@ def check_policy(
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
     opted_out = lead.email_opt_out if channel == policy.EMAIL else lead.sms_opt_out
     address = lead.email if channel == policy.EMAIL else lead.phone
+    if automated or sending is not None:
+        one_decision_at_a_time(session=session, lead=lead)
     if sending is not None:
         limits = caps_at_send(
             session=session, lead=lead, settings=clinic.settings, timezone=timezone, at=at, sending=sending
@@ -118,6 +120,49 @@ def check_policy(
             **limits,
         )
     )
+
+
+def one_decision_at_a_time(*, session: UnitOfWork, lead: Lead) -> None:
+    """The lead's limits are counted by one transaction at a time: two messages to one lead decided
+    at once by two workers would each count the other as not yet there, and both go past the cap or
+    the gap. The lead's row, locked until the transaction ends, makes the second wait and then count
+    the first. The lock (FOR NO KEY UPDATE) holds back other updates of the lead for that short
+    transaction, not the rows that only point at the lead (its activities, tasks, messages)."""
+    session.execute(sa.select(Lead.id).where(Lead.id == lead.id).with_for_update(key_share=True))
+
+
+# What counts as a touch that overtakes an automated message, as its reason names it.
+TOUCHES = {
+    ActivityType.PHONE_CALL.value: "a call",
+    ActivityType.EMAIL.value: "an email",
+    ActivityType.SMS.value: "a text",
+    ActivityType.IN_PERSON.value: "a visit",
+}
+
+
+def overtaken_since(*, session: UnitOfWork, lead: Lead, since: datetime) -> str | None:
+    """Why an automated message held since `since` (quiet hours overnight, the clinic's pause, a
+    queue) is overtaken by what happened meanwhile: a person's call, email, text or visit, or any
+    word from the lead. None: nothing happened, it may go."""
+    touch = session.execute(
+        sa.select(LeadActivity.type, LeadActivity.direction)
+        .where(
+            LeadActivity.lead_id == lead.id,
+            LeadActivity.type.in_(TOUCHES),
+            LeadActivity.occurred_at > since,
+            sa.or_(
+                LeadActivity.direction == ActivityDirection.INBOUND.value,
+                LeadActivity.actor != activities.SYSTEM,
+            ),
+        )
+        .order_by(LeadActivity.occurred_at)
+        .limit(1)
+    ).first()
+    if touch is None:
+        return None
+    if touch.direction == ActivityDirection.INBOUND.value:
+        return f"the lead got in touch ({TOUCHES[touch.type]}) since it was held"
+    return f"the lead was contacted ({TOUCHES[touch.type]}) since it was held"
 
 
 def _limits(session: UnitOfWork, lead: Lead, settings: dict | None, timezone: str, at: datetime) -> dict:

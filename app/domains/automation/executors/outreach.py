@@ -76,6 +76,11 @@ def send_message(
     if held is not None:  # the same step, later: sent once after the pause, never lost
         steps.reschedule(session=session, step=step, run_at=held, note=outreach_pause.HELD_NOTE, now=now)
         return MOVED
+    since = steps.held_since(step)
+    overtaken = to_lead.overtaken_since(session=session, lead=lead, since=since) if since else None
+    if overtaken is not None:  # e.g. held overnight by quiet hours, and the coordinator called at 07:30
+        steps.finish(step, StepStatus.SKIPPED, now, reason=overtaken, held_back_by="contact policy")
+        return SKIPPED
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
         steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
