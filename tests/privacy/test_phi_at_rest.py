@@ -62,6 +62,8 @@ ALLOWED: dict[str, str] = {
     "consultations.location": "the clinic's office or room (the clinic's words, never the family's)",
     "consultations.provider_name": "the clinic's doctor seeing the family",
     "consultations.external_id": "the booking system's appointment id",
+    "lead_timers.dedupe_key": "a key built from ids and kinds",
+    "lead_timers.reason": "why a timer ended, in the engine's words (lead converted, cancelled by user:3)",
     "bulk_job_rows.field": "the name of the field a row failed on",
     "idempotency_keys.key": "the client's random Idempotency-Key",
     "idempotency_keys.path": "the request's path (ids only)",
