@@ -62,8 +62,27 @@ def worker_app(flask_app: Flask) -> Celery:
         # In the main process: its pool children write their samples to the same directory.
         exporter.start(settings=flask_app.config["SETTINGS"])
 
+    @beat_init.connect(weak=False)
+    def _stop_beat_between_ticks(sender=None, **_kwargs):
+        _stop_on_sigterm(sender)
+
     _import_tasks()
     return celery
+
+
+def _stop_on_sigterm(service) -> None:
+    """Beat told to stop (a deploy's SIGTERM) ends its loop, then saves its schedule once. Celery's
+    own handler closes the schedule's file first and then raises SystemExit: arriving in a tick,
+    beat went on ticking on the closed file and exited 1 ("invalid operation on closed shelf", seen
+    in tests/reliability/test_rolling_upgrade.py). Here the loop is told to end and SystemExit
+    interrupts its sleep; `Service.start` saves the schedule in its `finally`."""
+    from celery import platforms
+
+    def stop(_signum, _frame):
+        service._is_shutdown.set()  # the loop's own flag (Service.stop() would also wait for the loop)
+        raise SystemExit()
+
+    platforms.signals.update(SIGTERM=stop, SIGINT=stop)
 
 
 def _record_sweep_run(task: str) -> None:
