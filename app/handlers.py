@@ -51,7 +51,7 @@ from app.domains.webhooks import service as webhooks
 from app.platform.events import consumers
 from app.platform.events import service as events
 from app.platform.scheduling import registry
-from app.platform.scheduling.registry import JobKind
+from app.platform.scheduling.registry import BULK, TRANSACTIONAL, JobKind
 
 # The events after which a lead's score or next best action may change (not lead.score_changed:
 # the re-scoring writes that one).
@@ -157,16 +157,25 @@ JOB_KINDS = [
     JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "realtime", batch=50),
     JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "realtime", batch=50),
-    JobKind(outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True),
+    # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional
+    # messages before a campaign's (app/platform/scheduling/turns.py).
     JobKind(
-        outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True
+        outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True,
+        lane=TRANSACTIONAL,
+    ),
+    JobKind(
+        outgoing.DELIVER_BULK, attempts.claim_delivery, "notifications", sends_after_commit=True, lane=BULK
+    ),
+    JobKind(
+        outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True,
+        lane=BULK,
     ),
     # Receivers are the clinics' servers: a slow one must not delay anyone's email or SMS.
-    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True),
-    JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True),
-    JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True),
-    JobKind(bulk_enrolment.CHUNK_KIND, bulk_enrolment.run_chunk, "bulk", yields=True),
-    JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True),
+    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True, lane=TRANSACTIONAL),
+    JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True, lane=BULK),
+    JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True, lane=BULK),
+    JobKind(bulk_enrolment.CHUNK_KIND, bulk_enrolment.run_chunk, "bulk", yields=True, lane=BULK),
+    JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True, lane=BULK),
     JobKind(
         intelligence.RESCORE_KIND, intelligence.rescore_job, "bulk", drain=True, batch=50, derived=True,
         due_later=True,

@@ -54,13 +54,14 @@ def _concurrency(name: str) -> str:
 
 def test_the_sweeps_never_wait_behind_messages_or_bulk_work():
     """The ledger's sweeps (promote due rows, resend lost ones) keep their time while a campaign
-    waits on a slow mail provider or a bulk action runs: a worker of their own. The messages and
-    bulk work run one at a time by default, so at most one of their database sessions competes
-    with a new lead's path (bench/automation, docs/performance.md)."""
+    waits on a slow mail provider or a bulk action runs: a worker of their own. Messages and bulk
+    work run in threads of one process: a send waits on its provider, not on the CPU, so several
+    go at once, while the process's work takes at most one core from a new lead's path."""
     queues = _worker_queues()
     assert queues["sweeps"] == {"sweeps"}
     assert "sweeps" not in queues["background"] and {"notifications", "bulk"} <= queues["background"]
-    assert _concurrency("background") == "${BACKGROUND_CONCURRENCY:-1}"
+    assert "--pool=threads" in shlex.split(_procfile()["background"])
+    assert _concurrency("background") == "${BACKGROUND_CONCURRENCY:-4}"
     assert _concurrency("sweeps") == "1"
 
 

@@ -13,7 +13,8 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
     # `subject` (and the message's shadow name, the job's kind) are there for Flower; the row is the truth.
     # The clock too: a draining kind's delivery goes on to run the kind's other due rows. `batch`: the
     # message's other rows, run with this one (a kind registered with `batch`). The queue it came
-    # from: bulk work delivered off the realtime queue may step aside for a new lead's.
+    # from: bulk work delivered off the realtime queue may step aside for a new lead's, and on a queue
+    # taken in turns between clinics the delivery is a turn (app/platform/scheduling/turns.py).
     queue = (self.request.delivery_info or {}).get("routing_key")
     background = queue is not None and queue != "realtime"
     # The database's clock is the time of record; this host's may be off (the broker's eta fires by it).
@@ -25,6 +26,7 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
         batch=batch or (),
         background=background,
         host_offset=clock.now() - now,  # this host's clock read on purpose: how far off it runs
+        queue=queue,
     )
     outcome = runner.run_job(db=db, job_id=job_id, now=now, delivery=delivery)
     return monitor.told(db=db, job_id=job_id, outcome=outcome)  # Flower's FAILURE or RETRY

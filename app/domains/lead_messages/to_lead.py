@@ -252,6 +252,7 @@ class LeadMessage:
     not_before: datetime | None = None
     user_id: int | None = None
     merge: dict | None = None  # merge values beyond the lead's (a reminder's consultation_time)
+    bulk: bool = False  # a campaign's (a sequence's) message: sent after the transactional ones
 
 
 def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
@@ -273,6 +274,7 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
             kind=message.kind,
             context=message.context,
             not_before=message.not_before,
+            bulk=message.bulk,
         ),
         now=now,
     )

@@ -53,6 +53,9 @@ class Notification(Base):
     to_address_index: Mapped[str | None] = mapped_column(sa.String(64))
     channel: Mapped[str] = mapped_column(sa.String(16))
     kind: Mapped[str] = mapped_column(sa.String(32))  # reminder, escalation, new_task, new_lead, ...
+    # A campaign's message (a sequence's, a digest's): delivered in the bulk lane, after every
+    # transactional message waiting (app/platform/scheduling/turns.py), and so are its retries.
+    bulk: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
     template: Mapped[str | None] = mapped_column(sa.String(64))
     title: Mapped[str] = mapped_column("title_encrypted", EncryptedString, key="title")
     body: Mapped[str] = mapped_column(EncryptedString, default="")  # the text part (email), the message (SMS)

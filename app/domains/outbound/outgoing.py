@@ -20,6 +20,8 @@ from app.platform.db.protected import keys_of
 from app.platform.scheduling import service as scheduling
 
 DELIVER = "notification.deliver"
+DELIVER_BULK = "notification.deliver_bulk"  # a campaign's message: the same delivery, in the bulk lane
+DELIVER_KINDS = (DELIVER, DELIVER_BULK)
 DELIVER_BATCH = "notification.deliver_batch"
 # Messages per batch job (queue_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
 # events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
@@ -35,10 +37,11 @@ def _job_key(notification_id: int, due_at: datetime) -> str:
     return f"notification:{notification_id}:{due_at.isoformat()}"
 
 
-def delivery_job(notification_id: int, clinic_id: int, due_at: datetime) -> dict:
-    """The `notification.deliver` ledger job of one attempt, as `schedule`'s keywords."""
+def delivery_job(notification_id: int, clinic_id: int, due_at: datetime, *, bulk: bool) -> dict:
+    """The ledger job of one attempt (`notification.deliver`, or `.deliver_bulk` for a campaign's
+    message), as `schedule`'s keywords."""
     return {
-        "kind": DELIVER,
+        "kind": DELIVER_BULK if bulk else DELIVER,
         "due_at": due_at,
         "dedupe_key": _job_key(notification_id, due_at),
         "clinic_id": clinic_id,
@@ -52,14 +55,15 @@ def schedule_delivery(
 ) -> None:
     """Put the row's next attempt on the ledger, due at `due_at`."""
     notification.next_attempt_at = due_at
-    session.schedule(scheduling.Job(now=now, **delivery_job(notification.id, notification.clinic_id, due_at)))
+    job = delivery_job(notification.id, notification.clinic_id, due_at, bulk=bool(notification.bulk))
+    session.schedule(scheduling.Job(now=now, **job))
 
 
 @dataclass(frozen=True)
 class OutgoingMessage:
     """An email or SMS (`channel`) to `to_address`: its template and merge context, the dedupe key
     that makes it once, its kind, whom it is for (a lead, a staff member) and `not_before`: held
-    until then (quiet hours)."""
+    until then (quiet hours). `bulk`: a campaign's message, delivered after the transactional ones."""
 
     clinic_id: int
     channel: str
@@ -71,6 +75,7 @@ class OutgoingMessage:
     lead_id: int | None = None
     recipient_user_id: int | None = None
     not_before: datetime | None = None
+    bulk: bool = False
 
 
 def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Notification:
@@ -100,6 +105,7 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
         status=DeliveryStatus.PENDING,
         attempts=0,
         dedupe_key=dedupe_key,
+        bulk=message.bulk,
         created_at=now,
     )
     try:
@@ -174,7 +180,9 @@ def _checked_spec(spec: dict) -> dict:
 
 
 def _outgoing_one(session: UnitOfWork, channel: str, spec: dict, now: datetime) -> Notification:
-    message = OutgoingMessage(channel=channel, **{**spec, "kind": spec.get("kind") or "message"})
+    message = OutgoingMessage(
+        channel=channel, **{**spec, "kind": spec.get("kind") or "message", "bulk": True}
+    )
     return send(session=session, message=message, now=now)
 
 
@@ -208,6 +216,7 @@ def _row_values(spec: dict, channel: str, names: dict[int, str], now: datetime) 
         "attempts": 0,
         "dedupe_key": spec["dedupe_key"],
         "next_attempt_at": not_before if not_before is not None and not_before > now else now,
+        "bulk": True,  # many at once: a digest run's, a campaign's
         "created_at": now,
     }
 
@@ -260,6 +269,7 @@ class MessageToLead:
     template: str = "lead_message"
     context: dict | None = None
     not_before: datetime | None = None
+    bulk: bool = False  # a campaign's (a sequence's) message: the bulk lane
 
 
 def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: datetime) -> Notification:
@@ -278,5 +288,6 @@ def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: date
         kind=message.kind,
         lead_id=lead.id,
         not_before=message.not_before,
+        bulk=message.bulk,
     )
     return send(session=session, message=outgoing, now=now)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from app.platform.db import UnitOfWork, UTCDateTime
-from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
+from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, LedgerTurn, ScheduledJob
 
 _JOBS = ScheduledJob.__table__
 
@@ -63,6 +63,35 @@ def _pick_next_of_kind() -> sa.Select:
         .order_by(_JOBS.c.due_at)
         .limit(1)
     )
+
+
+def _pick_turn(queue: str, lanes: dict[str, list[str]], *, bulk_first: bool, skip_locked: bool) -> sa.Select:
+    # The next row of a queue's laned kinds (registry's `lane`): its lane first (transactional, or
+    # bulk on a bulk turn), then the clinic that has waited longest since its last turn (never: first),
+    # then the oldest due row. Only the rows due, open and not in flight are sorted: the backlog's
+    # due rows, through ix_scheduled_jobs_open_kind_due.
+    open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
+    turns = LedgerTurn.__table__
+    bulk = _JOBS.c.kind.in_(lanes.get("bulk", []))
+    lane = sa.case((bulk, 0 if bulk_first else 1), else_=1 if bulk_first else 0)
+    clinic_key = sa.func.coalesce(_JOBS.c.clinic_id, 0)
+    pick = (
+        sa.select(_JOBS.c.id)
+        .select_from(
+            _JOBS.outerjoin(turns, sa.and_(turns.c.queue == queue, turns.c.clinic_key == clinic_key))
+        )
+        .where(
+            _JOBS.c.kind.in_([kind for kinds in lanes.values() for kind in kinds]),
+            open_literally,
+            _JOBS.c.due_at <= sa.bindparam("until", type_=UTCDateTime()),
+            _NOT_IN_FLIGHT,
+        )
+        .order_by(lane, turns.c.served_at.asc().nulls_first(), _JOBS.c.due_at, _JOBS.c.id)
+        .limit(1)
+    )
+    if skip_locked:  # the ledger's row only: the clinic's turn row is read, not locked
+        pick = pick.with_for_update(skip_locked=True, of=_JOBS)
+    return pick
 
 
 def _next_later_of_kind() -> sa.Select:
@@ -203,7 +232,7 @@ def _count_statement(picked: sa.ColumnElement) -> sa.Update:
             last_error=sa.case((spent, sa.literal(WORKER_LOST)), else_=_JOBS.c.last_error),
             started_at=sa.case((spent, _JOBS.c.started_at), else_=now),
         )
-        .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.attempts, _JOBS.c.status)
+        .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.attempts, _JOBS.c.status, _JOBS.c.clinic_id)
     )
 
 
@@ -254,6 +283,23 @@ _CLAIM_MANY = {
 def count_statement(db, *, by_id: bool) -> sa.Update:
     """The attempt's compare-and-set for `db`'s database: of a row by id, or a drainer's next."""
     return _COUNT["postgresql" if db.dialect == "postgresql" else "other", by_id]
+
+
+_COUNT_TURN: dict[tuple, sa.Update] = {}
+
+
+def count_turn_statement(db, *, queue: str, lanes: dict[str, list[str]], bulk_first: bool) -> sa.Update:
+    """The attempt's compare-and-set of the next row in turn on `queue` (`_pick_turn`), built once
+    per database kind, queue and lane order."""
+    postgres = db.dialect == "postgresql"
+    key = (postgres, queue, bulk_first, tuple((lane, tuple(kinds)) for lane, kinds in sorted(lanes.items())))
+    statement = _COUNT_TURN.get(key)
+    if statement is None:
+        pick = _pick_turn(queue, lanes, bulk_first=bulk_first, skip_locked=postgres)
+        statement = _COUNT_TURN[key] = _count_statement(
+            sa.and_(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
+        )
+    return statement
 
 
 def count_batch_statement(db) -> sa.Update:

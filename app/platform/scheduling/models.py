@@ -115,3 +115,15 @@ class ScheduledJobKey(Base):
 
     dedupe_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     job_id: Mapped[int] = mapped_column(sa.Integer)
+
+
+class LedgerTurn(Base):
+    """When each clinic last had a turn on a queue whose kinds are taken in turns (registry's `lane`):
+    the claim takes the next row of the clinic that has waited longest (runner.run_fair_turn).
+    `clinic_key` is the clinic's id, 0 for system jobs (no clinic). One row per queue and clinic."""
+
+    __tablename__ = "ledger_turns"
+
+    queue: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    clinic_key: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    served_at: Mapped[datetime] = mapped_column(UTCDateTime)

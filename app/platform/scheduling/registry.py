@@ -47,6 +47,12 @@ class JobKind:
     them (a re-scoring, a recount): a drainer that finds none due leaves a wake-up for the next one
     (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
     A kind whose rows are due when written (events processing) needs no such look.
+
+    `lane`: the kind's rows are taken in turns between clinics (runner.run_fair_turn): a delivery of
+    any laned kind on the queue runs the next row of the queue's laned kinds, transactional lane
+    first, then the clinic whose last turn is the oldest, then the oldest due row. So one clinic's
+    backlog makes another clinic wait about one run, not the whole backlog, and a reminder waits for
+    no campaign. TRANSACTIONAL or BULK; None: the kind's rows run in the order their messages come.
     """
 
     name: str
@@ -58,6 +64,12 @@ class JobKind:
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
     yields: bool = False  # background work that steps aside while the realtime path is behind
     due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
+    lane: str | None = None  # TRANSACTIONAL or BULK: taken in turns between clinics (runner.run_fair_turn)
+
+
+TRANSACTIONAL = "transactional"  # someone waits for it: a new lead's text, a reminder, a reply by hand
+BULK = "bulk"  # a campaign's messages, bulk actions and imports: they go when no transactional row waits
+LANES = (TRANSACTIONAL, BULK)
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -77,6 +89,10 @@ def register(kind: JobKind) -> None:
         raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
     if kind.due_later and not kind.drain:
         raise ValueError(f"job kind {name!r}: due_later is for a draining kind")
+    if kind.lane is not None and (kind.lane not in LANES or kind.drain or batch > 1 or queue == "realtime"):
+        raise ValueError(
+            f"job kind {name!r}: a lane is one of {LANES}, for a background kind run one row at a time"
+        )
     _KINDS[name] = kind
 
 
@@ -87,6 +103,15 @@ def kind_of(kind: str) -> JobKind | None:
 def realtime_drained_kinds() -> list[str]:
     """The kinds of a new lead's path: drained on the realtime queue (events processing)."""
     return sorted(name for name, kind in _KINDS.items() if kind.queue == "realtime" and kind.drain)
+
+
+def laned_kinds(queue: str) -> dict[str, list[str]]:
+    """The kinds of `queue` taken in turns, by lane (empty: the queue has none)."""
+    lanes: dict[str, list[str]] = {}
+    for name, kind in sorted(_KINDS.items()):
+        if kind.queue == queue and kind.lane is not None:
+            lanes.setdefault(kind.lane, []).append(name)
+    return lanes
 
 
 def derived_kinds() -> list[str]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.platform.db import UnitOfWork, is_unavailable, loaded
-from app.platform.scheduling import claim_queries, registry, wakeups
+from app.platform.scheduling import claim_queries, registry, turns, wakeups
 from app.platform.scheduling.attempts import (
     GAVE_UP,
     NO_HANDLER,
@@ -32,7 +32,6 @@ from app.platform.scheduling.service import release_wake_flag
 from app.platform.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
-_JOBS = ScheduledJob.__table__
 # A drain under a steady arrival of rows would never end, and a worker told to stop (a deploy's
 # SIGTERM: a warm shutdown) waits for the task it runs: a drain hands the rest on after this long.
 DRAIN_SECONDS = 5.0
@@ -53,12 +52,13 @@ class Delivery:
     message's other rows (dispatch.messages_for), run together with it (`run_batch`). `background`:
     delivered on a queue other than realtime, where a kind registered with `yields` steps aside
     while the realtime path is behind (wakeups.py). `host_offset`: this host's clock less the
-    database's (`not_claimed`)."""
+    database's (`not_claimed`). `queue`: the queue it came from (a turn on a laned one: turns.py)."""
 
     clock: Callable[[], datetime] | None = None
     batch: Sequence[int] = ()
     background: bool = False
     host_offset: timedelta = timedelta(0)
+    queue: str | None = None
 
 
 PLAIN_CALL = Delivery()
@@ -75,6 +75,10 @@ def run_job(*, db, job_id: int, now: datetime, delivery: Delivery = PLAIN_CALL) 
         return run_batch(db=db, job_ids=[job_id, *delivery.batch], now=now)[job_id]
     if delivery.background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
         return YIELDED
+    if turns.is_turn(db=db, job_id=job_id, now=now, queue=delivery.queue):  # else, or none due: this row
+        counted = turns.count_next_turn(db=db, queue=delivery.queue, now=now)
+        if counted is not None:
+            return _run_counted(db=db, counted=counted, now=now, started=time.perf_counter())
     outcome, kind = _run_one(db=db, job_id=job_id, now=now, offset=delivery.host_offset)
     if delivery.clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=delivery.clock)

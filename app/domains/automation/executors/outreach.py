@@ -113,6 +113,9 @@ def send_message(
                 },
                 template_id=template_id,
                 merge=step.action.get("merge"),
+                # A sequence's step is a campaign's message; a rule's (speed to lead, a reminder)
+                # is transactional, and goes first.
+                bulk=step.enrollment_id is not None,
             ),
         )
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever

@@ -170,7 +170,7 @@ def _reschedule_orphans(session: UnitOfWork, cutoff: datetime, now: datetime) ->
         .where(
             jobs.subject_type == "notification",
             jobs.subject_id == Notification.id,
-            jobs.kind == outgoing.DELIVER,
+            jobs.kind.in_(outgoing.DELIVER_KINDS),
             jobs.status.in_(OPEN_JOB_STATUSES),
         )
         .exists()

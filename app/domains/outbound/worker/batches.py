@@ -206,7 +206,7 @@ class _Batch:
             if row_id not in written:
                 counted["stale"] += 1
             elif attempt.status == HANDED_BACK:
-                job = outgoing.delivery_job(row_id, self.clinics[row_id], now)
+                job = outgoing.delivery_job(row_id, self.clinics[row_id], now, bulk=True)  # a batch is bulk
                 session.schedule(scheduling.Job(now=now, **job))
                 counted[HANDED_BACK] += 1
             else:
@@ -294,7 +294,7 @@ def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
         notification_ids,
         due=now,
         now=now,
-        jobs_of=lambda rows: [outgoing.delivery_job(r.id, r.clinic_id, now) for r in rows],
+        jobs_of=lambda rows: [outgoing.delivery_job(r.id, r.clinic_id, now, bulk=True) for r in rows],
     )
 
 

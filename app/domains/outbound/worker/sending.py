@@ -36,6 +36,7 @@ _COLUMNS = (
     "body_html",
     "dedupe_key",
     "attempts",
+    "bulk",
 )
 CLAIMED = [getattr(Notification.__table__.c, name) for name in _COLUMNS]  # what a claim returns
 _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
@@ -106,7 +107,8 @@ def deferred_by_rate_limit(session: UnitOfWork, row, now: datetime, cache: dict 
 
 def _defer(session: UnitOfWork, row, until: datetime, why: str, now: datetime) -> None:
     _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
-    session.schedule(scheduling.Job(now=now, **outgoing.delivery_job(row.id, row.clinic_id, until)))
+    job = outgoing.delivery_job(row.id, row.clinic_id, until, bulk=row.bulk)
+    session.schedule(scheduling.Job(now=now, **job))
 
 
 def _hand_back(session: UnitOfWork, row, *, status: str, why: str, **values) -> None:

@@ -1,0 +1,126 @@
+"""Clinics take turns on the messages queue, transactional messages before a campaign's: through the
+API, a real worker and a local SMTP relay that takes its time over each message, as real relays do
+(app/platform/scheduling/turns.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from app.domains.outbound import outgoing
+from app.platform import clock
+from tests.automation.outreachkit import configure_clinic, email, make_sequence
+from tests.leadkit import create_lead
+from tests.outbound.fakes import smtp_server
+from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
+from tests.workers import thread_worker, wait_for
+
+RELAY_SECONDS = 0.1  # what the relay takes over each message before it answers
+CAMPAIGN = 30
+
+
+@pytest.fixture
+def relay(app, monkeypatch):
+    settings = app.config["SETTINGS"]
+    with smtp_server() as (server, port):
+        server.stall_after_data = RELAY_SECONDS
+        use(monkeypatch, settings, **FAST_DELIVERY, **smtp_settings(port))
+        yield server
+
+
+def _arrivals(server) -> list[str]:
+    """The relay's messages in the order they arrived, by recipient."""
+    return [message["To"] for message in server.messages]
+
+
+def _hand_sent(client, tenant, lead_id: int, subject: str) -> None:
+    body = {"channel": "email", "subject": subject, "body": "Shall we book your visit?"}
+    resp = client.post(
+        f"/api/leads/{lead_id}/messages", json=body, headers=tenant.headers("treatment_coordinator")
+    )
+    assert resp.status_code == 201, resp.get_json()
+
+
+def _enrol(client, tenant, sequence_id: int, lead_ids: list[int]) -> None:
+    resp = client.post(
+        f"/api/sequences/{sequence_id}/enrollments",
+        json={"lead_ids": lead_ids},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert resp.status_code == 202, resp.get_json()
+
+
+def _leads(client, tenant, prefix: str, n: int) -> list[int]:
+    return [
+        create_lead(client, tenant, role="clinic_admin", email=f"{prefix}{i}@example.com")["id"]
+        for i in range(n)
+    ]
+
+
+def test_another_clinic_and_a_new_message_wait_about_one_send_while_a_campaign_drains(
+    app, client, make_tenant, relay
+):
+    clinic_a, clinic_b = make_tenant("Campaigning Clinic"), make_tenant("Quiet Clinic")
+    for tenant in (clinic_a, clinic_b):
+        configure_clinic(client, tenant)
+    campaign_leads = _leads(client, clinic_a, "a", CAMPAIGN)
+    [a_new] = _leads(client, clinic_a, "a-new", 1)
+    b_reply, b_enrolled = _leads(client, clinic_b, "b", 2)
+    a_sequence = make_sequence(client, clinic_a, [email()], name="Spring campaign")
+    b_sequence = make_sequence(client, clinic_b, [email()], name="Welcome")
+
+    with thread_worker(app, concurrency=1):
+        _enrol(client, clinic_a, a_sequence["id"], campaign_leads)
+        wait_for(lambda: len(relay.raw_messages) >= 3, timeout=60)
+        # While the campaign drains: clinic B replies to a lead by hand and enrols another in its
+        # own one-email sequence; clinic A writes to a lead of its own by hand.
+        sent_at = {}
+        _hand_sent(client, clinic_b, b_reply, "About your visit")
+        sent_at["b0@example.com"] = len(relay.raw_messages)
+        _hand_sent(client, clinic_a, a_new, "Welcome")
+        sent_at["a-new0@example.com"] = len(relay.raw_messages)
+        _enrol(client, clinic_b, b_sequence["id"], [b_enrolled])
+        sent_at["b1@example.com"] = len(relay.raw_messages)
+        wait_for(lambda: len(relay.raw_messages) >= CAMPAIGN + 3, timeout=120)
+
+    arrivals = _arrivals(relay)
+    assert max(sent_at.values()) <= CAMPAIGN // 2, "the campaign was over before the others were sent"
+    # Each waited for about one send (the one in flight, the turn already taken), not for the
+    # campaign's remaining messages.
+    waited = {to: arrivals.index(to) - before for to, before in sent_at.items()}
+    assert all(sends <= 3 for sends in waited.values()), waited
+    # The campaign still completes, each message once.
+    assert len(arrivals) == CAMPAIGN + 3
+    assert set(relay.accepted.values()) == {1} and len(relay.accepted) == CAMPAIGN + 3
+    assert Counter(to.startswith("a") and not to.startswith("a-new") for to in arrivals)[True] == CAMPAIGN
+
+
+def test_a_flood_of_transactional_messages_leaves_the_bulk_lane_its_share(app, db, tenant, relay):
+    """Bulk never starves: while transactional messages keep the lane busy, one turn in five goes
+    to the campaign's messages."""
+    with app.app_context(), db.unit_of_work() as session:
+        for i in range(20):
+            outgoing.send(
+                session=session, message=_message(tenant, f"urgent{i}", bulk=False), now=clock.now()
+            )
+        for i in range(10):
+            outgoing.send(session=session, message=_message(tenant, f"bulk{i}", bulk=True), now=clock.now())
+    with thread_worker(app, concurrency=1):
+        wait_for(lambda: len(relay.raw_messages) >= 30, timeout=60)
+    first_ten = _arrivals(relay)[:10]
+    bulk_early = sum(to.startswith("bulk") for to in first_ten)
+    assert 1 <= bulk_early <= 3, first_ten  # its share, and no more while transactional ones wait
+    assert set(relay.accepted.values()) == {1} and len(relay.accepted) == 30
+
+
+def _message(tenant, name: str, *, bulk: bool) -> outgoing.OutgoingMessage:
+    return outgoing.OutgoingMessage(
+        clinic_id=tenant.id,
+        channel="email",
+        to_address=f"{name}@example.com",
+        template="lead_message",
+        context={"subject": "Hello", "body": "We would love to see you."},
+        dedupe_key=f"turns:{name}",
+        bulk=bulk,
+    )
