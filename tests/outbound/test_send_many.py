@@ -114,7 +114,7 @@ def test_a_batch_past_its_time_budget_hands_the_rest_back_as_single_jobs(
     ids = send_emails(app, db, [message(tenant, i) for i in range(3)])
     with app.app_context():
         assert batches.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
-    singles = jobs(db, outgoing.DELIVER)
+    singles = jobs(db, outgoing.DELIVER_BULK)  # a campaign's rows, in the bulk lane
     assert sorted(j.subject_id for j in singles) == sorted(ids)
     assert {r.status for r in rows(db, ids)} == {"pending"}
 
