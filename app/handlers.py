@@ -153,8 +153,10 @@ JOB_KINDS = [
     JobKind(timers.REMINDER, timers.send_task_reminder, "realtime", batch=50),
     JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "realtime", batch=50),
     JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),
-    JobKind(sla.WARN, sla.warn, "realtime", batch=50),
-    JobKind(sla.BREACH, sla.breach, "realtime", batch=50),
+    # Two for every new lead, due minutes later: published once due, many to a message, rather
+    # than held as eta messages by the realtime worker (registry.JobKind.when_due).
+    JobKind(sla.WARN, sla.warn, "realtime", batch=50, when_due=True),
+    JobKind(sla.BREACH, sla.breach, "realtime", batch=50, when_due=True),
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "realtime", batch=50),
     JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "realtime", batch=50),
     # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional

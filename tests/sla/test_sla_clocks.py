@@ -8,8 +8,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.platform import clock
+from app.platform.scheduling import sweeps
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import capture_at, open_all_day, run_events
+from tests.ledger import queued, queued_job_ids
 from tests.tasks.taskkit import notifications_of, run_at
 
 SLA = {"speed_to_lead_minutes": 30, "first_response_minutes": 60, "warning_share": 0.8}
@@ -143,3 +145,26 @@ def test_speed_to_lead_splits_routing_from_human_time_by_coordinator_and_source(
     assert mine["human_to_first_contact_median_minutes"] == mine["human_to_first_attempt_median_minutes"]
     [by_source] = report["split"]["by_source"]
     assert by_source["source_id"] == lead["source_id"] and by_source["leads"] == 1
+
+
+def test_warnings_and_breaches_reach_the_broker_once_due_many_to_a_message(app, client, tenant, redis):
+    """Two clocks' warnings and breaches for every new lead, due minutes later: none waits in the
+    broker (a worker would hold each in memory until its time); the promote sweep publishes them
+    once due, those due together in one message of their kind."""
+    open_all_day(client, tenant, clock.now())
+    body = {"settings": {"sla": {"speed_to_lead_minutes": 5, "first_response_minutes": 8}}}
+    assert client.put("/api/clinic", json=body, headers=tenant.headers()).status_code == 200
+    leads = [_captured_minutes_ago(app, client, tenant, 0)[0] for _ in range(3)]
+    clock_ids = [c["id"] for lead_id in leads for c in _clocks(client, tenant, lead_id).values()]
+    rows = [_job(app, clock_id, kind) for clock_id in clock_ids for kind in ("sla.warn", "sla.breach")]
+    assert len(rows) == 12 and {row.status for row in rows} == {"pending"}
+    ids = {row.id for row in rows}
+    assert not ids & set(queued_job_ids(redis))
+
+    db = app.extensions["followup.db"]
+    assert sweeps.promote_due(db=db, now=clock.now()) == 0
+    all_due = max(row.due_at for row in rows) + timedelta(seconds=1)
+    assert sweeps.promote_due(db=db, now=all_due) == 12
+    messages = [m for m in queued(redis) if ids & {m["job_id"], *m["batch"]}]
+    assert set(queued_job_ids(redis)) >= ids
+    assert len(messages) == 2 and all(m["eta"] is None for m in messages)  # one per kind, none ahead

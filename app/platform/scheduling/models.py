@@ -119,7 +119,7 @@ class ScheduledJobKey(Base):
 
 class LedgerTurn(Base):
     """When each clinic last had a turn on a queue whose kinds are taken in turns (registry's `lane`):
-    the claim takes the next row of the clinic that has waited longest (runner.run_fair_turn).
+    the claim takes the next row of the clinic that has waited longest (turns.py).
     `clinic_key` is the clinic's id, 0 for system jobs (no clinic). One row per queue and clinic."""
 
     __tablename__ = "ledger_turns"

@@ -48,11 +48,17 @@ class JobKind:
     (wakeups.wake_for_later), since the rows committed while its wake-up was out published nothing.
     A kind whose rows are due when written (events processing) needs no such look.
 
-    `lane`: the kind's rows are taken in turns between clinics (runner.run_fair_turn): a delivery of
+    `lane`: the kind's rows are taken in turns between clinics (turns.py): a delivery of
     any laned kind on the queue runs the next row of the queue's laned kinds, transactional lane
     first, then the clinic whose last turn is the oldest, then the oldest due row. So one clinic's
     backlog makes another clinic wait about one run, not the whole backlog, and a reminder waits for
     no campaign. TRANSACTIONAL or BULK; None: the kind's rows run in the order their messages come.
+
+    `when_due`: the kind's rows are published once due, by the promote sweep (those due together
+    many to a message, with `batch`), never ahead with an eta: a worker holds an eta message in
+    memory until its time, and a clock's warnings and breaches, two for every new lead and due
+    minutes later, would fill the realtime worker with thousands of them. For rows a few seconds'
+    lateness (the promote interval) does not hurt.
     """
 
     name: str
@@ -64,7 +70,8 @@ class JobKind:
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
     yields: bool = False  # background work that steps aside while the realtime path is behind
     due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
-    lane: str | None = None  # TRANSACTIONAL or BULK: taken in turns between clinics (runner.run_fair_turn)
+    lane: str | None = None  # TRANSACTIONAL or BULK: taken in turns between clinics (turns.py)
+    when_due: bool = False  # published once due by the promote sweep, never held as an eta message
 
 
 TRANSACTIONAL = "transactional"  # someone waits for it: a new lead's text, a reminder, a reply by hand
@@ -87,6 +94,8 @@ def register(kind: JobKind) -> None:
         raise ValueError(f"job kind {name!r} is already handled by {_name(existing.handler)}")
     if kind.yields and (queue == "realtime" or kind.drain):
         raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
+    if kind.when_due and kind.drain:
+        raise ValueError(f"job kind {name!r}: a draining kind is woken, not published when due")
     if kind.due_later and not kind.drain:
         raise ValueError(f"job kind {name!r}: due_later is for a draining kind")
     if kind.lane is not None and (kind.lane not in LANES or kind.drain or batch > 1 or queue == "realtime"):
@@ -112,6 +121,11 @@ def laned_kinds(queue: str) -> dict[str, list[str]]:
         if kind.queue == queue and kind.lane is not None:
             lanes.setdefault(kind.lane, []).append(name)
     return lanes
+
+
+def when_due_kinds() -> list[str]:
+    """The kinds whose rows are published only once due (`when_due`)."""
+    return sorted(name for name, kind in _KINDS.items() if kind.when_due)
 
 
 def derived_kinds() -> list[str]:

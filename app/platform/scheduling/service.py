@@ -104,7 +104,7 @@ def _write_rows(session: UnitOfWork, jobs: Iterable[dict], now: datetime, object
         return []
     horizon_end = now + timedelta(seconds=session.settings.schedule_horizon_seconds)
     for values in rows:
-        if values["due_at"] <= horizon_end:
+        if values["due_at"] <= (now if registry.kind_of(values["kind"]).when_due else horizon_end):
             values.update(status=DISPATCHED, dispatched_at=now)
     created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
