@@ -122,8 +122,12 @@ class Dispatcher:
                 return
             # In a pipelined batch nothing reaches the broker before the flush, so a per-message
             # publish retry has nothing to retry (a failed flush raises, and the caller hands the
-            # rows back); queues are declared once per channel anyway. Dropping both about doubles
+            # rows back), and the queues are declared before it, once per connection (kombu counts
+            # them): a message to a queue nobody declared yet (a broker just started, before any
+            # worker consumes) is dropped by RabbitMQ. Dropping both per message about doubles
             # the publish rate.
+            for queue in sorted({message.queue for message in messages}):
+                producer.maybe_declare(celery.amqp.queues[queue])
             with producer.batch(max_size=PIPELINE_SIZE):
                 for message in messages:
                     self._send(celery, message, producer=producer, retry=False, declare=[])

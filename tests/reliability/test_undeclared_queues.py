@@ -1,0 +1,32 @@
+"""The first minute after a deploy on RabbitMQ: the web process may publish before any worker has
+declared its queues (a broker just started, a new virtual host). RabbitMQ drops a message sent to an
+exchange nobody declared; messages published together (one pipelined batch) were sent undeclared."""
+
+from __future__ import annotations
+
+from app.platform.celery_config import QUEUES
+from app.platform.scheduling.dispatch import Dispatcher, Message
+from tests.brokers import Broker
+
+
+def _channel_of(app):
+    return app.extensions["followup.dispatcher"].celery.connection_for_write()
+
+
+def test_messages_published_together_before_any_worker_declared_a_queue_are_kept(rabbitmq_app):
+    broker = Broker("rabbitmq", rabbitmq_app)
+    with _channel_of(rabbitmq_app) as connection, connection.channel() as channel:
+        for name in QUEUES:  # the broker as a fresh one: no queue or exchange of ours
+            channel.queue_delete(name)
+            channel.exchange_delete(name)
+    try:
+        # A process's first publish (a new Dispatcher: no connection of it has declared anything).
+        dispatcher = Dispatcher(rabbitmq_app.config["SETTINGS"])
+        dispatcher.publish([Message(job_id, "realtime") for job_id in (1, 2, 3)])
+        assert broker.ready("realtime") == 3
+    finally:
+        broker.purge()
+        celery = rabbitmq_app.extensions["followup.dispatcher"].celery
+        with _channel_of(rabbitmq_app) as connection, connection.channel() as channel:
+            for queue in celery.amqp.queues.values():  # for the session's app, whose connections
+                queue.bind(channel).declare()  # remember having declared them
