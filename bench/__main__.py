@@ -17,7 +17,29 @@ def available() -> list[str]:
     return sorted(n for n in names if not n.startswith("_") and n not in NOT_IN_ALL)
 
 
+def joined_flags(argv: list[str]) -> list[str]:
+    """`--name value` as `--name=value` (the benchmarks read `--name=value`), unless `value` is a
+    benchmark's name: `fairness --campaign 300` is `fairness --campaign=300`, while
+    `automation --skip-load leads` still runs leads too."""
+    here = Path(__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules([str(here)])}
+    joined: list[str] = []
+    for arg in argv:
+        previous = joined[-1] if joined else ""
+        if (
+            previous.startswith("--")
+            and "=" not in previous
+            and not arg.startswith("-")
+            and arg not in modules
+        ):
+            joined[-1] = f"{previous}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str]) -> int:
+    argv = joined_flags(argv)
     names = [a for a in argv if not a.startswith("-")] or available()
     flags = [a for a in argv if a.startswith("-")]
     if not names:
