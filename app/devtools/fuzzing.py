@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from app.domains.auth import tokens
 from app.domains.auth.models import User
 from app.platform import clock, migrate
 from app.platform.app_db import unit_of_work
-from app.platform.config import Settings, random_secret
+from app.platform.config import Settings
 from app.platform.roles import Role
 
 
@@ -45,7 +46,7 @@ class KeptUser:
 def fuzz_settings(*, database_url: str, redis_url: str) -> Settings:
     return Settings(
         env="test",
-        secret_key=random_secret(),
+        secret_key=secrets.token_urlsafe(32),
         database_url=database_url,
         redis_url=redis_url,
         phi_encryption_key=Fernet.generate_key().decode(),
@@ -66,7 +67,7 @@ def fuzz_app(*, database_url: str, redis_url: str):
             email="admin@fuzz.test",
             name="Fuzz Admin",
             role=Role.CLINIC_ADMIN.value,
-            password_hash=auth.hash_password(random_secret()),
+            password_hash=auth.hash_password(secrets.token_urlsafe(32)),
             active=True,
             out_of_office=False,
             created_at=now,

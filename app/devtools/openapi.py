@@ -11,11 +11,12 @@ and the indentation fixed, so the file changes only when the contract does
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 
 from cryptography.fernet import Fernet
 
-from app.platform.config import Settings, random_secret
+from app.platform.config import Settings
 
 COMMITTED_PATH = "openapi.json"
 
@@ -26,7 +27,7 @@ def document() -> dict:
 
     settings = Settings(
         env="test",
-        secret_key=random_secret(),
+        secret_key=secrets.token_urlsafe(32),
         phi_encryption_key=Fernet.generate_key().decode(),
         database_url="sqlite://",
         redis_url="redis://127.0.0.1:1/0",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from app.platform.delivery.rules import sender_rates_problem
 from app.platform.redis_urls import is_redis, redis_settings_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # app/platform/config.py -> the checkout
@@ -231,6 +231,8 @@ class Settings:
     sms_token: str | None = None  # its API token
     sms_from: str | None = None  # the sending number
     sms_status_callback_url: str | None = None  # https://<host>/api/providers/twilio/status, sent to Twilio
+    email_sender_rate: str | None = None  # the SMTP relay's pace, e.g. "10/second" (unset: none)
+    sms_sender_rate: str | None = None  # each From number's or Messaging Service's pace, e.g. "1/second"
     sendgrid_event_public_key: str | None = None  # SendGrid's Event Webhook verification key (base64)
     sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
     email_inbound_domain: str | None = None  # Inbound Parse's domain: reply+<token>@, unsubscribe+<token>@
@@ -352,6 +354,8 @@ class Settings:
             raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:
             raise ConfigError("notification_claim_window must be at least 1")
+        if problem := sender_rates_problem(self.email_sender_rate, self.sms_sender_rate):
+            raise ConfigError(problem)
         if self.platform_token is not None and len(self.platform_token) < 32:
             raise ConfigError("FOLLOWUP_PLATFORM_TOKEN must be at least 32 characters (or unset)")
         if not self.public_base_url.startswith(("http://", "https://")):
@@ -394,7 +398,3 @@ class Settings:
 
     def resolved_phi_key(self) -> str:
         return self.phi_encryption_key or load_phi_key()
-
-
-def random_secret() -> str:
-    return secrets.token_urlsafe(32)

@@ -1,7 +1,8 @@
 """Real servers standing in for the outside providers: an SMTP server (aiosmtpd) and a Twilio-style
 SMS HTTP API, each on a free local port in a thread of the test process.
 
-Both count what they accept by the message's delivery key, so a test sees a duplicate send exactly.
+Both count what they accept by the message's delivery key, so a test sees a duplicate send exactly,
+and note when each accepted message arrived (`arrivals`), so a test sees the pace of its sender.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SmtpHandler:
         self.stall_keys: set[str] = set()  # stall after taking these keys' messages (stall_after_data)
         self.accepted: Counter[str] = Counter()  # X-Followup-Key -> deliveries
         self.raw_messages: list[bytes] = []  # parsed only when a test reads `messages`
+        self.arrivals: list[tuple[float, str | None]] = []  # (time.monotonic(), key) of each message taken
         self.attempts: Counter[str] = Counter()
         self.rcpt_count = 0
         self.refuse = set()  # addresses answered 550
@@ -82,6 +84,7 @@ class SmtpHandler:
             return [message_from_bytes(raw) for raw in self.raw_messages]
 
     async def handle_DATA(self, server, session, envelope):
+        arrived = time.monotonic()  # the content's final dot came in
         key = followup_key(envelope.content)
         with self.lock:
             self.attempts[key] += 1
@@ -94,6 +97,7 @@ class SmtpHandler:
         with self.lock:
             self.accepted[key] += 1
             self.raw_messages.append(envelope.content)
+            self.arrivals.append((arrived, key))
         if self.stall_after_data and (not self.stall_keys or key in self.stall_keys):
             import asyncio
 
@@ -148,6 +152,8 @@ class SmsProvider:
     def __init__(self, account="AC123", token="secret-token"):
         self.account, self.token = account, token
         self.messages: list[dict] = []
+        # (time.monotonic() as its request came in, its From or MessagingServiceSid) of each accepted message
+        self.arrivals: list[tuple[float, str | None]] = []
         self.requests = 0
         self.lookups = 0  # GET Messages.json (reconciliation)
         self.unavailable_for = 0  # answer 503 to this many requests first
@@ -259,6 +265,7 @@ def _handler_for(provider: SmsProvider):
             }
 
         def do_POST(self):
+            arrived = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
             with provider.lock:
@@ -278,6 +285,7 @@ def _handler_for(provider: SmsProvider):
             with provider.lock:
                 message = {"sid": f"SM{len(provider.messages):032d}", **form}
                 provider.messages.append(message)
+                provider.arrivals.append((arrived, form.get("From") or form.get("MessagingServiceSid")))
             if provider.stall:
                 time.sleep(provider.stall)
             return self._answer(201, {"sid": message["sid"], "status": "queued"})

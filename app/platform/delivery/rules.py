@@ -79,3 +79,31 @@ def parse_limit(text: str) -> RateLimitItem:
     if timedelta(seconds=item.get_expiry()) > MAX_WINDOW:
         raise ValueError("the window may be at most a day")
     return item
+
+
+# A sender's pace is waited for in a worker, before each send (app/domains/outbound/providers/pacing.py):
+# for up to a window, well within a task's time limit. A quota over a longer window is a clinic's
+# provider rate limit, which waits in the ledger instead.
+MAX_PACE_WINDOW = timedelta(minutes=1)
+SENDER_RATES = ("FOLLOWUP_EMAIL_SENDER_RATE", "FOLLOWUP_SMS_SENDER_RATE")
+
+
+def pace_problem(text: str) -> str | None:
+    """What makes `text` no sender's pace ("10/second", "1 per second"), or None: one limit over a
+    window of at most a minute."""
+    try:
+        item = parse_limit(text)
+    except ValueError as error:
+        return str(error)
+    if timedelta(seconds=item.get_expiry()) > MAX_PACE_WINDOW:
+        return "a pace is per second or per minute; a longer quota is a clinic's provider_rate_limits"
+    return None
+
+
+def sender_rates_problem(email_rate: str | None, sms_rate: str | None) -> str | None:
+    """What makes FOLLOWUP_EMAIL_SENDER_RATE or FOLLOWUP_SMS_SENDER_RATE unusable, naming it (None:
+    nothing; unset is no pace)."""
+    for variable, text in zip(SENDER_RATES, (email_rate, sms_rate), strict=True):
+        if text is not None and (problem := pace_problem(text)):
+            return f'{variable} must be a pace such as "10/second": {problem}'
+    return None

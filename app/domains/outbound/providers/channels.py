@@ -5,6 +5,7 @@ log under var/). The message and the errors a send ends in are in transport.py.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import os
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 
-from app.domains.outbound.providers import smtp
+from app.domains.outbound.providers import pacing, smtp
 from app.domains.outbound.providers.transport import (
     OutcomeUnknown,
     Outgoing,
@@ -44,14 +45,17 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def send(message: Outgoing, settings) -> str:
-    """Send through the backend configured for the channel; returns the provider message id."""
+    """Send through the backend configured for the channel, at its sender's pace (pacing.py; the
+    console is never paced); returns the provider message id."""
     if message.channel == "email":
         if settings.email_backend == "smtp":
-            return smtp.send_smtp(message, settings)
+            with pacing.slot(message, settings):
+                return smtp.send_smtp(message, settings)
         return send_console(message)
     if message.channel == "sms":
         if settings.sms_backend == "http":
-            return send_http_sms(message, settings)
+            with pacing.slot(message, settings):
+                return send_http_sms(message, settings)
         return send_console(message)
     raise PermanentError(f"no transport for channel {message.channel!r}")
 
@@ -60,9 +64,11 @@ def send_each(
     messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
 ) -> list[str | Exception | None]:
     """Send messages in order: for each its provider message id, the error it ended in, or None if
-    `stop()` said to stop before it was handed over. Emails over SMTP travel pipelined (smtp.py)."""
+    `stop()` said to stop before it was handed over. Emails over SMTP travel pipelined (smtp.py), each
+    at the relay's pace (pacing.py), as does every message `send` sends."""
     if settings.email_backend == "smtp" and messages and all(m.channel == "email" for m in messages):
-        return smtp.send_over_one_connection(messages, settings, stop=stop)
+        pace = functools.partial(pacing.slot, settings=settings)
+        return smtp.send_over_one_connection(messages, settings, stop=stop, pace=pace)
     results: list[str | Exception | None] = []
     for message in messages:
         if stop():

@@ -193,12 +193,26 @@ def _reset(conn: smtplib.SMTP) -> None:
 # --- many messages, pipelined ---------------------------------------------------------------------
 
 
+# `pace(message)`: the block in which a message is handed over (providers/pacing.py: the relay's pace).
+Pace = Callable[[Outgoing], contextlib.AbstractContextManager]
+
+
+def _unpaced(message: Outgoing) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
 def send_over_one_connection(
-    messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
+    messages: list[Outgoing],
+    settings,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    pace: Pace = _unpaced,
 ) -> list[str | Exception | None]:
     """Send emails in order over the worker's connection: for each its message id, the error it ended
     in, or None if `stop()` said to stop before it was handed over. Pipelined when the server offers
-    PIPELINING (one round trip per message), else each in lock-step as send_smtp does."""
+    PIPELINING (one round trip per message), else each in lock-step as send_smtp does. Each message is
+    handed over (its content written, its answer read) inside `pace(message)`: the relay's pace,
+    pacing.py, which waits for the relay's next slot first."""
     results: list[str | Exception | None] = [None] * len(messages)
     try:
         conn, _ = _connection(settings)
@@ -209,7 +223,8 @@ def send_over_one_connection(
             if stop():
                 break
             try:
-                results[index] = send_smtp(message, settings)
+                with pace(message):
+                    results[index] = send_smtp(message, settings)
             except Exception as exc:
                 results[index] = exc
         return results
@@ -219,7 +234,7 @@ def send_over_one_connection(
             ready.append(_prepared(index, message))
         except Exception as exc:  # an invalid address: refused before anything is written
             results[index] = exc
-    _Pipeline(settings, results).run(ready, stop)
+    _Pipeline(settings, results, pace).run(ready, stop)
     return results
 
 
@@ -228,6 +243,7 @@ class _Ready:
     """A message as it goes over the wire."""
 
     index: int  # in the batch
+    message: Outgoing
     envelope: bytes  # MAIL FROM, RCPT TO, DATA
     content: bytes  # dot-stuffed, with the final dot
     message_id: str
@@ -238,7 +254,7 @@ def _prepared(index: int, message: Outgoing) -> _Ready:
     sender = address_of(message.sender)
     _check_address(sender)
     content = _dot_stuffed(email_bytes(message))
-    return _Ready(index, _envelope(sender, message.to), content, message_id(message))
+    return _Ready(index, message, _envelope(sender, message.to), content, message_id(message))
 
 
 class _Pipeline:
@@ -247,8 +263,8 @@ class _Pipeline:
     replies in the same order. A message whose content was written and whose reply never came is
     OutcomeUnknown; one whose envelope alone went out is sent again on a new connection (once)."""
 
-    def __init__(self, settings, results: list):
-        self.settings, self.results = settings, results
+    def __init__(self, settings, results: list, pace: Pace):
+        self.settings, self.results, self.pace = settings, results, pace
         self.accepted: _Ready | None = None  # its envelope was accepted (354): its content goes next
         self.reset = False
 
@@ -265,7 +281,10 @@ class _Pipeline:
                 position += 1
                 continue
             self.reset = self.reset and not fresh  # a new session has no transaction to reset
-            lost = self._turn(conn, current)
+            # A turn hands the accepted message over (its content) and reads its answer: at the relay's pace.
+            paced = contextlib.nullcontext() if self.accepted is None else self.pace(self.accepted.message)
+            with paced:
+                lost = self._turn(conn, current)
             if current is None:
                 continue
             if lost is None:
