@@ -150,6 +150,7 @@ AFTER_EVENTS = [
 JOB_KINDS = [
     JobKind(consumers.PROCESS_KIND, consumers.process_events, "realtime", drain=True, batch=10),
     JobKind(steps.STEP_KIND, steps.run_step_job, "realtime"),
+    JobKind(steps.SEQUENCE_STEP_KIND, steps.run_step_job, "bulk", yields=True, lane=BULK),
     JobKind(timers.REMINDER, timers.send_task_reminder, "realtime", batch=50),
     JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "realtime", batch=50),
     JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),

@@ -10,8 +10,13 @@ import sqlalchemy as sa
 
 from app.domains.automation.models import AutomationStep, SequenceEnrollment
 from app.domains.leads.models import Lead
+from app.domains.sequences import bulk_enrolment
+from app.platform import clock
+from app.platform.scheduling import sweeps
 from app.platform.scheduling.models import ScheduledJob
-from tests.automation.outreachkit import enroll, make_sequence, sms
+from app.platform.scheduling.runner import run_job
+from tests.automation.outreachkit import enroll, make_sequence, open_jobs, sms
+from tests.ledger import queued_job_ids
 from tests.reliability.test_bulk_kill import seed_leads
 from tests.workers import thread_worker, wait_for
 
@@ -176,3 +181,26 @@ def test_bad_requests_name_their_field_and_another_clinics_sequence_or_lead_is_a
     client.put(f"/api/sequences/{sequence['id']}", json={"active": False}, headers=tenant.headers())
     inactive = start(client, tenant, sequence["id"], {"lead_ids": ids}, expect=409)
     assert inactive["code"] == "sequence_inactive"
+
+
+def test_a_campaigns_steps_coming_due_together_wait_off_the_new_leads_queue(app, client, db, tenant, redis):
+    """A campaign's next steps, thousands coming due at the same moment, must not queue ahead of a
+    new lead's processing on the realtime queue: they are published on the bulk queue, where the
+    clinics take turns and bulk work steps aside while new leads wait."""
+    seed_leads(db, tenant, 60)
+    sequence = make_sequence(client, tenant, [sms(amount=1, unit="days")], name="Expo follow-up")
+    start(client, tenant, sequence["id"], {"lead_ids": expo_leads(db, tenant)})
+    with app.app_context():
+        for chunk in open_jobs(db, bulk_enrolment.CHUNK_KIND):
+            assert run_job(db=db, job_id=chunk.id, now=clock.now()) == "done"
+    with db.unit_of_work() as session:
+        step_jobs = session.scalars(
+            sa.select(ScheduledJob).where(ScheduledJob.dedupe_key.like("automation-step:%"))
+        ).all()
+    assert len(step_jobs) == 60
+    due = max(job.due_at for job in step_jobs)
+    with app.app_context():
+        assert sweeps.promote_due(db=db, now=due) == 60
+    ids = {job.id for job in step_jobs}
+    assert ids <= set(queued_job_ids(redis, "bulk"))
+    assert not ids & set(queued_job_ids(redis, "realtime"))

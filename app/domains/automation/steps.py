@@ -22,6 +22,9 @@ from app.platform.db import UnitOfWork, insert_now, new_row
 from app.platform.scheduling import service as scheduling
 
 STEP_KIND = "automation.step"
+# A sequence's step: a campaign's, thousands of them coming due together. On the bulk queue, taken in
+# turns between clinics and stepping aside for new leads, never ahead of them on the realtime queue.
+SEQUENCE_STEP_KIND = "automation.sequence_step"
 
 # A close is the one event whose own steps run on a closed lead (seed 002's "won → kickoff",
 # "lost → re-engagement in 30 days"), as long as the lead is still closed that way when they run.
@@ -144,7 +147,7 @@ def plan(*, session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
 
 def _schedule_job(session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
     ledger_job = scheduling.Job(
-        kind=STEP_KIND,
+        kind=STEP_KIND if step.enrollment_id is None else SEQUENCE_STEP_KIND,
         due_at=step.run_at,
         dedupe_key=f"automation-step:{step.id}:{step.run_at.isoformat()}",
         now=now,
