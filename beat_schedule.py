@@ -46,10 +46,17 @@ SWEEPS = (
         "worker-heartbeat", "ops.heartbeat", "heartbeat_interval", queue="realtime", kwargs={"name": "worker"}
     ),
     Sweep(
-        "background-heartbeat",
+        "sender-heartbeat",
         "ops.heartbeat",
         "heartbeat_interval",
         queue="notifications",
+        kwargs={"name": "sender"},
+    ),
+    Sweep(
+        "background-heartbeat",
+        "ops.heartbeat",
+        "heartbeat_interval",
+        queue="bulk",
         kwargs={"name": "background"},
     ),
     Sweep("sweeps-heartbeat", "ops.heartbeat", "heartbeat_interval", kwargs={"name": "sweeps"}),

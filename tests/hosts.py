@@ -2,7 +2,7 @@
 
     switch namespace: bridge `br0`, 10.231.0.254 (the test's client: its HTTP requests come from here)
       ├── services: 10.231.0.2   PostgreSQL (socat to the machine's server's unix socket), redis-server
-      ├── h1: 10.231.0.11        the Procfile's processes (web, worker, background, webhooks, sweeps, beat)
+      ├── h1: 10.231.0.11        the Procfile's processes (web, worker, sender, background, ... beat)
       ├── h2: 10.231.0.12        the same, without beat
       └── ...
 
@@ -49,7 +49,7 @@ PG_PORT = 5432
 WEB_PORT = 8000
 PG_SOCKET = "/var/run/postgresql/.s.PGSQL.5432"
 # The Procfile's processes a host runs (flower only watches; beat runs on one host, see `start`).
-HOST_PROCESSES = ("web", "worker", "background", "webhooks", "sweeps")
+HOST_PROCESSES = ("web", "worker", "sender", "background", "webhooks", "sweeps")
 CLONE_NEWNET = 0x40000000
 
 

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from app.devtools.local_redis import LocalRedis
 from app.platform.config import Settings
 
-PROCESSES = ("web", "worker", "background", "webhooks", "sweeps", "beat", "flower")
+PROCESSES = ("web", "worker", "sender", "background", "webhooks", "sweeps", "beat", "flower")
 LOCAL_REDIS_PORT = 16379
 
 

@@ -48,7 +48,7 @@ SENDERS = 16  # requests in flight at most (a slow answer does not slow the pace
 TEST_REVISIONS = Path(__file__).resolve().parent / "upgrade_versions"
 # The order a deploy restarts them in; two web processes behind the balancer. Flower is left out:
 # it keeps no work of its own.
-ROLLING_ORDER = ("web.1", "web.2", "worker", "background", "webhooks", "sweeps", "beat")
+ROLLING_ORDER = ("web.1", "web.2", "worker", "sender", "background", "webhooks", "sweeps", "beat")
 STACK_ENV = {
     "WEB_CONCURRENCY": "1",  # two gunicorns of one worker each: the machine has two cores
     "WEBHOOK_CONCURRENCY": "1",
