@@ -4,9 +4,19 @@ exchange nobody declared; messages published together (one pipelined batch) were
 
 from __future__ import annotations
 
+import dataclasses
+from urllib.parse import urlsplit, urlunsplit
+
 from app.platform.celery_config import QUEUES
 from app.platform.scheduling.dispatch import Dispatcher, Message
 from tests.brokers import Broker
+
+
+def _by_another_name(url: str) -> str:
+    parts = urlsplit(url)
+    other = "localhost" if parts.hostname != "localhost" else "127.0.0.1"
+    assert parts.hostname in ("127.0.0.1", "localhost"), "the test names the local broker another way"
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.hostname, other)))
 
 
 def _channel_of(app):
@@ -20,8 +30,12 @@ def test_messages_published_together_before_any_worker_declared_a_queue_are_kept
             channel.queue_delete(name)
             channel.exchange_delete(name)
     try:
-        # A process's first publish (a new Dispatcher: no connection of it has declared anything).
-        dispatcher = Dispatcher(rabbitmq_app.config["SETTINGS"])
+        # A process's first publish: connections that never declared anything. kombu's producer pools
+        # are shared by every Celery app of a process with the same broker URL, and remember what
+        # their connections declared: the same broker by another name has pools of its own.
+        settings = rabbitmq_app.config["SETTINGS"]
+        fresh = dataclasses.replace(settings, broker_url=_by_another_name(settings.broker_url))
+        dispatcher = Dispatcher(fresh)
         dispatcher.publish([Message(job_id, "realtime") for job_id in (1, 2, 3)])
         assert broker.ready("realtime") == 3
     finally:
