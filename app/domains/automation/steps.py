@@ -117,6 +117,12 @@ def run_new(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
         session.add(step)
 
 
+def is_campaign(step: AutomationStep) -> bool:
+    """A sequence's step: bulk work and a campaign's message, after what someone waits for (a rule's
+    message to a new lead, a reminder)."""
+    return step.enrollment_id is not None
+
+
 def origin_of(step: AutomationStep) -> dict:
     """What a task or message made by the step carries: enough to find the step and its reason."""
     origin = {"kind": "automation", "step_id": step.id, "event_id": step.event_id}
@@ -147,7 +153,7 @@ def plan(*, session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
 
 def _schedule_job(session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
     ledger_job = scheduling.Job(
-        kind=STEP_KIND if step.enrollment_id is None else SEQUENCE_STEP_KIND,
+        kind=SEQUENCE_STEP_KIND if is_campaign(step) else STEP_KIND,
         due_at=step.run_at,
         dedupe_key=f"automation-step:{step.id}:{step.run_at.isoformat()}",
         now=now,

@@ -43,18 +43,22 @@ NO_HANDLER = "failed"  # no handler is registered for the kind in this process
 YIELDED = "yielded"  # bulk work stepped aside while the realtime path was behind: sent again shortly
 
 
-def count_due_batch(*, db, kind: str, limit: int, now: datetime) -> list:
-    """Spend the first attempt of up to `limit` of the kind's oldest due rows that no one holds, in
-    one statement committed on its own (as `count_attempt`); their (id, kind, attempts, status)."""
-    settings = db.settings
-    params = {
-        "of_kind": kind,
-        "b_limit": limit,
+def count_params(now: datetime, settings) -> dict:
+    """What every attempt-counting statement (claim_queries) binds: due by now within the early
+    tolerance, the default attempts, and the redispatch grace after which an attempt is lost."""
+    return {
         "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
         "now": now,
         "b_max_attempts": settings.job_max_attempts,
         "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
     }
+
+
+def count_due_batch(*, db, kind: str, limit: int, now: datetime) -> list:
+    """Spend the first attempt of up to `limit` of the kind's oldest due rows that no one holds, in
+    one statement committed on its own (as `count_attempt`); their (id, kind, attempts, status)."""
+    settings = db.settings
+    params = {"of_kind": kind, "b_limit": limit, **count_params(now, settings)}
     rows = claim_queries.run_alone(db, claim_queries.count_kind_batch_statement(db), params)
     return sorted(rows, key=lambda row: row.id)
 
@@ -67,12 +71,7 @@ def count_attempt(*, db, now: datetime, settings, job_id: int | None = None, nex
     One statement, committed on its own: autocommit on PostgreSQL; SQLite's BEGIN IMMEDIATE
     transaction (app/platform/db/engine.py) serialises it with every other writer.
     """
-    params = {
-        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
-        "now": now,
-        "b_max_attempts": settings.job_max_attempts,
-        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
-    }
+    params = count_params(now, settings)
     if job_id is not None:
         params["job_id"] = job_id
     else:

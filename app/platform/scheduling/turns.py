@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.platform.scheduling import claim_queries, registry
+from app.platform.scheduling.attempts import count_params
 from app.platform.scheduling.models import OPEN, LedgerTurn, ScheduledJob
 
 BULK_EVERY = 5  # one turn in five goes to the bulk lane first, when both lanes have rows waiting
@@ -55,17 +56,10 @@ def count_next_turn(*, db, queue: str, now: datetime):
     """Spend an attempt of the queue's next row in turn, committed on its own (as
     attempts.count_attempt), and give its clinic the latest turn; (id, kind, attempts, status,
     clinic_id), or None when no row of the queue's lanes is due and free."""
-    settings = db.settings
     bulk_first = next(_TURNS) % BULK_EVERY == 0
     lanes = registry.laned_kinds(queue)
     statement = claim_queries.count_turn_statement(db, queue=queue, lanes=lanes, bulk_first=bulk_first)
-    params = {
-        "until": now + timedelta(seconds=settings.job_early_tolerance_seconds),
-        "now": now,
-        "b_max_attempts": settings.job_max_attempts,
-        "b_lease_cutoff": now - timedelta(seconds=settings.redispatch_grace_seconds),
-    }
-    rows = claim_queries.run_alone(db, statement, params)
+    rows = claim_queries.run_alone(db, statement, count_params(now, db.settings))
     if not rows:
         return None
     _mark_turn(db, queue=queue, clinic_id=rows[0].clinic_id, now=now)

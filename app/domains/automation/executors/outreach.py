@@ -113,9 +113,7 @@ def send_message(
                 },
                 template_id=template_id,
                 merge=step.action.get("merge"),
-                # A sequence's step is a campaign's message; a rule's (speed to lead, a reminder)
-                # is transactional, and goes first.
-                bulk=step.enrollment_id is not None,
+                bulk=steps.is_campaign(step),  # a rule's message (speed to lead) goes first
             ),
         )
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever
