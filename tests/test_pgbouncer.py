@@ -150,10 +150,13 @@ def test_captures_through_pgbouncer_right_after_every_server_connection_ended_al
     client = pooled_app.test_client()
     for n in range(5):  # the web's pool and the pooler's server sessions in use
         create_lead(client, tenant, first_name=f"Warm{n}", last_name="Pooled")
+    # Signed now: making a token reads the user through the test's own (direct) pool, whose
+    # connections the termination ends too; the app under test is what must survive it.
+    headers = tenant.headers()
     assert terminate_every_connection(migrated_database) >= 1
     statuses = [
         client.post(
-            "/api/leads", json={"first_name": f"After{n}", "last_name": "Pooled"}, headers=tenant.headers()
+            "/api/leads", json={"first_name": f"After{n}", "last_name": "Pooled"}, headers=headers
         ).status_code
         for n in range(20)
     ]
