@@ -210,6 +210,10 @@ class Settings:
     realtime_behind_seconds: float = 0.05
     yield_again_seconds: float = 2.0
     yield_at_most_seconds: float = 30.0
+    # On a queue whose clinics take turns (messages, bulk work, webhooks: app/platform/scheduling/turns.py),
+    # at most this many of a worker process' threads run one clinic's jobs at once: keep it under the
+    # Procfile's SENDER_CONCURRENCY (4), so a clinic's backlog of slow sends leaves the others a thread.
+    threads_per_clinic: int = 3
 
     # Notifications (app/domains/outbound). Email and SMS go out through a backend chosen here; `console`
     # (the embedded default) appends each message to var/outbox/ and counts it sent.
@@ -353,6 +357,8 @@ class Settings:
         if self.webhook_stuck_seconds <= 2 * self.webhook_deadline_seconds:
             # A live delivery (its POST, then its outcome written) must never look like a dead worker's.
             raise ConfigError("webhook_stuck_seconds must exceed 2 x webhook_deadline_seconds")
+        if self.threads_per_clinic < 1:
+            raise ConfigError("threads_per_clinic must be at least 1")
         if self.webhook_max_concurrent_per_clinic < 1:
             raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:

@@ -51,6 +51,9 @@ class SmtpHandler:
         self.fail_rate = 0.0
         self.rng = None
         self.stall_after_data = 0.0  # seconds to wait after taking the message, before answering
+        # By recipient domain: messages taken and not yet answered now, and the most at once so far.
+        self.answering: Counter[str] = Counter()
+        self.most_at_once: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -94,14 +97,21 @@ class SmtpHandler:
             flaky = self.fail_rate and self.attempts[key] == 1 and self.rng.random() < self.fail_rate
         if first_attempts or flaky:
             return "451 4.3.0 try again later"
+        domain = envelope.rcpt_tos[0].rpartition("@")[2] if envelope.rcpt_tos else ""
         with self.lock:
             self.accepted[key] += 1
             self.raw_messages.append(envelope.content)
             self.arrivals.append((arrived, key))
-        if self.stall_after_data and (not self.stall_keys or key in self.stall_keys):
-            import asyncio
+            self.answering[domain] += 1
+            self.most_at_once[domain] = max(self.most_at_once[domain], self.answering[domain])
+        try:
+            if self.stall_after_data and (not self.stall_keys or key in self.stall_keys):
+                import asyncio
 
-            await asyncio.sleep(self.stall_after_data)  # the message is ours; the answer comes late
+                await asyncio.sleep(self.stall_after_data)  # the message is ours; the answer comes late
+        finally:
+            with self.lock:
+                self.answering[domain] -= 1
         return "250 2.0.0 queued"
 
 

@@ -114,11 +114,35 @@ def test_a_flood_of_transactional_messages_leaves_the_bulk_lane_its_share(app, d
     assert set(relay.accepted.values()) == {1} and len(relay.accepted) == 30
 
 
-def _message(tenant, name: str, *, bulk: bool) -> outgoing.OutgoingMessage:
+def test_a_clinics_backlog_of_slow_sends_leaves_the_other_clinics_a_thread(
+    app, db, make_tenant, relay, monkeypatch
+):
+    """Four sending threads, a clinic's share two: clinic A's backlog of sends the relay takes half a
+    second over each never holds more than two of them, and clinic B's message goes at once."""
+    monkeypatch.setattr(app.config["SETTINGS"], "threads_per_clinic", 2)
+    relay.stall_after_data = 0.5
+    clinic_a, clinic_b = make_tenant("Busy Clinic"), make_tenant("Quiet Clinic")
+    with app.app_context(), db.unit_of_work() as session:
+        for i in range(12):
+            message = _message(clinic_a, f"a{i}", bulk=False, domain="a.example")
+            outgoing.send(session=session, message=message, now=clock.now())
+    with thread_worker(app, concurrency=4):
+        wait_for(lambda: len(relay.raw_messages) >= 2, timeout=60)
+        with app.app_context(), db.unit_of_work() as session:
+            message = _message(clinic_b, "b0", bulk=False, domain="b.example")
+            outgoing.send(session=session, message=message, now=clock.now())
+        sent_at = len(relay.raw_messages)
+        wait_for(lambda: len(relay.raw_messages) >= 13, timeout=60)
+    assert relay.most_at_once["a.example"] == 2  # its share, used, and no more
+    assert _arrivals(relay).index("b0@b.example") - sent_at <= 1  # a thread was free for it
+    assert set(relay.accepted.values()) == {1} and len(relay.accepted) == 13
+
+
+def _message(tenant, name: str, *, bulk: bool, domain: str = "example.com") -> outgoing.OutgoingMessage:
     return outgoing.OutgoingMessage(
         clinic_id=tenant.id,
         channel="email",
-        to_address=f"{name}@example.com",
+        to_address=f"{name}@{domain}",
         template="lead_message",
         context={"subject": "Hello", "body": "We would love to see you."},
         dedupe_key=f"turns:{name}",

@@ -65,11 +65,14 @@ def _pick_next_of_kind() -> sa.Select:
     )
 
 
-def _pick_turn(queue: str, lanes: dict[str, list[str]], *, bulk_first: bool, skip_locked: bool) -> sa.Select:
+def _pick_turn(
+    queue: str, lanes: dict[str, list[str]], *, bulk_first: bool, skip_locked: bool, passing_over: bool
+) -> sa.Select:
     # The next row of a queue's laned kinds (registry's `lane`): its lane first (transactional, or
     # bulk on a bulk turn), then the clinic that has waited longest since its last turn (never: first),
     # then the oldest due row. Only the rows due, open and not in flight are sorted: the backlog's
-    # due rows, through ix_scheduled_jobs_open_kind_due.
+    # due rows, through ix_scheduled_jobs_open_kind_due. `passing_over`: not the rows of the clinics
+    # in `b_passed_over` (turns.py: those holding their share of this process' threads).
     open_literally = _JOBS.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN])
     turns = LedgerTurn.__table__
     bulk = _JOBS.c.kind.in_(lanes.get("bulk", []))
@@ -89,6 +92,8 @@ def _pick_turn(queue: str, lanes: dict[str, list[str]], *, bulk_first: bool, ski
         .order_by(lane, turns.c.served_at.asc().nulls_first(), _JOBS.c.due_at, _JOBS.c.id)
         .limit(1)
     )
+    if passing_over:  # an IN list is re-rendered each time: only while some clinic has its share
+        pick = pick.where(clinic_key.not_in(sa.bindparam("b_passed_over", expanding=True)))
     if skip_locked:  # the ledger's row only: the clinic's turn row is read, not locked
         pick = pick.with_for_update(skip_locked=True, of=_JOBS)
     return pick
@@ -288,14 +293,19 @@ def count_statement(db, *, by_id: bool) -> sa.Update:
 _COUNT_TURN: dict[tuple, sa.Update] = {}
 
 
-def count_turn_statement(db, *, queue: str, lanes: dict[str, list[str]], bulk_first: bool) -> sa.Update:
+def count_turn_statement(
+    db, *, queue: str, lanes: dict[str, list[str]], bulk_first: bool, passing_over: bool
+) -> sa.Update:
     """The attempt's compare-and-set of the next row in turn on `queue` (`_pick_turn`), built once
-    per database kind, queue and lane order."""
+    per database kind, queue, lane order and whether some clinics are passed over."""
     postgres = db.dialect == "postgresql"
-    key = (postgres, queue, bulk_first, tuple((lane, tuple(kinds)) for lane, kinds in sorted(lanes.items())))
+    lanes_key = tuple((lane, tuple(kinds)) for lane, kinds in sorted(lanes.items()))
+    key = (postgres, queue, bulk_first, passing_over, lanes_key)
     statement = _COUNT_TURN.get(key)
     if statement is None:
-        pick = _pick_turn(queue, lanes, bulk_first=bulk_first, skip_locked=postgres)
+        pick = _pick_turn(
+            queue, lanes, bulk_first=bulk_first, skip_locked=postgres, passing_over=passing_over
+        )
         statement = _COUNT_TURN[key] = _count_statement(
             sa.and_(_JOBS.c.id == pick.scalar_subquery(), IS_OPEN)
         )

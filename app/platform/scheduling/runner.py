@@ -76,9 +76,9 @@ def run_job(*, db, job_id: int, now: datetime, delivery: Delivery = PLAIN_CALL) 
     if delivery.background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now):
         return YIELDED
     if turns.is_turn(db=db, job_id=job_id, now=now, queue=delivery.queue):  # else, or none due: this row
-        counted = turns.count_next_turn(db=db, queue=delivery.queue, now=now)
-        if counted is not None:
-            return _run_counted(db=db, counted=counted, now=now, started=time.perf_counter())
+        with turns.next_turn(db=db, queue=delivery.queue, now=now) as counted:
+            if counted is not None:
+                return _run_counted(db=db, counted=counted, now=now, started=time.perf_counter())
     outcome, kind = _run_one(db=db, job_id=job_id, now=now, offset=delivery.host_offset)
     if delivery.clock is not None and kind is not None and kind.drain:
         drain(db=db, kind=kind.name, clock=delivery.clock)
