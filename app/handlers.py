@@ -151,15 +151,18 @@ JOB_KINDS = [
     JobKind(consumers.PROCESS_KIND, consumers.process_events, "realtime", drain=True, batch=10),
     JobKind(steps.STEP_KIND, steps.run_step_job, "realtime"),
     JobKind(steps.SEQUENCE_STEP_KIND, steps.run_step_job, "bulk", yields=True, lane=BULK),
-    JobKind(timers.REMINDER, timers.send_task_reminder, "realtime", batch=50),
-    JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "realtime", batch=50),
-    JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "realtime", batch=50),
+    # The timers of leads and tasks, off a new lead's path: when nobody contacts the leads, every
+    # one's clocks warn and breach and its task escalates minutes later, a load as large as the
+    # leads' own (bench/soak) that must never slow a new lead's speed to lead.
+    JobKind(timers.REMINDER, timers.send_task_reminder, "timers", batch=50),
+    JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "timers", batch=50),
+    JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "timers", batch=50),
     # Two for every new lead, due minutes later: published once due, many to a message, rather
-    # than held as eta messages by the realtime worker (registry.JobKind.when_due).
-    JobKind(sla.WARN, sla.warn, "realtime", batch=50, when_due=True),
-    JobKind(sla.BREACH, sla.breach, "realtime", batch=50, when_due=True),
-    JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "realtime", batch=50),
-    JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "realtime", batch=50),
+    # than held as eta messages by a worker (registry.JobKind.when_due).
+    JobKind(sla.WARN, sla.warn, "timers", batch=50, when_due=True),
+    JobKind(sla.BREACH, sla.breach, "timers", batch=50, when_due=True),
+    JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50),
+    JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "timers", batch=50),
     # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional
     # messages before a campaign's (app/platform/scheduling/turns.py).
     JobKind(

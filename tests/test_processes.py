@@ -61,7 +61,7 @@ def test_the_sweeps_never_wait_behind_messages_or_bulk_work():
     never holds a reminder back (bench/fairness)."""
     queues = _worker_queues()
     assert queues["sweeps"] == {"sweeps"}
-    assert queues["background"] == {"bulk"} and queues["sender"] == {"notifications"}
+    assert queues["background"] == {"bulk", "timers"} and queues["sender"] == {"notifications"}
     assert _concurrency("background") == "${BACKGROUND_CONCURRENCY:-1}"
     assert "--pool=threads" in shlex.split(_procfile()["sender"])
     assert _concurrency("sender") == "${SENDER_CONCURRENCY:-4}"

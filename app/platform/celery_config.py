@@ -24,8 +24,10 @@ from app.platform.redis_urls import is_sentinel
 log = logging.getLogger(__name__)
 
 # realtime: a new lead's path, consumed by a worker of its own (the Procfile's `worker`); the others
-# by the `background` worker: messages, bulk work and beat's sweeps never hold a realtime process.
-QUEUES = ("realtime", "notifications", "bulk", "sweeps", "webhooks")
+# by workers of their own: messages (`sender`), bulk work and the timers of leads and tasks
+# (`background`), webhooks, and beat's sweeps never hold a realtime process. `timers` is a queue of
+# its own so that a reminder or an SLA warning never waits behind a bulk action's chunks.
+QUEUES = ("realtime", "notifications", "bulk", "timers", "sweeps", "webhooks")
 
 
 def celery_init_app(flask_app) -> Celery:

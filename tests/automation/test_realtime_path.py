@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app.domains.analytics.models import LeadMonth
 from app.platform.app_db import get_db
 from app.platform.scheduling import runner
+from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.automation.kit import capture_at, jobs, tasks_of
 
@@ -62,6 +63,21 @@ def test_a_new_leads_events_job_reads_nothing_scoring_reads(app, tenant, db):
     with app.app_context():
         assert run_job(db=get_db(), job_id=recount.id, now=recount.due_at) == "done"
     assert counted_leads(db, tenant) == 1  # the background recount counted it
+
+
+def test_the_timers_a_new_lead_starts_run_off_its_path(app, tenant, db):
+    """Its SLA clocks' warning and breach (and any task timer) wait on the `timers` queue: when no
+    lead is contacted they all come due minutes later, as many as the new leads themselves, and
+    the realtime queue is left to new leads (bench/soak)."""
+    now = datetime.now(UTC)
+    lead_id = capture_at(app, tenant, now)
+    [job] = jobs(app, lead_id, "events.process")
+    with app.app_context():
+        assert run_job(db=get_db(), job_id=job.id, now=now + timedelta(seconds=1)) == "done"
+    with db.unit_of_work() as session:
+        queue_of = dict(session.execute(sa.select(ScheduledJob.kind, ScheduledJob.queue)).all())
+    assert queue_of["sla.warn"] == queue_of["sla.breach"] == "timers"
+    assert {kind for kind, queue in queue_of.items() if queue == "realtime"} == {"events.process"}, queue_of
 
 
 def test_a_background_re_scoring_does_not_make_a_clients_next_put_a_412(app, client, tenant):

@@ -159,12 +159,12 @@ def test_warnings_and_breaches_reach_the_broker_once_due_many_to_a_message(app, 
     rows = [_job(app, clock_id, kind) for clock_id in clock_ids for kind in ("sla.warn", "sla.breach")]
     assert len(rows) == 12 and {row.status for row in rows} == {"pending"}
     ids = {row.id for row in rows}
-    assert not ids & set(queued_job_ids(redis))
+    assert not ids & set(queued_job_ids(redis, "timers"))
 
     db = app.extensions["followup.db"]
     assert sweeps.promote_due(db=db, now=clock.now()) == 0
     all_due = max(row.due_at for row in rows) + timedelta(seconds=1)
     assert sweeps.promote_due(db=db, now=all_due) == 12
-    messages = [m for m in queued(redis) if ids & {m["job_id"], *m["batch"]}]
-    assert set(queued_job_ids(redis)) >= ids
+    messages = [m for m in queued(redis, "timers") if ids & {m["job_id"], *m["batch"]}]
+    assert set(queued_job_ids(redis, "timers")) >= ids
     assert len(messages) == 2 and all(m["eta"] is None for m in messages)  # one per kind, none ahead
