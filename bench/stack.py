@@ -107,6 +107,20 @@ class Stack:
             totals[name] = total
         return totals
 
+    def memory(self) -> dict[str, int]:
+        """Resident memory (RSS, bytes) of each process type: the program and its children summed
+        (pages they share count once for each)."""
+        totals = {}
+        for name, processes in self.processes().items():
+            total = 0
+            for process in processes:
+                try:
+                    total += process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+            totals[name] = total
+        return totals
+
     def check(self) -> None:
         for name, popen in self.started.items():
             if popen.poll() is not None:
