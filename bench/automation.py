@@ -3,8 +3,12 @@
 `make bench BENCH_ARGS=automation` (SQLite) or with DATABASE_URL=postgresql://... Flags:
 --rules=50, --evaluations=2000 (part 1); --rate=100 (leads/s), --seconds=60, --clients=8,
 --concurrency=2 (worker processes on the realtime queue), --warm-up=10 (seconds of the same load,
-unmeasured, then ANALYZE: see `_steady_state`) (part 2); --skip-load for part 1 only; --window=5
-(seconds a row of the by-time table); --logs=DIR (keep the stack's process logs there).
+unmeasured, then ANALYZE: see `_steady_state`), --modes=fresh,warm,fire (and cold, first),
+--fire=10000 (the fire's bulk tasks and emails), --broker=redis|rabbitmq (Celery's broker: the
+bench's Redis, or a fresh virtual host on the RabbitMQ of FOLLOWUP_TEST_RABBITMQ_URL, by default
+127.0.0.1:5672, Redis staying for the rest) (part 2); --skip-load for part 1 only, --skip-rules
+for part 2 only; --window=5 (seconds a row of the by-time table); --logs=DIR (keep the stack's
+process logs there).
 Targets (issue 5): 50 active rules against one event, p99 <= 2 ms; capture → the initial call task
 in my-tasks and the coordinator notified, p99 <= 1 s with 100 leads/s arriving for 60 s.
 
@@ -28,12 +32,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import Flask
 
 from app import create_app
 from app.devtools.local_redis import free_port
@@ -58,14 +63,21 @@ from bench.host import HostProbe, host_probe, shown, typical
 from bench.http_load import gunicorn
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body, server_env
 from bench.stack import procfile_processes, procfile_stack, release, stack_env
+from tests.brokers import rabbitmq_vhost
 
 SMTP_NICENESS = 10  # as the Procfile's background worker
 
 OUTCOMES = ("spoke", "no_answer", "voicemail", "callback_requested", "wrong_number")
 
 
-def _settings(db_url: str, redis_url: str) -> Settings:
-    return Settings(database_url=db_url, redis_url=redis_url, secret_key=SECRET, phi_encryption_key=PHI_KEY)
+def _settings(db_url: str, redis_url: str, broker_url: str | None = None) -> Settings:
+    return Settings(
+        database_url=db_url,
+        redis_url=redis_url,
+        broker_url=broker_url,
+        secret_key=SECRET,
+        phi_encryption_key=PHI_KEY,
+    )
 
 
 def _extra_rules(session, clinic_id: int, count: int, now) -> None:
@@ -412,71 +424,149 @@ class Phase:
         return percentile(self.latencies[what], 99) * 1000
 
 
-def whole_stack(
-    *,
-    rate: float,
-    seconds: float,
-    clients: int,
-    modes: list[str],
-    warm_up: float,
-    fire_size: int,
-    keep_logs: str | None = None,
-) -> tuple[list[Phase], dict]:
-    """Capture → call task under a steady arrival rate on the Procfile's processes (all but release
-    and flower), after the Procfile's release migrated a fresh database: each mode of `modes` in turn
-    on the same running stack. Returns the phases and what the run was (for the table's title)."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        bench_database(Path(tmp)) as db_url,
-        bench_redis(Path(tmp)) as redis_url,
-        _smtp_sink() as smtp_port,
-    ):
-        workdir, port = Path(tmp), free_port()
+@dataclass(frozen=True)
+class Load:
+    """A paced capture load: `rate` leads/s from `clients` client processes for `seconds` a mode,
+    after `warm_up` seconds of the same, unmeasured (see `_make_warm`)."""
+
+    rate: float
+    seconds: float
+    clients: int
+    warm_up: float = 0.0
+
+
+@dataclass(frozen=True)
+class StackSetup:
+    """What a whole-stack run stands on besides its database and Redis (always fresh)."""
+
+    broker: str = "redis"  # Celery's: the bench's Redis, or "rabbitmq" (a virtual host of the run's own)
+    relay_up: bool = True  # an SMTP relay takes the stack's email; False: its port is closed, sends fail
+    keep_logs: str | None = None  # where to copy the processes' logs at the end (to see what ran when)
+
+
+@dataclass
+class PreparedStack:
+    """A database the Procfile's release migrated and the bench's clinic seeded, and what the
+    Procfile's processes start with: `procfile_stack(prepared.names, prepared.env, prepared.logs)`."""
+
+    db_url: str
+    redis_url: str
+    broker: str  # "redis" or "rabbitmq"
+    env: dict[str, str]  # the processes' (stack_env): PORT, DATABASE_URL, CELERY_BROKER_URL, SMTP_*
+    logs: Path
+    names: list[str]  # every Procfile process type but release and flower, web first
+    token: str  # the clinic's front desk's: the leads' capture
+    app: Flask  # the bench's own, on the same database and broker (seeding, worker pings, the fire)
+    release_seconds: float
+
+    @property
+    def port(self) -> int:
+        return int(self.env["PORT"])
+
+    @property
+    def dialect(self) -> str:
+        return "PostgreSQL" if self.db_url.startswith("postgresql") else "SQLite"
+
+    @property
+    def described(self) -> str:
+        """For a table's title: the processes, the database and the broker."""
+        return f"{', '.join(self.names)}; {self.dialect}; broker {BROKER_NAMES[self.broker]}"
+
+
+BROKER_NAMES = {"redis": "Redis", "rabbitmq": "RabbitMQ"}
+
+
+@contextmanager
+def prepared_stack(setup: StackSetup = StackSetup()):
+    """Yields a `PreparedStack`: a fresh database (migrated by the Procfile's release), a Redis of the
+    bench's own, the broker of `setup`, an SMTP relay (`_smtp_sink`) or a closed port where it would
+    be. Should the block fail, prints the last lines of each process' log."""
+    with ExitStack() as resources:
+        tmp = resources.enter_context(tempfile.TemporaryDirectory())
+        workdir = Path(tmp)
+        db_url = resources.enter_context(bench_database(workdir))
+        redis_url = resources.enter_context(bench_redis(workdir))
+        broker_url = resources.enter_context(rabbitmq_vhost()) if setup.broker == "rabbitmq" else None
+        # Down, the relay's port is one nothing listens on: each send is refused and retried later.
+        smtp_port = resources.enter_context(_smtp_sink()) if setup.relay_up else free_port()
         env = stack_env(
             {
                 **server_env(db_url, redis_url),
+                **({"CELERY_BROKER_URL": broker_url} if broker_url else {}),
                 "EMAIL_BACKEND": "smtp",
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(smtp_port),
                 "FOLLOWUP_VAR_DIR": tmp,
             },
             workdir,
-            port,
+            free_port(),
         )
         logs = workdir / "logs"
         logs.mkdir()
         migrated = release(env, logs)
         token = _seed(db_url, redis_url)
-        app = create_app(_settings(db_url, redis_url))
+        app = create_app(_settings(db_url, redis_url, broker_url))
         names = [n for n in procfile_processes() if n not in ("release", "flower")]
         names.sort(key=lambda n: n != "web")  # the web process first: it gets PORT
-        engine = sa.create_engine(db_url)
-        phases: list[Phase] = []
         try:
-            with host_probe() as probe, procfile_stack(names, env, logs) as stack:
-                for mode in modes:
-                    if mode == "cold":
-                        _wait_ready(stack)
-                    else:
-                        _wait_workers(app, _worker_types(names))
-                    if mode == "warm":
-                        _make_warm(engine, port, token, rate, warm_up, clients, measured_before=bool(phases))
-                    phase = _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size)
-                    phase.host = probe
-                    phases.append(phase)
-                made = _work_made(engine)
+            yield PreparedStack(db_url, redis_url, setup.broker, env, logs, names, token, app, migrated)
         except Exception:
             for path in sorted(logs.glob("*.log")):
                 print(f"\n  {path.name}, last lines:\n{_tail(path)}")
             raise
         finally:
+            app.extensions["followup.db"].engine.dispose()
+            if setup.keep_logs:  # the processes' own lines, to see what ran when a mode was late
+                shutil.copytree(logs, setup.keep_logs, dirs_exist_ok=True)
+
+
+def whole_stack(
+    load: Load, modes: list[str], *, fire_size: int, setup: StackSetup = StackSetup()
+) -> tuple[list[Phase], dict]:
+    """Capture → call task under a steady arrival rate on the Procfile's processes (all but release
+    and flower), after the Procfile's release migrated a fresh database: each mode of `modes` in turn
+    on the same running stack. Returns the phases and what the run was (for the table's title)."""
+    with prepared_stack(setup) as prepared:
+        engine = sa.create_engine(prepared.db_url)
+        phases: list[Phase] = []
+        try:
+            with host_probe() as probe, procfile_stack(prepared.names, prepared.env, prepared.logs) as stack:
+                for mode in modes:
+                    if mode == "cold":
+                        _wait_ready(stack)
+                    else:
+                        _wait_workers(prepared.app, _worker_types(prepared.names))
+                    if mode == "warm":
+                        _make_warm(
+                            engine,
+                            stack.port,
+                            prepared.token,
+                            load.rate,
+                            load.warm_up,
+                            load.clients,
+                            measured_before=bool(phases),
+                        )
+                    phase = _phase(
+                        mode,
+                        engine,
+                        stack,
+                        prepared.app,
+                        prepared.token,
+                        load.rate,
+                        load.seconds,
+                        load.clients,
+                        fire_size,
+                    )
+                    phase.host = probe
+                    phases.append(phase)
+                made = _work_made(engine)
+        finally:
             engine.dispose()
-            if keep_logs:  # the processes' own lines, to see what ran when a mode was late
-                shutil.copytree(logs, keep_logs, dirs_exist_ok=True)
         run = {
-            "dialect": "PostgreSQL" if db_url.startswith("postgresql") else "SQLite",
-            "processes": names,
-            "release_seconds": migrated,
+            "dialect": prepared.dialect,
+            "processes": prepared.names,
+            "described": prepared.described,
+            "release_seconds": prepared.release_seconds,
             "made": made,
         }
     return phases, run
@@ -798,31 +888,37 @@ def main(flags: list[str]) -> None:
     clients, warm_up = int(_flag(flags, "clients", 8)), _flag(flags, "warm-up", 10)
     fire_size = int(_flag(flags, "fire", 10_000))
     modes = _modes(flags)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        bench_database(Path(tmp)) as db_url,
-        bench_redis(Path(tmp)) as redis_url,
-    ):
-        migrate.upgrade(db_url)
-        _seed(db_url, redis_url)
-        dialect = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
-        print_table(
-            f"Rule evaluation against one activity.logged event ({dialect})",
-            ["what", "runs", "p50 ms", "p95 ms", "p99 ms"],
-            rule_evaluation(db_url, redis_url, n_rules, evaluations),
-        )
+    setup = StackSetup(broker=broker_flag(flags), keep_logs=text_flag(flags, "logs"))
+    if "--skip-rules" not in flags:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            bench_database(Path(tmp)) as db_url,
+            bench_redis(Path(tmp)) as redis_url,
+        ):
+            migrate.upgrade(db_url)
+            _seed(db_url, redis_url)
+            dialect = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+            print_table(
+                f"Rule evaluation against one activity.logged event ({dialect})",
+                ["what", "runs", "p50 ms", "p95 ms", "p99 ms"],
+                rule_evaluation(db_url, redis_url, n_rules, evaluations),
+            )
     if "--skip-load" in flags:
         return
-    phases, run = whole_stack(
-        rate=rate,
-        seconds=seconds,
-        clients=clients,
-        modes=modes,
-        warm_up=warm_up,
-        fire_size=fire_size,
-        keep_logs=next((f.split("=", 1)[1] for f in flags if f.startswith("--logs=")), None),
-    )
+    phases, run = whole_stack(Load(rate, seconds, clients, warm_up), modes, fire_size=fire_size, setup=setup)
     print_stack(phases, run, rate, seconds, window=_flag(flags, "window", 5.0))
+
+
+def text_flag(flags: list[str], name: str) -> str | None:
+    return next((f.split("=", 1)[1] for f in flags if f.startswith(f"--{name}=")), None)
+
+
+def broker_flag(flags: list[str]) -> str:
+    """--broker=redis (the default) or rabbitmq."""
+    broker = text_flag(flags, "broker") or "redis"
+    if broker not in BROKER_NAMES:
+        raise SystemExit(f"--broker: {broker!r}; use {' or '.join(BROKER_NAMES)}")
+    return broker
 
 
 def _modes(flags: list[str]) -> list[str]:
@@ -840,7 +936,7 @@ def _modes(flags: list[str]) -> list[str]:
 
 def print_stack(phases: list[Phase], run: dict, rate: float, seconds: float, window: float = 5.0) -> None:
     print_table(
-        f"Speed to lead on the whole Procfile stack ({', '.join(run['processes'])}; {run['dialect']}): "
+        f"Speed to lead on the whole Procfile stack ({run['described']}): "
         f"capture's commit → the initial call task at {rate:g} leads/s, {seconds:g} s a mode",
         [
             "mode",

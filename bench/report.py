@@ -103,11 +103,8 @@ def stack_figures(quick: bool) -> list[Figure]:
     # within a bounded wait, so the report ends in about 10 minutes whatever it finds.
     automation.DRAIN_TIMEOUT = 30.0 if quick else 60.0
     phases, _run = automation.whole_stack(
-        rate=rate,
-        seconds=seconds,
-        clients=2 if quick else 8,
-        modes=list(automation.MODES),
-        warm_up=2 if quick else 10,
+        automation.Load(rate, seconds, clients=2 if quick else 8, warm_up=2 if quick else 10),
+        list(automation.MODES),
         fire_size=500 if quick else 10_000,
     )
     by_mode = {phase.mode: phase for phase in phases}

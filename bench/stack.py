@@ -20,6 +20,8 @@ from pathlib import Path
 import psutil
 from honcho.environ import parse_procfile
 
+from app.devtools.local_redis import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = PROJECT_ROOT / "Procfile"
 BIN = Path(sys.executable).parent
@@ -39,6 +41,8 @@ def stack_env(env: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "BEAT_SCHEDULE_FILE": str(workdir / "celerybeat-schedule"),
         "PROMETHEUS_MULTIPROC_DIR": str(_fresh_dir(workdir / "metrics")),
+        # The stream process' own port: its default (5001) may be another stack's on a shared machine.
+        "STREAM_PORT": str(free_port()),
         **env,
         "PORT": str(port),
     }
@@ -100,6 +104,20 @@ class Stack:
                 except psutil.NoSuchProcess:
                     continue
                 total += times.user + times.system
+            totals[name] = total
+        return totals
+
+    def memory(self) -> dict[str, int]:
+        """Resident memory (RSS, bytes) of each process type: the program and its children summed
+        (pages they share count once for each)."""
+        totals = {}
+        for name, processes in self.processes().items():
+            total = 0
+            for process in processes:
+                try:
+                    total += process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
             totals[name] = total
         return totals
 
