@@ -67,6 +67,11 @@ RESCORED_AFTER = (
     events.TASK_OVERDUE,
 )
 
+# Events of the sweeps, hundreds at a time when nobody works the leads (their tasks overdue, the
+# leads stale): processed on the timers queue (consumers.PROCESS_LATER_KIND), never ahead of a new
+# lead's on the realtime one (bench/soak).
+PROCESSED_LATER = (events.TASK_OVERDUE, events.LEAD_STALE)
+
 # Automatic stops of sequences come first (before the rules they would cancel); the rules next
 # (automation.process_event for every trigger of app/domains/automation/rules.py); the reports last: they
 # may lag, the rules may not.
@@ -149,6 +154,7 @@ AFTER_EVENTS = [
 # Kinds that `sends_after_commit` send after the claim commits and record the outcome in a unit of their own.
 JOB_KINDS = [
     JobKind(consumers.PROCESS_KIND, consumers.process_events, "realtime", drain=True, batch=10),
+    JobKind(consumers.PROCESS_LATER_KIND, consumers.process_events, "timers", drain=True, batch=10),
     JobKind(steps.STEP_KIND, steps.run_step_job, "realtime"),
     JobKind(steps.SEQUENCE_STEP_KIND, steps.run_step_job, "bulk", yields=True, lane=BULK),
     # The timers of leads and tasks, off a new lead's path: when nobody contacts the leads, every
@@ -219,6 +225,8 @@ def wire() -> None:
             consumers.on(event_type, handler)
     for handler in AFTER_EVENTS:
         consumers.after_events(handler)
+    for event_type in PROCESSED_LATER:
+        consumers.process_later(event_type)
     for kind in JOB_KINDS:
         registry.register(kind)
     for action_type, executor in STEP_EXECUTORS.items():

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.domains.analytics import monthly
 from app.platform import clock
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import runner as scheduling
 
@@ -18,7 +19,7 @@ def process_outbox(app, db) -> int:
     many events jobs ran."""
     later = timedelta(seconds=app.config["SETTINGS"].background_delay_seconds + 1)
     with app.app_context():
-        ran = scheduling.drain(db=db, kind="events.process", clock=clock.now)
+        ran = sum(scheduling.drain(db=db, kind=kind, clock=clock.now) for kind in PROCESS_KINDS)
         scheduling.drain(db=db, kind=monthly.RECOUNT_KIND, clock=lambda: clock.now() + later)
     return ran
 

@@ -11,6 +11,7 @@ from app.domains.automation.models import AutomationRule, AutomationStep, Sequen
 from app.domains.outbound.models import Notification
 from app.platform import clock
 from app.platform.app_db import get_db
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead, signed_headers
@@ -123,9 +124,9 @@ def run(app, job: ScheduledJob, now: datetime) -> str:
 
 
 def process_events(app, db, now: datetime | None = None) -> int:
-    """Run every open events.process job (in order) as the worker would; returns how many ran."""
+    """Run every open events processing job (in order) as the workers would; returns how many ran."""
     ran = 0
-    while jobs := open_jobs(db, "events.process"):
+    while jobs := [job for kind in PROCESS_KINDS for job in open_jobs(db, kind)]:
         for job in jobs:
             run(app, job, now or clock.now())
             ran += 1

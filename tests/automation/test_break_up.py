@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import LeadActivity
 from app.domains.outbound.models import Notification
+from app.platform.events.consumers import PROCESS_KINDS
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.tasks.taskkit import lead_for, notifications_of
 from tests.workers import thread_worker, wait_for
@@ -59,7 +60,7 @@ def events_done(app) -> bool:
         return not session.scalar(
             sa.select(sa.func.count())
             .select_from(ScheduledJob)
-            .where(ScheduledJob.kind == "events.process", ScheduledJob.status.in_(("pending", "dispatched")))
+            .where(ScheduledJob.kind.in_(PROCESS_KINDS), ScheduledJob.status.in_(("pending", "dispatched")))
         )
 
 

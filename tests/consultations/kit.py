@@ -15,6 +15,7 @@ from app.domains.outbound.models import Notification
 from app.domains.tasks.models import LeadTask
 from app.platform import clock
 from app.platform.app_db import get_db
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.automation.outreachkit import configure_clinic, lead_with
@@ -96,7 +97,7 @@ def events_done(db) -> bool:
         return not session.scalar(
             sa.select(sa.func.count())
             .select_from(ScheduledJob)
-            .where(ScheduledJob.kind == "events.process", ScheduledJob.status.in_(OPEN))
+            .where(ScheduledJob.kind.in_(PROCESS_KINDS), ScheduledJob.status.in_(OPEN))
         )
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from app.domains.leads.models import Lead
 from app.platform import clock
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
 from app.platform.events.service import LEAD_STALE
 from app.platform.scheduling.models import ScheduledJob
@@ -29,7 +30,7 @@ def stale_chunks(db) -> list[list[int]]:
         )
         payloads = session.scalars(
             sa.select(ScheduledJob.payload)
-            .where(ScheduledJob.kind == "events.process")
+            .where(ScheduledJob.kind.in_(PROCESS_KINDS))
             .order_by(ScheduledJob.id)
         )
         named = [[clinic_of[i] for i in payload["event_ids"] if i in clinic_of] for payload in payloads]

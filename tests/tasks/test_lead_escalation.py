@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from app.domains.business_hours.rules import BusinessCalendar
 from app.domains.tasks import rules
 from app.domains.tasks.escalation import LEAD_ESCALATION
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.leadkit import create_lead
@@ -56,7 +57,7 @@ def events_done(app) -> bool:
         return not session.scalar(
             sa.select(sa.func.count())
             .select_from(ScheduledJob)
-            .where(ScheduledJob.kind == "events.process", ScheduledJob.status.in_(("pending", "dispatched")))
+            .where(ScheduledJob.kind.in_(PROCESS_KINDS), ScheduledJob.status.in_(("pending", "dispatched")))
         )
 
 

@@ -1,12 +1,14 @@
 """The overdue sweep marks tasks in chunks (a transaction, and one events processing job, each) taken
 in turns across clinics: a clinic with a backlog neither makes one giant transaction nor keeps the
-other clinics' tasks waiting behind its own."""
+other clinics' tasks waiting behind its own. Their processing runs on the timers queue, never ahead
+of a new lead's on the realtime one."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from app.domains.tasks.models import LeadTask, TaskStatus
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
 from app.platform.events.service import TASK_OVERDUE
 from app.platform.scheduling.models import ScheduledJob
@@ -17,21 +19,24 @@ from workers import tasks as sweeps
 CHUNK = 3
 
 
-def overdue_chunks(db) -> list[set[int]]:
-    """The clinics of each processing job's task.overdue events, in the order the jobs were written."""
+def overdue_chunks(db) -> list[tuple[str, list[int]]]:
+    """The queue and the clinics of each processing job's task.overdue events, in the order the jobs
+    were written."""
     with db.unit_of_work() as session:
         clinic_of = dict(
             session.execute(
                 sa.select(DomainEvent.id, DomainEvent.clinic_id).where(DomainEvent.type == TASK_OVERDUE)
             ).all()
         )
-        payloads = session.scalars(
-            sa.select(ScheduledJob.payload)
-            .where(ScheduledJob.kind == "events.process")
+        jobs = session.execute(
+            sa.select(ScheduledJob.queue, ScheduledJob.payload)
+            .where(ScheduledJob.kind.in_(PROCESS_KINDS))
             .order_by(ScheduledJob.id)
         )
-        named = [[clinic_of[i] for i in payload["event_ids"] if i in clinic_of] for payload in payloads]
-    return [chunk for chunk in named if chunk]
+        named = [
+            (queue, [clinic_of[i] for i in payload["event_ids"] if i in clinic_of]) for queue, payload in jobs
+        ]
+    return [(queue, chunk) for queue, chunk in named if chunk]
 
 
 def test_overdue_tasks_are_marked_in_chunks_taken_in_turns_across_clinics(
@@ -49,7 +54,8 @@ def test_overdue_tasks_are_marked_in_chunks_taken_in_turns_across_clinics(
     with app.app_context():
         assert sweeps.mark_overdue() >= 8
 
-    chunks = overdue_chunks(db)
+    queues, chunks = zip(*overdue_chunks(db), strict=True)
+    assert set(queues) == {"timers"}
     assert all(len(chunk) <= CHUNK for chunk in chunks)
     assert set(chunks[0]) == {backlog.id, tenant.id}  # both clinics served by the first chunk
     assert sum(len(chunk) for chunk in chunks) >= 8

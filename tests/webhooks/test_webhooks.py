@@ -14,6 +14,7 @@ from app.domains.tasks.alerts import overdue as task_overdue
 from app.domains.webhooks.models import WebhookDelivery
 from app.domains.webhooks.service import DELIVER_KIND
 from app.platform import clock
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
@@ -63,7 +64,7 @@ def process_events(app, db, at=None):
         jobs = list(
             session.scalars(
                 sa.select(ScheduledJob).where(
-                    ScheduledJob.kind == "events.process", ScheduledJob.status.in_(("pending", "dispatched"))
+                    ScheduledJob.kind.in_(PROCESS_KINDS), ScheduledJob.status.in_(("pending", "dispatched"))
                 )
             )
         )

@@ -23,10 +23,15 @@ from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
 
 PROCESS_KIND = "events.process"
+# The processing of a transaction whose events no new lead waits on (`process_later`): on a queue
+# other than the realtime one (app/handlers.py).
+PROCESS_LATER_KIND = "events.process_later"
+PROCESS_KINDS = (PROCESS_KIND, PROCESS_LATER_KIND)
 ANY_TYPE = "*"
 
 _CONSUMERS: dict[str, list[Callable]] = {}
 _AFTER_EVENTS: list[Callable] = []
+_LATER_TYPES: set[str] = set()
 
 
 def on(event_type: str, consumer: Callable) -> None:
@@ -44,24 +49,34 @@ def after_events(consumer: Callable) -> None:
         _AFTER_EVENTS.append(consumer)
 
 
+def process_later(event_type: str) -> None:
+    """Process the events of `event_type` as PROCESS_LATER_KIND when a transaction emits no other
+    kind: work a sweep or a timer does in bulk (the overdue sweep's hundreds of tasks), which must
+    never hold the realtime queue's new leads back."""
+    _LATER_TYPES.add(event_type)
+
+
 def consumers_of(event_type: str) -> list[Callable]:
     return [*_CONSUMERS.get(event_type, []), *_CONSUMERS.get(ANY_TYPE, [])]
 
 
-def schedule_processing(
-    *, session: UnitOfWork, event_ids: list[int], first: DomainEvent, now: datetime
-) -> None:
-    """The transaction's one processing job, naming all its events (`first` names the job)."""
+def _processing_kind(events: list[DomainEvent]) -> str:
+    return PROCESS_LATER_KIND if all(event.type in _LATER_TYPES for event in events) else PROCESS_KIND
+
+
+def schedule_processing(*, session: UnitOfWork, events: list[DomainEvent], now: datetime) -> None:
+    """The transaction's one processing job, naming all its events (the first names the job)."""
+    first = events[0]
     session.schedule(
         scheduling.Job(
-            kind=PROCESS_KIND,
+            kind=_processing_kind(events),
             due_at=now,
             dedupe_key=f"events:{first.id}",
             now=now,
             clinic_id=first.clinic_id,
             subject_type=first.subject_type,
             subject_id=first.subject_id,
-            payload={"event_ids": event_ids},
+            payload={"event_ids": [event.id for event in events]},
             origin={"event_id": first.id, "event_type": first.type},
         )
     )
@@ -113,7 +128,7 @@ def schedule_alone(*, session: UnitOfWork, event: DomainEvent, now: datetime) ->
     """A processing job of one event's own; its key is the event's, so asking twice makes one."""
     session.schedule(
         scheduling.Job(
-            kind=PROCESS_KIND,
+            kind=_processing_kind([event]),
             due_at=now,
             dedupe_key=alone_key(event.id),
             now=now,

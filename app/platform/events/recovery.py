@@ -61,7 +61,7 @@ def _named_by_jobs(session: UnitOfWork, *, since: datetime) -> set[int]:
     job is written with, or after, the events it names)."""
     payloads = session.scalars(
         sa.select(ScheduledJob.payload).where(
-            ScheduledJob.kind == consumers.PROCESS_KIND,
+            ScheduledJob.kind.in_(consumers.PROCESS_KINDS),
             ScheduledJob.status.in_([*OPEN, *GAVE_UP]),
             ScheduledJob.created_at >= since,
         )

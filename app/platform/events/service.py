@@ -108,10 +108,7 @@ def _schedule_processing(session: UnitOfWork, emitted: list[DomainEvent]) -> Non
     if not kept:
         return
     session.flush()  # the events' ids, for the job to name
-    first = kept[0]
-    consumers.schedule_processing(
-        session=session, event_ids=[event.id for event in kept], first=first, now=first.occurred_at
-    )
+    consumers.schedule_processing(session=session, events=kept, now=kept[0].occurred_at)
 
 
 def pending(*, session: UnitOfWork, limit: int = 100) -> list[DomainEvent]:
