@@ -17,8 +17,9 @@ import tracemalloc
 
 import sqlalchemy as sa
 
-from app.domains.leads.export import CONTACT_COLUMNS, PHI_COLUMNS
+from app.domains.leads.export import CONTACT_COLUMNS
 from app.domains.leads.models import Lead
+from app.platform import phi_policy
 from bench.bulk import PHI_KEY, SECRET, _flag, _seed
 from bench.common import bench_app, print_table
 
@@ -59,7 +60,7 @@ def _loaded_at_once(app) -> list:
     tracemalloc.start()
     started = time.perf_counter()
     with app.app_context(), db.unit_of_work() as session:
-        columns = [getattr(Lead, name) for name in CONTACT_COLUMNS + PHI_COLUMNS]
+        columns = [getattr(Lead, name) for name in CONTACT_COLUMNS + phi_policy.LEAD_FIELDS]
         rows = session.execute(sa.select(*columns).order_by(Lead.id)).all()
         peak_rss = _rss_mb()
         count = len(rows)
