@@ -201,18 +201,15 @@ class Settings:
     purge_done_after_days: int = 7  # done and cancelled ledger rows are purged this long after
     job_max_attempts: int = 5  # a ledger job's attempts before it is `dead`
     job_retry_base_seconds: float = 5.0  # the first retry's wait, doubled at each attempt
-    # Rows claimed per sweep transaction (then published in one pipelined batch).
-    sweep_batch_size: int = 5000
-    # A delivery this early (clock skew between hosts) still runs; an earlier one waits.
-    job_early_tolerance_seconds: float = 1.0
+    sweep_batch_size: int = 5000  # rows claimed per sweep transaction (then published in one pipelined batch)
+    job_early_tolerance_seconds: float = 1.0  # a delivery this early (clock skew between hosts) still runs
     # Bulk work steps aside (sent again this much later) while a new lead's processing has waited
     # longer than `realtime_behind_seconds`, for at most `yield_at_most_seconds` past its due time.
     realtime_behind_seconds: float = 0.05
     yield_again_seconds: float = 2.0
     yield_at_most_seconds: float = 30.0
-    # On a queue whose clinics take turns (messages, bulk work, webhooks: app/platform/scheduling/turns.py),
-    # at most this many of a worker process' threads run one clinic's jobs at once: keep it under the
-    # Procfile's SENDER_CONCURRENCY (4), so a clinic's backlog of slow sends leaves the others a thread.
+    # A clinic's share of a worker process' threads on a queue of turns (scheduling/turns.py): under
+    # the Procfile's SENDER_CONCURRENCY (4), so a clinic's backlog of slow sends leaves others a thread.
     threads_per_clinic: int = 3
 
     # Notifications (app/domains/outbound). Email and SMS go out through a backend chosen here; `console`
@@ -260,14 +257,10 @@ class Settings:
     # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it is read,
     # before authentication or a signature check (an anonymous sender cannot make a web process buffer it).
     max_content_length: int = 1024 * 1024
-    # Requests per minute per user or API key (0: no limit).
-    rate_limit_per_minute: int = 100
-    # Leads per ledger job of a bulk follow-up, task action or enrolment. A chunk is one turn on the
-    # bulk queue, which one process serves: another clinic's bulk work waits for the chunk in hand
-    # (about a second at 100 leads; 500 held it for several).
+    rate_limit_per_minute: int = 100  # requests per minute per user or API key (0: no limit)
+    # Leads (rows of an import, each a whole capture) per ledger job of a bulk action: a chunk is one
+    # turn on the one-process bulk queue, and another clinic's bulk work waits for it (bench/fairness).
     bulk_chunk_size: int = 100
-    # Rows per ledger job of a lead import (each row is a whole capture: a few statements; 50 are
-    # about as long a turn as a bulk chunk).
     import_chunk_size: int = 50
     # Webhook deliveries: one deadline for the whole exchange (DNS, connect, TLS, request, the
     # receiver's status and headers), after which it is cut and counts as a failed attempt.
@@ -357,10 +350,8 @@ class Settings:
         if self.webhook_stuck_seconds <= 2 * self.webhook_deadline_seconds:
             # A live delivery (its POST, then its outcome written) must never look like a dead worker's.
             raise ConfigError("webhook_stuck_seconds must exceed 2 x webhook_deadline_seconds")
-        if self.threads_per_clinic < 1:
-            raise ConfigError("threads_per_clinic must be at least 1")
-        if self.webhook_max_concurrent_per_clinic < 1:
-            raise ConfigError("webhook_max_concurrent_per_clinic must be at least 1")
+        if min(self.threads_per_clinic, self.webhook_max_concurrent_per_clinic) < 1:
+            raise ConfigError("threads_per_clinic and webhook_max_concurrent_per_clinic must be at least 1")
         if self.notification_claim_window < 1:
             raise ConfigError("notification_claim_window must be at least 1")
         if problem := sender_rates_problem(self.email_sender_rate, self.sms_sender_rate):
