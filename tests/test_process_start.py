@@ -11,9 +11,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from app import create_app
+from app.console import health
+from app.platform.celery_config import QUEUES
 from app.platform.db import Database
+from app.platform.scheduling.dispatch import Dispatcher
 from app.platform.telemetry import gunicorn_config
+from tests.brokers import rabbitmq_vhost
 from tests.conftest import test_settings
+from tests.requirements import need_rabbitmq
 from workers import celery_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +70,45 @@ def test_a_database_not_reachable_yet_does_not_stop_a_process_starting(caplog):
         database.connect_ahead()
     assert "no database connection opened ahead" in caplog.text
     assert database.engine.pool.checkedin() == 0
+
+
+def _queues_on_a_fresh_rabbitmq_after(start, migrated_database, redis_url) -> dict:
+    """The vhost's queues as the console reads them, after `start(flask_app)` and nothing else: no
+    worker consuming, no lead captured."""
+    need_rabbitmq()
+    with rabbitmq_vhost() as url:
+        settings = test_settings(migrated_database, redis_url, broker_url=url)
+        flask_app = create_app(settings)
+        try:
+            start(flask_app)
+            return health.queue_depths(settings=settings, redis=None)["queues"]
+        finally:
+            flask_app.extensions["followup.db"].engine.dispose()
+
+
+def test_a_gunicorn_worker_connects_to_the_broker_and_declares_its_queues_before_its_first_request(
+    migrated_database, redis_url
+):
+    def start(flask_app):
+        worker = SimpleNamespace(wsgi=flask_app, handle_error=lambda req, client, addr, exc: None)
+        gunicorn_config.post_worker_init(worker)
+
+    queues = _queues_on_a_fresh_rabbitmq_after(start, migrated_database, redis_url)
+    assert queues == dict.fromkeys(QUEUES, 0)  # None: never declared (the first lead would pay for it)
+
+
+def test_a_celery_pool_child_connects_to_the_broker_and_declares_its_queues_before_its_first_job(
+    migrated_database, redis_url
+):
+    queues = _queues_on_a_fresh_rabbitmq_after(celery_app.prepare_pool_child, migrated_database, redis_url)
+    assert queues == dict.fromkeys(QUEUES, 0)
+
+
+def test_a_broker_not_reachable_yet_does_not_stop_a_process_starting(caplog):
+    settings = test_settings(
+        "sqlite://", "redis://127.0.0.1:1/0", broker_url="amqp://guest:guest@127.0.0.1:1//"
+    )
+    dispatcher = Dispatcher(settings)
+    with caplog.at_level(logging.WARNING, logger="app.platform.scheduling.dispatch"):
+        dispatcher.connect_ahead()
+    assert "no broker connection opened ahead" in caplog.text

@@ -100,13 +100,13 @@ def _record_sweep_run(task: str) -> None:
 
 
 def prepare_pool_child(flask_app: Flask) -> None:
-    """A forked pool child must not reuse the parent's database connections nor its Redis
-    connections; it opens its own database connection before its first job, which would otherwise
-    wait for it."""
-    db = flask_app.extensions["followup.db"]
+    """A forked pool child must not reuse the parent's database connections nor its broker
+    connections; it opens its own of both before its first job, which would otherwise wait for them."""
+    db, dispatcher = flask_app.extensions["followup.db"], flask_app.extensions["followup.dispatcher"]
     db.engine.dispose(close=False)
-    flask_app.extensions["followup.dispatcher"].reset_after_fork()
+    dispatcher.reset_after_fork()
     db.connect_ahead()
+    dispatcher.connect_ahead()
 
 
 @heartbeat_sent.connect(weak=False)

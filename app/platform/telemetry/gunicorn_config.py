@@ -4,7 +4,8 @@
   and query string (`/api/leads?q=<a name>`), PHI. The app writes one JSON line per request
   instead, naming the URL rule (app/platform/telemetry/web.py).
 - A worker that exits is marked dead for prometheus-client's multiprocess mode.
-- A worker opens a database connection before it serves, so its first request does not wait for one.
+- A worker opens a database and a broker connection before it serves, so its first request does not
+  wait for them.
 - A request line up to gunicorn's most (a long filter list) reaches the app, which refuses one over
   its own limit (app/platform/api `refuse_oversized_request_line`); gunicorn's refusals of a longer line or
   of too large headers answer the API's JSON error (app/platform/telemetry/gunicorn_errors.py).
@@ -43,6 +44,7 @@ def child_exit(server, worker) -> None:
 
 def post_worker_init(worker) -> None:
     gunicorn_errors.install(worker)
-    database = getattr(worker.wsgi, "extensions", {}).get("followup.db")
-    if database is not None:
-        database.connect_ahead()
+    extensions = getattr(worker.wsgi, "extensions", {})
+    if "followup.db" in extensions:
+        extensions["followup.db"].connect_ahead()
+        extensions["followup.dispatcher"].connect_ahead()
