@@ -159,16 +159,20 @@ JOB_KINDS = [
     JobKind(steps.SEQUENCE_STEP_KIND, steps.run_step_job, "bulk", yields=True, lane=BULK),
     # The timers of leads and tasks, off a new lead's path: when nobody contacts the leads, every
     # one's clocks warn and breach and its task escalates minutes later, a load as large as the
-    # leads' own (bench/soak) that must never slow a new lead's speed to lead.
-    JobKind(timers.REMINDER, timers.send_task_reminder, "timers", batch=50),
-    JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "timers", batch=50),
-    JobKind(escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "timers", batch=50),
+    # leads' own (bench/soak) that must never slow a new lead's speed to lead. They step aside
+    # while a new lead's processing waits (`yields`): a reminder or a breach a few seconds late
+    # (at most yield_at_most_seconds) costs nobody the lead a slow first call would.
+    JobKind(timers.REMINDER, timers.send_task_reminder, "timers", batch=50, yields=True),
+    JobKind(timers.ESCALATION, escalation.escalate_overdue_task, "timers", batch=50, yields=True),
+    JobKind(
+        escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "timers", batch=50, yields=True
+    ),
     # Two for every new lead, due minutes later: published once due, many to a message, rather
     # than held as eta messages by a worker (registry.JobKind.when_due).
-    JobKind(sla.WARN, sla.warn, "timers", batch=50, when_due=True),
-    JobKind(sla.BREACH, sla.breach, "timers", batch=50, when_due=True),
-    JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50),
-    JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "timers", batch=50),
+    JobKind(sla.WARN, sla.warn, "timers", batch=50, when_due=True, yields=True),
+    JobKind(sla.BREACH, sla.breach, "timers", batch=50, when_due=True, yields=True),
+    JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50, yields=True),
+    JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "timers", batch=50, yields=True),
     # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional
     # messages before a campaign's (app/platform/scheduling/turns.py).
     JobKind(

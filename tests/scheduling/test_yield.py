@@ -37,6 +37,21 @@ def test_bulk_work_steps_aside_while_the_realtime_path_is_behind(ctx, db, tenant
     assert queued_job_ids(redis, "bulk") == [bulk]  # sent again, for a moment later
 
 
+def test_a_delivery_of_many_timers_steps_aside_with_all_its_rows(ctx, db, tenant, redis):
+    """The timers of leads and tasks (SLA warnings and breaches, reminders, escalations) come due
+    many to a message; when nobody works the leads they are as much work as the leads themselves
+    (bench/soak), so they step aside too, and the message sent again still brings every row."""
+    now = clock.now()
+    rows = [add_job(db, tenant, "test.timers_yield", now, f"timer-{n}") for n in range(3)]
+    realtime_waiting(db, tenant, since_seconds=5)
+    redis.flushdb()
+    delivery = Delivery(background=True, batch=rows[1:], queue="timers")
+    assert run_job(db=get_db(), job_id=rows[0], now=now, delivery=delivery) == "yielded"
+    assert [(job(db, row).status, job(db, row).attempts) for row in rows] == [("dispatched", 0)] * 3
+    assert effects(db) == (0, 0)
+    assert queued_job_ids(redis, "timers") == sorted(rows)  # one message again, the batch with it
+
+
 def test_bulk_work_steps_aside_before_a_new_lead_is_late(ctx, db, tenant, redis):
     """Speed to lead's target is 100 ms at the 99th percentile: bulk work steps aside once a new
     lead's processing has waited half of that, not once it is late already (0.25 s before: under

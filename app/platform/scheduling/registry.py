@@ -38,10 +38,11 @@ class JobKind:
     `derived`: the kind only brings derived data up to date (a lead's score, the report counts):
     an open row of it is nobody's next step (`derived_kinds`).
 
-    `yields`: bulk work (a chunk of a bulk action or import, a campaign's batch of emails) that
-    steps aside while the realtime queue's drained kinds (a new lead's processing) are behind: its
-    delivery is sent again shortly instead of running (runner.run_job), for at most
-    `yield_at_most_seconds` past its due time.
+    `yields`: work off a new lead's path (a chunk of a bulk action or import, a campaign's batch
+    of emails, the timers of leads and tasks) that steps aside while the realtime queue's drained
+    kinds (a new lead's processing) are behind: its delivery, with the rows it brought, is sent
+    again shortly instead of running (runner.run_job), for at most `yield_at_most_seconds` past
+    its due time.
 
     `due_later`: a draining kind whose rows are written due a moment after the change that made
     them (a re-scoring, a recount): a drainer that finds none due leaves a wake-up for the next one

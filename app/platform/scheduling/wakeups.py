@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from app.platform.scheduling import claim_queries, registry
@@ -14,11 +15,12 @@ from app.platform.scheduling.service import set_wake_flag
 log = logging.getLogger(__name__)
 
 
-def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
+def yielded_to_realtime(*, db, job_id: int, now: datetime, batch: Sequence[int] = ()) -> bool:
     """Whether the row's delivery stepped aside: its kind yields, a new lead's processing has waited
     longer than `realtime_behind_seconds` (its worker shares the machine with this one), and the row
     is not yet `yield_at_most_seconds` past due. It is then sent again `yield_again_seconds` later,
-    still dispatched and with no attempt spent (the redispatch sweep covers a lost message)."""
+    with the delivery's `batch` (the other rows it brought), all still dispatched and with no attempt
+    spent (the redispatch sweep covers a lost message)."""
     settings, kinds = db.settings, registry.realtime_drained_kinds()
     if not kinds:
         return False
@@ -32,9 +34,8 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime) -> bool:
     if row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
         return False
     again = now + timedelta(seconds=settings.yield_again_seconds)
-    db.dispatcher.publish(
-        [Message(row.id, row.queue, again, row.kind, subject_of(row.subject_type, row.subject_id))]
-    )
+    subject = None if batch else subject_of(row.subject_type, row.subject_id)
+    db.dispatcher.publish([Message(row.id, row.queue, again, row.kind, subject, batch=tuple(batch))])
     log.info(
         "job %s (%s) steps aside: a new lead's processing has waited since %s",
         row.id,
