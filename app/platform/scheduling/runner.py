@@ -69,15 +69,12 @@ def run_job(*, db, job_id: int, now: datetime, delivery: Delivery = PLAIN_CALL) 
     (to `job_id`, when its `delivery` brought a batch).
 
     `db` is the app's Database (its settings, dispatcher and Redis with it); `now` is the database's
-    time; `delivery`: how a worker's message brought the row (`Delivery`).
-    """
-    stepped_aside = delivery.background and wakeups.yielded_to_realtime(
-        db=db, job_id=job_id, now=now, batch=delivery.batch
-    )
-    if stepped_aside:
+    time; `delivery`: how a worker's message brought the row (`Delivery`)."""
+    batch = delivery.batch
+    if delivery.background and wakeups.yielded_to_realtime(db=db, job_id=job_id, now=now, batch=batch):
         return YIELDED
-    if delivery.batch:
-        return run_batch(db=db, job_ids=[job_id, *delivery.batch], now=now)[job_id]
+    if batch:
+        return run_batch(db=db, job_ids=[job_id, *batch], now=now)[job_id]
     if turns.is_turn(db=db, job_id=job_id, now=now, queue=delivery.queue):  # else, or none due: this row
         with turns.next_turn(db=db, queue=delivery.queue, now=now) as counted:
             if counted is not None:
