@@ -122,5 +122,7 @@ def main(flags: list[str]) -> None:
     )
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler, stream=out).sort_stats(
+            *(["tottime"] if "--tottime" in flags else ["cumulative"])
+        ).print_stats(60)
         print(out.getvalue())

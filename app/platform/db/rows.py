@@ -1,4 +1,4 @@
-"""Rows without the ORM's flush: a cached INSERT for one new object, objects built as if loaded."""
+"""Rows without the ORM's bookkeeping: new objects with their defaults, objects built as if loaded."""
 
 from __future__ import annotations
 
@@ -20,26 +20,6 @@ def _insert_of(model: type) -> tuple[sa.Insert, list[tuple[str, sa.Column]]]:
         pairs = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
         cached = _INSERTS[model] = (sa.insert(table).returning(*table.c), pairs)
     return cached
-
-
-def insert_now(session: Session, obj):
-    """INSERT one new ORM object at once, with a cached Core statement, and make it persistent.
-
-    Why not `session.add(obj); session.flush()`: the unit of work's bookkeeping costs more than
-    the statement, and a flush also writes everything else pending, one statement per table; what
-    is left pending instead goes out with the commit's flush, batched with rows of its kind.
-    The RETURNING row (defaults included) becomes the object's loaded state: no SELECT after.
-    Only for plain mapped rows (no relationships to cascade, no mapper events).
-    """
-    stmt, pairs = _insert_of(type(obj))
-    state = obj.__dict__
-    params = {column.key: state[key] for key, column in pairs if key in state}
-    row = session.execute(stmt, params).one()
-    for key, column in pairs:
-        obj.__dict__[key] = row._mapping[column]  # as the ORM loads a row: no setter, no history
-    make_transient_to_detached(obj)  # as if loaded: no pending changes, nothing expired
-    session.add(obj)
-    return obj
 
 
 _COLUMN_DEFAULTS: dict[type, list[tuple[str, str, object]]] = {}

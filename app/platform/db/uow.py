@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from app.platform.db.rows import insert_now
+from app.platform.db.writes import insert_now, write_new_rows
 
 _LEDGER = "db.ledger"  # the key of `schedule`
 
@@ -99,6 +99,13 @@ class UnitOfWork(Session):
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+    def flush(self, objects=None) -> None:
+        """The ORM's flush, the unit's new rows first written in one statement where they can be
+        (app/platform/db/together.py)."""
+        if objects is None and write_new_rows(self):
+            return
+        super().flush(objects)
 
     def commit(self) -> None:
         self.finish_collected()
