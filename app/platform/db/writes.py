@@ -81,13 +81,15 @@ def _persistent(session: Session, obj, key: str, new_id: int) -> None:
 def _plan(model: type) -> tuple | None:
     """(key attribute, [(attribute, column, default)], relationship keys) of a plain table's model,
     worked out once; None for one the ORM must write (inheritance, a composite or no serial key, a
-    default computed by SQL)."""
+    default computed by SQL, an attribute that is no column of its table)."""
     if model in _PLANS:
         return _PLANS[model]
     mapper = sa.inspect(model)
-    keys = list(mapper.local_table.primary_key.columns)
+    table = mapper.local_table
+    keys = list(table.primary_key.columns)
     plan = None
-    if mapper.inherits is None and len(keys) == 1 and keys[0].autoincrement in (True, "auto"):
+    own_columns = all(getattr(prop.columns[0], "table", None) is table for prop in mapper.column_attrs)
+    if own_columns and mapper.inherits is None and len(keys) == 1 and keys[0].autoincrement in (True, "auto"):
         columns = [
             (prop.key, prop.columns[0], prop.columns[0].default)
             for prop in mapper.column_attrs
