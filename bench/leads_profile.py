@@ -68,8 +68,8 @@ def main(flags: list[str]) -> None:
             if not conn.info.get("bench.compiled_once"):
                 executed.append((_first_words(statement), time.perf_counter() - conn.info["bench.started"]))
 
-        # Hot statements run on the driver (app.platform.db.Frozen), unseen by SQLAlchemy's events on
-        # PostgreSQL.
+        # Hot statements run on the driver (app.platform.db.Frozen): on PostgreSQL SQLAlchemy's
+        # before_cursor_execute sees them, its after_cursor_execute does not; timed here instead.
         run_compiled = Frozen.execute
 
         def timed(self, connection, params=None):

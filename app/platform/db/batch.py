@@ -70,8 +70,9 @@ class Frozen:
     column types: dates to UTC, JSON, encryption) are kept, and a run only processes the values.
     On PostgreSQL the SQL uses the server's own $1 placeholders on a raw cursor: psycopg would
     otherwise parse a long statement for %(name)s placeholders on every execution
-    (it caches only short ones). Returns plain tuples; a SELECT's values go through the result
-    processors of its columns' types. Driver errors are raised as SQLAlchemy's (IntegrityError...).
+    (it caches only short ones). Returns plain tuples; a SELECT's values (or a text statement's
+    with its `.columns()`) go through the result processors of its columns' types. Driver errors
+    are raised as SQLAlchemy's (IntegrityError...).
     """
 
     def __init__(self, statement: sa.Executable):
@@ -96,6 +97,9 @@ class Frozen:
             rows, type_codes = result.all(), None
         else:
             cursor = _raw_cursor(connection)
+            observed = connection.dispatch.before_cursor_execute  # listeners (a test, a profile)
+            if observed:
+                observed(connection, cursor, sql, values, None, False)
             try:
                 cursor.execute(sql, values)
             except psycopg.Error as error:
@@ -152,7 +156,7 @@ class Frozen:
         key = ("results", dialect)
         if key not in self._compiled:
             processors = None
-            if isinstance(self.statement, sa.Select):
+            if isinstance(self.statement, sa.Select | sa.TextualSelect):
                 columns = list(self.statement.selected_columns)
                 codes = type_codes or [None] * len(columns)
                 processors = [

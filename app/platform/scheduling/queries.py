@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from app.platform.db import UnitOfWork, allocate_ids, loaded
+from app.platform.db import Frozen, UnitOfWork, allocate_ids, loaded
 from app.platform.scheduling.models import ScheduledJob, ScheduledJobKey
 
 _JOBS = ScheduledJob.__table__
@@ -55,11 +58,26 @@ def _insert_from_arrays(returning: str) -> str:
 
 # RETURNING every column: the created rows become the session's objects without a SELECT after.
 _INSERT_ROWS = sa.text(_insert_from_arrays(", ".join(c.name for c in _JOBS.c))).columns(*_JOBS.c)
-# Rows nobody needs back as objects (a unit's jobs, written at its commit by `Job.write_all`):
-# what publishing them takes.
-_PLAIN_COLUMNS = ("id", "status", "queue", "due_at", "kind", "subject_type", "subject_id")
-_INSERT_PLAIN = sa.text(_insert_from_arrays(", ".join(_PLAIN_COLUMNS))).columns(
-    *(_JOBS.c[name] for name in _PLAIN_COLUMNS)
+
+
+class CreatedJob(NamedTuple):
+    """A row nobody needs back as an object (a unit's jobs, written at its commit by
+    `Job.write_all`): what publishing it takes."""
+
+    id: int
+    status: str
+    queue: str
+    due_at: datetime
+    kind: str
+    subject_type: str | None
+    subject_id: int | None
+
+
+# Compiled once and run on the driver: every capture and every job that schedules runs it.
+_INSERT_PLAIN = Frozen(
+    sa.text(_insert_from_arrays(", ".join(CreatedJob._fields))).columns(
+        *(_JOBS.c[name] for name in CreatedJob._fields)
+    )
 )
 
 
@@ -101,21 +119,26 @@ def _insert_elsewhere(session: UnitOfWork, rows: list[dict]) -> list:
 def insert_new(session: UnitOfWork, rows: list[dict]) -> list[ScheduledJob]:
     """INSERT the rows (values by column) whose dedupe_key is new, in an ORM unit of work; returns
     the created ones as the session's objects."""
+    created = _insert_new(session, rows, lambda arrays: session.execute(_INSERT_ROWS, arrays).all())
     # As if loaded (like claim() does): the session's objects, no SELECT after.
-    return [loaded(session, ScheduledJob, row) for row in _insert_new(session, rows, _INSERT_ROWS)]
+    return [loaded(session, ScheduledJob, row) for row in created]
 
 
-def insert_new_plain(session: UnitOfWork, rows: list[dict]) -> list[sa.Row]:
-    """`insert_new` for rows nobody needs back as objects: the created rows' (id, status, queue,
-    due_at, kind, subject_type, subject_id)."""
-    return _insert_new(session, rows, _INSERT_PLAIN)
+def insert_new_plain(session: UnitOfWork, rows: list[dict]) -> list[CreatedJob]:
+    """`insert_new` for rows nobody needs back as objects: the created rows as `CreatedJob`s."""
+
+    def on_postgresql(arrays: dict) -> list[CreatedJob]:
+        return [CreatedJob(*row) for row in _INSERT_PLAIN.execute(session.connection(), arrays)]
+
+    return _insert_new(session, rows, on_postgresql)
 
 
-def _insert_new(session: UnitOfWork, rows: list[dict], statement: sa.Executable) -> list[sa.Row]:
+def _insert_new(session: UnitOfWork, rows: list[dict], on_postgresql: Callable[[dict], list]) -> list:
+    """The rows created, by id: `on_postgresql(arrays)` runs the statement there (`_arrays`)."""
     session.flush()  # the rows may refer to objects still pending in this session
     rows = _first_of_each_key(rows)
     if session.get_bind().dialect.name == "postgresql":
-        result = session.execute(statement, _arrays(rows)).all()
+        result = on_postgresql(_arrays(rows))
     else:
         result = _insert_elsewhere(session, rows)
     return sorted(result, key=lambda row: row.id)
