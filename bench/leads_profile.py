@@ -21,7 +21,6 @@ from sqlalchemy import event
 from app import create_app
 from app.platform import migrate
 from app.platform.config import Settings
-from app.platform.db import Frozen
 from bench.common import bench_database, bench_redis, print_table
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
 
@@ -65,24 +64,12 @@ def main(flags: list[str]) -> None:
 
         @event.listens_for(engine, "after_cursor_execute")
         def _done(conn, cursor, statement, params, context, executemany):
-            if not conn.info.get("bench.compiled_once"):
-                executed.append((_first_words(statement), time.perf_counter() - conn.info["bench.started"]))
-
-        # Hot statements run on the driver (app.platform.db.Frozen): on PostgreSQL SQLAlchemy's
-        # before_cursor_execute sees them, its after_cursor_execute does not; timed here instead.
-        run_compiled = Frozen.execute
-
-        def timed(self, connection, params=None):
-            started = time.perf_counter()
-            connection.info["bench.compiled_once"] = True
-            try:
-                return run_compiled(self, connection, params)
-            finally:
-                connection.info.pop("bench.compiled_once")
-                sql = self._compile(connection.dialect)[0]
-                executed.append((f"{_first_words(sql)} *", time.perf_counter() - started))
-
-        Frozen.execute = timed
+            # Hot statements run on the driver (app.platform.db.Frozen): no context (PostgreSQL) or
+            # no compiled form (SQLite).
+            mark = " *" if context is None or context.compiled is None else ""
+            executed.append(
+                (_first_words(statement) + mark, time.perf_counter() - conn.info["bench.started"])
+            )
 
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
@@ -98,7 +85,6 @@ def main(flags: list[str]) -> None:
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        Frozen.execute = run_compiled
         engine.dispose()
 
     by_statement: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])

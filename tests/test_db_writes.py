@@ -111,6 +111,19 @@ def test_new_rows_beside_a_changed_one_are_stored_with_the_change(units):
     assert [row[2] for row in _stored(units, Mark)] == ["one", "two"]
 
 
+def test_a_new_row_may_take_a_unique_value_a_changed_row_gives_up_in_the_same_flush(units):
+    _clear(units)
+    with units() as uow:
+        note = Note(title="current", at=AT)
+        uow.add(note)
+        uow.commit()
+    with units() as uow:
+        uow.get(Note, note.id).title = "archived"
+        uow.add_all([Note(title="current", at=AT), Mark(note_id=note.id, word="moved")])
+        uow.commit()
+    assert [row[1] for row in _stored(units, Note)] == ["archived", "current"]
+
+
 def test_rows_added_in_a_savepoint_that_rolled_back_are_not_stored(units):
     _clear(units)
     with units() as uow:

@@ -97,7 +97,7 @@ class Frozen:
             rows, type_codes = result.all(), None
         else:
             cursor = _raw_cursor(connection)
-            observed = connection.dispatch.before_cursor_execute  # listeners (a test, a profile)
+            observed = connection.dispatch.before_cursor_execute  # the engine's listeners (tests, profiles)
             if observed:
                 observed(connection, cursor, sql, values, None, False)
             try:
@@ -115,6 +115,9 @@ class Frozen:
                 raise sa.exc.DBAPIError.instance(
                     sql, values, error, psycopg.Error, connection_invalidated=gone
                 ) from error
+            finished = connection.dispatch.after_cursor_execute
+            if finished:
+                finished(connection, cursor, sql, values, None, False)
             if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
                 return []
             rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from app.platform.db.writes import insert_now, write_new_rows
+from app.platform.db.writes import insert_now, rows_to_write_together, write_together
 
 _LEDGER = "db.ledger"  # the key of `schedule`
 
@@ -101,11 +101,16 @@ class UnitOfWork(Session):
             callback()
 
     def flush(self, objects=None) -> None:
-        """The ORM's flush, the unit's new rows first written in one statement where they can be
-        (app/platform/db/together.py)."""
-        if objects is None and write_new_rows(self):
+        """The ORM's flush, the unit's new rows written in one statement where they can be
+        (app/platform/db/writes.py): after its changed rows, as the ORM orders them."""
+        new = rows_to_write_together(self) if objects is None else None
+        if new is None:
+            super().flush(objects)
             return
-        super().flush(objects)
+        changed = list(self.dirty)
+        if changed:
+            super().flush(changed)
+        write_together(self, new)
 
     def commit(self) -> None:
         self.finish_collected()

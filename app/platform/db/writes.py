@@ -1,16 +1,18 @@
 """New rows written without the ORM's flush: one at once (`insert_now`), or all of a unit's new rows
-in one statement at its flush (`write_new_rows`, PostgreSQL).
+in one statement at its flush (`write_together`, PostgreSQL).
 
 Why: a use case adds a handful of rows to as many tables (a capture: its stage stay, audit record,
 events, stream entry); the ORM's flush writes each table with a statement of its own, and its
 bookkeeping per object costs more than the database's work. Here every new row of a table goes
 into one INSERT, the tables' INSERTs chained as data-modifying CTEs of one statement (compiled once
-per shape: the tables and their row counts) that hands back the ids the rows were given. As a flush
-does, each column is sent (a Python default where the object has none) and only the id read back.
+per shape: the tables, their row counts, whether their keys are given) that hands back the ids the
+rows were given. As a flush does, each column is sent (a Python default where the object has none)
+and only the id read back.
 
-Only for what the ORM would write the same way: new rows of plain tables (a serial key not given,
-no inheritance, no relationship set on them), when nothing loaded is changed or deleted (the ORM
-orders those with the inserts). Anything else, and SQLite (no INSERT in a CTE), flushes as usual.
+Only for what the ORM would write the same way: new rows of plain tables (one serial key, no
+inheritance, no relationship set on them), nothing deleted (the ORM deletes after it inserts).
+Changed rows are flushed first, as the ORM orders a table's updates before its inserts; anything
+else, and SQLite (no INSERT in a CTE), flushes as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.platform.db.batch import Frozen
 
-_STATEMENTS: dict[tuple, Frozen] = {}  # by shape: ((model, row count), ...)
+_STATEMENTS: dict[tuple, Frozen] = {}  # by shape: ((model, row count, keys given), ...)
 _PLANS: dict[type, tuple | None] = {}
 
 
@@ -32,41 +34,52 @@ def insert_now(session: Session, obj):
 
     Why not `session.add(obj); session.flush()`: a flush also writes everything else pending, where
     what is left pending goes out with the unit's other new rows in one statement."""
-    plan = _plan(type(obj))
-    if plan is None or not _plain(obj, plan) or session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or not _plain(obj):
         session.add(obj)
         session.flush([obj])
         return obj
-    [(ids,)] = _statement(((type(obj), 1),)).execute(session.connection(), _values(obj, 0))
-    _persistent(session, obj, plan[0], ids[0])
+    _write(session, {type(obj): [obj]})
     return obj
 
 
-def write_new_rows(session: Session) -> bool:
-    """INSERT the session's new objects in one statement and make them persistent, as a flush
-    would; False (nothing done) when the ORM's own flush must write them."""
-    if session.get_bind().dialect.name != "postgresql" or session.dirty or session.deleted:
-        return False
+def rows_to_write_together(session: Session) -> list | None:
+    """The session's new objects, in the order added, if one statement can write them as the ORM's
+    flush would (PostgreSQL, two or more, all plain, the keys of a table's all given or none,
+    nothing deleted, no changed object with a relationship set); else None."""
+    if session.get_bind().dialect.name != "postgresql" or session.deleted or len(session.new) < 2:
+        return None
     new = sorted(session.new, key=lambda obj: sa.inspect(obj).insert_order)
-    if len(new) < 2:
-        return False  # one row is one statement either way
+    keyed: dict[type, bool] = {}
+    for obj in new:
+        if not _plain(obj) or keyed.setdefault(type(obj), _keyed(obj)) != _keyed(obj):
+            return None
+    for obj in session.dirty:
+        if any(rel.key in obj.__dict__ for rel in sa.inspect(type(obj)).relationships):
+            return None
+    return new
+
+
+def write_together(session: Session, new: list) -> None:
+    """INSERT `new` (from `rows_to_write_together`) in one statement and make them persistent."""
     by_model: dict[type, list] = defaultdict(list)
     for obj in new:
-        plan = _plan(type(obj))
-        if plan is None or not _plain(obj, plan):
-            return False
         by_model[type(obj)].append(obj)
+    _write(session, by_model)
+
+
+def _write(session: Session, by_model: dict[type, list]) -> None:
+    shape = tuple((model, len(objs), _keyed(objs[0])) for model, objs in by_model.items())
     params = {}
     for objs in by_model.values():
         for index, obj in enumerate(objs):
             params.update(_values(obj, index))
-    shape = tuple((model, len(objs)) for model, objs in by_model.items())
     [ids] = _statement(shape).execute(session.connection(), params)
-    for (model, objs), reserved in zip(by_model.items(), ids, strict=True):
-        # One multi-row INSERT takes its ids from the sequence in the order of its rows.
-        for obj, new_id in zip(objs, sorted(reserved), strict=True):
-            _persistent(session, obj, _plan(model)[0], new_id)
-    return True
+    for (model, objs), (_, _, keyed), written in zip(by_model.items(), shape, ids, strict=True):
+        key = _plan(model)[0]
+        # Keys not given: one multi-row INSERT takes them from the sequence in the order of its rows.
+        new_ids = [obj.__dict__[key] for obj in objs] if keyed else sorted(written)
+        for obj, new_id in zip(objs, new_ids, strict=True):
+            _persistent(session, obj, key, new_id)
 
 
 def _persistent(session: Session, obj, key: str, new_id: int) -> None:
@@ -79,9 +92,9 @@ def _persistent(session: Session, obj, key: str, new_id: int) -> None:
 
 
 def _plan(model: type) -> tuple | None:
-    """(key attribute, [(attribute, column, default)], relationship keys) of a plain table's model,
-    worked out once; None for one the ORM must write (inheritance, a composite or no serial key, a
-    default computed by SQL, an attribute that is no column of its table)."""
+    """(key attribute, key column, [(attribute, column, default)], relationship keys) of a plain
+    table's model, worked out once; None for one the ORM must write (inheritance, a composite or
+    no serial key, a default computed by SQL, an attribute that is no column of its table)."""
     if model in _PLANS:
         return _PLANS[model]
     mapper = sa.inspect(model)
@@ -97,16 +110,19 @@ def _plan(model: type) -> tuple | None:
         ]
         if all(default is None or default.is_callable or default.is_scalar for _, _, default in columns):
             key = mapper.get_property_by_column(keys[0]).key
-            plan = (key, columns, [rel.key for rel in mapper.relationships])
+            plan = (key, keys[0], columns, [rel.key for rel in mapper.relationships])
     _PLANS[model] = plan
     return plan
 
 
-def _plain(obj, plan: tuple) -> bool:
-    """No key given and no relationship set: the ORM would have nothing to order or sync."""
-    key, _, relationships = plan
-    state = obj.__dict__
-    return state.get(key) is None and not any(name in state for name in relationships)
+def _plain(obj) -> bool:
+    """A plain table's row with no relationship set: the ORM would have nothing to order or sync."""
+    plan = _plan(type(obj))
+    return plan is not None and not any(name in obj.__dict__ for name in plan[3])
+
+
+def _keyed(obj) -> bool:
+    return obj.__dict__.get(_plan(type(obj))[0]) is not None
 
 
 def _bind_name(table: sa.Table, index: int, column: sa.Column) -> str:
@@ -116,10 +132,12 @@ def _bind_name(table: sa.Table, index: int, column: sa.Column) -> str:
 def _values(obj, index: int) -> dict:
     """The object's column values as the statement's parameters (its row `index` of its table), a
     column's Python default where the object has none (set into the object too, as a flush does)."""
-    _, columns, _ = _plan(type(obj))
+    key, key_column, columns, _ = _plan(type(obj))
     table = type(obj).__table__
     state = obj.__dict__
     values = {}
+    if state.get(key) is not None:
+        values[_bind_name(table, index, key_column)] = state[key]
     for attribute, column, default in columns:
         if attribute not in state:
             value = None
@@ -135,17 +153,18 @@ def _statement(shape: tuple) -> Frozen:
     stmt = _STATEMENTS.get(shape)
     if stmt is None:
         ids = []
-        for n, (model, count) in enumerate(shape):
+        for n, (model, count, keyed) in enumerate(shape):
+            _, key_column, columns, _ = _plan(model)
             table = model.__table__
-            columns = [column for _, column, _ in _plan(model)[1]]
+            written = [key_column] * keyed + [column for _, column, _ in columns]
             rows = [
                 {
                     column: sa.bindparam(_bind_name(table, index, column), type_=column.type)
-                    for column in columns
+                    for column in written
                 }
                 for index in range(count)
             ]
-            written = sa.insert(table).values(rows).returning(*table.primary_key).cte(f"w{n}")
-            ids.append(sa.select(sa.func.array_agg(written.c[0], type_=ARRAY(sa.Integer))).scalar_subquery())
+            inserted = sa.insert(table).values(rows).returning(key_column).cte(f"w{n}")
+            ids.append(sa.select(sa.func.array_agg(inserted.c[0], type_=ARRAY(sa.Integer))).scalar_subquery())
         stmt = _STATEMENTS[shape] = Frozen(sa.select(*ids))
     return stmt
