@@ -107,8 +107,7 @@ def main(flags: list[str]) -> None:
 
         @event.listens_for(engine, "after_cursor_execute")
         def _finished(conn, cursor, statement, params, context, executemany):
-            # No context: a statement compiled once and run on the driver (app.platform.db.Frozen).
-            cached = context is None or context._get_cache_stats().startswith("cached")
+            cached = context._get_cache_stats().startswith("cached")
             executed.append(
                 (_first_words(statement), time.perf_counter() - conn.info.pop("bench.started"), cached)
             )

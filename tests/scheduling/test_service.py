@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from app.platform import clock
 from app.platform.app_db import get_db
+from app.platform.db import Frozen
 from app.platform.scheduling import (
     Job,
     attempts,
@@ -485,14 +486,23 @@ def test_purge_drops_old_finished_rows_only(ctx, db, tenant, settings):
     assert status_counts(db) == {"dead": 1, "done": 1}
 
 
-def _ledger_inserts(db):
-    """Counts the statements that write ledger rows, on the app's engine, while the block runs."""
+def _ledger_inserts(db, monkeypatch):
+    """Counts the statements that write ledger rows on the app's engine while the block runs: those
+    SQLAlchemy executes (its cursor events) and those run on the driver (`Frozen`, which a unit's
+    commit uses for them on PostgreSQL)."""
     inserts = []
 
     def on_execute(conn, cursor, statement, *args):
         if "INSERT INTO scheduled_jobs" in statement:
             inserts.append(statement)
 
+    run_on_driver = Frozen.execute
+
+    def seen_on_driver(self, connection, params=None, **kwargs):
+        on_execute(connection, None, self._compile(connection.dialect)[0])
+        return run_on_driver(self, connection, params, **kwargs)
+
+    monkeypatch.setattr(Frozen, "execute", seen_on_driver)
     sa.event.listen(db.engine, "before_cursor_execute", on_execute)
     return inserts, lambda: sa.event.remove(db.engine, "before_cursor_execute", on_execute)
 
@@ -501,9 +511,9 @@ def _effect(tenant, key: str, now, **more) -> dict:
     return {"kind": "test.effect", "due_at": now, "dedupe_key": key, "clinic_id": tenant.id, **more}
 
 
-def test_rows_scheduled_for_the_commit_are_written_together_and_run(ctx, db, tenant, redis):
+def test_rows_scheduled_for_the_commit_are_written_together_and_run(ctx, db, tenant, redis, monkeypatch):
     now = clock.now()
-    inserts, stop = _ledger_inserts(db)
+    inserts, stop = _ledger_inserts(db, monkeypatch)
     try:
         with db.unit_of_work() as session:
             for i in range(3):

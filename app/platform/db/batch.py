@@ -72,7 +72,8 @@ class Frozen:
     otherwise parse a long statement for %(name)s placeholders on every execution
     (it caches only short ones). Returns plain tuples; a SELECT's values (or a text statement's
     with its `.columns()`) go through the result processors of its columns' types. Driver errors
-    are raised as SQLAlchemy's (IntegrityError...).
+    are raised as SQLAlchemy's (IntegrityError...). SQLAlchemy's cursor events do not see these
+    statements (their listeners, OpenTelemetry's among them, need its execution context).
     """
 
     def __init__(self, statement: sa.Executable):
@@ -97,9 +98,6 @@ class Frozen:
             rows, type_codes = result.all(), None
         else:
             cursor = _raw_cursor(connection)
-            observed = connection.dispatch.before_cursor_execute  # the engine's listeners (tests, profiles)
-            if observed:
-                observed(connection, cursor, sql, values, None, False)
             try:
                 cursor.execute(sql, values)
             except psycopg.Error as error:
@@ -115,9 +113,6 @@ class Frozen:
                 raise sa.exc.DBAPIError.instance(
                     sql, values, error, psycopg.Error, connection_invalidated=gone
                 ) from error
-            finished = connection.dispatch.after_cursor_execute
-            if finished:
-                finished(connection, cursor, sql, values, None, False)
             if cursor.pgresult is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
                 return []
             rows, type_codes = cursor.fetchall(), self._type_codes(cursor, dialect)
