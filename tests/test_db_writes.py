@@ -137,6 +137,20 @@ def test_rows_added_in_a_savepoint_that_rolled_back_are_not_stored(units):
     assert [row[1] for row in _stored(units, Note)] == ["outer", "outer too", "after", "after too"]
 
 
+def test_rows_written_in_a_savepoint_that_rolled_back_leave_the_unit(units):
+    _clear(units)
+    with units() as uow:
+        savepoint = uow.begin_nested()
+        inner = [Note(title="refused", at=AT), Note(title="refused too", at=AT)]
+        uow.add_all(inner)
+        uow.flush()  # written in the savepoint
+        savepoint.rollback()  # a refusal: nothing of it stays
+        assert not any(note in uow for note in inner)  # as if never added: no event of it is named
+        uow.add(Note(title="after", at=AT))
+        uow.commit()
+    assert [row[1] for row in _stored(units, Note)] == ["after"]
+
+
 def test_a_read_after_adding_sees_the_new_rows(units):
     _clear(units)
     with units() as uow:

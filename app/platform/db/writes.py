@@ -10,7 +10,8 @@ rows were given. As a flush does, each column is sent (a Python default where th
 and only the id read back.
 
 Only for what the ORM would write the same way: new rows of plain tables (one serial key, no
-inheritance, no relationship set on them), nothing deleted (the ORM deletes after it inserts).
+inheritance, no relationship set on them), nothing deleted (the ORM deletes after it inserts), no
+savepoint open (see `_outside_savepoints`).
 Changed rows are flushed first, as the ORM orders a table's updates before its inserts; anything
 else, and SQLite (no INSERT in a CTE), flushes as usual.
 """
@@ -34,7 +35,7 @@ def insert_now(session: Session, obj):
 
     Why not `session.add(obj); session.flush()`: a flush also writes everything else pending, where
     what is left pending goes out with the unit's other new rows in one statement."""
-    if session.get_bind().dialect.name != "postgresql" or not _plain(obj):
+    if not _outside_savepoints(session) or not _plain(obj):
         session.add(obj)
         session.flush([obj])
         return obj
@@ -44,9 +45,9 @@ def insert_now(session: Session, obj):
 
 def rows_to_write_together(session: Session) -> list | None:
     """The session's new objects, in the order added, if one statement can write them as the ORM's
-    flush would (PostgreSQL, two or more, all plain, the keys of a table's all given or none,
-    nothing deleted, no changed object with a relationship set); else None."""
-    if session.get_bind().dialect.name != "postgresql" or session.deleted or len(session.new) < 2:
+    flush would (PostgreSQL, outside savepoints, two or more, all plain, the keys of a table's all
+    given or none, nothing deleted, no changed object with a relationship set); else None."""
+    if not _outside_savepoints(session) or session.deleted or len(session.new) < 2:
         return None
     new = sorted(session.new, key=lambda obj: sa.inspect(obj).insert_order)
     keyed: dict[type, bool] = {}
@@ -80,6 +81,12 @@ def _write(session: Session, by_model: dict[type, list]) -> None:
         new_ids = [obj.__dict__[key] for obj in objs] if keyed else sorted(written)
         for obj, new_id in zip(objs, new_ids, strict=True):
             _persistent(session, obj, key, new_id)
+
+
+def _outside_savepoints(session: Session) -> bool:
+    """PostgreSQL, and no savepoint open: a savepoint rolled back forgets the rows the ORM inserted
+    in it (they leave the session, as if never added), and only its own flush tells it which."""
+    return session.get_bind().dialect.name == "postgresql" and not session.in_nested_transaction()
 
 
 def _persistent(session: Session, obj, key: str, new_id: int) -> None:
