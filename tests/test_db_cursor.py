@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.platform.db import make_engine
+from tests.requirements import need_postgres
 
 _SAMPLE = (
     "SELECT 1 AS n, 'x'::text AS word, now() AS at, '{\"a\": 1}'::jsonb AS doc, "
@@ -17,8 +18,9 @@ _SAMPLE = (
 
 @pytest.fixture
 def engine(migrated_database):
-    if not migrated_database.startswith("postgresql"):
-        pytest.skip("the cursor factory is psycopg's (PostgreSQL); SQLite's driver has its own")
+    need_postgres(
+        migrated_database, "the cursor factory is psycopg's (PostgreSQL); SQLite's driver has its own"
+    )
     engine = make_engine(migrated_database)
     yield engine
     engine.dispose()

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.platform.db import Frozen, autocommit, make_engine
+from tests.requirements import need_postgres
 
 
 def _kill_backend(engine: sa.Engine, pid: int) -> None:
@@ -18,8 +19,9 @@ def _kill_backend(engine: sa.Engine, pid: int) -> None:
 
 @pytest.fixture
 def postgresql_url(migrated_database):
-    if not migrated_database.startswith("postgresql"):
-        pytest.skip("terminating a server connection needs PostgreSQL (SQLite has no server)")
+    need_postgres(
+        migrated_database, "terminating a server connection needs PostgreSQL (SQLite has no server)"
+    )
     return migrated_database
 
 
