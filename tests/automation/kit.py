@@ -96,7 +96,7 @@ def daytime_zone(now: datetime) -> str:
     raise AssertionError("unreachable: some offset puts any hour at midday")
 
 
-ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALWAYS_OPEN = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def open_all_day(client, tenant, now: datetime) -> str:

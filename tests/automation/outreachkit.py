@@ -16,7 +16,7 @@ from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead, signed_headers
 
-ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALWAYS_OPEN = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def zone_at_local_hour(hour: int, now: datetime | None = None) -> str:

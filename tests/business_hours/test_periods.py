@@ -59,6 +59,25 @@ def test_a_day_later_lands_in_that_day_s_open_periods():
     assert add_business_days(CAL, ny(2026, 12, 23, 16, 0), 1) == ny(2026, 12, 24, 14, 0)
 
 
+def test_a_clinic_open_until_24_00_every_day_never_closes():
+    """A lead at 23:57 is due five minutes later, at 00:02 the next day; the minute before midnight
+    is open, as a 00:00-23:59 clinic could not say."""
+    always = BusinessCalendar.from_settings(
+        "America/New_York",
+        {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        None,
+    )
+    assert add_business_minutes(always, ny(2026, 11, 27, 23, 57), 5) == ny(2026, 11, 28, 0, 2)
+    assert always.is_open(ny(2026, 11, 27, 23, 59, 30))
+    assert next_open(always, ny(2026, 11, 27, 23, 59, 30)) == ny(2026, 11, 27, 23, 59, 30)
+    # An evening period to midnight, then closed: the next morning's opening.
+    evenings = BusinessCalendar.from_settings(
+        "UTC", {"fri": [["18:00", "24:00"]], "sat": ["09:00", "12:00"]}, None
+    )
+    late = datetime(2026, 11, 27, 23, 58, tzinfo=UTC)
+    assert add_business_minutes(evenings, late, 5) == datetime(2026, 11, 28, 9, 3, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("hours", "named"),
     [
@@ -69,6 +88,8 @@ def test_a_day_later_lands_in_that_day_s_open_periods():
         ({"exceptions": {"2026-12-24": [["14:00", "09:00"]]}}, "exceptions.2026-12-24: opening"),
         ({"exceptions": ["2026-12-24"]}, "exceptions: must be an object"),
         ({"funday": None}, "unknown weekdays: funday"),
+        ({"thu": [["24:00", "24:00"]]}, "thu: times must be HH:MM"),
+        ({"fri": [["09:00", "24:30"]]}, "fri: times must be HH:MM"),
     ],
 )
 def test_bad_hours_name_the_day_at_fault(hours, named):

@@ -13,7 +13,7 @@ from tests.leadkit import create_lead
 from tests.tasks.taskkit import notifications_of, run_at
 from tests.workers import subprocess_worker, wait_for
 
-ALWAYS_OPEN = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALWAYS_OPEN = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def event_jobs_of(app, lead_id):

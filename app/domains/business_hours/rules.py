@@ -6,6 +6,8 @@ Pure logic: no I/O, no clock. Datetimes in and out are timezone-aware; results a
 A clinic's `business_hours` maps a weekday to one period `["09:00", "17:00"]`, several periods
 `[["09:00", "12:00"], ["13:00", "17:00"]]`, or null/[] for closed; an optional `exceptions` maps an
 ISO date to that day's periods in the same forms (`[]`: closed), overriding weekday and holiday.
+A period may close at "24:00", the midnight that ends its day: `["00:00", "24:00"]` every day is a
+clinic that never closes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ MAX_DAYS_SEARCHED = 366  # a clinic closed for a whole year has no next opening
 MAX_PERIODS_A_DAY = 8
 MAX_EXCEPTIONS = 400
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+MIDNIGHT_CLOSING = "24:00"
+# A `time` cannot say 24:00; a period closing at the end of its day holds this and `windows` reads
+# it as the next day's midnight, so an always-open clinic has no gap between one day and the next.
+END_OF_DAY = time.max
 
 Period = tuple[time, time]
 
@@ -57,11 +63,12 @@ def parse_periods(where: str, value) -> tuple[Period, ...]:
         raise InvalidHours(f"{where}: at most {MAX_PERIODS_A_DAY} periods a day")
     periods = []
     for opens, closes in value:
-        if not (_HHMM.match(opens) and _HHMM.match(closes)):
-            raise InvalidHours(f"{where}: times must be HH:MM (24-hour)")
+        if not (_HHMM.match(opens) and (_HHMM.match(closes) or closes == MIDNIGHT_CLOSING)):
+            raise InvalidHours(f"{where}: times must be HH:MM (24-hour; a period may close at 24:00)")
         if opens >= closes:
             raise InvalidHours(f"{where}: opening {opens} must be before closing {closes}")
-        periods.append((time.fromisoformat(opens), time.fromisoformat(closes)))
+        closing = END_OF_DAY if closes == MIDNIGHT_CLOSING else time.fromisoformat(closes)
+        periods.append((time.fromisoformat(opens), closing))
     periods.sort()
     for (_, first_closes), (second_opens, _) in pairwise(periods):
         if second_opens < first_closes:
@@ -147,9 +154,14 @@ class BusinessCalendar:
     def windows(self, day: date) -> list[tuple[datetime, datetime]]:
         """The open intervals of a local day, in order, as aware datetimes."""
         return [
-            (datetime.combine(day, opens, self.zone), datetime.combine(day, closes, self.zone))
+            (datetime.combine(day, opens, self.zone), self._closing(day, closes))
             for opens, closes in self.periods(day)
         ]
+
+    def _closing(self, day: date, closes: time) -> datetime:
+        if closes == END_OF_DAY:
+            return datetime.combine(day + timedelta(days=1), time(0), self.zone)
+        return datetime.combine(day, closes, self.zone)
 
     def window(self, day: date) -> tuple[datetime, datetime] | None:
         """The local day's span from first opening to last closing, or None when closed; the
