@@ -34,7 +34,7 @@ from bench.common import bench_database, bench_redis, median, percentile, print_
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789-abcdefghijklmn"
 PHI_KEY = "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ="
-ALWAYS_OPEN = {d: ["00:00", "23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALWAYS_OPEN = {d: ["00:00", "24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def _flag(flags: list[str], name: str, default: int) -> int:

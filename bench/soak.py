@@ -19,8 +19,8 @@ digests follow.
 By default a clinic's SLA is 5 business minutes and its hours 8 to 17 on weekdays, so how much of
 that work a run sees would depend on its length and on the hour it runs at. The bench therefore
 sets the clinic up first, through the API as a clinic admin it adds to the seeded clinic (the seed
-has none, and breaches are escalated to admins): open every day from 00:00 to 23:59 (PUT
-/api/clinic; a capture in the one closed minute counts from midnight), the speed-to-lead SLA of
+has none, and breaches are escalated to admins): open every day from 00:00 to 24:00 (PUT
+/api/clinic: never closed), the speed-to-lead SLA of
 `--sla-minutes` (warning at 80%), and the "Initial contact" rule's call task due `--sla-minutes`
 after capture (PATCH /api/follow-up-rules/:id). With the default of 1, every lead's warning,
 breach and overdue work falls within two minutes of its capture: by minute 3 (where memory growth
@@ -73,7 +73,7 @@ from bench.stack import Stack, procfile_stack
 RELAYS = ("up", "down")
 TARGET_P99_MS = 100  # the soak's target: every minute's speed-to-lead p99
 WARM_UP_MINUTES = 3  # memory growth is counted from the end of this minute
-OPEN_ALL_DAY = ["00:00", "23:59"]  # the latest a period may close
+OPEN_ALL_DAY = ["00:00", "24:00"]  # to the midnight that ends the day
 MB = 1024 * 1024
 
 
