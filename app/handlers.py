@@ -186,6 +186,10 @@ JOB_KINDS = [
         outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True,
         lane=BULK,
     ),
+    JobKind(
+        outgoing.DELIVER_TOGETHER, batches.claim_batch, "notifications", sends_after_commit=True,
+        lane=TRANSACTIONAL,
+    ),
     # Receivers are the clinics' servers: a slow one must not delay anyone's email or SMS.
     JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True, lane=TRANSACTIONAL),
     JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True, lane=BULK),

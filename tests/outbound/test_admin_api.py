@@ -123,7 +123,10 @@ def test_metrics_token_and_format(app, db, client, tenant, monkeypatch):
     # prometheus-client writes labels sorted by name and values as floats.
     assert 'followup_notifications{channel="email",status="pending"} 2.0' in lines
     assert any(
-        line.startswith("followup_jobs{") and "status=" in line and 'kind="notification.deliver"' in line
+        # The two emails, queued by one unit of work, go as one job.
+        line.startswith("followup_jobs{")
+        and "status=" in line
+        and 'kind="notification.deliver_together"' in line
         for line in lines
     )
     for queue in ("realtime", "notifications", "bulk"):

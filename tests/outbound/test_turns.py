@@ -99,13 +99,10 @@ def test_another_clinic_and_a_new_message_wait_about_one_send_while_a_campaign_d
 def test_a_flood_of_transactional_messages_leaves_the_bulk_lane_its_share(app, db, tenant, relay):
     """Bulk never starves: while transactional messages keep the lane busy, one turn in five goes
     to the campaign's messages."""
-    with app.app_context(), db.unit_of_work() as session:
-        for i in range(20):
-            outgoing.send(
-                session=session, message=_message(tenant, f"urgent{i}", bulk=False), now=clock.now()
-            )
-        for i in range(10):
-            outgoing.send(session=session, message=_message(tenant, f"bulk{i}", bulk=True), now=clock.now())
+    for i in range(20):
+        _send_alone(app, db, _message(tenant, f"urgent{i}", bulk=False))
+    for i in range(10):
+        _send_alone(app, db, _message(tenant, f"bulk{i}", bulk=True))
     with thread_worker(app, concurrency=1):
         wait_for(lambda: len(relay.raw_messages) >= 30, timeout=60)
     first_ten = _arrivals(relay)[:10]
@@ -122,20 +119,22 @@ def test_a_clinics_backlog_of_slow_sends_leaves_the_other_clinics_a_thread(
     monkeypatch.setattr(app.config["SETTINGS"], "threads_per_clinic", 2)
     relay.stall_after_data = 0.5
     clinic_a, clinic_b = make_tenant("Busy Clinic"), make_tenant("Quiet Clinic")
-    with app.app_context(), db.unit_of_work() as session:
-        for i in range(12):
-            message = _message(clinic_a, f"a{i}", bulk=False, domain="a.example")
-            outgoing.send(session=session, message=message, now=clock.now())
+    for i in range(12):
+        _send_alone(app, db, _message(clinic_a, f"a{i}", bulk=False, domain="a.example"))
     with thread_worker(app, concurrency=4):
         wait_for(lambda: len(relay.raw_messages) >= 2, timeout=60)
-        with app.app_context(), db.unit_of_work() as session:
-            message = _message(clinic_b, "b0", bulk=False, domain="b.example")
-            outgoing.send(session=session, message=message, now=clock.now())
+        _send_alone(app, db, _message(clinic_b, "b0", bulk=False, domain="b.example"))
         sent_at = len(relay.raw_messages)
         wait_for(lambda: len(relay.raw_messages) >= 13, timeout=60)
     assert relay.most_at_once["a.example"] == 2  # its share, used, and no more
     assert _arrivals(relay).index("b0@b.example") - sent_at <= 1  # a thread was free for it
     assert set(relay.accepted.values()) == {1} and len(relay.accepted) == 13
+
+
+def _send_alone(app, db, message: outgoing.OutgoingMessage) -> None:
+    """A message queued by a use case of its own (a reply sent by hand, a new lead's text): its own job."""
+    with app.app_context(), db.unit_of_work() as session:
+        outgoing.send(session=session, message=message, now=clock.now())
 
 
 def _message(tenant, name: str, *, bulk: bool, domain: str = "example.com") -> outgoing.OutgoingMessage:

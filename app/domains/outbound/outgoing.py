@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,11 @@ DELIVER = "notification.deliver"
 DELIVER_BULK = "notification.deliver_bulk"  # a campaign's message: the same delivery, in the bulk lane
 DELIVER_KINDS = (DELIVER, DELIVER_BULK)
 DELIVER_BATCH = "notification.deliver_batch"
+# Transactional messages one unit of work queued together (the staff alerts of a batch of 50 timers):
+# one job in the transactional lane, not one each; a job, a claim and an outcome commit per message
+# cost the sender and the database more than the sends (bench/soak).
+DELIVER_TOGETHER = "notification.deliver_together"
+_DELIVERIES = "outbound.deliveries"  # the unit's new messages, given their jobs at its commit
 # Messages per batch job (queue_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
 # events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
 # a batch's transient failures come back as one batch of their own, so a small batch makes many tiny
@@ -115,8 +121,31 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
         return queries.by_dedupe_key(session, dedupe_key)
     not_before = message.not_before
     due = not_before if not_before is not None and not_before > now else now
-    schedule_delivery(session, notification, due, now)
+    if session.in_nested_transaction():  # a savepoint may roll back alone: its own job, written now
+        schedule_delivery(session, notification, due, now)
+    else:
+        notification.next_attempt_at = due
+        session.before_commit(_DELIVERIES, notification, partial(_schedule_together, session, now))
     return notification
+
+
+def _schedule_together(session: UnitOfWork, now: datetime, notifications: list[Notification]) -> None:
+    """The delivery jobs of a unit's new messages: a clinic's messages of one lane due together (at
+    once, or held to the same time) go as one batch job; a message alone, as its own
+    `notification.deliver` (or `.deliver_bulk`)."""
+    groups: dict[tuple, list[Notification]] = defaultdict(list)
+    for row in notifications:
+        held_until = row.next_attempt_at if row.next_attempt_at > row.created_at else None
+        groups[(row.clinic_id, bool(row.bulk), held_until)].append(row)
+    for (clinic_id, bulk, _), rows in groups.items():
+        due_at = max(row.next_attempt_at for row in rows)  # those due at once: as the unit commits
+        if len(rows) == 1:
+            jobs = [delivery_job(rows[0].id, clinic_id, due_at, bulk=bulk)]
+        else:
+            created = [Created(row.id, clinic_id, due_at) for row in rows]
+            jobs = batch_jobs(created, kind=DELIVER_BATCH if bulk else DELIVER_TOGETHER)
+        for job in jobs:
+            session.schedule(scheduling.Job(now=now, **job))
 
 
 def _jsonable(context: dict) -> dict:
@@ -230,8 +259,9 @@ class Created:
     next_attempt_at: datetime
 
 
-def batch_jobs(created: Iterable) -> list[dict]:
-    """One `notification.deliver_batch` job per BATCH_SIZE new rows of one clinic due at one time."""
+def batch_jobs(created: Iterable, *, kind: str = DELIVER_BATCH) -> list[dict]:
+    """One batch job (`notification.deliver_batch`, or the transactional `kind`) per BATCH_SIZE new
+    rows of one clinic due at one time."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in created:
         groups[(row.clinic_id, row.next_attempt_at)].append(row.id)
@@ -242,7 +272,7 @@ def batch_jobs(created: Iterable) -> list[dict]:
             chunk = ids[start : start + BATCH_SIZE]
             jobs.append(
                 {
-                    "kind": DELIVER_BATCH,
+                    "kind": kind,
                     "due_at": due_at,
                     # A row belongs to one batch when it is created: its first id makes the key unique.
                     "dedupe_key": f"notification-batch:{chunk[0]}:{due_at.isoformat()}",

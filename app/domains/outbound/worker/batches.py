@@ -1,4 +1,6 @@
-"""Many messages delivered together: the `notification.deliver_batch` jobs (queue_many queues them).
+"""Many messages delivered together: the `notification.deliver_batch` jobs (queue_many queues them, a
+campaign's, in the bulk lane) and `notification.deliver_together` (a unit's transactional messages,
+e.g. a batch of timers' staff alerts: outgoing.send groups them).
 
 Once the job's `done` commits, the worker takes the batch's rows a window at a time
 (`notification_claim_window` rows):
@@ -14,7 +16,7 @@ killed mid-batch leaves the window it was sending `sending`: recover_stuck_sends
 does a single message in flight (`unknown`, never sent twice); the windows it never reached stay
 `pending` with no job, and the same sweep schedules them again. A batch still running at half the
 task's soft time limit (a provider timing out on every message) hands the rest back as single jobs.
-Between windows, a batch steps aside while a new lead's processing waits
+Between windows, a bulk batch steps aside while a new lead's processing waits
 (app/platform/scheduling/wakeups.py): the rest goes back as one batch job, due `yield_again_seconds` later,
 which sends all its windows (it may still step aside as its delivery starts, for at most
 `yield_at_most_seconds`): a campaign is delayed while leads wait, never starved.
@@ -53,24 +55,26 @@ STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it
 
 
 def claim_batch(*, session: UnitOfWork, job, now: datetime) -> None:
-    """The `notification.deliver_batch` handler: nothing to write here; once the job's `done` commits,
-    the worker delivers the batch's rows (`deliver_batch`)."""
+    """The `notification.deliver_batch` and `.deliver_together` handler: nothing to write here; once
+    the job's `done` commits, the worker delivers the batch's rows (`deliver_batch`)."""
     payload = job.payload or {}
     ids = [int(i) for i in payload.get("notification_ids", [])]
+    bulk = job.kind != outgoing.DELIVER_TOGETHER
     # A batch that stepped aside once goes through: a campaign is delayed, never starved.
-    steps_aside = not payload.get(STEPPED_ASIDE_ONCE, False)
+    steps_aside = bulk and not payload.get(STEPPED_ASIDE_ONCE, False)
     session.after_commit(
-        partial(deliver_batch, db=session.database, notification_ids=ids, steps_aside=steps_aside)
+        partial(deliver_batch, db=session.database, notification_ids=ids, steps_aside=steps_aside, bulk=bulk)
     )
 
 
 def deliver_batch(
-    *, db, notification_ids: list[int], clock=app_clock.now, steps_aside: bool = True
+    *, db, notification_ids: list[int], clock=app_clock.now, steps_aside: bool = True, bulk: bool = True
 ) -> dict[str, int]:
     """Claim, send and record the rows window by window; never raises. How many rows ended how.
-    `steps_aside`: between windows, hand the rest back while a new lead's processing waits."""
+    `steps_aside`: between windows, hand the rest back while a new lead's processing waits; `bulk`:
+    the batch's lane, which its hand-backs and retries keep."""
     deadline = time.monotonic() + db.settings.task_soft_time_limit / 2
-    batch = _Batch(db, deadline=deadline, steps_aside=steps_aside)
+    batch = _Batch(db, deadline=deadline, steps_aside=steps_aside, bulk=bulk)
     sent: list[sending.Attempt] = []  # the window just sent: its outcomes are written with the next claim
     rest, window = list(notification_ids), db.settings.notification_claim_window
     stepping_aside = False
@@ -89,7 +93,7 @@ def deliver_batch(
     if rest and stepping_aside:
         batch.count(STEPPED_ASIDE, _step_aside(db, rest, clock()))
     elif rest:
-        batch.count(HANDED_BACK, _hand_back(db, rest, clock()))
+        batch.count(HANDED_BACK, _hand_back(db, rest, clock(), bulk=bulk))
     return dict(batch.outcomes)
 
 
@@ -103,9 +107,10 @@ class _Retry:
 class _Batch:
     """One batch's run: its caches (senders, clinic settings), its outcomes and its retries."""
 
-    def __init__(self, db, *, deadline: float, steps_aside: bool):
+    def __init__(self, db, *, deadline: float, steps_aside: bool, bulk: bool):
         self.db, self.settings, self.deadline = db, db.settings, deadline
         self.steps_aside = steps_aside  # between windows, while a new lead's processing waits
+        self.bulk = bulk  # the lane its hand-backs and retries go in
         self.outcomes: Counter[str] = Counter()
         self.senders: dict[int, str] = {}
         self.limits: dict[int, dict | None] = {}  # each clinic's settings, for its provider rate limits
@@ -184,7 +189,7 @@ class _Batch:
         try:
             with self.db.unit_of_work() as session:
                 counted = self._record(session, sent, now)
-                _schedule_retries(session, self.retries, now)
+                _schedule_retries(session, self.retries, now, bulk=self.bulk)
             self.outcomes.update(counted)
         except Exception:
             log.exception("could not record the outcomes of %d notification(s)", len(sent))
@@ -192,7 +197,7 @@ class _Batch:
             self.count("unrecorded", len(sent))
             try:
                 with self.db.unit_of_work() as session:
-                    _schedule_retries(session, self.retries, now)
+                    _schedule_retries(session, self.retries, now, bulk=self.bulk)
             except Exception:
                 log.exception("could not reschedule %d notification(s)", len(self.retries))
 
@@ -206,7 +211,7 @@ class _Batch:
             if row_id not in written:
                 counted["stale"] += 1
             elif attempt.status == HANDED_BACK:
-                job = outgoing.delivery_job(row_id, self.clinics[row_id], now, bulk=True)  # a batch is bulk
+                job = outgoing.delivery_job(row_id, self.clinics[row_id], now, bulk=self.bulk)
                 session.schedule(scheduling.Job(now=now, **job))
                 counted[HANDED_BACK] += 1
             else:
@@ -267,9 +272,9 @@ def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
     return value
 
 
-def _schedule_retries(session: UnitOfWork, retries: list[_Retry], now: datetime) -> None:
-    """A batch's transient failures as one batch job, due when the last of their backoffs ends (a
-    backoff is a minimum wait)."""
+def _schedule_retries(session: UnitOfWork, retries: list[_Retry], now: datetime, *, bulk: bool) -> None:
+    """A batch's transient failures as one batch job of its lane, due when the last of their backoffs
+    ends (a backoff is a minimum wait)."""
     if not retries:
         return
     due = max(r.due_at for r in retries)
@@ -283,18 +288,20 @@ def _schedule_retries(session: UnitOfWork, retries: list[_Retry], now: datetime)
         .execution_options(synchronize_session=False)
     )
     rows = [outgoing.Created(r.notification_id, r.clinic_id, due) for r in retries]
-    for job in outgoing.batch_jobs(rows):
+    kind = outgoing.DELIVER_BATCH if bulk else outgoing.DELIVER_TOGETHER
+    for job in outgoing.batch_jobs(rows, kind=kind):
         session.schedule(scheduling.Job(now=now, **job))
 
 
-def _hand_back(db, notification_ids: list[int], now: datetime) -> int:
-    """Give rows a batch did not get to a delivery job each, due now; never raises (the sweep remains)."""
+def _hand_back(db, notification_ids: list[int], now: datetime, *, bulk: bool) -> int:
+    """Give rows a batch did not get to a delivery job each (in its lane), due now; never raises
+    (the sweep remains)."""
     return _reschedule(
         db,
         notification_ids,
         due=now,
         now=now,
-        jobs_of=lambda rows: [outgoing.delivery_job(r.id, r.clinic_id, now, bulk=True) for r in rows],
+        jobs_of=lambda rows: [outgoing.delivery_job(r.id, r.clinic_id, now, bulk=bulk) for r in rows],
     )
 
 
