@@ -1,5 +1,6 @@
 """New rows written without the ORM's flush (app/platform/db/writes.py): a unit's new rows of several
-tables in one statement at its flush (PostgreSQL; SQLite flushes as the ORM does), `insert_now`.
+tables in one statement at its flush (PostgreSQL; SQLite flushes as the ORM does), `insert_now`,
+`insert_once`.
 Whatever the path, what a reader finds afterwards is what the ORM's flush would have stored."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from app.platform.db import JSONType, UnitOfWork, UTCDateTime, insert_now, make_engine
+from app.platform.db import JSONType, UnitOfWork, UTCDateTime, insert_now, insert_once, make_engine
 
 SUFFIX = uuid.uuid4().hex[:8]  # tables of this test run only
 
@@ -158,3 +159,32 @@ def test_a_read_after_adding_sees_the_new_rows(units):
         titles = uow.scalars(sa.select(Note.title).order_by(Note.id)).all()  # autoflush
         uow.commit()
     assert titles == ["seen", "seen too"]
+
+
+def test_insert_once_stores_a_row_once_and_answers_none_for_a_value_taken(units):
+    """A redelivered job's notice: the second insert of a taken unique value adds nothing, and the
+    unit goes on (on PostgreSQL no unique violation aborts it)."""
+    _clear(units)
+    with units() as uow:
+        pending = Note(title="pending", at=AT)
+        uow.add(pending)
+        first = insert_once(uow, Note(title="once", at=AT), unique="title")
+        assert first is not None and sa.inspect(first).persistent and first.id > pending.id
+        assert first.tags == [] and first.pinned is False  # its defaults, read without a query
+        assert insert_once(uow, Note(title="once", tags=["again"], at=AT), unique="title") is None
+        uow.add(Note(title="after", at=AT))
+        uow.commit()
+    stored = [(row[1], row[2]) for row in _stored(units, Note)]
+    assert stored == [("pending", []), ("once", []), ("after", [])]
+
+
+def test_insert_once_in_a_savepoint_that_rolled_back_is_not_stored(units):
+    _clear(units)
+    with units() as uow:
+        savepoint = uow.begin_nested()
+        inner = insert_once(uow, Note(title="inner", at=AT), unique="title")
+        savepoint.rollback()
+        assert inner not in uow
+        assert insert_once(uow, Note(title="inner", at=AT), unique="title") is not None  # free again
+        uow.commit()
+    assert [row[1] for row in _stored(units, Note)] == ["inner"]

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from app.domains.outbound import queries
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
-from app.platform.db import PageRequest, UnitOfWork, insert_now, new_row, page_of
+from app.platform.db import PageRequest, UnitOfWork, insert_now, insert_once, new_row, page_of
 from app.platform.errors import NotFound
 from app.platform.stream import feed
 
@@ -84,9 +83,6 @@ def notify_in_app(
     `known_new`: the key names something made in this very transaction (an automation step), so
     it cannot exist yet: no lookup, no savepoint."""
     dedupe_key, origin = notice.dedupe_key, notice.origin
-    existing = None if known_new else queries.by_dedupe_key(session, dedupe_key)
-    if existing is not None:
-        return existing
     notification = new_row(  # every column set, no instrumented setter per attribute
         Notification,
         clinic_id=clinic_id,
@@ -105,12 +101,8 @@ def notify_in_app(
     )
     if known_new:
         insert_now(session, notification)  # its id, for the caller's record
-    else:
-        try:  # a concurrent twin loses on the unique key, not the whole transaction
-            with session.begin_nested():
-                session.add(notification)
-        except IntegrityError:
-            return queries.by_dedupe_key(session, dedupe_key)
+    elif insert_once(session, notification, unique="dedupe_key") is None:
+        return queries.by_dedupe_key(session, dedupe_key)  # a redelivered job's, or a concurrent twin's
     if user_id is not None:
         _tell_stream(session, notification, notice, now)
     return notification

@@ -11,12 +11,11 @@ from datetime import datetime
 from functools import partial
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth.models import Clinic
 from app.domains.outbound import queries, recipients, rendering
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, insert_once
 from app.platform.db.protected import keys_of
 from app.platform.scheduling import service as scheduling
 
@@ -89,9 +88,6 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
     dedupe key."""
     clinic_id, channel, dedupe_key = message.clinic_id, message.channel, message.dedupe_key
     to_address = (message.to_address or "")[:254]
-    existing = queries.by_dedupe_key(session, dedupe_key)
-    if existing is not None:
-        return existing
     clinic = session.get(Clinic, clinic_id)
     context = {"clinic_name": clinic.name if clinic else "", **message.context}
     subject, text, html = rendering.render(message.template, channel, context)
@@ -114,11 +110,8 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
         bulk=message.bulk,
         created_at=now,
     )
-    try:
-        with session.begin_nested():  # a concurrent twin loses on the unique key, not the whole transaction
-            session.add(notification)
-    except IntegrityError:
-        return queries.by_dedupe_key(session, dedupe_key)
+    if insert_once(session, notification, unique="dedupe_key") is None:
+        return queries.by_dedupe_key(session, dedupe_key)  # sent before, or by a concurrent twin
     not_before = message.not_before
     due = not_before if not_before is not None and not_before > now else now
     if session.in_nested_transaction():  # a savepoint may roll back alone: its own job, written now

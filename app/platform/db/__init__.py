@@ -10,7 +10,7 @@ from app.platform.db.paging import MAX_OFFSET, PageRequest, page_of, page_offset
 from app.platform.db.rows import detached_copy, loaded, new_row, row_values
 from app.platform.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
 from app.platform.db.uow import UnitOfWork
-from app.platform.db.writes import insert_now
+from app.platform.db.writes import insert_now, insert_once
 
 __all__ = [
     "MAX_ID",
@@ -29,6 +29,7 @@ __all__ = [
     "database_now",
     "detached_copy",
     "insert_now",
+    "insert_once",
     "insert_rows",
     "is_unavailable",
     "loaded",

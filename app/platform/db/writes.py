@@ -1,5 +1,6 @@
-"""New rows written without the ORM's flush: one at once (`insert_now`), or all of a unit's new rows
-in one statement at its flush (`write_together`, PostgreSQL).
+"""New rows written without the ORM's flush: one at once (`insert_now`), one unless a row holds its
+unique value already (`insert_once`), or all of a unit's new rows in one statement at its flush
+(`write_together`, PostgreSQL).
 
 Why: a use case adds a handful of rows to as many tables (a capture: its stage stay, audit record,
 events, stream entry); the ORM's flush writes each table with a statement of its own, and its
@@ -21,12 +22,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.platform.db.batch import Frozen
 
 _STATEMENTS: dict[tuple, Frozen] = {}  # by shape: ((model, row count, keys given), ...)
+_ONCE: dict[tuple[type, str], Frozen] = {}  # insert_once's, by (model, unique column)
 _PLANS: dict[type, tuple | None] = {}
 
 
@@ -41,6 +45,48 @@ def insert_now(session: Session, obj):
         return obj
     _write(session, {type(obj): [obj]})
     return obj
+
+
+def insert_once(session: Session, obj, *, unique: str):
+    """INSERT one new ORM object unless a row holds its `unique` column's value already (an earlier
+    run's, a concurrent twin's): the object, persistent with its id; None when such a row exists.
+
+    One statement, INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING its key, where a lookup first
+    and the insert in a savepoint (a twin's unique violation would abort the whole transaction) are
+    four round trips. The unit's pending rows are flushed first (the row may refer to them), as the
+    lookup's autoflush did. In a savepoint, on SQLite or for a table the ORM must write, the
+    savepoint's way."""
+    session.flush()
+    if not _outside_savepoints(session) or not _plain(obj):
+        try:
+            with session.begin_nested():
+                session.add(obj)
+        except IntegrityError:
+            return None
+        return obj
+    key = _plan(type(obj))[0]
+    rows = _once_statement(type(obj), unique).execute(session.connection(), _values(obj, 0))
+    if not rows:
+        return None
+    _persistent(session, obj, key, rows[0][0])
+    return obj
+
+
+def _once_statement(model: type, unique: str) -> Frozen:
+    stmt = _ONCE.get((model, unique))
+    if stmt is None:
+        _, key_column, columns, _ = _plan(model)
+        table = model.__table__
+        values = {
+            column: sa.bindparam(_bind_name(table, 0, column), type_=column.type) for _, column, _ in columns
+        }
+        stmt = _ONCE[(model, unique)] = Frozen(
+            postgresql.insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[table.c[unique]])
+            .returning(key_column)
+        )
+    return stmt
 
 
 def rows_to_write_together(session: Session) -> list | None:
