@@ -20,6 +20,7 @@ from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import capture_at, open_all_day, run_events
 from tests.outbound.fakes import smtp_server
 from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
+from tests.outbound.test_batch_delivery import Statements
 from tests.reliability.conftest import sweeping
 from tests.workers import thread_worker, wait_for
 
@@ -112,8 +113,9 @@ def test_a_transient_failure_in_a_transactional_batch_is_retried_in_that_lane(ap
 
 
 def test_a_message_alone_or_in_a_savepoint_has_a_job_of_its_own(app, db, tenant):
-    with app.app_context(), db.unit_of_work() as session:
+    with app.app_context(), Statements(db.engine) as seen, db.unit_of_work() as session:
         outgoing.send(session=session, message=_alert(tenant, "alone"), now=clock.now())
+    assert seen.updates_of_notifications() == 0  # its row is written whole: no UPDATE after it
     # A savepoint may roll back alone: each message's job is written with it.
     with app.app_context(), db.unit_of_work() as session, session.begin_nested():
         outgoing.send(session=session, message=_alert(tenant, "nested1"), now=clock.now())

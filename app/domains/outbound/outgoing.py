@@ -91,6 +91,8 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
     clinic = session.get(Clinic, clinic_id)
     context = {"clinic_name": clinic.name if clinic else "", **message.context}
     subject, text, html = rendering.render(message.template, channel, context)
+    not_before = message.not_before
+    due = not_before if not_before is not None and not_before > now else now
     notification = Notification(
         clinic_id=clinic_id,
         recipient_user_id=message.recipient_user_id,
@@ -108,16 +110,14 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
         attempts=0,
         dedupe_key=dedupe_key,
         bulk=message.bulk,
+        next_attempt_at=due,  # written with the row, not by an UPDATE after it
         created_at=now,
     )
     if insert_once(session, notification, unique="dedupe_key") is None:
         return queries.by_dedupe_key(session, dedupe_key)  # sent before, or by a concurrent twin
-    not_before = message.not_before
-    due = not_before if not_before is not None and not_before > now else now
     if session.in_nested_transaction():  # a savepoint may roll back alone: its own job, written now
         schedule_delivery(session, notification, due, now)
     else:
-        notification.next_attempt_at = due
         session.before_commit(_DELIVERIES, notification, partial(_schedule_together, session, now))
     return notification
 
