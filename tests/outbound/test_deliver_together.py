@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from app.domains.outbound import outgoing
@@ -18,21 +17,11 @@ from app.platform.app_db import get_db
 from app.platform.scheduling import runner
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.kit import capture_at, open_all_day, run_events
-from tests.outbound.fakes import smtp_server
-from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
 from tests.outbound.test_batch_delivery import Statements
 from tests.reliability.conftest import sweeping
 from tests.workers import thread_worker, wait_for
 
 LEADS = 5
-
-
-@pytest.fixture
-def relay(app, monkeypatch):
-    settings = app.config["SETTINGS"]
-    with smtp_server() as (server, port):
-        use(monkeypatch, settings, **FAST_DELIVERY, **smtp_settings(port))
-        yield server
 
 
 def _jobs(db, *kinds: str) -> list[ScheduledJob]:
@@ -61,7 +50,7 @@ def _breaches_due(app, client, tenant) -> list[int]:
 
 
 def test_a_batch_of_breaches_tells_the_admin_by_one_job_and_every_email_goes_once(
-    app, db, client, tenant, relay
+    app, db, client, tenant, mailbox
 ):
     breaches = _breaches_due(app, client, tenant)
     assert len(breaches) == LEADS
@@ -80,8 +69,8 @@ def test_a_batch_of_breaches_tells_the_admin_by_one_job_and_every_email_goes_onc
     with thread_worker(app):
         wait_for(lambda: {e.status for e in _emails(db, "escalation")} == {"sent"}, timeout=60)
         time.sleep(1)  # a stray second send would land now
-    to_admin = [m for m in relay.messages if m["To"] == admin.email]
-    assert len(to_admin) == LEADS and set(relay.accepted.values()) == {1}
+    to_admin = [m for m in mailbox.messages if m["To"] == admin.email]
+    assert len(to_admin) == LEADS and set(mailbox.accepted.values()) == {1}
 
 
 def _alert(tenant, name: str) -> outgoing.OutgoingMessage:
@@ -96,16 +85,16 @@ def _alert(tenant, name: str) -> outgoing.OutgoingMessage:
     )
 
 
-def test_a_transient_failure_in_a_transactional_batch_is_retried_in_that_lane(app, db, tenant, relay):
-    relay.transient_keys = {"together:a2"}  # 451 to its first attempt only
+def test_a_transient_failure_in_a_transactional_batch_is_retried_in_that_lane(app, db, tenant, mailbox):
+    mailbox.transient_keys = {"together:a2"}  # 451 to its first attempt only
     with app.app_context(), db.unit_of_work() as session:
         for i in range(4):
             outgoing.send(session=session, message=_alert(tenant, f"a{i}"), now=clock.now())
     with thread_worker(app), sweeping(app):
         wait_for(lambda: {e.status for e in _emails(db, "overdue")} == {"sent"}, timeout=60)
         time.sleep(1)
-    assert relay.attempts == {"together:a0": 1, "together:a1": 1, "together:a2": 2, "together:a3": 1}
-    assert set(relay.accepted.values()) == {1} and len(relay.accepted) == 4
+    assert mailbox.attempts == {"together:a0": 1, "together:a1": 1, "together:a2": 2, "together:a3": 1}
+    assert set(mailbox.accepted.values()) == {1} and len(mailbox.accepted) == 4
     jobs = _jobs(db, *outgoing.DELIVER_KINDS, outgoing.DELIVER_BATCH, outgoing.DELIVER_TOGETHER)
     # The batch and its retry, both transactional: never the campaigns' lane.
     assert sorted(len(j.payload["notification_ids"]) for j in jobs) == [1, 4]

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from app.domains.outbound import rules
-from tests.outbound.fakes import smtp_server
-from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
 from tests.tasks.taskkit import in_minutes, iso, jobs_of_task, lead_for, notifications_of
 from tests.tasks.test_tasks_api import new_task
 from tests.workers import thread_worker, wait_for
-
-
-@pytest.fixture
-def mailbox(app, monkeypatch):
-    settings = app.config["SETTINGS"]
-    with smtp_server() as (server, port):
-        use(monkeypatch, settings, **FAST_DELIVERY, **smtp_settings(port))
-        yield server
 
 
 def mail_to(server, address: str) -> list:
