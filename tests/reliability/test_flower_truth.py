@@ -27,6 +27,11 @@ def flower_states(port: int, job_id: int) -> list[tuple[str, str]]:
     ]
 
 
+def finished(seen: list[tuple[str, str]], deliveries: int) -> bool:
+    """Whether Flower has seen `deliveries` deliveries of a job and the last one has ended."""
+    return len(seen) >= deliveries and seen[-1][0] in ("SUCCESS", "FAILURE")
+
+
 def test_flower_shows_failed_jobs_as_failure_and_retried_ones_as_retry(app, db, redis, tenant, fast):
     settings = app.config["SETTINGS"]
     now, port = clock.now(), free_port()
@@ -41,9 +46,10 @@ def test_flower_shows_failed_jobs_as_failure_and_retried_ones_as_retry(app, db, 
         [doomed] = add_jobs(app, db, specs(tenant, 1, first_due=now, prefix="fails", kind="test.fails"))
         [fine] = add_jobs(app, db, specs(tenant, 1, first_due=now, prefix="fine"))
         wait_for(lambda: status_counts(db) == {"done": 2, "dead": 1}, timeout=30, interval=0.1)
-        wait_for(
-            lambda: len(flower_states(port, doomed)) == 3 and len(flower_states(port, flaky)) == 3, timeout=30
-        )
+        # The ledger row is final before the task returns, so Flower hears of the last delivery's
+        # outcome a moment later: wait until each of them has one.
+        deliveries = {doomed: 3, flaky: 3, fine: 1}
+        wait_for(lambda: all(finished(flower_states(port, j), n) for j, n in deliveries.items()), timeout=30)
         doomed_seen, flaky_seen, fine_seen = (flower_states(port, j) for j in (doomed, flaky, fine))
 
     # The dead job: retried twice, then a failure that names the handler's error.
