@@ -4,11 +4,12 @@
 --count=300 (leads measured, after 20 to warm up), --profile (print the top of a cProfile, by
 cumulative time), --kind=events.process (or a kind the processing queues, run after it unmeasured:
 --kind=intelligence.rescore), --drain=N (the backlog drained as a worker's delivery drains it, N
-rows to a transaction; --drain=1: one by one). Leads are captured through the service
-(`intake.create_lead`), then each lead's job is run by `scheduling.runner.run_job` as the Celery
-task would run it. Prints the statements one job runs, each with its mean execution time, and the
-CPU per job of this process (SQLAlchemy, psycopg, the handlers; Celery's own per-task overhead is
-not in it).
+rows to a transaction; --drain=1: one by one). A kind due later (an SLA clock's warning or breach)
+is made due at once, unmeasured: `--kind=sla.breach --drain=50` runs the breaches as a timers worker
+does. Leads are captured through the service (`intake.create_lead`), then each lead's job is run by
+`scheduling.runner.run_job` as the Celery task would run it. Prints the statements one job runs,
+each with its mean execution time, and the CPU per job of this process (SQLAlchemy, psycopg, the
+handlers; Celery's own per-task overhead is not in it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pstats
 import tempfile
 import time
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -56,6 +58,15 @@ def _open_jobs(app, kind: str) -> list[int]:
                 .where(ScheduledJob.kind == kind, ScheduledJob.status.in_(("pending", "dispatched")))
                 .order_by(ScheduledJob.id)
             )
+        )
+
+
+def _make_due(app, job_ids: list[int]) -> None:
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        session.execute(
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.id.in_(job_ids))
+            .values(due_at=clock.now() - timedelta(seconds=1))
         )
 
 
@@ -97,6 +108,7 @@ def main(flags: list[str]) -> None:
                 for job_id in jobs:
                     scheduling.run_job(db=get_db(), job_id=job_id, now=clock.now())
             jobs = _open_jobs(app, kind)
+            _make_due(app, jobs)
 
         engine = app.extensions["followup.db"].engine
         executed: list[tuple[str, float, bool]] = []

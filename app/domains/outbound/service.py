@@ -7,8 +7,10 @@ attempts.py), the providers (channels.py, smtp.py), preferences and the in-app i
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
+from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
 from app.domains.outbound import outgoing, preferences, recipients
 from app.domains.outbound.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
@@ -20,6 +22,7 @@ from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUE
 from app.domains.outbound.worker.sending import Hold, on_send
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
+from app.platform.roles import Role
 
 __all__ = [
     "DEFAULT_SUMMARY_FREQUENCY",
@@ -33,6 +36,7 @@ __all__ = [
     "email_bounced",
     "email_delivered",
     "email_notification",
+    "notify_admins",
     "notify_in_app",
     "notify_staff",
     "on_send",
@@ -96,6 +100,24 @@ def notify_staff(
         )
         outgoing.send(session=session, message=message, now=now)
     return in_app
+
+
+_ADMINS = "notifications.clinic_admins"  # the unit's cache: each clinic's admins, read once a unit
+
+
+def notify_admins(*, session: UnitOfWork, clinic_id: int, notice: StaffNotice, now: datetime) -> None:
+    """Tell every active clinic admin (an escalation), each by their preferences. Each admin's copy is
+    keyed by the notice's `dedupe_key` and the admin, so a redelivered job tells nobody twice.
+
+    A clinic's admins are read once a unit of work: a timers batch escalates many of a clinic's leads
+    to the same admins, and the rows held here keep them in the identity map for `notify_staff`."""
+    admins = session.cache.setdefault(_ADMINS, {})
+    if clinic_id not in admins:
+        admins[clinic_id] = auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN)
+    for admin in admins[clinic_id]:
+        if admin.active:
+            own_copy = dataclasses.replace(notice, dedupe_key=f"{notice.dedupe_key}:{admin.id}")
+            notify_staff(session=session, clinic_id=clinic_id, user_id=admin.id, notice=own_copy, now=now)
 
 
 def staff_wants(*, session: UnitOfWork, user_id: int, kind: str, channel: str) -> bool:

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, LeadActivity
-from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import BusinessCalendar, NeverOpen, add_business_minutes
 from app.domains.leads.models import Lead
@@ -30,7 +29,6 @@ from app.domains.outbound import service as notifications
 from app.domains.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.roles import Role
 from app.platform.scheduling import service as scheduling
 
 WARN, BREACH = "sla.warn", "sla.breach"
@@ -194,22 +192,19 @@ def breach(*, session: UnitOfWork, job, now: datetime) -> None:
         return
     clock, lead = running
     clock.status, clock.breached_at = SlaState.BREACHED, now
-    for admin in auth.list_users(session=session, clinic_id=clock.clinic_id, role=Role.CLINIC_ADMIN):
-        if admin.active:
-            notifications.notify_staff(
-                session=session,
-                clinic_id=clock.clinic_id,
-                user_id=admin.id,
-                notice=notifications.StaffNotice(
-                    kind="escalation",
-                    title=f"{_label(clock).capitalize()} missed: {lead.first_name} {lead.last_name}",
-                    body=f"Lead {lead.id}: no {_goal(clock)} by {clock.due_at.isoformat()}",
-                    link=f"/api/leads/{lead.id}",
-                    dedupe_key=f"sla:{clock.id}:breach:{admin.id}",
-                    origin={"kind": "sla", "sla_clock_id": clock.id},
-                ),
-                now=now,
-            )
+    notifications.notify_admins(
+        session=session,
+        clinic_id=clock.clinic_id,
+        notice=notifications.StaffNotice(
+            kind="escalation",
+            title=f"{_label(clock).capitalize()} missed: {lead.first_name} {lead.last_name}",
+            body=f"Lead {lead.id}: no {_goal(clock)} by {clock.due_at.isoformat()}",
+            link=f"/api/leads/{lead.id}",
+            dedupe_key=f"sla:{clock.id}:breach",
+            origin={"kind": "sla", "sla_clock_id": clock.id},
+        ),
+        now=now,
+    )
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 
 

@@ -12,11 +12,9 @@ with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from app.domains.activities import service as activities
-from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import BusinessCalendar
 from app.domains.leads.models import Lead
@@ -26,7 +24,6 @@ from app.domains.tasks.alerts.timers import live_task
 from app.domains.tasks.models import TaskPriority
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.roles import Role
 from app.platform.scheduling import service as scheduling
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
@@ -66,10 +63,11 @@ def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime) -> Non
     if activities.contact_since(session=session, lead_id=lead.id):
         return
     hours = (job.payload or {}).get("hours", rules.DEFAULT_NO_CONTACT_ESCALATION_HOURS)
-    tell_clinic_admins(
+    notifications.notify_admins(
         session=session,
         clinic_id=lead.clinic_id,
-        escalation=Escalation(
+        notice=notifications.StaffNotice(
+            kind="escalation",
             title=f"No contact {hours:g}h after capture: {lead.first_name} {lead.last_name}",
             body=f"Lead {lead.id} was captured {lead.created_at.isoformat()}; nobody has reached them yet.",
             link=f"/api/leads/{lead.id}",
@@ -100,10 +98,11 @@ def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
     if activities.contact_since(session=session, lead_id=task.lead_id, since=task.due_at):
         return
     lead = session.get(Lead, task.lead_id)
-    tell_clinic_admins(
+    notifications.notify_admins(
         session=session,
         clinic_id=task.clinic_id,
-        escalation=Escalation(
+        notice=notifications.StaffNotice(
+            kind="escalation",
             title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
             body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
             link=f"/api/leads/tasks/{task.id}",
@@ -126,34 +125,3 @@ def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
             at=now,
         ),
     )
-
-
-@dataclass(frozen=True)
-class Escalation:
-    """What the clinic admins are told; `dedupe_key` names the escalation."""
-
-    title: str
-    body: str
-    link: str
-    dedupe_key: str
-
-
-def tell_clinic_admins(*, session: UnitOfWork, clinic_id: int, escalation: Escalation, now: datetime) -> None:
-    """An `escalation` notification to each active clinic_admin (each admin's copy is keyed by the
-    escalation's `dedupe_key` and the admin, so a redelivered job tells nobody twice)."""
-    for admin in auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN):
-        if not admin.active:
-            continue
-        notifications.notify_staff(
-            session=session,
-            clinic_id=clinic_id,
-            user_id=admin.id,
-            notice=notifications.StaffNotice(
-                kind="escalation",
-                title=escalation.title,
-                body=escalation.body,
-                link=escalation.link,
-                dedupe_key=f"{escalation.dedupe_key}:{admin.id}",
-            ),
-            now=now,
-        )
