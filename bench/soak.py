@@ -3,7 +3,9 @@
 `make bench BENCH_ARGS="soak"` with DATABASE_URL=postgresql://... Flags: --minutes=15, --rate=20
 (leads/s), --clients=4 (paced client processes), --relay=both (up, down, or both: one run after
 the other, each on a fresh stack and database), --sla-minutes=1, --broker=redis|rabbitmq,
---logs=DIR (each run's process logs in DIR/relay-up, DIR/relay-down).
+--logs=DIR (each run's process logs in DIR/relay-up, DIR/relay-down), --every=SECONDS (also a
+table of speed to lead by window of that many seconds: a stall shows when it was, to set beside the
+process logs' sweeps).
 Target: every minute's speed-to-lead p99 <= 100 ms and the workers' memory flat after warm-up, the
 same with the email relay down (its retries never slow the realtime lane).
 
@@ -85,6 +87,7 @@ class Soak:
     sla_minutes: int = 1  # the SLA target and the call task's delay (see the module's docstring)
     broker: str = "redis"
     keep_logs: str | None = None
+    every: int | None = None  # seconds a window of the second table lasts (None: no such table)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class SoakRun:
     # RSS (bytes) by process type: as the load began, then at each minute's end.
     memory: list[dict[str, int]] = field(default_factory=list)
     latencies: dict[int, list[float]] = field(default_factory=dict)  # minute (1-based) → seconds to the task
+    windows: dict[int, list[float]] = field(default_factory=dict)  # the same by `Soak.every` seconds
     statuses: dict = field(default_factory=dict)
     lags: list = field(default_factory=list)
     sending: float = 0.0
@@ -120,6 +124,7 @@ def main(flags: list[str]) -> None:
         sla_minutes=int(_flag(flags, "sla-minutes", 1)),
         broker=broker_flag(flags),
         keep_logs=text_flag(flags, "logs"),
+        every=int(_flag(flags, "every", 0)) or None,
     )
     relay = text_flag(flags, "relay") or "both"
     if relay not in (*RELAYS, "both"):
@@ -151,7 +156,10 @@ def soak_run(soak: Soak, relay: str) -> SoakRun:
                 _load(run, soak, stack, prepared.token)
                 captured = run.statuses.get(201, 0)
                 _wait_tasks(engine, 0, _max_lead_id(engine), captured)
-                run.latencies = latencies_by_minute(engine, run.started_at, soak.minutes)
+                run.latencies = latencies_by_window(engine, run.started_at, 60, soak.minutes)
+                if soak.every:
+                    windows = math.ceil(soak.minutes * 60 / soak.every)
+                    run.windows = latencies_by_window(engine, run.started_at, soak.every, windows)
                 run.made = lifecycle_made(engine)
         finally:
             engine.dispose()
@@ -221,23 +229,24 @@ def set_up_clinic(prepared: PreparedStack, sla_minutes: int) -> None:
         admin.close()
 
 
-def latencies_by_minute(engine, started_at: float, minutes: int) -> dict[int, list[float]]:
-    """Seconds from each lead's capture to its first task (inf: none yet), by the minute of the load
-    it was captured in (1-based; a request sent late and captured after the last minute counts in
-    the last). The database is the run's own: every lead in it is the load's."""
+def latencies_by_window(engine, started_at: float, seconds: int, windows: int) -> dict[int, list[float]]:
+    """Seconds from each lead's capture to its first task (inf: none yet), by the window of the load
+    it was captured in (1-based, each `seconds` long: 60 for the minutes; a request sent late and
+    captured after the last window counts in the last). The database is the run's own: every lead
+    in it is the load's."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(Lead.created_at, sa.func.min(LeadTask.created_at))
             .outerjoin(LeadTask, LeadTask.lead_id == Lead.id)
             .group_by(Lead.id, Lead.created_at)
         ).all()
-    by_minute: dict[int, list[float]] = {minute: [] for minute in range(1, minutes + 1)}
+    by_window: dict[int, list[float]] = {window: [] for window in range(1, windows + 1)}
     for captured, tasked in rows:
         captured = clock.as_utc(captured)
-        minute = min(minutes, max(1, int((captured.timestamp() - started_at) // 60) + 1))
-        seconds = math.inf if tasked is None else (clock.as_utc(tasked) - captured).total_seconds()
-        by_minute[minute].append(seconds)
-    return by_minute
+        window = min(windows, max(1, int((captured.timestamp() - started_at) // seconds) + 1))
+        seconds_late = math.inf if tasked is None else (clock.as_utc(tasked) - captured).total_seconds()
+        by_window[window].append(seconds_late)
+    return by_window
 
 
 def lifecycle_made(engine) -> dict[str, dict[str, int]]:
@@ -273,6 +282,21 @@ def minute_rows(run: SoakRun) -> list[list]:
                 max(latencies, default=math.nan) * 1000,
                 slowdown,
                 *(sizes.get(name, 0) / MB for name in processes),
+            ]
+        )
+    return rows
+
+
+def window_rows(run: SoakRun, every: int) -> list[list]:
+    rows = []
+    for window, latencies in sorted(run.windows.items()):
+        start = (window - 1) * every
+        rows.append(
+            [
+                f"{start}-{start + every}",
+                len(latencies),
+                *(percentile(latencies, p) * 1000 for p in (50, 99)),
+                max(latencies, default=math.nan) * 1000,
             ]
         )
     return rows
@@ -315,6 +339,12 @@ def print_run(soak: Soak, run: SoakRun) -> None:
         ],
         minute_rows(run),
     )
+    if soak.every:
+        print_table(
+            f"Soak, relay {run.relay}: speed to lead by {soak.every} s window of the load",
+            ["seconds", "leads", "p50 ms", "p99 ms", "max ms"],
+            window_rows(run, soak.every),
+        )
     print(summary(run))
     made = "; ".join(
         f"{what} " + ", ".join(f"{status} {n:,}" for status, n in sorted(by_status.items()))
