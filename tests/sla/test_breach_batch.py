@@ -6,32 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.domains.auth.models import User
 from app.platform import clock
 from app.platform.app_db import get_db
 from app.platform.scheduling import runner
+from tests.leadkit import add_user
 from tests.outbound.test_batch_delivery import Statements
 from tests.outbound.test_deliver_together import LEADS, _breaches_due
 from tests.tasks.taskkit import notifications_of
-
-
-def _add_admin(app, tenant, name: str, *, active: bool) -> int:
-    now = clock.now()
-    with app.extensions["followup.db"].unit_of_work() as session:
-        admin = User(
-            clinic_id=tenant.id,
-            email=f"{name}.{tenant.id}@example.com",
-            name=name,
-            role="clinic_admin",
-            password_hash="unused",
-            active=active,
-            out_of_office=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(admin)
-        session.commit()
-        return admin.id
 
 
 def _reads_of_admins(sql: list[str]) -> int:
@@ -39,8 +20,8 @@ def _reads_of_admins(sql: list[str]) -> int:
 
 
 def test_a_batch_of_breaches_tells_each_active_admin_once_and_reads_the_admins_once(app, db, client, tenant):
-    second = _add_admin(app, tenant, "second admin", active=True)
-    former = _add_admin(app, tenant, "former admin", active=False)
+    second = add_user(app, tenant, "clinic_admin")
+    former = add_user(app, tenant, "clinic_admin", active=False)
     breaches = _breaches_due(app, client, tenant)
     assert len(breaches) == LEADS
 
