@@ -278,8 +278,7 @@ def minute_rows(run: SoakRun) -> list[list]:
                 str(minute),
                 len(latencies),
                 sum(1 for seconds in latencies if math.isinf(seconds)),
-                *(percentile(latencies, p) * 1000 for p in (50, 99)),
-                max(latencies, default=math.nan) * 1000,
+                *latency_columns(latencies),
                 slowdown,
                 *(sizes.get(name, 0) / MB for name in processes),
             ]
@@ -291,15 +290,16 @@ def window_rows(run: SoakRun, every: int) -> list[list]:
     rows = []
     for window, latencies in sorted(run.windows.items()):
         start = (window - 1) * every
-        rows.append(
-            [
-                f"{start}-{start + every}",
-                len(latencies),
-                *(percentile(latencies, p) * 1000 for p in (50, 99)),
-                max(latencies, default=math.nan) * 1000,
-            ]
-        )
+        rows.append([f"{start}-{start + every}", len(latencies), *latency_columns(latencies)])
     return rows
+
+
+def latency_columns(latencies: list[float]) -> list[float]:
+    """p50, p99 and max in milliseconds, as both speed-to-lead tables show them."""
+    return [
+        *(percentile(latencies, p) * 1000 for p in (50, 99)),
+        max(latencies, default=math.nan) * 1000,
+    ]
 
 
 def summary(run: SoakRun) -> str:
