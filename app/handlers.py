@@ -174,24 +174,30 @@ JOB_KINDS = [
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50, yields=True),
     JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "timers", batch=50, yields=True),
     # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional
-    # messages before a campaign's (app/platform/scheduling/turns.py).
+    # messages before a campaign's (app/platform/scheduling/turns.py). A message that is to wait (a
+    # retry while its provider is down, quiet hours, a clinic's rate limit) waits in the ledger, not
+    # in the sender's memory (`when_due`); one due now goes at once.
     JobKind(
         outgoing.DELIVER, attempts.claim_delivery, "notifications", sends_after_commit=True,
-        lane=TRANSACTIONAL,
+        lane=TRANSACTIONAL, when_due=True,
     ),
     JobKind(
-        outgoing.DELIVER_BULK, attempts.claim_delivery, "notifications", sends_after_commit=True, lane=BULK
+        outgoing.DELIVER_BULK, attempts.claim_delivery, "notifications", sends_after_commit=True, lane=BULK,
+        when_due=True,
     ),
     JobKind(
         outgoing.DELIVER_BATCH, batches.claim_batch, "notifications", sends_after_commit=True, yields=True,
-        lane=BULK,
+        lane=BULK, when_due=True,
     ),
     JobKind(
         outgoing.DELIVER_TOGETHER, batches.claim_batch, "notifications", sends_after_commit=True,
-        lane=TRANSACTIONAL,
+        lane=TRANSACTIONAL, when_due=True,
     ),
     # Receivers are the clinics' servers: a slow one must not delay anyone's email or SMS.
-    JobKind(webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True, lane=TRANSACTIONAL),
+    JobKind(
+        webhooks.DELIVER_KIND, posting.deliver, "webhooks", sends_after_commit=True, lane=TRANSACTIONAL,
+        when_due=True,
+    ),
     JobKind(bulk.CHUNK_KIND, bulk.run_tasks_chunk, "bulk", yields=True, lane=BULK),
     JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True, lane=BULK),
     JobKind(bulk_enrolment.CHUNK_KIND, bulk_enrolment.run_chunk, "bulk", yields=True, lane=BULK),

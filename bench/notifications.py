@@ -8,7 +8,9 @@ BATCH_SIZE messages on the notifications queue) and delivered by one `celery wor
 process with `concurrency` children (4 by default: a delivering process mostly waits on SMTP and
 database round trips, so on 2 cores 4 processes keep the CPUs busy):
 - clean: the server accepts everything;
-- flaky: the server answers 451 to a random 20% of first attempts; those are retried with backoff.
+- flaky: the server answers 451 to a random 20% of first attempts; those are retried with backoff,
+  each retry waiting in the ledger until the promote sweep publishes it (a thread here, every
+  PROMOTE_SECONDS, as beat runs it with FOLLOWUP_PROMOTE_INTERVAL).
 messages/s = count / (last sent_at - start of queueing). The server counts each message by its
 X-Followup-Key header: "each once" says every one arrived, none twice, and every row is `sent`.
 `--batch` is outgoing.BATCH_SIZE (messages per job), `--window` the worker's notification_claim_window
@@ -27,7 +29,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,9 +43,11 @@ from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Notification
 from app.platform import clock, migrate
 from app.platform.config import PROJECT_ROOT, Settings
+from app.platform.scheduling import sweeps
 from bench.common import bench_database, bench_redis, print_table
 
 BATCH = 1000
+PROMOTE_SECONDS = 1.0
 
 
 def _flag(flags: list[str], name: str, default: int) -> int:
@@ -133,9 +139,10 @@ def measure(
                 worker = _start_worker(env, concurrency)
                 try:
                     _wait_consuming(app, "bench-notify")
-                    for label, fail_rate in runs:
-                        smtp.fail_rate, smtp.rng = fail_rate, random.Random(42)
-                        rows.append(_run(app, smtp, clinic_id, count, label, concurrency))
+                    with _promoting(app):
+                        for label, fail_rate in runs:
+                            smtp.fail_rate, smtp.rng = fail_rate, random.Random(42)
+                            rows.append(_run(app, smtp, clinic_id, count, label, concurrency))
                 finally:
                     _stop(worker)
     return rows, "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
@@ -205,6 +212,25 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
         seconds,
         count / seconds if seconds else float("nan"),
     ]
+
+
+@contextmanager
+def _promoting(app):
+    """Beat's promote sweep, from a thread of this process: retries are published once due."""
+    stop = threading.Event()
+
+    def loop():
+        with app.app_context():
+            while not stop.wait(PROMOTE_SECONDS):
+                sweeps.promote_due(db=app.extensions["followup.db"], now=clock.now())
+
+    thread = threading.Thread(target=loop, name="promote", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def _start_worker(env: dict, concurrency: int) -> subprocess.Popen:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from app.platform import clock
 from app.platform.audit.models import AuditEvent
+from app.platform.config import Settings
+from app.platform.scheduling import sweeps
+from app.platform.scheduling.models import ScheduledJob
+from tests.ledger import queued, queued_job_ids
 from tests.outbound.fakes import free_port, sms_provider, smtp_server
 from tests.outbound.kit import (
     FAST_DELIVERY,
@@ -116,7 +123,6 @@ def test_bulk_retry_after_fixing_the_configuration_delivers_each_once(
 
 def test_a_duplicate_job_for_a_sent_message_sends_nothing(app, db, tenant, fast_delivery, monkeypatch):
     from app.domains.outbound import outgoing
-    from app.platform import clock
 
     with smtp_server() as (server, port):
         use(monkeypatch, fast_delivery, **smtp_settings(port))
@@ -129,3 +135,40 @@ def test_a_duplicate_job_for_a_sent_message_sends_nothing(app, db, tenant, fast_
             time.sleep(2)
     assert server.accepted == {"m:0": 1}
     assert rows(db, ids)[0].attempts == 1
+
+
+def test_a_failed_sends_retry_waits_in_the_ledger_not_in_the_senders_memory(
+    app, db, tenant, fast_delivery, monkeypatch, redis
+):
+    """With the relay down every email is tried again later (30 s, then longer). That retry waits
+    in the ledger until due, not as an eta message the sender would hold in memory for up to 10
+    minutes (thousands of them while a relay stays down); the promote sweep publishes it once due."""
+    use(
+        monkeypatch, fast_delivery, **smtp_settings(free_port()),  # nothing listens there
+        notification_retry_base_seconds=Settings.notification_retry_base_seconds,  # the defaults
+        notification_retry_max_seconds=Settings.notification_retry_max_seconds,
+        schedule_horizon_seconds=Settings.schedule_horizon_seconds,
+    )  # fmt: skip
+    ids = queue_emails(app, tenant, 1)
+    with thread_worker(app):
+        wait_for(lambda: rows(db, ids)[0].last_error is not None, timeout=30)
+    [email] = rows(db, ids)
+    assert email.status == "pending" and email.attempts == 1 and email.next_attempt_at > clock.now()
+    retry = _job_of(db, email.id, due_at=email.next_attempt_at)
+    assert retry.status == "pending" and retry.id not in queued_job_ids(redis, "notifications")
+
+    assert sweeps.promote_due(db=db, now=clock.now()) == 0
+    assert sweeps.promote_due(db=db, now=retry.due_at + timedelta(seconds=1)) == 1
+    [message] = [m for m in queued(redis, "notifications") if m["job_id"] == retry.id]
+    assert message["eta"] is None  # published once due, to run at once
+
+
+def _job_of(db, notification_id: int, *, due_at) -> ScheduledJob:
+    with db.unit_of_work() as session:
+        return session.scalars(
+            sa.select(ScheduledJob).where(
+                ScheduledJob.subject_type == "notification",
+                ScheduledJob.subject_id == notification_id,
+                ScheduledJob.due_at == due_at,
+            )
+        ).one()

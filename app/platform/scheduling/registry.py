@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from app.platform.celery_config import QUEUES
 
@@ -58,8 +59,10 @@ class JobKind:
     `when_due`: the kind's rows are published once due, by the promote sweep (those due together
     many to a message, with `batch`), never ahead with an eta: a worker holds an eta message in
     memory until its time, and a clock's warnings and breaches, two for every new lead and due
-    minutes later, would fill the realtime worker with thousands of them. For rows a few seconds'
-    lateness (the promote interval) does not hurt.
+    minutes later, would fill the realtime worker with thousands of them; so would the retries of
+    messages while a provider is down (each failed send tried again up to 8 minutes later: the
+    sender grew about 1 MB a minute in bench/soak with the relay down). For rows a few seconds' lateness (the promote
+    interval) does not hurt. A row due when written is published at once all the same.
     """
 
     name: str
@@ -127,6 +130,17 @@ def laned_kinds(queue: str) -> dict[str, list[str]]:
 def when_due_kinds() -> list[str]:
     """The kinds whose rows are published only once due (`when_due`)."""
     return sorted(name for name, kind in _KINDS.items() if kind.when_due)
+
+
+def published_by(kind: str, now: datetime, settings) -> datetime:
+    """The latest due time at which a row of `kind` written or rescheduled at `now` goes on the
+    broker at once (with its eta): the end of the dispatch horizon, or, for a kind published when
+    due, now within the early tolerance (a row due a moment after the clock reading its unit was
+    given). A later row waits in the ledger for the promote sweep."""
+    job_kind = _KINDS.get(kind)
+    if job_kind is not None and job_kind.when_due:
+        return now + timedelta(seconds=settings.job_early_tolerance_seconds)
+    return now + timedelta(seconds=settings.schedule_horizon_seconds)
 
 
 def derived_kinds() -> list[str]:

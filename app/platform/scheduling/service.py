@@ -102,9 +102,8 @@ def _write_rows(session: UnitOfWork, jobs: Iterable[dict], now: datetime, object
     rows = [_row_values(job, now) for job in jobs]
     if not rows:
         return []
-    horizon_end = now + timedelta(seconds=session.settings.schedule_horizon_seconds)
     for values in rows:
-        if values["due_at"] <= (now if registry.kind_of(values["kind"]).when_due else horizon_end):
+        if values["due_at"] <= registry.published_by(values["kind"], now, session.settings):
             values.update(status=DISPATCHED, dispatched_at=now)
     created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
