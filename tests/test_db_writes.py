@@ -5,6 +5,9 @@ Whatever the path, what a reader finds afterwards is what the ORM's flush would 
 
 from __future__ import annotations
 
+import gc
+import itertools
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from app.platform.db import JSONType, UnitOfWork, UTCDateTime, insert_now, insert_once, make_engine
+from tests.requirements import need_postgres
 
 SUFFIX = uuid.uuid4().hex[:8]  # tables of this test run only
 
@@ -188,3 +192,43 @@ def test_insert_once_in_a_savepoint_that_rolled_back_is_not_stored(units):
         assert insert_once(uow, Note(title="inner", at=AT), unique="title") is not None  # free again
         uow.commit()
     assert [row[1] for row in _stored(units, Note)] == ["inner"]
+
+
+def test_units_of_ever_new_sizes_do_not_grow_the_process(units, migrated_database):
+    """A unit's rows go out in one statement compiled per shape (its tables and row counts). Units
+    of ever new shapes (a sweep's batches, whose sizes vary run by run) must not keep a statement
+    each for ever: the most recent shapes are kept, and a batch larger than a handful is flushed as
+    the ORM flushes."""
+    need_postgres(migrated_database, "one statement for a unit's rows is PostgreSQL's")
+    _clear(units)
+    titles = itertools.count()
+    with units() as uow:
+        note_id = insert_now(uow, Note(title="base", at=AT)).id
+        uow.commit()
+
+    def write(notes: int, marks: int, *, marks_first: bool = False) -> None:
+        with units() as uow:
+            new_notes = [Note(title=f"n{next(titles)}", at=AT) for _ in range(notes)]
+            new_marks = [Mark(note_id=note_id, word="w") for _ in range(marks)]
+            uow.add_all(new_marks + new_notes if marks_first else new_notes + new_marks)
+            uow.commit()
+
+    def retained(writes_of_a_round) -> int:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        writes_of_a_round()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+
+    small = [(notes, marks) for notes in range(1, 11) for marks in range(1, 16)]  # 150 shapes
+    tracemalloc.start()
+    try:
+        first = retained(lambda: [write(n, m) for n, m in small])
+        # As many new shapes of the same sizes (another table first): kept instead of the first.
+        again = retained(lambda: [write(n, m, marks_first=True) for n, m in small])
+        large = retained(lambda: [write(n, 0) for n in range(100, 150)])  # 50 batches, as the ORM flushes
+    finally:
+        tracemalloc.stop()
+    assert again < first / 2 and large < first / 2, (first, again, large)
+    stored = sum(n + m for n, m in small) * 2 + sum(range(100, 150)) + 1
+    assert len(_stored(units, Note)) + len(_stored(units, Mark)) == stored

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import psycopg
@@ -12,8 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.platform.db.engine import is_disconnect
 from app.platform.db.rows import plain_insert_of
-
-_SEQUENCE_READS: dict[tuple, Frozen] = {}
 
 
 def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[int]]:
@@ -32,12 +31,14 @@ def allocate_ids(session: Session, counts: dict[type, int]) -> dict[type, list[i
             last = session.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
             allocated[model] = list(range(last + 1, last + 1 + counts[model]))
         return allocated
-    key = tuple((model, counts[model]) for model in models)
-    stmt = _SEQUENCE_READS.get(key)
-    if stmt is None:
-        stmt = _SEQUENCE_READS[key] = Frozen(sa.select(*new_id_columns(dict(key))))
-    [row] = stmt.execute(session.connection())
+    [row] = _sequence_read(tuple((model, counts[model]) for model in models)).execute(session.connection())
     return ids_from(counts, row)
+
+
+# By models and counts: bulk work asks for ever new counts, so only the most recent are kept.
+@functools.lru_cache(maxsize=128)
+def _sequence_read(counts: tuple[tuple[type, int], ...]) -> Frozen:
+    return Frozen(sa.select(*new_id_columns(dict(counts))))
 
 
 def new_id_columns(counts: dict[type, int]) -> list[sa.ColumnElement]:

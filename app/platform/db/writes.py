@@ -10,6 +10,12 @@ per shape: the tables, their row counts, whether their keys are given) that hand
 rows were given. As a flush does, each column is sent (a Python default where the object has none)
 and only the id read back.
 
+Only a unit of up to MAX_ROWS_TOGETHER new rows, and the most recent SHAPES_KEPT shapes kept: a
+shape's statement holds a bind parameter per row and column (about half a megabyte for 50 audit
+records and 50 events), and a sweep whose batches come in ever new sizes made a new one each run,
+kept for ever (what the sweeps process' growth in bench/soak was: docs/performance.md). A larger unit
+is a batch, for which the ORM's flush (one multi-row INSERT a table) costs little beside its rows.
+
 Only for what the ORM would write the same way: new rows of plain tables (one serial key, no
 inheritance, no relationship set on them), nothing deleted (the ORM deletes after it inserts), no
 savepoint open (see `_outside_savepoints`).
@@ -19,6 +25,7 @@ else, and SQLite (no INSERT in a CTE), flushes as usual.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import sqlalchemy as sa
@@ -29,7 +36,10 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.platform.db.batch import Frozen
 
-_STATEMENTS: dict[tuple, Frozen] = {}  # by shape: ((model, row count, keys given), ...)
+# A capture's flushes write 5 and 7 new rows, a new lead's job or an SLA breach's at most 10
+# (bench/automation_profile): a unit of more is a batch.
+MAX_ROWS_TOGETHER = 64
+SHAPES_KEPT = 128
 _ONCE: dict[tuple[type, str], Frozen] = {}  # insert_once's, by (model, unique column)
 _PLANS: dict[type, tuple | None] = {}
 
@@ -93,7 +103,7 @@ def rows_to_write_together(session: Session) -> list | None:
     """The session's new objects, in the order added, if one statement can write them as the ORM's
     flush would (PostgreSQL, outside savepoints, two or more, all plain, the keys of a table's all
     given or none, nothing deleted, no changed object with a relationship set); else None."""
-    if not _outside_savepoints(session) or session.deleted or len(session.new) < 2:
+    if not _outside_savepoints(session) or session.deleted or not 2 <= len(session.new) <= MAX_ROWS_TOGETHER:
         return None
     new = sorted(session.new, key=lambda obj: sa.inspect(obj).insert_order)
     keyed: dict[type, bool] = {}
@@ -201,23 +211,18 @@ def _values(obj, index: int) -> dict:
     return values
 
 
+@functools.lru_cache(maxsize=SHAPES_KEPT)
 def _statement(shape: tuple) -> Frozen:
     """WITH w0 AS (INSERT ... VALUES (...), ... RETURNING id), w1 AS (...) SELECT the ids of each."""
-    stmt = _STATEMENTS.get(shape)
-    if stmt is None:
-        ids = []
-        for n, (model, count, keyed) in enumerate(shape):
-            _, key_column, columns, _ = _plan(model)
-            table = model.__table__
-            written = [key_column] * keyed + [column for _, column, _ in columns]
-            rows = [
-                {
-                    column: sa.bindparam(_bind_name(table, index, column), type_=column.type)
-                    for column in written
-                }
-                for index in range(count)
-            ]
-            inserted = sa.insert(table).values(rows).returning(key_column).cte(f"w{n}")
-            ids.append(sa.select(sa.func.array_agg(inserted.c[0], type_=ARRAY(sa.Integer))).scalar_subquery())
-        stmt = _STATEMENTS[shape] = Frozen(sa.select(*ids))
-    return stmt
+    ids = []
+    for n, (model, count, keyed) in enumerate(shape):
+        _, key_column, columns, _ = _plan(model)
+        table = model.__table__
+        written = [key_column] * keyed + [column for _, column, _ in columns]
+        rows = [
+            {column: sa.bindparam(_bind_name(table, index, column), type_=column.type) for column in written}
+            for index in range(count)
+        ]
+        inserted = sa.insert(table).values(rows).returning(key_column).cte(f"w{n}")
+        ids.append(sa.select(sa.func.array_agg(inserted.c[0], type_=ARRAY(sa.Integer))).scalar_subquery())
+    return Frozen(sa.select(*ids))

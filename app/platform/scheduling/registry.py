@@ -61,8 +61,9 @@ class JobKind:
     memory until its time, and a clock's warnings and breaches, two for every new lead and due
     minutes later, would fill the realtime worker with thousands of them; so would the retries of
     messages while a provider is down (each failed send tried again up to 8 minutes later: the
-    sender grew about 1 MB a minute in bench/soak with the relay down). For rows a few seconds' lateness (the promote
-    interval) does not hurt. A row due when written is published at once all the same.
+    sender grew about 1 MB a minute in bench/soak with the relay down). For rows a few seconds'
+    lateness (the promote interval) does not hurt. A row due when written is published at once
+    all the same.
     """
 
     name: str
