@@ -9,8 +9,8 @@ process with `concurrency` children (4 by default: a delivering process mostly w
 database round trips, so on 2 cores 4 processes keep the CPUs busy):
 - clean: the server accepts everything;
 - flaky: the server answers 451 to a random 20% of first attempts; those are retried with backoff,
-  each retry waiting in the ledger until the promote sweep publishes it (a thread here, every
-  PROMOTE_SECONDS, as beat runs it with FOLLOWUP_PROMOTE_INTERVAL).
+  each retry waiting in the ledger until the promote sweep publishes it (app/devtools/sweeping.py,
+  every PROMOTE_SECONDS, as beat runs it with FOLLOWUP_PROMOTE_INTERVAL).
 messages/s = count / (last sent_at - start of queueing). The server counts each message by its
 X-Followup-Key header: "each once" says every one arrived, none twice, and every row is `sent`.
 `--batch` is outgoing.BATCH_SIZE (messages per job), `--window` the worker's notification_claim_window
@@ -29,21 +29,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from app import create_app
+from app.devtools.sweeping import sweeping
 from app.domains.auth import service as auth
 from app.domains.outbound import outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Notification
 from app.platform import clock, migrate
 from app.platform.config import PROJECT_ROOT, Settings
-from app.platform.scheduling import sweeps
 from bench.common import bench_database, bench_redis, print_table
 
 BATCH = 1000
@@ -139,7 +137,7 @@ def measure(
                 worker = _start_worker(env, concurrency)
                 try:
                     _wait_consuming(app, "bench-notify")
-                    with _promoting(app):
+                    with sweeping(app, interval=PROMOTE_SECONDS):
                         for label, fail_rate in runs:
                             smtp.fail_rate, smtp.rng = fail_rate, random.Random(42)
                             rows.append(_run(app, smtp, clinic_id, count, label, concurrency))
@@ -212,25 +210,6 @@ def _run(app, smtp, clinic_id: int, count: int, label: str, concurrency: int) ->
         seconds,
         count / seconds if seconds else float("nan"),
     ]
-
-
-@contextmanager
-def _promoting(app):
-    """Beat's promote sweep, from a thread of this process: retries are published once due."""
-    stop = threading.Event()
-
-    def loop():
-        with app.app_context():
-            while not stop.wait(PROMOTE_SECONDS):
-                sweeps.promote_due(db=app.extensions["followup.db"], now=clock.now())
-
-    thread = threading.Thread(target=loop, name="promote", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def _start_worker(env: dict, concurrency: int) -> subprocess.Popen:

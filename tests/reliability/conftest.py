@@ -6,16 +6,11 @@ does not start real beats) and, as FOLLOWUP_* variables, to the worker and beat 
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import pytest
 
 import tests.reliability.handlers  # noqa: F401 - the test job kinds, in this process too
 from app import create_app
-from app.platform import clock
-from app.platform.app_db import get_db
-from app.platform.scheduling import sweeps
+from app.devtools.sweeping import sweeping  # noqa: F401 - the tests import it from here
 from tests.brokers import Broker, rabbitmq_vhost
 from tests.conftest import test_settings
 from tests.requirements import need_rabbitmq
@@ -67,24 +62,3 @@ def broker(request, app, monkeypatch):
     yield chosen
     if chosen.name == "rabbitmq":
         chosen.purge()  # the next test starts from empty queues, as FLUSHDB gives the Redis runs
-
-
-@contextmanager
-def sweeping(app, interval: float = 0.5):
-    """The promote and redispatch sweeps, called in a loop from a thread of this process."""
-    stop = threading.Event()
-
-    def loop():
-        with app.app_context():
-            while not stop.is_set():
-                sweeps.promote_due(db=get_db(), now=clock.now())
-                sweeps.redispatch_stale(db=get_db(), now=clock.now())
-                stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="sweeper", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
