@@ -87,6 +87,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
+        consultations.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
         rollups.on_stage_changed,
     ],
