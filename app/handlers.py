@@ -39,6 +39,7 @@ from app.domains.leads import sources
 from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
+from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
 from app.domains.sequences import bulk_enrolment, stops
 from app.domains.sequences import service as sequences
@@ -110,6 +111,7 @@ EVENT_HANDLERS: dict[str, list] = {
     ],
     events.ACTIVITY_LOGGED: [
         stops.on_inbound_contact,
+        outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
         intelligence.label_reply,
         reply_notes.tell_owner_of_reply,  # a reply: on its lead's owner's live stream
