@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -124,3 +126,12 @@ def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
 def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
     """Take back an attempt that was not a guess (the password was right)."""
     redis.register_script(_FORGET)(keys=list(keys))
+
+
+@contextmanager
+def counted(redis, keys: tuple[str, str, str], settings) -> Iterator[None]:
+    """Count an attempt (TooManyRequests over a limit), and take it back unless the block raises:
+    a check that refuses (a wrong code) stays counted."""
+    count_attempt(redis, keys, settings)
+    yield
+    forget_attempt(redis, keys)
