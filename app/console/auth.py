@@ -8,8 +8,10 @@ from datetime import timedelta
 from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from app.domains.auth import second_factor, sessions
 from app.domains.auth import service as auth
+from app.domains.auth import sessions
+from app.domains.auth.login import credentials as logins
+from app.domains.auth.login import second_factor
 from app.platform import clock, phi_policy
 from app.platform.app_db import get_db
 from app.platform.errors import DomainError, Forbidden, Unauthorized
@@ -43,14 +45,14 @@ def open_page(reason: str):
     return decorate
 
 
-def log_in(credentials: auth.Credentials) -> bool:
+def log_in(credentials: logins.Credentials) -> bool:
     """Check the password as the API's login does (same throttle); then start a fresh session, or,
     for a user with a second factor, remember who passed (in the signed cookie, for a few minutes)
     and let `log_in_with_code` ask the code. True when signed in."""
     db = get_db()
     redis, now = current_app.extensions["followup.redis"], clock.now()
     with db.unit_of_work() as work:
-        user = auth.check_password(
+        user = logins.check_password(
             session=work,
             redis=redis,
             settings=db.settings,
@@ -83,7 +85,7 @@ def log_in_with_code(code: str) -> None:
     db = get_db()
     user_id, version, _ = session[_PASSED]
     with db.unit_of_work() as work:
-        user = auth.check_second_step(
+        user = logins.check_second_step(
             session=work,
             redis=current_app.extensions["followup.redis"],
             settings=db.settings,

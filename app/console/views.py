@@ -10,7 +10,7 @@ from app.console import auth, charts, failures, forms, pictures, story, wording
 from app.console import health as health_service
 from app.console.auth import open_page, page
 from app.domains.auth import stream_access
-from app.domains.auth.service import Credentials
+from app.domains.auth.login.credentials import Credentials
 from app.domains.bulk import admin as bulk_admin
 from app.domains.bulk import service as bulk_service
 from app.platform.api.injection import inject

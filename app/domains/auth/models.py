@@ -157,7 +157,7 @@ class RefreshToken(Base):
 
 
 class SecondFactor(Base):
-    """A user's authenticator app (TOTP, RFC 6238; app/domains/auth/second_factor.py). The secret
+    """A user's authenticator app (TOTP, RFC 6238; app/domains/auth/login/second_factor.py). The secret
     is encrypted like PHI. Enrolment writes the row; the first right code confirms it (until then
     login does not ask for it). `last_step` is the time step of the last code accepted: a code is
     taken once, and none from an earlier step after it."""

@@ -6,16 +6,9 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 
-from app.domains.auth import (
-    api_keys,
-    clinic_schemas,
-    onboarding,
-    schemas,
-    second_factor,
-    service,
-    sessions,
-    stream_access,
-)
+from app.domains.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions, stream_access
+from app.domains.auth.login import credentials as logins
+from app.domains.auth.login import second_factor
 from app.domains.auth.senders import identity as sender_identity
 from app.platform.access import platform_only, public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -50,7 +43,7 @@ class Login(MethodView):
     @inject
     def post(self, body, *, uow, now):
         """Log in: access and refresh tokens. An account with a second factor sends its `code` too."""
-        return service.login(
+        return logins.login(
             session=uow,
             redis=_redis(),
             settings=uow.settings,
@@ -60,8 +53,8 @@ class Login(MethodView):
         )
 
 
-def _credentials(body: dict) -> service.Credentials:
-    return service.Credentials(body["email"], body["password"], body.get("clinic"), body.get("code"))
+def _credentials(body: dict) -> logins.Credentials:
+    return logins.Credentials(body["email"], body["password"], body.get("clinic"), body.get("code"))
 
 
 @blp.route("/auth/second-factor")
@@ -77,7 +70,7 @@ class SecondFactorEnrolment(MethodView):
         """Enrol a second factor (an authenticator app): its secret, the otpauth:// URI and a QR code
         of it to scan. Confirm it with a first code (`/auth/second-factor/confirm`); until then login
         does not ask for it. Starting again replaces an unconfirmed enrolment."""
-        return service.start_second_factor(
+        return logins.start_second_factor(
             session=uow,
             redis=_redis(),
             settings=uow.settings,
@@ -100,7 +93,7 @@ class SecondFactorConfirmation(MethodView):
     def post(self, body, *, uow, now):
         """Confirm the enrolment with the code the app shows: ten recovery codes (shown this once)
         and tokens, as a login."""
-        return service.confirm_second_factor(
+        return logins.confirm_second_factor(
             session=uow,
             redis=_redis(),
             settings=uow.settings,

@@ -5,8 +5,9 @@ Any user may enrol; a clinic that sets `require_admin_second_factor` makes it a 
 clinic admins' login. Enrolment is asked with the password (`start`: the secret, its otpauth:// URI
 and a QR code of it), and confirmed with a first code (`confirm`: ten recovery codes, shown once,
 and a token pair, so an admin made to enrol is signed in by it). From then on every login, the
-API's and the console's, needs a code besides the password (`check`). A code counts as an attempt
-of the password throttle (app/domains/auth/passwords.py): a wrong one stays counted. A code is
+API's and the console's, needs a code besides the password (`asks_code`, `spend`; the login itself
+is app/domains/auth/login/credentials.py). A code counts as an attempt of the password throttle
+(app/domains/auth/passwords.py): a wrong one stays counted. A code is
 taken once: the time step of the last one accepted is kept, and a code of that step or an earlier
 one is refused. Codes of the step before and after the current one pass (a clock a little off, a
 code typed as it turned). API keys are not affected: they are not logins.
