@@ -145,6 +145,11 @@ def test_a_clinic_that_requires_it_makes_its_admin_enrol_first(client, tenant, a
     assert login(client, admin.email, totp.at(NOON + STEP)).status_code == 200
     status = client.get("/api/me/second-factor", headers=tenant.headers())
     assert status.json["required"] is True and status.json["enabled"] is True
+    # Nor may the admin remove it while the clinic requires it.
+    removal = client.post(
+        "/api/me/second-factor/disable", json={"code": totp.at(NOON + 2 * STEP)}, headers=tenant.headers()
+    )
+    assert removal.status_code == 409
 
 
 def test_an_admin_resets_a_users_second_factor_and_it_is_audited(client, tenant, at):

@@ -105,13 +105,20 @@ def _spent(session: UnitOfWork, user_id: int, code: str, now: datetime) -> bool:
     factor = session.get(SecondFactor, user_id)
     if factor is None:
         return False
-    if code.isdigit() and len(code) == 6:
-        step = _matching_step(factor.secret, code, now)
-        return step is not None and _take_step(session, user_id, step)
-    return _spend_recovery_code(session, user_id, code, now)
+    if not _is_totp(code):
+        return _spend_recovery_code(session, user_id, code, now)
+    step = _matching_step(factor.secret, code, now)
+    return step is not None and _take_step(session, user_id, step)
+
+
+def _is_totp(code: str) -> bool:
+    return code.isdigit() and len(code) == 6
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step within the window whose code this is, else None."""
+    if not _is_totp(code):
+        return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
     for step in range(current - CLOCK_DRIFT_STEPS, current + CLOCK_DRIFT_STEPS + 1):
@@ -131,7 +138,6 @@ def _take_step(session: UnitOfWork, user_id: int, step: int) -> bool:
         .values(last_step=step)
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.expire_all()
     return bool(taken)
 
 
@@ -198,11 +204,9 @@ def confirm(*, session: UnitOfWork, user: User, code: str, now: datetime) -> lis
     factor = session.get(SecondFactor, user.id)
     if factor is None or factor.confirmed_at is not None:
         raise Conflict("no enrolment is waiting: start one first (POST /api/auth/second-factor)")
-    code = "".join(code.split())
-    step = _matching_step(factor.secret, code, now) if code.isdigit() and len(code) == 6 else None
+    step = _matching_step(factor.secret, "".join(code.split()), now)
     if step is None or not _take_step(session, user.id, step):
         raise BadRequest("wrong code", errors={"json": {"code": ["wrong: enter the code the app shows now"]}})
-    factor = session.get(SecondFactor, user.id)
     factor.confirmed_at = now
     codes = _new_recovery_codes(session, user.id, now)
     _audit(session, user, actor=f"user:{user.id}", action="user.second_factor_enrolled", now=now)
@@ -238,6 +242,8 @@ def status(*, session: UnitOfWork, actor: Actor) -> dict:
 def disable(*, session: UnitOfWork, redis, settings, actor: Actor, attempt: Attempt, now: datetime) -> None:
     """Remove one's own second factor, proven by a code (the app's or a recovery code)."""
     user = _own_factor(session, actor)
+    if required_for(session, user):
+        raise Conflict("your clinic requires a second factor of clinic admins: you cannot remove yours")
     spend_counted(session, redis, settings, user=user, attempt=attempt, now=now)
     _remove(session, user.id)
     _audit(session, user, actor=actor.ref, action="user.second_factor_disabled", now=now)
@@ -266,7 +272,6 @@ def reset(*, session: UnitOfWork, actor: Actor, user: User, now: datetime) -> No
 def _remove(session: UnitOfWork, user_id: int) -> None:
     session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     session.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user_id))
-    session.expire_all()
 
 
 def _audit(session: UnitOfWork, user: User, *, actor: str, action: str, now: datetime) -> None:
