@@ -310,6 +310,7 @@ def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dic
         if found is not None and found.clinic_id != clinic.id:
             found = None  # another clinic's source does not exist here
         fields["source_id"] = checked_source(source_id=changes["source_id"], found=found).id
+    consented = _staff_consent(lead, fields, changes)
     before = _snapshot(lead)
     for key, value in fields.items():
         setattr(lead, key, value)
@@ -317,7 +318,45 @@ def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dic
     if not new:
         return lead  # nothing changed: no new version, no event
     record_update(session=session, lead=lead, old=old, new=new, actor_ref=actor.ref, now=now)
+    if consented:
+        audit.record(
+            session,
+            audit.AuditEntry(
+                clinic_id=lead.clinic_id,
+                actor=actor.ref,
+                action="lead.consent_recorded",
+                subject_type="lead",
+                subject_id=lead.id,
+                after={
+                    "opted_in": consented,
+                    "consent_reason": changes["consent_reason"],
+                    "consent_source": changes.get("consent_source"),
+                },
+                at=now,
+            ),
+        )
     return lead
+
+
+def _staff_consent(lead: Lead, fields: dict, changes: dict) -> list[str]:
+    """Check a person's (staff's) change of the channel opt-outs: one they set is staff's own; one
+    they undo needs `consent_reason` and must be one `rules.staff_opt_in_refusal` allows (never a
+    texted STOP). Adds the opt-outs' sources to `fields`; answers the opt-outs undone."""
+    undone = []
+    for field, column in rules.OPT_OUT_SOURCE.items():
+        if field not in fields or bool(fields[field]) == bool(getattr(lead, field)):
+            continue
+        if fields[field]:
+            fields[column] = rules.STAFF
+            continue
+        why = rules.staff_opt_in_refusal(field, getattr(lead, column), changes.get("consent_source"))
+        if why:
+            raise Conflict(f"{field}: {why}", errors={"json": {field: [why]}}, code="opted_out_by_person")
+        if not changes.get("consent_reason"):
+            raise ValidationFailed("consent_reason", f"give the reason consent is recorded ({field}: false)")
+        fields[column] = None
+        undone.append(field)
+    return undone
 
 
 def delete_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime) -> None:
