@@ -252,13 +252,14 @@ class SenderDomainIn(RequestSchema):
 
 
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+SID_FORM = "a Twilio Messaging Service SID: MG + 32 hex"
 
 
 def sms_sender(value: str) -> None:
     """A Twilio Messaging Service SID (MG + 32 hex), else a number in E.164."""
     if value.startswith("MG"):
         if not MESSAGING_SERVICE_SID.match(value):
-            raise ValidationError("a Twilio Messaging Service SID: MG + 32 hex")
+            raise ValidationError(SID_FORM)
         return
     e164(value)
 

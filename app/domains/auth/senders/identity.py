@@ -12,6 +12,7 @@ not checked again (a settings change that leaves it alone keeps working).
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import parseaddr
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,7 @@ COLUMNS = {
 NUMBER, MESSAGING_SERVICE = "number", "messaging_service"
 FIELD_OF_KIND = {NUMBER: "sms_number", MESSAGING_SERVICE: "sms_messaging_service_sid"}
 SHARED_SMS = "the platform's shared SMS_FROM, every clinic's without its own: never one clinic's"
+SHARED_EMAIL = "the domain of the platform's shared EMAIL_FROM is no clinic's own"
 
 
 def sms_kind(sender: str) -> str:
@@ -49,6 +51,11 @@ def is_shared_sms(sender: str | None, config) -> bool:
 
 def email_domain(address: str) -> str:
     return address.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+def shared_email_domain(config) -> str:
+    """The domain of EMAIL_FROM (which may carry a display name): the platform's, no clinic's."""
+    return email_domain(parseaddr(config.email_from or "")[1])
 
 
 def claimed(field: str, value: str | None) -> str | None:
@@ -272,9 +279,8 @@ def verify_domain(
     it is verified for another clinic; ValidationFailed for the shared EMAIL_FROM's domain."""
     domain = domain.strip().lower().rstrip(".")
     _get_clinic(session, clinic_id)
-    if domain == email_domain(config.email_from):
-        why = "the domain of the platform's shared EMAIL_FROM is no clinic's own"
-        raise ValidationFailed({"domain": [why]}, f"domain: {why}")
+    if domain == shared_email_domain(config):
+        raise ValidationFailed("domain", SHARED_EMAIL)
     row = session.scalar(sa.select(VerifiedSenderDomain).where(VerifiedSenderDomain.domain == domain))
     if row is not None and row.clinic_id != clinic_id:
         raise Conflict(
