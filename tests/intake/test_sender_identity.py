@@ -244,3 +244,11 @@ def test_the_operators_cli_assigns_and_releases_an_sms_sender(app, client, tenan
     assert own_number(client, tenant) is None
     refused = put_settings(client, tenant, sms_number=OURS)
     assert refused.status_code == 422 and "sms_number" in settings_errors(refused)
+
+
+def test_the_shared_email_from_domain_is_no_clinics_own(client, tenant, app, monkeypatch, platform):
+    use(monkeypatch, app.config["SETTINGS"], email_from="Follow-up <followup@platform.example>")
+    refused = verify(client, platform, tenant.id, "Platform.example")
+    assert refused.status_code == 422 and "domain" in refused.get_json()["errors"]["json"]
+    refused = put_settings(client, tenant, email_from="front@platform.example")
+    assert refused.status_code == 422 and "email_from" in settings_errors(refused)

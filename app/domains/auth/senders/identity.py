@@ -110,10 +110,8 @@ def _refuse_if_taken(session: UnitOfWork, clinic: Clinic, field: str, wanted: st
 
 def _check_control(session: UnitOfWork, clinic: Clinic, field: str, wanted: str, config) -> None:
     if field == "email_from":
-        if wanted == email_domain(config.email_from):
-            raise not_controlled(
-                "email_from", "the domain of the platform's shared EMAIL_FROM is no clinic's own"
-            )
+        if wanted == shared_email_domain(config):
+            raise not_controlled("email_from", SHARED_EMAIL)
         verified = session.scalar(
             sa.select(VerifiedSenderDomain.id).where(
                 VerifiedSenderDomain.clinic_id == clinic.id, VerifiedSenderDomain.domain == wanted
