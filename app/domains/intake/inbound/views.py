@@ -59,7 +59,8 @@ class TwilioInboundSms(MethodView):
         the platform operator assigned the Messaging Service or number it went to, recorded on the
         lead with that `From`; STOP opts the number out for the whole clinic, START/UNSTOP back in,
         HELP is answered with the clinic's help text. The shared SMS_FROM is no clinic's own: to it,
-        STOP and START apply in every clinic sending from it, and other texts are stored nowhere. A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
+        STOP and START apply in every clinic sending from it, and other texts are stored nowhere.
+        A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
         settings = uow.settings
         form = signing.twilio_form(settings=settings, request=request)
         answer = twilio.receive_sms(session=uow, form=form, settings=settings, now=now)
