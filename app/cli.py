@@ -108,6 +108,7 @@ _CLINIC_OPTIONS = {
     "admin_name": "--admin-name",
     "domain": "DOMAIN",
     "clinic_id": "CLINIC_ID",
+    "sender": "SENDER",
 }
 
 
@@ -183,11 +184,47 @@ def clinics_verify_domain(clinic_id: int, domain: str) -> None:
     db = flask_app.extensions["followup.db"]
     try:
         with flask_app.app_context(), db.unit_of_work() as session:
-            row = identity.verify_domain(session=session, clinic_id=clinic_id, domain=domain, now=clock.now())
+            row = identity.verify_domain(
+                session=session, clinic_id=clinic_id, domain=domain, config=db.settings, now=clock.now()
+            )
             verified = row.domain
     except DomainError as error:
         _refuse(error.errors.get("json") or {"": [error.message]}, 1)
     click.echo(f"{verified} is verified for clinic {clinic_id}.")
+
+
+@clinics.command("assign-sms-sender")
+@click.argument("clinic_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("sender")
+@click.option("--release", is_flag=True, help="Take the sender back from the clinic instead.")
+def clinics_assign_sms_sender(clinic_id: int, sender: str, release: bool) -> None:
+    """Assign SENDER, a number (E.164) or Messaging Service SID of the engine's Twilio account, to
+    clinic CLINIC_ID (as POST /api/platform/clinics/ID/sms-senders does): its admin may then choose
+    it, and texts to it are routed to the clinic. The shared SMS_FROM, or another clinic's, is
+    refused. --release takes it back (as DELETE .../sms-senders/SENDER)."""
+    from app.domains.auth.schemas import SmsSenderIn
+    from app.domains.auth.senders import identity
+    from app.platform import clock
+    from app.platform.errors import DomainError
+
+    invalid = SmsSenderIn().validate({"sender": sender})
+    if invalid:
+        _refuse(invalid, 2)
+    flask_app = _create_app()
+    db = flask_app.extensions["followup.db"]
+    try:
+        with flask_app.app_context(), db.unit_of_work() as session:
+            if release:
+                identity.release_sms_sender(
+                    session=session, clinic_id=clinic_id, sender=sender, now=clock.now()
+                )
+            else:
+                identity.assign_sms_sender(
+                    session=session, clinic_id=clinic_id, sender=sender, config=db.settings, now=clock.now()
+                )
+    except DomainError as error:
+        _refuse(error.errors.get("json") or {"": [error.message]}, 1)
+    click.echo(f"{sender} is {'no longer' if release else 'now'} assigned to clinic {clinic_id}.")
 
 
 @main.group()

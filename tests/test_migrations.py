@@ -214,6 +214,18 @@ def test_clinics_sender_identities_move_to_their_unique_columns_on_upgrade(empty
         assert held == [None, None, None]
         kept = kept if isinstance(kept, dict) else json.loads(kept)
         assert kept == {"sms_help_text": "Hi"}
+        # 0045: what a clinic held is recorded as assigned to it by the operator, so it keeps working.
+        with engine.connect() as conn:
+            assigned = conn.execute(
+                sa.text(
+                    "SELECT c.name, a.kind, a.sender FROM assigned_sms_senders a "
+                    "JOIN clinics c ON c.id = a.clinic_id ORDER BY a.kind"
+                )
+            ).all()
+        assert [tuple(row) for row in assigned] == [
+            ("Older", "messaging_service", pool),
+            ("Older", "number", "+14155550100"),
+        ]
     finally:
         engine.dispose()
 

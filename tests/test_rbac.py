@@ -50,6 +50,10 @@ DESIGN_TABLE = {
     # Issue 42: the email domains the operator verified for a clinic (its email_from's domain).
     "GET /api/platform/clinics/<id>/sender-domains": PLATFORM,
     "POST /api/platform/clinics/<id>/sender-domains": PLATFORM,
+    # Issue 58: the SMS numbers and Messaging Services the operator assigns to a clinic.
+    "GET /api/platform/clinics/<id>/sms-senders": PLATFORM,
+    "POST /api/platform/clinics/<id>/sms-senders": PLATFORM,
+    "DELETE /api/platform/clinics/<id>/sms-senders/<id>": PLATFORM,
     "GET /api/me": ANY,
     "GET /api/clinic": READ,
     "PUT /api/clinic": CONFIGURE,

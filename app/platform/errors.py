@@ -42,6 +42,7 @@ ERROR_CODES: dict[str, str] = {
     "lead_converted": "the lead is converted: it is locked against changes",
     "lead_closed": "the lead is converted or lost: it takes no new work",
     "do_not_contact": "the lead is marked do not contact",
+    "opted_out_by_person": "the person opted out themselves (a texted STOP, an unsubscribe, a complaint)",
     "contact_policy": "the contact policy holds the message back (opt-out, no address, caps)",
     "already_enrolled": "the lead is in this sequence, or another active one, already",
     "sequence_inactive": "the sequence is inactive: activate it first",

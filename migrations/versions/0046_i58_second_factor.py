@@ -1,7 +1,7 @@
 """second_factors (a user's TOTP authenticator, its secret encrypted) and recovery_codes (hashed)
 
 Revision ID: 0046_i58_second_factor
-Revises: 0044_i45_turns_and_lanes
+Revises: 0045_i58_sender_assignments
 Create Date: 2026-11-27 20:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.platform.db
 
 revision = "0046_i58_second_factor"
-down_revision = "0044_i45_turns_and_lanes"
+down_revision = "0045_i58_sender_assignments"
 branch_labels = None
 depends_on = None
 

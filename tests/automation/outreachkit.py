@@ -15,6 +15,7 @@ from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.leadkit import create_lead, signed_headers
+from tests.outbound.kit import assign_sms_senders
 
 ALWAYS_OPEN = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -30,7 +31,11 @@ def zone_at_local_hour(hour: int, now: datetime | None = None) -> str:
 
 
 def configure_clinic(client, tenant, **settings) -> None:
-    """Open all day (so business-time delays are plain time) in a zone where it is now midday."""
+    """Open all day (so business-time delays are plain time) in a zone where it is now midday; an SMS
+    number or Messaging Service it names is assigned to it by the operator first."""
+    assign_sms_senders(
+        tenant, *(settings[k] for k in ("sms_number", "sms_messaging_service_sid") if settings.get(k))
+    )
     body = {"timezone": zone_at_local_hour(12), "business_hours": ALWAYS_OPEN}
     if settings:
         body["settings"] = settings

@@ -22,6 +22,7 @@ from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import lead_with
 from tests.consultations.kit import CLINIC_NUMBER, PHONE, providers, run_due, tasks_of, texts_to
 from tests.leadkit import create_lead
+from tests.outbound.kit import assign_sms_senders
 
 ZONE = "America/New_York"
 EVERY_DAY_9_TO_5 = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -50,6 +51,7 @@ def clock_at(monkeypatch, moment: datetime):
 
 def new_york_clinic(client, tenant, **settings) -> None:
     """A clinic in New York open 09:00-17:00 every day, texting from its number."""
+    assign_sms_senders(tenant, CLINIC_NUMBER)
     body = {
         "timezone": ZONE,
         "business_hours": EVERY_DAY_9_TO_5,

@@ -1,6 +1,7 @@
-"""A clinic's sender identity is its own: its SMS number and Messaging Service are in the engine's
-Twilio account (asked of Twilio, here the local stand-in), its email domain is one the platform
-operator verified for it, and none is another clinic's, even when two clinics write it at once."""
+"""A clinic's sender identity is its own: its SMS number and Messaging Service are ones the platform
+operator assigned to it from the engine's Twilio account (asked of Twilio, here the local
+stand-in), never the shared SMS_FROM; its email domain is one the platform operator verified for
+it; and none is another clinic's, even when two are written at once."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.domains.auth.models import Clinic
+from app.domains.auth.models import AssignedSmsSender, Clinic
 from app.platform.db import Database
 from tests.onboarding.kit import bearer, run_cli
 from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import sms_settings, use
 
 PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
-OURS, NOT_OURS = "+14155550100", "+14155550177"
+OURS, NOT_OURS, SHARED = "+14155550100", "+14155550177", "+14155550123"
 POOL = "MG" + "a" * 32
 OTHER_ACCOUNTS_POOL = "MG" + "b" * 32
 
@@ -27,7 +28,7 @@ def twilio_account(app, monkeypatch):
     """The engine sends through the stand-in Twilio, whose account holds OURS and POOL."""
     with sms_provider() as (provider, url):
         use(monkeypatch, app.config["SETTINGS"], **sms_settings(url))
-        provider.numbers.add(OURS)
+        provider.numbers.update({OURS, SHARED})
         provider.services.add(POOL)
         yield provider
 
@@ -56,37 +57,92 @@ def settings_errors(resp) -> dict:
     return resp.get_json()["errors"]["json"]["settings"]
 
 
-def test_a_number_or_messaging_service_outside_the_engines_twilio_account_is_422(
-    client, tenant, twilio_account
+def assign(client, platform, clinic_id: int, sender: str):
+    return client.post(
+        f"/api/platform/clinics/{clinic_id}/sms-senders", json={"sender": sender}, headers=platform
+    )
+
+
+def assigned(client, platform, clinic_id: int) -> dict[str, bool]:
+    listed = client.get(f"/api/platform/clinics/{clinic_id}/sms-senders", headers=platform)
+    assert listed.status_code == 200, listed.get_json()
+    return {each["sender"]: each["in_use"] for each in listed.get_json()}
+
+
+def test_the_operator_assigns_only_numbers_and_services_of_the_engines_twilio_account(
+    client, tenant, twilio_account, platform
 ):
-    refused = put_settings(client, tenant, sms_number=NOT_OURS)
-    assert refused.status_code == 422 and "sms_number" in settings_errors(refused)
-    refused = put_settings(client, tenant, sms_messaging_service_sid=OTHER_ACCOUNTS_POOL)
-    assert refused.status_code == 422 and "sms_messaging_service_sid" in settings_errors(refused)
-    assert own_number(client, tenant) is None
-    # The account's own: taken.
+    refused = assign(client, platform, tenant.id, NOT_OURS)
+    assert refused.status_code == 422 and "sender" in refused.get_json()["errors"]["json"]
+    refused = assign(client, platform, tenant.id, OTHER_ACCOUNTS_POOL)
+    assert refused.status_code == 422 and "sender" in refused.get_json()["errors"]["json"]
+    bad = assign(client, platform, tenant.id, "415-555-0100")
+    assert bad.status_code == 422 and "sender" in bad.get_json()["errors"]["json"]
+    assert assigned(client, platform, tenant.id) == {}
+    # The account's own: assigned, then chosen by the clinic's admin.
+    assert assign(client, platform, tenant.id, OURS).status_code == 201
+    made = assign(client, platform, tenant.id, POOL)
+    assert made.status_code == 201 and made.get_json()["kind"] == "messaging_service"
     assert put_settings(client, tenant, sms_number=OURS, sms_messaging_service_sid=POOL).status_code == 200
     settings = client.get("/api/clinic", headers=tenant.headers()).get_json()["settings"]
     assert (settings["sms_number"], settings["sms_messaging_service_sid"]) == (OURS, POOL)
+    assert assigned(client, platform, tenant.id) == {OURS: True, POOL: True}
 
 
-def test_another_clinics_messaging_service_is_409(client, tenant, make_tenant, twilio_account):
+def test_a_clinic_admin_cannot_choose_a_number_or_service_not_assigned_to_it(client, tenant, twilio_account):
+    """In the engine's account, but the operator assigned it to no clinic: not the clinic's to take."""
+    refused = put_settings(client, tenant, sms_number=OURS)
+    assert refused.status_code == 422 and "sms_number" in settings_errors(refused)
+    refused = put_settings(client, tenant, sms_messaging_service_sid=POOL)
+    assert refused.status_code == 422 and "sms_messaging_service_sid" in settings_errors(refused)
+    assert own_number(client, tenant) is None
+
+
+def test_a_clinic_admin_cannot_claim_the_shared_number(
+    client, tenant, app, monkeypatch, twilio_account, platform
+):
+    """SMS_FROM is in the engine's account and no clinic's own number: before, the claim was taken."""
+    use(monkeypatch, app.config["SETTINGS"], sms_from=SHARED)
+    refused = put_settings(client, tenant, sms_number=SHARED)
+    assert refused.status_code == 422 and "sms_number" in settings_errors(refused)
+    assert own_number(client, tenant) is None
+    refused = assign(client, platform, tenant.id, SHARED)
+    assert refused.status_code == 422 and "sender" in refused.get_json()["errors"]["json"]
+
+
+def test_the_operator_cannot_assign_another_clinics_sender_and_releases_it(
+    client, tenant, make_tenant, twilio_account, platform
+):
     other = make_tenant()
+    assert assign(client, platform, tenant.id, POOL).status_code == 201
+    assert assign(client, platform, tenant.id, POOL).status_code == 201  # again: the same, nothing new
     assert put_settings(client, tenant, sms_messaging_service_sid=POOL).status_code == 200
-    taken = put_settings(client, other, sms_messaging_service_sid=POOL)
-    assert taken.status_code == 409 and "sms_messaging_service_sid" in taken.get_json()["message"]
-    # Let go of, it can be taken.
-    assert put_settings(client, tenant, sms_messaging_service_sid=None).status_code == 200
+    taken = assign(client, platform, other.id, POOL)
+    assert taken.status_code == 409 and "sender" in taken.get_json()["errors"]["json"]
+    refused = put_settings(client, other, sms_messaging_service_sid=POOL)
+    assert refused.status_code == 422 and "sms_messaging_service_sid" in settings_errors(refused)
+    # A clinic's own credentials do not open the platform API.
+    assert assign(client, other.headers(), other.id, POOL).status_code == 403
+    # Released: the clinic's settings stop naming it (it sends from SMS_FROM); then another's.
+    assert (
+        client.delete(f"/api/platform/clinics/{tenant.id}/sms-senders/{POOL}", headers=platform).status_code
+        == 204
+    )
+    after = client.get("/api/clinic", headers=tenant.headers()).get_json()["settings"]
+    assert after.get("sms_messaging_service_sid") is None
+    gone = client.delete(f"/api/platform/clinics/{tenant.id}/sms-senders/{POOL}", headers=platform)
+    assert gone.status_code == 404
+    assert assign(client, platform, other.id, POOL).status_code == 201
     assert put_settings(client, other, sms_messaging_service_sid=POOL).status_code == 200
 
 
-def test_twilio_unreachable_is_503_and_changes_nothing(client, tenant, app, monkeypatch):
+def test_twilio_unreachable_is_503_and_assigns_nothing(client, tenant, app, monkeypatch, platform):
     with sms_provider() as (_, url):
         pass  # its port is closed now
     use(monkeypatch, app.config["SETTINGS"], **sms_settings(url))
-    resp = put_settings(client, tenant, sms_number=OURS)
+    resp = assign(client, platform, tenant.id, OURS)
     assert resp.status_code == 503
-    assert own_number(client, tenant) is None
+    assert assigned(client, platform, tenant.id) == {}
 
 
 def test_email_from_needs_a_domain_the_platform_verified_for_this_clinic(
@@ -102,7 +158,7 @@ def test_email_from_needs_a_domain_the_platform_verified_for_this_clinic(
     assert [d["domain"] for d in listed] == ["smileortho.com"]
     # Another clinic can neither send from it nor have it verified for itself.
     taken = put_settings(client, other, email_from="front@smileortho.com")
-    assert taken.status_code == 409 and "email_from" in settings_errors(taken)
+    assert taken.status_code == 422 and "email_from" in settings_errors(taken)
     again = verify(client, platform, other.id, "smileortho.com")
     assert again.status_code == 409 and "domain" in again.get_json()["errors"]["json"]
     # A clinic's own credentials do not open the platform API.
@@ -111,8 +167,8 @@ def test_email_from_needs_a_domain_the_platform_verified_for_this_clinic(
     assert bad.status_code == 422 and "domain" in bad.get_json()["errors"]["json"]
 
 
-def test_two_clinics_writing_the_same_number_at_once_cannot_both_have_it(
-    client, tenant, make_tenant, twilio_account
+def test_two_clinics_assigned_the_same_number_at_once_cannot_both_have_it(
+    client, tenant, make_tenant, twilio_account, platform
 ):
     """Both requests pass the read check before either writes (Twilio answers slowly): the unique
     index decides, and the loser gets a 409 naming the field, not a 500."""
@@ -124,7 +180,7 @@ def test_two_clinics_writing_the_same_number_at_once_cannot_both_have_it(
     def write(tenant_):
         web = tenant_.app.test_client()  # its own request, session and database connection
         start.wait()
-        answers[tenant_.id] = put_settings(web, tenant_, sms_number=OURS)
+        answers[tenant_.id] = assign(web, platform, tenant_.id, OURS)
 
     threads = [threading.Thread(target=write, args=(t,)) for t in (tenant, other)]
     for thread in threads:
@@ -132,12 +188,14 @@ def test_two_clinics_writing_the_same_number_at_once_cannot_both_have_it(
     for thread in threads:
         thread.join()
     statuses = sorted(resp.status_code for resp in answers.values())
-    assert statuses == [200, 409], [resp.get_json() for resp in answers.values()]
+    assert statuses == [201, 409], [resp.get_json() for resp in answers.values()]
     loser = next(resp for resp in answers.values() if resp.status_code == 409)
-    assert "sms_number" in loser.get_json()["message"]
+    assert "sender" in loser.get_json()["errors"]["json"]
     with tenant.app.extensions["followup.db"].unit_of_work() as session:
-        holders = session.scalars(sa.select(Clinic.id).where(Clinic.sms_number == OURS)).all()
-    assert len(holders) == 1
+        holders = session.scalars(
+            sa.select(AssignedSmsSender.clinic_id).where(AssignedSmsSender.sender == OURS)
+        )
+        assert len(holders.all()) == 1
 
 
 @pytest.mark.parametrize(
@@ -170,3 +228,27 @@ def test_the_operators_cli_verifies_a_domain_for_a_clinic(app, client, tenant, m
     assert taken.returncode == 1 and "DOMAIN: verified for another clinic" in taken.stderr
     bad = run_cli(app, tmp_path, "clinics", "verify-domain", str(other.id), "not a domain")
     assert bad.returncode == 2 and "DOMAIN" in bad.stderr
+
+
+def test_the_operators_cli_assigns_and_releases_an_sms_sender(app, client, tenant, make_tenant, tmp_path):
+    other = make_tenant()
+    done = run_cli(app, tmp_path, "clinics", "assign-sms-sender", str(tenant.id), OURS)
+    assert done.returncode == 0, done.stderr
+    assert put_settings(client, tenant, sms_number=OURS).status_code == 200
+    taken = run_cli(app, tmp_path, "clinics", "assign-sms-sender", str(other.id), OURS)
+    assert taken.returncode == 1 and "SENDER: assigned to another clinic" in taken.stderr
+    bad = run_cli(app, tmp_path, "clinics", "assign-sms-sender", str(other.id), "MG123")
+    assert bad.returncode == 2 and "SENDER" in bad.stderr
+    released = run_cli(app, tmp_path, "clinics", "assign-sms-sender", "--release", str(tenant.id), OURS)
+    assert released.returncode == 0, released.stderr
+    assert own_number(client, tenant) is None
+    refused = put_settings(client, tenant, sms_number=OURS)
+    assert refused.status_code == 422 and "sms_number" in settings_errors(refused)
+
+
+def test_the_shared_email_from_domain_is_no_clinics_own(client, tenant, app, monkeypatch, platform):
+    use(monkeypatch, app.config["SETTINGS"], email_from="Follow-up <followup@platform.example>")
+    refused = verify(client, platform, tenant.id, "Platform.example")
+    assert refused.status_code == 422 and "domain" in refused.get_json()["errors"]["json"]
+    refused = put_settings(client, tenant, email_from="front@platform.example")
+    assert refused.status_code == 422 and "email_from" in settings_errors(refused)

@@ -190,8 +190,13 @@ def test_a_replayed_event_is_ignored(client, tenant, key):
     lead = lead_with(client, tenant)  # jane@example.com
     complaint = sg_event(email="jane@example.com", event="spamreport")
     assert post_events(client, key, [complaint]).get_json()["opted_out"] == 1
-    # The clinic hears from Jane and opts her back in; the complaint, posted again, changes nothing.
-    resp = client.put(f"/api/leads/{lead['id']}", json={"email_opt_out": False}, headers=tenant.headers())
+    # The clinic hears from Jane and records her new consent; the complaint, posted again, changes nothing.
+    consent = {
+        "email_opt_out": False,
+        "consent_reason": "Jane asked by phone",
+        "consent_source": "phone_call",
+    }
+    resp = client.put(f"/api/leads/{lead['id']}", json=consent, headers=tenant.headers())
     assert resp.status_code == 200, resp.get_json()
     replay = post_events(client, key, [complaint])
     assert replay.status_code == 200 and replay.get_json() == {

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from app.domains.activities.models import LeadActivity
+from app.platform.errors import Conflict
 from tests.automation.outreachkit import (
     configure_clinic,
     enroll,
@@ -20,7 +21,7 @@ from tests.automation.outreachkit import (
 )
 from tests.leadkit import create_lead
 from tests.outbound.fakes import sms_provider
-from tests.outbound.kit import FAST_DELIVERY, all_in, queue_sms, rows, sms_settings, use
+from tests.outbound.kit import FAST_DELIVERY, all_in, assign_sms_senders, queue_sms, rows, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
 AUTH_TOKEN = "secret-token"  # the fake provider's account token: Twilio signs with the same one
@@ -103,11 +104,14 @@ def test_inbound_sms_is_routed_by_the_number_it_was_sent_to(client, db, tenant, 
     # A number that is no clinic's: answered (so Twilio stops) and nothing stored.
     assert signed_post(client, INBOUND, text("lost", sid="SM9", to="+14155550188")).status_code == 200
     assert inbound_notes(db, mine["id"]) == [] and len(inbound_notes(db, theirs["id"])) == 1
-    # Two clinics cannot text from one number: replies could not be routed.
+    # Two clinics cannot text from one number: replies could not be routed. It is not the other's
+    # to choose, and the operator cannot assign it to both.
     resp = client.put(
         "/api/clinic", json={"settings": {"sms_number": CLINIC_NUMBER}}, headers=other.headers()
     )
-    assert resp.status_code == 409 and "sms_number" in resp.get_json()["message"]
+    assert resp.status_code == 422 and "sms_number" in resp.get_json()["message"]
+    with pytest.raises(Conflict):
+        assign_sms_senders(other, CLINIC_NUMBER)
     bad = client.put(
         "/api/clinic", json={"settings": {"sms_number": "415-555-0100"}}, headers=tenant.headers()
     )
@@ -230,6 +234,70 @@ def test_stop_and_start_to_the_shared_number_apply_in_every_clinic_sending_from_
     assert signed_post(client, INBOUND, text("unstop", sid="SM-shared-start", to=SHARED)).status_code == 200
     assert lead_of(client, tenant, mine["id"])["sms_opt_out"] is False
     assert lead_of(client, also_shared, theirs["id"])["sms_opt_out"] is False
+
+
+SHARED_NUMBER = "+14155550123"  # SMS_FROM as a real number, one the schema takes as a clinic's
+PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
+
+
+def test_a_stop_to_the_shared_number_opts_the_family_out_in_every_clinic_whatever_one_claimed(
+    client, db, tenant, make_tenant, twilio, monkeypatch
+):
+    """Two clinics send from the shared SMS_FROM and a family enquired at both. One clinic's admin
+    tries to make the shared number its own: refused. Even a claim a database holds from before
+    (recorded as assigned, as the 0045 migration records what clinics held) routes nothing to it:
+    a STOP to the shared number opts the family out in both, START back in both, and a reply is
+    stored in neither (it cannot tell which clinic the family answers)."""
+    use(monkeypatch, twilio, sms_from=SHARED_NUMBER)
+    claimer, other = tenant, make_tenant()
+    claim = client.put(
+        "/api/clinic", json={"settings": {"sms_number": SHARED_NUMBER}}, headers=claimer.headers()
+    )
+    assert claim.status_code == 422 and "sms_number" in claim.get_json()["errors"]["json"]["settings"]
+    with db.unit_of_work() as session:
+        session.execute(
+            sa.text("UPDATE clinics SET sms_number = :n WHERE id = :c"), {"n": SHARED_NUMBER, "c": claimer.id}
+        )
+        session.execute(
+            sa.text(
+                "INSERT INTO assigned_sms_senders (clinic_id, kind, sender, assigned_at) "
+                "VALUES (:c, 'number', :n, CURRENT_TIMESTAMP)"
+            ),
+            {"n": SHARED_NUMBER, "c": claimer.id},
+        )
+    mine = lead_with(client, claimer, phone=PHONE)
+    theirs = lead_with(client, other, phone=PHONE)
+    assert signed_post(client, INBOUND, text("STOP", sid="SM-c-stop", to=SHARED_NUMBER)).status_code == 200
+    assert lead_of(client, claimer, mine["id"])["sms_opt_out"] is True
+    assert lead_of(client, other, theirs["id"])["sms_opt_out"] is True
+    reply = text("Is Tuesday OK for my son?", sid="SM-c-reply", to=SHARED_NUMBER)
+    assert signed_post(client, INBOUND, reply).status_code == 200
+    assert inbound_notes(db, mine["id"]) == [] and inbound_notes(db, theirs["id"]) == []
+    assert signed_post(client, INBOUND, text("START", sid="SM-c-start", to=SHARED_NUMBER)).status_code == 200
+    assert lead_of(client, claimer, mine["id"])["sms_opt_out"] is False
+    assert lead_of(client, other, theirs["id"])["sms_opt_out"] is False
+
+
+def test_the_operator_assigns_a_number_the_admin_chooses_it_and_texts_to_it_go_to_that_clinic(
+    client, db, tenant, make_tenant, twilio, monkeypatch
+):
+    use(monkeypatch, twilio, platform_token=PLATFORM_TOKEN)
+    operator = {"Authorization": f"Bearer {PLATFORM_TOKEN}"}
+    other = make_tenant()
+    senders = f"/api/platform/clinics/{tenant.id}/sms-senders"
+    assert client.post(senders, json={"sender": CLINIC_NUMBER}, headers=operator).status_code == 201
+    chosen = client.put(
+        "/api/clinic", json={"settings": {"sms_number": CLINIC_NUMBER}}, headers=tenant.headers()
+    )
+    assert chosen.status_code == 200, chosen.get_json()
+    mine = lead_with(client, tenant, phone=PHONE)
+    theirs = lead_with(client, other, phone=PHONE)
+    assert signed_post(client, INBOUND, text("See you Tuesday", sid="SM-a1")).status_code == 200
+    assert inbound_notes(db, mine["id"]) == ["See you Tuesday"] and inbound_notes(db, theirs["id"]) == []
+    # Taken back by the operator: the number is no clinic's, and a text to it is stored nowhere.
+    assert client.delete(f"{senders}/{CLINIC_NUMBER}", headers=operator).status_code == 204
+    assert signed_post(client, INBOUND, text("Hello?", sid="SM-a2")).status_code == 200
+    assert inbound_notes(db, mine["id"]) == ["See you Tuesday"] and inbound_notes(db, theirs["id"]) == []
 
 
 def test_a_text_to_a_messaging_service_pool_goes_to_the_clinic_holding_the_service(

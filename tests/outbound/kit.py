@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from app.domains.auth.senders import identity
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Notification
 from app.platform import clock
@@ -39,6 +40,21 @@ def sms_settings(url: str, token: str = "secret-token") -> dict:
         "sms_token": token,
         "sms_from": "+15550000000",
     }
+
+
+def assign_sms_senders(tenant, *senders: str) -> None:
+    """The platform operator assigns each SMS number or Messaging Service to the tenant's clinic (as
+    POST /api/platform/clinics/<id>/sms-senders does): its admin may then choose it."""
+    app = tenant.app
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        for sender in senders:
+            identity.assign_sms_sender(
+                session=session,
+                clinic_id=tenant.id,
+                sender=sender,
+                config=app.config["SETTINGS"],
+                now=clock.now(),
+            )
 
 
 def as_env(values: dict) -> dict[str, str]:

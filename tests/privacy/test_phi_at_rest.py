@@ -83,6 +83,8 @@ ALLOWED: dict[str, str] = {
     "scheduled_jobs.last_error": ERROR,
     "webhook_deliveries.last_error": ERROR,
     "heartbeats.detail": "a worker's host and process",
+    "leads.sms_opt_out_source": "who asked for the opt-out, a code (sms_stop, staff, ...)",
+    "leads.email_opt_out_source": "who asked for the opt-out, a code (unsubscribe, complaint, ...)",
 }
 # Tables of configuration, staff and machinery: no patient's data is written to them.
 STAFF_TABLES = {
@@ -90,7 +92,7 @@ STAFF_TABLES = {
     "lead_sources", "pipeline_stages", "task_templates", "message_templates", "automation_rules",
     "automation_rule_versions", "sequences", "webhook_subscriptions", "notification_preferences",
     "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows", "verified_sender_domains",
-    "second_factors", "recovery_codes",
+    "second_factors", "recovery_codes", "assigned_sms_senders",
 }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from app.domains.activities.models import ActivityType
 from app.domains.assignment import queries, rules
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
-from app.domains.leads import lookups, stream_notes
+from app.domains.leads import lookups, stream_notes, updates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.leads.rules import COORDINATOR_ROLES
@@ -221,7 +221,7 @@ def apply(
     if pick.user_id is not None and pick.user_id != previous:
         lead.assigned_to_id = pick.user_id
         lead.assigned_at = now
-        leads.touch(lead=lead, actor_ref=actor_ref, now=now)
+        updates.touch(lead=lead, actor_ref=actor_ref, now=now)
     record_owner(
         session=session,
         lead=lead,

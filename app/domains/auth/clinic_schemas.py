@@ -8,6 +8,8 @@ from marshmallow import ValidationError, fields, validate
 from app.domains.auth.schemas import (
     ASSIGNMENT_POLICIES,
     HHMM,
+    MESSAGING_SERVICE_SID,
+    SID_FORM,
     e164,
     validate_business_hours,
     validate_holiday_country,
@@ -122,15 +124,21 @@ class ClinicSettingsIn(RequestSchema):
     sms_number = fields.String(
         allow_none=True,
         validate=[validate.Length(max=16), e164],
-        metadata={"description": "the clinic's Twilio number in E.164, e.g. +15551234567 (else SMS_FROM)"},
+        metadata={
+            "description": "the clinic's Twilio number in E.164, e.g. +15551234567, one the platform "
+            "operator assigned to it (else SMS_FROM)"
+        },
     )
     sms_messaging_service_sid = fields.String(
         allow_none=True,
         validate=[
             validate.Length(max=34),
-            validate.Regexp(r"^MG[0-9a-fA-F]{32}$", error="a Twilio Messaging Service SID: MG + 32 hex"),
+            validate.Regexp(MESSAGING_SERVICE_SID, error=SID_FORM),
         ],
-        metadata={"description": "send through this Twilio Messaging Service instead of one number"},
+        metadata={
+            "description": "send through this Twilio Messaging Service instead of one number (one the "
+            "platform operator assigned to the clinic)"
+        },
     )
     sms_help_text = fields.String(
         allow_none=True,

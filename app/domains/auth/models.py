@@ -45,8 +45,9 @@ class Clinic(Base):
     # The random key of the clinic's suppression list (app/domains/leads/suppression.py), made at its first
     # erasure: encrypted like any PHI so a rotation rewrites it, never replaced so entries keep matching.
     suppression_key: Mapped[str | None] = mapped_column(EncryptedString)
-    # The clinic's own sender identity (app/domains/auth/senders/), copied from settings once verified;
-    # None: it sends from the shared SMS_FROM / EMAIL_FROM.
+    # The clinic's own sender identity (app/domains/auth/senders/), copied from settings once checked
+    # (an SMS sender must be one the operator assigned to it); None: it sends from the shared
+    # SMS_FROM / EMAIL_FROM.
     sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
     sms_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(34))  # MG + 32 hex
     email_sender_domain: Mapped[str | None] = mapped_column(sa.String(253))  # of settings.email_from
@@ -66,6 +67,20 @@ class VerifiedSenderDomain(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
     domain: Mapped[str] = mapped_column(sa.String(253), unique=True)  # lower-case, no trailing dot
     verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AssignedSmsSender(Base):
+    """An SMS number or Twilio Messaging Service the platform operator assigned to a clinic: the only
+    ones the clinic's settings may name, and what a text to it is routed by. One clinic per sender;
+    never the shared SMS_FROM (app/domains/auth/senders/identity.py)."""
+
+    __tablename__ = "assigned_sms_senders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # "number" (E.164) or "messaging_service" (MG...)
+    sender: Mapped[str] = mapped_column(sa.String(34), unique=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class User(Base):

@@ -305,6 +305,40 @@ class SenderDomainIn(RequestSchema):
     )
 
 
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+SID_FORM = "a Twilio Messaging Service SID: MG + 32 hex"
+
+
+def sms_sender(value: str) -> None:
+    """A Twilio Messaging Service SID (MG + 32 hex), else a number in E.164."""
+    if value.startswith("MG"):
+        if not MESSAGING_SERVICE_SID.match(value):
+            raise ValidationError(SID_FORM)
+        return
+    e164(value)
+
+
+class SmsSenderIn(RequestSchema):
+    """An SMS sender of the engine's Twilio account the platform operator assigns to a clinic."""
+
+    sender = fields.String(
+        required=True,
+        validate=[validate.Length(min=2, max=34), sms_sender],
+        metadata={
+            "description": "a number in E.164 (+14155550100) or a Messaging Service SID (MG + 32 hex): "
+            "the clinic's sms_number or sms_messaging_service_sid may then name it"
+        },
+    )
+
+
+class SmsSenderOut(AnswerSchema):
+    clinic_id = fields.Integer()
+    sender = fields.String()
+    kind = fields.String(metadata={"description": "number or messaging_service"})
+    assigned_at = fields.DateTime()
+    in_use = fields.Boolean(metadata={"description": "the clinic's settings name it now"})
+
+
 class SenderDomainOut(AnswerSchema):
     clinic_id = fields.Integer()
     domain = fields.String()

@@ -138,20 +138,13 @@ def get_clinic(*, session: UnitOfWork, clinic_id: int) -> Clinic:
     return clinic
 
 
-def clinic_by_sms_number(*, session: UnitOfWork, number: str) -> Clinic | None:
-    """The clinic whose own SMS number (E.164) this is: where a text to it goes."""
-    return session.scalar(sa.select(Clinic).where(Clinic.sms_number == number))
-
-
-def clinic_by_messaging_service(*, session: UnitOfWork, sid: str) -> Clinic | None:
-    """The clinic whose own Twilio Messaging Service this is (a text to any number of its pool)."""
-    return session.scalar(sa.select(Clinic).where(Clinic.sms_messaging_service_sid == sid))
-
-
-def clinics_on_shared_sms_sender(*, session: UnitOfWork) -> list[Clinic]:
-    """The clinics that text from the shared SMS_FROM: those with no number or Service of their own."""
-    stmt = sa.select(Clinic).where(Clinic.sms_number.is_(None), Clinic.sms_messaging_service_sid.is_(None))
-    return list(session.scalars(stmt.order_by(Clinic.id)))
+def clinics_on_shared_sms_sender(*, session: UnitOfWork, config) -> list[Clinic]:
+    """The clinics that text from the shared SMS_FROM: those whose sender (their Messaging Service,
+    else their number, as app/domains/outbound/worker/sending.py picks it) is none of their own or
+    is SMS_FROM itself, whatever a clinic once claimed."""
+    shared = config.sms_from or ""
+    sender = sa.func.coalesce(Clinic.sms_messaging_service_sid, Clinic.sms_number, shared)
+    return list(session.scalars(sa.select(Clinic).where(sender == shared).order_by(Clinic.id)))
 
 
 CLINIC_FIELDS = (

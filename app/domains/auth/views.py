@@ -274,9 +274,9 @@ class ClinicSettings(MethodView):
     @inject
     def put(self, body, *, uow, actor, now):
         """Change the clinic's settings (timezone, business hours, holidays, policies). A new SMS
-        number or Messaging Service must be in the engine's Twilio account (422 if not, 503 if
-        Twilio cannot be asked); a new email_from's domain must be verified for the clinic by the
-        platform operator (422); another clinic's is a 409."""
+        number or Messaging Service must be one the platform operator assigned to the clinic, never
+        the shared SMS_FROM (422 naming the field); a new email_from's domain must be verified for
+        the clinic by the platform operator (422); another clinic's is a 409."""
         current = service.get_clinic(session=uow, clinic_id=actor.clinic_id)
         check_if_match(current, schemas.ClinicOut())
         clinic = service.update_clinic(
@@ -464,4 +464,44 @@ class PlatformSenderDomains(MethodView):
     def post(self, body, clinic_id, *, uow, now):
         """Record that the platform operator verified this email domain for the clinic (its SPF
         and DKIM records are set for the platform's mail); the clinic may then send from it."""
-        return sender_identity.verify_domain(session=uow, clinic_id=clinic_id, domain=body["domain"], now=now)
+        return sender_identity.verify_domain(
+            session=uow, clinic_id=clinic_id, domain=body["domain"], config=uow.settings, now=now
+        )
+
+
+@platform_blp.route("/platform/clinics/<int:clinic_id>/sms-senders")
+class PlatformSmsSenders(MethodView):
+    @platform_only
+    @platform_blp.response(200, schemas.SmsSenderOut(many=True))
+    @platform_blp.alt_response(404, description="No such clinic")
+    @inject
+    def get(self, clinic_id, *, uow):
+        """The SMS numbers and Messaging Services assigned to the clinic: its sms_number and
+        sms_messaging_service_sid may name only these, and texts to them are routed to it."""
+        return sender_identity.assigned_sms_senders(session=uow, clinic_id=clinic_id)
+
+    @platform_only
+    @platform_blp.arguments(schemas.SmsSenderIn)
+    @platform_blp.response(201, schemas.SmsSenderOut)
+    @platform_blp.alt_response(404, description="No such clinic")
+    @platform_blp.alt_response(409, description="Assigned to another clinic (`sender`)")
+    @platform_blp.alt_response(503, description="Twilio could not be asked; nothing changed")
+    @inject
+    def post(self, body, clinic_id, *, uow, now):
+        """Assign a number or Messaging Service of the engine's Twilio account to the clinic (asked of
+        Twilio: 422 naming `sender` if not in the account, or if it is the shared SMS_FROM)."""
+        return sender_identity.assign_sms_sender(
+            session=uow, clinic_id=clinic_id, sender=body["sender"], config=uow.settings, now=now
+        )
+
+
+@platform_blp.route("/platform/clinics/<int:clinic_id>/sms-senders/<string:sender>")
+class PlatformSmsSender(MethodView):
+    @platform_only
+    @platform_blp.response(204)
+    @platform_blp.alt_response(404, description="Not assigned to the clinic")
+    @inject
+    def delete(self, clinic_id, sender, *, uow, now):
+        """Take the sender back: if the clinic's settings name it they stop (it sends from the
+        shared SMS_FROM again), and texts to it are no longer routed to the clinic."""
+        sender_identity.release_sms_sender(session=uow, clinic_id=clinic_id, sender=sender, now=now)

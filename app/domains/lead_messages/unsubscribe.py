@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.domains.auth import signing
-from app.domains.leads import service as leads
+from app.domains.leads import consent, rules
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
@@ -34,15 +34,11 @@ def unsubscribe(
 ) -> bool:
     """Opt the token's lead out of email; whether this call changed it."""
     lead = lead_of(session=session, secret=secret, token=token)
-    if lead.email_opt_out:
-        return False
-    lead.email_opt_out = True
-    leads.record_update(
+    return consent.opted_out(
         session=session,
         lead=lead,
-        old={"email_opt_out": False},
-        new={"email_opt_out": True},
+        field="email_opt_out",
+        source=rules.UNSUBSCRIBE,
         actor_ref=actor_ref,
         now=now,
     )
-    return True

@@ -16,6 +16,31 @@ from app.platform.roles import Role
 # Who may own a lead: manual assignment, source mappings and the last-resort fallback use these.
 COORDINATOR_ROLES = (Role.TREATMENT_COORDINATOR.value, Role.CLINIC_ADMIN.value)
 
+# Who asked for a channel's opt-out (Lead.sms_opt_out_source, email_opt_out_source). The person's
+# own is theirs to undo: a texted STOP only by their START (carriers and the TCPA expect it), the
+# others by a new consent staff record with how the person gave it. An opt-out recorded before its
+# source was (None) counts as the person's.
+SMS_STOP, UNSUBSCRIBE, COMPLAINT, SUPPRESSED = "sms_stop", "unsubscribe", "complaint", "suppressed"
+STAFF, BOUNCE = "staff", "bounce"
+PERSONS_OWN = frozenset({SMS_STOP, UNSUBSCRIBE, COMPLAINT, SUPPRESSED, None})
+# Each channel's opt-out field and the column of its source.
+OPT_OUT_SOURCE = {"sms_opt_out": "sms_opt_out_source", "email_opt_out": "email_opt_out_source"}
+# How a person gave the new consent staff record over their own opt-out.
+CONSENT_SOURCES = ("in_person", "written", "phone_call", "email")
+
+
+def staff_opt_in_refusal(field: str, source: str | None, consent_source: str | None) -> str | None:
+    """Why staff may not turn the opt-out `field` ("sms_opt_out", "email_opt_out") off, whose
+    source is `source`; None: they may (with a reason)."""
+    if source == SMS_STOP or (field == "sms_opt_out" and source is None):
+        return "the person texted STOP: only their own START re-opens texting"
+    if source in PERSONS_OWN and consent_source is None:
+        return (
+            "the person opted out themselves: record their new consent and how they gave it (consent_source)"
+        )
+    return None
+
+
 # GET /api/leads?sort=<field> or -<field>.
 SORT_FIELDS = (
     "created_at",

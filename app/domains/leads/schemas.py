@@ -14,7 +14,7 @@ from app.domains.leads.models import (
     PreferredContact,
     TreatmentInterest,
 )
-from app.domains.leads.rules import SORT_FIELDS
+from app.domains.leads.rules import CONSENT_SOURCES, SORT_FIELDS
 from app.platform.answers import AnswerSchema
 from app.platform.api import (
     MAX_ID,
@@ -65,7 +65,7 @@ class DateOrDateTime(fields.Field):
         return to_bounded_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
 
 
-class LeadUpdateIn(RequestSchema):
+class LeadFieldsIn(RequestSchema):
     """A lead's details; every field optional. Stage, status and owner change through their own endpoints."""
 
     first_name = fields.String(validate=validate.Length(min=1, max=100))
@@ -99,7 +99,11 @@ class LeadUpdateIn(RequestSchema):
     # The contact policy of automated messages (app/domains/lead_messages/policy.py).
     do_not_contact = StrictBoolean(metadata={"description": "no automated messages or sequence calls at all"})
     email_opt_out = StrictBoolean(metadata={"description": "no automated email"})
-    sms_opt_out = StrictBoolean(metadata={"description": "no automated SMS (an inbound STOP sets it)"})
+    sms_opt_out = StrictBoolean(
+        metadata={
+            "description": "no automated SMS (an inbound STOP sets it, and only the person's START clears it)"
+        }
+    )
     timezone = fields.String(
         allow_none=True,
         validate=[validate.Length(max=64), _iana_timezone],
@@ -107,7 +111,28 @@ class LeadUpdateIn(RequestSchema):
     )
 
 
-class LeadIn(LeadUpdateIn):
+class LeadUpdateIn(LeadFieldsIn):
+    """A lead's details; every field optional. Stage, status and owner change through their own
+    endpoints. Turning sms_opt_out or email_opt_out off records consent: it needs `consent_reason`
+    (audited), and over the person's own opt-out `consent_source`; never over a texted STOP (409)."""
+
+    consent_reason = fields.String(
+        validate=[validate.Length(min=1, max=500), validate.Regexp(r"\S", error="must not be blank")],
+        metadata={
+            "description": "why consent is recorded (kept in the audit trail; no health details): needed "
+            "to turn sms_opt_out or email_opt_out off"
+        },
+    )
+    consent_source = fields.String(
+        validate=validate.OneOf(CONSENT_SOURCES),
+        metadata={
+            "description": "how the person gave their new consent, needed over an opt-out of their own "
+            "(an unsubscribe, a complaint); a texted STOP is undone only by their START"
+        },
+    )
+
+
+class LeadIn(LeadFieldsIn):
     """A new lead. Without source_id the lead is attributed to the clinic's "Other" source."""
 
     first_name = fields.String(required=True, validate=validate.Length(min=1, max=100))

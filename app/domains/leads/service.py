@@ -17,9 +17,10 @@ from sqlalchemy.orm import attributes
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
-from app.domains.leads import rules, suppression
+from app.domains.leads import consent, rules, suppression
 from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
 from app.domains.leads.sources import checked_source
+from app.domains.leads.updates import record_update, redacted
 from app.platform import phi, phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, new_row
@@ -89,7 +90,6 @@ def read_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime)
 
 # --- leads: writing --------------------------------------------------------------------------
 
-PROTECTED_FIELDS = ("patient_dob", "insurance_member_id", "notes")
 NAME_FIELDS = ("first_name", "last_name")
 PLAIN_FIELDS = (
     "preferred_contact",
@@ -129,19 +129,6 @@ AUDITED_FIELDS = (
 
 def _snapshot(lead: Lead) -> dict:
     return {k: getattr(lead, k) for k in AUDITED_FIELDS}
-
-
-def _redacted(values: dict) -> dict:
-    """Audit rows are plain JSON: protected values are never written there, only that they changed."""
-    out = {}
-    for key, value in values.items():
-        if key in PROTECTED_FIELDS:
-            out[key] = None if value is None else "[protected]"
-        elif isinstance(value, date):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
-    return out
 
 
 def dob_index(*, phi_keys: str, clinic_id: int, dob: date | None) -> str | None:
@@ -288,7 +275,7 @@ def store_new_lead(*, session: UnitOfWork, lead: Lead, now: datetime) -> Lead:
             action="lead.create",
             subject_type="lead",
             subject_id=lead.id,
-            after=_redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
+            after=redacted({k: v for k, v in _snapshot(lead).items() if v not in (None, [], "")}),
             at=now,
         ),
     )
@@ -310,6 +297,7 @@ def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dic
         if found is not None and found.clinic_id != clinic.id:
             found = None  # another clinic's source does not exist here
         fields["source_id"] = checked_source(source_id=changes["source_id"], found=found).id
+    consented = consent.staff_change(lead=lead, fields=fields, changes=changes)
     before = _snapshot(lead)
     for key, value in fields.items():
         setattr(lead, key, value)
@@ -317,6 +305,10 @@ def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dic
     if not new:
         return lead  # nothing changed: no new version, no event
     record_update(session=session, lead=lead, old=old, new=new, actor_ref=actor.ref, now=now)
+    if consented:
+        consent.record_staff_consent(
+            session=session, lead=lead, opted_in=consented, changes=changes, actor_ref=actor.ref, now=now
+        )
     return lead
 
 
@@ -344,41 +336,6 @@ def delete_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetim
         payload={"lead_id": lead.id},
         now=now,
     )
-
-
-def record_update(
-    *, session: UnitOfWork, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
-) -> None:
-    """A lead's fields changed (`old` → `new`, changed keys only): a new version, the audit row and
-    the `lead.updated` event that rules and sequence stops read."""
-    touch(lead=lead, actor_ref=actor_ref, now=now)
-    session.flush()
-    audit.record(
-        session,
-        audit.AuditEntry(
-            clinic_id=lead.clinic_id,
-            actor=actor_ref,
-            action="lead.update",
-            subject_type="lead",
-            subject_id=lead.id,
-            before=_redacted(old),
-            after=_redacted(new),
-            at=now,
-        ),
-    )
-    events.emit(
-        session=session,
-        type=events.LEAD_UPDATED,
-        subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, "changed": sorted(new)},
-        now=now,
-    )
-
-
-def touch(*, lead: Lead, actor_ref: str, now: datetime) -> None:
-    """Mark a lead changed by another domain's use case (stage, owner): a new version and ETag."""
-    lead.updated_at = now
-    lead.updated_by = actor_ref
 
 
 def note_activity(*, session: UnitOfWork, lead: Lead, at: datetime) -> None:

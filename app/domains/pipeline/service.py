@@ -16,6 +16,7 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
 from app.domains.leads import service as leads
+from app.domains.leads import updates
 from app.domains.leads.models import HesitationReason, Lead, LeadStatus
 from app.domains.pipeline import rules
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
@@ -202,7 +203,7 @@ def _move(
     lead.pipeline_stage = target.slug
     lead.stage_entered_at = now
     lead.stage_stale_at = None  # a new stay: it may be flagged once again
-    leads.touch(lead=lead, actor_ref=actor.ref, now=now)
+    updates.touch(lead=lead, actor_ref=actor.ref, now=now)
     _enter_stage(session, lead, previous=previous, actor_ref=actor.ref, now=now)
     session.flush()
     events.emit(

@@ -42,6 +42,9 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/platform/clinics": "createClinic",
     "GET /api/platform/clinics/{clinic_id}/sender-domains": "listVerifiedSenderDomains",
     "POST /api/platform/clinics/{clinic_id}/sender-domains": "verifySenderDomain",
+    "GET /api/platform/clinics/{clinic_id}/sms-senders": "listAssignedSmsSenders",
+    "POST /api/platform/clinics/{clinic_id}/sms-senders": "assignSmsSender",
+    "DELETE /api/platform/clinics/{clinic_id}/sms-senders/{sender}": "releaseSmsSender",
     "GET /api/audit-events": "listAuditEvents",
     # Leads.
     "GET /api/leads": "listLeads",

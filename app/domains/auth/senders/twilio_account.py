@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from app.platform.errors import DomainError, ValidationFailed
+from app.platform.errors import DomainError
 
 PUBLIC_API = "https://api.twilio.com/2010-04-01"
 PUBLIC_MESSAGING_API = "https://messaging.twilio.com/v1"
@@ -53,24 +53,19 @@ def can_check(settings) -> bool:
     return settings.sms_backend == "http"
 
 
-def check_number(settings, number: str) -> None:
-    """Nothing if the account holds `number`; else ValidationFailed naming `sms_number`."""
+def holds_number(settings, number: str) -> bool:
+    """Whether the account holds the number `number` (E.164)."""
     found = _ask(
         settings,
         lambda client: client.api.v2010.account.incoming_phone_numbers.list(phone_number=number, limit=1),
     )
-    if not any(getattr(each, "phone_number", None) == number for each in found or []):
-        raise ValidationFailed({"settings": {"sms_number": [NOT_OURS]}}, f"settings.sms_number: {NOT_OURS}")
+    return any(getattr(each, "phone_number", None) == number for each in found or [])
 
 
-def check_messaging_service(settings, sid: str) -> None:
-    """Nothing if the account holds the Messaging Service `sid`; else ValidationFailed naming it."""
+def holds_messaging_service(settings, sid: str) -> bool:
+    """Whether the account holds the Messaging Service `sid`."""
     service = _ask(settings, lambda client: client.messaging.v1.services(sid).fetch())
-    if service is None or service.account_sid != settings.sms_account:
-        raise ValidationFailed(
-            {"settings": {"sms_messaging_service_sid": [NOT_OURS]}},
-            f"settings.sms_messaging_service_sid: {NOT_OURS}",
-        )
+    return service is not None and service.account_sid == settings.sms_account
 
 
 def _ask(settings, call):

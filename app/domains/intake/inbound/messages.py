@@ -24,8 +24,8 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth.models import Clinic
 from app.domains.intake.inbound.models import InboundMessage, ProviderDelivery
+from app.domains.leads import consent
 from app.domains.leads import rules as lead_rules
-from app.domains.leads import service as leads
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform.db import UnitOfWork
 
@@ -224,15 +224,16 @@ def leads_with_number(session: UnitOfWork, clinic: Clinic, sender: str) -> list[
 
 
 def set_sms_opt_out(*, session: UnitOfWork, lead: Lead, opted_out: bool, now: datetime) -> None:
-    """Audited, with a lead.updated event (an opt-out ends the lead's sequences)."""
-    if bool(lead.sms_opt_out) == opted_out:
-        return
-    lead.sms_opt_out = opted_out
-    leads.record_update(
-        session=session,
-        lead=lead,
-        old={"sms_opt_out": not opted_out},
-        new={"sms_opt_out": opted_out},
-        actor_ref=ACTOR,
-        now=now,
-    )
+    """The person's texted STOP or START: audited, with a lead.updated event (an opt-out ends the
+    lead's sequences); a STOP only they undo (app/domains/leads/consent.py)."""
+    if opted_out:
+        consent.opted_out(
+            session=session,
+            lead=lead,
+            field="sms_opt_out",
+            source=lead_rules.SMS_STOP,
+            actor_ref=ACTOR,
+            now=now,
+        )
+    else:
+        consent.opted_in(session=session, lead=lead, field="sms_opt_out", actor_ref=ACTOR, now=now)

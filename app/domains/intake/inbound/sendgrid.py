@@ -20,8 +20,8 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 
 from app.domains.intake.inbound import messages as inbound
 from app.domains.intake.inbound.models import ProviderDelivery
+from app.domains.leads import consent as lead_consent
 from app.domains.leads import rules as lead_rules
-from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.platform.db import UnitOfWork
@@ -86,7 +86,8 @@ def apply_events(*, session: UnitOfWork, events: list, now: datetime) -> dict:
             continue
         if not (isinstance(address, str) and "@" in address):
             continue
-        changed = _opt_out(session, lead_rules.normalize_email(address), now)
+        source = lead_rules.COMPLAINT if kind == "spamreport" else lead_rules.BOUNCE
+        changed = _opt_out(session, lead_rules.normalize_email(address), source, now)
         opted_out += len(changed)
         if kind in BOUNCE_EVENTS:
             _bounced(session, event, changed, now)
@@ -171,22 +172,16 @@ def _event_time(event: dict, now: datetime) -> datetime:
         return now
 
 
-def _opt_out(session: UnitOfWork, address: str, now: datetime) -> list[Lead]:
+def _opt_out(session: UnitOfWork, address: str, source: str, now: datetime) -> list[Lead]:
+    """Opt every lead with the address out of email; the leads that changed. A complaint is the
+    person's own: it stands even over an opt-out staff had set (lead_consent.opted_out)."""
     rows = session.scalars(
-        sa.select(Lead)
-        .where(Lead.email == address, Lead.deleted_at.is_(None), Lead.email_opt_out.is_(False))
-        .with_for_update()
+        sa.select(Lead).where(Lead.email == address, Lead.deleted_at.is_(None)).with_for_update()
     )
-    changed = []
-    for lead in rows:
-        lead.email_opt_out = True
-        leads.record_update(
-            session=session,
-            lead=lead,
-            old={"email_opt_out": False},
-            new={"email_opt_out": True},
-            actor_ref=ACTOR,
-            now=now,
+    return [
+        lead
+        for lead in rows
+        if lead_consent.opted_out(
+            session=session, lead=lead, field="email_opt_out", source=source, actor_ref=ACTOR, now=now
         )
-        changed.append(lead)
-    return changed
+    ]

@@ -1,8 +1,9 @@
 """Inbound SMS as Twilio posts it: form-encoded, signed with X-Twilio-Signature, answered with TwiML.
 
-The clinic is the one whose own Messaging Service (MessagingServiceSid) or number (`To`) the text
-was sent to; the lead is matched by `From` within it. A text to the shared SMS_FROM belongs to every
-clinic without its own sender: its STOP and START apply to the phone in each. Each MessageSid acts
+The clinic is the one the platform operator assigned the Messaging Service (MessagingServiceSid) or
+number (`To`) the text was sent to; the lead is matched by `From` within it. A text to the shared
+SMS_FROM is no clinic's own, whatever a clinic claimed: its STOP and START apply to the phone in
+every clinic sending from it. Each MessageSid acts
 once, remembered in the database before any keyword acts, so a replayed START cannot undo a STOP.
 The carriers' keywords act on the number, not on one lead: STOP (and its synonyms) opts out every
 lead of the clinic with that number, closed ones included, since a sibling or duplicate lead would
@@ -18,6 +19,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from app.domains.auth import service as clinics
 from app.domains.auth.models import Clinic
+from app.domains.auth.senders import identity as senders
 from app.domains.intake.inbound import messages as inbound
 from app.platform.db import UnitOfWork
 
@@ -51,15 +53,18 @@ def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> 
     (SMS_FROM, the shared sender)."""
     to, sender = (form.get("To") or "").strip(), (form.get("From") or "").strip()
     body, sid = (form.get("Body") or "")[:MAX_BODY], (form.get("MessageSid") or "").strip()[:128]
-    clinic = addressed_clinic(session, form, to)
-    shared = clinic is None and bool(to) and to == settings.sms_from
+    service_sid = (form.get("MessagingServiceSid") or "").strip()
+    # Before any clinic's own: the shared sender is never one clinic's (its number may even sit in
+    # a clinic's Messaging Service pool).
+    shared = senders.is_shared_sms(to, settings) or senders.is_shared_sms(service_sid, settings)
+    clinic = None if shared else addressed_clinic(session, service_sid, to, settings)
     if (clinic is None and not shared) or not sender or not sid:
         return twiml()  # not a number of ours: answered so Twilio stops retrying; nothing stored
     # Before any keyword acts: a replayed START must not undo the STOP that came after it.
     if not inbound.first_delivery(session, provider=PROVIDER, delivery_id=sid, now=now):
         return twiml()
     if shared:
-        return _to_shared_sender(session, sender, body, now)
+        return _to_shared_sender(session, sender, body, settings, now)
     word = keyword(body)
     if word in HELP_WORDS:
         return twiml(help_text(clinic))
@@ -74,16 +79,16 @@ def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> 
     return twiml()
 
 
-def addressed_clinic(session: UnitOfWork, form: dict, to: str) -> Clinic | None:
-    """The clinic a text went to: by its Messaging Service (any number of the pool), else its number."""
-    service_sid = (form.get("MessagingServiceSid") or "").strip()
-    clinic = service_sid and clinics.clinic_by_messaging_service(session=session, sid=service_sid)
-    if not clinic and to:
-        clinic = clinics.clinic_by_sms_number(session=session, number=to)
-    return clinic or None
+def addressed_clinic(session: UnitOfWork, service_sid: str, to: str, settings) -> Clinic | None:
+    """The clinic a text went to, by what the operator assigned: its Messaging Service (any number
+    of the pool), else its number."""
+    clinic = senders.assignee(
+        session=session, sender=service_sid, kind=senders.MESSAGING_SERVICE, config=settings
+    )
+    return clinic or senders.assignee(session=session, sender=to, kind=senders.NUMBER, config=settings)
 
 
-def _to_shared_sender(session: UnitOfWork, sender: str, body: str, now: datetime) -> str:
+def _to_shared_sender(session: UnitOfWork, sender: str, body: str, settings, now: datetime) -> str:
     """A text to the shared SMS_FROM. The carrier's STOP and START hold for the number whichever
     clinic texted from it, so they apply to that phone in every clinic that sends from the shared
     number; any other text cannot be told apart by clinic and is not stored."""
@@ -91,7 +96,7 @@ def _to_shared_sender(session: UnitOfWork, sender: str, body: str, now: datetime
     if word in HELP_WORDS:
         return twiml(SHARED_HELP)
     if word in START_WORDS or inbound.is_stop(body):
-        on_shared = clinics.clinics_on_shared_sms_sender(session=session)
+        on_shared = clinics.clinics_on_shared_sms_sender(session=session, config=settings)
         _set_opt_out(on_shared, session, sender, opted_out=word not in START_WORDS, now=now)
     return twiml()
 

@@ -56,10 +56,11 @@ class TwilioInboundSms(MethodView):
     @inject
     def post(self, *, uow, now):
         """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
-        whose Messaging Service or sms_number it went to, recorded on the lead with that `From`; STOP
-        opts the number out for the whole clinic, START/UNSTOP back in, HELP is answered with the
-        clinic's help text. To the shared SMS_FROM, STOP and START apply in every clinic sending
-        from it. A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
+        the platform operator assigned the Messaging Service or number it went to, recorded on the
+        lead with that `From`; STOP opts the number out for the whole clinic, START/UNSTOP back in,
+        HELP is answered with the clinic's help text. The shared SMS_FROM is no clinic's own: to it,
+        STOP and START apply in every clinic sending from it, and other texts are stored nowhere.
+        A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
         settings = uow.settings
         form = signing.twilio_form(settings=settings, request=request)
         answer = twilio.receive_sms(session=uow, form=form, settings=settings, now=now)
