@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("key_id", sa.String(40), nullable=False),
         sa.Column("secret_encrypted", sa.Text(), nullable=False),
-        sa.Column("scopes", app.platform.db.JSONType(), nullable=False),
+        sa.Column("scopes", app.platform.db.JSONType, nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", moment, nullable=False),
         sa.Column("last_used_at", moment, nullable=True),
