@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
+from app.domains.consultations import service as consultations
 from app.domains.consultations import timers
 from app.domains.leads import suppression
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
@@ -71,6 +72,17 @@ COPIES: tuple[Copy, ...] = (
         "lead_timers.note (a recall's note); the lead's scheduled recalls and records reminder",
         "null; cancelled (reason 'the lead was erased'), their ledger jobs ended",
         "tests/consultations/test_timers.py::test_erasure_cancels_a_recall_and_drops_its_note",
+    ),
+    Copy(
+        "consultations of the lead: scheduled ones (the day's list, the owner's calendar feed), the "
+        "booking system's external_id",
+        "cancelled, their pending jobs ended (no event); external_id null",
+        "tests/privacy/test_erasure.py::test_erasure_cancels_the_leads_consultations_and_drops_their_ids",
+    ),
+    Copy(
+        "an email reply to the lead's reply+<token>@ address after the erasure (a new note, streamed)",
+        "dropped: not stored, not streamed (the token names an erased lead: no lead)",
+        "tests/privacy/test_erasure.py::test_an_email_reply_to_an_erased_lead_is_dropped",
     ),
     Copy("lead_tasks: title, description, outcome_notes", "'[erased]', null, null", _DUMP),
     Copy("lead_tasks.origin (what the rule that made it saw)", "structure_only", _TRAIL),
@@ -186,6 +198,9 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
     )
     counts["jobs_cancelled"] = _cancel_work(session, lead, task_ids, notification_ids, now)
     counts["timers_cancelled"] = timers.erase_lead_timers(session=session, lead_id=lead.id, now=now)
+    counts["consultations_cancelled"] = consultations.erase_for_lead(
+        session=session, lead_id=lead.id, now=now
+    )
     counts["activities"] = _erase_activities(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
     about = _erase_notifications(session, lead, notification_ids)
