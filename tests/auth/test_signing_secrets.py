@@ -5,12 +5,17 @@ signs web forms only, until the clinic rotates."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import sqlalchemy as sa
 
+from app.domains.auth.models import SigningSecret
 from app.platform import clock
 from app.platform.api import injection
 from tests.leadkit import create_lead, key_signed_headers, post_web_form, signed_headers
@@ -188,3 +193,38 @@ def test_the_inbound_answer_does_not_say_whether_a_number_is_a_leads(client, ten
     assert known.status_code == unknown.status_code == 200
     assert known.get_json() == unknown.get_json() == {"received": True}
     assert "lead_id" not in known.get_data(as_text=True)
+
+
+EXAMPLE_SECRET, EXAMPLE_TIME = "fss_Q2xpbmljLWV4YW1wbGUtc2VjcmV0LWRvLW5vdC11c2U", 1767225600
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def documented_examples() -> list[tuple[str, str, str]]:
+    """The worked examples of the integration guides: (path, body, signature) as the docs print them."""
+    guide = (DOCS / "guides" / "web-forms.md").read_text()
+    rows = re.findall(r"^\| `(/api/capture/[a-z-]+)` \| `(\{.*\})` \| `([0-9a-f]{64})` \|$", guide, re.M)
+    appointment = (DOCS / "features" / "consultations.md").read_text().replace("\n", " ")
+    body = re.search(r"with the body `(\{.*?\})`", appointment).group(1)
+    signature = re.search(r"is signed `([0-9a-f]{64})`", appointment).group(1)
+    return [*rows, ("/api/capture/appointment", body, signature)]
+
+
+def test_the_guides_worked_examples_are_what_the_engine_accepts(client, db, tenant, monkeypatch):
+    examples = documented_examples()
+    assert [path for path, _, _ in examples] == [WEB_FORM, INBOUND, CALL, APPOINTMENT]
+    key = make_secret(client, tenant, "web_form", "inbound", "call", "appointment")
+    with db.unit_of_work() as session:
+        session.get(SigningSecret, key["id"]).secret = EXAMPLE_SECRET
+    at(monkeypatch, datetime.fromtimestamp(EXAMPLE_TIME, UTC))
+    for path, body, signature in examples:
+        message = f"{EXAMPLE_TIME}.POST.{path}.{body}".encode()
+        assert hmac.new(EXAMPLE_SECRET.encode(), message, hashlib.sha256).hexdigest() == signature, path
+        headers = {
+            "X-Followup-Key-Id": key["key_id"],
+            "X-Followup-Timestamp": str(EXAMPLE_TIME),
+            "X-Followup-Signature": signature,
+            "Content-Type": "application/json",
+        }
+        resp = client.post(path, data=body.encode(), headers=headers)
+        # Accepted (the appointment's phone is nobody's here: 404 once the signature passed).
+        assert resp.status_code == {WEB_FORM: 201, INBOUND: 200, CALL: 200, APPOINTMENT: 404}[path], path
