@@ -32,7 +32,7 @@ from app.domains.consultations import timers
 from app.domains.leads import suppression
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
 from app.domains.outbound.models import DeliveryStatus, Notification
-from app.domains.privacy import copies
+from app.domains.privacy import copies, scrubbing
 from app.domains.privacy.scrubbing import ids_only, structure_only
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
 from app.domains.webhooks.models import WebhookDelivery
@@ -310,7 +310,7 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
     names the lead, or whose text quotes its name, phone or email; returns their ids. A provider's
     error text goes too: one stored before errors were redacted may quote the address."""
     about = set(notification_ids)
-    needles = _needles(lead)
+    needles = scrubbing.needles(lead, ERASED)
     link_tail = f"/leads/{lead.id}"
     rows = session.execute(
         sa.select(
@@ -321,7 +321,7 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
     )
     for nid, title, body, link, context in rows:
         names_lead = (context or {}).get("lead_id") == lead.id or (link or "").rstrip("/").endswith(link_tail)
-        if names_lead or _quotes(needles, title, body, json.dumps(context or {})):
+        if names_lead or scrubbing.quotes(needles, title, body, json.dumps(context or {})):
             about.add(nid)
     if not about:
         return about
@@ -342,21 +342,6 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
         .execution_options(synchronize_session=False)
     )
     return about
-
-
-def _needles(lead: Lead) -> list[str]:
-    values = [lead.phone, lead.phone_alt, lead.email, lead.insurance_member_id]
-    for first, last in ((lead.first_name, lead.last_name), (lead.patient_first_name, lead.patient_last_name)):
-        if first and last:
-            values.append(f"{first} {last}")
-    if lead.patient_dob is not None:
-        values.append(lead.patient_dob.isoformat())
-    return [v.lower() for v in values if v and v != ERASED]
-
-
-def _quotes(needles: list[str], *texts) -> bool:
-    joined = " ".join(t for t in texts if t).lower()
-    return any(n in joined for n in needles)
 
 
 def _erase_events(
