@@ -504,6 +504,7 @@ def test_erasure_cancels_the_leads_consultations_and_drops_their_ids(app, client
     from icalendar import Calendar
 
     from app.domains.consultations.models import Consultation
+    from tests.automation.outreachkit import process_events as run_all_events
     from tests.consultations.kit import book
     from tests.consultations.test_appointment_webhook import tenant_zone
 
@@ -523,6 +524,8 @@ def test_erasure_cancels_the_leads_consultations_and_drops_their_ids(app, client
         return [e for e in events if str(e["uid"]) == f"consultation-{booked['id']}@followup-engine"]
 
     assert in_feed()
+    run_all_events(app, db)  # the booking's rules: its reminders wait as scheduled steps
+    assert [s for s in steps_of(app, lead["id"]) if s.status == "scheduled"]
     erased = client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin"))
     assert erased.status_code == 200 and erased.get_json()["consultations_cancelled"] == 1
     assert not in_feed()
@@ -540,7 +543,7 @@ def test_erasure_cancels_the_leads_consultations_and_drops_their_ids(app, client
             )
         )
         assert list(pending) == []  # its no-show check ended
-        assert [s.status for s in steps_of(app, lead["id"]) if s.status == "scheduled"] == []
+    assert [s.status for s in steps_of(app, lead["id"]) if s.status == "scheduled"] == []
 
 
 def test_an_email_reply_to_an_erased_lead_is_dropped(app, client, db, tenant, monkeypatch):
