@@ -48,7 +48,9 @@ def seed(*, now: datetime) -> dict:
         else:
             clinic = session.get(Clinic, admin.clinic_id)
             users = _known_logins(logins_path) or _reset_demo_passwords(session, clinic.id, now)
-        result = {"clinic_id": clinic.id, "webhook_secret": clinic.webhook_secret, "users": users}
+        # The single web-form secret of before; none once the clinic has retired it (signing secrets).
+        legacy = None if clinic.webhook_secret_retired_at else clinic.webhook_secret
+        result = {"clinic_id": clinic.id, "webhook_secret": legacy, "users": users}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     logins_path.write_text(json.dumps(result["users"], indent=2))
     logins_path.chmod(0o600)

@@ -118,7 +118,7 @@ def _announce(env: dict[str, str], demo: dict) -> None:
         f"  Event stream {env['FOLLOWUP_STREAM_URL']}",
         f"  Redis        {env['REDIS_URL']}",
         f"  Database     {env['DATABASE_URL']}",
-        f"  Demo clinic  {demo['clinic_id']} (web-form secret {demo['webhook_secret']})",
+        f"  Demo clinic  {demo['clinic_id']} (web-form secret {demo['webhook_secret'] or 'retired'})",
         "  Demo logins:",
         *[f"    {u['role']:<22} {u['email']:<40} {u['password']}" for u in demo["users"]],
         "",

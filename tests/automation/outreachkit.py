@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from app.platform.app_db import get_db
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
-from tests.leadkit import create_lead, signed_headers
+from tests.leadkit import create_lead, post_signed
 from tests.outbound.kit import assign_sms_senders
 
 ALWAYS_OPEN = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -139,5 +138,4 @@ def process_events(app, db, now: datetime | None = None) -> int:
 
 
 def post_inbound(client, clinic, message: dict, **sign_kwargs):
-    body = json.dumps(message).encode()
-    return client.post("/api/capture/inbound", data=body, headers=signed_headers(clinic, body, **sign_kwargs))
+    return post_signed(client, clinic, "/api/capture/inbound", message, "inbound", **sign_kwargs)

@@ -3,7 +3,6 @@ HTTP, the ledger run at a time the test chooses (the clock passed in), signed ap
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -19,7 +18,7 @@ from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from app.platform.scheduling.runner import run_job
 from tests.automation.outreachkit import configure_clinic, lead_with
-from tests.leadkit import signed_headers
+from tests.leadkit import post_signed
 from tests.outbound.fakes import sms_provider, smtp_server
 from tests.outbound.kit import FAST_DELIVERY, sms_settings, smtp_settings, use
 
@@ -137,10 +136,7 @@ def sms_to_lead(db, lead_id: int) -> list[Notification]:
 
 
 def post_appointment(client, clinic, event: dict, **sign_kwargs):
-    body = json.dumps(event).encode()
-    return client.post(
-        "/api/capture/appointment", data=body, headers=signed_headers(clinic, body, **sign_kwargs)
-    )
+    return post_signed(client, clinic, "/api/capture/appointment", event, "appointment", **sign_kwargs)
 
 
 def attend(client, tenant, lead_id: int) -> dict:

@@ -113,11 +113,14 @@ def test_the_webhook_finds_the_lead_by_phone_and_refuses_bad_input_and_bad_signa
     other = make_tenant("Other Clinic")
     theirs = post_appointment(client, other.clinic, event(lead["id"], "booked", clock.now(), clock.now()))
     assert theirs.status_code == 404  # another clinic's lead is not found
-    body = b'{"external_id": "apt-3"}'
-    forged = client.post(
-        "/api/capture/appointment", data=body, headers=signed_headers(tenant.clinic, body, secret="x")
+    forged = post_appointment(
+        client, tenant.clinic, {"external_id": "apt-3"}, key={"key_id": "fsk_x", "secret": "x"}
     )
     assert forged.status_code == 401
+    # The clinic's single webhook secret of before signs web forms only: a booking system needs its own.
+    body = b'{"external_id": "apt-3"}'
+    legacy = client.post("/api/capture/appointment", data=body, headers=signed_headers(tenant.clinic, body))
+    assert legacy.status_code == 403 and "appointment" in legacy.get_json()["message"]
 
 
 def test_the_coordinator_calendar_shows_scheduled_consultations_without_names(client, tenant):

@@ -114,3 +114,44 @@ def test_tracing_is_off_by_default_and_rows_carry_no_context(app, client, tenant
     assert tracing.exporter_names({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}) == []
     create_lead(client, tenant)
     assert ledger(app)["events.process"].trace_parent is None
+
+
+def test_spans_carry_route_patterns_never_tokens_secrets_or_names(traced, tenant, monkeypatch):
+    """Issue 58: every kind of token a URL carries, and a patient's name in a query, appear in no
+    span's name or attribute; the request spans are named by their route patterns."""
+    from app.domains.auth import signing
+
+    app, spans = traced
+    client = app.test_client()
+    settings = app.config["SETTINGS"]
+    inbound_secret = "inbound-parse-secret-4f1c9a77e2"
+    use(monkeypatch, settings, sendgrid_inbound_secret=inbound_secret, email_inbound_domain="reply.example")
+    lead = create_lead(client, tenant, first_name="Zelda", last_name="Quixotic")
+    feed = client.post("/api/me/calendar-token", headers=tenant.headers("treatment_coordinator")).get_json()
+    feed_token = feed["url"].rsplit("/", 1)[1].removesuffix(".ics")
+    unsubscribe = signing.unsubscribe_token(settings.secret_key, lead["id"])
+    secrets = {
+        "calendar feed token": feed_token,
+        "SendGrid inbound secret": inbound_secret,
+        "unsubscribe token": unsubscribe,
+        "patient's name": "Zelda",
+        "patient's last name": "Quixotic",
+        "unmatched path's token": "tok-8d41e0c2b7",
+    }
+    requests = [
+        client.get(feed["url"]),
+        client.post(f"/api/providers/sendgrid/inbound/{inbound_secret}", data={"to": "x@reply.example"}),
+        client.get(f"/api/unsubscribe/{unsubscribe}"),
+        client.get("/api/leads?q=Zelda+Quixotic", headers=tenant.headers()),
+        client.get("/api/nowhere/tok-8d41e0c2b7?name=Quixotic"),
+    ]
+    assert [r.status_code for r in requests] == [200, 200, 200, 200, 404]
+    finished = spans.get_finished_spans()
+    names = {s.name for s in finished}
+    assert {"GET /api/calendar/<token>.ics", "POST /api/providers/sendgrid/inbound/<secret>"} <= names
+    assert {"GET /api/unsubscribe/<token>", "GET /api/leads", "GET"} <= names
+    for span in finished:
+        seen = [span.name, *(str(v) for v in (span.attributes or {}).values())]
+        seen += [str(v) for event in span.events for v in (event.attributes or {}).values()]
+        for what, value in secrets.items():
+            assert not [text for text in seen if value in text], f"{what} in span {span.name!r}"

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -498,3 +498,82 @@ def test_the_erasure_answer_carries_every_count_the_service_returns(app, client,
     answer = client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin")).get_json()
     assert set(answer) == set(counts)
     assert answer["import_payloads"] == 0 and answer["import_reports"] == 0
+
+
+def test_erasure_cancels_the_leads_consultations_and_drops_their_ids(app, client, db, tenant):
+    from icalendar import Calendar
+
+    from app.domains.consultations.models import Consultation
+    from tests.automation.outreachkit import process_events as run_all_events
+    from tests.consultations.kit import book
+    from tests.consultations.test_appointment_webhook import tenant_zone
+
+    coordinator = tenant.users["treatment_coordinator"].id
+    lead = create_lead(client, tenant)
+    assigned = client.post(
+        f"/api/leads/{lead['id']}/assign", json={"user_id": coordinator}, headers=tenant.headers()
+    )
+    assert assigned.status_code == 200, assigned.get_json()
+    booked = book(client, tenant, lead["id"], clock.now() + timedelta(days=1), external_id="apt-77")
+    feed = client.post("/api/me/calendar-token", headers=tenant.headers("treatment_coordinator")).get_json()[
+        "url"
+    ]
+
+    def in_feed() -> list:
+        events = Calendar.from_ical(client.get(feed).data).walk("VEVENT")
+        return [e for e in events if str(e["uid"]) == f"consultation-{booked['id']}@followup-engine"]
+
+    assert in_feed()
+    run_all_events(app, db)  # the booking's rules: its reminders wait as scheduled steps
+    assert [s for s in steps_of(app, lead["id"]) if s.status == "scheduled"]
+    erased = client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin"))
+    assert erased.status_code == 200 and erased.get_json()["consultations_cancelled"] == 1
+    assert not in_feed()
+    day = datetime.fromisoformat(booked["starts_at"]).astimezone(tenant_zone(client, tenant)).date()
+    day = client.get(f"/api/consultations?date={day.isoformat()}&status=scheduled", headers=tenant.headers())
+    assert booked["id"] not in [c["id"] for c in day.get_json()]
+    with db.unit_of_work() as session:
+        row = session.get(Consultation, booked["id"])
+        assert (row.status, row.external_id) == ("cancelled", None)
+        pending = session.scalars(
+            sa.select(ScheduledJob.kind).where(
+                ScheduledJob.subject_type == "consultation",
+                ScheduledJob.subject_id == booked["id"],
+                ScheduledJob.status.in_(("pending", "dispatched")),
+            )
+        )
+        assert list(pending) == []  # its no-show check ended
+    assert [s.status for s in steps_of(app, lead["id"]) if s.status == "scheduled"] == []
+
+
+def test_an_email_reply_to_an_erased_lead_is_dropped(app, client, db, tenant, monkeypatch):
+    from app.domains.activities.models import LeadActivity
+    from app.platform.stream.models import StreamEvent
+    from tests.intake.test_sendgrid_inbound import SECRET, post_parse, reply_address
+    from tests.outbound.kit import use
+
+    settings = app.config["SETTINGS"]
+    use(monkeypatch, settings, sendgrid_inbound_secret=SECRET, email_inbound_domain="reply.example")
+    lead = create_lead(client, tenant, email="jane@example.com")
+    address = reply_address(settings, lead["id"])  # the Reply-To of the emails the family got
+    assert (
+        client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin")).status_code
+        == 200
+    )
+
+    def stored() -> tuple[int, int]:
+        with db.unit_of_work() as session:
+            activities = session.scalar(
+                sa.select(sa.func.count()).select_from(LeadActivity).where(LeadActivity.lead_id == lead["id"])
+            )
+            streamed = session.scalar(sa.select(sa.func.count()).select_from(StreamEvent))
+            return activities, streamed
+
+    before = stored()
+    for headers in (
+        "Message-ID: <r-1@example.com>",
+        "Message-ID: <r-2@example.com>\nAuto-Submitted: auto-replied",
+    ):
+        resp = post_parse(client, address, headers=headers, text="Jane Doe, my DOB is 2011-04-02")
+        assert resp.status_code == 200 and resp.get_json() == {"matched": False}
+    assert stored() == before  # no note, no stream event

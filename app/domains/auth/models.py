@@ -41,7 +41,12 @@ class Clinic(Base):
     assignment_policy: Mapped[str] = mapped_column(sa.String(20), default="round_robin")
     # Automation settings added by later domains (reminder offsets, escalation hours, ...).
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # The clinic's first, single secret: it signs web forms only (the old `timestamp.body` scheme of
+    # app/domains/auth/signing.py) until the clinic retires it, by creating a signing secret with the
+    # web-form scope or by asking (app/domains/auth/signing_secrets.py); then it is replaced by a value
+    # nobody holds and `webhook_secret_retired_at` is set.
     webhook_secret: Mapped[str] = mapped_column(sa.String(128))
+    webhook_secret_retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The random key of the clinic's suppression list (app/domains/leads/suppression.py), made at its first
     # erasure: encrypted like any PHI so a rotation rewrites it, never replaced so entries keep matching.
     suppression_key: Mapped[str | None] = mapped_column(EncryptedString)
@@ -135,6 +140,28 @@ class ApiKey(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(
         sa.Integer, default=DEFAULT_API_KEY_RATE_LIMIT, server_default=str(DEFAULT_API_KEY_RATE_LIMIT)
     )
+
+
+class SigningSecret(Base):
+    """A named secret an integration signs its requests with (app/domains/auth/signing_secrets.py):
+    scoped to the endpoints it may call, named by its public `key_id`. The secret itself must be
+    read back to check an HMAC, so it is stored encrypted (the PHI key), never hashed."""
+
+    __tablename__ = "signing_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    key_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    secret: Mapped[str] = mapped_column("secret_encrypted", EncryptedString)
+    scopes: Mapped[list] = mapped_column(JSONType)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A rotation's overlap: the replaced secret still verifies until then, its successor from the start.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replaced_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signing_secrets.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PasswordSetupToken(Base):

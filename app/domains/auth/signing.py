@@ -1,6 +1,9 @@
-"""Requests signed with a clinic's webhook secret: the web form (app/domains/intake) and the SMS provider's
-delivery receipts (app/domains/outbound) sign f"{timestamp}.{body}" with HMAC-SHA256. Here, below
-both, so neither imports the other. Pure: no I/O, no clock."""
+"""Requests an integration signs: with one of the clinic's signing secrets
+(app/domains/auth/signing_secrets.py), named by X-Followup-Key-Id, over
+f"{timestamp}.{METHOD}.{path}.{body}"; or, for web forms only until the clinic retires it, with the
+clinic's single webhook secret over f"{timestamp}.{body}". HMAC-SHA256, hex. Here, below the domains
+that receive them (app/domains/intake, app/domains/consultations), so neither imports the other.
+Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
+from enum import StrEnum
 
 from twilio.request_validator import RequestValidator
 
@@ -17,6 +21,17 @@ from app.platform.errors import NotFound, Unauthorized
 CLINIC_HEADER = "X-Followup-Clinic"
 TIMESTAMP_HEADER = "X-Followup-Timestamp"
 SIGNATURE_HEADER = "X-Followup-Signature"
+KEY_ID_HEADER = "X-Followup-Key-Id"
+
+
+class Scope(StrEnum):
+    """The endpoints a signing secret may call: one integration, one door."""
+
+    WEB_FORM = "web_form"  # POST /api/capture/web-form: the clinic's website
+    INBOUND = "inbound"  # POST /api/capture/inbound: a messaging relay's replies and STOPs
+    CALL = "call"  # POST /api/capture/call: the phone system's caller ID
+    APPOINTMENT = "appointment"  # POST /api/capture/appointment: the booking system
+
 
 # A signed request is accepted this long either side of its timestamp; a seen signature is
 # remembered a little longer than the whole window, so it cannot come back while still fresh.
@@ -29,14 +44,29 @@ def sign(secret: str, timestamp: str, raw_body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
 
 
-def signature_matches(secret: str, timestamp: str, raw_body: bytes, given: str) -> bool:
-    """Constant-time comparison; accepts a "sha256=" prefix as GitHub-style senders add it.
+def sign_request(secret: str, *, timestamp: str, method: str, path: str, raw_body: bytes) -> str:
+    """The hex HMAC-SHA256 of f"{timestamp}.{METHOD}.{path}.{raw_body}" under a signing secret: the
+    method and path are covered, so a signature made for one endpoint is refused on another."""
+    signed = f"{timestamp}.{method.upper()}.{path}.".encode() + raw_body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def given_digest(given: str) -> str:
+    """A signature header as compared: blanks and a "sha256=" prefix (GitHub-style senders add it) dropped."""
+    return given.strip().removeprefix("sha256=").lower()
+
+
+def digests_match(expected: str, given: str) -> bool:
+    """Constant-time comparison of a computed hex digest with a signature header.
 
     Compared as bytes: a header may carry any character, and compare_digest refuses a str that is
     not ASCII (a TypeError, not a mismatch)."""
-    given = given.strip()
-    given = given.removeprefix("sha256=").lower()
-    return hmac.compare_digest(sign(secret, timestamp, raw_body).encode(), given.encode("utf-8", "replace"))
+    return hmac.compare_digest(expected.encode(), given_digest(given).encode("utf-8", "replace"))
+
+
+def signature_matches(secret: str, timestamp: str, raw_body: bytes, given: str) -> bool:
+    """The clinic's single web-form secret's signature (f"{timestamp}.{body}"), compared in constant time."""
+    return digests_match(sign(secret, timestamp, raw_body), given)
 
 
 def timestamp_fresh(timestamp: str, now: datetime) -> bool:

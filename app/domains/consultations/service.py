@@ -298,6 +298,22 @@ def detect_no_show(*, session: UnitOfWork, job, now: datetime) -> None:
     miss(session, consultation, Actor.engine(consultation.clinic_id, ENGINE), now)
 
 
+def erase_for_lead(*, session: UnitOfWork, lead_id: int, now: datetime) -> int:
+    """Erasure (app/domains/privacy/erasure.py): the lead's scheduled consultations are cancelled,
+    their pending jobs ended, and every consultation of the lead loses its booking system's id, so
+    none shows on the day's list as booked or in a calendar feed. No event: no rule may react to a
+    person who asked to be forgotten. Returns how many were cancelled."""
+    cancelled = 0
+    rows = session.scalars(sa.select(Consultation).where(Consultation.lead_id == lead_id).with_for_update())
+    for consultation in rows:
+        if consultation.status == ConsultationStatus.SCHEDULED:
+            consultation.status, consultation.cancelled_at = ConsultationStatus.CANCELLED, now
+            scheduling.cancel(session=session, now=now, subject_type=SUBJECT, subject_id=consultation.id)
+            cancelled += 1
+        consultation.external_id, consultation.updated_at = None, now
+    return cancelled
+
+
 def _ensure_status(consultation: Consultation, status: str, verb: str) -> None:
     if consultation.status != status:
         raise InvalidTransition(f"a consultation {consultation.status} cannot be {verb}")

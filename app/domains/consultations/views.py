@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
+from app.domains.auth import signing
 from app.domains.consultations import appointments, listing, schemas, service, timers
 from app.domains.consultations.models import TimerKind
-from app.domains.intake.views import signed_by_clinic
+from app.domains.intake.views import signed_for
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
@@ -108,14 +109,15 @@ class NoShow(MethodView):
 
 @blp.route("/capture/appointment")
 class AppointmentWebhook(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, checked by signed_by_clinic")
-    @signed_by_clinic
+    @public("HMAC signature: a signing secret of the clinic with the appointment scope")
+    @signed_for(signing.Scope.APPOINTMENT)
     @blp.arguments(schemas.AppointmentIn)
     @blp.response(201, schemas.AppointmentOut)
     @blp.alt_response(
         200, schema=schemas.AppointmentOut, success=True, description="An appointment already known"
     )
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @blp.alt_response(403, description="Signed by a secret without the appointment scope")
     @inject
     def post(self, body, *, uow, now):
         """A booking system's appointment event (booked, moved, cancelled, attended, no-show), applied

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
-from app.domains.auth import signing
 from app.domains.auth.models import Clinic
 from app.domains.intake import queries, rules
 from app.domains.leads import duplicates as duplicate_leads
@@ -31,8 +30,8 @@ from app.domains.leads import lookups, sources
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.domains.pipeline import service as pipeline
-from app.platform.db import MAX_ID, UnitOfWork, detached_copy
-from app.platform.errors import Conflict, Unauthorized, ValidationFailed
+from app.platform.db import UnitOfWork, detached_copy
+from app.platform.errors import Conflict, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
 
@@ -158,53 +157,6 @@ def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict
 
 
 # --- web forms ---------------------------------------------------------------------------------
-
-
-def _replay_key(clinic_id: int, signature: str) -> str:
-    return f"followup:web-form-signature:{clinic_id}:{signature}"
-
-
-@dataclass(frozen=True)
-class SignedRequest:
-    """What a signed request (a web form, an inbound message) says of its signature: the clinic it
-    names, its timestamp and signature headers (each None when missing), and the raw body signed."""
-
-    clinic_ref: str | None
-    timestamp: str | None
-    signature: str | None
-    raw_body: bytes
-
-
-def verify_web_form(*, session: UnitOfWork, redis, signed: SignedRequest, now: datetime) -> int:
-    """The id of the clinic whose webhook secret signed this request, else Unauthorized.
-
-    Every refusal says the same to the caller, so it cannot probe which clinics exist. A valid
-    signature is accepted once: it is remembered in Redis (SET NX with a TTL longer than the
-    freshness window), and the same signature again is a replay.
-    """
-    refused = Unauthorized(
-        "missing, invalid, stale or replayed signature: sign f'{timestamp}.{body}' with HMAC-SHA256 "
-        f"using the clinic's webhook secret and send {signing.CLINIC_HEADER}, {signing.TIMESTAMP_HEADER}, "
-        f"{signing.SIGNATURE_HEADER}"
-    )
-    clinic_ref, timestamp, signature = signed.clinic_ref, signed.timestamp, signed.signature
-    if not (clinic_ref and timestamp and signature):
-        raise refused
-    try:
-        clinic_id = int(clinic_ref)
-    except ValueError:
-        raise refused from None
-    if not 1 <= clinic_id <= MAX_ID:
-        raise refused
-    clinic = session.get(Clinic, clinic_id)
-    if clinic is None or not signing.timestamp_fresh(timestamp, now):
-        raise refused
-    if not signing.signature_matches(clinic.webhook_secret, timestamp, signed.raw_body, signature):
-        raise refused
-    digest = signature.strip().removeprefix("sha256=").lower()
-    if not redis.set(_replay_key(clinic_id, digest), "1", nx=True, ex=signing.REPLAY_MEMORY_SECONDS):
-        raise refused
-    return clinic_id
 
 
 def _web_form_source(session: UnitOfWork, clinic_id: int, form: dict) -> LeadSource:

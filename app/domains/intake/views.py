@@ -8,6 +8,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from app.domains.auth import signing
+from app.domains.auth.signing_secrets import service as signing_secrets
 from app.domains.bulk.schemas import BulkJobOut
 from app.domains.intake import imports, schemas, service
 from app.domains.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
@@ -113,36 +114,44 @@ class ImportLeads(MethodView):
         )
 
 
-def signed_by_clinic(view):
-    """Refuse (401) a request not signed by its clinic's webhook secret, before its body is parsed;
-    the signing clinic's id is then `g.signed_clinic_id` (web forms, inbound messages)."""
+def signed_for(scope: str):
+    """Refuse (401) a request not signed by a secret of its clinic, or (403) one signed by a secret
+    without `scope`, before its body is parsed; the signing clinic's id is then `g.signed_clinic_id`.
+    The capture endpoints (web forms, inbound messages, calls, appointments) each name their scope."""
 
-    @inject
-    def verify(*, uow, now) -> None:  # in a unit of its own, committed before the view's
-        g.signed_clinic_id = service.verify_web_form(
-            session=uow,
-            redis=current_app.extensions["followup.redis"],
-            signed=service.SignedRequest(
-                clinic_ref=request.headers.get(signing.CLINIC_HEADER),
-                timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
-                signature=request.headers.get(signing.SIGNATURE_HEADER),
-                raw_body=request.get_data(cache=True),
-            ),
-            now=now,
-        )
+    def decorate(view):
+        @inject
+        def verify(*, uow, now) -> None:  # in a unit of its own, committed before the view's
+            g.signed_clinic_id = signing_secrets.verify(
+                session=uow,
+                redis=current_app.extensions["followup.redis"],
+                signed=signing_secrets.SignedRequest(
+                    key_id=request.headers.get(signing.KEY_ID_HEADER),
+                    clinic_ref=request.headers.get(signing.CLINIC_HEADER),
+                    timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+                    signature=request.headers.get(signing.SIGNATURE_HEADER),
+                    method=request.method,
+                    path=request.path,
+                    raw_body=request.get_data(cache=True),
+                ),
+                scope=scope,
+                now=now,
+            )
 
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        verify()
-        return view(*args, **kwargs)
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            verify()
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 @blp.route("/capture/web-form")
 class WebForm(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, checked by signed_by_clinic")
-    @signed_by_clinic
+    @public("HMAC signature: a signing secret with the web_form scope, or the clinic's single secret")
+    @signed_for(signing.Scope.WEB_FORM)
     @blp.arguments(schemas.WebFormIn)
     @blp.response(201, schemas.WebFormOut)
     @blp.alt_response(
@@ -152,6 +161,7 @@ class WebForm(MethodView):
         description="The same submission_id again: the same lead",
     )
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @blp.alt_response(403, description="Signed by a secret without the web_form scope")
     @inject
     def post(self, form, *, uow, now):
         """Capture a website inquiry as a lead (HMAC-signed by the clinic; see the schema for the mapping)."""

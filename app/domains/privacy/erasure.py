@@ -27,11 +27,12 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
+from app.domains.consultations import service as consultations
 from app.domains.consultations import timers
 from app.domains.leads import suppression
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
 from app.domains.outbound.models import DeliveryStatus, Notification
-from app.domains.privacy import copies
+from app.domains.privacy import copies, scrubbing
 from app.domains.privacy.scrubbing import ids_only, structure_only
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskStatus
 from app.domains.webhooks.models import WebhookDelivery
@@ -71,6 +72,17 @@ COPIES: tuple[Copy, ...] = (
         "lead_timers.note (a recall's note); the lead's scheduled recalls and records reminder",
         "null; cancelled (reason 'the lead was erased'), their ledger jobs ended",
         "tests/consultations/test_timers.py::test_erasure_cancels_a_recall_and_drops_its_note",
+    ),
+    Copy(
+        "consultations of the lead: scheduled ones (the day's list, the owner's calendar feed), the "
+        "booking system's external_id",
+        "cancelled, their pending jobs ended (no event); external_id null",
+        "tests/privacy/test_erasure.py::test_erasure_cancels_the_leads_consultations_and_drops_their_ids",
+    ),
+    Copy(
+        "an email reply to the lead's reply+<token>@ address after the erasure (a new note, streamed)",
+        "dropped: not stored, not streamed (the token names an erased lead: no lead)",
+        "tests/privacy/test_erasure.py::test_an_email_reply_to_an_erased_lead_is_dropped",
     ),
     Copy("lead_tasks: title, description, outcome_notes", "'[erased]', null, null", _DUMP),
     Copy("lead_tasks.origin (what the rule that made it saw)", "structure_only", _TRAIL),
@@ -186,6 +198,9 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
     )
     counts["jobs_cancelled"] = _cancel_work(session, lead, task_ids, notification_ids, now)
     counts["timers_cancelled"] = timers.erase_lead_timers(session=session, lead_id=lead.id, now=now)
+    counts["consultations_cancelled"] = consultations.erase_for_lead(
+        session=session, lead_id=lead.id, now=now
+    )
     counts["activities"] = _erase_activities(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
     about = _erase_notifications(session, lead, notification_ids)
@@ -295,7 +310,7 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
     names the lead, or whose text quotes its name, phone or email; returns their ids. A provider's
     error text goes too: one stored before errors were redacted may quote the address."""
     about = set(notification_ids)
-    needles = _needles(lead)
+    needles = scrubbing.needles(lead, ERASED)
     link_tail = f"/leads/{lead.id}"
     rows = session.execute(
         sa.select(
@@ -306,7 +321,7 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
     )
     for nid, title, body, link, context in rows:
         names_lead = (context or {}).get("lead_id") == lead.id or (link or "").rstrip("/").endswith(link_tail)
-        if names_lead or _quotes(needles, title, body, json.dumps(context or {})):
+        if names_lead or scrubbing.quotes(needles, title, body, json.dumps(context or {})):
             about.add(nid)
     if not about:
         return about
@@ -327,21 +342,6 @@ def _erase_notifications(session: UnitOfWork, lead: Lead, notification_ids) -> s
         .execution_options(synchronize_session=False)
     )
     return about
-
-
-def _needles(lead: Lead) -> list[str]:
-    values = [lead.phone, lead.phone_alt, lead.email, lead.insurance_member_id]
-    for first, last in ((lead.first_name, lead.last_name), (lead.patient_first_name, lead.patient_last_name)):
-        if first and last:
-            values.append(f"{first} {last}")
-    if lead.patient_dob is not None:
-        values.append(lead.patient_dob.isoformat())
-    return [v.lower() for v in values if v and v != ERASED]
-
-
-def _quotes(needles: list[str], *texts) -> bool:
-    joined = " ".join(t for t in texts if t).lower()
-    return any(n in joined for n in needles)
 
 
 def _erase_events(

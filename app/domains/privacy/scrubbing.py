@@ -3,7 +3,8 @@ them).
 
 `ids_only` reduces a payload or an audit change to the ids that tell which row it was about;
 `structure_only` keeps the shape of what a rule saw (which field, which operator, which rule) and
-drops every value; `is_persons_row` tells whether an import's input row describes the person erased.
+drops every value; `is_persons_row` tells whether an import's input row describes the person erased;
+`needles` and `quotes` find a text quoting the person (a staff message naming the lead).
 """
 
 from __future__ import annotations
@@ -70,3 +71,21 @@ def is_persons_row(row, *, emails: set[str], phones: set[str], names: set[tuple[
             return True
     name = (str(row.get("first_name") or "").strip().lower(), str(row.get("last_name") or "").strip().lower())
     return name in names
+
+
+def needles(lead, erased: str) -> list[str]:
+    """What a text quoting the lead's person would contain (lower case): phones, email, member id,
+    names and date of birth; none of a lead already erased (`erased`: the tombstone's name)."""
+    values = [lead.phone, lead.phone_alt, lead.email, lead.insurance_member_id]
+    for first, last in ((lead.first_name, lead.last_name), (lead.patient_first_name, lead.patient_last_name)):
+        if first and last:
+            values.append(f"{first} {last}")
+    if lead.patient_dob is not None:
+        values.append(lead.patient_dob.isoformat())
+    return [v.lower() for v in values if v and v != erased]
+
+
+def quotes(needles: list[str], *texts) -> bool:
+    """Whether any of the texts contains any of the needles (case-insensitive)."""
+    joined = " ".join(t for t in texts if t).lower()
+    return any(n in joined for n in needles)

@@ -23,6 +23,9 @@ class ErasureOut(AnswerSchema):
     timers_cancelled = fields.Integer(
         metadata={"description": "the lead's scheduled recalls and records reminder"}
     )
+    consultations_cancelled = fields.Integer(
+        metadata={"description": "the lead's scheduled consultations (every one also loses its external_id)"}
+    )
     activities = fields.Integer()
     tasks = fields.Integer()
     notifications = fields.Integer()

@@ -4,7 +4,9 @@ On when OTEL_TRACES_EXPORTER names an exporter (`otlp`, `console`, or any instal
 `opentelemetry_traces_exporter` entry point) and OTEL_SDK_DISABLED is not `true`; the rest is the
 SDK's own reading of the environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_BSP_*). Flask, Celery, SQLAlchemy and Redis
-are instrumented. A ledger row stores the W3C `traceparent` of the span that wrote it, and its run
+are instrumented; a request's span carries its route pattern (`GET /api/calendar/<token>.ics`), never
+the raw path or query string, which may hold a token, a secret or a patient's name (`_route_only`).
+A ledger row stores the W3C `traceparent` of the span that wrote it, and its run
 continues that trace (`job_span`), so one trace runs from the request that captured a lead through
 every step its automation took, however long the steps wait in the ledger.
 """
@@ -27,6 +29,14 @@ TRACER_NAME = "followup"
 _W3C = TraceContextTextMapPropagator()  # the column holds a W3C traceparent, whatever OTEL_PROPAGATORS says
 # The OTLP exporter this project installs speaks http/protobuf; `otlp` names it (the spec's default).
 _ALIASES = {"otlp": "otlp_proto_http"}
+
+
+# What the WSGI instrumentation copies from the request line: a path may hold a calendar feed's or an
+# unsubscribe link's token or SendGrid's inbound secret, a query a patient's name (`?q=`).
+_PATH_ATTRIBUTES = ("http.target", "url.path")
+_URL_ATTRIBUTES = ("http.url", "url.full")
+_QUERY_ATTRIBUTES = ("url.query",)
+REDACTED = "REDACTED"  # what OpenTelemetry's own URL redaction writes
 
 
 class _State:
@@ -89,12 +99,41 @@ def instrument_app(app, engine) -> None:
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    FlaskInstrumentor.instrument_app(app, tracer_provider=_State.provider)
+    FlaskInstrumentor.instrument_app(app, tracer_provider=_State.provider, response_hook=_route_only)
     instrumentor = SQLAlchemyInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()  # one call instruments a list of engines: add this one to it
     _State.instrumented_engines.append(engine)
     instrumentor.instrument(engines=_State.instrumented_engines, tracer_provider=_State.provider)
+
+
+def _route_only(span, status, response_headers) -> None:
+    """The Flask instrumentation's response hook: the request's span is named by its route pattern
+    (the method alone when no route matched) and every attribute taken from the raw path or query is
+    overwritten with the pattern, or REDACTED. It runs once the response starts, before the span ends
+    and is exported; the instrumentation sets those attributes after its request hook, so only here
+    can they be replaced."""
+    if span is None or not span.is_recording():
+        return
+    from flask import request
+    from opentelemetry.util.http import sanitize_method
+
+    from app.platform.telemetry.web import route
+
+    rule = route()
+    method = sanitize_method(request.method)
+    method = "HTTP" if method == "_OTHER" else method
+    span.update_name(f"{method} {rule}" if rule else method)
+    recorded = getattr(span, "attributes", None) or {}
+    for key in _PATH_ATTRIBUTES:
+        if key in recorded:
+            span.set_attribute(key, rule or REDACTED)
+    for key in _URL_ATTRIBUTES:
+        if key in recorded:
+            span.set_attribute(key, request.host_url.rstrip("/") + rule if rule else REDACTED)
+    for key in _QUERY_ATTRIBUTES:
+        if key in recorded:
+            span.set_attribute(key, REDACTED)
 
 
 def stop(app=None) -> None:

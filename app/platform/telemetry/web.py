@@ -35,6 +35,12 @@ def bind_caller() -> None:
     logs.bind(clinic_id=getattr(actor, "clinic_id", None), lead_id=lead_id)
 
 
+def route() -> str | None:
+    """The request's route pattern (`/api/calendar/<token>.ics`), None when no route matched: what
+    logs, metrics and traces name a request by, never its raw path (which may hold a token)."""
+    return request.url_rule.rule if request.url_rule is not None else None
+
+
 def _start() -> None:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
@@ -47,7 +53,7 @@ def _finish(response, settings):
     if started is None:  # a response made before our first hook ran (another hook answered first)
         return response
     seconds = time.perf_counter() - started
-    endpoint = request.url_rule.rule if request.url_rule is not None else None
+    endpoint = route()
     if settings.metrics_token:  # else no one can scrape them: not kept
         metrics.observe_request(
             endpoint=endpoint, method=request.method, status=response.status_code, seconds=seconds

@@ -8,7 +8,7 @@ Stored once per the phone system's call id (a retried delivery answers as the fi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from app.domains.activities import service as activities
@@ -31,9 +31,6 @@ class CallAnswer:
     lead_id: int
     activity_id: int
     created_lead: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _answer(row: InboundMessage, created_lead: bool = False) -> CallAnswer:

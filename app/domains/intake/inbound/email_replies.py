@@ -55,7 +55,8 @@ def lead_of(session: UnitOfWork, secret: str | None, to: str) -> Lead | None:
         if match and secret:
             lead_id = signing.lead_of_unsubscribe_token(secret, match.group(1), "reply")
             lead = session.get(Lead, lead_id) if lead_id is not None else None
-            if lead is not None and lead.deleted_at is None:
+            # An erased lead's reply is dropped: its person asked to be forgotten (privacy/erasure.COPIES).
+            if lead is not None and lead.deleted_at is None and lead.erased_at is None:
                 return lead
     return None
 

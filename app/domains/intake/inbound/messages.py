@@ -13,7 +13,7 @@ strangers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -44,12 +44,6 @@ class InboundAnswer:
     @classmethod
     def of(cls, row: InboundMessage) -> InboundAnswer:
         return cls(matched=True, lead_id=row.lead_id, activity_id=row.activity_id, opted_out=row.opted_out)
-
-    def as_dict(self) -> dict:
-        """The webhook's answer: an unmatched message says only that."""
-        if not self.matched:
-            return {"matched": False}
-        return asdict(self)
 
 
 def is_stop(body: str) -> bool:

@@ -61,19 +61,9 @@ class CallIn(RequestSchema):
         return data
 
 
-class CallOut(AnswerSchema):
-    lead_id = fields.Integer()
-    activity_id = fields.Integer()
-    created_lead = fields.Boolean(metadata={"description": "true: nobody had the number; a lead was made"})
+class ReceivedOut(AnswerSchema):
+    """The answer to an inbound message or call: received, and nothing more. Whether the number or
+    address belongs to a lead is not said, so a secret's holder cannot test who is a patient
+    (docs/guides/inbound.md, "What the answer says")."""
 
-
-_MATCHED_ONLY = "Sent when `matched` is true: an unmatched message's answer says only that."
-
-
-class InboundOut(AnswerSchema):
-    matched = fields.Boolean(metadata={"description": "false: no open lead of the clinic has that sender"})
-    lead_id = fields.Integer(allow_none=True, metadata={"optional": True, "description": _MATCHED_ONLY})
-    activity_id = fields.Integer(allow_none=True, metadata={"optional": True, "description": _MATCHED_ONLY})
-    opted_out = fields.Boolean(
-        metadata={"optional": True, "description": f"the message was an SMS STOP. {_MATCHED_ONLY}"}
-    )
+    received = fields.Boolean(metadata={"description": "always true: the request was taken"})

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app.domains.auth import signing
 from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio
 from app.domains.intake.inbound import messages as inbound
-from app.domains.intake.views import signed_by_clinic
+from app.domains.intake.views import signed_for
 from app.platform.access import public
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
@@ -18,33 +18,37 @@ blp = make_blueprint("inbound", "Inbound messages (replies, STOP) and calls")
 
 @blp.route("/capture/inbound")
 class InboundWebhook(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
-    @signed_by_clinic
+    @public("HMAC signature: a signing secret of the clinic with the inbound scope")
+    @signed_for(signing.Scope.INBOUND)
     @blp.arguments(schemas.InboundIn)
-    @blp.response(200, schemas.InboundOut)
+    @blp.response(200, schemas.ReceivedOut)
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @blp.alt_response(403, description="Signed by a secret without this endpoint's scope")
     @inject
     def post(self, message, *, uow, now):
         """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
         the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
-        An unknown sender is answered {"matched": false} and nothing is stored."""
-        answer = inbound.receive(session=uow, clinic_id=g.signed_clinic_id, message=message, now=now)
-        return answer.as_dict()
+        An unknown sender's message is not stored. The answer is {"received": true} either way: it
+        does not say whether the sender is a lead's."""
+        inbound.receive(session=uow, clinic_id=g.signed_clinic_id, message=message, now=now)
+        return {"received": True}
 
 
 @blp.route("/capture/call")
 class CallerIdWebhook(MethodView):
-    @public("HMAC signature: signed by the clinic's webhook secret, like /api/capture/web-form")
-    @signed_by_clinic
+    @public("HMAC signature: a signing secret of the clinic with the call scope")
+    @signed_for(signing.Scope.CALL)
     @blp.arguments(schemas.CallIn)
-    @blp.response(200, schemas.CallOut)
+    @blp.response(200, schemas.ReceivedOut)
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
+    @blp.alt_response(403, description="Signed by a secret without this endpoint's scope")
     @inject
     def post(self, call, *, uow, now):
         """Caller ID: an inbound call, logged as an INBOUND PHONE_CALL (contact) on the open lead with
-        that number, or on a new lead (source "Phone"); once per call_id."""
-        answer = caller_id.receive_call(session=uow, clinic_id=g.signed_clinic_id, call=call, now=now)
-        return answer.as_dict()
+        that number, or on a new lead (source "Phone"); once per call_id. The answer is
+        {"received": true} either way: it does not say whether the number was a lead's."""
+        caller_id.receive_call(session=uow, clinic_id=g.signed_clinic_id, call=call, now=now)
+        return {"received": True}
 
 
 @blp.route("/providers/twilio/sms")

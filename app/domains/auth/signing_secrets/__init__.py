@@ -1,0 +1,1 @@
+"""A clinic's signing secrets: one per integration that signs its requests to the capture endpoints."""
