@@ -53,7 +53,7 @@ class UnitOfWork(Session):
         """A new row (or an object to keep); `with_id`: its id is needed now (an event names it)."""
         if with_id:
             return insert_now(self, instance)
-        super().add(instance, _warn)
+        super().add(instance, _warn=_warn)
         return instance
 
     def emit(self, event) -> None:
