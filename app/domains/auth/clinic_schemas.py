@@ -14,7 +14,7 @@ from app.domains.auth.schemas import (
     validate_timezone,
 )
 from app.domains.business_hours.rules import month_day
-from app.platform.api import RequestSchema, StrictBoolean
+from app.platform.api import Email, RequestSchema, StrictBoolean
 from app.platform.delivery.rules import parse_limit
 
 
@@ -107,7 +107,7 @@ class ClinicSettingsIn(RequestSchema):
             "escalated to the clinic admins (default 24)"
         },
     )
-    email_from = fields.Email(
+    email_from = Email(
         validate=validate.Length(max=254),
         metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},
     )

@@ -20,6 +20,7 @@ from app.platform.api import (
     MAX_ID,
     MAX_YEAR,
     MIN_YEAR,
+    Email,
     RequestSchema,
     StrictBoolean,
     UTCDate,
@@ -70,7 +71,7 @@ class LeadUpdateIn(RequestSchema):
 
     first_name = fields.String(validate=validate.Length(min=1, max=100))
     last_name = fields.String(validate=validate.Length(min=1, max=100))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = Email(allow_none=True, validate=validate.Length(max=254))
     phone = _text(40, allow_none=True, metadata={"description": "Any format; stored and returned as E.164"})
     phone_alt = _text(40, allow_none=True)
     preferred_contact = fields.String(validate=_one_of(PreferredContact))
