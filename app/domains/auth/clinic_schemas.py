@@ -14,7 +14,8 @@ from app.domains.auth.schemas import (
     validate_timezone,
 )
 from app.domains.business_hours.rules import month_day
-from app.platform.api import Email, RequestSchema, StrictBoolean
+from app.platform.api import RequestSchema, StrictBoolean
+from app.platform.api.emails import Email
 from app.platform.delivery.rules import parse_limit
 
 

@@ -13,7 +13,8 @@ from app.domains.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domains.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.domains.business_hours import rules as business_hours
 from app.platform.answers import AnswerSchema
-from app.platform.api import Email, RequestSchema, StrictBoolean, id_field
+from app.platform.api import RequestSchema, StrictBoolean, id_field
+from app.platform.api.emails import Email
 from app.platform.roles import Permission, Role
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).

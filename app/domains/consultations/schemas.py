@@ -5,7 +5,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from app.domains.consultations import rules
 from app.domains.consultations.models import ConsultationStatus, TimerKind, TimerStatus
 from app.platform.answers import AnswerSchema
-from app.platform.api import Email, RequestSchema, UTCDate, UTCDateTime, id_field
+from app.platform.api import RequestSchema, UTCDate, UTCDateTime, id_field
+from app.platform.api.emails import Email
 from app.platform.phi_policy import PhiSchema
 
 STATUSES = [s.value for s in ConsultationStatus]

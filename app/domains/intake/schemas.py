@@ -11,7 +11,8 @@ from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, va
 from app.domains.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
 from app.domains.leads.schemas import LeadIn
 from app.platform.answers import AnswerSchema
-from app.platform.api import Email, RequestSchema, StrictBoolean, UTCDate
+from app.platform.api import RequestSchema, StrictBoolean, UTCDate
+from app.platform.api.emails import Email
 from app.platform.errors import ValidationFailed
 
 

@@ -20,13 +20,13 @@ from app.platform.api import (
     MAX_ID,
     MAX_YEAR,
     MIN_YEAR,
-    Email,
     RequestSchema,
     StrictBoolean,
     UTCDate,
     id_field,
     to_bounded_utc,
 )
+from app.platform.api.emails import Email
 from app.platform.phi_policy import PhiSchema
 
 

@@ -8,7 +8,6 @@ import json
 import re
 from collections.abc import Mapping
 
-import email_validator
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
 from flask import current_app, request, send_from_directory
@@ -146,20 +145,6 @@ class UTCDate(fields.Date):
         if not MIN_YEAR <= parsed.year <= MAX_YEAR:
             raise ValidationError(f"give a date between the years {MIN_YEAR} and {MAX_YEAR}")
         return parsed
-
-
-class Email(fields.Email):
-    """An email address an SMTP relay will take: checked by email-validator, not only by pattern
-    (an ASCII local part, no quoted local part or IP-literal domain, a domain that can exist on the
-    internet: no `.local`, `.test` or bare host). No DNS lookup: a request never waits on one."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        address = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            email_validator.validate_email(address, allow_smtputf8=False, check_deliverability=False)
-        except email_validator.EmailNotValidError as error:
-            raise ValidationError(f"not a deliverable email address: {error}") from error
-        return address
 
 
 def id_field(*, strict: bool = True, **kwargs) -> fields.Integer:
