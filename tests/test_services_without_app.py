@@ -65,7 +65,7 @@ def user(wired):
             clinic_id=clinic.id,
             actor=None,
             data={
-                "email": "admin@noapp.test",
+                "email": "admin@noapp.org",
                 "name": "Ada",
                 "role": Role.CLINIC_ADMIN,
                 "password": PASSWORD,
@@ -114,7 +114,7 @@ def test_staff_notices_and_an_email_are_queued_and_delivered_without_an_app(wire
     assert run_job(db=wired, job_id=email_job.id, now=now) == "done"
     with wired.unit_of_work() as session:
         email = session.scalars(sa.select(Notification).where(Notification.channel == "email")).one()
-        assert email.status == "sent" and email.to_address == "admin@noapp.test"
+        assert email.status == "sent" and email.to_address == "admin@noapp.org"
         assert attempts.recover_stuck_sends(session=session, now=now, settings=wired.settings) == 0
 
 
@@ -131,7 +131,7 @@ def test_login_and_refresh_take_their_settings_as_arguments(wired, user):
     with wired.unit_of_work() as session:
         tokens = auth.login(
             session=session, redis=wired.redis, settings=wired.settings,
-            credentials=auth.Credentials("admin@noapp.test", PASSWORD), client_address="127.0.0.1", now=now,
+            credentials=auth.Credentials("admin@noapp.org", PASSWORD), client_address="127.0.0.1", now=now,
         )  # fmt: skip
     again = auth.refresh(db=wired, settings=wired.settings, refresh_token=tokens["refresh_token"], now=now)
     headers = {"Authorization": f"Bearer {again['access_token']}"}

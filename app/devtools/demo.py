@@ -14,7 +14,7 @@ from app.platform.app_db import unit_of_work
 from app.platform.config import VAR_DIR
 from app.platform.roles import Role
 
-DEMO_DOMAIN = "demo.followup.test"
+DEMO_DOMAIN = "demo.followup.example"
 DEMO_CLINIC_NAME = "Demo Orthodontics"
 LOGINS_FILE = "demo-logins.json"
 

@@ -64,7 +64,7 @@ def fuzz_app(*, database_url: str, redis_url: str):
         clinic = auth.create_clinic(session=session, name="Fuzz Orthodontics", now=now)
         admin = User(
             clinic_id=clinic.id,
-            email="admin@fuzz.test",
+            email="admin@fuzz.example",
             name="Fuzz Admin",
             role=Role.CLINIC_ADMIN.value,
             password_hash=auth.hash_password(secrets.token_urlsafe(32)),
@@ -94,7 +94,7 @@ def seed_records(app, headers: dict) -> None:
     client = app.test_client()
     lead = client.post(
         "/api/leads",
-        json={"first_name": "Ada", "last_name": "Fuzz", "phone": "+14155552671", "email": "ada@fuzz.test"},
+        json={"first_name": "Ada", "last_name": "Fuzz", "phone": "+14155552671", "email": "ada@fuzz.example"},
         headers=headers,
     ).get_json()
     due = (clock.now() + timedelta(days=1)).isoformat()

@@ -41,7 +41,7 @@ def me(client, answer) -> dict:
 def test_another_clinics_email_is_created_like_a_fresh_one_and_both_log_in(client, clinics):
     a, b = clinics
     theirs = a.users["doctor"]
-    fresh = add_user(client, b, "fresh@clinic-b.test", password=OWN_PASSWORD)
+    fresh = add_user(client, b, "fresh@clinic-b.example", password=OWN_PASSWORD)
     taken_elsewhere = add_user(client, b, theirs.email.upper(), password=OWN_PASSWORD)
     assert fresh.status_code == taken_elsewhere.status_code == 201, taken_elsewhere.json
     assert taken_elsewhere.json["email"] == theirs.email
@@ -65,7 +65,7 @@ def test_the_same_password_in_two_clinics_asks_for_the_clinic(client, clinics):
     assert me(client, login(client, email, TEST_PASSWORD, clinic=b.id))["id"] == created.json["id"]
     # A clinic where the email has no account: the 401 of a wrong password, nothing more.
     elsewhere = login(client, email, TEST_PASSWORD, clinic=b.id + 1000)
-    unknown = login(client, "nobody@nowhere.test", TEST_PASSWORD)
+    unknown = login(client, "nobody@nowhere.example", TEST_PASSWORD)
     assert elsewhere.status_code == unknown.status_code == 401
     assert elsewhere.json["message"] == unknown.json["message"]
     for bad in ("a", 0, -1, 1.5, 2**40):
@@ -151,7 +151,7 @@ def test_requests_creating_one_email_at_once_get_one_201_and_409s(client, clinic
     def create():
         web = b.app.test_client()  # its own request, session and database connection
         start.wait()
-        answers.append(add_user(web, b, "twins@clinic-b.test", password=OWN_PASSWORD))
+        answers.append(add_user(web, b, "twins@clinic-b.example", password=OWN_PASSWORD))
 
     threads = [threading.Thread(target=create) for _ in range(4)]
     for thread in threads:

@@ -187,3 +187,13 @@ def test_the_rows_wait_in_the_ledger_sealed_not_in_clear(client, tenant, db):
     assert len(payloads) == 1
     text = str(payloads)
     assert "Lima" not in text and "555" not in text and "ben@example.com" not in text
+
+
+def test_an_imported_row_whose_email_smtp_would_refuse_is_invalid_naming_email(client, tenant, celery_worker):
+    rows = [
+        {"external_id": "ok-1", "first_name": "Ana", "last_name": "Lima", "email": "ana@example.com"},
+        {"external_id": "bad-1", "first_name": "Bo", "last_name": "Vu", "email": "bo@localhost"},
+    ]
+    job = finished(client, tenant, start_import(client, tenant, rows)["id"])
+    assert job["outcomes"] == {"created": 1, "duplicate": 0, "invalid": 1}
+    assert {e["row"]: e["field"] for e in job["errors"]} == {2: "email"}

@@ -25,7 +25,9 @@ def run_cli(app, tmp_path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def create_clinic(app, tmp_path, name="Bright Smiles", timezone="America/Chicago", email="owner@bright.test"):
+def create_clinic(
+    app, tmp_path, name="Bright Smiles", timezone="America/Chicago", email="owner@bright.example"
+):
     done = run_cli(
         app,
         tmp_path,

@@ -34,23 +34,27 @@ def _text_of(message) -> str:
 
 
 def test_a_new_clinic_its_admin_and_an_invited_coordinator_all_log_in(app, client, db, tmp_path, monkeypatch):
-    created = create_clinic(app, tmp_path, name="Bright Smiles", email="Owner@Bright.test")
+    created = create_clinic(app, tmp_path, name="Bright Smiles", email="Owner@Bright.example")
     assert LINK.fullmatch(created["setup_link"])
     assert created["setup_token"] == token_of(created["setup_link"])
     with db.unit_of_work() as session:
         clinic = session.get(Clinic, created["clinic_id"])
         assert (clinic.name, clinic.timezone) == ("Bright Smiles", "America/Chicago")
         admin = session.get(User, created["admin_user_id"])
-        assert (admin.email, admin.role, admin.password_hash) == ("owner@bright.test", "clinic_admin", None)
+        assert (admin.email, admin.role, admin.password_hash) == (
+            "owner@bright.example",
+            "clinic_admin",
+            None,
+        )
         # Only the token's hash is stored: the raw token appears nowhere in the database.
         stored = session.execute(sa.text("SELECT token_hash FROM password_setup_tokens")).scalars().all()
         assert stored and created["setup_token"] not in stored
 
-    assert login(client, "owner@bright.test").status_code == 401  # no password yet
+    assert login(client, "owner@bright.example").status_code == 401  # no password yet
     assert set_password(client, created["setup_token"]).status_code == 204
     again = set_password(client, created["setup_token"], "another good password")
     assert again.status_code == 410 and "token" in again.json["errors"]["json"]
-    signed_in = login(client, "owner@bright.test")
+    signed_in = login(client, "owner@bright.example")
     assert signed_in.status_code == 200
     admin_headers = bearer(signed_in.json["access_token"])
     me = client.get("/api/me", headers=admin_headers).json
@@ -66,7 +70,7 @@ def test_a_new_clinic_its_admin_and_an_invited_coordinator_all_log_in(app, clien
                 "/api/users",
                 headers=admin_headers,
                 json={
-                    "email": "tc@bright.test",
+                    "email": "tc@bright.example",
                     "name": "Terry Coordinator",
                     "role": "treatment_coordinator",
                 },
@@ -74,12 +78,12 @@ def test_a_new_clinic_its_admin_and_an_invited_coordinator_all_log_in(app, clien
             assert invited.status_code == 201 and invited.json["password_set"] is False
             wait_for(lambda: len(server.raw_messages) == 1, timeout=30)
     email = server.messages[0]
-    assert email["To"] == "tc@bright.test" and "Bright Smiles" in email["Subject"]
+    assert email["To"] == "tc@bright.example" and "Bright Smiles" in email["Subject"]
     link = LINK.search(_text_of(email)).group(0)
-    assert login(client, "tc@bright.test").status_code == 401
+    assert login(client, "tc@bright.example").status_code == 401
     assert set_password(client, token_of(link), "coordinator passphrase").status_code == 204
     assert set_password(client, token_of(link), "coordinator passphrase").status_code == 410
-    coordinator = login(client, "tc@bright.test", "coordinator passphrase")
+    coordinator = login(client, "tc@bright.example", "coordinator passphrase")
     assert coordinator.status_code == 200
     me = client.get("/api/me", headers=bearer(coordinator.json["access_token"])).json
     assert (me["clinic_id"], me["role"]) == (created["clinic_id"], "treatment_coordinator")
@@ -97,21 +101,21 @@ def test_a_new_clinic_its_admin_and_an_invited_coordinator_all_log_in(app, clien
 def test_the_command_prints_the_clinic_and_its_link_for_a_person(app, tmp_path):
     done = run_cli(
         app, tmp_path, "clinics", "create", "--name", "Plain Output", "--timezone", "Europe/Berlin",
-        "--admin-email", "admin@plain.test", "--admin-name", "Pat Admin",
+        "--admin-email", "admin@plain.example", "--admin-name", "Pat Admin",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert re.search(r"Clinic \d+ created", done.stdout) and LINK.search(done.stdout)
 
 
 def test_bad_input_names_the_option_exits_non_zero_and_writes_nothing(app, db, tmp_path):
-    create_clinic(app, tmp_path, email="taken@clinic.test")
+    create_clinic(app, tmp_path, email="taken@clinic.example")
     with db.unit_of_work() as session:
         before = session.scalar(sa.select(sa.func.count()).select_from(Clinic))
     cases = [
-        (["--name", "X", "--timezone", "Mars/Olympus", "--admin-email", "a@x.test"], "--timezone"),
-        (["--name", "  ", "--timezone", "UTC", "--admin-email", "b@x.test"], "--name"),
+        (["--name", "X", "--timezone", "Mars/Olympus", "--admin-email", "a@x.example"], "--timezone"),
+        (["--name", "  ", "--timezone", "UTC", "--admin-email", "b@x.example"], "--name"),
         (["--name", "X", "--timezone", "UTC", "--admin-email", "not-an-email"], "--admin-email"),
-        (["--name", "X", "--timezone", "UTC", "--admin-email", "Taken@Clinic.test"], "--admin-email"),
+        (["--name", "X", "--timezone", "UTC", "--admin-email", "Taken@Clinic.example"], "--admin-email"),
     ]
     for args, option in cases:
         done = run_cli(app, tmp_path, "clinics", "create", *args)

@@ -14,7 +14,7 @@ from app.platform import clock
 from tests.onboarding.kit import bearer, login, set_password
 
 
-def onboard(app, *, now=None, email="admin@setup.test") -> dict:
+def onboard(app, *, now=None, email="admin@setup.example") -> dict:
     db = app.extensions["followup.db"]
     with db.unit_of_work() as session:
         return onboarding.onboard_clinic(
@@ -30,7 +30,7 @@ def test_an_expired_link_is_refused_naming_the_token(app, client):
     created = onboard(app, now=clock.now() - timedelta(hours=hours, minutes=1))
     answer = set_password(client, created["setup_token"])
     assert answer.status_code == 410 and answer.json["errors"]["json"]["token"] == ["expired"]
-    assert login(client, "admin@setup.test").status_code == 401
+    assert login(client, "admin@setup.example").status_code == 401
 
 
 def test_a_link_just_inside_its_lifetime_works(app, client):
@@ -48,7 +48,7 @@ def test_unknown_and_malformed_tokens_name_the_field(client):
 
 def test_a_weak_password_is_422_and_the_link_still_works(app, client):
     created = onboard(app)
-    for weak in ("short", "aaaaaaaaaaaa", "admin@setup.test", "ADMIN@setup.test"):
+    for weak in ("short", "aaaaaaaaaaaa", "admin@setup.example", "ADMIN@setup.example"):
         answer = set_password(client, created["setup_token"], weak)
         assert answer.status_code == 422 and "password" in answer.json["errors"]["json"], weak
     assert set_password(client, created["setup_token"]).status_code == 204
@@ -77,7 +77,7 @@ def test_a_newer_link_or_a_password_set_by_the_admin_retires_the_old_link(app, c
     invited = client.post(
         "/api/users",
         headers=tenant.headers(),
-        json={"email": "fd@tenant.test", "name": "Frankie", "role": "front_desk"},
+        json={"email": "fd@tenant.example", "name": "Frankie", "role": "front_desk"},
     ).json
     with db.unit_of_work() as session:
         link = onboarding.issue_setup_token(
@@ -123,10 +123,10 @@ def test_a_user_created_with_a_password_is_not_invited(client, tenant):
     made = client.post(
         "/api/users",
         headers=tenant.headers(),
-        json={"email": "pw@tenant.test", "name": "Pat", "role": "doctor", "password": "chosen by admin"},
+        json={"email": "pw@tenant.example", "name": "Pat", "role": "doctor", "password": "chosen by admin"},
     )
     assert made.status_code == 201 and made.json["password_set"] is True
     me = client.get(
-        "/api/me", headers=bearer(login(client, "pw@tenant.test", "chosen by admin").json["access_token"])
+        "/api/me", headers=bearer(login(client, "pw@tenant.example", "chosen by admin").json["access_token"])
     )
     assert me.json["role"] == "doctor"

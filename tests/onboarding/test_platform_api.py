@@ -12,7 +12,11 @@ from tests.onboarding.kit import bearer, login, set_password
 from tests.outbound.kit import use
 
 PLATFORM_TOKEN = "platform-operator-token-0123456789abcdef"
-NEW_CLINIC = {"name": "Northside Ortho", "timezone": "America/Denver", "admin_email": "lead@northside.test"}
+NEW_CLINIC = {
+    "name": "Northside Ortho",
+    "timezone": "America/Denver",
+    "admin_email": "lead@northside.example",
+}
 
 
 @pytest.fixture
@@ -32,7 +36,9 @@ def test_the_operator_creates_a_clinic_whose_admin_sets_a_password_and_logs_in(c
     body = created.json
     assert body["clinic_id"] and body["admin_user_id"] and body["setup_link"].endswith(body["setup_token"])
     assert set_password(client, body["setup_token"]).status_code == 204
-    me = client.get("/api/me", headers=bearer(login(client, "lead@northside.test").json["access_token"])).json
+    me = client.get(
+        "/api/me", headers=bearer(login(client, "lead@northside.example").json["access_token"])
+    ).json
     assert (me["id"], me["clinic_id"], me["role"]) == (
         body["admin_user_id"],
         body["clinic_id"],

@@ -28,16 +28,16 @@ def test_a_fresh_link_replaces_the_first(client, db, tenant):
     invited = client.post(
         "/api/users",
         headers=tenant.headers(),
-        json={"email": "late@tenant.test", "name": "Lou Late", "role": "front_desk"},
+        json={"email": "late@tenant.example", "name": "Lou Late", "role": "front_desk"},
     ).json
-    [first] = invitation_links(db, "late@tenant.test")
+    [first] = invitation_links(db, "late@tenant.example")
     again = client.post(f"/api/users/{invited['id']}/invitation", headers=tenant.headers())
     assert again.status_code == 204
-    old, new = invitation_links(db, "late@tenant.test")
+    old, new = invitation_links(db, "late@tenant.example")
     assert old == first and new != first
     assert set_password(client, token_of(first)).status_code == 410
     assert set_password(client, token_of(new)).status_code == 204
-    assert login(client, "late@tenant.test").status_code == 200
+    assert login(client, "late@tenant.example").status_code == 200
     # Once the password is set there is nothing to invite to.
     done = client.post(f"/api/users/{invited['id']}/invitation", headers=tenant.headers())
     assert done.status_code == 409
@@ -48,7 +48,7 @@ def test_only_the_clinics_own_admin_reinvites(client, make_tenant):
     invited = client.post(
         "/api/users",
         headers=theirs.headers(),
-        json={"email": "new@theirs.test", "name": "Nia", "role": "doctor"},
+        json={"email": "new@theirs.example", "name": "Nia", "role": "doctor"},
     ).json
     assert client.post(f"/api/users/{invited['id']}/invitation", headers=ours.headers()).status_code == 404
     coordinator = ours.headers("treatment_coordinator")

@@ -17,6 +17,7 @@ from app.domains.auth.schemas import (
 )
 from app.domains.business_hours.rules import month_day
 from app.platform.api import RequestSchema, StrictBoolean
+from app.platform.api.emails import Email
 from app.platform.delivery.rules import parse_limit
 
 
@@ -109,7 +110,7 @@ class ClinicSettingsIn(RequestSchema):
             "escalated to the clinic admins (default 24)"
         },
     )
-    email_from = fields.Email(
+    email_from = Email(
         validate=validate.Length(max=254),
         metadata={"description": "the From address of the clinic's email (else EMAIL_FROM)"},
     )

@@ -14,6 +14,7 @@ from app.domains.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.domains.business_hours import rules as business_hours
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, id_field
+from app.platform.api.emails import Email
 from app.platform.roles import Permission, Role
 
 # An admin may raise a key's limit this far (a minute's requests; far beyond one web process).
@@ -134,7 +135,7 @@ class PlatformClinicIn(RequestSchema):
 
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
     timezone = fields.String(required=True, validate=[validate.Length(max=64), validate_timezone])
-    admin_email = fields.Email(required=True, validate=validate.Length(max=254))
+    admin_email = Email(required=True, validate=validate.Length(max=254))
     admin_name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
 
 
@@ -227,7 +228,7 @@ class UserOut(AnswerSchema):
 
 
 class UserUpdateIn(RequestSchema):
-    email = fields.Email(validate=validate.Length(max=254))
+    email = Email(validate=validate.Length(max=254))
     name = fields.String(validate=validate.Length(min=1, max=200))
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
     password = _password()
@@ -238,7 +239,7 @@ class UserUpdateIn(RequestSchema):
 
 
 class UserCreateIn(UserUpdateIn):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
     # Without a password the user is invited: the setup link goes to their email.

@@ -6,6 +6,7 @@ from app.domains.consultations import rules
 from app.domains.consultations.models import ConsultationStatus, TimerKind, TimerStatus
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDate, UTCDateTime, id_field
+from app.platform.api.emails import Email
 from app.platform.phi_policy import PhiSchema
 
 STATUSES = [s.value for s in ConsultationStatus]
@@ -103,7 +104,7 @@ class AppointmentIn(RequestSchema):
     provider_name = PROVIDER
     lead_id = id_field()
     phone = fields.String(validate=validate.Length(min=1, max=40))
-    email = fields.Email(validate=validate.Length(max=254))
+    email = Email(validate=validate.Length(max=254))
 
 
 class AppointmentOut(AnswerSchema):

@@ -12,6 +12,7 @@ from app.domains.leads.models import PatientRelationship, PreferredContact, Trea
 from app.domains.leads.schemas import LeadIn
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDate
+from app.platform.api.emails import Email
 from app.platform.errors import ValidationFailed
 
 
@@ -45,7 +46,7 @@ class WebFormIn(RequestSchema):
     name = _text(100)  # split into first and last name, each at most 100
     first_name = _text(100)
     last_name = _text(100)
-    email = fields.Email(validate=validate.Length(max=254))
+    email = Email(validate=validate.Length(max=254))
     phone = _text(40)
     preferred_contact = fields.String(validate=validate.OneOf([p.value for p in PreferredContact]))
     preferred_time = _text(100)

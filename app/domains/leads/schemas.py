@@ -26,6 +26,7 @@ from app.platform.api import (
     id_field,
     to_bounded_utc,
 )
+from app.platform.api.emails import Email
 from app.platform.phi_policy import PhiSchema
 
 
@@ -70,7 +71,7 @@ class LeadFieldsIn(RequestSchema):
 
     first_name = fields.String(validate=validate.Length(min=1, max=100))
     last_name = fields.String(validate=validate.Length(min=1, max=100))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = Email(allow_none=True, validate=validate.Length(max=254))
     phone = _text(40, allow_none=True, metadata={"description": "Any format; stored and returned as E.164"})
     phone_alt = _text(40, allow_none=True)
     preferred_contact = fields.String(validate=_one_of(PreferredContact))

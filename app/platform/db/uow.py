@@ -18,11 +18,20 @@ collected for it and then commits. Besides the Session's reads:
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 
+from sqlalchemy.exc import SADeprecationWarning
 from sqlalchemy.orm import Session
 
 from app.platform.db.writes import insert_now, rows_to_write_together, write_together
+
+# The unit flushes its changed rows before it writes its new ones together (`flush` below,
+# writes.py), through `Session.flush(objects)`: SQLAlchemy 2.1 deprecates that parameter but keeps
+# it. Said here once, not as a warning in the log of every request that writes.
+warnings.filterwarnings(
+    "ignore", message="The `objects` parameter of `Session.flush`", category=SADeprecationWarning
+)
 
 _LEDGER = "db.ledger"  # the key of `schedule`
 
@@ -53,7 +62,7 @@ class UnitOfWork(Session):
         """A new row (or an object to keep); `with_id`: its id is needed now (an event names it)."""
         if with_id:
             return insert_now(self, instance)
-        super().add(instance, _warn)
+        super().add(instance, _warn=_warn)
         return instance
 
     def emit(self, event) -> None:
@@ -105,7 +114,7 @@ class UnitOfWork(Session):
         (app/platform/db/writes.py): after its changed rows, as the ORM orders them."""
         new = rows_to_write_together(self) if objects is None else None
         if new is None:
-            super().flush(objects)
+            super().flush() if objects is None else super().flush(objects)
             return
         changed = list(self.dirty)
         if changed:
