@@ -26,7 +26,7 @@ from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
-from app.domains.consultations import reactions
+from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
 from app.domains.intake import imports
@@ -88,7 +88,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
-        consultations.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
+        attendance.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
         rollups.on_stage_changed,
     ],

@@ -1,0 +1,52 @@
+"""A visit no check-in recorded: a lead moved to consultation_completed by hand (a clinic that
+books no consultations here, or one that does not record check-ins) attended all the same, as of
+the move, so the follow-up 3 days later does not depend on a recorded check-in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.domains.consultations.models import Consultation, ConsultationStatus
+from app.domains.consultations.service import ATTENDED, ATTENDED_STAGE
+from app.platform.db import UnitOfWork
+from app.platform.events import service as events
+from app.platform.events.models import DomainEvent
+
+
+def attend_by_stage_move(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> bool:
+    """Event consumer of lead.stage_changed: a lead moved to consultation_completed whose visit no
+    check-in recorded (no consultation booked here, or the visit's one still scheduled or missed)
+    attended it all the same, as of the move: `consultation.attended` (`by_stage_move`) starts the
+    post-consultation follow-up from the move. A check-in of that visit later replaces it
+    (automation/consultation_steps.py), so one visit has one follow-up."""
+    payload = event.payload or {}
+    if payload.get("new_stage") != ATTENDED_STAGE:
+        return False
+    visit = _visit_at(session, payload["lead_id"], event.occurred_at)
+    if visit is not None and visit.status == ConsultationStatus.ATTENDED:
+        return False  # its check-in counts (a check-in moves the lead here itself)
+    events.emit(
+        session=session,
+        type=ATTENDED,
+        subject=events.Subject(event.clinic_id, "lead", payload["lead_id"]),
+        payload={"lead_id": payload["lead_id"], "consultation_id": None, "by_stage_move": True},
+        now=event.occurred_at,
+    )
+    return True
+
+
+def _visit_at(session: UnitOfWork, lead_id: int, at: datetime) -> Consultation | None:
+    """The lead's latest visit as of `at`: the last consultation not cancelled that had started by
+    then or was checked in (early arrivals included)."""
+    return session.scalar(
+        sa.select(Consultation)
+        .where(
+            Consultation.lead_id == lead_id,
+            Consultation.status != ConsultationStatus.CANCELLED,
+            sa.or_(Consultation.starts_at <= at, Consultation.status == ConsultationStatus.ATTENDED),
+        )
+        .order_by(Consultation.starts_at.desc(), Consultation.id.desc())
+        .limit(1)
+    )
