@@ -266,8 +266,7 @@ def change_password(
 
 def _replace_password(session: UnitOfWork, user: User, password: str, now: datetime) -> None:
     user.password_hash = passwords.hash_password(password)
-    user.token_version += 1  # every access and refresh token issued before is refused from now
     user.updated_at = now
+    service.revoke_access(session=session, user=user, now=now)  # tokens, setup links, open streams
     sessions.revoke_user(session=session, user_id=user.id, now=now)
-    service.retire_setup_tokens(session=session, user_id=user.id, now=now)
     session.flush()
