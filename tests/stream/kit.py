@@ -95,6 +95,11 @@ class StreamReader:
         """The first event `predicate` holds for (waiting for it)."""
         return wait_for(lambda: next((e for e in list(self.events) if predicate(e)), None), timeout=timeout)
 
+    def ended_within(self, seconds: float) -> bool:
+        """Whether the server ended the stream (the reader saw its end) within `seconds`."""
+        self._thread.join(timeout=seconds)
+        return not self._thread.is_alive()
+
     def __exit__(self, *exc):
         """Drop the connection, as a closed tab or a lost network would (a shutdown wakes the reader)."""
         answer = getattr(self, "answer", None)
