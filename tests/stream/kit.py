@@ -87,6 +87,10 @@ class StreamReader:
                     source.response.read()
                     return
                 for sse in source.iter_sse():
+                    if not sse.data:
+                        # A heartbeat comment after an event: httpx-sse yields it with the last id,
+                        # where EventSource dispatches nothing (an empty data buffer).
+                        continue
                     self.events.append({"id": sse.id, "event": sse.event, "data": json.loads(sse.data)})
         except Exception:  # the test closed it (a dropped stream), or the connection failed
             self._opened.put(None)
