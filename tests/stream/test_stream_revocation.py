@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
+from app.devtools.local_redis import free_port
 from app.domains.auth.models import User
 from tests.leadkit import create_lead, set_user
 from tests.stream.kit import StreamReader, stream_process
@@ -158,3 +160,16 @@ def test_the_largest_event_id_is_one(tenant, stream_default):
     with StreamReader(events_url(stream_default), headers) as resumed:
         assert resumed.status == 200
         assert resumed.wait_for(lambda e: e["event"] == "reset")
+
+
+def test_the_stream_process_is_ready_only_with_redis_and_the_database(app, stream_default):
+    ready = httpx.get(f"{stream_default}/readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok", "database": "ok"}
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with stream_process(app.config["SETTINGS"], subscribed=False, REDIS_URL=nowhere) as base:
+        answer = httpx.get(f"{base}/readyz", timeout=10)
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200  # alive, not ready
+    assert answer.status_code == 503 and answer.json()["status"] == "unavailable"
+    assert (
+        answer.json()["checks"]["redis"].startswith("error") and answer.json()["checks"]["database"] == "ok"
+    )
