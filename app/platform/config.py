@@ -188,8 +188,7 @@ class Settings:
     orphan_interval: float = 6.0
     orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
-    # The overdue digest: how often beat looks (each user gets at most one per hour).
-    overdue_digest_interval: float = 300.0
+    overdue_digest_interval: float = 300.0  # how often beat looks for overdue digests (one a user an hour)
     # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months,
     # app/domains/privacy/retention.py): its hour (UTC) and the leads erased per transaction.
     retention_hour: int = 4

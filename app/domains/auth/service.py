@@ -11,15 +11,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.domains.auth import passwords, queries, sessions, tokens
-from app.domains.auth.models import ApiKey, Clinic, PasswordSetupToken, User
+from app.domains.auth import passwords, queries, revocation, sessions, tokens
+from app.domains.auth.models import ApiKey, Clinic, User
 from app.domains.auth.senders import identity as sender_identity
 from app.platform import roles
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
-from app.platform.stream import feed
 
 # Auth cannot import the domains above it: the handler map (app/handlers.py) installs what a new
 # clinic needs (default stages, sources, rules) and what follows a user becoming unavailable.
@@ -356,14 +355,14 @@ def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, 
         raise ValidationFailed("active", "you cannot disable yourself")
     if "password" in data:
         passwords.check_policy(data["password"], email=data.get("email", user.email))
-    revokes = _revokes_access(user, data)
+    revokes = revocation.changes_access(user, data)
     for key, value in data.items():
         if key == "password":
             user.password_hash = hash_password(value)
         else:
             setattr(user, key, value)
     if revokes:
-        revoke_access(session=session, user=user, now=now)
+        revocation.revoke_access(session=session, user=user, now=now)
     user.updated_at = now
     _flush_user(session)
     old, new = audit.changes(before, _user_snapshot(user))
@@ -384,34 +383,6 @@ def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, 
         for handler in USER_UNAVAILABLE_HANDLERS:
             handler(session=session, user=user, actor=actor, now=now)
     return user
-
-
-def _revokes_access(user: User, data: dict) -> bool:
-    """Whether a change ends what the user's credentials and links were given for: a new password,
-    email (a link sent to the old address) or role, or the user disabled."""
-    changed = {key for key in ("email", "role") if key in data and data[key] != getattr(user, key)}
-    return bool(changed) or "password" in data or data.get("active") is False
-
-
-def revoke_access(*, session: UnitOfWork, user: User, now: datetime) -> None:
-    """After a change to who the user is or may be (password, email, role, status): every token
-    issued before dies (refresh and each request check the version), every pending setup link is
-    spent (one sent to an old address must not open the account), and, once committed, the user's
-    open event streams are told to check them again (they close)."""
-    user.token_version += 1
-    retire_setup_tokens(session=session, user_id=user.id, now=now)
-    feed.user_changed(session=session, user_id=user.id)
-
-
-def retire_setup_tokens(*, session: UnitOfWork, user_id: int, now: datetime) -> None:
-    """Spend every password-setup link of the user still open (their password was just set, or
-    their email, role or status changed)."""
-    session.execute(
-        sa.update(PasswordSetupToken)
-        .where(PasswordSetupToken.user_id == user_id, PasswordSetupToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 # --- API keys --------------------------------------------------------------------------------
