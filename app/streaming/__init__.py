@@ -59,7 +59,7 @@ from app.streaming.hub import CATCH_UP, RECHECK, Hub
 PATH = "/api/me/events"
 LOOPBACK = ("localhost", "127.0.0.1")
 KEEP_SENT = 1000  # ids remembered per stream to send each event once (a replay and a publication overlap)
-LARGEST_ID = 2**63 - 1  # stream_events.id is a BIGINT
+LARGEST_ID = 2**31 - 1  # stream_events.id is an INTEGER: a larger id is no event
 
 
 @dataclass
