@@ -83,10 +83,8 @@ def create_stream_app(settings: Settings | None = None) -> Starlette:
     db = Database(settings.database_url, settings=settings, redis=redis_client(settings.redis_url, settings))
     use_keys(db.engine, settings.resolved_phi_key())
     # No read timeout on the subscription (it is idle between events); Redis' health check pings it.
-    client = async_redis_client(
-        settings.redis_url, settings, socket_connect_timeout=settings.redis_connect_timeout,
-        health_check_interval=30,
-    )  # fmt: skip
+    timeouts = {"socket_connect_timeout": settings.redis_connect_timeout, "health_check_interval": 30}
+    client = async_redis_client(settings.redis_url, settings, **timeouts)
     state = StreamState(settings=settings, db=db, hub=Hub(client))
 
     @contextlib.asynccontextmanager
@@ -237,6 +235,7 @@ async def _stream(state: StreamState, holder: StreamHolder, last_id: int | None)
     settings, loop = state.settings, asyncio.get_running_loop()
     ends_at = loop.time() + settings.stream_max_seconds
     queue = state.hub.join(holder.actor.user_id)  # before the replay: nothing published meanwhile is missed
+    waiting = None  # one get() kept across heartbeats: a wait_for timing out could drop the id it got
     try:
         replay = await _read(state, _replay, holder, last_id)
         if replay.reset_to is not None:
@@ -246,12 +245,13 @@ async def _stream(state: StreamState, holder: StreamHolder, last_id: int | None)
         for event in sent.fresh(replay.events):
             yield _message(event)
         while (left := ends_at - loop.time()) > 0:
-            try:
-                ids = [await asyncio.wait_for(queue.get(), min(settings.stream_heartbeat_seconds, left))]
-            except TimeoutError:
+            waiting = waiting or asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({waiting}, timeout=min(settings.stream_heartbeat_seconds, left))
+            if not done:
                 await run_in_threadpool(_allowed, state, holder)
                 yield ServerSentEvent(comment="ping")
                 continue
+            ids, waiting = [waiting.result()], None
             while not queue.empty():
                 ids.append(queue.get_nowait())
             # RECHECK needs no event read: the batch's read checks the user first, whatever it holds.
@@ -269,6 +269,8 @@ async def _stream(state: StreamState, holder: StreamHolder, last_id: int | None)
             raise
         return  # the database is away: the client resumes (Last-Event-ID) once it is back
     finally:
+        if waiting is not None:
+            waiting.cancel()
         state.hub.leave(holder.actor.user_id, queue)
 
 
