@@ -39,6 +39,7 @@ from app.domains.leads import sources
 from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
+from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
 from app.domains.sequences import bulk_enrolment, stops
 from app.domains.sequences import service as sequences
@@ -87,6 +88,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
+        consultations.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
         rollups.on_stage_changed,
     ],
@@ -109,6 +111,7 @@ EVENT_HANDLERS: dict[str, list] = {
     ],
     events.ACTIVITY_LOGGED: [
         stops.on_inbound_contact,
+        outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
         intelligence.label_reply,
         reply_notes.tell_owner_of_reply,  # a reply: on its lead's owner's live stream

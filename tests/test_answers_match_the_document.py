@@ -53,7 +53,7 @@ def test_every_answer_schema_is_an_answer_whose_fields_are_required(client):
         assert issubclass(schema, AnswerSchema), f"{name} is an answer: make it an AnswerSchema"
         component = document["components"]["schemas"][name]
         optional = {
-            field_name
+            field.data_key or field_name  # the name the document gives it (`not` for `not_`)
             for field_name, field in schema().fields.items()
             if field.metadata.get("optional") or field_name in schema.phi_fields()
         }

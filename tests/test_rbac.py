@@ -37,6 +37,14 @@ DESIGN_TABLE = {
     "POST /api/auth/password-setup": PUBLIC,
     "POST /api/me/password": ANY,
     "POST /api/users/<id>/invitation": CONFIGURE,
+    # Issue 58: a second factor; enrolment is asked with the password (an admin made to enrol
+    # cannot log in before it), one's own factor with a code, another user's reset by an admin.
+    "POST /api/auth/second-factor": PUBLIC,
+    "POST /api/auth/second-factor/confirm": PUBLIC,
+    "GET /api/me/second-factor": ANY,
+    "POST /api/me/second-factor/disable": ANY,
+    "POST /api/me/second-factor/recovery-codes": ANY,
+    "DELETE /api/users/<id>/second-factor": CONFIGURE,
     # Issue 34: the platform operator, outside every clinic's roles (no role has it).
     "POST /api/platform/clinics": PLATFORM,
     # Issue 42: the email domains the operator verified for a clinic (its email_from's domain).

@@ -3,19 +3,26 @@ a changed role or password counts at once), and the permission each page declare
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from app.domains.auth import service as auth
 from app.domains.auth import sessions
+from app.domains.auth.login import credentials as logins
+from app.domains.auth.login import second_factor
 from app.platform import clock, phi_policy
 from app.platform.app_db import get_db
-from app.platform.errors import DomainError, Forbidden
+from app.platform.errors import DomainError, Forbidden, Unauthorized
 from app.platform.roles import Actor
 
 csrf = CSRFProtect()
 
 _USER, _VERSION, _SESSION = "user_id", "token_version", "session_id"
+# Who passed the password and until when the code step waits for them: [user id, token version, epoch].
+_PASSED = "second_factor_pending"
+SECOND_STEP_TIME = timedelta(minutes=5)
 
 
 def page(permission: str):
@@ -38,21 +45,64 @@ def open_page(reason: str):
     return decorate
 
 
-def log_in(credentials: auth.Credentials) -> None:
-    """Check the credentials as the API's login does (same throttle) and start a fresh session."""
+def log_in(credentials: logins.Credentials) -> bool:
+    """Check the password as the API's login does (same throttle); then start a fresh session, or,
+    for a user with a second factor, remember who passed (in the signed cookie, for a few minutes)
+    and let `log_in_with_code` ask the code. True when signed in."""
     db = get_db()
+    redis, now = current_app.extensions["followup.redis"], clock.now()
     with db.unit_of_work() as work:
-        user = auth.check_credentials(
+        user = logins.check_password(
+            session=work,
+            redis=redis,
+            settings=db.settings,
+            credentials=credentials,
+            client_address=_address(),
+        )
+        if second_factor.enrolled(work, user.id) is not None:
+            passed = [user.id, user.token_version, (now + SECOND_STEP_TIME).timestamp()]
+        else:  # no code to ask; unless the clinic requires one of this admin (403: enrol first)
+            second_factor.asks_code(session=work, user=user, code=None)
+            _start_session(work, user, now)
+            return True
+    session.clear()
+    session[_PASSED] = passed
+    return False
+
+
+def awaiting_code() -> bool:
+    """Whether someone passed the password a moment ago and the code step is next."""
+    passed = session.get(_PASSED)
+    return bool(passed) and passed[2] > clock.now().timestamp()
+
+
+def log_in_with_code(code: str) -> None:
+    """The second step: the code of the user who passed the password (counted by the same throttle);
+    Unauthorized when it is wrong, or when the step is too late or the user changed since."""
+    if not awaiting_code():
+        session.pop(_PASSED, None)
+        raise Unauthorized("the code was not given in time: log in again")
+    db = get_db()
+    user_id, version, _ = session[_PASSED]
+    with db.unit_of_work() as work:
+        user = logins.check_second_step(
             session=work,
             redis=current_app.extensions["followup.redis"],
             settings=db.settings,
-            credentials=credentials,
-            client_address=request.remote_addr or "unknown",
+            passed=(int(user_id), int(version)),
+            attempt=second_factor.Attempt(code=code, client_address=_address()),
+            now=clock.now(),
         )
-        user_id, version = user.id, user.token_version
-        session_id = sessions.start_browser_session(
-            session=work, user=user, settings=db.settings, now=clock.now()
-        )
+        _start_session(work, user, clock.now())
+
+
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _start_session(work, user, now) -> None:
+    user_id, version = user.id, user.token_version
+    session_id = sessions.start_browser_session(session=work, user=user, settings=get_db().settings, now=now)
     session.clear()  # a new session on login: nothing of a session fixed before it survives
     session.permanent = True
     session[_USER], session[_VERSION], session[_SESSION] = user_id, version, session_id

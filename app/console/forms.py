@@ -28,6 +28,12 @@ class LoginForm(FlaskForm):
     clinic = IntegerField("Clinic id", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
 
+class CodeForm(FlaskForm):
+    """The login's second step: a code of the authenticator app, or a recovery code."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=64)])
+
+
 class ActionForm(FlaskForm):
     """A button that changes something: only its CSRF token."""
 

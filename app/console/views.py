@@ -10,7 +10,7 @@ from app.console import auth, charts, failures, forms, pictures, story, wording
 from app.console import health as health_service
 from app.console.auth import open_page, page
 from app.domains.auth import stream_access
-from app.domains.auth.service import Credentials
+from app.domains.auth.login.credentials import Credentials
 from app.domains.bulk import admin as bulk_admin
 from app.domains.bulk import service as bulk_service
 from app.platform.api.injection import inject
@@ -58,7 +58,29 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            auth.log_in(Credentials(form.email.data, form.password.data, form.clinic.data))
+            signed_in = auth.log_in(Credentials(form.email.data, form.password.data, form.clinic.data))
+        except DomainError as error:
+            form.form_errors.append(error.message)
+            status = error.status
+        else:
+            if not signed_in:  # the password passed; the second factor's code is next
+                return redirect(url_for("console.login_code", next=request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/login.html", form=form), status
+
+
+@blp.route("/login/code", methods=["GET", "POST"])
+@open_page("the login's second step: the signed cookie names who passed the password, for minutes")
+def login_code():
+    if not auth.awaiting_code():
+        return redirect(url_for("console.login", next=request.args.get("next")))
+    form = forms.CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth.log_in_with_code(form.code.data)
         except DomainError as error:
             form.form_errors.append(error.message)
             status = error.status
@@ -66,7 +88,7 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
-    return render_template("console/login.html", form=form), status
+    return render_template("console/login_code.html", form=form), status
 
 
 @blp.route("/logout", methods=["POST"])

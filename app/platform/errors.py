@@ -50,6 +50,8 @@ ERROR_CODES: dict[str, str] = {
     "task_not_claimed": "the caller does not hold the task's claim",
     "name_taken": "the name (or slug, or email) is taken in the clinic",
     "clinic_required": "the email and password open accounts in several clinics: log in with `clinic`",
+    "second_factor_required": "the account has a second factor: log in with its `code` as well",
+    "second_factor_enrollment_required": "the clinic requires a second factor of its admins: enrol one",
     "possible_duplicates": "reject_duplicates was asked and open leads match (listed in `errors`)",
     "invalid_state": "the record's state does not allow it (a job, bulk job, message or delivery)",
     "invalid_transition": "the lead cannot move from its stage to that one",

@@ -106,10 +106,23 @@ CONDITION_WITNESSES = ("value", "seen", "result")
 
 def withhold_seen(condition, actor: Actor | None):
     """A rule's condition as evaluated on a lead ({field, operator, value, seen, result}) without
-    what it compared with, saw and whether it held, when its field is PHI `actor` may not see."""
-    if may_read_phi(actor) or not isinstance(condition, dict) or not names_phi(condition.get("field")):
+    what it compared with, saw and whether it held, when its field is PHI `actor` may not see; a
+    group of conditions ({"any": [...], "result": ...}) without its result when a condition in it is."""
+    if may_read_phi(actor) or not isinstance(condition, dict):
         return condition
-    return {key: value for key, value in condition.items() if key not in CONDITION_WITNESSES}
+    if names_phi(condition.get("field")):
+        return {key: value for key, value in condition.items() if key not in CONDITION_WITNESSES}
+    if "field" not in condition and "result" in condition and _holds_phi_condition(condition):
+        return {key: value for key, value in condition.items() if key != "result"}
+    return condition
+
+
+def _holds_phi_condition(value) -> bool:
+    if isinstance(value, dict):
+        return names_phi(value.get("field")) or any(_holds_phi_condition(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_phi_condition(item) for item in value)
+    return False
 
 
 def withhold_nested(value, actor: Actor | None):

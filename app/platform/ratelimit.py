@@ -56,7 +56,9 @@ def rate_limit_headers(limiter: Limiter, response):
     response.headers[limit] = str(current.limit.amount)
     response.headers[remaining] = str(max(current.remaining, 0))
     response.headers[reset_header] = str(reset)
-    if response.status_code == 429:
+    # Only the limiter's own 429: another refusal (the login throttle, app/domains/auth/passwords.py)
+    # says when its own window ends, which this limit's minute would misstate.
+    if response.status_code == 429 and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(reset, 1))
     return response
 

@@ -1,12 +1,14 @@
 """Login, refresh, expired and forged tokens, disabled users, login throttling."""
 
 import threading
+import time
 from datetime import timedelta
 
 import jwt
 import pytest
 import sqlalchemy as sa
 
+from app.domains.auth import passwords
 from app.domains.auth.models import User
 from app.platform import clock
 from tests.conftest import TEST_PASSWORD
@@ -169,3 +171,30 @@ def test_other_changes_keep_tokens_and_new_logins_work_after_a_password_reset(cl
         client.get("/api/me", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
     )
     assert refresh(client, fresh["refresh_token"]).status_code == 200
+
+
+def test_a_counter_released_after_its_window_lapsed_still_expires(client, tenant, redis, monkeypatch):
+    """A login whose attempt was counted, then its window lapsed before the success took it back:
+    the release must not leave a counter without a window (a DECR of the expired key made one at -1
+    that never expired, and an office's shared address was refused for good with Retry-After: 1)."""
+    settings = tenant.app.config["SETTINGS"]
+    email, address = tenant.users["doctor"].email, "203.0.113.9"
+    keys = passwords.throttle_keys(email, address)
+    monkeypatch.setattr(settings, "login_lockout_seconds", 1)
+    passwords.count_attempt(redis, keys, settings)  # the login's attempt is counted...
+    time.sleep(1.2)  # ...the window lapses while the password is checked...
+    passwords.forget_attempt(redis, keys)  # ...and the success takes the attempt back
+    for key in keys:
+        assert redis.get(key) is None or (int(redis.get(key)) >= 0 and redis.ttl(key) > 0), key
+
+    # Failures from the address later are counted in a window that ends, and the 429 says when.
+    monkeypatch.setattr(settings, "login_lockout_seconds", 3)
+    monkeypatch.setattr(settings, "login_max_failures_per_address", 2)
+    for n in range(2):
+        assert login(client, f"nobody{n}@example.com", "wrong", address=address).status_code == 401
+    locked = login(client, email, address=address)
+    assert locked.status_code == 429
+    assert 2 <= int(locked.headers["Retry-After"]) <= 3
+    assert all(redis.ttl(key) > 0 for key in keys[1:])
+    time.sleep(int(locked.headers["Retry-After"]) + 0.2)
+    assert login(client, email, address=address).status_code == 200

@@ -138,3 +138,26 @@ def test_delays_in_plain_and_business_time():
     assert rules.after_delay(friday_16h, {"amount": 5, "unit": "business_minutes"}, closed) == datetime(
         2026, 11, 20, 21, 5, tzinfo=UTC
     )
+
+
+def test_groups_any_all_not_nest_and_a_flat_list_is_all():
+    leaf = lambda value: {"field": "lead.status", "operator": "equals", "value": value}  # noqa: E731
+    context = rules.Context({"lead.status": "NEW"})
+    cases = [
+        ([leaf("NEW"), leaf("LOST")], False),  # a flat list: all
+        ([{"any": [leaf("LOST"), leaf("NEW")]}], True),
+        ([{"not": leaf("NEW")}], False),
+        ([{"not": {"any": [leaf("LOST"), {"all": [leaf("NEW"), leaf("new")]}]}}], False),
+        ([{"all": [{"not": leaf("LOST")}, {"any": [leaf("WON"), leaf("NEW")]}]}], True),
+    ]
+    for conditions, expected in cases:
+        assert rule_validation.validate_conditions(conditions) == {}
+        assert rules.matches(rules.compile_conditions(conditions), context) is expected
+        assert rules.evaluate(conditions, context).matched is expected
+        assert rules.evaluate(conditions, context, exhaustive=True).matched is expected
+
+
+def test_a_rule_has_at_most_fifty_conditions_in_all_its_groups():
+    leaf = {"field": "lead.status", "operator": "equals", "value": "NEW"}
+    assert rule_validation.validate_conditions([{"any": [leaf] * 50}]) == {}
+    assert "_schema" in rule_validation.validate_conditions([leaf, {"any": [leaf] * 50}])

@@ -58,3 +58,39 @@ def test_a_rule_test_shows_a_phi_condition_only_with_lead_phi(client, tenant):
 
     assert (city(tenant.headers())["seen"], city(tenant.headers())["result"]) == ("Springfield", True)
     assert not {"value", "seen", "result"} & set(city({"X-API-Key": key}))
+
+
+def test_a_group_holding_a_phi_condition_hides_its_result_too(app, client, tenant):
+    """An `any` of one city condition and a condition that fails held only because of the city: the
+    group's result would tell the front desk what the hidden condition did."""
+    open_all_day(client, tenant, clock.now())
+    grouped = {
+        **CITY_NUDGE,
+        "name": "Nudge Springfield notes, grouped",
+        "conditions": [
+            {"field": "event.activity_type", "operator": "equals", "value": "NOTE"},
+            {
+                "any": [
+                    {"field": "lead.city", "operator": "equals", "value": "Springfield"},
+                    {"field": "lead.status", "operator": "equals", "value": "LOST"},
+                ]
+            },
+        ],
+    }
+    assert client.post("/api/follow-up-rules", json=grouped, headers=tenant.headers()).status_code == 201
+    lead = create_lead(client, tenant, role="treatment_coordinator", city="Springfield")
+    note = client.post(
+        f"/api/leads/{lead['id']}/activities", json={"type": "NOTE", "notes": "n"}, headers=tenant.headers()
+    )
+    assert note.status_code == 201
+    run_events(app, lead["id"], clock.now())
+
+    def group(role):
+        trail = client.get(f"/api/leads/{lead['id']}/automation", headers=tenant.headers(role)).get_json()
+        [step] = [s for s in trail["pending"] if (s["rule"] or {}).get("name") == grouped["name"]]
+        return step["conditions"][1]
+
+    coordinator = group("treatment_coordinator")
+    assert coordinator["result"] is True and coordinator["any"][0]["seen"] == "Springfield"
+    desk = group("front_desk")
+    assert "result" not in desk and desk["any"][0] == {"field": "lead.city", "operator": "equals"}

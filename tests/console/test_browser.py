@@ -1,11 +1,12 @@
 """The console in a real browser (Chromium through Playwright) against a real server, worker, Redis
 and SQL database: a dead email retried once from the page, a bulk job's progress bar, CSRF, roles,
-a chart."""
+a chart, a second factor's code at login."""
 
 from __future__ import annotations
 
 import time
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -123,3 +124,21 @@ def test_the_analytics_page_renders_its_charts_as_svg(client, tenant, live_serve
     expect(page.locator("#funnel svg rect.bar").first).to_be_attached()
     expect(page.locator("#speed svg.chart")).to_be_visible()
     expect(page.locator("#funnel table tbody tr").first).to_be_visible()
+
+
+def test_the_login_asks_a_user_with_a_second_factor_for_the_code(client, tenant, live_server, page):
+    email = tenant.users["clinic_admin"].email
+    started = client.post("/api/auth/second-factor", json={"email": email, "password": TEST_PASSWORD})
+    totp = pyotp.TOTP(started.json["secret"])
+    confirm = {"email": email, "password": TEST_PASSWORD, "code": totp.now()}
+    assert client.post("/api/auth/second-factor/confirm", json=confirm).status_code == 200
+    page.goto(f"{live_server}/console/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Log in: your code")
+    page.fill(
+        "input[name=code]", totp.at(time.time() + 30)
+    )  # the next step's: the confirmation took this one
+    page.click("button[type=submit]")
+    expect(page.locator("header nav")).to_be_visible()

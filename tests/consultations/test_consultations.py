@@ -200,23 +200,74 @@ def test_a_check_in_stops_the_no_show_and_takes_back_nothing_that_went(app, clie
     assert stage == "consultation_completed"
 
 
-def test_the_3_day_follow_up_counts_from_the_check_in_not_a_stage_move(app, client, db, tenant, office):
+FOLLOW_UP_RULE, FOLLOW_UP_TITLE = "consultation_follow_up", "Follow up after the consultation"
+
+
+def move_to(client, tenant, lead_id: int, stage: str, **fields) -> None:
+    body = {"stage": stage, **fields}
+    moved = client.post(f"/api/leads/{lead_id}/stage", json=body, headers=tenant.headers())
+    assert moved.status_code == 200, moved.get_json()
+
+
+def business_days_after(db, tenant, at: datetime, days: int) -> datetime:
+    with db.unit_of_work() as session:
+        return add_business_days(calendar_of(session.get(Clinic, tenant.id)), at, days)
+
+
+def test_a_lead_moved_to_consultation_completed_by_hand_gets_its_3_day_follow_up_from_the_move(
+    app, client, db, tenant, office
+):
+    """A clinic that records no consultations (no booking system connected) moves the lead by hand:
+    the post-consultation call still comes 3 business days later, once."""
+    lead = clinic_and_lead(client, tenant)
+    with thread_worker(app):
+        before = clock.now()
+        move_to(client, tenant, lead["id"], "consultation_completed")
+        after = clock.now()
+        [step] = wait_for(lambda: rule_steps(db, lead["id"], FOLLOW_UP_RULE), timeout=60)
+        wait_for(lambda: events_done(db), timeout=60)
+    assert step.status == "scheduled"
+    assert (
+        business_days_after(db, tenant, before, 3) <= step.run_at <= business_days_after(db, tenant, after, 3)
+    )
+    run_due(app, db, step.run_at + timedelta(minutes=1))
+    assert [t.title for t in tasks_of(db, lead["id"])].count(FOLLOW_UP_TITLE) == 1
+    assert [s.status for s in rule_steps(db, lead["id"], FOLLOW_UP_RULE)] == ["done"]
+
+
+def test_the_3_day_follow_up_counts_from_the_check_in_that_follows_a_stage_move(
+    app, client, db, tenant, office
+):
     mailbox, _ = office
     lead, booked = booked_with_worker(app, client, db, tenant, mailbox, timedelta(days=3))
     with thread_worker(app):
-        moved = client.post(
-            f"/api/leads/{lead['id']}/stage",
-            json={"stage": "consultation_completed"},
-            headers=tenant.headers(),
-        )
-        assert moved.status_code == 200, moved.get_json()
-        wait_for(lambda: events_done(db), timeout=60)
-        assert rule_steps(db, lead["id"], "consultation_follow_up") == []  # a stage move starts nothing
+        move_to(client, tenant, lead["id"], "consultation_completed")
+        wait_for(lambda: rule_steps(db, lead["id"], FOLLOW_UP_RULE), timeout=60)
         arrived = clock.now() - timedelta(minutes=20)
         act(client, tenant, booked["id"], "check-in", checked_in_at=arrived.isoformat())
-        [step] = wait_for(lambda: rule_steps(db, lead["id"], "consultation_follow_up"), timeout=60)
-    with db.unit_of_work() as session:
-        calendar = calendar_of(session.get(Clinic, tenant.id))
+        wait_for(lambda: len(rule_steps(db, lead["id"], FOLLOW_UP_RULE)) == 2, timeout=60)
+        wait_for(lambda: events_done(db), timeout=60)
     checked_in = consultation(db, booked["id"]).checked_in_at
     assert abs((checked_in - arrived).total_seconds()) < 0.001
-    assert step.run_at == add_business_days(calendar, checked_in, 3)
+    # The stage move's follow-up gave way to the check-in's: one visit, one follow-up.
+    steps = rule_steps(db, lead["id"], FOLLOW_UP_RULE)
+    assert sorted(s.status for s in steps) == ["cancelled", "scheduled"]
+    [pending] = [s for s in steps if s.status == "scheduled"]
+    assert pending.run_at == business_days_after(db, tenant, checked_in, 3)
+
+
+def test_checked_in_then_moved_on_by_hand_the_visit_has_exactly_one_follow_up(
+    app, client, db, tenant, office
+):
+    mailbox, _ = office
+    lead, booked = booked_with_worker(app, client, db, tenant, mailbox, timedelta(days=3))
+    with thread_worker(app):
+        act(client, tenant, booked["id"], "check-in")  # moves the lead to consultation_completed itself
+        wait_for(lambda: rule_steps(db, lead["id"], FOLLOW_UP_RULE), timeout=60)
+        move_to(client, tenant, lead["id"], "pending_decision", hesitation_reason="cost")
+        wait_for(lambda: events_done(db), timeout=60)
+    stage = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["pipeline_stage"]
+    assert stage == "pending_decision"
+    [step] = rule_steps(db, lead["id"], FOLLOW_UP_RULE)
+    assert step.status == "scheduled"
+    assert step.run_at == business_days_after(db, tenant, consultation(db, booked["id"]).checked_in_at, 3)

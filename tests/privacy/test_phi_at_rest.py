@@ -90,6 +90,7 @@ STAFF_TABLES = {
     "lead_sources", "pipeline_stages", "task_templates", "message_templates", "automation_rules",
     "automation_rule_versions", "sequences", "webhook_subscriptions", "notification_preferences",
     "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows", "verified_sender_domains",
+    "second_factors", "recovery_codes",
 }  # fmt: skip
 
 

@@ -45,6 +45,9 @@ class CallOutcome(StrEnum):
     NO_ANSWER = "no_answer"
     WRONG_NUMBER = "wrong_number"
     CALLBACK_REQUESTED = "callback_requested"
+    # The family answered and decided: the lead closes that way (app/domains/pipeline/outcomes.py).
+    NOT_INTERESTED = "not_interested"
+    CONVERTED = "converted"
 
 
 class LeadActivity(Base):

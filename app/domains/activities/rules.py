@@ -27,7 +27,9 @@ from app.domains.activities.models import (
     LeadActivity,
 )
 
-ANSWERED_OUTCOMES = frozenset({CallOutcome.SPOKE, CallOutcome.CALLBACK_REQUESTED})
+ANSWERED_OUTCOMES = frozenset(
+    {CallOutcome.SPOKE, CallOutcome.CALLBACK_REQUESTED, CallOutcome.NOT_INTERESTED, CallOutcome.CONVERTED}
+)
 FAILED_OUTCOMES = frozenset({CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL, CallOutcome.WRONG_NUMBER})
 CHANNEL_TYPES = frozenset({ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS})
 MESSAGE_TYPES = frozenset({ActivityType.EMAIL, ActivityType.SMS})

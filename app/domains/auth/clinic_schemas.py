@@ -142,6 +142,13 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=1, max=240),
         metadata={"description": "how long POST /api/me/next-task holds a task for its caller (default 10)"},
     )
+    # A second factor at login (app/domains/auth/login/second_factor.py).
+    require_admin_second_factor = StrictBoolean(
+        metadata={
+            "description": "clinic admins must log in with a second factor; one without it is asked "
+            "to enrol (403 second_factor_enrollment_required) (default false)"
+        },
+    )
     next_task_team_overdue = StrictBoolean(
         metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
     )

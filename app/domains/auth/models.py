@@ -154,3 +154,32 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SecondFactor(Base):
+    """A user's authenticator app (TOTP, RFC 6238; app/domains/auth/login/second_factor.py). The secret
+    is encrypted like PHI. Enrolment writes the row; the first right code confirms it (until then
+    login does not ask for it). `last_step` is the time step of the last code accepted: a code is
+    taken once, and none from an earlier step after it."""
+
+    __tablename__ = "second_factors"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    secret: Mapped[str] = mapped_column(EncryptedString)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class RecoveryCode(Base):
+    """One of a user's single-use recovery codes (login when the authenticator is lost): only an
+    argon2 hash is kept; the codes are shown once, when made."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

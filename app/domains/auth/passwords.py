@@ -4,6 +4,9 @@ throttle on guessing them (login, a password change)."""
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -77,15 +80,35 @@ def throttle_keys(email: str, address: str) -> tuple[str, str, str]:
     )
 
 
+# Every write of a counter keeps or sets its window, so no counter outlives it: an INCR gives a key
+# without one (new, or left by an older release) the window, and a release (`forget_attempt`) takes
+# back only a count that is still there, never recreating an expired key (a DECR of a missing key
+# makes one at -1 with no expiry, which no later attempt's window would ever end). Scripts, not
+# EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return counts
+"""
+# KEYS[1] (the account at this address) is dropped; the others lose one attempt while they hold one
+# (DECR keeps the key's TTL).
+_FORGET = """
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
+
 def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
     """Count this attempt; TooManyRequests if it is one over a limit (the password is not checked)."""
-    pipe = redis.pipeline()  # MULTI/EXEC: the counters move together
-    for key in keys:
-        # The window starts at the first attempt: SET NX EX opens it, INCR keeps its TTL. (Not
-        # EXPIRE NX: the embedded default's Redis is 6.2, and that flag needs Redis 7.)
-        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
-        pipe.incr(key)
-    counts = pipe.execute()[1::2]
+    # One script: the counters move together, and a window opens at the first attempt (later
+    # attempts do not lengthen it).
+    counts = redis.register_script(_COUNT)(keys=list(keys), args=[settings.login_lockout_seconds])
     limits = (
         settings.login_max_failures,
         settings.login_max_failures_per_address,
@@ -95,13 +118,20 @@ def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
     if over:
         raise TooManyRequests(
             "too many failed logins; try again later",
-            headers={"Retry-After": str(max(redis.ttl(over[0]), 1))},
+            # Rounded up (TTL rounds to the nearest second): a client that waits this long is let in.
+            headers={"Retry-After": str(max(math.ceil(redis.pttl(over[0]) / 1000), 1))},
         )
 
 
 def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
-    pipe = redis.pipeline()
-    pipe.delete(keys[0])
-    pipe.decr(keys[1])
-    pipe.decr(keys[2])
-    pipe.execute()
+    """Take back an attempt that was not a guess (the password was right)."""
+    redis.register_script(_FORGET)(keys=list(keys))
+
+
+@contextmanager
+def counted(redis, keys: tuple[str, str, str], settings) -> Iterator[None]:
+    """Count an attempt (TooManyRequests over a limit), and take it back unless the block raises:
+    a check that refuses (a wrong code) stays counted."""
+    count_attempt(redis, keys, settings)
+    yield
+    forget_attempt(redis, keys)

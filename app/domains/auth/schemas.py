@@ -67,7 +67,7 @@ def _not_blank(value: str) -> None:
         raise ValidationError("must not be blank")
 
 
-class LoginIn(RequestSchema):
+class CredentialsIn(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
     clinic = id_field(
@@ -76,6 +76,38 @@ class LoginIn(RequestSchema):
             "description": "The clinic's id: needed only when the email and password open accounts "
             "in several clinics (a 409 `clinic_required` says so)"
         },
+    )
+
+
+SECOND_FACTOR_CODE = validate.Length(min=6, max=64)
+
+
+class LoginIn(CredentialsIn):
+    code = fields.String(
+        load_only=True,
+        validate=SECOND_FACTOR_CODE,
+        metadata={
+            "description": "For an account with a second factor: the 6-digit code of the authenticator "
+            "app, or an unused recovery code (without it, a 401 `second_factor_required` says so)"
+        },
+    )
+
+
+class SecondFactorConfirmIn(CredentialsIn):
+    code = fields.String(
+        required=True,
+        load_only=True,
+        validate=SECOND_FACTOR_CODE,
+        metadata={"description": "The 6-digit code the authenticator app shows now"},
+    )
+
+
+class SecondFactorCodeIn(RequestSchema):
+    code = fields.String(
+        required=True,
+        load_only=True,
+        validate=SECOND_FACTOR_CODE,
+        metadata={"description": "A code of the authenticator app, or an unused recovery code"},
     )
 
 
@@ -121,6 +153,28 @@ class TokenOut(AnswerSchema):
     refresh_token = fields.String()
     token_type = fields.String()
     expires_in = fields.Integer()
+
+
+class SecondFactorEnrolmentOut(AnswerSchema):
+    secret = fields.String(metadata={"description": "The TOTP secret (base32), to type into the app"})
+    otpauth_uri = fields.String(metadata={"description": "otpauth://totp/... : what the QR code holds"})
+    qr_code = fields.String(metadata={"description": "The QR code of otpauth_uri: a data:image/svg+xml URI"})
+
+
+class RecoveryCodesOut(AnswerSchema):
+    recovery_codes = fields.List(
+        fields.String(), metadata={"description": "Ten single-use codes, shown this once: keep them safe"}
+    )
+
+
+class SecondFactorConfirmedOut(TokenOut, RecoveryCodesOut):
+    pass
+
+
+class SecondFactorStatusOut(AnswerSchema):
+    enabled = fields.Boolean(metadata={"description": "Login asks for a code"})
+    required = fields.Boolean(metadata={"description": "The clinic requires one of you (clinic admins)"})
+    recovery_codes_left = fields.Integer()
 
 
 class StreamTokenOut(AnswerSchema):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth import passwords, queries, revocation, sessions, tokens
+from app.domains.auth.login import credentials as logins
+from app.domains.auth.login import second_factor
 from app.domains.auth.models import ApiKey, Clinic, User
 from app.domains.auth.senders import identity as sender_identity
 from app.platform import roles
@@ -51,61 +52,9 @@ verify_password = passwords.verify_password
 # --- tokens ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """What a login sends. An email is unique within a clinic only, so one person may hold accounts
-    in several clinics: `clinic_id` picks one when the same password opens more than one."""
-
-    email: str
-    password: str
-    clinic_id: int | None = None
-
-
-def check_credentials(
-    *, session: UnitOfWork, redis, settings, credentials: Credentials, client_address: str
-) -> User:
-    """The valid, active user of these credentials, else Unauthorized; throttled per email and client
-    address (the API's login and the console's use this one check). A password that opens several
-    active accounts of the email is a Conflict naming `clinic` (only its holder learns that)."""
-    email = credentials.email.strip().lower()
-    keys = passwords.throttle_keys(email, client_address or "unknown")
-    passwords.count_attempt(redis, keys, settings)
-    stmt = sa.select(User).where(User.email == email).order_by(User.id)
-    if credentials.clinic_id is not None:
-        stmt = stmt.where(User.clinic_id == credentials.clinic_id)
-    accounts = list(session.scalars(stmt))
-    # Every account of the email is verified (an unknown email: one dummy hash, verify_password with
-    # None): the argon2 work does not depend on which password matched, and an unknown email costs
-    # what an email of one account does, so the timing does not tell which emails have an account.
-    opened = [user for user in accounts if verify_password(user.password_hash, credentials.password)]
-    if not accounts:
-        verify_password(None, credentials.password)
-    if not opened:
-        raise Unauthorized("wrong email or password")
-    active = [user for user in opened if user.active]
-    if not active:
-        raise Unauthorized("this user is disabled")
-    passwords.forget_attempt(
-        redis, keys
-    )  # the password was right: not a guess, even when `clinic` is missing
-    if len(active) > 1:
-        raise Conflict(
-            "this email and password open accounts in several clinics; send `clinic` (the clinic's id)",
-            errors={"json": {"clinic": ["required: several clinics match"]}},
-            code="clinic_required",
-        )
-    return active[0]
-
-
-def login(
-    *, session: UnitOfWork, redis, settings, credentials: Credentials, client_address: str, now: datetime
-) -> dict:
-    """Access and refresh tokens for a valid, active user; throttled per email and client address."""
-    user = check_credentials(
-        session=session, redis=redis, settings=settings, credentials=credentials,
-        client_address=client_address,
-    )  # fmt: skip
-    return sessions.issue_pair(session=session, user=user, settings=settings, now=now)
+# Login, with its second factor: app/domains/auth/login/.
+Credentials = logins.Credentials
+login = logins.login
 
 
 # Refresh and logout: app/domains/auth/sessions.py (refresh tokens rotate, a reused one revokes its family).
@@ -383,6 +332,14 @@ def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, 
         for handler in USER_UNAVAILABLE_HANDLERS:
             handler(session=session, user=user, actor=actor, now=now)
     return user
+
+
+def reset_second_factor(*, session: UnitOfWork, actor: Actor, user_id: int, now: datetime) -> None:
+    """Remove a user's second factor (they lost the phone and their recovery codes); audited. It is
+    a grant of the user's role, as changing them is."""
+    user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
+    roles.check_grant(actor, grantee=roles.GRANT_USER, role=user.role)
+    second_factor.reset(session=session, actor=actor, user=user, now=now)
 
 
 # --- API keys --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app.domains.auth import api_keys, clinic_schemas, onboarding, schemas, service, sessions, stream_access
+from app.domains.auth.login import credentials as logins
+from app.domains.auth.login import second_factor
 from app.domains.auth.senders import identity as sender_identity
 from app.platform.access import platform_only, public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -26,17 +28,76 @@ class Login(MethodView):
     @public("exchanges credentials for tokens")
     @blp.arguments(schemas.LoginIn)
     @blp.response(200, schemas.TokenOut)
-    @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(
+        401,
+        description="Wrong email or password, disabled user, or the account has a second factor and "
+        "`code` is missing (`second_factor_required`), wrong or already used",
+    )
+    @blp.alt_response(
+        403,
+        description="The clinic requires a second factor of its admins and this one has none: enrol "
+        "one (`second_factor_enrollment_required`)",
+    )
     @blp.alt_response(409, description="The email and password open accounts in several clinics: send clinic")
     @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     @inject
     def post(self, body, *, uow, now):
-        """Log in: access and refresh tokens."""
-        return service.login(
+        """Log in: access and refresh tokens. An account with a second factor sends its `code` too."""
+        return logins.login(
             session=uow,
             redis=_redis(),
             settings=uow.settings,
-            credentials=service.Credentials(body["email"], body["password"], body.get("clinic")),
+            credentials=_credentials(body),
+            client_address=request.remote_addr,
+            now=now,
+        )
+
+
+def _credentials(body: dict) -> logins.Credentials:
+    return logins.Credentials(body["email"], body["password"], body.get("clinic"), body.get("code"))
+
+
+@blp.route("/auth/second-factor")
+class SecondFactorEnrolment(MethodView):
+    @public("asked with the email and password, so an admin who must enrol before logging in can")
+    @blp.arguments(schemas.CredentialsIn)
+    @blp.response(201, schemas.SecondFactorEnrolmentOut)
+    @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(409, description="A second factor is enrolled already (disable it first)")
+    @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
+    @inject
+    def post(self, body, *, uow, now):
+        """Enrol a second factor (an authenticator app): its secret, the otpauth:// URI and a QR code
+        of it to scan. Confirm it with a first code (`/auth/second-factor/confirm`); until then login
+        does not ask for it. Starting again replaces an unconfirmed enrolment."""
+        return logins.start_second_factor(
+            session=uow,
+            redis=_redis(),
+            settings=uow.settings,
+            credentials=_credentials(body),
+            client_address=request.remote_addr,
+            now=now,
+        )
+
+
+@blp.route("/auth/second-factor/confirm")
+class SecondFactorConfirmation(MethodView):
+    @public("asked with the email, password and a code of the enrolment being confirmed")
+    @blp.arguments(schemas.SecondFactorConfirmIn)
+    @blp.response(200, schemas.SecondFactorConfirmedOut)
+    @blp.alt_response(400, description="The code is wrong (`code`)")
+    @blp.alt_response(401, description="Wrong email or password, or disabled user")
+    @blp.alt_response(409, description="No enrolment is waiting")
+    @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
+    @inject
+    def post(self, body, *, uow, now):
+        """Confirm the enrolment with the code the app shows: ten recovery codes (shown this once)
+        and tokens, as a login."""
+        return logins.confirm_second_factor(
+            session=uow,
+            redis=_redis(),
+            settings=uow.settings,
+            credentials=_credentials(body),
             client_address=request.remote_addr,
             now=now,
         )
@@ -113,6 +174,62 @@ class MyStreamToken(MethodView):
         """A short-lived token that opens my live event stream (`GET /api/me/events?token=...`, for a
         browser's EventSource, which cannot send headers); API keys have no stream (403)."""
         return stream_access.issue_stream_token(session=uow, actor=actor, settings=uow.settings, now=now)
+
+
+@blp.route("/me/second-factor")
+class MySecondFactor(MethodView):
+    @requires(ANY)
+    @blp.response(200, schemas.SecondFactorStatusOut)
+    @blp.alt_response(403, description="An API key has no second factor")
+    @inject
+    def get(self, *, uow, actor):
+        """Whether I have a second factor, whether my clinic requires one, and recovery codes left."""
+        return second_factor.status(session=uow, actor=actor)
+
+
+@blp.route("/me/second-factor/disable")
+class MySecondFactorRemoval(MethodView):
+    @requires(ANY)
+    @blp.arguments(schemas.SecondFactorCodeIn)
+    @blp.response(204)
+    @blp.alt_response(401, description="The code is wrong or already used (`code`)")
+    @blp.alt_response(403, description="An API key has no second factor")
+    @blp.alt_response(409, description="You have no second factor")
+    @blp.alt_response(429, description="Too many failed attempts from this address")
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Remove my second factor, proven by a code (the app's or a recovery code)."""
+        second_factor.disable(
+            session=uow,
+            redis=_redis(),
+            settings=uow.settings,
+            actor=actor,
+            attempt=second_factor.Attempt(body["code"], request.remote_addr),
+            now=now,
+        )
+
+
+@blp.route("/me/second-factor/recovery-codes")
+class MyRecoveryCodes(MethodView):
+    @requires(ANY)
+    @blp.arguments(schemas.SecondFactorCodeIn)
+    @blp.response(200, schemas.RecoveryCodesOut)
+    @blp.alt_response(401, description="The code is wrong or already used (`code`)")
+    @blp.alt_response(403, description="An API key has no second factor")
+    @blp.alt_response(409, description="You have no second factor")
+    @blp.alt_response(429, description="Too many failed attempts from this address")
+    @inject
+    def post(self, body, *, uow, actor, now):
+        """Ten new recovery codes, shown this once; the earlier ones stop working."""
+        codes = second_factor.regenerate_recovery_codes(
+            session=uow,
+            redis=_redis(),
+            settings=uow.settings,
+            actor=actor,
+            attempt=second_factor.Attempt(body["code"], request.remote_addr),
+            now=now,
+        )
+        return {"recovery_codes": codes}
 
 
 @blp.route("/me/password")
@@ -237,6 +354,18 @@ class UserInvitation(MethodView):
             settings=uow.settings,
             now=now,
         )
+
+
+@blp.route("/users/<int:user_id>/second-factor")
+class UserSecondFactor(MethodView):
+    @requires(Permission.CONFIGURE)
+    @blp.response(204)
+    @blp.alt_response(404, description="No such user, or the user has no second factor")
+    @inject
+    def delete(self, user_id, *, uow, actor, now):
+        """Reset a user's second factor (a lost phone and no recovery code left), audited: they log
+        in with the password alone, and enrol again where the clinic requires it."""
+        service.reset_second_factor(session=uow, actor=actor, user_id=user_id, now=now)
 
 
 @blp.route("/api-keys")

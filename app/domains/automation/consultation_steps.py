@@ -1,6 +1,7 @@
 """What a consultation's events end in the automation (event consumers, listed before the rules in
-app/handlers.py): the pending steps of its earlier events (an old time's reminders), and the no-show's
-call task once the family checked in after all. The consultations domain tells these by its events."""
+app/handlers.py): the pending steps of its earlier events (an old time's reminders, the follow-up of a
+stage move its check-in replaces), and the no-show's call task once the family checked in after all.
+The consultations domain tells these by its events."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from app.domains.tasks import service as tasks
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 
-SUBJECT = "consultation"
-SCHEDULED = "consultation.scheduled"
+SUBJECT, LEAD = "consultation", "lead"
+SCHEDULED, ATTENDED = "consultation.scheduled", "consultation.attended"
 NO_SHOW_RULE = "consultation_no_show"  # the default rule whose call task a late check-in ends
 # Why the steps of a consultation's earlier events end: a new time replaces them, a cancel ends
 # them, a check-in or a no-show ends the reminders still waiting.
 ENDED_BECAUSE = {
     SCHEDULED: "the consultation moved to a new time",
     "consultation.cancelled": "the consultation was cancelled",
-    "consultation.attended": "the family checked in",
+    ATTENDED: "the family checked in",
     "consultation.no_show": "the consultation was missed",
 }
 
@@ -33,9 +34,20 @@ def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime)
     payload = event.payload or {}
     if event.type == SCHEDULED and not payload.get("rescheduled"):
         return 0  # a first booking: nothing earlier to end
+    if event.subject_type != SUBJECT:
+        return 0  # a lead moved to consultation_completed by hand: no consultation's steps to end
     earlier = sa.select(DomainEvent.id).where(
-        DomainEvent.subject_type == SUBJECT,
-        DomainEvent.subject_id == event.subject_id,
+        sa.or_(
+            sa.and_(DomainEvent.subject_type == SUBJECT, DomainEvent.subject_id == event.subject_id),
+            # A check-in replaces the follow-up of the stage move that came before it: one a visit.
+            sa.and_(
+                DomainEvent.subject_type == LEAD,
+                DomainEvent.subject_id == payload.get("lead_id"),
+                DomainEvent.type == ATTENDED,
+            )
+            if event.type == ATTENDED
+            else sa.false(),
+        ),
         DomainEvent.id != event.id,
     )
     pending = list(

@@ -170,8 +170,9 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "default_key": "consultation_follow_up",
         "name": "Consultation attended: follow-up call",
         "description": (
-            "Three business days after the family checked in for their consultation, if the lead is "
-            "still open, undecided and not contacted since, a call to answer questions and hear the "
+            "Three business days after the family checked in for their consultation (or the lead was "
+            "moved to Consultation Completed by hand, no check-in recorded), if the lead is still "
+            "open, undecided and not contacted since, a call to answer questions and hear the "
             "decision; the owner is told."
         ),
         "trigger": "consultation.attended",

@@ -233,6 +233,18 @@ class Context(Mapping):
         return len({*self._values, *self._computed})
 
 
+# Condition groups: a rule's `conditions` is a list that must all hold; an item is a condition
+# ({field, operator, value}) or a group: {"all": [...]}, {"any": [...]} or {"not": item}.
+GROUPS = ("all", "any", "not")
+MAX_CONDITIONS = 50  # in a rule, groups' included
+MAX_GROUP_DEPTH = 3  # groups inside groups inside groups, no deeper: a playbook people can read
+
+
+def group_of(item: dict) -> str | None:
+    """The group an item is ("all", "any", "not"), or None for a plain condition."""
+    return next((kind for kind in GROUPS if kind in item), None)
+
+
 def check(condition: dict, context: Context) -> tuple[bool, Any]:
     """One condition: whether it holds, and the value it saw."""
     name, operator = condition["field"], condition["operator"]
@@ -246,7 +258,9 @@ def check(condition: dict, context: Context) -> tuple[bool, Any]:
 @dataclass
 class Evaluation:
     matched: bool
-    conditions: list[dict] = field(default_factory=list)  # each with the value seen and its result
+    # Each item as evaluated: a condition with the value seen and its result; a group with its
+    # items' trails and its result (an `any` stops at the branch that matched).
+    conditions: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -259,34 +273,81 @@ class Compiled:
     needs_change: bool
 
 
-def compile_conditions(conditions: list[dict]) -> tuple[Compiled, ...]:
-    return tuple(
-        Compiled(c["field"], OPERATORS[c["operator"]], c.get("value"), c["operator"] == "changed_to")
-        for c in conditions
+@dataclass(frozen=True)
+class CompiledGroup:
+    kind: str  # all, any, not (`not` holds one item)
+    items: tuple
+
+
+def _compiled(item: dict) -> Compiled | CompiledGroup:
+    kind = group_of(item)
+    if kind == "not":
+        return CompiledGroup(kind, (_compiled(item[kind]),))
+    if kind:
+        return CompiledGroup(kind, compile_conditions(item[kind]))
+    return Compiled(
+        item["field"], OPERATORS[item["operator"]], item.get("value"), item["operator"] == "changed_to"
     )
 
 
-def matches(compiled: tuple[Compiled, ...], context: Context) -> bool:
+def compile_conditions(conditions: list[dict]) -> tuple:
+    return tuple(_compiled(item) for item in conditions)
+
+
+def _holds(node: Compiled | CompiledGroup, context: Context) -> bool:
+    if isinstance(node, CompiledGroup):
+        if node.kind == "any":
+            return any(_holds(item, context) for item in node.items)
+        if node.kind == "not":
+            return not _holds(node.items[0], context)
+        return all(_holds(item, context) for item in node.items)
+    if not node.test(context[node.field], node.expected):
+        return False
+    return not node.needs_change or node.field in context.changed
+
+
+def matches(compiled: tuple, context: Context) -> bool:
     """The hot path: do all conditions hold? (No trail; `evaluate` writes it for the rules that match.)"""
-    for condition in compiled:
-        if not condition.test(context[condition.field], condition.expected):
-            return False
-        if condition.needs_change and condition.field not in context.changed:
-            return False
-    return True
+    return all(_holds(node, context) for node in compiled)
 
 
 def evaluate(conditions: list[dict], context: Context, *, exhaustive: bool = False) -> Evaluation:
-    """All conditions must hold. Stops at the first that fails unless `exhaustive` (the test endpoint)."""
+    """All conditions must hold. Stops at the first that fails (an `any` at its first branch that
+    holds) unless `exhaustive` (the test endpoint)."""
+    matched, trail = _evaluate_all(conditions, context, exhaustive)
+    return Evaluation(matched=matched, conditions=trail)
+
+
+def _evaluate_all(items: list[dict], context: Context, exhaustive: bool) -> tuple[bool, list[dict]]:
     trail, matched = [], True
-    for condition in conditions:
-        holds, seen = check(condition, context)
-        trail.append({**condition, "seen": _jsonable(seen), "result": holds})
-        if not holds:
+    for item in items:
+        entry = _evaluate_item(item, context, exhaustive)
+        trail.append(entry)
+        if not entry["result"]:
             matched = False
             if not exhaustive:
                 break
-    return Evaluation(matched=matched, conditions=trail)
+    return matched, trail
+
+
+def _evaluate_item(item: dict, context: Context, exhaustive: bool) -> dict:
+    kind = group_of(item)
+    if kind == "all":
+        holds, trail = _evaluate_all(item[kind], context, exhaustive)
+        return {kind: trail, "result": holds}
+    if kind == "any":
+        trail, holds = [], False
+        for branch in item[kind]:
+            trail.append(_evaluate_item(branch, context, exhaustive))
+            holds = holds or trail[-1]["result"]
+            if holds and not exhaustive:
+                break  # the branch that matched ends the trail
+        return {kind: trail, "result": holds}
+    if kind == "not":
+        inner = _evaluate_item(item[kind], context, exhaustive)
+        return {kind: inner, "result": not inner["result"]}
+    holds, seen = check(item, context)
+    return {**item, "seen": _jsonable(seen), "result": holds}
 
 
 def _jsonable(value: Any) -> Any:

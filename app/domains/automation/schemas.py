@@ -10,7 +10,9 @@ from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 
 _CONDITIONS_DOC = (
-    "[{field, operator, value}]; fields: lead.<field>, event.<field> and computed ones "
+    "[{field, operator, value} or a group]: all must hold; a group is {all: [...]}, {any: [...]} or "
+    f"{{not: item}}, nested up to {rules.MAX_GROUP_DEPTH} levels, at most {rules.MAX_CONDITIONS} "
+    "conditions in all; fields: lead.<field>, event.<field> and computed ones "
     f"({', '.join(rules.COMPUTED_FIELDS)}); operators: {', '.join(rules.OPERATORS)}"
 )
 _ACTIONS_DOC = (
@@ -26,7 +28,7 @@ _ACTIONS_DOC = (
 _CHECKED_BY_RULES = {
     "guarded_by": "app.domains.automation.rule_validation.validate_conditions / validate_actions"
 }
-MAX_CONDITIONS = MAX_ACTIONS = 50
+MAX_CONDITIONS = MAX_ACTIONS = rules.MAX_CONDITIONS
 
 
 class RuleUpdateIn(RequestSchema):
@@ -111,8 +113,18 @@ _WITHHELD_ON_PHI = "Absent from a condition on a PHI field for a reader without 
 
 
 class EvaluatedCondition(AnswerSchema):
-    field = fields.String()
-    operator = fields.String()
+    """A condition as evaluated, or a group of them (`all`, `any`, `not`: its items' trails)."""
+
+    field = fields.String(metadata={"optional": True})
+    operator = fields.String(metadata={"optional": True})
+    all = fields.List(fields.Nested(lambda: EvaluatedCondition()), metadata={"optional": True})
+    any = fields.List(
+        fields.Nested(lambda: EvaluatedCondition()),
+        metadata={"optional": True, "description": "up to the branch that matched"},
+    )
+    not_ = fields.Nested(
+        lambda: EvaluatedCondition(), attribute="not", data_key="not", metadata={"optional": True}
+    )
     value = fields.Raw(metadata={"optional": True, "description": _WITHHELD_ON_PHI})
     seen = fields.Raw(
         metadata={"optional": True, "description": f"the value the condition saw. {_WITHHELD_ON_PHI}"}

@@ -11,7 +11,9 @@ Every change is one transaction that writes the consultation, its event and its 
   events (`end_earlier_steps`, an event consumer that runs before the rules): reminders of an old
   time never go, and the new time's do, each once through the ledger.
 The lead moves to consultation_scheduled when a consultation is booked and to
-consultation_completed when one is attended, once each, and never backwards.
+consultation_completed when one is attended, once each, and never backwards. A lead moved to
+consultation_completed by hand, its visit checked in nowhere, attended as of the move
+(`attend_by_stage_move`): the follow-up 3 days later does not depend on a recorded check-in.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.platform.events import service as events
+from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
@@ -205,6 +208,43 @@ def attend(
     _advance(session, lead, ATTENDED_STAGE, now)
     # The diagnostic records taken at it expire (the clinic's records_valid_days): a reminder before.
     timers.schedule_records_reminder(session=session, consultation=consultation, now=now)
+
+
+def attend_by_stage_move(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> bool:
+    """Event consumer of lead.stage_changed: a lead moved to consultation_completed whose visit no
+    check-in recorded (no consultation booked here, or the visit's one still scheduled or missed)
+    attended it all the same, as of the move: `consultation.attended` (`by_stage_move`) starts the
+    post-consultation follow-up from the move. A check-in of that visit later replaces it
+    (automation/consultation_steps.py), so one visit has one follow-up."""
+    payload = event.payload or {}
+    if payload.get("new_stage") != ATTENDED_STAGE:
+        return False
+    visit = _visit_at(session, payload["lead_id"], event.occurred_at)
+    if visit is not None and visit.status == ConsultationStatus.ATTENDED:
+        return False  # its check-in counts (a check-in moves the lead here itself)
+    events.emit(
+        session=session,
+        type=ATTENDED,
+        subject=events.Subject(event.clinic_id, "lead", payload["lead_id"]),
+        payload={"lead_id": payload["lead_id"], "consultation_id": None, "by_stage_move": True},
+        now=event.occurred_at,
+    )
+    return True
+
+
+def _visit_at(session: UnitOfWork, lead_id: int, at: datetime) -> Consultation | None:
+    """The lead's latest visit as of `at`: the last consultation not cancelled that had started by
+    then or was checked in (early arrivals included)."""
+    return session.scalar(
+        sa.select(Consultation)
+        .where(
+            Consultation.lead_id == lead_id,
+            Consultation.status != ConsultationStatus.CANCELLED,
+            sa.or_(Consultation.starts_at <= at, Consultation.status == ConsultationStatus.ATTENDED),
+        )
+        .order_by(Consultation.starts_at.desc(), Consultation.id.desc())
+        .limit(1)
+    )
 
 
 def mark_no_show(*, session: UnitOfWork, actor: Actor, consultation_id: int, now: datetime) -> Consultation:

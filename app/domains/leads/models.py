@@ -57,6 +57,7 @@ class LostReason(StrEnum):
     NO_RESPONSE = "NO_RESPONSE"
     INSURANCE_ISSUES = "INSURANCE_ISSUES"
     RELOCATED = "RELOCATED"
+    NOT_INTERESTED = "NOT_INTERESTED"  # said so on a call (the call outcome `not_interested`)
     OTHER = "OTHER"
 
 

@@ -1,5 +1,5 @@
 """A rule's conditions and actions checked when it is saved, so a worker never meets a rule it cannot
-run. Pure logic: no I/O, no clock. Errors come by position (`{"0": {"operator": [...]}}`)."""
+run. Pure logic: no I/O, no clock. Errors come by path (`{"0": {"any": {"1": {"operator": [...]}}}}`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from app.domains.automation.rules import (
     DELAY_ANCHORS,
     DELAY_UNITS,
     FIELDS,
+    GROUPS,
     LIST_OPERATORS,
     LOST_REASONS,
+    MAX_CONDITIONS,
     MAX_DELAY_AMOUNT,
+    MAX_GROUP_DEPTH,
     MAX_ONCE_PER_HOURS,
     MAX_RECIPIENTS,
     OPERATORS,
@@ -24,6 +27,7 @@ from app.domains.automation.rules import (
     ROLES,
     SUGGESTIONS,
     TASK_TYPES,
+    group_of,
 )
 from app.domains.lead_messages.merge_fields import merge_field_error
 from app.domains.pipeline import rules as pipeline_rules
@@ -31,20 +35,61 @@ from app.platform.db import MAX_ID
 
 
 def validate_conditions(conditions: Any) -> dict:
-    """Errors by position (`{"0": {"operator": [...]}}`), empty when the conditions are valid."""
+    """Errors by path (`{"0": {"any": {"1": {"value": [...]}}}}`, read conditions.0.any.1.value),
+    empty when the conditions are valid."""
     if not isinstance(conditions, list):
         return {"_schema": ["must be a list of conditions"]}
+    errors = _items_errors(conditions, depth=0)
+    if not errors and _count(conditions) > MAX_CONDITIONS:
+        errors["_schema"] = [f"at most {MAX_CONDITIONS} conditions in all, groups' included"]
+    return errors
+
+
+def _count(items: list) -> int:
+    """How many conditions (leaves) the items hold, in their groups too."""
+    total = 0
+    for item in items:
+        kind = group_of(item)
+        total += 1 if kind is None else _count([item[kind]] if kind == "not" else item[kind])
+    return total
+
+
+def _items_errors(items: list, depth: int) -> dict:
     errors: dict = {}
-    for index, condition in enumerate(conditions):
-        problems = _condition_errors(condition)
+    for index, item in enumerate(items):
+        problems = _item_errors(item, depth)
         if problems:
             errors[str(index)] = problems
     return errors
 
 
+def _item_errors(item: Any, depth: int) -> dict:
+    """A condition, or a group of them: {"all": [...]}, {"any": [...]}, {"not": item}."""
+    kind = group_of(item) if isinstance(item, dict) else None
+    if kind is None:
+        return _condition_errors(item)
+    if set(item) != {kind}:
+        extra = ", ".join(sorted(set(item) - {kind}))
+        return {"_schema": [f"a group has one key ({', '.join(GROUPS)}); also found: {extra}"]}
+    if depth >= MAX_GROUP_DEPTH:
+        return {kind: [f"groups nest at most {MAX_GROUP_DEPTH} levels deep"]}
+    inner = item[kind]
+    if kind == "not":
+        problems = (
+            _item_errors(inner, depth + 1)
+            if isinstance(inner, dict)
+            else {"_schema": ["not takes one condition or group"]}
+        )
+    elif not isinstance(inner, list) or not inner:
+        problems = {"_schema": [f"{kind} takes a non-empty list of conditions or groups"]}
+    else:
+        problems = _items_errors(inner, depth + 1)
+    return {kind: problems} if problems else {}
+
+
 def _condition_errors(condition: Any) -> dict:
     if not isinstance(condition, dict):
-        return {"_schema": ["must be an object with field, operator and value"]}
+        return {"_schema": ["must be an object with field, operator and value, or a group"]}
     problems: dict = {}
     name, operator = condition.get("field"), condition.get("operator")
     if name not in FIELDS:

@@ -1,0 +1,44 @@
+"""What a call's outcome decides about the lead: the person who logged "not interested" or
+"converted" has said how the lead ends, so the lead closes that way (lost for that reason, or
+converted) as the call's event is processed, without a second step in the API. An event consumer of
+`activity.logged` (app/handlers.py): a lead already closed stays as it is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.domains.activities.models import CallOutcome
+from app.domains.leads.models import LostReason
+from app.domains.pipeline import service as pipeline
+from app.platform.db import UnitOfWork
+from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
+from app.platform.events.models import DomainEvent
+from app.platform.roles import Actor
+
+ENGINE = "pipeline"
+
+
+def close_on_call_outcome(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> str | None:
+    """Lost (NOT_INTERESTED) on a `not_interested` call, converted on a `converted` one; returns
+    how the lead closed, or None (another outcome, or a lead already closed)."""
+    payload = event.payload or {}
+    outcome, lead_id = payload.get("outcome"), payload.get("lead_id")
+    if outcome not in (CallOutcome.NOT_INTERESTED, CallOutcome.CONVERTED) or not lead_id:
+        return None
+    actor = Actor.engine(event.clinic_id, ENGINE)
+    try:
+        with session.begin_nested():  # a refusal (closed already, locked) leaves nothing half-written
+            if outcome == CallOutcome.CONVERTED:
+                pipeline.convert_lead(session=session, actor=actor, lead_id=lead_id, now=now)
+                return "converted"
+            pipeline.mark_lost(
+                session=session,
+                actor=actor,
+                lead_id=lead_id,
+                reason=LostReason.NOT_INTERESTED.value,
+                notes="the family said on the phone they are not interested",
+                now=now,
+            )
+            return "lost"
+    except (InvalidTransition, ValidationFailed, Conflict):
+        return None
