@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 from contextlib import suppress
 from pathlib import Path
@@ -22,6 +23,11 @@ from bench.stack import BIN, procfile_processes
 from tests.workers import PROJECT_ROOT, wait_for
 
 STOP_TIMEOUT = 60.0  # above gunicorn's --graceful-timeout (20 s) and any task of ours
+PORT_VARIABLES = {
+    "web": "PORT",
+    "stream": "STREAM_PORT",
+    "flower": "FLOWER_PORT",
+}  # as the Procfile reads them
 
 
 class ProcfileProcess:
@@ -35,7 +41,8 @@ class ProcfileProcess:
 
     @property
     def port(self) -> int:
-        return int(self.env["PORT"])
+        """The port it listens on: a web's $PORT, the stream's $STREAM_PORT, Flower's $FLOWER_PORT."""
+        return int(self.env[PORT_VARIABLES.get(self.kind, "PORT")])
 
     def start(self) -> ProcfileProcess:
         metrics = self.logs / f"metrics-{self.name}-{len(self.exits)}"  # a fresh one per life
@@ -85,7 +92,8 @@ class ProcfileProcess:
 
 
 def web_ready(port: int) -> bool:
-    """/readyz answers 200 (what a load balancer's health check asks before it sends traffic)."""
+    """/readyz answers 200 (what a load balancer's health check asks before it sends traffic): a
+    web's, or the stream process's (its Redis subscription and the database)."""
     try:
         # As patient as a balancer's health check: a busy web queues it behind the requests it has.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as answer:
@@ -95,14 +103,17 @@ def web_ready(port: int) -> bool:
 
 
 def wait_ready(process: ProcfileProcess, sender, timeout: float = 90.0) -> None:
-    """Until the process does its work: a web answers /readyz, a worker answers a control ping
-    (`sender`: a Celery app on the same broker), beat has started its scheduler."""
+    """Until the process does its work: a web or the stream answers /readyz, a worker answers a
+    control ping (`sender`: a Celery app on the same broker), Flower answers, beat has started its
+    scheduler."""
     command = procfile_processes()[process.kind]
 
     def ready() -> bool:
         assert process.alive(), f"{process.name} exited:\n{process.log()[-3000:]}"
-        if process.kind == "web":
+        if process.kind in ("web", "stream"):
             return web_ready(process.port)
+        if process.kind == "flower":
+            return _answers(process.port)
         if " worker " in command:
             hostname = next(a for a in command.split() if a.startswith("--hostname=")).split("=", 1)[1]
             destination = hostname.replace("%h", socket.gethostname())
@@ -110,3 +121,14 @@ def wait_ready(process: ProcfileProcess, sender, timeout: float = 90.0) -> None:
         return "beat: Starting" in process.log()
 
     wait_for(ready, timeout=timeout, interval=0.2)
+
+
+def _answers(port: int) -> bool:
+    """Anything answers HTTP on `port` (Flower's basic auth refuses us: it is up)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False

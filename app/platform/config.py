@@ -129,6 +129,7 @@ class Settings:
     stream_url: str = "http://localhost:5001/api/me/events"  # the live stream, for browsers (docs/guides/)
     stream_token_seconds: int = 60  # a stream token's life (a browser's EventSource opens with ?token=)
     stream_heartbeat_seconds: float = 15.0  # a comment this often keeps proxies from closing an idle stream
+    stream_max_seconds: float = 1800.0  # a stream's longest life, then the client resumes (Last-Event-ID)
     stream_retention_hours: float = 24.0  # how far back Last-Event-ID replays (older: a `reset` event)
     login_max_failures: int = 5  # attempts per email and client address in login_lockout_seconds
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
@@ -187,8 +188,7 @@ class Settings:
     orphan_interval: float = 6.0
     orphan_slice_size: int = 2000
     orphan_tasks_per_run: int = 25  # follow-ups an orphan sweep run plans (bench/orphans)
-    # The overdue digest: how often beat looks (each user gets at most one per hour).
-    overdue_digest_interval: float = 300.0
+    overdue_digest_interval: float = 300.0  # how often beat looks for overdue digests (one a user an hour)
     # The daily erasure of closed leads past their clinic's retention (erase_closed_after_months,
     # app/domains/privacy/retention.py): its hour (UTC) and the leads erased per transaction.
     retention_hour: int = 4

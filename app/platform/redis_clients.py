@@ -8,12 +8,15 @@ request should wait).
 
 A `sentinel://` URL (app/platform/redis_urls.py) is the Sentinels that know the master: the client
 asks them for it on every new connection (redis-py's `Sentinel.master_for`), so after a failover
-the retry above lands on the promoted replica (docs/operations/sentinel.md).
+the retry above lands on the promoted replica (docs/operations/sentinel.md). The stream process's
+asyncio client (`async_redis_client`) reaches the master the same way.
 """
 
 from __future__ import annotations
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -55,6 +58,20 @@ def redis_client(url: str, settings) -> redis.Redis:
     sentinel = Sentinel(
         list(parsed.sentinels), sentinel_kwargs=sentinel_options(settings), **redis_options(settings)
     )
+    return sentinel.master_for(
+        settings.redis_sentinel_master, db=parsed.db, username=parsed.username, password=parsed.password
+    )
+
+
+def async_redis_client(url: str, settings, **options) -> aioredis.Redis:
+    """An asyncio client of the Redis at `url` (or of the master its Sentinels name), for the stream
+    process's subscription; `options` are its connections' own (a subscription, idle between
+    messages, has no read timeout). Through Sentinels, each new connection asks them for the master,
+    so a subscription opened again after a failover lands on the promoted replica."""
+    if not is_sentinel(url):
+        return aioredis.Redis.from_url(url, **options)
+    parsed = parse_sentinel_url(url)
+    sentinel = AsyncSentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_options(settings), **options)
     return sentinel.master_for(
         settings.redis_sentinel_master, db=parsed.db, username=parsed.username, password=parsed.password
     )

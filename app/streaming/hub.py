@@ -4,7 +4,8 @@ Every process (on every host) subscribes to the one channel the feed publishes o
 (app/platform/stream/feed.py) and hands each published id to the queues of that user's open streams
 here; a user with no stream open in this process costs a dictionary lookup. After a (re)connection
 to Redis, every open stream is told to catch up from the table (`CATCH_UP`): whatever was published
-while this process was not listening is read from there, not lost.
+while this process was not listening is read from there, not lost. A user's access changing
+(feed.user_changed) reaches their streams as `RECHECK`: each reads the user again before anything else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.platform.stream.feed import CHANNEL
 log = logging.getLogger(__name__)
 
 CATCH_UP = 0  # no event has id 0: "read what follows your last event from the table"
+RECHECK = -1  # nor -1: "your user changed (role, password, status): read them again"
 RECONNECT_SECONDS = 1.0
 
 
@@ -48,8 +50,9 @@ class Hub:
     def _hand_over(self, raw: bytes) -> None:
         try:
             message = json.loads(raw)
-            user_id, event_id = int(message["user_id"]), int(message["id"])
-        except (ValueError, KeyError, TypeError):
+            user_id = int(message["user_id"])
+            event_id = RECHECK if message.get("changed") is True else int(message["id"])
+        except (ValueError, KeyError, TypeError, AttributeError):
             return  # not ours: the channel is only read, never trusted for content
         for queue in self._queues.get(user_id, ()):
             queue.put_nowait(event_id)

@@ -30,9 +30,9 @@ def only_assignee(app, tenant, role: str) -> int:
 
 
 @contextmanager
-def stream_process(settings, **extra_env: str):
+def stream_process(settings, subscribed: bool = True, **extra_env: str):
     """`uvicorn --factory app.streaming:create_stream_app` as a child process; yields its base URL
-    once it answers /healthz with its Redis subscription up."""
+    once it answers /healthz with its Redis subscription up (`subscribed` False: once it answers)."""
     port = free_port()
     args = [
         sys.executable, "-m", "uvicorn", "--factory", "app.streaming:create_stream_app",
@@ -43,7 +43,7 @@ def stream_process(settings, **extra_env: str):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _subscribed(base, process), timeout=60, interval=0.2)
+        wait_for(lambda: _subscribed(base, process, subscribed), timeout=60, interval=0.2)
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -54,10 +54,10 @@ def stream_process(settings, **extra_env: str):
             process.wait()
 
 
-def _subscribed(base: str, process) -> bool:
+def _subscribed(base: str, process, subscribed: bool = True) -> bool:
     assert process.poll() is None, "the stream process exited"
     try:
-        return httpx.get(f"{base}/healthz", timeout=2).json()["status"] == "ok"
+        return httpx.get(f"{base}/healthz", timeout=2).json()["status"] == "ok" or not subscribed
     except (httpx.HTTPError, ValueError):
         return False
 
@@ -87,6 +87,10 @@ class StreamReader:
                     source.response.read()
                     return
                 for sse in source.iter_sse():
+                    if not sse.data:
+                        # A heartbeat comment after an event: httpx-sse yields it with the last id,
+                        # where EventSource dispatches nothing (an empty data buffer).
+                        continue
                     self.events.append({"id": sse.id, "event": sse.event, "data": json.loads(sse.data)})
         except Exception:  # the test closed it (a dropped stream), or the connection failed
             self._opened.put(None)
@@ -94,6 +98,11 @@ class StreamReader:
     def wait_for(self, predicate, timeout: float = 30):
         """The first event `predicate` holds for (waiting for it)."""
         return wait_for(lambda: next((e for e in list(self.events) if predicate(e)), None), timeout=timeout)
+
+    def ended_within(self, seconds: float) -> bool:
+        """Whether the server ended the stream (the reader saw its end) within `seconds`."""
+        self._thread.join(timeout=seconds)
+        return not self._thread.is_alive()
 
     def __exit__(self, *exc):
         """Drop the connection, as a closed tab or a lost network would (a shutdown wakes the reader)."""

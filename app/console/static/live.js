@@ -2,7 +2,8 @@
 // (GET /api/me/events on the stream process, docs/guides/event-stream.md) through EventSource.
 // EventSource cannot send headers: the page asks the console for a short-lived stream token
 // (POST /console/stream-token, the session cookie and the CSRF header), and for a new one whenever
-// the stream closes (a token lasts a minute), resuming after the last event it showed.
+// the stream closes (a token opens one stream, within a minute; a stream ends after its longest life
+// or when the user changes), resuming after the last event it showed.
 (function () {
   "use strict";
   var RETRY_MS = 3000;

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.domains.auth import passwords, service, sessions
+from app.domains.auth import passwords, revocation, service, sessions
 from app.domains.auth.models import Clinic, PasswordSetupToken, User
 from app.platform import roles
 from app.platform.audit import service as audit
@@ -54,7 +54,7 @@ def setup_link(settings, raw_token: str) -> str:
 
 def issue_setup_token(*, session: UnitOfWork, user: User, purpose: str, settings, now: datetime) -> dict:
     """A new one-time link for the user (earlier open ones are spent): {token, link, expires_at}."""
-    service.retire_setup_tokens(session=session, user_id=user.id, now=now)
+    revocation.retire_setup_tokens(session=session, user_id=user.id, now=now)
     raw = secrets.token_urlsafe(32)
     expires_at = now + timedelta(hours=settings.password_setup_hours)
     session.add(
@@ -266,8 +266,7 @@ def change_password(
 
 def _replace_password(session: UnitOfWork, user: User, password: str, now: datetime) -> None:
     user.password_hash = passwords.hash_password(password)
-    user.token_version += 1  # every access and refresh token issued before is refused from now
     user.updated_at = now
+    revocation.revoke_access(session=session, user=user, now=now)  # tokens, setup links, open streams
     sessions.revoke_user(session=session, user_id=user.id, now=now)
-    service.retire_setup_tokens(session=session, user_id=user.id, now=now)
     session.flush()

@@ -10,10 +10,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.domains.auth import passwords, queries, sessions, tokens
+from app.domains.auth import passwords, queries, revocation, sessions, tokens
 from app.domains.auth.login import credentials as logins
 from app.domains.auth.login import second_factor
-from app.domains.auth.models import ApiKey, Clinic, PasswordSetupToken, User
+from app.domains.auth.models import ApiKey, Clinic, User
 from app.domains.auth.senders import identity as sender_identity
 from app.platform import roles
 from app.platform.audit import service as audit
@@ -297,16 +297,14 @@ def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, 
         raise ValidationFailed("active", "you cannot disable yourself")
     if "password" in data:
         passwords.check_policy(data["password"], email=data.get("email", user.email))
-    revokes = "password" in data or data.get("role", user.role) != user.role or data.get("active") is False
+    revokes = revocation.changes_access(user, data)
     for key, value in data.items():
         if key == "password":
             user.password_hash = hash_password(value)
         else:
             setattr(user, key, value)
     if revokes:
-        user.token_version += 1  # every token issued before dies: refresh and each request check it
-    if "password" in data:
-        retire_setup_tokens(session=session, user_id=user.id, now=now)  # a pending link must not undo it
+        revocation.revoke_access(session=session, user=user, now=now)
     user.updated_at = now
     _flush_user(session)
     old, new = audit.changes(before, _user_snapshot(user))
@@ -335,16 +333,6 @@ def reset_second_factor(*, session: UnitOfWork, actor: Actor, user_id: int, now:
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
     roles.check_grant(actor, grantee=roles.GRANT_USER, role=user.role)
     second_factor.reset(session=session, actor=actor, user=user, now=now)
-
-
-def retire_setup_tokens(*, session: UnitOfWork, user_id: int, now: datetime) -> None:
-    """Spend every password-setup link of the user still open (their password was just set)."""
-    session.execute(
-        sa.update(PasswordSetupToken)
-        .where(PasswordSetupToken.user_id == user_id, PasswordSetupToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 # --- API keys --------------------------------------------------------------------------------

@@ -84,6 +84,15 @@ def publish(client: redis.Redis | None, messages: list[str]) -> None:
         log.warning("stream events not published", extra={"data": {"error": type(error).__name__}})
 
 
+def user_changed(*, session: UnitOfWork, user_id: int) -> None:
+    """Tell the stream processes, once the unit commits, that the user's access changed (disabled,
+    another role, a new password or email): their open streams check the user again at once, and
+    close when the user may no longer read them (app/streaming). Lost with Redis away: each stream
+    still checks at its next heartbeat."""
+    message = json.dumps({"user_id": user_id, "changed": True})
+    session.after_commit(functools.partial(publish, session.redis, [message]))
+
+
 @dataclass
 class Replay:
     """What follows a client's Last-Event-ID: the events, or `reset` (the id to resume from after it)."""
