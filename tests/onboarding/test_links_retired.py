@@ -30,26 +30,26 @@ def test_the_invitation_sent_to_a_mistyped_address_stops_working_once_the_email_
     bob = invite(client, tenant, "bob@typo.example")
     [sent_to_the_typo] = invitation_links(db, "bob@typo.example")
 
-    change(client, tenant, bob, email="bob@tenant.test")
+    change(client, tenant, bob, email="bob@tenant.example")
 
     refused = set_password(client, token_of(sent_to_the_typo))
     assert refused.status_code == 410 and refused.json["errors"] == {"json": {"token": ["used"]}}
-    assert login(client, "bob@tenant.test").status_code == 401  # the typo's holder set no password
+    assert login(client, "bob@tenant.example").status_code == 401  # the typo's holder set no password
     # The admin sends a link to the right address; that one works.
     assert client.post(f"/api/users/{bob}/invitation", headers=tenant.headers()).status_code == 204
-    [right] = invitation_links(db, "bob@tenant.test")
+    [right] = invitation_links(db, "bob@tenant.example")
     assert set_password(client, token_of(right)).status_code == 204
-    assert login(client, "bob@tenant.test").status_code == 200
+    assert login(client, "bob@tenant.example").status_code == 200
 
 
 def test_a_role_change_or_a_disabled_user_retires_the_pending_link(client, db, tenant):
-    demoted = invite(client, tenant, "dana@tenant.test", role="clinic_admin")
-    [for_an_admin] = invitation_links(db, "dana@tenant.test")
+    demoted = invite(client, tenant, "dana@tenant.example", role="clinic_admin")
+    [for_an_admin] = invitation_links(db, "dana@tenant.example")
     change(client, tenant, demoted, role="front_desk")
     assert set_password(client, token_of(for_an_admin)).status_code == 410
 
-    paused = invite(client, tenant, "paul@tenant.test")
-    [before] = invitation_links(db, "paul@tenant.test")
+    paused = invite(client, tenant, "paul@tenant.example")
+    [before] = invitation_links(db, "paul@tenant.example")
     change(client, tenant, paused, active=False)
     change(client, tenant, paused, active=True)  # enabled again: the old link stays spent
     assert set_password(client, token_of(before)).status_code == 410
@@ -58,13 +58,13 @@ def test_a_role_change_or_a_disabled_user_retires_the_pending_link(client, db, t
 def test_a_reset_link_is_refused_after_the_password_is_changed(client, db, tenant):
     """A fresh link (the admin's re-invitation, the way a user without a password gets a new one)
     is spent when the password is set another way meanwhile: by the admin, then by the user."""
-    carla = invite(client, tenant, "carla@tenant.test")
+    carla = invite(client, tenant, "carla@tenant.example")
     client.post(f"/api/users/{carla}/invitation", headers=tenant.headers())
-    pending = invitation_links(db, "carla@tenant.test")[-1]
+    pending = invitation_links(db, "carla@tenant.example")[-1]
     change(client, tenant, carla, password=TEST_PASSWORD)
     assert set_password(client, token_of(pending), password=NEW_PASSWORD).status_code == 410
-    assert login(client, "carla@tenant.test").status_code == 200
-    assert login(client, "carla@tenant.test", NEW_PASSWORD).status_code == 401
+    assert login(client, "carla@tenant.example").status_code == 200
+    assert login(client, "carla@tenant.example", NEW_PASSWORD).status_code == 401
 
 
 def test_an_email_change_ends_the_tokens_issued_before_it(client, tenant):
@@ -72,12 +72,12 @@ def test_an_email_change_ends_the_tokens_issued_before_it(client, tenant):
     before = tenant.token("treatment_coordinator")
     assert client.get("/api/me", headers=bearer(before)).status_code == 200
 
-    change(client, tenant, user.id, email="coordinator.new@tenant.test")
+    change(client, tenant, user.id, email="coordinator.new@tenant.example")
 
     refused = client.get("/api/me", headers=bearer(before))
     assert refused.status_code == 401 and "revoked" in refused.json["message"]
     assert client.get("/api/me", headers=tenant.headers("treatment_coordinator")).status_code == 200
     # The same email again (a form saved unchanged) revokes nothing.
     current = tenant.token("treatment_coordinator")
-    change(client, tenant, user.id, email="Coordinator.New@tenant.test", name="Cora")
+    change(client, tenant, user.id, email="Coordinator.New@tenant.example", name="Cora")
     assert client.get("/api/me", headers=bearer(current)).status_code == 200
