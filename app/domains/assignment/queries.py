@@ -137,7 +137,9 @@ def _available_ids(role: str) -> str:
         _USERS.c.role == sa.literal_column(f"'{role}'"),
         _USERS.c.id != sa.all_(sa.cast(sa.bindparam("exclude"), postgresql.ARRAY(sa.Integer))),
     )
-    return str(select.compile(dialect=postgresql.dialect(paramstyle="named")))
+    # Rendered without bind casts (`:clinic_id`, not `:clinic_id::INTEGER`, which text() would not
+    # read as a parameter): the psycopg2 dialect's rendering, SQLAlchemy 2.0's default and not 2.1's.
+    return str(select.compile(dialect=postgresql.psycopg2.dialect(paramstyle="named")))
 
 
 def _round_robin_turn_sql() -> str:
