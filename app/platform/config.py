@@ -114,14 +114,9 @@ class Settings:
     broker_url: str | None = None  # Celery's broker when not REDIS_URL (amqp:// for RabbitMQ)
     redis_sentinel_master: str | None = None  # the master a sentinel:// URL's Sentinels watch, by name
     redis_sentinel_password: str | None = None  # those Sentinels' own password (the master's is in the URL)
-    # `transaction`: DATABASE_URL is a transaction pooler's (PgBouncer's pool_mode=transaction...), `none`:
-    # PostgreSQL's. Behind one, nothing is left in a server session (docs/operations/pgbouncer.md).
+    # `none`: DATABASE_URL is PostgreSQL's; `transaction`: a transaction pooler's (operations/pgbouncer.md)
     database_pooler: str = "none"
-    # How long PostgreSQL keeps the session of a client that vanished (its host cut off) inside a
-    # transaction, holding its locks: idle in transaction, or silent at the TCP level (app/platform/db/
-    # engine.py `limit_dead_client`). Below redispatch_grace_seconds, its work is done elsewhere within
-    # the lease (docs/operations/scaling.md).
-    database_dead_client_seconds: float = 30.0
+    database_dead_client_seconds: float = 30.0  # a vanished client's session ends after this (scaling.md)
     migrations_database_url: str | None = None  # PostgreSQL itself, for `followup db upgrade`
     phi_encryption_key: str | None = None  # Fernet key(s) of the protected fields, comma-separated; required
     cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins
@@ -345,8 +340,6 @@ class Settings:
             raise ConfigError(problem)
         if self.database_pooler not in ("none", "transaction"):
             raise ConfigError("FOLLOWUP_DATABASE_POOLER must be none or transaction")
-        if self.database_dead_client_seconds < 1:
-            raise ConfigError("FOLLOWUP_DATABASE_DEAD_CLIENT_SECONDS must be at least 1")
         if self.email_backend not in ("smtp", "console"):
             raise ConfigError("EMAIL_BACKEND must be smtp or console")
         if self.sms_backend not in ("http", "console"):
