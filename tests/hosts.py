@@ -29,7 +29,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -233,6 +233,15 @@ class Network:
 
     def get(self, url: str, headers: dict | None = None):
         return self.request("GET", url, None, headers)
+
+    def at_once(self, method: str, url: str, bodies: list[dict], headers: dict) -> list[Future]:
+        """One request per body, all sent at once from the switch's namespace (a thread each, so one
+        left unanswered holds up no other): futures of what `request` returns."""
+        pool = ThreadPoolExecutor(len(bodies), initializer=_enter, initargs=(self.switch,))
+        try:
+            return [pool.submit(_http, method, url, body, headers) for body in bodies]
+        finally:
+            pool.shutdown(wait=False)
 
     # --- making and removing it -------------------------------------------------------------------
 

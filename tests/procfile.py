@@ -1,11 +1,12 @@
 """The Procfile's processes as a deploy handles them: each started from its own Procfile line, and
 each stopped and started again on its own (a rolling restart), as an orchestrator does with the
-containers of one service after another.
+containers of one service after another; or, for a web, reloaded in place (`reload`).
 
 A stop is what `docker stop` and Kubernetes do: SIGTERM to the process (the Procfile line `exec`s
 it, so it is the one started), then wait. gunicorn then stops accepting and finishes its requests;
 a Celery worker warm-shuts down (its running tasks finish, what it prefetched goes back to the
-broker); beat just stops sending.
+broker); beat just stops sending. A reload is SIGHUP to gunicorn: new workers on the same socket,
+the old ones finish every connection they accepted and exit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PORT_VARIABLES = {
     "stream": "STREAM_PORT",
     "flower": "FLOWER_PORT",
 }  # as the Procfile reads them
+BOOTED = "Booting worker with pid"  # gunicorn's line for each worker it starts
 
 
 class ProcfileProcess:
@@ -73,6 +75,16 @@ class ProcfileProcess:
             status = self.process.wait()
         self.exits.append(status)
         return status
+
+    def reload(self, timeout: float = 90.0) -> None:
+        """gunicorn's graceful reload (SIGHUP), as an in-place deploy of the web does: new workers
+        load the new code on the same listening socket, the old ones finish what they accepted and
+        exit. Returns once the new workers have booted and /readyz answers."""
+        assert self.kind == "web" and self.process is not None
+        booted = self.log().count(BOOTED) + int(self.env.get("WEB_CONCURRENCY", "2"))
+        self.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.log().count(BOOTED) >= booted, timeout=timeout, interval=0.1)
+        wait_for(lambda: web_ready(self.port), timeout=timeout, interval=0.2)
 
     def kill(self) -> None:
         """At the end of a test: whatever is left of the process' session."""

@@ -20,10 +20,12 @@ from app.domains.ops import service as ops
 from app.domains.tasks.models import LeadTask
 from app.platform import clock
 from app.platform.config import ConfigError, Settings
+from app.platform.db import make_engine
 from tests.conftest import test_settings
 from tests.leadkit import create_lead
 from tests.pgbouncer import PgBouncer, need_pgbouncer
 from tests.reliability.test_database_loss import terminate_every_connection
+from tests.requirements import need_postgres
 from tests.workers import subprocess_worker, wait_for
 
 POOLED = {"FOLLOWUP_DATABASE_POOLER": "transaction"}
@@ -66,34 +68,67 @@ def _call_tasks(app, lead_ids: list[int]) -> list[LeadTask]:
         )
 
 
+def a_user_session(client, tenant) -> list[int]:
+    """The core journeys (leads captured, stage moves, a rule, the lists, analytics), each checked
+    for its 2xx; the new leads' ids. Each statement runs more than psycopg's prepare_threshold times."""
+    headers = tenant.headers()
+    leads = [
+        create_lead(client, tenant, first_name=f"Pat{n}", phone=f"(415) 555-{2600 + n}") for n in range(LEADS)
+    ]
+    for lead in leads[:4]:
+        moved = client.post(f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=headers)
+        assert moved.status_code < 300, moved.get_json()
+    rule = client.post("/api/follow-up-rules", json=NOTE_NUDGE, headers=headers)
+    assert rule.status_code == 201, rule.get_json()
+    for path in ("/api/leads", "/api/leads?q=Pat3", "/api/follow-up-rules", "/api/leads/tasks"):
+        listed = client.get(path, headers=headers)
+        assert listed.status_code == 200, (path, listed.get_json())
+    for report in REPORTS:
+        answer = client.get(f"/api/leads/analytics/{report}", headers=headers)
+        assert answer.status_code == 200, (report, answer.get_json())
+    return [lead["id"] for lead in leads]
+
+
 def test_a_user_session_through_pgbouncer_answers_2xx_and_a_worker_there_makes_each_call_task(
     app, pooled_app, make_tenant
 ):
     tenant = make_tenant()  # its tokens are signed with the same secret as the pooled app's
-    client = pooled_app.test_client()
-    headers = tenant.headers()
     with subprocess_worker(pooled_app.config["SETTINGS"], **POOLED):
-        leads = [
-            create_lead(client, tenant, first_name=f"Pat{n}", phone=f"(415) 555-{2600 + n}")
-            for n in range(LEADS)
-        ]
-        for lead in leads[:4]:
-            moved = client.post(
-                f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=headers
-            )
-            assert moved.status_code < 300, moved.get_json()
-        rule = client.post("/api/follow-up-rules", json=NOTE_NUDGE, headers=headers)
-        assert rule.status_code == 201, rule.get_json()
-        for path in ("/api/leads", "/api/leads?q=Pat3", "/api/follow-up-rules", "/api/leads/tasks"):
-            listed = client.get(path, headers=headers)
-            assert listed.status_code == 200, (path, listed.get_json())
-        for report in REPORTS:
-            answer = client.get(f"/api/leads/analytics/{report}", headers=headers)
-            assert answer.status_code == 200, (report, answer.get_json())
+        lead_ids = a_user_session(pooled_app.test_client(), tenant)
         # The worker, through the pooler too, did each new lead's processing: its call task.
-        lead_ids = [lead["id"] for lead in leads]
         wait_for(lambda: len(_call_tasks(app, lead_ids)) >= LEADS, timeout=90, interval=0.2)
     assert sorted(task.lead_id for task in _call_tasks(app, lead_ids)) == sorted(lead_ids)
+
+
+def test_behind_pgbouncer_without_the_pooler_setting_the_engine_finds_it_and_answers_no_5xx(
+    app, pgbouncer, redis_url, make_tenant, caplog
+):
+    """FOLLOWUP_DATABASE_POOLER forgotten (issue 63): the engine's first connection finds the
+    pooler (app/platform/db/engine.py `shares_server_sessions`), says which setting is missing, and
+    prepares no statement on the server; the web and a worker process work as if it were set."""
+    unset = create_app(test_settings(pgbouncer.url, redis_url))
+    assert unset.config["SETTINGS"].database_pooler == "none"
+    tenant = make_tenant()
+    try:
+        with subprocess_worker(unset.config["SETTINGS"]):
+            lead_ids = a_user_session(unset.test_client(), tenant)
+            wait_for(lambda: len(_call_tasks(app, lead_ids)) >= LEADS, timeout=90, interval=0.2)
+        assert sorted(task.lead_id for task in _call_tasks(app, lead_ids)) == sorted(lead_ids)
+        assert unset.extensions["followup.db"].engine.dialect.pooler_found is True
+        assert "FOLLOWUP_DATABASE_POOLER=transaction" in caplog.text
+    finally:
+        unset.extensions["followup.db"].engine.dispose()
+
+
+def test_direct_to_postgresql_the_engine_finds_no_pooler_and_prepares_its_hot_statements(db):
+    need_postgres(db.url, "the pooler probe runs on PostgreSQL")
+    engine = make_engine(db.url)
+    try:
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.prepare_threshold == 5  # psycopg's default
+        assert engine.dialect.pooler_found is False
+    finally:
+        engine.dispose()
 
 
 def test_bulk_work_reminders_and_inbox_items_through_pgbouncer_each_once(pooled_app, make_tenant):

@@ -114,9 +114,9 @@ class Settings:
     broker_url: str | None = None  # Celery's broker when not REDIS_URL (amqp:// for RabbitMQ)
     redis_sentinel_master: str | None = None  # the master a sentinel:// URL's Sentinels watch, by name
     redis_sentinel_password: str | None = None  # those Sentinels' own password (the master's is in the URL)
-    # `transaction`: DATABASE_URL is a transaction pooler's (PgBouncer's pool_mode=transaction...), `none`:
-    # PostgreSQL's. Behind one, nothing is left in a server session (docs/operations/pgbouncer.md).
+    # `none`: DATABASE_URL is PostgreSQL's; `transaction`: a transaction pooler's (operations/pgbouncer.md)
     database_pooler: str = "none"
+    database_dead_client_seconds: float = 30.0  # a vanished client's session ends after this (scaling.md)
     migrations_database_url: str | None = None  # PostgreSQL itself, for `followup db upgrade`
     phi_encryption_key: str | None = None  # Fernet key(s) of the protected fields, comma-separated; required
     cors_origins: list[str] = field(default_factory=list)  # comma-separated browser origins

@@ -35,7 +35,8 @@ class Database:
         self.url = url
         self.settings, self.dispatcher, self.redis = settings, dispatcher, redis
         pooled = settings is not None and settings.database_pooler == "transaction"
-        self.engine = make_engine(url, server_prepared=not pooled)
+        dead_client = settings.database_dead_client_seconds if settings is not None else None
+        self.engine = make_engine(url, server_prepared=not pooled, dead_client_seconds=dead_client)
         self.session_factory = sessionmaker(
             bind=self.engine, class_=UnitOfWork, expire_on_commit=False, database=self
         )

@@ -9,7 +9,9 @@ to the pool and checkout, where a reader of the dialect finds it, not in hooks h
 from __future__ import annotations
 
 import functools
+import logging
 import select
+import threading
 import time
 
 import psycopg
@@ -20,6 +22,9 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 SQLITE_DRIVER = "manywriters"
 POSTGRESQL_DRIVER = "pingwhenidle"
+POOLER_PROBES = 3  # rounds of the pooler probe (below psycopg's prepare_threshold, 5)
+
+log = logging.getLogger(__name__)
 
 
 class SQLiteForManyWriters(SQLiteDialect_pysqlite):
@@ -71,9 +76,57 @@ class PsycopgPingedWhenIdle(PGDialect_psycopg):
 
     supports_statement_cache = True  # a subclass must say so itself, or SQLAlchemy stops caching
 
-    def __init__(self, ping_after_idle: float = 5.0, **kw):
+    def __init__(
+        self,
+        ping_after_idle: float = 5.0,
+        server_prepared: bool = True,
+        dead_client_seconds: float | None = None,
+        **kw,
+    ):
         super().__init__(**kw)
         self.ping_after_idle = ping_after_idle
+        self.server_prepared, self.dead_client_seconds = server_prepared, dead_client_seconds
+        self.pooler_found: bool | None = None  # what the pooler probe found; None: not probed yet
+        self._probing = threading.Lock()
+
+    def on_connect_url(self, url):
+        """Each new connection: psycopg's own setup, then no server-side prepared statements behind
+        a transaction pooler (told, or found by `_behind_pooler`); direct to PostgreSQL, the limits
+        on a vanished client's session (`limit_dead_client`)."""
+        parent = super().on_connect_url(url)
+        cargs, cparams = self.create_connect_args(url)
+
+        def connect(dbapi_connection) -> None:
+            if parent is not None:
+                parent(dbapi_connection)
+            pooled = not self.server_prepared or self._behind_pooler(
+                dbapi_connection, lambda: self.loaded_dbapi.connect(*cargs, **cparams, autocommit=True)
+            )
+            if pooled:
+                dbapi_connection.prepare_threshold = None
+            elif self.dead_client_seconds:
+                limit_dead_client(dbapi_connection, self.dead_client_seconds)
+
+        return connect
+
+    def _behind_pooler(self, first, connect_another) -> bool:
+        """Whether this engine's URL reaches PostgreSQL through a transaction pooler although
+        FOLLOWUP_DATABASE_POOLER does not say so: probed once, on the engine's first connection.
+        Found, or not known (the probe failed), it is treated as one: no statement prepared on the
+        server (what a transaction pooler breaks: docs/operations/pgbouncer.md), no session setting."""
+        with self._probing:
+            if self.pooler_found is None:
+                try:
+                    self.pooler_found = shares_server_sessions(first, connect_another)
+                except psycopg.Error:
+                    return True  # cannot tell: the next new connection probes again
+                if self.pooler_found:
+                    log.error(
+                        "DATABASE_URL reaches PostgreSQL through a transaction pooler: set "
+                        "FOLLOWUP_DATABASE_POOLER=transaction (docs/operations/pgbouncer.md); "
+                        "meanwhile no statement is prepared on the server"
+                    )
+            return self.pooler_found
 
     def do_rollback(self, dbapi_connection) -> None:
         super().do_rollback(dbapi_connection)
@@ -111,9 +164,17 @@ _OURS = {
 }
 
 
-def make_engine(url: str, ping_after_idle: float = 5.0, *, server_prepared: bool = True) -> sa.Engine:
+def make_engine(
+    url: str,
+    ping_after_idle: float = 5.0,
+    *,
+    server_prepared: bool = True,
+    dead_client_seconds: float | None = None,
+) -> sa.Engine:
     """An engine for a plain `sqlite://` or `postgresql://` URL, through our dialect of its database;
-    `ping_after_idle`: seconds in the pool after which a PostgreSQL connection is tested before use.
+    `ping_after_idle`: seconds in the pool after which a PostgreSQL connection is tested before use;
+    `dead_client_seconds`: the bound on a vanished client's session (`limit_dead_client`), none
+    when not given (a migration's own engine).
 
     `server_prepared=False` for a URL that reaches a transaction pooler (FOLLOWUP_DATABASE_POOLER):
     psycopg prepares a statement on the server once it ran `prepare_threshold` (5) times on a
@@ -122,7 +183,8 @@ def make_engine(url: str, ping_after_idle: float = 5.0, *, server_prepared: bool
     each transaction: the next client's own `_pg3_0` then already exists there, and this one's is
     missing from the session it gets next. `prepare_threshold=None` prepares nothing (every
     statement is parsed and planned where it runs); direct to PostgreSQL the hot statements keep
-    their plans."""
+    their plans. Not told, the dialect probes for a pooler on its first connection
+    (`shares_server_sessions`)."""
     scheme, separator, rest = url.partition("://")
     ours = _OURS.get(scheme) or (scheme if scheme in _OURS.values() else None)
     if not separator or ours is None:
@@ -141,11 +203,59 @@ def make_engine(url: str, ping_after_idle: float = 5.0, *, server_prepared: bool
         hide_parameters=True,
         pool_pre_ping=True,  # the dialect's do_ping decides whether to make the round trip
         ping_after_idle=ping_after_idle,
-        connect_args={
-            "cursor_factory": PlainDescriptionCursor,
-            **({} if server_prepared else {"prepare_threshold": None}),
-        },
+        server_prepared=server_prepared,
+        dead_client_seconds=dead_client_seconds,
+        connect_args={"cursor_factory": PlainDescriptionCursor},
     )
+
+
+def shares_server_sessions(first: psycopg.Connection, connect_another) -> bool:
+    """Whether two client connections take turns on server sessions, as behind a transaction pooler.
+
+    Direct to PostgreSQL a client connection is one server session (one backend pid) for its life,
+    and two open at once are two. Behind a transaction pooler the session changes hands when a
+    transaction ends: the second connection gets the session the first just gave back (PgBouncer
+    reuses the last one freed), or the first lands on another session (another client took its
+    own, or the pooler goes round robin). Either shows within a few rounds; direct, neither can."""
+    other = connect_another()
+    try:
+        firsts, others = set(), set()
+        for _ in range(POOLER_PROBES):
+            firsts.add(first.execute("SELECT pg_backend_pid()").fetchone()[0])
+            first.rollback()  # the transaction ends: a pooler may hand its session on
+            others.add(other.execute("SELECT pg_backend_pid()").fetchone()[0])  # autocommit
+    finally:
+        other.close()
+    return len(firsts) > 1 or len(others) > 1 or bool(firsts & others)
+
+
+def limit_dead_client(dbapi_connection: psycopg.Connection, seconds: float) -> None:
+    """How long PostgreSQL keeps the session of a client that vanished (its host cut off the network
+    or powered off) with locks held: without these the session lasts until TCP gives up, hours.
+
+    - `idle_in_transaction_session_timeout`: a session idle in a transaction `seconds` is ended, its
+      locks released (the client's next statement would fail; a live one is never that slow);
+    - TCP keepalives and `tcp_user_timeout` (PostgreSQL 12+): a silent peer is found within about
+      `seconds`, idle or with an answer unacknowledged; `client_connection_check_interval`
+      (PostgreSQL 14+) ends a running statement of a client found gone.
+    Session settings, made once per connection: only direct to PostgreSQL (behind a pooler they
+    belong to the role, docs/operations/pgbouncer.md). Over a Unix socket the TCP ones do nothing."""
+    version = dbapi_connection.info.server_version
+    probe = max(1, round(seconds / 3))
+    values = {"idle_in_transaction_session_timeout": f"{round(seconds * 1000)}ms"}
+    values |= {"tcp_keepalives_idle": f"{probe}s", "tcp_keepalives_interval": f"{max(1, probe // 3)}s"}
+    values["tcp_keepalives_count"] = "3"
+    if version >= 120000:
+        values["tcp_user_timeout"] = f"{round(seconds * 1000)}ms"
+    if version >= 140000:
+        values["client_connection_check_interval"] = f"{probe}s"
+    calls = ", ".join(f"set_config('{name}', %s, false)" for name in values)
+    was = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # one round trip, and the settings last (no rollback undoes them)
+    try:
+        dbapi_connection.execute(f"SELECT {calls}", list(values.values()))
+    finally:
+        dbapi_connection.autocommit = was
 
 
 class PlainDescriptionCursor(psycopg.Cursor):

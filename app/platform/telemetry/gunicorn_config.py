@@ -16,6 +16,10 @@ from app.platform.telemetry import gunicorn_errors, metrics
 # gunicorn's largest request line (its default is 4094); the app's own limit is below it.
 limit_request_line = 8190
 
+# No control socket (gunicorn 25.1+): nothing here uses it, and every web on a host would share its
+# one default path ($HOME/.gunicorn/gunicorn.ctl). An older gunicorn ignores the name.
+control_socket_disable = True
+
 _JSON_STDERR = {
     "class": "logging.StreamHandler",
     "formatter": "json",
