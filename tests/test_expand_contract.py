@@ -7,7 +7,8 @@ history with `git archive`. Two checks:
   row without it (nullable, or a server default): what a dropped or renamed column or table, or a
   NOT NULL column added without a default, breaks;
 - its own tests of a user's main journeys (capture a lead, list, move a stage, a worker making the
-  call task) pass on a PostgreSQL database migrated by this tree's migrations.
+  call task) pass on a PostgreSQL database migrated by this tree's migrations, run on its own
+  dependencies (a venv from its requirements.lock, as its image has them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -102,10 +104,26 @@ def previous_tree(tmp_path_factory) -> Path:
 
 
 def _previous_env(tree: Path, **extra: str) -> dict[str, str]:
-    """This venv's Python with the previous release's code first on its path (its dependencies are
-    this tree's, within the ranges both pin)."""
+    """The environment the previous release's code runs in, its code first on the path."""
     env = {k: v for k, v in os.environ.items() if k != "FOLLOWUP_TEST_REQUIRE"}  # its own names
     return {**env, "PYTHONPATH": str(tree), **extra}
+
+
+@pytest.fixture(scope="module")
+def previous_python(previous_tree, tmp_path_factory) -> str:
+    """A Python with the previous release's own dependencies, as its image installs them (its
+    requirements.lock, hashes checked), and its test tools (its `dev` extra): during a rolling deploy
+    the release still serving runs on its own libraries, not on this tree's (which may have moved a
+    major version, as SQLAlchemy 2.0 to 2.1 did)."""
+    venv = tmp_path_factory.mktemp("previous-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    lock = previous_tree / "requirements.lock"
+    subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], check=True, timeout=900)
+    project = tomllib.loads((previous_tree / "pyproject.toml").read_text())["project"]
+    subprocess.run([*pip, *project["optional-dependencies"]["dev"]], check=True, timeout=900)
+    return python
 
 
 @pytest.fixture
@@ -167,8 +185,9 @@ def _fills_itself(column: dict) -> bool:
     )
 
 
-def test_the_previous_releases_journeys_pass_on_the_new_schema(previous_tree, new_schema, redis_url):
+def test_the_previous_releases_journeys_pass_on_the_new_schema(previous_tree, new_schema, redis_url, request):
     need_postgres(new_schema, "the previous release's journeys run on a PostgreSQL database of their own")
+    python = request.getfixturevalue("previous_python")  # only here: it installs from the registry
     conftest = previous_tree / "tests" / "conftest.py"
     if ON_THE_NEW_SCHEMA not in conftest.read_text():
         conftest.write_text(conftest.read_text() + ON_THE_NEW_SCHEMA)
@@ -179,7 +198,7 @@ def test_the_previous_releases_journeys_pass_on_the_new_schema(previous_tree, ne
         REDIS_URL=_other_database(redis_url, 9),  # its flushes leave this run's Redis database alone
     )
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *JOURNEYS],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *JOURNEYS],
         cwd=previous_tree,
         env=env,
         capture_output=True,
