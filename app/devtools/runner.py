@@ -19,7 +19,8 @@ from cryptography.fernet import Fernet
 from app.devtools.local_redis import LocalRedis
 from app.platform.config import Settings
 
-PROCESSES = ("web", "worker", "sender", "background", "webhooks", "sweeps", "beat", "flower")
+# The Procfile's one-off entry: `_prepare` runs it (migrations) before the others start.
+ONE_OFF = ("release",)
 LOCAL_REDIS_PORT = 16379
 
 
@@ -63,6 +64,8 @@ def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
     env.setdefault("FLOWER_PORT", "5555")
     env.setdefault("STREAM_PORT", str(port + 1))  # the Procfile's `stream` (app/streaming)
     env.setdefault("FOLLOWUP_STREAM_URL", f"http://127.0.0.1:{env['STREAM_PORT']}/api/me/events")
+    # The console's own address: the stream (another port) lets a browser on that origin in.
+    env.setdefault("FOLLOWUP_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(var_dir, env.get("PROMETHEUS_MULTIPROC_DIR")))
     return env
@@ -86,6 +89,13 @@ def fresh_metrics_dir(var_dir: Path, given: str | None = None) -> Path:
     path = root / f"run-{os.getpid()}"
     path.mkdir(parents=True)
     return path
+
+
+def long_running_processes(procfile: Path) -> list[str]:
+    """Every entry of the Procfile but its one-off: the Procfile is the one list of what runs."""
+    from honcho.environ import parse_procfile  # the dev extra's, as `make run` is
+
+    return [name for name in parse_procfile(procfile.read_text()).processes if name not in ONE_OFF]
 
 
 def _start_local_redis(var_dir: Path) -> LocalRedis:
@@ -215,7 +225,7 @@ def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
                 "-d",
                 str(project_root),
                 "start",
-                *PROCESSES,
+                *long_running_processes(project_root / "Procfile"),
             ],
             env=env,
             stdout=subprocess.PIPE,

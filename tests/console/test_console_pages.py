@@ -229,6 +229,9 @@ def test_analytics_draws_each_chart_with_its_table(console, client, tenant):
     for section in ("funnel", "speed", "sources", "coordinators"):
         part = html.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "<svg" in part and "<table>" in part, section
+    # Each section once, in the page's body; the tab's title is the page's name and nothing else.
+    assert html.count('<section id="consultations">') == 1
+    assert "<title>Analytics · Follow-up Engine</title>" in html
     assert console.get("/console/analytics?days=0").status_code == 422
 
 

@@ -44,3 +44,20 @@
     if (url) poll(url);
   });
 })();
+
+// A table wider than a phone scrolls inside its own box (console.css); a box that scrolls must take
+// the keyboard's focus, or a keyboard user could never see its right-hand columns.
+(function () {
+  "use strict";
+  function focusableWhenScrolling() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth) {
+        table.setAttribute("tabindex", "0");
+      } else {
+        table.removeAttribute("tabindex");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusableWhenScrolling);
+  window.addEventListener("resize", focusableWhenScrolling);
+})();

@@ -1,0 +1,95 @@
+"""Every console page, in Debian's Chromium, as each role that may open it: at a phone's width and a
+desk's, nothing serious for axe-core (the engine axe-playwright-python ships), no page wider than the
+screen, and every link, button and field reached by the keyboard alone (Tab), each showing its focus.
+The login page is tried the same way before anyone has logged in."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
+from tests.console.test_browser import log_in
+from tests.leadkit import create_lead
+
+PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1280, "height": 800}
+PAGES = {
+    "/console/failures": Permission.CONFIGURE,
+    "/console/health": Permission.CONFIGURE,
+    "/console/bulk-jobs": Permission.READ,
+    "/console/analytics": Permission.ANALYTICS,
+    "/console/leads/{lead_id}": Permission.READ,
+}
+SERIOUS = {"serious", "critical"}
+FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea"
+
+
+def _serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
+        for v in results.response["violations"]
+        if v.get("impact") in SERIOUS
+    ]
+
+
+def _wider_than_the_screen(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+
+
+def _unreached_by_tab(page) -> list[str]:
+    """Tab from the top of the page until focus comes round; the visible controls never focused, and
+    those whose focus draws no outline."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate(
+        """sel => { window.__reached = new Set(); window.__unmarked = [];
+        document.addEventListener('focusin', e => { window.__reached.add(e.target);
+          const s = getComputedStyle(e.target);
+          if (s.outlineStyle === 'none' && s.boxShadow === 'none')
+            window.__unmarked.push(e.target.outerHTML.slice(0, 80)); }); }""",
+        FOCUSABLE,
+    )
+    controls = page.evaluate(f"document.querySelectorAll('{FOCUSABLE}').length")
+    for _ in range(3 * controls + 10):  # a date field takes a Tab for each of its parts
+        page.keyboard.press("Tab")
+    return page.evaluate(
+        """sel => [...document.querySelectorAll(sel)]
+          .filter(el => el.offsetParent !== null && !el.disabled && !window.__reached.has(el))
+          .map(el => el.outerHTML.slice(0, 80)).concat(window.__unmarked)""",
+        FOCUSABLE,
+    )
+
+
+def _check(page, url: str, label: str) -> list[str]:
+    problems = []
+    for name, size in (("phone", PHONE), ("desk", DESK)):
+        page.set_viewport_size(size)
+        page.goto(url)
+        problems += [f"{label} at {name}: axe {v}" for v in _serious_violations(page)]
+        if _wider_than_the_screen(page):
+            problems.append(f"{label} at {name}: wider than the screen")
+        problems += [f"{label} at {name}: keyboard misses {el}" for el in _unreached_by_tab(page)]
+    return problems
+
+
+def test_the_login_page_is_usable_by_keyboard_at_a_phones_width(tenant, live_server, page):
+    problems = _check(page, f"{live_server}/console/login", "login")
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", [role.value for role in Role])
+def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyboard(
+    client, tenant, live_server, page, role
+):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134")
+    log_in(page, live_server, tenant, role=role)
+    allowed = ROLE_PERMISSIONS[Role(role)]
+    opened, problems = [], []
+    for path, permission in PAGES.items():
+        if permission not in allowed:
+            continue
+        opened.append(path)
+        problems += _check(page, live_server + path.format(lead_id=lead["id"]), path)
+    assert opened, f"{role} may open no page"
+    assert problems == [], "\n".join(problems)
