@@ -27,7 +27,11 @@ from app.platform.config import Settings
 from bench.common import bench_database, bench_redis, median, percentile, print_table
 
 COORDINATORS = 10
-REPEAT = 30
+# Names as families have them: common ones repeat (typing "gar" finds every Garcia), which is what
+# makes search as you type hard; the email and phone stay unique per lead.
+FIRST_NAMES = ("Maria", "James", "Sofia", "Liam", "Emma", "Noah", "Olivia", "Lucas", "Ava", "Mateo")
+LAST_NAMES = ("Garcia", "Smith", "Nguyen", "Johnson", "Lopez", "Brown", "Kim", "Patel", "Miller", "Davis")
+REPEAT = 100
 BATCH = 10_000
 
 
@@ -82,8 +86,8 @@ def _seed(app, n_leads: int, n_activities: int) -> dict:
                         "status": "ACTIVE",
                         "pipeline_stage": rng.choice(stages),
                         "stage_entered_at": created,
-                        "first_name": f"First{i}",
-                        "last_name": f"Last{i}",
+                        "first_name": f"{FIRST_NAMES[i % 10]}{'' if i % 7 else 'ne'}",
+                        "last_name": f"{LAST_NAMES[(i // 10) % 10]}{i // 100 % 37 or ''}",
                         "email": f"lead{i}@example.com",
                         "phone": _phone(i),
                         "preferred_contact": "PHONE",
@@ -214,12 +218,11 @@ def main(flags: list[str]) -> None:
                 f"&created_to={(datetime.now(UTC) - timedelta(days=30)).date()}&page_size=20",
                 None,
             ),
-            (
-                "q: phone digits (unindexed scan)",
-                "GET",
-                f"/api/leads?q={_phone(1234)[2:]}&page_size=20",
-                None,
-            ),
+            ("q: phone digits", "GET", f"/api/leads?q={_phone(1234)[2:]}&page_size=20", None),
+            ("q: a phone as typed, (415) 20", "GET", "/api/leads?q=(415) 20&page_size=20", None),
+            ("q: three letters of a name, gar", "GET", "/api/leads?q=gar&page_size=20", None),
+            ("q: a full name, maria garcia12", "GET", "/api/leads?q=maria garcia12&page_size=20", None),
+            ("q: part of an email, lead98765@", "GET", "/api/leads?q=lead98765@&page_size=20", None),
             (
                 "timeline, lead with 1,000 activities",
                 "GET",
@@ -244,6 +247,7 @@ def main(flags: list[str]) -> None:
                     len(answer) if isinstance(answer, list) else 1,
                     median(samples),
                     percentile(samples, 95),
+                    percentile(samples, 99),
                 ]
             )
         created = []
@@ -257,11 +261,17 @@ def main(flags: list[str]) -> None:
             created.append((time.perf_counter() - started) * 1000)
             assert resp.status_code == 201 and resp.get_json()["possible_duplicates"], resp.get_json()
         rows.append(
-            ["POST lead (duplicate check, assign, events)", 1, median(created), percentile(created, 95)]
+            [
+                "POST lead (duplicate check, assign, events)",
+                1,
+                median(created),
+                percentile(created, 95),
+                percentile(created, 99),
+            ]
         )
         print_table(
             f"API reads over {n_leads:,} leads / {n_activities:,} activities ({REPEAT} runs each)",
-            ["request", "rows", "median ms", "p95 ms"],
+            ["request", "rows", "median ms", "p95 ms", "p99 ms"],
             rows,
         )
 

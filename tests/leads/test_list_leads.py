@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.domains.leads.models import Lead
 from app.platform.audit.models import AuditEvent
 from tests.leadkit import add_user, create_lead, source_ids
 
@@ -176,3 +177,45 @@ def test_each_list_call_writes_one_audit_event_naming_the_leads_shown(client, te
     assert len(lists) == 1
     assert lists[0].actor == f"user:{tenant.users['front_desk'].id}"
     assert len(lists[0].after["lead_ids"]) == 2
+
+
+def test_search_as_you_type_reads_the_trigram_index_on_postgresql(app, client, tenant, board):
+    """Search over 100,000 leads must not read every lead (bench leads): on PostgreSQL the query the
+    list runs for q can be answered from its trigram indexes, phone digits and names alike."""
+    engine = app.extensions["followup.db"].engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("pg_trgm indexes are PostgreSQL's; SQLite scans its few leads")
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "coalesce(leads.first_name" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        coordinator = tenant.headers("treatment_coordinator")
+        assert _names(client.get("/api/leads?q=(212) 555-01", headers=coordinator)) == ["Dan"]
+        assert _names(client.get("/api/leads?q=zimmer", headers=coordinator)) == ["Ann"]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
+    assert len(statements) >= 2
+    # The clinic grows to thousands of families (copies of Eve under other names), and the planner
+    # learns it: then each search is answered from the trigram indexes, not by reading the clinic.
+    columns = [c.name for c in Lead.__table__.columns if c.name != "id"]
+    varied = {"first_name": "'Copy' || n", "last_name": "'Family' || n", "phone": "NULL", "email": "NULL"}
+    varied |= {"submission_id": "NULL", "external_id": "NULL"}
+    chosen = ", ".join(varied.get(name, name) for name in columns)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO leads ({', '.join(columns)}) SELECT {chosen}"
+                " FROM leads, generate_series(1, 30000) n WHERE leads.id = :id"
+            ),
+            {"id": board["leads"][4]["id"]},
+        )
+        conn.exec_driver_sql("ANALYZE leads")
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            assert "ix_leads_contact_search" in plan, plan
+            assert "ix_leads_patient_search" in plan, plan  # the coordinator may search patients' names

@@ -11,8 +11,11 @@ import sqlalchemy as sa
 from app.domains.auth import service as auth
 from app.domains.leads import rules
 from app.domains.leads.models import (
+    CONTACT_SEARCH,
     OPEN_STATUSES,
+    PATIENT_SEARCH,
     Lead,
+    search_text,
 )
 from app.platform import phi_policy
 from app.platform.audit import service as audit
@@ -143,28 +146,14 @@ def list_conditions(*, session: UnitOfWork, actor: Actor, filters: dict) -> list
         conditions.append(Lead.created_at < _day_start(created_to + timedelta(days=1), tz))
     q = (filters.get("q") or "").strip()
     if q:
-        pattern = _like_pattern(q)
+        pattern = _like_pattern(q.lower())
         # A search is a question about the fields it matches: a patient's name answers it only for
         # a reader who may see that name (app/platform/phi_policy.py).
-        phi = phi_policy.may_read_phi(actor)
-        text_columns = [Lead.first_name, Lead.last_name, Lead.email]
-        if phi:
-            text_columns += [Lead.patient_first_name, Lead.patient_last_name]
-        matches = [column.ilike(pattern, escape="\\") for column in text_columns]
-        words = q.split()
-        if len(words) > 1:
-            # "Jane Doe" should find first_name=Jane, last_name=Doe.
-            full = sa.func.coalesce(Lead.first_name, "") + " " + sa.func.coalesce(Lead.last_name, "")
-            matches.append(full.ilike(pattern, escape="\\"))
-            if phi:
-                patient = (
-                    sa.func.coalesce(Lead.patient_first_name, "")
-                    + " "
-                    + sa.func.coalesce(Lead.patient_last_name, "")
-                )
-                matches.append(patient.ilike(pattern, escape="\\"))
+        matches = [search_text(CONTACT_SEARCH).like(pattern, escape="\\")]
+        if phi_policy.may_read_phi(actor):
+            matches.append(search_text(PATIENT_SEARCH).like(pattern, escape="\\"))
         digits = "".join(ch for ch in q if ch.isdigit())
-        if len(digits) >= 3:
-            matches += [Lead.phone.like(f"%{digits}%"), Lead.phone_alt.like(f"%{digits}%")]
+        if len(digits) >= 3 and digits != q:  # "(415) 555-01" finds +14155550134
+            matches.append(search_text(CONTACT_SEARCH).like(f"%{digits}%"))
         conditions.append(sa.or_(*matches))
     return conditions

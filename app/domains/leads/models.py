@@ -120,6 +120,22 @@ def _where_set(name: str, column: str) -> sa.Index:
     return sa.Index(name, "clinic_id", column, postgresql_where=where, sqlite_where=where)
 
 
+# Search as you type (GET /api/leads?q=): the text a search reads, one per audience (contact details
+# for everyone; the patient's name only for a reader with `lead:phi`). On PostgreSQL each is indexed
+# with pg_trgm (migration 0053, the same expression), so `LIKE '%...%'` reads the index, not every
+# lead; SQLite, the embedded default for a laptop's few leads, scans.
+CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
+PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
+
+
+def _trigram_index(name: str, audience: str) -> sa.Index:
+    columns = {"CONTACT": CONTACT_SEARCH, "PATIENT": PATIENT_SEARCH}[audience]
+    text = " || ' ' || ".join(f"coalesce({column}, '')" for column in columns)
+    return sa.Index(name, sa.text(f"(lower({text})) gin_trgm_ops"), postgresql_using="gin").ddl_if(
+        dialect="postgresql"
+    )
+
+
 class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
@@ -146,6 +162,9 @@ class Lead(Base):
         sa.UniqueConstraint("clinic_id", "submission_id"),
         # Bulk import idempotency: one lead per integrator's external id and clinic.
         sa.UniqueConstraint("clinic_id", "external_id"),
+        # Search as you type: trigram indexes over `search_text` (below), PostgreSQL's only.
+        _trigram_index("ix_leads_contact_search", "CONTACT"),
+        _trigram_index("ix_leads_patient_search", "PATIENT"),
         # Analytics: the few deleted leads, left out of reports that select stays without a join.
         sa.Index(
             "ix_leads_clinic_deleted",
@@ -331,3 +350,12 @@ class Suppression(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     digest: Mapped[str] = mapped_column(sa.String(64))  # HMAC-SHA256 hex of "phone:+1..." / "email:..."
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def search_text(columns: tuple[str, ...]) -> sa.ColumnElement:
+    """lower(coalesce(a, '') || ' ' || coalesce(b, '') ...): constants inline, as the index has them."""
+    parts = [sa.func.coalesce(getattr(Lead, column), sa.literal_column("''")) for column in columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.op("||")(sa.literal_column("' '")).op("||")(part)
+    return sa.func.lower(joined)
