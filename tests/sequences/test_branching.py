@@ -227,3 +227,22 @@ def test_a_logged_call_with_a_named_outcome_branches_and_another_outcome_does_no
         assert wait.status == ("scheduled" if outcome == "no_answer" else "done")
     assert [m.channel for m in messages_to(db, lead["id"])] == ["sms", "sms"]
 
+
+
+def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, client, db, tenant):
+    from tests.console.test_console_pages import log_in
+
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone="(415) 555-2671")
+    enroll(client, tenant, lead["id"], two_path_sequence(client, tenant)["id"])
+    [sent] = messages_to(db, lead["id"])
+    with app.test_client() as coordinator:
+        log_in(coordinator, tenant, "treatment_coordinator")
+        waiting = coordinator.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
+        emit_engagement(db, lead["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+        process_events(app, db)
+        branched = coordinator.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
+    table = waiting.split('<table id="enrollments">')[1].split("</table>")[0]
+    assert "intro" in table and "waits for link_clicked" in table
+    table = branched.split('<table id="enrollments">')[1].split("</table>")[0]
+    assert "link clicked after intro" in table.lower() and "<div>text ←" in table
