@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from app.domains.automation.steps import SEQUENCE_STEP_KIND
 from app.platform import clock
-from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events import service as events
+from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, enroll, enrollments, lead_with, messages_to
 from tests.reliability.conftest import WORKER_ENV, sweeping
@@ -44,13 +44,16 @@ def test_each_family_gets_its_path_once_with_the_worker_killed_between_wait_and_
     mark = tmp_path / "branches"
     settings = app.config["SETTINGS"]
 
-    with subprocess_worker(
-        settings,
-        name="branchdoomed",
-        FOLLOWUP_TEST_BRANCH_MARK=str(mark),
-        FOLLOWUP_TEST_BRANCH_SLEEP="30",
-        **SLOW_ENV,
-    ) as doomed, sweeping(app):
+    with (
+        subprocess_worker(
+            settings,
+            name="branchdoomed",
+            FOLLOWUP_TEST_BRANCH_MARK=str(mark),
+            FOLLOWUP_TEST_BRANCH_SLEEP="30",
+            **SLOW_ENV,
+        ) as doomed,
+        sweeping(app),
+    ):
         wait_until_consuming(app, "branchdoomed")
         emit_engagement(db, clicker["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
         _make_due(db, waits_of(db, quiet["id"])[0].job_id)
@@ -60,7 +63,8 @@ def test_each_family_gets_its_path_once_with_the_worker_killed_between_wait_and_
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=10)
     assert not _branched(db, clicker["id"]) and not _branched(db, quiet["id"])  # rolled back with the worker
-    assert [m.channel for m in messages_to(db, clicker["id"])] == ["email"] and call_tasks_of(db, quiet["id"]) == []
+    assert [m.channel for m in messages_to(db, clicker["id"])] == ["email"]
+    assert call_tasks_of(db, quiet["id"]) == []
 
     with subprocess_worker(settings, name="branchrescuer", **WORKER_ENV), sweeping(app):
         wait_until_consuming(app, "branchrescuer")

@@ -38,7 +38,11 @@ def test_a_graph_with_an_unreachable_step_or_a_loop_without_a_wait_is_422_naming
     loop = _steps_422(
         client,
         tenant,
-        [{**sms(), "key": "a"}, {**sms(amount=1, unit="days"), "key": "b"}, {**call(), "key": "c", "next": "b"}],
+        [
+            {**sms(), "key": "a"},
+            {**sms(amount=1, unit="days"), "key": "b"},
+            {**call(), "key": "c", "next": "b"},
+        ],
     )
     assert "no wait" in loop["2"]["next"][0]
 
@@ -186,7 +190,8 @@ def test_a_reply_while_waiting_for_one_takes_the_replied_path(app, client, db, t
 def test_a_reply_to_a_sequence_without_a_wait_still_stops_it(app, client, db, tenant):
     configure_clinic(client, tenant)
     lead = lead_with(client, tenant, phone="(415) 555-2671")
-    enroll(client, tenant, lead["id"], make_sequence(client, tenant, [sms(), sms(amount=1, unit="days")])["id"])
+    sequence = make_sequence(client, tenant, [sms(), sms(amount=1, unit="days")])
+    enroll(client, tenant, lead["id"], sequence["id"])
     _reply(client, tenant, lead["id"])
     process_events(app, db)
     [shown] = enrollments(client, tenant, lead["id"])
@@ -226,7 +231,6 @@ def test_a_logged_call_with_a_named_outcome_branches_and_another_outcome_does_no
         [wait] = waits_of(db, lead["id"])
         assert wait.status == ("scheduled" if outcome == "no_answer" else "done")
     assert [m.channel for m in messages_to(db, lead["id"])] == ["sms", "sms"]
-
 
 
 def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, client, db, tenant):

@@ -67,7 +67,12 @@ def test_criteria_are_checked_when_saved_with_errors_by_path(client, tenant):
     bad = {"any": [JUST_ASKING, {"field": "lead.treatment_interest", "operator": "in", "value": "BRACES"}]}
     resp = client.post(
         "/api/sequences",
-        json={"name": "Bad", "steps": [sms()], "entry_conditions": [bad], "exit_conditions": [{"field": "x"}]},
+        json={
+            "name": "Bad",
+            "steps": [sms()],
+            "entry_conditions": [bad],
+            "exit_conditions": [{"field": "x"}],
+        },
         headers=tenant.headers(),
     )
     assert resp.status_code == 422
@@ -75,5 +80,6 @@ def test_criteria_are_checked_when_saved_with_errors_by_path(client, tenant):
     assert errors["entry_conditions"] == {"0": {"any": {"1": {"value": ["in takes a list of values"]}}}}
     assert "unknown field" in errors["exit_conditions"]["0"]["field"][0]
     made = make_sequence(client, tenant, [sms()], name="Fine")
-    cleared = client.put(f"/api/sequences/{made['id']}", json={"exit_conditions": None}, headers=tenant.headers())
+    url = f"/api/sequences/{made['id']}"
+    cleared = client.put(url, json={"exit_conditions": None}, headers=tenant.headers())
     assert cleared.status_code == 200 and cleared.get_json()["exit_conditions"] is None
