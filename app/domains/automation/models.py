@@ -155,6 +155,11 @@ class SequenceEnrollment(Base):
     # branch's cause on each step a wait led to (None on enrollments made before branching existed).
     path: Mapped[list | None] = mapped_column(JSONType)
 
+    @property
+    def position(self) -> str | None:
+        """The key of the step the enrollment is at (running, next or waiting), from its path."""
+        return (self.path or [{}])[-1].get("key")
+
 
 class OrphanSweep(Base):
     """Where the orphan sweep (app/domains/automation/orphans.py) is in its walk over the leads, and what

@@ -204,7 +204,7 @@ class TrailEnrollmentOut(AnswerSchema):
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(allow_none=True)
     # Where a branching sequence has the lead, and the path it took (see EnrollmentOut's path).
-    position = fields.Function(lambda e: (e.path or [{}])[-1].get("key"), allow_none=True)
+    position = fields.String(allow_none=True)
     path = fields.List(fields.Dict(), allow_none=True)
 
 

@@ -265,10 +265,6 @@ PATH_DOC = (
 )
 
 
-def position_of(enrollment) -> str | None:
-    return (enrollment.path or [{}])[-1].get("key")
-
-
 class EnrollmentOut(AnswerSchema):
     id = fields.Integer()
     sequence_id = fields.Integer()
@@ -287,8 +283,7 @@ class EnrollmentOut(AnswerSchema):
             )
         },
     )
-    position = fields.Function(
-        position_of,
+    position = fields.String(
         allow_none=True,
         metadata={"description": "the key of the step the lead is at (running, next or waiting)"},
     )
