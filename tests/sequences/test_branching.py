@@ -250,3 +250,43 @@ def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, clien
     assert "intro" in table and "waits for link_clicked" in table
     table = branched.split('<table id="enrollments">')[1].split("</table>")[0]
     assert "link clicked after intro" in table.lower() and "<div>text ←" in table
+
+
+def test_a_booking_while_waiting_for_one_branches_and_the_lead_stays_in_one_sequence(app, client, db, tenant):
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone="(415) 555-2671")
+    sequence = make_sequence(
+        client,
+        tenant,
+        [
+            {
+                **sms(),
+                "key": "invite",
+                "wait": {"for": ["consultation_booked"], "timeout": {"amount": 5, "unit": "days"}},
+                "on": {"consultation_booked": "prepare", "timeout": "end"},
+            },
+            {
+                **email(),
+                "key": "prepare",
+                "variants": [
+                    {"key": "A", "subject": "See you soon", "body": "Hi {{ first_name }}, bring your x-rays."},
+                    {"key": "B", "subject": "Your visit", "body": "Hi {{ first_name }}, what to expect."},
+                ],
+            },
+        ],
+    )
+    enroll(client, tenant, lead["id"], sequence["id"])
+    other = make_sequence(client, tenant, [sms(amount=1, unit="days")], name="Other")
+    assert enroll(client, tenant, lead["id"], other["id"], expect=409)["code"] == "already_enrolled"
+    resp = client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "consultation_scheduled"}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    process_events(app, db)
+    [wait] = waits_of(db, lead["id"])
+    assert wait.result["outcome"] == "consultation_booked"
+    prepared = [s for s in steps_of(db, lead["id"]) if s.action.get("key") == "prepare"]
+    assert [s.action["variant"] for s in prepared] in (["A"], ["B"])  # the lead's variant of the step
+    [shown] = enrollments(client, tenant, lead["id"])
+    assert shown["path"][-1]["via"]["outcome"] == "consultation_booked"
+    assert shown["end_reason"] != "consultation_booked"  # it took the path, not the goal's stop
