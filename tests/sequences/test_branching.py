@@ -252,7 +252,7 @@ def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, clien
     assert "link clicked after intro" in table.lower() and "<div>text ←" in table
 
 
-def test_a_booking_while_waiting_for_one_branches_and_the_lead_stays_in_one_sequence(app, client, db, tenant):
+def test_a_booking_while_waiting_for_one_branches_and_keeps_one_sequence(app, client, db, tenant):
     configure_clinic(client, tenant)
     lead = lead_with(client, tenant, phone="(415) 555-2671")
     sequence = make_sequence(
