@@ -269,7 +269,7 @@ def test_a_booking_while_waiting_for_one_branches_and_keeps_one_sequence(app, cl
                 **email(),
                 "key": "prepare",
                 "variants": [
-                    {"key": "A", "subject": "See you soon", "body": "Hi {{ first_name }}, bring your x-rays."},
+                    {"key": "A", "subject": "See you soon", "body": "Bring your x-rays."},
                     {"key": "B", "subject": "Your visit", "body": "Hi {{ first_name }}, what to expect."},
                 ],
             },
