@@ -57,7 +57,14 @@ class Outcome:
 
 def _pending_waits(session: UnitOfWork, lead_id: int) -> list[tuple[SequenceEnrollment, AutomationStep]]:
     """The lead's active enrollments that wait, with their wait; both row-locked, enrollments first
-    (the order the stops lock them in)."""
+    (the order the stops lock them in). A lead with no wait pending (most) locks nothing."""
+    any_wait = sa.select(AutomationStep.id).where(
+        AutomationStep.lead_id == lead_id,
+        AutomationStep.status == StepStatus.SCHEDULED,
+        AutomationStep.action_type == waits.WAIT_ACTION,
+    )
+    if session.scalar(any_wait.limit(1)) is None:
+        return []
     enrollments = {
         enrollment.id: enrollment
         for enrollment in session.scalars(

@@ -49,18 +49,24 @@ def meets_exit(*, session: UnitOfWork, lead: Lead, sequence: Sequence, now: date
 
 
 def exited(*, session: UnitOfWork, lead: Lead, now: datetime) -> list[SequenceEnrollment]:
-    """The lead's active enrollments (row-locked) whose sequence's exit conditions the lead meets."""
+    """The lead's active enrollments whose sequence's exit conditions the lead meets, row-locked
+    (only those: most lead changes meet none, and lock nothing)."""
     rows = session.execute(
-        sa.select(SequenceEnrollment, Sequence)
+        sa.select(SequenceEnrollment.id, Sequence)
         .join(Sequence, Sequence.id == SequenceEnrollment.sequence_id)
-        .where(
-            SequenceEnrollment.lead_id == lead.id,
-            SequenceEnrollment.status == EnrollmentStatus.ACTIVE,
-        )
-        .with_for_update(of=SequenceEnrollment)
+        .where(SequenceEnrollment.lead_id == lead.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE)
     ).all()
-    return [
-        enrollment
-        for enrollment, sequence in rows
+    leaving = [
+        enrollment_id
+        for enrollment_id, sequence in rows
         if meets_exit(session=session, lead=lead, sequence=sequence, now=now)
     ]
+    if not leaving:
+        return []
+    return list(
+        session.scalars(
+            sa.select(SequenceEnrollment)
+            .where(SequenceEnrollment.id.in_(leaving), SequenceEnrollment.status == EnrollmentStatus.ACTIVE)
+            .with_for_update()
+        )
+    )
