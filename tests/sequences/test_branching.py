@@ -75,6 +75,10 @@ def test_a_graph_with_an_unreachable_step_or_a_loop_without_a_wait_is_422_naming
         client, tenant, [{**sms(), "wait": {"for": ["faxed"], "timeout": {"amount": 1, "unit": "days"}}}]
     )
     assert bad_event["0"]["wait"]["for"]["0"]
+    no_time = _steps_422(
+        client, tenant, [{**sms(), "wait": {"for": ["replied"], "timeout": {"amount": 0, "unit": "days"}}}]
+    )
+    assert no_time["0"]["wait"]["timeout"]["amount"]
 
     # A loop through a wait is fine: each lap waits for the family or the timeout.
     make_sequence(
@@ -290,3 +294,23 @@ def test_a_booking_while_waiting_for_one_branches_and_keeps_one_sequence(app, cl
     [shown] = enrollments(client, tenant, lead["id"])
     assert shown["path"][-1]["via"]["outcome"] == "consultation_booked"
     assert shown["end_reason"] != "consultation_booked"  # it took the path, not the goal's stop
+
+
+def test_a_loop_through_a_wait_ends_after_the_most_steps_a_lead_may_take(app, client, db, tenant):
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone="(415) 555-2671")
+    looping = {
+        **call(),
+        "key": "again",
+        "wait": {"for": ["replied"], "timeout": {"amount": 1, "unit": "minutes"}},
+        "on": {"timeout": "again"},
+    }
+    enroll(client, tenant, lead["id"], make_sequence(client, tenant, [looping])["id"])
+    for _ in range(60):
+        pending = [w for w in waits_of(db, lead["id"]) if w.status == "scheduled"]
+        if not pending:
+            break
+        run(app, job_of_step(db, pending[0]), pending[0].run_at)
+    [shown] = enrollments(client, tenant, lead["id"])
+    assert (shown["status"], shown["end_reason"]) == ("completed", "step_limit")
+    assert len(shown["path"]) == 50 and len(call_tasks_of(db, lead["id"], "again")) == 50

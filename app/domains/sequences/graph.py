@@ -13,8 +13,6 @@ steps.3.on.timeout).
 
 from __future__ import annotations
 
-from typing import Any
-
 # What a step may wait for (the event each is made from: app/domains/sequences/branching.py).
 WAIT_EVENTS = ("replied", "email_opened", "link_clicked", "consultation_booked", "call_logged")
 TIMEOUT = "timeout"
@@ -128,8 +126,3 @@ def _check_loops(steps: list[dict], add) -> None:
             closing = chain[-1]
             reported.update(chain)
             add(closing, ("next",), f"loops back to step {index + 1} with no wait on the way")
-
-
-def describe(step: dict[str, Any], index: int) -> dict:
-    """What the enrollment's path records of a step."""
-    return {"step": index, "key": key_of(step, index)}

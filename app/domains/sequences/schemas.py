@@ -78,6 +78,11 @@ class WaitIn(RequestSchema):
         metadata={"description": "call_logged counts only a call with one of these outcomes (default: any)"},
     )
 
+    @validates_schema
+    def check_timeout(self, data, **kwargs):
+        if data.get("timeout", {}).get("amount") == 0:  # a wait of nothing would loop at once
+            raise ValidationError({"timeout": {"amount": ["a wait lasts at least 1"]}})
+
 
 class OnIn(RequestSchema):
     """Where each outcome of the wait leads (an outcome not named goes to the next step)."""
