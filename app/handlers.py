@@ -41,7 +41,7 @@ from app.domains.outbound import service as notifications
 from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
-from app.domains.sequences import bulk_enrolment, stops
+from app.domains.sequences import branching, bulk_enrolment, stops
 from app.domains.sequences import service as sequences
 from app.domains.sla import service as sla
 from app.domains.tasks import escalation
@@ -83,16 +83,17 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.start_clocks,
         webhooks.enqueue_deliveries,
     ],
-    events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
+    events.LEAD_UPDATED: [stops.on_opt_out, stops.on_lead_changed, processing.process_event],
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
+        stops.on_lead_changed,  # a sequence's exit conditions now met
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
         attendance.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
         rollups.on_stage_changed,
     ],
-    events.LEAD_ASSIGNED: [processing.process_event],
+    events.LEAD_ASSIGNED: [stops.on_lead_changed, processing.process_event],
     events.LEAD_CONVERTED: [
         stops.on_converted,
         processing.process_event,
@@ -111,6 +112,7 @@ EVENT_HANDLERS: dict[str, list] = {
     ],
     events.ACTIVITY_LOGGED: [
         stops.on_inbound_contact,
+        branching.on_call_logged,  # a sequence waiting for a call takes its branch
         outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
         intelligence.label_reply,
@@ -125,10 +127,13 @@ EVENT_HANDLERS: dict[str, list] = {
         overdue.tell_overdue,  # told to its assignee at once
         webhooks.enqueue_deliveries,
     ],
-    scoring.LEAD_SCORE_CHANGED: [processing.process_event],
+    scoring.LEAD_SCORE_CHANGED: [stops.on_lead_changed, processing.process_event],
     events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
     events.MESSAGE_BOUNCED: [stops.on_bounced],
+    # Engagement (issue 60): a sequence waiting for an open or a click takes its branch.
+    events.EMAIL_OPENED: [branching.on_engagement],
+    events.LINK_CLICKED: [branching.on_engagement],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
     consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
     consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],
@@ -224,6 +229,7 @@ STEP_EXECUTORS = {
     "send_sms": outreach.send_sms,
     "sequence_step": sequences.run_sequence_step,
     "enroll_sequence": sequences.enroll_from_rule,
+    "sequence_wait": branching.on_timeout,  # a branching step's wait timed out
 }
 
 # A new clinic's setup, in this order: sources and stages before the rules that name them.

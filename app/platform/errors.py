@@ -46,6 +46,7 @@ ERROR_CODES: dict[str, str] = {
     "contact_policy": "the contact policy holds the message back (opt-out, no address, caps)",
     "already_enrolled": "the lead is in this sequence, or another active one, already",
     "sequence_inactive": "the sequence is inactive: activate it first",
+    "entry_conditions_not_met": "the lead does not meet the sequence's entry conditions",
     "enrollment_ended": "the enrollment has ended already",
     "task_closed": "the task is completed or cancelled already",
     "task_not_claimed": "the caller does not hold the task's claim",

@@ -112,6 +112,9 @@ class Sequence(Base):
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     # A lead is in one active sequence at a time unless every sequence it is in allows more.
     allow_concurrent: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # Who may be enrolled, and what ends an enrollment early: condition lists as rules' (None: none).
+    entry_conditions: Mapped[list | None] = mapped_column(JSONType)
+    exit_conditions: Mapped[list | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -148,6 +151,14 @@ class SequenceEnrollment(Base):
     enrolled_by: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "rule:7"
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(sa.String(64))  # replied, converted, lost, opted_out, ...
+    # The steps taken, in order: [{"step", "key", "at", "via": {"event", "event_id"} | None}], the
+    # branch's cause on each step a wait led to (None on enrollments made before branching existed).
+    path: Mapped[list | None] = mapped_column(JSONType)
+
+    @property
+    def position(self) -> str | None:
+        """The key of the step the enrollment is at (running, next or waiting), from its path."""
+        return (self.path or [{}])[-1].get("key")
 
 
 class OrphanSweep(Base):

@@ -203,6 +203,9 @@ class TrailEnrollmentOut(AnswerSchema):
     enrolled_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(allow_none=True)
+    # Where a branching sequence has the lead, and the path it took (see EnrollmentOut's path).
+    position = fields.String(allow_none=True)
+    path = fields.List(fields.Dict(), allow_none=True)
 
 
 class WhyTrailOut(AnswerSchema):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.domains.activities.models import CallOutcome
 from app.domains.automation import rules
+from app.domains.automation.language import validation as rule_validation
 from app.domains.lead_messages import merge_fields
+from app.domains.sequences import graph
 from app.domains.sequences.service import CHANNELS, MAX_STEPS
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, id_field
@@ -41,6 +44,57 @@ class VariantIn(RequestSchema):
     template_id = id_field()
 
 
+# --- branching (issue 60): what a step waits for and where each outcome leads (graph.py) ---------
+
+_STEP_KEY = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]*$", error="a letter, then letters, digits, _ or -")
+_TARGET_DOC = 'a step\'s key (a step without one is named by its number from 1: "1", "2", ...) or "end"'
+
+
+def _target(**kwargs):
+    return fields.String(
+        validate=[validate.Length(min=1, max=40), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+        metadata={"description": _TARGET_DOC},
+        **kwargs,
+    )
+
+
+class WaitIn(RequestSchema):
+    """After its message or task, the step waits for one of these events, at most `timeout`."""
+
+    waits_for = fields.List(
+        fields.String(
+            validate=validate.OneOf(graph.WAIT_EVENTS, error="unknown event {input!r}; known: {choices}")
+        ),
+        data_key="for",
+        attribute="for",
+        required=True,
+        validate=validate.Length(min=1, max=len(graph.WAIT_EVENTS)),
+        metadata={"description": f"one or more of {', '.join(graph.WAIT_EVENTS)}"},
+    )
+    timeout = fields.Nested(DelayIn, required=True)
+    call_outcomes = fields.List(
+        fields.String(validate=validate.OneOf([o.value for o in CallOutcome])),
+        validate=validate.Length(min=1, max=len(CallOutcome)),
+        metadata={"description": "call_logged counts only a call with one of these outcomes (default: any)"},
+    )
+
+    @validates_schema
+    def check_timeout(self, data, **kwargs):
+        if data.get("timeout", {}).get("amount") == 0:  # a wait of nothing would loop at once
+            raise ValidationError({"timeout": {"amount": ["a wait lasts at least 1"]}})
+
+
+class OnIn(RequestSchema):
+    """Where each outcome of the wait leads (an outcome not named goes to the next step)."""
+
+    replied = _target()
+    email_opened = _target()
+    link_clicked = _target()
+    consultation_booked = _target()
+    call_logged = _target()
+    timeout = _target()
+
+
 class SequenceStepIn(RequestSchema):
     """One step: wait `delay` after the previous step (or the enrollment), then email, SMS or a call task."""
 
@@ -67,6 +121,14 @@ class SequenceStepIn(RequestSchema):
             "gives the texts the channel needs"
         },
     )
+    # Branching (issue 60): kept apart from the texts' fields above.
+    key = fields.String(
+        validate=[validate.Length(min=1, max=40), _STEP_KEY],
+        metadata={"description": "the step's name, for `next` and `on` to point at"},
+    )
+    wait = fields.Nested(WaitIn, metadata={"description": "wait for what the family does, up to a timeout"})
+    on = fields.Nested(OnIn, metadata={"description": "where each outcome of the wait leads"})
+    next = _target()
 
     @validates_schema
     def check_variants(self, data, **kwargs):
@@ -112,6 +174,19 @@ class SequenceStepIn(RequestSchema):
             raise ValidationError(problems)
 
 
+# Entry and exit criteria are rules' conditions, checked by the rule language when saved.
+_CRITERIA_CHECK = {"guarded_by": "app.domains.automation.language.validation.validate_conditions"}
+
+
+def _criteria(description: str):
+    return fields.List(
+        fields.Raw(metadata=_CRITERIA_CHECK),
+        allow_none=True,
+        validate=validate.Length(max=rules.MAX_CONDITIONS),
+        metadata={"description": description + "; conditions as a rule's (groups all/any/not)"},
+    )
+
+
 class SequenceUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
@@ -120,6 +195,24 @@ class SequenceUpdateIn(RequestSchema):
     allow_concurrent = StrictBoolean(
         metadata={"description": "whether a lead in another sequence may also be enrolled here (default no)"}
     )
+    entry_conditions = _criteria("a lead is enrolled only if these hold")
+    exit_conditions = _criteria("an enrollment ends once these hold for its lead")
+
+    @validates_schema
+    def check_graph(self, data, **kwargs):
+        """The steps as a graph: keys known, every step reachable, no loop without a wait."""
+        if data.get("steps") and (problems := graph.problems(data["steps"])):
+            raise ValidationError({"steps": problems})
+
+    @validates_schema
+    def check_criteria(self, data, **kwargs):
+        errors = {
+            name: problems
+            for name in ("entry_conditions", "exit_conditions")
+            if data.get(name) and (problems := rule_validation.validate_conditions(data[name]))
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class SequenceIn(SequenceUpdateIn):
@@ -145,6 +238,11 @@ class SequenceStepOut(AnswerSchema):
     title = fields.String(metadata={"optional": True})
     template_id = fields.Integer(metadata={"optional": True})
     variants = fields.List(fields.Dict(), metadata={"optional": True})
+    # Branching (issue 60)
+    key = fields.String(metadata={"optional": True})
+    wait = fields.Dict(metadata={"optional": True})
+    on = fields.Dict(metadata={"optional": True})
+    next = fields.String(metadata={"optional": True})
 
 
 class SequenceOut(AnswerSchema):
@@ -154,12 +252,22 @@ class SequenceOut(AnswerSchema):
     steps = fields.List(fields.Nested(SequenceStepOut))
     active = fields.Boolean()
     allow_concurrent = fields.Boolean()
+    entry_conditions = fields.List(fields.Raw(), allow_none=True)
+    exit_conditions = fields.List(fields.Raw(), allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
 
 class EnrollIn(RequestSchema):
     sequence_id = id_field(required=True)
+
+
+PATH_DOC = (
+    "the steps taken, in order: {step (0-based), key, at, via}; via, on a step a wait chose, is {after: "
+    "the waiting step's key, outcome: replied, email_opened, link_clicked, consultation_booked, "
+    "call_logged or timeout, event_id, at}; a step that waits shows waiting: {for, until}; a path that "
+    "a wait ended has a last entry with the key end"
+)
 
 
 class EnrollmentOut(AnswerSchema):
@@ -176,10 +284,15 @@ class EnrollmentOut(AnswerSchema):
         metadata={
             "description": (
                 "completed, manual, replied, converted, lost, deleted, opted_out, "
-                "consultation_booked, bounced"
+                "consultation_booked, bounced, exit_conditions, step_limit"
             )
         },
     )
+    position = fields.String(
+        allow_none=True,
+        metadata={"description": "the key of the step the lead is at (running, next or waiting)"},
+    )
+    path = fields.List(fields.Dict(), allow_none=True, metadata={"description": PATH_DOC})
 
 
 class VariantStatsArgs(RequestSchema):

@@ -29,12 +29,11 @@ from app.domains.automation.models import (
     SequenceEnrollment,
     StepStatus,
 )
-from app.domains.business_hours.rules import calendar_of, within_business_hours
+from app.domains.business_hours.rules import calendar_of
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
-from app.domains.sequences import distance, variants
-from app.domains.tasks import creation as task_creation
+from app.domains.sequences import actions, criteria, distance, graph, variants, waits
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -43,7 +42,15 @@ from app.platform.scheduling import service as scheduling
 
 CHANNELS = ("email", "sms", "call")
 MAX_STEPS = 20
-SEQUENCE_FIELDS = ("name", "description", "steps", "active", "allow_concurrent")
+SEQUENCE_FIELDS = (
+    "name",
+    "description",
+    "steps",
+    "active",
+    "allow_concurrent",
+    "entry_conditions",
+    "exit_conditions",
+)
 # end_reason values
 REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
     "replied",
@@ -55,6 +62,7 @@ REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
     "completed",
 )
 BOOKED, BOUNCED = "consultation_booked", "bounced"
+STEP_LIMIT = "step_limit"  # the enrollment took graph.MAX_STEPS_TAKEN steps (a loop through a wait)
 
 # --- sequences ------------------------------------------------------------------------------------
 
@@ -121,6 +129,8 @@ def create_sequence(*, session: UnitOfWork, actor: Actor, data: dict, now: datet
         steps=data["steps"],
         active=data.get("active", True),
         allow_concurrent=data.get("allow_concurrent", False),
+        entry_conditions=data.get("entry_conditions"),
+        exit_conditions=data.get("exit_conditions"),
         created_at=now,
         updated_at=now,
     )
@@ -185,6 +195,7 @@ def enroll(
     """Enroll the lead and schedule the first step. 409: inactive sequence, closed lead, already enrolled."""
     sequence = get_sequence(session=session, clinic_id=lead.clinic_id, sequence_id=sequence_id)
     distance.check_enrollable(session=session, lead=lead, sequence=sequence)
+    criteria.check_entry(session=session, lead=lead, sequence=sequence, now=now)
     enrollment = SequenceEnrollment(
         clinic_id=lead.clinic_id,
         sequence_id=sequence.id,
@@ -199,22 +210,28 @@ def enroll(
             session.add(enrollment)
     except IntegrityError:
         raise distance.already_enrolled(lead, sequence) from None
-    _schedule_step(session, enrollment, sequence, lead, index=0, now=now)
+    schedule_step(session, enrollment, lead, index=0, now=now)
     return enrollment
 
 
-def _schedule_step(
+def schedule_step(
     session: UnitOfWork,
     enrollment: SequenceEnrollment,
-    sequence: Sequence,
     lead: Lead,
     *,
-    index: int,
+    index: int | None,
     now: datetime,
+    via: dict | None = None,
 ) -> None:
-    """Schedule step `index` (`delay` after `now`), or complete the enrollment after the last step."""
-    if index >= len(sequence.steps):
+    """Schedule step `index` (`delay` after `now`) as the next step the enrollment takes, `via` the
+    wait's outcome that chose it (recorded on its path); None or past the last step completes it."""
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    taken = list(enrollment.path or [])
+    if index is None or index >= len(sequence.steps):
         _end(session, enrollment, EnrollmentStatus.COMPLETED, COMPLETED, now)
+        return
+    if len(taken) >= graph.MAX_STEPS_TAKEN:
+        _end(session, enrollment, EnrollmentStatus.COMPLETED, STEP_LIMIT, now)
         return
     definition = variants.definition_for(
         sequence.steps[index], lead_id=lead.id, sequence_id=sequence.id, index=index
@@ -223,13 +240,18 @@ def _schedule_step(
     run_at = rules.after_delay(now, definition["delay"], calendar_of(clinic))
     enrollment.current_step = index
     enrollment.next_step_at = run_at
+    key = graph.key_of(sequence.steps[index], index)
+    enrollment.path = [*taken, {"step": index, "key": key, "at": now.isoformat(), "via": via}]
+    # A straight sequence's n-th step keeps its key of old; a step visited out of order (a branch, a
+    # loop through a wait) is named by how many steps came before it too, once per visit.
+    visit = "" if len(taken) == index else f":taken:{len(taken)}"
     step = steps.record(
         session=session,
         lead=lead,
         planned=steps.PlannedStep(
             action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
             run_at=run_at,
-            dedupe_key=f"enrollment:{enrollment.id}:step:{index}",
+            dedupe_key=f"enrollment:{enrollment.id}:step:{index}{visit}",
             origin={"enrollment_id": enrollment.id, "sequence_step": index},
         ),
         now=now,
@@ -246,56 +268,20 @@ def run_sequence_step(*, session: UnitOfWork, step: AutomationStep, lead: Lead, 
     if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the enrollment has ended")
         return
-    outcome = _carry_out(session, step, lead, now)
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    if criteria.meets_exit(session=session, lead=lead, sequence=sequence, now=now):
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the lead meets the sequence's exit conditions")
+        unenroll(session=session, enrollment=enrollment, reason=criteria.EXITED, now=now)
+        return
+    outcome = actions.carry_out(session, step, lead, now)
     if outcome == outreach.MOVED:
         enrollment.next_step_at = step.run_at  # the rest waits for the moved step
         return
-    sequence = session.get(Sequence, enrollment.sequence_id)
-    _schedule_step(session, enrollment, sequence, lead, index=step.action["index"] + 1, now=now)
-
-
-def _carry_out(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> str:
-    action = step.action
-    if action["channel"] == "call":
-        return _call_task(session, step, lead, now)
-    return outreach.send_message(
-        session=session,
-        step=step,
-        lead=lead,
-        message=outreach.StepMessage.of(action, action["channel"]),
-        now=now,
-    )
-
-
-def _call_task(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> str:
-    """A call step is a task for the lead's coordinator, due inside business hours."""
-    if lead.do_not_contact:
-        steps.finish(step, StepStatus.SKIPPED, now, reason="do not contact", held_back_by="contact policy")
-        return outreach.SKIPPED
-    if distance.held_for_the_gap(session=session, step=step, lead=lead, now=now):
-        return outreach.MOVED
-    sequence_name = session.scalar(sa.select(Sequence.name).where(Sequence.id == step.action["sequence_id"]))
-    title = step.action.get("title") or f"{sequence_name}: call (step {step.action['index'] + 1})"
-    values = message_templates.merge_values(session=session, lead=lead)
-    title, description = message_templates.merge_task_texts(title, step.action.get("body"), values)
-    task = task_creation.create_system_task(
-        session=session,
-        lead=lead,
-        now=now,
-        task=task_creation.SystemTask(
-            title=title,
-            type="CALL",
-            description=description,
-            due_at=within_business_hours(session.get(Clinic, lead.clinic_id), max(step.run_at, now)),
-            dedupe_key=f"automation-step:{step.id}",
-            origin=steps.origin_of(step),
-        ),
-    )
-    if task is None:
-        steps.finish(step, StepStatus.SKIPPED, now, reason="nobody in the clinic can take the task")
-        return outreach.SKIPPED
-    steps.finish(step, StepStatus.DONE, now, task_id=task.id, due_at=task.due_at.isoformat())
-    return outreach.SENT
+    if step.action.get("wait"):  # the family's move (or the timeout) chooses the next step
+        waits.start(session=session, enrollment=enrollment, step=step, lead=lead, now=now)
+        return
+    index = graph.after(sequence.steps, step.action["index"], step.action)
+    schedule_step(session, enrollment, lead, index=index, now=now)
 
 
 def enroll_from_rule(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
@@ -364,8 +350,11 @@ def unenroll(*, session: UnitOfWork, enrollment: SequenceEnrollment, reason: str
             scheduling.cancel_job(session=session, job_id=step.job_id, now=now)
 
 
-def unenroll_all(*, session: UnitOfWork, lead_id: int, reason: str, now: datetime) -> int:
-    """End every active enrollment of the lead with `reason`; returns how many."""
+def unenroll_all(
+    *, session: UnitOfWork, lead_id: int, reason: str, now: datetime, keep: frozenset[int] = frozenset()
+) -> int:
+    """End every active enrollment of the lead with `reason` (but those in `keep`: they take a branch
+    on what ended the others); returns how many."""
     active = list(
         session.scalars(
             sa.select(SequenceEnrollment)
@@ -375,6 +364,7 @@ def unenroll_all(*, session: UnitOfWork, lead_id: int, reason: str, now: datetim
             .with_for_update()
         )
     )
+    active = [enrollment for enrollment in active if enrollment.id not in keep]
     for enrollment in active:
         unenroll(session=session, enrollment=enrollment, reason=reason, now=now)
     return len(active)

@@ -1,5 +1,8 @@
 """Automatic stops: outreach ends when the lead answers, books a consultation, converts, is lost,
-opts out, or an email to them bounces for good.
+opts out, an email to them bounces for good, or it comes to meet a sequence's exit conditions.
+
+An enrollment whose step waits for that reply or that booking is the exception: it takes the
+branch for it (branching.py) while the lead's other sequences and outreach stop.
 
 These are event consumers, not rules, on purpose: a clinic may tune its rules but not switch off
 "stop messaging someone who replied" or "stop once they said STOP". Each stop is recorded where
@@ -12,6 +15,7 @@ from datetime import datetime
 
 from app.domains.automation import steps
 from app.domains.leads.models import Lead
+from app.domains.sequences import branching, criteria
 from app.domains.sequences import service as sequences
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
@@ -35,10 +39,14 @@ def on_inbound_contact(*, session: UnitOfWork, event: DomainEvent, now: datetime
     lead = _lead_of(session, event)
     if lead is None:
         return
-    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.REPLIED, now=now)
+    outcomes = branching.activity_outcomes(payload)
+    keep = branching.waiting_for(session=session, lead_id=lead.id, outcomes=outcomes, payload=payload)
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.REPLIED, now=now, keep=keep)
     steps.cancel_pending_outreach(
         session=session, lead_id=lead.id, reason="the lead replied", now=now, action_types=OUTREACH_ACTIONS
     )
+    if keep:  # after the cancel, which would cancel the branch's step too
+        branching.take(session=session, lead=lead, outcomes=outcomes, event=event, now=now)
 
 
 def _on_closed(reason: str, why: str):
@@ -75,8 +83,13 @@ def on_stage_changed(*, session: UnitOfWork, event: DomainEvent, now: datetime) 
     if (event.payload or {}).get("new_stage") != BOOKED_STAGE:
         return
     lead = _lead_of(session, event)
-    if lead is not None:
-        sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOOKED, now=now)
+    if lead is None:
+        return
+    outcomes = [branching.BOOKED]
+    keep = branching.waiting_for(session=session, lead_id=lead.id, outcomes=outcomes, payload={})
+    sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOOKED, now=now, keep=keep)
+    if keep:
+        branching.take(session=session, lead=lead, outcomes=outcomes, event=event, now=now)
 
 
 def on_bounced(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
@@ -86,3 +99,12 @@ def on_bounced(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> Non
     lead = _lead_of(session, event)
     if lead is not None:
         sequences.unenroll_all(session=session, lead_id=lead.id, reason=sequences.BOUNCED, now=now)
+
+
+def on_lead_changed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+    """A lead's change may make it meet a sequence's exit conditions: that enrollment ends."""
+    lead = _lead_of(session, event)
+    if lead is None or not lead.is_open:
+        return  # a closed lead's enrollments end with the close
+    for enrollment in criteria.exited(session=session, lead=lead, now=now):
+        sequences.unenroll(session=session, enrollment=enrollment, reason=criteria.EXITED, now=now)

@@ -1,0 +1,184 @@
+"""Branches: the event a waiting step waits for (or its timeout) chooses the enrollment's next step.
+
+Outcomes and the events they are made of:
+- replied: an inbound call, email or SMS (activity.logged, inbound, a contact) - stops.py asks here
+  first, so an enrollment waiting for a reply branches while the lead's other sequences stop;
+- email_opened: email.opened by a person (a mail proxy's machine open does not count);
+- link_clicked: link.clicked on one of the lead's messages;
+- consultation_booked: the lead moved to consultation_scheduled (stops.py asks here first, as for
+  a reply);
+- call_logged: a call logged with an outcome (activity.logged, PHONE_CALL), with one of the wait's
+  `call_outcomes` if it names any;
+- timeout: the wait's ledger job, when nothing came in time.
+
+Every transition runs in a ledger job (the event's processing, or the wait's own job), takes the
+wait row's lock and acts only while the wait is scheduled: a second delivery of the event, a
+second event, or the timeout after an event (and an event after the timeout) changes nothing. The
+branch's step is scheduled with a dedupe key of its own (service.schedule_step), once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.domains.activities.models import ActivityType
+from app.domains.automation import steps
+from app.domains.automation.models import (
+    AutomationStep,
+    EnrollmentStatus,
+    Sequence,
+    SequenceEnrollment,
+    StepStatus,
+)
+from app.domains.leads.models import Lead
+from app.domains.outbound.models import Notification
+from app.domains.sequences import graph, waits
+from app.domains.sequences import service as sequences
+from app.platform.db import UnitOfWork
+from app.platform.events import service as events
+from app.platform.events.models import DomainEvent
+from app.platform.scheduling import service as scheduling
+
+REPLIED, OPENED, CLICKED = "replied", "email_opened", "link_clicked"
+BOOKED, CALL_LOGGED = "consultation_booked", "call_logged"
+ENGAGEMENT = {events.EMAIL_OPENED: OPENED, events.LINK_CLICKED: CLICKED}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ended a wait: an outcome's name, and the event that brought it (None for the timeout)."""
+
+    name: str
+    event_id: int | None = None
+
+
+def _pending_waits(session: UnitOfWork, lead_id: int) -> list[tuple[SequenceEnrollment, AutomationStep]]:
+    """The lead's active enrollments that wait, with their wait; both row-locked, enrollments first
+    (the order the stops lock them in). A lead with no wait pending (most) locks nothing."""
+    any_wait = sa.select(AutomationStep.id).where(
+        AutomationStep.lead_id == lead_id,
+        AutomationStep.status == StepStatus.SCHEDULED,
+        AutomationStep.action_type == waits.WAIT_ACTION,
+    )
+    if session.scalar(any_wait.limit(1)) is None:
+        return []
+    enrollments = {
+        enrollment.id: enrollment
+        for enrollment in session.scalars(
+            sa.select(SequenceEnrollment)
+            .where(
+                SequenceEnrollment.lead_id == lead_id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE
+            )
+            .with_for_update()
+        )
+    }
+    if not enrollments:
+        return []
+    pending = session.scalars(
+        sa.select(AutomationStep)
+        .where(
+            AutomationStep.enrollment_id.in_(list(enrollments)),
+            AutomationStep.action_type == waits.WAIT_ACTION,
+            AutomationStep.status == StepStatus.SCHEDULED,
+        )
+        .order_by(AutomationStep.id)
+        .with_for_update()
+    )
+    return [(enrollments[wait.enrollment_id], wait) for wait in pending]
+
+
+def waiting_for(*, session: UnitOfWork, lead_id: int, outcomes: list[str], payload: dict) -> frozenset[int]:
+    """The lead's enrollments that wait for one of `outcomes`: they branch on it, not stop."""
+    return frozenset(
+        enrollment.id
+        for enrollment, wait in _pending_waits(session, lead_id)
+        if any(waits.accepts(wait, outcome, payload) for outcome in outcomes)
+    )
+
+
+def take(*, session: UnitOfWork, lead: Lead, outcomes: list[str], event: DomainEvent, now: datetime) -> int:
+    """Each of the lead's waits that takes one of `outcomes` (the first it takes, in that order) goes
+    on along that outcome's path; returns how many branched."""
+    payload = event.payload or {}
+    branched = 0
+    for enrollment, wait in _pending_waits(session, lead.id):
+        outcome = next((name for name in outcomes if waits.accepts(wait, name, payload)), None)
+        if outcome is not None:
+            _branch(session, wait, enrollment, lead, Outcome(outcome, event.id), now)
+            branched += 1
+    return branched
+
+
+def _branch(
+    session: UnitOfWork,
+    wait: AutomationStep,
+    enrollment: SequenceEnrollment,
+    lead: Lead,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    steps.finish(wait, StepStatus.DONE, now, outcome=outcome.name, event_id=outcome.event_id)
+    if wait.job_id is not None and outcome.event_id is not None:
+        scheduling.cancel_job(session=session, job_id=wait.job_id, now=now)  # the timeout is moot
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    via = {
+        "after": wait.action.get("key"),
+        "outcome": outcome.name,
+        "event_id": outcome.event_id,
+        "at": now.isoformat(),
+    }
+    index = waits.next_index(sequence.steps, wait, outcome.name)
+    sequences.schedule_step(session, enrollment, lead, index=index, now=now, via=via)
+
+
+def on_timeout(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """The executor of `sequence_wait` steps: nothing came in time, so the timeout's path."""
+    enrollment = session.scalar(
+        sa.select(SequenceEnrollment).where(SequenceEnrollment.id == step.enrollment_id).with_for_update()
+    )
+    if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+        steps.finish(step, StepStatus.SKIPPED, now, reason="the enrollment has ended")
+        return
+    _branch(session, step, enrollment, lead, Outcome(graph.TIMEOUT), now)
+
+
+def _lead_of(session: UnitOfWork, event: DomainEvent) -> Lead | None:
+    """The event's lead: named in the payload or as the subject, or the lead of the message it names."""
+    payload = event.payload or {}
+    lead_id = payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
+    if lead_id is None and payload.get("notification_id") is not None:
+        lead_id = session.scalar(
+            sa.select(Notification.lead_id).where(Notification.id == payload["notification_id"])
+        )
+    lead = session.get(Lead, lead_id) if lead_id is not None else None
+    return lead if lead is not None and lead.clinic_id == event.clinic_id else None
+
+
+def on_engagement(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+    """email.opened (by a person) and link.clicked: the waits for them branch."""
+    if (event.payload or {}).get("machine"):
+        return  # a mail proxy fetched the message (Apple Mail privacy): nobody read it
+    lead = _lead_of(session, event)
+    if lead is not None:
+        take(session=session, lead=lead, outcomes=[ENGAGEMENT[event.type]], event=event, now=now)
+
+
+def activity_outcomes(payload: dict) -> list[str]:
+    """The outcomes a logged activity is: a reply (inbound contact), a logged call (with an outcome)."""
+    found = []
+    if str(payload.get("direction") or "").lower() == "inbound" and payload.get("contact") is not False:
+        found.append(REPLIED)
+    if payload.get("type") == ActivityType.PHONE_CALL and payload.get("outcome"):
+        found.append(CALL_LOGGED)
+    return found
+
+
+def on_call_logged(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+    """A call logged by the clinic (an inbound one is handled with the reply, by stops.py)."""
+    outcomes = [CALL_LOGGED] if CALL_LOGGED in activity_outcomes(event.payload or {}) else []
+    lead = _lead_of(session, event) if outcomes else None
+    if lead is not None:
+        take(session=session, lead=lead, outcomes=outcomes, event=event, now=now)
