@@ -7,7 +7,7 @@ only for `lead:phi`). pg_trgm is a trusted extension (PostgreSQL 13+): the datab
 create it. SQLite keeps scanning (the embedded default holds a laptop's few leads).
 
 Revision ID: 0053_i64_search_trigrams
-Revises: 0047_i58_signing_secrets
+Revises: 0048_i60_branching_sequences
 Create Date: 2026-11-27 23:00:00
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0053_i64_search_trigrams"
-down_revision = "0047_i58_signing_secrets"
+down_revision = "0048_i60_branching_sequences"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.domains.leads.models import Lead
 from app.platform.audit.models import AuditEvent
 from tests.leadkit import add_user, create_lead, source_ids
+from tests.requirements import need_postgres
 
 
 @pytest.fixture
@@ -183,8 +184,7 @@ def test_search_as_you_type_reads_the_trigram_index_on_postgresql(app, client, t
     """Search over 100,000 leads must not read every lead (bench leads): on PostgreSQL the query the
     list runs for q can be answered from its trigram indexes, phone digits and names alike."""
     engine = app.extensions["followup.db"].engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("pg_trgm indexes are PostgreSQL's; SQLite scans its few leads")
+    need_postgres(str(engine.url), "pg_trgm indexes are PostgreSQL's; SQLite scans its few leads")
     statements = []
 
     def keep(conn, cursor, statement, parameters, context, executemany):

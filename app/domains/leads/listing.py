@@ -15,11 +15,11 @@ from app.domains.leads.models import (
     OPEN_STATUSES,
     PATIENT_SEARCH,
     Lead,
-    search_text,
 )
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, page_of
+from app.platform.db.search import search_text
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
@@ -149,11 +149,11 @@ def list_conditions(*, session: UnitOfWork, actor: Actor, filters: dict) -> list
         pattern = _like_pattern(q.lower())
         # A search is a question about the fields it matches: a patient's name answers it only for
         # a reader who may see that name (app/platform/phi_policy.py).
-        matches = [search_text(CONTACT_SEARCH).like(pattern, escape="\\")]
+        matches = [search_text(Lead, CONTACT_SEARCH).like(pattern, escape="\\")]
         if phi_policy.may_read_phi(actor):
-            matches.append(search_text(PATIENT_SEARCH).like(pattern, escape="\\"))
+            matches.append(search_text(Lead, PATIENT_SEARCH).like(pattern, escape="\\"))
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 3 and digits != q:  # "(415) 555-01" finds +14155550134
-            matches.append(search_text(CONTACT_SEARCH).like(f"%{digits}%"))
+            matches.append(search_text(Lead, CONTACT_SEARCH).like(f"%{digits}%"))
         conditions.append(sa.or_(*matches))
     return conditions

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, JSONType, UTCDateTime
 from app.platform.db.protected import EncryptedDate, EncryptedString
+from app.platform.db.search import search_index
 
 
 class LeadStatus(StrEnum):
@@ -120,20 +121,11 @@ def _where_set(name: str, column: str) -> sa.Index:
     return sa.Index(name, "clinic_id", column, postgresql_where=where, sqlite_where=where)
 
 
-# Search as you type (GET /api/leads?q=): the text a search reads, one per audience (contact details
-# for everyone; the patient's name only for a reader with `lead:phi`). On PostgreSQL each is indexed
-# with pg_trgm (migration 0053, the same expression), so `LIKE '%...%'` reads the index, not every
-# lead; SQLite, the embedded default for a laptop's few leads, scans.
+# Search as you type (GET /api/leads?q=): the columns a search reads, one set per audience (contact
+# details for everyone; the patient's name only for a reader with `lead:phi`), each indexed
+# (app/platform/db/search.py; migration 0053 made the same indexes).
 CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
 PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
-
-
-def _trigram_index(name: str, audience: str) -> sa.Index:
-    columns = {"CONTACT": CONTACT_SEARCH, "PATIENT": PATIENT_SEARCH}[audience]
-    text = " || ' ' || ".join(f"coalesce({column}, '')" for column in columns)
-    return sa.Index(name, sa.text(f"(lower({text})) gin_trgm_ops"), postgresql_using="gin").ddl_if(
-        dialect="postgresql"
-    )
 
 
 class Lead(Base):
@@ -162,9 +154,9 @@ class Lead(Base):
         sa.UniqueConstraint("clinic_id", "submission_id"),
         # Bulk import idempotency: one lead per integrator's external id and clinic.
         sa.UniqueConstraint("clinic_id", "external_id"),
-        # Search as you type: trigram indexes over `search_text` (below), PostgreSQL's only.
-        _trigram_index("ix_leads_contact_search", "CONTACT"),
-        _trigram_index("ix_leads_patient_search", "PATIENT"),
+        # Search as you type (app/platform/db/search.py): the contact details, and the patient's name.
+        search_index("ix_leads_contact_search", CONTACT_SEARCH),
+        search_index("ix_leads_patient_search", PATIENT_SEARCH),
         # Analytics: the few deleted leads, left out of reports that select stays without a join.
         sa.Index(
             "ix_leads_clinic_deleted",
@@ -350,12 +342,3 @@ class Suppression(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     digest: Mapped[str] = mapped_column(sa.String(64))  # HMAC-SHA256 hex of "phone:+1..." / "email:..."
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-def search_text(columns: tuple[str, ...]) -> sa.ColumnElement:
-    """lower(coalesce(a, '') || ' ' || coalesce(b, '') ...): constants inline, as the index has them."""
-    parts = [sa.func.coalesce(getattr(Lead, column), sa.literal_column("''")) for column in columns]
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined.op("||")(sa.literal_column("' '")).op("||")(part)
-    return sa.func.lower(joined)
