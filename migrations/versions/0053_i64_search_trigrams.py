@@ -2,8 +2,8 @@
 
 `LIKE '%4155550134%'` over every lead of a clinic was a scan (bench leads: median 357 ms at 100,000
 leads). pg_trgm's GIN index answers it from the index. The expressions are the ones
-app/domains/leads/models.py `search_text` builds: the contact details, and the patient's name (read
-only for `lead:phi`). pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may
+app/platform/db/search.py `search_text` builds over the columns app/domains/leads/models.py names:
+the contact details, and the patient's name (read only for `lead:phi`). pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may
 create it. SQLite keeps scanning (the embedded default holds a laptop's few leads).
 
 Revision ID: 0053_i64_search_trigrams
