@@ -83,6 +83,30 @@ class StrictBoolean(fields.Boolean):
 
 _QUERY_BOOLEANS = {"true": True, "false": False}
 
+NOT_WHOLE = "Not a whole number: give an integer."
+
+
+def _fractional(value) -> bool:
+    """A JSON number with a fractional part (1.5, 2.6e-42), or no number at all (NaN, infinity)."""
+    return isinstance(value, float) and not value.is_integer()
+
+
+def _has_fraction(field: fields.Field, value) -> bool:
+    """Whether `value`, given for `field`, holds a fraction where the field takes an integer.
+
+    marshmallow's Integer (strict=False, so that a query string's "5" reads as 5) truncates a
+    float: `2.6e-42` would be read as 0 where the document says integer. A nested request schema
+    checks its own fields (it is a RequestSchema too)."""
+    if isinstance(field, fields.Integer):
+        return _fractional(value)
+    if isinstance(field, fields.List) and isinstance(value, list):
+        return any(_has_fraction(field.inner, item) for item in value)
+    if isinstance(field, fields.Tuple) and isinstance(value, list):
+        return any(_has_fraction(inner, item) for inner, item in zip(field.tuple_fields, value, strict=False))
+    if isinstance(field, fields.Dict) and field.value_field is not None and isinstance(value, Mapping):
+        return any(_has_fraction(field.value_field, item) for item in value.values())
+    return False
+
 
 class RequestSchema(Schema):
     """Base of request schemas: text holding NUL characters or lone surrogates is refused, naming
@@ -105,6 +129,21 @@ class RequestSchema(Schema):
             if isinstance(field, StrictBoolean) and isinstance(value, str):
                 loaded[key] = _QUERY_BOOLEANS.get(value.lower(), value)
         return loaded
+
+    @pre_load
+    def refuse_fractions(self, data, **kwargs):
+        """Every integer field, in every request schema, refuses a number with a fraction (a 422
+        naming the field) instead of marshmallow's silent truncation."""
+        if not isinstance(data, Mapping):
+            return data
+        bad = {
+            field.data_key or name: [NOT_WHOLE]
+            for name, field in self.load_fields.items()
+            if _has_fraction(field, data.get(field.data_key or name))
+        }
+        if bad:
+            raise ValidationError(bad)
+        return data
 
     @pre_load
     def refuse_unstorable_text(self, data, **kwargs):
