@@ -62,10 +62,10 @@ def _cases():
                 for names, build in _integer_places(body["schema"]):
                     yield pytest.param(method, path, names, build, id=f"{method} {path} {'.'.join(names)}")
             for parameter in operation.get("parameters", []):
-                if isinstance(parameter, dict) and parameter.get("in") == "query":
-                    if _is_integer(parameter.get("schema", {})):
-                        name = parameter["name"]
-                        yield pytest.param(method, path, ("?", name), None, id=f"{method} {path} ?{name}")
+                in_query = isinstance(parameter, dict) and parameter.get("in") == "query"
+                if in_query and _is_integer(parameter.get("schema", {})):
+                    name = parameter["name"]
+                    yield pytest.param(method, path, ("?", name), None, id=f"{method} {path} ?{name}")
 
 
 CASES = list(_cases())
@@ -98,7 +98,9 @@ def test_the_document_has_the_integer_fields_of_issue_62():
 
 @pytest.mark.parametrize("fraction", FRACTIONS)
 @pytest.mark.parametrize(("method", "path", "names", "build"), CASES)
-def test_a_fraction_for_an_integer_is_a_422_naming_the_field(client, tenant, method, path, names, build, fraction):
+def test_a_fraction_for_an_integer_is_a_422_naming_the_field(
+    client, tenant, method, path, names, build, fraction
+):
     if names[0] == "?":
         resp = _send(client, tenant, method, path, None, {names[1]: str(fraction)})
         where, names = "query", names[1:]

@@ -31,9 +31,7 @@ def upgrade() -> None:
     )
     consultations = sa.table("consultations", sa.column("created_by"), sa.column("booked_via"))
     op.execute(
-        consultations.update()
-        .where(consultations.c.created_by == WEBHOOK_ACTOR)
-        .values(booked_via="webhook")
+        consultations.update().where(consultations.c.created_by == WEBHOOK_ACTOR).values(booked_via="webhook")
     )
 
 

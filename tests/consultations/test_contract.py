@@ -91,7 +91,9 @@ def test_each_409_is_documented_and_a_real_one_matches_it(
     if body is not None:
         kwargs["body"] = body
     # Every check: an undocumented status or a body off its schema fails here.
-    answer = operation.Case(**kwargs).call_and_validate(headers=tenant.headers(), excluded_checks=EXCLUDED_CHECKS)
+    answer = operation.Case(**kwargs).call_and_validate(
+        headers=tenant.headers(), excluded_checks=EXCLUDED_CHECKS
+    )
     assert answer.status_code == 409, answer.text
     assert answer.json()["code"] == (code or "invalid_transition")
 
