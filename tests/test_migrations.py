@@ -327,7 +327,13 @@ def test_consultations_the_webhook_made_are_booked_via_webhook_on_upgrade(empty_
             lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
             for who in ("booking_system", "user:1", "api_key:3"):
                 _insert_row(
-                    conn, "consultations", now, clinic_id=clinic, lead_id=lead, created_by=who, external_id=who
+                    conn,
+                    "consultations",
+                    now,
+                    clinic_id=clinic,
+                    lead_id=lead,
+                    created_by=who,
+                    external_id=who,
                 )
         migrate.upgrade(empty_database)
         with engine.connect() as conn:
