@@ -13,6 +13,10 @@ code, body, content type, headers) fails here, and every error answer carries a 
 app/platform/errors.py's ERROR_CODES. Shared error answers are documented in one place (app/platform/api
 `error_responses`, app/platform/api/contract.py); a view documents its own domain answers with
 `@blp.alt_response`.
+
+Random ids mostly reach 404s. A domain whose answers depend on its records' states fuzzes its own
+operations against real records in each state, with these same checks: the consultations and
+recalls in tests/consultations/test_contract.py (their 409s).
 """
 
 from __future__ import annotations

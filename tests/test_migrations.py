@@ -280,3 +280,68 @@ def test_user_emails_become_unique_per_clinic_on_a_database_with_users(empty_dat
             assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == 1
     finally:
         engine.dispose()
+
+
+def _filler(column: dict, now: datetime):
+    """A value of the column's type, for a row that only has to exist."""
+    kind = column["type"]
+    if isinstance(kind, sa.Boolean):
+        return False
+    if isinstance(kind, sa.Integer):
+        return 1
+    if isinstance(kind, sa.DateTime):
+        return now
+    if isinstance(kind, sa.Date):
+        return now.date()
+    if isinstance(kind, sa.JSON):
+        return {}
+    if isinstance(kind, sa.Numeric):
+        return 0
+    return "x"
+
+
+def _insert_row(conn, table: str, now: datetime, **values) -> int:
+    """Insert a row giving `values` and a filler for every other required column; returns its id."""
+    reflected = {c["name"]: c for c in sa.inspect(conn).get_columns(table)}
+    required = {
+        name: _filler(c, now)
+        for name, c in reflected.items()
+        if not c["nullable"] and c.get("default") is None and name != "id"
+    }
+    columns = {**required, **values}
+    typed = (sa.column(name, reflected[name]["type"]) for name in columns)
+    target = sa.table(table, *typed, sa.column("id"))
+    return conn.execute(sa.insert(target).values(**columns).returning(target.c.id)).scalar_one()
+
+
+def test_consultations_the_webhook_made_are_booked_via_webhook_on_upgrade(empty_database):
+    """0052: a consultation made by the booking system's webhook (created_by booking_system) is
+    `webhook`, one a person or an API key made is `staff`."""
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database, "0047_i58_signing_secrets")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
+            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
+            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            for who in ("booking_system", "user:1", "api_key:3"):
+                _insert_row(
+                    conn,
+                    "consultations",
+                    now,
+                    clinic_id=clinic,
+                    lead_id=lead,
+                    created_by=who,
+                    external_id=who,
+                )
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT created_by, booked_via FROM consultations ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [
+            ("booking_system", "webhook"),
+            ("user:1", "staff"),
+            ("api_key:3", "staff"),
+        ]
+    finally:
+        engine.dispose()

@@ -32,4 +32,5 @@ def pictures(*, session: UnitOfWork, clinic_id: int, now: datetime, days: int = 
         "coordinators": report("coordinators")["rows"],
         "speed": weeks,
         "consultations": report("consultations"),
+        "bookings": report("bookings"),
     }

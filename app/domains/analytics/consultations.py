@@ -4,8 +4,9 @@ Counted over the clinic's consultations that started in the range and have an ou
 missed; cancelled ones were never due, and one still awaiting its no-show check has no outcome yet),
 narrowed by the lead's owner and source like every report:
 - show rate: attended / (attended + missed), overall and by the lead's source, its coordinator, the
-  local weekday of the start, and whether a reminder went before it (a message the consultation's
-  rules sent after its booking, not the confirmation at the booking itself);
+  local weekday of the start, whether a reminder went before it (a message the consultation's
+  rules sent after its booking, not the confirmation at the booking itself), and how it was booked
+  (staff, webhook, self: app/domains/consultations/models.py BookedVia);
 - treatment acceptance: of the leads with an attended consultation, those who accepted treatment
   (converted, or in treatment_accepted);
 - no-show recovery: of the missed consultations, those whose lead booked another within 14 days.
@@ -123,7 +124,13 @@ def consultations(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     zone = ZoneInfo(session.get(Clinic, clinic_id).timezone)
     held = _held(session, cohort)
     reminded = _reminded(session, [c.id for c, *_ in held])
-    groups: dict[str, dict[str, Counter]] = {"source": {}, "coordinator": {}, "weekday": {}, "reminded": {}}
+    groups: dict[str, dict[str, Counter]] = {
+        "source": {},
+        "coordinator": {},
+        "weekday": {},
+        "reminded": {},
+        "booked_via": {},
+    }
     for consultation, _lead, source, owner in held:
         attended = consultation.status == ConsultationStatus.ATTENDED
         keys = {
@@ -131,6 +138,7 @@ def consultations(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
             "coordinator": owner or "(unassigned)",
             "weekday": WEEKDAYS[consultation.starts_at.astimezone(zone).weekday()],
             "reminded": "reminded" if consultation.id in reminded else "not reminded",
+            "booked_via": consultation.booked_via,
         }
         for group, key in keys.items():
             counts = groups[group].setdefault(key, Counter())

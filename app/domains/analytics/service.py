@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityType, LeadActivity
+from app.domains.analytics import bookings as booking_reports
 from app.domains.analytics import consultations as consultation_reports
 from app.domains.analytics import coordination, figures, monthly, queries, rollups, trends
 from app.domains.analytics.figures import Cohort
@@ -324,6 +325,7 @@ REPORTS = {
     **trends.REPORTS,
     **coordination.REPORTS,
     **consultation_reports.REPORTS,
+    **booking_reports.REPORTS,
 }
 
 

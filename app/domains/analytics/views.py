@@ -76,8 +76,15 @@ for _name, _summary in (
     (
         "consultations",
         "Consultations that started in the range: show rate (attended against due, by source, coordinator, "
-        "local weekday, and reminded or not), treatment acceptance (attended -> accepted treatment) and "
+        "local weekday, reminded or not, and how it was booked), treatment acceptance (attended -> accepted "
+        "treatment) and "
         "no-show recovery (no-shows rebooked within 14 days).",
+    ),
+    (
+        "bookings",
+        "Consultations booked in the range by how (staff, webhook, self: the family on the booking page) "
+        "with their share, and hours from capture to a lead's first booking (median, p90), overall and "
+        "by way. The show rate by way is the consultations report's `by.booked_via`.",
     ),
     (
         "revenue",

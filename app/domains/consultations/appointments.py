@@ -8,7 +8,7 @@ from datetime import datetime
 
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules
-from app.domains.consultations.models import Consultation, ConsultationStatus
+from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
 from app.domains.consultations.service import (
     DEFAULT_DURATION,
     Booking,
@@ -74,7 +74,13 @@ def _first_event(
     if appointment.booking is None:
         raise ValidationFailed("starts_at", "required for an appointment not seen before")
     lead = _lead_of(session, actor.clinic_id, appointment)
-    booking = Booking(**{**appointment.booking.__dict__, "external_id": appointment.external_id})
+    booking = Booking(
+        **{
+            **appointment.booking.__dict__,
+            "external_id": appointment.external_id,
+            "booked_via": BookedVia.WEBHOOK,
+        }
+    )
     if target == ConsultationStatus.SCHEDULED:
         consultation = book(session=session, actor=actor, lead_id=lead.id, booking=booking, now=now)
     else:  # its booking not arrived yet: never confirmed nor reminded, straight to what it became

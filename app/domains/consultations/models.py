@@ -19,6 +19,14 @@ class ConsultationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class BookedVia(StrEnum):
+    """How a consultation was booked, for the reports (self-booked against staff-booked)."""
+
+    STAFF = "staff"  # a person of the clinic, or an integration's API key, through the API
+    WEBHOOK = "webhook"  # the practice-management or booking system's signed appointment event
+    SELF = "self"  # the family, on the clinic's booking page (service.book_by_family)
+
+
 class Consultation(Base):
     __tablename__ = "consultations"
     __table_args__ = (
@@ -49,6 +57,10 @@ class Consultation(Base):
     # changes nothing (events out of order).
     source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(sa.String(64))
+    # How it was booked (BookedVia); never changes after, whoever moves or cancels it.
+    booked_via: Mapped[str] = mapped_column(
+        sa.String(16), default=BookedVia.STAFF.value, server_default=BookedVia.STAFF.value
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -72,6 +72,12 @@ class ConsultationOut(AnswerSchema):
     provider_name = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
     version = fields.Integer(metadata={"description": "bumped by each new time"})
+    booked_via = fields.String(
+        metadata={
+            "description": "how it was booked: staff (the API or the console), webhook (the booking "
+            "system), self (the family, on the clinic's booking page)"
+        }
+    )
     confirmed_at = fields.DateTime(allow_none=True, metadata={"description": "the family replied C or YES"})
     reschedule_requested_at = fields.DateTime(
         allow_none=True, metadata={"description": "the family replied R: a call task asks the coordinator"}

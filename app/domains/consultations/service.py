@@ -27,7 +27,7 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules, timers
-from app.domains.consultations.models import Consultation, ConsultationStatus
+from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.pipeline import service as pipeline
@@ -56,6 +56,7 @@ class Booking:
     location: str | None = None
     provider_name: str | None = None
     external_id: str | None = None
+    booked_via: str = BookedVia.STAFF  # who booked it: the reports compare the ways
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -94,6 +95,19 @@ def book(*, session: UnitOfWork, actor: Actor, lead_id: int, booking: Booking, n
     return consultation
 
 
+FAMILY = "booking_page"  # the engine's actor when a family books on the clinic's page
+
+
+def book_by_family(
+    *, session: UnitOfWork, clinic_id: int, lead_id: int, booking: Booking, now: datetime
+) -> Consultation:
+    """The family booked on the clinic's booking page (the page comes with issue 62's booking link):
+    the same booking as staff's, counted as self-booked in the reports."""
+    actor = Actor.engine(clinic_id, FAMILY)
+    family_booking = Booking(**{**booking.__dict__, "booked_via": BookedVia.SELF})
+    return book(session=session, actor=actor, lead_id=lead_id, booking=family_booking, now=now)
+
+
 def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now: datetime) -> Consultation:
     """The consultation's row, scheduled, for an open lead (nothing planned for it yet)."""
     if not lead.is_open:
@@ -110,6 +124,7 @@ def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now:
         location=booking.location,
         provider_name=booking.provider_name,
         external_id=booking.external_id,
+        booked_via=BookedVia(booking.booked_via).value,
         version=1,
         created_by=actor.ref,
         created_at=now,

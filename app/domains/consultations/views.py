@@ -16,6 +16,8 @@ from app.platform.api.injection import inject
 from app.platform.roles import Permission
 
 blp = make_blueprint("consultations", "Consultations: booked, reminded, checked in or missed")
+# The 409 (invalid_transition) of a change a consultation in its state cannot take.
+NOT_SCHEDULED = "The consultation is not scheduled (cancelled, attended or missed already)"
 
 
 @blp.route("/leads/<int:lead_id>/consultations")
@@ -30,6 +32,7 @@ class LeadConsultations(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.ConsultationIn)
     @blp.response(201, schemas.ConsultationOut)
+    @blp.alt_response(409, description="The lead is closed (lead_closed), or external_id is booked already")
     @inject
     def post(self, body, lead_id, *, uow, actor, now):
         """Book a consultation: the lead moves to consultation_scheduled (once); the confirmation,
@@ -66,6 +69,7 @@ class OneConsultation(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.ConsultationChangeIn)
     @blp.response(200, schemas.ConsultationOut)
+    @blp.alt_response(409, description=NOT_SCHEDULED)
     @inject
     def put(self, body, consultation_id, *, uow, actor, now):
         """Reschedule: a new start replaces the old time's pending reminders and no-show check."""
@@ -78,6 +82,7 @@ class OneConsultation(MethodView):
 class CancelConsultation(MethodView):
     @requires(Permission.CREATE)
     @blp.response(200, schemas.ConsultationOut)
+    @blp.alt_response(409, description=NOT_SCHEDULED)
     @inject
     def post(self, consultation_id, *, uow, actor, now):
         """Cancel: its pending reminders and no-show check end."""
@@ -89,6 +94,7 @@ class CheckIn(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.CheckInIn)
     @blp.response(200, schemas.ConsultationOut)
+    @blp.alt_response(409, description="The consultation is cancelled or attended already")
     @inject
     def post(self, body, consultation_id, *, uow, actor, now):
         """The family arrived (also after a no-show: its call task is cancelled if still open)."""
@@ -101,6 +107,7 @@ class CheckIn(MethodView):
 class NoShow(MethodView):
     @requires(Permission.CREATE)
     @blp.response(200, schemas.ConsultationOut)
+    @blp.alt_response(409, description=NOT_SCHEDULED)
     @inject
     def post(self, consultation_id, *, uow, actor, now):
         """Mark a scheduled consultation missed: logged on the timeline; the urgent call task follows."""
@@ -118,6 +125,8 @@ class AppointmentWebhook(MethodView):
     )
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
     @blp.alt_response(403, description="Signed by a secret without the appointment scope")
+    @blp.alt_response(404, description="No open lead of the clinic matches lead_id, phone or email")
+    @blp.alt_response(409, description="The lead is closed (lead_closed)")
     @inject
     def post(self, body, *, uow, now):
         """A booking system's appointment event (booked, moved, cancelled, attended, no-show), applied
@@ -145,6 +154,7 @@ class LeadRecalls(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.RecallIn)
     @blp.response(201, schemas.TimerOut)
+    @blp.alt_response(409, description="The lead is closed (lead_closed)")
     @inject
     def post(self, body, lead_id, *, uow, actor, now):
         """Recall the lead on a local date or in N months: on that day, at the clinic's opening, a call
@@ -168,6 +178,7 @@ class LeadTimers(MethodView):
 class CancelRecall(MethodView):
     @requires(Permission.CREATE)
     @blp.response(200, schemas.TimerOut)
+    @blp.alt_response(409, description="The recall is done or cancelled already")
     @inject
     def post(self, recall_id, *, uow, actor, now):
         """Cancel a scheduled recall: its ledger job ends and nothing goes."""

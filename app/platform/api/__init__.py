@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
@@ -14,12 +13,13 @@ from flask import current_app, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter
 
 from app.platform.api import contract
 from app.platform.api.contract import UNLIMITED_PATHS
+from app.platform.api.requests import NOT_WHOLE, RequestSchema, StrictBoolean  # noqa: F401 (the domains' import)
 from app.platform.db import MAX_ID
 from app.platform.errors import PreconditionFailed
 
@@ -38,84 +38,6 @@ MIN_YEAR, MAX_YEAR = 1900, 2999
 # The longest text any request field may carry (a note, a template body); each field's own
 # `validate.Length` says less where its column is narrower (tests/test_guarded_schemas.py checks).
 MAX_TEXT_LENGTH = 20_000
-
-
-def _strings(value, name: str):
-    if isinstance(value, str):
-        yield name, value
-    elif isinstance(value, Mapping):
-        for key in value:
-            if isinstance(key, str):
-                # A bad key is reported under its parent (or _schema): never echoed back.
-                yield name or "_schema", key
-            yield from _strings(value[key], name or str(key))
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item, name)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")  # one C scan of the text, not a generator per character
-
-
-def _unstorable(text: str) -> str | None:
-    """Why `text` cannot be stored or encoded as UTF-8 (None when it can)."""
-    if "\x00" in text:
-        return "must not contain NUL characters"
-    if _SURROGATE.search(text):
-        return "must not contain unpaired surrogates (invalid Unicode)"
-    return None
-
-
-class StrictBoolean(fields.Boolean):
-    """A boolean that is a JSON true or false, never what marshmallow's Boolean also takes (0, 1,
-    "yes", "on"...): `"is_default": 0` is a 422 naming the field. Every request schema's booleans
-    are this (tests/test_guarded_schemas.py checks). A query string has only text: RequestSchema
-    reads its `true` and `false` as booleans first."""
-
-    default_error_messages = {"invalid": "Not a boolean: give true or false."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        # isinstance, not `in truthy`: 1 == True and 0 == False in Python.
-        if isinstance(value, bool):
-            return value
-        raise self.make_error("invalid")
-
-
-_QUERY_BOOLEANS = {"true": True, "false": False}
-
-
-class RequestSchema(Schema):
-    """Base of request schemas: text holding NUL characters or lone surrogates is refused, naming
-    the field (keys included).
-
-    PostgreSQL cannot store NUL in text, and a lone surrogate (`"\\ud800"` is valid JSON) cannot be
-    encoded as UTF-8; without this, such input would fail in the database or the JSON encoder.
-    """
-
-    @pre_load
-    def read_query_booleans(self, data, **kwargs):
-        """A query string (or form) is text, a JSON body is a dict: the text `true` or `false` of a
-        StrictBoolean field becomes that boolean; any other text stays text, and is refused."""
-        if isinstance(data, dict) or not isinstance(data, Mapping):
-            return data
-        loaded = {key: data[key] for key in data}
-        for name, field in self.load_fields.items():
-            key = field.data_key or name
-            value = loaded.get(key)
-            if isinstance(field, StrictBoolean) and isinstance(value, str):
-                loaded[key] = _QUERY_BOOLEANS.get(value.lower(), value)
-        return loaded
-
-    @pre_load
-    def refuse_unstorable_text(self, data, **kwargs):
-        bad: dict[str, list[str]] = {}
-        for name, text in _strings(data, ""):
-            reason = _unstorable(text)
-            if reason:
-                bad.setdefault(name if _unstorable(name) is None else "_schema", [reason])
-        if bad:
-            raise ValidationError(bad)
-        return data
 
 
 class UTCDateTime(fields.AwareDateTime):

@@ -195,6 +195,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/leads/analytics/funnel": "getFunnelReport",
     "GET /api/leads/analytics/hesitation-reasons": "getHesitationReasonsReport",
     "GET /api/leads/analytics/consultations": "getConsultationsReport",
+    "GET /api/leads/analytics/bookings": "getBookingsReport",
     "GET /api/leads/analytics/lead-velocity": "getLeadVelocityReport",
     "GET /api/leads/analytics/lost-reasons": "getLostReasonsReport",
     "GET /api/leads/analytics/revenue": "getRevenueReport",
