@@ -7,7 +7,7 @@ the contact details, and the patient's name (read only for `lead:phi`). pg_trgm 
 create it. SQLite keeps scanning (the embedded default holds a laptop's few leads).
 
 Revision ID: 0053_i64_search_trigrams
-Revises: 0048_i60_branching_sequences
+Revises: 0052_i62_booked_via
 Create Date: 2026-11-27 23:00:00
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0053_i64_search_trigrams"
-down_revision = "0048_i60_branching_sequences"
+down_revision = "0052_i62_booked_via"
 branch_labels = None
 depends_on = None
 
