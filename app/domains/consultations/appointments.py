@@ -136,6 +136,8 @@ def appointment_of(body: dict) -> Appointment:
             duration_minutes=body.get("duration_minutes") or DEFAULT_DURATION,
             location=body.get("location"),
             provider_name=body.get("provider_name"),
+            provider_id=body.get("provider_id"),
+            practice_system=True,
         )
     contact = (
         ("sms", body["phone"])

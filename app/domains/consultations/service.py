@@ -18,6 +18,7 @@ consultation_completed by hand, its visit checked in nowhere, attended as of the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,7 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules, timers
+from app.domains.consultations.booking import placement
 from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -52,10 +54,16 @@ class Booking:
     """A consultation's time and place as a person or a booking system gives it."""
 
     starts_at: datetime
-    duration_minutes: int = DEFAULT_DURATION
+    duration_minutes: int | None = None  # None: the type's length, else DEFAULT_DURATION
     location: str | None = None
     provider_name: str | None = None
     external_id: str | None = None
+    # The provider or chair and the consultation type (app/domains/availability): a booking naming
+    # either holds the provider's time, and a clash is refused (booking/placement.py).
+    provider_id: int | None = None
+    type_id: int | None = None
+    practice_system: bool = False  # from the practice-management system's webhook
+    buffer_minutes: int = 0  # filled in by the placement: the type's or the clinic's buffer
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -98,6 +106,8 @@ def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now:
     """The consultation's row, scheduled, for an open lead (nothing planned for it yet)."""
     if not lead.is_open:
         raise InvalidTransition(f"lead {lead.id} is closed: reopen it before booking", code="lead_closed")
+    booking = placement.resolve(session, lead.clinic_id, booking, booking.starts_at)
+    booking = dataclasses.replace(booking, duration_minutes=booking.duration_minutes or DEFAULT_DURATION)
     _check(booking)
     if booking.external_id is not None and by_external_id(session, lead.clinic_id, booking.external_id):
         raise Conflict(f"a consultation with external_id {booking.external_id!r} exists")
@@ -110,12 +120,16 @@ def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now:
         location=booking.location,
         provider_name=booking.provider_name,
         external_id=booking.external_id,
+        provider_id=booking.provider_id,
+        type_id=booking.type_id,
+        overlap_allowed=False,
         version=1,
         created_by=actor.ref,
         created_at=now,
         updated_at=now,
     )
-    return session.add(consultation, with_id=True)
+    placement.place(consultation, booking.buffer_minutes)
+    return placement.hold(session, consultation, practice_system=booking.practice_system, now=now)
 
 
 def reschedule(
@@ -135,14 +149,21 @@ def apply_changes(
     session: UnitOfWork, consultation: Consultation, changes: dict, actor: Actor, now: datetime
 ) -> None:
     for name in ("location", "provider_name", "duration_minutes"):
-        if name in changes:
+        if name in changes and (name != "duration_minutes" or changes[name] is not None):
             setattr(consultation, name, changes[name])
     _check(Booking(consultation.starts_at, consultation.duration_minutes))
     consultation.updated_at = now
     starts_at = changes.get("starts_at")
-    if starts_at is None or starts_at == consultation.starts_at:
+    moved = starts_at is not None and starts_at != consultation.starts_at
+    if moved:
+        consultation.starts_at = starts_at
+    # The provider's time held moves with the start and the length; a clash refuses the change.
+    placement.place(consultation, placement.buffer_of(consultation))
+    practice_system = actor.ref == placement.PRACTICE_SYSTEM
+    placement.hold(session, consultation, practice_system=practice_system, now=now)
+    if not moved:
         return
-    consultation.starts_at, consultation.version = starts_at, consultation.version + 1
+    consultation.version = consultation.version + 1
     consultation.confirmed_at = consultation.reschedule_requested_at = None  # a new time, a new answer
     _cancel_check(session, consultation, now)
     audit_change(session, consultation, actor, "consultation.reschedule", now)
