@@ -129,7 +129,8 @@ def hold(session: UnitOfWork, consultation: Consultation, *, practice_system: bo
         _write(session, consultation)
         _record(session, consultation, clash, now)
         return consultation
-    raise _taken(session, wanted, clash, now)
+    with session.no_autoflush:  # the refused change is never written
+        raise _taken(session, wanted, clash, now)
 
 
 def _write(session: UnitOfWork, consultation: Consultation) -> Consultation:
@@ -149,7 +150,7 @@ def clash_of(session: UnitOfWork, wanted: Wanted) -> Consultation | None:
     )
     if wanted.id is not None:
         stmt = stmt.where(Consultation.id != wanted.id)
-    with session.no_autoflush:  # the changed row is written by the hold, in its savepoint
+    with session.no_autoflush:  # a changed row is written by the hold, in its savepoint
         return session.scalar(stmt.order_by(Consultation.starts_at).limit(1))
 
 
