@@ -49,27 +49,40 @@ def _clinic(app, n_providers: int):
         clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
         clinic.timezone = ZONE
         admin = User(
-            clinic_id=clinic.id, email="admin@example.com", name="Admin", role="clinic_admin", password_hash="-",
-            active=True, out_of_office=False, created_at=now, updated_at=now,
+            clinic_id=clinic.id, email="admin@example.com", name="Admin", role="clinic_admin",
+            password_hash="-", active=True, out_of_office=False, created_at=now, updated_at=now,
         )  # fmt: skip
         session.add(admin)
         session.flush()
         availability.update_settings(
             session=session,
             clinic_id=clinic.id,
-            changes={"buffer_minutes": 10, "min_notice_minutes": 60, "horizon_days": 365, "slot_step_minutes": 15},
+            changes={
+                "buffer_minutes": 10,
+                "min_notice_minutes": 60,
+                "horizon_days": 365,
+                "slot_step_minutes": 15,
+            },
             now=now,
         )
         providers = [
             availability.create_provider(
-                session=session, clinic_id=clinic.id, fields={"name": f"Dr. {i}", "kind": "provider", "hours": HOURS}, now=now
+                session=session,
+                clinic_id=clinic.id,
+                fields={"name": f"Dr. {i}", "kind": "provider", "hours": HOURS},
+                now=now,
             ).id
             for i in range(n_providers)
         ]
         kind = availability.create_type(
             session=session,
             clinic_id=clinic.id,
-            fields={"name": "Consultation", "duration_minutes": 30, "mode": "in_person", "provider_ids": providers},
+            fields={
+                "name": "Consultation",
+                "duration_minutes": 30,
+                "mode": "in_person",
+                "provider_ids": providers,
+            },
             now=now,
         )
         session.commit()
@@ -85,7 +98,9 @@ def _starts(rng: random.Random, count: int):
             for hour in (8, 9, 10, 11, 13, 14, 15, 16):
                 for minute in (0, 30):
                     if rng.random() < 0.6 and len(found) < count:
-                        found.append(datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(UTC))
+                        found.append(
+                            datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(UTC)
+                        )
         day += timedelta(days=1)
     return found
 
@@ -112,14 +127,17 @@ def _seed(app, clinic_id: int, providers: list[int], kind_id: int, n_consultatio
                 rows.append(
                     {
                         "clinic_id": clinic_id, "lead_id": lead_ids[len(rows)], "status": status,
-                        "starts_at": start, "duration_minutes": 30, "provider_id": provider_id, "type_id": kind_id,
+                        "starts_at": start, "duration_minutes": 30, "provider_id": provider_id,
+                        "type_id": kind_id,
                         "ends_at": start + VISIT, "blocked_until": start + VISIT, "overlap_allowed": False,
                         "version": 1, "created_by": "bench", "created_at": now, "updated_at": now,
                     }
                 )  # fmt: skip
             for offset in range(0, 60, 3):  # a calendar event every third day, lunchtime-ish
                 begins = now.replace(hour=17, minute=0, second=0, microsecond=0) + timedelta(days=offset)
-                blocks.append({"provider_id": provider_id, "starts_at": begins, "ends_at": begins + timedelta(hours=1)})
+                blocks.append(
+                    {"provider_id": provider_id, "starts_at": begins, "ends_at": begins + timedelta(hours=1)}
+                )
         conn.execute(sa.insert(Consultation), rows)
         conn.execute(sa.insert(BusyBlock), blocks)
     if db.dialect == "postgresql":
@@ -142,14 +160,20 @@ def main(flags: list[str]) -> None:
         load_seconds = time.perf_counter() - started
         token = tokens.issue(
             secret=SECRET,
-            grant=tokens.TokenGrant(user_id=admin_id, clinic_id=clinic_id, kind="access", lifetime=timedelta(hours=2)),
+            grant=tokens.TokenGrant(
+                user_id=admin_id, clinic_id=clinic_id, kind="access", lifetime=timedelta(hours=2)
+            ),
             now=clock.now(),
         )
         client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
         first = clock.now().astimezone(ZoneInfo(ZONE)).date() + timedelta(days=1)
         rows = []
         for label, provider in (("any of the type's providers", None), ("one provider", providers[0])):
-            query = {"type": kind_id, "from": first.isoformat(), "to": (first + timedelta(days=WINDOW_DAYS - 1)).isoformat()}
+            query = {
+                "type": kind_id,
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=WINDOW_DAYS - 1)).isoformat(),
+            }
             if provider is not None:
                 query["provider"] = provider
             times, offered = [], 0
@@ -164,7 +188,8 @@ def main(flags: list[str]) -> None:
             rows.append([label, offered, median(times), percentile(times, 99), f"<= {TARGET_P99_MS}"])
         print_table(
             f"GET /api/availability, {WINDOW_DAYS} days ({dialect}: {n_providers} providers, "
-            f"{n_consultations:,} consultations loaded in {load_seconds:.1f}s; ms, {repeat} runs after a warm-up)",
+            f"{n_consultations:,} consultations loaded in {load_seconds:.1f}s; "
+            f"ms, {repeat} runs after a warm-up)",
             ["providers asked", "slots offered", "p50", "p99", "target p99"],
             rows,
         )

@@ -23,7 +23,9 @@ def settings(client, tenant, **fields) -> dict:
     return resp.get_json()
 
 
-def provider(client, tenant, name: str = "Dr. Lee", hours: dict | None = None, expect: int = 201, **extra) -> dict:
+def provider(
+    client, tenant, name: str = "Dr. Lee", hours: dict | None = None, expect: int = 201, **extra
+) -> dict:
     body = {"name": name, "hours": hours or WEEKDAYS_9_TO_5, **extra}
     resp = client.post("/api/availability/providers", json=body, headers=tenant.headers())
     assert resp.status_code == expect, resp.get_json()
@@ -47,7 +49,9 @@ def slots(client, tenant, type_id: int, first: date, last: date, **extra) -> lis
 def local_times(found: list[dict], day: date) -> list[str]:
     """The local "HH:MM" starts of one local day's slots."""
     return [
-        s["local_starts_at"][11:16] for s in found if datetime.fromisoformat(s["local_starts_at"]).date() == day
+        s["local_starts_at"][11:16]
+        for s in found
+        if datetime.fromisoformat(s["local_starts_at"]).date() == day
     ]
 
 

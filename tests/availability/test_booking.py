@@ -44,19 +44,42 @@ def test_staff_booking_into_a_taken_time_is_a_409_naming_the_clash_and_nearest_s
         }
         assert "Jane" not in str(clash) and "Doe" not in str(clash)  # nothing of the other family
         nearest = [s["starts_at"] for s in clash["errors"]["alternatives"]]
-        assert nearest and at(tuesday, "11:30").isoformat() in nearest and at(tuesday, "10:00").isoformat() not in nearest
+        assert (
+            nearest
+            and at(tuesday, "11:30").isoformat() in nearest
+            and at(tuesday, "10:00").isoformat() not in nearest
+        )
     # Naming the provider by id without a type: the same rule, for its length.
-    clash = book(client, tenant, other_family["id"], at(tuesday, "10:15"), expect=409, provider_id=doctor["id"], duration_minutes=30)
+    clash = book(
+        client,
+        tenant,
+        other_family["id"],
+        at(tuesday, "10:15"),
+        expect=409,
+        provider_id=doctor["id"],
+        duration_minutes=30,
+    )
     assert clash["errors"]["clash"]["consultation_id"] == first["id"]
-    fits = book(client, tenant, other_family["id"], at(tuesday, "11:15"), provider_id=doctor["id"], duration_minutes=30)
+    fits = book(
+        client,
+        tenant,
+        other_family["id"],
+        at(tuesday, "11:15"),
+        provider_id=doctor["id"],
+        duration_minutes=30,
+    )
     assert fits["provider_id"] == doctor["id"] and fits["provider_name"] == "Dr. Lee"
     # A reschedule onto the first one's time is refused too; elsewhere it moves.
     moved = client.put(
-        f"/api/consultations/{fits['id']}", json={"starts_at": at(tuesday, "10:30").isoformat()}, headers=tenant.headers("front_desk")
+        f"/api/consultations/{fits['id']}",
+        json={"starts_at": at(tuesday, "10:30").isoformat()},
+        headers=tenant.headers("front_desk"),
     )
     assert moved.status_code == 409 and moved.get_json()["errors"]["clash"]["consultation_id"] == first["id"]
     moved = client.put(
-        f"/api/consultations/{fits['id']}", json={"starts_at": at(tuesday, "15:00").isoformat()}, headers=tenant.headers("front_desk")
+        f"/api/consultations/{fits['id']}",
+        json={"starts_at": at(tuesday, "15:00").isoformat()},
+        headers=tenant.headers("front_desk"),
     )
     assert moved.status_code == 200 and moved.get_json()["ends_at"] == at(tuesday, "15:30").isoformat()
 
@@ -70,7 +93,14 @@ def test_a_type_with_two_providers_books_the_free_one(client, tenant):
     first = book(client, tenant, create_lead(client, tenant)["id"], at(tuesday, "10:00"), type_id=kind["id"])
     second = book(client, tenant, create_lead(client, tenant)["id"], at(tuesday, "10:00"), type_id=kind["id"])
     assert {first["provider_id"], second["provider_id"]} == {lee["id"], kim["id"]}
-    third = book(client, tenant, create_lead(client, tenant)["id"], at(tuesday, "10:00"), expect=409, type_id=kind["id"])
+    third = book(
+        client,
+        tenant,
+        create_lead(client, tenant)["id"],
+        at(tuesday, "10:00"),
+        expect=409,
+        type_id=kind["id"],
+    )
     assert third["errors"]["alternatives"]
 
 
@@ -92,15 +122,25 @@ def test_a_webhook_booking_into_a_taken_time_is_a_409_or_a_clash_when_the_system
     ours = book(client, tenant, create_lead(client, tenant)["id"], at(tuesday, "10:00"), type_id=kind["id"])
     theirs = create_lead(client, tenant, first_name="Ann", last_name="Other")
     # The practice-management system names the provider as staff know them.
-    refused = post_appointment(client, tenant.clinic, appointment(theirs["id"], "pm-1", at(tuesday, "10:30"), provider_name="dr. lee"))
+    refused = post_appointment(
+        client,
+        tenant.clinic,
+        appointment(theirs["id"], "pm-1", at(tuesday, "10:30"), provider_name="dr. lee"),
+    )
     assert refused.status_code == 409, refused.get_json()
     assert refused.get_json()["errors"]["clash"]["consultation_id"] == ours["id"]
     assert client.get("/api/availability/clashes", headers=tenant.headers()).get_json() == []
 
     settings(client, tenant, webhook_wins=True)
-    stored = post_appointment(client, tenant.clinic, appointment(theirs["id"], "pm-1", at(tuesday, "10:30"), provider_name="Dr. Lee"))
+    stored = post_appointment(
+        client,
+        tenant.clinic,
+        appointment(theirs["id"], "pm-1", at(tuesday, "10:30"), provider_name="Dr. Lee"),
+    )
     assert stored.status_code == 201, stored.get_json()
-    kept = client.get(f"/api/consultations/{stored.get_json()['consultation_id']}", headers=tenant.headers()).get_json()
+    kept = client.get(
+        f"/api/consultations/{stored.get_json()['consultation_id']}", headers=tenant.headers()
+    ).get_json()
     assert kept["provider_id"] == doctor["id"] and kept["overlap_allowed"] is True
     [clash] = client.get("/api/availability/clashes", headers=tenant.headers("front_desk")).get_json()
     assert clash["consultation_id"] == kept["id"] and clash["clashes_with_id"] == ours["id"]
@@ -141,13 +181,15 @@ def test_twenty_families_taking_one_slot_at_once_leave_one_consultation(app, cli
             assert answer["errors"]["alternatives"], answer
     with db.unit_of_work() as session:
         held = session.scalar(
-            sa.select(sa.func.count()).select_from(Consultation).where(Consultation.provider_id == doctor["id"])
+            sa.select(sa.func.count())
+            .select_from(Consultation)
+            .where(Consultation.provider_id == doctor["id"])
         )
     assert held == 1
 
 
 def test_the_database_refuses_an_overlap_written_around_the_api(client, db, tenant):
-    doctor, kind = one_doctor(client, tenant)
+    _, kind = one_doctor(client, tenant)
     tuesday = next_weekday(1)
     first = book(client, tenant, create_lead(client, tenant)["id"], at(tuesday, "10:00"), type_id=kind["id"])
     with db.unit_of_work() as session:
@@ -155,10 +197,9 @@ def test_the_database_refuses_an_overlap_written_around_the_api(client, db, tena
         twin = {c.name: getattr(row, c.key) for c in Consultation.__table__.columns if c.name != "id"}
     twin["starts_at"] = at(tuesday, "10:45")
     twin["external_id"] = None
-    with pytest.raises(sa.exc.IntegrityError, match="consultations_no_overlap"):
-        with db.unit_of_work() as session:
-            session.execute(sa.insert(Consultation).values(**twin))
-            session.commit()
+    with pytest.raises(sa.exc.IntegrityError, match="consultations_no_overlap"), db.unit_of_work() as session:
+        session.execute(sa.insert(Consultation).values(**twin))
+        session.commit()
     # Cancelled, the same row is no longer held: the overlap is allowed.
     twin["status"] = "cancelled"
     with db.unit_of_work() as session:

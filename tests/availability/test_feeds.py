@@ -14,7 +14,16 @@ import sqlalchemy as sa
 
 from app.domains.availability.models import BusyBlock
 from app.platform import clock
-from tests.availability.kit import at, consultation_type, local_times, next_weekday, provider, set_clinic_zone, settings, slots
+from tests.availability.kit import (
+    at,
+    consultation_type,
+    local_times,
+    next_weekday,
+    provider,
+    set_clinic_zone,
+    settings,
+    slots,
+)
 from tests.consultations.kit import run_due
 
 
@@ -53,7 +62,7 @@ def feed_server():
     state = {"body": b"", "status": 200, "hits": 0}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server name
+        def do_GET(self):
             state["hits"] += 1
             self.send_response(state["status"])
             self.send_header("Content-Type", "text/calendar")
@@ -107,7 +116,9 @@ def test_a_weekly_busy_event_blocks_its_slots_but_not_its_exception_and_a_failur
     with db.unit_of_work() as session:
         blocks = list(session.scalars(sa.select(BusyBlock).where(BusyBlock.provider_id == doctor["id"])))
     assert len(blocks) == 5 and blocks[0].starts_at == at(tuesday, "10:00")  # six weekly, one excepted
-    assert "Private" not in str(client.get("/api/availability/providers", headers=tenant.headers()).get_json())
+    assert "Private" not in str(
+        client.get("/api/availability/providers", headers=tenant.headers()).get_json()
+    )
 
     # Read again within the interval: nothing is fetched.
     read_feeds(app, db, now + timedelta(minutes=1))

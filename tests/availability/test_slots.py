@@ -81,24 +81,30 @@ def test_a_booked_visit_and_its_buffer_take_their_slots(client, tenant):
 
 
 def test_minimum_notice_and_the_horizon_bound_the_slots(client, tenant):
-    doctor, kind = clinic_with_one_provider(client, tenant)
+    _, kind = clinic_with_one_provider(client, tenant)
     tuesday = next_weekday(1, at_least_days=7)
     settings(client, tenant, min_notice_minutes=60 * 24 * 60)  # 60 days' notice: nothing this month
     assert slots(client, tenant, kind["id"], tuesday, tuesday) == []
     settings(client, tenant, min_notice_minutes=0, horizon_days=3)  # nothing a week away either
     assert slots(client, tenant, kind["id"], tuesday, tuesday) == []
     # The type's own horizon overrides the clinic's.
-    resp = client.put(f"/api/availability/types/{kind['id']}", json={"horizon_days": 30}, headers=tenant.headers())
+    resp = client.put(
+        f"/api/availability/types/{kind['id']}", json={"horizon_days": 30}, headers=tenant.headers()
+    )
     assert resp.status_code == 200, resp.get_json()
     assert local_times(slots(client, tenant, kind["id"], tuesday, tuesday), tuesday) == HOURLY
 
 
 def test_a_closure_removes_its_days(client, tenant):
-    doctor, kind = clinic_with_one_provider(client, tenant)
+    _, kind = clinic_with_one_provider(client, tenant)
     monday = next_weekday(0)
     closed = client.post(
         "/api/availability/closures",
-        json={"starts_on": (monday + timedelta(days=1)).isoformat(), "ends_on": (monday + timedelta(days=2)).isoformat(), "reason": "Training"},
+        json={
+            "starts_on": (monday + timedelta(days=1)).isoformat(),
+            "ends_on": (monday + timedelta(days=2)).isoformat(),
+            "reason": "Training",
+        },
         headers=tenant.headers(),
     )
     assert closed.status_code == 201, closed.get_json()
@@ -134,7 +140,9 @@ def test_slots_keep_their_local_time_across_a_dst_change(client, tenant):
 def test_another_clinics_providers_and_types_are_not_found(client, tenant, make_tenant):
     doctor, kind = clinic_with_one_provider(client, tenant)
     other = make_tenant("Other Clinic")
-    assert client.get(f"/api/availability/providers/{doctor['id']}", headers=other.headers()).status_code == 404
+    assert (
+        client.get(f"/api/availability/providers/{doctor['id']}", headers=other.headers()).status_code == 404
+    )
     assert client.get(f"/api/availability/types/{kind['id']}", headers=other.headers()).status_code == 404
     put = client.put(f"/api/availability/types/{kind['id']}", json={"name": "x"}, headers=other.headers())
     assert put.status_code == 404
@@ -165,12 +173,18 @@ def test_another_clinics_providers_and_types_are_not_found(client, tenant, make_
 def test_bad_input_names_the_field_and_configuring_needs_an_admin(client, tenant):
     set_clinic_zone(client, tenant)
     bad_hours = client.post(
-        "/api/availability/providers", json={"name": "Chair 1", "hours": {"mon": ["17:00", "09:00"]}}, headers=tenant.headers()
+        "/api/availability/providers",
+        json={"name": "Chair 1", "hours": {"mon": ["17:00", "09:00"]}},
+        headers=tenant.headers(),
     )
     assert bad_hours.status_code == 422 and "hours" in str(bad_hours.get_json()["errors"])
-    no_feed = provider(client, tenant, "Chair 2", kind="chair", feed_url="ftp://example.com/x.ics", expect=422)
+    no_feed = provider(
+        client, tenant, "Chair 2", kind="chair", feed_url="ftp://example.com/x.ics", expect=422
+    )
     assert "feed_url" in str(no_feed["errors"])
-    fraction = client.put("/api/availability/settings", json={"buffer_minutes": 2.5}, headers=tenant.headers())
+    fraction = client.put(
+        "/api/availability/settings", json={"buffer_minutes": 2.5}, headers=tenant.headers()
+    )
     assert fraction.status_code == 422 and "buffer_minutes" in str(fraction.get_json()["errors"])
     desk = client.post(
         "/api/availability/providers", json={"name": "X", "hours": {}}, headers=tenant.headers("front_desk")

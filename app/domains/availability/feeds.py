@@ -127,7 +127,9 @@ def fetch(url: str) -> bytes:
         raise FeedError(f"the feed could not be fetched ({type(error).__name__})") from None
 
 
-def busy_times(body: bytes, timezone: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+def busy_times(
+    body: bytes, timezone: str, since: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
     """The busy [start, end) times (UTC) of the feed's events overlapping [since, until), recurring
     ones expanded with their exceptions (moved or cancelled occurrences); free (TRANSPARENT) and
     cancelled events block nothing. All-day and floating times are the clinic's local ones."""

@@ -100,7 +100,9 @@ def free_slots(
 
 def nearest(slots: list[Slot], wanted: datetime, count: int) -> list[Slot]:
     """The `count` slots closest to `wanted` (before or after), in time order."""
-    return sorted(sorted(slots, key=lambda slot: abs(slot.starts_at - wanted))[:count], key=lambda s: s.starts_at)
+    return sorted(
+        sorted(slots, key=lambda slot: abs(slot.starts_at - wanted))[:count], key=lambda s: s.starts_at
+    )
 
 
 def closed_days(closures: Iterable[tuple[date, date]], calendar: BusinessCalendar, span: tuple[date, date]):
@@ -108,8 +110,8 @@ def closed_days(closures: Iterable[tuple[date, date]], calendar: BusinessCalenda
     a dated exception of its business hours that closes the day."""
     closed = set()
     for day in days(*span):
-        if any(first <= day <= last for first, last in closures):
-            closed.add(day)
-        elif calendar.is_holiday(day) or any(d == day and not p for d, p in calendar.exceptions):
+        by_closure = any(first <= day <= last for first, last in closures)
+        by_exception = any(d == day and not periods for d, periods in calendar.exceptions)
+        if by_closure or by_exception or calendar.is_holiday(day):
             closed.add(day)
     return frozenset(closed)

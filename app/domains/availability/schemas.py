@@ -20,7 +20,10 @@ def _name(required: bool) -> fields.String:
 
 def _minutes(maximum: int, what: str, *, allow_none: bool = False) -> fields.Integer:
     return fields.Integer(
-        strict=True, allow_none=allow_none, validate=validate.Range(min=0, max=maximum), metadata={"description": what}
+        strict=True,
+        allow_none=allow_none,
+        validate=validate.Range(min=0, max=maximum),
+        metadata={"description": what},
     )
 
 
@@ -32,13 +35,19 @@ class SettingsIn(RequestSchema):
     buffer_minutes = _minutes(240, "free minutes kept after each visit")
     min_notice_minutes = _minutes(60 * MINUTES_A_DAY, "no slot sooner than this from now")
     horizon_days = fields.Integer(
-        strict=True, validate=validate.Range(min=1, max=365), metadata={"description": "no slot later than this"}
+        strict=True,
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "no slot later than this"},
     )
     slot_step_minutes = fields.Integer(
-        strict=True, validate=validate.Range(min=5, max=240), metadata={"description": "between offered starts"}
+        strict=True,
+        validate=validate.Range(min=5, max=240),
+        metadata={"description": "between offered starts"},
     )
     webhook_wins = fields.Boolean(
-        metadata={"description": "the practice-management system's booking into a taken time is stored (a clash)"}
+        metadata={
+            "description": "the practice-management system's booking into a taken time is stored (a clash)"
+        }
     )
 
 
@@ -64,13 +73,17 @@ def _feed() -> FeedUrl:
     return FeedUrl(
         allow_none=True,
         validate=validate.Length(max=2000),
-        metadata={"description": "a private iCalendar address (Google's, Outlook's): kept encrypted, never shown"},
+        metadata={
+            "description": "a private iCalendar address (Google's, Outlook's): kept encrypted, never shown"
+        },
     )
 
 
 class ProviderCreateIn(RequestSchema):
     name = _name(True)
-    kind = fields.String(load_default=ProviderKind.PROVIDER.value, validate=validate.OneOf([k.value for k in ProviderKind]))
+    kind = fields.String(
+        load_default=ProviderKind.PROVIDER.value, validate=validate.OneOf([k.value for k in ProviderKind])
+    )
     hours = fields.Dict(required=True, metadata={"description": HOURS_TEXT})
     feed_url = _feed()
 
@@ -90,7 +103,9 @@ class ProviderOut(AnswerSchema):
     hours = fields.Dict()
     active = fields.Boolean()
     has_feed = fields.Method("_has_feed", metadata={"description": "a calendar feed is set (never shown)"})
-    feed_status = fields.String(allow_none=True, metadata={"description": ", ".join(s.value for s in FeedStatus)})
+    feed_status = fields.String(
+        allow_none=True, metadata={"description": ", ".join(s.value for s in FeedStatus)}
+    )
     feed_error = fields.String(allow_none=True, metadata={"description": "why the last read failed"})
     feed_checked_at = fields.DateTime(allow_none=True)
     feed_ok_at = fields.DateTime(allow_none=True, metadata={"description": "the last good copy's time"})
@@ -102,19 +117,26 @@ class ProviderOut(AnswerSchema):
 def _type_fields(required: bool) -> dict:
     return {
         "name": _name(required),
-        "duration_minutes": fields.Integer(required=required, strict=True, validate=validate.Range(min=5, max=480)),
+        "duration_minutes": fields.Integer(
+            required=required, strict=True, validate=validate.Range(min=5, max=480)
+        ),
         "mode": fields.String(
-            validate=validate.OneOf([m.value for m in VisitMode]), **({"load_default": VisitMode.IN_PERSON.value} if required else {})
+            validate=validate.OneOf([m.value for m in VisitMode]),
+            **({"load_default": VisitMode.IN_PERSON.value} if required else {}),
         ),
         "provider_ids": fields.List(id_field(), required=required, validate=validate.Length(min=1, max=50)),
         "buffer_minutes": _minutes(240, "the type's own buffer (null: the clinic's)", allow_none=True),
-        "min_notice_minutes": _minutes(60 * MINUTES_A_DAY, "the type's own notice (null: the clinic's)", allow_none=True),
+        "min_notice_minutes": _minutes(
+            60 * MINUTES_A_DAY, "the type's own notice (null: the clinic's)", allow_none=True
+        ),
         "horizon_days": fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=365)),
     }
 
 
 TypeCreateIn = RequestSchema.from_dict(_type_fields(True), name="TypeCreateIn")
-TypeChangeIn = RequestSchema.from_dict({**_type_fields(False), "active": fields.Boolean()}, name="TypeChangeIn")
+TypeChangeIn = RequestSchema.from_dict(
+    {**_type_fields(False), "active": fields.Boolean()}, name="TypeChangeIn"
+)
 
 
 class TypeOut(AnswerSchema):
@@ -132,7 +154,9 @@ class TypeOut(AnswerSchema):
 class ClosureIn(RequestSchema):
     starts_on = UTCDate(required=True, metadata={"description": "the clinic's local date, YYYY-MM-DD"})
     ends_on = UTCDate(metadata={"description": "the last closed day (default: starts_on)"})
-    reason = fields.String(allow_none=True, validate=validate.Length(max=200), metadata={"description": "e.g. a holiday"})
+    reason = fields.String(
+        allow_none=True, validate=validate.Length(max=200), metadata={"description": "e.g. a holiday"}
+    )
 
 
 class ClosureOut(AnswerSchema):

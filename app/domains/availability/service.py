@@ -18,7 +18,12 @@ from app.domains.availability.models import (
     FeedStatus,
     Provider,
 )
-from app.domains.business_hours.rules import BusinessCalendar, InvalidHours, calendar_of, validate_business_hours
+from app.domains.business_hours.rules import (
+    BusinessCalendar,
+    InvalidHours,
+    calendar_of,
+    validate_business_hours,
+)
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 
@@ -89,7 +94,9 @@ def _apply_provider(provider: Provider, fields: dict) -> None:
         provider.feed_error = None
 
 
-def get_provider(*, session: UnitOfWork, clinic_id: int, provider_id: int, for_update: bool = False) -> Provider:
+def get_provider(
+    *, session: UnitOfWork, clinic_id: int, provider_id: int, for_update: bool = False
+) -> Provider:
     """The clinic's provider; another clinic's is not found."""
     stmt = sa.select(Provider).where(Provider.id == provider_id, Provider.clinic_id == clinic_id)
     provider = session.scalar(stmt.with_for_update() if for_update else stmt)
@@ -112,7 +119,9 @@ def update_provider(
 
 
 def list_providers(*, session: UnitOfWork, clinic_id: int) -> list[Provider]:
-    return list(session.scalars(sa.select(Provider).where(Provider.clinic_id == clinic_id).order_by(Provider.id)))
+    return list(
+        session.scalars(sa.select(Provider).where(Provider.clinic_id == clinic_id).order_by(Provider.id))
+    )
 
 
 def provider_named(session: UnitOfWork, clinic_id: int, name: str | None) -> Provider | None:
@@ -122,7 +131,9 @@ def provider_named(session: UnitOfWork, clinic_id: int, name: str | None) -> Pro
         return None
     return session.scalar(
         sa.select(Provider).where(
-            Provider.clinic_id == clinic_id, Provider.active, sa.func.lower(Provider.name) == name.strip().lower()
+            Provider.clinic_id == clinic_id,
+            Provider.active,
+            sa.func.lower(Provider.name) == name.strip().lower(),
         )
     )
 
@@ -150,9 +161,13 @@ def create_type(*, session: UnitOfWork, clinic_id: int, fields: dict, now: datet
     return session.add(kind, with_id=True)
 
 
-def get_type(*, session: UnitOfWork, clinic_id: int, type_id: int, for_update: bool = False) -> ConsultationType:
+def get_type(
+    *, session: UnitOfWork, clinic_id: int, type_id: int, for_update: bool = False
+) -> ConsultationType:
     """The clinic's consultation type; another clinic's is not found."""
-    stmt = sa.select(ConsultationType).where(ConsultationType.id == type_id, ConsultationType.clinic_id == clinic_id)
+    stmt = sa.select(ConsultationType).where(
+        ConsultationType.id == type_id, ConsultationType.clinic_id == clinic_id
+    )
     kind = session.scalar(stmt.with_for_update() if for_update else stmt)
     if kind is None:
         raise NotFound(f"consultation type {type_id} not found")
@@ -195,7 +210,9 @@ def list_closures(*, session: UnitOfWork, clinic_id: int) -> list[Closure]:
 
 
 def delete_closure(*, session: UnitOfWork, clinic_id: int, closure_id: int) -> None:
-    closure = session.scalar(sa.select(Closure).where(Closure.id == closure_id, Closure.clinic_id == clinic_id))
+    closure = session.scalar(
+        sa.select(Closure).where(Closure.id == closure_id, Closure.clinic_id == clinic_id)
+    )
     if closure is None:
         raise NotFound(f"closure {closure_id} not found")
     session.delete(closure)
@@ -235,7 +252,12 @@ def slot_rules(settings: BookingSettings, kind: ConsultationType | None, duratio
 
 
 def plan_search(
-    *, session: UnitOfWork, clinic_id: int, kind: ConsultationType, provider_id: int | None, span: tuple[date, date]
+    *,
+    session: UnitOfWork,
+    clinic_id: int,
+    kind: ConsultationType,
+    provider_id: int | None,
+    span: tuple[date, date],
 ) -> SearchPlan:
     """What a search of the type's free slots (of one of its providers, if given) over local days needs."""
     if not kind.active:
@@ -247,7 +269,9 @@ def plan_search(
     clinic = session.get(Clinic, clinic_id)
     providers = [
         p
-        for p in session.scalars(sa.select(Provider).where(Provider.clinic_id == clinic_id, Provider.id.in_(allowed)))
+        for p in session.scalars(
+            sa.select(Provider).where(Provider.clinic_id == clinic_id, Provider.id.in_(allowed))
+        )
         if p.active
     ]
     providers.sort(key=lambda p: allowed.index(p.id))
@@ -259,7 +283,9 @@ def plan_search(
     ).all()
     closed = rules.closed_days([tuple(c) for c in closures], calendar_of(clinic), span)
     settings = settings_of(session, clinic_id)
-    return SearchPlan(clinic, kind, slot_rules(settings, kind, kind.duration_minutes), providers, calendars, closed, span)
+    return SearchPlan(
+        clinic, kind, slot_rules(settings, kind, kind.duration_minutes), providers, calendars, closed, span
+    )
 
 
 def busy_blocks(session: UnitOfWork, provider_ids: list[int], since: datetime, until: datetime):

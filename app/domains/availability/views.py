@@ -11,7 +11,9 @@ from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
 from app.platform.roles import Permission
 
-blp = make_blueprint("availability", "Availability: consultation types, providers' hours, closures, free slots")
+blp = make_blueprint(
+    "availability", "Availability: consultation types, providers' hours, closures, free slots"
+)
 
 
 @blp.route("/availability/settings")
@@ -107,7 +109,9 @@ class OneType(MethodView):
     @inject
     def put(self, body, type_id, *, uow, actor, now):
         """Change a consultation type (the fields given)."""
-        return service.update_type(session=uow, clinic_id=actor.clinic_id, type_id=type_id, fields=body, now=now)
+        return service.update_type(
+            session=uow, clinic_id=actor.clinic_id, type_id=type_id, fields=body, now=now
+        )
 
 
 @blp.route("/availability/closures")

@@ -79,7 +79,9 @@ class ConsultationOut(AnswerSchema):
     type_id = fields.Integer(allow_none=True, metadata={"description": "the consultation type"})
     ends_at = fields.DateTime(allow_none=True, metadata={"description": "with a provider: the visit's end"})
     overlap_allowed = fields.Boolean(
-        metadata={"description": "a practice-management booking kept over another (see /api/availability/clashes)"}
+        metadata={
+            "description": "a practice-management booking kept over another (see /api/availability/clashes)"
+        }
     )
     version = fields.Integer(metadata={"description": "bumped by each new time"})
     confirmed_at = fields.DateTime(allow_none=True, metadata={"description": "the family replied C or YES"})

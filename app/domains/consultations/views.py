@@ -30,7 +30,9 @@ class LeadConsultations(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.ConsultationIn)
     @blp.response(201, schemas.ConsultationOut)
-    @blp.alt_response(409, description="slot_taken: the provider holds that time (errors: clash, alternatives)")
+    @blp.alt_response(
+        409, description="slot_taken: the provider holds that time (errors: clash, alternatives)"
+    )
     @inject
     def post(self, body, lead_id, *, uow, actor, now):
         """Book a consultation: the lead moves to consultation_scheduled (once); the confirmation,
@@ -119,7 +121,9 @@ class AppointmentWebhook(MethodView):
     )
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
     @blp.alt_response(403, description="Signed by a secret without the appointment scope")
-    @blp.alt_response(409, description="slot_taken: the provider holds that time (errors: clash, alternatives)")
+    @blp.alt_response(
+        409, description="slot_taken: the provider holds that time (errors: clash, alternatives)"
+    )
     @inject
     def post(self, body, *, uow, now):
         """A booking system's appointment event (booked, moved, cancelled, attended, no-show), applied

@@ -36,7 +36,11 @@ class SlotTaken(Conflict):
 def resolve(session: UnitOfWork, clinic_id: int, booking, starts_at: datetime):
     """The booking with its type's length, its provider (checked, or chosen: the first of the
     type's providers free then) and that provider's name; unchanged when it names neither."""
-    kind = availability.get_type(session=session, clinic_id=clinic_id, type_id=booking.type_id) if booking.type_id else None
+    kind = (
+        availability.get_type(session=session, clinic_id=clinic_id, type_id=booking.type_id)
+        if booking.type_id
+        else None
+    )
     duration = booking.duration_minutes or (kind.duration_minutes if kind else None)
     provider_id = booking.provider_id
     if provider_id is None and kind is None and booking.practice_system:
@@ -45,7 +49,9 @@ def resolve(session: UnitOfWork, clinic_id: int, booking, starts_at: datetime):
     if provider_id is not None:
         provider = availability.get_provider(session=session, clinic_id=clinic_id, provider_id=provider_id)
         if kind is not None and provider.id not in kind.provider_ids:
-            raise ValidationFailed("provider_id", f"provider {provider.id} does not take this consultation type")
+            raise ValidationFailed(
+                "provider_id", f"provider {provider.id} does not take this consultation type"
+            )
     elif kind is not None:
         provider = _first_free(session, kind, starts_at, duration)
     else:
@@ -105,10 +111,14 @@ class Wanted:
 
     @classmethod
     def of(cls, c: Consultation) -> Wanted:
-        return cls(c.id, c.clinic_id, c.provider_id, c.type_id, c.starts_at, c.duration_minutes, c.blocked_until)
+        return cls(
+            c.id, c.clinic_id, c.provider_id, c.type_id, c.starts_at, c.duration_minutes, c.blocked_until
+        )
 
 
-def hold(session: UnitOfWork, consultation: Consultation, *, practice_system: bool, now: datetime) -> Consultation:
+def hold(
+    session: UnitOfWork, consultation: Consultation, *, practice_system: bool, now: datetime
+) -> Consultation:
     """Write the consultation (a new one, or its changed time) so that it holds its provider's time:
     a clash is a SlotTaken, or, from a practice-management system the clinic lets win, stored over
     the other and recorded."""
@@ -124,7 +134,11 @@ def hold(session: UnitOfWork, consultation: Consultation, *, practice_system: bo
             if NO_OVERLAP not in str(error.orig):
                 raise
         clash = clash_of(session, wanted)  # the concurrent winner, committed by now
-    if clash is not None and practice_system and availability.settings_of(session, wanted.clinic_id).webhook_wins:
+    if (
+        clash is not None
+        and practice_system
+        and availability.settings_of(session, wanted.clinic_id).webhook_wins
+    ):
         consultation.overlap_allowed = True
         _write(session, consultation)
         _record(session, consultation, clash, now)
@@ -181,7 +195,9 @@ def _taken(session: UnitOfWork, wanted: Wanted, clash: Consultation | None, now:
         for slot in slots
     ]
     if clash is None:  # the concurrent winner was cancelled in between: the time is free again
-        return SlotTaken("the slot was taken at the same moment: try again", errors={"alternatives": alternatives})
+        return SlotTaken(
+            "the slot was taken at the same moment: try again", errors={"alternatives": alternatives}
+        )
     return SlotTaken(
         f"the provider is booked from {clash.starts_at.isoformat()} to {clash.ends_at.isoformat()}",
         errors={

@@ -26,7 +26,9 @@ class ClashArgs(RequestSchema):
 
 class ClashOut(AnswerSchema):
     id = fields.Integer()
-    consultation_id = fields.Integer(metadata={"description": "the practice-management system's booking, kept"})
+    consultation_id = fields.Integer(
+        metadata={"description": "the practice-management system's booking, kept"}
+    )
     clashes_with_id = fields.Integer(metadata={"description": "the consultation it overlaps"})
     provider_id = fields.Integer()
     starts_at = fields.DateTime()

@@ -37,7 +37,11 @@ def free_slots(*, session: UnitOfWork, clinic_id: int, query: SlotQuery, now: da
         raise ValidationFailed("to", f"at most {rules.MAX_DAYS_ASKED} days after from")
     kind = availability.get_type(session=session, clinic_id=clinic_id, type_id=query.type_id)
     plan = availability.plan_search(
-        session=session, clinic_id=clinic_id, kind=kind, provider_id=query.provider_id, span=(query.first, query.last)
+        session=session,
+        clinic_id=clinic_id,
+        kind=kind,
+        provider_id=query.provider_id,
+        span=(query.first, query.last),
     )
     return _search(session, plan, now)
 
@@ -73,7 +77,12 @@ def held(session: UnitOfWork, provider_ids: list[int], since: datetime, until: d
 
 
 def nearest_free(
-    *, session: UnitOfWork, consultation: Consultation, kind: ConsultationType | None, now: datetime, count: int
+    *,
+    session: UnitOfWork,
+    consultation: Consultation,
+    kind: ConsultationType | None,
+    now: datetime,
+    count: int,
 ) -> list[rules.Slot]:
     """The free slots nearest the consultation's wanted start (a week either side), of its type's
     providers, or of its provider alone for its length when it has no type."""
