@@ -46,17 +46,17 @@ def resolve(session: UnitOfWork, clinic_id: int, booking, starts_at: datetime):
     if provider_id is None and kind is None and booking.practice_system:
         named = availability.provider_named(session, clinic_id, booking.provider_name)
         provider_id = named.id if named else None
+    if provider_id is None and kind is None:
+        return booking  # booked by name only: it holds nobody's time
+    buffer = availability.slot_rules(availability.settings_of(session, clinic_id), kind, duration or 0).buffer
     if provider_id is not None:
         provider = availability.get_provider(session=session, clinic_id=clinic_id, provider_id=provider_id)
         if kind is not None and provider.id not in kind.provider_ids:
             raise ValidationFailed(
                 "provider_id", f"provider {provider.id} does not take this consultation type"
             )
-    elif kind is not None:
-        provider = _first_free(session, kind, starts_at, duration)
     else:
-        return booking
-    buffer = availability.slot_rules(availability.settings_of(session, clinic_id), kind, duration or 0).buffer
+        provider = _first_free(session, kind, starts_at, timedelta(minutes=duration) + buffer)
     return dataclasses.replace(
         booking,
         duration_minutes=duration,
@@ -66,9 +66,9 @@ def resolve(session: UnitOfWork, clinic_id: int, booking, starts_at: datetime):
     )
 
 
-def _first_free(session: UnitOfWork, kind: ConsultationType, starts_at: datetime, duration: int):
-    """The first of the type's providers with nothing held over the visit (else the first: the hold
-    then answers the clash with alternatives)."""
+def _first_free(session: UnitOfWork, kind: ConsultationType, starts_at: datetime, held_for: timedelta):
+    """The first of the type's providers with nothing held over the visit and its buffer (else the
+    first: the hold then answers the clash with alternatives)."""
     providers = [
         availability.get_provider(session=session, clinic_id=kind.clinic_id, provider_id=pid)
         for pid in kind.provider_ids
@@ -76,7 +76,7 @@ def _first_free(session: UnitOfWork, kind: ConsultationType, starts_at: datetime
     providers = [p for p in providers if p.active]
     if not providers:
         raise ValidationFailed("type_id", "the consultation type has no active provider")
-    ends = starts_at + timedelta(minutes=duration)
+    ends = starts_at + held_for
     busy = {pid for pid, _, _ in search.held(session, [p.id for p in providers], starts_at, ends)}
     return next((p for p in providers if p.id not in busy), providers[0])
 
