@@ -152,7 +152,15 @@ def _check_providers(session: UnitOfWork, clinic_id: int, provider_ids: list[int
         raise ValidationFailed("provider_ids", f"not providers of the clinic: {unknown}")
 
 
+def _once_each(fields: dict) -> dict:
+    """The type's providers in the order given, each once."""
+    if "provider_ids" not in fields:
+        return fields
+    return {**fields, "provider_ids": list(dict.fromkeys(fields["provider_ids"]))}
+
+
 def create_type(*, session: UnitOfWork, clinic_id: int, fields: dict, now: datetime) -> ConsultationType:
+    fields = _once_each(fields)
     _check_providers(session, clinic_id, fields["provider_ids"])
     _named_once(session, ConsultationType, clinic_id, fields["name"], None)
     kind = ConsultationType(clinic_id=clinic_id, active=True, created_at=now, updated_at=now)
@@ -178,6 +186,7 @@ def update_type(
     *, session: UnitOfWork, clinic_id: int, type_id: int, fields: dict, now: datetime
 ) -> ConsultationType:
     kind = get_type(session=session, clinic_id=clinic_id, type_id=type_id, for_update=True)
+    fields = _once_each(fields)
     if "provider_ids" in fields:
         _check_providers(session, clinic_id, fields["provider_ids"])
     if "name" in fields:

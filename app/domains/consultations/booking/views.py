@@ -18,6 +18,7 @@ class FreeSlots(MethodView):
     @requires(Permission.READ)
     @blp.arguments(schemas.SlotArgs, location="query")
     @blp.response(200, schemas.SlotOut(many=True))
+    @blp.alt_response(404, description="No such consultation type or provider in the clinic")
     @inject
     def get(self, args, *, uow, actor, now):
         """The type's free slots over the clinic's local days `from`..`to`: within its providers'
