@@ -5,7 +5,7 @@ from marshmallow import ValidationError, fields, validate
 
 from app.domains.availability.models import FeedStatus, ProviderKind, VisitMode
 from app.platform.answers import AnswerSchema
-from app.platform.api import RequestSchema, UTCDate, id_field
+from app.platform.api import RequestSchema, StrictBoolean, UTCDate, id_field
 
 MINUTES_A_DAY = 24 * 60
 HOURS_TEXT = (
@@ -44,7 +44,7 @@ class SettingsIn(RequestSchema):
         validate=validate.Range(min=5, max=240),
         metadata={"description": "between offered starts"},
     )
-    webhook_wins = fields.Boolean(
+    webhook_wins = StrictBoolean(
         metadata={
             "description": "the practice-management system's booking into a taken time is stored (a clash)"
         }
@@ -92,7 +92,7 @@ class ProviderChangeIn(RequestSchema):
     name = _name(False)
     kind = _kind()
     hours = fields.Dict(metadata={"description": HOURS_TEXT})
-    active = fields.Boolean()
+    active = StrictBoolean()
     feed_url = _feed()
 
 
@@ -135,7 +135,7 @@ def _type_fields(required: bool) -> dict:
 
 TypeCreateIn = RequestSchema.from_dict(_type_fields(True), name="TypeCreateIn")
 TypeChangeIn = RequestSchema.from_dict(
-    {**_type_fields(False), "active": fields.Boolean()}, name="TypeChangeIn"
+    {**_type_fields(False), "active": StrictBoolean()}, name="TypeChangeIn"
 )
 
 

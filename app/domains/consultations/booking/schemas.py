@@ -3,7 +3,7 @@
 from marshmallow import fields
 
 from app.platform.answers import AnswerSchema
-from app.platform.api import RequestSchema, UTCDate, id_field
+from app.platform.api import RequestSchema, StrictBoolean, UTCDate, id_field
 
 
 class SlotArgs(RequestSchema):
@@ -21,7 +21,7 @@ class SlotOut(AnswerSchema):
 
 
 class ClashArgs(RequestSchema):
-    open = fields.Boolean(metadata={"description": "only the clashes no one resolved (default true)"})
+    open = StrictBoolean(metadata={"description": "only the clashes no one resolved (default true)"})
 
 
 class ClashOut(AnswerSchema):
