@@ -13,7 +13,15 @@ import sqlalchemy as sa
 
 from app.domains.consultations.models import Consultation
 from app.platform import clock
-from tests.availability.kit import at, consultation_type, next_weekday, provider, set_clinic_zone, settings
+from tests.availability.kit import (
+    at,
+    consultation_type,
+    next_weekday,
+    provider,
+    set_clinic_zone,
+    settings,
+    slots,
+)
 from tests.consultations.kit import book, post_appointment
 from tests.leadkit import create_lead
 
@@ -211,3 +219,31 @@ def test_the_database_refuses_an_overlap_written_around_the_api(client, db, tena
     with db.unit_of_work() as session:
         session.execute(sa.insert(Consultation).values(**twin))
         session.commit()
+
+
+def test_a_webhook_move_to_another_provider_frees_the_first_ones_time(client, tenant):
+    set_clinic_zone(client, tenant)
+    settings(client, tenant, slot_step_minutes=60, min_notice_minutes=0, horizon_days=365)
+    lee, kim = provider(client, tenant, "Dr. Lee"), provider(client, tenant, "Dr. Kim")
+    kind = consultation_type(client, tenant, [lee["id"], kim["id"]])
+    tuesday = next_weekday(1)
+    lead = create_lead(client, tenant)
+    first = appointment(lead["id"], "pm-7", at(tuesday, "10:00"), provider_name="Dr. Lee")
+    created = post_appointment(client, tenant.clinic, first)
+    assert created.status_code == 201, created.get_json()
+    consultation_id = created.get_json()["consultation_id"]
+    free = slots_at(client, tenant, kind["id"], tuesday, "10:00")
+    assert free == [kim["id"]]
+    moved = appointment(lead["id"], "pm-7", at(tuesday, "10:00"), provider_id=kim["id"])
+    moved["occurred_at"] = (clock.now() + timedelta(seconds=5)).isoformat()
+    resp = post_appointment(client, tenant.clinic, moved)
+    assert resp.status_code == 200 and resp.get_json()["applied"] is True, resp.get_json()
+    shown = client.get(f"/api/consultations/{consultation_id}", headers=tenant.headers()).get_json()
+    assert shown["provider_id"] == kim["id"]
+    assert slots_at(client, tenant, kind["id"], tuesday, "10:00") == [lee["id"]]
+
+
+def slots_at(client, tenant, type_id: int, day, hhmm: str) -> list[int]:
+    """The providers free at the local time `hhmm` of `day` ([] when no slot then)."""
+    found = slots(client, tenant, type_id, day, day)
+    return next((s["provider_ids"] for s in found if s["starts_at"] == at(day, hhmm).isoformat()), [])

@@ -157,8 +157,10 @@ def apply_changes(
     moved = starts_at is not None and starts_at != consultation.starts_at
     if moved:
         consultation.starts_at = starts_at
+    if changes.get("provider_id") is not None:  # a practice system moved it to another provider
+        consultation.provider_id = changes["provider_id"]
     # The provider's time held moves with the start and the length; a clash refuses the change.
-    placement.place(consultation, placement.buffer_of(consultation))
+    placement.place(consultation, placement.buffer_for(session, consultation))
     practice_system = actor.ref == placement.PRACTICE_SYSTEM
     placement.hold(session, consultation, practice_system=practice_system, now=now)
     if not moved:

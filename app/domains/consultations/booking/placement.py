@@ -66,6 +66,23 @@ def resolve(session: UnitOfWork, clinic_id: int, booking, starts_at: datetime):
     )
 
 
+def provider_of(session: UnitOfWork, clinic_id: int, provider_id: int | None, name: str | None):
+    """The provider a practice-management event names, by id (another clinic's is not found) or by
+    name; None when it names neither."""
+    if provider_id is not None:
+        return availability.get_provider(session=session, clinic_id=clinic_id, provider_id=provider_id)
+    return availability.provider_named(session, clinic_id, name)
+
+
+def buffer_for(session: UnitOfWork, consultation: Consultation) -> int:
+    """The buffer the consultation keeps: its own, or (a provider newly named) its type's or the clinic's."""
+    if consultation.blocked_until is not None:
+        return buffer_of(consultation)
+    kind = session.get(ConsultationType, consultation.type_id) if consultation.type_id else None
+    settings = availability.settings_of(session, consultation.clinic_id)
+    return int(availability.slot_rules(settings, kind, 0).buffer.total_seconds() // 60)
+
+
 def _first_free(session: UnitOfWork, kind: ConsultationType, starts_at: datetime, held_for: timedelta):
     """The first of the type's providers with nothing held over the visit and its buffer (else the
     first: the hold then answers the clash with alternatives)."""
