@@ -90,6 +90,8 @@ SWEEPS = (
     Sweep("automation-find-orphan-leads", "automation.find_orphan_leads", "orphan_interval"),
     # A clinic's benefits reset date: its cost- or financing-hesitant pending leads are nudged, once a year.
     Sweep("consultations-nudge-benefits", "consultations.nudge_benefits", "benefits_reset_interval"),
+    # Providers' private calendar feeds: a read job per feed due (app/domains/availability/feeds.py).
+    Sweep("availability-read-feeds", "availability.read_feeds", "calendar_feed_interval"),
     # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
     # SMS whose outcome is unknown: looked up in Twilio's message list (never re-sent blindly).

@@ -24,6 +24,7 @@ from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, outreach
+from app.domains.availability import feeds as calendar_feeds
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
@@ -210,6 +211,8 @@ JOB_KINDS = [
     JobKind(task_actions.CHUNK_KIND, task_actions.run_chunk, "bulk", yields=True, lane=BULK),
     JobKind(bulk_enrolment.CHUNK_KIND, bulk_enrolment.run_chunk, "bulk", yields=True, lane=BULK),
     JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True, lane=BULK),
+    # A provider's calendar feed read (an HTTP GET with a timeout): in turns between clinics.
+    JobKind(calendar_feeds.READ_FEED, calendar_feeds.read_feed, "bulk", yields=True, lane=BULK),
     JobKind(
         intelligence.RESCORE_KIND, intelligence.rescore_job, "bulk", drain=True, batch=50, derived=True,
         due_later=True,

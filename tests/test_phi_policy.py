@@ -224,6 +224,12 @@ CARRIES_NO_PHI = {
     "SigningSecretOut": "an integration's signing secret's name, key id, scopes and times",
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
+    "SettingsOut": "a clinic's booking settings (buffer, notice, horizon)",
+    "ProviderOut": "a provider's or chair's name, hours and feed status (the feed address is never shown)",
+    "TypeOut": "a clinic's consultation type: its name, length and providers",
+    "ClosureOut": "the clinic's closed days, in its own words (a holiday)",
+    "SlotOut": "free times and the providers free then: nothing of any family",
+    "ClashOut": "two consultations' ids, a provider and times: nothing of either family",
     "UserOut": "a staff user's account",
     "TokenOut": "a session's tokens",
     "RuleOut": "the clinic's rule as its staff wrote it: what it compares with, never a lead's value",
@@ -316,6 +322,7 @@ JSON_NOT_PHI = {
     ("StatusCountsOut", "by_due"): "counts",
     ("AssigneeCountsOut", "by_status"): "counts",
     ("AssigneeCountsOut", "by_due"): "counts",
+    ("ProviderOut", "hours"): "a provider's weekly hours and days off",
 }
 
 # Less the bases every answer's schema builds on (app/platform/answers.py, the PHI policy's own).

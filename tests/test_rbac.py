@@ -225,6 +225,24 @@ DESIGN_TABLE = {
     "POST /api/consultations/<id>/check-in": CREATE,
     "POST /api/consultations/<id>/no-show": CREATE,
     "POST /api/capture/appointment": PUBLIC,
+    # Issue 62: availability. The clinic's admin sets it up; staff read it and the free slots, and
+    # the front desk, which books, sees and resolves the clashes a practice system was let make.
+    "GET /api/availability/settings": READ,
+    "PUT /api/availability/settings": CONFIGURE,
+    "GET /api/availability/providers": READ,
+    "POST /api/availability/providers": CONFIGURE,
+    "GET /api/availability/providers/<id>": READ,
+    "PUT /api/availability/providers/<id>": CONFIGURE,
+    "GET /api/availability/types": READ,
+    "POST /api/availability/types": CONFIGURE,
+    "GET /api/availability/types/<id>": READ,
+    "PUT /api/availability/types/<id>": CONFIGURE,
+    "GET /api/availability/closures": READ,
+    "POST /api/availability/closures": CONFIGURE,
+    "DELETE /api/availability/closures/<id>": CONFIGURE,
+    "GET /api/availability": READ,
+    "GET /api/availability/clashes": READ,
+    "POST /api/availability/clashes/<id>/resolve": CREATE,
     # Issue 46: a lead's long timers. Reading them is reading the lead; the front desk sets and
     # cancels recalls as it books consultations.
     "GET /api/leads/<id>/recalls": READ,

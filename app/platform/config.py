@@ -174,8 +174,8 @@ class Settings:
     overdue_interval: float = 60.0  # how often beat marks open tasks past due OVERDUE
     stale_lead_interval: float = 3600.0  # how often beat looks for stale leads
     benefits_reset_interval: float = 3600.0  # how often beat looks for clinics on their benefits reset date
-    # Events unprocessed this long after they occurred that no processing job names get one
-    # (app/platform/events/recovery.py); how often beat looks.
+    calendar_feed_interval: float = 900.0  # how often providers' calendar feeds are read (availability)
+    # Unprocessed events no processing job names get one (app/platform/events/recovery.py); how often.
     event_sweep_interval: float = 60.0
     event_sweep_grace_seconds: float = 300.0
     # Rows a sweep that emits events (overdue tasks, stale leads) changes to a transaction: each

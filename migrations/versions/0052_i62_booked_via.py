@@ -5,7 +5,7 @@ Existing rows: the ones the booking system's webhook made (created_by 'booking_s
 the previous release, which does not know it, keeps inserting during a rolling deploy ('staff').
 
 Revision ID: 0052_i62_booked_via
-Revises: 0048_i60_branching_sequences
+Revises: 0051_i62_availability
 Create Date: 2026-11-27 23:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0052_i62_booked_via"
-down_revision = "0048_i60_branching_sequences"
+down_revision = "0051_i62_availability"
 branch_labels = None
 depends_on = None
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from app.domains.consultations import service as consultations
+from app.domains.consultations.booking import by_family
 from app.platform import clock
 from tests.console.test_console_pages import log_in
 from tests.consultations.kit import act, book, post_appointment
@@ -121,11 +122,11 @@ def test_the_show_rate_by_way_counts_an_attended_and_a_no_show(client, tenant, a
 
 
 def test_a_family_booking_on_its_page_is_self_booked(client, db, tenant):
-    """The booking page (to come) books through consultations.book_by_family: a self booking."""
+    """The booking page (to come) books through booking.by_family: a self booking."""
     lead = create_lead(client, tenant)
     now = clock.now()
     with db.unit_of_work() as session:
-        booked = consultations.book_by_family(
+        booked = by_family.book_by_family(
             session=session,
             clinic_id=tenant.clinic.id,
             lead_id=lead["id"],

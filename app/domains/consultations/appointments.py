@@ -8,6 +8,7 @@ from datetime import datetime
 
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules
+from app.domains.consultations.booking import placement
 from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
 from app.domains.consultations.service import (
     DEFAULT_DURATION,
@@ -78,7 +79,6 @@ def _first_event(
         **{
             **appointment.booking.__dict__,
             "external_id": appointment.external_id,
-            "booked_via": BookedVia.WEBHOOK,
         }
     )
     if target == ConsultationStatus.SCHEDULED:
@@ -106,6 +106,10 @@ def _follow(
         if booking is not None:
             changes = {"starts_at": booking.starts_at, "duration_minutes": booking.duration_minutes}
             changes.update(location=booking.location, provider_name=booking.provider_name)
+            provider = placement.provider_of(
+                session, consultation.clinic_id, booking.provider_id, booking.provider_name
+            )
+            changes["provider_id"] = provider.id if provider is not None else None
             apply_changes(session, consultation, changes, actor, now)
     elif target == ConsultationStatus.CANCELLED and current == ConsultationStatus.SCHEDULED:
         end(session, consultation, actor, now)
@@ -142,6 +146,8 @@ def appointment_of(body: dict) -> Appointment:
             duration_minutes=body.get("duration_minutes") or DEFAULT_DURATION,
             location=body.get("location"),
             provider_name=body.get("provider_name"),
+            provider_id=body.get("provider_id"),
+            booked_via=BookedVia.WEBHOOK,
         )
     contact = (
         ("sms", body["phone"])

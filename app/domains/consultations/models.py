@@ -24,7 +24,7 @@ class BookedVia(StrEnum):
 
     STAFF = "staff"  # a person of the clinic, or an integration's API key, through the API
     WEBHOOK = "webhook"  # the practice-management or booking system's signed appointment event
-    SELF = "self"  # the family, on the clinic's booking page (service.book_by_family)
+    SELF = "self"  # the family, on the clinic's booking page (booking/by_family.py)
 
 
 class Consultation(Base):
@@ -34,6 +34,7 @@ class Consultation(Base):
         sa.UniqueConstraint("clinic_id", "external_id"),
         sa.Index("ix_consultations_clinic_starts_at", "clinic_id", "starts_at"),
         sa.Index("ix_consultations_lead_id", "lead_id"),
+        sa.Index("ix_consultations_provider_starts_at", "provider_id", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +47,17 @@ class Consultation(Base):
     location: Mapped[str | None] = mapped_column(sa.String(200))
     provider_name: Mapped[str | None] = mapped_column(sa.String(120))
     external_id: Mapped[str | None] = mapped_column(sa.String(120))
+    # The provider or chair booked (app/domains/availability) and the type: None for a consultation
+    # booked by name only, which blocks nobody's calendar.
+    provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("availability_providers.id"))
+    type_id: Mapped[int | None] = mapped_column(sa.ForeignKey("availability_consultation_types.id"))
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The end plus the buffer after it: the provider is taken over [starts_at, blocked_until), which
+    # the database keeps from overlapping for scheduled consultations (migration 0051).
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A practice-management booking stored over another (the clinic lets it win): the clash is kept
+    # in availability_clashes and this row is outside the no-overlap rule.
+    overlap_allowed: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), default=False)
     # Bumped by each reschedule: the reminders and the no-show check of an older time never act.
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

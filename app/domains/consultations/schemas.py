@@ -35,6 +35,10 @@ class ConsultationIn(RequestSchema):
     location = LOCATION
     provider_name = PROVIDER
     external_id = EXTERNAL_ID
+    type_id = id_field(metadata={"description": "a consultation type: its length, and its providers"})
+    provider_id = id_field(
+        metadata={"description": "the provider or chair (default: the first of the type's free then)"}
+    )
 
 
 class ConsultationChangeIn(RequestSchema):
@@ -71,6 +75,14 @@ class ConsultationOut(AnswerSchema):
     location = fields.String(allow_none=True)
     provider_name = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
+    provider_id = fields.Integer(allow_none=True, metadata={"description": "the provider or chair booked"})
+    type_id = fields.Integer(allow_none=True, metadata={"description": "the consultation type"})
+    ends_at = fields.DateTime(allow_none=True, metadata={"description": "with a provider: the visit's end"})
+    overlap_allowed = fields.Boolean(
+        metadata={
+            "description": "a practice-management booking kept over another (see /api/availability/clashes)"
+        }
+    )
     version = fields.Integer(metadata={"description": "bumped by each new time"})
     booked_via = fields.String(
         metadata={
@@ -97,7 +109,9 @@ class AppointmentIn(RequestSchema):
     - `occurred_at` (required): when it happened there; events apply in this order, so an older one
       arriving after a newer one, or the same one again, changes nothing;
     - `starts_at` (required the first time an appointment is seen), `duration_minutes`, `location`,
-      `provider_name`: a booked event with a new `starts_at` reschedules;
+      `provider_name` (matched to the clinic's provider of that name) or `provider_id`: a booked event
+      with a new `starts_at` reschedules; into a time the provider holds it is a 409 naming the clash,
+      unless the clinic lets its practice-management system win (then stored, the clash recorded);
     - `lead_id`, or the lead's `phone` or `email`: whose consultation (an open lead of the clinic).
     """
 
@@ -108,6 +122,7 @@ class AppointmentIn(RequestSchema):
     duration_minutes = DURATION
     location = LOCATION
     provider_name = PROVIDER
+    provider_id = id_field()
     lead_id = id_field()
     phone = fields.String(validate=validate.Length(min=1, max=40))
     email = Email(validate=validate.Length(max=254))

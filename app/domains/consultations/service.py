@@ -18,6 +18,7 @@ consultation_completed by hand, its visit checked in nowhere, attended as of the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,7 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules, timers
+from app.domains.consultations.booking import placement
 from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -52,11 +54,16 @@ class Booking:
     """A consultation's time and place as a person or a booking system gives it."""
 
     starts_at: datetime
-    duration_minutes: int = DEFAULT_DURATION
+    duration_minutes: int | None = None  # None: the type's length, else DEFAULT_DURATION
     location: str | None = None
     provider_name: str | None = None
     external_id: str | None = None
     booked_via: str = BookedVia.STAFF  # who booked it: the reports compare the ways
+    # The provider or chair and the consultation type (app/domains/availability): a booking naming
+    # either holds the provider's time, and a clash is refused (booking/placement.py).
+    provider_id: int | None = None
+    type_id: int | None = None
+    buffer_minutes: int = 0  # filled in by the placement: the type's or the clinic's buffer
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -95,23 +102,12 @@ def book(*, session: UnitOfWork, actor: Actor, lead_id: int, booking: Booking, n
     return consultation
 
 
-FAMILY = "booking_page"  # the engine's actor when a family books on the clinic's page
-
-
-def book_by_family(
-    *, session: UnitOfWork, clinic_id: int, lead_id: int, booking: Booking, now: datetime
-) -> Consultation:
-    """The family booked on the clinic's booking page (the page comes with issue 62's booking link):
-    the same booking as staff's, counted as self-booked in the reports."""
-    actor = Actor.engine(clinic_id, FAMILY)
-    family_booking = Booking(**{**booking.__dict__, "booked_via": BookedVia.SELF})
-    return book(session=session, actor=actor, lead_id=lead_id, booking=family_booking, now=now)
-
-
 def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now: datetime) -> Consultation:
     """The consultation's row, scheduled, for an open lead (nothing planned for it yet)."""
     if not lead.is_open:
         raise InvalidTransition(f"lead {lead.id} is closed: reopen it before booking", code="lead_closed")
+    booking = placement.resolve(session, lead.clinic_id, booking, booking.starts_at)
+    booking = dataclasses.replace(booking, duration_minutes=booking.duration_minutes or DEFAULT_DURATION)
     _check(booking)
     if booking.external_id is not None and by_external_id(session, lead.clinic_id, booking.external_id):
         raise Conflict(f"a consultation with external_id {booking.external_id!r} exists")
@@ -125,12 +121,18 @@ def insert(session: UnitOfWork, lead: Lead, booking: Booking, actor: Actor, now:
         provider_name=booking.provider_name,
         external_id=booking.external_id,
         booked_via=BookedVia(booking.booked_via).value,
+        provider_id=booking.provider_id,
+        type_id=booking.type_id,
+        overlap_allowed=False,
         version=1,
         created_by=actor.ref,
         created_at=now,
         updated_at=now,
     )
-    return session.add(consultation, with_id=True)
+    placement.place(consultation, booking.buffer_minutes)
+    return placement.hold(
+        session, consultation, practice_system=booking.booked_via == BookedVia.WEBHOOK, now=now
+    )
 
 
 def reschedule(
@@ -150,14 +152,23 @@ def apply_changes(
     session: UnitOfWork, consultation: Consultation, changes: dict, actor: Actor, now: datetime
 ) -> None:
     for name in ("location", "provider_name", "duration_minutes"):
-        if name in changes:
+        if name in changes and (name != "duration_minutes" or changes[name] is not None):
             setattr(consultation, name, changes[name])
     _check(Booking(consultation.starts_at, consultation.duration_minutes))
     consultation.updated_at = now
     starts_at = changes.get("starts_at")
-    if starts_at is None or starts_at == consultation.starts_at:
+    moved = starts_at is not None and starts_at != consultation.starts_at
+    if moved:
+        consultation.starts_at = starts_at
+    if changes.get("provider_id") is not None:  # a practice system moved it to another provider
+        consultation.provider_id = changes["provider_id"]
+    # The provider's time held moves with the start and the length; a clash refuses the change.
+    placement.place(consultation, placement.buffer_for(session, consultation))
+    practice_system = actor.ref == placement.PRACTICE_SYSTEM
+    placement.hold(session, consultation, practice_system=practice_system, now=now)
+    if not moved:
         return
-    consultation.starts_at, consultation.version = starts_at, consultation.version + 1
+    consultation.version = consultation.version + 1
     consultation.confirmed_at = consultation.reschedule_requested_at = None  # a new time, a new answer
     _cancel_check(session, consultation, now)
     audit_change(session, consultation, actor, "consultation.reschedule", now)

@@ -32,7 +32,11 @@ class LeadConsultations(MethodView):
     @requires(Permission.CREATE)
     @blp.arguments(schemas.ConsultationIn)
     @blp.response(201, schemas.ConsultationOut)
-    @blp.alt_response(409, description="The lead is closed (lead_closed), or external_id is booked already")
+    @blp.alt_response(
+        409,
+        description="The lead is closed (lead_closed), external_id is booked already, or the provider"
+        " holds that time (slot_taken; errors: clash, alternatives)",
+    )
     @inject
     def post(self, body, lead_id, *, uow, actor, now):
         """Book a consultation: the lead moves to consultation_scheduled (once); the confirmation,
@@ -126,7 +130,11 @@ class AppointmentWebhook(MethodView):
     @blp.alt_response(401, description="Missing, wrong, stale or replayed signature, or unknown clinic")
     @blp.alt_response(403, description="Signed by a secret without the appointment scope")
     @blp.alt_response(404, description="No open lead of the clinic matches lead_id, phone or email")
-    @blp.alt_response(409, description="The lead is closed (lead_closed)")
+    @blp.alt_response(
+        409,
+        description="The lead is closed (lead_closed), or the provider holds that time (slot_taken;"
+        " errors: clash, alternatives)",
+    )
     @inject
     def post(self, body, *, uow, now):
         """A booking system's appointment event (booked, moved, cancelled, attended, no-show), applied
