@@ -6,7 +6,8 @@ Every side effect that crosses domains is written here, once, in the order it ru
 - `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
 - `STEP_EXECUTORS`: an automation step's action type → what carries it out;
 - `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
-- `SEND_GUARDS`: asked just before a message to a lead goes to its provider;
+- `SEND_GUARDS`: asked just before a message to a lead goes to its provider; `COMPOSERS`: what
+  goes instead of its stored texts (engagement's tracked links and open pixel);
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
@@ -29,6 +30,7 @@ from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
+from app.domains.engagement import service as engagement
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
@@ -232,6 +234,7 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
+COMPOSERS = [engagement.tracked]  # a message to a lead's links through the redirect, as it goes
 LEAD_LIST_FILTERS = {"next_step": orphans.conditions}  # next_step=none: the orphans
 
 
@@ -256,6 +259,8 @@ def wire() -> None:
         auth.on_user_invited(handler)
     for guard in SEND_GUARDS:
         notifications.on_send(guard)
+    for composer in COMPOSERS:
+        notifications.on_compose(composer)
     for name, conditions in LEAD_LIST_FILTERS.items():
         lead_listing.add_list_filter(name, conditions)
 
