@@ -24,7 +24,7 @@ from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
-from app.domains.automation.executors import actions, outreach
+from app.domains.automation.executors import actions, fallback, outreach
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
@@ -130,7 +130,7 @@ EVENT_HANDLERS: dict[str, list] = {
     scoring.LEAD_SCORE_CHANGED: [processing.process_event],
     events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
-    events.MESSAGE_BOUNCED: [stops.on_bounced],
+    events.MESSAGE_BOUNCED: [fallback.on_failed, stops.on_bounced],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
     consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
     consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],

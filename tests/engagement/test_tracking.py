@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import urllib.parse
 
+import pytest
 import sqlalchemy as sa
 
 from app.domains.engagement import links
 from app.platform.events.models import DomainEvent
 from tests.automation.outreachkit import configure_clinic, lead_with, process_events
-from tests.intake.test_sendgrid_events import about, key, post_events, sg_event  # noqa: F401 (fixture)
+from tests.engagement.kit import sendgrid_key
+from tests.intake.test_sendgrid_events import about, post_events, sg_event
 from tests.lead_messages.kit import send
 from tests.outbound.fakes import smtp_server
 from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
@@ -20,6 +22,11 @@ from tests.workers import thread_worker, wait_for
 
 BODY = "Hi {{ first_name }}, our price guide: https://clinic.example/prices?plan=a&b=1. Book at https://clinic.example/book"
 PRICES, BOOK = "https://clinic.example/prices?plan=a&b=1", "https://clinic.example/book"
+
+
+@pytest.fixture
+def key(app, monkeypatch):
+    return sendgrid_key(app, monkeypatch)
 
 
 def sent_emails(app, client, tenant, monkeypatch, lead, count: int = 1) -> list:
@@ -117,7 +124,7 @@ def test_a_sendgrid_open_is_email_opened_once_and_a_machine_open_is_marked(
     db,
     tenant,
     key,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     configure_clinic(client, tenant, quiet_hours=None)
     lead = lead_with(client, tenant)

@@ -248,7 +248,9 @@ class ClinicSettingsIn(RequestSchema):
     track_links = StrictBoolean(
         metadata={"description": "links in messages to leads go through the engine's redirect (default on)"}
     )
-    open_pixel = StrictBoolean(metadata={"description": "emails to leads carry a 1x1 open pixel (default off)"})
+    open_pixel = StrictBoolean(
+        metadata={"description": "emails to leads carry a 1x1 open pixel (default off)"}
+    )
     count_machine_opens = StrictBoolean(
         metadata={"description": "a mail proxy's open (Apple Mail Privacy Protection) counts (default off)"}
     )
