@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic
 from app.domains.engagement import links
 from app.domains.engagement.models import MessageClick, MessageOpen
+from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, Notification
-from app.domains.outbound.worker import sending
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 from app.platform.events import service as domain_events
@@ -49,7 +49,7 @@ def tracked(*, session: UnitOfWork, row, settings, text: str, html: str | None) 
     to_lead = row.lead_id is not None and row.recipient_user_id is None
     if not to_lead or row.channel not in (Channel.EMAIL, Channel.SMS) or not settings.secret_key:
         return text, html
-    clinic_settings = sending.clinic_settings(session, row.clinic_id)
+    clinic_settings = notifications.clinic_settings(session, row.clinic_id)
     base = settings.public_base_url.rstrip("/")
     if track_links_on(clinic_settings):
         found = links.links_of(text, html)
