@@ -54,7 +54,7 @@ def test_without_the_clinics_leave_an_email_has_no_pixel(app, client, db, tenant
     assert "/o/" not in html_of(message)
 
 
-def test_where_the_clinic_counts_machine_opens_a_proxys_fetch_is_an_open(app, client, db, tenant, monkeypatch):
+def test_where_machine_opens_count_a_proxys_fetch_is_an_open(app, client, db, tenant, monkeypatch):
     configure_clinic(client, tenant, quiet_hours=None, open_pixel=True, count_machine_opens=True)
     lead = lead_with(client, tenant)
     [message] = sent_emails(app, client, tenant, monkeypatch, lead)
