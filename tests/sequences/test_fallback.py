@@ -22,12 +22,16 @@ from tests.automation.outreachkit import (
 from tests.consultations.kit import E164, clinic_and_lead, providers
 from tests.engagement.kit import sendgrid_key
 from tests.intake.test_sendgrid_events import about, post_events, sg_event
+from tests.intake.test_twilio import signed_post
 from tests.workers import thread_worker, wait_for
 
 
 @pytest.fixture
 def key(app, monkeypatch):
     return sendgrid_key(app, monkeypatch)
+
+
+STATUS = "http://localhost/api/providers/twilio/status"
 
 
 def sequence_with_fallback(client, tenant, first: dict, fallback: str) -> dict:
@@ -142,3 +146,39 @@ def test_a_fallback_must_be_the_other_channel(client, tenant):
     ):
         resp = client.post("/api/sequences", json={"name": "Bad", "steps": [step]}, headers=tenant.headers())
         assert resp.status_code == 422 and resp.get_json()["errors"]["json"]["steps"]["0"]["fallback_channel"]
+
+
+def test_a_landline_reported_by_twilios_callback_goes_by_email_once(app, client, db, tenant, monkeypatch):
+    with providers(app, monkeypatch) as (mailbox, texts):
+        lead = clinic_and_lead(client, tenant, quiet_hours=None)
+        enroll(client, tenant, lead["id"], sequence_with_fallback(client, tenant, sms(), "email")["id"])
+        with thread_worker(app):
+            wait_for(lambda: texts.messages, timeout=30)
+            wait_for(lambda: messages_to(db, lead["id"])[0].status == "sent", timeout=30)
+            [text] = texts.messages
+            # Twilio accepted it, then could not deliver: 30006, a landline. Reported twice: once.
+            landline = {"MessageSid": text["sid"], "MessageStatus": "undelivered", "ErrorCode": "30006"}
+            for _ in range(2):
+                assert signed_post(client, STATUS, landline).status_code == 200
+            wait_for(lambda: mailbox.messages, timeout=30)
+        process_events(app, db)
+        assert len(mailbox.messages) == 1 and len(texts.messages) == 1
+    step = first_step(db, lead["id"])
+    assert step.result["fallback"] == "sent by email after the number cannot take texts"
+    assert [m.channel for m in messages_to(db, lead["id"])] == ["sms", "email"]
+
+
+def test_a_passing_sms_failure_does_not_fall_back(app, client, db, tenant, monkeypatch):
+    with providers(app, monkeypatch) as (mailbox, texts):
+        lead = clinic_and_lead(client, tenant, quiet_hours=None)
+        enroll(client, tenant, lead["id"], sequence_with_fallback(client, tenant, sms(), "email")["id"])
+        with thread_worker(app):
+            wait_for(lambda: texts.messages, timeout=30)
+            wait_for(lambda: messages_to(db, lead["id"])[0].status == "sent", timeout=30)
+            [text] = texts.messages
+            # 30003: the handset was off; it may well take the next text.
+            off = {"MessageSid": text["sid"], "MessageStatus": "undelivered", "ErrorCode": "30003"}
+            assert signed_post(client, STATUS, off).status_code == 200
+        process_events(app, db)
+        assert mailbox.messages == []
+    assert "fallback" not in first_step(db, lead["id"]).result
