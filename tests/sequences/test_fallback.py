@@ -182,3 +182,17 @@ def test_a_passing_sms_failure_does_not_fall_back(app, client, db, tenant, monke
         process_events(app, db)
         assert mailbox.messages == []
     assert "fallback" not in first_step(db, lead["id"]).result
+
+
+def test_an_email_the_smtp_server_refuses_for_good_goes_by_sms(app, client, db, tenant, monkeypatch):
+    with providers(app, monkeypatch) as (mailbox, texts):
+        mailbox.refuse.add("jane@example.com")  # 550 5.1.1 User unknown
+        lead = clinic_and_lead(client, tenant, quiet_hours=None)
+        enroll(client, tenant, lead["id"], sequence_with_fallback(client, tenant, email(), "sms")["id"])
+        with thread_worker(app):
+            wait_for(lambda: texts.messages, timeout=30)
+        process_events(app, db)
+        assert mailbox.messages == [] and len(texts.messages) == 1
+    email_row, sms_row = messages_to(db, lead["id"])
+    assert (email_row.channel, email_row.status, sms_row.channel) == ("email", "failed", "sms")
+    assert first_step(db, lead["id"]).result["fallback"] == "sent by sms after the email bounced"
