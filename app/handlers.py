@@ -131,6 +131,9 @@ EVENT_HANDLERS: dict[str, list] = {
     events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
     events.MESSAGE_BOUNCED: [fallback.on_failed, stops.on_bounced],
+    # Engagement (app/domains/engagement): an email's first counted open, a link's first click.
+    events.EMAIL_OPENED: [processing.process_event],
+    events.LINK_CLICKED: [processing.process_event],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
     consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
     consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.domains.engagement import links
 from app.platform.events.models import DomainEvent
+from tests.automation.kit import tasks_of
 from tests.automation.outreachkit import configure_clinic, lead_with, process_events
 from tests.engagement.kit import sendgrid_key
 from tests.intake.test_sendgrid_events import about, post_events, sg_event
@@ -149,3 +150,23 @@ def test_a_sendgrid_open_is_email_opened_once_and_a_machine_open_is_marked(
     stats = client.get(f"/api/engagement/stats?since={since}", headers=tenant.headers()).get_json()
     assert (stats["emails_sent"], stats["emails_opened"], stats["emails_opened_by_machine_only"]) == (2, 1, 1)
     process_events(app, db)  # the events are processed like any (rules may use them)
+
+
+def test_a_rule_on_link_clicked_follows_up_on_the_click_once(app, client, db, tenant, monkeypatch):
+    configure_clinic(client, tenant, quiet_hours=None)
+    rule = {
+        "name": "Clicked the price guide",
+        "trigger": "link.clicked",
+        "actions": [{"type": "create_task", "title": "Call {{ first_name }}: looked at prices"}],
+    }
+    made = client.post("/api/follow-up-rules", json=rule, headers=tenant.headers())
+    assert made.status_code == 201, made.get_json()
+    lead = lead_with(client, tenant)
+    [message] = sent_emails(app, client, tenant, monkeypatch, lead)
+    process_events(app, db)
+    prices, _ = tracked_paths(text_of(message))
+    for _ in range(2):
+        assert client.get(prices).status_code == 302
+    process_events(app, db)
+    tasks = tasks_of(app, lead["id"])
+    assert [t.title for t in tasks].count("Call Jane: looked at prices") == 1
