@@ -196,3 +196,21 @@ def test_an_email_the_smtp_server_refuses_for_good_goes_by_sms(app, client, db, 
     email_row, sms_row = messages_to(db, lead["id"])
     assert (email_row.channel, email_row.status, sms_row.channel) == ("email", "failed", "sms")
     assert first_step(db, lead["id"]).result["fallback"] == "sent by sms after the email bounced"
+
+
+def test_a_late_bounce_after_the_family_answered_sends_nothing_more(
+    app, client, db, tenant, key, monkeypatch
+):
+    with providers(app, monkeypatch) as (mailbox, texts):
+        lead = clinic_and_lead(client, tenant, quiet_hours=None)
+        enroll(client, tenant, lead["id"], sequence_with_fallback(client, tenant, email(), "sms")["id"])
+        with thread_worker(app):
+            wait_for(lambda: mailbox.messages, timeout=30)
+            answered = {"type": "SMS", "direction": "INBOUND", "notes": "Thanks, I will call you"}
+            logged = client.post(f"/api/leads/{lead['id']}/activities", json=answered, headers=tenant.headers())
+            assert logged.status_code == 201, logged.get_json()
+            bounce(client, key, mailbox.messages[0])
+            wait_for(lambda: first_step(db, lead["id"]).status == "failed", timeout=30)
+        process_events(app, db)
+        assert texts.messages == []
+    assert first_step(db, lead["id"]).result["reason"].startswith("the email bounced; not sent by sms either: the lead got in touch")

@@ -52,6 +52,10 @@ def on_failed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None
     if not steps.may_run_on(step, lead):
         _refused(step, second, why, "the lead is no longer open", now)
         return
+    overtaken = to_lead.overtaken_since(session=session, lead=lead, since=step.finished_at or step.run_at)
+    if overtaken is not None:  # a late bounce, and the lead answered (or was called) meanwhile
+        _refused(step, second, why, overtaken, now)
+        return
     _send_instead(session, step, lead, (first, second, why), now)
 
 
