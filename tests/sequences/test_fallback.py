@@ -207,7 +207,8 @@ def test_a_late_bounce_after_the_family_answered_sends_nothing_more(
         with thread_worker(app):
             wait_for(lambda: mailbox.messages, timeout=30)
             answered = {"type": "SMS", "direction": "INBOUND", "notes": "Thanks, I will call you"}
-            logged = client.post(f"/api/leads/{lead['id']}/activities", json=answered, headers=tenant.headers())
+            path = f"/api/leads/{lead['id']}/activities"
+            logged = client.post(path, json=answered, headers=tenant.headers())
             assert logged.status_code == 201, logged.get_json()
             bounce(client, key, mailbox.messages[0])
             wait_for(lambda: first_step(db, lead["id"]).status == "failed", timeout=30)
