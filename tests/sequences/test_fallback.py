@@ -214,4 +214,5 @@ def test_a_late_bounce_after_the_family_answered_sends_nothing_more(
             wait_for(lambda: first_step(db, lead["id"]).status == "failed", timeout=30)
         process_events(app, db)
         assert texts.messages == []
-    assert first_step(db, lead["id"]).result["reason"].startswith("the email bounced; not sent by sms either: the lead got in touch")
+    reason = first_step(db, lead["id"]).result["reason"]
+    assert reason.startswith("the email bounced; not sent by sms either: the lead got in touch")
