@@ -23,6 +23,7 @@ from tests.consultations.kit import E164, clinic_and_lead, providers
 from tests.engagement.kit import sendgrid_key
 from tests.intake.test_sendgrid_events import about, post_events, sg_event
 from tests.intake.test_twilio import signed_post
+from tests.leadkit import create_lead
 from tests.workers import thread_worker, wait_for
 
 
@@ -216,3 +217,16 @@ def test_a_late_bounce_after_the_family_answered_sends_nothing_more(
         assert texts.messages == []
     reason = first_step(db, lead["id"]).result["reason"]
     assert reason.startswith("the email bounced; not sent by sms either: the lead got in touch")
+
+
+def test_a_family_with_no_email_address_gets_the_email_step_by_sms(app, client, db, tenant, monkeypatch):
+    with providers(app, monkeypatch) as (mailbox, texts):
+        clinic_and_lead(client, tenant, quiet_hours=None)
+        phone_only = create_lead(client, tenant, role="clinic_admin", first_name="Sam", phone="415-555-0199")
+        sequence = sequence_with_fallback(client, tenant, email(), "sms")
+        enroll(client, tenant, phone_only["id"], sequence["id"])
+        with thread_worker(app):
+            wait_for(lambda: texts.messages, timeout=30)
+        assert mailbox.messages == [] and "Hi Sam" in texts.messages[0]["Body"]
+    step = first_step(db, phone_only["id"])
+    assert step.result["fallback"] == "sent by sms: the lead has no email address"
