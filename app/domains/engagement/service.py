@@ -51,7 +51,7 @@ def tracked(*, session: UnitOfWork, row, settings, text: str, html: str | None) 
         return text, html
     if row.channel == Channel.SMS and "://" not in text:
         return text, html  # a text without a link: nothing to track, no settings to read
-    clinic_settings = _settings_of(session, row.clinic_id)
+    clinic_settings = notifications.clinic_settings(session, row.clinic_id)  # one cached statement
     base = settings.public_base_url.rstrip("/")
     if track_links_on(clinic_settings):
         found = links.links_of(text, html)
@@ -66,14 +66,6 @@ def tracked(*, session: UnitOfWork, row, settings, text: str, html: str | None) 
         pixel = f"{base}/o/{links.open_token(settings.secret_key, row.id)}.gif"
         html = f'{html}<img src="{pixel}" width="1" height="1" alt="" style="display:block">'
     return text, html
-
-
-def _settings_of(session: UnitOfWork, clinic_id: int) -> dict | None:
-    """The clinic's settings, read once per transaction: a batch of a clinic's messages asks once."""
-    known = session.info.setdefault("engagement.clinic_settings", {})
-    if clinic_id not in known:
-        known[clinic_id] = notifications.clinic_settings(session, clinic_id)
-    return known[clinic_id]
 
 
 # --- clicks ---------------------------------------------------------------------------------------
