@@ -6,7 +6,8 @@ Every side effect that crosses domains is written here, once, in the order it ru
 - `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
 - `STEP_EXECUTORS`: an automation step's action type → what carries it out;
 - `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
-- `SEND_GUARDS`: asked just before a message to a lead goes to its provider;
+- `SEND_GUARDS`: asked just before a message to a lead goes to its provider; `COMPOSERS`: what
+  goes instead of its stored texts (engagement's tracked links and open pixel);
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
@@ -23,13 +24,14 @@ from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
-from app.domains.automation.executors import actions, outreach
+from app.domains.automation.executors import actions, fallback, outreach
 from app.domains.availability import feeds as calendar_feeds
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
+from app.domains.engagement import service as engagement
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
@@ -131,10 +133,12 @@ EVENT_HANDLERS: dict[str, list] = {
     scoring.LEAD_SCORE_CHANGED: [stops.on_lead_changed, processing.process_event],
     events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
     events.STAGES_REORDERED: [rollups.on_stages_reordered],
-    events.MESSAGE_BOUNCED: [stops.on_bounced],
-    # Engagement (issue 60): a sequence waiting for an open or a click takes its branch.
-    events.EMAIL_OPENED: [branching.on_engagement],
-    events.LINK_CLICKED: [branching.on_engagement],
+    # The bounced step goes by its fallback channel before the bounce ends the lead's sequences.
+    events.MESSAGE_BOUNCED: [fallback.on_failed, stops.on_bounced],
+    # Engagement (app/domains/engagement): an email's first counted open, a link's first click; a
+    # sequence waiting for one takes its branch, and rules on them fire.
+    events.EMAIL_OPENED: [branching.on_engagement, processing.process_event],
+    events.LINK_CLICKED: [branching.on_engagement, processing.process_event],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
     consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
     consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],
@@ -241,6 +245,7 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
+COMPOSERS = [engagement.tracked]  # a message to a lead's links through the redirect, as it goes
 LEAD_LIST_FILTERS = {"next_step": orphans.conditions}  # next_step=none: the orphans
 
 
@@ -265,6 +270,8 @@ def wire() -> None:
         auth.on_user_invited(handler)
     for guard in SEND_GUARDS:
         notifications.on_send(guard)
+    for composer in COMPOSERS:
+        notifications.on_compose(composer)
     for name, conditions in LEAD_LIST_FILTERS.items():
         lead_listing.add_list_filter(name, conditions)
 

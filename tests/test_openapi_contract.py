@@ -80,6 +80,10 @@ def test_every_operation_has_its_own_deliberate_camel_case_operation_id(document
     )
 
 
+# A person opened the link (an unsubscribe link, a tracked link in a message): a 404 is a page.
+PAGES_FOR_PEOPLE = {("/api/unsubscribe/{token}", "404"), ("/r/{token}", "404")}
+
+
 def test_every_error_answer_has_the_error_body_with_a_code(document):
     error = document["components"]["schemas"]["Error"]
     assert {"code", "message"} <= set(error["required"]) and error["properties"]["code"]["enum"]
@@ -87,7 +91,7 @@ def test_every_error_answer_has_the_error_body_with_a_code(document):
         for status, answer in operation["responses"].items():
             if int(status) < 400 or (path, status) == ("/readyz", "503"):  # readyz says which check
                 continue
-            if (path, status) == ("/api/unsubscribe/{token}", "404"):  # a person opened the link: a page
+            if (path, status) in PAGES_FOR_PEOPLE:
                 assert list(answer["content"]) == ["text/html"], (method, path, status)
                 continue
             schema = _resolve(document, answer)["content"]["application/json"]["schema"]

@@ -278,6 +278,10 @@ CARRIES_NO_PHI = {
     "WebhookOut": "a webhook subscription",
     "WebhookCreatedOut": "a webhook subscription and its secret",
     "WebhookDeliveryOut": "a webhook delivery's status (its payload is not in the answer)",
+    "EngagementStatsOut": "counts of the clinic's messages to leads sent, opened and clicked",
+    "LeadEngagementOut": "a lead's id and its messages' engagement (ids, counts, times)",
+    "MessageEngagementOut": "a message's id and channel, open and click counts and times (no text, no URL)",
+    "LinkClicksOut": "a link's place in a message and its click count (not the URL)",
 }
 # Schemas that apply the policy in a hook of their own (each through a phi_policy function).
 POLICED_BY_HOOK = {

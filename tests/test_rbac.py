@@ -148,6 +148,11 @@ DESIGN_TABLE = {
     "POST /api/providers/sendgrid/inbound/<id>": PUBLIC,  # the secret in the URL
     "GET /api/unsubscribe/<id>": PUBLIC,  # the signed token
     "POST /api/unsubscribe/<id>": PUBLIC,  # RFC 8058 one-click
+    # Issue 60: a tracked link and the open pixel (signed tokens); a lead's and the clinic's engagement.
+    "GET /r/<id>": PUBLIC,
+    "GET /o/<id>.gif": PUBLIC,
+    "GET /api/leads/<id>/engagement": READ,
+    "GET /api/engagement/stats": ANALYTICS,
     "GET /api/leads/analytics/funnel": ANALYTICS,
     "GET /api/leads/analytics/forecast": ANALYTICS,  # app/domains/intelligence
     "GET /api/leads/<id>/best-contact-times": READ,  # app/domains/intelligence
@@ -184,6 +189,7 @@ DESIGN_TABLE = {
     "GET /api/leads/<id>/sla": READ,
     "GET /api/leads/analytics/hesitation-reasons": ANALYTICS,
     "GET /api/leads/analytics/consultations": ANALYTICS,  # issue 46: show rate, acceptance, recovery
+    "GET /api/leads/analytics/bookings": ANALYTICS,  # issue 62: how consultations were booked
     # Issue 17: exports of the lead list and the team task view (lead:read; PHI columns by role).
     "GET /api/leads/export": READ,
     "GET /api/leads/tasks/export": READ,

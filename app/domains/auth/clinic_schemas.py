@@ -244,6 +244,16 @@ class ClinicSettingsIn(RequestSchema):
         validate=validate.Range(min=1, max=168),
         metadata={"description": "how far past the first open moment best_slot may look (default 24)"},
     )
+    # Engagement (issue 60, app/domains/engagement/service.py).
+    track_links = StrictBoolean(
+        metadata={"description": "links in messages to leads go through the engine's redirect (default on)"}
+    )
+    open_pixel = StrictBoolean(
+        metadata={"description": "emails to leads carry a 1x1 open pixel (default off)"}
+    )
+    count_machine_opens = StrictBoolean(
+        metadata={"description": "a mail proxy's open (Apple Mail Privacy Protection) counts (default off)"}
+    )
 
 
 class ClinicUpdateIn(RequestSchema):

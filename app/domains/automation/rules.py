@@ -48,8 +48,9 @@ TRIGGERS = (
     "recall.due",
     "records.expiring",
     "benefits.reset",
+    "email.opened",  # app/domains/engagement: an email's first counted open; link.clicked: a first click
+    "link.clicked",
 )
-
 # --- fields ---------------------------------------------------------------------------------------
 
 LEAD_FIELDS = (

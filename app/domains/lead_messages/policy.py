@@ -66,15 +66,29 @@ class MessageFacts:
     last_touch_at: datetime | None = None
 
 
+def opted_out_reason(channel: str) -> str:
+    return f"the lead opted out of {channel}"
+
+
+def no_address_reason(channel: str) -> str:
+    return f"the lead has no {'email address' if channel == EMAIL else 'phone number'}"
+
+
+def channel_refusals(channel: str) -> tuple[str, str]:
+    """Why a message cannot go by `channel` while the other channel may still reach the lead (a
+    step's fallback channel is then tried): opted out of this one only, or no address for it."""
+    return opted_out_reason(channel), no_address_reason(channel)
+
+
 def decide(facts: MessageFacts) -> Decision:
     """The policy's answer for the message `facts` describe."""
     channel, at, timezone, quiet_hours = facts.channel, facts.at, facts.timezone, facts.quiet_hours
     if facts.do_not_contact:
         return Decision(SKIP, DO_NOT_CONTACT)
     if facts.opted_out:
-        return Decision(SKIP, f"the lead opted out of {channel}")
+        return Decision(SKIP, opted_out_reason(channel))
     if not facts.has_address:
-        return Decision(SKIP, f"the lead has no {'email address' if channel == EMAIL else 'phone number'}")
+        return Decision(SKIP, no_address_reason(channel))
     if quiet_hours is not None:
         until = quiet_until(at, timezone, quiet_hours.start, quiet_hours.end)
         if until is not None:

@@ -3,6 +3,7 @@ email events (delivered, open, bounce). Each is verified by its endpoint before 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from app.platform.db import UnitOfWork
 from app.platform.delivery import redaction
 from app.platform.delivery import service as outbound
 from app.platform.errors import ValidationFailed
+from app.platform.events import service as domain_events
 
 DELIVERED_STATES = ("delivered",)
 UNDELIVERED_STATES = ("undelivered", "failed")
@@ -44,9 +46,12 @@ def apply_status(
     elif state in UNDELIVERED_STATES and notification.delivered_at is None:
         # Delivered is final: a callback with no timestamp, replayed or late, cannot undo it.
         code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
+        was_failed = notification.status == DeliveryStatus.FAILED
         notification.status = DeliveryStatus.FAILED
         error = f"provider reports {state}: error {code} {text}".strip()
         notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
+        if not was_failed:  # a replayed callback tells nothing new
+            failed_for_good(session=session, notification=notification, now=now)
     else:
         return {"updated": False, "status": notification.status}  # queued, sent, late: nothing to record
     return {"updated": True, "status": notification.status}
@@ -131,3 +136,36 @@ def email_bounced(*, notification: Notification, event: str, reason: str) -> boo
     error = f"{BOUNCED}{event}: {reason}".strip()  # a bounce's reason quotes the address
     notification.last_error = redaction.redacted(error, notification.to_address)[: outbound.MAX_ERROR]
     return True
+
+
+# --- a message to a lead that failed for good ------------------------------------------------------
+
+_ERROR_CODE = re.compile(r"\berror (\d{5})\b")
+INVALID_NUMBER = "21211"  # Twilio's code for a number that is not one; ours refuses it before sending
+
+
+def failed_for_good(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
+    """A message to a lead failed permanently (an SMTP 5xx, a provider's refusal, Twilio's
+    undelivered with its error code): `message.bounced` (not `hard`: the address is not known to
+    be gone) with the provider's error code, so a step's fallback channel can take over."""
+    if notification.lead_id is None or notification.recipient_user_id is not None:
+        return
+    if notification.channel not in (Channel.EMAIL, Channel.SMS):
+        return
+    error = notification.last_error or ""
+    found = _ERROR_CODE.search(error)
+    code = found.group(1) if found else (INVALID_NUMBER if error.startswith("invalid phone number") else None)
+    domain_events.emit(
+        session=session,
+        type=domain_events.MESSAGE_BOUNCED,
+        subject=domain_events.Subject(notification.clinic_id, "lead", notification.lead_id),
+        payload={
+            "lead_id": notification.lead_id,
+            "channel": notification.channel,
+            "notification_id": notification.id,
+            "hard": False,
+            "permanent": True,
+            "error_code": code,
+        },
+        now=now,
+    )

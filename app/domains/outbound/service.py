@@ -19,7 +19,7 @@ from app.domains.outbound.models import Channel, Notification
 from app.domains.outbound.outgoing import MessageToLead, OutgoingMessage, queue_many, send, send_to_lead
 from app.domains.outbound.receipts import email_bounced, email_delivered, email_notification
 from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
-from app.domains.outbound.worker.sending import Hold, on_send
+from app.domains.outbound.worker.sending import Hold, clinic_settings, on_compose, on_send
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.roles import Role
@@ -33,12 +33,14 @@ __all__ = [
     "OutgoingMessage",
     "StaffNotice",
     "bulk_retryable",
+    "clinic_settings",
     "email_bounced",
     "email_delivered",
     "email_notification",
     "notify_admins",
     "notify_in_app",
     "notify_staff",
+    "on_compose",
     "on_send",
     "queue_many",
     "quiet_until_for",

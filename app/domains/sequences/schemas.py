@@ -113,6 +113,12 @@ class SequenceStepIn(RequestSchema):
     template_id = id_field(
         metadata={"description": "a message template of the step's channel, instead of subject and body"}
     )
+    fallback_channel = fields.String(
+        validate=validate.OneOf(("email", "sms")),
+        metadata={
+            "description": "the other channel, tried once if this one fails for good (bounce, invalid number)"
+        },
+    )
     variants = fields.List(
         fields.Nested(VariantIn),
         validate=validate.Length(min=2, max=5),
@@ -129,6 +135,14 @@ class SequenceStepIn(RequestSchema):
     wait = fields.Nested(WaitIn, metadata={"description": "wait for what the family does, up to a timeout"})
     on = fields.Nested(OnIn, metadata={"description": "where each outcome of the wait leads"})
     next = _target()
+
+    @validates_schema
+    def check_fallback(self, data, **kwargs):
+        fallback, channel = data.get("fallback_channel"), data.get("channel")
+        if fallback is not None and (fallback == channel or channel == "call"):
+            raise ValidationError(
+                {"fallback_channel": ["an email step falls back to sms, an sms step to email"]}
+            )
 
     @validates_schema
     def check_variants(self, data, **kwargs):
@@ -237,6 +251,7 @@ class SequenceStepOut(AnswerSchema):
     body = fields.String(metadata={"optional": True})
     title = fields.String(metadata={"optional": True})
     template_id = fields.Integer(metadata={"optional": True})
+    fallback_channel = fields.String(metadata={"optional": True})
     variants = fields.List(fields.Dict(), metadata={"optional": True})
     # Branching (issue 60)
     key = fields.String(metadata={"optional": True})

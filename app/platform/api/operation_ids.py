@@ -146,6 +146,10 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/message-templates/{template_id}/preview": "previewMessageTemplate",
     "GET /api/unsubscribe/{token}": "showUnsubscribePage",
     "POST /api/unsubscribe/{token}": "unsubscribe",
+    "GET /r/{token}": "followTrackedLink",
+    "GET /o/{token}.gif": "getOpenPixel",
+    "GET /api/leads/{lead_id}/engagement": "getLeadEngagement",
+    "GET /api/engagement/stats": "getEngagementStats",
     # Notifications (staff inbox, outgoing email and SMS).
     "GET /api/me/notifications": "listMyNotifications",
     "POST /api/me/notifications/{notification_id}/read": "markNotificationRead",

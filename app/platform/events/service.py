@@ -50,9 +50,11 @@ TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
 STAGES_REORDERED = "pipeline.stages_reordered"
 BULK_COMPLETED = "bulk.completed"
 MESSAGE_BOUNCED = "message.bounced"
-# Engagement (issue 60): a family opened an email or followed one of a message's links. Payload:
-# {"notification_id": int, "machine": bool} for an open (a mail proxy's fetch, not a person),
-# {"notification_id": int, "link": int} for a click (the link's index in the message).
+# Engagement (issue 60): a family opened an email or followed one of a message's links, once per
+# email (the first counted open) and once per message and link (app/domains/engagement). Payload:
+# {"lead_id": int, "notification_id": int, "machine": bool} for an open (machine: a mail proxy's
+# fetch, emitted only where the clinic counts those), {"lead_id": int, "notification_id": int,
+# "link": int} for a click (the link's index in the message). The subject is the lead.
 EMAIL_OPENED = "email.opened"
 LINK_CLICKED = "link.clicked"
 

@@ -36,6 +36,7 @@ class StepMessage:
     subject: str | None
     body: str
     template_id: int | None = None
+    instead_of: str | None = None  # a fallback's: why the step's own channel was not used
 
     @classmethod
     def of(cls, action: dict, channel: str) -> StepMessage:
@@ -82,8 +83,17 @@ def send_message(
         steps.finish(step, StepStatus.SKIPPED, now, reason=overtaken, held_back_by="contact policy")
         return SKIPPED
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
+    fallback = fallback_channel(step, channel) if message.instead_of is None else None
+    if decision.verdict == policy.SKIP and fallback and decision.reason in policy.channel_refusals(channel):
+        # Opted out of this channel only (or no address for it): the step goes by its fallback,
+        # through the policy like any message.
+        instead = StepMessage(fallback, subject or fallback_subject(step), body, instead_of=decision.reason)
+        return send_message(session=session, step=step, lead=lead, message=instead, now=now)
     if decision.verdict == policy.SKIP:
-        steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
+        reason = decision.reason
+        if message.instead_of:
+            reason = f"{message.instead_of}; not by {channel} either: {decision.reason}"
+        steps.finish(step, StepStatus.SKIPPED, now, reason=reason, held_back_by="contact policy")
         return SKIPPED
     if decision.verdict == policy.MOVE and not_after is not None and decision.to >= not_after:
         # Held past the visit, a reminder is noise: dropped, saying why.
@@ -119,8 +129,26 @@ def send_message(
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever
         steps.finish(step, StepStatus.FAILED, now, reason=unrenderable.message)
         return SKIPPED
-    steps.finish(step, StepStatus.DONE, now, notification_id=sent.notification.id, channel=channel)
+    fell_back = {"fallback": f"sent by {channel}: {message.instead_of}"} if message.instead_of else {}
+    steps.finish(
+        step, StepStatus.DONE, now, notification_id=sent.notification.id, channel=channel, **fell_back
+    )
     return SENT
+
+
+OTHER_CHANNEL = {policy.EMAIL: policy.SMS, policy.SMS: policy.EMAIL}
+
+
+def fallback_channel(step: AutomationStep, channel: str) -> str | None:
+    """The step's fallback channel (a sequence step's or a rule's send action's), if it names the
+    other one."""
+    named = step.action.get("fallback_channel")
+    return named if named is not None and named == OTHER_CHANNEL.get(channel) else None
+
+
+def fallback_subject(step: AutomationStep) -> str:
+    """An SMS step's text gone by email needs a subject: the step's own, else the clinic's name."""
+    return step.action.get("fallback_subject") or "A message from {{ clinic_name }}"
 
 
 def _not_after(step: AutomationStep) -> datetime | None:

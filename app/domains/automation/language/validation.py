@@ -216,6 +216,10 @@ def _assignee_errors(assignee: Any) -> dict:
     return {}
 
 
+# A message's other channel, tried when its own fails for good (app/domains/automation/executors/fallback.py).
+FALLBACKS = {"email": ("sms",), "sms": ("email",)}
+
+
 def _message_errors(action: dict) -> dict:
     problems: dict = {}
     if not isinstance(action.get("break_up", False), bool):
@@ -223,6 +227,11 @@ def _message_errors(action: dict) -> dict:
     hours = action.get("once_per_hours")
     if hours is not None and not (_is_whole(hours) and 1 <= hours <= MAX_ONCE_PER_HOURS):
         problems["once_per_hours"] = [f"whole hours from 1 to {MAX_ONCE_PER_HOURS}"]
+    channel = "email" if action["type"] == "send_email" else "sms"
+    if "fallback_channel" in action and action["fallback_channel"] not in FALLBACKS.get(channel, ()):
+        problems["fallback_channel"] = [
+            f"the other channel ({FALLBACKS[channel][0]}), used if {channel} fails for good"
+        ]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
     if "template_id" in action:  # the texts are a message template's (checked to exist when saved)
         if not _is_id(action["template_id"]):

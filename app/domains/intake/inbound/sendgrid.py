@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from app.domains.engagement import service as engagement
 from app.domains.intake.inbound import messages as inbound
 from app.domains.intake.inbound.models import ProviderDelivery
 from app.domains.leads import consent as lead_consent
@@ -80,6 +81,16 @@ def apply_events(*, session: UnitOfWork, events: list, now: datetime) -> dict:
             if notification is not None:
                 updated += notifications.email_delivered(
                     notification=notification, event=kind, at=_event_time(event, now)
+                )
+            if notification is not None and kind == "open":
+                # Apple Mail Privacy Protection's fetch, as SendGrid tells it: not a person reading.
+                machine = event.get("sg_machine_open") is True
+                engagement.opened(
+                    session=session,
+                    notification=notification,
+                    machine=machine,
+                    source=engagement.SENDGRID,
+                    now=now,
                 )
             continue
         if kind not in OPT_OUT_EVENTS or (kind == "bounce" and event.get("type") == "blocked"):

@@ -177,6 +177,8 @@ def status_callback_url(base: str, notification_id: int) -> str:
 def _provider_error(exc: urllib.error.HTTPError) -> str:
     try:
         body = json.loads(exc.read() or b"{}")
-        return str(body.get("message") or body)[:500]
+        code = body.get("code") if isinstance(body, dict) else None
+        text = str(body.get("message") or body) if isinstance(body, dict) else str(body)
+        return (f"error {code}: {text}" if code else text)[:500]  # Twilio's code: a fallback reads it
     except Exception:
         return exc.reason if isinstance(exc.reason, str) else str(exc)

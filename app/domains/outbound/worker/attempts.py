@@ -26,7 +26,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from app.domains.outbound import outgoing
+from app.domains.outbound import outgoing, receipts
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import sending
@@ -111,6 +111,7 @@ def record_outcome(
     )
     if notification.status == DeliveryStatus.FAILED:
         log.warning("notification %s failed: %s", notification_id, error)
+        receipts.failed_for_good(session=session, notification=notification, now=now)
         return DeliveryStatus.FAILED
     if notification.status == DeliveryStatus.DEAD:
         log.error("notification %s is dead after %d attempts: %s", notification_id, attempt.number, error)

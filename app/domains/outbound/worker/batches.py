@@ -34,7 +34,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from app.domains.outbound import outgoing
+from app.domains.outbound import outgoing, receipts
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import sending
@@ -216,6 +216,9 @@ class _Batch:
                 counted[HANDED_BACK] += 1
             else:
                 counted[self._after(attempt, value)] += 1
+                if value["status"] == DeliveryStatus.FAILED:  # rare: a row of its own to read
+                    failed = session.get(Notification, row_id)
+                    receipts.failed_for_good(session=session, notification=failed, now=now)
         return counted
 
     def _after(self, attempt: sending.Attempt, value: dict) -> str:

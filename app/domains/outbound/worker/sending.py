@@ -74,6 +74,16 @@ def on_send(guard: Callable[..., Hold | None]) -> None:
     _SEND_GUARDS.append(guard)
 
 
+# Called as each claimed message is built, with (session=, row=, settings=, text=, html=) ->
+# (text, html): what goes instead of the stored texts (engagement's tracked links, its open pixel).
+# Registered by the domains above; the stored row keeps the texts as written.
+_COMPOSERS: list[Callable[..., tuple[str, str | None]]] = []
+
+
+def on_compose(composer: Callable[..., tuple[str, str | None]]) -> None:
+    _COMPOSERS.append(composer)
+
+
 def held_at_send(session: UnitOfWork, row, now: datetime) -> bool:
     """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
     pending, not counted as an attempt). Whether it was held."""
@@ -138,14 +148,17 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         sender = _email_sender(session, row.clinic_id, settings)
         if senders is not None:
             senders[row.clinic_id] = sender
+    text, html = row.body, row.body_html
+    for composer in _COMPOSERS:
+        text, html = composer(session=session, row=row, settings=settings, text=text, html=html)
     return channels.Outgoing(
         notification_id=row.id,
         channel=row.channel,
         to=row.to_address or "",
         sender=sender,
         subject=row.title,
-        text=row.body,
-        html=row.body_html,
+        text=text,
+        html=html,
         dedupe_key=row.dedupe_key,
         unsubscribe_url=unsubscribe_url(row, settings),
         unsubscribe_mailto=unsubscribe_mailto(row, settings),
