@@ -23,7 +23,7 @@ from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
-from app.domains.automation.executors import actions, outreach
+from app.domains.automation.executors import actions, outreach, recurring
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
@@ -87,6 +87,7 @@ EVENT_HANDLERS: dict[str, list] = {
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
+        recurring.stop_on_stage_change,  # a recurring follow-up tied to the stage left ends
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
         attendance.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
@@ -220,6 +221,8 @@ STEP_EXECUTORS = {
     "assign": actions.assign,
     "suggest": actions.suggest,
     "update_stage": actions.update_stage,
+    "set_priority": actions.set_priority,
+    "recurring_follow_up": recurring.recurring_follow_up,  # one occurrence, and the next planned
     "send_email": outreach.send_email,  # through the contact policy
     "send_sms": outreach.send_sms,
     "sequence_step": sequences.run_sequence_step,

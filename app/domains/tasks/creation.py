@@ -175,6 +175,7 @@ class SystemTask:
     assigned_to_id: int | None = None
     known_new: bool = False
     on_closed_lead: bool = False
+    escalate_after_minutes: int | None = None  # None: the clinic's escalation_hours after due
 
 
 def create_system_task(
@@ -211,6 +212,7 @@ def create_system_task(
         due_at=due_at,
         status=TaskStatus.PENDING,
         origin=asked.origin,
+        escalate_after_minutes=asked.escalate_after_minutes,
         dedupe_key=dedupe_key,
         revision=1,
         created_at=now,

@@ -22,13 +22,14 @@ from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import templates as message_templates
+from app.domains.leads import updates as lead_updates
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.pipeline import service as pipeline
 from app.domains.pipeline.models import PipelineStage
 from app.domains.pipeline.rules import LOST
 from app.domains.tasks import creation as task_creation
-from app.domains.tasks.models import TaskTemplate
+from app.domains.tasks.models import PRIORITY_RANK, TaskPriority, TaskTemplate
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
 from app.platform.roles import Actor
@@ -63,6 +64,19 @@ def _task_fields(session: UnitOfWork, lead: Lead, action: dict) -> dict | None:
         "priority": action.get("priority") or template.priority,
         "description": action.get("description") or template.description,
     }
+
+
+# The task priority a high or urgent lead's automated tasks carry at least.
+LEAD_TASK_PRIORITY = {"high": TaskPriority.HIGH, "urgent": TaskPriority.URGENT}
+
+
+def _priority_for(lead: Lead, action: dict, asked: str) -> str:
+    """The rule's priority, raised to the lead's (a high lead's task is at least HIGH), unless the
+    action keeps its own (`follow_lead_priority: false`)."""
+    floor = LEAD_TASK_PRIORITY.get(lead.priority)
+    if floor is None or action.get("follow_lead_priority") is False:
+        return asked
+    return min(asked, floor, key=lambda p: PRIORITY_RANK.get(p, len(PRIORITY_RANK)))
 
 
 def _assignee_id(session: UnitOfWork, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
@@ -112,7 +126,13 @@ def _merged_task_texts(session: UnitOfWork, lead: Lead, fields: dict) -> dict:
 
 
 def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
-    fields = _task_fields(session, lead, step.action)
+    make_task(session=session, step=step, lead=lead, action=step.action, now=now)
+
+
+def make_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, action: dict, now: datetime) -> None:
+    """The task `action` asks for, made by `step` (a create_task's, or one occurrence of a recurring
+    follow-up); ends the step with the task or why there is none."""
+    fields = _task_fields(session, lead, action)
     if fields is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
         return
@@ -121,7 +141,7 @@ def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: d
     except TemplateError as error:  # a text saved before today's bounds: fail the step, never retry it
         steps.finish(step, StepStatus.FAILED, now, reason=f"the task text cannot be rendered: {error}")
         return
-    problem = _recheck_failure(session, lead, step.action)
+    problem = _recheck_failure(session, lead, action)
     if problem is not None:
         steps.finish(step, StepStatus.SKIPPED, now, reason=problem)
         return
@@ -135,17 +155,18 @@ def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: d
         task=task_creation.SystemTask(
             title=fields["title"],
             type=fields["type"],
-            priority=fields["priority"],
+            priority=_priority_for(lead, action, fields["priority"]),
             description=fields["description"],
             due_at=due_at,
-            assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
+            escalate_after_minutes=action.get("escalate_after_minutes"),
+            assigned_to_id=_assignee_id(session, lead, action.get("assignee") or {}, step),
             dedupe_key=f"automation-step:{step.id}",
             known_new=True,  # the step was made in this transaction: its key is new
             origin=steps.origin_of(step),
             # Silent unless the action asks (a deferred follow-up tells the owner it is there): the
             # assignee sees it in my-tasks and is reminded before it is due; a rule that wants a word
             # said at once adds a notify action (as speed to lead does).
-            notify=bool(step.action.get("notify_owner")),
+            notify=bool(action.get("notify_owner")),
             on_closed_lead=not lead.is_open,  # only a close's own steps get here for a closed lead
         ),
     )
@@ -224,6 +245,21 @@ def suggest(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
     lead.suggested_action = step.action["suggestion"]
     lead.updated_at = now
     steps.finish(step, StepStatus.DONE, now, suggested_action=lead.suggested_action)
+
+
+def set_priority(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """The lead's priority, changed as staff would change it: audited, with its lead.updated event
+    (so the urgent rule follows a rule that makes a lead urgent)."""
+    previous, wanted = lead.priority, step.action["priority"]
+    if previous == wanted:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=f"the lead is already {wanted}")
+        return
+    lead.priority = wanted
+    actor_ref = f"automation:rule:{step.rule_id}" if step.rule_id else "automation"
+    lead_updates.record_update(
+        session=session, lead=lead, old={"priority": previous}, new={"priority": wanted}, actor_ref=actor_ref, now=now
+    )
+    steps.finish(step, StepStatus.DONE, now, from_priority=previous, to_priority=wanted)
 
 
 # --- update_stage ---------------------------------------------------------------------------------
