@@ -100,7 +100,7 @@ class LeadFieldsIn(RequestSchema):
     notes = _text(10000, allow_none=True)
     priority = fields.String(
         validate=_one_of(LeadPriority),
-        metadata={"description": "normal (the default), high or urgent: an urgent lead gets a call within minutes"},
+        metadata={"description": "normal (the default), high or urgent (a call within minutes)"},
     )
     # The contact policy of automated messages (app/domains/lead_messages/policy.py).
     do_not_contact = StrictBoolean(metadata={"description": "no automated messages or sequence calls at all"})
@@ -279,7 +279,9 @@ class LeadQueryArgs(RequestSchema):
         metadata={"description": "A user id, `me`, or `none` for unassigned leads"},
     )
     source = id_field(strict=False, metadata={"description": "Lead source id"})
-    priority = fields.String(validate=_one_of(LeadPriority), metadata={"description": "normal, high or urgent"})
+    priority = fields.String(
+        validate=_one_of(LeadPriority), metadata={"description": "normal, high or urgent"}
+    )
     created_from = DateOrDateTime(metadata={"description": "ISO date or datetime (inclusive)"})
     created_to = DateOrDateTime(metadata={"description": "ISO date (whole day) or datetime (inclusive)"})
     q = fields.String(

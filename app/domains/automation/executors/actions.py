@@ -257,7 +257,12 @@ def set_priority(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: 
     lead.priority = wanted
     actor_ref = f"automation:rule:{step.rule_id}" if step.rule_id else "automation"
     lead_updates.record_update(
-        session=session, lead=lead, old={"priority": previous}, new={"priority": wanted}, actor_ref=actor_ref, now=now
+        session=session,
+        lead=lead,
+        old={"priority": previous},
+        new={"priority": wanted},
+        actor_ref=actor_ref,
+        now=now,
     )
     steps.finish(step, StepStatus.DONE, now, from_priority=previous, to_priority=wanted)
 

@@ -11,6 +11,7 @@ from app.domains.leads.models import LeadPriority, LeadSourceCategory
 # escalated to the clinic admins 10 minutes after its due time (15 in all) if nobody acted on it.
 URGENT_CALL_MINUTES, URGENT_ESCALATE_AFTER_MINUTES = 5, 10
 URGENT = LeadPriority.URGENT.value
+DOCTOR_REFERRAL = LeadSourceCategory.DOCTOR_REFERRAL.value
 URGENT_CALL = {
     "type": "create_task",
     "title": "Urgent: call now",
@@ -97,9 +98,7 @@ REFERRAL = {
     ),
     "trigger": "lead.created",
     "priority": 15,
-    "conditions": [
-        {"field": "lead.source_category", "operator": "equals", "value": LeadSourceCategory.DOCTOR_REFERRAL.value}
-    ],
+    "conditions": [{"field": "lead.source_category", "operator": "equals", "value": DOCTOR_REFERRAL}],
     "actions": [
         {
             "type": "create_task",
