@@ -216,8 +216,8 @@ def test_bad_priority_and_recurring_values_in_a_rule_are_refused_by_path(app, cl
 
 
 def move(client, tenant, lead_id: int, stage: str, **extra) -> dict:
-    body = {"stage": stage, **extra}
-    resp = client.post(f"/api/leads/{lead_id}/stage", json=body, headers=tenant.headers("treatment_coordinator"))
+    body, coordinator = {"stage": stage, **extra}, tenant.headers("treatment_coordinator")
+    resp = client.post(f"/api/leads/{lead_id}/stage", json=body, headers=coordinator)
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()
 
