@@ -70,10 +70,13 @@ def _plan_next(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
 
 
 def stop_on_stage_change(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
-    """Event consumer of lead.stage_changed: the lead's pending occurrences of a series tied to
-    another stage are cancelled, saying where the lead went; returns how many."""
+    """Event consumer of lead.stage_changed: the open lead's pending occurrences of a series tied
+    to another stage are cancelled, saying where the lead went; returns how many."""
     lead_id = (event.payload or {}).get("lead_id") or event.subject_id
     new_stage = (event.payload or {}).get("new_stage")
+    lead = session.get(Lead, lead_id)
+    if lead is None or not lead.is_open:
+        return 0  # a close ends every pending step with its own reason (sequences/stops.py)
     pending = session.scalars(
         sa.select(AutomationStep)
         .where(
