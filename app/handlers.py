@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 
+from app.domains.activities import service as activities
 from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
@@ -83,7 +84,11 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.start_clocks,
         webhooks.enqueue_deliveries,
     ],
-    events.LEAD_UPDATED: [stops.on_opt_out, processing.process_event],
+    events.LEAD_UPDATED: [
+        stops.on_opt_out,
+        activities.note_priority_change,  # a new priority on the lead's timeline
+        processing.process_event,
+    ],
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,

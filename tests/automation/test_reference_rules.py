@@ -100,7 +100,11 @@ def test_a_lead_made_urgent_by_staff_gets_the_urgent_call_once(app, client, tena
     run_events(app, lead["id"], clock.now())
     [call] = titled(app, lead["id"], URGENT_CALL)
     assert call.priority == "URGENT" and call.assigned_to_id == lead["assigned_to_id"]
-    # Audited like any change of the lead's details.
+    # On the timeline, by whom (each change once), and audited like any change of the lead's details.
+    timeline = client.get(f"/api/leads/{lead['id']}/activities", headers=tenant.headers()).get_json()
+    [change] = [a for a in timeline if a["type"] == "PRIORITY_CHANGE"]
+    assert change["details"] == {"from": "normal", "to": "urgent"}
+    assert change["created_by"] == tenant.users["treatment_coordinator"].id
     trail = client.get(f"/api/audit-events?subject=lead:{lead['id']}", headers=tenant.headers("clinic_admin"))
     assert trail.status_code == 200, trail.get_json()
     changes = [e["after"] for e in trail.get_json() if e["action"] == "lead.update"]

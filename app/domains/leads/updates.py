@@ -46,12 +46,11 @@ def record_update(
             at=now,
         ),
     )
+    payload = {"lead_id": lead.id, "changed": sorted(new)}
+    if "priority" in new:  # what the timeline shows (not PHI): from, to and by whom
+        payload.update(priority=new["priority"], previous_priority=old.get("priority"), by=actor_ref)
     events.emit(
-        session=session,
-        type=events.LEAD_UPDATED,
-        subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, "changed": sorted(new)},
-        now=now,
+        session=session, type=events.LEAD_UPDATED, subject=events.Subject.lead(lead), payload=payload, now=now
     )
 
 
