@@ -152,7 +152,16 @@ def test_a_rule_on_priority_fires_for_a_high_lead_and_not_a_normal_one(app, clie
             "name": "Important families: a personal note",
             "trigger": "lead.created",
             "conditions": [{"field": "lead.priority", "operator": "in", "value": ["high", "urgent"]}],
-            "actions": [{"type": "create_task", "title": "Personal note", "task_type": "EMAIL"}],
+            "actions": [
+                {"type": "create_task", "title": "Personal note", "task_type": "EMAIL"},
+                {
+                    "type": "create_task",
+                    "title": "Add to the newsletter",
+                    "task_type": "EMAIL",
+                    "priority": "LOW",
+                    "follow_lead_priority": False,  # the rule says otherwise: its own priority
+                },
+            ],
         },
     )
     assert rule.status_code == 201, rule.get_json()
@@ -162,6 +171,8 @@ def test_a_rule_on_priority_fires_for_a_high_lead_and_not_a_normal_one(app, clie
     run_events(app, normal["id"], clock.now())
     [note] = titled(app, high["id"], "Personal note")
     assert note.priority == "HIGH"  # the rule asked NORMAL (the default): a high lead's task is HIGH
+    [newsletter] = titled(app, high["id"], "Add to the newsletter")
+    assert newsletter.priority == "LOW"
     assert titled(app, normal["id"], "Personal note") == []
     assert {t.priority for t in tasks_of(app, normal["id"])} == {"HIGH"}  # speed to lead's own
 

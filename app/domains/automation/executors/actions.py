@@ -29,7 +29,7 @@ from app.domains.pipeline import service as pipeline
 from app.domains.pipeline.models import PipelineStage
 from app.domains.pipeline.rules import LOST
 from app.domains.tasks import creation as task_creation
-from app.domains.tasks.models import PRIORITY_RANK, TaskPriority, TaskTemplate
+from app.domains.tasks.models import TaskTemplate
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
 from app.platform.roles import Actor
@@ -64,19 +64,6 @@ def _task_fields(session: UnitOfWork, lead: Lead, action: dict) -> dict | None:
         "priority": action.get("priority") or template.priority,
         "description": action.get("description") or template.description,
     }
-
-
-# The task priority a high or urgent lead's automated tasks carry at least.
-LEAD_TASK_PRIORITY = {"high": TaskPriority.HIGH, "urgent": TaskPriority.URGENT}
-
-
-def _priority_for(lead: Lead, action: dict, asked: str) -> str:
-    """The rule's priority, raised to the lead's (a high lead's task is at least HIGH), unless the
-    action keeps its own (`follow_lead_priority: false`)."""
-    floor = LEAD_TASK_PRIORITY.get(lead.priority)
-    if floor is None or action.get("follow_lead_priority") is False:
-        return asked
-    return min(asked, floor, key=lambda p: PRIORITY_RANK.get(p, len(PRIORITY_RANK)))
 
 
 def _assignee_id(session: UnitOfWork, lead: Lead, assignee: dict, step: AutomationStep) -> int | None:
@@ -155,7 +142,8 @@ def make_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, action: 
         task=task_creation.SystemTask(
             title=fields["title"],
             type=fields["type"],
-            priority=_priority_for(lead, action, fields["priority"]),
+            priority=fields["priority"],
+            follow_lead_priority=action.get("follow_lead_priority", True),
             description=fields["description"],
             due_at=due_at,
             escalate_after_minutes=action.get("escalate_after_minutes"),
