@@ -1,6 +1,7 @@
 """leads.priority (normal, high, urgent; default normal) with an index of the leads above normal;
-lead_tasks.escalate_after_minutes (a rule's urgent call escalates minutes after its due time); the
-default "pending decision: check in", where no clinic edited it, becomes a weekly follow-up
+lead_tasks.escalate_after_minutes (a rule's urgent call escalates minutes after its due time); where
+no clinic edited them, the default "pending decision: check in" becomes a weekly follow-up and speed
+to lead leaves an urgent lead to the urgent call
 
 Revision ID: 0050_i60_priority
 Revises: 0047_i58_signing_secrets
@@ -25,6 +26,31 @@ ABOVE_NORMAL = sa.text("priority <> 'normal'")
 
 # Frozen here (not imported from app/) so this migration means the same whatever the defaults become.
 NEW_DEFINITIONS = {
+    "speed_to_lead": {
+        "name": "Speed to lead: initial contact",
+        "description": "A new lead gets a call task due 5 business minutes after capture; its coordinator is told. An urgent lead gets the urgent call instead (one call task, not two).",
+        "trigger": "lead.created",
+        "priority": 10,
+        "conditions": [{"field": "lead.priority", "operator": "not_equals", "value": "urgent"}],
+        "actions": [
+            {
+                "type": "create_task",
+                "title": "Initial contact",
+                "task_type": "CALL",
+                "priority": "HIGH",
+                "description": "Call the new lead: speed to lead wins consultations.",
+                "assignee": {"kind": "lead_owner"},
+                "delay": {"amount": 5, "unit": "business_minutes"},
+            },
+            {
+                "type": "notify",
+                "lead_owner": True,
+                "kind": "new_lead",
+                "title": "New lead: {{ first_name }} {{ last_name }}",
+                "body": "Call before {{ task_due_at }}",
+            },
+        ],
+    },
     "pending_decision_check_in": {
         "name": "Pending decision: weekly follow-up",
         "description": "A lead pending a decision gets a check-in call every 7 days of that stay, up to 4 times; the owner is told. Leaving the stage, or closing, ends it.",

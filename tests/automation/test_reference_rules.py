@@ -54,8 +54,8 @@ def test_a_lead_captured_urgent_gets_a_call_in_five_minutes_escalated_after_fift
     assert call.priority == "URGENT" and call.type == "CALL"
     assert abs(call.due_at - (captured + timedelta(minutes=5))) < timedelta(seconds=2)
     assert call.assigned_to_id == lead["assigned_to_id"]
-    # Every task the rules made for the urgent lead is urgent (speed to lead's asks HIGH).
-    assert {t.priority for t in tasks_of(app, lead_id)} == {"URGENT"}
+    # One call: speed to lead leaves an urgent lead to the urgent rule.
+    assert [t.title for t in tasks_of(app, lead_id)] == [URGENT_CALL]
 
     [escalation] = jobs_of_task(app, call.id, "task.escalate", "pending")
     assert abs(escalation.due_at - (captured + timedelta(minutes=15))) < timedelta(seconds=2)
@@ -171,6 +171,7 @@ def test_a_rule_on_priority_fires_for_a_high_lead_and_not_a_normal_one(app, clie
     run_events(app, normal["id"], clock.now())
     [note] = titled(app, high["id"], "Personal note")
     assert note.priority == "HIGH"  # the rule asked NORMAL (the default): a high lead's task is HIGH
+    assert [t.title for t in tasks_of(app, high["id"]) if t.type == "CALL"] == ["Initial contact"]
     [newsletter] = titled(app, high["id"], "Add to the newsletter")
     assert newsletter.priority == "LOW"
     assert titled(app, normal["id"], "Personal note") == []

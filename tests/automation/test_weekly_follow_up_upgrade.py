@@ -1,5 +1,6 @@
-"""0050: the seeded "pending decision: check in" (one call after 7 days) becomes the weekly follow-up
-in clinics that never edited it; a clinic's own edit stays as the clinic left it."""
+"""0050: the seeded "pending decision: check in" (one call after 7 days) becomes the weekly follow-up,
+and speed to lead leaves urgent leads to the urgent call, in clinics that never edited them; a
+clinic's own edit stays as the clinic left it."""
 
 from __future__ import annotations
 
@@ -59,11 +60,23 @@ def test_an_unedited_check_in_becomes_weekly_and_an_edited_one_stays(empty_datab
                 [
                     {**common, "clinic_id": clinic_ids[0], "version": 1, "updated_by": "system"},
                     {**common, "clinic_id": clinic_ids[1], "version": 2, "updated_by": "user:7"},
+                    {
+                        **common,
+                        "clinic_id": clinic_ids[0],
+                        "name": "Speed to lead: initial contact",
+                        "trigger": "lead.created",
+                        "conditions": [],
+                        "default_key": "speed_to_lead",
+                        "version": 1,
+                        "updated_by": "system",
+                    },
                 ],
             )
         migrate.upgrade(empty_database)
         with engine.connect() as conn:
-            got = {r.clinic_id: r for r in conn.execute(sa.select(rules)).all()}
+            every = conn.execute(sa.select(rules)).all()
+            got = {r.clinic_id: r for r in every if r.default_key == "pending_decision_check_in"}
+            [speed] = [r for r in every if r.default_key == "speed_to_lead"]
             versions = conn.execute(
                 sa.select(AutomationRuleVersion.__table__.c.version).where(
                     AutomationRuleVersion.__table__.c.rule_id == got[clinic_ids[0]].id
@@ -76,5 +89,7 @@ def test_an_unedited_check_in_becomes_weekly_and_an_edited_one_stays(empty_datab
         assert weekly["type"] == "recurring_follow_up"
         assert (weekly["every_days"], weekly["times"], weekly["while_stage"]) == (7, 4, "pending_decision")
         assert edited.version == 2 and edited.actions == ONE_CHECK_IN  # the clinic's edit stays
+        assert speed.version == 2
+        assert speed.conditions == [{"field": "lead.priority", "operator": "not_equals", "value": "urgent"}]
     finally:
         engine.dispose()

@@ -93,11 +93,12 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "default_key": "speed_to_lead",
         "name": "Speed to lead: initial contact",
         "description": (
-            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told."
+            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told. "
+            "An urgent lead gets the urgent call instead (one call task, not two)."
         ),
         "trigger": "lead.created",
         "priority": 10,
-        "conditions": [],
+        "conditions": [reference.NOT_URGENT],
         "actions": [
             {
                 "type": "create_task",

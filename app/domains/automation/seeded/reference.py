@@ -30,6 +30,10 @@ URGENT_DESCRIPTION = (
 )
 
 
+# Speed to lead's condition since 0050: the urgent rule's call replaces its own for an urgent lead.
+NOT_URGENT = {"field": "lead.priority", "operator": "not_equals", "value": URGENT}
+
+
 def _urgent_rule(key: str, trigger: str, condition: dict, when: str) -> dict:
     return {
         "default_key": key,
