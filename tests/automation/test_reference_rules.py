@@ -202,6 +202,32 @@ def test_a_rule_can_make_a_lead_urgent_and_the_urgent_call_follows(app, client, 
     assert step.status == "done" and step.result["from_priority"] == "normal"
 
 
+def test_two_rules_reacting_to_each_others_priority_changes_stop_after_one(app, client, tenant):
+    # Each would undo the other forever: a change a rule makes on a lead.updated sets off no rule.
+    for have, want in (("high", "urgent"), ("urgent", "high")):
+        made = make_rule(
+            client,
+            tenant,
+            {
+                "name": f"{have} becomes {want}",
+                "trigger": "lead.updated",
+                "conditions": [{"field": "lead.priority", "operator": "changed_to", "value": have}],
+                "actions": [{"type": "set_priority", "priority": want}],
+            },
+        )
+        assert made.status_code == 201, made.get_json()
+    lead = lead_for(client, tenant)
+    run_events(app, lead["id"], clock.now())
+    assert put_lead(client, tenant, lead["id"], {"priority": "high"}).status_code == 200
+    for _ in range(4):
+        run_events(app, lead["id"], clock.now())
+    assert processed(app, lead["id"])
+    assert read(client, tenant, lead["id"])["priority"] == "urgent"
+    timeline = client.get(f"/api/leads/{lead['id']}/activities", headers=tenant.headers()).get_json()
+    changes = [a["details"] for a in timeline if a["type"] == "PRIORITY_CHANGE"]
+    assert changes == [{"from": "high", "to": "urgent"}, {"from": "normal", "to": "high"}]  # newest first
+
+
 def test_bad_priority_and_recurring_values_in_a_rule_are_refused_by_path(app, client, tenant):
     resp = make_rule(
         client,

@@ -236,15 +236,18 @@ def suggest(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
 
 
 def set_priority(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
-    """The lead's priority, changed as staff would change it: audited, with its lead.updated event
-    (so the urgent rule follows a rule that makes a lead urgent)."""
+    """The lead's priority, changed as staff would change it: audited, on the timeline, with its
+    lead.updated event (so the urgent rule follows a rule that makes a lead urgent, unless that rule
+    itself ran on a lead.updated)."""
     previous, wanted = lead.priority, step.action["priority"]
     if previous == wanted:
         steps.finish(step, StepStatus.SKIPPED, now, reason=f"the lead is already {wanted}")
         return
     lead.priority = wanted
     actor_ref = f"automation:rule:{step.rule_id}" if step.rule_id else "automation"
-    lead_updates.record_update(
+    # A rule reacting to a lead.updated changes the lead without setting off more rules (no ping-pong).
+    record = lead_updates.record_reaction if step.event_type == "lead.updated" else lead_updates.record_update
+    record(
         session=session,
         lead=lead,
         old={"priority": previous},
