@@ -103,7 +103,8 @@ def test_a_lead_made_urgent_by_staff_gets_the_urgent_call_once(app, client, tena
     # On the timeline, by whom (each change once), and audited like any change of the lead's details.
     timeline = client.get(f"/api/leads/{lead['id']}/activities", headers=tenant.headers()).get_json()
     [change] = [a for a in timeline if a["type"] == "PRIORITY_CHANGE"]
-    assert change["details"] == {"from": "normal", "to": "urgent"}
+    by = f"user:{tenant.users['treatment_coordinator'].id}"
+    assert change["details"] == {"from": "normal", "to": "urgent", "by": by}
     assert change["created_by"] == tenant.users["treatment_coordinator"].id
     trail = client.get(f"/api/audit-events?subject=lead:{lead['id']}", headers=tenant.headers("clinic_admin"))
     assert trail.status_code == 200, trail.get_json()
@@ -224,8 +225,13 @@ def test_two_rules_reacting_to_each_others_priority_changes_stop_after_one(app, 
     assert processed(app, lead["id"])
     assert read(client, tenant, lead["id"])["priority"] == "urgent"
     timeline = client.get(f"/api/leads/{lead['id']}/activities", headers=tenant.headers()).get_json()
-    changes = [a["details"] for a in timeline if a["type"] == "PRIORITY_CHANGE"]
-    assert changes == [{"from": "high", "to": "urgent"}, {"from": "normal", "to": "high"}]  # newest first
+    changes = [(a["actor"], a["details"]) for a in timeline if a["type"] == "PRIORITY_CHANGE"]
+    rule_id = changes[0][1]["by"].removeprefix("automation:rule:")
+    person = f"user:{tenant.users['treatment_coordinator'].id}"
+    assert changes == [  # newest first: the rule's change is the engine's, the person's theirs
+        ("system", {"from": "high", "to": "urgent", "by": f"automation:rule:{rule_id}"}),
+        (person, {"from": "normal", "to": "high", "by": person}),
+    ]
 
 
 def test_bad_priority_and_recurring_values_in_a_rule_are_refused_by_path(app, client, tenant):

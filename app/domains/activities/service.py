@@ -214,12 +214,15 @@ def note_priority_change(*, session: UnitOfWork, event, now: datetime) -> LeadAc
         return None
     by = payload.get("by") or SYSTEM
     user_id = int(by.removeprefix("user:")) if by.startswith("user:") and by[5:].isdigit() else None
+    # A person's or an integrator's change is theirs; a rule's is the engine's bookkeeping (it does
+    # not end a quiet spell), with the rule named in the details.
+    engine = not by.startswith(("user:", "api_key:"))
     facts = ActivityFacts(
         type=ActivityType.PRIORITY_CHANGE,
         at=event.occurred_at,
         recorded_at=now,
-        actor_ref=by,
+        actor_ref=SYSTEM if engine else by,
         user_id=user_id,
-        details={"from": payload.get("previous_priority"), "to": payload.get("priority")},
+        details={"from": payload.get("previous_priority"), "to": payload.get("priority"), "by": by},
     )
     return record(session=session, lead=lead, facts=facts, automation=False)
