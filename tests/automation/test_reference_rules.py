@@ -333,10 +333,12 @@ def test_a_dentist_referred_lead_gets_the_referral_task_and_a_web_lead_does_not(
     sources = source_ids(client, tenant)
     referred = create_lead(client, tenant, source_id=sources["DOCTOR_REFERRAL"], referring_provider_id=12)
     web = create_lead(client, tenant, source_id=sources["WEB_ORGANIC"])
-    run_events(app, referred["id"], clock.now())
-    run_events(app, web["id"], clock.now())
+    named = create_lead(client, tenant, source_id=sources["OTHER"], referring_provider_id=7)
+    for lead in (referred, web, named):
+        run_events(app, lead["id"], clock.now())
     [task] = titled(app, referred["id"], REFERRAL)
     assert task.type == "CALL" and task.priority == "HIGH"
     assert task.assigned_to_id == referred["assigned_to_id"]
     assert task.due_at - datetime.fromisoformat(referred["created_at"]) <= timedelta(hours=2, seconds=2)
     assert titled(app, web["id"], REFERRAL) == []
+    assert len(titled(app, named["id"], REFERRAL)) == 1  # a referring provider named: a referral too

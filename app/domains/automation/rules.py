@@ -75,6 +75,7 @@ LEAD_FIELDS = (
     "sms_opt_out",
     "score",  # P(conversion within 90 days), 0-1 (app/domains/intelligence); null until scored
     "priority",  # normal, high, urgent (leads.models.LeadPriority)
+    "referring_provider_id",  # the dentist who referred the family (an id; no table of providers yet)
 )
 EVENT_FIELDS = (
     "type",

@@ -97,12 +97,20 @@ REFERRAL = {
     "default_key": "doctor_referral",
     "name": "Referral from a dentist: thank the office, call the family",
     "description": (
-        "A lead referred by a dentist or another provider (a DOCTOR_REFERRAL source) gets a task for "
-        "its coordinator within 2 business hours: thank the referring office and call the family."
+        "A lead referred by a dentist or another provider (a DOCTOR_REFERRAL source, or a referring "
+        "provider named) gets a task for its coordinator within 2 business hours: thank the "
+        "referring office and call the family."
     ),
     "trigger": "lead.created",
     "priority": 15,
-    "conditions": [{"field": "lead.source_category", "operator": "equals", "value": DOCTOR_REFERRAL}],
+    "conditions": [
+        {
+            "any": [
+                {"field": "lead.source_category", "operator": "equals", "value": DOCTOR_REFERRAL},
+                {"field": "lead.referring_provider_id", "operator": "exists", "value": True},
+            ]
+        }
+    ],
     "actions": [
         {
             "type": "create_task",
