@@ -5,6 +5,8 @@ worker for what happens now), the ledger's later jobs run at chosen times."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 
 from app.platform import clock
@@ -135,6 +137,10 @@ def test_the_lead_list_filters_and_sorts_by_priority(app, client, tenant):
     assert [lead["id"] for lead in urgent] == [ids["urgent"]]
     ranked = client.get("/api/leads?sort=-priority", headers=tenant.headers()).get_json()
     assert [lead["id"] for lead in ranked] == [ids["urgent"], ids["high"], ids["normal"]]
+    exported = client.get("/api/leads/export?priority=high", headers=tenant.headers())
+    assert exported.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert [(int(row["id"]), row["priority"]) for row in rows] == [(ids["high"], "high")]
 
 
 # --- priority in rules ----------------------------------------------------------------------------
