@@ -348,3 +348,27 @@ def test_a_dentist_referred_lead_gets_the_referral_task_and_a_web_lead_does_not(
     assert task.due_at - datetime.fromisoformat(referred["created_at"]) <= timedelta(hours=2, seconds=2)
     assert titled(app, web["id"], REFERRAL) == []
     assert len(titled(app, named["id"], REFERRAL)) == 1  # a referring provider named: a referral too
+
+
+def test_the_rule_test_matches_an_urgent_sample_lead_and_times_the_first_weekly_follow_up(client, tenant):
+    listed = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    rules = {r["default_key"]: r for r in listed}
+    urgent = client.post(
+        f"/api/follow-up-rules/{rules['urgent_priority']['id']}/test",
+        json={"lead": {"priority": "urgent"}, "occurred_at": "2026-11-20T15:00:00Z"},
+        headers=tenant.headers(),
+    ).get_json()
+    assert urgent["matched"] is True and urgent["conditions"][0]["seen"] == "urgent"
+    normal = client.post(
+        f"/api/follow-up-rules/{rules['urgent_priority']['id']}/test",
+        json={"lead": {"priority": "normal"}},
+        headers=tenant.headers(),
+    ).get_json()
+    assert normal["matched"] is False
+    weekly = client.post(
+        f"/api/follow-up-rules/{rules['pending_decision_check_in']['id']}/test",
+        json={"lead": {}, "event": {"new_stage": "pending_decision"}, "occurred_at": "2026-11-20T15:00:00Z"},
+        headers=tenant.headers(),
+    ).get_json()
+    [action] = weekly["actions"]
+    assert action["type"] == "recurring_follow_up" and action["at"].startswith("2026-11-27")
