@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 
+from app.domains.activities import service as activities
 from app.domains.activities import stream_notes as reply_notes
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
-from app.domains.automation.executors import actions, fallback, outreach
+from app.domains.automation.executors import actions, fallback, outreach, recurring
 from app.domains.availability import feeds as calendar_feeds
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
@@ -86,11 +87,17 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.start_clocks,
         webhooks.enqueue_deliveries,
     ],
-    events.LEAD_UPDATED: [stops.on_opt_out, stops.on_lead_changed, processing.process_event],
+    events.LEAD_UPDATED: [
+        stops.on_opt_out,
+        stops.on_lead_changed,  # a sequence's exit conditions now met
+        activities.note_priority_change,  # a new priority on the lead's timeline
+        processing.process_event,
+    ],
     events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
     events.LEAD_STAGE_CHANGED: [
         stops.on_stage_changed,
         stops.on_lead_changed,  # a sequence's exit conditions now met
+        recurring.stop_on_stage_change,  # a recurring follow-up tied to the stage left ends
         lead_timers.end_on_close,  # treatment accepted: its recalls and records reminder end
         attendance.attend_by_stage_move,  # moved to consultation_completed, no check-in recorded
         processing.process_event,
@@ -232,6 +239,8 @@ STEP_EXECUTORS = {
     "assign": actions.assign,
     "suggest": actions.suggest,
     "update_stage": actions.update_stage,
+    "set_priority": actions.set_priority,
+    "recurring_follow_up": recurring.recurring_follow_up,  # one occurrence, and the next planned
     "send_email": outreach.send_email,  # through the contact policy
     "send_sms": outreach.send_sms,
     "sequence_step": sequences.run_sequence_step,

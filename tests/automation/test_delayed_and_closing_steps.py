@@ -187,13 +187,16 @@ def test_closing_a_lead_cancels_its_other_pending_steps_but_not_its_own(app, cli
     run_events(app, lead["id"], clock.now())
     post(client, tenant, f"/api/leads/{lead['id']}/lost", {"reason": "TIMING_NOT_RIGHT"})
     run_events(app, lead["id"], clock.now())
-    by_title = {s.action.get("title"): s for s in steps_of(app, lead["id"]) if s.action_type == "create_task"}
+    tasks = ("create_task", "recurring_follow_up")  # the check-in is a weekly follow-up (issue 60)
+    by_title = {s.action.get("title"): s for s in steps_of(app, lead["id"]) if s.action_type in tasks}
     assert by_title[CHECK_IN].status == "cancelled"
     assert by_title[CHECK_IN].result["reason"] == "the lead was lost"
     assert by_title[RE_ENGAGE].status == "scheduled"
 
 
-def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_check_in(app, client, tenant):
+def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_check_in_a_week(
+    app, client, tenant
+):
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     with thread_worker(app):
@@ -214,9 +217,11 @@ def test_a_lead_pending_a_decision_for_thirty_days_with_daily_purges_gets_one_ch
         run_events(app, lead["id"], today)
         with app.app_context():  # every finished ledger row is gone, whatever its age
             sweeps.purge_done(db=get_db(), now=today + timedelta(days=keep_days + 1))
+    # The weekly follow-up (issue 60): days 7, 14, 21 and 28, each once whatever the purges took.
     check_ins = titled(app, lead["id"], CHECK_IN)
-    assert len(check_ins) == 1
-    assert abs(check_ins[0].due_at - (entered + timedelta(days=7))) < timedelta(minutes=1)
+    assert len(check_ins) == 4
+    for week, check_in in enumerate(check_ins, start=1):
+        assert abs(check_in.due_at - (entered + timedelta(days=7 * week))) < timedelta(minutes=1)
     with app.extensions["followup.db"].unit_of_work() as session:
         stale_events = session.scalars(
             sa.select(DomainEvent).where(

@@ -25,11 +25,17 @@ class ActivityType(StrEnum):
     CONSULTATION_SCHEDULED = "CONSULTATION_SCHEDULED"
     CONSULTATION_COMPLETED = "CONSULTATION_COMPLETED"
     CONSULTATION_NO_SHOW = "CONSULTATION_NO_SHOW"  # a missed consultation
+    PRIORITY_CHANGE = "PRIORITY_CHANGE"  # the lead's priority (normal, high, urgent) changed
 
 
 # Written by the system as a side effect of another use case; a client cannot log them.
 SYSTEM_TYPES = frozenset(
-    {ActivityType.STAGE_CHANGE, ActivityType.ASSIGNMENT_CHANGE, ActivityType.TASK_COMPLETED}
+    {
+        ActivityType.STAGE_CHANGE,
+        ActivityType.ASSIGNMENT_CHANGE,
+        ActivityType.TASK_COMPLETED,
+        ActivityType.PRIORITY_CHANGE,
+    }
 )
 CLIENT_TYPES = tuple(t for t in ActivityType if t not in SYSTEM_TYPES)
 

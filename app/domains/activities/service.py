@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.activities import rules
-from app.domains.activities.models import LeadActivity
+from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.platform import phi_policy
@@ -201,3 +201,28 @@ def list_activities(
         ),
     )
     return rows, total
+
+
+def note_priority_change(*, session: UnitOfWork, event, now: datetime) -> LeadActivity | None:
+    """The `lead.updated` consumer: a change of the lead's priority goes on its timeline (a
+    PRIORITY_CHANGE by whoever made it: staff, a rule, an integrator). Bookkeeping: no rule fires on it."""
+    payload = event.payload or {}
+    if "priority" not in (payload.get("changed") or ()):
+        return None
+    lead = session.get(Lead, payload.get("lead_id"))
+    if lead is None or lead.clinic_id != event.clinic_id:
+        return None
+    by = payload.get("by") or SYSTEM
+    user_id = int(by.removeprefix("user:")) if by.startswith("user:") and by[5:].isdigit() else None
+    # A person's or an integrator's change is theirs; a rule's is the engine's bookkeeping (it does
+    # not end a quiet spell), with the rule named in the details.
+    engine = not by.startswith(("user:", "api_key:"))
+    facts = ActivityFacts(
+        type=ActivityType.PRIORITY_CHANGE,
+        at=event.occurred_at,
+        recorded_at=now,
+        actor_ref=SYSTEM if engine else by,
+        user_id=user_id,
+        details={"from": payload.get("previous_priority"), "to": payload.get("priority"), "by": by},
+    )
+    return record(session=session, lead=lead, facts=facts, automation=False)

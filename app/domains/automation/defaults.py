@@ -11,6 +11,7 @@ Three of the defaults are not rules on purpose:
 from __future__ import annotations
 
 from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.domains.automation.seeded import reference
 from app.domains.leads.models import LostReason
 
 NO_SHOW_ACTIVITY = ActivityType.CONSULTATION_NO_SHOW.value
@@ -87,15 +88,17 @@ def _timer_rule(timer: tuple) -> dict:
 
 
 DEFAULT_RULES: tuple[dict, ...] = (
+    *reference.URGENT_RULES,  # an urgent lead: a call within 5 minutes, escalated after 15
     {
         "default_key": "speed_to_lead",
         "name": "Speed to lead: initial contact",
         "description": (
-            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told."
+            "A new lead gets a call task due 5 business minutes after capture; its coordinator is told. "
+            "An urgent lead gets the urgent call instead (one call task, not two)."
         ),
         "trigger": "lead.created",
         "priority": 10,
-        "conditions": [],
+        "conditions": [reference.NOT_URGENT],
         "actions": [
             {
                 "type": "create_task",
@@ -195,30 +198,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
             }
         ],
     },
-    {
-        "default_key": "pending_decision_check_in",
-        "name": "Pending decision: check in",
-        "description": (
-            "A lead still pending a decision 7 days after entering that stage gets one check-in call "
-            "for that stay; the owner is told."
-        ),
-        "trigger": "lead.stage_changed",
-        "priority": 50,
-        "conditions": [{"field": "event.new_stage", "operator": "equals", "value": "pending_decision"}],
-        "actions": [
-            {
-                "type": "create_task",
-                "title": "Check in on the treatment decision",
-                "task_type": "CALL",
-                "priority": "NORMAL",
-                "assignee": {"kind": "lead_owner"},
-                "delay": {"amount": 7, "unit": "days"},
-                "deferred": True,
-                "recheck": {"stages": ["pending_decision"], "same_stay": True},
-                "notify_owner": True,
-            }
-        ],
-    },
+    reference.WEEKLY_FOLLOW_UP,  # a recurring follow-up while pending a decision
     {
         "default_key": "consultation_no_show",
         "name": "Missed consultation: call within 15 minutes",
@@ -270,6 +250,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
             }
         ],
     },
+    reference.REFERRAL,  # a dentist's referral: thank the office, call the family
     {
         "default_key": "callback_requested",
         "name": "Callback requested",

@@ -240,7 +240,7 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"
-        if action.get("deferred"):  # re-checked against the lead as it was at the event
+        if action.get("deferred") or action["type"] == "recurring_follow_up":  # re-checked at its time
             action = {**action, "event_at": event.occurred_at.isoformat()}
         if merge and action["type"] in rules.MESSAGE_ACTIONS:
             action = {**action, "merge": merge}

@@ -75,6 +75,8 @@ LEAD_FIELDS = (
     "email_opt_out",
     "sms_opt_out",
     "score",  # P(conversion within 90 days), 0-1 (app/domains/intelligence); null until scored
+    "priority",  # normal, high, urgent (leads.models.LeadPriority)
+    "referring_provider_id",  # the dentist who referred the family (an id; no table of providers yet)
 )
 EVENT_FIELDS = (
     "type",
@@ -180,15 +182,9 @@ LIST_OPERATORS = ("in", "not_in")
 # --- actions --------------------------------------------------------------------------------------
 
 ACTION_TYPES = (
-    "create_task",
-    "send_email",
-    "send_sms",
-    "notify",
-    "assign",
-    "enroll_sequence",
-    "suggest",
-    "update_stage",
-)
+    "create_task", "send_email", "send_sms", "notify", "assign", "enroll_sequence", "suggest",
+    "update_stage", "set_priority", "recurring_follow_up",
+)  # fmt: skip
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
 # The spec's LeadTaskType, the one vocabulary of tasks: a rule cannot make a task the API would refuse.
@@ -372,6 +368,9 @@ def orphan_after_hours(settings: dict | None) -> float:
 
 
 def delay_of(action: dict) -> dict:
+    """An action's delay; a recurring follow-up's first occurrence comes `every_days` after its event."""
+    if action.get("type") == "recurring_follow_up" and not action.get("delay"):
+        return {"amount": action["every_days"], "unit": "days"}
     return action.get("delay") or {"amount": 0, "unit": "minutes"}
 
 

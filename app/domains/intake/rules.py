@@ -45,6 +45,7 @@ COPIED_FIELDS = (
     "postal_code",
     "patient_dob",
     "treatment_interest",
+    "priority",
 )
 
 

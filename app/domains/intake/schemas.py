@@ -8,7 +8,7 @@ import json
 
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
 
-from app.domains.leads.models import PatientRelationship, PreferredContact, TreatmentInterest
+from app.domains.leads.models import LeadPriority, PatientRelationship, PreferredContact, TreatmentInterest
 from app.domains.leads.schemas import LeadIn
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDate
@@ -29,6 +29,7 @@ class WebFormIn(RequestSchema):
     - `child_name` → the patient (relationship CHILD; the contact's last name if only a first name is given),
       or `patient_name` / `patient_first_name` / `patient_last_name` with `patient_relationship`;
     - `patient_dob` (ISO date) → the patient's date of birth;
+    - `priority` (normal, high, urgent; any case) → the lead's priority (urgent: a call within minutes);
     - `message` → notes; `treatment_interest` (one value or a list, any case) and `preferred_contact`,
       `preferred_time`, `insurance_carrier`, address fields as on a lead;
     - `source` (a lead source's name) or `utm_source` (a source's name) → the lead source; else
@@ -56,6 +57,7 @@ class WebFormIn(RequestSchema):
     patient_last_name = _text(100)
     patient_relationship = fields.String(validate=validate.OneOf([r.value for r in PatientRelationship]))
     patient_dob = UTCDate()
+    priority = fields.String(validate=validate.OneOf([p.value for p in LeadPriority]))
     message = _text(10000)
     treatment_interest = fields.List(
         fields.String(validate=validate.OneOf([t.value for t in TreatmentInterest])),
@@ -94,6 +96,8 @@ class WebFormIn(RequestSchema):
         for key in ("preferred_contact", "patient_relationship"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].upper()
+        if isinstance(data.get("priority"), str):
+            data["priority"] = data["priority"].lower()
         return data
 
     @validates_schema

@@ -36,6 +36,7 @@ CONTACT_COLUMNS = (
     "converted_at",
     "lost_at",
     "lost_reason",
+    "priority",
     "created_at",
     "updated_at",
 )

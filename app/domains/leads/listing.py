@@ -93,6 +93,8 @@ def list_leads(
 
 
 SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}
+# Priorities sort by urgency (normal < high < urgent), not alphabetically.
+SORT_COLUMNS["priority"] = sa.case({"high": 1, "urgent": 2}, value=Lead.priority, else_=0)
 
 
 def list_order(sort: str) -> tuple:
@@ -107,7 +109,7 @@ def list_order(sort: str) -> tuple:
 def list_conditions(*, session: UnitOfWork, actor: Actor, filters: dict) -> list:
     """WHERE clauses of the lead list's filters: stage (slug), status, assigned_to (user id, "me" or
     "none"), source (id), created_from / created_to (a date is a whole day in the clinic's
-    timezone), q (text over contact names, email and phone, and patient names for a reader with
+    timezone), priority, q (text over contact names, email and phone, and patient names for a reader with
     `lead:phi`), stale (flagged stale in either sense: over the stage's limit in this stay, or
     quiet)."""
     conditions = [Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None)]
@@ -121,6 +123,8 @@ def list_conditions(*, session: UnitOfWork, actor: Actor, filters: dict) -> list
         conditions.append(Lead.pipeline_stage == filters["stage"])
     if filters.get("status"):
         conditions.append(Lead.status == filters["status"])
+    if filters.get("priority"):
+        conditions.append(Lead.priority == filters["priority"])
     assigned_to = filters.get("assigned_to")
     if assigned_to == "none":
         conditions.append(Lead.assigned_to_id.is_(None))

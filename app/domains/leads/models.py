@@ -73,6 +73,15 @@ class HesitationReason(StrEnum):
     OTHER = "other"
 
 
+class LeadPriority(StrEnum):
+    """How soon a lead wants a person: set by staff, a rule (set_priority) or a capture field. The
+    tasks automation makes for a high or urgent lead carry that priority (app/domains/automation)."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
 class LeadSourceCategory(StrEnum):
     DOCTOR_REFERRAL = "DOCTOR_REFERRAL"
     PATIENT_REFERRAL = "PATIENT_REFERRAL"
@@ -150,6 +159,15 @@ class Lead(Base):
         _where_set("ix_leads_clinic_phone_alt", "phone_alt"),
         _where_set("ix_leads_clinic_email", "email"),
         _where_set("ix_leads_clinic_dob_index", "patient_dob_index"),
+        # GET /api/leads?priority=urgent: the few leads above normal, indexed alone.
+        sa.Index(
+            "ix_leads_clinic_priority",
+            "clinic_id",
+            "priority",
+            "created_at",
+            postgresql_where=sa.text("priority <> 'normal'"),
+            sqlite_where=sa.text("priority <> 'normal'"),
+        ),
         # Web-form idempotency: one lead per submission id and clinic.
         sa.UniqueConstraint("clinic_id", "submission_id"),
         # Bulk import idempotency: one lead per integrator's external id and clinic.
@@ -275,6 +293,9 @@ class Lead(Base):
     # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.
     notes: Mapped[str | None] = mapped_column("notes_encrypted", EncryptedString)
     suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
+    priority: Mapped[str] = mapped_column(
+        sa.String(8), default=LeadPriority.NORMAL.value, server_default=LeadPriority.NORMAL.value
+    )
 
     # The contact policy: automated messages honour these (a STOP by SMS sets sms_opt_out).
     do_not_contact: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())

@@ -52,6 +52,7 @@ SORT_FIELDS = (
     "status",
     "pipeline_stage",
     "score",  # descending puts unscored leads last
+    "priority",  # by urgency, not by name: -priority puts urgent leads first
 )
 
 # Two names this alike (difflib ratio, after case folding and accent stripping) are "the same

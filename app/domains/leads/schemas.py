@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError, fields, validate
 
 from app.domains.leads.models import (
+    LeadPriority,
     LeadSourceCategory,
     LeadStatus,
     PatientRelationship,
@@ -97,6 +98,10 @@ class LeadFieldsIn(RequestSchema):
     insurance_carrier = _text(200, allow_none=True)
     insurance_member_id = _text(100, allow_none=True, metadata={"description": "Encrypted at rest"})
     notes = _text(10000, allow_none=True)
+    priority = fields.String(
+        validate=_one_of(LeadPriority),
+        metadata={"description": "normal (the default), high or urgent (a call within minutes)"},
+    )
     # The contact policy of automated messages (app/domains/lead_messages/policy.py).
     do_not_contact = StrictBoolean(metadata={"description": "no automated messages or sequence calls at all"})
     email_opt_out = StrictBoolean(metadata={"description": "no automated email"})
@@ -221,6 +226,7 @@ class LeadOut(PhiSchema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    priority = fields.String(metadata={"description": "normal, high or urgent"})
     last_contacted_at = fields.DateTime(
         allow_none=True,
         metadata={"description": "the last contact: an answered call, an inbound message, a visit"},
@@ -273,6 +279,9 @@ class LeadQueryArgs(RequestSchema):
         metadata={"description": "A user id, `me`, or `none` for unassigned leads"},
     )
     source = id_field(strict=False, metadata={"description": "Lead source id"})
+    priority = fields.String(
+        validate=_one_of(LeadPriority), metadata={"description": "normal, high or urgent"}
+    )
     created_from = DateOrDateTime(metadata={"description": "ISO date or datetime (inclusive)"})
     created_to = DateOrDateTime(metadata={"description": "ISO date (whole day) or datetime (inclusive)"})
     q = fields.String(

@@ -114,6 +114,7 @@ PLAIN_FIELDS = (
     "email_opt_out",
     "sms_opt_out",
     "timezone",
+    "priority",  # normal, high, urgent: the urgent rule follows a change to urgent (lead.updated)
 )
 AUDITED_FIELDS = (
     *NAME_FIELDS,
@@ -182,7 +183,7 @@ def _normalised_changes(
         out["patient_age_group"] = rules.age_group(dob, captured_at or now)
     if "treatment_interest" in data:
         out["treatment_interest"] = list(dict.fromkeys(data["treatment_interest"] or []))
-    for key in ("preferred_contact", "patient_relationship"):
+    for key in ("preferred_contact", "patient_relationship", "priority"):
         if key in out and out[key] is None:
             raise ValidationFailed(key, "must not be null")
     return out

@@ -31,6 +31,21 @@ def record_update(
 ) -> None:
     """A lead's fields changed (`old` → `new`, changed keys only): a new version, the audit row and
     the `lead.updated` event that rules and sequence stops read."""
+    _record(session, lead, (old, new), actor_ref, now, automation=True)
+
+
+def record_reaction(
+    *, session: UnitOfWork, lead: Lead, old: dict, new: dict, actor_ref: str, now: datetime
+) -> None:
+    """`record_update` for a change a rule made in reaction to a `lead.updated`: recorded alike, but
+    its own `lead.updated` fires no rule, so two rules can never bounce a lead between two values."""
+    _record(session, lead, (old, new), actor_ref, now, automation=False)
+
+
+def _record(
+    session: UnitOfWork, lead: Lead, diff: tuple[dict, dict], actor_ref: str, now: datetime, automation: bool
+) -> None:
+    old, new = diff
     touch(lead=lead, actor_ref=actor_ref, now=now)
     session.flush()
     audit.record(
@@ -46,12 +61,16 @@ def record_update(
             at=now,
         ),
     )
+    payload = {"lead_id": lead.id, "changed": sorted(new)}
+    if "priority" in new:  # what the timeline shows (not PHI): from, to and by whom
+        payload.update(priority=new["priority"], previous_priority=old.get("priority"), by=actor_ref)
     events.emit(
         session=session,
         type=events.LEAD_UPDATED,
         subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, "changed": sorted(new)},
+        payload=payload,
         now=now,
+        automation=automation,
     )
 
 

@@ -175,6 +175,9 @@ class SystemTask:
     assigned_to_id: int | None = None
     known_new: bool = False
     on_closed_lead: bool = False
+    escalate_after_minutes: int | None = None  # None: the clinic's escalation_hours after due
+    # Raised to the lead's priority (a high or urgent lead's task); False: `priority` as asked.
+    follow_lead_priority: bool = True
 
 
 def create_system_task(
@@ -205,12 +208,13 @@ def create_system_task(
         lead_id=lead.id,
         title=asked.title,
         type=asked.type,
-        priority=asked.priority,
+        priority=rules.raised_to_lead(asked.priority, lead.priority if asked.follow_lead_priority else None),
         description=asked.description,
         assigned_to_id=assignee_id,
         due_at=due_at,
         status=TaskStatus.PENDING,
         origin=asked.origin,
+        escalate_after_minutes=asked.escalate_after_minutes,
         dedupe_key=dedupe_key,
         revision=1,
         created_at=now,

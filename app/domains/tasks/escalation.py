@@ -103,7 +103,7 @@ def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
         clinic_id=task.clinic_id,
         notice=notifications.StaffNotice(
             kind="escalation",
-            title=f"Overdue {job.payload.get('hours', 24):g}h with no contact: {task.title}",
+            title=f"Overdue {_span(job.payload.get('hours', 24))} with no contact: {task.title}",
             body=f"{lead.first_name} {lead.last_name}; task {task.id} was due {task.due_at.isoformat()}",
             link=f"/api/leads/tasks/{task.id}",
             dedupe_key=f"task:{task.id}:escalation",
@@ -125,3 +125,8 @@ def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
             at=now,
         ),
     )
+
+
+def _span(hours: float) -> str:
+    """How long a task has been overdue, as a person says it: "24h", or "10 min" for an urgent call."""
+    return f"{hours:g}h" if hours >= 1 else f"{round(hours * 60)} min"

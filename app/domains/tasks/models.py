@@ -114,6 +114,9 @@ class LeadTask(Base):
     outcome: Mapped[str | None] = mapped_column(sa.String(16))  # a TaskOutcome once completed
     outcome_notes: Mapped[str | None] = mapped_column(EncryptedString)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Minutes after the due time the task escalates if still open (a rule's urgent call: 10);
+    # null: the clinic's escalation_hours.
+    escalate_after_minutes: Mapped[int | None] = mapped_column(sa.Integer)
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("task_templates.id"))
     # Why the task exists: {"kind": "manual" | "template", "by": ...}; a rule's or sequence's step
     # (speed to lead among them) {"kind": "automation", "step_id": 7, "event_id": 3}; "bulk", "sla",

@@ -14,11 +14,22 @@ from app.domains.business_hours.rules import (
     local_steps_later,
     next_open,
 )
-from app.domains.tasks.models import LeadTask, Recurrence
+from app.domains.tasks.models import PRIORITY_RANK, LeadTask, Recurrence, TaskPriority
 
 DEFAULT_REMINDER_OFFSETS_MINUTES = (15,)
 DEFAULT_ESCALATION_HOURS = 24
 DEFAULT_NO_CONTACT_ESCALATION_HOURS = 24
+
+# The task priority an engine-made task of a high or urgent lead carries at least (issue 60).
+LEAD_PRIORITY_FLOOR = {"high": TaskPriority.HIGH, "urgent": TaskPriority.URGENT}
+
+
+def raised_to_lead(asked: str, lead_priority: str | None) -> str:
+    """`asked`, or the lead's priority if that is more urgent: a high lead's task is at least HIGH."""
+    floor = LEAD_PRIORITY_FLOOR.get(lead_priority or "")
+    if floor is None:
+        return asked
+    return min(asked, floor, key=lambda p: PRIORITY_RANK.get(p, len(PRIORITY_RANK)))
 
 
 def reminder_times(due_at: datetime, offsets_minutes, now: datetime) -> list[tuple[int, datetime]]:

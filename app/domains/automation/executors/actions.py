@@ -22,6 +22,7 @@ from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import templates as message_templates
+from app.domains.leads import updates as lead_updates
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.pipeline import service as pipeline
@@ -112,7 +113,13 @@ def _merged_task_texts(session: UnitOfWork, lead: Lead, fields: dict) -> dict:
 
 
 def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
-    fields = _task_fields(session, lead, step.action)
+    make_task(session=session, step=step, lead=lead, action=step.action, now=now)
+
+
+def make_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, action: dict, now: datetime) -> None:
+    """The task `action` asks for, made by `step` (a create_task's, or one occurrence of a recurring
+    follow-up); ends the step with the task or why there is none."""
+    fields = _task_fields(session, lead, action)
     if fields is None:
         steps.finish(step, StepStatus.SKIPPED, now, reason="the task template is missing or inactive")
         return
@@ -121,7 +128,7 @@ def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: d
     except TemplateError as error:  # a text saved before today's bounds: fail the step, never retry it
         steps.finish(step, StepStatus.FAILED, now, reason=f"the task text cannot be rendered: {error}")
         return
-    problem = _recheck_failure(session, lead, step.action)
+    problem = _recheck_failure(session, lead, action)
     if problem is not None:
         steps.finish(step, StepStatus.SKIPPED, now, reason=problem)
         return
@@ -136,16 +143,18 @@ def create_task(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: d
             title=fields["title"],
             type=fields["type"],
             priority=fields["priority"],
+            follow_lead_priority=action.get("follow_lead_priority", True),
             description=fields["description"],
             due_at=due_at,
-            assigned_to_id=_assignee_id(session, lead, step.action.get("assignee") or {}, step),
+            escalate_after_minutes=action.get("escalate_after_minutes"),
+            assigned_to_id=_assignee_id(session, lead, action.get("assignee") or {}, step),
             dedupe_key=f"automation-step:{step.id}",
             known_new=True,  # the step was made in this transaction: its key is new
             origin=steps.origin_of(step),
             # Silent unless the action asks (a deferred follow-up tells the owner it is there): the
             # assignee sees it in my-tasks and is reminded before it is due; a rule that wants a word
             # said at once adds a notify action (as speed to lead does).
-            notify=bool(step.action.get("notify_owner")),
+            notify=bool(action.get("notify_owner")),
             on_closed_lead=not lead.is_open,  # only a close's own steps get here for a closed lead
         ),
     )
@@ -224,6 +233,29 @@ def suggest(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
     lead.suggested_action = step.action["suggestion"]
     lead.updated_at = now
     steps.finish(step, StepStatus.DONE, now, suggested_action=lead.suggested_action)
+
+
+def set_priority(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    """The lead's priority, changed as staff would change it: audited, on the timeline, with its
+    lead.updated event (so the urgent rule follows a rule that makes a lead urgent, unless that rule
+    itself ran on a lead.updated)."""
+    previous, wanted = lead.priority, step.action["priority"]
+    if previous == wanted:
+        steps.finish(step, StepStatus.SKIPPED, now, reason=f"the lead is already {wanted}")
+        return
+    lead.priority = wanted
+    actor_ref = f"automation:rule:{step.rule_id}" if step.rule_id else "automation"
+    # A rule reacting to a lead.updated changes the lead without setting off more rules (no ping-pong).
+    record = lead_updates.record_reaction if step.event_type == "lead.updated" else lead_updates.record_update
+    record(
+        session=session,
+        lead=lead,
+        old={"priority": previous},
+        new={"priority": wanted},
+        actor_ref=actor_ref,
+        now=now,
+    )
+    steps.finish(step, StepStatus.DONE, now, from_priority=previous, to_priority=wanted)
 
 
 # --- update_stage ---------------------------------------------------------------------------------

@@ -35,6 +35,15 @@ def failed_attempts_in_a_row(session: UnitOfWork, lead_id: int, as_of: datetime 
     return activity_rules.attempts_in_a_row(recent)
 
 
+def _source_category(session: UnitOfWork, source_id: int) -> str | None:
+    """A source's category, read once per transaction: every new lead's events ask it (the seeded
+    referral rule), and a drained batch's leads share a few sources."""
+    held = session.cache.setdefault("automation.source_categories", {})
+    if source_id not in held:
+        held[source_id] = session.scalar(sa.select(LeadSource.category).where(LeadSource.id == source_id))
+    return held[source_id]
+
+
 def _changed_fields(event_type: str, payload: dict) -> set[str]:
     if event_type == "lead.created":
         return {f"lead.{name}" for name in rules.LEAD_FIELDS}
@@ -68,9 +77,7 @@ def build_context(
         values["event.activity_type"] = payload["type"]
     values.update(overrides or {})
     computed = {
-        "lead.source_category": lambda: session.scalar(
-            sa.select(LeadSource.category).where(LeadSource.id == lead.source_id)
-        ),
+        "lead.source_category": lambda: _source_category(session, lead.source_id),
         "failed_attempts_in_a_row": lambda: failed_attempts_in_a_row(session, lead.id, at),
         # An inbound email or SMS's sentiment (labelled on first read, whichever consumer runs first).
         "reply_sentiment": lambda: intelligence_service.reply_sentiment(

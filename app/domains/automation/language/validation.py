@@ -30,6 +30,7 @@ from app.domains.automation.rules import (
     group_of,
 )
 from app.domains.lead_messages.merge_fields import merge_field_error
+from app.domains.leads.models import LeadPriority
 from app.domains.pipeline import rules as pipeline_rules
 from app.platform.db import MAX_ID
 
@@ -185,7 +186,10 @@ def _task_errors(action: dict) -> dict:
     if action.get("priority", "NORMAL") not in PRIORITIES:
         problems["priority"] = [f"one of {', '.join(PRIORITIES)}"]
     problems.update(_assignee_errors(action.get("assignee", {"kind": "lead_owner"})))
-    for flag in ("deferred", "notify_owner"):
+    minutes = action.get("escalate_after_minutes")
+    if minutes is not None and not (_is_whole(minutes) and 1 <= minutes <= MAX_DELAY_AMOUNT):
+        problems["escalate_after_minutes"] = [f"whole minutes after the due time, 1 to {MAX_DELAY_AMOUNT}"]
+    for flag in ("deferred", "notify_owner", "follow_lead_priority"):
         if not isinstance(action.get(flag, False), bool):
             problems[flag] = ["must be true or false"]
     problems.update(_recheck_errors(action.get("recheck")))
@@ -302,6 +306,32 @@ def _stage_errors(action: dict) -> dict:
     return {}
 
 
+LEAD_PRIORITIES = tuple(p.value for p in LeadPriority)
+MAX_RECURRING_TIMES = 52  # a year of weekly follow-ups
+
+
+def _set_priority_errors(action: dict) -> dict:
+    if action.get("priority") in LEAD_PRIORITIES:
+        return {}
+    return {"priority": [f"one of {', '.join(LEAD_PRIORITIES)}"]}
+
+
+def _recurring_errors(action: dict) -> dict:
+    """A follow-up task every `every_days` while the lead stays in `while_stage`, up to `times`."""
+    problems = _task_errors(action)
+    every, times, stage = action.get("every_days"), action.get("times"), action.get("while_stage")
+    if not (_is_whole(every) and 1 <= every <= 365):
+        problems["every_days"] = ["whole days from 1 to 365"]
+    if not (_is_whole(times) and 1 <= times <= MAX_RECURRING_TIMES):
+        problems["times"] = [f"how many occurrences, 1 to {MAX_RECURRING_TIMES}"]
+    if not isinstance(stage, str) or not stage.strip() or len(stage) > 64:
+        problems["while_stage"] = ["the stage slug the lead must stay in, e.g. pending_decision"]
+    for key in ("deferred", "recheck"):
+        if key in action:
+            problems[key] = ["a recurring follow-up checks the stage itself: leave this out"]
+    return problems
+
+
 _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "create_task": _task_errors,
     "send_email": _message_errors,
@@ -311,4 +341,6 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "enroll_sequence": _enroll_errors,
     "suggest": _suggest_errors,
     "update_stage": _stage_errors,
+    "set_priority": _set_priority_errors,
+    "recurring_follow_up": _recurring_errors,
 }

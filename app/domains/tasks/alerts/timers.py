@@ -25,7 +25,7 @@ def schedule_timers(session: UnitOfWork, task: LeadTask, clinic: Clinic, now: da
     first = reminders[0][1] if reminders else None
     if task.reminder_at != first:
         task.reminder_at = first
-    hours = rules.clinic_escalation_hours(clinic.settings) if task.escalated_at is None else None
+    hours = escalation_hours_of(task, clinic) if task.escalated_at is None else None
     jobs = timer_jobs(
         clinic_id=task.clinic_id,
         task_id=task.id,
@@ -38,6 +38,13 @@ def schedule_timers(session: UnitOfWork, task: LeadTask, clinic: Clinic, now: da
         session.schedule(scheduling.Job(now=now, **job))
 
 
+def escalation_hours_of(task: LeadTask, clinic: Clinic) -> float:
+    """Hours after its due time an open task escalates: its own (a rule's urgent call), else the clinic's."""
+    if task.escalate_after_minutes:
+        return task.escalate_after_minutes / 60
+    return rules.clinic_escalation_hours(clinic.settings)
+
+
 def timer_jobs(
     *,
     clinic_id: int,
@@ -45,7 +52,7 @@ def timer_jobs(
     revision: int,
     due_at: datetime,
     reminders: list[tuple[int, datetime]],
-    escalation_hours: int | None,
+    escalation_hours: float | None,
 ) -> list[dict]:
     """The ledger jobs of a task's timers (`schedule`'s keywords): a reminder at each of
     `reminders` (offset, time) and, unless `escalation_hours` is None, the escalation after the
