@@ -1,9 +1,8 @@
 """The booking page's signed tokens (itsdangerous under SECRET_KEY, each kind with its own salt so
 one is never taken for another). Pure: the secret and `now` are passed in.
 
-- a lead's link (`{{ booking_link }}`): app/domains/lead_messages/booking_link.py (merged in messages,
-  below this domain);
-- a consultation's change link (the confirmation's): the clinic and the consultation;
+- a lead's link (`{{ booking_link }}`) and a consultation's change link (`{{ consultation_link }}`, the
+  confirmation's): app/domains/lead_messages/booking_link.py (merged into messages, below this domain);
 - a form's render stamp: when the page was drawn and a one-off id (the capture's submission id), so a
   submit faster than a person or from a page left open too long is refused.
 """
@@ -16,43 +15,15 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from app.platform.errors import NotFound, ValidationFailed
+from app.platform.errors import ValidationFailed
 
-CHANGE_LIFETIME = timedelta(days=400)  # a visit is booked at most a horizon ahead
 FASTEST_SUBMIT = timedelta(seconds=3)  # a person reads the page and types; a bot posts at once
 FORM_LIFETIME = timedelta(hours=1)
-_CHANGE, _FORM = "booking-change", "booking-form"
+_FORM = "booking-form"
 
 
 def _serializer(secret: str, salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=salt)
-
-
-def read(secret: str, salt: str, token: str, what: str) -> dict:
-    try:
-        claims = _serializer(secret, salt).loads(token)
-    except BadData:
-        raise NotFound(f"this {what} is not valid") from None
-    if not isinstance(claims, dict):
-        raise NotFound(f"this {what} is not valid")
-    return claims
-
-
-def unexpired(claims: dict, now: datetime, what: str) -> dict:
-    if not isinstance(claims.get("e"), int) or now.timestamp() > claims["e"]:
-        raise NotFound(f"this {what} has expired: ask the clinic for a new one")
-    return claims
-
-
-def change_token(secret: str, clinic_id: int, consultation_id: int, now: datetime) -> str:
-    expires = int((now + CHANGE_LIFETIME).timestamp())
-    return _serializer(secret, _CHANGE).dumps({"c": clinic_id, "k": consultation_id, "e": expires})
-
-
-def consultation_of(secret: str, token: str, now: datetime) -> tuple[int, int]:
-    """(clinic_id, consultation_id) of a confirmation's change link."""
-    claims = unexpired(read(secret, _CHANGE, token, "link"), now, "link")
-    return int(claims["c"]), int(claims["k"])
 
 
 @dataclass(frozen=True)
