@@ -10,9 +10,9 @@ from werkzeug.exceptions import TooManyRequests
 
 from app.booking_page import page
 from app.domains.booking_page import links
-from app.domains.lead_messages import booking_link
 from app.domains.booking_page import service as booking
 from app.domains.consultations.booking.placement import SlotTaken
+from app.domains.lead_messages import booking_link
 from app.platform.access import public
 from app.platform.api.injection import inject
 from app.platform.app_db import get_db

@@ -1,0 +1,183 @@
+"""The family's booking page over HTTP: a family not yet known books on the clinic's page (a lead
+through capture, the consultation self-booked), the bots' refusals (honeypot, too fast, forged), two
+families on one slot (one gets it, the other the nearest free times), framing by the clinic's listed
+origins only, nothing of a lead on the pages, changes refused past the clinic's cut-off."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from app.domains.consultations.models import Consultation
+from app.domains.lead_messages.booking_link import booking_url
+from app.platform import clock
+from tests.booking_page.kit import (
+    FAMILY_ZONE,
+    bookable_clinic,
+    hidden,
+    later,
+    page_path,
+    page_settings,
+    slot_values,
+    tomorrow_at,
+)
+from tests.leadkit import create_lead
+
+FAMILY = {"first_name": "Maria", "last_name": "Lopez", "phone": "(415) 555-0134"}
+
+
+def open_page(client, path: str, day: datetime | None = None) -> str:
+    day = day or tomorrow_at("10:00")
+    local_day = day.astimezone(ZoneInfo(FAMILY_ZONE)).date().isoformat()
+    resp = client.get(path, query_string={"tz": FAMILY_ZONE, "day": local_day})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_data(as_text=True)
+
+
+def post_booking(client, path: str, page: str, starts_at: datetime, **extra):
+    form = {
+        "form_token": hidden(page, "form_token"),
+        "type": hidden(page, "type"),
+        "tz": FAMILY_ZONE,
+        "starts_at": starts_at.isoformat(),
+        "website": "",
+        **FAMILY,
+        **extra,
+    }
+    return client.post(path, data=form)
+
+
+def consultations(db) -> list[Consultation]:
+    with db.unit_of_work() as session:
+        return list(session.scalars(sa.select(Consultation).order_by(Consultation.id)))
+
+
+def test_a_family_not_known_books_tomorrow_at_ten_in_their_own_timezone(client, db, tenant):
+    kind = bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    page = open_page(client, path)
+    ten = tomorrow_at("10:00")
+    assert ten.isoformat() in slot_values(page) and "10:00 AM" in page and FAMILY_ZONE in page
+    with later(4):
+        resp = post_booking(client, path, page, ten)
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    confirmation = client.get(resp.headers["Location"])
+    shown = confirmation.get_data(as_text=True)
+    assert confirmation.status_code == 200 and "You are booked" in shown and "10:00 AM" in shown
+    [booked] = consultations(db)
+    assert (booked.booked_via, booked.type_id, booked.starts_at) == ("self", kind["id"], ten)
+    lead = client.get(f"/api/leads/{booked.lead_id}", headers=tenant.headers()).get_json()
+    assert (lead["first_name"], lead["last_name"], lead["phone"]) == ("Maria", "Lopez", "+14155550134")
+    assert lead["pipeline_stage"] == "consultation_scheduled"
+
+
+def test_bots_are_refused_with_a_clear_message(client, db, tenant):
+    bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    page = open_page(client, path)
+    ten = tomorrow_at("10:00")
+    too_fast = post_booking(client, path, page, ten)
+    assert too_fast.status_code == 422 and "faster than a person" in too_fast.get_data(as_text=True)
+    with later(4):
+        trapped = post_booking(client, path, page, ten, website="http://spam.example")
+        forged = post_booking(client, path, page, ten, form_token="x" + hidden(page, "form_token"))
+        nameless = post_booking(client, path, page, ten, first_name="")
+        contactless = post_booking(client, path, page, ten, phone="")
+    assert trapped.status_code == 422 and "meant to stay empty" in trapped.get_data(as_text=True)
+    assert forged.status_code == 422 and "reload the page" in forged.get_data(as_text=True)
+    assert nameless.status_code == 422 and "First name: required" in nameless.get_data(as_text=True)
+    assert contactless.status_code == 422 and "a phone number or an email" in contactless.get_data(
+        as_text=True
+    )
+    with later(2 * 3600):
+        stale = post_booking(client, path, page, ten)
+    assert stale.status_code == 422 and "open too long" in stale.get_data(as_text=True)
+    assert consultations(db) == []
+    assert client.get(f"/book/{'x' * 24}").status_code == 404  # no such page: a page saying so
+
+
+def test_two_families_on_one_slot_one_gets_it_the_other_sees_the_nearest(app, client, db, tenant):
+    bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    pages = [open_page(client, path), open_page(client, path)]
+    ten = tomorrow_at("10:00")
+    answers, start = [None, None], threading.Barrier(2)
+
+    def family(index: int) -> None:
+        start.wait()
+        names = {"first_name": f"Family{index}", "phone": f"(415) 555-01{index}0"}
+        answers[index] = post_booking(app.test_client(), path, pages[index], ten, **names)
+
+    threads = [threading.Thread(target=family, args=(i,)) for i in range(2)]
+    with later(4):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [303, 409], [a.get_data(as_text=True)[:400] for a in answers]
+    loser = next(a for a in answers if a.status_code == 409).get_data(as_text=True)
+    offered = slot_values(loser)
+    assert "just taken" in loser and offered and ten.isoformat() not in offered
+    assert tomorrow_at("11:00").isoformat() in offered or tomorrow_at("09:00").isoformat() in offered
+    assert [c.starts_at for c in consultations(db)] == [ten]
+
+
+def test_framed_only_by_the_clinics_own_origins(client, tenant):
+    bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    closed = client.get(path)
+    assert "frame-ancestors 'none'" in closed.headers["Content-Security-Policy"]
+    assert closed.headers["X-Frame-Options"] == "DENY"
+    listed = page_settings(client, tenant, embed_origins=["https://www.smile.example/"])
+    assert listed["embed_origins"] == ["https://www.smile.example"]
+    open_to_site = client.get(path)
+    assert "frame-ancestors https://www.smile.example" in open_to_site.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in open_to_site.headers
+    for bad in (["javascript:alert(1)"], ["https://a.example/page"], ["https://a.example; script-src *"]):
+        refused = client.put(
+            "/api/booking-page/settings", json={"embed_origins": bad}, headers=tenant.headers()
+        )
+        assert refused.status_code == 422 and "embed_origins" in refused.get_json()["errors"]["json"]
+    assert (
+        client.put(
+            "/api/booking-page/settings",
+            json={"change_cutoff_hours": 2},
+            headers=tenant.headers("front_desk"),
+        ).status_code
+        == 403
+    )
+
+
+def test_the_pages_show_nothing_of_a_lead(app, client, tenant):
+    bookable_clinic(client, tenant)
+    lead = create_lead(client, tenant, first_name="Quentin", last_name="Zed", email="qz@example.com")
+    link = booking_url(app.config["SETTINGS"], tenant.id, lead["id"], clock.now())
+    own = client.get(urlsplit(link).path, query_string={"tz": FAMILY_ZONE}).get_data(as_text=True)
+    public = client.get(page_path(client, tenant)).get_data(as_text=True)
+    for shown in (own, public):
+        assert "Quentin" not in shown and "Zed" not in shown and "qz@example.com" not in shown
+    assert 'name="first_name"' in public and 'name="first_name"' not in own  # the link knows who books
+    assert client.get(urlsplit(link).path[:-2] + "xx").status_code == 404
+
+
+def test_past_the_cutoff_the_family_is_told_to_call(client, db, tenant):
+    bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    page = open_page(client, path)
+    with later(4):
+        booked = post_booking(client, path, page, tomorrow_at("10:00") + timedelta(days=3))
+    manage_path = urlsplit(booked.headers["Location"]).path
+    manage = client.get(manage_path, query_string={"tz": FAMILY_ZONE}).get_data(as_text=True)
+    assert "Cancel my consultation" in manage  # four days ahead: within the 24-hour cut-off
+    page_settings(client, tenant, change_cutoff_hours=24 * 5)  # the clinic asks for five days
+    with later(4):
+        cancel = client.post(manage_path, data={"do": "cancel", "form_token": hidden(manage, "form_token")})
+    assert cancel.status_code == 422 and "please call the clinic" in cancel.get_data(as_text=True)
+    again = client.get(manage_path).get_data(as_text=True)
+    assert "please call" in again and "Cancel my consultation" not in again
+    assert [c.status for c in consultations(db)] == ["scheduled"]
