@@ -78,7 +78,7 @@ def _register_http(app: Flask, settings: Settings) -> None:
     init_console(app, settings)  # its own session check (the API's is by bearer token or key)
     from app.booking_page import init_booking_page
 
-    init_booking_page(app, settings)  # public pages: a clinic's key or a signed link names whose
+    init_booking_page(app)  # public pages: a clinic's key or a signed link names whose
     app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
 
 

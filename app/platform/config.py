@@ -258,9 +258,6 @@ class Settings:
     # before authentication or a signature check (an anonymous sender cannot make a web process buffer it).
     max_content_length: int = 1024 * 1024
     rate_limit_per_minute: int = 100  # requests per minute per user or API key (0: no limit)
-    booking_page_posts_per_minute: int = (
-        10  # bookings, moves and cancels per client address on the booking page
-    )
     # Leads (rows of an import, each a whole capture) per ledger job of a bulk action: a chunk is one
     # turn on the one-process bulk queue, and another clinic's bulk work waits for it (bench/fairness).
     bulk_chunk_size: int = 100

@@ -181,3 +181,18 @@ def test_past_the_cutoff_the_family_is_told_to_call(client, db, tenant):
     again = client.get(manage_path).get_data(as_text=True)
     assert "please call" in again and "Cancel my consultation" not in again
     assert [c.status for c in consultations(db)] == ["scheduled"]
+
+
+def test_posts_are_limited_per_address(client, tenant):
+    bookable_clinic(client, tenant)
+    path = page_path(client, tenant)
+    page = open_page(client, path)
+    with later(4):
+        answers = [
+            post_booking(client, path, page, tomorrow_at("10:00"), first_name="").status_code
+            for _ in range(11)
+        ]
+    assert answers[:10] == [422] * 10 and answers[10] == 429
+    refused = post_booking(client, path, page, tomorrow_at("10:00"))
+    assert refused.status_code == 429 and "Too many tries" in refused.get_data(as_text=True)
+    assert client.get(path).status_code == 200  # reading the page is not what is limited
