@@ -12,11 +12,9 @@ MARKER = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
 
 
 def test_no_file_holds_a_merge_conflict_marker():
-    tracked = (
-        subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True)
-        .stdout.decode()
-        .split("\0")
-    )
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True
+    ).stdout.decode().split("\0")
     offenders = []
     for name in filter(None, tracked):
         path = PROJECT_ROOT / name
