@@ -5,6 +5,7 @@ origins only, nothing of a lead on the pages, changes refused past the clinic's 
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from app.domains.consultations.models import Consultation
 from app.domains.lead_messages.booking_link import booking_url
 from app.platform import clock
+from tests.automation.outreachkit import lead_with, zone_at_local_hour
 from tests.booking_page.kit import (
     FAMILY_ZONE,
     bookable_clinic,
@@ -25,6 +27,7 @@ from tests.booking_page.kit import (
     slot_values,
     tomorrow_at,
 )
+from tests.lead_messages.kit import send
 from tests.leadkit import create_lead
 
 FAMILY = {"first_name": "Maria", "last_name": "Lopez", "phone": "(415) 555-0134"}
@@ -196,3 +199,38 @@ def test_posts_are_limited_per_address(client, tenant):
     refused = post_booking(client, path, page, tomorrow_at("10:00"))
     assert refused.status_code == 429 and "Too many tries" in refused.get_data(as_text=True)
     assert client.get(path).status_code == 200  # reading the page is not what is limited
+
+
+def test_the_bookings_report_counts_links_sent_against_bookings_through_them(client, tenant):
+    bookable_clinic(client, tenant)
+    booker = lead_with(client, tenant, phone="(415) 555-0101", timezone=zone_at_local_hour(12))
+    silent = lead_with(client, tenant, phone="(415) 555-0102", timezone=zone_at_local_hour(12))
+    body = "Book your free consultation: {{ booking_link }}"
+    sent = {
+        lead["id"]: send(client, tenant, lead["id"], channel="sms", body=body) for lead in (booker, silent)
+    }
+    send(client, tenant, booker["id"], channel="sms", body="Hi {{ first_name }}, no link here")
+    send(client, tenant, booker["id"], channel="sms", body="Still keen? {{ booking_link }}")
+    link = re.search(r"https?://\S+", sent[booker["id"]]["body"]).group(0)
+    page = open_page(client, urlsplit(link).path)
+    with later(4):
+        booked = post_booking(client, urlsplit(link).path, page, tomorrow_at("10:00"))
+    assert booked.status_code == 303
+    public = page_path(client, tenant)
+    public_page = open_page(client, public)  # a family sent no link: self-booked, not the link's
+    with later(4):
+        assert post_booking(client, public, public_page, tomorrow_at("12:00")).status_code == 303
+    today = clock.now().date()
+    answer = client.get(
+        "/api/leads/analytics/bookings",
+        query_string={"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()},
+        headers=tenant.headers(),
+    ).get_json()
+    assert answer["booking_link"] == {
+        "messages_sent": 3,
+        "leads_sent": 2,
+        "leads_booked": 1,
+        "conversion": 0.5,
+        "booked_through_link": 1,
+    }
+    assert answer["self_booked"] == 2

@@ -24,6 +24,7 @@ from app.domains.consultations.booking.placement import ALTERNATIVES, SlotTaken
 from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
 from app.domains.intake import service as intake
 from app.domains.lead_messages import booking_link
+from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads import service as leads
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
@@ -200,7 +201,12 @@ def book(session: UnitOfWork, visitor: Visitor, choice: Choice, now: datetime) -
     booking = consultations.Booking(
         starts_at=choice.starts_at, type_id=choice.type_id, booked_via=BookedVia.SELF
     )
-    return book_by_family(session=session, clinic_id=clinic.id, lead_id=lead_id, booking=booking, now=now)
+    consultation = book_by_family(
+        session=session, clinic_id=clinic.id, lead_id=lead_id, booking=booking, now=now
+    )
+    if visitor.lead_id is not None:  # through the lead's own link: the link's conversion
+        booking_link.record(session, consultation, BookingLinkEvent.BOOKED, now)
+    return consultation
 
 
 def _family(typed: dict) -> dict:

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from app.domains.lead_messages.models import BookingLinkEvent
+from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 
 LINK_LIFETIME = timedelta(days=60)
@@ -70,3 +72,10 @@ def consultation_of(secret: str, token: str, now: datetime) -> tuple[int, int]:
     """(clinic_id, consultation_id) of a confirmation's change link."""
     claims = _claims(secret, _CHANGE_SALT, token, now, "link")
     return int(claims["c"]), int(claims["k"])
+
+
+def record(session: UnitOfWork, subject, kind: str, now: datetime) -> None:
+    """A booking link sent to a lead (`subject`: the lead), or a booking made through it (the
+    consultation): the bookings report's conversion."""
+    lead_id = subject.lead_id if kind == BookingLinkEvent.BOOKED else subject.id
+    session.add(BookingLinkEvent(clinic_id=subject.clinic_id, lead_id=lead_id, kind=kind, at=now))
