@@ -20,7 +20,13 @@ def policy(origins: list[str]) -> str:
     return f"default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors {ancestors}"
 
 
+# A refusal in the staff's words that the family should read in theirs (and without the lead's id).
+FAMILY_WORDS = {"lead_closed": "Online booking is not open for you at the moment: please call the clinic."}
+
+
 def refusal(error: DomainError) -> str:
+    if error.code in FAMILY_WORDS:
+        return FAMILY_WORDS[error.code]
     field_errors = error.errors.get("json", {}) if isinstance(error, ValidationFailed) else {}
     if not isinstance(field_errors, dict) or not field_errors:
         return error.message

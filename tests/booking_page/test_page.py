@@ -234,3 +234,22 @@ def test_the_bookings_report_counts_links_sent_against_bookings_through_them(cli
         "booked_through_link": 1,
     }
     assert answer["self_booked"] == 2
+
+
+def test_a_lost_leads_link_says_to_call_and_names_nobody(app, client, db, tenant):
+    bookable_clinic(client, tenant)
+    lead = create_lead(client, tenant, first_name="Quentin", last_name="Zed")
+    lost = client.post(
+        f"/api/leads/{lead['id']}/stage",
+        json={"stage": "lost", "reason": "CHOSE_COMPETITOR"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert lost.status_code == 200, lost.get_json()
+    path = urlsplit(booking_url(app.config["SETTINGS"], tenant.id, lead["id"], clock.now())).path
+    page = open_page(client, path)
+    with later(4):
+        refused = post_booking(client, path, page, tomorrow_at("10:00"))
+    shown = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "please call the clinic" in shown
+    assert f"lead {lead['id']}" not in shown and "Quentin" not in shown
+    assert consultations(db) == []
