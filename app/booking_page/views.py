@@ -41,6 +41,8 @@ def _too_many(error):
 def _framing(response):
     """Framed by the clinic's listed website origins only; no inline script or style."""
     response.headers["Content-Security-Policy"] = page.policy(g.get("embed_origins") or [])
+    if request.endpoint != "booking_page.static":  # a family's own page: kept by no shared cache
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -135,7 +135,7 @@ def test_framed_only_by_the_clinics_own_origins(client, tenant):
     path = page_path(client, tenant)
     closed = client.get(path)
     assert "frame-ancestors 'none'" in closed.headers["Content-Security-Policy"]
-    assert closed.headers["X-Frame-Options"] == "DENY"
+    assert closed.headers["X-Frame-Options"] == "DENY" and closed.headers["Cache-Control"] == "no-store"
     listed = page_settings(client, tenant, embed_origins=["https://www.smile.example/"])
     assert listed["embed_origins"] == ["https://www.smile.example"]
     open_to_site = client.get(path)
