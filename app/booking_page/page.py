@@ -78,11 +78,18 @@ def chosen_type(raw: str | None, types: list) -> int | None:
     return wanted if wanted in ids else (ids[0] if ids else None)
 
 
+# The days a page may show, around today: past them nothing is bookable (the longest horizon is a year).
+FARTHEST = timedelta(days=400)
+
+
 def day_of(raw: str | None, default: datetime, zone: ZoneInfo) -> date:
+    """The day asked (?day=), else the default's; one outside the bookable years is the default's."""
+    fallback = default.astimezone(zone).date()
     try:
-        return date.fromisoformat(raw) if raw else default.astimezone(zone).date()
+        asked = date.fromisoformat(raw) if raw else fallback
     except ValueError:
-        return default.astimezone(zone).date()
+        return fallback
+    return asked if abs(asked - fallback) <= FARTHEST else fallback
 
 
 def when(moment: datetime, zone: ZoneInfo) -> str:
@@ -123,7 +130,7 @@ def choice_of(form, secret: str, clinic_id: int, zone: ZoneInfo, now: datetime, 
         starts_at = datetime.fromisoformat(form.get("starts_at") or "")
     except ValueError:
         raise ValidationFailed("starts_at", "choose a time") from None
-    if starts_at.tzinfo is None:
+    if starts_at.tzinfo is None or abs(starts_at - now) > FARTHEST:
         raise ValidationFailed("starts_at", "choose a time")
     family = None if for_change else {k: form.get(k) for k in ("first_name", "last_name", "phone", "email")}
     return booking.Choice(type_id, starts_at, zone, family, stamp.submission_id)

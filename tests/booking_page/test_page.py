@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -99,8 +99,13 @@ def test_bots_are_refused_with_a_clear_message(client, db, tenant):
     with later(2 * 3600):
         stale = post_booking(client, path, page, ten)
     assert stale.status_code == 422 and "open too long" in stale.get_data(as_text=True)
+    with later(4):
+        far = post_booking(client, path, page, datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    assert far.status_code == 422 and "Starts at: choose a time" in far.get_data(as_text=True)
     assert consultations(db) == []
     assert client.get(f"/book/{'x' * 24}").status_code == 404  # no such page: a page saying so
+    for day in ("0001-01-01", "9999-12-31", "not-a-day"):  # today's times instead, never an error
+        assert client.get(path, query_string={"day": day, "tz": "No/Such_Zone"}).status_code == 200
 
 
 def test_two_families_on_one_slot_one_gets_it_the_other_sees_the_nearest(app, client, db, tenant):
