@@ -17,6 +17,7 @@ from app.domains.consultations.models import Consultation
 from app.domains.lead_messages.booking_link import booking_url
 from app.platform import clock
 from tests.automation.outreachkit import lead_with, zone_at_local_hour
+from tests.availability.kit import consultation_type
 from tests.booking_page.kit import (
     FAMILY_ZONE,
     bookable_clinic,
@@ -258,3 +259,22 @@ def test_a_lost_leads_link_says_to_call_and_names_nobody(app, client, db, tenant
     assert refused.status_code == 409 and "please call the clinic" in shown
     assert f"lead {lead['id']}" not in shown and "Quentin" not in shown
     assert consultations(db) == []
+
+
+def test_a_clinic_with_several_types_lets_the_family_choose(client, db, tenant):
+    first = bookable_clinic(client, tenant)
+    doctor_id = first["provider_ids"][0]
+    short = consultation_type(client, tenant, [doctor_id], name="Quick check", duration_minutes=30)
+    path = page_path(client, tenant)
+    page = open_page(client, path)
+    assert "New patient consultation (60 min)" in page and "Quick check (30 min)" in page
+    assert hidden(page, "type") == str(first["id"])
+    day = tomorrow_at("10:00").astimezone(ZoneInfo(FAMILY_ZONE)).date().isoformat()
+    chosen = client.get(path, query_string={"tz": FAMILY_ZONE, "day": day, "type": short["id"]})
+    shown = chosen.get_data(as_text=True)
+    assert hidden(shown, "type") == str(short["id"])
+    with later(4):
+        booked = post_booking(client, path, shown, tomorrow_at("10:30"))
+    assert booked.status_code == 303
+    [visit] = consultations(db)
+    assert (visit.type_id, visit.duration_minutes) == (short["id"], 30)
