@@ -76,6 +76,9 @@ def _register_http(app: Flask, settings: Settings) -> None:
     from app.console import init_console
 
     init_console(app, settings)  # its own session check (the API's is by bearer token or key)
+    from app.booking_page import init_booking_page
+
+    init_booking_page(app)  # public pages: a clinic's key or a signed link names whose
     app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
 
 
@@ -121,7 +124,12 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def _security_headers(response):
+    # A page that names its own framers (the booking page: the clinic's website origins) is framed by
+    # those: X-Frame-Options cannot name several origins, and DENY would override it in old browsers.
+    own_framers = "frame-ancestors 'none'" not in response.headers.get("Content-Security-Policy", "'none'")
     for name, value in SECURITY_HEADERS.items():
+        if name == "X-Frame-Options" and own_framers:
+            continue
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)

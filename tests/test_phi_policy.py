@@ -225,6 +225,7 @@ CARRIES_NO_PHI = {
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
     "SettingsOut": "a clinic's booking settings (buffer, notice, horizon)",
+    "BookingPageSettingsOut": "a clinic's booking page address, embedding origins, change cut-off",
     "ProviderOut": "a provider's or chair's name, hours and feed status (the feed address is never shown)",
     "TypeOut": "a clinic's consultation type: its name, length and providers",
     "ClosureOut": "the clinic's closed days, in its own words (a holiday)",

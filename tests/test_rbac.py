@@ -152,6 +152,17 @@ DESIGN_TABLE = {
     "GET /r/<id>": PUBLIC,
     "GET /o/<id>.gif": PUBLIC,
     "GET /api/leads/<id>/engagement": READ,
+    # Issue 62: the family's booking page (the clinic's public key, a lead's or a consultation's
+    # signed link) and its settings.
+    "GET /book/static/<id>": PUBLIC,
+    "GET /book/<id>": PUBLIC,
+    "POST /book/<id>": PUBLIC,
+    "GET /book/l/<id>": PUBLIC,
+    "POST /book/l/<id>": PUBLIC,
+    "GET /book/c/<id>": PUBLIC,
+    "POST /book/c/<id>": PUBLIC,
+    "GET /api/booking-page/settings": READ,
+    "PUT /api/booking-page/settings": CONFIGURE,
     "GET /api/engagement/stats": ANALYTICS,
     "GET /api/leads/analytics/funnel": ANALYTICS,
     "GET /api/leads/analytics/forecast": ANALYTICS,  # app/domains/intelligence

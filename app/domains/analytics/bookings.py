@@ -8,8 +8,9 @@ and source like every report:
   its capture to that first booking; median and p90, overall and by the first booking's way.
 The show rate by way is in the consultations report (`by.booked_via`), over the consultations that
 started in the range like its other groups.
-Booking-link conversion (booking links sent, then booked through them) waits for the booking link
-(issue 62's booking page): no link is sent yet, so there is nothing to count.
+- booking-link conversion: messages sent with a lead's booking link in the range, the leads they
+  went to, how many of those leads then booked through their link (at or after the range's first
+  link to them), and consultations booked through a link in the range.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from app.domains.analytics.figures import Cohort, percentiles, period, ratio, seconds
 from app.domains.consultations.models import BookedVia, Consultation
+from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
 
@@ -73,6 +75,48 @@ def _first_bookings(session: UnitOfWork, cohort: Cohort):
     return _narrowed(stmt, cohort).subquery()
 
 
+def _link_conversion(session: UnitOfWork, cohort: Cohort) -> dict:
+    """Booking links sent in the range (messages, leads) against bookings through them."""
+    events = BookingLinkEvent
+    in_range = (events.clinic_id == cohort.clinic_id, events.at >= cohort.start, events.at < cohort.end)
+    sent = (
+        sa.select(events.lead_id, sa.func.min(events.at).label("first_at"), sa.func.count().label("messages"))
+        .join(Lead, Lead.id == events.lead_id)
+        .where(*in_range, events.kind == events.SENT)
+        .group_by(events.lead_id)
+    )
+    sent = _narrowed(sent, cohort).subquery()
+    later = sa.orm.aliased(BookingLinkEvent)
+    booked_later = (
+        sa.exists()
+        .where(later.lead_id == sent.c.lead_id, later.kind == events.BOOKED, later.at >= sent.c.first_at)
+        .correlate(sent)
+    )
+    messages, leads, converted = session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(sent.c.messages), 0),
+            sa.func.count(),
+            sa.func.count().filter(booked_later),
+        ).select_from(sent)
+    ).one()
+    booked = session.scalar(
+        _narrowed(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .join(Lead, Lead.id == events.lead_id)
+            .where(*in_range, events.kind == events.BOOKED),
+            cohort,
+        )
+    )
+    return {
+        "messages_sent": int(messages),
+        "leads_sent": leads,
+        "leads_booked": converted,
+        "conversion": ratio(converted, leads),
+        "booked_through_link": booked or 0,
+    }
+
+
 def bookings(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Consultations booked in the range by way (staff, webhook, self) and the hours from capture to
     a lead's first booking (median, p90), overall and by way."""
@@ -106,6 +150,7 @@ def bookings(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
             "median_hours": overall[0],
             "p90_hours": overall[1],
         },
+        "booking_link": _link_conversion(session, cohort),
         # One per way: the CSV's rows.
         "rows": rows,
     }

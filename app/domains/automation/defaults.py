@@ -144,7 +144,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "body": (
                     "Hi {{ first_name }},\n\nThank you for booking a consultation with {{ clinic_name }}: "
                     "{{ consultation_time }}. We look forward to meeting you. Reply to this email if you "
-                    "need to change the time."
+                    "need to change the time, or move or cancel it yourself: {{ consultation_link }}"
                 ),
             }
         ],
@@ -244,7 +244,8 @@ DEFAULT_RULES: tuple[dict, ...] = (
             {
                 "type": "send_sms",
                 "body": (
-                    "Sorry we missed your call! This is {{ clinic_name }}: we will call you back shortly."
+                    "Sorry we missed your call! This is {{ clinic_name }}: we will call you back shortly. "
+                    "Or book your consultation yourself: {{ booking_link }}"
                 ),
                 "once_per_hours": TEXT_BACK_EVERY_HOURS,
             }
@@ -293,7 +294,8 @@ DEFAULT_RULES: tuple[dict, ...] = (
                     "Hi {{ first_name }},\n\nWe have tried to reach you a few times about your visit to "
                     "{{ clinic_name }} and have not managed to. We don't want to keep bothering you, so "
                     "we will close your file unless we hear from you. If you are still interested, just "
-                    "reply to this email and we will be in touch.\n\nAll the best,\n{{ clinic_name }}"
+                    "reply to this email and we will be in touch, or book your consultation yourself: "
+                    "{{ booking_link }}\n\nAll the best,\n{{ clinic_name }}"
                 ),
             },
             {"type": "suggest", "suggestion": "mark_lost"},

@@ -22,7 +22,7 @@ from app.domains.automation.models import AutomationRule, StepStatus
 from app.domains.automation.service import ensure_default_rules
 from app.domains.business_hours.rules import calendar_of, local_time_text, within_business_hours
 from app.domains.intelligence import contact_times
-from app.domains.lead_messages import policy
+from app.domains.lead_messages import booking_link, policy
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork, loaded
 from app.platform.events.models import DomainEvent
@@ -237,6 +237,11 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         anchor=anchor,
     )
     merge = event_merge(clinic, lead, event, anchor)
+    consultation_id = (event.payload or {}).get("consultation_id") if anchor is not None else None
+    if consultation_id:  # the family's own page to move or cancel it (the confirmation's link)
+        merge["consultation_link"] = booking_link.change_url(
+            session.settings, clinic.id, consultation_id, now
+        )
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"

@@ -19,6 +19,8 @@ MERGE_FIELDS = (
     "task_due_at",
     "consultation_time",  # a consultation's confirmation and reminders: its start, in the family's time
     "records_expire_on",  # a records expiry reminder: the diagnostic records' last valid day
+    "booking_link",  # the lead's own signed link to the clinic's booking page (booking_link.py)
+    "consultation_link",  # a consultation's confirmation: its signed page to move or cancel it
 )
 # A merge-field text (subject, body, title) is at most this long, and so is what it renders to.
 MAX_TEMPLATE_LENGTH = 5000

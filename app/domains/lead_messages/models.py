@@ -57,3 +57,19 @@ class MessageTemplateUse(Base):
     channel: Mapped[str] = mapped_column(sa.String(8))
     sent_by: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system"
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was logged on the timeline
+
+
+class BookingLinkEvent(Base):
+    """Booking-link conversion (the bookings report): a message to a lead carrying its booking link
+    (`sent`, when queued), or a consultation booked through such a link (`booked`)."""
+
+    __tablename__ = "booking_link_events"
+    __table_args__ = (sa.Index("ix_booking_link_events_clinic_at", "clinic_id", "at"),)
+
+    SENT, BOOKED = "sent", "booked"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    lead_id: Mapped[int] = mapped_column(sa.Integer, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

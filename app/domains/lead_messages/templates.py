@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth.models import Clinic, User
-from app.domains.lead_messages import merge_fields, stats
+from app.domains.lead_messages import booking_link, merge_fields, stats
 from app.domains.lead_messages.models import EMAIL, MessageTemplate, MessageTemplateUse
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import PipelineStage
-from app.platform import phi_policy
+from app.platform import clock, phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
@@ -197,8 +197,16 @@ def merge_values(
         "clinic_name": clinic.name,
         "coordinator_name": owner.name if owner else clinic.name,
         "stage": stage or lead.pipeline_stage,
+        "booking_link": _booking_link(session, lead, texts),
         **(extra or {}),
     }
+
+
+def _booking_link(session: UnitOfWork, lead: Lead, texts: tuple[str, ...]) -> str:
+    """The lead's signed booking link, signed only for a text that uses it."""
+    if texts and not any("booking_link" in text for text in texts):
+        return ""
+    return booking_link.booking_url(session.settings, lead.clinic_id, lead.id, clock.now())
 
 
 def merge_for_staff(text: str, values: dict) -> str:

@@ -19,7 +19,8 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import local_day_bounds
-from app.domains.lead_messages import merge_fields, policy, templates
+from app.domains.lead_messages import booking_link, merge_fields, policy, templates
+from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
@@ -278,6 +279,8 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
         ),
         now=now,
     )
+    if "booking_link" in f"{message.subject or ''}{message.body}":
+        booking_link.record(session, lead, BookingLinkEvent.SENT, now)
     template_details = {"message_template_id": template_id} if template_id is not None else {}
     activity = activities.record(
         session=session,

@@ -179,6 +179,8 @@ OPERATION_IDS: dict[str, str] = {
     # Availability (issue 62).
     "GET /api/availability/settings": "getBookingSettings",
     "PUT /api/availability/settings": "updateBookingSettings",
+    "GET /api/booking-page/settings": "getBookingPageSettings",
+    "PUT /api/booking-page/settings": "updateBookingPageSettings",
     "GET /api/availability/providers": "listProviders",
     "POST /api/availability/providers": "createProvider",
     "GET /api/availability/providers/{provider_id}": "getProvider",
