@@ -5,6 +5,8 @@ their own, the follow-up counted from the check-in."""
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,6 +30,7 @@ from tests.consultations.kit import (
     tasks_of,
     texts_to,
 )
+from tests.leadkit import create_lead
 from tests.workers import thread_worker, wait_for
 
 REMINDERS, CONFIRMATION = "consultation_reminders", "consultation_confirmation"
@@ -271,3 +274,26 @@ def test_checked_in_then_moved_on_by_hand_the_visit_has_exactly_one_follow_up(
     [step] = rule_steps(db, lead["id"], FOLLOW_UP_RULE)
     assert step.status == "scheduled"
     assert step.run_at == business_days_after(db, tenant, consultation(db, booked["id"]).checked_in_at, 3)
+
+
+def test_a_family_with_no_email_is_confirmed_by_text_and_one_with_an_email_by_email_only(
+    app, client, db, tenant, office
+):
+    """The confirmation goes by the family's channel: a phone-only family (a call, the booking page's
+    short form) gets it as a text with the time and its link to move or cancel; a family with an
+    email gets the email and no confirmation text."""
+    mailbox, texts = office
+    emailed = clinic_and_lead(client, tenant)  # phone and email
+    phone_only = create_lead(client, tenant, first_name="Tom", last_name="Reyes", phone="(415) 555-0177")
+    with thread_worker(app):
+        book(client, tenant, phone_only["id"], clock.now() + timedelta(days=3))
+        book(client, tenant, emailed["id"], clock.now() + timedelta(days=3))
+        wait_for(lambda: events_done(db) and texts_to(texts, "+14155550177"), timeout=60)
+        wait_for(lambda: mails_with(mailbox, "Your consultation at"), timeout=60)
+    [confirmation] = texts_to(texts, "+14155550177")
+    assert confirmation["Body"].startswith("Smile Orthodontics: Your consultation is booked for ")
+    [link] = re.findall(r"https?://\S+", confirmation["Body"])  # its own link to move or cancel
+    followed = client.get(urllib.parse.urlsplit(link).path)
+    assert followed.status_code == 302 and "/book/c/" in followed.headers["Location"]
+    assert len(mails_with(mailbox, "Your consultation at")) == 1
+    assert texts_to(texts) == []  # the family with an email: no text before the reminders

@@ -32,6 +32,9 @@ RE_ENGAGE_REASONS = tuple(
 
 # The consultation reminders' default hours before the start (the clinic edits the rule's delays).
 REMINDER_HOURS = (48, 2)
+CONFIRMATION_TEXT = (  # a text to a lead starts with the clinic's name already
+    "Your consultation is booked for {{ consultation_time }}. To move or cancel it: {{ consultation_link }}"
+)
 REMINDER_TEXT = (
     "Reminder: your consultation at {{ clinic_name }} is {{ consultation_time }}. "
     "Reply C to confirm or R to ask for another time."
@@ -148,6 +151,17 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 ),
             }
         ],
+    },
+    {
+        # The confirmation goes by the family's channel: one who gave no email (a phone-only booking
+        # on the booking page, a call) is confirmed by text.
+        "default_key": "consultation_confirmation_text",
+        "name": "Consultation booked: confirmation by text when there is no email",
+        "description": "A consultation booked for a family with no email address is confirmed by text.",
+        "trigger": "consultation.scheduled",
+        "priority": 30,
+        "conditions": [{"field": "lead.email", "operator": "exists", "value": False}],
+        "actions": [{"type": "send_sms", "body": CONFIRMATION_TEXT}],
     },
     {
         "default_key": "consultation_reminders",
