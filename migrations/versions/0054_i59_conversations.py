@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("first_reply_at", moment, nullable=True),
         sa.Column("created_at", moment, nullable=False),
         sa.Column("updated_at", moment, nullable=False),
-        sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_conversations_clinic_id_clinics")),
+        sa.ForeignKeyConstraint(
+            ["clinic_id"], ["clinics.id"], name=op.f("fk_conversations_clinic_id_clinics")
+        ),
         sa.ForeignKeyConstraint(["lead_id"], ["leads.id"], name=op.f("fk_conversations_lead_id_leads")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
         sa.UniqueConstraint("clinic_id", "lead_id", name="uq_conversations_clinic_id_lead_id"),

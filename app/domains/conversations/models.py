@@ -37,7 +37,9 @@ class Conversation(Base):
     lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("leads.id"))
     # An unknown sender's channel and address (encrypted) and its blind index; None once linked.
     contact_channel: Mapped[str | None] = mapped_column(sa.String(16))
-    contact_address: Mapped[str | None] = mapped_column("contact_address_encrypted", EncryptedString, key="contact_address")
+    contact_address: Mapped[str | None] = mapped_column(
+        "contact_address_encrypted", EncryptedString, key="contact_address"
+    )
     contact_index: Mapped[str | None] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(16), default=OPEN, server_default=OPEN)
     # The family's oldest message not answered yet (None: nobody is waiting for an answer).
@@ -63,7 +65,11 @@ class ConversationMessage(Base):
     __tablename__ = "conversation_messages"
     __table_args__ = (
         sa.UniqueConstraint(
-            "clinic_id", "channel", "direction", "provider_message_id", name="uq_conversation_messages_provider_id"
+            "clinic_id",
+            "channel",
+            "direction",
+            "provider_message_id",
+            name="uq_conversation_messages_provider_id",
         ),
         sa.Index("ix_conversation_messages_thread", "conversation_id", "id"),
     )

@@ -56,7 +56,9 @@ class Outbound:
 
 def conversation_of(*, session: UnitOfWork, lead: Lead, now: datetime) -> Conversation:
     """The lead's conversation, locked for this transaction; made on its first message."""
-    found = _locked(session, sa.and_(Conversation.clinic_id == lead.clinic_id, Conversation.lead_id == lead.id))
+    found = _locked(
+        session, sa.and_(Conversation.clinic_id == lead.clinic_id, Conversation.lead_id == lead.id)
+    )
     if found is not None:
         return found
     return _create(session, {"clinic_id": lead.clinic_id, "lead_id": lead.id}, now) or _locked(
@@ -65,7 +67,9 @@ def conversation_of(*, session: UnitOfWork, lead: Lead, now: datetime) -> Conver
 
 
 def contact_index(*, session: UnitOfWork, clinic_id: int, address: str) -> str:
-    return phi.blind_index(keys=keys_of(session), purpose=CONTACT_PURPOSE, scope=str(clinic_id), value=address)
+    return phi.blind_index(
+        keys=keys_of(session), purpose=CONTACT_PURPOSE, scope=str(clinic_id), value=address
+    )
 
 
 def unknown_sender_conversation(
@@ -78,7 +82,12 @@ def unknown_sender_conversation(
     found = _locked(session, where)
     if found is not None:
         return found
-    values = {"clinic_id": clinic_id, "contact_channel": channel, "contact_address": address, "contact_index": index}
+    values = {
+        "clinic_id": clinic_id,
+        "contact_channel": channel,
+        "contact_address": address,
+        "contact_index": index,
+    }
     return _create(session, values, now) or _locked(session, where)
 
 
@@ -162,7 +171,9 @@ def record_inbound_once(
         return find_inbound(session=session, provider_message_id=message.provider_message_id, **keys)
 
 
-def record_outbound(*, session: UnitOfWork, lead: Lead, message: Outbound, now: datetime) -> ConversationMessage:
+def record_outbound(
+    *, session: UnitOfWork, lead: Lead, message: Outbound, now: datetime
+) -> ConversationMessage:
     """Add a message queued for the family to the lead's conversation. A person's message answers
     the family (the wait ends; the first one is the first reply), an automated one does not."""
     seen = session.scalar(
@@ -200,14 +211,24 @@ def record_outbound(*, session: UnitOfWork, lead: Lead, message: Outbound, now: 
 
 
 def _advance(
-    session: UnitOfWork, conversation: Conversation, row: ConversationMessage, now: datetime, lead: Lead | None = None
+    session: UnitOfWork,
+    conversation: Conversation,
+    row: ConversationMessage,
+    now: datetime,
+    lead: Lead | None = None,
 ) -> None:
     conversation.last_message_id = row.id
     conversation.last_message_at = row.occurred_at
     conversation.updated_at = now
     lead = lead or (session.get(Lead, conversation.lead_id) if conversation.lead_id else None)
     if lead is not None and lead.assigned_to_id is not None:
-        tell(session=session, conversation=conversation, user_id=lead.assigned_to_id, event=message_event(row), now=now)
+        tell(
+            session=session,
+            conversation=conversation,
+            user_id=lead.assigned_to_id,
+            event=message_event(row),
+            now=now,
+        )
 
 
 def message_event(row: ConversationMessage) -> tuple[str, dict]:
@@ -226,5 +247,7 @@ def tell(
     *, session: UnitOfWork, conversation: Conversation, user_id: int, event: tuple[str, dict], now: datetime
 ) -> None:
     kind, data = event
-    note = feed.StreamNote(type=kind, data={"lead_id": conversation.lead_id, **data}, lead_id=conversation.lead_id)
+    note = feed.StreamNote(
+        type=kind, data={"lead_id": conversation.lead_id, **data}, lead_id=conversation.lead_id
+    )
     feed.record(session=session, clinic_id=conversation.clinic_id, user_id=user_id, note=note, now=now)
