@@ -42,9 +42,11 @@ from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
 from app.domains.sequences import branching, bulk_enrolment, stops
+from app.domains.sequences import labels as sequence_labels
 from app.domains.sequences import service as sequences
 from app.domains.sla import service as sla
 from app.domains.tasks import escalation
+from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.alerts import handover, overdue, timers
 from app.domains.webhooks import posting
@@ -112,6 +114,7 @@ EVENT_HANDLERS: dict[str, list] = {
     ],
     events.ACTIVITY_LOGGED: [
         stops.on_inbound_contact,
+        task_outcomes.complete_on_reply,  # a reply completes the automation's tasks to reach the lead
         branching.on_call_logged,  # a sequence waiting for a call takes its branch
         outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
@@ -238,7 +241,10 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
-LEAD_LIST_FILTERS = {"next_step": orphans.conditions}  # next_step=none: the orphans
+LEAD_LIST_FILTERS = {
+    "next_step": orphans.conditions,  # next_step=none: the orphans
+    "in_sequence": sequence_labels.list_conditions,  # the spec's label: an active enrollment
+}
 
 
 def wire() -> None:

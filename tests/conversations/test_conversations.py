@@ -13,7 +13,10 @@ from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
-QUOTED = "Yes, Tuesday works for us.\n\nOn Mon, Nov 23, 2026 at 9:00 AM Smile Ortho <x@y.com> wrote:\n> Would Tuesday work?\n"
+QUOTED = (
+    "Yes, Tuesday works for us.\n\n"
+    "On Mon, Nov 23, 2026 at 9:00 AM Smile Ortho <x@y.com> wrote:\n> Would Tuesday work?\n"
+)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from app.domains.conversations import service
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
 from app.domains.leads import service as leads
-from app.platform.errors import Conflict, NotFound
 from app.platform.db import UnitOfWork
+from app.platform.errors import Conflict, NotFound
 from app.platform.roles import Actor
 
 

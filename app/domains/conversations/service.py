@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domains.conversations.models import INBOUND, OPEN, OUTBOUND, Conversation, ConversationMessage
 from app.domains.leads.models import Lead
+from app.platform import phi
 from app.platform.db import UnitOfWork, new_row
 from app.platform.db.protected import keys_of
 from app.platform.stream import feed
-from app.platform import phi
 
 FAMILY = "inbound_webhook"  # the sender of an inbound message: the family itself
 CONTACT_PURPOSE = "conversation_contact"  # the blind index of an unknown sender's address

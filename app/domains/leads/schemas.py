@@ -292,6 +292,9 @@ class LeadQueryArgs(RequestSchema):
             "active sequence (orphans)"
         },
     )
+    in_sequence = fields.Boolean(
+        metadata={"description": "true: leads in an active follow-up sequence; false: the others"},
+    )
     sort = fields.String(
         load_default="-created_at",
         validate=validate.OneOf(SORT_CHOICES),

@@ -47,7 +47,7 @@ def written_part(text: str) -> str:
     whole text when the parser finds nothing of its own (better too much than an empty message)."""
     try:
         reply = EmailReplyParser(languages=REPLY_LANGUAGES).parse_reply(text=text)
-    except Exception:  # noqa: BLE001 - a parser's failure on odd mail must not lose the reply
+    except Exception:
         return text
     return (reply or "").strip() or text
 

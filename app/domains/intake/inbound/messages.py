@@ -2,8 +2,8 @@
 
 The webhook is signed like the web form (same headers, window and replay refusal). A message is
 recorded once per provider message id as an INBOUND activity on the lead it came from; that
-activity's `activity.logged` event then stops the lead's outreach (app/domains/sequences/stops.py), and it is a
-message of the lead's conversation (app/domains/conversations). An SMS of
+activity's `activity.logged` event then stops the lead's outreach (app/domains/sequences/stops.py),
+and it is a message of the lead's conversation (app/domains/conversations). An SMS of
 STOP
 (or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the number
 out of SMS: every lead of the clinic with it, closed ones included. A message from a number or
