@@ -7,10 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.platform.events.models import DomainEvent
-
 from tests.automation.outreachkit import configure_clinic, enroll, lead_with, make_sequence, sms
-from tests.leadkit import create_lead
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
+from tests.leadkit import create_lead
 from tests.outbound.kit import use
 from tests.workers import thread_worker, wait_for
 

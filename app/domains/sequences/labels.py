@@ -13,7 +13,10 @@ def active_enrollment():
     """Whether the lead of the row has an active enrollment (ix_sequence_enrollments_lead)."""
     return (
         sa.select(SequenceEnrollment.id)
-        .where(SequenceEnrollment.lead_id == Lead.id, SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value)
+        .where(
+            SequenceEnrollment.lead_id == Lead.id,
+            SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value,
+        )
         .exists()
     )
 

@@ -84,7 +84,8 @@ def complete_on_reply(*, session: UnitOfWork, event: DomainEvent, now: datetime)
     run finds the tasks it completed closed."""
     payload = event.payload or {}
     channel = MESSAGE_TYPES.get(payload.get("type"))
-    if channel is None or str(payload.get("direction") or "").lower() != "inbound" or not payload.get("contact"):
+    inbound = str(payload.get("direction") or "").lower() == "inbound"
+    if channel is None or not inbound or not payload.get("contact"):
         return
     lead = session.get(Lead, payload.get("lead_id"))
     if lead is None or lead.clinic_id != event.clinic_id:
