@@ -8,6 +8,7 @@ Every side effect that crosses domains is written here, once, in the order it ru
 - `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
 - `SEND_GUARDS`: asked just before a message to a lead goes to its provider;
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
+- `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
 consumer runs in is the order written here, not the order modules were imported in.
@@ -29,6 +30,7 @@ from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
+from app.domains.conversations import threads as conversation_threads
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
@@ -240,6 +242,8 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 # A user gone inactive or out of office: their leads, then their open tasks, follow.
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
+# Told of each change a provider's receipt makes to a message (delivered, opened, failed).
+RECEIPT_LISTENERS = [conversation_threads.tell_status]  # the thread's status, on the owner's stream
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
 LEAD_LIST_FILTERS = {
     "next_step": orphans.conditions,  # next_step=none: the orphans
@@ -268,6 +272,8 @@ def wire() -> None:
         auth.on_user_invited(handler)
     for guard in SEND_GUARDS:
         notifications.on_send(guard)
+    for listener in RECEIPT_LISTENERS:
+        notifications.on_status_change(listener)
     for name, conditions in LEAD_LIST_FILTERS.items():
         lead_listing.add_list_filter(name, conditions)
 

@@ -5,10 +5,12 @@ unknown sender's thread linked to a lead, and the PHI policy on message texts.""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from app.platform.stream.models import StreamEvent
 from tests.automation.outreachkit import configure_clinic, lead_with
 from tests.intake.test_sendgrid_inbound import SECRET, post_parse, reply_address
-from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
+from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, STATUS, signed_post, text
 from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
 from tests.workers import thread_worker, wait_for
@@ -41,7 +43,13 @@ def inbox(client, tenant, role: str = "clinic_admin", **query) -> list[dict]:
     return resp.get_json()["items"]
 
 
-def test_every_message_of_a_thread_once_in_order_across_sms_and_email(app, client, tenant, providers):
+def stream_events(db, user_id: int, lead_id: int) -> list[StreamEvent]:
+    with db.unit_of_work() as session:
+        stmt = sa.select(StreamEvent).where(StreamEvent.user_id == user_id, StreamEvent.lead_id == lead_id)
+        return list(session.scalars(stmt.order_by(StreamEvent.id)))
+
+
+def test_every_message_of_a_thread_once_in_order_across_sms_and_email(app, client, db, tenant, providers):
     provider, settings = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
@@ -76,6 +84,16 @@ def test_every_message_of_a_thread_once_in_order_across_sms_and_email(app, clien
     assert items[0]["full_body"] == QUOTED[:20_000] and "wrote:" in items[0]["full_body"]
     assert items[1]["automated"] is False and items[1]["sender"].startswith("user:")
     assert [m["Body"].endswith("We do, see you soon") for m in provider.messages] == [True]
+    # Twilio reports the text delivered: the thread says so, and so does the owner's live stream.
+    sid = provider.messages[0]["sid"]
+    assert signed_post(client, STATUS, {"MessageSid": sid, "MessageStatus": "delivered"}).status_code == 200
+    assert thread(client, tenant, lead["id"])["items"][1]["status"] == "delivered"
+    owner = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["assigned_to_id"]
+    assert owner is not None
+    stream = stream_events(db, owner, lead["id"])
+    assert [e.type for e in stream].count("conversation.message") == 3
+    assert [e.data["status"] for e in stream if e.type == "conversation.status"] == ["delivered"]
+    assert not any("body" in e.data for e in stream)  # ids, channel and status: never the text
     # Paged newest first with an opaque cursor: the same messages, once each.
     first = thread(client, tenant, lead["id"], limit=2)
     rest = thread(client, tenant, lead["id"], limit=2, cursor=first["next_cursor"])
@@ -86,7 +104,7 @@ def test_every_message_of_a_thread_once_in_order_across_sms_and_email(app, clien
     ).status_code in (400, 422)
 
 
-def test_unread_counts_are_each_staff_members_and_follow_reads(client, tenant, make_tenant, providers):
+def test_unread_counts_are_each_staff_members_and_follow_reads(client, db, tenant, make_tenant, providers):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
     signed_post(client, INBOUND, text("Hello?", sid="SM1"))
@@ -102,6 +120,8 @@ def test_unread_counts_are_each_staff_members_and_follow_reads(client, tenant, m
     assert resp.status_code == 200 and resp.get_json()["unread"] == 1
     client.post(f"/api/leads/{lead['id']}/conversation/read", json={}, headers=tenant.headers())
     assert inbox(client, tenant, unread="true") == []
+    reads = stream_events(db, tenant.users["clinic_admin"].id, lead["id"])
+    assert [e.type for e in reads].count("conversation.read") == 2  # the reader's other screens follow
     # Another staff member has read nothing.
     assert inbox(client, tenant, "treatment_coordinator", unread="true")[0]["unread"] == 2
     # Front desk sees the thread but no text of it.

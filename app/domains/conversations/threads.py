@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from app.domains.conversations import service
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
 from app.domains.leads import service as leads
+from app.domains.leads.models import Lead
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
 READ_EVENT = "conversation.read"
+STATUS_EVENT = "conversation.status"
 _QUEUED = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 _FAILED = (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
 
@@ -62,6 +64,34 @@ def delivery_status(
     if notification.delivered_at is not None:
         return "delivered", None
     return "sent", None  # sent, or unknown: it left and may have reached the family
+
+
+def tell_status(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
+    """A provider's receipt changed a message of a thread: its lead's owner's stream says so (the
+    status and failure reason, no text). Registered with the outbound receipts (app/handlers.py)."""
+    message = session.scalar(
+        sa.select(ConversationMessage).where(ConversationMessage.notification_id == notification.id)
+    )
+    if message is None:
+        return  # not a message to a lead's thread (a staff notice)
+    conversation = session.get(Conversation, message.conversation_id)
+    lead = session.get(Lead, conversation.lead_id) if conversation.lead_id is not None else None
+    if lead is None or lead.assigned_to_id is None:
+        return
+    status, reason = delivery_status(message, notification)
+    data = {
+        "conversation_id": conversation.id,
+        "message_id": message.id,
+        "status": status,
+        "failure_reason": reason,
+    }
+    service.tell(
+        session=session,
+        conversation=conversation,
+        user_id=lead.assigned_to_id,
+        event=(STATUS_EVENT, data),
+        now=now,
+    )
 
 
 def lead_conversation(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> Conversation | None:
