@@ -8,6 +8,7 @@ Every side effect that crosses domains is written here, once, in the order it ru
 - `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
 - `SEND_GUARDS`: asked just before a message to a lead goes to its provider;
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
+- `LEAD_FLAGS`: flags of a lead's answer another domain answers;
 - `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
@@ -242,6 +243,8 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 # A user gone inactive or out of office: their leads, then their open tasks, follow.
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
+# Flags of a lead's answer (a read and the list) another domain answers, for a page of leads at once.
+LEAD_FLAGS = {"in_sequence": sequence_labels.leads_in_sequence}  # the spec's label
 # Told of each change a provider's receipt makes to a message (delivered, opened, failed).
 RECEIPT_LISTENERS = [conversation_threads.tell_status]  # the thread's status, on the owner's stream
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
@@ -276,6 +279,8 @@ def wire() -> None:
         notifications.on_status_change(listener)
     for name, conditions in LEAD_LIST_FILTERS.items():
         lead_listing.add_list_filter(name, conditions)
+    for name, holders in LEAD_FLAGS.items():
+        lead_listing.add_flag(name, holders)
 
 
 wire()

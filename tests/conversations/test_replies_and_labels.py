@@ -76,6 +76,15 @@ def test_the_lead_list_filters_by_in_sequence(client, tenant):
         return {lead["id"] for lead in resp.get_json()}
 
     assert listed("true") == {inside["id"]}
+    shown = client.get(f"/api/leads/{inside['id']}", headers=tenant.headers("front_desk")).get_json()
+    assert shown["in_sequence"] is True
+    other = client.get(f"/api/leads/{outside['id']}", headers=tenant.headers()).get_json()
+    assert other["in_sequence"] is False
+    listed_flags = client.get("/api/leads", headers=tenant.headers()).get_json()
+    assert {lead["id"]: lead["in_sequence"] for lead in listed_flags} == {
+        inside["id"]: True,
+        outside["id"]: False,
+    }
     assert outside["id"] in listed("false") and inside["id"] not in listed("false")
     assert client.get("/api/leads?in_sequence=maybe", headers=tenant.headers()).status_code == 422
 

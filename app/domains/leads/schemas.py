@@ -177,7 +177,7 @@ class NextActionOut(AnswerSchema):
 class LeadOut(PhiSchema):
     PHI_KIND = "lead"
     # Rewritten by the engine after a lead's events (app/domains/intelligence): not part of the ETag.
-    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action")
+    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action", "in_sequence")
 
     id = fields.Integer()
     first_name = fields.String()
@@ -239,6 +239,13 @@ class LeadOut(PhiSchema):
     score_model_version = fields.String(allow_none=True)
     next_best_action = fields.Nested(
         NextActionOut, attribute="next_action", allow_none=True, metadata={"description": "Open leads only"}
+    )
+    in_sequence = fields.Boolean(
+        metadata={
+            "optional": True,
+            "description": "in an active follow-up sequence (the spec's label): in a lead's read and "
+            "the lead list; not part of the ETag",
+        }
     )
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app.domains.automation.models import EnrollmentStatus, SequenceEnrollment
 from app.domains.leads.models import Lead
+from app.platform.db import UnitOfWork
 
 
 def active_enrollment():
@@ -26,3 +27,15 @@ def list_conditions(in_sequence: bool | None) -> list:
     if in_sequence is None:
         return []
     return [active_enrollment() if in_sequence else ~active_enrollment()]
+
+
+def leads_in_sequence(session: UnitOfWork, lead_ids: list[int]) -> set[int]:
+    """Which of these leads are in an active sequence: the lead answer's `in_sequence`."""
+    return set(
+        session.scalars(
+            sa.select(SequenceEnrollment.lead_id).where(
+                SequenceEnrollment.lead_id.in_(lead_ids),
+                SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value,
+            )
+        )
+    )
