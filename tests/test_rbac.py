@@ -203,6 +203,7 @@ DESIGN_TABLE = {
     "POST /api/leads/<id>/conversation/read": READ,
     "GET /api/conversations": READ,
     "POST /api/conversations/<id>/link": UPDATE,
+    "POST /api/conversations/<id>/capture": CREATE,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,

@@ -160,3 +160,25 @@ def test_an_unknown_senders_text_is_in_the_inbox_and_is_linked_to_a_lead(client,
         f"/api/conversations/{rows[0]['id']}/link", json={"lead_id": lead["id"]}, headers=tenant.headers()
     )
     assert again.status_code == 404
+
+
+def test_an_unknown_senders_text_is_captured_as_a_new_lead_with_its_thread(client, tenant, providers):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    stranger = "+14155559877"
+    signed_post(client, INBOUND, text("Do you do Invisalign for teens?", sid="SMc", sender=stranger))
+    row = next(r for r in inbox(client, tenant, view="unassigned") if r["lead"] is None)
+    resp = client.post(
+        f"/api/conversations/{row['id']}/capture",
+        json={"first_name": "Ana", "last_name": "Lopez"},
+        headers=tenant.headers("front_desk"),
+    )
+    assert resp.status_code == 201, resp.get_json()
+    lead = resp.get_json()
+    assert lead["phone"] == stranger and lead["first_name"] == "Ana"
+    assert [m["channel"] for m in thread(client, tenant, lead["id"])["items"]] == ["sms"]
+    again = client.post(
+        f"/api/conversations/{row['id']}/capture",
+        json={"first_name": "A", "last_name": "B"},
+        headers=tenant.headers(),
+    )
+    assert again.status_code == 404

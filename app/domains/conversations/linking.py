@@ -18,16 +18,23 @@ from app.platform.errors import Conflict, NotFound
 from app.platform.roles import Actor
 
 
-def link(*, session: UnitOfWork, actor: Actor, conversation_id: int, lead_id: int, now: datetime) -> dict:
+def unknown_sender(*, session: UnitOfWork, clinic_id: int, conversation_id: int) -> Conversation:
+    """An unknown sender's conversation of the clinic, locked; 404 for another clinic's (or none),
+    409 once it is a lead's."""
     source = session.scalar(
         sa.select(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.clinic_id == actor.clinic_id)
+        .where(Conversation.id == conversation_id, Conversation.clinic_id == clinic_id)
         .with_for_update()
     )
     if source is None:
         raise NotFound("conversation not found")
     if source.lead_id is not None:
         raise Conflict("this conversation is already a lead's", code="already_linked")
+    return source
+
+
+def link(*, session: UnitOfWork, actor: Actor, conversation_id: int, lead_id: int, now: datetime) -> dict:
+    source = unknown_sender(session=session, clinic_id=actor.clinic_id, conversation_id=conversation_id)
     lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
     target = service.conversation_of(session=session, lead=lead, now=now)
     session.execute(

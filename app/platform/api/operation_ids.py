@@ -144,6 +144,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/leads/{lead_id}/conversation/read": "markLeadConversationRead",
     "GET /api/conversations": "listConversations",
     "POST /api/conversations/{conversation_id}/link": "linkConversationToLead",
+    "POST /api/conversations/{conversation_id}/capture": "captureConversationAsLead",
     "GET /api/message-templates": "listMessageTemplates",
     "POST /api/message-templates": "createMessageTemplate",
     "GET /api/message-templates/{template_id}": "getMessageTemplate",
