@@ -251,3 +251,16 @@ def tell(
         type=kind, data={"lead_id": conversation.lead_id, **data}, lead_id=conversation.lead_id
     )
     feed.record(session=session, clinic_id=conversation.clinic_id, user_id=user_id, note=note, now=now)
+
+
+def erase_lead(*, session: UnitOfWork, lead_id: int) -> int:
+    """A lead's erasure reaches its thread: every message's texts go (kinds, directions, statuses
+    and times stay, as the timeline's do), its read marks stay (ids). How many messages it erased."""
+    thread = sa.select(Conversation.id).where(Conversation.lead_id == lead_id).scalar_subquery()
+    erased = session.execute(
+        sa.update(ConversationMessage)
+        .where(ConversationMessage.conversation_id.in_(thread))
+        .values(body="[erased]", subject=None, full_body=None)
+        .execution_options(synchronize_session=False)
+    )
+    return erased.rowcount

@@ -31,7 +31,8 @@ class InboundWebhook(MethodView):
     def post(self, message, *, uow, now):
         """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
         the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
-        An unknown sender's message is not stored. The answer is {"received": true} either way: it
+        An unknown sender's message waits in the team inbox as an unknown sender's conversation
+        (GET /api/conversations?view=unassigned). The answer is {"received": true} either way: it
         does not say whether the sender is a lead's."""
         inbound.receive(session=uow, clinic_id=g.signed_clinic_id, message=message, now=now)
         return {"received": True}
