@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.platform.stream.models import StreamEvent
-from tests.automation.outreachkit import configure_clinic, lead_with
+from tests.automation.outreachkit import configure_clinic, enroll, lead_with, make_sequence, sms
 from tests.intake.test_sendgrid_inbound import SECRET, post_parse, reply_address
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, STATUS, signed_post, text
 from tests.outbound.fakes import sms_provider
@@ -53,45 +53,61 @@ def test_every_message_of_a_thread_once_in_order_across_sms_and_email(app, clien
     provider, settings = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
-    # The family texts; Twilio delivers it twice.
-    for _ in range(2):
-        assert signed_post(client, INBOUND, text("Do you take our insurance?", sid="SMa")).status_code == 200
-    # A coordinator answers from the thread, on the family's channel; the client retries it.
-    headers = {**tenant.headers("treatment_coordinator"), "Idempotency-Key": "reply-1"}
-    for _ in range(2):
-        resp = client.post(
-            f"/api/leads/{lead['id']}/conversation/messages",
-            json={"body": "We do, see you soon"},
-            headers=headers,
-        )
-        assert resp.status_code == 201, resp.get_json()
-        assert resp.get_json()["channel"] == "sms"
-    # The family answers by email above the quoted history.
-    assert post_parse(client, reply_address(settings, lead["id"]), headers="", text=QUOTED).status_code == 200
+    sequence = make_sequence(client, tenant, [sms(body="Hi {{ first_name }}, any questions?")])
     with thread_worker(app):
+        # An automated follow-up goes first.
+        enroll(client, tenant, lead["id"], sequence["id"])
+        wait_for(lambda: [m["status"] for m in thread(client, tenant, lead["id"])["items"]] == ["sent"])
+        # The family texts back; Twilio delivers it twice.
+        for _ in range(2):
+            assert (
+                signed_post(client, INBOUND, text("Do you take our insurance?", sid="SMa")).status_code == 200
+            )
+        # A coordinator answers from the thread, on the family's channel; the client retries it.
+        headers = {**tenant.headers("treatment_coordinator"), "Idempotency-Key": "reply-1"}
+        for _ in range(2):
+            resp = client.post(
+                f"/api/leads/{lead['id']}/conversation/messages",
+                json={"body": "We do, see you soon"},
+                headers=headers,
+            )
+            assert resp.status_code == 201, resp.get_json()
+            assert resp.get_json()["channel"] == "sms"
+        # The family answers by email above the quoted history.
+        assert (
+            post_parse(client, reply_address(settings, lead["id"]), headers="", text=QUOTED).status_code
+            == 200
+        )
         wait_for(lambda: thread(client, tenant, lead["id"])["items"][1]["status"] == "sent")
     items = thread(client, tenant, lead["id"])["items"]
     assert [(m["direction"], m["channel"]) for m in items] == [
         ("inbound", "email"),
         ("outbound", "sms"),
         ("inbound", "sms"),
+        ("outbound", "sms"),
     ]
     assert [m["body"] for m in items] == [
         "Yes, Tuesday works for us.",
         "We do, see you soon",
         "Do you take our insurance?",
+        "Hi Jane, any questions?",
     ]
     assert items[0]["full_body"] == QUOTED[:20_000] and "wrote:" in items[0]["full_body"]
     assert items[1]["automated"] is False and items[1]["sender"].startswith("user:")
-    assert [m["Body"].endswith("We do, see you soon") for m in provider.messages] == [True]
-    # Twilio reports the text delivered: the thread says so, and so does the owner's live stream.
-    sid = provider.messages[0]["sid"]
+    assert items[3]["automated"] is True and items[3]["sender"] == "system" and items[3]["origin"]
+    assert all(
+        m["Body"].endswith(text)
+        for m, text in zip(provider.messages, ("questions?", "see you soon"), strict=True)
+    )
+    assert len(provider.messages) == 2  # the automated one and the reply, once each
+    # Twilio reports the reply delivered: the thread says so, and so does the owner's live stream.
+    sid = provider.messages[1]["sid"]
     assert signed_post(client, STATUS, {"MessageSid": sid, "MessageStatus": "delivered"}).status_code == 200
     assert thread(client, tenant, lead["id"])["items"][1]["status"] == "delivered"
     owner = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["assigned_to_id"]
     assert owner is not None
     stream = stream_events(db, owner, lead["id"])
-    assert [e.type for e in stream].count("conversation.message") == 3
+    assert [e.type for e in stream].count("conversation.message") == 4
     assert [e.data["status"] for e in stream if e.type == "conversation.status"] == ["delivered"]
     assert not any("body" in e.data for e in stream)  # ids, channel and status: never the text
     # Paged newest first with an opaque cursor: the same messages, once each.
@@ -139,6 +155,12 @@ def test_unread_counts_are_each_staff_members_and_follow_reads(client, db, tenan
     other = make_tenant()
     assert client.get(f"/api/leads/{lead['id']}/conversation", headers=other.headers()).status_code == 404
     assert inbox(client, other) == []
+    assert (
+        client.post(
+            f"/api/conversations/{row['id']}/link", json={"lead_id": lead["id"]}, headers=other.headers()
+        ).status_code
+        == 404
+    )
 
 
 def test_an_unknown_senders_text_is_in_the_inbox_and_is_linked_to_a_lead(client, tenant, providers):
