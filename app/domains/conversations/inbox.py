@@ -38,27 +38,29 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
         .scalar_subquery()
     )
     query = (
-        sa.select(Conversation, Lead.first_name, Lead.last_name, Lead.assigned_to_id, unread.label("unread"))
-        .outerjoin(Lead, Lead.id == Conversation.lead_id)
+        sa.select(Conversation, unread.label("unread"))
         .outerjoin(
             ConversationRead,
             sa.and_(
                 ConversationRead.conversation_id == Conversation.id, ConversationRead.user_id == actor.user_id
             ),
         )
-        .where(
-            Conversation.clinic_id == actor.clinic_id,
-            Conversation.last_message_at.is_not(None),
-            sa.or_(Conversation.lead_id.is_(None), Lead.deleted_at.is_(None)),
-        )
+        .where(Conversation.clinic_id == actor.clinic_id, Conversation.last_message_at.is_not(None))
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         .limit(limit + 1)
     )
+    # The leads a view keeps, as a semi-join hashed once (not a join walked per row): the inbox is
+    # read newest first on ix_conversations_inbox and stops at the page's end.
+    live = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None))
     view = filters.get("view") or ALL
     if view == MINE:
-        query = query.where(Lead.assigned_to_id == actor.user_id)
+        query = query.where(Conversation.lead_id.in_(live.where(Lead.assigned_to_id == actor.user_id)))
     elif view == UNASSIGNED:
-        query = query.where(sa.or_(Conversation.lead_id.is_(None), Lead.assigned_to_id.is_(None)))
+        nobodys = live.where(Lead.assigned_to_id.is_(None))
+        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.in_(nobodys)))
+    else:
+        deleted = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_not(None))
+        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.not_in(deleted)))
     if filters.get("unread"):
         query = query.where(Conversation.last_inbound_id > mark)
     if filters.get("channel"):
@@ -75,7 +77,8 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
     rows = session.execute(query).all()
     more, rows = len(rows) > limit, rows[:limit]
     previews = _last_messages(session, [row.Conversation.last_message_id for row in rows])
-    items = [_row(row, previews.get(row.Conversation.last_message_id)) for row in rows]
+    people = _leads(session, [row.Conversation.lead_id for row in rows if row.Conversation.lead_id])
+    items = [_row(row, previews.get(row.Conversation.last_message_id), people) for row in rows]
     last = rows[-1].Conversation if rows else None
     next_cursor = (
         encode_cursor({"at": clock.as_utc(last.last_message_at).isoformat(), "id": last.id}) if more else None
@@ -90,11 +93,22 @@ def _last_messages(session: UnitOfWork, ids: list[int]) -> dict[int, Conversatio
     return {row.id: row for row in rows}
 
 
-def _row(row, last: ConversationMessage | None) -> dict:
+def _leads(session: UnitOfWork, ids: list[int]) -> dict[int, tuple]:
+    """The page's leads: (first name, last name, owner) by id."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Lead.id, Lead.first_name, Lead.last_name, Lead.assigned_to_id).where(Lead.id.in_(ids))
+    )
+    return {row.id: (row.first_name, row.last_name, row.assigned_to_id) for row in rows}
+
+
+def _row(row, last: ConversationMessage | None, people: dict[int, tuple]) -> dict:
     conversation = row.Conversation
-    lead = None
+    lead, owner = None, None
     if conversation.lead_id is not None:
-        lead = {"id": conversation.lead_id, "first_name": row.first_name, "last_name": row.last_name}
+        first_name, last_name, owner = people[conversation.lead_id]
+        lead = {"id": conversation.lead_id, "first_name": first_name, "last_name": last_name}
     return {
         "id": conversation.id,
         "lead": lead,
@@ -102,7 +116,7 @@ def _row(row, last: ConversationMessage | None) -> dict:
         "contact": None
         if lead
         else {"channel": conversation.contact_channel, "address": conversation.contact_address},
-        "assignee_id": row.assigned_to_id,
+        "assignee_id": owner,
         "status": conversation.status,
         "unread": row.unread,
         "waiting_since": conversation.waiting_since,

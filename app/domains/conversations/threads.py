@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Load
 
 from app.domains.conversations import service
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
@@ -114,9 +115,14 @@ def page_of(
     *, session: UnitOfWork, conversation: Conversation, actor: Actor, cursor: str | None, limit: int
 ) -> dict:
     before = decode_cursor(cursor, ("before",))
+    # Only the delivery columns of the notification: its texts are encrypted and not needed here.
+    delivery = Load(Notification).load_only(
+        Notification.status, Notification.last_error, Notification.delivered_at, Notification.opened_at
+    )
     query = (
         sa.select(ConversationMessage, Notification)
         .outerjoin(Notification, Notification.id == ConversationMessage.notification_id)
+        .options(delivery)
         .where(ConversationMessage.conversation_id == conversation.id)
         .order_by(ConversationMessage.id.desc())
         .limit(limit + 1)
