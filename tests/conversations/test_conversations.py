@@ -204,3 +204,27 @@ def test_an_unknown_senders_text_is_captured_as_a_new_lead_with_its_thread(clien
         headers=tenant.headers(),
     )
     assert again.status_code == 404
+
+
+def test_a_reply_the_provider_refuses_is_failed_in_the_thread_with_its_reason(
+    app, client, db, tenant, providers
+):
+    provider, _ = providers
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    provider.invalid_numbers.add("+14155552671")
+    resp = client.post(
+        f"/api/leads/{lead['id']}/conversation/messages",
+        json={"channel": "sms", "body": "Are you free Tuesday?"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert resp.status_code == 201, resp.get_json()
+    with thread_worker(app):
+        wait_for(lambda: thread(client, tenant, lead["id"])["items"][0]["status"] == "failed")
+    message = thread(client, tenant, lead["id"])["items"][0]
+    assert message["failure_reason"]
+    owner = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["assigned_to_id"]
+    statuses = [
+        e.data["status"] for e in stream_events(db, owner, lead["id"]) if e.type == "conversation.status"
+    ]
+    assert statuses == ["failed"]

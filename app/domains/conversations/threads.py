@@ -70,6 +70,8 @@ def delivery_status(
 def tell_status(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
     """A provider's receipt changed a message of a thread: its lead's owner's stream says so (the
     status and failure reason, no text). Registered with the outbound receipts (app/handlers.py)."""
+    if notification.lead_id is None:
+        return  # a staff notice: no thread
     message = session.scalar(
         sa.select(ConversationMessage).where(ConversationMessage.notification_id == notification.id)
     )

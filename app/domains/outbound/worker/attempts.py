@@ -26,7 +26,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from app.domains.outbound import outgoing
+from app.domains.outbound import outgoing, receipts
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import sending
@@ -109,6 +109,10 @@ def record_outcome(
         jitter=jitter,
         dead=DeliveryStatus.DEAD,
     )
+    if notification.status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+        # A message that will not go is news to whoever watches its thread (not the sent ones: the
+        # common outcome stays one UPDATE; the thread reads it, and a provider's receipt follows).
+        receipts.status_changed(session=session, notification=notification, now=now)
     if notification.status == DeliveryStatus.FAILED:
         log.warning("notification %s failed: %s", notification_id, error)
         return DeliveryStatus.FAILED
