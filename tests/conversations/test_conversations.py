@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from app.platform.audit.models import AuditEvent
 from app.platform.stream.models import StreamEvent
 from tests.automation.outreachkit import configure_clinic, enroll, lead_with, make_sequence, sms
 from tests.intake.test_sendgrid_inbound import SECRET, post_parse, reply_address
@@ -143,6 +144,10 @@ def test_unread_counts_are_each_staff_members_and_follow_reads(client, db, tenan
     # Front desk sees the thread but no text of it.
     desk = thread(client, tenant, lead["id"], role="front_desk")
     assert len(desk["items"]) == 2 and all("body" not in m for m in desk["items"])
+    with db.unit_of_work() as session:  # every read of a thread is audited, with whether it carried PHI
+        reads = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "lead.conversation.read"))
+        by_desk = [e for e in reads if e.actor == f"user:{tenant.users['front_desk'].id}"]
+        assert len(by_desk) == 1 and by_desk[0].after == {"phi": False}
     assert "preview" not in inbox(client, tenant, "front_desk")[0]["last_message"]
     # The views: the owner's, nobody's.
     owner = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers()).get_json()["assigned_to_id"]

@@ -21,6 +21,8 @@ from app.domains.conversations.models import INBOUND, Conversation, Conversation
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.outbound.models import DeliveryStatus, Notification
+from app.platform import phi_policy
+from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
@@ -105,9 +107,25 @@ def lead_conversation(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> C
     )
 
 
-def thread_page(*, session: UnitOfWork, actor: Actor, lead_id: int, cursor: str | None, limit: int) -> dict:
-    """A page of the lead's thread, newest first, with the caller's unread count."""
+def thread_page(
+    *, session: UnitOfWork, actor: Actor, lead_id: int, page: tuple[str | None, int], now: datetime
+) -> dict:
+    """A page (`cursor`, `limit`) of the lead's thread, newest first, with the caller's unread count;
+    the read is audited, with whether the answer carried the texts (PHI)."""
+    cursor, limit = page
     conversation = lead_conversation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    audit.record(
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.conversation.read",
+            subject_type="lead",
+            subject_id=lead_id,
+            after={"phi": phi_policy.may_read_phi(actor)},
+            at=now,
+        ),
+    )
     if conversation is None:
         return {"conversation_id": None, "lead_id": lead_id, "items": [], "next_cursor": None, "unread": 0}
     return page_of(session=session, conversation=conversation, actor=actor, cursor=cursor, limit=limit)

@@ -20,13 +20,12 @@ class LeadConversation(MethodView):
     @blp.arguments(schemas.PageArgs, location="query")
     @blp.response(200, schemas.ThreadOut)
     @inject
-    def get(self, args, lead_id, *, uow, actor):
+    def get(self, args, lead_id, *, uow, actor, now):
         """The lead's thread across SMS and email, both directions, newest first (cursor-paginated),
         each message with its delivery status as the provider reported it, and the caller's unread
-        count. Message texts are PHI: without `lead:phi` they are left out."""
-        return threads.thread_page(
-            session=uow, actor=actor, lead_id=lead_id, cursor=args.get("cursor"), limit=args["limit"]
-        )
+        count. Message texts are PHI: without `lead:phi` they are left out. The read is audited."""
+        page = (args.get("cursor"), args["limit"])
+        return threads.thread_page(session=uow, actor=actor, lead_id=lead_id, page=page, now=now)
 
 
 @blp.route("/leads/<int:lead_id>/conversation/read")
