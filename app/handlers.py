@@ -9,6 +9,8 @@ Every side effect that crosses domains is written here, once, in the order it ru
 - `SEND_GUARDS`: asked just before a message to a lead goes to its provider; `COMPOSERS`: what
   goes instead of its stored texts (engagement's tracked links and open pixel);
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
+- `LEAD_FLAGS`: flags of a lead's answer another domain answers;
+- `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
 consumer runs in is the order written here, not the order modules were imported in.
@@ -32,6 +34,7 @@ from app.domains.bulk import task_actions
 from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
+from app.domains.conversations import threads as conversation_threads
 from app.domains.engagement import service as engagement
 from app.domains.intake import imports
 from app.domains.intelligence import scoring
@@ -46,9 +49,11 @@ from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
 from app.domains.sequences import branching, bulk_enrolment, stops
+from app.domains.sequences import labels as sequence_labels
 from app.domains.sequences import service as sequences
 from app.domains.sla import service as sla
 from app.domains.tasks import escalation
+from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.alerts import handover, overdue, timers
 from app.domains.webhooks import posting
@@ -122,6 +127,7 @@ EVENT_HANDLERS: dict[str, list] = {
     ],
     events.ACTIVITY_LOGGED: [
         stops.on_inbound_contact,
+        task_outcomes.complete_on_reply,  # a reply completes the automation's tasks to reach the lead
         branching.on_call_logged,  # a sequence waiting for a call takes its branch
         outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
@@ -253,9 +259,16 @@ CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, auto
 # A user gone inactive or out of office: their leads, then their open tasks, follow.
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
+# Flags of a lead's answer (a read and the list) another domain answers, for a page of leads at once.
+LEAD_FLAGS = {"in_sequence": sequence_labels.leads_in_sequence}  # the spec's label
+# Told of each change a provider's receipt makes to a message (delivered, opened, failed).
+RECEIPT_LISTENERS = [conversation_threads.tell_status]  # the thread's status, on the owner's stream
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
 COMPOSERS = [engagement.tracked]  # a message to a lead's links through the redirect, as it goes
-LEAD_LIST_FILTERS = {"next_step": orphans.conditions}  # next_step=none: the orphans
+LEAD_LIST_FILTERS = {
+    "next_step": orphans.conditions,  # next_step=none: the orphans
+    "in_sequence": sequence_labels.list_conditions,  # the spec's label: an active enrollment
+}
 
 
 def wire() -> None:
@@ -281,8 +294,12 @@ def wire() -> None:
         notifications.on_send(guard)
     for composer in COMPOSERS:
         notifications.on_compose(composer)
+    for listener in RECEIPT_LISTENERS:
+        notifications.on_status_change(listener)
     for name, conditions in LEAD_LIST_FILTERS.items():
         lead_listing.add_list_filter(name, conditions)
+    for name, holders in LEAD_FLAGS.items():
+        lead_listing.add_flag(name, holders)
 
 
 wire()

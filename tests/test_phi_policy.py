@@ -283,6 +283,11 @@ CARRIES_NO_PHI = {
     "LeadEngagementOut": "a lead's id and its messages' engagement (ids, counts, times)",
     "MessageEngagementOut": "a message's id and channel, open and click counts and times (no text, no URL)",
     "LinkClicksOut": "a link's place in a message and its click count (not the URL)",
+    # Conversations (app/domains/conversations): the texts are in MessageOut and LastMessageOut.
+    "ReadOut": "a read mark's ids and an unread count",
+    "InboxLeadOut": "a lead's id and name (no PHI field: front desk reads names)",
+    "ContactOut": "an unknown sender's channel and number or address (contact details)",
+    "LinkOut": "ids",
 }
 # Schemas that apply the policy in a hook of their own (each through a phi_policy function).
 POLICED_BY_HOOK = {
@@ -291,6 +296,8 @@ POLICED_BY_HOOK = {
     "LeadMessageOut": (
         "rendered for the reader: phi_policy.withhold_merge_values (app/domains/lead_messages/send.py)"
     ),
+    "MessageOut": "post_dump: phi_policy.may_read_phi (a message's subject, body and full text)",
+    "LastMessageOut": "post_dump: phi_policy.may_read_phi (the last message's preview)",
     "PreviewOut": (
         "rendered for the reader: phi_policy.withhold_merge_values (app/domains/lead_messages/templates.py)"
     ),
@@ -323,6 +330,11 @@ JSON_NOT_PHI = {
     ("SequenceOut", "exit_conditions"): "the clinic's criteria as written, as a rule's conditions",
     ("EnrollmentOut", "path"): "step numbers and keys, outcome names, event ids and times",
     ("TrailEnrollmentOut", "path"): "step numbers and keys, outcome names, event ids and times",
+    (
+        "MessageOut",
+        "origin",
+    ): "the automation's rule, sequence and step ids (ids only, app/domains/lead_messages/to_lead.py)",
+    ("MessageOut", "media"): "always empty: media are a later channel's work",
     ("StatusCountsOut", "by_status"): "counts",
     ("StatusCountsOut", "by_due"): "counts",
     ("AssigneeCountsOut", "by_status"): "counts",

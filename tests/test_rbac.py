@@ -214,6 +214,13 @@ DESIGN_TABLE = {
     "DELETE /api/message-templates/<id>": CONFIGURE,
     "POST /api/message-templates/<id>/preview": READ,
     "POST /api/leads/<id>/messages": UPDATE,
+    # Issue 59: one conversation per lead and the team inbox.
+    "GET /api/leads/<id>/conversation": READ,
+    "POST /api/leads/<id>/conversation/messages": UPDATE,
+    "POST /api/leads/<id>/conversation/read": READ,
+    "GET /api/conversations": READ,
+    "POST /api/conversations/<id>/link": UPDATE,
+    "POST /api/conversations/<id>/capture": CREATE,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,

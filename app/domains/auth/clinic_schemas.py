@@ -158,6 +158,12 @@ class ClinicSettingsIn(RequestSchema):
             "to enrol (403 second_factor_enrollment_required) (default false)"
         },
     )
+    complete_tasks_on_reply = StrictBoolean(
+        metadata={
+            "description": "a text or email from the family completes the open call, SMS and email "
+            "tasks the automation made to reach them, 'Replied by <channel>' on the timeline (default true)"
+        },
+    )
     next_task_team_overdue = StrictBoolean(
         metadata={"description": "next-task may hand out a teammate's unclaimed overdue task (default true)"},
     )

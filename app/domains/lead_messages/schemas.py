@@ -110,6 +110,14 @@ class LeadMessageIn(RequestSchema):
             raise ValidationError(problems)
 
 
+class ConversationReplyIn(RequestSchema):
+    """A reply from the thread: the channel the family last wrote on unless given."""
+
+    channel = fields.String(validate=CHANNEL, metadata={"description": "default: the family's last channel"})
+    subject = _subject()
+    body = _body(required=True)
+
+
 class LeadMessageOut(AnswerSchema):
     notification_id = fields.Integer()
     activity_id = fields.Integer(metadata={"description": "the OUTBOUND email or SMS on the lead's timeline"})

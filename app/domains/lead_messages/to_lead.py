@@ -19,6 +19,7 @@ from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import local_day_bounds
+from app.domains.conversations import service as conversations
 from app.domains.lead_messages import booking_link, merge_fields, policy, templates
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
@@ -256,6 +257,12 @@ class LeadMessage:
     bulk: bool = False  # a campaign's (a sequence's) message: sent after the transactional ones
 
 
+def _origin(details: dict) -> dict | None:
+    """What sent the message, as the thread keeps it: the ids among its details (no text)."""
+    ids = {key: value for key, value in details.items() if key.endswith("_id") and isinstance(value, int)}
+    return ids or None
+
+
 def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
     """Render, queue on the notifications ledger and log on the lead's timeline (`label: text`), by
     `sent_by` (a person's ref, or the system's): raises ValidationFailed (`body`) before anything is
@@ -282,6 +289,20 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
     if "booking_link" in f"{message.subject or ''}{message.body}":
         booking_link.record(session, lead, BookingLinkEvent.SENT, now)
     template_details = {"message_template_id": template_id} if template_id is not None else {}
+    conversations.record_outbound(
+        session=session,
+        lead=lead,
+        message=conversations.Outbound(
+            channel=channel,
+            subject=subject_text or None,
+            body=body_text,
+            notification_id=notification.id,
+            sender_ref=sent_by,
+            sender_user_id=message.user_id,
+            origin=_origin({**message.details, **template_details}),
+        ),
+        now=now,
+    )
     activity = activities.record(
         session=session,
         lead=lead,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
-from app.domains.lead_messages import pause, schemas, send, unsubscribe
+from app.domains.lead_messages import pause, replies, schemas, send, unsubscribe
 from app.domains.lead_messages import templates as service
 from app.platform.access import public, requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -101,6 +101,28 @@ class LeadMessages(MethodView):
         """Send the lead an email or SMS (a template or texts) through the contact policy; on the timeline.
         With an Idempotency-Key a repeated request (a double click, a client's retry) sends once."""
         return send.send_message(
+            session=uow,
+            actor=actor,
+            lead_id=lead_id,
+            data=body,
+            now=now,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+
+
+@blp.route("/leads/<int:lead_id>/conversation/messages")
+class ConversationReply(MethodView):
+    @requires(Permission.UPDATE)
+    @idempotent
+    @blp.arguments(schemas.ConversationReplyIn)
+    @blp.response(201, schemas.LeadMessageOut)
+    @blp.alt_response(409, description="The contact policy holds it back, or the lead is converted")
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
+        """Reply to the family from the lead's conversation, on `channel` or the channel of the
+        family's last message: through the contact policy, in the transactional lane, once per
+        Idempotency-Key. The reply is in the thread at once, its status following the provider's."""
+        return replies.reply(
             session=uow,
             actor=actor,
             lead_id=lead_id,

@@ -34,6 +34,25 @@ def add_list_filter(name: str, conditions: Callable[[object], list]) -> None:
     _ADDED_FILTERS[name] = conditions
 
 
+# Flags of a lead's answer that a higher domain answers (LEAD_FLAGS in app/handlers.py): the flag's
+# name -> which of these lead ids hold it (`in_sequence`: an active enrollment), one query a page.
+_FLAGS: dict[str, Callable[[UnitOfWork, list[int]], set[int]]] = {}
+
+
+def add_flag(name: str, holders: Callable[[UnitOfWork, list[int]], set[int]]) -> None:
+    _FLAGS[name] = holders
+
+
+def with_flags(session: UnitOfWork, leads: list[Lead]) -> list[Lead]:
+    """`leads` with the flags higher domains answer set on them, as their answer shows them."""
+    ids = [lead.id for lead in leads]
+    for name, holders in _FLAGS.items():
+        holding = holders(session, ids) if ids else set()
+        for lead in leads:
+            setattr(lead, name, lead.id in holding)  # a plain attribute: not a column
+    return leads
+
+
 def _added_conditions(filters: dict) -> list:
     return [c for name, conditions in _ADDED_FILTERS.items() for c in conditions(filters.get(name))]
 
@@ -89,7 +108,7 @@ def list_leads(
             at=now,
         ),
     )
-    return rows, total
+    return with_flags(session, rows), total
 
 
 SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}

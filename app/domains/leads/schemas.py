@@ -182,7 +182,7 @@ class NextActionOut(AnswerSchema):
 class LeadOut(PhiSchema):
     PHI_KIND = "lead"
     # Rewritten by the engine after a lead's events (app/domains/intelligence): not part of the ETag.
-    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action")
+    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action", "in_sequence")
 
     id = fields.Integer()
     first_name = fields.String()
@@ -246,6 +246,13 @@ class LeadOut(PhiSchema):
     next_best_action = fields.Nested(
         NextActionOut, attribute="next_action", allow_none=True, metadata={"description": "Open leads only"}
     )
+    in_sequence = fields.Boolean(
+        metadata={
+            "optional": True,
+            "description": "in an active follow-up sequence (the spec's label): in a lead's read and "
+            "the lead list; not part of the ETag",
+        }
+    )
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()
@@ -300,6 +307,9 @@ class LeadQueryArgs(RequestSchema):
             "description": "`none`: open leads with no open task, no pending automated step and no "
             "active sequence (orphans)"
         },
+    )
+    in_sequence = fields.Boolean(
+        metadata={"description": "true: leads in an active follow-up sequence; false: the others"},
     )
     sort = fields.String(
         load_default="-created_at",

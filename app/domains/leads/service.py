@@ -17,7 +17,7 @@ from sqlalchemy.orm import attributes
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
-from app.domains.leads import consent, rules, suppression
+from app.domains.leads import consent, listing, rules, suppression
 from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
 from app.domains.leads.sources import checked_source
 from app.domains.leads.updates import record_update, redacted
@@ -85,7 +85,7 @@ def read_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetime)
             at=now,
         ),
     )
-    return lead
+    return listing.with_flags(session, [lead])[0]
 
 
 # --- leads: writing --------------------------------------------------------------------------

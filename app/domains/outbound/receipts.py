@@ -4,6 +4,7 @@ email events (delivered, open, bounce). Each is verified by its endpoint before 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,6 +16,22 @@ from app.platform.delivery import redaction
 from app.platform.delivery import service as outbound
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as domain_events
+
+# Told of each change a provider's receipt makes to a message (the lead's conversation thread, whose
+# readers' streams say so): registered by the handler map (RECEIPT_LISTENERS of app/handlers.py).
+_LISTENERS: list[Callable[..., None]] = []
+
+
+def on_status_change(listener: Callable[..., None]) -> None:
+    _LISTENERS.append(listener)
+
+
+def status_changed(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
+    """A receipt changed `notification` (delivered, opened, failed): its listeners hear of it, in
+    the receipt's transaction."""
+    for listener in _LISTENERS:
+        listener(session=session, notification=notification, now=now)
+
 
 DELIVERED_STATES = ("delivered",)
 UNDELIVERED_STATES = ("undelivered", "failed")
@@ -54,6 +71,7 @@ def apply_status(
             failed_for_good(session=session, notification=notification, now=now)
     else:
         return {"updated": False, "status": notification.status}  # queued, sent, late: nothing to record
+    status_changed(session=session, notification=notification, now=now)
     return {"updated": True, "status": notification.status}
 
 

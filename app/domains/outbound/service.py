@@ -17,7 +17,13 @@ from app.domains.outbound.admin import RETRYABLE, bulk_retryable, retry_many, re
 from app.domains.outbound.inbox import StaffNotice, notify_in_app
 from app.domains.outbound.models import Channel, Notification
 from app.domains.outbound.outgoing import MessageToLead, OutgoingMessage, queue_many, send, send_to_lead
-from app.domains.outbound.receipts import email_bounced, email_delivered, email_notification
+from app.domains.outbound.receipts import (
+    email_bounced,
+    email_delivered,
+    email_notification,
+    on_status_change,
+    status_changed,
+)
 from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
 from app.domains.outbound.worker.sending import Hold, clinic_settings, on_compose, on_send
 from app.platform.db import UnitOfWork
@@ -42,6 +48,7 @@ __all__ = [
     "notify_staff",
     "on_compose",
     "on_send",
+    "on_status_change",
     "queue_many",
     "quiet_until_for",
     "recipient_index",
@@ -51,6 +58,7 @@ __all__ = [
     "send",
     "send_to_lead",
     "staff_wants",
+    "status_changed",
 ]
 
 

@@ -29,6 +29,7 @@ from app.domains.activities.models import LeadActivity
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers
+from app.domains.conversations import service as conversations
 from app.domains.leads import suppression
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
 from app.domains.outbound.models import DeliveryStatus, Notification
@@ -68,6 +69,7 @@ COPIES: tuple[Copy, ...] = (
     Copy("leads: contact and free-text columns (_LEAD_CONTACT), the DOB's blind index", "null", _DUMP),
     Copy("leads: first_name, last_name", "'[erased]', ''", _DUMP),
     Copy("lead_activities.notes", "null", _DUMP),
+    Copy("conversation_messages: subject, body, full_body", "null, '[erased]', null", _DUMP),
     Copy(
         "lead_timers.note (a recall's note); the lead's scheduled recalls and records reminder",
         "null; cancelled (reason 'the lead was erased'), their ledger jobs ended",
@@ -280,7 +282,9 @@ def _cancel_work(session: UnitOfWork, lead: Lead, task_ids, notification_ids, no
 
 
 def _erase_activities(session: UnitOfWork, lead_id: int) -> int:
-    # Details hold ids and flags only (the analytics read them in SQL); notes are the person's words.
+    # Details hold ids and flags only (the analytics read them in SQL); notes are the person's words,
+    # and so are its thread's messages (app/domains/conversations).
+    conversations.erase_lead(session=session, lead_id=lead_id)
     return session.execute(
         sa.update(LeadActivity)
         .where(LeadActivity.lead_id == lead_id)

@@ -1,14 +1,23 @@
-"""Completing a task with a structured outcome; "rescheduled" may carry the follow-up's new due time."""
+"""Completing a task with a structured outcome; "rescheduled" may carry the follow-up's new due time.
+A reply from the family completes the automation's open tasks to reach them (`complete_on_reply`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domains.tasks import creation, service
-from app.domains.tasks.models import LeadTask, TaskOutcome
+import sqlalchemy as sa
+
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityType
+from app.domains.auth.models import Clinic
+from app.domains.leads.models import Lead
+from app.domains.tasks import claims, creation, service
+from app.domains.tasks.alerts.timers import cancel_timers
+from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
+from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor
 
 
@@ -59,3 +68,51 @@ def _follow_up(
         },
         now=now,
     )
+
+
+# The clinic setting that turns it off (on unless set to false).
+COMPLETE_ON_REPLY = "complete_tasks_on_reply"
+# The tasks that exist to reach the family: a call (initial contact, follow-up calls), a text, an email.
+REACH_TYPES = ("CALL", "SMS", "EMAIL")
+MESSAGE_TYPES = {ActivityType.SMS.value: "SMS", ActivityType.EMAIL.value: "email"}
+
+
+def complete_on_reply(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+    """Event consumer of `activity.logged`: an inbound text or email from the family (contact, not an
+    auto-reply) completes the lead's open reach-the-lead tasks that the automation made, each with
+    "Replied by <channel>" on the timeline. A redelivered message is one activity, so one run; and a
+    run finds the tasks it completed closed."""
+    payload = event.payload or {}
+    channel = MESSAGE_TYPES.get(payload.get("type"))
+    inbound = str(payload.get("direction") or "").lower() == "inbound"
+    if channel is None or not inbound or not payload.get("contact"):
+        return
+    lead = session.get(Lead, payload.get("lead_id"))
+    if lead is None or lead.clinic_id != event.clinic_id:
+        return
+    if (session.get(Clinic, lead.clinic_id).settings or {}).get(COMPLETE_ON_REPLY) is False:
+        return
+    tasks = session.scalars(
+        sa.select(LeadTask)
+        .where(
+            LeadTask.lead_id == lead.id,
+            LeadTask.status.in_(OPEN_TASK_STATUSES),
+            LeadTask.type.in_(REACH_TYPES),
+        )
+        .order_by(LeadTask.id)
+        .with_for_update()
+    )
+    for task in [task for task in tasks if (task.origin or {}).get("kind") == "automation"]:
+        task.status, task.completed_at, task.outcome, task.updated_at = TaskStatus.COMPLETED, now, "done", now
+        claims.release(task)
+        cancel_timers(session, task, now)
+        activities.record(
+            session=session,
+            lead=lead,
+            facts=activities.ActivityFacts(
+                type=ActivityType.TASK_COMPLETED,
+                at=now,
+                notes=f"Replied by {channel}",
+                details={"task_id": task.id, "outcome": task.outcome, "replied_by": channel.lower()},
+            ),
+        )

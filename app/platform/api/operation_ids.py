@@ -138,6 +138,13 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/leads/{lead_id}/enrollments/{enrollment_id}/unenroll": "unenrollLead",
     # Messages to leads.
     "POST /api/leads/{lead_id}/messages": "sendLeadMessage",
+    # Conversations and the team inbox (app/domains/conversations).
+    "GET /api/leads/{lead_id}/conversation": "getLeadConversation",
+    "POST /api/leads/{lead_id}/conversation/messages": "replyInLeadConversation",
+    "POST /api/leads/{lead_id}/conversation/read": "markLeadConversationRead",
+    "GET /api/conversations": "listConversations",
+    "POST /api/conversations/{conversation_id}/link": "linkConversationToLead",
+    "POST /api/conversations/{conversation_id}/capture": "captureConversationAsLead",
     "GET /api/message-templates": "listMessageTemplates",
     "POST /api/message-templates": "createMessageTemplate",
     "GET /api/message-templates/{template_id}": "getMessageTemplate",

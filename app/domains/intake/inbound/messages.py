@@ -2,12 +2,14 @@
 
 The webhook is signed like the web form (same headers, window and replay refusal). A message is
 recorded once per provider message id as an INBOUND activity on the lead it came from; that
-activity's `activity.logged` event then stops the lead's outreach (app/domains/sequences/stops.py). An SMS of
+activity's `activity.logged` event then stops the lead's outreach (app/domains/sequences/stops.py),
+and it is a message of the lead's conversation (app/domains/conversations). An SMS of
 STOP
 (or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT — the carriers' opt-out words) also opts the number
-out of SMS: every lead of the clinic with it, closed ones included. A message from nobody we know
-is answered 200 and not stored: a provider must not retry it forever, and we keep no text from
-strangers.
+out of SMS: every lead of the clinic with it, closed ones included. A message from a number or
+address that matches no open lead of the clinic is kept in an unknown sender's conversation (the
+inbox shows it; staff link it to a lead or capture it as one), once per message id; a sender that
+is no phone number or address at all (a short code) is answered 200 and not stored.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.auth.models import Clinic
+from app.domains.conversations import service as conversations
 from app.domains.intake.inbound.models import InboundMessage, ProviderDelivery
 from app.domains.leads import consent
 from app.domains.leads import rules as lead_rules
@@ -100,9 +103,10 @@ def receive(*, session: UnitOfWork, clinic_id: int, message: dict, now: datetime
         return InboundAnswer.of(seen)
     clinic = session.get(Clinic, clinic_id)
     lead = match_lead(session=session, clinic=clinic, channel=channel, sender=message["from"])
-    if lead is None:
-        return InboundAnswer(matched=False)
     received_at = min(message.get("received_at") or now, now)  # a provider clock ahead of ours
+    if lead is None:
+        _from_unknown_sender(session, clinic, message, received_at, now)
+        return InboundAnswer(matched=False)
     row, _ = record_once(
         session,
         clinic_id,
@@ -111,6 +115,35 @@ def receive(*, session: UnitOfWork, clinic_id: int, message: dict, now: datetime
         lambda: record_reply(session, lead, message, received_at, now),
     )
     return InboundAnswer.of(row)
+
+
+def _from_unknown_sender(
+    session: UnitOfWork, clinic: Clinic, message: dict, received_at: datetime, now: datetime
+) -> None:
+    """Keep a message nobody's lead sent in its sender's conversation (never dropped, never twice)."""
+    channel = message["channel"]
+    address = sender_key(channel=channel, sender=message["from"], region=clinic.default_phone_region)
+    if address is None:
+        return
+    conversation = conversations.unknown_sender_conversation(
+        session=session, clinic_id=clinic.id, channel=channel, address=address, now=now
+    )
+    conversations.record_inbound_once(
+        session=session, conversation=conversation, message=as_inbound(message, received_at), now=now
+    )
+
+
+def as_inbound(message: dict, received_at: datetime) -> conversations.Inbound:
+    """The thread's copy of a verified inbound message (`full_body`: an email with its quoted history)."""
+    return conversations.Inbound(
+        channel=message["channel"],
+        provider_message_id=message["message_id"],
+        body=message.get("shown_body") or message["body"],
+        full_body=message.get("full_body"),
+        subject=message.get("subject"),
+        occurred_at=received_at,
+        auto_reply=bool(message.get("auto_reply")),
+    )
 
 
 def first_delivery(session: UnitOfWork, *, provider: str, delivery_id: str, now: datetime) -> bool:
@@ -189,9 +222,13 @@ def record_reply(
             recorded_at=now,
             actor_ref=ACTOR,
             direction=ActivityDirection.INBOUND,
-            notes=message["body"],
+            notes=message.get("shown_body") or message["body"],
             details={"message_id": message["message_id"], "channel": channel, "stop": stop},
         ),
+    )
+    conversation = conversations.conversation_of(session=session, lead=lead, now=now)
+    conversations.record_inbound(
+        session=session, conversation=conversation, message=as_inbound(message, received_at), now=now
     )
     return store(
         session, activity=activity, channel=channel, message_id=message["message_id"], now=now, opted_out=stop

@@ -78,10 +78,11 @@ def apply_events(*, session: UnitOfWork, events: list, now: datetime) -> dict:
         kind, address = event.get("event"), event.get("email")
         if kind in TRACKED_EVENTS:
             notification = notifications.email_notification(session=session, event=event)
-            if notification is not None:
-                updated += notifications.email_delivered(
-                    notification=notification, event=kind, at=_event_time(event, now)
-                )
+            if notification is not None and notifications.email_delivered(
+                notification=notification, event=kind, at=_event_time(event, now)
+            ):
+                updated += 1
+                notifications.status_changed(session=session, notification=notification, now=now)
             if notification is not None and kind == "open":
                 # Apple Mail Privacy Protection's fetch, as SendGrid tells it: not a person reading.
                 machine = event.get("sg_machine_open") is True
@@ -153,6 +154,7 @@ def _bounced(session: UnitOfWork, event: dict, opted_out: list[Lead], now: datet
     if notification is not None and notifications.email_bounced(
         notification=notification, event=str(event["event"]), reason=reason
     ):
+        notifications.status_changed(session=session, notification=notification, now=now)
         lead = session.get(Lead, notification.lead_id) if notification.lead_id is not None else None
         if lead is not None and lead.deleted_at is None:
             leads_of.setdefault(lead.id, lead)

@@ -6,12 +6,15 @@ from flask import Response, g, request
 from flask.views import MethodView
 
 from app.domains.auth import signing
-from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio
+from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio, unknown_senders
 from app.domains.intake.inbound import messages as inbound
 from app.domains.intake.views import signed_for
-from app.platform.access import public
+from app.domains.leads.schemas import LeadCreatedOut, LeadIn
+from app.platform.access import public, requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
+from app.platform.idempotency.web import idempotent
+from app.platform.roles import Permission
 
 blp = make_blueprint("inbound", "Inbound messages (replies, STOP) and calls")
 
@@ -28,7 +31,8 @@ class InboundWebhook(MethodView):
     def post(self, message, *, uow, now):
         """An inbound SMS or email: logged on the lead it came from (once per message_id), which stops
         the lead's sequences and pending automated outreach; an SMS STOP opts the lead out of SMS.
-        An unknown sender's message is not stored. The answer is {"received": true} either way: it
+        An unknown sender's message waits in the team inbox as an unknown sender's conversation
+        (GET /api/conversations?view=unassigned). The answer is {"received": true} either way: it
         does not say whether the sender is a lead's."""
         inbound.receive(session=uow, clinic_id=g.signed_clinic_id, message=message, now=now)
         return {"received": True}
@@ -108,3 +112,22 @@ class SendgridInboundParse(MethodView):
         return email_replies.receive(
             session=uow, secret=settings.secret_key, form=request.form.to_dict(), now=now
         )
+
+
+@blp.route("/conversations/<int:conversation_id>/capture")
+class CaptureUnknownSender(MethodView):
+    @requires(Permission.CREATE)
+    @idempotent
+    @blp.arguments(LeadIn(partial=("phone", "email")))
+    @blp.response(201, LeadCreatedOut)
+    @blp.alt_response(409, description="The conversation is already a lead's")
+    @inject
+    def post(self, body, conversation_id, *, uow, actor, now):
+        """Capture an unknown sender as a new lead: the lead (names and any field of POST /api/leads)
+        gets the sender's number or address, is created like every lead (owner, first stage,
+        possible duplicates, the new-lead automation) and the sender's messages become its thread."""
+        made = unknown_senders.capture(
+            session=uow, actor=actor, conversation_id=conversation_id, data=body, now=now
+        )
+        made.lead.possible_duplicates = made.possible_duplicates  # for this response only
+        return made.lead

@@ -109,6 +109,10 @@ def record_outcome(
         jitter=jitter,
         dead=DeliveryStatus.DEAD,
     )
+    if notification.status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+        # A message that will not go is news to whoever watches its thread (not the sent ones: the
+        # common outcome stays one UPDATE; the thread reads it, and a provider's receipt follows).
+        receipts.status_changed(session=session, notification=notification, now=now)
     if notification.status == DeliveryStatus.FAILED:
         log.warning("notification %s failed: %s", notification_id, error)
         receipts.failed_for_good(session=session, notification=notification, now=now)

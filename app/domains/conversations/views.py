@@ -1,0 +1,71 @@
+"""A lead's conversation (its thread, read marks), the team inbox, and linking an unknown sender's
+thread to a lead. A reply from the thread is sent by app/domains/lead_messages (its contact policy)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from app.domains.conversations import inbox, linking, schemas, threads
+from app.platform.access import requires
+from app.platform.api import make_blueprint
+from app.platform.api.injection import inject
+from app.platform.roles import Permission
+
+blp = make_blueprint("conversations", "Conversations with families and the team inbox")
+
+
+@blp.route("/leads/<int:lead_id>/conversation")
+class LeadConversation(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.PageArgs, location="query")
+    @blp.response(200, schemas.ThreadOut)
+    @inject
+    def get(self, args, lead_id, *, uow, actor, now):
+        """The lead's thread across SMS and email, both directions, newest first (cursor-paginated),
+        each message with its delivery status as the provider reported it, and the caller's unread
+        count. Message texts are PHI: without `lead:phi` they are left out. The read is audited."""
+        page = (args.get("cursor"), args["limit"])
+        return threads.thread_page(session=uow, actor=actor, lead_id=lead_id, page=page, now=now)
+
+
+@blp.route("/leads/<int:lead_id>/conversation/read")
+class LeadConversationRead(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.ReadIn)
+    @blp.response(200, schemas.ReadOut)
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
+        """The caller has read the thread up to `message_id` (default: its last message). Read
+        marks are each staff member's own; a mark never goes back."""
+        return threads.mark_read(
+            session=uow, actor=actor, lead_id=lead_id, up_to=body.get("message_id"), now=now
+        )
+
+
+@blp.route("/conversations")
+class Inbox(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.InboxArgs, location="query")
+    @blp.response(200, schemas.InboxOut)
+    @inject
+    def get(self, args, *, uow, actor):
+        """The team inbox, the most recent activity first (cursor-paginated): `view` mine (your
+        leads), unassigned (leads without an owner, unknown senders) or all; `unread` (the family
+        wrote after your read mark); `channel` (the family last wrote on it)."""
+        return inbox.inbox_page(
+            session=uow, actor=actor, filters=args, cursor=args.get("cursor"), limit=args["limit"]
+        )
+
+
+@blp.route("/conversations/<int:conversation_id>/link")
+class LinkConversation(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.LinkIn)
+    @blp.response(200, schemas.LinkOut)
+    @blp.alt_response(409, description="The conversation is already a lead's")
+    @inject
+    def post(self, body, conversation_id, *, uow, actor, now):
+        """Link an unknown sender's thread to the lead it belongs to: its messages join the lead's thread."""
+        return linking.link(
+            session=uow, actor=actor, conversation_id=conversation_id, lead_id=body["lead_id"], now=now
+        )
