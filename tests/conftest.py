@@ -30,6 +30,9 @@ from tests.answers import CheckedClient
 from tests.databases import fresh_postgres_database
 from tests.requirements import required
 
+# The browser tests' fixtures (live_server, chromium, page), one Chromium for the whole run.
+pytest_plugins = ["tests.browser"]
+
 TEST_PASSWORD = "correct horse battery staple"
 # Secrets have no built-in values (app/platform/config.py): the suite brings its own, in its settings and in
 # the environment its child processes (workers, gunicorn, the CLI) inherit.

@@ -23,8 +23,6 @@ import requests
 
 from app.devtools.local_redis import free_port
 from app.devtools.runner import long_running_processes
-from tests.console.conftest import chromium_path
-from tests.requirements import need
 from tests.workers import PROJECT_ROOT
 
 pytestmark = pytest.mark.reliability
@@ -155,12 +153,12 @@ def test_the_quick_start_works_on_the_embedded_default_and_a_dead_process_is_nam
     assert "the `web` process exited on its own" not in out
 
 
-def test_the_quick_start_runs_every_procfile_process_and_the_console_is_live_in_chromium(embedded_run):
+def test_the_quick_start_runs_every_procfile_process_and_the_console_is_live_in_chromium(
+    embedded_run, chromium
+):
     """`make run` starts what the Procfile lists (the event stream included), and a console page in
     Chromium sees the new lead's assignment arrive without a reload."""
-    path = chromium_path()
-    need("chromium", path is not None, "needs Chromium (Debian package `chromium`)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     run, api, var_dir, log = embedded_run
     _wait(lambda: _ready(api) or run.poll() is not None, 180, "the embedded run to be ready")
@@ -171,11 +169,11 @@ def test_the_quick_start_runs_every_procfile_process_and_the_console_is_live_in_
 
     console = re.search(r"Console\s+(http://\S+)", _output(log)).group(1)
     logins = json.loads((var_dir / "demo-logins.json").read_text())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        pages = []
+    contexts, pages = [], []
+    try:
         for user in logins:  # whoever the round robin picks has a page open
-            page = browser.new_context().new_page()
+            contexts.append(chromium.new_context())
+            page = contexts[-1].new_page()
             page.set_default_timeout(30_000)
             page.goto(console)
             page.fill("input[name=email]", user["email"])
@@ -203,4 +201,6 @@ def test_the_quick_start_runs_every_procfile_process_and_the_console_is_live_in_
         (assigned,) = _wait(arrived, 60, "the assignment to reach a console page")
         expect(assigned).to_have_text("Lead assigned to you: Ada Live")
         assert all(page.evaluate("window.notReloaded") for page in pages)
-        browser.close()
+    finally:
+        for context in contexts:
+            context.close()

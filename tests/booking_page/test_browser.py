@@ -55,7 +55,8 @@ def the_consultation(db) -> Consultation:
 def link_in_mail(raw: bytes) -> str:
     message = email.message_from_bytes(raw, policy=policy.default)
     text = message.get_body(preferencelist=("plain",)).get_content()
-    return re.search(r"https?://\S+/book/c/\S+", text).group(0)
+    # The consultation's own link, through the clinic's tracked redirect (app/domains/engagement).
+    return re.search(r"cancel it yourself: (https?://\S+)", text).group(1)
 
 
 def serious_violations(tab) -> list[str]:
@@ -74,7 +75,9 @@ def test_a_family_books_from_a_text_and_moves_it_through_the_confirmation(
         send(client, tenant, lead["id"], channel="sms", body=body)
         [text] = wait_for(lambda: texts_to(texts, E164), timeout=60)
         link = re.search(r"https?://\S+", text["Body"]).group(0)
-        assert "/book/l/" in link and "Jane" not in link
+        assert "Jane" not in link  # the clinic's tracked link (app/domains/engagement), to the lead's page
+        landing = client.get(urlsplit(link).path)
+        assert landing.status_code == 302 and "/book/l/" in landing.headers["Location"]
 
         context = family_browser(chromium)
         tab = context.new_page()

@@ -1,6 +1,10 @@
-"""The console's browser tests: the app served by a real HTTP server on a free port, and Debian's
-Chromium driven by Playwright (launched by its path; a browser is never downloaded). Each browser
-test saves a screenshot to tmp/artifacts/ when it fails."""
+"""The browser tests' fixtures (the console's pages, the family's booking page): the app served by a
+real HTTP server on a free port, and Debian's Chromium driven by Playwright (launched by its path; a
+browser is never downloaded). Each browser test saves a screenshot to tmp/artifacts/ when it fails.
+
+A plugin of the root conftest (`pytest_plugins`), so the whole run shares one Chromium: two Playwright
+sync sessions alive at once in one thread refuse to start, which a second conftest importing these
+fixtures (a session fixture per conftest) once caused."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from werkzeug.serving import make_server
 
 from tests.requirements import need
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("FOLLOWUP_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
