@@ -126,7 +126,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 def _security_headers(response):
     # A page that names its own framers (the booking page: the clinic's website origins) is framed by
     # those: X-Frame-Options cannot name several origins, and DENY would override it in old browsers.
-    own_framers = "frame-ancestors 'none'" not in response.headers.get("Content-Security-Policy", "'none'")
+    policy = response.headers.get("Content-Security-Policy", "")
+    own_framers = "frame-ancestors" in policy and "frame-ancestors 'none'" not in policy
     for name, value in SECURITY_HEADERS.items():
         if name == "X-Frame-Options" and own_framers:
             continue
