@@ -57,6 +57,10 @@ ENV_NAMES = {
     "sendgrid_inbound_secret": "SENDGRID_INBOUND_SECRET",
     "email_inbound_domain": "EMAIL_INBOUND_DOMAIN",
     "max_content_length": "MAX_CONTENT_LENGTH",
+    "instagram_graph_url": "INSTAGRAM_GRAPH_URL",
+    "instagram_graph_version": "INSTAGRAM_GRAPH_VERSION",
+    "instagram_verify_token": "INSTAGRAM_VERIFY_TOKEN",
+    "instagram_app_secret": "INSTAGRAM_APP_SECRET",
 }
 
 
@@ -238,6 +242,11 @@ class Settings:
     sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
     email_inbound_domain: str | None = None  # Inbound Parse's domain: reply+<token>@, unsubscribe+<token>@
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
+    # Instagram direct messages (Meta's Instagram API with Instagram Login; docs/features/instagram.md)
+    instagram_graph_url: str = "https://graph.instagram.com"  # Graph's host (make run: the stand-in)
+    instagram_graph_version: str = "v21.0"  # the Graph API version in every request's path
+    instagram_verify_token: str | None = None  # what Meta's subscription handshake must present
+    instagram_app_secret: str | None = None  # the Meta app's secret: X-Hub-Signature-256 of webhooks
     notification_max_attempts: int = 6  # a message's attempts before it is `dead`
     notification_retry_base_seconds: float = 30.0  # the first retry's wait, doubled at each attempt
     notification_retry_max_seconds: float = 3600.0  # the longest wait between two attempts

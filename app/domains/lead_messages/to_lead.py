@@ -136,6 +136,7 @@ TOUCHES = {
     ActivityType.PHONE_CALL.value: "a call",
     ActivityType.EMAIL.value: "an email",
     ActivityType.SMS.value: "a text",
+    ActivityType.DIRECT_MESSAGE.value: "a direct message",
     ActivityType.IN_PERSON.value: "a visit",
 }
 
