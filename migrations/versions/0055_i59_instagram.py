@@ -2,7 +2,7 @@
 instagram_contacts (the Instagram users who wrote to it, by scoped id, and their leads)
 
 Revision ID: 0055_i59_instagram
-Revises: 0047_i58_signing_secrets
+Revises: 0053_i64_search_trigrams
 Create Date: 2026-11-27 23:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import app.platform.db
 
 revision = "0055_i59_instagram"
-down_revision = "0047_i58_signing_secrets"
+down_revision = "0053_i64_search_trigrams"
 branch_labels = None
 depends_on = None
 
