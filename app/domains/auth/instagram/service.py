@@ -18,6 +18,12 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound
 from app.platform.roles import Actor
 
+# Meta's messaging windows on Instagram, from the family's last message: automated messages within
+# 24 hours; a person's reply within 7 days, with the human-agent tag after the first 24 hours.
+AUTOMATED_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+HUMAN_AGENT_TAG = "HUMAN_AGENT"
+
 # last_used_at is written at most this often: a busy account must not write its row on every send.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
