@@ -21,6 +21,8 @@ from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
+from app.domains.tasks import creation as task_creation
+from app.domains.tasks.models import LeadTaskType
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
@@ -84,6 +86,8 @@ def send_message(
     decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
     if decision.verdict == policy.SKIP:
         steps.finish(step, StepStatus.SKIPPED, now, reason=decision.reason, held_back_by="contact policy")
+        if channel == policy.INSTAGRAM:  # Meta's window closed: only a person may still write
+            _reply_by_hand_task(session, step, lead, decision.reason, now)
         return SKIPPED
     if decision.verdict == policy.MOVE and not_after is not None and decision.to >= not_after:
         # Held past the visit, a reminder is noise: dropped, saying why.
@@ -121,6 +125,24 @@ def send_message(
         return SKIPPED
     steps.finish(step, StepStatus.DONE, now, notification_id=sent.notification.id, channel=channel)
     return SENT
+
+
+def _reply_by_hand_task(session: UnitOfWork, step: AutomationStep, lead: Lead, reason: str, now: datetime) -> None:
+    """The lead's owner picks up what automation may not send on Instagram: a reply by hand (within
+    Meta's 7-day human agent window), or another way to reach the family."""
+    task_creation.create_system_task(
+        session=session,
+        lead=lead,
+        now=now,
+        task=task_creation.SystemTask(
+            title="Follow up by hand: an automated Instagram message was not sent",
+            type=LeadTaskType.FOLLOW_UP,
+            description=f"Not sent automatically: {reason}. Reply on Instagram or reach the family another way.",
+            due_at=now,
+            dedupe_key=f"instagram-window:{step.id}",
+            origin=steps.origin_of(step),
+        ),
+    )
 
 
 def _not_after(step: AutomationStep) -> datetime | None:
