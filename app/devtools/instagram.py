@@ -29,6 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 SEND_PATH = re.compile(r"^/(?P<version>v[\d.]+)/(?P<account>me|\d+)/messages$")
 PROFILE_PATH = re.compile(r"^/(?P<version>v[\d.]+)/(?P<igsid>[\w-]+)$")
@@ -38,7 +39,11 @@ WEBHOOK_PATH = "/api/webhooks/instagram"
 class GraphStandIn:
     """The server's state: the accounts and their tokens, the profiles, what was sent, and errors to come."""
 
-    def __init__(self):
+    def __init__(self, *, development: bool = False, outbox: Path | None = None):
+        # Development (`make run`): any token is the account the path names, and anyone who wrote
+        # has a profile; each accepted message is also a JSON line in `outbox`.
+        self.development = development
+        self.outbox = outbox
         self.accounts: dict[str, str] = {}  # IG_ID -> its access token
         self.profiles: dict[str, dict] = {}  # IGSID -> {"username", "name"}
         self.sent: list[dict] = []  # each accepted message: account, recipient, text, messaging_type, tag, at
@@ -47,8 +52,23 @@ class GraphStandIn:
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
-    def account_of_token(self, token: str) -> str | None:
+    def account_of_token(self, token: str, path_account: str = "me") -> str | None:
+        if self.development:
+            return path_account
         return next((a for a, t in self.accounts.items() if hmac.compare_digest(t, token)), None)
+
+    def profile_of(self, igsid: str) -> dict | None:
+        if igsid not in self.profiles and self.development:
+            return {"username": f"family.{igsid[-4:]}", "name": f"Family {igsid[-4:]}"}
+        return self.profiles.get(igsid)
+
+    def record(self, sent: dict) -> None:
+        with self.lock:
+            self.sent.append(sent)
+            if self.outbox is not None:
+                self.outbox.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.outbox, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(sent, ensure_ascii=False) + "\n")
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> GraphStandIn:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -84,22 +104,26 @@ def _handler_for(state: GraphStandIn):
             self.wfile.write(data)
 
         def _error(self, status: int, code: int, message: str, subcode: int | None = None) -> None:
-            error = {"message": message, "type": "OAuthException" if code == 190 else "IGApiException", "code": code}
+            error = {
+                "message": message,
+                "type": "OAuthException" if code == 190 else "IGApiException",
+                "code": code,
+            }
             if subcode is not None:
                 error["error_subcode"] = subcode
             self._answer(status, {"error": {**error, "fbtrace_id": "standin"}})
 
-        def _account(self) -> str | None:
+        def _account(self, path_account: str = "me") -> str | None:
             header = self.headers.get("Authorization") or ""
             token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-            return state.account_of_token(token) if token else None
+            return state.account_of_token(token, path_account) if token else None
 
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             path = urllib.parse.urlsplit(self.path).path
             match = SEND_PATH.match(path)
             if match is None:
                 return self._error(404, 100, "Unknown path")
-            account = self._account()
+            account = self._account(match["account"])
             if account is None or match["account"] not in ("me", account):
                 return self._error(401, 190, "Invalid OAuth access token")
             try:
@@ -111,33 +135,33 @@ def _handler_for(state: GraphStandIn):
                 failure = state.fail_next.pop(0) if state.fail_next else None
             if failure is not None:
                 return self._error(failure[0], failure[1], "(stand-in) failure asked for by the test")
-            if recipient not in state.profiles:
+            if state.profile_of(recipient) is None:
                 return self._error(400, 100, "(#100) No matching user found", subcode=2534014)
             message_id = state.next_id("aWdfZAG1faXRlbT")
-            with state.lock:
-                state.sent.append(
-                    {
-                        "account": account,
-                        "recipient": recipient,
-                        "text": text,
-                        "messaging_type": body.get("messaging_type"),
-                        "tag": body.get("tag"),
-                        "message_id": message_id,
-                        "at": time.time(),
-                    }
-                )
+            state.record(
+                {
+                    "account": account,
+                    "recipient": recipient,
+                    "text": text,
+                    "messaging_type": body.get("messaging_type"),
+                    "tag": body.get("tag"),
+                    "message_id": message_id,
+                    "at": time.time(),
+                }
+            )
             return self._answer(200, {"recipient_id": recipient, "message_id": message_id})
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             parts = urllib.parse.urlsplit(self.path)
             match = PROFILE_PATH.match(parts.path)
             if match is None or self._account() is None:
                 return self._error(401 if match else 404, 190 if match else 100, "Invalid request")
-            profile = state.profiles.get(match["igsid"])
+            profile = state.profile_of(match["igsid"])
             if profile is None:
                 return self._error(400, 100, "(#100) No matching user found")
             fields = (urllib.parse.parse_qs(parts.query).get("fields") or ["username,name"])[0].split(",")
-            return self._answer(200, {"id": match["igsid"], **{f: profile[f] for f in fields if f in profile}})
+            shown = {f: profile[f] for f in fields if profile.get(f)}
+            return self._answer(200, {"id": match["igsid"], **shown})
 
     return Handler
 
@@ -173,14 +197,17 @@ def send_dm(engine_url: str, *, app_secret: str, body: bytes) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m app.devtools.instagram dm --from 1790... --to <IG_ID> "Hello"`: a family's DM in development."""
+    """A family's DM in development:
+    `python -m app.devtools.instagram dm --from 1790... --to <IG_ID> "Hello"`."""
     parser = argparse.ArgumentParser(description="Send a DM to the engine as an Instagram user would")
     parser.add_argument("command", choices=["dm"])
     parser.add_argument("text")
     parser.add_argument("--from", dest="igsid", required=True, help="the family's Instagram-scoped id")
     parser.add_argument("--to", dest="account_id", required=True, help="the clinic's connected account id")
     parser.add_argument("--engine", default="http://127.0.0.1:5000")
-    parser.add_argument("--app-secret", default=None, help="INSTAGRAM_APP_SECRET (default: var/instagram_app_secret)")
+    parser.add_argument(
+        "--app-secret", default=None, help="INSTAGRAM_APP_SECRET (default: var/instagram_app_secret)"
+    )
     args = parser.parse_args(argv)
     secret = args.app_secret or _development_app_secret()
     mid = f"m_dev_{int(time.time() * 1000)}"

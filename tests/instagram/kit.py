@@ -6,12 +6,10 @@ from __future__ import annotations
 import itertools
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from app.devtools.instagram import GraphStandIn, signature, webhook_body
 from app.domains.intake.inbound.models import InboundMessage
-from tests.outbound.kit import use
 
 APP_SECRET = "meta-app-secret"
 VERIFY_TOKEN = "verify-me"
@@ -19,22 +17,9 @@ WEBHOOK = "/api/webhooks/instagram"
 _mids = itertools.count(1)
 
 
-@pytest.fixture
-def graph(app, monkeypatch):
-    """The stand-in, and the app pointed at it with the Meta app's secret and verify token."""
-    stand_in = GraphStandIn().start()
-    use(
-        monkeypatch,
-        app.config["SETTINGS"],
-        instagram_graph_url=stand_in.url,
-        instagram_app_secret=APP_SECRET,
-        instagram_verify_token=VERIFY_TOKEN,
-    )
-    yield stand_in
-    stand_in.stop()
-
-
-def connect(client, tenant, graph: GraphStandIn, account_id: str, token: str | None = None, expect: int = 200):
+def connect(
+    client, tenant, graph: GraphStandIn, account_id: str, token: str | None = None, expect: int = 200
+):
     token = token or f"IGQWR-token-of-{account_id}"
     graph.accounts[account_id] = token
     resp = client.put(

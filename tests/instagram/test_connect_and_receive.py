@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.platform.phi import decrypt  # noqa: F401 - the token is checked encrypted below
 from tests.automation.outreachkit import enroll, enrollments, make_sequence, sms
-from tests.instagram.kit import VERIFY_TOKEN, WEBHOOK, connect, dm, graph, inbound_of  # noqa: F401
+from tests.instagram.kit import VERIFY_TOKEN, WEBHOOK, connect, dm, inbound_of
 from tests.workers import thread_worker, wait_for
 
 ACCOUNT = "17841400000000001"
@@ -30,7 +30,9 @@ def test_an_admin_connects_the_account_and_never_sees_the_token_again(client, db
     taken = connect(client, other, graph, ACCOUNT, expect=409)
     assert ACCOUNT in str(taken["errors"]["account_id"])
     bad = client.put(
-        "/api/integrations/instagram", json={"account_id": "x1", "access_token": "short"}, headers=tenant.headers()
+        "/api/integrations/instagram",
+        json={"account_id": "x1", "access_token": "short"},
+        headers=tenant.headers(),
     )
     assert bad.status_code == 422 and {"account_id", "access_token"} <= set(bad.get_json()["errors"]["json"])
     assert client.delete("/api/integrations/instagram", headers=tenant.headers()).status_code == 204
@@ -47,7 +49,9 @@ def test_the_subscription_handshake(client, graph):
     assert client.get(WEBHOOK, query_string={**args, "hub.mode": "unsubscribe"}).status_code == 403
 
 
-def test_a_dm_from_a_new_user_becomes_an_instagram_lead_with_a_speed_to_lead_task(app, client, db, tenant, graph):
+def test_a_dm_from_a_new_user_becomes_an_instagram_lead_with_a_speed_to_lead_task(
+    app, client, db, tenant, graph
+):
     connect(client, tenant, graph, ACCOUNT)
     graph.profiles[FAMILY] = {"username": "lopez.family", "name": "Maria Lopez"}
     with thread_worker(app):
@@ -105,13 +109,28 @@ def test_echoes_reads_and_unknown_accounts_are_answered_and_pass_over(client, db
 
     connect(client, tenant, graph, ACCOUNT)
     events = [
-        {"sender": {"id": ACCOUNT}, "recipient": {"id": FAMILY}, "timestamp": 1, "message": {"mid": "e1", "is_echo": True, "text": "ours"}},
+        {
+            "sender": {"id": ACCOUNT},
+            "recipient": {"id": FAMILY},
+            "timestamp": 1,
+            "message": {"mid": "e1", "is_echo": True, "text": "ours"},
+        },
         {"sender": {"id": FAMILY}, "recipient": {"id": ACCOUNT}, "timestamp": 2, "read": {"mid": "e1"}},
-        {"sender": {"id": FAMILY}, "recipient": {"id": "999"}, "timestamp": 3, "message": {"mid": "x1", "text": "hi"}},
+        {
+            "sender": {"id": FAMILY},
+            "recipient": {"id": "999"},
+            "timestamp": 3,
+            "message": {"mid": "x1", "text": "hi"},
+        },
     ]
-    body = json.dumps({"object": "instagram", "entry": [{"id": ACCOUNT, "time": 3, "messaging": events}]}).encode()
+    body = json.dumps(
+        {"object": "instagram", "entry": [{"id": ACCOUNT, "time": 3, "messaging": events}]}
+    ).encode()
     resp = client.post(
-        WEBHOOK, data=body, headers={"X-Hub-Signature-256": signature(APP_SECRET, body)}, content_type="application/json"
+        WEBHOOK,
+        data=body,
+        headers={"X-Hub-Signature-256": signature(APP_SECRET, body)},
+        content_type="application/json",
     )
     assert resp.status_code == 200 and resp.get_json() == {"received": True}
     assert inbound_of(db, tenant.id) == []

@@ -17,7 +17,7 @@ from app.domains.outbound.models import ProviderSendWindow
 from app.platform import clock
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, run
-from tests.instagram.kit import connect, dm, graph, inbound_of  # noqa: F401 - graph: the fixture
+from tests.instagram.kit import connect, dm, inbound_of
 from tests.outbound.kit import FAST_DELIVERY, rows, use
 from tests.reliability.conftest import sweeping
 from tests.workers import thread_worker, wait_for
@@ -89,9 +89,14 @@ def test_250_in_an_hour_200_go_the_rest_wait_and_another_clinic_is_not_held(
     with thread_worker(app), sweeping(app):
         wait_for(lambda: sum(r.status == "sent" for r in rows(db, busy_ids)) == 200, timeout=180)
         wait_for(lambda: all(r.status == "sent" for r in rows(db, other_ids)), timeout=60)
-        wait_for(lambda: sum(r.status == "pending" and bool(r.last_error) for r in rows(db, busy_ids)) == 50, timeout=60)
+        wait_for(
+            lambda: sum(r.status == "pending" and bool(r.last_error) for r in rows(db, busy_ids)) == 50,
+            timeout=60,
+        )
         time.sleep(0.5)  # a send over the limit would land now
-    by_account = {a: sum(s["account"] == a for s in graph.sent) for a in ("17841400000000010", "17841400000000020")}
+    by_account = {
+        a: sum(s["account"] == a for s in graph.sent) for a in ("17841400000000010", "17841400000000020")
+    }
     assert by_account == {"17841400000000010": 200, "17841400000000020": 5}
     held = [r for r in rows(db, busy_ids) if r.status != "sent"]
     assert {r.status for r in held} == {"pending"} and all(r.attempts == 0 for r in held)

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app.domains.automation.models import AutomationStep
 from app.domains.auth.instagram.models import InstagramContact
+from app.domains.automation.models import AutomationStep
 from app.domains.outbound.models import Notification
 from app.platform import clock
 from tests.automation.outreachkit import configure_clinic, enroll, make_sequence, messages_to
-from tests.instagram.kit import connect, dm, graph, inbound_of  # noqa: F401 - graph: the fixture
+from tests.instagram.kit import connect, dm, inbound_of
 from tests.workers import thread_worker, wait_for
 
 ACCOUNT = "17841400000000002"
@@ -64,7 +64,9 @@ def test_a_coordinators_reply_goes_through_graph_once(app, client, db, tenant, g
     assert [a["direction"] for a in items if a["type"] == "DIRECT_MESSAGE"].count("OUTBOUND") == 1
 
 
-def test_a_late_reply_carries_the_human_agent_tag_and_after_seven_days_is_refused(app, client, db, tenant, graph):
+def test_a_late_reply_carries_the_human_agent_tag_and_after_seven_days_is_refused(
+    app, client, db, tenant, graph
+):
     lead_id = lead_from_dm(client, db, tenant, graph, hours_ago=3 * 24)
     queued = reply(client, tenant, lead_id, "Sorry for the wait! Still interested?")
     with thread_worker(app):
@@ -83,7 +85,9 @@ def test_a_step_due_30_hours_after_the_last_dm_does_not_go_and_leaves_a_task(app
     configure_clinic(client, tenant)  # open all day, midday there: no quiet hours in the way
     lead_id = lead_from_dm(client, db, tenant, graph, hours_ago=30)
     sequence = make_sequence(
-        client, tenant, [{"delay": {"amount": 0, "unit": "minutes"}, "channel": "instagram", "body": "Any questions?"}]
+        client,
+        tenant,
+        [{"delay": {"amount": 0, "unit": "minutes"}, "channel": "instagram", "body": "Any questions?"}],
     )
     enroll(client, tenant, lead_id, sequence["id"])
     with thread_worker(app):
@@ -100,7 +104,9 @@ def test_a_step_within_24_hours_goes_as_a_response(app, client, db, tenant, grap
     configure_clinic(client, tenant)
     lead_id = lead_from_dm(client, db, tenant, graph, hours_ago=2)
     sequence = make_sequence(
-        client, tenant, [{"delay": {"amount": 0, "unit": "minutes"}, "channel": "instagram", "body": "Hi {{ first_name }}!"}]
+        client,
+        tenant,
+        [{"delay": {"amount": 0, "unit": "minutes"}, "channel": "instagram", "body": "Hi {{ first_name }}!"}],
     )
     enroll(client, tenant, lead_id, sequence["id"])
     with thread_worker(app):

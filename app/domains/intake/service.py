@@ -276,7 +276,11 @@ def capture_instagram_dm(*, session: UnitOfWork, clinic_id: int, profile: dict, 
         session=session,
         actor=actor,
         new=NewLead(
-            data={"first_name": first or "Instagram user", "last_name": last or "", "preferred_contact": "ANY"},
+            data={
+                "first_name": first or "Instagram user",
+                "last_name": last or "",
+                "preferred_contact": "ANY",
+            },
             channel="instagram",
         ),
         placement=leads.Placement(

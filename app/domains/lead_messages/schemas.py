@@ -102,7 +102,9 @@ class LeadMessageIn(RequestSchema):
         required = ("subject", "body") if data.get("channel") == EMAIL else ("body",)
         problems = {name: ["required (or give a template_id)"] for name in required if not data.get(name)}
         if data.get("channel") != EMAIL and "subject" in data:
-            problems["subject"] = [f"{'an SMS' if data.get('channel') == SMS else 'a direct message'} has no subject"]
+            problems["subject"] = [
+                f"{'an SMS' if data.get('channel') == SMS else 'a direct message'} has no subject"
+            ]
         for name in ("subject", "body"):
             if (
                 data.get(name)

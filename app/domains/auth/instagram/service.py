@@ -102,7 +102,9 @@ def mark_used(session: UnitOfWork, row: InstagramAccount, now: datetime) -> None
 
 def contact_by_igsid(session: UnitOfWork, clinic_id: int, igsid: str) -> InstagramContact | None:
     return session.scalar(
-        sa.select(InstagramContact).where(InstagramContact.clinic_id == clinic_id, InstagramContact.igsid == igsid)
+        sa.select(InstagramContact).where(
+            InstagramContact.clinic_id == clinic_id, InstagramContact.igsid == igsid
+        )
     )
 
 

@@ -35,7 +35,11 @@ class InstagramIntegration(MethodView):
         leads and replies, and the clinic's Instagram messages are sent with the token (kept
         encrypted). One account per clinic; an account in one clinic only."""
         return instagram.connect(
-            session=uow, actor=actor, account_id=body["account_id"], access_token=body["access_token"], now=now
+            session=uow,
+            actor=actor,
+            account_id=body["account_id"],
+            access_token=body["access_token"],
+            now=now,
         )
 
     @requires(Permission.CONFIGURE)

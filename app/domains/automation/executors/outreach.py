@@ -127,7 +127,9 @@ def send_message(
     return SENT
 
 
-def _reply_by_hand_task(session: UnitOfWork, step: AutomationStep, lead: Lead, reason: str, now: datetime) -> None:
+def _reply_by_hand_task(
+    session: UnitOfWork, step: AutomationStep, lead: Lead, reason: str, now: datetime
+) -> None:
     """The lead's owner picks up what automation may not send on Instagram: a reply by hand (within
     Meta's 7-day human agent window), or another way to reach the family."""
     task_creation.create_system_task(
@@ -137,7 +139,7 @@ def _reply_by_hand_task(session: UnitOfWork, step: AutomationStep, lead: Lead, r
         task=task_creation.SystemTask(
             title="Follow up by hand: an automated Instagram message was not sent",
             type=LeadTaskType.FOLLOW_UP,
-            description=f"Not sent automatically: {reason}. Reply on Instagram or reach the family another way.",
+            description=f"Not sent automatically: {reason}. Reply on Instagram, or reach them another way.",
             due_at=now,
             dedupe_key=f"instagram-window:{step.id}",
             origin=steps.origin_of(step),

@@ -32,6 +32,8 @@ def fetch_profile(*, settings, igsid: str, token: str) -> dict:
         found = answer.json()
     except (httpx.HTTPError, ValueError) as error:
         # Never the IGSID nor anything of the person: the kind of failure only.
-        log.warning("Instagram profile unreadable (%s): the lead is made without a name", type(error).__name__)
+        log.warning(
+            "Instagram profile unreadable (%s): the lead is made without a name", type(error).__name__
+        )
         return {}
     return {key: str(found[key])[:64] for key in ("username", "name") if found.get(key)}

@@ -16,6 +16,7 @@ name and handle read from Graph with the clinic's token), which runs the new-lea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -111,13 +112,19 @@ def receive(*, session: UnitOfWork, notification: dict, settings, now: datetime)
         if account is None or inbound.find_seen(session, account.clinic_id, CHANNEL, dm["mid"]) is not None:
             continue
         _, first = inbound.record_once(
-            session, account.clinic_id, CHANNEL, dm["mid"], lambda: _record(session, account, dm, settings, now)
+            session,
+            account.clinic_id,
+            CHANNEL,
+            dm["mid"],
+            functools.partial(_record, session, account, dm, settings, now),
         )
         recorded += first
     return recorded
 
 
-def _record(session: UnitOfWork, account: InstagramAccount, dm: dict, settings, now: datetime) -> InboundMessage:
+def _record(
+    session: UnitOfWork, account: InstagramAccount, dm: dict, settings, now: datetime
+) -> InboundMessage:
     contact = accounts.contact_by_igsid(session, account.clinic_id, dm["sender"])
     if contact is None:
         contact = _new_contact(session, account, dm["sender"], settings, now)
@@ -126,7 +133,13 @@ def _record(session: UnitOfWork, account: InstagramAccount, dm: dict, settings, 
         contact.last_inbound_at = received_at
     lead = session.get(Lead, contact.lead_id)
     details = {"attachments": dm["attachments"]} if dm["attachments"] else {}
-    message = {"channel": CHANNEL, "from": dm["sender"], "body": dm["text"], "message_id": dm["mid"], "details": details}
+    message = {
+        "channel": CHANNEL,
+        "from": dm["sender"],
+        "body": dm["text"],
+        "message_id": dm["mid"],
+        "details": details,
+    }
     return inbound.record_reply(session, lead, message, received_at, now)
 
 
@@ -136,7 +149,9 @@ def _new_contact(
     """A lead for an Instagram user the clinic does not know yet, named as their profile says."""
     profile = fetch_profile(settings=settings, igsid=igsid, token=account.access_token)
     accounts.mark_used(session, account, now)
-    lead = intake.capture_instagram_dm(session=session, clinic_id=account.clinic_id, profile=profile, now=now).lead
+    lead = intake.capture_instagram_dm(
+        session=session, clinic_id=account.clinic_id, profile=profile, now=now
+    ).lead
     contact = InstagramContact(
         clinic_id=account.clinic_id,
         igsid=igsid,

@@ -49,7 +49,9 @@ def send_instagram(message: Outgoing, settings) -> str:
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise TransientError(f"Instagram Graph API unreachable: {type(exc).__name__}") from exc
     except httpx.HTTPError as exc:  # the request left; no answer
-        raise OutcomeUnknown(f"no answer from the Instagram Graph API after sending: {type(exc).__name__}") from exc
+        raise OutcomeUnknown(
+            f"no answer from the Instagram Graph API after sending: {type(exc).__name__}"
+        ) from exc
     if answer.status_code == 200:
         return _message_id(answer)
     raise _error_of(answer)
@@ -72,7 +74,9 @@ def _error_of(answer: httpx.Response) -> Exception:
     except (ValueError, AttributeError):
         error = {}
     code = error.get("code")
-    detail = f"Instagram Graph API HTTP {answer.status_code}, code {code}: {str(error.get('message') or '')[:300]}"
+    detail = (
+        f"Instagram Graph API HTTP {answer.status_code}, code {code}: {str(error.get('message') or '')[:300]}"
+    )
     if code in RETRIED_CODES or answer.status_code == 429 or answer.status_code >= 500:
         return TransientError(detail)
     return PermanentError(detail)
