@@ -222,6 +222,7 @@ CARRIES_NO_PHI = {
     "SmsSenderOut": "an SMS number or Messaging Service the platform operator assigned to a clinic",
     "SigningSecretCreatedOut": "an integration's signing secret, shown once, its name and scopes",
     "SigningSecretOut": "an integration's signing secret's name, key id, scopes and times",
+    "InstagramAccountOut": "the clinic's Instagram account id, its times and its token masked (last 4)",
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
     "UserOut": "a staff user's account",

@@ -23,6 +23,7 @@ from app.platform.roles import Actor
 AUTOMATED_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 HUMAN_AGENT_TAG = "HUMAN_AGENT"
+GRAPH_VERSION = "v21.0"  # the Graph API version in every request's path (Meta keeps each for two years)
 
 # last_used_at is written at most this often: a busy account must not write its row on every send.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

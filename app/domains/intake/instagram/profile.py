@@ -13,6 +13,8 @@ import urllib.parse
 
 import httpx
 
+from app.domains.auth.instagram import service as instagram
+
 log = logging.getLogger(__name__)
 PROFILE_TIMEOUT = 5.0  # seconds: the webhook waits for it, and Meta wants its answer quickly
 
@@ -20,7 +22,7 @@ PROFILE_TIMEOUT = 5.0  # seconds: the webhook waits for it, and Meta wants its a
 def fetch_profile(*, settings, igsid: str, token: str) -> dict:
     """{"username": ..., "name": ...} as far as Graph tells; {} when it cannot be read."""
     base = settings.instagram_graph_url.rstrip("/")
-    url = f"{base}/{settings.instagram_graph_version}/{urllib.parse.quote(igsid, safe='')}"
+    url = f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(igsid, safe='')}"
     try:
         answer = httpx.get(
             url,

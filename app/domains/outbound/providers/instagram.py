@@ -20,6 +20,7 @@ import urllib.parse
 
 import httpx
 
+from app.domains.auth.instagram import service as instagram
 from app.domains.outbound.providers.transport import OutcomeUnknown, Outgoing, PermanentError, TransientError
 
 RETRIED_CODES = frozenset({1, 2, 4, 17, 32, 613})
@@ -38,7 +39,7 @@ def send_instagram(message: Outgoing, settings) -> str:
     else:
         body["messaging_type"] = "RESPONSE"
     base = settings.instagram_graph_url.rstrip("/")
-    url = f"{base}/{settings.instagram_graph_version}/{urllib.parse.quote(message.sender, safe='')}/messages"
+    url = f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(message.sender, safe='')}/messages"
     try:
         answer = httpx.post(
             url,
