@@ -43,6 +43,9 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/signing-secrets": "createSigningSecret",
     "DELETE /api/signing-secrets/{secret_id}": "revokeSigningSecret",
     "POST /api/signing-secrets/{secret_id}/rotate": "rotateSigningSecret",
+    "GET /api/integrations/instagram": "getInstagramAccount",
+    "PUT /api/integrations/instagram": "connectInstagramAccount",
+    "DELETE /api/integrations/instagram": "disconnectInstagramAccount",
     "GET /api/clinic/webhook-secret": "getClinicWebhookSecret",
     "DELETE /api/clinic/webhook-secret": "retireClinicWebhookSecret",
     "POST /api/platform/clinics": "createClinic",
@@ -188,6 +191,8 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/providers/sendgrid/inbound/{secret}": "receiveSendgridInbound",
     "POST /api/providers/twilio/sms": "receiveTwilioSms",
     "POST /api/providers/twilio/status": "receiveTwilioStatus",
+    "GET /api/webhooks/instagram": "verifyInstagramWebhook",
+    "POST /api/webhooks/instagram": "receiveInstagramWebhook",
     # Analytics and intelligence.
     "GET /api/leads/analytics/coordinators": "getCoordinatorReport",
     "GET /api/leads/analytics/follow-up": "getFollowUpReport",
