@@ -138,3 +138,21 @@ def test_echoes_reads_and_unknown_accounts_are_answered_and_pass_over(client, db
 
 def _items(answer):
     return answer["items"] if isinstance(answer, dict) else answer
+
+
+def test_erasure_forgets_the_instagram_user(client, db, tenant, graph):
+    connect(client, tenant, graph, ACCOUNT)
+    graph.profiles[FAMILY] = {"username": "lopez.family", "name": "Maria Lopez"}
+    dm(client, account_id=ACCOUNT, igsid=FAMILY, text="My daughter is 12, is that too early?")
+    [row] = inbound_of(db, tenant.id)
+    erased = client.post(f"/api/leads/{row.lead_id}/erase", headers=tenant.headers())
+    assert erased.status_code == 200, erased.get_json()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM instagram_contacts").scalar_one() == 0
+        texts = (
+            conn.exec_driver_sql("SELECT notes FROM lead_activities WHERE notes IS NOT NULL").scalars().all()
+        )
+    assert not any("too early" in t or "lopez" in t.lower() for t in texts)
+    # Writing again, they are someone new to the clinic: a new lead, not the erased one.
+    dm(client, account_id=ACCOUNT, igsid=FAMILY, text="Hello again")
+    assert inbound_of(db, tenant.id)[-1].lead_id != row.lead_id

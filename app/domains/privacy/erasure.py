@@ -50,6 +50,7 @@ ERASED_REASON = "erased"
 
 _DUMP = "tests/privacy/test_erasure.py::test_an_erased_lead_leaves_nothing_of_its_person_in_the_database"
 _TRAIL = "tests/privacy/test_erasure.py::test_rule_conditions_and_origins_keep_their_shape_not_the_values"
+_INSTAGRAM = "tests/instagram/test_connect_and_receive.py::test_erasure_forgets_the_instagram_user"
 
 
 class Copy(NamedTuple):
@@ -116,6 +117,7 @@ COPIES: tuple[Copy, ...] = (
         "tests/privacy/test_erasure.py::test_audit_details_of_every_action_on_the_lead_are_scrubbed",
     ),
     Copy("idempotency_keys: stored answers naming the lead", "deleted", _DUMP),
+    Copy("instagram_contacts: the person's Instagram-scoped id and handle", "deleted", _INSTAGRAM),
     Copy(
         "stream_events about the lead or copying a notification about it (users' live streams)",
         "deleted",
@@ -223,6 +225,7 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
         },
     )  # fmt: skip
     counts["idempotent_answers"] = copies.erase_idempotent_answers(session, lead.clinic_id, lead.id)
+    copies.erase_instagram_contacts(session, lead.id)
     feed.erase_lead(session=session, clinic_id=lead.clinic_id, lead_id=lead.id, notification_ids=about)
     counts["import_reports"] = copies.scrub_import_reports(session, lead)
     _tombstone(lead, now)
