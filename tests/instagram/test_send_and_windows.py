@@ -124,3 +124,28 @@ def _finished_step(db, lead_id: int) -> AutomationStep | None:
                 AutomationStep.status.in_(("done", "skipped", "failed")),
             )
         )
+
+
+def test_a_rule_answers_a_new_instagram_lead_at_once(app, client, db, tenant, graph):
+    configure_clinic(client, tenant)
+    rule = {
+        "name": "Instant Instagram answer",
+        "trigger": "lead.created",
+        "conditions": [],
+        "actions": [
+            {
+                "type": "send_instagram",
+                "body": "Thanks for writing, {{ first_name }}! A coordinator will answer soon.",
+            }
+        ],
+    }
+    resp = client.post("/api/follow-up-rules", json=rule, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
+    bad = {**rule, "actions": [{"type": "send_instagram", "body": "  "}]}
+    assert client.post("/api/follow-up-rules", json=bad, headers=tenant.headers()).status_code == 422
+    with thread_worker(app):
+        lead_from_dm(client, db, tenant, graph)
+        wait_for(lambda: graph.sent, timeout=60)
+    [sent] = graph.sent
+    assert (sent["recipient"], sent["messaging_type"]) == (FAMILY, "RESPONSE")
+    assert sent["text"] == "Thanks for writing, Maria! A coordinator will answer soon."

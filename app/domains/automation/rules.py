@@ -182,6 +182,7 @@ ACTION_TYPES = (
     "create_task",
     "send_email",
     "send_sms",
+    "send_instagram",
     "notify",
     "assign",
     "enroll_sequence",
@@ -196,7 +197,7 @@ PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
 LOST_REASONS = tuple(reason.value for reason in LostReason)
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
-MESSAGE_ACTIONS = ("send_email", "send_sms")
+MESSAGE_ACTIONS = ("send_email", "send_sms", "send_instagram")
 # A year of minutes (or of days for a `days` unit: still far inside datetime's range); and the users
 # one notify action may name. Bounds checked when a rule is saved, so a worker never meets a bigger one.
 MAX_DELAY_AMOUNT = 525_600

@@ -26,7 +26,7 @@ from app.domains.tasks.models import LeadTaskType
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
-CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
+CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS, "send_instagram": policy.INSTAGRAM}
 SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
 
 
@@ -219,4 +219,8 @@ def send_email(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: da
 
 
 def send_sms(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+def send_instagram(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)
