@@ -149,3 +149,28 @@ def test_a_rule_answers_a_new_instagram_lead_at_once(app, client, db, tenant, gr
     [sent] = graph.sent
     assert (sent["recipient"], sent["messaging_type"]) == (FAMILY, "RESPONSE")
     assert sent["text"] == "Thanks for writing, Maria! A coordinator will answer soon."
+
+
+def test_graph_throttling_is_retried_and_a_revoked_token_fails_at_once(
+    app, client, db, tenant, graph, monkeypatch
+):
+    from tests.outbound.kit import FAST_DELIVERY, use
+
+    use(monkeypatch, app.config["SETTINGS"], **FAST_DELIVERY)
+    lead_id = lead_from_dm(client, db, tenant, graph)
+    graph.fail_next = [(400, 613)]  # Graph's "calls within one hour exceeded": answered 400, code 613
+    throttled = reply(client, tenant, lead_id, "First", key="throttled")
+    with thread_worker(app):
+        wait_for(lambda: sent_notification(db, throttled["notification_id"]).status == "sent", timeout=60)
+        assert sent_notification(db, throttled["notification_id"]).attempts == 2
+        graph.fail_next = [(401, 190)]  # the token was revoked
+        revoked = reply(client, tenant, lead_id, "Second", key="revoked")
+        wait_for(lambda: sent_notification(db, revoked["notification_id"]).status == "failed", timeout=60)
+    failed = sent_notification(db, revoked["notification_id"])
+    assert failed.attempts == 1 and "code 190" in failed.last_error
+    assert [s["text"] for s in graph.sent] == ["First"]
+    listed = client.get(
+        "/api/notifications?channel=instagram&status=failed", headers=tenant.headers()
+    ).get_json()
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert [n["id"] for n in items] == [revoked["notification_id"]]
