@@ -22,6 +22,8 @@ import hmac
 import json
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from app.domains.auth.instagram import service as accounts
 from app.domains.auth.instagram.models import InstagramAccount, InstagramContact
 from app.domains.intake import service as intake
@@ -111,13 +113,13 @@ def receive(*, session: UnitOfWork, notification: dict, settings, now: datetime)
         account = accounts.account_by_id(session, dm["account"])
         if account is None or inbound.find_seen(session, account.clinic_id, CHANNEL, dm["mid"]) is not None:
             continue
-        _, first = inbound.record_once(
-            session,
-            account.clinic_id,
-            CHANNEL,
-            dm["mid"],
-            functools.partial(_record, session, account, dm, settings, now),
-        )
+        write = functools.partial(_record, session, account, dm, settings, now)
+        try:
+            _, first = inbound.record_once(session, account.clinic_id, CHANNEL, dm["mid"], write)
+        except IntegrityError:
+            # Another DM of the same new person, received at the same moment, made their lead (the
+            # contact's unique key): this one goes on it.
+            _, first = inbound.record_once(session, account.clinic_id, CHANNEL, dm["mid"], write)
         recorded += first
     return recorded
 
