@@ -156,3 +156,27 @@ def test_erasure_forgets_the_instagram_user(client, db, tenant, graph):
     # Writing again, they are someone new to the clinic: a new lead, not the erased one.
     dm(client, account_id=ACCOUNT, igsid=FAMILY, text="Hello again")
     assert inbound_of(db, tenant.id)[-1].lead_id != row.lead_id
+
+
+def test_a_signed_body_of_another_shape_is_answered_not_a_500(client, db, tenant, graph):
+    from app.devtools.instagram import signature
+    from tests.instagram.kit import APP_SECRET
+
+    connect(client, tenant, graph, ACCOUNT)
+    odd = [
+        b"[]",
+        b'"text"',
+        b'{"entry": 5}',
+        b'{"entry": [{"messaging": {"a": 1}}]}',
+        b'{"entry": [{"messaging": [{"sender": "x", "message": {"mid": 1}}]}]}',
+        b"not json",
+    ]
+    for body in odd:
+        resp = client.post(
+            WEBHOOK,
+            data=body,
+            headers={"X-Hub-Signature-256": signature(APP_SECRET, body)},
+            content_type="application/json",
+        )
+        assert resp.status_code == (400 if body == b"not json" else 200), (body, resp.status_code)
+    assert inbound_of(db, tenant.id) == []

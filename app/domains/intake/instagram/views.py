@@ -28,6 +28,7 @@ class InstagramWebhook(MethodView):
 
     @public("signed by Meta: X-Hub-Signature-256, HMAC-SHA256 of the body with INSTAGRAM_APP_SECRET")
     @blp.response(200, schemas.ReceivedOut)
+    @blp.alt_response(400, description="A signed body that is not JSON")
     @blp.alt_response(403, description="Missing or bad X-Hub-Signature-256")
     @blp.alt_response(404, description="Instagram webhooks are not configured (INSTAGRAM_APP_SECRET)")
     @inject

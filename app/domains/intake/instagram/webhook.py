@@ -32,7 +32,7 @@ from app.domains.intake.inbound.models import InboundMessage
 from app.domains.intake.instagram.profile import fetch_profile
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
-from app.platform.errors import Forbidden, NotFound
+from app.platform.errors import BadRequest, Forbidden, NotFound
 
 CHANNEL = inbound.INSTAGRAM
 MAX_TEXT = 20_000
@@ -62,20 +62,20 @@ def verified(*, settings, body: bytes, signature: str | None) -> dict:
     try:
         notification = json.loads(body)
     except ValueError:
-        raise Forbidden("the signed body is not JSON") from None
+        raise BadRequest("the body is not JSON", errors={"body": ["not JSON"]}) from None
     return notification if isinstance(notification, dict) else {}
 
 
 def direct_messages(notification: dict) -> list[dict]:
     """The family's DMs of a notification, each {account, sender, mid, text, attachments, at}."""
     found = []
-    for entry in notification.get("entry") or []:
-        for event in (entry.get("messaging") if isinstance(entry, dict) else None) or []:
-            message = event.get("message") if isinstance(event, dict) else None
+    for entry in _list(notification.get("entry")):
+        for event in _list(_dict(entry).get("messaging")):
+            message = _dict(event).get("message")
             if not isinstance(message, dict) or message.get("is_echo") or message.get("is_deleted"):
                 continue  # a read, a reaction, the clinic's own message echoed, a deletion
-            sender = str((event.get("sender") or {}).get("id") or "")[:64]
-            account = str((event.get("recipient") or {}).get("id") or entry.get("id") or "")[:64]
+            sender = str(_dict(event.get("sender")).get("id") or "")[:64]
+            account = str(_dict(event.get("recipient")).get("id") or entry.get("id") or "")[:64]
             mid = str(message.get("mid") or "")[:MAX_ID]
             if not (sender and account and mid):
                 continue
@@ -90,6 +90,15 @@ def direct_messages(notification: dict) -> list[dict]:
                 }
             )
     return found
+
+
+def _list(value) -> list:
+    """A list Meta sent, or nothing: a signed body of another shape is passed over, never a 500."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _attachment_kinds(attachments) -> list[str]:
