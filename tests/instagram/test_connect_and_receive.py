@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from app.platform.phi import decrypt  # noqa: F401 - the token is checked encrypted below
 from tests.automation.outreachkit import enroll, enrollments, make_sequence, sms
 from tests.instagram.kit import VERIFY_TOKEN, WEBHOOK, connect, dm, inbound_of
 from tests.workers import thread_worker, wait_for

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.domains.auth.instagram.service import AUTOMATED_WINDOW, HUMAN_AGENT_WINDOW
+from app.domains.auth.instagram.service import AUTOMATED_WINDOW
 from app.domains.business_hours.rules import parse_hhmm, quiet_until
-
-__all__ = ["AUTOMATED_WINDOW", "HUMAN_AGENT_WINDOW"]  # Meta's windows, as the policy weighs them
 
 EMAIL, SMS, INSTAGRAM = "email", "sms", "instagram"
 CHANNELS = (EMAIL, SMS, INSTAGRAM)

@@ -110,9 +110,9 @@ def check_policy(
     if channel == policy.INSTAGRAM:
         address = instagram.contact_of_lead(session, lead.id)
         window = {
-            "window": policy.AUTOMATED_WINDOW
+            "window": instagram.AUTOMATED_WINDOW
             if automated or sending is not None
-            else policy.HUMAN_AGENT_WINDOW,
+            else instagram.HUMAN_AGENT_WINDOW,
             "window_opened_at": clock.as_utc(address.last_inbound_at) if address is not None else None,
         }
     else:
