@@ -223,6 +223,7 @@ CARRIES_NO_PHI = {
     "SigningSecretCreatedOut": "an integration's signing secret, shown once, its name and scopes",
     "SigningSecretOut": "an integration's signing secret's name, key id, scopes and times",
     "InstagramAccountOut": "the clinic's Instagram account id, its times and its token masked (last 4)",
+    "InstagramContactOut": "a family's Instagram handle and scoped id (contact, like a phone) and times",
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
     "UserOut": "a staff user's account",

@@ -149,6 +149,7 @@ DESIGN_TABLE = {
     "GET /api/integrations/instagram": CONFIGURE,
     "PUT /api/integrations/instagram": CONFIGURE,
     "DELETE /api/integrations/instagram": CONFIGURE,
+    "GET /api/leads/<id>/instagram": READ,
     "GET /api/webhooks/instagram": PUBLIC,  # hub.verify_token
     "POST /api/webhooks/instagram": PUBLIC,  # X-Hub-Signature-256
     "POST /api/providers/sendgrid/inbound/<id>": PUBLIC,  # the secret in the URL

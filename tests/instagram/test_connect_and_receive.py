@@ -49,7 +49,7 @@ def test_the_subscription_handshake(client, graph):
 
 
 def test_a_dm_from_a_new_user_becomes_an_instagram_lead_with_a_speed_to_lead_task(
-    app, client, db, tenant, graph
+    app, client, db, tenant, graph, make_tenant
 ):
     connect(client, tenant, graph, ACCOUNT)
     graph.profiles[FAMILY] = {"username": "lopez.family", "name": "Maria Lopez"}
@@ -72,6 +72,17 @@ def test_a_dm_from_a_new_user_becomes_an_instagram_lead_with_a_speed_to_lead_tas
     assert dms[0]["notes"] == "Hi! Do you do Invisalign for teens?"
     shown = client.get("/api/integrations/instagram", headers=tenant.headers()).get_json()
     assert shown["last_used_at"] is not None  # the profile was read with the clinic's token
+    # Who they are on Instagram, and until when the clinic may write (front desk reads it too).
+    contact = client.get(f"/api/leads/{lead_id}/instagram", headers=tenant.headers("front_desk")).get_json()
+    assert (contact["handle"], contact["igsid"]) == ("lopez.family", FAMILY)
+    assert (
+        contact["automated_until"] > contact["last_inbound_at"]
+        and contact["reply_until"] > contact["automated_until"]
+    )
+    assert (
+        client.get(f"/api/leads/{lead_id}/instagram", headers=make_tenant("Elsewhere").headers()).status_code
+        == 404
+    )
     # Their next DM is a reply on the same lead, not a new lead.
     dm(client, account_id=ACCOUNT, igsid=FAMILY, text="Also, do you take insurance?")
     assert [r.lead_id for r in inbound_of(db, tenant.id)] == [lead_id, lead_id]

@@ -46,6 +46,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/integrations/instagram": "getInstagramAccount",
     "PUT /api/integrations/instagram": "connectInstagramAccount",
     "DELETE /api/integrations/instagram": "disconnectInstagramAccount",
+    "GET /api/leads/{lead_id}/instagram": "getLeadInstagram",
     "GET /api/clinic/webhook-secret": "getClinicWebhookSecret",
     "DELETE /api/clinic/webhook-secret": "retireClinicWebhookSecret",
     "POST /api/platform/clinics": "createClinic",

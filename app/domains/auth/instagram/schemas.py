@@ -32,3 +32,15 @@ class InstagramAccountOut(AnswerSchema):
 
     def masked(self, row) -> str:
         return "****" + row.token_hint
+
+
+class InstagramContactOut(AnswerSchema):
+    handle = fields.String(allow_none=True, metadata={"description": "the Instagram username, without @"})
+    igsid = fields.String(metadata={"description": "the Instagram-scoped id Meta gives the user"})
+    last_inbound_at = fields.DateTime(allow_none=True, metadata={"description": "their last DM"})
+    automated_until = fields.DateTime(
+        allow_none=True, metadata={"description": "automated messages may go until then (24 hours)"}
+    )
+    reply_until = fields.DateTime(
+        allow_none=True, metadata={"description": "a person may reply until then (7 days, human agent tag)"}
+    )

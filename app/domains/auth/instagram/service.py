@@ -119,6 +119,28 @@ def contact_of_lead(session: UnitOfWork, lead_id: int) -> InstagramContact | Non
     )
 
 
+def lead_contact(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> dict:
+    """The lead's Instagram user (handle, scoped id) and until when Meta's windows let the clinic
+    write: automated messages, then a person's reply. Not found: the lead never wrote on Instagram
+    (or is another clinic's)."""
+    contact = session.scalar(
+        sa.select(InstagramContact)
+        .where(InstagramContact.clinic_id == clinic_id, InstagramContact.lead_id == lead_id)
+        .order_by(InstagramContact.id.desc())
+        .limit(1)
+    )
+    if contact is None:
+        raise NotFound(f"lead {lead_id} has no Instagram conversation")
+    last = contact.last_inbound_at
+    return {
+        "handle": contact.handle,
+        "igsid": contact.igsid,
+        "last_inbound_at": last,
+        "automated_until": last + AUTOMATED_WINDOW if last else None,
+        "reply_until": last + HUMAN_AGENT_WINDOW if last else None,
+    }
+
+
 def last_inbound_at(session: UnitOfWork, lead_id: int) -> datetime | None:
     """When the lead last wrote on Instagram: Meta's windows run from it."""
     contact = contact_of_lead(session, lead_id)

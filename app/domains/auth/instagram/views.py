@@ -49,3 +49,15 @@ class InstagramIntegration(MethodView):
     def delete(self, *, uow, actor, now):
         """Disconnect: the token is forgotten; DMs to the account are no longer taken in."""
         instagram.disconnect(session=uow, actor=actor, now=now)
+
+
+@blp.route("/leads/<int:lead_id>/instagram")
+class LeadInstagram(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, schemas.InstagramContactOut)
+    @blp.alt_response(404, description="The lead never wrote on Instagram, or is not found")
+    @inject
+    def get(self, lead_id, *, uow, actor):
+        """The lead's Instagram user (handle, scoped id), their last DM, and until when Meta lets the
+        clinic write: automated messages (24 hours), a person's reply (7 days)."""
+        return instagram.lead_contact(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
