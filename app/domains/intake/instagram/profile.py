@@ -8,10 +8,11 @@ unknown.
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.error
 import urllib.parse
-
-import httpx
+import urllib.request
 
 from app.domains.auth.instagram import service as instagram
 
@@ -22,20 +23,20 @@ PROFILE_TIMEOUT = 5.0  # seconds: the webhook waits for it, and Meta wants its a
 def fetch_profile(*, settings, igsid: str, token: str) -> dict:
     """{"username": ..., "name": ...} as far as Graph tells; {} when it cannot be read."""
     base = settings.instagram_graph_url.rstrip("/")
-    url = f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(igsid, safe='')}"
+    query = urllib.parse.urlencode({"fields": "username,name"})
+    request = urllib.request.Request(
+        f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(igsid, safe='')}?{query}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
     try:
-        answer = httpx.get(
-            url,
-            params={"fields": "username,name"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=PROFILE_TIMEOUT,
-        )
-        answer.raise_for_status()
-        found = answer.json()
-    except (httpx.HTTPError, ValueError) as error:
+        with urllib.request.urlopen(request, timeout=PROFILE_TIMEOUT) as answer:
+            found = json.loads(answer.read() or b"{}")
+    except (OSError, ValueError) as error:  # urllib's errors are OSErrors; ValueError: not JSON
         # Never the IGSID nor anything of the person: the kind of failure only.
         log.warning(
             "Instagram profile unreadable (%s): the lead is made without a name", type(error).__name__
         )
+        return {}
+    if not isinstance(found, dict):
         return {}
     return {key: str(found[key])[:64] for key in ("username", "name") if found.get(key)}

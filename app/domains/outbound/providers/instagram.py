@@ -16,9 +16,11 @@ it: never sent again by itself).
 
 from __future__ import annotations
 
+import http.client
+import json
+import urllib.error
 import urllib.parse
-
-import httpx
+import urllib.request
 
 from app.domains.auth.instagram import service as instagram
 from app.domains.outbound.providers.transport import OutcomeUnknown, Outgoing, PermanentError, TransientError
@@ -40,44 +42,50 @@ def send_instagram(message: Outgoing, settings) -> str:
         body["messaging_type"] = "RESPONSE"
     base = settings.instagram_graph_url.rstrip("/")
     url = f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(message.sender, safe='')}/messages"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {message.credential}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
     try:
-        answer = httpx.post(
-            url,
-            json=body,
-            headers={"Authorization": f"Bearer {message.credential}"},
-            timeout=settings.notification_send_timeout,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise TransientError(f"Instagram Graph API unreachable: {type(exc).__name__}") from exc
-    except httpx.HTTPError as exc:  # the request left; no answer
+        with urllib.request.urlopen(request, timeout=settings.notification_send_timeout) as answer:
+            return _message_id(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise _error_of(exc.code, exc.read()) from exc
+    except urllib.error.URLError as exc:  # urllib wraps what fails while connecting: nothing left
+        raise TransientError(f"Instagram Graph API unreachable: {type(exc.reason).__name__}") from exc
+    except (OSError, http.client.HTTPException) as exc:  # the request left; no answer
         raise OutcomeUnknown(
             f"no answer from the Instagram Graph API after sending: {type(exc).__name__}"
         ) from exc
-    if answer.status_code == 200:
-        return _message_id(answer)
-    raise _error_of(answer)
 
 
-def _message_id(answer: httpx.Response) -> str:
+def _json(raw: bytes) -> dict:
     try:
-        found = answer.json().get("message_id")
-    except (ValueError, AttributeError):
-        found = None
+        found = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _message_id(raw: bytes) -> str:
+    found = _json(raw).get("message_id")
     if not found:
         raise OutcomeUnknown("the Instagram Graph API answered without a message_id")
     return str(found)
 
 
-def _error_of(answer: httpx.Response) -> Exception:
+def _error_of(status: int, raw: bytes) -> Exception:
     """The transport error a Graph error answer means (its code and message, never the request)."""
-    try:
-        error = answer.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
+    error = _json(raw).get("error")
+    error = error if isinstance(error, dict) else {}
     code = error.get("code")
-    detail = (
-        f"Instagram Graph API HTTP {answer.status_code}, code {code}: {str(error.get('message') or '')[:300]}"
-    )
-    if code in RETRIED_CODES or answer.status_code == 429 or answer.status_code >= 500:
+    detail = f"Instagram Graph API HTTP {status}, code {code}: {str(error.get('message') or '')[:300]}"
+    if code in RETRIED_CODES or status == 429 or status >= 500:
         return TransientError(detail)
     return PermanentError(detail)
