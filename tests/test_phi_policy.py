@@ -222,6 +222,8 @@ CARRIES_NO_PHI = {
     "SmsSenderOut": "an SMS number or Messaging Service the platform operator assigned to a clinic",
     "SigningSecretCreatedOut": "an integration's signing secret, shown once, its name and scopes",
     "SigningSecretOut": "an integration's signing secret's name, key id, scopes and times",
+    "InstagramAccountOut": "the clinic's Instagram account id, its times and its token masked (last 4)",
+    "InstagramContactOut": "a family's Instagram handle and scoped id (contact, like a phone) and times",
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
     "SettingsOut": "a clinic's booking settings (buffer, notice, horizon)",

@@ -145,6 +145,13 @@ DESIGN_TABLE = {
     "POST /api/providers/twilio/sms": PUBLIC,  # X-Twilio-Signature
     "POST /api/providers/twilio/status": PUBLIC,  # X-Twilio-Signature
     "POST /api/providers/sendgrid/events": PUBLIC,  # ECDSA-signed by SendGrid
+    # Issue 59: a clinic's Instagram account, and Meta's webhook (handshake token, X-Hub-Signature-256).
+    "GET /api/integrations/instagram": CONFIGURE,
+    "PUT /api/integrations/instagram": CONFIGURE,
+    "DELETE /api/integrations/instagram": CONFIGURE,
+    "GET /api/leads/<id>/instagram": READ,
+    "GET /api/webhooks/instagram": PUBLIC,  # hub.verify_token
+    "POST /api/webhooks/instagram": PUBLIC,  # X-Hub-Signature-256
     "POST /api/providers/sendgrid/inbound/<id>": PUBLIC,  # the secret in the URL
     "GET /api/unsubscribe/<id>": PUBLIC,  # the signed token
     "POST /api/unsubscribe/<id>": PUBLIC,  # RFC 8058 one-click

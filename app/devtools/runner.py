@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from app.devtools.instagram import GraphStandIn
 from app.devtools.local_redis import LocalRedis
 from app.platform.config import Settings
 
@@ -98,6 +99,22 @@ def long_running_processes(procfile: Path) -> list[str]:
     return [name for name in parse_procfile(procfile.read_text()).processes if name not in ONE_OFF]
 
 
+def _start_instagram_stand_in(env: dict[str, str], var_dir: Path) -> GraphStandIn | None:
+    """Unless INSTAGRAM_GRAPH_URL names Meta's (or another) Graph API: the local stand-in, and the
+    engine pointed at it with development secrets for Meta's webhook (docs/features/instagram.md)."""
+    if os.environ.get("INSTAGRAM_GRAPH_URL"):
+        return None
+    stand_in = GraphStandIn(development=True, outbox=var_dir / "outbox" / "instagram.log").start()
+    env["INSTAGRAM_GRAPH_URL"] = stand_in.url
+    for name, file in (
+        ("INSTAGRAM_APP_SECRET", "instagram_app_secret"),
+        ("INSTAGRAM_VERIFY_TOKEN", "instagram_verify_token"),
+    ):
+        if not env.get(name):
+            env[name] = _persistent_secret(var_dir, file, lambda: secrets.token_urlsafe(24))
+    return stand_in
+
+
 def _start_local_redis(var_dir: Path) -> LocalRedis:
     try:
         return LocalRedis(var_dir / "redis", port=LOCAL_REDIS_PORT, persist=True).start()
@@ -127,6 +144,7 @@ def _announce(env: dict[str, str], demo: dict) -> None:
         f"  Flower       http://127.0.0.1:{flower_port}  (user {user}, password {password})",
         f"  Event stream {env['FOLLOWUP_STREAM_URL']}",
         f"  Redis        {env['REDIS_URL']}",
+        f"  Instagram    {env.get('INSTAGRAM_GRAPH_URL')} (a family's DM: python -m app.devtools.instagram)",
         f"  Database     {env['DATABASE_URL']}",
         f"  Demo clinic  {demo['clinic_id']} (web-form secret {demo['webhook_secret'] or 'retired'})",
         "  Demo logins:",
@@ -212,6 +230,7 @@ def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
     if "REDIS_URL" not in os.environ and "CELERY_BROKER_URL" not in os.environ:
         redis = _start_local_redis(var_dir)
         env["REDIS_URL"] = redis.url
+    instagram = _start_instagram_stand_in(env, var_dir)
     try:
         demo = _prepare(env)
         _announce(env, demo)
@@ -240,5 +259,7 @@ def run_all(*, port: int, project_root: Path, var_dir: Path) -> int:
             print(f"Ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}/api/docs", flush=True)
         return watcher.wait()
     finally:
+        if instagram:
+            instagram.stop()
         if redis:
             redis.stop()

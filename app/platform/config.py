@@ -57,6 +57,9 @@ ENV_NAMES = {
     "sendgrid_inbound_secret": "SENDGRID_INBOUND_SECRET",
     "email_inbound_domain": "EMAIL_INBOUND_DOMAIN",
     "max_content_length": "MAX_CONTENT_LENGTH",
+    "instagram_graph_url": "INSTAGRAM_GRAPH_URL",
+    "instagram_verify_token": "INSTAGRAM_VERIFY_TOKEN",
+    "instagram_app_secret": "INSTAGRAM_APP_SECRET",
 }
 
 
@@ -94,13 +97,6 @@ def load_phi_key() -> str:
             "(`make run` generates one in var/phi.key for development)"
         )
     return key
-
-
-def _redis_broker_url() -> str | None:
-    """CELERY_BROKER_URL when it names a Redis (or its Sentinels): then the same Redis keeps rate
-    limits and throttles. A RabbitMQ broker (amqp://) needs REDIS_URL beside it."""
-    broker = _env("CELERY_BROKER_URL")
-    return broker if broker and is_redis(broker) else None
 
 
 @dataclass
@@ -238,6 +234,9 @@ class Settings:
     sendgrid_inbound_secret: str | None = None  # the path secret of the Inbound Parse webhook URL
     email_inbound_domain: str | None = None  # Inbound Parse's domain: reply+<token>@, unsubscribe+<token>@
     notification_send_timeout: float = 20.0  # socket timeout of one SMTP/HTTP exchange
+    instagram_graph_url: str = "https://graph.instagram.com"  # Meta's Graph API (make run: a local stand-in)
+    instagram_verify_token: str | None = None  # what Meta's webhook subscription handshake must present
+    instagram_app_secret: str | None = None  # the Meta app's secret: the X-Hub-Signature-256 of its webhooks
     notification_max_attempts: int = 6  # a message's attempts before it is `dead`
     notification_retry_base_seconds: float = 30.0  # the first retry's wait, doubled at each attempt
     notification_retry_max_seconds: float = 3600.0  # the longest wait between two attempts
@@ -312,8 +311,9 @@ class Settings:
                 raw = _env("FOLLOWUP_" + f.name.upper())
             if raw is not None:
                 setattr(settings, f.name, _parse(env_name(f.name), f.type, raw))
-        if _env("REDIS_URL") is None:
-            settings.redis_url = _redis_broker_url() or settings.redis_url
+        # A Redis broker (or its Sentinels) also keeps rate limits and throttles; RabbitMQ needs REDIS_URL.
+        if _env("REDIS_URL") is None and (broker := _env("CELERY_BROKER_URL")) and is_redis(broker):
+            settings.redis_url = broker
         return settings
 
     @property
@@ -376,12 +376,11 @@ class Settings:
             )
         # A console backend writes messages (names, phone numbers, texts: PHI) to a file and sends
         # nothing; private webhook addresses let a clinic admin reach the internal network (SSRF).
-        if self.email_backend == "console":
-            raise ConfigError(
-                "EMAIL_BACKEND=console is for development; set smtp when FOLLOWUP_ENV=production"
-            )
-        if self.sms_backend == "console":
-            raise ConfigError("SMS_BACKEND=console is for development; set http when FOLLOWUP_ENV=production")
+        for name, backend, real in (("EMAIL", self.email_backend, "smtp"), ("SMS", self.sms_backend, "http")):
+            if backend == "console":
+                raise ConfigError(
+                    f"{name}_BACKEND=console is for development; set {real} when FOLLOWUP_ENV=production"
+                )
         if self.webhook_allow_private_addresses:
             raise ConfigError(
                 "FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is refused when FOLLOWUP_ENV=production"

@@ -85,6 +85,15 @@ ALLOWED: dict[str, str] = {
     "heartbeats.detail": "a worker's host and process",
     "leads.sms_opt_out_source": "who asked for the opt-out, a code (sms_stop, staff, ...)",
     "leads.email_opt_out_source": "who asked for the opt-out, a code (unsubscribe, complaint, ...)",
+    "consultations.booked_via": "how it was booked, a code (staff, webhook, self)",
+    "conversations.contact_index": "a keyed digest of an unknown sender's number or address",
+    "conversation_messages.sender_ref": "who sent it: a staff user's ref or the automation's",
+    "conversation_messages.origin": "the rule or sequence step that sent it (ids and keys)",
+    "conversation_messages.provider_message_id": "the provider's message id",
+    "instagram_contacts.igsid": "the family's Instagram-scoped id, a contact detail (erasure deletes it)",
+    "instagram_contacts.handle": "the family's Instagram username: a contact detail (erasure deletes it)",
+    "message_opens.source": "where the open was seen, a code (sendgrid, pixel)",
+    "sequence_enrollments.path": "the steps a lead took: step keys, outcomes, event ids and times",
 }
 # Tables of configuration, staff and machinery: no patient's data is written to them.
 STAFF_TABLES = {
@@ -93,6 +102,8 @@ STAFF_TABLES = {
     "automation_rule_versions", "sequences", "webhook_subscriptions", "notification_preferences",
     "assignment_cursors", "orphan_sweeps", "heartbeats", "provider_send_windows", "verified_sender_domains",
     "second_factors", "recovery_codes", "assigned_sms_senders", "signing_secrets",
+    "availability_settings", "availability_providers", "availability_consultation_types",
+    "availability_closures", "booking_page_settings", "instagram_accounts",
 }  # fmt: skip
 
 

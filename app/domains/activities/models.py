@@ -16,6 +16,8 @@ class ActivityType(StrEnum):
     PHONE_CALL = "PHONE_CALL"
     EMAIL = "EMAIL"
     SMS = "SMS"
+    # A direct message on a social channel (Instagram): details["channel"] names which.
+    DIRECT_MESSAGE = "DIRECT_MESSAGE"
     IN_PERSON = "IN_PERSON"
     NOTE = "NOTE"
     STAGE_CHANGE = "STAGE_CHANGE"

@@ -31,8 +31,10 @@ ANSWERED_OUTCOMES = frozenset(
     {CallOutcome.SPOKE, CallOutcome.CALLBACK_REQUESTED, CallOutcome.NOT_INTERESTED, CallOutcome.CONVERTED}
 )
 FAILED_OUTCOMES = frozenset({CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL, CallOutcome.WRONG_NUMBER})
-CHANNEL_TYPES = frozenset({ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS})
-MESSAGE_TYPES = frozenset({ActivityType.EMAIL, ActivityType.SMS})
+CHANNEL_TYPES = frozenset(
+    {ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE}
+)
+MESSAGE_TYPES = frozenset({ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE})
 # The key in an activity's `details` that marks the break-up email
 # (app/domains/automation/executors/outreach.py).
 BREAK_UP = "break_up"
@@ -131,7 +133,9 @@ def attempts_in_a_row(activities: Iterable) -> int:
 # Phones and laptops drift; a minute of clock skew is not a lie about the future.
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
-DIRECTION_REQUIRED = frozenset({ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS})
+DIRECTION_REQUIRED = frozenset(
+    {ActivityType.PHONE_CALL, ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE}
+)
 
 
 def problems(data: dict, now: datetime) -> dict[str, list[str]]:

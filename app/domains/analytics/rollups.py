@@ -34,7 +34,7 @@ from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.platform.db import UnitOfWork
 
-MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
 REPLY_WINDOW_HOURS = 72
 SYSTEM_ACTOR = "system"
 LOST = "lost"

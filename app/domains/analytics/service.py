@@ -39,7 +39,7 @@ from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, 
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 
-MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
 SPEED_TO_LEAD_SECONDS = 300
 REPLY_WINDOW_HOURS = rollups.REPLY_WINDOW_HOURS
 SYSTEM_ACTOR = rollups.SYSTEM_ACTOR

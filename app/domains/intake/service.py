@@ -220,14 +220,20 @@ PHONE_SOURCE_NAME = "Phone"
 
 def _phone_source(session: UnitOfWork, clinic_id: int, now: datetime) -> LeadSource:
     """The clinic's active source named "Phone", made (category OTHER) the first time a call needs it."""
-    source = sources.active_source_named(session=session, clinic_id=clinic_id, name=PHONE_SOURCE_NAME)
+    return _named_source(
+        session, Actor.engine(clinic_id, PHONE_SYSTEM_ACTOR), PHONE_SOURCE_NAME, LeadSourceCategory.OTHER, now
+    )
+
+
+def _named_source(
+    session: UnitOfWork, actor: Actor, name: str, category: LeadSourceCategory, now: datetime
+) -> LeadSource:
+    """The clinic's active source of this name, made (in `category`) the first time a capture needs it."""
+    source = sources.active_source_named(session=session, clinic_id=actor.clinic_id, name=name)
     if source is not None:
         return source
     return sources.create_source(
-        session=session,
-        actor=Actor.engine(clinic_id, PHONE_SYSTEM_ACTOR),
-        data={"name": PHONE_SOURCE_NAME, "category": LeadSourceCategory.OTHER.value},
-        now=now,
+        session=session, actor=actor, data={"name": name, "category": category.value}, now=now
     )
 
 
@@ -247,6 +253,39 @@ def capture_phone_call(
         placement=leads.Placement(
             clinic=clinic,
             source=_phone_source(session, clinic_id, now),
+            stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
+        ),
+        now=now,
+    )
+
+
+# --- Instagram direct messages -------------------------------------------------------------------
+
+INSTAGRAM_ACTOR = "instagram"
+INSTAGRAM_SOURCE_NAME = "Instagram"
+
+
+def capture_instagram_dm(*, session: UnitOfWork, clinic_id: int, profile: dict, now: datetime) -> Intake:
+    """A lead for an Instagram user nobody knows, named as their profile says (`name`, else the
+    `username`), source "Instagram" (made, category WEB_SOCIAL, the first time), channel instagram."""
+    clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
+    actor = Actor.engine(clinic_id, INSTAGRAM_ACTOR)
+    shown = profile.get("name") or (f"@{profile['username']}" if profile.get("username") else None)
+    first, last = rules.split_full_name(shown) if shown else ("Instagram user", "")
+    return _create(
+        session=session,
+        actor=actor,
+        new=NewLead(
+            data={
+                "first_name": first or "Instagram user",
+                "last_name": last or "",
+                "preferred_contact": "ANY",
+            },
+            channel="instagram",
+        ),
+        placement=leads.Placement(
+            clinic=clinic,
+            source=_named_source(session, actor, INSTAGRAM_SOURCE_NAME, LeadSourceCategory.WEB_SOCIAL, now),
             stage=pipeline.default_stage(session=session, clinic_id=clinic_id).slug,
         ),
         now=now,

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # --- reply sentiment ------------------------------------------------------------------------------
 
-REPLY_TYPES = (ActivityType.EMAIL, ActivityType.SMS)
+REPLY_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
 
 
 def classify_reply(*, session: UnitOfWork, activity: LeadActivity, now: datetime) -> str | None:

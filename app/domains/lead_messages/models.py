@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, UTCDateTime
 
-EMAIL, SMS = "email", "sms"
-CHANNELS = (EMAIL, SMS)
+EMAIL, SMS, INSTAGRAM = "email", "sms", "instagram"
+CHANNELS = (EMAIL, SMS)  # a template's
+MESSAGE_CHANNELS = (EMAIL, SMS, INSTAGRAM)  # a one-off message's (Instagram has no templates yet)
 
 
 class MessageTemplate(Base):

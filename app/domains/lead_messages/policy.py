@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.domains.auth.instagram.service import AUTOMATED_WINDOW
 from app.domains.business_hours.rules import parse_hhmm, quiet_until
 
-EMAIL, SMS = "email", "sms"
-CHANNELS = (EMAIL, SMS)
+EMAIL, SMS, INSTAGRAM = "email", "sms", "instagram"
+CHANNELS = (EMAIL, SMS, INSTAGRAM)
+ADDRESS_NAMES = {EMAIL: "email address", SMS: "phone number", INSTAGRAM: "Instagram conversation"}
 DEFAULT_QUIET_HOURS = {"start": "20:00", "end": "08:00"}
 DEFAULT_DAILY_CAP = 2
 
@@ -64,6 +66,20 @@ class MessageFacts:
     last_sent_at: datetime | None = None
     touch_gap: timedelta | None = None
     last_touch_at: datetime | None = None
+    # A channel with a messaging window (Instagram): how long after the family's last message
+    # (`window_opened_at`) a message may go; None: the channel has none.
+    window: timedelta | None = None
+    window_opened_at: datetime | None = None
+
+
+def window_reason(window: timedelta, opened_at: datetime | None, at: datetime) -> str | None:
+    """Why a message at `at` is outside Instagram's window, or None when it is inside."""
+    if opened_at is not None and at < opened_at + window:
+        return None
+    name = "24-hour messaging window" if window <= AUTOMATED_WINDOW else "7-day human agent window"
+    if opened_at is None:
+        return f"outside Instagram's {name}: the family has not written on Instagram"
+    return f"outside Instagram's {name}: the family last wrote on Instagram at {opened_at.isoformat()}"
 
 
 def opted_out_reason(channel: str) -> str:
@@ -71,7 +87,7 @@ def opted_out_reason(channel: str) -> str:
 
 
 def no_address_reason(channel: str) -> str:
-    return f"the lead has no {'email address' if channel == EMAIL else 'phone number'}"
+    return f"the lead has no {ADDRESS_NAMES.get(channel, 'address')}"
 
 
 def channel_refusals(channel: str) -> tuple[str, str]:
@@ -89,6 +105,10 @@ def decide(facts: MessageFacts) -> Decision:
         return Decision(SKIP, opted_out_reason(channel))
     if not facts.has_address:
         return Decision(SKIP, no_address_reason(channel))
+    if facts.window is not None:
+        closed = window_reason(facts.window, facts.window_opened_at, at)
+        if closed is not None:
+            return Decision(SKIP, closed)
     if quiet_hours is not None:
         until = quiet_until(at, timezone, quiet_hours.start, quiet_hours.end)
         if until is not None:

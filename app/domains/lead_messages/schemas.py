@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.lead_messages import merge_fields
-from app.domains.lead_messages.models import CHANNELS, EMAIL
+from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDateTime, id_field
 
@@ -81,9 +81,13 @@ class PreviewOut(AnswerSchema):
 
 
 class LeadMessageIn(RequestSchema):
-    """A message: a template of the channel, or the texts (subject and body for an email)."""
+    """A message: a template of the channel, or the texts (subject and body for an email). On
+    Instagram: a reply within 7 days of the family's last DM (Meta's human agent window)."""
 
-    channel = fields.String(required=True, validate=CHANNEL)
+    channel = fields.String(
+        required=True,
+        validate=validate.OneOf(MESSAGE_CHANNELS, error="unknown channel {input!r}; known: {choices}"),
+    )
     template_id = id_field()
     subject = _subject()
     body = _body()
@@ -98,7 +102,9 @@ class LeadMessageIn(RequestSchema):
         required = ("subject", "body") if data.get("channel") == EMAIL else ("body",)
         problems = {name: ["required (or give a template_id)"] for name in required if not data.get(name)}
         if data.get("channel") != EMAIL and "subject" in data:
-            problems["subject"] = ["an SMS has no subject"]
+            problems["subject"] = [
+                f"{'an SMS' if data.get('channel') == SMS else 'a direct message'} has no subject"
+            ]
         for name in ("subject", "body"):
             if (
                 data.get(name)

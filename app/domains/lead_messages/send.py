@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 
 from app.domains.lead_messages import merge_fields, policy, templates, to_lead
-from app.domains.lead_messages.models import EMAIL
+from app.domains.lead_messages.models import EMAIL, INSTAGRAM, SMS
 from app.domains.leads import service as leads
 from app.platform import phi_policy
 from app.platform.audit import service as audit
@@ -61,7 +61,7 @@ def send_message(
             dedupe_key=manual_dedupe_key(actor, lead_id, idempotency_key),
             kind=MANUAL_KIND,
             context={"sent_by": actor.ref},
-            label="Email" if channel == EMAIL else "SMS",
+            label={EMAIL: "Email", SMS: "SMS", INSTAGRAM: "Instagram"}[channel],
             sent_by=actor.ref,
             user_id=actor.user_id,
             details={},

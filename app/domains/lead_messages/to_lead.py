@@ -17,6 +17,7 @@ from jinja2 import TemplateError
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import local_day_bounds
 from app.domains.conversations import service as conversations
@@ -28,6 +29,12 @@ from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform import clock
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
+
+ACTIVITY_TYPES = {
+    policy.EMAIL: ActivityType.EMAIL,
+    policy.SMS: ActivityType.SMS,
+    policy.INSTAGRAM: ActivityType.DIRECT_MESSAGE,
+}
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
 MESSAGE_KIND = "automated_message"
@@ -45,7 +52,7 @@ def automated_messages_on(*, session: UnitOfWork, lead: Lead, timezone: str, at:
         .where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value]),
+            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
             Notification.created_at >= start,
             Notification.created_at < end,
         )
@@ -58,7 +65,7 @@ def automated_history(*, session: UnitOfWork, lead: Lead) -> tuple[int, datetime
         sa.select(sa.func.count(), sa.func.max(Notification.created_at)).where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value]),
+            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
         )
     ).one()
     return count, clock.as_utc(last)
@@ -100,8 +107,18 @@ def check_policy(
     being handed to the provider, which meets the caps again (`caps_at_send`)."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
-    opted_out = lead.email_opt_out if channel == policy.EMAIL else lead.sms_opt_out
-    address = lead.email if channel == policy.EMAIL else lead.phone
+    opted_out = {policy.EMAIL: lead.email_opt_out, policy.SMS: lead.sms_opt_out}.get(channel, False)
+    window = {}
+    if channel == policy.INSTAGRAM:
+        address = instagram.contact_of_lead(session, lead.id)
+        window = {
+            "window": instagram.AUTOMATED_WINDOW
+            if automated or sending is not None
+            else instagram.HUMAN_AGENT_WINDOW,
+            "window_opened_at": clock.as_utc(address.last_inbound_at) if address is not None else None,
+        }
+    else:
+        address = lead.email if channel == policy.EMAIL else lead.phone
     if automated or sending is not None:
         one_decision_at_a_time(session=session, lead=lead)
     if sending is not None:
@@ -120,6 +137,7 @@ def check_policy(
             timezone=timezone,
             quiet_hours=policy.quiet_hours_of(clinic.settings),
             **limits,
+            **window,
         )
     )
 
@@ -138,6 +156,7 @@ TOUCHES = {
     ActivityType.PHONE_CALL.value: "a call",
     ActivityType.EMAIL.value: "an email",
     ActivityType.SMS.value: "a text",
+    ActivityType.DIRECT_MESSAGE.value: "a direct message",
     ActivityType.IN_PERSON.value: "a visit",
 }
 
@@ -307,7 +326,7 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
         session=session,
         lead=lead,
         facts=activities.ActivityFacts(
-            type=ActivityType.EMAIL if channel == policy.EMAIL else ActivityType.SMS,
+            type=ACTIVITY_TYPES[channel],
             at=now,
             actor_ref=sent_by,
             user_id=message.user_id,

@@ -16,6 +16,7 @@ class Channel(StrEnum):
     IN_APP = "in_app"
     EMAIL = "email"
     SMS = "sms"
+    INSTAGRAM = "instagram"  # a direct message from the clinic's Instagram account
     CONSOLE = "console"
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
+from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.outbound import queries, recipients, rendering
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
@@ -295,16 +296,24 @@ class MessageToLead:
     bulk: bool = False  # a campaign's (a sequence's) message: the bulk lane
 
 
+def _address_of(session: UnitOfWork, lead, channel: str) -> str:
+    """Where a lead's message goes: its email, its phone, or its Instagram-scoped id (IGSID)."""
+    if channel == Channel.INSTAGRAM:
+        contact = instagram.contact_of_lead(session, lead.id)
+        return contact.igsid if contact is not None else ""
+    return (lead.email if channel == Channel.EMAIL else lead.phone) or ""
+
+
 def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: datetime) -> Notification:
     """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
     channel = message.channel
-    if channel not in (Channel.EMAIL, Channel.SMS):
-        raise ValueError(f"leads are written to by email or sms, not {channel!r}")
+    if channel not in (Channel.EMAIL, Channel.SMS, Channel.INSTAGRAM):
+        raise ValueError(f"leads are written to by email, sms or instagram, not {channel!r}")
     context = {"subject": message.subject, "body": message.body, "first_name": lead.first_name}
     outgoing = OutgoingMessage(
         clinic_id=lead.clinic_id,
         channel=channel,
-        to_address=(lead.email if channel == Channel.EMAIL else lead.phone) or "",
+        to_address=_address_of(session, lead, channel),
         template=message.template,
         context={**context, **(message.context or {})},
         dedupe_key=message.dedupe_key,

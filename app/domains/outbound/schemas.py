@@ -22,9 +22,13 @@ class InboxItemOut(AnswerSchema):
     created_at = fields.DateTime()
 
 
+# The channels of outgoing messages to people outside the clinic, which an admin lists and retries.
+LEAD_CHANNELS = [Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]
+
+
 class DeliveryQueryArgs(RequestSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in DeliveryStatus]))
-    channel = fields.String(validate=validate.OneOf([Channel.EMAIL.value, Channel.SMS.value]))
+    channel = fields.String(validate=validate.OneOf(LEAD_CHANNELS))
     since = UTCDateTime(metadata={"description": "created at or after this time"})
 
 
@@ -33,7 +37,7 @@ class RetryFilterIn(RequestSchema):
         validate=validate.OneOf([DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value]),
         metadata={"description": "failed or dead; both when omitted"},
     )
-    channel = fields.String(validate=validate.OneOf([Channel.EMAIL.value, Channel.SMS.value]))
+    channel = fields.String(validate=validate.OneOf(LEAD_CHANNELS))
     since = UTCDateTime(metadata={"description": "only messages created at or after this time"})
 
 

@@ -16,6 +16,7 @@ import json
 
 import sqlalchemy as sa
 
+from app.domains.auth.instagram.models import InstagramContact
 from app.domains.bulk.models import DUPLICATE, BulkJob, BulkJobRow
 from app.domains.intake.imports import CHUNK_KIND as IMPORT_CHUNK_KIND
 from app.domains.leads.models import Lead
@@ -171,3 +172,15 @@ def _names_lead(answer, lead_id: int) -> bool:
 def _batches(ids: list):
     for start in range(0, len(ids), _BATCH):
         yield ids[start : start + _BATCH]
+
+
+def erase_instagram_contacts(session: UnitOfWork, lead_id: int) -> int:
+    """Forget the Instagram user(s) the lead is: their scoped id and handle. A DM they send later is
+    someone new to the clinic (a new lead), as a text from an erased number finds no lead."""
+    return session.execute(sa.delete(InstagramContact).where(InstagramContact.lead_id == lead_id)).rowcount
+
+
+def chunks(ids: list, size: int = 500):
+    """`ids` in slices of `size`: an IN list a database takes whatever the lead's history holds."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

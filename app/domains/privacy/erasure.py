@@ -51,6 +51,7 @@ ERASED_REASON = "erased"
 
 _DUMP = "tests/privacy/test_erasure.py::test_an_erased_lead_leaves_nothing_of_its_person_in_the_database"
 _TRAIL = "tests/privacy/test_erasure.py::test_rule_conditions_and_origins_keep_their_shape_not_the_values"
+_INSTAGRAM = "tests/instagram/test_connect_and_receive.py::test_erasure_forgets_the_instagram_user"
 
 
 class Copy(NamedTuple):
@@ -118,6 +119,7 @@ COPIES: tuple[Copy, ...] = (
         "tests/privacy/test_erasure.py::test_audit_details_of_every_action_on_the_lead_are_scrubbed",
     ),
     Copy("idempotency_keys: stored answers naming the lead", "deleted", _DUMP),
+    Copy("instagram_contacts: the person's Instagram-scoped id and handle", "deleted", _INSTAGRAM),
     Copy(
         "stream_events about the lead or copying a notification about it (users' live streams)",
         "deleted",
@@ -225,6 +227,7 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
         },
     )  # fmt: skip
     counts["idempotent_answers"] = copies.erase_idempotent_answers(session, lead.clinic_id, lead.id)
+    copies.erase_instagram_contacts(session, lead.id)
     feed.erase_lead(session=session, clinic_id=lead.clinic_id, lead_id=lead.id, notification_ids=about)
     counts["import_reports"] = copies.scrub_import_reports(session, lead)
     _tombstone(lead, now)
@@ -355,7 +358,7 @@ def _erase_events(
     events and the deliveries' ids."""
     event_ids = []
     for subject_type, ids in subjects.items():
-        for chunk in _chunks(ids):
+        for chunk in copies.chunks(ids):
             event_ids += session.scalars(
                 sa.select(DomainEvent.id).where(
                     DomainEvent.clinic_id == clinic_id,
@@ -364,7 +367,7 @@ def _erase_events(
                 )
             )
     events, deliveries = 0, []
-    for chunk in _chunks(event_ids):
+    for chunk in copies.chunks(event_ids):
         for event in session.scalars(sa.select(DomainEvent).where(DomainEvent.id.in_(chunk))):
             event.payload = ids_only(event.payload)
             events += 1
@@ -380,7 +383,7 @@ def _erase_audit(session: UnitOfWork, clinic_id: int, subjects: dict[str, list[i
     """The changes recorded by every action on the subjects (the lead and its records), to ids."""
     touched = 0
     for subject_type, ids in subjects.items():
-        for chunk in _chunks([str(i) for i in ids]):
+        for chunk in copies.chunks([str(i) for i in ids]):
             rows = session.scalars(
                 sa.select(AuditEvent).where(
                     AuditEvent.clinic_id == clinic_id,
@@ -392,8 +395,3 @@ def _erase_audit(session: UnitOfWork, clinic_id: int, subjects: dict[str, list[i
                 row.before, row.after = ids_only(row.before) or None, ids_only(row.after) or None
                 touched += 1
     return touched
-
-
-def _chunks(ids: list, size: int = 500):
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]

@@ -165,7 +165,9 @@ class SequenceStepIn(RequestSchema):
         if "template_id" in data:
             self._check_template_step(data)
             return
-        required = {"email": ("subject", "body"), "sms": ("body",)}.get(data.get("channel"), ())
+        required = {"email": ("subject", "body"), "sms": ("body",), "instagram": ("body",)}.get(
+            data.get("channel"), ()
+        )
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
             error = (

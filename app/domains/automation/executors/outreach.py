@@ -21,10 +21,12 @@ from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
+from app.domains.tasks import creation as task_creation
+from app.domains.tasks.models import LeadTaskType
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
-CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS}
+CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS, "send_instagram": policy.INSTAGRAM}
 SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
 
 
@@ -94,6 +96,8 @@ def send_message(
         if message.instead_of:
             reason = f"{message.instead_of}; not by {channel} either: {decision.reason}"
         steps.finish(step, StepStatus.SKIPPED, now, reason=reason, held_back_by="contact policy")
+        if channel == policy.INSTAGRAM:  # Meta's window closed: only a person may still write
+            _reply_by_hand_task(session, step, lead, decision.reason, now)
         return SKIPPED
     if decision.verdict == policy.MOVE and not_after is not None and decision.to >= not_after:
         # Held past the visit, a reminder is noise: dropped, saying why.
@@ -149,6 +153,26 @@ def fallback_channel(step: AutomationStep, channel: str) -> str | None:
 def fallback_subject(step: AutomationStep) -> str:
     """An SMS step's text gone by email needs a subject: the step's own, else the clinic's name."""
     return step.action.get("fallback_subject") or "A message from {{ clinic_name }}"
+
+
+def _reply_by_hand_task(
+    session: UnitOfWork, step: AutomationStep, lead: Lead, reason: str, now: datetime
+) -> None:
+    """The lead's owner picks up what automation may not send on Instagram: a reply by hand (within
+    Meta's 7-day human agent window), or another way to reach the family."""
+    task_creation.create_system_task(
+        session=session,
+        lead=lead,
+        now=now,
+        task=task_creation.SystemTask(
+            title="Follow up by hand: an automated Instagram message was not sent",
+            type=LeadTaskType.FOLLOW_UP,
+            description=f"Not sent automatically: {reason}. Reply on Instagram, or reach them another way.",
+            due_at=now,
+            dedupe_key=f"instagram-window:{step.id}",
+            origin=steps.origin_of(step),
+        ),
+    )
 
 
 def _not_after(step: AutomationStep) -> datetime | None:
@@ -223,4 +247,8 @@ def send_email(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: da
 
 
 def send_sms(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+def send_instagram(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)

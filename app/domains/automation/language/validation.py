@@ -336,6 +336,7 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "create_task": _task_errors,
     "send_email": _message_errors,
     "send_sms": _message_errors,
+    "send_instagram": _message_errors,
     "notify": _notify_errors,
     "assign": _assign_errors,
     "enroll_sequence": _enroll_errors,

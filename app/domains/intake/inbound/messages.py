@@ -32,8 +32,9 @@ from app.domains.leads import rules as lead_rules
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform.db import UnitOfWork
 
-SMS, EMAIL = "sms", "email"
+SMS, EMAIL, INSTAGRAM = "sms", "email", "instagram"
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+ACTIVITY_TYPES = {SMS: ActivityType.SMS, EMAIL: ActivityType.EMAIL, INSTAGRAM: ActivityType.DIRECT_MESSAGE}
 ACTOR = "inbound_webhook"  # not "system": an inbound message is the lead's own contact
 
 
@@ -217,13 +218,19 @@ def record_reply(
         session=session,
         lead=lead,
         facts=activities.ActivityFacts(
-            type=ActivityType.SMS if channel == SMS else ActivityType.EMAIL,
+            type=ACTIVITY_TYPES[channel],
             at=received_at,
             recorded_at=now,
             actor_ref=ACTOR,
             direction=ActivityDirection.INBOUND,
             notes=message.get("shown_body") or message["body"],
-            details={"message_id": message["message_id"], "channel": channel, "stop": stop},
+            # A channel's own facts (Instagram's attachment kinds) beside the common ones.
+            details={
+                **(message.get("details") or {}),
+                "message_id": message["message_id"],
+                "channel": channel,
+                "stop": stop,
+            },
         ),
     )
     conversation = conversations.conversation_of(session=session, lead=lead, now=now)

@@ -22,7 +22,7 @@ class InboundMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    channel: Mapped[str] = mapped_column(sa.String(16))  # sms | email
+    channel: Mapped[str] = mapped_column(sa.String(16))  # sms | email | instagram | call
     message_id: Mapped[str] = mapped_column(sa.String(200))  # the provider's id
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"), index=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("lead_activities.id"))

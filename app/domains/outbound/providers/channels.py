@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 
-from app.domains.outbound.providers import pacing, smtp
+from app.domains.outbound.providers import instagram, pacing, smtp
 from app.domains.outbound.providers.transport import (
     OutcomeUnknown,
     Outgoing,
@@ -57,6 +57,8 @@ def send(message: Outgoing, settings) -> str:
             with pacing.slot(message, settings):
                 return send_http_sms(message, settings)
         return send_console(message)
+    if message.channel == "instagram":  # paced per account by the clinic's hourly window (rate_limits.py)
+        return instagram.send_instagram(message, settings)
     raise PermanentError(f"no transport for channel {message.channel!r}")
 
 
@@ -88,7 +90,8 @@ def send_console(message: Outgoing) -> str:
     """Append the message as one JSON line to var/outbox/<channel>.log (one write: lines never interleave)."""
     outbox = config.VAR_DIR / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(asdict(message), ensure_ascii=False) + "\n").encode()
+    shown = {k: v for k, v in asdict(message).items() if k != "credential"}  # never a token on disk
+    line = (json.dumps(shown, ensure_ascii=False) + "\n").encode()
     fd = os.open(outbox / f"{message.channel}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.write(fd, line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formataddr, parseaddr
 
 
@@ -45,6 +45,9 @@ class Outgoing:
     unsubscribe_url: str | None = None  # an email to a lead: its one-click unsubscribe (RFC 8058)
     unsubscribe_mailto: str | None = None  # and the address an email unsubscribes it by
     reply_to: str | None = None  # an email to a lead: the address that routes its reply back to it
+    # A channel that sends as the clinic's own account (Instagram): its token. Never printed.
+    credential: str | None = field(default=None, repr=False)
+    tag: str | None = None  # Instagram: Meta's message tag (HUMAN_AGENT: a person's late reply)
 
 
 def message_id(message: Outgoing) -> str:

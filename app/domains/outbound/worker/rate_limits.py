@@ -27,12 +27,15 @@ from app.platform.db import UnitOfWork
 from app.platform.delivery.rules import parse_limit
 
 SETTING = "provider_rate_limits"
-LIMITED_CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
+LIMITED_CHANNELS = (Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value)
+# Meta's Instagram API takes 200 messages an hour from one account (a clinic has one): the limit
+# even when the clinic sets none; a clinic may set a lower one.
+DEFAULT_LIMITS = {Channel.INSTAGRAM.value: "200/hour"}
 
 
 def limit_of(settings: dict | None, channel: str) -> RateLimitItem | None:
     """The clinic's limit on `channel`, or None (no limit; in-app and console are never limited)."""
-    text = ((settings or {}).get(SETTING) or {}).get(channel)
+    text = ((settings or {}).get(SETTING) or {}).get(channel) or DEFAULT_LIMITS.get(channel)
     if text is None or channel not in LIMITED_CHANNELS:
         return None
     return parse_limit(text)

@@ -12,11 +12,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.auth import signing
+from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import rate_limits
+from app.platform import clock
 from app.platform.db import UnitOfWork
 from app.platform.delivery import redaction
 from app.platform.delivery import rules as delivery_rules
@@ -140,6 +142,8 @@ def _hand_back(session: UnitOfWork, row, *, status: str, why: str, **values) -> 
 def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) -> channels.Outgoing:
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
+    if row.channel == Channel.INSTAGRAM:
+        return instagram_message(session, row)
     if row.channel == Channel.SMS:
         sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
@@ -163,6 +167,30 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         unsubscribe_url=unsubscribe_url(row, settings),
         unsubscribe_mailto=unsubscribe_mailto(row, settings),
         reply_to=reply_address(row, settings),
+    )
+
+
+def instagram_message(session: UnitOfWork, row) -> channels.Outgoing:
+    """A DM as the clinic's connected account (its id the sender, its token the credential), with
+    Meta's human-agent tag once 24 hours have passed since the family's last message: only a person's
+    reply goes that late (the contact policy cancels an automated one, at_send)."""
+    account = instagram.account_of(session, row.clinic_id)
+    now = clock.now()  # Meta's window is counted when the message reaches it, not when it was queued
+    last = instagram.last_inbound_at(session, row.lead_id) if row.lead_id is not None else None
+    late = last is not None and now - clock.as_utc(last) >= instagram.AUTOMATED_WINDOW
+    if account is not None:
+        instagram.mark_used(session, account, now)
+    return channels.Outgoing(
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
+        sender=account.account_id if account is not None else "",
+        subject=row.title,
+        text=row.body,
+        html=None,
+        dedupe_key=row.dedupe_key,
+        credential=account.access_token if account is not None else None,
+        tag=instagram.HUMAN_AGENT_TAG if late else None,
     )
 
 

@@ -1,0 +1,1 @@
+"""A clinic's Instagram professional account (its token kept encrypted) and the Instagram users it knows."""

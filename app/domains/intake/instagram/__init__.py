@@ -1,0 +1,1 @@
+"""Instagram direct messages in: Meta's webhook (handshake, signature, events) and the profile fetch."""
