@@ -60,6 +60,7 @@ ERROR_CODES: dict[str, str] = {
     "confirm_may_duplicate": "the message may have reached the lead: retry with confirm_may_duplicate",
     "limit_reached": "the clinic has the most it may have of this already",
     "pipeline_not_configured": "the clinic's pipeline lacks what the operation needs",
+    "already_linked": "the conversation is a lead's already: link or capture only an unknown sender's",
     "slot_taken": "the provider holds that time already: `errors` names the clash and the nearest free slots",
     "idempotency_in_progress": "a request with this Idempotency-Key is still running: retry later",
 }

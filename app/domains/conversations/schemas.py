@@ -12,7 +12,7 @@ from marshmallow import fields, post_dump, validate
 from app.domains.conversations.inbox import VIEWS
 from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
-from app.platform.api import RequestSchema, UTCDateTime, id_field
+from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 
 CHANNELS = ("sms", "email")  # whatsapp, instagram: later channels
 MESSAGE_TEXTS = ("subject", "body", "full_body")
@@ -32,7 +32,7 @@ class PageArgs(RequestSchema):
 
 class InboxArgs(PageArgs):
     view = fields.String(load_default="all", validate=validate.OneOf(VIEWS))
-    unread = fields.Boolean(load_default=False)
+    unread = StrictBoolean(load_default=False)
     channel = fields.String(validate=validate.OneOf(CHANNELS))
 
 

@@ -308,7 +308,7 @@ class LeadQueryArgs(RequestSchema):
             "active sequence (orphans)"
         },
     )
-    in_sequence = fields.Boolean(
+    in_sequence = StrictBoolean(
         metadata={"description": "true: leads in an active follow-up sequence; false: the others"},
     )
     sort = fields.String(

@@ -11,7 +11,10 @@ from app.platform.api import RequestSchema
 class InstagramAccountIn(RequestSchema):
     account_id = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{1,64}$", error="an Instagram account id is digits only"),
+        validate=[
+            validate.Length(max=64),
+            validate.Regexp(r"^\d{1,64}$", error="an Instagram account id is digits only"),
+        ],
         metadata={"description": "The Instagram professional account's id (IG_ID)"},
     )
     access_token = fields.String(
