@@ -13,6 +13,7 @@ import pkgutil
 from pathlib import Path
 
 from celery import Celery
+from celery.apps.beat import Beat as BeatApp
 from celery.signals import (
     beat_init,
     heartbeat_sent,
@@ -62,12 +63,18 @@ def worker_app(flask_app: Flask) -> Celery:
         # In the main process: its pool children write their samples to the same directory.
         exporter.start(settings=flask_app.config["SETTINGS"])
 
-    @beat_init.connect(weak=False)
-    def _stop_beat_between_ticks(sender=None, **_kwargs):
-        _stop_on_sigterm(sender)
-
+    celery.Beat = celery.subclass_with_self(_Beat)
     _import_tasks()
     return celery
+
+
+class _Beat(BeatApp):
+    """`celery beat` whose SIGTERM handler is the one below from the moment it starts: Celery installs
+    its own before logging "beat: Starting..." and sending `beat_init`, so a deploy's SIGTERM in that
+    moment met Celery's handler (close the shelf, then raise) instead of ours."""
+
+    def install_sync_handler(self, service) -> None:
+        _stop_on_sigterm(service)
 
 
 def _stop_on_sigterm(service) -> None:

@@ -40,7 +40,13 @@ def log_lines():
 
 
 def parsed(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    lines = []
+    for line in filter(str.strip, text.splitlines()):
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON line: {line!r}; the whole output:\n{text}")
+    return lines
 
 
 def test_request_lines_carry_the_request_clinic_and_lead_and_no_phi(app, client, tenant, log_lines):
@@ -113,3 +119,59 @@ def test_worker_and_beat_write_the_same_json_lines(app, tmp_path, command, ready
     lines = parsed((tmp_path / "stderr").read_text())
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(ready in line["message"] for line in lines)
+
+
+UNCAUGHT = """
+import threading
+from app.platform.telemetry import logs
+logs.configure()
+worker = threading.Thread(target=lambda: 1 / 0, name="sender")
+worker.start()
+worker.join()
+raise LookupError("nothing caught this")
+"""
+
+
+def test_an_exception_nothing_caught_is_a_json_line_too(tmp_path):
+    """A process's last words are read by the same log shipper: one JSON line with its traceback, from
+    the main thread and from any other thread, never Python's raw multi-line traceback."""
+    ended = subprocess.run(
+        [sys.executable, "-c", UNCAUGHT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert ended.returncode == 1
+    lines = parsed(ended.stderr)
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("CRITICAL", "uncaught ZeroDivisionError in thread sender"),
+        ("CRITICAL", "uncaught LookupError"),
+    ]
+    assert "nothing caught this" in lines[1]["exc_info"] and "Traceback" in lines[1]["exc_info"]
+
+
+def test_beat_stops_by_its_own_handler_from_the_moment_it_starts(app):
+    """Celery installs beat's SIGTERM handler before it logs "beat: Starting...": the handler that ends
+    the loop and keeps the schedule's file open for its final save must be the one it installs, or a
+    SIGTERM at that moment closes the file under the loop (Celery's own handler)."""
+    import signal
+    import threading
+
+    from workers.celery_app import worker_app
+
+    celery = worker_app(app)
+    beat = celery.Beat(schedule=None)
+    closed = []
+
+    class Service:
+        _is_shutdown = threading.Event()
+
+        def sync(self):
+            closed.append(True)
+
+    service = Service()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        beat.install_sync_handler(service)
+        with pytest.raises(SystemExit):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert service._is_shutdown.is_set() and not closed

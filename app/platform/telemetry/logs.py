@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -83,4 +84,25 @@ def configure(level: int | str | None = None, stream=None) -> logging.Handler:
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings as JSON lines too, not raw text on stderr
+    # An exception nothing caught (a process's main thread, or any thread) as one JSON line too, not
+    # Python's raw traceback: a log shipper reading JSON lines would drop or split those.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(exc_type, exc, traceback) -> None:
+    uncaught = (exc_type, exc, traceback)
+    logging.getLogger("uncaught").critical("uncaught %s", exc_type.__name__, exc_info=uncaught)
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # a thread's sys.exit() is not an error (threading's own rule)
+        return
+    thread = args.thread.name if args.thread else "?"
+    logging.getLogger("uncaught").critical(
+        "uncaught %s in thread %s",
+        args.exc_type.__name__,
+        thread,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
