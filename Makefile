@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract
+.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ format: $(STAMP)
 ## The documentation site (mkdocs.yml, docs/) into site/, in strict mode: a broken link fails it. Offline.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## The docs' pictures of every staff page at a phone's and a desk's width (docs/screenshots/), taken in
+## Debian's Chromium by the every-page check as the role each page is for; never by hand.
+screenshots: $(STAMP)
+	mkdir -p docs/screenshots
+	FOLLOWUP_SCREENSHOTS=$(CURDIR)/docs/screenshots FOLLOWUP_TEST_REQUIRE=chromium \
+		$(BIN)/python -m pytest -q tests/console/test_every_page.py
 
 ## Run the benchmarks under bench/ (each prints a table).
 bench: $(STAMP)

@@ -1,9 +1,16 @@
 """Every console page, in Debian's Chromium, as each role that may open it: at a phone's width and a
 desk's, nothing serious for axe-core (the engine axe-playwright-python ships), no page wider than the
 screen, and every link, button and field reached by the keyboard alone (Tab), each showing its focus.
-The login page is tried the same way before anyone has logged in."""
+The login page is tried the same way before anyone has logged in.
+
+`make screenshots` runs this file with FOLLOWUP_SCREENSHOTS naming a folder: each page is then also
+photographed at both widths, as the first of SCREENSHOT_ROLES that may open it (the docs' pictures)."""
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -22,6 +29,7 @@ PAGES = {
     "/console/leads/{lead_id}": Permission.READ,
 }
 SERIOUS = {"serious", "critical"}
+SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea"
 
 
@@ -61,11 +69,23 @@ def _unreached_by_tab(page) -> list[str]:
     )
 
 
-def _check(page, url: str, label: str) -> list[str]:
+def _screenshot_folder(path: str, role: Role) -> Path | None:
+    """Where this page's pictures go when `make screenshots` asks for them and this role takes them."""
+    folder = os.environ.get("FOLLOWUP_SCREENSHOTS")
+    if not folder:
+        return None
+    taker = next(r for r in SCREENSHOT_ROLES if PAGES[path] in ROLE_PERMISSIONS[r])
+    return Path(folder) if taker == role else None
+
+
+def _check(page, url: str, label: str, screenshots: Path | None = None) -> list[str]:
     problems = []
     for name, size in (("phone", PHONE), ("desk", DESK)):
         page.set_viewport_size(size)
         page.goto(url)
+        if screenshots:
+            slug = re.sub(r"[^a-z0-9]+", "-", label.replace("{lead_id}", "lead").lower()).strip("-")
+            page.screenshot(path=screenshots / f"{slug}-{name}.png", full_page=True)
         problems += [f"{label} at {name}: axe {v}" for v in _serious_violations(page)]
         if _wider_than_the_screen(page):
             problems.append(f"{label} at {name}: wider than the screen")
@@ -74,7 +94,8 @@ def _check(page, url: str, label: str) -> list[str]:
 
 
 def test_the_login_page_is_usable_by_keyboard_at_a_phones_width(tenant, live_server, page):
-    problems = _check(page, f"{live_server}/console/login", "login")
+    folder = os.environ.get("FOLLOWUP_SCREENSHOTS")
+    problems = _check(page, f"{live_server}/console/login", "login", Path(folder) if folder else None)
     assert problems == [], "\n".join(problems)
 
 
@@ -90,6 +111,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
         if permission not in allowed:
             continue
         opened.append(path)
-        problems += _check(page, live_server + path.format(lead_id=lead["id"]), path)
+        url = live_server + path.format(lead_id=lead["id"])
+        problems += _check(page, url, path, _screenshot_folder(path, Role(role)))
     assert opened, f"{role} may open no page"
     assert problems == [], "\n".join(problems)
