@@ -11,12 +11,20 @@ from app.domains.pipeline.models import LeadStageHistory
 from app.platform import clock
 from tests.analytics.kit import process_outbox
 from tests.leadkit import create_lead
+from tests.requirements import need_postgres
 
 
 def snapshot(db):
     with db.engine.connect() as conn:
         leads = conn.execute(
-            sa.select(Lead.id, Lead.first_outbound_contact_at, Lead.furthest_stage).order_by(Lead.id)
+            sa.select(
+                Lead.id,
+                Lead.first_outbound_contact_at,
+                Lead.first_task_at,
+                Lead.first_attempt_at,
+                Lead.first_contact_at,
+                Lead.furthest_stage,
+            ).order_by(Lead.id)
         ).all()
         stays = conn.execute(
             sa.select(
@@ -112,3 +120,27 @@ def test_reordering_stages_recomputes_the_furthest_stage(app, client, db, tenant
     process_outbox(app, db)
     with db.unit_of_work() as session:
         assert session.get(Lead, lead).furthest_stage == "new_lead"  # now the later of its two stays
+
+
+def test_the_follow_up_report_counts_automated_messages_from_their_partial_index(app, client, tenant):
+    """The report counts automated messages of every type rollups counts (Instagram's direct messages
+    too); a type the partial index leaves out makes PostgreSQL read every activity of the clinic."""
+    engine = app.extensions["followup.db"].engine
+    need_postgres(str(engine.url), "a partial index's use is PostgreSQL's plan")
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "lead_activities.replied" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert client.get("/api/leads/analytics/follow-up", headers=tenant.headers()).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
+    assert statements
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # can the index answer it, whatever the size
+        for statement, parameters in statements:
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            assert "ix_lead_activities_automated_messages" in plan, plan

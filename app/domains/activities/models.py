@@ -58,6 +58,14 @@ class CallOutcome(StrEnum):
     CONVERTED = "converted"
 
 
+# The automated outbound messages the reports count (analytics.rollups.automated_message, over its
+# MESSAGE_TYPES), as the partial index's literal predicate: a type counted but not listed here makes
+# the reports scan every activity.
+AUTOMATED_MESSAGE = (
+    "direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS', 'DIRECT_MESSAGE')"
+)
+
+
 class LeadActivity(Base):
     __tablename__ = "lead_activities"
     __table_args__ = (
@@ -73,10 +81,8 @@ class LeadActivity(Base):
             "clinic_id",
             "occurred_at",
             postgresql_include=["lead_id", "replied"],
-            postgresql_where=sa.text(
-                "direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"
-            ),
-            sqlite_where=sa.text("direction = 'OUTBOUND' AND actor = 'system' AND type IN ('EMAIL', 'SMS')"),
+            postgresql_where=sa.text(AUTOMATED_MESSAGE),
+            sqlite_where=sa.text(AUTOMATED_MESSAGE),
         ),
     )
 

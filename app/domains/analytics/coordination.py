@@ -14,16 +14,11 @@ says it again).
 
 from __future__ import annotations
 
-from statistics import median
-
 import sqlalchemy as sa
 
-from app.domains.activities import rules as activity_rules
-from app.domains.activities.models import ActivityDirection, LeadActivity
+from app.domains.analytics import queries
 from app.domains.analytics.figures import Cohort, cohort_conditions, num, period, ratio
 from app.domains.leads.models import HesitationReason, Lead, LeadStatus
-from app.domains.tasks.models import LeadTask
-from app.platform import clock
 from app.platform.db import UnitOfWork
 
 
@@ -59,68 +54,34 @@ def hesitation_reasons(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict
     }
 
 
-def _first(column, *conditions):
-    return sa.select(sa.func.min(column)).where(*conditions).correlate(Lead).scalar_subquery()
-
-
 def speed_split(
     *, session: UnitOfWork, clinic_id: int, start, end, coordinator_id=None, source_id=None
 ) -> dict:
-    """Routing and human minutes (medians) by coordinator and by source."""
-    first_task = _first(LeadTask.created_at, LeadTask.lead_id == Lead.id)
-    first_attempt = _first(
-        LeadActivity.occurred_at,
-        LeadActivity.lead_id == Lead.id,
-        LeadActivity.direction == ActivityDirection.OUTBOUND.value,
-        LeadActivity.actor != "system",
-    )
-    first_contact = _first(
-        LeadActivity.occurred_at, LeadActivity.lead_id == Lead.id, activity_rules.contact_clause()
-    )
-    rows = session.execute(
-        sa.select(
-            Lead.assigned_to_id, Lead.source_id, Lead.created_at, Lead.assigned_at,
-            first_task, first_attempt, first_contact,
-        ).where(*cohort_conditions(clinic_id, start, end, coordinator_id, source_id))
-    ).all()  # fmt: skip
-    groups: dict[str, dict] = {"coordinator_id": {}, "source_id": {}}
-    for owner, source, created, assigned, task, attempt, contact in rows:
-        created, assigned, task = clock.as_utc(created), clock.as_utc(assigned), clock.as_utc(task)
-        routed = max(assigned, task) if assigned and task else None
-        spans = {
-            "routing": _minutes(created, routed),
-            "to_first_attempt": _minutes(task, clock.as_utc(attempt)),
-            "to_first_contact": _minutes(task, clock.as_utc(contact)),
-        }
-        for key, value in (("coordinator_id", owner), ("source_id", source)):
-            group = groups[key].setdefault(value, {"leads": 0, **{name: [] for name in spans}})
-            group["leads"] += 1
-            for name, minutes in spans.items():
-                if minutes is not None:
-                    group[name].append(minutes)
+    """Routing and human minutes (medians) by coordinator and by source, from the firsts kept on each
+    lead (analytics/rollups.py): one pass over the cohort's leads."""
+    routed = queries.later_of(session, Lead.assigned_at, Lead.first_task_at)
+    spans = {
+        "routing_median_minutes": _minutes(session, Lead.created_at, routed),
+        "human_to_first_attempt_median_minutes": _minutes(session, Lead.first_task_at, Lead.first_attempt_at),
+        "human_to_first_contact_median_minutes": _minutes(session, Lead.first_task_at, Lead.first_contact_at),
+    }
+    groups = {"coordinator_id": Lead.assigned_to_id, "source_id": Lead.source_id}
+    conditions = cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
+    medians = queries.medians_by(session, groups, spans, conditions)
     return {
         f"by_{key.removesuffix('_id')}": [
-            {
-                key: value,
-                "leads": group["leads"],
-                "routing_median_minutes": _median(group["routing"]),
-                "human_to_first_attempt_median_minutes": _median(group["to_first_attempt"]),
-                "human_to_first_contact_median_minutes": _median(group["to_first_contact"]),
-            }
-            for value, group in sorted(by_value.items(), key=lambda item: (item[0] is None, item[0] or 0))
+            {key: value, "leads": leads, **{name: num(m) for name, m in zip(spans, of_spans, strict=True)}}
+            for value, (leads, *of_spans) in sorted(
+                medians[key].items(), key=lambda item: (item[0] is None, item[0] or 0)
+            )
         ]
-        for key, by_value in groups.items()
+        for key in groups
     }
 
 
-def _minutes(start, end) -> float | None:
-    if start is None or end is None or end < start:
-        return None
-    return (end - start).total_seconds() / 60
-
-
-def _median(values: list[float]) -> float | None:
-    return num(median(values)) if values else None
+def _minutes(session: UnitOfWork, start, end):
+    """SQL: minutes from `start` to `end`; null when either is, or when `end` comes first."""
+    return sa.case((end >= start, queries.seconds_between(session, end, start) / 60.0))
 
 
 REPORTS = {"hesitation-reasons": hesitation_reasons}

@@ -6,6 +6,7 @@ Timestamps are stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLit
 from __future__ import annotations
 
 from datetime import datetime
+from statistics import median
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,6 +51,50 @@ def week_index(bind, at, start: datetime):
     if is_postgresql(bind):
         return sa.cast(sa.func.floor(weeks), sa.Integer)  # a cast alone rounds (1.7 -> 2)
     return sa.cast(weeks, sa.Integer)  # SQLite's cast truncates, which is the floor of a value >= 0
+
+
+def later_of(bind, a, b):
+    """SQL: the later of two timestamps; null when either is."""
+    if is_postgresql(bind):
+        return sa.case((sa.and_(a.is_not(None), b.is_not(None)), sa.func.greatest(a, b)))
+    return sa.func.max(a, b)  # SQLite's scalar max: null when an argument is
+
+
+def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list) -> dict[str, dict]:
+    """For each group column of `groups` (name: column), each of its values' (rows, median of each of
+    `values`) over the leads of `conditions`, unrounded, nulls skipped: {name: {value: (rows, ...)}}.
+    PostgreSQL: one pass (GROUPING SETS) with percentile_cont per group; elsewhere the rows, in Python."""
+    columns, medians = list(groups.values()), list(values.values())
+    found: dict[str, dict] = {name: {} for name in groups}
+    if is_postgresql(session):
+        stmt = (
+            sa.select(
+                *columns,
+                *[sa.func.grouping(column) for column in columns],
+                sa.func.count(),
+                *[sa.func.percentile_cont(0.5).within_group(value) for value in medians],
+            )
+            .where(*conditions)
+            .group_by(sa.func.grouping_sets(*columns))
+        )
+        for row in session.execute(stmt):
+            keys, grouped, rest = (
+                row[: len(columns)],
+                row[len(columns) : 2 * len(columns)],
+                row[2 * len(columns) :],
+            )
+            name = next(n for n, g in zip(groups, grouped, strict=True) if g == 0)
+            found[name][keys[list(groups).index(name)]] = tuple(rest)
+        return found
+    rows = session.execute(sa.select(*columns, *medians).where(*conditions)).all()
+    for index, name in enumerate(groups):
+        by_value: dict = {}
+        for row in rows:
+            by_value.setdefault(row[index], []).append(row[len(columns) :])
+        for value, of_value in by_value.items():
+            spans = [[r[i] for r in of_value if r[i] is not None] for i in range(len(medians))]
+            found[name][value] = (len(of_value), *[median(s) if s else None for s in spans])
+    return found
 
 
 def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> list[tuple]:

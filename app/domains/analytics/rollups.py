@@ -7,6 +7,9 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
   message is not the coordinator reaching out, and a lead calling in is not: speed to lead is theirs)
   (`on_activity_logged`: every activity has its `activity.logged` event; they are never edited or
   deleted);
+- leads.first_attempt_at (a person's first outbound activity) and leads.first_contact_at (the first
+  contact, either way: activities/rules.py), the ends of speed to lead's split (coordination.py);
+  leads.first_task_at (its first task) is written with the task, by tasks.creation.write_tasks;
 - leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
   stages' current positions, recomputed from its stays (`on_stage_changed`; `on_stages_reordered`
   after the stages are reordered). Null while the lead has never moved: it has then only been in its
@@ -32,6 +35,7 @@ from app.domains.analytics import monthly
 from app.domains.analytics.queries import seconds_between
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
+from app.domains.tasks.models import LeadTask
 from app.platform.db import UnitOfWork
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
@@ -80,23 +84,40 @@ def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
     lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
     actor = SYSTEM_ACTOR if facts.get("system") else None
     kind = {"type": facts["type"], "direction": facts.get("direction")}
-    if is_staff_contact(**kind, outcome=facts.get("outcome"), actor=actor):
-        _lower_first_contact(session, lead_id, at)
+    firsts = _firsts_lowered_by(**kind, outcome=facts.get("outcome"), actor=actor)
+    if firsts:
+        _lower_firsts(session, lead_id, at, firsts)
     if kind["direction"] == ActivityDirection.INBOUND:
         _mark_replied_messages(session, lead_id, at)
     if is_automated_message(**kind, actor=actor):
         _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
 
 
-def _lower_first_contact(session: UnitOfWork, lead_id: int, at: datetime) -> None:
-    # Conditional: two contacts of the lead, processed in either order, both end at the earliest.
+def _firsts_lowered_by(*, type: str, direction: str | None, outcome: str | None, actor: str | None) -> list:
+    """The lead's first-time columns an activity of this kind may make earlier."""
+    firsts = []
+    if is_staff_contact(type=type, direction=direction, outcome=outcome, actor=actor):
+        firsts.append(Lead.first_outbound_contact_at)
+    if direction == ActivityDirection.OUTBOUND and actor != SYSTEM_ACTOR:
+        firsts.append(Lead.first_attempt_at)
+    if activity_rules.is_contact(type=type, direction=direction, outcome=outcome):
+        firsts.append(Lead.first_contact_at)
+    return firsts
+
+
+def _lower_firsts(session: UnitOfWork, lead_id: int, at: datetime, firsts: list) -> None:
+    # Each the earlier of itself and `at`: two activities of the lead, processed in either order, end
+    # at the earliest. One statement, and none when nothing would change.
+    later = [sa.or_(first.is_(None), first > at) for first in firsts]
     session.execute(
         sa.update(Lead)
-        .where(
-            Lead.id == lead_id,
-            sa.or_(Lead.first_outbound_contact_at.is_(None), Lead.first_outbound_contact_at > at),
+        .where(Lead.id == lead_id, sa.or_(*later))
+        .values(
+            {
+                first: sa.case((is_later, at), else_=first)
+                for first, is_later in zip(firsts, later, strict=True)
+            }
         )
-        .values(first_outbound_contact_at=at)
         .execution_options(synchronize_session=False)
     )
 
@@ -188,6 +209,10 @@ def refresh_furthest_stages(session: UnitOfWork, clinic_id: int) -> None:
     monthly.rebuild(session.connection(), clinic_id)  # reached stages moved: recount the clinic
 
 
+def _first(column, *conditions):
+    return sa.select(sa.func.min(column)).where(*conditions).scalar_subquery()
+
+
 def backfill(connection: sa.Connection) -> None:
     """Every summary column computed from the raw rows (data loaded around the write paths)."""
     first_contact = (
@@ -197,7 +222,18 @@ def backfill(connection: sa.Connection) -> None:
     )
     connection.execute(
         sa.update(Lead).values(
-            first_outbound_contact_at=first_contact, furthest_stage=_furthest_stage_of_lead()
+            first_outbound_contact_at=first_contact,
+            first_task_at=_first(LeadTask.created_at, LeadTask.lead_id == Lead.id),
+            first_attempt_at=_first(
+                LeadActivity.occurred_at,
+                LeadActivity.lead_id == Lead.id,
+                LeadActivity.direction == ActivityDirection.OUTBOUND,
+                LeadActivity.actor != SYSTEM_ACTOR,
+            ),
+            first_contact_at=_first(
+                LeadActivity.occurred_at, LeadActivity.lead_id == Lead.id, activity_rules.contact_clause()
+            ),
+            furthest_stage=_furthest_stage_of_lead(),
         )
     )
     connection.execute(

@@ -221,6 +221,10 @@ class Lead(Base):
                 "pipeline_stage",
                 "furthest_stage",
                 "first_outbound_contact_at",
+                "assigned_at",
+                "first_task_at",
+                "first_attempt_at",
+                "first_contact_at",
             ],
         ),
     )
@@ -319,6 +323,9 @@ class Lead(Base):
 
     # Analytics summaries, kept by app/domains/analytics/rollups.py: see there.
     first_outbound_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_task_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
 
     # Follow-up intelligence, kept by app/domains/intelligence (its event consumer and the nightly scoring):

@@ -283,6 +283,7 @@ def write_tasks(
             task.reminder_at = reminders[0][1] if reminders else None
             insert_now(session, task)
             schedule_timers(session, task, clinic, now)
+        _first_task_of_leads(session, {task.lead_id for task in tasks}, now)
         return [task.id for task in tasks]
     if not tasks:
         return []
@@ -306,4 +307,16 @@ def write_tasks(
     ]
     for job in jobs:
         session.schedule(scheduling.Job(now=now, **job))
+    _first_task_of_leads(session, {task.lead_id for task in tasks}, now)
     return created
+
+
+def _first_task_of_leads(session: UnitOfWork, lead_ids: set[int], now: datetime) -> None:
+    """When each lead got its first task, kept on the lead: speed to lead's split reads it from
+    there (app/domains/analytics/rollups.py), not from a probe of the tasks per lead."""
+    session.execute(
+        sa.update(Lead)
+        .where(Lead.id.in_(sorted(lead_ids)), Lead.first_task_at.is_(None))
+        .values(first_task_at=now)
+        .execution_options(synchronize_session=False)
+    )
