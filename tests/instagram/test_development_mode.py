@@ -8,6 +8,7 @@ import json
 
 from app.devtools import runner
 from app.devtools.instagram import GraphStandIn
+from tests.automation.outreachkit import configure_clinic
 from tests.instagram.kit import dm, inbound_of
 from tests.outbound.kit import use
 from tests.workers import thread_worker, wait_for
@@ -16,6 +17,7 @@ from tests.workers import thread_worker, wait_for
 def test_a_family_writes_and_is_answered_through_the_development_stand_in(
     app, client, db, tenant, tmp_path, monkeypatch
 ):
+    configure_clinic(client, tenant)  # midday there: the reply is not held for the night
     outbox = tmp_path / "outbox" / "instagram.log"
     stand_in = GraphStandIn(development=True, outbox=outbox).start()
     try:
