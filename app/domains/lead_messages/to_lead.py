@@ -34,7 +34,10 @@ ACTIVITY_TYPES = {
     policy.EMAIL: ActivityType.EMAIL,
     policy.SMS: ActivityType.SMS,
     policy.INSTAGRAM: ActivityType.DIRECT_MESSAGE,
+    policy.WHATSAPP: ActivityType.DIRECT_MESSAGE,
 }
+# The channels of automated messages to a lead: what the caps count.
+AUTOMATED_CHANNELS = [Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value, Channel.WHATSAPP.value]
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
 MESSAGE_KIND = "automated_message"
@@ -52,7 +55,7 @@ def automated_messages_on(*, session: UnitOfWork, lead: Lead, timezone: str, at:
         .where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
+            Notification.channel.in_(AUTOMATED_CHANNELS),
             Notification.created_at >= start,
             Notification.created_at < end,
         )
@@ -65,7 +68,7 @@ def automated_history(*, session: UnitOfWork, lead: Lead) -> tuple[int, datetime
         sa.select(sa.func.count(), sa.func.max(Notification.created_at)).where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
+            Notification.channel.in_(AUTOMATED_CHANNELS),
         )
     ).one()
     return count, clock.as_utc(last)
@@ -107,7 +110,11 @@ def check_policy(
     being handed to the provider, which meets the caps again (`caps_at_send`)."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
-    opted_out = {policy.EMAIL: lead.email_opt_out, policy.SMS: lead.sms_opt_out}.get(channel, False)
+    opted_out = {
+        policy.EMAIL: lead.email_opt_out,
+        policy.SMS: lead.sms_opt_out,
+        policy.WHATSAPP: lead.whatsapp_opt_out,
+    }.get(channel, False)
     window = {}
     if channel == policy.INSTAGRAM:
         address = instagram.contact_of_lead(session, lead.id)
