@@ -105,3 +105,9 @@ def choose(
     if closed is None:
         return None, None, "a WhatsApp message needs a body or a content_sid"
     return None, None, closed
+
+
+def shown(template: WhatsAppTemplate) -> str:
+    """How a message sent as a template reads in the thread: the template and its values."""
+    values = ", ".join(f"{{{{{name}}}}}={text}" for name, text in sorted(template.variables.items()))
+    return f"WhatsApp template {template.content_sid}" + (f" ({values})" if values else "")
