@@ -109,5 +109,5 @@ def choose(
 
 def shown(template: WhatsAppTemplate) -> str:
     """How a message sent as a template reads in the thread: the template and its values."""
-    values = ", ".join(f"{{{{{name}}}}}={text}" for name, text in sorted(template.variables.items()))
+    values = ", ".join(f"{name}={text}" for name, text in sorted(template.variables.items()))
     return f"WhatsApp template {template.content_sid}" + (f" ({values})" if values else "")
