@@ -125,6 +125,26 @@ def test_a_whatsapp_message_lands_in_the_thread_a_reply_goes_and_twilio_reports_
     ]
 
 
+def test_twilio_reporting_a_whatsapp_message_failed_shows_its_error_code(app, client, tenant, twilio, lead):
+    whatsapp_from_family(client, twilio, "Hi", sid="SMw1")
+    with thread_worker(app):
+        assert reply(client, tenant, lead["id"], body="Hello").status_code == 201
+        wait_for(lambda: thread(client, tenant, lead["id"])[0]["status"] == "sent")
+    [sent] = twilio.whatsapp()
+    form = {"MessageSid": sent["sid"], "MessageStatus": "failed", "ErrorCode": "63016"}
+    assert post_as_twilio(client, twilio, STATUS, form).status_code == 200
+    shown = thread(client, tenant, lead["id"])[0]
+    assert shown["status"] == "failed" and "63016" in shown["failure_reason"]
+    assert inbox_channels(client, tenant, "whatsapp") == [lead["id"]]
+    assert inbox_channels(client, tenant, "sms") == []
+
+
+def inbox_channels(client, tenant, channel: str) -> list[int]:
+    resp = client.get("/api/conversations", query_string={"channel": channel}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
+    return [row["lead"]["id"] for row in resp.get_json()["items"]]
+
+
 def test_a_reply_outside_the_window_is_a_422_naming_content_sid_unless_a_template_goes(
     app, client, db, tenant, twilio, lead
 ):
