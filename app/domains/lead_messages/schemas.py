@@ -93,8 +93,9 @@ def _content_sid() -> fields.String:
 
 def _content_variables() -> fields.Dict:
     return fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
+        keys=fields.String(validate=validate.Length(min=1, max=2)),
+        values=fields.String(validate=validate.Length(max=1024)),
+        validate=validate.Length(max=20),
         metadata={"description": 'WhatsApp only: the template\'s placeholders, e.g. {"1": "Jane"}'},
     )
 

@@ -129,8 +129,9 @@ class SequenceStepIn(RequestSchema):
         },
     )
     content_variables = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
+        keys=fields.String(validate=validate.Length(min=1, max=2)),
+        values=fields.String(validate=validate.Length(max=1024)),
+        validate=validate.Length(max=20),
         metadata={"description": 'WhatsApp: the template\'s placeholders, e.g. {"1": "Jane"}'},
     )
     variants = fields.List(
