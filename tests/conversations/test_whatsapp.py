@@ -258,3 +258,27 @@ def test_a_step_names_a_well_formed_template_only_on_whatsapp(client, tenant, tw
     assert "content_sid" in json.dumps(other)
     empty = make_sequence(client, tenant, [whatsapp_step()], expect=422)
     assert "body" in json.dumps(empty)
+
+
+def test_a_rule_greets_a_new_lead_on_whatsapp_with_its_template(app, client, db, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER, whatsapp_number=CLINIC_NUMBER)
+    action = {
+        "type": "send_whatsapp",
+        "body": "Thanks {{ first_name }}!",
+        "content_sid": TEMPLATE,
+        "content_variables": {"1": "Smile Orthodontics"},
+    }
+    rule = {"name": "WhatsApp hello", "trigger": "lead.created", "conditions": [], "actions": [action]}
+    for wrong in ({"content_sid": "HX12"}, {"content_variables": ["Jane"]}):
+        bad = {**rule, "actions": [{**action, **wrong}]}
+        resp = client.post("/api/follow-up-rules", json=bad, headers=tenant.headers())
+        assert resp.status_code == 422 and next(iter(wrong)) in json.dumps(resp.get_json())
+    resp = client.post("/api/follow-up-rules", json=rule, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
+    with thread_worker(app):
+        lead = lead_with(client, tenant, phone=PHONE)
+        wait_for(lambda: twilio.whatsapp(), timeout=60)
+    [sent] = twilio.whatsapp()  # a new lead never wrote on WhatsApp: its template, not the body
+    assert sent["To"] == ON_WHATSAPP and sent["ContentSid"] == TEMPLATE and "Body" not in sent
+    assert json.loads(sent["ContentVariables"]) == {"1": "Smile Orthodontics"}
+    assert thread(client, tenant, lead["id"])[0]["channel"] == "whatsapp"
