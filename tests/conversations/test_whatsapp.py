@@ -266,7 +266,7 @@ def test_a_rule_greets_a_new_lead_on_whatsapp_with_its_template(app, client, db,
         "type": "send_whatsapp",
         "body": "Thanks {{ first_name }}!",
         "content_sid": TEMPLATE,
-        "content_variables": {"1": "Smile Orthodontics"},
+        "content_variables": {"1": "{{ first_name }}", "2": "{{ clinic_name }}"},
     }
     rule = {"name": "WhatsApp hello", "trigger": "lead.created", "conditions": [], "actions": [action]}
     for wrong in ({"content_sid": "HX12"}, {"content_variables": ["Jane"]}):
@@ -280,5 +280,6 @@ def test_a_rule_greets_a_new_lead_on_whatsapp_with_its_template(app, client, db,
         wait_for(lambda: twilio.whatsapp(), timeout=60)
     [sent] = twilio.whatsapp()  # a new lead never wrote on WhatsApp: its template, not the body
     assert sent["To"] == ON_WHATSAPP and sent["ContentSid"] == TEMPLATE and "Body" not in sent
-    assert json.loads(sent["ContentVariables"]) == {"1": "Smile Orthodontics"}
+    clinic = client.get("/api/clinic", headers=tenant.headers()).get_json()["name"]
+    assert json.loads(sent["ContentVariables"]) == {"1": "Jane", "2": clinic}  # merge fields filled
     assert thread(client, tenant, lead["id"])[0]["channel"] == "whatsapp"

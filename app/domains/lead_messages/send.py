@@ -54,7 +54,7 @@ def send_message(
         raise Conflict(f"the contact policy holds this message back: {decision.reason}", code=code)
     context = {"sent_by": actor.ref}
     if channel == WHATSAPP:
-        body, template = whatsapp_reply(session, lead.id, (body, data), now)
+        body, template = whatsapp_reply(session, lead, (body, data), now)
         context.update(template.as_context() if template is not None else {})
     sent = to_lead.send(
         session=session,
@@ -104,13 +104,15 @@ def send_message(
     }
 
 
-def whatsapp_reply(session, lead_id: int, message: tuple[str | None, dict], now: datetime):
+def whatsapp_reply(session, lead, message: tuple[str | None, dict], now: datetime):
     """(body, template) of a WhatsApp message by hand: its text inside the 24-hour window, else the
     approved template it names; 422 naming content_sid when the window is closed and it names none."""
     body, data = message
-    body, template, closed = whatsapp.choose(session, lead_id, (body, WhatsAppTemplate.named_in(data)), now)
+    body, template, closed = whatsapp.choose(session, lead.id, (body, WhatsAppTemplate.named_in(data)), now)
     if closed is not None:
         raise ValidationFailed("content_sid", closed)
+    if template is not None:
+        template = to_lead.filled_template(session=session, lead=lead, template=template)
     return (body if template is None else whatsapp.shown(template)), template
 
 

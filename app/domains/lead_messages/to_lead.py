@@ -25,7 +25,7 @@ from app.domains.lead_messages import booking_link, merge_fields, policy, templa
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
-from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification, WhatsAppTemplate
 from app.platform import clock
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
@@ -259,6 +259,17 @@ def render(
         return merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # a template saved before today's bounds: refuse, never a 500
         raise ValidationFailed("body", f"the message text cannot be rendered: {error}") from None
+
+
+def filled_template(*, session: UnitOfWork, lead: Lead, template: WhatsAppTemplate) -> WhatsAppTemplate:
+    """A WhatsApp template with the lead's merge fields filled in its values ({"1": "{{ first_name }}"});
+    422 naming `content_variables` if they cannot be."""
+    values = templates.merge_values(session=session, lead=lead, texts=tuple(template.variables.values()))
+    try:
+        filled = {name: merge_fields.merge(text, values) for name, text in template.variables.items()}
+    except TemplateError as error:
+        raise ValidationFailed("content_variables", f"cannot be rendered: {error}") from None
+    return WhatsAppTemplate(template.content_sid, filled)
 
 
 @dataclass(frozen=True)

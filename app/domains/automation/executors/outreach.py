@@ -110,6 +110,11 @@ def send_message(
         if closed is not None:
             decision = policy.Decision(policy.SKIP, closed)
         elif template is not None:  # outside the window (or no text): the approved template goes
+            try:
+                template = to_lead.filled_template(session=session, lead=lead, template=template)
+            except ValidationFailed as unrenderable:
+                steps.finish(step, StepStatus.FAILED, now, reason=unrenderable.message)
+                return SKIPPED
             body = whatsapp.shown(template)
             context.update(template.as_context())
     if decision.verdict == policy.SKIP:
