@@ -283,3 +283,21 @@ def test_a_rule_greets_a_new_lead_on_whatsapp_with_its_template(app, client, db,
     clinic = client.get("/api/clinic", headers=tenant.headers()).get_json()["name"]
     assert json.loads(sent["ContentVariables"]) == {"1": "Jane", "2": clinic}  # merge fields filled
     assert thread(client, tenant, lead["id"])[0]["channel"] == "whatsapp"
+
+
+def test_an_unknown_whatsapp_sender_is_in_the_inbox_and_captured_with_its_phone(client, tenant, twilio):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER, whatsapp_number=CLINIC_NUMBER)
+    whatsapp_from_family(client, twilio, "Do you treat adults?", sid="SMu1")  # no lead has this phone
+    resp = client.get("/api/conversations", query_string={"view": "unassigned"}, headers=tenant.headers())
+    [row] = [r for r in resp.get_json()["items"] if r["lead"] is None]
+    assert row["contact"] == {"channel": "whatsapp", "address": E164}
+    made = client.post(
+        f"/api/conversations/{row['id']}/capture",
+        json={"first_name": "Ana", "last_name": "Lopez"},
+        headers=tenant.headers("front_desk"),
+    )
+    assert made.status_code == 201, made.get_json()
+    lead = made.get_json()
+    assert lead["phone"] == E164
+    [message] = thread(client, tenant, lead["id"])
+    assert (message["channel"], message["body"]) == ("whatsapp", "Do you treat adults?")
