@@ -250,6 +250,7 @@ STEP_EXECUTORS = {
     "send_email": outreach.send_email,  # through the contact policy
     "send_sms": outreach.send_sms,
     "send_instagram": outreach.send_instagram,
+    "send_whatsapp": outreach.send_whatsapp,
     "sequence_step": sequences.run_sequence_step,
     "enroll_sequence": sequences.enroll_from_rule,
     "sequence_wait": branching.on_timeout,  # a branching step's wait timed out

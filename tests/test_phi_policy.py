@@ -328,6 +328,7 @@ JSON_NOT_PHI = {
     ("VariantStatsOut", "variants"): "counts by variant",
     ("SequenceStepOut", "wait"): "the events a step waits for and its timeout, as written",
     ("SequenceStepOut", "on"): "step keys by outcome, as written",
+    ("SequenceStepOut", "content_variables"): "a WhatsApp template's values as the clinic wrote them",
     ("SequenceOut", "entry_conditions"): "the clinic's criteria as written, as a rule's conditions",
     ("SequenceOut", "exit_conditions"): "the clinic's criteria as written, as a rule's conditions",
     ("EnrollmentOut", "path"): "step numbers and keys, outcome names, event ids and times",

@@ -227,6 +227,7 @@ class Settings:
     sms_account: str | None = None  # the provider account
     sms_token: str | None = None  # its API token
     sms_from: str | None = None  # the sending number
+    whatsapp_from: str | None = None  # the WhatsApp sender (E.164) of clinics without their own
     sms_status_callback_url: str | None = None  # https://<host>/api/providers/twilio/status, sent to Twilio
     email_sender_rate: str | None = None  # the SMTP relay's pace, e.g. "10/second" (unset: none)
     sms_sender_rate: str | None = None  # each From number's or Messaging Service's pace, e.g. "1/second"

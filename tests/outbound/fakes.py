@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+from twilio.request_validator import RequestValidator
 
 
 def free_port() -> int:
@@ -172,11 +173,24 @@ class SmsProvider:
         self.services: set[str] = set()
         self.lookup_stall = 0.0  # seconds to wait before answering those lookups (a slow Twilio)
         self.invalid_numbers: set[str] = set()  # answered 400 quoting the number, as Twilio does
+        # WhatsApp: numbers with no WhatsApp account (Twilio's error 63003). A WhatsApp message is
+        # recorded with its form as sent: To/From `whatsapp:+...`, and Body or ContentSid/ContentVariables.
+        self.not_on_whatsapp: set[str] = set()
         self.stall = 0.0  # seconds to wait after accepting, before answering
         self.lock = threading.Lock()
 
     def deliveries(self) -> int:
         return len(self.messages)
+
+    def whatsapp(self) -> list[dict]:
+        """The WhatsApp messages it accepted (To `whatsapp:+...`), in order."""
+        with self.lock:
+            return [m for m in self.messages if m["To"].startswith("whatsapp:")]
+
+    def signature(self, url: str, form: dict) -> str:
+        """X-Twilio-Signature of a webhook Twilio posts to `url` (inbound message, status callback):
+        signed with the account's token, as Twilio signs."""
+        return RequestValidator(self.token).compute_signature(url, form)
 
 
 def _handler_for(provider: SmsProvider):
@@ -289,6 +303,10 @@ def _handler_for(provider: SmsProvider):
                 or self.headers.get("Authorization") != expected
             ):
                 return self._answer(401, {"code": 20003, "message": "Authenticate"})
+            to = form.get("To", "")
+            if to.startswith("whatsapp:") and to.removeprefix("whatsapp:") in provider.not_on_whatsapp:
+                text = "Twilio could not find a Channel with the specified To address"
+                return self._answer(400, {"code": 63003, "message": text, "status": 400})
             if form.get("To") in provider.invalid_numbers:
                 text = f"The 'To' number {form['To']} is not a valid phone number."
                 return self._answer(400, {"code": 21211, "message": text, "status": 400})

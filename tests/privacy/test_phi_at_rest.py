@@ -85,6 +85,7 @@ ALLOWED: dict[str, str] = {
     "heartbeats.detail": "a worker's host and process",
     "leads.sms_opt_out_source": "who asked for the opt-out, a code (sms_stop, staff, ...)",
     "leads.email_opt_out_source": "who asked for the opt-out, a code (unsubscribe, complaint, ...)",
+    "leads.whatsapp_opt_out_source": "who asked for the WhatsApp opt-out, a code (sms_stop, staff, ...)",
     "consultations.booked_via": "how it was booked, a code (staff, webhook, self)",
     "conversations.contact_index": "a keyed digest of an unknown sender's number or address",
     "conversation_messages.sender_ref": "who sent it: a staff user's ref or the automation's",

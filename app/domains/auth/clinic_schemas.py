@@ -141,6 +141,14 @@ class ClinicSettingsIn(RequestSchema):
             "platform operator assigned to the clinic)"
         },
     )
+    whatsapp_number = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=16), e164],
+        metadata={
+            "description": "the clinic's WhatsApp sender in E.164: one of its assigned Twilio numbers, "
+            "enabled for WhatsApp (else the platform's WHATSAPP_FROM)"
+        },
+    )
     sms_help_text = fields.String(
         allow_none=True,
         validate=validate.Length(min=1, max=320),

@@ -182,8 +182,8 @@ LIST_OPERATORS = ("in", "not_in")
 # --- actions --------------------------------------------------------------------------------------
 
 ACTION_TYPES = (
-    "create_task", "send_email", "send_sms", "send_instagram", "notify", "assign", "enroll_sequence",
-    "suggest", "update_stage", "set_priority", "recurring_follow_up",
+    "create_task", "send_email", "send_sms", "send_instagram", "send_whatsapp", "notify", "assign",
+    "enroll_sequence", "suggest", "update_stage", "set_priority", "recurring_follow_up",
 )  # fmt: skip
 DELAY_UNITS = ("minutes", "hours", "days", "business_minutes", "business_hours", "business_days")
 ASSIGNEES = ("lead_owner", "round_robin", "role", "user")
@@ -193,7 +193,7 @@ PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 SUGGESTIONS = ("mark_lost", "call", "schedule_consultation", "review")
 LOST_REASONS = tuple(reason.value for reason in LostReason)
 ROLES = ("front_desk", "treatment_coordinator", "clinic_admin", "doctor")
-MESSAGE_ACTIONS = ("send_email", "send_sms", "send_instagram")
+MESSAGE_ACTIONS = ("send_email", "send_sms", "send_instagram", "send_whatsapp")
 # A year of minutes (or of days for a `days` unit: still far inside datetime's range); and the users
 # one notify action may name. Bounds checked when a rule is saved, so a worker never meets a bigger one.
 MAX_DELAY_AMOUNT = 525_600

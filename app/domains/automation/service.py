@@ -160,7 +160,9 @@ def _check_message_templates(session: UnitOfWork, clinic_id: int, actions: list[
     """422 naming the action whose message template is missing or of the other channel."""
     for index, action in enumerate(actions):
         if action.get("type") in rules.MESSAGE_ACTIONS and "template_id" in action:
-            channel = {"send_email": "email", "send_sms": "sms"}.get(action["type"], "instagram")
+            channel = {"send_email": "email", "send_sms": "sms", "send_whatsapp": "whatsapp"}.get(
+                action["type"], "instagram"
+            )
             try:
                 message_templates.template_for(
                     session=session, clinic_id=clinic_id, template_id=action["template_id"], channel=channel

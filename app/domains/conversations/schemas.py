@@ -14,7 +14,7 @@ from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
 
-CHANNELS = ("sms", "email")  # whatsapp, instagram: later channels
+CHANNELS = ("sms", "email", "whatsapp", "instagram")
 MESSAGE_TEXTS = ("subject", "body", "full_body")
 
 

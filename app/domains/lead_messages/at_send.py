@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages import policy, to_lead
 from app.domains.leads import suppression
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
-from app.domains.outbound.models import Notification
+from app.domains.outbound.models import Notification, WhatsAppTemplate
 from app.platform import clock
 from app.platform.db import UnitOfWork
 
@@ -58,11 +59,25 @@ def guard(
         automated=False,
         sending=notification_id if automated else None,
     )
+    if decision.verdict == policy.SEND and channel == policy.WHATSAPP:
+        closed = _whatsapp_window_closed(session, lead, notification_id, now)
+        return None if closed is None else _cancel(session, lead, channel, closed, now)
     if decision.verdict == policy.SEND:
         return None
     if decision.verdict == policy.MOVE:
         return notifications.Hold(decision.reason, until=decision.to)
     return _cancel(session, lead, channel, decision.reason, now)
+
+
+def _whatsapp_window_closed(session: UnitOfWork, lead: Lead, notification_id: int | None, now: datetime):
+    """Why a free-form WhatsApp message may no longer go (held past the 24-hour window: WhatsApp would
+    refuse it, error 63016), or None; a template goes at any time."""
+    if notification_id is None:
+        return None
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == notification_id))
+    if WhatsAppTemplate.queued_in(context) is not None:
+        return None
+    return whatsapp.window_closed(session, lead.id, now)
 
 
 def _automated_queued_at(session: UnitOfWork, notification_id: int) -> datetime | None:

@@ -9,9 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, UTCDateTime
 
-EMAIL, SMS, INSTAGRAM = "email", "sms", "instagram"
+EMAIL, SMS, INSTAGRAM, WHATSAPP = "email", "sms", "instagram", "whatsapp"
 CHANNELS = (EMAIL, SMS)  # a template's
-MESSAGE_CHANNELS = (EMAIL, SMS, INSTAGRAM)  # a one-off message's (Instagram has no templates yet)
+# A one-off message's (Instagram and WhatsApp have no message templates: WhatsApp's approved
+# templates are Twilio's, named by content_sid).
+MESSAGE_CHANNELS = (EMAIL, SMS, INSTAGRAM, WHATSAPP)
 
 
 class MessageTemplate(Base):

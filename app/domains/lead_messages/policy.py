@@ -18,9 +18,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.domains.auth.instagram.service import AUTOMATED_WINDOW
 from app.domains.business_hours.rules import parse_hhmm, quiet_until
 
-EMAIL, SMS, INSTAGRAM = "email", "sms", "instagram"
-CHANNELS = (EMAIL, SMS, INSTAGRAM)
-ADDRESS_NAMES = {EMAIL: "email address", SMS: "phone number", INSTAGRAM: "Instagram conversation"}
+EMAIL, SMS, INSTAGRAM, WHATSAPP = "email", "sms", "instagram", "whatsapp"
+CHANNELS = (EMAIL, SMS, INSTAGRAM, WHATSAPP)
+ADDRESS_NAMES = {
+    EMAIL: "email address",
+    SMS: "phone number",
+    INSTAGRAM: "Instagram conversation",
+    WHATSAPP: "phone number for WhatsApp",
+}
 DEFAULT_QUIET_HOURS = {"start": "20:00", "end": "08:00"}
 DEFAULT_DAILY_CAP = 2
 

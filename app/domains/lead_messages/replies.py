@@ -26,6 +26,10 @@ def reply(
         raise ValidationFailed("subject", "an email needs a subject")
     if channel != "email" and data.get("subject"):
         raise ValidationFailed("subject", "an SMS has no subject")
+    if not data.get("body") and not (channel == "whatsapp" and data.get("content_sid")):
+        raise ValidationFailed("body", "required (on WhatsApp, or an approved template's content_sid)")
+    if channel != "whatsapp" and ("content_sid" in data or "content_variables" in data):
+        raise ValidationFailed("content_sid", "a WhatsApp template: only with channel whatsapp")
     answer = send.send_message(
         session=session,
         actor=actor,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages import merge_fields
-from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS
+from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS, WHATSAPP
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDateTime, id_field
 
@@ -80,6 +81,33 @@ class PreviewOut(AnswerSchema):
     body = fields.String()
 
 
+def _content_sid() -> fields.String:
+    return fields.String(
+        validate=validate.Length(max=34),
+        metadata={
+            "description": "WhatsApp only: an approved template's Content SID (HX + 32 hex), sent through "
+            "Twilio's Content API; needed outside WhatsApp's 24-hour window"
+        },
+    )
+
+
+def _content_variables() -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=2)),
+        values=fields.String(validate=validate.Length(max=1024)),
+        validate=validate.Length(max=20),
+        metadata={"description": 'WhatsApp only: the template\'s placeholders, e.g. {"1": "Jane"}'},
+    )
+
+
+def template_problems(data: dict) -> dict[str, list[str]]:
+    """A WhatsApp template's fields checked, and refused on any other channel."""
+    named = [name for name in ("content_sid", "content_variables") if name in data]
+    if data.get("channel") not in (WHATSAPP, None):
+        return {name: ["a WhatsApp template: only with channel whatsapp"] for name in named}
+    return whatsapp.template_errors(data)
+
+
 class LeadMessageIn(RequestSchema):
     """A message: a template of the channel, or the texts (subject and body for an email). On
     Instagram: a reply within 7 days of the family's last DM (Meta's human agent window)."""
@@ -91,6 +119,8 @@ class LeadMessageIn(RequestSchema):
     template_id = id_field()
     subject = _subject()
     body = _body()
+    content_sid = _content_sid()
+    content_variables = _content_variables()
 
     @validates_schema
     def check_texts(self, data, **kwargs):
@@ -100,7 +130,10 @@ class LeadMessageIn(RequestSchema):
                 raise ValidationError({key: ["give either a template_id or the texts"] for key in both})
             return
         required = ("subject", "body") if data.get("channel") == EMAIL else ("body",)
+        if data.get("channel") == WHATSAPP and data.get("content_sid"):
+            required = ()  # the approved template is the message
         problems = {name: ["required (or give a template_id)"] for name in required if not data.get(name)}
+        problems.update(template_problems(data))
         if data.get("channel") != EMAIL and "subject" in data:
             problems["subject"] = [
                 f"{'an SMS' if data.get('channel') == SMS else 'a direct message'} has no subject"
@@ -119,9 +152,19 @@ class LeadMessageIn(RequestSchema):
 class ConversationReplyIn(RequestSchema):
     """A reply from the thread: the channel the family last wrote on unless given."""
 
-    channel = fields.String(validate=CHANNEL, metadata={"description": "default: the family's last channel"})
+    channel = fields.String(
+        validate=validate.OneOf(MESSAGE_CHANNELS, error="unknown channel {input!r}; known: {choices}"),
+        metadata={"description": "default: the family's last channel"},
+    )
     subject = _subject()
-    body = _body(required=True)
+    body = _body()  # required, except for a WhatsApp template (content_sid): replies.py says so
+    content_sid = _content_sid()
+    content_variables = _content_variables()
+
+    @validates_schema
+    def check_template(self, data, **kwargs):
+        if problems := template_problems(data):
+            raise ValidationError(problems)
 
 
 class LeadMessageOut(AnswerSchema):

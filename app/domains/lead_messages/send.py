@@ -13,13 +13,15 @@ import hashlib
 import uuid
 from datetime import datetime
 
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages import merge_fields, policy, templates, to_lead
-from app.domains.lead_messages.models import EMAIL, INSTAGRAM, SMS
+from app.domains.lead_messages.models import EMAIL, INSTAGRAM, SMS, WHATSAPP
 from app.domains.leads import service as leads
+from app.domains.outbound.models import WhatsAppTemplate
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.errors import Conflict
+from app.platform.errors import Conflict, ValidationFailed
 from app.platform.roles import Actor
 
 MANUAL_KIND = "manual_message"
@@ -50,6 +52,10 @@ def send_message(
     if decision.verdict == policy.SKIP:
         code = "do_not_contact" if decision.reason == policy.DO_NOT_CONTACT else "contact_policy"
         raise Conflict(f"the contact policy holds this message back: {decision.reason}", code=code)
+    context = {"sent_by": actor.ref}
+    if channel == WHATSAPP:
+        body, template = whatsapp_reply(session, lead, (body, data), now)
+        context.update(template.as_context() if template is not None else {})
     sent = to_lead.send(
         session=session,
         lead=lead,
@@ -60,8 +66,8 @@ def send_message(
             body=body,
             dedupe_key=manual_dedupe_key(actor, lead_id, idempotency_key),
             kind=MANUAL_KIND,
-            context={"sent_by": actor.ref},
-            label={EMAIL: "Email", SMS: "SMS", INSTAGRAM: "Instagram"}[channel],
+            context=context,
+            label={EMAIL: "Email", SMS: "SMS", INSTAGRAM: "Instagram", WHATSAPP: "WhatsApp"}[channel],
             sent_by=actor.ref,
             user_id=actor.user_id,
             details={},
@@ -96,6 +102,18 @@ def send_message(
         "subject": shown_subject if channel == EMAIL else None,
         "body": shown_body,
     }
+
+
+def whatsapp_reply(session, lead, message: tuple[str | None, dict], now: datetime):
+    """(body, template) of a WhatsApp message by hand: its text inside the 24-hour window, else the
+    approved template it names; 422 naming content_sid when the window is closed and it names none."""
+    body, data = message
+    body, template, closed = whatsapp.choose(session, lead.id, (body, WhatsAppTemplate.named_in(data)), now)
+    if closed is not None:
+        raise ValidationFailed("content_sid", closed)
+    if template is not None:
+        template = to_lead.filled_template(session=session, lead=lead, template=template)
+    return (body if template is None else whatsapp.shown(template)), template
 
 
 def _as_reader_sees(session: UnitOfWork, actor: Actor, lead, texts: tuple[str, str]) -> tuple[str, str]:

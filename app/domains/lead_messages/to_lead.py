@@ -25,7 +25,7 @@ from app.domains.lead_messages import booking_link, merge_fields, policy, templa
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
-from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification, WhatsAppTemplate
 from app.platform import clock
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
@@ -34,7 +34,10 @@ ACTIVITY_TYPES = {
     policy.EMAIL: ActivityType.EMAIL,
     policy.SMS: ActivityType.SMS,
     policy.INSTAGRAM: ActivityType.DIRECT_MESSAGE,
+    policy.WHATSAPP: ActivityType.DIRECT_MESSAGE,
 }
+# The channels of automated messages to a lead: what the caps count.
+AUTOMATED_CHANNELS = [Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value, Channel.WHATSAPP.value]
 
 # The notification kind of every automated message to a lead: what the daily cap counts.
 MESSAGE_KIND = "automated_message"
@@ -52,7 +55,7 @@ def automated_messages_on(*, session: UnitOfWork, lead: Lead, timezone: str, at:
         .where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
+            Notification.channel.in_(AUTOMATED_CHANNELS),
             Notification.created_at >= start,
             Notification.created_at < end,
         )
@@ -65,7 +68,7 @@ def automated_history(*, session: UnitOfWork, lead: Lead) -> tuple[int, datetime
         sa.select(sa.func.count(), sa.func.max(Notification.created_at)).where(
             Notification.lead_id == lead.id,
             Notification.kind == MESSAGE_KIND,
-            Notification.channel.in_([Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]),
+            Notification.channel.in_(AUTOMATED_CHANNELS),
         )
     ).one()
     return count, clock.as_utc(last)
@@ -107,7 +110,11 @@ def check_policy(
     being handed to the provider, which meets the caps again (`caps_at_send`)."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
-    opted_out = {policy.EMAIL: lead.email_opt_out, policy.SMS: lead.sms_opt_out}.get(channel, False)
+    opted_out = {
+        policy.EMAIL: lead.email_opt_out,
+        policy.SMS: lead.sms_opt_out,
+        policy.WHATSAPP: lead.whatsapp_opt_out,
+    }.get(channel, False)
     window = {}
     if channel == policy.INSTAGRAM:
         address = instagram.contact_of_lead(session, lead.id)
@@ -252,6 +259,17 @@ def render(
         return merge_fields.merge(subject or "", values), merge_fields.merge(body, values)
     except TemplateError as error:  # a template saved before today's bounds: refuse, never a 500
         raise ValidationFailed("body", f"the message text cannot be rendered: {error}") from None
+
+
+def filled_template(*, session: UnitOfWork, lead: Lead, template: WhatsAppTemplate) -> WhatsAppTemplate:
+    """A WhatsApp template with the lead's merge fields filled in its values ({"1": "{{ first_name }}"});
+    422 naming `content_variables` if they cannot be."""
+    values = templates.merge_values(session=session, lead=lead, texts=tuple(template.variables.values()))
+    try:
+        filled = {name: merge_fields.merge(text, values) for name, text in template.variables.items()}
+    except TemplateError as error:
+        raise ValidationFailed("content_variables", f"cannot be rendered: {error}") from None
+    return WhatsAppTemplate(template.content_sid, filled)
 
 
 @dataclass(frozen=True)

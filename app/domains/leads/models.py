@@ -305,10 +305,13 @@ class Lead(Base):
     do_not_contact: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     email_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     sms_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # A STOP sent on WhatsApp: no WhatsApp message (texts are sms_opt_out's).
+    whatsapp_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # Who asked for each channel's opt-out (app/domains/leads/consent.py): the person's own (a texted
     # STOP, an unsubscribe, a complaint) is undone only by the person. None while opted in.
     sms_opt_out_source: Mapped[str | None] = mapped_column(sa.String(32))
     email_opt_out_source: Mapped[str | None] = mapped_column(sa.String(32))
+    whatsapp_opt_out_source: Mapped[str | None] = mapped_column(sa.String(32))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))  # quiet hours are the lead's; null: clinic's
 
     submission_id: Mapped[str | None] = mapped_column(sa.String(128))  # web-form idempotency key

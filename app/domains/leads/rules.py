@@ -24,7 +24,11 @@ SMS_STOP, UNSUBSCRIBE, COMPLAINT, SUPPRESSED = "sms_stop", "unsubscribe", "compl
 STAFF, BOUNCE = "staff", "bounce"
 PERSONS_OWN = frozenset({SMS_STOP, UNSUBSCRIBE, COMPLAINT, SUPPRESSED, None})
 # Each channel's opt-out field and the column of its source.
-OPT_OUT_SOURCE = {"sms_opt_out": "sms_opt_out_source", "email_opt_out": "email_opt_out_source"}
+OPT_OUT_SOURCE = {
+    "sms_opt_out": "sms_opt_out_source",
+    "email_opt_out": "email_opt_out_source",
+    "whatsapp_opt_out": "whatsapp_opt_out_source",
+}
 # How a person gave the new consent staff record over their own opt-out.
 CONSENT_SOURCES = ("in_person", "written", "phone_call", "email")
 

@@ -110,6 +110,12 @@ class LeadFieldsIn(RequestSchema):
             "description": "no automated SMS (an inbound STOP sets it, and only the person's START clears it)"
         }
     )
+    whatsapp_opt_out = StrictBoolean(
+        metadata={
+            "description": "no WhatsApp messages (a STOP on WhatsApp sets it, and only the person's START "
+            "there clears it)"
+        }
+    )
     timezone = fields.String(
         allow_none=True,
         validate=[validate.Length(max=64), _iana_timezone],
@@ -256,6 +262,7 @@ class LeadOut(PhiSchema):
     do_not_contact = fields.Boolean()
     email_opt_out = fields.Boolean()
     sms_opt_out = fields.Boolean()
+    whatsapp_opt_out = fields.Boolean()
     timezone = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True, metadata={"description": "The importer's id, if imported"})
     created_at = fields.DateTime()

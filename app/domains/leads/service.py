@@ -113,6 +113,7 @@ PLAIN_FIELDS = (
     "do_not_contact",
     "email_opt_out",
     "sms_opt_out",
+    "whatsapp_opt_out",
     "timezone",
     "priority",  # normal, high, urgent: the urgent rule follows a change to urgent (lead.updated)
 )
@@ -208,7 +209,7 @@ def prepare_new_lead(*, session: UnitOfWork, clinic: Clinic, data: dict, now: da
         emails=(fields.get("email"),),
     ):
         # An erased person enquiring again: stored, never contacted by automation (see suppression.py).
-        fields.update(do_not_contact=True, email_opt_out=True, sms_opt_out=True)
+        fields.update(do_not_contact=True, email_opt_out=True, sms_opt_out=True, whatsapp_opt_out=True)
     return fields
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -17,7 +20,44 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     INSTAGRAM = "instagram"  # a direct message from the clinic's Instagram account
+    WHATSAPP = "whatsapp"  # through Twilio, from the clinic's WhatsApp sender
     CONSOLE = "console"
+
+
+# An approved WhatsApp template (Twilio's Content API): its Content SID and its placeholders' values.
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+CONTENT_SID_FORM = "an approved template's Content SID: HX followed by 32 hex digits"
+WHATSAPP_TEMPLATE = "whatsapp_template"  # in a notification's context: the template it goes as
+
+
+@dataclass(frozen=True)
+class WhatsAppTemplate:
+    """A WhatsApp message outside the 24-hour window goes as one (app/domains/conversations/whatsapp.py)."""
+
+    content_sid: str
+    variables: dict
+
+    @classmethod
+    def named_in(cls, values: dict | None) -> WhatsAppTemplate | None:
+        """The template a step's or rule's action or a request names (`content_sid`,
+        `content_variables`), or None."""
+        values = values or {}
+        if not values.get("content_sid"):
+            return None
+        return cls(values["content_sid"], dict(values.get("content_variables") or {}))
+
+    @classmethod
+    def queued_in(cls, context: dict | None) -> WhatsAppTemplate | None:
+        """The template a queued notification goes as (its context's WHATSAPP_TEMPLATE), or None."""
+        found = (context or {}).get(WHATSAPP_TEMPLATE)
+        return cls.named_in(found) if isinstance(found, dict) else None
+
+    def as_context(self) -> dict:
+        return {WHATSAPP_TEMPLATE: {"content_sid": self.content_sid, "content_variables": self.variables}}
+
+    def variables_json(self) -> str:
+        """ContentVariables as Twilio takes it: a JSON object."""
+        return json.dumps(self.variables, separators=(",", ":"), ensure_ascii=False)
 
 
 class DeliveryStatus(StrEnum):

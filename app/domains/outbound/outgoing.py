@@ -297,7 +297,7 @@ class MessageToLead:
 
 
 def _address_of(session: UnitOfWork, lead, channel: str) -> str:
-    """Where a lead's message goes: its email, its phone, or its Instagram-scoped id (IGSID)."""
+    """Where a lead's message goes: its email, its phone (SMS, WhatsApp), or its Instagram-scoped id."""
     if channel == Channel.INSTAGRAM:
         contact = instagram.contact_of_lead(session, lead.id)
         return contact.igsid if contact is not None else ""
@@ -307,8 +307,8 @@ def _address_of(session: UnitOfWork, lead, channel: str) -> str:
 def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: datetime) -> Notification:
     """A message to a lead by email or SMS (its address or phone); a lead without one gets a failed row."""
     channel = message.channel
-    if channel not in (Channel.EMAIL, Channel.SMS, Channel.INSTAGRAM):
-        raise ValueError(f"leads are written to by email, sms or instagram, not {channel!r}")
+    if channel not in (Channel.EMAIL, Channel.SMS, Channel.INSTAGRAM, Channel.WHATSAPP):
+        raise ValueError(f"leads are written to by email, sms, instagram or whatsapp, not {channel!r}")
     context = {"subject": message.subject, "body": message.body, "first_name": lead.first_name}
     outgoing = OutgoingMessage(
         clinic_id=lead.clinic_id,

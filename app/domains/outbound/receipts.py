@@ -34,6 +34,8 @@ def status_changed(*, session: UnitOfWork, notification: Notification, now: date
 
 
 DELIVERED_STATES = ("delivered",)
+READ_STATES = ("read",)  # WhatsApp's blue ticks: the family opened it
+TWILIO_CHANNELS = (Channel.SMS.value, Channel.WHATSAPP.value)  # what Twilio's callbacks report on
 UNDELIVERED_STATES = ("undelivered", "failed")
 
 
@@ -41,7 +43,8 @@ def apply_status(
     *, session: UnitOfWork, form: dict, now: datetime, notification_hint: str | None = None
 ) -> dict:
     """Apply a verified status callback (MessageSid, MessageStatus, ErrorCode, ErrorMessage), as
-    Twilio posts it: delivered stamps delivered_at; undelivered/failed fails the row with the
+    Twilio posts it (for SMS and WhatsApp): delivered stamps delivered_at, WhatsApp's read
+    opened_at; undelivered/failed fails the row with the
     provider's error, unless it was delivered already; the in-between states (queued, sending,
     sent) change nothing. A message whose outcome was unknown (its SID never learnt) is found by
     `notification_hint`, the id its StatusCallback URL carries, and reconciled: Twilio has it, so
@@ -51,7 +54,7 @@ def apply_status(
         raise ValidationFailed({"MessageSid": ["required"]} if not sid else {"MessageStatus": ["required"]})
     notification = session.scalars(
         sa.select(Notification).where(
-            Notification.provider_message_id == sid[:128], Notification.channel == Channel.SMS
+            Notification.provider_message_id == sid[:128], Notification.channel.in_(TWILIO_CHANNELS)
         )
     ).first()
     if notification is None and notification_hint and notification_hint.isdigit():
@@ -60,6 +63,10 @@ def apply_status(
         return {"updated": False}  # not ours (or purged): answered 200 so the provider stops retrying
     if state in DELIVERED_STATES:
         notification.delivered_at = notification.delivered_at or now
+    elif state in READ_STATES and notification.opened_at is None:
+        # Read was delivered first, even when Twilio's delivered callback comes late or never.
+        notification.delivered_at = notification.delivered_at or now
+        notification.opened_at = now
     elif state in UNDELIVERED_STATES and notification.delivered_at is None:
         # Delivered is final: a callback with no timestamp, replayed or late, cannot undo it.
         code, text = form.get("ErrorCode") or "", form.get("ErrorMessage") or ""
@@ -81,7 +88,7 @@ def _unknown(session: UnitOfWork, notification_id: int, sid: str, now: datetime)
         sa.select(Notification)
         .where(
             Notification.id == notification_id,
-            Notification.channel == Channel.SMS,
+            Notification.channel.in_(TWILIO_CHANNELS),
             Notification.status == DeliveryStatus.UNKNOWN,
         )
         .with_for_update()
@@ -168,7 +175,7 @@ def failed_for_good(*, session: UnitOfWork, notification: Notification, now: dat
     be gone) with the provider's error code, so a step's fallback channel can take over."""
     if notification.lead_id is None or notification.recipient_user_id is not None:
         return
-    if notification.channel not in (Channel.EMAIL, Channel.SMS):
+    if notification.channel not in (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP):
         return
     error = notification.last_error or ""
     found = _ERROR_CODE.search(error)

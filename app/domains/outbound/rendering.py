@@ -18,7 +18,7 @@ _TEMPLATES = Environment(
 
 def render(template: str, channel: str, context: dict) -> tuple[str, str, str | None]:
     """(subject, text, html) of a template for a channel; an SMS has only the text (`<name>.sms.txt`)."""
-    if channel in (Channel.SMS, Channel.INSTAGRAM):  # text only: `<name>.sms.txt`, `<name>.instagram.txt`
+    if channel in (Channel.SMS, Channel.INSTAGRAM, Channel.WHATSAPP):  # text only: `<name>.<channel>.txt`
         text = _TEMPLATES.get_template(f"{template}.{channel}.txt").render(context).strip()
         return text[:300], text, None
     subject = " ".join(_TEMPLATES.get_template(f"{template}.subject.txt").render(context).split())

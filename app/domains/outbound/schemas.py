@@ -23,7 +23,7 @@ class InboxItemOut(AnswerSchema):
 
 
 # The channels of outgoing messages to people outside the clinic, which an admin lists and retries.
-LEAD_CHANNELS = [Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value]
+LEAD_CHANNELS = [Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value, Channel.WHATSAPP.value]
 
 
 class DeliveryQueryArgs(RequestSchema):

@@ -247,7 +247,7 @@ def _tombstone(lead: Lead, now: datetime) -> None:
     for key in erased_lead_columns():
         setattr(lead, key, _emptied(key))
     lead.first_name, lead.last_name = ERASED, ""
-    lead.do_not_contact = lead.email_opt_out = lead.sms_opt_out = True
+    lead.do_not_contact = lead.email_opt_out = lead.sms_opt_out = lead.whatsapp_opt_out = True
     if lead.status in OPEN_STATUSES:
         lead.status = LeadStatus.ARCHIVED.value
     lead.erased_at = lead.erased_at or now

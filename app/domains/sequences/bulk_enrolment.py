@@ -35,7 +35,7 @@ from app.platform.roles import Actor
 
 CHUNK_KIND = "bulk.enrolment_chunk"
 # The opt-out that silences each message channel of a sequence (a call step needs no consent).
-_OPT_OUTS = {"email": "email_opt_out", "sms": "sms_opt_out"}
+_OPT_OUTS = {"email": "email_opt_out", "sms": "sms_opt_out", "whatsapp": "whatsapp_opt_out"}
 
 
 def start(

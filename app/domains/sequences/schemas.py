@@ -7,6 +7,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from app.domains.activities.models import CallOutcome
 from app.domains.automation import rules
 from app.domains.automation.language import validation as rule_validation
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages import merge_fields
 from app.domains.sequences import graph
 from app.domains.sequences.service import CHANNELS, MAX_STEPS
@@ -116,8 +117,22 @@ class SequenceStepIn(RequestSchema):
     fallback_channel = fields.String(
         validate=validate.OneOf(("email", "sms")),
         metadata={
-            "description": "the other channel, tried once if this one fails for good (bounce, invalid number)"
+            "description": "the other channel, tried once if this one fails for good (bounce, invalid "
+            "number; a WhatsApp step: sms, when WhatsApp cannot reach the family)"
         },
+    )
+    content_sid = fields.String(
+        validate=validate.Length(max=34),
+        metadata={
+            "description": "WhatsApp: the approved template (Content SID, HX + 32 hex) sent outside the "
+            "24-hour window, or instead of a body"
+        },
+    )
+    content_variables = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=2)),
+        values=fields.String(validate=validate.Length(max=1024)),
+        validate=validate.Length(max=20),
+        metadata={"description": 'WhatsApp: the template\'s placeholders, e.g. {"1": "Jane"}'},
     )
     variants = fields.List(
         fields.Nested(VariantIn),
@@ -141,8 +156,19 @@ class SequenceStepIn(RequestSchema):
         fallback, channel = data.get("fallback_channel"), data.get("channel")
         if fallback is not None and (fallback == channel or channel == "call"):
             raise ValidationError(
-                {"fallback_channel": ["an email step falls back to sms, an sms step to email"]}
+                {
+                    "fallback_channel": [
+                        "an email step falls back to sms, an sms step to email, a whatsapp step to sms"
+                    ]
+                }
             )
+        if channel == "whatsapp" and fallback == "email":
+            raise ValidationError({"fallback_channel": ["a whatsapp step falls back to sms"]})
+        named = [name for name in ("content_sid", "content_variables") if name in data]
+        if channel != "whatsapp" and named:
+            raise ValidationError({name: ["a WhatsApp template: only on a whatsapp step"] for name in named})
+        if problems := whatsapp.template_errors(data):
+            raise ValidationError(problems)
 
     @validates_schema
     def check_variants(self, data, **kwargs):
@@ -168,6 +194,8 @@ class SequenceStepIn(RequestSchema):
         required = {"email": ("subject", "body"), "sms": ("body",), "instagram": ("body",)}.get(
             data.get("channel"), ()
         )
+        if data.get("channel") == "whatsapp":  # its text, its approved template, or both
+            required = () if data.get("content_sid") else ("body",)
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
             error = (
@@ -254,6 +282,8 @@ class SequenceStepOut(AnswerSchema):
     title = fields.String(metadata={"optional": True})
     template_id = fields.Integer(metadata={"optional": True})
     fallback_channel = fields.String(metadata={"optional": True})
+    content_sid = fields.String(metadata={"optional": True})
+    content_variables = fields.Dict(metadata={"optional": True})
     variants = fields.List(fields.Dict(), metadata={"optional": True})
     # Branching (issue 60)
     key = fields.String(metadata={"optional": True})

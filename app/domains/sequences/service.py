@@ -40,7 +40,7 @@ from app.platform.errors import Conflict, DomainError, NotFound, ValidationFaile
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
-CHANNELS = ("email", "sms", "instagram", "call")
+CHANNELS = ("email", "sms", "instagram", "whatsapp", "call")
 MAX_STEPS = 20
 SEQUENCE_FIELDS = (
     "name",

@@ -20,8 +20,8 @@ from app.domains.sequences import service as sequences
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 
-OUTREACH_ACTIONS = ("send_email", "send_sms", "send_instagram", "sequence_step")
-OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out")
+OUTREACH_ACTIONS = ("send_email", "send_sms", "send_instagram", "send_whatsapp", "sequence_step")
+OPT_OUT_FIELDS = ("do_not_contact", "email_opt_out", "sms_opt_out", "whatsapp_opt_out")
 BOOKED_STAGE = "consultation_scheduled"
 
 

@@ -77,6 +77,11 @@ def apply(*, session: UnitOfWork, clinic: Clinic, settings_values: dict, config)
             _check_control(session, clinic, field, wanted, config)
             _refuse_if_taken(session, clinic, field, wanted)
         setattr(clinic, column, wanted)
+    whatsapp = settings_values.get("whatsapp_number")
+    if whatsapp and whatsapp != (clinic.settings or {}).get("whatsapp_number"):
+        # A Twilio number of the clinic's enabled for WhatsApp: what its WhatsApp goes from and
+        # what a family's WhatsApp to it is routed by.
+        _check_control(session, clinic, "whatsapp_number", whatsapp, config)
     try:
         session.flush()
     except IntegrityError as exc:  # written at once by another clinic: the unique index decides

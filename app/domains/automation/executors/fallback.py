@@ -1,7 +1,8 @@
 """A step's fallback channel after its message failed for good: an email that bounced (SendGrid's
 bounce or drop, an SMTP 5xx), a text to a number that cannot take one (an invalid number, a
-landline: Twilio's error codes below). The step names the channel (`fallback_channel`: email → sms,
-sms → email, a sequence step's or a rule's send action's); the fallback meets the consent and
+landline: Twilio's error codes below), a WhatsApp message WhatsApp refused for good (outside its
+window, not a WhatsApp number). The step names the channel (`fallback_channel`: email → sms, sms →
+email, whatsapp → sms; a sequence step's or a rule's send action's); the fallback meets the consent and
 contact policy like any message, in the step's lane, once: its dedupe key is the step's, so a
 bounce reported twice sends nothing more, and a step that fell back never falls back again. If the
 fallback is refused too (opted out of it as well), nothing goes and the step says why.
@@ -32,6 +33,14 @@ STEP_MESSAGE = "automation-step:"  # how a step's message's dedupe key starts (o
 # a mobile number, 21612 no route to it, 30005 unknown handset, 30006 landline or unreachable carrier.
 # (30003, a handset switched off, and 30007, carrier filtering, may pass: not permanent.)
 SMS_PERMANENT_CODES = frozenset({"21211", "21614", "21612", "30005", "30006"})
+# WhatsApp's that say it will not reach the family: 63016 outside the 24-hour window (a free-form
+# message), 63003 not a WhatsApp number, 63024 an invalid recipient, 21211 an invalid 'To' number.
+WHATSAPP_PERMANENT_CODES = frozenset({"63016", "63003", "63024", "21211"})
+WHY = {
+    policy.EMAIL: "the email bounced",
+    policy.SMS: "the number cannot take texts",
+    policy.WHATSAPP: "WhatsApp could not reach the family",
+}
 
 
 def on_failed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
@@ -48,7 +57,7 @@ def on_failed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None
     if second is None or "fallback" in step.result:
         return
     lead = session.get(Lead, step.lead_id)
-    why = f"the {first} bounced" if first == policy.EMAIL else "the number cannot take texts"
+    why = WHY.get(first, f"the {first} failed")
     if not steps.may_run_on(step, lead):
         _refused(step, second, why, "the lead is no longer open", now)
         return
@@ -63,6 +72,8 @@ def permanent(payload: dict) -> bool:
     """Whether a failure report means the channel cannot reach the lead (not a passing refusal)."""
     if payload.get("channel") == policy.SMS:
         return str(payload.get("error_code") or "") in SMS_PERMANENT_CODES
+    if payload.get("channel") == policy.WHATSAPP:
+        return str(payload.get("error_code") or "") in WHATSAPP_PERMANENT_CODES
     return payload.get("hard") is True or payload.get("permanent") is True
 
 
@@ -99,6 +110,9 @@ def _send_instead(
             _refused(step, second, why, gone.message, now)
             return
         subject, body = template.subject, template.body
+    if not body.strip():  # a WhatsApp step that was only its approved template has no text to send
+        _refused(step, second, why, "the step has no text of its own (only a WhatsApp template)", now)
+        return
     decision = to_lead.check_policy(session=session, lead=lead, channel=second, at=now)
     if decision.verdict == policy.SKIP:
         _refused(step, second, why, decision.reason, now)

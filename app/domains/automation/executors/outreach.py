@@ -17,16 +17,24 @@ from app.domains.activities.service import SYSTEM
 from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
+from app.domains.outbound.models import WhatsAppTemplate
 from app.domains.tasks import creation as task_creation
 from app.domains.tasks.models import LeadTaskType
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 
-CHANNEL_OF_ACTION = {"send_email": policy.EMAIL, "send_sms": policy.SMS, "send_instagram": policy.INSTAGRAM}
+CHANNEL_OF_ACTION = {
+    "send_email": policy.EMAIL,
+    "send_sms": policy.SMS,
+    "send_instagram": policy.INSTAGRAM,
+    "send_whatsapp": policy.WHATSAPP,
+}
+CHANNEL_NAMES = {policy.INSTAGRAM: "Instagram", policy.WHATSAPP: "WhatsApp"}
 SENT, SKIPPED, MOVED = "sent", "skipped", "moved"
 
 
@@ -91,13 +99,32 @@ def send_message(
         # through the policy like any message.
         instead = StepMessage(fallback, subject or fallback_subject(step), body, instead_of=decision.reason)
         return send_message(session=session, step=step, lead=lead, message=instead, now=now)
+    context = {"origin": steps.origin_of(step)}
+    if channel == policy.WHATSAPP and decision.verdict != policy.SKIP:
+        body, template, closed = whatsapp.choose(
+            session, lead.id, (body, WhatsAppTemplate.named_in(step.action)), now
+        )
+        if closed is not None and fallback and message.body:  # the step's fallback (sms) may take it
+            instead = StepMessage(fallback, fallback_subject(step), message.body, instead_of=closed)
+            return send_message(session=session, step=step, lead=lead, message=instead, now=now)
+        if closed is not None:
+            decision = policy.Decision(policy.SKIP, closed)
+        elif template is not None:  # outside the window (or no text): the approved template goes
+            try:
+                template = to_lead.filled_template(session=session, lead=lead, template=template)
+            except ValidationFailed as unrenderable:
+                steps.finish(step, StepStatus.FAILED, now, reason=unrenderable.message)
+                return SKIPPED
+            body = whatsapp.shown(template)
+            context.update(template.as_context())
     if decision.verdict == policy.SKIP:
         reason = decision.reason
         if message.instead_of:
             reason = f"{message.instead_of}; not by {channel} either: {decision.reason}"
         steps.finish(step, StepStatus.SKIPPED, now, reason=reason, held_back_by="contact policy")
-        if channel == policy.INSTAGRAM:  # Meta's window closed: only a person may still write
-            _reply_by_hand_task(session, step, lead, decision.reason, now)
+        if channel == policy.INSTAGRAM or decision.reason.startswith(whatsapp.WINDOW_CLOSED):
+            # The channel's window is closed to automation: only a person may still write.
+            _reply_by_hand_task(session, step, lead, (channel, decision.reason), now)
         return SKIPPED
     if decision.verdict == policy.MOVE and not_after is not None and decision.to >= not_after:
         # Held past the visit, a reminder is noise: dropped, saying why.
@@ -118,7 +145,7 @@ def send_message(
                 body=body,
                 dedupe_key=f"automation-step:{step.id}",
                 kind=to_lead.MESSAGE_KIND,
-                context={"origin": steps.origin_of(step)},
+                context=context,
                 label=f"Automated {channel}",
                 sent_by=SYSTEM,
                 details={
@@ -140,7 +167,7 @@ def send_message(
     return SENT
 
 
-OTHER_CHANNEL = {policy.EMAIL: policy.SMS, policy.SMS: policy.EMAIL}
+OTHER_CHANNEL = {policy.EMAIL: policy.SMS, policy.SMS: policy.EMAIL, policy.WHATSAPP: policy.SMS}
 
 
 def fallback_channel(step: AutomationStep, channel: str) -> str | None:
@@ -156,20 +183,23 @@ def fallback_subject(step: AutomationStep) -> str:
 
 
 def _reply_by_hand_task(
-    session: UnitOfWork, step: AutomationStep, lead: Lead, reason: str, now: datetime
+    session: UnitOfWork, step: AutomationStep, lead: Lead, why: tuple[str, str], now: datetime
 ) -> None:
-    """The lead's owner picks up what automation may not send on Instagram: a reply by hand (within
-    Meta's 7-day human agent window), or another way to reach the family."""
+    """The lead's owner picks up what automation may not send outside a channel's window: a reply by
+    hand (on Instagram within Meta's 7-day human agent window; on WhatsApp an approved template), or
+    another way to reach the family."""
+    channel, reason = why
+    name = CHANNEL_NAMES[channel]
     task_creation.create_system_task(
         session=session,
         lead=lead,
         now=now,
         task=task_creation.SystemTask(
-            title="Follow up by hand: an automated Instagram message was not sent",
+            title=f"Follow up by hand: an automated {name} message was not sent",
             type=LeadTaskType.FOLLOW_UP,
-            description=f"Not sent automatically: {reason}. Reply on Instagram, or reach them another way.",
+            description=f"Not sent automatically: {reason}. Reply on {name}, or reach them another way.",
             due_at=now,
-            dedupe_key=f"instagram-window:{step.id}",
+            dedupe_key=f"{channel}-window:{step.id}",
             origin=steps.origin_of(step),
         ),
     )
@@ -251,4 +281,8 @@ def send_sms(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: date
 
 
 def send_instagram(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+    _run_message_action(session=session, step=step, lead=lead, now=now)
+
+
+def send_whatsapp(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     _run_message_action(session=session, step=step, lead=lead, now=now)

@@ -29,6 +29,7 @@ from app.domains.automation.rules import (
     TASK_TYPES,
     group_of,
 )
+from app.domains.conversations import whatsapp
 from app.domains.lead_messages.merge_fields import merge_field_error
 from app.domains.leads.models import LeadPriority
 from app.domains.pipeline import rules as pipeline_rules
@@ -221,7 +222,8 @@ def _assignee_errors(assignee: Any) -> dict:
 
 
 # A message's other channel, tried when its own fails for good (app/domains/automation/executors/fallback.py).
-FALLBACKS = {"email": ("sms",), "sms": ("email",)}
+FALLBACKS = {"email": ("sms",), "sms": ("email",), "whatsapp": ("sms",)}
+MESSAGE_CHANNELS = {"send_email": "email", "send_sms": "sms", "send_whatsapp": "whatsapp"}
 
 
 def _message_errors(action: dict) -> dict:
@@ -231,12 +233,18 @@ def _message_errors(action: dict) -> dict:
     hours = action.get("once_per_hours")
     if hours is not None and not (_is_whole(hours) and 1 <= hours <= MAX_ONCE_PER_HOURS):
         problems["once_per_hours"] = [f"whole hours from 1 to {MAX_ONCE_PER_HOURS}"]
-    channel = "email" if action["type"] == "send_email" else "sms"
+    channel = MESSAGE_CHANNELS.get(action["type"], "sms")
+    if channel == "whatsapp":
+        problems.update(whatsapp.template_errors(action))
+    elif "content_sid" in action or "content_variables" in action:
+        problems["content_sid"] = ["a WhatsApp template: only on send_whatsapp"]
     if "fallback_channel" in action and action["fallback_channel"] not in FALLBACKS.get(channel, ()):
         problems["fallback_channel"] = [
             f"the other channel ({FALLBACKS[channel][0]}), used if {channel} fails for good"
         ]
     parts = ("subject", "body") if action["type"] == "send_email" else ("body",)
+    if channel == "whatsapp" and action.get("content_sid"):
+        parts = ()  # the approved template is the message; a body is sent inside the window
     if "template_id" in action:  # the texts are a message template's (checked to exist when saved)
         if not _is_id(action["template_id"]):
             problems["template_id"] = [f"an id from 1 to {MAX_ID}"]
@@ -337,6 +345,7 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "send_email": _message_errors,
     "send_sms": _message_errors,
     "send_instagram": _message_errors,
+    "send_whatsapp": _message_errors,
     "notify": _notify_errors,
     "assign": _assign_errors,
     "enroll_sequence": _enroll_errors,

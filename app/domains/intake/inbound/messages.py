@@ -32,9 +32,16 @@ from app.domains.leads import rules as lead_rules
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform.db import UnitOfWork
 
-SMS, EMAIL, INSTAGRAM = "sms", "email", "instagram"
+SMS, EMAIL, INSTAGRAM, WHATSAPP = "sms", "email", "instagram", "whatsapp"
+PHONE_CHANNELS = (SMS, WHATSAPP)  # a sender is a phone number: a lead is matched by its phone
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-ACTIVITY_TYPES = {SMS: ActivityType.SMS, EMAIL: ActivityType.EMAIL, INSTAGRAM: ActivityType.DIRECT_MESSAGE}
+ACTIVITY_TYPES = {
+    SMS: ActivityType.SMS,
+    EMAIL: ActivityType.EMAIL,
+    INSTAGRAM: ActivityType.DIRECT_MESSAGE,
+    WHATSAPP: ActivityType.DIRECT_MESSAGE,
+}
+OPT_OUT_FIELDS = {SMS: "sms_opt_out", WHATSAPP: "whatsapp_opt_out"}  # what a STOP on each opts out of
 ACTOR = "inbound_webhook"  # not "system": an inbound message is the lead's own contact
 
 
@@ -57,7 +64,7 @@ def is_stop(body: str) -> bool:
 
 def sender_key(*, channel: str, sender: str, region: str) -> str | None:
     """What a lead is looked up by: the E.164 phone, or the lower-cased address; None if unusable."""
-    if channel == SMS:
+    if channel in PHONE_CHANNELS:
         try:
             return lead_rules.normalize_phone(sender, region)
         except lead_rules.InvalidPhone:
@@ -71,7 +78,7 @@ def match_lead(*, session: UnitOfWork, clinic: Clinic, channel: str, sender: str
     key = sender_key(channel=channel, sender=sender, region=clinic.default_phone_region)
     if key is None:
         return None
-    by = sa.or_(Lead.phone == key, Lead.phone_alt == key) if channel == SMS else Lead.email == key
+    by = sa.or_(Lead.phone == key, Lead.phone_alt == key) if channel in PHONE_CHANNELS else Lead.email == key
     return session.scalar(
         sa.select(Lead)
         .where(
@@ -205,7 +212,7 @@ def record_reply(
     session: UnitOfWork, lead: Lead, message: dict, received_at: datetime, now: datetime
 ) -> InboundMessage:
     channel = message["channel"]
-    stop = channel == SMS and is_stop(message["body"])
+    stop = channel in PHONE_CHANNELS and is_stop(message["body"])
     if stop:
         # Before the activity: the opt-out's event is processed first, so the enrollments end
         # as "opted_out" rather than "replied".
@@ -213,7 +220,7 @@ def record_reply(
         # would otherwise keep being texted.
         clinic = session.get(Clinic, lead.clinic_id)
         for each in dict.fromkeys([lead, *leads_with_number(session, clinic, message["from"])]):
-            set_sms_opt_out(session=session, lead=each, opted_out=True, now=now)
+            set_opt_out(session=session, lead=each, field=OPT_OUT_FIELDS[channel], opted_out=True, now=now)
     activity = activities.record(
         session=session,
         lead=lead,
@@ -262,16 +269,16 @@ def leads_with_number(session: UnitOfWork, clinic: Clinic, sender: str) -> list[
 
 
 def set_sms_opt_out(*, session: UnitOfWork, lead: Lead, opted_out: bool, now: datetime) -> None:
-    """The person's texted STOP or START: audited, with a lead.updated event (an opt-out ends the
-    lead's sequences); a STOP only they undo (app/domains/leads/consent.py)."""
+    set_opt_out(session=session, lead=lead, field="sms_opt_out", opted_out=opted_out, now=now)
+
+
+def set_opt_out(*, session: UnitOfWork, lead: Lead, field: str, opted_out: bool, now: datetime) -> None:
+    """The person's STOP or START by text (`sms_opt_out`) or on WhatsApp (`whatsapp_opt_out`):
+    audited, with a lead.updated event (an opt-out ends the lead's sequences); a STOP only they
+    undo (app/domains/leads/consent.py)."""
     if opted_out:
         consent.opted_out(
-            session=session,
-            lead=lead,
-            field="sms_opt_out",
-            source=lead_rules.SMS_STOP,
-            actor_ref=ACTOR,
-            now=now,
+            session=session, lead=lead, field=field, source=lead_rules.SMS_STOP, actor_ref=ACTOR, now=now
         )
     else:
-        consent.opted_in(session=session, lead=lead, field="sms_opt_out", actor_ref=ACTOR, now=now)
+        consent.opted_in(session=session, lead=lead, field=field, actor_ref=ACTOR, now=now)

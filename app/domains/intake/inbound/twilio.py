@@ -9,6 +9,12 @@ The carriers' keywords act on the number, not on one lead: STOP (and its synonym
 lead of the clinic with that number, closed ones included, since a sibling or duplicate lead would
 otherwise keep being texted; START/UNSTOP opt them back in; HELP is answered with the clinic's help
 text. Any other text is a reply, recorded like every inbound message.
+
+WhatsApp comes on the same signed webhook: its addresses carry a `whatsapp:` prefix (`From`,
+`To`), with the family's WhatsApp id (`WaId`, its number without the +) and profile name
+(`ProfileName`, not stored: a name is PHI and the lead has its own). Routed by the clinic's number
+like a text, it is a message of the lead's thread on the `whatsapp` channel (which opens WhatsApp's
+24-hour window), and its STOP and START act on WhatsApp only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 MAX_BODY = 20_000
 PROVIDER = "twilio_sms"  # what a MessageSid is remembered under (inbound.first_delivery)
+WHATSAPP_PREFIX = "whatsapp:"
 SHARED_HELP = "Reply STOP to stop these texts, START to receive them again."
 
 
@@ -51,6 +58,8 @@ def twiml(text: str | None = None) -> str:
 def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> str:
     """Handle one verified Twilio inbound SMS; the TwiML to answer with. `settings`: the app's
     (SMS_FROM, the shared sender)."""
+    if (form.get("From") or "").strip().startswith(WHATSAPP_PREFIX):
+        return receive_whatsapp(session=session, form=form, settings=settings, now=now)
     to, sender = (form.get("To") or "").strip(), (form.get("From") or "").strip()
     body, sid = (form.get("Body") or "")[:MAX_BODY], (form.get("MessageSid") or "").strip()[:128]
     service_sid = (form.get("MessagingServiceSid") or "").strip()
@@ -75,6 +84,38 @@ def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> 
         # Before the reply is recorded: the opt-outs' events end the enrollments as "opted_out".
         _set_opt_out([clinic], session, sender, opted_out=True, now=now)
     message = {"channel": inbound.SMS, "from": sender, "body": body, "message_id": sid}
+    inbound.receive(session=session, clinic_id=clinic.id, message=message, now=now)
+    return twiml()
+
+
+def receive_whatsapp(*, session: UnitOfWork, form: dict, settings, now: datetime) -> str:
+    """One verified inbound WhatsApp message: the family's STOP/START on WhatsApp, else a message of
+    the lead's thread (an unknown sender's, as for a text). Only a clinic's own number routes it:
+    the shared WhatsApp sender cannot tell clinics apart."""
+    to = (form.get("To") or "").strip().removeprefix(WHATSAPP_PREFIX)
+    sender = (form.get("From") or "").strip().removeprefix(WHATSAPP_PREFIX)
+    wa_id = (form.get("WaId") or "").strip()
+    if not sender.startswith("+") and wa_id.isdigit():
+        sender = f"+{wa_id}"  # WhatsApp's own id of the family: its number without the +
+    body, sid = (form.get("Body") or "")[:MAX_BODY], (form.get("MessageSid") or "").strip()[:128]
+    shared = senders.is_shared_sms(to, settings) or to == (settings.whatsapp_from or "")
+    clinic = None if shared else addressed_clinic(session, "", to, settings)
+    if clinic is None or not sender or not sid:
+        return twiml()  # answered so Twilio stops retrying; nothing stored
+    if not inbound.first_delivery(session, provider=PROVIDER, delivery_id=sid, now=now):
+        return twiml()
+    word = keyword(body)
+    if word in HELP_WORDS:
+        return twiml(help_text(clinic))
+    if word in START_WORDS or inbound.is_stop(body):
+        for lead in inbound.leads_with_number(session, clinic, sender):
+            opted_out = word not in START_WORDS
+            inbound.set_opt_out(
+                session=session, lead=lead, field="whatsapp_opt_out", opted_out=opted_out, now=now
+            )
+        if word in START_WORDS:
+            return twiml()
+    message = {"channel": inbound.WHATSAPP, "from": sender, "body": body, "message_id": sid}
     inbound.receive(session=session, clinic_id=clinic.id, message=message, now=now)
     return twiml()
 

@@ -20,7 +20,7 @@ def capture(
     conversation = linking.unknown_sender(
         session=session, clinic_id=actor.clinic_id, conversation_id=conversation_id
     )
-    field = "phone" if conversation.contact_channel == "sms" else "email"
+    field = "phone" if conversation.contact_channel in ("sms", "whatsapp") else "email"
     body = {**data, field: data.get(field) or conversation.contact_address}
     made = intake.create_lead(
         session=session,

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+WHATSAPP = "whatsapp:"  # how Twilio writes a WhatsApp address
 
 
 def send(message: Outgoing, settings) -> str:
@@ -53,6 +54,11 @@ def send(message: Outgoing, settings) -> str:
                 return smtp.send_smtp(message, settings)
         return send_console(message)
     if message.channel == "sms":
+        if settings.sms_backend == "http":
+            with pacing.slot(message, settings):
+                return send_http_sms(message, settings)
+        return send_console(message)
+    if message.channel == "whatsapp":  # Twilio's Messages API, as SMS, at its sender's pace
         if settings.sms_backend == "http":
             with pacing.slot(message, settings):
                 return send_http_sms(message, settings)
@@ -115,9 +121,7 @@ def send_http_sms(message: Outgoing, settings) -> str:
         raise PermanentError(f"invalid phone number {message.to!r}; give E.164 like +15551234567")
     if not settings.sms_account or not settings.sms_token or not message.sender:
         raise PermanentError("SMS provider not configured (SMS_ACCOUNT, SMS_TOKEN, SMS_FROM)")
-    # A Messaging Service SID picks the number from the clinic's pool; otherwise the number is From.
-    via = "MessagingServiceSid" if message.sender.startswith("MG") else "From"
-    form = {"To": message.to, via: message.sender, "Body": message.text}
+    form = twilio_form(message)
     if settings.sms_status_callback_url:
         form["StatusCallback"] = status_callback_url(
             settings.sms_status_callback_url, message.notification_id
@@ -151,6 +155,24 @@ def send_http_sms(message: Outgoing, settings) -> str:
     if not sid:
         raise OutcomeUnknown("SMS provider answered without a message sid")
     return str(sid)
+
+
+def twilio_form(message: Outgoing) -> dict:
+    """The Messages API form of an SMS or a WhatsApp message: WhatsApp's addresses are the numbers
+    with a `whatsapp:` prefix, and outside its window the message is an approved template
+    (ContentSid and ContentVariables, Twilio's Content API) rather than a Body."""
+    if message.channel != "whatsapp":
+        # A Messaging Service SID picks the number from the clinic's pool; otherwise the number is From.
+        via = "MessagingServiceSid" if message.sender.startswith("MG") else "From"
+        return {"To": message.to, via: message.sender, "Body": message.text}
+    form = {"To": f"{WHATSAPP}{message.to}", "From": f"{WHATSAPP}{message.sender.removeprefix(WHATSAPP)}"}
+    if message.content_sid:
+        form["ContentSid"] = message.content_sid
+        if message.content_variables:
+            form["ContentVariables"] = message.content_variables
+    else:
+        form["Body"] = message.text
+    return form
 
 
 def sent_sms_like(settings, *, to: str, since: datetime, body: str) -> str | None:

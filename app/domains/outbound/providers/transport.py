@@ -35,7 +35,7 @@ class Outgoing:
     """What one attempt sends; built from the notification row inside the claim transaction."""
 
     notification_id: int
-    channel: str  # email | sms
+    channel: str  # email | sms | instagram | whatsapp
     to: str
     sender: str
     subject: str
@@ -48,6 +48,9 @@ class Outgoing:
     # A channel that sends as the clinic's own account (Instagram): its token. Never printed.
     credential: str | None = field(default=None, repr=False)
     tag: str | None = None  # Instagram: Meta's message tag (HUMAN_AGENT: a person's late reply)
+    # WhatsApp outside its 24-hour window: the approved template (Twilio's Content API) instead of text.
+    content_sid: str | None = None
+    content_variables: str | None = None  # its placeholders' values, a JSON object
 
 
 def message_id(message: Outgoing) -> str:

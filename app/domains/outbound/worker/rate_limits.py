@@ -27,7 +27,7 @@ from app.platform.db import UnitOfWork
 from app.platform.delivery.rules import parse_limit
 
 SETTING = "provider_rate_limits"
-LIMITED_CHANNELS = (Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value)
+LIMITED_CHANNELS = (Channel.EMAIL.value, Channel.SMS.value, Channel.INSTAGRAM.value, Channel.WHATSAPP.value)
 # Meta's Instagram API takes 200 messages an hour from one account (a clinic has one): the limit
 # even when the clinic sets none; a clinic may set a lower one.
 DEFAULT_LIMITS = {Channel.INSTAGRAM.value: "200/hour"}

@@ -15,7 +15,7 @@ from app.domains.auth import signing
 from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.outbound import outgoing
-from app.domains.outbound.models import Channel, DeliveryStatus, Notification
+from app.domains.outbound.models import Channel, DeliveryStatus, Notification, WhatsAppTemplate
 from app.domains.outbound.providers import channels
 from app.domains.outbound.worker import rate_limits
 from app.platform import clock
@@ -144,6 +144,8 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
     address per clinic across one batch."""
     if row.channel == Channel.INSTAGRAM:
         return instagram_message(session, row)
+    if row.channel == Channel.WHATSAPP:
+        return whatsapp_message(session, row, settings)
     if row.channel == Channel.SMS:
         sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
@@ -192,6 +194,30 @@ def instagram_message(session: UnitOfWork, row) -> channels.Outgoing:
         credential=account.access_token if account is not None else None,
         tag=instagram.HUMAN_AGENT_TAG if late else None,
     )
+
+
+def whatsapp_message(session: UnitOfWork, row, settings) -> channels.Outgoing:
+    """A WhatsApp message from the clinic's WhatsApp sender, as its text or, when it was queued as
+    one (outside WhatsApp's 24-hour window), as its approved template (conversations/whatsapp.py)."""
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == row.id))
+    template = WhatsAppTemplate.queued_in(context)
+    return channels.Outgoing(
+        notification_id=row.id,
+        channel=row.channel,
+        to=row.to_address or "",
+        sender=whatsapp_sender(clinic_settings(session, row.clinic_id), settings),
+        subject=row.title,
+        text=row.body,
+        html=None,
+        dedupe_key=row.dedupe_key,
+        content_sid=template.content_sid if template is not None else None,
+        content_variables=template.variables_json() if template is not None else None,
+    )
+
+
+def whatsapp_sender(clinic_settings: dict | None, settings) -> str:
+    """The From of a clinic's WhatsApp messages: its own WhatsApp number, else WHATSAPP_FROM."""
+    return (clinic_settings or {}).get("whatsapp_number") or settings.whatsapp_from or ""
 
 
 def reply_address(row, settings) -> str | None:
