@@ -40,7 +40,8 @@ LIMITS: dict[str, dict[str, int]] = {
 
 
 def static_problems(channel: str | None, message_type: str | None, media_url: str | None) -> dict:
-    """What is wrong without asking the URL: {field: [message]} (empty when nothing is)."""
+    """What is wrong without asking the URL: {field: [message]} (empty when nothing is); `channel`
+    None: not known yet (a reply on the family's last channel), checked again once it is."""
     if media_url is None:
         if message_type in (IMAGE, VIDEO):
             return {"media_url": [f"an {message_type} message needs its media_url"]}
@@ -49,7 +50,7 @@ def static_problems(channel: str | None, message_type: str | None, media_url: st
         return {"message_type": ["a text message has no media_url: say image or video"]}
     if channel == "email":
         return {"media_url": ["an email carries no media: put the link in the body"]}
-    if channel not in LIMITS:
+    if channel is not None and channel not in LIMITS:
         return {"media_url": [f"{channel} carries no media; channels that do: {', '.join(LIMITS)}"]}
     parts = urlsplit(media_url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -57,23 +58,26 @@ def static_problems(channel: str | None, message_type: str | None, media_url: st
     return {}
 
 
-def check(*, channel: str, message_type: str | None, media_url: str | None, settings) -> MediaRef | None:
-    """The media to send (None for a text), once the channel, type and size are right; else
-    ValidationFailed naming media_url or message_type."""
+def check(*, channel: str, data: dict, settings) -> MediaRef | None:
+    """The media to send with `data` (its message_type, media_url and body; None for a text), once
+    the channel, type and size are right; else ValidationFailed naming the field."""
+    message_type, media_url, body = data.get("message_type"), data.get("media_url"), data.get("body")
     problems = static_problems(channel, message_type, media_url)
     if problems:
         raise ValidationFailed(problems)
     if media_url is None:
         return None
+    if channel == "instagram" and body:
+        raise ValidationFailed("body", "an Instagram image or video goes alone: send the text apart")
     content_type, size = probe(media_url, settings)
     limits = LIMITS[channel]
     if content_type not in limits:
-        taken = ", ".join(limits)
-        raise ValidationFailed("media_url", f"{content_type or 'an unknown type'} is not sent by {channel}: {taken}")
+        given, taken = content_type or "an unknown type", ", ".join(limits)
+        raise ValidationFailed("media_url", f"{given} is not sent by {channel}: {taken}")
     if size is not None and size > limits[content_type]:
+        limit = limits[content_type] // MB
         raise ValidationFailed(
-            "media_url",
-            f"{size / MB:.1f} MB is over {channel}'s {limits[content_type] // MB} MB limit for {content_type}",
+            "media_url", f"{size / MB:.1f} MB is over {channel}'s {limit} MB limit for {content_type}"
         )
     kind = kind_of(content_type)
     if message_type is not None and message_type != kind:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.domains.conversations.outbound_media import MESSAGE_TYPES, static_problems
 from app.domains.lead_messages import merge_fields
 from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS
 from app.platform.answers import AnswerSchema
@@ -117,11 +118,32 @@ class LeadMessageIn(RequestSchema):
 
 
 class ConversationReplyIn(RequestSchema):
-    """A reply from the thread: the channel the family last wrote on unless given."""
+    """A reply from the thread: the channel the family last wrote on unless given; with an image or
+    video (`media_url`) on the channels that carry one (docs/guides/conversations.md, "Media")."""
 
     channel = fields.String(validate=CHANNEL, metadata={"description": "default: the family's last channel"})
     subject = _subject()
-    body = _body(required=True)
+    body = _body(metadata={"description": f"required unless media_url is given; {TEXT_HELP}"})
+    message_type = fields.String(
+        validate=validate.OneOf(MESSAGE_TYPES, error="unknown message_type {input!r}; known: {choices}"),
+        metadata={"description": "text (default), image or video: an image or video needs media_url"},
+    )
+    media_url = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "a public http(s) URL of the image or video the provider fetches: SMS (MMS) "
+            "JPEG/PNG/GIF up to 5 MB; WhatsApp JPEG/PNG up to 5 MB, MP4 up to 16 MB; Instagram image "
+            "up to 8 MB, MP4/MOV up to 25 MB; email: none (put a link in the body)"
+        },
+    )
+
+    @validates_schema
+    def check_media(self, data, **kwargs):
+        if not data.get("body") and not data.get("media_url"):
+            raise ValidationError({"body": ["required (or send an image or video by media_url)"]})
+        problems = static_problems(data.get("channel"), data.get("message_type"), data.get("media_url"))
+        if problems:
+            raise ValidationError(problems)
 
 
 class LeadMessageOut(AnswerSchema):

@@ -118,6 +118,8 @@ def send_http_sms(message: Outgoing, settings) -> str:
     # A Messaging Service SID picks the number from the clinic's pool; otherwise the number is From.
     via = "MessagingServiceSid" if message.sender.startswith("MG") else "From"
     form = {"To": message.to, via: message.sender, "Body": message.text}
+    if message.media_url:  # an MMS: Twilio fetches the image from the URL and sends it with the text
+        form["MediaUrl"] = message.media_url
     if settings.sms_status_callback_url:
         form["StatusCallback"] = status_callback_url(
             settings.sms_status_callback_url, message.notification_id

@@ -48,6 +48,9 @@ class Outgoing:
     # A channel that sends as the clinic's own account (Instagram): its token. Never printed.
     credential: str | None = field(default=None, repr=False)
     tag: str | None = None  # Instagram: Meta's message tag (HUMAN_AGENT: a person's late reply)
+    # An image or video sent with it (an MMS's MediaUrl, an Instagram attachment): its URL and kind.
+    media_url: str | None = None
+    media_kind: str | None = None
 
 
 def message_id(message: Outgoing) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -143,7 +143,7 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.INSTAGRAM:
-        return instagram_message(session, row)
+        return with_media(session, row, instagram_message(session, row))
     if row.channel == Channel.SMS:
         sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
@@ -155,7 +155,7 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
     text, html = row.body, row.body_html
     for composer in _COMPOSERS:
         text, html = composer(session=session, row=row, settings=settings, text=text, html=html)
-    return channels.Outgoing(
+    outgoing = channels.Outgoing(
         notification_id=row.id,
         channel=row.channel,
         to=row.to_address or "",
@@ -168,6 +168,17 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         unsubscribe_mailto=unsubscribe_mailto(row, settings),
         reply_to=reply_address(row, settings),
     )
+    return with_media(session, row, outgoing) if row.channel == Channel.SMS else outgoing
+
+
+def with_media(session: UnitOfWork, row, outgoing: channels.Outgoing) -> channels.Outgoing:
+    """The message with the image or video queued beside its text (its context's `media`): read
+    for a channel that carries media only, so an email's claim decrypts no context."""
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == row.id)) or {}
+    media = context.get("media") if isinstance(context, dict) else None
+    if not isinstance(media, dict) or not media.get("url"):
+        return outgoing
+    return replace(outgoing, media_url=media["url"], media_kind=media.get("kind"))
 
 
 def instagram_message(session: UnitOfWork, row) -> channels.Outgoing:
