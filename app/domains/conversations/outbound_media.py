@@ -111,3 +111,16 @@ def probe(media_url: str, settings) -> tuple[str | None, int | None]:
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
         raise ValidationFailed("media_url", f"the URL cannot be read: {type(error).__name__}") from None
     return content_type, int(length) if length and length.isdigit() else None
+
+
+def check_steps(steps: list[dict], settings) -> None:
+    """A sequence's steps with media, checked when it is saved (422 naming `steps.<n>.<field>`); each
+    such step keeps the kind its URL turned out to be (`message_type`), which the send attaches as."""
+    for index, step in enumerate(steps):
+        if not step.get("media_url"):
+            continue
+        try:
+            found = check(channel=step["channel"], data=step, settings=settings)
+        except ValidationFailed as wrong:
+            raise ValidationFailed({"steps": {str(index): wrong.errors["json"]}}) from None
+        step["message_type"] = found.kind

@@ -7,6 +7,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from app.domains.activities.models import CallOutcome
 from app.domains.automation import rules
 from app.domains.automation.language import validation as rule_validation
+from app.domains.conversations.outbound_media import MESSAGE_TYPES, static_problems
 from app.domains.lead_messages import merge_fields
 from app.domains.sequences import graph
 from app.domains.sequences.service import CHANNELS, MAX_STEPS
@@ -127,6 +128,17 @@ class SequenceStepIn(RequestSchema):
             "gives the texts the channel needs"
         },
     )
+    message_type = fields.String(
+        validate=validate.OneOf(MESSAGE_TYPES, error="unknown message_type {input!r}; known: {choices}"),
+        metadata={"description": "text (default), image or video (the spec's FollowUpMessage)"},
+    )
+    media_url = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "an image or video sent with the step (SMS as MMS, Instagram): checked when "
+            "saved, with the limits of POST /api/leads/{id}/conversation/messages"
+        },
+    )
     # Branching (issue 60): kept apart from the texts' fields above.
     key = fields.String(
         validate=[validate.Length(min=1, max=40), _STEP_KEY],
@@ -143,6 +155,14 @@ class SequenceStepIn(RequestSchema):
             raise ValidationError(
                 {"fallback_channel": ["an email step falls back to sms, an sms step to email"]}
             )
+
+    @validates_schema
+    def check_media(self, data, **kwargs):
+        if data.get("channel") == "call" and (data.get("media_url") or data.get("message_type")):
+            raise ValidationError({"media_url": ["a call step sends nothing"]})
+        problems = static_problems(data.get("channel"), data.get("message_type"), data.get("media_url"))
+        if problems:
+            raise ValidationError(problems)
 
     @validates_schema
     def check_variants(self, data, **kwargs):
@@ -168,6 +188,8 @@ class SequenceStepIn(RequestSchema):
         required = {"email": ("subject", "body"), "sms": ("body",), "instagram": ("body",)}.get(
             data.get("channel"), ()
         )
+        if data.get("media_url") and data.get("channel") == "instagram":
+            required = ()  # an attachment goes alone (outbound_media.check)
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
             error = (
@@ -254,6 +276,8 @@ class SequenceStepOut(AnswerSchema):
     title = fields.String(metadata={"optional": True})
     template_id = fields.Integer(metadata={"optional": True})
     fallback_channel = fields.String(metadata={"optional": True})
+    message_type = fields.String(metadata={"optional": True})
+    media_url = fields.String(metadata={"optional": True})
     variants = fields.List(fields.Dict(), metadata={"optional": True})
     # Branching (issue 60)
     key = fields.String(metadata={"optional": True})
