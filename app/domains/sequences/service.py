@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
-from app.domains.conversations import outbound_media
 from app.domains.automation.executors import outreach
 from app.domains.automation.models import (
     AutomationStep,
@@ -31,6 +30,7 @@ from app.domains.automation.models import (
     StepStatus,
 )
 from app.domains.business_hours.rules import calendar_of
+from app.domains.conversations import outbound_media
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
