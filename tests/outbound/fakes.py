@@ -173,10 +173,21 @@ class SmsProvider:
         self.lookup_stall = 0.0  # seconds to wait before answering those lookups (a slow Twilio)
         self.invalid_numbers: set[str] = set()  # answered 400 quoting the number, as Twilio does
         self.stall = 0.0  # seconds to wait after accepting, before answering
+        # An inbound MMS's media, as Twilio keeps it: path -> (bytes, content type), behind the
+        # account's Basic auth (Twilio's "HTTP auth on media URLs"); and how often it was fetched.
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_fetches = 0
         self.lock = threading.Lock()
 
     def deliveries(self) -> int:
         return len(self.messages)
+
+    def add_media(self, base_url: str, message_sid: str, content: bytes, content_type: str) -> str:
+        """Keep `content` as the media of an inbound message; its MediaUrl (as Twilio posts it)."""
+        path = f"/Accounts/{self.account}/Messages/{message_sid}/Media/ME{len(self.media):032d}"
+        with self.lock:
+            self.media[path] = (content, content_type)
+        return f"{base_url}{path}"
 
 
 def _handler_for(provider: SmsProvider):
@@ -213,6 +224,8 @@ def _handler_for(provider: SmsProvider):
             Messaging Services API), as Twilio answers them, within the account asking."""
             parts = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parts.query))
+            if parts.path in provider.media:
+                return self._media(parts.path)
             if parts.path.endswith("/IncomingPhoneNumbers.json") or parts.path.startswith("/v1/"):
                 if not self._authorized():
                     return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
@@ -237,6 +250,19 @@ def _handler_for(provider: SmsProvider):
                     if m["To"] == query.get("To")
                 ]
             return self._answer(200, {"messages": found})
+
+        def _media(self, path: str):
+            if not self._authorized():
+                return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            with provider.lock:
+                provider.media_fetches += 1
+                content, content_type = provider.media[path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            return None
 
         def _numbers_page(self, parts, query: dict) -> dict:
             wanted = query.get("PhoneNumber")

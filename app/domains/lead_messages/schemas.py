@@ -121,9 +121,12 @@ class ConversationReplyIn(RequestSchema):
     """A reply from the thread: the channel the family last wrote on unless given; with an image or
     video (`media_url`) on the channels that carry one (docs/guides/conversations.md, "Media")."""
 
-    channel = fields.String(validate=CHANNEL, metadata={"description": "default: the family's last channel"})
+    channel = fields.String(
+        validate=validate.OneOf(MESSAGE_CHANNELS, error="unknown channel {input!r}; known: {choices}"),
+        metadata={"description": "default: the family's last channel"},
+    )
     subject = _subject()
-    body = _body(metadata={"description": f"required unless media_url is given; {TEXT_HELP}"})
+    body = _body()  # required unless media_url is given (check_media)
     message_type = fields.String(
         validate=validate.OneOf(MESSAGE_TYPES, error="unknown message_type {input!r}; known: {choices}"),
         metadata={"description": "text (default), image or video: an image or video needs media_url"},
