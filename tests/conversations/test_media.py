@@ -38,7 +38,10 @@ def media_of(client, tenant, path: str, role: str = "treatment_coordinator"):
 
 
 def test_an_inbound_mms_photo_is_in_the_thread_and_fetched_for_a_coordinator_only(
-    client, tenant, make_tenant, providers  # noqa: F811
+    client,
+    tenant,
+    make_tenant,
+    providers,  # noqa: F811
 ):
     provider, settings = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
@@ -47,7 +50,8 @@ def test_an_inbound_mms_photo_is_in_the_thread_and_fetched_for_a_coordinator_onl
     form = mms("Here is her smile", "MMa1", (photo_url, "image/png"))
     assert signed_post(client, INBOUND, form).status_code == 200
 
-    resp = client.get(f"/api/leads/{lead['id']}/conversation", headers=tenant.headers("treatment_coordinator"))
+    coordinator = tenant.headers("treatment_coordinator")
+    resp = client.get(f"/api/leads/{lead['id']}/conversation", headers=coordinator)
     [message] = resp.get_json()["items"]
     path = f"/api/leads/{lead['id']}/conversation/messages/{message['id']}/media/0"
     assert message["media"] == [{"n": 0, "kind": "image", "content_type": "image/png", "url": path}]
@@ -107,9 +111,14 @@ def test_an_outbound_image_goes_to_twilio_with_media_url(app, client, tenant, pr
     ],
 )
 def test_media_a_channel_does_not_take_is_a_422_naming_the_field(
-    client, tenant, providers, channel, content_type, size, field  # noqa: F811
+    client,
+    tenant,
+    providers,
+    channel,
+    content_type,
+    size,
+    field,  # noqa: F811
 ):
-    provider, _ = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
     with file_server() as files:
@@ -134,7 +143,10 @@ def test_an_image_type_without_its_url_and_a_text_with_one_are_422(client, tenan
 
 
 def test_a_sequence_step_with_an_image_sends_it_and_an_oversized_one_is_refused_when_saved(
-    app, client, tenant, providers  # noqa: F811
+    app,
+    client,
+    tenant,
+    providers,  # noqa: F811
 ):
     provider, _ = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
