@@ -15,14 +15,25 @@ import pytest
 from app.devtools.instagram import GraphStandIn
 from tests.automation.outreachkit import configure_clinic, enroll, lead_with, make_sequence, sms
 from tests.conversations.files import file_server
-from tests.conversations.test_conversations import providers, thread  # noqa: F401 (a fixture)
+from tests.conversations.test_conversations import thread
 from tests.instagram.kit import APP_SECRET, VERIFY_TOKEN, connect, dm, inbound_of
-from tests.intake.test_twilio import CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
-from tests.outbound.kit import use
+from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + os.urandom(4096)  # a family's photo, as Twilio keeps it
 MB = 1024 * 1024
+
+
+@pytest.fixture
+def providers(app, monkeypatch):
+    """The Twilio stand-in (SMS in and out, and an MMS's media), the app pointed at it."""
+    settings = app.config["SETTINGS"]
+    with sms_provider(token=AUTH_TOKEN) as (provider, url):
+        provider.numbers.add(CLINIC_NUMBER)
+        use(monkeypatch, settings, **FAST_DELIVERY, **sms_settings(url, token=AUTH_TOKEN))
+        yield provider, settings
 
 
 def mms(body: str, sid: str, *media: tuple[str, str]) -> dict:
@@ -41,7 +52,7 @@ def test_an_inbound_mms_photo_is_in_the_thread_and_fetched_for_a_coordinator_onl
     client,
     tenant,
     make_tenant,
-    providers,  # noqa: F811
+    providers,
 ):
     provider, settings = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
@@ -69,7 +80,7 @@ def test_an_inbound_mms_photo_is_in_the_thread_and_fetched_for_a_coordinator_onl
     assert provider.media_fetches == 1
 
 
-def test_a_media_url_on_a_foreign_host_is_never_fetched(client, tenant, providers):  # noqa: F811
+def test_a_media_url_on_a_foreign_host_is_never_fetched(client, tenant, providers):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
     with file_server() as foreign:
@@ -86,7 +97,7 @@ def reply(client, tenant, lead_id: int, body: dict, key: str = "r1"):
     return client.post(f"/api/leads/{lead_id}/conversation/messages", json=body, headers=headers)
 
 
-def test_an_outbound_image_goes_to_twilio_with_media_url(app, client, tenant, providers):  # noqa: F811
+def test_an_outbound_image_goes_to_twilio_with_media_url(app, client, tenant, providers):
     provider, _ = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
@@ -117,7 +128,7 @@ def test_media_a_channel_does_not_take_is_a_422_naming_the_field(
     channel,
     content_type,
     size,
-    field,  # noqa: F811
+    field,
 ):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
@@ -132,7 +143,7 @@ def test_media_a_channel_does_not_take_is_a_422_naming_the_field(
     assert thread(client, tenant, lead["id"])["items"] == []  # nothing queued
 
 
-def test_an_image_type_without_its_url_and_a_text_with_one_are_422(client, tenant, providers):  # noqa: F811
+def test_an_image_type_without_its_url_and_a_text_with_one_are_422(client, tenant, providers):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
     missing = reply(client, tenant, lead["id"], {"channel": "sms", "body": "x", "message_type": "image"})
@@ -146,7 +157,7 @@ def test_a_sequence_step_with_an_image_sends_it_and_an_oversized_one_is_refused_
     app,
     client,
     tenant,
-    providers,  # noqa: F811
+    providers,
 ):
     provider, _ = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
