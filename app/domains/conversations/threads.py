@@ -24,7 +24,7 @@ from app.domains.outbound.models import DeliveryStatus, Notification
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.errors import NotFound, ValidationFailed
+from app.platform.errors import Forbidden, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
 READ_EVENT = "conversation.read"
@@ -254,7 +254,10 @@ def open_media(*, session: UnitOfWork, actor: Actor, ref: tuple[int, int, int], 
     id, n), fetched from its provider's own host (media.fetch); 404 for another clinic's lead or a
     message or number the thread has not. The read is audited (ids only)."""
     lead_id, message_id, n = ref
+    # Another clinic's lead is a 404 first, whoever asks; then a family's photo is PHI.
     conversation = lead_conversation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    if not phi_policy.may_read_phi(actor):
+        raise Forbidden("a family's photo or video is PHI: it needs lead:phi")
     if conversation is None:
         raise NotFound("the lead has no conversation yet")
     message, row = media.reference(

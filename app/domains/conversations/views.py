@@ -80,15 +80,16 @@ _MEDIA = {"schema": {"type": "string", "format": "binary"}}
 
 @blp.route("/leads/<int:lead_id>/conversation/messages/<int:message_id>/media/<int:n>")
 class MessageMedia(MethodView):
-    @requires(Permission.READ_PHI)
+    @requires(Permission.READ)
     @blp.response(200, content_type="application/octet-stream", description="The image or video's bytes")
     @blp.alt_response(502, description="The provider did not give it (gone, too large, not its own host)")
     @inject
     def get(self, lead_id, message_id, n, *, uow, actor, now):
         """The `n`-th image or video (from 0) of the family's message, fetched from the provider's own
         host (Twilio's, Meta's CDN) with a timeout and a size cap and streamed with the type the
-        provider gave; a URL on any other host is never fetched. A family's photo is PHI: only with
-        `lead:phi`. Another clinic's lead, a message of another thread: 404."""
+        provider gave; a URL on any other host is never fetched. A family's photo is PHI: a reader
+        without `lead:phi` (front desk) gets 403. Another clinic's lead, a message of another
+        thread: 404."""
         ref = (lead_id, message_id, n)
         fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
         inline = fetched.content_type in _INLINE

@@ -99,6 +99,7 @@ def operation() -> dict:
             },
             "400": {"description": "Last-Event-ID is not an event id", "content": error},
             "401": {"description": "Missing, invalid or expired credentials", "content": error},
+            "403": {"description": "An API key: the stream is a user's", "content": error},
             "503": {"description": "Redis or the database is briefly unreachable", "content": error},
         },
     }
