@@ -78,6 +78,11 @@ def test_an_inbound_mms_photo_is_in_the_thread_and_fetched_for_a_coordinator_onl
     assert media_of(client, other, path).status_code == 404
     assert media_of(client, tenant, path.replace("/media/0", "/media/1")).status_code == 404
     assert provider.media_fetches == 1
+    # The family's erasure takes the photo's reference with the texts.
+    erased = client.post(f"/api/leads/{lead['id']}/erase", headers=tenant.headers("clinic_admin"))
+    assert erased.status_code == 200, erased.get_json()
+    assert media_of(client, tenant, path, role="clinic_admin").status_code == 404
+    assert provider.media_fetches == 1
 
 
 def test_a_media_url_on_a_foreign_host_is_never_fetched(client, tenant, providers):

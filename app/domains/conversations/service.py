@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.conversations import media as message_media
-from app.domains.conversations.models import INBOUND, OPEN, OUTBOUND, Conversation, ConversationMessage
+from app.domains.conversations.models import (
+    INBOUND,
+    OPEN,
+    OUTBOUND,
+    Conversation,
+    ConversationMedia,
+    ConversationMessage,
+)
 from app.domains.leads.models import Lead
 from app.platform import phi
 from app.platform.db import UnitOfWork, new_row
@@ -259,9 +266,17 @@ def tell(
 
 
 def erase_lead(*, session: UnitOfWork, lead_id: int) -> int:
-    """A lead's erasure reaches its thread: every message's texts go (kinds, directions, statuses
-    and times stay, as the timeline's do), its read marks stay (ids). How many messages it erased."""
+    """A lead's erasure reaches its thread: every message's texts and media references go (kinds,
+    directions, statuses and times stay, as the timeline's do), its read marks stay (ids). How many
+    messages it erased."""
     thread = sa.select(Conversation.id).where(Conversation.lead_id == lead_id).scalar_subquery()
+    # The family's photos and videos go too: their references are where the provider keeps them.
+    messages = sa.select(ConversationMessage.id).where(ConversationMessage.conversation_id.in_(thread))
+    session.execute(
+        sa.delete(ConversationMedia)
+        .where(ConversationMedia.message_id.in_(messages))
+        .execution_options(synchronize_session=False)
+    )
     erased = session.execute(
         sa.update(ConversationMessage)
         .where(ConversationMessage.conversation_id.in_(thread))

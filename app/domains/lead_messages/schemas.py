@@ -119,7 +119,8 @@ class LeadMessageIn(RequestSchema):
 
 class ConversationReplyIn(RequestSchema):
     """A reply from the thread: the channel the family last wrote on unless given; with an image or
-    video (`media_url`) on the channels that carry one (docs/features/conversations.md, "Images and videos")."""
+    video (`media_url`) on the channels that carry one (docs/features/conversations.md, "Images
+    and videos")."""
 
     channel = fields.String(
         validate=validate.OneOf(MESSAGE_CHANNELS, error="unknown channel {input!r}; known: {choices}"),
