@@ -52,8 +52,12 @@ def static_problems(channel: str | None, message_type: str | None, media_url: st
         return {"media_url": ["an email carries no media: put the link in the body"]}
     if channel is not None and channel not in LIMITS:
         return {"media_url": [f"{channel} carries no media; channels that do: {', '.join(LIMITS)}"]}
-    parts = urlsplit(media_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(media_url)
+        usable = parts.scheme in ("https", "http") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1", a port out of range
+        usable = False
+    if not usable or any(ch.isspace() for ch in media_url):
         return {"media_url": ["an http(s) URL the provider can fetch"]}
     return {}
 
