@@ -156,6 +156,8 @@ def test_an_image_type_without_its_url_and_a_text_with_one_are_422(client, tenan
     body = {"channel": "sms", "body": "x", "message_type": "text", "media_url": "https://example.com/a.png"}
     text_with_url = reply(client, tenant, lead["id"], body, key="r2")
     assert text_with_url.status_code == 422 and "message_type" in text_with_url.get_json()["errors"]["json"]
+    broken = reply(client, tenant, lead["id"], {"channel": "sms", "media_url": "http://[::1"}, key="r3")
+    assert broken.status_code == 422 and "media_url" in broken.get_json()["errors"]["json"]
 
 
 def test_a_sequence_step_with_an_image_sends_it_and_an_oversized_one_is_refused_when_saved(
