@@ -32,6 +32,8 @@ EVENT_TYPES: dict[str, str] = {
     "resume from this id",
 }
 
+EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,10}$", "description": "an event's id"}
+
 STREAM_SERVER = {
     "url": "{stream}",
     "description": "The stream process's own server (its own port; behind a proxy, the API's origin)",
@@ -79,16 +81,17 @@ def operation() -> dict:
         "security": [{"bearerAuth": []}, {}],
         "parameters": [
             {"name": "token", "in": "query", "schema": {"type": "string"}, "description": "a stream token"},
+            # Digits, as the stream reads them (anything else: a 400 naming it, not a 422).
             {
                 "name": "last_event_id",
                 "in": "query",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": EVENT_ID,
                 "description": "resume after this event (EventSource sends Last-Event-ID itself)",
             },
             {
                 "name": "Last-Event-ID",
                 "in": "header",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": EVENT_ID,
                 "description": "resume after this event",
             },
         ],
