@@ -40,6 +40,8 @@ _COLUMNS = (
     "attempts",
     "bulk",
 )
+# The channels that carry an image or video beside the text (an MMS, WhatsApp, an Instagram attachment).
+MEDIA_CHANNELS = ("sms", "whatsapp", "instagram")
 CLAIMED = [getattr(Notification.__table__.c, name) for name in _COLUMNS]  # what a claim returns
 _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
     Clinic.__table__.c.id == sa.bindparam("clinic_id")
@@ -168,7 +170,7 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         unsubscribe_mailto=unsubscribe_mailto(row, settings),
         reply_to=reply_address(row, settings),
     )
-    return with_media(session, row, outgoing) if row.channel == Channel.SMS else outgoing
+    return with_media(session, row, outgoing) if row.channel in MEDIA_CHANNELS else outgoing
 
 
 def with_media(session: UnitOfWork, row, outgoing: channels.Outgoing) -> channels.Outgoing:
