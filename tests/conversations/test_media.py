@@ -97,6 +97,21 @@ def test_a_media_url_on_a_foreign_host_is_never_fetched(client, tenant, provider
         assert foreign.requests == []
 
 
+def test_a_provider_redirect_to_a_foreign_host_is_not_followed(client, tenant, providers):
+    provider, settings = providers
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    with file_server() as foreign:
+        inside = foreign.add("/metadata/secret.png", "image/png", content=PHOTO)
+        photo_url = f"{settings.sms_api_url}/Accounts/AC123/Messages/MMr1/Media/ME1"
+        provider.media_redirects[photo_url.removeprefix(settings.sms_api_url)] = inside
+        assert signed_post(client, INBOUND, mms("look", "MMr1", (photo_url, "image/png"))).status_code == 200
+        [message] = thread(client, tenant, lead["id"])["items"]
+        resp = media_of(client, tenant, message["media"][0]["url"])
+        assert resp.status_code == 502 and resp.get_json()["code"] == "media_unavailable"
+        assert foreign.requests == []
+
+
 def reply(client, tenant, lead_id: int, body: dict, key: str = "r1"):
     headers = {**tenant.headers("treatment_coordinator"), "Idempotency-Key": key}
     return client.post(f"/api/leads/{lead_id}/conversation/messages", json=body, headers=headers)

@@ -177,6 +177,7 @@ class SmsProvider:
         # account's Basic auth (Twilio's "HTTP auth on media URLs"); and how often it was fetched.
         self.media: dict[str, tuple[bytes, str]] = {}
         self.media_fetches = 0
+        self.media_redirects: dict[str, str] = {}  # path -> where a GET of it is sent (307), as Twilio's CDN
         self.lock = threading.Lock()
 
     def deliveries(self) -> int:
@@ -224,6 +225,12 @@ def _handler_for(provider: SmsProvider):
             Messaging Services API), as Twilio answers them, within the account asking."""
             parts = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parts.query))
+            if parts.path in provider.media_redirects:
+                self.send_response(307)
+                self.send_header("Location", provider.media_redirects[parts.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if parts.path in provider.media:
                 return self._media(parts.path)
             if parts.path.endswith("/IncomingPhoneNumbers.json") or parts.path.startswith("/v1/"):
