@@ -226,6 +226,7 @@ CARRIES_NO_PHI = {
     "InstagramContactOut": "a family's Instagram handle and scoped id (contact, like a phone) and times",
     "WebhookSecretOut": "whether the clinic's single web-form secret still works",
     "ReceivedOut": "that a signed call was received (no lead named)",
+    "MediaOut": "a message's media: its number, kind, type and the engine's URL (the bytes need lead:phi)",
     "SettingsOut": "a clinic's booking settings (buffer, notice, horizon)",
     "BookingPageSettingsOut": "a clinic's booking page address, embedding origins, change cut-off",
     "ProviderOut": "a provider's or chair's name, hours and feed status (the feed address is never shown)",

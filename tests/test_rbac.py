@@ -228,6 +228,8 @@ DESIGN_TABLE = {
     "GET /api/conversations": READ,
     "POST /api/conversations/<id>/link": UPDATE,
     "POST /api/conversations/<id>/capture": CREATE,
+    # A message's image or video: lead:read, and the PHI policy (front desk: 403) in the service.
+    "GET /api/leads/<id>/conversation/messages/<id>/media/<id>": READ,
     "GET /api/jobs": CONFIGURE,
     "GET /api/jobs/<id>": CONFIGURE,
     "POST /api/jobs/<id>/retry": CONFIGURE,

@@ -48,6 +48,9 @@ class GraphStandIn:
         self.profiles: dict[str, dict] = {}  # IGSID -> {"username", "name"}
         self.sent: list[dict] = []  # each accepted message: account, recipient, text, messaging_type, tag, at
         self.fail_next: list[tuple[int, int]] = []  # (HTTP status, Graph error code) for the next sends
+        # A family's attachments, as Meta's CDN serves them: path -> (bytes, content type), unauthenticated.
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_fetches = 0
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -89,6 +92,13 @@ class GraphStandIn:
     def next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"
 
+    def add_media(self, content: bytes, content_type: str) -> str:
+        """Serve `content` as an attachment's payload.url; that URL."""
+        path = f"/ig_messaging_cdn/{self.next_id('asset')}"
+        with self.lock:
+            self.media[path] = (content, content_type)
+        return f"{self.url}{path}"
+
 
 def _handler_for(state: GraphStandIn):
     class Handler(BaseHTTPRequestHandler):
@@ -128,9 +138,15 @@ def _handler_for(state: GraphStandIn):
                 return self._error(401, 190, "Invalid OAuth access token")
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                recipient, text = str(body["recipient"]["id"]), body["message"]["text"]
-            except (ValueError, KeyError, TypeError):
-                return self._error(400, 100, "(#100) recipient.id and message.text are required")
+                recipient, message = str(body["recipient"]["id"]), body["message"]
+                attachment = message.get("attachment")
+                text = None if attachment is not None else message["text"]
+                if attachment is not None and not attachment["payload"]["url"]:
+                    raise ValueError("no url")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return self._error(
+                    400, 100, "(#100) recipient.id and message.text or attachment are required"
+                )
             with state.lock:
                 failure = state.fail_next.pop(0) if state.fail_next else None
             if failure is not None:
@@ -143,6 +159,7 @@ def _handler_for(state: GraphStandIn):
                     "account": account,
                     "recipient": recipient,
                     "text": text,
+                    "attachment": attachment,
                     "messaging_type": body.get("messaging_type"),
                     "tag": body.get("tag"),
                     "message_id": message_id,
@@ -153,6 +170,17 @@ def _handler_for(state: GraphStandIn):
 
         def do_GET(self):
             parts = urllib.parse.urlsplit(self.path)
+            with state.lock:
+                found = state.media.get(parts.path)
+                state.media_fetches += found is not None
+            if found is not None:
+                content, content_type = found
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+                return None
             match = PROFILE_PATH.match(parts.path)
             if match is None or self._account() is None:
                 return self._error(401 if match else 404, 190 if match else 100, "Invalid request")
@@ -166,15 +194,14 @@ def _handler_for(state: GraphStandIn):
     return Handler
 
 
-def webhook_body(*, account_id: str, igsid: str, text: str, mid: str, at_ms: int | None = None) -> bytes:
-    """A messaging notification as Meta sends it for one DM from `igsid` to `account_id`."""
+def webhook_body(
+    *, account_id: str, igsid: str, text: str, mid: str, at_ms: int | None = None, attachments=None
+) -> bytes:
+    """A messaging notification as Meta sends it for one DM from `igsid` to `account_id`
+    (`attachments`: [{"type": "image", "payload": {"url": ...}}], as Meta sends a photo)."""
     at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
-    event = {
-        "sender": {"id": igsid},
-        "recipient": {"id": account_id},
-        "timestamp": at_ms,
-        "message": {"mid": mid, "text": text},
-    }
+    message = {"mid": mid, "text": text, **({"attachments": attachments} if attachments else {})}
+    event = {"sender": {"id": igsid}, "recipient": {"id": account_id}, "timestamp": at_ms, "message": message}
     notification = {"object": "instagram", "entry": [{"id": account_id, "time": at_ms, "messaging": [event]}]}
     return json.dumps(notification).encode()
 

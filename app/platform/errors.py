@@ -63,6 +63,7 @@ ERROR_CODES: dict[str, str] = {
     "already_linked": "the conversation is a lead's already: link or capture only an unknown sender's",
     "slot_taken": "the provider holds that time already: `errors` names the clash and the nearest free slots",
     "idempotency_in_progress": "a request with this Idempotency-Key is still running: retry later",
+    "media_unavailable": "the provider did not give the message's media (gone, too large, not its host)",
 }
 
 # The code of an error that names none of its own, by HTTP status.

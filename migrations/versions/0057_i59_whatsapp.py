@@ -2,7 +2,7 @@
 (as a texted STOP does of SMS), and only the person's own START opts them back in
 
 Revision ID: 0057_i59_whatsapp
-Revises: 0055_i59_instagram
+Revises: 0059_i64_speed_rollups
 Create Date: 2026-11-28 02:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0057_i59_whatsapp"
-down_revision = "0055_i59_instagram"
+down_revision = "0059_i64_speed_rollups"
 branch_labels = None
 depends_on = None
 

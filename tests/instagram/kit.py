@@ -35,7 +35,10 @@ def dm(client, *, account_id: str, igsid: str, text: str = "Hi! How much are bra
     """Post one DM notification as Meta does; `secret` signs it (another secret: a forgery)."""
     mid = options.get("mid") or f"m_{next(_mids)}_{time.time_ns()}"
     at_ms = options.get("at_ms")
-    body = webhook_body(account_id=account_id, igsid=igsid, text=text, mid=mid, at_ms=at_ms)
+    attachments = options.get("attachments")
+    body = webhook_body(
+        account_id=account_id, igsid=igsid, text=text, mid=mid, at_ms=at_ms, attachments=attachments
+    )
     headers = {"X-Hub-Signature-256": signature(options.get("secret", APP_SECRET), body)}
     resp = client.post(WEBHOOK, data=body, headers=headers, content_type="application/json")
     assert resp.status_code == options.get("expect", 200), resp.get_data(as_text=True)

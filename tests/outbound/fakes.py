@@ -177,6 +177,11 @@ class SmsProvider:
         # recorded with its form as sent: To/From `whatsapp:+...`, and Body or ContentSid/ContentVariables.
         self.not_on_whatsapp: set[str] = set()
         self.stall = 0.0  # seconds to wait after accepting, before answering
+        # An inbound MMS's media, as Twilio keeps it: path -> (bytes, content type), behind the
+        # account's Basic auth (Twilio's "HTTP auth on media URLs"); and how often it was fetched.
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_fetches = 0
+        self.media_redirects: dict[str, str] = {}  # path -> where a GET of it is sent (307), as Twilio's CDN
         self.lock = threading.Lock()
 
     def deliveries(self) -> int:
@@ -191,6 +196,13 @@ class SmsProvider:
         """X-Twilio-Signature of a webhook Twilio posts to `url` (inbound message, status callback):
         signed with the account's token, as Twilio signs."""
         return RequestValidator(self.token).compute_signature(url, form)
+
+    def add_media(self, base_url: str, message_sid: str, content: bytes, content_type: str) -> str:
+        """Keep `content` as the media of an inbound message; its MediaUrl (as Twilio posts it)."""
+        path = f"/Accounts/{self.account}/Messages/{message_sid}/Media/ME{len(self.media):032d}"
+        with self.lock:
+            self.media[path] = (content, content_type)
+        return f"{base_url}{path}"
 
 
 def _handler_for(provider: SmsProvider):
@@ -227,6 +239,14 @@ def _handler_for(provider: SmsProvider):
             Messaging Services API), as Twilio answers them, within the account asking."""
             parts = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parts.query))
+            if parts.path in provider.media_redirects:
+                self.send_response(307)
+                self.send_header("Location", provider.media_redirects[parts.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if parts.path in provider.media:
+                return self._media(parts.path)
             if parts.path.endswith("/IncomingPhoneNumbers.json") or parts.path.startswith("/v1/"):
                 if not self._authorized():
                     return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
@@ -251,6 +271,19 @@ def _handler_for(provider: SmsProvider):
                     if m["To"] == query.get("To")
                 ]
             return self._answer(200, {"messages": found})
+
+        def _media(self, path: str):
+            if not self._authorized():
+                return self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            with provider.lock:
+                provider.media_fetches += 1
+                content, content_type = provider.media[path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            return None
 
         def _numbers_page(self, parts, query: dict) -> dict:
             wanted = query.get("PhoneNumber")

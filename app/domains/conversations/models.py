@@ -105,3 +105,25 @@ class ConversationRead(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     last_read_message_id: Mapped[int] = mapped_column(sa.Integer)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConversationMedia(Base):
+    """An image or video of a message, kept as a reference: where the provider keeps it (or, for an
+    outbound one, the address the clinic sent), never its bytes. The address is encrypted like PHI:
+    a provider's media URL fetches a family's photo for whoever holds it (Twilio's may be
+    unauthenticated). Staff see it through the engine (GET .../media/{n}), never this URL."""
+
+    __tablename__ = "conversation_media"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "position", name="uq_conversation_media_message_id_position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("conversation_messages.id"))
+    position: Mapped[int] = mapped_column(sa.Integer)  # n, from 0, as the provider numbered it
+    kind: Mapped[str] = mapped_column(sa.String(8))  # image | video | file
+    # The provider's MIME type (Twilio's MediaContentType{N}); None when it says only the kind (Instagram).
+    content_type: Mapped[str | None] = mapped_column(sa.String(64))
+    url: Mapped[str] = mapped_column("url_encrypted", EncryptedString, key="url")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -44,6 +44,18 @@ class LinkIn(RequestSchema):
     lead_id = id_field(required=True)
 
 
+class MediaOut(AnswerSchema):
+    n = fields.Integer(metadata={"description": "its number on the message, from 0"})
+    kind = fields.String(metadata={"description": "image, video or file"})
+    content_type = fields.String(allow_none=True, metadata={"description": "as the provider gave it"})
+    url = fields.String(
+        metadata={
+            "description": "an inbound one's engine URL (GET, with lead:phi; never the provider's); "
+            "an outbound one's address as the clinic sent it"
+        }
+    )
+
+
 class MessageOut(AnswerSchema):
     id = fields.Integer()
     channel = fields.String()
@@ -75,7 +87,7 @@ class MessageOut(AnswerSchema):
     failure_reason = fields.String(allow_none=True)
     notification_id = fields.Integer(allow_none=True)
     occurred_at = UTCDateTime()
-    media = fields.List(fields.Dict(), metadata={"description": "images and videos: empty for now"})
+    media = fields.List(fields.Nested(MediaOut), metadata={"description": "its images and videos"})
 
     @post_dump
     def _withhold_texts(self, data: dict, **kwargs) -> dict:

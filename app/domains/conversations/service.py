@@ -16,7 +16,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.domains.conversations.models import INBOUND, OPEN, OUTBOUND, Conversation, ConversationMessage
+from app.domains.conversations import media as message_media
+from app.domains.conversations.models import (
+    INBOUND,
+    OPEN,
+    OUTBOUND,
+    Conversation,
+    ConversationMedia,
+    ConversationMessage,
+)
 from app.domains.leads.models import Lead
 from app.platform import phi
 from app.platform.db import UnitOfWork, new_row
@@ -39,6 +47,7 @@ class Inbound:
     full_body: str | None = None  # an email as received, its quoted history included
     subject: str | None = None
     auto_reply: bool = False  # an out-of-office: shown, but nobody waits on it
+    media: tuple = ()  # its images and videos, as media.MediaRef references
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Outbound:
     sender_user_id: int | None = None
     subject: str | None = None
     origin: dict | None = field(default=None)  # the automation's rule, sequence and step ids
+    media: tuple = ()  # the image or video sent with it, as a media.MediaRef
 
 
 def conversation_of(*, session: UnitOfWork, lead: Lead, now: datetime) -> Conversation:
@@ -145,6 +155,7 @@ def record_inbound(
     )
     session.add(row)
     session.flush()
+    message_media.record(session=session, message=row, refs=message.media, now=now)
     conversation.last_inbound_id = row.id
     conversation.last_inbound_channel = message.channel
     if not message.auto_reply:
@@ -202,6 +213,7 @@ def record_outbound(
     )
     session.add(row)
     session.flush()
+    message_media.record(session=session, message=row, refs=message.media, now=now)
     if message.sender_user_id is not None:
         conversation.waiting_since = None
         if conversation.first_inbound_at is not None and conversation.first_reply_at is None:
@@ -254,9 +266,17 @@ def tell(
 
 
 def erase_lead(*, session: UnitOfWork, lead_id: int) -> int:
-    """A lead's erasure reaches its thread: every message's texts go (kinds, directions, statuses
-    and times stay, as the timeline's do), its read marks stay (ids). How many messages it erased."""
+    """A lead's erasure reaches its thread: every message's texts and media references go (kinds,
+    directions, statuses and times stay, as the timeline's do), its read marks stay (ids). How many
+    messages it erased."""
     thread = sa.select(Conversation.id).where(Conversation.lead_id == lead_id).scalar_subquery()
+    # The family's photos and videos go too: their references are where the provider keeps them.
+    messages = sa.select(ConversationMessage.id).where(ConversationMessage.conversation_id.in_(thread))
+    session.execute(
+        sa.delete(ConversationMedia)
+        .where(ConversationMedia.message_id.in_(messages))
+        .execution_options(synchronize_session=False)
+    )
     erased = session.execute(
         sa.update(ConversationMessage)
         .where(ConversationMessage.conversation_id.in_(thread))

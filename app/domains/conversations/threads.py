@@ -16,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Load
 
-from app.domains.conversations import service
+from app.domains.conversations import media, service
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -24,7 +24,7 @@ from app.domains.outbound.models import DeliveryStatus, Notification
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.errors import ValidationFailed
+from app.platform.errors import Forbidden, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
 READ_EVENT = "conversation.read"
@@ -127,7 +127,9 @@ def thread_page(
         ),
     )
     if conversation is None:
-        return {"conversation_id": None, "lead_id": lead_id, "items": [], "next_cursor": None, "unread": 0}
+        # Before the first message: an empty thread, with every field the answer documents.
+        empty = {"status": "open", "waiting_since": None, "first_reply_at": None, "unread": 0}
+        return {"conversation_id": None, "lead_id": lead_id, "items": [], "next_cursor": None, **empty}
     return page_of(session=session, conversation=conversation, actor=actor, cursor=cursor, limit=limit)
 
 
@@ -152,6 +154,7 @@ def page_of(
     rows = session.execute(query).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    attached = media.of_messages(session, [message.id for message, _ in rows])
     return {
         "conversation_id": conversation.id,
         "lead_id": conversation.lead_id,
@@ -159,12 +162,17 @@ def page_of(
         "waiting_since": conversation.waiting_since,
         "first_reply_at": conversation.first_reply_at,
         "unread": unread_count(session=session, conversation=conversation, user_id=actor.user_id),
-        "items": [message_answer(message, notification) for message, notification in rows],
+        "items": [
+            message_answer(message, notification, attached.get(message.id, []), conversation.lead_id)
+            for message, notification in rows
+        ],
         "next_cursor": encode_cursor({"before": rows[-1][0].id}) if more else None,
     }
 
 
-def message_answer(message: ConversationMessage, notification: Notification | None) -> dict:
+def message_answer(
+    message: ConversationMessage, notification: Notification | None, attached: list, lead_id: int | None
+) -> dict:
     status, reason = delivery_status(message, notification)
     return {
         "id": message.id,
@@ -182,7 +190,7 @@ def message_answer(message: ConversationMessage, notification: Notification | No
         "failure_reason": reason,
         "notification_id": message.notification_id,
         "occurred_at": message.occurred_at,
-        "media": [],  # images and videos: a later channel's work
+        "media": media.entries(message, attached, lead_id),
     }
 
 
@@ -239,3 +247,32 @@ def mark_read(*, session: UnitOfWork, actor: Actor, lead_id: int, up_to: int | N
     )
     unread = unread_count(session=session, conversation=conversation, user_id=actor.user_id)
     return {**data, "lead_id": lead_id, "unread": unread}
+
+
+def open_media(*, session: UnitOfWork, actor: Actor, ref: tuple[int, int, int], settings, now: datetime):
+    """The n-th image or video of an inbound message of the lead's thread (`ref`: lead id, message
+    id, n), fetched from its provider's own host (media.fetch); 404 for another clinic's lead or a
+    message or number the thread has not. The read is audited (ids only)."""
+    lead_id, message_id, n = ref
+    # Another clinic's lead is a 404 first, whoever asks; then a family's photo is PHI.
+    conversation = lead_conversation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    if not phi_policy.may_read_phi(actor):
+        raise Forbidden("a family's photo or video is PHI: it needs lead:phi")
+    if conversation is None:
+        raise NotFound("the lead has no conversation yet")
+    message, row = media.reference(
+        session=session, conversation_id=conversation.id, message_id=message_id, n=n
+    )
+    audit.record(
+        session,
+        audit.AuditEntry(
+            clinic_id=actor.clinic_id,
+            actor=actor.ref,
+            action="lead.conversation.media.read",
+            subject_type="lead",
+            subject_id=lead_id,
+            after={"message_id": message.id, "n": n},
+            at=now,
+        ),
+    )
+    return media.fetch(row=row, channel=message.channel, settings=settings)

@@ -3,6 +3,7 @@ thread to a lead. A reply from the thread is sent by app/domains/lead_messages (
 
 from __future__ import annotations
 
+from flask import Response
 from flask.views import MethodView
 
 from app.domains.conversations import inbox, linking, schemas, threads
@@ -69,3 +70,36 @@ class LinkConversation(MethodView):
         return linking.link(
             session=uow, actor=actor, conversation_id=conversation_id, lead_id=body["lead_id"], now=now
         )
+
+
+# Served from the engine's origin: only a picture or a video is shown inline; anything else the
+# provider labelled (text/html, an SVG with script) is a download that runs nothing.
+_INLINE = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "video/mp4", "video/quicktime")
+_MEDIA = {"schema": {"type": "string", "format": "binary"}}
+
+
+@blp.route("/leads/<int:lead_id>/conversation/messages/<int:message_id>/media/<int:n>")
+class MessageMedia(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, content_type="application/octet-stream", description="The image or video's bytes")
+    @blp.alt_response(502, description="The provider did not give it (gone, too large, not its own host)")
+    @inject
+    def get(self, lead_id, message_id, n, *, uow, actor, now):
+        """The `n`-th image or video (from 0) of the family's message, fetched from the provider's own
+        host (Twilio's, Meta's CDN) with a timeout and a size cap and streamed with the type the
+        provider gave; a URL on any other host is never fetched. A family's photo is PHI: a reader
+        without `lead:phi` (front desk) gets 403. Another clinic's lead, a message of another
+        thread: 404."""
+        ref = (lead_id, message_id, n)
+        fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
+        inline = fetched.content_type in _INLINE
+        headers = {
+            "Cache-Control": "no-store, private",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Disposition": "inline" if inline else "attachment",
+        }
+        if fetched.length is not None:
+            headers["Content-Length"] = str(fetched.length)
+        mimetype = fetched.content_type if inline else "application/octet-stream"
+        return Response(fetched.chunks, mimetype=mimetype, headers=headers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.domains.conversations import threads
+from app.domains.conversations import outbound_media, threads
 from app.domains.lead_messages import send
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
@@ -26,15 +26,19 @@ def reply(
         raise ValidationFailed("subject", "an email needs a subject")
     if channel != "email" and data.get("subject"):
         raise ValidationFailed("subject", "an SMS has no subject")
-    if not data.get("body") and not (channel == "whatsapp" and data.get("content_sid")):
-        raise ValidationFailed("body", "required (on WhatsApp, or an approved template's content_sid)")
+    template = channel == "whatsapp" and data.get("content_sid")
+    if not data.get("body") and not data.get("media_url") and not template:
+        why = "required (or an image or video by media_url; on WhatsApp, an approved template's content_sid)"
+        raise ValidationFailed("body", why)
     if channel != "whatsapp" and ("content_sid" in data or "content_variables" in data):
         raise ValidationFailed("content_sid", "a WhatsApp template: only with channel whatsapp")
+    # Before anything is queued: the provider would refuse a type or size its channel does not take.
+    sent_media = outbound_media.check(channel=channel, data=data, settings=session.settings)
     answer = send.send_message(
         session=session,
         actor=actor,
         lead_id=lead_id,
-        data={**data, "channel": channel},
+        data={**data, "channel": channel, "body": data.get("body") or "", "media": sent_media},
         now=now,
         idempotency_key=idempotency_key,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.conversations import whatsapp
+from app.domains.conversations.outbound_media import MESSAGE_TYPES, static_problems
 from app.domains.lead_messages import merge_fields
 from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS, WHATSAPP
 from app.platform.answers import AnswerSchema
@@ -150,20 +151,36 @@ class LeadMessageIn(RequestSchema):
 
 
 class ConversationReplyIn(RequestSchema):
-    """A reply from the thread: the channel the family last wrote on unless given."""
+    """A reply from the thread: the channel the family last wrote on unless given; with an image or
+    video (`media_url`) on the channels that carry one (docs/features/conversations.md, "Images
+    and videos")."""
 
     channel = fields.String(
         validate=validate.OneOf(MESSAGE_CHANNELS, error="unknown channel {input!r}; known: {choices}"),
         metadata={"description": "default: the family's last channel"},
     )
     subject = _subject()
-    body = _body()  # required, except for a WhatsApp template (content_sid): replies.py says so
+    body = _body()  # required unless media_url or a WhatsApp template (content_sid): replies.py says so
     content_sid = _content_sid()
     content_variables = _content_variables()
+    message_type = fields.String(
+        validate=validate.OneOf(MESSAGE_TYPES, error="unknown message_type {input!r}; known: {choices}"),
+        metadata={"description": "text (default), image or video: an image or video needs media_url"},
+    )
+    media_url = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "a public http(s) URL of the image or video the provider fetches: SMS (MMS) "
+            "JPEG/PNG/GIF up to 5 MB; WhatsApp JPEG/PNG up to 5 MB, MP4 up to 16 MB; Instagram image "
+            "up to 8 MB, MP4/MOV up to 25 MB; email: none (put a link in the body)"
+        },
+    )
 
     @validates_schema
-    def check_template(self, data, **kwargs):
-        if problems := template_problems(data):
+    def check_template_and_media(self, data, **kwargs):
+        problems = template_problems(data)
+        problems.update(static_problems(data.get("channel"), data.get("message_type"), data.get("media_url")))
+        if problems:
             raise ValidationError(problems)
 
 

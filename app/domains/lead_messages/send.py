@@ -73,6 +73,7 @@ def send_message(
             details={},
             template_id=template_id,
             not_before=decision.to if decision.verdict == policy.MOVE else None,
+            media=data.get("media"),
         ),
     )
     notification = sent.notification

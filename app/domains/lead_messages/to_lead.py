@@ -21,6 +21,7 @@ from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import local_day_bounds
 from app.domains.conversations import service as conversations
+from app.domains.conversations.media import MediaRef
 from app.domains.lead_messages import booking_link, merge_fields, policy, templates
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
@@ -292,12 +293,20 @@ class LeadMessage:
     user_id: int | None = None
     merge: dict | None = None  # merge values beyond the lead's (a reminder's consultation_time)
     bulk: bool = False  # a campaign's (a sequence's) message: sent after the transactional ones
+    media: MediaRef | None = None  # an image or video sent with it (checked: outbound_media.check)
 
 
 def _origin(details: dict) -> dict | None:
     """What sent the message, as the thread keeps it: the ids among its details (no text)."""
     ids = {key: value for key, value in details.items() if key.endswith("_id") and isinstance(value, int)}
     return ids or None
+
+
+def with_media(context: dict, media: MediaRef | None) -> dict:
+    """The notification's context, with what the worker sends beside the text (sending.py reads it)."""
+    if media is None:
+        return context
+    return {**context, "media": {"url": media.url, "kind": media.kind, "content_type": media.content_type}}
 
 
 def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime) -> Sent:
@@ -317,7 +326,7 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
             body=body_text,
             dedupe_key=message.dedupe_key,
             kind=message.kind,
-            context=message.context,
+            context=with_media(message.context, message.media),
             not_before=message.not_before,
             bulk=message.bulk,
         ),
@@ -337,6 +346,7 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
             sender_ref=sent_by,
             sender_user_id=message.user_id,
             origin=_origin({**message.details, **template_details}),
+            media=(message.media,) if message.media is not None else (),
         ),
         now=now,
     )

@@ -8,6 +8,7 @@ from app.domains.activities.models import CallOutcome
 from app.domains.automation import rules
 from app.domains.automation.language import validation as rule_validation
 from app.domains.conversations import whatsapp
+from app.domains.conversations.outbound_media import MESSAGE_TYPES, static_problems
 from app.domains.lead_messages import merge_fields
 from app.domains.sequences import graph
 from app.domains.sequences.service import CHANNELS, MAX_STEPS
@@ -142,6 +143,17 @@ class SequenceStepIn(RequestSchema):
             "gives the texts the channel needs"
         },
     )
+    message_type = fields.String(
+        validate=validate.OneOf(MESSAGE_TYPES, error="unknown message_type {input!r}; known: {choices}"),
+        metadata={"description": "text (default), image or video (the spec's FollowUpMessage)"},
+    )
+    media_url = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "an image or video sent with the step (SMS as MMS, Instagram): checked when "
+            "saved, with the limits of POST /api/leads/{id}/conversation/messages"
+        },
+    )
     # Branching (issue 60): kept apart from the texts' fields above.
     key = fields.String(
         validate=[validate.Length(min=1, max=40), _STEP_KEY],
@@ -155,19 +167,22 @@ class SequenceStepIn(RequestSchema):
     def check_fallback(self, data, **kwargs):
         fallback, channel = data.get("fallback_channel"), data.get("channel")
         if fallback is not None and (fallback == channel or channel == "call"):
-            raise ValidationError(
-                {
-                    "fallback_channel": [
-                        "an email step falls back to sms, an sms step to email, a whatsapp step to sms"
-                    ]
-                }
-            )
+            why = "an email step falls back to sms, an sms step to email, a whatsapp step to sms"
+            raise ValidationError({"fallback_channel": [why]})
         if channel == "whatsapp" and fallback == "email":
             raise ValidationError({"fallback_channel": ["a whatsapp step falls back to sms"]})
         named = [name for name in ("content_sid", "content_variables") if name in data]
         if channel != "whatsapp" and named:
             raise ValidationError({name: ["a WhatsApp template: only on a whatsapp step"] for name in named})
         if problems := whatsapp.template_errors(data):
+            raise ValidationError(problems)
+
+    @validates_schema
+    def check_media(self, data, **kwargs):
+        if data.get("channel") == "call" and (data.get("media_url") or data.get("message_type")):
+            raise ValidationError({"media_url": ["a call step sends nothing"]})
+        problems = static_problems(data.get("channel"), data.get("message_type"), data.get("media_url"))
+        if problems:
             raise ValidationError(problems)
 
     @validates_schema
@@ -194,8 +209,10 @@ class SequenceStepIn(RequestSchema):
         required = {"email": ("subject", "body"), "sms": ("body",), "instagram": ("body",)}.get(
             data.get("channel"), ()
         )
-        if data.get("channel") == "whatsapp":  # its text, its approved template, or both
-            required = () if data.get("content_sid") else ("body",)
+        if data.get("channel") == "whatsapp":  # its text, its approved template, its media, or both
+            required = () if data.get("content_sid") or data.get("media_url") else ("body",)
+        if data.get("media_url") and data.get("channel") == "instagram":
+            required = ()  # an attachment goes alone (outbound_media.check)
         problems = {name: ["required for this channel"] for name in required if not data.get(name)}
         for name in ("subject", "body", "title"):
             error = (
@@ -284,6 +301,8 @@ class SequenceStepOut(AnswerSchema):
     fallback_channel = fields.String(metadata={"optional": True})
     content_sid = fields.String(metadata={"optional": True})
     content_variables = fields.Dict(metadata={"optional": True})
+    message_type = fields.String(metadata={"optional": True})
+    media_url = fields.String(metadata={"optional": True})
     variants = fields.List(fields.Dict(), metadata={"optional": True})
     # Branching (issue 60)
     key = fields.String(metadata={"optional": True})

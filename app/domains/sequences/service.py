@@ -30,6 +30,7 @@ from app.domains.automation.models import (
     StepStatus,
 )
 from app.domains.business_hours.rules import calendar_of
+from app.domains.conversations import outbound_media
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -120,6 +121,7 @@ def _check_message_templates(session: UnitOfWork, clinic_id: int, steps_: list[d
 def create_sequence(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> Sequence:
     """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
     _check_message_templates(session, actor.clinic_id, data["steps"])
+    outbound_media.check_steps(data["steps"], session.settings)
     if _name_taken(session, actor.clinic_id, data["name"], None):
         raise _name_conflict(data["name"])
     sequence = Sequence(
@@ -145,6 +147,7 @@ def update_sequence(
 ) -> Sequence:
     """Change a sequence; running enrollments follow the new steps from their next step on."""
     _check_message_templates(session, actor.clinic_id, data.get("steps") or [])
+    outbound_media.check_steps(data.get("steps") or [], session.settings)
     sequence = get_sequence(
         session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
     )

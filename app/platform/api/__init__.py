@@ -15,13 +15,14 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Rule
 
 from app.platform.api import contract
 from app.platform.api.contract import UNLIMITED_PATHS
 from app.platform.api.requests import NOT_WHOLE, RequestSchema, StrictBoolean  # noqa: F401 (the domains' import)
 from app.platform.db import MAX_ID
 from app.platform.errors import PreconditionFailed
+from app.platform.stream import document as stream_document
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -279,6 +280,10 @@ def init_api(app) -> Api:
     app.url_map.converters["int"] = DatabaseIdConverter
     api = FollowupApi(app)
     api.register_converter(DatabaseIdConverter, integerconverter2paramschema)
+    # The stream process's endpoint, served on its own server, documented in the same contract.
+    api.spec.tag({"name": "Event stream", "description": "Each user's live events (the stream process)"})
+    # A rule of its own (never routed here): flask-smorest's plugin reads the path from one.
+    api.spec.path(rule=Rule(stream_document.PATH), operations={"get": stream_document.operation()})
     assets = FlaskBlueprint("swagger_ui_static", __name__)
 
     @assets.route("/api/docs/assets/<path:filename>")

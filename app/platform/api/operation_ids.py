@@ -149,6 +149,9 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/conversations": "listConversations",
     "POST /api/conversations/{conversation_id}/link": "linkConversationToLead",
     "POST /api/conversations/{conversation_id}/capture": "captureConversationAsLead",
+    "GET /api/leads/{lead_id}/conversation/messages/{message_id}/media/{n}": "getConversationMessageMedia",
+    # The stream process's endpoint (app/platform/stream/document.py), on its own server.
+    "GET /api/me/events": "streamMyEvents",
     "GET /api/message-templates": "listMessageTemplates",
     "POST /api/message-templates": "createMessageTemplate",
     "GET /api/message-templates/{template_id}": "getMessageTemplate",

@@ -18,6 +18,7 @@ from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.conversations import whatsapp
+from app.domains.conversations.media import MediaRef
 from app.domains.lead_messages import pause as outreach_pause
 from app.domains.lead_messages import policy, to_lead
 from app.domains.lead_messages import templates as message_templates
@@ -47,15 +48,18 @@ class StepMessage:
     body: str
     template_id: int | None = None
     instead_of: str | None = None  # a fallback's: why the step's own channel was not used
+    media: MediaRef | None = None  # a sequence step's image or video (checked when it was saved)
 
     @classmethod
     def of(cls, action: dict, channel: str) -> StepMessage:
         """The message a step's action describes (a rule's send_email or send_sms, a sequence's step)."""
+        url = action.get("media_url")
         return cls(
             channel=channel,
             subject=action.get("subject"),
             body=action.get("body") or "",
             template_id=action.get("template_id"),
+            media=MediaRef(url=url, kind=action.get("message_type") or "image") if url else None,
         )
 
 
@@ -155,6 +159,7 @@ def send_message(
                 template_id=template_id,
                 merge=step.action.get("merge"),
                 bulk=steps.is_campaign(step),  # a rule's message (speed to lead) goes first
+                media=message.media,
             ),
         )
     except ValidationFailed as unrenderable:  # validated when saved; a failure here must not retry forever

@@ -151,6 +151,7 @@ def as_inbound(message: dict, received_at: datetime) -> conversations.Inbound:
         subject=message.get("subject"),
         occurred_at=received_at,
         auto_reply=bool(message.get("auto_reply")),
+        media=tuple(message.get("media") or ()),
     )
 
 

@@ -26,6 +26,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from app.domains.auth import service as clinics
 from app.domains.auth.models import Clinic
 from app.domains.auth.senders import identity as senders
+from app.domains.conversations import media
 from app.domains.intake.inbound import messages as inbound
 from app.platform.db import UnitOfWork
 
@@ -84,6 +85,7 @@ def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> 
         # Before the reply is recorded: the opt-outs' events end the enrollments as "opted_out".
         _set_opt_out([clinic], session, sender, opted_out=True, now=now)
     message = {"channel": inbound.SMS, "from": sender, "body": body, "message_id": sid}
+    message["media"] = media.from_twilio(form)  # an MMS's photos and videos, as references
     inbound.receive(session=session, clinic_id=clinic.id, message=message, now=now)
     return twiml()
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth.instagram import service as accounts
 from app.domains.auth.instagram.models import InstagramAccount, InstagramContact
+from app.domains.conversations import media
 from app.domains.intake import service as intake
 from app.domains.intake.inbound import messages as inbound
 from app.domains.intake.inbound.models import InboundMessage
@@ -86,6 +87,7 @@ def direct_messages(notification: dict) -> list[dict]:
                     "mid": mid,
                     "text": str(message.get("text") or "")[:MAX_TEXT],
                     "attachments": _attachment_kinds(message.get("attachments")),
+                    "media": media.from_instagram(message.get("attachments")),
                     "at": _when(event.get("timestamp")),
                 }
             )
@@ -150,6 +152,7 @@ def _record(
         "body": dm["text"],
         "message_id": dm["mid"],
         "details": details,
+        "media": dm["media"],
     }
     return inbound.record_reply(session, lead, message, received_at, now)
 

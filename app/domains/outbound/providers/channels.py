@@ -122,6 +122,8 @@ def send_http_sms(message: Outgoing, settings) -> str:
     if not settings.sms_account or not settings.sms_token or not message.sender:
         raise PermanentError("SMS provider not configured (SMS_ACCOUNT, SMS_TOKEN, SMS_FROM)")
     form = twilio_form(message)
+    if message.media_url:  # an MMS or WhatsApp media: Twilio fetches it from the URL and sends it along
+        form["MediaUrl"] = message.media_url
     if settings.sms_status_callback_url:
         form["StatusCallback"] = status_callback_url(
             settings.sms_status_callback_url, message.notification_id

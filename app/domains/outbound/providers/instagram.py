@@ -36,6 +36,9 @@ def send_instagram(message: Outgoing, settings) -> str:
     if not message.to:
         raise PermanentError("the lead has no Instagram conversation to reply in")
     body = {"recipient": {"id": message.to}, "message": {"text": message.text[:MAX_TEXT]}}
+    if message.media_url:  # an attachment is a message of its own: Graph takes no text beside it
+        attachment = {"type": message.media_kind or "image", "payload": {"url": message.media_url}}
+        body["message"] = {"attachment": attachment}
     if message.tag:
         body.update(messaging_type="MESSAGE_TAG", tag=message.tag)
     else:

@@ -51,6 +51,9 @@ class Outgoing:
     # WhatsApp outside its 24-hour window: the approved template (Twilio's Content API) instead of text.
     content_sid: str | None = None
     content_variables: str | None = None  # its placeholders' values, a JSON object
+    # An image or video sent with it (an MMS's MediaUrl, an Instagram attachment): its URL and kind.
+    media_url: str | None = None
+    media_kind: str | None = None
 
 
 def message_id(message: Outgoing) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,6 +40,8 @@ _COLUMNS = (
     "attempts",
     "bulk",
 )
+# The channels that carry an image or video beside the text (an MMS, WhatsApp, an Instagram attachment).
+MEDIA_CHANNELS = ("sms", "whatsapp", "instagram")
 CLAIMED = [getattr(Notification.__table__.c, name) for name in _COLUMNS]  # what a claim returns
 _CLINIC_SETTINGS = sa.select(Clinic.__table__.c.settings).where(
     Clinic.__table__.c.id == sa.bindparam("clinic_id")
@@ -143,9 +145,9 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.INSTAGRAM:
-        return instagram_message(session, row)
+        return with_media(session, row, instagram_message(session, row))
     if row.channel == Channel.WHATSAPP:
-        return whatsapp_message(session, row, settings)
+        return with_media(session, row, whatsapp_message(session, row, settings))
     if row.channel == Channel.SMS:
         sender = sms_sender(clinic_settings(session, row.clinic_id), settings)
     elif senders is not None and row.clinic_id in senders:
@@ -157,7 +159,7 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
     text, html = row.body, row.body_html
     for composer in _COMPOSERS:
         text, html = composer(session=session, row=row, settings=settings, text=text, html=html)
-    return channels.Outgoing(
+    outgoing = channels.Outgoing(
         notification_id=row.id,
         channel=row.channel,
         to=row.to_address or "",
@@ -170,6 +172,17 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         unsubscribe_mailto=unsubscribe_mailto(row, settings),
         reply_to=reply_address(row, settings),
     )
+    return with_media(session, row, outgoing) if row.channel in MEDIA_CHANNELS else outgoing
+
+
+def with_media(session: UnitOfWork, row, outgoing: channels.Outgoing) -> channels.Outgoing:
+    """The message with the image or video queued beside its text (its context's `media`): read
+    for a channel that carries media only, so an email's claim decrypts no context."""
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == row.id)) or {}
+    media = context.get("media") if isinstance(context, dict) else None
+    if not isinstance(media, dict) or not media.get("url"):
+        return outgoing
+    return replace(outgoing, media_url=media["url"], media_kind=media.get("kind"))
 
 
 def instagram_message(session: UnitOfWork, row) -> channels.Outgoing:
