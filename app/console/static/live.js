@@ -31,6 +31,7 @@
     list.insertBefore(li, list.firstChild);
     var count = box.querySelector("#live-count");
     count.textContent = String(Number(count.textContent) + 1);
+    document.dispatchEvent(new CustomEvent("console:live", { detail: item })); // for the page's own parts
   }
 
   function status(box, text) { box.querySelector("#live-status").textContent = text; }
