@@ -67,10 +67,11 @@ def possible_duplicates(*, session, actor: Actor, typed: dict, now: datetime) ->
     data = {name: typed[name] for name in PROBED if typed.get(name)}
     if not (data.get("phone") or data.get("email")):
         return []
-    data.setdefault("first_name", "?")
     clinic = auth.get_clinic(session=session, clinic_id=actor.clinic_id)
     try:
-        fields = leads.prepare_new_lead(session=session, clinic=clinic, data=LEAD_IN.load(data), now=now)
+        fields = leads.prepare_new_lead(
+            session=session, clinic=clinic, data=LEAD_IN.load(data, partial=True), now=now
+        )
     except (ValidationError, ValidationFailed):
         return []
     return duplicate_leads.find_duplicates(session=session, clinic_id=actor.clinic_id, fields=fields)
