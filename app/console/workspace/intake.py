@@ -37,8 +37,8 @@ def lead_fields(form) -> dict:
                 data[name] = chosen
             continue
         value = (form.get(name) or "").strip()
-        if value:
-            data[name] = value
+        if value:  # the selector's id comes as text; the API's schema takes a number (else names it)
+            data[name] = int(value) if name == "source_id" and value.isdigit() else value
     return data
 
 
