@@ -5,7 +5,6 @@ lead per idempotency key, and a call's outcome logged as the API logs it, comple
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 

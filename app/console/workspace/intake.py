@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
 
+from app.domains.auth import service as auth
 from app.domains.intake import service as intake
 from app.domains.leads import duplicates as duplicate_leads
 from app.domains.leads import service as leads
 from app.domains.leads import sources
 from app.domains.leads.schemas import LeadIn
-from app.domains.auth import service as auth
 from app.platform.errors import ValidationFailed
 from app.platform.idempotency import service as keys
 from app.platform.roles import Actor
