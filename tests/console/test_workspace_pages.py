@@ -150,3 +150,23 @@ def test_front_desk_may_open_today_but_not_take_or_log_calls(client, console, te
     assert "take-next-call" not in html
     token = csrf_of(html)
     assert console.post("/console/today/next-call", data={"csrf_token": token}).status_code == 403
+
+
+def test_another_clinics_task_is_a_404_to_hold_or_to_log(client, console, tenant, make_tenant):
+    other = make_tenant("Other clinic")
+    lead = create_lead(client, other)
+    body = {"title": "Call back", "type": "CALL", "due_at": "2020-01-01T09:00:00Z"}
+    task = client.post(
+        f"/api/leads/{lead['id']}/tasks", json=body, headers=other.headers("clinic_admin")
+    ).get_json()
+    log_in(console, tenant, "treatment_coordinator")
+    token = csrf_of(console.get("/console/today").get_data(as_text=True))
+    assert console.get(f"/console/today?call={task['id']}").status_code == 404
+    logged = console.post(
+        f"/console/today/calls/{task['id']}", data={"csrf_token": token, "outcome": "spoke"}
+    )
+    assert logged.status_code == 404
+    timeline = client.get(
+        f"/api/leads/{lead['id']}/activities", headers=other.headers("clinic_admin")
+    ).get_json()
+    assert [a for a in timeline if a["type"] == "PHONE_CALL"] == []
