@@ -8,8 +8,12 @@ import re
 
 import pytest
 
+from tests.automation.outreachkit import configure_clinic, lead_with
 from tests.console.test_console_pages import csrf_of, log_in
+from tests.conversations.test_conversations import providers  # noqa: F401 (a fixture)
+from tests.intake.test_twilio import CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
 from tests.leadkit import create_lead, get_lead
+from tests.stream.kit import only_assignee
 
 PAGES = {"/console/today": "lead:read", "/console/leads/new": "lead:create"}
 
@@ -170,3 +174,25 @@ def test_another_clinics_task_is_a_404_to_hold_or_to_log(client, console, tenant
         f"/api/leads/{lead['id']}/activities", headers=other.headers("clinic_admin")
     ).get_json()
     assert [a for a in timeline if a["type"] == "PHONE_CALL"] == []
+
+
+def test_a_familys_text_waits_on_its_owners_today_and_is_gone_once_read(
+    app,
+    client,
+    console,
+    tenant,
+    providers,  # noqa: F811 (the imported fixture, asked for)
+):
+    only_assignee(app, tenant, "treatment_coordinator")
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    signed_post(client, INBOUND, text("Is Tuesday free?", sid="SM1"))
+    log_in(console, tenant, "treatment_coordinator")
+    waiting = console.get("/console/today").get_data(as_text=True)
+    assert re.search(r'id="replies".*Is Tuesday free\?', waiting, re.S)
+    coordinator = tenant.headers("treatment_coordinator")
+    assert (
+        client.post(f"/api/leads/{lead['id']}/conversation/read", json={}, headers=coordinator).status_code
+        == 200
+    )
+    assert "Is Tuesday free?" not in console.get("/console/today").get_data(as_text=True)

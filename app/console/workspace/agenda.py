@@ -13,6 +13,7 @@ from app.domains.activities import feed as activity_feed
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.domains.conversations import inbox as conversations
+from app.domains.conversations.schemas import InboxOut
 from app.domains.intelligence import next_call
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads import service as leads
@@ -112,10 +113,16 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
         "tasks_total": total,
         "reminders": reminders,
         "reminders_total": unread,
-        "replies": replies["items"],
+        "replies": _as_the_api_shows(replies, actor)["items"],
         "logged": logged_call(session=session, actor=actor, activity_id=asked.logged_activity_id, now=now),
         "outcomes": list(CALL_OUTCOMES),
     }
+
+
+def _as_the_api_shows(replies: dict, actor: Actor) -> dict:
+    """The inbox page dumped by the API's schema as `actor` reads it: a message's text is PHI."""
+    with phi_policy.reading_as(actor):
+        return InboxOut().dump(replies)
 
 
 def take_next_call(*, session, actor: Actor, now: datetime) -> dict | None:
