@@ -11,7 +11,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.console.test_browser import log_in
-from tests.console.test_every_page import _serious_violations
+from tests.console.test_every_page import DESK, PHONE, _serious_violations, _wider_than_the_screen
 from tests.leadkit import create_lead, set_user
 from tests.stream.kit import only_assignee, stream_process
 from tests.workers import wait_for
@@ -136,6 +136,9 @@ def test_a_coordinator_takes_the_next_call_logs_no_answer_and_sees_the_follow_up
         expect(page.locator("#logged h2")).to_have_text("Call logged: No answer")
         follow_up = page.locator("#next-steps li")
         expect(follow_up).to_contain_text("Try again after no answer")
+        for size in (PHONE, DESK):  # the page with its call logged and the next step, at both widths
+            page.set_viewport_size(size)
+            assert _serious_violations(page) == [] and not _wider_than_the_screen(page), size
     timeline = client.get(
         f"/api/leads/{lead['id']}/activities", headers=tenant.headers("clinic_admin")
     ).get_json()

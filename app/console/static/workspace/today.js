@@ -41,9 +41,15 @@
     if (button) { e.preventDefault(); button.click(); }
   });
 
-  document.addEventListener("console:live", function (e) {
-    if (e.detail.type === "lead.assigned") assigned(e.detail);
+  function soon() {
     clearTimeout(timer);
     timer = setTimeout(refresh, WAIT_MS);
+  }
+
+  document.addEventListener("console:live", function (e) {
+    if (e.detail.type === "lead.assigned") assigned(e.detail);
+    soon();
   });
+  // The stream (re)opened: what the engine made while it was closed, or before it first opened.
+  document.addEventListener("console:live-open", soon);
 })();
