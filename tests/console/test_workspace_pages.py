@@ -196,3 +196,27 @@ def test_a_familys_text_waits_on_its_owners_today_and_is_gone_once_read(
         == 200
     )
     assert "Is Tuesday free?" not in console.get("/console/today").get_data(as_text=True)
+
+
+def test_a_saved_form_changed_and_sent_again_makes_no_second_lead_until_saved_anew(client, console, tenant):
+    log_in(console, tenant, "front_desk")
+    form = _form(console, first_name="Ann", last_name="Lee", phone="(415) 555-0199")
+    first = console.post("/console/leads/new", data=form)
+    assert first.status_code == 303
+    changed = console.post("/console/leads/new", data={**form, "first_name": "Anna"})
+    html = changed.get_data(as_text=True)
+    assert changed.status_code == 422 and "saved already" in html and 'value="Anna"' in html
+    assert _leads_with_phone(client, tenant, "4155550199") == [
+        int(first.headers["Location"].rsplit("/", 1)[1])
+    ]
+    fresh_key = re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
+    assert fresh_key != form["idempotency_key"]
+    again = console.post(
+        "/console/leads/new", data={**form, "first_name": "Anna", "idempotency_key": fresh_key}
+    )
+    assert again.status_code == 303 and again.headers["Location"] != first.headers["Location"]
+
+
+def _leads_with_phone(client, tenant, digits: str) -> list[int]:
+    found = client.get(f"/api/leads?q={digits}", headers=tenant.headers("clinic_admin")).get_json()
+    return sorted(lead["id"] for lead in found)

@@ -5,6 +5,7 @@ beside their fields; a saved lead opens on its page (with the call task the engi
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from flask import Blueprint, render_template, request, url_for
@@ -22,6 +23,7 @@ from app.platform.roles import Permission
 
 blp = Blueprint("quick_entry", __name__)
 SHOWN_DUPLICATES = 5
+SAVED_ALREADY = "This form was saved already as another lead. Check the values and save again for a new lead."
 INTERESTS = [(t.value, t.value.replace("_", " ").capitalize()) for t in TreatmentInterest]
 
 
@@ -53,12 +55,17 @@ def save_lead(*, actor, now):
     if not key:
         errors["idempotency_key"] = ["missing: reload the form"]
     if not errors:
-        digest = keys.request_hash(method="POST", path=request.path, body=request.get_data())
+        # What the key stands for: the lead as typed (the same form sent again is the same lead).
+        typed = json.dumps(intake.lead_fields(request.form), sort_keys=True).encode()
+        digest = keys.request_hash(method="POST", path=request.path, body=typed)
         submission = intake.Submission(actor=actor, key=key, path=request.path, digest=digest, data=data)
         try:
             lead_id = intake.capture_once(db=get_db(), submission=submission, now=now)
         except ValidationFailed as error:
             errors = {name: list(messages) for name, messages in error.errors.get("json", {}).items()}
+            if "headers" in error.errors:  # this form was saved already, with other values
+                errors = {"form": [SAVED_ALREADY]}
+                values.pop("idempotency_key", None)  # a fresh key: what is typed now is another lead
             errors = errors or {"form": [error.message]}
         else:
             return go_to(url_for("console.lead_story", lead_id=lead_id), code=303)
