@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from app.platform import clock
+from tests.automation.kit import run_events
 from tests.automation.outreachkit import configure_clinic, lead_with
 from tests.console.test_console_pages import csrf_of, log_in
 from tests.conversations.test_conversations import providers  # noqa: F401 (a fixture)
@@ -220,3 +222,16 @@ def test_a_saved_form_changed_and_sent_again_makes_no_second_lead_until_saved_an
 def _leads_with_phone(client, tenant, digits: str) -> list[int]:
     found = client.get(f"/api/leads?q={digits}", headers=tenant.headers("clinic_admin")).get_json()
     return sorted(lead["id"] for lead in found)
+
+
+def test_todays_tasks_show_how_late_each_is_and_its_leads_sla_clock(app, client, console, tenant):
+    only_assignee(app, tenant, "treatment_coordinator")
+    lead = create_lead(client, tenant, first_name="Zoe", last_name="Park")
+    run_events(app, lead["id"], clock.now())  # the capture's consumers: the SLA clocks start, the call task
+    sla = client.get(f"/api/leads/{lead['id']}/sla", headers=tenant.headers("clinic_admin")).get_json()
+    assert any(c["status"] in ("pending", "warning") for c in sla), sla
+    late = _task(client, tenant, lead["id"], tenant.users["treatment_coordinator"].id)
+    log_in(console, tenant, "treatment_coordinator")
+    html = console.get("/console/today").get_data(as_text=True)
+    line = re.search(rf'<li data-task-id="{late["id"]}">(.*?)</li>', html, re.S).group(1)
+    assert "Zoe Park" in line and "overdue by" in line and "SLA:" in line

@@ -15,8 +15,8 @@ from app.domains.activities.models import ActivityDirection, ActivityType, CallO
 from app.domains.conversations import inbox as conversations
 from app.domains.conversations.schemas import InboxOut
 from app.domains.intelligence import next_call
+from app.domains.leads import lookups
 from app.domains.leads import schemas as lead_schemas
-from app.domains.leads import service as leads
 from app.domains.outbound import inbox as notifications
 from app.domains.sla import service as sla
 from app.domains.tasks import outcomes as task_outcomes
@@ -45,16 +45,20 @@ class Asked:
     logged_activity_id: int | None = None
 
 
-def _lead_card(session, actor: Actor, lead_id: int) -> dict:
-    """The lead as the API would show it to `actor` (the PHI policy leaves out what it may not see)."""
-    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+def _lead_cards(session, actor: Actor, lead_ids: list[int]) -> dict[int, dict]:
+    """The leads as the API would show them to `actor` (the PHI policy leaves out what it may not
+    see), by id, read at once."""
+    found = lookups.live_leads_by_id(session=session, clinic_id=actor.clinic_id, lead_ids=lead_ids)
+    schema = lead_schemas.LeadOut(only=("id", "first_name", "last_name", "phone", "email"))
+    cards = {}
     with phi_policy.reading_as(actor):
-        shown = lead_schemas.LeadOut(only=("id", "first_name", "last_name", "phone", "email")).dump(lead)
-    return {**shown, "name": f"{shown['first_name']} {shown['last_name']}".strip()}
+        for lead_id, lead in found.items():
+            shown = schema.dump(lead)
+            cards[lead_id] = {**shown, "name": f"{shown['first_name']} {shown['last_name']}".strip()}
+    return cards
 
 
-def _clock(session, lead_id: int, now: datetime) -> dict | None:
-    clock = sla.running_clock(session=session, lead_id=lead_id)
+def _clock(clock, now: datetime) -> dict | None:
     if clock is None:
         return None
     left = round((clock.due_at - now).total_seconds() / 60)
@@ -66,21 +70,33 @@ def _clock(session, lead_id: int, now: datetime) -> dict | None:
     }
 
 
-def _task_row(session, actor: Actor, task, now: datetime, cards: dict) -> dict:
-    if task.lead_id not in cards:
-        cards[task.lead_id] = _lead_card(session, actor, task.lead_id)
-    late = round((now - task.due_at).total_seconds() / 60)
-    return {
-        "id": task.id,
-        "title": task.title,
-        "type": task.type,
-        "priority": task.priority,
-        "due_at": task.due_at,
-        "overdue_minutes": late if late > 0 else None,
-        "due_in_minutes": -late if late <= 0 else None,
-        "lead": cards[task.lead_id],
-        "sla": _clock(session, task.lead_id, now),
-    }
+def _lead_of(session, actor: Actor, lead_id: int) -> dict:
+    return _lead_cards(session, actor, [lead_id]).get(lead_id) or {"id": lead_id, "name": f"Lead {lead_id}"}
+
+
+def task_rows(session, actor: Actor, listed: list, now: datetime) -> list[dict]:
+    """Tasks as Today lists them: due or late by how much, their lead, the lead's SLA clock due
+    first (the leads and clocks of the whole list in two queries)."""
+    lead_ids = sorted({task.lead_id for task in listed})
+    cards = _lead_cards(session, actor, lead_ids)
+    clocks = sla.running_clocks(session=session, lead_ids=lead_ids)
+    rows = []
+    for task in listed:
+        late = round((now - task.due_at).total_seconds() / 60)
+        rows.append(
+            {
+                "id": task.id,
+                "title": task.title,
+                "type": task.type,
+                "priority": task.priority,
+                "due_at": task.due_at,
+                "overdue_minutes": late if late > 0 else None,
+                "due_in_minutes": -late if late <= 0 else None,
+                "lead": cards.get(task.lead_id) or {"id": task.lead_id, "name": f"Lead {task.lead_id}"},
+                "sla": _clock(clocks.get(task.lead_id), now),
+            }
+        )
+    return rows
 
 
 def end_of_day(now: datetime, zone) -> datetime:
@@ -96,7 +112,6 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
     mine, total = tasks.my_tasks(
         session=session, actor=actor, filters=due, now=now, paging=PageRequest(1, TASKS_SHOWN)
     )
-    cards: dict = {}
     reminders, unread = notifications.inbox(
         session=session, user_id=actor.user_id, unread_only=True, paging=PageRequest(1, REMINDERS_SHOWN)
     )
@@ -109,7 +124,7 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
         "now": now,
         "may_call": actor.can(Permission.UPDATE),
         "call": held_call(session=session, actor=actor, task_id=asked.call_task_id, now=now),
-        "tasks": [_task_row(session, actor, task, now, cards) for task in mine],
+        "tasks": task_rows(session, actor, mine, now),
         "tasks_total": total,
         "reminders": reminders,
         "reminders_total": unread,
@@ -141,7 +156,7 @@ def held_call(*, session, actor: Actor, task_id: int | None, now: datetime) -> d
         and task.claimed_until >= now
         and task.status in OPEN_TASK_STATUSES
     )
-    return {"held": held, **_task_row(session, actor, task, now, {})}
+    return {"held": held, **task_rows(session, actor, [task], now)[0]}
 
 
 def log_call(*, session, actor: Actor, task_id: int, outcome: str, now: datetime):
@@ -181,6 +196,6 @@ def logged_call(*, session, actor: Actor, activity_id: int | None, now: datetime
     return {
         "activity_id": activity.id,
         "outcome": activity.outcome,
-        "lead": _lead_card(session, actor, activity.lead_id),
-        "next_steps": [_task_row(session, actor, task, now, {}) for task in made],
+        "lead": _lead_of(session, actor, activity.lead_id),
+        "next_steps": task_rows(session, actor, made, now),
     }
