@@ -14,6 +14,7 @@ def init_console(app, settings) -> None:
     API authenticates by header, which a cross-site form cannot send)."""
     from app.console.auth import csrf
     from app.console.views import blp
+    from app.console.workspace import nest_workspace
 
     app.config.update(
         SESSION_COOKIE_NAME="followup_console",
@@ -26,4 +27,5 @@ def init_console(app, settings) -> None:
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
     )
     csrf.init_app(app)
+    nest_workspace(blp)
     app.register_blueprint(blp, url_prefix=CONSOLE_PREFIX)

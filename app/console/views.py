@@ -101,6 +101,7 @@ def logout():
 # Where the console opens: the first of these pages the user's role may see.
 HOME_PAGES = (
     (Permission.CONFIGURE, "console.failures_page"),
+    (Permission.READ, "console.today.today"),  # coordinators and the front desk: their day
     (Permission.READ, "console.bulk_jobs"),
     (Permission.ANALYTICS, "console.analytics"),
 )

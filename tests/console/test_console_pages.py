@@ -87,8 +87,8 @@ def test_each_role_opens_only_the_pages_its_permissions_allow(app, tenant):
     }
     homes = {
         "clinic_admin": "/console/failures",
-        "treatment_coordinator": "/console/bulk-jobs",
-        "front_desk": "/console/bulk-jobs",
+        "treatment_coordinator": "/console/today",
+        "front_desk": "/console/today",
         "doctor": "/console/analytics",
     }
     for role in tenant.users:

@@ -27,6 +27,8 @@ PAGES = {
     "/console/bulk-jobs": Permission.READ,
     "/console/analytics": Permission.ANALYTICS,
     "/console/leads/{lead_id}": Permission.READ,
+    "/console/today": Permission.READ,
+    "/console/leads/new": Permission.CREATE,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)

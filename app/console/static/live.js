@@ -31,6 +31,7 @@
     list.insertBefore(li, list.firstChild);
     var count = box.querySelector("#live-count");
     count.textContent = String(Number(count.textContent) + 1);
+    document.dispatchEvent(new CustomEvent("console:live", { detail: item })); // for the page's own parts
   }
 
   function status(box, text) { box.querySelector("#live-status").textContent = text; }
@@ -47,7 +48,11 @@
       var url = answer.stream_url + "?token=" + encodeURIComponent(answer.token) +
         (lastId ? "&last_event_id=" + encodeURIComponent(lastId) : "");
       var source = new EventSource(url);
-      source.onopen = function () { status(box, "live"); };
+      source.onopen = function () {
+        status(box, "live");
+        // What happened between the page's render and now came before the stream: a page re-reads it.
+        document.dispatchEvent(new CustomEvent("console:live-open"));
+      };
       TYPES.forEach(function (type) {
         source.addEventListener(type, function (message) { lastId = message.lastEventId; show(box, message); });
       });

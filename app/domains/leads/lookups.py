@@ -68,3 +68,13 @@ def open_lead_counts(*, session: UnitOfWork, clinic_id: int, user_ids: list[int]
     for user_id, count in session.execute(stmt):
         counts[user_id] = count
     return counts
+
+
+def live_leads_by_id(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> dict[int, Lead]:
+    """The clinic's live leads among `lead_ids`, by id, in one query (another clinic's are left out)."""
+    if not lead_ids:
+        return {}
+    stmt = sa.select(Lead).where(
+        Lead.id.in_(lead_ids), Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None)
+    )
+    return {lead.id: lead for lead in session.scalars(stmt)}

@@ -268,3 +268,18 @@ def running_clock(*, session: UnitOfWork, lead_id: int) -> SlaClock | None:
         .order_by(SlaClock.due_at, SlaClock.id)
         .limit(1)
     )
+
+
+def running_clocks(*, session: UnitOfWork, lead_ids: list[int]) -> dict[int, SlaClock]:
+    """`running_clock` of many leads in one query (a page's list): {lead id: its clock due first}."""
+    if not lead_ids:
+        return {}
+    clocks = session.scalars(
+        sa.select(SlaClock)
+        .where(SlaClock.lead_id.in_(lead_ids), SlaClock.status.in_([s.value for s in RUNNING]))
+        .order_by(SlaClock.lead_id, SlaClock.due_at, SlaClock.id)
+    )
+    first: dict[int, SlaClock] = {}
+    for clock in clocks:
+        first.setdefault(clock.lead_id, clock)
+    return first

@@ -1,0 +1,201 @@
+"""What the Today page shows a coordinator, read by the services the API uses: the call they hold
+(the next-call claim), their tasks due today and overdue with the lead's SLA clock, unread reminders,
+families' replies waiting on their leads, and, after a call is logged, the next step the engine made.
+Logging a call is the API's activity logging (and the call task it was for is completed with it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from app.console.story import names_of_clinic
+from app.domains.activities import feed as activity_feed
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.domains.conversations import inbox as conversations
+from app.domains.conversations.schemas import InboxOut
+from app.domains.intelligence import next_call
+from app.domains.leads import lookups
+from app.domains.leads import schemas as lead_schemas
+from app.domains.outbound import inbox as notifications
+from app.domains.sla import service as sla
+from app.domains.tasks import outcomes as task_outcomes
+from app.domains.tasks import service as tasks
+from app.domains.tasks.models import OPEN_TASK_STATUSES, TaskOutcome
+from app.platform import phi_policy
+from app.platform.db import PageRequest
+from app.platform.errors import ValidationFailed
+from app.platform.roles import Actor, Permission
+
+TASKS_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN = 50, 10, 10
+# The outcomes one keystroke logs (the key is the button's position), and how each ends the call task.
+CALL_OUTCOMES = {
+    CallOutcome.SPOKE.value: TaskOutcome.DONE,
+    CallOutcome.VOICEMAIL.value: TaskOutcome.NO_ANSWER,
+    CallOutcome.NO_ANSWER.value: TaskOutcome.NO_ANSWER,
+    CallOutcome.WRONG_NUMBER.value: TaskOutcome.DONE,
+}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the page was opened with: the call the user took (`call`), the call they just logged."""
+
+    call_task_id: int | None = None
+    logged_activity_id: int | None = None
+
+
+def _lead_cards(session, actor: Actor, lead_ids: list[int]) -> dict[int, dict]:
+    """The leads as the API would show them to `actor` (the PHI policy leaves out what it may not
+    see), by id, read at once."""
+    found = lookups.live_leads_by_id(session=session, clinic_id=actor.clinic_id, lead_ids=lead_ids)
+    schema = lead_schemas.LeadOut(only=("id", "first_name", "last_name", "phone", "email"))
+    cards = {}
+    with phi_policy.reading_as(actor):
+        for lead_id, lead in found.items():
+            shown = schema.dump(lead)
+            cards[lead_id] = {**shown, "name": f"{shown['first_name']} {shown['last_name']}".strip()}
+    return cards
+
+
+def _clock(clock, now: datetime) -> dict | None:
+    if clock is None:
+        return None
+    left = round((clock.due_at - now).total_seconds() / 60)
+    return {
+        "kind": clock.kind.replace("_", " "),
+        "status": clock.status,
+        "due_at": clock.due_at,
+        "minutes_left": left,
+    }
+
+
+def _lead_of(session, actor: Actor, lead_id: int) -> dict:
+    return _lead_cards(session, actor, [lead_id]).get(lead_id) or {"id": lead_id, "name": f"Lead {lead_id}"}
+
+
+def task_rows(session, actor: Actor, listed: list, now: datetime) -> list[dict]:
+    """Tasks as Today lists them: due or late by how much, their lead, the lead's SLA clock due
+    first (the leads and clocks of the whole list in two queries)."""
+    lead_ids = sorted({task.lead_id for task in listed})
+    cards = _lead_cards(session, actor, lead_ids)
+    clocks = sla.running_clocks(session=session, lead_ids=lead_ids)
+    rows = []
+    for task in listed:
+        late = round((now - task.due_at).total_seconds() / 60)
+        rows.append(
+            {
+                "id": task.id,
+                "title": task.title,
+                "type": task.type,
+                "priority": task.priority,
+                "due_at": task.due_at,
+                "overdue_minutes": late if late > 0 else None,
+                "due_in_minutes": -late if late <= 0 else None,
+                "lead": cards.get(task.lead_id) or {"id": task.lead_id, "name": f"Lead {task.lead_id}"},
+                "sla": _clock(clocks.get(task.lead_id), now),
+            }
+        )
+    return rows
+
+
+def end_of_day(now: datetime, zone) -> datetime:
+    """Midnight after `now` in the clinic's timezone: "due today" is the clinic's today."""
+    local = now.astimezone(zone)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+
+
+def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
+    """Everything Today shows `actor`."""
+    names = names_of_clinic(session=session, actor=actor)
+    due = tasks.MyTasksFilter(due_to=end_of_day(now, names.zone))
+    mine, total = tasks.my_tasks(
+        session=session, actor=actor, filters=due, now=now, paging=PageRequest(1, TASKS_SHOWN)
+    )
+    reminders, unread = notifications.inbox(
+        session=session, user_id=actor.user_id, unread_only=True, paging=PageRequest(1, REMINDERS_SHOWN)
+    )
+    replies = conversations.inbox_page(
+        session=session, actor=actor, filters={"view": conversations.MINE, "unread": True}, cursor=None,
+        limit=REPLIES_SHOWN,
+    )  # fmt: skip
+    return {
+        "names": names,
+        "now": now,
+        "may_call": actor.can(Permission.UPDATE),
+        "call": held_call(session=session, actor=actor, task_id=asked.call_task_id, now=now),
+        "tasks": task_rows(session, actor, mine, now),
+        "tasks_total": total,
+        "reminders": reminders,
+        "reminders_total": unread,
+        "replies": _as_the_api_shows(replies, actor)["items"],
+        "logged": logged_call(session=session, actor=actor, activity_id=asked.logged_activity_id, now=now),
+        "outcomes": list(CALL_OUTCOMES),
+    }
+
+
+def _as_the_api_shows(replies: dict, actor: Actor) -> dict:
+    """The inbox page dumped by the API's schema as `actor` reads it: a message's text is PHI."""
+    with phi_policy.reading_as(actor):
+        return InboxOut().dump(replies)
+
+
+def take_next_call(*, session, actor: Actor, now: datetime) -> dict | None:
+    """Claim the user's next call (the API's POST /api/me/next-task): the task and why, or None."""
+    return next_call.next_task(session=session, actor=actor, now=now)
+
+
+def held_call(*, session, actor: Actor, task_id: int | None, now: datetime) -> dict | None:
+    """The call the user took, while they hold it: {"task", "lead", "held": bool}."""
+    if task_id is None:
+        return None
+    task = tasks.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id)
+    held = (
+        task.claimed_by_id == actor.user_id
+        and task.claimed_until is not None
+        and task.claimed_until >= now
+        and task.status in OPEN_TASK_STATUSES
+    )
+    return {"held": held, **task_rows(session, actor, [task], now)[0]}
+
+
+def log_call(*, session, actor: Actor, task_id: int, outcome: str, now: datetime):
+    """Log the call of a task with its outcome (the API's activity logging, so the rules see the same
+    activity.logged), and complete the call task with it. The activity logged."""
+    if outcome not in CALL_OUTCOMES:
+        raise ValidationFailed("outcome", f"one of {', '.join(CALL_OUTCOMES)}")
+    task = tasks.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id)
+    call = {
+        "type": ActivityType.PHONE_CALL.value,
+        "direction": ActivityDirection.OUTBOUND.value,
+        "outcome": outcome,
+    }
+    activity = activities.log_activity(session=session, actor=actor, lead_id=task.lead_id, data=call, now=now)
+    if task.status in OPEN_TASK_STATUSES:
+        task_outcomes.complete(
+            session=session, actor=actor, task_id=task.id,
+            completion=task_outcomes.Completion(outcome=CALL_OUTCOMES[outcome]), now=now,
+        )  # fmt: skip
+    return activity
+
+
+def logged_call(*, session, actor: Actor, activity_id: int | None, now: datetime) -> dict | None:
+    """A call just logged and the next steps the engine made for its lead since: its open tasks
+    created after the call (the automation runs in the worker: none yet means not yet)."""
+    if activity_id is None:
+        return None
+    activity = activity_feed.get_activity(session=session, actor=actor, activity_id=activity_id, now=now)
+    lead_tasks, _ = tasks.list_lead_tasks(
+        session=session,
+        actor=actor,
+        lead_id=activity.lead_id,
+        status=None,
+        paging=PageRequest(1, TASKS_SHOWN),
+    )
+    made = [t for t in lead_tasks if t.status in OPEN_TASK_STATUSES and t.created_at >= activity.created_at]
+    return {
+        "activity_id": activity.id,
+        "outcome": activity.outcome,
+        "lead": _lead_of(session, actor, activity.lead_id),
+        "next_steps": task_rows(session, actor, made, now),
+    }

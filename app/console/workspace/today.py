@@ -1,0 +1,63 @@
+"""Today (/console/today): a coordinator's home. My next call (the next-call claim) with one key or
+click per outcome (logged by the API's activity logging), the next step the engine made after it,
+my tasks due today and overdue with their SLA clocks, reminders and replies waiting. Its live part
+is re-read when the user's event stream says something changed (static/workspace/today.js)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, render_template, request, url_for
+from flask import redirect as go_to
+
+from app.console.auth import page
+from app.console.workspace import agenda
+from app.platform.api.injection import inject
+from app.platform.roles import Permission
+
+blp = Blueprint("today", __name__)
+WHY = "why"  # the flash category that carries why the call handed out is this one
+
+
+def _asked() -> agenda.Asked:
+    return agenda.Asked(
+        call_task_id=request.args.get("call", type=int),
+        logged_activity_id=request.args.get("logged", type=int),
+    )
+
+
+@blp.route("/today")
+@page(Permission.READ)
+@inject
+def today(*, uow, actor, now):
+    day = agenda.my_day(session=uow, actor=actor, now=now, asked=_asked())
+    return render_template("console/workspace/today.html", day=day, names=day["names"])
+
+
+@blp.route("/today/live")
+@page(Permission.READ)
+@inject
+def today_live(*, uow, actor, now):
+    """The page's changing part alone, re-read when the event stream tells of something new."""
+    day = agenda.my_day(session=uow, actor=actor, now=now, asked=_asked())
+    return render_template("console/workspace/_today_live.html", day=day, names=day["names"])
+
+
+@blp.route("/today/next-call", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def take_next_call(*, uow, actor, now):
+    claim = agenda.take_next_call(session=uow, actor=actor, now=now)
+    if claim is None:
+        flash("Nothing left to call: every task you may work is done or held by someone else.")
+        return go_to(url_for("console.today.today"), code=303)
+    flash(claim["why"]["summary"], WHY)
+    return go_to(url_for("console.today.today", call=claim["task"].id), code=303)
+
+
+@blp.route("/today/calls/<int:task_id>", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def log_call(task_id: int, *, uow, actor, now):
+    activity = agenda.log_call(
+        session=uow, actor=actor, task_id=task_id, outcome=request.form.get("outcome", ""), now=now
+    )
+    return go_to(url_for("console.today.today", logged=activity.id), code=303)
