@@ -1,0 +1,60 @@
+// The pipeline board: a card dragged onto another column is moved there by the same POST as its
+// "Move to" form (with the CSRF token); a refused move says why beside the card, a done one reloads
+// the board (its counts and values), keeping the filters of the URL.
+(function () {
+  "use strict";
+  var dragged = null;
+
+  function say(card, text) {
+    card.querySelector(".refusal").textContent = text;
+  }
+
+  function move(card, stage, csrf) {
+    var body = new URLSearchParams({ stage: stage, csrf_token: csrf });
+    return fetch(card.dataset.moveUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrf },
+      body: body
+    }).then(function (r) {
+      return r.json().then(function (answer) {
+        if (r.ok) {
+          window.location.reload();
+        } else {
+          say(card, answer.error || "The move was refused.");
+        }
+      });
+    }).catch(function () { say(card, "The move did not reach the server: try again."); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var board = document.getElementById("board");
+    if (!board) return;
+    var csrf = board.dataset.csrf;
+    board.addEventListener("dragstart", function (e) {
+      var card = e.target.closest && e.target.closest(".card[draggable=true]");
+      if (!card) return;
+      dragged = card;
+      e.dataTransfer.effectAllowed = "move";
+      e.dataTransfer.setData("text/plain", card.dataset.leadId);
+    });
+    board.querySelectorAll(".column").forEach(function (column) {
+      column.addEventListener("dragover", function (e) {
+        if (!dragged) return;
+        e.preventDefault();
+        column.classList.add("over");
+      });
+      column.addEventListener("dragleave", function () { column.classList.remove("over"); });
+      column.addEventListener("drop", function (e) {
+        e.preventDefault();
+        column.classList.remove("over");
+        var card = dragged;
+        dragged = null;
+        if (!card || card.dataset.stage === column.dataset.stage) return;
+        say(card, "");
+        move(card, column.dataset.stage, csrf);
+      });
+    });
+    board.addEventListener("dragend", function () { dragged = null; });
+  });
+})();
