@@ -20,6 +20,8 @@ PAGES = {
     "/console/bulk-jobs": Permission.READ,
     "/console/analytics": Permission.ANALYTICS,
     "/console/leads/{lead_id}": Permission.READ,
+    "/console/board": Permission.READ,
+    "/console/team": Permission.ASSIGN,
 }
 SERIOUS = {"serious", "critical"}
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea"
