@@ -42,8 +42,7 @@ def test_a_coordinator_moves_a_card_with_the_keyboard_alone(client, tenant, live
     page.keyboard.press("Tab")  # the "Move to…" menu
     assert page.evaluate("document.activeElement.name") == "stage"
     page.keyboard.type("Consultation S")  # a select picks the option typed
-    page.keyboard.press("Tab")  # the reasons (closed)
-    page.keyboard.press("Tab")  # the Move button
+    page.keyboard.press("Tab")  # the Move button (no reason is asked for this stage)
     assert page.evaluate("document.activeElement.textContent") == "Move"
     page.keyboard.press("Enter")
     expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to consultation scheduled")

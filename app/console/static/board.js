@@ -27,9 +27,22 @@
     }).catch(function () { say(card, "The move did not reach the server: try again."); });
   }
 
+  // A move's reason asked only where the pipeline asks one: "why lost" for lost, "why they hesitate"
+  // for pending_decision (without this script both show, and the server says which is needed).
+  function showReasons(form) {
+    var stage = form.querySelector("select[name=stage]").value;
+    form.querySelectorAll(".why").forEach(function (label) {
+      label.hidden = label.dataset.for !== stage;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var board = document.getElementById("board");
     if (!board) return;
+    board.querySelectorAll("form.move").forEach(function (form) {
+      showReasons(form);
+      form.querySelector("select[name=stage]").addEventListener("change", function () { showReasons(form); });
+    });
     var csrf = board.dataset.csrf;
     board.addEventListener("dragstart", function (e) {
       var card = e.target.closest && e.target.closest(".card[draggable=true]");
