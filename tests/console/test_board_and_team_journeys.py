@@ -128,3 +128,17 @@ def test_a_manager_hands_two_leads_of_a_coordinator_to_another(app, client, tena
     expect(page.locator(f"#workload tr[data-user-id='{sick}'] .open-leads")).to_have_text("1")
     owners = [get_lead(client, tenant, lead["id"]).get_json()["assigned_to_id"] for lead in leads]
     assert owners == [well, well, sick]
+
+
+def test_a_move_to_lost_asks_why_and_takes_the_reason(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    card = page.locator(f"#lead-{lead['id']}")
+    expect(card.get_by_label("Why lost")).to_be_hidden()
+    card.get_by_label("Move to…").select_option("lost")
+    card.get_by_label("Why lost").select_option("CHOSE_COMPETITOR")
+    card.get_by_role("button", name="Move").click()
+    expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to lost")
+    answer = get_lead(client, tenant, lead["id"]).get_json()
+    assert (answer["pipeline_stage"], answer["lost_reason"]) == ("lost", "CHOSE_COMPETITOR")

@@ -5,6 +5,8 @@ assignment (the browser journeys are in test_board_and_team_journeys.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.console.test_console_pages import csrf_of, log_in
@@ -139,6 +141,16 @@ def test_a_column_shows_its_first_cards_and_counts_the_rest(app, console, client
     assert "and 1 more" in html
 
 
+def test_a_card_says_its_next_step(console, client, tenant):
+    lead = create_lead(client, tenant, first_name="Rosa")
+    task = {"title": "Ask about the consultation", "type": "CALL", "due_in_minutes": 60}
+    made = client.post(f"/api/leads/{lead['id']}/tasks", json=task, headers=tenant.headers("clinic_admin"))
+    assert made.status_code == 201, made.get_json()
+    log_in(console, tenant, role="front_desk")
+    card = console.get("/console/board").get_data(as_text=True).split(f'id="lead-{lead["id"]}"')[1]
+    assert '<dd class="next">Ask about the consultation, due ' in card
+
+
 def test_badges_say_a_possible_duplicate(console, client, tenant):
     create_lead(client, tenant, first_name="Rosa", phone="(415) 555-0134")
     create_lead(client, tenant, first_name="Rosalind", phone="(415) 555-0134")
@@ -190,8 +202,13 @@ def test_the_team_page_shows_workload_and_who_is_available(app, console, client,
         client.post(
             f"/api/leads/{lead['id']}/assign", json={"user_id": busy}, headers=tenant.headers("clinic_admin")
         )
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    task = {"title": "Call back", "type": "CALL", "assigned_to_id": busy, "due_at": hour_ago}
+    made = client.post(f"/api/leads/{lead['id']}/tasks", json=task, headers=tenant.headers("clinic_admin"))
+    assert made.status_code == 201, made.get_json()
     log_in(console, tenant, role="treatment_coordinator")
     html = console.get("/console/team").get_data(as_text=True)
     row = html.split(f'data-user-id="{busy}"')[1].split("</tr>")[0]
     assert '<td class="open-leads">2</td>' in row and "available" in row
+    assert '<td class="overdue">1</td>' in row
     assert "out of office" in html
