@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from app.domains.leads import listing
 from app.domains.leads.models import OPEN_STATUSES, Lead, TreatmentInterest
@@ -84,22 +85,49 @@ def _conditions(session: UnitOfWork, actor: Actor, filters: BoardFilters, now: d
     return conditions
 
 
-def _on_board(stages: list[PipelineStage], now: datetime):
+# What a card shows and its badges look up: only these columns are read (the encrypted ones, a
+# decryption each, are never needed on a card).
+CARD_COLUMNS = (
+    Lead.id, Lead.clinic_id, Lead.status, Lead.pipeline_stage, Lead.stage_entered_at, Lead.created_at,
+    Lead.first_name, Lead.last_name, Lead.patient_first_name, Lead.patient_last_name, Lead.email,
+    Lead.phone, Lead.phone_alt, Lead.assigned_to_id, Lead.source_id,
+)  # fmt: skip
+
+
+def _on_board(stage: PipelineStage, now: datetime) -> sa.ColumnElement[bool]:
     """Which leads a column holds: an open stage's open leads; a closed stage's recent entries."""
-    open_slugs = [s.slug for s in stages if not s.is_terminal]
-    closed_slugs = [s.slug for s in stages if s.is_terminal]
-    return sa.or_(
-        sa.and_(Lead.pipeline_stage.in_(open_slugs), Lead.status.in_([s.value for s in OPEN_STATUSES])),
-        sa.and_(
-            Lead.pipeline_stage.in_(closed_slugs), Lead.stage_entered_at >= now - timedelta(days=CLOSED_DAYS)
-        ),
-    )
+    if stage.is_terminal:
+        return Lead.stage_entered_at >= now - timedelta(days=CLOSED_DAYS)
+    return Lead.status.in_([s.value for s in OPEN_STATUSES])
+
+
+def _figures(session: UnitOfWork, where: list, stages: list[PipelineStage], now: datetime) -> dict:
+    """{slug: (leads, leads with a recorded value, their sum)}: one query for the open stages (read by
+    status), one for the closed ones (by the time they entered)."""
+    figures = {}
+    for terminal in (False, True):
+        group = [s for s in stages if s.is_terminal == terminal]
+        if not group:
+            continue
+        rows = session.execute(
+            sa.select(
+                Lead.pipeline_stage, sa.func.count(), sa.func.count(Lead.treatment_value),
+                sa.func.sum(Lead.treatment_value),
+            )
+            .where(*where, Lead.pipeline_stage.in_([s.slug for s in group]), _on_board(group[0], now))
+            .group_by(Lead.pipeline_stage)
+        )  # fmt: skip
+        figures.update({slug: (count, valued, recorded) for slug, count, valued, recorded in rows})
+    return figures
 
 
 def _average_value(session: UnitOfWork, clinic_id: int) -> Decimal | None:
     return session.scalar(
         sa.select(sa.func.avg(Lead.treatment_value)).where(
-            Lead.clinic_id == clinic_id, Lead.deleted_at.is_(None), Lead.treatment_value.is_not(None)
+            Lead.clinic_id == clinic_id,
+            Lead.converted_at.is_not(None),  # a value is recorded at conversion (and read by its index)
+            Lead.deleted_at.is_(None),
+            Lead.treatment_value.is_not(None),
         )
     )
 
@@ -123,16 +151,8 @@ def board(
     cards carry the lead list's flags (`in_sequence`)."""
     per_column = per_column or CARDS_PER_COLUMN
     stages = service.list_stages(session=session, clinic_id=actor.clinic_id)
-    where = [*_conditions(session, actor, filters, now), _on_board(stages, now)]
-    figures = {
-        slug: (count, valued, recorded)
-        for slug, count, valued, recorded in session.execute(
-            sa.select(
-                Lead.pipeline_stage, sa.func.count(), sa.func.count(Lead.treatment_value),
-                sa.func.sum(Lead.treatment_value),
-            ).where(*where).group_by(Lead.pipeline_stage)
-        )
-    }  # fmt: skip
+    where = _conditions(session, actor, filters, now)
+    figures = _figures(session, where, stages, now)
     average = _average_value(session, actor.clinic_id)
     columns = []
     for stage in stages:
@@ -142,7 +162,8 @@ def board(
             list(
                 session.scalars(
                     sa.select(Lead)
-                    .where(*where, Lead.pipeline_stage == stage.slug)
+                    .options(orm.load_only(*CARD_COLUMNS))
+                    .where(*where, Lead.pipeline_stage == stage.slug, _on_board(stage, now))
                     .order_by(*order, Lead.id)
                     .limit(per_column)
                 )
