@@ -212,3 +212,24 @@ def test_the_team_page_shows_workload_and_who_is_available(app, console, client,
     assert '<td class="open-leads">2</td>' in row and "available" in row
     assert '<td class="overdue">1</td>' in row
     assert "out of office" in html
+
+
+def test_a_columns_value_is_the_recorded_value_else_the_average(console, client, tenant):
+    won = create_lead(client, tenant, first_name="Won")
+    create_lead(client, tenant, first_name="Open")
+    resp = client.post(
+        f"/api/leads/{won['id']}/convert",
+        json={"treatment_value": "5200.00"},
+        headers=tenant.headers("clinic_admin"),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    log_in(console, tenant, role="treatment_coordinator")
+    html = console.get("/console/board").get_data(as_text=True)
+
+    def figures(stage: str) -> str:
+        return html.split(f'data-stage="{stage}"')[1].split("</p>")[0]
+
+    assert '<span class="count">1</span>' in figures("treatment_started")
+    assert '<span class="value">5,200</span>' in figures("treatment_started")
+    assert '<span class="value">5,200</span>' in figures("new_lead")  # one open lead at the average
+    assert '<span class="value">0</span>' in figures("contacted")  # no lead there
