@@ -233,3 +233,34 @@ def test_a_columns_value_is_the_recorded_value_else_the_average(console, client,
     assert '<span class="value">5,200</span>' in figures("treatment_started")
     assert '<span class="value">5,200</span>' in figures("new_lead")  # one open lead at the average
     assert '<span class="value">0</span>' in figures("contacted")  # no lead there
+
+
+def test_badges_say_in_sequence_and_sla_breached(app, db, console, client, tenant):
+    from app.domains.sla.models import SlaClock
+    from app.platform import clock
+    from tests.automation.outreachkit import call, enroll, make_sequence
+
+    in_sequence, breached, plain = (
+        create_lead(client, tenant, first_name=n) for n in ("Seq", "Late", "Plain")
+    )
+    enroll(
+        client, tenant, in_sequence["id"], make_sequence(client, tenant, [call(amount=2, unit="days")])["id"]
+    )
+    now = clock.now()
+    with db.unit_of_work() as session:  # a clock the breach job has marked (its job is tested in tests/sla)
+        session.add(
+            SlaClock(
+                clinic_id=tenant.clinic.id, lead_id=breached["id"], kind="speed_to_lead", status="breached",
+                started_at=now, warn_at=now, due_at=now, target_minutes=5, breached_at=now,
+            )
+        )  # fmt: skip
+    log_in(console, tenant, role="treatment_coordinator")
+    html = console.get("/console/board").get_data(as_text=True)
+
+    def badges(lead) -> str:
+        card = html.split(f'id="lead-{lead["id"]}"')[1].split("</li>\n")[0]
+        return card.split('class="badges"')[1] if 'class="badges"' in card else ""
+
+    assert "In sequence" in badges(in_sequence) and "SLA breached" not in badges(in_sequence)
+    assert "SLA breached" in badges(breached) and "In sequence" not in badges(breached)
+    assert badges(plain) == ""
