@@ -142,3 +142,18 @@ def test_a_move_to_lost_asks_why_and_takes_the_reason(client, tenant, live_serve
     expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to lost")
     answer = get_lead(client, tenant, lead["id"]).get_json()
     assert (answer["pipeline_stage"], answer["lost_reason"]) == ("lost", "CHOSE_COMPETITOR")
+
+
+def test_a_card_dropped_on_lost_asks_why_before_moving(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    card = page.locator(f"#lead-{lead['id']}")
+    card.drag_to(_column(page, "lost"))
+    expect(card.locator(".refusal")).to_have_text("Choose why, then Move.")
+    expect(card.get_by_label("Why lost")).to_be_focused()
+    assert _stage(client, tenant, lead["id"]) == "new_lead"  # nothing sent yet
+    card.get_by_label("Why lost").select_option("NO_RESPONSE")
+    card.get_by_role("button", name="Move").click()
+    expect(_column(page, "lost").locator(f"#lead-{lead['id']}")).to_be_visible()
+    assert get_lead(client, tenant, lead["id"]).get_json()["lost_reason"] == "NO_RESPONSE"

@@ -17,6 +17,11 @@
       headers: { Accept: "application/json", "X-CSRFToken": csrf },
       body: body
     }).then(function (r) {
+      var json = (r.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      if (!json) {  // logged out, or the page's CSRF token too old: the answer is a page, not a move
+        say(card, "The move was not made (" + r.status + "): reload the page and try again.");
+        return null;
+      }
       return r.json().then(function (answer) {
         if (r.ok) {
           window.location.reload();
@@ -34,6 +39,19 @@
     form.querySelectorAll(".why").forEach(function (label) {
       label.hidden = label.dataset.for !== stage;
     });
+  }
+
+  // A drop on a stage that needs a reason (lost, pending_decision) opens the card's menu there and
+  // asks the reason, rather than sending a move the pipeline would refuse for the lack of one.
+  function askWhy(card, stage) {
+    var form = card.querySelector("form.move");
+    var why = form && form.querySelector('.why[data-for="' + stage + '"] select');
+    if (!why) return false;
+    form.querySelector("select[name=stage]").value = stage;
+    showReasons(form);
+    why.focus();
+    say(card, "Choose why, then Move.");
+    return true;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -65,6 +83,7 @@
         dragged = null;
         if (!card || card.dataset.stage === column.dataset.stage) return;
         say(card, "");
+        if (askWhy(card, column.dataset.stage)) return;
         move(card, column.dataset.stage, csrf);
       });
     });
