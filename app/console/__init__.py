@@ -12,9 +12,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 def init_console(app, settings) -> None:
     """The console's blueprint, its cookie settings and CSRF protection (its forms only: the JSON
     API authenticates by header, which a cross-site form cannot send)."""
-    from app.console import workspace
     from app.console.auth import csrf
     from app.console.views import blp
+    from app.console.workspace import nest_workspace
 
     app.config.update(
         SESSION_COOKIE_NAME="followup_console",
@@ -27,5 +27,5 @@ def init_console(app, settings) -> None:
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
     )
     csrf.init_app(app)
-    workspace.register(blp)
+    nest_workspace(blp)
     app.register_blueprint(blp, url_prefix=CONSOLE_PREFIX)

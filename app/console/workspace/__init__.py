@@ -1,19 +1,24 @@
-"""The staff workspace (issue 64): the pages people work leads in, each a blueprint of its own module
-nested under the console's, so the console's `check_access` (session, CSRF, the page's declared
-permission) and error pages apply to them unchanged."""
+"""The staff workspace: the pages coordinators and the front desk work in (Today, quick entry, the
+board, the lead page, ...), each module its own blueprint nested under the console's, so the console's
+before_request (session, CSRF, the page's declared permission) and error pages apply to it as well."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from importlib import import_module
+
+# One line per page module (each defines `blp`): the console nests them in this order.
+MODULES = (
+    "app.console.workspace.board",
+    "app.console.workspace.team",
+)
 
 
-def register(console: Blueprint) -> None:
-    """Nest the workspace's blueprints under the console's, once: a blueprint is set up once per
-    process and then registered on every app made (the tests make many)."""
-    if getattr(console, "_workspace_registered", False):
-        return
-    console._workspace_registered = True
-    from app.console.workspace import board, team
-
-    console.register_blueprint(board.blp)
-    console.register_blueprint(team.blp)
+def nest_workspace(console) -> None:
+    """Nest each workspace blueprint under the console's. The console's blueprint is a module global
+    and Flask refuses a nested one after its first registration: a second app (tests) finds them
+    nested already."""
+    nested = {child.name for child, _ in console._blueprints}
+    for name in MODULES:
+        child = import_module(name).blp
+        if child.name not in nested:
+            console.register_blueprint(child)
