@@ -264,3 +264,11 @@ def test_badges_say_in_sequence_and_sla_breached(app, db, console, client, tenan
     assert "In sequence" in badges(in_sequence) and "SLA breached" not in badges(in_sequence)
     assert "SLA breached" in badges(breached) and "In sequence" not in badges(breached)
     assert badges(plain) == ""
+
+
+def test_a_cards_name_opens_the_lead_page(console, client, tenant):
+    lead = create_lead(client, tenant, first_name="Rosa")
+    log_in(console, tenant, role="treatment_coordinator")
+    html = console.get("/console/board").get_data(as_text=True)
+    assert f'<a class="name" href="/console/leads/{lead["id"]}">Rosa Doe</a>' in html
+    assert console.get(f"/console/leads/{lead['id']}").status_code == 200
