@@ -272,3 +272,13 @@ def test_a_cards_name_opens_the_lead_page(console, client, tenant):
     html = console.get("/console/board").get_data(as_text=True)
     assert f'<a class="name" href="/console/leads/{lead["id"]}">Rosa Doe</a>' in html
     assert console.get(f"/console/leads/{lead['id']}").status_code == 200
+
+
+def test_a_move_with_a_reason_not_in_the_list_is_refused_naming_it(console, client, tenant):
+    lead = create_lead(client, tenant)
+    log_in(console, tenant, role="treatment_coordinator")
+    refused = _move(console, lead["id"], "lost", reason="BORED")
+    assert refused.status_code == 422 and refused.get_json()["error"].startswith("reason:")
+    assert get_lead(client, tenant, lead["id"]).get_json()["pipeline_stage"] == "new_lead"
+    moved = _move(console, lead["id"], "lost", reason="NO_RESPONSE")
+    assert moved.get_json() == {"lead_id": lead["id"], "stage": "lost"}

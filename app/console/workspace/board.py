@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from marshmallow import ValidationError as MarshmallowError
 
 from app.console import forms
 from app.console.auth import page
 from app.console.workspace import board_cards
 from app.domains.leads.models import HesitationReason, LostReason
 from app.domains.pipeline import board as pipeline_board
+from app.domains.pipeline import schemas as pipeline_schemas
 from app.domains.pipeline import service as pipeline
 from app.platform.api.injection import inject
 from app.platform.db import MAX_ID
@@ -75,21 +77,40 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+_STAGE_CHANGE = pipeline_schemas.StageChangeIn()
+
+
+def _stage_change(form) -> dict:
+    """The form read by the API's own schema (the same lost and hesitation reasons); a bad field is a
+    422 naming it."""
+    given = {key: form.get(key) or None for key in ("stage", "reason", "hesitation_reason")}
+    try:
+        return _STAGE_CHANGE.load({key: value for key, value in given.items() if value is not None})
+    except MarshmallowError as error:
+        field, messages = next(iter(error.normalized_messages().items()))
+        text = "; ".join(messages) if isinstance(messages, list) else str(messages)
+        raise ValidationFailed(field, text) from error
+
+
 @blp.route("/leads/<int:lead_id>/stage", methods=["POST"])
 @page(Permission.UPDATE)
 @inject
 def move(lead_id: int, *, uow, actor, now):
     """Move a card: the API's stage change (POST /api/leads/<id>/stage), its refusals shown as such."""
-    change = pipeline.StageChange(
-        stage=request.form.get("stage", ""),
-        reason=request.form.get("reason") or None,
-        hesitation_reason=request.form.get("hesitation_reason") or None,
-    )
+    change = pipeline.StageChange(**_stage_change(request.form))
     lead = pipeline.change_stage(session=uow, actor=actor, lead_id=lead_id, change=change, now=now)
     if _wants_json():
         return jsonify({"lead_id": lead.id, "stage": lead.pipeline_stage})
     flash(f"Lead {lead.id} moved to {lead.pipeline_stage.replace('_', ' ')}")
     return redirect(url_for("console.board.show", **_kept_filters(request.args)), 303)
+
+
+def _said(error: DomainError) -> str:
+    """The refusal as a person reads it: the field it is about first, where there is one."""
+    fields = (error.errors or {}).get("json") or {}
+    if not fields:
+        return error.message
+    return "; ".join(f"{name}: {'; '.join(map(str, messages))}" for name, messages in fields.items())
 
 
 @blp.errorhandler(DomainError)
@@ -98,7 +119,8 @@ def _refused(error: DomainError):
     anything else (403, another clinic's lead: 404, a bad filter) is the console's error page."""
     if request.endpoint != "console.board.move" or error.status not in _REFUSED:
         return render_template("console/error.html", error=error), error.status, error.headers
+    said = _said(error)
     if _wants_json():
-        return jsonify({"error": error.message}), error.status
-    session[_REFUSAL] = {"lead_id": request.view_args["lead_id"], "message": error.message}
+        return jsonify({"error": said}), error.status
+    session[_REFUSAL] = {"lead_id": request.view_args["lead_id"], "message": said}
     return redirect(url_for("console.board.show", **_kept_filters(request.args)), 303)
