@@ -20,6 +20,7 @@ from app.platform.roles import Permission
 blp = Blueprint("team", __name__, url_prefix="/team")
 
 MAX_REASSIGNED = team_members.LEADS_LISTED
+MAX_REASON = 500  # as the API's assignment takes it (AssignIn.reason)
 _ID = re.compile(r"[0-9]{1,10}", re.ASCII)
 
 
@@ -55,7 +56,9 @@ def reassign(*, uow, actor, now):
     if not lead_ids or len(lead_ids) > MAX_REASSIGNED:
         raise ValidationFailed("lead_ids", f"tick 1 to {MAX_REASSIGNED} leads to reassign")
     to_user = _id("to_user_id", request.form.get("to_user_id"))
-    reason = (request.form.get("reason") or "").strip()[:200] or None
+    reason = (request.form.get("reason") or "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise ValidationFailed("reason", f"at most {MAX_REASON} characters")
     moved = assignment.reassign_leads(
         session=uow, actor=actor, lead_ids=lead_ids, user_id=to_user, reason=reason, now=now
     )
