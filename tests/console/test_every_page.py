@@ -29,6 +29,8 @@ PAGES = {
     "/console/leads/{lead_id}": Permission.READ,
     "/console/today": Permission.READ,
     "/console/leads/new": Permission.CREATE,
+    "/console/board": Permission.READ,
+    "/console/team": Permission.ASSIGN,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)

@@ -10,6 +10,8 @@ from importlib import import_module
 MODULES = (
     "app.console.workspace.today",
     "app.console.workspace.quick_entry",
+    "app.console.workspace.board",
+    "app.console.workspace.team",
 )
 
 

@@ -302,3 +302,20 @@ def next_in_turn(
     chosen = rules.round_robin(user_ids, queries.last_turn(session, clinic_id, scope, now))
     queries.advance(session, clinic_id, scope, chosen, now)
     return chosen
+
+
+def available_now(*, session: UnitOfWork, clinic_id: int) -> set[int]:
+    """The ids of the clinic's users who may be given leads now (active, not out of office, of a role
+    that owns leads): the pool the policies pick from, as the Team page shows it."""
+    return {row[0] for row in queries.available(session, clinic_id, COORDINATOR_ROLES)}
+
+
+def reassign_leads(
+    *, session: UnitOfWork, actor: Actor, lead_ids: list[int], user_id: int, reason: str | None, now: datetime
+) -> list[Lead]:
+    """Give several leads to one coordinator (a coordinator out sick): `assign_lead` for each, in one
+    transaction, so a refusal (a converted lead, another clinic's) changes none of them."""
+    return [
+        assign_lead(session=session, actor=actor, lead_id=lead_id, user_id=user_id, reason=reason, now=now)
+        for lead_id in dict.fromkeys(lead_ids)
+    ]

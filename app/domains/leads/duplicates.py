@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from app.domains.leads import queries, rules
+from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform import phi
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
@@ -74,3 +77,34 @@ def find_duplicates(
         if reasons:
             found.append({"lead_id": lead_id, "matched": reasons})
     return found
+
+
+def leads_with_possible_duplicates(*, session: UnitOfWork, clinic_id: int, leads: list) -> set[int]:
+    """Which of `leads` share a phone number or an email with another open, live lead of the clinic
+    (one query for a page of leads: the board's badge; `find_duplicates` says which and why)."""
+    phones = {p for lead in leads for p in (lead.phone, lead.phone_alt) if p}
+    emails = {lead.email for lead in leads if lead.email}
+    if not (phones or emails):
+        return set()
+    rows = session.execute(
+        sa.select(Lead.id, Lead.phone, Lead.phone_alt, Lead.email).where(
+            Lead.clinic_id == clinic_id,
+            Lead.deleted_at.is_(None),
+            Lead.status.in_([s.value for s in OPEN_STATUSES]),
+            sa.or_(
+                Lead.phone.in_(sorted(phones)),
+                Lead.phone_alt.in_(sorted(phones)),
+                Lead.email.in_(sorted(emails)),
+            ),
+        )
+    ).all()
+    holders: dict[str, set[int]] = {}
+    for lead_id, *keys in rows:
+        for key in keys:
+            if key:
+                holders.setdefault(key, set()).add(lead_id)
+    return {
+        lead.id
+        for lead in leads
+        if any(holders.get(key, set()) - {lead.id} for key in (lead.phone, lead.phone_alt, lead.email) if key)
+    }

@@ -283,3 +283,18 @@ def running_clocks(*, session: UnitOfWork, lead_ids: list[int]) -> dict[int, Sla
     for clock in clocks:
         first.setdefault(clock.lead_id, clock)
     return first
+
+
+def breached_leads(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> set[int]:
+    """Which of `lead_ids` have a clock that breached its target (one query for a page of leads)."""
+    if not lead_ids:
+        return set()
+    return set(
+        session.scalars(
+            sa.select(SlaClock.lead_id).where(
+                SlaClock.clinic_id == clinic_id,
+                SlaClock.lead_id.in_(lead_ids),
+                SlaClock.status == SlaState.BREACHED.value,
+            )
+        )
+    )

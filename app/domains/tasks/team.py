@@ -126,3 +126,25 @@ def summary(*, session: UnitOfWork, actor: Actor, filters: dict, now: datetime) 
             for user_id, counts in sorted(per_user.items())
         ],
     }
+
+
+def next_tasks(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> dict[int, LeadTask]:
+    """Each lead's next step: its open task due first (a lead without one is absent), for a page of
+    leads in two queries (the titles decrypted only for the tasks shown)."""
+    if not lead_ids:
+        return {}
+    first: dict[int, int] = {}
+    for lead_id, task_id in session.execute(
+        sa.select(LeadTask.lead_id, LeadTask.id)
+        .where(
+            LeadTask.clinic_id == clinic_id,
+            LeadTask.lead_id.in_(lead_ids),
+            LeadTask.status.in_(OPEN_TASK_STATUSES),
+        )
+        .order_by(LeadTask.lead_id, LeadTask.due_at, LeadTask.id)
+    ):
+        first.setdefault(lead_id, task_id)
+    if not first:
+        return {}
+    tasks = session.scalars(sa.select(LeadTask).where(LeadTask.id.in_(list(first.values()))))
+    return {task.lead_id: task for task in tasks}

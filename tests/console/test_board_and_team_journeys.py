@@ -1,0 +1,159 @@
+"""The pipeline board and the Team page in Debian's Chromium against a real server: a card moved to
+consultation_scheduled by drag and by the keyboard alone, a refused move saying why beside its card,
+filters surviving a reload, the front desk seeing no PHI, a manager handing two leads of a coordinator
+to another (and the API showing the new owner)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.console.test_board_and_team_pages import coordinator
+from tests.console.test_browser import log_in
+from tests.leadkit import create_lead, get_lead
+
+SCHEDULED = "consultation_scheduled"
+
+
+def _stage(client, tenant, lead_id: int) -> str:
+    return get_lead(client, tenant, lead_id).get_json()["pipeline_stage"]
+
+
+def _column(page, stage: str):
+    return page.locator(f"#board section.column[data-stage='{stage}']")
+
+
+def test_a_coordinator_drags_a_card_to_consultation_scheduled(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    card = page.locator(f"#lead-{lead['id']}")
+    expect(_column(page, "new_lead").locator(f"#lead-{lead['id']}")).to_be_visible()
+    card.drag_to(_column(page, SCHEDULED))
+    expect(_column(page, SCHEDULED).locator(f"#lead-{lead['id']}")).to_be_visible()
+    expect(_column(page, SCHEDULED).locator(".count")).to_have_text("1")
+    assert _stage(client, tenant, lead["id"]) == SCHEDULED
+
+
+def test_a_coordinator_moves_a_card_with_the_keyboard_alone(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    page.focus(f"#lead-{lead['id']} a.name")
+    page.keyboard.press("Tab")  # the "Move to…" menu
+    assert page.evaluate("document.activeElement.name") == "stage"
+    page.keyboard.type("Consultation S")  # a select picks the option typed
+    page.keyboard.press("Tab")  # the Move button (no reason is asked for this stage)
+    assert page.evaluate("document.activeElement.textContent") == "Move"
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to consultation scheduled")
+    expect(_column(page, SCHEDULED).locator(f"#lead-{lead['id']}")).to_be_visible()
+    assert _stage(client, tenant, lead["id"]) == SCHEDULED
+
+
+def test_a_refused_move_says_why_beside_the_card(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    moved = client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=tenant.headers("clinic_admin")
+    )
+    assert moved.status_code == 200
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    page.locator(f"#lead-{lead['id']}").drag_to(_column(page, "new_lead"))
+    expect(page.locator(f"#lead-{lead['id']} .refusal")).to_have_text(
+        "moving backwards from contacted to new_lead is not allowed (only to lost)"
+    )
+    page.reload()
+    expect(_column(page, "contacted").locator(f"#lead-{lead['id']}")).to_be_visible()
+    assert _stage(client, tenant, lead["id"]) == "contacted"
+
+
+def test_the_filters_are_kept_in_the_url_and_survive_a_reload(app, client, tenant, live_server, page):
+    mine = coordinator(app, tenant, "Carla Coordinator")
+    ours = create_lead(client, tenant, first_name="Ours")
+    theirs = create_lead(client, tenant, first_name="Theirs")
+    for lead, owner in ((ours, mine), (theirs, tenant.users["treatment_coordinator"].id)):
+        assigned = client.post(
+            f"/api/leads/{lead['id']}/assign", json={"user_id": owner}, headers=tenant.headers("clinic_admin")
+        )
+        assert assigned.status_code == 200
+    log_in(page, live_server, tenant, role="clinic_admin")
+    page.goto(f"{live_server}/console/board")
+    page.select_option("#board-filters select[name=owner]", str(mine))
+    page.select_option("#board-filters select[name=age]", "day")
+    page.click("#board-filters button[type=submit]")
+    expect(page.locator("#board .card")).to_have_count(1)
+    page.reload()
+    assert f"owner={mine}" in page.url and "age=day" in page.url
+    expect(page.locator("#board-filters select[name=owner]")).to_have_value(str(mine))
+    expect(page.locator("#board-filters select[name=age]")).to_have_value("day")
+    expect(page.locator("#board .card .name")).to_have_text(["Ours Doe"])
+
+
+def test_front_desk_sees_no_phi_on_the_board(client, tenant, live_server, page):
+    create_lead(
+        client, tenant, first_name="Rosa", last_name="Diaz", patient_first_name="Mia",
+        patient_last_name="Lopez", treatment_interest=["INVISALIGN"], notes="crowded teeth",
+    )  # fmt: skip
+    log_in(page, live_server, tenant, role="front_desk")
+    page.goto(f"{live_server}/console/board")
+    expect(page.locator("#board .card .name")).to_have_text(["Rosa Diaz"])
+    text = page.locator("body").inner_text()
+    for phi in ("Mia", "Lopez", "Invisalign", "crowded teeth"):
+        assert phi not in text
+    expect(page.locator("#board-filters select[name=interest]")).to_have_count(0)
+    expect(page.locator("#board form.move")).to_have_count(0)
+
+
+def test_a_manager_hands_two_leads_of_a_coordinator_to_another(app, client, tenant, live_server, page):
+    sick = coordinator(app, tenant, "Sam Sick")
+    well = coordinator(app, tenant, "Wendy Well")
+    leads = [create_lead(client, tenant, first_name=name) for name in ("Ana", "Bea", "Cid")]
+    for lead in leads:
+        resp = client.post(
+            f"/api/leads/{lead['id']}/assign", json={"user_id": sick}, headers=tenant.headers("clinic_admin")
+        )
+        assert resp.status_code == 200
+    log_in(page, live_server, tenant, role="clinic_admin")
+    page.goto(f"{live_server}/console/team")
+    row = page.locator(f"#workload tr[data-user-id='{sick}']")
+    expect(row.locator(".open-leads")).to_have_text("3")
+    row.get_by_role("link").click()
+    page.get_by_label("Ana Doe").check()
+    page.get_by_label("Bea Doe").check()
+    page.select_option("#reassign-form select[name=to_user_id]", str(well))
+    page.fill("#reassign-form input[name=reason]", "out sick")
+    page.click("#reassign-form button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("2 leads reassigned")
+    expect(page.locator(f"#workload tr[data-user-id='{well}'] .open-leads")).to_have_text("2")
+    expect(page.locator(f"#workload tr[data-user-id='{sick}'] .open-leads")).to_have_text("1")
+    owners = [get_lead(client, tenant, lead["id"]).get_json()["assigned_to_id"] for lead in leads]
+    assert owners == [well, well, sick]
+
+
+def test_a_move_to_lost_asks_why_and_takes_the_reason(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    card = page.locator(f"#lead-{lead['id']}")
+    expect(card.get_by_label("Why lost")).to_be_hidden()
+    card.get_by_label("Move to…").select_option("lost")
+    card.get_by_label("Why lost").select_option("CHOSE_COMPETITOR")
+    card.get_by_role("button", name="Move").click()
+    expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to lost")
+    answer = get_lead(client, tenant, lead["id"]).get_json()
+    assert (answer["pipeline_stage"], answer["lost_reason"]) == ("lost", "CHOSE_COMPETITOR")
+
+
+def test_a_card_dropped_on_lost_asks_why_before_moving(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    card = page.locator(f"#lead-{lead['id']}")
+    card.drag_to(_column(page, "lost"))
+    expect(card.locator(".refusal")).to_have_text("Choose why, then Move.")
+    expect(card.get_by_label("Why lost")).to_be_focused()
+    assert _stage(client, tenant, lead["id"]) == "new_lead"  # nothing sent yet
+    card.get_by_label("Why lost").select_option("NO_RESPONSE")
+    card.get_by_role("button", name="Move").click()
+    expect(_column(page, "lost").locator(f"#lead-{lead['id']}")).to_be_visible()
+    assert get_lead(client, tenant, lead["id"]).get_json()["lost_reason"] == "NO_RESPONSE"
