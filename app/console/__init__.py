@@ -13,6 +13,7 @@ def init_console(app, settings) -> None:
     """The console's blueprint, its cookie settings and CSRF protection (its forms only: the JSON
     API authenticates by header, which a cross-site form cannot send)."""
     from app.console.auth import csrf
+    from app.console import workspace
     from app.console.views import blp
 
     app.config.update(
@@ -26,4 +27,5 @@ def init_console(app, settings) -> None:
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
     )
     csrf.init_app(app)
+    workspace.register(blp)
     app.register_blueprint(blp, url_prefix=CONSOLE_PREFIX)

@@ -74,3 +74,14 @@ def find_duplicates(
         if reasons:
             found.append({"lead_id": lead_id, "matched": reasons})
     return found
+
+
+def duplicates_of_lead(*, session: UnitOfWork, lead) -> list[dict]:
+    """The other open leads of `lead`'s clinic that may be the same family (by phone, email or name),
+    as `find_duplicates` finds them for a new lead."""
+    fields = {
+        name: getattr(lead, name)
+        for name in ("phone", "phone_alt", "email", "first_name", "last_name", "patient_first_name",
+                     "patient_last_name")
+    }  # fmt: skip
+    return find_duplicates(session=session, clinic_id=lead.clinic_id, fields=fields, exclude_lead_id=lead.id)
