@@ -12,8 +12,8 @@ SESSION_LIFETIME = timedelta(hours=12)
 def init_console(app, settings) -> None:
     """The console's blueprint, its cookie settings and CSRF protection (its forms only: the JSON
     API authenticates by header, which a cross-site form cannot send)."""
-    from app.console.auth import csrf
     from app.console import workspace
+    from app.console.auth import csrf
     from app.console.views import blp
 
     app.config.update(

@@ -265,7 +265,7 @@ def health(*, uow, actor, now):
     return render_template("console/health.html", clinic=clinic, running=running, queues=queues, now=now)
 
 
-# --- the pictures (a lead's page: app/console/workspace/lead_page.py) ----------------------------------------------------------
+# --- the pictures (a lead's page: app/console/workspace/lead_page.py) -----------------------
 
 
 @blp.route("/analytics")

@@ -15,6 +15,8 @@ from app.platform.errors import DomainError
 FORM_WIDE = "_form"  # an error of the whole form, not of one of its fields
 # A form's name for an API field whose key a person should never read, even in the page's source.
 FORM_NAMES = {"assigned_to_id": "assignee"}
+# The API's integer fields a form posts as text (its schemas take JSON numbers only).
+NUMBERS = frozenset(("assigned_to_id", "type_id", "provider_id", "minutes"))
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ def refusal(section: str, error: Exception, typed: dict[str, str]) -> Problem:
     assert isinstance(error, DomainError)
     named = (error.errors or {}).get("json") or {}
     errors = _flat(named) if isinstance(named, dict) and named else {}
-    errors.setdefault(FORM_WIDE, [error.message])
+    if not errors:  # a refusal of no one field: said above the form
+        errors[FORM_WIDE] = [error.message]
     return Problem(section, errors, typed, status=error.status)
 
 
@@ -96,5 +99,5 @@ def text_fields(posted, names: tuple[str, ...]) -> dict:
     for name in names:
         text = (posted.get(FORM_NAMES.get(name, name)) or "").strip()
         if text:
-            found[name] = text
+            found[name] = int(text) if name in NUMBERS and text.isdigit() else text
     return found

@@ -118,7 +118,7 @@ def book(*, session, lead_id: int, change: Change):
         starts_at, _, provider_id = slot.partition("|")
         data["starts_at"] = starts_at
         if provider_id:
-            data["provider_id"] = provider_id
+            data["provider_id"] = int(provider_id) if provider_id.isdigit() else provider_id
     elif posted.get("starts_at"):
         data["starts_at"] = local_time(posted["starts_at"], change.zone)
     body = load(consultation_schemas.ConsultationIn(), data)

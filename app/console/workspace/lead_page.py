@@ -110,10 +110,12 @@ CONSULTATION_ACTIONS = {
 }
 
 
-@blp.route(
-    "/leads/<int:lead_id>/consultations/<int:consultation_id>/<any(reschedule, 'check-in', 'no-show'):action>",
-    methods=["POST"],
+CONSULTATION_ACTION = (
+    "/leads/<int:lead_id>/consultations/<int:consultation_id>/<any(reschedule, 'check-in', 'no-show'):action>"
 )
+
+
+@blp.route(CONSULTATION_ACTION, methods=["POST"])
 @page(Permission.CREATE)
 def consultation_action(lead_id: int, consultation_id: int, action: str):
     run, done = CONSULTATION_ACTIONS[action]
