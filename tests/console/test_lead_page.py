@@ -199,3 +199,21 @@ def test_the_page_needs_a_login_and_a_role_that_reads_leads(app, client, tenant)
         refused = desk.post(f"/console/leads/{lead['id']}/edit", data={"csrf_token": token, "city": "X"})
         assert refused.status_code == 403
     assert get_lead(client, tenant, lead["id"]).get_json().get("city") is None
+
+
+def with_rows(client, tenant, lead_id: int) -> None:
+    """A task, a consultation and a sent reply on the lead: its page's every row and its controls
+    are then there for the every-page checks (tests/console/test_every_page.py)."""
+    _task(client, tenant, lead_id, "Call the family")
+    booked = client.post(
+        f"/api/leads/{lead_id}/consultations",
+        json={"starts_at": "2030-01-07T15:00:00Z", "location": "Main office"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert booked.status_code == 201, booked.get_json()
+    sent = client.post(
+        f"/api/leads/{lead_id}/conversation/messages",
+        json={"channel": "sms", "body": "Hello from the clinic"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert sent.status_code == 201, sent.get_json()
