@@ -217,3 +217,40 @@ def with_rows(client, tenant, lead_id: int) -> None:
         headers=tenant.headers("treatment_coordinator"),
     )
     assert sent.status_code == 201, sent.get_json()
+
+
+def _post(console, lead_id: int, path: str, **form):
+    token = csrf_of(console.get(f"/console/leads/{lead_id}").get_data(as_text=True))
+    return console.post(f"/console/leads/{lead_id}/{path}", data={"csrf_token": token, **form})
+
+
+def test_a_task_is_reassigned_and_a_consultation_rescheduled_then_missed(app, client, tenant):
+    lead = create_lead(client, tenant, phone="(415) 555-0106")
+    task = _task(client, tenant, lead["id"], "Call back")
+    booked = client.post(
+        f"/api/leads/{lead['id']}/consultations",
+        json={"starts_at": "2030-01-07T15:00:00Z"},
+        headers=tenant.headers("treatment_coordinator"),
+    ).get_json()
+    admin = tenant.users["clinic_admin"]
+    with app.test_client() as console:
+        console_log_in(console, tenant, "treatment_coordinator")
+        moved = _post(console, lead["id"], f"tasks/{task['id']}/reassign", assignee=str(admin.id))
+        assert moved.status_code == 303
+        assert _api(client, tenant, f"/api/leads/tasks/{task['id']}")["assigned_to_id"] == admin.id
+        # 10:00 on the clinic's clock, New York in January: 15:00 UTC
+        later = _post(
+            console, lead["id"], f"consultations/{booked['id']}/reschedule", starts_at="2030-01-08T10:00"
+        )
+        assert later.status_code == 303
+        again = _api(client, tenant, f"/api/consultations/{booked['id']}")
+        assert datetime.fromisoformat(again["starts_at"]) == datetime.fromisoformat(
+            "2030-01-08T15:00:00+00:00"
+        )
+        missed = _post(console, lead["id"], f"consultations/{booked['id']}/no-show")
+        assert missed.status_code == 303
+        assert _api(client, tenant, f"/api/consultations/{booked['id']}")["status"] == "no_show"
+        # A second no-show of a missed visit: the use case's refusal, said on the page, not a 500.
+        refused = _post(console, lead["id"], f"consultations/{booked['id']}/no-show")
+        said = refused.get_data(as_text=True)
+        assert refused.status_code == 409 and "a consultation no_show cannot be" in said
