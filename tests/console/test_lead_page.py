@@ -254,3 +254,14 @@ def test_a_task_is_reassigned_and_a_consultation_rescheduled_then_missed(app, cl
         refused = _post(console, lead["id"], f"consultations/{booked['id']}/no-show")
         said = refused.get_data(as_text=True)
         assert refused.status_code == 409 and "a consultation no_show cannot be" in said
+
+
+def test_a_task_of_another_lead_is_not_changed_from_this_leads_page(app, client, tenant):
+    lead = create_lead(client, tenant, phone="(415) 555-0107")
+    other = create_lead(client, tenant, first_name="Ann", phone="(415) 555-0108")
+    task = _task(client, tenant, other["id"], "Call Ann")
+    with app.test_client() as console:
+        console_log_in(console, tenant, "treatment_coordinator")
+        refused = _post(console, lead["id"], f"tasks/{task['id']}/complete", outcome="done")
+    assert refused.status_code == 404
+    assert _api(client, tenant, f"/api/leads/tasks/{task['id']}")["status"] == "PENDING"

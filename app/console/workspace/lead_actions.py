@@ -19,7 +19,7 @@ from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
 from app.platform.api import etag_for
-from app.platform.errors import PreconditionFailed
+from app.platform.errors import NotFound, PreconditionFailed
 from app.platform.roles import Actor
 
 # The details the edit form offers, in its order; a reader without `lead:phi` is offered none of
@@ -75,6 +75,21 @@ def edit_lead(*, session, lead_id: int, change: Change):
     )
 
 
+def _task_of_lead(session, change: Change, lead_id: int, task_id: int) -> None:
+    """A task posted under another lead's page (of the clinic) is not this page's: a 404."""
+    task = tasks.get_task(session=session, clinic_id=change.actor.clinic_id, task_id=task_id)
+    if task.lead_id != lead_id:
+        raise NotFound(f"task {task_id} not found on lead {lead_id}")
+
+
+def _consultation_of_lead(session, change: Change, lead_id: int, consultation_id: int) -> None:
+    found = consultations.get_consultation(
+        session=session, clinic_id=change.actor.clinic_id, consultation_id=consultation_id
+    )
+    if found.lead_id != lead_id:
+        raise NotFound(f"consultation {consultation_id} not found on lead {lead_id}")
+
+
 def create_task(*, session, lead_id: int, change: Change):
     posted = change.posted
     data = text_fields(posted, ("title", "description", "type", "priority", "assigned_to_id"))
@@ -84,7 +99,8 @@ def create_task(*, session, lead_id: int, change: Change):
     return series.create(session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now)
 
 
-def complete_task(*, session, task_id: int, change: Change):
+def complete_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
     body = load(task_schemas.CompleteIn(), text_fields(change.posted, ("outcome", "notes")))
     completion = outcomes.Completion(outcome=body["outcome"], notes=body.get("notes"), reschedule_to=None)
     return outcomes.complete(
@@ -92,7 +108,8 @@ def complete_task(*, session, task_id: int, change: Change):
     )
 
 
-def snooze_task(*, session, task_id: int, change: Change):
+def snooze_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
     body = load(task_schemas.SnoozeIn(), text_fields(change.posted, ("minutes",)))
     return tasks.snooze_task(
         session=session, actor=change.actor, task_id=task_id, until=None, minutes=body["minutes"],
@@ -100,7 +117,8 @@ def snooze_task(*, session, task_id: int, change: Change):
     )  # fmt: skip
 
 
-def reassign_task(*, session, task_id: int, change: Change):
+def reassign_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
     body = load(task_schemas.TaskUpdateIn(), text_fields(change.posted, ("assigned_to_id",)))
     apply_to = body.pop("apply_to")
     return series.update(
@@ -128,7 +146,8 @@ def book(*, session, lead_id: int, change: Change):
     )  # fmt: skip
 
 
-def reschedule(*, session, consultation_id: int, change: Change):
+def reschedule(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
     data = {"starts_at": local_time(change.posted.get("starts_at"), change.zone)}
     body = load(consultation_schemas.ConsultationChangeIn(), {k: v for k, v in data.items() if v})
     return consultations.reschedule(
@@ -136,13 +155,15 @@ def reschedule(*, session, consultation_id: int, change: Change):
     )
 
 
-def check_in(*, session, consultation_id: int, change: Change):
+def check_in(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
     return consultations.check_in(
         session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
     )
 
 
-def no_show(*, session, consultation_id: int, change: Change):
+def no_show(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
     return consultations.mark_no_show(
         session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
     )

@@ -91,7 +91,9 @@ TASK_ACTIONS = {
 @page(Permission.UPDATE)
 def task_action(lead_id: int, task_id: int, action: str):
     run, done = TASK_ACTIONS[action]
-    return _act(lead_id, "tasks", lambda s, c: run(session=s, task_id=task_id, change=c), done)
+    return _act(
+        lead_id, "tasks", lambda s, c: run(session=s, lead_id=lead_id, task_id=task_id, change=c), done
+    )
 
 
 @blp.route("/leads/<int:lead_id>/consultations", methods=["POST"])
@@ -120,7 +122,10 @@ CONSULTATION_ACTION = (
 def consultation_action(lead_id: int, consultation_id: int, action: str):
     run, done = CONSULTATION_ACTIONS[action]
     return _act(
-        lead_id, "consultations", lambda s, c: run(session=s, consultation_id=consultation_id, change=c), done
+        lead_id,
+        "consultations",
+        lambda s, c: run(session=s, lead_id=lead_id, consultation_id=consultation_id, change=c),
+        done,
     )
 
 
