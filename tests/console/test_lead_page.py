@@ -5,6 +5,7 @@ the form is sent), books a free slot; the front desk sees no PHI; who may not op
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from playwright.sync_api import expect
@@ -265,3 +266,25 @@ def test_a_task_of_another_lead_is_not_changed_from_this_leads_page(app, client,
         refused = _post(console, lead["id"], f"tasks/{task['id']}/complete", outcome="done")
     assert refused.status_code == 404
     assert _api(client, tenant, f"/api/leads/tasks/{task['id']}")["status"] == "PENDING"
+
+
+def test_the_timeline_is_newest_first_a_page_at_a_time(app, client, tenant):
+    lead = create_lead(client, tenant)
+    for n in range(27):
+        logged = client.post(
+            f"/api/leads/{lead['id']}/activities",
+            json={"type": "NOTE", "notes": f"note {n:02d}", "occurred_at": f"2026-01-01T10:{n:02d}:00Z"},
+            headers=tenant.headers("treatment_coordinator"),
+        )
+        assert logged.status_code == 201, logged.get_json()
+    with app.test_client() as console:
+        console_log_in(console, tenant, "treatment_coordinator")
+        first = console.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
+        second = console.get(f"/console/leads/{lead['id']}?page=2").get_data(as_text=True)
+    notes = [
+        re.findall(r"note (\d\d)", html.split('<table id="timeline">')[1].split("</table>")[0])
+        for html in (first, second)
+    ]
+    # 28 entries (the 27 notes and the lead's assignment): 25 newest on page one, the rest on page two
+    assert notes[0] == [f"{n:02d}" for n in range(26, 2, -1)] and notes[1] == ["02", "01", "00"]
+    assert "page 1 of 2" in first and ">Older<" in first and ">Newer<" in second
