@@ -7,12 +7,14 @@ fields and what was typed still in them."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from app.console import story
 from app.console.auth import page
 from app.console.workspace import form_input, lead_actions, lead_reads
+from app.domains.auth import service as auth
 from app.platform import clock
 from app.platform.access import current_actor
 from app.platform.api.injection import inject
@@ -45,7 +47,7 @@ def _act(lead_id: int, section: str, change, done: str):
     actor, now = current_actor(), clock.now()
     typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
     with unit_of_work() as uow:
-        zone = story.names_of_clinic(session=uow, actor=actor).zone
+        zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
     try:
         with unit_of_work() as uow:
             change(uow, lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone))
