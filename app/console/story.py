@@ -21,12 +21,13 @@ from app.domains.pipeline import service as pipeline
 from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
+from app.platform.api import etag_for
 from app.platform.db import PageRequest
 from app.platform.roles import Actor
 from app.platform.scheduling import job_admin as scheduling
 from app.platform.scheduling.models import OPEN
 
-TIMELINE, TASKS, JOBS = 100, 100, 100
+TIMELINE, TASKS, JOBS = 25, 100, 100
 SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")
 
 
@@ -44,12 +45,14 @@ def names_of_clinic(*, session, actor: Actor) -> Names:
     )
 
 
-def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
-    """Everything the console shows of one lead, as `actor` may see it; another clinic's is a 404."""
+def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_page: int = 1) -> dict:
+    """Everything the console shows of one lead, as `actor` may see it; another clinic's is a 404.
+    The timeline is one page (newest first) of TIMELINE activities."""
     lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
-    timeline, _ = activities.list_activities(
-        session=session, actor=actor, lead_id=lead_id, types=None, paging=PageRequest(1, TIMELINE), now=now
-    )
+    timeline, timeline_total = activities.list_activities(
+        session=session, actor=actor, lead_id=lead_id, types=None,
+        paging=PageRequest(timeline_page, TIMELINE), now=now,
+    )  # fmt: skip
     lead_tasks, _ = tasks.list_lead_tasks(
         session=session, actor=actor, lead_id=lead_id, status=None, paging=PageRequest(1, TASKS)
     )
@@ -70,6 +73,8 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
             "name": f"{lead.first_name} {lead.last_name}",
             "phi": phi_policy.may_read_phi(actor),
             "timeline": activity_schemas.ActivityOut(many=True).dump(timeline),
+            "timeline_total": timeline_total,
+            "etag": etag_for(shown, lead_schemas.LeadOut.ETAG_DERIVED),
             "tasks": task_schemas.TaskOut(many=True).dump(lead_tasks),
             "jobs": sorted(waiting, key=lambda j: j.due_at),
             "trail": automation_schemas.WhyTrailOut().dump(trail),

@@ -266,15 +266,7 @@ def health(*, uow, actor, now):
     return render_template("console/health.html", clinic=clinic, running=running, queues=queues, now=now)
 
 
-# --- a lead's story and the pictures ----------------------------------------------------------
-
-
-@blp.route("/leads/<int:lead_id>")
-@page(Permission.READ)
-@inject
-def lead_story(lead_id: int, *, uow, actor, now):
-    story_ = story.lead_story(session=uow, actor=actor, lead_id=lead_id, now=now)
-    return render_template("console/lead.html", story=story_)
+# --- the pictures (a lead's page: app/console/workspace/lead_page.py) -----------------------
 
 
 @blp.route("/analytics")

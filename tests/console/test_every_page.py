@@ -17,6 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
 from tests.console.test_browser import log_in
+from tests.console.test_lead_page import with_rows
 from tests.leadkit import create_lead
 
 PHONE = {"width": 390, "height": 844}
@@ -108,6 +109,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
     client, tenant, live_server, page, role
 ):
     lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134")
+    with_rows(client, tenant, lead["id"])  # the lead page with a task, a consultation, a message
     log_in(page, live_server, tenant, role=role)
     allowed = ROLE_PERMISSIONS[Role(role)]
     opened, problems = [], []

@@ -61,3 +61,22 @@
   document.addEventListener("DOMContentLoaded", focusableWhenScrolling);
   window.addEventListener("resize", focusableWhenScrolling);
 })();
+
+// A button that shows or hides the part of the page it controls (a form kept out of the way until
+// wanted, as on the lead page): its aria-expanded says which, for a screen reader too.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.toggle[aria-controls]");
+    if (!button) return;
+    var part = document.getElementById(button.getAttribute("aria-controls"));
+    if (!part) return;
+    var open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    part.hidden = !open;
+    if (open) {
+      var first = part.querySelector("input:not([type=hidden]), select, textarea, button");
+      if (first) first.focus();
+    }
+  });
+})();

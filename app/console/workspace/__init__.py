@@ -12,6 +12,7 @@ MODULES = (
     "app.console.workspace.quick_entry",
     "app.console.workspace.board",
     "app.console.workspace.team",
+    "app.console.workspace.lead_page",
 )
 
 

@@ -68,7 +68,7 @@ def save_lead(*, actor, now):
                 values.pop("idempotency_key", None)  # a fresh key: what is typed now is another lead
             errors = errors or {"form": [error.message]}
         else:
-            return go_to(url_for("console.lead_story", lead_id=lead_id), code=303)
+            return go_to(url_for("console.lead_page.show", lead_id=lead_id), code=303)
     with get_db().unit_of_work() as uow:
         return _render(uow=uow, actor=actor, values=values, errors=errors, status=422)
 

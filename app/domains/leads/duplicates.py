@@ -108,3 +108,14 @@ def leads_with_possible_duplicates(*, session: UnitOfWork, clinic_id: int, leads
         for lead in leads
         if any(holders.get(key, set()) - {lead.id} for key in (lead.phone, lead.phone_alt, lead.email) if key)
     }
+
+
+def duplicates_of_lead(*, session: UnitOfWork, lead) -> list[dict]:
+    """The other open leads of `lead`'s clinic that may be the same family (by phone, email or name),
+    as `find_duplicates` finds them for a new lead."""
+    fields = {
+        name: getattr(lead, name)
+        for name in ("phone", "phone_alt", "email", "first_name", "last_name", "patient_first_name",
+                     "patient_last_name")
+    }  # fmt: skip
+    return find_duplicates(session=session, clinic_id=lead.clinic_id, fields=fields, exclude_lead_id=lead.id)

@@ -1,0 +1,103 @@
+"""What a lead page's form posted, as the API's request schemas take it: text fields, empty meaning
+"none", a local time (an <input type=datetime-local> in the clinic's timezone) as an ISO time with
+its offset; and a refusal as the errors to show next to each field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from marshmallow import Schema, ValidationError
+
+from app.platform.errors import DomainError
+
+FORM_WIDE = "_form"  # an error of the whole form, not of one of its fields
+# A form's name for an API field whose key a person should never read, even in the page's source.
+FORM_NAMES = {"assigned_to_id": "assignee"}
+# The API's integer fields a form posts as text (its schemas take JSON numbers only).
+NUMBERS = frozenset(("assigned_to_id", "type_id", "provider_id", "minutes"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A refused form: which section it was in, the errors by field and what the person typed (the
+    page shows it again, so nothing typed is lost)."""
+
+    section: str
+    errors: dict[str, list[str]]
+    typed: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+
+    def of(self, section: str) -> dict[str, list[str]]:
+        return self.errors if section == self.section else {}
+
+
+def refusal(section: str, error: Exception, typed: dict[str, str]) -> Problem:
+    """A schema's or a use case's refusal as a `Problem`: field errors where it names fields."""
+    if isinstance(error, ValidationError):
+        return Problem(section, _flat(error.messages), typed)
+    assert isinstance(error, DomainError)
+    named = (error.errors or {}).get("json") or {}
+    errors = _flat(named) if isinstance(named, dict) and named else {}
+    if not errors:  # a refusal of no one field: said above the form
+        errors[FORM_WIDE] = [error.message]
+    return Problem(section, errors, typed, status=error.status)
+
+
+def _flat(messages) -> dict[str, list[str]]:
+    """marshmallow's messages ({field: [text]} or nested) as {field: [text, ...]}."""
+    if not isinstance(messages, dict):
+        return {FORM_WIDE: [str(messages)]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = FORM_WIDE if key == "_schema" else FORM_NAMES.get(str(key), str(key))
+        if isinstance(value, dict):
+            out.setdefault(name, []).extend(text for texts in _flat(value).values() for text in texts)
+        elif isinstance(value, list | tuple):
+            out.setdefault(name, []).extend(str(text) for text in value)
+        else:
+            out.setdefault(name, []).append(str(value))
+    return out
+
+
+def local_time(text: str | None, zone: ZoneInfo) -> str | None:
+    """An <input type=datetime-local>'s "2026-05-01T09:30", meant in the clinic's zone, as ISO with
+    the offset (the API's schemas refuse a naive time where it would be ambiguous); "" is none, and
+    anything else is passed on for the schema to refuse with its own words."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()
+
+
+def load(schema: Schema, posted: dict) -> dict:
+    """`posted` as the API's request schema loads it (its validation, its messages)."""
+    return schema.load(posted)
+
+
+def changed_fields(posted: dict[str, str], shown: dict, editable: tuple[str, ...]) -> dict:
+    """The editable fields whose posted text differs from the value shown; an emptied field is None."""
+    changes = {}
+    for name in editable:
+        if name not in posted:
+            continue
+        text = posted[name].strip()
+        before = shown.get(name)
+        if text == ("" if before is None else str(before)):
+            continue
+        changes[name] = text or None
+    return changes
+
+
+def text_fields(posted, names: tuple[str, ...]) -> dict:
+    """The named API fields the form posted (under their form names) with something in them."""
+    found = {}
+    for name in names:
+        text = (posted.get(FORM_NAMES.get(name, name)) or "").strip()
+        if text:
+            found[name] = int(text) if name in NUMBERS and text.isdigit() else text
+    return found

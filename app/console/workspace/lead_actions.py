@@ -1,0 +1,181 @@
+"""What the lead page's forms change, each through the API's own request schema (the same
+validation, the same field names in its errors) and the API's own use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from app.console.workspace.form_input import changed_fields, load, local_time, text_fields
+from app.domains.consultations import schemas as consultation_schemas
+from app.domains.consultations import service as consultations
+from app.domains.lead_messages import replies
+from app.domains.lead_messages import schemas as message_schemas
+from app.domains.leads import schemas as lead_schemas
+from app.domains.leads import service as leads
+from app.domains.tasks import outcomes, series
+from app.domains.tasks import schemas as task_schemas
+from app.domains.tasks import service as tasks
+from app.platform import phi_policy
+from app.platform.api import etag_for
+from app.platform.errors import NotFound, PreconditionFailed
+from app.platform.roles import Actor
+
+# The details the edit form offers, in its order; a reader without `lead:phi` is offered none of
+# the PHI fields among them (phi_policy.fields_for).
+EDITABLE = (
+    "first_name", "last_name", "email", "phone", "phone_alt", "preferred_contact", "preferred_time",
+    "priority", "patient_first_name", "patient_last_name", "patient_dob", "patient_relationship",
+    "insurance_carrier", "insurance_member_id", "address_line1", "address_line2", "city", "state",
+    "postal_code", "notes",
+)  # fmt: skip
+CHOICES = {
+    "preferred_contact": ("PHONE", "EMAIL", "TEXT", "ANY"),
+    "patient_relationship": ("SELF", "CHILD", "SPOUSE", "OTHER"),
+    "priority": ("normal", "high", "urgent"),
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who changes what, when, and the form they posted (its fields as text)."""
+
+    actor: Actor
+    posted: dict
+    now: datetime
+    zone: ZoneInfo
+
+
+def editable_for(actor: Actor) -> tuple[str, ...]:
+    return phi_policy.fields_for(actor, "lead", EDITABLE)
+
+
+def lead_etag(lead) -> str:
+    """The lead's ETag as `GET /api/leads/{id}` gives it to this reader (phi_policy bound)."""
+    schema = lead_schemas.LeadOut()
+    return etag_for(schema.dump(lead), schema.ETAG_DERIVED)
+
+
+def edit_lead(*, session, lead_id: int, change: Change):
+    """`PUT /api/leads/{id}` from the form: refused (412) when the lead changed since the page showed
+    it (its ETag, sent back by the form, as If-Match), else only the fields changed are sent."""
+    current = leads.get_lead(
+        session=session, clinic_id=change.actor.clinic_id, lead_id=lead_id, for_update=True
+    )
+    if change.posted.get("etag") != lead_etag(current):
+        raise PreconditionFailed(
+            "someone changed this lead since you opened it: reload the page to see their change, then edit"
+        )
+    shown = lead_schemas.LeadOut().dump(current)
+    changes = changed_fields(change.posted, shown, editable_for(change.actor))
+    body = load(lead_schemas.LeadUpdateIn(), changes)
+    return leads.update_lead(
+        session=session, actor=change.actor, lead_id=lead_id, changes=body, now=change.now
+    )
+
+
+def _task_of_lead(session, change: Change, lead_id: int, task_id: int) -> None:
+    """A task posted under another lead's page (of the clinic) is not this page's: a 404."""
+    task = tasks.get_task(session=session, clinic_id=change.actor.clinic_id, task_id=task_id)
+    if task.lead_id != lead_id:
+        raise NotFound(f"task {task_id} not found on lead {lead_id}")
+
+
+def _consultation_of_lead(session, change: Change, lead_id: int, consultation_id: int) -> None:
+    found = consultations.get_consultation(
+        session=session, clinic_id=change.actor.clinic_id, consultation_id=consultation_id
+    )
+    if found.lead_id != lead_id:
+        raise NotFound(f"consultation {consultation_id} not found on lead {lead_id}")
+
+
+def create_task(*, session, lead_id: int, change: Change):
+    posted = change.posted
+    data = text_fields(posted, ("title", "description", "type", "priority", "assigned_to_id"))
+    if posted.get("due_at"):
+        data["due_at"] = local_time(posted["due_at"], change.zone)
+    body = load(task_schemas.TaskCreateIn(), data)
+    return series.create(session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now)
+
+
+def complete_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
+    body = load(task_schemas.CompleteIn(), text_fields(change.posted, ("outcome", "notes")))
+    completion = outcomes.Completion(outcome=body["outcome"], notes=body.get("notes"), reschedule_to=None)
+    return outcomes.complete(
+        session=session, actor=change.actor, task_id=task_id, completion=completion, now=change.now
+    )
+
+
+def snooze_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
+    body = load(task_schemas.SnoozeIn(), text_fields(change.posted, ("minutes",)))
+    return tasks.snooze_task(
+        session=session, actor=change.actor, task_id=task_id, until=None, minutes=body["minutes"],
+        now=change.now,
+    )  # fmt: skip
+
+
+def reassign_task(*, session, lead_id: int, task_id: int, change: Change):
+    _task_of_lead(session, change, lead_id, task_id)
+    body = load(task_schemas.TaskUpdateIn(), text_fields(change.posted, ("assigned_to_id",)))
+    apply_to = body.pop("apply_to")
+    return series.update(
+        session=session, actor=change.actor, task_id=task_id, changes=body, apply_to=apply_to, now=change.now
+    )
+
+
+def book(*, session, lead_id: int, change: Change):
+    """Book the slot chosen ("<start>|<provider id>" of the availability service's free slots) or a
+    time typed in, as `POST /api/leads/{id}/consultations`."""
+    posted = change.posted
+    data = text_fields(posted, ("type_id", "location"))
+    slot = posted.get("slot") or ""
+    if slot:
+        starts_at, _, provider_id = slot.partition("|")
+        data["starts_at"] = starts_at
+        if provider_id:
+            data["provider_id"] = int(provider_id) if provider_id.isdigit() else provider_id
+    elif posted.get("starts_at"):
+        data["starts_at"] = local_time(posted["starts_at"], change.zone)
+    body = load(consultation_schemas.ConsultationIn(), data)
+    return consultations.book(
+        session=session, actor=change.actor, lead_id=lead_id, booking=consultations.Booking(**body),
+        now=change.now,
+    )  # fmt: skip
+
+
+def reschedule(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
+    data = {"starts_at": local_time(change.posted.get("starts_at"), change.zone)}
+    body = load(consultation_schemas.ConsultationChangeIn(), {k: v for k, v in data.items() if v})
+    return consultations.reschedule(
+        session=session, actor=change.actor, consultation_id=consultation_id, changes=body, now=change.now
+    )
+
+
+def check_in(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
+    return consultations.check_in(
+        session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
+    )
+
+
+def no_show(*, session, lead_id: int, consultation_id: int, change: Change):
+    _consultation_of_lead(session, change, lead_id, consultation_id)
+    return consultations.mark_no_show(
+        session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
+    )
+
+
+def reply(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/conversation/messages`: the form's idempotency key (made when the page
+    was drawn) sends a double submit once."""
+    body = load(
+        message_schemas.ConversationReplyIn(), text_fields(change.posted, ("channel", "subject", "body"))
+    )
+    return replies.reply(
+        session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now,
+        idempotency_key=change.posted.get("idempotency_key") or None,
+    )  # fmt: skip

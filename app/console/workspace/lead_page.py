@@ -1,0 +1,142 @@
+"""The lead page (issue 64 item 3): the details as the reader's role may see them and a form to edit
+them, the timeline, tasks, consultations, the conversation with a reply box, recalls and timers,
+possible duplicates, and what the automation did and why. Each form posts (CSRF-checked by the
+console) to a route here that changes through lead_actions (the API's schemas and use cases) in a
+unit of its own, then redirects back; a refusal draws the page again with the errors next to the
+fields and what was typed still in them."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from app.console.auth import page
+from app.console.workspace import form_input, lead_actions, lead_reads
+from app.domains.auth import service as auth
+from app.platform import clock
+from app.platform.access import current_actor
+from app.platform.api.injection import inject
+from app.platform.app_db import unit_of_work
+from app.platform.errors import DomainError
+from app.platform.roles import Permission
+
+blp = Blueprint("lead_page", __name__)
+TEMPLATE = "console/workspace/lead.html"
+
+
+def _ask() -> lead_reads.Ask:
+    return lead_reads.Ask(
+        timeline_page=max(request.args.get("page", 1, type=int), 1),
+        type_id=request.args.get("type", type=int),
+    )
+
+
+@blp.route("/leads/<int:lead_id>")
+@page(Permission.READ)
+@inject
+def show(lead_id: int, *, uow, actor, now):
+    data = lead_reads.lead_page(session=uow, actor=actor, lead_id=lead_id, ask=_ask(), now=now)
+    return render_template(TEMPLATE, **data, problem=None)
+
+
+def _act(lead_id: int, section: str, change, done: str):
+    """Run `change(session, change)` in a unit of its own; on success say `done` and go back to the
+    section, on a refusal (rolled back) draw the page again with the problem in that section."""
+    actor, now = current_actor(), clock.now()
+    typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    with unit_of_work() as uow:
+        zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
+    try:
+        with unit_of_work() as uow:
+            change(uow, lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone))
+    except (ValidationError, DomainError) as error:
+        problem = form_input.refusal(section, error, typed)
+        with unit_of_work() as uow:
+            data = lead_reads.lead_page(session=uow, actor=actor, lead_id=lead_id, ask=_ask(), now=now)
+        return render_template(TEMPLATE, **data, problem=problem), problem.status
+    flash(done)
+    return redirect(url_for(".show", lead_id=lead_id, _anchor=section), code=303)
+
+
+@blp.route("/leads/<int:lead_id>/edit", methods=["POST"])
+@page(Permission.UPDATE)
+def edit(lead_id: int):
+    return _act(
+        lead_id,
+        "details",
+        lambda s, c: lead_actions.edit_lead(session=s, lead_id=lead_id, change=c),
+        "Saved.",
+    )
+
+
+@blp.route("/leads/<int:lead_id>/tasks", methods=["POST"])
+@page(Permission.UPDATE)
+def create_task(lead_id: int):
+    return _act(
+        lead_id, "tasks", lambda s, c: lead_actions.create_task(session=s, lead_id=lead_id, change=c),
+        "Task created.",
+    )  # fmt: skip
+
+
+TASK_ACTIONS = {
+    "complete": (lead_actions.complete_task, "Task completed."),
+    "snooze": (lead_actions.snooze_task, "Task snoozed."),
+    "reassign": (lead_actions.reassign_task, "Task reassigned."),
+}
+
+
+@blp.route(
+    "/leads/<int:lead_id>/tasks/<int:task_id>/<any(complete, snooze, reassign):action>", methods=["POST"]
+)
+@page(Permission.UPDATE)
+def task_action(lead_id: int, task_id: int, action: str):
+    run, done = TASK_ACTIONS[action]
+    return _act(
+        lead_id, "tasks", lambda s, c: run(session=s, lead_id=lead_id, task_id=task_id, change=c), done
+    )
+
+
+@blp.route("/leads/<int:lead_id>/consultations", methods=["POST"])
+@page(Permission.CREATE)
+def book(lead_id: int):
+    return _act(
+        lead_id, "consultations", lambda s, c: lead_actions.book(session=s, lead_id=lead_id, change=c),
+        "Consultation booked.",
+    )  # fmt: skip
+
+
+CONSULTATION_ACTIONS = {
+    "reschedule": (lead_actions.reschedule, "Consultation rescheduled."),
+    "check-in": (lead_actions.check_in, "Checked in."),
+    "no-show": (lead_actions.no_show, "Marked a no-show."),
+}
+
+
+CONSULTATION_ACTION = (
+    "/leads/<int:lead_id>/consultations/<int:consultation_id>/<any(reschedule, 'check-in', 'no-show'):action>"
+)
+
+
+@blp.route(CONSULTATION_ACTION, methods=["POST"])
+@page(Permission.CREATE)
+def consultation_action(lead_id: int, consultation_id: int, action: str):
+    run, done = CONSULTATION_ACTIONS[action]
+    return _act(
+        lead_id,
+        "consultations",
+        lambda s, c: run(session=s, lead_id=lead_id, consultation_id=consultation_id, change=c),
+        done,
+    )
+
+
+@blp.route("/leads/<int:lead_id>/reply", methods=["POST"])
+@page(Permission.UPDATE)
+def reply(lead_id: int):
+    return _act(
+        lead_id,
+        "conversation",
+        lambda s, c: lead_actions.reply(session=s, lead_id=lead_id, change=c),
+        "Sent.",
+    )

@@ -1,0 +1,103 @@
+"""Everything the lead page shows, each part read by the API's own use case and dumped by the API's
+own answer schema for this reader (the PHI policy leaves out what the reader may not see, as in the
+API's answers): the lead's story (details, timeline, tasks, automation and its why: story.py), its
+conversation, consultations and free slots to book, recalls and timers, and possible duplicates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.console import story
+from app.console.workspace import lead_actions
+from app.domains.availability import schemas as availability_schemas
+from app.domains.availability import service as availability
+from app.domains.consultations import listing, timers
+from app.domains.consultations import schemas as consultation_schemas
+from app.domains.consultations.booking import schemas as slot_schemas
+from app.domains.consultations.booking import search
+from app.domains.conversations import schemas as conversation_schemas
+from app.domains.conversations import threads
+from app.domains.lead_messages import schemas as message_schemas
+from app.domains.leads import duplicates
+from app.domains.leads import service as leads
+from app.domains.tasks import schemas as task_schemas
+from app.platform import phi_policy
+from app.platform.roles import Actor, Permission
+
+THREAD_SIZE = 30  # the newest messages of the conversation the page shows
+SLOT_DAYS, SLOTS_SHOWN = 7, 40  # free slots of the next week, the first of them
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What the page was asked for besides the lead: the timeline's page, the type to book."""
+
+    timeline_page: int = 1
+    type_id: int | None = None
+
+
+def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -> dict:
+    """The page's data; another clinic's lead is a 404 (the first read, story's, says so)."""
+    shown = story.lead_story(
+        session=session, actor=actor, lead_id=lead_id, now=now, timeline_page=ask.timeline_page
+    )
+    names = shown["names"]
+    lead = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    conversation = threads.lead_conversation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    thread = threads.thread_page(
+        session=session, actor=actor, lead_id=lead_id, page=(None, THREAD_SIZE), now=now
+    )
+    with phi_policy.reading_as(actor):
+        return {
+            "story": shown,
+            "names": names,
+            "may_update": actor.can(Permission.UPDATE),
+            "may_book": actor.can(Permission.CREATE),
+            "editable": lead_actions.editable_for(actor),
+            "choices": lead_actions.CHOICES,
+            "task_choices": {
+                "type": task_schemas.TYPES,
+                "priority": task_schemas.PRIORITIES,
+                "outcome": task_schemas.OUTCOMES,
+            },
+            "thread": conversation_schemas.ThreadOut().dump(thread),
+            "channels": _reply_channels(),
+            "last_channel": conversation.last_inbound_channel if conversation is not None else None,
+            "idempotency_key": uuid.uuid4().hex,  # one per drawing of the reply form
+            "consultations": consultation_schemas.ConsultationOut(many=True).dump(
+                listing.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+            ),
+            "booking": _booking(session, actor, ask, now, names.zone),
+            "timers": consultation_schemas.TimerOut(many=True).dump(
+                timers.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+            ),
+            "duplicates": duplicates.duplicates_of_lead(session=session, lead=lead),
+            "timeline_pages": max(1, -(-shown["timeline_total"] // story.TIMELINE)),
+            "timeline_page": ask.timeline_page,
+        }
+
+
+def _reply_channels() -> tuple[str, ...]:
+    """The channels a reply may take: the API schema's own list (it grows with the channels)."""
+    field = message_schemas.ConversationReplyIn().fields["channel"]
+    return tuple(choice for validator in field.validators for choice in getattr(validator, "choices", ()))
+
+
+def _booking(session, actor: Actor, ask: Ask, now: datetime, zone) -> dict:
+    """The clinic's consultation types and the free slots of the one asked (or the first) over the
+    next SLOT_DAYS local days, from the availability service; no types: a time typed in instead."""
+    if not actor.can(Permission.CREATE):
+        return {"types": [], "type_id": None, "slots": []}
+    types = availability_schemas.TypeOut(many=True).dump(
+        availability.list_types(session=session, clinic_id=actor.clinic_id)
+    )
+    chosen = next((t["id"] for t in types if t["id"] == ask.type_id), types[0]["id"] if types else None)
+    slots = []
+    if chosen is not None:
+        today = now.astimezone(zone).date()
+        query = search.SlotQuery(chosen, today, today + timedelta(days=SLOT_DAYS - 1))
+        found = search.free_slots(session=session, clinic_id=actor.clinic_id, query=query, now=now)
+        slots = slot_schemas.SlotOut(many=True).dump(found[:SLOTS_SHOWN])
+    return {"types": types, "type_id": chosen, "slots": slots}
