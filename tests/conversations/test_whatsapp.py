@@ -25,6 +25,7 @@ from tests.automation.outreachkit import (
     process_events,
     steps_of,
 )
+from tests.conversations.files import file_server
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, E164, PHONE
 from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
@@ -301,3 +302,21 @@ def test_an_unknown_whatsapp_sender_is_in_the_inbox_and_captured_with_its_phone(
     assert lead["phone"] == E164
     [message] = thread(client, tenant, lead["id"])
     assert (message["channel"], message["body"]) == ("whatsapp", "Do you treat adults?")
+
+
+def test_an_image_goes_on_whatsapp_with_its_media_url_and_a_large_video_is_a_422(
+    app, client, db, tenant, twilio, lead
+):
+    whatsapp_from_family(client, twilio, "Can you send the before and after?", sid="SMw9")
+    with file_server() as files, thread_worker(app):
+        photo = files.add("/smiles/before-after.png", "image/png", size=800_000)
+        big = files.add("/smiles/tour.mp4", "video/mp4", size=20 * 1024 * 1024)  # over WhatsApp's 16 MB
+        refused = reply(client, tenant, lead["id"], body="Our tour", media_url=big, message_type="video")
+        assert refused.status_code == 422 and "media_url" in str(refused.get_json()["errors"])
+        resp = reply(client, tenant, lead["id"], body="Like this", media_url=photo, message_type="image")
+        assert resp.status_code == 201, resp.get_json()
+        wait_for(lambda: twilio.whatsapp())
+    [sent] = twilio.whatsapp()
+    assert sent["To"] == ON_WHATSAPP and sent["MediaUrl"] == photo and sent["Body"] == "Like this"
+    outbound = thread(client, tenant, lead["id"])[0]
+    assert outbound["channel"] == "whatsapp" and outbound["media"][0]["url"] == photo
