@@ -28,7 +28,7 @@ from tests.automation.outreachkit import (
 from tests.conversations.files import file_server
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, E164, PHONE
 from tests.outbound.fakes import sms_provider
-from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
+from tests.outbound.kit import FAST_DELIVERY, assign_sms_senders, sms_settings, use
 from tests.workers import thread_worker, wait_for
 
 INBOUND = "http://localhost/api/providers/twilio/sms"
@@ -320,3 +320,34 @@ def test_an_image_goes_on_whatsapp_with_its_media_url_and_a_large_video_is_a_422
     assert sent["To"] == ON_WHATSAPP and sent["MediaUrl"] == photo and sent["Body"] == "Like this"
     outbound = thread(client, tenant, lead["id"])[0]
     assert outbound["channel"] == "whatsapp" and outbound["media"][0]["url"] == photo
+
+
+def test_a_stop_to_the_shared_whatsapp_sender_holds_in_every_clinic_that_sends_from_it(
+    app, client, tenant, make_tenant, twilio, monkeypatch
+):
+    shared = "+14155550177"
+    use(monkeypatch, app.config["SETTINGS"], whatsapp_from=shared)
+    other, own = make_tenant("Other Clinic"), make_tenant("Own Number Clinic")
+    configure_clinic(client, tenant)  # both on the shared WhatsApp sender
+    configure_clinic(client, other)
+    twilio.numbers.add("+14155550188")  # in the account the engine sends with
+    assign_sms_senders(own, "+14155550188")
+    configure_clinic(client, own, whatsapp_number="+14155550188")  # its own WhatsApp number
+    leads = {t.id: lead_with(client, t, phone=PHONE) for t in (tenant, other, own)}
+
+    def opted_out(t) -> bool:
+        return client.get(f"/api/leads/{leads[t.id]['id']}", headers=t.headers()).get_json()[
+            "whatsapp_opt_out"
+        ]
+
+    def to_shared(body: str, sid: str) -> None:
+        form = {"MessageSid": sid, "AccountSid": "AC123", "From": ON_WHATSAPP, "To": f"whatsapp:{shared}",
+                "Body": body, "NumMedia": "0"}  # fmt: skip
+        assert post_as_twilio(client, twilio, INBOUND, form).status_code == 200
+
+    to_shared("Hello, which clinic is this?", "SMs0")  # any other message: no clinic's, not stored
+    assert all(thread(client, t, leads[t.id]["id"]) == [] for t in (tenant, other, own))
+    to_shared("STOP", "SMs1")
+    assert (opted_out(tenant), opted_out(other), opted_out(own)) == (True, True, False)
+    to_shared("START", "SMs2")
+    assert (opted_out(tenant), opted_out(other)) == (False, False)

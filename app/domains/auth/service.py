@@ -147,6 +147,17 @@ def clinics_on_shared_sms_sender(*, session: UnitOfWork, config) -> list[Clinic]
     return list(session.scalars(sa.select(Clinic).where(sender == shared).order_by(Clinic.id)))
 
 
+def clinics_on_shared_whatsapp_sender(*, session: UnitOfWork, config) -> list[Clinic]:
+    """The clinics that send WhatsApp from the shared FOLLOWUP_WHATSAPP_FROM: those with no WhatsApp
+    number of their own, or that number itself (as outbound's `whatsapp_sender` picks it). Read in
+    Python: the number sits in the clinic's settings document, and a STOP is rare."""
+    shared = config.whatsapp_from or ""
+    if not shared:
+        return []
+    every = session.scalars(sa.select(Clinic).order_by(Clinic.id))
+    return [c for c in every if ((c.settings or {}).get("whatsapp_number") or shared) == shared]
+
+
 CLINIC_FIELDS = (
     "name",
     "timezone",

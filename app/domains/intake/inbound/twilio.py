@@ -92,8 +92,9 @@ def receive_sms(*, session: UnitOfWork, form: dict, settings, now: datetime) -> 
 
 def receive_whatsapp(*, session: UnitOfWork, form: dict, settings, now: datetime) -> str:
     """One verified inbound WhatsApp message: the family's STOP/START on WhatsApp, else a message of
-    the lead's thread (an unknown sender's, as for a text). Only a clinic's own number routes it:
-    the shared WhatsApp sender cannot tell clinics apart."""
+    the lead's thread (an unknown sender's, as for a text). Only a clinic's own number routes a message:
+    the shared WhatsApp sender cannot tell clinics apart, so only a STOP or START to it is kept, in
+    every clinic that sends from it."""
     to = (form.get("To") or "").strip().removeprefix(WHATSAPP_PREFIX)
     sender = (form.get("From") or "").strip().removeprefix(WHATSAPP_PREFIX)
     wa_id = (form.get("WaId") or "").strip()
@@ -101,6 +102,8 @@ def receive_whatsapp(*, session: UnitOfWork, form: dict, settings, now: datetime
         sender = f"+{wa_id}"  # WhatsApp's own id of the family: its number without the +
     body, sid = (form.get("Body") or "")[:MAX_BODY], (form.get("MessageSid") or "").strip()[:128]
     shared = senders.is_shared_sms(to, settings) or to == (settings.whatsapp_from or "")
+    if shared and sender:
+        return _to_shared_whatsapp_sender(session, sender, body, settings, now)
     clinic = None if shared else addressed_clinic(session, "", to, settings)
     if clinic is None or not sender or not sid:
         return twiml()  # answered so Twilio stops retrying; nothing stored
@@ -141,6 +144,23 @@ def _to_shared_sender(session: UnitOfWork, sender: str, body: str, settings, now
     if word in START_WORDS or inbound.is_stop(body):
         on_shared = clinics.clinics_on_shared_sms_sender(session=session, config=settings)
         _set_opt_out(on_shared, session, sender, opted_out=word not in START_WORDS, now=now)
+    return twiml()
+
+
+def _to_shared_whatsapp_sender(session: UnitOfWork, sender: str, body: str, settings, now: datetime) -> str:
+    """A WhatsApp message to the shared WhatsApp sender: as on the shared SMS number, a STOP or START
+    holds in every clinic that sends WhatsApp from it (WhatsApp only); anything else cannot be told
+    apart by clinic and is not stored."""
+    word = keyword(body)
+    if word in HELP_WORDS:
+        return twiml(SHARED_HELP)
+    if word in START_WORDS or inbound.is_stop(body):
+        for clinic in clinics.clinics_on_shared_whatsapp_sender(session=session, config=settings):
+            for lead in inbound.leads_with_number(session, clinic, sender):
+                opted_out = word not in START_WORDS
+                inbound.set_opt_out(
+                    session=session, lead=lead, field="whatsapp_opt_out", opted_out=opted_out, now=now
+                )
     return twiml()
 
 
