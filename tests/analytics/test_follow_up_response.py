@@ -26,14 +26,14 @@ def dataset(app, tenant):
     db = app.extensions["followup.db"]
     with db.unit_of_work() as session:
         source = session.scalars(
-            sa.select(LeadSource.id).where(LeadSource.clinic_id == tenant.id).limit(1)
+            sa.select(LeadSource.id).where(LeadSource.clinic_id == tenant.id).order_by(LeadSource.id).limit(1)
         ).one()
 
         def lead():
             row = Lead(
-                clinic_id=tenant.id, status="ACTIVE", pipeline_stage="new_lead", stage_entered_at=at(1),
+                clinic_id=tenant.id, status="ACTIVE", pipeline_stage="new_lead", stage_entered_at=at(2),
                 first_name="Jane", last_name="Doe", preferred_contact="PHONE", patient_relationship="SELF",
-                source_id=source, treatment_interest=[], created_at=at(1), updated_at=at(1),
+                source_id=source, treatment_interest=[], created_at=at(2), updated_at=at(2),
                 created_by="test", updated_by="test",
             )  # fmt: skip
             session.add(row)
