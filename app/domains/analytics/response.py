@@ -8,8 +8,8 @@ messages logged by the system) sent in [from, to); one is replied when rollups m
   activity names); without one, by the activity's type (EMAIL: email, SMS: sms);
 - sequence: the sequence of the enrolment whose step sent it (the activity names the automation
   step); a rule's message (not a sequence's) is "no sequence";
-- time to the family's first reply: from the message to the lead's first INBOUND activity after it,
-  for replied messages only (an index probe per replied message: lead, direction, time).
+- time to the family's first reply: from the message to its `replied_at` (rollups keeps it: the
+  lead's first INBOUND activity after it, within the window).
 Clinic first response, per channel of the family's first message: conversations whose family first
 wrote in [from, to), median seconds from that first message (first_inbound_at) to the clinic's first
 reply (first_reply_at); the ones not yet answered are counted apart.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
+from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.analytics import figures, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment
@@ -86,16 +86,6 @@ def _lead_filters(stmt, lead_id, cohort: Cohort):
 def _automated_messages(session: UnitOfWork, cohort: Cohort):
     """One row per automated message of the range: channel, sequence name, replied, seconds to reply."""
     message = LeadActivity
-    reply = sa.orm.aliased(LeadActivity)
-    first_reply_at = (
-        sa.select(sa.func.min(reply.occurred_at))
-        .where(
-            reply.lead_id == message.lead_id,
-            reply.direction == ActivityDirection.INBOUND,
-            reply.occurred_at > message.occurred_at,
-        )
-        .scalar_subquery()
-    )
     thread = sa.orm.aliased(ConversationMessage)
     by_type = sa.case(
         (message.type == ActivityType.EMAIL, "email"), (message.type == ActivityType.SMS, "sms")
@@ -105,9 +95,7 @@ def _automated_messages(session: UnitOfWork, cohort: Cohort):
             sa.func.coalesce(thread.channel, by_type, sa.literal("direct_message")).label("channel"),
             sa.func.coalesce(Sequence.name, sa.literal(NO_SEQUENCE)).label("sequence"),
             message.replied.label("replied"),
-            sa.case(
-                (message.replied, figures.seconds(session, first_reply_at, message.occurred_at)),
-            ).label("seconds"),
+            figures.seconds(session, message.replied_at, message.occurred_at).label("seconds"),
         )
         .select_from(message)
         .outerjoin(
