@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityType, LeadActivity
-from app.domains.analytics import figures, rollups
+from app.domains.analytics import figures, queries, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment
 from app.domains.conversations.models import INBOUND, OUTBOUND, Conversation, ConversationMessage
@@ -36,8 +36,7 @@ def follow_up_response(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict
     """Per channel and per sequence: automated messages, replied, rate, median hours to the reply;
     per channel: the clinic's median minutes to its first reply to a family that wrote first."""
     messages = _automated_messages(session, cohort)
-    by_channel = _rows(session, messages, messages.c.channel)
-    by_sequence = _rows(session, messages, messages.c.sequence)
+    by_channel, by_sequence = _by_channel_and_sequence(session, messages)
     first_response = _first_response(session, cohort)
     channel_rows = []
     for channel in _ordered({*CHANNELS, *by_channel, *first_response}):
@@ -119,23 +118,42 @@ def _automated_messages(session: UnitOfWork, cohort: Cohort):
     return _lead_filters(stmt, message.lead_id, cohort).subquery()
 
 
-def _rows(session: UnitOfWork, messages, group) -> dict:
-    counts = session.execute(
-        sa.select(group, sa.func.count(), sa.func.count(sa.case((messages.c.replied, 1)))).group_by(group)
-    ).all()
+def _by_channel_and_sequence(session: UnitOfWork, messages) -> tuple[dict, dict]:
+    """({channel: figures}, {sequence: figures}). PostgreSQL: one pass over the messages (grouping
+    sets; percentile_cont skips the unanswered ones' nulls); elsewhere a count and a median query
+    per grouping."""
+    replied = sa.func.count(sa.case((messages.c.replied, 1)))
+    if not queries.is_postgresql(session):
+        return tuple(
+            _rows(session, messages, group, replied) for group in (messages.c.channel, messages.c.sequence)
+        )
+    median = sa.func.percentile_cont(0.5).within_group(messages.c.seconds)
+    by_channel, by_sequence = {}, {}
+    for channel, sequence, sent, answered, seconds in session.execute(
+        sa.select(messages.c.channel, messages.c.sequence, sa.func.count(), replied, median).group_by(
+            sa.func.grouping_sets(sa.tuple_(messages.c.channel), sa.tuple_(messages.c.sequence))
+        )
+    ):
+        found = by_channel if sequence is None else by_sequence
+        found[channel if sequence is None else sequence] = _figures(sent, answered, seconds)
+    return by_channel, by_sequence
+
+
+def _rows(session: UnitOfWork, messages, group, replied) -> dict:
+    counts = session.execute(sa.select(group, sa.func.count(), replied).group_by(group)).all()
     medians = figures.percentiles(session, messages, messages.c.seconds, group, places=6)
-    found = {}
-    for name, sent, replied in counts:
-        median_seconds = medians.get(name, (None, None))[0]
-        found[name] = {
-            "messages": sent,
-            "replied": replied,
-            "reply_rate": figures.ratio(replied, sent),
-            "median_hours_to_reply": figures.num(median_seconds / 3600.0)
-            if median_seconds is not None
-            else None,
-        }
-    return found
+    return {
+        name: _figures(sent, answered, medians.get(name, (None, None))[0]) for name, sent, answered in counts
+    }
+
+
+def _figures(sent: int, replied: int, median_seconds) -> dict:
+    return {
+        "messages": sent,
+        "replied": replied,
+        "reply_rate": figures.ratio(replied, sent),
+        "median_hours_to_reply": figures.num(median_seconds / 3600.0) if median_seconds is not None else None,
+    }
 
 
 def _first_response(session: UnitOfWork, cohort: Cohort) -> dict:
