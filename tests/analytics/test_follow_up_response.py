@@ -83,7 +83,8 @@ def dataset(app, tenant):
         def in_thread(lead_id, when, channel, direction, notification_id=None):
             session.add(
                 ConversationMessage(
-                    clinic_id=tenant.id, conversation_id=threads[lead_id].id, channel=channel, direction=direction,
+                    clinic_id=tenant.id, conversation_id=threads[lead_id].id, channel=channel,
+                    direction=direction,
                     sender_ref="system" if direction == "outbound" else "family", body="hello",
                     notification_id=notification_id, occurred_at=when, created_at=when,
                 )

@@ -23,12 +23,16 @@ import sqlalchemy as sa
 from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.analytics import figures, queries, rollups
 from app.domains.analytics.figures import Cohort
-from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment
 from app.domains.conversations.models import INBOUND, OUTBOUND, Conversation, ConversationMessage
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
+# The sequence behind a step, by table: automation builds on analytics (it reads the reports' rollups),
+# so analytics names the three columns it joins instead of importing automation's models.
+AutomationStep = sa.table("automation_steps", sa.column("id"), sa.column("enrollment_id"))
+SequenceEnrollment = sa.table("sequence_enrollments", sa.column("id"), sa.column("sequence_id"))
+Sequence = sa.table("sequences", sa.column("id"), sa.column("name"))
 NO_SEQUENCE = "no sequence"
 
 
@@ -92,7 +96,7 @@ def _automated_messages(session: UnitOfWork, cohort: Cohort):
     stmt = (
         sa.select(
             sa.func.coalesce(thread.channel, by_type, sa.literal("direct_message")).label("channel"),
-            sa.func.coalesce(Sequence.name, sa.literal(NO_SEQUENCE)).label("sequence"),
+            sa.func.coalesce(Sequence.c.name, sa.literal(NO_SEQUENCE)).label("sequence"),
             message.replied.label("replied"),
             figures.seconds(session, message.replied_at, message.occurred_at).label("seconds"),
         )
@@ -105,9 +109,9 @@ def _automated_messages(session: UnitOfWork, cohort: Cohort):
                 thread.direction == OUTBOUND,
             ),
         )
-        .outerjoin(AutomationStep, AutomationStep.id == message.details["automation_step_id"].as_integer())
-        .outerjoin(SequenceEnrollment, SequenceEnrollment.id == AutomationStep.enrollment_id)
-        .outerjoin(Sequence, Sequence.id == SequenceEnrollment.sequence_id)
+        .outerjoin(AutomationStep, AutomationStep.c.id == message.details["automation_step_id"].as_integer())
+        .outerjoin(SequenceEnrollment, SequenceEnrollment.c.id == AutomationStep.c.enrollment_id)
+        .outerjoin(Sequence, Sequence.c.id == SequenceEnrollment.c.sequence_id)
         .where(
             message.clinic_id == cohort.clinic_id,
             rollups.automated_message(message),
