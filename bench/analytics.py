@@ -32,7 +32,15 @@ from app.platform.config import Settings
 from bench.common import bench_database, bench_redis, median, percentile, print_table
 
 SECRET = "bench-secret-0123456789-abcdefghijklmn"
-REPORTS = ("funnel", "sources", "coordinators", "lost-reasons", "speed-to-lead", "follow-up")
+REPORTS = (
+    "funnel",
+    "sources",
+    "coordinators",
+    "lost-reasons",
+    "speed-to-lead",
+    "follow-up",
+    "follow-up-response",
+)
 REPEAT = 20
 BATCH = 10_000
 COORDINATORS = 10

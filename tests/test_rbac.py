@@ -180,6 +180,7 @@ DESIGN_TABLE = {
     "GET /api/leads/analytics/speed-to-lead": ANALYTICS,
     # Issue 7: follow-up effectiveness is one more report of the same family.
     "GET /api/leads/analytics/follow-up": ANALYTICS,
+    "GET /api/leads/analytics/follow-up-response": ANALYTICS,
     # Issue 17 item 10: the missing reports (conversion time, velocity, source trends, revenue/ROI).
     "GET /api/leads/analytics/time-to-convert": ANALYTICS,
     "GET /api/leads/analytics/lead-velocity": ANALYTICS,

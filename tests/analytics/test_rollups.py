@@ -32,7 +32,9 @@ def snapshot(db):
             ).order_by(LeadStageHistory.id)
         ).all()
         replied = conn.execute(
-            sa.select(LeadActivity.id, LeadActivity.replied).order_by(LeadActivity.id)
+            sa.select(LeadActivity.id, LeadActivity.replied, LeadActivity.replied_at).order_by(
+                LeadActivity.id
+            )
         ).all()
     return leads, stays, replied
 
@@ -103,7 +105,12 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
     by_id = {row.id: row for row in leads}
     assert abs((by_id[a].first_outbound_contact_at - (now - timedelta(minutes=3))).total_seconds()) < 1
     assert (by_id[a].furthest_stage, by_id[b].furthest_stage) == ("consultation_completed", "contacted")
-    assert sum(1 for _, r in replied if r) == 2  # the 4-day-old email was outside the 72 h window
+    assert sum(1 for _, r, _ in replied if r) == 2  # the 4-day-old email was outside the 72 h window
+    # Both answered messages keep when the family answered: the SMS 4 hours ago, either way round.
+    answered = [when for _, r, when in replied if r]
+    assert len(answered) == 2 and all(
+        abs((w - (now - timedelta(hours=4))).total_seconds()) < 1 for w in answered
+    )
     assert all(s.lead_created_at is not None for s in stays)
 
 

@@ -32,6 +32,7 @@ PAGES = {
     "/console/leads/new": Permission.CREATE,
     "/console/board": Permission.READ,
     "/console/team": Permission.ASSIGN,
+    "/console/reports": Permission.ANALYTICS,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)

@@ -104,5 +104,7 @@ class LeadActivity(Base):
     actor: Mapped[str] = mapped_column(sa.String(64))  # "user:3", "api_key:2", "system", "web_form"
     # On an automated message: answered within the reply window (app/domains/analytics/rollups.py).
     replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # ... and when the family first answered it (the follow-up response report's time to reply).
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
     sentiment: Mapped[str | None] = mapped_column(sa.String(16))

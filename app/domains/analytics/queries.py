@@ -123,7 +123,7 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
         sa.func.row_number().over(partition_by=group, order_by=value_col).label("rn"),
         sa.func.count().over(partition_by=group).label("n"),
     ).select_from(source)
-    ranked = ranked.subquery()
+    ranked = ranked.where(value_col.is_not(None)).subquery()  # as PostgreSQL's: nulls are no values
     rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
     stmt = sa.select(
         ranked.c.g,

@@ -16,7 +16,8 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
   current stage (every lead opens its first stay in the stage it was created in);
 - lead_activities.replied: on an automated (actor "system") outbound email or SMS, whether the lead
   answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side's event is
-  processed.
+  processed; lead_activities.replied_at: the time of that first answer (the earliest such reply: a
+  reply processed later but earlier in time lowers it).
 Each consumer computes its column from the rows, not from what the event says changed, so running it
 again, or after a later event, gives the same column. The stays' lead_created_at and stay_seconds
 are the stay's own facts, written by pipeline with the stay.
@@ -132,9 +133,9 @@ def _mark_replied_messages(session: UnitOfWork, lead_id: int, at: datetime) -> N
             automated_message(),
             LeadActivity.occurred_at < at,
             LeadActivity.occurred_at >= at - window,
-            LeadActivity.replied.is_(False),
+            sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > at),
         )
-        .values(replied=True)
+        .values(replied=True, replied_at=at)
         .execution_options(synchronize_session=False)
     )
 
@@ -142,20 +143,23 @@ def _mark_replied_messages(session: UnitOfWork, lead_id: int, at: datetime) -> N
 def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int, at: datetime) -> None:
     """A message whose reply is on record already (logged late, or its reply's event came first)."""
     reply = sa.orm.aliased(LeadActivity)
-    answered = (
-        sa.select(reply.id)
-        .where(
+    first_answer = session.scalar(
+        sa.select(sa.func.min(reply.occurred_at)).where(
             reply.lead_id == lead_id,
             reply.direction == ActivityDirection.INBOUND,
             reply.occurred_at > at,
             reply.occurred_at <= at + timedelta(hours=REPLY_WINDOW_HOURS),
         )
-        .exists()
     )
+    if first_answer is None:
+        return
     session.execute(
         sa.update(LeadActivity)
-        .where(LeadActivity.id == message_id, LeadActivity.replied.is_(False), answered)
-        .values(replied=True)
+        .where(
+            LeadActivity.id == message_id,
+            sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > first_answer),
+        )
+        .values(replied=True, replied_at=first_answer)
         .execution_options(synchronize_session=False)
     )
 
@@ -251,8 +255,8 @@ def backfill(connection: sa.Connection) -> None:
         )
     )
     reply = sa.orm.aliased(LeadActivity)
-    answered = (
-        sa.select(reply.id)
+    first_answer = (
+        sa.select(sa.func.min(reply.occurred_at))
         .where(
             reply.lead_id == LeadActivity.lead_id,
             reply.direction == ActivityDirection.INBOUND,
@@ -260,7 +264,12 @@ def backfill(connection: sa.Connection) -> None:
             seconds_between(connection, reply.occurred_at, LeadActivity.occurred_at)
             <= REPLY_WINDOW_HOURS * 3600,
         )
-        .exists()
+        .scalar_subquery()
     )
-    connection.execute(sa.update(LeadActivity).where(automated_message()).values(replied=answered))
+    connection.execute(sa.update(LeadActivity).where(automated_message()).values(replied_at=first_answer))
+    connection.execute(
+        sa.update(LeadActivity)
+        .where(automated_message())
+        .values(replied=LeadActivity.replied_at.is_not(None))
+    )
     monthly.rebuild(connection)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.analytics import bookings as booking_reports
 from app.domains.analytics import consultations as consultation_reports
-from app.domains.analytics import coordination, figures, monthly, queries, rollups, trends
+from app.domains.analytics import coordination, figures, monthly, queries, response, rollups, trends
 from app.domains.analytics.figures import Cohort
 from app.domains.auth.models import User
 from app.domains.leads.models import Lead, LeadSource
@@ -326,6 +326,7 @@ REPORTS = {
     **coordination.REPORTS,
     **consultation_reports.REPORTS,
     **booking_reports.REPORTS,
+    **response.REPORTS,
 }
 
 

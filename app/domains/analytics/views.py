@@ -61,6 +61,13 @@ for _name, _summary in (
     ("speed-to-lead", "Minutes from capture to first outbound contact: median, p90, share within 5 minutes."),
     ("follow-up", "Follow-up effectiveness: tasks completed on time, replies to automated messages."),
     (
+        "follow-up-response",
+        "Follow-up response per channel (sms, email, whatsapp, instagram) and per sequence: automated "
+        "messages sent in the range, replied within the reply window, the rate and the median hours to the "
+        "family's first reply; per channel also the median minutes from a family's first message to the "
+        "clinic's first reply. CSV: one row per channel, then per sequence.",
+    ),
+    (
         "time-to-convert",
         "Days from capture to conversion of the leads converted in the range: average and median, "
         "overall and per source.",

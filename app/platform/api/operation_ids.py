@@ -230,6 +230,7 @@ OPERATION_IDS: dict[str, str] = {
     # Analytics and intelligence.
     "GET /api/leads/analytics/coordinators": "getCoordinatorReport",
     "GET /api/leads/analytics/follow-up": "getFollowUpReport",
+    "GET /api/leads/analytics/follow-up-response": "getFollowUpResponseReport",
     "GET /api/leads/analytics/forecast": "getForecast",
     "GET /api/leads/analytics/funnel": "getFunnelReport",
     "GET /api/leads/analytics/hesitation-reasons": "getHesitationReasonsReport",
