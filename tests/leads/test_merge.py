@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from app.domains.leads import duplicates
@@ -12,8 +13,19 @@ from app.domains.leads.models import Lead
 from app.platform import clock
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic
-from tests.intake.test_twilio import CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
+from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
 from tests.leadkit import create_lead, events, get_lead
+from tests.outbound.fakes import sms_provider
+from tests.outbound.kit import sms_settings, use
+
+
+@pytest.fixture
+def texts(app, monkeypatch):
+    """Twilio's stand-in, for the family's texted message that makes a thread."""
+    with sms_provider(token=AUTH_TOKEN) as (provider, url):
+        provider.numbers.add(CLINIC_NUMBER)
+        use(monkeypatch, app.config["SETTINGS"], **sms_settings(url, token=AUTH_TOKEN))
+        yield provider
 
 
 def _merge(client, tenant, lead_id: int, from_lead_id, role: str = "treatment_coordinator"):
@@ -42,7 +54,7 @@ def _open_jobs_of(db, lead_id: int) -> list[ScheduledJob]:
         )
 
 
-def test_a_merge_moves_the_work_to_the_survivor_and_closes_the_merged_lead(client, db, tenant):
+def test_a_merge_moves_the_work_to_the_survivor_and_closes_the_merged_lead(client, db, tenant, texts):
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     survivor = create_lead(client, tenant, first_name="Jane", last_name="Doe", phone="415-555-0199")
     merged = create_lead(
@@ -51,18 +63,24 @@ def test_a_merge_moves_the_work_to_the_survivor_and_closes_the_merged_lead(clien
     other_id = merged["id"]
     # The merged lead's work: a note, a task, a consultation and a texted thread.
     headers = tenant.headers("treatment_coordinator")
-    note = client.post(f"/api/leads/{other_id}/activities", json={"type": "NOTE", "notes": "Asked"}, headers=headers)
+    note = client.post(
+        f"/api/leads/{other_id}/activities", json={"type": "NOTE", "notes": "Asked"}, headers=headers
+    )
     assert note.status_code == 201, note.get_json()
     due = (clock.now() + timedelta(hours=2)).isoformat()
     task = client.post(
-        f"/api/leads/{other_id}/tasks", json={"title": "Call back", "type": "CALL", "due_at": due}, headers=headers
+        f"/api/leads/{other_id}/tasks",
+        json={"title": "Call back", "type": "CALL", "due_at": due},
+        headers=headers,
     )
     assert task.status_code == 201, task.get_json()
     starts = (clock.now() + timedelta(days=3)).replace(microsecond=0).isoformat()
     booked = client.post(f"/api/leads/{other_id}/consultations", json={"starts_at": starts}, headers=headers)
     assert booked.status_code == 201, booked.get_json()
     assert signed_post(client, INBOUND, text("Is Tuesday free?", sid="SMm1")).status_code == 200
-    assert [m["body"] for m in _items(client, tenant, f"/api/leads/{other_id}/conversation")] == ["Is Tuesday free?"]
+    assert [m["body"] for m in _items(client, tenant, f"/api/leads/{other_id}/conversation")] == [
+        "Is Tuesday free?"
+    ]
     assert _open_jobs_of(db, other_id), "the merged lead had work planned"
 
     resp = _merge(client, tenant, survivor["id"], other_id)
@@ -72,7 +90,9 @@ def test_a_merge_moves_the_work_to_the_survivor_and_closes_the_merged_lead(clien
     assert resp.get_json()["phone"] == "+14155550199"  # its own is kept
     activities = _items(client, tenant, f"/api/leads/{survivor['id']}/activities")
     assert "Asked" in [a.get("notes") for a in activities]
-    assert task.get_json()["id"] in [t["id"] for t in _items(client, tenant, f"/api/leads/{survivor['id']}/tasks")]
+    assert task.get_json()["id"] in [
+        t["id"] for t in _items(client, tenant, f"/api/leads/{survivor['id']}/tasks")
+    ]
     consultations = _items(client, tenant, f"/api/leads/{survivor['id']}/consultations")
     assert [c["id"] for c in consultations] == [booked.get_json()["id"]]
     thread = _items(client, tenant, f"/api/leads/{survivor['id']}/conversation")

@@ -139,7 +139,9 @@ def _dismissed_of(session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> d
     rows = session.execute(
         sa.select(DismissedDuplicate.lead_low_id, DismissedDuplicate.lead_high_id).where(
             DismissedDuplicate.clinic_id == clinic_id,
-            sa.or_(DismissedDuplicate.lead_low_id.in_(lead_ids), DismissedDuplicate.lead_high_id.in_(lead_ids)),
+            sa.or_(
+                DismissedDuplicate.lead_low_id.in_(lead_ids), DismissedDuplicate.lead_high_id.in_(lead_ids)
+            ),
         )
     ).all()
     found: dict[int, set[int]] = {}

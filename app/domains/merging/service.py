@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from app.domains.leads import duplicates, service as leads
 from app.domains.leads.models import DismissedDuplicate, Lead, LeadStatus
 from app.domains.merging import moves
-from app.platform import audit, events
+from app.platform.audit import service as audit
+from app.platform.events import service as events
 from app.platform.db import UnitOfWork, new_row
 from app.platform.errors import Conflict
 from app.platform.roles import Actor
@@ -112,9 +113,8 @@ def merge(*, session: UnitOfWork, actor: Actor, lead_id: int, from_lead_id: int,
     merged lead moves to the survivor (or is closed, see moves.py); the merged lead is archived with
     `merged_into_id` and its pending jobs cancelled; audited; `lead.merged` on the outbox."""
     # Locked lowest id first: two merges of the same pair in opposite directions cannot deadlock.
-    first, second = sorted({lead_id, from_lead_id})
     locked = {i: leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=i, for_update=True)
-              for i in (first, second)}  # fmt: skip
+              for i in sorted({lead_id, from_lead_id})}  # fmt: skip
     survivor, other = locked[lead_id], locked[from_lead_id]
     _check_mergeable(survivor, other)
     filled = fields_to_take(survivor, other)
