@@ -107,6 +107,15 @@ def _check_mergeable(survivor: Lead, other: Lead) -> None:
         leads.ensure_not_converted(lead)
 
 
+def merge_preview(*, session: UnitOfWork, actor: Actor, lead_id: int, from_lead_id: int) -> dict:
+    """What merging `from_lead_id` into `lead_id` would do, for a confirmation step: the fields the
+    lead would take (names only: the values are PHI). Refused as the merge itself would be."""
+    survivor = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+    other = leads.get_lead(session=session, clinic_id=actor.clinic_id, lead_id=from_lead_id)
+    _check_mergeable(survivor, other)
+    return {"lead_id": survivor.id, "from_lead_id": other.id, "fields": fields_to_take(survivor, other)}
+
+
 def merge(*, session: UnitOfWork, actor: Actor, lead_id: int, from_lead_id: int, now: datetime) -> Lead:
     """Merge lead `from_lead_id` into lead `lead_id`, in the caller's one transaction: the survivor
     keeps its fields and takes the other's where its own are empty; everything that points at the
