@@ -6,13 +6,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domains.leads import duplicates, service as leads
+from app.domains.leads import duplicates
+from app.domains.leads import service as leads
 from app.domains.leads.models import DismissedDuplicate, Lead, LeadStatus
 from app.domains.merging import moves
 from app.platform.audit import service as audit
-from app.platform.events import service as events
 from app.platform.db import UnitOfWork, new_row
 from app.platform.errors import Conflict
+from app.platform.events import service as events
 from app.platform.roles import Actor
 
 LEAD_MERGED = "lead.merged"  # {lead_id, merged_lead_id, filled: [field, ...], moved: {table: rows}}
