@@ -140,3 +140,15 @@ def test_a_dismissed_pair_is_not_suggested_again_in_either_order(app, client, db
     assert suggested(first["id"]) == [] and suggested(second["id"]) == []
     other = make_tenant("Other")
     assert client.post(path, headers=other.headers("treatment_coordinator")).status_code == 404
+
+
+def test_erasing_the_survivor_erases_the_lead_merged_into_it(client, db, tenant):
+    survivor = create_lead(client, tenant, phone="415-555-0177")
+    merged = create_lead(client, tenant, first_name="Janet", phone="415-555-0178", email="janet@example.com")
+    assert _merge(client, tenant, survivor["id"], merged["id"]).status_code == 200
+    erased = client.post(f"/api/leads/{survivor['id']}/erase", headers=tenant.headers("clinic_admin"))
+    assert erased.status_code == 200, erased.get_json()
+    with db.unit_of_work() as session:
+        tombstone = session.get(Lead, merged["id"])
+        assert tombstone.erased_at is not None
+        assert (tombstone.first_name, tombstone.phone, tombstone.email) == ("[erased]", None, None)
