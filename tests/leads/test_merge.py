@@ -12,7 +12,7 @@ from app.domains.leads import duplicates
 from app.domains.leads.models import Lead
 from app.platform import clock
 from app.platform.scheduling.models import ScheduledJob
-from tests.automation.outreachkit import configure_clinic
+from tests.automation.outreachkit import call, configure_clinic, enroll, enrollments, make_sequence, steps_of
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
 from tests.leadkit import create_lead, events, get_lead
 from tests.outbound.fakes import sms_provider
@@ -152,3 +152,32 @@ def test_erasing_the_survivor_erases_the_lead_merged_into_it(client, db, tenant)
         tombstone = session.get(Lead, merged["id"])
         assert tombstone.erased_at is not None
         assert (tombstone.first_name, tombstone.phone, tombstone.email) == ("[erased]", None, None)
+
+
+def test_two_active_sequences_keep_the_survivors_and_one_alone_carries_on(client, db, tenant):
+    nurture = make_sequence(client, tenant, [call(amount=2, unit="days")], name="Nurture")
+    recall = make_sequence(client, tenant, [call(amount=3, unit="days")], name="Recall")
+    survivor = create_lead(client, tenant, phone="415-555-0181")
+    both = create_lead(client, tenant, phone="415-555-0182")
+    kept = enroll(client, tenant, survivor["id"], nurture["id"])
+    stopped = enroll(client, tenant, both["id"], recall["id"])
+    assert _merge(client, tenant, survivor["id"], both["id"]).status_code == 200
+    by_id = {e["id"]: e for e in enrollments(client, tenant, survivor["id"])}
+    assert by_id[kept["id"]]["status"] == "active"
+    assert (by_id[stopped["id"]]["status"], by_id[stopped["id"]]["end_reason"]) == ("unenrolled", "merged")
+    assert [s.status for s in steps_of(db, survivor["id"]) if s.enrollment_id == stopped["id"]] == [
+        "cancelled"
+    ]
+
+    # A merged lead's enrollment, none active on the survivor: it carries on there, its step still planned.
+    alone = create_lead(client, tenant, phone="415-555-0183")
+    carried = enroll(client, tenant, alone["id"], recall["id"])
+    newcomer = create_lead(client, tenant, phone="415-555-0184")
+    assert _merge(client, tenant, newcomer["id"], alone["id"]).status_code == 200
+    [moved] = enrollments(client, tenant, newcomer["id"])
+    assert (moved["id"], moved["status"]) == (carried["id"], "active")
+    [step] = [s for s in steps_of(db, newcomer["id"]) if s.enrollment_id == carried["id"]]
+    assert step.status == "scheduled"
+    with db.unit_of_work() as session:
+        job = session.get(ScheduledJob, step.job_id)
+        assert (job.status, job.subject_id) == ("pending", newcomer["id"])
