@@ -76,6 +76,9 @@ DESIGN_TABLE = {
     "GET /api/leads/<id>": READ,
     "PUT /api/leads/<id>": UPDATE,
     "POST /api/leads/<id>/stage": UPDATE,
+    # Duplicates to merge or dismiss (issue 64 item 3): changes to the leads, as staff make them.
+    "POST /api/leads/<id>/merge": UPDATE,
+    "POST /api/leads/<id>/duplicates/<id>/dismiss": UPDATE,
     "POST /api/leads/<id>/lost": UPDATE,
     "POST /api/leads/<id>/assign": ASSIGN,
     # Issue 34: erasing a person's data on request is the clinic admin's alone.

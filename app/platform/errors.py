@@ -63,6 +63,8 @@ ERROR_CODES: dict[str, str] = {
     "already_linked": "the conversation is a lead's already: link or capture only an unknown sender's",
     "slot_taken": "the provider holds that time already: `errors` names the clash and the nearest free slots",
     "idempotency_in_progress": "a request with this Idempotency-Key is still running: retry later",
+    "merge_into_itself": "a lead cannot be merged into itself",
+    "already_merged": "the lead was merged into another already: work on that one",
     "media_unavailable": "the provider did not give the message's media (gone, too large, not its host)",
 }
 

@@ -160,6 +160,17 @@ def test_badges_say_a_possible_duplicate(console, client, tenant):
     assert html.count("Possible duplicate") == 2
 
 
+def test_a_pair_dismissed_as_not_the_same_family_loses_its_badge(console, client, tenant):
+    rosa = create_lead(client, tenant, first_name="Rosa", phone="(415) 555-0134")
+    rosalind = create_lead(client, tenant, first_name="Rosalind", phone="(415) 555-0134")
+    dismissed = client.post(
+        f"/api/leads/{rosalind['id']}/duplicates/{rosa['id']}/dismiss", headers=tenant.headers("clinic_admin")
+    )
+    assert dismissed.status_code == 200, dismissed.get_json()
+    log_in(console, tenant, role="treatment_coordinator")
+    assert "Possible duplicate" not in console.get("/console/board").get_data(as_text=True)
+
+
 def test_a_manager_reassigns_two_leads_through_the_assignment(app, console, client, tenant):
     sick = coordinator(app, tenant, "Sam Sick")
     well = coordinator(app, tenant, "Wendy Well")

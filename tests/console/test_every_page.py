@@ -28,6 +28,7 @@ PAGES = {
     "/console/bulk-jobs": Permission.READ,
     "/console/analytics": Permission.ANALYTICS,
     "/console/leads/{lead_id}": Permission.READ,
+    "/console/leads/{lead_id}/merge/{twin_id}": Permission.UPDATE,  # a duplicate's merge, confirmed
     "/console/today": Permission.READ,
     "/console/leads/new": Permission.CREATE,
     "/console/board": Permission.READ,
@@ -111,6 +112,10 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
 ):
     lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134")
     with_rows(client, tenant, lead["id"])  # the lead page with a task, a consultation, a message
+    # ... and a possible duplicate, with its merge and dismiss buttons.
+    twin = create_lead(
+        client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134", email="r@example.com"
+    )
     log_in(page, live_server, tenant, role=role)
     allowed = ROLE_PERMISSIONS[Role(role)]
     opened, problems = [], []
@@ -118,7 +123,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
         if permission not in allowed:
             continue
         opened.append(path)
-        url = live_server + path.format(lead_id=lead["id"])
+        url = live_server + path.format(lead_id=lead["id"], twin_id=twin["id"])
         problems += _check(page, url, path, _screenshot_folder(path, Role(role)))
     assert opened, f"{role} may open no page"
     assert problems == [], "\n".join(problems)

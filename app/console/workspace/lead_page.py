@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 from app.console.auth import page
 from app.console.workspace import form_input, lead_actions, lead_reads
 from app.domains.auth import service as auth
+from app.domains.merging import service as merging
 from app.platform import clock
 from app.platform.access import current_actor
 from app.platform.api.injection import inject
@@ -139,4 +140,37 @@ def reply(lead_id: int):
         "conversation",
         lambda s, c: lead_actions.reply(session=s, lead_id=lead_id, change=c),
         "Sent.",
+    )
+
+
+@blp.route("/leads/<int:lead_id>/merge/<int:other_id>")
+@page(Permission.UPDATE)
+@inject
+def confirm_merge(lead_id: int, other_id: int, *, uow, actor, now):
+    """The merge's confirmation step: which fields this lead would take from the other."""
+    preview = merging.merge_preview(session=uow, actor=actor, lead_id=lead_id, from_lead_id=other_id)
+    return render_template("console/workspace/lead_merge.html", preview=preview)
+
+
+@blp.route("/leads/<int:lead_id>/merge/<int:other_id>", methods=["POST"])
+@page(Permission.UPDATE)
+def merge(lead_id: int, other_id: int):
+    return _act(
+        lead_id,
+        "duplicates",
+        lambda s, c: merging.merge(
+            session=s, actor=c.actor, lead_id=lead_id, from_lead_id=other_id, now=c.now
+        ),
+        f"Lead {other_id} merged into this lead.",
+    )
+
+
+@blp.route("/leads/<int:lead_id>/duplicates/<int:other_id>/dismiss", methods=["POST"])
+@page(Permission.UPDATE)
+def dismiss(lead_id: int, other_id: int):
+    return _act(
+        lead_id,
+        "duplicates",
+        lambda s, c: merging.dismiss(session=s, actor=c.actor, lead_id=lead_id, other_id=other_id, now=c.now),
+        f"Lead {other_id} marked not the same family.",
     )

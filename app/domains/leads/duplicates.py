@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.domains.leads import queries, rules
-from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.domains.leads.models import OPEN_STATUSES, DismissedDuplicate, Lead
 from app.platform import phi
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
@@ -76,7 +76,26 @@ def find_duplicates(
         reasons = rules.match_reasons(probe, candidate)
         if reasons:
             found.append({"lead_id": lead_id, "matched": reasons})
+    if found and exclude_lead_id:
+        dismissed = dismissed_partners(session=session, clinic_id=clinic_id, lead_id=exclude_lead_id)
+        found = [match for match in found if match["lead_id"] not in dismissed]
     return found
+
+
+def pair(lead_id: int, other_id: int) -> tuple[int, int]:
+    """A dismissed pair as it is kept: the lower id first, so either order finds it."""
+    return min(lead_id, other_id), max(lead_id, other_id)
+
+
+def dismissed_partners(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> set[int]:
+    """The leads staff said are not the same family as `lead_id` (app/domains/merging)."""
+    rows = session.execute(
+        sa.select(DismissedDuplicate.lead_low_id, DismissedDuplicate.lead_high_id).where(
+            DismissedDuplicate.clinic_id == clinic_id,
+            sa.or_(DismissedDuplicate.lead_low_id == lead_id, DismissedDuplicate.lead_high_id == lead_id),
+        )
+    ).all()
+    return {low if high == lead_id else high for low, high in rows}
 
 
 def leads_with_possible_duplicates(*, session: UnitOfWork, clinic_id: int, leads: list) -> set[int]:
@@ -103,11 +122,33 @@ def leads_with_possible_duplicates(*, session: UnitOfWork, clinic_id: int, leads
         for key in keys:
             if key:
                 holders.setdefault(key, set()).add(lead_id)
+    dismissed = _dismissed_of(session, clinic_id, [lead.id for lead in leads])
     return {
         lead.id
         for lead in leads
-        if any(holders.get(key, set()) - {lead.id} for key in (lead.phone, lead.phone_alt, lead.email) if key)
+        if any(
+            holders.get(key, set()) - {lead.id} - dismissed.get(lead.id, set())
+            for key in (lead.phone, lead.phone_alt, lead.email)
+            if key
+        )
     }
+
+
+def _dismissed_of(session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> dict[int, set[int]]:
+    """lead id -> the leads staff said are not its family, for a page of leads (one query)."""
+    rows = session.execute(
+        sa.select(DismissedDuplicate.lead_low_id, DismissedDuplicate.lead_high_id).where(
+            DismissedDuplicate.clinic_id == clinic_id,
+            sa.or_(
+                DismissedDuplicate.lead_low_id.in_(lead_ids), DismissedDuplicate.lead_high_id.in_(lead_ids)
+            ),
+        )
+    ).all()
+    found: dict[int, set[int]] = {}
+    for low, high in rows:
+        found.setdefault(low, set()).add(high)
+        found.setdefault(high, set()).add(low)
+    return found
 
 
 def duplicates_of_lead(*, session: UnitOfWork, lead) -> list[dict]:

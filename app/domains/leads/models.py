@@ -352,6 +352,8 @@ class Lead(Base):
     updated_by: Mapped[str] = mapped_column(sa.String(64))
     # Set when the person's data was erased (app/domains/privacy): the row stays as an anonymised tombstone.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Merged into another lead of the clinic (app/domains/merging): closed, its rows moved to that lead.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("leads.id"))
 
     @property
     def escalated(self) -> bool:
@@ -360,6 +362,21 @@ class Lead(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES and self.deleted_at is None
+
+
+class DismissedDuplicate(Base):
+    """Two leads staff said are not the same family: never suggested as duplicates of each other again.
+    Kept once per pair, the lower id first (either order finds it)."""
+
+    __tablename__ = "dismissed_duplicates"
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "lead_low_id", "lead_high_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
+    lead_low_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
+    lead_high_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"), index=True)
+    dismissed_by: Mapped[str] = mapped_column(sa.String(64))  # actor ref: "user:3"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Suppression(Base):

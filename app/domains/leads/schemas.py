@@ -265,6 +265,9 @@ class LeadOut(PhiSchema):
     whatsapp_opt_out = fields.Boolean()
     timezone = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True, metadata={"description": "The importer's id, if imported"})
+    merged_into_id = fields.Integer(
+        allow_none=True, metadata={"description": "The lead this one was merged into (then ARCHIVED)"}
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -175,11 +175,14 @@ def get_erasable_lead(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> L
 
 
 def erase(*, session: UnitOfWork, clinic_id: int, lead_id: int, actor_ref: str, now: datetime) -> dict:
-    """The use case: erase the clinic's lead `lead_id` (another clinic's is not found)."""
+    """The use case: erase the clinic's lead (another clinic's is not found) and the leads merged into it."""
     lead = get_erasable_lead(session=session, clinic_id=clinic_id, lead_id=lead_id)
     if lead is None:
         raise NotFound("lead not found")
-    return erase_lead(session=session, lead=lead, actor_ref=actor_ref, now=now)
+    counts = erase_lead(session=session, lead=lead, actor_ref=actor_ref, now=now)
+    for merged_id in list(session.scalars(sa.select(Lead.id).where(Lead.merged_into_id == lead.id))):
+        erase(session=session, clinic_id=clinic_id, lead_id=merged_id, actor_ref=actor_ref, now=now)
+    return counts
 
 
 def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime) -> dict:

@@ -11,6 +11,7 @@ Event types written so far:
 - lead.created        {lead_id, source_id, source_category, pipeline_stage, status, assigned_to_id, channel}
 - lead.updated        {lead_id, changed: [field, ...]}
 - lead.deleted        {lead_id}
+- lead.merged         {lead_id, merged_lead_id, filled: [field, ...], moved: {table: rows}} (merging)
 - lead.stage_changed  {lead_id, previous_stage, new_stage, status}
 - lead.assigned       {lead_id, from_user_id, to_user_id, reason}
 - lead.converted      {lead_id, previous_stage, converted_at}
