@@ -4,7 +4,7 @@
 Expand-only: a new table and a nullable column.
 
 Revision ID: 0061_i64_duplicates
-Revises: 0058_i59_media
+Revises: 0060_w2_reply_rollup
 Create Date: 2026-11-28 02:45:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import app.platform.db
 
 revision = "0061_i64_duplicates"
-down_revision = "0058_i59_media"
+down_revision = "0060_w2_reply_rollup"
 branch_labels = None
 depends_on = None
 
