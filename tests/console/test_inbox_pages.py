@@ -91,36 +91,44 @@ def test_a_bad_filter_is_a_422_naming_it(console, tenant):
     assert resp.status_code == 422 and 'id="err-channel"' in resp.get_data(as_text=True)
 
 
-def test_front_desk_sees_no_texts_nor_photos_and_another_clinic_finds_nothing(
-    app, client, console, tenant, make_tenant, providers
-):
+def _photo(client, tenant, providers) -> tuple[dict, str]:
+    """A lead whose family sent a photo by MMS; the console's URL of the photo."""
     provider, settings = providers
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     lead = lead_with(client, tenant, phone=PHONE)
     photo_url = provider.add_media(settings.sms_api_url, "MMp1", PHOTO, "image/png")
     assert signed_post(client, INBOUND, mms("Her smile", "MMp1", (photo_url, "image/png"))).status_code == 200
     message_id = thread(client, tenant, lead["id"])["items"][0]["id"]
-    media = f"/console/inbox/leads/{lead['id']}/messages/{message_id}/media/0"
+    return lead, f"/console/inbox/leads/{lead['id']}/messages/{message_id}/media/0"
 
+
+def test_a_coordinator_sees_the_familys_photo_inline(client, console, tenant, providers):
+    lead, media = _photo(client, tenant, providers)
     log_in(console, tenant, role="treatment_coordinator")
     page = console.get(f"/console/inbox/leads/{lead['id']}").get_data(as_text=True)
-    assert f'<img class="media" src="{media}"' in page and photo_url not in page
+    assert f'<img class="media" src="{media}"' in page and "Her smile" in page
+    assert providers[0].media_fetches == 0  # the page names the console's URL, not the provider's
     fetched = console.get(media)
     assert fetched.status_code == 200 and fetched.data == PHOTO and fetched.mimetype == "image/png"
 
-    with app.test_client() as desk:
-        log_in(desk, tenant, role="front_desk")
-        listed = desk.get("/console/inbox").get_data(as_text=True)
-        assert "Her smile" not in listed and "message text hidden" in listed
-        page = desk.get(f"/console/inbox/leads/{lead['id']}").get_data(as_text=True)
-        assert "Her smile" not in page and "<img" not in page and "Image attached" in page
-        assert desk.get(media).status_code == 403
+
+def test_front_desk_sees_no_texts_nor_photos(client, console, tenant, providers):
+    lead, media = _photo(client, tenant, providers)
+    log_in(console, tenant, role="front_desk")
+    listed = console.get("/console/inbox").get_data(as_text=True)
+    assert "Her smile" not in listed and "message text hidden" in listed
+    page = console.get(f"/console/inbox/leads/{lead['id']}").get_data(as_text=True)
+    assert "Her smile" not in page and "<img" not in page and "Image attached" in page
+    assert console.get(media).status_code == 403
+
+
+def test_another_clinics_thread_and_photo_are_404(client, console, tenant, make_tenant, providers):
+    lead, media = _photo(client, tenant, providers)
     other = make_tenant("Other Orthodontics")
-    with app.test_client() as stranger:
-        log_in(stranger, other, role="treatment_coordinator")
-        assert stranger.get(media).status_code == 404
-        assert stranger.get(f"/console/inbox/leads/{lead['id']}").status_code == 404
-        assert "Her smile" not in stranger.get("/console/inbox").get_data(as_text=True)
+    log_in(console, other, role="treatment_coordinator")
+    assert console.get(media).status_code == 404
+    assert console.get(f"/console/inbox/leads/{lead['id']}").status_code == 404
+    assert "Her smile" not in console.get("/console/inbox").get_data(as_text=True)
 
 
 def test_an_unknown_sender_is_linked_to_a_lead_found_by_name(client, console, tenant, providers):
