@@ -32,6 +32,8 @@ PAGES = {
     "/console/leads/new": Permission.CREATE,
     "/console/board": Permission.READ,
     "/console/team": Permission.ASSIGN,
+    "/console/inbox": Permission.READ,
+    "/console/inbox/leads/{lead_id}": Permission.READ,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)

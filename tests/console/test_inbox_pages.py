@@ -173,3 +173,20 @@ def test_an_unknown_sender_is_captured_as_a_new_lead(client, console, tenant, pr
     assert message["body"] == "Do you do Invisalign for teens?"
     leads = client.get(f"/api/leads/{lead_id}", headers=tenant.headers()).get_json()
     assert leads["phone"] == "+14155559877" and leads["first_name"] == "Ana"
+
+
+def test_a_role_that_may_not_change_a_lead_may_not_link_a_sender(client, console, tenant, providers):
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    signed_post(client, INBOUND, text("Hello?", sid="SMr1", sender="+14155559878"))
+    log_in(console, tenant, role="front_desk")
+    html = console.get("/console/inbox?view=unassigned").get_data(as_text=True)
+    conversation_id = int(re.search(r"/console/inbox/unknown/(\d+)", html).group(1))
+    page = console.get(f"/console/inbox/unknown/{conversation_id}").get_data(as_text=True)
+    assert "Link to a lead" not in page and "Capture as a new lead" in page
+    resp = console.post(
+        f"/console/inbox/unknown/{conversation_id}/link",
+        data={"csrf_token": csrf_of(page), "lead_id": lead["id"]},
+    )
+    assert resp.status_code == 403
+    assert thread(client, tenant, lead["id"])["items"] == []
