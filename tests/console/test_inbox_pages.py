@@ -15,6 +15,7 @@ from tests.console.test_console_pages import csrf_of, log_in
 from tests.conversations.test_conversations import thread
 from tests.conversations.test_media import PHOTO, mms
 from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, INBOUND, PHONE, signed_post, text
+from tests.leadkit import create_lead
 from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import FAST_DELIVERY, sms_settings, use
 from tests.stream.kit import only_assignee
@@ -41,6 +42,20 @@ def nav_count(console) -> int:
     return resp.get_json()["unread"]
 
 
+def enrolled_lead(client, tenant) -> int:
+    """A lead in an active sequence (its first step days away) that the coordinator wrote to."""
+    lead = create_lead(client, tenant, first_name="Ben", last_name="Park", phone="(415) 555-0177")
+    sequence = make_sequence(client, tenant, [sms(amount=3, unit="days")])
+    enroll(client, tenant, lead["id"], sequence["id"])
+    sent = client.post(
+        f"/api/leads/{lead['id']}/conversation/messages",
+        json={"channel": "sms", "body": "Hello from the clinic"},
+        headers=tenant.headers("treatment_coordinator"),
+    )
+    assert sent.status_code == 201, sent.get_json()
+    return lead["id"]
+
+
 def test_an_anonymous_visitor_is_sent_to_log_in(console):
     for path in ("/console/inbox", "/console/inbox/leads/1", "/console/inbox/unknown/1"):
         resp = console.get(path)
@@ -51,16 +66,17 @@ def test_a_coordinators_inbox_thread_read_mark_and_reply(app, client, console, t
     configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
     only_assignee(app, tenant, "treatment_coordinator")
     lead = lead_with(client, tenant, phone=PHONE, first_name="Maria", last_name="Lopez")
-    sequence = make_sequence(client, tenant, [sms(amount=3, unit="days")])
-    enroll(client, tenant, lead["id"], sequence["id"])
+    enrolled = enrolled_lead(client, tenant)
     assert signed_post(client, INBOUND, text("Is Tuesday free?", sid="SMi1")).status_code == 200
 
     log_in(console, tenant, role="treatment_coordinator")
     html = console.get("/console/inbox?view=mine").get_data(as_text=True)
-    row = re.search(r'<li class="inbox-row unread"[^>]*data-lead="%d".*?</li>' % lead["id"], html, re.S)
+    row = re.search(rf'<li class="inbox-row unread"[^>]*data-lead="{lead["id"]}".*?</li>', html, re.S)
     assert row, html
     assert "Maria Lopez" in row.group(0) and "Is Tuesday free?" in row.group(0)
-    assert "In sequence" in row.group(0) and "1 unread" in row.group(0)
+    assert "1 unread" in row.group(0) and "In sequence" not in row.group(0)  # her reply ended none
+    labelled = re.search(rf'data-lead="{enrolled}".*?</li>', html, re.S)
+    assert labelled and "In sequence" in labelled.group(0)
     assert nav_count(console) == 1
     assert "Maria" not in console.get("/console/inbox?view=unassigned").get_data(as_text=True)
     assert "Maria" not in console.get("/console/inbox?channel=email").get_data(as_text=True)
