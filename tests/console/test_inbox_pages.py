@@ -56,6 +56,16 @@ def enrolled_lead(client, tenant) -> int:
     return lead["id"]
 
 
+def unknown_sender(client, tenant, sender: str = "+14155559870") -> int:
+    """An unknown sender's thread (a text from a number no lead has): its conversation id."""
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    assert (
+        signed_post(client, INBOUND, text("Hi, I saw your ad", sid="SMu0", sender=sender)).status_code == 200
+    )
+    rows = client.get("/api/conversations?view=unassigned", headers=tenant.headers()).get_json()["items"]
+    return next(row["id"] for row in rows if row["lead"] is None)
+
+
 def test_an_anonymous_visitor_is_sent_to_log_in(console):
     for path in ("/console/inbox", "/console/inbox/leads/1", "/console/inbox/unknown/1"):
         resp = console.get(path)
