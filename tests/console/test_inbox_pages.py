@@ -216,3 +216,10 @@ def test_a_role_that_may_not_change_a_lead_may_not_link_a_sender(client, console
     )
     assert resp.status_code == 403
     assert thread(client, tenant, lead["id"])["items"] == []
+
+
+def test_a_role_without_lead_read_is_refused_the_inbox(console, tenant):
+    log_in(console, tenant, role="doctor")  # analytics and PHI, but no leads to work
+    for path in ("/console/inbox", "/console/inbox/count", "/console/inbox/leads/1"):
+        assert console.get(path).status_code == 403, path
+    assert 'id="nav-inbox"' not in console.get("/console/analytics").get_data(as_text=True)
