@@ -88,6 +88,8 @@ def test_a_coordinators_inbox_thread_read_mark_and_reply(app, client, console, t
     labelled = re.search(rf'data-lead="{enrolled}".*?</li>', html, re.S)
     assert labelled and "In sequence" in labelled.group(0)
     assert nav_count(console) == 1
+    unread_only = console.get("/console/inbox?view=mine&unread=true")
+    assert unread_only.status_code == 200 and "Maria Lopez" in unread_only.get_data(as_text=True)
     assert "Maria" not in console.get("/console/inbox?view=unassigned").get_data(as_text=True)
     assert "Maria" not in console.get("/console/inbox?channel=email").get_data(as_text=True)
 
@@ -96,6 +98,9 @@ def test_a_coordinators_inbox_thread_read_mark_and_reply(app, client, console, t
     assert nav_count(console) == 0  # opening it marked it read
     assert thread(client, tenant, lead["id"], role="treatment_coordinator")["unread"] == 0
     assert "1 unread" not in console.get("/console/inbox?view=mine").get_data(as_text=True)
+    unread_only = console.get("/console/inbox?view=mine&unread=true")
+    assert unread_only.status_code == 200 and "Maria Lopez" not in unread_only.get_data(as_text=True)
+    assert "No conversations here with unread messages" in unread_only.get_data(as_text=True)
 
     page = opened.get_data(as_text=True)
     key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)

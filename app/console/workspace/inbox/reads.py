@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import MappingProxyType
 
 from marshmallow import ValidationError
 
@@ -30,7 +31,8 @@ INBOX_ARGS = conversation_schemas.InboxArgs()
 def inbox_filters(query: dict) -> dict:
     """The URL's view, unread and channel as the API reads them; a ValidationError names the field."""
     wanted = {name: query[name] for name in ("view", "unread", "channel", "cursor") if query.get(name)}
-    return INBOX_ARGS.load(wanted)
+    # A read-only mapping, not a dict: the schema then reads it as a query string (`true` a boolean).
+    return INBOX_ARGS.load(MappingProxyType(wanted))
 
 
 def inbox_rows(*, session, actor: Actor, filters: dict) -> dict:
