@@ -17,7 +17,9 @@ from axe_playwright_python.sync_playwright import Axe
 
 from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
 from tests.console.test_browser import log_in
+from tests.console.test_inbox_pages import unknown_sender
 from tests.console.test_lead_page import with_rows
+from tests.intake.test_twilio import twilio  # noqa: F401 - the fixture: Twilio's signing token
 from tests.leadkit import create_lead
 
 PHONE = {"width": 390, "height": 844}
@@ -34,6 +36,9 @@ PAGES = {
     "/console/board": Permission.READ,
     "/console/team": Permission.ASSIGN,
     "/console/reports": Permission.ANALYTICS,
+    "/console/inbox": Permission.READ,
+    "/console/inbox/leads/{lead_id}": Permission.READ,
+    "/console/inbox/unknown/{conversation_id}": Permission.READ,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)
@@ -107,6 +112,7 @@ def test_the_login_page_is_usable_by_keyboard_at_a_phones_width(tenant, live_ser
 
 
 @pytest.mark.parametrize("role", [role.value for role in Role])
+@pytest.mark.usefixtures("twilio")
 def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyboard(
     client, tenant, live_server, page, role
 ):
@@ -116,6 +122,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
     twin = create_lead(
         client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134", email="r@example.com"
     )
+    unknown = unknown_sender(client, tenant)  # the inbox's unknown sender's page
     log_in(page, live_server, tenant, role=role)
     allowed = ROLE_PERMISSIONS[Role(role)]
     opened, problems = [], []
@@ -123,7 +130,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
         if permission not in allowed:
             continue
         opened.append(path)
-        url = live_server + path.format(lead_id=lead["id"], twin_id=twin["id"])
+        url = live_server + path.format(lead_id=lead["id"], twin_id=twin["id"], conversation_id=unknown)
         problems += _check(page, url, path, _screenshot_folder(path, Role(role)))
     assert opened, f"{role} may open no page"
     assert problems == [], "\n".join(problems)

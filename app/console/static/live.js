@@ -8,11 +8,14 @@
   "use strict";
   var RETRY_MS = 3000;
   var TYPES = ["lead.assigned", "task.assigned", "task.claimed", "task.due_soon", "task.overdue",
-    "reply.received", "sla.warning", "sla.breach", "notification"];
+    "reply.received", "sla.warning", "sla.breach", "notification",
+    "conversation.message", "conversation.read", "conversation.status"];
   var LABELS = {
     "lead.assigned": "Lead assigned to you", "task.claimed": "Your task was claimed",
-    "reply.received": "Reply from your lead"
+    "reply.received": "Reply from your lead", "conversation.message": "New message in your lead's thread"
   };
+  // Said to the page's own parts only (the inbox re-reads its list), not listed as news.
+  var QUIET = { "conversation.read": true, "conversation.status": true };
   var lastId = null;
 
   function describe(item) {
@@ -23,6 +26,10 @@
 
   function show(box, message) {
     var item = JSON.parse(message.data);
+    if (QUIET[item.type]) {
+      document.dispatchEvent(new CustomEvent("console:live", { detail: item }));
+      return;
+    }
     var li = document.createElement("li");
     li.dataset.id = item.id;
     li.dataset.type = item.type;

@@ -14,6 +14,7 @@ MODULES = (
     "app.console.workspace.team",
     "app.console.workspace.lead_page",
     "app.console.workspace.reports",
+    "app.console.workspace.inbox.pages",
 )
 
 

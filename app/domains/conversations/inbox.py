@@ -38,33 +38,10 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
         .scalar_subquery()
     )
     query = (
-        sa.select(Conversation, unread.label("unread"))
-        .outerjoin(
-            ConversationRead,
-            sa.and_(
-                ConversationRead.conversation_id == Conversation.id, ConversationRead.user_id == actor.user_id
-            ),
-        )
-        .where(Conversation.clinic_id == actor.clinic_id, Conversation.last_message_at.is_not(None))
+        _of_view(sa.select(Conversation, unread.label("unread")), actor, filters)
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         .limit(limit + 1)
     )
-    # The leads a view keeps, as a semi-join hashed once (not a join walked per row): the inbox is
-    # read newest first on ix_conversations_inbox and stops at the page's end.
-    live = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None))
-    view = filters.get("view") or ALL
-    if view == MINE:
-        query = query.where(Conversation.lead_id.in_(live.where(Lead.assigned_to_id == actor.user_id)))
-    elif view == UNASSIGNED:
-        nobodys = live.where(Lead.assigned_to_id.is_(None))
-        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.in_(nobodys)))
-    else:
-        deleted = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_not(None))
-        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.not_in(deleted)))
-    if filters.get("unread"):
-        query = query.where(Conversation.last_inbound_id > mark)
-    if filters.get("channel"):
-        query = query.where(Conversation.last_inbound_channel == filters["channel"])
     after = decode_cursor(cursor, ("at", "id"))
     if after is not None:
         at = datetime.fromisoformat(after["at"])
@@ -84,6 +61,42 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
         encode_cursor({"at": clock.as_utc(last.last_message_at).isoformat(), "id": last.id}) if more else None
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+def unread_threads(*, session: UnitOfWork, actor: Actor, view: str = MINE) -> int:
+    """How many threads of `view` (by default the caller's own leads') have the family's messages
+    after the caller's read mark: the count beside the workspace's Inbox link."""
+    query = _of_view(sa.select(sa.func.count(Conversation.id)), actor, {"view": view, "unread": True})
+    return session.scalar(query) or 0
+
+
+def _of_view(query, actor: Actor, filters: dict):
+    """`query` over the clinic's conversations with a message, joined to the caller's read marks,
+    kept to the view, unread and channel `filters` ask for."""
+    mark = sa.func.coalesce(ConversationRead.last_read_message_id, 0)
+    query = query.outerjoin(
+        ConversationRead,
+        sa.and_(
+            ConversationRead.conversation_id == Conversation.id, ConversationRead.user_id == actor.user_id
+        ),
+    ).where(Conversation.clinic_id == actor.clinic_id, Conversation.last_message_at.is_not(None))
+    # The leads a view keeps, as a semi-join hashed once (not a join walked per row): the inbox is
+    # read newest first on ix_conversations_inbox and stops at the page's end.
+    live = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_(None))
+    view = filters.get("view") or ALL
+    if view == MINE:
+        query = query.where(Conversation.lead_id.in_(live.where(Lead.assigned_to_id == actor.user_id)))
+    elif view == UNASSIGNED:
+        nobodys = live.where(Lead.assigned_to_id.is_(None))
+        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.in_(nobodys)))
+    else:
+        deleted = sa.select(Lead.id).where(Lead.clinic_id == actor.clinic_id, Lead.deleted_at.is_not(None))
+        query = query.where(sa.or_(Conversation.lead_id.is_(None), Conversation.lead_id.not_in(deleted)))
+    if filters.get("unread"):
+        query = query.where(Conversation.last_inbound_id > mark)
+    if filters.get("channel"):
+        query = query.where(Conversation.last_inbound_channel == filters["channel"])
+    return query
 
 
 def _last_messages(session: UnitOfWork, ids: list[int]) -> dict[int, ConversationMessage]:

@@ -92,14 +92,20 @@ class MessageMedia(MethodView):
         thread: 404."""
         ref = (lead_id, message_id, n)
         fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
-        inline = fetched.content_type in _INLINE
-        headers = {
-            "Cache-Control": "no-store, private",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Content-Disposition": "inline" if inline else "attachment",
-        }
-        if fetched.length is not None:
-            headers["Content-Length"] = str(fetched.length)
-        mimetype = fetched.content_type if inline else "application/octet-stream"
-        return Response(fetched.chunks, mimetype=mimetype, headers=headers)
+        return media_response(fetched)
+
+
+def media_response(fetched) -> Response:
+    """A fetched image or video as an answer from the engine's origin (the API's and the staff
+    workspace's): never cached, never sniffed, sandboxed, inline only when a picture or a video."""
+    inline = fetched.content_type in _INLINE
+    headers = {
+        "Cache-Control": "no-store, private",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": "inline" if inline else "attachment",
+    }
+    if fetched.length is not None:
+        headers["Content-Length"] = str(fetched.length)
+    mimetype = fetched.content_type if inline else "application/octet-stream"
+    return Response(fetched.chunks, mimetype=mimetype, headers=headers)

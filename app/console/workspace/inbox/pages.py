@@ -1,0 +1,181 @@
+"""The team inbox (/console/inbox, issue 59 item 2): tabs Mine / Unassigned / All and the unread and
+channel filters in the URL, each thread's lead (or "Unknown sender"), last message (PHI policy),
+unread count, waiting since and the "In sequence" label; its list re-read when the user's event
+stream tells of a message (static/workspace/inbox.js). A lead's thread opens marked read, with its
+photos and videos inline and a reply box; an unknown sender's is linked to a lead or captured as a
+new one. Every change goes through the API's own services (threads, replies, linking, capture)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from app.console.auth import page
+from app.console.workspace import form_input, lead_actions
+from app.console.workspace.inbox import reads
+from app.domains.auth import service as auth
+from app.domains.conversations import inbox, linking, threads
+from app.domains.conversations import views as conversation_api
+from app.domains.intake.inbound import unknown_senders
+from app.domains.leads.schemas import LeadIn
+from app.platform import clock
+from app.platform.access import current_actor
+from app.platform.api.injection import inject
+from app.platform.app_db import unit_of_work
+from app.platform.errors import DomainError
+from app.platform.roles import Permission
+
+blp = Blueprint("inbox", __name__)
+CAPTURED_FIELDS = ("first_name", "last_name", "email", "phone")
+CAPTURE_IN = LeadIn(partial=("phone", "email"))
+
+
+def _filters():
+    """The URL's filters as the API reads them, or the page with the field's error (422)."""
+    try:
+        return reads.inbox_filters(request.args), None
+    except ValidationError as error:
+        return {"view": "all"}, {name: list(texts) for name, texts in error.messages.items()}
+
+
+@blp.route("/inbox")
+@page(Permission.READ)
+@inject
+def show(*, uow, actor):
+    filters, errors = _filters()
+    data = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+    return render_template("console/workspace/inbox.html", **data, filters=filters, errors=errors), (
+        422 if errors else 200
+    )
+
+
+@blp.route("/inbox/live")
+@page(Permission.READ)
+@inject
+def live(*, uow, actor):
+    """The list alone, re-read when the event stream tells of a message or a read mark."""
+    filters, _ = _filters()
+    data = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+    return render_template("console/workspace/_inbox_rows.html", **data, filters=filters)
+
+
+@blp.app_template_global()
+def mask(address: str | None) -> str:
+    """An unknown sender's number or address as the list shows it: enough to tell two apart."""
+    address = address or ""
+    name, at, domain = address.partition("@")
+    if at:
+        return f"{name[:1]}•••@{domain}"
+    return f"••• {address[-4:]}" if len(address) > 4 else "•••"
+
+
+@blp.route("/inbox/count")
+@page(Permission.READ)
+@inject
+def count(*, uow, actor):
+    """The user's threads with unread messages from their own leads' families: the count beside
+    the nav's Inbox link, read after the page is drawn (inbox_count.js) so no page waits for it."""
+    return {"unread": inbox.unread_threads(session=uow, actor=actor)}
+
+
+@blp.route("/inbox/leads/<int:lead_id>")
+@page(Permission.READ)
+def lead_thread(lead_id: int):
+    """A lead's thread, marked read up to its last message (the API's read mark) as it opens."""
+    actor, now = current_actor(), clock.now()
+    with unit_of_work() as uow:
+        conversation = threads.lead_conversation(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
+        if conversation is not None and conversation.last_message_id is not None and actor.user_id:
+            threads.mark_read(session=uow, actor=actor, lead_id=lead_id, up_to=None, now=now)
+    with unit_of_work() as uow:
+        data = reads.lead_thread(session=uow, actor=actor, lead_id=lead_id, now=now)
+        return render_template("console/workspace/inbox_thread.html", **data, problem=None)
+
+
+@blp.route("/inbox/leads/<int:lead_id>/messages/<int:message_id>/media/<int:n>")
+@page(Permission.READ)
+@inject
+def media(lead_id: int, message_id: int, n: int, *, uow, actor, now):
+    """A family's image or video, through the API's own media read (PHI: 403 without lead:phi,
+    another clinic's a 404) and served with the API's headers."""
+    ref = (lead_id, message_id, n)
+    fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
+    return conversation_api.media_response(fetched)
+
+
+@blp.route("/inbox/leads/<int:lead_id>/reply", methods=["POST"])
+@page(Permission.UPDATE)
+def reply(lead_id: int):
+    """A reply through the API's reply (consent, contact policy, the form's idempotency key)."""
+    actor, now = current_actor(), clock.now()
+    typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    with unit_of_work() as uow:
+        zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
+    try:
+        with unit_of_work() as uow:
+            change = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
+            lead_actions.reply(session=uow, lead_id=lead_id, change=change)
+    except (ValidationError, DomainError) as error:
+        problem = form_input.refusal("conversation", error, typed)
+        with unit_of_work() as uow:
+            data = reads.lead_thread(session=uow, actor=actor, lead_id=lead_id, now=now)
+            return render_template(
+                "console/workspace/inbox_thread.html", **data, problem=problem
+            ), problem.status
+    flash("Sent.")
+    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
+
+
+@blp.route("/inbox/unknown/<int:conversation_id>")
+@page(Permission.READ)
+@inject
+def unknown(conversation_id: int, *, uow, actor, now):
+    """An unknown sender's thread, with a search for the lead it belongs to and a form for a new one."""
+    search = request.args.get("q", "")[:100]
+    data = reads.unknown_thread(
+        session=uow, actor=actor, conversation_id=conversation_id, search=search, now=now
+    )
+    return render_template("console/workspace/inbox_unknown.html", **data, errors={}, typed={})
+
+
+@blp.route("/inbox/unknown/<int:conversation_id>/link", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def link(conversation_id: int, *, uow, actor, now):
+    """Link the thread to the lead chosen (POST /api/conversations/{id}/link)."""
+    lead_id = request.form.get("lead_id", type=int)
+    if lead_id is None:
+        flash("Choose the lead this sender is.")
+        return redirect(url_for(".unknown", conversation_id=conversation_id), code=303)
+    linked = linking.link(session=uow, actor=actor, conversation_id=conversation_id, lead_id=lead_id, now=now)
+    flash("Linked: the sender's messages are now the lead's.")
+    return redirect(url_for(".lead_thread", lead_id=linked["lead_id"]), code=303)
+
+
+@blp.route("/inbox/unknown/<int:conversation_id>/capture", methods=["POST"])
+@page(Permission.CREATE)
+def capture(conversation_id: int):
+    """A new lead of the sender (POST /api/conversations/{id}/capture): the API's lead schema checks
+    what was typed; a refusal draws the page again with the errors beside the fields."""
+    actor, now = current_actor(), clock.now()
+    typed = {name: request.form.get(name, "").strip() for name in CAPTURED_FIELDS}
+    try:
+        body = CAPTURE_IN.load({name: value for name, value in typed.items() if value})
+        with unit_of_work() as uow:
+            made = unknown_senders.capture(
+                session=uow, actor=actor, conversation_id=conversation_id, data=body, now=now
+            )
+            lead_id = made.lead.id
+    except ValidationError as error:
+        errors = {name: list(texts) for name, texts in error.normalized_messages().items()}
+        with unit_of_work() as uow:
+            data = reads.unknown_thread(
+                session=uow, actor=actor, conversation_id=conversation_id, search="", now=now
+            )
+            return render_template(
+                "console/workspace/inbox_unknown.html", **data, errors=errors, typed=typed
+            ), 422
+    flash("Captured as a new lead.")
+    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
