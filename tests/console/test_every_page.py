@@ -39,6 +39,12 @@ PAGES = {
     "/console/inbox": Permission.READ,
     "/console/inbox/leads/{lead_id}": Permission.READ,
     "/console/inbox/unknown/{conversation_id}": Permission.READ,
+    "/console/rules": Permission.CONFIGURE,
+    "/console/rules/new": Permission.CONFIGURE,
+    "/console/rules/{rule_id}": Permission.CONFIGURE,
+    "/console/rules/{rule_id}/edit": Permission.CONFIGURE,
+    "/console/sequences": Permission.CONFIGURE,
+    "/console/sequences/{sequence_id}": Permission.CONFIGURE,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)
@@ -96,13 +102,41 @@ def _check(page, url: str, label: str, screenshots: Path | None = None) -> list[
         page.set_viewport_size(size)
         page.goto(url)
         if screenshots:
-            slug = re.sub(r"[^a-z0-9]+", "-", label.replace("{lead_id}", "lead").lower()).strip("-")
+            slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\{(\w+)_id\}", r"\1", label).lower()).strip("-")
             page.screenshot(path=screenshots / f"{slug}-{name}.png", full_page=True)
         problems += [f"{label} at {name}: axe {v}" for v in _serious_violations(page)]
         if _wider_than_the_screen(page):
             problems.append(f"{label} at {name}: wider than the screen")
         problems += [f"{label} at {name}: keyboard misses {el}" for el in _unreached_by_tab(page)]
     return problems
+
+
+def _a_rule_and_a_sequence(client, tenant) -> dict:
+    """A rule with a group and two versions, and a sequence of two steps, for their pages."""
+    admin = tenant.headers("clinic_admin")
+    rule = {
+        "name": "Oakland families",
+        "trigger": "lead.created",
+        "conditions": [{"any": [{"field": "lead.city", "operator": "equals", "value": "Oakland"}]}],
+        "actions": [{"type": "create_task", "title": "Call them", "delay": {"amount": 1, "unit": "hours"}}],
+    }
+    made = client.post("/api/follow-up-rules", json=rule, headers=admin)
+    assert made.status_code == 201, made.get_json()
+    rule_id = made.get_json()["id"]
+    etag = client.get(f"/api/follow-up-rules/{rule_id}", headers=admin).headers["ETag"]
+    edited = client.patch(
+        f"/api/follow-up-rules/{rule_id}",
+        json={"name": "Oakland families, first call"},
+        headers={**admin, "If-Match": etag},
+    )
+    assert edited.status_code == 200, edited.get_json()
+    steps = [
+        {"delay": {"amount": 0, "unit": "minutes"}, "channel": "sms", "body": "Hi {{ first_name }}"},
+        {"delay": {"amount": 2, "unit": "days"}, "channel": "email", "subject": "Hello", "body": "Hi"},
+    ]
+    sequence = client.post("/api/sequences", json={"name": "Nurture", "steps": steps}, headers=admin)
+    assert sequence.status_code == 201, sequence.get_json()
+    return {"rule_id": rule_id, "sequence_id": sequence.get_json()["id"]}
 
 
 def test_the_login_page_is_usable_by_keyboard_at_a_phones_width(tenant, live_server, page):
@@ -123,6 +157,8 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
         client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134", email="r@example.com"
     )
     unknown = unknown_sender(client, tenant)  # the inbox's unknown sender's page
+    ids = {"lead_id": lead["id"], "twin_id": twin["id"], "conversation_id": unknown}
+    ids |= _a_rule_and_a_sequence(client, tenant)
     log_in(page, live_server, tenant, role=role)
     allowed = ROLE_PERMISSIONS[Role(role)]
     opened, problems = [], []
@@ -130,7 +166,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
         if permission not in allowed:
             continue
         opened.append(path)
-        url = live_server + path.format(lead_id=lead["id"], twin_id=twin["id"], conversation_id=unknown)
+        url = live_server + path.format(**ids)
         problems += _check(page, url, path, _screenshot_folder(path, Role(role)))
     assert opened, f"{role} may open no page"
     assert problems == [], "\n".join(problems)

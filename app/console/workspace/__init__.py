@@ -15,6 +15,7 @@ MODULES = (
     "app.console.workspace.lead_page",
     "app.console.workspace.reports",
     "app.console.workspace.inbox.pages",
+    "app.console.workspace.automation",
 )
 
 

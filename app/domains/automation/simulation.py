@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic, User
 from app.domains.automation import rules
 from app.domains.automation.language.context import build_context
+from app.domains.automation.models import AutomationRule
 from app.domains.automation.processing import lead_id_of, plan_actions
 from app.domains.automation.service import get_rule
 from app.domains.leads.models import Lead
@@ -19,11 +20,35 @@ from app.platform.errors import NotFound
 from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor
 
+MATCHES_EXPLAINED = 50  # leads a replay names with their why (the counts cover them all)
+
 
 def try_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, sample: dict, now: datetime) -> dict:
     """Evaluate a rule against a sample lead and event: every condition with the value it saw, and
     the actions with their computed times. Reads only."""
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id)
+    return try_definition(session=session, actor=actor, rule=rule, sample=sample, now=now)
+
+
+def draft_rule(*, actor: Actor, definition: dict, rule_id: int | None = None) -> AutomationRule:
+    """A rule not saved (a builder's draft, checked by service.validate_rule first), to try or replay
+    before saving it: never added to the session, so nothing of it is written."""
+    return AutomationRule(
+        id=rule_id or 0,
+        clinic_id=actor.clinic_id,
+        name=definition.get("name") or "draft",
+        trigger=definition["trigger"],
+        conditions=definition.get("conditions") or [],
+        actions=definition.get("actions") or [],
+        stop_processing=bool(definition.get("stop_processing")),
+        version=0,
+    )
+
+
+def try_definition(
+    *, session: UnitOfWork, actor: Actor, rule: AutomationRule, sample: dict, now: datetime
+) -> dict:
+    """`try_rule` for a rule in hand: a saved one, or a draft (`draft_rule`)."""
     clinic = session.get(Clinic, actor.clinic_id)
     lead = _sample_lead(session, actor.clinic_id, sample)
     at = sample.get("occurred_at") or now
@@ -68,6 +93,13 @@ def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int,
     """Replay the rule over the clinic's events of the last `days` days: what it would have made,
     per day and per coordinator. Reads only; computed fields are taken as of each event."""
     rule = get_rule(session=session, clinic_id=actor.clinic_id, rule_id=rule_id)
+    return replay(session=session, actor=actor, rule=rule, days=days, now=now)
+
+
+def replay(*, session: UnitOfWork, actor: Actor, rule: AutomationRule, days: int, now: datetime) -> dict:
+    """`simulate_rule` for a rule in hand (a saved one or a draft); also names the leads that would
+    have matched (`matched_leads`: the first MATCHES_EXPLAINED, each with its first matching event's
+    time and the conditions as evaluated then, the why)."""
     clinic = session.get(Clinic, actor.clinic_id)
     since = now - timedelta(days=days)
     past = list(
@@ -85,7 +117,7 @@ def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int,
     leads = _leads_by_id(session, {lead_id_of(e) for e in past} - {None})
     per_day: dict[str, Counter] = defaultdict(Counter)
     per_user: dict[int | None, Counter] = defaultdict(Counter)
-    matched = 0
+    matched, matched_leads = 0, {}
     for event in past:
         lead = leads.get(lead_id_of(event))
         if lead is None:
@@ -97,9 +129,16 @@ def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int,
             payload=event.payload or {},
             at=event.occurred_at,
         )
-        if not rules.evaluate(rule.conditions, context).matched:
+        evaluation = rules.evaluate(rule.conditions, context)
+        if not evaluation.matched:
             continue
         matched += 1
+        if lead.id not in matched_leads and len(matched_leads) < MATCHES_EXPLAINED:
+            matched_leads[lead.id] = {
+                "lead_id": lead.id,
+                "at": event.occurred_at,
+                "why": evaluation.conditions,
+            }
         for action, at in plan_actions(clinic=clinic, rule=rule, start=event.occurred_at):
             per_day[at.date().isoformat()][action["type"]] += 1
             per_user[lead.assigned_to_id][action["type"]] += 1
@@ -112,6 +151,7 @@ def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int,
         "totals": dict(sum((c for c in per_day.values()), Counter())),
         "per_day": [{"date": day, "actions": dict(counts)} for day, counts in sorted(per_day.items())],
         "per_coordinator": _per_coordinator(session, per_user),
+        "matched_leads": list(matched_leads.values()),
     }
 
 

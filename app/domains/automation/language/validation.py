@@ -27,6 +27,7 @@ from app.domains.automation.rules import (
     ROLES,
     SUGGESTIONS,
     TASK_TYPES,
+    TRIGGERS,
     group_of,
 )
 from app.domains.conversations import whatsapp
@@ -354,3 +355,21 @@ _ACTION_CHECKS: dict[str, Callable[[dict], dict]] = {
     "set_priority": _set_priority_errors,
     "recurring_follow_up": _recurring_errors,
 }
+
+
+def vocabulary() -> dict:
+    """The words a rule is made of, the very lists the checks above accept: what a rule builder
+    offers (triggers, fields, operators, groups, action types, delay units) and the nesting limit."""
+    return {
+        "triggers": list(TRIGGERS),
+        "fields": list(FIELDS),
+        "operators": list(OPERATORS),
+        "list_operators": list(LIST_OPERATORS),
+        "groups": list(GROUPS),
+        "max_group_depth": MAX_GROUP_DEPTH,
+        "max_conditions": MAX_CONDITIONS,
+        "action_types": list(ACTION_TYPES),
+        "delay_units": list(DELAY_UNITS),
+        "task_types": list(TASK_TYPES),
+        "assignees": list(ASSIGNEES),
+    }
