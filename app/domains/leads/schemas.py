@@ -15,7 +15,7 @@ from app.domains.leads.models import (
     PreferredContact,
     TreatmentInterest,
 )
-from app.domains.leads.rules import CONSENT_SOURCES, SORT_FIELDS
+from app.domains.leads.rules import CONSENT_SOURCES, SEARCH_LIMIT, SORT_FIELDS
 from app.platform.answers import AnswerSchema
 from app.platform.api import (
     MAX_ID,
@@ -323,6 +323,45 @@ class LeadQueryArgs(RequestSchema):
         validate=validate.OneOf(SORT_CHOICES),
         metadata={"description": "A field name, `-` first for descending"},
     )
+
+
+def _two_characters_at_least(value: str) -> None:
+    if len(value.strip()) < 2:
+        raise ValidationError("type at least 2 characters (spaces aside)")
+
+
+class LeadSearchArgs(RequestSchema):
+    q = fields.String(
+        required=True,
+        validate=[validate.Length(max=100), _two_characters_at_least],
+        metadata={
+            "description": "Text in contact names, email or phone (any format: `(415) 55` finds "
+            "+1415555...), and patient names for a reader with `lead:phi`; 2 characters at least"
+        },
+    )
+    limit = fields.Integer(
+        load_default=10,
+        validate=validate.Range(min=1, max=SEARCH_LIMIT),
+        metadata={"description": f"How many matches, 1 to {SEARCH_LIMIT}"},
+    )
+
+
+class LeadMatchOut(PhiSchema):
+    """A lead as a search box lists it: who, how to reach them, where they are."""
+
+    PHI_KIND = "lead"
+
+    id = fields.Integer()
+    first_name = fields.String()
+    last_name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    patient_first_name = fields.String(allow_none=True)
+    patient_last_name = fields.String(allow_none=True)
+    status = fields.String()
+    pipeline_stage = fields.String()
+    assigned_to_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
 
 
 # --- lead sources ----------------------------------------------------------------------------
