@@ -13,6 +13,7 @@ MODULES = (
     "app.console.workspace.board",
     "app.console.workspace.team",
     "app.console.workspace.lead_page",
+    "app.console.workspace.search",
 )
 
 
