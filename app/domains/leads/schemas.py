@@ -334,32 +334,20 @@ class LeadSearchArgs(RequestSchema):
     q = fields.String(
         required=True,
         validate=[validate.Length(max=100), _two_characters_at_least],
-        metadata={
-            "description": "Text in contact names, email or phone (any format: `(415) 55` finds "
-            "+1415555...), and patient names for a reader with `lead:phi`; 2 characters at least"
-        },
+        metadata={"description": "The list's `q` (phone in any format, names, email); 2 characters at least"},
     )
-    limit = fields.Integer(
-        load_default=10,
-        validate=validate.Range(min=1, max=SEARCH_LIMIT),
-        metadata={"description": f"How many matches, 1 to {SEARCH_LIMIT}"},
-    )
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=SEARCH_LIMIT))
 
 
 class LeadMatchOut(PhiSchema):
     """A lead as a search box lists it: who, how to reach them, where they are."""
 
     PHI_KIND = "lead"
-
-    id = fields.Integer()
-    first_name = fields.String()
-    last_name = fields.String()
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
+    id, first_name, last_name = fields.Integer(), fields.String(), fields.String()
+    email, phone = fields.String(allow_none=True), fields.String(allow_none=True)
     patient_first_name = fields.String(allow_none=True)
     patient_last_name = fields.String(allow_none=True)
-    status = fields.String()
-    pipeline_stage = fields.String()
+    status, pipeline_stage = fields.String(), fields.String()
     assigned_to_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 
