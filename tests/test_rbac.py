@@ -72,6 +72,7 @@ DESIGN_TABLE = {
     "GET /api/clinic/webhook-secret": CONFIGURE,
     "DELETE /api/clinic/webhook-secret": CONFIGURE,
     "GET /api/leads": READ,
+    "GET /api/leads/search": READ,  # issue 64: search as you type (the first matches, no total)
     "POST /api/leads": CREATE,
     "GET /api/leads/<id>": READ,
     "PUT /api/leads/<id>": UPDATE,

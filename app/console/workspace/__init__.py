@@ -16,6 +16,7 @@ MODULES = (
     "app.console.workspace.reports",
     "app.console.workspace.inbox.pages",
     "app.console.workspace.automation",
+    "app.console.workspace.search",
 )
 
 

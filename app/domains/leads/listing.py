@@ -92,12 +92,33 @@ def list_leads(
     ]
     order, tiebreak = list_order(sort)
     rows, total = page_of(session, Lead, conditions, order_by=(order, tiebreak), paging=paging)
+    _audit_answer(session, actor, action="lead.list", filters=filters, rows=rows, now=now)
+    return with_flags(session, rows), total
+
+
+def search_leads(*, session: UnitOfWork, actor: Actor, q: str, limit: int, now: datetime) -> list[Lead]:
+    """The first `limit` live leads whose searchable text holds `q` (the list's own `q`: the same
+    fields for the same reader), newest first; audited as one search.
+
+    No total, unlike the list: a search box asks on every pause in typing, and counting every lead
+    that "41" matches is what made the list slow (docs/performance.md). Newest first walks the
+    clinic's leads by creation time and stops at `limit` when nearly all match."""
+    conditions = list_conditions(session=session, actor=actor, filters={"q": q})
+    rows = session.scalars(
+        sa.select(Lead).where(*conditions).order_by(*list_order("-created_at")).limit(limit)
+    ).all()
+    _audit_answer(session, actor, action="lead.search", filters={"q": q}, rows=rows, now=now)
+    return list(rows)
+
+
+def _audit_answer(session, actor: Actor, *, action: str, filters: dict, rows, now: datetime) -> None:
+    """One audit event for a listing's answer: what was asked, which leads went out, whether with PHI."""
     audit.record(
         session,
         audit.AuditEntry(
             clinic_id=actor.clinic_id,
             actor=actor.ref,
-            action="lead.list",
+            action=action,
             subject_type="lead",
             subject_id=None,
             after={
@@ -108,7 +129,6 @@ def list_leads(
             at=now,
         ),
     )
-    return with_flags(session, rows), total
 
 
 SORT_COLUMNS = {name: getattr(Lead, name) for name in rules.SORT_FIELDS}

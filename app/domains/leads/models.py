@@ -149,6 +149,9 @@ class Lead(Base):
             "created_at",
         ),
         sa.Index("ix_leads_clinic_stage_created", "clinic_id", "pipeline_stage", "created_at"),
+        # The pipeline board (app/domains/pipeline/board.py): its counts, and a closed column's last 30
+        # days by stage entry (migration 0062; docs/performance.md "Staff workspace").
+        sa.Index("ix_leads_clinic_stage_entered", "clinic_id", "pipeline_stage", "stage_entered_at"),
         sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
         # (clinic_id, created_at) alone: ix_leads_analytics_cohort below leads with those columns.
         sa.Index("ix_leads_clinic_source_created", "clinic_id", "source_id", "created_at"),

@@ -45,6 +45,9 @@ def staff_opt_in_refusal(field: str, source: str | None, consent_source: str | N
     return None
 
 
+# GET /api/leads/search?limit=: a search box shows a handful; more is the list, with its pages.
+SEARCH_LIMIT = 20
+
 # GET /api/leads?sort=<field> or -<field>.
 SORT_FIELDS = (
     "created_at",

@@ -15,7 +15,7 @@ from app.domains.leads.models import (
     PreferredContact,
     TreatmentInterest,
 )
-from app.domains.leads.rules import CONSENT_SOURCES, SORT_FIELDS
+from app.domains.leads.rules import CONSENT_SOURCES, SEARCH_LIMIT, SORT_FIELDS
 from app.platform.answers import AnswerSchema
 from app.platform.api import (
     MAX_ID,
@@ -326,6 +326,33 @@ class LeadQueryArgs(RequestSchema):
         validate=validate.OneOf(SORT_CHOICES),
         metadata={"description": "A field name, `-` first for descending"},
     )
+
+
+def _two_characters_at_least(value: str) -> None:
+    if len(value.strip()) < 2:
+        raise ValidationError("type at least 2 characters (spaces aside)")
+
+
+class LeadSearchArgs(RequestSchema):
+    q = fields.String(
+        required=True,
+        validate=[validate.Length(max=100), _two_characters_at_least],
+        metadata={"description": "The list's `q` (phone in any format, names, email); 2 characters at least"},
+    )
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=SEARCH_LIMIT))
+
+
+class LeadMatchOut(PhiSchema):
+    """A lead as a search box lists it: who, how to reach them, where they are."""
+
+    PHI_KIND = "lead"
+    id, first_name, last_name = fields.Integer(), fields.String(), fields.String()
+    email, phone = fields.String(allow_none=True), fields.String(allow_none=True)
+    patient_first_name = fields.String(allow_none=True)
+    patient_last_name = fields.String(allow_none=True)
+    status, pipeline_stage = fields.String(), fields.String()
+    assigned_to_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
 
 
 # --- lead sources ----------------------------------------------------------------------------

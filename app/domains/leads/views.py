@@ -41,6 +41,19 @@ class Leads(MethodView):
         return leads
 
 
+@blp.route("/leads/search")
+class LeadsSearch(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.LeadSearchArgs(), location="query")
+    @blp.response(200, schemas.LeadMatchOut(many=True))
+    @inject
+    def get(self, args, *, uow, actor, now):
+        """Search as you type: the first `limit` leads matching `q`, newest first, and no total (the
+        list's `q` over the same fields, for the same reader; cheap at any number of matches). The
+        search is audited."""
+        return listing.search_leads(session=uow, actor=actor, q=args["q"], limit=args["limit"], now=now)
+
+
 @blp.route("/leads/export")
 class LeadsExport(MethodView):
     @requires(Permission.READ)
