@@ -58,6 +58,9 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/audit-events": "listAuditEvents",
     # Leads.
     "GET /api/leads": "listLeads",
+    "GET /api/leads/search": "searchLeads",
+    "POST /api/leads/{lead_id}/merge": "mergeLead",
+    "POST /api/leads/{lead_id}/duplicates/{other_id}/dismiss": "dismissDuplicate",
     "POST /api/leads": "createLead",
     "GET /api/leads/{lead_id}": "getLead",
     "PUT /api/leads/{lead_id}": "updateLead",
