@@ -265,9 +265,7 @@ class LeadOut(PhiSchema):
     whatsapp_opt_out = fields.Boolean()
     timezone = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True, metadata={"description": "The importer's id, if imported"})
-    merged_into_id = fields.Integer(
-        allow_none=True, metadata={"description": "The lead this one was merged into (then ARCHIVED)"}
-    )
+    merged_into_id = fields.Integer(allow_none=True, metadata={"description": "the lead it was merged into"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
