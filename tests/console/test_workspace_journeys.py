@@ -126,11 +126,15 @@ def test_a_coordinator_takes_the_next_call_logs_no_answer_and_sees_the_follow_up
         monkeypatch.setattr(settings, "stream_url", f"{stream}/api/me/events")
         log_in(page, live_server, tenant, role="treatment_coordinator")
         expect(page).to_have_url(re.compile(r"/console/today$"))  # the coordinator's home
+        # The shortcuts are the page's script's: a key pressed before it has run does nothing (the
+        # URL changes before the page has loaded; a busy CI host showed it).
+        page.wait_for_load_state("load")
         page.keyboard.press("n")
         card = page.locator("#next-call .call-lead")
         expect(card).to_contain_text("Zoe Park")
         expect(card).to_contain_text("+14155550177")
         assert _serious_violations(page) == []  # the call card with its outcome buttons
+        page.wait_for_load_state("load")
         page.keyboard.press("3")  # the third outcome: no answer
 
         expect(page.locator("#logged h2")).to_have_text("Call logged: No answer")
