@@ -33,6 +33,8 @@ def test_an_admin_builds_simulates_and_saves_a_rule_that_fires_on_the_next_lead(
     page.get_by_role("link", name="New rule").focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/console/rules/new$"))
+    # The builder's rows are drawn by its script: Tab only once it has run (a busy host loads it late).
+    page.wait_for_load_state("load")
     keys = page.keyboard
     page.locator("#name").focus()
     keys.type("Oakland families get a call")
