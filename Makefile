@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract screenshots
+.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract screenshots events-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ env-example: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m app.devtools.openapi > openapi.json.tmp
 	mv openapi.json.tmp openapi.json
+
+## docs/architecture/events.md from the event types (app/handlers.py EVENTS); tests/events/test_event_types.py
+## fails while it is stale.
+events-doc: $(STAMP)
+	$(BIN)/python -m app.devtools.events_doc > docs/architecture/events.md.tmp
+	mv docs/architecture/events.md.tmp docs/architecture/events.md
 
 ## Lint openapi.json (Spectral, Redocly) and type-check the TypeScript example against it, with the npm
 ## packages pinned in contract/package-lock.json (needs Node and the npm registry).

@@ -22,8 +22,10 @@ import functools
 
 from app.domains.activities import service as activities
 from app.domains.activities import stream_notes as reply_notes
+from app.domains.activities.events import ActivityLogged
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
+from app.domains.assignment.events import LeadAssigned
 from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
@@ -31,23 +33,44 @@ from app.domains.automation.executors import actions, fallback, outreach, recurr
 from app.domains.availability import feeds as calendar_feeds
 from app.domains.bulk import service as bulk
 from app.domains.bulk import task_actions
+from app.domains.bulk.events import BulkCompleted
 from app.domains.consultations import attendance, reactions
 from app.domains.consultations import service as consultations
 from app.domains.consultations import timers as lead_timers
+from app.domains.consultations.events import (
+    BenefitsReset,
+    ConsultationAttended,
+    ConsultationCancelled,
+    ConsultationNoShow,
+    ConsultationScheduled,
+    RecallDue,
+    RecordsExpiring,
+)
 from app.domains.conversations import threads as conversation_threads
 from app.domains.engagement import service as engagement
+from app.domains.engagement.events import EmailOpened, LinkClicked
 from app.domains.intake import imports
-from app.domains.intelligence import scoring
 from app.domains.intelligence import service as intelligence
+from app.domains.intelligence.events import LeadScoreChanged
 from app.domains.lead_messages import at_send
-from app.domains.lead_messages import pause as outreach_pause
+from app.domains.lead_messages.events import OutreachResumed
 from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
+from app.domains.leads.events import LeadCreated, LeadDeleted, LeadUpdated
+from app.domains.merging.events import LeadMerged
 from app.domains.outbound import invitations, outgoing
 from app.domains.outbound import service as notifications
+from app.domains.outbound.events import MessageBounced
 from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import outcomes
 from app.domains.pipeline import service as pipeline
+from app.domains.pipeline.events import (
+    LeadConverted,
+    LeadLost,
+    LeadStageChanged,
+    LeadStale,
+    StagesReordered,
+)
 from app.domains.sequences import branching, bulk_enrolment, stops
 from app.domains.sequences import labels as sequence_labels
 from app.domains.sequences import service as sequences
@@ -56,50 +79,51 @@ from app.domains.tasks import escalation
 from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.alerts import handover, overdue, timers
+from app.domains.tasks.events import TaskOverdue
 from app.domains.webhooks import posting
 from app.domains.webhooks import service as webhooks
 from app.platform.events import consumers
-from app.platform.events import service as events
+from app.platform.events.types import Catalogue, Event
 from app.platform.scheduling import registry
 from app.platform.scheduling.registry import BULK, TRANSACTIONAL, JobKind
 
 # The events after which a lead's score or next best action may change (not lead.score_changed:
 # the re-scoring writes that one).
 RESCORED_AFTER = (
-    events.LEAD_CREATED,
-    events.LEAD_UPDATED,
-    events.LEAD_STAGE_CHANGED,
-    events.LEAD_ASSIGNED,
-    events.LEAD_CONVERTED,
-    events.LEAD_LOST,
-    events.ACTIVITY_LOGGED,
-    events.LEAD_STALE,
-    events.TASK_OVERDUE,
+    LeadCreated,
+    LeadUpdated,
+    LeadStageChanged,
+    LeadAssigned,
+    LeadConverted,
+    LeadLost,
+    ActivityLogged,
+    LeadStale,
+    TaskOverdue,
 )
 
 # Events of the sweeps, hundreds at a time when nobody works the leads (their tasks overdue, the
 # leads stale): processed on the timers queue (consumers.PROCESS_LATER_KIND), never ahead of a new
 # lead's on the realtime one (bench/soak).
-PROCESSED_LATER = (events.TASK_OVERDUE, events.LEAD_STALE)
+PROCESSED_LATER = (TaskOverdue, LeadStale)
 
 # Automatic stops of sequences come first (before the rules they would cancel); the rules next
 # (automation.process_event for every trigger of app/domains/automation/rules.py); the reports last: they
 # may lag, the rules may not.
-EVENT_HANDLERS: dict[str, list] = {
-    events.LEAD_CREATED: [
+EVENT_HANDLERS: dict[type[Event], list] = {
+    LeadCreated: [
         processing.process_event,
         escalation.schedule_no_contact_escalation,  # no contact within hours of capture
         sla.start_clocks,
         webhooks.enqueue_deliveries,
     ],
-    events.LEAD_UPDATED: [
+    LeadUpdated: [
         stops.on_opt_out,
         stops.on_lead_changed,  # a sequence's exit conditions now met
         activities.note_priority_change,  # a new priority on the lead's timeline
         processing.process_event,
     ],
-    events.LEAD_DELETED: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
-    events.LEAD_STAGE_CHANGED: [
+    LeadDeleted: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
+    LeadStageChanged: [
         stops.on_stage_changed,
         stops.on_lead_changed,  # a sequence's exit conditions now met
         recurring.stop_on_stage_change,  # a recurring follow-up tied to the stage left ends
@@ -108,8 +132,8 @@ EVENT_HANDLERS: dict[str, list] = {
         processing.process_event,
         rollups.on_stage_changed,
     ],
-    events.LEAD_ASSIGNED: [stops.on_lead_changed, processing.process_event],
-    events.LEAD_CONVERTED: [
+    LeadAssigned: [stops.on_lead_changed, processing.process_event],
+    LeadConverted: [
         stops.on_converted,
         processing.process_event,
         tasks.close_tasks_of_closed_lead,  # its open tasks (and their timers) are cancelled
@@ -117,7 +141,7 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.on_converted,
         webhooks.enqueue_deliveries,
     ],
-    events.LEAD_LOST: [
+    LeadLost: [
         stops.on_lost,
         processing.process_event,
         tasks.close_tasks_of_closed_lead,
@@ -125,7 +149,7 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.on_lost,
         webhooks.enqueue_deliveries,
     ],
-    events.ACTIVITY_LOGGED: [
+    ActivityLogged: [
         stops.on_inbound_contact,
         task_outcomes.complete_on_reply,  # a reply completes the automation's tasks to reach the lead
         branching.on_call_logged,  # a sequence waiting for a call takes its branch
@@ -137,41 +161,53 @@ EVENT_HANDLERS: dict[str, list] = {
         sla.on_activity,
         rollups.on_activity_logged,
     ],
-    events.LEAD_STALE: [processing.process_event],
-    events.TASK_OVERDUE: [
+    LeadStale: [processing.process_event],
+    TaskOverdue: [
         processing.process_event,
         overdue.tell_overdue,  # told to its assignee at once
         webhooks.enqueue_deliveries,
     ],
-    scoring.LEAD_SCORE_CHANGED: [stops.on_lead_changed, processing.process_event],
-    events.BULK_COMPLETED: [webhooks.enqueue_deliveries],
-    events.STAGES_REORDERED: [rollups.on_stages_reordered],
+    LeadScoreChanged: [stops.on_lead_changed, processing.process_event],
+    BulkCompleted: [webhooks.enqueue_deliveries],
+    StagesReordered: [rollups.on_stages_reordered],
     # The bounced step goes by its fallback channel before the bounce ends the lead's sequences.
-    events.MESSAGE_BOUNCED: [fallback.on_failed, stops.on_bounced],
+    MessageBounced: [fallback.on_failed, stops.on_bounced],
     # Engagement (app/domains/engagement): an email's first counted open, a link's first click; a
     # sequence waiting for one takes its branch, and rules on them fire.
-    events.EMAIL_OPENED: [branching.on_engagement, processing.process_event],
-    events.LINK_CLICKED: [branching.on_engagement, processing.process_event],
+    EmailOpened: [branching.on_engagement, processing.process_event],
+    LinkClicked: [branching.on_engagement, processing.process_event],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
-    consultations.SCHEDULED: [consultation_steps.end_earlier_steps, processing.process_event],
-    consultations.CANCELLED: [consultation_steps.end_earlier_steps, processing.process_event],
-    consultations.ATTENDED: [
+    ConsultationScheduled: [consultation_steps.end_earlier_steps, processing.process_event],
+    ConsultationCancelled: [consultation_steps.end_earlier_steps, processing.process_event],
+    ConsultationAttended: [
         consultation_steps.end_earlier_steps,
         consultation_steps.end_no_show_call,  # a late check-in: the no-show's call is not needed
         processing.process_event,
     ],
-    consultations.NO_SHOW: [consultation_steps.end_earlier_steps, processing.process_event],
+    ConsultationNoShow: [consultation_steps.end_earlier_steps, processing.process_event],
     # A lead's long timers fired (app/domains/consultations/timers.py): the rules' call task and text.
-    lead_timers.RECALL_DUE: [processing.process_event],
-    lead_timers.RECORDS_EXPIRING: [processing.process_event],
-    lead_timers.BENEFITS_RESET: [processing.process_event],
+    RecallDue: [processing.process_event],
+    RecordsExpiring: [processing.process_event],
+    BenefitsReset: [processing.process_event],
     # An early resume: the messages the pause held go now.
-    outreach_pause.RESUMED: [held.release_held_steps],
+    OutreachResumed: [held.release_held_steps],
 }
+# Every event the engine writes, those no consumer above takes included (a webhook or the reports may):
+# what a stored event's name is read back as, and what docs/architecture/events.md is written from.
+EVENTS = Catalogue(
+    [
+        LeadCreated, LeadUpdated, LeadDeleted, LeadMerged, LeadAssigned, LeadStageChanged,
+        LeadConverted, LeadLost, LeadStale, StagesReordered, ActivityLogged, TaskOverdue,
+        LeadScoreChanged, BulkCompleted, MessageBounced, EmailOpened, LinkClicked,
+        ConsultationScheduled, ConsultationCancelled, ConsultationAttended, ConsultationNoShow,
+        RecallDue, RecordsExpiring, BenefitsReset, OutreachResumed,
+    ]
+)  # fmt: skip
+
 # Once per processing, after the consumers above: a lead's re-scoring and its monthly recount are
 # background jobs of their own (off a new lead's path), a drainer's batch of leads in one pass.
 AFTER_EVENTS = [
-    functools.partial(intelligence.queue_rescoring, watched=RESCORED_AFTER),
+    functools.partial(intelligence.queue_rescoring, watched=tuple(event.NAME for event in RESCORED_AFTER)),
     monthly.on_events,
 ]
 
@@ -277,11 +313,11 @@ def wire() -> None:
     """Install the maps above in the layers that run them (once per process: at this import)."""
     for event_type, handlers in EVENT_HANDLERS.items():
         for handler in handlers:
-            consumers.on(event_type, handler)
+            consumers.on(event_type.NAME, handler)
     for handler in AFTER_EVENTS:
         consumers.after_events(handler)
     for event_type in PROCESSED_LATER:
-        consumers.process_later(event_type)
+        consumers.process_later(event_type.NAME)
     for kind in JOB_KINDS:
         registry.register(kind)
     for action_type, executor in STEP_EXECUTORS.items():

@@ -235,7 +235,7 @@ def test_the_domains_build_on_each_other_without_a_cycle():
 # Domains with one face: other domains import their service.py (and models, schemas) only; the rest
 # of the package is how it is done. The composition root also wires their views and handlers.
 FACED_DOMAINS = ("app.domains.outbound",)
-FACE_MODULES = ("service", "models", "schemas")
+FACE_MODULES = ("service", "models", "schemas", "events")
 
 
 def test_other_domains_reach_a_faced_domain_through_its_service_only():

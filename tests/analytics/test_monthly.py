@@ -9,6 +9,7 @@ from app.domains.analytics import monthly
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import CountedLead
 from app.domains.leads import service as leads
+from app.domains.leads.events import LeadCreated
 from app.domains.leads.models import Lead, LeadSource
 from app.platform import clock
 from app.platform.events import consumers
@@ -90,8 +91,15 @@ def created(session, lead: Lead) -> None:
     session.add(lead)
     session.flush()
     events.emit(
-        session=session, type=events.LEAD_CREATED, subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id}, now=lead.created_at,
+        session=session, event=_created(lead), subject=events.Subject.lead(lead), now=lead.created_at,
+    )  # fmt: skip
+
+
+def _created(lead: Lead) -> LeadCreated:
+    return LeadCreated(
+        lead_id=lead.id, channel="api", source_id=lead.source_id, source_category="OTHER",
+        pipeline_stage=lead.pipeline_stage, status=lead.status, assigned_to_id=lead.assigned_to_id,
+        has_phone=False, has_email=False, possible_duplicate_ids=[],
     )  # fmt: skip
 
 

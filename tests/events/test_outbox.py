@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.domains.intake import service as intake
+from app.domains.leads.events import LeadUpdated
 from app.domains.pipeline import service as pipeline
 from app.platform import clock
 from app.platform.events import service as events_service
@@ -227,9 +228,8 @@ def test_one_processing_job_per_transaction_names_its_events_but_not_a_rolled_ba
     def emit(session, subject_id):
         return events_service.emit(
             session=session,
-            type=events_service.LEAD_UPDATED,
+            event=LeadUpdated(lead_id=subject_id, changed=[]),
             subject=events_service.Subject(tenant.id, "lead", subject_id),
-            payload={"lead_id": subject_id, "changed": []},
             now=clock.now(),
         )
 

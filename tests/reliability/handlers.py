@@ -10,10 +10,12 @@ import os
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.platform.audit import service as audit
 from app.platform.events import consumers
+from app.platform.events.types import Event
 from app.platform.scheduling import JobKind, register
 
 EFFECT = "test.effect"
@@ -104,7 +106,16 @@ def held(*, session, job, now) -> None:
     record_effect(session=session, job=job, now=now)
 
 
-TEST_EVENT = "test.event"  # consumed by consume_test_event
+@dataclass(frozen=True)
+class TestEvent(Event):
+    """The tests' own event, consumed by consume_test_event: `bad` fails it, `kills` kills its worker."""
+
+    NAME = "test.event"
+    bad: bool = False
+    kills: bool = False
+
+
+TEST_EVENT = TestEvent.NAME
 EVENT_EFFECT = "test.event_effect"
 CONSUMER_FIXED = "followup:test:consumer-fixed"  # a Redis key: set, the consumer takes `bad` events too
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.domains.automation.steps import SEQUENCE_STEP_KIND
+from app.domains.engagement.events import LinkClicked
 from app.platform import clock
-from app.platform.events import service as events
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, enroll, enrollments, lead_with, messages_to
@@ -55,7 +55,7 @@ def test_each_family_gets_its_path_once_with_the_worker_killed_between_wait_and_
         sweeping(app),
     ):
         wait_until_consuming(app, "branchdoomed")
-        emit_engagement(db, clicker["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+        emit_engagement(db, clicker["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
         _make_due(db, waits_of(db, quiet["id"])[0].job_id)
         # A branch done in the worker's transaction, not committed (the other one waiting on SQLite's
         # lock, or done too on PostgreSQL): then the kill.
@@ -72,8 +72,8 @@ def test_each_family_gets_its_path_once_with_the_worker_killed_between_wait_and_
         # The other outcome, late: the clicker's timeout comes due, the quiet family clicks after all.
         _make_due(db, waits_of(db, clicker["id"])[0].job_id)
         [theirs] = messages_to(db, quiet["id"])
-        emit_engagement(db, quiet["id"], events.LINK_CLICKED, {"notification_id": theirs.id, "link": 0})
-        emit_engagement(db, clicker["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+        emit_engagement(db, quiet["id"], LinkClicked, {"notification_id": theirs.id, "link": 0})
+        emit_engagement(db, clicker["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
         wait_for(lambda: _settled(db), timeout=60, interval=0.2)
 
     assert [m.channel for m in messages_to(db, clicker["id"])] == ["email", "sms"]

@@ -17,7 +17,7 @@ from app.platform.events.models import DomainEvent
 from app.platform.scheduling import runner
 from app.platform.scheduling.models import ScheduledJob
 from tests.reliability.conftest import WORKER_ENV, sweeping
-from tests.reliability.handlers import CONSUMER_FIXED, EVENT_EFFECT, TEST_EVENT
+from tests.reliability.handlers import CONSUMER_FIXED, EVENT_EFFECT, TestEvent
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 
 pytestmark = pytest.mark.reliability
@@ -30,9 +30,8 @@ def emit_together(app, db, clinic_id: int, payloads: list[dict]) -> list[int]:
         emitted = [
             events.emit(
                 session=session,
-                type=TEST_EVENT,
+                event=TestEvent(**payload),
                 subject=events.Subject(clinic_id, "lead", index + 1),
-                payload=payload,
                 now=clock.now(),
             )
             for index, payload in enumerate(payloads)

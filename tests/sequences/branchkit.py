@@ -30,15 +30,14 @@ def two_path_sequence(client, tenant, name: str = "Branches") -> dict:
     return make_sequence(client, tenant, two_path_steps(), name=name)
 
 
-def emit_engagement(db, lead_id: int, event_type: str, payload: dict) -> None:
+def emit_engagement(db, lead_id: int, event_type: type, payload: dict) -> None:
     """An engagement event written as the tracking writes it: through the events service, about the lead."""
     with db.unit_of_work() as session:
         lead = session.get(Lead, lead_id)
         events.emit(
             session=session,
-            type=event_type,
+            event=event_type(lead_id=lead_id, **payload),
             subject=events.Subject.lead(lead),
-            payload=payload,
             now=clock.now(),
         )
 

@@ -3,8 +3,8 @@ open, a reply, a logged call) or of its timeout, once; the graph is checked when
 
 from __future__ import annotations
 
+from app.domains.engagement.events import EmailOpened, LinkClicked
 from app.platform import clock
-from app.platform.events import service as events
 from tests.automation.outreachkit import (
     call,
     configure_clinic,
@@ -107,12 +107,12 @@ def test_a_click_takes_the_clicked_path_once_and_the_timeout_then_changes_nothin
     [sent] = messages_to(db, clicker["id"])
 
     # A mail proxy's open is not a person reading: nothing moves.
-    emit_engagement(db, clicker["id"], events.EMAIL_OPENED, {"notification_id": sent.id, "machine": True})
+    emit_engagement(db, clicker["id"], EmailOpened, {"notification_id": sent.id, "machine": True})
     process_events(app, db)
     assert waits_of(db, clicker["id"])[0].status == "scheduled"
 
     for _ in range(2):  # the tracking reporting the click twice
-        emit_engagement(db, clicker["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+        emit_engagement(db, clicker["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
     process_events(app, db)
     [wait] = waits_of(db, clicker["id"])
     assert wait.status == "done" and wait.result["outcome"] == "link_clicked"
@@ -145,7 +145,7 @@ def test_the_timeout_takes_its_path_and_a_click_after_it_changes_nothing(app, cl
     assert task.type == "CALL"
 
     [sent] = messages_to(db, quiet["id"])
-    emit_engagement(db, quiet["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+    emit_engagement(db, quiet["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
     process_events(app, db)
     assert [m.channel for m in messages_to(db, quiet["id"])] == ["email"]
     assert len(call_tasks_of(db, quiet["id"])) == 1
@@ -247,7 +247,7 @@ def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, clien
     with app.test_client() as coordinator:
         log_in(coordinator, tenant, "treatment_coordinator")
         waiting = coordinator.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
-        emit_engagement(db, lead["id"], events.LINK_CLICKED, {"notification_id": sent.id, "link": 0})
+        emit_engagement(db, lead["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
         process_events(app, db)
         branched = coordinator.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
     table = waiting.split('<table id="enrollments">')[1].split("</table>")[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.domains.leads.models import Lead
+from app.domains.outbound.events import MessageBounced
 from app.platform import clock
 from app.platform.events import service as events
 from tests.automation.outreachkit import (
@@ -54,9 +55,8 @@ def test_a_hard_bounce_ends_the_enrollment_and_a_soft_one_does_not(app, client, 
         with app.app_context(), db.unit_of_work() as session:
             events.emit(
                 session=session,
-                type=events.MESSAGE_BOUNCED,
+                event=MessageBounced(lead_id=lead["id"], channel="email", notification_id=None, hard=hard),
                 subject=events.Subject(tenant.clinic.id, "lead", lead["id"]),
-                payload={"lead_id": lead["id"], "channel": "email", "notification_id": None, "hard": hard},
                 now=clock.now(),
             )
         process_events(app, db)

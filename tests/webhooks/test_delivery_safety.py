@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.domains.webhooks import addresses, posting
+from app.domains.webhooks import posting
 from app.domains.webhooks.models import DELIVERED, FAILED, SENDING, WebhookDelivery
 from app.platform import clock
+from app.platform.delivery import addresses
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe

@@ -11,10 +11,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.domains.webhooks import addresses, service, slots
+from app.domains.webhooks import service, slots
 from app.domains.webhooks.models import DELIVERED, PENDING, WebhookDelivery
 from app.platform import clock
 from app.platform.config import ConfigError, Settings
+from app.platform.delivery import addresses
 from app.platform.scheduling.models import ScheduledJob
 from tests.conftest import TEST_PHI_KEY, TEST_SECRET_KEY
 from tests.leadkit import create_lead

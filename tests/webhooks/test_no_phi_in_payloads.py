@@ -2,6 +2,7 @@
 `lead:phi`; it gets ids and states and fetches a lead's details with an API key."""
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from app.domains.tasks.alerts import overdue as task_overdue
 from app.domains.webhooks.models import WebhookDelivery
 from app.platform import clock
 from app.platform.events import service as events
+from app.platform.events.types import Event
 from tests.leadkit import create_lead
 from tests.tasks.taskkit import run_at
 from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, subscribe
@@ -18,6 +20,16 @@ from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, s
 NOTES, LOST_NOTES, DESCRIPTION = "Cracked molar, anxious", "Chose a cheaper clinic", "Ask about the molar"
 DOB, MEMBER_ID, ADDRESS = "2010-07-08", "MBR-31-8841", "4 Birch Road"
 SECRETS = (NOTES, LOST_NOTES, DESCRIPTION, DOB, MEMBER_ID, ADDRESS)
+
+
+@dataclass(frozen=True)
+class FutureLeadCreated(Event):
+    """A `lead.created` a later version might write, with PHI-named fields in it."""
+
+    NAME = "lead.created"
+    lead_id: int
+    notes: str
+    patient: dict
 
 
 @pytest.fixture
@@ -73,9 +85,10 @@ def test_a_phi_field_in_an_event_never_reaches_a_delivery(app, client, db, tenan
     with db.unit_of_work() as session:
         events.emit(
             session=session,
-            type="lead.created",
+            event=FutureLeadCreated(
+                lead_id=lead["id"], notes=NOTES, patient={"patient_dob": DOB, "status": "NEW"}
+            ),
             subject=events.Subject(tenant.id, "lead", lead["id"]),
-            payload={"lead_id": lead["id"], "notes": NOTES, "patient": {"patient_dob": DOB, "status": "NEW"}},
             now=clock.now(),
         )
     process_events(app, db)

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.activities import rules
+from app.domains.activities.events import ActivityLogged
 from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
@@ -56,9 +57,8 @@ def record(*, session: UnitOfWork, lead: Lead, facts: ActivityFacts, automation:
         leads.note_activity(session=session, lead=lead, at=at)
     events.emit(
         session=session,
-        type=events.ACTIVITY_LOGGED,
+        event=logged(activity),
         subject=events.Subject.lead(lead),
-        payload=logged_payload(activity),
         now=facts.recorded_at or at,
         automation=automation,
     )
@@ -96,26 +96,21 @@ def new_activity(*, lead: Lead, facts: ActivityFacts) -> LeadActivity:
     return activity
 
 
-def logged_payload(activity: LeadActivity) -> dict:
-    """What the `activity.logged` event of `activity` says (what rules read: type, direction, outcome)."""
+def logged(activity: LeadActivity) -> ActivityLogged:
+    """The event of `activity` logged (what rules read: type, direction, outcome)."""
     facts = {"type": activity.type, "direction": activity.direction, "outcome": activity.outcome}
-    return {
-        "activity_id": activity.id,
-        "lead_id": activity.lead_id,
-        "type": activity.type,
-        "direction": activity.direction,
-        "outcome": activity.outcome,
-        "occurred_at": activity.occurred_at.isoformat(),
-        "system": activity.actor == SYSTEM,
+    return ActivityLogged(
+        activity_id=activity.id,
+        lead_id=activity.lead_id,
+        **facts,
+        occurred_at=activity.occurred_at.isoformat(),
+        system=activity.actor == SYSTEM,
         # The one vocabulary (rules.py), so a rule can say "on an attempt" for every channel at once.
-        "contact": rules.is_contact(**facts),
-        "attempt": rules.is_attempt(**facts, details=activity.details),
-        **(
-            {"previous_stage": activity.previous_stage, "new_stage": activity.new_stage}
-            if activity.new_stage
-            else {}
-        ),
-    }
+        contact=rules.is_contact(**facts),
+        attempt=rules.is_attempt(**facts, details=activity.details),
+        previous_stage=activity.previous_stage if activity.new_stage else None,
+        new_stage=activity.new_stage or None,
+    )
 
 
 def log_activity(

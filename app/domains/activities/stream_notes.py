@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.domains.activities.models import ActivityDirection, LeadActivity
+from app.domains.leads.events import lead_summary
 from app.domains.leads.models import Lead
-from app.domains.leads.stream_notes import lead_summary
 from app.platform.db import UnitOfWork
 from app.platform.stream import feed
 

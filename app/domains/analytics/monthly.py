@@ -27,12 +27,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from app.domains.activities.events import ActivityLogged
 from app.domains.analytics import queries
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import CountedLead, LeadMonth
+from app.domains.assignment.events import LeadAssigned
+from app.domains.leads.events import LeadCreated, LeadDeleted, LeadUpdated
 from app.domains.leads.models import Lead, LeadStatus
+from app.domains.pipeline.events import LeadConverted, LeadLost, LeadStageChanged
 from app.platform.db import UnitOfWork
-from app.platform.events import service as event_types
 from app.platform.scheduling import service as scheduling
 
 SPEED_TO_LEAD_SECONDS = 300
@@ -52,16 +55,17 @@ FACT_ATTRS = (
 )
 # The events after which a lead may count elsewhere (an activity: its first contact may be earlier).
 RECOUNTED_BY = frozenset(
-    {
-        event_types.LEAD_CREATED,
-        event_types.LEAD_UPDATED,
-        event_types.LEAD_DELETED,
-        event_types.LEAD_STAGE_CHANGED,
-        event_types.LEAD_ASSIGNED,
-        event_types.LEAD_CONVERTED,
-        event_types.LEAD_LOST,
-        event_types.ACTIVITY_LOGGED,
-    }
+    event.NAME
+    for event in (
+        LeadCreated,
+        LeadUpdated,
+        LeadDeleted,
+        LeadStageChanged,
+        LeadAssigned,
+        LeadConverted,
+        LeadLost,
+        ActivityLogged,
+    )
 )
 
 

@@ -18,9 +18,11 @@ from typing import NamedTuple
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.assignment import queries, rules
+from app.domains.assignment.events import LeadAssigned
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
-from app.domains.leads import lookups, stream_notes, updates
+from app.domains.leads import events as lead_events
+from app.domains.leads import lookups, updates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.leads.rules import COORDINATOR_ROLES
@@ -174,14 +176,13 @@ def record_owner(
     details = {"from_user_id": previous, "to_user_id": pick.user_id, "reason": pick.reason}
     events.emit(
         session=session,
-        type=events.LEAD_ASSIGNED,
+        event=LeadAssigned(lead_id=lead.id, **details),
         subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, **details},
         now=now,
         automation=automation,
     )
     if automation:  # not a historical import's: that is no news to anyone's screen
-        stream_notes.tell_new_owner(session=session, lead=lead, details=details, now=now)
+        lead_events.tell_new_owner(session=session, lead=lead, details=details, now=now)
     activities.record(
         session=session,
         lead=lead,

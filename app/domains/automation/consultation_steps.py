@@ -11,20 +11,26 @@ import sqlalchemy as sa
 
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationRule, AutomationStep, StepStatus
+from app.domains.consultations.events import (
+    ConsultationAttended,
+    ConsultationCancelled,
+    ConsultationNoShow,
+    ConsultationScheduled,
+)
 from app.domains.tasks import service as tasks
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 
 SUBJECT, LEAD = "consultation", "lead"
-SCHEDULED, ATTENDED = "consultation.scheduled", "consultation.attended"
+SCHEDULED, ATTENDED = ConsultationScheduled.NAME, ConsultationAttended.NAME
 NO_SHOW_RULE = "consultation_no_show"  # the default rule whose call task a late check-in ends
 # Why the steps of a consultation's earlier events end: a new time replaces them, a cancel ends
 # them, a check-in or a no-show ends the reminders still waiting.
 ENDED_BECAUSE = {
     SCHEDULED: "the consultation moved to a new time",
-    "consultation.cancelled": "the consultation was cancelled",
+    ConsultationCancelled.NAME: "the consultation was cancelled",
     ATTENDED: "the family checked in",
-    "consultation.no_show": "the consultation was missed",
+    ConsultationNoShow.NAME: "the consultation was missed",
 }
 
 

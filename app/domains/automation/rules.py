@@ -26,31 +26,8 @@ from app.domains.business_hours.rules import (
 from app.domains.leads.models import LostReason
 from app.domains.tasks.models import LeadTaskType
 
-# --- triggers -------------------------------------------------------------------------------------
+# Triggers: the events a rule fires on, in language/triggers.py (named by the events' types).
 
-TRIGGERS = (
-    "lead.created",
-    "lead.updated",
-    "lead.stage_changed",
-    "lead.assigned",
-    "lead.converted",
-    "lead.lost",
-    "lead.stale",
-    "activity.logged",
-    "task.overdue",
-    "lead.score_changed",  # app/domains/intelligence: the lead's conversion score moved (by 0.05 or more)
-    # app/domains/consultations: booked or moved (`event.rescheduled`), checked in, missed, cancelled
-    "consultation.scheduled",
-    "consultation.attended",
-    "consultation.no_show",
-    "consultation.cancelled",
-    # app/domains/consultations/timers.py: a lead's long timers, on their day
-    "recall.due",
-    "records.expiring",
-    "benefits.reset",
-    "email.opened",  # app/domains/engagement: an email's first counted open; link.clicked: a first click
-    "link.clicked",
-)
 # --- fields ---------------------------------------------------------------------------------------
 
 LEAD_FIELDS = (

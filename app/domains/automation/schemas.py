@@ -3,6 +3,7 @@
 from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 
 from app.domains.automation import rules
+from app.domains.automation.language.triggers import TRIGGERS
 from app.domains.lead_messages import merge_fields
 from app.domains.sla.schemas import SlaClockOut
 from app.platform import phi_policy
@@ -35,7 +36,7 @@ class RuleUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     trigger = fields.String(
-        validate=validate.Length(max=64), metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"}
+        validate=validate.Length(max=64), metadata={"description": f"one of {', '.join(TRIGGERS)}"}
     )
     conditions = fields.List(
         fields.Raw(metadata=_CHECKED_BY_RULES),
@@ -59,7 +60,7 @@ class RuleCreateIn(RuleUpdateIn):
     trigger = fields.String(
         required=True,
         validate=validate.Length(max=64),
-        metadata={"description": f"one of {', '.join(rules.TRIGGERS)}"},
+        metadata={"description": f"one of {', '.join(TRIGGERS)}"},
     )
     actions = fields.List(
         fields.Raw(metadata=_CHECKED_BY_RULES),

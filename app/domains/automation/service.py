@@ -14,6 +14,7 @@ from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
 from app.domains.automation.defaults import DEFAULT_RULES
 from app.domains.automation.language import validation as rule_validation
+from app.domains.automation.language.triggers import TRIGGERS
 from app.domains.automation.models import (
     AutomationRule,
     AutomationRuleVersion,
@@ -120,8 +121,8 @@ def _save_version(session: UnitOfWork, rule: AutomationRule, actor_ref: str, now
 def validate_rule(data: dict) -> None:
     """422 naming the first wrong part: an unknown trigger, field, operator or action type."""
     errors: dict = {}
-    if "trigger" in data and data["trigger"] not in rules.TRIGGERS:
-        errors["trigger"] = [f"unknown trigger {data['trigger']!r}; known: {', '.join(rules.TRIGGERS)}"]
+    if "trigger" in data and data["trigger"] not in TRIGGERS:
+        errors["trigger"] = [f"unknown trigger {data['trigger']!r}; known: {', '.join(TRIGGERS)}"]
     if "conditions" in data and (problems := rule_validation.validate_conditions(data["conditions"])):
         errors["conditions"] = problems
     if "actions" in data and (problems := rule_validation.validate_actions(data["actions"])):

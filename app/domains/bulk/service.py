@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from app.domains.assignment import staff
 from app.domains.auth.models import Clinic
+from app.domains.bulk.events import BulkCompleted
 from app.domains.bulk.models import (
     CANCELLED,
     DONE,
@@ -319,15 +320,10 @@ def add_counts(
         bulk.status, bulk.finished_at = DONE, now
         events.emit(
             session=session,
-            type=events.BULK_COMPLETED,
+            event=BulkCompleted(
+                bulk_job_id=bulk.id, kind=bulk.kind, total=bulk.total, done=bulk.done, failed=bulk.failed
+            ),
             subject=events.Subject(bulk.clinic_id, "bulk_job", bulk.id),
-            payload={
-                "bulk_job_id": bulk.id,
-                "kind": bulk.kind,
-                "total": bulk.total,
-                "done": bulk.done,
-                "failed": bulk.failed,
-            },
             now=now,
         )
     else:

@@ -8,8 +8,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.domains.consultations.events import ConsultationAttended
 from app.domains.consultations.models import Consultation, ConsultationStatus
-from app.domains.consultations.service import ATTENDED, ATTENDED_STAGE
+from app.domains.consultations.service import ATTENDED_STAGE
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
 from app.platform.events.models import DomainEvent
@@ -29,9 +30,8 @@ def attend_by_stage_move(*, session: UnitOfWork, event: DomainEvent, now: dateti
         return False  # its check-in counts (a check-in moves the lead here itself)
     events.emit(
         session=session,
-        type=ATTENDED,
+        event=ConsultationAttended(lead_id=payload["lead_id"], consultation_id=None, by_stage_move=True),
         subject=events.Subject(event.clinic_id, "lead", payload["lead_id"]),
-        payload={"lead_id": payload["lead_id"], "consultation_id": None, "by_stage_move": True},
         now=event.occurred_at,
     )
     return True

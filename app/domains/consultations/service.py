@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
 from app.domains.auth.models import Clinic
+from app.domains.consultations import events as visit_events
 from app.domains.consultations import rules, timers
 from app.domains.consultations.booking import placement
 from app.domains.consultations.models import BookedVia, Consultation, ConsultationStatus
@@ -40,8 +41,6 @@ from app.platform.events import service as events
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
-SCHEDULED, ATTENDED = "consultation.scheduled", "consultation.attended"
-NO_SHOW, CANCELLED = "consultation.no_show", "consultation.cancelled"
 NO_SHOW_CHECK = "consultation.no_show_check"
 BOOKED_STAGE, ATTENDED_STAGE = "consultation_scheduled", "consultation_completed"
 SUBJECT = "consultation"
@@ -193,7 +192,7 @@ def end(session: UnitOfWork, consultation: Consultation, actor: Actor, now: date
     )
     _cancel_check(session, consultation, now)
     audit_change(session, consultation, actor, "consultation.cancel", now)
-    _emit(session, consultation, CANCELLED, now)
+    _emit(session, consultation, visit_events.ConsultationCancelled, now)
 
 
 def check_in(
@@ -223,7 +222,7 @@ def attend(
     _emit(
         session,
         consultation,
-        ATTENDED,
+        visit_events.ConsultationAttended,
         at,
         checked_in_at=at.isoformat(),
         after_no_show=late,
@@ -267,7 +266,7 @@ def miss(session: UnitOfWork, consultation: Consultation, actor: Actor, now: dat
         ),
     )
     audit_change(session, consultation, actor, "consultation.no_show", now)
-    _emit(session, consultation, NO_SHOW, now)
+    _emit(session, consultation, visit_events.ConsultationNoShow, now)
 
 
 def detect_no_show(*, session: UnitOfWork, job, now: datetime) -> None:
@@ -310,7 +309,7 @@ def _ensure_status(consultation: Consultation, status: str, verb: str) -> None:
 def _scheduled(session: UnitOfWork, consultation: Consultation, now: datetime, *, rescheduled: bool) -> None:
     """The (new) time's event and its no-show check."""
     clinic = session.get(Clinic, consultation.clinic_id)
-    _emit(session, consultation, SCHEDULED, now, rescheduled=rescheduled)
+    _emit(session, consultation, visit_events.ConsultationScheduled, now, rescheduled=rescheduled)
     session.schedule(
         scheduling.Job(
             kind=NO_SHOW_CHECK,
@@ -331,21 +330,21 @@ def _cancel_check(session: UnitOfWork, consultation: Consultation, now: datetime
     )
 
 
-def _emit(session: UnitOfWork, consultation: Consultation, type: str, now: datetime, **extra) -> None:
-    """The consultation's event as of `now` (a check-in's: when the family arrived, which the
-    follow-up counts from)."""
+def _emit(session: UnitOfWork, consultation: Consultation, event_type: type, now: datetime, **extra) -> None:
+    """The consultation's event of `event_type` as of `now` (a check-in's: when the family arrived,
+    which the follow-up counts from)."""
+    event = event_type(
+        lead_id=consultation.lead_id,
+        consultation_id=consultation.id,
+        starts_at=consultation.starts_at.isoformat(),
+        version=consultation.version,
+        status=consultation.status,
+        **extra,
+    )
     events.emit(
         session=session,
-        type=type,
+        event=event,
         subject=events.Subject(consultation.clinic_id, SUBJECT, consultation.id),
-        payload={
-            "lead_id": consultation.lead_id,
-            "consultation_id": consultation.id,
-            "starts_at": consultation.starts_at.isoformat(),
-            "version": consultation.version,
-            "status": consultation.status,
-            **extra,
-        },
         now=now,
     )
 

@@ -28,9 +28,12 @@ from sqlalchemy.exc import IntegrityError
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import NeverOpen, calendar_of, next_open
 from app.domains.consultations import rules
+from app.domains.consultations.events import BenefitsReset, RecallDue, RecordsExpiring
 from app.domains.consultations.models import Consultation, LeadTimer, TimerKind, TimerStatus
 from app.domains.leads import service as leads
+from app.domains.leads.events import LeadDeleted
 from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
+from app.domains.pipeline.events import LeadConverted, LeadLost, LeadStageChanged
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import InvalidTransition, NotFound, ValidationFailed
@@ -42,20 +45,19 @@ from app.platform.scheduling import service as scheduling
 TIMER_KIND = "consultations.timer"
 SUBJECT = "lead_timer"
 ENGINE = "consultations"
-RECALL_DUE, RECORDS_EXPIRING, BENEFITS_RESET = "recall.due", "records.expiring", "benefits.reset"
 EVENT_OF = {
-    TimerKind.RECALL: RECALL_DUE,
-    TimerKind.RECORDS_EXPIRY: RECORDS_EXPIRING,
-    TimerKind.BENEFITS_RESET: BENEFITS_RESET,
+    TimerKind.RECALL: RecallDue,
+    TimerKind.RECORDS_EXPIRY: RecordsExpiring,
+    TimerKind.BENEFITS_RESET: BenefitsReset,
 }
 # When a clinic never opens (no hours at all): the morning of the day, in its zone.
 NEVER_OPEN_HOUR = time(9)
 # Why a lead's scheduled timers end, by the event that ends them.
 ENDED_BY = {
-    events.LEAD_CONVERTED: "the lead converted",
-    events.LEAD_LOST: "the lead was lost",
-    events.LEAD_DELETED: "the lead was deleted",
-    events.LEAD_STAGE_CHANGED: "treatment accepted",
+    LeadConverted.NAME: "the lead converted",
+    LeadLost.NAME: "the lead was lost",
+    LeadDeleted.NAME: "the lead was deleted",
+    LeadStageChanged.NAME: "treatment accepted",
 }
 ERASED = "the lead was erased"
 
@@ -188,13 +190,13 @@ def closed_because(lead: Lead | None) -> str | None:
     if lead is None or lead.erased_at is not None:
         return ERASED
     if lead.deleted_at is not None:
-        return ENDED_BY[events.LEAD_DELETED]
+        return ENDED_BY[LeadDeleted.NAME]
     if lead.status == LeadStatus.CONVERTED:
-        return ENDED_BY[events.LEAD_CONVERTED]
+        return ENDED_BY[LeadConverted.NAME]
     if lead.status not in OPEN_STATUSES:
-        return ENDED_BY[events.LEAD_LOST] if lead.status == LeadStatus.LOST else f"the lead is {lead.status}"
+        return ENDED_BY[LeadLost.NAME] if lead.status == LeadStatus.LOST else f"the lead is {lead.status}"
     if lead.pipeline_stage in rules.ACCEPTED_STAGES:
-        return ENDED_BY[events.LEAD_STAGE_CHANGED]
+        return ENDED_BY[LeadStageChanged.NAME]
     return None
 
 
@@ -205,12 +207,12 @@ def end_on_close(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> i
     """Event consumer of lead.converted, lead.lost, lead.deleted and lead.stage_changed (to
     treatment accepted or started): the lead's scheduled timers end; returns how many."""
     payload = event.payload or {}
-    if event.type == events.LEAD_STAGE_CHANGED and payload.get("new_stage") not in rules.ACCEPTED_STAGES:
+    if event.type == LeadStageChanged.NAME and payload.get("new_stage") not in rules.ACCEPTED_STAGES:
         return 0
     lead_id = payload.get("lead_id") or event.subject_id
     # A conversion moves the stage first (to treatment started): say it was the conversion.
     converted = payload.get("status") == LeadStatus.CONVERTED
-    reason = ENDED_BY[events.LEAD_CONVERTED if converted else event.type]
+    reason = ENDED_BY[LeadConverted.NAME if converted else event.type]
     return end_for_lead(session=session, lead_id=lead_id, reason=reason, now=now)
 
 
@@ -345,16 +347,15 @@ def _emit(session: UnitOfWork, timer: LeadTimer, now: datetime) -> None:
     """The timer's event: ids and dates only (no note: events outlive erasure as ids)."""
     events.emit(
         session=session,
-        type=EVENT_OF[timer.kind],
+        event=EVENT_OF[timer.kind](
+            lead_id=timer.lead_id,
+            timer_id=timer.id,
+            kind=timer.kind,
+            fires_on=timer.fires_on.isoformat(),
+            consultation_id=timer.consultation_id,
+            expires_on=timer.expires_on.isoformat() if timer.expires_on else None,
+        ),
         subject=events.Subject(timer.clinic_id, "lead", timer.lead_id),
-        payload={
-            "lead_id": timer.lead_id,
-            "timer_id": timer.id,
-            "kind": timer.kind,
-            "fires_on": timer.fires_on.isoformat(),
-            "consultation_id": timer.consultation_id,
-            "expires_on": timer.expires_on.isoformat() if timer.expires_on else None,
-        },
         now=now,
     )
 

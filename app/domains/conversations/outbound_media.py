@@ -21,7 +21,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from app.domains.conversations.media import MediaRef, kind_of
-from app.domains.webhooks import addresses
+from app.platform.delivery import addresses
 from app.platform.errors import ValidationFailed
 
 TEXT, IMAGE, VIDEO = "text", "image", "video"

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
 from app.domains.engagement import links
+from app.domains.engagement.events import EmailOpened, LinkClicked
 from app.domains.engagement.models import MessageClick, MessageOpen
 from app.domains.outbound import service as notifications
 from app.domains.outbound.models import Channel, Notification
@@ -113,7 +114,7 @@ def _record_click(session: UnitOfWork, notification: Notification, index: int, n
             last_clicked_at=now,
         )
     )
-    _emit(session, notification, domain_events.LINK_CLICKED, {"link": index}, now)
+    _emit(session, notification, LinkClicked, {"link": index}, now)
 
 
 # --- opens ----------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def opened(
     if row.first_opened_at is not None:
         return False
     row.first_opened_at = now
-    _emit(session, notification, domain_events.EMAIL_OPENED, {"machine": machine}, now)
+    _emit(session, notification, EmailOpened, {"machine": machine}, now)
     return True
 
 
@@ -175,11 +176,12 @@ def pixel_fetched(
     )
 
 
-def _emit(session: UnitOfWork, notification: Notification, type_: str, extra: dict, now: datetime) -> None:
+def _emit(
+    session: UnitOfWork, notification: Notification, event_type: type, extra: dict, now: datetime
+) -> None:
     domain_events.emit(
         session=session,
-        type=type_,
+        event=event_type(lead_id=notification.lead_id, notification_id=notification.id, **extra),
         subject=domain_events.Subject(notification.clinic_id, "lead", notification.lead_id),
-        payload={"lead_id": notification.lead_id, "notification_id": notification.id, **extra},
         now=now,
     )

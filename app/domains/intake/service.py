@@ -28,6 +28,7 @@ from app.domains.intake import queries, rules
 from app.domains.leads import duplicates as duplicate_leads
 from app.domains.leads import lookups, sources
 from app.domains.leads import service as leads
+from app.domains.leads.events import LeadCreated
 from app.domains.leads.models import Lead, LeadSource, LeadSourceCategory
 from app.domains.pipeline import service as pipeline
 from app.platform.db import UnitOfWork, detached_copy
@@ -119,9 +120,8 @@ def _create(
     # Events, in this order: created, assigned, activity logged.
     events.emit(
         session=session,
-        type=events.LEAD_CREATED,
+        event=_created(lead, source, new.channel, duplicates),
         subject=events.Subject(clinic.id, "lead", lead.id),
-        payload=_created(lead, source, new.channel, duplicates),
         now=now,
         automation=new.automation,
     )
@@ -140,20 +140,20 @@ def _create(
     return Intake(lead=lead, created=True, possible_duplicates=duplicates)
 
 
-def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> dict:
-    """The `lead.created` event's payload: what rules read of a new lead."""
-    return {
-        "lead_id": lead.id,
-        "channel": channel,
-        "source_id": source.id,
-        "source_category": source.category,
-        "pipeline_stage": lead.pipeline_stage,
-        "status": lead.status,
-        "assigned_to_id": lead.assigned_to_id,
-        "has_phone": lead.phone is not None,
-        "has_email": lead.email is not None,
-        "possible_duplicate_ids": [d["lead_id"] for d in duplicates],
-    }
+def _created(lead: Lead, source: LeadSource, channel: str, duplicates: list[dict]) -> LeadCreated:
+    """The new lead's event: what rules read of it."""
+    return LeadCreated(
+        lead_id=lead.id,
+        channel=channel,
+        source_id=source.id,
+        source_category=source.category,
+        pipeline_stage=lead.pipeline_stage,
+        status=lead.status,
+        assigned_to_id=lead.assigned_to_id,
+        has_phone=lead.phone is not None,
+        has_email=lead.email is not None,
+        possible_duplicate_ids=[d["lead_id"] for d in duplicates],
+    )
 
 
 # --- web forms ---------------------------------------------------------------------------------

@@ -21,12 +21,12 @@ from app.domains.intelligence import (
     score_rules,
 )
 from app.domains.intelligence.contact_times import contact_rates
+from app.domains.intelligence.events import LeadScoreChanged
 from app.domains.intelligence.models import ScoreModelRecord
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
 
-LEAD_SCORE_CHANGED = "lead.score_changed"
 # A score that moves less than this is not news: no event (rules would fire on noise).
 SCORE_EVENT_DELTA = 0.05
 # Below this many mature leads (or conversions) a clinic is scored by the global prior model.
@@ -198,14 +198,10 @@ def _set_score(
     if previous is None or abs(lead.score - previous) >= SCORE_EVENT_DELTA:
         events.emit(
             session=session,
-            type=LEAD_SCORE_CHANGED,
+            event=LeadScoreChanged(
+                lead_id=lead.id, score=lead.score, previous_score=previous, model_version=version
+            ),
             subject=events.Subject.lead(lead),
-            payload={
-                "lead_id": lead.id,
-                "score": lead.score,
-                "previous_score": previous,
-                "model_version": version,
-            },
             now=now,
         )
 

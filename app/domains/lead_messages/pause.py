@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app.domains.auth.models import Clinic
+from app.domains.lead_messages.events import OutreachResumed
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
@@ -23,7 +24,6 @@ RECHECK = timedelta(hours=1)
 # What a held step's move says (its result's `moved`): how a resume finds the steps to let go.
 HELD_NOTE = "the clinic's outreach is paused"
 RESUMED_NOTE = "the clinic's outreach resumed"
-RESUMED = "clinic.outreach_resumed"  # the event of a resume: the automation lets its held steps go
 
 
 def window(settings: dict | None) -> tuple[datetime, datetime | None] | None:
@@ -85,9 +85,8 @@ def resume(*, session: UnitOfWork, actor: Actor, now: datetime) -> dict:
         until = before[1].isoformat() if before[1] is not None else None
         events.emit(
             session=session,
-            type=RESUMED,
+            event=OutreachResumed(paused_from=before[0].isoformat(), until=until),
             subject=events.Subject(clinic.id, "clinic", clinic.id),
-            payload={"from": before[0].isoformat(), "until": until},
             now=now,
         )
     return describe(clinic.settings, now)

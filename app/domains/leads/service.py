@@ -18,6 +18,7 @@ from sqlalchemy.orm import attributes
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic
 from app.domains.leads import consent, listing, rules, suppression
+from app.domains.leads.events import LeadDeleted
 from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
 from app.domains.leads.sources import checked_source
 from app.domains.leads.updates import record_update, redacted
@@ -332,11 +333,7 @@ def delete_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, now: datetim
         ),
     )
     events.emit(
-        session=session,
-        type=events.LEAD_DELETED,
-        subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id},
-        now=now,
+        session=session, event=LeadDeleted(lead_id=lead.id), subject=events.Subject.lead(lead), now=now
     )
 
 

@@ -3,8 +3,10 @@ there) and the lead.updated event; every use case that changes a lead's fields e
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
+from app.domains.leads.events import LeadUpdated
 from app.domains.leads.models import Lead
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
@@ -61,14 +63,15 @@ def _record(
             at=now,
         ),
     )
-    payload = {"lead_id": lead.id, "changed": sorted(new)}
+    event = LeadUpdated(lead_id=lead.id, changed=sorted(new))
     if "priority" in new:  # what the timeline shows (not PHI): from, to and by whom
-        payload.update(priority=new["priority"], previous_priority=old.get("priority"), by=actor_ref)
+        event = dataclasses.replace(
+            event, priority=new["priority"], previous_priority=old.get("priority"), by=actor_ref
+        )
     events.emit(
         session=session,
-        type=events.LEAD_UPDATED,
+        event=event,
         subject=events.Subject.lead(lead),
-        payload=payload,
         now=now,
         automation=automation,
     )

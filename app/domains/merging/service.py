@@ -10,13 +10,12 @@ from app.domains.leads import duplicates
 from app.domains.leads import service as leads
 from app.domains.leads.models import DismissedDuplicate, Lead, LeadStatus
 from app.domains.merging import moves
+from app.domains.merging.events import LeadMerged
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, new_row
 from app.platform.errors import Conflict
 from app.platform.events import service as events
 from app.platform.roles import Actor
-
-LEAD_MERGED = "lead.merged"  # {lead_id, merged_lead_id, filled: [field, ...], moved: {table: rows}}
 
 # What the surviving lead takes from the merged one where its own is empty (its own always wins).
 FILLABLE = (
@@ -150,7 +149,5 @@ def merge(*, session: UnitOfWork, actor: Actor, lead_id: int, from_lead_id: int,
             at=now,
         ),
     )
-    events.emit(
-        session=session, type=LEAD_MERGED, subject=events.Subject.lead(survivor), payload=facts, now=now
-    )
+    events.emit(session=session, event=LeadMerged(**facts), subject=events.Subject.lead(survivor), now=now)
     return survivor

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.domains.outbound.events import MessageBounced
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification
 from app.platform import clock
 from app.platform.db import UnitOfWork
@@ -182,15 +183,14 @@ def failed_for_good(*, session: UnitOfWork, notification: Notification, now: dat
     code = found.group(1) if found else (INVALID_NUMBER if error.startswith("invalid phone number") else None)
     domain_events.emit(
         session=session,
-        type=domain_events.MESSAGE_BOUNCED,
+        event=MessageBounced(
+            lead_id=notification.lead_id,
+            channel=notification.channel,
+            notification_id=notification.id,
+            hard=False,
+            permanent=True,
+            error_code=code,
+        ),
         subject=domain_events.Subject(notification.clinic_id, "lead", notification.lead_id),
-        payload={
-            "lead_id": notification.lead_id,
-            "channel": notification.channel,
-            "notification_id": notification.id,
-            "hard": False,
-            "permanent": True,
-            "error_code": code,
-        },
         now=now,
     )

@@ -19,6 +19,7 @@ from app.domains.leads import service as leads
 from app.domains.leads import updates
 from app.domains.leads.models import HesitationReason, Lead, LeadStatus
 from app.domains.pipeline import rules
+from app.domains.pipeline.events import LeadConverted, LeadLost, LeadStageChanged
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, new_row
@@ -208,14 +209,10 @@ def _move(
     session.flush()
     events.emit(
         session=session,
-        type=events.LEAD_STAGE_CHANGED,
+        event=LeadStageChanged(
+            lead_id=lead.id, previous_stage=previous, new_stage=target.slug, status=lead.status
+        ),
         subject=events.Subject.lead(lead),
-        payload={
-            "lead_id": lead.id,
-            "previous_stage": previous,
-            "new_stage": target.slug,
-            "status": lead.status,
-        },
         now=now,
     )
     activities.record(
@@ -330,9 +327,8 @@ def mark_lost(
     previous = _move(session, lead, target, actor, now, notes=notes)
     events.emit(
         session=session,
-        type=events.LEAD_LOST,
+        event=LeadLost(lead_id=lead.id, previous_stage=previous, reason=reason),
         subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, "previous_stage": previous, "reason": reason},
         now=now,
     )
     return lead
@@ -352,9 +348,8 @@ def convert_lead(
     previous = _move(session, lead, target, actor, now)
     events.emit(
         session=session,
-        type=events.LEAD_CONVERTED,
+        event=LeadConverted(lead_id=lead.id, previous_stage=previous, converted_at=now.isoformat()),
         subject=events.Subject.lead(lead),
-        payload={"lead_id": lead.id, "previous_stage": previous, "converted_at": now.isoformat()},
         now=now,
     )
     return lead

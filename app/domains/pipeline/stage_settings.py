@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.pipeline import rules
+from app.domains.pipeline.events import StagesReordered
 from app.domains.pipeline.models import PipelineStage
 from app.domains.pipeline.service import STAGE_FIELDS, get_stage, list_stages, stage_by_slug
 from app.platform.audit import service as audit
@@ -159,9 +160,8 @@ def reorder_stages(
     # Leads' furthest stages follow the new order (analytics consumes the event).
     events.emit(
         session=session,
-        type=events.STAGES_REORDERED,
+        event=StagesReordered(order=list(stage_ids)),
         subject=events.Subject(actor.clinic_id, "clinic", actor.clinic_id),
-        payload={"order": list(stage_ids)},
         now=now,
     )
     audit.record(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import OPEN_LEAD_SQL, Lead
 from app.domains.pipeline import rules
+from app.domains.pipeline.events import LeadStale
 from app.domains.pipeline.models import PipelineStage
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
@@ -143,8 +144,7 @@ def flag_quiet(*, session: UnitOfWork, now: datetime, limit: int, turn: int = 0)
 def _emit(session: UnitOfWork, lead, now: datetime, **payload) -> None:
     events.emit(
         session=session,
-        type=events.LEAD_STALE,
+        event=LeadStale(lead_id=lead.id, stage=lead.pipeline_stage, **payload),
         subject=events.Subject.lead(lead),
         now=now,
-        payload={"lead_id": lead.id, "stage": lead.pipeline_stage, **payload},
     )

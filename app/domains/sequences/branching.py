@@ -33,18 +33,18 @@ from app.domains.automation.models import (
     SequenceEnrollment,
     StepStatus,
 )
+from app.domains.engagement.events import EmailOpened, LinkClicked
 from app.domains.leads.models import Lead
 from app.domains.outbound.models import Notification
 from app.domains.sequences import graph, waits
 from app.domains.sequences import service as sequences
 from app.platform.db import UnitOfWork
-from app.platform.events import service as events
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
 
 REPLIED, OPENED, CLICKED = "replied", "email_opened", "link_clicked"
 BOOKED, CALL_LOGGED = "consultation_booked", "call_logged"
-ENGAGEMENT = {events.EMAIL_OPENED: OPENED, events.LINK_CLICKED: CLICKED}
+ENGAGEMENT = {EmailOpened.NAME: OPENED, LinkClicked.NAME: CLICKED}
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import pause as outreach_pause
 from app.domains.leads import service as leads
+from app.domains.leads.events import lead_summary
 from app.domains.leads.models import OPEN_STATUSES, Lead
-from app.domains.leads.stream_notes import lead_summary
 from app.domains.outbound import service as notifications
 from app.domains.tasks import queries, rules
 from app.domains.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs

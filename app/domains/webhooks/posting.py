@@ -21,11 +21,12 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from app.domains.webhooks import addresses, slots
+from app.domains.webhooks import slots
 from app.domains.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.domains.webhooks.service import DELIVER_KIND, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from app.platform import clock as app_clock
 from app.platform.db import UnitOfWork
+from app.platform.delivery import addresses
 from app.platform.delivery import rules as delivery_rules
 from app.platform.delivery import service as outbound
 from app.platform.scheduling import service as scheduling

@@ -2,11 +2,18 @@
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from app.domains.webhooks import addresses
+from app.domains.bulk.events import BulkCompleted
+from app.domains.leads.events import LeadCreated
+from app.domains.pipeline.events import LeadConverted, LeadLost
+from app.domains.tasks.events import TaskOverdue
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema
+from app.platform.delivery import addresses
 
-EVENT_TYPES = ("lead.created", "lead.converted", "lead.lost", "task.overdue", "bulk.completed")
+# The events a clinic's server may subscribe to (each delivered by webhooks.enqueue_deliveries).
+EVENT_TYPES = tuple(
+    event.NAME for event in (LeadCreated, LeadConverted, LeadLost, TaskOverdue, BulkCompleted)
+)
 
 
 class WebhookIn(RequestSchema):

@@ -26,11 +26,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
-from app.domains.webhooks import addresses
 from app.domains.webhooks.models import FAILED, PENDING, WebhookDelivery, WebhookSubscription
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, page_offset
+from app.platform.delivery import addresses
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling

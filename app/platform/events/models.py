@@ -23,7 +23,9 @@ class DomainEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    type: Mapped[str] = mapped_column(sa.String(64))  # "lead.created", "activity.logged", ...
+    type: Mapped[str] = mapped_column(sa.String(64))  # its type's NAME: "lead.created", ...
+    # Its type's VERSION when written (app/platform/events/types.py): 1 for the rows before the types.
+    version: Mapped[int] = mapped_column(sa.SmallInteger, default=1, server_default="1")
     subject_type: Mapped[str] = mapped_column(sa.String(32))
     subject_id: Mapped[int] = mapped_column(sa.Integer)
     payload: Mapped[dict] = mapped_column(EncryptedJSON)  # may copy a lead's fields: encrypted

@@ -4,26 +4,10 @@ Nothing here commits: an event exists exactly when the change that caused it was
 a rolled-back change leaves no event behind. `emit()` only adds the event to the unit of work;
 when it commits, its events are inserted together and one `events.process` ledger job naming all
 of them is written with its full payload (see `_schedule_processing`).
-Payloads carry ids, enums and timestamps a rule needs, never protected fields (names, dates of
-birth, member ids).
-
-Event types written so far:
-- lead.created        {lead_id, source_id, source_category, pipeline_stage, status, assigned_to_id, channel}
-- lead.updated        {lead_id, changed: [field, ...]}
-- lead.deleted        {lead_id}
-- lead.merged         {lead_id, merged_lead_id, filled: [field, ...], moved: {table: rows}} (merging)
-- lead.stage_changed  {lead_id, previous_stage, new_stage, status}
-- lead.assigned       {lead_id, from_user_id, to_user_id, reason}
-- lead.converted      {lead_id, previous_stage, converted_at}
-- lead.lost           {lead_id, previous_stage, reason}
-- activity.logged     {activity_id, lead_id, type, direction, outcome, occurred_at, system}
-- lead.stale          {lead_id, kind: "stage", stage, stage_entered_at, days_in_stage, max_days_in_stage}
-                      {lead_id, kind: "quiet", stage, last_activity_at, quiet_days}
-- task.overdue        {task_id, lead_id, assigned_to_id, due_at}
-- lead.score_changed  {lead_id, score, previous_score, model_version} (app/domains/intelligence)
-- pipeline.stages_reordered {order: [stage id, ...]} (subject: the clinic)
-- bulk.completed      {bulk_job_id, kind, total, done, failed} (app/domains/bulk: its last chunk counted)
-- message.bounced     {lead_id, channel, notification_id, hard} (a provider's bounce report)
+Each event is a type of its owning domain's `events.py` (app/platform/events/types.py); the
+events written, with their fields, are listed in docs/architecture/events.md, generated from the
+types. Payloads carry ids, enums and timestamps a rule needs, never protected fields (names, dates
+of birth, member ids).
 """
 
 from __future__ import annotations
@@ -37,27 +21,7 @@ import sqlalchemy as sa
 from app.platform.db import UnitOfWork, new_row
 from app.platform.events import consumers
 from app.platform.events.models import DomainEvent
-
-LEAD_CREATED = "lead.created"
-LEAD_UPDATED = "lead.updated"
-LEAD_DELETED = "lead.deleted"
-LEAD_STAGE_CHANGED = "lead.stage_changed"
-LEAD_ASSIGNED = "lead.assigned"
-LEAD_CONVERTED = "lead.converted"
-LEAD_LOST = "lead.lost"
-ACTIVITY_LOGGED = "activity.logged"
-LEAD_STALE = "lead.stale"  # over its stage's limit (once per stay) or quiet (once per quiet spell)
-TASK_OVERDUE = "task.overdue"  # the overdue sweep marked the task
-STAGES_REORDERED = "pipeline.stages_reordered"
-BULK_COMPLETED = "bulk.completed"
-MESSAGE_BOUNCED = "message.bounced"
-# Engagement (issue 60): a family opened an email or followed one of a message's links, once per
-# email (the first counted open) and once per message and link (app/domains/engagement). Payload:
-# {"lead_id": int, "notification_id": int, "machine": bool} for an open (machine: a mail proxy's
-# fetch, emitted only where the clinic counts those), {"lead_id": int, "notification_id": int,
-# "link": int} for a click (the link's index in the message). The subject is the lead.
-EMAIL_OPENED = "email.opened"
-LINK_CLICKED = "link.clicked"
+from app.platform.events.types import Event
 
 
 @dataclass(frozen=True)
@@ -77,7 +41,7 @@ _PROCESSING = "events.processing"  # the unit's events, for its one processing j
 
 
 def emit(
-    *, session: UnitOfWork, type: str, subject: Subject, payload: dict, now: datetime, automation: bool = True
+    *, session: UnitOfWork, event: Event, subject: Subject, now: datetime, automation: bool = True
 ) -> DomainEvent:
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
@@ -86,23 +50,25 @@ def emit(
     `automation=False`: the event says `"automation": false`: consumers still see it (webhooks,
     reports), rules do not fire (a historical import).
     """
+    payload = event.payload()
     if not automation:
         payload = {**payload, "automation": False}
-    event = new_row(
+    row = new_row(
         DomainEvent,
         clinic_id=subject.clinic_id,
-        type=type,
+        type=event.NAME,
+        version=event.VERSION,
         subject_type=subject.type,
         subject_id=subject.id,
         payload=payload,
         occurred_at=now,
         attempts=0,
     )
-    session.emit(event)
+    session.emit(row)
     # The job names the events by id, which they get when inserted together at the commit: it is
     # scheduled then, once for all the unit's events (the unit collects them under one key).
-    session.before_commit(_PROCESSING, event, functools.partial(_schedule_processing, session))
-    return event
+    session.before_commit(_PROCESSING, row, functools.partial(_schedule_processing, session))
+    return row
 
 
 def _schedule_processing(session: UnitOfWork, emitted: list[DomainEvent]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from app.domains.automation.language.triggers import TRIGGERS
 from app.domains.automation.rules import (
     ACTION_TYPES,
     ANCHORED_UNITS,
@@ -27,7 +28,6 @@ from app.domains.automation.rules import (
     ROLES,
     SUGGESTIONS,
     TASK_TYPES,
-    TRIGGERS,
     group_of,
 )
 from app.domains.conversations import whatsapp

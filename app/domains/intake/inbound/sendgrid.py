@@ -25,6 +25,7 @@ from app.domains.leads import consent as lead_consent
 from app.domains.leads import rules as lead_rules
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
+from app.domains.outbound.events import MessageBounced
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, Unauthorized, ValidationFailed
 from app.platform.events import service as domain_events
@@ -162,14 +163,10 @@ def _bounced(session: UnitOfWork, event: dict, opted_out: list[Lead], now: datet
         ours = notification is not None and notification.lead_id == lead.id
         domain_events.emit(
             session=session,
-            type=domain_events.MESSAGE_BOUNCED,
+            event=MessageBounced(
+                lead_id=lead.id, channel="email", notification_id=notification.id if ours else None, hard=True
+            ),
             subject=domain_events.Subject.lead(lead),
-            payload={
-                "lead_id": lead.id,
-                "channel": "email",
-                "notification_id": notification.id if ours else None,
-                "hard": True,
-            },
             now=now,
         )
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app.domains.outbound import service as notifications
 from app.domains.tasks import rules
+from app.domains.tasks.events import TaskOverdue
 from app.domains.tasks.models import LeadTask, TaskStatus
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
@@ -36,14 +37,13 @@ def mark_overdue(*, session: UnitOfWork, now: datetime, limit: int | None = None
     for task in marked:
         events.emit(
             session=session,
-            type=events.TASK_OVERDUE,
+            event=TaskOverdue(
+                task_id=task.id,
+                lead_id=task.lead_id,
+                assigned_to_id=task.assigned_to_id,
+                due_at=task.due_at.isoformat(),
+            ),
             subject=events.Subject(task.clinic_id, "task", task.id),
-            payload={
-                "task_id": task.id,
-                "lead_id": task.lead_id,
-                "assigned_to_id": task.assigned_to_id,
-                "due_at": task.due_at.isoformat(),
-            },
             now=now,
         )
     return len(marked)

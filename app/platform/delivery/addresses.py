@@ -1,4 +1,5 @@
-"""Where a webhook may post: public unicast addresses only, unless settings allow private ones.
+"""Where the engine may reach a URL someone else picked (a webhook's receiver, a provider's media
+link): public unicast addresses only, unless settings allow private ones.
 
 A subscriber picks the URL, so an unchecked one lets a clinic admin make the server POST to the
 database, the metadata service or anything else on the internal network (SSRF). The URL is checked
