@@ -9,13 +9,16 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.domains.leads.models import Lead
+from app.domains.pipeline.events import LeadStale
 from app.platform import clock
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
-from app.platform.events.service import LEAD_STALE
+
 from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
 from workers import tasks as sweeps
+
+LEAD_STALE = LeadStale.NAME
 
 CHUNK = 2
 

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from app.domains.tasks.events import TaskOverdue
 from app.domains.tasks.models import LeadTask, TaskStatus
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
-from app.platform.events.service import TASK_OVERDUE
+
 from app.platform.scheduling.models import ScheduledJob
 from tests.tasks.taskkit import in_minutes, iso, lead_for
 from tests.tasks.test_tasks_api import new_task
 from workers import tasks as sweeps
+
+TASK_OVERDUE = TaskOverdue.NAME
 
 CHUNK = 3
 
