@@ -2,8 +2,8 @@
 
 The request writes a bulk job (kind `leads.import`) and its chunk jobs in one transaction and
 answers 202; the chunks run on the bulk queue. Each chunk is one ledger job and one transaction:
-it validates its rows, creates each new lead through `service.create_lead` (the one way a lead is
-made: default stage, owner by policy, events, duplicates), writes one report row per input row
+it validates its rows, creates each new lead through `service.create_lead` (the capture an API
+client's lead goes through: default stage, owner by policy, events, duplicates), writes one report row per input row
 (created, duplicate, invalid with the field) and adds its counts to the bulk job. A worker killed
 mid-chunk rolls the whole chunk back; the redispatch sweep sends it again, so an import resumes
 where it stopped and no row is made twice. A row's `external_id` is unique per clinic: the same
