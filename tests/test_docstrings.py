@@ -1,6 +1,7 @@
 """Docstrings under app/ name only files and folders the repository has: a module, class or
-function docstring that points a reader at `app/.../x.py` or `app/.../folder` is read as the map
-to the code, so a renamed or removed file leaves it lying until someone follows it."""
+function docstring that points a reader at `app/.../x.py`, `app/.../folder` (or a page of docs/, a
+module of workers/ or tests/) is read as the map to the code, so a renamed or removed file leaves
+it lying until someone follows it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import re
 
 from tests.workers import PROJECT_ROOT
 
-# app/... up to the first character a path does not have: `app/platform/db/uow.py` whole, and
-# `app/domains/leads` of `app/domains/leads/service.create_lead` or `app/domains/leads.` at a sentence's end.
-_PATH = re.compile(r"(?<![\w/.<-])(app/[\w/]*\w(?:\.py)?)")
+# A path of app/ (or workers/, tests/, docs/) up to the first character a path does not have:
+# `app/platform/db/uow.py` whole, and `app/domains/leads` of `app/domains/leads/service.create_lead`
+# or of `app/domains/leads.` at a sentence's end.
+_PATH = re.compile(r"(?<![\w/.<-])((?:app|workers|tests|docs)/[\w/-]*\w(?:\.py|\.md)?)")
 
 
 def _docstrings(tree: ast.Module):
@@ -23,9 +25,9 @@ def _docstrings(tree: ast.Module):
 
 
 def _named(path: str) -> bool:
-    """A .py file that exists; a folder, or a module written without its .py (then its attribute)."""
+    """A .py or .md file that exists; a folder, or a module written without its .py (then its attribute)."""
     target = PROJECT_ROOT / path
-    if path.endswith(".py"):
+    if path.endswith((".py", ".md")):
         return target.is_file()
     return target.is_dir() or target.with_name(target.name + ".py").is_file()
 
