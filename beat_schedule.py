@@ -2,8 +2,9 @@
 (app/platform/celery_config.py turns these entries into Celery's `beat_schedule` and `task_routes`).
 
 Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find stale leads"):
-  1. the use case in app/domains/<domain>/service.py, taking `now` (and opening its own unit of work,
-     or taking one from its task);
+  1. the use case in a module of app/domains/<domain>/ (its service.py, or the module of that
+     concern, as tasks/alerts/overdue.py or pipeline/staleness.py), taking `now` and either a unit
+     of work from its task or the Database to open units of its own (a sweep in chunks);
   2. a thin task in a module of workers/ (every one is imported) with an explicit name that reads
      the database's clock and makes that one service call;
   3. one `Sweep(...)` line in SWEEPS below naming the Settings field that holds its interval, or for
@@ -12,10 +13,11 @@ Adding a periodic sweep for a domain (e.g. tasks' "mark OVERDUE", leads' "find s
 Sweeps must be idempotent: a second beat, or a run overlapping the previous one, must do no harm
 (claim rows by compare-and-set, as app/platform/scheduling/sweeps.py does).
 
-Sweeps run on the `sweeps` queue, never `realtime`: the realtime queue is a new lead's path (events
-processing, its first task) and its worker (the Procfile's `worker`) takes nothing else, so a sweep
-never holds a process a new lead waits for. Only the realtime heartbeat goes there, to prove that
-worker consumes.
+Sweeps run on the `sweeps` queue (the long nightly ones on `bulk`), never `realtime`: the realtime
+queue is a new lead's path (events processing, its first task) and its worker (the Procfile's
+`worker`) takes nothing else, so a sweep never holds a process a new lead waits for. Only the
+realtime heartbeat goes there, to prove that worker consumes (each other worker process's
+heartbeat goes to its own queue).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ SWEEPS = (
     # ... and the dead row versions of the tables updated most (the ledger, events), found through
     # indexes that keep an entry for each until a VACUUM.
     Sweep("ops-vacuum-dead-rows", "ops.vacuum_dead_rows", "vacuum_interval"),
-    # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage are flagged.
+    # Follow-up tasks past due become OVERDUE; leads over their stage's max_days_in_stage, or quiet
+    # too long, are flagged (lead.stale).
     Sweep("tasks-mark-overdue", "tasks.mark_overdue", "overdue_interval"),
     Sweep("pipeline-find-stale-leads", "pipeline.find_stale_leads", "stale_lead_interval"),
     # Events no processing job names (app/platform/events/recovery.py) are given one.
@@ -92,7 +95,8 @@ SWEEPS = (
     Sweep("consultations-nudge-benefits", "consultations.nudge_benefits", "benefits_reset_interval"),
     # Providers' private calendar feeds: a read job per feed due (app/domains/availability/feeds.py).
     Sweep("availability-read-feeds", "availability.read_feeds", "calendar_feed_interval"),
-    # Notifications: settle rows a dead worker left `sending`; queue each user's 08:00 digest.
+    # Notifications: settle rows a dead worker left `sending`; queue each user's daily digest (at
+    # the digest_hour, 08:00 by default, in the user's time).
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),
     # SMS whose outcome is unknown: looked up in Twilio's message list (never re-sent blindly).
     Sweep("notifications-reconcile-sms", "notifications.reconcile_unknown_sms", "sms_reconcile_interval"),

@@ -175,7 +175,8 @@ def _register_api(app: Flask) -> None:
 
 
 def _register_domains(app: Flask) -> None:
-    """Import each domain's registrations (job handlers, clinic setup steps) once per process."""
+    """Import every domain's models and then the handler map (app/handlers.py), whose `wire()` installs
+    the job handlers, event consumers, clinic setup steps and hooks, once per process."""
     import app.domains  # noqa: F401
 
 

@@ -1,5 +1,6 @@
-"""The `followup` command: database migrations, demo data, the embedded all-in-one runner, and the
-console's retries for ops without a browser."""
+"""The `followup` command: database migrations, demo data, the embedded all-in-one runner, the
+platform operator's clinic setup (create, verify a sender domain, assign an SMS sender), a lead's
+erasure, the PHI key rotation, and the console's retries for ops without a browser."""
 
 from __future__ import annotations
 

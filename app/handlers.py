@@ -1,19 +1,27 @@
 """What runs when something happens: the one handler map of the engine (the composition root).
 
-Every side effect that crosses domains is written here, once, in the order it runs:
+Every reaction one domain has to another's event or job is listed here, once, in the order it runs:
 - `EVENT_HANDLERS`: event type → the consumers an `events.process` job hands each committed event
   to, in the order listed; `AFTER_EVENTS`: once per processing, after them, with all its events;
+  `PROCESSED_LATER`: the sweeps' event types, processed on the timers queue instead;
 - `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
 - `STEP_EXECUTORS`: an automation step's action type → what carries it out;
 - `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
 - `SEND_GUARDS`: asked just before a message to a lead goes to its provider; `COMPOSERS`: what
   goes instead of its stored texts (engagement's tracked links and open pixel);
-- `LEAD_LIST_FILTERS`: the lead list's filters another domain answers.
+- `LEAD_LIST_FILTERS`: the lead list's filters another domain answers;
 - `LEAD_FLAGS`: flags of a lead's answer another domain answers;
 - `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
 
 The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
 consumer runs in is the order written here, not the order modules were imported in.
+
+Not everything that happens is here: a use case calls the services of the domains below it
+directly (intake calls assignment and pipeline), and some work is deferred to the commit by a
+callback on the unit of work rather than by a line of this map: `uow.before_commit` (the events'
+one processing job, app/platform/events/service.py; the ledger's rows, written last), and
+`uow.after_commit` (publishing the due jobs to Celery, app/platform/scheduling/service.py; the
+live stream's messages; a send outside the claim transaction).
 """
 
 from __future__ import annotations

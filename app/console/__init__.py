@@ -1,5 +1,7 @@
-"""The admin console: server-rendered pages for clinic admins (and read-only ones for coordinators)
-over the same services, permissions and PHI rule as the API, with a session cookie and CSRF tokens."""
+"""The console: server-rendered pages for a clinic's staff — the workspace coordinators and the front
+desk work in (workspace/: Today, the board, a lead's page, the inbox, ...) and the admins' pages
+(failures and retries, health, bulk jobs, analytics) — over the same services, permissions and PHI
+rule as the API, with a session cookie and CSRF tokens."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """How a view declares who may call it (`requires`, `public`, `platform_only`) and who is calling
 (`current_actor`): tags on the view function and flask.g, no domain knowledge. The check that
-enforces the tags before each request is app/domains/auth/permissions.py, wired by the composition root."""
+enforces the tags before each request is app/domains/auth/permissions.py's
+`enforce_declared_access`, installed as a before_request hook by `create_app` (app/__init__.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Celery's configuration, in one module: the process's one Celery app (`celery_init_app`, built
-from the Flask app), its settings, and the Redis broker transport it uses. The web process publishes
+from the Flask app), its settings, and, for a Redis broker (RabbitMQ is the other), the transport it
+uses. The web process publishes
 jobs through it (app/platform/scheduling/dispatch.py); the workers and beat (workers/) run its tasks,
 registered by importing workers/' modules. The beat schedule itself is the top-level
 beat_schedule.py (its entries, no logic).

@@ -1,12 +1,13 @@
 """Protected fields: encryption at rest (Fernet) and keyed blind indexes for equality search.
 
-The key comes from the settings (`PHI_ENCRYPTION_KEY`, else the key file under var/). Several keys
+The key comes from the settings (`PHI_ENCRYPTION_KEY`; `make run` writes a development one to
+var/phi.key and sets it). Several keys
 may be given comma-separated: the first encrypts, all decrypt (MultiFernet), so a key is rotated
 by putting the new one first and running `followup phi rotate-key` (app/domains/privacy/rotation.py), which
 rewrites every protected value and blind index under it while the service runs. The functions here
 are pure: the caller passes the keys. Columns use the `Encrypted*` types of app/platform/db/protected.py,
-so a model cannot store a protected value in clear by mistake; those types find the keys create_app
-installed for their engine, and code outside them passes the keys of its session
+so a model cannot store a protected value in clear by mistake; those types find the keys installed
+for their engine (`use_keys`), and code outside them passes the keys of its session
 (`app.platform.db.protected.keys_of`).
 
 Blind indexes are keyed per key: `blind_index` gives the digest under the first (current) key,

@@ -15,7 +15,7 @@ a response (an audit event's before/after, a task's or a job's origin, a step's 
 condition on a PHI field compared with, saw and whether it held. Texts rendered from merge fields
 (a message's echo, a preview) are rendered again with `withhold_merge_values`; texts stored for
 staff (a task's title, an inbox item) are merged with it once, for no reader
-(messaging.service.merge_for_staff), as every reader of them may see them.
+(app/domains/lead_messages/templates.py's `merge_for_staff`), as every reader of them may see them.
 
 Webhook payloads never carry PHI (app/domains/webhooks): a subscriber is a URL, not a reader whose reads are
 audited and whose permissions the clinic's admin sets; it gets ids and fetches what it needs with an

@@ -1,6 +1,7 @@
 """The staff workspace: the pages coordinators and the front desk work in (Today, quick entry, the
-board, the lead page, ...), each module its own blueprint nested under the console's, so the console's
-before_request (session, CSRF, the page's declared permission) and error pages apply to it as well."""
+board, the lead page, ...), each page module (MODULES below; the rules and sequences pages share one)
+its own blueprint nested under the console's, so the console's before_request (session, CSRF, the
+page's declared permission) and error pages apply to it as well."""
 
 from __future__ import annotations
 

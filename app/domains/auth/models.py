@@ -43,7 +43,7 @@ class Clinic(Base):
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
     # The clinic's first, single secret: it signs web forms only (the old `timestamp.body` scheme of
     # app/domains/auth/signing.py) until the clinic retires it, by creating a signing secret with the
-    # web-form scope or by asking (app/domains/auth/signing_secrets.py); then it is replaced by a value
+    # web-form scope or by asking (app/domains/auth/signing_secrets/); then it is replaced by a value
     # nobody holds and `webhook_secret_retired_at` is set.
     webhook_secret: Mapped[str] = mapped_column(sa.String(128))
     webhook_secret_retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -143,7 +143,7 @@ class ApiKey(Base):
 
 
 class SigningSecret(Base):
-    """A named secret an integration signs its requests with (app/domains/auth/signing_secrets.py):
+    """A named secret an integration signs its requests with (app/domains/auth/signing_secrets/):
     scoped to the endpoints it may call, named by its public `key_id`. The secret itself must be
     read back to check an HMAC, so it is stored encrypted (the PHI key), never hashed."""
 

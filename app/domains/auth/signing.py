@@ -1,9 +1,14 @@
-"""Requests an integration signs: with one of the clinic's signing secrets
-(app/domains/auth/signing_secrets.py), named by X-Followup-Key-Id, over
-f"{timestamp}.{METHOD}.{path}.{body}"; or, for web forms only until the clinic retires it, with the
-clinic's single webhook secret over f"{timestamp}.{body}". HMAC-SHA256, hex. Here, below the domains
-that receive them (app/domains/intake, app/domains/consultations), so neither imports the other.
-Pure: no I/O, no clock."""
+"""The HMACs the engine checks or makes, below every domain that receives a signed request or
+hands out a signed link, so none of them imports another for it. Pure: no I/O, no clock (`now`
+and the request are passed in).
+
+- Requests an integration signs: with one of the clinic's signing secrets
+  (app/domains/auth/signing_secrets/), named by X-Followup-Key-Id, over
+  f"{timestamp}.{METHOD}.{path}.{body}"; or, for web forms only until the clinic retires it, with
+  the clinic's single webhook secret over f"{timestamp}.{body}". HMAC-SHA256, hex.
+- Twilio's X-Twilio-Signature on its webhooks, checked with Twilio's own validator.
+- A lead's unsubscribe and reply-address tokens: its id and an HMAC of it under SECRET_KEY.
+"""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""Intake: how leads come in (staff and integrators through the API, websites through signed web forms)."""
+"""Intake: how leads come in (staff and integrators through the API and its bulk import, websites
+through signed web forms, families by SMS, email, phone or Instagram: inbound/, instagram/)."""

@@ -2,12 +2,13 @@
 
 The request writes a bulk job (kind `leads.import`) and its chunk jobs in one transaction and
 answers 202; the chunks run on the bulk queue. Each chunk is one ledger job and one transaction:
-it validates its rows, creates each new lead through `service.create_lead` (the one way a lead is
-made: default stage, owner by policy, events, duplicates), writes one report row per input row
-(created, duplicate, invalid with the field) and adds its counts to the bulk job. A worker killed
-mid-chunk rolls the whole chunk back; the redispatch sweep sends it again, so an import resumes
-where it stopped and no row is made twice. A row's `external_id` is unique per clinic: the same
-row sent again (a retried request, a second file) is reported `duplicate` with the lead it made.
+it validates its rows, creates each new lead through `service.create_lead` (the capture an API
+client's lead goes through: default stage, owner by policy, events, duplicates), writes one report
+row per input row (created, duplicate, invalid with the field) and adds its counts to the bulk job.
+A worker killed mid-chunk rolls the whole chunk back; the redispatch sweep sends it again, so an
+import resumes where it stopped and no row is made twice. A row's `external_id` is unique per
+clinic: the same row sent again (a retried request, a second file) is reported `duplicate` with
+the lead it made.
 
 The rows wait in the chunk jobs' payload sealed with the PHI key (they hold names, phones, dates of
 birth): the ledger's payloads are readable at /api/jobs and must not show them in clear. A chunk

@@ -1,17 +1,19 @@
-"""Intake: how a lead comes in — entered by staff or an integrator, or posted by a web form.
+"""Intake: how a lead comes in — entered by staff or an integrator (one by one or a bulk import),
+posted by a web form, or first heard of on a phone call or an Instagram direct message.
 
 Why a domain of its own: creating a lead is the one use case that touches four domains at once.
 It needs the clinic's default stage (pipeline), an owner chosen by the clinic's policy
-(assignment), an ASSIGNMENT_CHANGE entry on the timeline (activities) and the `lead.created`
-event (events). Those domains already build on `app/domains/leads` (they move, assign and log leads), so
-`leads` cannot call them without an import cycle. Intake sits above all of them and composes
-their services; nothing imports intake except its views:
+(assignment, which also writes the ASSIGNMENT_CHANGE entry on the timeline and `lead.assigned`)
+and the `lead.created` event (app/platform/events). Those domains already build on
+`app/domains/leads` (they move, assign and log leads), so `leads` cannot call them without an
+import cycle. Intake sits above all of them and composes their services; what imports intake is
+above it too (the booking page, the console's pages, consultations, privacy, the handler map):
 
-    intake → pipeline, assignment → activities → leads → auth, events, audit
+    intake → pipeline, assignment → activities → leads → auth, platform events
 
-The web form is intake too: it verifies the clinic's signature, maps the form to lead fields,
-picks the lead source from the form's `source` or UTM fields, and creates the lead exactly once
-per `submission_id`.
+The web form is intake too: its view checks the clinic's signature (`signed_for`, views.py), then
+`capture_web_form` maps the form to lead fields, picks the lead source from the form's `source`
+or UTM fields, and creates the lead exactly once per `submission_id`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A one-off email or SMS from a person to a lead (POST /api/leads/:id/messages).
+"""A one-off message from a person to a lead, by email, SMS, Instagram or WhatsApp
+(POST /api/leads/:id/messages).
 
 The same road as automation's messages (app/domains/lead_messages/to_lead.py), minus the automated-message
 limits: the contact policy (do-not-contact, the channel's opt-out, an address, quiet hours: the

@@ -1,7 +1,7 @@
 """Messages to a lead, automated or sent by a person: the contact policy read from the stored facts,
 then the one road of every message: render the merge fields, queue it on the notifications ledger,
-log it on the lead's timeline (an OUTBOUND EMAIL/SMS, so a reply within the window counts for
-follow-up analytics and it counts as an attempt, app/domains/activities/rules.py).
+log it on the lead's timeline (an OUTBOUND EMAIL, SMS or DIRECT_MESSAGE, so a reply within the
+window counts for follow-up analytics and it counts as an attempt, app/domains/activities/rules.py).
 
 `policy.decide` is the pure answer; `check_policy` reads the facts it needs (the lead's flags and
 timezone, the clinic's settings, how many automated messages the lead got on its local day).

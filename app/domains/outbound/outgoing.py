@@ -1,5 +1,6 @@
-"""Outgoing email and SMS, queued in the caller's transaction: a row rendered now (pending) and the
-ledger job that delivers it after commit (app/domains/outbound/worker/ sends it); once per dedupe key."""
+"""Outgoing messages (email, SMS, WhatsApp, Instagram), queued in the caller's transaction: a row
+rendered now (pending) and the ledger job that delivers it after commit
+(app/domains/outbound/worker/ sends it); once per dedupe key."""
 
 from __future__ import annotations
 

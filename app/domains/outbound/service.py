@@ -1,8 +1,9 @@
 """The notifications domain's face: what other domains call to reach a lead or a staff member.
 
-Other domains import this module (and models/schemas) only; the rest of app/domains/outbound is how
-it is done: rendering (rendering.py), the ledger's delivery jobs (outgoing.py, batches.py,
-attempts.py), the providers (channels.py, smtp.py), preferences and the in-app inbox.
+Other domains import this module (and its models and rules) only; the rest of app/domains/outbound
+is how it is done: rendering (rendering.py), the ledger's delivery jobs (outgoing.py,
+worker/batches.py, worker/attempts.py), the providers (providers/channels.py, providers/smtp.py),
+preferences and the in-app inbox.
 """
 
 from __future__ import annotations

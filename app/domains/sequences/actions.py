@@ -1,5 +1,6 @@
-"""What one sequence step does: an email or SMS through the contact policy, or a call task for the
-lead's coordinator inside business hours (its outcome: outreach.SENT, SKIPPED or MOVED)."""
+"""What one sequence step does: a message (email, SMS, Instagram, WhatsApp) through the contact
+policy, or a call task for the lead's coordinator inside business hours (its outcome: outreach.SENT,
+SKIPPED or MOVED)."""
 
 from __future__ import annotations
 

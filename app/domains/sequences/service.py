@@ -3,9 +3,10 @@
 An enrollment runs one step at a time: each step is an `AutomationStep` (action type
 `sequence_step`, carrying a copy of the step's definition), and only when it has run is the next
 one scheduled, `delay` after it. So steps always run in order, a step moved out of quiet hours
-delays the rest, and ending an enrollment has exactly one pending step to cancel. An email or SMS
-step goes through the contact policy (`outreach.send_message`); a call step is a call task inside
-business hours. A step held back by the policy is recorded as skipped and the sequence goes on.
+delays the rest, and ending an enrollment has exactly one pending step to cancel. A message step
+(email, SMS, Instagram, WhatsApp) goes through the contact policy (`outreach.send_message`, by
+actions.py); a call step is a call task inside business hours. A step held back by the policy is
+recorded as skipped and the sequence goes on.
 
 Editing a sequence changes what its running enrollments do from their next step on; a step
 already scheduled keeps the copy it was scheduled with. Deactivating a sequence stops new

@@ -313,7 +313,8 @@ def write_tasks(
 
 def _first_task_of_leads(session: UnitOfWork, lead_ids: set[int], now: datetime) -> None:
     """When each lead got its first task, kept on the lead: speed to lead's split reads it from
-    there (app/domains/analytics/rollups.py), not from a probe of the tasks per lead."""
+    there (app/domains/analytics/coordination.py; the lead's kept firsts are listed in
+    app/domains/analytics/rollups.py), not from a probe of the tasks per lead."""
     session.execute(
         sa.update(Lead)
         .where(Lead.id.in_(sorted(lead_ids)), Lead.first_task_at.is_(None))

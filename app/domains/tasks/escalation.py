@@ -5,9 +5,8 @@ every active clinic admin is told, once each, and the lead or task is flagged, o
   (24) after capture, counted on the clinic's open days; when it fires it re-checks: the lead still
   open, never escalated, and no contact (activities/rules.py: an attempt such as a voicemail or an
   automated email is not one) since it was captured.
-- An overdue task nobody acted on: the task's escalation timer (app/domains/tasks/alerts/timers.py writes it
-with
-  the reminders) fires after its due time; still open with no contact since: raised to URGENT.
+- An overdue task nobody acted on: the task's escalation timer (app/domains/tasks/alerts/timers.py
+  writes it with the reminders) fires after its due time; still open with no contact since: raised to URGENT.
 """
 
 from __future__ import annotations

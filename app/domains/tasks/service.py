@@ -2,9 +2,9 @@
 update, snooze, complete, cancel; a closed lead's open tasks are cancelled.
 
 Tasks sit above activities and leads (automation → tasks → activities → leads → auth).
-Making tasks is creation.py; their timers (reminders, escalation) timers.py; overdue tasks
-overdue.py; escalation (of a lead nobody reached, of an overdue task) escalation.py; task templates
-templates.py.
+Making tasks is creation.py; their timers (reminders, escalation) alerts/timers.py; overdue tasks
+alerts/overdue.py (and their digest alerts/digest.py); escalation (of a lead nobody reached, of an
+overdue task) escalation.py; task templates templates.py.
 """
 
 from __future__ import annotations

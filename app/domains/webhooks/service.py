@@ -6,9 +6,8 @@ commits and the outcome is recorded in a transaction of its own (see "delivery" 
 answer, a network error or an exchange cut at settings.webhook_deadline_seconds schedules the next
 attempt with exponential backoff, up to settings.webhook_max_attempts. A clinic has at most
 settings.webhook_max_concurrent_per_clinic deliveries being sent at once (slots.py): the others
-wait their turn. Receivers
-deduplicate on the Idempotency-Key header (also X-Followup-Delivery): a timeout after the receiver
-got the request, or a worker dying mid-send, makes a second attempt.
+wait their turn. Receivers deduplicate on the Idempotency-Key header (also X-Followup-Delivery): a
+timeout after the receiver got the request, or a worker dying mid-send, makes a second attempt.
 
 Signature: `X-Followup-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 

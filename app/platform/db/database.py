@@ -1,5 +1,9 @@
-"""The Database: one engine per app, and the units of work (app/platform/db/uow.py) opened on it. No Flask
-here."""
+"""The Database: one engine per process's app (the Flask app of a web or worker process, the
+event-stream app), and the units of work (app/platform/db/uow.py) opened on it. No Flask here.
+
+Besides units of work: `run` does a unit's work once more if the database dropped the connection
+before the commit (a failover), and `single_statement` hands out a connection in autocommit on
+PostgreSQL for statements that need no transaction."""
 
 from __future__ import annotations
 
@@ -24,11 +28,13 @@ class Database:
 
     Built once by `create_app` (so once per web or worker process) with the app's settings, its
     job dispatcher and its Redis client: a unit of work carries them (`uow.settings`,
-    `uow.dispatcher`), so the ledger publishes the rows a unit scheduled once it commits
-    (app/platform/scheduling/service.py). Code given a unit needs nothing else to schedule a job; code that
-    opens units of its own (the job runner, the sweeps, a send outside the transaction) is given
-    the Database by its caller. A Database built without a dispatcher reads and writes, but
-    cannot publish: scheduling a job due soon raises.
+    `uow.dispatcher`, `uow.redis`), so the ledger publishes the rows a unit scheduled once it
+    commits (app/platform/scheduling/service.py). Code given a unit needs nothing else to schedule a
+    job; code that opens units of its own (the job runner, the sweeps, a send outside the
+    transaction) is given the Database by its caller. The event-stream app
+    (app/streaming/__init__.py) builds one without a dispatcher: it reads and writes, but cannot
+    publish: a job it scheduled due soon is not sent (`publish_claimed` logs the failure and hands
+    the row back to pending for the promote sweep of a process that can).
     """
 
     def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None):

@@ -1,6 +1,7 @@
 """Column types of protected fields (app/platform/phi.py encrypts), and the keys they use per engine.
 
-Wiring: create_app installs the settings' PHI key for the app's engine (`use_keys`). SQLAlchemy
+Wiring: the Database installs its settings' PHI key for its engine when built, and create_app and
+the stream app install the resolved key (the setting, else PHI_ENCRYPTION_KEY) (`use_keys`). SQLAlchemy
 hands a TypeDecorator nothing but the dialect of the connection a value goes through, one
 instance per engine, so the keys are kept per dialect instance: nothing reads the Flask app, and
 two apps in one process (tests, tools) each keep their own. Code outside the column types (a

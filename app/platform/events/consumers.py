@@ -1,10 +1,12 @@
 """Processing the outbox: each committed transaction's events are handed to their consumers once.
 
-`emit()` adds, in the same transaction as the change, one job-ledger row (`events.process`) naming
-the transaction's events (written once, when the transaction commits). The ledger then gives the
-processing its guarantees: dispatched after commit, picked up by the sweep if that dispatch is lost,
-run once (the claim), retried on error. A consumer is plain service code of a higher domain,
-registered by event type with `on(...)`.
+`emit()` adds, in the same transaction as the change, one job-ledger row (`events.process`, or
+`events.process_later` when all its events are the sweeps' types, PROCESSED_LATER of
+app/handlers.py) naming the transaction's events (written once, when the transaction commits). The
+ledger then gives the processing its guarantees: dispatched after commit, picked up by the sweep if
+that dispatch is lost, run once (the claim), retried on error. A consumer is plain service code of a
+higher domain, registered by event type with `on(...)` (by `wire()` of app/handlers.py, from
+EVENT_HANDLERS).
 
 A job whose attempt failed is split on its next one, one job per event (`split`): a consumer failing
 on one event (or a batch killed for its time) then holds back only that event, which ends dead on

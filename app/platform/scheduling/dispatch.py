@@ -1,5 +1,8 @@
 """Publishing ledger rows to the broker: `scheduling.run_job(job_id)` with eta=due_at on the kind's queue.
 
+Every kind goes as that one task (workers/scheduling.py), the kind only its message's `shadow` name
+(what Flower shows); the worker finds the kind's handler from the row (runner.py, registry.py).
+
 The web process publishes without importing workers/: each Flask app keeps one `Dispatcher` (in
 app.extensions) holding the app's one Celery app (`celery_init_app`, app/platform/celery_config.py),
 the one its workers run tasks with. Every message goes through Celery's `send_task` on a pooled producer; many

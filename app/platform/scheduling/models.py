@@ -1,4 +1,5 @@
-"""The job ledger: one row per automation step, written in the transaction of the change that caused it."""
+"""The job ledger: one row per piece of deferred work (an event processing, an automation step, a
+timer, a delivery, a bulk chunk, ...), written in the transaction of the change that caused it."""
 
 from __future__ import annotations
 

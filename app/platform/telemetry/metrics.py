@@ -1,9 +1,10 @@
 """The process's Prometheus instruments (prometheus-client), in multiprocess mode when asked.
 
-With PROMETHEUS_MULTIPROC_DIR set before this module is imported (the Procfile and `make run` set a
-fresh directory per start, shared by web, worker and beat), each process writes its samples to
-files there and a scrape sums every process's files: gunicorn's workers and Celery's pool children
-are counted whichever one answers /metrics. Without it (tests, a single process) the samples live in
+With PROMETHEUS_MULTIPROC_DIR set before this module is imported (`make run` sets a fresh directory
+per start, shared by web, worker and beat; the Procfile run without it gives each process type a
+fresh one of its own), each process writes its samples to files there and a scrape sums every
+process's files: gunicorn's workers and Celery's pool children are counted whichever one answers
+/metrics. Without it (tests, a single process) the samples live in
 this process's default registry.
 
 They are kept only while METRICS_TOKEN is set (the callers check): without it /metrics does not

@@ -1,10 +1,10 @@
 """Carrying out a rule's actions for a lead: tasks, staff notifications, (re)assignment, suggestions,
-stage moves.
+priority and stage moves.
 
-Messages to the lead (send_email, send_sms) pass the contact policy in `outreach.py`; a
-sequence enrollment is app/domains/sequences/service.py's. Each executor ends its step with what it made, or
-why
-it made nothing, so the why-trail always has an answer.
+Messages to the lead (send_email, send_sms, send_instagram, send_whatsapp) pass the contact policy
+in `outreach.py`; a recurring follow-up is `recurring.py`'s; a sequence enrollment is
+app/domains/sequences/service.py's. Each executor ends its step with what it made, or why it made
+nothing, so the why-trail always has an answer.
 """
 
 from __future__ import annotations

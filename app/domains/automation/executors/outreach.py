@@ -1,4 +1,5 @@
-"""Automated messages to a lead (send_email, send_sms, a sequence's email or SMS) through the contact policy.
+"""Automated messages to a lead (send_email, send_sms, send_instagram, send_whatsapp: a rule's or a
+sequence's) through the contact policy.
 
 The policy's decision and the message's road are messaging's (app/domains/lead_messages/to_lead.py); this
 module carries the answer out on the step: sent (DONE with the notification), held back (SKIPPED

@@ -64,6 +64,6 @@ class CallIn(RequestSchema):
 class ReceivedOut(AnswerSchema):
     """The answer to an inbound message or call: received, and nothing more. Whether the number or
     address belongs to a lead is not said, so a secret's holder cannot test who is a patient
-    (docs/guides/inbound.md, "What the answer says")."""
+    (docs/guides/web-forms.md, "What the answers say")."""
 
     received = fields.Boolean(metadata={"description": "always true: the request was taken"})

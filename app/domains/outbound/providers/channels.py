@@ -1,5 +1,6 @@
-"""Outbound transports: SMTP email (smtp.py), a Twilio-style HTTP SMS provider, and the console (a
-log under var/). The message and the errors a send ends in are in transport.py.
+"""Outbound transports: SMTP email (smtp.py), a Twilio-style HTTP SMS provider (WhatsApp too, by the
+same Messages API), Instagram (instagram.py), and the console (a log under var/). The message and
+the errors a send ends in are in transport.py.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Once the job's `done` commits, the worker takes the batch's rows a window at a t
      of them, app/platform/delivery/queries.settle_many) and claims the next window (pending → sending,
      attempts + 1: one UPDATE ... RETURNING);
   2. the window's messages go out, no transaction open, over the worker process's kept-alive SMTP
-     connection (providers/channels.py: pipelined where the server offers it);
+     connection (providers/smtp.py: pipelined where the server offers it);
   3. the last window's outcomes commit together with the batch's transient failures, which are
      retried as one batch job once the longest of their backoffs has passed.
 A duplicate job, or a row another job took, finds the row no longer pending: skipped. A worker

@@ -1,6 +1,7 @@
 """The digests. It reads tasks and leads, so it lives here and sends through notifications.
 
-- Daily: at 08:00 local time, one email per staff member with today's and overdue tasks and newly
+- Daily: at the digest hour (settings.digest_hour, 08:00 unless set) in the user's local time (else
+  the clinic's), one email per staff member with today's and overdue tasks and newly
   assigned leads. Once per user per local day: the email's dedupe key is `digest:{user}:{local
   date}`, so overlapping sweeps, two beats or a re-run add nothing. Nobody with nothing to report
   gets one.
