@@ -13,7 +13,6 @@ from app.domains.pipeline.events import LeadStale
 from app.platform import clock
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
-
 from app.platform.scheduling.models import ScheduledJob
 from tests.leadkit import create_lead
 from workers import tasks as sweeps

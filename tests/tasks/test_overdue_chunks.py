@@ -11,7 +11,6 @@ from app.domains.tasks.events import TaskOverdue
 from app.domains.tasks.models import LeadTask, TaskStatus
 from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.events.models import DomainEvent
-
 from app.platform.scheduling.models import ScheduledJob
 from tests.tasks.taskkit import in_minutes, iso, lead_for
 from tests.tasks.test_tasks_api import new_task
