@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.leads.models import Lead, LeadSource
+from app.domains.tasks.models import LeadTask
 from app.platform import clock
 from tests.requirements import need_postgres
 
@@ -16,7 +17,8 @@ LEADS = 3000  # enough rows over two years for the planner to weigh the indexes 
 
 
 def _two_years_of_leads(db, tenant) -> None:
-    """LEADS leads over two years (owners, sources, firsts) and an automated email to each: the
+    """LEADS leads over two years (owners, sources, firsts), an automated email to each and a call
+    task for each: the
     rows as `bench analytics` loads them, around the write paths (only their plans are looked at)."""
     now, rng = clock.now(), random.Random(7)
     owners = [user.id for user in tenant.users.values()]
@@ -38,7 +40,9 @@ def _two_years_of_leads(db, tenant) -> None:
                 }
             )  # fmt: skip
         conn.execute(sa.insert(Lead), rows)
-        leads = conn.execute(sa.select(Lead.id, Lead.created_at).where(Lead.clinic_id == tenant.id)).all()
+        leads = conn.execute(
+            sa.select(Lead.id, Lead.created_at, Lead.assigned_to_id).where(Lead.clinic_id == tenant.id)
+        ).all()
         conn.execute(
             sa.insert(LeadActivity),
             [
@@ -46,7 +50,21 @@ def _two_years_of_leads(db, tenant) -> None:
                     "clinic_id": tenant.id, "lead_id": lead_id, "type": "EMAIL", "direction": "OUTBOUND",
                     "occurred_at": created, "created_at": created, "actor": "system",
                 }
-                for lead_id, created in leads
+                for lead_id, created, _ in leads
+            ],
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(LeadTask),
+            [
+                {
+                    "clinic_id": tenant.id, "lead_id": lead_id, "title": "Initial contact", "type": "CALL",
+                    "priority": "HIGH", "assigned_to_id": owner, "status": "COMPLETED",
+                    "due_at": created + timedelta(minutes=5),
+                    "completed_at": created + timedelta(minutes=9), "outcome": "done",
+                    "origin": {"kind": "speed_to_lead"}, "revision": 1,
+                    "created_at": created, "updated_at": created,
+                }
+                for lead_id, created, owner in leads
             ],
         )  # fmt: skip
 
@@ -72,7 +90,9 @@ def _plans_of(app, client, tenant, report: str, marker: str) -> list[str]:
     assert statements
     _two_years_of_leads(app.extensions["followup.db"], tenant)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE leads, lead_activities")  # as a clinic's tables are kept
+        conn.exec_driver_sql(
+            "VACUUM ANALYZE leads, lead_activities, lead_tasks"
+        )  # as a clinic's tables are kept
         conn.exec_driver_sql("SET enable_seqscan = off")  # what the indexes can answer, whatever the size
         conn.exec_driver_sql("SET random_page_cost = 1.1")  # as the reports run (queries.plan_for_reports)
         return [
@@ -88,6 +108,12 @@ def test_speed_to_lead_split_reads_the_cohort_from_its_covering_index_alone(app,
         for plan in _plans_of(app, client, tenant, report, "grouping("):
             assert "Index Only Scan using ix_leads_analytics_cohort" in plan, plan
             assert "Index Scan using" not in plan, plan
+
+
+def test_follow_up_counts_the_tasks_due_from_their_index_alone(app, client, tenant):
+    """Tasks due in the range by status, on time and by outcome: from the tasks' due index."""
+    for plan in _plans_of(app, client, tenant, "follow-up", "lead_tasks.outcome"):
+        assert "Index Only Scan using ix_lead_tasks_clinic_due" in plan, plan
 
 
 def test_follow_up_response_reads_the_automated_messages_from_their_index_alone(app, client, tenant):
