@@ -75,12 +75,13 @@ class LeadActivity(Base):
         sa.Index("ix_lead_activities_clinic_type_occurred", "clinic_id", "type", "occurred_at"),
         # Analytics: a lead's first outbound contact, MIN(occurred_at) by an index probe per lead.
         sa.Index("ix_lead_activities_lead_direction_occurred", "lead_id", "direction", "occurred_at"),
-        # Analytics: automated messages in a range and whether they were answered, from the index.
+        # Analytics: automated messages in a range, whether and when they were answered, and the
+        # ids naming their thread message and step (follow-up response), from the index alone.
         sa.Index(
             "ix_lead_activities_automated_messages",
             "clinic_id",
             "occurred_at",
-            postgresql_include=["lead_id", "replied"],
+            postgresql_include=["lead_id", "replied", "replied_at", "type", "details"],
             postgresql_where=sa.text(AUTOMATED_MESSAGE),
             sqlite_where=sa.text(AUTOMATED_MESSAGE),
         ),

@@ -63,20 +63,30 @@ def later_of(bind, a, b):
 def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list) -> dict[str, dict]:
     """For each group column of `groups` (name: column), each of its values' (rows, median of each of
     `values`) over the leads of `conditions`, unrounded, nulls skipped: {name: {value: (rows, ...)}}.
-    PostgreSQL: one pass (GROUPING SETS) with percentile_cont per group; elsewhere the rows, in Python."""
+    PostgreSQL: one pass over the cohort (GROUPING SETS) with percentile_cont per group; elsewhere the
+    rows, in Python."""
     columns, medians = list(groups.values()), list(values.values())
     found: dict[str, dict] = {name: {} for name in groups}
     if is_postgresql(session):
-        stmt = (
+        # The cohort's rows first, from its covering index alone, then grouped. MATERIALIZED: inlined,
+        # the planner reads the leads in the first group's order through another index, a table page
+        # per lead (over two years 100,000 of them; docs/performance.md, "Reports over two years").
+        cohort = (
             sa.select(
-                *columns,
-                *[sa.func.grouping(column) for column in columns],
-                sa.func.count(),
-                *[sa.func.percentile_cont(0.5).within_group(value) for value in medians],
+                *[column.label(f"group_{i}") for i, column in enumerate(columns)],
+                *[value.label(f"value_{i}") for i, value in enumerate(medians)],
             )
             .where(*conditions)
-            .group_by(sa.func.grouping_sets(*columns))
+            .cte("cohort_rows")
+            .prefix_with("MATERIALIZED")
         )
+        columns = [cohort.c[f"group_{i}"] for i in range(len(columns))]
+        stmt = sa.select(
+            *columns,
+            *[sa.func.grouping(column) for column in columns],
+            sa.func.count(),
+            *[sa.func.percentile_cont(0.5).within_group(cohort.c[f"value_{i}"]) for i in range(len(medians))],
+        ).group_by(sa.func.grouping_sets(*columns))
         for row in session.execute(stmt):
             keys, grouped, rest = (
                 row[: len(columns)],

@@ -87,12 +87,13 @@ class LeadTask(Base):
         sa.Index("ix_lead_tasks_status_due", "status", "due_at"),
         sa.Index("ix_lead_tasks_lead", "lead_id", "status"),
         sa.Index("ix_lead_tasks_series", "series_id", "status"),
-        # Analytics: follow-up effectiveness over tasks due in a range, from the index alone.
+        # Analytics: follow-up effectiveness over tasks due in a range (completed ones by outcome),
+        # from the index alone.
         sa.Index(
             "ix_lead_tasks_clinic_due",
             "clinic_id",
             "due_at",
-            postgresql_include=["status", "completed_at", "assigned_to_id", "lead_id"],
+            postgresql_include=["status", "completed_at", "assigned_to_id", "lead_id", "outcome"],
         ),
     )
 
