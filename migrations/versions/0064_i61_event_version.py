@@ -5,7 +5,7 @@ were written by version 1 of every type.
 Expand-only: one column with a default; older code writing events without it stores 1.
 
 Revision ID: 0064_i61_event_version
-Revises: 0062_i64_board_index
+Revises: 0063_i64_report_indexes
 Create Date: 2026-11-28 05:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0064_i61_event_version"
-down_revision = "0062_i64_board_index"
+down_revision = "0063_i64_report_indexes"
 branch_labels = None
 depends_on = None
 
