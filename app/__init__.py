@@ -175,9 +175,14 @@ def _register_api(app: Flask) -> None:
 
 
 def _register_domains(app: Flask) -> None:
-    """Import every domain's models and then the handler map (app/handlers.py), whose `wire()` installs
-    the job handlers, event consumers, clinic setup steps and hooks, once per process."""
+    """Import every domain's models, then install the handler map (app/handlers.py `wire()`: the job
+    handlers, event consumers, clinic setup steps and hooks), once per process. Here, not at an
+    import: every process (web, workers, beat, the CLI) builds its app with this factory, and a
+    script that only imports a domain gets no handlers behind its back."""
     import app.domains  # noqa: F401
+    from app import handlers
+
+    handlers.wire()
 
 
 def _import_plugins(modules: list[str]) -> None:

@@ -317,8 +317,16 @@ LEAD_LIST_FILTERS = {
 }
 
 
+_wired = False  # wire() installs once per process: the layers' lists would take a consumer twice
+
+
 def wire() -> None:
-    """Install the maps above in the layers that run them (once per process: at this import)."""
+    """Install the maps above in the layers that run them: once per process, when create_app builds
+    the process's app (app/__init__.py `_register_domains`); importing this module installs nothing."""
+    global _wired
+    if _wired:
+        return
+    _wired = True
     for event_type, handlers in EVENT_HANDLERS.items():
         for handler in handlers:
             consumers.on(event_type.NAME, handler)
@@ -346,6 +354,3 @@ def wire() -> None:
         lead_listing.add_list_filter(name, conditions)
     for name, holders in LEAD_FLAGS.items():
         lead_listing.add_flag(name, holders)
-
-
-wire()

@@ -1,10 +1,10 @@
 """The domains: one package each under app/domains/, standing on app/platform/.
 
-The folders are the list. Importing this package wires them all, as the web app, the workers, the
-migrations and the tests need: every `models` module under app/platform/ and app/domains/ into
-Base.metadata, then the one handler map (app/handlers.py: job kinds, event consumers, rule executors,
-clinic and user hooks). `blueprints()` finds each `views` module's API blueprints the same way, so a
-new domain is a new folder (and its lines in the handler map, if it reacts to anything).
+The folders are the list. Importing this package imports every `models` module under app/platform/
+and app/domains/, so Base.metadata holds every table (as the web app, the workers, the migrations
+and the tests need); it installs no handler: create_app does, from the one handler map
+(app/handlers.py `wire()`). `blueprints()` finds each `views` module's API blueprints the same way,
+so a new domain is a new folder (and its lines in the handler map, if it reacts to anything).
 """
 
 from __future__ import annotations
@@ -39,5 +39,3 @@ def blueprints() -> list:
 
 # Every `models` module, imported: importing one registers its tables on Base.metadata.
 MODELS = tuple(_modules_named("models"))
-
-import app.handlers  # noqa: E402 - after the models: the map names their job kinds and events
