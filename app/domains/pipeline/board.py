@@ -125,7 +125,8 @@ def _average_value(session: UnitOfWork, clinic_id: int) -> Decimal | None:
     return session.scalar(
         sa.select(sa.func.avg(Lead.treatment_value)).where(
             Lead.clinic_id == clinic_id,
-            Lead.converted_at.is_not(None),  # a value is recorded at conversion (and read by its index)
+            # A value is recorded at conversion: these three read by ix_leads_clinic_treatment_value.
+            Lead.converted_at.is_not(None),
             Lead.deleted_at.is_(None),
             Lead.treatment_value.is_not(None),
         )
