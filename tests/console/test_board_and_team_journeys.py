@@ -38,8 +38,14 @@ def test_a_coordinator_moves_a_card_with_the_keyboard_alone(client, tenant, live
     lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
     log_in(page, live_server, tenant, role="treatment_coordinator")
     page.goto(f"{live_server}/console/board")
+    page.wait_for_load_state("load")  # the dialog is the page's script's: keys after it has run
     page.focus(f"#lead-{lead['id']} a.name")
-    page.keyboard.press("Tab")  # the "Move to…" menu
+    page.keyboard.press("Tab")  # the card's "Move…" link
+    assert page.evaluate("document.activeElement.textContent") == "Move Rosa Diaz…"
+    page.keyboard.press("Enter")  # opens the page's move dialog for this card, focus in its first field
+    dialog = page.locator("#move-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#move-title")).to_have_text("Move Rosa Diaz")
     assert page.evaluate("document.activeElement.name") == "stage"
     page.keyboard.type("Consultation S")  # a select picks the option typed
     page.keyboard.press("Tab")  # the Move button (no reason is asked for this stage)
@@ -47,6 +53,61 @@ def test_a_coordinator_moves_a_card_with_the_keyboard_alone(client, tenant, live
     page.keyboard.press("Enter")
     expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to consultation scheduled")
     expect(_column(page, SCHEDULED).locator(f"#lead-{lead['id']}")).to_be_visible()
+    assert _stage(client, tenant, lead["id"]) == SCHEDULED
+
+
+def test_escape_closes_the_move_dialog_and_focus_returns_to_the_cards_link(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    page.wait_for_load_state("load")
+    page.focus(f"#lead-{lead['id']} a.move-open")
+    page.keyboard.press("Enter")
+    expect(page.locator("#move-dialog")).to_be_visible()
+    stages = page.locator("#move-dialog select[name=stage] option:not([disabled])")
+    assert "new_lead" not in [stages.nth(i).get_attribute("value") for i in range(stages.count())]
+    page.keyboard.press("Escape")
+    expect(page.locator("#move-dialog")).to_be_hidden()
+    expect(page.locator(f"#lead-{lead['id']} a.move-open")).to_be_focused()
+    assert _stage(client, tenant, lead["id"]) == "new_lead"
+
+
+def test_a_refused_move_by_keyboard_says_why_beside_the_card(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    moved = client.post(
+        f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=tenant.headers("clinic_admin")
+    )
+    assert moved.status_code == 200
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/board")
+    page.wait_for_load_state("load")
+    page.focus(f"#lead-{lead['id']} a.move-open")
+    page.keyboard.press("Enter")
+    page.keyboard.type("New")  # back to New lead: the pipeline allows only lost
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#lead-{lead['id']} .refusal")).to_have_text(
+        "moving backwards from contacted to new_lead is not allowed (only to lost)"
+    )
+    assert _stage(client, tenant, lead["id"]) == "contacted"
+
+
+def test_without_the_script_a_cards_move_link_opens_its_move_page(client, tenant, live_server, chromium):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    context = chromium.new_context(java_script_enabled=False)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server, tenant, role="treatment_coordinator")
+        page.goto(f"{live_server}/console/board?age=day")
+        page.locator(f"#lead-{lead['id']} a.move-open").click()
+        expect(page.locator("h1")).to_have_text("Move Rosa Diaz")
+        page.get_by_label("Move to…").select_option(SCHEDULED)
+        page.get_by_role("button", name="Move").click()
+        expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to consultation scheduled")
+        assert page.url.endswith("/console/board?age=day")
+    finally:
+        context.close()
     assert _stage(client, tenant, lead["id"]) == SCHEDULED
 
 
@@ -101,7 +162,8 @@ def test_front_desk_sees_no_phi_on_the_board(client, tenant, live_server, page):
     for phi in ("Mia", "Lopez", "Invisalign", "crowded teeth"):
         assert phi not in text
     expect(page.locator("#board-filters select[name=interest]")).to_have_count(0)
-    expect(page.locator("#board form.move")).to_have_count(0)
+    expect(page.locator("form.move")).to_have_count(0)
+    expect(page.locator("#board a.move-open")).to_have_count(0)
 
 
 def test_a_manager_hands_two_leads_of_a_coordinator_to_another(app, client, tenant, live_server, page):
@@ -134,11 +196,12 @@ def test_a_move_to_lost_asks_why_and_takes_the_reason(client, tenant, live_serve
     lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
     log_in(page, live_server, tenant, role="treatment_coordinator")
     page.goto(f"{live_server}/console/board")
-    card = page.locator(f"#lead-{lead['id']}")
-    expect(card.get_by_label("Why lost")).to_be_hidden()
-    card.get_by_label("Move to…").select_option("lost")
-    card.get_by_label("Why lost").select_option("CHOSE_COMPETITOR")
-    card.get_by_role("button", name="Move").click()
+    page.locator(f"#lead-{lead['id']} a.move-open").click()
+    dialog = page.locator("#move-dialog")
+    expect(dialog.get_by_label("Why lost")).to_be_hidden()
+    dialog.get_by_label("Move to…").select_option("lost")
+    dialog.get_by_label("Why lost").select_option("CHOSE_COMPETITOR")
+    dialog.get_by_role("button", name="Move").click()
     expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to lost")
     answer = get_lead(client, tenant, lead["id"]).get_json()
     assert (answer["pipeline_stage"], answer["lost_reason"]) == ("lost", "CHOSE_COMPETITOR")
@@ -150,10 +213,11 @@ def test_a_card_dropped_on_lost_asks_why_before_moving(client, tenant, live_serv
     page.goto(f"{live_server}/console/board")
     card = page.locator(f"#lead-{lead['id']}")
     card.drag_to(_column(page, "lost"))
+    dialog = page.locator("#move-dialog")
     expect(card.locator(".refusal")).to_have_text("Choose why, then Move.")
-    expect(card.get_by_label("Why lost")).to_be_focused()
+    expect(dialog.get_by_label("Why lost")).to_be_focused()
     assert _stage(client, tenant, lead["id"]) == "new_lead"  # nothing sent yet
-    card.get_by_label("Why lost").select_option("NO_RESPONSE")
-    card.get_by_role("button", name="Move").click()
+    dialog.get_by_label("Why lost").select_option("NO_RESPONSE")
+    dialog.get_by_role("button", name="Move").click()
     expect(_column(page, "lost").locator(f"#lead-{lead['id']}")).to_be_visible()
     assert get_lead(client, tenant, lead["id"]).get_json()["lost_reason"] == "NO_RESPONSE"

@@ -91,6 +91,45 @@ def test_a_refused_move_by_the_form_is_said_beside_its_card_and_the_filters_kept
     assert 'value="day" selected' in html
 
 
+def test_the_board_has_one_move_form_and_each_card_only_a_link_to_it(console, client, tenant):
+    leads = [create_lead(client, tenant, first_name=name) for name in ("Ana", "Bea", "Cid", "Dov")]
+    log_in(console, tenant, role="treatment_coordinator")
+    html = console.get("/console/board?age=day").get_data(as_text=True)
+    assert html.count('<form class="move"') == 1 and html.count('<select name="stage"') == 1
+    cards = html.split('<li class="card"')[1:]
+    assert len(cards) == len(leads)
+    for lead, card in zip(leads, cards, strict=True):
+        card = card.split("</li>\n", 1)[0]
+        assert "<form" not in card and "<select" not in card and "csrf_token" not in card
+        assert f'href="/console/board/leads/{lead["id"]}/stage?age=day"' in card
+
+
+def test_a_cards_move_page_holds_the_form_and_moves_it_keeping_the_filters(console, client, tenant):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(console, tenant, role="treatment_coordinator")
+    page = console.get(f"/console/board/leads/{lead['id']}/stage?age=day")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Move Rosa Diaz</h1>" in html and "Now in New Lead." in html
+    assert f'action="/console/board/leads/{lead["id"]}/stage?age=day"' in html
+    assert '<option value="new_lead" disabled hidden>' in html  # where it is already
+    moved = console.post(
+        f"/console/board/leads/{lead['id']}/stage?age=day",
+        data={"stage": "contacted", "csrf_token": csrf_of(html)},
+    )
+    assert moved.status_code == 303 and moved.headers["Location"].endswith("/console/board?age=day")
+    assert get_lead(client, tenant, lead["id"]).get_json()["pipeline_stage"] == "contacted"
+
+
+def test_the_move_page_is_for_those_who_may_move_and_their_clinics_leads(
+    console, client, tenant, make_tenant
+):
+    ours, theirs = create_lead(client, tenant), create_lead(client, make_tenant("Elsewhere"))
+    log_in(console, tenant, role="front_desk")
+    assert console.get(f"/console/board/leads/{ours['id']}/stage").status_code == 403
+    log_in(console, tenant, role="clinic_admin")
+    assert console.get(f"/console/board/leads/{theirs['id']}/stage").status_code == 404
+
+
 def test_another_clinics_lead_is_not_found(console, client, tenant, make_tenant):
     theirs = create_lead(client, make_tenant("Elsewhere"))
     log_in(console, tenant, role="clinic_admin")

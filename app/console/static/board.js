@@ -1,6 +1,8 @@
-// The pipeline board: a card dragged onto another column is moved there by the same POST as its
-// "Move to" form (with the CSRF token); a refused move says why beside the card, a done one reloads
-// the board (its counts and values), keeping the filters of the URL.
+// The pipeline board: a card dragged onto another column is moved there by the same POST as the move
+// form (with the CSRF token); a refused move says why beside the card, a done one reloads the board
+// (its counts and values), keeping the filters of the URL. A card's "Move…" link opens the page's one
+// move form in a dialog for that card (without this script, the link opens the form on a page of its
+// own); focus goes into the dialog and, once it closes (Escape, Cancel), back to the card's link.
 (function () {
   "use strict";
   var dragged = null;
@@ -9,9 +11,13 @@
     card.querySelector(".refusal").textContent = text;
   }
 
+  function moveUrl(card) {
+    return card.querySelector("a.move-open").href;
+  }
+
   function move(card, stage, csrf) {
     var body = new URLSearchParams({ stage: stage, csrf_token: csrf });
-    return fetch(card.dataset.moveUrl, {
+    return fetch(moveUrl(card), {
       method: "POST",
       credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrf },
@@ -41,26 +47,56 @@
     });
   }
 
-  // A drop on a stage that needs a reason (lost, pending_decision) opens the card's menu there and
-  // asks the reason, rather than sending a move the pipeline would refuse for the lack of one.
-  function askWhy(card, stage) {
-    var form = card.querySelector("form.move");
-    var why = form && form.querySelector('.why[data-for="' + stage + '"] select');
-    if (!why) return false;
-    form.querySelector("select[name=stage]").value = stage;
+  // The dialog's form set for `card`: its POST, its name, its stage not offered, `stage` (or the first
+  // other one) chosen.
+  function openFor(dialog, card, stage) {
+    var form = dialog.querySelector("form.move");
+    var select = form.querySelector("select[name=stage]");
+    form.action = moveUrl(card);
+    dialog.querySelector(".move-lead").textContent = card.querySelector("a.name").textContent;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var current = option.value === card.dataset.stage;
+      option.disabled = current;
+      option.hidden = current;
+    });
+    select.value = stage || Array.prototype.filter.call(select.options, function (o) { return !o.disabled; })[0].value;
+    form.querySelectorAll(".why select").forEach(function (why) { why.value = ""; });
     showReasons(form);
-    why.focus();
+    dialog.returnFocus = card.querySelector("a.move-open");
+    dialog.showModal();
+  }
+
+  // A drop on a stage that needs a reason (lost, pending_decision) opens the move dialog there and
+  // asks the reason, rather than sending a move the pipeline would refuse for the lack of one.
+  function askWhy(dialog, card, stage) {
+    var why = dialog && dialog.querySelector('.why[data-for="' + stage + '"] select');
+    if (!why) return false;
     say(card, "Choose why, then Move.");
+    openFor(dialog, card, stage);
+    why.focus();
     return true;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    var board = document.getElementById("board");
-    if (!board) return;
-    board.querySelectorAll("form.move").forEach(function (form) {
+    document.querySelectorAll("form.move").forEach(function (form) {
       showReasons(form);
       form.querySelector("select[name=stage]").addEventListener("change", function () { showReasons(form); });
     });
+    var board = document.getElementById("board");
+    if (!board) return;
+    var dialog = document.getElementById("move-dialog");
+    if (dialog) {
+      board.addEventListener("click", function (e) {
+        var link = e.target.closest && e.target.closest("a.move-open");
+        if (!link) return;
+        e.preventDefault();
+        openFor(dialog, link.closest(".card"), null);
+      });
+      dialog.querySelector("button.cancel").addEventListener("click", function () { dialog.close(); });
+      dialog.addEventListener("close", function () {
+        if (dialog.returnFocus) dialog.returnFocus.focus();
+      });
+    }
     var csrf = board.dataset.csrf;
     board.addEventListener("dragstart", function (e) {
       var card = e.target.closest && e.target.closest(".card[draggable=true]");
@@ -83,7 +119,7 @@
         dragged = null;
         if (!card || card.dataset.stage === column.dataset.stage) return;
         say(card, "");
-        if (askWhy(card, column.dataset.stage)) return;
+        if (askWhy(dialog, card, column.dataset.stage)) return;
         move(card, column.dataset.stage, csrf);
       });
     });

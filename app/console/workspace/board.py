@@ -1,11 +1,14 @@
 """The pipeline board (/console/board): the stages as columns, a card per lead, filters kept in the
-URL; a card moves by drag and drop (a fetch() POST with the CSRF token) or by its "Move to…" form,
-both through the API's stage change (pipeline.service.change_stage). A move the pipeline refuses
-shows the service's reason beside the card."""
+URL; a card moves by drag and drop (a fetch() POST with the CSRF token) or by the page's one move
+form, opened for a card by its "Move…" link (a dialog with the script; without it the link opens the
+move page, GET /console/board/leads/<id>/stage, holding the same form), all through the API's stage
+change (pipeline.service.change_stage). A move the pipeline refuses shows the service's reason
+beside the card."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError as MarshmallowError
@@ -13,6 +16,7 @@ from marshmallow import ValidationError as MarshmallowError
 from app.console import forms
 from app.console.auth import page
 from app.console.workspace import board_cards
+from app.domains.leads import service as leads
 from app.domains.leads.models import HesitationReason, LostReason
 from app.domains.pipeline import board as pipeline_board
 from app.domains.pipeline import schemas as pipeline_schemas
@@ -55,21 +59,54 @@ def _kept_filters(args) -> dict:
     return {key: args[key] for key in FILTER_KEYS if args.get(key)}
 
 
+def _move_form(stages: list, filters: dict) -> dict:
+    """What the one move form draws: the stages to choose, the reasons, the CSRF token, and the query
+    string that keeps the board's filters through a move."""
+    return {
+        "stages": [(stage.slug, stage.name) for stage in stages],
+        "lost_reasons": [r.value for r in LostReason],
+        "hesitation_reasons": [r.value for r in HesitationReason],
+        "action": forms.ActionForm(),
+        "kept_query": f"?{urlencode(filters)}" if filters else "",
+    }
+
+
 @blp.route("")
 @page(Permission.READ)
 @inject
 def show(*, uow, actor, now):
     filters = filters_from(request.args)
     shown = board_cards.board_page(session=uow, actor=actor, filters=filters, now=now)
+    kept = _kept_filters(request.args)
     return render_template(
         "console/workspace/board.html",
         **shown,
-        filters=_kept_filters(request.args),
+        **_move_form([entry["column"].stage for entry in shown["columns"]], kept),
+        filters=kept,
         may_move=actor.can(Permission.UPDATE),
         refusal=session.pop(_REFUSAL, None),
-        lost_reasons=[r.value for r in LostReason],
-        hesitation_reasons=[r.value for r in HesitationReason],
-        action=forms.ActionForm(),
+    )
+
+
+@blp.route("/leads/<int:lead_id>/stage")
+@page(Permission.UPDATE)
+@inject
+def move_page(lead_id: int, *, uow, actor, now):
+    """The move form for one card, on a page of its own: a card's "Move…" link without the script."""
+    lead = leads.read_lead(session=uow, actor=actor, lead_id=lead_id, now=now)
+    stages = pipeline.list_stages(session=uow, clinic_id=actor.clinic_id)
+    kept = _kept_filters(request.args)
+    now_in = next((stage.name for stage in stages if stage.slug == lead.pipeline_stage), lead.pipeline_stage)
+    return render_template(
+        "console/workspace/board_move.html",
+        **_move_form(stages, kept),
+        lead={
+            "id": lead.id,
+            "name": f"{lead.first_name} {lead.last_name}".strip(),
+            "stage": lead.pipeline_stage,
+        },
+        now_in=now_in,
+        filters=kept,
     )
 
 

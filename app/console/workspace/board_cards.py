@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from app.console.story import names_of_clinic
 from app.console.wording import Names, when
 from app.domains.auth import service as auth
 from app.domains.leads import duplicates, sources
-from app.domains.leads.models import Lead, TreatmentInterest
+from app.domains.leads.models import TreatmentInterest
 from app.domains.leads.rules import COORDINATOR_ROLES
 from app.domains.pipeline import board as pipeline_board
 from app.domains.sla import service as sla
@@ -50,7 +51,7 @@ def _next_step(task, names: Names) -> str:
     return f"{task.title}, due {when(task.due_at, names)}"
 
 
-def _badges(lead: Lead, twins: set[int], breached: set[int]) -> tuple[str, ...]:
+def _badges(lead: SimpleNamespace, twins: set[int], breached: set[int]) -> tuple[str, ...]:
     found = []
     if lead.id in twins:
         found.append("Possible duplicate")
@@ -61,7 +62,9 @@ def _badges(lead: Lead, twins: set[int], breached: set[int]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _cards(session, actor: Actor, leads: list[Lead], names: Names, now: datetime) -> dict[int, Card]:
+def _cards(
+    session, actor: Actor, leads: list[SimpleNamespace], names: Names, now: datetime
+) -> dict[int, Card]:
     clinic_id, ids = actor.clinic_id, [lead.id for lead in leads]
     twins = duplicates.leads_with_possible_duplicates(session=session, clinic_id=clinic_id, leads=leads)
     breached = sla.breached_leads(session=session, clinic_id=clinic_id, lead_ids=ids)

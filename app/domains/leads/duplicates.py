@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app.domains.leads import queries, rules
 from app.domains.leads.models import OPEN_STATUSES, DismissedDuplicate, Lead
 from app.platform import phi
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, among
 from app.platform.db.protected import keys_of
 
 
@@ -111,9 +111,9 @@ def leads_with_possible_duplicates(*, session: UnitOfWork, clinic_id: int, leads
             Lead.deleted_at.is_(None),
             Lead.status.in_([s.value for s in OPEN_STATUSES]),
             sa.or_(
-                Lead.phone.in_(sorted(phones)),
-                Lead.phone_alt.in_(sorted(phones)),
-                Lead.email.in_(sorted(emails)),
+                among(session, Lead.phone, sorted(phones)),
+                among(session, Lead.phone_alt, sorted(phones)),
+                among(session, Lead.email, sorted(emails)),
             ),
         )
     ).all()
@@ -140,7 +140,8 @@ def _dismissed_of(session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> d
         sa.select(DismissedDuplicate.lead_low_id, DismissedDuplicate.lead_high_id).where(
             DismissedDuplicate.clinic_id == clinic_id,
             sa.or_(
-                DismissedDuplicate.lead_low_id.in_(lead_ids), DismissedDuplicate.lead_high_id.in_(lead_ids)
+                among(session, DismissedDuplicate.lead_low_id, lead_ids),
+                among(session, DismissedDuplicate.lead_high_id, lead_ids),
             ),
         )
     ).all()

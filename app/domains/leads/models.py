@@ -118,15 +118,16 @@ class LeadSource(Base):
 # An open lead, as a partial index's predicate and as the sweeps that read those indexes spell it
 # (literal values, so PostgreSQL matches a prepared statement's predicate to the index's).
 OPEN_LEAD_SQL = "status IN ('NEW', 'ACTIVE') AND deleted_at IS NULL"
+VALUED_LEAD_SQL = "converted_at IS NOT NULL AND treatment_value IS NOT NULL AND deleted_at IS NULL"
 
 
 def _open_where(column: str) -> sa.TextClause:
     return sa.text(f"{column} IS NULL AND {OPEN_LEAD_SQL}")
 
 
-def _where_set(name: str, column: str) -> sa.Index:
-    """An index of (clinic_id, column) over the leads where the column is set."""
-    where = sa.text(f"{column} IS NOT NULL")
+def _where_set(name: str, column: str, where: str | None = None) -> sa.Index:
+    """An index of (clinic_id, column) over the leads where the column is set (or `where` holds)."""
+    where = sa.text(where or f"{column} IS NOT NULL")
     return sa.Index(name, "clinic_id", column, postgresql_where=where, sqlite_where=where)
 
 
@@ -193,6 +194,8 @@ class Lead(Base):
             postgresql_where=sa.text("converted_at IS NOT NULL"),
             sqlite_where=sa.text("converted_at IS NOT NULL"),
         ),
+        # The board's values: the average recorded treatment value, from this index alone (migration 0063).
+        _where_set("ix_leads_clinic_treatment_value", "treatment_value", VALUED_LEAD_SQL),
         # The staleness sweeps (app/domains/pipeline/staleness.py) read only open leads not yet flagged:
         # a flagged lead leaves the index, so a sweep's cost follows the new finds, not the table.
         sa.Index(

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 
 from app.domains.leads import listing
 from app.domains.leads.models import OPEN_STATUSES, Lead, TreatmentInterest
@@ -50,7 +50,7 @@ class Column:
     stage: PipelineStage
     count: int
     value: Decimal | None
-    leads: list[Lead]
+    leads: list[SimpleNamespace]  # each shown lead's CARD_COLUMNS as attributes (card_lead)
 
     @property
     def more(self) -> int:
@@ -86,12 +86,18 @@ def _conditions(session: UnitOfWork, actor: Actor, filters: BoardFilters, now: d
 
 
 # What a card shows and its badges look up: only these columns are read (the encrypted ones, a
-# decryption each, are never needed on a card).
+# decryption each, are never needed on a card), as plain rows: a few hundred ORM instances a page cost
+# their identity and deferred-column bookkeeping each, for nothing a card needs.
 CARD_COLUMNS = (
     Lead.id, Lead.clinic_id, Lead.status, Lead.pipeline_stage, Lead.stage_entered_at, Lead.created_at,
     Lead.first_name, Lead.last_name, Lead.patient_first_name, Lead.patient_last_name, Lead.email,
     Lead.phone, Lead.phone_alt, Lead.assigned_to_id, Lead.source_id,
 )  # fmt: skip
+
+
+def card_lead(row: sa.Row) -> SimpleNamespace:
+    """A card's lead: its columns as attributes, which the lead list's flags are set on (in_sequence)."""
+    return SimpleNamespace(**row._mapping)
 
 
 def _on_board(stage: PipelineStage, now: datetime) -> sa.ColumnElement[bool]:
@@ -125,7 +131,8 @@ def _average_value(session: UnitOfWork, clinic_id: int) -> Decimal | None:
     return session.scalar(
         sa.select(sa.func.avg(Lead.treatment_value)).where(
             Lead.clinic_id == clinic_id,
-            Lead.converted_at.is_not(None),  # a value is recorded at conversion (and read by its index)
+            # A value is recorded at conversion: these three read by ix_leads_clinic_treatment_value.
+            Lead.converted_at.is_not(None),
             Lead.deleted_at.is_(None),
             Lead.treatment_value.is_not(None),
         )
@@ -159,15 +166,15 @@ def board(
         count, valued, recorded = figures.get(stage.slug, (0, 0, None))
         order = (Lead.stage_entered_at.desc(),) if stage.is_terminal else (Lead.created_at.asc(),)
         shown = (
-            list(
-                session.scalars(
-                    sa.select(Lead)
-                    .options(orm.load_only(*CARD_COLUMNS))
+            [
+                card_lead(row)
+                for row in session.execute(
+                    sa.select(*CARD_COLUMNS)
                     .where(*where, Lead.pipeline_stage == stage.slug, _on_board(stage, now))
                     .order_by(*order, Lead.id)
                     .limit(per_column)
                 )
-            )
+            ]
             if count
             else []
         )
@@ -179,7 +186,7 @@ def board(
 
 
 def _audit(
-    session: UnitOfWork, actor: Actor, filters: BoardFilters, shown: list[Lead], now: datetime
+    session: UnitOfWork, actor: Actor, filters: BoardFilters, shown: list[SimpleNamespace], now: datetime
 ) -> None:
     # As the lead list's read is audited: who saw which leads, and whether with PHI.
     audit.record(

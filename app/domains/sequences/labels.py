@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from app.domains.automation.models import EnrollmentStatus, SequenceEnrollment
 from app.domains.leads.models import Lead
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, among
 
 
 def active_enrollment():
@@ -34,7 +34,7 @@ def leads_in_sequence(session: UnitOfWork, lead_ids: list[int]) -> set[int]:
     return set(
         session.scalars(
             sa.select(SequenceEnrollment.lead_id).where(
-                SequenceEnrollment.lead_id.in_(lead_ids),
+                among(session, SequenceEnrollment.lead_id, lead_ids),
                 SequenceEnrollment.status == EnrollmentStatus.ACTIVE.value,
             )
         )

@@ -28,7 +28,7 @@ from app.domains.leads.service import get_lead
 from app.domains.outbound import service as notifications
 from app.domains.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, among
 from app.platform.scheduling import service as scheduling
 
 WARN, BREACH = "sla.warn", "sla.breach"
@@ -293,7 +293,7 @@ def breached_leads(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) 
         session.scalars(
             sa.select(SlaClock.lead_id).where(
                 SlaClock.clinic_id == clinic_id,
-                SlaClock.lead_id.in_(lead_ids),
+                among(session, SlaClock.lead_id, lead_ids),
                 SlaClock.status == SlaState.BREACHED.value,
             )
         )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic, User
 from app.domains.tasks import rules
 from app.domains.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask, TaskStatus
-from app.platform.db import PageRequest, UnitOfWork, page_of
+from app.platform.db import PageRequest, UnitOfWork, among, page_of
 from app.platform.roles import Actor
 
 DUE_BUCKETS = ("overdue", "today", "this_week", "later")
@@ -138,7 +138,7 @@ def next_tasks(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> d
         sa.select(LeadTask.lead_id, LeadTask.id)
         .where(
             LeadTask.clinic_id == clinic_id,
-            LeadTask.lead_id.in_(lead_ids),
+            among(session, LeadTask.lead_id, lead_ids),
             LeadTask.status.in_(OPEN_TASK_STATUSES),
         )
         .order_by(LeadTask.lead_id, LeadTask.due_at, LeadTask.id)
@@ -146,5 +146,5 @@ def next_tasks(*, session: UnitOfWork, clinic_id: int, lead_ids: list[int]) -> d
         first.setdefault(lead_id, task_id)
     if not first:
         return {}
-    tasks = session.scalars(sa.select(LeadTask).where(LeadTask.id.in_(list(first.values()))))
+    tasks = session.scalars(sa.select(LeadTask).where(among(session, LeadTask.id, first.values())))
     return {task.lead_id: task for task in tasks}

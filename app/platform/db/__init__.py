@@ -2,6 +2,7 @@
 statements, reserved ids, bulk loads). Domain code imports these names from `app.platform.db`; the speed
 machinery stays in here."""
 
+from app.platform.db.among import among
 from app.platform.db.batch import Frozen, allocate_ids, insert_rows
 from app.platform.db.clock import database_clock, database_now
 from app.platform.db.database import Database
@@ -24,6 +25,7 @@ __all__ = [
     "UTCDateTime",
     "UnitOfWork",
     "allocate_ids",
+    "among",
     "autocommit",
     "database_clock",
     "database_now",
