@@ -7,8 +7,8 @@ docs/performance.md, "Staff workspace").
 
 Expand-only: one index.
 
-Revision ID: 0063_i64_board_value_index
-Revises: 0062_i64_board_index
+Revision ID: 0065_i64_board_value_index
+Revises: 0064_i61_event_version
 Create Date: 2026-11-28 05:30:00
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0063_i64_board_value_index"
-down_revision = "0062_i64_board_index"
+revision = "0065_i64_board_value_index"
+down_revision = "0064_i61_event_version"
 branch_labels = None
 depends_on = None
 
