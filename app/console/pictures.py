@@ -20,11 +20,7 @@ def pictures(*, session: UnitOfWork, clinic_id: int, now: datetime, days: int = 
             session=session, clinic_id=clinic_id, name=name, args={**args, **over}, now=now
         )
 
-    weeks = []
-    for back in range(WEEKS, 0, -1):
-        end = now - timedelta(weeks=back - 1)
-        weekly = report("speed-to-lead", start=end - timedelta(weeks=1), end=end)
-        weeks.append({"week": (end - timedelta(weeks=1)).date().isoformat(), **weekly["rows"][0]})
+    weeks = analytics.speed_to_lead_by_week(session=session, clinic_id=clinic_id, weeks=WEEKS, now=now)
     return {
         "days": days,
         "funnel": report("funnel")["rows"],

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
-from app.domains.analytics import rollups
+from app.domains.analytics import coordination, rollups
+from app.domains.analytics import service as analytics
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory
 from app.domains.tasks.models import LeadTask
@@ -171,6 +172,34 @@ def test_speed_to_lead(client, tenant, dataset):
         5.0,
         1,
     )
+
+
+def test_speed_to_lead_by_week_gives_the_reports_figures_of_each_week_and_not_its_split(
+    app, client, tenant, dataset, monkeypatch
+):
+    """The console's weekly chart: each week's figures are the speed-to-lead report's for that week,
+    read without the split by coordinator and source the chart does not draw."""
+
+    def no_split(**_):
+        raise AssertionError("the weekly chart computed a split it does not draw")
+
+    monkeypatch.setattr(coordination, "speed_split", no_split)
+    with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
+        weeks = analytics.speed_to_lead_by_week(session=session, clinic_id=tenant.id, weeks=5, now=at(31))
+    monkeypatch.undo()
+    assert [week["week"] for week in weeks] == [
+        "2025-12-27",
+        "2026-01-03",
+        "2026-01-10",
+        "2026-01-17",
+        "2026-01-24",
+    ]
+    assert sum(week["leads"] for week in weeks) == 4  # January's four (L5 was captured in December)
+    for week in weeks:
+        start = datetime.fromisoformat(week["week"]).replace(tzinfo=UTC)
+        window = {"from": start.isoformat(), "to": (start + timedelta(weeks=1)).isoformat()}
+        report = get(client, tenant, "speed-to-lead", **window)
+        assert {key: week[key] for key in report["rows"][0]} == report["rows"][0]
 
 
 def test_follow_up_effectiveness(client, tenant, dataset):

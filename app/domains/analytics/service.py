@@ -211,26 +211,10 @@ def lost_reasons(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
 
 
 def speed_to_lead(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
-    """Minutes from capture to first outbound contact: median, p90, share within 5 minutes."""
+    """Minutes from capture to first outbound contact: median, p90, share within 5 minutes; and the
+    split into routing and human time by coordinator and by source."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
-    seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
-    cohort = figures.cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
-    counts = [
-        sa.func.count(),
-        sa.func.count(seconds),
-        sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, Lead.created_at))),
-    ]
-    leads, contacted, within, median, p90 = queries.speed_to_lead_row(session, seconds, counts, cohort)
-    median, p90 = figures.num(median), figures.num(p90)
-    row = {
-        "leads": leads,
-        "contacted": contacted,
-        "not_contacted": leads - contacted,
-        "median_minutes": median,
-        "p90_minutes": p90,
-        "within_5_min": within,
-        "within_5_min_share": figures.ratio(within, leads),
-    }
+    row = _speed_to_lead_row(session, cohort)
     split = coordination.speed_split(
         session=session, clinic_id=clinic_id, start=start, end=end,
         coordinator_id=coordinator_id, source_id=source_id,
@@ -240,6 +224,40 @@ def speed_to_lead(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
         **row,
         "split": split,
         "rows": [row],
+    }
+
+
+def speed_to_lead_by_week(*, session: UnitOfWork, clinic_id: int, weeks: int, now: datetime) -> list[dict]:
+    """Speed to lead's figures (not its split) for each of the last `weeks` weeks, oldest first, each
+    week ending `now` less a whole number of weeks: the console's weekly chart."""
+    queries.plan_for_reports(session)
+    rows = []
+    for back in range(weeks, 0, -1):
+        end = now - timedelta(weeks=back - 1)
+        start = end - timedelta(weeks=1)
+        cohort = Cohort(clinic_id, start, end, None, None)
+        rows.append({"week": start.date().isoformat(), **_speed_to_lead_row(session, cohort)})
+    return rows
+
+
+def _speed_to_lead_row(session: UnitOfWork, cohort: Cohort) -> dict:
+    """Minutes from capture to first outbound contact over the cohort: median, p90, within 5 minutes."""
+    seconds = figures.seconds(session, Lead.first_outbound_contact_at, Lead.created_at)
+    conditions = figures.cohort_conditions(*cohort.parts())
+    counts = [
+        sa.func.count(),
+        sa.func.count(seconds),
+        sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, Lead.created_at))),
+    ]
+    leads, contacted, within, median, p90 = queries.speed_to_lead_row(session, seconds, counts, conditions)
+    return {
+        "leads": leads,
+        "contacted": contacted,
+        "not_contacted": leads - contacted,
+        "median_minutes": figures.num(median),
+        "p90_minutes": figures.num(p90),
+        "within_5_min": within,
+        "within_5_min_share": figures.ratio(within, leads),
     }
 
 
