@@ -98,7 +98,7 @@ class _Figures:
         yield GaugeMetricFamily(
             "followup_orphan_leads",
             "Open leads with no next step: no open task, no pending ledger step, no active sequence.",
-            value=self._session.scalar(_ORPHAN_COUNT),
+            value=self._session.scalar(_orphan_count()),
         )
         last_pass = orphans.orphan_leads_metric(session=self._session)
         if last_pass is not None:
@@ -126,8 +126,8 @@ class _Figures:
 
 
 def _orphan_count() -> sa.Select:
-    """Orphans as the orphan sweep defines them (app/domains/automation/orphans.py), counted live."""
+    """Orphans as the orphan sweep defines them (app/domains/automation/orphans.py), counted live.
+    Built at each scrape, not once at import: the definition names the job kinds the handler map
+    installs (`registry.derived_kinds()`), and a module imported before create_app ran would have
+    frozen it without them."""
     return sa.select(sa.func.count()).select_from(Lead).where(orphans.no_next_step())
-
-
-_ORPHAN_COUNT = _orphan_count()
