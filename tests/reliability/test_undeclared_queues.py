@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from app.platform.celery_config import QUEUES
 from app.platform.scheduling.dispatch import Dispatcher, Message
 from tests.brokers import Broker
+from tests.workers import wait_for
 
 
 def _by_another_name(url: str) -> str:
@@ -37,7 +38,9 @@ def test_messages_published_together_before_any_worker_declared_a_queue_are_kept
         fresh = dataclasses.replace(settings, broker_url=_by_another_name(settings.broker_url))
         dispatcher = Dispatcher(fresh)
         dispatcher.publish([Message(job_id, "realtime") for job_id in (1, 2, 3)])
-        assert broker.ready("realtime") == 3
+        # All three kept: counted once the broker has routed them (a count read at once may see the
+        # first alone, the others still on their way; one lost never arrives and fails the wait).
+        wait_for(lambda: broker.ready("realtime") == 3, timeout=10)
     finally:
         broker.purge()
         celery = rabbitmq_app.extensions["followup.dispatcher"].celery
