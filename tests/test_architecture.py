@@ -1,6 +1,6 @@
 """The shape of app/, checked from the source (no app, no database): the layers are the folders,
-no import climbs them, there is no import cycle, services read no `current_app`, and modules stay
-small enough to read.
+no import climbs them, there is no import cycle, services read no `current_app`, a domain reaches
+another only through the face that one declares, and the coupling between domains only goes down.
 
 The layers, lowest first, are read from the tree and nowhere declared:
 - `app/platform/`: what every domain stands on and that knows no domain (database and unit of
@@ -36,9 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
 PLATFORM, DOMAINS, ENTRY = "platform", "domains", "entry points"
 RANK = {PLATFORM: 0, DOMAINS: 1, ENTRY: 2}
-MAX_LINES = 400
-# Modules in one package (its __init__ aside) before it wants sub-packages.
-MAX_MODULES = 15
 
 
 def _module_name(path: Path) -> str:
@@ -232,62 +229,97 @@ def test_the_domains_build_on_each_other_without_a_cycle():
     }
 
 
-# Domains with one face: other domains import their service.py (and models, schemas) only; the rest
-# of the package is how it is done. The composition root also wires their views and handlers.
-FACED_DOMAINS = ("app.domains.outbound",)
-FACE_MODULES = ("service", "models", "schemas", "events")
+# --- each domain's face, and the coupling budget (issue 61 item 5) ---------------------------------------
 
 
-def test_other_domains_reach_a_faced_domain_through_its_service_only():
+def face_of(domain: str) -> tuple[str, ...]:
+    """The modules of `domain` other domains may import: the `FACE` its package's __init__.py declares
+    (paths below the package, "inbound.messages" for app/domains/<domain>/inbound/messages.py); read
+    from the source, not by importing it."""
+    init = APP / "domains" / domain / "__init__.py"
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["FACE"]:
+            return tuple(ast.literal_eval(node.value))
+    return ()
+
+
+def _past_the_face(importer: str, imported: str) -> bool:
+    """A domain's module importing another domain's module its face does not offer. The package
+    itself (its __init__, the face) may be named; entry points (the composition root, the console)
+    build on every domain's inside and are not held to faces."""
+    mine, theirs = domain_of(importer), domain_of(imported)
+    if mine is None or theirs is None or mine == theirs:
+        return False
+    below = imported.removeprefix(f"app.domains.{theirs}").lstrip(".")
+    return bool(below) and below not in face_of(theirs)
+
+
+def _domains() -> list[str]:
+    return sorted(path.name for path in (APP / "domains").iterdir() if (path / "__init__.py").exists())
+
+
+def test_every_domain_declares_its_face_and_the_face_names_modules_that_exist():
+    for domain in _domains():
+        face = face_of(domain)
+        assert face, f"app/domains/{domain}/__init__.py declares no FACE: what may other domains import?"
+        missing = [name for name in face if f"app.domains.{domain}.{name}" not in modules()]
+        assert not missing, f"{domain}'s FACE names modules that do not exist: {missing}"
+
+
+def test_no_domain_reaches_past_another_domains_face():
     graph = import_graph()
     offenders = sorted(
         _where(importer, imported)
         for importer, targets in graph.items()
         for imported in targets
-        for domain in FACED_DOMAINS
-        if imported.startswith(domain + ".")
-        and not importer.startswith(domain + ".")
-        and imported.removeprefix(domain + ".").split(".")[0] not in FACE_MODULES
-        and layer_of(importer) != ENTRY
+        if _past_the_face(importer, imported)
     )
-    assert not offenders, "import the domain's service.py instead:\n" + "\n".join(offenders)
-
-
-def _services() -> list[Path]:
-    return sorted([*APP.glob("platform/*/service.py"), *APP.glob("domains/*/service.py")])
-
-
-def test_services_read_no_current_app():
-    readers = sorted(
-        str(path.relative_to(ROOT)) for path in _services() if re.search(r"\bcurrent_app\b", path.read_text())
+    assert not offenders, (
+        "import what the other domain's FACE offers, or add to its face what it means to offer:\n"
+        + "\n".join(offenders)
     )
-    assert len(_services()) > 20  # the glob finds the services where the tree keeps them
-    assert not readers, f"services reading current_app (take settings and clients as arguments): {readers}"
 
 
-def _line_counts() -> dict[str, int]:
-    """Lines of each module under app/ but views (an endpoint per class: long, and flat)."""
-    return {
-        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
-        for path in modules().values()
-        if not _is_view(path.stem)
+# The coupling between domains, counted from the imports: it may only go down. A change that lowers it
+# lowers these; one that would raise it finds another way (an event, a face that offers more).
+DOMAIN_PAIRS = 139  # (importing domain, imported domain) pairs
+CROSS_DOMAIN_IMPORTS = 518  # (module, other domain's module) imports
+
+
+def coupling(graph: dict[str, dict[str, int]]) -> tuple[int, int]:
+    """(domain pairs, cross-domain module imports) of `graph`."""
+    pairs = sum(len(theirs) for theirs in domain_graph(graph).values())
+    imports = sum(
+        1
+        for importer, targets in graph.items()
+        for imported in targets
+        if domain_of(importer) and domain_of(imported) and domain_of(importer) != domain_of(imported)
+    )
+    return pairs, imports
+
+
+def test_coupling_between_domains_only_goes_down():
+    pairs, imports = coupling(import_graph())
+    assert pairs <= DOMAIN_PAIRS and imports <= CROSS_DOMAIN_IMPORTS, (
+        f"coupling rose: {pairs} domain pairs (budget {DOMAIN_PAIRS}), {imports} cross-domain imports "
+        f"(budget {CROSS_DOMAIN_IMPORTS})"
+    )
+    assert (pairs, imports) == (DOMAIN_PAIRS, CROSS_DOMAIN_IMPORTS), (
+        f"coupling went down to {pairs} pairs and {imports} imports: lower the budget to that"
+    )
+
+
+def test_the_face_rule_sees_an_import_past_a_face():
+    assert _past_the_face("app.domains.tasks.service", "app.domains.leads.queries")
+    assert not _past_the_face("app.domains.tasks.service", "app.domains.leads.models")
+    assert not _past_the_face("app.domains.tasks.service", "app.domains.tasks.queries")
+    assert not _past_the_face("app.handlers", "app.domains.leads.queries")
+    graph = {
+        "app.domains.tasks.service": {"app.domains.leads.models": 1, "app.domains.leads.service": 2},
+        "app.domains.tasks.models": {"app.domains.leads.models": 1},
+        "app.domains.leads.models": {},
     }
-
-
-def test_no_module_over_the_size_a_reader_can_hold():
-    counts = _line_counts()
-    long = {path: lines for path, lines in counts.items() if lines > MAX_LINES}
-    assert not long, f"over {MAX_LINES} lines: split by concern: {long}"
-
-
-def test_no_package_over_the_modules_a_reader_can_walk():
-    counts: dict[str, int] = {}
-    for path in APP.rglob("*.py"):
-        if path.name != "__init__.py":
-            package = str(path.parent.relative_to(ROOT))
-            counts[package] = counts.get(package, 0) + 1
-    crowded = {package: count for package, count in counts.items() if count > MAX_MODULES}
-    assert not crowded, f"over {MAX_MODULES} modules: group them in sub-packages by concern: {crowded}"
+    assert coupling(graph) == (1, 3)
 
 
 def test_the_graph_sees_imports_inside_functions_and_skips_type_only_ones():

@@ -7,9 +7,9 @@ from flask import g
 from flask.views import MethodView
 
 from app.domains.auth import signing
+from app.domains.auth.signing_secrets.guard import signed_for
 from app.domains.consultations import appointments, listing, schemas, service, timers
 from app.domains.consultations.models import TimerKind
-from app.domains.intake.views import signed_for
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject

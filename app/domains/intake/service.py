@@ -11,7 +11,8 @@ above it too (the booking page, the console's pages, consultations, privacy, the
 
     intake → pipeline, assignment → activities → leads → auth, platform events
 
-The web form is intake too: its view checks the clinic's signature (`signed_for`, views.py), then
+The web form is intake too: its view checks the clinic's signature (`signed_for`,
+app/domains/auth/signing_secrets/guard.py), then
 `capture_web_form` maps the form to lead fields, picks the lead source from the form's `source`
 or UTM fields, and creates the lead exactly once per `submission_id`.
 """

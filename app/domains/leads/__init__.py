@@ -1,1 +1,18 @@
 """Leads, lead sources, duplicate detection."""
+
+# What other domains may import (tests/test_architecture.py holds them to it); the rest is its own.
+FACE = (
+    "service",
+    "models",
+    "events",
+    "schemas",
+    "consent",
+    "duplicates",
+    "export",
+    "listing",
+    "lookups",
+    "rules",
+    "sources",
+    "suppression",
+    "updates",
+)

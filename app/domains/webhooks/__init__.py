@@ -1,1 +1,8 @@
 """Outbound webhooks for integrators: subscriptions, signed deliveries through the ledger, history."""
+
+# What other domains may import (tests/test_architecture.py holds them to it); the rest is its own.
+FACE = (
+    "service",
+    "models",
+    "schemas",
+)

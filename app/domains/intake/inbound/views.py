@@ -6,9 +6,9 @@ from flask import Response, g, request
 from flask.views import MethodView
 
 from app.domains.auth import signing
+from app.domains.auth.signing_secrets.guard import signed_for
 from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio, unknown_senders
 from app.domains.intake.inbound import messages as inbound
-from app.domains.intake.views import signed_for
 from app.domains.leads.schemas import LeadCreatedOut, LeadIn
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
