@@ -1,1 +1,0 @@
-"""Each user's open tasks as an iCalendar feed at a secret, rotatable URL."""
