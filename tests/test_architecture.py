@@ -291,7 +291,7 @@ def test_no_package_over_the_modules_a_reader_can_walk():
 
 
 def test_the_graph_sees_imports_inside_functions_and_skips_type_only_ones():
-    # app/__init__.py imports the permission check inside create_app; the test must count that.
+    # app/__init__.py imports the permission check inside check_access; the test must count that.
     assert "app.domains.auth.permissions" in import_graph()["app"]
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.domains.leads import models\n"
     visitor = _Imports("app.example", is_package=False)
