@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -64,6 +64,7 @@ def create_app(config: Settings | dict | None = None, *, http: bool = True) -> F
 
 def _register_http(app: Flask, settings: Settings) -> None:
     """What serving requests needs: CORS, the API, the security headers, the console."""
+    from app.platform import access
     from app.platform.telemetry import web
 
     if settings.cors_origins:
@@ -79,7 +80,10 @@ def _register_http(app: Flask, settings: Settings) -> None:
     from app.booking_page import init_booking_page
 
     init_booking_page(app)  # public pages: a clinic's key or a signed link names whose
-    app.before_request(web.bind_caller)  # after authentication (in _register_api): the caller's clinic
+    # The lead the URL names, for every request; an API view's check_access binds the caller again
+    # once it has authenticated them (the console's own check runs after this hook).
+    app.before_request(web.bind_caller)
+    access.refuse_undeclared(app)  # every route is registered: none may skip its access check
 
 
 def _configure_mappers() -> None:
@@ -153,8 +157,7 @@ def _resolve_settings(config: Settings | dict | None) -> Settings:
 
 
 def _register_api(app: Flask) -> None:
-    from app.domains.auth.permissions import enforce_declared_access
-    from app.platform import phi_policy
+    from app.platform import access, phi_policy
     from app.platform.api import init_api, refuse_oversized_body, refuse_oversized_request_line
     from app.platform.errors import register_error_handlers
 
@@ -167,11 +170,25 @@ def _register_api(app: Flask) -> None:
     register_error_handlers(app)
     app.before_request(refuse_oversized_request_line)  # first: before authentication reads anything
     app.before_request(refuse_oversized_body)
-    app.before_request(enforce_declared_access)
+    access.install_check(app, check_access)  # what each view's @requires / @public runs first
     app.teardown_request(lambda _exc: phi_policy.bind(None))  # the thread's next request starts unbound
     from app.platform.ratelimit import init_rate_limits
 
-    app.extensions["followup.limiter"] = init_rate_limits(app)  # after authentication: limits per caller
+    app.extensions["followup.limiter"] = init_rate_limits(app)  # checked by check_access, per caller
+
+
+def check_access(declared) -> None:
+    """What every API view's access declaration (app/platform/access.py) runs before the view: the
+    auth domain authenticates and authorizes (401/403), the caller's clinic goes into the request's
+    log scope, then the rate limit counts the request against the caller it now knows (429)."""
+    from app.domains.auth.permissions import check_declared
+    from app.platform.telemetry import web
+
+    check_declared(declared)
+    web.bind_caller()
+    limiter = current_app.extensions["followup.limiter"]
+    if limiter is not None:  # None: limits switched off (FOLLOWUP_RATE_LIMIT_PER_MINUTE=0)
+        limiter.check()
 
 
 def _register_domains(app: Flask) -> None:

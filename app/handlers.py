@@ -82,12 +82,12 @@ from app.domains.pipeline.events import (
 from app.domains.sequences import branching, bulk_enrolment, stops
 from app.domains.sequences import labels as sequence_labels
 from app.domains.sequences import service as sequences
-from app.domains.sla import service as sla
 from app.domains.tasks import escalation
 from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.alerts import handover, overdue, timers
 from app.domains.tasks.events import TaskOverdue
+from app.domains.tasks.sla import service as sla
 from app.domains.webhooks import posting
 from app.domains.webhooks import service as webhooks
 from app.platform.events import consumers

@@ -50,8 +50,9 @@ def test_redis_lost_between_the_check_and_the_answer_still_answers(migrated_data
     try:
         app = create_app(test_settings(migrated_database, server.url, rate_limit_per_minute=5))
         lose_redis = []
-        # Registered after the limiter's check, so it runs after it: Redis goes mid-request.
-        app.before_request(lambda: server.stop() if lose_redis else None)
+        # The limit is checked by the view's access check; after_request hooks run last registered
+        # first, so this one runs before the limiter's RateLimit-* headers: Redis goes mid-request.
+        app.after_request(lambda response: (server.stop() if lose_redis else None) or response)
         client = app.test_client()
         headers = tenant.headers("clinic_admin")
         assert client.get("/api/me", headers=headers).headers["RateLimit-Limit"] == "5"

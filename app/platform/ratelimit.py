@@ -1,11 +1,13 @@
 """Rate limits per caller (user or API key; the client address for anonymous calls), kept in Redis.
 
-flask-limiter checks the limit in a before_request hook registered after the authentication hook, so
-the caller is known. A user (or an anonymous caller) has the settings' limit; an API key has its own,
-set by the clinic's admin on the key (an integrator pushing an event's leads needs more than a person
-at a screen). Every limited answer carries the IETF draft's RateLimit-Limit, RateLimit-Remaining and
-RateLimit-Reset (seconds until the window resets); an exceeded limit is a 429 with Retry-After in the
-API's JSON error shape.
+An API view's limit is checked by its access declaration's check, once the caller is authenticated
+(`check_access` in app/__init__.py calls `Limiter.check`); every other request (the console's
+pages, the OpenAPI document, an unknown URL) by `limit_unguarded`, a before_request hook, per client
+address. A user (or an anonymous caller) has the settings' limit; an API key has its own, set by
+the clinic's admin on the key (an integrator pushing an event's leads needs more than a person at a
+screen). Every limited answer carries the IETF draft's RateLimit-Limit, RateLimit-Remaining and
+RateLimit-Reset (seconds until the window resets); an exceeded limit is a 429 with Retry-After in
+the API's JSON error shape.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import threading
 import time
 
 import redis
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.platform import access
 from app.platform.redis_clients import limiter_storage
 
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -112,6 +115,14 @@ def warn_untrusted_forwarding(app: Flask) -> None:
     app.before_request(check)
 
 
+def limit_unguarded(limiter: Limiter) -> None:
+    """before_request: the limit of a request no access declaration checks (a view's check does it
+    after authenticating, so its caller has their own bucket)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or not access.guarded(view, request.method):
+        limiter.check()
+
+
 def init_rate_limits(app: Flask) -> Limiter | None:
     settings = app.config["SETTINGS"]
     warn_untrusted_forwarding(app)  # login throttling relies on the client address too
@@ -134,7 +145,9 @@ def init_rate_limits(app: Flask) -> Limiter | None:
         default_limits=[lambda: caller_limit(per_minute)],
         strategy="fixed-window",
         key_prefix="followup-rl",
+        auto_check=False,  # an API view's check_access checks it after authentication
     )
+    app.before_request(lambda: limit_unguarded(limiter))
     limiter.request_filter(lambda: request.path in EXEMPT_PATHS or request.method == "OPTIONS")
     limiter.logger.addFilter(StorageOutageLog())
     app.after_request(lambda response: rate_limit_headers(limiter, response))

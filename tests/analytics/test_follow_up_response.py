@@ -9,9 +9,10 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.analytics import rollups
-from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment
+from app.domains.automation.models import AutomationStep, SequenceEnrollment
 from app.domains.conversations.models import Conversation, ConversationMessage
 from app.domains.leads.models import Lead, LeadSource
+from app.domains.sequences.models import Sequence
 
 RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z"}
 

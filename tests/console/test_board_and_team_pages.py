@@ -286,7 +286,7 @@ def test_a_columns_value_is_the_recorded_value_else_the_average(console, client,
 
 
 def test_badges_say_in_sequence_and_sla_breached(app, db, console, client, tenant):
-    from app.domains.sla.models import SlaClock
+    from app.domains.tasks.sla.models import SlaClock
     from app.platform import clock
     from tests.automation.outreachkit import call, enroll, make_sequence
 

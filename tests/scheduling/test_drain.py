@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.domains.sla import service as sla
+from app.domains.tasks.sla import service as sla
 from app.platform import clock
 from app.platform.app_db import get_db
 from app.platform.events.consumers import PROCESS_KIND

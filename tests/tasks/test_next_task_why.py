@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.platform import clock
 from tests.automation.kit import capture_at, open_all_day, run_events, tasks_of
-from tests.sla.test_sla_clocks import SLA, _clocks, _job
+from tests.tasks.sla.test_sla_clocks import SLA, _clocks, _job
 from tests.tasks.taskkit import in_minutes, iso, lead_for, run_at
 from tests.tasks.test_next_task import COORDINATOR, next_task
 from tests.tasks.test_tasks_api import new_task

@@ -18,10 +18,10 @@ from app.domains.intelligence import next_call
 from app.domains.leads import lookups
 from app.domains.leads import schemas as lead_schemas
 from app.domains.outbound import inbox as notifications
-from app.domains.sla import service as sla
 from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.models import OPEN_TASK_STATUSES, TaskOutcome
+from app.domains.tasks.sla import service as sla
 from app.platform import phi_policy
 from app.platform.db import PageRequest
 from app.platform.errors import ValidationFailed

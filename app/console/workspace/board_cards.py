@@ -16,8 +16,8 @@ from app.domains.leads import duplicates, sources
 from app.domains.leads.models import TreatmentInterest
 from app.domains.leads.rules import COORDINATOR_ROLES
 from app.domains.pipeline import board as pipeline_board
-from app.domains.sla import service as sla
 from app.domains.tasks import team
+from app.domains.tasks.sla import service as sla
 from app.platform.phi_policy import may_read_phi
 from app.platform.roles import Actor
 

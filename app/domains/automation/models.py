@@ -1,4 +1,5 @@
-"""Automation: rules and their versions, the steps they make (the why-trail), sequences and enrollments."""
+"""Automation: rules and their versions, the steps they make (the why-trail), and the enrollments of
+leads in sequences (a sequence itself: app/domains/sequences/models.py)."""
 
 from __future__ import annotations
 
@@ -96,27 +97,6 @@ class AutomationStep(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class Sequence(Base):
-    """A cadence: steps, each a delay and then an email, an SMS or a call task."""
-
-    __tablename__ = "sequences"
-    __table_args__ = (sa.UniqueConstraint("clinic_id", "name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
-    name: Mapped[str] = mapped_column(sa.String(200))
-    description: Mapped[str | None] = mapped_column(sa.Text)
-    steps: Mapped[list] = mapped_column(JSONType, default=list)
-    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    # A lead is in one active sequence at a time unless every sequence it is in allows more.
-    allow_concurrent: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
-    # Who may be enrolled, and what ends an enrollment early: condition lists as rules' (None: none).
-    entry_conditions: Mapped[list | None] = mapped_column(JSONType)
-    exit_conditions: Mapped[list | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EnrollmentStatus(StrEnum):

@@ -5,7 +5,7 @@ from marshmallow import ValidationError, fields, post_dump, validate, validates_
 from app.domains.automation import rules
 from app.domains.automation.language.triggers import TRIGGERS
 from app.domains.lead_messages import merge_fields
-from app.domains.sla.schemas import SlaClockOut
+from app.domains.tasks.sla.schemas import SlaClockOut
 from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field

@@ -12,7 +12,7 @@ from app.domains.automation.models import (
     StepStatus,
 )
 from app.domains.leads.models import Lead
-from app.domains.sla import service as sla
+from app.domains.tasks.sla import service as sla
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 

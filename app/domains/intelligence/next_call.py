@@ -1,5 +1,5 @@
 """My next call with why: the claim is app/domains/tasks/claims.py's; the reasons are told here, one tier up,
-where the lead's SLA clock (app/domains/sla) and its best contact time (contact_times.py) may be read.
+where the lead's SLA clock (app/domains/tasks/sla) and its best contact time (contact_times.py) may be read.
 
 Every reason is a field of `why`, null when it does not apply or is not known (no running SLA clock,
 no call history, an unscored lead), and `summary` says them in words.
@@ -13,9 +13,9 @@ from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import calendar_of
 from app.domains.intelligence import contact_times
 from app.domains.leads.models import Lead
-from app.domains.sla import service as sla
-from app.domains.sla.models import SlaClock, SlaState
 from app.domains.tasks import claims
+from app.domains.tasks.sla import service as sla
+from app.domains.tasks.sla.models import SlaClock, SlaState
 from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
 

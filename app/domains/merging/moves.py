@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from app.domains.automation import steps as automation_steps
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.conversations.models import RESOLVED, Conversation, ConversationMessage
-from app.domains.sla.models import RUNNING, SlaClock, SlaState
+from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaState
 from app.platform import scheduling
 from app.platform.db import Base, UnitOfWork
 from app.platform.scheduling.models import ScheduledJob

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.executors import outreach
-from app.domains.automation.models import AutomationStep, Sequence, StepStatus
+from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads.models import Lead
 from app.domains.sequences import distance
+from app.domains.sequences.models import Sequence
 from app.domains.tasks import creation as task_creation
 from app.platform.db import UnitOfWork
 

@@ -26,18 +26,13 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityType
 from app.domains.automation import steps
-from app.domains.automation.models import (
-    AutomationStep,
-    EnrollmentStatus,
-    Sequence,
-    SequenceEnrollment,
-    StepStatus,
-)
+from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.engagement.events import EmailOpened, LinkClicked
 from app.domains.leads.models import Lead
 from app.domains.outbound.models import Notification
 from app.domains.sequences import graph, waits
 from app.domains.sequences import service as sequences
+from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling

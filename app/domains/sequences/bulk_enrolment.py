@@ -15,7 +15,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domains.automation.models import Sequence
 from app.domains.bulk.models import (
     ALREADY_ENROLLED,
     CANCELLED,
@@ -29,6 +28,7 @@ from app.domains.bulk.models import (
 from app.domains.bulk.service import BulkWork, add_counts, lead_ids_of, open_bulk_job, record_rows
 from app.domains.leads.models import Lead
 from app.domains.sequences import service as sequences
+from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError
 from app.platform.roles import Actor

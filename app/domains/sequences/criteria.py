@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from app.domains.automation import rules
 from app.domains.automation.language.context import build_context
-from app.domains.automation.models import EnrollmentStatus, Sequence, SequenceEnrollment
+from app.domains.automation.models import EnrollmentStatus, SequenceEnrollment
 from app.domains.leads.models import Lead
+from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
 

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import steps
-from app.domains.automation.models import AutomationStep, EnrollmentStatus, Sequence, SequenceEnrollment
+from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment
 from app.domains.lead_messages import policy, to_lead
 from app.domains.leads.models import Lead
+from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
 

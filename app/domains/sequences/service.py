@@ -23,19 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
 from app.domains.automation.executors import outreach
-from app.domains.automation.models import (
-    AutomationStep,
-    EnrollmentStatus,
-    Sequence,
-    SequenceEnrollment,
-    StepStatus,
-)
+from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.business_hours.rules import calendar_of
 from app.domains.conversations import outbound_media
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
 from app.domains.sequences import actions, criteria, distance, graph, variants, waits
+from app.domains.sequences.models import Sequence
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed

@@ -11,9 +11,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domains.automation import queries
-from app.domains.automation.models import EnrollmentStatus, Sequence, SequenceEnrollment
+from app.domains.automation.models import EnrollmentStatus, SequenceEnrollment
 from app.domains.automation.stats import in_range
 from app.domains.leads.models import Lead
+from app.domains.sequences.models import Sequence
 from app.domains.sequences.service import REPLIED
 from app.platform.db import UnitOfWork
 

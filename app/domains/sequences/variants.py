@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.domains.activities.models import ActivityDirection, LeadActivity
-from app.domains.automation.models import AutomationStep, Sequence, SequenceEnrollment, StepStatus
+from app.domains.automation.models import AutomationStep, SequenceEnrollment, StepStatus
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory
+from app.domains.sequences.models import Sequence
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed

@@ -8,4 +8,7 @@ FACE = (
     "creation",
     "escalation",
     "team",
+    "sla.models",
+    "sla.schemas",
+    "sla.service",
 )

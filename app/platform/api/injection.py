@@ -25,8 +25,9 @@ def inject(view):
     - `uow`: a unit of work open for the whole view, committed when it returns and rolled back when
       it raises; under `@idempotent`, the unit that decorator opened and stores the answer in. A
       view that must not hold one (a stream, a health check) does not name it.
-    - `actor`: who is calling, read once; the permission check that binds it has run before any
-      view (app/domains/auth/permissions.py, the console's auth.check_access).
+    - `actor`: who is calling, read once; the permission check that binds it has run before, by the
+      view's access declaration above this (app/platform/access.py), or the console's
+      auth.check_access.
     - `now`: the request's time, read once at the edge.
     """
     wanted = [name for name in INJECTED if name in inspect.signature(view).parameters]

@@ -29,7 +29,8 @@ def init_app(app: Flask) -> None:
 
 
 def bind_caller() -> None:
-    """before_request, after authentication: the caller's clinic, and the lead the URL names."""
+    """The caller's clinic (once authenticated), and the lead the URL names: a before_request hook,
+    and again from an API view's access check once it has authenticated the caller."""
     actor = g.get("actor")
     lead_id = (request.view_args or {}).get("lead_id")
     logs.bind(clinic_id=getattr(actor, "clinic_id", None), lead_id=lead_id)

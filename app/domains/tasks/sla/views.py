@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app.domains.sla import schemas, service
+from app.domains.tasks.sla import schemas, service
 from app.platform.access import requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject

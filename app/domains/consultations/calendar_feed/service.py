@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from icalendar import Calendar, Event
 
 from app.domains.auth.models import User
-from app.domains.calendar_feed.models import CalendarFeed
 from app.domains.consultations import listing as consultations
+from app.domains.consultations.calendar_feed.models import CalendarFeed
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed

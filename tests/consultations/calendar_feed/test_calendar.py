@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from icalendar import Calendar
 
-from app.domains.calendar_feed.models import CalendarFeed
+from app.domains.consultations.calendar_feed.models import CalendarFeed
 from tests.leadkit import create_lead
 
 

@@ -3,7 +3,7 @@
 from flask import Response
 from flask.views import MethodView
 
-from app.domains.calendar_feed import schemas, service
+from app.domains.consultations.calendar_feed import schemas, service
 from app.platform.access import public, requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject

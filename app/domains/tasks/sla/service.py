@@ -26,7 +26,7 @@ from app.domains.business_hours.rules import BusinessCalendar, NeverOpen, add_bu
 from app.domains.leads.models import Lead
 from app.domains.leads.service import get_lead
 from app.domains.outbound import service as notifications
-from app.domains.sla.models import RUNNING, SlaClock, SlaKind, SlaState
+from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, among
 from app.platform.scheduling import service as scheduling
