@@ -68,12 +68,12 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
     columns, medians = list(groups.values()), list(values.values())
     found: dict[str, dict] = {name: {} for name in groups}
     if is_postgresql(session):
-        # A statement per group column, not one pass with GROUPING SETS: each reads the range's leads
-        # already in its group's order from an index that covers the values (the leads' indexes on
-        # (clinic, owner | source, created_at)), where the single pass sorted every lead of the range
-        # by one group, then again by the other: over two years most of the split's time
-        # (docs/performance.md, "Reports over two years"). A short range still reads the cohort's
-        # index and sorts its few leads: the planner weighs both.
+        # A statement per group column, not one pass with GROUPING SETS: each can read the range's
+        # leads already in its group's order from an index covering the values (speed to lead's
+        # split: the leads' (clinic, owner | source, created_at) indexes, migration 0066), where the
+        # single pass sorted every lead of the range by one group, then again by the other: over
+        # two years most of the split's time (docs/performance.md, "Reports over two years"). A
+        # short range still reads the cohort's index and sorts its few leads: the planner weighs both.
         for name, column in groups.items():
             stmt = (
                 sa.select(
