@@ -138,12 +138,6 @@ CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
 PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
 
 
-# What speed to lead's split (app/domains/analytics/coordination.py) reads of each lead beside its
-# group and capture time: covered by the group-ordered indexes, so a long range's medians by group read
-# no table page and sort no lead by group.
-SPLIT_FIRSTS = ["deleted_at", "assigned_at", "first_task_at", "first_attempt_at", "first_contact_at"]
-
-
 class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
@@ -161,23 +155,7 @@ class Lead(Base):
         sa.Index("ix_leads_clinic_stage_entered", "clinic_id", "pipeline_stage", "stage_entered_at"),
         sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
         # (clinic_id, created_at) alone: ix_leads_analytics_cohort below leads with those columns.
-        # Speed to lead's split by source reads a range's leads in source order from this index alone
-        # (the firsts it takes medians of are included; queries.medians_by, migration 0066).
-        sa.Index(
-            "ix_leads_clinic_source_created",
-            "clinic_id",
-            "source_id",
-            "created_at",
-            postgresql_include=SPLIT_FIRSTS,
-        ),
-        # ... and by coordinator (owner) from this one.
-        sa.Index(
-            "ix_leads_analytics_owner_created",
-            "clinic_id",
-            "assigned_to_id",
-            "created_at",
-            postgresql_include=SPLIT_FIRSTS,
-        ),
+        # (clinic_id, source_id | assigned_to_id, created_at): app/domains/analytics/models.py.
         # Duplicate detection looks leads up by normalised phone, email and DOB digest, each indexed
         # where set: a lead without one costs no index entry to write, and before a table's first
         # ANALYZE the planner prefers a partial index to (clinic_id, created_at) (migration 0014).
