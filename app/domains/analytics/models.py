@@ -1,5 +1,4 @@
-"""The analytics tables: monthly lead counts, and what each lead was last counted as in them; and
-the two indexes on leads that speed to lead's split reads by group."""
+"""The analytics tables: monthly lead counts, and what each lead was last counted as in them."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domains.leads.models import Lead
 from app.platform.db import Base
 
 
@@ -48,24 +46,3 @@ class CountedLead(Base):
     converted: Mapped[int] = mapped_column(sa.Integer, default=0)
     lost: Mapped[int] = mapped_column(sa.Integer, default=0)
     within_5_min: Mapped[int] = mapped_column(sa.Integer, default=0)
-
-
-# Speed to lead's split (coordination.py) reads a long range's leads by source and by owner already in
-# group order, from an index each that includes the firsts it takes medians of: no table page, no sort
-# of the cohort by group (queries.medians_by, migration 0066). The source one (older, then without
-# the firsts) also serves the lead list's filter by source.
-SPLIT_FIRSTS = ["deleted_at", "assigned_at", "first_task_at", "first_attempt_at", "first_contact_at"]
-SPLIT_BY_SOURCE = sa.Index(
-    "ix_leads_clinic_source_created",
-    Lead.clinic_id,
-    Lead.source_id,
-    Lead.created_at,
-    postgresql_include=SPLIT_FIRSTS,
-)
-SPLIT_BY_OWNER = sa.Index(
-    "ix_leads_analytics_owner_created",
-    Lead.clinic_id,
-    Lead.assigned_to_id,
-    Lead.created_at,
-    postgresql_include=SPLIT_FIRSTS,
-)
