@@ -101,13 +101,18 @@ def _plans_of(app, client, tenant, report: str, marker: str) -> list[str]:
         ]
 
 
-def test_speed_to_lead_split_reads_the_cohort_from_its_covering_index_alone(app, client, tenant):
-    """The split's medians by coordinator and by source: the cohort's firsts from the covering index,
-    not the leads' rows in the coordinator's order through another index (a page per lead)."""
+def test_speed_to_lead_split_reads_each_group_in_order_from_its_covering_index_alone(app, client, tenant):
+    """The split's medians by coordinator and by source: each grouping reads the range's leads already
+    in its group's order from an index covering the firsts, not the leads' rows through another index
+    (a page per lead), nor the whole cohort sorted by group (migration 0066)."""
+    indexes = ("ix_leads_analytics_owner_created", "ix_leads_clinic_source_created")
     for report in ("speed-to-lead", "follow-up"):
-        for plan in _plans_of(app, client, tenant, report, "grouping("):
-            assert "Index Only Scan using ix_leads_analytics_cohort" in plan, plan
+        plans = _plans_of(app, client, tenant, report, "GROUP BY leads.")
+        read = [index for plan in plans for index in indexes if f"Index Only Scan using {index}" in plan]
+        assert sorted(read) == sorted(indexes), plans  # each grouping from its own index
+        for plan in plans:
             assert "Index Scan using" not in plan, plan
+            assert "Sort" not in plan, plan
 
 
 def test_follow_up_counts_the_tasks_due_from_their_index_alone(app, client, tenant):

@@ -58,7 +58,8 @@ def speed_split(
     *, session: UnitOfWork, clinic_id: int, start, end, coordinator_id=None, source_id=None
 ) -> dict:
     """Routing and human minutes (medians) by coordinator and by source, from the firsts kept on each
-    lead (analytics/rollups.py): one pass over the cohort's leads."""
+    lead (analytics/rollups.py): a grouped pass over the cohort's leads per grouping, each in its
+    group's order from an index (queries.medians_by)."""
     routed = queries.later_of(session, Lead.assigned_at, Lead.first_task_at)
     spans = {
         "routing_median_minutes": _minutes(session, Lead.created_at, routed),

@@ -136,6 +136,9 @@ def _where_set(name: str, column: str, where: str | None = None) -> sa.Index:
 # (app/platform/db/search.py; migration 0053 made the same indexes).
 CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
 PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
+# Speed to lead's split reads each group's leads in order from an index including these (migration 0066).
+SPLIT_FIRSTS = ["deleted_at", "assigned_at", "first_task_at", "first_attempt_at", "first_contact_at"]
+_SPLIT = {"postgresql_include": SPLIT_FIRSTS}
 
 
 class Lead(Base):
@@ -155,7 +158,8 @@ class Lead(Base):
         sa.Index("ix_leads_clinic_stage_entered", "clinic_id", "pipeline_stage", "stage_entered_at"),
         sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
         # (clinic_id, created_at) alone: ix_leads_analytics_cohort below leads with those columns.
-        sa.Index("ix_leads_clinic_source_created", "clinic_id", "source_id", "created_at"),
+        sa.Index("ix_leads_clinic_source_created", "clinic_id", "source_id", "created_at", **_SPLIT),
+        sa.Index("ix_leads_analytics_owner_created", "clinic_id", "assigned_to_id", "created_at", **_SPLIT),
         # Duplicate detection looks leads up by normalised phone, email and DOB digest, each indexed
         # where set: a lead without one costs no index entry to write, and before a table's first
         # ANALYZE the planner prefers a partial index to (clinic_id, created_at) (migration 0014).
@@ -227,10 +231,7 @@ class Lead(Base):
                 "pipeline_stage",
                 "furthest_stage",
                 "first_outbound_contact_at",
-                "assigned_at",
-                "first_task_at",
-                "first_attempt_at",
-                "first_contact_at",
+                *SPLIT_FIRSTS[1:],  # the split's firsts, in the order migration 0059 gave them
             ],
         ),
     )
