@@ -259,7 +259,7 @@ def _run_handler(
     kind = db.job_kinds.kind_of(job.kind)
     if kind is None:
         job.status = FAILED
-        job.last_error = f"no handler is wired for job kind {job.kind!r} in this process"
+        job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
         return NO_HANDLER, None
     job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
