@@ -120,9 +120,10 @@ def test_with_its_redis_unreachable_messages_go_out_unpaced(app, fast_delivery, 
     with sms_provider() as (provider, url):
         paced = {"sms_sender_rate": "1/second", **sms_settings(url)}
         settings = replace(fast_delivery, redis_url=dead_redis, **paced)
+        pacers = Pacers()  # the process's, as an engine holds them
         with caplog.at_level(logging.WARNING, logger="app.domains.outbound.providers.pacing"):
             for i in range(3):
-                channels.send(outgoing_sms(i, sender="+15550000009"), settings, Pacers())
+                channels.send(outgoing_sms(i, sender="+15550000009"), settings, pacers)
         assert len(provider.messages) == 3
     [warning] = [r for r in caplog.records if r.name.endswith("pacing")]  # once, not per message
     assert "unpaced" in warning.getMessage() and "+1555" not in warning.getMessage()
