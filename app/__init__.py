@@ -46,8 +46,8 @@ def create_app(config: Settings | dict | None = None, *, http: bool = True) -> F
     # carries them) to the services, which never read them from the app.
     redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings, celery_init_app(app))
     _import_domains()
-    # The process's one engine, built here and nowhere else (app/bootstrap.py): views read it from
-    # the app (`wiring_of`), the Database carries it to the ledger and to work deep in a unit.
+    # The process's one engine, built here and nowhere else (app/bootstrap.py): `inject` hands it to
+    # the views that name it, the Database carries it to the ledger and to work deep in a unit.
     app.extensions[EXTENSION] = wiring = bootstrap(settings, plugins=settings.plugins)
     app.extensions["followup.redis"] = redis
     app.extensions["followup.dispatcher"] = dispatcher
