@@ -3,26 +3,28 @@
 app/handlers.py is the map, plain data: which consumers take each event, the handler of each job
 kind, the step executors, auth's moments, the send guards and composers, the receipt listeners, the
 lead list's added filters and flags. Here that data becomes one object, built explicitly once per
-process by `create_app` (web, `http=False` worker and beat apps, the CLI's app, and so the Celery app
-built from it) and by the event-stream app: nothing is registered by importing a module, and no
-layer keeps a module-level list for anyone to fill.
+process by `create_app` (web, `http=False` worker and beat apps, the CLI's app, and so the Celery
+app built from it): nothing is registered by importing a module, and no layer keeps a module-level
+list for anyone to fill. (The event-stream app, app/streaming/, runs no handler and builds none.)
 
 How each layer gets what it needs, Cosmic Python's way (its bootstrap injects a handler's
 dependencies by the names of its parameters):
 - a handler, consumer, executor or hook that names a dependency among its keyword parameters
-  (`event_handlers`, `executors`, `send_hooks`, `rule_cache`, `seeded_clinics`, `score_models`,
-  `job_kinds`) is bound to it here with functools.partial (`_inject`): the events-processing job
-  kinds' handler with the event map, the step job with the executors, the delivery claims with
-  the send hooks, automation's consumer with its rule cache;
+  (`executors`, `rule_cache`, `seeded_clinics`, `event_handlers`, `send_hooks`, `job_kinds`: each
+  offered to what is built after it, in that order) is bound to it here with functools.partial
+  (`_inject`): the events-processing job kinds' handler with the event map, the step job with the
+  executors, the delivery claims with the send hooks, automation's consumer with its caches, the
+  orphans' list filter with the job kinds;
 - a view names `wiring` among what `inject` hands it (app/platform/api/injection.py, the one
   accessor: `current_app.extensions[...]`) and passes the service what it needs (auth's hooks
   for a new clinic or user, the rules' seeded clinics);
-- work deep under a unit of work, where a parameter would cross many layers (a step due now run
-  by the rule that planned it, a sequence's first step, a receipt's listeners, the processing job
-  a unit writes for its events, the ledger's kind of a row), reads it through the unit's Database,
-  which create_app builds with the Wiring (`session.database.wiring`, and the platform's
-  `db.job_kinds` / `db.events`). That is the one route besides parameters: no contextvar, no
-  module global.
+- work deep under a unit of work, where a parameter would cross many layers, reads it through the
+  unit's Database, which create_app builds with the Wiring (`session.database.wiring`, and the
+  platform's `db.job_kinds` / `db.events`): a step due now run by the rule or sequence that planned
+  it (steps.py), a receipt's listeners (receipts.py), a lead's flags and the list's added filters
+  (leads/listing.py), the score models (scoring.py), the pacers of a send (worker/attempts.py,
+  batches.py), the processing job a unit writes for its events and the ledger's kind of a row.
+  That is the one route besides parameters: no contextvar, no module global.
 
 The caches that hold state (automation's compiled rules and seeded clinics, intelligence's score
 models, the providers' pacers) belong to the Wiring too: two Wirings share none, and `clear()`
@@ -106,11 +108,11 @@ def bootstrap(settings: Settings, *, plugins: Iterable[str] = ()) -> Wiring:
     extra_kinds, extra_consumers = _plugins(plugins)
     caches = Caches()
     executors: dict[str, Callable] = {}  # filled below: an executor may itself need the executors
+    # What a handler may name among its parameters, offered to everything built after it is added.
     dependencies = {
         "executors": executors,
         "rule_cache": caches.rules,
         "seeded_clinics": caches.seeded_clinics,
-        "score_models": caches.score_models,
     }
     executors.update({name: _inject(run, dependencies) for name, run in handlers.STEP_EXECUTORS.items()})
     consumers: dict[str, list[Callable]] = {}
