@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionInterface
 from flask_cors import CORS
@@ -37,6 +35,7 @@ def create_app(config: Settings | dict | None = None, *, http: bool = True) -> F
     logs.configure()
     web.init_app(app)  # first: the request's id and log scope are there for every later hook
 
+    from app.bootstrap import EXTENSION, bootstrap
     from app.platform.celery_config import celery_init_app
     from app.platform.db import Database
     from app.platform.db.protected import use_keys
@@ -46,18 +45,20 @@ def create_app(config: Settings | dict | None = None, *, http: bool = True) -> F
     # Built once here and handed on: views and Celery tasks pass them (or the Database, which
     # carries them) to the services, which never read them from the app.
     redis, dispatcher = redis_client(settings.redis_url, settings), Dispatcher(settings, celery_init_app(app))
+    _import_domains()
+    # The process's one engine, built here and nowhere else (app/bootstrap.py): `inject` hands it to
+    # the views that name it, the Database carries it to the ledger and to work deep in a unit.
+    app.extensions[EXTENSION] = wiring = bootstrap(settings, plugins=settings.plugins)
     app.extensions["followup.redis"] = redis
     app.extensions["followup.dispatcher"] = dispatcher
     app.extensions["followup.db"] = db = Database(
-        settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis
+        settings.database_url, settings=settings, dispatcher=dispatcher, redis=redis, wiring=wiring
     )
     use_keys(db.engine, settings.resolved_phi_key())  # the protected columns' key, for this engine
     if http:
         _register_http(app, settings)
     if tracing.start_from_env():
         tracing.instrument_app(app, app.extensions["followup.db"].engine)
-    _register_domains(app)
-    _import_plugins(settings.plugins)
     _configure_mappers()
     return app
 
@@ -191,18 +192,7 @@ def check_access(declared) -> None:
         limiter.check()
 
 
-def _register_domains(app: Flask) -> None:
-    """Import every domain's models, then install the handler map (app/handlers.py `wire()`: the job
-    handlers, event consumers, clinic setup steps and hooks), once per process. Here, not at an
-    import: every process (web, workers, beat, the CLI) builds its app with this factory, and a
-    script that only imports a domain gets no handlers behind its back."""
+def _import_domains() -> None:
+    """Import every domain's models (their tables and mappers). Importing registers no handler:
+    the handler map runs once `bootstrap` has built the process's Wiring from it."""
     import app.domains  # noqa: F401
-    from app import handlers
-
-    handlers.wire()
-
-
-def _import_plugins(modules: list[str]) -> None:
-    """FOLLOWUP_PLUGINS: modules that register extra job handlers (tests, benchmarks) in every process."""
-    for name in modules:
-        importlib.import_module(name)

@@ -132,6 +132,7 @@ def clinics_create(
 ) -> None:
     """Create a clinic and its first admin; print the clinic id and the admin's one-time,
     expiring password-setup link. Bad input writes nothing and exits non-zero."""
+    from app.bootstrap import wiring_of
     from app.domains.auth import onboarding
     from app.domains.auth.schemas import PlatformClinicIn
     from app.platform import clock
@@ -154,6 +155,7 @@ def clinics_create(
                 ),
                 settings=db.settings,
                 now=clock.now(),
+                hooks=wiring_of(flask_app).auth,
             )
     except DomainError as error:
         _refuse(error.errors.get("json") or {"": [error.message]}, 1)

@@ -13,8 +13,11 @@ Every reaction one domain has to another's event or job is listed here, once, in
 - `LEAD_FLAGS`: flags of a lead's answer another domain answers;
 - `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
 
-The lower layers only hold what `wire()` installs: a domain never registers itself, and the order a
-consumer runs in is the order written here, not the order modules were imported in.
+This module is data: importing it registers nothing. app/bootstrap.py builds the process's one
+engine from it (`bootstrap(settings) -> Wiring`, called by create_app): it binds each handler to the
+dependencies it names (the event map, the executors, the send hooks, the caches) and hands each
+layer its part; no layer keeps a list for anyone to fill. A domain never registers itself, and the
+order a consumer runs in is the order written here, not the order modules were imported in.
 
 Not everything that happens is here: a use case calls the services of the domains below it
 directly (intake calls assignment and pipeline), and some work is deferred to the commit by a
@@ -34,7 +37,6 @@ from app.domains.activities.events import ActivityLogged
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.assignment.events import LeadAssigned
-from app.domains.auth import service as auth
 from app.domains.automation import consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
 from app.domains.automation.executors import actions, fallback, outreach, recurring
@@ -62,12 +64,10 @@ from app.domains.intelligence import service as intelligence
 from app.domains.intelligence.events import LeadScoreChanged
 from app.domains.lead_messages import at_send
 from app.domains.lead_messages.events import OutreachResumed
-from app.domains.leads import listing as lead_listing
 from app.domains.leads import sources
 from app.domains.leads.events import LeadCreated, LeadDeleted, LeadUpdated
 from app.domains.merging.events import LeadMerged
 from app.domains.outbound import invitations, outgoing
-from app.domains.outbound import service as notifications
 from app.domains.outbound.events import MessageBounced
 from app.domains.outbound.worker import attempts, batches
 from app.domains.pipeline import outcomes
@@ -92,7 +92,6 @@ from app.domains.webhooks import posting
 from app.domains.webhooks import service as webhooks
 from app.platform.events import consumers
 from app.platform.events.types import Catalogue, Event
-from app.platform.scheduling import registry
 from app.platform.scheduling.registry import BULK, TRANSACTIONAL, JobKind
 
 # The events after which a lead's score or next best action may change (not lead.score_changed:
@@ -238,7 +237,7 @@ JOB_KINDS = [
         escalation.LEAD_ESCALATION, escalation.escalate_uncontacted_lead, "timers", batch=50, yields=True
     ),
     # Two for every new lead, due minutes later: published once due, many to a message, rather
-    # than held as eta messages by a worker (registry.JobKind.when_due).
+    # than held as eta messages by a worker (JobKind.when_due).
     JobKind(sla.WARN, sla.warn, "timers", batch=50, when_due=True, yields=True),
     JobKind(sla.BREACH, sla.breach, "timers", batch=50, when_due=True, yields=True),
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50, yields=True),
@@ -315,42 +314,3 @@ LEAD_LIST_FILTERS = {
     "next_step": orphans.conditions,  # next_step=none: the orphans
     "in_sequence": sequence_labels.list_conditions,  # the spec's label: an active enrollment
 }
-
-
-_wired = False  # wire() installs once per process: the layers' lists would take a consumer twice
-
-
-def wire() -> None:
-    """Install the maps above in the layers that run them: once per process, when create_app builds
-    the process's app (app/__init__.py `_register_domains`); importing this module installs nothing."""
-    global _wired
-    if _wired:
-        return
-    _wired = True
-    for event_type, handlers in EVENT_HANDLERS.items():
-        for handler in handlers:
-            consumers.on(event_type.NAME, handler)
-    for handler in AFTER_EVENTS:
-        consumers.after_events(handler)
-    for event_type in PROCESSED_LATER:
-        consumers.process_later(event_type.NAME)
-    for kind in JOB_KINDS:
-        registry.register(kind)
-    for action_type, executor in STEP_EXECUTORS.items():
-        steps.register_executor(action_type, executor)
-    for step in CLINIC_SETUP:
-        auth.on_clinic_created(step)
-    for handler in USER_UNAVAILABLE:
-        auth.on_user_unavailable(handler)
-    for handler in USER_INVITED:
-        auth.on_user_invited(handler)
-    for guard in SEND_GUARDS:
-        notifications.on_send(guard)
-    for composer in COMPOSERS:
-        notifications.on_compose(composer)
-    for listener in RECEIPT_LISTENERS:
-        notifications.on_status_change(listener)
-    for name, conditions in LEAD_LIST_FILTERS.items():
-        lead_listing.add_list_filter(name, conditions)
-    for name, holders in LEAD_FLAGS.items():
-        lead_listing.add_flag(name, holders)

@@ -62,7 +62,9 @@ def _insert(conn, model, rows):
 def _seed(app, n_leads: int, n_activities: int) -> tuple[str, dict]:
     db, now, rng = app.extensions["followup.db"], clock.now(), random.Random(7)
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         users = [
             User(
                 clinic_id=clinic.id,

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app import create_app
+from app.bootstrap import wiring_of
 from app.devtools.local_redis import free_port
 from app.domains.auth import tokens
 from app.domains.auth.models import Clinic
@@ -117,16 +118,20 @@ def _extra_rules(session, clinic_id: int, count: int, now) -> None:
 def rule_evaluation(db_url: str, redis_url: str, n_rules: int, evaluations: int) -> list[list]:
     """Evaluate the clinic's active activity.logged rules against one call event, many times."""
     app = create_app(_settings(db_url, redis_url))
-    now = clock.now()
+    now, cache = clock.now(), wiring_of(app).caches.rules  # the engine's rule cache, as the consumer's
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         clinic_id = _first_clinic(session)
         existing = len(
-            processing.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
+            processing.active_rules(
+                session=session, clinic_id=clinic_id, trigger="activity.logged", cache=cache
+            )
         )
         _extra_rules(session, clinic_id, n_rules - existing, now)
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         lead = _a_lead(session, clinic_id, now)
-        rules = processing.active_rules(session=session, clinic_id=clinic_id, trigger="activity.logged")
+        rules = processing.active_rules(
+            session=session, clinic_id=clinic_id, trigger="activity.logged", cache=cache
+        )
         event = DomainEvent(
             id=0,
             clinic_id=clinic_id,
@@ -147,7 +152,7 @@ def rule_evaluation(db_url: str, redis_url: str, n_rules: int, evaluations: int)
                     rule_language.evaluate(rule.conditions, context)
             pure.append(time.perf_counter() - started)
             started = time.perf_counter()
-            processing.matching_rules(session=session, event=event, lead=lead)
+            processing.matching_rules(session=session, event=event, lead=lead, rule_cache=cache)
             whole.append(time.perf_counter() - started)
         session.rollback()
     return [

@@ -35,7 +35,6 @@ from app.platform.app_db import get_db
 from app.platform.config import Settings
 from app.platform.events.consumers import PROCESS_KIND
 from app.platform.roles import Actor
-from app.platform.scheduling import registry
 from app.platform.scheduling import runner as scheduling
 from app.platform.scheduling.models import ScheduledJob
 from bench.common import bench_database, bench_redis, print_table
@@ -45,9 +44,12 @@ from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
 WARM_UP = 20
 
 
-def _set_batch(kind: str, batch: int) -> None:
-    """Run the kind's drain `batch` rows to a transaction in this process (1: one by one)."""
-    registry.register(dataclasses.replace(registry.kind_of(kind), batch=batch))
+def _set_batch(app, kind: str, batch: int) -> None:
+    """Run the kind's drain `batch` rows to a transaction in this process (1: one by one): the app's
+    Database given an engine whose kind has that batch."""
+    db = app.extensions["followup.db"]
+    kinds = db.job_kinds.with_kind(dataclasses.replace(db.job_kinds.kind_of(kind), batch=batch))
+    db.wiring = dataclasses.replace(db.wiring, job_kinds=kinds)
 
 
 def _open_jobs(app, kind: str) -> list[int]:
@@ -131,7 +133,7 @@ def main(flags: list[str]) -> None:
             if profiler:
                 profiler.enable()
             if drain_batch is not None:  # the backlog drained as a worker's delivery drains it
-                _set_batch(kind, drain_batch)
+                _set_batch(app, kind, drain_batch)
                 outcomes["done"] += scheduling.drain(db=get_db(), kind=kind, clock=clock.now)
             else:
                 for job_id in jobs:

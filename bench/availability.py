@@ -46,7 +46,9 @@ def _flag(flags: list[str], name: str, default: int) -> int:
 def _clinic(app, n_providers: int):
     db, now = app.extensions["followup.db"], clock.now()
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         clinic.timezone = ZONE
         admin = User(
             clinic_id=clinic.id, email="admin@example.com", name="Admin", role="clinic_admin",

@@ -47,7 +47,9 @@ def _flag(flags: list[str], name: str, default: int) -> int:
 def _seed(app, n_leads: int) -> tuple[int, int, str]:
     db, now = app.extensions["followup.db"], clock.now()
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         clinic.business_hours = ALWAYS_OPEN
         users = [
             User(

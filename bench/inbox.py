@@ -169,7 +169,9 @@ def _reads(conn, conversation_ids: list[int], user_ids: list[int], now, rng) -> 
 def _seed(app, n_leads: int, n_messages: int) -> tuple[dict, list[int], dict]:
     db, now, rng = app.extensions["followup.db"], clock.now(), random.Random(11)
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         user_ids = _users(session, clinic.id, now)
         source_id = session.scalar(sa.select(LeadSource.id).where(LeadSource.clinic_id == clinic.id).limit(1))
         clinic_id = clinic.id

@@ -52,7 +52,9 @@ def _seed(app, n_leads: int, n_activities: int) -> dict:
     now = clock.now()
     rng = random.Random(7)
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         users = []
         for i in range(COORDINATORS + 1):
             role = "treatment_coordinator" if i < COORDINATORS else "clinic_admin"

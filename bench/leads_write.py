@@ -58,7 +58,9 @@ def _seed(database_url: str, redis_url: str) -> str:
     app = create_app(settings)
     now = clock.now()
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
-        clinic = create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         password = hash_password("bench password")
         users = []
         for i, role in enumerate([Role.FRONT_DESK, *[Role.TREATMENT_COORDINATOR] * 3]):

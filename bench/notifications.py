@@ -130,7 +130,12 @@ def measure(
             }
             with app.app_context():
                 with app.extensions["followup.db"].unit_of_work() as session:
-                    clinic = auth.create_clinic(session=session, name="Bench Clinic", now=clock.now())
+                    clinic = auth.create_clinic(
+                        session=session,
+                        hooks=session.database.wiring.auth,
+                        name="Bench Clinic",
+                        now=clock.now(),
+                    )
                     session.flush()
                     clinic_id = clinic.id
                 rows = []

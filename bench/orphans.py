@@ -82,7 +82,9 @@ def _flag(flags: list[str], name: str, default: str) -> str:
 def _seed(app, n: int) -> float:
     db, now = app.extensions["followup.db"], clock.now()
     with app.app_context(), db.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Bench Ortho", now=now)
+        clinic = auth.create_clinic(
+            session=session, hooks=session.database.wiring.auth, name="Bench Ortho", now=now
+        )
         users = [
             User(
                 clinic_id=clinic.id,

@@ -66,7 +66,9 @@ def _users(app, count: int) -> tuple[int, list[int]]:
 
     now = clock.now()
     with app.extensions["followup.db"].unit_of_work() as uow:
-        clinic = auth.create_clinic(session=uow, name="Bench Orthodontics", now=now)
+        clinic = auth.create_clinic(
+            session=uow, hooks=uow.database.wiring.auth, name="Bench Orthodontics", now=now
+        )
         rows = [
             User(
                 clinic_id=clinic.id, email=f"u{i}@bench.example", name=f"User {i}", password_hash="x",

@@ -19,6 +19,7 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from app.bootstrap import wiring_of
 from app.devtools.local_redis import LocalRedis
 from app.domains.auth import tokens
 from app.domains.auth.models import Clinic, User
@@ -87,6 +88,8 @@ def test_settings(database_url: str, redis_url: str, **overrides) -> Settings:
         rate_limit_per_minute=1_000_000,
         # Webhook tests post to a receiver on 127.0.0.1.
         webhook_allow_private_addresses=True,
+        # The tests' job kinds and event consumer, in the engine of every app built here (app/bootstrap.py).
+        plugins=["tests.reliability.handlers"],
     )
     for key, value in overrides.items():
         setattr(settings, key, value)
@@ -147,6 +150,13 @@ def client(app):
 @pytest.fixture
 def db(app):
     return app.extensions["followup.db"]
+
+
+@pytest.fixture
+def wiring(app):
+    """The session app's engine (app/bootstrap.py): its hooks and caches, for a test that calls a
+    service needing one directly."""
+    return wiring_of(app)
 
 
 @pytest.fixture
@@ -241,7 +251,11 @@ def make_tenant(app, password_hash):
         n = next(counter)
         now = clock.now()
         with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
-            clinic = auth.create_clinic(session=session, name=name or f"Clinic {n}", now=now, **clinic_fields)
+            hooks = wiring_of(app).auth
+            clinic_name = name or f"Clinic {n}"
+            clinic = auth.create_clinic(
+                session=session, name=clinic_name, now=now, hooks=hooks, **clinic_fields
+            )
             tenant = Tenant(app=app, clinic=clinic)
             for role in Role:
                 user = User(

@@ -9,7 +9,6 @@ from honcho.environ import parse_procfile
 import beat_schedule
 from app.platform.celery_config import QUEUES, beat_entries, celery_config
 from app.platform.config import Settings
-from app.platform.scheduling import registry
 from tests.workers import PROJECT_ROOT
 
 
@@ -68,10 +67,10 @@ def test_the_sweeps_never_wait_behind_messages_or_bulk_work():
     assert _concurrency("sweeps") == "1"
 
 
-def test_every_queue_is_consumed_by_a_procfile_worker():
+def test_every_queue_is_consumed_by_a_procfile_worker(db):
     consumed = set().union(*_worker_queues().values())
     assert consumed == set(QUEUES)
-    assert {kind.queue for kind in map(registry.kind_of, registry.registered_kinds())} <= consumed
+    assert {kind.queue for kind in db.job_kinds} <= consumed
 
 
 def test_beat_sends_no_sweep_to_the_realtime_queue(app):
@@ -102,7 +101,7 @@ def test_each_worker_process_has_a_heartbeat_on_its_queues(app):
         assert beats.get(name) in queues, (name, beats)
 
 
-def test_webhooks_run_on_a_queue_and_worker_of_their_own():
+def test_webhooks_run_on_a_queue_and_worker_of_their_own(db):
     """A clinic's receiver is a server nobody here runs: however slow, it must not delay the emails
     and SMS of the notifications queue, nor the sweeps; the delivery job kind is registered there."""
     queues = _worker_queues()
@@ -111,7 +110,7 @@ def test_webhooks_run_on_a_queue_and_worker_of_their_own():
     assert _concurrency("webhooks") == "${WEBHOOK_CONCURRENCY:-2}"
     args = shlex.split(_procfile()["webhooks"])
     assert args[args.index("exec") + 1] == "nice"
-    assert registry.kind_of("webhook.deliver").queue == "webhooks"
+    assert db.job_kinds.kind_of("webhook.deliver").queue == "webhooks"
 
 
 def test_one_clinic_cannot_hold_every_webhook_worker_by_default():

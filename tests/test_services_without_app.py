@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import has_app_context
 
 import app.domains  # noqa: F401 - every domain's job kinds, as create_app wires them
+from app.bootstrap import bootstrap
 from app.domains.auth import service as auth
 from app.domains.bulk import service as bulk
 from app.domains.intake import service as intake
@@ -42,10 +43,13 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def wired(migrated_database, redis_url):
-    """What create_app builds, built by hand: no Flask app anywhere."""
+    """What create_app builds, built by hand: no Flask app anywhere (the engine by the bootstrap)."""
     settings = test_settings(migrated_database, redis_url)
     redis = redis_client(settings.redis_url, settings)
-    db = Database(settings.database_url, settings=settings, dispatcher=Dispatcher(settings), redis=redis)
+    wiring = bootstrap(settings, plugins=settings.plugins)
+    db = Database(
+        settings.database_url, settings=settings, dispatcher=Dispatcher(settings), redis=redis, wiring=wiring
+    )
     # Audit details, messages and events are encrypted at rest: every write path needs the key.
     use_keys(db.engine, settings.resolved_phi_key())
     yield db
@@ -59,7 +63,7 @@ def user(wired):
     """A clinic admin of a fresh clinic: (clinic id, user id)."""
     now = clock.now()
     with wired.unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="No App Dental", now=now)
+        clinic = auth.create_clinic(session=session, name="No App Dental", now=now, hooks=wired.wiring.auth)
         made = auth.create_user(
             session=session,
             clinic_id=clinic.id,

@@ -39,7 +39,7 @@ def clinic_health(*, session: UnitOfWork, clinic_id: int, now: datetime) -> dict
     orphan_count = session.scalar(
         sa.select(sa.func.count())
         .select_from(Lead)
-        .where(Lead.clinic_id == clinic_id, orphans.no_next_step())
+        .where(Lead.clinic_id == clinic_id, orphans.no_next_step(session.database.job_kinds.derived_kinds()))
     )
     due = session.execute(
         sa.select(ScheduledJob.kind, sa.func.count(), sa.func.min(ScheduledJob.due_at))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
-from app.platform.app_db import unit_of_work
+from app.platform.app_db import get_wiring, unit_of_work
 from app.platform.config import VAR_DIR
 from app.platform.roles import Role
 
@@ -41,6 +41,7 @@ def seed(*, now: datetime) -> dict:
                 session=session,
                 name=DEMO_CLINIC_NAME,
                 now=now,
+                hooks=get_wiring().auth,
                 timezone="America/New_York",
                 holiday_country="US",
             )

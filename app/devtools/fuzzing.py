@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from app import create_app
+from app.bootstrap import wiring_of
 from app.domains.auth import service as auth
 from app.domains.auth import tokens
 from app.domains.auth.models import User
@@ -61,7 +62,9 @@ def fuzz_app(*, database_url: str, redis_url: str):
     app = create_app(fuzz_settings(database_url=database_url, redis_url=redis_url))
     now = clock.now()
     with app.app_context(), unit_of_work() as session:
-        clinic = auth.create_clinic(session=session, name="Fuzz Orthodontics", now=now)
+        clinic = auth.create_clinic(
+            session=session, name="Fuzz Orthodontics", now=now, hooks=wiring_of(app).auth
+        )
         admin = User(
             clinic_id=clinic.id,
             email="admin@fuzz.example",

@@ -2,9 +2,10 @@
 
 The folders are the list. Importing this package imports every `models` module under app/platform/
 and app/domains/, so Base.metadata holds every table (as the web app, the workers, the migrations
-and the tests need); it installs no handler: create_app does, from the one handler map
-(app/handlers.py `wire()`). `blueprints()` finds each `views` module's API blueprints the same way,
-so a new domain is a new folder (and its lines in the handler map, if it reacts to anything).
+and the tests need); it installs no handler: create_app builds the process's Wiring from the
+one handler map (app/bootstrap.py, from app/handlers.py). `blueprints()` finds each `views`
+module's API blueprints the same way, so a new domain is a new folder (and its lines in the
+handler map, if it reacts to anything).
 """
 
 from __future__ import annotations

@@ -297,8 +297,8 @@ class Settings:
     # them all, and a new lead's realtime job does none of it.
     background_delay_seconds: float = 2.0
 
-    # Extra modules imported by create_app after the domains (FOLLOWUP_PLUGINS, comma-separated):
-    # e.g. test or benchmark job handlers that a worker process must know too.
+    # Modules whose JOB_KINDS and EVENT_HANDLERS app/bootstrap.py adds to the process's engine
+    # (FOLLOWUP_PLUGINS, comma-separated): e.g. test or benchmark job handlers a worker must know too.
     plugins: list[str] = field(default_factory=list)
 
     @classmethod

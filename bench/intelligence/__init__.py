@@ -173,6 +173,7 @@ def _load(app, history: History) -> tuple[int, datetime]:
     with app.app_context(), db.unit_of_work() as session:
         clinic = auth.create_clinic(
             session=session,
+            hooks=session.database.wiring.auth,
             name="Bench Ortho",
             now=night,
             timezone=TIMEZONE,

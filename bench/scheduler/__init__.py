@@ -639,6 +639,7 @@ def measure(sizes: Sizes, parts: list[str]) -> tuple[list[list], str]:
                     "redis_url": redis_url,
                     "secret_key": SECRET,
                     "phi_encryption_key": PHI_KEY,
+                    "plugins": [PLUGIN],  # the trivial kind, in this process's engine as in the workers'
                 }
             )
             bench = Bench(app=app, db_url=db_url, redis_url=redis_url, workdir=workdir, sizes=sizes)

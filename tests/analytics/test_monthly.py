@@ -12,7 +12,6 @@ from app.domains.leads import service as leads
 from app.domains.leads.events import LeadCreated
 from app.domains.leads.models import Lead, LeadSource
 from app.platform import clock
-from app.platform.events import consumers
 from app.platform.events import service as events
 from app.platform.events.models import DomainEvent
 from app.platform.roles import Actor, Role
@@ -248,7 +247,7 @@ def test_an_events_job_run_twice_counts_once(app, client, db, tenant):
     with db.unit_of_work() as session:
         again = list(session.scalars(sa.select(DomainEvent).order_by(DomainEvent.id)))
         for event in again:
-            for consumer in consumers.consumers_of(event.type):
+            for consumer in db.events.consumers_of(event.type):
                 if consumer.__module__.startswith("app.domains.analytics."):
                     consumer(session=session, event=event, now=clock.now())
         monthly.recount(session=session, lead_ids=[lead])  # the recount's handler, run again

@@ -5,9 +5,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app.bootstrap import bootstrap
 from app.domains.outbound.models import Notification
 from app.platform import clock
-from app.platform.events import consumers
+from tests.automation import failing_consumer
 from tests.automation.kit import (
     WEEKDAYS_9_TO_5,
     capture_at,
@@ -85,14 +86,10 @@ def test_a_processing_job_that_fails_after_its_steps_ran_makes_them_once_when_re
     open_all_day(client, tenant, now)
     lead_id = capture_at(app, tenant, now)
     [job] = jobs(app, lead_id, "events.process")
-    failures = []
-
-    def fail_once(*, session, event, now):
-        if not failures:
-            failures.append(event.id)
-            raise RuntimeError("a later consumer failed")
-
-    consumers.on("lead.created", fail_once)
+    db = app.extensions["followup.db"]
+    failing_consumer.FAILURES.clear()
+    # An engine whose lead.created consumers end with one that fails once, in the app's Database.
+    usual, db.wiring = db.wiring, bootstrap(db.settings, plugins=["tests.automation.failing_consumer"])
     try:
         assert run_at(app, job, now) == "retrying"
         assert tasks_of(app, lead_id) == [] and steps_of(app, lead_id) == []
@@ -102,7 +99,7 @@ def test_a_processing_job_that_fails_after_its_steps_ran_makes_them_once_when_re
         alone = jobs(app, lead_id, "events.process")
         assert alone and all(run_at(app, j, now + timedelta(minutes=10)) == "done" for j in alone)
     finally:
-        consumers._CONSUMERS["lead.created"].remove(fail_once)
+        db.wiring = usual
     [task] = tasks_of(app, lead_id)
     made = steps_of(app, lead_id)
     assert [(s.action_type, s.status) for s in made] == [("create_task", "done"), ("notify", "done")]

@@ -1,11 +1,9 @@
 import pytest
 
-from app.domains.intelligence import scoring
-
 
 @pytest.fixture(autouse=True)
-def fresh_models():
+def fresh_models(wiring):
     """Score models are cached per clinic id for a minute; ids restart with every test's tables."""
-    scoring.forget_models()
+    wiring.caches.score_models.clear()
     yield
-    scoring.forget_models()
+    wiring.caches.score_models.clear()

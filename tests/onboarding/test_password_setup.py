@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.bootstrap import wiring_of
 from app.domains.auth import onboarding, passwords
 from app.domains.auth.models import User
 from app.platform import clock
@@ -22,6 +23,7 @@ def onboard(app, *, now=None, email="admin@setup.example") -> dict:
             new=onboarding.NewClinic(name="Setup Dental", timezone="UTC", admin_email=email, admin_name=None),
             settings=app.config["SETTINGS"],
             now=now or clock.now(),
+            hooks=wiring_of(app).auth,
         )
 
 

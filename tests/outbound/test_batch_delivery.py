@@ -84,7 +84,7 @@ def test_each_window_is_claimed_in_one_statement_and_recorded_with_the_next_clai
         use(monkeypatch, fast_delivery, notification_claim_window=5, **smtp_settings(port))
         ids = send_emails(app, db, tenant, 12)
         with app.app_context(), Statements(db.engine) as seen:
-            outcomes = batches.deliver_batch(db=db, notification_ids=ids)
+            outcomes = batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids)
     assert outcomes == {"sent": 12}
     assert len(server.accepted) == 12 and set(server.accepted.values()) == {1}
     # Windows of 5, 5 and 2: claim 1 | record 1 + claim 2 | record 2 + claim 3 | record 3.
@@ -129,7 +129,10 @@ def test_one_connection_carries_every_batch_and_survives_refusals(
         use(monkeypatch, fast_delivery, notification_claim_window=3, **smtp_settings(port))
         ids = send_emails(app, db, tenant, 9)
         with app.app_context():
-            outcomes = [batches.deliver_batch(db=db, notification_ids=ids[i : i + 3]) for i in (0, 3, 6)]
+            outcomes = [
+                batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids[i : i + 3])
+                for i in (0, 3, 6)
+            ]
     assert outcomes == [{"sent": 3}, {"failed": 1, "retrying": 1, "sent": 1}, {"sent": 3}]
     assert server.connections == 1
     assert sorted(server.accepted) == [f"b:{i}" for i in (0, 1, 2, 4, 6, 7, 8)]
@@ -148,9 +151,13 @@ def test_a_connection_the_server_dropped_between_batches_is_replaced_and_nothing
     ids = send_emails(app, db, tenant, 6)
     with app.app_context():
         with smtp_server(port) as (first, _):
-            assert batches.deliver_batch(db=db, notification_ids=ids[:3]) == {"sent": 3}
+            assert batches.deliver_batch(
+                db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids[:3]
+            ) == {"sent": 3}
         with smtp_server(port) as (second, _):  # a restart: the worker's kept connection is dead
-            assert batches.deliver_batch(db=db, notification_ids=ids[3:]) == {"sent": 3}
+            assert batches.deliver_batch(
+                db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids[3:]
+            ) == {"sent": 3}
     assert sorted(first.accepted) == ["b:0", "b:1", "b:2"] and sorted(second.accepted) == [
         "b:3",
         "b:4",
@@ -168,7 +175,7 @@ def test_a_reply_lost_mid_batch_is_outcome_unknown_and_the_next_message_goes_on_
         server.stall_after_data, server.stall_keys = 5, {"b:1"}  # b:1 is taken, its answer comes too late
         ids = send_emails(app, db, tenant, 4)
         with app.app_context():
-            outcomes = batches.deliver_batch(db=db, notification_ids=ids)
+            outcomes = batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids)
     # b:2's envelope went out with b:1's content, on the connection then given up: sent again on a
     # new one, once (its content had never been written).
     assert outcomes == {"sent": 3, "unknown": 1}
@@ -229,7 +236,7 @@ def test_a_batch_steps_aside_between_windows_while_a_new_lead_waits_and_its_rest
         realtime_waiting(db, tenant, since_seconds=5)
         with app.app_context():
             started = clock.now()
-            outcomes = batches.deliver_batch(db=db, notification_ids=ids)
+            outcomes = batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids)
         assert outcomes == {"sent": 5, "stepped aside": 7}
         assert sorted(server.accepted) == [f"b:{i}" for i in range(5)]  # the first window only
         left = rows(db, ids[5:])

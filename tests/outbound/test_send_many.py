@@ -102,7 +102,7 @@ def test_a_batch_skips_rows_another_job_already_took(app, db, tenant, fast_deliv
         with db.unit_of_work() as session:  # as if a single delivery job had claimed the first one
             session.execute(sa.update(Notification).where(Notification.id == ids[0]).values(status="sending"))
         with app.app_context():
-            outcomes = batches.deliver_batch(db=db, notification_ids=ids)
+            outcomes = batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids)
     assert outcomes == {"skipped": 1, "sent": 2}
     assert set(server.accepted) == {"many:1", "many:2"}
 
@@ -113,7 +113,9 @@ def test_a_batch_past_its_time_budget_hands_the_rest_back_as_single_jobs(
     use(monkeypatch, fast_delivery, task_soft_time_limit=0)
     ids = send_emails(app, db, [message(tenant, i) for i in range(3)])
     with app.app_context():
-        assert batches.deliver_batch(db=db, notification_ids=ids) == {"handed back": 3}
+        assert batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids) == {
+            "handed back": 3
+        }
     singles = jobs(db, outgoing.DELIVER_BULK)  # a campaign's rows, in the bulk lane
     assert sorted(j.subject_id for j in singles) == sorted(ids)
     assert {r.status for r in rows(db, ids)} == {"pending"}

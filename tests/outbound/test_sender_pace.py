@@ -13,6 +13,7 @@ import pytest
 
 from app.domains.outbound import outgoing
 from app.domains.outbound.providers import channels
+from app.domains.outbound.providers.pacing import Pacers
 from app.domains.outbound.worker import batches
 from app.platform import clock
 from app.platform.config import ConfigError, Settings
@@ -105,7 +106,9 @@ def test_emails_of_a_batch_reach_the_relay_at_its_pace(
         use(monkeypatch, fast_delivery, email_sender_rate=PACE, **smtp_settings(port))
         ids = queue_emails(app, tenant, 6, prefix="paced")
         with app.app_context():
-            assert batches.deliver_batch(db=db, notification_ids=ids) == {"sent": 6}
+            assert batches.deliver_batch(db=db, send_hooks=db.wiring.send_hooks, notification_ids=ids) == {
+                "sent": 6
+            }
         assert sorted(server.accepted) == [f"paced:{i}" for i in range(6)]
         assert set(server.accepted.values()) == {1}
         assert busiest_window([t for t, _ in server.arrivals]) <= PER_WINDOW
@@ -117,9 +120,10 @@ def test_with_its_redis_unreachable_messages_go_out_unpaced(app, fast_delivery, 
     with sms_provider() as (provider, url):
         paced = {"sms_sender_rate": "1/second", **sms_settings(url)}
         settings = replace(fast_delivery, redis_url=dead_redis, **paced)
+        pacers = Pacers()  # the process's, as an engine holds them
         with caplog.at_level(logging.WARNING, logger="app.domains.outbound.providers.pacing"):
             for i in range(3):
-                channels.send(outgoing_sms(i, sender="+15550000009"), settings)
+                channels.send(outgoing_sms(i, sender="+15550000009"), settings, pacers)
         assert len(provider.messages) == 3
     [warning] = [r for r in caplog.records if r.name.endswith("pacing")]  # once, not per message
     assert "unpaced" in warning.getMessage() and "+1555" not in warning.getMessage()
@@ -128,7 +132,7 @@ def test_with_its_redis_unreachable_messages_go_out_unpaced(app, fast_delivery, 
 def test_the_console_is_never_paced(app, redis, fast_delivery, monkeypatch):
     use(monkeypatch, fast_delivery, email_backend="console", sms_backend="console")
     use(monkeypatch, fast_delivery, email_sender_rate="1/minute", sms_sender_rate="1/minute")
-    channels.send(outgoing_sms(0, sender="+15550000009"), fast_delivery)
+    channels.send(outgoing_sms(0, sender="+15550000009"), fast_delivery, Pacers())
     assert redis.keys("followup-pace:*") == []  # a paced send's window would be kept a minute
 
 

@@ -1,4 +1,4 @@
-"""Job kinds for tests, registered in the test process and (FOLLOWUP_PLUGINS) in worker processes.
+"""Job kinds for tests, in the test process's engine and (FOLLOWUP_PLUGINS) in worker processes'.
 
 Each effect is one audit_events row (action "test.effect", subject job:<id>) so tests count it exactly.
 FOLLOWUP_TEST_HANDLER_SLEEP (seconds) slows every effect down, so a kill -9 can land mid-run.
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.platform.audit import service as audit
-from app.platform.events import consumers
 from app.platform.events.types import Event
-from app.platform.scheduling import JobKind, register
+from app.platform.scheduling import JobKind
 
 EFFECT = "test.effect"
 
@@ -162,19 +161,23 @@ def _finish(session, items) -> None:
 BATCH = 20  # test.batched's batch size
 DRAIN_BATCH = 4  # test.drained_batched's: a draining kind whose drainer takes rows that many at once
 
-register(JobKind(EFFECT, record_effect))
-register(JobKind("test.notify", record_effect, queue="notifications"))
-register(JobKind("test.flaky", flaky))
-register(JobKind("test.fails", always_fails))
-register(JobKind("test.chain", chain))
-register(JobKind("test.kills", kills_its_worker))
-register(JobKind("test.drained", drained, drain=True))
-register(JobKind("test.drained_later", drained, drain=True, due_later=True))
-register(JobKind("test.batched", batched, batch=BATCH))
-register(JobKind("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH))
-register(JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH))
-register(JobKind("test.bulk_yields", record_effect, queue="bulk", yields=True))
-register(JobKind("test.bulk", record_effect, queue="bulk"))
-register(JobKind("test.timers_yield", batched, queue="timers", batch=BATCH, yields=True))
-register(JobKind("test.held", held))
-consumers.on(TEST_EVENT, consume_test_event)
+# Added to the engine of every app the tests build (tests/conftest.py `test_settings`) and of their
+# worker processes (FOLLOWUP_PLUGINS): app/bootstrap.py reads these two names.
+JOB_KINDS = [
+    JobKind(EFFECT, record_effect),
+    JobKind("test.notify", record_effect, queue="notifications"),
+    JobKind("test.flaky", flaky),
+    JobKind("test.fails", always_fails),
+    JobKind("test.chain", chain),
+    JobKind("test.kills", kills_its_worker),
+    JobKind("test.drained", drained, drain=True),
+    JobKind("test.drained_later", drained, drain=True, due_later=True),
+    JobKind("test.batched", batched, batch=BATCH),
+    JobKind("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH),
+    JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH),
+    JobKind("test.bulk_yields", record_effect, queue="bulk", yields=True),
+    JobKind("test.bulk", record_effect, queue="bulk"),
+    JobKind("test.timers_yield", batched, queue="timers", batch=BATCH, yields=True),
+    JobKind("test.held", held),
+]
+EVENT_HANDLERS = {TestEvent: [consume_test_event]}

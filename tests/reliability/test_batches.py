@@ -69,7 +69,7 @@ def test_every_batch_message_delivered_twice_to_two_workers_takes_effect_once(ap
     ids = add_jobs_without_dispatch(app, db, batched(tenant, 500, prefix="twice"))
     with db.unit_of_work() as session:
         rows = session.scalars(sa.select(ScheduledJob).order_by(ScheduledJob.id)).all()
-    messages = messages_for(rows, clock.now())
+    messages = messages_for(rows, clock.now(), db.job_kinds)
     assert len(messages) == 500 // BATCH  # every row in a batch's message
     with (
         subprocess_worker(settings, name="twin1", **WORKER_ENV),

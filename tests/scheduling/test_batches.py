@@ -157,14 +157,14 @@ def test_rows_whose_batch_lost_its_worker_run_alone_on_their_next_attempt(ctx, a
     assert effects(db) == (5, 5) and {job(db, i).attempts for i in ids} == {2}
 
 
-def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches():
+def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches(db):
     with pytest.raises(ValueError, match="batch must be 1"):
-        registry.register(
-            registry.JobKind("test.not_batchable", record_effect, batch=2, sends_after_commit=True)
+        registry.JobKinds(
+            [registry.JobKind("test.not_batchable", record_effect, batch=2, sends_after_commit=True)]
         )
     with pytest.raises(ValueError, match="batch must be 1"):
-        registry.register(registry.JobKind("test.not_batchable", record_effect, batch=0))
-    assert registry.kind_of("test.not_batchable") is None
+        registry.JobKinds([registry.JobKind("test.not_batchable", record_effect, batch=0)])
+    assert db.job_kinds.kind_of("test.not_batchable") is None
 
 
 def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx, db, tenant, redis):

@@ -133,7 +133,7 @@ def test_unknown_kinds_and_naive_times_are_refused(ctx, db, tenant):
                 session=session, kind="test.effect", due_at=now.replace(tzinfo=None), dedupe_key="y", now=now
             )
     with pytest.raises(ValueError, match="queue"):
-        registry.register(registry.JobKind("test.bad-queue", lambda **_: None, queue="nowhere"))
+        registry.JobKinds([registry.JobKind("test.bad-queue", lambda **_: None, queue="nowhere")])
 
 
 def test_far_future_rows_stay_pending_until_a_sweep_promotes_them(ctx, db, tenant, redis, settings):

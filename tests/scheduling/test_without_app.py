@@ -16,6 +16,7 @@ from flask import has_app_context
 
 import app.domains  # noqa: F401 - every domain's job kinds, as create_app wires them
 import tests.reliability.handlers  # noqa: F401 - the test.* job kinds
+from app.bootstrap import bootstrap
 from app.domains.auth import service as auth
 from app.platform import clock
 from app.platform.audit.models import AuditEvent
@@ -30,10 +31,13 @@ from tests.reliability.handlers import EFFECT
 
 @pytest.fixture
 def wired(migrated_database, redis_url):
-    """What create_app builds, built by hand: no Flask app anywhere."""
+    """What create_app builds, built by hand: no Flask app anywhere (the engine by the bootstrap)."""
     settings = test_settings(migrated_database, redis_url)
     redis = redis_client(settings.redis_url, settings)
-    db = Database(settings.database_url, settings=settings, dispatcher=Dispatcher(settings), redis=redis)
+    wiring = bootstrap(settings, plugins=settings.plugins)
+    db = Database(
+        settings.database_url, settings=settings, dispatcher=Dispatcher(settings), redis=redis, wiring=wiring
+    )
     yield db
     truncate_all(db.engine)
     redis.flushdb()
@@ -43,7 +47,9 @@ def wired(migrated_database, redis_url):
 @pytest.fixture
 def clinic_id(wired):
     with wired.unit_of_work() as session:
-        return auth.create_clinic(session=session, name="No App Dental", now=clock.now()).id
+        return auth.create_clinic(
+            session=session, name="No App Dental", now=clock.now(), hooks=wired.wiring.auth
+        ).id
 
 
 def _effects(db) -> list[int]:

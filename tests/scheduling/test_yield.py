@@ -90,8 +90,8 @@ def test_only_kinds_that_yield_and_only_off_the_realtime_queue(ctx, db, tenant, 
     yielding = add_job(db, tenant, "test.bulk_yields", now, "yielding")
     assert run_job(db=get_db(), job_id=yielding, now=now) == "done"  # not a background delivery
     with pytest.raises(ValueError, match="only a background kind"):
-        registry.register(
-            registry.JobKind("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)
+        registry.JobKinds(
+            [registry.JobKind("test.realtime_yields", lambda **_: None, queue="realtime", yields=True)]
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from app.bootstrap import wiring_of
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationRule, AutomationStep
 from app.domains.leads.models import Lead
@@ -285,7 +286,8 @@ def _pending_rule_step(app, lead_id: int, action: dict, key: str = "k1") -> int:
 def _run_step_now(app, step_id: int) -> None:
     with app.app_context(), app.extensions["followup.db"].unit_of_work() as session:
         step = session.get(AutomationStep, step_id)
-        steps.execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=step.run_at)
+        lead, executors = session.get(Lead, step.lead_id), wiring_of(app).step_executors
+        steps.execute(session=session, step=step, lead=lead, now=step.run_at, executors=executors)
 
 
 def test_a_call_step_titled_with_the_patient_name_shows_front_desk_its_placeholder(app, client, db, tenant):

@@ -19,6 +19,7 @@ _CURSORS = AssignmentCursor.__table__
 _CLINICS = Clinic.__table__
 CLINIC_SCOPE = "clinic"  # the clinic's own rotation (the source policy has one per source)
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _AVAILABLE: dict[tuple[str, ...], Frozen] = {}
 # Who can be given leads: the one definition the pool reads.
 IS_AVAILABLE = (_USERS.c.active.is_(True), _USERS.c.out_of_office.is_(False))

@@ -82,7 +82,7 @@ class NewClinic:
     admin_name: str | None = None
 
 
-def onboard_clinic(*, session: UnitOfWork, new: NewClinic, settings, now) -> dict:
+def onboard_clinic(*, session: UnitOfWork, new: NewClinic, settings, now, hooks: service.AuthHooks) -> dict:
     """A new clinic (with every domain's defaults) and its first clinic_admin, who has no password
     yet: {clinic_id, admin_user_id, setup_token, setup_link, setup_expires_at}. An email already
     taken is a Conflict naming `admin_email`, and nothing is written (the caller's transaction)."""
@@ -93,7 +93,9 @@ def onboard_clinic(*, session: UnitOfWork, new: NewClinic, settings, now) -> dic
             errors={"json": {"admin_email": ["taken"]}},
             code="name_taken",
         )
-    clinic = service.create_clinic(session=session, name=new.name.strip(), timezone=new.timezone, now=now)
+    clinic = service.create_clinic(
+        session=session, name=new.name.strip(), timezone=new.timezone, now=now, hooks=hooks
+    )
     audit.record(
         session,
         audit.AuditEntry(
@@ -127,16 +129,20 @@ def onboard_clinic(*, session: UnitOfWork, new: NewClinic, settings, now) -> dic
     }
 
 
-def add_user(*, session: UnitOfWork, actor: Actor, data: dict, settings, now: datetime) -> User:
+def add_user(
+    *, session: UnitOfWork, actor: Actor, data: dict, settings, now: datetime, hooks: service.AuthHooks
+) -> User:
     """A user of the actor's clinic. Without a password they are invited: their setup link goes
-    out by the registered handlers (an email through the notifications ledger, in this transaction)."""
+    out by `hooks.user_invited` (an email through the notifications ledger, in this transaction)."""
     user = service.create_user(session=session, clinic_id=actor.clinic_id, actor=actor, data=data, now=now)
     if data.get("password") is None:
-        _invite(session, user, settings, now)
+        _invite(session, user, settings, now, hooks)
     return user
 
 
-def reinvite_user(*, session: UnitOfWork, actor: Actor, user_id: int, settings, now: datetime) -> None:
+def reinvite_user(
+    *, session: UnitOfWork, actor: Actor, user_id: int, settings, now: datetime, hooks: service.AuthHooks
+) -> None:
     """A fresh setup link for a user of the actor's clinic who has no password yet (the first one
     expired or got lost); the earlier link stops working."""
     user = service.get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
@@ -151,7 +157,7 @@ def reinvite_user(*, session: UnitOfWork, actor: Actor, user_id: int, settings, 
         raise Conflict(
             "this user is disabled", errors={"json": {"user_id": ["disabled"]}}, code="invalid_state"
         )
-    _invite(session, user, settings, now)
+    _invite(session, user, settings, now, hooks)
     audit.record(
         session,
         audit.AuditEntry(
@@ -165,10 +171,10 @@ def reinvite_user(*, session: UnitOfWork, actor: Actor, user_id: int, settings, 
     )
 
 
-def _invite(session: UnitOfWork, user: User, settings, now: datetime) -> None:
+def _invite(session: UnitOfWork, user: User, settings, now: datetime, hooks: service.AuthHooks) -> None:
     setup = issue_setup_token(session=session, user=user, purpose=INVITATION, settings=settings, now=now)
     clinic = session.get(Clinic, user.clinic_id)
-    for handler in service.USER_INVITED_HANDLERS:
+    for handler in hooks.user_invited:
         handler(
             session=session,
             user=user,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,26 +22,18 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
 
-# Auth cannot import the domains above it: the handler map (app/handlers.py) installs what a new
-# clinic needs (default stages, sources, rules) and what follows a user becoming unavailable.
-CLINIC_SETUP_STEPS: list[Callable[..., None]] = []
-USER_UNAVAILABLE_HANDLERS: list[Callable[..., None]] = []
-USER_INVITED_HANDLERS: list[Callable[..., None]] = []  # tell them their password-setup link
 
+@dataclass(frozen=True)
+class AuthHooks:
+    """What the domains above auth do at its moments, which auth cannot import: a new clinic's
+    setup steps (default stages, sources, rules), in order; the hand-over of a user gone unavailable;
+    telling an invited user their password-setup link. The engine's (app/bootstrap.py, from
+    CLINIC_SETUP, USER_UNAVAILABLE and USER_INVITED of app/handlers.py): a view is handed the app's
+    Wiring and passes `wiring.auth` to the use case."""
 
-def on_clinic_created(step: Callable[..., None]) -> Callable[..., None]:
-    CLINIC_SETUP_STEPS.append(step)
-    return step
-
-
-def on_user_unavailable(handler: Callable[..., None]) -> Callable[..., None]:
-    USER_UNAVAILABLE_HANDLERS.append(handler)
-    return handler
-
-
-def on_user_invited(handler: Callable[..., None]) -> Callable[..., None]:
-    USER_INVITED_HANDLERS.append(handler)
-    return handler
+    clinic_setup: tuple[Callable[..., None], ...]
+    user_unavailable: tuple[Callable[..., None], ...]
+    user_invited: tuple[Callable[..., None], ...]
 
 
 # --- passwords (app/domains/auth/passwords.py) ---------------------------------------------------------
@@ -119,14 +112,14 @@ def authenticate_request(*, db, headers, now: datetime) -> Actor:
 # --- clinics ---------------------------------------------------------------------------------
 
 
-def create_clinic(*, session: UnitOfWork, name: str, now: datetime, **fields) -> Clinic:
-    """A new tenant, with whatever the registered setup steps give every clinic."""
+def create_clinic(*, session: UnitOfWork, name: str, now: datetime, hooks: AuthHooks, **fields) -> Clinic:
+    """A new tenant, with whatever the setup steps (`hooks.clinic_setup`) give every clinic."""
     clinic = Clinic(name=name, webhook_secret=secrets.token_urlsafe(32), created_at=now, updated_at=now)
     for key, value in fields.items():
         setattr(clinic, key, value)
     session.add(clinic)
     session.flush()
-    for step in CLINIC_SETUP_STEPS:
+    for step in hooks.clinic_setup:
         step(session=session, clinic=clinic, now=now)
     return clinic
 
@@ -290,8 +283,10 @@ def create_user(
     return user
 
 
-def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, now: datetime) -> User:
-    """Change a user; becoming inactive or out of office hands their work to the registered handlers."""
+def update_user(
+    *, session: UnitOfWork, actor: Actor, user_id: int, data: dict, now: datetime, hooks: AuthHooks
+) -> User:
+    """Change a user; becoming inactive or out of office hands their work over (`hooks.user_unavailable`)."""
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
     # Changing a user (their password, email, role) is granting their role: held by the actor, both
     # the one they have and the one they get.
@@ -333,7 +328,7 @@ def update_user(*, session: UnitOfWork, actor: Actor, user_id: int, data: dict, 
         ),
     )
     if was_available and not (user.active and not user.out_of_office):
-        for handler in USER_UNAVAILABLE_HANDLERS:
+        for handler in hooks.user_unavailable:
             handler(session=session, user=user, actor=actor, now=now)
     return user
 

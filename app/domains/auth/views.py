@@ -304,7 +304,7 @@ class Users(MethodView):
     @blp.response(201, schemas.UserOut)
     @blp.alt_response(409, description="Email already taken")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, wiring):
         """Create a user of the clinic; without a password they get a setup link by email."""
         return onboarding.add_user(
             session=uow,
@@ -312,6 +312,7 @@ class Users(MethodView):
             data=body,
             settings=uow.settings,
             now=now,
+            hooks=wiring.auth,
         )
 
 
@@ -331,11 +332,13 @@ class UserById(MethodView):
     @blp.alt_response(409, description="Another user has this email")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     @inject
-    def put(self, body, user_id, *, uow, actor, now):
+    def put(self, body, user_id, *, uow, actor, now, wiring):
         """Change a user (role, active, out of office, ...); out of office hands their leads over."""
         current = service.get_user(session=uow, clinic_id=actor.clinic_id, user_id=user_id)
         check_if_match(current, schemas.UserOut())
-        user = service.update_user(session=uow, actor=actor, user_id=user_id, data=body, now=now)
+        user = service.update_user(
+            session=uow, actor=actor, user_id=user_id, data=body, now=now, hooks=wiring.auth
+        )
         return with_etag(user, schemas.UserOut())
 
 
@@ -345,7 +348,7 @@ class UserInvitation(MethodView):
     @blp.response(204)
     @blp.alt_response(409, description="The user has set a password already, or is disabled")
     @inject
-    def post(self, user_id, *, uow, actor, now):
+    def post(self, user_id, *, uow, actor, now, wiring):
         """Email the user a fresh password-setup link (the earlier one stops working)."""
         onboarding.reinvite_user(
             session=uow,
@@ -353,6 +356,7 @@ class UserInvitation(MethodView):
             user_id=user_id,
             settings=uow.settings,
             now=now,
+            hooks=wiring.auth,
         )
 
 
@@ -429,7 +433,7 @@ class PlatformClinics(MethodView):
     @platform_blp.response(201, schemas.PlatformClinicOut)
     @platform_blp.alt_response(409, description="The admin's email is taken (`admin_email`)")
     @inject
-    def post(self, body, *, uow, now):
+    def post(self, body, *, uow, now, wiring):
         """Create a clinic and its first clinic_admin; answers the admin's one-time setup link."""
         return onboarding.onboard_clinic(
             session=uow,
@@ -441,6 +445,7 @@ class PlatformClinics(MethodView):
             ),
             settings=uow.settings,
             now=now,
+            hooks=wiring.auth,
         )
 
 

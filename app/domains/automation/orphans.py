@@ -19,6 +19,7 @@ locked while a run works, so two beats take turns instead of doubling the work.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -36,7 +37,6 @@ from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.domains.tasks.escalation import LEAD_ESCALATION
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
-from app.platform.scheduling import registry
 from app.platform.scheduling.models import OPEN, ScheduledJob
 
 SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail names it
@@ -45,17 +45,17 @@ _STATE = "orphans"
 _OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(OPEN_TASK_STATUSES))
 
 
-def _pending_step() -> sa.Exists:
+def _pending_step(derived_kinds: Iterable[str]) -> sa.Exists:
     """A step is a ledger job that fires later: any open ledger row about the lead (a
     delayed automation step, events still to process, ...). A scheduled AutomationStep always has
     one. Not the no-contact escalation (a watchdog that tells the admins, not a follow-up with the
-    lead) nor a derived kind's (its re-scoring, its report counts). Built when asked: the derived
-    kinds are registered by domains imported after this one."""
+    lead) nor a derived kind's (its re-scoring, its report counts: the engine's
+    `JobKinds.derived_kinds()`, app/bootstrap.py)."""
     return sa.exists().where(
         ScheduledJob.subject_type == "lead",
         ScheduledJob.subject_id == Lead.id,
         ScheduledJob.status.in_(OPEN),
-        ScheduledJob.kind.notin_([LEAD_ESCALATION, *registry.derived_kinds()]),
+        ScheduledJob.kind.notin_([LEAD_ESCALATION, *derived_kinds]),
     )
 
 
@@ -64,13 +64,14 @@ _ACTIVE_SEQUENCE = sa.exists().where(
 )
 
 
-def no_next_step() -> sa.ColumnElement[bool]:
-    """The definition of an orphan, as a condition on Lead (the sweep and GET /api/leads?next_step=none)."""
+def no_next_step(derived_kinds: Iterable[str]) -> sa.ColumnElement[bool]:
+    """The definition of an orphan, as a condition on Lead (the sweep and GET /api/leads?next_step=none);
+    `derived_kinds`: the engine's job kinds that are nobody's next step."""
     return sa.and_(
         Lead.status.in_(OPEN_STATUSES),
         Lead.deleted_at.is_(None),
         ~_OPEN_TASK,
-        ~_pending_step(),
+        ~_pending_step(derived_kinds),
         ~_ACTIVE_SEQUENCE,
     )
 
@@ -99,9 +100,10 @@ FOLLOW_UP = {
 }
 
 
-def conditions(next_step: str | None) -> list:
-    """The lead-list filter `next_step=none`: open leads without a next step."""
-    return [no_next_step()] if next_step == "none" else []
+def conditions(next_step: str | None, *, job_kinds) -> list:
+    """The lead-list filter `next_step=none`: open leads without a next step (`job_kinds`: the
+    engine's, bound by app/bootstrap.py)."""
+    return [no_next_step(job_kinds.derived_kinds())] if next_step == "none" else []
 
 
 def _state(session: UnitOfWork) -> OrphanSweep:
@@ -132,7 +134,11 @@ def find_orphan_leads(
     orphans = (
         session.execute(
             sa.select(Lead, *_SINCE)
-            .where(Lead.id > state.after_lead_id, Lead.id <= (last_id or 0), no_next_step())
+            .where(
+                Lead.id > state.after_lead_id,
+                Lead.id <= (last_id or 0),
+                no_next_step(session.database.job_kinds.derived_kinds()),
+            )
             .order_by(Lead.id)
         ).all()
         if last_id is not None

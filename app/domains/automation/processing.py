@@ -42,10 +42,11 @@ class ActiveRule:
     compiled: tuple
 
 
-# (clinic, trigger) -> (stamp, rules). The stamp changes with any create, edit, (de)activation or
-# delete in the clinic (count of live rules, sum of versions, last update), so a cached list is
-# never served after a change: one cheap aggregate per event instead of loading every rule.
-_RULE_CACHE: dict[tuple[int, str], tuple[tuple, list[ActiveRule]]] = {}
+# The rule cache (the engine's, app/bootstrap.py Caches.rules): (clinic, trigger) -> (stamp, rules).
+# The stamp changes with any create, edit, (de)activation or delete in the clinic (count of live
+# rules, sum of versions, last update), so a cached list is never served after a change: one cheap
+# aggregate per event instead of loading every rule.
+RuleCache = dict[tuple[int, str], tuple[tuple, list[ActiveRule]]]
 
 
 _LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
@@ -84,7 +85,7 @@ def _rules_stamp(session: UnitOfWork, clinic_id: int) -> tuple:
     return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
 
 
-def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str) -> list[ActiveRule]:
+def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str, cache: RuleCache) -> list[ActiveRule]:
     """The clinic's active rules for a trigger, in evaluation order.
 
     The stamp is read once per transaction: the events of one processing job share it.
@@ -93,7 +94,7 @@ def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str) -> list[A
     stamp = stamps.get(clinic_id)
     if stamp is None:
         stamp = stamps[clinic_id] = _rules_stamp(session, clinic_id)
-    cached = _RULE_CACHE.get((clinic_id, trigger))
+    cached = cache.get((clinic_id, trigger))
     if cached is not None and cached[0] == stamp:
         return cached[1]
     rows = session.scalars(
@@ -107,7 +108,7 @@ def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str) -> list[A
         .order_by(AutomationRule.priority, AutomationRule.id)
     )
     compiled = [_compile(rule) for rule in rows]
-    _RULE_CACHE[(clinic_id, trigger)] = (stamp, compiled)
+    cache[(clinic_id, trigger)] = (stamp, compiled)
     return compiled
 
 
@@ -150,29 +151,34 @@ def _load_lead(session: UnitOfWork, lead_id: int) -> Lead | None:
     return loaded(session, Lead, row)
 
 
-def process_event(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
-    """Evaluate the clinic's active rules for this event, in priority order; returns how many matched."""
+def process_event(
+    *, session: UnitOfWork, event: DomainEvent, now: datetime, rule_cache: RuleCache, seeded_clinics: set[int]
+) -> int:
+    """Evaluate the clinic's active rules for this event, in priority order; returns how many matched.
+    `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py."""
     if (event.payload or {}).get("automation") is False:
         return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
     lead = _lead_of(session, event)
     if lead is None or lead.deleted_at is not None:
         return 0
-    ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now)
-    matches = matching_rules(session=session, event=event, lead=lead)
+    ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now, seeded=seeded_clinics)
+    matches = matching_rules(session=session, event=event, lead=lead, rule_cache=rule_cache)
     for rule, evaluation in matches:
         _fire(session, rule, event, lead, evaluation, now)
     return len(matches)
 
 
 def matching_rules(
-    *, session: UnitOfWork, event: DomainEvent, lead: Lead
+    *, session: UnitOfWork, event: DomainEvent, lead: Lead, rule_cache: RuleCache
 ) -> list[tuple[AutomationRule, rules.Evaluation]]:
     """The active rules this event fires, in priority order, up to the first that stops processing."""
     context = build_context(
         session=session, lead=lead, event_type=event.type, payload=event.payload or {}, at=event.occurred_at
     )
     matches = []
-    for rule in active_rules(session=session, clinic_id=event.clinic_id, trigger=event.type):
+    for rule in active_rules(
+        session=session, clinic_id=event.clinic_id, trigger=event.type, cache=rule_cache
+    ):
         if rules.matches(rule.compiled, context):
             matches.append((rule, rules.evaluate(rule.conditions, context)))  # the trail, for the match
             if rule.stop_processing:

@@ -42,20 +42,21 @@ SYSTEM_ACTOR = "system"
 
 # --- default rules --------------------------------------------------------------------------------
 
-_SEEDED: set[int] = set()  # clinics whose defaults this process has already made sure of
+
+def seed_default_rules(
+    *, session: UnitOfWork, clinic: Clinic, now: datetime, seeded_clinics: set[int]
+) -> None:
+    _add_missing_defaults(session, clinic.id, now, seeded_clinics)
 
 
-def seed_default_rules(*, session: UnitOfWork, clinic: Clinic, now: datetime) -> None:
-    _add_missing_defaults(session, clinic.id, now)
+def ensure_default_rules(*, session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> None:
+    """Give a clinic made before the rules existed its defaults (checked once per engine: `seeded`,
+    the engine's set of clinics already made sure of, app/bootstrap.py Caches.seeded_clinics)."""
+    if clinic_id not in seeded:
+        _add_missing_defaults(session, clinic_id, now, seeded)
 
 
-def ensure_default_rules(*, session: UnitOfWork, clinic_id: int, now: datetime) -> None:
-    """Give a clinic made before the rules existed its defaults (checked once per process)."""
-    if clinic_id not in _SEEDED:
-        _add_missing_defaults(session, clinic_id, now)
-
-
-def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime) -> None:
+def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> None:
     """Add the default rules a clinic lacks (once per default: a deleted one stays deleted)."""
     have = set(
         session.scalars(
@@ -69,7 +70,7 @@ def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime) ->
             _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
     session.flush()
     # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
-    session.after_commit(lambda: _SEEDED.add(clinic_id))
+    session.after_commit(lambda: seeded.add(clinic_id))
 
 
 # --- rules: CRUD and versions ---------------------------------------------------------------------
@@ -132,9 +133,10 @@ def validate_rule(data: dict) -> None:
 
 
 def list_rules(
-    *, session: UnitOfWork, clinic_id: int, now: datetime, active_only: bool = False
+    *, session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int], active_only: bool = False
 ) -> list[AutomationRule]:
-    ensure_default_rules(session=session, clinic_id=clinic_id, now=now)
+    """The clinic's rules; `seeded`: the engine's clinics whose defaults are made sure of."""
+    ensure_default_rules(session=session, clinic_id=clinic_id, now=now, seeded=seeded)
     stmt = sa.select(AutomationRule).where(
         AutomationRule.clinic_id == clinic_id, AutomationRule.deleted_at.is_(None)
     )

@@ -4,12 +4,14 @@ Every automated action for a lead (from a rule or a sequence) is an `AutomationS
 the why-trail reads these rows, so a step that ran, was held back by the contact policy, or was
 cancelled is always visible with its reason. A step due now runs inside the transaction that
 made it; a later one is an `automation.step` job on the ledger, which brings the guarantees
-(dispatched after commit, swept if lost, claimed once, retried on error).
+(dispatched after commit, swept if lost, claimed once, retried on error). The executors are the
+engine's (app/bootstrap.py): bound to the step job's handler, and read through the unit's Database
+for a step run at once (`_executors_of`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,14 +31,6 @@ SEQUENCE_STEP_KIND = "automation.sequence_step"
 # A close is the one event whose own steps run on a closed lead (seed 002's "won → kickoff",
 # "lost → re-engagement in 30 days"), as long as the lead is still closed that way when they run.
 CLOSING_EVENTS = {"lead.converted": "CONVERTED", "lead.lost": "LOST"}
-
-# action type -> executor(session=, step=, lead=, now=); each sets the step's final status.
-_EXECUTORS: dict[str, Callable[..., None]] = {}
-
-
-def register_executor(action_type: str, function: Callable[..., None]) -> None:
-    """Make `function` carry out the steps of `action_type` (STEP_EXECUTORS in app/handlers.py lists them)."""
-    _EXECUTORS[action_type] = function
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ def run_new(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
     """Carry out (at_once) or start a step just recorded; one recorded with a reserved id is added
     afterwards, so the commit's flush writes it once with its outcome."""
     if at_once:
-        execute(session=session, step=step, lead=lead, now=now)
+        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session))
     else:
         start(session=session, step=step, lead=lead, now=now)
     if step not in session:
@@ -138,9 +132,17 @@ def origin_of(step: AutomationStep) -> dict:
 def start(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
     """Run the step now if it is due, else put it on the ledger for its time."""
     if step.run_at <= now:
-        execute(session=session, step=step, lead=lead, now=now)
+        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session))
     else:
         _schedule_job(session, step, now)
+
+
+def _executors_of(session: UnitOfWork) -> Mapping[str, Callable]:
+    """The engine's executors, for a step run in the transaction that made it (a rule's task, a
+    sequence's first step), deep under the use case or consumer that planned it: reached through the
+    unit's Database, which create_app builds with the Wiring (app/bootstrap.py), rather than passed
+    down every layer between."""
+    return session.database.wiring.step_executors
 
 
 def plan(*, session: UnitOfWork, step: AutomationStep, now: datetime) -> None:
@@ -197,14 +199,18 @@ def finish(step: AutomationStep, status: str, now: datetime, **result) -> None:
     step.finished_at = now
 
 
-def execute(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
-    """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why)."""
+def execute(
+    *, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, executors: Mapping[str, Callable]
+) -> None:
+    """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why).
+    `executors`: action type -> executor(session=, step=, lead=, now=), each setting the step's final
+    status (the engine's, STEP_EXECUTORS of app/handlers.py)."""
     if step.status != StepStatus.SCHEDULED:
         return  # already done, skipped or cancelled: a redelivered job changes nothing
     if not may_run_on(step, lead):
         finish(step, StepStatus.SKIPPED, now, reason="the lead is no longer open")
         return
-    run = _EXECUTORS.get(step.action_type)
+    run = executors.get(step.action_type)
     if run is None:
         finish(step, StepStatus.FAILED, now, reason=f"no executor for {step.action_type!r}")
         return
@@ -220,14 +226,15 @@ def may_run_on(step: AutomationStep, lead: Lead | None) -> bool:
     return CLOSING_EVENTS.get(step.event_type or "") == lead.status
 
 
-def run_step_job(*, session: UnitOfWork, job, now: datetime) -> None:
-    """The ledger handler of `automation.step`: run the step it names (row-locked, once)."""
+def run_step_job(*, session: UnitOfWork, job, now: datetime, executors: Mapping[str, Callable]) -> None:
+    """The ledger handler of `automation.step`: run the step it names (row-locked, once), with the
+    engine's executors (bound by app/bootstrap.py)."""
     step = session.scalar(
         sa.select(AutomationStep).where(AutomationStep.id == job.payload["step_id"]).with_for_update()
     )
     if step is None or step.job_id != job.id:
         return  # a job superseded by a reschedule
-    execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=now)
+    execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=now, executors=executors)
 
 
 def cancel_pending(

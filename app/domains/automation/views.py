@@ -16,9 +16,10 @@ class Rules(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.RuleOut(many=True))
     @inject
-    def get(self, *, uow, actor, now):
+    def get(self, *, uow, actor, now, wiring):
         """The clinic's rules (the defaults included), in the order they are evaluated."""
-        return service.list_rules(session=uow, clinic_id=actor.clinic_id, now=now)
+        seeded = wiring.caches.seeded_clinics
+        return service.list_rules(session=uow, clinic_id=actor.clinic_id, now=now, seeded=seeded)
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.RuleCreateIn)
@@ -50,9 +51,12 @@ class ActiveRules(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.RuleOut(many=True))
     @inject
-    def get(self, *, uow, actor, now):
+    def get(self, *, uow, actor, now, wiring):
         """The rules that fire now, in evaluation order."""
-        return service.list_rules(session=uow, clinic_id=actor.clinic_id, now=now, active_only=True)
+        seeded = wiring.caches.seeded_clinics
+        return service.list_rules(
+            session=uow, clinic_id=actor.clinic_id, now=now, seeded=seeded, active_only=True
+        )
 
 
 @blp.route("/follow-up-rules/<int:rule_id>")

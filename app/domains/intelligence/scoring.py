@@ -35,9 +35,15 @@ MIN_HISTORY_CONVERSIONS = 20
 TRAINING_MONTHS = 24
 GLOBAL_SAMPLE_LIMIT = 200_000
 
-# clinic id (None: global) -> (checked at, model). A new model is picked up within the TTL.
-_MODELS: dict[int | None, tuple[float, score_rules.ScoreModel | None]] = {}
+# The engine's model cache (app/bootstrap.py Caches.score_models): clinic id (None: global) ->
+# (checked at, model). A new model is picked up within the TTL. Read through the unit's Database
+# (`_models`): a lead is scored deep under many use cases and consumers, and the Database, built
+# with the engine, carries the cache there.
 MODEL_CACHE_SECONDS = 60.0
+
+
+def _models(session: UnitOfWork) -> dict[int | None, tuple[float, score_rules.ScoreModel | None]]:
+    return session.database.wiring.caches.score_models
 
 
 def _latest_record(session: UnitOfWork, clinic_id: int | None) -> ScoreModelRecord | None:
@@ -50,12 +56,13 @@ def _latest_record(session: UnitOfWork, clinic_id: int | None) -> ScoreModelReco
 
 
 def _cached_model(session: UnitOfWork, clinic_id: int | None) -> score_rules.ScoreModel | None:
-    checked = _MODELS.get(clinic_id)
+    models = _models(session)
+    checked = models.get(clinic_id)
     if checked is not None and timer.monotonic() - checked[0] < MODEL_CACHE_SECONDS:
         return checked[1]
     record = _latest_record(session, clinic_id)
     model = score_rules.ScoreModel.from_json(record.version, record.parameters) if record else None
-    _MODELS[clinic_id] = (timer.monotonic(), model)
+    models[clinic_id] = (timer.monotonic(), model)
     return model
 
 
@@ -64,9 +71,9 @@ def model_for(*, session: UnitOfWork, clinic_id: int) -> score_rules.ScoreModel 
     return _cached_model(session, clinic_id) or _cached_model(session, None)
 
 
-def forget_models() -> None:
-    """Drop the process's cached models (after training, so the new ones are read at once)."""
-    _MODELS.clear()
+def forget_models(session: UnitOfWork) -> None:
+    """Drop the engine's cached models (after training, so the new ones are read at once)."""
+    _models(session).clear()
 
 
 def _training_rows(session: UnitOfWork, clinic_id: int | None, now: datetime, limit: int | None):

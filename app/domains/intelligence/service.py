@@ -117,7 +117,7 @@ def nightly_for_clinic(*, session: UnitOfWork, clinic_id: int, now: datetime) ->
     clinic = auth.get_clinic(session=session, clinic_id=clinic_id)
     calls = refresh_contact_tallies(session=session, clinic=clinic, now=now)
     record = train(session=session, clinic_id=clinic_id, now=now)
-    forget_models()
+    forget_models(session)
     scored = rescore_open_leads(session=session, clinic_id=clinic_id, now=now)
     return {
         "clinic_id": clinic_id,
@@ -129,7 +129,7 @@ def nightly_for_clinic(*, session: UnitOfWork, clinic_id: int, now: datetime) ->
 
 def train_global(*, session: UnitOfWork, now: datetime) -> str | None:
     record = train(session=session, clinic_id=None, now=now)
-    forget_models()
+    forget_models(session)
     return record.version if record else None
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,38 +24,42 @@ from app.platform.db.search import search_text
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor
 
-# Filters of the lead list that a higher domain defines (LEAD_LIST_FILTERS in app/handlers.py): the filter's
-# name in the query and a function from its value to conditions on Lead (e.g. automation's
-# next_step=none, "no next step planned"). The leads domain cannot import them: they name models
-# of the domains above it.
-_ADDED_FILTERS: dict[str, Callable[[object], list]] = {}
+
+@dataclass(frozen=True)
+class ListExtensions:
+    """What higher domains add to the lead list, which the leads domain cannot import (they name
+    models of the domains above it): the engine's (app/bootstrap.py, from LEAD_LIST_FILTERS and
+    LEAD_FLAGS of app/handlers.py).
+
+    `filters`: a filter's name in the query -> a function from its value to conditions on Lead (e.g.
+    automation's next_step=none, "no next step planned"). `flags`: a flag of a lead's answer -> which
+    of these lead ids hold it (`in_sequence`: an active enrollment), one query a page.
+
+    Read through the unit's Database (`session.database.wiring.lead_list`): a lead's answer carries
+    its flags wherever it is read (a lead, the list, the board, the inbox), many layers under the
+    views, and the Database, built with the engine, carries them there."""
+
+    filters: Mapping[str, Callable[[object], list]]
+    flags: Mapping[str, Callable[[UnitOfWork, list[int]], set[int]]]
 
 
-def add_list_filter(name: str, conditions: Callable[[object], list]) -> None:
-    _ADDED_FILTERS[name] = conditions
-
-
-# Flags of a lead's answer that a higher domain answers (LEAD_FLAGS in app/handlers.py): the flag's
-# name -> which of these lead ids hold it (`in_sequence`: an active enrollment), one query a page.
-_FLAGS: dict[str, Callable[[UnitOfWork, list[int]], set[int]]] = {}
-
-
-def add_flag(name: str, holders: Callable[[UnitOfWork, list[int]], set[int]]) -> None:
-    _FLAGS[name] = holders
+def _extensions(session: UnitOfWork) -> ListExtensions:
+    return session.database.wiring.lead_list
 
 
 def with_flags(session: UnitOfWork, leads: list[Lead]) -> list[Lead]:
     """`leads` with the flags higher domains answer set on them, as their answer shows them."""
     ids = [lead.id for lead in leads]
-    for name, holders in _FLAGS.items():
+    for name, holders in _extensions(session).flags.items():
         holding = holders(session, ids) if ids else set()
         for lead in leads:
             setattr(lead, name, lead.id in holding)  # a plain attribute: not a column
     return leads
 
 
-def _added_conditions(filters: dict) -> list:
-    return [c for name, conditions in _ADDED_FILTERS.items() for c in conditions(filters.get(name))]
+def _added_conditions(session: UnitOfWork, filters: dict) -> list:
+    added = _extensions(session).filters
+    return [c for name, conditions in added.items() for c in conditions(filters.get(name))]
 
 
 def _query_error(field: str, message: str) -> ValidationFailed:
@@ -84,11 +89,11 @@ def list_leads(
 ) -> tuple[list[Lead], int]:
     """The clinic's live leads, filtered, sorted and paged; the list call is audited once.
 
-    Filters: see `list_conditions`, and those a higher domain added (`add_list_filter`).
+    Filters: see `list_conditions`, and those a higher domain adds (`ListExtensions.filters`).
     """
     conditions = [
         *list_conditions(session=session, actor=actor, filters=filters),
-        *_added_conditions(filters),
+        *_added_conditions(session, filters),
     ]
     order, tiebreak = list_order(sort)
     rows, total = page_of(session, Lead, conditions, order_by=(order, tiebreak), paging=paging)

@@ -98,7 +98,7 @@ class _Figures:
         yield GaugeMetricFamily(
             "followup_orphan_leads",
             "Open leads with no next step: no open task, no pending ledger step, no active sequence.",
-            value=self._session.scalar(_orphan_count()),
+            value=self._session.scalar(_orphan_count(self._session.database.job_kinds.derived_kinds())),
         )
         last_pass = orphans.orphan_leads_metric(session=self._session)
         if last_pass is not None:
@@ -125,9 +125,8 @@ class _Figures:
         yield GaugeMetricFamily("followup_broker_up", "Whether the broker answered.", value=up)
 
 
-def _orphan_count() -> sa.Select:
-    """Orphans as the orphan sweep defines them (app/domains/automation/orphans.py), counted live.
-    Built at each scrape, not once at import: the definition names the job kinds the handler map
-    installs (`registry.derived_kinds()`), and a module imported before create_app ran would have
-    frozen it without them."""
-    return sa.select(sa.func.count()).select_from(Lead).where(orphans.no_next_step())
+def _orphan_count(derived_kinds: list[str]) -> sa.Select:
+    """Orphans as the orphan sweep defines them (app/domains/automation/orphans.py), counted live:
+    the definition names the engine's derived job kinds (app/bootstrap.py), read from the session's
+    Database at each scrape."""
+    return sa.select(sa.func.count()).select_from(Lead).where(orphans.no_next_step(derived_kinds))

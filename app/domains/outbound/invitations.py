@@ -1,5 +1,6 @@
-"""An invited user's password-setup link, by email through the notifications ledger (registered with
-auth's `on_user_invited`). Always email: the invitee has no preferences yet and no other address."""
+"""An invited user's password-setup link, by email through the notifications ledger (USER_INVITED
+of app/handlers.py, auth's invitation hook). Always email: the invitee has no preferences yet and
+no other address."""
 
 from __future__ import annotations
 

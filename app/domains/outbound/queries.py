@@ -51,6 +51,7 @@ def insert_many(session: UnitOfWork, rows: list[dict]) -> list:
 # multi-row VALUES list has a bind parameter per value, and psycopg rewrites such a statement's
 # placeholders in Python every time (it is too long for its cache): about a quarter of a millisecond
 # per row, more than rendering the message.
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _UNNEST: dict[tuple[str, ...], sa.TextClause] = {}
 
 

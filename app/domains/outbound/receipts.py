@@ -4,7 +4,6 @@ email events (delivered, open, bounce). Each is verified by its endpoint before 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,19 +17,15 @@ from app.platform.delivery import service as outbound
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as domain_events
 
-# Told of each change a provider's receipt makes to a message (the lead's conversation thread, whose
-# readers' streams say so): registered by the handler map (RECEIPT_LISTENERS of app/handlers.py).
-_LISTENERS: list[Callable[..., None]] = []
-
-
-def on_status_change(listener: Callable[..., None]) -> None:
-    _LISTENERS.append(listener)
-
 
 def status_changed(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
     """A receipt changed `notification` (delivered, opened, failed): its listeners hear of it, in
-    the receipt's transaction."""
-    for listener in _LISTENERS:
+    the receipt's transaction (the lead's conversation thread, whose readers' streams say so).
+
+    The listeners are the engine's (RECEIPT_LISTENERS of app/handlers.py, app/bootstrap.py), read
+    through the unit's Database: a receipt is applied deep under a provider's callback, a SendGrid
+    event or a send's recorded outcome, and the Database, built with the engine, carries them there."""
+    for listener in session.database.wiring.receipt_listeners:
         listener(session=session, notification=notification, now=now)
 
 

@@ -22,11 +22,10 @@ from app.domains.outbound.receipts import (
     email_bounced,
     email_delivered,
     email_notification,
-    on_status_change,
     status_changed,
 )
 from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
-from app.domains.outbound.worker.sending import Hold, clinic_settings, on_compose, on_send
+from app.domains.outbound.worker.sending import Hold, SendHooks, clinic_settings
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.roles import Role
@@ -38,6 +37,7 @@ __all__ = [
     "Hold",
     "MessageToLead",
     "OutgoingMessage",
+    "SendHooks",
     "StaffNotice",
     "bulk_retryable",
     "clinic_settings",
@@ -47,9 +47,6 @@ __all__ = [
     "notify_admins",
     "notify_in_app",
     "notify_staff",
-    "on_compose",
-    "on_send",
-    "on_status_change",
     "queue_many",
     "quiet_until_for",
     "recipient_index",

@@ -26,20 +26,23 @@ T = TypeVar("T")
 class Database:
     """One engine and session factory per app, and what its units of work publish through.
 
-    Built once by `create_app` (so once per web or worker process) with the app's settings, its
-    job dispatcher and its Redis client: a unit of work carries them (`uow.settings`,
-    `uow.dispatcher`, `uow.redis`), so the ledger publishes the rows a unit scheduled once it
-    commits (app/platform/scheduling/service.py). Code given a unit needs nothing else to schedule a
-    job; code that opens units of its own (the job runner, the sweeps, a send outside the
-    transaction) is given the Database by its caller. The event-stream app
-    (app/streaming/__init__.py) builds one without a dispatcher: it reads and writes, but cannot
-    publish: a job it scheduled due soon is not sent (`publish_claimed` logs the failure and hands
-    the row back to pending for the promote sweep of a process that can).
+    Built once by `create_app` (so once per web or worker process) with the app's settings, its job
+    dispatcher, its Redis client and its Wiring (app/bootstrap.py): a unit of work carries them
+    (`uow.settings`, `uow.dispatcher`, `uow.redis`, `uow.database.wiring`), so the ledger publishes the
+    rows a unit scheduled once it commits (app/platform/scheduling/service.py). Code given a unit needs
+    nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps, a send
+    outside the transaction) is given the Database by its caller. The event-stream app
+    (app/streaming/__init__.py) builds one without a dispatcher or a Wiring: it reads and writes its
+    tokens, and schedules no job and runs no handler.
     """
 
-    def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None):
+    def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None, wiring=None):
         self.url = url
         self.settings, self.dispatcher, self.redis = settings, dispatcher, redis
+        # The process's engine (app/bootstrap.py), which create_app builds first: the route by which
+        # work deep under a unit of work reaches the handler map (`session.database.wiring`). None: a
+        # Database that runs no handler (a test's second connection pool, a probe).
+        self.wiring = wiring
         pooled = settings is not None and settings.database_pooler == "transaction"
         dead_client = settings.database_dead_client_seconds if settings is not None else None
         self.engine = make_engine(url, server_prepared=not pooled, dead_client_seconds=dead_client)
@@ -56,6 +59,16 @@ class Database:
         no BEGIN and ROLLBACK round trips around them."""
         with (self._autocommit or self.engine).connect() as connection:
             yield connection
+
+    @property
+    def job_kinds(self):
+        """The engine's job kinds (registry.JobKinds): what the ledger code given this Database runs."""
+        return self.wiring.job_kinds
+
+    @property
+    def events(self):
+        """The engine's event map (consumer_map.EventHandlers): which job processes a unit's events."""
+        return self.wiring.events
 
     @property
     def dialect(self) -> str:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _INSERTS: dict[type, tuple[sa.Insert, list[tuple[str, sa.Column]]]] = {}
 
 
@@ -22,6 +23,7 @@ def _insert_of(model: type) -> tuple[sa.Insert, list[tuple[str, sa.Column]]]:
     return cached
 
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _COLUMN_DEFAULTS: dict[type, list[tuple[str, str, object]]] = {}
 
 
@@ -113,6 +115,7 @@ def detached_copy(model: type, values: dict):
     return _instance(model, {key: values[column] for key, column in _insert_of(model)[1]})
 
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _PLAIN_INSERTS: dict[type, sa.Insert] = {}
 
 

@@ -40,6 +40,7 @@ from app.platform.db.batch import Frozen
 # (bench/automation_profile): a unit of more is a batch.
 MAX_ROWS_TOGETHER = 64
 SHAPES_KEPT = 128
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _ONCE: dict[tuple[type, str], Frozen] = {}  # insert_once's, by (model, unique column)
 _PLANS: dict[type, tuple | None] = {}
 

@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql
 from app.platform.db import UnitOfWork
 from app.platform.delivery.service import SENDING
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], sa.TextClause | sa.Update] = {}
 
 

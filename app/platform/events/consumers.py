@@ -5,8 +5,11 @@
 app/handlers.py) naming the transaction's events (written once, when the transaction commits). The
 ledger then gives the processing its guarantees: dispatched after commit, picked up by the sweep if
 that dispatch is lost, run once (the claim), retried on error. A consumer is plain service code of a
-higher domain, registered by event type with `on(...)` (by `wire()` of app/handlers.py, from
-EVENT_HANDLERS).
+higher domain, listed by event type in EVENT_HANDLERS of app/handlers.py; app/bootstrap.py builds
+the engine's map from it (consumer_map.EventHandlers) and binds it to `process_events`, the job
+kinds' handler. Which kind a transaction's processing is (`_processing_kind`) is read from the same
+map through the unit's Database (`session.database.events`): the unit writes that job as it
+commits, deep under every use case, so the Database, built with the engine, carries it there.
 
 A job whose attempt failed is split on its next one, one job per event (`split`): a consumer failing
 on one event (or a batch killed for its time) then holds back only that event, which ends dead on
@@ -15,55 +18,25 @@ its own for an admin to retry. An event no job names is given one by a sweep (re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from app.platform.db import UnitOfWork, UTCDateTime
+from app.platform.events.consumer_map import EventHandlers
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
 
 PROCESS_KIND = "events.process"
-# The processing of a transaction whose events no new lead waits on (`process_later`): on a queue
+# The processing of a transaction whose events no new lead waits on (PROCESSED_LATER): on a queue
 # other than the realtime one (app/handlers.py).
 PROCESS_LATER_KIND = "events.process_later"
 PROCESS_KINDS = (PROCESS_KIND, PROCESS_LATER_KIND)
-ANY_TYPE = "*"
-
-_CONSUMERS: dict[str, list[Callable]] = {}
-_AFTER_EVENTS: list[Callable] = []
-_LATER_TYPES: set[str] = set()
 
 
-def on(event_type: str, consumer: Callable) -> None:
-    """Call `consumer(session=, event=, now=)` for every committed event of `event_type` ("*": all)."""
-    consumers = _CONSUMERS.setdefault(event_type, [])
-    if consumer not in consumers:
-        consumers.append(consumer)
-
-
-def after_events(consumer: Callable) -> None:
-    """Call `consumer(session=, events=, now=)` once per processing, after the per-event consumers,
-    with the events it processed: for a consumer that works per subject (once for a lead however
-    many of its events), not per event."""
-    if consumer not in _AFTER_EVENTS:
-        _AFTER_EVENTS.append(consumer)
-
-
-def process_later(event_type: str) -> None:
-    """Process the events of `event_type` as PROCESS_LATER_KIND when a transaction emits no other
-    kind: work a sweep or a timer does in bulk (the overdue sweep's hundreds of tasks), which must
-    never hold the realtime queue's new leads back."""
-    _LATER_TYPES.add(event_type)
-
-
-def consumers_of(event_type: str) -> list[Callable]:
-    return [*_CONSUMERS.get(event_type, []), *_CONSUMERS.get(ANY_TYPE, [])]
-
-
-def _processing_kind(events: list[DomainEvent]) -> str:
-    return PROCESS_LATER_KIND if all(event.type in _LATER_TYPES for event in events) else PROCESS_KIND
+def _processing_kind(session: UnitOfWork, events: list[DomainEvent]) -> str:
+    later = session.database.events.all_later(event.type for event in events)
+    return PROCESS_LATER_KIND if later else PROCESS_KIND
 
 
 def schedule_processing(*, session: UnitOfWork, events: list[DomainEvent], now: datetime) -> None:
@@ -71,7 +44,7 @@ def schedule_processing(*, session: UnitOfWork, events: list[DomainEvent], now: 
     first = events[0]
     session.schedule(
         scheduling.Job(
-            kind=_processing_kind(events),
+            kind=_processing_kind(session, events),
             due_at=now,
             dedupe_key=f"events:{first.id}",
             now=now,
@@ -94,8 +67,9 @@ _MARK_PROCESSED = (
 )
 
 
-def process_events(*, session: UnitOfWork, job, now: datetime) -> None:
+def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: EventHandlers) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
+    `event_handlers`: the engine's event map, bound to this handler by app/bootstrap.py.
 
     A job naming several events that failed once is split instead (`split`): one consumer failing
     on one event must not hold back, nor kill with the job, the others of its transaction.
@@ -109,11 +83,11 @@ def process_events(*, session: UnitOfWork, job, now: datetime) -> None:
         return
     processed = []
     for event in unprocessed:  # one query for the transaction's events, in the order they were written
-        for consumer in consumers_of(event.type):
+        for consumer in event_handlers.consumers_of(event.type):
             consumer(session=session, event=event, now=now)
         processed.append(event)
     if processed:  # one UPDATE for them all, in the consumers' transaction
-        for consumer in _AFTER_EVENTS:
+        for consumer in event_handlers.after_events:
             consumer(session=session, events=processed, now=now)
         session.execute(_MARK_PROCESSED, {"event_ids": [event.id for event in processed], "now": now})
 
@@ -130,7 +104,7 @@ def schedule_alone(*, session: UnitOfWork, event: DomainEvent, now: datetime) ->
     """A processing job of one event's own; its key is the event's, so asking twice makes one."""
     session.schedule(
         scheduling.Job(
-            kind=_processing_kind([event]),
+            kind=_processing_kind(session, [event]),
             due_at=now,
             dedupe_key=alone_key(event.id),
             now=now,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.platform.db import UnitOfWork, UTCDateTime, is_unavailable, loaded
-from app.platform.scheduling import claim_queries, queries, registry
+from app.platform.scheduling import claim_queries, queries
 from app.platform.scheduling.models import DEAD, DISPATCHED, DONE, OPEN, PENDING, ScheduledJob
 from app.platform.scheduling.service import Dispatched, publish_after_commit
 
@@ -155,7 +155,7 @@ def record_failure(
         return GAVE_UP
     delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
     job.due_at = now + timedelta(seconds=delay * (1 + random.uniform(0, 0.1)))
-    if job.due_at <= registry.published_by(job.kind, now, settings):
+    if job.due_at <= session.database.job_kinds.published_by(job.kind, now, settings):
         job.status, job.dispatched_at = DISPATCHED, now
         publish_after_commit(session, [job], now)
     else:

@@ -290,6 +290,7 @@ def count_statement(db, *, by_id: bool) -> sa.Update:
     return _COUNT["postgresql" if db.dialect == "postgresql" else "other", by_id]
 
 
+# A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _COUNT_TURN: dict[tuple, sa.Update] = {}
 
 

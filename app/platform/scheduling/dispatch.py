@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from celery import Celery
 
 from app.platform.celery_config import new_celery
-from app.platform.scheduling import registry
 from app.platform.scheduling.models import DISPATCHED, PENDING, ScheduledJob
+from app.platform.scheduling.registry import JobKinds
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def message_for(row, now: datetime) -> Message:
     return Message(row.id, row.queue, eta, row.kind, subject_of(row.subject_type, row.subject_id))
 
 
-def messages_for(rows: Sequence, now: datetime) -> list[Message]:
+def messages_for(rows: Sequence, now: datetime, kinds: JobKinds) -> list[Message]:
     """The messages for rows just marked dispatched: one a row (`message_for`), except that the rows
     already due of a kind registered with `batch` go together, that many to a message.
 
@@ -79,13 +79,13 @@ def messages_for(rows: Sequence, now: datetime) -> list[Message]:
     """
     messages, together = [], {}
     for row in rows:
-        kind = registry.kind_of(row.kind)
+        kind = kinds.kind_of(row.kind)
         if kind is not None and kind.batch > 1 and not kind.drain and row.due_at <= now:
             together.setdefault(row.kind, []).append(row)
         else:
             messages.append(message_for(row, now))
     for kind, due in together.items():
-        size = registry.kind_of(kind).batch
+        size = kinds.kind_of(kind).batch
         for start in range(0, len(due), size):
             first, *others = due[start : start + size]
             if not others:
@@ -187,7 +187,7 @@ def publish_claimed(*, db, dispatcher: Dispatcher, rows: Sequence, now: datetime
     if not rows:
         return True
     try:
-        dispatcher.publish(messages_for(rows, now))
+        dispatcher.publish(messages_for(rows, now, db.job_kinds))
         return True
     except Exception:
         log.exception("publishing %d job(s) failed; handing them back to the sweep", len(rows))

@@ -1,17 +1,18 @@
-"""Job kinds: the handler each kind runs with, as the composition root lists them (app/handlers.py).
+"""Job kinds: the handler each kind runs with, as the composition root lists them (app/handlers.py),
+held by one `JobKinds` per engine (app/bootstrap.py), never in a module-level registry.
 
 A handler is plain service code, `handler(*, session, job, now)`, run inside the claim transaction:
 its database effect commits together with the row's `done`, or not at all. The claim has already
 marked the row in that transaction, so the handler sees `job.status == "done"` and `job.attempts`
 as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
 job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
-A kind registered with `batch=N` may share that transaction with up to N-1 other rows of its kind
+A kind with `batch=N` may share that transaction with up to N-1 other rows of its kind
 (runner.run_batch): its handler must not depend on being alone in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,19 +85,71 @@ BULK = "bulk"  # a campaign's messages, bulk actions and imports: they go when n
 LANES = (TRANSACTIONAL, BULK)
 
 
-_KINDS: dict[str, JobKind] = {}
+class JobKinds:
+    """The job kinds of one engine, by name: built once by app/bootstrap.py from the handler map's
+    JOB_KINDS (app/handlers.py), each checked here, and carried by the process's Database
+    (`db.job_kinds`) to the ledger code that claims, runs and publishes rows. Two engines built side
+    by side have two of these and share no kind."""
+
+    def __init__(self, kinds: Iterable[JobKind] = ()):
+        self._kinds: dict[str, JobKind] = {}
+        for kind in kinds:
+            check(kind)
+            existing = self._kinds.get(kind.name)
+            if existing is not None and _name(existing.handler) != _name(kind.handler):
+                raise ValueError(f"job kind {kind.name!r} is already handled by {_name(existing.handler)}")
+            self._kinds[kind.name] = kind
+
+    def __iter__(self) -> Iterator[JobKind]:
+        return iter(self._kinds.values())
+
+    def with_kind(self, kind: JobKind) -> JobKinds:
+        """These kinds with `kind` in place of the one of its name (a benchmark's other batch size)."""
+        return JobKinds([*(known for known in self if known.name != kind.name), kind])
+
+    def kind_of(self, kind: str) -> JobKind | None:
+        return self._kinds.get(kind)
+
+    def realtime_drained_kinds(self) -> list[str]:
+        """The kinds of a new lead's path: drained on the realtime queue (events processing)."""
+        return sorted(name for name, kind in self._kinds.items() if kind.queue == "realtime" and kind.drain)
+
+    def laned_kinds(self, queue: str) -> dict[str, list[str]]:
+        """The kinds of `queue` taken in turns, by lane (empty: the queue has none)."""
+        lanes: dict[str, list[str]] = {}
+        for name, kind in sorted(self._kinds.items()):
+            if kind.queue == queue and kind.lane is not None:
+                lanes.setdefault(kind.lane, []).append(name)
+        return lanes
+
+    def when_due_kinds(self) -> list[str]:
+        """The kinds whose rows are published only once due (`when_due`)."""
+        return sorted(name for name, kind in self._kinds.items() if kind.when_due)
+
+    def derived_kinds(self) -> list[str]:
+        return sorted(name for name, kind in self._kinds.items() if kind.derived)
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def published_by(self, kind: str, now: datetime, settings) -> datetime:
+        """The latest due time at which a row of `kind` written or rescheduled at `now` goes on the
+        broker at once (with its eta): the end of the dispatch horizon, or, for a kind published when
+        due, now within the early tolerance (a row due a moment after the clock reading its unit was
+        given). A later row waits in the ledger for the promote sweep."""
+        job_kind = self._kinds.get(kind)
+        if job_kind is not None and job_kind.when_due:
+            return now + timedelta(seconds=settings.job_early_tolerance_seconds)
+        return now + timedelta(seconds=settings.schedule_horizon_seconds)
 
 
-def register(kind: JobKind) -> None:
-    """Make `kind.handler` run the jobs of `kind.name` (the composition root's JOB_KINDS, app/handlers.py)."""
+def check(kind: JobKind) -> None:
+    """Refuse a kind whose options contradict each other (ValueError), before any row of it is written."""
     name, queue, batch = kind.name, kind.queue, kind.batch
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r} for job kind {name!r}; use one of {', '.join(QUEUES)}")
     if batch < 1 or (batch > 1 and kind.sends_after_commit):
         raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that sends_after_commit, else >= 1")
-    existing = _KINDS.get(name)
-    if existing is not None and _name(existing.handler) != _name(kind.handler):
-        raise ValueError(f"job kind {name!r} is already handled by {_name(existing.handler)}")
     if kind.yields and (queue == "realtime" or kind.drain):
         raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
     if kind.when_due and kind.drain:
@@ -107,49 +160,6 @@ def register(kind: JobKind) -> None:
         raise ValueError(
             f"job kind {name!r}: a lane is one of {LANES}, for a background kind run one row at a time"
         )
-    _KINDS[name] = kind
-
-
-def kind_of(kind: str) -> JobKind | None:
-    return _KINDS.get(kind)
-
-
-def realtime_drained_kinds() -> list[str]:
-    """The kinds of a new lead's path: drained on the realtime queue (events processing)."""
-    return sorted(name for name, kind in _KINDS.items() if kind.queue == "realtime" and kind.drain)
-
-
-def laned_kinds(queue: str) -> dict[str, list[str]]:
-    """The kinds of `queue` taken in turns, by lane (empty: the queue has none)."""
-    lanes: dict[str, list[str]] = {}
-    for name, kind in sorted(_KINDS.items()):
-        if kind.queue == queue and kind.lane is not None:
-            lanes.setdefault(kind.lane, []).append(name)
-    return lanes
-
-
-def when_due_kinds() -> list[str]:
-    """The kinds whose rows are published only once due (`when_due`)."""
-    return sorted(name for name, kind in _KINDS.items() if kind.when_due)
-
-
-def published_by(kind: str, now: datetime, settings) -> datetime:
-    """The latest due time at which a row of `kind` written or rescheduled at `now` goes on the
-    broker at once (with its eta): the end of the dispatch horizon, or, for a kind published when
-    due, now within the early tolerance (a row due a moment after the clock reading its unit was
-    given). A later row waits in the ledger for the promote sweep."""
-    job_kind = _KINDS.get(kind)
-    if job_kind is not None and job_kind.when_due:
-        return now + timedelta(seconds=settings.job_early_tolerance_seconds)
-    return now + timedelta(seconds=settings.schedule_horizon_seconds)
-
-
-def derived_kinds() -> list[str]:
-    return sorted(name for name, kind in _KINDS.items() if kind.derived)
-
-
-def registered_kinds() -> list[str]:
-    return sorted(_KINDS)
 
 
 def _name(handler: Callable) -> str:

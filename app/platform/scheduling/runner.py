@@ -96,7 +96,7 @@ def drain(*, db, kind: str, clock: Callable[[], datetime]) -> int:
     of its own. A flag whose wake-up is due later is left: that wake-up looks for them. After
     DRAIN_SECONDS the rest goes to a new delivery (`wakeups.hand_back`), the flag left out for it.
     """
-    ran, spec = 0, registry.kind_of(kind)
+    ran, spec = 0, db.job_kinds.kind_of(kind)
     ends = time.monotonic() + DRAIN_SECONDS
     while True:
         if time.monotonic() > ends:
@@ -163,7 +163,7 @@ def _run_one(
         counted = count_attempt(db=db, job_id=job_id, next_of_kind=next_of_kind, now=now, settings=settings)
         if counted is not None:
             outcome = _run_counted(db=db, counted=counted, now=now, started=started)
-            return outcome, registry.kind_of(counted.kind)
+            return outcome, db.job_kinds.kind_of(counted.kind)
         if job_id is None:
             return None, None
         with db.unit_of_work() as session:
@@ -172,7 +172,7 @@ def _run_one(
             )
     if kind is not None:
         _counted_in_metrics(db, kind=kind, outcome=outcome, due_at=None, now=now, seconds=_since(started))
-    return outcome, None if kind is None else registry.kind_of(kind)
+    return outcome, None if kind is None else db.job_kinds.kind_of(kind)
 
 
 def _run_counted(*, db, counted, now: datetime, started: float) -> str:
@@ -256,7 +256,7 @@ def _run_handler(
         clinic_id=job.clinic_id,
         lead_id=job.subject_id if job.subject_type == "lead" else None,
     )
-    kind = registry.kind_of(job.kind)
+    kind = db.job_kinds.kind_of(job.kind)
     if kind is None:
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
@@ -291,7 +291,7 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     started = time.perf_counter()
     counted = count_attempts(db=db, job_ids=job_ids, now=now)
     live = [row for row in counted if row.status != DEAD]
-    kind = registry.kind_of(live[0].kind) if live else None
+    kind = db.job_kinds.kind_of(live[0].kind) if live else None
     if kind is not None and kind.batch > 1 and len({row.attempts for row in live}) == 1:
         outcomes = _run_together(db=db, counted=live, now=now, started=started)
         alone = [row for row in counted if row.status == DEAD]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from app.platform.db import UnitOfWork, UTCDateTime
-from app.platform.scheduling import claim_queries, queries, registry
+from app.platform.scheduling import claim_queries, queries
 from app.platform.scheduling.dispatch import publish_claimed, release
 from app.platform.scheduling.models import (
     CANCELLED,
@@ -26,6 +26,7 @@ from app.platform.scheduling.models import (
     PENDING,
     ScheduledJob,
 )
+from app.platform.scheduling.registry import JobKinds
 from app.platform.telemetry import tracing
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,12 @@ def _write_rows(session: UnitOfWork, jobs: Iterable[dict], now: datetime, object
     only if no worker is draining the kind already (`_wake`): a drainer takes it with the others.
     If that publish fails the row is handed back to pending for the promote sweep, and if the
     process dies between commit and publish, the redispatch sweep sends it after its grace."""
-    rows = [_row_values(job, now) for job in jobs]
+    kinds = session.database.job_kinds
+    rows = [_row_values(job, now, kinds) for job in jobs]
     if not rows:
         return []
     for values in rows:
-        if values["due_at"] <= registry.published_by(values["kind"], now, session.settings):
+        if values["due_at"] <= session.database.job_kinds.published_by(values["kind"], now, session.settings):
             values.update(status=DISPATCHED, dispatched_at=now)
     created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]
@@ -130,7 +132,7 @@ def publish_after_commit(session: UnitOfWork, rows: Sequence, now: datetime, *, 
         if pending:
             sent[:] = [row for row in sent if row.status != PENDING] + _mark_dispatched(db, pending, now)
         if new:
-            for kind in {row.kind for row in sent if registry.kind_of(row.kind).drain}:
+            for kind in {row.kind for row in sent if db.job_kinds.kind_of(row.kind).drain}:
                 of_kind = [row for row in sent if row.kind == kind]
                 if not _wake(db.redis, kind, db=db, rows=of_kind, now=now):
                     sent[:] = [row for row in sent if row.kind != kind]  # a draining worker takes them
@@ -237,16 +239,16 @@ class Dispatched(NamedTuple):
         return cls(row.id, row.queue, due_at, row.kind, row.subject_type, row.subject_id, row.status)
 
 
-def _row_values(job: dict, now: datetime) -> dict:
+def _row_values(job: dict, now: datetime, kinds: JobKinds) -> dict:
     unknown = set(job) - {
         "kind", "due_at", "dedupe_key", "clinic_id", "subject_type", "subject_id", "payload", "origin",
         "max_attempts",
     }  # fmt: skip
     if unknown:
         raise TypeError(f"unknown job fields: {', '.join(sorted(unknown))}")
-    kind = registry.kind_of(job["kind"])
+    kind = kinds.kind_of(job["kind"])
     if kind is None:
-        raise ValueError(f"unknown job kind {job['kind']!r}: register its handler first")
+        raise ValueError(f"unknown job kind {job['kind']!r}: add its handler to the handler map first")
     due_at = job["due_at"]
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")

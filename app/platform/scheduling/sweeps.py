@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.platform.db import UnitOfWork
-from app.platform.scheduling import queries, registry
+from app.platform.scheduling import queries
 from app.platform.scheduling.dispatch import publish_claimed
 from app.platform.scheduling.models import (
     DISPATCHED,
@@ -64,7 +64,7 @@ def _claim(session: UnitOfWork, *, where, values: dict, limit: int):
 def claim_due(*, session: UnitOfWork, now: datetime, until: datetime, limit: int):
     """Pending rows due by `until` (a kind published when due: by `now`), marked dispatched at `now`
     (the caller publishes after commit)."""
-    when_due = ScheduledJob.kind.in_(registry.when_due_kinds())
+    when_due = ScheduledJob.kind.in_(session.database.job_kinds.when_due_kinds())
     return _claim(
         session,
         where=[

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.platform.scheduling import claim_queries, registry
+from app.platform.scheduling import claim_queries
 from app.platform.scheduling.attempts import count_params
 from app.platform.scheduling.models import OPEN, LedgerTurn, ScheduledJob
 
@@ -56,13 +56,13 @@ def is_turn(*, db, job_id: int, now: datetime, queue: str | None) -> bool:
     """Whether a delivery of `job_id` from `queue` is a turn: the queue has laned kinds, and the row
     is of one of them and due (or already final: a duplicate's turn runs whatever is next). A row
     delivered early keeps its message for itself, so no row is left without one when it comes due."""
-    if queue is None or not registry.laned_kinds(queue):
+    if queue is None or not db.job_kinds.laned_kinds(queue):
         return False
     with db.engine.connect() as conn:
         row = conn.execute(_OWN_ROW, {"job_id": job_id}).first()
     if row is None:
         return False
-    kind = registry.kind_of(row.kind)
+    kind = db.job_kinds.kind_of(row.kind)
     if kind is None or kind.lane is None:
         return False
     early = row.due_at > now + timedelta(seconds=db.settings.job_early_tolerance_seconds)
@@ -105,7 +105,7 @@ def count_next_turn(*, db, queue: str, now: datetime, passed_over: list[int]):
     clinic_id), or None when no row of the queue's lanes is due and free (the rows of the clinics
     `passed_over` left out)."""
     bulk_first = next(_TURNS) % BULK_EVERY == 0
-    lanes = registry.laned_kinds(queue)
+    lanes = db.job_kinds.laned_kinds(queue)
     statement = claim_queries.count_turn_statement(
         db, queue=queue, lanes=lanes, bulk_first=bulk_first, passing_over=bool(passed_over)
     )

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from app.platform.scheduling import claim_queries, registry
+from app.platform.scheduling import claim_queries
 from app.platform.scheduling.dispatch import Message, message_for, subject_of
 from app.platform.scheduling.service import set_wake_flag
 
@@ -21,14 +21,14 @@ def yielded_to_realtime(*, db, job_id: int, now: datetime, batch: Sequence[int] 
     is not yet `yield_at_most_seconds` past due. It is then sent again `yield_again_seconds` later,
     with the delivery's `batch` (the other rows it brought), all still dispatched and with no attempt
     spent (the redispatch sweep covers a lost message)."""
-    settings, kinds = db.settings, registry.realtime_drained_kinds()
+    settings, kinds = db.settings, db.job_kinds.realtime_drained_kinds()
     if not kinds:
         return False
     params = {"job_id": job_id, "realtime_kinds": kinds, "now": now}
     rows = claim_queries.run_alone(db, claim_queries.ROW_AND_REALTIME_LAG, params)
     if not rows:
         return False  # final, or unknown: the normal run says so
-    row, spec = rows[0], registry.kind_of(rows[0].kind)
+    row, spec = rows[0], db.job_kinds.kind_of(rows[0].kind)
     if spec is None or not spec.yields or not _behind(row.realtime_waiting_since, now, settings):
         return False
     if row.due_at < now - timedelta(seconds=settings.yield_at_most_seconds):
@@ -49,7 +49,7 @@ def realtime_is_behind(session, *, now: datetime, settings) -> bool:
     """Whether a new lead's processing has waited longer than `realtime_behind_seconds`: bulk work
     that runs in steps (a campaign's batch, window by window) asks between them, in the transaction
     of its next step, and hands the rest back while it is (app/domains/outbound/worker/batches.py)."""
-    kinds = registry.realtime_drained_kinds()
+    kinds = session.database.job_kinds.realtime_drained_kinds()
     if not kinds:
         return False
     params = {"realtime_kinds": kinds, "now": now}

@@ -32,8 +32,9 @@ STARTER = {"conditions": [], "actions": [{"type": "create_task", "title": "Call 
 @blp.route("/rules")
 @page(Permission.CONFIGURE)
 @inject
-def rules_list(*, uow, actor, now):
-    rules = service.list_rules(session=uow, clinic_id=actor.clinic_id, now=now)
+def rules_list(*, uow, actor, now, wiring):
+    seeded = wiring.caches.seeded_clinics
+    rules = service.list_rules(session=uow, clinic_id=actor.clinic_id, now=now, seeded=seeded)
     fired = stats.rule_stats(session=uow, clinic_id=actor.clinic_id, start=None, end=None)
     last = {row["rule_id"]: row["last_run_at"] for row in fired}
     return render_template(

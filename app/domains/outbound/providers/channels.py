@@ -46,22 +46,22 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 WHATSAPP = "whatsapp:"  # how Twilio writes a WhatsApp address
 
 
-def send(message: Outgoing, settings) -> str:
+def send(message: Outgoing, settings, pacers: pacing.Pacers) -> str:
     """Send through the backend configured for the channel, at its sender's pace (pacing.py; the
     console is never paced); returns the provider message id."""
     if message.channel == "email":
         if settings.email_backend == "smtp":
-            with pacing.slot(message, settings):
+            with pacing.slot(message, settings, pacers):
                 return smtp.send_smtp(message, settings)
         return send_console(message)
     if message.channel == "sms":
         if settings.sms_backend == "http":
-            with pacing.slot(message, settings):
+            with pacing.slot(message, settings, pacers):
                 return send_http_sms(message, settings)
         return send_console(message)
     if message.channel == "whatsapp":  # Twilio's Messages API, as SMS, at its sender's pace
         if settings.sms_backend == "http":
-            with pacing.slot(message, settings):
+            with pacing.slot(message, settings, pacers):
                 return send_http_sms(message, settings)
         return send_console(message)
     if message.channel == "instagram":  # paced per account by the clinic's hourly window (rate_limits.py)
@@ -70,13 +70,13 @@ def send(message: Outgoing, settings) -> str:
 
 
 def send_each(
-    messages: list[Outgoing], settings, *, stop: Callable[[], bool] = lambda: False
+    messages: list[Outgoing], settings, pacers: pacing.Pacers, *, stop: Callable[[], bool] = lambda: False
 ) -> list[str | Exception | None]:
     """Send messages in order: for each its provider message id, the error it ended in, or None if
     `stop()` said to stop before it was handed over. Emails over SMTP travel pipelined (smtp.py), each
     at the relay's pace (pacing.py), as does every message `send` sends."""
     if settings.email_backend == "smtp" and messages and all(m.channel == "email" for m in messages):
-        pace = functools.partial(pacing.slot, settings=settings)
+        pace = functools.partial(pacing.slot, settings=settings, pacers=pacers)
         return smtp.send_over_one_connection(messages, settings, stop=stop, pace=pace)
     results: list[str | Exception | None] = []
     for message in messages:
@@ -84,7 +84,7 @@ def send_each(
             results.append(None)
             continue
         try:
-            results.append(send(message, settings))
+            results.append(send(message, settings, pacers))
         except Exception as exc:  # the caller decides what each error means
             results.append(exc)
     return results

@@ -57,14 +57,14 @@ _SKIPPED_ERRORS = (redis.RedisError, StorageError, OSError)
 
 
 @contextmanager
-def slot(message: Outgoing, settings) -> Iterator[None]:
+def slot(message: Outgoing, settings, pacers: Pacers) -> Iterator[None]:
     """Wait for the next slot of the message's sender (at once when its channel has no pace, or Redis
     is unreachable), then hand the message over in the block: its end is the provider's answer."""
     if message.channel == "email":
         rate, sender = settings.email_sender_rate, f"{settings.smtp_host}:{settings.smtp_port}"
     else:
         rate, sender = settings.sms_sender_rate, message.sender
-    taken = None if rate is None else _pacer(settings).take(_limit(rate), (message.channel, sender))
+    taken = None if rate is None else pacers.of(settings).take(_limit(rate), (message.channel, sender))
     try:
         yield
     finally:
@@ -77,18 +77,25 @@ def _limit(rate: str) -> RateLimitItem:
     return parse_limit(rate)  # checked when the settings were loaded (config.validate)
 
 
-_pacers: dict[tuple, _Pacer] = {}
-_pacers_lock = threading.Lock()
+class Pacers:
+    """An engine's pacers (app/bootstrap.py Caches.pacers): one by process and Redis (a forked child
+    builds its own: its parent's connections and locks are not its to use). Handed down from the
+    delivery that sends (worker/attempts.py, worker/batches.py) through the send to `slot`."""
 
+    def __init__(self):
+        self._pacers: dict[tuple, _Pacer] = {}
+        self._lock = threading.Lock()
 
-def _pacer(settings) -> _Pacer:
-    """This process's pacer on the app's Redis (a forked child builds its own: its parent's connections
-    and locks are not its to use)."""
-    key = (os.getpid(), settings.redis_url, settings.redis_sentinel_master)
-    with _pacers_lock:
-        if key not in _pacers:
-            _pacers[key] = _Pacer(settings)
-        return _pacers[key]
+    def of(self, settings) -> _Pacer:
+        key = (os.getpid(), settings.redis_url, settings.redis_sentinel_master)
+        with self._lock:
+            if key not in self._pacers:
+                self._pacers[key] = _Pacer(settings)
+            return self._pacers[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pacers.clear()
 
 
 @dataclass

@@ -44,15 +44,17 @@ OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _CLAIM = outbound.claim_statement(Notification.__table__, sending.CLAIMED)
 
 
-def claim_delivery(*, session: UnitOfWork, job, now: datetime) -> None:
+def claim_delivery(*, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks) -> None:
     """The `notification.deliver` handler: pending → sending (commits with the job); send after commit
-    and record the outcome in a unit of work of its own."""
+    and record the outcome in a unit of work of its own. `send_hooks`: the engine's guards and
+    composers, bound by app/bootstrap.py."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return  # sent, being sent, or given up: a duplicate or stale job does nothing
-    if sending.held_at_send(session, row, now) or sending.deferred_by_rate_limit(session, row, now):
+    held = sending.held_at_send(session, row, now, send_hooks.guards)
+    if held or sending.deferred_by_rate_limit(session, row, now):
         return
-    message = sending.message_of(session, row, session.settings)
+    message = sending.message_of(session, row, session.settings, send_hooks.composers)
     session.after_commit(partial(deliver_claimed, db=session.database, message=message, attempt=row.attempts))
 
 
@@ -62,7 +64,8 @@ def deliver_claimed(*, db, message: channels.Outgoing, attempt: int, clock=app_c
     `clock` stamps the outcome: the send takes real time (up to several socket timeouts), so the
     claim's `now` would date a backoff from before the send.
     """
-    return _settle(db, sending.Attempt(message, attempt, *sending.send(message, db.settings)), clock)
+    outcome = sending.send(message, db.settings, db.wiring.caches.pacers)  # the engine's pacers
+    return _settle(db, sending.Attempt(message, attempt, *outcome), clock)
 
 
 def _settle(db, attempt: sending.Attempt, clock) -> str:

@@ -54,27 +54,37 @@ STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing 
 STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
 
 
-def claim_batch(*, session: UnitOfWork, job, now: datetime) -> None:
+def claim_batch(*, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks) -> None:
     """The `notification.deliver_batch` and `.deliver_together` handler: nothing to write here; once
-    the job's `done` commits, the worker delivers the batch's rows (`deliver_batch`)."""
+    the job's `done` commits, the worker delivers the batch's rows (`deliver_batch`) with the
+    engine's guards and composers (`send_hooks`, bound by app/bootstrap.py)."""
     payload = job.payload or {}
     ids = [int(i) for i in payload.get("notification_ids", [])]
     bulk = job.kind != outgoing.DELIVER_TOGETHER
     # A batch that stepped aside once goes through: a campaign is delayed, never starved.
     steps_aside = bulk and not payload.get(STEPPED_ASIDE_ONCE, False)
     session.after_commit(
-        partial(deliver_batch, db=session.database, notification_ids=ids, steps_aside=steps_aside, bulk=bulk)
-    )
+        partial(
+            deliver_batch, db=session.database, notification_ids=ids, send_hooks=send_hooks,
+            steps_aside=steps_aside, bulk=bulk,
+        )
+    )  # fmt: skip
 
 
 def deliver_batch(
-    *, db, notification_ids: list[int], clock=app_clock.now, steps_aside: bool = True, bulk: bool = True
+    *,
+    db,
+    notification_ids: list[int],
+    send_hooks: sending.SendHooks,
+    clock=app_clock.now,
+    steps_aside: bool = True,
+    bulk: bool = True,
 ) -> dict[str, int]:
     """Claim, send and record the rows window by window; never raises. How many rows ended how.
     `steps_aside`: between windows, hand the rest back while a new lead's processing waits; `bulk`:
     the batch's lane, which its hand-backs and retries keep."""
     deadline = time.monotonic() + db.settings.task_soft_time_limit / 2
-    batch = _Batch(db, deadline=deadline, steps_aside=steps_aside, bulk=bulk)
+    batch = _Batch(db, send_hooks, deadline=deadline, steps_aside=steps_aside, bulk=bulk)
     sent: list[sending.Attempt] = []  # the window just sent: its outcomes are written with the next claim
     rest, window = list(notification_ids), db.settings.notification_claim_window
     stepping_aside = False
@@ -107,8 +117,9 @@ class _Retry:
 class _Batch:
     """One batch's run: its caches (senders, clinic settings), its outcomes and its retries."""
 
-    def __init__(self, db, *, deadline: float, steps_aside: bool, bulk: bool):
+    def __init__(self, db, send_hooks: sending.SendHooks, *, deadline: float, steps_aside: bool, bulk: bool):
         self.db, self.settings, self.deadline = db, db.settings, deadline
+        self.send_hooks = send_hooks  # the engine's guards and composers
         self.steps_aside = steps_aside  # between windows, while a new lead's processing waits
         self.bulk = bulk  # the lane its hand-backs and retries go in
         self.outcomes: Counter[str] = Counter()
@@ -159,9 +170,12 @@ class _Batch:
         self.clinics.update((row.id, row.clinic_id) for row in rows)
         self._load_clinics(session, {row.clinic_id for row in rows})
         claimed = [
-            (sending.message_of(session, row, self.settings, self.senders), row.attempts)
+            (
+                sending.message_of(session, row, self.settings, self.send_hooks.composers, self.senders),
+                row.attempts,
+            )
             for row in rows
-            if not sending.held_at_send(session, row, now)
+            if not sending.held_at_send(session, row, now, self.send_hooks.guards)
             and not sending.deferred_by_rate_limit(session, row, now, cache=self.limits)
         ]
         return rows, claimed
@@ -174,7 +188,8 @@ class _Batch:
 
     def send(self, claimed: list[tuple[channels.Outgoing, int]]) -> list[sending.Attempt]:
         """Send the claimed messages in turn; those the deadline stops before are given back unsent."""
-        outcomes = sending.send_batch([m for m, _ in claimed], self.settings, stop=self.past_deadline)
+        pacers = self.db.wiring.caches.pacers  # the engine's
+        outcomes = sending.send_batch([m for m, _ in claimed], self.settings, pacers, stop=self.past_deadline)
         return [
             sending.Attempt(message, number, *(outcome or (HANDED_BACK, None, None)))
             for (message, number), outcome in zip(claimed, outcomes, strict=True)

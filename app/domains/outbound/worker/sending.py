@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -17,6 +17,7 @@ from app.domains.auth.models import Clinic
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification, WhatsAppTemplate
 from app.domains.outbound.providers import channels
+from app.domains.outbound.providers.pacing import Pacers
 from app.domains.outbound.worker import rate_limits
 from app.platform import clock
 from app.platform.db import UnitOfWork
@@ -67,33 +68,31 @@ class Hold:
     until: datetime | None = None
 
 
-# Called for each claimed message to a lead, just before it is handed to the provider, with
-# (session=, lead_id=, channel=, notification_id=, now=) -> Hold | None. Registered by the domains
-# above (messaging's contact policy): notifications cannot import them, and a held, retried or
-# re-queued message must meet the policy of the moment it goes, not of the moment it was queued.
-_SEND_GUARDS: list[Callable[..., Hold | None]] = []
+@dataclass(frozen=True)
+class SendHooks:
+    """What the domains above notifications do as a message goes, which notifications cannot import:
+    the engine's (app/bootstrap.py, from SEND_GUARDS and COMPOSERS of app/handlers.py), bound to the
+    delivery claims (attempts.claim_delivery, batches.claim_batch) that pass them down here.
+
+    `guards`: called for each claimed message to a lead, just before it is handed to the provider,
+    with (session=, lead_id=, channel=, notification_id=, now=) -> Hold | None (messaging's contact
+    policy: a held, retried or re-queued message must meet the policy of the moment it goes, not of
+    the moment it was queued). `composers`: called as each claimed message is built, with
+    (session=, row=, settings=, text=, html=) -> (text, html): what goes instead of the stored texts
+    (engagement's tracked links, its open pixel); the stored row keeps the texts as written."""
+
+    guards: tuple[Callable[..., Hold | None], ...] = ()
+    composers: tuple[Callable[..., tuple[str, str | None]], ...] = ()
 
 
-def on_send(guard: Callable[..., Hold | None]) -> None:
-    _SEND_GUARDS.append(guard)
-
-
-# Called as each claimed message is built, with (session=, row=, settings=, text=, html=) ->
-# (text, html): what goes instead of the stored texts (engagement's tracked links, its open pixel).
-# Registered by the domains above; the stored row keeps the texts as written.
-_COMPOSERS: list[Callable[..., tuple[str, str | None]]] = []
-
-
-def on_compose(composer: Callable[..., tuple[str, str | None]]) -> None:
-    _COMPOSERS.append(composer)
-
-
-def held_at_send(session: UnitOfWork, row, now: datetime) -> bool:
+def held_at_send(
+    session: UnitOfWork, row, now: datetime, guards: Iterable[Callable[..., Hold | None]]
+) -> bool:
     """Ask the send-time guards about a claimed message to a lead: cancel it or defer it (back to
     pending, not counted as an attempt). Whether it was held."""
     if row.lead_id is None or row.recipient_user_id is not None:
         return False  # a message to staff (about a lead, perhaps) is not the lead's to consent to
-    for guard in _SEND_GUARDS:
+    for guard in guards:
         hold = guard(
             session=session, lead_id=row.lead_id, channel=row.channel, notification_id=row.id, now=now
         )
@@ -141,7 +140,9 @@ def _hand_back(session: UnitOfWork, row, *, status: str, why: str, **values) -> 
     )
 
 
-def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) -> channels.Outgoing:
+def message_of(
+    session: UnitOfWork, row, settings, composers: Iterable[Callable], senders: dict | None = None
+) -> channels.Outgoing:
     """What to send for a claimed row (`row` has the CLAIMED columns); `senders` caches the From
     address per clinic across one batch."""
     if row.channel == Channel.INSTAGRAM:
@@ -157,7 +158,7 @@ def message_of(session: UnitOfWork, row, settings, senders: dict | None = None) 
         if senders is not None:
             senders[row.clinic_id] = sender
     text, html = row.body, row.body_html
-    for composer in _COMPOSERS:
+    for composer in composers:
         text, html = composer(session=session, row=row, settings=settings, text=text, html=html)
     outgoing = channels.Outgoing(
         notification_id=row.id,
@@ -293,19 +294,20 @@ OUTCOME_UNKNOWN = "outcome unknown"  # how the error of a send nobody answered f
 Outcome = tuple[str, str | None, str | None]  # (status: sent, failed or pending = retry; provider id; error)
 
 
-def send(message: channels.Outgoing, settings) -> Outcome:
-    """The outcome of one send; never raises."""
+def send(message: channels.Outgoing, settings, pacers: Pacers) -> Outcome:
+    """The outcome of one send, at its sender's pace (`pacers`: the engine's); never raises."""
     try:
-        return outcome_of(message, channels.send(message, settings))
+        return outcome_of(message, channels.send(message, settings, pacers))
     except Exception as exc:
         return outcome_of(message, exc)
 
 
-def send_batch(messages: list[channels.Outgoing], settings, *, stop) -> list[Outcome | None]:
+def send_batch(messages: list[channels.Outgoing], settings, pacers: Pacers, *, stop) -> list[Outcome | None]:
     """The outcome of each send, in order (None: not sent, `stop()` came first); never raises."""
+    results = channels.send_each(messages, settings, pacers, stop=stop)
     return [
         None if result is None else outcome_of(message, result)
-        for message, result in zip(messages, channels.send_each(messages, settings, stop=stop), strict=True)
+        for message, result in zip(messages, results, strict=True)
     ]
 
 

@@ -1,12 +1,12 @@
 """Work follows its owner: a user who goes inactive or out of office hands their open tasks, and
 the reminders of those tasks, to whoever now owns each task's lead.
 
-Runs right after assignment hands the user's leads over (both are `on_user_unavailable` handlers,
-assignment's first). A task goes to its lead's owner when that owner is someone else and can take
-it; a lead nobody could take keeps its tasks where they are (the escalation backstop remains).
-Moving a task bumps its timers' revision: the old reminder jobs are cancelled and new ones go to
-the new assignee, so the former owner hears nothing more of that work. Done once: a second pass
-finds no open task of the user left to move.
+Runs right after assignment hands the user's leads over (both are USER_UNAVAILABLE handlers of
+app/handlers.py, assignment's first). A task goes to its lead's owner when that owner is someone else
+and can take it; a lead nobody could take keeps its tasks where they are (the escalation backstop
+remains). Moving a task bumps its timers' revision: the old reminder jobs are cancelled and new ones go
+to the new assignee, so the former owner hears nothing more of that work. Done once: a second pass finds
+no open task of the user left to move.
 """
 
 from __future__ import annotations
