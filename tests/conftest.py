@@ -34,6 +34,14 @@ from tests.requirements import required
 # The browser tests' fixtures (live_server, chromium, page), one Chromium for the whole run.
 pytest_plugins = ["tests.browser"]
 
+
+def pytest_collection_finish(session):
+    """Start what a selected test will need and can be built meanwhile (the previous release's venv)."""
+    from tests import previous_release
+
+    previous_release.start_if_needed([item.nodeid for item in session.items])
+
+
 TEST_PASSWORD = "correct horse battery staple"
 # Secrets have no built-in values (app/platform/config.py): the suite brings its own, in its settings and in
 # the environment its child processes (workers, gunicorn, the CLI) inherit.

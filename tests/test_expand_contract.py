@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,10 +26,10 @@ import sqlalchemy as sa
 
 from app.platform import migrate
 from tests.databases import fresh_postgres_database
+from tests.previous_release import in_history, previous_release, python_of_release
 from tests.requirements import need, need_postgres
 from tests.workers import PROJECT_ROOT
 
-PREVIOUS_RELEASE = PROJECT_ROOT / "migrations" / "PREVIOUS_RELEASE"
 # The previous release's own tests (its paths and names): a user's main journeys. When the release
 # in PREVIOUS_RELEASE moves on, name its tests here.
 JOURNEYS = (
@@ -69,20 +67,6 @@ print(json.dumps({t.name: sorted(c.name for c in t.columns) for t in db.Base.met
 """
 
 
-def previous_release() -> str:
-    lines = PREVIOUS_RELEASE.read_text().splitlines()
-    return next(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-def _in_history(commit: str) -> bool:
-    if shutil.which("git") is None:  # a newcomer without git (and a download without history)
-        return False
-    found = subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
-    )
-    return found.returncode == 0
-
-
 @pytest.fixture(scope="module")
 def previous_tree(tmp_path_factory) -> Path:
     """The previous release's files in a directory of their own."""
@@ -90,7 +74,7 @@ def previous_tree(tmp_path_factory) -> Path:
     # CI clones the whole history: there the check must run (it is required with PostgreSQL).
     need(
         "postgres",
-        _in_history(commit),
+        in_history(commit),
         f"the previous release {commit[:12]} (migrations/PREVIOUS_RELEASE) is not in this clone's "
         "history (a shallow clone? `git fetch --unshallow`; or no git)",
     )
@@ -110,20 +94,13 @@ def _previous_env(tree: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def previous_python(previous_tree, tmp_path_factory) -> str:
+def previous_python() -> str:
     """A Python with the previous release's own dependencies, as its image installs them (its
     requirements.lock, hashes checked), and its test tools (its `dev` extra): during a rolling deploy
     the release still serving runs on its own libraries, not on this tree's (which may have moved a
-    major version, as SQLAlchemy 2.0 to 2.1 did)."""
-    venv = tmp_path_factory.mktemp("previous-venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    lock = previous_tree / "requirements.lock"
-    subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], check=True, timeout=900)
-    project = tomllib.loads((previous_tree / "pyproject.toml").read_text())["project"]
-    subprocess.run([*pip, *project["optional-dependencies"]["dev"]], check=True, timeout=900)
-    return python
+    major version, as SQLAlchemy 2.0 to 2.1 did). Built in the background since collection ended
+    (tests/previous_release.py)."""
+    return python_of_release(previous_release())
 
 
 @pytest.fixture
