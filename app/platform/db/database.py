@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from app.platform.db.engine import autocommit, make_engine
 from app.platform.db.protected import use_keys
 from app.platform.db.uow import UnitOfWork
+from app.platform.db.writes import WritesTogether
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,9 +44,7 @@ class Database:
         pooled = settings is not None and settings.database_pooler == "transaction"
         dead_client = settings.database_dead_client_seconds if settings is not None else None
         self.engine = make_engine(url, server_prepared=not pooled, dead_client_seconds=dead_client)
-        self.session_factory = sessionmaker(
-            bind=self.engine, class_=UnitOfWork, expire_on_commit=False, database=self
-        )
+        self._sessions = sessionmaker(bind=self.engine, class_=WritesTogether, expire_on_commit=False)
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
         if settings is not None and settings.phi_encryption_key:
             use_keys(self.engine, settings.phi_encryption_key)  # the protected columns' key
@@ -75,6 +74,11 @@ class Database:
 
     # --- units of work -----------------------------------------------------------------------------
 
+    def new_unit(self, **session_options) -> UnitOfWork:
+        """A unit of work its caller commits and closes itself (`unit_of_work` does both, and runs
+        its after-commit work); `session_options`: its Session's (a `bind`)."""
+        return UnitOfWork(self._sessions(**session_options), database=self)
+
     def run(self, work: Callable[[UnitOfWork], T]) -> T:
         """`work(uow)` in a unit of work, its answer returned; done once more, in a unit of its
         own, if the database dropped the connection before the unit reached its commit.
@@ -99,7 +103,7 @@ class Database:
     def unit_of_work(self, *, committing: list[bool] | None = None) -> Iterator[UnitOfWork]:
         """One transaction: commit on success, roll back on any error, then run after-commit hooks.
         `committing` (for `run`): True is appended once the work is done and the commit begins."""
-        uow = self.session_factory()
+        uow = self.new_unit()
         try:
             yield uow
             if committing is not None:

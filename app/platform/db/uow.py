@@ -1,9 +1,12 @@
 """The unit of work a use case receives: what it reads through and every fact it writes goes into.
 
-One kind, one transaction (Cosmic Python, chapters 6 and 8): an SQLAlchemy Session, opened by
-`Database.unit_of_work()` (app/platform/db/database.py), whose `commit()` first does the work the use case
-collected for it and then commits. Besides the Session's reads:
-- `add(obj)`: a new row (`with_id`: inserted at once, its id needed now);
+One kind, one transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`
+(app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`:
+its flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes the
+Session's reads and writes on to it (`execute`, `scalars`, `get`, `add`, `flush`, ...: the set
+below, nothing else). Its `commit()` first does the work the use case collected for it and then
+commits. Its own:
+- `add(obj, with_id=True)`: a new row inserted at once, its id needed now;
 - `emit(event)`: an outbox event, a new row inserted with the unit's others (app/platform/events
   schedules their one processing job itself);
 - `schedule(job)`: a ledger row (app/platform/scheduling's `Job`), written at the commit with the unit's
@@ -18,33 +21,50 @@ collected for it and then commits. Besides the Session's reads:
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 
-from sqlalchemy.exc import SADeprecationWarning
-from sqlalchemy.orm import Session
-
-from app.platform.db.writes import insert_now, rows_to_write_together, write_together
-
-# The unit flushes its changed rows before it writes its new ones together (`flush` below,
-# writes.py), through `Session.flush(objects)`: SQLAlchemy 2.1 deprecates that parameter but keeps
-# it. Said here once, not as a warning in the log of every request that writes.
-warnings.filterwarnings(
-    "ignore", message="The `objects` parameter of `Session.flush`", category=SADeprecationWarning
-)
+from app.platform.db.writes import WritesTogether, insert_now
 
 _LEDGER = "db.ledger"  # the key of `schedule`
 
 
-class UnitOfWork(Session):
-    """One transaction: a Session whose `commit()` first does the unit's collected work."""
+def _passed_on(name: str):
+    """The unit's method `name`: its Session's, called on it as it is."""
+    method = getattr(WritesTogether, name)
+    return functools.wraps(method)(lambda self, *args, **kwargs: method(self.session, *args, **kwargs))
 
-    def __init__(self, *args, database, **kwargs):
-        super().__init__(*args, **kwargs)
+
+def _session_attribute(name: str) -> property:
+    return property(lambda self: getattr(self.session, name), doc=f"The Session's `{name}`.")
+
+
+class UnitOfWork:
+    """One transaction: a Session, and the work collected for it that `commit()` does first."""
+
+    # What use cases call on their unit that is the Session's own: passed on to it, unchanged.
+    execute, scalar, scalars, get = map(_passed_on, ("execute", "scalar", "scalars", "get"))
+    add_all, delete, merge, flush = map(_passed_on, ("add_all", "delete", "merge", "flush"))
+    expunge, expire_all, query = map(_passed_on, ("expunge", "expire_all", "query"))
+    connection, get_bind, begin_nested = map(_passed_on, ("connection", "get_bind", "begin_nested"))
+    in_nested_transaction, get_transaction = map(_passed_on, ("in_nested_transaction", "get_transaction"))
+    new, dirty, deleted = map(_session_attribute, ("new", "dirty", "deleted"))
+    no_autoflush, identity_map = map(_session_attribute, ("no_autoflush", "identity_map"))
+
+    def __init__(self, session: WritesTogether, *, database):
+        self.session = session
         self.database = database
         self.cache: dict = {}
         self._collected: dict[str, tuple[list, Callable[[list], None], bool]] = {}
         self._after_commit: list[Callable[[], None]] = []
+
+    def __contains__(self, instance) -> bool:
+        return instance in self.session
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @property
     def settings(self):
@@ -58,11 +78,11 @@ class UnitOfWork(Session):
     def redis(self):
         return self.database.redis
 
-    def add(self, instance, _warn: bool = True, *, with_id: bool = False):
+    def add(self, instance, *, with_id: bool = False):
         """A new row (or an object to keep); `with_id`: its id is needed now (an event names it)."""
         if with_id:
-            return insert_now(self, instance)
-        super().add(instance, _warn=_warn)
+            return insert_now(self.session, instance)
+        self.session.add(instance)
         return instance
 
     def emit(self, event) -> None:
@@ -72,7 +92,7 @@ class UnitOfWork(Session):
     def schedule(self, job) -> None:
         """Put `job` on the ledger: written at the commit, with the unit's other jobs, by
         `job.write_all(uow, jobs)`; in a savepoint (which may roll back alone), at once."""
-        if self.in_nested_transaction():
+        if self.session.in_nested_transaction():
             job.write_all(self, [job])
             return
         self.before_commit(_LEDGER, job, functools.partial(job.write_all, self), last=True)
@@ -109,26 +129,14 @@ class UnitOfWork(Session):
         for callback in callbacks:
             callback()
 
-    def flush(self, objects=None) -> None:
-        """The ORM's flush, the unit's new rows written in one statement where they can be
-        (app/platform/db/writes.py): after its changed rows, as the ORM orders them."""
-        new = rows_to_write_together(self) if objects is None else None
-        if new is None:
-            super().flush() if objects is None else super().flush(objects)
-            return
-        changed = list(self.dirty)
-        if changed:
-            super().flush(changed)
-        write_together(self, new)
-
     def commit(self) -> None:
         self.finish_collected()
-        super().commit()
+        self.session.commit()
 
     def rollback(self) -> None:
         self._collected.clear()
-        super().rollback()
+        self.session.rollback()
 
     def close(self) -> None:
         self._collected.clear()
-        super().close()
+        self.session.close()
