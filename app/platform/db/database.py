@@ -75,8 +75,8 @@ class Database:
     # --- units of work -----------------------------------------------------------------------------
 
     def new_unit(self, **session_options) -> UnitOfWork:
-        """A unit of work its caller commits and closes itself (`unit_of_work` does both, and runs
-        its after-commit work); `session_options`: its Session's (a `bind`)."""
+        """A unit of work its caller commits and closes itself (`unit_of_work` does both);
+        `session_options`: its Session's (a `bind`)."""
         return UnitOfWork(self._sessions(**session_options), database=self)
 
     def run(self, work: Callable[[UnitOfWork], T]) -> T:
@@ -101,8 +101,9 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, *, committing: list[bool] | None = None) -> Iterator[UnitOfWork]:
-        """One transaction: commit on success, roll back on any error, then run after-commit hooks.
-        `committing` (for `run`): True is appended once the work is done and the commit begins."""
+        """One transaction: committed on success (the unit's commit then publishes what it wrote),
+        rolled back on any error. `committing` (for `run`): True is appended once the work is done
+        and the commit begins."""
         uow = self.new_unit()
         try:
             yield uow
@@ -114,4 +115,3 @@ class Database:
             raise
         finally:
             uow.close()
-        uow.run_after_commit()

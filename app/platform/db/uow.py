@@ -3,19 +3,17 @@
 One kind, one transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`
 (app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`:
 its flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes the
-Session's reads and writes on to it (`execute`, `scalars`, `get`, `add`, `flush`, ...: the set
-below, nothing else). Its `commit()` first does the work the use case collected for it and then
-commits. Its own:
-- `add(obj, with_id=True)`: a new row inserted at once, its id needed now;
-- `emit(event)`: an outbox event, a new row inserted with the unit's others (app/platform/events
-  schedules their one processing job itself);
-- `schedule(job)`: a ledger row (app/platform/scheduling's `Job`), written at the commit with the unit's
-  others in one statement (`Job.write_all`), after every other collected work, and published
-  once the unit has committed;
-- `before_commit(key, item, finish)`: any other work done once per unit with all its items;
-- `after_commit(callback)`: run once the unit has committed, never when it rolled back;
-- `settings`, `dispatcher`, `redis`: what the Database was built with; `cache`: the unit's own
-  memory (what a use case read once and reads again), gone with the unit.
+Session's reads and writes on to it (`execute`, `scalars`, `get`, `flush`, ...: the set below,
+nothing else). What it collects for its commit, in lists:
+- `events`: the outbox rows `emit` added (app/platform/events), named by one processing job;
+- `jobs`: the ledger jobs `schedule` was given (app/platform/scheduling's `Job`), written together;
+- `to_publish`: what it tells others once committed (the due jobs to the broker, the live-stream
+  messages: objects with a `publish()`).
+`commit()` reads top-down: `write` (flush; the events' processing job; the jobs, in one statement),
+the Session's commit, `publish`. A rollback forgets all three.
+Still on it, to go (issue 61): `before_commit(key, item, finish)`, work done once per unit with all its
+items before `write`; `after_commit(callback)`; `settings`, `dispatcher`, `redis` (the Database's);
+`cache`, the unit's own memory of what a use case read once and reads again.
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ import functools
 from collections.abc import Callable
 
 from app.platform.db.writes import WritesTogether, insert_now
-
-_LEDGER = "db.ledger"  # the key of `schedule`
 
 
 def _passed_on(name: str):
@@ -53,8 +49,12 @@ class UnitOfWork:
     def __init__(self, session: WritesTogether, *, database):
         self.session = session
         self.database = database
+        self.events: list = []  # the outbox rows emitted, for their one processing job
+        self.jobs: list = []  # the ledger jobs scheduled, written together by `write`
+        self.to_publish: list = []  # what the commit publishes once it has committed
+        self._processing_job: Callable[[list], object] | None = None
         self.cache: dict = {}
-        self._collected: dict[str, tuple[list, Callable[[list], None], bool]] = {}
+        self._collected: dict[str, tuple[list, Callable[[list], None]]] = {}
         self._after_commit: list[Callable[[], None]] = []
 
     def __contains__(self, instance) -> bool:
@@ -85,58 +85,76 @@ class UnitOfWork:
         self.session.add(instance)
         return instance
 
-    def emit(self, event) -> None:
-        """An outbox event row: added, and inserted with the unit's other events at its flush."""
-        self.add(event)
+    def emit(self, event, *, processing_job: Callable[[list], object]) -> None:
+        """An outbox event row: added, inserted with the unit's other new rows, and named by the
+        unit's one processing job, `processing_job(events)` (app/platform/events/consumers.py: this
+        layer cannot import it), which `write` schedules once the events have their ids."""
+        self.session.add(event)
+        self.events.append(event)
+        self._processing_job = processing_job
 
     def schedule(self, job) -> None:
-        """Put `job` on the ledger: written at the commit, with the unit's other jobs, by
-        `job.write_all(uow, jobs)`; in a savepoint (which may roll back alone), at once."""
+        """Put `job` (app/platform/scheduling's `Job`) on the ledger: written by `write` with the
+        unit's other jobs, in one statement (`Job.write_all`); in a savepoint (which may roll back
+        alone), at once."""
         if self.session.in_nested_transaction():
             job.write_all(self, [job])
-            return
-        self.before_commit(_LEDGER, job, functools.partial(job.write_all, self), last=True)
+        else:
+            self.jobs.append(job)
 
-    def scheduled(self, *, take: bool) -> list:
-        """The jobs `schedule`d so far, for work that must see their rows now (a ledger read);
-        `take`: taken out (they are not written again at the commit)."""
-        entry = self._collected.pop(_LEDGER, None) if take else self._collected.get(_LEDGER)
-        return list(entry[0]) if entry else []
+    def publish_after_commit(self, publication) -> None:
+        """`publication.publish()` once the unit has committed (never if it rolled back)."""
+        self.to_publish.append(publication)
 
-    def before_commit(self, key: str, item, finish: Callable[[list], None], *, last: bool = False) -> None:
+    def before_commit(self, key: str, item, finish: Callable[[list], None]) -> None:
         """Add `item` to the unit's list `key`; `finish(items)` runs once, with all of them, at the
-        commit (a rolled-back unit forgets them). A finish may add more items; `last`: finished
-        after every other key."""
+        commit, before the unit's events and jobs are written (a rolled-back unit forgets them)."""
         if key not in self._collected:
-            self._collected[key] = ([], finish, last)
+            self._collected[key] = ([], finish)
         self._collected[key][0].append(item)
-
-    def finish_collected(self) -> None:
-        """Do the collected work now rather than at the commit (the job runner: a failure in it is
-        then the job's, and a batch of jobs finishes theirs together)."""
-        collected = self._collected
-        while collected:
-            first = [key for key, (_, _, last) in collected.items() if not last] or list(collected)
-            items, finish, _ = collected.pop(first[0])
-            finish(items)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback()` once the unit has committed (never when it rolled back)."""
         self._after_commit.append(callback)
 
-    def run_after_commit(self) -> None:
+    def commit(self) -> None:
+        """Flush; write the events and their processing job; write the jobs; commit; publish."""
+        self.write()
+        self.session.commit()
+        self.publish()
+
+    def write(self) -> None:
+        """What `commit` writes before it commits, done now (the job runner: a failure in it is then
+        the job's, and a batch of jobs writes theirs together)."""
+        while self._collected:
+            items, finish = self._collected.pop(next(iter(self._collected)))
+            finish(items)
+        self.session.flush()
+        events = [event for event in self.events if event in self.session]  # a savepoint's rolled back
+        self.events = []
+        if events:
+            self.jobs.append(self._processing_job(events))
+        jobs, self.jobs = self.jobs, []
+        if jobs:
+            jobs[0].write_all(self, jobs)
+
+    def publish(self) -> None:
+        """What the committed unit tells others: its due jobs to the broker, its stream messages."""
+        publications, self.to_publish = self.to_publish, []
         callbacks, self._after_commit = self._after_commit, []
+        for publication in publications:
+            publication.publish()
         for callback in callbacks:
             callback()
 
-    def commit(self) -> None:
-        self.finish_collected()
-        self.session.commit()
-
     def rollback(self) -> None:
-        self._collected.clear()
+        self._forget()
         self.session.rollback()
 
     def close(self) -> None:
-        self._collected.clear()
+        self._forget()
         self.session.close()
+
+    def _forget(self) -> None:
+        self._collected.clear()
+        self.events, self.jobs, self.to_publish, self._after_commit = [], [], [], []

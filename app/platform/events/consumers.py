@@ -66,21 +66,21 @@ def _processing_kind(events: list[DomainEvent]) -> str:
     return PROCESS_LATER_KIND if all(event.type in _LATER_TYPES for event in events) else PROCESS_KIND
 
 
-def schedule_processing(*, session: UnitOfWork, events: list[DomainEvent], now: datetime) -> None:
-    """The transaction's one processing job, naming all its events (the first names the job)."""
+def processing_job(events: list[DomainEvent]) -> scheduling.Job:
+    """A transaction's one processing job, naming all its events (the first names the job), which
+    its unit writes with its other jobs as it commits (app/platform/db/uow.py): created once with
+    its whole payload, not inserted with the first event and rewritten with every later one."""
     first = events[0]
-    session.schedule(
-        scheduling.Job(
-            kind=_processing_kind(events),
-            due_at=now,
-            dedupe_key=f"events:{first.id}",
-            now=now,
-            clinic_id=first.clinic_id,
-            subject_type=first.subject_type,
-            subject_id=first.subject_id,
-            payload={"event_ids": [event.id for event in events]},
-            origin={"event_id": first.id, "event_type": first.type},
-        )
+    return scheduling.Job(
+        kind=_processing_kind(events),
+        due_at=first.occurred_at,
+        dedupe_key=f"events:{first.id}",
+        now=first.occurred_at,
+        clinic_id=first.clinic_id,
+        subject_type=first.subject_type,
+        subject_id=first.subject_id,
+        payload={"event_ids": [event.id for event in events]},
+        origin={"event_id": first.id, "event_type": first.type},
     )
 
 

@@ -248,8 +248,9 @@ def _run_handler(
     """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
     a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back).
 
-    `finish`: the work the handler collected for the commit (`uow.before_commit`) is done here too, so
-    that its failure is the job's; a batch (`_run_together`) does it once for all its rows."""
+    `finish`: what the unit writes before its commit (its collected work, events and jobs:
+    `uow.write`) is written here too, so that its failure is the job's; a batch (`_run_together`)
+    does it once for all its rows."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -267,7 +268,7 @@ def _run_handler(
         try:
             kind.handler(session=session, job=job, now=now)
             if finish:
-                session.finish_collected()
+                session.write()
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job_id, attempts, exc, kind.name) from exc
@@ -394,7 +395,6 @@ def _finish_together(session: UnitOfWork) -> None:
     """The work the batch's handlers collected, done once for them all (e.g. one pass over the
     leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
     try:
-        session.finish_collected()
-        session.flush()
+        session.write()
     except Exception as exc:
         raise _BatchFinishFailed() from exc
