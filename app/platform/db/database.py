@@ -28,11 +28,12 @@ class Database:
     """One engine and session factory per app, and what its units of work publish through.
 
     Built once by `create_app` (so once per web or worker process) with the app's settings, its
-    job dispatcher and its Redis client: a unit of work carries them (`uow.settings`,
-    `uow.dispatcher`, `uow.redis`), so the ledger publishes the rows a unit scheduled once it
-    commits (app/platform/scheduling/service.py). Code given a unit needs nothing else to schedule a
-    job; code that opens units of its own (the job runner, the sweeps, a send outside the
-    transaction) is given the Database by its caller. The event-stream app
+    job dispatcher and its Redis client: a unit of work holds its Database (`uow.database`), so
+    that what it publishes once it commits goes through them (the ledger's due rows,
+    app/platform/scheduling/service.py; the live stream's messages), and passes on its settings
+    and Redis client (`uow.settings`, `uow.redis`; to go, issue 61). Code given a unit needs
+    nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps,
+    a send outside the transaction) is given the Database by its caller. The event-stream app
     (app/streaming/__init__.py) builds one without a dispatcher: it reads and writes, but cannot
     publish: a job it scheduled due soon is not sent (`publish_claimed` logs the failure and hands
     the row back to pending for the promote sweep of a process that can).

@@ -12,7 +12,7 @@ nothing else). What it collects for its commit, in lists:
 `commit()` reads top-down: `write` (flush; the events' processing job; the jobs, in one statement),
 the Session's commit, `publish`. A rollback forgets all three.
 Still on it, to go (issue 61): `before_commit(key, item, finish)`, work done once per unit with all its
-items before `write`; `after_commit(callback)`; `settings`, `dispatcher`, `redis` (the Database's);
+items before `write`; `after_commit(callback)`; `settings` and `redis` (the Database's);
 `cache`, the unit's own memory of what a use case read once and reads again.
 """
 
@@ -69,10 +69,6 @@ class UnitOfWork:
     @property
     def settings(self):
         return self.database.settings
-
-    @property
-    def dispatcher(self):
-        return self.database.dispatcher
 
     @property
     def redis(self):
