@@ -20,11 +20,10 @@ layer its part; no layer keeps a list for anyone to fill. A domain never registe
 order a consumer runs in is the order written here, not the order modules were imported in.
 
 Not everything that happens is here: a use case calls the services of the domains below it
-directly (intake calls assignment and pipeline), and some work is deferred to the commit by a
-callback on the unit of work rather than by a line of this map: `uow.before_commit` (the events'
-one processing job, app/platform/events/service.py; the ledger's rows, written last), and
-`uow.after_commit` (publishing the due jobs to Celery, app/platform/scheduling/service.py; the
-live stream's messages; a send outside the claim transaction).
+directly (intake calls assignment and pipeline); what a unit of work does as it commits is its
+`commit()` (app/platform/db/uow.py: the events' one processing job, the ledger's rows, then
+publishing the due jobs and the live stream's messages); a `sends_after_commit` kind's handler
+returns its send, which the runner calls once the claim has committed.
 """
 
 from __future__ import annotations

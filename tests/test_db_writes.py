@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from app.platform.db import JSONType, UnitOfWork, UTCDateTime, insert_now, insert_once, make_engine
+from app.platform.db.writes import WritesTogether
 from tests.requirements import need_postgres
 
 SUFFIX = uuid.uuid4().hex[:8]  # tables of this test run only
@@ -45,7 +46,8 @@ class Mark(_Base):
 def units(migrated_database):
     engine = make_engine(migrated_database)
     _Base.metadata.create_all(engine)
-    yield sessionmaker(bind=engine, class_=UnitOfWork, expire_on_commit=False, database=None)
+    sessions = sessionmaker(bind=engine, class_=WritesTogether, expire_on_commit=False)
+    yield lambda: UnitOfWork(sessions(), database=None)
     _Base.metadata.drop_all(engine)
     engine.dispose()
 

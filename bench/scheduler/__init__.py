@@ -324,7 +324,7 @@ def measure_sweep(bench: Bench, table_size: int) -> None:
         claims = []
         for _ in range(CLAIM_REPEATS):
             with bench.db.engine.connect() as conn:
-                session = bench.db.session_factory(bind=conn)
+                session = bench.db.new_unit(bind=conn)
                 started = time.perf_counter()
                 claimed = sweeps.claim_due(session=session, now=now, until=until, limit=due)
                 claims.append(time.perf_counter() - started)
@@ -367,7 +367,7 @@ def explain_claim(bench: Bench, *, now, until, table_size: int) -> None:
     if bench.db.dialect != "postgresql":
         return
     with bench.db.engine.connect() as conn:
-        session = bench.db.session_factory(bind=conn)
+        session = bench.db.new_unit(bind=conn)
         queries.without_jit(session)  # as the sweep runs it
         statement = sweeps.claim_statement(
             session,

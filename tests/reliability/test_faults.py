@@ -56,7 +56,7 @@ def add_jobs_without_dispatch(app, db, jobs, *, publish_failed: bool = False) ->
     """
     now = clock.now()
     with app.app_context():
-        session = db.session_factory()
+        session = db.new_unit()
         try:
             ids = [j.id for j in schedule_many(session=session, jobs=jobs, now=now)]
             if publish_failed:
@@ -65,7 +65,8 @@ def add_jobs_without_dispatch(app, db, jobs, *, publish_failed: bool = False) ->
                     .where(ScheduledJob.id.in_(ids))
                     .values(status=PENDING, dispatched_at=None)
                 )
-            session.commit()
+            session.write()
+            session.session.commit()  # the Session's commit, not the unit's, which publishes
         finally:
             session.close()
     return ids

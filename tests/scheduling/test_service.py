@@ -155,12 +155,13 @@ def test_far_future_rows_stay_pending_until_a_sweep_promotes_them(ctx, db, tenan
 
 def test_a_commit_whose_dispatch_never_happened_is_sent_by_the_redispatch_sweep(ctx, db, tenant, redis):
     now = clock.now()
-    session = db.session_factory()  # commits without the unit of work's after-commit hooks: a "crash"
+    session = db.new_unit()
     try:
         lost = schedule(
             session=session, kind="test.effect", due_at=now, dedupe_key="lost", now=now, clinic_id=tenant.id
         )
-        session.commit()
+        session.write()
+        session.session.commit()  # the Session's commit, not the unit's, which publishes: a "crash"
     finally:
         session.close()
     # Stored as dispatched with the commit (no UPDATE after it): the redispatch sweep sends it once
@@ -436,7 +437,7 @@ def test_overlapping_promote_sweeps_send_each_row_once(ctx, app, db, tenant, red
     now = clock.now()
     # Scheduled longer ago than the horizon, so stored pending: every row waits for the promote sweep.
     long_ago = now - timedelta(seconds=settings.schedule_horizon_seconds + 1)
-    session = db.session_factory()
+    session = db.new_unit()
     try:
         schedule_many(
             session=session,

@@ -76,7 +76,7 @@ def test_jobs_promoted_together_are_run_once_each_by_a_real_worker(app, db, redi
     now = clock.now()
     # Scheduled longer ago than the horizon, so stored pending: every row waits for the promote sweep.
     long_ago = now - timedelta(seconds=app.config["SETTINGS"].schedule_horizon_seconds + 1)
-    session = db.session_factory()
+    session = db.new_unit()
     try:
         with app.app_context():
             schedule_many(

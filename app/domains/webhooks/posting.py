@@ -15,6 +15,7 @@ import http.client
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -65,31 +66,29 @@ _UNSUBSCRIBED = (
 )
 
 
-def deliver(*, session: UnitOfWork, job, now: datetime) -> None:
-    """The job handler: take one of the clinic's slots and claim the delivery; the POST happens
-    after the claim commits, and its outcome is recorded in a unit of work of its own (on
-    `session.database`). With the clinic's slots all held, the delivery waits its turn."""
+def deliver(*, session: UnitOfWork, job, now: datetime) -> Callable[[], object] | None:
+    """The job handler: take one of the clinic's slots and claim the delivery; what the runner
+    calls once the claim commits: the POST, whose outcome is recorded in a unit of work of its own
+    (on `session.database`). With the clinic's slots all held, the delivery waits its turn."""
     slot = slots.take(session.redis, clinic_id=job.clinic_id, settings=session.settings)
     if slot is None:
         slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=session.settings)
-        return
+        return None
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
         slots.give_back(session.redis, clinic_id=job.clinic_id, token=slot)
         # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
         # its subscription was deleted.
         session.connection().execute(_UNSUBSCRIBED, {"row_id": job.subject_id})
-        return
+        return None
     sub = session.get(WebhookSubscription, claimed.subscription_id)
     outgoing = _outgoing(claimed, sub, now)
-    session.after_commit(
-        partial(
-            post_claimed,
-            db=session.database,
-            outgoing=outgoing,
-            attempt=claimed.attempts,
-            slot=(job.clinic_id, slot),
-        ),
+    return partial(
+        post_claimed,
+        db=session.database,
+        outgoing=outgoing,
+        attempt=claimed.attempts,
+        slot=(job.clinic_id, slot),
     )
 
 

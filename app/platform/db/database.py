@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from app.platform.db.engine import autocommit, make_engine
 from app.platform.db.protected import use_keys
 from app.platform.db.uow import UnitOfWork
+from app.platform.db.writes import WritesTogether
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,14 +27,17 @@ T = TypeVar("T")
 class Database:
     """One engine and session factory per app, and what its units of work publish through.
 
-    Built once by `create_app` (so once per web or worker process) with the app's settings, its job
-    dispatcher, its Redis client and its Wiring (app/bootstrap.py): a unit of work carries them
-    (`uow.settings`, `uow.dispatcher`, `uow.redis`, `uow.database.wiring`), so the ledger publishes the
-    rows a unit scheduled once it commits (app/platform/scheduling/service.py). Code given a unit needs
-    nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps, a send
-    outside the transaction) is given the Database by its caller. The event-stream app
-    (app/streaming/__init__.py) builds one without a dispatcher or a Wiring: it reads and writes its
-    tokens, and schedules no job and runs no handler.
+    Built once by `create_app` (so once per web or worker process) with the app's settings, its
+    job dispatcher, its Redis client and its Wiring (app/bootstrap.py): a unit of work holds its
+    Database (`uow.database`), so that what it publishes once it commits goes through them (the
+    ledger's due rows, app/platform/scheduling/service.py; the live stream's messages), and passes
+    on its settings and Redis client (`uow.settings`, `uow.redis`; to go, issue 61); work deep under
+    a unit reaches the handler map through it (`uow.database.wiring`). Code given a unit needs
+    nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps,
+    a send outside the transaction) is given the Database by its caller. The event-stream app
+    (app/streaming/__init__.py) builds one without a dispatcher or a Wiring: it reads and writes,
+    runs no handler, and cannot publish: a job it scheduled due soon is not sent (`publish_claimed`
+    logs the failure and hands the row back to pending for the promote sweep of a process that can).
     """
 
     def __init__(self, url: str, *, settings=None, dispatcher=None, redis=None, wiring=None):
@@ -46,9 +50,7 @@ class Database:
         pooled = settings is not None and settings.database_pooler == "transaction"
         dead_client = settings.database_dead_client_seconds if settings is not None else None
         self.engine = make_engine(url, server_prepared=not pooled, dead_client_seconds=dead_client)
-        self.session_factory = sessionmaker(
-            bind=self.engine, class_=UnitOfWork, expire_on_commit=False, database=self
-        )
+        self._sessions = sessionmaker(bind=self.engine, class_=WritesTogether, expire_on_commit=False)
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
         if settings is not None and settings.phi_encryption_key:
             use_keys(self.engine, settings.phi_encryption_key)  # the protected columns' key
@@ -88,6 +90,11 @@ class Database:
 
     # --- units of work -----------------------------------------------------------------------------
 
+    def new_unit(self, **session_options) -> UnitOfWork:
+        """A unit of work its caller commits and closes itself (`unit_of_work` does both);
+        `session_options`: its Session's (a `bind`)."""
+        return UnitOfWork(self._sessions(**session_options), database=self)
+
     def run(self, work: Callable[[UnitOfWork], T]) -> T:
         """`work(uow)` in a unit of work, its answer returned; done once more, in a unit of its
         own, if the database dropped the connection before the unit reached its commit.
@@ -110,9 +117,10 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, *, committing: list[bool] | None = None) -> Iterator[UnitOfWork]:
-        """One transaction: commit on success, roll back on any error, then run after-commit hooks.
-        `committing` (for `run`): True is appended once the work is done and the commit begins."""
-        uow = self.session_factory()
+        """One transaction: committed on success (the unit's commit then publishes what it wrote),
+        rolled back on any error. `committing` (for `run`): True is appended once the work is done
+        and the commit begins."""
+        uow = self.new_unit()
         try:
             yield uow
             if committing is not None:
@@ -123,4 +131,3 @@ class Database:
             raise
         finally:
             uow.close()
-        uow.run_after_commit()

@@ -1,134 +1,156 @@
 """The unit of work a use case receives: what it reads through and every fact it writes goes into.
 
-One kind, one transaction (Cosmic Python, chapters 6 and 8): an SQLAlchemy Session, opened by
-`Database.unit_of_work()` (app/platform/db/database.py), whose `commit()` first does the work the use case
-collected for it and then commits. Besides the Session's reads:
-- `add(obj)`: a new row (`with_id`: inserted at once, its id needed now);
-- `emit(event)`: an outbox event, a new row inserted with the unit's others (app/platform/events
-  schedules their one processing job itself);
-- `schedule(job)`: a ledger row (app/platform/scheduling's `Job`), written at the commit with the unit's
-  others in one statement (`Job.write_all`), after every other collected work, and published
-  once the unit has committed;
-- `before_commit(key, item, finish)`: any other work done once per unit with all its items;
-- `after_commit(callback)`: run once the unit has committed, never when it rolled back;
-- `settings`, `dispatcher`, `redis`: what the Database was built with; `cache`: the unit's own
-  memory (what a use case read once and reads again), gone with the unit.
+One kind, one transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`
+(app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`:
+its flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes the
+Session's reads and writes on to it (`execute`, `scalars`, `get`, `flush`, ...: the set below,
+nothing else). What it collects for its commit, in lists:
+- `events`: the outbox rows `emit` added (app/platform/events), named by one processing job;
+- `jobs`: the ledger jobs `schedule` was given (app/platform/scheduling's `Job`), written together;
+- `to_publish`: what it tells others once committed (the due jobs to the broker, the live-stream
+  messages: objects with a `publish()`).
+`commit()` reads top-down: `write` (flush; the events' processing job; the jobs, in one statement),
+the Session's commit, `publish`. A rollback forgets all three.
+Still on it, to go (issue 61): `before_commit(key, item, finish)`, work done once per unit with all its
+items before `write`; `after_commit(callback)`; `settings` and `redis` (the Database's);
+`cache`, the unit's own memory of what a use case read once and reads again.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 
-from sqlalchemy.exc import SADeprecationWarning
-from sqlalchemy.orm import Session
-
-from app.platform.db.writes import insert_now, rows_to_write_together, write_together
-
-# The unit flushes its changed rows before it writes its new ones together (`flush` below,
-# writes.py), through `Session.flush(objects)`: SQLAlchemy 2.1 deprecates that parameter but keeps
-# it. Said here once, not as a warning in the log of every request that writes.
-warnings.filterwarnings(
-    "ignore", message="The `objects` parameter of `Session.flush`", category=SADeprecationWarning
-)
-
-_LEDGER = "db.ledger"  # the key of `schedule`
+from app.platform.db.writes import WritesTogether, insert_now
 
 
-class UnitOfWork(Session):
-    """One transaction: a Session whose `commit()` first does the unit's collected work."""
+def _passed_on(name: str):
+    """The unit's method `name`: its Session's, called on it as it is."""
+    method = getattr(WritesTogether, name)
+    return functools.wraps(method)(lambda self, *args, **kwargs: method(self.session, *args, **kwargs))
 
-    def __init__(self, *args, database, **kwargs):
-        super().__init__(*args, **kwargs)
+
+def _session_attribute(name: str) -> property:
+    return property(lambda self: getattr(self.session, name), doc=f"The Session's `{name}`.")
+
+
+class UnitOfWork:
+    """One transaction: a Session, and the work collected for it that `commit()` does first."""
+
+    # What use cases call on their unit that is the Session's own: passed on to it, unchanged.
+    execute, scalar, scalars, get = map(_passed_on, ("execute", "scalar", "scalars", "get"))
+    add_all, delete, merge, flush = map(_passed_on, ("add_all", "delete", "merge", "flush"))
+    expunge, expire_all, query = map(_passed_on, ("expunge", "expire_all", "query"))
+    connection, get_bind, begin_nested = map(_passed_on, ("connection", "get_bind", "begin_nested"))
+    in_nested_transaction, get_transaction = map(_passed_on, ("in_nested_transaction", "get_transaction"))
+    new, dirty, deleted = map(_session_attribute, ("new", "dirty", "deleted"))
+    no_autoflush, identity_map = map(_session_attribute, ("no_autoflush", "identity_map"))
+
+    def __init__(self, session: WritesTogether, *, database):
+        self.session = session
         self.database = database
+        self.events: list = []  # the outbox rows emitted, for their one processing job
+        self.jobs: list = []  # the ledger jobs scheduled, written together by `write`
+        self.to_publish: list = []  # what the commit publishes once it has committed
+        self._processing_job: Callable[[list], object] | None = None
         self.cache: dict = {}
-        self._collected: dict[str, tuple[list, Callable[[list], None], bool]] = {}
+        self._collected: dict[str, tuple[list, Callable[[list], None]]] = {}
         self._after_commit: list[Callable[[], None]] = []
+
+    def __contains__(self, instance) -> bool:
+        return instance in self.session
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @property
     def settings(self):
         return self.database.settings
 
     @property
-    def dispatcher(self):
-        return self.database.dispatcher
-
-    @property
     def redis(self):
         return self.database.redis
 
-    def add(self, instance, _warn: bool = True, *, with_id: bool = False):
+    def add(self, instance, *, with_id: bool = False):
         """A new row (or an object to keep); `with_id`: its id is needed now (an event names it)."""
         if with_id:
-            return insert_now(self, instance)
-        super().add(instance, _warn=_warn)
+            return insert_now(self.session, instance)
+        self.session.add(instance)
         return instance
 
-    def emit(self, event) -> None:
-        """An outbox event row: added, and inserted with the unit's other events at its flush."""
-        self.add(event)
+    def emit(self, event, *, processing_job: Callable[[list], object]) -> None:
+        """An outbox event row: added, inserted with the unit's other new rows, and named by the
+        unit's one processing job, `processing_job(events)` (app/platform/events/consumers.py: this
+        layer cannot import it), which `write` schedules once the events have their ids."""
+        self.session.add(event)
+        self.events.append(event)
+        self._processing_job = processing_job
 
     def schedule(self, job) -> None:
-        """Put `job` on the ledger: written at the commit, with the unit's other jobs, by
-        `job.write_all(uow, jobs)`; in a savepoint (which may roll back alone), at once."""
-        if self.in_nested_transaction():
+        """Put `job` (app/platform/scheduling's `Job`) on the ledger: written by `write` with the
+        unit's other jobs, in one statement (`Job.write_all`); in a savepoint (which may roll back
+        alone), at once."""
+        if self.session.in_nested_transaction():
             job.write_all(self, [job])
-            return
-        self.before_commit(_LEDGER, job, functools.partial(job.write_all, self), last=True)
+        else:
+            self.jobs.append(job)
 
-    def scheduled(self, *, take: bool) -> list:
-        """The jobs `schedule`d so far, for work that must see their rows now (a ledger read);
-        `take`: taken out (they are not written again at the commit)."""
-        entry = self._collected.pop(_LEDGER, None) if take else self._collected.get(_LEDGER)
-        return list(entry[0]) if entry else []
+    def publish_after_commit(self, publication) -> None:
+        """`publication.publish()` once the unit has committed (never if it rolled back)."""
+        self.to_publish.append(publication)
 
-    def before_commit(self, key: str, item, finish: Callable[[list], None], *, last: bool = False) -> None:
+    def before_commit(self, key: str, item, finish: Callable[[list], None]) -> None:
         """Add `item` to the unit's list `key`; `finish(items)` runs once, with all of them, at the
-        commit (a rolled-back unit forgets them). A finish may add more items; `last`: finished
-        after every other key."""
+        commit, before the unit's events and jobs are written (a rolled-back unit forgets them)."""
         if key not in self._collected:
-            self._collected[key] = ([], finish, last)
+            self._collected[key] = ([], finish)
         self._collected[key][0].append(item)
-
-    def finish_collected(self) -> None:
-        """Do the collected work now rather than at the commit (the job runner: a failure in it is
-        then the job's, and a batch of jobs finishes theirs together)."""
-        collected = self._collected
-        while collected:
-            first = [key for key, (_, _, last) in collected.items() if not last] or list(collected)
-            items, finish, _ = collected.pop(first[0])
-            finish(items)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback()` once the unit has committed (never when it rolled back)."""
         self._after_commit.append(callback)
 
-    def run_after_commit(self) -> None:
+    def commit(self) -> None:
+        """Flush; write the events and their processing job; write the jobs; commit; publish."""
+        self.write()
+        self.session.commit()
+        self.publish()
+
+    def write(self) -> None:
+        """What `commit` writes before it commits, done now (the job runner: a failure in it is then
+        the job's, and a batch of jobs writes theirs together)."""
+        while self._collected:
+            items, finish = self._collected.pop(next(iter(self._collected)))
+            finish(items)
+        self.session.flush()
+        events = [event for event in self.events if event in self.session]  # a savepoint's rolled back
+        self.events = []
+        if events:
+            self.jobs.append(self._processing_job(events))
+        jobs, self.jobs = self.jobs, []
+        if jobs:
+            jobs[0].write_all(self, jobs)
+
+    def publish(self) -> None:
+        """What the committed unit tells others: its due jobs to the broker, its stream messages."""
+        publications, self.to_publish = self.to_publish, []
         callbacks, self._after_commit = self._after_commit, []
+        for publication in publications:
+            publication.publish()
         for callback in callbacks:
             callback()
 
-    def flush(self, objects=None) -> None:
-        """The ORM's flush, the unit's new rows written in one statement where they can be
-        (app/platform/db/writes.py): after its changed rows, as the ORM orders them."""
-        new = rows_to_write_together(self) if objects is None else None
-        if new is None:
-            super().flush() if objects is None else super().flush(objects)
-            return
-        changed = list(self.dirty)
-        if changed:
-            super().flush(changed)
-        write_together(self, new)
-
-    def commit(self) -> None:
-        self.finish_collected()
-        super().commit()
-
     def rollback(self) -> None:
-        self._collected.clear()
-        super().rollback()
+        self._forget()
+        self.session.rollback()
 
     def close(self) -> None:
+        self._forget()
+        self.session.close()
+
+    def _forget(self) -> None:
         self._collected.clear()
-        super().close()
+        self.events, self.jobs, self.to_publish, self._after_commit = [], [], [], []

@@ -1,6 +1,6 @@
 """New rows written without the ORM's flush: one at once (`insert_now`), one unless a row holds its
 unique value already (`insert_once`), or all of a unit's new rows in one statement at its flush
-(`write_together`, PostgreSQL).
+(`WritesTogether`, the Session a unit of work holds: PostgreSQL).
 
 Why: a use case adds a handful of rows to as many tables (a capture: its stage stay, audit record,
 events, stream entry); the ORM's flush writes each table with a statement of its own, and its
@@ -26,12 +26,13 @@ else, and SQLite (no INSERT in a CTE), flushes as usual.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import defaultdict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SADeprecationWarning
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.platform.db.batch import Frozen
@@ -43,6 +44,29 @@ SHAPES_KEPT = 128
 # A memo of compiled SQL, a pure function of the code and the schema: no engine's state (app/bootstrap.py).
 _ONCE: dict[tuple[type, str], Frozen] = {}  # insert_once's, by (model, unique column)
 _PLANS: dict[type, tuple | None] = {}
+
+# `WritesTogether.flush` flushes the changed rows before it writes the new ones, through
+# `Session.flush(objects)`: SQLAlchemy 2.1 deprecates that parameter but keeps it. Said here once,
+# not as a warning in the log of every request that writes.
+warnings.filterwarnings(
+    "ignore", message="The `objects` parameter of `Session.flush`", category=SADeprecationWarning
+)
+
+
+class WritesTogether(Session):
+    """The Session a unit of work holds (app/platform/db/uow.py): its flush, the explicit one and
+    the one before a query (autoflush), writes the new rows in one statement where it can, after
+    the changed rows, as the ORM orders them."""
+
+    def flush(self, objects=None) -> None:
+        new = rows_to_write_together(self) if objects is None else None
+        if new is None:
+            super().flush() if objects is None else super().flush(objects)
+            return
+        changed = list(self.dirty)
+        if changed:
+            super().flush(changed)
+        write_together(self, new)
 
 
 def insert_now(session: Session, obj):

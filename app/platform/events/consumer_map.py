@@ -4,7 +4,7 @@ once after them, and which event types are processed later (on the timers queue)
 Built once per process by app/bootstrap.py from EVENT_HANDLERS, AFTER_EVENTS and PROCESSED_LATER of
 app/handlers.py, and handed on explicitly: bound into the events-processing job kinds' handler
 (`consumers.process_events`), and carried by the Database (`db.events`) for the processing job a
-unit of work writes as it commits (`consumers.schedule_processing`). No module-level registry:
+unit of work writes as it commits (`consumers.processing_job`). No module-level registry:
 two engines built side by side hold two maps.
 """
 

@@ -34,26 +34,27 @@ PROCESS_LATER_KIND = "events.process_later"
 PROCESS_KINDS = (PROCESS_KIND, PROCESS_LATER_KIND)
 
 
-def _processing_kind(session: UnitOfWork, events: list[DomainEvent]) -> str:
-    later = session.database.events.all_later(event.type for event in events)
+def _processing_kind(event_map: EventHandlers, events: list[DomainEvent]) -> str:
+    later = event_map.all_later(event.type for event in events)
     return PROCESS_LATER_KIND if later else PROCESS_KIND
 
 
-def schedule_processing(*, session: UnitOfWork, events: list[DomainEvent], now: datetime) -> None:
-    """The transaction's one processing job, naming all its events (the first names the job)."""
+def processing_job(event_map: EventHandlers, events: list[DomainEvent]) -> scheduling.Job:
+    """A transaction's one processing job, naming all its events (the first names the job), which
+    its unit writes with its other jobs as it commits (app/platform/db/uow.py): created once with
+    its whole payload, not inserted with the first event and rewritten with every later one.
+    `event_map`: the engine's, which says which events are processed later."""
     first = events[0]
-    session.schedule(
-        scheduling.Job(
-            kind=_processing_kind(session, events),
-            due_at=now,
-            dedupe_key=f"events:{first.id}",
-            now=now,
-            clinic_id=first.clinic_id,
-            subject_type=first.subject_type,
-            subject_id=first.subject_id,
-            payload={"event_ids": [event.id for event in events]},
-            origin={"event_id": first.id, "event_type": first.type},
-        )
+    return scheduling.Job(
+        kind=_processing_kind(event_map, events),
+        due_at=first.occurred_at,
+        dedupe_key=f"events:{first.id}",
+        now=first.occurred_at,
+        clinic_id=first.clinic_id,
+        subject_type=first.subject_type,
+        subject_id=first.subject_id,
+        payload={"event_ids": [event.id for event in events]},
+        origin={"event_id": first.id, "event_type": first.type},
     )
 
 
@@ -104,7 +105,7 @@ def schedule_alone(*, session: UnitOfWork, event: DomainEvent, now: datetime) ->
     """A processing job of one event's own; its key is the event's, so asking twice makes one."""
     session.schedule(
         scheduling.Job(
-            kind=_processing_kind(session, [event]),
+            kind=_processing_kind(session.database.events, [event]),
             due_at=now,
             dedupe_key=alone_key(event.id),
             now=now,

@@ -3,7 +3,7 @@
 Nothing here commits: an event exists exactly when the change that caused it was committed, and
 a rolled-back change leaves no event behind. `emit()` only adds the event to the unit of work;
 when it commits, its events are inserted together and one `events.process` ledger job naming all
-of them is written with its full payload (see `_schedule_processing`).
+of them is written with its full payload (`consumers.processing_job`, app/platform/db/uow.py).
 Each event is a type of its owning domain's `events.py` (app/platform/events/types.py); the
 events written, with their fields, are listed in docs/architecture/events.md, generated from the
 types. Payloads carry ids, enums and timestamps a rule needs, never protected fields (names, dates
@@ -37,16 +37,13 @@ class Subject:
         return cls(lead.clinic_id, "lead", lead.id)
 
 
-_PROCESSING = "events.processing"  # the unit's events, for its one processing job
-
-
 def emit(
     *, session: UnitOfWork, event: Event, subject: Subject, now: datetime, automation: bool = True
 ) -> DomainEvent:
     """Add one event to the caller's unit of work (committed, or rolled back, with the change).
 
-    The unit's events are inserted together, and one processing job naming them all is scheduled
-    before it commits (`_schedule_processing`); the event's id is known only then.
+    The unit's events are inserted together, and one processing job naming them all is written
+    with its jobs as it commits (`consumers.processing_job`); the event's id is known only then.
     `automation=False`: the event says `"automation": false`: consumers still see it (webhooks,
     reports), rules do not fire (a historical import).
     """
@@ -64,25 +61,10 @@ def emit(
         occurred_at=now,
         attempts=0,
     )
-    session.emit(row)
-    # The job names the events by id, which they get when inserted together at the commit: it is
-    # scheduled then, once for all the unit's events (the unit collects them under one key).
-    session.before_commit(_PROCESSING, row, functools.partial(_schedule_processing, session))
+    # The job names the events by id, which they get when inserted together at the commit: the
+    # unit builds it then, once for all its events.
+    session.emit(row, processing_job=functools.partial(consumers.processing_job, session.database.events))
     return row
-
-
-def _schedule_processing(session: UnitOfWork, emitted: list[DomainEvent]) -> None:
-    """Before the unit commits: one processing job naming all its events, through `session.schedule`.
-
-    One processing job per transaction, created once with its whole payload (not inserted with
-    the first event and rewritten with every later one). Events emitted inside a savepoint that
-    was rolled back were expunged from the session with it and are left out.
-    """
-    kept = [event for event in emitted if event in session]
-    if not kept:
-        return
-    session.flush()  # the events' ids, for the job to name
-    consumers.schedule_processing(session=session, events=kept, now=kept[0].occurred_at)
 
 
 def pending(*, session: UnitOfWork, limit: int = 100) -> list[DomainEvent]:

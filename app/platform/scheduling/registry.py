@@ -27,8 +27,9 @@ class JobKind:
     delivery runs every due row of the kind, and new rows wake a worker only when none is draining
     (see scheduling.service._wake and runner.run_job).
 
-    `sends_after_commit`: the handler sends outside the claim transaction (after it commits), then
-    records the outcome in a unit of work of its own, opened on `session.database`.
+    `sends_after_commit`: the handler returns its send, which the runner calls outside the claim
+    transaction (once it commits); the send records the outcome in a unit of work of its own,
+    opened on `session.database`.
 
     `batch`: rows of the kind published together while due (a bulk schedule, a sweep) go out as
     one message per `batch` rows, whose delivery claims and runs them in one transaction, each row

@@ -187,7 +187,9 @@ def _run_counted(*, db, counted, now: datetime, started: float) -> str:
         for last_try in (False, True):
             try:
                 with db.unit_of_work() as session:
-                    outcome, _, due_at = _claim_and_run(db=db, session=session, counted=counted, now=now)
+                    outcome, due_at, send = _claim_and_run(db=db, session=session, counted=counted, now=now)
+                if send is not None:  # what the handler left to do once its claim committed (a send)
+                    send()
                 break
             except _HandlerFailed as failed:
                 if last_try or not is_unavailable(failed.error):
@@ -232,24 +234,23 @@ def _counted_in_metrics(
 
 def _claim_and_run(
     *, db, session: UnitOfWork, counted, now: datetime
-) -> tuple[str, str | None, datetime | None]:
-    """Claim the counted attempt and run the handler: what happened, the row's kind, and the due time
-    of a row that ran."""
+) -> tuple[str, datetime | None, Callable | None]:
+    """Claim the counted attempt and run the handler: as `_run_handler`."""
     job = claim(session=session, job_id=counted.id, attempts=counted.attempts, now=now)
     if job is None:
-        return SKIPPED, counted.kind, None  # a concurrent delivery counted after this one: it runs the row
-    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now)
-    return outcome, job.kind, due_at
+        return SKIPPED, None, None  # a concurrent delivery counted after this one: it runs the row
+    return _run_handler(db=db, session=session, job=job, now=now)
 
 
 def _run_handler(
     *, db, session: UnitOfWork, job: ScheduledJob, now: datetime, finish: bool = True
-) -> tuple[str, datetime | None]:
-    """Run the claimed row's handler in the claim's transaction: what happened, and the due time of
-    a row that ran. A failure raises _HandlerFailed (the caller rolls the transaction back).
-
-    `finish`: the work the handler collected for the commit (`uow.before_commit`) is done here too, so
-    that its failure is the job's; a batch (`_run_together`) does it once for all its rows."""
+) -> tuple[str, datetime | None, Callable | None]:
+    """Run the claimed row's handler in the claim's transaction: what happened, the due time of a
+    row that ran, and what the handler returned: a `sends_after_commit` kind's send, done once the
+    claim has committed (`_run_counted`). A failure raises _HandlerFailed (the caller rolls back).
+    `finish`: what the unit writes before its commit (its collected work, events and jobs:
+    `uow.write`) is written here too, so that its failure is the job's; a batch (`_run_together`)
+    does it once for all its rows."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -261,17 +262,17 @@ def _run_handler(
         job.status = FAILED
         job.last_error = f"no handler is registered for job kind {job.kind!r} in this process"
         log.error("job %s: %s", job.id, job.last_error)
-        return NO_HANDLER, None
+        return NO_HANDLER, None, None
     job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
-            kind.handler(session=session, job=job, now=now)
+            send = kind.handler(session=session, job=job, now=now)
             if finish:
-                session.finish_collected()
+                session.write()
             session.flush()  # the handler's own constraint violations count as its failure
         except Exception as exc:
             raise _HandlerFailed(job_id, attempts, exc, kind.name) from exc
-    return RAN, job.due_at
+    return RAN, job.due_at, send
 
 
 def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
@@ -345,7 +346,7 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
             )
             for job in jobs:
                 with logs.scope(job_id=job.id):
-                    outcome, due_at = _run_handler(db=db, session=session, job=job, now=now, finish=False)
+                    outcome, due_at, _ = _run_handler(db=db, session=session, job=job, now=now, finish=False)
                 ran.append((job.id, outcome, due_at))
             _finish_together(session)
     except _BatchFinishFailed as failed:
@@ -394,7 +395,6 @@ def _finish_together(session: UnitOfWork) -> None:
     """The work the batch's handlers collected, done once for them all (e.g. one pass over the
     leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
     try:
-        session.finish_collected()
-        session.flush()
+        session.write()
     except Exception as exc:
         raise _BatchFinishFailed() from exc

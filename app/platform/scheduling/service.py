@@ -52,7 +52,7 @@ class Job:
 
     @staticmethod
     def write_all(session: UnitOfWork, jobs: list[Job]) -> None:
-        """The unit's jobs, just before it commits (app/platform/db/uow.py): see `_write`."""
+        """The unit's jobs, as it writes them before its commit (app/platform/db/uow.py): see `_write`."""
         _write(session, jobs, objects=False)
 
 
@@ -73,7 +73,9 @@ def written(session: UnitOfWork) -> list[ScheduledJob]:
     ledger read, an id to store); the rows they created, as the session's objects. In a savepoint
     they stay held too (the savepoint may roll back alone; written again at the commit, each
     dedupe_key is kept once)."""
-    waiting = session.scheduled(take=not session.in_nested_transaction())
+    waiting = list(session.jobs)
+    if not session.in_nested_transaction():
+        session.jobs.clear()
     return _write(session, waiting, objects=True) if waiting else []
 
 
@@ -124,22 +126,32 @@ def publish_after_commit(session: UnitOfWork, rows: Sequence, now: datetime, *, 
     `new`: rows the unit has just written: a draining kind's publish only if they must wake a
     worker (`_wake`); a drainer already out takes them with the others.
     """
-    db = session.database
-    sent = [Dispatched.of(row) for row in rows]
+    session.publish_after_commit(
+        Publication(session.database, [Dispatched.of(row) for row in rows], now, new)
+    )
 
-    def publish():
+
+@dataclass
+class Publication:
+    """Ledger rows a unit publishes once it has committed (`publish_after_commit`)."""
+
+    db: object
+    rows: list[Dispatched]
+    now: datetime
+    new: bool
+
+    def publish(self) -> None:
+        db, sent, now = self.db, self.rows, self.now
         pending = [row.id for row in sent if row.status == PENDING]
         if pending:
-            sent[:] = [row for row in sent if row.status != PENDING] + _mark_dispatched(db, pending, now)
-        if new:
+            sent = [row for row in sent if row.status != PENDING] + _mark_dispatched(db, pending, now)
+        if self.new:
             for kind in {row.kind for row in sent if db.job_kinds.kind_of(row.kind).drain}:
                 of_kind = [row for row in sent if row.kind == kind]
                 if not _wake(db.redis, kind, db=db, rows=of_kind, now=now):
-                    sent[:] = [row for row in sent if row.kind != kind]  # a draining worker takes them
+                    sent = [row for row in sent if row.kind != kind]  # a draining worker takes them
         if sent:
             publish_claimed(db=db, dispatcher=db.dispatcher, rows=sent, now=now)
-
-    session.after_commit(publish)
 
 
 _JOBS = ScheduledJob.__table__

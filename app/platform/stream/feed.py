@@ -11,7 +11,6 @@ reconnects to Redis.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "followup:stream"
 RESET = "reset"  # the event that tells a client to reload: what it missed is past the window
 REPLAY_LIMIT = 500  # more missed than this: a reset too (a reload is cheaper than the backlog)
-_PUBLISH = "stream.publish"  # the unit's new rows, published together after its commit
 
 
 @dataclass(frozen=True)
@@ -59,16 +57,34 @@ def record(
         created_at=now,
     )
     session.add(row)
-    session.before_commit(_PUBLISH, row, functools.partial(_publish_after_commit, session))
+    _messages(session).rows.append(row)
     return row
 
 
-def _publish_after_commit(session: UnitOfWork, rows: list[StreamEvent]) -> None:
-    kept = [row for row in rows if row in session]  # a rolled-back savepoint's rows are gone
-    if kept:
-        session.flush()  # their ids
-        messages = [json.dumps({"user_id": row.user_id, "id": row.id}) for row in kept]
-        session.after_commit(functools.partial(publish, session.redis, messages))
+@dataclass
+class StreamMessages:
+    """A unit's messages to the stream processes, published together once it has committed: its
+    new rows' ids (given by its commit's flush) and the users whose access changed."""
+
+    client: redis.Redis | None
+    rows: list[StreamEvent] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def publish(self) -> None:
+        kept = [row for row in self.rows if sa.inspect(row).persistent]  # not a rolled-back savepoint's
+        messages = [json.dumps({"user_id": row.user_id, "id": row.id}) for row in kept] + self.changed
+        if messages:
+            publish(self.client, messages)
+
+
+def _messages(session: UnitOfWork) -> StreamMessages:
+    """The unit's one StreamMessages, added to what it publishes after its commit at its first use."""
+    for publication in session.to_publish:
+        if isinstance(publication, StreamMessages):
+            return publication
+    messages = StreamMessages(session.redis)
+    session.publish_after_commit(messages)
+    return messages
 
 
 def publish(client: redis.Redis | None, messages: list[str]) -> None:
@@ -89,8 +105,7 @@ def user_changed(*, session: UnitOfWork, user_id: int) -> None:
     another role, a new password or email): their open streams check the user again at once, and
     close when the user may no longer read them (app/streaming). Lost with Redis away: each stream
     still checks at its next heartbeat."""
-    message = json.dumps({"user_id": user_id, "changed": True})
-    session.after_commit(functools.partial(publish, session.redis, [message]))
+    _messages(session).changed.append(json.dumps({"user_id": user_id, "changed": True}))
 
 
 @dataclass

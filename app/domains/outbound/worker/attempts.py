@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -44,18 +45,20 @@ OUTCOME_UNKNOWN_STOPPED = "outcome unknown: worker stopped mid-send"
 _CLAIM = outbound.claim_statement(Notification.__table__, sending.CLAIMED)
 
 
-def claim_delivery(*, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks) -> None:
-    """The `notification.deliver` handler: pending → sending (commits with the job); send after commit
-    and record the outcome in a unit of work of its own. `send_hooks`: the engine's guards and
-    composers, bound by app/bootstrap.py."""
+def claim_delivery(
+    *, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks
+) -> Callable[[], str] | None:
+    """The `notification.deliver` handler: pending → sending (commits with the job); what the runner
+    calls once that commit is done: the send, which records the outcome in a unit of work of its own.
+    `send_hooks`: the engine's guards and composers, bound by app/bootstrap.py."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
-        return  # sent, being sent, or given up: a duplicate or stale job does nothing
+        return None  # sent, being sent, or given up: a duplicate or stale job does nothing
     held = sending.held_at_send(session, row, now, send_hooks.guards)
     if held or sending.deferred_by_rate_limit(session, row, now):
-        return
+        return None
     message = sending.message_of(session, row, session.settings, send_hooks.composers)
-    session.after_commit(partial(deliver_claimed, db=session.database, message=message, attempt=row.attempts))
+    return partial(deliver_claimed, db=session.database, message=message, attempt=row.attempts)
 
 
 def deliver_claimed(*, db, message: channels.Outgoing, attempt: int, clock=app_clock.now) -> str:

@@ -28,6 +28,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -54,20 +55,20 @@ STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing 
 STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
 
 
-def claim_batch(*, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks) -> None:
-    """The `notification.deliver_batch` and `.deliver_together` handler: nothing to write here; once
-    the job's `done` commits, the worker delivers the batch's rows (`deliver_batch`) with the
-    engine's guards and composers (`send_hooks`, bound by app/bootstrap.py)."""
+def claim_batch(
+    *, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks
+) -> Callable[[], dict[str, int]]:
+    """The `notification.deliver_batch` and `.deliver_together` handler: nothing to write here; what
+    the runner calls once the job's `done` commits: the delivery of the batch's rows (`deliver_batch`)
+    with the engine's guards and composers (`send_hooks`, bound by app/bootstrap.py)."""
     payload = job.payload or {}
     ids = [int(i) for i in payload.get("notification_ids", [])]
     bulk = job.kind != outgoing.DELIVER_TOGETHER
     # A batch that stepped aside once goes through: a campaign is delayed, never starved.
     steps_aside = bulk and not payload.get(STEPPED_ASIDE_ONCE, False)
-    session.after_commit(
-        partial(
-            deliver_batch, db=session.database, notification_ids=ids, send_hooks=send_hooks,
-            steps_aside=steps_aside, bulk=bulk,
-        )
+    return partial(
+        deliver_batch, db=session.database, notification_ids=ids, send_hooks=send_hooks,
+        steps_aside=steps_aside, bulk=bulk,
     )  # fmt: skip
 
 
