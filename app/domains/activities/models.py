@@ -85,6 +85,20 @@ class LeadActivity(Base):
             postgresql_where=sa.text(AUTOMATED_MESSAGE),
             sqlite_where=sa.text(AUTOMATED_MESSAGE),
         ),
+        # Follow-up response over a long range: a range's automated messages already in channel
+        # (sequence) order, with what its grouped medians read: no sort of every message by group.
+        *[
+            sa.Index(
+                f"ix_lead_activities_automated_by_{group}",
+                "clinic_id",
+                f"message_{group}",
+                "occurred_at",
+                postgresql_include=["lead_id", "replied", "replied_at"],
+                postgresql_where=sa.text(AUTOMATED_MESSAGE),
+                sqlite_where=sa.text(AUTOMATED_MESSAGE),
+            )
+            for group in ("channel", "sequence_id")
+        ],
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,5 +121,10 @@ class LeadActivity(Base):
     replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # ... and when the family first answered it (the follow-up response report's time to reply).
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ... and the channel and sequence the report counts it under, from its thread message and its
+    # automation step (the rollups keep them: the report groups by them without joining).
+    message_channel: Mapped[str | None] = mapped_column(sa.String(32))
+    # Not a foreign key: activities sit below automation; sequences are never deleted.
+    message_sequence_id: Mapped[int | None] = mapped_column(sa.Integer)
     # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
     sentiment: Mapped[str | None] = mapped_column(sa.String(16))
