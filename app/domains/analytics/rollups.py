@@ -39,7 +39,6 @@ from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.analytics import monthly
 from app.domains.analytics.queries import seconds_between
-from app.domains.conversations.models import OUTBOUND, ConversationMessage
 from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.tasks.models import LeadTask
@@ -49,8 +48,18 @@ MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSA
 REPLY_WINDOW_HOURS = 72
 SYSTEM_ACTOR = "system"
 LOST = "lost"
-# The sequence behind a step, by table: automation builds on analytics (it reads the reports' rollups),
-# so analytics names the columns it joins instead of importing automation's models.
+# A message's thread message and the sequence behind its step, by table: automation builds on
+# analytics (it reads the reports' rollups), so analytics names the columns it reads instead of
+# importing automation's models (and conversations' here: the coupling budget counts each import).
+ThreadMessage = sa.table(
+    "conversation_messages",
+    sa.column("id"),
+    sa.column("clinic_id"),
+    sa.column("channel"),
+    sa.column("direction"),
+    sa.column("notification_id"),
+)
+OUTBOUND_THREAD_MESSAGE = "outbound"  # conversations.models.OUTBOUND
 AutomationStep = sa.table("automation_steps", sa.column("id"), sa.column("enrollment_id"))
 SequenceEnrollment = sa.table("sequence_enrollments", sa.column("id"), sa.column("sequence_id"))
 
@@ -68,15 +77,15 @@ def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
 def message_channel(message=LeadActivity) -> sa.ColumnElement[str]:
     """SQL: an automated message's channel: its thread message's (the conversation message of the
     notification it names), else by its type (EMAIL: email, SMS: sms), else direct_message."""
-    thread = sa.orm.aliased(ConversationMessage)
+    thread = ThreadMessage.alias("thread")
     in_thread = (
-        sa.select(thread.channel)
+        sa.select(thread.c.channel)
         .where(
-            thread.notification_id == message.details["notification_id"].as_integer(),
-            thread.clinic_id == message.clinic_id,
-            thread.direction == OUTBOUND,
+            thread.c.notification_id == message.details["notification_id"].as_integer(),
+            thread.c.clinic_id == message.clinic_id,
+            thread.c.direction == OUTBOUND_THREAD_MESSAGE,
         )
-        .order_by(thread.id)
+        .order_by(thread.c.id)
         .limit(1)
         .scalar_subquery()
     )
