@@ -208,18 +208,30 @@ def test_messages_sent_by_a_sequence_count_under_its_channel_and_name(app, clien
     lead = lead_with(client, tenant, phone="(415) 555-2671")
     sequence = make_sequence(client, tenant, [sms(), email()], name="Nurture")
     enroll(client, tenant, lead["id"], sequence["id"])
+    answer = {"type": "SMS", "direction": "INBOUND"}  # the family answers at once
+    resp = client.post(f"/api/leads/{lead['id']}/activities", json=answer, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
     process_outbox(app, db)
 
     def kept():
         with db.engine.connect() as conn:
             return conn.execute(
-                sa.select(LeadActivity.type, LeadActivity.message_channel, LeadActivity.message_sequence_id)
+                sa.select(
+                    LeadActivity.type,
+                    LeadActivity.message_channel,
+                    LeadActivity.message_sequence_id,
+                    LeadActivity.reply_seconds,
+                )
                 .where(LeadActivity.lead_id == lead["id"], rollups.automated_message())
                 .order_by(LeadActivity.id)
             ).all()
 
     written = kept()
-    assert written == [("SMS", "sms", sequence["id"]), ("EMAIL", "email", sequence["id"])]
+    assert [row[:3] for row in written] == [
+        ("SMS", "sms", sequence["id"]),
+        ("EMAIL", "email", sequence["id"]),
+    ]
+    assert all(0 < seconds < 60 for *_, seconds in written)  # both answered by the SMS
     with db.engine.begin() as connection:
         rollups.backfill(connection)
     assert kept() == written

@@ -127,7 +127,7 @@ def test_follow_up_response_reads_each_group_in_order_from_its_index_alone(app, 
     covering the reply time: not the activities' rows, no join to the thread message or the step to
     find them, no sort of every message by group."""
     indexes = ("ix_lead_activities_automated_by_channel", "ix_lead_activities_automated_by_sequence_id")
-    plans = _plans_of(app, client, tenant, "follow-up-response", "lead_activities.replied_at")
+    plans = _plans_of(app, client, tenant, "follow-up-response", "lead_activities.reply_seconds")
     read = [index for plan in plans for index in indexes if f"Index Only Scan using {index}" in plan]
     assert sorted(read) == sorted(indexes), plans  # each grouping from its own index
     for plan in plans:

@@ -11,7 +11,7 @@ messages logged by the system) sent in [from, to); one is replied when rollups m
   Both are kept on the message by the rollups (rollups.message_channel, message_sequence_id), which
   the report groups by; a message whose event is not processed yet counts under channel "unknown";
 - time to the family's first reply: from the message to its `replied_at` (rollups keeps it: the
-  lead's first INBOUND activity after it, within the window).
+  lead's first INBOUND activity after it, within the window; and the seconds to it, `reply_seconds`).
 Clinic first response, per channel of the family's first message: conversations whose family first
 wrote in [from, to), median seconds from that first message (first_inbound_at) to the clinic's first
 reply (first_reply_at); the ones not yet answered are counted apart.
@@ -89,14 +89,14 @@ def _lead_filters(stmt, lead_id, cohort: Cohort):
 
 def _automated_messages(session: UnitOfWork, cohort: Cohort):
     """One row per automated message of the range: channel, sequence id, replied, seconds to reply.
-    The channel and sequence are the message's own columns (the rollups keep them), so a long range
-    reads its messages already in either group's order from an index (no join, no sort)."""
+    The channel, sequence and seconds are the message's own columns (the rollups keep them), so a
+    long range reads its messages already in either group's order from an index (no join, no sort)."""
     message = LeadActivity
     stmt = sa.select(
         message.message_channel.label("channel"),
         message.message_sequence_id.label("sequence_id"),
         message.replied.label("replied"),
-        figures.seconds(session, message.replied_at, message.occurred_at).label("seconds"),
+        message.reply_seconds.label("seconds"),
     ).where(
         message.clinic_id == cohort.clinic_id,
         rollups.automated_message(message),

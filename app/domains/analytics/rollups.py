@@ -17,7 +17,8 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
 - lead_activities.replied: on an automated (actor "system") outbound email or SMS, whether the lead
   answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side's event is
   processed; lead_activities.replied_at: the time of that first answer (the earliest such reply: a
-  reply processed later but earlier in time lowers it);
+  reply processed later but earlier in time lowers it); lead_activities.reply_seconds: the seconds
+  from the message to that answer (the report's median reads it from an index, sorted);
 - lead_activities.message_channel and message_sequence_id: on an automated message, the channel of
   its thread message (the conversation message of its notification; without one, its type's: email,
   sms, else direct_message) and the sequence of the enrollment whose automation step sent it (null:
@@ -198,8 +199,16 @@ def _mark_replied_messages(session: UnitOfWork, lead_id: int, at: datetime) -> N
             LeadActivity.occurred_at >= at - window,
             sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > at),
         )
-        .values(replied=True, replied_at=at)
+        .values(replied=True, replied_at=at, reply_seconds=_seconds_to(session, at))
         .execution_options(synchronize_session=False)
+    )
+
+
+def _seconds_to(session: UnitOfWork, reply_at: datetime):
+    """SQL: seconds from the message to its reply at `reply_at`: the same expression as the backfill's
+    and the report's before it kept them, so the same value to the last bit."""
+    return seconds_between(
+        session, sa.literal(reply_at, LeadActivity.replied_at.type), LeadActivity.occurred_at
     )
 
 
@@ -222,7 +231,7 @@ def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int
             LeadActivity.id == message_id,
             sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > first_answer),
         )
-        .values(replied=True, replied_at=first_answer)
+        .values(replied=True, replied_at=first_answer, reply_seconds=_seconds_to(session, first_answer))
         .execution_options(synchronize_session=False)
     )
 
@@ -333,7 +342,10 @@ def backfill(connection: sa.Connection) -> None:
     connection.execute(
         sa.update(LeadActivity)
         .where(automated_message())
-        .values(replied=LeadActivity.replied_at.is_not(None))
+        .values(
+            replied=LeadActivity.replied_at.is_not(None),
+            reply_seconds=seconds_between(connection, LeadActivity.replied_at, LeadActivity.occurred_at),
+        )
     )
     connection.execute(
         sa.update(LeadActivity)
