@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +13,9 @@ from app.domains.automation.models import AutomationStep, SequenceEnrollment
 from app.domains.conversations.models import Conversation, ConversationMessage
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.sequences.models import Sequence
+from app.platform import clock
+from tests.analytics.kit import process_outbox
+from tests.automation.outreachkit import configure_clinic, email, enroll, lead_with, make_sequence, sms
 
 RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z"}
 
@@ -196,3 +199,48 @@ def test_the_range_moves_the_figures(client, tenant, dataset):
     """Only the messages sent in the range count: from the 7th, L2's email and L3's message remain."""
     data = get(client, tenant, **{"from": "2026-01-07T00:00:00Z"}).get_json()
     assert sum(row["messages"] for row in data["channels"]) == 2
+
+
+def test_messages_sent_by_a_sequence_count_under_its_channel_and_name(app, client, db, tenant):
+    """Through the write paths (a sequence's SMS and email sent at enrolment, their events processed):
+    each message keeps its channel and sequence for the report, as the backfill computes them."""
+    configure_clinic(client, tenant)
+    lead = lead_with(client, tenant, phone="(415) 555-2671")
+    sequence = make_sequence(client, tenant, [sms(), email()], name="Nurture")
+    enroll(client, tenant, lead["id"], sequence["id"])
+    answer = {"type": "SMS", "direction": "INBOUND"}  # the family answers at once
+    resp = client.post(f"/api/leads/{lead['id']}/activities", json=answer, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
+    process_outbox(app, db)
+
+    def kept():
+        with db.engine.connect() as conn:
+            return conn.execute(
+                sa.select(
+                    LeadActivity.type,
+                    LeadActivity.message_channel,
+                    LeadActivity.message_sequence_id,
+                    LeadActivity.reply_seconds,
+                )
+                .where(LeadActivity.lead_id == lead["id"], rollups.automated_message())
+                .order_by(LeadActivity.id)
+            ).all()
+
+    written = kept()
+    assert [row[:3] for row in written] == [
+        ("SMS", "sms", sequence["id"]),
+        ("EMAIL", "email", sequence["id"]),
+    ]
+    assert all(0 < seconds < 60 for *_, seconds in written)  # both answered by the SMS
+    with db.engine.begin() as connection:
+        rollups.backfill(connection)
+    assert kept() == written
+    today = {
+        "from": (clock.now() - timedelta(days=1)).isoformat(),
+        "to": (clock.now() + timedelta(hours=1)).isoformat(),
+    }
+    data = get(client, tenant, **today).get_json()
+    assert [(row["name"], row["messages"]) for row in data["sequences"]] == [("Nurture", 2)]
+    assert {row["name"]: row["messages"] for row in data["channels"]} == {
+        "sms": 1, "email": 1, "whatsapp": 0, "instagram": 0
+    }  # fmt: skip

@@ -121,9 +121,16 @@ def test_follow_up_counts_the_tasks_due_from_their_index_alone(app, client, tena
         assert "Index Only Scan using ix_lead_tasks_clinic_due" in plan, plan
 
 
-def test_follow_up_response_reads_the_automated_messages_from_their_index_alone(app, client, tenant):
-    """Per channel and sequence: each message's type, reply time and the ids naming its thread
-    message and step come from the automated messages' partial index, not the activities' rows."""
-    plans = _plans_of(app, client, tenant, "follow-up-response", "lead_activities.replied_at")
+def test_follow_up_response_reads_each_group_in_order_from_its_index_alone(app, client, tenant):
+    """Per channel and per sequence: each grouping reads the range's automated messages already in its
+    group's order (the channel and sequence kept on the message, migration 0067) from a partial index
+    covering the reply time: not the activities' rows, no join to the thread message or the step to
+    find them, no sort of every message by group."""
+    indexes = ("ix_lead_activities_automated_by_channel", "ix_lead_activities_automated_by_sequence_id")
+    plans = _plans_of(app, client, tenant, "follow-up-response", "lead_activities.reply_seconds")
+    read = [index for plan in plans for index in indexes if f"Index Only Scan using {index}" in plan]
+    assert sorted(read) == sorted(indexes), plans  # each grouping from its own index
     for plan in plans:
-        assert "Index Only Scan using ix_lead_activities_automated_messages" in plan, plan
+        assert "Index Scan using" not in plan, plan
+        assert "Sort" not in plan, plan
+        assert "Join" not in plan and "Nested Loop" not in plan, plan

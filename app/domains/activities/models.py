@@ -81,10 +81,36 @@ class LeadActivity(Base):
             "ix_lead_activities_automated_messages",
             "clinic_id",
             "occurred_at",
-            postgresql_include=["lead_id", "replied", "replied_at", "type", "details"],
+            postgresql_include=[
+                "lead_id",
+                "replied",
+                "replied_at",
+                "type",
+                "details",
+                # ... and a short range's channel, sequence and time to reply (follow-up response).
+                "message_channel",
+                "message_sequence_id",
+                "reply_seconds",
+            ],
             postgresql_where=sa.text(AUTOMATED_MESSAGE),
             sqlite_where=sa.text(AUTOMATED_MESSAGE),
         ),
+        # Follow-up response over a long range: a range's automated messages already in channel
+        # (sequence) order, each group's times to reply sorted (its median's sort finds them in
+        # order), the range a filter on the index: no sort of every message by group.
+        *[
+            sa.Index(
+                f"ix_lead_activities_automated_by_{group}",
+                "clinic_id",
+                f"message_{group}",
+                "reply_seconds",
+                "occurred_at",
+                postgresql_include=["lead_id", "replied"],
+                postgresql_where=sa.text(AUTOMATED_MESSAGE),
+                sqlite_where=sa.text(AUTOMATED_MESSAGE),
+            )
+            for group in ("channel", "sequence_id")
+        ],
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,5 +133,12 @@ class LeadActivity(Base):
     replied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # ... and when the family first answered it (the follow-up response report's time to reply).
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ... the seconds from the message to that reply (replied_at - occurred_at, kept with it) ...
+    reply_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    # ... and the channel and sequence the report counts it under, from its thread message and its
+    # automation step (the rollups keep them: the report groups by them without joining).
+    message_channel: Mapped[str | None] = mapped_column(sa.String(32))
+    # Not a foreign key: activities sit below automation; sequences are never deleted.
+    message_sequence_id: Mapped[int | None] = mapped_column(sa.Integer)
     # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
     sentiment: Mapped[str | None] = mapped_column(sa.String(16))

@@ -17,7 +17,13 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
 - lead_activities.replied: on an automated (actor "system") outbound email or SMS, whether the lead
   answered (an INBOUND activity) within REPLY_WINDOW_HOURS after it; set when either side's event is
   processed; lead_activities.replied_at: the time of that first answer (the earliest such reply: a
-  reply processed later but earlier in time lowers it).
+  reply processed later but earlier in time lowers it); lead_activities.reply_seconds: the seconds
+  from the message to that answer (the report's median reads it from an index, sorted);
+- lead_activities.message_channel and message_sequence_id: on an automated message, the channel of
+  its thread message (the conversation message of its notification; without one, its type's: email,
+  sms, else direct_message) and the sequence of the enrollment whose automation step sent it (null:
+  a rule's message), so the follow-up response report groups by them from an index without joining
+  (set when the message's own event is processed; until then it counts under channel "unknown").
 Each consumer computes its column from the rows, not from what the event says changed, so running it
 again, or after a later event, gives the same column. The stays' lead_created_at and stay_seconds
 are the stay's own facts, written by pipeline with the stay.
@@ -43,6 +49,20 @@ MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSA
 REPLY_WINDOW_HOURS = 72
 SYSTEM_ACTOR = "system"
 LOST = "lost"
+# A message's thread message and the sequence behind its step, by table: automation builds on
+# analytics (it reads the reports' rollups), so analytics names the columns it reads instead of
+# importing automation's models (and conversations' here: the coupling budget counts each import).
+ThreadMessage = sa.table(
+    "conversation_messages",
+    sa.column("id"),
+    sa.column("clinic_id"),
+    sa.column("channel"),
+    sa.column("direction"),
+    sa.column("notification_id"),
+)
+OUTBOUND_THREAD_MESSAGE = "outbound"  # conversations.models.OUTBOUND
+AutomationStep = sa.table("automation_steps", sa.column("id"), sa.column("enrollment_id"))
+SequenceEnrollment = sa.table("sequence_enrollments", sa.column("id"), sa.column("sequence_id"))
 
 
 def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
@@ -52,6 +72,39 @@ def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
         activity.direction == sa.literal_column(f"'{ActivityDirection.OUTBOUND}'"),
         activity.actor == sa.literal_column(f"'{SYSTEM_ACTOR}'"),
         activity.type.in_([sa.literal_column(f"'{t}'") for t in MESSAGE_TYPES]),
+    )
+
+
+def message_channel(message=LeadActivity) -> sa.ColumnElement[str]:
+    """SQL: an automated message's channel: its thread message's (the conversation message of the
+    notification it names), else by its type (EMAIL: email, SMS: sms), else direct_message."""
+    thread = ThreadMessage.alias("thread")
+    in_thread = (
+        sa.select(thread.c.channel)
+        .where(
+            thread.c.notification_id == message.details["notification_id"].as_integer(),
+            thread.c.clinic_id == message.clinic_id,
+            thread.c.direction == OUTBOUND_THREAD_MESSAGE,
+        )
+        .order_by(thread.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    by_type = sa.case(
+        (message.type == ActivityType.EMAIL, "email"), (message.type == ActivityType.SMS, "sms")
+    )
+    return sa.func.coalesce(in_thread, by_type, sa.literal("direct_message"))
+
+
+def message_sequence_id(message=LeadActivity) -> sa.ColumnElement[int]:
+    """SQL: the sequence of the enrollment whose automation step sent the message (null: none)."""
+    return (
+        sa.select(SequenceEnrollment.c.sequence_id)
+        .select_from(AutomationStep)
+        .join(SequenceEnrollment, SequenceEnrollment.c.id == AutomationStep.c.enrollment_id)
+        .where(AutomationStep.c.id == message.details["automation_step_id"].as_integer())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -92,6 +145,17 @@ def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
         _mark_replied_messages(session, lead_id, at)
     if is_automated_message(**kind, actor=actor):
         _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
+        _stamp_channel_and_sequence(session, facts["activity_id"])
+
+
+def _stamp_channel_and_sequence(session: UnitOfWork, message_id: int) -> None:
+    """The message's channel and sequence, from its thread message and step (written with it)."""
+    session.execute(
+        sa.update(LeadActivity)
+        .where(LeadActivity.id == message_id)
+        .values(message_channel=message_channel(), message_sequence_id=message_sequence_id())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _firsts_lowered_by(*, type: str, direction: str | None, outcome: str | None, actor: str | None) -> list:
@@ -135,8 +199,16 @@ def _mark_replied_messages(session: UnitOfWork, lead_id: int, at: datetime) -> N
             LeadActivity.occurred_at >= at - window,
             sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > at),
         )
-        .values(replied=True, replied_at=at)
+        .values(replied=True, replied_at=at, reply_seconds=_seconds_to(session, at))
         .execution_options(synchronize_session=False)
+    )
+
+
+def _seconds_to(session: UnitOfWork, reply_at: datetime):
+    """SQL: seconds from the message to its reply at `reply_at`: the same expression as the backfill's
+    and the report's before it kept them, so the same value to the last bit."""
+    return seconds_between(
+        session, sa.literal(reply_at, LeadActivity.replied_at.type), LeadActivity.occurred_at
     )
 
 
@@ -159,7 +231,7 @@ def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int
             LeadActivity.id == message_id,
             sa.or_(LeadActivity.replied_at.is_(None), LeadActivity.replied_at > first_answer),
         )
-        .values(replied=True, replied_at=first_answer)
+        .values(replied=True, replied_at=first_answer, reply_seconds=_seconds_to(session, first_answer))
         .execution_options(synchronize_session=False)
     )
 
@@ -270,6 +342,14 @@ def backfill(connection: sa.Connection) -> None:
     connection.execute(
         sa.update(LeadActivity)
         .where(automated_message())
-        .values(replied=LeadActivity.replied_at.is_not(None))
+        .values(
+            replied=LeadActivity.replied_at.is_not(None),
+            reply_seconds=seconds_between(connection, LeadActivity.replied_at, LeadActivity.occurred_at),
+        )
+    )
+    connection.execute(
+        sa.update(LeadActivity)
+        .where(automated_message())
+        .values(message_channel=message_channel(), message_sequence_id=message_sequence_id())
     )
     monthly.rebuild(connection)
