@@ -81,17 +81,17 @@ def is_automated_message(*, type: str, direction: str | None, actor: str) -> boo
 
 def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
     """An activity was logged: the lead's first contact, and the replied marks of its messages."""
-    facts = event.payload
-    lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
-    actor = SYSTEM_ACTOR if facts.get("system") else None
-    kind = {"type": facts["type"], "direction": facts.get("direction")}
-    firsts = _firsts_lowered_by(**kind, outcome=facts.get("outcome"), actor=actor)
+    facts = event.data
+    lead_id, at = facts.lead_id, datetime.fromisoformat(facts.occurred_at)
+    actor = SYSTEM_ACTOR if facts.system else None
+    kind = {"type": facts.type, "direction": facts.direction}
+    firsts = _firsts_lowered_by(**kind, outcome=facts.outcome, actor=actor)
     if firsts:
         _lower_firsts(session, lead_id, at, firsts)
     if kind["direction"] == ActivityDirection.INBOUND:
         _mark_replied_messages(session, lead_id, at)
     if is_automated_message(**kind, actor=actor):
-        _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
+        _mark_if_already_answered(session, facts.activity_id, lead_id, at)
 
 
 def _firsts_lowered_by(*, type: str, direction: str | None, outcome: str | None, actor: str | None) -> list:
@@ -168,7 +168,7 @@ def on_stage_changed(*, session: UnitOfWork, event, now: datetime) -> None:
     """The lead entered a stage: its furthest stage, from its stays."""
     session.execute(
         sa.update(Lead)
-        .where(Lead.id == event.payload["lead_id"])
+        .where(Lead.id == event.data.lead_id)
         .values(furthest_stage=_furthest_stage_of_lead())
         .execution_options(synchronize_session=False)
     )

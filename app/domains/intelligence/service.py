@@ -157,15 +157,16 @@ RESCORE_KIND = "intelligence.rescore"
 def label_reply(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer: label an inbound reply (a negative one notifies the lead's owner). The event
     says what kind of activity it was: any other activity is not read at all."""
-    payload = event.payload or {}
-    is_reply = payload.get("type") in REPLY_TYPES and payload.get("direction") == ActivityDirection.INBOUND
-    if is_reply and payload.get("activity_id"):
-        reply_sentiment(session=session, activity_id=payload["activity_id"], now=now)
+    logged = event.data
+    is_reply = logged.type in REPLY_TYPES and logged.direction == ActivityDirection.INBOUND
+    if is_reply and logged.activity_id:
+        reply_sentiment(session=session, activity_id=logged.activity_id, now=now)
 
 
 def lead_id_of(event) -> int | None:
-    payload = event.payload or {}
-    return payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
+    """The lead a delivered event names (every type re-scoring watches names one), else its subject's."""
+    named = getattr(event.data, "lead_id", None)
+    return named or (event.subject_id if event.subject_type == "lead" else None)
 
 
 def queue_rescoring(*, session: UnitOfWork, events: list, now: datetime, watched: tuple[str, ...]) -> None:

@@ -193,7 +193,8 @@ def _active_subscriptions(session: UnitOfWork, clinic_id: int) -> list:
 
 
 def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
-    """Event consumer: one delivery (and ledger job) per active subscription to the event's type."""
+    """Event consumer: one delivery (and ledger job) per active subscription to the event's type; its
+    `data`, the event's fields as the outbox stores them (`Delivered.payload()`), less any PHI."""
     active = _active_subscriptions(session, event.clinic_id)
     for sub_id in [sub_id for sub_id, types in active if event.type in types]:
         exists = session.scalar(
@@ -213,7 +214,7 @@ def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
                 "event_id": event.id,
                 "clinic_id": event.clinic_id,
                 "occurred_at": event.occurred_at.isoformat(),
-                "data": phi_policy.strip_all(event.payload),
+                "data": phi_policy.strip_all(event.payload()),
             },
             status=PENDING,
             created_at=now,

@@ -7,6 +7,13 @@ it is None (`optional()`) is absent from the payload, as it always was, rather t
 `Catalogue` is the engine's list of types, built from the handler map (app/handlers.py): it turns
 a stored row back into its type, and writes the events' documentation (docs/architecture/events.md)
 from the types themselves, so the documented payloads are the defined ones.
+
+A consumer receives a committed event as `Delivered[E]` (`Catalogue.deliver`): the outbox row's
+envelope (its id, clinic, subject, time, and the `automation` flag emit stores in the payload)
+around `data`, the event as its type; it reads `event.data.lead_id`, never the stored dict. A row
+the catalogue cannot read (a type name this engine does not know, a required field missing) is
+not skipped: `UnreadableEvent` fails its processing, which is retried and ends dead on its own
+for an admin (app/platform/events/consumers.py), rather than marked processed unseen.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Iterable
-from typing import ClassVar, Self
+from datetime import datetime
+from typing import ClassVar, Generic, Self, TypeVar
 
 _OMITTED_WHEN_NONE = "omitted_when_none"
 _STORED_AS = "stored_as"
@@ -48,6 +56,43 @@ class Event:
         return cls(**{names[key]: value for key, value in payload.items() if key in names})
 
 
+E = TypeVar("E", bound=Event)
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivered(Generic[E]):
+    """A committed event as its consumers receive it: `data`, the event as its type, in the
+    envelope of its outbox row. `automation` False: emitted with `emit(automation=False)` (a
+    historical import): consumers see it, rules do not fire on it."""
+
+    id: int
+    clinic_id: int
+    subject_type: str
+    subject_id: int
+    occurred_at: datetime
+    data: E
+    automation: bool = True
+
+    @property
+    def type(self) -> str:
+        """Its type's name ("lead.created"): what rule triggers and webhook subscriptions name."""
+        return self.data.NAME
+
+    def payload(self) -> dict:
+        """The fields as the outbox stores them, the envelope's `"automation": false` included when
+        it says so: for what reads them by name (the rules' conditions, a webhook's body)."""
+        payload = self.data.payload()
+        return payload if self.automation else {**payload, AUTOMATION_KEY: False}
+
+
+# The envelope's flag, stored among the payload's fields (app/platform/events/service.py `emit`).
+AUTOMATION_KEY = "automation"
+
+
+class UnreadableEvent(Exception):
+    """A stored event its engine cannot read as a type: its processing fails, and says why."""
+
+
 def optional(default=None):
     """A payload field that is absent (not null) when None: a detail only some events carry."""
     return dataclasses.field(default=default, metadata={_OMITTED_WHEN_NONE: True})
@@ -75,6 +120,32 @@ class Catalogue:
     def load(self, name: str, payload: dict) -> Event:
         """A stored event as its type (rows written before the types load the same way)."""
         return self.types[name].from_payload(payload)
+
+    def deliver(self, row) -> Delivered:
+        """An outbox row (app/platform/events/models.py DomainEvent) as its consumers receive it;
+        `UnreadableEvent` when its type is not one of these or its payload does not fit it."""
+        event_type = self.types.get(row.type)
+        if event_type is None:
+            raise UnreadableEvent(
+                f"event {row.id} is of type {row.type!r}, which no event type of this engine is named "
+                "(app/handlers.py EVENTS)"
+            )
+        payload = row.payload or {}
+        try:
+            data = event_type.from_payload(payload)
+        except TypeError as error:  # a required field the row lacks
+            raise UnreadableEvent(
+                f"event {row.id} ({row.type}) does not load as {event_type.__name__}: {error}"
+            ) from error
+        return Delivered(
+            id=row.id,
+            clinic_id=row.clinic_id,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            occurred_at=row.occurred_at,
+            data=data,
+            automation=payload.get(AUTOMATION_KEY) is not False,
+        )
 
     def document(self) -> str:
         """The events' reference in Markdown, from the types: names, owners, subjects and fields."""

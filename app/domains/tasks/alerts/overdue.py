@@ -70,7 +70,7 @@ def mark_overdue_in_chunks(*, db, now: datetime, chunk: int) -> int:
 
 def tell_overdue(*, session: UnitOfWork, event, now: datetime) -> None:
     """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
-    task = session.get(LeadTask, event.payload["task_id"])
+    task = session.get(LeadTask, event.data.task_id)
     if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:
         return  # done, snoozed or cancelled since the sweep marked it
     notifications.notify_staff(

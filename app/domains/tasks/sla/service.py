@@ -54,7 +54,7 @@ def _after(calendar: BusinessCalendar, start: datetime, minutes: float) -> datet
 def start_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer of lead.created: the lead's clocks and their warning and breach jobs."""
     lead = session.get(Lead, event.subject_id)
-    if lead is None or not lead.is_open or (event.payload or {}).get("automation") is False:
+    if lead is None or not lead.is_open or not event.automation:
         return  # a historical import (automation off) starts no clock
     clinic = session.get(Clinic, lead.clinic_id)
     calendar = BusinessCalendar.from_settings(
@@ -210,14 +210,12 @@ def breach(*, session: UnitOfWork, job, now: datetime) -> None:
 
 def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
     """Event consumer of activity.logged: an attempt or contact meets the running clocks it answers."""
-    payload = event.payload or {}
-    lead_id = payload.get("lead_id")
+    activity = event.data
+    lead_id = activity.lead_id
     kinds = []
-    if str(payload.get("direction") or "").upper() == ActivityDirection.OUTBOUND.value and not payload.get(
-        "system"
-    ):
+    if str(activity.direction or "").upper() == ActivityDirection.OUTBOUND.value and not activity.system:
         kinds.append(SlaKind.SPEED_TO_LEAD.value)
-    if payload.get("contact"):
+    if activity.contact:
         kinds.append(SlaKind.FIRST_RESPONSE.value)
     if lead_id is None or not kinds:
         return  # the capture's own entry, an automated message, an inbound note: nothing to settle
@@ -238,7 +236,7 @@ def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
 
 def _on_closed(reason: str):
     def cancel_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
-        lead_id = (event.payload or {}).get("lead_id")
+        lead_id = event.data.lead_id
         clocks = session.scalars(
             sa.select(SlaClock)
             .where(SlaClock.lead_id == lead_id, SlaClock.status.in_([s.value for s in RUNNING]))
