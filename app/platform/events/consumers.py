@@ -72,8 +72,8 @@ def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: E
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
     `event_handlers`: the engine's event map, bound to this handler by app/bootstrap.py. Each
     consumer is handed the event as its type (`Delivered`, read from the row by the map's
-    catalogue); a row it cannot read (`UnreadableEvent`: a type name it does not know) fails the
-    attempt, so the event is retried, then ends dead on its own, never marked processed unseen.
+    catalogue); a row of a type name it does not know (`UnreadableEvent`) fails the attempt, so
+    the event is retried, then ends dead on its own, never marked processed unseen.
 
     A job naming several events that failed once is split instead (`split`): one consumer failing
     on one event must not hold back, nor kill with the job, the others of its transaction.
