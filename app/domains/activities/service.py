@@ -17,6 +17,7 @@ from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, new_row, page_of
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 
 SYSTEM = audit.SYSTEM
@@ -198,7 +199,7 @@ def list_activities(
     return rows, total
 
 
-def note_priority_change(*, session: UnitOfWork, event, now: datetime) -> LeadActivity | None:
+def note_priority_change(*, session: UnitOfWork, event: Delivered, now: datetime) -> LeadActivity | None:
     """The `lead.updated` consumer: a change of the lead's priority goes on its timeline (a
     PRIORITY_CHANGE by whoever made it: staff, a rule, an integrator). Bookkeeping: no rule fires on it."""
     updated = event.data

@@ -8,10 +8,11 @@ from app.domains.activities.models import ActivityDirection, LeadActivity
 from app.domains.leads.events import lead_summary
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 from app.platform.stream import feed
 
 
-def tell_owner_of_reply(*, session: UnitOfWork, event, now: datetime) -> None:
+def tell_owner_of_reply(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The `activity.logged` consumer: an inbound contact from a lead (a reply by email or SMS, a call
     in) goes to the stream of the lead's owner."""
     logged = event.data

@@ -38,6 +38,7 @@ from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.tasks.models import LeadTask
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
 REPLY_WINDOW_HOURS = 72
@@ -79,7 +80,7 @@ def is_automated_message(*, type: str, direction: str | None, actor: str) -> boo
 # --- the consumers --------------------------------------------------------------------------------
 
 
-def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_activity_logged(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """An activity was logged: the lead's first contact, and the replied marks of its messages."""
     facts = event.data
     lead_id, at = facts.lead_id, datetime.fromisoformat(facts.occurred_at)
@@ -164,7 +165,7 @@ def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int
     )
 
 
-def on_stage_changed(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_stage_changed(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The lead entered a stage: its furthest stage, from its stays."""
     session.execute(
         sa.update(Lead)
@@ -174,7 +175,7 @@ def on_stage_changed(*, session: UnitOfWork, event, now: datetime) -> None:
     )
 
 
-def on_stages_reordered(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_stages_reordered(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The clinic's stages changed order: every lead's furthest stage again, and the clinic's counts."""
     refresh_furthest_stages(session, event.clinic_id)
 

@@ -31,6 +31,7 @@ from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, page_offset
 from app.platform.delivery import addresses
 from app.platform.errors import Conflict, NotFound, ValidationFailed
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -192,7 +193,7 @@ def _active_subscriptions(session: UnitOfWork, clinic_id: int) -> list:
     return held[clinic_id]
 
 
-def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
+def enqueue_deliveries(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer: one delivery (and ledger job) per active subscription to the event's type; its
     `data`, the event's fields as the outbox stores them (`Delivered.payload()`), less any PHI."""
     active = _active_subscriptions(session, event.clinic_id)

@@ -173,7 +173,9 @@ class Catalogue:
             "Generated from the event types (`make events-doc`; tests/events/test_event_types.py checks",
             "it). Each event is a frozen dataclass in its owning domain's `events.py`; the outbox stores",
             "its name, version and payload. A field marked *optional* is absent from the payload when",
-            "it has no value.",
+            "it has no value. A consumer is handed the event as its type, in its row's envelope",
+            "(`Delivered`: `event.data.lead_id`, `event.id`, `event.occurred_at`); the rules' conditions",
+            "and webhooks read the payload as stored.",
             "",
         ]
         for name in sorted(self.types):

@@ -29,6 +29,7 @@ from app.domains.outbound import service as notifications
 from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, among
+from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
 
 WARN, BREACH = "sla.warn", "sla.breach"
@@ -51,7 +52,7 @@ def _after(calendar: BusinessCalendar, start: datetime, minutes: float) -> datet
         return start + timedelta(minutes=minutes)
 
 
-def start_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
+def start_clocks(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer of lead.created: the lead's clocks and their warning and breach jobs."""
     lead = session.get(Lead, event.subject_id)
     if lead is None or not lead.is_open or not event.automation:
@@ -208,7 +209,7 @@ def breach(*, session: UnitOfWork, job, now: datetime) -> None:
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 
 
-def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_activity(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer of activity.logged: an attempt or contact meets the running clocks it answers."""
     activity = event.data
     lead_id = activity.lead_id
@@ -235,7 +236,7 @@ def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
 
 
 def _on_closed(reason: str):
-    def cancel_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
+    def cancel_clocks(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
         lead_id = event.data.lead_id
         clocks = session.scalars(
             sa.select(SlaClock)
