@@ -48,6 +48,7 @@ from app.domains.outbound.worker.sending import SendHooks
 from app.platform.app_db import WIRING
 from app.platform.config import Settings
 from app.platform.events.consumer_map import EventHandlers
+from app.platform.events.types import Catalogue
 from app.platform.scheduling.registry import JobKind, JobKinds
 
 
@@ -122,6 +123,8 @@ def bootstrap(settings: Settings, *, plugins: Iterable[str] = ()) -> Wiring:
         consumers,
         after_events=[_inject(c, dependencies) for c in handlers.AFTER_EVENTS],
         later_types=[event_type.NAME for event_type in handlers.PROCESSED_LATER],
+        # The plugins' event types are read back as theirs too (a test's event, its consumer's).
+        catalogue=Catalogue({*handlers.EVENTS.types.values(), *(t for t, _ in extra_consumers)}),
     )
     dependencies["event_handlers"] = events
     dependencies["send_hooks"] = send_hooks = SendHooks(

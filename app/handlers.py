@@ -2,7 +2,8 @@
 
 Every reaction one domain has to another's event or job is listed here, once, in the order it runs:
 - `EVENT_HANDLERS`: event type → the consumers an `events.process` job hands each committed event
-  to, in the order listed; `AFTER_EVENTS`: once per processing, after them, with all its events;
+  to (as its type: `Delivered[E]`, read back through `EVENTS`), in the order listed;
+  `AFTER_EVENTS`: once per processing, after them, with all its events;
   `PROCESSED_LATER`: the sweeps' event types, processed on the timers queue instead;
 - `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
 - `STEP_EXECUTORS`: an automation step's action type → what carries it out;

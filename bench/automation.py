@@ -43,6 +43,7 @@ from flask import Flask
 from app import create_app
 from app.bootstrap import wiring_of
 from app.devtools.local_redis import free_port
+from app.domains.activities.events import ActivityLogged
 from app.domains.auth import tokens
 from app.domains.auth.models import Clinic
 from app.domains.automation import processing
@@ -56,7 +57,7 @@ from app.domains.outbound.models import Notification
 from app.domains.tasks.models import LeadTask
 from app.platform import clock, migrate
 from app.platform.config import Settings
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from bench.bulk import _stop, _wait, _worker
 from bench.common import bench_database, bench_redis, database_cpu, percentile, print_table, process_tree_cpu
@@ -132,19 +133,18 @@ def rule_evaluation(db_url: str, redis_url: str, n_rules: int, evaluations: int)
         rules = processing.active_rules(
             session=session, clinic_id=clinic_id, trigger="activity.logged", cache=cache
         )
-        event = DomainEvent(
-            id=0,
-            clinic_id=clinic_id,
-            type="activity.logged",
-            subject_type="lead",
-            subject_id=lead.id,
-            payload={"type": "PHONE_CALL", "direction": "OUTBOUND", "outcome": "no_answer"},
-            occurred_at=now,
+        call = ActivityLogged(
+            activity_id=0, lead_id=lead.id, type="PHONE_CALL", direction="OUTBOUND", outcome="no_answer",
+            occurred_at=now.isoformat(), system=False, contact=False, attempt=True,
+        )  # fmt: skip
+        # As the processing hands it to automation's consumer.
+        event = Delivered(
+            id=0, clinic_id=clinic_id, subject_type="lead", subject_id=lead.id, occurred_at=now, data=call
         )
         pure, whole = [], []
         for _ in range(evaluations):
             context = rule_context.build_context(
-                session=session, lead=lead, event_type=event.type, payload=event.payload, at=now
+                session=session, lead=lead, event_type=event.type, payload=event.payload(), at=now
             )
             started = time.perf_counter()
             for rule in rules:

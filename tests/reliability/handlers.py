@@ -121,11 +121,11 @@ CONSUMER_FIXED = "followup:test:consumer-fixed"  # a Redis key: set, the consume
 
 def consume_test_event(*, session, event, now) -> None:
     """An event consumer with one audit row (subject event:<id>) per event it processed; it raises on
-    an event whose payload says `bad` until the test sets CONSUMER_FIXED, and kills its worker on
-    one that says `kills`."""
-    if event.payload.get("bad") and not session.redis.exists(CONSUMER_FIXED):
+    a TestEvent that says `bad` until the test sets CONSUMER_FIXED, and kills its worker on one that
+    says `kills`."""
+    if event.data.bad and not session.redis.exists(CONSUMER_FIXED):
         raise RuntimeError(f"the consumer cannot take event {event.id}")
-    if event.payload.get("kills"):  # as a batch killed for its time limit, or by the OOM killer
+    if event.data.kills:  # as a batch killed for its time limit, or by the OOM killer
         os.kill(os.getpid(), signal.SIGKILL)
     audit.record(
         session,

@@ -17,6 +17,7 @@ from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, new_row, page_of
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 
 SYSTEM = audit.SYSTEM
@@ -198,16 +199,16 @@ def list_activities(
     return rows, total
 
 
-def note_priority_change(*, session: UnitOfWork, event, now: datetime) -> LeadActivity | None:
+def note_priority_change(*, session: UnitOfWork, event: Delivered, now: datetime) -> LeadActivity | None:
     """The `lead.updated` consumer: a change of the lead's priority goes on its timeline (a
     PRIORITY_CHANGE by whoever made it: staff, a rule, an integrator). Bookkeeping: no rule fires on it."""
-    payload = event.payload or {}
-    if "priority" not in (payload.get("changed") or ()):
+    updated = event.data
+    if "priority" not in (updated.changed or ()):
         return None
-    lead = session.get(Lead, payload.get("lead_id"))
+    lead = session.get(Lead, updated.lead_id)
     if lead is None or lead.clinic_id != event.clinic_id:
         return None
-    by = payload.get("by") or SYSTEM
+    by = updated.by or SYSTEM
     user_id = int(by.removeprefix("user:")) if by.startswith("user:") and by[5:].isdigit() else None
     # A person's or an integrator's change is theirs; a rule's is the engine's bookkeeping (it does
     # not end a quiet spell), with the rule named in the details.
@@ -218,6 +219,6 @@ def note_priority_change(*, session: UnitOfWork, event, now: datetime) -> LeadAc
         recorded_at=now,
         actor_ref=SYSTEM if engine else by,
         user_id=user_id,
-        details={"from": payload.get("previous_priority"), "to": payload.get("priority"), "by": by},
+        details={"from": updated.previous_priority, "to": updated.priority, "by": by},
     )
     return record(session=session, lead=lead, facts=facts, automation=False)

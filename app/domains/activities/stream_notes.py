@@ -8,17 +8,18 @@ from app.domains.activities.models import ActivityDirection, LeadActivity
 from app.domains.leads.events import lead_summary
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 from app.platform.stream import feed
 
 
-def tell_owner_of_reply(*, session: UnitOfWork, event, now: datetime) -> None:
+def tell_owner_of_reply(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The `activity.logged` consumer: an inbound contact from a lead (a reply by email or SMS, a call
     in) goes to the stream of the lead's owner."""
-    payload = event.payload
-    if payload.get("direction") != ActivityDirection.INBOUND or not payload.get("contact"):
+    logged = event.data
+    if logged.direction != ActivityDirection.INBOUND or not logged.contact:
         return
-    lead = session.get(Lead, payload["lead_id"])
-    activity = session.get(LeadActivity, payload["activity_id"])
+    lead = session.get(Lead, logged.lead_id)
+    activity = session.get(LeadActivity, logged.activity_id)
     if lead is None or activity is None or lead.assigned_to_id is None:
         return
     note = feed.StreamNote(

@@ -36,6 +36,7 @@ from app.domains.leads.events import LeadCreated, LeadDeleted, LeadUpdated
 from app.domains.leads.models import Lead, LeadStatus
 from app.domains.pipeline.events import LeadConverted, LeadLost, LeadStageChanged
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
 
 SPEED_TO_LEAD_SECONDS = 300
@@ -138,7 +139,7 @@ _UPDATE_COUNTED = (
 RECOUNT_KIND = "analytics.recount"
 
 
-def on_events(*, session: UnitOfWork, events: list, now: datetime) -> None:
+def on_events(*, session: UnitOfWork, events: list[Delivered], now: datetime) -> None:
     """The consumer: every lead the processed events name is recounted by a background job (once
     per lead however many events), due `background_delay_seconds` after them, so a new lead's
     realtime job does none of it and the leads of those seconds are recounted in one pass."""

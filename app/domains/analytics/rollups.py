@@ -44,6 +44,7 @@ from app.domains.leads.models import Lead
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.tasks.models import LeadTask
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
 REPLY_WINDOW_HOURS = 72
@@ -132,20 +133,20 @@ def is_automated_message(*, type: str, direction: str | None, actor: str) -> boo
 # --- the consumers --------------------------------------------------------------------------------
 
 
-def on_activity_logged(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_activity_logged(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """An activity was logged: the lead's first contact, and the replied marks of its messages."""
-    facts = event.payload
-    lead_id, at = facts["lead_id"], datetime.fromisoformat(facts["occurred_at"])
-    actor = SYSTEM_ACTOR if facts.get("system") else None
-    kind = {"type": facts["type"], "direction": facts.get("direction")}
-    firsts = _firsts_lowered_by(**kind, outcome=facts.get("outcome"), actor=actor)
+    facts = event.data
+    lead_id, at = facts.lead_id, datetime.fromisoformat(facts.occurred_at)
+    actor = SYSTEM_ACTOR if facts.system else None
+    kind = {"type": facts.type, "direction": facts.direction}
+    firsts = _firsts_lowered_by(**kind, outcome=facts.outcome, actor=actor)
     if firsts:
         _lower_firsts(session, lead_id, at, firsts)
     if kind["direction"] == ActivityDirection.INBOUND:
         _mark_replied_messages(session, lead_id, at)
     if is_automated_message(**kind, actor=actor):
-        _mark_if_already_answered(session, facts["activity_id"], lead_id, at)
-        _stamp_channel_and_sequence(session, facts["activity_id"])
+        _mark_if_already_answered(session, facts.activity_id, lead_id, at)
+        _stamp_channel_and_sequence(session, facts.activity_id)
 
 
 def _stamp_channel_and_sequence(session: UnitOfWork, message_id: int) -> None:
@@ -236,17 +237,17 @@ def _mark_if_already_answered(session: UnitOfWork, message_id: int, lead_id: int
     )
 
 
-def on_stage_changed(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_stage_changed(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The lead entered a stage: its furthest stage, from its stays."""
     session.execute(
         sa.update(Lead)
-        .where(Lead.id == event.payload["lead_id"])
+        .where(Lead.id == event.data.lead_id)
         .values(furthest_stage=_furthest_stage_of_lead())
         .execution_options(synchronize_session=False)
     )
 
 
-def on_stages_reordered(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_stages_reordered(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """The clinic's stages changed order: every lead's furthest stage again, and the clinic's counts."""
     refresh_furthest_stages(session, event.clinic_id)
 

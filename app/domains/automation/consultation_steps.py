@@ -20,6 +20,7 @@ from app.domains.consultations.events import (
 from app.domains.tasks import service as tasks
 from app.platform.db import UnitOfWork
 from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 
 SUBJECT, LEAD = "consultation", "lead"
 SCHEDULED, ATTENDED = ConsultationScheduled.NAME, ConsultationAttended.NAME
@@ -34,11 +35,12 @@ ENDED_BECAUSE = {
 }
 
 
-def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+def end_earlier_steps(*, session: UnitOfWork, event: Delivered, now: datetime) -> int:
     """Event consumer of consultation.*: cancel the pending steps the consultation's earlier events
-    planned (an old time's reminders), each once; returns how many."""
-    payload = event.payload or {}
-    if event.type == SCHEDULED and not payload.get("rescheduled"):
+    planned (an old time's reminders), each once; returns how many. (It reads the outbox's rows of
+    those events, by id, as a query: their ids are what the steps name.)"""
+    lead_id = event.data.lead_id
+    if isinstance(event.data, ConsultationScheduled) and not event.data.rescheduled:
         return 0  # a first booking: nothing earlier to end
     if event.subject_type != SUBJECT:
         return 0  # a lead moved to consultation_completed by hand: no consultation's steps to end
@@ -48,7 +50,7 @@ def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime)
             # A check-in replaces the follow-up of the stage move that came before it: one a visit.
             sa.and_(
                 DomainEvent.subject_type == LEAD,
-                DomainEvent.subject_id == payload.get("lead_id"),
+                DomainEvent.subject_id == lead_id,
                 DomainEvent.type == ATTENDED,
             )
             if event.type == ATTENDED
@@ -60,7 +62,7 @@ def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime)
         session.scalars(
             sa.select(AutomationStep)
             .where(
-                AutomationStep.lead_id == payload.get("lead_id"),
+                AutomationStep.lead_id == lead_id,
                 AutomationStep.status == StepStatus.SCHEDULED,
                 AutomationStep.event_id.in_(earlier),
             )
@@ -70,11 +72,11 @@ def end_earlier_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime)
     return steps.cancel_steps(session=session, steps=pending, reason=ENDED_BECAUSE[event.type], now=now)
 
 
-def end_no_show_call(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+def end_no_show_call(*, session: UnitOfWork, event: Delivered[ConsultationAttended], now: datetime) -> int:
     """Event consumer of consultation.attended: a family checked in after being marked a no-show no
     longer needs the no-show rule's call task (cancelled if still open); returns how many."""
-    payload = event.payload or {}
-    if not payload.get("after_no_show") or not payload.get("no_show_at"):
+    attended = event.data
+    if not attended.after_no_show or not attended.no_show_at:
         return 0
     rule_ids = set(
         session.scalars(
@@ -85,8 +87,8 @@ def end_no_show_call(*, session: UnitOfWork, event: DomainEvent, now: datetime) 
     )
     return tasks.cancel_open_tasks_of_rules(
         session=session,
-        lead_id=payload["lead_id"],
+        lead_id=attended.lead_id,
         rule_ids=rule_ids,
-        since=datetime.fromisoformat(payload["no_show_at"]),
+        since=datetime.fromisoformat(attended.no_show_at),
         now=now,
     )

@@ -4,6 +4,7 @@ its end, or an hour at a time when open-ended) go now instead, each once, throug
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -11,13 +12,16 @@ from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.lead_messages import pause as outreach_pause
 from app.platform.db import UnitOfWork
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
+
+if TYPE_CHECKING:
+    from app.domains.lead_messages.events import OutreachResumed
 
 
-def release_held_steps(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+def release_held_steps(*, session: UnitOfWork, event: Delivered[OutreachResumed], now: datetime) -> int:
     """Event consumer of clinic.outreach_resumed: every scheduled step of the clinic whose last move
     was the pause's, still due later than now, is moved to now; returns how many."""
-    until = (event.payload or {}).get("until")
+    until = event.data.until
     # A held step waits at most until the pause's end (an open-ended one's: an hour past the resume).
     latest = datetime.fromisoformat(until) if until else event.occurred_at + outreach_pause.RECHECK
     candidates = session.scalars(

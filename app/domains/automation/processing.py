@@ -1,7 +1,9 @@
 """Processing an event against the clinic's rules.
 
 The events outbox hands each committed event to `process_event` once (the `events.process` ledger
-job). The clinic's active rules for the event's type are evaluated in priority order; a matching
+job), as its type (`Delivered`); the rules' conditions read its fields by name, from the payload as
+stored (`Delivered.payload()`). The clinic's active rules for the event's type are evaluated in
+priority order; a matching
 rule's actions become `AutomationStep` rows, run at once when due (in the same transaction that
 marks the event processed) or put on the ledger for their time.
 """
@@ -25,7 +27,7 @@ from app.domains.intelligence import contact_times
 from app.domains.lead_messages import booking_link, policy
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork, loaded
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _compile(rule: AutomationRule) -> ActiveRule:
     )
 
 
-def _lead_of(session: UnitOfWork, event: DomainEvent) -> Lead | None:
+def _lead_of(session: UnitOfWork, event: Delivered) -> Lead | None:
     lead_id = lead_id_of(event)
     if not lead_id:
         return None
@@ -152,11 +154,11 @@ def _load_lead(session: UnitOfWork, lead_id: int) -> Lead | None:
 
 
 def process_event(
-    *, session: UnitOfWork, event: DomainEvent, now: datetime, rule_cache: RuleCache, seeded_clinics: set[int]
+    *, session: UnitOfWork, event: Delivered, now: datetime, rule_cache: RuleCache, seeded_clinics: set[int]
 ) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched.
     `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py."""
-    if (event.payload or {}).get("automation") is False:
+    if not event.automation:
         return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
     lead = _lead_of(session, event)
     if lead is None or lead.deleted_at is not None:
@@ -169,11 +171,11 @@ def process_event(
 
 
 def matching_rules(
-    *, session: UnitOfWork, event: DomainEvent, lead: Lead, rule_cache: RuleCache
+    *, session: UnitOfWork, event: Delivered, lead: Lead, rule_cache: RuleCache
 ) -> list[tuple[AutomationRule, rules.Evaluation]]:
     """The active rules this event fires, in priority order, up to the first that stops processing."""
     context = build_context(
-        session=session, lead=lead, event_type=event.type, payload=event.payload or {}, at=event.occurred_at
+        session=session, lead=lead, event_type=event.type, payload=event.payload(), at=event.occurred_at
     )
     matches = []
     for rule in active_rules(
@@ -224,7 +226,7 @@ def plan_actions(
     return planned
 
 
-def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead, evaluation, now) -> None:
+def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, evaluation, now) -> None:
     clinic = session.get(Clinic, lead.clinic_id)
     origin = {
         "rule_id": rule.id,
@@ -243,7 +245,7 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         anchor=anchor,
     )
     merge = event_merge(clinic, lead, event, anchor)
-    consultation_id = (event.payload or {}).get("consultation_id") if anchor is not None else None
+    consultation_id = getattr(event.data, "consultation_id", None) if anchor is not None else None
     if consultation_id:  # the family's own page to move or cancel it (the confirmation's link)
         merge["consultation_link"] = booking_link.change_url(
             session.settings, clinic.id, consultation_id, now
@@ -283,23 +285,24 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: DomainEvent, lead: Lead,
         steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
 
 
-def lead_id_of(event: DomainEvent) -> int | None:
-    return event.subject_id if event.subject_type == "lead" else (event.payload or {}).get("lead_id")
+def lead_id_of(event: Delivered) -> int | None:
+    """The lead the event is about: its subject, or the lead a task's or a consultation's names."""
+    return event.subject_id if event.subject_type == "lead" else getattr(event.data, "lead_id", None)
 
 
-def consultation_start(event: DomainEvent) -> datetime | None:
+def consultation_start(event: Delivered) -> datetime | None:
     """The start of the consultation a consultation.* event names (what reminders count back from)."""
-    starts_at = (event.payload or {}).get("starts_at") if event.type.startswith("consultation.") else None
+    starts_at = getattr(event.data, "starts_at", None) if event.type.startswith("consultation.") else None
     return datetime.fromisoformat(starts_at) if starts_at else None
 
 
-def event_merge(clinic: Clinic, lead: Lead, event: DomainEvent, anchor: datetime | None) -> dict:
+def event_merge(clinic: Clinic, lead: Lead, event: Delivered, anchor: datetime | None) -> dict:
     """The merge values an event gives its rules' messages: a consultation's time in the family's
     zone; a records expiry reminder's last valid day."""
     merge = {}
     if anchor is not None:
         merge["consultation_time"] = family_time_text(clinic, lead, anchor)
-    expires_on = (event.payload or {}).get("expires_on")
+    expires_on = getattr(event.data, "expires_on", None)  # a lead's timer's (records.expiring)
     if expires_on:
         merge["records_expire_on"] = f"{date.fromisoformat(expires_on):%a %d %b %Y}"
     return merge

@@ -12,7 +12,7 @@ from app.domains.auth.models import Clinic, User
 from app.domains.automation import rules
 from app.domains.automation.language.context import build_context
 from app.domains.automation.models import AutomationRule
-from app.domains.automation.processing import lead_id_of, plan_actions
+from app.domains.automation.processing import plan_actions
 from app.domains.automation.service import get_rule
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
@@ -96,6 +96,12 @@ def simulate_rule(*, session: UnitOfWork, actor: Actor, rule_id: int, days: int,
     return replay(session=session, actor=actor, rule=rule, days=days, now=now)
 
 
+def _lead_id_of(row: DomainEvent) -> int | None:
+    """The lead a stored event is about (the replay reads the rows as stored, as the rules read them:
+    by field name)."""
+    return row.subject_id if row.subject_type == "lead" else (row.payload or {}).get("lead_id")
+
+
 def replay(*, session: UnitOfWork, actor: Actor, rule: AutomationRule, days: int, now: datetime) -> dict:
     """`simulate_rule` for a rule in hand (a saved one or a draft); also names the leads that would
     have matched (`matched_leads`: the first MATCHES_EXPLAINED, each with its first matching event's
@@ -114,12 +120,12 @@ def replay(*, session: UnitOfWork, actor: Actor, rule: AutomationRule, days: int
             .order_by(DomainEvent.occurred_at, DomainEvent.id)
         )
     )
-    leads = _leads_by_id(session, {lead_id_of(e) for e in past} - {None})
+    leads = _leads_by_id(session, {_lead_id_of(e) for e in past} - {None})
     per_day: dict[str, Counter] = defaultdict(Counter)
     per_user: dict[int | None, Counter] = defaultdict(Counter)
     matched, matched_leads = 0, {}
     for event in past:
-        lead = leads.get(lead_id_of(event))
+        lead = leads.get(_lead_id_of(event))
         if lead is None:
             continue
         context = build_context(

@@ -5,6 +5,7 @@ the move, so the follow-up 3 days later does not depend on a recorded check-in."
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -13,25 +14,28 @@ from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.consultations.service import ATTENDED_STAGE
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
+
+if TYPE_CHECKING:
+    from app.domains.pipeline.events import LeadStageChanged
 
 
-def attend_by_stage_move(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> bool:
+def attend_by_stage_move(*, session: UnitOfWork, event: Delivered[LeadStageChanged], now: datetime) -> bool:
     """Event consumer of lead.stage_changed: a lead moved to consultation_completed whose visit no
     check-in recorded (no consultation booked here, or the visit's one still scheduled or missed)
     attended it all the same, as of the move: `consultation.attended` (`by_stage_move`) starts the
     post-consultation follow-up from the move. A check-in of that visit later replaces it
     (automation/consultation_steps.py), so one visit has one follow-up."""
-    payload = event.payload or {}
-    if payload.get("new_stage") != ATTENDED_STAGE:
+    moved = event.data
+    if moved.new_stage != ATTENDED_STAGE:
         return False
-    visit = _visit_at(session, payload["lead_id"], event.occurred_at)
+    visit = _visit_at(session, moved.lead_id, event.occurred_at)
     if visit is not None and visit.status == ConsultationStatus.ATTENDED:
         return False  # its check-in counts (a check-in moves the lead here itself)
     events.emit(
         session=session,
-        event=ConsultationAttended(lead_id=payload["lead_id"], consultation_id=None, by_stage_move=True),
-        subject=events.Subject(event.clinic_id, "lead", payload["lead_id"]),
+        event=ConsultationAttended(lead_id=moved.lead_id, consultation_id=None, by_stage_move=True),
+        subject=events.Subject(event.clinic_id, "lead", moved.lead_id),
         now=event.occurred_at,
     )
     return True

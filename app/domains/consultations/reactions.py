@@ -4,6 +4,7 @@ another time (what a consultation's own events end is app/domains/automation/con
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -14,18 +15,21 @@ from app.domains.consultations.service import audit_change
 from app.domains.leads.models import Lead
 from app.domains.tasks import creation as task_creation
 from app.platform.db import UnitOfWork
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 
+if TYPE_CHECKING:
+    from app.domains.activities.events import ActivityLogged
 
-def on_reply(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> str | None:
+
+def on_reply(*, session: UnitOfWork, event: Delivered[ActivityLogged], now: datetime) -> str | None:
     """Event consumer of activity.logged: a family's text of C or YES confirms their next scheduled
     consultation; R asks for another time and makes a call task for the coordinator. Returns what it
     did (None: not such a reply, or no consultation to answer)."""
-    payload = event.payload or {}
-    if payload.get("type") != ActivityType.SMS or payload.get("direction") != ActivityDirection.INBOUND:
+    logged = event.data
+    if logged.type != ActivityType.SMS or logged.direction != ActivityDirection.INBOUND:
         return None
-    activity = session.get(LeadActivity, payload.get("activity_id"))
+    activity = session.get(LeadActivity, logged.activity_id)
     keyword = rules.reply_keyword(activity.notes if activity is not None else None)
     if keyword is None:
         return None

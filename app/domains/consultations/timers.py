@@ -38,7 +38,7 @@ from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import InvalidTransition, NotFound, ValidationFailed
 from app.platform.events import service as events
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
@@ -203,15 +203,20 @@ def closed_because(lead: Lead | None) -> str | None:
 # --- ending ---------------------------------------------------------------------------------------
 
 
-def end_on_close(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+def end_on_close(
+    *,
+    session: UnitOfWork,
+    event: Delivered[LeadConverted | LeadLost | LeadDeleted | LeadStageChanged],
+    now: datetime,
+) -> int:
     """Event consumer of lead.converted, lead.lost, lead.deleted and lead.stage_changed (to
     treatment accepted or started): the lead's scheduled timers end; returns how many."""
-    payload = event.payload or {}
-    if event.type == LeadStageChanged.NAME and payload.get("new_stage") not in rules.ACCEPTED_STAGES:
+    moved = event.data if isinstance(event.data, LeadStageChanged) else None
+    if moved is not None and moved.new_stage not in rules.ACCEPTED_STAGES:
         return 0
-    lead_id = payload.get("lead_id") or event.subject_id
+    lead_id = event.data.lead_id or event.subject_id
     # A conversion moves the stage first (to treatment started): say it was the conversion.
-    converted = payload.get("status") == LeadStatus.CONVERTED
+    converted = moved is not None and moved.status == LeadStatus.CONVERTED
     reason = ENDED_BY[LeadConverted.NAME if converted else event.type]
     return end_for_lead(session=session, lead_id=lead_id, reason=reason, now=now)
 

@@ -26,6 +26,7 @@ from app.domains.intelligence.scoring import forget_models, rescore_open_leads, 
 from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.platform.db import Database, UnitOfWork
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 
@@ -154,21 +155,24 @@ def nightly(*, db: Database, now: datetime) -> dict:
 RESCORE_KIND = "intelligence.rescore"
 
 
-def label_reply(*, session: UnitOfWork, event, now: datetime) -> None:
+def label_reply(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer: label an inbound reply (a negative one notifies the lead's owner). The event
     says what kind of activity it was: any other activity is not read at all."""
-    payload = event.payload or {}
-    is_reply = payload.get("type") in REPLY_TYPES and payload.get("direction") == ActivityDirection.INBOUND
-    if is_reply and payload.get("activity_id"):
-        reply_sentiment(session=session, activity_id=payload["activity_id"], now=now)
+    logged = event.data
+    is_reply = logged.type in REPLY_TYPES and logged.direction == ActivityDirection.INBOUND
+    if is_reply and logged.activity_id:
+        reply_sentiment(session=session, activity_id=logged.activity_id, now=now)
 
 
 def lead_id_of(event) -> int | None:
-    payload = event.payload or {}
-    return payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
+    """The lead a delivered event names (every type re-scoring watches names one), else its subject's."""
+    named = getattr(event.data, "lead_id", None)
+    return named or (event.subject_id if event.subject_type == "lead" else None)
 
 
-def queue_rescoring(*, session: UnitOfWork, events: list, now: datetime, watched: tuple[str, ...]) -> None:
+def queue_rescoring(
+    *, session: UnitOfWork, events: list[Delivered], now: datetime, watched: tuple[str, ...]
+) -> None:
     """Once per processing: one `intelligence.rescore` job per clinic naming the leads whose
     `watched` events were processed. Scoring is off a new lead's path: it runs on a background
     queue, so the realtime worker never waits on it, due `background_delay_seconds` after the events

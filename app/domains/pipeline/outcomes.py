@@ -6,23 +6,28 @@ converted) as the call's event is processed, without a second step in the API. A
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.domains.activities.models import CallOutcome
 from app.domains.leads.models import LostReason
 from app.domains.pipeline import service as pipeline
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.activities.events import ActivityLogged
 
 ENGINE = "pipeline"
 
 
-def close_on_call_outcome(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> str | None:
+def close_on_call_outcome(
+    *, session: UnitOfWork, event: Delivered[ActivityLogged], now: datetime
+) -> str | None:
     """Lost (NOT_INTERESTED) on a `not_interested` call, converted on a `converted` one; returns
     how the lead closed, or None (another outcome, or a lead already closed)."""
-    payload = event.payload or {}
-    outcome, lead_id = payload.get("outcome"), payload.get("lead_id")
+    outcome, lead_id = event.data.outcome, event.data.lead_id
     if outcome not in (CallOutcome.NOT_INTERESTED, CallOutcome.CONVERTED) or not lead_id:
         return None
     actor = Actor.engine(event.clinic_id, ENGINE)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -34,8 +35,11 @@ from app.domains.sequences import graph, waits
 from app.domains.sequences import service as sequences
 from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
+
+if TYPE_CHECKING:
+    from app.domains.activities.events import ActivityLogged
 
 REPLIED, OPENED, CLICKED = "replied", "email_opened", "link_clicked"
 BOOKED, CALL_LOGGED = "consultation_booked", "call_logged"
@@ -85,22 +89,33 @@ def _pending_waits(session: UnitOfWork, lead_id: int) -> list[tuple[SequenceEnro
     return [(enrollments[wait.enrollment_id], wait) for wait in pending]
 
 
-def waiting_for(*, session: UnitOfWork, lead_id: int, outcomes: list[str], payload: dict) -> frozenset[int]:
-    """The lead's enrollments that wait for one of `outcomes`: they branch on it, not stop."""
+def waiting_for(
+    *, session: UnitOfWork, lead_id: int, outcomes: list[str], call_outcome: str | None
+) -> frozenset[int]:
+    """The lead's enrollments that wait for one of `outcomes` (`call_outcome`: a logged call's): they
+    branch on it, not stop."""
     return frozenset(
         enrollment.id
         for enrollment, wait in _pending_waits(session, lead_id)
-        if any(waits.accepts(wait, outcome, payload) for outcome in outcomes)
+        if any(waits.accepts(wait, outcome, call_outcome) for outcome in outcomes)
     )
 
 
-def take(*, session: UnitOfWork, lead: Lead, outcomes: list[str], event: DomainEvent, now: datetime) -> int:
+def take(
+    *,
+    session: UnitOfWork,
+    lead: Lead,
+    outcomes: list[str],
+    event: Delivered,
+    now: datetime,
+    call_outcome: str | None = None,
+) -> int:
     """Each of the lead's waits that takes one of `outcomes` (the first it takes, in that order) goes
-    on along that outcome's path; returns how many branched."""
-    payload = event.payload or {}
+    on along that outcome's path; returns how many branched. `call_outcome`: a logged call's
+    (activity.logged), which a wait for a call may name."""
     branched = 0
     for enrollment, wait in _pending_waits(session, lead.id):
-        outcome = next((name for name in outcomes if waits.accepts(wait, name, payload)), None)
+        outcome = next((name for name in outcomes if waits.accepts(wait, name, call_outcome)), None)
         if outcome is not None:
             _branch(session, wait, enrollment, lead, Outcome(outcome, event.id), now)
             branched += 1
@@ -140,40 +155,47 @@ def on_timeout(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: da
     _branch(session, step, enrollment, lead, Outcome(graph.TIMEOUT), now)
 
 
-def _lead_of(session: UnitOfWork, event: DomainEvent) -> Lead | None:
-    """The event's lead: named in the payload or as the subject, or the lead of the message it names."""
-    payload = event.payload or {}
-    lead_id = payload.get("lead_id") or (event.subject_id if event.subject_type == "lead" else None)
-    if lead_id is None and payload.get("notification_id") is not None:
-        lead_id = session.scalar(
-            sa.select(Notification.lead_id).where(Notification.id == payload["notification_id"])
-        )
+def _lead_of(session: UnitOfWork, event: Delivered) -> Lead | None:
+    """The event's lead: named in the event or as the subject, or the lead of the message it names."""
+    lead_id = getattr(event.data, "lead_id", None) or (
+        event.subject_id if event.subject_type == "lead" else None
+    )
+    notification_id = getattr(event.data, "notification_id", None)
+    if lead_id is None and notification_id is not None:
+        lead_id = session.scalar(sa.select(Notification.lead_id).where(Notification.id == notification_id))
     lead = session.get(Lead, lead_id) if lead_id is not None else None
     return lead if lead is not None and lead.clinic_id == event.clinic_id else None
 
 
-def on_engagement(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+def on_engagement(*, session: UnitOfWork, event: Delivered[EmailOpened | LinkClicked], now: datetime) -> None:
     """email.opened (by a person) and link.clicked: the waits for them branch."""
-    if (event.payload or {}).get("machine"):
+    if isinstance(event.data, EmailOpened) and event.data.machine:
         return  # a mail proxy fetched the message (Apple Mail privacy): nobody read it
     lead = _lead_of(session, event)
     if lead is not None:
         take(session=session, lead=lead, outcomes=[ENGAGEMENT[event.type]], event=event, now=now)
 
 
-def activity_outcomes(payload: dict) -> list[str]:
+def activity_outcomes(activity: ActivityLogged) -> list[str]:
     """The outcomes a logged activity is: a reply (inbound contact), a logged call (with an outcome)."""
     found = []
-    if str(payload.get("direction") or "").lower() == "inbound" and payload.get("contact") is not False:
+    if str(activity.direction or "").lower() == "inbound" and activity.contact is not False:
         found.append(REPLIED)
-    if payload.get("type") == ActivityType.PHONE_CALL and payload.get("outcome"):
+    if activity.type == ActivityType.PHONE_CALL and activity.outcome:
         found.append(CALL_LOGGED)
     return found
 
 
-def on_call_logged(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+def on_call_logged(*, session: UnitOfWork, event: Delivered[ActivityLogged], now: datetime) -> None:
     """A call logged by the clinic (an inbound one is handled with the reply, by stops.py)."""
-    outcomes = [CALL_LOGGED] if CALL_LOGGED in activity_outcomes(event.payload or {}) else []
+    outcomes = [CALL_LOGGED] if CALL_LOGGED in activity_outcomes(event.data) else []
     lead = _lead_of(session, event) if outcomes else None
     if lead is not None:
-        take(session=session, lead=lead, outcomes=outcomes, event=event, now=now)
+        take(
+            session=session,
+            lead=lead,
+            outcomes=outcomes,
+            event=event,
+            now=now,
+            call_outcome=event.data.outcome,
+        )

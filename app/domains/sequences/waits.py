@@ -56,12 +56,13 @@ def start(
         steps.start(session=session, step=waiting, lead=lead, now=now)
 
 
-def accepts(wait: AutomationStep, outcome: str, payload: dict) -> bool:
-    """Whether the pending `wait` takes `outcome` (a call only with one of its outcomes, if named)."""
+def accepts(wait: AutomationStep, outcome: str, call_outcome: str | None) -> bool:
+    """Whether the pending `wait` takes `outcome` (a call only with one of its outcomes, if named:
+    `call_outcome`, the logged call's)."""
     if outcome not in wait.action.get("for", ()):
         return False
     wanted = wait.action.get("call_outcomes")
-    return outcome != "call_logged" or not wanted or payload.get("outcome") in wanted
+    return outcome != "call_logged" or not wanted or call_outcome in wanted
 
 
 def next_index(steps_: list[dict], wait: AutomationStep, outcome: str) -> int | None:

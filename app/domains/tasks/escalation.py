@@ -23,12 +23,13 @@ from app.domains.tasks.alerts.timers import live_task
 from app.domains.tasks.models import TaskPriority
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
+from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
 
 
-def schedule_no_contact_escalation(*, session: UnitOfWork, event, now: datetime) -> None:
+def schedule_no_contact_escalation(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer for lead.created: the lead's escalation job, `hours` of open days after capture."""
     lead = session.get(Lead, event.subject_id)
     if lead is None or not lead.is_open:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -17,8 +18,11 @@ from app.domains.tasks.alerts.timers import cancel_timers
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.activities.events import ActivityLogged
 
 
 @dataclass(frozen=True)
@@ -77,17 +81,17 @@ REACH_TYPES = ("CALL", "SMS", "EMAIL")
 MESSAGE_TYPES = {ActivityType.SMS.value: "SMS", ActivityType.EMAIL.value: "email"}
 
 
-def complete_on_reply(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+def complete_on_reply(*, session: UnitOfWork, event: Delivered[ActivityLogged], now: datetime) -> None:
     """Event consumer of `activity.logged`: an inbound text or email from the family (contact, not an
     auto-reply) completes the lead's open reach-the-lead tasks that the automation made, each with
     "Replied by <channel>" on the timeline. A redelivered message is one activity, so one run; and a
     run finds the tasks it completed closed."""
-    payload = event.payload or {}
-    channel = MESSAGE_TYPES.get(payload.get("type"))
-    inbound = str(payload.get("direction") or "").lower() == "inbound"
-    if channel is None or not inbound or not payload.get("contact"):
+    activity = event.data
+    channel = MESSAGE_TYPES.get(activity.type)
+    inbound = str(activity.direction or "").lower() == "inbound"
+    if channel is None or not inbound or not activity.contact:
         return
-    lead = session.get(Lead, payload.get("lead_id"))
+    lead = session.get(Lead, activity.lead_id)
     if lead is None or lead.clinic_id != event.clinic_id:
         return
     if (session.get(Clinic, lead.clinic_id).settings or {}).get(COMPLETE_ON_REPLY) is False:

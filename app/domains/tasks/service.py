@@ -34,6 +34,7 @@ from app.domains.tasks.models import (
 from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, page_of
 from app.platform.errors import InvalidTransition, NotFound, ValidationFailed
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor, Role
 
 
@@ -325,6 +326,6 @@ def cancel_open_tasks_of_rules(
     return len(tasks)
 
 
-def close_tasks_of_closed_lead(*, session: UnitOfWork, event, now: datetime) -> None:
+def close_tasks_of_closed_lead(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer for lead.converted / lead.lost."""
     cancel_open_tasks_of_lead(session=session, lead_id=event.subject_id, now=now, keep_event_id=event.id)

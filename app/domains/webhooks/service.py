@@ -31,6 +31,7 @@ from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, page_offset
 from app.platform.delivery import addresses
 from app.platform.errors import Conflict, NotFound, ValidationFailed
+from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
@@ -192,8 +193,9 @@ def _active_subscriptions(session: UnitOfWork, clinic_id: int) -> list:
     return held[clinic_id]
 
 
-def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
-    """Event consumer: one delivery (and ledger job) per active subscription to the event's type."""
+def enqueue_deliveries(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
+    """Event consumer: one delivery (and ledger job) per active subscription to the event's type; its
+    `data`, the event's fields as the outbox stores them (`Delivered.payload()`), less any PHI."""
     active = _active_subscriptions(session, event.clinic_id)
     for sub_id in [sub_id for sub_id, types in active if event.type in types]:
         exists = session.scalar(
@@ -213,7 +215,7 @@ def enqueue_deliveries(*, session: UnitOfWork, event, now: datetime) -> None:
                 "event_id": event.id,
                 "clinic_id": event.clinic_id,
                 "occurred_at": event.occurred_at.isoformat(),
-                "data": phi_policy.strip_all(event.payload),
+                "data": phi_policy.strip_all(event.payload()),
             },
             status=PENDING,
             created_at=now,

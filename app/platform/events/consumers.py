@@ -5,7 +5,8 @@
 app/handlers.py) naming the transaction's events (written once, when the transaction commits). The
 ledger then gives the processing its guarantees: dispatched after commit, picked up by the sweep if
 that dispatch is lost, run once (the claim), retried on error. A consumer is plain service code of a
-higher domain, listed by event type in EVENT_HANDLERS of app/handlers.py; app/bootstrap.py builds
+higher domain, listed by event type in EVENT_HANDLERS of app/handlers.py, and handed each event as
+its type (`Delivered[E]`, app/platform/events/types.py), not the stored row; app/bootstrap.py builds
 the engine's map from it (consumer_map.EventHandlers) and binds it to `process_events`, the job
 kinds' handler. Which kind a transaction's processing is (`_processing_kind`) is read from the same
 map through the unit's Database (`session.database.events`): the unit writes that job as it
@@ -70,7 +71,10 @@ _MARK_PROCESSED = (
 
 def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: EventHandlers) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
-    `event_handlers`: the engine's event map, bound to this handler by app/bootstrap.py.
+    `event_handlers`: the engine's event map, bound to this handler by app/bootstrap.py. Each
+    consumer is handed the event as its type (`Delivered`, read from the row by the map's
+    catalogue); a row of a type name it does not know (`UnreadableEvent`) fails the attempt, so
+    the event is retried, then ends dead on its own, never marked processed unseen.
 
     A job naming several events that failed once is split instead (`split`): one consumer failing
     on one event must not hold back, nor kill with the job, the others of its transaction.
@@ -83,7 +87,8 @@ def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: E
         split(session=session, events=unprocessed, now=now)
         return
     processed = []
-    for event in unprocessed:  # one query for the transaction's events, in the order they were written
+    for row in unprocessed:  # one query for the transaction's events, in the order they were written
+        event = event_handlers.catalogue.deliver(row)  # UnreadableEvent: this attempt fails, says why
         for consumer in event_handlers.consumers_of(event.type):
             consumer(session=session, event=event, now=now)
         processed.append(event)

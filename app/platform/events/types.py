@@ -7,6 +7,17 @@ it is None (`optional()`) is absent from the payload, as it always was, rather t
 `Catalogue` is the engine's list of types, built from the handler map (app/handlers.py): it turns
 a stored row back into its type, and writes the events' documentation (docs/architecture/events.md)
 from the types themselves, so the documented payloads are the defined ones.
+
+A consumer receives a committed event as `Delivered[E]` (`Catalogue.deliver`): the outbox row's
+envelope (its id, clinic, subject, time, and the `automation` flag emit stores in the payload)
+around `data`, the event as its type; it reads `event.data.lead_id`, not dict keys. What reads
+fields by name (the rules' conditions, a webhook's body) reads `payload()`, the dict as stored.
+A row of another version of its type is read all the same: keys the type lacks are left out of
+`data` (still in `payload()`), and a field the row lacks reads its default, or None where the
+type has none (as `payload.get` read it), so it is processed rather than stuck. A row whose type
+name this engine does not know is not: `UnreadableEvent` fails its processing, which is retried
+and ends dead on its own for an admin (app/platform/events/consumers.py), where marking it
+processed would drop it unseen (no consumer of this engine is listed for it).
 """
 
 from __future__ import annotations
@@ -14,7 +25,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Iterable
-from typing import ClassVar, Self
+from datetime import datetime
+from typing import ClassVar, Generic, Self, TypeVar
 
 _OMITTED_WHEN_NONE = "omitted_when_none"
 _STORED_AS = "stored_as"
@@ -47,6 +59,61 @@ class Event:
         names = {_key(field): field.name for field in dataclasses.fields(cls)}
         return cls(**{names[key]: value for key, value in payload.items() if key in names})
 
+    @classmethod
+    def from_stored(cls, payload: dict) -> Self:
+        """`from_payload` for a row any version wrote: a field it lacks that has no default reads
+        None (as the consumers' `payload.get` read it before the types), rather than failing."""
+        lacking = {
+            _key(field): None
+            for field in dataclasses.fields(cls)
+            if field.default is dataclasses.MISSING
+            and field.default_factory is dataclasses.MISSING
+            and _key(field) not in payload
+        }
+        return cls.from_payload({**payload, **lacking})
+
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivered(Generic[E]):
+    """A committed event as its consumers receive it: `data`, the event as its type, in the
+    envelope of its outbox row. `automation` False: emitted with `emit(automation=False)` (a
+    historical import): consumers see it, rules do not fire on it. `stored`: the row's payload as
+    written (None when built without a row: then the type's own)."""
+
+    id: int
+    clinic_id: int
+    subject_type: str
+    subject_id: int
+    occurred_at: datetime
+    data: E
+    automation: bool = True
+    stored: dict | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def type(self) -> str:
+        """Its type's name ("lead.created"): what rule triggers and webhook subscriptions name."""
+        return self.data.NAME
+
+    def payload(self) -> dict:
+        """The fields as the outbox stores them (a copy), the envelope's `"automation": false`
+        included when it says so: for what reads them by name (the rules' conditions, a webhook's
+        body), unchanged by the types (a row another version wrote keeps its keys)."""
+        if self.stored is not None:
+            return dict(self.stored)
+        payload = self.data.payload()
+        return payload if self.automation else {**payload, AUTOMATION_KEY: False}
+
+
+# The envelope's flag, stored among the payload's fields (app/platform/events/service.py `emit`).
+AUTOMATION_KEY = "automation"
+
+
+class UnreadableEvent(Exception):
+    """A stored event of a type name its engine does not know: its processing fails, and says why."""
+
 
 def optional(default=None):
     """A payload field that is absent (not null) when None: a detail only some events carry."""
@@ -76,6 +143,28 @@ class Catalogue:
         """A stored event as its type (rows written before the types load the same way)."""
         return self.types[name].from_payload(payload)
 
+    def deliver(self, row) -> Delivered:
+        """An outbox row (app/platform/events/models.py DomainEvent) as its consumers receive it
+        (`Event.from_stored`: a row of another version is read too); `UnreadableEvent` when its
+        type name is none of these."""
+        event_type = self.types.get(row.type)
+        if event_type is None:
+            raise UnreadableEvent(
+                f"event {row.id} is of type {row.type!r}, which no event type of this engine is named "
+                "(app/handlers.py EVENTS): left unprocessed"
+            )
+        payload = row.payload or {}
+        return Delivered(
+            id=row.id,
+            clinic_id=row.clinic_id,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            occurred_at=row.occurred_at,
+            data=event_type.from_stored(payload),
+            automation=payload.get(AUTOMATION_KEY) is not False,
+            stored=payload,
+        )
+
     def document(self) -> str:
         """The events' reference in Markdown, from the types: names, owners, subjects and fields."""
         lines = [
@@ -84,7 +173,9 @@ class Catalogue:
             "Generated from the event types (`make events-doc`; tests/events/test_event_types.py checks",
             "it). Each event is a frozen dataclass in its owning domain's `events.py`; the outbox stores",
             "its name, version and payload. A field marked *optional* is absent from the payload when",
-            "it has no value.",
+            "it has no value. A consumer is handed the event as its type, in its row's envelope",
+            "(`Delivered`: `event.data.lead_id`, `event.id`, `event.occurred_at`); the rules' conditions",
+            "and webhooks read the payload as stored.",
             "",
         ]
         for name in sorted(self.types):

@@ -13,6 +13,7 @@ channel at once."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -26,7 +27,10 @@ from app.domains.leads.models import Lead
 from app.domains.outbound.models import Notification
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
+
+if TYPE_CHECKING:
+    from app.domains.outbound.events import MessageBounced
 
 STEP_MESSAGE = "automation-step:"  # how a step's message's dedupe key starts (outreach.send_message)
 # Twilio's errors that say the number will never take a text: 21211 invalid 'To' number, 21614 not
@@ -43,14 +47,14 @@ WHY = {
 }
 
 
-def on_failed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None:
+def on_failed(*, session: UnitOfWork, event: Delivered[MessageBounced], now: datetime) -> None:
     """`message.bounced` (an email bounced, a text failed for good): the step whose message it was
     goes by its fallback channel, if it names one."""
-    payload = event.payload or {}
-    if not permanent(payload):
+    bounced = event.data
+    if not permanent(bounced):
         return
-    step = _step_of_message(session, payload.get("notification_id"), event.clinic_id)
-    if step is None or step.result.get("notification_id") != payload.get("notification_id"):
+    step = _step_of_message(session, bounced.notification_id, event.clinic_id)
+    if step is None or step.result.get("notification_id") != bounced.notification_id:
         return  # not a step's message, or a fallback's own message failing
     first = step.result.get("channel")
     second = outreach.fallback_channel(step, first)
@@ -68,13 +72,13 @@ def on_failed(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> None
     _send_instead(session, step, lead, (first, second, why), now)
 
 
-def permanent(payload: dict) -> bool:
+def permanent(bounced: MessageBounced) -> bool:
     """Whether a failure report means the channel cannot reach the lead (not a passing refusal)."""
-    if payload.get("channel") == policy.SMS:
-        return str(payload.get("error_code") or "") in SMS_PERMANENT_CODES
-    if payload.get("channel") == policy.WHATSAPP:
-        return str(payload.get("error_code") or "") in WHATSAPP_PERMANENT_CODES
-    return payload.get("hard") is True or payload.get("permanent") is True
+    if bounced.channel == policy.SMS:
+        return str(bounced.error_code or "") in SMS_PERMANENT_CODES
+    if bounced.channel == policy.WHATSAPP:
+        return str(bounced.error_code or "") in WHATSAPP_PERMANENT_CODES
+    return bounced.hard is True or bounced.permanent is True
 
 
 def _step_of_message(session: UnitOfWork, notification_id, clinic_id: int) -> AutomationStep | None:

@@ -13,6 +13,7 @@ every pending step (app/domains/sequences/stops.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -23,7 +24,10 @@ from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.business_hours.rules import calendar_of
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
-from app.platform.events.models import DomainEvent
+from app.platform.events.types import Delivered
+
+if TYPE_CHECKING:
+    from app.domains.pipeline.events import LeadStageChanged
 
 ACTION = "recurring_follow_up"
 
@@ -69,11 +73,11 @@ def _plan_next(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datet
         step.result = {**step.result, "next_step_id": made.id, "next_at": next_at.isoformat()}
 
 
-def stop_on_stage_change(*, session: UnitOfWork, event: DomainEvent, now: datetime) -> int:
+def stop_on_stage_change(*, session: UnitOfWork, event: Delivered[LeadStageChanged], now: datetime) -> int:
     """Event consumer of lead.stage_changed: the open lead's pending occurrences of a series tied
     to another stage are cancelled, saying where the lead went; returns how many."""
-    lead_id = (event.payload or {}).get("lead_id") or event.subject_id
-    new_stage = (event.payload or {}).get("new_stage")
+    lead_id = event.data.lead_id or event.subject_id
+    new_stage = event.data.new_stage
     lead = session.get(Lead, lead_id)
     if lead is None or not lead.is_open:
         return 0  # a close ends every pending step with its own reason (sequences/stops.py)

@@ -13,6 +13,7 @@ from app.domains.tasks.events import TaskOverdue
 from app.domains.tasks.models import LeadTask, TaskStatus
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
+from app.platform.events.types import Delivered
 
 
 def mark_overdue(*, session: UnitOfWork, now: datetime, limit: int | None = None) -> int:
@@ -68,9 +69,9 @@ def mark_overdue_in_chunks(*, db, now: datetime, chunk: int) -> int:
             return marked
 
 
-def tell_overdue(*, session: UnitOfWork, event, now: datetime) -> None:
+def tell_overdue(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """task.overdue consumer: the assignee is told at once (in-app, and by email unless turned off)."""
-    task = session.get(LeadTask, event.payload["task_id"])
+    task = session.get(LeadTask, event.data.task_id)
     if task is None or task.status != TaskStatus.OVERDUE or task.assigned_to_id is None:
         return  # done, snoozed or cancelled since the sweep marked it
     notifications.notify_staff(

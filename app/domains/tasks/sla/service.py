@@ -29,6 +29,7 @@ from app.domains.outbound import service as notifications
 from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaKind, SlaState
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, among
+from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
 
 WARN, BREACH = "sla.warn", "sla.breach"
@@ -51,10 +52,10 @@ def _after(calendar: BusinessCalendar, start: datetime, minutes: float) -> datet
         return start + timedelta(minutes=minutes)
 
 
-def start_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
+def start_clocks(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer of lead.created: the lead's clocks and their warning and breach jobs."""
     lead = session.get(Lead, event.subject_id)
-    if lead is None or not lead.is_open or (event.payload or {}).get("automation") is False:
+    if lead is None or not lead.is_open or not event.automation:
         return  # a historical import (automation off) starts no clock
     clinic = session.get(Clinic, lead.clinic_id)
     calendar = BusinessCalendar.from_settings(
@@ -208,16 +209,14 @@ def breach(*, session: UnitOfWork, job, now: datetime) -> None:
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 
 
-def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
+def on_activity(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
     """Event consumer of activity.logged: an attempt or contact meets the running clocks it answers."""
-    payload = event.payload or {}
-    lead_id = payload.get("lead_id")
+    activity = event.data
+    lead_id = activity.lead_id
     kinds = []
-    if str(payload.get("direction") or "").upper() == ActivityDirection.OUTBOUND.value and not payload.get(
-        "system"
-    ):
+    if str(activity.direction or "").upper() == ActivityDirection.OUTBOUND.value and not activity.system:
         kinds.append(SlaKind.SPEED_TO_LEAD.value)
-    if payload.get("contact"):
+    if activity.contact:
         kinds.append(SlaKind.FIRST_RESPONSE.value)
     if lead_id is None or not kinds:
         return  # the capture's own entry, an automated message, an inbound note: nothing to settle
@@ -237,8 +236,8 @@ def on_activity(*, session: UnitOfWork, event, now: datetime) -> None:
 
 
 def _on_closed(reason: str):
-    def cancel_clocks(*, session: UnitOfWork, event, now: datetime) -> None:
-        lead_id = (event.payload or {}).get("lead_id")
+    def cancel_clocks(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
+        lead_id = event.data.lead_id
         clocks = session.scalars(
             sa.select(SlaClock)
             .where(SlaClock.lead_id == lead_id, SlaClock.status.in_([s.value for s in RUNNING]))
