@@ -165,6 +165,10 @@ def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches(db):
     with pytest.raises(ValueError, match="batch must be 1"):
         registry.JobKinds([registry.JobKind("test.not_batchable", record_effect, batch=0)])
     assert db.job_kinds.kind_of("test.not_batchable") is None
+    with pytest.raises(ValueError, match="a kind run together sends nothing"):
+        registry.JobKinds(
+            [registry.JobKind("test.not_together", record_effect, together=True, sends_after_commit=True)]
+        )
 
 
 def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx, db, tenant, redis):
