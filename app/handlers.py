@@ -274,11 +274,12 @@ JOB_KINDS = [
     # A provider's calendar feed read (an HTTP GET with a timeout): in turns between clinics.
     JobKind(calendar_feeds.READ_FEED, calendar_feeds.read_feed, "bulk", yields=True, lane=BULK),
     JobKind(
-        intelligence.RESCORE_KIND, intelligence.rescore_job, "bulk", drain=True, batch=50, derived=True,
-        due_later=True,
+        intelligence.RESCORE_KIND, intelligence.rescore_jobs, "bulk", drain=True, batch=50, together=True,
+        derived=True, due_later=True,
     ),
     JobKind(
-        monthly.RECOUNT_KIND, monthly.recount_job, "bulk", drain=True, batch=50, derived=True, due_later=True
+        monthly.RECOUNT_KIND, monthly.recount_jobs, "bulk", drain=True, batch=50, together=True, derived=True,
+        due_later=True,
     ),
 ]  # fmt: skip
 

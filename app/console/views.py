@@ -225,9 +225,9 @@ def bulk_job(bulk_job_id: int, *, uow, actor, now):
 @blp.route("/stream-token", methods=["POST"])
 @page(ANY)
 @inject
-def stream_token(*, uow, actor, now):
+def stream_token(*, uow, actor, now, settings):
     """A stream token for the page's live notifications (static/live.js opens the stream with it)."""
-    answer = stream_access.issue_stream_token(session=uow, actor=actor, settings=uow.settings, now=now)
+    answer = stream_access.issue_stream_token(session=uow, actor=actor, settings=settings, now=now)
     return jsonify({**answer, "expires_at": answer["expires_at"].isoformat()})
 
 
@@ -257,12 +257,10 @@ def cancel_bulk_job(bulk_job_id: int, *, uow, actor, now):
 @blp.route("/health")
 @page(Permission.CONFIGURE)
 @inject
-def health(*, uow, actor, now):
+def health(*, uow, actor, now, settings):
     clinic = health_service.clinic_health(session=uow, clinic_id=actor.clinic_id, now=now)
-    running = health_service.processes(
-        session=uow, now=now, heartbeat_interval=uow.settings.heartbeat_interval
-    )
-    queues = health_service.queue_depths(settings=uow.settings, redis=uow.redis)
+    running = health_service.processes(session=uow, now=now, heartbeat_interval=settings.heartbeat_interval)
+    queues = health_service.queue_depths(settings=settings, redis=uow.redis)
     return render_template("console/health.html", clinic=clinic, running=running, queues=queues, now=now)
 
 

@@ -140,19 +140,14 @@ def consume_test_event(*, session, event, now) -> None:
     )
 
 
-FINISHES = []  # the sizes of test.collected's finishes, in this process
+FINISHES = []  # the sizes of test.collected's calls, in this process
 
 
-def collected(*, session, job, now) -> None:
-    """A row whose effect is done for the commit, with the other rows of its transaction
-    (`uow.before_commit`, as re-scoring does): `finish_fails` makes that finish fail while it holds
-    this row (on its first `finish_fails` attempts)."""
-    session.before_commit("test.collected", (job, now), lambda items: _finish(session, items))
-
-
-def _finish(session, items) -> None:
-    FINISHES.append(len(items))
-    for job, now in items:
+def collected(*, session, jobs, now) -> None:
+    """A kind run `together` (as re-scoring is): its rows of one transaction done in one call;
+    `finish_fails` makes that call fail while it holds this row (on its first `finish_fails` attempts)."""
+    FINISHES.append(len(jobs))
+    for job in jobs:
         if job.attempts <= job.payload.get("finish_fails", 0):
             raise RuntimeError(f"finish failed on attempt {job.attempts}")
         record_effect(session=session, job=job, now=now)
@@ -174,7 +169,7 @@ JOB_KINDS = [
     JobKind("test.drained_later", drained, drain=True, due_later=True),
     JobKind("test.batched", batched, batch=BATCH),
     JobKind("test.drained_batched", batched, drain=True, batch=DRAIN_BATCH),
-    JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH),
+    JobKind("test.collected", collected, drain=True, batch=DRAIN_BATCH, together=True),
     JobKind("test.bulk_yields", record_effect, queue="bulk", yields=True),
     JobKind("test.bulk", record_effect, queue="bulk"),
     JobKind("test.timers_yield", batched, queue="timers", batch=BATCH, yields=True),

@@ -165,6 +165,10 @@ def test_a_kind_that_sends_outside_its_transaction_cannot_run_in_batches(db):
     with pytest.raises(ValueError, match="batch must be 1"):
         registry.JobKinds([registry.JobKind("test.not_batchable", record_effect, batch=0)])
     assert db.job_kinds.kind_of("test.not_batchable") is None
+    with pytest.raises(ValueError, match="a kind run together sends nothing"):
+        registry.JobKinds(
+            [registry.JobKind("test.not_together", record_effect, together=True, sends_after_commit=True)]
+        )
 
 
 def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx, db, tenant, redis):
@@ -191,17 +195,17 @@ def test_a_drainer_runs_a_batched_kinds_due_rows_that_many_to_a_transaction(ctx,
     assert effects(db) == (n, n)
 
 
-def test_the_work_a_batch_collected_is_done_once_for_all_its_rows(ctx, db, tenant, redis):
-    """Re-scoring's shape: each row collects its leads, one pass scores them all before the commit."""
+def test_a_kind_run_together_is_called_once_for_all_the_rows_of_a_transaction(ctx, db, tenant, redis):
+    """Re-scoring's shape: one call for a drainer's batch scores the leads of all its rows."""
     FINISHES.clear()
     ids = add_many(db, tenant, DRAIN_BATCH * 2, prefix="collected", kind="test.collected")
     assert runner.drain(db=db, kind="test.collected", clock=clock.now) == DRAIN_BATCH * 2
-    assert FINISHES == [DRAIN_BATCH, DRAIN_BATCH]  # one finish a transaction, for all its rows
+    assert FINISHES == [DRAIN_BATCH, DRAIN_BATCH]  # one call a transaction, for all its rows
     assert effects(db) == (len(ids), len(ids))
     assert status_counts(db) == {"done": len(ids)}
 
 
-def test_a_batch_whose_collected_work_fails_runs_its_rows_alone_and_the_culprit_backs_off(
+def test_a_batch_of_a_kind_run_together_that_fails_runs_its_rows_alone_and_the_culprit_backs_off(
     ctx, app, db, tenant, redis, monkeypatch
 ):
     monkeypatch.setattr(app.config["SETTINGS"], "job_retry_base_seconds", 10.0)
@@ -211,7 +215,7 @@ def test_a_batch_whose_collected_work_fails_runs_its_rows_alone_and_the_culprit_
     )
     now = clock.now()
     assert runner.drain(db=db, kind="test.collected", clock=lambda: now) == DRAIN_BATCH - 1
-    # The batch's finish failed (rolled back whole), then each row alone: its own finish.
+    # The batch's call failed (rolled back whole), then each row alone: a call of its own.
     assert FINISHES == [DRAIN_BATCH, 1, 1, 1, 1]
     culprit = job(db, ids[2])
     assert (culprit.status, culprit.attempts, culprit.last_error) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from app.platform.scheduling import (
     run_job,
     runner,
     sweeps,
+    written,
 )
 from app.platform.scheduling.models import ScheduledJob
 from tests.ledger import effects, job, queued, queued_job_ids, schedule, schedule_many, status_counts
@@ -560,3 +562,25 @@ def test_a_savepoint_rolled_back_keeps_the_rows_scheduled_before_it(ctx, db, ten
     with db.unit_of_work() as session:
         rows = session.execute(sa.select(ScheduledJob.dedupe_key, ScheduledJob.status)).all()
     assert [tuple(row) for row in rows] == [("kept", "pending")]
+
+
+def test_jobs_that_name_a_merge_are_written_as_it_makes_them_at_the_commit(ctx, db, tenant, redis):
+    """A unit's new messages' shape: grouped at the commit, whatever the unit wrote early before it."""
+    now = clock.now()
+
+    def merged(key: str) -> Job:
+        return Job(now=now, merge=_merged_row, **_effect(tenant, key, now))
+
+    with db.unit_of_work() as session:
+        session.schedule(merged("a"))
+        session.schedule(Job(now=now, **_effect(tenant, "plain", now)))
+        assert [row.dedupe_key for row in written(session)] == ["plain"]  # the merged ones wait
+        session.schedule(merged("b"))
+    with db.unit_of_work() as session:
+        keys = sorted(session.scalars(sa.select(ScheduledJob.dedupe_key)))
+    assert keys == ["a+b", "plain"]
+
+
+def _merged_row(jobs: list[Job]) -> list[Job]:
+    first = jobs[0]
+    return [replace(first, dedupe_key="+".join(job.dedupe_key for job in jobs), merge=None)]

@@ -20,7 +20,6 @@ events job and the recount's delay (`background_delay_seconds`, 2 s).
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -155,20 +154,10 @@ def on_events(*, session: UnitOfWork, events: list[Delivered], now: datetime) ->
     session.schedule(recount)
 
 
-def recount_job(*, session: UnitOfWork, job, now: datetime) -> None:
-    """The job handler: its leads are recounted just before the transaction commits, with those of
-    the other jobs a drainer runs in it, in one sorted pass (two drainers lock the counts in the
-    same order)."""
-    session.before_commit(
-        _RECOUNT_KEY, job.payload["lead_ids"], functools.partial(_recount_collected, session)
-    )
-
-
-_RECOUNT_KEY = "analytics.recount"  # the unit's [[lead id, ...], ...] (see UnitOfWork.before_commit)
-
-
-def _recount_collected(session: UnitOfWork, collected: list[list[int]]) -> None:
-    recount(session=session, lead_ids=[lead_id for ids in collected for lead_id in ids])
+def recount_jobs(*, session: UnitOfWork, jobs: list, now: datetime) -> None:
+    """The job handler (a kind run `together`): the leads of the jobs a drainer runs in one
+    transaction, recounted in one sorted pass (two drainers lock the counts in the same order)."""
+    recount(session=session, lead_ids=[lead_id for job in jobs for lead_id in job.payload["lead_ids"]])
 
 
 def recount(*, session: UnitOfWork, lead_ids: Iterable[int]) -> None:

@@ -41,12 +41,12 @@ class Login(MethodView):
     @blp.alt_response(409, description="The email and password open accounts in several clinics: send clinic")
     @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     @inject
-    def post(self, body, *, uow, now):
+    def post(self, body, *, uow, now, settings):
         """Log in: access and refresh tokens. An account with a second factor sends its `code` too."""
         return logins.login(
             session=uow,
             redis=_redis(),
-            settings=uow.settings,
+            settings=settings,
             credentials=_credentials(body),
             client_address=request.remote_addr,
             now=now,
@@ -66,14 +66,14 @@ class SecondFactorEnrolment(MethodView):
     @blp.alt_response(409, description="A second factor is enrolled already (disable it first)")
     @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     @inject
-    def post(self, body, *, uow, now):
+    def post(self, body, *, uow, now, settings):
         """Enrol a second factor (an authenticator app): its secret, the otpauth:// URI and a QR code
         of it to scan. Confirm it with a first code (`/auth/second-factor/confirm`); until then login
         does not ask for it. Starting again replaces an unconfirmed enrolment."""
         return logins.start_second_factor(
             session=uow,
             redis=_redis(),
-            settings=uow.settings,
+            settings=settings,
             credentials=_credentials(body),
             client_address=request.remote_addr,
             now=now,
@@ -90,13 +90,13 @@ class SecondFactorConfirmation(MethodView):
     @blp.alt_response(409, description="No enrolment is waiting")
     @blp.alt_response(429, description="Too many failed logins for this email from this address, or from it")
     @inject
-    def post(self, body, *, uow, now):
+    def post(self, body, *, uow, now, settings):
         """Confirm the enrolment with the code the app shows: ten recovery codes (shown this once)
         and tokens, as a login."""
         return logins.confirm_second_factor(
             session=uow,
             redis=_redis(),
-            settings=uow.settings,
+            settings=settings,
             credentials=_credentials(body),
             client_address=request.remote_addr,
             now=now,
@@ -128,11 +128,11 @@ class Logout(MethodView):
     @blp.response(204)
     @blp.alt_response(401, description="Not a refresh token signed by this server")
     @inject
-    def post(self, body, *, uow, now):
+    def post(self, body, *, uow, now, settings):
         """End the session of a refresh token: it and its family can no longer refresh."""
         sessions.logout(
             session=uow,
-            settings=uow.settings,
+            settings=settings,
             refresh_token=body["refresh_token"],
             now=now,
         )
@@ -170,10 +170,10 @@ class MyStreamToken(MethodView):
     @requires(ANY)
     @blp.response(200, schemas.StreamTokenOut)
     @inject
-    def post(self, *, uow, actor, now):
+    def post(self, *, uow, actor, now, settings):
         """A short-lived token that opens my live event stream (`GET /api/me/events?token=...`, for a
         browser's EventSource, which cannot send headers); API keys have no stream (403)."""
-        return stream_access.issue_stream_token(session=uow, actor=actor, settings=uow.settings, now=now)
+        return stream_access.issue_stream_token(session=uow, actor=actor, settings=settings, now=now)
 
 
 @blp.route("/me/second-factor")
@@ -197,12 +197,12 @@ class MySecondFactorRemoval(MethodView):
     @blp.alt_response(409, description="You have no second factor")
     @blp.alt_response(429, description="Too many failed attempts from this address")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Remove my second factor, proven by a code (the app's or a recovery code)."""
         second_factor.disable(
             session=uow,
             redis=_redis(),
-            settings=uow.settings,
+            settings=settings,
             actor=actor,
             attempt=second_factor.Attempt(body["code"], request.remote_addr),
             now=now,
@@ -219,12 +219,12 @@ class MyRecoveryCodes(MethodView):
     @blp.alt_response(409, description="You have no second factor")
     @blp.alt_response(429, description="Too many failed attempts from this address")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Ten new recovery codes, shown this once; the earlier ones stop working."""
         codes = second_factor.regenerate_recovery_codes(
             session=uow,
             redis=_redis(),
-            settings=uow.settings,
+            settings=settings,
             actor=actor,
             attempt=second_factor.Attempt(body["code"], request.remote_addr),
             now=now,
@@ -240,7 +240,7 @@ class MyPassword(MethodView):
     @blp.alt_response(400, description="The current password is wrong (`current_password`)")
     @blp.alt_response(429, description="Too many wrong current passwords from this address")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Change your own password: every other session ends; answers a fresh pair of tokens."""
         return onboarding.change_password(
             session=uow,
@@ -251,7 +251,7 @@ class MyPassword(MethodView):
                 new_password=body["new_password"],
                 client_address=request.remote_addr,
             ),
-            settings=uow.settings,
+            settings=settings,
             now=now,
         )
 
@@ -272,7 +272,7 @@ class ClinicSettings(MethodView):
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     @blp.alt_response(409, description="Another clinic sends from this number, Service or domain")
     @inject
-    def put(self, body, *, uow, actor, now):
+    def put(self, body, *, uow, actor, now, settings):
         """Change the clinic's settings (timezone, business hours, holidays, policies). A new SMS
         number or Messaging Service must be one the platform operator assigned to the clinic, never
         the shared SMS_FROM (422 naming the field); a new email_from's domain must be verified for
@@ -284,7 +284,7 @@ class ClinicSettings(MethodView):
             actor=actor,
             changes=body,
             now=now,
-            config=uow.settings,
+            config=settings,
         )
         return with_etag(clinic, schemas.ClinicOut())
 
@@ -304,13 +304,13 @@ class Users(MethodView):
     @blp.response(201, schemas.UserOut)
     @blp.alt_response(409, description="Email already taken")
     @inject
-    def post(self, body, *, uow, actor, now, wiring):
+    def post(self, body, *, uow, actor, now, wiring, settings):
         """Create a user of the clinic; without a password they get a setup link by email."""
         return onboarding.add_user(
             session=uow,
             actor=actor,
             data=body,
-            settings=uow.settings,
+            settings=settings,
             now=now,
             hooks=wiring.auth,
         )
@@ -348,13 +348,13 @@ class UserInvitation(MethodView):
     @blp.response(204)
     @blp.alt_response(409, description="The user has set a password already, or is disabled")
     @inject
-    def post(self, user_id, *, uow, actor, now, wiring):
+    def post(self, user_id, *, uow, actor, now, wiring, settings):
         """Email the user a fresh password-setup link (the earlier one stops working)."""
         onboarding.reinvite_user(
             session=uow,
             actor=actor,
             user_id=user_id,
-            settings=uow.settings,
+            settings=settings,
             now=now,
             hooks=wiring.auth,
         )
@@ -433,7 +433,7 @@ class PlatformClinics(MethodView):
     @platform_blp.response(201, schemas.PlatformClinicOut)
     @platform_blp.alt_response(409, description="The admin's email is taken (`admin_email`)")
     @inject
-    def post(self, body, *, uow, now, wiring):
+    def post(self, body, *, uow, now, wiring, settings):
         """Create a clinic and its first clinic_admin; answers the admin's one-time setup link."""
         return onboarding.onboard_clinic(
             session=uow,
@@ -443,7 +443,7 @@ class PlatformClinics(MethodView):
                 admin_email=body["admin_email"],
                 admin_name=body.get("admin_name"),
             ),
-            settings=uow.settings,
+            settings=settings,
             now=now,
             hooks=wiring.auth,
         )
@@ -466,11 +466,11 @@ class PlatformSenderDomains(MethodView):
     @platform_blp.alt_response(404, description="No such clinic")
     @platform_blp.alt_response(409, description="The domain is verified for another clinic (`domain`)")
     @inject
-    def post(self, body, clinic_id, *, uow, now):
+    def post(self, body, clinic_id, *, uow, now, settings):
         """Record that the platform operator verified this email domain for the clinic (its SPF
         and DKIM records are set for the platform's mail); the clinic may then send from it."""
         return sender_identity.verify_domain(
-            session=uow, clinic_id=clinic_id, domain=body["domain"], config=uow.settings, now=now
+            session=uow, clinic_id=clinic_id, domain=body["domain"], config=settings, now=now
         )
 
 
@@ -492,11 +492,11 @@ class PlatformSmsSenders(MethodView):
     @platform_blp.alt_response(409, description="Assigned to another clinic (`sender`)")
     @platform_blp.alt_response(503, description="Twilio could not be asked; nothing changed")
     @inject
-    def post(self, body, clinic_id, *, uow, now):
+    def post(self, body, clinic_id, *, uow, now, settings):
         """Assign a number or Messaging Service of the engine's Twilio account to the clinic (asked of
         Twilio: 422 naming `sender` if not in the account, or if it is the shared SMS_FROM)."""
         return sender_identity.assign_sms_sender(
-            session=uow, clinic_id=clinic_id, sender=body["sender"], config=uow.settings, now=now
+            session=uow, clinic_id=clinic_id, sender=body["sender"], config=settings, now=now
         )
 
 

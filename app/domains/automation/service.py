@@ -6,6 +6,7 @@ language/context.py); trying and simulating a rule, simulation.py; a lead's why-
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -70,7 +71,19 @@ def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, se
             _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
     session.flush()
     # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
-    session.after_commit(lambda: seeded.add(clinic_id))
+    session.publish_after_commit(SeededClinic(seeded, clinic_id))
+
+
+@dataclass(frozen=True)
+class SeededClinic:
+    """What a unit that made sure of a clinic's default rules tells the engine once it commits:
+    the clinic joins `seeded` (the engine's set), and is not checked again."""
+
+    seeded: set[int]
+    clinic_id: int
+
+    def publish(self) -> None:
+        self.seeded.add(self.clinic_id)
 
 
 # --- rules: CRUD and versions ---------------------------------------------------------------------

@@ -56,9 +56,10 @@ def settings_of(session: UnitOfWork, clinic_id: int, now: datetime) -> BookingPa
         return session.get(BookingPageSettings, clinic_id, populate_existing=True)
 
 
-def settings_answer(session: UnitOfWork, clinic_id: int, now: datetime) -> dict:
+def settings_answer(session: UnitOfWork, clinic_id: int, now: datetime, public_base_url: str) -> dict:
+    """The clinic's booking page settings, its page's address under `public_base_url` (the app's)."""
     row = settings_of(session, clinic_id, now)
-    base = session.settings.public_base_url.rstrip("/")
+    base = public_base_url.rstrip("/")
     return {
         "page_url": f"{base}/book/{row.public_key}",
         "embed_origins": list(row.embed_origins),

@@ -18,15 +18,15 @@ class BookingPageSettings(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.BookingPageSettingsOut)
     @inject
-    def get(self, *, uow, actor, now):
+    def get(self, *, uow, actor, now, settings):
         """The clinic's booking page address, the origins that may embed it and the change cut-off."""
-        return service.settings_answer(uow, actor.clinic_id, now)
+        return service.settings_answer(uow, actor.clinic_id, now, settings.public_base_url)
 
     @requires(Permission.CONFIGURE)
     @blp.arguments(schemas.BookingPageSettingsIn)
     @blp.response(200, schemas.BookingPageSettingsOut)
     @inject
-    def put(self, body, *, uow, actor, now):
+    def put(self, body, *, uow, actor, now, settings):
         """Change the origins that may embed the page and the change cut-off (the fields given)."""
         service.update_settings(session=uow, clinic_id=actor.clinic_id, changes=body, now=now)
-        return service.settings_answer(uow, actor.clinic_id, now)
+        return service.settings_answer(uow, actor.clinic_id, now, settings.public_base_url)

@@ -20,13 +20,13 @@ class BulkTasks(MethodView):
     @blp.arguments(schemas.BulkTasksIn)
     @blp.response(202, schemas.BulkJobOut)
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """One follow-up task per lead (ids or a filter), made in the background; poll the bulk job."""
         return service.start_bulk_tasks(
             session=uow,
             actor=actor,
             data=body,
-            chunk_size=uow.settings.bulk_chunk_size,
+            chunk_size=settings.bulk_chunk_size,
             now=now,
         )
 
@@ -39,7 +39,7 @@ class BulkTaskActions(MethodView):
     @blp.response(202, schemas.BulkJobOut)
     @blp.alt_response(404, description="A task id is not one of the clinic's")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Reassign, reschedule (by offset_minutes or to due_at), complete or cancel many tasks (ids or a
         filter) in the background; poll the bulk job. Each task is changed once and its timers replaced
         once, also when a worker dies mid-way."""
@@ -47,7 +47,7 @@ class BulkTaskActions(MethodView):
             session=uow,
             actor=actor,
             data=body,
-            chunk_size=uow.settings.bulk_chunk_size,
+            chunk_size=settings.bulk_chunk_size,
             now=now,
         )
 

@@ -89,7 +89,7 @@ class ImportLeads(MethodView):
     @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
     @accepts_body_up_to(IMPORT_MAX_BYTES)
     @inject
-    def post(self, args, *, uow, actor, now):
+    def post(self, args, *, uow, actor, now, settings):
         """Import leads in the background; poll the bulk job, read each row's outcome at /rows.
 
         Each row is created once (a row whose `external_id` was imported before is a duplicate),
@@ -107,7 +107,7 @@ class ImportLeads(MethodView):
             options=imports.ImportOptions(
                 automation=args["automation"], reject_duplicates=args["reject_duplicates"]
             ),
-            chunk_size=uow.settings.import_chunk_size,
+            chunk_size=settings.import_chunk_size,
             now=now,
         )
 

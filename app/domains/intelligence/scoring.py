@@ -156,26 +156,19 @@ def clinic_view(
     )
 
 
-def _transaction_view(session: UnitOfWork, clinic_id: int) -> ClinicView:
-    """The clinic's view, read once per transaction: the rows of a batch of re-scoring jobs share it."""
-    views = session.cache.setdefault("intelligence.clinic_views", {})
-    if clinic_id not in views:
-        views[clinic_id] = clinic_view(session=session, clinic_id=clinic_id)
-    return views[clinic_id]
-
-
 def score_leads(
     *, session: UnitOfWork, leads: list[Lead], now: datetime, view: ClinicView | None = None
 ) -> None:
     """Score open leads (of one clinic) and choose their next best actions, reading their
-    activities and open tasks in one query each; `lead.score_changed` where a score moved."""
+    activities and open tasks in one query each; `lead.score_changed` where a score moved. `view`:
+    the clinic's (read here if not given; a caller scoring its leads in chunks reads it once)."""
     live = [lead for lead in leads if lead.is_open]
     for lead in leads:
         if not lead.is_open and lead.next_action is not None:
             lead.next_action = None
     if not live:
         return
-    view = view or _transaction_view(session, live[0].clinic_id)
+    view = view or clinic_view(session=session, clinic_id=live[0].clinic_id)
     ids = [lead.id for lead in live]
     with session.no_autoflush:  # the reads need none of this transaction's pending writes
         activities = queries.fact_activities(session=session, lead_ids=ids)
@@ -188,11 +181,6 @@ def score_leads(
             lead.next_action = _next_action(
                 session, view, lead, queries.reach_outs(mine), lead.id in with_open_task, now
             )
-
-
-def score_lead(*, session: UnitOfWork, lead: Lead, now: datetime) -> None:
-    """One lead's score and next best action (see score_leads)."""
-    score_leads(session=session, leads=[lead], now=now)
 
 
 def _set_score(

@@ -7,7 +7,6 @@ Contact times are in contact_times.py, the score and next best action in scoring
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import UTC, date, datetime, timedelta
 
@@ -201,21 +200,13 @@ def queue_rescoring(
             )
 
 
-def rescore_job(*, session: UnitOfWork, job, now: datetime) -> None:
-    """The job handler: the named leads of the job's clinic are re-scored, and their next actions
-    re-chosen, before the commit, together with those of the other jobs run in the same
-    transaction (a drainer's batch: one pass over all their leads)."""
-    item = (job.clinic_id, job.payload["lead_ids"], now)
-    session.before_commit(RESCORE_KIND, item, functools.partial(_rescore_collected, session))
-
-
-def _rescore_collected(session: UnitOfWork, items: list[tuple[int, list[int], datetime]]) -> None:
-    """Each clinic's leads named by the collected jobs, scored in one pass (as of the latest job's clock)."""
-    by_clinic: dict[int, tuple[set[int], datetime]] = {}
-    for clinic_id, lead_ids, now in items:
-        ids, latest = by_clinic.get(clinic_id, (set(), now))
-        by_clinic[clinic_id] = (ids | set(lead_ids), max(latest, now))
-    for clinic_id, (lead_ids, now) in by_clinic.items():
+def rescore_jobs(*, session: UnitOfWork, jobs: list, now: datetime) -> None:
+    """The job handler (a kind run `together`): the leads named by the jobs of one transaction (a
+    drainer's batch), each clinic's re-scored, and their next actions re-chosen, in one pass."""
+    by_clinic: dict[int, set[int]] = {}
+    for job in jobs:
+        by_clinic.setdefault(job.clinic_id, set()).update(job.payload["lead_ids"])
+    for clinic_id, lead_ids in by_clinic.items():
         rescore(session=session, clinic_id=clinic_id, lead_ids=sorted(lead_ids), now=now)
 
 

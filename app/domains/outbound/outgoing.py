@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 import sqlalchemy as sa
 
@@ -29,7 +28,6 @@ DELIVER_BATCH = "notification.deliver_batch"
 # one job in the transactional lane, not one each; a job, a claim and an outcome commit per message
 # cost the sender and the database more than the sends (bench/soak).
 DELIVER_TOGETHER = "notification.deliver_together"
-_DELIVERIES = "outbound.deliveries"  # the unit's new messages, given their jobs at its commit
 # Messages per batch job (queue_many). Celery's own cost per task (broker fetch, ack, pool hand-off,
 # events) and the ledger's (count, claim, done) are each about as much as delivering several emails;
 # a batch's transient failures come back as one batch of their own, so a small batch makes many tiny
@@ -117,30 +115,30 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
     )
     if insert_once(session, notification, unique="dedupe_key") is None:
         return queries.by_dedupe_key(session, dedupe_key)  # sent before, or by a concurrent twin
-    if session.in_nested_transaction():  # a savepoint may roll back alone: its own job, written now
-        schedule_delivery(session, notification, due, now)
-    else:
-        session.before_commit(_DELIVERIES, notification, partial(_schedule_together, session, now))
+    job = delivery_job(notification.id, clinic_id, due, bulk=message.bulk)
+    session.schedule(scheduling.Job(now=now, merge=deliveries_together, **job))  # grouped at the commit
     return notification
 
 
-def _schedule_together(session: UnitOfWork, now: datetime, notifications: list[Notification]) -> None:
-    """The delivery jobs of a unit's new messages: a clinic's messages of one lane due together (at
-    once, or held to the same time) go as one batch job; a message alone, as its own
-    `notification.deliver` (or `.deliver_bulk`)."""
-    groups: dict[tuple, list[Notification]] = defaultdict(list)
-    for row in notifications:
-        held_until = row.next_attempt_at if row.next_attempt_at > row.created_at else None
-        groups[(row.clinic_id, bool(row.bulk), held_until)].append(row)
-    for (clinic_id, bulk, _), rows in groups.items():
-        due_at = max(row.next_attempt_at for row in rows)  # those due at once: as the unit commits
-        if len(rows) == 1:
-            jobs = [delivery_job(rows[0].id, clinic_id, due_at, bulk=bulk)]
+def deliveries_together(jobs: list[scheduling.Job]) -> list[scheduling.Job]:
+    """The delivery jobs of a unit's new messages, as its commit writes them (`Job.merge`): a
+    clinic's messages of one lane due together (at once, or held to the same time) go as one batch
+    job; a message alone, as its own `notification.deliver` (or `.deliver_bulk`). In a savepoint,
+    which may roll back alone, each message's job is written at once: its own."""
+    groups: dict[tuple, list[scheduling.Job]] = defaultdict(list)
+    for job in jobs:
+        held_until = job.due_at if job.due_at > job.now else None
+        groups[(job.clinic_id, job.kind == DELIVER_BULK, held_until)].append(job)
+    merged = []
+    for (clinic_id, bulk, _), group in groups.items():
+        due_at, now = max(job.due_at for job in group), group[0].now  # due at once: as the unit commits
+        if len(group) == 1:
+            specs = [delivery_job(group[0].subject_id, clinic_id, due_at, bulk=bulk)]
         else:
-            created = [Created(row.id, clinic_id, due_at) for row in rows]
-            jobs = batch_jobs(created, kind=DELIVER_BATCH if bulk else DELIVER_TOGETHER)
-        for job in jobs:
-            session.schedule(scheduling.Job(now=now, **job))
+            created = [Created(job.subject_id, clinic_id, due_at) for job in group]
+            specs = batch_jobs(created, kind=DELIVER_BATCH if bulk else DELIVER_TOGETHER)
+        merged += [scheduling.Job(now=now, **spec) for spec in specs]
+    return merged
 
 
 def _jsonable(context: dict) -> dict:

@@ -140,8 +140,8 @@ class TwilioStatusCallback(MethodView):
     @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
     @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
     @inject
-    def post(self, *, uow, now):
+    def post(self, *, uow, now, settings):
         """Twilio's status callbacks (form: MessageSid, MessageStatus, ErrorCode): delivered, or
         undelivered / failed with the provider's error, on the notification sent with that SID."""
-        form = signing.twilio_form(settings=uow.settings, request=request)
+        form = signing.twilio_form(settings=settings, request=request)
         return receipts.apply_status(session=uow, form=form, now=now, notification_hint=request.args.get("n"))

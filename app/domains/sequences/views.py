@@ -74,7 +74,7 @@ class BulkEnrollments(MethodView):
     @blp.alt_response(404, description="The sequence or a lead id is not one of the clinic's")
     @blp.alt_response(409, description="The sequence is inactive")
     @inject
-    def post(self, body, sequence_id, *, uow, actor, now):
+    def post(self, body, sequence_id, *, uow, actor, now, settings):
         """Enrol many leads (ids or a filter) in the sequence in the background; poll the bulk job, its
         rows say for each lead enrolled or why not (already enrolled, opted out, do not contact)."""
         return bulk_enrolment.start(
@@ -82,7 +82,7 @@ class BulkEnrollments(MethodView):
             actor=actor,
             sequence_id=sequence_id,
             data=body,
-            chunk_size=uow.settings.bulk_chunk_size,
+            chunk_size=settings.bulk_chunk_size,
             now=now,
         )
 

@@ -26,14 +26,14 @@ class Webhooks(MethodView):
     @blp.response(201, schemas.WebhookCreatedOut)
     @blp.alt_response(409, description="The clinic has its most subscriptions already")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Subscribe a URL to events; the answer holds the signing secret, shown only this once."""
         return service.create_subscription(
             session=uow,
             actor=actor,
             data=body,
             now=now,
-            settings=uow.settings,
+            settings=settings,
         )
 
 

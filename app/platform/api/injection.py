@@ -1,5 +1,6 @@
 """`inject`: what every view is handed rather than fetching itself — its unit of work, its actor,
-its `now` and, for a view whose service needs a hook or cache of the handler map, the app's Wiring."""
+its `now`, the app's settings and, for a view whose service needs a hook or cache of the handler
+map, the app's Wiring."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from app.platform import clock
 from app.platform.access import current_actor
-from app.platform.app_db import get_wiring, unit_of_work
+from app.platform.app_db import get_db, get_wiring, unit_of_work
 from app.platform.db import UnitOfWork
 
-INJECTED = ("uow", "actor", "now", "wiring")
+INJECTED = ("uow", "actor", "now", "settings", "wiring")
 
 # A view's unit of work is opened here only (`inject`, `streamed`), by app_db's `unit_of_work`:
 # how views get their unit changes with this module's import of it.
@@ -20,7 +21,7 @@ INJECTED = ("uow", "actor", "now", "wiring")
 
 def inject(view):
     """View decorator (the innermost, right above the `def`): pass the keyword arguments among
-    `uow`, `actor`, `now` and `wiring` that the view names.
+    `uow`, `actor`, `now`, `settings` and `wiring` that the view names.
 
     - `uow`: a unit of work open for the whole view, committed when it returns and rolled back when
       it raises; under `@idempotent`, the unit that decorator opened and stores the answer in. A
@@ -29,6 +30,7 @@ def inject(view):
       view's access declaration above this (app/platform/access.py), or the console's
       auth.check_access.
     - `now`: the request's time, read once at the edge.
+    - `settings`: the app's Settings (its Database's), for the service that needs a part of them.
     - `wiring`: the app's engine (app/bootstrap.py), built once by create_app: the view passes the
       service the part it needs (a new clinic's setup steps, the rules' seeded clinics).
     """
@@ -40,6 +42,8 @@ def inject(view):
             kwargs["actor"] = current_actor()
         if "now" in wanted:
             kwargs["now"] = clock.now()
+        if "settings" in wanted:
+            kwargs["settings"] = get_db().settings
         if "wiring" in wanted:
             kwargs["wiring"] = get_wiring()
         if "uow" not in wanted or "uow" in kwargs:  # @idempotent hands over the unit it stores in

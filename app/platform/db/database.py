@@ -31,8 +31,9 @@ class Database:
     job dispatcher, its Redis client and its Wiring (app/bootstrap.py): a unit of work holds its
     Database (`uow.database`), so that what it publishes once it commits goes through them (the
     ledger's due rows, app/platform/scheduling/service.py; the live stream's messages), and passes
-    on its settings and Redis client (`uow.settings`, `uow.redis`; to go, issue 61); work deep under
-    a unit reaches the handler map through it (`uow.database.wiring`). Code given a unit needs
+    on its settings and Redis client (`uow.settings`, `uow.redis`: a few services' still, to go,
+    issue 61; a view is handed the settings by `inject`); work deep under a unit reaches the
+    handler map through it (`uow.database.wiring`). Code given a unit needs
     nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps,
     a send outside the transaction) is given the Database by its caller. The event-stream app
     (app/streaming/__init__.py) builds one without a dispatcher or a Wiring: it reads and writes,

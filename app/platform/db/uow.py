@@ -1,19 +1,17 @@
 """The unit of work a use case receives: what it reads through and every fact it writes goes into.
 
 One kind, one transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`
-(app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`:
-its flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes the
-Session's reads and writes on to it (`execute`, `scalars`, `get`, `flush`, ...: the set below,
-nothing else). What it collects for its commit, in lists:
-- `events`: the outbox rows `emit` added (app/platform/events), named by one processing job;
-- `jobs`: the ledger jobs `schedule` was given (app/platform/scheduling's `Job`), written together;
-- `to_publish`: what it tells others once committed (the due jobs to the broker, the live-stream
-  messages: objects with a `publish()`).
-`commit()` reads top-down: `write` (flush; the events' processing job; the jobs, in one statement),
-the Session's commit, `publish`. A rollback forgets all three.
-Still on it, to go (issue 61): `before_commit(key, item, finish)`, work done once per unit with all its
-items before `write`; `after_commit(callback)`; `settings` and `redis` (the Database's);
-`cache`, the unit's own memory of what a use case read once and reads again.
+(app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`
+whose flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes on
+to it the Session's reads and writes in the table below, nothing else. It collects, in lists:
+`events` (the outbox rows `emit` added, named by one processing job), `jobs` (the ledger jobs
+`schedule` was given: app/platform/scheduling's `Job`) and `to_publish` (what it tells others once
+committed: due jobs to the broker, live-stream messages; objects with a `publish()`). `commit()`
+reads top-down: `write` (flush; the events' processing job; the jobs, in one statement), the
+Session's commit, `publish`. A rollback forgets all three lists.
+Still on it, to go (issue 61): `settings` and `redis` (the Database's: views are handed the settings
+by `inject`, a few services and consumers still read them here); `cache`, the unit's own memory of
+what a use case read once and reads again.
 """
 
 from __future__ import annotations
@@ -30,8 +28,9 @@ def _passed_on(name: str):
     return functools.wraps(method)(lambda self, *args, **kwargs: method(self.session, *args, **kwargs))
 
 
-def _session_attribute(name: str) -> property:
-    return property(lambda self: getattr(self.session, name), doc=f"The Session's `{name}`.")
+def _read_on(holder: str, *names: str) -> list[property]:
+    """The unit's attributes `names`: those of its `holder` (its session, its database)."""
+    return [property(lambda self, name=name: getattr(getattr(self, holder), name)) for name in names]
 
 
 class UnitOfWork:
@@ -43,8 +42,10 @@ class UnitOfWork:
     expunge, expire_all, query = map(_passed_on, ("expunge", "expire_all", "query"))
     connection, get_bind, begin_nested = map(_passed_on, ("connection", "get_bind", "begin_nested"))
     in_nested_transaction, get_transaction = map(_passed_on, ("in_nested_transaction", "get_transaction"))
-    new, dirty, deleted = map(_session_attribute, ("new", "dirty", "deleted"))
-    no_autoflush, identity_map = map(_session_attribute, ("no_autoflush", "identity_map"))
+    new, dirty, deleted, no_autoflush, identity_map = _read_on(
+        "session", "new", "dirty", "deleted", "no_autoflush", "identity_map"
+    )
+    settings, redis = _read_on("database", "settings", "redis")  # to go (issue 61)
 
     def __init__(self, session: WritesTogether, *, database):
         self.session = session
@@ -54,8 +55,6 @@ class UnitOfWork:
         self.to_publish: list = []  # what the commit publishes once it has committed
         self._processing_job: Callable[[list], object] | None = None
         self.cache: dict = {}
-        self._collected: dict[str, tuple[list, Callable[[list], None]]] = {}
-        self._after_commit: list[Callable[[], None]] = []
 
     def __contains__(self, instance) -> bool:
         return instance in self.session
@@ -66,14 +65,6 @@ class UnitOfWork:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    @property
-    def settings(self):
-        return self.database.settings
-
-    @property
-    def redis(self):
-        return self.database.redis
-
     def add(self, instance, *, with_id: bool = False):
         """A new row (or an object to keep); `with_id`: its id is needed now (an event names it)."""
         if with_id:
@@ -82,17 +73,16 @@ class UnitOfWork:
         return instance
 
     def emit(self, event, *, processing_job: Callable[[list], object]) -> None:
-        """An outbox event row: added, inserted with the unit's other new rows, and named by the
-        unit's one processing job, `processing_job(events)` (app/platform/events/consumers.py: this
-        layer cannot import it), which `write` schedules once the events have their ids."""
+        """An outbox event row, inserted with the unit's other new rows and named by its one
+        processing job, `processing_job(events)` (app/platform/events/consumers.py), which `write`
+        schedules once the events have their ids."""
         self.session.add(event)
         self.events.append(event)
         self._processing_job = processing_job
 
     def schedule(self, job) -> None:
-        """Put `job` (app/platform/scheduling's `Job`) on the ledger: written by `write` with the
-        unit's other jobs, in one statement (`Job.write_all`); in a savepoint (which may roll back
-        alone), at once."""
+        """`job` (app/platform/scheduling's `Job`) on the ledger: written by `write` with the unit's
+        other jobs (`Job.write_all`); in a savepoint (which may roll back alone), at once."""
         if self.session.in_nested_transaction():
             job.write_all(self, [job])
         else:
@@ -101,17 +91,6 @@ class UnitOfWork:
     def publish_after_commit(self, publication) -> None:
         """`publication.publish()` once the unit has committed (never if it rolled back)."""
         self.to_publish.append(publication)
-
-    def before_commit(self, key: str, item, finish: Callable[[list], None]) -> None:
-        """Add `item` to the unit's list `key`; `finish(items)` runs once, with all of them, at the
-        commit, before the unit's events and jobs are written (a rolled-back unit forgets them)."""
-        if key not in self._collected:
-            self._collected[key] = ([], finish)
-        self._collected[key][0].append(item)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback()` once the unit has committed (never when it rolled back)."""
-        self._after_commit.append(callback)
 
     def commit(self) -> None:
         """Flush; write the events and their processing job; write the jobs; commit; publish."""
@@ -122,9 +101,6 @@ class UnitOfWork:
     def write(self) -> None:
         """What `commit` writes before it commits, done now (the job runner: a failure in it is then
         the job's, and a batch of jobs writes theirs together)."""
-        while self._collected:
-            items, finish = self._collected.pop(next(iter(self._collected)))
-            finish(items)
         self.session.flush()
         events = [event for event in self.events if event in self.session]  # a savepoint's rolled back
         self.events = []
@@ -137,20 +113,13 @@ class UnitOfWork:
     def publish(self) -> None:
         """What the committed unit tells others: its due jobs to the broker, its stream messages."""
         publications, self.to_publish = self.to_publish, []
-        callbacks, self._after_commit = self._after_commit, []
         for publication in publications:
             publication.publish()
-        for callback in callbacks:
-            callback()
 
     def rollback(self) -> None:
-        self._forget()
+        self.events, self.jobs, self.to_publish = [], [], []
         self.session.rollback()
 
     def close(self) -> None:
-        self._forget()
+        self.events, self.jobs, self.to_publish = [], [], []
         self.session.close()
-
-    def _forget(self) -> None:
-        self._collected.clear()
-        self.events, self.jobs, self.to_publish, self._after_commit = [], [], [], []

@@ -7,7 +7,8 @@ marked the row in that transaction, so the handler sees `job.status == "done"` a
 as this attempt's number (1 on the first run). If it raises, everything it wrote rolls back and the
 job is retried with backoff; it may run again, so an external send must carry a unique delivery key.
 A kind with `batch=N` may share that transaction with up to N-1 other rows of its kind
-(runner.run_batch): its handler must not depend on being alone in it.
+(runner.run_batch): its handler must not depend on being alone in it. A kind registered `together`
+has a handler of all its rows of one transaction, `handler(*, session, jobs, now)`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class JobKind:
     the session and that holds no lock others wait for long: not with `sends_after_commit` (it sends outside
     the transaction). A draining kind's rows are not grouped in messages (a wake-up runs them all):
     its drainer takes up to `batch` due rows to a transaction (runner.drain).
+
+    `together`: the handler is given all the kind's rows of its transaction at once,
+    `handler(*, session, jobs, now)` (one row alone: a list of one), and does their work in one pass
+    (a batch of re-scorings: one pass over all their leads). Its failure is the batch's: each row
+    then runs alone (runner._run_together).
 
     `derived`: the kind only brings derived data up to date (a lead's score, the report counts):
     an open row of it is nobody's next step (`derived_kinds`).
@@ -74,6 +80,7 @@ class JobKind:
     drain: bool = False  # a worker that runs one also runs the kind's other due rows (runner.run_job)
     sends_after_commit: bool = False  # it sends once the claim commits: never batched
     batch: int = 1  # rows due together run this many to a transaction (runner.run_batch)
+    together: bool = False  # its handler takes all its rows of a transaction: handler(*, session, jobs, now)
     derived: bool = False  # it only brings derived data up to date (scores, report counts)
     yields: bool = False  # background work that steps aside while the realtime path is behind
     due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
@@ -151,6 +158,8 @@ def check(kind: JobKind) -> None:
         raise ValueError(f"unknown queue {queue!r} for job kind {name!r}; use one of {', '.join(QUEUES)}")
     if batch < 1 or (batch > 1 and kind.sends_after_commit):
         raise ValueError(f"job kind {name!r}: batch must be 1 for a kind that sends_after_commit, else >= 1")
+    if kind.together and kind.sends_after_commit:
+        raise ValueError(f"job kind {name!r}: a kind run together sends nothing after its commit")
     if kind.yields and (queue == "realtime" or kind.drain):
         raise ValueError(f"job kind {name!r}: only a background kind that does not drain yields")
     if kind.when_due and kind.drain:

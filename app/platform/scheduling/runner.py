@@ -248,9 +248,9 @@ def _run_handler(
     """Run the claimed row's handler in the claim's transaction: what happened, the due time of a
     row that ran, and what the handler returned: a `sends_after_commit` kind's send, done once the
     claim has committed (`_run_counted`). A failure raises _HandlerFailed (the caller rolls back).
-    `finish`: what the unit writes before its commit (its collected work, events and jobs:
-    `uow.write`) is written here too, so that its failure is the job's; a batch (`_run_together`)
-    does it once for all its rows."""
+    `finish`: what the unit writes before its commit (its events and jobs: `uow.write`) is written
+    here too, so that its failure is the job's; a batch (`_run_together`) does it once for all its
+    rows."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -266,7 +266,10 @@ def _run_handler(
     job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
-            send = kind.handler(session=session, job=job, now=now)
+            if kind.together:
+                send = kind.handler(session=session, jobs=[job], now=now)
+            else:
+                send = kind.handler(session=session, job=job, now=now)
             if finish:
                 session.write()
             session.flush()  # the handler's own constraint violations count as its failure
@@ -285,8 +288,8 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     fails, that transaction rolls back: the failed row is recorded with backoff, as a delivery's
     failure is, and the others run again alone, each claimed for the attempt counted here and run
     in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
-    would leave the session holding what its handler did in the transaction (after-commit hooks,
-    state in the unit's cache), and would cost two round trips a row. Every other row of the message
+    would leave the session holding what its handler did in the transaction (jobs and messages to
+    publish, state in the unit's cache), and would cost two round trips a row. Every other row of the message
     (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
     """
     started = time.perf_counter()
@@ -344,11 +347,18 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
             jobs = claim_many(
                 session=session, now=now, job_ids=[r.id for r in counted], attempts=counted[0].attempts
             )
-            for job in jobs:
-                with logs.scope(job_id=job.id):
-                    outcome, due_at, _ = _run_handler(db=db, session=session, job=job, now=now, finish=False)
-                ran.append((job.id, outcome, due_at))
-            _finish_together(session)
+            kind = db.job_kinds.kind_of(counted[0].kind)
+            if kind is not None and kind.together:  # one call for all the rows, when they finish
+                ran = [(job.id, RAN, job.due_at) for job in jobs]
+                _finish_together(session, lambda: kind.handler(session=session, jobs=jobs, now=now))
+            else:
+                for job in jobs:
+                    with logs.scope(job_id=job.id):
+                        outcome, due_at, _ = _run_handler(
+                            db=db, session=session, job=job, now=now, finish=False
+                        )
+                    ran.append((job.id, outcome, due_at))
+                _finish_together(session)
     except _BatchFinishFailed as failed:
         # No one row to blame: each runs alone, where a failure is its own.
         log.warning(
@@ -388,13 +398,15 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
 
 
 class _BatchFinishFailed(Exception):
-    """The work a batch's handlers collected failed as it was done for them all."""
+    """The batch failed as it finished: its `together` kind's handler, or the unit's writes."""
 
 
-def _finish_together(session: UnitOfWork) -> None:
-    """The work the batch's handlers collected, done once for them all (e.g. one pass over the
-    leads of 50 re-scoring jobs), before the commit; its failure is the batch's."""
+def _finish_together(session: UnitOfWork, run_together: Callable[[], object] = lambda: None) -> None:
+    """`run_together()`, the handler of a `together` kind for all the batch's rows (e.g. one pass
+    over the leads of 50 re-scoring jobs), then what the unit writes before its commit (its events
+    and jobs, in one statement each); a failure here is the batch's."""
     try:
+        run_together()
         session.write()
     except Exception as exc:
         raise _BatchFinishFailed() from exc

@@ -9,8 +9,8 @@ first one that succeeded, and any concurrent duplicate, does nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Job:
     """A ledger row to write: `uow.schedule(Job(...))`, the one way to put work on the ledger.
-    `now`: when it is scheduled (the row's created_at; the dispatch horizon counts from it)."""
+    `now`: when it is scheduled (the row's created_at; the dispatch horizon counts from it).
+    `merge`: jobs of one unit that name the same `merge` are written as `merge(jobs)` makes them,
+    at its commit (a unit's new messages: one delivery job per clinic and lane, not one each)."""
 
     kind: str
     due_at: datetime
@@ -49,6 +51,7 @@ class Job:
     payload: dict | None = None
     origin: dict | None = None
     max_attempts: int | None = None
+    merge: Callable[[list[Job]], list[Job]] | None = field(default=None, compare=False, repr=False)
 
     @staticmethod
     def write_all(session: UnitOfWork, jobs: list[Job]) -> None:
@@ -62,20 +65,35 @@ def _write(session: UnitOfWork, jobs: list[Job], *, objects: bool) -> list:
     escalation, its re-scoring and its events' processing writes one INSERT, not four. The rows
     created (`_write_rows`)."""
     by_now: dict[datetime, list[dict]] = {}
-    for job in jobs:
-        spec = {field.name: getattr(job, field.name) for field in fields(job) if field.name != "now"}
+    for job in _merged(jobs):
+        spec = {name: getattr(job, name) for name in _COLUMNS}
         by_now.setdefault(job.now, []).append(spec)
     return [row for now, specs in by_now.items() for row in _write_rows(session, specs, now, objects)]
+
+
+_COLUMNS = [spec.name for spec in fields(Job) if spec.name not in ("now", "merge")]  # a row's, by name
+
+
+def _merged(jobs: list[Job]) -> list[Job]:
+    """The jobs as written: those that name a `merge`, replaced by what it makes of them."""
+    alone, by_merge = [], {}
+    for job in jobs:
+        if job.merge is None:
+            alone.append(job)
+        else:
+            by_merge.setdefault(job.merge, []).append(job)
+    return alone + [written for merge, group in by_merge.items() for written in merge(group)]
 
 
 def written(session: UnitOfWork) -> list[ScheduledJob]:
     """Write the jobs the unit holds for its commit now, for work that must see their rows (a
     ledger read, an id to store); the rows they created, as the session's objects. In a savepoint
     they stay held too (the savepoint may roll back alone; written again at the commit, each
-    dedupe_key is kept once)."""
-    waiting = list(session.jobs)
+    dedupe_key is kept once). Jobs that name a `merge` wait for the commit, merged with all the
+    unit's others."""
+    waiting = [job for job in session.jobs if job.merge is None]
     if not session.in_nested_transaction():
-        session.jobs.clear()
+        session.jobs[:] = [job for job in session.jobs if job.merge is not None]
     return _write(session, waiting, objects=True) if waiting else []
 
 

@@ -62,14 +62,13 @@ class TwilioInboundSms(MethodView):
     @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
     @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
     @inject
-    def post(self, *, uow, now):
+    def post(self, *, uow, now, settings):
         """An inbound SMS as Twilio posts it (form: To, From, Body, MessageSid): routed to the clinic
         the platform operator assigned the Messaging Service or number it went to, recorded on the
         lead with that `From`; STOP opts the number out for the whole clinic, START/UNSTOP back in,
         HELP is answered with the clinic's help text. The shared SMS_FROM is no clinic's own: to it,
         STOP and START apply in every clinic sending from it, and other texts are stored nowhere.
         A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
-        settings = uow.settings
         form = signing.twilio_form(settings=settings, request=request)
         answer = twilio.receive_sms(session=uow, form=form, settings=settings, now=now)
         return Response(answer, status=200, mimetype="text/xml")
@@ -82,14 +81,14 @@ class SendgridEvents(MethodView):
     @blp.alt_response(401, description="Missing or bad signature")
     @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
     @inject
-    def post(self, *, uow, now):
+    def post(self, *, uow, now, settings):
         """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
         every lead with that address out of email (a bounce or drop is also `message.bounced`);
         `delivered` and `open` stamp the email's delivered_at and opened_at. An event seen before
         (its sg_event_id), without one, or whose timestamp is over 48 h old is ignored (`ignored`)."""
         body = request.get_data(cache=True)
         events = sendgrid.verify(
-            public_key=uow.settings.sendgrid_event_public_key,
+            public_key=settings.sendgrid_event_public_key,
             body=body,
             signature=request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
             timestamp=request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"),
@@ -103,11 +102,10 @@ class SendgridInboundParse(MethodView):
     @blp.response(200)
     @blp.alt_response(404, description="Not configured, or a wrong secret")
     @inject
-    def post(self, secret, *, uow, now):
+    def post(self, secret, *, uow, now, settings):
         """A lead's reply by email (multipart: from, to, subject, text, html, headers), to the reply
         address of its emails: logged as an INBOUND email (contact); an auto-reply only as a note.
         An email to the List-Unsubscribe mailto (unsubscribe+<token>@) opts its lead out of email."""
-        settings = uow.settings
         email_replies.check_secret(settings.sendgrid_inbound_secret, secret)
         return email_replies.receive(
             session=uow, secret=settings.secret_key, form=request.form.to_dict(), now=now

@@ -20,10 +20,10 @@ class InstagramWebhook(MethodView):
     @blp.response(200, content_type="text/plain")
     @blp.alt_response(403, description="Not a subscription request, or a wrong hub.verify_token")
     @inject
-    def get(self, *, uow):
+    def get(self, *, settings):
         """Meta's subscription handshake (hub.mode=subscribe, hub.verify_token, hub.challenge):
         answers hub.challenge as text when the verify token is the deployment's."""
-        answer = webhook.challenge(settings=uow.settings, args=request.args.to_dict())
+        answer = webhook.challenge(settings=settings, args=request.args.to_dict())
         return Response(answer, status=200, mimetype="text/plain")
 
     @public("signed by Meta: X-Hub-Signature-256, HMAC-SHA256 of the body with INSTAGRAM_APP_SECRET")
@@ -32,12 +32,11 @@ class InstagramWebhook(MethodView):
     @blp.alt_response(403, description="Missing or bad X-Hub-Signature-256")
     @blp.alt_response(404, description="Instagram webhooks are not configured (INSTAGRAM_APP_SECRET)")
     @inject
-    def post(self, *, uow, now):
+    def post(self, *, uow, now, settings):
         """Meta's notification of Instagram messaging events (entry[].messaging[]): each DM to a
         connected account is recorded once per message id (mid): on the lead of its sender, or on a
         new lead (source "Instagram") for someone the clinic does not know yet. Echoes, reads and
         reactions are passed over. The answer is {"received": true} either way."""
-        settings = uow.settings
         notification = webhook.verified(
             settings=settings,
             body=request.get_data(cache=True),
