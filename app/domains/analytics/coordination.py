@@ -57,14 +57,13 @@ def hesitation_reasons(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict
 def speed_split(
     *, session: UnitOfWork, clinic_id: int, start, end, coordinator_id=None, source_id=None
 ) -> dict:
-    """Routing and human minutes (medians) by coordinator and by source, from the firsts kept on each
-    lead (analytics/rollups.py): a grouped pass over the cohort's leads per grouping, each in its
-    group's order from an index (queries.medians_by)."""
-    routed = queries.later_of(session, Lead.assigned_at, Lead.first_task_at)
+    """Routing and human minutes (medians) by coordinator and by source, from the spans kept on each
+    lead (leads.models.kept_spans: null where a lead has none): a grouped pass over the cohort's leads
+    per grouping, each in its group's order from an index including the spans (queries.medians_by)."""
     spans = {
-        "routing_median_minutes": _minutes(session, Lead.created_at, routed),
-        "human_to_first_attempt_median_minutes": _minutes(session, Lead.first_task_at, Lead.first_attempt_at),
-        "human_to_first_contact_median_minutes": _minutes(session, Lead.first_task_at, Lead.first_contact_at),
+        "routing_median_minutes": Lead.routing_seconds / 60.0,
+        "human_to_first_attempt_median_minutes": Lead.human_attempt_seconds / 60.0,
+        "human_to_first_contact_median_minutes": Lead.human_contact_seconds / 60.0,
     }
     groups = {"coordinator_id": Lead.assigned_to_id, "source_id": Lead.source_id}
     conditions = cohort_conditions(clinic_id, start, end, coordinator_id, source_id)
@@ -78,11 +77,6 @@ def speed_split(
         ]
         for key in groups
     }
-
-
-def _minutes(session: UnitOfWork, start, end):
-    """SQL: minutes from `start` to `end`; null when either is, or when `end` comes first."""
-    return sa.case((end >= start, queries.seconds_between(session, end, start) / 60.0))
 
 
 REPORTS = {"hesitation-reasons": hesitation_reasons}

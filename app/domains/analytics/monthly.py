@@ -38,7 +38,7 @@ from app.platform.db import UnitOfWork
 from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
 
-SPEED_TO_LEAD_SECONDS = 300
+SPEED_TO_LEAD_SECONDS = queries.SPEED_TO_LEAD_SECONDS
 COUNTS = ("leads", "converted", "lost", "within_5_min")
 KEY = ("clinic_id", "month", "coordinator_id", "source_id", "reached_stage", "lost_reason")
 FACT_ATTRS = (
@@ -253,7 +253,7 @@ def write(session: UnitOfWork, deltas: Counter) -> None:
 def _lead_columns(bind) -> tuple[list, list]:
     """SQL: a lead's key columns and its 0/1 counts (converted, lost, within 5 minutes)."""
     month = queries.utc_month(bind, Lead.created_at)
-    seconds = queries.seconds_between(bind, Lead.first_outbound_contact_at, Lead.created_at)
+    seconds = Lead.speed_to_lead_seconds  # kept on the lead (leads.models.kept_spans)
     key = [
         Lead.clinic_id.label("clinic_id"),
         month.label("month"),
@@ -366,7 +366,7 @@ def _from_leads(session: UnitOfWork, cohort: Cohort, by: tuple) -> list:
     ranges = [(a, b) for a, b in ranges if a < b]
     if not ranges:
         return []
-    seconds = queries.seconds_between(session, Lead.first_outbound_contact_at, Lead.created_at)
+    seconds = Lead.speed_to_lead_seconds  # kept on the lead (leads.models.kept_spans)
     dims = [_lead_dimension(d) for d in by]
     counts = [
         sa.func.count(),

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domains.analytics.models import CountedLead, LeadMonth
-from app.platform.db import Frozen, UnitOfWork
+from app.platform.db import Frozen, UnitOfWork, spans
 
 WEEK_SECONDS = 7 * 86400
+SPEED_TO_LEAD_SECONDS = 300  # "contacted within 5 minutes": at most this many seconds, rounded
 
 
 def _backend(bind) -> str:
@@ -31,11 +32,10 @@ def is_postgresql(bind) -> bool:
 
 
 def seconds_between(bind, later, earlier):
-    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text); `bind`: a Session
-    or Connection of the database the SQL is for."""
-    if is_postgresql(bind):
-        return sa.func.date_part("epoch", later - earlier)  # float8 (EXTRACT gives numeric: slower)
-    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+    """SQL: seconds from `earlier` to `later` (SQLite keeps datetimes as text): the platform's one
+    definition (app/platform/db/spans.py), which the spans kept on the lead are written with.
+    `bind` (a Session or Connection) is no longer needed: the SQL is rendered for its database."""
+    return spans.seconds_between(later, earlier)
 
 
 def utc_month(bind, at):
@@ -54,10 +54,8 @@ def week_index(bind, at, start: datetime):
 
 
 def later_of(bind, a, b):
-    """SQL: the later of two timestamps; null when either is."""
-    if is_postgresql(bind):
-        return sa.case((sa.and_(a.is_not(None), b.is_not(None)), sa.func.greatest(a, b)))
-    return sa.func.max(a, b)  # SQLite's scalar max: null when an argument is
+    """SQL: the later of two timestamps; null when either is (app/platform/db/spans.py)."""
+    return spans.later_of(a, b)
 
 
 def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list) -> dict[str, dict]:
@@ -133,25 +131,31 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
     return list(session.execute(stmt))
 
 
-def speed_to_lead_row(session: UnitOfWork, seconds, counts: list, cohort: list) -> tuple:
-    """The `counts` of the cohort's leads, then the median and p90 minutes (unrounded) of the
-    contacted ones (`seconds` to first contact, null for the uncontacted)."""
-    minutes = seconds / 60.0
-    if is_postgresql(session):  # one pass: the percentiles skip the uncontacted (null) leads
-        return tuple(
-            session.execute(
-                sa.select(
-                    *counts,
-                    sa.func.percentile_cont(0.5).within_group(minutes),
-                    sa.func.percentile_disc(0.9).within_group(minutes),
-                ).where(*cohort)
-            ).one()
-        )
-    found = tuple(session.execute(sa.select(*counts).where(*cohort)).one())
-    contacted_only = sa.select(minutes.label("minutes")).where(*cohort, seconds.is_not(None)).subquery()
+def speed_to_lead_row(session: UnitOfWork, seconds, cohort: list, leads: int | None = None) -> tuple:
+    """(leads, contacted, contacted within SPEED_TO_LEAD_SECONDS, median and p90 minutes, unrounded)
+    over the cohort's leads, `seconds` to the first contact (null: uncontacted). `leads`: the
+    cohort's count when the caller has it already (speed to lead's split counts every lead)."""
+    within = sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, 1)))
+    if leads is None:
+        leads = session.execute(sa.select(sa.func.count()).where(*cohort)).scalar_one()
+    minutes, contacted = seconds / 60.0, [*cohort, seconds.is_not(None)]
+    if is_postgresql(session):
+        # The contacted leads only: over a long range they are read in order of `seconds` from a
+        # partial index (ix_leads_speed_to_lead), so the percentiles' sort finds them sorted.
+        found = session.execute(
+            sa.select(
+                sa.func.count(),
+                within,
+                sa.func.percentile_cont(0.5).within_group(minutes),
+                sa.func.percentile_disc(0.9).within_group(minutes),
+            ).where(*contacted)
+        ).one()
+        return (leads, *found)
+    counted = session.execute(sa.select(sa.func.count(), within).where(*contacted)).one()
+    contacted_only = sa.select(minutes.label("minutes")).where(*contacted).subquery()
     rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
     median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
-    return (*found, median, p90)
+    return (leads, *counted, median, p90)
 
 
 def plan_for_reports(session: UnitOfWork) -> None:

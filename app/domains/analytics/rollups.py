@@ -10,6 +10,10 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
 - leads.first_attempt_at (a person's first outbound activity) and leads.first_contact_at (the first
   contact, either way: activities/rules.py), the ends of speed to lead's split (coordination.py);
   leads.first_task_at (its first task) is written with the task, by tasks.creation.write_tasks;
+- leads.speed_to_lead_seconds, routing_seconds, human_attempt_seconds, human_contact_seconds: the
+  spans speed to lead takes percentiles of, worked out from the firsts above, `created_at` and
+  `assigned_at` by the statement that sets any of their ends (leads.models.kept_spans: here, in the
+  task writer and in assignment.apply), read in order from indexes (migration 0068);
 - leads.furthest_stage: the slug of the furthest non-lost stage the lead has been in, by the
   stages' current positions, recomputed from its stays (`on_stage_changed`; `on_stages_reordered`
   after the stages are reordered). Null while the lead has never moved: it has then only been in its
@@ -40,7 +44,7 @@ from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import ActivityDirection, ActivityType, LeadActivity
 from app.domains.analytics import monthly
 from app.domains.analytics.queries import seconds_between
-from app.domains.leads.models import Lead
+from app.domains.leads.models import SPAN_ENDS, Lead, kept_spans
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.tasks.models import LeadTask
 from app.platform.db import UnitOfWork
@@ -174,16 +178,16 @@ def _firsts_lowered_by(*, type: str, direction: str | None, outcome: str | None,
 def _lower_firsts(session: UnitOfWork, lead_id: int, at: datetime, firsts: list) -> None:
     # Each the earlier of itself and `at`: two activities of the lead, processed in either order, end
     # at the earliest. One statement, and none when nothing would change.
+    # The spans that end at them move with them (leads.models.kept_spans), from the lowered values.
     later = [sa.or_(first.is_(None), first > at) for first in firsts]
+    lowered = {
+        first.key: sa.case((is_later, sa.literal(at, first.type)), else_=first)
+        for first, is_later in zip(firsts, later, strict=True)
+    }
     session.execute(
         sa.update(Lead)
         .where(Lead.id == lead_id, sa.or_(*later))
-        .values(
-            {
-                first: sa.case((is_later, at), else_=first)
-                for first, is_later in zip(firsts, later, strict=True)
-            }
-        )
+        .values({**lowered, **kept_spans(**lowered)})
         .execution_options(synchronize_session=False)
     )
 
@@ -290,6 +294,17 @@ def _first(column, *conditions):
     return sa.select(sa.func.min(column)).where(*conditions).scalar_subquery()
 
 
+def stamp_spans(connection: sa.Connection, *conditions) -> None:
+    """The kept spans of the leads of `conditions` (all: none given) from their stored firsts (for
+    rows written around the write paths; migration 0068 runs the same SQL)."""
+    ends = {first for ends in SPAN_ENDS.values() for first in ends}
+    connection.execute(
+        sa.update(Lead)
+        .where(*conditions)
+        .values(kept_spans(**{first: getattr(Lead, first) for first in ends}))
+    )
+
+
 def backfill(connection: sa.Connection) -> None:
     """Every summary column computed from the raw rows (data loaded around the write paths)."""
     first_contact = (
@@ -313,6 +328,7 @@ def backfill(connection: sa.Connection) -> None:
             furthest_stage=_furthest_stage_of_lead(),
         )
     )
+    stamp_spans(connection)
     connection.execute(
         sa.update(LeadStageHistory)
         .where(LeadStageHistory.left_at.is_not(None))

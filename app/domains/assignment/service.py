@@ -24,7 +24,7 @@ from app.domains.auth.models import Clinic, User
 from app.domains.leads import events as lead_events
 from app.domains.leads import lookups, updates
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead, LeadSource
+from app.domains.leads.models import Lead, LeadSource, kept_spans
 from app.domains.leads.rules import COORDINATOR_ROLES
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
@@ -222,6 +222,8 @@ def apply(
     if pick.user_id is not None and pick.user_id != previous:
         lead.assigned_to_id = pick.user_id
         lead.assigned_at = now
+        for span, value in kept_spans(assigned_at=now).items():  # SQL: written by the flush's UPDATE
+            setattr(lead, span, value)
         updates.touch(lead=lead, actor_ref=actor_ref, now=now)
     record_owner(
         session=session,

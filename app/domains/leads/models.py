@@ -9,7 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.platform.db import Base, JSONType, UTCDateTime
+from app.platform.db import Base, JSONType, UTCDateTime, spans
 from app.platform.db.protected import EncryptedDate, EncryptedString
 from app.platform.db.search import search_index
 
@@ -136,9 +136,10 @@ def _where_set(name: str, column: str, where: str | None = None) -> sa.Index:
 # (app/platform/db/search.py; migration 0053 made the same indexes).
 CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
 PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
-# Speed to lead's split reads each group's leads in order from an index including these (migration 0066).
-SPLIT_FIRSTS = ["deleted_at", "assigned_at", "first_task_at", "first_attempt_at", "first_contact_at"]
-_SPLIT = {"postgresql_include": SPLIT_FIRSTS}
+# Speed to lead's split reads each group's leads in order from an index including its spans, kept on
+# the lead (migrations 0066, 0068; `kept_spans` below).
+SPLIT_SPANS = ["deleted_at", "routing_seconds", "human_attempt_seconds", "human_contact_seconds"]
+_SPLIT = {"postgresql_include": SPLIT_SPANS}
 
 
 class Lead(Base):
@@ -230,9 +231,20 @@ class Lead(Base):
                 "lost_reason",
                 "pipeline_stage",
                 "furthest_stage",
-                "first_outbound_contact_at",
-                *SPLIT_FIRSTS[1:],  # the split's firsts, in the order migration 0059 gave them
+                "speed_to_lead_seconds",
+                *SPLIT_SPANS[1:],
             ],
+        ),
+        # Speed to lead's median and p90 over a long range: the contacted leads already in order of
+        # their speed, so the percentiles' sort finds its input sorted (migration 0068). Partial: a
+        # new lead (not yet contacted) costs it no entry.
+        sa.Index(
+            "ix_leads_speed_to_lead",
+            "clinic_id",
+            "speed_to_lead_seconds",
+            postgresql_include=["created_at", "deleted_at", "assigned_to_id", "source_id"],
+            postgresql_where=sa.text("speed_to_lead_seconds IS NOT NULL"),
+            sqlite_where=sa.text("speed_to_lead_seconds IS NOT NULL"),
         ),
     )
 
@@ -337,6 +349,12 @@ class Lead(Base):
     first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     furthest_stage: Mapped[str | None] = mapped_column(sa.String(64))
+    # The spans the speed to lead report takes percentiles of, in seconds, kept with the firsts they
+    # come from by whatever writes those (`kept_spans`): null where the report has no span.
+    speed_to_lead_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    routing_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    human_attempt_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    human_contact_seconds: Mapped[float | None] = mapped_column(sa.Float)
 
     # Follow-up intelligence, kept by app/domains/intelligence (its event consumer and the nightly scoring):
     # P(conversion within 90 days), its top factors and model version; the next best action.
@@ -369,6 +387,44 @@ class Lead(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES and self.deleted_at is None
+
+
+# Each kept span: the firsts it is worked out from. Speed to lead: capture -> the first outbound
+# contact. Its split (app/domains/analytics/coordination.py): routing, capture -> the later of the
+# owner's assignment and the first task; human, the first task -> the first attempt, and -> the first
+# contact; a split span is null when either end is or when it would be negative.
+SPAN_ENDS = {
+    "speed_to_lead_seconds": ("first_outbound_contact_at",),
+    "routing_seconds": ("assigned_at", "first_task_at"),
+    "human_attempt_seconds": ("first_task_at", "first_attempt_at"),
+    "human_contact_seconds": ("first_task_at", "first_contact_at"),
+}
+
+
+def kept_spans(**firsts) -> dict[str, sa.ColumnElement]:
+    """The SET values of an UPDATE of leads that sets the `firsts` (column name: its new value, a
+    datetime or SQL) for the kept spans worked out from them (`SPAN_ENDS`), the lead's other columns
+    as stored: the writers of the firsts add them to their UPDATE, so a span never lags its ends.
+    SQL, not Python: the report read the same spans worked out by the database to the last bit."""
+
+    def end(name: str):
+        value = firsts.get(name, getattr(Lead, name))
+        return value if isinstance(value, sa.ColumnElement) else sa.literal(value, UTCDateTime())
+
+    def forward(start, finish):  # null when `finish` comes first (or either is null)
+        return sa.case((finish >= start, spans.seconds_between(finish, start)))
+
+    worked_out = {
+        "speed_to_lead_seconds": lambda: spans.seconds_between(
+            end("first_outbound_contact_at"), Lead.created_at
+        ),
+        "routing_seconds": lambda: forward(
+            Lead.created_at, spans.later_of(end("assigned_at"), end("first_task_at"))
+        ),
+        "human_attempt_seconds": lambda: forward(end("first_task_at"), end("first_attempt_at")),
+        "human_contact_seconds": lambda: forward(end("first_task_at"), end("first_contact_at")),
+    }
+    return {span: worked_out[span]() for span, ends in SPAN_ENDS.items() if firsts.keys() & set(ends)}
 
 
 class DismissedDuplicate(Base):

@@ -15,7 +15,7 @@ from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import pause as outreach_pause
 from app.domains.leads import service as leads
 from app.domains.leads.events import lead_summary
-from app.domains.leads.models import OPEN_STATUSES, Lead
+from app.domains.leads.models import OPEN_STATUSES, Lead, kept_spans
 from app.domains.outbound import service as notifications
 from app.domains.tasks import queries, rules
 from app.domains.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
@@ -314,10 +314,11 @@ def write_tasks(
 def _first_task_of_leads(session: UnitOfWork, lead_ids: set[int], now: datetime) -> None:
     """When each lead got its first task, kept on the lead: speed to lead's split reads it from
     there (app/domains/analytics/coordination.py; the lead's kept firsts are listed in
-    app/domains/analytics/rollups.py), not from a probe of the tasks per lead."""
+    app/domains/analytics/rollups.py), not from a probe of the tasks per lead; with the spans that
+    start or end at it (leads.models.kept_spans)."""
     session.execute(
         sa.update(Lead)
         .where(Lead.id.in_(sorted(lead_ids)), Lead.first_task_at.is_(None))
-        .values(first_task_at=now)
+        .values(first_task_at=now, **kept_spans(first_task_at=now))
         .execution_options(synchronize_session=False)
     )
