@@ -90,9 +90,8 @@ def _drop_analytics_indexes() -> None:
 
 def upgrade() -> None:
     _drop_analytics_indexes()  # before the backfill: its UPDATE has three indexes fewer to write
-    with op.batch_alter_table("leads") as batch:
-        for span in SPANS:
-            batch.add_column(sa.Column(span, sa.Float, nullable=True))
+    for span in SPANS:
+        op.add_column("leads", sa.Column(span, sa.Float, nullable=True))
     op.execute(BACKFILL[op.get_bind().dialect.name])
     _analytics_indexes(SPANS)
     op.create_index(
@@ -108,7 +107,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(SPEED_INDEX, table_name="leads")
     _drop_analytics_indexes()
-    with op.batch_alter_table("leads") as batch:
-        for span in reversed(SPANS):
-            batch.drop_column(span)
+    for span in reversed(SPANS):  # not in a batch: SQLite drops an unindexed column in place, where a
+        op.drop_column("leads", span)  # batch copies the table (its foreign keys then block older downgrades)
     _analytics_indexes(FIRSTS)

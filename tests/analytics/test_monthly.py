@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.domains.analytics import monthly
+from app.domains.analytics import monthly, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import CountedLead
 from app.domains.leads import service as leads
@@ -128,7 +128,9 @@ def test_whole_months_and_partial_ends_count_as_the_leads_do(app, db, tenant):
                 )
             )  # fmt: skip
     with db.engine.begin() as connection:
-        monthly.rebuild(connection)  # rows loaded around the write paths (and their events)
+        # Rows loaded around the write paths (and their events): their kept spans, then the months.
+        rollups.stamp_spans(connection)
+        monthly.rebuild(connection)
     ranges = [
         (base, base + timedelta(days=430)),
         (base + timedelta(days=10, hours=3), base + timedelta(days=200, minutes=7)),

@@ -409,7 +409,7 @@ def kept_spans(**firsts) -> dict[str, sa.ColumnElement]:
 
     def end(name: str):
         value = firsts.get(name, getattr(Lead, name))
-        return value if isinstance(value, sa.ColumnElement) else sa.literal(value, UTCDateTime())
+        return sa.literal(value, UTCDateTime()) if value is None or isinstance(value, datetime) else value
 
     def forward(start, finish):  # null when `finish` comes first (or either is null)
         return sa.case((finish >= start, spans.seconds_between(finish, start)))
