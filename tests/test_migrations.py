@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -343,5 +343,61 @@ def test_consultations_the_webhook_made_are_booked_via_webhook_on_upgrade(empty_
             ("user:1", "staff"),
             ("api_key:3", "staff"),
         ]
+    finally:
+        engine.dispose()
+
+
+def test_speed_to_leads_spans_are_backfilled_as_the_write_paths_work_them_out_on_upgrade(empty_database):
+    """0068: each lead's kept spans (speed to lead, routing, human to first attempt and to first
+    contact) from its firsts, to the last bit as the write paths' SQL gives them (rollups.stamp_spans),
+    and as the reports define them: null where an end is missing or a split span would be negative."""
+    from app.domains.analytics import rollups
+    from app.domains.leads.models import SPAN_ENDS, Lead
+    from tests.analytics.test_rollups import expected_spans
+
+    now = datetime.now(UTC)
+    at = [now + timedelta(minutes=m, microseconds=m * 7919 % 10**6) for m in range(12)]
+    leads = [
+        {"assigned_at": at[1], "first_task_at": at[2], "first_attempt_at": at[5],
+         "first_contact_at": at[9], "first_outbound_contact_at": at[5]},
+        {"assigned_at": at[7], "first_task_at": at[3], "first_attempt_at": at[2],
+         "first_outbound_contact_at": now - timedelta(minutes=4)},  # attempt before task, contact before capture
+        {"first_task_at": at[11]},  # no owner, never reached
+        {},
+    ]  # fmt: skip
+    migrate.upgrade(empty_database, "0067_i64_response_group_columns")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
+            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
+            ids = [
+                _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source, created_at=now, **firsts)
+                for firsts in leads
+            ]
+        migrate.upgrade(empty_database)
+        columns = [
+            Lead.id,
+            Lead.created_at,
+            *(getattr(Lead, end) for ends in SPAN_ENDS.values() for end in ends),
+        ]
+        spans = [getattr(Lead, span) for span in SPAN_ENDS]
+
+        def kept():
+            with engine.connect() as conn:
+                return [row._asdict() for row in conn.execute(sa.select(*columns, *spans).order_by(Lead.id))]
+
+        backfilled = kept()
+        assert [row["id"] for row in backfilled] == ids
+        for row in backfilled:
+            for span, value in expected_spans(row).items():
+                # SQLite's julianday() keeps whole milliseconds (each end); PostgreSQL microseconds.
+                assert (row[span] is None) == (value is None), (span, row)
+                assert value is None or abs(row[span] - value) < 0.01, (span, row)
+        assert [row["routing_seconds"] is None for row in backfilled] == [False, False, True, True]
+        assert backfilled[1]["human_attempt_seconds"] is None and backfilled[1]["speed_to_lead_seconds"] < 0
+        with engine.begin() as conn:
+            rollups.stamp_spans(conn)
+        assert kept() == backfilled
     finally:
         engine.dispose()

@@ -1,16 +1,17 @@
 """The analytics summary columns through the write paths equal what the backfill computes from raw rows."""
 
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.analytics import rollups
-from app.domains.leads.models import Lead
+from app.domains.leads.models import SPAN_ENDS, Lead
 from app.domains.pipeline.models import LeadStageHistory
 from app.platform import clock
 from tests.analytics.kit import process_outbox
-from tests.leadkit import create_lead
+from tests.leadkit import add_user, create_lead
 from tests.requirements import need_postgres
 
 
@@ -24,6 +25,7 @@ def snapshot(db):
                 Lead.first_attempt_at,
                 Lead.first_contact_at,
                 Lead.furthest_stage,
+                *SPAN_COLUMNS,
             ).order_by(Lead.id)
         ).all()
         stays = conn.execute(
@@ -37,6 +39,38 @@ def snapshot(db):
             )
         ).all()
     return leads, stays, replied
+
+
+SPAN_COLUMNS = [getattr(Lead, span) for span in SPAN_ENDS]
+
+
+def spans_of(db, lead_id: int) -> dict:
+    """The lead's kept spans and the stored ends they are worked out from."""
+    columns = [Lead.created_at, *(getattr(Lead, end) for ends in SPAN_ENDS.values() for end in ends)]
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(*columns, *SPAN_COLUMNS).where(Lead.id == lead_id)).one()._asdict()
+
+
+def expected_spans(lead: dict) -> dict:
+    """The spans as the reports define them, worked out in Python from the stored ends."""
+
+    def forward(start, end):
+        return None if start is None or end is None or end < start else (end - start).total_seconds()
+
+    routed = (
+        max(lead["assigned_at"], lead["first_task_at"])
+        if lead["assigned_at"] and lead["first_task_at"]
+        else None
+    )
+    outbound = lead["first_outbound_contact_at"]
+    return {
+        "speed_to_lead_seconds": None
+        if outbound is None
+        else (outbound - lead["created_at"]).total_seconds(),
+        "routing_seconds": forward(lead["created_at"], routed),
+        "human_attempt_seconds": forward(lead["first_task_at"], lead["first_attempt_at"]),
+        "human_contact_seconds": forward(lead["first_task_at"], lead["first_contact_at"]),
+    }
 
 
 def log(client, tenant, lead_id, type, direction, occurred_at=None):
@@ -112,6 +146,43 @@ def test_write_paths_keep_the_summaries_the_backfill_would_compute(app, client, 
         abs((w - (now - timedelta(hours=4))).total_seconds()) < 1 for w in answered
     )
     assert all(s.lead_created_at is not None for s in stays)
+
+
+def test_the_kept_spans_follow_their_ends_through_every_writer(app, client, db, tenant):
+    """Speed to lead's spans, kept on the lead: the task writer (first task), the rollups (first
+    attempt, contact and outbound contact; an earlier call logged later) and a reassignment after the
+    first task each leave the spans the backfill works out from the ends."""
+    lead = create_lead(client, tenant, role="clinic_admin")["id"]
+    assign(client, tenant, lead, tenant.users["treatment_coordinator"].id)
+    task = {"title": "Call", "type": "CALL", "due_at": (clock.now() + timedelta(hours=1)).isoformat()}
+    resp = client.post(f"/api/leads/{lead}/tasks", json=task, headers=tenant.headers())
+    assert resp.status_code == 201, resp.get_json()
+    time.sleep(0.05)  # apart by more than SQLite's milliseconds
+    log(client, tenant, lead, "PHONE_CALL", "OUTBOUND")  # now: attempt, contact, outbound contact
+    process_outbox(app, db)
+    first = spans_of(db, lead)
+    assert all(first[span] is not None for span in SPAN_ENDS), first
+
+    time.sleep(0.05)
+    assign(client, tenant, lead, add_user(app, tenant))  # after the first task: routing ends later
+    earlier = first["first_task_at"] + (first["first_contact_at"] - first["first_task_at"]) / 2
+    log(client, tenant, lead, "PHONE_CALL", "OUTBOUND", earlier)  # logged late: every first moves back
+    process_outbox(app, db)
+    kept = spans_of(db, lead)
+    assert kept["routing_seconds"] > first["routing_seconds"]
+    for span in ("speed_to_lead_seconds", "human_attempt_seconds", "human_contact_seconds"):
+        assert kept[span] < first[span], (span, first, kept)
+    for span, value in expected_spans(kept).items():
+        # SQLite's julianday() keeps whole milliseconds (each end); PostgreSQL microseconds.
+        assert abs(kept[span] - value) < (1e-6 if db.dialect == "postgresql" else 0.01), (span, kept)
+    with db.engine.begin() as connection:
+        rollups.stamp_spans(connection)
+    assert spans_of(db, lead) == kept  # to the last bit: the same SQL
+
+
+def assign(client, tenant, lead_id: int, user_id: int) -> None:
+    resp = client.post(f"/api/leads/{lead_id}/assign", json={"user_id": user_id}, headers=tenant.headers())
+    assert resp.status_code == 200, resp.get_json()
 
 
 def test_reordering_stages_recomputes_the_furthest_stage(app, client, db, tenant):
