@@ -361,7 +361,7 @@ def test_speed_to_leads_spans_are_backfilled_as_the_write_paths_work_them_out_on
         {"assigned_at": at[1], "first_task_at": at[2], "first_attempt_at": at[5],
          "first_contact_at": at[9], "first_outbound_contact_at": at[5]},
         {"assigned_at": at[7], "first_task_at": at[3], "first_attempt_at": at[2],
-         "first_outbound_contact_at": now - timedelta(minutes=4)},  # attempt before task, contact before capture
+         "first_outbound_contact_at": now - timedelta(minutes=4)},  # attempt before task, contact before lead
         {"first_task_at": at[11]},  # no owner, never reached
         {},
     ]  # fmt: skip
