@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domains.analytics.models import CountedLead, LeadMonth
-from app.platform.db import Frozen, UnitOfWork, spans
+from app.platform.db import Frozen, UnitOfWork, read_together, spans
 
 WEEK_SECONDS = 7 * 86400
 SPEED_TO_LEAD_SECONDS = 300  # "contacted within 5 minutes": at most this many seconds, rounded
@@ -72,17 +72,19 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
         # single pass sorted every lead of the range by one group, then again by the other: over
         # two years most of the split's time (docs/performance.md, "Reports over two years"). A
         # short range still reads the cohort's index and sorts its few leads: the planner weighs both.
-        for name, column in groups.items():
-            stmt = (
-                sa.select(
-                    column,
-                    sa.func.count(),
-                    *[sa.func.percentile_cont(0.5).within_group(value) for value in medians],
-                )
-                .where(*conditions)
-                .group_by(column)
+        # The statements run at once on connections of their own, in one snapshot (read_together).
+        statements = [
+            sa.select(
+                column,
+                sa.func.count(),
+                *[sa.func.percentile_cont(0.5).within_group(value) for value in medians],
             )
-            found[name] = {row[0]: tuple(row[1:]) for row in session.execute(stmt)}
+            .where(*conditions)
+            .group_by(column)
+            for column in groups.values()
+        ]
+        for name, rows in zip(groups, read_together(session, statements, plan_for_reports), strict=True):
+            found[name] = {row[0]: tuple(row[1:]) for row in rows}
         return found
     rows = session.execute(sa.select(*columns, *medians).where(*conditions)).all()
     for index, name in enumerate(groups):

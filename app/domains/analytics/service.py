@@ -36,7 +36,7 @@ from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.pipeline.rules import LOST
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, read_together
 from app.platform.errors import NotFound, ValidationFailed
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
@@ -284,9 +284,11 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     ).where(*task_conditions)
     if source_id is not None:
         task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
-    due, completed, on_time, cancelled, still_open, *by_outcome = session.execute(task_stmt).one()
-
-    messages, replies = _automated_messages(session, clinic_id, start, end, coordinator_id, source_id)
+    messages_stmt = _automated_messages(clinic_id, start, end, coordinator_id, source_id)
+    # Independent counts (over two years ~100,000 tasks, ~290,000 messages): read at once.
+    counted = read_together(session, [task_stmt, messages_stmt], queries.plan_for_reports)
+    [tasks], [(messages, replies)] = counted
+    due, completed, on_time, cancelled, still_open, *by_outcome = tasks
     row = {
         "tasks_due": due,
         "tasks_completed": completed,
@@ -313,8 +315,8 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     }
 
 
-def _automated_messages(session: UnitOfWork, clinic_id: int, start, end, coordinator_id, source_id):
-    """(automated messages sent in the range, those answered): rollups keeps `replied` per message."""
+def _automated_messages(clinic_id: int, start, end, coordinator_id, source_id) -> sa.Select:
+    """SQL: (automated messages sent in the range, those answered): rollups keeps `replied` per message."""
     message = LeadActivity
     stmt = sa.select(sa.func.count(), sa.func.count(sa.case((message.replied, message.occurred_at)))).where(
         message.clinic_id == clinic_id,
@@ -328,7 +330,7 @@ def _automated_messages(session: UnitOfWork, clinic_id: int, start, end, coordin
             stmt = stmt.where(Lead.assigned_to_id == coordinator_id)
         if source_id is not None:
             stmt = stmt.where(Lead.source_id == source_id)
-    return session.execute(stmt).one()
+    return stmt
 
 
 REPORTS = {

@@ -1,0 +1,63 @@
+"""Independent reads of one unit of work run at once, each on a connection of its own, all reading one
+snapshot: what a report over a long range does with its statements that need not wait for each
+other (speed to lead's split by coordinator and by source; follow-up's tasks and messages), so the
+request takes about the longest of them instead of their sum when the server has a core free.
+
+PostgreSQL: the unit's connection exports its snapshot once (`pg_export_snapshot()`, kept for the
+rest of its transaction in the unit's `cache`); each read opens a REPEATABLE READ, READ ONLY
+transaction on a pooled connection, imports that snapshot (`SET TRANSACTION SNAPSHOT`) before
+anything else, runs `prepare` (the reports' planner settings) and its statement, and ends. Every
+read sees exactly the rows the others see, whatever commits meanwhile: the figures are those the
+statements give one after the other in one REPEATABLE READ transaction. Reads needing the unit's own
+uncommitted writes do not belong here (another transaction cannot see them).
+Elsewhere (SQLite), and for a single statement, the statements run one after the other on the unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+# Threads wait on the server (psycopg releases the GIL): a few are enough for one process's reports.
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-together")
+_SNAPSHOT = "db.together.snapshot"
+
+
+def read_together(session, statements: list, prepare: Callable | None = None) -> list[list]:
+    """The rows of each of `statements` (in their order), read at once in the unit's snapshot;
+    `prepare(connection)` runs first on each reading connection (session settings: SET LOCAL)."""
+    if session.get_bind().dialect.name != "postgresql" or len(statements) < 2:
+        return [session.execute(statement).all() for statement in statements]
+    snapshot, engine = exported_snapshot(session), session.get_bind()
+    reads = [_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements]
+    return [read.result() for read in reads]
+
+
+def exported_snapshot(session) -> str:
+    """The id of the unit's current transaction's snapshot, exported once per transaction."""
+    transaction = session.get_transaction()
+    kept = session.cache.get(_SNAPSHOT)
+    if kept is None or kept[0] is not transaction:
+        kept = (transaction, session.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
+        session.cache[_SNAPSHOT] = kept
+    return kept[1]
+
+
+def _read(engine: sa.Engine, snapshot: str, statement, prepare: Callable | None) -> list:
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with connection.begin():
+            connection.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{_quoted(snapshot)}'"))
+            if prepare is not None:
+                prepare(connection)
+            return connection.execute(statement).all()
+
+
+def _quoted(snapshot: str) -> str:
+    """The id PostgreSQL gave (hex digits and dashes): checked, since it is spliced into the SQL
+    (SET TRANSACTION SNAPSHOT takes no parameter)."""
+    if not snapshot or any(c not in "0123456789ABCDEFabcdef-" for c in snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    return snapshot
