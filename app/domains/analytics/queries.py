@@ -136,28 +136,30 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
 def speed_to_lead_row(session: UnitOfWork, seconds, cohort: list, leads: int | None = None) -> tuple:
     """(leads, contacted, contacted within SPEED_TO_LEAD_SECONDS, median and p90 minutes, unrounded)
     over the cohort's leads, `seconds` to the first contact (null: uncontacted). `leads`: the
-    cohort's count when the caller has it already (speed to lead's split counts every lead)."""
+    cohort's count when the caller has read it already (speed to lead's split counts every lead)."""
     within = sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, 1)))
-    if leads is None:
-        leads = session.execute(sa.select(sa.func.count()).where(*cohort)).scalar_one()
     minutes, contacted = seconds / 60.0, [*cohort, seconds.is_not(None)]
+    counted = [] if leads is not None else [sa.select(sa.func.count()).where(*cohort)]
     if is_postgresql(session):
         # The contacted leads only: over a long range they are read in order of `seconds` from a
-        # partial index (ix_leads_speed_to_lead), so the percentiles' sort finds them sorted.
-        found = session.execute(
-            sa.select(
-                sa.func.count(),
-                within,
-                sa.func.percentile_cont(0.5).within_group(minutes),
-                sa.func.percentile_disc(0.9).within_group(minutes),
-            ).where(*contacted)
-        ).one()
-        return (leads, *found)
-    counted = session.execute(sa.select(sa.func.count(), within).where(*contacted)).one()
+        # partial index (ix_leads_speed_to_lead), so the percentiles' sort finds them sorted. Read
+        # together (with the count): in the snapshot of the reads together before, if any, which
+        # `leads` came from.
+        figures = sa.select(
+            sa.func.count(),
+            within,
+            sa.func.percentile_cont(0.5).within_group(minutes),
+            sa.func.percentile_disc(0.9).within_group(minutes),
+        ).where(*contacted)
+        [[found], *count] = read_together(session, [figures, *counted], plan_for_reports)
+        return (leads if leads is not None else count[0][0][0], *found)
+    if leads is None:
+        leads = session.execute(counted[0]).scalar_one()
+    reached = session.execute(sa.select(sa.func.count(), within).where(*contacted)).one()
     contacted_only = sa.select(minutes.label("minutes")).where(*contacted).subquery()
     rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
     median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
-    return (leads, *counted, median, p90)
+    return (leads, *reached, median, p90)
 
 
 def plan_for_reports(session: UnitOfWork) -> None:

@@ -10,7 +10,9 @@ anything else, runs `prepare` (the reports' planner settings) and its statement,
 read sees exactly the rows the others see, whatever commits meanwhile: the figures are those the
 statements give one after the other in one REPEATABLE READ transaction. Reads needing the unit's own
 uncommitted writes do not belong here (another transaction cannot see them).
-Elsewhere (SQLite), and for a single statement, the statements run one after the other on the unit.
+A single statement runs on the unit itself, unless the unit has read together already (then in that
+snapshot, so a report's figures read after its reads together agree with them). Elsewhere (SQLite)
+the statements run one after the other on the unit.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _SNAPSHOT = "db.together.snapshot"
 def read_together(session, statements: list, prepare: Callable | None = None) -> list[list]:
     """The rows of each of `statements` (in their order), read at once in the unit's snapshot;
     `prepare(connection)` runs first on each reading connection (session settings: SET LOCAL)."""
-    if session.get_bind().dialect.name != "postgresql" or len(statements) < 2:
+    if session.get_bind().dialect.name != "postgresql" or (len(statements) < 2 and not _exported(session)):
         return [session.execute(statement).all() for statement in statements]
     snapshot, engine = exported_snapshot(session), session.get_bind()
     reads = [_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements]
@@ -37,12 +39,19 @@ def read_together(session, statements: list, prepare: Callable | None = None) ->
 
 def exported_snapshot(session) -> str:
     """The id of the unit's current transaction's snapshot, exported once per transaction."""
+    session.connection()  # the transaction begun, if it was not
     transaction = session.get_transaction()
     kept = session.cache.get(_SNAPSHOT)
     if kept is None or kept[0] is not transaction:
         kept = (transaction, session.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
         session.cache[_SNAPSHOT] = kept
     return kept[1]
+
+
+def _exported(session) -> bool:
+    """Whether the unit's current transaction has exported its snapshot (then a lone read joins it)."""
+    kept = session.cache.get(_SNAPSHOT)
+    return kept is not None and kept[0] is session.get_transaction()
 
 
 def _read(engine: sa.Engine, snapshot: str, statement, prepare: Callable | None) -> list:

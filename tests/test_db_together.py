@@ -1,0 +1,58 @@
+"""Reads run together (app/platform/db/together.py): a unit's independent statements at once, each on
+a connection of its own, give what they give one after the other, all in the unit's one snapshot."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.domains.analytics import queries
+from app.domains.leads.models import LeadSource
+from app.platform import clock
+from app.platform.db import read_together
+from tests.requirements import need_postgres
+
+
+def _sources(tenant) -> list:
+    """Statements over the clinic's lead sources: their count, their names in order, the first by id."""
+    mine = LeadSource.clinic_id == tenant.id
+    return [
+        sa.select(sa.func.count()).where(mine),
+        sa.select(LeadSource.name).where(mine).order_by(LeadSource.name),
+        sa.select(LeadSource.id, LeadSource.category).where(mine).order_by(LeadSource.id).limit(1),
+    ]
+
+
+def _add_source(db, tenant, name: str) -> None:
+    now = clock.now()
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.insert(LeadSource).values(
+                clinic_id=tenant.id, name=name, category="OTHER", coordinator_ids=[],
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+
+
+def test_reads_together_give_what_the_statements_give_one_after_the_other(db, tenant):
+    with db.unit_of_work() as uow:
+        queries.plan_for_reports(uow)
+        together = read_together(uow, _sources(tenant), queries.plan_for_reports)
+        one_by_one = [uow.execute(statement).all() for statement in _sources(tenant)]
+    assert together == one_by_one
+    assert together[0][0][0] == len(together[1]) > 1  # the clinic's seeded sources, read back
+
+
+def test_reads_together_share_the_units_snapshot_whatever_commits_meanwhile(db, tenant):
+    """Once a unit has read together, its later reads together see its snapshot of then: a source
+    another transaction commits in between is in none of them (the unit's own reads, READ
+    COMMITTED, see it)."""
+    need_postgres(str(db.engine.url), "a snapshot shared by connections is PostgreSQL's")
+    with db.unit_of_work() as uow:
+        before = read_together(uow, _sources(tenant))
+        _add_source(db, tenant, "Committed meanwhile")
+        after = read_together(uow, _sources(tenant))
+        assert after == before
+        assert "Committed meanwhile" not in [name for (name,) in after[1]]
+        assert uow.execute(_sources(tenant)[0]).scalar_one() == before[0][0][0] + 1
+    with db.unit_of_work() as uow:  # a new unit, a new snapshot
+        assert read_together(uow, _sources(tenant))[0][0][0] == before[0][0][0] + 1
