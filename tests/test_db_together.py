@@ -56,3 +56,25 @@ def test_reads_together_share_the_units_snapshot_whatever_commits_meanwhile(db, 
         assert uow.execute(_sources(tenant)[0]).scalar_one() == before[0][0][0] + 1
     with db.unit_of_work() as uow:  # a new unit, a new snapshot
         assert read_together(uow, _sources(tenant))[0][0][0] == before[0][0][0] + 1
+
+
+def test_behind_a_transaction_pooler_the_reads_run_one_after_the_other_on_the_unit(db, tenant, monkeypatch):
+    """A transaction pooler has few server sessions: a unit holding one while its reads wait for
+    others could wait for ever. There no snapshot is exported and no other connection is taken."""
+    need_postgres(str(db.engine.url), "reading at once is PostgreSQL's")
+    monkeypatch.setattr(db.engine.dialect, "server_prepared", False)  # as FOLLOWUP_DATABASE_POOLER says
+    checkouts = []
+
+    def count(*args):
+        checkouts.append(args)
+
+    sa.event.listen(db.engine, "checkout", count)
+    try:
+        with db.unit_of_work() as uow:
+            uow.connection()
+            checkouts.clear()
+            together = read_together(uow, _sources(tenant))
+            assert "db.together.snapshot" not in uow.cache and not checkouts
+            assert together == [uow.execute(statement).all() for statement in _sources(tenant)]
+    finally:
+        sa.event.remove(db.engine, "checkout", count)

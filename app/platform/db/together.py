@@ -9,10 +9,11 @@ transaction on a pooled connection, imports that snapshot (`SET TRANSACTION SNAP
 anything else, runs `prepare` (the reports' planner settings) and its statement, and ends. Every
 read sees exactly the rows the others see, whatever commits meanwhile: the figures are those the
 statements give one after the other in one REPEATABLE READ transaction. Reads needing the unit's own
-uncommitted writes do not belong here (another transaction cannot see them).
-A single statement runs on the unit itself, unless the unit has read together already (then in that
-snapshot, so a report's figures read after its reads together agree with them). Elsewhere (SQLite)
-the statements run one after the other on the unit.
+uncommitted writes do not belong here (another transaction cannot see them). A single statement
+runs on the unit itself, unless the unit has read together already (then in that snapshot, so a
+report's figures read after its reads together agree with them).
+Elsewhere (SQLite), and behind a transaction pooler (PgBouncer: `_behind_pooler`), the statements
+run one after the other on the unit.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ _SNAPSHOT = "db.together.snapshot"
 def read_together(session, statements: list, prepare: Callable | None = None) -> list[list]:
     """The rows of each of `statements` (in their order), read at once in the unit's snapshot;
     `prepare(connection)` runs first on each reading connection (session settings: SET LOCAL)."""
-    if session.get_bind().dialect.name != "postgresql" or (len(statements) < 2 and not _exported(session)):
+    dialect = session.get_bind().dialect
+    if (
+        dialect.name != "postgresql"
+        or _behind_pooler(dialect)
+        or (len(statements) < 2 and not _exported(session))
+    ):
         return [session.execute(statement).all() for statement in statements]
     snapshot, engine = exported_snapshot(session), session.get_bind()
     reads = [_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements]
@@ -46,6 +52,14 @@ def exported_snapshot(session) -> str:
         kept = (transaction, session.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
         session.cache[_SNAPSHOT] = kept
     return kept[1]
+
+
+def _behind_pooler(dialect) -> bool:
+    """Whether the engine reaches PostgreSQL through a transaction pooler (told, or found: the
+    dialect of engine.py): there the unit's transaction holds one of the pooler's few server
+    sessions while its reads wait for others, which the other units' transactions may hold for the
+    same wait. Its reads then run one after the other."""
+    return not getattr(dialect, "server_prepared", True) or bool(getattr(dialect, "pooler_found", False))
 
 
 def _exported(session) -> bool:
