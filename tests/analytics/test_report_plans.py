@@ -118,16 +118,6 @@ def test_speed_to_lead_split_reads_each_group_in_order_from_its_covering_index_a
             assert "Sort" not in plan, plan
 
 
-def test_speed_to_leads_median_and_p90_read_the_contacted_leads_in_order_of_their_speed(app, client, tenant):
-    """Over two years the percentiles of speed to lead read the contacted leads from the partial
-    index holding them in order of their kept speed (migration 0068): index-only, no `Sort` node, and
-    the percentiles' own sort finds its input sorted; the uncontacted leads are not read."""
-    plans = _plans_of(app, client, tenant, "speed-to-lead", "percentile_disc")
-    assert len(plans) == 1, plans
-    assert "Index Only Scan using ix_leads_speed_to_lead" in plans[0], plans
-    assert "Sort" not in plans[0] and "Index Scan using" not in plans[0], plans
-
-
 def test_follow_up_counts_the_tasks_due_from_their_index_alone(app, client, tenant):
     """Tasks due in the range by status, on time and by outcome: from the tasks' due index."""
     for plan in _plans_of(app, client, tenant, "follow-up", "lead_tasks.outcome"):
@@ -147,3 +137,13 @@ def test_follow_up_response_reads_each_group_in_order_from_its_index_alone(app, 
         assert "Index Scan using" not in plan, plan
         assert "Sort" not in plan, plan
         assert "Join" not in plan and "Nested Loop" not in plan, plan
+
+
+def test_speed_to_leads_median_and_p90_read_the_contacted_leads_in_order_of_their_speed(app, client, tenant):
+    """Over two years the percentiles of speed to lead read the contacted leads from the partial
+    index holding them in order of their kept speed (migration 0068): index-only, no `Sort` node, and
+    the percentiles' own sort finds its input sorted; the uncontacted leads are not read."""
+    plans = _plans_of(app, client, tenant, "speed-to-lead", "percentile_disc")
+    assert len(plans) == 1, plans
+    assert "Index Only Scan using ix_leads_speed_to_lead" in plans[0], plans
+    assert "Sort" not in plans[0] and "Index Scan using" not in plans[0], plans

@@ -9,7 +9,7 @@ from app.platform.db.database import Database
 from app.platform.db.engine import autocommit, is_unavailable, make_engine
 from app.platform.db.paging import MAX_OFFSET, PageRequest, page_of, page_offset
 from app.platform.db.rows import detached_copy, loaded, new_row, row_values
-from app.platform.db.together import read_together
+from app.platform.db.together import read_later, read_together
 from app.platform.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
 from app.platform.db.uow import UnitOfWork
 from app.platform.db.writes import insert_now, insert_once
@@ -40,6 +40,7 @@ __all__ = [
     "new_row",
     "page_of",
     "page_offset",
+    "read_later",
     "read_together",
     "row_values",
 ]

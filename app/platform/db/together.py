@@ -19,7 +19,7 @@ run one after the other on the unit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 
@@ -28,19 +28,35 @@ _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-together")
 _SNAPSHOT = "db.together.snapshot"
 
 
+class Reads:
+    """Reads begun by `read_later`: their rows once asked for (waiting for those still running)."""
+
+    def __init__(self, pending: list):
+        self._pending = pending
+
+    def rows(self) -> list[list]:
+        return [read.result() if isinstance(read, Future) else read for read in self._pending]
+
+
 def read_together(session, statements: list, prepare: Callable | None = None) -> list[list]:
     """The rows of each of `statements` (in their order), read at once in the unit's snapshot;
     `prepare(connection)` runs first on each reading connection (session settings: SET LOCAL)."""
+    return read_later(session, statements, prepare).rows()
+
+
+def read_later(session, statements: list, prepare: Callable | None = None) -> Reads:
+    """`read_together`'s reads begun, and the caller's work goes on meanwhile (more reads, on the
+    unit or together): their rows from `.rows()`. Where they run one after the other, they are done
+    before this returns."""
     dialect = session.get_bind().dialect
     if (
         dialect.name != "postgresql"
         or _behind_pooler(dialect)
         or (len(statements) < 2 and not _exported(session))
     ):
-        return [session.execute(statement).all() for statement in statements]
+        return Reads([session.execute(statement).all() for statement in statements])
     snapshot, engine = exported_snapshot(session), session.get_bind()
-    reads = [_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements]
-    return [read.result() for read in reads]
+    return Reads([_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements])
 
 
 def exported_snapshot(session) -> str:
