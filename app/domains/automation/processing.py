@@ -154,10 +154,17 @@ def _load_lead(session: UnitOfWork, lead_id: int) -> Lead | None:
 
 
 def process_event(
-    *, session: UnitOfWork, event: Delivered, now: datetime, rule_cache: RuleCache, seeded_clinics: set[int]
+    *,
+    session: UnitOfWork,
+    event: Delivered,
+    now: datetime,
+    rule_cache: RuleCache,
+    seeded_clinics: set[int],
+    settings,
 ) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched.
-    `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py."""
+    `rule_cache`, `seeded_clinics`, `settings`: the engine's caches and settings, bound by
+    app/bootstrap.py."""
     if not event.automation:
         return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
     lead = _lead_of(session, event)
@@ -165,8 +172,8 @@ def process_event(
         return 0
     ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now, seeded=seeded_clinics)
     matches = matching_rules(session=session, event=event, lead=lead, rule_cache=rule_cache)
-    for rule, evaluation in matches:
-        _fire(session, rule, event, lead, evaluation, now)
+    for match in matches:
+        _fire(session, match, event, lead, now, settings)
     return len(matches)
 
 
@@ -226,7 +233,10 @@ def plan_actions(
     return planned
 
 
-def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, evaluation, now) -> None:
+def _fire(session: UnitOfWork, match: tuple, event: Delivered, lead: Lead, now: datetime, settings) -> None:
+    """Plan the matched rule's actions for the lead and record them as steps (run now when due).
+    `match`: the rule and its evaluation; `settings`: what signs a consultation's change link."""
+    rule, evaluation = match
     clinic = session.get(Clinic, lead.clinic_id)
     origin = {
         "rule_id": rule.id,
@@ -247,9 +257,7 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, e
     merge = event_merge(clinic, lead, event, anchor)
     consultation_id = getattr(event.data, "consultation_id", None) if anchor is not None else None
     if consultation_id:  # the family's own page to move or cancel it (the confirmation's link)
-        merge["consultation_link"] = booking_link.change_url(
-            session.settings, clinic.id, consultation_id, now
-        )
+        merge["consultation_link"] = booking_link.change_url(settings, clinic.id, consultation_id, now)
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
         scope = f"lead:{lead.id}" if action.get("once_per_lead") else f"event:{event.id}"

@@ -9,9 +9,8 @@ to it the Session's reads and writes in the table below, nothing else. It collec
 committed: due jobs to the broker, live-stream messages; objects with a `publish()`). `commit()`
 reads top-down: `write` (flush; the events' processing job; the jobs, in one statement), the
 Session's commit, `publish`. A rollback forgets all three lists.
-Still on it, to go (issue 61): `settings` and `redis` (the Database's: views are handed the settings
-by `inject`, a few services and consumers still read them here); `cache`, the unit's own memory of
-what a use case read once and reads again.
+Still on it, to go (issue 61): `cache`, the unit's own memory of what a use case read once and
+reads again.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ class UnitOfWork:
     new, dirty, deleted, no_autoflush, identity_map = _read_on(
         "session", "new", "dirty", "deleted", "no_autoflush", "identity_map"
     )
-    settings, redis = _read_on("database", "settings", "redis")  # to go (issue 61)
 
     def __init__(self, session: WritesTogether, *, database):
         self.session = session
