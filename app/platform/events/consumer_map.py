@@ -14,17 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from app.platform.events.types import Catalogue
+from app.platform.scheduling.memo import takes_memo
 
 ANY_TYPE = "*"  # a consumer listed under it takes every event, after the type's own
 
 
 class EventHandlers:
     """Consumers by event type name (`consumer(session=, event=, now=)`, `event` a `Delivered` of
-    the type), in the order listed; `after_events` (`consumer(session=, events=, now=)`, a list of
-    them), once per processing with all its events, for a consumer that works per subject rather
-    than per event; `later_types`: event types processed as PROCESS_LATER_KIND when a transaction
-    emits no other type (a sweep's hundreds of overdue tasks must never hold the realtime queue's
-    new leads back); `catalogue`: the types the stored rows are read back as."""
+    the type; and `memo=`, its transaction's Memo, for a consumer that names it), in the order listed;
+    `after_events` (`consumer(session=, events=, now=)`, a list of them), once per processing with
+    all its events, for a consumer that works per subject rather than per event; `later_types`:
+    event types processed as PROCESS_LATER_KIND when a transaction emits no other type (a sweep's
+    hundreds of overdue tasks must never hold the realtime queue's new leads back); `catalogue`:
+    the types the stored rows are read back as."""
 
     def __init__(
         self,
@@ -34,6 +36,9 @@ class EventHandlers:
         catalogue: Catalogue | None = None,
     ):
         self._consumers = {event_type: tuple(listed) for event_type, listed in (consumers or {}).items()}
+        self.memo_takers = frozenset(
+            consumer for listed in self._consumers.values() for consumer in listed if takes_memo(consumer)
+        )
         self.after_events = tuple(after_events)
         self.later_types = frozenset(later_types)
         self.catalogue = catalogue if catalogue is not None else Catalogue(())
