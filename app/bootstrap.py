@@ -30,7 +30,12 @@ dependencies by the names of its parameters):
   no caller can pass them: a lead message's booking link (lead_messages/templates.py), a reply's
   media check (lead_messages/replies.py), a webhook's slots (webhooks/posting.py), the live
   stream's messages (platform/stream/feed.py), the ledger's publish horizon.
-  That is the one route besides parameters: no contextvar, no module global.
+  That is the one route besides parameters: no contextvar, no module global;
+- what a job's handlers read once in their transaction and use again (a new lead's rule-set stamp,
+  a clinic's webhook subscriptions or admins, a coordinator's missing preferences) is no
+  dependency of the engine but the transaction's: a `Memo` the job runner makes for each
+  transaction it opens and hands to a handler naming `memo`, which passes it down
+  (app/platform/scheduling/memo.py). The unit of work carries none of these.
 
 The caches that hold state (automation's compiled rules and seeded clinics, intelligence's score
 models, the providers' pacers) belong to the Wiring too: two Wirings share none, and `clear()`

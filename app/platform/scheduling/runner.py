@@ -298,7 +298,7 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     failure is, and the others run again alone, each claimed for the attempt counted here and run
     in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
     would leave the session holding what its handler did in the transaction (jobs and messages to
-    publish, state in the unit's cache), and would cost two round trips a row. Every other row of the message
+    publish, what it read into the batch's Memo), and would cost two round trips a row. Every other row of the message
     (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
     """
     started = time.perf_counter()
