@@ -38,6 +38,11 @@ class Memo:
 
 
 def takes_memo(function: Callable) -> bool:
-    """Whether `function` (a handler or consumer, maybe bound by app/bootstrap.py) names `memo`."""
-    target = function.func if isinstance(function, functools.partial) else function
-    return "memo" in inspect.signature(target).parameters
+    """Whether `function` (a handler, consumer or executor, maybe bound by app/bootstrap.py) names
+    `memo`."""
+    return _names_memo(function.func if isinstance(function, functools.partial) else function)
+
+
+@functools.cache  # a pure function of the code, asked for each step a job runs: no engine's state
+def _names_memo(function: Callable) -> bool:
+    return "memo" in inspect.signature(function).parameters
