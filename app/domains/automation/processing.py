@@ -181,7 +181,13 @@ def _load_lead(session: UnitOfWork, reads: Reads, lead_id: int) -> Lead | None:
 
 
 def process_event(
-    *, session: UnitOfWork, event: Delivered, now: datetime, rule_cache: RuleCache, seeded_clinics, memo: Memo
+    *,
+    session: UnitOfWork,
+    event: Delivered,
+    now: datetime,
+    rule_cache: RuleCache,
+    seeded_clinics: set[int],
+    memo: Memo,
 ) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched.
     `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py; `memo`: the
