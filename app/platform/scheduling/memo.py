@@ -2,7 +2,7 @@
 kept on their unit of work (issue 61).
 
 The job runner (runner.py) makes one for each transaction it opens, one job's or a drainer's batch
-of them, and hands it to each handler that names `memo` among its parameters (`JobKind.takes_memo`);
+of them, and hands it to each handler that names `memo` among its parameters (`takes_memo`);
 the handler passes it on to what reads through it: the events processing to its consumers
 (app/platform/events/consumers.py), and from there automation's lead, clinic and rule-set stamp
 (app/domains/automation/processing.py) and webhooks' active subscriptions; an escalation to the

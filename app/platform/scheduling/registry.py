@@ -13,13 +13,11 @@ has a handler of all its rows of one transaction, `handler(*, session, jobs, now
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.platform.celery_config import QUEUES
-from app.platform.scheduling.memo import takes_memo
 
 
 @dataclass(frozen=True)
@@ -88,11 +86,6 @@ class JobKind:
     due_later: bool = False  # a draining kind whose rows are written due a moment after (runner.drain)
     lane: str | None = None  # TRANSACTIONAL or BULK: taken in turns between clinics (turns.py)
     when_due: bool = False  # published once due by the promote sweep, never held as an eta message
-
-    @functools.cached_property
-    def takes_memo(self) -> bool:
-        """Its handler names `memo`: the runner hands it its transaction's Memo (memo.py)."""
-        return takes_memo(self.handler)
 
 
 TRANSACTIONAL = "transactional"  # someone waits for it: a new lead's text, a reminder, a reply by hand

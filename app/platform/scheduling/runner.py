@@ -27,7 +27,7 @@ from app.platform.scheduling.attempts import (
     not_claimed,
     record_failure,
 )
-from app.platform.scheduling.memo import Memo
+from app.platform.scheduling.memo import Memo, takes_memo
 from app.platform.scheduling.models import DEAD, FAILED, ScheduledJob
 from app.platform.scheduling.service import release_wake_flag
 from app.platform.telemetry import logs, metrics, tracing
@@ -275,7 +275,7 @@ def _run_handler(
         try:
             if kind.together:
                 send = kind.handler(session=session, jobs=[job], now=now)
-            elif kind.takes_memo:
+            elif takes_memo(kind.handler):
                 send = kind.handler(session=session, job=job, now=now, memo=memo or Memo())
             else:
                 send = kind.handler(session=session, job=job, now=now)
@@ -298,7 +298,7 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     failure is, and the others run again alone, each claimed for the attempt counted here and run
     in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
     would leave the session holding what its handler did in the transaction (jobs and messages to
-    publish, what it read into the batch's Memo), and would cost two round trips a row. Every other row of the message
+    publish, what the Memo holds), and would cost two round trips a row. Every other row of the message
     (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
     """
     started = time.perf_counter()
