@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from app.platform.events.types import Catalogue
-from app.platform.scheduling.memo import takes_memo
 
 ANY_TYPE = "*"  # a consumer listed under it takes every event, after the type's own
 
@@ -36,9 +35,6 @@ class EventHandlers:
         catalogue: Catalogue | None = None,
     ):
         self._consumers = {event_type: tuple(listed) for event_type, listed in (consumers or {}).items()}
-        self.memo_takers = frozenset(
-            consumer for listed in self._consumers.values() for consumer in listed if takes_memo(consumer)
-        )
         self.after_events = tuple(after_events)
         self.later_types = frozenset(later_types)
         self.catalogue = catalogue if catalogue is not None else Catalogue(())

@@ -27,7 +27,7 @@ from app.platform.db import UnitOfWork, UTCDateTime
 from app.platform.events.consumer_map import EventHandlers
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
-from app.platform.scheduling.memo import Memo
+from app.platform.scheduling.memo import Memo, takes_memo
 
 PROCESS_KIND = "events.process"
 # The processing of a transaction whose events no new lead waits on (PROCESSED_LATER): on a queue
@@ -92,11 +92,11 @@ def process_events(
     if job.attempts > 1 and len(unprocessed) > 1:
         split(session=session, events=unprocessed, now=now)
         return
-    processed, memo_takers = [], event_handlers.memo_takers
+    processed = []
     for row in unprocessed:  # one query for the transaction's events, in the order they were written
         event = event_handlers.catalogue.deliver(row)  # UnreadableEvent: this attempt fails, says why
         for consumer in event_handlers.consumers_of(event.type):
-            if consumer in memo_takers:
+            if takes_memo(consumer):
                 consumer(session=session, event=event, now=now, memo=memo)
             else:
                 consumer(session=session, event=event, now=now)
