@@ -10,21 +10,32 @@ list for anyone to fill. (The event-stream app, app/streaming/, runs no handler 
 How each layer gets what it needs, Cosmic Python's way (its bootstrap injects a handler's
 dependencies by the names of its parameters):
 - a handler, consumer, executor or hook that names a dependency among its keyword parameters
-  (`executors`, `rule_cache`, `seeded_clinics`, `event_handlers`, `send_hooks`, `job_kinds`: each
-  offered to what is built after it, in that order) is bound to it here with functools.partial
-  (`_inject`): the events-processing job kinds' handler with the event map, the step job with the
-  executors, the delivery claims with the send hooks, automation's consumer with its caches, the
-  orphans' list filter with the job kinds;
-- a view names `wiring` among what `inject` hands it (app/platform/api/injection.py, the one
-  accessor: `current_app.extensions[...]`) and passes the service what it needs (auth's hooks
-  for a new clinic or user, the rules' seeded clinics);
+  (`settings`, `executors`, `rule_cache`, `seeded_clinics`, `event_handlers`, `send_hooks`,
+  `job_kinds`: each offered to what is built after it, in that order) is bound to it here with
+  functools.partial (`_inject`): the events-processing job kinds' handler with the event map, the
+  step job with the executors, the delivery claims with the send hooks and the settings,
+  automation's consumer with its caches and the settings, the orphans' list filter with the job
+  kinds;
+- a view names `wiring` or `settings` among what `inject` hands it (app/platform/api/injection.py,
+  the one accessor: `current_app.extensions[...]`) and passes the service what it needs (auth's
+  hooks for a new clinic or user, the rules' seeded clinics, a part of the settings); a Celery task
+  passes its service the settings of its app's Database (`get_db().settings`);
 - work deep under a unit of work, where a parameter would cross many layers, reads it through the
   unit's Database, which create_app builds with the Wiring (`session.database.wiring`, and the
   platform's `db.job_kinds` / `db.events`): a step due now run by the rule or sequence that planned
   it (steps.py), a receipt's listeners (receipts.py), a lead's flags and the list's added filters
   (leads/listing.py), the score models (scoring.py), the pacers of a send (worker/attempts.py,
-  batches.py), the processing job a unit writes for its events and the ledger's kind of a row.
-  That is the one route besides parameters: no contextvar, no module global.
+  batches.py), the processing job a unit writes for its events and the ledger's kind of a row;
+  likewise the Database's settings and Redis client (`session.database.settings`, `.redis`) where
+  no caller can pass them: a lead message's booking link (lead_messages/templates.py), a reply's
+  media check (lead_messages/replies.py), a webhook's slots (webhooks/posting.py), the live
+  stream's messages (platform/stream/feed.py), the ledger's publish horizon.
+  That is the one route besides parameters: no contextvar, no module global;
+- what a job's handlers read once in their transaction and use again (a new lead's rule-set stamp,
+  a clinic's webhook subscriptions or admins, a coordinator's missing preferences) is no
+  dependency of the engine but the transaction's: a `Memo` the job runner makes for each
+  transaction it opens and hands to a handler naming `memo`, which passes it down
+  (app/platform/scheduling/memo.py). The unit of work carries none of these.
 
 The caches that hold state (automation's compiled rules and seeded clinics, intelligence's score
 models, the providers' pacers) belong to the Wiring too: two Wirings share none, and `clear()`
@@ -111,6 +122,7 @@ def bootstrap(settings: Settings, *, plugins: Iterable[str] = ()) -> Wiring:
     executors: dict[str, Callable] = {}  # filled below: an executor may itself need the executors
     # What a handler may name among its parameters, offered to everything built after it is added.
     dependencies = {
+        "settings": settings,
         "executors": executors,
         "rule_cache": caches.rules,
         "seeded_clinics": caches.seeded_clinics,

@@ -16,8 +16,8 @@ Every reaction one domain has to another's event or job is listed here, once, in
 
 This module is data: importing it registers nothing. app/bootstrap.py builds the process's one
 engine from it (`bootstrap(settings) -> Wiring`, called by create_app): it binds each handler to the
-dependencies it names (the event map, the executors, the send hooks, the caches) and hands each
-layer its part; no layer keeps a list for anyone to fill. A domain never registers itself, and the
+dependencies it names (the settings, the event map, the executors, the send hooks, the caches) and
+hands each layer its part; no layer keeps a list for anyone to fill. A domain never registers itself, and the
 order a consumer runs in is the order written here, not the order modules were imported in.
 
 Not everything that happens is here: a use case calls the services of the domains below it

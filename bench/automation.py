@@ -8,7 +8,8 @@ unmeasured, then ANALYZE: see `_steady_state`), --modes=fresh,warm,fire (and col
 bench's Redis, or a fresh virtual host on the RabbitMQ of FOLLOWUP_TEST_RABBITMQ_URL, by default
 127.0.0.1:5672, Redis staying for the rest) (part 2); --skip-load for part 1 only, --skip-rules
 for part 2 only; --window=5 (seconds a row of the by-time table); --logs=DIR (keep the stack's
-process logs there).
+process logs there); --knee=20,40,60,80,100 (instead of the modes: on one warm stack, --seconds of
+load at each rate in turn, and the knee: the lowest rate whose p99 crosses the target).
 Targets (issue 5): 50 active rules against one event, p99 <= 2 ms; capture → the initial call task
 in my-tasks and the coordinator notified, p99 <= 1 s with 100 leads/s arriving for 60 s.
 
@@ -376,6 +377,9 @@ def _timeline(task_rows) -> list[tuple[float, float]]:
 # load balancer would send traffic), every process just started and the database just migrated.
 # fresh: the same database, the load starting once every worker answers a ping.
 MODES = ("cold", "fresh", "warm", "fire")
+MODE_SEEDS = {"cold": 50, "fresh": 100, "warm": 200, "fire": 300}
+KNEE_SEED = 1000  # a knee's phase at r leads/s: seed 1000 + r
+NEW_LEAD_PATH = ("web", "worker", "database")  # the new lead's path: its CPU is issue 61's figure
 TARGET_P99_MS = 100  # issue 20: capture's commit → the call task at 100 leads/s, in every mode
 CAMPAIGN_BATCH = 1000
 # How long the bench waits, after the load, for a mode's backlog (call tasks, the fire's work): a
@@ -594,6 +598,79 @@ def _worker_types(names: list[str]) -> int:
     return sum(1 for n in names if {"celery", "worker"} <= set(shlex.split(commands[n])))
 
 
+def knee_stack(load: Load, rates: list[float], setup: StackSetup = StackSetup()) -> tuple[list[Phase], dict]:
+    """The warm stack (as `whole_stack`'s warm mode) loaded at each of `rates` in turn, `load.seconds`
+    each, the phases named by their rate; the stack warmed once, at the first rate."""
+    with prepared_stack(setup) as prepared:
+        engine = sa.create_engine(prepared.db_url)
+        phases: list[Phase] = []
+        try:
+            with host_probe() as probe, procfile_stack(prepared.names, prepared.env, prepared.logs) as stack:
+                _wait_workers(prepared.app, _worker_types(prepared.names))
+                _make_warm(engine, stack.port, prepared.token, rates[0], load.warm_up, load.clients, False)
+                for rate in rates:
+                    phase = _phase(
+                        f"{rate:g}/s", engine, stack, prepared.app, prepared.token,
+                        rate, load.seconds, load.clients, 0,
+                    )  # fmt: skip
+                    phase.host = probe
+                    phases.append(phase)
+        finally:
+            engine.dispose()
+        return phases, {"described": prepared.described, "processes": prepared.names}
+
+
+def knee(p99_by_rate: list[tuple[float, float]], target_ms: float = TARGET_P99_MS) -> float | None:
+    """The lowest rate (leads/s) whose p99 (ms) is over `target_ms`: where the stack stops keeping
+    up; None if no rate tried crosses it."""
+    return next((rate for rate, p99 in sorted(p99_by_rate) if p99 > target_ms), None)
+
+
+def print_knee(phases: list[Phase], run: dict, rates: list[float], seconds: float) -> None:
+    processes = [name for name in NEW_LEAD_PATH if name in [*run["processes"], "database"]]
+    rows = []
+    for rate, phase in zip(rates, phases, strict=True):
+        task = phase.latencies["task"]
+        per_lead = [phase.cpu.get(name, 0.0) / max(phase.captured, 1) * 1000 for name in processes]
+        rows.append(
+            [
+                rate,
+                phase.captured / phase.sending,
+                len(task),
+                *(percentile(task, p) * 1000 for p in (50, 99)),
+                max(task, default=0) * 1000,
+                *per_lead,
+                sum(per_lead),
+                phase.host_slowdown(),
+            ]
+        )
+    print_table(
+        f"The knee on the whole Procfile stack ({run['described']}): speed to lead at each rate, "
+        f"{seconds:g} s each, warm",
+        [
+            "leads/s asked",
+            "achieved",
+            "leads",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            *(f"CPU/lead {name} ms" for name in processes),
+            "CPU/lead new lead's path ms",
+            "host slowdown p50 / p90",
+        ],
+        rows,
+    )
+    crossed = knee([(rate, phase.p99_ms()) for rate, phase in zip(rates, phases, strict=True)])
+    if crossed is None:
+        highest = max(rates)
+        print(f"\n  knee: p99 stayed within {TARGET_P99_MS} ms up to {highest:g} leads/s (the highest tried)")
+    else:
+        below = [rate for rate in rates if rate < crossed]
+        after = f", above {max(below):g}" if below else " (the lowest tried)"
+        print(f"\n  knee: p99 crosses {TARGET_P99_MS} ms at {crossed:g} leads/s{after}")
+    print(typical(phases[0].host if phases else None))
+
+
 def _wait_ready(stack) -> None:
     def ready() -> bool:
         try:
@@ -623,7 +700,7 @@ def _make_warm(engine, port, token, rate, warm_up, clients, measured_before: boo
 
 
 def _phase(mode, engine, stack, app, token, rate, seconds, clients, fire_size) -> Phase:
-    seed = {"cold": 50, "fresh": 100, "warm": 200, "fire": 300}[mode]
+    seed = MODE_SEEDS.get(mode, KNEE_SEED + int(rate))  # fresh families for each phase of a run
     fire = _prepare_fire(app, fire_size) if mode == "fire" else None
     before = _max_lead_id(engine)  # the leads captured from here on are measured
     cpu_before = {**stack.cpu_seconds(), "database": database_cpu(engine.url)}
@@ -910,12 +987,31 @@ def main(flags: list[str]) -> None:
             )
     if "--skip-load" in flags:
         return
+    rates = knee_flag(flags)
+    if rates:
+        phases, run = knee_stack(Load(rates[0], seconds, clients, warm_up), rates, setup=setup)
+        print_knee(phases, run, rates, seconds)
+        return
     phases, run = whole_stack(Load(rate, seconds, clients, warm_up), modes, fire_size=fire_size, setup=setup)
     print_stack(phases, run, rate, seconds, window=_flag(flags, "window", 5.0))
 
 
 def text_flag(flags: list[str], name: str) -> str | None:
     return next((f.split("=", 1)[1] for f in flags if f.startswith(f"--{name}=")), None)
+
+
+def knee_flag(flags: list[str]) -> list[float]:
+    """--knee=20,40,60: the rates, ascending; none without the flag."""
+    given = text_flag(flags, "knee")
+    if given is None:
+        return []
+    try:
+        rates = sorted({float(rate) for rate in given.split(",") if rate})
+    except ValueError:
+        raise SystemExit(f"--knee: {given!r}; use leads/s rates separated by commas, e.g. 20,40,60") from None
+    if not rates or rates[0] <= 0:
+        raise SystemExit(f"--knee: {given!r}; use positive leads/s rates, e.g. 20,40,60")
+    return rates
 
 
 def broker_flag(flags: list[str]) -> str:

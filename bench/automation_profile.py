@@ -8,8 +8,8 @@ rows to a transaction; --drain=1: one by one). A kind due later (an SLA clock's 
 is made due at once, unmeasured: `--kind=sla.breach --drain=50` runs the breaches as a timers worker
 does. Leads are captured through the service (`intake.create_lead`), then each lead's job is run by
 `scheduling.runner.run_job` as the Celery task would run it. Prints the statements one job runs,
-each with its mean execution time, and the CPU per job of this process (SQLAlchemy, psycopg, the
-handlers; Celery's own per-task overhead is not in it).
+each with its mean execution time, the CPU per job of this process (SQLAlchemy, psycopg, the
+handlers; Celery's own per-task overhead is not in it) and that of the database's backends.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from app.platform.events.consumers import PROCESS_KIND
 from app.platform.roles import Actor
 from app.platform.scheduling import runner as scheduling
 from app.platform.scheduling.models import ScheduledJob
-from bench.common import bench_database, bench_redis, print_table
+from bench.common import bench_database, bench_redis, database_cpu, print_table
 from bench.leads_profile import _first_words
 from bench.leads_write import PHI_KEY, SECRET, _flag, _seed, lead_body
 
@@ -129,7 +129,7 @@ def main(flags: list[str]) -> None:
         profiler = cProfile.Profile(time.process_time) if "--profile" in flags else None  # CPU, not waits
         outcomes: dict[str, int] = defaultdict(int)
         with app.app_context():
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall, in_database = time.process_time(), time.perf_counter(), database_cpu(db_url)
             if profiler:
                 profiler.enable()
             if drain_batch is not None:  # the backlog drained as a worker's delivery drains it
@@ -141,6 +141,7 @@ def main(flags: list[str]) -> None:
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            in_database = database_cpu(db_url) - in_database
         event.remove(engine, "before_cursor_execute", _started)
         event.remove(engine, "after_cursor_execute", _finished)
 
@@ -161,7 +162,8 @@ def main(flags: list[str]) -> None:
     print(
         f"\n  {len(executed) / len(jobs):.1f} statements per job; "
         f"per job: CPU {cpu / len(jobs) * 1000:.2f} ms, "
-        f"wall {wall / len(jobs) * 1000:.2f} ms (this process, profiler {'on' if profiler else 'off'})"
+        f"wall {wall / len(jobs) * 1000:.2f} ms (this process, profiler {'on' if profiler else 'off'}); "
+        f"CPU of the database's backends {in_database / len(jobs) * 1000:.2f} ms"
     )
     if profiler:
         out = io.StringIO()

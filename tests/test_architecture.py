@@ -417,7 +417,8 @@ def _outside_db(name: str) -> bool:
 
 
 def test_no_state_bag_on_the_session_outside_app_db():
-    # What a use case keeps for its unit lives in the unit (`uow.cache`, arguments, return values).
+    # What a use case keeps for its transaction is handed to it (arguments, a job's Memo: app/platform/
+    # scheduling/memo.py, return values), never left in a bag on the session (or on the unit).
     offenders = [
         name
         for name, text in _source_texts().items()

@@ -1,16 +1,18 @@
 """The unit of work (app/platform/db/uow.py): it holds a Session, and its `commit()` writes what it
 collected (the events' one processing job, the jobs together), commits, then publishes; a
-rollback forgets all of it."""
+rollback forgets all of it. Nothing else hangs off it, and it stays short enough to read at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from app.platform.db import Database
+from app.platform.db import uow as uow_module
 
 
 class _Base(DeclarativeBase):
@@ -92,3 +94,15 @@ def test_a_rolled_back_unit_forgets_its_events_jobs_and_publications(db):
     assert written == [] and told.seen == []
     with db.unit_of_work() as uow:
         assert list(uow.scalars(sa.select(Fact.name))) == ["after"]
+
+
+def test_the_unit_carries_no_settings_client_or_cache(db):
+    """A use case is handed the settings, a client or a memo of its transaction's reads (issue 61):
+    none is on its unit, nor reached through it as the Session's."""
+    with db.unit_of_work() as uow:
+        for name in ("settings", "redis", "cache", "info", "dispatcher"):
+            assert not hasattr(uow, name), name
+
+
+def test_the_unit_of_work_reads_in_about_a_hundred_lines():
+    assert len(Path(uow_module.__file__).read_text().splitlines()) <= 105

@@ -5,18 +5,19 @@ from datetime import datetime
 from celery import shared_task
 
 from app.domains.analytics import summary
-from app.platform.app_db import get_db, unit_of_work
+from app.platform.app_db import get_db
 from app.platform.db import database_now
 
 
 @shared_task(name="analytics.send_summaries")
 def send_summaries(now: str | None = None) -> int:
     """`now` (ISO 8601, aware) stands in for the clock: a re-run for a given moment, and tests."""
-    moment = datetime.fromisoformat(now) if now else database_now(get_db())
-    with unit_of_work() as session:
+    db = get_db()
+    moment = datetime.fromisoformat(now) if now else database_now(db)
+    with db.unit_of_work() as session:
         return summary.send_due_summaries(
             session=session,
             now=moment,
-            hour=session.settings.digest_hour,
-            window_hours=session.settings.digest_window_hours,
+            hour=db.settings.digest_hour,
+            window_hours=db.settings.digest_window_hours,
         )

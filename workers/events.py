@@ -4,16 +4,16 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from app.platform.app_db import get_db, unit_of_work
+from app.platform.app_db import get_db
 from app.platform.db import database_now
 from app.platform.events import recovery
 
 
 @shared_task(name="events.requeue_unprocessed")
 def requeue_unprocessed() -> int:
-    now = database_now(get_db())
-    with unit_of_work() as session:
-        settings = session.settings
+    db = get_db()
+    now, settings = database_now(db), db.settings
+    with db.unit_of_work() as session:
         return recovery.requeue_unprocessed(
             session=session,
             now=now,

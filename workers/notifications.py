@@ -8,15 +8,15 @@ from celery import shared_task
 
 from app.domains.outbound.worker import attempts, reconcile
 from app.domains.tasks.alerts import digest
-from app.platform.app_db import get_db, unit_of_work
+from app.platform.app_db import get_db
 from app.platform.db import database_now
 
 
 @shared_task(name="notifications.recover_stuck_sends")
 def recover_stuck_sends() -> int:
-    now = database_now(get_db())
-    with unit_of_work() as session:
-        return attempts.recover_stuck_sends(session=session, now=now, settings=session.settings)
+    db = get_db()
+    with db.unit_of_work() as session:
+        return attempts.recover_stuck_sends(session=session, now=database_now(db), settings=db.settings)
 
 
 @shared_task(name="notifications.reconcile_unknown_sms")
@@ -27,6 +27,6 @@ def reconcile_unknown_sms() -> int:
 
 @shared_task(name="notifications.send_digests")
 def send_digests() -> int:
-    now = database_now(get_db())
-    with unit_of_work() as session:
-        return digest.send_due_digests(session=session, now=now, settings=session.settings)
+    db = get_db()
+    with db.unit_of_work() as session:
+        return digest.send_due_digests(session=session, now=database_now(db), settings=db.settings)

@@ -32,11 +32,12 @@ def send_overdue_digests() -> int:
 
 @shared_task(name="automation.find_orphan_leads")
 def find_orphan_leads() -> dict:
-    now = database_now(get_db())
-    with unit_of_work() as session:
+    db = get_db()
+    now = database_now(db)
+    with db.unit_of_work() as session:
         return orphans.find_orphan_leads(
             session=session,
             now=now,
-            slice_size=session.settings.orphan_slice_size,
-            max_follow_ups=session.settings.orphan_tasks_per_run,
+            slice_size=db.settings.orphan_slice_size,
+            max_follow_ups=db.settings.orphan_tasks_per_run,
         )

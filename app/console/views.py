@@ -3,7 +3,7 @@ render. No queries here."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from app.console import auth, charts, failures, forms, pictures, story, wording
@@ -260,7 +260,7 @@ def cancel_bulk_job(bulk_job_id: int, *, uow, actor, now):
 def health(*, uow, actor, now, settings):
     clinic = health_service.clinic_health(session=uow, clinic_id=actor.clinic_id, now=now)
     running = health_service.processes(session=uow, now=now, heartbeat_interval=settings.heartbeat_interval)
-    queues = health_service.queue_depths(settings=settings, redis=uow.redis)
+    queues = health_service.queue_depths(settings=settings, redis=current_app.extensions["followup.redis"])
     return render_template("console/health.html", clinic=clinic, running=running, queues=queues, now=now)
 
 

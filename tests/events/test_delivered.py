@@ -19,6 +19,7 @@ from app.platform.events import service as events
 from app.platform.events.consumer_map import EventHandlers
 from app.platform.events.models import DomainEvent
 from app.platform.events.types import Delivered, UnreadableEvent
+from app.platform.scheduling.memo import Memo
 from app.platform.scheduling.models import ScheduledJob
 
 
@@ -50,7 +51,9 @@ def _processing_job(session, event_id: int) -> ScheduledJob:
 def _process(db, event_id: int, handlers: EventHandlers) -> None:
     with db.unit_of_work() as session:
         job = _processing_job(session, event_id)
-        consumers.process_events(session=session, job=job, now=clock.now(), event_handlers=handlers)
+        consumers.process_events(
+            session=session, job=job, now=clock.now(), event_handlers=handlers, memo=Memo()
+        )
 
 
 def _processed_at(db, event_id: int):

@@ -123,7 +123,7 @@ def consume_test_event(*, session, event, now) -> None:
     """An event consumer with one audit row (subject event:<id>) per event it processed; it raises on
     a TestEvent that says `bad` until the test sets CONSUMER_FIXED, and kills its worker on one that
     says `kills`."""
-    if event.data.bad and not session.redis.exists(CONSUMER_FIXED):
+    if event.data.bad and not session.database.redis.exists(CONSUMER_FIXED):
         raise RuntimeError(f"the consumer cannot take event {event.id}")
     if event.data.kills:  # as a batch killed for its time limit, or by the OOM killer
         os.kill(os.getpid(), signal.SIGKILL)

@@ -138,14 +138,15 @@ _UPDATE_COUNTED = (
 RECOUNT_KIND = "analytics.recount"
 
 
-def on_events(*, session: UnitOfWork, events: list[Delivered], now: datetime) -> None:
+def on_events(*, session: UnitOfWork, events: list[Delivered], now: datetime, settings) -> None:
     """The consumer: every lead the processed events name is recounted by a background job (once
     per lead however many events), due `background_delay_seconds` after them, so a new lead's
-    realtime job does none of it and the leads of those seconds are recounted in one pass."""
+    realtime job does none of it and the leads of those seconds are recounted in one pass.
+    `settings`: the engine's, bound by app/bootstrap.py."""
     lead_ids = sorted({e.subject_id for e in events if e.subject_type == "lead" and e.type in RECOUNTED_BY})
     if not lead_ids:
         return
-    first, delay = events[0], timedelta(seconds=session.settings.background_delay_seconds)
+    first, delay = events[0], timedelta(seconds=settings.background_delay_seconds)
     recount = scheduling.Job(
         kind=RECOUNT_KIND, due_at=now + delay, dedupe_key=f"recount:{first.id}", now=now,
         clinic_id=first.clinic_id, subject_type="lead", subject_id=lead_ids[0],

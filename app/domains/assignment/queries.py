@@ -191,14 +191,11 @@ _HOLD_AVAILABILITY = {
     shared: Frozen(sa.text(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(:space, :clinic_id)"))
     for shared in (True, False)
 }
-_HELD = "assignment.availability_held"  # the unit's cache: clinics whose lock the transaction holds shared
 
 
 def hold_availability(session, clinic_id: int, *, shared: bool = True) -> None:
     """Take the clinic's availability lock until the transaction ends (see above)."""
     if session.get_bind().dialect.name != "postgresql":
-        return
-    if shared and clinic_id in _clinics_held(session):
         return
     params = {"space": _AVAILABILITY_LOCK_SPACE, "clinic_id": clinic_id}
     _HOLD_AVAILABILITY[shared].execute(session.connection(), params)
@@ -206,22 +203,10 @@ def hold_availability(session, clinic_id: int, *, shared: bool = True) -> None:
 
 def availability_lock(clinic_id: sa.ColumnElement[int]) -> sa.ColumnElement:
     """PostgreSQL: the availability lock (shared) as a column of the caller's first read of a
-    transaction that will pick an owner, one round trip fewer; then say so with
-    `availability_held`. The pool is read by a later statement, so after the lock, as it must."""
+    transaction that will pick an owner, one round trip fewer; the caller then tells the pick so
+    (`pick_new_owner(availability_held=True)`). The pool is read by a later statement, so after the
+    lock, as it must."""
     return sa.func.pg_advisory_xact_lock_shared(sa.literal(_AVAILABILITY_LOCK_SPACE), clinic_id)
-
-
-def availability_held(session: UnitOfWork, clinic_id: int) -> None:
-    """The session's transaction holds the clinic's availability lock (see `availability_lock`)."""
-    _clinics_held(session).add(clinic_id)
-
-
-def _clinics_held(session: UnitOfWork) -> set[int]:
-    # Kept with the transaction it was taken in: a later transaction of the session holds nothing.
-    transaction, clinic_ids = session.cache.get(_HELD, (None, set()))
-    if transaction is not session.get_transaction():
-        transaction, clinic_ids = session.cache[_HELD] = (session.get_transaction(), set())
-    return clinic_ids
 
 
 # The owner a new lead was given is still available as the lead is written. A hand-over waits for

@@ -57,12 +57,23 @@ _NOBODY = "no available treatment coordinator or clinic admin (all inactive or o
 _ADMIN_FALLBACK = "; no available treatment coordinator, so a clinic admin"
 
 
-def pick_new_owner(*, session: UnitOfWork, clinic: Clinic, source_id: int, now: datetime) -> Pick:
+def pick_new_owner(
+    *, session: UnitOfWork, clinic: Clinic, source_id: int, now: datetime, availability_held: bool = False
+) -> Pick:
     """`pick_owner` for a new lead, whose owner is confirmed still available as it is written: one
-    found gone meanwhile (their row changed under the pick) is left out and the pick made again."""
+    found gone meanwhile (their row changed under the pick) is left out and the pick made again.
+    `availability_held`: the caller's transaction took the clinic's availability lock already (with
+    its first read, queries.availability_lock), so the pick does not take it again."""
     gone: tuple[int, ...] = ()
     while True:
-        pick = pick_owner(session=session, clinic=clinic, source_id=source_id, now=now, exclude_user_ids=gone)
+        pick = pick_owner(
+            session=session,
+            clinic=clinic,
+            source_id=source_id,
+            now=now,
+            exclude_user_ids=gone,
+            availability_held=availability_held,
+        )
         if pick.user_id is None or queries.still_available(session, pick.user_id):
             return pick
         gone += (pick.user_id,)
@@ -75,11 +86,13 @@ def pick_owner(
     source_id: int,
     now: datetime,
     exclude_user_ids: tuple[int, ...] = (),
+    availability_held: bool = False,
 ) -> Pick:
     """Choose who should own a lead of `source_id` under the clinic's policy (records the turn;
-    assigns nothing)."""
+    assigns nothing). `availability_held`: as `pick_new_owner`'s."""
     exclude = set(exclude_user_ids)
-    queries.hold_availability(session, clinic.id)  # first: the pool below is read after it
+    if not availability_held:
+        queries.hold_availability(session, clinic.id)  # first: the pool below is read after it
     policy = clinic.assignment_policy
     if policy == rules.ROUND_ROBIN and queries.round_robin_in_one_statement(session):
         taken = queries.take_round_robin_turn(session, clinic.id, CLINIC_SCOPE, exclude, now)

@@ -11,7 +11,7 @@ marks the event processed) or put on the ledger for their time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,10 @@ from app.domains.automation.service import ensure_default_rules
 from app.domains.business_hours.rules import calendar_of, local_time_text, within_business_hours
 from app.domains.intelligence import contact_times
 from app.domains.lead_messages import booking_link, policy
-from app.domains.leads.models import Lead
+from app.domains.leads.models import Lead, LeadSource
 from app.platform.db import UnitOfWork, loaded
 from app.platform.events.types import Delivered
+from app.platform.scheduling.memo import Memo
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ class ActiveRule:
 # rules, sum of versions, last update), so a cached list is never served after a change: one cheap
 # aggregate per event instead of loading every rule.
 RuleCache = dict[tuple[int, str], tuple[tuple, list[ActiveRule]]]
+
+
+@dataclass
+class Reads:
+    """What processing read once in a transaction and reads again (its part of the transaction's
+    Memo, app/platform/scheduling/memo.py): the events of one transaction (created, assigned,
+    logged) are mostly about one lead, and a drainer's batch is of a few clinics. Held, not left to
+    the identity map, which is weak: `leads` and `clinics` by id (the actions read the clinic
+    again), each clinic's rule-set `stamps` (forgotten when seeding changes the set), the lead's
+    source's category by source id (read with the lead: the conditions' `lead.source_category`)."""
+
+    leads: dict[int, Lead | None] = field(default_factory=dict)
+    clinics: dict[int, Clinic] = field(default_factory=dict)
+    stamps: dict[int, tuple] = field(default_factory=dict)
+    categories: dict[int, str | None] = field(default_factory=dict)
 
 
 _LIVE = sa.and_(AutomationRule.active.is_(True), AutomationRule.deleted_at.is_(None))
@@ -73,29 +89,33 @@ _LEAD_CLINIC_AND_STAMP = (
 _STAMP_AT = len(_LEADS.c) + len(_CLINICS.c)
 # A lead of a clinic whose stamp this transaction already read (a drained batch's other leads).
 _LEAD = sa.select(_LEADS).where(_LEADS.c.id == sa.bindparam("lead_id"))
+# Read with the lead, last: every new lead's events ask it (the seeded referral rule), and a
+# subquery costs less than a round trip of its own.
+_CATEGORY = sa.select(LeadSource.category).where(LeadSource.id == _LEADS.c.source_id).scalar_subquery()
+_LEAD_CLINIC_AND_STAMP, _LEAD = _LEAD_CLINIC_AND_STAMP.add_columns(_CATEGORY), _LEAD.add_columns(_CATEGORY)
 
 
-def _hold_clinic_and_stamp(session: UnitOfWork, clinic: Clinic, stamp: tuple) -> tuple:
-    # Held for the transaction (the identity map is weak): the actions read the clinic again.
-    session.cache.setdefault("automation.clinics", {})[clinic.id] = clinic
-    session.cache.setdefault("automation.rule_stamps", {})[clinic.id] = stamp
+def _hold_clinic_and_stamp(reads: Reads, clinic: Clinic, stamp: tuple) -> tuple:
+    reads.clinics[clinic.id] = clinic
+    reads.stamps[clinic.id] = stamp
     return stamp
 
 
-def _rules_stamp(session: UnitOfWork, clinic_id: int) -> tuple:
+def _rules_stamp(session: UnitOfWork, reads: Reads, clinic_id: int) -> tuple:
     row = session.execute(_CLINIC_AND_STAMP, {"clinic_id": clinic_id}).one()
-    return _hold_clinic_and_stamp(session, row[0], tuple(row[1:]))
+    return _hold_clinic_and_stamp(reads, row[0], tuple(row[1:]))
 
 
-def active_rules(*, session: UnitOfWork, clinic_id: int, trigger: str, cache: RuleCache) -> list[ActiveRule]:
+def active_rules(
+    *, session: UnitOfWork, clinic_id: int, trigger: str, cache: RuleCache, reads: Reads
+) -> list[ActiveRule]:
     """The clinic's active rules for a trigger, in evaluation order.
 
-    The stamp is read once per transaction: the events of one processing job share it.
+    The stamp is read once per transaction (`reads`): the events of its processing jobs share it.
     """
-    stamps = session.cache.setdefault("automation.rule_stamps", {})
-    stamp = stamps.get(clinic_id)
+    stamp = reads.stamps.get(clinic_id)
     if stamp is None:
-        stamp = stamps[clinic_id] = _rules_stamp(session, clinic_id)
+        stamp = _rules_stamp(session, reads, clinic_id)
     cached = cache.get((clinic_id, trigger))
     if cached is not None and cached[0] == stamp:
         return cached[1]
@@ -127,59 +147,80 @@ def _compile(rule: AutomationRule) -> ActiveRule:
     )
 
 
-def _lead_of(session: UnitOfWork, event: Delivered) -> Lead | None:
+def _lead_of(session: UnitOfWork, reads: Reads, event: Delivered) -> Lead | None:
     lead_id = lead_id_of(event)
     if not lead_id:
         return None
-    # Held for the transaction: the session's identity map is weak, and the events of one
-    # transaction (created, assigned, logged) are mostly about the same lead.
-    held = session.cache.setdefault("automation.leads", {})
-    if lead_id not in held:
-        held[lead_id] = _load_lead(session, lead_id)
-    return held[lead_id]
+    if lead_id not in reads.leads:
+        reads.leads[lead_id] = _load_lead(session, reads, lead_id)
+    return reads.leads[lead_id]
 
 
-def _load_lead(session: UnitOfWork, lead_id: int) -> Lead | None:
+def _category_of(reads: Reads, lead: Lead) -> dict:
+    """The conditions' `lead.source_category`, read with the lead (build_context's overrides; a
+    source changed since in the transaction: none, build_context reads it when a condition asks)."""
+    if lead.source_id not in reads.categories:
+        return {}
+    return {"lead.source_category": reads.categories[lead.source_id]}
+
+
+def _load_lead(session: UnitOfWork, reads: Reads, lead_id: int) -> Lead | None:
     """The lead; with its clinic and the rule-set stamp the first time in a transaction."""
-    if session.cache.get("automation.rule_stamps"):
+    if reads.stamps:
         # The stamp is read (active_rules reads another clinic's): the lead alone, as the ORM
         # would load it but without its per-query compile and cache key.
         row = session.connection().execute(_LEAD, {"lead_id": lead_id}).first()
-        return None if row is None else loaded(session, Lead, row)
-    row = session.connection().execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
+    else:
+        row = session.connection().execute(_LEAD_CLINIC_AND_STAMP, {"lead_id": lead_id}).first()
+        if row is not None:
+            _hold_clinic_and_stamp(reads, loaded(session, Clinic, row), tuple(row[_STAMP_AT:-1]))
     if row is None:
         return None
-    _hold_clinic_and_stamp(session, loaded(session, Clinic, row), tuple(row[_STAMP_AT:]))
+    reads.categories[row.source_id] = row[-1]
     return loaded(session, Lead, row)
 
 
 def process_event(
-    *, session: UnitOfWork, event: Delivered, now: datetime, rule_cache: RuleCache, seeded_clinics: set[int]
+    *,
+    session: UnitOfWork,
+    event: Delivered,
+    now: datetime,
+    rule_cache: RuleCache,
+    seeded_clinics: set[int],
+    memo: Memo,
 ) -> int:
     """Evaluate the clinic's active rules for this event, in priority order; returns how many matched.
-    `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py."""
+    `rule_cache`, `seeded_clinics`: the engine's caches, bound by app/bootstrap.py; `memo`: the
+    transaction's (its part: `Reads`), handed down by the events processing."""
     if not event.automation:
         return 0  # a historical import (POST /api/leads/import?automation=false): no rule fires
-    lead = _lead_of(session, event)
+    reads = memo.part(Reads)
+    lead = _lead_of(session, reads, event)
     if lead is None or lead.deleted_at is not None:
         return 0
-    ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now, seeded=seeded_clinics)
-    matches = matching_rules(session=session, event=event, lead=lead, rule_cache=rule_cache)
-    for rule, evaluation in matches:
-        _fire(session, rule, event, lead, evaluation, now)
+    if ensure_default_rules(session=session, clinic_id=event.clinic_id, now=now, seeded=seeded_clinics):
+        reads.stamps.pop(event.clinic_id, None)  # the seeding changed the rule set: its stamp is read again
+    matches = matching_rules(session=session, event=event, lead=lead, rule_cache=rule_cache, reads=reads)
+    for match in matches:
+        _fire(session, match, event, lead, now, memo)
     return len(matches)
 
 
 def matching_rules(
-    *, session: UnitOfWork, event: Delivered, lead: Lead, rule_cache: RuleCache
+    *, session: UnitOfWork, event: Delivered, lead: Lead, rule_cache: RuleCache, reads: Reads
 ) -> list[tuple[AutomationRule, rules.Evaluation]]:
     """The active rules this event fires, in priority order, up to the first that stops processing."""
     context = build_context(
-        session=session, lead=lead, event_type=event.type, payload=event.payload(), at=event.occurred_at
+        session=session,
+        lead=lead,
+        event_type=event.type,
+        payload=event.payload(),
+        at=event.occurred_at,
+        overrides=_category_of(reads, lead),
     )
     matches = []
     for rule in active_rules(
-        session=session, clinic_id=event.clinic_id, trigger=event.type, cache=rule_cache
+        session=session, clinic_id=event.clinic_id, trigger=event.type, cache=rule_cache, reads=reads
     ):
         if rules.matches(rule.compiled, context):
             matches.append((rule, rules.evaluate(rule.conditions, context)))  # the trail, for the match
@@ -226,7 +267,10 @@ def plan_actions(
     return planned
 
 
-def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, evaluation, now) -> None:
+def _fire(session: UnitOfWork, match: tuple, event: Delivered, lead: Lead, now: datetime, memo: Memo) -> None:
+    """Plan the matched rule's actions for the lead and record them as steps (run now when due).
+    `match`: the rule and its evaluation; `memo`: the transaction's, for the steps run now."""
+    rule, evaluation = match
     clinic = session.get(Clinic, lead.clinic_id)
     origin = {
         "rule_id": rule.id,
@@ -247,8 +291,9 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, e
     merge = event_merge(clinic, lead, event, anchor)
     consultation_id = getattr(event.data, "consultation_id", None) if anchor is not None else None
     if consultation_id:  # the family's own page to move or cancel it (the confirmation's link)
+        # Signed with the engine's secret: its Database's settings, the route for work this deep.
         merge["consultation_link"] = booking_link.change_url(
-            session.settings, clinic.id, consultation_id, now
+            session.database.settings, clinic.id, consultation_id, now
         )
     reserved = steps.reserve_ids(session=session, count=len(planned))
     for index, (action, at) in enumerate(planned):
@@ -282,7 +327,7 @@ def _fire(session: UnitOfWork, rule: ActiveRule, event: Delivered, lead: Lead, e
             continue
         # A task exists from now on (due later), unless deferred: then the step makes it at its time.
         at_once = action["type"] == "create_task" and not action.get("deferred")
-        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once)
+        steps.run_new(session=session, step=step, lead=lead, now=now, at_once=at_once, memo=memo)
 
 
 def lead_id_of(event: Delivered) -> int | None:

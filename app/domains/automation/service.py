@@ -50,15 +50,15 @@ def seed_default_rules(
     _add_missing_defaults(session, clinic.id, now, seeded_clinics)
 
 
-def ensure_default_rules(*, session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> None:
+def ensure_default_rules(*, session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> bool:
     """Give a clinic made before the rules existed its defaults (checked once per engine: `seeded`,
-    the engine's set of clinics already made sure of, app/bootstrap.py Caches.seeded_clinics)."""
-    if clinic_id not in seeded:
-        _add_missing_defaults(session, clinic_id, now, seeded)
+    the engine's set of clinics already made sure of, app/bootstrap.py Caches.seeded_clinics).
+    Whether it added any: the clinic's rule set changed in this transaction."""
+    return clinic_id not in seeded and _add_missing_defaults(session, clinic_id, now, seeded) > 0
 
 
-def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> None:
-    """Add the default rules a clinic lacks (once per default: a deleted one stays deleted)."""
+def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, seeded: set[int]) -> int:
+    """Add the default rules a clinic lacks (once per default: a deleted one stays deleted); how many."""
     have = set(
         session.scalars(
             sa.select(AutomationRule.default_key).where(
@@ -66,12 +66,13 @@ def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, se
             )
         )
     )
-    for definition in DEFAULT_RULES:
-        if definition["default_key"] not in have:
-            _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
+    missing = [definition for definition in DEFAULT_RULES if definition["default_key"] not in have]
+    for definition in missing:
+        _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
     session.flush()
     # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
     session.publish_after_commit(SeededClinic(seeded, clinic_id))
+    return len(missing)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,6 @@ def _insert_rule(
 
 
 def _save_version(session: UnitOfWork, rule: AutomationRule, actor_ref: str, now: datetime) -> None:
-    session.cache.pop("automation.rule_stamps", None)  # this transaction changed the rule set
     session.add(
         AutomationRuleVersion(
             rule_id=rule.id,

@@ -22,6 +22,7 @@ from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork, insert_now, new_row
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo, takes_memo
 
 STEP_KIND = "automation.step"
 # A sequence's step: a campaign's, thousands of them coming due together. On the bulk queue, taken in
@@ -100,13 +101,21 @@ def reserve_ids(*, session: UnitOfWork, count: int) -> list[int] | None:
     return queries.reserve_step_ids(session, count)
 
 
-def run_new(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, at_once: bool) -> None:
+def run_new(
+    *,
+    session: UnitOfWork,
+    step: AutomationStep,
+    lead: Lead,
+    now: datetime,
+    at_once: bool,
+    memo: Memo | None = None,
+) -> None:
     """Carry out (at_once) or start a step just recorded; one recorded with a reserved id is added
-    afterwards, so the commit's flush writes it once with its outcome."""
+    afterwards, so the commit's flush writes it once with its outcome. `memo`: as `execute`'s."""
     if at_once:
-        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session))
+        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session), memo=memo)
     else:
-        start(session=session, step=step, lead=lead, now=now)
+        start(session=session, step=step, lead=lead, now=now, memo=memo)
     if step not in session:
         session.add(step)
 
@@ -129,10 +138,12 @@ def origin_of(step: AutomationStep) -> dict:
     return origin
 
 
-def start(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
-    """Run the step now if it is due, else put it on the ledger for its time."""
+def start(
+    *, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, memo: Memo | None = None
+) -> None:
+    """Run the step now if it is due, else put it on the ledger for its time. `memo`: as `execute`'s."""
     if step.run_at <= now:
-        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session))
+        execute(session=session, step=step, lead=lead, now=now, executors=_executors_of(session), memo=memo)
     else:
         _schedule_job(session, step, now)
 
@@ -200,11 +211,18 @@ def finish(step: AutomationStep, status: str, now: datetime, **result) -> None:
 
 
 def execute(
-    *, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, executors: Mapping[str, Callable]
+    *,
+    session: UnitOfWork,
+    step: AutomationStep,
+    lead: Lead,
+    now: datetime,
+    executors: Mapping[str, Callable],
+    memo: Memo | None = None,
 ) -> None:
     """Carry the step out, unless the lead has closed since it was planned (then it is skipped, with why).
     `executors`: action type -> executor(session=, step=, lead=, now=), each setting the step's final
-    status (the engine's, STEP_EXECUTORS of app/handlers.py)."""
+    status (the engine's, STEP_EXECUTORS of app/handlers.py). `memo`: the transaction's, from the job
+    running (scheduling.Memo), for an executor that names it (a notify: the preferences it read)."""
     if step.status != StepStatus.SCHEDULED:
         return  # already done, skipped or cancelled: a redelivered job changes nothing
     if not may_run_on(step, lead):
@@ -214,7 +232,10 @@ def execute(
     if run is None:
         finish(step, StepStatus.FAILED, now, reason=f"no executor for {step.action_type!r}")
         return
-    run(session=session, step=step, lead=lead, now=now)
+    if memo is not None and takes_memo(run):
+        run(session=session, step=step, lead=lead, now=now, memo=memo)
+    else:
+        run(session=session, step=step, lead=lead, now=now)
 
 
 def may_run_on(step: AutomationStep, lead: Lead | None) -> bool:
@@ -226,15 +247,18 @@ def may_run_on(step: AutomationStep, lead: Lead | None) -> bool:
     return CLOSING_EVENTS.get(step.event_type or "") == lead.status
 
 
-def run_step_job(*, session: UnitOfWork, job, now: datetime, executors: Mapping[str, Callable]) -> None:
+def run_step_job(
+    *, session: UnitOfWork, job, now: datetime, executors: Mapping[str, Callable], memo: Memo
+) -> None:
     """The ledger handler of `automation.step`: run the step it names (row-locked, once), with the
-    engine's executors (bound by app/bootstrap.py)."""
+    engine's executors (bound by app/bootstrap.py) and its transaction's memo (the runner's)."""
     step = session.scalar(
         sa.select(AutomationStep).where(AutomationStep.id == job.payload["step_id"]).with_for_update()
     )
     if step is None or step.job_id != job.id:
         return  # a job superseded by a reschedule
-    execute(session=session, step=step, lead=session.get(Lead, step.lead_id), now=now, executors=executors)
+    lead = session.get(Lead, step.lead_id)
+    execute(session=session, step=step, lead=lead, now=now, executors=executors, memo=memo)
 
 
 def cancel_pending(

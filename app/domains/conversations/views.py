@@ -84,14 +84,14 @@ class MessageMedia(MethodView):
     @blp.response(200, content_type="application/octet-stream", description="The image or video's bytes")
     @blp.alt_response(502, description="The provider did not give it (gone, too large, not its own host)")
     @inject
-    def get(self, lead_id, message_id, n, *, uow, actor, now):
+    def get(self, *, uow, actor, now, settings, **path):
         """The `n`-th image or video (from 0) of the family's message, fetched from the provider's own
         host (Twilio's, Meta's CDN) with a timeout and a size cap and streamed with the type the
         provider gave; a URL on any other host is never fetched. A family's photo is PHI: a reader
         without `lead:phi` (front desk) gets 403. Another clinic's lead, a message of another
         thread: 404."""
-        ref = (lead_id, message_id, n)
-        fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
+        ref = (path["lead_id"], path["message_id"], path["n"])
+        fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=settings, now=now)
         return media_response(fetched)
 
 

@@ -35,13 +35,12 @@ _IN_TRANSACTION = _capture_context([_AVAILABILITY_LOCK])
 _ON_SQLITE = _capture_context([])
 
 
-def capture_context(session, clinic_id: int, source_id: int | None) -> dict:
-    """The clinic's and the source's columns and DEFAULT_STAGE, by column; on PostgreSQL the
-    clinic's availability lock is held from this read on."""
+def capture_context(session, clinic_id: int, source_id: int | None) -> tuple[dict, bool]:
+    """The clinic's and the source's columns and DEFAULT_STAGE, by column; and whether the clinic's
+    availability lock is held from this read on (on PostgreSQL), for the pick of an owner."""
     params = {"clinic_id": clinic_id, "source_id": source_id}
     if session.get_bind().dialect.name != "postgresql":
         [row] = _ON_SQLITE.execute(session.connection(), params)
-        return dict(zip(_CONTEXT_COLUMNS, row, strict=True))
+        return dict(zip(_CONTEXT_COLUMNS, row, strict=True)), False
     [row] = _IN_TRANSACTION.execute(session.connection(), params)
-    assignment_queries.availability_held(session, clinic_id)
-    return dict(zip(_CONTEXT_COLUMNS, row, strict=False))
+    return dict(zip(_CONTEXT_COLUMNS, row, strict=False)), True

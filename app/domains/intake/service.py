@@ -79,7 +79,7 @@ def create_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetim
     """
     data = dict(new.data)
     source_id = data.pop("source_id", None)
-    context = queries.capture_context(session, actor.clinic_id, source_id)
+    context, availability_held = queries.capture_context(session, actor.clinic_id, source_id)
     stage = context[queries.DEFAULT_STAGE]
     if stage is None:
         raise pipeline.no_default_stage()
@@ -92,14 +92,22 @@ def create_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetim
         new=replace(new, data=data),
         placement=leads.Placement(clinic=clinic, source=source, stage=stage),
         now=now,
+        availability_held=availability_held,
     )
 
 
 def _create(
-    *, session: UnitOfWork, actor: Actor, new: NewLead, placement: leads.Placement, now: datetime
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    new: NewLead,
+    placement: leads.Placement,
+    now: datetime,
+    availability_held: bool = False,
 ) -> Intake:
     """Create the lead: its owner, its first stay, the owner's trail, its events, in the unit.
-    `new.automation=False`: its events fire no rule (a historical import)."""
+    `new.automation=False`: its events fire no rule (a historical import). `availability_held`: the
+    clinic's availability lock was taken by the caller's read (queries.capture_context)."""
     clinic, source = placement.clinic, placement.source
     fields = leads.prepare_new_lead(session=session, clinic=clinic, data=new.data, now=now)
     duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
@@ -109,7 +117,9 @@ def _create(
             errors={"possible_duplicates": duplicates},
             code="possible_duplicates",
         )
-    pick = assignment.pick_new_owner(session=session, clinic=clinic, source_id=source.id, now=now)
+    pick = assignment.pick_new_owner(
+        session=session, clinic=clinic, source_id=source.id, now=now, availability_held=availability_held
+    )
     lead = leads.new_lead(
         placement=placement,
         fields=fields,

@@ -170,19 +170,20 @@ def lead_id_of(event) -> int | None:
 
 
 def queue_rescoring(
-    *, session: UnitOfWork, events: list[Delivered], now: datetime, watched: tuple[str, ...]
+    *, session: UnitOfWork, events: list[Delivered], now: datetime, watched: tuple[str, ...], settings
 ) -> None:
     """Once per processing: one `intelligence.rescore` job per clinic naming the leads whose
     `watched` events were processed. Scoring is off a new lead's path: it runs on a background
     queue, so the realtime worker never waits on it, due `background_delay_seconds` after the events
-    (the score lags them that long: the leads of those seconds are scored in one pass)."""
+    (the score lags them that long: the leads of those seconds are scored in one pass). `settings`:
+    the engine's, bound by app/bootstrap.py."""
     by_clinic: dict[int, list[int]] = {}
     for event in events:
         lead_id = lead_id_of(event) if event.type in watched else None
         if lead_id and lead_id not in by_clinic.setdefault(event.clinic_id, []):
             by_clinic[event.clinic_id].append(lead_id)
     first_id = events[0].id
-    due_at = now + timedelta(seconds=session.settings.background_delay_seconds)
+    due_at = now + timedelta(seconds=settings.background_delay_seconds)
     for clinic_id, lead_ids in by_clinic.items():
         if lead_ids:
             session.schedule(

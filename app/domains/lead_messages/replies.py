@@ -33,7 +33,7 @@ def reply(
     if channel != "whatsapp" and ("content_sid" in data or "content_variables" in data):
         raise ValidationFailed("content_sid", "a WhatsApp template: only with channel whatsapp")
     # Before anything is queued: the provider would refuse a type or size its channel does not take.
-    sent_media = outbound_media.check(channel=channel, data=data, settings=session.settings)
+    sent_media = outbound_media.check(channel=channel, data=data, settings=session.database.settings)
     answer = send.send_message(
         session=session,
         actor=actor,

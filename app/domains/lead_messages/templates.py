@@ -206,7 +206,7 @@ def _booking_link(session: UnitOfWork, lead: Lead, texts: tuple[str, ...]) -> st
     """The lead's signed booking link, signed only for a text that uses it."""
     if texts and not any("booking_link" in text for text in texts):
         return ""
-    return booking_link.booking_url(session.settings, lead.clinic_id, lead.id, clock.now())
+    return booking_link.booking_url(session.database.settings, lead.clinic_id, lead.id, clock.now())
 
 
 def merge_for_staff(text: str, values: dict) -> str:

@@ -29,6 +29,9 @@ class StaffNotice:
     # What the recipient's live stream carries besides the notification (a task's and its lead's
     # summaries, shaped per reader when sent): never stored in the notification itself.
     about: dict | None = None
+    # The dedupe key names something made in this very transaction (an automation step): no
+    # notification can have it yet (notify_in_app's `known_new`).
+    known_new: bool = False
 
 
 # The stream event an in-app notification of a kind is (anything else: "notification").

@@ -11,16 +11,23 @@ from app.domains.outbound.models import NotificationPreference
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Role
+from app.platform.scheduling.memo import Memo
 
-_WITHOUT_ROW = "notifications.without_preferences"  # the unit's cache: users found without a row
+
+class WithoutPreferences(set):
+    """A transaction's memo (scheduling.Memo) of the users found without a preferences row: the
+    identity map keeps only rows found, and a drainer's batch of new leads notifies the same
+    coordinator for each."""
 
 
-def preferences_of(session: UnitOfWork, user_id: int) -> NotificationPreference | None:
-    """The user's preferences row, None for defaults. A user without one is looked up once a unit
-    of work (a drainer's batch of new leads notifies the same coordinator for each; the identity
-    map keeps only rows found). No autoflush: a user's preferences are never new in a transaction
-    that notifies them, and flushing what the caller has pending here costs a flush of its own."""
-    without = session.cache.setdefault(_WITHOUT_ROW, set())
+def preferences_of(
+    session: UnitOfWork, user_id: int, memo: Memo | None = None
+) -> NotificationPreference | None:
+    """The user's preferences row, None for defaults; a user without one is looked up once in the
+    transaction of `memo` (the caller's job's, if it has one). No autoflush: a user's preferences
+    are never new in a transaction that notifies them, and flushing what the caller has pending here
+    costs a flush of its own."""
+    without = memo.part(WithoutPreferences) if memo is not None else WithoutPreferences()
     if user_id in without:
         return None
     with session.no_autoflush:
@@ -58,7 +65,6 @@ def put_preferences(*, session: UnitOfWork, user_id: int, clinic_id: int, data: 
     if row is None:
         row = NotificationPreference(user_id=user_id, clinic_id=clinic_id, channels={}, updated_at=now)
         session.add(row)
-        session.cache.get(_WITHOUT_ROW, set()).discard(user_id)
     if "channels" in data:
         row.channels = {**(row.channels or {}), **data["channels"]}
     if "quiet_hours" in data:
@@ -90,7 +96,11 @@ def _user_timezone(session: UnitOfWork, user_id: int) -> str:
 
 def channels_of(session: UnitOfWork, user_id: int, kind: str) -> list[str]:
     """The channels the user receives `kind` on (their choice, else the default)."""
-    prefs = preferences_of(session, user_id)
+    return channels_in(preferences_of(session, user_id), kind)
+
+
+def channels_in(prefs: NotificationPreference | None, kind: str) -> list[str]:
+    """The channels `prefs` (a user's preferences row, None for defaults) choose for `kind`."""
     return rules.channels_for(kind, prefs.channels if prefs else None)
 
 

@@ -29,6 +29,7 @@ from app.domains.outbound.worker.sending import Hold, SendHooks, clinic_settings
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.roles import Role
+from app.platform.scheduling.memo import Memo
 
 __all__ = [
     "DEFAULT_SUMMARY_FREQUENCY",
@@ -67,22 +68,27 @@ def notify_staff(
     user_id: int | None,
     notice: StaffNotice,
     now: datetime,
-    known_new: bool = False,
+    memo: Memo | None = None,
 ) -> Notification | None:
     """Tell a staff member by their preferences: in-app always (silent, at once); email/SMS copies on the
     channels they chose for the notice's kind, deferred to the end of their quiet hours. Returns the
-    in-app row."""
+    in-app row. `memo`: the caller's transaction's, if it has one (scheduling.Memo: a job's), which
+    keeps who has no preferences row for the transaction's other notices (preferences.py)."""
     in_app = notify_in_app(
-        session=session, clinic_id=clinic_id, user_id=user_id, notice=notice, now=now, known_new=known_new
+        session=session,
+        clinic_id=clinic_id,
+        user_id=user_id,
+        notice=notice,
+        now=now,
+        known_new=notice.known_new,
     )
     if user_id is None:
         return in_app
-    kind = notice.kind
-    copies = [c for c in preferences.channels_of(session, user_id, kind) if c in (Channel.EMAIL, Channel.SMS)]
+    prefs = preferences.preferences_of(session, user_id, memo)  # read once: channels, quiet hours, number
+    copies = [c for c in preferences.channels_in(prefs, notice.kind) if c in (Channel.EMAIL, Channel.SMS)]
     if not copies:
         return in_app
     user = session.get(User, user_id)
-    prefs = preferences.preferences_of(session, user_id)
     not_before = preferences.after_quiet_hours(session, user_id, prefs, now)
     context = {
         "title": notice.title,
@@ -102,7 +108,7 @@ def notify_staff(
             template="staff_alert",
             context=context,
             dedupe_key=f"{notice.dedupe_key}:{channel}",
-            kind=kind,
+            kind=notice.kind,
             recipient_user_id=user_id,
             not_before=not_before,
         )
@@ -110,22 +116,30 @@ def notify_staff(
     return in_app
 
 
-_ADMINS = "notifications.clinic_admins"  # the unit's cache: each clinic's admins, read once a unit
+class ClinicAdmins(dict):
+    """A transaction's memo (scheduling.Memo) of each clinic's admins: a timers batch escalates many
+    of a clinic's leads to the same admins, read once; the rows held here keep them in the identity
+    map for `notify_staff`."""
+
+    def of(self, session: UnitOfWork, clinic_id: int) -> list[User]:
+        if clinic_id not in self:
+            self[clinic_id] = auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN)
+        return self[clinic_id]
 
 
-def notify_admins(*, session: UnitOfWork, clinic_id: int, notice: StaffNotice, now: datetime) -> None:
+def notify_admins(
+    *, session: UnitOfWork, clinic_id: int, notice: StaffNotice, now: datetime, memo: Memo | None = None
+) -> None:
     """Tell every active clinic admin (an escalation), each by their preferences. Each admin's copy is
     keyed by the notice's `dedupe_key` and the admin, so a redelivered job tells nobody twice.
-
-    A clinic's admins are read once a unit of work: a timers batch escalates many of a clinic's leads
-    to the same admins, and the rows held here keep them in the identity map for `notify_staff`."""
-    admins = session.cache.setdefault(_ADMINS, {})
-    if clinic_id not in admins:
-        admins[clinic_id] = auth.list_users(session=session, clinic_id=clinic_id, role=Role.CLINIC_ADMIN)
-    for admin in admins[clinic_id]:
+    `memo`: the caller's job's, which keeps the clinic's admins for its transaction's other notices."""
+    admins = (memo.part(ClinicAdmins) if memo is not None else ClinicAdmins()).of(session, clinic_id)
+    for admin in admins:
         if admin.active:
             own_copy = dataclasses.replace(notice, dedupe_key=f"{notice.dedupe_key}:{admin.id}")
-            notify_staff(session=session, clinic_id=clinic_id, user_id=admin.id, notice=own_copy, now=now)
+            notify_staff(
+                session=session, clinic_id=clinic_id, user_id=admin.id, notice=own_copy, now=now, memo=memo
+            )
 
 
 def staff_wants(*, session: UnitOfWork, user_id: int, kind: str, channel: str) -> bool:

@@ -32,6 +32,7 @@ from app.domains.leads.models import Lead
 from app.domains.sequences import actions, criteria, distance, graph, variants, waits
 from app.domains.sequences.models import Sequence
 from app.platform.audit import service as audit
+from app.platform.config import Settings
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.platform.roles import Actor
@@ -114,10 +115,13 @@ def _check_message_templates(session: UnitOfWork, clinic_id: int, steps_: list[d
             raise ValidationFailed({"steps": {str(index): wrong.errors["json"]}}) from None
 
 
-def create_sequence(*, session: UnitOfWork, actor: Actor, data: dict, now: datetime) -> Sequence:
-    """A new sequence (steps validated by the schema: channels, delays, merge fields)."""
+def create_sequence(
+    *, session: UnitOfWork, actor: Actor, data: dict, now: datetime, settings: Settings
+) -> Sequence:
+    """A new sequence (steps validated by the schema: channels, delays, merge fields; `settings`:
+    whether a step's image or video may be probed on a private address)."""
     _check_message_templates(session, actor.clinic_id, data["steps"])
-    outbound_media.check_steps(data["steps"], session.settings)
+    outbound_media.check_steps(data["steps"], settings)
     if _name_taken(session, actor.clinic_id, data["name"], None):
         raise _name_conflict(data["name"])
     sequence = Sequence(
@@ -139,11 +143,11 @@ def create_sequence(*, session: UnitOfWork, actor: Actor, data: dict, now: datet
 
 
 def update_sequence(
-    *, session: UnitOfWork, actor: Actor, sequence_id: int, data: dict, now: datetime
+    *, session: UnitOfWork, actor: Actor, sequence_id: int, data: dict, now: datetime, settings: Settings
 ) -> Sequence:
     """Change a sequence; running enrollments follow the new steps from their next step on."""
     _check_message_templates(session, actor.clinic_id, data.get("steps") or [])
-    outbound_media.check_steps(data.get("steps") or [], session.settings)
+    outbound_media.check_steps(data.get("steps") or [], settings)
     sequence = get_sequence(
         session=session, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
     )

@@ -32,9 +32,9 @@ class Sequences(MethodView):
     @blp.response(201, schemas.SequenceOut)
     @blp.alt_response(409, description="A sequence of that name exists")
     @inject
-    def post(self, body, *, uow, actor, now):
+    def post(self, body, *, uow, actor, now, settings):
         """Create a sequence: steps of a delay, then an email, an SMS or a call task."""
-        return sequences.create_sequence(session=uow, actor=actor, data=body, now=now)
+        return sequences.create_sequence(session=uow, actor=actor, data=body, now=now, settings=settings)
 
 
 @blp.route("/sequences/<int:sequence_id>")
@@ -53,14 +53,14 @@ class SequenceById(MethodView):
     @blp.alt_response(409, description="A sequence of that name exists")
     @blp.alt_response(412, description="If-Match does not match the current ETag")
     @inject
-    def put(self, body, sequence_id, *, uow, actor, now):
+    def put(self, body, sequence_id, *, uow, actor, now, settings):
         """Change a sequence; running enrollments follow the new steps from their next step on."""
         current = sequences.get_sequence(
             session=uow, clinic_id=actor.clinic_id, sequence_id=sequence_id, for_update=True
         )
         check_if_match(current, schemas.SequenceOut())
         sequence = sequences.update_sequence(
-            session=uow, actor=actor, sequence_id=sequence_id, data=body, now=now
+            session=uow, actor=actor, sequence_id=sequence_id, data=body, now=now, settings=settings
         )
         return with_etag(sequence, schemas.SequenceOut())
 

@@ -25,6 +25,7 @@ from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo
 
 LEAD_ESCALATION = "lead.escalate_no_contact"
 
@@ -54,7 +55,7 @@ def schedule_no_contact_escalation(*, session: UnitOfWork, event: Delivered, now
     )
 
 
-def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime) -> None:
+def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime, memo: Memo) -> None:
     """The job: an open lead nobody has had contact with since capture → every active clinic_admin
     is told (in-app and, by default, email) and the lead is flagged `escalated`, once."""
     lead = session.get(Lead, job.subject_id)
@@ -74,6 +75,7 @@ def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime) -> Non
             dedupe_key=f"lead:{lead.id}:no-contact-escalation",
         ),
         now=now,
+        memo=memo,
     )
     lead.escalated_at = now
     audit.record(
@@ -90,7 +92,7 @@ def escalate_uncontacted_lead(*, session: UnitOfWork, job, now: datetime) -> Non
     )
 
 
-def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
+def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime, memo: Memo) -> None:
     """Still open long after due with no contact since: tell every clinic_admin, raise to URGENT, once."""
     task = live_task(session, job)
     if task is None or task.escalated_at is not None:
@@ -109,6 +111,7 @@ def escalate_overdue_task(*, session: UnitOfWork, job, now: datetime) -> None:
             dedupe_key=f"task:{task.id}:escalation",
         ),
         now=now,
+        memo=memo,
     )
     before = rules.audit_snapshot(task)
     task.priority, task.escalated_at, task.updated_at = TaskPriority.URGENT, now, now

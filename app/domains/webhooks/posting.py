@@ -69,14 +69,16 @@ _UNSUBSCRIBED = (
 def deliver(*, session: UnitOfWork, job, now: datetime) -> Callable[[], object] | None:
     """The job handler: take one of the clinic's slots and claim the delivery; what the runner
     calls once the claim commits: the POST, whose outcome is recorded in a unit of work of its own
-    (on `session.database`). With the clinic's slots all held, the delivery waits its turn."""
-    slot = slots.take(session.redis, clinic_id=job.clinic_id, settings=session.settings)
+    (on `session.database`, whose Redis holds the slots). With the clinic's slots all held, the
+    delivery waits its turn."""
+    db = session.database
+    slot = slots.take(db.redis, clinic_id=job.clinic_id, settings=db.settings)
     if slot is None:
-        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=session.settings)
+        slots.wait_for_one(session, job, kind=DELIVER_KIND, now=now, settings=db.settings)
         return None
     claimed = outbound.claim(session, _CLAIM, job.subject_id, now)
     if claimed is None:
-        slots.give_back(session.redis, clinic_id=job.clinic_id, token=slot)
+        slots.give_back(db.redis, clinic_id=job.clinic_id, token=slot)
         # Delivered, being sent, or given up: a duplicate or stale job does nothing. Still pending:
         # its subscription was deleted.
         session.connection().execute(_UNSUBSCRIBED, {"row_id": job.subject_id})
@@ -85,7 +87,7 @@ def deliver(*, session: UnitOfWork, job, now: datetime) -> Callable[[], object] 
     outgoing = _outgoing(claimed, sub, now)
     return partial(
         post_claimed,
-        db=session.database,
+        db=db,
         outgoing=outgoing,
         attempt=claimed.attempts,
         slot=(job.clinic_id, slot),

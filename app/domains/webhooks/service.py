@@ -34,6 +34,7 @@ from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.events.types import Delivered
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo
 from app.platform.scheduling.models import GAVE_UP as JOB_GAVE_UP
 from app.platform.scheduling.models import ScheduledJob
 
@@ -184,19 +185,21 @@ _ACTIVE_SUBSCRIPTIONS = sa.select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.event_ty
 )
 
 
-def _active_subscriptions(session: UnitOfWork, clinic_id: int) -> list:
-    """The clinic's active subscriptions (id, event types), read once a unit of work: a drainer's
-    batch of processings asks for each of their events."""
-    held = session.cache.setdefault("webhooks.active_subscriptions", {})
-    if clinic_id not in held:
-        held[clinic_id] = list(session.execute(_ACTIVE_SUBSCRIPTIONS, {"clinic_id": clinic_id}))
-    return held[clinic_id]
+class ActiveSubscriptions(dict):
+    """A transaction's memo (scheduling.Memo) of its clinics' active subscriptions (id, event
+    types), by clinic: read once, not for each event of a drainer's batch of processings."""
+
+    def of(self, session: UnitOfWork, clinic_id: int) -> list:
+        if clinic_id not in self:
+            self[clinic_id] = list(session.execute(_ACTIVE_SUBSCRIPTIONS, {"clinic_id": clinic_id}))
+        return self[clinic_id]
 
 
-def enqueue_deliveries(*, session: UnitOfWork, event: Delivered, now: datetime) -> None:
+def enqueue_deliveries(*, session: UnitOfWork, event: Delivered, now: datetime, memo: Memo) -> None:
     """Event consumer: one delivery (and ledger job) per active subscription to the event's type; its
-    `data`, the event's fields as the outbox stores them (`Delivered.payload()`), less any PHI."""
-    active = _active_subscriptions(session, event.clinic_id)
+    `data`, the event's fields as the outbox stores them (`Delivered.payload()`), less any PHI.
+    `memo`: the transaction's, which keeps the clinic's subscriptions for its other events."""
+    active = memo.part(ActiveSubscriptions).of(session, event.clinic_id)
     for sub_id in [sub_id for sub_id, types in active if event.type in types]:
         exists = session.scalar(
             sa.select(WebhookDelivery.id).where(

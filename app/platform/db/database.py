@@ -30,10 +30,10 @@ class Database:
     Built once by `create_app` (so once per web or worker process) with the app's settings, its
     job dispatcher, its Redis client and its Wiring (app/bootstrap.py): a unit of work holds its
     Database (`uow.database`), so that what it publishes once it commits goes through them (the
-    ledger's due rows, app/platform/scheduling/service.py; the live stream's messages), and passes
-    on its settings and Redis client (`uow.settings`, `uow.redis`: a few services' still, to go,
-    issue 61; a view is handed the settings by `inject`); work deep under a unit reaches the
-    handler map through it (`uow.database.wiring`). Code given a unit needs
+    ledger's due rows, app/platform/scheduling/service.py; the live stream's messages); work deep
+    under a unit reaches the handler map, the settings and the Redis client through it
+    (`uow.database.wiring`, `.settings`, `.redis`: where no caller can pass them; a view is handed
+    the settings by `inject`, a consumer by app/bootstrap.py). Code given a unit needs
     nothing else to schedule a job; code that opens units of its own (the job runner, the sweeps,
     a send outside the transaction) is given the Database by its caller. The event-stream app
     (app/streaming/__init__.py) builds one without a dispatcher or a Wiring: it reads and writes,

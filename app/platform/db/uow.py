@@ -1,51 +1,29 @@
 """The unit of work a use case receives: what it reads through and every fact it writes goes into.
 
-One kind, one transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`
-(app/platform/db/database.py). It holds an SQLAlchemy Session (`uow.session`, a `WritesTogether`
-whose flush writes the unit's new rows in one statement, app/platform/db/writes.py) and passes on
-to it the Session's reads and writes in the table below, nothing else. It collects, in lists:
-`events` (the outbox rows `emit` added, named by one processing job), `jobs` (the ledger jobs
-`schedule` was given: app/platform/scheduling's `Job`) and `to_publish` (what it tells others once
-committed: due jobs to the broker, live-stream messages; objects with a `publish()`). `commit()`
-reads top-down: `write` (flush; the events' processing job; the jobs, in one statement), the
-Session's commit, `publish`. A rollback forgets all three lists.
-Still on it, to go (issue 61): `settings` and `redis` (the Database's: views are handed the settings
-by `inject`, a few services and consumers still read them here); `cache`, the unit's own memory of
-what a use case read once and reads again.
+One transaction (Cosmic Python, chapters 6 and 8), opened by `Database.unit_of_work()`. It holds a
+Session (`uow.session`, whose flush writes the new rows in one statement: writes.py), passes on to
+it the Session's reads and writes named in `PASSED_ON`, and collects in lists: `events` (the
+outbox rows `emit` added), `jobs` (the ledger jobs `schedule` was given) and `to_publish` (objects
+with a `publish()`: due jobs to the broker, stream messages). `commit()` reads top-down: `write`
+(flush; the events' processing job; the jobs), commit, `publish`; a rollback forgets the lists.
+No settings, client or cache hang off it: a use case is handed them (app/bootstrap.py says how).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from app.platform.db.writes import WritesTogether, insert_now
 
-
-def _passed_on(name: str):
-    """The unit's method `name`: its Session's, called on it as it is."""
-    method = getattr(WritesTogether, name)
-    return functools.wraps(method)(lambda self, *args, **kwargs: method(self.session, *args, **kwargs))
-
-
-def _read_on(holder: str, *names: str) -> list[property]:
-    """The unit's attributes `names`: those of its `holder` (its session, its database)."""
-    return [property(lambda self, name=name: getattr(getattr(self, holder), name)) for name in names]
+PASSED_ON = frozenset(
+    {"execute", "scalar", "scalars", "get", "query", "add_all", "delete", "merge", "flush", "expunge"}
+    | {"expire_all", "connection", "get_bind", "begin_nested", "in_nested_transaction"}
+    | {"new", "dirty", "deleted", "no_autoflush", "identity_map"}
+)
 
 
 class UnitOfWork:
     """One transaction: a Session, and the work collected for it that `commit()` does first."""
-
-    # What use cases call on their unit that is the Session's own: passed on to it, unchanged.
-    execute, scalar, scalars, get = map(_passed_on, ("execute", "scalar", "scalars", "get"))
-    add_all, delete, merge, flush = map(_passed_on, ("add_all", "delete", "merge", "flush"))
-    expunge, expire_all, query = map(_passed_on, ("expunge", "expire_all", "query"))
-    connection, get_bind, begin_nested = map(_passed_on, ("connection", "get_bind", "begin_nested"))
-    in_nested_transaction, get_transaction = map(_passed_on, ("in_nested_transaction", "get_transaction"))
-    new, dirty, deleted, no_autoflush, identity_map = _read_on(
-        "session", "new", "dirty", "deleted", "no_autoflush", "identity_map"
-    )
-    settings, redis = _read_on("database", "settings", "redis")  # to go (issue 61)
 
     def __init__(self, session: WritesTogether, *, database):
         self.session = session
@@ -54,7 +32,11 @@ class UnitOfWork:
         self.jobs: list = []  # the ledger jobs scheduled, written together by `write`
         self.to_publish: list = []  # what the commit publishes once it has committed
         self._processing_job: Callable[[list], object] | None = None
-        self.cache: dict = {}
+
+    def __getattr__(self, name: str):  # asked only for what the unit has not itself
+        if name in PASSED_ON:
+            return getattr(self.session, name)
+        raise AttributeError(f"a unit of work has no {name!r}")
 
     def __contains__(self, instance) -> bool:
         return instance in self.session
@@ -73,9 +55,8 @@ class UnitOfWork:
         return instance
 
     def emit(self, event, *, processing_job: Callable[[list], object]) -> None:
-        """An outbox event row, inserted with the unit's other new rows and named by its one
-        processing job, `processing_job(events)` (app/platform/events/consumers.py), which `write`
-        schedules once the events have their ids."""
+        """An outbox event row, inserted with the other new rows; `write` schedules its one
+        processing job, `processing_job(events)` (events/consumers.py), once they have ids."""
         self.session.add(event)
         self.events.append(event)
         self._processing_job = processing_job
@@ -99,8 +80,7 @@ class UnitOfWork:
         self.publish()
 
     def write(self) -> None:
-        """What `commit` writes before it commits, done now (the job runner: a failure in it is then
-        the job's, and a batch of jobs writes theirs together)."""
+        """What `commit` writes before it commits, done now (by the job runner: its failure is the job's)."""
         self.session.flush()
         events = [event for event in self.events if event in self.session]  # a savepoint's rolled back
         self.events = []

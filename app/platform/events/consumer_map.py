@@ -20,11 +20,12 @@ ANY_TYPE = "*"  # a consumer listed under it takes every event, after the type's
 
 class EventHandlers:
     """Consumers by event type name (`consumer(session=, event=, now=)`, `event` a `Delivered` of
-    the type), in the order listed; `after_events` (`consumer(session=, events=, now=)`, a list of
-    them), once per processing with all its events, for a consumer that works per subject rather
-    than per event; `later_types`: event types processed as PROCESS_LATER_KIND when a transaction
-    emits no other type (a sweep's hundreds of overdue tasks must never hold the realtime queue's
-    new leads back); `catalogue`: the types the stored rows are read back as."""
+    the type; and `memo=`, its transaction's Memo, for a consumer that names it), in the order listed;
+    `after_events` (`consumer(session=, events=, now=)`, a list of them), once per processing with
+    all its events, for a consumer that works per subject rather than per event; `later_types`:
+    event types processed as PROCESS_LATER_KIND when a transaction emits no other type (a sweep's
+    hundreds of overdue tasks must never hold the realtime queue's new leads back); `catalogue`:
+    the types the stored rows are read back as."""
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ from app.platform.db import UnitOfWork, UTCDateTime
 from app.platform.events.consumer_map import EventHandlers
 from app.platform.events.models import DomainEvent
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo, takes_memo
 
 PROCESS_KIND = "events.process"
 # The processing of a transaction whose events no new lead waits on (PROCESSED_LATER): on a queue
@@ -69,12 +70,17 @@ _MARK_PROCESSED = (
 )
 
 
-def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: EventHandlers) -> None:
+def process_events(
+    *, session: UnitOfWork, job, now: datetime, event_handlers: EventHandlers, memo: Memo
+) -> None:
     """The job handler: run each unprocessed event's consumers, then mark it processed (all or nothing).
     `event_handlers`: the engine's event map, bound to this handler by app/bootstrap.py. Each
     consumer is handed the event as its type (`Delivered`, read from the row by the map's
     catalogue); a row of a type name it does not know (`UnreadableEvent`) fails the attempt, so
-    the event is retried, then ends dead on its own, never marked processed unseen.
+    the event is retried, then ends dead on its own, never marked processed unseen. A consumer that
+    names `memo` is also handed the transaction's (app/platform/scheduling/memo.py, from the
+    runner): what it read for one event, it keeps there for the others of the job and of the
+    drainer's batch.
 
     A job naming several events that failed once is split instead (`split`): one consumer failing
     on one event must not hold back, nor kill with the job, the others of its transaction.
@@ -90,7 +96,10 @@ def process_events(*, session: UnitOfWork, job, now: datetime, event_handlers: E
     for row in unprocessed:  # one query for the transaction's events, in the order they were written
         event = event_handlers.catalogue.deliver(row)  # UnreadableEvent: this attempt fails, says why
         for consumer in event_handlers.consumers_of(event.type):
-            consumer(session=session, event=event, now=now)
+            if takes_memo(consumer):
+                consumer(session=session, event=event, now=now, memo=memo)
+            else:
+                consumer(session=session, event=event, now=now)
         processed.append(event)
     if processed:  # one UPDATE for them all, in the consumers' transaction
         for consumer in event_handlers.after_events:

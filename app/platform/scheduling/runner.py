@@ -27,6 +27,7 @@ from app.platform.scheduling.attempts import (
     not_claimed,
     record_failure,
 )
+from app.platform.scheduling.memo import Memo, takes_memo
 from app.platform.scheduling.models import DEAD, FAILED, ScheduledJob
 from app.platform.scheduling.service import release_wake_flag
 from app.platform.telemetry import logs, metrics, tracing
@@ -243,14 +244,20 @@ def _claim_and_run(
 
 
 def _run_handler(
-    *, db, session: UnitOfWork, job: ScheduledJob, now: datetime, finish: bool = True
+    *,
+    db,
+    session: UnitOfWork,
+    job: ScheduledJob,
+    now: datetime,
+    finish: bool = True,
+    memo: Memo | None = None,
 ) -> tuple[str, datetime | None, Callable | None]:
     """Run the claimed row's handler in the claim's transaction: what happened, the due time of a
     row that ran, and what the handler returned: a `sends_after_commit` kind's send, done once the
     claim has committed (`_run_counted`). A failure raises _HandlerFailed (the caller rolls back).
     `finish`: what the unit writes before its commit (its events and jobs: `uow.write`) is written
     here too, so that its failure is the job's; a batch (`_run_together`) does it once for all its
-    rows."""
+    rows, and hands each the batch's `memo` (memo.py), which a handler naming `memo` is given."""
     logs.bind(
         job_id=job.id,
         job_kind=job.kind,
@@ -268,6 +275,8 @@ def _run_handler(
         try:
             if kind.together:
                 send = kind.handler(session=session, jobs=[job], now=now)
+            elif takes_memo(kind.handler):
+                send = kind.handler(session=session, job=job, now=now, memo=memo or Memo())
             else:
                 send = kind.handler(session=session, job=job, now=now)
             if finish:
@@ -289,7 +298,7 @@ def run_batch(*, db, job_ids: Sequence[int], now: datetime) -> dict[int, str]:
     failure is, and the others run again alone, each claimed for the attempt counted here and run
     in a transaction of its own (`_run_counted`). No savepoint a row: a rolled-back savepoint
     would leave the session holding what its handler did in the transaction (jobs and messages to
-    publish, state in the unit's cache), and would cost two round trips a row. Every other row of the message
+    publish, what the Memo holds), and would cost two round trips a row. Every other row of the message
     (a retry, one another delivery holds or finished, one not due) goes the one-row way (`_run_one`).
     """
     started = time.perf_counter()
@@ -352,10 +361,11 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
                 ran = [(job.id, RAN, job.due_at) for job in jobs]
                 _finish_together(session, lambda: kind.handler(session=session, jobs=jobs, now=now))
             else:
+                memo = Memo()  # the batch's transaction's: what one row's handler read, the next uses
                 for job in jobs:
                     with logs.scope(job_id=job.id):
                         outcome, due_at, _ = _run_handler(
-                            db=db, session=session, job=job, now=now, finish=False
+                            db=db, session=session, job=job, now=now, finish=False, memo=memo
                         )
                     ran.append((job.id, outcome, due_at))
                 _finish_together(session)

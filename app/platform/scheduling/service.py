@@ -125,7 +125,7 @@ def _write_rows(session: UnitOfWork, jobs: Iterable[dict], now: datetime, object
     if not rows:
         return []
     for values in rows:
-        if values["due_at"] <= session.database.job_kinds.published_by(values["kind"], now, session.settings):
+        if values["due_at"] <= kinds.published_by(values["kind"], now, session.database.settings):
             values.update(status=DISPATCHED, dispatched_at=now)
     created = queries.insert_new(session, rows) if objects else queries.insert_new_plain(session, rows)
     dispatched = [job for job in created if job.status == DISPATCHED]

@@ -82,7 +82,7 @@ def _messages(session: UnitOfWork) -> StreamMessages:
     for publication in session.to_publish:
         if isinstance(publication, StreamMessages):
             return publication
-    messages = StreamMessages(session.redis)
+    messages = StreamMessages(session.database.redis)
     session.publish_after_commit(messages)
     return messages
 

@@ -38,7 +38,7 @@ def sequence_show(sequence_id, *, uow, actor):
 @blp.route("/sequences/<int:sequence_id>/steps", methods=["POST"])
 @page(Permission.CONFIGURE)
 @inject
-def sequence_steps(sequence_id, *, uow, actor, now):
+def sequence_steps(sequence_id, *, uow, actor, now, settings):
     """The steps with the delays typed, and the one step moved if a move button was pressed."""
     sequence = sequences.get_sequence(session=uow, clinic_id=actor.clinic_id, sequence_id=sequence_id)
     steps = schemas.SequenceStepOut(many=True).dump(sequence.steps)
@@ -53,7 +53,9 @@ def sequence_steps(sequence_id, *, uow, actor, now):
         loaded = schemas.SequenceUpdateIn().load({"steps": steps})
     except ValidationError as wrong:
         return _render(sequence, flatten(wrong.messages)), 422
-    sequences.update_sequence(session=uow, actor=actor, sequence_id=sequence.id, data=loaded, now=now)
+    sequences.update_sequence(
+        session=uow, actor=actor, sequence_id=sequence.id, data=loaded, now=now, settings=settings
+    )
     flash("Steps saved")
     return redirect(url_for("console.automation.sequence_show", sequence_id=sequence.id), 303)
 

@@ -97,11 +97,11 @@ def lead_thread(lead_id: int):
 @blp.route("/inbox/leads/<int:lead_id>/messages/<int:message_id>/media/<int:n>")
 @page(Permission.READ)
 @inject
-def media(lead_id: int, message_id: int, n: int, *, uow, actor, now):
+def media(*, uow, actor, now, settings, **path):
     """A family's image or video, through the API's own media read (PHI: 403 without lead:phi,
     another clinic's a 404) and served with the API's headers."""
-    ref = (lead_id, message_id, n)
-    fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=uow.settings, now=now)
+    ref = (path["lead_id"], path["message_id"], path["n"])  # the lead, the message, its n-th media
+    fetched = threads.open_media(session=uow, actor=actor, ref=ref, settings=settings, now=now)
     return conversation_api.media_response(fetched)
 
 

@@ -33,6 +33,7 @@ from app.domains.tasks.models import TaskTemplate
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
 from app.platform.roles import Actor
+from app.platform.scheduling.memo import Memo
 
 # --- create_task ----------------------------------------------------------------------------------
 
@@ -180,7 +181,12 @@ def _recipients(session: UnitOfWork, lead: Lead, action: dict) -> list[int]:
     return list(dict.fromkeys(people))  # each person once, in order
 
 
-def notify(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:
+def notify(
+    *, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime, memo: Memo | None = None
+) -> None:
+    """Tell the action's staff (the lead's owner, users, roles), each by their preferences. `memo`:
+    the transaction's, from the job that runs the step (steps.execute): a drainer's batch of new
+    leads tells the same coordinator, whose preferences it reads once."""
     action = step.action
     texts = (action["title"], action.get("body") or "")
     values = message_templates.merge_values(
@@ -204,9 +210,10 @@ def notify(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: dateti
                 link=f"/api/leads/{lead.id}",
                 dedupe_key=f"automation-step:{step.id}:user:{user_id}",
                 origin=steps.origin_of(step),
+                known_new=step.created_at == now,  # a step made in this transaction: its keys are new
             ),
             now=now,
-            known_new=step.created_at == now,  # a step made in this transaction: its keys are new
+            memo=memo,
         )
         if row is not None:
             made.append(row.id)

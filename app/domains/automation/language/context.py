@@ -36,12 +36,9 @@ def failed_attempts_in_a_row(session: UnitOfWork, lead_id: int, as_of: datetime 
 
 
 def _source_category(session: UnitOfWork, source_id: int) -> str | None:
-    """A source's category, read once per transaction: every new lead's events ask it (the seeded
-    referral rule), and a drained batch's leads share a few sources."""
-    held = session.cache.setdefault("automation.source_categories", {})
-    if source_id not in held:
-        held[source_id] = session.scalar(sa.select(LeadSource.category).where(LeadSource.id == source_id))
-    return held[source_id]
+    """A source's category, read when a condition asks (the events processing passes it in,
+    read with the lead: automation/processing.py)."""
+    return session.scalar(sa.select(LeadSource.category).where(LeadSource.id == source_id))
 
 
 def _changed_fields(event_type: str, payload: dict) -> set[str]:

@@ -46,18 +46,19 @@ _CLAIM = outbound.claim_statement(Notification.__table__, sending.CLAIMED)
 
 
 def claim_delivery(
-    *, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks
+    *, session: UnitOfWork, job, now: datetime, send_hooks: sending.SendHooks, settings
 ) -> Callable[[], str] | None:
     """The `notification.deliver` handler: pending → sending (commits with the job); what the runner
     calls once that commit is done: the send, which records the outcome in a unit of work of its own.
-    `send_hooks`: the engine's guards and composers, bound by app/bootstrap.py."""
+    `send_hooks`, `settings`: the engine's guards and composers, and its settings, bound by
+    app/bootstrap.py."""
     row = outbound.claim(session, _CLAIM, job.subject_id, now)
     if row is None:
         return None  # sent, being sent, or given up: a duplicate or stale job does nothing
     held = sending.held_at_send(session, row, now, send_hooks.guards)
     if held or sending.deferred_by_rate_limit(session, row, now):
         return None
-    message = sending.message_of(session, row, session.settings, send_hooks.composers)
+    message = sending.message_of(session, row, settings, send_hooks.composers)
     return partial(deliver_claimed, db=session.database, message=message, attempt=row.attempts)
 
 

@@ -13,6 +13,7 @@ from app.domains.tasks import rules
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo
 
 REMINDER = "task.reminder"
 ESCALATION = "task.escalate"
@@ -104,7 +105,7 @@ def live_task(session: UnitOfWork, job) -> LeadTask | None:
     return task
 
 
-def send_task_reminder(*, session: UnitOfWork, job, now: datetime) -> None:
+def send_task_reminder(*, session: UnitOfWork, job, now: datetime, memo: Memo) -> None:
     """In-app reminder to the assignee, `offset` minutes before the task is due."""
     task = live_task(session, job)
     if task is None:
@@ -123,6 +124,7 @@ def send_task_reminder(*, session: UnitOfWork, job, now: datetime) -> None:
             about={"task": rules.task_summary(task)},
         ),
         now=now,
+        memo=memo,
     )
     later = rules.reminder_times(task.due_at, [o for o in _offsets(session, task) if o < offset], now)
     task.reminder_at = later[0][1] if later else None

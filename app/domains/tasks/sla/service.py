@@ -31,6 +31,7 @@ from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork, among
 from app.platform.events.types import Delivered
 from app.platform.scheduling import service as scheduling
+from app.platform.scheduling.memo import Memo
 
 WARN, BREACH = "sla.warn", "sla.breach"
 DEFAULT_TARGETS = {SlaKind.SPEED_TO_LEAD: 5, SlaKind.FIRST_RESPONSE: 1440}
@@ -156,7 +157,7 @@ def _label(clock: SlaClock) -> str:
     return clock.kind.replace("_", " ")
 
 
-def warn(*, session: UnitOfWork, job, now: datetime) -> None:
+def warn(*, session: UnitOfWork, job, now: datetime, memo: Memo) -> None:
     """The warning job: tell the lead's owner the clock is at its share, before the breach."""
     running = _running_clock(session, job)
     if running is None or running[0].status != SlaState.PENDING:
@@ -176,6 +177,7 @@ def warn(*, session: UnitOfWork, job, now: datetime) -> None:
             origin={"kind": "sla", "sla_clock_id": clock.id},
         ),
         now=now,
+        memo=memo,
     )
     _audit(
         session,
@@ -186,7 +188,7 @@ def warn(*, session: UnitOfWork, job, now: datetime) -> None:
     )
 
 
-def breach(*, session: UnitOfWork, job, now: datetime) -> None:
+def breach(*, session: UnitOfWork, job, now: datetime, memo: Memo) -> None:
     """The breach job: the target passed with no attempt (or contact): every active admin is told."""
     running = _running_clock(session, job)
     if running is None:
@@ -205,6 +207,7 @@ def breach(*, session: UnitOfWork, job, now: datetime) -> None:
             origin={"kind": "sla", "sla_clock_id": clock.id},
         ),
         now=now,
+        memo=memo,
     )
     _audit(session, clock, "sla.breached", {"due_at": clock.due_at.isoformat()}, now)
 
