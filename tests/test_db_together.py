@@ -74,7 +74,7 @@ def test_behind_a_transaction_pooler_the_reads_run_one_after_the_other_on_the_un
             uow.connection()
             checkouts.clear()
             together = read_together(uow, _sources(tenant))
-            assert "db.together.snapshot" not in uow.cache and not checkouts
+            assert "db.together.snapshot" not in uow.connection().info and not checkouts
             assert together == [uow.execute(statement).all() for statement in _sources(tenant)]
     finally:
         sa.event.remove(db.engine, "checkout", count)

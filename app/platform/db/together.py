@@ -4,7 +4,7 @@ other (speed to lead's split by coordinator and by source; follow-up's tasks and
 request takes about the longest of them instead of their sum when the server has a core free.
 
 PostgreSQL: the unit's connection exports its snapshot once (`pg_export_snapshot()`, kept for the
-rest of its transaction in the unit's `cache`); each read opens a REPEATABLE READ, READ ONLY
+rest of its transaction in the connection's `info`); each read opens a REPEATABLE READ, READ ONLY
 transaction on a pooled connection, imports that snapshot (`SET TRANSACTION SNAPSHOT`) before
 anything else, runs `prepare` (the reports' planner settings) and its statement, and ends. Every
 read sees exactly the rows the others see, whatever commits meanwhile: the figures are those the
@@ -60,13 +60,14 @@ def read_later(session, statements: list, prepare: Callable | None = None) -> Re
 
 
 def exported_snapshot(session) -> str:
-    """The id of the unit's current transaction's snapshot, exported once per transaction."""
-    session.connection()  # the transaction begun, if it was not
-    transaction = session.get_transaction()
-    kept = session.cache.get(_SNAPSHOT)
+    """The id of the unit's current transaction's snapshot, exported once per transaction (kept in
+    its connection's `info`, with the transaction it belongs to)."""
+    connection = session.connection()  # the transaction begun, if it was not
+    transaction = connection.get_transaction()
+    kept = connection.info.get(_SNAPSHOT)
     if kept is None or kept[0] is not transaction:
-        kept = (transaction, session.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
-        session.cache[_SNAPSHOT] = kept
+        kept = (transaction, connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
+        connection.info[_SNAPSHOT] = kept
     return kept[1]
 
 
@@ -80,8 +81,9 @@ def _behind_pooler(dialect) -> bool:
 
 def _exported(session) -> bool:
     """Whether the unit's current transaction has exported its snapshot (then a lone read joins it)."""
-    kept = session.cache.get(_SNAPSHOT)
-    return kept is not None and kept[0] is session.get_transaction()
+    connection = session.connection()
+    kept = connection.info.get(_SNAPSHOT)
+    return kept is not None and kept[0] is connection.get_transaction()
 
 
 def _read(engine: sa.Engine, snapshot: str, statement, prepare: Callable | None) -> list:
