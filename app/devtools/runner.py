@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from app.devtools.instagram import GraphStandIn
-from app.devtools.local_redis import LocalRedis
+from app.devtools.local_redis import LocalRedis, free_port
 from app.platform.config import Settings
 
 # The Procfile's one-off entry: `_prepare` runs it (migrations) before the others start.
@@ -63,13 +64,24 @@ def _embedded_env(port: int, var_dir: Path) -> dict[str, str]:
     env.setdefault("BEAT_SCHEDULE_FILE", str(var_dir / "celerybeat-schedule"))
     env["PORT"] = str(port)
     env.setdefault("FLOWER_PORT", "5555")
-    env.setdefault("STREAM_PORT", str(port + 1))  # the Procfile's `stream` (app/streaming)
+    env.setdefault("STREAM_PORT", str(stream_port(port)))  # the Procfile's `stream` (app/streaming)
     env.setdefault("FOLLOWUP_STREAM_URL", f"http://127.0.0.1:{env['STREAM_PORT']}/api/me/events")
     # The console's own address: the stream (another port) lets a browser on that origin in.
     env.setdefault("FOLLOWUP_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(var_dir, env.get("PROMETHEUS_MULTIPROC_DIR")))
     return env
+
+
+def stream_port(port: int) -> int:
+    """The stream's port beside the web's `port`: the next one (5000: 5001), or any free one when the
+    next is taken (by another program, or as the local end of some connection), so the run starts."""
+    try:
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", port + 1))  # where the stream listens (the Procfile's --host)
+    except OSError:
+        return free_port()
+    return port + 1
 
 
 def fresh_metrics_dir(var_dir: Path, given: str | None = None) -> Path:
