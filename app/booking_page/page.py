@@ -101,11 +101,17 @@ def _label_of(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%-I:%M %p")
 
 
-def fill_slots(view: PageView, uow, now: datetime, provider_id: int | None = None) -> None:
+def fill_slots(
+    view: PageView, uow, now: datetime, provider_id: int | None = None, *, look_ahead: bool = False
+) -> None:
+    """The day's free times; `look_ahead` (no day asked): the first day with some, when that has none."""
     if view.type_id is None:
         return
     asked = booking.DayAsked(view.type_id, view.day, view.zone, provider_id)
-    found = booking.day_slots(uow, view.clinic, asked, now)
+    if look_ahead:
+        view.day, found = booking.first_free_day(uow, view.clinic, asked, now)
+    else:
+        found = booking.day_slots(uow, view.clinic, asked, now)
     view.slots = [(s.starts_at.isoformat(), _label_of(s.starts_at, view.zone)) for s in found]
 
 

@@ -92,7 +92,7 @@ def _page(uow, visitor: booking.Visitor, now: datetime, action: str):
             return redirect(url_for("booking_page.booked", token=token, tz=zone.key, new=1), code=303)
         view.typed = {k: request.form.get(k, "") for k in ("first_name", "last_name", "phone", "email")}
         view.form_token = request.form.get("form_token") or ""
-    page.fill_slots(view, uow, now)
+    page.fill_slots(view, uow, now, look_ahead=not request.values.get("day"))
     if not view.form_token:
         view.form_token = links.form_token(_secret(), clinic.id, now)
     return render_template("booking/page.html", v=view), status

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from app.domains.consultations.models import Consultation
 from app.domains.lead_messages.booking_link import booking_url
 from app.platform import clock
-from tests.automation.outreachkit import lead_with, zone_at_local_hour
-from tests.availability.kit import consultation_type
+from tests.automation.outreachkit import configure_clinic, lead_with, zone_at_local_hour
+from tests.availability.kit import consultation_type, provider, settings
 from tests.booking_page.kit import (
+    CLINIC_NUMBER,
     FAMILY_ZONE,
     bookable_clinic,
     hidden,
@@ -77,6 +78,26 @@ def test_a_family_not_known_books_tomorrow_at_ten_in_their_own_timezone(client, 
     lead = client.get(f"/api/leads/{booked.lead_id}", headers=tenant.headers()).get_json()
     assert (lead["first_name"], lead["last_name"], lead["phone"]) == ("Maria", "Lopez", "+14155550134")
     assert lead["pipeline_stage"] == "consultation_scheduled"
+
+
+def test_opened_without_a_day_the_page_shows_the_first_day_with_free_times(client, tenant):
+    """Opened late in the evening or on a closed day, the page does not say "no free times": it
+    opens on the first day the family can book (here the one day in three the doctor works)."""
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    settings(client, tenant, slot_step_minutes=30, min_notice_minutes=0, horizon_days=365, buffer_minutes=0)
+    zone = ZoneInfo(client.get("/api/clinic", headers=tenant.headers()).get_json()["timezone"])
+    open_day = clock.now().astimezone(zone).date() + timedelta(days=3)
+    doctor = provider(client, tenant, hours={open_day.strftime("%a").lower(): ["09:00", "12:00"]})
+    consultation_type(client, tenant, [doctor["id"]])
+    resp = client.get(page_path(client, tenant), query_string={"tz": FAMILY_ZONE})
+    page = resp.get_data(as_text=True)
+    starts = [datetime.fromisoformat(v) for v in slot_values(page)]
+    assert resp.status_code == 200 and "No free times" not in page
+    assert starts and min(starts).astimezone(zone).date() == open_day
+    asked_today = client.get(
+        page_path(client, tenant), query_string={"tz": FAMILY_ZONE, "day": clock.now().date().isoformat()}
+    )
+    assert "No free times on this day" in asked_today.get_data(as_text=True)  # a day asked is that day
 
 
 def test_bots_are_refused_with_a_clear_message(client, db, tenant):

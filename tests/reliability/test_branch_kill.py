@@ -15,16 +15,26 @@ from app.platform.events.consumers import PROCESS_KINDS
 from app.platform.scheduling.models import ScheduledJob
 from tests.automation.outreachkit import configure_clinic, enroll, enrollments, lead_with, messages_to
 from tests.reliability.conftest import WORKER_ENV, sweeping
-from tests.sequences.branchkit import call_tasks_of, emit_engagement, two_path_sequence, waits_of
+from tests.sequences.branchkit import (
+    call_tasks_of,
+    emit_engagement,
+    emit_engagement_in,
+    two_path_sequence,
+    waits_of,
+)
 from tests.workers import subprocess_worker, wait_for, wait_until_consuming
 
 SLOW_ENV = {**WORKER_ENV, "FOLLOWUP_PLUGINS": "tests.reliability.handlers,tests.reliability.slow_branch"}
 
 
 def _make_due(db, job_id: int) -> None:
-    """The ledger's due time brought to now (two days pass): the promote sweep sends the job."""
     with db.unit_of_work() as session:
-        session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job_id).values(due_at=clock.now()))
+        _make_due_in(session, job_id)
+
+
+def _make_due_in(session, job_id: int) -> None:
+    """The ledger's due time brought to now (two days pass): the promote sweep sends the job."""
+    session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job_id).values(due_at=clock.now()))
 
 
 def _branched(db, *lead_ids: int) -> bool:
@@ -55,8 +65,12 @@ def test_each_family_gets_its_path_once_with_the_worker_killed_between_wait_and_
         sweeping(app),
     ):
         wait_until_consuming(app, "branchdoomed")
-        emit_engagement(db, clicker["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
-        _make_due(db, waits_of(db, quiet["id"])[0].job_id)
+        # Both outcomes in one commit: on SQLite a second write of this test would wait behind the
+        # doomed worker's lock, held through its 30 s sleep, past the 30 s busy timeout.
+        quiet_timeout = waits_of(db, quiet["id"])[0].job_id
+        with db.unit_of_work() as session:
+            emit_engagement_in(session, clicker["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
+            _make_due_in(session, quiet_timeout)
         # A branch done in the worker's transaction, not committed (the other one waiting on SQLite's
         # lock, or done too on PostgreSQL): then the kill.
         wait_for(lambda: mark.exists() and mark.read_text().split(), timeout=60, interval=0.05)

@@ -33,13 +33,17 @@ def two_path_sequence(client, tenant, name: str = "Branches") -> dict:
 def emit_engagement(db, lead_id: int, event_type: type, payload: dict) -> None:
     """An engagement event written as the tracking writes it: through the events service, about the lead."""
     with db.unit_of_work() as session:
-        lead = session.get(Lead, lead_id)
-        events.emit(
-            session=session,
-            event=event_type(lead_id=lead_id, **payload),
-            subject=events.Subject.lead(lead),
-            now=clock.now(),
-        )
+        emit_engagement_in(session, lead_id, event_type, payload)
+
+
+def emit_engagement_in(session, lead_id: int, event_type: type, payload: dict) -> None:
+    """The same, inside a unit of work the caller commits (with other writes of its own)."""
+    events.emit(
+        session=session,
+        event=event_type(lead_id=lead_id, **payload),
+        subject=events.Subject.lead(session.get(Lead, lead_id)),
+        now=clock.now(),
+    )
 
 
 def waits_of(db, lead_id: int) -> list[AutomationStep]:

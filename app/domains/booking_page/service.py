@@ -147,6 +147,29 @@ def day_slots(session: UnitOfWork, clinic: Clinic, asked: DayAsked, now: datetim
     return [s for s in found if s.starts_at.astimezone(asked.zone).date() == asked.day]
 
 
+# How far ahead a page opened without a day looks for the first day with free times.
+LOOK_AHEAD_DAYS = 14
+
+
+def first_free_day(
+    session: UnitOfWork, clinic: Clinic, asked: DayAsked, now: datetime
+) -> tuple[date, list[slot_rules.Slot]]:
+    """The asked day and its free slots; when it has none (opened late in the evening, or on a closed
+    day), the first of the next two weeks that has (the asked day with none when no day has)."""
+    today = day_slots(session, clinic, asked, now)
+    if today:
+        return asked.day, today
+    query = search.SlotQuery(
+        asked.type_id, asked.day, asked.day + timedelta(days=LOOK_AHEAD_DAYS), asked.provider_id
+    )
+    found = search.free_slots(session=session, clinic_id=clinic.id, query=query, now=now)
+    later = [s for s in found if s.starts_at.astimezone(asked.zone).date() > asked.day]
+    if not later:
+        return asked.day, []
+    first = min(s.starts_at for s in later).astimezone(asked.zone).date()
+    return first, [s for s in later if s.starts_at.astimezone(asked.zone).date() == first]
+
+
 def _offered(
     session: UnitOfWork, clinic: Clinic, asked: DayAsked, starts_at: datetime, now: datetime
 ) -> None:
