@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from app.domains.analytics import queries
 from app.domains.leads.models import LeadSource
 from app.platform import clock
-from app.platform.db import read_together
+from app.platform.db import read_later, read_together
 from tests.requirements import need_postgres
 
 
@@ -78,3 +78,19 @@ def test_behind_a_transaction_pooler_the_reads_run_one_after_the_other_on_the_un
             assert together == [uow.execute(statement).all() for statement in _sources(tenant)]
     finally:
         sa.event.remove(db.engine, "checkout", count)
+
+
+def test_a_lone_read_begun_later_runs_on_another_connection_while_the_unit_reads_on(db, tenant):
+    """`read_later` of one statement (speed to lead's percentiles, begun before its split) does not
+    run on the unit before returning: it runs on a connection of its own, in the unit's snapshot,
+    while the unit goes on."""
+    need_postgres(str(db.engine.url), "reading at once is PostgreSQL's")
+    backend = sa.select(sa.func.pg_backend_pid())
+    with db.unit_of_work() as uow:
+        own = uow.execute(backend).scalar_one()
+        later = read_later(uow, [sa.select(sa.func.pg_backend_pid(), sa.func.pg_sleep(0.3))])
+        _add_source(db, tenant, "Committed meanwhile")
+        [[(reader, _)]] = later.rows()
+        [names] = read_together(uow, [_sources(tenant)[1]])  # a lone read after it: the same snapshot
+    assert reader != own
+    assert "Committed meanwhile" not in [name for (name,) in names]

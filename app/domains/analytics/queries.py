@@ -5,6 +5,7 @@ Timestamps are stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from statistics import median
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domains.analytics.models import CountedLead, LeadMonth
-from app.platform.db import Frozen, UnitOfWork, read_together, spans
+from app.platform.db import Frozen, UnitOfWork, read_later, read_together, spans
 
 WEEK_SECONDS = 7 * 86400
 SPEED_TO_LEAD_SECONDS = 300  # "contacted within 5 minutes": at most this many seconds, rounded
@@ -98,7 +99,12 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
 
 
 def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> list[tuple]:
-    """(group, median, p90) of `value_col` over the rows of `source` (nulls skipped), unrounded.
+    """(group, median, p90) of `value_col` over the rows of `source` (nulls skipped), unrounded."""
+    return list(session.execute(percentile_select(session, source, value_col, group_col)))
+
+
+def percentile_select(session: UnitOfWork, source, value_col, group_col=None) -> sa.Select:
+    """SQL: `percentile_rows`' statement (to read with others at once).
 
     Median: the mean of the middle one or two values. p90: nearest rank, the ceil(0.9 n)-th value.
     PostgreSQL has them as ordered-set aggregates (percentile_cont, percentile_disc: one sort per
@@ -106,7 +112,7 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
     """
     group = group_col if group_col is not None else sa.literal(0)
     if is_postgresql(session):
-        stmt = (
+        return (
             sa.select(
                 group,
                 sa.func.percentile_cont(0.5).within_group(value_col),
@@ -116,7 +122,6 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
             .where(value_col.is_not(None))
             .group_by(group)
         )
-        return list(session.execute(stmt))
     ranked = sa.select(
         group.label("g"),
         value_col.label("v"),
@@ -125,41 +130,51 @@ def percentile_rows(session: UnitOfWork, source, value_col, group_col=None) -> l
     ).select_from(source)
     ranked = ranked.where(value_col.is_not(None)).subquery()  # as PostgreSQL's: nulls are no values
     rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
-    stmt = sa.select(
+    return sa.select(
         ranked.c.g,
         sa.func.avg(sa.case((rn.in_([(n + 1) // 2, (n + 2) // 2]), v))),
         sa.func.max(sa.case((rn == (9 * n + 9) // 10, v))),
     ).group_by(ranked.c.g)
-    return list(session.execute(stmt))
 
 
-def speed_to_lead_row(session: UnitOfWork, seconds, cohort: list, leads: int | None = None) -> tuple:
+def speed_to_lead_row(session: UnitOfWork, seconds, cohort: list) -> tuple:
     """(leads, contacted, contacted within SPEED_TO_LEAD_SECONDS, median and p90 minutes, unrounded)
-    over the cohort's leads, `seconds` to the first contact (null: uncontacted). `leads`: the
-    cohort's count when the caller has read it already (speed to lead's split counts every lead)."""
+    over the cohort's leads, `seconds` to the first contact (null: uncontacted)."""
+    return begin_speed_to_lead_row(session, seconds, cohort, count_leads=True)(None)
+
+
+def begin_speed_to_lead_row(
+    session: UnitOfWork, seconds, cohort: list, *, count_leads: bool
+) -> Callable[[int | None], tuple]:
+    """`speed_to_lead_row`'s reads begun (PostgreSQL: at once, while the caller reads more), and the
+    function that gives the row once they are done. `count_leads` False: the caller gives the
+    cohort's count to that function (speed to lead's split counts every lead)."""
     within = sa.func.count(sa.case((sa.func.round(seconds) <= SPEED_TO_LEAD_SECONDS, 1)))
     minutes, contacted = seconds / 60.0, [*cohort, seconds.is_not(None)]
-    counted = [] if leads is not None else [sa.select(sa.func.count()).where(*cohort)]
+    counted = [sa.select(sa.func.count()).where(*cohort)] if count_leads else []
     if is_postgresql(session):
         # The contacted leads only: over a long range they are read in order of `seconds` from a
-        # partial index (ix_leads_speed_to_lead), so the percentiles' sort finds them sorted. Read
-        # together (with the count): in the snapshot of the reads together before, if any, which
-        # `leads` came from.
+        # partial index (ix_leads_speed_to_lead), so the percentiles' sort finds them sorted. Read in
+        # the unit's snapshot, as the split's reads that count the cohort meanwhile.
         figures = sa.select(
             sa.func.count(),
             within,
             sa.func.percentile_cont(0.5).within_group(minutes),
             sa.func.percentile_disc(0.9).within_group(minutes),
         ).where(*contacted)
-        [[found], *count] = read_together(session, [figures, *counted], plan_for_reports)
-        return (leads if leads is not None else count[0][0][0], *found)
-    if leads is None:
-        leads = session.execute(counted[0]).scalar_one()
+        reads = read_later(session, [figures, *counted], plan_for_reports)
+
+        def row(leads: int | None) -> tuple:
+            [[found], *count] = reads.rows()
+            return (count[0][0][0] if count_leads else leads, *found)
+
+        return row
+    leads = session.execute(counted[0]).scalar_one() if count_leads else None
     reached = session.execute(sa.select(sa.func.count(), within).where(*contacted)).one()
     contacted_only = sa.select(minutes.label("minutes")).where(*contacted).subquery()
     rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
     median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
-    return (leads, *reached, median, p90)
+    return lambda given: (leads if count_leads else given, *reached, median, p90)
 
 
 def plan_for_reports(session: UnitOfWork) -> None:

@@ -27,7 +27,7 @@ from app.domains.analytics import figures, queries, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage
 from app.domains.leads.models import Lead
-from app.platform.db import UnitOfWork
+from app.platform.db import UnitOfWork, read_together
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
 # A sequence's name, by table: automation builds on analytics (it reads the reports' rollups), so
@@ -40,9 +40,22 @@ UNKNOWN = "unknown"
 def follow_up_response(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per channel and per sequence: automated messages, replied, rate, median hours to the reply;
     per channel: the clinic's median minutes to its first reply to a family that wrote first."""
-    messages = _automated_messages(session, cohort)
-    by_channel, by_sequence = _by_channel_and_sequence(session, messages)
-    first_response = _first_response(session, cohort)
+    messages, conversations = _automated_messages(cohort), _first_messages(session, cohort)
+    # Independent groupings (over two years each reads ~290,000 messages or every conversation):
+    # read at once, in one snapshot (PostgreSQL; elsewhere one after the other).
+    reads = [
+        _message_reads(session, messages, messages.c.channel),
+        _message_reads(session, messages, messages.c.sequence_id),
+        _first_response_reads(session, conversations),
+    ]
+    found = iter(read_together(session, [stmt for read in reads for stmt in read], queries.plan_for_reports))
+    channel_rows, sequence_rows, first_rows = ([next(found) for _ in read] for read in reads)
+    by_channel, by_sequence = _message_figures(channel_rows), _message_figures(sequence_rows)
+    first_response = _first_response_figures(first_rows)
+    names = _sequence_names(session, [i for i in by_sequence if i])
+    # A message whose event the rollups have not processed yet has no channel for a moment.
+    by_channel = {channel or UNKNOWN: found for channel, found in by_channel.items()}
+    by_sequence = {names.get(sequence_id, NO_SEQUENCE): found for sequence_id, found in by_sequence.items()}
     channel_rows = []
     for channel in _ordered({*CHANNELS, *by_channel, *first_response}):
         row = {"group": "channel", "name": channel, **by_channel.get(channel, _empty())}
@@ -87,7 +100,7 @@ def _lead_filters(stmt, lead_id, cohort: Cohort):
     return stmt
 
 
-def _automated_messages(session: UnitOfWork, cohort: Cohort):
+def _automated_messages(cohort: Cohort):
     """One row per automated message of the range: channel, sequence id, replied, seconds to reply.
     The channel, sequence and seconds are the message's own columns (the rollups keep them), so a
     long range reads its messages already in either group's order from an index (no join, no sort)."""
@@ -106,45 +119,39 @@ def _automated_messages(session: UnitOfWork, cohort: Cohort):
     return _lead_filters(stmt, message.lead_id, cohort).subquery()
 
 
-def _by_channel_and_sequence(session: UnitOfWork, messages) -> tuple[dict, dict]:
-    """({channel: figures}, {sequence name: figures}). PostgreSQL: a grouped statement per grouping,
-    each reading the range's messages in its group's order from its index (the automated messages
-    by channel or by sequence: migration 0067), percentile_cont skipping the unanswered ones' nulls;
-    elsewhere a count and a median query per grouping. Sequence names are unique in a clinic, so
-    grouping by the sequence's id is grouping by its name."""
+def _message_reads(session: UnitOfWork, messages, group) -> list:
+    """Statements of the messages by `group` (channel or sequence id): count, replied and the median
+    seconds to the reply. PostgreSQL: one grouped statement, reading the range's messages in the
+    group's order from its index (the automated messages by channel or by sequence: migration 0067),
+    percentile_cont skipping the unanswered ones' nulls; elsewhere the counts, then the medians.
+    Sequence names are unique in a clinic, so grouping by the sequence's id is grouping by its name."""
     replied = sa.func.count(sa.case((messages.c.replied, 1)))
-    groups = (messages.c.channel, messages.c.sequence_id)
     if queries.is_postgresql(session):
         median = sa.func.percentile_cont(0.5).within_group(messages.c.seconds)
-        by_channel, by_sequence = (
-            {
-                group_value: _figures(sent, answered, seconds)
-                for group_value, sent, answered, seconds in session.execute(
-                    sa.select(group, sa.func.count(), replied, median).group_by(group)
-                )
-            }
-            for group in groups
-        )
-    else:
-        by_channel, by_sequence = (_rows(session, messages, group, replied) for group in groups)
-    names = dict(
+        return [sa.select(group, sa.func.count(), replied, median).group_by(group)]
+    return [
+        sa.select(group, sa.func.count(), replied).group_by(group),
+        queries.percentile_select(session, messages, messages.c.seconds, group),
+    ]
+
+
+def _message_figures(rows: list[list]) -> dict:
+    """{group value: figures}, from the rows of `_message_reads`' statements."""
+    if len(rows) == 1:
+        return {value: _figures(sent, answered, seconds) for value, sent, answered, seconds in rows[0]}
+    counts, medians = rows
+    median_of = {value: figures.num(median, 6) for value, median, _ in medians}
+    return {value: _figures(sent, answered, median_of.get(value)) for value, sent, answered in counts}
+
+
+def _sequence_names(session: UnitOfWork, sequence_ids: list) -> dict:
+    if not sequence_ids:
+        return {}
+    return dict(
         session.execute(
-            sa.select(Sequence.c.id, Sequence.c.name).where(Sequence.c.id.in_([i for i in by_sequence if i]))
+            sa.select(Sequence.c.id, Sequence.c.name).where(Sequence.c.id.in_(sequence_ids))
         ).all()
     )
-    # A message whose event the rollups have not processed yet has no channel for a moment.
-    return (
-        {channel or UNKNOWN: found for channel, found in by_channel.items()},
-        {names.get(sequence_id, NO_SEQUENCE): found for sequence_id, found in by_sequence.items()},
-    )
-
-
-def _rows(session: UnitOfWork, messages, group, replied) -> dict:
-    counts = session.execute(sa.select(group, sa.func.count(), replied).group_by(group)).all()
-    medians = figures.percentiles(session, messages, messages.c.seconds, group, places=6)
-    return {
-        name: _figures(sent, answered, medians.get(name, (None, None))[0]) for name, sent, answered in counts
-    }
 
 
 def _figures(sent: int, replied: int, median_seconds) -> dict:
@@ -156,8 +163,9 @@ def _figures(sent: int, replied: int, median_seconds) -> dict:
     }
 
 
-def _first_response(session: UnitOfWork, cohort: Cohort) -> dict:
-    """Per channel of the family's first message: conversations, answered, median minutes to answer."""
+def _first_messages(session: UnitOfWork, cohort: Cohort):
+    """One row per conversation whose family first wrote in the range: the channel of that first
+    message, when and in how many seconds the clinic first replied (null: not yet)."""
     first = sa.orm.aliased(ConversationMessage)
     first_channel = (
         sa.select(first.channel)
@@ -176,15 +184,25 @@ def _first_response(session: UnitOfWork, cohort: Cohort) -> dict:
         Conversation.first_inbound_at >= cohort.start,
         Conversation.first_inbound_at < cohort.end,
     )
-    conversations = _lead_filters(stmt, Conversation.lead_id, cohort).subquery()
+    return _lead_filters(stmt, Conversation.lead_id, cohort).subquery()
+
+
+def _first_response_reads(session: UnitOfWork, conversations) -> list:
+    """Statements: per channel, conversations and those answered; the median seconds to the answer."""
     group = conversations.c.channel
-    counts = session.execute(
-        sa.select(group, sa.func.count(), sa.func.count(conversations.c.replied_at)).group_by(group)
-    ).all()
-    medians = figures.percentiles(session, conversations, conversations.c.seconds, group, places=6)
+    return [
+        sa.select(group, sa.func.count(), sa.func.count(conversations.c.replied_at)).group_by(group),
+        queries.percentile_select(session, conversations, conversations.c.seconds, group),
+    ]
+
+
+def _first_response_figures(rows: list[list]) -> dict:
+    """Per channel of the family's first message: conversations, answered, median minutes to answer."""
+    counts, medians = rows
+    median_of = {channel: figures.num(median, 6) for channel, median, _ in medians}
     found = {}
     for channel, total, answered in counts:
-        median_seconds = medians.get(channel, (None, None))[0]
+        median_seconds = median_of.get(channel)
         found[channel or UNKNOWN] = {
             "conversations": total,
             "answered": answered,

@@ -214,12 +214,16 @@ def speed_to_lead(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Minutes from capture to first outbound contact: median, p90, share within 5 minutes; and the
     split into routing and human time by coordinator and by source."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    # Begun first: its percentiles read while the split's groupings do.
+    figures_of = queries.begin_speed_to_lead_row(
+        session, Lead.speed_to_lead_seconds, figures.cohort_conditions(*cohort.parts()), count_leads=False
+    )
     split = coordination.speed_split(
         session=session, clinic_id=clinic_id, start=start, end=end,
         coordinator_id=coordinator_id, source_id=source_id,
     )  # fmt: skip
     # The split counts every lead of the cohort by coordinator: their sum is the cohort's size.
-    row = _speed_to_lead_row(session, cohort, leads=sum(group["leads"] for group in split["by_coordinator"]))
+    row = _speed_to_lead_row(figures_of(sum(group["leads"] for group in split["by_coordinator"])))
     return {
         **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
         **row,
@@ -237,17 +241,16 @@ def speed_to_lead_by_week(*, session: UnitOfWork, clinic_id: int, weeks: int, no
         end = now - timedelta(weeks=back - 1)
         start = end - timedelta(weeks=1)
         cohort = Cohort(clinic_id, start, end, None, None)
-        rows.append({"week": start.date().isoformat(), **_speed_to_lead_row(session, cohort)})
+        conditions = figures.cohort_conditions(*cohort.parts())
+        found = queries.speed_to_lead_row(session, Lead.speed_to_lead_seconds, conditions)
+        rows.append({"week": start.date().isoformat(), **_speed_to_lead_row(found)})
     return rows
 
 
-def _speed_to_lead_row(session: UnitOfWork, cohort: Cohort, leads: int | None = None) -> dict:
+def _speed_to_lead_row(found: tuple) -> dict:
     """Minutes from capture to first outbound contact over the cohort (kept on each lead:
-    `speed_to_lead_seconds`): median, p90, within 5 minutes. `leads`: the cohort's size, if known."""
-    conditions = figures.cohort_conditions(*cohort.parts())
-    leads, contacted, within, median, p90 = queries.speed_to_lead_row(
-        session, Lead.speed_to_lead_seconds, conditions, leads
-    )
+    `speed_to_lead_seconds`): median, p90, within 5 minutes, from queries.speed_to_lead_row's figures."""
+    leads, contacted, within, median, p90 = found
     return {
         "leads": leads,
         "contacted": contacted,

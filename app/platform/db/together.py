@@ -41,19 +41,17 @@ class Reads:
 def read_together(session, statements: list, prepare: Callable | None = None) -> list[list]:
     """The rows of each of `statements` (in their order), read at once in the unit's snapshot;
     `prepare(connection)` runs first on each reading connection (session settings: SET LOCAL)."""
+    if len(statements) < 2 and not _exported(session):
+        return [session.execute(statement).all() for statement in statements]
     return read_later(session, statements, prepare).rows()
 
 
 def read_later(session, statements: list, prepare: Callable | None = None) -> Reads:
-    """`read_together`'s reads begun, and the caller's work goes on meanwhile (more reads, on the
-    unit or together): their rows from `.rows()`. Where they run one after the other, they are done
-    before this returns."""
+    """`read_together`'s reads begun, even a lone one, and the caller's work goes on meanwhile (more
+    reads, on the unit or together): their rows from `.rows()`. Where they run one after the other,
+    they are done before this returns."""
     dialect = session.get_bind().dialect
-    if (
-        dialect.name != "postgresql"
-        or _behind_pooler(dialect)
-        or (len(statements) < 2 and not _exported(session))
-    ):
+    if dialect.name != "postgresql" or _behind_pooler(dialect):
         return Reads([session.execute(statement).all() for statement in statements])
     snapshot, engine = exported_snapshot(session), session.get_bind()
     return Reads([_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements])
