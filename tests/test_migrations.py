@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -399,5 +399,51 @@ def test_speed_to_leads_spans_are_backfilled_as_the_write_paths_work_them_out_on
         with engine.begin() as conn:
             rollups.stamp_spans(conn)
         assert kept() == backfilled
+    finally:
+        engine.dispose()
+
+
+def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
+    """0069: every automated message counted in its clinic's UTC month (replied ones apart), as the
+    rollups' rebuild counts them; other activities counted nowhere."""
+    from app.domains.analytics import rollups
+
+    now = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+    kinds = [
+        ("SMS", "OUTBOUND", "system", True, now),
+        ("EMAIL", "OUTBOUND", "system", False, now),
+        ("DIRECT_MESSAGE", "OUTBOUND", "system", False, now + timedelta(hours=1)),  # April in UTC
+        ("SMS", "OUTBOUND", "user:1", False, now),  # a person's: not automated
+        ("SMS", "INBOUND", "system", False, now),
+    ]
+    migrate.upgrade(empty_database, "0068_i64_speed_spans")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
+            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
+            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            for type_, direction, actor, replied, at in kinds:
+                _insert_row(
+                    conn, "lead_activities", now, clinic_id=clinic, lead_id=lead, type=type_,
+                    direction=direction, actor=actor, replied=replied, occurred_at=at,
+                )  # fmt: skip
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT clinic_id, month, messages, replied FROM analytics_message_months ORDER BY month"
+                )
+            ).all()
+            counted = conn.execute(sa.text("SELECT month_counted FROM lead_activities ORDER BY id")).scalars()
+            assert [bool(c) for c in counted] == [True, True, True, False, False]
+            assert rollups.recomputed_message_months(conn) == {
+                (clinic, date(2026, 3, 1)): (2, 1),
+                (clinic, date(2026, 4, 1)): (1, 0),
+            }
+        assert [(c, str(m), n, r) for c, m, n, r in rows] == [
+            (clinic, "2026-03-01", 2, 1),
+            (clinic, "2026-04-01", 1, 0),
+        ]
     finally:
         engine.dispose()

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
 from app.domains.analytics import rollups
+from app.domains.analytics.models import MessageMonth
 from app.domains.leads.models import SPAN_ENDS, Lead
 from app.domains.pipeline.models import LeadStageHistory
 from app.platform import clock
@@ -222,3 +223,59 @@ def test_the_follow_up_report_counts_automated_messages_from_their_partial_index
         for statement, parameters in statements:
             plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
             assert "ix_lead_activities_automated_messages" in plan, plan
+
+
+def _message_months(db) -> dict:
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(MessageMonth.__table__)).all()
+    return {
+        (row.clinic_id, row.month): (row.messages, row.replied) for row in rows if row.messages or row.replied
+    }
+
+
+def test_each_automated_message_and_its_reply_count_once_in_their_month(app, client, db, tenant):
+    """The message months equal the messages counted by month: a message of an earlier month and its
+    reply, a reply recorded before the message it answers, an unanswered one; every activity event
+    delivered again (a replay) changes nothing; the follow-up report over whole months says the same."""
+    from app.domains.activities import service as activities
+    from app.domains.activities.events import ActivityLogged
+    from app.platform.events.models import DomainEvent
+    from app.platform.events.types import Delivered
+
+    now = clock.now()
+    lead_id = create_lead(client, tenant)["id"]
+    recorded = [  # in this order: the second reply before the message it answers
+        ("SMS", "OUTBOUND", timedelta(days=40)),
+        ("SMS", "INBOUND", timedelta(days=40) - timedelta(hours=1)),
+        ("SMS", "INBOUND", timedelta(hours=4)),
+        ("EMAIL", "OUTBOUND", timedelta(hours=5)),
+        ("EMAIL", "OUTBOUND", timedelta(hours=2)),
+    ]
+    with app.app_context(), db.unit_of_work() as session:
+        lead = session.get(Lead, lead_id)
+        for type_, direction, ago in recorded:
+            facts = activities.ActivityFacts(type=type_, at=now - ago, direction=direction)
+            activities.record(session=session, lead=lead, facts=facts)
+    process_outbox(app, db)
+    kept = _message_months(db)
+    with db.engine.connect() as conn:
+        assert kept == rollups.recomputed_message_months(conn)
+    assert [sum(counts) for counts in zip(*kept.values(), strict=True)] == [3, 2]
+
+    with app.app_context(), db.unit_of_work() as session:  # a replay of every activity event
+        for row in session.scalars(sa.select(DomainEvent).where(DomainEvent.type == ActivityLogged.NAME)):
+            replayed = Delivered(
+                id=row.id, clinic_id=row.clinic_id, subject_type=row.subject_type, subject_id=row.subject_id,
+                occurred_at=row.occurred_at, data=ActivityLogged.from_stored(row.payload),
+            )  # fmt: skip
+            rollups.on_activity_logged(session=session, event=replayed, now=now)
+    assert _message_months(db) == kept
+    with db.engine.begin() as connection:
+        rollups.backfill(connection)
+    assert _message_months(db) == kept
+
+    two_months = {"from": (now - timedelta(days=62)).isoformat(), "to": now.isoformat()}
+    report = client.get("/api/leads/analytics/follow-up", query_string=two_months, headers=tenant.headers())
+    assert report.status_code == 200, report.get_json()
+    found = report.get_json()
+    assert (found["automated_messages"], found["automated_messages_replied"]) == (3, 2)

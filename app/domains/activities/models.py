@@ -140,5 +140,8 @@ class LeadActivity(Base):
     message_channel: Mapped[str | None] = mapped_column(sa.String(32))
     # Not a foreign key: activities sit below automation; sequences are never deleted.
     message_sequence_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # ... and whether it is counted in its month's row (analytics_message_months): set once, by the
+    # statement that counts it, so a replayed event never counts it twice.
+    month_counted: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
     sentiment: Mapped[str | None] = mapped_column(sa.String(16))

@@ -1,4 +1,5 @@
-"""The analytics tables: monthly lead counts, and what each lead was last counted as in them."""
+"""The analytics tables: monthly lead counts, what each lead was last counted as in them, and monthly
+counts of automated messages."""
 
 from __future__ import annotations
 
@@ -46,3 +47,16 @@ class CountedLead(Base):
     converted: Mapped[int] = mapped_column(sa.Integer, default=0)
     lost: Mapped[int] = mapped_column(sa.Integer, default=0)
     within_5_min: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class MessageMonth(Base):
+    """One row per (clinic, UTC month): the automated messages sent in it that are counted
+    (lead_activities.month_counted), and how many of those were replied. Kept by the rollups'
+    statements that count a message and that mark it replied (app/domains/analytics/rollups.py)."""
+
+    __tablename__ = "analytics_message_months"
+
+    clinic_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    messages: Mapped[int] = mapped_column(sa.Integer, default=0)
+    replied: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -12,7 +12,7 @@ from statistics import median
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.domains.analytics.models import CountedLead, LeadMonth
+from app.domains.analytics.models import CountedLead, LeadMonth, MessageMonth
 from app.platform.db import Frozen, UnitOfWork, read_later, read_together, spans
 
 WEEK_SECONDS = 7 * 86400
@@ -194,8 +194,6 @@ def plan_for_reports(session: UnitOfWork) -> None:
 # Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events
 # job runs these for every lead it counts.
 _MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__
-_MONTH_KEY = [c.name for c in _MONTHS.primary_key.columns]
-_MONTH_COUNTS = [c.name for c in _MONTHS.columns if not c.primary_key]
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
@@ -203,10 +201,12 @@ def _row_values(table: sa.Table) -> dict:
     return {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns}
 
 
-def _add_to_month(dialect) -> Frozen:
-    insert = dialect.insert(_MONTHS).values(_row_values(_MONTHS))
-    added = {name: _MONTHS.c[name] + insert.excluded[name] for name in _MONTH_COUNTS}
-    return Frozen(insert.on_conflict_do_update(index_elements=_MONTH_KEY, set_=added))
+def _add_to_month(table: sa.Table, dialect) -> Frozen:
+    """Upsert: a row's counts added to its month row of `table` (created at 0 if missing)."""
+    insert = dialect.insert(table).values(_row_values(table))
+    key = [c.name for c in table.primary_key.columns]
+    added = {c.name: table.c[c.name] + insert.excluded[c.name] for c in table.columns if not c.primary_key}
+    return Frozen(insert.on_conflict_do_update(index_elements=key, set_=added))
 
 
 def _count_if_absent(dialect) -> Frozen:
@@ -214,13 +214,19 @@ def _count_if_absent(dialect) -> Frozen:
     return Frozen(insert.on_conflict_do_nothing(index_elements=["lead_id"]).returning(_COUNTED.c.lead_id))
 
 
-_ADD_TO_MONTH = {name: _add_to_month(module) for name, module in _DIALECTS.items()}
+_ADD_TO_MONTH = {
+    (table.name, name): _add_to_month(table, module)
+    for table in (_MONTHS, MessageMonth.__table__)
+    for name, module in _DIALECTS.items()
+}
 _COUNT_IF_ABSENT = {name: _count_if_absent(module) for name, module in _DIALECTS.items()}
 
 
-def add_to_months(session: UnitOfWork, rows: list[dict]) -> None:
-    """Add each row's counts to its month row (created at 0 if missing), in the rows' order."""
-    statement, connection = _ADD_TO_MONTH[session.get_bind().dialect.name], session.connection()
+def add_to_months(session: UnitOfWork, rows: list[dict], table: sa.Table = _MONTHS) -> None:
+    """Add each row's counts to its month row of `table` (the lead months, or the message months;
+    created at 0 if missing), in the rows' order."""
+    statement = _ADD_TO_MONTH[(table.name, session.get_bind().dialect.name)]
+    connection = session.connection()
     for row in rows:
         statement.execute(connection, row)
 

@@ -31,6 +31,7 @@ from app.domains.analytics import bookings as booking_reports
 from app.domains.analytics import consultations as consultation_reports
 from app.domains.analytics import coordination, figures, monthly, queries, response, rollups, trends
 from app.domains.analytics.figures import Cohort
+from app.domains.analytics.models import MessageMonth
 from app.domains.auth.models import User
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
@@ -287,15 +288,15 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     ).where(*task_conditions)
     if source_id is not None:
         task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
-    messages_stmt = _automated_messages(clinic_id, start, end, coordinator_id, source_id)
-    # Independent of each other and of the split (over two years ~100,000 tasks, ~290,000 messages):
-    # begun now, read at once with the split's reads, in one snapshot.
-    counts = read_later(session, [task_stmt, messages_stmt], queries.plan_for_reports)
+    # Independent of each other and of the split (over two years ~100,000 tasks): begun now, read
+    # at once with the split's reads, in one snapshot.
+    counts = read_later(session, [task_stmt, *_automated_messages(cohort)], queries.plan_for_reports)
     split = coordination.speed_split(
         session=session, clinic_id=clinic_id, start=start, end=end,
         coordinator_id=coordinator_id, source_id=source_id,
     )  # fmt: skip
-    [tasks], [(messages, replies)] = counts.rows()
+    [tasks], *message_counts = counts.rows()
+    messages, replies = (sum(rows[0][i] or 0 for rows in message_counts) for i in (0, 1))
     due, completed, on_time, cancelled, still_open, *by_outcome = tasks
     row = {
         "tasks_due": due,
@@ -319,21 +320,40 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     }
 
 
-def _automated_messages(clinic_id: int, start, end, coordinator_id, source_id) -> sa.Select:
-    """SQL: (automated messages sent in the range, those answered): rollups keeps `replied` per message."""
+def _automated_messages(cohort: Cohort) -> list[sa.Select]:
+    """SQL: statements of one row each, (automated messages sent, those answered), whose sums are the
+    cohort's range's (rollups keeps `replied` per message). Over the whole clinic, the range's whole
+    months are summed from the message months (rollups: a row per clinic and month; ~290,000 messages
+    over two years, 24 rows), its partial months at either end counted from the messages' index;
+    narrowed to an owner or a source (the months are the clinic's), every message of the range."""
+    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
+    narrowed = coordinator_id is not None or source_id is not None
+    months = None if narrowed else monthly.full_months(start, end)
+    if months is None:
+        return [_messages_between(cohort, start, end)]
+    table = MessageMonth.__table__
+    summed = sa.select(sa.func.sum(table.c.messages), sa.func.sum(table.c.replied)).where(
+        table.c.clinic_id == clinic_id, table.c.month >= months[0], table.c.month < months[1]
+    )
+    ends = [(start, monthly.month_start(months[0])), (monthly.month_start(months[1]), end)]
+    return [summed, *(_messages_between(cohort, a, b) for a, b in ends if a < b)]
+
+
+def _messages_between(cohort: Cohort, start: datetime, end: datetime) -> sa.Select:
+    """SQL: (automated messages sent in [start, end), those answered), from the messages' index."""
     message = LeadActivity
     stmt = sa.select(sa.func.count(), sa.func.count(sa.case((message.replied, message.occurred_at)))).where(
-        message.clinic_id == clinic_id,
+        message.clinic_id == cohort.clinic_id,
         rollups.automated_message(message),
         message.occurred_at >= start,
         message.occurred_at < end,
     )
-    if coordinator_id is not None or source_id is not None:
+    if cohort.coordinator_id is not None or cohort.source_id is not None:
         stmt = stmt.join(Lead, Lead.id == message.lead_id)
-        if coordinator_id is not None:
-            stmt = stmt.where(Lead.assigned_to_id == coordinator_id)
-        if source_id is not None:
-            stmt = stmt.where(Lead.source_id == source_id)
+        if cohort.coordinator_id is not None:
+            stmt = stmt.where(Lead.assigned_to_id == cohort.coordinator_id)
+        if cohort.source_id is not None:
+            stmt = stmt.where(Lead.source_id == cohort.source_id)
     return stmt
 
 
