@@ -94,3 +94,15 @@ def test_a_lone_read_begun_later_runs_on_another_connection_while_the_unit_reads
         [names] = read_together(uow, [_sources(tenant)[1]])  # a lone read after it: the same snapshot
     assert reader != own
     assert "Committed meanwhile" not in [name for (name,) in names]
+
+
+def test_one_units_long_reads_never_queue_another_units(db, tenant):
+    """Reads at once are not a queue shared by every request: while one clinic's report has five long
+    reads running, another's read is answered before any of them ends."""
+    need_postgres(str(db.engine.url), "reading at once is PostgreSQL's")
+    long_reads = [sa.select(sa.func.pg_sleep(1.0)) for _ in range(5)]
+    with db.unit_of_work() as busy, db.unit_of_work() as other:
+        running = read_later(busy, long_reads)
+        [[(count,)]] = read_later(other, [_sources(tenant)[0]]).rows()
+        assert not any(read.done() for read in running._pending)
+        assert count > 1 and len(running.rows()) == 5

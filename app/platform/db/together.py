@@ -23,8 +23,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-# Threads wait on the server (psycopg releases the GIL): a few are enough for one process's reports.
-_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-together")
+# Threads wait on the server (psycopg releases the GIL). Each call has its own few, not a pool every
+# request shares: one clinic's long reports never queue another clinic's reads (each read waits only
+# for a connection of the engine's pool, as any request does).
+_MOST_AT_ONCE = 4
 _SNAPSHOT = "db.together.snapshot"
 
 
@@ -54,7 +56,10 @@ def read_later(session, statements: list, prepare: Callable | None = None) -> Re
     if dialect.name != "postgresql" or _behind_pooler(dialect):
         return Reads([session.execute(statement).all() for statement in statements])
     snapshot, engine = exported_snapshot(session), session.get_bind()
-    return Reads([_READERS.submit(_read, engine, snapshot, statement, prepare) for statement in statements])
+    readers = ThreadPoolExecutor(min(len(statements), _MOST_AT_ONCE), thread_name_prefix="db-together")
+    pending = [readers.submit(_read, engine, snapshot, statement, prepare) for statement in statements]
+    readers.shutdown(wait=False)  # its threads end once these reads are done
+    return Reads(pending)
 
 
 def exported_snapshot(session) -> str:
