@@ -283,7 +283,7 @@ def test_no_domain_reaches_past_another_domains_face():
 # The coupling between domains, counted from the imports: it may only go down. A change that lowers it
 # lowers these; one that would raise it finds another way (an event, a face that offers more).
 DOMAIN_PAIRS = 129  # (importing domain, imported domain) pairs
-CROSS_DOMAIN_IMPORTS = 516  # (module, other domain's module) imports
+CROSS_DOMAIN_IMPORTS = 515  # (module, other domain's module) imports
 
 
 def coupling(graph: dict[str, dict[str, int]]) -> tuple[int, int]:

@@ -447,3 +447,44 @@ def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
         ]
     finally:
         engine.dispose()
+
+
+def test_tasks_are_counted_by_month_on_upgrade(empty_database):
+    """0070: the tasks already there counted in their clinic's UTC month of due, as the follow-up
+    report counts them; from then on the triggers count each write."""
+    from app.domains.analytics import task_counts
+
+    now = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+    tasks = [  # status, due, completed at, outcome
+        ("COMPLETED", now, now - timedelta(hours=1), "done"),
+        ("COMPLETED", now, now + timedelta(minutes=10), "no_answer"),  # late
+        ("OVERDUE", now, None, None),
+        ("CANCELLED", now + timedelta(hours=1), None, None),  # April in UTC
+    ]
+    migrate.upgrade(empty_database, "0069_i64_message_months")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
+            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
+            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            user = _insert_row(conn, "users", now, clinic_id=clinic)
+            for status, due, completed, outcome in tasks:
+                _insert_row(
+                    conn, "lead_tasks", now, clinic_id=clinic, lead_id=lead, assigned_to_id=user,
+                    status=status, due_at=due, completed_at=completed, outcome=outcome,
+                )  # fmt: skip
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            assert task_counts.kept(conn) == task_counts.recomputed(conn)
+            assert task_counts.kept(conn) == {
+                # due, completed, on time, cancelled, open, done, no answer, rescheduled, not needed
+                (clinic, date(2026, 3, 1)): (3, 2, 1, 0, 1, 1, 1, 0, 0),
+                (clinic, date(2026, 4, 1)): (1, 0, 0, 1, 0, 0, 0, 0, 0),
+            }
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE lead_tasks SET status = 'CANCELLED' WHERE status = 'OVERDUE'"))
+        with engine.connect() as conn:
+            assert task_counts.kept(conn)[(clinic, date(2026, 3, 1))] == (3, 2, 1, 1, 0, 1, 1, 0, 0)
+    finally:
+        engine.dispose()

@@ -1,10 +1,11 @@
-"""Analytics sweeps that beat calls: the clinic admins' daily / weekly summary email."""
+"""Analytics sweeps that beat calls: the clinic admins' daily / weekly summary email; the task
+months' rows folded."""
 
 from datetime import datetime
 
 from celery import shared_task
 
-from app.domains.analytics import summary
+from app.domains.analytics import summary, task_counts
 from app.platform.app_db import get_db
 from app.platform.db import database_now
 
@@ -21,3 +22,9 @@ def send_summaries(now: str | None = None) -> int:
             hour=db.settings.digest_hour,
             window_hours=db.settings.digest_window_hours,
         )
+
+
+@shared_task(name="analytics.fold_task_months")
+def fold_task_months() -> int:
+    with get_db().unit_of_work() as session:
+        return task_counts.fold(session)

@@ -49,6 +49,19 @@ def cohort_conditions(clinic_id: int, start: datetime, end: datetime, coordinato
     return conditions
 
 
+def of_leads(stmt, lead_id, *, owner_id=None, source_id=None):
+    """`stmt` narrowed to the rows (`lead_id`: their lead's id column) whose lead the owner holds now
+    and came from the source, each when given; joined to the leads only then."""
+    if owner_id is None and source_id is None:
+        return stmt
+    stmt = stmt.join(Lead, Lead.id == lead_id)
+    if owner_id is not None:
+        stmt = stmt.where(Lead.assigned_to_id == owner_id)
+    if source_id is not None:
+        stmt = stmt.where(Lead.source_id == source_id)
+    return stmt
+
+
 def percentiles(session: UnitOfWork, source, value_col, group_col=None, places: int = 2) -> dict:
     """{group: (median, p90)} of `value_col` over the rows of `source`, in SQL (see
     queries.percentile_rows), rounded."""

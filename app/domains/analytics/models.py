@@ -1,5 +1,5 @@
 """The analytics tables: monthly lead counts, what each lead was last counted as in them, and monthly
-counts of automated messages."""
+counts of automated messages and of tasks."""
 
 from __future__ import annotations
 
@@ -60,3 +60,28 @@ class MessageMonth(Base):
     month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     messages: Mapped[int] = mapped_column(sa.Integer, default=0)
     replied: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class TaskMonth(Base):
+    """Changes to the counts of a clinic's tasks due in a UTC month: the month's counts are the sums
+    of its rows. The database's triggers on lead_tasks add a row for every write that changes what a
+    task counts as (migration 0070); a sweep folds a month's rows into one
+    (app/domains/analytics/task_counts.py)."""
+
+    __tablename__ = "analytics_task_months"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.Integer)
+    month: Mapped[date] = mapped_column(sa.Date)
+    due: Mapped[int] = mapped_column(sa.Integer, default=0)
+    completed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    on_time: Mapped[int] = mapped_column(sa.Integer, default=0)  # completed by the due time
+    cancelled: Mapped[int] = mapped_column(sa.Integer, default=0)
+    still_open: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # By outcome (tasks.models.TaskOutcome's values).
+    done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    no_answer: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rescheduled: Mapped[int] = mapped_column(sa.Integer, default=0)
+    not_needed: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    __table_args__ = (sa.Index("ix_analytics_task_months_clinic_month", "clinic_id", "month"),)

@@ -26,7 +26,6 @@ from app.domains.activities.models import LeadActivity
 from app.domains.analytics import figures, queries, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage
-from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork, read_together
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
@@ -90,14 +89,7 @@ def _empty() -> dict:
 
 
 def _lead_filters(stmt, lead_id, cohort: Cohort):
-    if cohort.coordinator_id is None and cohort.source_id is None:
-        return stmt
-    stmt = stmt.join(Lead, Lead.id == lead_id)
-    if cohort.coordinator_id is not None:
-        stmt = stmt.where(Lead.assigned_to_id == cohort.coordinator_id)
-    if cohort.source_id is not None:
-        stmt = stmt.where(Lead.source_id == cohort.source_id)
-    return stmt
+    return figures.of_leads(stmt, lead_id, owner_id=cohort.coordinator_id, source_id=cohort.source_id)
 
 
 def _automated_messages(cohort: Cohort):

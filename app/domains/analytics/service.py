@@ -29,15 +29,23 @@ import sqlalchemy as sa
 from app.domains.activities.models import ActivityType, LeadActivity
 from app.domains.analytics import bookings as booking_reports
 from app.domains.analytics import consultations as consultation_reports
-from app.domains.analytics import coordination, figures, monthly, queries, response, rollups, trends
+from app.domains.analytics import (
+    coordination,
+    figures,
+    monthly,
+    queries,
+    response,
+    rollups,
+    task_counts,
+    trends,
+)
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import MessageMonth
 from app.domains.auth.models import User
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.pipeline.rules import LOST
-from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
-from app.platform.db import UnitOfWork, read_later
+from app.platform.db import UnitOfWork, read_together
 from app.platform.errors import NotFound, ValidationFailed
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
@@ -148,17 +156,7 @@ def coordinators(*, session: UnitOfWork, cohort: Cohort, now) -> dict:
         (user_id, c["leads"], c["within_5_min"], c["converted"])
         for (user_id,), c in monthly.cohort_counts(session, cohort, ("coordinator_id",)).items()
     ]
-    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.status.in_(OPEN_TASK_STATUSES)]
-    if coordinator_id is not None:
-        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
-    task_stmt = sa.select(
-        LeadTask.assigned_to_id,
-        sa.func.count(LeadTask.due_at),
-        sa.func.count(sa.case((LeadTask.due_at < now, LeadTask.due_at))),
-    ).where(*task_conditions)
-    if source_id is not None:
-        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
-    task_rows = session.execute(task_stmt.group_by(LeadTask.assigned_to_id)).all()
+    task_rows = session.execute(task_counts.open_by_owner(cohort, now)).all()
     stats: dict = {}
     for user_id, leads, within5, conversions in lead_rows:
         stats[user_id] = {"leads": leads, "contacted_within_5_min": within5, "conversions": conversions}
@@ -265,48 +263,23 @@ def _speed_to_lead_row(found: tuple) -> dict:
 
 def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Tasks due in the range completed on time; replies to automated messages sent in the range."""
-    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
-    task_conditions = [LeadTask.clinic_id == clinic_id, LeadTask.due_at >= start, LeadTask.due_at < end]
-    if coordinator_id is not None:
-        task_conditions.append(LeadTask.assigned_to_id == coordinator_id)
-    task_stmt = sa.select(
-        sa.func.count(LeadTask.due_at),
-        sa.func.count(sa.case((LeadTask.status == TaskStatus.COMPLETED, LeadTask.due_at))),
-        sa.func.count(
-            sa.case(
-                (
-                    sa.and_(
-                        LeadTask.status == TaskStatus.COMPLETED, LeadTask.completed_at <= LeadTask.due_at
-                    ),
-                    LeadTask.due_at,
-                )
-            )
-        ),
-        sa.func.count(sa.case((LeadTask.status == TaskStatus.CANCELLED, LeadTask.due_at))),
-        sa.func.count(sa.case((LeadTask.status.in_(OPEN_TASK_STATUSES), LeadTask.due_at))),
-        *[sa.func.count(sa.case((LeadTask.outcome == outcome, LeadTask.due_at))) for outcome in TaskOutcome],
-    ).where(*task_conditions)
-    if source_id is not None:
-        task_stmt = task_stmt.join(Lead, Lead.id == LeadTask.lead_id).where(Lead.source_id == source_id)
-    # Independent of each other and of the split (over two years ~100,000 tasks): begun now, read
-    # at once with the split's reads, in one snapshot.
-    counts = read_later(session, [task_stmt, *_automated_messages(cohort)], queries.plan_for_reports)
-    split = coordination.speed_split(
-        session=session, clinic_id=clinic_id, start=start, end=end,
-        coordinator_id=coordinator_id, source_id=source_id,
-    )  # fmt: skip
-    [tasks], *message_counts = counts.rows()
-    messages, replies = (sum(rows[0][i] or 0 for rows in message_counts) for i in (0, 1))
-    due, completed, on_time, cancelled, still_open, *by_outcome = tasks
+    _, start, end, coordinator_id, source_id = cohort.parts()
+    task_reads = _by_months(cohort, task_counts.summed, task_counts.between)
+    message_reads = _by_months(cohort, _message_months, _messages_between)
+    found = read_together(session, [*task_reads, *message_reads], queries.plan_for_reports)
+    tasks = _column_sums(found[: len(task_reads)])
+    messages, replies = _column_sums(found[len(task_reads) :])
+    figures_of = dict(zip(task_counts.COUNTS, tasks, strict=True))
+    due, cancelled, on_time = figures_of["due"], figures_of["cancelled"], figures_of["on_time"]
     row = {
         "tasks_due": due,
-        "tasks_completed": completed,
+        "tasks_completed": figures_of["completed"],
         "tasks_completed_on_time": on_time,
         "tasks_cancelled": cancelled,
-        "tasks_open": still_open,
+        "tasks_open": figures_of["still_open"],
         "on_time_rate": figures.ratio(on_time, due - cancelled),
         # Completed tasks by the outcome they were closed with (flat: the CSV has one row).
-        **{f"outcome_{outcome}": n for outcome, n in zip(TaskOutcome, by_outcome, strict=True)},
+        **{f"outcome_{outcome}": figures_of[outcome] for outcome in task_counts.OUTCOMES},
         "automated_messages": messages,
         "automated_messages_replied": replies,
         "reply_rate": figures.ratio(replies, messages),
@@ -315,28 +288,36 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     return {
         **figures.period(start, end, coordinator_id=coordinator_id, source_id=source_id),
         **row,
-        "split": split,
         "rows": [row],
     }
 
 
-def _automated_messages(cohort: Cohort) -> list[sa.Select]:
-    """SQL: statements of one row each, (automated messages sent, those answered), whose sums are the
-    cohort's range's (rollups keeps `replied` per message). Over the whole clinic, the range's whole
-    months are summed from the message months (rollups: a row per clinic and month; ~290,000 messages
-    over two years, 24 rows), its partial months at either end counted from the messages' index;
-    narrowed to an owner or a source (the months are the clinic's), every message of the range."""
+def _by_months(cohort: Cohort, summed, between) -> list[sa.Select]:
+    """SQL: statements of one row each whose column sums are the cohort's range's counts. Over the
+    whole clinic, the range's whole months are summed from monthly counts (`summed(clinic_id, first
+    month, stop month)`: over two years 24 months instead of ~100,000 tasks or ~290,000 messages),
+    its partial months at either end counted from the rows (`between(cohort, start, end)`); narrowed
+    to an owner or a source (the months are the clinic's), every row of the range."""
     clinic_id, start, end, coordinator_id, source_id = cohort.parts()
     narrowed = coordinator_id is not None or source_id is not None
     months = None if narrowed else monthly.full_months(start, end)
     if months is None:
-        return [_messages_between(cohort, start, end)]
-    table = MessageMonth.__table__
-    summed = sa.select(sa.func.sum(table.c.messages), sa.func.sum(table.c.replied)).where(
-        table.c.clinic_id == clinic_id, table.c.month >= months[0], table.c.month < months[1]
-    )
+        return [between(cohort, start, end)]
     ends = [(start, monthly.month_start(months[0])), (monthly.month_start(months[1]), end)]
-    return [summed, *(_messages_between(cohort, a, b) for a, b in ends if a < b)]
+    return [summed(clinic_id, *months), *(between(cohort, a, b) for a, b in ends if a < b)]
+
+
+def _column_sums(rows: list[list]) -> list[int]:
+    """Column by column, the sums of one-row results (a sum over no rows is null: 0)."""
+    return [sum(value or 0 for value in column) for column in zip(*(found[0] for found in rows), strict=True)]
+
+
+def _message_months(clinic_id: int, first, stop) -> sa.Select:
+    """SQL: one row, (automated messages, those replied) of the clinic's months [first, stop)."""
+    table = MessageMonth.__table__
+    return sa.select(sa.func.sum(table.c.messages), sa.func.sum(table.c.replied)).where(
+        table.c.clinic_id == clinic_id, table.c.month >= first, table.c.month < stop
+    )
 
 
 def _messages_between(cohort: Cohort, start: datetime, end: datetime) -> sa.Select:
@@ -348,13 +329,7 @@ def _messages_between(cohort: Cohort, start: datetime, end: datetime) -> sa.Sele
         message.occurred_at >= start,
         message.occurred_at < end,
     )
-    if cohort.coordinator_id is not None or cohort.source_id is not None:
-        stmt = stmt.join(Lead, Lead.id == message.lead_id)
-        if cohort.coordinator_id is not None:
-            stmt = stmt.where(Lead.assigned_to_id == cohort.coordinator_id)
-        if cohort.source_id is not None:
-            stmt = stmt.where(Lead.source_id == cohort.source_id)
-    return stmt
+    return figures.of_leads(stmt, message.lead_id, owner_id=cohort.coordinator_id, source_id=cohort.source_id)
 
 
 REPORTS = {
