@@ -103,8 +103,8 @@ SWEEPS = (
     Sweep("notifications-digests", "notifications.send_digests", "digest_interval"),
     # Clinic admins' analytics summary (daily or weekly, at the digest hour in the clinic's time).
     Sweep("analytics-summaries", "analytics.send_summaries", "summary_interval"),
-    # The task months' rows of changes the triggers added, each month's folded into one.
-    Sweep("analytics-fold-task-months", "analytics.fold_task_months", "task_months_fold_interval"),
+    # The rows of changes the triggers add to the task and message months, each month's folded.
+    Sweep("analytics-fold-months", "analytics.fold_months", "months_fold_interval"),
     # Idempotency keys past their 24 h; webhook deliveries a dead worker left `sending`.
     Sweep("idempotency-purge-expired", "idempotency.purge_expired", "idempotency_purge_interval"),
     Sweep("webhooks-recover-stuck", "webhooks.recover_stuck_deliveries", "webhook_stuck_interval"),

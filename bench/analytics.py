@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.domains.activities.models import LeadActivity
-from app.domains.analytics import rollups, task_counts
+from app.domains.analytics import month_changes, rollups
 from app.domains.auth import service as auth
 from app.domains.auth import tokens
 from app.domains.auth.models import User
@@ -219,10 +219,10 @@ def _seed(app, n_leads: int, n_activities: int) -> tuple[str, dict]:
         started = time.perf_counter()
         rollups.backfill(conn)
         timings["rollups backfill"] = time.perf_counter() - started
-    # The tasks were counted by month as they went in (migration 0070's triggers): their rows of
-    # changes folded, as the beat's sweep does within a minute.
+    # The tasks and messages were counted by month as they went in (the triggers of migrations 0070
+    # and 0071): their rows of changes folded, as the beat's sweep does within a minute.
     with db.unit_of_work() as session:
-        task_counts.fold(session)
+        month_changes.fold(session)
     if db.dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))

@@ -106,3 +106,11 @@ def test_one_units_long_reads_never_queue_another_units(db, tenant):
         [[(count,)]] = read_later(other, [_sources(tenant)[0]]).rows()
         assert not any(read.done() for read in running._pending)
         assert count > 1 and len(running.rows()) == 5
+
+
+def test_no_reads_after_the_snapshot_was_exported_are_no_rows(db, tenant):
+    """A report whose second round has nothing to read (no group with a reply) gets no rows, not an
+    error, though its first round exported the unit's snapshot."""
+    with db.unit_of_work() as uow:
+        read_together(uow, _sources(tenant))
+        assert read_together(uow, []) == [] and read_later(uow, []).rows() == []

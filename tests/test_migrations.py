@@ -404,9 +404,10 @@ def test_speed_to_leads_spans_are_backfilled_as_the_write_paths_work_them_out_on
 
 
 def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
-    """0069: every automated message counted in its clinic's UTC month (replied ones apart), as the
-    rollups' rebuild counts them; other activities counted nowhere."""
-    from app.domains.analytics import rollups
+    """0069: every automated message counted in its clinic's UTC month (replied ones apart); other
+    activities counted nowhere. 0071: the same by channel and sequence, and the triggers move them."""
+    from app.domains.analytics import month_changes, rollups
+    from app.domains.analytics.models import MessageMonth
 
     now = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
     kinds = [
@@ -428,7 +429,7 @@ def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
                     conn, "lead_activities", now, clinic_id=clinic, lead_id=lead, type=type_,
                     direction=direction, actor=actor, replied=replied, occurred_at=at,
                 )  # fmt: skip
-        migrate.upgrade(empty_database)
+        migrate.upgrade(empty_database, "0069_i64_message_months")
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
@@ -437,14 +438,26 @@ def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
             ).all()
             counted = conn.execute(sa.text("SELECT month_counted FROM lead_activities ORDER BY id")).scalars()
             assert [bool(c) for c in counted] == [True, True, True, False, False]
-            assert rollups.recomputed_message_months(conn) == {
-                (clinic, date(2026, 3, 1)): (2, 1),
-                (clinic, date(2026, 4, 1)): (1, 0),
-            }
         assert [(c, str(m), n, r) for c, m, n, r in rows] == [
             (clinic, "2026-03-01", 2, 1),
             (clinic, "2026-04-01", 1, 0),
         ]
+        # 0071: the same counts by channel, sequence (none here: '' and 0) and reply-time bucket
+        # (none timed here: -1), kept by triggers whatever writes the messages.
+        migrate.upgrade(empty_database)
+        with engine.begin() as conn:
+            kept = month_changes.kept(conn, MessageMonth.__table__)
+            assert kept == rollups.recomputed_message_months(conn)
+            assert kept == {
+                (clinic, date(2026, 3, 1), "", 0, -1): (2, 1),
+                (clinic, date(2026, 4, 1), "", 0, -1): (1, 0),
+            }
+            answered = "message_channel = 'sms', replied = true, reply_seconds = 90"
+            conn.execute(sa.text(f"UPDATE lead_activities SET {answered}"))
+            assert month_changes.kept(conn, MessageMonth.__table__) == {
+                (clinic, date(2026, 3, 1), "sms", 0, 1): (2, 2),  # 90 s: the second minute's bucket
+                (clinic, date(2026, 4, 1), "sms", 0, 1): (1, 1),
+            }
     finally:
         engine.dispose()
 
@@ -452,7 +465,8 @@ def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
 def test_tasks_are_counted_by_month_on_upgrade(empty_database):
     """0070: the tasks already there counted in their clinic's UTC month of due, as the follow-up
     report counts them; from then on the triggers count each write."""
-    from app.domains.analytics import task_counts
+    from app.domains.analytics import month_changes, task_counts
+    from app.domains.analytics.models import TaskMonth
 
     now = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
     tasks = [  # status, due, completed at, outcome
@@ -476,8 +490,8 @@ def test_tasks_are_counted_by_month_on_upgrade(empty_database):
                 )  # fmt: skip
         migrate.upgrade(empty_database)
         with engine.connect() as conn:
-            assert task_counts.kept(conn) == task_counts.recomputed(conn)
-            assert task_counts.kept(conn) == {
+            assert month_changes.kept(conn, TaskMonth.__table__) == task_counts.recomputed(conn)
+            assert month_changes.kept(conn, TaskMonth.__table__) == {
                 # due, completed, on time, cancelled, open, done, no answer, rescheduled, not needed
                 (clinic, date(2026, 3, 1)): (3, 2, 1, 0, 1, 1, 1, 0, 0),
                 (clinic, date(2026, 4, 1)): (1, 0, 0, 1, 0, 0, 0, 0, 0),
@@ -485,6 +499,7 @@ def test_tasks_are_counted_by_month_on_upgrade(empty_database):
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE lead_tasks SET status = 'CANCELLED' WHERE status = 'OVERDUE'"))
         with engine.connect() as conn:
-            assert task_counts.kept(conn)[(clinic, date(2026, 3, 1))] == (3, 2, 1, 1, 0, 1, 1, 0, 0)
+            march = month_changes.kept(conn, TaskMonth.__table__)[(clinic, date(2026, 3, 1))]
+            assert march == (3, 2, 1, 1, 0, 1, 1, 0, 0)
     finally:
         engine.dispose()

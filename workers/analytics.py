@@ -1,11 +1,11 @@
-"""Analytics sweeps that beat calls: the clinic admins' daily / weekly summary email; the task
-months' rows folded."""
+"""Analytics sweeps that beat calls: the clinic admins' daily / weekly summary email; the monthly
+counts' rows of changes folded."""
 
 from datetime import datetime
 
 from celery import shared_task
 
-from app.domains.analytics import summary, task_counts
+from app.domains.analytics import month_changes, summary
 from app.platform.app_db import get_db
 from app.platform.db import database_now
 
@@ -24,7 +24,7 @@ def send_summaries(now: str | None = None) -> int:
         )
 
 
-@shared_task(name="analytics.fold_task_months")
-def fold_task_months() -> int:
+@shared_task(name="analytics.fold_months")
+def fold_months() -> int:
     with get_db().unit_of_work() as session:
-        return task_counts.fold(session)
+        return month_changes.fold(session)

@@ -254,9 +254,9 @@ class Settings:
     digest_window_hours: int = 4  # a digest not sent by 08:00 + this (beat down) is skipped that day
     digest_interval: float = 300.0  # how often beat looks for users whose digest is due
     summary_interval: float = 300.0  # how often beat looks for admins' due analytics summaries
-    # How often beat folds the task months' rows of changes (analytics.fold_task_months): the
-    # follow-up report sums a month's rows, one after a fold.
-    task_months_fold_interval: float = 60.0
+    # How often beat folds the task and message months' rows of changes (analytics.fold_months):
+    # the follow-up reports sum a month's rows, one after a fold.
+    months_fold_interval: float = 60.0
     # The largest request body accepted (MAX_CONTENT_LENGTH, bytes): a bigger one is a 413 before it is read,
     # before authentication or a signature check (an anonymous sender cannot make a web process buffer it).
     max_content_length: int = 1024 * 1024

@@ -72,8 +72,28 @@ def _two_years_of_leads(db, tenant) -> None:
         rollups.stamp_spans(conn)  # the spans the write paths would have kept from those firsts
 
 
-def _plans_of(app, client, tenant, report: str, marker: str) -> list[str]:
-    """PostgreSQL's plans for the report's SELECTs containing `marker`, over two years."""
+def _reply_to_half(db, tenant) -> None:
+    """Half the automated emails replied, from a minute to three days after (seconds kept, as the
+    rollups keep them)."""
+    rng = random.Random(11)
+    with db.engine.begin() as conn:
+        messages = conn.execute(
+            sa.select(LeadActivity.id, LeadActivity.occurred_at).where(LeadActivity.clinic_id == tenant.id)
+        ).all()
+        for message_id, sent in messages[::2]:
+            seconds = rng.uniform(60, 3 * 86400)
+            answered = {"replied_at": sent + timedelta(seconds=seconds), "reply_seconds": seconds}
+            conn.execute(
+                sa.update(LeadActivity)
+                .where(LeadActivity.id == message_id)
+                .values(replied=True, message_channel="email", **answered)
+            )
+
+
+def _plans_of(app, client, tenant, report: str, marker: str, seeded: bool = False) -> list[str]:
+    """PostgreSQL's plans for the report's SELECTs containing `marker`, over two years (the rows
+    loaded after the request unless `seeded` before it: then the report's statements are those it
+    makes for the rows)."""
     engine = app.extensions["followup.db"].engine
     need_postgres(str(engine.url), "an index-only scan is PostgreSQL's plan")
     statements = []
@@ -91,7 +111,8 @@ def _plans_of(app, client, tenant, report: str, marker: str) -> list[str]:
     finally:
         sa.event.remove(engine, "before_cursor_execute", keep)
     assert statements
-    _two_years_of_leads(app.extensions["followup.db"], tenant)
+    if not seeded:
+        _two_years_of_leads(app.extensions["followup.db"], tenant)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(
             "VACUUM ANALYZE leads, lead_activities, lead_tasks"
@@ -123,18 +144,20 @@ def test_follow_up_counts_the_tasks_due_from_their_index_alone(app, client, tena
         assert "Index Only Scan using ix_lead_tasks_clinic_due" in plan, plan
 
 
-def test_follow_up_response_reads_each_group_in_order_from_its_index_alone(app, client, tenant):
-    """Per channel and per sequence: each grouping reads the range's automated messages already in its
-    group's order (the channel and sequence kept on the message, migration 0067) from a partial index
-    covering the reply time: not the activities' rows, no join to the thread message or the step to
-    find them, no sort of every message by group."""
-    indexes = ("ix_lead_activities_automated_by_channel", "ix_lead_activities_automated_by_sequence_id")
-    plans = _plans_of(app, client, tenant, "follow-up-response", "lead_activities.reply_seconds")
-    read = [index for plan in plans for index in indexes if f"Index Only Scan using {index}" in plan]
-    assert sorted(read) == sorted(indexes), plans  # each grouping from its own index
-    for plan in plans:
-        assert "Index Scan using" not in plan, plan
-        assert "Sort" not in plan, plan
+def test_follow_up_response_reads_each_groups_median_from_its_index_in_reply_order(app, client, tenant):
+    """Each group's median: read from the group's index of replied messages (migration 0071) in
+    reply-time order, from the bucket the counts point to: index-only, no sort, no join to find
+    them; the counts come from the message months and the messages' index, never a group index."""
+    db = app.extensions["followup.db"]
+    need_postgres(str(db.engine.url), "an index-only scan is PostgreSQL's plan")
+    _two_years_of_leads(db, tenant)
+    _reply_to_half(db, tenant)
+    walks = _plans_of(app, client, tenant, "follow-up-response", "OFFSET", True)
+    indexes = ("ix_lead_activities_replied_by_channel", "ix_lead_activities_replied_by_sequence_id")
+    read = [index for plan in walks for index in indexes if f"Index Only Scan using {index}" in plan]
+    assert sorted(read) == sorted(indexes), walks  # the channel's median, and the no-sequence group's
+    for plan in walks:
+        assert "Sort" not in plan and "Index Scan using" not in plan, plan
         assert "Join" not in plan and "Nested Loop" not in plan, plan
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
-from app.domains.analytics import rollups
+from app.domains.analytics import month_changes, rollups
 from app.domains.analytics.models import MessageMonth
 from app.domains.leads.models import SPAN_ENDS, Lead
 from app.domains.pipeline.models import LeadStageHistory
@@ -227,10 +227,7 @@ def test_the_follow_up_report_counts_automated_messages_from_their_partial_index
 
 def _message_months(db) -> dict:
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(MessageMonth.__table__)).all()
-    return {
-        (row.clinic_id, row.month): (row.messages, row.replied) for row in rows if row.messages or row.replied
-    }
+        return month_changes.kept(conn, MessageMonth.__table__)
 
 
 def test_each_automated_message_and_its_reply_count_once_in_their_month(app, client, db, tenant):
@@ -279,3 +276,24 @@ def test_each_automated_message_and_its_reply_count_once_in_their_month(app, cli
     assert report.status_code == 200, report.get_json()
     found = report.get_json()
     assert (found["automated_messages"], found["automated_messages_replied"]) == (3, 2)
+
+    statements = []
+
+    def keep(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        response = client.get(
+            "/api/leads/analytics/follow-up-response", query_string=two_months, headers=tenant.headers()
+        )
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", keep)
+    assert response.status_code == 200, response.get_json()
+    channels = {row["name"]: row for row in response.get_json()["channels"]}
+    assert (channels["sms"]["messages"], channels["sms"]["replied"]) == (1, 1)
+    assert (channels["email"]["messages"], channels["email"]["replied"]) == (2, 1)
+    assert channels["sms"]["median_hours_to_reply"] == channels["email"]["median_hours_to_reply"] == 1.0
+    [no_sequence] = response.get_json()["sequences"]
+    assert (no_sequence["name"], no_sequence["messages"], no_sequence["replied"]) == ("no sequence", 3, 2)
+    assert any("analytics_message_months" in statement for statement in statements)  # the whole months

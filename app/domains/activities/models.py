@@ -95,19 +95,20 @@ class LeadActivity(Base):
             postgresql_where=sa.text(AUTOMATED_MESSAGE),
             sqlite_where=sa.text(AUTOMATED_MESSAGE),
         ),
-        # Follow-up response over a long range: a range's automated messages already in channel
-        # (sequence) order, each group's times to reply sorted (its median's sort finds them in
-        # order), the range a filter on the index: no sort of every message by group.
+        # Follow-up response's medians over a long range: a range's replied automated messages
+        # already in channel (sequence) order, each group's times to reply sorted (its median's
+        # sort finds them in order), the range a filter on the index: no sort by group, and none of
+        # the unanswered messages (their counts come from the message months).
         *[
             sa.Index(
-                f"ix_lead_activities_automated_by_{group}",
+                f"ix_lead_activities_replied_by_{group}",
                 "clinic_id",
                 f"message_{group}",
                 "reply_seconds",
                 "occurred_at",
-                postgresql_include=["lead_id", "replied"],
-                postgresql_where=sa.text(AUTOMATED_MESSAGE),
-                sqlite_where=sa.text(AUTOMATED_MESSAGE),
+                postgresql_include=["lead_id"],
+                postgresql_where=sa.text(f"{AUTOMATED_MESSAGE} AND replied"),
+                sqlite_where=sa.text(f"{AUTOMATED_MESSAGE} AND replied"),
             )
             for group in ("channel", "sequence_id")
         ],
@@ -140,8 +141,5 @@ class LeadActivity(Base):
     message_channel: Mapped[str | None] = mapped_column(sa.String(32))
     # Not a foreign key: activities sit below automation; sequences are never deleted.
     message_sequence_id: Mapped[int | None] = mapped_column(sa.Integer)
-    # ... and whether it is counted in its month's row (analytics_message_months): set once, by the
-    # statement that counts it, so a replayed event never counts it twice.
-    month_counted: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # An inbound email or SMS: positive, neutral, negative or unknown (app/domains/intelligence).
     sentiment: Mapped[str | None] = mapped_column(sa.String(16))

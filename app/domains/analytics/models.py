@@ -50,23 +50,31 @@ class CountedLead(Base):
 
 
 class MessageMonth(Base):
-    """One row per (clinic, UTC month): the automated messages sent in it that are counted
-    (lead_activities.month_counted), and how many of those were replied. Kept by the rollups'
-    statements that count a message and that mark it replied (app/domains/analytics/rollups.py)."""
+    """Changes to the counts of a clinic's automated messages sent in a UTC month, by channel,
+    sequence and reply-time bucket: the counts are the sums of the rows. The database's triggers on
+    lead_activities add a row for every write that changes a message's counts (migration 0071); a
+    sweep folds a month's rows (app/domains/analytics/month_changes.py)."""
 
     __tablename__ = "analytics_message_months"
 
-    clinic_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.Integer)
+    month: Mapped[date] = mapped_column(sa.Date)
+    channel: Mapped[str] = mapped_column(sa.String(32))  # '': none yet
+    sequence_id: Mapped[int] = mapped_column(sa.Integer)  # 0: a rule's message, no sequence
+    # The seconds to the reply, bucketed (analytics.queries.reply_bucket); -1: not replied.
+    reply_bucket: Mapped[int] = mapped_column(sa.Integer)
     messages: Mapped[int] = mapped_column(sa.Integer, default=0)
     replied: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    __table_args__ = (sa.Index("ix_analytics_message_months_clinic_month", "clinic_id", "month"),)
 
 
 class TaskMonth(Base):
     """Changes to the counts of a clinic's tasks due in a UTC month: the month's counts are the sums
     of its rows. The database's triggers on lead_tasks add a row for every write that changes what a
     task counts as (migration 0070); a sweep folds a month's rows into one
-    (app/domains/analytics/task_counts.py)."""
+    (app/domains/analytics/month_changes.py)."""
 
     __tablename__ = "analytics_task_months"
 

@@ -46,6 +46,32 @@ def utc_month(bind, at):
     return sa.type_coerce(sa.func.date(at, "start of month"), sa.Date)
 
 
+def reply_bucket(bind, replied, seconds):
+    """SQL: the bucket of a message's seconds to its reply (-1: not replied): a minute each in the
+    first hour (0-59), then an hour each (60: 1 h to 2 h, ...). The message months count messages by
+    it (migration 0071's triggers, a frozen copy: a test compares the two), so a group's median is in
+    the bucket the counts say, and only that bucket's messages need reading (`bucket_start`)."""
+    minutes = _whole(bind, seconds / 60.0)
+    hours = _whole(bind, (seconds - 3600) / 3600.0)
+    return sa.case(
+        (sa.or_(sa.not_(replied), seconds.is_(None)), -1), (seconds < 3600, minutes), else_=60 + hours
+    )
+
+
+def bucket_start(bucket: int) -> float:
+    """The fewest seconds to a reply in `bucket` (reply_bucket): every value below it is in an
+    earlier bucket."""
+    return 60.0 * bucket if bucket < 60 else 3600.0 * (bucket - 59)
+
+
+def _whole(bind, value):
+    """SQL: the whole part of a value >= 0 (PostgreSQL's cast to an integer rounds; SQLite's
+    truncates)."""
+    if is_postgresql(bind):
+        return sa.cast(sa.func.floor(value), sa.Integer)
+    return sa.cast(value, sa.Integer)
+
+
 def week_index(bind, at, start: datetime):
     """SQL: the number of whole weeks from `start` to `at` (at >= start): 0 for the first 7 days."""
     weeks = seconds_between(bind, at, sa.literal(start, type_=at.type)) / WEEK_SECONDS

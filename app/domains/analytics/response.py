@@ -23,8 +23,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.domains.activities.models import LeadActivity
-from app.domains.analytics import figures, queries, rollups
+from app.domains.analytics import figures, month_changes, queries, rollups
 from app.domains.analytics.figures import Cohort
+from app.domains.analytics.models import MessageMonth
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage
 from app.platform.db import UnitOfWork, read_together
 
@@ -34,22 +35,24 @@ CHANNELS = ("sms", "email", "whatsapp", "instagram")
 Sequence = sa.table("sequences", sa.column("id"), sa.column("name"))
 NO_SEQUENCE = "no sequence"
 UNKNOWN = "unknown"
+# Each grouping's column on the message, in the order of the count rows' key (`_count_reads`).
+GROUPS = {"channel": LeadActivity.message_channel, "sequence": LeadActivity.message_sequence_id}
 
 
 def follow_up_response(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Per channel and per sequence: automated messages, replied, rate, median hours to the reply;
     per channel: the clinic's median minutes to its first reply to a family that wrote first."""
-    messages, conversations = _automated_messages(cohort), _first_messages(session, cohort)
-    # Independent groupings (over two years each reads ~290,000 messages or every conversation):
-    # read at once, in one snapshot (PostgreSQL; elsewhere one after the other).
-    reads = [
-        _message_reads(session, messages, messages.c.channel),
-        _message_reads(session, messages, messages.c.sequence_id),
-        _first_response_reads(session, conversations),
-    ]
+    conversations = _first_messages(session, cohort)
+    # Independent reads, at once in one snapshot (PostgreSQL; elsewhere one after the other): the
+    # counts by group and reply-time bucket (over two years ~24 months of rows, not ~290,000
+    # messages), the first responses; then each group's median from its bucket's messages alone.
+    reads = [_count_reads(session, cohort), _first_response_reads(session, conversations)]
     found = iter(read_together(session, [stmt for read in reads for stmt in read], queries.plan_for_reports))
-    channel_rows, sequence_rows, first_rows = ([next(found) for _ in read] for read in reads)
-    by_channel, by_sequence = _message_figures(channel_rows), _message_figures(sequence_rows)
+    count_rows, first_rows = ([next(found) for _ in read] for read in reads)
+    by_channel, by_sequence = (
+        _message_figures(session, cohort, GROUPS[group], _by_group(count_rows, position))
+        for position, group in enumerate(GROUPS)
+    )
     first_response = _first_response_figures(first_rows)
     names = _sequence_names(session, [i for i in by_sequence if i])
     # A message whose event the rollups have not processed yet has no channel for a moment.
@@ -92,48 +95,96 @@ def _lead_filters(stmt, lead_id, cohort: Cohort):
     return figures.of_leads(stmt, lead_id, owner_id=cohort.coordinator_id, source_id=cohort.source_id)
 
 
-def _automated_messages(cohort: Cohort):
-    """One row per automated message of the range: channel, sequence id, replied, seconds to reply.
-    The channel, sequence and seconds are the message's own columns (the rollups keep them), so a
-    long range reads its messages already in either group's order from an index (no join, no sort)."""
+def _count_reads(session: UnitOfWork, cohort: Cohort) -> list:
+    """Statements of rows (channel, sequence id, reply bucket, messages, replied) whose sums per key
+    are the range's (month_changes.by_months: whole months from the message months, the partial
+    ends from the messages' index): both groupings' counts, in one pass each."""
+    months, message = MessageMonth, LeadActivity
+
+    def summed(clinic_id: int, first, stop) -> sa.Select:
+        key = (months.channel, months.sequence_id, months.reply_bucket)
+        return (
+            sa.select(*key, sa.func.sum(months.messages), sa.func.sum(months.replied))
+            .where(months.clinic_id == clinic_id, months.month >= first, months.month < stop)
+            .group_by(*key)
+        )
+
+    def between(cohort: Cohort, start, end) -> sa.Select:
+        bucket = queries.reply_bucket(session, message.replied, message.reply_seconds)
+        key = (message.message_channel, message.message_sequence_id, bucket)
+        replied = sa.func.count(sa.case((message.replied, 1)))
+        stmt = sa.select(*key, sa.func.count(), replied).where(*_sent_in(cohort, start, end))
+        return _lead_filters(stmt, message.lead_id, cohort).group_by(*key)
+
+    return month_changes.by_months(cohort, summed, between)
+
+
+def _by_group(rows: list[list], position: int) -> list[tuple]:
+    """(group value, reply bucket, messages, replied) rows, from `_count_reads`' rows: the group's
+    value is the key's `position` (0: channel, 1: sequence id)."""
+    return [(row[position], *row[2:]) for found in rows for row in found]
+
+
+def _median_read(cohort: Cohort, column, value, buckets: dict) -> sa.Select:
+    """SQL: the one or two middle times to reply of the group's replied messages (`column` = `value`;
+    `buckets`: replied messages by reply bucket). The counts say which bucket holds the middle and
+    how many come before it; the statement reads from that bucket's first value on, in reply-time
+    order from the group's index of replied messages (migration 0071), skipping those before the
+    middle: a few of the group's messages, not all of them."""
+    replied = sum(buckets.values())
+    lower, upper = (replied + 1) // 2, replied // 2 + 1  # ranks of the middle one or two (from 1)
+    before = 0
+    for bucket in sorted(buckets):
+        if before + buckets[bucket] >= lower:
+            break
+        before += buckets[bucket]
     message = LeadActivity
-    stmt = sa.select(
-        message.message_channel.label("channel"),
-        message.message_sequence_id.label("sequence_id"),
-        message.replied.label("replied"),
-        message.reply_seconds.label("seconds"),
-    ).where(
+    stmt = sa.select(message.reply_seconds).where(
+        *_sent_in(cohort, cohort.start, cohort.end),
+        message.replied,
+        column.is_(None) if value is None else column == value,
+        message.reply_seconds >= queries.bucket_start(bucket),
+    )
+    stmt = _lead_filters(stmt, message.lead_id, cohort)
+    # Ordered by the group too (one value here): PostgreSQL then reads the index in its order even
+    # for the null group (`IS NULL` is not an equality to its planner, which would sort instead).
+    order = (column, message.reply_seconds)
+    return stmt.order_by(*order).offset(lower - 1 - before).limit(upper - lower + 1)
+
+
+def _sent_in(cohort: Cohort, start, end) -> list:
+    """SQL conditions: the clinic's automated messages sent in [start, end)."""
+    message = LeadActivity
+    return [
         message.clinic_id == cohort.clinic_id,
         rollups.automated_message(message),
-        message.occurred_at >= cohort.start,
-        message.occurred_at < cohort.end,
-    )
-    return _lead_filters(stmt, message.lead_id, cohort).subquery()
-
-
-def _message_reads(session: UnitOfWork, messages, group) -> list:
-    """Statements of the messages by `group` (channel or sequence id): count, replied and the median
-    seconds to the reply. PostgreSQL: one grouped statement, reading the range's messages in the
-    group's order from its index (the automated messages by channel or by sequence: migration 0067),
-    percentile_cont skipping the unanswered ones' nulls; elsewhere the counts, then the medians.
-    Sequence names are unique in a clinic, so grouping by the sequence's id is grouping by its name."""
-    replied = sa.func.count(sa.case((messages.c.replied, 1)))
-    if queries.is_postgresql(session):
-        median = sa.func.percentile_cont(0.5).within_group(messages.c.seconds)
-        return [sa.select(group, sa.func.count(), replied, median).group_by(group)]
-    return [
-        sa.select(group, sa.func.count(), replied).group_by(group),
-        queries.percentile_select(session, messages, messages.c.seconds, group),
+        message.occurred_at >= start,
+        message.occurred_at < end,
     ]
 
 
-def _message_figures(rows: list[list]) -> dict:
-    """{group value: figures}, from the rows of `_message_reads`' statements."""
-    if len(rows) == 1:
-        return {value: _figures(sent, answered, seconds) for value, sent, answered, seconds in rows[0]}
-    counts, medians = rows
-    median_of = {value: figures.num(median, 6) for value, median, _ in medians}
-    return {value: _figures(sent, answered, median_of.get(value)) for value, sent, answered in counts}
+def _message_figures(session: UnitOfWork, cohort: Cohort, column, rows: list[tuple]) -> dict:
+    """{group value: figures}, from the group's count rows (`_by_group`), each group's median read
+    from its middle bucket (`_median_read`). The months keep no channel as '' and no sequence as 0,
+    the messages as null: the same group."""
+    counts: dict = {}  # value: [messages, replied, {reply bucket: replied}]
+    for value, bucket, sent, answered in rows:
+        group = counts.setdefault(value or None, [0, 0, {}])
+        group[0], group[1] = group[0] + (sent or 0), group[1] + (answered or 0)
+        if bucket >= 0 and answered:
+            group[2][bucket] = group[2].get(bucket, 0) + answered
+    timed = {value: buckets for value, (_, _, buckets) in counts.items() if sum(buckets.values())}
+    reads = [_median_read(cohort, column, value, buckets) for value, buckets in timed.items()]
+    middles = read_together(session, reads, queries.plan_for_reports)
+    median_of = {
+        value: figures.num(sum(found[0] for found in middle) / len(middle), 6)
+        for value, middle in zip(timed, middles, strict=True)
+    }
+    return {
+        value: _figures(sent, answered, median_of.get(value))
+        for value, (sent, answered, _) in counts.items()
+        if sent
+    }
 
 
 def _sequence_names(session: UnitOfWork, sequence_ids: list) -> dict:

@@ -28,13 +28,8 @@ message, a max over each lead's stays) took seconds at 100,000 leads over two ye
   sms, else direct_message) and the sequence of the enrollment whose automation step sent it (null:
   a rule's message), so the follow-up response report groups by them from an index without joining
   (set when the message's own event is processed; until then it counts under channel "unknown");
-- analytics_message_months (models.MessageMonth): per clinic and UTC month, the automated messages
-  counted and those of them replied, which the follow-up report sums over a range's whole months
-  instead of counting ~290,000 messages over two years. The statement stamping a message's channel
-  counts it, once (`lead_activities.month_counted`: a replayed event finds it counted); a statement
-  turning a message replied adds to its month's replies when it returns the message counted. Each
-  locks the message's row and returns it as the other left it, so in either order, or at once, a
-  message and its reply are counted once.
+The automated messages' monthly counts (analytics_message_months) are kept by the database's
+triggers from all of these (migration 0071, app/domains/analytics/month_changes.py), not here.
 Each consumer computes its column from the rows, not from what the event says changed, so running it
 again, or after a later event, gives the same column. The stays' lead_created_at and stay_seconds
 are the stay's own facts, written by pipeline with the stay.
@@ -162,61 +157,32 @@ def on_activity_logged(*, session: UnitOfWork, event: Delivered, now: datetime) 
 
 
 def _stamp_channel_and_sequence(session: UnitOfWork, message_id: int) -> None:
-    """The message's channel and sequence, from its thread message and step (written with it), and
-    the message counted in its month (with its reply, if it has one), unless it was already."""
-    stamp = {"message_channel": message_channel(), "message_sequence_id": message_sequence_id()}
-    counted = session.execute(
-        sa.update(LeadActivity)
-        .where(LeadActivity.id == message_id, LeadActivity.month_counted.is_(sa.false()))
-        .values(month_counted=True, **stamp)
-        .returning(LeadActivity.clinic_id, LeadActivity.occurred_at, LeadActivity.replied)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if counted:
-        _add_to_message_months(
-            session, [(clinic_id, at, 1, int(replied)) for clinic_id, at, replied in counted]
-        )
-        return
-    session.execute(  # counted before (a replayed event): the stamp again, from the same rows
+    """The message's channel and sequence, from its thread message and step (written with it); a
+    replayed event writes the same values."""
+    session.execute(
         sa.update(LeadActivity)
         .where(LeadActivity.id == message_id)
-        .values(**stamp)
+        .values(message_channel=message_channel(), message_sequence_id=message_sequence_id())
         .execution_options(synchronize_session=False)
     )
 
 
-def _add_to_message_months(session: UnitOfWork, counts: list[tuple]) -> None:
-    """(clinic id, message time, messages, replied) added to the messages' month rows (summed per
-    month first; sorted: concurrent writers lock the rows in the same order)."""
-    summed: dict[tuple, list] = {}
-    for clinic_id, at, messages, replied in counts:
-        into = summed.setdefault((clinic_id, monthly.month_of(at)), [0, 0])
-        into[0], into[1] = into[0] + messages, into[1] + replied
-    rows = [
-        {"clinic_id": clinic_id, "month": month, "messages": messages, "replied": replied}
-        for (clinic_id, month), (messages, replied) in sorted(summed.items())
-    ]
-    queries.add_to_months(session, rows, MessageMonth.__table__)
-
-
 def _turn_replied(session: UnitOfWork, conditions: list, reply_at: datetime) -> None:
-    """The messages of `conditions` replied at `reply_at`: those not replied yet turn replied (each
-    counted one adds to its month's replies); those replied later than that keep the earlier reply."""
+    """The messages of `conditions` replied at `reply_at`: those not replied yet turn replied; those
+    replied later than that keep the earlier reply."""
     answered = {"replied_at": reply_at, "reply_seconds": _seconds_to(session, reply_at)}
-    newly = session.execute(
+    session.execute(
         sa.update(LeadActivity)
         .where(*conditions, LeadActivity.replied_at.is_(None))
         .values(replied=True, **answered)
-        .returning(LeadActivity.clinic_id, LeadActivity.occurred_at, LeadActivity.month_counted)
         .execution_options(synchronize_session=False)
-    ).all()
+    )
     session.execute(
         sa.update(LeadActivity)
         .where(*conditions, LeadActivity.replied_at > reply_at)
         .values(**answered)
         .execution_options(synchronize_session=False)
     )
-    _add_to_message_months(session, [(clinic_id, at, 0, 1) for clinic_id, at, counted in newly if counted])
 
 
 def _firsts_lowered_by(*, type: str, direction: str | None, outcome: str | None, actor: str | None) -> list:
@@ -419,36 +385,33 @@ def backfill(connection: sa.Connection) -> None:
 
 
 def _message_months_select(bind):
-    """SQL: the message month rows computed from the counted automated messages."""
-    month = queries.utc_month(bind, LeadActivity.occurred_at)
-    replied = sa.func.count(sa.case((LeadActivity.replied, 1)))
-    return (
-        sa.select(LeadActivity.clinic_id, month, sa.func.count(), replied)
-        .where(automated_message(), LeadActivity.month_counted)
-        .group_by(LeadActivity.clinic_id, month)
+    """SQL: the message month rows computed from the automated messages, one per (clinic, month,
+    channel, sequence, reply bucket)."""
+    key = (
+        LeadActivity.clinic_id,
+        queries.utc_month(bind, LeadActivity.occurred_at),
+        sa.func.coalesce(LeadActivity.message_channel, ""),
+        sa.func.coalesce(LeadActivity.message_sequence_id, 0),
+        queries.reply_bucket(bind, LeadActivity.replied, LeadActivity.reply_seconds),
     )
+    replied = sa.func.count(sa.case((LeadActivity.replied, 1)))
+    return sa.select(*key, sa.func.count(), replied).where(automated_message()).group_by(*key)
 
 
 def rebuild_message_months(connection: sa.Connection) -> None:
-    """Every automated message counted, and the message months computed from them (data loaded around
-    the write paths; migration 0069 runs the same SQL)."""
-    connection.execute(
-        sa.update(LeadActivity)
-        .where(automated_message(), LeadActivity.month_counted.is_(sa.false()))
-        .values(month_counted=True)
-    )
+    """The message months computed from the messages (the triggers counted each write of the
+    backfill's UPDATEs as it went; recomputed whole here, as migration 0071 does)."""
     table = MessageMonth.__table__
     connection.execute(table.delete())
     connection.execute(
         table.insert().from_select(
-            ["clinic_id", "month", "messages", "replied"], _message_months_select(connection)
+            ["clinic_id", "month", "channel", "sequence_id", "reply_bucket", "messages", "replied"],
+            _message_months_select(connection),
         )
     )
 
 
 def recomputed_message_months(connection: sa.Connection) -> dict:
-    """{(clinic id, month): (messages, replied)} from the counted messages (tests compare the rows)."""
-    return {
-        (clinic_id, month): (messages, replied)
-        for clinic_id, month, messages, replied in connection.execute(_message_months_select(connection))
-    }
+    """{(clinic id, month, channel, sequence id, reply bucket): (messages, replied)} from the messages
+    (tests compare it with what the message months keep, month_changes.kept)."""
+    return {tuple(row[:5]): tuple(row[5:]) for row in connection.execute(_message_months_select(connection))}

@@ -32,6 +32,7 @@ from app.domains.analytics import consultations as consultation_reports
 from app.domains.analytics import (
     coordination,
     figures,
+    month_changes,
     monthly,
     queries,
     response,
@@ -264,8 +265,8 @@ def _speed_to_lead_row(found: tuple) -> dict:
 def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     """Tasks due in the range completed on time; replies to automated messages sent in the range."""
     _, start, end, coordinator_id, source_id = cohort.parts()
-    task_reads = _by_months(cohort, task_counts.summed, task_counts.between)
-    message_reads = _by_months(cohort, _message_months, _messages_between)
+    task_reads = month_changes.by_months(cohort, task_counts.summed, task_counts.between)
+    message_reads = month_changes.by_months(cohort, _message_months, _messages_between)
     found = read_together(session, [*task_reads, *message_reads], queries.plan_for_reports)
     tasks = _column_sums(found[: len(task_reads)])
     messages, replies = _column_sums(found[len(task_reads) :])
@@ -290,21 +291,6 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
         **row,
         "rows": [row],
     }
-
-
-def _by_months(cohort: Cohort, summed, between) -> list[sa.Select]:
-    """SQL: statements of one row each whose column sums are the cohort's range's counts. Over the
-    whole clinic, the range's whole months are summed from monthly counts (`summed(clinic_id, first
-    month, stop month)`: over two years 24 months instead of ~100,000 tasks or ~290,000 messages),
-    its partial months at either end counted from the rows (`between(cohort, start, end)`); narrowed
-    to an owner or a source (the months are the clinic's), every row of the range."""
-    clinic_id, start, end, coordinator_id, source_id = cohort.parts()
-    narrowed = coordinator_id is not None or source_id is not None
-    months = None if narrowed else monthly.full_months(start, end)
-    if months is None:
-        return [between(cohort, start, end)]
-    ends = [(start, monthly.month_start(months[0])), (monthly.month_start(months[1]), end)]
-    return [summed(clinic_id, *months), *(between(cohort, a, b) for a, b in ends if a < b)]
 
 
 def _column_sums(rows: list[list]) -> list[int]:

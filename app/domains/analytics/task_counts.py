@@ -6,16 +6,13 @@ its due time); cancelled; still open; completed by each outcome. Over the whole 
 whole months come from `analytics_task_months` (`summed`), the partial months at its ends from the
 tasks' index (`between`).
 
-That table holds changes, not totals: a month's counts are the sums of its rows. The database's
-triggers on lead_tasks (migration 0070) add a row for every write that changes what a task counts
-as, whoever writes it (a use case, the overdue sweep, erasure, a bulk cancel, a delete), in the
-writer's own transaction: a count is never ahead of or behind the tasks. Writers only insert, so
-they never wait on each other for a month's row; `fold`, a sweep, replaces a month's rows with one.
+That table holds rows of changes that the database's triggers on lead_tasks add (migration 0070)
+for every write that changes what a task counts as, whoever writes it (a use case, the overdue
+sweep, erasure, a bulk cancel, a delete): app/domains/analytics/month_changes.py.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -24,7 +21,6 @@ from app.domains.analytics import queries
 from app.domains.analytics.figures import Cohort, of_leads
 from app.domains.analytics.models import TaskMonth
 from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask, TaskOutcome, TaskStatus
-from app.platform.db import UnitOfWork
 
 OUTCOMES = tuple(outcome.value for outcome in TaskOutcome)
 COUNTS = ("due", "completed", "on_time", "cancelled", "still_open", *OUTCOMES)
@@ -79,51 +75,11 @@ def open_by_owner(cohort: Cohort, now: datetime) -> sa.Select:
     return of_leads(stmt, LeadTask.lead_id, source_id=cohort.source_id).group_by(LeadTask.assigned_to_id)
 
 
-def fold(session: UnitOfWork) -> int:
-    """Each month with more than one row gets one, their sums (none if all are zero); returns the rows
-    folded. The rows are taken by a DELETE, so two folds at once never fold a row twice, and a row a
-    writer adds meanwhile is left for the next."""
-    several = (
-        sa.select(_TABLE.c.clinic_id, _TABLE.c.month)
-        .group_by(_TABLE.c.clinic_id, _TABLE.c.month)
-        .having(sa.func.count() > 1)
-    )
-    taken = session.execute(
-        _TABLE.delete()
-        .where(sa.tuple_(_TABLE.c.clinic_id, _TABLE.c.month).in_(several))
-        .returning(_TABLE.c.clinic_id, _TABLE.c.month, *(_TABLE.c[name] for name in COUNTS))
-    ).all()
-    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(COUNTS))
-    for clinic_id, month, *changes in taken:
-        sums[(clinic_id, month)] = [a + b for a, b in zip(sums[(clinic_id, month)], changes, strict=True)]
-    folded = [
-        {"clinic_id": clinic_id, "month": month, **dict(zip(COUNTS, totals, strict=True))}
-        for (clinic_id, month), totals in sorted(sums.items())
-        if any(totals)
-    ]
-    if folded:
-        session.execute(_TABLE.insert(), folded)
-    return len(taken)
-
-
-def kept(connection: sa.Connection) -> dict:
-    """{(clinic id, month): counts} as the table sums them, months counting nothing left out."""
-    rows = connection.execute(
-        sa.select(
-            _TABLE.c.clinic_id, _TABLE.c.month, *(sa.func.sum(_TABLE.c[name]) for name in COUNTS)
-        ).group_by(_TABLE.c.clinic_id, _TABLE.c.month)
-    )
-    return {(clinic_id, month): tuple(found) for clinic_id, month, *found in rows if any(found)}
-
-
 def recomputed(connection: sa.Connection) -> dict:
-    """{(clinic id, month): counts} counted from the tasks themselves (tests compare it with `kept`)."""
+    """{(clinic id, month): counts} counted from the tasks themselves (tests compare it with what the
+    task months keep, month_changes.kept)."""
     month = queries.utc_month(connection, LeadTask.due_at)
     rows = connection.execute(
         sa.select(LeadTask.clinic_id, month, *counts()).group_by(LeadTask.clinic_id, month)
     )
-    return {(clinic_id, _as_date(found_month)): tuple(found) for clinic_id, found_month, *found in rows}
-
-
-def _as_date(month) -> date:
-    return month if isinstance(month, date) else date.fromisoformat(month)
+    return {(clinic_id, month): tuple(found) for clinic_id, month, *found in rows}

@@ -53,7 +53,7 @@ def read_later(session, statements: list, prepare: Callable | None = None) -> Re
     reads, on the unit or together): their rows from `.rows()`. Where they run one after the other,
     they are done before this returns."""
     dialect = session.get_bind().dialect
-    if dialect.name != "postgresql" or _behind_pooler(dialect):
+    if not statements or dialect.name != "postgresql" or _behind_pooler(dialect):
         return Reads([session.execute(statement).all() for statement in statements])
     snapshot, engine = exported_snapshot(session), session.get_bind()
     readers = ThreadPoolExecutor(min(len(statements), _MOST_AT_ONCE), thread_name_prefix="db-together")
