@@ -314,6 +314,13 @@ def _insert_row(conn, table: str, now: datetime, **values) -> int:
     return conn.execute(sa.insert(target).values(**columns).returning(target.c.id)).scalar_one()
 
 
+def _clinic_with_a_lead(conn, now: datetime) -> tuple[int, int, int]:
+    """A clinic, a lead source of it and a lead from that source: their ids."""
+    clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
+    source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
+    return clinic, source, _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+
+
 def test_consultations_the_webhook_made_are_booked_via_webhook_on_upgrade(empty_database):
     """0052: a consultation made by the booking system's webhook (created_by booking_system) is
     `webhook`, one a person or an API key made is `staff`."""
@@ -322,9 +329,7 @@ def test_consultations_the_webhook_made_are_booked_via_webhook_on_upgrade(empty_
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
-            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
-            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
-            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            clinic, _, lead = _clinic_with_a_lead(conn, now)
             for who in ("booking_system", "user:1", "api_key:3"):
                 _insert_row(
                     conn,
@@ -421,9 +426,7 @@ def test_automated_messages_are_counted_by_month_on_upgrade(empty_database):
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
-            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
-            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
-            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            clinic, _, lead = _clinic_with_a_lead(conn, now)
             for type_, direction, actor, replied, at in kinds:
                 _insert_row(
                     conn, "lead_activities", now, clinic_id=clinic, lead_id=lead, type=type_,
@@ -479,9 +482,7 @@ def test_tasks_are_counted_by_month_on_upgrade(empty_database):
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
-            clinic = _insert_row(conn, "clinics", now, timezone="UTC", settings={}, business_hours={})
-            source = _insert_row(conn, "lead_sources", now, clinic_id=clinic)
-            lead = _insert_row(conn, "leads", now, clinic_id=clinic, source_id=source)
+            clinic, _, lead = _clinic_with_a_lead(conn, now)
             user = _insert_row(conn, "users", now, clinic_id=clinic)
             for status, due, completed, outcome in tasks:
                 _insert_row(
