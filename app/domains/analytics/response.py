@@ -49,9 +49,14 @@ def follow_up_response(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict
     reads = [_count_reads(session, cohort), _first_response_reads(session, conversations)]
     found = iter(read_together(session, [stmt for read in reads for stmt in read], queries.plan_for_reports))
     count_rows, first_rows = ([next(found) for _ in read] for read in reads)
+    counts = {group: _group_counts(_by_group(count_rows, position)) for position, group in enumerate(GROUPS)}
+    medians = _medians(session, cohort, counts)
     by_channel, by_sequence = (
-        _message_figures(session, cohort, GROUPS[group], _by_group(count_rows, position))
-        for position, group in enumerate(GROUPS)
+        {
+            value: _figures(sent, replied, medians.get((group, value)))
+            for value, (sent, replied, _) in found.items()
+        }
+        for group, found in counts.items()
     )
     first_response = _first_response_figures(first_rows)
     names = _sequence_names(session, [i for i in by_sequence if i])
@@ -163,27 +168,33 @@ def _sent_in(cohort: Cohort, start, end) -> list:
     ]
 
 
-def _message_figures(session: UnitOfWork, cohort: Cohort, column, rows: list[tuple]) -> dict:
-    """{group value: figures}, from the group's count rows (`_by_group`), each group's median read
-    from its middle bucket (`_median_read`). The months keep no channel as '' and no sequence as 0,
-    the messages as null: the same group."""
-    counts: dict = {}  # value: [messages, replied, {reply bucket: replied}]
+def _group_counts(rows: list[tuple]) -> dict:
+    """{group value: [messages, replied, {reply bucket: replied}]} from the group's count rows
+    (`_by_group`); groups counting nothing left out. The months keep no channel as '' and no
+    sequence as 0, the messages as null: the same group."""
+    counts: dict = {}
     for value, bucket, sent, answered in rows:
         group = counts.setdefault(value or None, [0, 0, {}])
         group[0], group[1] = group[0] + (sent or 0), group[1] + (answered or 0)
         if bucket >= 0 and answered:
             group[2][bucket] = group[2].get(bucket, 0) + answered
-    timed = {value: buckets for value, (_, _, buckets) in counts.items() if sum(buckets.values())}
-    reads = [_median_read(cohort, column, value, buckets) for value, buckets in timed.items()]
+    return {value: found for value, found in counts.items() if found[0]}
+
+
+def _medians(session: UnitOfWork, cohort: Cohort, counts: dict) -> dict:
+    """{(grouping, value): median seconds to the reply} of every group with a timed reply, each read
+    from its middle bucket (`_median_read`), all at once."""
+    timed = [
+        (group, value, buckets)
+        for group, found in counts.items()
+        for value, (_, _, buckets) in found.items()
+        if sum(buckets.values())
+    ]
+    reads = [_median_read(cohort, GROUPS[group], value, buckets) for group, value, buckets in timed]
     middles = read_together(session, reads, queries.plan_for_reports)
-    median_of = {
-        value: figures.num(sum(found[0] for found in middle) / len(middle), 6)
-        for value, middle in zip(timed, middles, strict=True)
-    }
     return {
-        value: _figures(sent, answered, median_of.get(value))
-        for value, (sent, answered, _) in counts.items()
-        if sent
+        (group, value): figures.num(sum(found[0] for found in middle) / len(middle), 6)
+        for (group, value, _), middle in zip(timed, middles, strict=True)
     }
 
 
