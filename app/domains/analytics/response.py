@@ -118,7 +118,9 @@ def _count_reads(session: UnitOfWork, cohort: Cohort) -> list:
         bucket = queries.reply_bucket(session, message.replied, message.reply_seconds)
         key = (message.message_channel, message.message_sequence_id, bucket)
         replied = sa.func.count(sa.case((message.replied, 1)))
-        stmt = sa.select(*key, sa.func.count(), replied).where(*_sent_in(cohort, start, end))
+        stmt = sa.select(*key, sa.func.count(), replied).where(
+            *rollups.automated_sent(cohort.clinic_id, start, end)
+        )
         return _lead_filters(stmt, message.lead_id, cohort).group_by(*key)
 
     return month_changes.by_months(cohort, summed, between)
@@ -145,7 +147,7 @@ def _median_read(cohort: Cohort, column, value, buckets: dict) -> sa.Select:
         before += buckets[bucket]
     message = LeadActivity
     stmt = sa.select(message.reply_seconds).where(
-        *_sent_in(cohort, cohort.start, cohort.end),
+        *rollups.automated_sent(cohort.clinic_id, cohort.start, cohort.end),
         message.replied,
         column.is_(None) if value is None else column == value,
         message.reply_seconds >= queries.bucket_start(bucket),
@@ -155,17 +157,6 @@ def _median_read(cohort: Cohort, column, value, buckets: dict) -> sa.Select:
     # for the null group (`IS NULL` is not an equality to its planner, which would sort instead).
     order = (column, message.reply_seconds)
     return stmt.order_by(*order).offset(lower - 1 - before).limit(upper - lower + 1)
-
-
-def _sent_in(cohort: Cohort, start, end) -> list:
-    """SQL conditions: the clinic's automated messages sent in [start, end)."""
-    message = LeadActivity
-    return [
-        message.clinic_id == cohort.clinic_id,
-        rollups.automated_message(message),
-        message.occurred_at >= start,
-        message.occurred_at < end,
-    ]
 
 
 def _group_counts(rows: list[tuple]) -> dict:

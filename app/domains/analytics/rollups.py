@@ -83,6 +83,16 @@ def automated_message(activity=LeadActivity) -> sa.ColumnElement[bool]:
     )
 
 
+def automated_sent(clinic_id: int, start, end) -> list:
+    """SQL conditions: the clinic's automated messages sent in [start, end)."""
+    return [
+        LeadActivity.clinic_id == clinic_id,
+        automated_message(),
+        LeadActivity.occurred_at >= start,
+        LeadActivity.occurred_at < end,
+    ]
+
+
 def message_channel(message=LeadActivity) -> sa.ColumnElement[str]:
     """SQL: an automated message's channel: its thread message's (the conversation message of the
     notification it names), else by its type (EMAIL: email, SMS: sms), else direct_message."""

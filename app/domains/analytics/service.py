@@ -310,10 +310,7 @@ def _messages_between(cohort: Cohort, start: datetime, end: datetime) -> sa.Sele
     """SQL: (automated messages sent in [start, end), those answered), from the messages' index."""
     message = LeadActivity
     stmt = sa.select(sa.func.count(), sa.func.count(sa.case((message.replied, message.occurred_at)))).where(
-        message.clinic_id == cohort.clinic_id,
-        rollups.automated_message(message),
-        message.occurred_at >= start,
-        message.occurred_at < end,
+        *rollups.automated_sent(cohort.clinic_id, start, end)
     )
     return figures.of_leads(stmt, message.lead_id, owner_id=cohort.coordinator_id, source_id=cohort.source_id)
 
