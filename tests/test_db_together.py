@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.domains.analytics import queries
 from app.domains.leads.models import LeadSource
 from app.platform import clock
-from app.platform.db import read_later, read_together
+from app.platform.db import plan_for_reports, read_later, read_together
 from tests.requirements import need_postgres
 
 
@@ -35,8 +34,8 @@ def _add_source(db, tenant, name: str) -> None:
 
 def test_reads_together_give_what_the_statements_give_one_after_the_other(db, tenant):
     with db.unit_of_work() as uow:
-        queries.plan_for_reports(uow)
-        together = read_together(uow, _sources(tenant), queries.plan_for_reports)
+        plan_for_reports(uow)
+        together = read_together(uow, _sources(tenant), plan_for_reports)
         one_by_one = [uow.execute(statement).all() for statement in _sources(tenant)]
     assert together == one_by_one
     assert together[0][0][0] == len(together[1]) > 1  # the clinic's seeded sources, read back

@@ -15,6 +15,7 @@ from app.domains.analytics import queries, rollups
 from app.domains.analytics.figures import cohort_conditions
 from app.domains.leads.models import Lead, LeadSource
 from app.platform import clock
+from app.platform.db import plan_for_reports
 
 LEADS = 600
 SQLITE_SLACK = 0.002 / 60  # minutes: two milliseconds
@@ -98,7 +99,7 @@ def test_medians_by_group_are_the_medians_of_each_groups_values(app, tenant):
     _leads(db, tenant, now)
     start, end = now - timedelta(days=365), now
     with app.app_context(), db.unit_of_work() as session:
-        queries.plan_for_reports(session)
+        plan_for_reports(session)
         spans = {  # as speed to lead's split reads them (coordination.speed_split)
             "routing": Lead.routing_seconds / 60.0,
             "attempt": Lead.human_attempt_seconds / 60.0,

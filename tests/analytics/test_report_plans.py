@@ -118,7 +118,7 @@ def _plans_of(app, client, tenant, report: str, marker: str, seeded: bool = Fals
             "VACUUM ANALYZE leads, lead_activities, lead_tasks"
         )  # as a clinic's tables are kept
         conn.exec_driver_sql("SET enable_seqscan = off")  # what the indexes can answer, whatever the size
-        conn.exec_driver_sql("SET random_page_cost = 1.1")  # as the reports run (queries.plan_for_reports)
+        conn.exec_driver_sql("SET random_page_cost = 1.1")  # as the reports run (db.plan_for_reports)
         return [
             "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
             for statement, parameters in statements

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domains.analytics.models import CountedLead, LeadMonth, MessageMonth
-from app.platform.db import Frozen, UnitOfWork, read_later, read_together, spans
+from app.platform.db import Frozen, UnitOfWork, begin_report_reads, read_report, spans
 
 WEEK_SECONDS = 7 * 86400
 SPEED_TO_LEAD_SECONDS = 300  # "contacted within 5 minutes": at most this many seconds, rounded
@@ -99,7 +99,7 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
         # single pass sorted every lead of the range by one group, then again by the other: over
         # two years most of the split's time (docs/performance.md, "Reports over two years"). A
         # short range still reads the cohort's index and sorts its few leads: the planner weighs both.
-        # The statements run at once on connections of their own, in one snapshot (read_together).
+        # The statements run at once on connections of their own, in one snapshot (read_report).
         statements = [
             sa.select(
                 column,
@@ -110,7 +110,7 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
             .group_by(column)
             for column in groups.values()
         ]
-        for name, rows in zip(groups, read_together(session, statements, plan_for_reports), strict=True):
+        for name, rows in zip(groups, read_report(session, statements), strict=True):
             found[name] = {row[0]: tuple(row[1:]) for row in rows}
         return found
     rows = session.execute(sa.select(*columns, *medians).where(*conditions)).all()
@@ -188,7 +188,7 @@ def begin_speed_to_lead_row(
             sa.func.percentile_cont(0.5).within_group(minutes),
             sa.func.percentile_disc(0.9).within_group(minutes),
         ).where(*contacted)
-        reads = read_later(session, [figures, *counted], plan_for_reports)
+        reads = begin_report_reads(session, [figures, *counted])
 
         def row(leads: int | None) -> tuple:
             [[found], *count] = reads.rows()
@@ -201,20 +201,6 @@ def begin_speed_to_lead_row(
     rows = percentile_rows(session, contacted_only, contacted_only.c.minutes)
     median, p90 = (rows[0][1], rows[0][2]) if rows else (None, None)
     return lambda given: (leads if count_leads else given, *reached, median, p90)
-
-
-def plan_for_reports(session: UnitOfWork) -> None:
-    """PostgreSQL: planner settings for the rest of a report's transaction."""
-    if not is_postgresql(session):
-        return
-    # Percentiles sort up to one row per lead of the range: in memory, not in temp files. The
-    # reports read covering indexes (index-only scans); at the default random_page_cost (4, for
-    # spinning disks) the planner prefers scanning the wider tables whole for a long range.
-    session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
-    session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
-    # psycopg prepares a statement run often; after five runs PostgreSQL may switch it to a
-    # generic plan, blind to the range's bounds (one plan for a day and for two years).
-    session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 # Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events

@@ -27,7 +27,7 @@ from app.domains.analytics import figures, month_changes, queries, rollups
 from app.domains.analytics.figures import Cohort
 from app.domains.analytics.models import MessageMonth
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage
-from app.platform.db import UnitOfWork, read_together
+from app.platform.db import UnitOfWork, read_report
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
 # A sequence's name, by table: automation builds on analytics (it reads the reports' rollups), so
@@ -47,7 +47,7 @@ def follow_up_response(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict
     # counts by group and reply-time bucket (over two years ~24 months of rows, not ~290,000
     # messages), the first responses; then each group's median from its bucket's messages alone.
     reads = [_count_reads(session, cohort), _first_response_reads(session, conversations)]
-    found = iter(read_together(session, [stmt for read in reads for stmt in read], queries.plan_for_reports))
+    found = iter(read_report(session, [stmt for read in reads for stmt in read]))
     count_rows, first_rows = ([next(found) for _ in read] for read in reads)
     counts = {group: _group_counts(_by_group(count_rows, position)) for position, group in enumerate(GROUPS)}
     medians = _medians(session, cohort, counts)
@@ -182,7 +182,7 @@ def _medians(session: UnitOfWork, cohort: Cohort, counts: dict) -> dict:
         if sum(buckets.values())
     ]
     reads = [_median_read(cohort, GROUPS[group], value, buckets) for group, value, buckets in timed]
-    middles = read_together(session, reads, queries.plan_for_reports)
+    middles = read_report(session, reads)
     return {
         (group, value): figures.num(sum(found[0] for found in middle) / len(middle), 6)
         for (group, value, _), middle in zip(timed, middles, strict=True)

@@ -46,7 +46,7 @@ from app.domains.auth.models import User
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import LeadStageHistory, PipelineStage
 from app.domains.pipeline.rules import LOST
-from app.platform.db import UnitOfWork, read_together
+from app.platform.db import UnitOfWork, plan_for_reports, read_report
 from app.platform.errors import NotFound, ValidationFailed
 
 MESSAGE_TYPES = (ActivityType.EMAIL, ActivityType.SMS, ActivityType.DIRECT_MESSAGE)
@@ -235,7 +235,7 @@ def speed_to_lead(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
 def speed_to_lead_by_week(*, session: UnitOfWork, clinic_id: int, weeks: int, now: datetime) -> list[dict]:
     """Speed to lead's figures (not its split) for each of the last `weeks` weeks, oldest first, each
     week ending `now` less a whole number of weeks: the console's weekly chart."""
-    queries.plan_for_reports(session)
+    plan_for_reports(session)
     rows = []
     for back in range(weeks, 0, -1):
         end = now - timedelta(weeks=back - 1)
@@ -267,7 +267,7 @@ def follow_up(*, session: UnitOfWork, cohort: Cohort, now=None) -> dict:
     _, start, end, coordinator_id, source_id = cohort.parts()
     task_reads = month_changes.by_months(cohort, task_counts.summed, task_counts.between)
     message_reads = month_changes.by_months(cohort, _message_months, _messages_between)
-    found = read_together(session, [*task_reads, *message_reads], queries.plan_for_reports)
+    found = read_report(session, [*task_reads, *message_reads])
     tasks = _column_sums(found[: len(task_reads)])
     messages, replies = _column_sums(found[len(task_reads) :])
     figures_of = dict(zip(task_counts.COUNTS, tasks, strict=True))
@@ -337,7 +337,7 @@ def report(*, session: UnitOfWork, clinic_id: int, name: str, args: dict, now: d
     if start >= end:
         raise ValidationFailed("from", "must be before to")
     coordinator_id, source_id = args.get("coordinator_id"), args.get("source_id")
-    queries.plan_for_reports(session)
+    plan_for_reports(session)
     if coordinator_id is not None:
         user = session.get(User, coordinator_id)
         if user is None or user.clinic_id != clinic_id:

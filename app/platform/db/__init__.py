@@ -8,6 +8,7 @@ from app.platform.db.clock import database_clock, database_now
 from app.platform.db.database import Database
 from app.platform.db.engine import autocommit, is_unavailable, make_engine
 from app.platform.db.paging import MAX_OFFSET, PageRequest, page_of, page_offset
+from app.platform.db.reports import begin_report_reads, plan_for_reports, read_report
 from app.platform.db.rows import detached_copy, loaded, new_row, row_values
 from app.platform.db.together import read_later, read_together
 from app.platform.db.types import MAX_ID, NAMING_CONVENTION, Base, JSONType, UTCDateTime
@@ -28,6 +29,7 @@ __all__ = [
     "allocate_ids",
     "among",
     "autocommit",
+    "begin_report_reads",
     "database_clock",
     "database_now",
     "detached_copy",
@@ -40,7 +42,9 @@ __all__ = [
     "new_row",
     "page_of",
     "page_offset",
+    "plan_for_reports",
     "read_later",
+    "read_report",
     "read_together",
     "row_values",
 ]
