@@ -4,7 +4,7 @@ from celery import shared_task
 
 from app.platform import clock
 from app.platform.app_db import get_db
-from app.platform.db import database_clock, database_now
+from app.platform.db import database_now
 from app.platform.scheduling import monitor, runner, sweeps
 
 
@@ -19,7 +19,7 @@ def run_job(self, job_id: int, subject: str | None = None, batch: list[int] | No
     background = queue is not None and queue != "realtime"
     # The database's clock is the time of record; this host's may be off (the broker's eta fires by it).
     db = get_db()
-    db_clock = database_clock(db)
+    db_clock = db.clock
     now = db_clock()
     delivery = runner.Delivery(
         clock=db_clock,

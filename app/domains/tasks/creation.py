@@ -21,7 +21,7 @@ from app.domains.tasks import queries, rules
 from app.domains.tasks.alerts.timers import schedule_timers, task_offsets, timer_jobs
 from app.domains.tasks.models import LeadTask, TaskPriority, TaskStatus, TaskTemplate
 from app.platform.audit import service as audit
-from app.platform.db import UnitOfWork, insert_now, new_row
+from app.platform.db import UnitOfWork, UTCDateTime, insert_now, new_row
 from app.platform.db.rows import column_values
 from app.platform.errors import Conflict, ValidationFailed
 from app.platform.roles import Actor
@@ -316,9 +316,15 @@ def _first_task_of_leads(session: UnitOfWork, lead_ids: set[int], now: datetime)
     there (app/domains/analytics/coordination.py; the lead's kept firsts are listed in
     app/domains/analytics/rollups.py), not from a probe of the tasks per lead; with the spans that
     start or end at it (leads.models.kept_spans)."""
-    session.execute(
-        sa.update(Lead)
-        .where(Lead.id.in_(sorted(lead_ids)), Lead.first_task_at.is_(None))
-        .values(first_task_at=now, **kept_spans(first_task_at=now))
-        .execution_options(synchronize_session=False)
-    )
+    session.flush()  # the spans are worked out from the lead's columns as stored
+    session.connection().execute(_FIRST_TASK, {"lead_ids": sorted(lead_ids), "now": now})
+
+
+# Built once: every new lead's first task runs it, and building it (the spans' SQL) cost more than
+# running it.
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_FIRST_TASK = (
+    sa.update(Lead.__table__)
+    .where(Lead.id.in_(sa.bindparam("lead_ids", expanding=True)), Lead.first_task_at.is_(None))
+    .values(first_task_at=_NOW, **kept_spans(first_task_at=_NOW))
+)

@@ -4,7 +4,7 @@ machinery stays in here."""
 
 from app.platform.db.among import among
 from app.platform.db.batch import Frozen, allocate_ids, insert_rows
-from app.platform.db.clock import database_clock, database_now
+from app.platform.db.clock import database_now
 from app.platform.db.database import Database
 from app.platform.db.engine import autocommit, is_unavailable, make_engine
 from app.platform.db.paging import MAX_OFFSET, PageRequest, page_of, page_offset
@@ -30,7 +30,6 @@ __all__ = [
     "among",
     "autocommit",
     "begin_report_reads",
-    "database_clock",
     "database_now",
     "detached_copy",
     "insert_now",

@@ -15,6 +15,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
+from app.platform.db.clock import DatabaseClock
 from app.platform.db.engine import autocommit, make_engine
 from app.platform.db.protected import use_keys
 from app.platform.db.uow import UnitOfWork
@@ -53,6 +54,7 @@ class Database:
         self.engine = make_engine(url, server_prepared=not pooled, dead_client_seconds=dead_client)
         self._sessions = sessionmaker(bind=self.engine, class_=WritesTogether, expire_on_commit=False)
         self._autocommit = autocommit(self.engine) if self.dialect == "postgresql" else None
+        self.clock = DatabaseClock(self)  # the time of record, read once a second (a worker's jobs)
         if settings is not None and settings.phi_encryption_key:
             use_keys(self.engine, settings.phi_encryption_key)  # the protected columns' key
 

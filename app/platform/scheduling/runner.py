@@ -127,11 +127,12 @@ def _run_next(*, db, spec: registry.JobKind, now: datetime, retried: bool) -> in
     """Run a drainer's next due rows of the kind: how many ran (None: no due row was left).
 
     A kind registered with `batch` takes up to that many rows still at their first attempt, counted
-    in one statement and run in one transaction (`_run_together`); when none is left at its first
-    attempt (and `retried`: the drainer's last look, so each drain ends with one), or for any other
-    kind, the oldest due row runs alone (`_run_one`).
+    in one statement and run in one transaction (`_run_together`). The drainer's last look
+    (`retried`), and any look for another kind, runs the oldest due row alone (`_run_one`), a
+    retried one or not: one statement where a drain that found nothing ends, as every new lead's
+    processing does when it is not behind; a row found there takes the drain on to the batches.
     """
-    if spec.batch > 1:
+    if spec.batch > 1 and not retried:
         counted = count_due_batch(db=db, kind=spec.name, limit=spec.batch, now=now)
         if counted:
             live = [row for row in counted if row.status != DEAD]
@@ -142,8 +143,7 @@ def _run_next(*, db, spec: registry.JobKind, now: datetime, retried: bool) -> in
                 if row.status == DEAD:  # no attempt was left (max_attempts 0): recorded as dead
                     outcomes[row.id] = _run_counted(db=db, counted=row, now=now, started=time.perf_counter())
             return sum(outcome == RAN for outcome in outcomes.values())
-        if not retried:
-            return None
+        return None
     outcome, _ = _run_one(db=db, now=now, next_of_kind=spec.name)
     return None if outcome is None else int(outcome == RAN)
 
