@@ -10,10 +10,9 @@ from datetime import datetime
 from statistics import median
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.domains.analytics.models import CountedLead, LeadMonth, MessageMonth
-from app.platform.db import Frozen, UnitOfWork, begin_report_reads, read_report, spans
+from app.domains.analytics.models import CountedLead, LeadMonth
+from app.platform.db import UnitOfWork, add_to_rows, begin_report_reads, insert_absent, read_report, spans
 
 WEEK_SECONDS = 7 * 86400
 SPEED_TO_LEAD_SECONDS = 300  # "contacted within 5 minutes": at most this many seconds, rounded
@@ -203,48 +202,13 @@ def begin_speed_to_lead_row(
     return lambda given: (leads if count_leads else given, *reached, median, p90)
 
 
-# Frozen (compiled once per dialect): SQLAlchemy caches no ON CONFLICT statement, and the events
-# job runs these for every lead it counts.
-_MONTHS, _COUNTED = LeadMonth.__table__, CountedLead.__table__
-_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
-
-
-def _row_values(table: sa.Table) -> dict:
-    return {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns}
-
-
-def _add_to_month(table: sa.Table, dialect) -> Frozen:
-    """Upsert: a row's counts added to its month row of `table` (created at 0 if missing)."""
-    insert = dialect.insert(table).values(_row_values(table))
-    key = [c.name for c in table.primary_key.columns]
-    added = {c.name: table.c[c.name] + insert.excluded[c.name] for c in table.columns if not c.primary_key}
-    return Frozen(insert.on_conflict_do_update(index_elements=key, set_=added))
-
-
-def _count_if_absent(dialect) -> Frozen:
-    insert = dialect.insert(_COUNTED).values(_row_values(_COUNTED))
-    return Frozen(insert.on_conflict_do_nothing(index_elements=["lead_id"]).returning(_COUNTED.c.lead_id))
-
-
-_ADD_TO_MONTH = {
-    (table.name, name): _add_to_month(table, module)
-    for table in (_MONTHS, MessageMonth.__table__)
-    for name, module in _DIALECTS.items()
-}
-_COUNT_IF_ABSENT = {name: _count_if_absent(module) for name, module in _DIALECTS.items()}
-
-
-def add_to_months(session: UnitOfWork, rows: list[dict], table: sa.Table = _MONTHS) -> None:
+def add_to_months(session: UnitOfWork, rows: list[dict], table: sa.Table = LeadMonth.__table__) -> None:
     """Add each row's counts to its month row of `table` (the lead months, or the message months;
     created at 0 if missing), in the rows' order."""
-    statement = _ADD_TO_MONTH[(table.name, session.get_bind().dialect.name)]
-    connection = session.connection()
-    for row in rows:
-        statement.execute(connection, row)
+    add_to_rows(session, table, rows)
 
 
 def insert_counted_if_absent(session: UnitOfWork, rows: list[dict]) -> set[int]:
     """Insert the `CountedLead` rows whose lead has none yet; the lead ids inserted (a concurrent
     insert of the same lead waits for the other transaction and then leaves the row to it)."""
-    statement, connection = _COUNT_IF_ABSENT[session.get_bind().dialect.name], session.connection()
-    return {found[0] for row in rows for found in statement.execute(connection, row)}
+    return insert_absent(session, CountedLead.__table__, rows, unique="lead_id")

@@ -5,6 +5,7 @@ machinery stays in here."""
 from app.platform.db.among import among
 from app.platform.db.batch import Frozen, allocate_ids, insert_rows
 from app.platform.db.clock import database_now
+from app.platform.db.counts import add_to_rows, insert_absent
 from app.platform.db.database import Database
 from app.platform.db.engine import autocommit, is_unavailable, make_engine
 from app.platform.db.paging import MAX_OFFSET, PageRequest, page_of, page_offset
@@ -26,12 +27,14 @@ __all__ = [
     "PageRequest",
     "UTCDateTime",
     "UnitOfWork",
+    "add_to_rows",
     "allocate_ids",
     "among",
     "autocommit",
     "begin_report_reads",
     "database_now",
     "detached_copy",
+    "insert_absent",
     "insert_now",
     "insert_once",
     "insert_rows",
