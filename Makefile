@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract screenshots events-doc
+.PHONY: run test install lint format docs bench fuzz clean lock env-example openapi contract screenshots events-doc rule-words-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,7 @@ screenshots: $(STAMP)
 	mkdir -p docs/screenshots
 	FOLLOWUP_SCREENSHOTS=$(CURDIR)/docs/screenshots FOLLOWUP_TEST_REQUIRE=chromium \
 		$(BIN)/python -m pytest -q tests/console/test_every_page.py
+	$(BIN)/python -m app.devtools.screenshots_doc > docs/screenshots.md.new && mv docs/screenshots.md.new docs/screenshots.md
 
 ## Run the benchmarks under bench/ (each prints a table).
 bench: $(STAMP)
@@ -73,6 +74,11 @@ openapi: $(STAMP)
 events-doc: $(STAMP)
 	$(BIN)/python -m app.devtools.events_doc > docs/architecture/events.md.tmp
 	mv docs/architecture/events.md.tmp docs/architecture/events.md
+
+## The rule builder's words in docs/guides/rules-and-sequences.md, from app/console/wording_rules.py;
+## tests/console/test_rule_words.py fails while they are stale.
+rule-words-doc: $(STAMP)
+	$(BIN)/python -m app.devtools.rule_words_doc
 
 ## Lint openapi.json (Spectral, Redocly) and type-check the TypeScript example against it, with the npm
 ## packages pinned in contract/package-lock.json (needs Node and the npm registry).

@@ -95,6 +95,8 @@ SWEEPS = (
     Sweep("consultations-nudge-benefits", "consultations.nudge_benefits", "benefits_reset_interval"),
     # Providers' private calendar feeds: a read job per feed due (app/domains/availability/feeds.py).
     Sweep("availability-read-feeds", "availability.read_feeds", "calendar_feed_interval"),
+    # Clinics at a follow-up pass's send window: a pass job each (app/domains/sequences/follow_up_pass.py).
+    Sweep("sequences-follow-up-passes", "sequences.schedule_follow_up_passes", "follow_up_pass_interval"),
     # Notifications: settle rows a dead worker left `sending`; queue each user's daily digest (at
     # the digest_hour, 08:00 by default, in the user's time).
     Sweep("notifications-recover-stuck", "notifications.recover_stuck_sends", "notification_stuck_interval"),

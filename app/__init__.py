@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.console import CONSOLE_PREFIX
+from app.platform import page_policy
 from app.platform.config import Settings
 
 
@@ -74,7 +77,7 @@ def _register_http(app: Flask, settings: Settings) -> None:
         # A browser frontend reads every response header the OpenAPI document names.
         CORS(app, origins=settings.cors_origins, expose_headers=list(RESPONSE_HEADERS))
     _register_api(app)
-    app.after_request(_security_headers)
+    app.after_request(partial(_security_headers, settings=settings))
     from app.console import init_console
 
     init_console(app, settings)  # its own session check (the API's is by bearer token or key)
@@ -118,7 +121,9 @@ class _NoCookieSession(SessionInterface):
 # browsers, CSP frame-ancestors for new ones), no type sniffing, no URL (a console filter, an id)
 # leaked to another site's Referer. HSTS only on an https request (ProxyFix's X-Forwarded-Proto
 # counts where hops are trusted): sent over plain http it would be ignored, and a local http
-# setup must not be told to insist on https.
+# setup must not be told to insist on https. The pages people open (the console's; the booking page
+# sets its own, with its framers) get the strict policy of app/platform/page_policy.py, and every
+# answer that may carry PHI `Cache-Control: no-store`, so no browser or proxy cache keeps a copy.
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
@@ -128,7 +133,14 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def _security_headers(response):
+def _security_headers(response, settings: Settings):
+    if _is_console(request.path):  # its scripts may also reach the event stream's own origin
+        stream = page_policy.origin_of(settings.stream_url)
+        policy = page_policy.content_security_policy(connect_to=stream)
+        response.headers.setdefault("Content-Security-Policy", policy)
+    cache = response.headers.get("Cache-Control", "")
+    if _may_hold_phi(request.path, response.mimetype) and "no-store" not in cache:
+        response.headers["Cache-Control"] = "no-store"
     # A page that names its own framers (the booking page: the clinic's website origins) is framed by
     # those: X-Frame-Options cannot name several origins, and DENY would override it in old browsers.
     policy = response.headers.get("Content-Security-Policy", "")
@@ -140,6 +152,14 @@ def _security_headers(response):
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
+
+
+def _may_hold_phi(path: str, mimetype: str | None) -> bool:
+    """Whether an answer is kept by no cache (browser, proxy): every API answer but the OpenAPI
+    document and its docs, and every HTML page (the console's, the booking page's)."""
+    if path == "/api/openapi.json" or path.startswith("/api/docs"):
+        return False
+    return path.startswith("/api/") or mimetype == "text/html"
 
 
 def _is_console(path: str) -> bool:

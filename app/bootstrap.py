@@ -2,10 +2,11 @@
 
 app/handlers.py is the map, plain data: which consumers take each event, the handler of each job
 kind, the step executors, auth's moments, the send guards and composers, the receipt listeners, the
-lead list's added filters and flags. Here that data becomes one object, built explicitly once per
-process by `create_app` (web, `http=False` worker and beat apps, the CLI's app, and so the Celery
-app built from it): nothing is registered by importing a module, and no layer keeps a module-level
-list for anyone to fill. (The event-stream app, app/streaming/, runs no handler and builds none.)
+stage guards, the lead list's added filters and flags. Here that data becomes one object, built
+explicitly once per process by `create_app` (web, `http=False` worker and beat apps, the CLI's app,
+and so the Celery app built from it): nothing is registered by importing a module, and no layer
+keeps a module-level list for anyone to fill. (The event-stream app, app/streaming/, runs no handler
+and builds none.)
 
 How each layer gets what it needs, Cosmic Python's way (its bootstrap injects a handler's
 dependencies by the names of its parameters):
@@ -23,13 +24,14 @@ dependencies by the names of its parameters):
 - work deep under a unit of work, where a parameter would cross many layers, reads it through the
   unit's Database, which create_app builds with the Wiring (`session.database.wiring`, and the
   platform's `db.job_kinds` / `db.events`): a step due now run by the rule or sequence that planned
-  it (steps.py), a receipt's listeners (receipts.py), a lead's flags and the list's added filters
-  (leads/listing.py), the score models (scoring.py), the pacers of a send (worker/attempts.py,
-  batches.py), the processing job a unit writes for its events and the ledger's kind of a row;
-  likewise the Database's settings and Redis client (`session.database.settings`, `.redis`) where
-  no caller can pass them: a lead message's booking link (lead_messages/templates.py), a reply's
-  media check (lead_messages/replies.py), a webhook's slots (webhooks/posting.py), the live
-  stream's messages (platform/stream/feed.py), the ledger's publish horizon.
+  it (steps.py), a receipt's listeners (receipts.py), a stage move's guards (pipeline/service.py), a
+  lead's flags and the list's added filters (leads/listing.py), the score models (scoring.py), the
+  pacers of a send (worker/attempts.py, batches.py), the processing job a unit writes for its events
+  and the ledger's kind of a row; likewise the Database's settings and Redis client
+  (`session.database.settings`, `.redis`) where no caller can pass them: a lead message's booking
+  link (lead_messages/templates.py), a reply's media check (lead_messages/replies.py), a webhook's
+  slots (webhooks/posting.py), the live stream's messages (platform/stream/feed.py), the ledger's
+  publish horizon.
   That is the one route besides parameters: no contextvar, no module global;
 - what a job's handlers read once in their transaction and use again (a new lead's rule-set stamp,
   a clinic's webhook subscriptions or admins, a coordinator's missing preferences) is no
@@ -97,6 +99,7 @@ class Wiring:
     auth: AuthHooks
     send_hooks: SendHooks
     receipt_listeners: tuple[Callable, ...]
+    stage_guards: tuple[Callable, ...]
     lead_list: ListExtensions
     caches: Caches
 
@@ -154,9 +157,11 @@ def bootstrap(settings: Settings, *, plugins: Iterable[str] = ()) -> Wiring:
             clinic_setup=tuple(_inject(step, dependencies) for step in handlers.CLINIC_SETUP),
             user_unavailable=tuple(_inject(h, dependencies) for h in handlers.USER_UNAVAILABLE),
             user_invited=tuple(_inject(h, dependencies) for h in handlers.USER_INVITED),
+            user_available=tuple(_inject(h, dependencies) for h in handlers.USER_AVAILABLE),
         ),
         send_hooks=send_hooks,
         receipt_listeners=tuple(_inject(h, dependencies) for h in handlers.RECEIPT_LISTENERS),
+        stage_guards=tuple(_inject(g, dependencies) for g in handlers.STAGE_GUARDS),
         lead_list=ListExtensions(
             filters={name: _inject(c, dependencies) for name, c in handlers.LEAD_LIST_FILTERS.items()},
             flags={name: _inject(h, dependencies) for name, h in handlers.LEAD_FLAGS.items()},

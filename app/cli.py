@@ -81,13 +81,49 @@ def db_revision(message: str) -> None:
 @main.command("seed-demo")
 @click.option("--json", "as_json", is_flag=True, help="Print the demo clinic and logins as JSON.")
 def seed_demo(as_json: bool) -> None:
-    """Create the demo clinic once (stages, sources, one user per role) and print its logins."""
+    """Create the demo clinic once (stages, sources, one user per role, booking set up and a working
+    week of leads, calls, conversations and consultations) and print its logins."""
+    from app import create_app
     from app.devtools import demo
     from app.platform import clock
 
-    flask_app = _create_app()
+    flask_app = create_app()  # with its API: the demo week is written through it
     with flask_app.app_context():
         result = demo.seed(now=clock.now())
+    _print_demo(result, as_json)
+
+
+@main.group()
+def demo() -> None:
+    """The demo clinic of `make run`."""
+
+
+@demo.command("reset")
+@click.option("--yes", is_flag=True, help="Reset even on a database that is not the embedded SQLite one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new demo clinic and logins as JSON.")
+def demo_reset(yes: bool, as_json: bool) -> None:
+    """Start the demo again: retire the demo clinic (renamed, its demo logins off) and seed a new one
+    with its week. Refused on any database but the embedded SQLite one unless --yes is given."""
+    from app import create_app
+    from app.devtools import demo as demo_clinic
+    from app.platform import clock
+
+    settings = Settings.from_env()
+    if not (yes or settings.database_url.startswith("sqlite")) or settings.is_production:
+        click.echo(
+            "error: this is not the embedded development database: give --yes to reset its demo clinic"
+            if not settings.is_production
+            else "error: FOLLOWUP_ENV=production: the demo is never reset there",
+            err=True,
+        )
+        sys.exit(2)
+    flask_app = create_app()
+    with flask_app.app_context():
+        result = demo_clinic.reset(now=clock.now())
+    _print_demo(result, as_json)
+
+
+def _print_demo(result: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return

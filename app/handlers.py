@@ -7,12 +7,14 @@ Every reaction one domain has to another's event or job is listed here, once, in
   `PROCESSED_LATER`: the sweeps' event types, processed on the timers queue instead;
 - `JOB_KINDS`: each ledger job kind → the handler a worker runs it with, its queue and shape;
 - `STEP_EXECUTORS`: an automation step's action type → what carries it out;
-- `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`: auth's moments;
+- `CLINIC_SETUP` (a new clinic, in this order), `USER_UNAVAILABLE`, `USER_INVITED`, `USER_AVAILABLE`:
+  auth's moments;
 - `SEND_GUARDS`: asked just before a message to a lead goes to its provider; `COMPOSERS`: what
   goes instead of its stored texts (engagement's tracked links and open pixel);
 - `LEAD_LIST_FILTERS`: the lead list's filters another domain answers;
 - `LEAD_FLAGS`: flags of a lead's answer another domain answers;
-- `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message.
+- `RECEIPT_LISTENERS`: told of each change a provider's receipt makes to a message;
+- `STAGE_GUARDS`: asked before a lead is moved to a stage (a refusal raised stops the move).
 
 This module is data: importing it registers nothing. app/bootstrap.py builds the process's one
 engine from it (`bootstrap(settings) -> Wiring`, called by create_app): it binds each handler to the
@@ -37,8 +39,9 @@ from app.domains.activities.events import ActivityLogged
 from app.domains.analytics import monthly, rollups
 from app.domains.assignment import service as assignment
 from app.domains.assignment.events import LeadAssigned
-from app.domains.automation import consultation_steps, held, orphans, processing, steps
+from app.domains.automation import cadence, consultation_steps, held, orphans, processing, steps
 from app.domains.automation import service as automation
+from app.domains.automation.events import AttemptFailed
 from app.domains.automation.executors import actions, fallback, outreach, recurring
 from app.domains.availability import feeds as calendar_feeds
 from app.domains.bulk import service as bulk
@@ -79,7 +82,7 @@ from app.domains.pipeline.events import (
     LeadStale,
     StagesReordered,
 )
-from app.domains.sequences import branching, bulk_enrolment, stops
+from app.domains.sequences import branching, bulk_enrolment, follow_up_pass, stops
 from app.domains.sequences import labels as sequence_labels
 from app.domains.sequences import service as sequences
 from app.domains.tasks import escalation
@@ -131,6 +134,7 @@ EVENT_HANDLERS: dict[type[Event], list] = {
     ],
     LeadDeleted: [stops.on_deleted, sla.on_deleted, lead_timers.end_on_close],
     LeadStageChanged: [
+        cadence.on_stage_changed,  # a forward move ends the cadence and its break-up
         stops.on_stage_changed,
         stops.on_lead_changed,  # a sequence's exit conditions now met
         recurring.stop_on_stage_change,  # a recurring follow-up tied to the stage left ends
@@ -157,9 +161,11 @@ EVENT_HANDLERS: dict[type[Event], list] = {
         webhooks.enqueue_deliveries,
     ],
     ActivityLogged: [
+        cadence.on_activity,  # a failed call counts; a message's reply window starts; a contact ends it
         stops.on_inbound_contact,
         task_outcomes.complete_on_reply,  # a reply completes the automation's tasks to reach the lead
         branching.on_call_logged,  # a sequence waiting for a call takes its branch
+        task_outcomes.complete_call_task_on_call,  # a call logged on the timeline ends its due call task
         outcomes.close_on_call_outcome,  # a call logged "not interested" or "converted" closes the lead
         processing.process_event,
         intelligence.label_reply,
@@ -169,6 +175,8 @@ EVENT_HANDLERS: dict[type[Event], list] = {
         rollups.on_activity_logged,
     ],
     LeadStale: [processing.process_event],
+    # The cadence plans the next attempt; the break-up rule fires on the third.
+    AttemptFailed: [cadence.plan_next_attempt, processing.process_event],
     TaskOverdue: [
         processing.process_event,
         overdue.tell_overdue,  # told to its assignee at once
@@ -184,9 +192,14 @@ EVENT_HANDLERS: dict[type[Event], list] = {
     EmailOpened: [branching.on_engagement, processing.process_event],
     LinkClicked: [branching.on_engagement, processing.process_event],
     # A consultation's earlier steps end (an old time's reminders) before its rules plan the new ones.
-    ConsultationScheduled: [consultation_steps.end_earlier_steps, processing.process_event],
+    ConsultationScheduled: [
+        cadence.on_booked,  # a booking ends the cadence and its break-up
+        consultation_steps.end_earlier_steps,
+        processing.process_event,
+    ],
     ConsultationCancelled: [consultation_steps.end_earlier_steps, processing.process_event],
     ConsultationAttended: [
+        cadence.on_attended,
         consultation_steps.end_earlier_steps,
         consultation_steps.end_no_show_call,  # a late check-in: the no-show's call is not needed
         processing.process_event,
@@ -204,7 +217,7 @@ EVENT_HANDLERS: dict[type[Event], list] = {
 EVENTS = Catalogue(
     [
         LeadCreated, LeadUpdated, LeadDeleted, LeadMerged, LeadAssigned, LeadStageChanged,
-        LeadConverted, LeadLost, LeadStale, StagesReordered, ActivityLogged, TaskOverdue,
+        LeadConverted, LeadLost, LeadStale, StagesReordered, ActivityLogged, AttemptFailed, TaskOverdue,
         LeadScoreChanged, BulkCompleted, MessageBounced, EmailOpened, LinkClicked,
         ConsultationScheduled, ConsultationCancelled, ConsultationAttended, ConsultationNoShow,
         RecallDue, RecordsExpiring, BenefitsReset, OutreachResumed,
@@ -242,6 +255,10 @@ JOB_KINDS = [
     JobKind(sla.BREACH, sla.breach, "timers", batch=50, when_due=True, yields=True),
     JobKind(consultations.NO_SHOW_CHECK, consultations.detect_no_show, "timers", batch=50, yields=True),
     JobKind(lead_timers.TIMER_KIND, lead_timers.fire, "timers", batch=50, yields=True),
+    # A text or email's reply window passed: a failed attempt, if nobody answered (the cadence).
+    JobKind(cadence.REPLY_WINDOW_KIND, cadence.reply_window_passed, "timers", batch=50, yields=True),
+    # Someone may own leads again: those captured while nobody could get an owner.
+    JobKind(assignment.WAITING_LEADS_KIND, assignment.give_waiting_leads, "timers"),
     # Messages, webhooks, bulk work and imports are taken in turns between clinics, transactional
     # messages before a campaign's (app/platform/scheduling/turns.py). A message that is to wait (a
     # retry while its provider is down, quiet hours, a clinic's rate limit) waits in the ledger, not
@@ -273,6 +290,8 @@ JOB_KINDS = [
     JobKind(imports.CHUNK_KIND, imports.run_import_chunk, "bulk", yields=True, lane=BULK),
     # A provider's calendar feed read (an HTTP GET with a timeout): in turns between clinics.
     JobKind(calendar_feeds.READ_FEED, calendar_feeds.read_feed, "bulk", yields=True, lane=BULK),
+    # A clinic's follow-up pass at a send window: its paced sequences' next messages, in turns.
+    JobKind(follow_up_pass.PASS_KIND, follow_up_pass.run_pass, "bulk", yields=True, lane=BULK),
     JobKind(
         intelligence.RESCORE_KIND, intelligence.rescore_jobs, "bulk", drain=True, batch=50, together=True,
         derived=True, due_later=True,
@@ -304,11 +323,14 @@ STEP_EXECUTORS = {
 CLINIC_SETUP = [sources.seed_default_sources, pipeline.seed_default_stages, automation.seed_default_rules]
 # A user gone inactive or out of office: their leads, then their open tasks, follow.
 USER_UNAVAILABLE = [assignment.hand_over_open_leads, handover.hand_over_open_tasks]
+USER_AVAILABLE = [assignment.on_user_available]  # the leads captured while nobody could own them
 USER_INVITED = [invitations.send_invitation]  # their password-setup link, by email
 # Flags of a lead's answer (a read and the list) another domain answers, for a page of leads at once.
 LEAD_FLAGS = {"in_sequence": sequence_labels.leads_in_sequence}  # the spec's label
 # Told of each change a provider's receipt makes to a message (delivered, opened, failed).
 RECEIPT_LISTENERS = [conversation_threads.tell_status]  # the thread's status, on the owner's stream
+# A lead's move to a stage another domain's facts forbid (the pipeline cannot import them).
+STAGE_GUARDS = [attendance.refuse_completion_before_visit]  # a visit booked here has started first
 SEND_GUARDS = [at_send.guard]  # the contact policy, checked again as each message to a lead goes
 COMPOSERS = [engagement.tracked]  # a message to a lead's links through the redirect, as it goes
 LEAD_LIST_FILTERS = {

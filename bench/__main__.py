@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from pathlib import Path
@@ -39,7 +41,29 @@ def joined_flags(argv: list[str]) -> list[str]:
     return joined
 
 
+HELP_FLAGS = {"-h", "--help"}
+
+
+def usage() -> str:
+    first_lines = {}
+    for name in available():
+        doc = (importlib.util.find_spec(f"bench.{name}").loader.get_source(f"bench.{name}") or "").strip()
+        first_lines[name] = ast.get_docstring(ast.parse(doc)) or ""
+    listed = "\n".join(
+        f"  {name:<20} {text.splitlines()[0] if text else ''}" for name, text in first_lines.items()
+    )
+    return (
+        "usage: python -m bench [BENCHMARK ...] [--flag=value ...]\n\n"
+        "Runs the named benchmarks (each prints a table), or every one below when none is named;\n"
+        "report, soak and fuzz run only when named.\n\n"
+        f"benchmarks:\n{listed}"
+    )
+
+
 def main(argv: list[str]) -> int:
+    if HELP_FLAGS & set(argv):  # help runs nothing: every benchmark takes minutes
+        print(usage())
+        return 0
     argv = joined_flags(argv)
     names = [a for a in argv if not a.startswith("-")] or available()
     flags = [a for a in argv if a.startswith("-")]

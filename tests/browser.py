@@ -21,14 +21,16 @@ from tests.requirements import need
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("FOLLOWUP_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))
-CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
 def chromium_path() -> str | None:
-    """Debian's `chromium`, by its path (or CHROMIUM_PATH)."""
+    """Debian's `chromium`, by its path: CHROMIUM_PATH, else where the PATH finds it. Only the PATH:
+    a machine whose PATH has no Chromium (a newcomer's, as .ci/bare-path makes it) skips the
+    browser tests, even where the package lies on the disk."""
     given = os.environ.get("CHROMIUM_PATH")
-    candidates = (given,) if given else CHROMIUM_PATHS
-    return next((p for p in candidates if p and Path(p).exists()), shutil.which("chromium"))
+    if given:
+        return given if Path(given).exists() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -66,11 +68,21 @@ def chromium():
 
 
 @pytest.fixture
-def page(request, chromium):
-    """A fresh browser context and page; a screenshot in tmp/artifacts/ if the test fails."""
+def csp_violations() -> list[str]:
+    """What the page's Content-Security-Policy blocked (Chromium's console errors saying so): any
+    left at the end fails the test, so a script, style or connection the policy refuses is caught
+    (a test that provokes one on purpose clears the list)."""
+    return []
+
+
+@pytest.fixture
+def page(request, chromium, csp_violations):
+    """A fresh browser context and page; a screenshot in tmp/artifacts/ if the test fails; the test
+    fails too if the page's Content-Security-Policy blocked anything."""
     context = chromium.new_context()
     context.set_default_timeout(15_000)
     tab = context.new_page()
+    tab.on("console", lambda message: _note_blocked(message, csp_violations))
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is None or report.failed:
@@ -78,3 +90,10 @@ def page(request, chromium):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
         tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+    if csp_violations:
+        pytest.fail("the page's Content-Security-Policy blocked: " + " | ".join(csp_violations))
+
+
+def _note_blocked(message, violations: list[str]) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        violations.append(message.text)

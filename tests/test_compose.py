@@ -1,21 +1,28 @@
 """The shipped docker-compose is a valid Compose file that deploys: every setting reaches the
 containers (`.env`, from `.env.example`, which cannot drift from app/platform/config.py), every long-running
 service restarts by itself and has a healthcheck that tells a live process from a stuck one, metrics
-stay per container, beat's schedule survives a restart, and RabbitMQ is an optional profile."""
+stay per container, beat's schedule survives a restart, and RabbitMQ is an optional profile. Beside it,
+compose.try.yml runs the same processes on the development backends, with no .env and no credentials."""
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
+import subprocess
+import sys
 import time
 from dataclasses import fields
 from pathlib import PurePosixPath
 
 import jsonschema
+import pytest
 import yaml
 
 from app.devtools import env_example
-from app.platform.config import Settings, env_name
+from app.devtools.runner import long_running_processes
+from app.platform.config import ConfigError, Settings, env_name
 from tests.workers import PROJECT_ROOT, subprocess_worker
 
 ONE_SHOT = {"release"}
@@ -143,3 +150,126 @@ def test_a_worker_touches_its_liveness_file_while_its_consumer_runs(app, tmp_pat
         while alive.stat().st_mtime_ns == first and time.monotonic() < deadline:
             time.sleep(0.2)
         assert alive.stat().st_mtime_ns > first, "the liveness file is not touched again"
+
+
+# --- compose.try.yml: `docker compose -f compose.try.yml up --build`, the system on the development backends
+
+
+def _try_out() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "compose.try.yml").read_text())
+
+
+def _try_app_services() -> dict[str, dict]:
+    return {name: spec for name, spec in _try_out()["services"].items() if spec.get("image") == IMAGE}
+
+
+def test_the_try_out_is_a_compose_project_of_its_own():
+    try_out = _try_out()
+    # Its own project name: in a checkout that also deploys docker-compose.yml, `up` on the try-out
+    # never recreates the production containers nor mounts their volumes. (The vendored schema is
+    # Compose 1.29's, older than the top-level `name`.)
+    assert try_out["name"] == "followup-try" != PROJECT_ROOT.name
+    schema = json.loads((PROJECT_ROOT / "tests/data/compose-spec.json").read_text())
+    without_name = {key: value for key, value in try_out.items() if key != "name"}
+    assert list(jsonschema.Draft201909Validator(schema).iter_errors(without_name)) == []
+    # Nothing to fill in first: no .env, no variable that must be set.
+    assert "${" not in (PROJECT_ROOT / "compose.try.yml").read_text()
+    assert [n for n, s in try_out["services"].items() if "env_file" in s] == []
+    # Published on this machine only.
+    ports = [p for s in try_out["services"].values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports)
+
+
+def test_the_try_out_runs_every_procfile_process_on_the_development_backends():
+    services = _try_app_services()
+    assert set(long_running_processes(PROJECT_ROOT / "Procfile")) | {"release"} == set(services)
+    production = _app_services()
+    for name, spec in services.items():
+        env = spec["environment"]
+        assert (env["FOLLOWUP_ENV"], env["EMAIL_BACKEND"], env["SMS_BACKEND"]) == (
+            "development",
+            "console",
+            "console",
+        ), name
+        # The same program and queues as the production service of that name.
+        command = spec["command"] if isinstance(spec["command"], list) else shlex.split(spec["command"])
+        if name in production and "celery" in command:
+            queues = next(a for a in command if a.startswith("--queues=")) if "worker" in command else None
+            assert queues is None or queues in production[name]["command"], name
+    assert "seed-demo" in " ".join(services["release"]["command"])
+
+
+def test_the_try_outs_settings_start_where_production_refuses_them(monkeypatch):
+    """What every try-out process is given validates in development mode, and the same in production
+    mode is refused: why docker-compose.yml cannot be tried without real SMTP and SMS credentials."""
+    for name in {env_name(f.name) for f in fields(Settings)}:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _try_app_services()["web"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("SECRET_KEY", "s" * 43)
+    monkeypatch.setenv("PHI_ENCRYPTION_KEY", "3q2TS0b8sxcP8gQ4w2Bv6O0Tw2WcVFQZq5gKq4Jx1lQ=")
+    settings = Settings.from_env()
+    settings.validate()
+    assert (settings.email_backend, settings.sms_backend) == ("console", "console")
+    monkeypatch.setenv("FOLLOWUP_ENV", "production")
+    with pytest.raises(ConfigError, match="BACKEND=console is for development"):
+        Settings.from_env().validate()
+
+
+def test_each_try_out_process_starts_with_the_secrets_of_the_shared_volume(tmp_path):
+    """The try-out's entrypoint, run as written: the development secrets are made once on the
+    volume, and every process (each container runs the entrypoint anew) gets the same ones."""
+    entrypoint = [part.replace("$$", "$") for part in _try_out()["x-try"]["entrypoint"]]
+    env = {
+        **os.environ,
+        "FOLLOWUP_VAR_DIR": str(tmp_path),
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    for name in ("SECRET_KEY", "PHI_ENCRYPTION_KEY", "FLOWER_BASIC_AUTH"):
+        env.pop(name, None)
+    show = ["sh", "-c", 'echo "$SECRET_KEY|$PHI_ENCRYPTION_KEY|$FLOWER_BASIC_AUTH"']
+    runs = [
+        subprocess.run(
+            [*entrypoint, *show], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    secret_key, phi_key, flower = runs[0].stdout.strip().split("|")
+    assert len(secret_key) >= 32 and flower.startswith("ops:")
+    assert phi_key == (tmp_path / "phi.key").read_text().strip()
+    assert runs[1].stdout == runs[0].stdout
+
+
+def test_docker_compose_reads_the_try_out_as_written():
+    """Compose itself, where this machine has it: the file loads, its project is its own, and the
+    processes get the development backends."""
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
+        pytest.skip("no `docker compose` here; the file is checked against the Compose schema above")
+    loaded = subprocess.run(
+        [docker, "compose", "-f", "compose.try.yml", "config", "--format", "json"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    config = json.loads(loaded.stdout)
+    assert config["name"] == "followup-try"
+    assert config["services"]["web"]["environment"]["EMAIL_BACKEND"] == "console"
+    assert config["services"]["worker"]["environment"]["FOLLOWUP_ENV"] == "development"
+
+
+def test_the_secrets_command_prints_its_help_and_makes_nothing(tmp_path):
+    env = {**os.environ, "FOLLOWUP_VAR_DIR": str(tmp_path), "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.devtools.dev_secrets", "--help"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m app.devtools.dev_secrets")
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from dataclasses import fields
 import pytest
 from cryptography.fernet import Fernet
 
-from app.devtools import docs_site
+from app.devtools import docs_site, screenshots_doc
 from app.platform.config import Settings, env_name
 from tests.workers import PROJECT_ROOT
 
@@ -108,7 +108,7 @@ def test_the_readme_is_short_and_opens_with_the_two_commands():
     assert len(text.splitlines()) <= 200
     first_block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
     assert first_block[0].startswith("make run ") and first_block[1].startswith("make test ")
-    assert "headless" in text
+    assert "staff web app" in text and "headless" not in text  # the engine has its own screens
     assert "```mermaid" in text
 
 
@@ -136,3 +136,9 @@ def test_no_page_names_a_file_the_repository_does_not_have():
             if not any(path.exists() for path in candidates):
                 missing.append(f"{page.relative_to(PROJECT_ROOT)}: {name}")
     assert not missing, missing
+
+
+def test_the_screenshots_page_shows_every_picture_make_screenshots_took():
+    """docs/screenshots.md lists each page pictured in docs/screenshots, and nothing else."""
+    written = (DOCS / "screenshots.md").read_text()
+    assert written == screenshots_doc.document(DOCS / "screenshots"), "run `make screenshots`"

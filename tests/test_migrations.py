@@ -504,3 +504,57 @@ def test_tasks_are_counted_by_month_on_upgrade(empty_database):
             assert march == (3, 2, 1, 1, 0, 1, 1, 0, 0)
     finally:
         engine.dispose()
+
+
+def test_the_unedited_break_up_note_says_when_the_email_goes_on_upgrade(empty_database):
+    # 0076: the seeded note ("at the first hour the family may be written to") becomes one that
+    # quotes the email's time; a clinic's own note stays.
+    from app.domains.auth.models import Clinic
+    from app.domains.automation.models import AutomationRule
+
+    old_note = (
+        "A break-up email is planned: it goes at the first hour the family may be written to, unless "
+        "they reply or book first. Consider marking the lead lost."
+    )
+    now = datetime.now(UTC)
+    migrate.upgrade(empty_database)
+    migrate.downgrade(empty_database, "0075_i74_held_messages")
+    engine = make_engine(empty_database)
+    rules = AutomationRule.__table__
+    try:
+        with engine.begin() as conn:
+            common = {"settings": {}, "webhook_secret": "s", "created_at": now, "updated_at": now}
+            clinics = [
+                conn.execute(
+                    sa.insert(Clinic.__table__).values(name=name, **common).returning(Clinic.__table__.c.id)
+                ).scalar()
+                for name in ("Seeded", "Edited")
+            ]
+            notes = ((old_note, "system"), ("Call them!", "7"))
+            for clinic_id, (note, by) in zip(clinics, notes, strict=True):
+                conn.execute(
+                    sa.insert(rules).values(
+                        clinic_id=clinic_id,
+                        name="B",
+                        trigger="lead.attempt_failed",
+                        conditions=[],
+                        actions=[{"type": "notify", "lead_owner": True, "title": "T", "body": note}],
+                        priority=70,
+                        stop_processing=False,
+                        active=True,
+                        created_at=now,
+                        updated_at=now,
+                        created_by="system",
+                        updated_by=by,
+                        version=2,
+                        default_key="three_failed_attempts",
+                    )
+                )
+        migrate.upgrade(empty_database)
+        with engine.connect() as conn:
+            got = dict(conn.execute(sa.select(rules.c.clinic_id, rules.c.actions)).all())
+        [seeded_note] = [a["body"] for a in got[clinics[0]] if a["type"] == "notify"]
+        assert seeded_note == "The break-up email {{ email_goes_at }}. Consider marking the lead lost."
+        assert got[clinics[1]][0]["body"] == "Call them!"  # the clinic's edit stays
+    finally:
+        engine.dispose()

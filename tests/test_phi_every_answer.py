@@ -210,9 +210,9 @@ def test_the_console_lead_page_shows_front_desk_none_of_what_the_rule_saw(app, t
             return resp.get_data(as_text=True)
 
     desk = page("front_desk")
-    assert "lead.city" in desk
+    assert "City: what it checks and what it saw are not shown to you." in desk
     assert [value for value in PHI_VALUES if value in desk] == []
-    assert "(seen Shelbyville)" in page("treatment_coordinator")
+    assert "City is filled in: it is “Shelbyville”, so this holds." in page("treatment_coordinator")
 
 
 def test_texts_merged_from_a_phi_field_show_front_desk_its_name_not_the_patient(client, tenant, world):

@@ -208,6 +208,17 @@ def test_the_openapi_document_describes_withheld_fields_as_optional(client):
 # A new response schema fails `test_every_response_schema_passes_the_policy_or_says_why_not` until it
 # is one of those or is added here with its reason.
 CARRIES_NO_PHI = {
+    "AttemptOut": "an attempt of the why-trail: its activity's id and type, when it went and failed",
+    "HandedOut": "a waiting message's id, the clinic it was handed to and when",
+    "UnclaimedMessageOut": (
+        "the platform operator's queue of messages no clinic can claim yet: only the operator's token "
+        "reads it (platform_only), to tell which clinic a message is for; no clinic's role or key can"
+    ),
+    "FollowUpPassOut": "a follow-up pass's window, counts and skipped leads' ids with the reasons",
+    "FollowUpReportOut": "the follow-up figures: counts and rates",
+    "_SequenceConversion": "a sequence's name and its counts",
+    "_StepLeads": "a sequence step's position and how many leads take it next",
+    "_StepMessage": "a sequence step's position and its counts",
     "DismissedOut": "two lead ids and when the pair was dismissed",
     "ErrorSchema": "an error's message and the names of the request's fields",
     "ApiKeyCreatedOut": "an API key: its name, prefix, permissions and secret",
@@ -309,6 +320,7 @@ POLICED_BY_HOOK = {
 # JSON values (Raw, Dict, a list of them) that are not a PolicedJSON, and why they hold no PHI. Each
 # other JSON value of a response passes `phi_policy.withhold_nested` for its reader.
 JSON_NOT_PHI = {
+    ("FollowUpPassOut", "skipped"): "each skipped lead's id, the reason in words, a task's id",
     ("ErrorSchema", "errors"): "validation messages keyed by the request's field names",
     ("ClinicOut", "business_hours"): "the clinic's opening hours",
     ("ClinicOut", "settings"): "the clinic's settings",

@@ -35,6 +35,7 @@ DESIGN_TABLE = {
     # Issue 34: the refresh token (logout) or the one-time setup token is the credential.
     "POST /api/auth/logout": PUBLIC,
     "POST /api/auth/password-setup": PUBLIC,
+    "POST /api/auth/password-reset": PUBLIC,
     "POST /api/me/password": ANY,
     "POST /api/users/<id>/invitation": CONFIGURE,
     # Issue 58: a second factor; enrolment is asked with the password (an admin made to enrol
@@ -54,6 +55,8 @@ DESIGN_TABLE = {
     "GET /api/platform/clinics/<id>/sms-senders": PLATFORM,
     "POST /api/platform/clinics/<id>/sms-senders": PLATFORM,
     "DELETE /api/platform/clinics/<id>/sms-senders/<id>": PLATFORM,
+    "GET /api/platform/unclaimed-messages": PLATFORM,
+    "POST /api/platform/unclaimed-messages/<id>/clinic": PLATFORM,
     "GET /api/me": ANY,
     "GET /api/clinic": READ,
     "PUT /api/clinic": CONFIGURE,
@@ -119,6 +122,7 @@ DESIGN_TABLE = {
     "PUT /api/task-templates/<id>": CONFIGURE,
     "DELETE /api/task-templates/<id>": CONFIGURE,
     "GET /api/follow-up-rules": READ,
+    "GET /api/follow-up-passes": READ,
     "GET /api/follow-up-rules/active": READ,
     "GET /api/follow-up-rules/<id>": READ,
     "POST /api/follow-up-rules": CONFIGURE,
@@ -176,6 +180,7 @@ DESIGN_TABLE = {
     "PUT /api/booking-page/settings": CONFIGURE,
     "GET /api/engagement/stats": ANALYTICS,
     "GET /api/leads/analytics/funnel": ANALYTICS,
+    "GET /api/leads/analytics/follow-ups": ANALYTICS,
     "GET /api/leads/analytics/forecast": ANALYTICS,  # app/domains/intelligence
     "GET /api/leads/<id>/best-contact-times": READ,  # app/domains/intelligence
     "GET /api/leads/analytics/sources": ANALYTICS,

@@ -10,14 +10,10 @@ from zoneinfo import ZoneInfo
 from app.domains.auth.models import Clinic
 from app.domains.booking_page import links
 from app.domains.booking_page import service as booking
-from app.platform.errors import DomainError, ValidationFailed
+from app.platform.db import MAX_ID
+from app.platform.errors import DomainError, NotFound, ValidationFailed
 
 HONEYPOT = "website"  # hidden from people; a bot filling every field fills it
-
-
-def policy(origins: list[str]) -> str:
-    ancestors = " ".join(origins) if origins else "'none'"
-    return f"default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors {ancestors}"
 
 
 # A refusal in the staff's words that the family should read in theirs (and without the lead's id).
@@ -69,12 +65,17 @@ class PageView:
         return self.day + timedelta(days=1)
 
 
+def id_param(raw: str) -> int:
+    """A record's id as a form or query string names it: digits from 1 to MAX_ID, else no such record
+    (a 404, never a number the database cannot hold)."""
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+        raise NotFound("no such consultation type")
+    return int(raw)
+
+
 def chosen_type(raw: str | None, types: list) -> int | None:
     ids = [t.id for t in types]
-    try:
-        wanted = int(raw) if raw else None
-    except ValueError:
-        wanted = None
+    wanted = id_param(raw) if raw else None
     return wanted if wanted in ids else (ids[0] if ids else None)
 
 
@@ -128,10 +129,9 @@ def choice_of(form, secret: str, clinic_id: int, zone: ZoneInfo, now: datetime, 
     stamp = links.checked_form(secret, form.get("form_token", ""), clinic_id, now)
     if for_change and form.get("do") == "cancel":
         return None
-    try:
-        type_id = int(form.get("type") or 0)
-    except ValueError:
-        raise ValidationFailed("type", "choose a consultation type") from None
+    if not form.get("type"):
+        raise ValidationFailed("type", "choose a consultation type")
+    type_id = id_param(form["type"])
     try:
         starts_at = datetime.fromisoformat(form.get("starts_at") or "")
     except ValueError:

@@ -13,6 +13,7 @@ from app.domains.booking_page import links
 from app.domains.booking_page import service as booking
 from app.domains.consultations.booking.placement import SlotTaken
 from app.domains.lead_messages import booking_link
+from app.platform import page_policy
 from app.platform.access import public
 from app.platform.api.injection import inject
 from app.platform.app_db import get_db
@@ -20,6 +21,7 @@ from app.platform.errors import DomainError, ValidationFailed
 
 blp = Blueprint("booking_page", __name__, template_folder="templates", static_folder=None)
 LINK_REASON = "a family's own page: the signed link names the lead, the clinic's key the clinic"
+TAKEN = "Sorry, that time was just taken. The nearest free times:"  # a real race, not a time never offered
 
 
 def _secret() -> str:
@@ -39,10 +41,10 @@ def _too_many(error):
 
 @blp.after_request
 def _framing(response):
-    """Framed by the clinic's listed website origins only; no inline script or style."""
-    response.headers["Content-Security-Policy"] = page.policy(g.get("embed_origins") or [])
-    if request.endpoint != "booking_page.static":  # a family's own page: kept by no shared cache
-        response.headers["Cache-Control"] = "no-store"
+    """Framed by the clinic's listed website origins only; no inline script or style. (Its pages
+    are kept by no cache: app/__init__.py's security headers, for every HTML page.)"""
+    origins = g.get("embed_origins") or []
+    response.headers["Content-Security-Policy"] = page_policy.content_security_policy(frame_ancestors=origins)
     return response
 
 
@@ -69,6 +71,7 @@ def lead_page(token, *, uow, now):
 
 
 def _page(uow, visitor: booking.Visitor, now: datetime, action: str):
+    """The page, and a post's booking: a link's lead with a visit ahead moves it (one a link)."""
     clinic = visitor.clinic
     g.embed_origins = booking.frame_ancestors(uow, clinic.id)
     zone = booking.family_zone(clinic, request.values.get("tz"))
@@ -81,10 +84,13 @@ def _page(uow, visitor: booking.Visitor, now: datetime, action: str):
     if request.method == "POST":
         try:
             choice = page.choice_of(request.form, _secret(), clinic.id, zone, now)
-            consultation = booking.book(uow, visitor, choice, now)
+            per_hour = get_db().settings.booking_page_bookings_per_hour
+            consultation = booking.book(uow, visitor, choice, now, per_hour=per_hour)
         except SlotTaken as taken:
             view.taken = page.alternatives(taken, zone)
-            view.message, status = "Sorry, that time was just taken. The nearest free times:", 409
+            view.message, status = TAKEN, 409
+        except booking.TimeNotOffered as error:
+            view.message, status = error.message, error.status
         except ValidationFailed as error:
             view.message, status = page.refusal(error), error.status
         else:
@@ -120,7 +126,9 @@ def booked(token, *, uow, now):
                 view.message = "Your consultation is moved."
         except SlotTaken as taken:
             view.taken = page.alternatives(taken, zone)
-            view.message, status = "Sorry, that time was just taken. The nearest free times:", 409
+            view.message, status = TAKEN, 409
+        except booking.TimeNotOffered as error:
+            view.message, status = error.message, error.status
         except ValidationFailed as error:
             view.message, status = page.refusal(error), error.status
         found = booking.booked(uow, clinic_id, consultation_id, now)

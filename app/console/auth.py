@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, g, redirect, request, session, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from app.domains.auth import onboarding, sessions
 from app.domains.auth import service as auth
-from app.domains.auth import sessions
 from app.domains.auth.login import credentials as logins
 from app.domains.auth.login import second_factor
 from app.platform import clock, phi_policy
@@ -43,6 +43,18 @@ def open_page(reason: str):
         return func
 
     return decorate
+
+
+def set_password(*, token: str, password: str) -> bool:
+    """A setup link's password (a new clinic's admin, an invited user, a reset), as the API's password
+    setup sets it (the token spent once, the password policy the same); then the person is logged in
+    as the login form would (a second factor still asks its code). True when signed in."""
+    with get_db().unit_of_work() as work:
+        user = onboarding.set_password_with_token(
+            session=work, token=token, password=password, now=clock.now()
+        )
+        credentials = logins.Credentials(user.email, password, user.clinic_id)
+    return log_in(credentials)
 
 
 def log_in(credentials: logins.Credentials) -> bool:
@@ -129,6 +141,10 @@ def _session_actor() -> Actor | None:
             session.clear()  # logged out (maybe elsewhere, with a copy of this cookie), or too old
             return None
         return auth.user_actor(db=get_db(), user_id=user_id, token_version=int(session[_VERSION]))
+    except Forbidden as refused:  # opened before the clinic required a second factor of this admin
+        log_out()
+        flash(refused.message)  # the login page says why, and the login refuses until they enrol
+        return None
     except (DomainError, ValueError, TypeError):
         session.clear()  # disabled, or its password or role changed since: log in again
         return None

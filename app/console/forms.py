@@ -34,6 +34,19 @@ class CodeForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired(), Length(min=6, max=64)])
 
 
+class SetPasswordForm(FlaskForm):
+    """A setup link's page: the link's one-time token (the page's script reads it from the link's
+    fragment; typed by hand without the script) and the new password, twice."""
+
+    token = StringField("Setup code from your email", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    again = PasswordField("The same password again", validators=[DataRequired(), Length(max=1024)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+
+
 class ActionForm(FlaskForm):
     """A button that changes something: only its CSRF token."""
 

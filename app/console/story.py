@@ -1,7 +1,7 @@
-"""A lead's story in one page: the lead, its timeline, tasks, pending automated steps and the
-why-trail. Each part is read by the API's own use case (each read audited as the API audits it) and
-dumped by the API's own schema as the reader: the PHI policy (app/platform/phi_policy.py) leaves out
-what the reader may not see, here as in the API's answers."""
+"""A lead's story in one page: the lead, its timeline, tasks and the why-trail (its automated steps,
+said as sentences by workspace/what_next.py). Each part is read by the API's own use case (each read
+audited as the API audits it) and dumped by the API's own schema as the reader: the PHI policy
+(app/platform/phi_policy.py) leaves out what the reader may not see, here as in the API's answers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.domains.automation import why_trail
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads import service as leads
 from app.domains.leads import sources
+from app.domains.outbound import service as notifications
 from app.domains.pipeline import service as pipeline
 from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
@@ -24,10 +25,8 @@ from app.platform import phi_policy
 from app.platform.api import etag_for
 from app.platform.db import PageRequest
 from app.platform.roles import Actor
-from app.platform.scheduling import job_admin as scheduling
-from app.platform.scheduling.models import OPEN
 
-TIMELINE, TASKS, JOBS = 25, 100, 100
+TIMELINE, TASKS = 25, 100
 SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")
 
 
@@ -45,6 +44,13 @@ def names_of_clinic(*, session, actor: Actor) -> Names:
     )
 
 
+def with_holds(session, rows: list[dict]) -> list[dict]:
+    """Timeline rows, a message still held back (quiet hours, pacing) with its hold (`held`)."""
+    ids = {row["id"]: (row.get("details") or {}).get("notification_id") for row in rows}
+    holds = notifications.holds_of(session, [i for i in ids.values() if isinstance(i, int)])
+    return [{**row, "held": holds.get(ids[row["id"]])} for row in rows]
+
+
 def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_page: int = 1) -> dict:
     """Everything the console shows of one lead, as `actor` may see it; another clinic's is a 404.
     The timeline is one page (newest first) of TIMELINE activities."""
@@ -56,14 +62,7 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_p
     lead_tasks, _ = tasks.list_lead_tasks(
         session=session, actor=actor, lead_id=lead_id, status=None, paging=PageRequest(1, TASKS)
     )
-    trail = why_trail.lead_automation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
-    waiting = []
-    for status in OPEN:
-        jobs, _ = scheduling.list_jobs(
-            session=session, clinic_id=actor.clinic_id, status=status, subject=("lead", lead_id),
-            paging=PageRequest(1, JOBS),
-        )  # fmt: skip
-        waiting += jobs
+    trail = why_trail.lead_automation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, now=now)
     with phi_policy.reading_as(actor):
         shown = lead_schemas.LeadOut().dump(lead)
         return {
@@ -72,11 +71,10 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_p
             },
             "name": f"{lead.first_name} {lead.last_name}",
             "phi": phi_policy.may_read_phi(actor),
-            "timeline": activity_schemas.ActivityOut(many=True).dump(timeline),
+            "timeline": with_holds(session, activity_schemas.ActivityOut(many=True).dump(timeline)),
             "timeline_total": timeline_total,
             "etag": etag_for(shown, lead_schemas.LeadOut.ETAG_DERIVED),
             "tasks": task_schemas.TaskOut(many=True).dump(lead_tasks),
-            "jobs": sorted(waiting, key=lambda j: j.due_at),
             "trail": automation_schemas.WhyTrailOut().dump(trail),
             "names": names_of_clinic(session=session, actor=actor),
         }

@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
-from app.console import auth, charts, failures, forms, pictures, story, wording
+from app.console import auth, charts, failures, forms, menu, pictures, story, wording
 from app.console import health as health_service
 from app.console.auth import open_page, page
-from app.domains.auth import stream_access
+from app.console.settings import checklist
+from app.domains.auth import onboarding, stream_access
 from app.domains.auth.login.credentials import Credentials
 from app.domains.bulk import admin as bulk_admin
 from app.domains.bulk import service as bulk_service
@@ -24,8 +25,13 @@ PAGE_SIZE = 50
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 blp.before_request(auth.check_access)
 # How a page says a value to a person (app/console/wording.py).
-for _name in ("say", "when", "label", "code"):
+SAID = ("say", "when", "label", "code", "held", "dead_booking_link", "channel", "job_status", "job_kind")
+for _name in SAID:
     blp.add_app_template_global(getattr(wording, _name), _name)
+blp.add_app_template_filter(wording.channel, "channel")  # a list of channels: `| map('channel')`
+blp.add_app_template_global(wording.live_words, "live_words")
+blp.add_app_template_global(wording, "wording")  # the header's own words (USER_MENU, SIGNED_IN_AS)
+blp.add_app_template_global(menu.menu, "menu")
 
 
 @blp.errorhandler(DomainError)
@@ -91,6 +97,49 @@ def login_code():
     return render_template("console/login_code.html", form=form), status
 
 
+@blp.route("/set-password", methods=["GET", "POST"])
+@open_page("a setup link's page: its one-time token is the credential")
+def set_password():
+    form = forms.SetPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        if form.password.data != form.again.data:
+            form.again.errors.append("The two passwords differ: type the same one twice.")
+            return render_template("console/set_password.html", form=form), 422
+        try:
+            signed_in = auth.set_password(token=form.token.data.strip(), password=form.password.data)
+        except DomainError as error:
+            said = ((error.errors or {}).get("json") or {}).get("password")
+            if said:  # the policy's words, beside the field; a link's fault above the form
+                form.password.errors = [*form.password.errors, *said]
+            else:
+                form.form_errors.append(error.message)
+            status = error.status
+        else:
+            flash("Your password is set.")
+            if not signed_in:  # the second factor's code is next
+                return redirect(url_for("console.login_code"))
+            return redirect(url_for("console.index"))  # the person's day
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/set_password.html", form=form), status
+
+
+@blp.route("/forgot-password", methods=["GET", "POST"])
+@open_page("asks for a link to set a new password; says nothing of whether the email has an account")
+@inject
+def forgot_password(*, uow, now, settings, wiring):
+    form = forms.ForgotPasswordForm()
+    if form.validate_on_submit():
+        onboarding.request_password_reset(
+            session=uow, email=form.email.data, settings=settings, now=now, hooks=wiring.auth
+        )
+        flash("If that email has an account, a link to set a new password is on its way. It works once.")
+        return redirect(url_for("console.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("console/forgot_password.html", form=form), status
+
+
 @blp.route("/logout", methods=["POST"])
 @open_page("ends whatever session the cookie holds (CSRF-checked)")
 def logout():
@@ -98,23 +147,17 @@ def logout():
     return redirect(url_for("console.login"))
 
 
-# Where the console opens: the first of these pages the user's role may see.
-HOME_PAGES = (
-    (Permission.CONFIGURE, "console.failures_page"),
-    (Permission.READ, "console.today.today"),  # coordinators and the front desk: their day
-    (Permission.READ, "console.bulk_jobs"),
-    (Permission.ANALYTICS, "console.analytics"),
-)
-
-
 @blp.route("/")
 @page(ANY)
 @inject
-def index(*, actor):
-    for permission, endpoint in HOME_PAGES:
-        if actor.can(permission):
-            return redirect(url_for(endpoint))
-    raise Forbidden("no console page is open to this role")
+def index(*, uow, actor):
+    # A new clinic's admin lands on the setup checklist until it is done or dismissed.
+    if actor.can(Permission.CONFIGURE) and checklist.lands_on_checklist(session=uow, actor=actor):
+        return redirect(url_for("console.settings.index"))
+    endpoint = menu.home(actor)  # the person's day: app/console/menu.py
+    if endpoint is None:
+        raise Forbidden("no console page is open to this role")
+    return redirect(url_for(endpoint))
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -239,7 +282,9 @@ def bulk_progress(*, uow, actor, now):
     ids = forms.ids_from(request.args.get("ids", ""))
     clinic_id = actor.clinic_id
     jobs = [bulk_service.get_bulk_job(session=uow, clinic_id=clinic_id, bulk_job_id=i) for i in ids]
-    return jsonify({"jobs": [bulk_admin.progress(job, now) for job in jobs]})
+    # Each job's status in words too ("said"): the page's script shows it, never the code.
+    shown = [bulk_admin.progress(job, now) | {"said": wording.job_status(job.status)} for job in jobs]
+    return jsonify({"jobs": shown})
 
 
 @blp.route("/bulk-jobs/<int:bulk_job_id>/cancel", methods=["POST"])

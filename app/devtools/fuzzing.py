@@ -12,7 +12,8 @@ from app import create_app
 from app.bootstrap import wiring_of
 from app.domains.auth import service as auth
 from app.domains.auth import tokens
-from app.domains.auth.models import User
+from app.domains.auth.login.second_factor import REQUIRE_FOR_ADMINS
+from app.domains.auth.models import Clinic, User
 from app.platform import clock, migrate
 from app.platform.app_db import unit_of_work
 from app.platform.config import Settings
@@ -22,7 +23,8 @@ from app.platform.roles import Role
 class KeptUser:
     """The fuzzing identity, put back as it was before each request: the fuzzer edits users too
     (PUT /api/users/:id with random small ids), and once it has deactivated or demoted its own
-    admin every later request would be a 401/403 that tests nothing."""
+    admin, or made its clinic require a second factor of admins, every later request would be a
+    401/403 that tests nothing."""
 
     def __init__(self, db, user_id: int):
         self.db, self.user_id = db, user_id
@@ -35,6 +37,13 @@ class KeptUser:
     def restore(self) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(sa.update(User.__table__).where(User.id == self.user_id).values(**self.values))
+            # Nor may a clinic setting lock it out: a required second factor it has not enrolled.
+            clinics = Clinic.__table__
+            whose = clinics.c.id == self.values["clinic_id"]
+            kept = conn.execute(sa.select(clinics.c.settings).where(whose)).scalar_one() or {}
+            if REQUIRE_FOR_ADMINS in kept:
+                unlocked = {key: value for key, value in kept.items() if key != REQUIRE_FOR_ADMINS}
+                conn.execute(sa.update(clinics).where(whose).values(settings=unlocked))
 
     def middleware(self, wsgi_app):
         def restoring(environ, start_response):

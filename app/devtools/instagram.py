@@ -9,6 +9,9 @@ INSTAGRAM_GRAPH_URL is not set and points the engine at it):
   `sent`, answered {"recipient_id", "message_id"} as Graph does; a wrong token is Graph's
   OAuthException (code 190), a recipient who never wrote is its error 100 (subcode 2534014).
 - GET /{version}/{IGSID}?fields=username,name: the User Profile API, from `profiles`.
+- GET /{version}/me?fields=user_id,username: whose account the bearer token is (`user_id`, the
+  IG_ID; `id`, an app-scoped id), from `accounts`; a token it does not know is Graph's
+  OAuthException (HTTP 400, code 190). `fail_token_checks` makes the next ones answer an error.
 - `send_dm(...)`: what Meta does when a family writes to the clinic: a signed notification
   (X-Hub-Signature-256 under the app secret) POSTed to the engine's /api/webhooks/instagram.
 
@@ -34,20 +37,23 @@ from pathlib import Path
 SEND_PATH = re.compile(r"^/(?P<version>v[\d.]+)/(?P<account>me|\d+)/messages$")
 PROFILE_PATH = re.compile(r"^/(?P<version>v[\d.]+)/(?P<igsid>[\w-]+)$")
 WEBHOOK_PATH = "/api/webhooks/instagram"
+DEVELOPMENT_TOKEN = re.compile(r"(\d{5,})$")  # development: `dev-token-17841400000000001` is that account's
 
 
 class GraphStandIn:
     """The server's state: the accounts and their tokens, the profiles, what was sent, and errors to come."""
 
     def __init__(self, *, development: bool = False, outbox: Path | None = None):
-        # Development (`make run`): any token is the account the path names, and anyone who wrote
-        # has a profile; each accepted message is also a JSON line in `outbox`.
+        # Development (`make run`): any token is the account the path names (for /me: a token
+        # ending in the account's id), and anyone who wrote has a profile; each accepted message is
+        # also a JSON line in `outbox`.
         self.development = development
         self.outbox = outbox
         self.accounts: dict[str, str] = {}  # IG_ID -> its access token
         self.profiles: dict[str, dict] = {}  # IGSID -> {"username", "name"}
         self.sent: list[dict] = []  # each accepted message: account, recipient, text, messaging_type, tag, at
         self.fail_next: list[tuple[int, int]] = []  # (HTTP status, Graph error code) for the next sends
+        self.fail_token_checks: list[tuple[int, int]] = []  # the same, for the next GET /me
         # A family's attachments, as Meta's CDN serves them: path -> (bytes, content type), unauthenticated.
         self.media: dict[str, tuple[bytes, str]] = {}
         self.media_fetches = 0
@@ -57,7 +63,8 @@ class GraphStandIn:
 
     def account_of_token(self, token: str, path_account: str = "me") -> str | None:
         if self.development:
-            return path_account
+            found = DEVELOPMENT_TOKEN.search(token)
+            return path_account if path_account != "me" else found and found[1]
         return next((a for a, t in self.accounts.items() if hmac.compare_digest(t, token)), None)
 
     def profile_of(self, igsid: str) -> dict | None:
@@ -182,6 +189,8 @@ def _handler_for(state: GraphStandIn):
                 self.wfile.write(content)
                 return None
             match = PROFILE_PATH.match(parts.path)
+            if match is not None and match["igsid"] == "me":
+                return self._owner_of_token()
             if match is None or self._account() is None:
                 return self._error(401 if match else 404, 190 if match else 100, "Invalid request")
             profile = state.profile_of(match["igsid"])
@@ -190,6 +199,18 @@ def _handler_for(state: GraphStandIn):
             fields = (urllib.parse.parse_qs(parts.query).get("fields") or ["username,name"])[0].split(",")
             shown = {f: profile[f] for f in fields if profile.get(f)}
             return self._answer(200, {"id": match["igsid"], **shown})
+
+        def _owner_of_token(self):
+            with state.lock:
+                failure = state.fail_token_checks.pop(0) if state.fail_token_checks else None
+            if failure is not None:
+                return self._error(failure[0], failure[1], "(stand-in) failure asked for by the test")
+            account = self._account()
+            if account is None:  # Graph's answer to a token it cannot parse or that was revoked
+                return self._error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+            return self._answer(
+                200, {"user_id": account, "username": f"clinic.{account[-4:]}", "id": f"9{account}"}
+            )
 
     return Handler
 

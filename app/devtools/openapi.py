@@ -23,6 +23,13 @@ COMMITTED_PATH = "openapi.json"
 
 def document() -> dict:
     """The OpenAPI document of an app built from the code alone."""
+    app = code_only_app()
+    with app.app_context():
+        return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+
+
+def code_only_app():
+    """The app, built with throwaway settings that reach no database or Redis."""
     from app import create_app
 
     settings = Settings(
@@ -32,9 +39,7 @@ def document() -> dict:
         database_url="sqlite://",
         redis_url="redis://127.0.0.1:1/0",
     )
-    app = create_app(settings)
-    with app.app_context():
-        return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return create_app(settings)
 
 
 def render(spec: dict) -> str:

@@ -131,7 +131,7 @@ class Settings:
     login_max_failures_per_address: int = 50  # attempts from one client address, all emails together
     login_max_failures_per_account: int = 100  # attempts at one email, all addresses (high: locks it for all)
     login_lockout_seconds: int = 300  # the window of those attempts, and the lockout after them
-    # Password-setup links are this + /set-password#token=... (a fragment is never sent to a server).
+    # Password-setup links are this + /console/set-password#token=... (a fragment is never sent to a server).
     public_base_url: str = "http://localhost:5000"
     password_setup_hours: int = 72  # how long a password-setup link works
     # The platform operator's bearer token for /api/platform/* (32+ characters); unset: they refuse all.
@@ -171,6 +171,8 @@ class Settings:
     stale_lead_interval: float = 3600.0  # how often beat looks for stale leads
     benefits_reset_interval: float = 3600.0  # how often beat looks for clinics on their benefits reset date
     calendar_feed_interval: float = 900.0  # how often providers' calendar feeds are read (availability)
+    # How often beat looks for clinics whose follow-up pass window is open (sequences/follow_up_pass.py).
+    follow_up_pass_interval: float = 300.0
     # Unprocessed events no processing job names get one (app/platform/events/recovery.py); how often.
     event_sweep_interval: float = 60.0
     event_sweep_grace_seconds: float = 300.0
@@ -228,6 +230,9 @@ class Settings:
     sms_token: str | None = None  # its API token
     sms_from: str | None = None  # the sending number
     whatsapp_from: str | None = None  # the WhatsApp sender (E.164) of clinics without their own
+    # A reply to the shared SMS_FROM or WhatsApp sender is the clinic's that texted that phone from it
+    # within this many days (the newest); else it waits in the platform operator's queue.
+    shared_sender_reply_days: int = 30
     sms_status_callback_url: str | None = None  # https://<host>/api/providers/twilio/status, sent to Twilio
     email_sender_rate: str | None = None  # the SMTP relay's pace, e.g. "10/second" (unset: none)
     sms_sender_rate: str | None = None  # each From number's or Messaging Service's pace, e.g. "1/second"
@@ -261,6 +266,9 @@ class Settings:
     # before authentication or a signature check (an anonymous sender cannot make a web process buffer it).
     max_content_length: int = 1024 * 1024
     rate_limit_per_minute: int = 100  # requests per minute per user or API key (0: no limit)
+    # Bookings and moves made on one clinic's booking page an hour, whatever the address (0: no
+    # limit): beside the per-address limit on posts, a script on many addresses cannot fill a calendar.
+    booking_page_bookings_per_hour: int = 60
     # Leads (rows of an import, each a whole capture) per ledger job of a bulk action: a chunk is one
     # turn on the one-process bulk queue, and another clinic's bulk work waits for it (bench/fairness).
     bulk_chunk_size: int = 100
@@ -274,8 +282,9 @@ class Settings:
     webhook_max_subscriptions_per_clinic: int = 10
     webhook_max_concurrent_per_clinic: int = 1
     webhook_busy_retry_seconds: float = 2.0
-    # Webhook URLs on private, loopback, link-local or multicast addresses are refused (SSRF) unless
-    # this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1): tests and a local setup post to localhost.
+    # Every URL a user gives the engine to reach (webhooks, calendar feeds, outbound media) on a private
+    # or loopback address is refused (SSRF) unless this is set (FOLLOWUP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1):
+    # tests and a local setup reach localhost. Link-local and metadata addresses are refused even then.
     webhook_allow_private_addresses: bool = False
     # Reverse proxies in front of the web process that append to X-Forwarded-For/-Proto (0: none). With N,
     # the client is the address the Nth proxy from us saw (werkzeug's ProxyFix): what rate limits, login

@@ -1,6 +1,6 @@
 """The two-year reports read their rows from covering indexes alone (PostgreSQL's plan): a table page
 per lead or per message is what made speed to lead, follow-up and follow-up response slow over a
-clinic's whole history (docs/performance.md, "Reports over two years")."""
+clinic's whole history (docs/performance-history.md, "Reports over two years")."""
 
 import random
 from datetime import timedelta

@@ -235,3 +235,56 @@ def test_only_roles_with_lead_assign_may_assign(client, tenant, role):
         headers=tenant.headers(role),
     )
     assert resp.status_code == 403
+
+
+def _run_waiting_leads_jobs(app) -> int:
+    """Run the ledger's pending waiting-leads jobs as a worker would; how many ran."""
+    import sqlalchemy as sa
+
+    from app.platform import clock
+    from app.platform.app_db import get_db
+    from app.platform.scheduling.models import ScheduledJob
+    from app.platform.scheduling.runner import run_job
+
+    with app.app_context():
+        with get_db().unit_of_work() as session:
+            ids = session.scalars(
+                sa.select(ScheduledJob.id).where(
+                    ScheduledJob.kind == "assignment.waiting_leads",
+                    ScheduledJob.status.in_(("pending", "dispatched")),
+                )
+            ).all()
+        for job_id in ids:
+            assert run_job(db=get_db(), job_id=job_id, now=clock.now()) == "done"
+    return len(ids)
+
+
+def test_a_lead_captured_when_nobody_could_own_it_gets_an_owner_as_soon_as_someone_can(app, client, tenant):
+    """Seed 001, rule 2: every active lead has an owner. Captured while every coordinator and admin
+    is away, a lead waits unowned; the coordinator back from out of office takes it at once (a job
+    run once the change is committed), and a coordinator added later takes the next one."""
+    coordinator, admin = tenant.users["treatment_coordinator"].id, tenant.users["clinic_admin"].id
+    set_user(app, coordinator, out_of_office=True)
+    set_user(app, admin, out_of_office=True)
+    waiting = create_lead(client, tenant, first_name="Waiting")
+    assert waiting["assigned_to_id"] is None
+    back = client.put(f"/api/users/{coordinator}", json={"out_of_office": False}, headers=tenant.headers())
+    assert back.status_code == 200, back.get_json()
+    assert _run_waiting_leads_jobs(app) == 1
+    assert get_lead(client, tenant, waiting["id"]).get_json()["assigned_to_id"] == coordinator
+
+    set_user(app, coordinator, out_of_office=True)
+    later = create_lead(client, tenant, first_name="Later")
+    assert later["assigned_to_id"] is None
+    made = client.post(
+        "/api/users",
+        json={
+            "email": "new.coordinator@example.com",
+            "name": "New Coordinator",
+            "role": "treatment_coordinator",
+        },
+        headers=tenant.headers(),
+    )
+    assert made.status_code == 201, made.get_json()
+    assert _run_waiting_leads_jobs(app) == 1
+    assert get_lead(client, tenant, later["id"]).get_json()["assigned_to_id"] == made.get_json()["id"]

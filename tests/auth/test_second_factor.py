@@ -13,7 +13,7 @@ from app.domains.auth.models import RecoveryCode, SecondFactor
 from app.platform import clock
 from app.platform.audit.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
-from tests.console.test_console_pages import csrf_of
+from tests.console.test_console_pages import csrf_of, log_in
 
 # The middle of a 30-second step, so a step either side is a whole step away.
 NOON = datetime(2026, 11, 27, 12, 0, 15, tzinfo=UTC)
@@ -127,6 +127,34 @@ def test_wrong_codes_count_as_failed_logins(client, tenant, at):
         assert login(client, other).json["code"] == "second_factor_required"
 
 
+def test_a_right_password_does_not_reset_the_count_of_wrong_codes(client, tenant, at):
+    """Issue 73 finding 2: wrong codes with a password-only login between them, from one address,
+    were never refused (the password's success reset the count)."""
+    email = tenant.users["doctor"].email
+    totp, _ = enrol(client, email)
+    for n in range(3):  # login_max_failures=3 in the test settings
+        if n:
+            assert login(client, email).json["code"] == "second_factor_required"  # the password alone
+        assert login(client, email, f"00000{n}").status_code == 401
+    assert login(client, email).json["code"] == "second_factor_required"
+    refused = login(client, email, totp.at(NOON + STEP))  # even the right code waits now
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_wrong_codes_count_per_user_from_every_address_until_a_right_one(client, tenant, at):
+    email = tenant.users["doctor"].email
+    totp, codes = enrol(client, email)
+    # Two wrong, then a right code: the count starts again.
+    for n in range(2):
+        assert login(client, email, f"11111{n}", address=f"198.51.100.{n}").status_code == 401
+    assert login(client, email, codes[0], address="198.51.100.9").status_code == 200
+    # Three wrong from three addresses, and the fourth code is refused from a fourth.
+    for n in range(3):
+        assert login(client, email, f"22222{n}", address=f"203.0.113.{n}").status_code == 401
+    refused = login(client, email, totp.at(NOON + STEP), address="203.0.113.99")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
 def test_a_clinic_that_requires_it_makes_its_admin_enrol_first(client, tenant, at):
     admin = tenant.users["clinic_admin"]
     changed = client.put(
@@ -150,6 +178,41 @@ def test_a_clinic_that_requires_it_makes_its_admin_enrol_first(client, tenant, a
         "/api/me/second-factor/disable", json={"code": totp.at(NOON + 2 * STEP)}, headers=tenant.headers()
     )
     assert removal.status_code == 409
+
+
+def test_a_required_factor_ends_what_an_admin_opened_before_until_they_enrol(app, client, tenant, at):
+    """Issue 73 finding 3: an admin's refresh token (and open sessions) outlived the clinic's switch
+    to requiring a second factor."""
+    admin = tenant.users["clinic_admin"]
+    pair = login(client, admin.email).json
+    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+    browser = app.test_client()
+    log_in(browser, tenant)
+    assert browser.get("/console/failures").status_code == 200
+    changed = client.put(
+        "/api/clinic", json={"settings": {"require_admin_second_factor": True}}, headers=bearer
+    )
+    assert changed.status_code == 200
+    # The API: the open access token and the refresh token are refused, saying what to do.
+    for refused in (
+        client.get("/api/signing-secrets", headers=bearer),
+        client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}),
+    ):
+        assert refused.status_code == 403, refused.json
+        assert refused.json["code"] == "second_factor_enrollment_required"
+    # The console: the session ends, and the login page says why.
+    page = browser.get("/console/failures")
+    assert page.status_code == 302 and "/console/login" in page.headers["Location"]
+    assert b"requires a second factor" in browser.get(page.headers["Location"]).data
+    assert browser.get("/console/failures").status_code == 302
+    # Other roles carry on.
+    assert client.get("/api/me", headers=tenant.headers("doctor")).status_code == 200
+    # Once enrolled, the refresh token (not spent by its refusal) works again.
+    enrol(client, admin.email)
+    renewed = client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert renewed.status_code == 200
+    fresh = {"Authorization": f"Bearer {renewed.json['access_token']}"}
+    assert client.get("/api/signing-secrets", headers=fresh).status_code == 200
 
 
 def test_an_admin_resets_a_users_second_factor_and_it_is_audited(client, tenant, at):

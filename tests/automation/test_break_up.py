@@ -6,12 +6,19 @@ Redis): the events of each logged activity are processed by the worker, as in pr
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from app.domains.activities import rules as activity_rules
 from app.domains.activities.models import LeadActivity
+from app.domains.automation import cadence
 from app.domains.outbound.models import Notification
+from app.platform import clock
+from app.platform.app_db import get_db
 from app.platform.events.consumers import PROCESS_KINDS
+from app.platform.scheduling.runner import run_job
+from tests.automation.kit import jobs, run_events
 from tests.automation.outreachkit import configure_clinic, email, enroll, make_sequence
 from tests.tasks.taskkit import lead_for, notifications_of
 from tests.workers import thread_worker, wait_for
@@ -39,8 +46,10 @@ def log(client, tenant, lead_id: int, **body) -> dict:
     return resp.get_json()
 
 
-def unanswered_call(client, tenant, lead_id: int, outcome: str = "no_answer") -> dict:
-    return log(client, tenant, lead_id, type="PHONE_CALL", direction="OUTBOUND", outcome=outcome)
+def unanswered_call(client, tenant, lead_id: int, outcome: str = "no_answer", days_ago: int = 0) -> dict:
+    """A call nobody answered, `days_ago` (at most one failed attempt a business day counts)."""
+    when = {"occurred_at": (clock.now() - timedelta(days=days_ago)).isoformat()} if days_ago else {}
+    return log(client, tenant, lead_id, type="PHONE_CALL", direction="OUTBOUND", outcome=outcome, **when)
 
 
 def a_lead(client, tenant) -> dict:
@@ -65,29 +74,26 @@ def events_done(app) -> bool:
 
 
 def attempts_counted(client, tenant, lead_id: int) -> int:
-    """failed_attempts_in_a_row as the break-up rule sees it now (its /test endpoint, read-only)."""
-    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
-    rule = next(r for r in rules if r["default_key"] == "three_failed_attempts")
-    tried = client.post(
-        f"/api/follow-up-rules/{rule['id']}/test",
-        json={"lead_id": lead_id, "event": {"attempt": True}},
-        headers=tenant.headers(),
-    )
-    assert tried.status_code == 200, tried.get_json()
-    [seen] = [c for c in tried.get_json()["conditions"] if c["field"] == "failed_attempts_in_a_row"]
-    return seen["seen"]
+    """The failed attempts in a row counted now, as the lead's why-trail shows them."""
+    trail = client.get(f"/api/leads/{lead_id}/automation", headers=tenant.headers())
+    assert trail.status_code == 200, trail.get_json()
+    return trail.get_json()["failed_attempts"]
 
 
 def test_an_email_sent_and_two_unanswered_calls_send_one_break_up_email(app, client, tenant):
     lead = a_lead(client, tenant)
     with thread_worker(app):
-        log(client, tenant, lead["id"], type="EMAIL", direction="OUTBOUND", notes="Sent the brochure")
-        unanswered_call(client, tenant, lead["id"], "voicemail")
+        # An email four days ago (its reply window passed unanswered), a voicemail two days ago.
+        sent = (clock.now() - timedelta(days=4)).isoformat()
+        log(
+            client, tenant, lead["id"], type="EMAIL", direction="OUTBOUND", notes="Brochure", occurred_at=sent
+        )
+        unanswered_call(client, tenant, lead["id"], "voicemail", days_ago=2)
         wait_for(lambda: events_done(app), timeout=60)
         assert break_ups(app, lead["id"]) == []  # two attempts: not yet
         unanswered_call(client, tenant, lead["id"], "no_answer")
         wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
-        unanswered_call(client, tenant, lead["id"], "no_answer")  # a fourth: no second email
+        unanswered_call(client, tenant, lead["id"], "no_answer")  # the same day: not a fourth
         wait_for(lambda: events_done(app), timeout=60)
     [sent] = break_ups(app, lead["id"])
     assert sent.channel == "email" and sent.to_address == "jane@example.com"
@@ -101,12 +107,21 @@ def test_an_automated_email_after_two_unanswered_calls_is_the_third_attempt(app,
     lead = a_lead(client, tenant)
     sequence = make_sequence(client, tenant, [email()])
     with thread_worker(app):
-        unanswered_call(client, tenant, lead["id"], "no_answer")
-        unanswered_call(client, tenant, lead["id"], "wrong_number")
+        unanswered_call(client, tenant, lead["id"], "no_answer", days_ago=4)
+        unanswered_call(client, tenant, lead["id"], "wrong_number", days_ago=2)
         wait_for(lambda: events_done(app), timeout=60)
         enroll(client, tenant, lead["id"], sequence["id"])  # its email goes out at once
-        wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
+        wait_for(lambda: jobs(app, lead["id"], cadence.REPLY_WINDOW_KIND), timeout=60)
         wait_for(lambda: events_done(app), timeout=60)
+        assert break_ups(app, lead["id"]) == []  # its reply window is open: not a failed attempt yet
+        wait_for(lambda: all(m.sent_at for m in lead_messages(app, lead["id"])), timeout=60)
+        # Two days on (the clinic is open all day), nobody answered: the third failed attempt.
+        [window] = jobs(app, lead["id"], cadence.REPLY_WINDOW_KIND)
+        later = clock.now() + timedelta(days=2)
+        with app.app_context():
+            assert run_job(db=get_db(), job_id=window.id, now=later) == "done"
+        run_events(app, lead["id"], later)  # its event, processed then
+        wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
     sent = lead_messages(app, lead["id"])
     assert [m.title.startswith(BREAK_UP_SUBJECT) for m in sent] == [False, True]
 
@@ -114,8 +129,8 @@ def test_an_automated_email_after_two_unanswered_calls_is_the_third_attempt(app,
 def test_the_break_up_email_is_not_an_attempt_and_a_contact_resets_the_count(app, client, db, tenant):
     lead = a_lead(client, tenant)
     with thread_worker(app):
-        for outcome in ("no_answer", "voicemail", "no_answer"):
-            unanswered_call(client, tenant, lead["id"], outcome)
+        for outcome, days_ago in (("no_answer", 4), ("voicemail", 2), ("no_answer", 0)):
+            unanswered_call(client, tenant, lead["id"], outcome, days_ago)
         wait_for(lambda: break_ups(app, lead["id"]), timeout=60)
         wait_for(lambda: events_done(app), timeout=60)
     with db.unit_of_work() as session:

@@ -32,8 +32,11 @@ def lead_messages(app, lead_id):
         return list(session.scalars(stmt.order_by(Notification.id)))
 
 
-def log_call(client, tenant, lead_id, outcome, direction="OUTBOUND"):
+def log_call(client, tenant, lead_id, outcome, direction="OUTBOUND", days_ago: int = 0):
+    """A call logged now, or `days_ago` (at most one failed attempt a business day counts)."""
     body = {"type": "PHONE_CALL", "direction": direction, "outcome": outcome, "duration_minutes": 1}
+    if days_ago:
+        body["occurred_at"] = (clock.now() - timedelta(days=days_ago)).isoformat()
     if direction == "INBOUND":
         body.pop("outcome")
     resp = client.post(
@@ -150,14 +153,15 @@ def test_three_failed_calls_send_one_break_up_email_and_suggest_mark_lost(app, c
     open_all_day(client, tenant, now)
     lead = lead_for(client, tenant)
     client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
-    for outcome in ("no_answer", "voicemail"):
-        log_call(client, tenant, lead["id"], outcome)
+    log_call(client, tenant, lead["id"], "no_answer", days_ago=2)
+    log_call(client, tenant, lead["id"], "voicemail", days_ago=1)
     run_events(app, lead["id"], clock.now())
     assert lead_messages(app, lead["id"]) == []  # two failures: not yet
 
     log_call(client, tenant, lead["id"], "wrong_number")
     log_call(client, tenant, lead["id"], "no_answer")  # a fourth failure must not send a second email
     run_events(app, lead["id"], clock.now())
+    run_events(app, lead["id"], clock.now())  # the failed attempts the calls' events counted
 
     [email] = lead_messages(app, lead["id"])
     assert email.channel == "email" and email.to_address == "jane@example.com"
@@ -265,18 +269,24 @@ def test_an_inbound_reply_after_two_failed_calls_resets_the_count(app, client, t
     open_all_day(client, tenant, clock.now())
     lead = lead_for(client, tenant)
     client.put(f"/api/leads/{lead['id']}", json={"email": "jane@example.com"}, headers=tenant.headers())
-    log_call(client, tenant, lead["id"], "no_answer")
-    log_call(client, tenant, lead["id"], "voicemail")
+    log_call(client, tenant, lead["id"], "no_answer", days_ago=6)
+    log_call(client, tenant, lead["id"], "voicemail", days_ago=5)
     reply = client.post(
         f"/api/leads/{lead['id']}/activities",
-        json={"type": "SMS", "direction": "INBOUND", "notes": "Call me tomorrow"},
+        json={
+            "type": "SMS",
+            "direction": "INBOUND",
+            "notes": "Call me tomorrow",
+            "occurred_at": (clock.now() - timedelta(days=4)).isoformat(),
+        },
         headers=tenant.headers("treatment_coordinator"),
     )
     assert reply.status_code == 201
-    log_call(client, tenant, lead["id"], "no_answer")  # one since the reply: no break-up
+    log_call(client, tenant, lead["id"], "no_answer", days_ago=3)  # one since the reply: no break-up
     run_events(app, lead["id"], clock.now())
     assert lead_messages(app, lead["id"]) == []
-    log_call(client, tenant, lead["id"], "no_answer")
-    log_call(client, tenant, lead["id"], "no_answer")  # the third in a row since the reply
+    log_call(client, tenant, lead["id"], "no_answer", days_ago=2)
+    log_call(client, tenant, lead["id"], "no_answer", days_ago=1)  # the third in a row since the reply
     run_events(app, lead["id"], clock.now())
+    run_events(app, lead["id"], clock.now())  # the failed attempts the calls' events counted
     assert len(lead_messages(app, lead["id"])) == 1

@@ -7,7 +7,7 @@ from datetime import timedelta
 from app.domains.automation import orphans
 from app.platform import clock
 from tests.automation.kit import jobs, open_all_day, run_due_steps, run_events, tasks_of
-from tests.leadkit import create_lead
+from tests.leadkit import create_lead, set_user
 from tests.tasks.taskkit import lead_for
 from tests.workers import thread_worker, wait_for
 
@@ -155,3 +155,64 @@ def test_a_backlog_of_orphans_is_worked_off_a_few_follow_ups_a_run(app, client, 
     for lead_id in made:
         run_due_steps(app, lead_id, later + WHEN_THE_CLINIC_HAS_OPENED)
     assert all(len(follow_ups(app, lead_id)) == 1 for lead_id in made)
+
+
+def test_the_sweep_says_why_a_lead_has_no_next_step_and_gives_an_unowned_one_the_fallback_owner(
+    app, client, tenant, monkeypatch
+):
+    rules = client.get("/api/follow-up-rules", headers=tenant.headers()).get_json()
+    speed = next(r for r in rules if r["default_key"] == "speed_to_lead")
+    off = client.patch(
+        f"/api/follow-up-rules/{speed['id']}", json={"active": False}, headers=tenant.headers()
+    )
+    assert off.status_code == 200
+    for role in ("treatment_coordinator", "clinic_admin"):  # nobody may be given a lead
+        set_user(app, tenant.users[role].id, out_of_office=True)
+    unowned = create_lead(client, tenant, first_name="Nobody")
+    assert unowned["assigned_to_id"] is None
+    unreachable = create_lead(client, tenant, first_name="Stop")
+    dnc = client.put(
+        f"/api/leads/{unreachable['id']}", json={"do_not_contact": True}, headers=tenant.headers()
+    )
+    assert dnc.status_code == 200, dnc.get_json()
+    for lead in (unowned, unreachable):
+        run_events(app, lead["id"], clock.now())
+    later = clock.now() + timedelta(hours=25)
+    assert sweep(app, later) == {"orphans": 2, "follow_ups": 0, "pass_ended": True}
+    assert sweep(app, later + timedelta(hours=1))["follow_ups"] == 0  # counted once each
+
+    def blocked(lead):
+        shown = client.get(f"/api/leads/{lead['id']}", headers=tenant.headers())
+        return shown.get_json()["next_step_blocked"], shown.get_json()["assigned_to_id"]
+
+    assert blocked(unowned) == ("no_owner", None)
+    assert blocked(unreachable)[0] == "unreachable"
+    assert sweep_metrics(client, app, monkeypatch) == (0, 2)
+
+    desk = tenant.users["front_desk"].id
+    refused = client.put(
+        "/api/clinic", json={"settings": {"fallback_owner_id": 10**6}}, headers=tenant.headers()
+    )
+    assert refused.status_code == 422 and "fallback_owner_id" in str(refused.get_json())
+    named = client.put(
+        "/api/clinic", json={"settings": {"fallback_owner_id": desk}}, headers=tenant.headers()
+    )
+    assert named.status_code == 200, named.get_json()
+    assert sweep(app, later + timedelta(hours=2))["follow_ups"] == 1
+    assert blocked(unowned) == (None, desk)
+    run_due_steps(app, unowned["id"], later + WHEN_THE_CLINIC_HAS_OPENED)
+    [task] = follow_ups(app, unowned["id"])
+    assert task.assigned_to_id == desk
+    assert sweep_metrics(client, app, monkeypatch) == (1, 2)
+
+
+def sweep_metrics(client, app, monkeypatch):
+    """(leads given a next step, leads it could not help) as /metrics counts them."""
+    monkeypatch.setattr(app.config["SETTINGS"], "metrics_token", "scrape-me")
+    resp = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    lines = resp.get_data(as_text=True).splitlines()
+    samples = dict(line.rsplit(" ", 1) for line in lines if not line.startswith("#"))
+    return (
+        float(samples["followup_orphan_sweep_next_steps_given_total"]),
+        float(samples["followup_orphan_sweep_not_helped_total"]),
+    )

@@ -199,26 +199,24 @@ def test_the_test_endpoint_shows_each_condition_and_the_planned_actions_without_
         f"/api/follow-up-rules/{breakup['id']}/test",
         json={
             "lead_id": lead["id"],
-            "event": {"type": "EMAIL", "direction": "OUTBOUND", "attempt": True},
-            "computed": {"failed_attempts_in_a_row": 3},
+            "event": {"failed_attempts": 3},
         },
         headers=tenant.headers(),
     ).get_json()
-    assert answer["matched"] is True
+    assert answer["matched"] is True, answer
     assert [(c["field"], c["seen"], c["result"]) for c in answer["conditions"]] == [
-        ("event.attempt", True, True),
-        ("failed_attempts_in_a_row", 3, True),
+        ("event.failed_attempts", 3, True),
     ]
     assert [a["type"] for a in answer["actions"]] == ["send_email", "suggest", "notify"]
 
     missed = client.post(
         f"/api/follow-up-rules/{breakup['id']}/test",
-        json={"lead_id": lead["id"], "event": {"outcome": "spoke", "attempt": False}},
+        json={"lead_id": lead["id"], "event": {"failed_attempts": 2}},
         headers=tenant.headers(),
     ).get_json()
     assert missed["matched"] is False and missed["actions"] == []
-    # Every condition is shown, even after the first that failed: the lead has no attempts.
-    assert [(c["seen"], c["result"]) for c in missed["conditions"]] == [(False, False), (0, False)]
+    # The condition is shown with what it saw: two failed attempts are not yet the break-up.
+    assert [(c["seen"], c["result"]) for c in missed["conditions"]] == [(2, False)]
     assert (count(app, AutomationStep), count(app, Notification)) == before
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from app.domains.availability.models import BusyBlock
 from app.platform import clock
+from app.platform.delivery import addresses
 from tests.availability.kit import (
     at,
     consultation_type,
@@ -58,12 +59,19 @@ def ics(tuesday) -> bytes:
 
 @pytest.fixture
 def feed_server():
-    """A local server of one .ics; `state["status"]` makes it fail."""
-    state = {"body": b"", "status": 200, "hits": 0}
+    """A local server of one .ics; `state["status"]` makes it fail, `state["redirect"]` sends every
+    GET there (a 302)."""
+    state = {"body": b"", "status": 200, "hits": 0, "redirect": None}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             state["hits"] += 1
+            if state["redirect"]:
+                self.send_response(302)
+                self.send_header("Location", state["redirect"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(state["status"])
             self.send_header("Content-Type", "text/calendar")
             self.end_headers()
@@ -129,7 +137,7 @@ def test_a_weekly_busy_event_blocks_its_slots_but_not_its_exception_and_a_failur
     later = now + timedelta(minutes=16)
     read_feeds(app, db, later)
     shown = client.get(f"/api/availability/providers/{doctor['id']}", headers=tenant.headers()).get_json()
-    assert shown["feed_status"] == "failing" and "HTTP 500" in shown["feed_error"]
+    assert shown["feed_status"] == "failing" and shown["feed_error"] == f"the feed {addresses.UNREACHABLE}"
     assert "10:00" not in local_times(slots(client, tenant, kind["id"], tuesday, tuesday), tuesday)
     inbox = client.get("/api/me/notifications", headers=tenant.headers()).get_json()
     told = [n for n in inbox if "calendar feed" in n["title"]]
@@ -143,3 +151,43 @@ def test_a_weekly_busy_event_blocks_its_slots_but_not_its_exception_and_a_failur
     read_feeds(app, db, later + timedelta(minutes=32))
     shown = client.get(f"/api/availability/providers/{doctor['id']}", headers=tenant.headers()).get_json()
     assert shown["feed_status"] == "ok"
+
+
+def feed_error(client, tenant, provider_id: int) -> str:
+    shown = client.get(f"/api/availability/providers/{provider_id}", headers=tenant.headers()).get_json()
+    assert shown["feed_status"] == "failing", shown
+    return shown["feed_error"]
+
+
+def test_a_feed_on_an_internal_address_is_never_fetched_and_every_failure_reads_the_same(
+    app, client, db, tenant, feed_server, monkeypatch
+):
+    """Issue 73 #5: the worker never reads an internal address for a clinic admin, and what the
+    admin reads back (a bad status, a closed port, a refused address) cannot tell them apart."""
+    state, url = feed_server
+    state["status"] = 500
+    answering = provider(client, tenant, name="Dr. Answers", feed_url=url)
+    closed = provider(client, tenant, name="Dr. Closed", feed_url="http://127.0.0.1:1/basic.ics")
+    now = clock.now()
+    read_feeds(app, db, now)  # the tests' allowance: the loopback may be reached
+    assert state["hits"] == 1
+    errors = {feed_error(client, tenant, answering["id"]), feed_error(client, tenant, closed["id"])}
+
+    monkeypatch.setattr(app.config["SETTINGS"], "webhook_allow_private_addresses", False)  # production's
+    internal = provider(client, tenant, name="Dr. Internal", feed_url=url)
+    read_feeds(app, db, now + timedelta(minutes=16))
+    assert state["hits"] == 1  # neither feed on 127.0.0.1 was asked again
+    errors.add(feed_error(client, tenant, internal["id"]))
+    assert errors == {f"the feed {addresses.UNREACHABLE}"}
+
+
+def test_a_feed_redirected_round_in_circles_is_given_up_after_a_few_hops(
+    app, client, db, tenant, feed_server
+):
+    """Issue 73 #5: redirects are followed by the guard, each hop checked, and only a few of them."""
+    state, url = feed_server
+    state["redirect"] = url  # to itself, for ever
+    doctor = provider(client, tenant, feed_url=url)
+    read_feeds(app, db, clock.now())
+    assert state["hits"] == 1 + addresses.MAX_REDIRECTS
+    assert feed_error(client, tenant, doctor["id"]) == f"the feed {addresses.UNREACHABLE}"

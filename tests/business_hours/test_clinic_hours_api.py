@@ -60,3 +60,36 @@ def test_bad_hours_are_a_422_naming_the_field(app, client, tenant):
         resp = set_hours(client, tenant, hours)
         assert resp.status_code == 422, resp.get_json()
         assert words in str(resp.get_json()) and "business_hours" in str(resp.get_json())
+
+
+def test_days_may_be_given_by_their_full_name_and_are_answered_by_their_key(app, client, tenant):
+    """Issue 77: `monday` was refused; a person types the day's name, in any case."""
+    resp = set_hours(client, tenant, {"Monday": ["08:00", "17:00"], "TUESDAY": LUNCH, "wed": None})
+    assert resp.status_code == 200, resp.get_json()
+    hours = resp.get_json()["business_hours"]
+    assert hours["mon"] == ["08:00", "17:00"] and hours["tue"] == LUNCH
+    assert not {"Monday", "TUESDAY", "monday"} & set(hours)
+    # A provider's weekly hours are read the same way.
+    made = client.post(
+        "/api/availability/providers",
+        json={"name": "Dr. Sunday", "hours": {"friday": ["09:00", "13:00"], "Saturday": None}},
+        headers=tenant.headers(),
+    )
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["hours"]["fri"] == ["09:00", "13:00"] and "friday" not in made.get_json()["hours"]
+
+
+def test_an_unknown_day_is_a_422_naming_the_field_and_the_day(app, client, tenant):
+    for hours, words in [
+        ({"funday": ["09:00", "17:00"]}, "unknown weekday 'funday'"),
+        ({"mon": ["09:00", "17:00"], "Monday": ["10:00", "12:00"]}, "mon: given twice"),
+    ]:
+        resp = set_hours(client, tenant, hours)
+        assert resp.status_code == 422, resp.get_json()
+        assert words in str(resp.get_json()["errors"]["json"]["business_hours"])
+    resp = client.post(
+        "/api/availability/providers",
+        json={"name": "Dr. Fun", "hours": {"funday": ["09:00", "17:00"]}},
+        headers=tenant.headers(),
+    )
+    assert resp.status_code == 422 and "funday" in str(resp.get_json()["errors"]["json"]["hours"])

@@ -1,7 +1,8 @@
 """The pipeline board and the Team page in Debian's Chromium against a real server: a card moved to
-consultation_scheduled by drag and by the keyboard alone, a refused move saying why beside its card,
-filters surviving a reload, the front desk seeing no PHI, a manager handing two leads of a coordinator
-to another (and the API showing the new owner)."""
+consultation_scheduled by drag and by the keyboard alone, the move dialog offering only the stages
+ahead (the next one chosen) and asking lost's reason before sending, a refused move saying why beside
+its card, filters surviving a reload, the front desk seeing no PHI, a manager handing two leads of a
+coordinator to another (and the API showing the new owner)."""
 
 from __future__ import annotations
 
@@ -72,24 +73,63 @@ def test_escape_closes_the_move_dialog_and_focus_returns_to_the_cards_link(clien
     assert _stage(client, tenant, lead["id"]) == "new_lead"
 
 
-def test_a_refused_move_by_keyboard_says_why_beside_the_card(client, tenant, live_server, page):
-    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+def _to_contacted(client, tenant, lead_id: int) -> None:
     moved = client.post(
-        f"/api/leads/{lead['id']}/stage", json={"stage": "contacted"}, headers=tenant.headers("clinic_admin")
+        f"/api/leads/{lead_id}/stage", json={"stage": "contacted"}, headers=tenant.headers("clinic_admin")
     )
-    assert moved.status_code == 200
-    log_in(page, live_server, tenant, role="treatment_coordinator")
+    assert moved.status_code == 200, moved.get_json()
+
+
+def _open_dialog(page, live_server, lead_id: int):
     page.goto(f"{live_server}/console/board")
     page.wait_for_load_state("load")
-    page.focus(f"#lead-{lead['id']} a.move-open")
+    page.focus(f"#lead-{lead_id} a.move-open")
     page.keyboard.press("Enter")
-    page.keyboard.type("New")  # back to New lead: the pipeline allows only lost
+    dialog = page.locator("#move-dialog")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def test_the_dialog_offers_the_stages_ahead_the_next_one_chosen_and_never_one_behind(
+    client, tenant, live_server, page
+):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    _to_contacted(client, tenant, lead["id"])
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    dialog = _open_dialog(page, live_server, lead["id"])
+    select = dialog.locator("select[name=stage]")
+    expect(select).to_have_value(SCHEDULED)  # the next stage, not New Lead
+    offered = select.locator("option:not([disabled])")
+    expect(offered).to_have_text(
+        ["Consultation Scheduled", "Consultation Completed", "Pending Decision", "Treatment Accepted", "Lost"]
+    )
+    page.keyboard.type("New")  # typing a stage behind it picks nothing behind it
+    expect(select).to_have_value(SCHEDULED)
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    expect(page.locator(f"#lead-{lead['id']} .refusal")).to_have_text(
-        "moving backwards from contacted to new_lead is not allowed (only to lost)"
+    expect(page.locator(".flash")).to_contain_text(f"Lead {lead['id']} moved to consultation scheduled")
+    assert _stage(client, tenant, lead["id"]) == SCHEDULED
+
+
+def test_lost_without_a_reason_is_said_in_the_dialog_and_nothing_is_sent(client, tenant, live_server, page):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    _to_contacted(client, tenant, lead["id"])
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    dialog = _open_dialog(page, live_server, lead["id"])
+    dialog.get_by_label("Move to…").select_option("lost")
+    expect(dialog.get_by_label("Why lost")).to_be_visible()
+    dialog.get_by_role("button", name="Move").click()
+    expect(dialog.locator(".why-missing[data-for=lost]")).to_have_text(
+        "Choose why the lead was lost: a lead moves to Lost only with a reason."
     )
-    assert _stage(client, tenant, lead["id"]) == "contacted"
+    expect(dialog.get_by_label("Why lost")).to_be_focused()
+    expect(dialog).to_be_visible()
+    assert _stage(client, tenant, lead["id"]) == "contacted"  # nothing sent
+    dialog.get_by_label("Why lost").select_option("NO_RESPONSE")
+    dialog.get_by_role("button", name="Move").click()
+    expect(_column(page, "lost").locator(f"#lead-{lead['id']}")).to_be_visible()
+    answer = get_lead(client, tenant, lead["id"]).get_json()
+    assert (answer["pipeline_stage"], answer["lost_reason"]) == ("lost", "NO_RESPONSE")
 
 
 def test_without_the_script_a_cards_move_link_opens_its_move_page(client, tenant, live_server, chromium):

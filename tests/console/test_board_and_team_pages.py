@@ -5,6 +5,7 @@ assignment (the browser journeys are in test_board_and_team_journeys.py)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,13 +112,55 @@ def test_a_cards_move_page_holds_the_form_and_moves_it_keeping_the_filters(conso
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<h1>Move Rosa Diaz</h1>" in html and "Now in New Lead." in html
     assert f'action="/console/board/leads/{lead["id"]}/stage?age=day"' in html
-    assert '<option value="new_lead" disabled hidden>' in html  # where it is already
+    assert 'value="new_lead"' not in html  # where it is already
     moved = console.post(
         f"/console/board/leads/{lead['id']}/stage?age=day",
         data={"stage": "contacted", "csrf_token": csrf_of(html)},
     )
     assert moved.status_code == 303 and moved.headers["Location"].endswith("/console/board?age=day")
     assert get_lead(client, tenant, lead["id"]).get_json()["pipeline_stage"] == "contacted"
+
+
+def _options(html: str) -> list[str]:
+    """The stage select's options, in order, as (value, selected)."""
+    select = html.split('<select name="stage">', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="(\w+)"( selected)?>', select)
+
+
+def test_the_move_page_offers_only_the_stages_ahead_the_next_chosen_and_lost_last(console, client, tenant):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(console, tenant, role="treatment_coordinator")
+    assert _move(console, lead["id"], "contacted").status_code == 200
+    html = console.get(f"/console/board/leads/{lead['id']}/stage").get_data(as_text=True)
+    assert _options(html) == [
+        ("consultation_scheduled", " selected"),  # the next stage, chosen
+        ("consultation_completed", ""),
+        ("pending_decision", ""),
+        ("treatment_accepted", ""),
+        ("lost", ""),
+    ]  # nothing behind it (new_lead), not where it is, no conversion (its own action)
+    assert "Why lost" in html  # lost asks its reason
+
+
+def test_a_closed_lead_is_offered_no_move(console, client, tenant):
+    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz")
+    log_in(console, tenant, role="treatment_coordinator")
+    assert _move(console, lead["id"], "lost", reason="NO_RESPONSE").status_code == 200
+    html = console.get(f"/console/board/leads/{lead['id']}/stage").get_data(as_text=True)
+    assert '<form class="move"' not in html and "there is no stage to move it to" in html
+    board = console.get("/console/board").get_data(as_text=True)
+    card = board.split(f'id="lead-{lead["id"]}"', 1)[1].split("</li>", 1)[0]
+    assert "move-open" not in card and "draggable" not in card
+
+
+def test_each_column_tells_the_dialog_where_its_cards_may_go(console, client, tenant):
+    create_lead(client, tenant)
+    log_in(console, tenant, role="treatment_coordinator")
+    html = console.get("/console/board").get_data(as_text=True)
+    ahead = "consultation_completed pending_decision treatment_accepted lost"
+    assert f'data-stage="contacted" data-targets="consultation_scheduled {ahead}"' in html
+    assert 'data-stage="treatment_accepted" data-targets="lost"' in html
+    assert 'data-stage="lost" data-targets=""' in html
 
 
 def test_the_move_page_is_for_those_who_may_move_and_their_clinics_leads(

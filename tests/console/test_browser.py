@@ -101,7 +101,8 @@ def test_a_form_without_its_csrf_token_is_refused(tenant, live_server, page):
     log_in(page, live_server, tenant)
     page.goto(f"{live_server}/console/failures")
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
-    page.click("header form button[type=submit]")  # log out, without the token
+    page.click("header .user-menu summary")  # the user menu holds the log out button
+    page.click("header .user-menu button[type=submit]")  # log out, without the token
     expect(page.locator("body")).to_contain_text("CSRF")
     page.goto(f"{live_server}/console/failures")
     expect(page.locator("h1")).to_have_text("Failures")  # still logged in: the forged post did nothing
@@ -142,3 +143,19 @@ def test_the_login_asks_a_user_with_a_second_factor_for_the_code(client, tenant,
     )  # the next step's: the confirmation took this one
     page.click("button[type=submit]")
     expect(page.locator("header nav")).to_be_visible()
+
+
+def test_the_policy_blocks_an_injected_script_and_the_browser_tests_see_it(
+    tenant, live_server, page, csp_violations
+):
+    """Issue 73 finding 12: with no script-src, a <script> slipped into server HTML would run."""
+    log_in(page, live_server, tenant)
+    page.goto(f"{live_server}/console/today")
+    with page.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+            " document.body.appendChild(s); }"
+        )
+    assert page.evaluate("() => window.injected") is None
+    assert any("script-src" in violation for violation in csp_violations)
+    csp_violations.clear()  # provoked on purpose: any other test's would fail it (tests/browser.py)

@@ -44,12 +44,27 @@ PAGES = {
     "/console/rules/new": Permission.CONFIGURE,
     "/console/rules/{rule_id}": Permission.CONFIGURE,
     "/console/rules/{rule_id}/edit": Permission.CONFIGURE,
+    "/console/settings/cadence": Permission.CONFIGURE,  # the follow-up cadence
     "/console/sequences": Permission.CONFIGURE,
     "/console/sequences/{sequence_id}": Permission.CONFIGURE,
+    "/console/import": Permission.CREATE,
+    "/console/import/{import_id}": Permission.CREATE,  # an import's progress and refused rows
+    "/console/settings": Permission.CONFIGURE,
+    "/console/settings/profile": Permission.CONFIGURE,
+    "/console/settings/team": Permission.CONFIGURE,
+    "/console/settings/booking": Permission.CONFIGURE,
+    "/console/settings/sources": Permission.CONFIGURE,
+    "/console/settings/templates": Permission.CONFIGURE,
+    "/console/settings/templates/{template_id}": Permission.CONFIGURE,  # a template's edit page
+    "/console/settings/templates/{template_id}/delete": Permission.CONFIGURE,  # "Delete it?" first
+    "/console/settings/channels": Permission.CONFIGURE,
+    "/console/settings/forms": Permission.CONFIGURE,
+    "/console/settings/webhooks": Permission.CONFIGURE,
 }
 SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea"
+TAB_BATCH = 10  # Tabs between two looks at what is still unreached
 
 
 def _serious_violations(page) -> list[str]:
@@ -78,14 +93,20 @@ def _unreached_by_tab(page) -> list[str]:
         FOCUSABLE,
     )
     controls = page.evaluate(f"document.querySelectorAll('{FOCUSABLE}').length")
-    for _ in range(3 * controls + 10):  # a date field takes a Tab for each of its parts
-        page.keyboard.press("Tab")
-    return page.evaluate(
-        """sel => [...document.querySelectorAll(sel)]
-          .filter(el => el.offsetParent !== null && !el.disabled && !window.__reached.has(el))
-          .map(el => el.outerHTML.slice(0, 80)).concat(window.__unmarked)""",
-        FOCUSABLE,
-    )
+    unreached = """sel => [...document.querySelectorAll(sel)]
+      .filter(el => el.offsetParent !== null && !el.disabled && !window.__reached.has(el))
+      .map(el => el.outerHTML.slice(0, 80))"""
+    # One Tab a control at least; a date field takes a Tab for each of its parts, so up to three a
+    # control. Looked at after each batch: the walk ends once every visible control was reached.
+    pressed, budget = 0, 3 * controls + 10
+    while pressed < budget:
+        batch = controls + 1 if pressed == 0 else TAB_BATCH
+        for _ in range(min(batch, budget - pressed)):
+            page.keyboard.press("Tab")
+        pressed += batch
+        if not page.evaluate(unreached, FOCUSABLE):
+            break
+    return page.evaluate(unreached, FOCUSABLE) + page.evaluate("window.__unmarked")
 
 
 def _screenshot_folder(path: str, role: Role) -> Path | None:
@@ -101,7 +122,9 @@ def _check(page, url: str, label: str, screenshots: Path | None = None) -> list[
     problems = []
     for name, size in (("phone", PHONE), ("desk", DESK)):
         page.set_viewport_size(size)
-        page.goto(url)
+        opened = page.goto(url)  # None: the same page, to another #fragment
+        if opened is not None and not opened.ok:  # a missing page would be an accessible error page
+            problems.append(f"{label} at {name}: answered {opened.status}")
         if screenshots:
             slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\{(\w+)_id\}", r"\1", label).lower()).strip("-")
             page.screenshot(path=screenshots / f"{slug}-{name}.png", full_page=True)
@@ -113,7 +136,8 @@ def _check(page, url: str, label: str, screenshots: Path | None = None) -> list[
 
 
 def _a_rule_and_a_sequence(client, tenant) -> dict:
-    """A rule with a group and two versions, and a sequence of two steps, for their pages."""
+    """A rule with a group and two versions, a sequence of two steps, an email template and a webhook,
+    for their pages."""
     admin = tenant.headers("clinic_admin")
     rule = {
         "name": "Oakland families",
@@ -137,12 +161,31 @@ def _a_rule_and_a_sequence(client, tenant) -> dict:
     ]
     sequence = client.post("/api/sequences", json={"name": "Nurture", "steps": steps}, headers=admin)
     assert sequence.status_code == 201, sequence.get_json()
-    return {"rule_id": rule_id, "sequence_id": sequence.get_json()["id"]}
+    template = {"name": "Welcome", "channel": "email", "subject": "Hello", "body": "Hi {{ first_name }}"}
+    template = client.post("/api/message-templates", json=template, headers=admin)
+    assert template.status_code == 201, template.get_json()
+    hook = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.created"]}  # the webhooks page's list
+    assert client.post("/api/webhooks", json=hook, headers=admin).status_code == 201
+    return {
+        "rule_id": rule_id,
+        "sequence_id": sequence.get_json()["id"],
+        "template_id": template.get_json()["id"],
+    }
 
 
-def test_the_login_page_is_usable_by_keyboard_at_a_phones_width(tenant, live_server, page):
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/console/login", "login"),
+        ("/console/set-password#token=abc", "set password"),
+        ("/console/forgot-password", "forgot password"),
+    ],
+)
+def test_the_pages_before_login_are_usable_by_keyboard_at_a_phones_width(
+    tenant, live_server, page, path, label
+):
     folder = os.environ.get("FOLLOWUP_SCREENSHOTS")
-    problems = _check(page, f"{live_server}/console/login", "login", Path(folder) if folder else None)
+    problems = _check(page, f"{live_server}{path}", label, Path(folder) if folder else None)
     assert problems == [], "\n".join(problems)
 
 
@@ -160,6 +203,8 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
     unknown = unknown_sender(client, tenant)  # the inbox's unknown sender's page
     ids = {"lead_id": lead["id"], "twin_id": twin["id"], "conversation_id": unknown}
     ids |= _a_rule_and_a_sequence(client, tenant)
+    rows = [{"first_name": "Ana", "last_name": "Lima", "phone": "(415) 555-0101"}]
+    ids["import_id"] = client.post("/api/leads/import", json=rows, headers=tenant.headers()).get_json()["id"]
     log_in(page, live_server, tenant, role=role)
     allowed = ROLE_PERMISSIONS[Role(role)]
     opened, problems = [], []

@@ -1,7 +1,8 @@
 """The lead page, as the people who call the families use it, in Chromium against a real server and
 SQL database: a coordinator edits the details (a bad email is refused next to its field, and what
 else was typed stays), completes and snoozes tasks, replies in the conversation (once, however often
-the form is sent), books a free slot; the front desk sees no PHI; who may not open it cannot."""
+the form is sent), books a free slot (checked in once a visit has started, not before); the front
+desk sees no PHI; who may not open it cannot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from playwright.sync_api import expect
 
+from app.platform import clock
 from tests.availability import kit as availability
 from tests.console.test_browser import log_in
 from tests.console.test_console_pages import csrf_of
@@ -163,9 +165,24 @@ def test_a_coordinator_books_a_free_slot_and_checks_the_family_in(client, tenant
     )
     row = page.locator(f"tr[data-consultation='{booked['id']}']")
     expect(row.locator(".status")).to_have_text("Scheduled")
+    # The slot is ahead: the family is not checked in before it starts, and the page says so.
     row.locator("button.check-in").click()
+    expect(page.locator("#consultations .error")).to_have_text(
+        re.compile(r"^This consultation starts \w{3} .+: check the family in once it has started\.$")
+    )
+    assert _api(client, tenant, f"/api/leads/{lead['id']}/consultations")[0]["status"] == "scheduled"
+    # A visit that has started (booked for now, outside the booking page's slots) is checked in.
+    started = client.post(
+        f"/api/leads/{lead['id']}/consultations",
+        json={"starts_at": clock.now().isoformat()},
+        headers=tenant.headers("front_desk"),
+    )
+    assert started.status_code == 201, started.get_json()
+    page.goto(f"{live_server}/console/leads/{lead['id']}")
+    page.locator(f"tr[data-consultation='{started.get_json()['id']}'] button.check-in").click()
     expect(page.locator(".flash")).to_have_text("Checked in.")
-    assert _api(client, tenant, f"/api/leads/{lead['id']}/consultations")[0]["status"] == "attended"
+    statuses = {c["id"]: c["status"] for c in _api(client, tenant, f"/api/leads/{lead['id']}/consultations")}
+    assert statuses == {booked["id"]: "scheduled", started.get_json()["id"]: "attended"}
 
 
 def test_the_front_desk_sees_no_phi_and_no_form_it_may_not_send(client, tenant, live_server, page):

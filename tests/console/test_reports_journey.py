@@ -29,7 +29,7 @@ def test_a_doctor_picks_a_range_reads_the_figures_and_downloads_the_csv(
     page.keyboard.press("Enter")  # submits the range form
     expect(page).to_have_url(f"{live_server}/console/reports?from=2026-01-01&to=2026-01-30")
     sms = page.locator("#follow-up-channels tbody tr").first
-    expect(sms.locator("th")).to_have_text("sms")
+    expect(sms.locator("th")).to_have_text("Text")
     expect(sms.locator("td").nth(0)).to_have_text("1")  # sent
     expect(sms.locator("td").nth(2)).to_have_text("100.0%")  # reply rate
     expect(page.locator("#follow-up-sequences tbody tr").first).to_contain_text("Welcome")

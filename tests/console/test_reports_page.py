@@ -17,6 +17,7 @@ from app.domains.leads.models import LeadSource
 from app.platform import clock
 from tests.analytics.test_follow_up_response import dataset  # noqa: F401 (the report's data set)
 from tests.console.test_console_pages import log_in
+from tests.sequences.figureskit import seed_follow_up_figures
 
 JANUARY = {"from": "2026-01-01", "to": "2026-01-30"}
 
@@ -75,10 +76,10 @@ def test_the_page_shows_each_reports_numbers_and_its_csv(app, console, tenant, d
     assert html.count('<svg class="chart" role="img" aria-label=') == 6
     channels = _table(html, "follow-up-channels")
     assert channels == [
-        ["sms", "1", "1", "100.0%", "2.0", "1", "1", "30.0"],
-        ["email", "1", "0", "0.0%", "—", "0", "0", "—"],
-        ["whatsapp", "1", "1", "100.0%", "6.0", "1", "0", "—"],
-        ["instagram", "1", "0", "0.0%", "—", "1", "1", "10.0"],
+        ["Text", "1", "1", "100.0%", "2.0", "1", "1", "30.0"],  # channels by name (wording.CHANNELS)
+        ["Email", "1", "0", "0.0%", "—", "0", "0", "—"],
+        ["WhatsApp", "1", "1", "100.0%", "6.0", "1", "0", "—"],
+        ["Instagram", "1", "0", "0.0%", "—", "1", "1", "10.0"],
     ]
     assert _table(html, "follow-up-sequences") == [
         ["Welcome", "3", "2", "66.7%", "4.0"],
@@ -113,8 +114,8 @@ def test_the_range_is_the_clinics_local_days(app, console, tenant, dataset):  # 
     log_in(console, tenant, role="doctor")
     up_to_8th = console.get("/console/reports", query_string={"from": "2026-01-08", "to": "2026-01-08"})
     from_9th = console.get("/console/reports", query_string={"from": "2026-01-09", "to": "2026-01-30"})
-    assert _table(up_to_8th.get_data(as_text=True), "follow-up-channels")[3][:2] == ["instagram", "1"]
-    assert _table(from_9th.get_data(as_text=True), "follow-up-channels")[3][:2] == ["instagram", "0"]
+    assert _table(up_to_8th.get_data(as_text=True), "follow-up-channels")[3][:2] == ["Instagram", "1"]
+    assert _table(from_9th.get_data(as_text=True), "follow-up-channels")[3][:2] == ["Instagram", "0"]
 
 
 def test_the_default_range_is_the_last_30_days(console, tenant):
@@ -146,3 +147,28 @@ def test_a_bad_range_is_422_naming_the_field(console, tenant, params, field):
 def test_an_unknown_report_has_no_csv(console, tenant):
     log_in(console, tenant, role="doctor")
     assert console.get("/console/reports/users.csv").status_code == 404
+
+
+def test_the_follow_ups_section_shows_the_seeded_figures(app, console, tenant):
+    seed_follow_up_figures(app.extensions["followup.db"], tenant.id, clock.now())
+    log_in(console, tenant, role="doctor")
+    html = console.get("/console/reports").get_data(as_text=True)  # the last 30 days, today's included
+    assert '<section id="follow-ups"' in html and 'href="#follow-ups"' in html
+    assert "Follow-ups sent today: 5." in html
+    assert "Response rate 46.2%: 6 of 13 follow-ups sent in the range were answered within 72 hours." in html
+    assert _table(html, "follow-ups-conversion") == [
+        ["Nurture", "6", "2", "33.3%"],
+        ["Revive", "1", "0", "0.0%"],
+    ]
+    assert _table(html, "follow-ups-top") == [
+        ["Step 1 of Nurture", "6", "3", "50.0%"],
+        ["Step 2 of Nurture", "5", "1", "20.0%"],
+    ]
+    assert _table(html, "follow-ups-steps") == [["Step 2 of Nurture", "4"], ["Step 1 of Revive", "1"]]
+
+
+def test_the_follow_ups_section_says_when_there_is_nothing_yet(console, tenant):
+    log_in(console, tenant, role="doctor")
+    html = console.get("/console/reports").get_data(as_text=True)
+    assert "Follow-ups sent today: 0." in html
+    assert _table(html, "follow-ups-steps") == [["No lead is in a sequence now."]]

@@ -14,6 +14,7 @@ class Files:
         self.files: dict[str, tuple[str, bytes | None, int]] = {}  # path -> (type, content, size)
         self.requests: list[tuple[str, str]] = []  # (method, path) of each request
         self.base = ""
+        self.port = 0
         self.lock = threading.Lock()
 
     def add(self, path: str, content_type: str, *, content: bytes | None = None, size: int = 0) -> str:
@@ -54,11 +55,13 @@ def _handler_for(state: Files):
 
 
 @contextmanager
-def file_server():
+def file_server(host: str = "127.0.0.1", port: int = 0):
+    """`host` and `port`: where it listens (any loopback address; a free port by default)."""
     state = Files()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
+    server = ThreadingHTTPServer((host, port), _handler_for(state))
     server.daemon_threads = True
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    state.port = server.server_address[1]
+    state.base = f"http://{host}:{state.port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield state

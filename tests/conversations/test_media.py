@@ -9,6 +9,7 @@ stand-in."""
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -235,3 +236,74 @@ def test_an_instagram_photo_in_and_an_image_out_through_graph(app, client, db, t
         assert resp.status_code == 201, resp.get_json()
         wait_for(lambda: len(graph.sent) == 1, timeout=60)
     assert graph.sent[0]["attachment"] == {"type": "image", "payload": {"url": image}}
+
+
+def test_twilio_credentials_go_only_to_the_accounts_media_path(client, tenant, providers):
+    """Issue 73 #11: a MediaUrl on the SMS API's host but not a media item of the account (its
+    message list) is not fetched: no request reaches the API with the account's credentials, and
+    the coordinator gets no account data."""
+    provider, settings = providers
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    listing = f"{settings.sms_api_url}/Accounts/{settings.sms_account}/Messages.json"
+    assert signed_post(client, INBOUND, mms("look", "MMc1", (listing, "image/png"))).status_code == 200
+    [message] = thread(client, tenant, lead["id"])["items"]
+    resp = media_of(client, tenant, message["media"][0]["url"])
+    assert resp.status_code == 502 and resp.get_json()["code"] == "media_unavailable"
+    assert provider.lookups == 0  # the stand-in never listed the account's messages
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """A name whose DNS answer changes after its first lookup (DNS rebinding): 127.0.0.1 first, then
+    127.0.0.2, where an 'internal' server listens. No DNS server can be run here without changing the
+    machine's resolver, so the lookup function answers for that one name; every other name resolves
+    as usual."""
+    real = socket.getaddrinfo
+    answers = ["127.0.0.1"]
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "files.rebinding.test":
+            return real(host, port, *args, **kwargs)
+        address = answers[0]
+        answers[0] = "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "files.rebinding.test"
+
+
+def test_an_outbound_media_url_is_asked_at_the_address_that_was_checked(
+    client, tenant, providers, rebinding_dns
+):
+    """Issue 73 #10: the HEAD goes to the address the check resolved, not to a second lookup's."""
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    with file_server("127.0.0.1") as public, file_server("127.0.0.2", public.port) as internal:
+        public.add("/smile.jpg", "image/jpeg", size=90_000)
+        internal.add("/smile.jpg", "text/html", size=10)
+        url = f"http://{rebinding_dns}:{public.port}/smile.jpg"
+        resp = reply(client, tenant, lead["id"], {"channel": "sms", "body": "Look", "media_url": url})
+    assert resp.status_code == 201, resp.get_json()
+    assert public.requests == [("HEAD", "/smile.jpg")] and internal.requests == []
+
+
+def test_an_unreadable_media_url_gets_one_answer_whatever_the_reason(
+    app, client, tenant, providers, monkeypatch
+):
+    """Issue 73 #10: a 404, a closed port and a refused address read the same to the user: the
+    answers cannot map the internal network."""
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    lead = lead_with(client, tenant, phone=PHONE)
+    with file_server() as gone:
+        closed = f"{gone.base}/smile.jpg"  # its server is stopped below: the port is closed
+    answers = [reply(client, tenant, lead["id"], {"channel": "sms", "media_url": closed}, key="closed")]
+    with file_server() as files:
+        missing = f"{files.base}/nothing-here.jpg"
+        answers.append(reply(client, tenant, lead["id"], {"channel": "sms", "media_url": missing}, key="404"))
+        refused = files.add("/smile.jpg", "image/jpeg", size=1000)
+        monkeypatch.setattr(app.config["SETTINGS"], "webhook_allow_private_addresses", False)
+        answers.append(reply(client, tenant, lead["id"], {"channel": "sms", "media_url": refused}, key="ip"))
+        assert files.requests == [("HEAD", "/nothing-here.jpg")]  # the refused address was never asked
+    texts = {str(answer.get_json()["errors"]["json"]["media_url"]) for answer in answers}
+    assert [answer.status_code for answer in answers] == [422, 422, 422] and len(texts) == 1, texts

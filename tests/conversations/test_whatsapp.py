@@ -26,7 +26,7 @@ from tests.automation.outreachkit import (
     steps_of,
 )
 from tests.conversations.files import file_server
-from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, E164, PHONE
+from tests.intake.test_twilio import AUTH_TOKEN, CLINIC_NUMBER, E164, PHONE, each_keyword_acts_once
 from tests.outbound.fakes import sms_provider
 from tests.outbound.kit import FAST_DELIVERY, assign_sms_senders, sms_settings, use
 from tests.workers import thread_worker, wait_for
@@ -351,3 +351,35 @@ def test_a_stop_to_the_shared_whatsapp_sender_holds_in_every_clinic_that_sends_f
     assert (opted_out(tenant), opted_out(other), opted_out(own)) == (True, True, False)
     to_shared("START", "SMs2")
     assert (opted_out(tenant), opted_out(other)) == (False, False)
+
+
+def test_each_keyword_on_whatsapp_acts_once_on_the_clinics_number_and_the_shared_sender(
+    app, client, tenant, make_tenant, twilio, lead, monkeypatch
+):
+    """Issue 73: a START to the shared WhatsApp sender, replayed after the family's STOP, opted them
+    back in (that branch acted before its MessageSid was remembered)."""
+    shared = "+14155550177"
+    use(monkeypatch, app.config["SETTINGS"], whatsapp_from=shared)
+    on_shared = make_tenant("Other Clinic")
+    configure_clinic(client, on_shared)
+    theirs = lead_with(client, on_shared, phone=PHONE)
+
+    def to(number: str):
+        def post(body: str, sid: str):
+            form = {"MessageSid": sid, "AccountSid": "AC123", "From": ON_WHATSAPP, "To": f"whatsapp:{number}",
+                    "Body": body, "NumMedia": "0", "WaId": E164.removeprefix("+")}  # fmt: skip
+            return post_as_twilio(client, twilio, INBOUND, form)
+
+        return post
+
+    def opted_out(who, lead_id: int):
+        return lambda: client.get(f"/api/leads/{lead_id}", headers=who.headers()).get_json()[
+            "whatsapp_opt_out"
+        ]
+
+    each_keyword_acts_once(to(shared), opted_out(on_shared, theirs["id"]), "SMws")
+    each_keyword_acts_once(to(CLINIC_NUMBER), opted_out(tenant, lead["id"]), "SMwo")
+    before = len(thread(client, tenant, lead["id"]))
+    for _ in range(2):
+        assert to(CLINIC_NUMBER)("Thanks!", "SMwo-reply").status_code == 200
+    assert len(thread(client, tenant, lead["id"])) == before + 1

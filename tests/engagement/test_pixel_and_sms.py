@@ -76,7 +76,7 @@ def test_a_texts_links_go_through_the_redirect(app, client, db, tenant, monkeypa
     [first, _] = re.findall(r"https://engine\.example(/r/[A-Za-z0-9_.-]+[A-Za-z0-9_-])", text["Body"])
     assert client.get(first).headers["Location"] == PRICES
     token = first.removeprefix("/r/")
-    notification_id, index = links.read_click_token(app.config["SETTINGS"].secret_key, token)
+    notification_id, index, _ = links.read_click_token(app.config["SETTINGS"].secret_key, token)
     assert index == 0 and events(db, "link.clicked") == [
         {"lead_id": lead["id"], "notification_id": notification_id, "link": 0}
     ]

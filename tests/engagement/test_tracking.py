@@ -94,8 +94,8 @@ def test_an_emails_links_go_through_the_redirect_to_its_own_urls(app, client, db
     secret = app.config["SETTINGS"].secret_key
     for path in (
         tampered,
-        f"/r/{links.click_token(secret, ours, 2)}",
-        f"/r/{links.click_token(secret, 10**6, 0)}",
+        f"/r/{links.click_token(secret, ours, 2, BOOK)}",
+        f"/r/{links.click_token(secret, 10**6, 0, PRICES)}",
     ):
         refused = client.get(path)
         assert (
@@ -170,3 +170,25 @@ def test_a_rule_on_link_clicked_follows_up_on_the_click_once(app, client, db, te
     process_events(app, db)
     tasks = tasks_of(app, lead["id"])
     assert [t.title for t in tasks].count("Call Jane: looked at prices") == 1
+
+
+def test_a_link_a_merge_field_brought_in_is_not_tracked_and_the_redirect_goes_only_where_it_was_made_for(
+    app, client, db, tenant, monkeypatch
+):
+    """Issue 73 #6: a lead named "https://evil.example/phish" (anyone may send in a web form) and a
+    template "Hi {{ first_name }}": the message reads as written, its own link alone goes through
+    the redirect, and no token of the engine's leads to evil.example."""
+    evil = "https://evil.example/phish"
+    configure_clinic(client, tenant, quiet_hours=None)
+    lead = lead_with(client, tenant, first_name=evil)
+    [message] = sent_emails(app, client, tenant, monkeypatch, lead)
+    text, html = text_of(message), html_of(message)
+    assert text.startswith(f"Hi {evil}, our price guide:")  # still readable, untouched
+    assert f"Hi {evil}," in html and f">{evil}</a>" not in html  # plain text, no link made of it
+    tracked = tracked_paths(text)
+    assert [client.get(path).headers["Location"] for path in tracked] == [PRICES, BOOK]
+
+    # A token of a link of this message, made for another URL: not followed.
+    ours = int(about(message)["notification_id"])
+    forged = client.get(f"/r/{links.click_token(app.config['SETTINGS'].secret_key, ours, 0, evil)}")
+    assert forged.status_code == 404 and "Location" not in forged.headers

@@ -39,6 +39,47 @@ def test_an_admin_connects_the_account_and_never_sees_the_token_again(client, db
     connect(client, other, graph, ACCOUNT)  # free again
 
 
+def put_account(client, tenant, account_id: str, token: str):
+    return client.put(
+        "/api/integrations/instagram",
+        json={"account_id": account_id, "access_token": token},
+        headers=tenant.headers(),
+    )
+
+
+def test_only_a_token_meta_says_is_the_accounts_connects_it(client, db, tenant, graph, make_tenant):
+    """Issue 73: a made-up token, or another account's real one, cannot take an account's DMs; not
+    before its clinic connects it, nor while it reconnects."""
+    other = make_tenant("Elsewhere")
+    graph.accounts["17841400000000777"] = "IGQWR-token-of-the-other-clinic"
+    for token in ("not-a-real-token", "IGQWR-token-of-the-other-clinic"):
+        refused = put_account(client, other, ACCOUNT, token)
+        assert refused.status_code == 422, refused.get_json()
+        assert list(refused.get_json()["errors"]["json"]) == ["access_token"]
+    assert client.get("/api/integrations/instagram", headers=other.headers()).status_code == 404
+    connect(client, tenant, graph, ACCOUNT)  # the account's own clinic, with its own token
+    assert client.delete("/api/integrations/instagram", headers=tenant.headers()).status_code == 204
+    assert put_account(client, other, ACCOUNT, "not-a-real-token").status_code == 422  # mid-reconnect
+    connect(client, tenant, graph, ACCOUNT)
+    graph.profiles[FAMILY] = {"username": "lopez.family"}
+    dm(client, account_id=ACCOUNT, igsid=FAMILY, text="hello")
+    assert len(inbound_of(db, tenant.id)) == 1 and inbound_of(db, other.id) == []
+
+
+def test_meta_unable_to_say_whose_the_token_is_is_a_503_that_changes_nothing(client, tenant, graph):
+    connect(client, tenant, graph, ACCOUNT, token="IGQWR-first-1111")
+    graph.accounts[ACCOUNT] = "IGQWR-second-2222"
+    for failure in [(500, 1), (400, 4)]:  # Graph failing; Graph's "application request limit reached"
+        graph.fail_token_checks = [failure]
+        failed = put_account(client, tenant, ACCOUNT, "IGQWR-second-2222")
+        assert failed.status_code == 503 and failed.headers["Retry-After"], failed.get_json()
+    graph.stop()  # Meta unreachable
+    failed = put_account(client, tenant, ACCOUNT, "IGQWR-second-2222")
+    assert failed.status_code == 503, failed.get_json()
+    shown = client.get("/api/integrations/instagram", headers=tenant.headers()).get_json()
+    assert shown["access_token"] == "****1111"
+
+
 def test_the_subscription_handshake(client, graph):
     args = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
     answer = client.get(WEBHOOK, query_string=args)

@@ -1,4 +1,5 @@
-"""`make run`'s Graph stand-in (development mode): any token is the account its path names, anyone
+"""`make run`'s Graph stand-in (development mode): any token is the account its path names (a token
+ending in an account's id is that account's, asked whose it is), anyone
 who wrote has a profile, and what the engine sends lands in var/outbox/instagram.log; the runner
 starts it unless INSTAGRAM_GRAPH_URL is set, with development secrets for Meta's webhook."""
 
@@ -24,7 +25,7 @@ def test_a_family_writes_and_is_answered_through_the_development_stand_in(
         use(monkeypatch, app.config["SETTINGS"], instagram_graph_url=stand_in.url, instagram_app_secret="dev")
         resp = client.put(
             "/api/integrations/instagram",
-            json={"account_id": "17841400000000099", "access_token": "any-dev-token"},
+            json={"account_id": "17841400000000099", "access_token": "dev-token-17841400000000099"},
             headers=tenant.headers(),
         )
         assert resp.status_code == 200, resp.get_json()

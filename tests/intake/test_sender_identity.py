@@ -110,6 +110,19 @@ def test_a_clinic_admin_cannot_claim_the_shared_number(
     assert refused.status_code == 422 and "sender" in refused.get_json()["errors"]["json"]
 
 
+def test_the_shared_whatsapp_sender_is_no_clinics_own(
+    client, tenant, app, monkeypatch, twilio_account, platform
+):
+    """FOLLOWUP_WHATSAPP_FROM is refused exactly as SMS_FROM is (issue 73): assigned to one clinic,
+    every clinic's WhatsApp STOPs and replies to it could be taken as that clinic's."""
+    use(monkeypatch, app.config["SETTINGS"], whatsapp_from=SHARED)
+    refused = assign(client, platform, tenant.id, SHARED)
+    assert refused.status_code == 422 and "sender" in refused.get_json()["errors"]["json"]
+    assert assigned(client, platform, tenant.id) == {}
+    refused = put_settings(client, tenant, whatsapp_number=SHARED)
+    assert refused.status_code == 422 and "whatsapp_number" in settings_errors(refused)
+
+
 def test_the_operator_cannot_assign_another_clinics_sender_and_releases_it(
     client, tenant, make_tenant, twilio_account, platform
 ):

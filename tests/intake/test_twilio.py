@@ -209,6 +209,39 @@ def test_a_replayed_stop_after_a_start_leaves_the_number_opted_in(client, db, te
     assert lead_of(client, tenant, lead["id"])["sms_opt_out"] is False
 
 
+def each_keyword_acts_once(post, opted_out, prefix: str) -> None:
+    """Every keyword branch delivered twice (Twilio's retry, or a captured request replayed as it was
+    signed): the second delivery changes nothing. `post(body, sid)` answers Twilio's request;
+    `opted_out()` is what the lead's page shows."""
+    assert b"<Message" in post("HELP", f"{prefix}-help").data
+    assert b"<Message" not in post("HELP", f"{prefix}-help").data  # not answered twice
+    for body, sid in [("START", "start-1"), ("STOP", "stop-1"), ("START", "start-1")]:
+        assert post(body, f"{prefix}-{sid}").status_code == 200
+    assert opted_out() is True  # the START replayed did not undo the later STOP
+    for body, sid in [("START", "start-2"), ("STOP", "stop-1")]:
+        assert post(body, f"{prefix}-{sid}").status_code == 200
+    assert opted_out() is False  # nor the STOP replayed the later START
+
+
+def test_each_keyword_to_a_clinics_number_or_the_shared_one_acts_once(
+    client, db, tenant, make_tenant, twilio, monkeypatch
+):
+    use(monkeypatch, twilio, sms_from=SHARED)
+    on_shared = make_tenant()
+    configure_clinic(client, tenant, sms_number=CLINIC_NUMBER)
+    mine, theirs = lead_with(client, tenant, phone=PHONE), lead_with(client, on_shared, phone=PHONE)
+    for to, who, lead, prefix in [(CLINIC_NUMBER, tenant, mine, "SMo"), (SHARED, on_shared, theirs, "SMs")]:
+        each_keyword_acts_once(
+            lambda body, sid, to=to: signed_post(client, INBOUND, text(body, sid=sid, to=to)),
+            lambda who=who, lead=lead: lead_of(client, who, lead["id"])["sms_opt_out"],
+            prefix,
+        )
+    notes = inbound_notes(db, mine["id"])
+    assert signed_post(client, INBOUND, text("See you", sid="SMo-reply")).status_code == 200
+    assert signed_post(client, INBOUND, text("See you", sid="SMo-reply")).status_code == 200
+    assert inbound_notes(db, mine["id"]) == [*notes, "See you"]
+
+
 SHARED = "+15550000000"  # SMS_FROM: the sender of every clinic without its own
 
 
@@ -226,7 +259,8 @@ def test_stop_and_start_to_the_shared_number_apply_in_every_clinic_sending_from_
     assert lead_of(client, tenant, mine["id"])["sms_opt_out"] is True
     assert lead_of(client, also_shared, theirs["id"])["sms_opt_out"] is True
     assert lead_of(client, own_number, separate["id"])["sms_opt_out"] is False
-    # A reply that is no keyword cannot be told apart by clinic: stored nowhere.
+    # A reply that is no keyword, to a phone no clinic texted from the shared number: not a lead's,
+    # it waits in the operator's queue (test_shared_sender_replies.py).
     assert signed_post(client, INBOUND, text("who is this?", sid="SM-shared-q", to=SHARED)).status_code == 200
     assert inbound_notes(db, mine["id"]) == [] and inbound_notes(db, theirs["id"]) == []
     help_ = signed_post(client, INBOUND, text("HELP", sid="SM-shared-h", to=SHARED))
@@ -247,7 +281,7 @@ def test_a_stop_to_the_shared_number_opts_the_family_out_in_every_clinic_whateve
     tries to make the shared number its own: refused. Even a claim a database holds from before
     (recorded as assigned, as the 0045 migration records what clinics held) routes nothing to it:
     a STOP to the shared number opts the family out in both, START back in both, and a reply is
-    stored in neither (it cannot tell which clinic the family answers)."""
+    stored in neither (neither texted the family from it: the operator's queue keeps it)."""
     use(monkeypatch, twilio, sms_from=SHARED_NUMBER)
     claimer, other = tenant, make_tenant()
     claim = client.put(

@@ -4,13 +4,14 @@ the timeline, permissions, tenancy, and the template's usage and reply counts.""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.domains.activities import rules as activity_rules
 from app.domains.automation.language.context import failed_attempts_in_a_row
+from app.platform import clock
 from tests.automation.outreachkit import (
     configure_clinic,
     lead_with,
@@ -64,8 +65,11 @@ def test_a_template_email_arrives_once_and_is_an_attempt_on_the_timeline(
     assert activity_rules.is_attempt(
         type=logged["type"], direction=logged["direction"], outcome=logged["outcome"]
     )
+    # An email just sent has not gone unanswered yet; once its reply window (a business day; the
+    # clinic is open all day) has passed with no answer, it is a failed attempt.
     with db.unit_of_work() as session:
-        assert failed_attempts_in_a_row(session, lead["id"]) == 1
+        assert failed_attempts_in_a_row(session, lead["id"], clock.now()) == 0
+        assert failed_attempts_in_a_row(session, lead["id"], clock.now() + timedelta(days=2)) == 1
     assert template_counts(client, tenant, template["id"]) == (1, 0)
 
 

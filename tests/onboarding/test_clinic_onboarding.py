@@ -24,7 +24,7 @@ from tests.outbound.fakes import smtp_server
 from tests.outbound.kit import FAST_DELIVERY, smtp_settings, use
 from tests.workers import thread_worker, wait_for
 
-LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/set-password#token=[A-Za-z0-9_-]+")
+LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/console/set-password#token=[A-Za-z0-9_-]+")
 
 
 def _text_of(message) -> str:

@@ -68,6 +68,7 @@ def test_the_201st_sms_of_the_hour_waits_for_the_next_window(
         next_window = current.window_start + timedelta(hours=1)
         assert held.next_attempt_at == next_window
         assert held.attempts == 0 and "sms rate limit (200 per 1 hour)" in held.last_error
+        assert (held.held_by, held.held_until) == ("pacing", next_window)  # its answers say so (issue 74)
         job = open_delivery_job(db, held.id)
         assert job.due_at == next_window  # durable: the ledger holds it, no worker sleeps on it
 
@@ -105,3 +106,25 @@ def test_a_batch_over_the_limit_sends_what_fits_and_defers_the_rest(
         held = [r for r in rows(db, ids) if r.status != "sent"]
         assert {r.status for r in held} == {"pending"}
         assert all(open_delivery_job(db, r.id).due_at == r.next_attempt_at for r in held)
+        assert all((r.held_by, r.held_until) == ("pacing", r.next_attempt_at) for r in held)
+
+
+def test_a_clinic_sets_lower_instagram_and_whatsapp_limits_but_not_above_metas(client, tenant):
+    """Issue 74: `instagram` and `whatsapp` were refused ("Unknown field") though the docs offer them."""
+    lower = {"instagram": "50/hour", "whatsapp": "80 per 10 minutes"}
+    resp = client.put(
+        "/api/clinic", json={"settings": {"provider_rate_limits": lower}}, headers=tenant.headers()
+    )
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["settings"]["provider_rate_limits"] == {
+        "instagram": "50/hour",
+        "whatsapp": "80 per 10 minutes",
+    }
+    for too_many in ("201/hour", "10/minute", "500/day"):
+        resp = client.put(
+            "/api/clinic",
+            json={"settings": {"provider_rate_limits": {"instagram": too_many}}},
+            headers=tenant.headers(),
+        )
+        errors = resp.get_json()["errors"]["json"]["settings"]["provider_rate_limits"]["instagram"]
+        assert resp.status_code == 422 and "at most 200 messages an hour" in errors[0], too_many

@@ -78,6 +78,21 @@ def test_backwards_is_judged_by_the_clinics_order(client, tenant):
     assert _move(client, tenant, lead["id"], "consultation_scheduled").status_code == 409
 
 
+def test_a_move_offers_the_stages_ahead_the_next_first_then_lost_and_each_goes_through(client, db, tenant):
+    with db.unit_of_work() as session:
+        targets = pipeline.move_targets(pipeline.list_stages(session=session, clinic_id=tenant.id))
+    ahead = ["consultation_scheduled", "consultation_completed", "pending_decision", "treatment_accepted"]
+    assert targets["new_lead"] == ["contacted", *ahead, "lost"]
+    assert targets["contacted"] == [*ahead, "lost"]  # never new_lead: backwards
+    assert targets["treatment_accepted"] == ["lost"]
+    assert targets["lost"] == targets["treatment_started"] == []  # closed: nowhere (converting is its own)
+    for target in targets["contacted"]:
+        lead = create_lead(client, tenant)
+        assert _move(client, tenant, lead["id"], "contacted").status_code == 200
+        extra = {"lost": {"reason": "NO_RESPONSE"}, "pending_decision": {"hesitation_reason": "cost"}}
+        assert _move(client, tenant, lead["id"], target, **extra.get(target, {})).status_code == 200, target
+
+
 def test_to_lost_via_stage_needs_a_reason_and_then_behaves_like_lost(client, tenant):
     lead = create_lead(client, tenant)
     _move(client, tenant, lead["id"], "pending_decision", hesitation_reason="timing")

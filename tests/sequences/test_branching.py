@@ -250,10 +250,11 @@ def test_the_consoles_lead_page_shows_the_position_and_the_path_taken(app, clien
         emit_engagement(db, lead["id"], LinkClicked, {"notification_id": sent.id, "link": 0})
         process_events(app, db)
         branched = coordinator.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
-    table = waiting.split('<table id="enrollments">')[1].split("</table>")[0]
-    assert "intro" in table and "waits for link_clicked" in table
-    table = branched.split('<table id="enrollments">')[1].split("</table>")[0]
-    assert "link clicked after intro" in table.lower() and "<div>text ←" in table
+    said = waiting.split('<ul id="next-sequences">')[1].split("</ul>")[0]
+    assert "At step “intro”, waiting until they click a link, at the latest " in said
+    said = branched.split('<ul id="next-sequences">')[1].split("</ul>")[0]
+    assert "After step “intro”, the family clicked a link on " in said and ": on to step “text”." in said
+    assert "link_clicked" not in waiting + branched
 
 
 def test_a_booking_while_waiting_for_one_branches_and_keeps_one_sequence(app, client, db, tenant):

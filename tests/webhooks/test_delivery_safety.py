@@ -116,4 +116,27 @@ def test_the_address_is_checked_again_at_delivery(app, client, db, tenant, recei
     monkeypatch.setattr(app.config["SETTINGS"], "webhook_allow_private_addresses", False)
     run_at(app, job, clock.now())
     row = delivery_row(db)
-    assert row.status == FAILED and "refused" in row.last_error and receiver.hits == 0
+    # Failed at once (a refusal is not retried), with the one text every failure to reach has.
+    assert row.status == FAILED and addresses.UNREACHABLE in row.last_error and receiver.hits == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",  # the metadata service (link-local)
+        "http://[::ffff:169.254.169.254]/latest/meta-data",  # the same, IPv4-mapped
+        "http://[fd00:ec2::254]/latest/meta-data",  # AWS's IPv6 metadata service
+        "http://0.0.0.0:8080/hook",  # unspecified: this host
+        "http://[fe80::1]/hook",  # link-local IPv6
+        "http://224.0.0.1/hook",  # multicast
+    ],
+)
+def test_metadata_link_local_and_unspecified_urls_are_refused_even_where_private_ones_are_allowed(
+    client, tenant, url
+):
+    """Issue 73 #5: the tests' (and a local setup's) allowance of private addresses reaches the
+    loopback and the LAN, never the cloud's metadata service."""
+    resp = client.post(
+        "/api/webhooks", json={"url": url, "event_types": ["lead.created"]}, headers=tenant.headers()
+    )
+    assert resp.status_code == 422 and "url" in resp.get_json()["errors"]["json"]

@@ -87,7 +87,7 @@ def test_a_delivery_cut_at_its_deadline_is_a_failed_attempt_retried_later(
     with db.unit_of_work() as session:
         row = session.scalars(sa.select(WebhookDelivery)).one()
         retry = session.get(ScheduledJob, row.job_id)
-    assert row.status == PENDING and row.attempts == 1 and "deadline" in row.last_error
+    assert row.status == PENDING and row.attempts == 1 and addresses.UNREACHABLE in row.last_error
     assert retry.id != job.id and retry.status in ("pending", "dispatched") and retry.due_at > job.due_at
 
 

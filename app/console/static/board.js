@@ -2,7 +2,9 @@
 // form (with the CSRF token); a refused move says why beside the card, a done one reloads the board
 // (its counts and values), keeping the filters of the URL. A card's "Move…" link opens the page's one
 // move form in a dialog for that card (without this script, the link opens the form on a page of its
-// own); focus goes into the dialog and, once it closes (Escape, Cancel), back to the card's link.
+// own), offering only the stages the card may move to (its column's data-targets: the next stage
+// first and chosen, lost last); focus goes into the dialog and, once it closes (Escape, Cancel), back
+// to the card's link. A reason the chosen stage needs, left empty, is said in the form: nothing is sent.
 (function () {
   "use strict";
   var dragged = null;
@@ -45,21 +47,42 @@
     form.querySelectorAll(".why").forEach(function (label) {
       label.hidden = label.dataset.for !== stage;
     });
+    form.querySelectorAll(".why-missing").forEach(function (said) { said.hidden = true; });
   }
 
-  // The dialog's form set for `card`: its POST, its name, its stage not offered, `stage` (or the first
-  // other one) chosen.
+  // The chosen stage's reason left empty: say so beside it and keep the form (true: not to be sent).
+  function whyMissing(form) {
+    var stage = form.querySelector("select[name=stage]").value;
+    var why = form.querySelector('.why[data-for="' + stage + '"] select');
+    if (!why || why.value) return false;
+    form.querySelector('.why-missing[data-for="' + stage + '"]').hidden = false;
+    why.focus();
+    return true;
+  }
+
+  // The stages a card may move to, the next one first (its column's data-targets).
+  function targetsOf(card) {
+    return card.closest(".column").dataset.targets.split(" ").filter(Boolean);
+  }
+
+  // The dialog's form set for `card`: its POST, its name, only its targets offered (in their order),
+  // `stage` (or the next one) chosen.
   function openFor(dialog, card, stage) {
     var form = dialog.querySelector("form.move");
     var select = form.querySelector("select[name=stage]");
+    var targets = targetsOf(card);
     form.action = moveUrl(card);
     dialog.querySelector(".move-lead").textContent = card.querySelector("a.name").textContent;
-    Array.prototype.forEach.call(select.options, function (option) {
-      var current = option.value === card.dataset.stage;
-      option.disabled = current;
-      option.hidden = current;
+    Array.prototype.slice.call(select.options).forEach(function (option) {
+      var offered = targets.indexOf(option.value) !== -1;
+      option.disabled = !offered;
+      option.hidden = !offered;
     });
-    select.value = stage || Array.prototype.filter.call(select.options, function (o) { return !o.disabled; })[0].value;
+    targets.forEach(function (slug) {  // in the targets' order: the next stage first, lost last
+      var option = select.querySelector('option[value="' + slug + '"]');
+      if (option) select.appendChild(option);
+    });
+    select.value = stage || targets[0];
     form.querySelectorAll(".why select").forEach(function (why) { why.value = ""; });
     showReasons(form);
     dialog.returnFocus = card.querySelector("a.move-open");
@@ -70,7 +93,7 @@
   // asks the reason, rather than sending a move the pipeline would refuse for the lack of one.
   function askWhy(dialog, card, stage) {
     var why = dialog && dialog.querySelector('.why[data-for="' + stage + '"] select');
-    if (!why) return false;
+    if (!why || targetsOf(card).indexOf(stage) === -1) return false;  // refused anyway: the server says why
     say(card, "Choose why, then Move.");
     openFor(dialog, card, stage);
     why.focus();
@@ -81,6 +104,9 @@
     document.querySelectorAll("form.move").forEach(function (form) {
       showReasons(form);
       form.querySelector("select[name=stage]").addEventListener("change", function () { showReasons(form); });
+      form.addEventListener("submit", function (e) {
+        if (whyMissing(form)) e.preventDefault();
+      });
     });
     var board = document.getElementById("board");
     if (!board) return;

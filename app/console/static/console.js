@@ -10,7 +10,7 @@
     var bar = box.querySelector(".bar");
     bar.style.width = p.percent + "%";
     bar.setAttribute("aria-valuenow", p.done + p.failed);
-    box.querySelector(".status").textContent = p.status;
+    box.querySelector(".status").textContent = p.said || ""; // p.status in words (wording.py)
     box.querySelector(".done").textContent = p.done;
     box.querySelector(".failed").textContent = p.failed;
     box.querySelector(".total").textContent = p.total;
@@ -40,6 +40,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // The width the page was rendered with (the CSP allows no inline style attribute).
+    document.querySelectorAll(".progress .bar[data-percent]").forEach(function (bar) {
+      bar.style.width = bar.dataset.percent + "%";
+    });
     var url = document.body.dataset.progressUrl;
     if (url) poll(url);
   });

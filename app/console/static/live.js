@@ -10,18 +10,31 @@
   var TYPES = ["lead.assigned", "task.assigned", "task.claimed", "task.due_soon", "task.overdue",
     "reply.received", "sla.warning", "sla.breach", "notification",
     "conversation.message", "conversation.read", "conversation.status"];
-  var LABELS = {
-    "lead.assigned": "Lead assigned to you", "task.claimed": "Your task was claimed",
-    "reply.received": "Reply from your lead", "conversation.message": "New message in your lead's thread"
-  };
   // Said to the page's own parts only (the inbox re-reads its list), not listed as news.
   var QUIET = { "conversation.read": true, "conversation.status": true };
   var lastId = null;
+  var words = { events: {}, other: "", status: {} };
+
+  // The page hands in the wording table's sentences (data-words, app/console/wording.py
+  // LIVE_EVENTS): an event reads "Task assigned: Maria Lopez", never its type's code.
+  function readWords(box) {
+    try { words = JSON.parse(box.dataset.words || "{}"); } catch (e) { /* keep the empty words */ }
+    words.events = words.events || {};
+    words.status = words.status || {};
+    words.other = words.other || "";
+  }
+
+  function whom(item) {
+    if (item.lead) return (item.lead.first_name + " " + item.lead.last_name).trim();
+    if (item.task && item.task.title) return item.task.title;
+    if (item.notification && item.notification.title) return item.notification.title;
+    return "";
+  }
 
   function describe(item) {
-    if (item.notification) return item.notification.title;
-    var label = LABELS[item.type] || item.type;
-    return item.lead ? label + ": " + item.lead.first_name + " " + item.lead.last_name : label;
+    var sentence = words.events[item.type] || words.other;
+    var about = whom(item);
+    return about ? sentence + ": " + about : sentence;
   }
 
   function show(box, message) {
@@ -41,7 +54,7 @@
     document.dispatchEvent(new CustomEvent("console:live", { detail: item })); // for the page's own parts
   }
 
-  function status(box, text) { box.querySelector("#live-status").textContent = text; }
+  function status(box, key) { box.querySelector("#live-status").textContent = words.status[key] || ""; }
 
   function streamToken(box) {
     return fetch(box.dataset.tokenUrl, {
@@ -67,17 +80,19 @@
       source.addEventListener("reset", function () { window.location.reload(); });
       source.onerror = function () {
         if (source.readyState !== EventSource.CLOSED) return; // EventSource reconnects by itself
-        status(box, "reconnecting…");
+        status(box, "reconnecting");
         setTimeout(function () { open(box); }, RETRY_MS);
       };
     }).catch(function () {
-      status(box, "reconnecting…");
+      status(box, "reconnecting");
       setTimeout(function () { open(box); }, RETRY_MS);
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("live");
-    if (box && window.EventSource) open(box);
+    if (!box || !window.EventSource) return;
+    readWords(box);
+    open(box);
   });
 })();

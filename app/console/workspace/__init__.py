@@ -18,6 +18,9 @@ MODULES = (
     "app.console.workspace.inbox.pages",
     "app.console.workspace.automation",
     "app.console.workspace.search",
+    "app.console.workspace.cadence",
+    "app.console.imports.pages",  # its own package: the import from a spreadsheet
+    "app.console.settings",
 )
 
 

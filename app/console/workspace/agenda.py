@@ -1,40 +1,39 @@
 """What the Today page shows a coordinator, read by the services the API uses: the call they hold
 (the next-call claim), their tasks due today and overdue with the lead's SLA clock, unread reminders,
-families' replies waiting on their leads, and, after a call is logged, the next step the engine made.
+families' replies waiting on their leads, leads left with no next step (their own; the clinic's for
+an admin) and, after a call is logged, the next step the engine made.
 Logging a call is the API's activity logging (and the call task it was for is completed with it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from app.console.story import names_of_clinic
+from app.console.wording import no_next_step
 from app.domains.activities import feed as activity_feed
-from app.domains.activities import service as activities
-from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.domains.auth import service as auth
+from app.domains.automation import orphans
 from app.domains.conversations import inbox as conversations
 from app.domains.conversations.schemas import InboxOut
 from app.domains.intelligence import next_call
 from app.domains.leads import lookups
 from app.domains.leads import schemas as lead_schemas
+from app.domains.leads.models import LostReason
 from app.domains.outbound import inbox as notifications
 from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
-from app.domains.tasks.models import OPEN_TASK_STATUSES, TaskOutcome
+from app.domains.tasks.models import OPEN_TASK_STATUSES
 from app.domains.tasks.sla import service as sla
 from app.platform import phi_policy
 from app.platform.db import PageRequest
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor, Permission
 
-TASKS_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN = 50, 10, 10
-# The outcomes one keystroke logs (the key is the button's position), and how each ends the call task.
-CALL_OUTCOMES = {
-    CallOutcome.SPOKE.value: TaskOutcome.DONE,
-    CallOutcome.VOICEMAIL.value: TaskOutcome.NO_ANSWER,
-    CallOutcome.NO_ANSWER.value: TaskOutcome.NO_ANSWER,
-    CallOutcome.WRONG_NUMBER.value: TaskOutcome.DONE,
-}
+TASKS_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN, STRANDED_SHOWN = 50, 10, 10, 20
+# The outcomes one keystroke logs (the key is the button's position): every call outcome.
+CALL_OUTCOMES = tuple(task_outcomes.CALL_TASK_OUTCOMES)
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,20 @@ def task_rows(session, actor: Actor, listed: list, now: datetime) -> list[dict]:
     return rows
 
 
+def stranded_leads(session, actor: Actor) -> list[dict]:
+    """Open leads with no next step, each with why in words: the user's own, or the clinic's for
+    whoever configures it (the admin, who can give them an owner)."""
+    mine = None if actor.can(Permission.CONFIGURE) else actor.user_id
+    found = orphans.leads_without_next_step(
+        session=session, clinic_id=actor.clinic_id, owner_id=mine, limit=STRANDED_SHOWN
+    )
+    cards = _lead_cards(session, actor, list(found))
+    return [
+        {"lead": cards.get(lead_id) or {"id": lead_id, "name": f"Lead {lead_id}"}, "why": no_next_step(why)}
+        for lead_id, why in found.items()
+    ]
+
+
 def end_of_day(now: datetime, zone) -> datetime:
     """Midnight after `now` in the clinic's timezone: "due today" is the clinic's today."""
     local = now.astimezone(zone)
@@ -129,8 +142,11 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
         "reminders": reminders,
         "reminders_total": unread,
         "replies": _as_the_api_shows(replies, actor)["items"],
+        "stranded": stranded_leads(session, actor),
+        "stranded_mine": not actor.can(Permission.CONFIGURE),
         "logged": logged_call(session=session, actor=actor, activity_id=asked.logged_activity_id, now=now),
         "outcomes": list(CALL_OUTCOMES),
+        "lost_reasons": [r.value for r in LostReason],
     }
 
 
@@ -159,24 +175,17 @@ def held_call(*, session, actor: Actor, task_id: int | None, now: datetime) -> d
     return {"held": held, **task_rows(session, actor, [task], now)[0]}
 
 
-def log_call(*, session, actor: Actor, task_id: int, outcome: str, now: datetime):
-    """Log the call of a task with its outcome (the API's activity logging, so the rules see the same
-    activity.logged), and complete the call task with it. The activity logged."""
-    if outcome not in CALL_OUTCOMES:
+def clinic_zone(session, actor: Actor) -> ZoneInfo:
+    """The clinic's timezone: what a time typed on the page means."""
+    return ZoneInfo(auth.get_clinic(session=session, clinic_id=actor.clinic_id).timezone)
+
+
+def log_call(*, session, actor: Actor, task_id: int, completion: task_outcomes.Completion, now: datetime):
+    """Log the call of a task with its outcome, as the API's task completion does (task_outcomes.log_call:
+    the PHONE_CALL activity the rules see, the call task completed with it). The activity logged."""
+    if completion.outcome not in CALL_OUTCOMES:
         raise ValidationFailed("outcome", f"one of {', '.join(CALL_OUTCOMES)}")
-    task = tasks.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id)
-    call = {
-        "type": ActivityType.PHONE_CALL.value,
-        "direction": ActivityDirection.OUTBOUND.value,
-        "outcome": outcome,
-    }
-    activity = activities.log_activity(session=session, actor=actor, lead_id=task.lead_id, data=call, now=now)
-    if task.status in OPEN_TASK_STATUSES:
-        task_outcomes.complete(
-            session=session, actor=actor, task_id=task.id,
-            completion=task_outcomes.Completion(outcome=CALL_OUTCOMES[outcome]), now=now,
-        )  # fmt: skip
-    return activity
+    return task_outcomes.log_call(session=session, actor=actor, task_id=task_id, call=completion, now=now)
 
 
 def logged_call(*, session, actor: Actor, activity_id: int | None, now: datetime) -> dict | None:

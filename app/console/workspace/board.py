@@ -2,8 +2,9 @@
 URL; a card moves by drag and drop (a fetch() POST with the CSRF token) or by the page's one move
 form, opened for a card by its "Move…" link (a dialog with the script; without it the link opens the
 move page, GET /console/board/leads/<id>/stage, holding the same form), all through the API's stage
-change (pipeline.service.change_stage). A move the pipeline refuses shows the service's reason
-beside the card."""
+change (pipeline.service.change_stage). The form offers a lead only the stages it may move to, the
+next one first and chosen (pipeline.service.move_targets); a move the pipeline refuses all the same
+(a card dragged backwards) shows the service's reason beside the card."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError as MarshmallowError
 
-from app.console import forms
+from app.console import forms, wording
 from app.console.auth import page
 from app.console.workspace import board_cards
 from app.domains.leads import service as leads
@@ -59,11 +60,19 @@ def _kept_filters(args) -> dict:
     return {key: args[key] for key in FILTER_KEYS if args.get(key)}
 
 
-def _move_form(stages: list, filters: dict) -> dict:
-    """What the one move form draws: the stages to choose, the reasons, the CSRF token, and the query
-    string that keeps the board's filters through a move."""
+def _move_form(stages: list, filters: dict, current: str | None = None) -> dict:
+    """What the one move form draws: the stages to choose (a lead in `current`: only those it may
+    move to, the next first; the board's dialog: every stage, narrowed for each card by the script
+    from its column's `targets`), the reasons, the CSRF token, and the query string that keeps the
+    board's filters through a move."""
+    targets = pipeline.move_targets(stages)
+    names = {stage.slug: stage.name for stage in stages}
+    offered = targets.get(current, []) if current is not None else list(names)
     return {
-        "stages": [(stage.slug, stage.name) for stage in stages],
+        "stages": [(slug, names[slug]) for slug in offered],
+        "targets": {slug: " ".join(allowed) for slug, allowed in targets.items()},
+        "why_missing": wording.MOVE_NEEDS_WHY,
+        "no_move": wording.NO_MOVE,
         "lost_reasons": [r.value for r in LostReason],
         "hesitation_reasons": [r.value for r in HesitationReason],
         "action": forms.ActionForm(),
@@ -99,7 +108,7 @@ def move_page(lead_id: int, *, uow, actor, now):
     now_in = next((stage.name for stage in stages if stage.slug == lead.pipeline_stage), lead.pipeline_stage)
     return render_template(
         "console/workspace/board_move.html",
-        **_move_form(stages, kept),
+        **_move_form(stages, kept, current=lead.pipeline_stage),
         lead={
             "id": lead.id,
             "name": f"{lead.first_name} {lead.last_name}".strip(),

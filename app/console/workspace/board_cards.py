@@ -1,6 +1,7 @@
 """What the pipeline board shows: the pipeline's columns (app/domains/pipeline/board.py) with each
 card said for a person — the contact's name (and the patient's, for a reader with `lead:phi`), age,
-owner, next step, source and badges (possible duplicate, in a sequence, SLA breached) — and the
+owner, next step (or "No next step" and why), source and badges (possible duplicate, in a sequence,
+SLA breached) — and the
 choices of its filters. Each part is read by its domain's service; nothing is queried here."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from app.console.story import names_of_clinic
-from app.console.wording import Names, when
+from app.console.wording import Names, no_next_step, when
 from app.domains.auth import service as auth
+from app.domains.automation import orphans
 from app.domains.leads import duplicates, sources
 from app.domains.leads.models import TreatmentInterest
 from app.domains.leads.rules import COORDINATOR_ROLES
@@ -33,6 +35,7 @@ class Card:
     next_step: str
     source: str
     badges: tuple[str, ...]
+    stranded: str | None = None  # why the lead has no next step, in words; None when it has one
 
 
 def age_of(created_at: datetime, now: datetime) -> str:
@@ -47,7 +50,7 @@ def age_of(created_at: datetime, now: datetime) -> str:
 
 def _next_step(task, names: Names) -> str:
     if task is None:
-        return "No next step planned"
+        return "An automated step is planned"  # no task: a pending step or a sequence (else it is stranded)
     return f"{task.title}, due {when(task.due_at, names)}"
 
 
@@ -69,6 +72,7 @@ def _cards(
     twins = duplicates.leads_with_possible_duplicates(session=session, clinic_id=clinic_id, leads=leads)
     breached = sla.breached_leads(session=session, clinic_id=clinic_id, lead_ids=ids)
     steps = team.next_tasks(session=session, clinic_id=clinic_id, lead_ids=ids)
+    stranded = orphans.leads_without_next_step(session=session, clinic_id=clinic_id, lead_ids=ids)
     phi = may_read_phi(actor)
     cards = {}
     for lead in leads:
@@ -83,6 +87,7 @@ def _cards(
             next_step=_next_step(steps.get(lead.id), names),
             source=names.sources.get(lead.source_id, f"#{lead.source_id}"),
             badges=_badges(lead, twins, breached),
+            stranded=no_next_step(stranded[lead.id]) if lead.id in stranded else None,
         )
     return cards
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from app.console.workspace.form_input import changed_fields, load, local_time, text_fields
+from marshmallow import ValidationError
+
+from app.console import wording
+from app.console.workspace.form_input import FORM_WIDE, changed_fields, load, local_time, text_fields
 from app.domains.consultations import schemas as consultation_schemas
 from app.domains.consultations import service as consultations
 from app.domains.lead_messages import replies
@@ -19,7 +22,7 @@ from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
 from app.platform.api import etag_for
-from app.platform.errors import NotFound, PreconditionFailed
+from app.platform.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.platform.roles import Actor
 
 # The details the edit form offers, in its order; a reader without `lead:phi` is offered none of
@@ -82,12 +85,13 @@ def _task_of_lead(session, change: Change, lead_id: int, task_id: int) -> None:
         raise NotFound(f"task {task_id} not found on lead {lead_id}")
 
 
-def _consultation_of_lead(session, change: Change, lead_id: int, consultation_id: int) -> None:
+def _consultation_of_lead(session, change: Change, lead_id: int, consultation_id: int):
     found = consultations.get_consultation(
         session=session, clinic_id=change.actor.clinic_id, consultation_id=consultation_id
     )
     if found.lead_id != lead_id:
         raise NotFound(f"consultation {consultation_id} not found on lead {lead_id}")
+    return found
 
 
 def create_task(*, session, lead_id: int, change: Change):
@@ -101,11 +105,25 @@ def create_task(*, session, lead_id: int, change: Change):
 
 def complete_task(*, session, lead_id: int, task_id: int, change: Change):
     _task_of_lead(session, change, lead_id, task_id)
-    body = load(task_schemas.CompleteIn(), text_fields(change.posted, ("outcome", "notes")))
-    completion = outcomes.Completion(outcome=body["outcome"], notes=body.get("notes"), reschedule_to=None)
     return outcomes.complete(
-        session=session, actor=change.actor, task_id=task_id, completion=completion, now=change.now
+        session=session, actor=change.actor, task_id=task_id, completion=completion_of(change), now=change.now
     )
+
+
+def completion_of(change: Change) -> outcomes.Completion:
+    """A task's completion form (Today's call, the lead page's task) as the API's request schema reads
+    it: the outcome (a call's, for a call task), notes, the callback time in the clinic's zone, the
+    reason a family is not interested."""
+    posted = text_fields(change.posted, ("outcome", "notes", "lost_reason"))
+    callback_at = local_time(change.posted.get("callback_at"), change.zone)
+    if posted.get("outcome") == "callback_requested" and callback_at:
+        posted["callback_at"] = callback_at
+    if posted.get("outcome") != "not_interested":
+        posted.pop("lost_reason", None)  # the form offers it beside every outcome
+    try:
+        return outcomes.Completion(**load(task_schemas.CompleteIn(), posted))
+    except ValidationError as error:  # Today has no form section to show it in: said as a refusal
+        raise ValidationFailed(error.messages) from None
 
 
 def snooze_task(*, session, lead_id: int, task_id: int, change: Change):
@@ -156,10 +174,17 @@ def reschedule(*, session, lead_id: int, consultation_id: int, change: Change):
 
 
 def check_in(*, session, lead_id: int, consultation_id: int, change: Change):
-    _consultation_of_lead(session, change, lead_id, consultation_id)
-    return consultations.check_in(
-        session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
-    )
+    visit = _consultation_of_lead(session, change, lead_id, consultation_id)
+    try:
+        return consultations.check_in(
+            session=session, actor=change.actor, consultation_id=consultation_id, now=change.now
+        )
+    except ValidationFailed as refused:
+        if consultations.CHECKED_IN_AT not in refused.errors["json"]:
+            raise
+        # The form has no time field to name: the API's refusal said as a sentence, in the clinic's time.
+        sentence = wording.not_started(visit.starts_at, wording.Names(zone=change.zone))
+        raise ValidationFailed({FORM_WIDE: [sentence]}) from refused
 
 
 def no_show(*, session, lead_id: int, consultation_id: int, change: Change):

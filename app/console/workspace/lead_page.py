@@ -1,9 +1,9 @@
 """The lead page (issue 64 item 3): the details as the reader's role may see them and a form to edit
 them, the timeline, tasks, consultations, the conversation with a reply box, recalls and timers,
-possible duplicates, and what the automation did and why. Each form posts (CSRF-checked by the
-console) to a route here that changes through lead_actions (the API's schemas and use cases) in a
-unit of its own, then redirects back; a refusal draws the page again with the errors next to the
-fields and what was typed still in them."""
+possible duplicates, and what happens next (the automation's trail in sentences: what_next.py).
+Each form posts (CSRF-checked by the console) to a route here that changes through lead_actions (the
+API's schemas and use cases) in a unit of its own, then redirects back; a refusal draws the page
+again with the errors next to the fields and what was typed still in them."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.console import story
-from app.console.workspace import lead_actions
+from app.console.workspace import lead_actions, what_next
 from app.domains.availability import schemas as availability_schemas
 from app.domains.availability import service as availability
+from app.domains.booking_page import service as booking_page
 from app.domains.consultations import listing, timers
 from app.domains.consultations import schemas as consultation_schemas
 from app.domains.consultations.booking import schemas as slot_schemas
@@ -22,6 +23,7 @@ from app.domains.conversations import threads
 from app.domains.lead_messages import schemas as message_schemas
 from app.domains.leads import duplicates
 from app.domains.leads import service as leads
+from app.domains.sequences import service as sequences
 from app.domains.tasks import schemas as task_schemas
 from app.platform import phi_policy
 from app.platform.roles import Actor, Permission
@@ -50,8 +52,14 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
         session=session, actor=actor, lead_id=lead_id, page=(None, THREAD_SIZE), now=now
     )
     with phi_policy.reading_as(actor):
+        thread_shown = conversation_schemas.ThreadOut().dump(thread)
         return {
             "story": shown,
+            "next": what_next.panel(
+                shown["trail"],
+                _known(session, actor, shown, thread_shown),
+                every_step=actor.can(Permission.CONFIGURE),  # the admins' whole trail, step by step
+            ),
             "names": names,
             "may_update": actor.can(Permission.UPDATE),
             "may_book": actor.can(Permission.CREATE),
@@ -61,8 +69,11 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
                 "type": task_schemas.TYPES,
                 "priority": task_schemas.PRIORITIES,
                 "outcome": task_schemas.OUTCOMES,
+                # A call task ends as its call did (tasks/outcomes.log_call), or was not needed.
+                "call_outcome": [*task_schemas.CALL_OUTCOMES, "not_needed"],
+                "lost_reason": task_schemas.LOST_REASONS,
             },
-            "thread": conversation_schemas.ThreadOut().dump(thread),
+            "thread": thread_shown,
             "channels": _reply_channels(),
             "last_channel": conversation.last_inbound_channel if conversation is not None else None,
             "idempotency_key": uuid.uuid4().hex,  # one per drawing of the reply form
@@ -70,6 +81,7 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
                 listing.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
             ),
             "booking": _booking(session, actor, ask, now, names.zone),
+            "booking_gaps": booking_page.booking_gaps(session, actor.clinic_id),
             "timers": consultation_schemas.TimerOut(many=True).dump(
                 timers.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
             ),
@@ -77,6 +89,25 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "timeline_pages": max(1, -(-shown["timeline_total"] // story.TIMELINE)),
             "timeline_page": ask.timeline_page,
         }
+
+
+def _known(session, actor: Actor, shown: dict, thread: dict) -> what_next.Known:
+    """What the panel's sentences name: the owner, the clinic's sequences, the lead's enrolments and
+    tasks, and what its automated messages said (as the thread shows them to this reader)."""
+    return what_next.Known(
+        names=shown["names"],
+        owner_id=shown["lead"].get("assigned_to_id"),
+        sequences={
+            s.id: s.name for s in sequences.list_sequences(session=session, clinic_id=actor.clinic_id)
+        },
+        enrollments={e["id"]: e["sequence_id"] for e in shown["trail"].get("enrollments") or []},
+        tasks={task["id"]: task for task in shown["tasks"]},
+        messages={
+            item["notification_id"]: item.get("subject") or item.get("body")
+            for item in thread.get("items") or []
+            if item.get("notification_id") and (item.get("subject") or item.get("body"))
+        },
+    )
 
 
 def _reply_channels() -> tuple[str, ...]:

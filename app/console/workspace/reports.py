@@ -1,7 +1,10 @@
 """The Reports page (/console/reports), for roles with lead:analytics: the conversion funnel, source
 performance, speed to lead (with its split), show rate and follow-up response, each as a chart with
 its numbers in a table and a CSV download, over a date range kept in the URL (`from`, `to`: the
-clinic's local days, both included; the last 30 days by default).
+clinic's local days, both included; the last 30 days by default). Then the follow-ups of the
+sequences and the follow-up pass: sent today, response rate, conversion by sequence, top messages
+and the leads at each step (app/domains/sequences/follow_up_report.py, as
+GET /api/leads/analytics/follow-ups).
 
 The figures are the API's reports (app/domains/analytics/service.report, the same as
 /api/leads/analytics/<name>); the CSV route streams the same report's rows as the API's CSV."""
@@ -13,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
 
-from app.console import charts
+from app.console import charts, wording
 from app.console.auth import page
 from app.domains.analytics import service as analytics
 from app.domains.auth import service as auth
+from app.domains.sequences import follow_up_report
 from app.platform.api.injection import inject
 from app.platform.csv_export import csv_response
 from app.platform.errors import NotFound, ValidationFailed
@@ -71,12 +75,17 @@ def _zone(uow, actor) -> ZoneInfo:
 def show(*, uow, actor, now):
     first, last, start, end = date_range(request.args, _zone(uow, actor), now)
     reports = {name.replace("-", "_"): _report(uow, actor, name, (start, end), now) for name in SHOWN}
+    follow_ups = follow_up_report.follow_up_report(
+        session=uow, clinic_id=actor.clinic_id, period=(start, end), now=now
+    )
     return render_template(
         "console/workspace/reports.html",
         first=first,
         last=last,
         range_args={"from": first.isoformat(), "to": last.isoformat()},
         bar_chart=charts.bar_chart,
+        sequence_step=wording.sequence_step,
+        follow_ups=follow_ups,
         **reports,
     )
 

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, render_template, request, url_for
 from flask import redirect as go_to
 
 from app.console.auth import page
-from app.console.workspace import agenda
+from app.console.workspace import agenda, lead_actions
 from app.platform.api.injection import inject
 from app.platform.roles import Permission
 
@@ -57,7 +57,9 @@ def take_next_call(*, uow, actor, now):
 @page(Permission.UPDATE)
 @inject
 def log_call(task_id: int, *, uow, actor, now):
-    activity = agenda.log_call(
-        session=uow, actor=actor, task_id=task_id, outcome=request.form.get("outcome", ""), now=now
+    change = lead_actions.Change(
+        actor=actor, posted=request.form, now=now, zone=agenda.clinic_zone(uow, actor)
     )
+    completion = lead_actions.completion_of(change)
+    activity = agenda.log_call(session=uow, actor=actor, task_id=task_id, completion=completion, now=now)
     return go_to(url_for("console.today.today", logged=activity.id), code=303)

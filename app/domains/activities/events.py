@@ -25,3 +25,5 @@ class ActivityLogged(Event):
     attempt: bool
     previous_stage: str | None = optional()
     new_stage: str | None = optional()
+    # A call the family asked to be returned at a time of theirs (ISO): the callback task is due then.
+    callback_at: str | None = optional()

@@ -138,6 +138,32 @@ DIRECTION_REQUIRED = frozenset(
 )
 
 
+def call_detail_problems(
+    outcome: str | None, callback_at: datetime | None, lost_reason: str | None, now: datetime
+) -> dict[str, list[str]]:
+    """A call's details beside its outcome: the time the family asked to be called back (with
+    callback_requested, in the future), the reason a not_interested family gave."""
+    errors: dict[str, list[str]] = {}
+    if callback_at is not None and outcome != CallOutcome.CALLBACK_REQUESTED:
+        errors["callback_at"] = ["only with the outcome callback_requested"]
+    elif callback_at is not None and callback_at <= now:
+        errors["callback_at"] = ["must be in the future"]
+    if lost_reason is not None and outcome != CallOutcome.NOT_INTERESTED:
+        errors["lost_reason"] = ["only with the outcome not_interested"]
+    return errors
+
+
+def call_details(data: dict) -> dict | None:
+    """What an activity keeps of a call's details (in clear: ids, a time and a reason code, no PHI):
+    the call task it was logged from, the callback time, the lost reason."""
+    details = {"task_id": data["task_id"]} if data.get("task_id") is not None else {}
+    if data.get("callback_at") is not None:
+        details["callback_at"] = data["callback_at"].isoformat()
+    if data.get("lost_reason") is not None:
+        details["lost_reason"] = data["lost_reason"]
+    return details or None
+
+
 def problems(data: dict, now: datetime) -> dict[str, list[str]]:
     """What is wrong with a client's activity, by field (empty when it may be logged)."""
     errors: dict[str, list[str]] = {}
@@ -153,6 +179,7 @@ def problems(data: dict, now: datetime) -> dict[str, list[str]]:
             errors["outcome"] = ["required for an outbound call: " + ", ".join(o.value for o in CallOutcome)]
     elif outcome is not None:
         errors["outcome"] = ["only phone calls have an outcome"]
+    errors.update(call_detail_problems(outcome, data.get("callback_at"), data.get("lost_reason"), now))
     if data.get("duration_minutes") is not None and kind not in (
         ActivityType.PHONE_CALL,
         ActivityType.IN_PERSON,

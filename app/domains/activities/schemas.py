@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
+from app.domains.activities.service import LOST_REASONS
 from app.platform.api import RequestSchema, UTCDateTime, id_field
 from app.platform.phi_policy import PhiSchema, PolicedJSON
 
@@ -30,6 +31,18 @@ class ActivityIn(RequestSchema):
     occurred_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "When it happened (default now); never in the future. Naive means UTC."},
+    )
+    callback_at = UTCDateTime(
+        allow_none=True,
+        metadata={
+            "description": "With the outcome callback_requested (required then): when the family asked "
+            "to be called back; the call task is due again then"
+        },
+    )
+    lost_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(LOST_REASONS),
+        metadata={"description": "With the outcome not_interested: why (default NOT_INTERESTED)"},
     )
 
 

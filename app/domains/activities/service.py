@@ -9,16 +9,16 @@ import sqlalchemy as sa
 
 from app.domains.activities import rules
 from app.domains.activities.events import ActivityLogged
-from app.domains.activities.models import ActivityType, LeadActivity
+from app.domains.activities.models import ActivityType, CallOutcome, LeadActivity
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead
+from app.domains.leads.models import Lead, LostReason
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import PageRequest, UnitOfWork, new_row, page_of
-from app.platform.errors import ValidationFailed
+from app.platform.errors import Forbidden, ValidationFailed
 from app.platform.events import service as events
 from app.platform.events.types import Delivered
-from app.platform.roles import Actor
+from app.platform.roles import Actor, Permission
 
 SYSTEM = audit.SYSTEM
 
@@ -40,6 +40,10 @@ class ActivityFacts:
     previous_stage: str | None = None
     new_stage: str | None = None
     details: dict | None = None
+
+
+# The reasons a family may give for not going ahead (a not_interested call's `lost_reason`).
+LOST_REASONS = [reason.value for reason in LostReason]
 
 
 def record(*, session: UnitOfWork, lead: Lead, facts: ActivityFacts, automation: bool = True) -> LeadActivity:
@@ -111,6 +115,9 @@ def logged(activity: LeadActivity) -> ActivityLogged:
         attempt=rules.is_attempt(**facts, details=activity.details),
         previous_stage=activity.previous_stage if activity.new_stage else None,
         new_stage=activity.new_stage or None,
+        callback_at=(activity.details or {}).get("callback_at")
+        if activity.type == ActivityType.PHONE_CALL
+        else None,
     )
 
 
@@ -122,6 +129,9 @@ def log_activity(
     errors = rules.problems(data, now)
     if errors:
         raise ValidationFailed(errors)
+    if data.get("outcome") == CallOutcome.CONVERTED and not actor.can(Permission.CONVERT):
+        # The call's outcome converts the lead (pipeline/outcomes.py): only who may convert says so.
+        raise Forbidden(f"the outcome converted needs the permission {Permission.CONVERT}")
     leads.ensure_not_converted(lead)
     activity = record(
         session=session,
@@ -136,6 +146,7 @@ def log_activity(
             outcome=data.get("outcome"),
             notes=data.get("notes"),
             duration_minutes=data.get("duration_minutes"),
+            details=rules.call_details(data),
         ),
     )
     audit.record(

@@ -6,4 +6,7 @@ FACE = (
     "models",
     "schemas",
     "queries",
+    # What counts as an automated message and a reply (sequences' follow-up figures), and the rates.
+    "rollups",
+    "figures",
 )

@@ -96,7 +96,7 @@ def medians_by(session: UnitOfWork, groups: dict, values: dict, conditions: list
         # leads already in its group's order from an index covering the values (speed to lead's
         # split: the leads' (clinic, owner | source, created_at) indexes, migration 0066), where the
         # single pass sorted every lead of the range by one group, then again by the other: over
-        # two years most of the split's time (docs/performance.md, "Reports over two years"). A
+        # two years most of the split's time (docs/performance-history.md, "Reports over two years"). A
         # short range still reads the cohort's index and sorts its few leads: the planner weighs both.
         # The statements run at once on connections of their own, in one snapshot (read_report).
         statements = [

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
-from app.domains.assignment import queries, rules
+from app.domains.assignment import queries, rules, staff
 from app.domains.assignment.events import LeadAssigned
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
@@ -31,6 +31,7 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor, Role
+from app.platform.scheduling import service as scheduling
 
 CLINIC_SCOPE = queries.CLINIC_SCOPE
 
@@ -244,6 +245,54 @@ def apply(
         decision=OwnerDecision(previous=previous, pick=pick, actor_ref=actor_ref, user_id=user_id),
         now=now,
     )
+
+
+def give_owner(*, session: UnitOfWork, clinic: Clinic, lead: Lead, actor_ref: str, now: datetime) -> bool:
+    """Give an unowned lead an owner: by the clinic's policy, else the clinic's fallback owner
+    (settings.fallback_owner_id) while they may take work. False: nobody."""
+    pick = pick_owner(session=session, clinic=clinic, source_id=lead.source_id, now=now)
+    fallback_id = (clinic.settings or {}).get("fallback_owner_id")
+    fallback = session.get(User, fallback_id) if pick.user_id is None and fallback_id else None
+    if staff.may_take_work(fallback, clinic.id):
+        pick = Pick(fallback_id, f"{pick.reason}; the clinic's fallback owner")
+    if pick.user_id is None:
+        return False  # the lead says why (its next_step_blocked), not a timeline entry each sweep
+    apply(session=session, lead=lead, pick=pick, actor_ref=actor_ref, user_id=None, now=now)
+    return True
+
+
+# How many waiting leads one person's arrival hands out in a job; the orphan sweep gives any left
+# over an owner on its next run.
+WAITING_AT_ONCE = 500
+WAITING_LEADS_KIND = "assignment.waiting_leads"
+
+
+def on_user_available(*, session: UnitOfWork, user: User, actor: Actor, now: datetime) -> None:
+    """Someone may take leads again (new, active again, back from out of office): the clinic's leads
+    waiting for an owner get one by a ledger job, run once this change is committed (a pick reads
+    who is available on a connection of its own: PostgreSQL's round robin)."""
+    if user.role not in staff.ASSIGNEE_ROLES:
+        return
+    session.schedule(
+        scheduling.Job(
+            kind=WAITING_LEADS_KIND,
+            due_at=now,
+            dedupe_key=f"waiting-leads:{user.clinic_id}:{user.id}:{now.isoformat()}",
+            now=now,
+            clinic_id=user.clinic_id,
+            subject_type="user",
+            subject_id=user.id,
+        )
+    )
+
+
+def give_waiting_leads(*, session: UnitOfWork, job, now: datetime) -> None:
+    """The ledger handler of `assignment.waiting_leads`: the clinic's open leads captured when nobody
+    could own them get an owner now, by the clinic's policy."""
+    clinic = auth.get_clinic(session=session, clinic_id=job.clinic_id)
+    waiting = lookups.open_leads_of(session=session, clinic_id=clinic.id, user_id=None, for_update=True)
+    for lead in waiting[:WAITING_AT_ONCE]:
+        give_owner(session=session, clinic=clinic, lead=lead, actor_ref="system", now=now)
 
 
 def _assignable_user(session: UnitOfWork, clinic_id: int, user_id: int) -> User:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.domains.auth.models import User
+from app.domains.auth.models import LEAD_OWNER_ROLES, User
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Role
 
 # The roles that work leads: a task goes to one of them (a doctor may be told, never given one).
-ASSIGNEE_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
+ASSIGNEE_ROLES = LEAD_OWNER_ROLES
 
 
 def may_take_work(user: User | None, clinic_id: int) -> bool:

@@ -3,6 +3,7 @@ FACE = (
     "service",
     "models",
     "schemas",
+    "instagram.graph",
     "instagram.models",
     "instagram.service",
     "senders.identity",

@@ -3,7 +3,7 @@ contact policy, provider limits, SLA targets, assignment."""
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.auth.schemas import (
     ASSIGNMENT_POLICIES,
@@ -11,14 +11,16 @@ from app.domains.auth.schemas import (
     MESSAGING_SERVICE_SID,
     SID_FORM,
     e164,
-    validate_business_hours,
     validate_holiday_country,
     validate_timezone,
 )
 from app.domains.business_hours.rules import month_day
+from app.domains.business_hours.schemas import BusinessHours
 from app.platform.api import RequestSchema, StrictBoolean
 from app.platform.api.emails import Email
 from app.platform.delivery.rules import parse_limit
+
+INSTAGRAM_HOURLY_LIMIT = 200  # Meta's per account (app/domains/outbound/worker/rate_limits.py's default)
 
 
 class ClinicQuietHoursIn(RequestSchema):
@@ -37,6 +39,17 @@ def _rate_limit(text: str) -> None:
         raise ValidationError(str(error)) from None
 
 
+def _instagram_rate_limit(text: str) -> None:
+    """Meta takes at most 200 messages an hour from an account: a clinic may set a lower limit only."""
+    _rate_limit(text)
+    limit = parse_limit(text)
+    windows_an_hour = max(1, -(-3600 // int(limit.get_expiry())))
+    if limit.amount * windows_an_hour > INSTAGRAM_HOURLY_LIMIT:
+        raise ValidationError(
+            f"Instagram takes at most {INSTAGRAM_HOURLY_LIMIT} messages an hour; set a lower limit"
+        )
+
+
 def _month_day(text: str) -> None:
     if month_day(text) is None:
         raise ValidationError("a day every year has, as MM-DD (e.g. 01-01; not 02-29)")
@@ -45,6 +58,9 @@ def _month_day(text: str) -> None:
 class ProviderRateLimitsIn(RequestSchema):
     email = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
     sms = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
+    # Meta's 200 messages an hour per Instagram account is the limit unless the clinic sets a lower one.
+    instagram = fields.String(allow_none=True, validate=[validate.Length(max=64), _instagram_rate_limit])
+    whatsapp = fields.String(allow_none=True, validate=[validate.Length(max=64), _rate_limit])
 
 
 class SlaSettingsIn(RequestSchema):
@@ -62,6 +78,75 @@ class SlaSettingsIn(RequestSchema):
         validate=validate.Range(min=0.05, max=0.99),
         metadata={"description": "the share of the target at which the owner is warned (default 0.8)"},
     )
+
+
+class CadenceTouchIn(RequestSchema):
+    after_business_days = fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(min=1, max=30),
+        metadata={"description": "business days after the failed attempt"},
+    )
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(["call", "sms", "email"])),
+        required=True,
+        validate=validate.Length(min=1, max=3),
+        metadata={
+            "description": "call (a task for the owner), sms, email (automated, through the contact policy)"
+        },
+    )
+
+
+class CadenceIn(RequestSchema):
+    touches = fields.List(
+        fields.Nested(CadenceTouchIn),
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "the next attempt after each failed one: the first after the initial contact "
+            "call; after the last, the break-up (default: call and sms 1 business day later, then call 2)"
+        },
+    )
+    reply_window_business_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=10),
+        metadata={
+            "description": "business days a text or email waits for an answer before it failed (default 1)"
+        },
+    )
+
+
+class FollowUpPassIn(RequestSchema):
+    """The follow-up pass (app/domains/sequences/follow_up_pass.py): what a paced sequence's next
+    message waits for."""
+
+    windows = fields.List(
+        fields.String(validate=[validate.Length(max=5), validate.Regexp(HHMM, error="HH:MM")]),
+        validate=validate.Length(min=1, max=6),
+        metadata={"description": "local send windows, HH:MM (default 09:00, 14:00, 18:00)"},
+    )
+    min_score = fields.Float(
+        validate=validate.Range(min=0, max=1),
+        metadata={"description": "the lowest lead score (P(conversion), 0-1) followed up (default 0.2)"},
+    )
+    max_score = fields.Float(
+        validate=validate.Range(min=0, max=1),
+        metadata={"description": "the highest lead score followed up (default 0.6)"},
+    )
+    max_follow_ups = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=50),
+        metadata={"description": "follow-ups the pass sends one lead in all (default 5)"},
+    )
+    min_interval_hours = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=24 * 30),
+        metadata={"description": "hours between two of the pass's follow-ups to a lead (default 24)"},
+    )
+
+    @validates_schema
+    def check_band(self, data, **kwargs):
+        if data.get("min_score", 0) > data.get("max_score", 1):
+            raise ValidationError({"min_score": ["must not be above max_score"]})
 
 
 class ClinicSettingsIn(RequestSchema):
@@ -181,9 +266,23 @@ class ClinicSettingsIn(RequestSchema):
         allow_none=True,
         metadata={"description": "local (the lead's timezone) {start, end}; default 20:00-08:00; null: none"},
     )
+    # The follow-up cadence (app/domains/automation/cadence.py).
+    cadence = fields.Nested(
+        CadenceIn,
+        allow_none=True,
+        metadata={"description": "what follows a failed attempt to reach a lead; null: the default"},
+    )
     stale_after_days = fields.Integer(
         validate=validate.Range(min=1, max=365),
         metadata={"description": "days without activity before an open lead is stale (default 7)"},
+    )
+    fallback_owner_id = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={
+            "description": "who owns a lead when no coordinator is available (an active user of the "
+            "clinic who works leads); null: nobody, the lead waits for the next available one"
+        },
     )
     orphan_after_hours = fields.Float(
         validate=validate.Range(min=0, max=24 * 30),
@@ -240,6 +339,11 @@ class ClinicSettingsIn(RequestSchema):
             "message or sequence step sooner waits for the gap's end (default 0)"
         },
     )
+    follow_up_pass = fields.Nested(
+        FollowUpPassIn,
+        allow_none=True,
+        metadata={"description": "when and to whom paced sequences send their next message; null: default"},
+    )
     provider_rate_limits = fields.Nested(
         ProviderRateLimitsIn,
         allow_none=True,
@@ -273,7 +377,7 @@ class ClinicSettingsIn(RequestSchema):
 class ClinicUpdateIn(RequestSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     timezone = fields.String(validate=[validate.Length(max=64), validate_timezone])
-    business_hours = fields.Dict(validate=validate_business_hours)
+    business_hours = BusinessHours()
     holiday_country = fields.String(
         allow_none=True, validate=[validate.Length(max=8), validate_holiday_country]
     )

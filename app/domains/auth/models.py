@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.platform.db import Base, JSONType, UTCDateTime
 from app.platform.db.protected import EncryptedString
+from app.platform.roles import Role
 
 DEFAULT_BUSINESS_HOURS = {
     "mon": ["08:00", "17:00"],
@@ -19,6 +20,11 @@ DEFAULT_BUSINESS_HOURS = {
     "sat": None,
     "sun": None,
 }
+
+
+# The roles that own and work leads (a doctor may be told, never given one): the clinic's fallback
+# owner is one of them, and so is every assignee (app/domains/assignment/staff.py).
+LEAD_OWNER_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK)
 
 
 class Clinic(Base):
@@ -56,6 +62,9 @@ class Clinic(Base):
     sms_number: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
     sms_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(34))  # MG + 32 hex
     email_sender_domain: Mapped[str | None] = mapped_column(sa.String(253))  # of settings.email_from
+    # When an admin dismissed the console's setup checklist (app/console/settings/): no longer the
+    # page an admin lands on after login, steps left or not.
+    setup_dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -23,9 +23,11 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from app.platform.roles import Actor, Role
 
-ONBOARDING, INVITATION = "onboarding", "invitation"
+ONBOARDING, INVITATION, RESET = "onboarding", "invitation", "reset"
+# A forgotten password's link is sent at most this often per user (a form anyone may post).
+RESET_EVERY = timedelta(minutes=5)
 PLATFORM_ACTOR = "platform"
-SETUP_PATH = "/set-password"
+SETUP_PATH = "/console/set-password"  # the staff web app's page (app/console/views.py)
 
 
 def authenticate_platform(*, settings, headers) -> None:
@@ -53,7 +55,8 @@ def setup_link(settings, raw_token: str) -> str:
 
 
 def issue_setup_token(*, session: UnitOfWork, user: User, purpose: str, settings, now: datetime) -> dict:
-    """A new one-time link for the user (earlier open ones are spent): {token, link, expires_at}."""
+    """A new one-time link for the user (earlier open ones are spent): {token, link, expires_at,
+    purpose}."""
     revocation.retire_setup_tokens(session=session, user_id=user.id, now=now)
     raw = secrets.token_urlsafe(32)
     expires_at = now + timedelta(hours=settings.password_setup_hours)
@@ -68,7 +71,7 @@ def issue_setup_token(*, session: UnitOfWork, user: User, purpose: str, settings
         )
     )
     session.flush()
-    return {"token": raw, "link": setup_link(settings, raw), "expires_at": expires_at}
+    return {"token": raw, "link": setup_link(settings, raw), "expires_at": expires_at, "purpose": purpose}
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,9 @@ def add_user(
     user = service.create_user(session=session, clinic_id=actor.clinic_id, actor=actor, data=data, now=now)
     if data.get("password") is None:
         _invite(session, user, settings, now, hooks)
+    if user.active and not user.out_of_office:  # someone new to take the leads waiting for an owner
+        for handler in hooks.user_available:
+            handler(session=session, user=user, actor=actor, now=now)
     return user
 
 
@@ -171,24 +177,45 @@ def reinvite_user(
     )
 
 
-def _invite(session: UnitOfWork, user: User, settings, now: datetime, hooks: service.AuthHooks) -> None:
-    setup = issue_setup_token(session=session, user=user, purpose=INVITATION, settings=settings, now=now)
+def _invite(
+    session: UnitOfWork,
+    user: User,
+    settings,
+    now: datetime,
+    hooks: service.AuthHooks,
+    purpose: str = INVITATION,
+) -> None:
+    setup = issue_setup_token(session=session, user=user, purpose=purpose, settings=settings, now=now)
     clinic = session.get(Clinic, user.clinic_id)
     for handler in hooks.user_invited:
-        handler(
-            session=session,
-            user=user,
-            clinic=clinic,
-            link=setup["link"],
-            expires_at=setup["expires_at"],
-            now=now,
+        handler(session=session, user=user, clinic=clinic, setup=setup, now=now)
+
+
+def request_password_reset(
+    *, session: UnitOfWork, email: str, settings, now: datetime, hooks: service.AuthHooks
+) -> None:
+    """A forgotten password: each active account with that email (one per clinic) is sent a link to
+    set a new one, the same one-time link an invitation is (the page of SETUP_PATH). Says nothing of
+    whether any account has the email; at most one link per account every RESET_EVERY."""
+    users = session.scalars(
+        sa.select(User).where(sa.func.lower(User.email) == email.strip().lower(), User.active.is_(True))
+    )
+    for user in users:
+        recent = session.scalar(
+            sa.select(PasswordSetupToken.id).where(
+                PasswordSetupToken.user_id == user.id,
+                PasswordSetupToken.purpose == RESET,
+                PasswordSetupToken.created_at > now - RESET_EVERY,
+            )
         )
+        if recent is None:
+            _invite(session, user, settings, now, hooks, purpose=RESET)
 
 
-def set_password_with_token(*, session: UnitOfWork, token: str, password: str, now: datetime) -> None:
+def set_password_with_token(*, session: UnitOfWork, token: str, password: str, now: datetime) -> User:
     """Spend a setup token and set its user's password. Unknown: BadRequest; spent, expired or the
     user disabled: Gone (both naming `token`); a password the policy refuses: ValidationFailed
-    naming `password`, and the token stays unspent."""
+    naming `password`, and the token stays unspent. The user whose password it is."""
     row = session.scalar(
         sa.select(PasswordSetupToken).where(PasswordSetupToken.token_hash == _token_hash(token))
     )
@@ -225,6 +252,7 @@ def set_password_with_token(*, session: UnitOfWork, token: str, password: str, n
             at=now,
         ),
     )
+    return user
 
 
 def _token_error(reason: str) -> dict:

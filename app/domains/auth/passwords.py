@@ -116,11 +116,12 @@ def count_attempt(redis, keys: tuple[str, str, str], settings) -> None:
     )
     over = [key for key, count, limit in zip(keys, counts, limits, strict=True) if count > limit]
     if over:
-        raise TooManyRequests(
-            "too many failed logins; try again later",
-            # Rounded up (TTL rounds to the nearest second): a client that waits this long is let in.
-            headers={"Retry-After": str(max(math.ceil(redis.pttl(over[0]) / 1000), 1))},
-        )
+        raise TooManyRequests("too many failed logins; try again later", headers=_retry_after(redis, over[0]))
+
+
+def _retry_after(redis, key: str) -> dict:
+    # Rounded up (TTL rounds to the nearest second): a client that waits this long is let in.
+    return {"Retry-After": str(max(math.ceil(redis.pttl(key) / 1000), 1))}
 
 
 def forget_attempt(redis, keys: tuple[str, str, str]) -> None:
@@ -135,3 +136,27 @@ def counted(redis, keys: tuple[str, str, str], settings) -> Iterator[None]:
     count_attempt(redis, keys, settings)
     yield
     forget_attempt(redis, keys)
+
+
+# --- second-factor codes (Redis) ------------------------------------------------------------------
+
+# Wrong codes are counted per user, from every address, apart from the password's counters: a right
+# password takes its own attempt back, and must not take back wrong codes too, or a guesser who holds
+# the password could reset the count between guesses. Only a right code, or the end of the window
+# (login_lockout_seconds from the first wrong code), clears it.
+
+
+def code_throttle_key(user_id: int) -> str:
+    return f"followup:second-factor-attempts:{user_id}"
+
+
+@contextmanager
+def code_counted(redis, user_id: int, settings) -> Iterator[None]:
+    """Count a code offered for the user; TooManyRequests (the code is not checked) once more than
+    login_max_failures were wrong in the window. A right code (the block does not raise) clears it."""
+    key = code_throttle_key(user_id)
+    (count,) = redis.register_script(_COUNT)(keys=[key], args=[settings.login_lockout_seconds])
+    if count > settings.login_max_failures:
+        raise TooManyRequests("too many wrong codes; try again later", headers=_retry_after(redis, key))
+    yield
+    redis.delete(key)

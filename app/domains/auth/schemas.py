@@ -11,7 +11,6 @@ from marshmallow import ValidationError, fields, validate
 
 from app.domains.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domains.auth.passwords import MIN_LENGTH as PASSWORD_MIN
-from app.domains.business_hours import rules as business_hours
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, id_field
 from app.platform.api.emails import Email
@@ -29,14 +28,6 @@ def validate_timezone(value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError(f"unknown timezone {value!r}; use an IANA name like America/Chicago") from exc
-
-
-def validate_business_hours(value: dict) -> None:
-    """Weekday periods (one or several a day) and dated exceptions: app/domains/business_hours reads them."""
-    try:
-        business_hours.validate_business_hours(value)
-    except business_hours.InvalidHours as exc:
-        raise ValidationError(str(exc)) from exc
 
 
 def validate_holiday_country(value: str | None) -> None:
@@ -123,6 +114,10 @@ class LogoutIn(RefreshIn):
 class PasswordSetupIn(RequestSchema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=200))
     password = _password(required=True)
+
+
+class PasswordResetIn(RequestSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
 
 
 class PasswordChangeIn(RequestSchema):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domains.auth import passwords, queries, revocation, sessions, tokens
 from app.domains.auth.login import credentials as logins
 from app.domains.auth.login import second_factor
-from app.domains.auth.models import ApiKey, Clinic, User
+from app.domains.auth.models import LEAD_OWNER_ROLES, ApiKey, Clinic, User
 from app.domains.auth.senders import identity as sender_identity
 from app.platform import roles
 from app.platform.audit import service as audit
@@ -27,13 +27,15 @@ from app.platform.roles import ROLE_PERMISSIONS, Actor, Role
 class AuthHooks:
     """What the domains above auth do at its moments, which auth cannot import: a new clinic's
     setup steps (default stages, sources, rules), in order; the hand-over of a user gone unavailable;
-    telling an invited user their password-setup link. The engine's (app/bootstrap.py, from
-    CLINIC_SETUP, USER_UNAVAILABLE and USER_INVITED of app/handlers.py): a view is handed the app's
+    telling an invited user their password-setup link; the leads waiting for an owner when someone
+    may take them again. The engine's (app/bootstrap.py, from CLINIC_SETUP, USER_UNAVAILABLE,
+    USER_INVITED and USER_AVAILABLE of app/handlers.py): a view is handed the app's
     Wiring and passes `wiring.auth` to the use case."""
 
     clinic_setup: tuple[Callable[..., None], ...]
     user_unavailable: tuple[Callable[..., None], ...]
     user_invited: tuple[Callable[..., None], ...]
+    user_available: tuple[Callable[..., None], ...] = ()
 
 
 # --- passwords (app/domains/auth/passwords.py) ---------------------------------------------------------
@@ -60,14 +62,20 @@ def hash_api_key(raw_key: str) -> str:
 
 
 def _user_actor(db, user_id: int, version: int) -> Actor:
-    """The Actor of an active user, read now: a disabled user or changed role counts at once, and
-    a token of an earlier token version (password, role or status changed since) is refused."""
+    """The Actor of an active user, read now: a disabled user or changed role counts at once, a
+    token of an earlier token version (password, role or status changed since) is refused, and so
+    is a clinic admin without the second factor their clinic now requires (403)."""
     found = queries.actor_of_user(db, user_id)
     if not found or not found[0][4]:
         raise Unauthorized("this user is disabled or no longer exists")
     user_id, clinic_id, role, email, _, token_version = found[0]
     if version != token_version:
         raise Unauthorized("this token was revoked (password, role or status changed); log in again")
+    if role == Role.CLINIC_ADMIN.value:  # the only role a clinic may require a second factor of
+        ((clinic_settings, confirmed_at),) = queries.factor_of_user(db, user_id)
+        second_factor.check_enrolment(
+            required=second_factor.required_by(role, clinic_settings), enrolled=confirmed_at is not None
+        )
     return Actor(
         clinic_id=clinic_id,
         user_id=user_id,
@@ -169,6 +177,7 @@ def update_clinic(*, session: UnitOfWork, actor: Actor, changes: dict, now: date
     before = {k: getattr(clinic, k) for k in CLINIC_FIELDS}
     for key, value in changes.items():
         if key == "settings":
+            _check_fallback_owner(session, clinic.id, value.get("fallback_owner_id"))
             value = {**(clinic.settings or {}), **value}
             sender_identity.apply(session=session, clinic=clinic, settings_values=value, config=config)
         setattr(clinic, key, value)
@@ -188,6 +197,36 @@ def update_clinic(*, session: UnitOfWork, actor: Actor, changes: dict, now: date
             at=now,
         ),
     )
+    return clinic
+
+
+def _check_fallback_owner(session: UnitOfWork, clinic_id: int, user_id: int | None) -> None:
+    """The fallback owner (who takes a lead when nobody else may) is an active user of the clinic
+    whose role owns leads."""
+    if user_id is None:
+        return
+    user = session.get(User, user_id)
+    if user is None or user.clinic_id != clinic_id or not user.active or user.role not in LEAD_OWNER_ROLES:
+        raise ValidationFailed(
+            "settings.fallback_owner_id",
+            f"user {user_id} is not an active coordinator, admin or front desk user of this clinic",
+        )
+
+
+def dismiss_setup(*, session: UnitOfWork, actor: Actor, now: datetime) -> Clinic:
+    """An admin's "I will finish setting up later": the console stops opening on its checklist for
+    every admin of the clinic (the checklist stays under Settings). Audited; a second dismissal keeps
+    the first one's time."""
+    clinic = get_clinic(session=session, clinic_id=actor.clinic_id)
+    if clinic.setup_dismissed_at is None:
+        clinic.setup_dismissed_at = now
+        audit.record(
+            session,
+            audit.AuditEntry(
+                clinic_id=clinic.id, actor=actor.ref, action="clinic.setup_dismissed",
+                subject_type="clinic", subject_id=clinic.id, before=None, after=None, at=now,
+            ),
+        )  # fmt: skip
     return clinic
 
 
@@ -286,7 +325,8 @@ def create_user(
 def update_user(
     *, session: UnitOfWork, actor: Actor, user_id: int, data: dict, now: datetime, hooks: AuthHooks
 ) -> User:
-    """Change a user; becoming inactive or out of office hands their work over (`hooks.user_unavailable`)."""
+    """Change a user; becoming inactive or out of office hands their work over (`hooks.user_unavailable`),
+    coming back lets them take the leads waiting for an owner (`hooks.user_available`)."""
     user = get_user(session=session, clinic_id=actor.clinic_id, user_id=user_id)
     # Changing a user (their password, email, role) is granting their role: held by the actor, both
     # the one they have and the one they get.
@@ -327,9 +367,12 @@ def update_user(
             at=now,
         ),
     )
-    if was_available and not (user.active and not user.out_of_office):
-        for handler in hooks.user_unavailable:
-            handler(session=session, user=user, actor=actor, now=now)
+    available = user.active and not user.out_of_office
+    moment = hooks.user_unavailable if was_available and not available else ()
+    if available and not was_available:  # back from out of office, or active again
+        moment = hooks.user_available
+    for handler in moment:
+        handler(session=session, user=user, actor=actor, now=now)
     return user
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.domains.auth import tokens
+from app.domains.auth.login import second_factor
 from app.domains.auth.models import RefreshToken, User
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
@@ -55,7 +56,8 @@ def issue_pair(
 
 def refresh(*, db, settings, refresh_token: str, now: datetime) -> dict:
     """The next token pair of the refresh token's family, spending it; a spent one revokes its
-    family. The revocation commits before the 401 is raised (`db`: it owns the transaction)."""
+    family. The revocation commits before the 401 is raised (`db`: it owns the transaction). A clinic
+    admin whose clinic requires a second factor they have not enrolled: 403, nothing spent."""
     claims = tokens.decode(secret=settings.secret_key, token=refresh_token, kind="refresh", now=now)
     with db.unit_of_work() as session:
         outcome = _rotate(session, claims, settings, now)
@@ -100,6 +102,8 @@ def _rotate(session: UnitOfWork, claims: dict, settings, now: datetime) -> dict 
         return "this user is disabled or no longer exists"
     if tokens.version_of(claims) != user.token_version:
         return "this token was revoked (password, role or status changed); log in again"
+    # Raised, not returned: the transaction rolls back, so the token stays unspent for after enrolment.
+    second_factor.refuse_unenrolled(session, user)
     return issue_pair(session=session, user=user, settings=settings, now=now, family=row.family_id)
 
 

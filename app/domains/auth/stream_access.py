@@ -90,6 +90,6 @@ def still_allowed(*, db, holder: StreamHolder) -> Actor | None:
     their credentials revoked (a password, role, email or status change), or of another clinic."""
     try:
         actor = user_actor(db=db, user_id=holder.actor.user_id, token_version=holder.token_version)
-    except Unauthorized:
+    except (Unauthorized, Forbidden):  # Forbidden: a second factor their clinic now requires
         return None
     return actor if actor.clinic_id == holder.actor.clinic_id else None

@@ -109,6 +109,11 @@ class Refresh(MethodView):
     @blp.arguments(schemas.RefreshIn)
     @blp.response(200, schemas.TokenOut)
     @blp.alt_response(401, description="Invalid, expired, revoked or already used refresh token")
+    @blp.alt_response(
+        403,
+        description="The clinic requires a second factor of its admins and this one has none: enrol "
+        "one (`second_factor_enrollment_required`); the token is not spent",
+    )
     @inject
     def post(self, body, *, now):
         """Exchange a refresh token for a new pair; the one given is spent (using it again ends the
@@ -152,6 +157,21 @@ class PasswordSetup(MethodView):
         """Set one's password with the token of a setup link (a new clinic's admin, an invited user)."""
         onboarding.set_password_with_token(
             session=uow, token=body["token"], password=body["password"], now=now
+        )
+
+
+@blp.route("/auth/password-reset")
+class PasswordReset(MethodView):
+    @public("anyone may ask; the link goes only to the account's own email")
+    @blp.arguments(schemas.PasswordResetIn)
+    @blp.response(202)
+    @inject
+    def post(self, body, *, uow, now, wiring, settings):
+        """A forgotten password: every active account with this email is sent a one-time link to set
+        a new one (as an invitation's, at most one every 5 minutes). Always 202: the answer does not
+        say whether the email has an account."""
+        onboarding.request_password_reset(
+            session=uow, email=body["email"], settings=settings, now=now, hooks=wiring.auth
         )
 
 

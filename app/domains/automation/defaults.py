@@ -22,6 +22,9 @@ MISSED_CALL = (
     {"field": "event.outcome", "operator": "equals", "value": CallOutcome.NO_ANSWER.value},
 )
 TEXT_BACK_EVERY_HOURS = 12
+# Said when the email is planned: when it goes in the clinic's time (quiet hours may hold it; a
+# reply or a booking before then cancels it), never that it went before it did.
+BREAK_UP_NOTE = "The break-up email {{ email_goes_at }}. Consider marking the lead lost."
 
 # Open but not decided: the stages where the post-consultation follow-up is still wanted.
 UNDECIDED_STAGES = ("consultation_completed", "pending_decision")
@@ -288,15 +291,15 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "default_key": "three_failed_attempts",
         "name": "Three failed attempts: break-up email",
         "description": (
-            "At the third attempt in a row (a call nobody answered, an email or text nobody replied "
-            "to; staff's or automation's) with no contact between: one break-up email, "
-            "a 'mark lost' suggestion and a note to the coordinator."
+            "At the third failed attempt in a row (a call nobody answered; an email or text whose "
+            "reply window passed unanswered; staff's or automation's; one a business day) with no "
+            "contact between: one break-up email, a 'mark lost' suggestion and a note to the "
+            "coordinator. Any engagement before it goes cancels it."
         ),
-        "trigger": "activity.logged",
+        "trigger": "lead.attempt_failed",
         "priority": 70,
         "conditions": [
-            {"field": "event.attempt", "operator": "equals", "value": True},
-            {"field": "failed_attempts_in_a_row", "operator": "equals", "value": 3},
+            {"field": "event.failed_attempts", "operator": "equals", "value": 3},
         ],
         "actions": [
             {
@@ -318,7 +321,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
                 "lead_owner": True,
                 "kind": "automation",
                 "title": "Three failed attempts: {{ first_name }} {{ last_name }}",
-                "body": "A break-up email went out; consider marking the lead lost.",
+                "body": BREAK_UP_NOTE,
             },
         ],
     },

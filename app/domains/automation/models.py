@@ -153,3 +153,5 @@ class OrphanSweep(Base):
     found_last_pass: Mapped[int | None] = mapped_column(sa.Integer)  # the orphan_leads metric
     last_pass_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tasks_made: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # Leads it found it could not give a next step (each once per reason it found), ever.
+    not_helped: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")

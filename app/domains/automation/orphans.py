@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from app.domains.auth.models import Clinic
+from app.domains.assignment import service as assignment
 from app.domains.automation import rules, steps
+from app.domains.automation.attempts import clinic_of
 from app.domains.automation.models import (
     AutomationStep,
     EnrollmentStatus,
@@ -39,7 +41,15 @@ from app.domains.tasks.models import OPEN_TASK_STATUSES, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.scheduling.models import OPEN, ScheduledJob
 
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
+
 SWEEP_NAME = "automation.find_orphan_leads"  # the beat task; the why-trail names it
+# Why an orphan has no next step, as a lead's `next_step_blocked` keeps it (worded in the console).
+NO_OWNER = "no_owner"  # no owner, nobody available to assign and no fallback owner
+UNREACHABLE = "unreachable"  # do not contact, or opted out on every channel
+# An orphan the sweep has not yet given a follow-up (the console says so; never stored).
+NOT_PLANNED_YET = "not_planned_yet"
 _STATE = "orphans"
 
 _OPEN_TASK = sa.exists().where(LeadTask.lead_id == Lead.id, LeadTask.status.in_(OPEN_TASK_STATUSES))
@@ -110,7 +120,7 @@ def _state(session: UnitOfWork) -> OrphanSweep:
     stmt = sa.select(OrphanSweep).where(OrphanSweep.name == _STATE).with_for_update()
     state = session.scalar(stmt)
     if state is None:
-        session.add(OrphanSweep(name=_STATE, after_lead_id=0, found_this_pass=0, tasks_made=0))
+        session.add(OrphanSweep(name=_STATE, after_lead_id=0, found_this_pass=0, tasks_made=0, not_helped=0))
         session.flush()
         state = session.scalar(stmt)
     return state
@@ -149,9 +159,19 @@ def find_orphan_leads(
     for lead, *ends in orphans:
         found += 1
         clinic = clinics.get(lead.clinic_id) or clinics.setdefault(
-            lead.clinic_id, session.get(Clinic, lead.clinic_id)
+            lead.clinic_id, clinic_of(session, lead.clinic_id)
         )
-        made += _follow_up(session, clinic, lead, max(t for t in ends if t is not None), now)
+        since = max(t for t in ends if t is not None)
+        if now - since < timedelta(hours=rules.orphan_after_hours(clinic.settings)):
+            continue  # not an orphan for long enough yet
+        blocked = _why_no_next_step(session, clinic, lead, now)
+        if blocked is not None:
+            if lead.next_step_blocked != blocked:  # each lead counted once per reason
+                state.not_helped += 1
+                lead.next_step_blocked = blocked
+            continue
+        lead.next_step_blocked = None
+        made += _follow_up(session, clinic, lead, since, now)
         if made >= max_follow_ups:
             last_id, walked = lead.id, slice_size  # the rest of the slice waits for the next run
             break
@@ -166,10 +186,66 @@ def find_orphan_leads(
     return {"orphans": found, "follow_ups": made, "pass_ended": ended}
 
 
+def _why_no_next_step(session: UnitOfWork, clinic: Clinic, lead: Lead, now: datetime) -> str | None:
+    """Why the orphan cannot have a next step (NO_OWNER, UNREACHABLE), or None. An orphan without an
+    owner is first given one: by the clinic's policy, else its fallback owner."""
+    if unreachable(lead):
+        return UNREACHABLE
+    if lead.assigned_to_id is None and not assignment.give_owner(
+        session=session, clinic=clinic, lead=lead, actor_ref=SWEEP_NAME, now=now
+    ):
+        return NO_OWNER
+    return None
+
+
+def unreachable(lead: Lead) -> bool:
+    """Nobody may reach the lead: do not contact, or opted out on every channel."""
+    return bool(lead.do_not_contact or (lead.sms_opt_out and lead.email_opt_out and lead.whatsapp_opt_out))
+
+
+def leads_without_next_step(
+    *,
+    session: UnitOfWork,
+    clinic_id: int,
+    lead_ids: list[int] | None = None,
+    owner_id: int | None = None,
+    limit: int | None = None,
+) -> dict[int, str]:
+    """The clinic's open leads (of `lead_ids`, of `owner_id`, if given) with no next step, each with why,
+    oldest first, in one query: an orphan (`no_next_step`, the sweep's definition) or a lead the sweep
+    could not help (its `next_step_blocked`). Why: NO_OWNER, UNREACHABLE, or NOT_PLANNED_YET (an orphan
+    the sweep has still to give a follow-up)."""
+    stmt = (
+        sa.select(Lead)
+        .where(
+            Lead.clinic_id == clinic_id,
+            Lead.status.in_(OPEN_STATUSES),
+            Lead.deleted_at.is_(None),
+            sa.or_(
+                Lead.next_step_blocked.is_not(None),
+                no_next_step(session.database.job_kinds.derived_kinds()),
+            ),
+        )
+        .order_by(Lead.id)
+        .limit(limit)
+    )
+    if lead_ids is not None:
+        stmt = stmt.where(Lead.id.in_(lead_ids))
+    if owner_id is not None:
+        stmt = stmt.where(Lead.assigned_to_id == owner_id)
+    return {lead.id: _why_none(lead) for lead in session.scalars(stmt)}
+
+
+def _why_none(lead: Lead) -> str:
+    if lead.next_step_blocked is not None:
+        return lead.next_step_blocked
+    if unreachable(lead):
+        return UNREACHABLE
+    return NO_OWNER if lead.assigned_to_id is None else NOT_PLANNED_YET
+
+
 def _follow_up(session: UnitOfWork, clinic: Clinic, lead: Lead, since: datetime, now: datetime) -> int:
     """Plan one follow-up task for an orphan of long enough standing, once per orphan spell (1 if planned)."""
-    if now - since < timedelta(hours=rules.orphan_after_hours(clinic.settings)):
-        return 0
     step = steps.record(
         session=session,
         lead=lead,
@@ -191,3 +267,11 @@ def _follow_up(session: UnitOfWork, clinic: Clinic, lead: Lead, since: datetime,
 def orphan_leads_metric(*, session: UnitOfWork) -> int | None:
     """Orphans the last full pass found (None before the first pass ended)."""
     return session.scalar(sa.select(OrphanSweep.found_last_pass).where(OrphanSweep.name == _STATE))
+
+
+def sweep_counts(*, session: UnitOfWork) -> tuple[int, int]:
+    """(follow-ups planned, leads it could not help) by the sweep, ever."""
+    row = session.execute(
+        sa.select(OrphanSweep.tasks_made, OrphanSweep.not_helped).where(OrphanSweep.name == _STATE)
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else (0, 0)

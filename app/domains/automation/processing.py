@@ -236,12 +236,15 @@ def plan_actions(
     start: datetime,
     call_time: Callable[[datetime], datetime] | None = None,
     anchor: datetime | None = None,
+    asked_at: datetime | None = None,
 ) -> list[tuple[dict, datetime]]:
     """Each action with the time it takes effect (a task's due time, a message's send time).
 
     A call task falls inside business hours; a notification after a task may quote its due time.
     `anchor`: the consultation's start the event names, which a delay `before` counts back from
     (the step keeps it as `not_after`: a reminder that cannot go before it is dropped).
+    `asked_at`: the time the family asked to be called back (a call's `callback_at`): a call task
+    is due then, whatever the delay says.
     """
     calendar = calendar_of(clinic)
     planned, task_due = [], None
@@ -255,7 +258,10 @@ def plan_actions(
             planned.append(({**action, "not_after": anchor.isoformat()}, at))
             continue
         at = rules.after_delay(start, delay, calendar)
-        if action["type"] == "create_task" and action.get("task_type", "CALL") == "CALL":
+        a_call = action["type"] == "create_task" and action.get("task_type", "CALL") == "CALL"
+        if a_call and asked_at is not None:
+            at = asked_at
+        elif a_call:
             at = within_business_hours(clinic, at)
             # The clinic may have calls wait for the best-answered hour (app/domains/intelligence).
             at = call_time(at) if call_time is not None else at
@@ -287,6 +293,7 @@ def _fire(session: UnitOfWork, match: tuple, event: Delivered, lead: Lead, now: 
             session=session, clinic=clinic, lead=lead, earliest=earliest
         ),
         anchor=anchor,
+        asked_at=callback_time(event),
     )
     merge = event_merge(clinic, lead, event, anchor)
     consultation_id = getattr(event.data, "consultation_id", None) if anchor is not None else None
@@ -339,6 +346,12 @@ def consultation_start(event: Delivered) -> datetime | None:
     """The start of the consultation a consultation.* event names (what reminders count back from)."""
     starts_at = getattr(event.data, "starts_at", None) if event.type.startswith("consultation.") else None
     return datetime.fromisoformat(starts_at) if starts_at else None
+
+
+def callback_time(event: Delivered) -> datetime | None:
+    """When the family asked to be called back, if the event is such a call."""
+    asked = getattr(event.data, "callback_at", None)
+    return datetime.fromisoformat(asked) if asked else None
 
 
 def event_merge(clinic: Clinic, lead: Lead, event: Delivered, anchor: datetime | None) -> dict:

@@ -74,6 +74,7 @@ EVENT_FIELDS = (
     "system",
     "contact",  # activity.logged: a two-way exchange (app/domains/activities/rules.py)
     "attempt",  # activity.logged: an outbound call, email or SMS with no answer
+    "failed_attempts",  # lead.attempt_failed: the failed attempts in a row it makes
     "score",
     "previous_score",
     "rescheduled",  # consultation.scheduled: a new time for a booked consultation

@@ -209,9 +209,30 @@ class TrailEnrollmentOut(AnswerSchema):
     path = fields.List(fields.Dict(), allow_none=True)
 
 
+class AttemptOut(AnswerSchema):
+    """An attempt to reach the lead since its last contact, as the cadence and the break-up count it."""
+
+    activity_id = fields.Integer()
+    type = fields.String(metadata={"description": "PHONE_CALL, SMS, EMAIL or DIRECT_MESSAGE"})
+    made_at = fields.DateTime(metadata={"description": "when it was made (a message: when it went)"})
+    failed_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "when it failed: a call at once, a message when its reply window passed"},
+    )
+    counted = fields.Boolean(
+        metadata={"description": "it failed by now and is the one of its business day that counts"}
+    )
+
+
 class WhyTrailOut(AnswerSchema):
     lead_id = fields.Integer()
     suggested_action = fields.String(allow_none=True)
+    failed_attempts = fields.Integer(
+        metadata={"description": "failed attempts in a row counted now (three: the break-up)"}
+    )
+    attempts = fields.List(
+        fields.Nested(AttemptOut), metadata={"description": "attempts since the last contact, oldest first"}
+    )
     pending = fields.List(fields.Nested(StepOut))
     past = fields.List(fields.Nested(StepOut))
     held_back = fields.List(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
 from app.domains.automation.defaults import DEFAULT_RULES
 from app.domains.automation.language import validation as rule_validation
@@ -28,6 +28,9 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
+
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
 
 RULE_FIELDS = (
     "name",
@@ -67,8 +70,13 @@ def _add_missing_defaults(session: UnitOfWork, clinic_id: int, now: datetime, se
         )
     )
     missing = [definition for definition in DEFAULT_RULES if definition["default_key"] not in have]
-    for definition in missing:
-        _insert_rule(session, clinic_id, definition, SYSTEM_ACTOR, now)
+    # All the rules in one flush, then their first versions in another (two statements, not two a
+    # rule: every new clinic is seeded, and the suite makes one a test).
+    rules = [_new_rule(clinic_id, definition, SYSTEM_ACTOR, now) for definition in missing]
+    session.add_all(rules)
+    session.flush()
+    for rule in rules:
+        _save_version(session, rule, SYSTEM_ACTOR, now)
     session.flush()
     # Remembered only once committed: a rolled-back seeding must be redone by the next caller.
     session.publish_after_commit(SeededClinic(seeded, clinic_id))
@@ -97,7 +105,15 @@ def _definition(rule: AutomationRule) -> dict:
 def _insert_rule(
     session: UnitOfWork, clinic_id: int, data: dict, actor_ref: str, now: datetime
 ) -> AutomationRule:
-    rule = AutomationRule(
+    rule = _new_rule(clinic_id, data, actor_ref, now)
+    session.add(rule)
+    session.flush()
+    _save_version(session, rule, actor_ref, now)
+    return rule
+
+
+def _new_rule(clinic_id: int, data: dict, actor_ref: str, now: datetime) -> AutomationRule:
+    return AutomationRule(
         clinic_id=clinic_id,
         name=data["name"],
         description=data.get("description"),
@@ -114,10 +130,6 @@ def _insert_rule(
         created_by=actor_ref,
         updated_by=actor_ref,
     )
-    session.add(rule)
-    session.flush()
-    _save_version(session, rule, actor_ref, now)
-    return rule
 
 
 def _save_version(session: UnitOfWork, rule: AutomationRule, actor_ref: str, now: datetime) -> None:

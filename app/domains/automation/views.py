@@ -136,7 +136,8 @@ class WhyTrail(MethodView):
     @requires(Permission.READ)
     @blp.response(200, schemas.WhyTrailOut)
     @inject
-    def get(self, lead_id, *, uow, actor):
+    def get(self, lead_id, *, uow, actor, now):
         """The lead's automated steps, pending and past, each with its rule (and version) or sequence,
-        the event and the conditions as evaluated; and what the contact policy held back."""
-        return why_trail.lead_automation(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
+        the event and the conditions as evaluated; what the contact policy held back; and the
+        attempts since the last contact, with those that count toward the break-up."""
+        return why_trail.lead_automation(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id, now=now)

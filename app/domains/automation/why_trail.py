@@ -3,8 +3,11 @@ conditions behind each, and what the contact policy held back."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
+from app.domains.automation import attempts
 from app.domains.automation.models import (
     AutomationRule,
     AutomationStep,
@@ -17,8 +20,9 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound
 
 
-def lead_automation(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> dict:
-    """A lead's automated steps, past and pending, with their reasons; what the policy held back."""
+def lead_automation(*, session: UnitOfWork, clinic_id: int, lead_id: int, now: datetime) -> dict:
+    """A lead's automated steps, past and pending, with their reasons; what the policy held back;
+    the attempts since its last contact (those that count toward the break-up)."""
     lead = session.get(Lead, lead_id)
     if lead is None or lead.clinic_id != clinic_id or lead.deleted_at is not None:
         raise NotFound(f"lead {lead_id} not found")
@@ -36,9 +40,12 @@ def lead_automation(*, session: UnitOfWork, clinic_id: int, lead_id: int) -> dic
         .where(SequenceEnrollment.lead_id == lead.id)
         .order_by(SequenceEnrollment.enrolled_at.desc())
     )
+    tried, _ = attempts.since_last_contact(session, lead.id, now)
     return {
         "lead_id": lead.id,
         "suggested_action": lead.suggested_action,
+        "failed_attempts": sum(1 for attempt in tried if attempt.counted),
+        "attempts": tried,
         "pending": [s for s in trail if s["status"] == StepStatus.SCHEDULED],
         "past": [s for s in trail if s["status"] != StepStatus.SCHEDULED],
         "held_back": [s for s in trail if s["status"] == StepStatus.SKIPPED or s["result"].get("moved")],

@@ -6,12 +6,12 @@ summary, a place or a guest). A feed that fails keeps its last good copy and tel
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
-import requests
 import sqlalchemy as sa
 
 from app.domains.auth.models import Clinic
@@ -19,7 +19,10 @@ from app.domains.availability.models import BusyBlock, ConsultationType, FeedSta
 from app.domains.availability.service import settings_of
 from app.domains.outbound import service as notifications
 from app.platform.db import UnitOfWork
+from app.platform.delivery import addresses
 from app.platform.scheduling import service as scheduling
+
+log = logging.getLogger(__name__)
 
 READ_FEED = "availability.read_feed"
 SUBJECT = "provider"
@@ -73,7 +76,8 @@ def read_feed(*, session: UnitOfWork, job, now: datetime) -> None:
     until = now + timedelta(days=_horizon_days(session, provider.clinic_id))
     provider.feed_checked_at = now
     try:
-        blocks = busy_times(fetch(provider.feed_url), clinic.timezone, now, until)
+        body = fetch(provider.feed_url, session.database.settings)
+        blocks = busy_times(body, clinic.timezone, now, until)
     except FeedError as error:
         _failed(session, provider, str(error), now)
         return
@@ -110,21 +114,20 @@ def _failed(session: UnitOfWork, provider: Provider, reason: str, now: datetime)
     )
 
 
-def fetch(url: str) -> bytes:
-    """The feed's body: a timeout, a size cap, a 2xx; FeedError otherwise (never naming the URL,
-    which is a secret)."""
+def fetch(url: str, settings) -> bytes:
+    """The feed's body, through the address guard (a public address, each redirect checked, a
+    deadline, a size cap, a 2xx); FeedError otherwise, with the guard's one text whatever the cause
+    (never naming the URL, which is a secret; the cause goes to the log)."""
     try:
-        with requests.get(url, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=True) as resp:
-            if resp.status_code >= 300:
-                raise FeedError(f"the feed answered HTTP {resp.status_code}")
-            body = bytearray()
-            for chunk in resp.iter_content(64 * 1024):
-                body.extend(chunk)
-                if len(body) > MAX_FEED_BYTES:
-                    raise FeedError(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
-            return bytes(body)
-    except requests.RequestException as error:
-        raise FeedError(f"the feed could not be fetched ({type(error).__name__})") from None
+        return addresses.fetch(
+            url,
+            deadline=TIMEOUT_SECONDS,
+            allow_private=settings.webhook_allow_private_addresses,
+            max_bytes=MAX_FEED_BYTES,
+        ).body
+    except addresses.Unreachable as error:
+        log.info("a calendar feed could not be read: %s", error.detail)
+        raise FeedError(f"the feed {error}") from None
 
 
 def busy_times(

@@ -13,8 +13,11 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from app.domains.business_hours.rules import BusinessCalendar
+if TYPE_CHECKING:
+    from app.domains.business_hours.rules import BusinessCalendar
+
 
 Interval = tuple[datetime, datetime]
 MAX_DAYS_ASKED = 62

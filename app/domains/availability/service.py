@@ -23,6 +23,7 @@ from app.domains.business_hours.rules import (
     InvalidHours,
     calendar_of,
     validate_business_hours,
+    with_weekday_keys,
 )
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
@@ -61,11 +62,14 @@ def update_settings(*, session: UnitOfWork, clinic_id: int, changes: dict, now: 
 # --- providers ------------------------------------------------------------------------------------
 
 
-def _check_hours(hours: dict) -> None:
+def _checked_hours(hours: dict) -> dict:
+    """The hours with each day by its stored key (`monday` is `mon`), or ValidationFailed naming why."""
     try:
-        validate_business_hours(hours)
+        keyed = with_weekday_keys(hours)
+        validate_business_hours(keyed)
     except InvalidHours as error:
         raise ValidationFailed("hours", str(error)) from error
+    return keyed
 
 
 def _named_once(session, model, clinic_id: int, name: str, own_id: int | None) -> None:
@@ -77,7 +81,7 @@ def _named_once(session, model, clinic_id: int, name: str, own_id: int | None) -
 
 
 def create_provider(*, session: UnitOfWork, clinic_id: int, fields: dict, now: datetime) -> Provider:
-    _check_hours(fields["hours"])
+    fields = {**fields, "hours": _checked_hours(fields["hours"])}
     _named_once(session, Provider, clinic_id, fields["name"], None)
     provider = Provider(clinic_id=clinic_id, active=True, created_at=now, updated_at=now)
     _apply_provider(provider, fields)
@@ -110,7 +114,7 @@ def update_provider(
 ) -> Provider:
     provider = get_provider(session=session, clinic_id=clinic_id, provider_id=provider_id, for_update=True)
     if "hours" in fields:
-        _check_hours(fields["hours"])
+        fields = {**fields, "hours": _checked_hours(fields["hours"])}
     if "name" in fields:
         _named_once(session, Provider, clinic_id, fields["name"], provider.id)
     _apply_provider(provider, fields)

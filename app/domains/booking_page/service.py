@@ -16,7 +16,8 @@ from app.domains.auth.models import Clinic
 from app.domains.availability import rules as slot_rules
 from app.domains.availability import service as availability
 from app.domains.availability.models import ConsultationType
-from app.domains.booking_page.models import DEFAULT_CUTOFF_HOURS, BookingPageSettings
+from app.domains.booking_page import links
+from app.domains.booking_page.models import DEFAULT_CUTOFF_HOURS, BookingPageSettings, SpentFormStamp
 from app.domains.consultations import service as consultations
 from app.domains.consultations.booking import search
 from app.domains.consultations.booking.by_family import FAMILY, book_by_family
@@ -26,8 +27,8 @@ from app.domains.intake import service as intake
 from app.domains.lead_messages import booking_link
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads import service as leads
-from app.platform.db import UnitOfWork
-from app.platform.errors import NotFound, ValidationFailed
+from app.platform.db import UnitOfWork, insert_once
+from app.platform.errors import NotFound, TooManyRequests, ValidationFailed
 from app.platform.roles import Actor
 
 SETTING_FIELDS = ("embed_origins", "change_cutoff_hours")
@@ -128,6 +129,24 @@ def bookable_types(session: UnitOfWork, clinic_id: int) -> list[ConsultationType
     ]
 
 
+# What a clinic lacks for its booking page to offer any time (booking_gaps).
+NO_PROVIDER, NO_TYPE = "provider", "consultation_type"
+
+
+def booking_gaps(session: UnitOfWork, clinic_id: int) -> list[str]:
+    """Why a family's booking link would offer no time at all: no active provider, or no active
+    consultation type with an active provider; empty when the page can offer times."""
+    active = {p.id for p in availability.list_providers(session=session, clinic_id=clinic_id) if p.active}
+    if not active:
+        return [NO_PROVIDER] + ([] if _a_type(session, clinic_id) else [NO_TYPE])
+    served = [k for k in bookable_types(session, clinic_id) if active.intersection(k.provider_ids)]
+    return [] if served else [NO_TYPE]
+
+
+def _a_type(session: UnitOfWork, clinic_id: int) -> bool:
+    return any(k.active for k in availability.list_types(session=session, clinic_id=clinic_id))
+
+
 @dataclass(frozen=True)
 class DayAsked:
     """One day of a type's slots as the family sees it (their zone), optionally of one provider."""
@@ -170,13 +189,32 @@ def first_free_day(
     return first, [s for s in later if s.starts_at.astimezone(asked.zone).date() == first]
 
 
+class TimeNotOffered(ValidationFailed):
+    """A start the page never offered (outside the hours, past, between two slots): not a race, so
+    not "just taken"."""
+
+    def __init__(self):
+        super().__init__("starts_at", "That time is not available: choose one of the times shown.")
+        self.message = "That time is not available: choose one of the times shown."
+
+
 def _offered(
     session: UnitOfWork, clinic: Clinic, asked: DayAsked, starts_at: datetime, now: datetime
-) -> None:
-    """Only a start the page offers may be booked (not 3 a.m. posted by hand): otherwise it was taken
-    meanwhile, and the nearest free ones are offered."""
-    if any(s.starts_at == starts_at for s in day_slots(session, clinic, asked, now)):
-        return
+) -> slot_rules.Slot:
+    """The free slot starting at `starts_at`. A start the page would never offer (3 a.m. posted by
+    hand, yesterday) is TimeNotOffered; one it offers but is no longer free was taken meanwhile: a
+    SlotTaken with the nearest free ones."""
+    for slot in day_slots(session, clinic, asked, now):
+        if slot.starts_at == starts_at:
+            return slot
+    query = search.SlotQuery(
+        asked.type_id, asked.day - timedelta(days=1), asked.day + timedelta(days=1), asked.provider_id
+    )
+    if not any(
+        s.starts_at == starts_at
+        for s in search.free_slots(session=session, clinic_id=clinic.id, query=query, now=now, booked=False)
+    ):
+        raise TimeNotOffered()
     first = starts_at.astimezone(asked.zone).date()
     query = search.SlotQuery(
         asked.type_id,
@@ -207,17 +245,35 @@ class Choice:
     submission_id: str | None = None  # the form's one-off id: sent twice, one lead
 
 
-def book(session: UnitOfWork, visitor: Visitor, choice: Choice, now: datetime) -> Consultation:
+def book(
+    session: UnitOfWork, visitor: Visitor, choice: Choice, now: datetime, *, per_hour: int
+) -> Consultation:
     """Book the chosen slot for the link's lead, or for the family who typed their details (a lead
-    through the web form's capture, duplicates and all). A slot gone is a SlotTaken with the nearest."""
+    through the web form's capture, duplicates and all). A slot gone is a SlotTaken with the nearest.
+    Through a lead's link that holds an upcoming visit already, the visit moves to the slot (a link
+    holds one). `per_hour`: the clinic's page takes at most that many bookings and moves an hour.
+    In a savepoint: a refusal (the page shows it, the request's unit commits) leaves nothing written,
+    the form's stamp unspent."""
+    with session.begin_nested():
+        return _book(session, visitor, choice, now, per_hour)
+
+
+def _book(session: UnitOfWork, visitor: Visitor, choice: Choice, now: datetime, per_hour: int):
     clinic = visitor.clinic
     asked = DayAsked(choice.type_id, choice.starts_at.astimezone(choice.zone).date(), choice.zone)
     availability.get_type(session=session, clinic_id=clinic.id, type_id=choice.type_id)  # another's: 404
+    _within_hourly_limit(session, clinic.id, per_hour, now)
+    upcoming = _upcoming_of(session, visitor, now)
+    if upcoming is not None:
+        found = _changeable(session, clinic.id, upcoming.id, now)
+        return _move(session, found, choice, now, same_provider=False)
     _offered(session, clinic, asked, choice.starts_at, now)
+    family = _family(choice.family or {}) if visitor.lead_id is None else {}
+    _spend(session, clinic.id, choice.submission_id, now)
     lead_id = visitor.lead_id
     if lead_id is None:
         form = {
-            **_family(choice.family or {}),
+            **family,
             "submission_id": choice.submission_id,
             "source": "Booking page",
         }
@@ -231,6 +287,52 @@ def book(session: UnitOfWork, visitor: Visitor, choice: Choice, now: datetime) -
     if visitor.lead_id is not None:  # through the lead's own link: the link's conversion
         booking_link.record(session, consultation, BookingLinkEvent.BOOKED, now)
     return consultation
+
+
+def _upcoming_of(session: UnitOfWork, visitor: Visitor, now: datetime) -> Consultation | None:
+    """The link's lead's next scheduled visit, if it has one still ahead."""
+    if visitor.lead_id is None:
+        return None
+    return session.scalar(
+        sa.select(Consultation)
+        .where(
+            Consultation.clinic_id == visitor.clinic.id,
+            Consultation.lead_id == visitor.lead_id,
+            Consultation.status == ConsultationStatus.SCHEDULED,
+            Consultation.starts_at > now,
+        )
+        .order_by(Consultation.starts_at)
+        .limit(1)
+    )
+
+
+def _within_hourly_limit(session: UnitOfWork, clinic_id: int, per_hour: int, now: datetime) -> None:
+    """Refuse past `per_hour` bookings and moves on the clinic's page in the last hour (0: no limit),
+    counted on the form stamps they spent: a script on many addresses cannot fill the calendar."""
+    if per_hour <= 0:
+        return
+    spent = session.scalar(
+        sa.select(sa.func.count()).where(
+            SpentFormStamp.clinic_id == clinic_id, SpentFormStamp.spent_at > now - timedelta(hours=1)
+        )
+    )
+    if spent >= per_hour:
+        raise TooManyRequests("The clinic is taking many online bookings right now: please call the clinic.")
+
+
+def _spend(session: UnitOfWork, clinic_id: int, submission_id: str | None, now: datetime) -> None:
+    """Spend the form's stamp, in the booking's transaction (a refused booking keeps it for a second
+    try): posted again, the same form is refused. Stamps past their lifetime go as new ones come."""
+    if submission_id is None:
+        return
+    session.execute(
+        sa.delete(SpentFormStamp).where(
+            SpentFormStamp.clinic_id == clinic_id, SpentFormStamp.spent_at < now - links.FORM_LIFETIME
+        )
+    )
+    row = SpentFormStamp(submission_id=submission_id, clinic_id=clinic_id, spent_at=now)
+    if insert_once(session, row, unique="submission_id") is None:
+        raise ValidationFailed("form", "this form was sent already: reload the page to book again")
 
 
 def _family(typed: dict) -> dict:
@@ -285,23 +387,35 @@ def _changeable(session: UnitOfWork, clinic_id: int, consultation_id: int, now: 
 def reschedule(
     session: UnitOfWork, clinic_id: int, consultation_id: int, choice: Choice, now: datetime
 ) -> Consultation:
-    """Move the family's consultation to another free start of its type with the same provider."""
-    found = _changeable(session, clinic_id, consultation_id, now)
+    """Move the family's consultation (its confirmation's link) to another free start of its type
+    with the same provider; in a savepoint, as `book`."""
+    with session.begin_nested():
+        found = _changeable(session, clinic_id, consultation_id, now)
+        return _move(session, found, choice, now, same_provider=True)
+
+
+def _move(session: UnitOfWork, found: Booked, choice: Choice, now: datetime, *, same_provider: bool):
+    """Move a changeable visit to the chosen free start of its type (`same_provider`: with its
+    provider only; else with another of the type's when its own is busy then), spending the form."""
     if found.kind is None:
         raise ValidationFailed("consultation", "this visit cannot be moved here: please call the clinic")
+    consultation = found.consultation
     asked = DayAsked(
         found.kind.id,
         choice.starts_at.astimezone(choice.zone).date(),
         choice.zone,
-        found.consultation.provider_id,
+        consultation.provider_id if same_provider else None,
     )
-    _offered(session, found.clinic, asked, choice.starts_at, now)
-    actor = Actor.engine(clinic_id, FAMILY)
+    slot = _offered(session, found.clinic, asked, choice.starts_at, now)
+    _spend(session, found.clinic.id, choice.submission_id, now)
+    changes = {"starts_at": choice.starts_at}
+    if consultation.provider_id not in slot.provider_ids:
+        changes["provider_id"] = slot.provider_ids[0]
     return consultations.reschedule(
         session=session,
-        actor=actor,
-        consultation_id=consultation_id,
-        changes={"starts_at": choice.starts_at},
+        actor=Actor.engine(found.clinic.id, FAMILY),
+        consultation_id=consultation.id,
+        changes=changes,
         now=now,
     )
 

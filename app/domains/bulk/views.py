@@ -19,6 +19,7 @@ class BulkTasks(MethodView):
     @idempotent
     @blp.arguments(schemas.BulkTasksIn)
     @blp.response(202, schemas.BulkJobOut)
+    @blp.alt_response(404, description="A lead id is not one of the clinic's")
     @inject
     def post(self, body, *, uow, actor, now, settings):
         """One follow-up task per lead (ids or a filter), made in the background; poll the bulk job."""

@@ -95,6 +95,30 @@ def parse_exceptions(value) -> tuple[tuple[date, tuple[Period, ...]], ...]:
     return tuple(sorted(out))
 
 
+# Full day names a person types ("Monday", "monday"), read as the stored keys ("mon").
+DAY_NAMES = dict(
+    zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), WEEKDAYS, strict=True)
+)
+
+
+def with_weekday_keys(value):
+    """`value` with each day named by its stored key (`Monday`, `MON` and `mon` are all "mon"); a
+    key that is no day (nor `exceptions`) is InvalidHours naming it. Anything but an object is
+    returned as it is, for validate_business_hours to refuse."""
+    if not isinstance(value, dict):
+        return value
+    keyed: dict = {}
+    for key, periods in value.items():
+        lowered = key.lower() if isinstance(key, str) else key
+        day = lowered if lowered in WEEKDAYS or lowered == EXCEPTIONS else DAY_NAMES.get(lowered)
+        if day is None:
+            raise InvalidHours(f"unknown weekday {key!r}: use mon..sun or monday..sunday")
+        if day in keyed:
+            raise InvalidHours(f"{day}: given twice (as {key!r} too)")
+        keyed[day] = periods
+    return keyed
+
+
 def validate_business_hours(value) -> None:
     """Raise InvalidHours (naming the weekday or date) unless `value` is a valid business_hours object."""
     if not isinstance(value, dict):
@@ -223,6 +247,14 @@ def local_time_text(clinic: ClinicHours, moment: datetime) -> str:
     """A time as the clinic reads it: "Mon 23 Nov 08:05 (America/New_York)"."""
     local = moment.astimezone(ZoneInfo(clinic.timezone))
     return f"{local:%a %d %b %H:%M} ({clinic.timezone})"
+
+
+def when_text(clinic: ClinicHours, moment: datetime, now: datetime) -> str:
+    """A time soon, as the clinic's staff read it: "at 8:00 AM" today, "Tue 8:00 AM" another day."""
+    zone = ZoneInfo(clinic.timezone)
+    local = moment.astimezone(zone)
+    day = "at" if local.date() == now.astimezone(zone).date() else f"{local:%a}"
+    return f"{day} {local:%-I:%M %p}"
 
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: float) -> datetime:

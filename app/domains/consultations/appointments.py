@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.domains.auth.models import Clinic
 from app.domains.consultations import rules
@@ -24,10 +25,12 @@ from app.domains.consultations.service import (
 )
 from app.domains.intake.inbound import messages as inbound
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 
 @dataclass(frozen=True)

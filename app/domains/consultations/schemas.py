@@ -57,7 +57,10 @@ class ConsultationChangeIn(RequestSchema):
 
 class CheckInIn(RequestSchema):
     checked_in_at = UTCDateTime(
-        metadata={"description": "when the family arrived (default now; a time ahead of now counts as now)"}
+        metadata={
+            "description": "when the family arrived (default now; a time ahead of now counts as now);"
+            " not before the consultation starts (422)"
+        }
     )
 
 

@@ -44,6 +44,7 @@ from app.platform.scheduling import service as scheduling
 NO_SHOW_CHECK = "consultation.no_show_check"
 BOOKED_STAGE, ATTENDED_STAGE = "consultation_scheduled", "consultation_completed"
 SUBJECT = "consultation"
+CHECKED_IN_AT = "checked_in_at"  # the field a check-in before the start is refused on
 ENGINE = "consultations"
 DEFAULT_DURATION = 60
 
@@ -199,13 +200,21 @@ def check_in(
     *, session: UnitOfWork, actor: Actor, consultation_id: int, now: datetime, at: datetime | None = None
 ) -> Consultation:
     """The family arrived: attended (also after it was marked a no-show: then the no-show's call task
-    is cancelled if still open). The post-consultation follow-up counts from this check-in."""
+    is cancelled if still open), never as of a time before the consultation starts. The
+    post-consultation follow-up counts from this check-in."""
     consultation = get_consultation(
         session=session, clinic_id=actor.clinic_id, consultation_id=consultation_id, for_update=True
     )
     if consultation.status not in (ConsultationStatus.SCHEDULED, ConsultationStatus.NO_SHOW):
         raise InvalidTransition(f"a consultation {consultation.status} cannot be checked in")
-    attend(session, consultation, actor, min(at or now, now), now)
+    at = min(at or now, now)
+    if at < consultation.starts_at:  # a visit is not attended before it starts (the seed's rule)
+        raise ValidationFailed(
+            CHECKED_IN_AT,
+            f"the consultation starts at {consultation.starts_at.isoformat()}: "
+            "it cannot be checked in before it starts",
+        )
+    attend(session, consultation, actor, at, now)
     return consultation
 
 

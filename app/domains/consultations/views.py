@@ -99,6 +99,9 @@ class CheckIn(MethodView):
     @blp.arguments(schemas.CheckInIn)
     @blp.response(200, schemas.ConsultationOut)
     @blp.alt_response(409, description="The consultation is cancelled or attended already")
+    @blp.alt_response(
+        422, description="checked_in_at is not a time, or (default now) is before the consultation starts"
+    )
     @inject
     def post(self, body, consultation_id, *, uow, actor, now):
         """The family arrived (also after a no-show: its call task is cancelled if still open)."""

@@ -5,15 +5,18 @@ An inbound message's media stays where the provider keeps it (Twilio's `MediaUrl
 reference (the URL encrypted like PHI) and, when a staff member who may read PHI opens it
 (GET /api/leads/{id}/conversation/messages/{message_id}/media/{n}), fetches the bytes and streams
 them with the stored content type. The engine fetches from the provider's own hosts only: for SMS
-and WhatsApp the SMS API's origin (api.twilio.com, or the stand-in SMS_API_URL names) and the CDN
-hosts Twilio redirects its media to; for Instagram the Graph API's origin (INSTAGRAM_GRAPH_URL) and
-Meta's CDN hosts. A URL on any other host is never fetched, whoever wrote it into a webhook (SSRF):
-that holds for every redirect too. Each fetch has a timeout and a size cap.
+and WhatsApp the account's media paths on the SMS API's origin (api.twilio.com, or the stand-in
+SMS_API_URL names: `/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}`, the
+only URLs the account's credentials go to) and the CDN hosts Twilio redirects its media to; for
+Instagram the Graph API's origin (INSTAGRAM_GRAPH_URL) and Meta's CDN hosts. A URL on any other
+host is never fetched, whoever wrote it into a webhook (SSRF): that holds for every redirect too.
+Each fetch has a timeout and a size cap.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -170,6 +173,8 @@ def allowed(url: str, *, channel: str, settings) -> bool:
     except ValueError:  # a port out of range
         return False
     if channel in TWILIO_CHANNELS:
+        if (scheme, host, port) == _origin(settings.sms_api_url):
+            return is_account_media(url, settings)  # the API's other paths answer with the credentials
         api, hosts, suffixes = settings.sms_api_url, TWILIO_MEDIA_HOSTS, ()
     elif channel == "instagram":
         api, hosts, suffixes = settings.instagram_graph_url, GRAPH_MEDIA_HOSTS, GRAPH_MEDIA_SUFFIXES
@@ -178,6 +183,31 @@ def allowed(url: str, *, channel: str, settings) -> bool:
     if (scheme, host, port) == _origin(api):
         return True
     return scheme == "https" and port == 443 and (host in hosts or host.endswith(suffixes))
+
+
+_SID = "[A-Za-z0-9]{2,64}"  # Twilio's SIDs: two letters and 32 hex digits
+
+
+def is_account_media(url: str, settings) -> bool:
+    """Whether `url` is a media item of the configured account on the configured Twilio API host
+    (`{API}/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}`, the API being
+    https://api.twilio.com/2010-04-01): the only URL the account's credentials are sent to."""
+    account, api = settings.sms_account or "", urlsplit(settings.sms_api_url)
+    try:
+        parts = urlsplit(url)
+        same_origin = _origin(url) == _origin(settings.sms_api_url)
+    except ValueError:  # a port out of range
+        return False
+    media_path = (
+        f"{re.escape(api.path.rstrip('/'))}/Accounts/{re.escape(account)}/Messages/{_SID}/Media/{_SID}"
+    )
+    return (
+        same_origin
+        and bool(account)
+        and not parts.query
+        and not parts.fragment
+        and re.fullmatch(media_path, parts.path) is not None
+    )
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -206,8 +236,9 @@ def fetch(*, row: ConversationMedia, channel: str, settings) -> Fetched:
     if not allowed(row.url, channel=channel, settings=settings):
         raise MediaUnavailable("the media is not on its provider's host: not fetched")
     request = urllib.request.Request(row.url, headers={"Accept": "image/*, video/*"})
-    if channel in TWILIO_CHANNELS and _origin(row.url) == _origin(settings.sms_api_url):
-        # Twilio may require the account's credentials on media URLs; never sent past a redirect.
+    if channel in TWILIO_CHANNELS and is_account_media(row.url, settings):
+        # Twilio may require the account's credentials on media URLs: sent to the account's media
+        # path only (any other path of the API would answer with the account's data), never past a redirect.
         pair = f"{settings.sms_account or ''}:{settings.sms_token or ''}".encode()
         request.add_unredirected_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     opener = urllib.request.build_opener(_Redirects(channel, settings))

@@ -8,21 +8,23 @@ or GIF up to 5 MB. WhatsApp (Twilio): JPEG or PNG up to 5 MB, MP4 video up to 16
 a 422 says to put the link in the body.
 
 The provider fetches the file from its URL, so the engine asks the URL first (HEAD: its type and
-size; no redirect followed, within a timeout). Like a webhook's, that URL may not be on a private
-or reserved address unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES says so (a test's local file server):
-the engine never probes the internal network for a caller.
+size, within a timeout) through the one address guard (app/platform/delivery/addresses.py): like a
+webhook's, that URL (and each redirect) may not be on a private or reserved address unless
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES says so (a test's local file server), the connection goes to the
+address that was checked, and a URL that cannot be read gets one text whatever the reason: the
+engine never probes the internal network for a caller.
 """
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
+import logging
 from urllib.parse import urlsplit
 
 from app.domains.conversations.media import MediaRef, kind_of
 from app.platform.delivery import addresses
 from app.platform.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
 
 TEXT, IMAGE, VIDEO = "text", "image", "video"
 MESSAGE_TYPES = (TEXT, IMAGE, VIDEO)
@@ -89,31 +91,22 @@ def check(*, channel: str, data: dict, settings) -> MediaRef | None:
     return MediaRef(url=media_url, kind=kind, content_type=content_type)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the provider fetches the URL as given: a redirect is answered as it is
-
-
 def probe(media_url: str, settings) -> tuple[str | None, int | None]:
-    """(content type, size) the URL answers a HEAD with; 422 naming media_url when it cannot."""
+    """(content type, size) the URL answers a HEAD with, through the address guard (its address
+    checked and pinned, each redirect too); a 422 naming media_url with the guard's one text when it
+    cannot be read, whatever the reason (the cause goes to the log)."""
     try:
-        addresses.resolve(
-            media_url, allow_private=settings.webhook_allow_private_addresses, timeout=PROBE_TIMEOUT
+        answer = addresses.fetch(
+            media_url,
+            method="HEAD",
+            deadline=PROBE_TIMEOUT,
+            allow_private=settings.webhook_allow_private_addresses,
         )
-    except addresses.AddressRefused as refused:
-        raise ValidationFailed("media_url", f"not a public address: {refused}") from None
-    except OSError:
-        raise ValidationFailed("media_url", "its host does not resolve") from None
-    request = urllib.request.Request(media_url, method="HEAD")
-    opener = urllib.request.build_opener(_NoRedirects())
-    try:
-        with opener.open(request, timeout=PROBE_TIMEOUT) as answer:
-            content_type = (answer.headers.get_content_type() or "").lower() or None
-            length = answer.headers.get("Content-Length")
-    except urllib.error.HTTPError as error:
-        raise ValidationFailed("media_url", f"the URL answered HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
-        raise ValidationFailed("media_url", f"the URL cannot be read: {type(error).__name__}") from None
+    except addresses.Unreachable as error:
+        log.info("a media URL could not be probed: %s", error.detail)
+        raise ValidationFailed("media_url", f"the URL {error}") from None
+    content_type = (answer.headers.get_content_type() or "").lower() or None
+    length = answer.headers.get("Content-Length")
     return content_type, int(length) if length and length.isdigit() else None
 
 

@@ -13,6 +13,7 @@ from app.domains.conversations.inbox import VIEWS
 from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
+from app.platform.delivery.rules import HOLD_REASONS
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
 MESSAGE_TEXTS = ("subject", "body", "full_body")
@@ -85,6 +86,14 @@ class MessageOut(AnswerSchema):
         }
     )
     failure_reason = fields.String(allow_none=True)
+    held_until = UTCDateTime(
+        allow_none=True, metadata={"description": "a queued message held back: when it goes (UTC)"}
+    )
+    held_by = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(HOLD_REASONS),
+        metadata={"description": "what holds it back: quiet_hours, pacing or daily_cap; null: not held"},
+    )
     notification_id = fields.Integer(allow_none=True)
     occurred_at = UTCDateTime()
     media = fields.List(fields.Nested(MediaOut), metadata={"description": "its images and videos"})

@@ -20,7 +20,7 @@ from app.domains.conversations import media, service
 from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
 from app.domains.leads import service as leads
 from app.domains.leads.models import Lead
-from app.domains.outbound.models import DeliveryStatus, Notification
+from app.domains.outbound.models import DeliveryStatus, Notification, waiting_hold
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
@@ -67,6 +67,13 @@ def delivery_status(
     if notification.delivered_at is not None:
         return "delivered", None
     return "sent", None  # sent, or unknown: it left and may have reached the family
+
+
+def held(notification: Notification | None) -> dict:
+    """`held_until` and `held_by` of an outbound message (nulls for an inbound one)."""
+    if notification is None:
+        return {"held_until": None, "held_by": None}
+    return waiting_hold(notification)
 
 
 def tell_status(*, session: UnitOfWork, notification: Notification, now: datetime) -> None:
@@ -139,7 +146,13 @@ def page_of(
     before = decode_cursor(cursor, ("before",))
     # Only the delivery columns of the notification: its texts are encrypted and not needed here.
     delivery = Load(Notification).load_only(
-        Notification.status, Notification.last_error, Notification.delivered_at, Notification.opened_at
+        Notification.status,
+        Notification.last_error,
+        Notification.delivered_at,
+        Notification.opened_at,
+        Notification.next_attempt_at,
+        Notification.held_until,
+        Notification.held_by,
     )
     query = (
         sa.select(ConversationMessage, Notification)
@@ -188,6 +201,7 @@ def message_answer(
         "auto_reply": message.auto_reply,
         "status": status,
         "failure_reason": reason,
+        **held(notification),
         "notification_id": message.notification_id,
         "occurred_at": message.occurred_at,
         "media": media.entries(message, attached, lead_id),

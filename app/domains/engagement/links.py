@@ -1,12 +1,20 @@
 """The links of a message and their tracked form (pure: no I/O, no clock).
 
 A message's links are the http(s) URLs of its stored text, then any more of its HTML, in the order
-they first appear, each once: link `n` of a message is always the same URL, so the redirect finds
-it again from the stored message, never from the token. A token names only the message and the
-link's index, signed (itsdangerous) so that neither can be changed: no URL, no address, no name."""
+they first appear, each once. Only those its own text wrote (the template's, the sequence step's,
+the person's) are tracked, never one a merge field brought in: a lead named
+"https://evil.example/phish" must not get a link on the engine's domain that leads there. So a
+message to a lead keeps its text as written, before its merge fields were filled in (its context's
+`as_written`), and its trackable links are its links among the ones that text wrote: link `n` of a
+message is always the same URL, so the redirect finds it again from the stored message, never from
+the token or the request. A token names the message, the link's index and a digest of the URL it
+was made for, signed (itsdangerous) so that none can be changed; the redirect answers only when
+the stored URL is that one."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html as html_lib
 import re
 from collections.abc import Callable
@@ -31,6 +39,14 @@ def links_of(text: str | None, html: str | None) -> list[str]:
     for match in _URL.finditer(html or ""):
         _add(found, _clean(html_lib.unescape(match.group(0))))
     return found[:MAX_LINKS]
+
+
+def trackable(text: str | None, html: str | None, as_written: str | None) -> list[str]:
+    """The links of a message (its stored texts) that go through the redirect, in order: those its
+    text `as_written` (before merge fields were filled in) wrote. A message that kept no such text
+    (a file template's, an older message) has none."""
+    wrote = set(links_of(as_written, None))
+    return [url for url in links_of(text, html) if url in wrote]
 
 
 def _add(found: list[str], url: str) -> None:
@@ -74,23 +90,36 @@ def rewritten_html(html: str, links: list[str], tracked: Callable[[int], str]) -
     return _URL.sub(replace, html)
 
 
-def click_token(secret: str, notification_id: int, link: int) -> str:
-    return URLSafeSerializer(secret, salt=_CLICK_SALT).dumps([notification_id, link])
+def _digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]  # the token is signed: it names, not protects
+
+
+def click_token(secret: str, notification_id: int, link: int, url: str) -> str:
+    """The token of link `link` of a message, made for `url` (that link's URL)."""
+    return URLSafeSerializer(secret, salt=_CLICK_SALT).dumps([notification_id, link, _digest(url)])
+
+
+def made_for(digest: str, url: str) -> bool:
+    """Whether a click token's digest is the one of `url`."""
+    return hmac.compare_digest(digest, _digest(url))
 
 
 def open_token(secret: str, notification_id: int) -> str:
     return URLSafeSerializer(secret, salt=_OPEN_SALT).dumps(notification_id)
 
 
-def read_click_token(secret: str, token: str) -> tuple[int, int] | None:
-    """(notification id, link index) of a click token we signed; None if it is not one."""
+def read_click_token(secret: str, token: str) -> tuple[int, int, str] | None:
+    """(notification id, link index, the URL's digest) of a click token we signed; None if it is
+    not one (a token made before tokens named their URL is not: its link may have moved)."""
     try:
         value = URLSafeSerializer(secret, salt=_CLICK_SALT).loads(token)
     except BadSignature:
         return None
-    if not (isinstance(value, list) and len(value) == 2 and all(_whole(v) for v in value)):
+    if not (isinstance(value, list) and len(value) == 3 and all(_whole(v) for v in value[:2])):
         return None
-    return value[0], value[1]
+    if not isinstance(value[2], str):
+        return None
+    return value[0], value[1], value[2]
 
 
 def read_open_token(secret: str, token: str) -> int | None:

@@ -24,7 +24,9 @@ class MessageClick(Base):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"))
     notification_id: Mapped[int] = mapped_column(sa.ForeignKey("notifications.id"))
     lead_id: Mapped[int | None] = mapped_column(sa.Integer)
-    link: Mapped[int] = mapped_column(sa.Integer)  # the link's index in the message (links.links_of)
+    link: Mapped[int] = mapped_column(
+        sa.Integer
+    )  # the link's index among the message's tracked ones (links.trackable)
     clicks: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")  # every hit
     first_clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -54,12 +54,14 @@ def tracked(*, session: UnitOfWork, row, settings, text: str, html: str | None) 
         return text, html  # a text without a link: nothing to track, no settings to read
     clinic_settings = notifications.clinic_settings(session, row.clinic_id)  # one cached statement
     base = settings.public_base_url.rstrip("/")
-    if track_links_on(clinic_settings):
-        found = links.links_of(text, html)
+    if track_links_on(clinic_settings) and "://" in f"{text}{html or ''}":
+        # Only the links the message's own text wrote (its context keeps it): never a merge field's.
+        as_written = notifications.stored_context(session, row.id).get(notifications.AS_WRITTEN)
+        found = links.trackable(text, html, as_written)
         if found:
 
             def url(index: int) -> str:
-                return f"{base}/r/{links.click_token(settings.secret_key, row.id, index)}"
+                return f"{base}/r/{links.click_token(settings.secret_key, row.id, index, found[index])}"
 
             text = links.rewritten_text(text, found, url)
             html = links.rewritten_html(html, found, url) if html else html
@@ -73,19 +75,21 @@ def tracked(*, session: UnitOfWork, row, settings, text: str, html: str | None) 
 
 
 def follow(*, session: UnitOfWork, secret: str | None, token: str, now: datetime) -> str:
-    """The URL a click token stands for, read from the stored message's own links (never from the
-    token), the click recorded; 404 for a token we did not sign or a link the message has not."""
+    """The URL a click token stands for, read from the stored message's trackable links (never from
+    the token or the request) and only when it is the URL the token was made for, the click
+    recorded; 404 for a token we did not sign or a link the message does not track."""
     named = links.read_click_token(secret, token) if secret else None
     if named is None:
         raise NotFound("this link is not valid")
-    notification_id, index = named
+    notification_id, index, digest = named
     notification = session.scalars(
         sa.select(Notification).where(Notification.id == notification_id).with_for_update()
     ).first()
     if notification is None or notification.lead_id is None:
         raise NotFound("this link is not valid")
-    found = links.links_of(notification.body, notification.body_html)
-    if index >= len(found):
+    as_written = (notification.context or {}).get(notifications.AS_WRITTEN)
+    found = links.trackable(notification.body, notification.body_html, as_written)
+    if index >= len(found) or not links.made_for(digest, found[index]):
         raise NotFound("this link is not valid")
     _record_click(session, notification, index, now)
     return found[index]

@@ -28,6 +28,7 @@ from marshmallow import ValidationError
 from app.domains.bulk import service as bulk
 from app.domains.bulk.models import CANCELLED, CREATED, DUPLICATE, INVALID, LEADS_IMPORT, BulkJob
 from app.domains.intake import schemas, service
+from app.domains.intake.models import ImportMapping
 from app.domains.leads import lookups
 from app.platform import phi
 from app.platform.db import UnitOfWork
@@ -193,3 +194,108 @@ def run_import_chunk(*, session: UnitOfWork, job, now: datetime) -> None:
         session, bulk_job.id, done=len(reports) - len(invalid), failed=len(invalid), errors=invalid, now=now
     )
     job.payload = {**job.payload, "rows": None, "row_count": len(reports)}
+
+
+# --- before an import: the preview and the clinic's remembered mapping -----------------------------
+
+READY, REFUSED = "ready", "refused"
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """What importing a row would do: `ready`, `duplicate` (of an earlier row or an open lead) or
+    `refused` (the field and the reason the import would report)."""
+
+    row: int
+    outcome: str
+    field: str | None = None
+    message: str = ""
+
+
+def preview_import(*, session: UnitOfWork, actor: Actor, rows: list, now: datetime) -> list[RowCheck]:
+    """Each row checked as its chunk will check it (the schema, then the capture's own validation and
+    duplicate finder), nothing stored; a row with the phone or email of an earlier row is a duplicate."""
+    clinic = service.clinic_of(session=session, actor=actor)
+    checked = [_checked(raw) for raw in rows]
+    made = lookups.find_by_external_ids(
+        session=session,
+        clinic_id=actor.clinic_id,
+        external_ids=[data["external_id"] for data, _ in checked if data and data.get("external_id")],
+    )
+    seen: dict[tuple[str, str], int] = {}  # (phone or email, its value) -> the first row that has it
+    checks = []
+    for number, (data, invalid) in enumerate(checked, start=1):
+        if invalid is not None:
+            checks.append(RowCheck(number, REFUSED, invalid["field"], invalid["message"]))
+            continue
+        data = dict(data)
+        external_id = data.pop("external_id", None)
+        if external_id in made:
+            checks.append(
+                RowCheck(number, DUPLICATE, "external_id", f"imported before as lead {made[external_id]}")
+            )
+            continue
+        try:
+            fields, found = service.checked_new_lead(session=session, clinic=clinic, data=data, now=now)
+        except DomainError as exc:
+            checks.append(RowCheck(number, REFUSED, _domain_field(exc), exc.message))
+            continue
+        checks.append(_duplicate_check(number=number, fields=fields, found=found, seen=seen))
+    return checks
+
+
+def _duplicate_check(*, number: int, fields: dict, found: list, seen: dict) -> RowCheck:
+    """A duplicate of an earlier row (its phone or email), else of an open lead the capture finds."""
+    contacts = [(name, fields[name]) for name in ("phone", "email") if fields.get(name)]
+    earlier = next((key for key in contacts if key in seen), None)
+    for key in contacts:
+        seen.setdefault(key, number)
+    if earlier is not None:
+        return RowCheck(number, DUPLICATE, earlier[0], f"the same {earlier[0]} as row {seen[earlier]}")
+    if found:
+        match = found[0]
+        said = " and ".join(match["matched"]).replace("name_dob", "name and date of birth")
+        return RowCheck(
+            number, DUPLICATE, match["matched"][0], f"may be open lead {match['lead_id']} (the same {said})"
+        )
+    return RowCheck(number, READY)
+
+
+def remembered_mapping(*, session: UnitOfWork, clinic_id: int) -> dict:
+    """The clinic's last mapping of spreadsheet headers to lead fields ({} before its first import)."""
+    found = session.get(ImportMapping, clinic_id)
+    return dict(found.columns) if found else {}
+
+
+def remember_mapping(*, session: UnitOfWork, clinic_id: int, mapping: dict, now: datetime) -> None:
+    """Keep what this import's headers held, over what earlier imports said of the same headers."""
+    found = session.get(ImportMapping, clinic_id)
+    if found is None:
+        session.add(ImportMapping(clinic_id=clinic_id, columns=dict(mapping), updated_at=now))
+        return
+    found.columns = {**found.columns, **mapping}
+    found.updated_at = now
+
+
+@dataclass(frozen=True)
+class MappedTable:
+    """A spreadsheet's rows as lead fields, and the mapping that made them ({header: field or None})."""
+
+    rows: list
+    mapping: dict
+
+
+def import_table(
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    table: MappedTable,
+    options: ImportOptions,
+    chunk_size: int,
+    now: datetime,
+) -> BulkJob:
+    """The web app's import: the API's (start_import), and the columns remembered for the next file."""
+    remember_mapping(session=session, clinic_id=actor.clinic_id, mapping=table.mapping, now=now)
+    return start_import(
+        session=session, actor=actor, rows=table.rows, options=options, chunk_size=chunk_size, now=now
+    )

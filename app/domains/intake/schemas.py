@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
 
 from app.domains.leads.models import LeadPriority, PatientRelationship, PreferredContact, TreatmentInterest
@@ -13,7 +9,6 @@ from app.domains.leads.schemas import LeadIn
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDate
 from app.platform.api.emails import Email
-from app.platform.errors import ValidationFailed
 
 
 def _text(max_length: int, **kwargs) -> fields.String:
@@ -121,9 +116,6 @@ class WebFormOut(AnswerSchema):
 # --- bulk import ---------------------------------------------------------------------------------
 
 MAX_IMPORT_ROWS = 10_000
-# CSV cells are text: these columns are read as integers, and treatment_interest as a list.
-CSV_ID_COLUMNS = ("source_id", "referring_provider_id", "referring_patient_id")
-CSV_LIST_SEPARATORS = (";", "|", ",")
 
 
 class ImportRowIn(LeadIn):
@@ -153,79 +145,12 @@ class ImportArgs(RequestSchema):
             "duplicate instead of creating it"
         },
     )
-
-
-def _csv_cell(column: str, value: str):
-    if column in CSV_ID_COLUMNS and value.isdigit():
-        return int(value)
-    if column == "treatment_interest":
-        for separator in CSV_LIST_SEPARATORS:
-            if separator in value:
-                return [part.strip() for part in value.split(separator) if part.strip()]
-        return [value]
-    return value
-
-
-def rows_from_csv(text: str) -> list[dict]:
-    """The rows of a CSV with a header line of lead field names; empty cells are left out."""
-    try:
-        return _csv_rows(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise ValidationFailed("file", f"not a readable CSV: {exc}") from exc
-
-
-def _csv_rows(reader) -> list[dict]:
-    header = [name.strip() for name in next(reader, [])]
-    if not any(header):
-        raise ValidationFailed("file", "the CSV needs a header line naming the lead fields")
-    rows = []
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line
-        if len(rows) >= MAX_IMPORT_ROWS:
-            raise ValidationFailed("file", f"at most {MAX_IMPORT_ROWS:,} rows per import")
-        row = {}
-        for index, cell in enumerate(cells):
-            column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
-            if cell.strip():
-                row[column] = _csv_cell(column, cell.strip())
-        rows.append(row)
-    return rows
-
-
-def import_rows(*, content_type: str, body: bytes, upload: bytes | None) -> list:
-    """The rows of an import request: a JSON array, a CSV body, or a CSV file in a form's `file`.
-
-    Only the request's shape is checked here (a list of at most MAX_IMPORT_ROWS); each row's fields
-    are checked when its chunk runs, and reported per row.
-    """
-    mime = (content_type or "").split(";")[0].strip().lower()
-    if mime == "multipart/form-data":
-        if upload is None:
-            raise ValidationFailed("file", "upload the CSV as the form field `file`")
-        rows = rows_from_csv(_text_of(upload))
-    elif mime in ("text/csv", "application/csv"):
-        rows = rows_from_csv(_text_of(body))
-    elif mime == "application/json" or mime.endswith("+json"):
-        try:
-            rows = json.loads(body)
-        except ValueError as exc:
-            raise ValidationFailed("json", "the body is not valid JSON") from exc
-        if not isinstance(rows, list):
-            raise ValidationFailed("json", "send a JSON array of leads")
-    else:
-        raise ValidationFailed(
-            "body", "send a JSON array (application/json), a CSV (text/csv) or a form with a CSV `file`"
-        )
-    if not rows:
-        raise ValidationFailed("body", "nothing to import: no rows")
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise ValidationFailed("body", f"at most {MAX_IMPORT_ROWS:,} rows per import")
-    return rows
-
-
-def _text_of(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed("file", "the CSV must be UTF-8 text") from exc
+    mapping = fields.String(
+        # Within the request line's 8000 bytes (MAX_REQUEST_LINE) once percent-encoded.
+        validate=validate.Length(max=2000),
+        metadata={
+            "description": "For a spreadsheet: a JSON object naming the lead field each column holds, by "
+            'its header (`{"Vorname": "first_name", "Fax": null}`; null leaves the column out). A column '
+            "not named is guessed from its header (Vorname, First Name, Tel., Mobile, E-Mail ...)"
+        },
+    )

@@ -96,6 +96,17 @@ def create_lead(*, session: UnitOfWork, actor: Actor, new: NewLead, now: datetim
     )
 
 
+def checked_new_lead(*, session: UnitOfWork, clinic: Clinic, data: dict, now: datetime) -> tuple[dict, list]:
+    """A new lead's normalised fields and the open leads it may duplicate, as its capture finds them
+    (nothing stored; a field the capture refuses raises its error). The import's preview asks it too."""
+    fields = leads.prepare_new_lead(session=session, clinic=clinic, data=data, now=now)
+    return fields, duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
+
+
+def clinic_of(*, session: UnitOfWork, actor: Actor) -> Clinic:
+    return auth.get_clinic(session=session, clinic_id=actor.clinic_id)
+
+
 def _create(
     *,
     session: UnitOfWork,
@@ -109,8 +120,7 @@ def _create(
     `new.automation=False`: its events fire no rule (a historical import). `availability_held`: the
     clinic's availability lock was taken by the caller's read (queries.capture_context)."""
     clinic, source = placement.clinic, placement.source
-    fields = leads.prepare_new_lead(session=session, clinic=clinic, data=new.data, now=now)
-    duplicates = duplicate_leads.find_duplicates(session=session, clinic_id=clinic.id, fields=fields)
+    fields, duplicates = checked_new_lead(session=session, clinic=clinic, data=new.data, now=now)
     if duplicates and new.reject_duplicates:
         raise Conflict(
             f"{len(duplicates)} open lead(s) match this one; nothing was stored",

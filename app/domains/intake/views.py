@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app.domains.auth import signing
 from app.domains.auth.signing_secrets.guard import signed_for
 from app.domains.bulk.schemas import BulkJobOut
-from app.domains.intake import imports, schemas, service
+from app.domains.intake import columns, imports, schemas, service
 from app.domains.leads.schemas import CreateLeadArgs, LeadCreatedOut, LeadIn
 from app.platform.access import public, requires
 from app.platform.api import accepts_body_up_to, make_blueprint
@@ -51,8 +51,11 @@ class CreateLead(MethodView):
 IMPORT_MAX_BYTES = 16 * 1024 * 1024
 IMPORT_BODY = {
     "required": True,
-    "description": "Up to 10,000 leads: a JSON array, a CSV with a header line of lead field names "
-    "(treatment_interest: values separated by ';'), or a form upload of that CSV as `file`.",
+    "description": "Up to 10,000 leads: a JSON array; or a spreadsheet as the clinic has it, a CSV "
+    "(UTF-8, UTF-8 with BOM, UTF-16 or Windows-1252; cells separated by `,`, `;` or a tab) or an Excel "
+    "workbook (.xlsx, its first sheet), as the body or a form upload as `file`. A spreadsheet's first "
+    "line names its columns: lead field names or headers such as Vorname, First Name, Tel., E-Mail, "
+    "guessed unless `mapping` names them (treatment_interest: values separated by ';').",
     "content": {
         # Rows are checked one by one as the import runs, never the request as a whole: any row is
         # taken, and one that is not a valid lead is reported invalid, with its field, at /rows.
@@ -68,10 +71,14 @@ IMPORT_BODY = {
             }
         },
         "text/csv": {"schema": {"type": "string"}},
+        columns.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "mapping": {"type": "string", "description": "as the query's `mapping`"},
+                },
                 "required": ["file"],
             }
         },
@@ -86,7 +93,9 @@ class ImportLeads(MethodView):
     @blp.arguments(schemas.ImportArgs, location="query")
     @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(202, BulkJobOut)
-    @blp.alt_response(422, description="Not a JSON array or CSV, no rows, or more than 10,000")
+    @blp.alt_response(
+        422, description="Not a JSON array, CSV or XLSX, no header line, no rows, or more than 10,000"
+    )
     @accepts_body_up_to(IMPORT_MAX_BYTES)
     @inject
     def post(self, args, *, uow, actor, now, settings):
@@ -95,10 +104,11 @@ class ImportLeads(MethodView):
         Each row is created once (a row whose `external_id` was imported before is a duplicate),
         through the same capture as POST /api/leads; `automation=false` for historical leads."""
         upload = request.files.get("file")
-        rows = schemas.import_rows(
+        rows = columns.import_rows(
             content_type=request.content_type,
             body=request.get_data(cache=True),
             upload=upload.read() if upload else None,
+            mapping=columns.mapping_of(args.get("mapping") or request.form.get("mapping")),
         )
         return imports.start_import(
             session=uow,

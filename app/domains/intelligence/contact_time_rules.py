@@ -7,8 +7,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from app.domains.business_hours.rules import BusinessCalendar
+if TYPE_CHECKING:
+    from app.domains.business_hours.rules import BusinessCalendar
+
 
 HOURS_OF_WEEK = 7 * 24
 # Pseudo-calls of the prior: a slot with 20 calls is about half its own rate, half the wider rate.

@@ -6,12 +6,12 @@ The math is in contact_time_rules.py."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.auth import service as auth
-from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import calendar_of
 from app.domains.intelligence import (
     contact_time_rules,
@@ -19,9 +19,12 @@ from app.domains.intelligence import (
 )
 from app.domains.intelligence.models import ContactTally
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead
 from app.platform.db import UnitOfWork
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
+    from app.domains.leads.models import Lead
 
 CALL_HISTORY_DAYS = 365
 # Clinic settings (PUT /api/clinic settings): "first_slot" (default) or "best_slot".

@@ -8,11 +8,11 @@ from __future__ import annotations
 import time as timer
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from app.domains.auth import service as auth
-from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import BusinessCalendar, calendar_of
 from app.domains.intelligence import (
     contact_time_rules,
@@ -26,6 +26,9 @@ from app.domains.intelligence.models import ScoreModelRecord
 from app.domains.leads.models import OPEN_STATUSES, Lead
 from app.platform.db import UnitOfWork
 from app.platform.events import service as events
+
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
 
 # A score that moves less than this is not news: no event (rules would fire on noise).
 SCORE_EVENT_DELTA = 0.05

@@ -46,6 +46,7 @@ def guard(
     ):
         return _cancel(session, lead, channel, "the person asked to be forgotten (suppression list)", now)
     queued_at = _automated_queued_at(session, notification_id) if notification_id is not None else None
+    sent_as = policy.BY_HAND if queued_at is None else _sent_as(session, notification_id, channel)
     automated = queued_at is not None
     if automated:
         overtaken = to_lead.overtaken_since(session=session, lead=lead, since=queued_at)
@@ -56,7 +57,7 @@ def guard(
         lead=lead,
         channel=channel,
         at=now,
-        automated=False,
+        sent_as=sent_as,
         sending=notification_id if automated else None,
     )
     if decision.verdict == policy.SEND and channel == policy.WHATSAPP:
@@ -65,7 +66,7 @@ def guard(
     if decision.verdict == policy.SEND:
         return None
     if decision.verdict == policy.MOVE:
-        return notifications.Hold(decision.reason, until=decision.to)
+        return notifications.Hold(decision.reason, until=decision.to, held_by=decision.held_by)
     return _cancel(session, lead, channel, decision.reason, now)
 
 
@@ -86,6 +87,16 @@ def _automated_queued_at(session: UnitOfWork, notification_id: int) -> datetime 
         sa.select(Notification.kind, Notification.created_at).where(Notification.id == notification_id)
     ).first()
     return clock.as_utc(found.created_at) if found and found.kind == to_lead.MESSAGE_KIND else None
+
+
+def _sent_as(session: UnitOfWork, notification_id: int, channel: str) -> str:
+    """Who an automated message goes as: on Instagram, the follow-up pass's go under Meta's
+    human-agent policy (their context says so); elsewhere it changes nothing, so the encrypted
+    context is not read."""
+    if channel != policy.INSTAGRAM:
+        return policy.AUTOMATED
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == notification_id))
+    return (context or {}).get("sent_as", policy.AUTOMATED)
 
 
 def _cancel(session: UnitOfWork, lead: Lead, channel: str, reason: str, now: datetime) -> notifications.Hold:

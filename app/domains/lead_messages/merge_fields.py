@@ -21,6 +21,7 @@ MERGE_FIELDS = (
     "records_expire_on",  # a records expiry reminder: the diagnostic records' last valid day
     "booking_link",  # the lead's own signed link to the clinic's booking page (booking_link.py)
     "consultation_link",  # a consultation's confirmation: its signed page to move or cancel it
+    "email_goes_at",  # a rule's note to staff: when the rule's email goes ("goes at 8:00 AM ...")
 )
 # A merge-field text (subject, body, title) is at most this long, and so is what it renders to.
 MAX_TEMPLATE_LENGTH = 5000

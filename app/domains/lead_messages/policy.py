@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.domains.auth.instagram.service import AUTOMATED_WINDOW
+from app.domains.auth.instagram.service import AUTOMATED_WINDOW, HUMAN_AGENT_WINDOW
 from app.domains.business_hours.rules import parse_hhmm, quiet_until
+from app.platform.delivery.rules import PACING, QUIET_HOURS
 
 EMAIL, SMS, INSTAGRAM, WHATSAPP = "email", "sms", "instagram", "whatsapp"
 CHANNELS = (EMAIL, SMS, INSTAGRAM, WHATSAPP)
@@ -32,14 +33,21 @@ DEFAULT_DAILY_CAP = 2
 SEND, SKIP, MOVE = "send", "skip", "move"
 DO_NOT_CONTACT = "do not contact"  # the reason a lead marked do-not-contact is skipped
 
+# Who a message goes as: automation (its limits, Meta's 24-hour window); the follow-up pass, released
+# on the clinic's behalf under Meta's human-agent policy (automation's limits, a person's 7-day
+# window); a person (no automated limits, the 7-day window).
+AUTOMATED, HUMAN_AGENT, BY_HAND = "automated", "human_agent", "by_hand"
+
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one message: send it, skip it (`reason`), or move it to `to` (`reason`)."""
+    """What to do with one message: send it, skip it (`reason`), or move it to `to` (`reason`;
+    `held_by`: quiet_hours or pacing, as the message's answers name it)."""
 
     verdict: str
     reason: str | None = None
     to: datetime | None = None
+    held_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,11 @@ class MessageFacts:
     # (`window_opened_at`) a message may go; None: the channel has none.
     window: timedelta | None = None
     window_opened_at: datetime | None = None
+
+
+def instagram_window(sent_as: str) -> timedelta:
+    """How long after the family's last message Meta lets a message `sent_as` go on Instagram."""
+    return AUTOMATED_WINDOW if sent_as == AUTOMATED else HUMAN_AGENT_WINDOW
 
 
 def window_reason(window: timedelta, opened_at: datetime | None, at: datetime) -> str | None:
@@ -118,7 +131,7 @@ def decide(facts: MessageFacts) -> Decision:
         until = quiet_until(at, timezone, quiet_hours.start, quiet_hours.end)
         if until is not None:
             why = f"quiet hours {quiet_hours.start}-{quiet_hours.end} ({timezone})"
-            return Decision(MOVE, why, until)
+            return Decision(MOVE, why, until, QUIET_HOURS)
     if facts.total_cap is not None and facts.sent_total >= facts.total_cap:
         return Decision(SKIP, f"the clinic's limit of {facts.total_cap} automated messages per lead reached")
     if facts.daily_cap is not None and facts.sent_today >= facts.daily_cap:
@@ -126,10 +139,10 @@ def decide(facts: MessageFacts) -> Decision:
     interval, last_sent_at = facts.min_interval, facts.last_sent_at
     if interval and last_sent_at is not None and at < last_sent_at + interval:
         why = f"at most one automated message every {interval.total_seconds() / 60:g} minutes"
-        return Decision(MOVE, why, last_sent_at + interval)
+        return Decision(MOVE, why, last_sent_at + interval, PACING)
     until = gap_until(at, facts.touch_gap, facts.last_touch_at)
     if until is not None:
-        return Decision(MOVE, gap_reason(facts.touch_gap), until)
+        return Decision(MOVE, gap_reason(facts.touch_gap), until, PACING)
     return Decision(SEND)
 
 

@@ -10,6 +10,7 @@ from app.domains.lead_messages import merge_fields
 from app.domains.lead_messages.models import CHANNELS, EMAIL, MESSAGE_CHANNELS, SMS, WHATSAPP
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, UTCDateTime, id_field
+from app.platform.delivery.rules import HOLD_REASONS
 
 MAX_SUBJECT = 300
 CHANNEL = validate.OneOf(CHANNELS, error="unknown channel {input!r}; known: {choices}")
@@ -194,6 +195,14 @@ class LeadMessageOut(AnswerSchema):
         allow_none=True, metadata={"description": "when delivery is due: now, or the end of quiet hours"}
     )
     held_until_reason = fields.String(allow_none=True)
+    held_until = UTCDateTime(
+        allow_none=True, metadata={"description": "held back: when it goes (UTC); null: not held"}
+    )
+    held_by = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(HOLD_REASONS),
+        metadata={"description": "what holds it back: quiet_hours, pacing or daily_cap; null: not held"},
+    )
     subject = fields.String(allow_none=True)
     body = fields.String()
 

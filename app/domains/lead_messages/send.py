@@ -18,7 +18,7 @@ from app.domains.conversations import whatsapp
 from app.domains.lead_messages import merge_fields, policy, templates, to_lead
 from app.domains.lead_messages.models import EMAIL, INSTAGRAM, SMS, WHATSAPP
 from app.domains.leads import service as leads
-from app.domains.outbound.models import WhatsAppTemplate
+from app.domains.outbound.models import WhatsAppTemplate, waiting_hold
 from app.platform import phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
@@ -49,7 +49,9 @@ def send_message(
             session=session, clinic_id=actor.clinic_id, template_id=template_id, channel=channel
         )
         subject, body = template.subject, template.body
-    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, automated=False)
+    decision = to_lead.check_policy(
+        session=session, lead=lead, channel=channel, at=now, sent_as=policy.BY_HAND
+    )
     if decision.verdict == policy.SKIP:
         code = "do_not_contact" if decision.reason == policy.DO_NOT_CONTACT else "contact_policy"
         raise Conflict(f"the contact policy holds this message back: {decision.reason}", code=code)
@@ -74,6 +76,7 @@ def send_message(
             details={},
             template_id=template_id,
             not_before=decision.to if decision.verdict == policy.MOVE else None,
+            held_by=decision.held_by,
             media=data.get("media"),
         ),
     )
@@ -101,6 +104,7 @@ def send_message(
         "status": notification.status,
         "scheduled_for": notification.next_attempt_at,
         "held_until_reason": decision.reason if decision.verdict == policy.MOVE else None,
+        **waiting_hold(notification),
         "subject": shown_subject if channel == EMAIL else None,
         "body": shown_body,
     }

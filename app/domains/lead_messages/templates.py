@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -18,13 +19,15 @@ from app.domains.auth.models import Clinic, User
 from app.domains.lead_messages import booking_link, merge_fields, stats
 from app.domains.lead_messages.models import EMAIL, MessageTemplate, MessageTemplateUse
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead
 from app.domains.pipeline.models import PipelineStage
 from app.platform import clock, phi_policy
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 EDITABLE = ("name", "subject", "body")
 # What a preview without a lead shows: a made-up lead of the clinic.
@@ -34,7 +37,11 @@ SAMPLE_LEAD = {
     "patient_first_name": "Emma",
     "stage": "New Lead",
     "task_due_at": "Mon 23 Nov 10:00",
+    "email_goes_at": "goes at 8:00 AM unless they reply or book first",
+    "consultation_time": "Tue 24 Nov at 3:30 PM",
+    "records_expire_on": "Thu 31 Dec",
 }
+SAMPLE_TOKEN = "sample-link"  # a sample lead's links: shaped as a family's, opening nothing
 
 
 def list_templates(
@@ -237,8 +244,7 @@ def preview(
     A lead's PHI merge fields (the patient's name) show as `[name]` to a reader without `lead:phi`."""
     template = get_template(session=session, clinic_id=actor.clinic_id, template_id=template_id)
     if lead_id is None:
-        clinic = session.get(Clinic, actor.clinic_id)
-        values = {**SAMPLE_LEAD, "clinic_name": clinic.name, "coordinator_name": clinic.name}
+        values = _sample_values(session, actor.clinic_id)
     else:
         lead = leads.read_lead(session=session, actor=actor, lead_id=lead_id, now=now)
         values = merge_values(session=session, lead=lead, texts=(template.subject or "", template.body))
@@ -249,6 +255,31 @@ def preview(
         "lead_id": lead_id,
         "subject": merge_fields.merge(template.subject, values) if template.subject else None,
         "body": merge_fields.merge(template.body, values),
+    }
+
+
+def _sample_values(session: UnitOfWork, clinic_id: int) -> dict:
+    """The merge values of a made-up family of the clinic, its links shaped as a family's."""
+    clinic = session.get(Clinic, clinic_id)
+    base = session.database.settings.public_base_url.rstrip("/")
+    return {
+        **SAMPLE_LEAD,
+        "clinic_name": clinic.name,
+        "coordinator_name": clinic.name,
+        "booking_link": f"{base}{booking_link.LINK_PATH}{SAMPLE_TOKEN}",
+        "consultation_link": f"{base}{booking_link.CHANGE_PATH}{SAMPLE_TOKEN}",
+    }
+
+
+def preview_text(*, session: UnitOfWork, actor: Actor, channel: str, subject: str | None, body: str) -> dict:
+    """Texts not saved yet (a template being written or edited) as a sample family will read them;
+    refused as saving them would be (a missing subject, an unknown merge field: 422 naming it)."""
+    _check_texts(channel, subject, body)
+    values = _sample_values(session, actor.clinic_id)
+    return {
+        "channel": channel,
+        "subject": merge_fields.merge(subject, values) if subject else None,
+        "body": merge_fields.merge(body, values),
     }
 
 

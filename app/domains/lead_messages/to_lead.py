@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
@@ -21,7 +22,6 @@ from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.business_hours.rules import local_day_bounds
 from app.domains.conversations import service as conversations
-from app.domains.conversations.media import MediaRef
 from app.domains.lead_messages import booking_link, merge_fields, policy, templates
 from app.domains.lead_messages.models import BookingLinkEvent
 from app.domains.leads.models import Lead
@@ -30,6 +30,9 @@ from app.domains.outbound.models import Channel, DeliveryStatus, Notification, W
 from app.platform import clock
 from app.platform.db import UnitOfWork
 from app.platform.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from app.domains.conversations.media import MediaRef
 
 ACTIVITY_TYPES = {
     policy.EMAIL: ActivityType.EMAIL,
@@ -101,14 +104,15 @@ def check_policy(
     lead: Lead,
     channel: str,
     at: datetime,
-    automated: bool = True,
+    sent_as: str = policy.AUTOMATED,
     sending: int | None = None,
 ) -> policy.Decision:
     """The contact policy's decision for a `channel` message to `lead` at `at`, from the stored facts.
 
-    A message a person sends (`automated=False`) meets the same consent, address and quiet-hours
-    checks, but not the limits on automated messages. `sending`: the id of an automated message
-    being handed to the provider, which meets the caps again (`caps_at_send`)."""
+    A message a person sends (`sent_as=policy.BY_HAND`) meets the same consent, address and
+    quiet-hours checks, but not the limits on automated messages; `sent_as` also chooses Meta's window
+    on Instagram (`policy.instagram_window`). `sending`: the id of an automated message being handed
+    to the provider, which meets the caps again (`caps_at_send`)."""
     clinic = session.get(Clinic, lead.clinic_id)
     timezone = policy.timezone_for(lead.timezone, clinic.timezone)
     opted_out = {
@@ -120,13 +124,12 @@ def check_policy(
     if channel == policy.INSTAGRAM:
         address = instagram.contact_of_lead(session, lead.id)
         window = {
-            "window": instagram.AUTOMATED_WINDOW
-            if automated or sending is not None
-            else instagram.HUMAN_AGENT_WINDOW,
+            "window": policy.instagram_window(sent_as),
             "window_opened_at": clock.as_utc(address.last_inbound_at) if address is not None else None,
         }
     else:
         address = lead.email if channel == policy.EMAIL else lead.phone
+    automated = sent_as != policy.BY_HAND
     if automated or sending is not None:
         one_decision_at_a_time(session=session, lead=lead)
     if sending is not None:
@@ -290,6 +293,7 @@ class LeadMessage:
     details: dict
     template_id: int | None = None
     not_before: datetime | None = None
+    held_by: str | None = None  # what holds it until `not_before` (quiet_hours, pacing)
     user_id: int | None = None
     merge: dict | None = None  # merge values beyond the lead's (a reminder's consultation_time)
     bulk: bool = False  # a campaign's (a sequence's) message: sent after the transactional ones
@@ -329,6 +333,8 @@ def send(*, session: UnitOfWork, lead: Lead, message: LeadMessage, now: datetime
             context=with_media(message.context, message.media),
             not_before=message.not_before,
             bulk=message.bulk,
+            as_written=message.body,  # its links are the message's own (tracked), not a merge field's
+            held_by=message.held_by,
         ),
         now=now,
     )

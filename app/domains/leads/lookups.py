@@ -32,9 +32,9 @@ def find_by_external_ids(*, session: UnitOfWork, clinic_id: int, external_ids: l
 
 
 def open_leads_of(
-    *, session: UnitOfWork, clinic_id: int, user_id: int, for_update: bool = False
+    *, session: UnitOfWork, clinic_id: int, user_id: int | None, for_update: bool = False
 ) -> list[Lead]:
-    """A user's open (new or active), live leads, oldest first."""
+    """A user's open (new or active), live leads, oldest first (`user_id` None: the unowned ones)."""
     stmt = (
         sa.select(Lead)
         .where(

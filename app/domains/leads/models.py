@@ -155,7 +155,7 @@ class Lead(Base):
         ),
         sa.Index("ix_leads_clinic_stage_created", "clinic_id", "pipeline_stage", "created_at"),
         # The pipeline board (app/domains/pipeline/board.py): its counts, and a closed column's last 30
-        # days by stage entry (migration 0062; docs/performance.md "Staff workspace").
+        # days by stage entry (migration 0062; docs/performance-history.md "Staff workspace").
         sa.Index("ix_leads_clinic_stage_entered", "clinic_id", "pipeline_stage", "stage_entered_at"),
         sa.Index("ix_leads_clinic_status_created", "clinic_id", "status", "created_at"),
         # (clinic_id, created_at) alone: ix_leads_analytics_cohort below leads with those columns.
@@ -316,6 +316,9 @@ class Lead(Base):
     # The initial notes/concerns: health concerns, so PHI, encrypted at rest like the DOB.
     notes: Mapped[str | None] = mapped_column("notes_encrypted", EncryptedString)
     suggested_action: Mapped[str | None] = mapped_column(sa.String(64))  # set by automation
+    # Why the orphan sweep could not give it a next step (automation/orphans.py: "no_owner",
+    # "unreachable"); None once it could. Read with the live orphan condition, never alone.
+    next_step_blocked: Mapped[str | None] = mapped_column(sa.String(32))
     priority: Mapped[str] = mapped_column(
         sa.String(8), default=LeadPriority.NORMAL.value, server_default=LeadPriority.NORMAL.value
     )

@@ -232,6 +232,14 @@ class LeadOut(PhiSchema):
     lost_notes = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     suggested_action = fields.String(allow_none=True)
+    next_step_blocked = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "why the orphan sweep could not give this open lead a next step: no_owner "
+            "(nobody available to own it, no fallback owner) or unreachable (do not contact, or opted "
+            "out on every channel); null when it could"
+        },
+    )
     priority = fields.String(metadata={"description": "normal, high or urgent"})
     last_contacted_at = fields.DateTime(
         allow_none=True,

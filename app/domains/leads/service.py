@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import attributes
 
 from app.domains.auth import service as auth
-from app.domains.auth.models import Clinic
 from app.domains.leads import consent, listing, rules, suppression
 from app.domains.leads.events import LeadDeleted
 from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
@@ -29,6 +29,9 @@ from app.platform.db.protected import keys_of
 from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
 
 # --- leads: reading --------------------------------------------------------------------------
 

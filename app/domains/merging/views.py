@@ -41,6 +41,7 @@ class DismissDuplicate(MethodView):
     @requires(Permission.UPDATE)
     @blp.response(200, schemas.DismissedOut)
     @blp.alt_response(404, description="Either lead is not found (another clinic's included)")
+    @blp.alt_response(409, description="merge_into_itself: both ids name the same lead")
     @inject
     def post(self, lead_id, other_id, *, uow, actor, now):
         """Not the same family: the two leads are never suggested as each other's duplicates again

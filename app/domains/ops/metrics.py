@@ -13,7 +13,7 @@ import hmac
 from datetime import datetime
 
 import sqlalchemy as sa
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from app.domains.automation import orphans
@@ -99,6 +99,18 @@ class _Figures:
             "followup_orphan_leads",
             "Open leads with no next step: no open task, no pending ledger step, no active sequence.",
             value=self._session.scalar(_orphan_count(self._session.database.job_kinds.derived_kinds())),
+        )
+        given, not_helped = orphans.sweep_counts(session=self._session)
+        yield CounterMetricFamily(
+            "followup_orphan_sweep_next_steps_given",
+            "Leads the orphan sweep gave a next step (a follow-up task for their owner).",
+            value=given,
+        )
+        yield CounterMetricFamily(
+            "followup_orphan_sweep_not_helped",
+            "Leads the orphan sweep could not give a next step (no owner and nobody to assign, or "
+            "unreachable on every channel), each once per reason.",
+            value=not_helped,
         )
         last_pass = orphans.orphan_leads_metric(session=self._session)
         if last_pass is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -60,6 +60,16 @@ class WhatsAppTemplate:
         return json.dumps(self.variables, separators=(",", ":"), ensure_ascii=False)
 
 
+def waiting_hold(row) -> dict:
+    """A message's hold as its answers give it (`held_until`, `held_by`; `row` has them, `status` and
+    `next_attempt_at`): only while it waits for that hold's end (pending, due then); nulls once it
+    went or waits for a retry instead, or when nothing held it."""
+    held_until, held_by = row.held_until, row.held_by
+    if row.status != DeliveryStatus.PENDING.value or held_until is None or row.next_attempt_at != held_until:
+        return {"held_until": None, "held_by": None}
+    return {"held_until": held_until.astimezone(UTC), "held_by": held_by}
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
@@ -107,7 +117,14 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a message to a lead waits: held until `held_until` by `held_by` (delivery rules' HOLD_REASONS);
+    # cleared when it is sent. Its answers show it while it is still pending.
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_by: Mapped[str | None] = mapped_column(sa.String(16))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    # The From it went (or may have gone) from: a reply to the platform's shared number belongs to
+    # the clinic that last texted that phone from it (app/domains/intake/inbound/shared_sender.py).
+    sender: Mapped[str | None] = mapped_column(sa.String(64))
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

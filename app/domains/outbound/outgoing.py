@@ -81,6 +81,7 @@ class OutgoingMessage:
     recipient_user_id: int | None = None
     not_before: datetime | None = None
     bulk: bool = False
+    held_by: str | None = None  # what holds it until `not_before` (delivery rules' HOLD_REASONS)
 
 
 def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Notification:
@@ -111,6 +112,8 @@ def send(*, session: UnitOfWork, message: OutgoingMessage, now: datetime) -> Not
         dedupe_key=dedupe_key,
         bulk=message.bulk,
         next_attempt_at=due,  # written with the row, not by an UPDATE after it
+        held_until=due if due > now else None,
+        held_by=message.held_by if due > now else None,
         created_at=now,
     )
     if insert_once(session, notification, unique="dedupe_key") is None:
@@ -293,6 +296,13 @@ class MessageToLead:
     context: dict | None = None
     not_before: datetime | None = None
     bulk: bool = False  # a campaign's (a sequence's) message: the bulk lane
+    as_written: str | None = None  # `body` before its merge fields were filled in (kept: AS_WRITTEN)
+    held_by: str | None = None  # what holds it until `not_before` (delivery rules' HOLD_REASONS)
+
+
+# A lead message's context keeps its text as written (a template's, a step's, a person's): a link
+# in it is the clinic's own, one only in the filled-in body came from a merge field (engagement).
+AS_WRITTEN = "as_written"
 
 
 def _address_of(session: UnitOfWork, lead, channel: str) -> str:
@@ -309,6 +319,8 @@ def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: date
     if channel not in (Channel.EMAIL, Channel.SMS, Channel.INSTAGRAM, Channel.WHATSAPP):
         raise ValueError(f"leads are written to by email, sms, instagram or whatsapp, not {channel!r}")
     context = {"subject": message.subject, "body": message.body, "first_name": lead.first_name}
+    if message.as_written is not None:
+        context[AS_WRITTEN] = message.as_written
     outgoing = OutgoingMessage(
         clinic_id=lead.clinic_id,
         channel=channel,
@@ -320,5 +332,6 @@ def send_to_lead(*, session: UnitOfWork, lead, message: MessageToLead, now: date
         lead_id=lead.id,
         not_before=message.not_before,
         bulk=message.bulk,
+        held_by=message.held_by,
     )
     return send(session=session, message=outgoing, now=now)

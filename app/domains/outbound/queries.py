@@ -7,7 +7,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.domains.outbound.models import Notification
+from app.domains.outbound.models import Notification, waiting_hold
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import ENCRYPTED_TYPES, EncryptedJSON
 
@@ -86,3 +86,22 @@ def _unnest_statement(columns: tuple[str, ...]) -> sa.TextClause:
         f"SELECT * FROM unnest({arrays}) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key, clinic_id, next_attempt_at"
     ).columns(table.c.id, table.c.dedupe_key, table.c.clinic_id, table.c.next_attempt_at)
+
+
+def holds_of(session: UnitOfWork, notification_ids: list[int]) -> dict[int, dict]:
+    """The holds (models.waiting_hold) of the messages still held back among `notification_ids`."""
+    if not notification_ids:
+        return {}
+    columns = (
+        Notification.status,
+        Notification.next_attempt_at,
+        Notification.held_until,
+        Notification.held_by,
+    )
+    rows = session.execute(
+        sa.select(Notification.id, *columns).where(
+            Notification.id.in_(notification_ids), Notification.held_until.is_not(None)
+        )
+    ).all()
+    holds = {row.id: waiting_hold(row) for row in rows}
+    return {key: hold for key, hold in holds.items() if hold["held_until"] is not None}

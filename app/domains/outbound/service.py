@@ -11,13 +11,23 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from app.domains.auth import service as auth
 from app.domains.auth.models import Clinic, User
 from app.domains.outbound import outgoing, preferences, recipients
 from app.domains.outbound.admin import RETRYABLE, bulk_retryable, retry_many, retry_notification
 from app.domains.outbound.inbox import StaffNotice, notify_in_app
 from app.domains.outbound.models import Channel, Notification
-from app.domains.outbound.outgoing import MessageToLead, OutgoingMessage, queue_many, send, send_to_lead
+from app.domains.outbound.outgoing import (
+    AS_WRITTEN,
+    MessageToLead,
+    OutgoingMessage,
+    queue_many,
+    send,
+    send_to_lead,
+)
+from app.domains.outbound.queries import holds_of
 from app.domains.outbound.receipts import (
     email_bounced,
     email_delivered,
@@ -25,13 +35,15 @@ from app.domains.outbound.receipts import (
     status_changed,
 )
 from app.domains.outbound.rules import DEFAULT_SUMMARY_FREQUENCY, SUMMARY_FREQUENCIES
-from app.domains.outbound.worker.sending import Hold, SendHooks, clinic_settings
+from app.domains.outbound.worker.sending import Hold, SendHooks, clinic_settings, stored_context
+from app.platform import phi
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.roles import Role
 from app.platform.scheduling.memo import Memo
 
 __all__ = [
+    "AS_WRITTEN",
     "DEFAULT_SUMMARY_FREQUENCY",
     "RETRYABLE",
     "SUMMARY_FREQUENCIES",
@@ -45,6 +57,7 @@ __all__ = [
     "email_bounced",
     "email_delivered",
     "email_notification",
+    "holds_of",
     "notify_admins",
     "notify_in_app",
     "notify_staff",
@@ -58,6 +71,7 @@ __all__ = [
     "send_to_lead",
     "staff_wants",
     "status_changed",
+    "stored_context",
 ]
 
 
@@ -162,3 +176,35 @@ def recipient_indexes(*, session: UnitOfWork, clinic_id: int, text: str) -> list
     clinic = session.get(Clinic, clinic_id)
     region = clinic.default_phone_region if clinic is not None else "US"
     return recipients.indexes_to_find(keys=keys_of(session), clinic_id=clinic_id, text=text, region=region)
+
+
+def clinic_that_texted(
+    *, session: UnitOfWork, channel: str, phone: str, sender: str, since: datetime
+) -> int | None:
+    """The clinic whose newest message to a lead at `phone` on `channel` went from `sender` (the
+    platform's shared one) after `since`. The recipient's blind index is keyed per clinic: the
+    phone's is made for every clinic and matched in one query."""
+    keys, value = keys_of(session), recipients.normalized(phone)
+    pairs = [
+        (clinic_id, index)
+        for clinic_id in session.scalars(sa.select(Clinic.id))
+        for index in phi.blind_indexes(
+            keys=keys, purpose=recipients.PURPOSE, scope=str(clinic_id), value=value
+        )
+    ]
+    if not pairs:
+        return None
+    # An outcome left unknown has no sent_at, yet may have reached the phone.
+    went_at = sa.func.coalesce(Notification.sent_at, Notification.created_at)
+    return session.scalar(
+        sa.select(Notification.clinic_id)
+        .where(
+            sa.tuple_(Notification.clinic_id, Notification.to_address_index).in_(pairs),
+            Notification.channel == channel,
+            Notification.sender == sender,
+            Notification.lead_id.is_not(None),
+            went_at >= since,
+        )
+        .order_by(went_at.desc(), Notification.id.desc())
+        .limit(1)
+    )

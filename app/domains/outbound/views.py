@@ -139,6 +139,7 @@ class TwilioStatusCallback(MethodView):
     @blp.response(200)
     @blp.alt_response(401, description="Missing or bad X-Twilio-Signature")
     @blp.alt_response(404, description="Twilio webhooks are not configured (SMS_TOKEN)")
+    @blp.alt_response(422, description="MessageSid or MessageStatus is missing")
     @inject
     def post(self, *, uow, now, settings):
         """Twilio's status callbacks (form: MessageSid, MessageStatus, ErrorCode): delivered, or

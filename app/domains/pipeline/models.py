@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, UTCDateTime
 
+# The stage a booked consultation moves its lead to (app/domains/consultations/service.py).
+BOOKED_STAGE = "consultation_scheduled"
+
 
 class PipelineStage(Base):
     __tablename__ = "pipeline_stages"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app.domains.activities.models import CallOutcome
+from app.domains.activities.models import CallOutcome, LeadActivity
 from app.domains.leads.models import LostReason
 from app.domains.pipeline import service as pipeline
 from app.platform.db import UnitOfWork
@@ -40,10 +40,17 @@ def close_on_call_outcome(
                 session=session,
                 actor=actor,
                 lead_id=lead_id,
-                reason=LostReason.NOT_INTERESTED.value,
+                reason=_lost_reason(session, event.data.activity_id),
                 notes="the family said on the phone they are not interested",
                 now=now,
             )
             return "lost"
     except (InvalidTransition, ValidationFailed, Conflict):
         return None
+
+
+def _lost_reason(session: UnitOfWork, activity_id: int) -> str:
+    """The reason the family gave on the call (its `lost_reason`), else NOT_INTERESTED."""
+    activity = session.get(LeadActivity, activity_id)
+    details = (activity.details if activity is not None else None) or {}
+    return details.get("lost_reason") or LostReason.NOT_INTERESTED.value

@@ -75,6 +75,14 @@ def move_refusal(current: StageView, target: StageView) -> str | None:
     return None
 
 
+def move_targets(current: StageView, stages: list[StageView]) -> list[str]:
+    """The stages a person may move a lead in `current` to, the next one first and lost last: every
+    stage `move_refusal` allows but treatment_started (a conversion, its own use case)."""
+    allowed = [s for s in stages if s.slug != TREATMENT_STARTED and move_refusal(current, s) is None]
+    ahead = sorted((s for s in allowed if s.slug != LOST), key=lambda s: s.position)
+    return [s.slug for s in ahead] + [s.slug for s in allowed if s.slug == LOST]
+
+
 def stale_after_days(settings: dict | None) -> int:
     """Days without activity after which an open lead is stale (quiet), from the clinic's settings."""
     return int((settings or {}).get("stale_after_days") or DEFAULT_STALE_AFTER_DAYS)

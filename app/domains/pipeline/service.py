@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from app.domains.activities import service as activities
 from app.domains.activities.models import ActivityType
-from app.domains.auth.models import Clinic
 from app.domains.leads import service as leads
 from app.domains.leads import updates
 from app.domains.leads.models import HesitationReason, Lead, LeadStatus
@@ -26,6 +26,9 @@ from app.platform.db import UnitOfWork, new_row
 from app.platform.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.platform.events import service as events
 from app.platform.roles import Actor
+
+if TYPE_CHECKING:
+    from app.domains.auth.models import Clinic
 
 STAGE_FIELDS = (
     "name",
@@ -170,6 +173,13 @@ def _view(stage: PipelineStage) -> rules.StageView:
     return rules.StageView(slug=stage.slug, position=stage.position, is_terminal=stage.is_terminal)
 
 
+def move_targets(stages: list[PipelineStage]) -> dict[str, list[str]]:
+    """{slug: where a lead in that stage may be moved by a person, the next stage first} for the
+    clinic's `stages` (what a move form offers: `rules.move_targets`)."""
+    views = [_view(stage) for stage in stages]
+    return {view.slug: rules.move_targets(view, views) for view in views}
+
+
 def _current_stage(session: UnitOfWork, lead: Lead) -> PipelineStage:
     stage = stage_by_slug(session=session, clinic_id=lead.clinic_id, slug=lead.pipeline_stage)
     if stage is None:
@@ -293,6 +303,10 @@ def change_stage(
     refusal = rules.move_refusal(_view(_current_stage(session, lead)), _view(target))
     if refusal:
         raise InvalidTransition(refusal)
+    # The higher domains' conditions on entering a stage (STAGE_GUARDS of app/handlers.py): each
+    # raises its refusal, e.g. consultation_completed before the visit booked here has started.
+    for guard in session.database.wiring.stage_guards:
+        guard(session=session, lead_id=lead.id, stage=target.slug, now=now)
     if lead.status == LeadStatus.NEW:
         lead.status = LeadStatus.ACTIVE.value  # out of new_lead: the lead is being worked
     if change.hesitation_reason is not None:

@@ -75,6 +75,11 @@ class LeadStage(MethodView):
     @blp.arguments(schemas.StageChangeIn)
     @blp.response(200, LeadOut)
     @blp.alt_response(409, description="Backwards, out of a terminal stage, or the lead is converted")
+    @blp.alt_response(
+        422,
+        description="A field refused: stage (not in the pipeline, treatment_started: convert instead, or"
+        " consultation_completed before the lead's consultation starts), reason (lost needs one)",
+    )
     @inject
     def post(self, body, lead_id, *, uow, actor, now):
         """Move a lead to a stage (forward, or to lost with a reason)."""

@@ -13,19 +13,22 @@ email, name and date of birth): with the importer's file, why names the erased l
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from app.domains.auth.instagram.models import InstagramContact
 from app.domains.bulk.models import DUPLICATE, BulkJob, BulkJobRow
 from app.domains.intake.imports import CHUNK_KIND as IMPORT_CHUNK_KIND
-from app.domains.leads.models import Lead
 from app.domains.privacy.scrubbing import ids_only, is_persons_row, structure_only
 from app.platform import phi
 from app.platform.db import UnitOfWork
 from app.platform.db.protected import keys_of
 from app.platform.idempotency.models import IdempotencyKey
 from app.platform.scheduling.models import FINISHED, ScheduledJob
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 _BATCH = 500
 

@@ -5,6 +5,7 @@ SKIPPED or MOVED)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -14,11 +15,13 @@ from app.domains.automation.executors import outreach
 from app.domains.automation.models import AutomationStep, StepStatus
 from app.domains.business_hours.rules import within_business_hours
 from app.domains.lead_messages import templates as message_templates
-from app.domains.leads.models import Lead
 from app.domains.sequences import distance
 from app.domains.sequences.models import Sequence
 from app.domains.tasks import creation as task_creation
 from app.platform.db import UnitOfWork
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 
 def carry_out(session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> str:

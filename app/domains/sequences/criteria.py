@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from app.domains.automation import rules
 from app.domains.automation.language.context import build_context
 from app.domains.automation.models import EnrollmentStatus, SequenceEnrollment
-from app.domains.leads.models import Lead
 from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 EXITED = "exit_conditions"  # an enrollment's end_reason
 CHECK_EVENT = "sequence.criteria"  # the event type the conditions see (there is no event: a check)

@@ -8,6 +8,7 @@ a task for a person, and is held here, before its task is made, to the gap's end
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -15,10 +16,12 @@ from app.domains.auth.models import Clinic
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment
 from app.domains.lead_messages import policy, to_lead
-from app.domains.leads.models import Lead
 from app.domains.sequences.models import Sequence
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 
 def check_enrollable(*, session: UnitOfWork, lead: Lead, sequence: Sequence) -> None:

@@ -256,6 +256,12 @@ class SequenceUpdateIn(RequestSchema):
     allow_concurrent = StrictBoolean(
         metadata={"description": "whether a lead in another sequence may also be enrolled here (default no)"}
     )
+    paced_by_pass = StrictBoolean(
+        metadata={
+            "description": "each next message goes at the clinic's follow-up pass (its send windows) to "
+            "a lead silent 24 hours, in the score band, under the follow-up cap and interval (default no)"
+        }
+    )
     entry_conditions = _criteria("a lead is enrolled only if these hold")
     exit_conditions = _criteria("an enrollment ends once these hold for its lead")
 
@@ -318,6 +324,7 @@ class SequenceOut(AnswerSchema):
     steps = fields.List(fields.Nested(SequenceStepOut))
     active = fields.Boolean()
     allow_concurrent = fields.Boolean()
+    paced_by_pass = fields.Boolean()
     entry_conditions = fields.List(fields.Raw(), allow_none=True)
     exit_conditions = fields.List(fields.Raw(), allow_none=True)
     created_at = fields.DateTime()
@@ -394,3 +401,67 @@ class SequenceStatsOut(AnswerSchema):
     converted_within_30_days = fields.Integer(
         metadata={"description": "Enrollments whose lead converted within 30 days of enrolling"}
     )
+
+
+class FollowUpPassOut(AnswerSchema):
+    id = fields.Integer()
+    local_date = fields.String(metadata={"description": "the clinic's local date of the window"})
+    window = fields.String(metadata={"description": "the send window, HH:MM in the clinic's time"})
+    ran_at = fields.DateTime()
+    selected = fields.Integer(metadata={"description": "leads whose paced step was due"})
+    sent = fields.Integer(metadata={"description": "follow-ups sent (handed to the outbound path)"})
+    skipped = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "[{lead_id, reason, task_id?}]: the due leads that did not qualify, and why; "
+            "an Instagram step past Meta's 7-day human agent window became the task `task_id` for a person"
+        },
+    )
+
+
+class FollowUpPassArgs(RequestSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class _SequenceConversion(AnswerSchema):
+    sequence_id = fields.Integer()
+    name = fields.String()
+    enrolled = fields.Integer(metadata={"description": "enrollments made in the range"})
+    converted = fields.Integer(
+        metadata={"description": "of those, leads converted within 30 days of enrolling"}
+    )
+    conversion_rate = fields.Float(allow_none=True)
+
+
+class _StepMessage(AnswerSchema):
+    sequence_id = fields.Integer()
+    name = fields.String(allow_none=True)
+    step = fields.Integer(metadata={"description": "the step's position in its sequence, from 1"})
+    sent = fields.Integer()
+    replied = fields.Integer()
+    reply_rate = fields.Float(allow_none=True)
+
+
+class _StepLeads(AnswerSchema):
+    sequence_id = fields.Integer()
+    name = fields.String(allow_none=True)
+    step = fields.Integer(metadata={"description": "the step's position in its sequence, from 1"})
+    leads = fields.Integer(metadata={"description": "leads whose active enrollment takes this step next"})
+
+
+class FollowUpReportOut(AnswerSchema):
+    start = fields.DateTime(data_key="from", attribute="from", metadata={"description": "range start"})
+    end = fields.DateTime(data_key="to", attribute="to", metadata={"description": "range end (exclusive)"})
+    sent_today = fields.Integer(
+        metadata={
+            "description": "follow-ups (sequence steps' automated messages) sent on the clinic's local today"
+        }
+    )
+    sent = fields.Integer(metadata={"description": "follow-ups sent in the range"})
+    replied = fields.Integer(metadata={"description": "of those, answered within the reply window"})
+    response_rate = fields.Float(allow_none=True)
+    reply_window_hours = fields.Integer()
+    conversion_by_sequence = fields.List(fields.Nested(_SequenceConversion))
+    min_sample = fields.Integer(metadata={"description": "sends a message needs to rank among the top"})
+    top_messages = fields.List(fields.Nested(_StepMessage), metadata={"description": "best reply rate first"})
+    leads_at_step = fields.List(fields.Nested(_StepLeads))

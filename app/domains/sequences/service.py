@@ -16,6 +16,7 @@ enrollments; running ones finish (unenroll them to stop them).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +27,9 @@ from app.domains.automation.executors import outreach
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.business_hours.rules import calendar_of
 from app.domains.conversations import outbound_media
+from app.domains.lead_messages import policy
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import service as leads
-from app.domains.leads.models import Lead
 from app.domains.sequences import actions, criteria, distance, graph, variants, waits
 from app.domains.sequences.models import Sequence
 from app.platform.audit import service as audit
@@ -37,6 +38,9 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling import service as scheduling
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 CHANNELS = ("email", "sms", "instagram", "whatsapp", "call")
 MAX_STEPS = 20
@@ -48,6 +52,7 @@ SEQUENCE_FIELDS = (
     "allow_concurrent",
     "entry_conditions",
     "exit_conditions",
+    "paced_by_pass",
 )
 # end_reason values
 REPLIED, CONVERTED, LOST, DELETED, OPTED_OUT, MANUAL, COMPLETED = (
@@ -133,6 +138,7 @@ def create_sequence(
         allow_concurrent=data.get("allow_concurrent", False),
         entry_conditions=data.get("entry_conditions"),
         exit_conditions=data.get("exit_conditions"),
+        paced_by_pass=data.get("paced_by_pass", False),
         created_at=now,
         updated_at=now,
     )
@@ -245,22 +251,89 @@ def schedule_step(
     enrollment.next_step_at = run_at
     key = graph.key_of(sequence.steps[index], index)
     enrollment.path = [*taken, {"step": index, "key": key, "at": now.isoformat(), "via": via}]
+    if sequence.paced_by_pass:  # the clinic's follow-up pass releases it (release_paced_step)
+        return
+    step = _record_step(session, enrollment, lead, definition, run_at=run_at, now=now)
+    if step is not None:
+        steps.start(session=session, step=step, lead=lead, now=now)
+
+
+def _record_step(
+    session: UnitOfWork,
+    enrollment: SequenceEnrollment,
+    lead: Lead,
+    definition: dict,
+    *,
+    run_at: datetime,
+    now: datetime,
+) -> AutomationStep | None:
+    """The enrollment's current step as an automation step, once per visit (its dedupe key)."""
+    index, taken = enrollment.current_step, len(enrollment.path or []) - 1
     # A straight sequence's n-th step keeps its key of old; a step visited out of order (a branch, a
     # loop through a wait) is named by how many steps came before it too, once per visit.
-    visit = "" if len(taken) == index else f":taken:{len(taken)}"
-    step = steps.record(
+    visit = "" if taken == index else f":taken:{taken}"
+    return steps.record(
         session=session,
         lead=lead,
         planned=steps.PlannedStep(
-            action={"type": "sequence_step", "sequence_id": sequence.id, "index": index, **definition},
+            action={
+                "type": "sequence_step",
+                "sequence_id": enrollment.sequence_id,
+                "index": index,
+                **definition,
+            },
             run_at=run_at,
             dedupe_key=f"enrollment:{enrollment.id}:step:{index}{visit}",
             origin={"enrollment_id": enrollment.id, "sequence_step": index},
         ),
         now=now,
     )
+
+
+def paced_step(*, session: UnitOfWork, enrollment: SequenceEnrollment, lead: Lead) -> dict:
+    """The definition of the step a paced enrollment takes next (the lead's variant of it). The pass
+    releases it on the clinic's behalf: on Instagram under Meta's human-agent policy (a person's 7-day
+    window, the HUMAN_AGENT tag after the first 24 hours), the window the pass's silent leads need."""
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    definition = variants.definition_for(
+        sequence.steps[enrollment.current_step],
+        lead_id=lead.id,
+        sequence_id=sequence.id,
+        index=enrollment.current_step,
+    )
+    if definition.get("channel") == policy.INSTAGRAM:
+        definition = {**definition, policy.HUMAN_AGENT: True}
+    return definition
+
+
+def release_paced_step(
+    *, session: UnitOfWork, enrollment: SequenceEnrollment, lead: Lead, now: datetime
+) -> AutomationStep | None:
+    """The follow-up pass sends a paced enrollment's next step now: on the ledger, run by a worker
+    in its own transaction as every step is (the contact policy, the outbound path); None when
+    this visit's step exists already."""
+    definition = paced_step(session=session, enrollment=enrollment, lead=lead)
+    step = _record_step(session, enrollment, lead, definition, run_at=now, now=now)
     if step is not None:
-        steps.start(session=session, step=step, lead=lead, now=now)
+        steps.plan(session=session, step=step, now=now)
+    return step
+
+
+def hand_paced_step_over(
+    *, session: UnitOfWork, enrollment: SequenceEnrollment, lead: Lead, reason: str, now: datetime
+) -> AutomationStep | None:
+    """The pass may not send a paced enrollment's next step (Instagram past Meta's windows) and a
+    person takes it: the step is recorded skipped with `reason` and the enrollment moves on to its
+    next step (the next pass's); None when this visit's step exists already."""
+    definition = paced_step(session=session, enrollment=enrollment, lead=lead)
+    step = _record_step(session, enrollment, lead, definition, run_at=now, now=now)
+    if step is None:
+        return None
+    steps.finish(step, StepStatus.SKIPPED, now, reason=reason, held_back_by="contact policy")
+    sequence = session.get(Sequence, enrollment.sequence_id)
+    index = graph.after(sequence.steps, step.action["index"], step.action)
+    schedule_step(session, enrollment, lead, index=index, now=now)
+    return step
 
 
 def run_sequence_step(*, session: UnitOfWork, step: AutomationStep, lead: Lead, now: datetime) -> None:

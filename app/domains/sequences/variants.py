@@ -20,14 +20,13 @@ import sqlalchemy as sa
 from app.domains.activities.models import ActivityDirection, LeadActivity
 from app.domains.automation.models import AutomationStep, SequenceEnrollment, StepStatus
 from app.domains.leads.models import Lead
-from app.domains.pipeline.models import LeadStageHistory
+from app.domains.pipeline.models import BOOKED_STAGE, LeadStageHistory
 from app.domains.sequences.models import Sequence
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor
 
-BOOKED_STAGE = "consultation_scheduled"
 VARIANT_FIELDS = ("subject", "body", "title", "template_id")
 DEFAULT_WINDOW_DAYS = 30
 

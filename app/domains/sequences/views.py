@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from app.domains.automation.schemas import StatsArgs
 from app.domains.bulk import schemas as bulk_schemas
-from app.domains.sequences import bulk_enrolment, schemas, stats, variants
+from app.domains.sequences import bulk_enrolment, follow_up_pass, follow_up_report, schemas, stats, variants
 from app.domains.sequences import service as sequences
 from app.platform.access import requires
 from app.platform.api import check_if_match, make_blueprint, with_etag
@@ -146,6 +146,22 @@ class SequenceStats(MethodView):
         )
 
 
+@blp.route("/leads/analytics/follow-ups")
+class FollowUpReport(MethodView):
+    @requires(Permission.ANALYTICS)
+    @blp.arguments(StatsArgs, location="query")
+    @blp.response(200, schemas.FollowUpReportOut)
+    @inject
+    def get(self, args, *, uow, actor, now):
+        """Follow-ups (sequence steps' automated messages, the follow-up pass's among them): sent on
+        the clinic's local today; over the range (default the last 30 days) sent, replied and the
+        response rate, conversion by sequence, the top messages by reply rate (at least `min_sample`
+        sent) and the leads at each step of each sequence now."""
+        return follow_up_report.follow_up_report(
+            session=uow, clinic_id=actor.clinic_id, period=(args.get("start"), args.get("end")), now=now
+        )
+
+
 @blp.route("/sequences/<int:sequence_id>/steps/<int:index>/variants")
 class StepVariants(MethodView):
     @requires(Permission.ANALYTICS)
@@ -183,3 +199,15 @@ class KeepVariant(MethodView):
             key=body["key"],
             now=now,
         )
+
+
+@blp.route("/follow-up-passes")
+class FollowUpPasses(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(schemas.FollowUpPassArgs, location="query")
+    @blp.response(200, schemas.FollowUpPassOut(many=True))
+    @inject
+    def get(self, args, *, uow, actor):
+        """The clinic's follow-up passes, newest first: each window's leads selected, sent and
+        skipped (with why)."""
+        return follow_up_pass.list_passes(session=uow, clinic_id=actor.clinic_id, limit=args["limit"])

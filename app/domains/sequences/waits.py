@@ -10,14 +10,17 @@ next step and the other later finds the wait done and changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.domains.auth.models import Clinic
 from app.domains.automation import rules, steps
-from app.domains.automation.models import AutomationStep, SequenceEnrollment
 from app.domains.business_hours.rules import calendar_of
-from app.domains.leads.models import Lead
 from app.domains.sequences import graph
 from app.platform.db import UnitOfWork
+
+if TYPE_CHECKING:
+    from app.domains.automation.models import AutomationStep, SequenceEnrollment
+    from app.domains.leads.models import Lead
 
 WAIT_ACTION = "sequence_wait"
 

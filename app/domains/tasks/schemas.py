@@ -4,6 +4,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.domains.leads.schemas import NextActionOut
 from app.domains.tasks.models import LeadTaskType, Recurrence, TaskOutcome, TaskPriority, TaskStatus
+from app.domains.tasks.outcomes import CALL_TASK_OUTCOMES
+from app.domains.tasks.outcomes import LOST_REASONS as CALL_LOST_REASONS
 from app.domains.tasks.team import DUE_BUCKETS, SORT_CHOICES
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
@@ -13,6 +15,9 @@ TYPES = [t.value for t in LeadTaskType]
 PRIORITIES = [p.value for p in TaskPriority]
 STATUSES = [s.value for s in TaskStatus]
 OUTCOMES = [o.value for o in TaskOutcome]
+CALL_OUTCOMES = list(CALL_TASK_OUTCOMES)
+COMPLETION_OUTCOMES = list(dict.fromkeys(OUTCOMES + CALL_OUTCOMES))
+LOST_REASONS = CALL_LOST_REASONS
 
 
 class TaskOut(PhiSchema):
@@ -131,12 +136,29 @@ class TaskUpdateIn(RequestSchema):
 class CompleteIn(RequestSchema):
     outcome = fields.String(
         load_default=TaskOutcome.DONE.value,
-        validate=validate.OneOf(OUTCOMES),
-        metadata={"description": "How it ended (default done): " + ", ".join(OUTCOMES)},
+        validate=validate.OneOf(COMPLETION_OUTCOMES),
+        metadata={
+            "description": "How it ended (default done): "
+            + ", ".join(OUTCOMES)
+            + ". A call task may end with a call's outcome ("
+            + ", ".join(CALL_OUTCOMES)
+            + "): the call is logged on the lead's timeline with it (converted needs lead:convert)"
+        },
     )
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
     reschedule_to = UTCDateTime(
         metadata={"description": "With outcome rescheduled: a follow-up task (the same) is due then"},
+    )
+    callback_at = UTCDateTime(
+        metadata={
+            "description": "With outcome callback_requested (required then): the call is due again then"
+        },
+    )
+    lost_reason = fields.String(
+        validate=validate.OneOf(LOST_REASONS),
+        metadata={
+            "description": "With outcome not_interested: why (default NOT_INTERESTED); the lead is lost"
+        },
     )
 
 

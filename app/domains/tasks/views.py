@@ -86,19 +86,17 @@ class CompleteTask(MethodView):
     @requires(Permission.UPDATE)
     @blp.arguments(schemas.CompleteIn)
     @blp.response(200, schemas.TaskOut)
+    @blp.alt_response(403, description="The outcome converted without lead:convert")
     @blp.alt_response(409, description="The task is already closed (or the lead is closed: no follow-up)")
     @inject
     def post(self, body, task_id, *, uow, actor, now):
         """Complete a task with its outcome and notes (TASK_COMPLETED on the lead's timeline); outcome
-        rescheduled with `reschedule_to` makes the follow-up task."""
+        rescheduled with `reschedule_to` makes the follow-up task. A call task completed with a call's
+        outcome is the call logged, as Today and the lead page log it: a PHONE_CALL activity with the
+        outcome and notes, the task completed with it (callback_requested: due again at
+        `callback_at`; not_interested: the lead lost for `lost_reason`; converted: needs lead:convert)."""
         return outcomes.complete(
-            session=uow,
-            actor=actor,
-            task_id=task_id,
-            completion=outcomes.Completion(
-                outcome=body["outcome"], notes=body.get("notes"), reschedule_to=body.get("reschedule_to")
-            ),
-            now=now,
+            session=uow, actor=actor, task_id=task_id, completion=outcomes.Completion(**body), now=now
         )
 
 

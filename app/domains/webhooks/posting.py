@@ -137,11 +137,12 @@ def _post_and_record(*, db, outgoing: Outgoing, attempt: int, clock) -> str:
         if not 200 <= response_status < 300:
             error = f"receiver answered {response_status}"
     except addresses.AddressRefused as exc:
-        error, permanent = f"refused: {exc}", True
-    except addresses.DeadlineExceeded as exc:
-        error = f"cut at the deadline: {exc}"
+        error, permanent = f"the receiver {addresses.UNREACHABLE}", True
+        log.info("webhook delivery %s refused: %s", outgoing.delivery_id, exc)
     except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, DNS, bad answer
-        error = f"could not reach the receiver: {exc}"
+        # One text whatever it was (app/platform/delivery/addresses.py): no probe of the network.
+        error = f"the receiver {addresses.UNREACHABLE}"
+        log.info("webhook delivery %s not delivered: %s: %s", outgoing.delivery_id, type(exc).__name__, exc)
     except Exception as exc:  # a bug: retried like a network error, and failed if it persists
         log.exception("webhook delivery %s failed unexpectedly", outgoing.delivery_id)
         error = f"{type(exc).__name__}: {exc}"

@@ -60,10 +60,8 @@ def create_subscription(*, session: UnitOfWork, actor: Actor, data: dict, now: d
             allow_private=settings.webhook_allow_private_addresses,
             timeout=settings.webhook_deadline_seconds,
         )
-    except addresses.AddressRefused as refused:
-        raise ValidationFailed(
-            "url", f"webhooks may not post to private or reserved addresses: {refused}"
-        ) from None
+    except addresses.AddressRefused:  # not which address: that would tell internal names' addresses
+        raise ValidationFailed("url", "webhooks may not post to private or reserved addresses") from None
     limit = settings.webhook_max_subscriptions_per_clinic
     # The clinic's row, locked (not its key: leads and the rest still reference it) until the commit,
     # after the URL's lookup: two creates at once count in turn, so neither makes one past the limit.

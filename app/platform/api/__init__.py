@@ -117,6 +117,7 @@ def refuse_oversized_body() -> None:
     declared = _declared_body_limit()
     if declared is not None:
         request.max_content_length = declared  # werkzeug's stream limit follows it too
+        request.max_form_memory_size = declared  # and a big form field (a console import's sealed table)
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes (MAX_CONTENT_LENGTH)")

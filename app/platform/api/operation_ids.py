@@ -18,6 +18,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/auth/login": "logIn",
     "POST /api/auth/logout": "logOut",
     "POST /api/auth/refresh": "refreshTokens",
+    "POST /api/auth/password-reset": "requestPasswordReset",
     "POST /api/auth/password-setup": "setUpPassword",
     "GET /api/me": "getMe",
     "POST /api/me/password": "changeMyPassword",
@@ -55,6 +56,8 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/platform/clinics/{clinic_id}/sms-senders": "listAssignedSmsSenders",
     "POST /api/platform/clinics/{clinic_id}/sms-senders": "assignSmsSender",
     "DELETE /api/platform/clinics/{clinic_id}/sms-senders/{sender}": "releaseSmsSender",
+    "GET /api/platform/unclaimed-messages": "listUnclaimedMessages",
+    "POST /api/platform/unclaimed-messages/{message_id}/clinic": "handUnclaimedMessageToClinic",
     "GET /api/audit-events": "listAuditEvents",
     # Leads.
     "GET /api/leads": "listLeads",
@@ -133,9 +136,11 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/jobs/{job_id}": "getJob",
     "POST /api/jobs/{job_id}/retry": "retryJob",
     # Sequences.
+    "GET /api/follow-up-passes": "listFollowUpPasses",
     "GET /api/sequences": "listSequences",
     "POST /api/sequences": "createSequence",
     "GET /api/sequences/stats": "getSequenceStats",
+    "GET /api/leads/analytics/follow-ups": "getFollowUpFigures",
     "GET /api/sequences/{sequence_id}": "getSequence",
     "PUT /api/sequences/{sequence_id}": "updateSequence",
     "GET /api/sequences/{sequence_id}/steps/{index}/variants": "listStepVariants",

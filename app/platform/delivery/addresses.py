@@ -1,15 +1,23 @@
-"""Where the engine may reach a URL someone else picked (a webhook's receiver, a provider's media
-link): public unicast addresses only, unless settings allow private ones.
+"""The one guard for every URL someone else picked that the engine reaches (a webhook's receiver, a
+provider's calendar feed, an image a clinic sends): public unicast addresses only, unless settings
+allow private ones (a test's or a local setup's servers on the loopback).
 
-A subscriber picks the URL, so an unchecked one lets a clinic admin make the server POST to the
-database, the metadata service or anything else on the internal network (SSRF). The URL is checked
-when the subscription is made (literal addresses and names that resolve) and again at each delivery,
-where the connection goes to the address that was checked: a name re-resolved by the HTTP client
-could answer differently the second time (DNS rebinding).
+A user picks the URL, so an unchecked one lets a clinic admin make the server reach the database,
+the metadata service or anything else on the internal network (SSRF). The name is resolved once,
+every address it gives is checked, and the connection goes to the address that was checked: a name
+re-resolved by an HTTP client could answer differently the second time (DNS rebinding). A redirect
+is followed here, never by a client library: each hop is checked and pinned the same way, at most
+MAX_REDIRECTS of them. Link-local, multicast and unspecified addresses and the clouds' metadata
+services are refused even where private addresses are allowed: nothing a clinic runs lives there.
 
-A delivery has one deadline for the whole exchange (name lookup, connect, TLS, request, answer):
-a socket timeout alone bounds each read, so a receiver trickling a byte now and then would hold
-a worker for as long as it likes. The lookup runs in a thread given up at the deadline, and a
+Whatever goes wrong (a refused address, no DNS answer, a refused connection, the deadline, a bad
+status, too many redirects, too large), `fetch` raises Unreachable, whose text is the same for every
+reason: a user who sees which one it was could map the internal network through it. Why it failed
+is in `detail`, for the logs (no URL in it: a feed's address is a secret).
+
+An exchange has one deadline for the whole of it (name lookups, connects, TLS, requests, answers,
+every hop): a socket timeout alone bounds each read, so a server trickling a byte now and then would
+hold a worker for as long as it likes. The lookup runs in a thread given up at the deadline, and a
 timer shuts the socket down at the deadline, which ends any read or write blocked on it.
 """
 
@@ -21,11 +29,25 @@ import socket
 import threading
 import time
 from contextlib import contextmanager, suppress
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+MAX_REDIRECTS = 3
+# What a user is told whatever the reason (see the module's docstring): one text, never the cause.
+UNREACHABLE = "could not be reached: it must be a public http(s) address that answers in time"
 
 
 class AddressRefused(Exception):
-    """The URL's host is (or resolves to) an address webhooks may not reach."""
+    """The URL's host is (or resolves to) an address the engine may not reach."""
+
+
+class Unreachable(Exception):
+    """The URL could not be fetched, for whichever reason: its text is always UNREACHABLE; `detail`
+    says why, for the logs."""
+
+    def __init__(self, detail: str):
+        super().__init__(UNREACHABLE)
+        self.detail = detail
 
 
 class DeadlineExceeded(TimeoutError):
@@ -37,14 +59,29 @@ _NAT64 = ipaddress.ip_network(
 )  # RFC 6052's well-known prefix: the IPv4 address is the last 32 bits
 
 
+# The clouds' instance metadata services outside link-local: AWS's IPv6 one, Alibaba's, Oracle's.
+_METADATA = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "192.0.0.192"))
+
+
+def _routed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a connection to `address` reaches: an IPv4 one written inside IPv6 is that IPv4 one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    return embedded if embedded is not None else ip
+
+
 def is_refused(address: str) -> bool:
     """Private, loopback, link-local, unspecified, reserved (all: not global) or multicast, also when
     it is written inside an IPv6 address that reaches it (mapped, NAT64, 6to4, IPv4-compatible)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
-    if embedded is not None:
-        ip = embedded
+    ip = _routed(address)
     return ip.is_multicast or not ip.is_global
+
+
+def is_never_reached(address: str) -> bool:
+    """Refused even where private addresses are allowed: link-local (the metadata service's
+    169.254.169.254), multicast, unspecified, and the clouds' other metadata addresses."""
+    ip = _routed(address)
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip in _METADATA
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -137,10 +174,9 @@ def resolve(url: str, *, allow_private: bool, timeout: float) -> str:
     parts = urlsplit(url)
     infos = _getaddrinfo(parts.hostname, _port(parts), timeout)
     addresses = [info[4][0] for info in infos]
-    if not allow_private:
-        refused = [a for a in addresses if is_refused(a)]
-        if refused:
-            raise AddressRefused(f"{parts.hostname} is a private or reserved address ({refused[0]})")
+    refused = [a for a in addresses if is_never_reached(a) or (not allow_private and is_refused(a))]
+    if refused:
+        raise AddressRefused(f"{parts.hostname} is a private or reserved address ({refused[0]})")
     return addresses[0]
 
 
@@ -202,7 +238,7 @@ def _left(ends: float) -> float:
 
 
 @contextmanager
-def _cut_at(ends: float, connection: _Pinned, deadline: float):
+def _cut_at(ends: float, connection: _Pinned):
     """Shut the connection's socket down at `ends`; what then fails is a DeadlineExceeded."""
     expired = threading.Event()
 
@@ -217,27 +253,106 @@ def _cut_at(ends: float, connection: _Pinned, deadline: float):
         yield
     except (OSError, http.client.HTTPException) as exc:
         if expired.is_set():
-            raise DeadlineExceeded(f"no complete answer within {deadline:.1f} s") from exc
+            raise DeadlineExceeded("no complete answer within the deadline") from exc
         raise
     finally:
         timer.cancel()
 
 
-def post(url: str, *, body: bytes, headers: dict, deadline: float, allow_private: bool) -> int:
-    """POST to `url` at its checked address; the status code. No redirects are followed.
+@dataclass(frozen=True)
+class Answer:
+    """What a server answered: its status, headers and (a 2xx's, when asked for) body."""
 
-    The whole exchange (lookup, connect, TLS, request, status and headers) ends within `deadline`
-    seconds, or raises DeadlineExceeded (an OSError). The answer's body is not read.
-    """
-    ends = time.monotonic() + deadline
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _exchange(url: str, *, request: dict, ends: float, allow_private: bool, max_bytes: int) -> Answer:
+    """One request (`request`: method, body, headers) to `url` at its checked address, before
+    `ends`; a 2xx's body read up to `max_bytes` (0: not read)."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise AddressRefused(problem)
     parts = urlsplit(url)
-    address = resolve(url, allow_private=allow_private, timeout=deadline)
+    address = resolve(url, allow_private=allow_private, timeout=_left(ends))
     connection_class = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
     connection = connection_class(parts.hostname, _port(parts), address=address, ends=ends)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with _cut_at(ends, connection, deadline):
-            connection.request("POST", path, body=body, headers=headers)
-            return connection.getresponse().status
+        with _cut_at(ends, connection):
+            connection.request(request["method"], path, body=request.get("body"), headers=request["headers"])
+            response = connection.getresponse()
+            body = b""
+            if max_bytes and 200 <= response.status < 300:
+                body = response.read(max_bytes + 1)
+                if len(body) > max_bytes:
+                    raise _TooLarge(f"larger than {max_bytes} bytes")
+            return Answer(response.status, response.headers, body)
     finally:
         connection.close()
+
+
+def post(url: str, *, body: bytes, headers: dict, deadline: float, allow_private: bool) -> int:
+    """POST to `url` at its checked address; the status code. No redirects are followed (a webhook
+    is delivered to the URL its subscriber gave).
+
+    The whole exchange (lookup, connect, TLS, request, status and headers) ends within `deadline`
+    seconds, or raises DeadlineExceeded (an OSError). The answer's body is not read. AddressRefused
+    for a refused address; OSError or HTTPException for the rest.
+    """
+    ends = time.monotonic() + deadline
+    request = {"method": "POST", "body": body, "headers": headers}
+    return _exchange(url, request=request, ends=ends, allow_private=allow_private, max_bytes=0).status
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
+
+
+def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict | None = None,
+    deadline: float,
+    allow_private: bool,
+    max_bytes: int = 0,
+) -> Answer:
+    """GET (or HEAD) `url` through the guard: each hop's address checked and pinned, at most
+    MAX_REDIRECTS redirects, all within `deadline` seconds; a 2xx's body up to `max_bytes` (0: not
+    read). Unreachable, with the one neutral text, for anything else."""
+    if method not in ("GET", "HEAD"):
+        raise ValueError("fetch reads: GET or HEAD (a webhook's POST is `post`)")
+    ends = time.monotonic() + deadline
+    request = {"method": method, "headers": dict(headers or {})}
+    try:
+        for _hop in range(MAX_REDIRECTS + 1):
+            answer = _exchange(
+                url, request=request, ends=ends, allow_private=allow_private, max_bytes=max_bytes
+            )
+            location = answer.headers.get("Location")
+            if answer.status not in _REDIRECTS or not location:
+                break
+            following = urljoin(url, location)
+            if _origin(following) != _origin(url):  # credentials stay with the host they were for
+                request["headers"] = {
+                    k: v for k, v in request["headers"].items() if k.lower() not in _CREDENTIALS
+                }
+            url = following
+        else:
+            raise Unreachable(f"more than {MAX_REDIRECTS} redirects")
+    except (AddressRefused, OSError, http.client.HTTPException, _TooLarge, ValueError) as error:
+        raise Unreachable(f"{type(error).__name__}: {error}") from None
+    if not 200 <= answer.status < 300:
+        raise Unreachable(f"answered HTTP {answer.status}")
+    return answer
+
+
+def _origin(url: str) -> tuple[str, str | None, int]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, _port(parts)

@@ -14,6 +14,11 @@ HALF_TO_ONE_AND_A_HALF = (0.5, 1.5)
 
 FAILED, EXHAUSTED, RETRY = "failed", "exhausted", "retry"
 
+# What may hold a message back for a while, as its answers name it (`held_by`): the recipient's quiet
+# hours, the pace of messages (an interval, a touch gap, a provider's rate limit), a daily cap.
+QUIET_HOURS, PACING, DAILY_CAP = "quiet_hours", "pacing", "daily_cap"
+HOLD_REASONS = (QUIET_HOURS, PACING, DAILY_CAP)
+
 
 def backoff_seconds(
     attempt: int,

@@ -102,7 +102,11 @@ def operation() -> dict:
             },
             "400": {"description": "Last-Event-ID is not an event id", "content": error},
             "401": {"description": "Missing, invalid or expired credentials", "content": error},
-            "403": {"description": "An API key: the stream is a user's", "content": error},
+            "403": {
+                "description": "An API key: the stream is a user's; or a clinic admin without the second "
+                "factor their clinic requires (`second_factor_enrollment_required`)",
+                "content": error,
+            },
             "503": {"description": "Redis or the database is briefly unreachable", "content": error},
         },
     }

@@ -62,6 +62,6 @@ def freeze_loaded_objects() -> None:
     garbage collector's reach: it lives as long as the process. A page that makes tens of thousands
     of objects (the board's 500 cards) sets off full collections, and each walked the whole loaded
     app: the board's p99 at 100,000 leads was 262-331 ms with it walked, 81-121 ms frozen
-    (docs/performance.md, "Staff workspace"). Collected first, so no garbage is frozen with it."""
+    (docs/performance-history.md, "Staff workspace"). Collected first, so no garbage is frozen with it."""
     gc.collect()
     gc.freeze()

@@ -1,4 +1,4 @@
-// Today: one key per action (N takes the next call; 1-4 log the call's outcome), and the page's live
+// Today: one key per action (N takes the next call; 1-7 log the call's outcome), and the page's live
 // part re-read when the user's event stream (live.js) tells of something new: a lead assigned, a
 // task made (the engine's next step after a logged call), a reply, a reminder.
 (function () {

@@ -1,32 +1,34 @@
-"""The rules pages (/console/rules): the clinic's rules with when each last fired, a rule with its
-versions (the API keeps every version: AutomationRuleVersion), and the builder for a new rule or an
-edit. The builder's one form posts the rule (its conditions and actions as JSON, written by the
-builder's script or typed with JavaScript off) with what to do: check it, try it on a lead, replay it
-over the last 30 days, or save it through the API's create/update service."""
+"""The rules pages (/console/rules): the clinic's rules with when each last fired, a rule in words with
+its versions (the API keeps every version: AutomationRuleVersion), and the builder for a new rule or
+an edit.
+
+The builder is one plain form (drafts.py reads it): pickers for when the rule runs, rows of
+conditions, a form for each action, a lead picker by name. Its buttons post what to do: add or
+remove a row or an action, or draw the form again for a changed choice (the page's script posts
+these in the background and swaps the form in place), find leads by name, check the rule, try it on
+the lead chosen, replay it over the last 30 days, or save it through the API's create/update service."""
 
 from __future__ import annotations
 
-import json
-import re
+from dataclasses import dataclass, field
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 
-from app.console import forms
+from app.console import forms, wording_rules
 from app.console.auth import page
-from app.console.story import names_of_clinic
+from app.console.wording_rules import Choices
 from app.console.workspace.automation import drafts
 from app.console.workspace.automation.blueprint import blp
+from app.console.workspace.automation.choices import choices_of, find_leads, leads_named
 from app.domains.automation import schemas, service, simulation, stats
-from app.domains.automation.language.validation import vocabulary
 from app.platform import phi_policy
 from app.platform.api.injection import inject
 from app.platform.db import MAX_ID
-from app.platform.errors import NotFound
 from app.platform.roles import Permission
 
 SIMULATED_DAYS = 30
-_ID = re.compile(r"[0-9]{1,10}", re.ASCII)
-STARTER = {"conditions": [], "actions": [{"type": "create_task", "title": "Call the family"}]}
+STARTER = {"trigger": "lead.created", "active": True, "conditions": [], "actions": [dict(drafts.NEW_ACTION)]}
+REDRAWS = ("add", "add-group", "remove", "add-action", "remove-action", "redraw")
 
 
 @blp.route("/rules")
@@ -41,7 +43,8 @@ def rules_list(*, uow, actor, now, wiring):
         "console/workspace/rules.html",
         rules=rules,
         last=last,
-        names=names_of_clinic(session=uow, actor=actor),
+        choices=choices_of(session=uow, actor=actor),
+        w=wording_rules,
     )
 
 
@@ -55,8 +58,9 @@ def rule_show(rule_id, *, uow, actor):
         "console/workspace/rule.html",
         rule=rule,
         versions=versions,
-        names=names_of_clinic(session=uow, actor=actor),
-        pretty=_pretty,
+        choices=choices_of(session=uow, actor=actor),
+        w=wording_rules,
+        d=drafts,
     )
 
 
@@ -77,47 +81,116 @@ def rule_edit(rule_id, *, uow, actor, now):
 
 @blp.route("/rules/check", methods=["POST"])
 @page(Permission.CONFIGURE)
-def rule_check():
-    """The builder's check as it is built: the same validation as saving, errors by path."""
-    _, errors = drafts.definition_from(request.form)
-    return jsonify({"errors": errors})
+@inject
+def rule_check(*, uow, actor):
+    """The builder's check as it is built: the same validation as saving, each error in words by the
+    path of the field it is shown beside; and the rule as it reads now."""
+    draft, errors = drafts.definition_from(request.form)
+    return {
+        "errors": errors,
+        "words": wording_rules.rule_sentence(draft, choices_of(session=uow, actor=actor)),
+    }
+
+
+@blp.route("/rules/leads")
+@page(Permission.CONFIGURE)
+@inject
+def rule_leads(*, uow, actor, now):
+    """The lead picker's matches for what is typed, as the form's choices (a fragment)."""
+    found = find_leads(session=uow, actor=actor, typed=request.args.get("q", ""), now=now)
+    return render_template("console/workspace/_lead_choices.html", leads=found, chosen=None, typed=True)
+
+
+@dataclass
+class Builder:
+    """The builder's page as posted: the rule edited (None for a new one), the draft, the clinic's
+    names for its pickers, and the lead picker (what was typed, the leads found, the one chosen)."""
+
+    rule: object
+    draft: dict
+    choices: Choices
+    picker: dict = field(default_factory=lambda: {"typed": "", "leads": [], "chosen": None})
+
+    def render(self, errors: dict | None = None, status: int = 200, **results):
+        html = render_template(
+            "console/workspace/rule_builder.html",
+            rule=self.rule,
+            draft=self.draft,
+            errors=errors or {},
+            choices=self.choices,
+            picker=self.picker,
+            w=wording_rules,
+            d=drafts,
+            action=forms.ActionForm(),
+            **results,
+        )
+        return html, status
 
 
 def _builder(uow, actor, now, *, rule):
+    choices = choices_of(session=uow, actor=actor)
     if request.method == "GET":
-        draft = _definition_of(rule) if rule else {"trigger": "lead.created", "active": True, **STARTER}
-        return _render(draft, {}, rule=rule)
-    draft, errors = drafts.definition_from(request.form)
+        draft = _definition_of(rule) if rule else {**STARTER, "actions": [dict(drafts.NEW_ACTION)]}
+        return Builder(rule, draft, choices).render()
+    draft, problems = drafts.draft_from(request.form)
     doing = request.form.get("do", "check")
-    if errors or doing == "check":
-        return _render(draft, errors, rule=rule, checked=not errors), 422 if errors else 200
+    built = Builder(rule, draft, choices, _picker(uow, actor, now))
+    if doing.partition(":")[0] in REDRAWS:
+        return built.render(focus=drafts.change(draft, doing))
+    if doing == "find":
+        return built.render(focus="lead_q")
+    errors = drafts.placed(draft, {**drafts.in_words(drafts.check(draft)), **problems})
+    if errors or doing not in ("save", "simulate", "test"):
+        return built.render(errors, 422 if errors else 200, checked=not errors)
     if doing == "save":
         return _save(uow, actor, now, draft, rule)
-    candidate = simulation.draft_rule(actor=actor, definition=draft, rule_id=rule.id if rule else None)
     if doing == "simulate":
-        answer = simulation.replay(session=uow, actor=actor, rule=candidate, days=SIMULATED_DAYS, now=now)
-        uow.rollback()  # a replay writes nothing, not even lazily seeded defaults
-        with phi_policy.reading_as(actor):  # the why of a condition on a PHI field, for who may read it
-            for match in answer["matched_leads"]:
-                match["why"] = schemas.EvaluatedCondition(many=True).dump(match["why"])
-        names = names_of_clinic(session=uow, actor=actor)
-        return _render(draft, {}, rule=rule, simulated=answer, names=names)
-    lead_text = (request.form.get("lead_id") or "").strip()
-    if not _ID.fullmatch(lead_text) or int(lead_text) > MAX_ID:
-        return _render(draft, {"lead_id": ["pick a lead id to test against"]}, rule=rule), 422
-    try:
-        answer = simulation.try_definition(
-            session=uow, actor=actor, rule=candidate, sample={"lead_id": int(lead_text)}, now=now
-        )
-    except NotFound:
-        return _render(draft, {"lead_id": [f"no lead {lead_text} in this clinic"]}, rule=rule), 422
+        return _simulate(uow, actor, now, built)
+    return _try(uow, actor, now, built)
+
+
+def _candidate(actor, built: Builder):
+    rule_id = built.rule.id if built.rule else None
+    return simulation.draft_rule(actor=actor, definition=built.draft, rule_id=rule_id)
+
+
+def _simulate(uow, actor, now, built: Builder):
+    answer = simulation.replay(
+        session=uow, actor=actor, rule=_candidate(actor, built), days=SIMULATED_DAYS, now=now
+    )
+    uow.rollback()  # a replay writes nothing, not even lazily seeded defaults
+    with phi_policy.reading_as(actor):  # the why of a condition on a PHI field, for who may read it
+        for match in answer["matched_leads"]:
+            match["why"] = schemas.EvaluatedCondition(many=True).dump(match["why"])
+    named = leads_named(session=uow, actor=actor, lead_ids=[m["lead_id"] for m in answer["matched_leads"]])
+    return built.render(simulated=answer, named=named)
+
+
+def _picker(uow, actor, now) -> dict:
+    """The lead picker as posted: what was typed, the leads it finds, and the one chosen."""
+    typed = (request.form.get("lead_q") or "").strip()[:100]
+    text = (request.form.get("lead_id") or "").strip()
+    chosen = int(text) if text.isdigit() and len(text) < 11 and int(text) <= MAX_ID else None
+    found = find_leads(session=uow, actor=actor, typed=typed, now=now) if typed else []
+    if chosen is not None and all(lead["id"] != chosen for lead in found):
+        found = list(leads_named(session=uow, actor=actor, lead_ids=[chosen]).values()) + found
+    return {"typed": typed, "leads": found, "chosen": chosen}
+
+
+def _try(uow, actor, now, built: Builder):
+    chosen = built.picker["chosen"]
+    lead = next((lead for lead in built.picker["leads"] if lead["id"] == chosen), None)
+    if lead is None:  # none chosen, or not one of the clinic's live leads
+        return built.render({"lead_id": ["Find the lead by name, then choose it."]}, 422)
+    answer = simulation.try_definition(
+        session=uow, actor=actor, rule=_candidate(actor, built), sample={"lead_id": chosen}, now=now
+    )
     uow.rollback()
     with phi_policy.reading_as(
         actor
     ):  # a condition on a PHI field keeps what it saw from who may not read it
         tried = schemas.RuleTestOut().dump(answer)
-    names = names_of_clinic(session=uow, actor=actor)
-    return _render(draft, {}, rule=rule, tried=tried, lead_id=int(lead_text), names=names)
+    return built.render(tried=tried, tried_lead=lead)
 
 
 def _save(uow, actor, now, draft, rule):
@@ -131,22 +204,3 @@ def _save(uow, actor, now, draft, rule):
 
 def _definition_of(rule) -> dict:
     return {name: getattr(rule, name) for name in service.RULE_FIELDS}
-
-
-def _render(draft: dict, errors: dict, *, rule, **results):
-    return render_template(
-        "console/workspace/rule_builder.html",
-        rule=rule,
-        draft=draft,
-        conditions_json=json.dumps(draft.get("conditions", []), indent=1),
-        actions_json=json.dumps(draft.get("actions", []), indent=1),
-        errors=errors,
-        vocabulary=vocabulary(),
-        action=forms.ActionForm(),
-        pretty=_pretty,
-        **results,
-    )
-
-
-def _pretty(value) -> str:
-    return json.dumps(value, indent=1, sort_keys=True, default=str)

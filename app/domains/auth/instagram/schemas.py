@@ -20,7 +20,11 @@ class InstagramAccountIn(RequestSchema):
     access_token = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(min=8, max=1000),
+        validate=[
+            validate.Length(min=8, max=1000),
+            # Sent as a header to Meta: printable ASCII without spaces, as Meta's tokens are.
+            validate.Regexp(r"^[\x21-\x7e]+$", error="letters, digits and symbols only, no spaces"),
+        ],
         metadata={"description": "An Instagram user access token with instagram_business_manage_messages"},
     )
 

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.domains.auth.instagram import graph
 from app.domains.auth.instagram.models import InstagramAccount, InstagramContact
 from app.platform.audit import service as audit
 from app.platform.db import UnitOfWork
-from app.platform.errors import Conflict, NotFound
+from app.platform.errors import Conflict, NotFound, ValidationFailed
 from app.platform.roles import Actor
 
 # Meta's messaging windows on Instagram, from the family's last message: automated messages within
@@ -23,7 +24,6 @@ from app.platform.roles import Actor
 AUTOMATED_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 HUMAN_AGENT_TAG = "HUMAN_AGENT"
-GRAPH_VERSION = "v21.0"  # the Graph API version in every request's path (Meta keeps each for two years)
 
 # last_used_at is written at most this often: a busy account must not write its row on every send.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -61,8 +61,20 @@ def account_by_id(session: UnitOfWork, account_id: str) -> InstagramAccount | No
     return session.scalar(sa.select(InstagramAccount).where(InstagramAccount.account_id == account_id))
 
 
-def connect(*, session: UnitOfWork, actor: Actor, account_id: str, access_token: str, now: datetime):
-    """Connect (or replace) the clinic's account; a 409 naming the account id if another clinic has it."""
+def connect(
+    *, session: UnitOfWork, actor: Actor, account_id: str, access_token: str, now: datetime, settings
+):
+    """Connect (or replace) the clinic's account with a token Meta says is that account's: else a 422
+    naming access_token (before anything else is told, such as whether another clinic has it);
+    Meta unable to say, GraphUnavailable (503). A 409 naming the account id if another clinic has it."""
+    owner = graph.token_owner(settings, access_token)
+    if owner != account_id:
+        why = (
+            "Meta does not accept this token"
+            if owner is None
+            else f"this token is not account {account_id}'s"
+        )
+        raise ValidationFailed("access_token", why)
     taken = account_by_id(session, account_id)
     if taken is not None and taken.clinic_id != actor.clinic_id:
         raise _taken(account_id)

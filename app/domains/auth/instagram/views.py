@@ -29,17 +29,21 @@ class InstagramIntegration(MethodView):
     @blp.arguments(schemas.InstagramAccountIn)
     @blp.response(200, schemas.InstagramAccountOut)
     @blp.alt_response(409, description="The account is connected to another clinic")
+    @blp.alt_response(503, description="Meta could not be asked whose the token is; nothing changed")
     @inject
-    def put(self, body, *, uow, actor, now):
+    def put(self, body, *, uow, actor, now, settings):
         """Connect the clinic's Instagram professional account (or replace its token): DMs to it become
         leads and replies, and the clinic's Instagram messages are sent with the token (kept
-        encrypted). One account per clinic; an account in one clinic only."""
+        encrypted). The token must be the account's: Meta is asked whose it is (`GET /me`), and a token
+        of another account, or one Meta refuses, is a 422 naming access_token. One account per clinic;
+        an account in one clinic only."""
         return instagram.connect(
             session=uow,
             actor=actor,
             account_id=body["account_id"],
             access_token=body["access_token"],
             now=now,
+            settings=settings,
         )
 
     @requires(Permission.CONFIGURE)

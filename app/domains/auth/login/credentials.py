@@ -86,7 +86,9 @@ def check_credentials(
         passwords.forget_attempt(redis, keys)
         raise
     if asks_code:
-        second_factor.spend(session=session, user_id=user.id, code=credentials.code, now=now)
+        second_factor.spend(
+            session=session, redis=redis, settings=settings, user_id=user.id, code=credentials.code, now=now
+        )
     passwords.forget_attempt(redis, keys)
     return user
 

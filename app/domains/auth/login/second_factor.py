@@ -7,7 +7,8 @@ and a QR code of it), and confirmed with a first code (`confirm`: ten recovery c
 and a token pair, so an admin made to enrol is signed in by it). From then on every login, the
 API's and the console's, needs a code besides the password (`asks_code`, `spend`; the login itself
 is app/domains/auth/login/credentials.py). A code counts as an attempt of the password throttle
-(app/domains/auth/passwords.py): a wrong one stays counted. A code is
+(app/domains/auth/passwords.py): a wrong one stays counted; and wrong codes are counted per user
+besides, which only a right code or the window's end clears (never a right password). A code is
 taken once: the time step of the last one accepted is kept, and a code of that step or an earlier
 one is refused. Codes of the step before and after the current one pass (a clock a little off, a
 code typed as it turned). API keys are not affected: they are not logins.
@@ -52,10 +53,31 @@ class Attempt:
     client_address: str
 
 
+def required_by(role: str, clinic_settings: dict | None) -> bool:
+    """Whether a clinic of these settings makes a second factor a condition for a user of this role."""
+    return role == Role.CLINIC_ADMIN.value and (clinic_settings or {}).get(REQUIRE_FOR_ADMINS) is True
+
+
 def required_for(session: UnitOfWork, user: User) -> bool:
     """Whether the user's clinic makes a second factor a condition of the user's login."""
-    clinic = session.get(Clinic, user.clinic_id)
-    return user.role == Role.CLINIC_ADMIN.value and (clinic.settings or {}).get(REQUIRE_FOR_ADMINS) is True
+    return required_by(user.role, session.get(Clinic, user.clinic_id).settings)
+
+
+def check_enrolment(*, required: bool, enrolled: bool) -> None:
+    """Forbidden `second_factor_enrollment_required` when the clinic requires a factor the user has
+    not enrolled: at login, at a refresh, and on every request of a session opened before the clinic
+    required it (until the user enrols)."""
+    if required and not enrolled:
+        raise Forbidden(
+            "your clinic requires a second factor for clinic admins: enrol one with "
+            "POST /api/auth/second-factor (your email and password), then confirm it",
+            code="second_factor_enrollment_required",
+        )
+
+
+def refuse_unenrolled(session: UnitOfWork, user: User) -> None:
+    """`check_enrolment` for the user as they are now."""
+    check_enrolment(required=required_for(session, user), enrolled=enrolled(session, user.id) is not None)
 
 
 def enrolled(session: UnitOfWork, user_id: int) -> SecondFactor | None:
@@ -69,12 +91,7 @@ def asks_code(*, session: UnitOfWork, user: User, code: str | None) -> bool:
     Unauthorized `second_factor_required` when the user has one and no code came, Forbidden
     `second_factor_enrollment_required` when they have none and their clinic requires one."""
     if enrolled(session, user.id) is None:
-        if required_for(session, user):
-            raise Forbidden(
-                "your clinic requires a second factor for clinic admins: enrol one with "
-                "POST /api/auth/second-factor (your email and password), then confirm it",
-                code="second_factor_enrollment_required",
-            )
+        check_enrolment(required=required_for(session, user), enrolled=False)
         return False
     if not code:
         raise Unauthorized(
@@ -85,12 +102,15 @@ def asks_code(*, session: UnitOfWork, user: User, code: str | None) -> bool:
     return True
 
 
-def spend(*, session: UnitOfWork, user_id: int, code: str, now: datetime) -> None:
+def spend(*, session: UnitOfWork, redis, settings, user_id: int, code: str, now: datetime) -> None:
     """Spend a code of the user's factor (six digits: the authenticator's, of a step after the last
     one taken; else one of the unused recovery codes); Unauthorized naming `code` when it is wrong
-    or used already."""
-    if not _spent(session, user_id, "".join(code.split()), now):
-        raise Unauthorized("wrong or already used code", errors={"json": {"code": ["wrong or already used"]}})
+    or used already. Counted per user (passwords.code_counted): TooManyRequests after too many wrong."""
+    with passwords.code_counted(redis, user_id, settings):
+        if not _spent(session, user_id, "".join(code.split()), now):
+            raise Unauthorized(
+                "wrong or already used code", errors={"json": {"code": ["wrong or already used"]}}
+            )
 
 
 def spend_counted(session: UnitOfWork, redis, settings, *, user: User, attempt: Attempt, now: datetime):
@@ -98,7 +118,9 @@ def spend_counted(session: UnitOfWork, redis, settings, *, user: User, attempt: 
     asked on its own (the console's second step, disabling, new recovery codes)."""
     keys = passwords.throttle_keys(user.email, attempt.client_address or "unknown")
     with passwords.counted(redis, keys, settings):
-        spend(session=session, user_id=user.id, code=attempt.code or "", now=now)
+        spend(
+            session=session, redis=redis, settings=settings, user_id=user.id, code=attempt.code or "", now=now
+        )
 
 
 def _spent(session: UnitOfWork, user_id: int, code: str, now: datetime) -> bool:

@@ -1,12 +1,12 @@
 """A clinic's sender identity: its own SMS number, Twilio Messaging Service, and email sender domain.
 
 Texts and STOPs to a number or a Service are routed to the clinic it is assigned to, so each is one
-clinic's, and never the platform's shared SMS_FROM (or EMAIL_FROM's domain), which every clinic
-without its own sends from. The platform operator assigns a number or Service to a clinic (it must
-be in the Twilio account the engine sends with, asked of Twilio) and verifies an email domain for
-it; the clinic's admin then chooses among what it was assigned. Each is unique by database index
-(two clinics at once: the second gets a 409 naming the field). A value the clinic already holds is
-not checked again (a settings change that leaves it alone keeps working).
+clinic's, and never the platform's shared SMS_FROM or FOLLOWUP_WHATSAPP_FROM (or EMAIL_FROM's
+domain), which every clinic without its own sends from. The platform operator assigns a number or
+Service to a clinic (it must be in the Twilio account the engine sends with, asked of Twilio) and
+verifies an email domain for it; the clinic's admin then chooses among what it was assigned. Each
+is unique by database index (two clinics at once: the second gets a 409 naming the field). A value
+the clinic already holds is not checked again (a settings change that leaves it alone keeps working).
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ COLUMNS = {
 # What an assigned SMS sender is, and the settings field that names it.
 NUMBER, MESSAGING_SERVICE = "number", "messaging_service"
 FIELD_OF_KIND = {NUMBER: "sms_number", MESSAGING_SERVICE: "sms_messaging_service_sid"}
-SHARED_SMS = "the platform's shared SMS_FROM, every clinic's without its own: never one clinic's"
+SHARED_SENDER = (
+    "a shared sender of the platform (SMS_FROM, FOLLOWUP_WHATSAPP_FROM), every clinic's without its "
+    "own: never one clinic's"
+)
 SHARED_EMAIL = "the domain of the platform's shared EMAIL_FROM is no clinic's own"
 
 
@@ -47,6 +50,12 @@ def sms_kind(sender: str) -> str:
 def is_shared_sms(sender: str | None, config) -> bool:
     """Whether `sender` (a number or Messaging Service SID) is the shared SMS_FROM."""
     return bool(sender) and sender == (config.sms_from or "")
+
+
+def is_shared_sender(sender: str | None, config) -> bool:
+    """Whether `sender` is one of the platform's shared senders, SMS_FROM or FOLLOWUP_WHATSAPP_FROM:
+    every clinic without its own sends from them, so none is ever one clinic's."""
+    return is_shared_sms(sender, config) or (bool(sender) and sender == (config.whatsapp_from or ""))
 
 
 def email_domain(address: str) -> str:
@@ -129,8 +138,8 @@ def _check_control(session: UnitOfWork, clinic: Clinic, field: str, wanted: str,
                 "sender domains)",
             )
         return
-    if is_shared_sms(wanted, config):
-        raise not_controlled(field, SHARED_SMS)
+    if is_shared_sender(wanted, config):
+        raise not_controlled(field, SHARED_SENDER)
     assigned = session.scalar(
         sa.select(AssignedSmsSender.id).where(
             AssignedSmsSender.clinic_id == clinic.id,
@@ -152,11 +161,11 @@ def _check_control(session: UnitOfWork, clinic: Clinic, field: str, wanted: str,
 def assign_sms_sender(*, session: UnitOfWork, clinic_id: int, sender: str, config, now: datetime) -> dict:
     """Assign a number (E.164) or Messaging Service SID of the engine's Twilio account to the clinic
     (idempotent): its admin may then choose it, and texts to it are routed to it. ValidationFailed
-    naming `sender` for the shared SMS_FROM or one outside the account; Conflict if another
-    clinic's; TwilioUnavailable (503) if Twilio cannot be asked."""
+    naming `sender` for a shared sender (SMS_FROM, FOLLOWUP_WHATSAPP_FROM) or one outside the
+    account; Conflict if another clinic's; TwilioUnavailable (503) if Twilio cannot be asked."""
     clinic = _get_clinic(session, clinic_id)
-    if is_shared_sms(sender, config):
-        raise ValidationFailed({"sender": [SHARED_SMS]}, f"sender: {SHARED_SMS}")
+    if is_shared_sender(sender, config):
+        raise ValidationFailed({"sender": [SHARED_SENDER]}, f"sender: {SHARED_SENDER}")
     row = session.scalar(sa.select(AssignedSmsSender).where(AssignedSmsSender.sender == sender))
     if row is not None and row.clinic_id != clinic_id:
         raise _assigned_elsewhere()
@@ -232,8 +241,8 @@ def _described(clinic: Clinic, row: AssignedSmsSender) -> dict:
 
 def assignee(*, session: UnitOfWork, sender: str, kind: str, config) -> Clinic | None:
     """The clinic a number or Messaging Service is assigned to: where a text to it goes. None for
-    the shared SMS_FROM, whatever was ever recorded for it."""
-    if not sender or is_shared_sms(sender, config):
+    a shared sender, whatever was ever recorded for it."""
+    if not sender or is_shared_sender(sender, config):
         return None
     return session.scalar(
         sa.select(Clinic)

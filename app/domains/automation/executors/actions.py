@@ -10,6 +10,7 @@ nothing, so the why-trail always has an answer.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
@@ -20,10 +21,9 @@ from app.domains.assignment import staff
 from app.domains.auth.models import Clinic, User
 from app.domains.automation import steps
 from app.domains.automation.models import AutomationStep, StepStatus
-from app.domains.business_hours.rules import within_business_hours
+from app.domains.business_hours.rules import when_text, within_business_hours
 from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import updates as lead_updates
-from app.domains.leads.models import Lead
 from app.domains.outbound import service as notifications
 from app.domains.pipeline import service as pipeline
 from app.domains.pipeline.models import PipelineStage
@@ -34,6 +34,9 @@ from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, InvalidTransition, ValidationFailed
 from app.platform.roles import Actor
 from app.platform.scheduling.memo import Memo
+
+if TYPE_CHECKING:
+    from app.domains.leads.models import Lead
 
 # --- create_task ----------------------------------------------------------------------------------
 
@@ -189,9 +192,10 @@ def notify(
     leads tells the same coordinator, whose preferences it reads once."""
     action = step.action
     texts = (action["title"], action.get("body") or "")
-    values = message_templates.merge_values(
-        session=session, lead=lead, extra=action.get("merge"), texts=texts
-    )
+    extra = action.get("merge") or {}
+    if any("email_goes_at" in text for text in texts):
+        extra = {**extra, "email_goes_at": _email_goes_at(session, step, now)}
+    values = message_templates.merge_values(session=session, lead=lead, extra=extra, texts=texts)
     recipients = _recipients(session, lead, action)
     if not recipients:
         steps.finish(step, StepStatus.SKIPPED, now, reason="nobody to notify (no owner or active user)")
@@ -218,6 +222,30 @@ def notify(
         if row is not None:
             made.append(row.id)
     steps.finish(step, StepStatus.DONE, now, notification_ids=made, user_ids=recipients)
+
+
+def _email_goes_at(session: UnitOfWork, step: AutomationStep, now: datetime) -> str:
+    """When the email the same rule planned for the same event goes, in the clinic's time (run
+    before the note, it has already been sent, or moved out of quiet hours or the clinic's pause)."""
+    email = session.scalar(
+        sa.select(AutomationStep)
+        .where(
+            AutomationStep.lead_id == step.lead_id,
+            AutomationStep.rule_id == step.rule_id,
+            AutomationStep.event_id == step.event_id,
+            AutomationStep.action_type == "send_email",
+        )
+        .order_by(AutomationStep.id.desc())
+        .limit(1)
+    )
+    if email is None:
+        return "is not planned"
+    clinic = session.get(Clinic, step.clinic_id)
+    if email.status == StepStatus.SCHEDULED:
+        return f"goes {when_text(clinic, email.run_at, now)} unless they reply or book first"
+    if email.status == StepStatus.DONE:
+        return f"went {when_text(clinic, email.finished_at or now, now)}"
+    return f"will not go: {email.result.get('reason') or email.status}"
 
 
 # --- assign, suggest ------------------------------------------------------------------------------

@@ -137,6 +137,7 @@ def _send_instead(
                 sent_by=SYSTEM,
                 details={"automation_step_id": step.id, "fallback_for": step.result.get("notification_id")},
                 not_before=decision.to if decision.verdict == policy.MOVE else None,  # quiet hours: held
+                held_by=decision.held_by,
                 merge=step.action.get("merge"),
                 bulk=steps.is_campaign(step),  # the step's own lane
             ),

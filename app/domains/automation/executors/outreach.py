@@ -97,7 +97,9 @@ def send_message(
     if overtaken is not None:  # e.g. held overnight by quiet hours, and the coordinator called at 07:30
         steps.finish(step, StepStatus.SKIPPED, now, reason=overtaken, held_back_by="contact policy")
         return SKIPPED
-    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now)
+    # The follow-up pass releases its Instagram steps under Meta's human-agent policy (follow_up_pass.py).
+    sent_as = policy.HUMAN_AGENT if step.action.get(policy.HUMAN_AGENT) else policy.AUTOMATED
+    decision = to_lead.check_policy(session=session, lead=lead, channel=channel, at=now, sent_as=sent_as)
     fallback = fallback_channel(step, channel) if message.instead_of is None else None
     if decision.verdict == policy.SKIP and fallback and decision.reason in policy.channel_refusals(channel):
         # Opted out of this channel only (or no address for it): the step goes by its fallback,
@@ -105,6 +107,8 @@ def send_message(
         instead = StepMessage(fallback, subject or fallback_subject(step), body, instead_of=decision.reason)
         return send_message(session=session, step=step, lead=lead, message=instead, now=now)
     context = {"origin": steps.origin_of(step)}
+    if sent_as != policy.AUTOMATED:  # the send-time check keeps the pass's window (at_send.py)
+        context["sent_as"] = sent_as
     if channel == policy.WHATSAPP and decision.verdict != policy.SKIP:
         body, template, closed = whatsapp.choose(
             session, lead.id, (body, WhatsAppTemplate.named_in(step.action)), now

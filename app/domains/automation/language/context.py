@@ -7,32 +7,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domains.activities import rules as activity_rules
-from app.domains.activities.models import LeadActivity
-from app.domains.automation import rules
+from app.domains.automation import attempts, rules
 from app.domains.intelligence import service as intelligence_service
 from app.domains.leads.models import Lead, LeadSource
 from app.domains.pipeline.models import PipelineStage
 from app.platform.db import UnitOfWork
 
-_ATTEMPTS_LOOKBACK = 50
 
-
-def failed_attempts_in_a_row(session: UnitOfWork, lead_id: int, as_of: datetime | None = None) -> int:
-    """Attempts (calls that failed, outbound emails and texts, staff's or automation's) since the
-    lead's last contact (activities/rules.py defines both)."""
-    stmt = sa.select(
-        LeadActivity.type, LeadActivity.direction, LeadActivity.outcome, LeadActivity.details
-    ).where(
-        LeadActivity.lead_id == lead_id,
-        sa.or_(activity_rules.contact_clause(), activity_rules.attempt_clause()),
-    )
-    if as_of is not None:
-        stmt = stmt.where(LeadActivity.occurred_at <= as_of)
-    recent = session.execute(
-        stmt.order_by(LeadActivity.occurred_at.desc(), LeadActivity.id.desc()).limit(_ATTEMPTS_LOOKBACK)
-    )
-    return activity_rules.attempts_in_a_row(recent)
+def failed_attempts_in_a_row(session: UnitOfWork, lead_id: int, as_of: datetime) -> int:
+    """Failed attempts since the lead's last contact, as the cadence counts them (automation/attempts.py)."""
+    return attempts.failed_in_a_row(session, lead_id, as_of)
 
 
 def _source_category(session: UnitOfWork, source_id: int) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.domains.activities.events import ActivityLogged
 from app.domains.assignment.events import LeadAssigned
+from app.domains.automation.events import AttemptFailed
 from app.domains.consultations.events import (
     BenefitsReset,
     ConsultationAttended,
@@ -31,6 +32,7 @@ TRIGGERS = tuple(
         LeadLost,
         LeadStale,
         ActivityLogged,
+        AttemptFailed,  # app/domains/automation/cadence.py: an attempt failed and counts
         TaskOverdue,
         LeadScoreChanged,  # app/domains/intelligence: the lead's conversion score moved (by 0.05 or more)
         # app/domains/consultations: booked or moved (`event.rescheduled`), checked in, missed, cancelled

@@ -29,8 +29,11 @@ class SlotQuery:
     provider_id: int | None = None
 
 
-def free_slots(*, session: UnitOfWork, clinic_id: int, query: SlotQuery, now: datetime) -> list[rules.Slot]:
-    """The type's free slots over the local days asked (at most MAX_DAYS_ASKED of them)."""
+def free_slots(
+    *, session: UnitOfWork, clinic_id: int, query: SlotQuery, now: datetime, booked: bool = True
+) -> list[rules.Slot]:
+    """The type's free slots over the local days asked (at most MAX_DAYS_ASKED of them); `booked`
+    False: the slots its hours offer as if nothing were booked or busy (was a start ever offered?)."""
     if query.last < query.first:
         raise ValidationFailed("to", "on or after from")
     if (query.last - query.first).days >= rules.MAX_DAYS_ASKED:
@@ -43,10 +46,12 @@ def free_slots(*, session: UnitOfWork, clinic_id: int, query: SlotQuery, now: da
         provider_id=query.provider_id,
         span=(query.first, query.last),
     )
-    return _search(session, plan, now)
+    return _search(session, plan, now, booked=booked)
 
 
-def _search(session: UnitOfWork, plan: availability.SearchPlan, now: datetime) -> list[rules.Slot]:
+def _search(
+    session: UnitOfWork, plan: availability.SearchPlan, now: datetime, *, booked: bool = True
+) -> list[rules.Slot]:
     if not plan.providers:
         return []
     zone = ZoneInfo(plan.clinic.timezone)
@@ -55,10 +60,11 @@ def _search(session: UnitOfWork, plan: availability.SearchPlan, now: datetime) -
     until = datetime.combine(plan.span[1] + timedelta(days=2), time(0), zone).astimezone(UTC)
     ids = [p.id for p in plan.providers]
     taken: dict[int, list] = {pid: [] for pid in ids}
-    for provider_id, start, end in held(session, ids, since, until):
-        taken[provider_id].append((start, end))
-    for provider_id, start, end in availability.busy_blocks(session, ids, since, until):
-        taken[provider_id].append((start, end))
+    if booked:
+        for provider_id, start, end in held(session, ids, since, until):
+            taken[provider_id].append((start, end))
+        for provider_id, start, end in availability.busy_blocks(session, ids, since, until):
+            taken[provider_id].append((start, end))
     times = [rules.ProviderTime(pid, plan.calendars[pid], taken[pid]) for pid in ids]
     return rules.free_slots(times, plan.rules, plan.span, plan.closed, now)
 

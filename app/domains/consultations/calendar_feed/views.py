@@ -16,6 +16,7 @@ blp = make_blueprint("calendar", "Open tasks as an iCalendar feed")
 class CalendarToken(MethodView):
     @requires(ANY)
     @blp.response(201, schemas.CalendarTokenOut)
+    @blp.alt_response(422, description="Called with an API key: only a user has a calendar")
     @inject
     def post(self, *, uow, actor, now):
         """A new secret URL for my calendar feed (the previous one stops working)."""

@@ -125,6 +125,10 @@ def receive(*, session: UnitOfWork, clinic_id: int, message: dict, now: datetime
     return InboundAnswer.of(row)
 
 
+def clinic_exists(session: UnitOfWork, clinic_id: int) -> bool:
+    return session.get(Clinic, clinic_id) is not None
+
+
 def _from_unknown_sender(
     session: UnitOfWork, clinic: Clinic, message: dict, received_at: datetime, now: datetime
 ) -> None:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.db import Base, UTCDateTime
+from app.platform.db.protected import EncryptedString
 
 
 class InboundMessage(Base):
@@ -47,3 +48,22 @@ class ProviderDelivery(Base):
     provider: Mapped[str] = mapped_column(sa.String(16))  # twilio_sms | sendgrid_event
     delivery_id: Mapped[str] = mapped_column(sa.String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UnclaimedMessage(Base):
+    """A message to the platform's shared sender from a phone no clinic texted from it lately: no
+    clinic's, so it waits in the platform operator's queue (never dropped) until the operator hands
+    it to a clinic, where it becomes that clinic's inbound message. Stored once per provider id; its
+    sender and text are PHI, encrypted, and cleared once handed on."""
+
+    __tablename__ = "unclaimed_messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))  # sms | whatsapp
+    message_id: Mapped[str] = mapped_column(sa.String(128))  # the provider's id
+    sender: Mapped[str | None] = mapped_column("sender_encrypted", EncryptedString, key="sender")
+    body: Mapped[str | None] = mapped_column(EncryptedString)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    handed_to_clinic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinics.id"))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

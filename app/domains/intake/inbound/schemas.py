@@ -67,3 +67,25 @@ class ReceivedOut(AnswerSchema):
     (docs/guides/web-forms.md, "What the answers say")."""
 
     received = fields.Boolean(metadata={"description": "always true: the request was taken"})
+
+
+class UnclaimedMessageOut(AnswerSchema):
+    """A message to the platform's shared sender that no clinic texted that phone from lately."""
+
+    id = fields.Integer()
+    channel = fields.String(metadata={"description": "sms or whatsapp"})
+    sender = fields.String(allow_none=True, metadata={"description": "the phone it came from (E.164)"})
+    body = fields.String(allow_none=True)
+    received_at = UTCDateTime()
+
+
+class HandToClinicIn(RequestSchema):
+    """The clinic a waiting message is for."""
+
+    clinic_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class HandedOut(AnswerSchema):
+    id = fields.Integer()
+    handed_to_clinic_id = fields.Integer()
+    handled_at = UTCDateTime()

@@ -7,10 +7,18 @@ from flask.views import MethodView
 
 from app.domains.auth import signing
 from app.domains.auth.signing_secrets.guard import signed_for
-from app.domains.intake.inbound import caller_id, email_replies, schemas, sendgrid, twilio, unknown_senders
+from app.domains.intake.inbound import (
+    caller_id,
+    email_replies,
+    schemas,
+    sendgrid,
+    shared_sender,
+    twilio,
+    unknown_senders,
+)
 from app.domains.intake.inbound import messages as inbound
 from app.domains.leads.schemas import LeadCreatedOut, LeadIn
-from app.platform.access import public, requires
+from app.platform.access import platform_only, public, requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
 from app.platform.idempotency.web import idempotent
@@ -67,7 +75,8 @@ class TwilioInboundSms(MethodView):
         the platform operator assigned the Messaging Service or number it went to, recorded on the
         lead with that `From`; STOP opts the number out for the whole clinic, START/UNSTOP back in,
         HELP is answered with the clinic's help text. The shared SMS_FROM is no clinic's own: to it,
-        STOP and START apply in every clinic sending from it, and other texts are stored nowhere.
+        STOP and START apply in every clinic sending from it, and any other text is the clinic's that
+        last texted that phone from it, else it waits in the platform operator's queue.
         A MessageSid acts once: a replay is answered and does nothing. Answers TwiML."""
         form = signing.twilio_form(settings=settings, request=request)
         answer = twilio.receive_sms(session=uow, form=form, settings=settings, now=now)
@@ -80,6 +89,7 @@ class SendgridEvents(MethodView):
     @blp.response(200)
     @blp.alt_response(401, description="Missing or bad signature")
     @blp.alt_response(404, description="Not configured (SENDGRID_EVENT_PUBLIC_KEY)")
+    @blp.alt_response(422, description="The body is not a JSON array of events")
     @inject
     def post(self, *, uow, now, settings):
         """SendGrid's Event Webhook (a JSON array): a hard bounce, a drop or a spam complaint opts
@@ -129,3 +139,31 @@ class CaptureUnknownSender(MethodView):
         )
         made.lead.possible_duplicates = made.possible_duplicates  # for this response only
         return made.lead
+
+
+@blp.route("/platform/unclaimed-messages")
+class UnclaimedMessages(MethodView):
+    @platform_only
+    @blp.response(200, schemas.UnclaimedMessageOut(many=True))
+    @inject
+    def get(self, *, uow):
+        """The platform operator's queue: texts and WhatsApp messages to the shared sender from a
+        phone no clinic texted from it within SHARED_SENDER_REPLY_DAYS, oldest first."""
+        return shared_sender.waiting(uow)
+
+
+@blp.route("/platform/unclaimed-messages/<int:message_id>/clinic")
+class HandUnclaimedMessage(MethodView):
+    @platform_only
+    @blp.arguments(schemas.HandToClinicIn)
+    @blp.response(200, schemas.HandedOut)
+    @blp.alt_response(404, description="No such waiting message, or no such clinic (`clinic_id`)")
+    @blp.alt_response(409, description="Handed to a clinic already")
+    @inject
+    def post(self, body, message_id, *, uow, now):
+        """Hand a waiting message to the clinic it is for: it joins the thread of that clinic's lead
+        with the number (else an unknown sender's conversation in its inbox), and the queue keeps
+        no copy of its sender or text."""
+        return shared_sender.hand_to_clinic(
+            session=uow, unclaimed_id=message_id, clinic_id=body["clinic_id"], now=now
+        )

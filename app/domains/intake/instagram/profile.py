@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from app.domains.auth.instagram import service as instagram
+from app.domains.auth.instagram.graph import GRAPH_VERSION
 
 log = logging.getLogger(__name__)
 PROFILE_TIMEOUT = 5.0  # seconds: the webhook waits for it, and Meta wants its answer quickly
@@ -25,7 +25,7 @@ def fetch_profile(*, settings, igsid: str, token: str) -> dict:
     base = settings.instagram_graph_url.rstrip("/")
     query = urllib.parse.urlencode({"fields": "username,name"})
     request = urllib.request.Request(
-        f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(igsid, safe='')}?{query}",
+        f"{base}/{GRAPH_VERSION}/{urllib.parse.quote(igsid, safe='')}?{query}",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
     try:

@@ -22,10 +22,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from app.domains.auth.instagram import service as instagram
+from app.domains.auth.instagram.graph import GRAPH_VERSION, RETRIED_CODES
 from app.domains.outbound.providers.transport import OutcomeUnknown, Outgoing, PermanentError, TransientError
 
-RETRIED_CODES = frozenset({1, 2, 4, 17, 32, 613})
 MAX_TEXT = 1000  # Meta's limit on a text message's length
 
 
@@ -44,7 +43,7 @@ def send_instagram(message: Outgoing, settings) -> str:
     else:
         body["messaging_type"] = "RESPONSE"
     base = settings.instagram_graph_url.rstrip("/")
-    url = f"{base}/{instagram.GRAPH_VERSION}/{urllib.parse.quote(message.sender, safe='')}/messages"
+    url = f"{base}/{GRAPH_VERSION}/{urllib.parse.quote(message.sender, safe='')}/messages"
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),

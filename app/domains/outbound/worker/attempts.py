@@ -97,7 +97,7 @@ def record_outcome(
     A transient error makes the row pending again with a delivery job after the backoff."""
     notification_id, status, error = attempt.message.notification_id, attempt.status, attempt.error
     if status == DeliveryStatus.SENT:
-        return _record_sent(session, notification_id, attempt.number, attempt.provider_id, now)
+        return _record_sent(session, attempt, now)
     notification = outbound.locked_attempt(session, Notification, notification_id, attempt.number)
     if notification is None:
         return "stale"
@@ -106,6 +106,7 @@ def record_outcome(
             DeliveryStatus.UNKNOWN,
             (error or "")[: outbound.MAX_ERROR],
         )
+        notification.sender = sending.sender_of(attempt.message)  # it may have gone
         log.warning("notification %s: outcome unknown, held for reconciliation", notification_id)
         return DeliveryStatus.UNKNOWN
     due = outbound.give_up_or_retry(
@@ -137,20 +138,22 @@ _RECORD_SENT = outbound.settled_statement(
     status=DeliveryStatus.SENT,
     sent_at=sa.bindparam("now", type_=Notification.__table__.c.sent_at.type),
     provider_message_id=sa.bindparam("provider_message_id"),
+    sender=sa.bindparam("sender"),
     last_error=None,
+    held_until=None,  # it went: no longer held
+    held_by=None,
 )
 
 
-def _record_sent(
-    session: UnitOfWork, notification_id: int, attempt: int, provider_message_id: str | None, now: datetime
-) -> str:
+def _record_sent(session: UnitOfWork, attempt: sending.Attempt, now: datetime) -> str:
     sent = outbound.settled(
         session,
         _RECORD_SENT,
-        notification_id,
-        attempt,
+        attempt.message.notification_id,
+        attempt.number,
         now=now,
-        provider_message_id=(provider_message_id or "")[:128] or None,
+        provider_message_id=(attempt.provider_id or "")[:128] or None,
+        sender=sending.sender_of(attempt.message),
     )
     return DeliveryStatus.SENT if sent else "stale"
 

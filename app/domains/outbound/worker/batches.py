@@ -49,7 +49,7 @@ from app.platform.scheduling import wakeups
 log = logging.getLogger(__name__)
 
 _CLAIM = outbound.claim_many_statement(Notification.__table__, sending.CLAIMED)
-_OUTCOME = ("status", "attempts", "sent_at", "provider_message_id", "last_error", "next_attempt_at")
+_OUTCOME = ("status", "attempts", "sent_at", "provider_message_id", "sender", "last_error", "next_attempt_at")
 HANDED_BACK = "handed back"
 STEPPED_ASIDE = "stepped aside"  # left for later while a new lead's processing waits
 STEPPED_ASIDE_ONCE = "stepped_aside"  # in a handed-back batch job's payload: it does not again
@@ -263,6 +263,7 @@ def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
         "attempts": attempt.number,
         "sent_at": None,
         "provider_message_id": None,
+        "sender": None,
         "last_error": None,
         "next_attempt_at": None,
     }
@@ -271,9 +272,14 @@ def _outcome(attempt: sending.Attempt, now: datetime, settings) -> dict:
             status=DeliveryStatus.SENT,
             sent_at=now,
             provider_message_id=(attempt.provider_id or "")[:128] or None,
+            sender=sending.sender_of(attempt.message),
         )
     elif attempt.status == DeliveryStatus.UNKNOWN:  # held for reconciliation, never retried by itself
-        value.update(status=DeliveryStatus.UNKNOWN, last_error=(attempt.error or "")[: outbound.MAX_ERROR])
+        value.update(
+            status=DeliveryStatus.UNKNOWN,
+            sender=sending.sender_of(attempt.message),  # it may have gone
+            last_error=(attempt.error or "")[: outbound.MAX_ERROR],
+        )
     elif attempt.status == HANDED_BACK:  # never handed to the provider: not an attempt
         value.update(status=DeliveryStatus.PENDING, attempts=attempt.number - 1, next_attempt_at=now)
     else:

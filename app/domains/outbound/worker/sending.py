@@ -16,7 +16,7 @@ from app.domains.auth.instagram import service as instagram
 from app.domains.auth.models import Clinic
 from app.domains.outbound import outgoing
 from app.domains.outbound.models import Channel, DeliveryStatus, Notification, WhatsAppTemplate
-from app.domains.outbound.providers import channels
+from app.domains.outbound.providers import channels, transport
 from app.domains.outbound.providers.pacing import Pacers
 from app.domains.outbound.worker import rate_limits
 from app.platform import clock
@@ -66,6 +66,7 @@ class Hold:
 
     reason: str
     until: datetime | None = None
+    held_by: str | None = None  # deferred: what holds it (delivery rules' HOLD_REASONS)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def held_at_send(
             _hand_back(session, row, status=DeliveryStatus.CANCELLED, why=f"cancelled: {hold.reason}")
             log.info("notification %s cancelled at send time", row.id)
         else:
-            _defer(session, row, hold.until, f"held until {hold.until.isoformat()}: {hold.reason}", now)
+            why = f"held until {hold.until.isoformat()}: {hold.reason}"
+            _defer(session, row, (hold.until, hold.held_by), why, now)
         return True
     return False
 
@@ -114,12 +116,15 @@ def deferred_by_rate_limit(session: UnitOfWork, row, now: datetime, cache: dict 
     if held is None:
         return False
     until, why = held
-    _defer(session, row, until, why, now)
+    _defer(session, row, (until, delivery_rules.PACING), why, now)  # the clinic's pace with its provider
     return True
 
 
-def _defer(session: UnitOfWork, row, until: datetime, why: str, now: datetime) -> None:
-    _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, next_attempt_at=until)
+def _defer(session: UnitOfWork, row, hold: tuple[datetime, str | None], why: str, now: datetime) -> None:
+    """Back to pending until `hold`'s time, the hold (time, what holds it) written on the row."""
+    until, held_by = hold
+    values = {"next_attempt_at": until, "held_until": until, "held_by": held_by}
+    _hand_back(session, row, status=DeliveryStatus.PENDING, why=why, **values)
     job = outgoing.delivery_job(row.id, row.clinic_id, until, bulk=row.bulk)
     session.schedule(scheduling.Job(now=now, **job))
 
@@ -179,8 +184,7 @@ def message_of(
 def with_media(session: UnitOfWork, row, outgoing: channels.Outgoing) -> channels.Outgoing:
     """The message with the image or video queued beside its text (its context's `media`): read
     for a channel that carries media only, so an email's claim decrypts no context."""
-    context = session.scalar(sa.select(Notification.context).where(Notification.id == row.id)) or {}
-    media = context.get("media") if isinstance(context, dict) else None
+    media = stored_context(session, row.id).get("media")
     if not isinstance(media, dict) or not media.get("url"):
         return outgoing
     return replace(outgoing, media_url=media["url"], media_kind=media.get("kind"))
@@ -189,7 +193,8 @@ def with_media(session: UnitOfWork, row, outgoing: channels.Outgoing) -> channel
 def instagram_message(session: UnitOfWork, row) -> channels.Outgoing:
     """A DM as the clinic's connected account (its id the sender, its token the credential), with
     Meta's human-agent tag once 24 hours have passed since the family's last message: only a person's
-    reply goes that late (the contact policy cancels an automated one, at_send)."""
+    reply, or the follow-up pass's message released on the clinic's behalf, goes that late (the
+    contact policy cancels any other automated one, at_send)."""
     account = instagram.account_of(session, row.clinic_id)
     now = clock.now()  # Meta's window is counted when the message reaches it, not when it was queued
     last = instagram.last_inbound_at(session, row.lead_id) if row.lead_id is not None else None
@@ -270,6 +275,13 @@ def _email_sender(session: UnitOfWork, clinic_id: int, settings) -> str:
     return email_sender(clinic_settings(session, clinic_id), settings)
 
 
+def stored_context(session: UnitOfWork, notification_id: int) -> dict:
+    """A claimed message's context (what goes beside its texts), read only where it is needed: a
+    claim does not decrypt it."""
+    context = session.scalar(sa.select(Notification.context).where(Notification.id == notification_id))
+    return context if isinstance(context, dict) else {}
+
+
 def clinic_settings(session: UnitOfWork, clinic_id: int) -> dict | None:
     """The clinic's settings (its From address, its provider rate limits)."""
     return session.connection().execute(_CLINIC_SETTINGS, {"clinic_id": clinic_id}).scalar()
@@ -288,6 +300,13 @@ def sms_sender(clinic_settings: dict | None, settings) -> str:
     sender is also how Twilio's inbound texts are routed back to it."""
     values = clinic_settings or {}
     return values.get("sms_messaging_service_sid") or values.get("sms_number") or settings.sms_from or ""
+
+
+def sender_of(message: channels.Outgoing) -> str | None:
+    """The From a message is recorded under: an email's plain address, else the number, Messaging
+    Service or account it went from."""
+    sender = transport.address_of(message.sender) if message.channel == Channel.EMAIL else message.sender
+    return (sender or "")[:64] or None
 
 
 OUTCOME_UNKNOWN = "outcome unknown"  # how the error of a send nobody answered for starts
