@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from app.domains.lead_messages.booking_link import booking_url
 from app.platform import clock
-from tests.automation.kit import tasks_of
+from tests.automation.kit import jobs, run_events, tasks_of
 from tests.automation.outreachkit import configure_clinic
 from tests.automation.test_break_up import a_lead, events_done, log, unanswered_call
 from tests.booking_page.kit import bookable_clinic, later, tomorrow_at
@@ -167,3 +167,15 @@ def test_a_booking_by_the_family_on_the_booking_page_cancels_a_held_break_up(app
         wait_for(lambda: break_up_steps(client, tenant, lead["id"])[0]["status"] == "cancelled", timeout=60)
         wait_for(lambda: events_done(app), timeout=60)
     assert_ended_by_engagement(client, tenant, lead["id"])
+
+
+def test_the_third_call_plans_the_break_up_when_its_event_runs_a_moment_early(app, client, tenant):
+    """A worker whose clock reads a little behind the web's (within the early-run tolerance, as a
+    loaded host's can) still counts the call its event is about: the break-up is planned."""
+    lead = a_lead(client, tenant)
+    three_failed_days(client, tenant, lead["id"])
+    while pending := jobs(app, lead["id"], "events.process"):
+        run_events(app, lead["id"], now=max(job.due_at for job in pending) - timedelta(seconds=0.5))
+    [step] = break_up_steps(client, tenant, lead["id"])
+    assert step["action_type"] == "send_email"
+    assert trail(client, tenant, lead["id"])["suggested_action"] == "mark_lost"

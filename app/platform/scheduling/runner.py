@@ -271,6 +271,10 @@ def _run_handler(
         log.error("job %s: %s", job.id, job.last_error)
         return NO_HANDLER, None, None
     job_id, attempts = job.id, job.attempts  # a failed flush expires them: read before
+    # A row run early (within the tolerance for clocks that differ) runs as of its due time: its
+    # handler never sees a time before the moment it was planned for, so nothing written up to then
+    # (an event's activity, stamped with that same time) is "in the future" to it.
+    now = max(now, job.due_at)
     with tracing.job_span(kind=job.kind, job_id=job.id, traceparent=job.trace_parent):
         try:
             if kind.together:
@@ -359,7 +363,8 @@ def _run_together(*, db, counted: list, now: datetime, started: float) -> dict[i
             kind = db.job_kinds.kind_of(counted[0].kind)
             if kind is not None and kind.together:  # one call for all the rows, when they finish
                 ran = [(job.id, RAN, job.due_at) for job in jobs]
-                _finish_together(session, lambda: kind.handler(session=session, jobs=jobs, now=now))
+                as_of = max([now, *(job.due_at for job in jobs)])  # as _run_handler: never before due
+                _finish_together(session, lambda: kind.handler(session=session, jobs=jobs, now=as_of))
             else:
                 memo = Memo()  # the batch's transaction's: what one row's handler read, the next uses
                 for job in jobs:
