@@ -34,6 +34,8 @@ MENU = (
     # Bulk changes are made by those who may change leads; the front desk's imports, the only bulk
     # job it starts, have their own page (Import), so it is not offered a list it cannot act on.
     Entry("bulk_jobs", "console.bulk_jobs", Permission.UPDATE),
+    # Those who work leads see how their own work goes; the clinic's figures are the Reports.
+    Entry("my_figures", "console.reports.mine", Permission.UPDATE),
     Entry("reports", "console.reports.show", Permission.ANALYTICS),
     Entry("analytics", "console.analytics", Permission.ANALYTICS),
     Entry("rules", "console.automation.rules_list", Permission.CONFIGURE),

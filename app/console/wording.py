@@ -355,6 +355,7 @@ MENU = {
     "import": "Import",
     "team": "Team",
     "bulk_jobs": "Bulk jobs",
+    "my_figures": "My figures",
     "reports": "Reports",
     "analytics": "Analytics",
     "rules": "Rules",

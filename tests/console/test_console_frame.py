@@ -31,9 +31,12 @@ HOMES = {
 # What each role's menu offers, in order.
 MENUS = {
     "front_desk": ["Today", "New lead", "Inbox", "Board", "Import"],
-    "treatment_coordinator": ["Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs"],
+    "treatment_coordinator": [
+        "Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures",
+    ],
     "clinic_admin": [
-        "Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "Reports", "Analytics",
+        "Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures", "Reports",
+        "Analytics",
         "Rules", "Sequences", "Failures", "Health", "Settings",
     ],
     "doctor": ["Reports", "Analytics"],

@@ -37,6 +37,7 @@ PAGES = {
     "/console/board/leads/{lead_id}/stage": Permission.UPDATE,  # a card's move form without the script
     "/console/team": Permission.ASSIGN,
     "/console/reports": Permission.ANALYTICS,
+    "/console/reports/mine": Permission.UPDATE,  # a coordinator's own figures
     "/console/inbox": Permission.READ,
     "/console/inbox/leads/{lead_id}": Permission.READ,
     "/console/inbox/unknown/{conversation_id}": Permission.READ,

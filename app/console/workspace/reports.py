@@ -32,6 +32,10 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 731  # two years: the longest range the benchmark measures
 # The reports the page shows, in its order (the API's names); each has its CSV.
 SHOWN = ("funnel", "sources", "revenue", "speed-to-lead", "consultations", "follow-up-response")
+# A coordinator's own figures (/console/reports/mine): the same reports over the leads assigned to
+# them. Whoever works leads (lead:update) sees their own work; the clinic's figures, everyone's,
+# stay with lead:analytics.
+OWN = ("speed-to-lead", "follow-up", "bookings", "consultations")
 
 
 def _local_day(name: str, text: str | None) -> date | None:
@@ -58,11 +62,11 @@ def date_range(args, zone: ZoneInfo, now: datetime) -> tuple[date, date, datetim
     return first, last, start, end
 
 
-def _report(uow, actor, name: str, bounds: tuple, now: datetime) -> dict:
+def _report(uow, actor, name: str, bounds: tuple, now: datetime, *, own: bool = False) -> dict:
+    """One of the API's reports over `bounds`; `own`: over the leads assigned to the actor only."""
     start, end = bounds
-    return analytics.report(
-        session=uow, clinic_id=actor.clinic_id, name=name, args={"start": start, "end": end}, now=now
-    )
+    args = {"start": start, "end": end, **({"coordinator_id": actor.user_id} if own else {})}
+    return analytics.report(session=uow, clinic_id=actor.clinic_id, name=name, args=args, now=now)
 
 
 def _zone(uow, actor) -> ZoneInfo:
@@ -87,6 +91,21 @@ def show(*, uow, actor, now):
         sequence_step=wording.sequence_step,
         follow_ups=follow_ups,
         **reports,
+    )
+
+
+@blp.route("/mine")
+@page(Permission.UPDATE)
+@inject
+def mine(*, uow, actor, now):
+    first, last, start, end = date_range(request.args, _zone(uow, actor), now)
+    figures = {name.replace("-", "_"): _report(uow, actor, name, (start, end), now, own=True) for name in OWN}
+    return render_template(
+        "console/workspace/my_figures.html",
+        first=first,
+        last=last,
+        range_args={"from": first.isoformat(), "to": last.isoformat()},
+        **figures,
     )
 
 
