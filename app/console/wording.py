@@ -271,6 +271,13 @@ def _tries(count: int) -> str:
 
 
 # On a lead's page when the clinic's booking link would offer no time (booking_page.booking_gaps).
+# The reply box's "Send the booking link": the message sent, merged as it goes (their own link).
+SEND_BOOKING_LINK = "Send the booking link"
+BOOKING_LINK_MESSAGE = {
+    "subject": "Book your consultation at {{ clinic_name }}",
+    "body": "Hi {{ first_name }}, here is your link to book a consultation at {{ clinic_name }} at a time "
+    "that suits you: {{ booking_link }}",
+}
 DEAD_BOOKING_LINK = "This family's booking link would offer no time: {missing}."
 DEAD_BOOKING_GAPS = {"provider": "the clinic has no provider", "consultation_type": "no consultation type"}
 

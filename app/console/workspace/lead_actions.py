@@ -194,12 +194,21 @@ def no_show(*, session, lead_id: int, consultation_id: int, change: Change):
     )
 
 
+SEND_BOOKING_LINK = "booking_link"  # the reply form's second button
+
+
 def reply(*, session, lead_id: int, change: Change):
     """`POST /api/leads/{id}/conversation/messages`: the form's idempotency key (made when the page
-    was drawn) sends a double submit once."""
-    body = load(
-        message_schemas.ConversationReplyIn(), text_fields(change.posted, ("channel", "subject", "body"))
-    )
+    was drawn) sends a double submit once. Its "Send the booking link" button sends the clinic's
+    standard message with the family's own link (merged as it goes) instead of what was typed."""
+    posted = text_fields(change.posted, ("channel", "subject", "body"))
+    if change.posted.get("send") == SEND_BOOKING_LINK:
+        posted["body"] = wording.BOOKING_LINK_MESSAGE["body"]
+        if posted.get("channel") == "email":
+            posted["subject"] = posted.get("subject") or wording.BOOKING_LINK_MESSAGE["subject"]
+        else:
+            posted.pop("subject", None)
+    body = load(message_schemas.ConversationReplyIn(), posted)
     return replies.reply(
         session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now,
         idempotency_key=change.posted.get("idempotency_key") or None,
