@@ -271,6 +271,10 @@ def _tries(count: int) -> str:
 
 
 # On a lead's page when the clinic's booking link would offer no time (booking_page.booking_gaps).
+# The lead page's owner: who works the lead, and giving it to someone.
+NO_OWNER = "Nobody yet: give the lead to someone so that it is worked."
+GIVE_LEAD_TO = "Give the lead to"
+ASSIGN_LEAD = "Assign"
 # The reply box's "Send the booking link": the message sent, merged as it goes (their own link).
 SEND_BOOKING_LINK = "Send the booking link"
 BOOKING_LINK_MESSAGE = {

@@ -14,9 +14,9 @@ from app.platform.errors import DomainError
 
 FORM_WIDE = "_form"  # an error of the whole form, not of one of its fields
 # A form's name for an API field whose key a person should never read, even in the page's source.
-FORM_NAMES = {"assigned_to_id": "assignee"}
+FORM_NAMES = {"assigned_to_id": "assignee", "user_id": "owner"}
 # The API's integer fields a form posts as text (its schemas take JSON numbers only).
-NUMBERS = frozenset(("assigned_to_id", "type_id", "provider_id", "minutes"))
+NUMBERS = frozenset(("assigned_to_id", "user_id", "type_id", "provider_id", "minutes"))
 
 
 @dataclass(frozen=True)

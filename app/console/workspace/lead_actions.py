@@ -11,6 +11,8 @@ from marshmallow import ValidationError
 
 from app.console import wording
 from app.console.workspace.form_input import FORM_WIDE, changed_fields, load, local_time, text_fields
+from app.domains.assignment import schemas as assignment_schemas
+from app.domains.assignment import service as assignment
 from app.domains.consultations import schemas as consultation_schemas
 from app.domains.consultations import service as consultations
 from app.domains.lead_messages import replies
@@ -212,4 +214,13 @@ def reply(*, session, lead_id: int, change: Change):
     return replies.reply(
         session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now,
         idempotency_key=change.posted.get("idempotency_key") or None,
+    )  # fmt: skip
+
+
+def assign(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/assign`: the lead given to the person chosen."""
+    body = load(assignment_schemas.AssignIn(), text_fields(change.posted, ("user_id",)))
+    return assignment.assign_lead(
+        session=session, actor=change.actor, lead_id=lead_id, user_id=body["user_id"], reason=None,
+        now=change.now,
     )  # fmt: skip

@@ -72,6 +72,17 @@ def edit(lead_id: int):
     )
 
 
+@blp.route("/leads/<int:lead_id>/owner", methods=["POST"])
+@page(Permission.ASSIGN)
+def assign(lead_id: int):
+    return _act(
+        lead_id,
+        "owner",
+        lambda s, c: lead_actions.assign(session=s, lead_id=lead_id, change=c),
+        "Lead assigned.",
+    )
+
+
 @blp.route("/leads/<int:lead_id>/tasks", methods=["POST"])
 @page(Permission.UPDATE)
 def create_task(lead_id: int):

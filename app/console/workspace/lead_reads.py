@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from app.console import story
 from app.console.workspace import lead_actions, what_next
+from app.domains.assignment import service as assignment
 from app.domains.availability import schemas as availability_schemas
 from app.domains.availability import service as availability
 from app.domains.booking_page import service as booking_page
@@ -63,6 +64,7 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "names": names,
             "may_update": actor.can(Permission.UPDATE),
             "may_book": actor.can(Permission.CREATE),
+            "owners": _owners(session, actor),
             "editable": lead_actions.editable_for(actor),
             "choices": lead_actions.CHOICES,
             "task_choices": {
@@ -89,6 +91,13 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "timeline_pages": max(1, -(-shown["timeline_total"] // story.TIMELINE)),
             "timeline_page": ask.timeline_page,
         }
+
+
+def _owners(session, actor: Actor) -> dict[int, str]:
+    """Whom the reader may give the lead to ({} when they may not assign)."""
+    if not actor.can(Permission.ASSIGN):
+        return {}
+    return {u.id: u.name for u in assignment.assignable_users(session=session, clinic_id=actor.clinic_id)}
 
 
 def _known(session, actor: Actor, shown: dict, thread: dict) -> what_next.Known:

@@ -295,6 +295,16 @@ def give_waiting_leads(*, session: UnitOfWork, job, now: datetime) -> None:
         give_owner(session=session, clinic=clinic, lead=lead, actor_ref="system", now=now)
 
 
+def may_take_leads(user: User) -> bool:
+    """Whether a lead may be given to `user` now: active, in, and of a role that owns leads."""
+    return user.active and not user.out_of_office and user.role in COORDINATOR_ROLES
+
+
+def assignable_users(*, session: UnitOfWork, clinic_id: int) -> list[User]:
+    """The clinic's users a lead may be given to now (an assignment form's choices)."""
+    return [u for u in auth.list_users(session=session, clinic_id=clinic_id) if may_take_leads(u)]
+
+
 def _assignable_user(session: UnitOfWork, clinic_id: int, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.clinic_id != clinic_id:
