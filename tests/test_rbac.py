@@ -112,6 +112,7 @@ DESIGN_TABLE = {
     "GET /api/leads/tasks/my-tasks": READ,
     "POST /api/me/next-task": UPDATE,
     "POST /api/me/next-task/<id>/renew": UPDATE,
+    "POST /api/me/next-task/<id>/release": UPDATE,
     "GET /api/leads/tasks/overdue": READ,
     "POST /api/leads/tasks/bulk": UPDATE,
     # DESIGN gives task templates lead:configure; reading them is lead:read so that a coordinator

@@ -648,3 +648,55 @@ CHECKED = {
     "failed": "{group}: this does not hold",
 }
 ATTEMPT_NOUNS = {"PHONE_CALL": "call", "SMS": "text", "EMAIL": "email", "DIRECT_MESSAGE": "message"}
+
+
+# --- Today's whole day (issue 76, item 4): when later tasks come due, the clinic's consultations
+# of the day and the call in hand. Times in the clinic's zone, as a coordinator says them.
+WEEK_AHEAD = 7  # within this many days a weekday names the day ("Mon"); beyond, the date too
+
+
+def clock_time(value: datetime, names: Names) -> str:
+    """A time of day in the clinic's zone: "8:00 AM"."""
+    return value.astimezone(names.zone).strftime("%-I:%M %p")
+
+
+def due_when(value: datetime, names: Names, now: datetime) -> str:
+    """When a task comes due, counted in the clinic's days from `now`: "Today at 4:30 PM",
+    "Tomorrow at 8:00 AM", "Mon at 9:00 AM" within the week, "Mon 14 Dec at 9:00 AM" beyond."""
+    local = value.astimezone(names.zone)
+    days = (local.date() - now.astimezone(names.zone).date()).days
+    at = clock_time(value, names)
+    if days == 0:
+        return f"Today at {at}"
+    if days == 1:
+        return f"Tomorrow at {at}"
+    if 1 < days < WEEK_AHEAD:
+        return f"{local:%a} at {at}"
+    return f"{local:%a %-d %b} at {at}"
+
+
+CONSULTATION_STATUSES = {
+    "scheduled": "Booked",
+    "attended": "Came in",
+    "no_show": "Did not come",
+    "cancelled": "Cancelled",
+}
+
+
+def consultation_status(status: str) -> str:
+    return CONSULTATION_STATUSES.get(status) or code(status)
+
+
+TODAY = {
+    "upcoming_title": "Coming up",
+    "upcoming_empty": "Nothing else of yours is due after today.",
+    "upcoming_more": "and {count} more later",
+    "consultations_title": "Today's consultations",
+    "consultations_empty": "No consultation at the clinic today.",
+    "consultation_headings": ("Time", "Family", "Type", "Provider", "Status"),
+    "held_until": "Yours until {time}: nobody else's next call hands it out meanwhile.",
+    "release": "Release",
+    "release_help": "Give this call back: anyone's next call may hand it out again.",
+    "released": "Call released: anyone's next call may hand it out again.",
+    "not_held": "That call was no longer yours: it was done, or your hold on it ran out.",
+}

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from app.platform import clock
 from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
 from tests.console.test_browser import log_in
 from tests.console.test_inbox_pages import unknown_sender
@@ -174,6 +176,24 @@ def _a_rule_and_a_sequence(client, tenant) -> dict:
     }
 
 
+def _a_full_day(client, tenant, lead_id: int, role: str) -> None:
+    """Today with every part filled for `role`: a task of theirs coming up after today, a consultation
+    of the clinic's today and, for a role that takes calls, the call they hold (with its Release)."""
+    booked = client.post(
+        f"/api/leads/{lead_id}/consultations",
+        json={"starts_at": clock.now().isoformat(), "provider_name": "Dr. Rivera"},
+        headers=tenant.headers("clinic_admin"),
+    )
+    assert booked.status_code == 201, booked.get_json()
+    if Permission.UPDATE in ROLE_PERMISSIONS[Role(role)]:  # the roles that work tasks and take calls
+        soon = (clock.now() + timedelta(days=2)).isoformat()
+        body = {"title": "Check in", "type": "CALL", "due_at": soon, "assigned_to_id": tenant.users[role].id}
+        answer = client.post(f"/api/leads/{lead_id}/tasks", json=body, headers=tenant.headers("clinic_admin"))
+        assert answer.status_code == 201, answer.get_json()
+        taken = client.post("/api/me/next-task", headers=tenant.headers(role))
+        assert taken.status_code == 200, taken.get_json()
+
+
 @pytest.mark.parametrize(
     ("path", "label"),
     [
@@ -197,6 +217,7 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
 ):
     lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134")
     with_rows(client, tenant, lead["id"])  # the lead page with a task, a consultation, a message
+    _a_full_day(client, tenant, lead["id"], role)  # Today's upcoming task, consultation and held call
     # ... and a possible duplicate, with its merge and dismiss buttons.
     twin = create_lead(
         client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134", email="r@example.com"

@@ -158,7 +158,7 @@ def test_front_desk_may_open_today_but_not_take_or_log_calls(client, console, te
     assert console.post("/console/today/next-call", data={"csrf_token": token}).status_code == 403
 
 
-def test_another_clinics_task_is_a_404_to_hold_or_to_log(client, console, tenant, make_tenant):
+def test_another_clinics_task_is_a_404_to_release_or_to_log(client, console, tenant, make_tenant):
     other = make_tenant("Other clinic")
     lead = create_lead(client, other)
     body = {"title": "Call back", "type": "CALL", "due_at": "2020-01-01T09:00:00Z"}
@@ -166,8 +166,11 @@ def test_another_clinics_task_is_a_404_to_hold_or_to_log(client, console, tenant
         f"/api/leads/{lead['id']}/tasks", json=body, headers=other.headers("clinic_admin")
     ).get_json()
     log_in(console, tenant, "treatment_coordinator")
-    token = csrf_of(console.get("/console/today").get_data(as_text=True))
-    assert console.get(f"/console/today?call={task['id']}").status_code == 404
+    html = console.get(f"/console/today?call={task['id']}").get_data(as_text=True)
+    assert 'class="call-lead"' not in html  # the call shown is the one the server says is held
+    token = csrf_of(html)
+    released = console.post(f"/console/today/calls/{task['id']}/release", data={"csrf_token": token})
+    assert released.status_code == 404
     logged = console.post(
         f"/console/today/calls/{task['id']}", data={"csrf_token": token, "outcome": "spoke"}
     )

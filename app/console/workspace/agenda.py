@@ -1,7 +1,9 @@
 """What the Today page shows a coordinator, read by the services the API uses: the call they hold
-(the next-call claim), their tasks due today and overdue with the lead's SLA clock, unread reminders,
-families' replies waiting on their leads, leads left with no next step (their own; the clinic's for
-an admin) and, after a call is logged, the next step the engine made.
+(the next-call claim, read from the task's claim on every visit, so it survives leaving the page),
+their tasks due today and overdue with the lead's SLA clock, their tasks coming up after today with
+when in words, the clinic's consultations of the day, unread reminders, families' replies waiting on
+their leads, leads left with no next step (their own; the clinic's for an admin) and, after a call
+is logged, the next step the engine made.
 Logging a call is the API's activity logging (and the call task it was for is completed with it)."""
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.console.story import names_of_clinic
-from app.console.wording import no_next_step
+from app.console.wording import clock_time, consultation_status, due_when, no_next_step
 from app.domains.activities import feed as activity_feed
 from app.domains.auth import service as auth
 from app.domains.automation import orphans
+from app.domains.availability import service as availability
+from app.domains.consultations import listing as consultations
 from app.domains.conversations import inbox as conversations
 from app.domains.conversations.schemas import InboxOut
 from app.domains.intelligence import next_call
@@ -22,6 +26,7 @@ from app.domains.leads import lookups
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads.models import LostReason
 from app.domains.outbound import inbox as notifications
+from app.domains.tasks import claims
 from app.domains.tasks import outcomes as task_outcomes
 from app.domains.tasks import service as tasks
 from app.domains.tasks.models import OPEN_TASK_STATUSES
@@ -31,16 +36,16 @@ from app.platform.db import PageRequest
 from app.platform.errors import ValidationFailed
 from app.platform.roles import Actor, Permission
 
-TASKS_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN, STRANDED_SHOWN = 50, 10, 10, 20
+TASKS_SHOWN, UPCOMING_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN, STRANDED_SHOWN = 50, 20, 10, 10, 20
 # The outcomes one keystroke logs (the key is the button's position): every call outcome.
 CALL_OUTCOMES = tuple(task_outcomes.CALL_TASK_OUTCOMES)
 
 
 @dataclass(frozen=True)
 class Asked:
-    """What the page was opened with: the call the user took (`call`), the call they just logged."""
+    """What the page was opened with: the call they just logged. (The call they hold is the
+    server's to say: the task's claim, not the page's address.)"""
 
-    call_task_id: int | None = None
     logged_activity_id: int | None = None
 
 
@@ -118,6 +123,46 @@ def end_of_day(now: datetime, zone) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
 
 
+def upcoming_tasks(session, actor: Actor, now: datetime, names) -> tuple[list[dict], int]:
+    """The user's open tasks due after the clinic's today (the next opening's included), soonest
+    first, each with when in words ("Tomorrow at 8:00 AM"); and how many there are."""
+    later = tasks.MyTasksFilter(due_from=end_of_day(now, names.zone))
+    found, total = tasks.my_tasks(
+        session=session, actor=actor, filters=later, now=now, paging=PageRequest(1, UPCOMING_SHOWN)
+    )
+    rows = [
+        {**row, "when": due_when(row["due_at"], names, now)} for row in task_rows(session, actor, found, now)
+    ]
+    return rows, total
+
+
+def todays_consultations(session, actor: Actor, now: datetime, names) -> list[dict]:
+    """The clinic's consultations of its local today, earliest first: the time, the family (as the
+    PHI policy lets `actor` see it), the type, the provider and the status in words."""
+    found = consultations.of_day(
+        session=session, clinic_id=actor.clinic_id, day=now.astimezone(names.zone).date()
+    )
+    if not found:
+        return []
+    cards = _lead_cards(session, actor, sorted({c.lead_id for c in found}))
+    types = {t.id: t.name for t in availability.list_types(session=session, clinic_id=actor.clinic_id)}
+    providers = {
+        p.id: p.name for p in availability.list_providers(session=session, clinic_id=actor.clinic_id)
+    }
+    return [
+        {
+            "id": c.id,
+            "time": clock_time(c.starts_at, names),
+            "lead": cards.get(c.lead_id) or {"id": c.lead_id, "name": f"Lead {c.lead_id}"},
+            "type": types.get(c.type_id, ""),
+            "provider": providers.get(c.provider_id) or c.provider_name or "",
+            "status": c.status,
+            "status_words": consultation_status(c.status),
+        }
+        for c in found
+    ]
+
+
 def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
     """Everything Today shows `actor`."""
     names = names_of_clinic(session=session, actor=actor)
@@ -125,6 +170,7 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
     mine, total = tasks.my_tasks(
         session=session, actor=actor, filters=due, now=now, paging=PageRequest(1, TASKS_SHOWN)
     )
+    upcoming, upcoming_total = upcoming_tasks(session, actor, now, names)
     reminders, unread = notifications.inbox(
         session=session, user_id=actor.user_id, unread_only=True, paging=PageRequest(1, REMINDERS_SHOWN)
     )
@@ -136,9 +182,12 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
         "names": names,
         "now": now,
         "may_call": actor.can(Permission.UPDATE),
-        "call": held_call(session=session, actor=actor, task_id=asked.call_task_id, now=now),
+        "call": held_call(session=session, actor=actor, now=now, names=names),
         "tasks": task_rows(session, actor, mine, now),
         "tasks_total": total,
+        "upcoming": upcoming,
+        "upcoming_more": upcoming_total - len(upcoming),
+        "consultations": todays_consultations(session, actor, now, names),
         "reminders": reminders,
         "reminders_total": unread,
         "replies": _as_the_api_shows(replies, actor)["items"],
@@ -161,18 +210,21 @@ def take_next_call(*, session, actor: Actor, now: datetime) -> dict | None:
     return next_call.next_task(session=session, actor=actor, now=now)
 
 
-def held_call(*, session, actor: Actor, task_id: int | None, now: datetime) -> dict | None:
-    """The call the user took, while they hold it: {"task", "lead", "held": bool}."""
-    if task_id is None:
+def held_call(*, session, actor: Actor, now: datetime, names) -> dict | None:
+    """The call the user holds now (their next-call claim, until logged, released or its lease
+    ends) as Today lists a task, with until when it is theirs in words; None if they hold none."""
+    if actor.user_id is None or not actor.can(Permission.UPDATE):
         return None
-    task = tasks.get_task(session=session, clinic_id=actor.clinic_id, task_id=task_id)
-    held = (
-        task.claimed_by_id == actor.user_id
-        and task.claimed_until is not None
-        and task.claimed_until >= now
-        and task.status in OPEN_TASK_STATUSES
-    )
-    return {"held": held, **task_rows(session, actor, [task], now)[0]}
+    task = claims.held_by(session=session, actor=actor, now=now)
+    if task is None:
+        return None
+    return {**task_rows(session, actor, [task], now)[0], "held_until": clock_time(task.claimed_until, names)}
+
+
+def release_call(*, session, actor: Actor, task_id: int, now: datetime) -> bool:
+    """Give back the call the user holds (the API's POST /api/me/next-task/:id/release); whether
+    they held it."""
+    return next_call.release(session=session, actor=actor, task_id=task_id, now=now)
 
 
 def clinic_zone(session, actor: Actor) -> ZoneInfo:

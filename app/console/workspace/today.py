@@ -1,13 +1,16 @@
-"""Today (/console/today): a coordinator's home. My next call (the next-call claim) with one key or
-click per outcome (logged by the API's activity logging), the next step the engine made after it,
-my tasks due today and overdue with their SLA clocks, reminders and replies waiting. Its live part
-is re-read when the user's event stream says something changed (static/workspace/today.js)."""
+"""Today (/console/today): a coordinator's home. My next call (the next-call claim, kept on the
+task: shown on every visit until logged, released or its lease ends) with one key or click per
+outcome (logged by the API's activity logging), the next step the engine made after it, my tasks due
+today and overdue with their SLA clocks, my tasks coming up later, the clinic's consultations of the
+day, reminders and replies waiting. Its live part is re-read when the user's event stream says
+something changed (static/workspace/today.js)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, render_template, request, url_for
 from flask import redirect as go_to
 
+from app.console import wording
 from app.console.auth import page
 from app.console.workspace import agenda, lead_actions
 from app.platform.api.injection import inject
@@ -18,10 +21,7 @@ WHY = "why"  # the flash category that carries why the call handed out is this o
 
 
 def _asked() -> agenda.Asked:
-    return agenda.Asked(
-        call_task_id=request.args.get("call", type=int),
-        logged_activity_id=request.args.get("logged", type=int),
-    )
+    return agenda.Asked(logged_activity_id=request.args.get("logged", type=int))
 
 
 @blp.route("/today")
@@ -50,7 +50,16 @@ def take_next_call(*, uow, actor, now):
         flash("Nothing left to call: every task you may work is done or held by someone else.")
         return go_to(url_for("console.today.today"), code=303)
     flash(claim["why"]["summary"], WHY)
-    return go_to(url_for("console.today.today", call=claim["task"].id), code=303)
+    return go_to(url_for("console.today.today"), code=303)  # the claim is the task's: no address needed
+
+
+@blp.route("/today/calls/<int:task_id>/release", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def release_call(task_id: int, *, uow, actor, now):
+    released = agenda.release_call(session=uow, actor=actor, task_id=task_id, now=now)
+    flash(wording.TODAY["released"] if released else wording.TODAY["not_held"])
+    return go_to(url_for("console.today.today"), code=303)
 
 
 @blp.route("/today/calls/<int:task_id>", methods=["POST"])

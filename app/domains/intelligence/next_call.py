@@ -31,6 +31,11 @@ def renew(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> 
     return _answer(session, claims.renew(session=session, actor=actor, task_id=task_id, now=now), now)
 
 
+def release(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> bool:
+    """POST /api/me/next-task/:id/release: give back the task the caller holds; whether they held it."""
+    return claims.give_back(session=session, actor=actor, task_id=task_id, now=now)
+
+
 def _answer(session: UnitOfWork, claim: claims.Claim, now: datetime) -> dict:
     lead = session.get(Lead, claim.task.lead_id)
     clinic = session.get(Clinic, lead.clinic_id)

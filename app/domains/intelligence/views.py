@@ -9,6 +9,7 @@ from app.domains.intelligence import contact_times, next_call, schemas, service
 from app.platform.access import requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
+from app.platform.errors import Conflict
 from app.platform.roles import Permission
 
 blp = make_blueprint(
@@ -67,3 +68,19 @@ class RenewNextTask(MethodView):
     def post(self, task_id, *, uow, actor, now):
         """Keep the task I hold for another lease (with why, as next-task)."""
         return next_call.renew(session=uow, actor=actor, task_id=task_id, now=now)
+
+
+@blp.route("/me/next-task/<int:task_id>/release")
+class ReleaseNextTask(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(204)
+    @blp.alt_response(404, description="No such task in your clinic")
+    @blp.alt_response(
+        409, description="The task is not claimed by you (lease ended, taken by another, or closed)"
+    )
+    @inject
+    def post(self, task_id, *, uow, actor, now):
+        """Give back the task I hold: anyone's next-task may hand it out again."""
+        if not next_call.release(session=uow, actor=actor, task_id=task_id, now=now):
+            raise Conflict(f"task {task_id} is not claimed by you", code="task_not_claimed")
+        return Response(status=204)

@@ -1,7 +1,7 @@
 """My next call: a coordinator asks for the most urgent open task they may work and holds it for a
 lease (default 10 minutes, the clinic's `next_task_lease_minutes`), hidden from every other caller's
-next-task meanwhile. Completing, snoozing or cancelling the task releases it; so does the lease
-running out (a lapsed claim is free again: no sweep).
+next-task meanwhile. Completing, snoozing or cancelling the task releases it; so does the caller
+giving it back, and the lease running out (a lapsed claim is free again: no sweep).
 
 The order: the caller's task already held (asking again hands it back, renewed); then their own
 tasks due within the hour; then, where the clinic allows (`next_task_team_overdue`, default on),
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from app.domains.auth.models import Clinic
 from app.domains.leads.models import Lead
 from app.domains.tasks import queries, rules
-from app.domains.tasks.models import PRIORITY_RANK, LeadTask
+from app.domains.tasks.models import OPEN_TASK_STATUSES, PRIORITY_RANK, LeadTask
 from app.platform.db import UnitOfWork
 from app.platform.errors import Conflict, Forbidden, NotFound
 from app.platform.roles import Actor
@@ -132,6 +132,36 @@ def renew(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> 
             code="task_not_claimed",
         )
     return _claimed(session, task_id, "held", until)
+
+
+def held_by(*, session: UnitOfWork, actor: Actor, now: datetime) -> LeadTask | None:
+    """The open task the caller holds now (its lease not run out), the latest taken if several:
+    what their Today shows as the call in hand, whichever page they came from."""
+    return session.scalar(
+        sa.select(LeadTask)
+        .where(
+            LeadTask.clinic_id == actor.clinic_id,
+            LeadTask.claimed_by_id == actor.user_id,
+            LeadTask.claimed_until >= now,
+            LeadTask.status.in_(OPEN_TASK_STATUSES),
+        )
+        .order_by(LeadTask.claimed_until.desc(), LeadTask.id.desc())
+        .limit(1)
+    )
+
+
+def give_back(*, session: UnitOfWork, actor: Actor, task_id: int, now: datetime) -> bool:
+    """The caller lets go of the task they hold: anyone's next-task may hand it out again. Whether
+    they held it (False: the lease had run out, someone else holds it, or it is closed); another
+    clinic's task is not found."""
+    if actor.user_id is None:
+        raise Forbidden("next-task hands work to a user; an API key has none")
+    owned = session.scalar(
+        sa.select(LeadTask.id).where(LeadTask.id == task_id, LeadTask.clinic_id == actor.clinic_id)
+    )
+    if owned is None:
+        raise NotFound(f"task {task_id} not found")
+    return queries.drop_claim(session, task_id=task_id, user_id=actor.user_id, now=now)
 
 
 def release(task: LeadTask) -> None:

@@ -1,5 +1,5 @@
 """SQL of the tasks domain that needs a dialect: the bulk insert of follow-up tasks, and the
-candidate select and compare-and-set of a task claim (my next call)."""
+candidate select and compare-and-sets of a task claim, taken and given back (my next call)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,23 @@ def set_claim(
         sa.update(LeadTask)
         .where(LeadTask.id == task_id, LeadTask.status.in_(OPEN_TASK_STATUSES), held)
         .values(claimed_by_id=user_id, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def drop_claim(session: UnitOfWork, *, task_id: int, user_id: int, now: datetime) -> bool:
+    """Compare-and-set: the task is nobody's if the user still holds it when the UPDATE runs; whether
+    they did (a claim lapsed, or taken over since, is left as it is)."""
+    result = session.execute(
+        sa.update(LeadTask)
+        .where(
+            LeadTask.id == task_id,
+            LeadTask.claimed_by_id == user_id,
+            LeadTask.claimed_until >= now,
+            LeadTask.status.in_(OPEN_TASK_STATUSES),
+        )
+        .values(claimed_by_id=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

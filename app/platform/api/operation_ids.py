@@ -108,6 +108,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/leads/tasks/{task_id}/snooze": "snoozeTask",
     "POST /api/me/next-task": "claimNextTask",
     "POST /api/me/next-task/{task_id}/renew": "renewNextTask",
+    "POST /api/me/next-task/{task_id}/release": "releaseNextTask",
     "GET /api/task-templates": "listTaskTemplates",
     "POST /api/task-templates": "createTaskTemplate",
     "GET /api/task-templates/{template_id}": "getTaskTemplate",
