@@ -23,9 +23,11 @@ class Entry:
         return wording.MENU[self.key]
 
 
-# In the order of a working day: the day, entering and answering families, then the clinic's running.
+# In the order of a working day: the day and its consultations, entering and answering families, then
+# the clinic's running.
 MENU = (
     Entry("today", "console.today.today", Permission.READ),
+    Entry("schedule", "console.schedule.show", Permission.READ),
     Entry("new_lead", "console.quick_entry.new_lead", Permission.CREATE),
     Entry("inbox", "console.inbox.show", Permission.READ),
     Entry("board", "console.board.show", Permission.READ),

@@ -360,6 +360,7 @@ def live_words() -> dict:
 # The header's menu (app/console/menu.py decides who sees which), and the user menu beside it.
 MENU = {
     "today": "Today",
+    "schedule": "Schedule",
     "new_lead": "New lead",
     "inbox": "Inbox",
     "board": "Board",
@@ -700,3 +701,71 @@ TODAY = {
     "released": "Call released: anyone's next call may hand it out again.",
     "not_held": "That call was no longer yours: it was done, or your hold on it ran out.",
 }
+
+# --- The schedule of consultations (app/console/workspace/schedule*.py, issue 76 item 6) -----------
+# A consultation's status (ConsultationStatus) as the front desk says it.
+CONSULTATION_STATUSES = {
+    "scheduled": "Scheduled",
+    "attended": "Checked in",
+    "no_show": "No-show",
+    "cancelled": "Cancelled",
+}
+SCHEDULE = {
+    "all_providers": "All providers",
+    "no_provider": "No provider named",
+    "no_type": "Not given",
+    "removed_family": "A family no longer on file",
+    "empty_day": "No consultations on {day}.",
+    "empty_day_provider": "No consultations with {provider} on {day}.",
+    "cancelled_hidden": "{count} cancelled {noun} not shown.",
+    "moved": "{family}'s consultation moved to {when}.",
+    "cancelled": "{family}'s consultation on {when} is cancelled: its reminders will not go.",
+    "booked": "Consultation booked for {family} on {when}.",
+}
+# A schedule's form field refused, by the field's name, in the words the label uses.
+SCHEDULE_FIELDS = {
+    "day": "Day",
+    "provider": "Provider",
+    "date": "New date",
+    "time": "New time",
+    "starts_at": "Time",
+    "lead": "Family",
+}
+SCHEDULE_BAD_INPUT = {
+    "day": "Day: “{typed}” is not a date. Pick one, or type it as year-month-day (2030-01-31).",
+    "provider": "Provider: that provider is not one of the clinic's. Showing every provider.",
+    "date": "Enter the new date as year-month-day, like 2030-01-31.",
+    "time": "Enter the new time as hours and minutes, like 09:30.",
+    "lead": "Choose the family from the list.",
+    "when": "Choose a free time, or type a time.",
+}
+# A move or booking refused because the provider holds that time (the placement's slot_taken).
+SLOT_TAKEN = "{provider} is booked from {start} to {end} that day: choose another time."
+SLOT_TAKEN_RACE = "Someone booked that time at the same moment: choose another time."
+SLOT_ALTERNATIVES = "Free nearby: {times}."
+THE_PROVIDER = "The provider"
+NOT_SCHEDULED = "This consultation is {status}: only a scheduled consultation can be {verb}."
+SCHEDULE_LEAD_CLOSED = (
+    "This family's lead is closed (converted or lost): reopen it on its page before booking."
+)
+
+
+def consultation_status(status: str | None) -> str:
+    """A consultation's status as words: `no_show` -> "No-show", `attended` -> "Checked in"."""
+    return CONSULTATION_STATUSES.get(status or "", code(status or ""))
+
+
+def slot_taken(clash: dict | None, alternatives: list[dict], provider: str | None, names: Names) -> str:
+    """Why a time was refused (the placement's `clash` and `alternatives`), in the clinic's time."""
+    zone = names.zone
+    if clash is None:
+        sentence = SLOT_TAKEN_RACE
+    else:
+        start, end = (datetime.fromisoformat(clash[k]).astimezone(zone) for k in ("starts_at", "ends_at"))
+        sentence = SLOT_TAKEN.format(
+            provider=provider or THE_PROVIDER, start=start.strftime("%H:%M"), end=end.strftime("%H:%M")
+        )
+    if alternatives:
+        times = ", ".join(when(slot["starts_at"], names) for slot in alternatives)
+        sentence = f"{sentence} {SLOT_ALTERNATIVES.format(times=times)}"
+    return sentence

@@ -30,14 +30,13 @@ HOMES = {
 }
 # What each role's menu offers, in order.
 MENUS = {
-    "front_desk": ["Today", "New lead", "Inbox", "Board", "Import"],
+    "front_desk": ["Today", "Schedule", "New lead", "Inbox", "Board", "Import"],
     "treatment_coordinator": [
-        "Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures",
+        "Today", "Schedule", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures",
     ],
     "clinic_admin": [
-        "Today", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures", "Reports",
-        "Analytics",
-        "Rules", "Sequences", "Failures", "Health", "Settings",
+        "Today", "Schedule", "New lead", "Inbox", "Board", "Import", "Team", "Bulk jobs", "My figures",
+        "Reports", "Analytics", "Rules", "Sequences", "Failures", "Health", "Settings",
     ],
     "doctor": ["Reports", "Analytics"],
 }  # fmt: skip

@@ -34,6 +34,13 @@ PAGES = {
     "/console/leads/{lead_id}": Permission.READ,
     "/console/leads/{lead_id}/merge/{twin_id}": Permission.UPDATE,  # a duplicate's merge, confirmed
     "/console/today": Permission.READ,
+    # The schedule on the day with_rows books on (its Move and Cancel links), its week, the move form,
+    # the cancel's confirmation, and the booking for a family chosen on that day.
+    "/console/schedule?day=2030-01-07": Permission.READ,
+    "/console/schedule?day=2030-01-07&view=week": Permission.READ,
+    "/console/schedule/consultations/{consultation_id}/move": Permission.CREATE,
+    "/console/schedule/consultations/{consultation_id}/cancel": Permission.CREATE,
+    "/console/schedule/book?day=2030-01-07&lead={lead_id}": Permission.CREATE,
     "/console/leads/new": Permission.CREATE,
     "/console/board": Permission.READ,
     "/console/board/leads/{lead_id}/stage": Permission.UPDATE,  # a card's move form without the script
@@ -224,6 +231,8 @@ def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyb
     )
     unknown = unknown_sender(client, tenant)  # the inbox's unknown sender's page
     ids = {"lead_id": lead["id"], "twin_id": twin["id"], "conversation_id": unknown}
+    visits = client.get(f"/api/leads/{lead['id']}/consultations", headers=tenant.headers()).get_json()
+    ids["consultation_id"] = visits[0]["id"]
     ids |= _a_rule_and_a_sequence(client, tenant)
     rows = [{"first_name": "Ana", "last_name": "Lima", "phone": "(415) 555-0101"}]
     ids["import_id"] = client.post("/api/leads/import", json=rows, headers=tenant.headers()).get_json()["id"]

@@ -10,6 +10,7 @@ from importlib import import_module
 # One line per page module (each defines `blp`): the console nests them in this order.
 MODULES = (
     "app.console.workspace.today",
+    "app.console.workspace.schedule",
     "app.console.workspace.quick_entry",
     "app.console.workspace.board",
     "app.console.workspace.team",
