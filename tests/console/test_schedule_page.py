@@ -199,6 +199,8 @@ def test_a_move_onto_a_taken_time_or_a_bad_date_is_said_beside_its_field_and_cha
         assert "Free nearby:" in error.group(1)
         assert f'value="{thursday.isoformat()}"' in html and 'value="09:30"' in html  # still typed
 
+        far = _post(console, form_page, form_page, date="9999-12-31", time="23:30")
+        assert far.status_code == 422 and "Enter the new date as year-month-day" in far.get_data(as_text=True)
         bad = _post(console, form_page, form_page, date="31/02/2030", time="25:00")
         html = bad.get_data(as_text=True)
         assert bad.status_code == 422
@@ -310,3 +312,9 @@ def test_a_bad_day_or_provider_in_the_address_is_said_and_the_page_still_shows(a
         today = clock.now().astimezone(ZoneInfo(kit.ZONE)).date()
         assert f"No consultations on {_label(today)}." in html
         assert "is not a date" in _page(console, "/console/schedule/book?day=tomorrow", status=422)
+        # A typo's far year or an id too long for the database: said the same way, never a 500.
+        assert "is not a date" in _page(console, "/console/schedule?day=9999-12-31&view=week", status=422)
+        too_long = "9" * 30
+        unknown = _page(console, f"/console/schedule?provider={too_long}", status=422)
+        assert "Provider: that provider" in unknown
+        assert "Find the family" in _page(console, f"/console/schedule/book?lead={too_long}")

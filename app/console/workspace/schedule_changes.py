@@ -57,10 +57,9 @@ def _scheduled(visit: Consultation, verb: str) -> None:
 def _typed_moment(posted: Mapping, errors: dict) -> str | None:
     """The form's new date and time as the local "YYYY-MM-DDTHH:MM" an <input datetime-local> gives
     (what lead_actions reads), each part refused by its own field's name."""
-    day = time_of_day = None
-    try:
-        day = date.fromisoformat((posted.get("date") or "").strip())
-    except ValueError:
+    time_of_day = None
+    day = reads.calendar_day(posted.get("date"))
+    if day is None:
         errors["date"] = [wording.SCHEDULE_BAD_INPUT["date"]]
     try:
         time_of_day = time.fromisoformat((posted.get("time") or "").strip())
@@ -142,8 +141,8 @@ def booking_page(*, session, actor: Actor, args: Mapping, now: datetime) -> dict
         rows = lead_listing.search_leads(session=session, actor=actor, q=typed, limit=FOUND_SHOWN, now=now)
         names = reads.family_names(session, actor, [lead.id for lead in rows])
         found = [{"id": lead.id, "name": names.get(lead.id, "")} for lead in rows]
-    lead_id = (args.get("lead") or "").strip()
-    family = _family(session, actor, int(lead_id)) if lead_id.isdigit() else None
+    lead_id = reads.id_of(args.get("lead"))
+    family = _family(session, actor, lead_id) if lead_id is not None else None
     types = availability.list_types(session=session, clinic_id=actor.clinic_id)
     asked_type = (args.get("type") or "").strip()
     type_id = next((t.id for t in types if str(t.id) == asked_type), types[0].id if types else None)
@@ -186,8 +185,8 @@ def book(*, session, edit: Edit) -> Consultation:
     """Book for the family chosen on the day: a free time chosen, or the time typed that day, through
     the lead page's booking (`POST /api/leads/{id}/consultations`)."""
     posted, actor = edit.posted, edit.actor
-    lead_id = (posted.get("lead") or "").strip()
-    if not lead_id.isdigit():
+    lead_id = reads.id_of(posted.get("lead"))
+    if lead_id is None:
         raise ValidationFailed("lead", wording.SCHEDULE_BAD_INPUT["lead"])
     form = {k: (posted.get(k) or "").strip() for k in ("type_id", "slot", "location")}
     if not form["slot"]:  # no free time chosen: the time typed, on the day the page is for
@@ -200,7 +199,7 @@ def book(*, session, edit: Edit) -> Consultation:
     known = _known(session, actor)
     change = lead_actions.Change(actor=actor, posted=form, now=edit.now, zone=known.zone)
     try:
-        return lead_actions.book(session=session, lead_id=int(lead_id), change=change)
+        return lead_actions.book(session=session, lead_id=lead_id, change=change)
     except SlotTaken as refused:
         raise _said_taken(known, refused, "slot" if form["slot"] else "time") from refused
     except InvalidTransition as refused:

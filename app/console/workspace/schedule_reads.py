@@ -20,6 +20,7 @@ from app.domains.consultations.models import Consultation, ConsultationStatus
 from app.domains.leads import lookups
 from app.domains.leads import schemas as lead_schemas
 from app.platform import phi_policy
+from app.platform.db import MAX_ID
 from app.platform.roles import Actor, Permission
 
 DAY, WEEK = "day", "week"
@@ -59,14 +60,34 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
+# The days a schedule may show or a consultation be put on: a typo's year 9999 would overflow the
+# week's end or the visit's, and no clinic looks further back or ahead.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def calendar_day(text: str | None) -> date | None:
+    """A typed day (YYYY-MM-DD) within the years a schedule covers, or None."""
+    try:
+        day = date.fromisoformat((text or "").strip())
+    except ValueError:
+        return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
 def day_of(text: str | None, today: date) -> tuple[date, str | None]:
     """A typed day (YYYY-MM-DD) and the problem with it, if any: a bad one falls back to today."""
     if not text:
         return today, None
-    try:
-        return date.fromisoformat(text.strip()), None
-    except ValueError:
+    day = calendar_day(text)
+    if day is None:
         return today, wording.SCHEDULE_BAD_INPUT["day"].format(typed=text[:40])
+    return day, None
+
+
+def id_of(text: str | None) -> int | None:
+    """A typed id (the query string's provider or lead), or None for anything else."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and int(text) <= MAX_ID else None
 
 
 def asked_of(args: Mapping, today: date, provider_ids: set[int]) -> tuple[Asked, dict[str, list[str]]]:
@@ -77,7 +98,7 @@ def asked_of(args: Mapping, today: date, provider_ids: set[int]) -> tuple[Asked,
     if problem:
         errors["day"] = [problem]
     provider = (args.get("provider") or "").strip()
-    provider_id = int(provider) if provider.isdigit() and int(provider) in provider_ids else None
+    provider_id = id_of(provider) if id_of(provider) in provider_ids else None
     if provider and provider_id is None:
         errors["provider"] = [wording.SCHEDULE_BAD_INPUT["provider"]]
     view = WEEK if args.get("view") == WEEK else DAY
