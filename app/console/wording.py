@@ -676,18 +676,6 @@ def due_when(value: datetime, names: Names, now: datetime) -> str:
     return f"{local:%a %-d %b} at {at}"
 
 
-CONSULTATION_STATUSES = {
-    "scheduled": "Booked",
-    "attended": "Came in",
-    "no_show": "Did not come",
-    "cancelled": "Cancelled",
-}
-
-
-def consultation_status(status: str) -> str:
-    return CONSULTATION_STATUSES.get(status) or code(status)
-
-
 TODAY = {
     "upcoming_title": "Coming up",
     "upcoming_empty": "Nothing else of yours is due after today.",

@@ -140,7 +140,7 @@ def test_todays_consultations_of_the_clinic_in_its_own_zone(client, console, ten
     assert [int(consultation_id) for consultation_id, _ in rows] == [first["id"], last["id"]]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for _, row in rows]
     texts = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in row] for row in cells]
-    assert texts[0] == ["12:15 AM", "Ada Early", "New patient consultation", "Dr. Rivera", "Booked"]
+    assert texts[0] == ["12:15 AM", "Ada Early", "New patient consultation", "Dr. Rivera", "Scheduled"]
     assert texts[1] == ["11:15 PM", "Lou Late", "", "Dr. Okafor", "Cancelled"]
     assert f'href="/console/leads/{early["id"]}"' in cells[0][1]
     assert "Tom Morrow" not in table and "Otto Stranger" not in table
