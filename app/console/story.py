@@ -28,6 +28,7 @@ from app.platform.roles import Actor
 
 TIMELINE, TASKS = 25, 100
 SHOWN_FIRST = ("id", "status", "pipeline_stage", "assigned_to_id", "source_id", "created_at")
+SHOWN_APART = ("patients",)
 
 
 def names_of_clinic(*, session, actor: Actor) -> Names:
@@ -65,10 +66,13 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_p
     trail = why_trail.lead_automation(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, now=now)
     with phi_policy.reading_as(actor):
         shown = lead_schemas.LeadOut().dump(lead)
+        names = names_of_clinic(session=session, actor=actor)
+        listed = set(shown) - set(SHOWN_FIRST) - set(SHOWN_APART)
         return {
-            "lead": {
-                k: shown[k] for k in (*SHOWN_FIRST, *sorted(set(shown) - set(SHOWN_FIRST))) if k in shown
-            },
+            "lead": {k: shown[k] for k in (*SHOWN_FIRST, *sorted(listed)) if k in shown},
+            # The patients, said apart from the details (None: the reader may not see them).
+            "patients": shown.get("patients"),
+            "year": now.astimezone(names.zone).year,  # what a patient's age is counted to
             "name": f"{lead.first_name} {lead.last_name}",
             "phi": phi_policy.may_read_phi(actor),
             "timeline": with_holds(session, activity_schemas.ActivityOut(many=True).dump(timeline)),
@@ -76,5 +80,5 @@ def lead_story(*, session, actor: Actor, lead_id: int, now: datetime, timeline_p
             "etag": etag_for(shown, lead_schemas.LeadOut.ETAG_DERIVED),
             "tasks": task_schemas.TaskOut(many=True).dump(lead_tasks),
             "trail": automation_schemas.WhyTrailOut().dump(trail),
-            "names": names_of_clinic(session=session, actor=actor),
+            "names": names,
         }

@@ -96,6 +96,8 @@ def say(key: str, value, names: Names) -> str:
         return found if found is not None else f"#{value}"
     if key == "pipeline_stage":
         return names.stages.get(value, code(value))
+    if key == "patient_relationship" and value in RELATIONSHIPS:
+        return RELATIONSHIPS[value]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
@@ -757,3 +759,72 @@ def slot_taken(clash: dict | None, alternatives: list[dict], provider: str | Non
         times = ", ".join(when(slot["starts_at"], names) for slot in alternatives)
         sentence = f"{sentence} {SLOT_ALTERNATIVES.format(times=times)}"
     return sentence
+
+
+# A lead's patients (app/domains/leads/patients.py): who is to be treated, as the console says it.
+RELATIONSHIPS = {
+    "SELF": "Same as contact",
+    "CHILD": "Child",
+    "SPOUSE": "Spouse or partner",
+    "OTHER": "Someone else",
+}
+PATIENT_WORDS = {
+    "section": "Patient",
+    "section_hint": "Who is to be treated. Most often the caller's child.",
+    "relationship": "Who the patient is",
+    "first_name": "Patient's first name",
+    "last_name": "Patient's last name (if not the contact's)",
+    "age": "Age or year of birth",
+    "age_hint": "For example 12, or 2014.",
+    "age_unreadable": "Give an age (12) or a year of birth (2014).",
+    "heading": "Patients",
+    "none": "No patient named yet.",
+    "add": "Add a patient",
+    "save": "Save patient",
+    "remove": "Remove",
+    "removed": "Patient removed.",
+    "added": "Patient added.",
+    "first_only": "The first patient is edited with the lead's details above.",
+    "for_whom": "for",
+}
+
+
+def patient_age(birth_year: int | None, year: int) -> int | None:
+    """A patient's age this `year` from their year of birth (a year off at most: no day is known)."""
+    return None if birth_year is None else max(year - birth_year, 0)
+
+
+def _name_of(first: str | None, last: str | None) -> str:
+    return " ".join(p for p in (first, last) if p)
+
+
+def patient_line(patient: dict, year: int) -> str:
+    """One patient as a card says them: "Diego (12)", "Sofia Lopez" (no year of birth known)."""
+    name = _name_of(patient.get("first_name"), patient.get("last_name"))
+    age = patient_age(patient.get("birth_year"), year)
+    return name if age is None else f"{name} ({age})"
+
+
+def patients_for(patients: list[dict], year: int, contact: tuple[str | None, str | None]) -> str | None:
+    """Whom a lead is for, after the contact's name: "Diego (12) and Sofia (10)". The contact as a
+    patient is left out (the card says the name once, never "Maria Lopez for Maria Lopez"); None
+    when nobody else is."""
+    contact_name = _name_of(*contact).casefold()
+    others = [
+        p
+        for p in patients or []
+        if _name_of(p.get("first_name"), p.get("last_name")).casefold() != contact_name
+    ]
+    said = [patient_line(p, year) for p in others]
+    if not said:
+        return None
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+
+
+def patient_entry(patient: dict, year: int) -> str:
+    """A patient as the lead page lists them: "Diego (12), Child", "Maria Lopez (38), Same as contact"."""
+    name = _name_of(patient.get("first_name"), patient.get("last_name"))
+    age = patient_age(patient.get("birth_year"), year)
+    said = name if age is None else f"{name} ({age})"
+    relationship = RELATIONSHIPS.get(patient.get("relationship") or "")
+    return f"{said}, {relationship}" if relationship else said

@@ -42,6 +42,7 @@ LEAD_FIELDS = (
     "patient_last_name",
     "patient_dob",
     "patient_relationship",
+    "patient_birth_year",
     "treatment_interest",
     "insurance_carrier",
     "insurance_member_id",
@@ -57,8 +58,10 @@ LEAD_FIELDS = (
 TASK_FIELDS = ("description", "outcome_notes")
 ACTIVITY_FIELDS = ("notes",)
 TIMER_FIELDS = ("note",)  # a recall's note: why the patient is to be seen again
+# A lead's answer also lists every patient (app/domains/leads/patients.py): not a column of its own.
+LEAD_LISTS = ("patients",)
 FIELDS: dict[str, tuple[str, ...]] = {
-    "lead": LEAD_FIELDS,
+    "lead": (*LEAD_FIELDS, *LEAD_LISTS),
     "task": TASK_FIELDS,
     "activity": ACTIVITY_FIELDS,
     "timer": TIMER_FIELDS,

@@ -222,7 +222,13 @@ def test_the_pages_before_login_are_usable_by_keyboard_at_a_phones_width(
 def test_every_page_a_role_may_open_is_accessible_fits_a_phone_and_works_by_keyboard(
     client, tenant, live_server, page, role
 ):
-    lead = create_lead(client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134")
+    family = [
+        {"first_name": "Lucia", "age": 12, "relationship": "CHILD"},
+        {"first_name": "Mateo", "age": 9, "relationship": "CHILD"},
+    ]  # the lead page's patients with one to remove, the board's card "for Lucia (12) and Mateo (9)"
+    lead = create_lead(
+        client, tenant, first_name="Rosa", last_name="Diaz", phone="(415) 555-0134", patients=family
+    )
     with_rows(client, tenant, lead["id"])  # the lead page with a task, a consultation, a message
     _a_full_day(client, tenant, lead["id"], role)  # Today's upcoming task, consultation and held call
     # ... and a possible duplicate, with its merge and dismiss buttons.

@@ -179,3 +179,27 @@ def test_a_lead_assigned_by_someone_else_appears_on_today_without_a_reload(
         arrived = page.locator(f"#assigned-now li[data-lead-id='{lead['id']}']")
         expect(arrived).to_have_text("Ivy Chen")
         assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_coordinator_enters_a_parents_call_for_her_son_by_keyboard(client, tenant, live_server, page):
+    """Issue 76: "Maria Lopez for Maria Lopez" no more. The patient section takes the son and his age
+    from the keyboard; the board's card then says whom the lead is for."""
+    log_in(page, live_server, tenant, role="treatment_coordinator")
+    page.goto(f"{live_server}/console/leads/new")
+    page.locator("#first_name").fill("Maria")
+    page.locator("#last_name").fill("Lopez")
+    page.locator("#notes").focus()
+    keys = page.keyboard
+    keys.press("Tab")  # from the notes into the patient section: who the patient is (a child)
+    expect(page.locator("#patient_relationship")).to_be_focused()
+    expect(page.locator("#patient_relationship")).to_have_value("CHILD")
+    keys.press("Tab")
+    keys.type("Diego")
+    keys.press("Tab")  # his last name: the family's, left empty
+    keys.press("Tab")
+    keys.type("12")
+    keys.press("Enter")
+    expect(page).to_have_url(re.compile(r"/console/leads/\d+$"))
+    expect(page.locator("#patients")).to_contain_text("Diego (12), Child")
+    page.goto(f"{live_server}/console/board")
+    expect(page.locator("main")).to_contain_text("Maria Lopez for Diego (12)")

@@ -45,6 +45,7 @@ from tests.webhooks.test_webhooks import Receiver, deliveries, process_events, s
 
 FIRST, LAST = "Zebulon", "Quillfeather"
 PATIENT_FIRST = "Philippa"
+SIBLING = "Thaddeus"  # a further patient of the family (lead_patients)
 PHONE, PHONE_E164 = "(415) 555-0123", "+14155550123"
 EMAIL = "zeb.quillfeather@example.org"
 DOB = "2009-04-17"
@@ -54,8 +55,9 @@ OUTCOME_NOTE = "Mother says the brace rubs at night"
 ACTIVITY_NOTE = "Discussed her asthma and the sedation options"
 LOST_NOTE = "Quillfeather family moved away"
 STREET, NEW_STREET, CITY = "9 Quill Street", "11 Featherfall Lane", "Quillton"
-NEEDLES = (FIRST, LAST, PATIENT_FIRST, PHONE_E164, "4155550123", EMAIL, DOB, NOTES, TASK_NOTE, OUTCOME_NOTE,
-           ACTIVITY_NOTE, "asthma", "inhaler", STREET, NEW_STREET, CITY, "Featherfall")  # fmt: skip
+NEEDLES = (FIRST, LAST, PATIENT_FIRST, SIBLING, PHONE_E164, "4155550123", EMAIL, DOB, NOTES, TASK_NOTE,
+           OUTCOME_NOTE, ACTIVITY_NOTE, "asthma", "inhaler", STREET, NEW_STREET, CITY,
+           "Featherfall")  # fmt: skip
 # A rule that fires on a note for a lead whose city is known: its why-trail sees the city; its
 # definition holds no value of the lead's (`exists`).
 CITY_RULE = {
@@ -185,6 +187,12 @@ def _touch_every_domain(app, client, db, tenant, receiver, monkeypatch) -> int:
         f"/api/leads/{lead_id}", json={"address_line1": NEW_STREET, "city": CITY}, headers=coordinator
     )
     assert moved.status_code == 200, moved.get_json()  # audited: lead.update with before and after
+    siblings = [
+        {"first_name": PATIENT_FIRST, "last_name": LAST, "relationship": "CHILD"},
+        {"first_name": SIBLING, "last_name": LAST, "birth_year": 2012, "relationship": "CHILD"},
+    ]
+    family = client.put(f"/api/leads/{lead_id}", json={"patients": siblings}, headers=coordinator)
+    assert family.status_code == 200, family.get_json()
     sequence = make_sequence(client, tenant, [call(1, "days")])
     enroll(client, tenant, lead_id, sequence["id"])
     _fail_an_sms(app, client, db, tenant, lead_id, monkeypatch)
@@ -234,7 +242,9 @@ def _found_in(dump: str) -> list[str]:
 def _erase_and_check(app, client, db, tenant, receiver, database_url, monkeypatch):
     lead_id = _touch_every_domain(app, client, db, tenant, receiver, monkeypatch)
     written = set(_found_in(_dump(database_url)))
-    assert written >= {FIRST, EMAIL, DOB, NOTES, STREET, NEW_STREET, CITY}, "the story wrote the data"
+    assert written >= {FIRST, SIBLING, EMAIL, DOB, NOTES, STREET, NEW_STREET, CITY}, (
+        "the story wrote the data"
+    )
     assert None not in _recipient_indexes(db, lead_id), "its messages are indexed by recipient"
 
     resp = client.post(f"/api/leads/{lead_id}/erase", headers=tenant.headers("clinic_admin"))

@@ -34,6 +34,10 @@ ALLOWED: dict[str, str] = {
     "leads.score_factors": "the scoring model's factor names and weights",
     "leads.next_action": "the next best action's kind and reason code",
     "leads.patient_dob_index": DIGEST,
+    # A family's further patients: names as the lead's own patient's (searched; deleted on erasure).
+    "lead_patients.first_name": IDENTIFIERS,
+    "lead_patients.last_name": IDENTIFIERS,
+    "lead_patients.relationship": CODE,
     "leads.timezone": CODE,
     "suppressions.digest": DIGEST,
     "lead_activities.details": IDS + "; the analytics read flags from it in SQL",

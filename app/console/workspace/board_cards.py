@@ -1,5 +1,6 @@
 """What the pipeline board shows: the pipeline's columns (app/domains/pipeline/board.py) with each
-card said for a person — the contact's name (and the patient's, for a reader with `lead:phi`), age,
+card said for a person — the contact's name (and whom the lead is for, its patients other than the
+contact, for a reader with `lead:phi`: "Maria Lopez for Diego (12)"), age,
 owner, next step (or "No next step" and why), source and badges (possible duplicate, in a sequence,
 SLA breached) — and the
 choices of its filters. Each part is read by its domain's service; nothing is queried here."""
@@ -11,7 +12,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from app.console.story import names_of_clinic
-from app.console.wording import Names, no_next_step, when
+from app.console.wording import Names, no_next_step, patients_for, when
 from app.domains.auth import service as auth
 from app.domains.automation import orphans
 from app.domains.leads import duplicates, sources
@@ -74,14 +75,16 @@ def _cards(
     steps = team.next_tasks(session=session, clinic_id=clinic_id, lead_ids=ids)
     stranded = orphans.leads_without_next_step(session=session, clinic_id=clinic_id, lead_ids=ids)
     phi = may_read_phi(actor)
+    year = now.astimezone(names.zone).year
     cards = {}
     for lead in leads:
-        patient = " ".join(p for p in (lead.patient_first_name, lead.patient_last_name) if p)
+        contact = (lead.first_name, lead.last_name)
+        patient = patients_for(lead.patients, year, contact) if phi else None  # set by the board's read
         cards[lead.id] = Card(
             id=lead.id,
             stage=lead.pipeline_stage,
             name=f"{lead.first_name} {lead.last_name}".strip(),
-            patient=(patient or None) if phi else None,
+            patient=patient,
             age=age_of(lead.created_at, now),
             owner=names.users.get(lead.assigned_to_id, "Unassigned") if lead.assigned_to_id else "Unassigned",
             next_step=_next_step(steps.get(lead.id), names),

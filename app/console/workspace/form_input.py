@@ -101,3 +101,44 @@ def text_fields(posted, names: tuple[str, ...]) -> dict:
         if text:
             found[name] = int(text) if name in NUMBERS and text.isdigit() else text
     return found
+
+
+# A patient's fields as a form names them (quick entry, the lead page's "Add a patient").
+PATIENT_FORM = {
+    "first_name": "patient_first_name",
+    "last_name": "patient_last_name",
+    "relationship": "patient_relationship",
+    "age": "patient_age",
+    "birth_year": "patient_age",
+}
+OLDEST_AGE = 150  # a number above it typed as an age is a year of birth
+
+
+def posted_patient(posted) -> dict | None:
+    """A patient as the API's `patients` entry takes it, from a form's patient fields; None when
+    nothing about a patient was typed (no name, no age). "Age or year of birth" is one field: 12 is
+    an age, 2014 a year (anything else goes on as typed, for the schema to refuse)."""
+    typed = {name: (posted.get(form_name) or "").strip() for name, form_name in PATIENT_FORM.items()}
+    if not (typed["first_name"] or typed["last_name"] or typed["age"]):
+        return None
+    patient = {name: typed[name] for name in ("first_name", "last_name", "relationship") if typed[name]}
+    age = typed["age"]
+    if age.isdigit():
+        patient["age" if int(age) <= OLDEST_AGE else "birth_year"] = int(age)
+    elif age:
+        patient["age"] = age
+    return patient
+
+
+def patient_errors(messages: dict, *, unreadable_age: str) -> dict[str, list[str]]:
+    """The API's errors of a `patients` entry ({index: {field: [text]}}) by the form's field names;
+    an age that is no number said in the form's words."""
+    out: dict[str, list[str]] = {}
+    for entry in messages.values() if isinstance(messages, dict) else ():
+        for name, texts in entry.items() if isinstance(entry, dict) else ():
+            form_name = PATIENT_FORM.get(str(name), FORM_WIDE)
+            said = [unreadable_age] if "integer" in " ".join(map(str, texts)).lower() else list(texts)
+            out.setdefault(form_name, []).extend(said)
+    if not out and messages:
+        out[FORM_WIDE] = [str(text) for text in _flat({"patients": messages}).get("patients", [])]
+    return out

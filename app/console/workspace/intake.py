@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
 
+from app.console.wording import PATIENT_WORDS
+from app.console.workspace.form_input import patient_errors, posted_patient
 from app.domains.auth import service as auth
 from app.domains.intake import service as intake
 from app.domains.leads import duplicates as duplicate_leads
@@ -39,6 +41,9 @@ def lead_fields(form) -> dict:
         value = (form.get(name) or "").strip()
         if value:  # the selector's id comes as text; the API's schema takes a number (else names it)
             data[name] = int(value) if name == "source_id" and value.isdigit() else value
+    patient = posted_patient(form)
+    if patient is not None:
+        data["patients"] = [patient]
     return data
 
 
@@ -47,7 +52,15 @@ def field_errors(data: dict) -> tuple[dict, dict]:
     try:
         return LEAD_IN.load(data), {}
     except ValidationError as error:
-        return {}, {name: list(_flat(messages)) for name, messages in error.messages.items()}
+        return {}, form_errors(error.messages)
+
+
+def form_errors(messages: dict) -> dict[str, list[str]]:
+    """The API's errors by the form's field names (a patient's by the patient section's fields)."""
+    errors = {name: list(_flat(texts)) for name, texts in messages.items() if name != "patients"}
+    if "patients" in messages:
+        errors.update(patient_errors(messages["patients"], unreadable_age=PATIENT_WORDS["age_unreadable"]))
+    return errors
 
 
 def _flat(messages):

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from marshmallow import ValidationError
 
 from app.console import wording
-from app.console.workspace.form_input import FORM_WIDE, changed_fields, load, local_time, text_fields
+from app.console.workspace.form_input import (
+    FORM_WIDE,
+    changed_fields,
+    load,
+    local_time,
+    patient_errors,
+    posted_patient,
+    text_fields,
+)
 from app.domains.assignment import schemas as assignment_schemas
 from app.domains.assignment import service as assignment
 from app.domains.consultations import schemas as consultation_schemas
@@ -24,14 +32,15 @@ from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
 from app.platform import phi_policy
 from app.platform.api import etag_for
-from app.platform.errors import NotFound, PreconditionFailed, ValidationFailed
+from app.platform.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.platform.roles import Actor
 
 # The details the edit form offers, in its order; a reader without `lead:phi` is offered none of
 # the PHI fields among them (phi_policy.fields_for).
 EDITABLE = (
     "first_name", "last_name", "email", "phone", "phone_alt", "preferred_contact", "preferred_time",
-    "priority", "patient_first_name", "patient_last_name", "patient_dob", "patient_relationship",
+    "priority", "patient_first_name", "patient_last_name", "patient_dob", "patient_birth_year",
+    "patient_relationship",
     "insurance_carrier", "insurance_member_id", "address_line1", "address_line2", "city", "state",
     "postal_code", "notes",
 )  # fmt: skip
@@ -78,6 +87,55 @@ def edit_lead(*, session, lead_id: int, change: Change):
     return leads.update_lead(
         session=session, actor=change.actor, lead_id=lead_id, changes=body, now=change.now
     )
+
+
+def _checked_lead(session, change: Change, lead_id: int):
+    """The lead, locked, unless it changed since the page showed it (the form's ETag: a 412). Its
+    patients are PHI: only a reader who may see them changes them here (the page shows them no other)."""
+    if not phi_policy.may_read_phi(change.actor):
+        raise Forbidden("only staff who may see patient details change a lead's patients")
+    current = leads.get_lead(
+        session=session, clinic_id=change.actor.clinic_id, lead_id=lead_id, for_update=True
+    )
+    if change.posted.get("etag") != lead_etag(current):
+        raise PreconditionFailed(
+            "someone changed this lead since you opened it: reload the page to see their change, then edit"
+        )
+    return current
+
+
+def _new_patients(session, change: Change, lead_id: int, patients: list[dict]):
+    """`PUT /api/leads/{id}` with `patients`; its refusal by the patient form's field names."""
+    try:
+        body = load(lead_schemas.LeadUpdateIn(), {"patients": patients})
+        return leads.update_lead(
+            session=session, actor=change.actor, lead_id=lead_id, changes=body, now=change.now
+        )
+    except ValidationError as error:
+        named = error.messages.get("patients", {}) if isinstance(error.messages, dict) else {}
+    except ValidationFailed as error:
+        named = error.errors.get("json", {}).get("patients", {})
+        if not isinstance(named, dict):
+            raise
+    unreadable = wording.PATIENT_WORDS["age_unreadable"]
+    raise ValidationFailed(patient_errors(named, unreadable_age=unreadable) or {FORM_WIDE: [unreadable]})
+
+
+def add_patient(*, session, lead_id: int, change: Change):
+    """A further patient of the family, after those the lead has (its first, when it has none)."""
+    current = _checked_lead(session, change, lead_id)
+    typed = posted_patient(change.posted) or {"relationship": change.posted.get("patient_relationship")}
+    listed = leads.lead_patients(session=session, lead=current)
+    return _new_patients(session, change, lead_id, [*listed, typed])
+
+
+def remove_patient(*, session, lead_id: int, index: int, change: Change):
+    """A further patient no longer: the first is the lead's own, changed with its details."""
+    current = _checked_lead(session, change, lead_id)
+    listed = leads.lead_patients(session=session, lead=current)
+    if not 1 <= index < len(listed):
+        raise NotFound(f"patient {index} not found on lead {lead_id}")
+    return _new_patients(session, change, lead_id, listed[:index] + listed[index + 1 :])
 
 
 def _task_of_lead(session, change: Change, lead_id: int, task_id: int) -> None:

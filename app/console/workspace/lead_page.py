@@ -13,6 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from app.console.auth import page
+from app.console.wording import PATIENT_WORDS
 from app.console.workspace import form_input, lead_actions, lead_reads
 from app.domains.auth import service as auth
 from app.domains.merging import service as merging
@@ -80,6 +81,28 @@ def assign(lead_id: int):
         "owner",
         lambda s, c: lead_actions.assign(session=s, lead_id=lead_id, change=c),
         "Lead assigned.",
+    )
+
+
+@blp.route("/leads/<int:lead_id>/patients", methods=["POST"])
+@page(Permission.UPDATE)
+def add_patient(lead_id: int):
+    return _act(
+        lead_id,
+        "patients",
+        lambda s, c: lead_actions.add_patient(session=s, lead_id=lead_id, change=c),
+        PATIENT_WORDS["added"],
+    )
+
+
+@blp.route("/leads/<int:lead_id>/patients/<int:index>/remove", methods=["POST"])
+@page(Permission.UPDATE)
+def remove_patient(lead_id: int, index: int):
+    return _act(
+        lead_id,
+        "patients",
+        lambda s, c: lead_actions.remove_patient(session=s, lead_id=lead_id, index=index, change=c),
+        PATIENT_WORDS["removed"],
     )
 
 

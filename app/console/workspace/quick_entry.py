@@ -12,6 +12,7 @@ from flask import Blueprint, render_template, request, url_for
 from flask import redirect as go_to
 
 from app.console.auth import page
+from app.console.wording import PATIENT_WORDS, RELATIONSHIPS
 from app.console.workspace import intake
 from app.domains.leads import service as leads
 from app.domains.leads.models import TreatmentInterest
@@ -24,6 +25,8 @@ from app.platform.roles import Permission
 blp = Blueprint("quick_entry", __name__)
 SHOWN_DUPLICATES = 5
 SAVED_ALREADY = "This form was saved already as another lead. Check the values and save again for a new lead."
+# A call is most often a parent's for a child: the patient section's first choice.
+QUICK_RELATIONSHIPS = ("CHILD", "SELF", "SPOUSE", "OTHER")
 INTERESTS = [(t.value, t.value.replace("_", " ").capitalize()) for t in TreatmentInterest]
 
 
@@ -34,6 +37,8 @@ def _render(*, uow, actor, values: dict, errors: dict, status: int = 200):
         errors=errors,
         sources=intake.source_choices(session=uow, actor=actor),
         interests=INTERESTS,
+        relationships=[(code, RELATIONSHIPS[code]) for code in QUICK_RELATIONSHIPS],
+        patient_words=PATIENT_WORDS,
         key=values.get("idempotency_key") or str(uuid.uuid4()),
     ), status
 
@@ -62,7 +67,7 @@ def save_lead(*, actor, now):
         try:
             lead_id = intake.capture_once(db=get_db(), submission=submission, now=now)
         except ValidationFailed as error:
-            errors = {name: list(messages) for name, messages in error.errors.get("json", {}).items()}
+            errors = intake.form_errors(error.errors.get("json", {}))
             if "headers" in error.errors:  # this form was saved already, with other values
                 errors = {"form": [SAVED_ALREADY]}
                 values.pop("idempotency_key", None)  # a fresh key: what is typed now is another lead

@@ -27,4 +27,5 @@ def matches(*, uow, actor, now):
         found = []
     else:
         found = listing.search_leads(session=uow, actor=actor, q=typed, limit=SHOWN, now=now)
-    return render_template("console/workspace/_search_results.html", matches=MATCH.dump(found))
+    # A patient's age to this year in UTC: a day off at New Year, not worth reading the clinic a keystroke.
+    return render_template("console/workspace/_search_results.html", matches=MATCH.dump(found), year=now.year)

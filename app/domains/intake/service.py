@@ -130,6 +130,7 @@ def _create(
     pick = assignment.pick_new_owner(
         session=session, clinic=clinic, source_id=source.id, now=now, availability_held=availability_held
     )
+    further_patients = leads.further_patients_of(fields)
     lead = leads.new_lead(
         placement=placement,
         fields=fields,
@@ -139,6 +140,7 @@ def _create(
         keys=leads.CaptureKeys(submission_id=new.submission_id, external_id=new.external_id),
     )
     leads.store_new_lead(session=session, lead=lead, now=now)
+    leads.store_further_patients(session=session, lead=lead, further=further_patients)
     pipeline.enter_first_stage(session=session, lead=lead, actor_ref=actor.ref, now=now)
     # Events, in this order: created, assigned, activity logged.
     events.emit(

@@ -136,6 +136,8 @@ def _where_set(name: str, column: str, where: str | None = None) -> sa.Index:
 # (app/platform/db/search.py; migration 0053 made the same indexes).
 CONTACT_SEARCH = ("first_name", "last_name", "email", "phone", "phone_alt")
 PATIENT_SEARCH = ("patient_first_name", "patient_last_name")
+# A family's further patients (LeadPatient): the same names, searched alike for a reader with `lead:phi`.
+FURTHER_PATIENT_SEARCH = ("first_name", "last_name")
 # Speed to lead's split reads each group's leads in order from an index including its spans, kept on
 # the lead (migrations 0066, 0068; `kept_spans` below).
 SPLIT_SPANS = ["deleted_at", "routing_seconds", "human_attempt_seconds", "human_contact_seconds"]
@@ -274,6 +276,8 @@ class Lead(Base):
     # with the DOB: the lead score reads it without decrypting a DOB per lead. Not PHI.
     patient_age_group: Mapped[str | None] = mapped_column(sa.String(8))
     patient_relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.SELF)
+    # The year of birth when only it (or an age) is known, as a phone call often gives: "Diego, 12".
+    patient_birth_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
     # The street address is encrypted; city, state and postal code stay clear (coarse, and automation
     # rules' conditions name them).
@@ -390,6 +394,27 @@ class Lead(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES and self.deleted_at is None
+
+
+class LeadPatient(Base):
+    """A further patient of a lead: a family enquiring for two children. The lead's own patient
+    columns hold its first patient (what duplicates, scoring, rules and the export read); these rows
+    the others, in the order given (`position`, from 1)."""
+
+    __tablename__ = "lead_patients"
+    __table_args__ = (
+        sa.UniqueConstraint("lead_id", "position"),
+        search_index("ix_lead_patients_search", FURTHER_PATIENT_SEARCH),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id"))
+    position: Mapped[int] = mapped_column(sa.SmallInteger)
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    birth_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    relationship: Mapped[str] = mapped_column(sa.String(16), default=PatientRelationship.CHILD)
 
 
 # Each kept span: the firsts it is worked out from. Speed to lead: capture -> the first outbound

@@ -67,6 +67,34 @@ class DateOrDateTime(fields.Field):
         return to_bounded_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
 
 
+class PatientIn(RequestSchema):
+    """One patient of the lead: who is to be treated (the contact's child, the contact, ...)."""
+
+    first_name = _text(100, allow_none=True, metadata={"description": "Required unless relationship is SELF"})
+    last_name = _text(100, allow_none=True)
+    birth_year = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=MIN_YEAR, max=MAX_YEAR),
+        metadata={"description": "Not in the future; or give `age`"},
+    )
+    age = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0, max=120),
+        metadata={"description": "In years, today: stored as the year of birth it gives"},
+    )
+    relationship = fields.String(
+        validate=_one_of(PatientRelationship),
+        metadata={"description": "To the contact; the first patient's default SELF, the others' CHILD"},
+    )
+
+
+class PatientOut(AnswerSchema):
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    birth_year = fields.Integer(allow_none=True)
+    relationship = fields.String()
+
+
 class LeadFieldsIn(RequestSchema):
     """A lead's details; every field optional. Stage, status and owner change through their own endpoints."""
 
@@ -81,6 +109,16 @@ class LeadFieldsIn(RequestSchema):
     patient_last_name = _text(100, allow_none=True)
     patient_dob = UTCDate(allow_none=True, metadata={"description": "Encrypted at rest; not in the future"})
     patient_relationship = fields.String(validate=_one_of(PatientRelationship))
+    patient_birth_year = fields.Integer(allow_none=True, validate=validate.Range(min=MIN_YEAR, max=MAX_YEAR))
+    patients = fields.List(
+        fields.Nested(PatientIn),
+        validate=validate.Length(min=1, max=8),
+        metadata={
+            "description": "Every patient, in order: the first is the lead's own patient (the patient_* "
+            "fields, which it replaces: give one or the other); the others replace the lead's further "
+            "patients"
+        },
+    )
     address_line1 = _text(200, allow_none=True)
     address_line2 = _text(200, allow_none=True)
     city = _text(100, allow_none=True)
@@ -188,7 +226,11 @@ class NextActionOut(AnswerSchema):
 class LeadOut(PhiSchema):
     PHI_KIND = "lead"
     # Rewritten by the engine after a lead's events (app/domains/intelligence): not part of the ETag.
-    ETAG_DERIVED = ("score", "score_factors", "score_model_version", "next_best_action", "in_sequence")
+    # `patients` too: a lead's answer lists them where it was read with them (a change of them is a
+    # change of the lead, its updated_at in the ETag).
+    ETAG_DERIVED = (
+        "score", "score_factors", "score_model_version", "next_best_action", "in_sequence", "patients",
+    )  # fmt: skip
 
     id = fields.Integer()
     first_name = fields.String()
@@ -202,6 +244,11 @@ class LeadOut(PhiSchema):
     patient_last_name = fields.String(allow_none=True)
     patient_dob = fields.Date(allow_none=True)
     patient_relationship = fields.String()
+    patient_birth_year = fields.Integer(allow_none=True)
+    patients = fields.List(
+        fields.Nested(PatientOut),
+        metadata={"description": "Every patient: the lead's own (the patient_* fields) first, when named"},
+    )
     address_line1 = fields.String(allow_none=True)
     address_line2 = fields.String(allow_none=True)
     city = fields.String(allow_none=True)
@@ -356,6 +403,7 @@ class LeadMatchOut(PhiSchema):
     email, phone = fields.String(allow_none=True), fields.String(allow_none=True)
     patient_first_name = fields.String(allow_none=True)
     patient_last_name = fields.String(allow_none=True)
+    patients = fields.List(fields.Nested(PatientOut))
     status, pipeline_stage = fields.String(), fields.String()
     assigned_to_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import attributes
 
 from app.domains.auth import service as auth
-from app.domains.leads import consent, listing, rules, suppression
+from app.domains.leads import consent, listing, patients, rules, suppression
 from app.domains.leads.events import LeadDeleted
 from app.domains.leads.models import Lead, LeadSource, LeadStatus, PatientRelationship
 from app.domains.leads.sources import checked_source
@@ -101,6 +101,7 @@ PLAIN_FIELDS = (
     "patient_first_name",
     "patient_last_name",
     "patient_relationship",
+    "patient_birth_year",
     "address_line1",
     "address_line2",
     "city",
@@ -186,12 +187,45 @@ def _normalised_changes(
         out["patient_dob"] = dob
         out["patient_dob_index"] = dob_index(phi_keys=keys_of(session), clinic_id=clinic.id, dob=dob)
         out["patient_age_group"] = rules.age_group(dob, captured_at or now)
+        if dob is not None and data.get("patient_birth_year") is None:
+            out["patient_birth_year"] = dob.year  # what a card's age reads, without decrypting the date
     if "treatment_interest" in data:
         out["treatment_interest"] = list(dict.fromkeys(data["treatment_interest"] or []))
+    out.update(_patient_changes(clinic=clinic, data=data, now=now, captured_at=captured_at or now))
     for key in ("preferred_contact", "patient_relationship", "priority"):
         if key in out and out[key] is None:
             raise ValidationFailed(key, "must not be null")
     return out
+
+
+def _patient_changes(*, clinic: Clinic, data: dict, now: datetime, captured_at: datetime) -> dict:
+    """The patient columns (and the further patients, under `patients.FURTHER`) the `patients` list
+    of `data` sets (its patient_* fields are the other way to say the first: one or the other), and
+    the age group a year of birth gives when no date of birth is given."""
+    year = patients.this_year(timezone=clinic.timezone, now=now)
+    out: dict = {}
+    if "patients" in data:
+        given = [name for name in patients.FIRST_PATIENT_COLUMNS.values() if name in data]
+        if given or "patient_dob" in data:
+            raise ValidationFailed("patients", "give the patients list or the patient_* fields, not both")
+        listed = patients.normalised(data["patients"], year=year)
+        out.update(patients.first_patient_fields(listed[0]))
+        out[patients.FURTHER] = listed[1:]
+    if "patient_birth_year" in data or "patients" in data:
+        born = out.get("patient_birth_year", data.get("patient_birth_year"))
+        if born is not None and born > year:
+            raise ValidationFailed("patient_birth_year", "a year of birth cannot be in the future")
+        if "patient_dob" not in data:  # a date of birth, when known, says it better (see update_lead)
+            out["patient_age_group"] = patients.age_group_from_year(born, captured_at)
+    return out
+
+
+def _name_self_patient(fields: dict, *, contact: tuple[str | None, str | None]) -> None:
+    """The patient is the contact (SELF) and unnamed: carry the contact's name over, so every lead
+    names its patient."""
+    unnamed_patient = not fields.get("patient_first_name") and not fields.get("patient_last_name")
+    if fields["patient_relationship"] == PatientRelationship.SELF.value and unnamed_patient:
+        fields["patient_first_name"], fields["patient_last_name"] = contact
 
 
 def prepare_new_lead(*, session: UnitOfWork, clinic: Clinic, data: dict, now: datetime) -> dict:
@@ -201,11 +235,7 @@ def prepare_new_lead(*, session: UnitOfWork, clinic: Clinic, data: dict, now: da
     fields.setdefault("preferred_contact", "PHONE")
     fields.setdefault("patient_relationship", PatientRelationship.SELF.value)
     fields.setdefault("treatment_interest", [])
-    unnamed_patient = not fields.get("patient_first_name") and not fields.get("patient_last_name")
-    if fields["patient_relationship"] == PatientRelationship.SELF.value and unnamed_patient:
-        # The patient is the contact: carry the name over so every lead names its patient.
-        fields["patient_first_name"] = fields.get("first_name")
-        fields["patient_last_name"] = fields.get("last_name")
+    _name_self_patient(fields, contact=(fields.get("first_name"), fields.get("last_name")))
     if suppression.is_suppressed(
         session=session,
         clinic=clinic,
@@ -288,6 +318,24 @@ def store_new_lead(*, session: UnitOfWork, lead: Lead, now: datetime) -> Lead:
     return lead
 
 
+def further_patients_of(fields: dict) -> list[dict]:
+    """The further patients prepared fields carry (`prepare_new_lead`), taken out of them: they are
+    rows of their own, stored once the lead has its id (`store_further_patients`)."""
+    return fields.pop(patients.FURTHER, [])
+
+
+def store_further_patients(*, session: UnitOfWork, lead: Lead, further: list[dict]) -> None:
+    """A new lead's further patients stored, and its patients set on it as its answer lists them."""
+    if further:
+        patients.store_further(session=session, lead=lead, further=further)
+    lead.patients = patients.listed(lead, further)
+
+
+def lead_patients(*, session: UnitOfWork, lead: Lead) -> list[dict]:
+    """The lead's patients as its answer lists them (app/domains/leads/patients.py)."""
+    return listing.with_patients(session, [lead])[0].patients
+
+
 def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dict, now: datetime) -> Lead:
     """Change a lead's details (not its stage, status or owner: those have their own use cases)."""
     lead = get_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id, for_update=True)
@@ -303,11 +351,25 @@ def update_lead(*, session: UnitOfWork, actor: Actor, lead_id: int, changes: dic
         if found is not None and found.clinic_id != clinic.id:
             found = None  # another clinic's source does not exist here
         fields["source_id"] = checked_source(source_id=changes["source_id"], found=found).id
+    further = fields.pop(patients.FURTHER, None)
+    if further is not None:
+        _name_self_patient(
+            fields,
+            contact=(fields.get("first_name", lead.first_name), fields.get("last_name", lead.last_name)),
+        )
+    if lead.patient_dob is not None and "patient_dob" not in fields:
+        fields.pop("patient_age_group", None)  # the date of birth's age group stands
     consented = consent.staff_change(lead=lead, fields=fields, changes=changes)
     before = _snapshot(lead)
     for key, value in fields.items():
         setattr(lead, key, value)
     old, new = audit.changes(before, _snapshot(lead))
+    stored = patients.summary(patients.further_of(session, [lead.id]).get(lead.id, []))
+    if further is not None and stored != further:
+        patients.store_further(session=session, lead=lead, further=further)
+        old["patients"], new["patients"] = stored, further
+        stored = further
+    lead.patients = patients.listed(lead, stored)  # as the answer lists them
     if not new:
         return lead  # nothing changed: no new version, no event
     record_update(session=session, lead=lead, old=old, new=new, actor_ref=actor.ref, now=now)

@@ -90,7 +90,8 @@ def _conditions(session: UnitOfWork, actor: Actor, filters: BoardFilters, now: d
 # their identity and deferred-column bookkeeping each, for nothing a card needs.
 CARD_COLUMNS = (
     Lead.id, Lead.clinic_id, Lead.status, Lead.pipeline_stage, Lead.stage_entered_at, Lead.created_at,
-    Lead.first_name, Lead.last_name, Lead.patient_first_name, Lead.patient_last_name, Lead.email,
+    Lead.first_name, Lead.last_name, Lead.patient_first_name, Lead.patient_last_name,
+    Lead.patient_relationship, Lead.patient_birth_year, Lead.email,
     Lead.phone, Lead.phone_alt, Lead.assigned_to_id, Lead.source_id,
 )  # fmt: skip
 

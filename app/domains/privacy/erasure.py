@@ -31,7 +31,7 @@ from app.domains.consultations import service as consultations
 from app.domains.consultations import timers
 from app.domains.conversations import service as conversations
 from app.domains.leads import suppression
-from app.domains.leads.models import OPEN_STATUSES, Lead, LeadStatus
+from app.domains.leads.models import OPEN_STATUSES, Lead, LeadPatient, LeadStatus
 from app.domains.outbound.models import DeliveryStatus, Notification
 from app.domains.privacy import copies, scrubbing
 from app.domains.privacy.scrubbing import ids_only, structure_only
@@ -69,6 +69,7 @@ COPIES: tuple[Copy, ...] = (
     ),
     Copy("leads: contact and free-text columns (_LEAD_CONTACT), the DOB's blind index", "null", _DUMP),
     Copy("leads: first_name, last_name", "'[erased]', ''", _DUMP),
+    Copy("lead_patients: the lead's further patients (names, years of birth)", "deleted", _DUMP),
     Copy("lead_activities.notes", "null", _DUMP),
     Copy("conversation_messages: subject, body, full_body", "null, '[erased]', null", _DUMP),
     Copy(
@@ -209,6 +210,7 @@ def erase_lead(*, session: UnitOfWork, lead: Lead, actor_ref: str, now: datetime
         session=session, lead_id=lead.id, now=now
     )
     counts["activities"] = _erase_activities(session, lead.id)
+    counts["further_patients"] = _erase_further_patients(session, lead.id)
     counts["tasks"] = _erase_tasks(session, lead.id, now)
     about = _erase_notifications(session, lead, notification_ids)
     counts["notifications"] = len(about)
@@ -285,6 +287,11 @@ def _cancel_work(session: UnitOfWork, lead: Lead, task_ids, notification_ids, no
         .execution_options(synchronize_session=False)
     )
     return cancelled
+
+
+def _erase_further_patients(session: UnitOfWork, lead_id: int) -> int:
+    """The lead's patients after its first: deleted (nothing of them is kept, unlike a tombstone's row)."""
+    return session.execute(sa.delete(LeadPatient).where(LeadPatient.lead_id == lead_id)).rowcount
 
 
 def _erase_activities(session: UnitOfWork, lead_id: int) -> int:

@@ -27,6 +27,9 @@ class ErasureOut(AnswerSchema):
         metadata={"description": "the lead's scheduled consultations (every one also loses its external_id)"}
     )
     activities = fields.Integer()
+    further_patients = fields.Integer(
+        metadata={"description": "the lead's patients after its first, deleted"}
+    )
     tasks = fields.Integer()
     notifications = fields.Integer()
     events = fields.Integer()
