@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 # Lead fields whose values are codes (an enum's member), said as words; any other text is shown as typed.
 CODED = frozenset(
     ("status", "preferred_contact", "patient_relationship", "treatment_interest", "hesitation_reason",
@@ -828,3 +830,43 @@ def patient_entry(patient: dict, year: int) -> str:
     said = name if age is None else f"{name} ({age})"
     relationship = RELATIONSHIPS.get(patient.get("relationship") or "")
     return f"{said}, {relationship}" if relationship else said
+
+
+# --- The lead page's contact card (issue 76 item 2): how to reach the family, and what they allow.
+CONTACT_CARD = {
+    "title": "Contact",
+    "phone": "Phone",
+    "phone_alt": "Other phone",
+    "email": "Email",
+    "preferred_contact": "Prefers",
+    "preferred_time": "Best time",
+    "source_id": "Came from",
+    "treatment_interest": "Interested in",
+    "messages": "Messages",
+    "all_details": "All details",
+}
+CONSENT = {
+    "do_not_contact": "Do not contact: no calls and no messages.",
+    "sms_opt_out": "No texts",
+    "email_opt_out": "No emails",
+    "whatsapp_opt_out": "No WhatsApp",
+    "all_allowed": "Texts, emails and WhatsApp allowed.",
+}
+
+
+def phone_display(number: str) -> str:
+    """A stored number (E.164, "+14155550142") as a person reads it: "+1 415-555-0142"."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(number), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return number
+
+
+def consent(lead: dict) -> str:
+    """What the family allows, as one sentence: "No texts, no emails." or "Do not contact: ..."."""
+    if lead.get("do_not_contact"):
+        return CONSENT["do_not_contact"]
+    refused = [CONSENT[key] for key in ("sms_opt_out", "email_opt_out", "whatsapp_opt_out") if lead.get(key)]
+    if not refused:
+        return CONSENT["all_allowed"]
+    return ", ".join([refused[0], *(text.lower() for text in refused[1:])]) + "."
