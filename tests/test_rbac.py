@@ -236,6 +236,9 @@ DESIGN_TABLE = {
     "GET /api/leads/<id>/conversation": READ,
     "POST /api/leads/<id>/conversation/messages": UPDATE,
     "POST /api/leads/<id>/conversation/read": READ,
+    # Issue 76 item 5: resolving and reopening a conversation.
+    "POST /api/leads/<id>/conversation/resolve": UPDATE,
+    "POST /api/leads/<id>/conversation/reopen": UPDATE,
     "GET /api/conversations": READ,
     "POST /api/conversations/<id>/link": UPDATE,
     "POST /api/conversations/<id>/capture": CREATE,

@@ -857,7 +857,8 @@ CONSENT = {
 def phone_display(number: str) -> str:
     """A stored number (E.164, "+14155550142") as a person reads it: "+1 415-555-0142"."""
     try:
-        return phonenumbers.format_number(phonenumbers.parse(number), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        parsed = phonenumbers.parse(number)
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     except phonenumbers.NumberParseException:
         return number
 
@@ -870,3 +871,35 @@ def consent(lead: dict) -> str:
     if not refused:
         return CONSENT["all_allowed"]
     return ", ".join([refused[0], *(text.lower() for text in refused[1:])]) + "."
+
+
+# The inbox beside its contact (issue 76 item 5): the thread between the conversation list and the
+# family's card, its Resolve / Reopen, the list's Open / Resolved filter and the reply box's saved
+# replies (the clinic's message templates, merged as the reply goes).
+INBOX_STATUSES = {"open": "Open", "resolved": "Resolved"}
+INBOX_STATUS_NAV = "Open or resolved conversations"
+NO_CONVERSATIONS = {"open": "No conversations here", "resolved": "No resolved conversations here"}
+BACK_TO_INBOX = "Back to the inbox"
+ABOUT_FAMILY = "About this family"
+CONVERSATIONS = "Conversations"
+RESOLVE = "Resolve"
+REOPEN = "Reopen"
+RESOLVED_NOTE = "Resolved: nothing is left to answer. The family's next message opens it again."
+RESOLVED_DONE = "Conversation resolved."
+REOPENED_DONE = "Conversation reopened."
+CARD = {
+    "phone": "Phone",
+    "email": "Email",
+    "stage": "Stage",
+    "owner": "Owner",
+    "next_task": "Next task",
+    "no_task": "No open task",
+    "due": "due",
+    "hidden": "Shown only to staff who may see patient details",
+    "none": "None on file",
+}
+OPEN_LEAD_PAGE = "Open the lead page"
+SAVED_REPLY = "Saved reply"
+USE_REPLY = "Use this reply"
+SAVED_REPLY_HINT = "Fills the message box with it; names and links are filled in as it is sent."
+CHOOSE_SAVED_REPLY = "Choose a saved reply to use."

@@ -3,7 +3,8 @@ sees them (their unread counts).
 
 Views: `mine` (threads of the leads the caller owns), `unassigned` (leads with no owner, and unknown
 senders' threads, which belong to nobody yet), `all`. `unread` keeps the threads where the family
-wrote after the caller's read mark; `channel` the threads whose family last wrote on that channel.
+wrote after the caller's read mark; `channel` the threads whose family last wrote on that channel;
+`status` the open (someone should answer) or the resolved ones.
 Keyset-paginated on (last message time, id), served by `ix_conversations_inbox`.
 """
 
@@ -26,7 +27,7 @@ PREVIEW_LENGTH = 140
 
 
 def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str | None, limit: int) -> dict:
-    """A page of the inbox for `actor`; `filters`: view, unread, channel."""
+    """A page of the inbox for `actor`; `filters`: view, unread, channel, status."""
     mark = sa.func.coalesce(ConversationRead.last_read_message_id, 0)
     unread = (
         sa.select(sa.func.count())
@@ -96,6 +97,8 @@ def _of_view(query, actor: Actor, filters: dict):
         query = query.where(Conversation.last_inbound_id > mark)
     if filters.get("channel"):
         query = query.where(Conversation.last_inbound_channel == filters["channel"])
+    if filters.get("status"):
+        query = query.where(Conversation.status == filters["status"])
     return query
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from marshmallow import fields, post_dump, validate
 
 from app.domains.conversations.inbox import VIEWS
+from app.domains.conversations.models import OPEN, RESOLVED
 from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
@@ -17,6 +18,7 @@ from app.platform.delivery.rules import HOLD_REASONS
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
 MESSAGE_TEXTS = ("subject", "body", "full_body")
+STATUSES = (OPEN, RESOLVED)
 
 
 def _withhold(data: dict, names: tuple[str, ...]) -> dict:
@@ -35,10 +37,20 @@ class InboxArgs(PageArgs):
     view = fields.String(load_default="all", validate=validate.OneOf(VIEWS))
     unread = StrictBoolean(load_default=False)
     channel = fields.String(validate=validate.OneOf(CHANNELS))
+    status = fields.String(
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "open (the family may wait for an answer) or resolved; default both"},
+    )
 
 
 class ReadIn(RequestSchema):
     message_id = id_field()
+
+
+class StatusOut(AnswerSchema):
+    conversation_id = fields.Integer()
+    lead_id = fields.Integer()
+    status = fields.String(metadata={"description": "open or resolved"})
 
 
 class LinkIn(RequestSchema):

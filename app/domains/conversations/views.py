@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 
-from app.domains.conversations import inbox, linking, schemas, threads
+from app.domains.conversations import inbox, linking, resolution, schemas, threads
+from app.domains.conversations.models import OPEN, RESOLVED
 from app.platform.access import requires
 from app.platform.api import make_blueprint
 from app.platform.api.injection import inject
@@ -43,6 +44,29 @@ class LeadConversationRead(MethodView):
         )
 
 
+@blp.route("/leads/<int:lead_id>/conversation/resolve")
+class ResolveLeadConversation(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(200, schemas.StatusOut)
+    @blp.alt_response(409, description="The lead has no conversation yet")
+    @inject
+    def post(self, lead_id, *, uow, actor, now):
+        """Mark the lead's conversation resolved: nothing is left to answer, and the inbox's `status=open`
+        leaves it out. The family's next message reopens it. Resolving a resolved one changes nothing."""
+        return resolution.set_status(session=uow, actor=actor, lead_id=lead_id, status=RESOLVED, now=now)
+
+
+@blp.route("/leads/<int:lead_id>/conversation/reopen")
+class ReopenLeadConversation(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.response(200, schemas.StatusOut)
+    @blp.alt_response(409, description="The lead has no conversation yet")
+    @inject
+    def post(self, lead_id, *, uow, actor, now):
+        """Open the lead's resolved conversation again (back in the inbox's `status=open`)."""
+        return resolution.set_status(session=uow, actor=actor, lead_id=lead_id, status=OPEN, now=now)
+
+
 @blp.route("/conversations")
 class Inbox(MethodView):
     @requires(Permission.READ)
@@ -52,7 +76,8 @@ class Inbox(MethodView):
     def get(self, args, *, uow, actor):
         """The team inbox, the most recent activity first (cursor-paginated): `view` mine (your
         leads), unassigned (leads without an owner, unknown senders) or all; `unread` (the family
-        wrote after your read mark); `channel` (the family last wrote on it)."""
+        wrote after your read mark); `channel` (the family last wrote on it); `status` open or
+        resolved (default: both)."""
         return inbox.inbox_page(
             session=uow, actor=actor, filters=args, cursor=args.get("cursor"), limit=args["limit"]
         )

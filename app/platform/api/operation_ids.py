@@ -155,6 +155,8 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/leads/{lead_id}/conversation": "getLeadConversation",
     "POST /api/leads/{lead_id}/conversation/messages": "replyInLeadConversation",
     "POST /api/leads/{lead_id}/conversation/read": "markLeadConversationRead",
+    "POST /api/leads/{lead_id}/conversation/resolve": "resolveLeadConversation",
+    "POST /api/leads/{lead_id}/conversation/reopen": "reopenLeadConversation",
     "GET /api/conversations": "listConversations",
     "POST /api/conversations/{conversation_id}/link": "linkConversationToLead",
     "POST /api/conversations/{conversation_id}/capture": "captureConversationAsLead",

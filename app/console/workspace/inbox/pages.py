@@ -2,8 +2,10 @@
 channel filters in the URL, each thread's lead (or "Unknown sender"), last message (PHI policy),
 unread count, waiting since and the "In sequence" label; its list re-read when the user's event
 stream tells of a message (static/workspace/inbox.js). A lead's thread opens marked read, with its
-photos and videos inline and a reply box; an unknown sender's is linked to a lead or captured as a
-new one. Every change goes through the API's own services (threads, replies, linking, capture)."""
+photos and videos inline and a reply box (a saved reply, one of the clinic's templates, put in it on
+request), between the inbox's rows and the family's card (issue 76 item 5), resolved and reopened
+there; an unknown sender's is linked to a lead or captured as a new one. Every change goes through
+the API's own services (threads, replies, resolution, linking, capture)."""
 
 from __future__ import annotations
 
@@ -12,19 +14,21 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
+from app.console import wording
 from app.console.auth import page
 from app.console.workspace import form_input, lead_actions
 from app.console.workspace.inbox import reads
 from app.domains.auth import service as auth
-from app.domains.conversations import inbox, linking, threads
+from app.domains.conversations import inbox, linking, resolution, threads
 from app.domains.conversations import views as conversation_api
+from app.domains.conversations.models import OPEN, RESOLVED
 from app.domains.intake.inbound import unknown_senders
 from app.domains.leads.schemas import LeadIn
 from app.platform import clock
 from app.platform.access import current_actor
 from app.platform.api.injection import inject
 from app.platform.app_db import unit_of_work
-from app.platform.errors import DomainError
+from app.platform.errors import DomainError, ValidationFailed
 from app.platform.roles import Permission
 
 blp = Blueprint("inbox", __name__)
@@ -89,9 +93,26 @@ def lead_thread(lead_id: int):
         conversation = threads.lead_conversation(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
         if conversation is not None and conversation.last_message_id is not None and actor.user_id:
             threads.mark_read(session=uow, actor=actor, lead_id=lead_id, up_to=None, now=now)
+    return _thread_page(lead_id, problem=None)
+
+
+def _thread_page(lead_id: int, *, problem, filled: dict | None = None):
+    """The desk's three panes: the inbox's rows (the URL's filters, the open ones by default), the
+    lead's thread with its reply box (`filled`: what the box shows again) and the lead's card."""
+    actor, now = current_actor(), clock.now()
+    filters, _ = _filters()
     with unit_of_work() as uow:
         data = reads.lead_thread(session=uow, actor=actor, lead_id=lead_id, now=now)
-        return render_template("console/workspace/inbox_thread.html", **data, problem=None)
+        listed = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+        page = render_template(
+            "console/workspace/inbox_thread.html",
+            **data,
+            listed=listed,
+            filters=filters,
+            problem=problem,
+            filled=filled,
+        )
+    return page, (problem.status if problem else 200)
 
 
 @blp.route("/inbox/leads/<int:lead_id>/messages/<int:message_id>/media/<int:n>")
@@ -108,9 +129,12 @@ def media(*, uow, actor, now, settings, **path):
 @blp.route("/inbox/leads/<int:lead_id>/reply", methods=["POST"])
 @page(Permission.UPDATE)
 def reply(lead_id: int):
-    """A reply through the API's reply (consent, contact policy, the form's idempotency key)."""
+    """A reply through the API's reply (consent, contact policy, the form's idempotency key); its
+    "Use this reply" draws the box again with the chosen saved reply in it, sending nothing."""
     actor, now = current_actor(), clock.now()
     typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    if "use_template" in typed:
+        return _use_template(lead_id, typed)
     with unit_of_work() as uow:
         zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
     try:
@@ -118,13 +142,33 @@ def reply(lead_id: int):
             change = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
             lead_actions.reply(session=uow, lead_id=lead_id, change=change)
     except (ValidationError, DomainError) as error:
-        problem = form_input.refusal("conversation", error, typed)
-        with unit_of_work() as uow:
-            data = reads.lead_thread(session=uow, actor=actor, lead_id=lead_id, now=now)
-            return render_template(
-                "console/workspace/inbox_thread.html", **data, problem=problem
-            ), problem.status
+        return _thread_page(lead_id, problem=form_input.refusal("conversation", error, typed))
     flash("Sent.")
+    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
+
+
+def _use_template(lead_id: int, typed: dict):
+    """The reply box again with the saved reply's texts (the same idempotency key: still one send)."""
+    typed.pop("use_template")
+    actor = current_actor()
+    with unit_of_work() as uow:  # another clinic's lead: a 404 before anything
+        threads.lead_conversation(session=uow, clinic_id=actor.clinic_id, lead_id=lead_id)
+    try:
+        with unit_of_work() as uow:
+            filled = reads.with_template(session=uow, actor=actor, posted=typed)
+    except ValidationFailed as error:
+        return _thread_page(lead_id, problem=form_input.refusal("conversation", error, typed))
+    return _thread_page(lead_id, problem=None, filled=filled)
+
+
+@blp.route("/inbox/leads/<int:lead_id>/<any(resolve, reopen):action>", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def change_status(lead_id: int, action: str, *, uow, actor, now):
+    """Resolve or reopen the lead's conversation (POST /api/leads/{id}/conversation/resolve, /reopen)."""
+    status = RESOLVED if action == "resolve" else OPEN
+    resolution.set_status(session=uow, actor=actor, lead_id=lead_id, status=status, now=now)
+    flash(wording.RESOLVED_DONE if status == RESOLVED else wording.REOPENED_DONE)
     return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
 
 

@@ -10,27 +10,37 @@ from types import MappingProxyType
 
 from marshmallow import ValidationError
 
+from app.console import wording
 from app.console.story import names_of_clinic
 from app.console.workspace import lead_reads
 from app.domains.conversations import inbox, linking, threads
 from app.domains.conversations import schemas as conversation_schemas
+from app.domains.conversations.models import OPEN
+from app.domains.lead_messages import templates as message_templates
 from app.domains.leads import listing
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads import service as leads
 from app.domains.sequences import labels as sequence_labels
+from app.domains.tasks import schemas as task_schemas
+from app.domains.tasks import service as tasks
+from app.domains.tasks.models import OPEN_TASK_STATUSES
 from app.platform import phi_policy
 from app.platform.db import PageRequest
+from app.platform.errors import NotFound, ValidationFailed
 from app.platform.roles import Actor, Permission
 
 PAGE_SIZE = 50  # rows of the inbox a page shows
 THREAD_SIZE = 30  # the newest messages a thread shows
 FOUND_LEADS = 10  # leads a search for an unknown sender's family shows
+TASKS_READ = 50  # the lead's tasks by due time, read for the first still open
 INBOX_ARGS = conversation_schemas.InboxArgs()
 
 
 def inbox_filters(query: dict) -> dict:
-    """The URL's view, unread and channel as the API reads them; a ValidationError names the field."""
-    wanted = {name: query[name] for name in ("view", "unread", "channel", "cursor") if query.get(name)}
+    """The URL's view, unread, channel and status as the API reads them (the console shows the open
+    conversations unless asked for the resolved ones); a ValidationError names the field."""
+    names = ("view", "unread", "channel", "status", "cursor")
+    wanted = {"status": OPEN, **{name: query[name] for name in names if query.get(name)}}
     # A read-only mapping, not a dict: the schema then reads it as a query string (`true` a boolean).
     return INBOX_ARGS.load(MappingProxyType(wanted))
 
@@ -55,7 +65,8 @@ def inbox_rows(*, session, actor: Actor, filters: dict) -> dict:
 
 
 def lead_thread(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
-    """A lead's thread as GET /api/leads/{id}/conversation answers it (a 404 for another clinic's)."""
+    """A lead's thread as GET /api/leads/{id}/conversation answers it (a 404 for another clinic's),
+    the clinic's message templates its reply box offers, and the lead's card beside it."""
     thread = threads.thread_page(
         session=session, actor=actor, lead_id=lead_id, page=(None, THREAD_SIZE), now=now
     )
@@ -72,7 +83,43 @@ def lead_thread(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
             "channels": lead_reads._reply_channels(),
             "last_channel": conversation.last_inbound_channel if conversation is not None else None,
             "idempotency_key": uuid.uuid4().hex,  # one per drawing of the reply form
+            "reply_templates": reply_templates(session=session, actor=actor),
+            "next_task": _next_task(session, actor, lead_id),
         }
+
+
+def reply_templates(*, session, actor: Actor) -> list[dict]:
+    """The clinic's message templates a reply may start from (as the rule builder lists them), each
+    with its channel, texts unmerged: the merge fields are filled as the reply goes."""
+    if not actor.can(Permission.UPDATE):
+        return []
+    return [
+        {"id": t.id, "name": t.name, "channel": t.channel, "subject": t.subject, "body": t.body}
+        for t in message_templates.list_templates(session=session, clinic_id=actor.clinic_id)
+    ]
+
+
+def with_template(*, session, actor: Actor, posted: dict) -> dict:
+    """The reply box as posted, its channel, subject and message now the chosen template's, merge
+    fields left as written (the reply merges them as it goes); a ValidationFailed names the field
+    when none of the clinic's templates was chosen."""
+    try:
+        template = message_templates.get_template(
+            session=session, clinic_id=actor.clinic_id, template_id=int(posted.get("template_id") or "")
+        )
+    except (ValueError, NotFound):
+        raise ValidationFailed("template_id", wording.CHOOSE_SAVED_REPLY) from None
+    texts = {"channel": template.channel, "subject": template.subject or "", "body": template.body}
+    return {**posted, **texts}
+
+
+def _next_task(session, actor: Actor, lead_id: int) -> dict | None:
+    """The lead's open task due first (the card's "next task"), as GET /api/leads/{id}/tasks lists it."""
+    found, _ = tasks.list_lead_tasks(
+        session=session, actor=actor, lead_id=lead_id, status=None, paging=PageRequest(1, TASKS_READ)
+    )
+    still_open = [task for task in found if task.status in OPEN_TASK_STATUSES]
+    return task_schemas.TaskOut().dump(still_open[0]) if still_open else None
 
 
 def listing_lead(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
