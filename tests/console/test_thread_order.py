@@ -33,6 +33,7 @@ def test_the_thread_runs_oldest_first_with_the_reply_box_after_it(client, consol
         _reply(client, tenant, lead["id"], body)
     log_in(console, tenant, "treatment_coordinator")
     html = console.get(path.format(id=lead["id"])).get_data(as_text=True)
-    first, second = html.index("First, from us"), html.index("Second, from us too")
+    thread = html.index('<ol id="thread"')  # the inbox's list beside it shows the last message too
+    first, second = html.index("First, from us", thread), html.index("Second, from us too", thread)
     reply_box = re.search(r'<form[^>]*class="fields reply"', html).start()
     assert first < second < reply_box
