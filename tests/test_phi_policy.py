@@ -303,6 +303,7 @@ CARRIES_NO_PHI = {
     "InboxLeadOut": "a lead's id and name (no PHI field: front desk reads names)",
     "ContactOut": "an unknown sender's channel and number or address (contact details)",
     "LinkOut": "ids",
+    "StatusOut": "a conversation's ids and whether it is open or resolved",
 }
 # Schemas that apply the policy in a hook of their own (each through a phi_policy function).
 POLICED_BY_HOOK = {
@@ -316,6 +317,10 @@ POLICED_BY_HOOK = {
     "PreviewOut": (
         "rendered for the reader: phi_policy.withhold_merge_values (app/domains/lead_messages/templates.py)"
     ),
+}
+# Schemas only ever nested in a PHI field of their container, which withholds them whole.
+POLICED_BY_CONTAINER = {
+    "PatientOut": "only in a lead's `patients` (LeadOut, LeadMatchOut): a PHI field (phi_policy.LEAD_LISTS)",
 }
 # JSON values (Raw, Dict, a list of them) that are not a PolicedJSON, and why they hold no PHI. Each
 # other JSON value of a response passes `phi_policy.withhold_nested` for its reader.
@@ -377,7 +382,10 @@ def _json_fields(schema: type[Schema]) -> dict[str, fields.Field]:
 def _policed(schema: type[Schema], seen: frozenset = frozenset()) -> bool:
     if schema in seen:
         return False
-    if (issubclass(schema, phi_policy.PhiSchema) and schema.PHI_KIND) or schema.__name__ in POLICED_BY_HOOK:
+    if (issubclass(schema, phi_policy.PhiSchema) and schema.PHI_KIND) or schema.__name__ in {
+        *POLICED_BY_HOOK,
+        *POLICED_BY_CONTAINER,
+    }:
         return True
     if any(isinstance(field, phi_policy.PolicedJSON) for field in _json_fields(schema).values()):
         return True
