@@ -132,7 +132,7 @@ def test_a_coordinator_takes_the_next_call_logs_no_answer_and_sees_the_follow_up
         page.keyboard.press("n")
         card = page.locator("#next-call .call-lead")
         expect(card).to_contain_text("Zoe Park")
-        expect(card).to_contain_text("+14155550177")
+        expect(card).to_contain_text("+1 415-555-0177")  # as a person reads it, dialled by tel:
         assert _serious_violations(page) == []  # the call card with its outcome buttons
         page.wait_for_load_state("load")
         page.keyboard.press("3")  # the third outcome: no answer
