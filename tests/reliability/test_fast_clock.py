@@ -24,6 +24,17 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
+def _environs(pids: list[int]) -> dict[int, dict[str, str]]:
+    """The environment of each of `pids` still running (a child may end between the listing and the read)."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = _environ(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -41,8 +52,8 @@ def test_a_fast_worker_clock_fires_nothing_early(app, db, tenant, fast):
     library = need_faketime()
     with subprocess_worker(settings, **WORKER_ENV, LD_PRELOAD=library, **FAKED) as worker, sweeping(app):
         # The pool's children run the handlers: they are faked too.
-        children = wait_for(lambda: _children(worker.pid), timeout=60)
-        assert all(_environ(child).get("LD_PRELOAD") == library for child in children)
+        children = wait_for(lambda: _environs(_children(worker.pid)), timeout=60)
+        assert all(environ.get("LD_PRELOAD") == library for environ in children.values())
         assert _environ(worker.pid).get("FAKETIME") == "+10m"
         due_at = database_now(db) + timedelta(seconds=8)
         # Beyond the horizon: promoted a few seconds before due, its message's eta due_at (already past by
