@@ -12,9 +12,11 @@ import os
 import re
 import shutil
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.base import AXE_FILE_PATH
 from werkzeug.serving import make_server
 
 from tests.requirements import need
@@ -97,3 +99,28 @@ def page(request, chromium, csp_violations):
 def _note_blocked(message, violations: list[str]) -> None:
     if message.type == "error" and "Content Security Policy" in message.text:
         violations.append(message.text)
+
+
+SERIOUS = ("serious", "critical")
+# axe-core's run on the document as it stands, answering only its serious and critical violations,
+# each said in a line.
+_AXE_RUN = """async impacts => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.filter(v => impacts.includes(v.impact))
+    .map(v => `${v.id}: ${v.help} (${v.nodes.length} nodes)`);
+}"""
+_CONTEXTS_WITH_AXE: weakref.WeakSet = weakref.WeakSet()
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page (the copy of axe-core the
+    axe-playwright-python package carries). The script is handed to the browser once per context,
+    as a script every later document of the context runs first, and only the violations' lines come
+    back: the 570 KB script and axe's whole answer crossing Playwright's pipe at every look cost more
+    of pytest's CPU than the look itself (a third of an every-page test's)."""
+    if page.context not in _CONTEXTS_WITH_AXE:
+        page.context.add_init_script(path=AXE_FILE_PATH)
+        _CONTEXTS_WITH_AXE.add(page.context)
+    if not page.evaluate("typeof window.axe === 'object'"):  # a document opened before that
+        page.evaluate(AXE_FILE_PATH.read_text(encoding="utf-8"))
+    return page.evaluate(_AXE_RUN, list(SERIOUS))

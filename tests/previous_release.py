@@ -75,7 +75,7 @@ def _make_venv(commit: str) -> str:
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
     subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], check=True, timeout=900)
     subprocess.run([*pip, *project["optional-dependencies"]["dev"]], check=True, timeout=900)
     return python

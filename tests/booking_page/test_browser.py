@@ -16,20 +16,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from axe_playwright_python.sync_playwright import Axe
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from app.domains.consultations.models import Consultation
 from tests.automation.outreachkit import lead_with, zone_at_local_hour
 from tests.booking_page.kit import FAMILY_ZONE, bookable_clinic, page_path, page_settings, tomorrow_at
+from tests.browser import serious_violations
 from tests.consultations.kit import E164, PHONE, mails_with, providers, texts_to
 from tests.lead_messages.kit import send
 from tests.outbound.kit import use
 from tests.workers import thread_worker, wait_for
 
 PHONE_SCREEN = {"width": 390, "height": 844}
-SERIOUS = {"serious", "critical"}
 HUMAN_PAUSE_MS = 3200  # the page refuses a submit faster than 3 seconds after it was drawn
 
 
@@ -58,11 +57,6 @@ def link_in_mail(raw: bytes) -> str:
     text = message.get_body(preferencelist=("plain",)).get_content()
     # The consultation's own link, through the clinic's tracked redirect (app/domains/engagement).
     return re.search(r"cancel it yourself: (https?://\S+)", text).group(1)
-
-
-def serious_violations(tab) -> list[str]:
-    results = Axe().run(tab)
-    return [f"{v['id']}: {v['help']}" for v in results.response["violations"] if v.get("impact") in SERIOUS]
 
 
 def test_a_family_books_from_a_text_and_moves_it_through_the_confirmation(

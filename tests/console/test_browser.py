@@ -10,6 +10,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import serious_violations
 from tests.conftest import TEST_PASSWORD
 from tests.leadkit import create_lead
 from tests.outbound.fakes import free_port, smtp_server
@@ -159,3 +160,17 @@ def test_the_policy_blocks_an_injected_script_and_the_browser_tests_see_it(
     assert page.evaluate("() => window.injected") is None
     assert any("script-src" in violation for violation in csp_violations)
     csp_violations.clear()  # provoked on purpose: any other test's would fail it (tests/browser.py)
+
+
+def test_the_accessibility_check_sees_a_serious_violation_on_every_document_it_is_shown(
+    tenant, live_server, page
+):
+    """axe-core is handed to the browser once, as a script each later document runs first: the
+    check must still see a nameless button on the document it was first run on, and on the next."""
+    page.goto(f"{live_server}/console/login")
+    assert serious_violations(page) == []
+    page.evaluate("document.querySelector('main').append(document.createElement('button'))")
+    assert any(line.startswith("button-name:") for line in serious_violations(page))
+    page.goto(f"{live_server}/console/forgot-password")
+    page.evaluate("document.querySelector('main').append(document.createElement('button'))")
+    assert any(line.startswith("button-name:") for line in serious_violations(page))

@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from app.platform import clock
 from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
+from tests.browser import serious_violations
 from tests.console.test_browser import log_in
 from tests.console.test_inbox_pages import unknown_sender
 from tests.console.test_lead_page import with_rows
@@ -71,19 +71,9 @@ PAGES = {
     "/console/settings/forms": Permission.CONFIGURE,
     "/console/settings/webhooks": Permission.CONFIGURE,
 }
-SERIOUS = {"serious", "critical"}
 SCREENSHOT_ROLES = (Role.TREATMENT_COORDINATOR, Role.CLINIC_ADMIN, Role.FRONT_DESK, Role.DOCTOR)
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea"
 TAB_BATCH = 10  # Tabs between two looks at what is still unreached
-
-
-def _serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
-        for v in results.response["violations"]
-        if v.get("impact") in SERIOUS
-    ]
 
 
 def _wider_than_the_screen(page) -> bool:
@@ -138,7 +128,7 @@ def _check(page, url: str, label: str, screenshots: Path | None = None) -> list[
         if screenshots:
             slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\{(\w+)_id\}", r"\1", label).lower()).strip("-")
             page.screenshot(path=screenshots / f"{slug}-{name}.png", full_page=True)
-        problems += [f"{label} at {name}: axe {v}" for v in _serious_violations(page)]
+        problems += [f"{label} at {name}: axe {v}" for v in serious_violations(page)]
         if _wider_than_the_screen(page):
             problems.append(f"{label} at {name}: wider than the screen")
         problems += [f"{label} at {name}: keyboard misses {el}" for el in _unreached_by_tab(page)]

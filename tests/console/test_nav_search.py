@@ -9,9 +9,10 @@ import re
 from playwright.sync_api import expect
 
 from app.platform.roles import ROLE_PERMISSIONS, Permission, Role
+from tests.browser import serious_violations
 from tests.console.test_browser import log_in as log_in_browser
 from tests.console.test_console_pages import log_in
-from tests.console.test_every_page import DESK, PHONE, _serious_violations, _wider_than_the_screen
+from tests.console.test_every_page import DESK, PHONE, _wider_than_the_screen
 from tests.leadkit import create_lead
 
 
@@ -103,7 +104,7 @@ def test_the_open_list_fits_a_phone_and_axe_finds_nothing_serious(client, tenant
         page.locator("#nav-search").fill("nguyen")
         expect(page.locator("#nav-search-results [role=option]")).to_have_count(1)
         expect(page.locator("#nav-search-results")).to_be_visible()
-        assert _serious_violations(page) == []
+        assert serious_violations(page) == []
         assert not _wider_than_the_screen(page)
         page.locator("#nav-search").fill("zzzz-nobody")
         expect(page.locator("#nav-search-status")).to_have_text("No lead matches “zzzz-nobody”")

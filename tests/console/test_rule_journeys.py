@@ -10,8 +10,8 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser import serious_violations
 from tests.console.test_browser import log_in
-from tests.console.test_every_page import _serious_violations
 from tests.leadkit import create_lead
 from tests.workers import wait_for
 
@@ -54,7 +54,7 @@ def test_the_rule_builder_makes_a_working_rule_from_plain_options_without_typing
         )
         == 0
     )  # no field holds JSON
-    assert _serious_violations(page) == []
+    assert serious_violations(page) == []
 
     page.get_by_label("Try this rule on a lead: their name").fill("Ruiz")
     page.get_by_label("Ana Ruiz").check()

@@ -10,8 +10,9 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser import serious_violations
 from tests.console.test_browser import log_in
-from tests.console.test_every_page import DESK, PHONE, _serious_violations, _wider_than_the_screen
+from tests.console.test_every_page import DESK, PHONE, _wider_than_the_screen
 from tests.leadkit import create_lead, set_user
 from tests.stream.kit import only_assignee, stream_process
 from tests.workers import wait_for
@@ -133,7 +134,7 @@ def test_a_coordinator_takes_the_next_call_logs_no_answer_and_sees_the_follow_up
         card = page.locator("#next-call .call-lead")
         expect(card).to_contain_text("Zoe Park")
         expect(card).to_contain_text("+1 415-555-0177")  # as a person reads it, dialled by tel:
-        assert _serious_violations(page) == []  # the call card with its outcome buttons
+        assert serious_violations(page) == []  # the call card with its outcome buttons
         page.wait_for_load_state("load")
         page.keyboard.press("3")  # the third outcome: no answer
 
@@ -142,7 +143,7 @@ def test_a_coordinator_takes_the_next_call_logs_no_answer_and_sees_the_follow_up
         expect(follow_up).to_contain_text("Try again after no answer")
         for size in (PHONE, DESK):  # the page with its call logged and the next step, at both widths
             page.set_viewport_size(size)
-            assert _serious_violations(page) == [] and not _wider_than_the_screen(page), size
+            assert serious_violations(page) == [] and not _wider_than_the_screen(page), size
     timeline = client.get(
         f"/api/leads/{lead['id']}/activities", headers=tenant.headers("clinic_admin")
     ).get_json()
