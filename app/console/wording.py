@@ -137,7 +137,16 @@ FIELD_NAMES = {
     "whatsapp_opt_out": "No WhatsApp",
     "referring_provider_id": "Referring provider",
     "referring_patient_id": "Referring patient",
+    "source_detail": "Source details (who referred them)",
+    "source_campaign": "Campaign",
+    "consent_reason": 'Why they may be contacted again (to untick a "No …" box)',
+    "consent_source": "How they asked to be contacted again",
 }
+# How a family asked to be contacted again, when staff untick one of their "No …" boxes.
+CONSENT_SOURCES = {
+    "": "—", "in_person": "In person", "written": "In writing", "phone_call": "On a phone call",
+    "email": "By email",
+}  # fmt: skip
 # A bulk import row's outcome, and a preview's, in words.
 IMPORT_OUTCOMES = {
     "created": "Imported",

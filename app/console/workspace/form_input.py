@@ -16,7 +16,7 @@ FORM_WIDE = "_form"  # an error of the whole form, not of one of its fields
 # A form's name for an API field whose key a person should never read, even in the page's source.
 FORM_NAMES = {"assigned_to_id": "assignee", "user_id": "owner"}
 # The API's integer fields a form posts as text (its schemas take JSON numbers only).
-NUMBERS = frozenset(("assigned_to_id", "user_id", "type_id", "provider_id", "minutes"))
+NUMBERS = frozenset(("assigned_to_id", "user_id", "type_id", "provider_id", "minutes", "source_id"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,13 @@ def load(schema: Schema, posted: dict) -> dict:
     return schema.load(posted)
 
 
+def schema_choices(schema: Schema, name: str) -> tuple[str, ...]:
+    """The values an API schema's field (or each entry of its list) accepts, in its order."""
+    field = schema.fields[name]
+    field = getattr(field, "inner", field)
+    return tuple(choice for validator in field.validators for choice in getattr(validator, "choices", ()))
+
+
 def changed_fields(posted: dict[str, str], shown: dict, editable: tuple[str, ...]) -> dict:
     """The editable fields whose posted text differs from the value shown; an emptied field is None."""
     changes = {}
@@ -89,7 +96,7 @@ def changed_fields(posted: dict[str, str], shown: dict, editable: tuple[str, ...
         before = shown.get(name)
         if text == ("" if before is None else str(before)):
             continue
-        changes[name] = text or None
+        changes[name] = (int(text) if name in NUMBERS and text.isdigit() else text) or None
     return changes
 
 

@@ -17,6 +17,7 @@ from app.console.workspace.form_input import (
     local_time,
     patient_errors,
     posted_patient,
+    schema_choices,
     text_fields,
 )
 from app.domains.assignment import schemas as assignment_schemas
@@ -42,12 +43,19 @@ EDITABLE = (
     "priority", "patient_first_name", "patient_last_name", "patient_dob", "patient_birth_year",
     "patient_relationship",
     "insurance_carrier", "insurance_member_id", "address_line1", "address_line2", "city", "state",
-    "postal_code", "notes",
+    "postal_code", "notes", "source_id", "source_campaign", "source_detail", "treatment_interest",
+    "do_not_contact", "sms_opt_out", "email_opt_out", "whatsapp_opt_out", "consent_reason",
+    "consent_source",
 )  # fmt: skip
+# Details the form offers as boxes to tick: yes or no, and the treatments a family asks about.
+FLAGS = ("do_not_contact", "sms_opt_out", "email_opt_out", "whatsapp_opt_out")
+LISTED = ("treatment_interest",)
 CHOICES = {
     "preferred_contact": ("PHONE", "EMAIL", "TEXT", "ANY"),
     "patient_relationship": ("SELF", "CHILD", "SPOUSE", "OTHER"),
     "priority": ("normal", "high", "urgent"),
+    "treatment_interest": schema_choices(lead_schemas.LeadUpdateIn(), "treatment_interest"),
+    "consent_source": ("", *schema_choices(lead_schemas.LeadUpdateIn(), "consent_source")),
 }
 
 
@@ -82,11 +90,27 @@ def edit_lead(*, session, lead_id: int, change: Change):
             "someone changed this lead since you opened it: reload the page to see their change, then edit"
         )
     shown = lead_schemas.LeadOut().dump(current)
-    changes = changed_fields(change.posted, shown, editable_for(change.actor))
+    changes = details_changed(change.posted, shown, editable_for(change.actor))
     body = load(lead_schemas.LeadUpdateIn(), changes)
     return leads.update_lead(
         session=session, actor=change.actor, lead_id=lead_id, changes=body, now=change.now
     )
+
+
+def details_changed(posted: dict, shown: dict, editable: tuple[str, ...]) -> dict:
+    """The details the form changed: text as typed (an emptied field is none), a box as yes or no (its
+    hidden "false" is posted first, the ticked box's "true" after it), a group of boxes as the list
+    ticked (after its hidden empty value)."""
+    texts = tuple(name for name in editable if name not in FLAGS + LISTED)
+    changes = changed_fields({k: v for k, v in posted.items() if isinstance(v, str)}, shown, texts)
+    for name in (name for name in editable if name in posted and name not in texts):
+        values = posted[name] if isinstance(posted[name], list) else [posted[name]]
+        if name in FLAGS and (values[-1] == "true") != bool(shown.get(name)):
+            changes[name] = values[-1] == "true"
+        ticked = [value for value in values if value]
+        if name in LISTED and sorted(ticked) != sorted(shown.get(name) or []):
+            changes[name] = ticked
+    return changes
 
 
 def _checked_lead(session, change: Change, lead_id: int):

@@ -47,7 +47,12 @@ def _act(lead_id: int, section: str, change, done: str):
     """Run `change(session, change)` in a unit of its own; on success say `done` and go back to the
     section, on a refusal (rolled back) draw the page again with the problem in that section."""
     actor, now = current_actor(), clock.now()
-    typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    # A field posted more than once (a box after its hidden "false", a group of boxes) as its list.
+    typed = {
+        key: values if len(values) > 1 else values[0]
+        for key, values in request.form.lists()
+        if key != "csrf_token"
+    }
     with unit_of_work() as uow:
         zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
     try:

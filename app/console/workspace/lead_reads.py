@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from app.console import story
 from app.console.workspace import lead_actions, what_next
+from app.console.workspace.form_input import schema_choices
 from app.domains.assignment import service as assignment
 from app.domains.availability import schemas as availability_schemas
 from app.domains.availability import service as availability
@@ -67,6 +68,8 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "owners": _owners(session, actor),
             "editable": lead_actions.editable_for(actor),
             "choices": lead_actions.CHOICES,
+            "flags": lead_actions.FLAGS,
+            "listed": lead_actions.LISTED,
             "task_choices": {
                 "type": task_schemas.TYPES,
                 "priority": task_schemas.PRIORITIES,
@@ -121,8 +124,7 @@ def _known(session, actor: Actor, shown: dict, thread: dict) -> what_next.Known:
 
 def _reply_channels() -> tuple[str, ...]:
     """The channels a reply may take: the API schema's own list (it grows with the channels)."""
-    field = message_schemas.ConversationReplyIn().fields["channel"]
-    return tuple(choice for validator in field.validators for choice in getattr(validator, "choices", ()))
+    return schema_choices(message_schemas.ConversationReplyIn(), "channel")
 
 
 def _booking(session, actor: Actor, ask: Ask, now: datetime, zone) -> dict:
