@@ -701,6 +701,9 @@ TODAY = {
     "release_help": "Give this call back: anyone's next call may hand it out again.",
     "released": "Call released: anyone's next call may hand it out again.",
     "not_held": "That call was no longer yours: it was done, or your hold on it ran out.",
+    "keep": "Keep it longer",
+    "keep_help": "Still on it? Hold this call for another full hold, counted from now.",
+    "kept": "Still yours, until {time}.",
 }
 
 # --- The schedule of consultations (app/console/workspace/schedule*.py, issue 76 item 6) -----------

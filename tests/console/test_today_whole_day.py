@@ -224,3 +224,38 @@ def test_another_clinics_call_never_shows_and_is_a_404_to_release(
     assert client.post(f"/api/me/next-task/{theirs['id']}/release", headers=mine).status_code == 404
     still = client.get(f"/api/leads/tasks/{theirs['id']}", headers=other.headers("clinic_admin")).get_json()
     assert still["claimed_by_id"] == other.users["treatment_coordinator"].id
+
+
+def test_a_call_kept_longer_stays_held_past_its_first_hold(client, console, tenant, moment, monkeypatch):
+    lead = create_lead(client, tenant, first_name="Zoe", last_name="Park", phone="(415) 555-0177")
+    task = _task(client, tenant, lead["id"], moment - timedelta(hours=1), "Call back")
+    admin = tenant.headers("clinic_admin")  # issued now: a token from the test's future is refused
+    log_in(console, tenant, "treatment_coordinator")
+    token = csrf_of(_today_page(console))
+    console.post("/console/today/next-call", data={"csrf_token": token})
+    # Eight minutes on the call (the hold is ten): the coordinator keeps it, then twelve more pass.
+    monkeypatch.setattr(clock, "now", lambda: moment + timedelta(minutes=8))
+    kept = console.post(f"/console/today/calls/{task['id']}/keep", data={"csrf_token": token})
+    assert kept.status_code == 303
+    assert "Still yours, until" in _today_page(console)
+    monkeypatch.setattr(clock, "now", lambda: moment + timedelta(minutes=12))
+    call = _section(_today_page(console), "next-call")
+    assert f'data-task-id="{task["id"]}"' in call and 'id="keep-call"' in call  # still the coordinator's
+    held = client.get(f"/api/leads/tasks/{task['id']}", headers=admin).get_json()
+    assert held["claimed_by_id"] == tenant.users["treatment_coordinator"].id
+
+
+def test_a_call_that_is_someone_elses_now_cannot_be_kept(client, console, tenant, moment, monkeypatch):
+    lead = create_lead(client, tenant, first_name="Zoe", last_name="Park")
+    task = _task(client, tenant, lead["id"], moment - timedelta(hours=1), "Call back")
+    admin = tenant.headers("clinic_admin")  # issued now: a token from the test's future is refused
+    log_in(console, tenant, "treatment_coordinator")
+    token = csrf_of(_today_page(console))
+    console.post("/console/today/next-call", data={"csrf_token": token})
+    monkeypatch.setattr(clock, "now", lambda: moment + timedelta(minutes=11))  # the hold ran out
+    handed = client.post("/api/me/next-task", headers=admin)
+    assert handed.status_code == 200 and handed.get_json()["task"]["id"] == task["id"]
+    kept = console.post(f"/console/today/calls/{task['id']}/keep", data={"csrf_token": token})
+    assert kept.status_code == 303 and "no longer yours" in _today_page(console)
+    held = client.get(f"/api/leads/tasks/{task['id']}", headers=admin).get_json()
+    assert held["claimed_by_id"] == tenant.users["clinic_admin"].id

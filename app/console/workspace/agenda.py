@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.console.story import names_of_clinic
-from app.console.wording import clock_time, consultation_status, due_when, no_next_step
+from app.console.wording import Names, clock_time, consultation_status, due_when, no_next_step
 from app.domains.activities import feed as activity_feed
 from app.domains.auth import service as auth
 from app.domains.automation import orphans
@@ -33,7 +33,7 @@ from app.domains.tasks.models import OPEN_TASK_STATUSES
 from app.domains.tasks.sla import service as sla
 from app.platform import phi_policy
 from app.platform.db import PageRequest
-from app.platform.errors import ValidationFailed
+from app.platform.errors import Conflict, ValidationFailed
 from app.platform.roles import Actor, Permission
 
 TASKS_SHOWN, UPCOMING_SHOWN, REMINDERS_SHOWN, REPLIES_SHOWN, STRANDED_SHOWN = 50, 20, 10, 10, 20
@@ -219,6 +219,17 @@ def held_call(*, session, actor: Actor, now: datetime, names) -> dict | None:
     if task is None:
         return None
     return {**task_rows(session, actor, [task], now)[0], "held_until": clock_time(task.claimed_until, names)}
+
+
+def keep_call(*, session, actor: Actor, task_id: int, now: datetime) -> str | None:
+    """Hold the user's call for a new lease (the API's renewal of a next-task claim): until when it
+    is theirs now, said in the clinic's time, or None when it is no longer theirs to keep (done, or
+    someone else's)."""
+    try:
+        claim = claims.renew(session=session, actor=actor, task_id=task_id, now=now)
+    except Conflict:
+        return None
+    return clock_time(claim.claimed_until, Names(zone=clinic_zone(session, actor)))
 
 
 def release_call(*, session, actor: Actor, task_id: int, now: datetime) -> bool:

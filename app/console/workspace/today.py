@@ -62,6 +62,15 @@ def release_call(task_id: int, *, uow, actor, now):
     return go_to(url_for("console.today.today"), code=303)
 
 
+@blp.route("/today/calls/<int:task_id>/keep", methods=["POST"])
+@page(Permission.UPDATE)
+@inject
+def keep_call(task_id: int, *, uow, actor, now):
+    until = agenda.keep_call(session=uow, actor=actor, task_id=task_id, now=now)
+    flash(wording.TODAY["not_held"] if until is None else wording.TODAY["kept"].format(time=until))
+    return go_to(url_for("console.today.today"), code=303)
+
+
 @blp.route("/today/calls/<int:task_id>", methods=["POST"])
 @page(Permission.UPDATE)
 @inject
