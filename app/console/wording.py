@@ -100,6 +100,8 @@ def say(key: str, value, names: Names) -> str:
         return names.stages.get(value, code(value))
     if key == "patient_relationship" and value in RELATIONSHIPS:
         return RELATIONSHIPS[value]
+    if key == "suggested_action" and isinstance(value, str):
+        return SUGGESTIONS.get(value, value)  # a rule's own suggestion is shown as its author wrote it
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
@@ -141,6 +143,16 @@ FIELD_NAMES = {
     "source_campaign": "Campaign",
     "consent_reason": 'Why they may be contacted again (to untick a "No …" box)',
     "consent_source": "How they asked to be contacted again",
+}
+# The engine's suggested next steps (a lead's `suggested_action`) as a coordinator reads them.
+SUGGESTIONS = {
+    "mark_lost": "Close the file as lost: three tries and the break-up email went unanswered",
+    "call_now": "Call now",
+    "call_at_best_slot": "Call at the family's best time",
+    "send_breakup_email": "Send the break-up email",
+    "move_to_lost": "Close the file as lost",
+    "schedule_consultation": "Book a consultation",
+    "enroll_sequence": "Start a follow-up sequence",
 }
 # How a family asked to be contacted again, when staff untick one of their "No …" boxes.
 CONSENT_SOURCES = {

@@ -51,6 +51,12 @@ def test_a_leads_page_names_its_owner_source_and_stage_and_says_codes_as_words(a
         ("assigned_to_id", 8, "#8"),
         ("pipeline_stage", "consultation_scheduled", "Consultation booked"),
         ("email_opt_out", False, "no"),
+        (
+            "suggested_action",
+            "mark_lost",
+            "Close the file as lost: three tries and the break-up email went unanswered",
+        ),
+        ("suggested_action", "Offer the Saturday slot", "Offer the Saturday slot"),  # a rule's own words
         ("created_at", "2026-07-01T16:30:00+00:00", "Wed 01 Jul 2026, 12:30 EDT"),
     ],
 )
