@@ -79,3 +79,25 @@ def test_a_refused_merge_says_why_and_who_may_not_merge_sees_no_button(app, clie
         )
         assert refused.status_code == 403
     assert get_lead(client, tenant, twin["id"]).get_json()["merged_into_id"] is None
+
+
+def _children(*names: str) -> list[dict]:
+    return [{"first_name": name, "relationship": "CHILD"} for name in names]
+
+
+def test_merging_from_the_lead_page_brings_the_other_leads_children(app, client, tenant):
+    survivor = create_lead(client, tenant, phone="(415) 555-0162", patients=_children("Ana", "Luis"))
+    twin = create_lead(
+        client, tenant, first_name="Jan", phone="+1 415 555 0162", patients=_children("Ben", "Diego")
+    )
+    with app.test_client() as console:
+        console_log_in(console, tenant, "treatment_coordinator")
+        html = console.get(f"/console/leads/{survivor['id']}/merge/{twin['id']}").get_data(as_text=True)
+        done = console.post(
+            f"/console/leads/{survivor['id']}/merge/{twin['id']}", data={"csrf_token": csrf_of(html)}
+        )
+        assert done.status_code == 303
+        page = console.get(f"/console/leads/{survivor['id']}").get_data(as_text=True)
+    assert "Diego" in page
+    patients = get_lead(client, tenant, survivor["id"]).get_json()["patients"]
+    assert [p["first_name"] for p in patients] == ["Ana", "Luis", "Diego"]

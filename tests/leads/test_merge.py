@@ -181,3 +181,28 @@ def test_two_active_sequences_keep_the_survivors_and_one_alone_carries_on(client
     with db.unit_of_work() as session:
         job = session.get(ScheduledJob, step.job_id)
         assert (job.status, job.subject_id) == ("pending", newcomer["id"])
+
+
+def test_a_merge_moves_the_merged_leads_further_patients_but_not_one_named_twice(app, client, db, tenant):
+    from app.domains.merging import service as merging
+    from tests.automation.kit import actor_of
+
+    diego = {"first_name": "Diego", "last_name": "Lopez", "relationship": "CHILD"}
+    survivor = create_lead(
+        client, tenant, first_name="Maria", last_name="Lopez", phone="415-555-0191",
+        patients=[{"first_name": "Ana", "relationship": "CHILD"}, diego],
+    )  # fmt: skip
+    merged = create_lead(
+        client, tenant, first_name="Maria", last_name="Lopez", phone="415-555-0191",
+        patients=[{"first_name": "Maria", "relationship": "SELF"}, {**diego, "first_name": "diego "},
+                  {"first_name": "Sofia", "relationship": "CHILD", "birth_year": 2016}],
+    )  # fmt: skip
+    with app.app_context(), db.unit_of_work() as session:
+        merging.merge(
+            session=session, actor=actor_of(tenant, "treatment_coordinator"), lead_id=survivor["id"],
+            from_lead_id=merged["id"], now=clock.now(),
+        )  # fmt: skip
+    names = [p["first_name"] for p in get_lead(client, tenant, survivor["id"]).get_json()["patients"]]
+    assert names == ["Ana", "Diego", "Sofia"]  # Diego once, Sofia after the survivor's own
+    left = [p["first_name"] for p in get_lead(client, tenant, merged["id"]).get_json()["patients"]]
+    assert left == ["Maria", "diego"]  # the merged lead's own, and the Diego already there

@@ -3,7 +3,8 @@
 Every table with a `lead_id` column is walked from the metadata (no list to keep when a domain adds
 one); the few whose rows cannot simply move are handled first: one conversation per lead (the
 messages move into the survivor's thread), one active sequence enrollment (the survivor's is kept),
-one SLA clock per lead and kind, and the automation steps and ledger jobs already planned.
+one SLA clock per lead and kind, the automation steps and ledger jobs already planned, and the
+further patients (numbered per lead; one already on the survivor by name is not added twice).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from app.domains.automation import steps as automation_steps
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.conversations.models import RESOLVED, Conversation, ConversationMessage
+from app.domains.leads.models import Lead, LeadPatient
 from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaState
 from app.platform import scheduling
 from app.platform.db import Base, UnitOfWork
@@ -22,7 +24,7 @@ from app.platform.scheduling.models import ScheduledJob
 
 MERGED = "merged"  # the reason a stopped enrollment, a cancelled step or clock gives
 # Handled one by one below; every other table with a lead_id column moves wholesale.
-HANDLED = ("conversations", "sequence_enrollments", "sla_clocks")
+HANDLED = ("conversations", "sequence_enrollments", "sla_clocks", "lead_patients")
 
 
 def move_everything(*, session: UnitOfWork, from_id: int, to_id: int, now: datetime) -> dict:
@@ -32,6 +34,9 @@ def move_everything(*, session: UnitOfWork, from_id: int, to_id: int, now: datet
     _conversation(session, from_id, to_id, now)
     _sla_clocks(session, from_id, to_id, now)
     moved = {}
+    patients = _patients(session, from_id, to_id)
+    if patients:
+        moved["lead_patients"] = patients
     for table in Base.metadata.sorted_tables:
         column = table.c.get("lead_id")
         if column is None or column.primary_key or table.name in HANDLED:
@@ -141,3 +146,35 @@ def _sla_clocks(session: UnitOfWork, from_id: int, to_id: int, now: datetime) ->
             clock.status = SlaState.CANCELLED
         if clock.kind not in kinds:
             clock.lead_id = to_id
+
+
+def _patient_name(first: str | None, last: str | None) -> tuple[str, str]:
+    return ((first or "").strip().casefold(), (last or "").strip().casefold())
+
+
+def _patients(session: UnitOfWork, from_id: int, to_id: int) -> int:
+    """The merged lead's further patients join the survivor's after its own, in their order; one
+    named as a patient the survivor already has (its own or a further one) stays with the merged
+    lead. How many moved."""
+    rows = list(
+        session.scalars(
+            sa.select(LeadPatient)
+            .where(LeadPatient.lead_id.in_([from_id, to_id]))
+            .order_by(LeadPatient.position)
+        )
+    )
+    survivor = session.get(Lead, to_id)
+    names = {_patient_name(survivor.patient_first_name, survivor.patient_last_name)}
+    names |= {_patient_name(p.first_name, p.last_name) for p in rows if p.lead_id == to_id}
+    position = max((p.position for p in rows if p.lead_id == to_id), default=0)
+    moved = 0
+    for patient in (p for p in rows if p.lead_id == from_id):
+        name = _patient_name(patient.first_name, patient.last_name)
+        if name in names:
+            continue
+        names.add(name)
+        position += 1
+        patient.lead_id, patient.position = to_id, position
+        moved += 1
+    session.flush()
+    return moved
