@@ -911,6 +911,8 @@ REOPEN = "Reopen"
 RESOLVED_NOTE = "Resolved: nothing is left to answer. The family's next message opens it again."
 RESOLVED_DONE = "Conversation resolved."
 REOPENED_DONE = "Conversation reopened."
+ASSIGN_TO = "Assign to"  # the family's card's owner field beside the thread
+LEAD_ASSIGNED = "Lead assigned."
 CARD = {
     "phone": "Phone",
     "email": "Email",

@@ -161,6 +161,25 @@ def _use_template(lead_id: int, typed: dict):
     return _thread_page(lead_id, problem=None, filled=filled)
 
 
+@blp.route("/inbox/leads/<int:lead_id>/owner", methods=["POST"])
+@page(Permission.ASSIGN)
+def assign(lead_id: int):
+    """The family's card's "Assign to": the lead page's own assignment (POST /api/leads/{id}/assign);
+    a refusal draws the thread again with the problem beside the card's field."""
+    actor, now = current_actor(), clock.now()
+    typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    with unit_of_work() as uow:
+        zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
+    try:
+        with unit_of_work() as uow:
+            change = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
+            lead_actions.assign(session=uow, lead_id=lead_id, change=change)
+    except (ValidationError, DomainError) as error:
+        return _thread_page(lead_id, problem=form_input.refusal("owner", error, typed))
+    flash(wording.LEAD_ASSIGNED)
+    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
+
+
 @blp.route("/inbox/leads/<int:lead_id>/<any(resolve, reopen):action>", methods=["POST"])
 @page(Permission.UPDATE)
 @inject

@@ -85,6 +85,7 @@ def lead_thread(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
             "idempotency_key": uuid.uuid4().hex,  # one per drawing of the reply form
             "reply_templates": reply_templates(session=session, actor=actor),
             "next_task": _next_task(session, actor, lead_id),
+            "owners": lead_reads._owners(session, actor),  # whom the card may give the lead to
         }
 
 
