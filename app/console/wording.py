@@ -737,6 +737,10 @@ SCHEDULE = {
     "moved": "{family}'s consultation moved to {when}.",
     "cancelled": "{family}'s consultation on {when} is cancelled: its reminders will not go.",
     "booked": "Consultation booked for {family} on {when}.",
+    "checked_in": "{family} checked in for the consultation on {when}.",
+    "no_show": "{family}'s consultation on {when} is marked a no-show.",
+    "check_in_button": "Checked in",
+    "no_show_button": "No-show",
 }
 # A schedule's form field refused, by the field's name, in the words the label uses.
 SCHEDULE_FIELDS = {

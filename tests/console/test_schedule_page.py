@@ -270,7 +270,9 @@ def test_a_role_that_may_not_change_consultations_sees_no_buttons_and_is_refused
         assert "Rosa Family" in html
         assert "/move" not in html and "/cancel" not in html and "Book a consultation" not in html
         token = csrf_of(html)
-        for path in (f"consultations/{rosa}/move", f"consultations/{rosa}/cancel", "book"):
+        assert "check-in" not in html and "no-show" not in html
+        paths = ("move", "cancel", "check-in", "no-show")
+        for path in (*(f"consultations/{rosa}/{action}" for action in paths), "book"):
             refused = console.post(f"/console/schedule/{path}", data={"csrf_token": token})
             assert refused.status_code == 403, path
         assert console.get(f"/console/schedule/consultations/{rosa}/cancel").status_code == 403
@@ -292,7 +294,7 @@ def test_another_clinics_consultation_is_not_found(app, client, tenant, make_ten
         console_log_in(console, tenant, "front_desk")
         assert console.get(f"/console/schedule/consultations/{theirs['id']}/move").status_code == 404
         token = csrf_of(_page(console, "/console/schedule"))
-        for action in ("move", "cancel"):
+        for action in ("move", "cancel", "check-in", "no-show"):
             resp = console.post(
                 f"/console/schedule/consultations/{theirs['id']}/{action}",
                 data={"csrf_token": token, "date": clinic["day"].isoformat(), "time": "11:00"},
@@ -301,6 +303,52 @@ def test_another_clinics_consultation_is_not_found(app, client, tenant, make_ten
         assert console.get(f"/console/schedule/book?lead={lead['id']}").status_code == 404
         assert "Theirs Family" not in _page(console, f"/console/schedule?day={clinic['day'].isoformat()}")
     assert _api(client, other, theirs["id"])["status"] == "scheduled"
+
+
+def test_a_started_consultation_is_checked_in_and_another_marked_a_no_show_from_the_schedule(
+    app, client, tenant, clinic
+):
+    """Booked for now (outside the slots, as the desk does for a walk-in) and on the coming Wednesday."""
+    now_visit = _book_at(client, tenant, "Rosa", clock.now())
+    later = _book_at(client, tenant, "Omar", kit.at(clinic["day"], "09:00"))
+    today = clock.now().astimezone(ZoneInfo(kit.ZONE)).date()
+    with app.test_client() as console:
+        console_log_in(console, tenant, "front_desk")
+        week = f"/console/schedule?day={today.isoformat()}&view=week"
+        row = _row(_page(console, week), now_visit["id"])
+        assert ">Checked in<" in row and ">No-show<" in row
+        done = _post(console, f"/console/schedule/consultations/{now_visit['id']}/check-in?view=week", week)
+        assert done.status_code == 303
+        assert done.headers["Location"].endswith(f"/console/schedule?day={today.isoformat()}&view=week")
+        html = _page(console, done.headers["Location"])
+        assert f"Rosa Family checked in for the consultation on {_label(today)}" in html
+        assert _api(client, tenant, now_visit["id"])["status"] == "attended"
+        attended = _row(html, now_visit["id"])
+        assert 'class="check-in"' not in attended and 'class="no-show"' not in attended
+
+        wednesday = f"/console/schedule?day={clinic['day'].isoformat()}"
+        row = _row(_page(console, wednesday), later["id"])
+        assert 'class="check-in"' not in row and ">No-show<" in row  # not started: no check-in offered
+        early = _post(console, f"/console/schedule/consultations/{later['id']}/check-in", wednesday)
+        assert early.status_code == 422
+        assert "check the family in once it has started" in early.get_data(as_text=True)
+        assert _api(client, tenant, later["id"])["status"] == "scheduled"
+        missed = _post(console, f"/console/schedule/consultations/{later['id']}/no-show", wednesday)
+        assert missed.status_code == 303
+        html = html_lib.unescape(_page(console, missed.headers["Location"]))
+        assert f"Omar Family's consultation on {_label(clinic['day'])}, 09:00 is marked a no-show." in html
+    assert _api(client, tenant, later["id"])["status"] == "no_show"
+
+
+def _book_at(client, tenant, name: str, starts) -> dict:
+    lead = create_lead(client, tenant, first_name=name, last_name="Family", phone=None)
+    resp = client.post(
+        f"/api/leads/{lead['id']}/consultations",
+        json={"starts_at": starts.isoformat()},
+        headers=tenant.headers("front_desk"),
+    )
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
 
 
 def test_a_bad_day_or_provider_in_the_address_is_said_and_the_page_still_shows(app, tenant, clinic):

@@ -104,6 +104,31 @@ def cancel(consultation_id: int):
     )  # fmt: skip
 
 
+@blp.route("/consultations/<int:consultation_id>/<any('check-in', 'no-show'):action>", methods=["POST"])
+@page(Permission.CREATE)
+def attendance(consultation_id: int, action: str):
+    """Checked in or a no-show, from the consultation's row; back to the same view with a flash, or
+    the schedule again with the refusal said above it (checked in before it starts, say)."""
+    actor, now = current_actor(), clock.now()
+    done = "checked_in" if action == changes.CHECK_IN else "no_show"
+    try:
+        with unit_of_work() as uow:
+            visit = changes.attendance(
+                session=uow, consultation_id=consultation_id, action=action,
+                edit=changes.Edit(actor=actor, posted={}, now=now),
+            )  # fmt: skip
+            said, back = changes.done_sentence(done, uow, actor, visit), _back_to(visit, uow, actor)
+    except (ValidationError, DomainError) as error:
+        problem = form_input.refusal("change", error, {})
+        with unit_of_work() as uow:
+            visit = changes.card(session=uow, actor=actor, consultation_id=consultation_id)
+            shown = reads.schedule(session=uow, actor=actor, args={**_kept(), "day": visit["date"]}, now=now)
+        shown["errors"] = {**shown["errors"], **problem.errors}
+        return render_template("console/workspace/schedule.html", s=shown), problem.status
+    flash(said)
+    return go_to(back, code=303)
+
+
 BOOK = "console/workspace/schedule_book.html"
 
 

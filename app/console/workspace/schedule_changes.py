@@ -126,6 +126,23 @@ def cancel(*, session, consultation_id: int, edit: Edit) -> Consultation:
     )
 
 
+CHECK_IN, NO_SHOW = "check-in", "no-show"
+
+
+def attendance(*, session, consultation_id: int, action: str, edit: Edit) -> Consultation:
+    """The family came (checked in: not before the consultation starts) or did not (a no-show),
+    through the lead page's own consultation actions (`POST /api/consultations/{id}/check-in`,
+    `/no-show`)."""
+    visit = consultations.get_consultation(
+        session=session, clinic_id=edit.actor.clinic_id, consultation_id=consultation_id
+    )
+    change = lead_actions.Change(
+        actor=edit.actor, posted={}, now=edit.now, zone=reads.clinic_zone(session, edit.actor)
+    )
+    run = lead_actions.check_in if action == CHECK_IN else lead_actions.no_show
+    return run(session=session, lead_id=visit.lead_id, consultation_id=consultation_id, change=change)
+
+
 # --- booking from the schedule ------------------------------------------------------------------
 
 

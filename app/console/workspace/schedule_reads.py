@@ -142,8 +142,9 @@ def lookup_for(session, actor: Actor, visits: list[Consultation], zone: ZoneInfo
     )
 
 
-def row(visit: Consultation, lookup: Lookup, actor: Actor) -> dict:
-    """One consultation as the schedule lists it."""
+def row(visit: Consultation, lookup: Lookup, actor: Actor, now: datetime | None = None) -> dict:
+    """One consultation as the schedule lists it; with `now`, whether it may be checked in (once it
+    has started: the consultations' check-in refuses before) or marked a no-show."""
     starts = visit.starts_at.astimezone(lookup.zone)
     ends = starts + timedelta(minutes=visit.duration_minutes)
     return {
@@ -163,6 +164,13 @@ def row(visit: Consultation, lookup: Lookup, actor: Actor) -> dict:
         "status": visit.status,
         "status_words": wording.consultation_status(visit.status),
         "may_change": visit.status == ConsultationStatus.SCHEDULED and actor.can(CHANGE),
+        "may_check_in": now is not None
+        and actor.can(CHANGE)
+        and visit.status in (ConsultationStatus.SCHEDULED, ConsultationStatus.NO_SHOW)
+        and visit.starts_at <= now,
+        "may_mark_no_show": now is not None
+        and visit.status == ConsultationStatus.SCHEDULED
+        and actor.can(CHANGE),
     }
 
 
@@ -199,7 +207,7 @@ def schedule(*, session, actor: Actor, args: Mapping, now: datetime) -> dict:
     span = listing.LocalDays(days[0], days[-1], asked.provider_id)
     visits = listing.of_days(session=session, clinic_id=actor.clinic_id, days=span)
     lookup = lookup_for(session, actor, visits, zone)
-    rows = [row(visit, lookup, actor) for visit in visits]
+    rows = [row(visit, lookup, actor, now) for visit in visits]
     provider = lookup.providers.get(asked.provider_id) if asked.provider_id else None
     step = timedelta(days=WEEK_DAYS if asked.view == WEEK else 1)
     return {
