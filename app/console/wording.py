@@ -904,9 +904,13 @@ def consent(lead: dict) -> str:
 # The inbox beside its contact (issue 76 item 5): the thread between the conversation list and the
 # family's card, its Resolve / Reopen, the list's Open / Resolved filter and the reply box's saved
 # replies (the clinic's message templates, merged as the reply goes).
-INBOX_STATUSES = {"open": "Open", "resolved": "Resolved"}
-INBOX_STATUS_NAV = "Open or resolved conversations"
-NO_CONVERSATIONS = {"open": "No conversations here", "resolved": "No resolved conversations here"}
+INBOX_STATUSES = {"open": "Open", "snoozed": "Snoozed", "resolved": "Resolved"}
+INBOX_STATUS_NAV = "Open, snoozed or resolved conversations"
+NO_CONVERSATIONS = {
+    "open": "No conversations here",
+    "snoozed": "No snoozed conversations here",
+    "resolved": "No resolved conversations here",
+}
 BACK_TO_INBOX = "Back to the inbox"
 ABOUT_FAMILY = "About this family"
 CONVERSATIONS = "Conversations"
@@ -915,6 +919,18 @@ REOPEN = "Reopen"
 RESOLVED_NOTE = "Resolved: nothing is left to answer. The family's next message opens it again."
 RESOLVED_DONE = "Conversation resolved."
 REOPENED_DONE = "Conversation reopened."
+# Snoozing a thread: the choices in words (app/domains/conversations/snoozing.py works out when).
+SNOOZE = "Snooze"
+SNOOZE_UNTIL = "Snooze until"
+SNOOZE_CHOICES = {
+    "later_today": "Later today (in 3 hours)",
+    "tomorrow_morning": "Tomorrow morning (clinic's opening)",
+    "next_week": "Next week",
+}
+CHOOSE_SNOOZE = "Choose until when to snooze the conversation."
+SNOOZED_NOTE = "Snoozed until {when}: out of the open conversations until then, or until the family writes."
+SNOOZED_DONE = "Conversation snoozed until {when}."
+SNOOZED_BADGE = "Snoozed until {when}"
 ASSIGN_TO = "Assign to"  # the family's card's owner field beside the thread
 LEAD_ASSIGNED = "Lead assigned."
 CARD = {

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 
+from tests.console import test_inbox_desk
 from tests.console.test_console_pages import csrf_of, log_in
-from tests.console.test_inbox_desk import console, pane, providers, two_families  # noqa: F401
+from tests.console.test_inbox_desk import pane, two_families
 from tests.leadkit import get_lead, set_user
 
+console, providers = test_inbox_desk.console, test_inbox_desk.providers  # its fixtures
 
-def test_a_coordinator_gives_the_lead_to_someone_from_the_familys_card(app, client, console, tenant):  # noqa: F811
+
+def test_a_coordinator_gives_the_lead_to_someone_from_the_familys_card(app, client, console, tenant):
     maria, _ = two_families(app, client, tenant)
     admin = tenant.users["clinic_admin"]
     set_user(app, admin.id, out_of_office=False)  # back in: she may take leads again
@@ -39,7 +42,7 @@ def test_a_coordinator_gives_the_lead_to_someone_from_the_familys_card(app, clie
     assert admin.name in pane(again, "dd", "card-owner").split("<form")[0]  # the card names her now
 
 
-def test_someone_who_may_not_take_leads_is_refused_beside_the_field(app, client, console, tenant):  # noqa: F811
+def test_someone_who_may_not_take_leads_is_refused_beside_the_field(app, client, console, tenant):
     maria, _ = two_families(app, client, tenant)
     log_in(console, tenant, role="treatment_coordinator")
     html = console.get(f"/console/inbox/leads/{maria['id']}").get_data(as_text=True)
@@ -55,7 +58,7 @@ def test_someone_who_may_not_take_leads_is_refused_beside_the_field(app, client,
     assert owner == tenant.users["treatment_coordinator"].id
 
 
-def test_the_front_desk_and_another_clinic_may_not_assign(app, client, console, tenant, make_tenant):  # noqa: F811
+def test_the_front_desk_and_another_clinic_may_not_assign(app, client, console, tenant, make_tenant):
     maria, _ = two_families(app, client, tenant)
     coordinator = tenant.users["treatment_coordinator"].id
     log_in(console, tenant, role="front_desk")

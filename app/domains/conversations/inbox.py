@@ -4,7 +4,8 @@ sees them (their unread counts).
 Views: `mine` (threads of the leads the caller owns), `unassigned` (leads with no owner, and unknown
 senders' threads, which belong to nobody yet), `all`. `unread` keeps the threads where the family
 wrote after the caller's read mark; `channel` the threads whose family last wrote on that channel;
-`status` the open (someone should answer) or the resolved ones.
+`status` the open (someone should answer; a snoozed one is not, until its snooze ends), the snoozed
+or the resolved ones.
 Keyset-paginated on (last message time, id), served by `ix_conversations_inbox`.
 """
 
@@ -14,7 +15,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domains.conversations.models import INBOUND, Conversation, ConversationMessage, ConversationRead
+from app.domains.conversations.models import (
+    INBOUND,
+    OPEN,
+    SNOOZED,
+    Conversation,
+    ConversationMessage,
+    ConversationRead,
+)
 from app.domains.conversations.threads import decode_cursor, encode_cursor
 from app.domains.leads.models import Lead
 from app.platform import clock
@@ -26,8 +34,18 @@ VIEWS = (MINE, UNASSIGNED, ALL)
 PREVIEW_LENGTH = 140
 
 
-def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str | None, limit: int) -> dict:
-    """A page of the inbox for `actor`; `filters`: view, unread, channel, status."""
+def inbox_page(
+    *,
+    session: UnitOfWork,
+    actor: Actor,
+    filters: dict,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
+) -> dict:
+    """A page of the inbox for `actor` as of `now` (whose snoozes have ended); `filters`: view,
+    unread, channel, status."""
+    now = now or clock.now()
     mark = sa.func.coalesce(ConversationRead.last_read_message_id, 0)
     unread = (
         sa.select(sa.func.count())
@@ -39,7 +57,7 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
         .scalar_subquery()
     )
     query = (
-        _of_view(sa.select(Conversation, unread.label("unread")), actor, filters)
+        _of_view(sa.select(Conversation, unread.label("unread")), actor, filters, now)
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         .limit(limit + 1)
     )
@@ -56,7 +74,7 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
     more, rows = len(rows) > limit, rows[:limit]
     previews = _last_messages(session, [row.Conversation.last_message_id for row in rows])
     people = _leads(session, [row.Conversation.lead_id for row in rows if row.Conversation.lead_id])
-    items = [_row(row, previews.get(row.Conversation.last_message_id), people) for row in rows]
+    items = [_row(row, previews.get(row.Conversation.last_message_id), people, now) for row in rows]
     last = rows[-1].Conversation if rows else None
     next_cursor = (
         encode_cursor({"at": clock.as_utc(last.last_message_at).isoformat(), "id": last.id}) if more else None
@@ -67,11 +85,12 @@ def inbox_page(*, session: UnitOfWork, actor: Actor, filters: dict, cursor: str 
 def unread_threads(*, session: UnitOfWork, actor: Actor, view: str = MINE) -> int:
     """How many threads of `view` (by default the caller's own leads') have the family's messages
     after the caller's read mark: the count beside the workspace's Inbox link."""
-    query = _of_view(sa.select(sa.func.count(Conversation.id)), actor, {"view": view, "unread": True})
+    filters = {"view": view, "unread": True}
+    query = _of_view(sa.select(sa.func.count(Conversation.id)), actor, filters, clock.now())
     return session.scalar(query) or 0
 
 
-def _of_view(query, actor: Actor, filters: dict):
+def _of_view(query, actor: Actor, filters: dict, now: datetime):
     """`query` over the clinic's conversations with a message, joined to the caller's read marks,
     kept to the view, unread and channel `filters` ask for."""
     mark = sa.func.coalesce(ConversationRead.last_read_message_id, 0)
@@ -97,7 +116,12 @@ def _of_view(query, actor: Actor, filters: dict):
         query = query.where(Conversation.last_inbound_id > mark)
     if filters.get("channel"):
         query = query.where(Conversation.last_inbound_channel == filters["channel"])
-    if filters.get("status"):
+    snoozed = sa.and_(Conversation.snoozed_until.is_not(None), Conversation.snoozed_until > now)
+    if filters.get("status") == SNOOZED:
+        query = query.where(Conversation.status == OPEN, snoozed)
+    elif filters.get("status") == OPEN:
+        query = query.where(Conversation.status == OPEN, sa.not_(snoozed))
+    elif filters.get("status"):
         query = query.where(Conversation.status == filters["status"])
     return query
 
@@ -119,7 +143,7 @@ def _leads(session: UnitOfWork, ids: list[int]) -> dict[int, tuple]:
     return {row.id: (row.first_name, row.last_name, row.assigned_to_id) for row in rows}
 
 
-def _row(row, last: ConversationMessage | None, people: dict[int, tuple]) -> dict:
+def _row(row, last: ConversationMessage | None, people: dict[int, tuple], now: datetime) -> dict:
     conversation = row.Conversation
     lead, owner = None, None
     if conversation.lead_id is not None:
@@ -134,6 +158,7 @@ def _row(row, last: ConversationMessage | None, people: dict[int, tuple]) -> dic
         else {"channel": conversation.contact_channel, "address": conversation.contact_address},
         "assignee_id": owner,
         "status": conversation.status,
+        "snoozed_until": conversation.snoozed_at(now),
         "unread": row.unread,
         "waiting_since": conversation.waiting_since,
         "last_message_at": conversation.last_message_at,

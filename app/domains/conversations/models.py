@@ -16,6 +16,9 @@ from app.platform.db import Base, JSONType, UTCDateTime
 from app.platform.db.protected import EncryptedString
 
 OPEN, RESOLVED = "open", "resolved"
+SNOOZED = (
+    "snoozed"  # not a stored status: an open conversation whose snooze has not ended (the inbox's filter)
+)
 INBOUND, OUTBOUND = "inbound", "outbound"
 
 
@@ -51,8 +54,15 @@ class Conversation(Base):
     last_inbound_channel: Mapped[str | None] = mapped_column(sa.String(16))
     first_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Put away by staff until then (out of the inbox's Open view); the family's next message or a
+    # reopen ends it early. A time passed is no snooze.
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def snoozed_at(self, now: datetime) -> datetime | None:
+        """Until when the thread is snoozed as of `now` (None: it is not)."""
+        return self.snoozed_until if self.snoozed_until is not None and self.snoozed_until > now else None
 
 
 class ConversationMessage(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import fields, post_dump, validate
 
 from app.domains.conversations.inbox import VIEWS
-from app.domains.conversations.models import OPEN, RESOLVED
+from app.domains.conversations.models import OPEN, RESOLVED, SNOOZED
 from app.platform import phi_policy
 from app.platform.answers import AnswerSchema
 from app.platform.api import RequestSchema, StrictBoolean, UTCDateTime, id_field
@@ -18,7 +18,7 @@ from app.platform.delivery.rules import HOLD_REASONS
 
 CHANNELS = ("sms", "email", "whatsapp", "instagram")
 MESSAGE_TEXTS = ("subject", "body", "full_body")
-STATUSES = (OPEN, RESOLVED)
+STATUSES = (OPEN, SNOOZED, RESOLVED)
 
 
 def _withhold(data: dict, names: tuple[str, ...]) -> dict:
@@ -39,7 +39,10 @@ class InboxArgs(PageArgs):
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     status = fields.String(
         validate=validate.OneOf(STATUSES),
-        metadata={"description": "open (the family may wait for an answer) or resolved; default both"},
+        metadata={
+            "description": "open (the family may wait for an answer; not snoozed), snoozed (put away "
+            "until a time not yet come) or resolved; default all"
+        },
     )
 
 
@@ -47,10 +50,20 @@ class ReadIn(RequestSchema):
     message_id = id_field()
 
 
+SNOOZED_UNTIL = "until when it is snoozed (UTC); null: not snoozed"
+
+
+class ConversationSnoozeIn(RequestSchema):
+    until = UTCDateTime(
+        required=True, metadata={"description": "when the snooze ends (ISO 8601, a time ahead)"}
+    )
+
+
 class StatusOut(AnswerSchema):
     conversation_id = fields.Integer()
     lead_id = fields.Integer()
     status = fields.String(metadata={"description": "open or resolved"})
+    snoozed_until = UTCDateTime(allow_none=True, metadata={"description": SNOOZED_UNTIL})
 
 
 class LinkIn(RequestSchema):
@@ -119,6 +132,7 @@ class ThreadOut(AnswerSchema):
     conversation_id = fields.Integer(allow_none=True)
     lead_id = fields.Integer(allow_none=True)
     status = fields.String()
+    snoozed_until = UTCDateTime(allow_none=True, metadata={"description": SNOOZED_UNTIL})
     waiting_since = UTCDateTime(allow_none=True)
     first_reply_at = UTCDateTime(allow_none=True)
     unread = fields.Integer(metadata={"description": "the family's messages after the caller's read mark"})
@@ -163,6 +177,7 @@ class InboxRowOut(AnswerSchema):
     )
     assignee_id = fields.Integer(allow_none=True)
     status = fields.String()
+    snoozed_until = UTCDateTime(allow_none=True, metadata={"description": SNOOZED_UNTIL})
     unread = fields.Integer()
     waiting_since = UTCDateTime(allow_none=True)
     last_message_at = UTCDateTime(allow_none=True)

@@ -159,8 +159,9 @@ def record_inbound(
     conversation.last_inbound_id = row.id
     conversation.last_inbound_channel = message.channel
     if not message.auto_reply:
-        # The family wrote: the thread is open again and waits from their oldest unanswered word.
-        conversation.status = OPEN
+        # The family wrote: the thread is open again (no longer snoozed either) and waits from
+        # their oldest unanswered word.
+        conversation.status, conversation.snoozed_until = OPEN, None
         conversation.waiting_since = conversation.waiting_since or message.occurred_at
         conversation.first_inbound_at = conversation.first_inbound_at or message.occurred_at
     _advance(session, conversation, row, now)

@@ -136,8 +136,12 @@ def thread_page(
     if conversation is None:
         # Before the first message: an empty thread, with every field the answer documents.
         empty = {"status": "open", "waiting_since": None, "first_reply_at": None, "unread": 0}
-        return {"conversation_id": None, "lead_id": lead_id, "items": [], "next_cursor": None, **empty}
-    return page_of(session=session, conversation=conversation, actor=actor, cursor=cursor, limit=limit)
+        return {
+            "conversation_id": None, "lead_id": lead_id, "items": [], "next_cursor": None,
+            "snoozed_until": None, **empty,
+        }  # fmt: skip
+    found = page_of(session=session, conversation=conversation, actor=actor, cursor=cursor, limit=limit)
+    return {**found, "snoozed_until": conversation.snoozed_at(now)}
 
 
 def page_of(

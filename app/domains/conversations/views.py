@@ -63,8 +63,22 @@ class ReopenLeadConversation(MethodView):
     @blp.alt_response(409, description="The lead has no conversation yet")
     @inject
     def post(self, lead_id, *, uow, actor, now):
-        """Open the lead's resolved conversation again (back in the inbox's `status=open`)."""
+        """Open the lead's resolved or snoozed conversation again (back in the inbox's `status=open`)."""
         return resolution.set_status(session=uow, actor=actor, lead_id=lead_id, status=OPEN, now=now)
+
+
+@blp.route("/leads/<int:lead_id>/conversation/snooze")
+class SnoozeLeadConversation(MethodView):
+    @requires(Permission.UPDATE)
+    @blp.arguments(schemas.ConversationSnoozeIn)
+    @blp.response(200, schemas.StatusOut)
+    @blp.alt_response(409, description="The lead has no conversation yet")
+    @inject
+    def post(self, body, lead_id, *, uow, actor, now):
+        """Snooze the lead's conversation until `until` (a time ahead, else 422): it leaves the
+        inbox's `status=open` for `status=snoozed` until then, or until the family's next message.
+        Reopening it (`/reopen`) ends the snooze; so does resolving it."""
+        return resolution.snooze(session=uow, actor=actor, lead_id=lead_id, until=body["until"], now=now)
 
 
 @blp.route("/conversations")
@@ -73,13 +87,13 @@ class Inbox(MethodView):
     @blp.arguments(schemas.InboxArgs, location="query")
     @blp.response(200, schemas.InboxOut)
     @inject
-    def get(self, args, *, uow, actor):
+    def get(self, args, *, uow, actor, now):
         """The team inbox, the most recent activity first (cursor-paginated): `view` mine (your
         leads), unassigned (leads without an owner, unknown senders) or all; `unread` (the family
         wrote after your read mark); `channel` (the family last wrote on it); `status` open or
-        resolved (default: both)."""
+        resolved, or snoozed (put away until a time not yet come: not in `open`; default: all)."""
         return inbox.inbox_page(
-            session=uow, actor=actor, filters=args, cursor=args.get("cursor"), limit=args["limit"]
+            session=uow, actor=actor, filters=args, cursor=args.get("cursor"), limit=args["limit"], now=now
         )
 
 

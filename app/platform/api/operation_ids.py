@@ -157,6 +157,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /api/leads/{lead_id}/conversation/read": "markLeadConversationRead",
     "POST /api/leads/{lead_id}/conversation/resolve": "resolveLeadConversation",
     "POST /api/leads/{lead_id}/conversation/reopen": "reopenLeadConversation",
+    "POST /api/leads/{lead_id}/conversation/snooze": "snoozeLeadConversation",
     "GET /api/conversations": "listConversations",
     "POST /api/conversations/{conversation_id}/link": "linkConversationToLead",
     "POST /api/conversations/{conversation_id}/capture": "captureConversationAsLead",

@@ -19,7 +19,7 @@ from app.console.auth import page
 from app.console.workspace import form_input, lead_actions
 from app.console.workspace.inbox import reads
 from app.domains.auth import service as auth
-from app.domains.conversations import inbox, linking, resolution, threads
+from app.domains.conversations import inbox, linking, resolution, snoozing, threads
 from app.domains.conversations import views as conversation_api
 from app.domains.conversations.models import OPEN, RESOLVED
 from app.domains.intake.inbound import unknown_senders
@@ -188,6 +188,28 @@ def change_status(lead_id: int, action: str, *, uow, actor, now):
     status = RESOLVED if action == "resolve" else OPEN
     resolution.set_status(session=uow, actor=actor, lead_id=lead_id, status=status, now=now)
     flash(wording.RESOLVED_DONE if status == RESOLVED else wording.REOPENED_DONE)
+    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
+
+
+@blp.route("/inbox/leads/<int:lead_id>/snooze", methods=["POST"])
+@page(Permission.UPDATE)
+def snooze(lead_id: int):
+    """Snooze the lead's conversation until the time chosen in words (worked out in the clinic's
+    zone and hours: POST /api/leads/{id}/conversation/snooze); Reopen ends it."""
+    actor, now = current_actor(), clock.now()
+    chosen = request.form.get(resolution.UNTIL, "")
+    with unit_of_work() as uow:
+        clinic = auth.get_clinic(session=uow, clinic_id=actor.clinic_id)
+        names = wording.Names(zone=ZoneInfo(clinic.timezone))
+        choices = snoozing.snooze_until(clinic, now)
+    try:
+        if chosen not in choices:
+            raise ValidationFailed(resolution.UNTIL, wording.CHOOSE_SNOOZE)
+        with unit_of_work() as uow:
+            resolution.snooze(session=uow, actor=actor, lead_id=lead_id, until=choices[chosen], now=now)
+    except DomainError as error:
+        return _thread_page(lead_id, problem=form_input.refusal("snooze", error, {resolution.UNTIL: chosen}))
+    flash(wording.SNOOZED_DONE.format(when=wording.when(choices[chosen], names)))
     return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
 
 

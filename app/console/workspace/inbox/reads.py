@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from app.console import wording
 from app.console.story import names_of_clinic
 from app.console.workspace import lead_reads
-from app.domains.conversations import inbox, linking, threads
+from app.domains.conversations import inbox, linking, snoozing, threads
 from app.domains.conversations import schemas as conversation_schemas
 from app.domains.conversations.models import OPEN
 from app.domains.lead_messages import templates as message_templates
@@ -45,11 +45,11 @@ def inbox_filters(query: dict) -> dict:
     return INBOX_ARGS.load(MappingProxyType(wanted))
 
 
-def inbox_rows(*, session, actor: Actor, filters: dict) -> dict:
+def inbox_rows(*, session, actor: Actor, filters: dict, now: datetime | None = None) -> dict:
     """A page of the team inbox as GET /api/conversations answers it, each lead's row with whether
     the lead is in an active sequence (the spec's label)."""
     found = inbox.inbox_page(
-        session=session, actor=actor, filters=filters, cursor=filters.get("cursor"), limit=PAGE_SIZE
+        session=session, actor=actor, filters=filters, cursor=filters.get("cursor"), limit=PAGE_SIZE, now=now
     )
     with phi_policy.reading_as(actor):
         page = conversation_schemas.InboxOut().dump(found)
@@ -86,6 +86,7 @@ def lead_thread(*, session, actor: Actor, lead_id: int, now: datetime) -> dict:
             "reply_templates": reply_templates(session=session, actor=actor),
             "next_task": _next_task(session, actor, lead_id),
             "owners": lead_reads._owners(session, actor),  # whom the card may give the lead to
+            "snooze_choices": list(snoozing.CHOICES),
         }
 
 
