@@ -239,6 +239,7 @@ DESIGN_TABLE = {
     # Issue 76 item 5: resolving and reopening a conversation.
     "POST /api/leads/<id>/conversation/resolve": UPDATE,
     "POST /api/leads/<id>/conversation/reopen": UPDATE,
+    "POST /api/leads/<id>/conversation/snooze": UPDATE,
     "GET /api/conversations": READ,
     "POST /api/conversations/<id>/link": UPDATE,
     "POST /api/conversations/<id>/capture": CREATE,

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 from playwright.sync_api import expect
 
-from app.domains.conversations import inbox, snoozing
+from app.console.workspace.inbox import snoozing
+from app.domains.conversations import inbox
 from app.platform import clock
 from tests.automation.kit import WEEKDAYS_9_TO_5, actor_of
 from tests.console import test_inbox_desk

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from app.domains.automation import steps as automation_steps
 from app.domains.automation.models import AutomationStep, EnrollmentStatus, SequenceEnrollment, StepStatus
 from app.domains.conversations.models import RESOLVED, Conversation, ConversationMessage
-from app.domains.leads.models import Lead, LeadPatient
 from app.domains.tasks.sla.models import RUNNING, SlaClock, SlaState
 from app.platform import scheduling
 from app.platform.db import Base, UnitOfWork
@@ -27,14 +26,17 @@ MERGED = "merged"  # the reason a stopped enrollment, a cancelled step or clock 
 HANDLED = ("conversations", "sequence_enrollments", "sla_clocks", "lead_patients")
 
 
-def move_everything(*, session: UnitOfWork, from_id: int, to_id: int, now: datetime) -> dict:
-    """Move the rows of lead `from_id` to lead `to_id` (close what cannot move); counts by table."""
+def move_everything(
+    *, session: UnitOfWork, from_id: int, to_id: int, now: datetime, survivor_patient: tuple = (None, None)
+) -> dict:
+    """Move the rows of lead `from_id` to lead `to_id` (close what cannot move); counts by table.
+    `survivor_patient`: the first and last name of lead `to_id`'s own patient."""
     kept_enrollments = _enrollments(session, from_id, to_id, now)
     _planned_work(session, from_id, to_id, kept_enrollments, now)
     _conversation(session, from_id, to_id, now)
     _sla_clocks(session, from_id, to_id, now)
     moved = {}
-    patients = _patients(session, from_id, to_id)
+    patients = _patients(session, from_id, to_id, survivor_patient)
     if patients:
         moved["lead_patients"] = patients
     for table in Base.metadata.sorted_tables:
@@ -152,19 +154,18 @@ def _patient_name(first: str | None, last: str | None) -> tuple[str, str]:
     return ((first or "").strip().casefold(), (last or "").strip().casefold())
 
 
-def _patients(session: UnitOfWork, from_id: int, to_id: int) -> int:
+def _patients(session: UnitOfWork, from_id: int, to_id: int, survivor_patient: tuple) -> int:
     """The merged lead's further patients join the survivor's after its own, in their order; one
-    named as a patient the survivor already has (its own or a further one) stays with the merged
-    lead. How many moved."""
-    rows = list(
-        session.scalars(
-            sa.select(LeadPatient)
-            .where(LeadPatient.lead_id.in_([from_id, to_id]))
-            .order_by(LeadPatient.position)
-        )
-    )
-    survivor = session.get(Lead, to_id)
-    names = {_patient_name(survivor.patient_first_name, survivor.patient_last_name)}
+    named as a patient the survivor already has (`survivor_patient`, its own first and last name, or
+    a further one) stays with the merged lead. How many moved. Read and moved through the table
+    (as the wholesale moves are): the rows are the leads domain's."""
+    table = Base.metadata.tables["lead_patients"]
+    rows = session.execute(
+        sa.select(table.c.id, table.c.lead_id, table.c.position, table.c.first_name, table.c.last_name)
+        .where(table.c.lead_id.in_([from_id, to_id]))
+        .order_by(table.c.position)
+    ).all()
+    names = {_patient_name(*survivor_patient)}
     names |= {_patient_name(p.first_name, p.last_name) for p in rows if p.lead_id == to_id}
     position = max((p.position for p in rows if p.lead_id == to_id), default=0)
     moved = 0
@@ -174,7 +175,8 @@ def _patients(session: UnitOfWork, from_id: int, to_id: int) -> int:
             continue
         names.add(name)
         position += 1
-        patient.lead_id, patient.position = to_id, position
+        session.execute(
+            sa.update(table).where(table.c.id == patient.id).values(lead_id=to_id, position=position)
+        )
         moved += 1
-    session.flush()
     return moved

@@ -130,7 +130,10 @@ def merge(*, session: UnitOfWork, actor: Actor, lead_id: int, from_lead_id: int,
     for name in filled:
         for column in (name, *COMPANIONS.get(name, ())):
             setattr(survivor, column, getattr(other, column))
-    moved = moves.move_everything(session=session, from_id=other.id, to_id=survivor.id, now=now)
+    own_patient = (survivor.patient_first_name, survivor.patient_last_name)
+    moved = moves.move_everything(
+        session=session, from_id=other.id, to_id=survivor.id, now=now, survivor_patient=own_patient
+    )
     other.status = LeadStatus.ARCHIVED
     other.merged_into_id = survivor.id
     for lead in (survivor, other):

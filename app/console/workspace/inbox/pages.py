@@ -17,9 +17,9 @@ from marshmallow import ValidationError
 from app.console import wording
 from app.console.auth import page
 from app.console.workspace import form_input, lead_actions
-from app.console.workspace.inbox import reads
+from app.console.workspace.inbox import reads, snoozing
 from app.domains.auth import service as auth
-from app.domains.conversations import inbox, linking, resolution, snoozing, threads
+from app.domains.conversations import inbox, linking, resolution, threads
 from app.domains.conversations import views as conversation_api
 from app.domains.conversations.models import OPEN, RESOLVED
 from app.domains.intake.inbound import unknown_senders

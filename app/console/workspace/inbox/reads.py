@@ -13,7 +13,8 @@ from marshmallow import ValidationError
 from app.console import wording
 from app.console.story import names_of_clinic
 from app.console.workspace import lead_reads
-from app.domains.conversations import inbox, linking, snoozing, threads
+from app.console.workspace.inbox import snoozing
+from app.domains.conversations import inbox, linking, threads
 from app.domains.conversations import schemas as conversation_schemas
 from app.domains.conversations.models import OPEN
 from app.domains.lead_messages import templates as message_templates
