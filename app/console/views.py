@@ -25,7 +25,10 @@ PAGE_SIZE = 50
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 blp.before_request(auth.check_access)
 # How a page says a value to a person (app/console/wording.py).
-SAID = ("say", "when", "label", "code", "held", "dead_booking_link", "channel", "job_status", "job_kind")
+SAID = (
+    "say", "when", "label", "code", "held", "dead_booking_link", "channel", "job_status", "job_kind",
+    "failure_status", "heartbeat", "kind_words", "filter_words",
+)  # fmt: skip
 for _name in SAID:
     blp.add_app_template_global(getattr(wording, _name), _name)
 blp.add_app_template_filter(wording.channel, "channel")  # a list of channels: `| map('channel')`

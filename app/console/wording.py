@@ -374,6 +374,8 @@ LIVE_EVENTS = {
     "conversation.message": "New message in your lead's thread",
 }
 LIVE_OTHER = "Something new for you"  # a type this table does not know yet (a newer stream)
+LIVE_TITLE = "New for you"  # the header's live indicator: its list's heading, its count's name
+LIVE_NOTHING = "Nothing new since this page opened."
 LIVE_STATUS = {"connecting": "connecting…", "live": "live", "reconnecting": "reconnecting…"}
 
 
@@ -433,6 +435,73 @@ def job_kind(kind: str | None) -> str:
     """A bulk job's kind (`leads.import`) as words, never its code."""
     return JOB_KINDS.get(kind or "", "Bulk change")
 
+
+
+# --- The admin pages (Failures, its retry preview, Automation health) -------------------------------
+# What failed, said as words and shown as a badge whose tone (console.css .badge.<tone>) repeats it.
+FAILURE_STATUSES = {
+    "failed": ("Failed", "danger"),
+    "dead": ("Gave up after its retries", "danger"),
+    "unknown": ("Outcome unknown", "warning"),
+    "pending": ("Waiting", "neutral"),
+    "sending": ("Being sent", "info"),
+    "cancelled": ("Cancelled", "neutral"),
+}
+FAILURE_SOURCES = {"notifications": "messages", "jobs": "automation jobs", "webhooks": "webhook deliveries"}
+FAILURE_NOTICE = (
+    "Messages that failed, gave up after their retries or whose outcome is unknown; automation jobs "
+    "that gave up; webhook deliveries that failed."
+)
+FILTER_NAMES = {"status": "status", "kind": "kind", "channel": "channel", "recipient": "recipient",
+                "error": "error containing", "since": "since", "until": "until"}  # fmt: skip
+# A message's kind (app/domains/outbound: Notification.kind).
+MESSAGE_KINDS = {
+    "access": "Sign-in link or code",
+    "digest": "Daily digest",
+    "escalation": "Overdue task escalated",
+    "negative_reply": "Unhappy reply",
+    "new_task": "New task",
+    "overdue": "Task overdue",
+    "refresh": "Reminder to refresh",
+    "reminder": "Task reminder",
+    "sla_warning": "Response time warning",
+}
+HEARTBEAT = {False: ("Running", "success"), True: ("Silent", "danger")}
+
+
+def failure_status(status: str | None) -> dict:
+    """A failure's status as a badge: its word and its tone, never its code."""
+    word, tone = FAILURE_STATUSES.get(status or "", (code(status or "unknown"), "neutral"))
+    return {"word": word, "tone": tone}
+
+
+def heartbeat(silent: bool) -> dict:
+    word, tone = HEARTBEAT[bool(silent)]
+    return {"word": word, "tone": tone}
+
+
+def kind_words(kind: str | None) -> str:
+    """A message's, job's or webhook event's kind as words: a named one by its name, any other code
+    (`automation.step`) with its dots and underscores as spaces ("Automation step")."""
+    kind = kind or ""
+    named = MESSAGE_KINDS.get(kind) or WEBHOOK_EVENTS.get(kind) or JOB_KINDS.get(kind)
+    return named or kind.replace(".", " ").replace("_", " ").capitalize()
+
+
+def filter_words(filters: dict) -> str:
+    """The failure filters as a phrase ("status Failed, channel Text"), never `key=value`."""
+    said = []
+    for key, value in filters.items():
+        if key == "status":
+            value = failure_status(value)["word"]
+        elif key == "channel":
+            value = channel(value)
+        elif key == "kind":
+            value = kind_words(value)
+        elif hasattr(value, "strftime"):
+            value = value.strftime("%d %b %Y")
+        said.append(f"{FILTER_NAMES.get(key, label(key)).capitalize()} {value}")
+    return ", ".join(said)
 
 # --- The lead page's "What happens next" (app/console/workspace/what_next.py) ------------------------
 # Every automated step of a lead said as a sentence: what is planned (by the step's kind), what it did

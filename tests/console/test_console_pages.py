@@ -119,11 +119,18 @@ def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console
     assert f'data-id="{dead}"' in html and f'data-id="{failed}"' in html and f'data-id="{other}"' not in html
     filtered = console.get("/console/failures?error=refused").get_data(as_text=True)
     assert f'data-id="{dead}"' in filtered and f'data-id="{failed}"' not in filtered
+    # Each status said in words, as a badge; no status code shown.
+    statuses = re.findall(r'<td class="status">(.*?)</td>', html)
+    assert '<span class="badge danger">Gave up after its retries</span>' in statuses, statuses
+    assert '<span class="badge danger">Failed</span>' in statuses, statuses
+    assert not any(re.search(r">(dead|failed|unknown)<", s) for s in statuses), statuses
     assert console.get("/console/failures?since=yesterday").status_code == 422
     preview = console.get("/console/failures/retry?error=refused").get_data(as_text=True)
     assert (
         "This will retry <strong>1</strong>" in preview and "may already have reached the lead" not in preview
     )
+    assert "<h1>Retry 1 messages?</h1>" in preview and "matching:\n  Error containing refused." in preview
+    assert "error=refused</code>" not in preview
     token = csrf_of(preview)
     assert (
         console.post("/console/failures/retry?error=refused", data={"csrf_token": token}).status_code == 302
@@ -162,9 +169,11 @@ def test_health_shows_orphans_due_jobs_heartbeats_and_queue_depths(app, db, cons
     finally:
         redis.delete("bulk")
     assert re.search(r'id="orphan-leads">\d+<', html)
-    assert re.search(r'<tr data-kind="events.process"><td>events.process</td><td class="count">[1-9]', html)
+    # Kinds and queues said in words, a heartbeat's state as a badge, never their codes.
+    assert re.search(r'<tr data-kind="events.process"><td>Events process</td><td class="count">[1-9]', html)
     assert '<tr data-name="worker"><td>worker</td>' in html
-    assert re.search(r'<tr data-queue="bulk"><td>bulk</td><td class="depth">2</td>', html)
+    assert re.search(r'<tr data-name="worker">.*?<span class="badge success">Running</span>', html)
+    assert re.search(r'<tr data-queue="bulk"><td>Bulk</td><td class="depth">2</td>', html)
 
 
 def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_each_read(

@@ -51,10 +51,16 @@
     list.insertBefore(li, list.firstChild);
     var count = box.querySelector("#live-count");
     count.textContent = String(Number(count.textContent) + 1);
+    var said = document.getElementById("live-said"); // a screen reader hears it, the list being closed
+    if (said) said.textContent = li.textContent;
     document.dispatchEvent(new CustomEvent("console:live", { detail: item })); // for the page's own parts
   }
 
-  function status(box, key) { box.querySelector("#live-status").textContent = words.status[key] || ""; }
+  // The state as a word and as the dot's colour (console.css: .live[data-state]).
+  function status(box, key) {
+    box.dataset.state = key;
+    box.querySelector("#live-status").textContent = words.status[key] || "";
+  }
 
   function streamToken(box) {
     return fetch(box.dataset.tokenUrl, {
