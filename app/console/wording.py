@@ -436,7 +436,6 @@ def job_kind(kind: str | None) -> str:
     return JOB_KINDS.get(kind or "", "Bulk change")
 
 
-
 # --- The admin pages (Failures, its retry preview, Automation health) -------------------------------
 # What failed, said as words and shown as a badge whose tone (console.css .badge.<tone>) repeats it.
 FAILURE_STATUSES = {
@@ -502,6 +501,7 @@ def filter_words(filters: dict) -> str:
             value = value.strftime("%d %b %Y")
         said.append(f"{FILTER_NAMES.get(key, label(key)).capitalize()} {value}")
     return ", ".join(said)
+
 
 # --- The lead page's "What happens next" (app/console/workspace/what_next.py) ------------------------
 # Every automated step of a lead said as a sentence: what is planned (by the step's kind), what it did
