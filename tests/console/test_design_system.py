@@ -1,4 +1,4 @@
-"""The console's one stylesheet and its shell (docs/guides/console.md, "The design system"): every page
+"""The console's one stylesheet and its shell (docs/features/console.md, "The design system"): every page
 each role may open links console.css and no other stylesheet; console.css names colours by its tokens
 only (a literal colour outside :root would bypass them and their contrast); the live indicator sits in
 the header, never above a page's heading, and fits a phone's width."""
