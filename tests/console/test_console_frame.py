@@ -120,7 +120,8 @@ def test_channels_read_as_people_say_them_from_the_wording_table(app, client, te
 def test_the_live_panel_gets_its_sentences_from_the_wording_table(app, tenant):
     with app.test_client() as console:
         html = _log_in(console, tenant.users["treatment_coordinator"].email).get_data(as_text=True)
-    panel = re.search(r"<aside id=\"live\"[^>]*data-words='([^']+)'", html).group(1)
+    header = html.split("</header>")[0]  # the live indicator sits in the header
+    panel = re.search(r"id=\"live\"[^>]*data-words='([^']+)'", header).group(1)
     handed = json.loads(html_lib.unescape(panel))
     assert handed == wording.live_words()
     shown = set(EVENT_TYPES) - {"conversation.read", "conversation.status", "reset"}  # not news
@@ -165,6 +166,7 @@ def test_the_live_panel_says_each_event_as_a_sentence_never_its_code(
     expect(assigned).to_have_text("Task assigned: Maria Lopez")
     kinds = ("task.assigned", "lead.assigned", "task.overdue", "reply.received", "sla.warning")
     expected = [f"{wording.LIVE_EVENTS[kind]}: Maria Lopez" for kind in kinds]
+    page.locator("#live > summary").click()  # the list opens under the header's live indicator
     said = items.all_inner_texts()
     assert said == [f"{wording.LIVE_EVENTS['task.claimed']}: Call back", *reversed(expected)]
     assert not any(re.search(r"\b[a-z]+\.[a-z_]+\b", text) for text in said), said  # no `task.assigned`
