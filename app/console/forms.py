@@ -11,7 +11,7 @@ from wtforms import Form, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.console import failures
+from app.console import failures, wording
 from app.platform.api import MAX_YEAR, MIN_YEAR
 from app.platform.db import MAX_ID
 from app.platform.errors import ValidationFailed
@@ -54,13 +54,31 @@ class ActionForm(FlaskForm):
 # The checkbox beside the retry of a message whose outcome is unknown: ticked ("yes"), the admin
 # accepts that the lead may get it twice; without it the retry is refused (409 naming it, as the API).
 CONFIRM_MAY_DUPLICATE = "confirm_may_duplicate"  # as the API names it
+# The statuses the filter offers: every source's, once each (filters_from refuses one a source lacks).
+FAILURE_STATUSES = tuple(dict.fromkeys(s for statuses in failures.STATUSES.values() for s in statuses))
 
 
 class FilterForm(Form):
-    source = SelectField("What", choices=list(failures.SOURCES), default=failures.NOTIFICATIONS)
-    status = StringField("Status", validators=[Optional(), Length(max=16)])
+    # Each choice said in words (wording.py); its value the code the filters and links carry.
+    source = SelectField(
+        "What",
+        choices=[(s, wording.FAILURE_SOURCES[s].capitalize()) for s in failures.SOURCES],
+        default=failures.NOTIFICATIONS,
+    )
+    status = SelectField(
+        "Status",
+        choices=[
+            ("", wording.ANY_FAILURE),
+            *((s, wording.failure_status(s)["word"]) for s in FAILURE_STATUSES),
+        ],
+        default="",
+    )
     kind = StringField("Kind", validators=[Optional(), Length(max=64)])
-    channel = SelectField("Channel", choices=["", *failures.CHANNELS], default="")
+    channel = SelectField(
+        "Channel",
+        choices=[("", wording.ANY_CHANNEL), *((c, wording.channel(c)) for c in failures.CHANNELS)],
+        default="",
+    )
     recipient = StringField("Recipient", validators=[Optional(), Length(max=254)])
     error = StringField("Error", validators=[Optional(), Length(max=200)])
     since = DateField("From", validators=[Optional()])
@@ -91,8 +109,9 @@ def filters_from(args) -> tuple[FilterForm, failures.Filters]:
         raise ValidationFailed(field, "; ".join(messages))
     source = form.source.data or failures.NOTIFICATIONS
     if form.status.data and form.status.data not in failures.STATUSES[source]:
+        offered = ", ".join(wording.failure_status(s)["word"] for s in failures.STATUSES[source])
         raise ValidationFailed(
-            "status", f"must be one of {', '.join(failures.STATUSES[source])} for {source}"
+            "status", f"must be one of {offered} for {wording.FAILURE_SOURCES.get(source, source)}"
         )
     _checked_day(form.since)
     _checked_day(form.until)

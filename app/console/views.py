@@ -190,7 +190,6 @@ def failures_page(*, uow, actor):
         page_size=PAGE_SIZE,
         action=forms.ActionForm(),
         show_recipient=may_read_phi(actor),
-        statuses=failures.NOTIFICATION_STATUSES,
         query=_filter_args(),
         back=_filter_args("source"),
     )

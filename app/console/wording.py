@@ -447,6 +447,8 @@ FAILURE_STATUSES = {
     "cancelled": ("Cancelled", "neutral"),
 }
 FAILURE_SOURCES = {"notifications": "messages", "jobs": "automation jobs", "webhooks": "webhook deliveries"}
+ANY_CHANNEL = "Any channel"
+ANY_FAILURE = "Any failed"
 FAILURE_NOTICE = (
     "Messages that failed, gave up after their retries or whose outcome is unknown; automation jobs "
     "that gave up; webhook deliveries that failed."

@@ -124,6 +124,10 @@ def test_failures_filter_preview_and_retry_audited_and_isolated(app, db, console
     assert '<span class="badge danger">Gave up after its retries</span>' in statuses, statuses
     assert '<span class="badge danger">Failed</span>' in statuses, statuses
     assert not any(re.search(r">(dead|failed|unknown)<", s) for s in statuses), statuses
+    # The filters offer words too, their values the codes the links carry.
+    assert '<option value="dead">Gave up after its retries</option>' in html
+    assert re.search(r'<option selected value="notifications">Messages</option>', html)
+    assert '<option value="email">Email</option>' in html
     assert console.get("/console/failures?since=yesterday").status_code == 422
     preview = console.get("/console/failures/retry?error=refused").get_data(as_text=True)
     assert (
