@@ -10,7 +10,6 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from app.console import wording
 from tests.browser import serious_violations
 from tests.conftest import TEST_PASSWORD
 from tests.leadkit import create_lead
@@ -46,7 +45,9 @@ def test_a_dead_email_to_an_unreachable_relay_is_retried_from_the_page_and_sent_
         log_in(page, live_server, tenant)
         page.goto(f"{live_server}/console/failures?channel=email")
         row = page.locator(f"#failures tr[data-id='{email}']")
-        expect(row.locator(".status")).to_have_text(wording.FAILURE_STATUSES["dead"][0])  # a word, not `dead`
+        from app.console.wording import FAILURE_STATUSES
+
+        expect(row.locator(".status")).to_have_text(FAILURE_STATUSES["dead"][0])  # a word, not `dead`
         expect(row.locator(".err")).to_contain_text("onnect")
         with smtp_server(port) as (relay, _):
             row.locator("button.retry").click()
