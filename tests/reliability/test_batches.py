@@ -1,5 +1,6 @@
 """Rows that run in batches (a kind registered with `batch`) keep the ledger's guarantees: a worker
-killed -9 in the middle of a batch, every batch's message delivered twice, FLUSHALL, failing
+killed -9 in the middle of a batch, every batch's message delivered twice, Redis emptied (FLUSHDB of
+the engine's database: all it keeps there; another run may share the server's other databases), failing
 handlers and a row that kills its worker never lose or double an effect. Real `celery worker`
 subprocesses, real Redis (and RabbitMQ where the broker fixture says), real database; every test
 counts effect rows exactly."""
@@ -90,7 +91,7 @@ def test_flushall_with_1000_batched_rows_dispatched_runs_each_once_after_the_gra
     settings = app.config["SETTINGS"]
     add_jobs(app, db, batched(tenant, 1000, prefix="flushb"))
     assert status_counts(db) == {"dispatched": 1000} and redis.llen("realtime") == 1000 // BATCH
-    redis.flushall()
+    redis.flushdb()
     with subprocess_worker(settings, name="after-flush", **WORKER_ENV), sweeping(app):
         wait_all_done(db, 1000, timeout=90)
     assert effects(db) == (1000, 1000)
@@ -122,7 +123,7 @@ def test_a_row_that_kills_its_worker_mid_batch_ends_dead_and_the_others_run_once
     app, db, redis, tenant, fast
 ):
     settings = app.config["SETTINGS"]
-    redis.flushall()
+    redis.flushdb()
     poison = 5
     with subprocess_worker(settings, name="victim", **WORKER_ENV), sweeping(app):
         wait_until_consuming(app, "victim")

@@ -70,7 +70,7 @@ def test_a_consumer_failing_on_one_event_loses_none_of_the_others_and_an_admin_r
     app, client, db, redis, tenant, fast
 ):
     settings = app.config["SETTINGS"]
-    redis.flushall()  # no message or flag left over from another test
+    redis.flushdb()  # no message or flag left over from another test
     payloads = [{"bad": index == 2} for index in range(5)]
     with subprocess_worker(settings, name="events", **WORKER_ENV), sweeping(app):
         wait_until_consuming(app, "events")
@@ -104,7 +104,7 @@ def test_a_consumer_failing_on_one_event_loses_none_of_the_others_and_an_admin_r
 def test_the_sweep_gives_a_job_to_an_unprocessed_event_no_job_names_and_none_to_the_others(
     app, db, redis, tenant, fast
 ):
-    redis.flushall()
+    redis.flushdb()
     [kept] = emit_together(app, db, tenant.id, [{}])
     [lost] = emit_together(app, db, tenant.id, [{}])
     with app.app_context(), db.unit_of_work() as session:  # the lost event's job is gone
@@ -134,7 +134,7 @@ def test_the_sweep_gives_a_job_to_an_unprocessed_event_no_job_names_and_none_to_
 
 def test_an_event_that_kills_its_worker_loses_none_of_the_others(app, db, redis, tenant, fast):
     settings = app.config["SETTINGS"]
-    redis.flushall()
+    redis.flushdb()
     payloads = [{"kills": index == 1} for index in range(4)]
     with subprocess_worker(settings, name="events", **WORKER_ENV), sweeping(app):
         wait_until_consuming(app, "events")

@@ -214,7 +214,7 @@ def test_flushall_with_1000_dispatched_jobs_runs_each_once_after_the_grace(app, 
     now = clock.now()
     add_jobs(app, db, specs(tenant, 1000, first_due=now + timedelta(seconds=1), spread=1, prefix="flush"))
     assert status_counts(db) == {"dispatched": 1000} and redis.llen("realtime") == 1000
-    redis.flushall()
+    redis.flushdb()
     assert redis.dbsize() == 0
     with subprocess_worker(settings, name="after-flush", **WORKER_ENV), sweeping(app):
         wait_for(all_done(db, 1000), timeout=90, interval=0.2)

@@ -25,7 +25,7 @@ def test_a_job_that_kills_its_worker_ends_dead_and_an_admin_sees_and_retries_it(
     app, client, db, redis, tenant, fast
 ):
     settings = app.config["SETTINGS"]
-    redis.flushall()  # no message left over from another test (row ids restart with each test)
+    redis.flushdb()  # no message left over from another test (row ids restart with each test)
     with subprocess_worker(settings, name="victim", **WORKER_ENV), sweeping(app):
         wait_until_consuming(app, "victim")
         now = clock.now()
@@ -48,7 +48,7 @@ def test_a_job_that_kills_its_worker_ends_dead_and_an_admin_sees_and_retries_it(
 
 def test_a_drain_goes_on_past_a_row_that_kills_its_worker(app, db, redis, tenant, fast):
     settings = app.config["SETTINGS"]
-    redis.flushall()  # no message left over from another test (row ids restart with each test)
+    redis.flushdb()  # no message left over from another test (row ids restart with each test)
     now = clock.now()
     first = specs(tenant, 1, first_due=now - timedelta(seconds=10), prefix="poison", kind="test.drained")
     first[0]["payload"] = {"poison": True}

@@ -121,7 +121,7 @@ def test_only_clinic_admins_see_jobs(client, jobs):
 
 
 def test_retry_puts_a_failed_job_back_due_now_audited_and_dispatched(app, client, db, jobs, redis):
-    redis.flushall()
+    redis.flushdb()
     failed = jobs["failed"]
     resp = client.post(f"/api/jobs/{failed.id}/retry", headers=jobs["mine"].headers())
     assert resp.status_code == 200, resp.get_json()

@@ -417,7 +417,7 @@ def test_redispatch_resends_rows_the_broker_lost_once_per_grace(ctx, db, tenant,
     now = clock.now()
     lost = add(db, tenant, key="lost", now=now)
     fresh = add(db, tenant, key="fresh", now=now + timedelta(seconds=30))
-    redis.flushall()
+    redis.flushdb()
     assert sweeps.redispatch_stale(db=get_db(), now=now + timedelta(seconds=59)) == 0
     later = now + timedelta(seconds=61)
     assert sweeps.redispatch_stale(db=get_db(), now=later) == 1
@@ -427,7 +427,7 @@ def test_redispatch_resends_rows_the_broker_lost_once_per_grace(ctx, db, tenant,
     assert (
         sweeps.redispatch_stale(db=get_db(), now=later + timedelta(seconds=1)) == 0
     )  # bumped: no double resend
-    redis.flushall()
+    redis.flushdb()
     assert (
         sweeps.redispatch_stale(db=get_db(), now=later + timedelta(seconds=61)) == 2
     )  # lost again, and now fresh
