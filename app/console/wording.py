@@ -1020,3 +1020,64 @@ SAVED_REPLY = "Saved reply"
 USE_REPLY = "Use this reply"
 SAVED_REPLY_HINT = "Fills the message box with it; names and links are filled in as it is sent."
 CHOOSE_SAVED_REPLY = "Choose a saved reply to use."
+
+
+# --- The lead page as a work surface (issue 76 item 2): its heading in words, the action bar near
+# its top (log a call, move stage, convert, mark lost) and a task's edit.
+LEAD_STATUS = {
+    "NEW": "New: not reached yet",
+    "ACTIVE": "Being worked",
+    "CONVERTED": "Converted: treatment started",
+    "LOST": "Lost",
+    "ARCHIVED": "Archived",
+}
+REFERENCE = "Reference {id}"
+
+
+def lead_status(status: str | None) -> str:
+    """A lead's status as the heading says it ("Being worked", never `ACTIVE`)."""
+    return LEAD_STATUS.get(status or "", code(status or ""))
+
+
+LEAD_ACTIONS = {
+    "title": "Act on this lead",
+    "log_call": "Log a call",
+    "outcome": "How the call went",
+    "notes": "Notes on the call (optional)",
+    "callback_at": "Call back at (clinic time, if they asked)",
+    "lost_reason": "Why not interested (if so)",
+    "save_call": "Log the call",
+    "call_logged": "Call logged.",
+    "choose_outcome": "Choose how the call went.",
+    "move": "Move stage",
+    "moved": "Stage changed.",
+    "convert": "Convert",
+    "convert_hint": "The family has started treatment: the lead becomes a patient and is locked.",
+    "treatment_value": "Treatment value (optional)",
+    "confirm_convert": "Convert to patient",
+    "converted": "Lead converted: treatment started.",
+    "lost": "Mark lost",
+    "reason": "Why lost",
+    "lost_notes": "Note (optional)",
+    "confirm_lost": "Mark the lead lost",
+    "marked_lost": "Lead marked lost.",
+    "write": "Write to the family",
+    "book": "Book a consultation",
+    "closed": "This lead is closed ({status}): there is nothing left to act on.",
+}
+# The move form's fields, named where a refusal is said above it.
+MOVE_FIELDS = {
+    "stage": "Stage",
+    "reason": "Why lost",
+    "hesitation_reason": "Why they hesitate",
+    "notes": "Note",
+    "_form": "",
+}
+TASK_EDIT = {
+    "edit": "Edit",
+    "title": "Title",
+    "due_at": "Due (clinic time)",
+    "assignee": "Assignee",
+    "save": "Save the task",
+    "saved": "Task saved.",
+}

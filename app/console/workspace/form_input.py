@@ -74,6 +74,14 @@ def local_time(text: str | None, zone: ZoneInfo) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()
 
 
+def local_input(value: str | None, zone: ZoneInfo) -> str:
+    """A stored moment (ISO) as an <input type=datetime-local> holds it in the clinic's zone:
+    "2026-05-01T09:30"; "" for none."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
 def load(schema: Schema, posted: dict) -> dict:
     """`posted` as the API's request schema loads it (its validation, its messages)."""
     return schema.load(posted)

@@ -20,6 +20,9 @@ from app.console.workspace.form_input import (
     schema_choices,
     text_fields,
 )
+from app.domains.activities import schemas as activity_schemas
+from app.domains.activities import service as activities
+from app.domains.activities.models import ActivityDirection, ActivityType, CallOutcome
 from app.domains.assignment import schemas as assignment_schemas
 from app.domains.assignment import service as assignment
 from app.domains.consultations import schemas as consultation_schemas
@@ -28,6 +31,9 @@ from app.domains.lead_messages import replies
 from app.domains.lead_messages import schemas as message_schemas
 from app.domains.leads import schemas as lead_schemas
 from app.domains.leads import service as leads
+from app.domains.pipeline import schemas as pipeline_schemas
+from app.domains.pipeline import service as pipeline
+from app.domains.pipeline.rules import LOST, PENDING_DECISION
 from app.domains.tasks import outcomes, series
 from app.domains.tasks import schemas as task_schemas
 from app.domains.tasks import service as tasks
@@ -305,4 +311,80 @@ def assign(*, session, lead_id: int, change: Change):
     return assignment.assign_lead(
         session=session, actor=change.actor, lead_id=lead_id, user_id=body["user_id"], reason=None,
         now=change.now,
+    )  # fmt: skip
+
+
+def edit_task(*, session, lead_id: int, task_id: int, change: Change):
+    """A task's title, due time (clinic time) and assignee, as `PUT /api/leads/tasks/{id}` changes them."""
+    _task_of_lead(session, change, lead_id, task_id)
+    data = text_fields(change.posted, ("title", "assigned_to_id"))
+    if "title" in change.posted:
+        data["title"] = change.posted["title"].strip()  # emptied: refused by the schema, beside it
+    if change.posted.get("due_at"):
+        data["due_at"] = local_time(change.posted["due_at"], change.zone)
+    body = load(task_schemas.TaskUpdateIn(), data)
+    apply_to = body.pop("apply_to")
+    return series.update(
+        session=session, actor=change.actor, task_id=task_id, changes=body, apply_to=apply_to, now=change.now
+    )
+
+
+def log_call(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/activities` with an outbound PHONE_CALL: its outcome, notes, the time a
+    family asked to be called back, the reason a family is not interested (each only with its outcome)."""
+    posted = text_fields(change.posted, ("outcome", "notes", "lost_reason"))
+    outcome = posted.get("outcome")
+    if not outcome:
+        raise ValidationFailed("outcome", wording.LEAD_ACTIONS["choose_outcome"])
+    callback_at = local_time(change.posted.get("callback_at"), change.zone)
+    if outcome == CallOutcome.CALLBACK_REQUESTED and callback_at:
+        posted["callback_at"] = callback_at
+    if outcome != CallOutcome.NOT_INTERESTED:
+        posted.pop("lost_reason", None)  # the form offers it beside every outcome
+    call = {"type": ActivityType.PHONE_CALL.value, "direction": ActivityDirection.OUTBOUND.value, **posted}
+    body = load(activity_schemas.ActivityIn(), call)
+    return activities.log_activity(
+        session=session, actor=change.actor, lead_id=lead_id, data=body, now=change.now
+    )
+
+
+# A stage that needs a reason, and the form field that gives it (said in words when left empty).
+NEEDS_WHY = {LOST: "reason", PENDING_DECISION: "hesitation_reason"}
+
+
+def move_stage(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/stage`, the board's move (forward, or to lost with a reason)."""
+    given = text_fields(change.posted, ("stage", "reason", "hesitation_reason", "notes"))
+    needed = NEEDS_WHY.get(given.get("stage"))
+    if needed and not given.get(needed):
+        raise ValidationFailed(needed, wording.MOVE_NEEDS_WHY[given["stage"]])
+    if needed != "reason":
+        given.pop("reason", None)  # the form offers each reason beside every stage
+    if needed != "hesitation_reason":
+        given.pop("hesitation_reason", None)
+    body = load(pipeline_schemas.StageChangeIn(), given)
+    return pipeline.change_stage(
+        session=session, actor=change.actor, lead_id=lead_id, change=pipeline.StageChange(**body),
+        now=change.now,
+    )  # fmt: skip
+
+
+def mark_lost(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/lost`: the lead closed as lost, with the reason chosen."""
+    given = text_fields(change.posted, ("reason", "notes"))
+    if not given.get("reason"):
+        raise ValidationFailed("reason", wording.MOVE_NEEDS_WHY[LOST])
+    body = load(pipeline_schemas.LostIn(), given)
+    return pipeline.mark_lost(
+        session=session, actor=change.actor, lead_id=lead_id, reason=body["reason"],
+        notes=body.get("notes"), now=change.now,
+    )  # fmt: skip
+
+
+def convert(*, session, lead_id: int, change: Change):
+    """`POST /api/leads/{id}/convert`: treatment started, with what it is worth if typed."""
+    body = load(pipeline_schemas.ConvertIn(), text_fields(change.posted, ("treatment_value",)))
+    return pipeline.convert_lead(
+        session=session, actor=change.actor, lead_id=lead_id, now=change.now,
+        treatment_value=body.get("treatment_value"),
     )  # fmt: skip

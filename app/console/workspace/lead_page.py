@@ -13,7 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from app.console.auth import page
-from app.console.wording import PATIENT_WORDS
+from app.console.wording import LEAD_ACTIONS, PATIENT_WORDS, TASK_EDIT
 from app.console.workspace import form_input, lead_actions, lead_reads
 from app.domains.auth import service as auth
 from app.domains.merging import service as merging
@@ -43,9 +43,10 @@ def show(lead_id: int, *, uow, actor, now):
     return render_template(TEMPLATE, **data, problem=None)
 
 
-def _act(lead_id: int, section: str, change, done: str):
+def _act(lead_id: int, section: str, change, done: str, anchor: str | None = None):
     """Run `change(session, change)` in a unit of its own; on success say `done` and go back to the
-    section, on a refusal (rolled back) draw the page again with the problem in that section."""
+    section (or `anchor`), on a refusal (rolled back) draw the page again with the problem in that
+    section."""
     actor, now = current_actor(), clock.now()
     # A field posted more than once (a box after its hidden "false", a group of boxes) as its list.
     typed = {
@@ -64,7 +65,7 @@ def _act(lead_id: int, section: str, change, done: str):
             data = lead_reads.lead_page(session=uow, actor=actor, lead_id=lead_id, ask=_ask(), now=now)
         return render_template(TEMPLATE, **data, problem=problem), problem.status
     flash(done)
-    return redirect(url_for(".show", lead_id=lead_id, _anchor=section), code=303)
+    return redirect(url_for(".show", lead_id=lead_id, _anchor=anchor or section), code=303)
 
 
 @blp.route("/leads/<int:lead_id>/edit", methods=["POST"])
@@ -124,11 +125,13 @@ TASK_ACTIONS = {
     "complete": (lead_actions.complete_task, "Task completed."),
     "snooze": (lead_actions.snooze_task, "Task snoozed."),
     "reassign": (lead_actions.reassign_task, "Task reassigned."),
+    "edit": (lead_actions.edit_task, TASK_EDIT["saved"]),
 }
 
 
 @blp.route(
-    "/leads/<int:lead_id>/tasks/<int:task_id>/<any(complete, snooze, reassign):action>", methods=["POST"]
+    "/leads/<int:lead_id>/tasks/<int:task_id>/<any(complete, snooze, reassign, edit):action>",
+    methods=["POST"],
 )
 @page(Permission.UPDATE)
 def task_action(lead_id: int, task_id: int, action: str):
@@ -136,6 +139,37 @@ def task_action(lead_id: int, task_id: int, action: str):
     return _act(
         lead_id, "tasks", lambda s, c: run(session=s, lead_id=lead_id, task_id=task_id, change=c), done
     )
+
+
+# The action bar near the top of the page: each change made as the API's endpoint for it makes it,
+# with that endpoint's permission (POST /api/leads/<id>/activities, /stage and /lost: UPDATE;
+# /convert: CONVERT). Done, the page opens at the bar again.
+def _lead_action(lead_id: int, section: str, run, done: str):
+    return _act(lead_id, section, lambda s, c: run(session=s, lead_id=lead_id, change=c), done, "actions")
+
+
+@blp.route("/leads/<int:lead_id>/call", methods=["POST"])
+@page(Permission.UPDATE)
+def log_call(lead_id: int):
+    return _lead_action(lead_id, "call", lead_actions.log_call, LEAD_ACTIONS["call_logged"])
+
+
+@blp.route("/leads/<int:lead_id>/stage", methods=["POST"])
+@page(Permission.UPDATE)
+def move_stage(lead_id: int):
+    return _lead_action(lead_id, "move", lead_actions.move_stage, LEAD_ACTIONS["moved"])
+
+
+@blp.route("/leads/<int:lead_id>/lost", methods=["POST"])
+@page(Permission.UPDATE)
+def mark_lost(lead_id: int):
+    return _lead_action(lead_id, "lost", lead_actions.mark_lost, LEAD_ACTIONS["marked_lost"])
+
+
+@blp.route("/leads/<int:lead_id>/convert", methods=["POST"])
+@page(Permission.CONVERT)
+def convert(lead_id: int):
+    return _lead_action(lead_id, "convert", lead_actions.convert, LEAD_ACTIONS["converted"])
 
 
 @blp.route("/leads/<int:lead_id>/consultations", methods=["POST"])

@@ -9,9 +9,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.console import story
+from app.console import forms, story
+from app.console.wording_rules import VALUES
 from app.console.workspace import lead_actions, what_next
-from app.console.workspace.form_input import schema_choices
+from app.console.workspace.form_input import local_input, schema_choices
+from app.domains.activities.models import CallOutcome
 from app.domains.assignment import service as assignment
 from app.domains.availability import schemas as availability_schemas
 from app.domains.availability import service as availability
@@ -25,6 +27,8 @@ from app.domains.conversations import threads
 from app.domains.lead_messages import schemas as message_schemas
 from app.domains.leads import duplicates
 from app.domains.leads import service as leads
+from app.domains.leads.models import LeadStatus
+from app.domains.pipeline import service as pipeline
 from app.domains.sequences import service as sequences
 from app.domains.tasks import schemas as task_schemas
 from app.platform import phi_policy
@@ -66,6 +70,9 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "may_update": actor.can(Permission.UPDATE),
             "may_book": actor.can(Permission.CREATE),
             "owners": _owners(session, actor),
+            "actions": _actions(session, actor, lead),
+            # Each open task's due time as its edit form's field holds it (clinic time).
+            "task_due_local": {t["id"]: local_input(t["due_at"], names.zone) for t in shown["tasks"]},
             "editable": lead_actions.editable_for(actor),
             "choices": lead_actions.CHOICES,
             "flags": lead_actions.FLAGS,
@@ -94,6 +101,38 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "timeline_pages": max(1, -(-shown["timeline_total"] // story.TIMELINE)),
             "timeline_page": ask.timeline_page,
         }
+
+
+CLOSED = (LeadStatus.CONVERTED, LeadStatus.LOST)
+
+
+def _actions(session, actor: Actor, lead) -> dict:
+    """What the action bar offers this reader on this lead: none on a closed (converted or lost)
+    lead or to a reader who may not change it; else the call's outcomes (converted only to who may
+    convert, as the API), the stages the lead may move to (the next first, lost last: the board's
+    move_targets), and the reasons, all in words."""
+    closed = lead.status in CLOSED
+    if closed or not actor.can(Permission.UPDATE):
+        return {"closed": closed, "offered": False}
+    may_convert = actor.can(Permission.CONVERT)
+    stages = pipeline.list_stages(session=session, clinic_id=actor.clinic_id)
+    named = {stage.slug: stage.name for stage in stages}
+    return {
+        "closed": False,
+        "offered": True,
+        "may_convert": may_convert,
+        "outcomes": {
+            o.value: VALUES["outcome"][o.value]
+            for o in CallOutcome
+            if o != CallOutcome.CONVERTED or may_convert
+        },
+        "stages": [
+            (slug, named[slug]) for slug in pipeline.move_targets(stages).get(lead.pipeline_stage, [])
+        ],
+        "lost_reasons": VALUES["lost_reason"],
+        "hesitation_reasons": VALUES["hesitation_reason"],
+        "form": forms.ActionForm(),  # the move form's CSRF token
+    }
 
 
 def _owners(session, actor: Actor) -> dict[int, str]:
