@@ -1062,7 +1062,7 @@ LEAD_ACTIONS = {
     "confirm_lost": "Mark the lead lost",
     "marked_lost": "Lead marked lost.",
     "write": "Write to the family",
-    "book": "Book a consultation",
+    "book": "Book a visit",
     "closed": "This lead is closed ({status}): there is nothing left to act on.",
 }
 # The move form's fields, named where a refusal is said above it.
