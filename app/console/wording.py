@@ -1081,3 +1081,40 @@ TASK_EDIT = {
     "save": "Save the task",
     "saved": "Task saved.",
 }
+# The lead page's one timeline (issue 76 item 2): messages, calls, tasks, stage moves and
+# consultations in time order, each said as a sentence (app/console/workspace/lead_timeline.py).
+TIMELINE = {
+    "title": "Timeline",
+    "order": "oldest first",
+    "empty": "Nothing yet.",
+    "older": "Older",
+    "newer": "Newer",
+    "page": "page {page} of {pages}",
+    "call_out": "{who} called the family: {outcome}.",
+    "call_in": "The family called.",
+    "call_in_said": "The family called: {outcome}.",
+    "message_out": "{who} sent {thing}.",
+    "message_in": "The family sent {thing}.",
+    "note": "{who} added a note.",
+    "in_person": "The family came in person.",
+    "stage": "{who} moved the lead from {before} to {after}.",
+    "assigned": "The lead was given to {owner}.",
+    "task_done": "{who} completed a task.",
+    "task_done_said": "{who} completed a task: {outcome}.",
+    "document": "{who} sent a document.",
+    "consultation_scheduled": "A consultation was booked.",
+    "consultation_completed": "The family came to the consultation.",
+    "consultation_no_show": "The family missed the consultation.",
+    "priority": "{who} changed the lead's priority.",
+    "other": "{who} logged {thing}.",
+    "task_created": "Task “{title}” for {owner}, due {due}.",
+    "consultation_booked": "Consultation booked for {when} ({status}).",
+    "nobody": "nobody yet",
+}
+TIMELINE_WHO = {
+    "system": "The automation",
+    "web_form": "The web form",
+    "api_key": "An integration",
+    "user": "Someone on the team",
+}
+MESSAGE_THINGS = {"SMS": "a text", "EMAIL": "an email", "DIRECT_MESSAGE": "a message"}

@@ -205,7 +205,7 @@ def test_a_leads_story_shows_phi_only_to_roles_with_it_and_audits_each_read(
         page = coordinator.get(f"/console/leads/{lead['id']}")
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and "MEM-123" in html and "left voicemail" in html
-        assert 'id="next-planned"' in html and 'id="timeline"' in html and 'id="tasks"' in html
+        assert 'id="next-planned"' in html and 'id="thread"' in html and 'id="tasks"' in html
         tasks = html.split('<table id="tasks">')[1].split("</table>")[0]
         done = html.split('<ul id="next-done">')[1].split("</ul>")[0]
         assert "None." not in tasks and "your rule “" in done  # the task the rules made, and which rule

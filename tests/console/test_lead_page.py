@@ -285,7 +285,7 @@ def test_a_task_of_another_lead_is_not_changed_from_this_leads_page(app, client,
     assert _api(client, tenant, f"/api/leads/tasks/{task['id']}")["status"] == "PENDING"
 
 
-def test_the_timeline_is_newest_first_a_page_at_a_time(app, client, tenant):
+def test_the_timeline_is_oldest_first_a_page_at_a_time_the_newest_page_first(app, client, tenant):
     lead = create_lead(client, tenant)
     for n in range(27):
         logged = client.post(
@@ -299,9 +299,10 @@ def test_the_timeline_is_newest_first_a_page_at_a_time(app, client, tenant):
         first = console.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
         second = console.get(f"/console/leads/{lead['id']}?page=2").get_data(as_text=True)
     notes = [
-        re.findall(r"note (\d\d)", html.split('<table id="timeline">')[1].split("</table>")[0])
+        re.findall(r"note (\d\d)", html.split('<ol id="thread"')[1].split("</ol>")[0])
         for html in (first, second)
     ]
-    # 28 entries (the 27 notes and the lead's assignment): 25 newest on page one, the rest on page two
-    assert notes[0] == [f"{n:02d}" for n in range(26, 2, -1)] and notes[1] == ["02", "01", "00"]
+    # 28 entries (the 27 notes and the lead's assignment): the 25 newest on page one, the rest on
+    # page two, each page oldest first
+    assert notes[0] == [f"{n:02d}" for n in range(3, 27)] and notes[1] == ["00", "01", "02"]
     assert "page 1 of 2" in first and ">Older<" in first and ">Newer<" in second

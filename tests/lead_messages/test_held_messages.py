@@ -39,10 +39,8 @@ def test_a_text_held_by_quiet_hours_says_until_when_and_why(app, client, tenant)
     console = app.test_client()
     log_in(console, tenant, role="treatment_coordinator")
     lead_page = console.get(f"/console/leads/{lead['id']}").get_data(as_text=True)
-    conversation = lead_page[lead_page.index('id="conversation"') :]
-    timeline = lead_page[lead_page.index('id="timeline"') :]
-    assert SAID in conversation.split("</ol>")[0] and "Queued" not in conversation.split("</ol>")[0]
-    assert SAID in timeline.split("</table>")[0] and "quiet_hours" not in lead_page
+    timeline = lead_page[lead_page.index('<ol id="thread"') :].split("</ol>")[0]
+    assert SAID in timeline and "Queued" not in timeline and "quiet_hours" not in lead_page
     inbox_thread = console.get(f"/console/inbox/leads/{lead['id']}").get_data(as_text=True)
     assert SAID in inbox_thread and "quiet_hours" not in inbox_thread
 

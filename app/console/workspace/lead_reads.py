@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from app.console import forms, story
 from app.console.wording_rules import VALUES
-from app.console.workspace import lead_actions, what_next
+from app.console.workspace import lead_actions, lead_timeline, what_next
 from app.console.workspace.form_input import local_input, schema_choices
 from app.domains.activities.models import CallOutcome
 from app.domains.assignment import service as assignment
@@ -57,8 +57,12 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
     thread = threads.thread_page(
         session=session, actor=actor, lead_id=lead_id, page=(None, THREAD_SIZE), now=now
     )
+    pages = max(1, -(-shown["timeline_total"] // story.TIMELINE))
     with phi_policy.reading_as(actor):
         thread_shown = conversation_schemas.ThreadOut().dump(thread)
+        visits = consultation_schemas.ConsultationOut(many=True).dump(
+            listing.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
+        )
         return {
             "story": shown,
             "next": what_next.panel(
@@ -89,16 +93,21 @@ def lead_page(*, session, actor: Actor, lead_id: int, ask: Ask, now: datetime) -
             "channels": _reply_channels(),
             "last_channel": conversation.last_inbound_channel if conversation is not None else None,
             "idempotency_key": uuid.uuid4().hex,  # one per drawing of the reply form
-            "consultations": consultation_schemas.ConsultationOut(many=True).dump(
-                listing.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
-            ),
+            "consultations": visits,
             "booking": _booking(session, actor, ask, now, names.zone),
             "booking_gaps": booking_page.booking_gaps(session, actor.clinic_id),
             "timers": consultation_schemas.TimerOut(many=True).dump(
                 timers.of_lead(session=session, clinic_id=actor.clinic_id, lead_id=lead_id)
             ),
             "duplicates": duplicates.duplicates_of_lead(session=session, lead=lead),
-            "timeline_pages": max(1, -(-shown["timeline_total"] // story.TIMELINE)),
+            "timeline": lead_timeline.entries(
+                story=shown,
+                thread=thread_shown,
+                consultations=visits,
+                first_page=ask.timeline_page == 1,
+                last_page=ask.timeline_page >= pages,
+            ),
+            "timeline_pages": pages,
             "timeline_page": ask.timeline_page,
         }
 
