@@ -33,14 +33,14 @@ from tests.databases import fresh_postgres_database
 from tests.requirements import required
 
 # The browser tests' fixtures (live_server, chromium, page), one Chromium for the whole run.
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.sharing"]
 
 
 def pytest_collection_finish(session):
     """Start what a selected test will need and can be built meanwhile (the previous release's venv)."""
     from tests import previous_release
 
-    previous_release.start_if_needed([item.nodeid for item in session.items])
+    previous_release.start_if_needed([item.nodeid for item in session.items], session.items)
 
 
 TEST_PASSWORD = "correct horse battery staple"

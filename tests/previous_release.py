@@ -19,6 +19,7 @@ import tomllib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from tests import sharing
 from tests.workers import PROJECT_ROOT
 
 PREVIOUS_RELEASE = PROJECT_ROOT / "migrations" / "PREVIOUS_RELEASE"
@@ -42,11 +43,13 @@ def in_history(commit: str) -> bool:
     return found.returncode == 0
 
 
-def start_if_needed(node_ids: list[str]) -> None:
-    """Start building the venv in the background when the run will use it."""
+def start_if_needed(node_ids: list[str], items) -> None:
+    """Start building the venv in the background when the run will use it (of two processes sharing
+    the run, the one that reaches the test in the first half of its walk: tests/sharing.py)."""
     commit = previous_release()
     if (
         NEEDED_BY in node_ids
+        and sharing.reaches_early(NEEDED_BY, items)
         and os.environ.get("DATABASE_URL", "").startswith("postgresql")
         and in_history(commit)
     ):

@@ -41,6 +41,10 @@ def _files(items: list[pytest.Item]) -> list[list[pytest.Item]]:
     return list(groups.values())
 
 
+def _path(group: list[pytest.Item]) -> str:
+    return group[0].nodeid.split("::", 1)[0]
+
+
 def _entry(folder: Path, path: str) -> Path:
     return folder / CLAIMS / hashlib.sha1(path.encode()).hexdigest()
 
@@ -48,7 +52,7 @@ def _entry(folder: Path, path: str) -> Path:
 def _claimed(folder: Path, files: list[list[pytest.Item]], name: str) -> Iterator[list[pytest.Item]]:
     """The files this process claims, in its order: each one the other process has not taken yet."""
     for group in files:
-        entry = _entry(folder, group[0].nodeid.split("::", 1)[0])
+        entry = _entry(folder, _path(group))
         try:
             entry.mkdir()
         except FileExistsError:
@@ -67,7 +71,9 @@ def pytest_runtestloop(session: pytest.Session):
     folder, direction = share
     (folder / CLAIMS).mkdir(parents=True, exist_ok=True)
     files = _files(session.items)
-    (folder / f"{COLLECTED}.{direction}").write_text("".join(f"{g[0].nodeid.split('::')[0]}\n" for g in files))
+    (folder / f"{COLLECTED}.{direction}").write_text(
+        "".join(f"{g[0].nodeid.split('::')[0]}\n" for g in files)
+    )
     ordered = files if direction == "forward" else files[::-1]
     claimed = _claimed(folder, ordered, direction)
     group = next(claimed, None)
@@ -88,6 +94,19 @@ def pytest_runtestloop(session: pytest.Session):
     return True
 
 
+def reaches_early(nodeid: str, items: list[pytest.Item]) -> bool:
+    """Whether this process walks to `nodeid`'s file in the first half of its walk (always, alone)."""
+    share = _share()
+    if share is None:
+        return True
+    paths = [_path(group) for group in _files(items)]
+    path = nodeid.split("::", 1)[0]
+    if path not in paths:
+        return False
+    position = paths.index(path) if share[1] == "forward" else len(paths) - 1 - paths.index(path)
+    return position < len(paths) / 2
+
+
 def unclaimed(folder: Path) -> list[str]:
     """The files both processes selected that neither ran."""
     selected = set()
@@ -97,9 +116,10 @@ def unclaimed(folder: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    missed = unclaimed(Path(sys.argv[1]))
-    ran = {p.parent.name: p.read_text() for p in (Path(sys.argv[1]) / CLAIMS).glob("*/by")}
-    print(f"shared run: {len(ran)} files, " + ", ".join(f"{sum(1 for v in ran.values() if v == d)} {d}" for d in ("forward", "backward")))
+    folder = Path(sys.argv[1])
+    by = [entry.read_text() for entry in (folder / CLAIMS).glob("*/by")]
+    print(f"shared run: {by.count('forward')} files forward, {by.count('backward')} backward")
+    missed = unclaimed(folder)
     if missed:
         print("never run:", *missed, sep="\n  ")
         sys.exit(1)
