@@ -39,7 +39,11 @@ def _embedded_env(var_dir, port: int) -> dict[str, str]:
         "FLOWER_BASIC_AUTH",
     )
     env = {k: v for k, v in os.environ.items() if k not in own}
-    env |= {"FOLLOWUP_VAR_DIR": str(var_dir), "PORT": str(port), "FLOWER_PORT": str(free_port())}
+    # Each port its own free one: the stream's default, the web's next (app/devtools/runner.py), is
+    # only looked at before uvicorn binds it, and another run on the machine (CI shares the suite
+    # between two processes) may take it meanwhile: the stream then exits (seen in CI, exit code 3).
+    ports = {"PORT": str(port), "FLOWER_PORT": str(free_port()), "STREAM_PORT": str(free_port())}
+    env |= {"FOLLOWUP_VAR_DIR": str(var_dir), **ports}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
 
@@ -75,7 +79,9 @@ def _procfile_process(run: subprocess.Popen, marker: str) -> psutil.Process | No
 @pytest.fixture
 def embedded_run(tmp_path):
     port = free_port()
-    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - read by the test, closed below
+    # Appending: the run's processes share this file's offset with the test, which seeks to the start
+    # to read it; without O_APPEND a line written meanwhile lands over the start (the banner lost).
+    log = open(tmp_path / "run.log", "a+")  # noqa: SIM115 - read by the test, closed below
     run = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "run", "--port", str(port)],
         cwd=PROJECT_ROOT,
