@@ -176,7 +176,7 @@ def my_day(*, session, actor: Actor, now: datetime, asked: Asked) -> dict:
     )
     replies = conversations.inbox_page(
         session=session, actor=actor, filters={"view": conversations.MINE, "unread": True}, cursor=None,
-        limit=REPLIES_SHOWN,
+        limit=REPLIES_SHOWN, now=now,
     )  # fmt: skip
     return {
         "names": names,

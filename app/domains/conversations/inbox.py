@@ -41,11 +41,10 @@ def inbox_page(
     filters: dict,
     cursor: str | None,
     limit: int,
-    now: datetime | None = None,
+    now: datetime,
 ) -> dict:
     """A page of the inbox for `actor` as of `now` (whose snoozes have ended); `filters`: view,
     unread, channel, status."""
-    now = now or clock.now()
     mark = sa.func.coalesce(ConversationRead.last_read_message_id, 0)
     unread = (
         sa.select(sa.func.count())
@@ -82,11 +81,11 @@ def inbox_page(
     return {"items": items, "next_cursor": next_cursor}
 
 
-def unread_threads(*, session: UnitOfWork, actor: Actor, view: str = MINE) -> int:
+def unread_threads(*, session: UnitOfWork, actor: Actor, now: datetime, view: str = MINE) -> int:
     """How many threads of `view` (by default the caller's own leads') have the family's messages
     after the caller's read mark: the count beside the workspace's Inbox link."""
     filters = {"view": view, "unread": True}
-    query = _of_view(sa.select(sa.func.count(Conversation.id)), actor, filters, clock.now())
+    query = _of_view(sa.select(sa.func.count(Conversation.id)), actor, filters, now)
     return session.scalar(query) or 0
 
 

@@ -47,9 +47,9 @@ def _filters():
 @blp.route("/inbox")
 @page(Permission.READ)
 @inject
-def show(*, uow, actor):
+def show(*, uow, actor, now):
     filters, errors = _filters()
-    data = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+    data = reads.inbox_rows(session=uow, actor=actor, filters=filters, now=now)
     return render_template("console/workspace/inbox.html", **data, filters=filters, errors=errors), (
         422 if errors else 200
     )
@@ -58,10 +58,10 @@ def show(*, uow, actor):
 @blp.route("/inbox/live")
 @page(Permission.READ)
 @inject
-def live(*, uow, actor):
+def live(*, uow, actor, now):
     """The list alone, re-read when the event stream tells of a message or a read mark."""
     filters, _ = _filters()
-    data = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+    data = reads.inbox_rows(session=uow, actor=actor, filters=filters, now=now)
     return render_template("console/workspace/_inbox_rows.html", **data, filters=filters)
 
 
@@ -78,10 +78,10 @@ def mask(address: str | None) -> str:
 @blp.route("/inbox/count")
 @page(Permission.READ)
 @inject
-def count(*, uow, actor):
+def count(*, uow, actor, now):
     """The user's threads with unread messages from their own leads' families: the count beside
     the nav's Inbox link, read after the page is drawn (inbox_count.js) so no page waits for it."""
-    return {"unread": inbox.unread_threads(session=uow, actor=actor)}
+    return {"unread": inbox.unread_threads(session=uow, actor=actor, now=now)}
 
 
 @blp.route("/inbox/leads/<int:lead_id>")
@@ -103,7 +103,7 @@ def _thread_page(lead_id: int, *, problem, filled: dict | None = None):
     filters, _ = _filters()
     with unit_of_work() as uow:
         data = reads.lead_thread(session=uow, actor=actor, lead_id=lead_id, now=now)
-        listed = reads.inbox_rows(session=uow, actor=actor, filters=filters)
+        listed = reads.inbox_rows(session=uow, actor=actor, filters=filters, now=now)
         page = render_template(
             "console/workspace/inbox_thread.html",
             **data,
@@ -131,20 +131,10 @@ def media(*, uow, actor, now, settings, **path):
 def reply(lead_id: int):
     """A reply through the API's reply (consent, contact policy, the form's idempotency key); its
     "Use this reply" draws the box again with the chosen saved reply in it, sending nothing."""
-    actor, now = current_actor(), clock.now()
     typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
     if "use_template" in typed:
         return _use_template(lead_id, typed)
-    with unit_of_work() as uow:
-        zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
-    try:
-        with unit_of_work() as uow:
-            change = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
-            lead_actions.reply(session=uow, lead_id=lead_id, change=change)
-    except (ValidationError, DomainError) as error:
-        return _thread_page(lead_id, problem=form_input.refusal("conversation", error, typed))
-    flash("Sent.")
-    return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
+    return _change_from_thread(lead_id, "conversation", lead_actions.reply, "Sent.", typed)
 
 
 def _use_template(lead_id: int, typed: dict):
@@ -166,17 +156,23 @@ def _use_template(lead_id: int, typed: dict):
 def assign(lead_id: int):
     """The family's card's "Assign to": the lead page's own assignment (POST /api/leads/{id}/assign);
     a refusal draws the thread again with the problem beside the card's field."""
-    actor, now = current_actor(), clock.now()
     typed = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    return _change_from_thread(lead_id, "owner", lead_actions.assign, wording.LEAD_ASSIGNED, typed)
+
+
+def _change_from_thread(lead_id: int, section: str, change, done: str, typed: dict):
+    """`change` (a lead_actions use case) from the thread's form, in a unit of its own: on success
+    say `done` and show the thread again; a refusal draws the thread with it beside `section`."""
+    actor, now = current_actor(), clock.now()
     with unit_of_work() as uow:
         zone = ZoneInfo(auth.get_clinic(session=uow, clinic_id=actor.clinic_id).timezone)
     try:
         with unit_of_work() as uow:
-            change = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
-            lead_actions.assign(session=uow, lead_id=lead_id, change=change)
+            posted = lead_actions.Change(actor=actor, posted=typed, now=now, zone=zone)
+            change(session=uow, lead_id=lead_id, change=posted)
     except (ValidationError, DomainError) as error:
-        return _thread_page(lead_id, problem=form_input.refusal("owner", error, typed))
-    flash(wording.LEAD_ASSIGNED)
+        return _thread_page(lead_id, problem=form_input.refusal(section, error, typed))
+    flash(done)
     return redirect(url_for(".lead_thread", lead_id=lead_id), code=303)
 
 

@@ -46,7 +46,7 @@ def inbox_filters(query: dict) -> dict:
     return INBOX_ARGS.load(MappingProxyType(wanted))
 
 
-def inbox_rows(*, session, actor: Actor, filters: dict, now: datetime | None = None) -> dict:
+def inbox_rows(*, session, actor: Actor, filters: dict, now: datetime) -> dict:
     """A page of the team inbox as GET /api/conversations answers it, each lead's row with whether
     the lead is in an active sequence (the spec's label)."""
     found = inbox.inbox_page(
@@ -61,7 +61,7 @@ def inbox_rows(*, session, actor: Actor, filters: dict, now: datetime | None = N
     return {
         **page,
         "names": names_of_clinic(session=session, actor=actor),
-        "unread_threads": inbox.unread_threads(session=session, actor=actor),
+        "unread_threads": inbox.unread_threads(session=session, actor=actor, now=now),
     }
 
 
